@@ -1,0 +1,80 @@
+"""Errors and warnings raised by mandala_ast.
+
+Hierarchy::
+
+    Exception
+     └── MandalaError
+          ├── StorageFormatError      the file is not a mandala_ast storage (or is corrupt)
+          ├── ValueEncodingError      an argument or output cannot be hashed or stored
+          ├── OutputCountError        an op returned the wrong number of values
+          └── NewCallError            a call is missing and new calls are not allowed
+    UserWarning
+     └── MandalaWarning
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "MandalaError",
+    "MandalaWarning",
+    "NewCallError",
+    "OutputCountError",
+    "StorageFormatError",
+    "ValueEncodingError",
+]
+
+
+class MandalaError(Exception):
+    """Base class of every error mandala_ast raises on its own account."""
+
+
+class StorageFormatError(MandalaError):
+    """The storage file is corrupt, foreign, or of an unknown format; it was not modified."""
+
+
+class ValueEncodingError(MandalaError, TypeError):
+    """A value cannot be content-hashed or serialised; the message names the op and argument."""
+
+
+class OutputCountError(MandalaError, ValueError):
+    """An op returned a different number of values than it declares (``nout`` or annotation)."""
+
+
+class NewCallError(MandalaError):
+    """A call has no stored result and the block does not allow new calls."""
+
+
+class MandalaWarning(UserWarning):
+    """Base class of mandala_ast's warnings."""
+
+
+# --- Compiler / import hook (hook.py, compiler.py, cli.py) --------------------------------------
+# Tree additions: MandalaError > HookError; MandalaWarning > MandalaFallbackWarning,
+# MandalaImportWarning, MandalaDiagnosticWarning.
+
+__all__ += [  # noqa: PLE0605 - appended by the compiler's owner; keeps the lead's list untouched
+    "HookError",
+    "MandalaDiagnosticWarning",
+    "MandalaFallbackWarning",
+    "MandalaImportWarning",
+]
+
+
+class HookError(MandalaError, RuntimeError):
+    """The import hook cannot be installed as asked (e.g. ``install_this_package()`` from a script)."""
+
+
+class MandalaFallbackWarning(MandalaWarning):
+    """A module could not be compiled (libcst failed, or the output was unusable); it runs as is.
+
+    Emitted once per module import; the message says why. Run and batch blocks still work in
+    uncompiled code; query and delete blocks do not.
+    """
+
+
+class MandalaImportWarning(MandalaWarning):
+    """Modules targeted by ``install()`` were imported before it, so they are not compiled."""
+
+
+class MandalaDiagnosticWarning(MandalaWarning):
+    """A diagnostic the transform reported for a module (replayed on every import, cached or not)."""

@@ -1,0 +1,81 @@
+"""Codecs: how a value becomes bytes in the storage, chosen by type and recorded per value.
+
+- ``json``: None, bool, int, float, str — readable in any SQLite browser, no pickle involved.
+- ``npy``: numpy arrays of non-object dtype, via ``numpy.save(allow_pickle=False)``; large ones
+  are stored as ``.npy`` files and loaded memory-mapped (copy-on-write), so they load lazily.
+- ``bytes``: raw bytes.
+- ``pickle``: everything else (protocol 5). Loading such a value runs pickle: a storage file is
+  code, and should be trusted like code. Nothing is unpickled when a storage is opened.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+from pathlib import Path
+from typing import Any
+
+__all__ = ["EncodedValue", "decode", "decode_file", "encode"]
+
+_JSON_TYPES = (type(None), bool, int, float, str)
+
+
+class EncodedValue:
+    """A value's codec name and bytes."""
+
+    __slots__ = ("codec", "data")
+
+    def __init__(self, codec: str, data: bytes) -> None:
+        self.codec = codec
+        self.data = data
+
+
+def encode(value: Any) -> EncodedValue:
+    """Serialise ``value``; raises ``TypeError``/``pickle.PicklingError`` if it cannot be."""
+    kind = type(value)
+    if kind in _JSON_TYPES:
+        return EncodedValue("json", json.dumps(value).encode())
+    if kind is bytes:
+        return EncodedValue("bytes", value)
+    if kind.__module__ == "numpy" and _is_plain_ndarray(value):
+        return EncodedValue("npy", _npy_bytes(value))
+    return EncodedValue("pickle", pickle.dumps(value, protocol=5))
+
+
+def decode(codec: str, data: bytes) -> Any:
+    """Inverse of :func:`encode`."""
+    if codec == "json":
+        return json.loads(data)
+    if codec == "bytes":
+        return bytes(data)
+    if codec == "npy":
+        import numpy as np
+
+        return np.load(io.BytesIO(data), allow_pickle=False)
+    if codec == "pickle":
+        return pickle.loads(data)
+    raise ValueError(f"unknown codec {codec!r} (was the storage written by a newer mandala_ast?)")
+
+
+def decode_file(codec: str, path: Path) -> Any:
+    """Load a value stored as a file; arrays are memory-mapped copy-on-write (lazy, writable)."""
+    if codec == "npy":
+        import numpy as np
+
+        return np.load(path, mmap_mode="c", allow_pickle=False)
+    return decode(codec, path.read_bytes())
+
+
+def _is_plain_ndarray(value: Any) -> bool:
+    import numpy as np
+
+    return type(value) is np.ndarray and value.dtype != object
+
+
+def _npy_bytes(array: Any) -> bytes:
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()

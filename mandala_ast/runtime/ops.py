@@ -1,0 +1,223 @@
+"""``@op`` and ``@workflow``: the decorated callables and how a call becomes named inputs."""
+
+from __future__ import annotations
+
+import ast
+import functools
+import inspect
+import typing
+from typing import Any, Callable, Iterable
+
+from .._errors import OutputCountError
+from . import blocks
+from .hashing import UnhashableError, content_id, digest
+
+__all__ = ["Op", "Workflow", "op", "workflow"]
+
+_MISSING = object()
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+class Op:
+    """A memoized function: a plain call outside storage blocks, stored and reused inside them.
+
+    >>> @op
+    ... def inc(x: int) -> int:
+    ...     return x + 1
+    >>> inc(1)          # outside any block: just a call
+    2
+    """
+
+    def __init__(
+        self,
+        fn: Callable,
+        *,
+        nout: int | None = None,
+        ignore: Iterable[str] = (),
+        version: int = 0,
+    ) -> None:
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.signature = inspect.signature(fn)
+        self.name = f"{fn.__module__}.{fn.__qualname__}"
+        self.nout = _output_count(fn) if nout is None else nout
+        self.ignore = frozenset(ignore)
+        self.version = version
+        self.version_id = digest(f"op|{self.name}|{version}".encode())
+        self._check_ignore()
+        self._positional_names = self._simple_positional_names()
+        self._default_cids: dict[str, bytes] | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        block = blocks.state.block
+        if block is None:
+            return self.fn(*args, **kwargs)
+        return block.call_op(self, args, kwargs)
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        # Methods: the op is a descriptor, so `obj.method(x)` passes `obj` as `self` input.
+        if instance is None:
+            return self
+        return functools.partial(self, instance)
+
+    def __repr__(self) -> str:
+        return f"<op {self.name} version={self.version}>"
+
+    def bind(self, args: tuple, kwargs: dict) -> dict[str, Any]:
+        """Name every argument of a call, defaults included (``*args`` as ``'*name'``)."""
+        names = self._positional_names
+        if names is not None and not kwargs and len(args) == len(names):
+            return dict(zip(names, args))
+        bound = self.signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        return _flatten_bound(self.signature, bound.arguments)
+
+    def identity_inputs(self, cids: dict[str, bytes]) -> dict[str, bytes]:
+        """Of the (non-ignored) inputs' content ids, those that make up the call's identity.
+
+        Leaving out arguments equal to their default is what lets a parameter added later with a
+        default find the calls stored before it existed (DESIGN §3.1).
+        """
+        defaults = self._defaults()
+        return {name: cid for name, cid in cids.items() if defaults.get(name) != cid}
+
+    def split_outputs(self, result: Any) -> tuple:
+        """The op's return value as a tuple of ``nout`` outputs, or OutputCountError."""
+        if self.nout == 1:
+            return (result,)
+        if self.nout == 0:
+            if result is not None:
+                raise OutputCountError(f"op {self.name} declares no outputs but returned {result!r}")
+            return ()
+        if not isinstance(result, (tuple, list)) or len(result) != self.nout:
+            got = f"{len(result)} values" if isinstance(result, (tuple, list)) else repr(type(result))
+            raise OutputCountError(f"op {self.name} declares {self.nout} outputs but returned {got}")
+        return tuple(result)
+
+    def join_outputs(self, outputs: tuple) -> Any:
+        """Inverse of :meth:`split_outputs`."""
+        if self.nout == 1:
+            return outputs[0]
+        return None if self.nout == 0 else tuple(outputs)
+
+    def output_names(self) -> list[str]:
+        """Column names of the outputs in tables."""
+        return ["output"] if self.nout == 1 else [f"output_{i}" for i in range(self.nout)]
+
+    def _defaults(self) -> dict[str, bytes]:
+        if self._default_cids is None:
+            self._default_cids = {
+                name: cid
+                for name, p in self.signature.parameters.items()
+                if p.default is not inspect.Parameter.empty
+                and (cid := _default_cid(p.default)) is not None
+            }
+        return self._default_cids
+
+    def _simple_positional_names(self) -> tuple[str, ...] | None:
+        params = self.signature.parameters.values()
+        if all(p.kind in _POSITIONAL for p in params):
+            return tuple(p.name for p in params)
+        return None
+
+    def _check_ignore(self) -> None:
+        unknown = self.ignore - set(self.signature.parameters)
+        if unknown:
+            raise ValueError(f"op {self.name}: ignore= names unknown parameters {sorted(unknown)}")
+
+
+class Workflow:
+    """A plain function that composes ops; it runs in the form of the block it is called from.
+
+    Outside storage blocks it is an ordinary call.
+    """
+
+    def __init__(self, fn: Callable) -> None:
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<workflow {self.fn.__module__}.{self.fn.__qualname__}>"
+
+
+def op(
+    fn: Callable | None = None,
+    *,
+    nout: int | None = None,
+    ignore: Iterable[str] = (),
+    version: int = 0,
+) -> Any:
+    """Turn a function into a memoized op.
+
+    ``nout`` overrides the output count taken from a ``tuple[...]`` return annotation;
+    ``ignore`` names parameters that are not part of a call's identity; ``version`` bumps the
+    op's identity by hand.
+
+    >>> @op(nout=2, ignore=("verbose",))
+    ... def split(xs, verbose=False):
+    ...     return xs[:1], xs[1:]
+    """
+    if fn is None:
+        return lambda f: Op(f, nout=nout, ignore=ignore, version=version)
+    return Op(fn, nout=nout, ignore=ignore, version=version)
+
+
+def workflow(fn: Callable) -> Workflow:
+    """Mark a function that composes ops (see :class:`Workflow`)."""
+    return Workflow(fn)
+
+
+def _default_cid(default: Any) -> bytes | None:
+    # An unhashable default (a logger, a lock) simply never matches, so it is always recorded.
+    try:
+        return content_id(default)
+    except UnhashableError:
+        return None
+
+
+def _flatten_bound(signature: inspect.Signature, arguments: dict[str, Any]) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for name, value in arguments.items():
+        kind = signature.parameters[name].kind
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            if value:  # an empty *args leaves no trace, so adding *args later changes nothing
+                flat[f"*{name}"] = value
+        elif kind is inspect.Parameter.VAR_KEYWORD:
+            flat.update({f"**{key}": item for key, item in value.items()})
+        else:
+            flat[name] = value
+    return flat
+
+
+def _output_count(fn: Callable) -> int:
+    """k for a ``tuple[...]``/``Tuple[...]`` return annotation of k items, else 1."""
+    annotation = inspect.signature(fn).return_annotation
+    if annotation is inspect.Signature.empty:
+        return 1
+    if isinstance(annotation, str):
+        return _output_count_from_text(annotation)
+    origin = typing.get_origin(annotation)
+    items = typing.get_args(annotation)
+    if origin is tuple and items and items[-1] is not Ellipsis and items != ((),):
+        return len(items)
+    return 1
+
+
+def _output_count_from_text(text: str) -> int:
+    # `from __future__ import annotations` leaves the annotation as text; read it without eval.
+    try:
+        node = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return 1
+    if not isinstance(node, ast.Subscript):
+        return 1
+    base = node.value.attr if isinstance(node.value, ast.Attribute) else getattr(node.value, "id", "")
+    if base not in ("tuple", "Tuple"):
+        return 1
+    items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+    if any(isinstance(i, ast.Constant) and i.value is Ellipsis for i in items):
+        return 1
+    return len(items)

@@ -1,0 +1,214 @@
+"""The SQLite file: opening it safely, its schema, point lookups and buffered, retried writes.
+
+Writes are buffered in memory and flushed in one ``BEGIN IMMEDIATE`` transaction (at block exit
+and periodically), so a miss costs microseconds, not an fsync. WAL mode lets readers in other
+processes proceed during a flush, and the busy timeout plus a bounded retry keeps "database is
+locked" from ever reaching the user. Every row is ``INSERT OR IGNORE`` by content or history id,
+so two processes that compute the same call store it once.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import sqlite_utils
+
+from .._errors import StorageFormatError
+
+__all__ = ["SQLiteStore"]
+
+FORMAT = "mandala_ast/1"
+_BUSY_TIMEOUT_MS = 60_000
+_LOCK_RETRIES = 20
+
+_HIT_SQL = (
+    "SELECT o.idx, o.cid, v.codec, v.data, v.external FROM calls c "
+    "LEFT JOIN outputs o ON o.call_hid = c.hid LEFT JOIN vals v ON v.cid = o.cid "
+    "WHERE c.hid = ? ORDER BY o.idx"
+)
+_BY_CID_SQL = "SELECT hid FROM calls WHERE cid = ? LIMIT 1"
+_VALUE_SQL = "SELECT codec, data, external FROM vals WHERE cid = ?"
+
+
+class SQLiteStore:
+    """One storage file (or ``:memory:``) with the mandala_ast schema."""
+
+    def __init__(self, path: str | Path | None) -> None:
+        self.path = None if path is None else Path(path)
+        if self.path is not None:
+            _check_existing_file(self.path)
+        self.conn = self._connect()
+        self.db = sqlite_utils.Database(self.conn)
+        self._pending: dict[str, list[tuple]] = {table: [] for table in _INSERTS}
+        self._ensure_schema()
+
+    # -- reading -------------------------------------------------------------------------
+
+    def find_call(self, hid: bytes) -> list[tuple] | None:
+        """Rows ``(idx, cid, codec, data, external)`` of a stored call's outputs, or None."""
+        rows = self.conn.execute(_HIT_SQL, (hid,)).fetchall()
+        return rows or None
+
+    def find_call_by_content(self, cid: bytes) -> bytes | None:
+        """The hid of some stored call with content id ``cid``."""
+        row = self.conn.execute(_BY_CID_SQL, (cid,)).fetchone()
+        return row[0] if row else None
+
+    def find_value(self, cid: bytes) -> tuple | None:
+        """``(codec, data, external)`` of a stored value."""
+        return self.conn.execute(_VALUE_SQL, (cid,)).fetchone()
+
+    # -- writing -------------------------------------------------------------------------
+
+    def add(self, table: str, row: tuple) -> None:
+        """Buffer one row; it reaches the file at the next :meth:`flush`."""
+        self._pending[table].append(row)
+
+    @property
+    def pending_calls(self) -> int:
+        return len(self._pending["calls"])
+
+    def flush(self) -> None:
+        """Write every buffered row in one transaction (retried while another writer holds it)."""
+        if not any(self._pending.values()):
+            return
+        self.write_transaction(self._insert_pending)
+        for rows in self._pending.values():
+            rows.clear()
+
+    def write_transaction(self, body: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run ``body(conn)`` inside ``BEGIN IMMEDIATE`` … ``COMMIT``, retrying on lock errors."""
+        for attempt in range(_LOCK_RETRIES):
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if not _is_lock_error(exc) or attempt == _LOCK_RETRIES - 1:
+                    raise
+                time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+                continue
+            try:
+                result = body(self.conn)
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+            return result
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def _insert_pending(self, conn: sqlite3.Connection) -> None:
+        for table, rows in self._pending.items():
+            if rows:
+                conn.executemany(_INSERTS[table], rows)
+
+    # -- opening -------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        target = ":memory:" if self.path is None else str(self.path)
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves. check_same_thread=False: batch
+        # executors hand results back from worker threads; writes stay on the caller's thread.
+        conn = sqlite3.connect(
+            target, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_MS / 1000
+        )
+        conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        if self.path is not None:
+            _retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))
+            # NORMAL in WAL mode survives process crashes (kill -9); only power loss can drop the
+            # last transactions, and then the file is still consistent.
+            conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    def _ensure_schema(self) -> None:
+        if "mandala_meta" in self.db.table_names():
+            return
+        self.write_transaction(lambda conn: self._create_schema())
+
+    def _create_schema(self) -> None:
+        db = self.db
+        if "mandala_meta" in db.table_names():  # another process created it meanwhile
+            return
+        db["mandala_meta"].create({"key": str, "value": str}, pk="key")
+        db["ops"].create({"name": str, "nout": int, "signature": str}, pk="name")
+        db["versions"].create(
+            {"version_id": bytes, "op_name": str, "version": int, "created_at": float},
+            pk="version_id",
+        )
+        db["calls"].create(
+            {"hid": bytes, "cid": bytes, "version_id": bytes, "created_at": float, "duration": float},
+            pk="hid",
+        )
+        for table in ("inputs", "outputs"):
+            key = "name" if table == "inputs" else "idx"
+            db[table].create(
+                {"call_hid": bytes, key: str if key == "name" else int, "hid": bytes, "cid": bytes},
+                pk=("call_hid", key),
+            )
+            # Creator/consumer lookups: which call made (or used) this value.
+            db[table].create_index(["hid"])
+            db[table].create_index(["cid"])
+        db["calls"].create_index(["cid"])
+        db["calls"].create_index(["version_id"])
+        db["vals"].create(
+            {"cid": bytes, "codec": str, "data": bytes, "size": int, "external": int}, pk="cid"
+        )
+        db["mandala_meta"].insert({"key": "format", "value": FORMAT})
+
+
+_INSERTS = {
+    "ops": "INSERT OR REPLACE INTO ops (name, nout, signature) VALUES (?, ?, ?)",
+    "versions": "INSERT OR IGNORE INTO versions VALUES (?, ?, ?, ?)",
+    "vals": "INSERT OR IGNORE INTO vals VALUES (?, ?, ?, ?, ?)",
+    "calls": "INSERT OR IGNORE INTO calls VALUES (?, ?, ?, ?, ?)",
+    "inputs": "INSERT OR IGNORE INTO inputs VALUES (?, ?, ?, ?)",
+    "outputs": "INSERT OR IGNORE INTO outputs VALUES (?, ?, ?, ?)",
+}
+
+
+def _check_existing_file(path: Path) -> None:
+    """Refuse corrupt or foreign files before anything could write to them."""
+    if path.is_dir():
+        raise StorageFormatError(f"{path} is a directory, not a storage file")
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+            fmt = _read_format(conn) if "mandala_meta" in tables else None
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise StorageFormatError(f"{path} is not a mandala_ast storage ({exc}); left untouched") from exc
+    if "mandala_meta" not in tables:
+        raise StorageFormatError(
+            f"{path} is a SQLite database of another program (tables: {', '.join(sorted(tables)) or 'none'}); "
+            "left untouched. Give Storage a new file name."
+        )
+    if fmt != FORMAT:
+        raise StorageFormatError(f"{path} has storage format {fmt!r}; this mandala_ast reads {FORMAT!r}")
+
+
+def _read_format(conn: sqlite3.Connection) -> str | None:
+    row = conn.execute("SELECT value FROM mandala_meta WHERE key = 'format'").fetchone()
+    return row[0] if row else None
+
+
+def _is_lock_error(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc)
+    return "locked" in text or "busy" in text
+
+
+def _retry_locked(action: Callable[[], Any]) -> Any:
+    for attempt in range(_LOCK_RETRIES):
+        try:
+            return action()
+        except sqlite3.OperationalError as exc:
+            if not _is_lock_error(exc) or attempt == _LOCK_RETRIES - 1:
+                raise
+            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+
