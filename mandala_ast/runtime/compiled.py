@@ -59,7 +59,7 @@ def ref(spec: tuple, f: Any, /, *args: Any, **kwargs: Any) -> Any:
 
 def _dispatch(spec: tuple, f: Any, args: tuple, kwargs: dict) -> tuple[tuple | None, Any]:
     block = state.block
-    if block is None:
+    if block is None or type(f) not in OPS:
         return None, f(*_plain(args), **_plain_kw(kwargs))
     targets, pos_keys, kw_keys = spec
     hints = _argument_refs(block, args, kwargs, pos_keys, kw_keys)

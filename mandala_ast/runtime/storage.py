@@ -6,7 +6,10 @@ import json
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from .._errors import NewCallError, ValueEncodingError
 from . import codecs
@@ -49,6 +52,10 @@ class Storage:
         self._unflushed: dict[bytes, codecs.EncodedValue] = {}  # cid -> value not yet committed
         self._stored: set[bytes] = set()  # cids known to be in the file (skip re-encoding)
         self._versions_seen: set[bytes] = set()
+        # Op versions with no calls in the file but ours (all in _memo): their misses need no
+        # lookup. Valid until another process commits (see SQLiteStore.changed_elsewhere).
+        self._empty_versions: set[bytes] = set()
+        self._checked_versions: set[bytes] = set()
         self._last_flush = time.monotonic()
         self._blocks = threading.local()
 
@@ -121,14 +128,16 @@ class Storage:
         ident = op.identity_inputs(cids)
         call_cid = _call_id(op.version_id, ident)
         hids = ident if not input_hids else {n: input_hids.get(n, c) for n, c in ident.items()}
+        exact = input_hids is not None
         call_hid = call_cid if hids is ident else _call_id(op.version_id, hids)
-        out_cids = self._find(call_hid)
+        out_cids = self._find(op, call_hid)
         if out_cids is None and call_hid != call_cid:
-            out_cids = self._find(call_cid)
+            out_cids = self._find(op, call_cid)
             if out_cids is not None:
-                self._record(op, call_hid, call_cid, bound, cids, hids, out_cids, None, 0.0)
+                self._record(op, call_hid, call_cid, exact, bound, cids, hids, out_cids, None, 0.0)
         if out_cids is None:
-            out_cids = self._execute(op, args, kwargs, bound, cids, hids, call_hid, call_cid, allow_new)
+            ids = (call_hid, call_cid, exact)
+            out_cids = self._execute(op, args, kwargs, bound, cids, hids, ids, allow_new)
         return call_hid, out_cids
 
     def _input_cids(self, op: Op, bound: dict[str, Any]) -> dict[str, bytes]:
@@ -139,10 +148,12 @@ class Storage:
                 _hash_or_explain(op, f"argument {name!r}", value)
             raise
 
-    def _find(self, call_hid: bytes) -> tuple[bytes, ...] | None:
+    def _find(self, op: Op, call_hid: bytes) -> tuple[bytes, ...] | None:
         out_cids = self._memo.get(call_hid)
         if out_cids is not None:
             return out_cids
+        if self._known_absent(op):
+            return None
         rows = self._store.find_call(call_hid)
         if rows is None:
             return None
@@ -153,7 +164,20 @@ class Storage:
         self._memo[call_hid] = out_cids
         return out_cids
 
-    def _execute(self, op: Op, args, kwargs, bound, cids, hids, call_hid, call_cid, allow_new):
+    def _known_absent(self, op: Op) -> bool:
+        if op.version_id not in self._versions_seen:
+            self._versions_seen.add(op.version_id)
+            self._register_version(op)
+        if self._store.changed_elsewhere():
+            self._empty_versions.clear()
+            self._checked_versions.clear()
+        if op.version_id not in self._checked_versions:
+            self._checked_versions.add(op.version_id)
+            if not self._store.has_version(op.version_id):
+                self._empty_versions.add(op.version_id)
+        return op.version_id in self._empty_versions
+
+    def _execute(self, op: Op, args, kwargs, bound, cids, hids, ids, allow_new):
         if not allow_new:
             shown = ", ".join(f"{k}={v!r:.40}" for k, v in bound.items())
             raise NewCallError(
@@ -167,7 +191,7 @@ class Storage:
             _hash_or_explain(op, f"output {i}", value) for i, value in enumerate(outputs)
         )
         encoded = [_encode_or_explain(op, f"output {i}", v) for i, v in enumerate(outputs)]
-        self._record(op, call_hid, call_cid, bound, cids, hids, out_cids, encoded, duration)
+        self._record(op, *ids, bound, cids, hids, out_cids, encoded, duration)
         for cid, value in zip(out_cids, outputs):
             if type(value) in _IMMUTABLE:
                 self._values[cid] = value
@@ -176,9 +200,8 @@ class Storage:
 
     # -- recording -----------------------------------------------------------------------
 
-    def _record(self, op, call_hid, call_cid, bound, cids, hids, out_cids, encoded, duration):
+    def _record(self, op, call_hid, call_cid, exact, bound, cids, hids, out_cids, encoded, duration):
         """Buffer the rows of one call; ``encoded`` is None when the outputs are already stored."""
-        self._register_version(op)
         for name, cid in cids.items():
             self._buffer_value(op, f"argument {name!r}", cid, bound[name])
         for i, cid in enumerate(out_cids):
@@ -187,13 +210,11 @@ class Storage:
             self._store.add("outputs", (call_hid, i, _output_hid(call_hid, i), cid))
         for name, cid in cids.items():
             self._store.add("inputs", (call_hid, name, hids.get(name, cid), cid))
-        self._store.add("calls", (call_hid, call_cid, op.version_id, time.time(), duration))
+        row = (call_hid, call_cid, op.version_id, time.time(), duration, int(exact))
+        self._store.add("calls", row)
         self._memo[call_hid] = out_cids
 
     def _register_version(self, op: Op) -> None:
-        if op.version_id in self._versions_seen:
-            return
-        self._versions_seen.add(op.version_id)
         signature = json.dumps({"signature": str(op.signature), "outputs": op.output_names()})
         self._store.add("ops", (op.name, op.nout, signature))
         self._store.add("versions", (op.version_id, op.name, op.version, time.time()))
@@ -219,6 +240,31 @@ class Storage:
             or time.monotonic() - self._last_flush > FLUSH_EVERY_SECONDS
         ):
             self.commit()
+
+    # -- tables --------------------------------------------------------------------------
+
+    def df(self, op: Op) -> "pd.DataFrame":
+        """The op's table: one row per stored call with inputs, outputs, version and timing.
+
+        >>> storage.df(inc)          # doctest: +SKIP
+           x  output  version  duration_s                 created_at   call
+        0  1       2        0    0.000001 2026-11-25 00:00:00.000000  3f2a…
+        """
+        from .tables import calls_table
+
+        self.commit()
+        return calls_table(self._store, op, self._load)
+
+    def provenance(self, op: Op) -> "pd.DataFrame":
+        """For each stored call of ``op`` and each input: the stored call that produced it.
+
+        ``exact`` is True when compiled code recorded the producer; otherwise the producer is
+        the earliest call whose output has the same content (None for raw inputs).
+        """
+        from .tables import provenance_table
+
+        self.commit()
+        return provenance_table(self._store, op)
 
     # -- loading -------------------------------------------------------------------------
 

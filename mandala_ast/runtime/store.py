@@ -32,6 +32,9 @@ _HIT_SQL = (
 )
 _BY_CID_SQL = "SELECT hid FROM calls WHERE cid = ? LIMIT 1"
 _VALUE_SQL = "SELECT codec, data, external FROM vals WHERE cid = ?"
+_HAS_VERSION_SQL = "SELECT EXISTS (SELECT 1 FROM calls WHERE version_id = ?)"
+#: How stale our knowledge of other processes' commits may get (PRAGMA data_version polling).
+_FRESHNESS_SECONDS = 0.05
 
 
 class SQLiteStore:
@@ -45,6 +48,8 @@ class SQLiteStore:
         self.db = sqlite_utils.Database(self.conn)
         self._pending: dict[str, list[tuple]] = {table: [] for table in _INSERTS}
         self._ensure_schema()
+        self._data_version = self._read_data_version()
+        self._checked_at = time.monotonic()
 
     # -- reading -------------------------------------------------------------------------
 
@@ -57,6 +62,27 @@ class SQLiteStore:
         """The hid of some stored call with content id ``cid``."""
         row = self.conn.execute(_BY_CID_SQL, (cid,)).fetchone()
         return row[0] if row else None
+
+    def has_version(self, version_id: bytes) -> bool:
+        """Whether any call of this op version is stored."""
+        return bool(self.conn.execute(_HAS_VERSION_SQL, (version_id,)).fetchone()[0])
+
+    def changed_elsewhere(self) -> bool:
+        """Whether another connection committed since the last time this returned True.
+
+        Polled at most every 50 ms: a call another process commits within that window may be
+        computed twice, which the storage tolerates (it is stored once).
+        """
+        now = time.monotonic()
+        if now - self._checked_at < _FRESHNESS_SECONDS:
+            return False
+        self._checked_at = now
+        version = self._read_data_version()
+        changed, self._data_version = version != self._data_version, version
+        return changed
+
+    def _read_data_version(self) -> int:
+        return self.conn.execute("PRAGMA data_version").fetchone()[0]
 
     def find_value(self, cid: bytes) -> tuple | None:
         """``(codec, data, external)`` of a stored value."""
@@ -116,6 +142,8 @@ class SQLiteStore:
             target, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_MS / 1000
         )
         conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        # Ids are hashes, so inserts land all over the b-trees: a larger page cache pays off.
+        conn.execute("PRAGMA cache_size = -65536")
         if self.path is not None:
             _retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))
             # NORMAL in WAL mode survives process crashes (kill -9); only power loss can drop the
@@ -139,7 +167,14 @@ class SQLiteStore:
             pk="version_id",
         )
         db["calls"].create(
-            {"hid": bytes, "cid": bytes, "version_id": bytes, "created_at": float, "duration": float},
+            {
+                "hid": bytes,
+                "cid": bytes,
+                "version_id": bytes,
+                "created_at": float,
+                "duration": float,
+                "exact": int,  # 1: recorded by compiled code, which knows each input's history
+            },
             pk="hid",
         )
         for table in ("inputs", "outputs"):
@@ -163,7 +198,7 @@ _INSERTS = {
     "ops": "INSERT OR REPLACE INTO ops (name, nout, signature) VALUES (?, ?, ?)",
     "versions": "INSERT OR IGNORE INTO versions VALUES (?, ?, ?, ?)",
     "vals": "INSERT OR IGNORE INTO vals VALUES (?, ?, ?, ?, ?)",
-    "calls": "INSERT OR IGNORE INTO calls VALUES (?, ?, ?, ?, ?)",
+    "calls": "INSERT OR IGNORE INTO calls VALUES (?, ?, ?, ?, ?, ?)",
     "inputs": "INSERT OR IGNORE INTO inputs VALUES (?, ?, ?, ?)",
     "outputs": "INSERT OR IGNORE INTO outputs VALUES (?, ?, ?, ?)",
 }
@@ -180,10 +215,18 @@ def _check_existing_file(path: Path) -> None:
         try:
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
             fmt = _read_format(conn) if "mandala_meta" in tables else None
+            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
         raise StorageFormatError(f"{path} is not a mandala_ast storage ({exc}); left untouched") from exc
+    if path.stat().st_size % page_size:  # SQLite ignores a partial last page: catch it here
+        raise StorageFormatError(
+            f"{path} is truncated or corrupt (not a whole number of {page_size}-byte pages); "
+            "left untouched"
+        )
+    if not tables:  # no schema yet: another process is creating this storage right now
+        return
     if "mandala_meta" not in tables:
         raise StorageFormatError(
             f"{path} is a SQLite database of another program (tables: {', '.join(sorted(tables)) or 'none'}); "

@@ -1,0 +1,126 @@
+"""Tables of stored calls as pandas DataFrames: an op's calls, and where their inputs came from."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+from .ops import Op
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .store import SQLiteStore
+
+__all__ = ["calls_table", "provenance_table"]
+
+_CALLS_SQL = """
+SELECT c.hid, c.cid, v.version, c.created_at, c.duration
+FROM calls c JOIN versions v ON v.version_id = c.version_id
+WHERE v.op_name = ? ORDER BY c.created_at, c.hid
+"""
+_EDGES_SQL = """
+SELECT e.call_hid, e.{key}, e.cid FROM {table} e
+JOIN calls c ON c.hid = e.call_hid JOIN versions v ON v.version_id = c.version_id
+WHERE v.op_name = ?
+"""
+_PROVENANCE_SQL = """
+SELECT i.call_hid, i.name, i.cid, c.exact, c.created_at,
+       exact.call_hid, exact.idx, exact_v.op_name
+FROM inputs i
+JOIN calls c ON c.hid = i.call_hid JOIN versions v ON v.version_id = c.version_id
+LEFT JOIN outputs exact ON exact.hid = i.hid AND i.hid != i.cid
+LEFT JOIN calls exact_c ON exact_c.hid = exact.call_hid
+LEFT JOIN versions exact_v ON exact_v.version_id = exact_c.version_id
+WHERE v.op_name = ?
+ORDER BY c.created_at, i.call_hid, i.name
+"""
+_BY_CONTENT_SQL = """
+SELECT o.call_hid, o.idx, v.op_name FROM outputs o
+JOIN calls c ON c.hid = o.call_hid JOIN versions v ON v.version_id = c.version_id
+WHERE o.cid = ? AND c.created_at <= ? ORDER BY c.created_at LIMIT 1
+"""
+
+
+def calls_table(store: "SQLiteStore", op: Op, load: Callable[[bytes], Any]) -> "pd.DataFrame":
+    """One row per distinct call of ``op``: inputs, outputs, version, duration, time, call id."""
+    import pandas as pd
+
+    calls = _distinct_calls(store, op)
+    inputs = _edges(store, op, "inputs", "name")
+    outputs = _edges(store, op, "outputs", "idx")
+    names = _input_columns(op, inputs)
+    rows = []
+    for hid, (version, created_at, duration) in calls.items():
+        row = {name: load(inputs[hid][name]) if name in inputs.get(hid, {}) else None for name in names}
+        for idx, column in enumerate(op.output_names()):
+            row[column] = load(outputs[hid][idx])
+        row.update(version=version, duration_s=duration, created_at=created_at, call=hid.hex())
+        rows.append(row)
+    columns = [*names, *op.output_names(), "version", "duration_s", "created_at", "call"]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["created_at"] = pd.to_datetime(frame["created_at"], unit="s")
+    return frame
+
+
+def provenance_table(store: "SQLiteStore", op: Op) -> "pd.DataFrame":
+    """For each stored call of ``op`` and each input: which call produced it.
+
+    ``exact`` is True when the producer is known from history (compiled code); otherwise it is
+    the earliest earlier call whose output has the same content, or None for raw inputs.
+    """
+    import pandas as pd
+
+    rows = []
+    query = store.conn.execute(_PROVENANCE_SQL, (op.name,)).fetchall()
+    for call, name, cid, compiled, created_at, *exact in query:
+        found = exact if exact[0] is not None or compiled else _by_content(store, cid, created_at)
+        producer, index, producer_op = found
+        rows.append(
+            dict(
+                call=call.hex(),
+                input=name,
+                producer_op=producer_op,
+                producer_call=producer.hex() if producer else None,
+                output_index=index,
+                exact=bool(compiled),
+            )
+        )
+    columns = ["call", "input", "producer_op", "producer_call", "output_index", "exact"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _by_content(store: "SQLiteStore", cid: bytes, before: float) -> tuple:
+    return store.conn.execute(_BY_CONTENT_SQL, (cid, before)).fetchone() or (None, None, None)
+
+
+def _distinct_calls(store: "SQLiteStore", op: Op) -> dict[bytes, tuple]:
+    # Calls recorded again under a new history share a content id: show each computation once.
+    seen: set[bytes] = set()
+    calls = {}
+    for hid, cid, version, created_at, duration in store.conn.execute(_CALLS_SQL, (op.name,)):
+        if cid not in seen:
+            seen.add(cid)
+            calls[hid] = (version, created_at, duration)
+    return calls
+
+
+def _edges(store: "SQLiteStore", op: Op, table: str, key: str) -> dict[bytes, dict]:
+    edges: dict[bytes, dict] = {}
+    for call_hid, name, cid in store.conn.execute(_EDGES_SQL.format(table=table, key=key), (op.name,)):
+        edges.setdefault(call_hid, {})[name] = cid
+    return edges
+
+
+def _input_columns(op: Op, inputs: dict[bytes, dict]) -> list[str]:
+    """Parameters in signature order, then any ``*args``/``**kw`` inputs seen in the rows."""
+    names = [p for p in op.signature.parameters if p not in op.ignore]
+    seen = {name for per_call in inputs.values() for name in per_call}
+    flat = [n for n in names if n in seen or not _is_variadic(op, n)]
+    return flat + sorted(seen - set(flat))
+
+
+def _is_variadic(op: Op, name: str) -> bool:
+    return op.signature.parameters[name].kind in (
+        op.signature.parameters[name].VAR_POSITIONAL,
+        op.signature.parameters[name].VAR_KEYWORD,
+    )

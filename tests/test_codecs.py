@@ -1,0 +1,45 @@
+"""Codecs: chosen by type, recorded per value, inverse of each other."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mandala_ast.runtime.codecs import decode, decode_file, encode
+
+
+@pytest.mark.parametrize(
+    "value, codec",
+    [(None, "json"), (True, "json"), (3, "json"), (2.5, "json"), ("héllo", "json"),
+     (b"\x00raw", "bytes"), ({"a": [1, 2]}, "pickle"), ((1, "x"), "pickle")],
+)
+def test_round_trip_with_the_codec_for_its_type(value, codec):
+    encoded = encode(value)
+    assert encoded.codec == codec
+    decoded = decode(encoded.codec, encoded.data)
+    assert decoded == value and type(decoded) is type(value)
+
+
+def test_arrays_are_stored_as_npy_without_pickle():
+    array = np.arange(12, dtype=np.int32).reshape(3, 4)
+    encoded = encode(array)
+    assert encoded.codec == "npy" and encoded.data.startswith(b"\x93NUMPY")
+    assert np.array_equal(decode("npy", encoded.data), array)
+
+
+def test_object_arrays_fall_back_to_pickle():
+    assert encode(np.array([{"a": 1}], dtype=object)).codec == "pickle"
+
+
+def test_array_files_load_memory_mapped_and_writable(tmp_path):
+    path = tmp_path / "value"
+    path.write_bytes(encode(np.arange(1000.0)).data)
+    loaded = decode_file("npy", path)
+    assert isinstance(loaded, np.memmap)
+    loaded[0] = 42.0  # copy-on-write: the file is untouched
+    assert decode_file("npy", path)[0] == 0.0
+
+
+def test_unknown_codec_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown codec 'zstd'"):
+        decode("zstd", b"")

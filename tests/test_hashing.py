@@ -1,0 +1,115 @@
+"""Content ids: type-sensitive, canonical, process-independent, and copy-free for arrays."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tracemalloc
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mandala_ast.runtime.hashing import UnhashableError, content_id
+
+
+class TestTypeSensitivity:
+    def test_equal_looking_values_of_different_types_differ(self):
+        """1, 1.0, True, "1" and b"1" must never share a cache entry (Hamilton #1616)."""
+        ids = {content_id(v) for v in (1, 1.0, True, "1", b"1", (1,), [1], {1}, frozenset({1}))}
+        assert len(ids) == 9
+
+    def test_zero_and_negative_zero_differ(self):
+        assert content_id(0.0) != content_id(-0.0)
+        # Asking twice (the scalar cache path) gives the same answer.
+        assert content_id(-0.0) == content_id(-0.0) != content_id(0.0)
+
+    def test_nan_is_stable(self):
+        assert content_id(float("nan")) == content_id(float("nan"))
+
+    def test_huge_int_beyond_str_digit_limit(self):
+        assert content_id(10**5000) != content_id(10**5000 + 1)
+
+
+class TestCanonical:
+    def test_dict_insertion_order_does_not_matter(self):
+        assert content_id({"a": 1, "b": 2}) == content_id({"b": 2, "a": 1})
+
+    def test_nested_containers_distinguish_structure(self):
+        assert content_id([[1, 2], [3]]) != content_id([[1], [2, 3]])
+        assert content_id(("ab", "c")) != content_id(("a", "bc"))
+
+    def test_same_in_every_process_whatever_the_hash_seed(self):
+        code = (
+            "from mandala_ast.runtime.hashing import content_id;"
+            "print(content_id({'x': {1, 2, 'a', 'b'}, 'y': frozenset('hello'), 3: [None]}).hex())"
+        )
+        outputs = {
+            subprocess.run(
+                [sys.executable, "-c", code],
+                env={"PYTHONHASHSEED": seed, "PATH": ""},
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            for seed in ("0", "1", "12345")
+        }
+        assert len(outputs) == 1
+
+    def test_unknown_objects_fall_back_to_pickle(self):
+        assert content_id(Point(1, 2)) == content_id(Point(1, 2))
+        assert content_id(Point(1, 2)) != content_id(Point(2, 1))
+
+    def test_unpicklable_value_raises(self):
+        with pytest.raises(UnhashableError, match="generator"):
+            content_id(x for x in range(3))
+
+
+class Point:
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+
+class TestNumpy:
+    def test_equal_arrays_equal_ids(self):
+        assert content_id(np.arange(10)) == content_id(np.arange(10))
+
+    def test_dtype_and_shape_matter(self):
+        a = np.zeros(8, dtype=np.float64)
+        assert content_id(a) != content_id(a.astype(np.float32))
+        assert content_id(a) != content_id(a.reshape(2, 4))
+        assert content_id(a) != content_id(a.view(np.int64))
+
+    def test_non_contiguous_view_hashes_like_its_copy(self):
+        a = np.arange(100).reshape(10, 10)
+        assert content_id(a[:, 1]) == content_id(np.ascontiguousarray(a[:, 1]))
+
+    def test_large_array_is_hashed_without_a_copy(self):
+        big = np.ones(4_000_000)  # 32 MB
+        tracemalloc.start()
+        content_id(big)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert peak < big.nbytes / 100
+
+    def test_numpy_scalars_differ_from_python_scalars(self):
+        assert content_id(np.float64(1.0)) != content_id(1.0)
+        assert content_id(np.float32(1.0)) != content_id(np.float64(1.0))
+
+
+class TestPandas:
+    def test_equal_frames_equal_ids(self):
+        make = lambda: pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})  # noqa: E731
+        assert content_id(make()) == content_id(make())
+
+    def test_values_columns_and_index_matter(self):
+        base = pd.DataFrame({"a": [1, 2], "b": [0.5, 1.5]})
+        changed_value = base.copy()
+        changed_value.loc[1, "b"] = 2.5
+        assert content_id(base) != content_id(changed_value)
+        assert content_id(base) != content_id(base.rename(columns={"a": "c"}))
+        assert content_id(base) != content_id(base.set_index(pd.Index([5, 6])))
+
+    def test_series_differs_from_single_column_frame(self):
+        s = pd.Series([1, 2], name="a")
+        assert content_id(s) != content_id(s.to_frame())

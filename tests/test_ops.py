@@ -1,0 +1,180 @@
+"""@op: signatures, output counts, ignored arguments, defaults, plain calls outside blocks."""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+import pytest
+
+from mandala_ast import OutputCountError, Storage, op
+
+
+@pytest.fixture
+def storage(tmp_path):
+    return Storage(tmp_path / "s.db")
+
+
+def counted(fn):
+    """Wrap fn so that `fn.runs` counts executions of its body."""
+    def wrapper(*args, **kwargs):
+        wrapper.runs += 1
+        return fn(*args, **kwargs)
+
+    wrapper.runs = 0
+    wrapper.__name__ = wrapper.__qualname__ = fn.__name__
+    wrapper.__signature__ = __import__("inspect").signature(fn)
+    wrapper.__annotations__ = fn.__annotations__
+    return wrapper
+
+
+class TestOutsideBlocks:
+    def test_op_is_a_plain_call_and_stores_nothing(self, storage):
+        @op
+        def inc(x):
+            return x + 1
+
+        assert inc(1) == 2
+        assert len(storage.df(inc)) == 0
+
+    def test_op_keeps_name_and_docstring(self):
+        @op
+        def documented(x):
+            """Doc."""
+            return x
+
+        assert documented.__name__ == "documented" and documented.__doc__ == "Doc."
+
+
+class TestOutputCounts:
+    def test_tuple_annotation_gives_one_output_per_item(self, storage):
+        @op
+        def split(data: list, frac: float = 0.5) -> tuple[list, list]:
+            k = int(len(data) * frac)
+            return data[:k], data[k:]
+
+        assert split.nout == 2
+        with storage:
+            assert split([1, 2, 3, 4]) == ([1, 2], [3, 4])
+        assert list(storage.df(split).columns[:4]) == ["data", "frac", "output_0", "output_1"]
+
+    def test_typing_tuple_and_variadic_tuple(self):
+        @op
+        def two() -> Tuple[int, int]:
+            return 1, 2
+
+        @op
+        def one() -> tuple[int, ...]:
+            return (1, 2, 3)
+
+        assert (two.nout, one.nout) == (2, 1)
+
+    def test_string_annotations_from_future_import(self):
+        namespace: dict = {}
+        exec(
+            "from __future__ import annotations\n"
+            "from mandala_ast import op\n"
+            "@op\n"
+            "def f(x) -> tuple[int, str, float]:\n"
+            "    return 1, 'a', 2.0\n",
+            namespace,
+        )
+        assert namespace["f"].nout == 3
+
+    def test_nout_overrides_annotation(self):
+        @op(nout=1)
+        def pair() -> tuple[int, int]:
+            return 1, 2
+
+        assert pair.nout == 1
+
+    @pytest.mark.parametrize("returned", [(1, 2, 3), 5, [1]])
+    def test_wrong_number_of_outputs_is_an_error_and_nothing_is_stored(self, storage, returned):
+        @op(nout=2)
+        def bad():
+            return returned
+
+        with pytest.raises(OutputCountError, match="bad declares 2 outputs"):
+            with storage:
+                bad()
+        assert len(storage.df(bad)) == 0
+
+
+class TestIdentity:
+    def test_any_signature(self, storage):
+        body = counted(lambda a, b=2, *rest, c, d=4, **extra: (a, b, rest, c, d, extra))
+        f = op(body)
+        with storage:
+            first = f(1, 2, 3, c=5, z=9)
+            again = f(1, 2, 3, c=5, z=9)
+            f(1, c=5)
+        assert first == again == (1, 2, (3,), 5, 4, {"z": 9})
+        assert body.runs == 2
+
+    def test_keyword_and_positional_spellings_are_the_same_call(self, storage):
+        body = counted(lambda x, y: x + y)
+        f = op(body)
+        with storage:
+            assert f(1, 2) == f(x=1, y=2) == f(1, y=2) == 3
+        assert body.runs == 1
+
+    def test_ignored_arguments_are_not_part_of_the_key(self, storage):
+        body = counted(lambda x, verbose=False: x * 2)
+        fit = op(ignore=("verbose",))(body)
+        with storage:
+            fit(3, verbose=False)
+            fit(3, verbose=True)
+        assert body.runs == 1
+        assert "verbose" not in storage.df(fit).columns
+
+    def test_ignored_arguments_may_be_unhashable(self, storage):
+        import threading
+
+        fit = op(ignore=("lock",))(lambda x, lock=None: x)
+        with storage:
+            assert fit(1, lock=threading.Lock()) == 1
+
+    def test_ignore_of_unknown_parameter_is_an_error(self):
+        with pytest.raises(ValueError, match="unknown parameters \\['nope'\\]"):
+            op(ignore=("nope",))(lambda x: x)
+
+    def test_new_parameter_with_default_finds_old_calls(self, tmp_path):
+        """DESIGN §3.1: adding a defaulted parameter does not invalidate stored calls."""
+        path = tmp_path / "s.db"
+        old = define("def train(x):\n    RUNS.append(x)\n    return x + 1\n")
+        with Storage(path):
+            old.train(1)
+        new = define("def train(x, alpha=0.1):\n    RUNS.append(x)\n    return x + 1\n")
+        with Storage(path):
+            assert new.train(1) == 2 and new.train(1, alpha=0.1) == 2
+            assert new.RUNS == []
+            new.train(1, alpha=0.2)
+        assert new.RUNS == [1]
+
+    def test_methods_are_ops_keyed_on_the_instance(self, storage):
+        Model.runs = 0
+        with storage:
+            assert Model(2).predict(3) == 6 and Model(2).predict(3) == 6
+            assert Model(3).predict(3) == 9
+        assert Model.runs == 2
+
+
+def define(source: str):
+    """Execute `@op` + source as module `experiments` (same op name every time)."""
+    import types
+
+    module = types.ModuleType("experiments")
+    module.RUNS = []
+    exec("from mandala_ast import op\n@op\n" + source, module.__dict__)
+    return module
+
+
+class Model:
+    runs = 0
+
+    def __init__(self, scale):
+        self.scale = scale
+
+    @op
+    def predict(self, x):
+        Model.runs += 1
+        return self.scale * x
