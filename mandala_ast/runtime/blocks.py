@@ -56,8 +56,8 @@ class RunBlock:
 
     def call_op(self, op: "Op", args: tuple, kwargs: dict) -> Any:
         """An op call from ordinary (uncompiled) code: content identity, plain values."""
-        return self.storage.memoized_call(op, args, kwargs, self.new_calls_allowed())
+        return self.storage.memoized_call(op, args, kwargs, self)
 
-    def call_op_with_refs(self, op: "Op", args: tuple, kwargs: dict, input_hids: dict) -> tuple:
-        """An op call from compiled code, which knows the history ids of some arguments."""
-        return self.storage.call_with_refs(op, args, kwargs, input_hids, self.new_calls_allowed())
+    def call_op_with_refs(self, op: "Op", args: tuple, kwargs: dict, input_refs: dict) -> tuple:
+        """An op call from compiled code, which knows the history of some arguments."""
+        return self.storage.call_with_refs(op, args, kwargs, input_refs, self)

@@ -67,7 +67,7 @@ def _dispatch(spec: tuple, f: Any, args: tuple, kwargs: dict) -> tuple[tuple | N
     if type(f) is Workflow:
         refs, result = _run_workflow(block, f, args, kwargs, hints)
     else:
-        refs = block.call_op_with_refs(f, args, kwargs, _hids_by_name(f, hints))
+        refs = block.call_op_with_refs(f, args, kwargs, _refs_by_name(f, hints))
         result = f.join_outputs(tuple(r.value for r in refs))
     _bind_targets(block, targets, refs)
     return refs, result
@@ -97,16 +97,16 @@ def _known(block, arg: Any, key: str | None) -> Ref | None:
     return entry if entry is not None and entry.value is arg else None
 
 
-def _hids_by_name(op: Op, hints: dict[int | str, Ref]) -> dict[str, bytes]:
+def _refs_by_name(op: Op, hints: dict[int | str, Ref]) -> dict[str, Ref]:
     if not hints:
         return {}
     params = list(op.signature.parameters.values())
-    hids = {}
+    named = {}
     for where, known in hints.items():
         name = _parameter_name(params, where)
         if name is not None:
-            hids[name] = known.hid
-    return hids
+            named[name] = known
+    return named
 
 
 def _parameter_name(params: list[inspect.Parameter], where: int | str) -> str | None:

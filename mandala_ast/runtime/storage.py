@@ -48,6 +48,7 @@ class Storage:
         self._blobs = None if self.path is None else BlobDir(Path(f"{self.path}.blobs"))
         self.new_calls_allowed = True
         self._memo: dict[bytes, tuple[bytes, ...]] = {}  # call hid -> output cids
+        self._fast: dict[tuple, Any] = {}  # (version, scalar args, their types) -> result
         self._values: dict[bytes, Any] = {}  # cid -> decoded immutable value
         self._unflushed: dict[bytes, codecs.EncodedValue] = {}  # cid -> value not yet committed
         self._stored: set[bytes] = set()  # cids known to be in the file (skip re-encoding)
@@ -100,45 +101,57 @@ class Storage:
 
     # -- calls ---------------------------------------------------------------------------
 
-    def memoized_call(self, op: Op, args: tuple, kwargs: dict, allow_new: bool) -> Any:
+    def memoized_call(self, op: Op, args: tuple, kwargs: dict, block: RunBlock) -> Any:
         """Look the call up by content, execute it on a miss; returns plain output(s)."""
-        _, out_cids = self._call(op, args, kwargs, None, allow_new)
-        return op.join_outputs(tuple(self._load(cid) for cid in out_cids))
+        fast_key = _fast_key(op, args) if not kwargs else None
+        if fast_key is not None:
+            hit = self._fast.get(fast_key, _MISSING)
+            if hit is not _MISSING:
+                return hit
+        _, out_cids = self._call(op, args, kwargs, None, block)
+        outputs = tuple(self._load(cid) for cid in out_cids)
+        result = op.join_outputs(outputs)
+        if fast_key is not None and all(type(o) in _IMMUTABLE for o in outputs):
+            self._remember_fast(fast_key, result)
+        return result
 
     def call_with_refs(
-        self,
-        op: Op,
-        args: tuple,
-        kwargs: dict,
-        input_hids: dict[str, bytes] | None,
-        allow_new: bool,
+        self, op: Op, args: tuple, kwargs: dict, input_refs: dict[str, Ref], block: RunBlock
     ) -> tuple[Ref, ...]:
-        """The memoized call with explicit provenance: ``input_hids`` maps argument names to the
-        history ids compiled code knows for them (others fall back to content identity).
+        """The memoized call with exact provenance: ``input_refs`` maps argument names to the
+        Refs compiled code knows for them (the others are raw values).
         """
-        call_hid, out_cids = self._call(op, args, kwargs, input_hids, allow_new)
+        call_hid, out_cids = self._call(op, args, kwargs, input_refs, block)
         return tuple(
-            Ref(self._load(cid), cid, _output_hid(call_hid, i)) for i, cid in enumerate(out_cids)
+            Ref(self._load(cid), cid, _output_hid(call_hid, i), (call_hid, i))
+            for i, cid in enumerate(out_cids)
         )
 
-    def _call(self, op, args, kwargs, input_hids, allow_new) -> tuple[bytes, tuple[bytes, ...]]:
+    def _call(self, op, args, kwargs, input_refs, block) -> tuple[bytes, tuple[bytes, ...]]:
         # Lookup is by history id, then by content id (DESIGN §5); only a miss on both executes.
+        call = self._identify(op, args, kwargs, input_refs)
+        out_cids = self._find(op, call.hid)
+        if out_cids is None and call.hid != call.cid:
+            out_cids = self._find(op, call.cid)
+            if out_cids is not None:  # same content, new history: record it, don't execute
+                self._record(call, out_cids, None, 0.0)
+        if out_cids is None:
+            if not block.new_calls_allowed():
+                raise NewCallError(f"op {op.name} has no stored call for ({call.describe()}) "
+                                   "and new calls are not allowed")
+            out_cids = self._execute(call, args, kwargs)
+        return call.hid, out_cids
+
+    def _identify(self, op: Op, args: tuple, kwargs: dict, input_refs) -> _Call:
         bound = op.bind(args, kwargs)
         cids = self._input_cids(op, bound)
         ident = op.identity_inputs(cids)
         call_cid = _call_id(op.version_id, ident)
-        hids = ident if not input_hids else {n: input_hids.get(n, c) for n, c in ident.items()}
-        exact = input_hids is not None
-        call_hid = call_cid if hids is ident else _call_id(op.version_id, hids)
-        out_cids = self._find(op, call_hid)
-        if out_cids is None and call_hid != call_cid:
-            out_cids = self._find(op, call_cid)
-            if out_cids is not None:
-                self._record(op, call_hid, call_cid, exact, bound, cids, hids, out_cids, None, 0.0)
-        if out_cids is None:
-            ids = (call_hid, call_cid, exact)
-            out_cids = self._execute(op, args, kwargs, bound, cids, hids, ids, allow_new)
-        return call_hid, out_cids
+        sources = {n: r.src for n, r in input_refs.items() if n in cids} if input_refs else {}
+        if not sources:
+            return _Call(op, bound, cids, call_cid, call_cid, sources, input_refs is not None)
+        hids = {n: (input_refs[n].hid if n in sources else c) for n, c in ident.items()}
+        return _Call(op, bound, cids, call_cid, _call_id(op.version_id, hids), sources, True)
 
     def _input_cids(self, op: Op, bound: dict[str, Any]) -> dict[str, bytes]:
         try:
@@ -177,42 +190,42 @@ class Storage:
                 self._empty_versions.add(op.version_id)
         return op.version_id in self._empty_versions
 
-    def _execute(self, op: Op, args, kwargs, bound, cids, hids, ids, allow_new):
-        if not allow_new:
-            shown = ", ".join(f"{k}={v!r:.40}" for k, v in bound.items())
-            raise NewCallError(
-                f"op {op.name} has no stored call for ({shown}) and new calls are not allowed"
-            )
+    def _execute(self, call: _Call, args: tuple, kwargs: dict) -> tuple[bytes, ...]:
+        op = call.op
         started = time.perf_counter()
         result = op.fn(*args, **kwargs)
         duration = time.perf_counter() - started
         outputs = op.split_outputs(result)
-        out_cids = tuple(
-            _hash_or_explain(op, f"output {i}", value) for i, value in enumerate(outputs)
-        )
+        out_cids = tuple(_hash_or_explain(op, f"output {i}", v) for i, v in enumerate(outputs))
         encoded = [_encode_or_explain(op, f"output {i}", v) for i, v in enumerate(outputs)]
-        self._record(op, *ids, bound, cids, hids, out_cids, encoded, duration)
+        self._record(call, out_cids, encoded, duration)
         for cid, value in zip(out_cids, outputs):
             if type(value) in _IMMUTABLE:
                 self._values[cid] = value
         self._maybe_flush()
         return out_cids
 
+    def _remember_fast(self, key: tuple, result: Any) -> None:
+        if len(self._fast) >= _FAST_LIMIT:
+            self._fast.clear()
+        self._fast[key] = result
+
     # -- recording -----------------------------------------------------------------------
 
-    def _record(self, op, call_hid, call_cid, exact, bound, cids, hids, out_cids, encoded, duration):
+    def _record(self, call: _Call, out_cids, encoded, duration: float) -> None:
         """Buffer the rows of one call; ``encoded`` is None when the outputs are already stored."""
-        for name, cid in cids.items():
-            self._buffer_value(op, f"argument {name!r}", cid, bound[name])
+        op, add = call.op, self._store.add
+        for name, cid in call.cids.items():
+            self._buffer_value(op, f"argument {name!r}", cid, call.bound[name])
         for i, cid in enumerate(out_cids):
             if encoded is not None:
                 self._buffer_encoded(cid, encoded[i])
-            self._store.add("outputs", (call_hid, i, _output_hid(call_hid, i), cid))
-        for name, cid in cids.items():
-            self._store.add("inputs", (call_hid, name, hids.get(name, cid), cid))
-        row = (call_hid, call_cid, op.version_id, time.time(), duration, int(exact))
-        self._store.add("calls", row)
-        self._memo[call_hid] = out_cids
+            add("outputs", (call.hid, i, cid))
+        for name, cid in call.cids.items():
+            src_call, src_index = call.sources.get(name, _NO_SOURCE)
+            add("inputs", (call.hid, name, cid, src_call, src_index))
+        add("calls", (call.hid, call.cid, op.version_id, time.time(), duration, int(call.exact)))
+        self._memo[call.hid] = out_cids
 
     def _register_version(self, op: Op) -> None:
         signature = json.dumps({"signature": str(op.signature), "outputs": op.output_names()})
@@ -294,6 +307,35 @@ class Storage:
 
 
 _MISSING = object()
+_NO_SOURCE = (None, None)
+_FAST_LIMIT = 1 << 20
+#: Argument types whose Python equality is content equality (floats: see _fast_key).
+_FAST_TYPES = frozenset({int, str, bool, type(None), bytes, float})
+
+
+class _Call:
+    """One call's identity: bound inputs, their content ids, and the call's cid and hid."""
+
+    __slots__ = ("op", "bound", "cids", "cid", "hid", "sources", "exact")
+
+    def __init__(self, op, bound, cids, cid, hid, sources, exact) -> None:
+        self.op, self.bound, self.cids = op, bound, cids
+        self.cid, self.hid, self.sources, self.exact = cid, hid, sources, exact
+
+    def describe(self) -> str:
+        return ", ".join(f"{k}={v!r:.40}" for k, v in self.bound.items())
+
+
+def _fast_key(op: Op, args: tuple) -> tuple | None:
+    """A dict key for calls with scalar positional arguments, or None.
+
+    Python's equality conflates 1, 1.0 and True, so the key carries each argument's type;
+    0.0 == -0.0 share a hash, so zero floats (and anything equal to them) take the slow path.
+    """
+    types = tuple(map(type, args))
+    if not _FAST_TYPES.issuperset(types) or 0.0 in args:
+        return None
+    return (op.version_id, args, types)
 
 
 def _call_id(version_id: bytes, ids: dict[str, bytes]) -> bytes:

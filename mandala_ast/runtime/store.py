@@ -177,15 +177,16 @@ class SQLiteStore:
             },
             pk="hid",
         )
-        for table in ("inputs", "outputs"):
-            key = "name" if table == "inputs" else "idx"
-            db[table].create(
-                {"call_hid": bytes, key: str if key == "name" else int, "hid": bytes, "cid": bytes},
-                pk=("call_hid", key),
-            )
-            # Creator/consumer lookups: which call made (or used) this value.
-            db[table].create_index(["hid"])
-            db[table].create_index(["cid"])
+        # An input's history is explicit: the call and output index it came from (NULL when
+        # raw or unknown), so creator and consumer lookups need no hash of histories.
+        db["inputs"].create(
+            {"call_hid": bytes, "name": str, "cid": bytes, "src_call": bytes, "src_index": int},
+            pk=("call_hid", "name"),
+        )
+        db["outputs"].create({"call_hid": bytes, "idx": int, "cid": bytes}, pk=("call_hid", "idx"))
+        db["inputs"].create_index(["src_call", "src_index"])
+        db["inputs"].create_index(["cid"])
+        db["outputs"].create_index(["cid"])
         db["calls"].create_index(["cid"])
         db["calls"].create_index(["version_id"])
         db["vals"].create(
@@ -199,8 +200,8 @@ _INSERTS = {
     "versions": "INSERT OR IGNORE INTO versions VALUES (?, ?, ?, ?)",
     "vals": "INSERT OR IGNORE INTO vals VALUES (?, ?, ?, ?, ?)",
     "calls": "INSERT OR IGNORE INTO calls VALUES (?, ?, ?, ?, ?, ?)",
-    "inputs": "INSERT OR IGNORE INTO inputs VALUES (?, ?, ?, ?)",
-    "outputs": "INSERT OR IGNORE INTO outputs VALUES (?, ?, ?, ?)",
+    "inputs": "INSERT OR IGNORE INTO inputs VALUES (?, ?, ?, ?, ?)",
+    "outputs": "INSERT OR IGNORE INTO outputs VALUES (?, ?, ?)",
 }
 
 

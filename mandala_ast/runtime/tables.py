@@ -25,11 +25,10 @@ WHERE v.op_name = ?
 """
 _PROVENANCE_SQL = """
 SELECT i.call_hid, i.name, i.cid, c.exact, c.created_at,
-       exact.call_hid, exact.idx, exact_v.op_name
+       i.src_call, i.src_index, exact_v.op_name
 FROM inputs i
 JOIN calls c ON c.hid = i.call_hid JOIN versions v ON v.version_id = c.version_id
-LEFT JOIN outputs exact ON exact.hid = i.hid AND i.hid != i.cid
-LEFT JOIN calls exact_c ON exact_c.hid = exact.call_hid
+LEFT JOIN calls exact_c ON exact_c.hid = i.src_call
 LEFT JOIN versions exact_v ON exact_v.version_id = exact_c.version_id
 WHERE v.op_name = ?
 ORDER BY c.created_at, i.call_hid, i.name
