@@ -7,7 +7,8 @@ Hierarchy::
           ├── StorageFormatError      the file is not a mandala_ast storage (or is corrupt)
           ├── ValueEncodingError      an argument or output cannot be hashed or stored
           ├── OutputCountError        an op returned the wrong number of values
-          └── NewCallError            a call is missing and new calls are not allowed
+          ├── NewCallError            a call is missing and new calls are not allowed
+          └── VersionChangeError      code changed and Storage(on_change="error") refuses to recompute
     UserWarning
      └── MandalaWarning
 """
@@ -21,6 +22,7 @@ __all__ = [
     "OutputCountError",
     "StorageFormatError",
     "ValueEncodingError",
+    "VersionChangeError",
 ]
 
 
@@ -42,6 +44,14 @@ class OutputCountError(MandalaError, ValueError):
 
 class NewCallError(MandalaError):
     """A call has no stored result and the block does not allow new calls."""
+
+
+class VersionChangeError(MandalaError):
+    """An op or a dependency changed, and the storage was opened with ``on_change="error"``.
+
+    The message shows the change as a unified diff; ``storage.accept_change(fn)`` declares it
+    cosmetic, reverting the code brings the stored calls back.
+    """
 
 
 class MandalaWarning(UserWarning):

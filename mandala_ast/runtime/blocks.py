@@ -40,6 +40,7 @@ class RunBlock:
     def __enter__(self) -> "Storage":
         self._outer.append(state.block)
         state.block = self
+        self.storage._enter_block()
         return self.storage
 
     def __exit__(self, *exc_info: Any) -> None:

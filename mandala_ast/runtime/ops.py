@@ -10,6 +10,7 @@ from typing import Any, Callable, Iterable
 
 from .._errors import OutputCountError
 from . import blocks
+from .fingerprints import Fingerprint, fingerprint
 from .hashing import UnhashableError, content_id, digest
 
 __all__ = ["Op", "Workflow", "op", "workflow"]
@@ -43,10 +44,19 @@ class Op:
         self.nout = _output_count(fn) if nout is None else nout
         self.ignore = frozenset(ignore)
         self.version = version
-        self.version_id = digest(f"op|{self.name}|{version}".encode())
         self._check_ignore()
         self._positional_names = self._simple_positional_names()
         self._default_cids: dict[str, bytes] | None = None
+
+    @functools.cached_property
+    def fingerprint(self) -> Fingerprint:
+        """The fingerprint of the op's own code (computed on first use, not at import)."""
+        return fingerprint(self.fn)
+
+    @functools.cached_property
+    def version_id(self) -> bytes:
+        """Name, manual version and code fingerprint: what identifies this version of the op."""
+        return digest(b"op|%s|%d|%s" % (self.name.encode(), self.version, self.fingerprint.digest))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         block = blocks.state.block

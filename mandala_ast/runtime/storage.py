@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from .hashing import UnhashableError, content_id, digest
 from .ops import Op
 from .refs import Ref
 from .store import SQLiteStore
+from .versions import VersionTracker
 
 __all__ = ["Storage"]
 
@@ -42,9 +42,10 @@ class Storage:
     files you trust. Opening a storage never unpickles anything.
     """
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    def __init__(self, path: str | Path | None = None, *, on_change: str = "report") -> None:
         self.path = None if path is None else Path(path)
         self._store = SQLiteStore(self.path)
+        self._versions = VersionTracker(self._store, on_change)
         self._blobs = None if self.path is None else BlobDir(Path(f"{self.path}.blobs"))
         self.new_calls_allowed = True
         self._memo: dict[bytes, tuple[bytes, ...]] = {}  # call hid -> output cids
@@ -52,7 +53,6 @@ class Storage:
         self._values: dict[bytes, Any] = {}  # cid -> decoded immutable value
         self._unflushed: dict[bytes, codecs.EncodedValue] = {}  # cid -> value not yet committed
         self._stored: set[bytes] = set()  # cids known to be in the file (skip re-encoding)
-        self._versions_seen: set[bytes] = set()
         # Op versions with no calls in the file but ours (all in _memo): their misses need no
         # lookup. Valid until another process commits (see SQLiteStore.changed_elsewhere).
         self._empty_versions: set[bytes] = set()
@@ -128,30 +128,36 @@ class Storage:
         )
 
     def _call(self, op, args, kwargs, input_refs, block) -> tuple[bytes, tuple[bytes, ...]]:
-        # Lookup is by history id, then by content id (DESIGN §5); only a miss on both executes.
+        # Lookup is by history, then by content (DESIGN §5); only a miss on both executes.
         call = self._identify(op, args, kwargs, input_refs)
-        out_cids = self._find(op, call.hid)
-        if out_cids is None and call.hid != call.cid:
-            out_cids = self._find(op, call.cid)
-            if out_cids is not None:  # same content, new history: record it, don't execute
-                self._record(call, out_cids, None, 0.0)
-        if out_cids is None:
-            if not block.new_calls_allowed():
-                raise NewCallError(f"op {op.name} has no stored call for ({call.describe()}) "
-                                   "and new calls are not allowed")
-            out_cids = self._execute(call, args, kwargs)
+        found = self._find(call, "lkey", call.lkey)
+        if found is None and call.lkey != call.cid:
+            found = self._find(call, "cid", call.cid)
+            if found is not None:  # same content, new history: record it, don't execute
+                call.set_state(found[2])
+                self._record(call, found[1], None, 0.0)
+                return call.hid, found[1]
+        if found is not None:
+            return found[0], found[1]
+        if not block.new_calls_allowed():
+            raise NewCallError(
+                f"op {op.name} has no stored call for ({call.describe()}) and new calls are not allowed"
+            )
+        self._versions.check_may_compute(op)
+        out_cids = self._execute(call, args, kwargs)
         return call.hid, out_cids
 
     def _identify(self, op: Op, args: tuple, kwargs: dict, input_refs) -> _Call:
         bound = op.bind(args, kwargs)
         cids = self._input_cids(op, bound)
+        vid = self._versions.version_id(op)  # after hashing: a bad argument leaves no trace
         ident = op.identity_inputs(cids)
-        call_cid = _call_id(op.version_id, ident)
+        call_cid = _call_id(vid, ident)
         sources = {n: r.src for n, r in input_refs.items() if n in cids} if input_refs else {}
         if not sources:
-            return _Call(op, bound, cids, call_cid, call_cid, sources, input_refs is not None)
+            return _Call(op, vid, bound, cids, call_cid, call_cid, sources, input_refs is not None)
         hids = {n: (input_refs[n].hid if n in sources else c) for n, c in ident.items()}
-        return _Call(op, bound, cids, call_cid, _call_id(op.version_id, hids), sources, True)
+        return _Call(op, vid, bound, cids, call_cid, _call_id(vid, hids), sources, True)
 
     def _input_cids(self, op: Op, bound: dict[str, Any]) -> dict[str, bytes]:
         try:
@@ -161,37 +167,40 @@ class Storage:
                 _hash_or_explain(op, f"argument {name!r}", value)
             raise
 
-    def _find(self, op: Op, call_hid: bytes) -> tuple[bytes, ...] | None:
-        out_cids = self._memo.get(call_hid)
-        if out_cids is not None:
-            return out_cids
-        if self._known_absent(op):
-            return None
-        rows = self._store.find_call(call_hid)
-        if rows is None:
-            return None
-        out_cids = tuple(row[1] for row in rows if row[0] is not None)
-        for _, cid, codec, data, external in rows:
-            if cid is not None and cid not in self._values:
-                self._remember(cid, self._decode(cid, codec, data, external))
-        self._memo[call_hid] = out_cids
-        return out_cids
+    def _find(self, call: _Call, column: str, key: bytes) -> tuple | None:
+        """``(row hid, output cids, deps_id)`` of a stored call still valid for today's code."""
+        hit = self._memo.get(key)
+        if hit is not None or self._known_absent(call.vid):
+            return hit
+        stale = None
+        for row_hid, (deps_id, outputs) in self._store.find_calls(column, key).items():
+            if self._versions.is_valid(deps_id):
+                hit = self._memo[key] = (row_hid, self._remember_outputs(outputs), deps_id)
+                return hit
+            stale = deps_id
+        if stale is not None:
+            self._versions.report_stale(call.op, stale)
+        return None
 
-    def _known_absent(self, op: Op) -> bool:
-        if op.version_id not in self._versions_seen:
-            self._versions_seen.add(op.version_id)
-            self._register_version(op)
+    def _remember_outputs(self, outputs: list[tuple]) -> tuple[bytes, ...]:
+        for idx, cid, codec, data, external in outputs:
+            if idx is not None and cid not in self._values:
+                self._remember(cid, self._decode(cid, codec, data, external))
+        return tuple(cid for idx, cid, *_ in outputs if idx is not None)
+
+    def _known_absent(self, vid: bytes) -> bool:
         if self._store.changed_elsewhere():
             self._empty_versions.clear()
             self._checked_versions.clear()
-        if op.version_id not in self._checked_versions:
-            self._checked_versions.add(op.version_id)
-            if not self._store.has_version(op.version_id):
-                self._empty_versions.add(op.version_id)
-        return op.version_id in self._empty_versions
+        if vid not in self._checked_versions:
+            self._checked_versions.add(vid)
+            if not self._store.has_version(vid):
+                self._empty_versions.add(vid)
+        return vid in self._empty_versions
 
     def _execute(self, call: _Call, args: tuple, kwargs: dict) -> tuple[bytes, ...]:
         op = call.op
+        call.set_state(self._versions.dependency_state(op))
         started = time.perf_counter()
         result = op.fn(*args, **kwargs)
         duration = time.perf_counter() - started
@@ -224,13 +233,9 @@ class Storage:
         for name, cid in call.cids.items():
             src_call, src_index = call.sources.get(name, _NO_SOURCE)
             add("inputs", (call.hid, name, cid, src_call, src_index))
-        add("calls", (call.hid, call.cid, op.version_id, time.time(), duration, int(call.exact)))
-        self._memo[call.hid] = out_cids
-
-    def _register_version(self, op: Op) -> None:
-        signature = json.dumps({"signature": str(op.signature), "outputs": op.output_names()})
-        self._store.add("ops", (op.name, op.nout, signature))
-        self._store.add("versions", (op.version_id, op.name, op.version, time.time()))
+        row = (call.hid, call.lkey, call.cid, call.vid, call.deps_id, time.time(), duration, int(call.exact))
+        add("calls", row)
+        self._memo[call.lkey] = self._memo[call.cid] = (call.hid, out_cids, call.deps_id)
 
     def _buffer_value(self, op: Op, what: str, cid: bytes, value: Any) -> None:
         if cid in self._stored or cid in self._unflushed:
@@ -279,6 +284,64 @@ class Storage:
         self.commit()
         return provenance_table(self._store, op)
 
+    # -- versions --------------------------------------------------------------------------
+
+    def versions(self, op: Op) -> "pd.DataFrame":
+        """The op's stored versions: id, fingerprint, how many calls, which one is current."""
+        return self._versions.versions_table(op)
+
+    def accept_change(self, target: Any) -> str:
+        """Declare the latest change of an op or of a dependency (function, class, or
+        ``"module:NAME"`` constant) cosmetic: results computed before it stay valid.
+
+        >>> storage.accept_change(normalize)        # doctest: +SKIP
+        'helpers:normalize: change accepted; calls computed before it stay valid'
+        """
+        self.commit()
+        message = self._versions.accept(target)
+        self.commit()
+        self._forget_lookups()
+        return message
+
+    def why(self, op: Op, *args: Any, **kwargs: Any) -> str:
+        """Explain whether ``op(*args, **kwargs)`` would load or compute, and why.
+
+        >>> print(storage.why(train, data, alpha=0.1))      # doctest: +SKIP
+        miss: train(data=..., alpha=0.1) was computed before, but
+        dependency helpers.normalize changed:
+        --- stored
+        +++ current
+        ...
+        """
+        self.commit()
+        call = self._identify(op, args, kwargs, None)
+        shown = f"{op.name}({call.describe()})"
+        candidates = self._store.find_calls("lkey", call.lkey)
+        for hid, (deps_id, _) in candidates.items():
+            if self._versions.is_valid(deps_id):
+                return f"hit: {shown} is stored (call {hid.hex()[:12]}); its code and dependencies are unchanged"
+        if candidates:
+            deps_id = list(candidates.values())[-1][0]
+            return f"miss: {shown} was computed before, but\n" + "\n".join(
+                self._versions.dependency_diffs(deps_id)
+            )
+        ident = op.identity_inputs(call.cids)
+        for vid in self._versions.other_version_ids(op):
+            if self._store.find_calls("cid", _call_id(vid, ident)):
+                return f"miss: {shown} was computed by another version of the op:\n" + (
+                    self._versions.version_diff(op, vid)
+                )
+        return f"miss: {shown} was never computed in {self!r}"
+
+    def _forget_lookups(self) -> None:
+        """Drop in-process lookup caches after code changes or accepted changes."""
+        self._memo.clear()
+        self._fast.clear()
+
+    def _enter_block(self) -> None:
+        if self._versions.refresh():
+            self._forget_lookups()
+
     # -- loading -------------------------------------------------------------------------
 
     def _load(self, cid: bytes) -> Any:
@@ -314,13 +377,19 @@ _FAST_TYPES = frozenset({int, str, bool, type(None), bytes, float})
 
 
 class _Call:
-    """One call's identity: bound inputs, their content ids, and the call's cid and hid."""
+    """One call's identity: its inputs, content id (cid), history id (lkey), and once the
+    dependency state is known, the id of its stored row (hid)."""
 
-    __slots__ = ("op", "bound", "cids", "cid", "hid", "sources", "exact")
+    __slots__ = ("op", "vid", "bound", "cids", "cid", "lkey", "sources", "exact", "deps_id", "hid")
 
-    def __init__(self, op, bound, cids, cid, hid, sources, exact) -> None:
-        self.op, self.bound, self.cids = op, bound, cids
-        self.cid, self.hid, self.sources, self.exact = cid, hid, sources, exact
+    def __init__(self, op, vid, bound, cids, cid, lkey, sources, exact) -> None:
+        self.op, self.vid, self.bound, self.cids = op, vid, bound, cids
+        self.cid, self.lkey, self.sources, self.exact = cid, lkey, sources, exact
+        self.deps_id = self.hid = None
+
+    def set_state(self, deps_id: bytes) -> None:
+        self.deps_id = deps_id
+        self.hid = digest(b"row|%s|%s" % (self.lkey, deps_id))
 
     def describe(self) -> str:
         return ", ".join(f"{k}={v!r:.40}" for k, v in self.bound.items())

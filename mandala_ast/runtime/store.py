@@ -21,16 +21,16 @@ from .._errors import StorageFormatError
 
 __all__ = ["SQLiteStore"]
 
-FORMAT = "mandala_ast/1"
+FORMAT = "mandala_ast/2"
 _BUSY_TIMEOUT_MS = 60_000
 _LOCK_RETRIES = 20
 
-_HIT_SQL = (
-    "SELECT o.idx, o.cid, v.codec, v.data, v.external FROM calls c "
+# Candidates for a call: every stored row with this logical key (one per dependency state).
+_CANDIDATES_SQL = (
+    "SELECT c.hid, c.deps_id, o.idx, o.cid, v.codec, v.data, v.external FROM calls c "
     "LEFT JOIN outputs o ON o.call_hid = c.hid LEFT JOIN vals v ON v.cid = o.cid "
-    "WHERE c.hid = ? ORDER BY o.idx"
+    "WHERE c.{column} = ? ORDER BY c.created_at, o.idx"
 )
-_BY_CID_SQL = "SELECT hid FROM calls WHERE cid = ? LIMIT 1"
 _VALUE_SQL = "SELECT codec, data, external FROM vals WHERE cid = ?"
 _HAS_VERSION_SQL = "SELECT EXISTS (SELECT 1 FROM calls WHERE version_id = ?)"
 #: How stale our knowledge of other processes' commits may get (PRAGMA data_version polling).
@@ -53,15 +53,20 @@ class SQLiteStore:
 
     # -- reading -------------------------------------------------------------------------
 
-    def find_call(self, hid: bytes) -> list[tuple] | None:
-        """Rows ``(idx, cid, codec, data, external)`` of a stored call's outputs, or None."""
-        rows = self.conn.execute(_HIT_SQL, (hid,)).fetchall()
-        return rows or None
+    def find_calls(self, column: str, key: bytes) -> dict[bytes, tuple[bytes, list[tuple]]]:
+        """Stored rows whose ``lkey`` (history) or ``cid`` (content) is ``key``:
+        ``{row hid: (deps_id, [(idx, cid, codec, data, external), ...])}``, oldest first."""
+        found: dict[bytes, tuple[bytes, list[tuple]]] = {}
+        for hid, deps_id, *output in self.conn.execute(_CANDIDATES_SQL.format(column=column), (key,)):
+            found.setdefault(hid, (deps_id, []))[1].append(tuple(output))
+        return found
 
-    def find_call_by_content(self, cid: bytes) -> bytes | None:
-        """The hid of some stored call with content id ``cid``."""
-        row = self.conn.execute(_BY_CID_SQL, (cid,)).fetchone()
-        return row[0] if row else None
+    def pending_source(self, state: bytes) -> tuple | None:
+        """The source text of a fingerprint buffered but not yet flushed."""
+        for row in self._pending["sources"]:
+            if row[0] == state:
+                return (row[2],)
+        return None
 
     def has_version(self, version_id: bytes) -> bool:
         """Whether any call of this op version is stored."""
@@ -163,19 +168,36 @@ class SQLiteStore:
         db["mandala_meta"].create({"key": str, "value": str}, pk="key")
         db["ops"].create({"name": str, "nout": int, "signature": str}, pk="name")
         db["versions"].create(
-            {"version_id": bytes, "op_name": str, "version": int, "created_at": float},
+            {
+                "version_id": bytes,
+                "op_name": str,
+                "version": int,
+                "created_at": float,
+                "fingerprint": bytes,
+                "canonical": bytes,  # set by accept_change: calls are stored under that version
+            },
             pk="version_id",
         )
         db["calls"].create(
             {
-                "hid": bytes,
-                "cid": bytes,
+                "hid": bytes,  # this row: the call's history id and its dependency state
+                "lkey": bytes,  # the call's history id: op version + input histories
+                "cid": bytes,  # the call's content id: op version + input contents
                 "version_id": bytes,
+                "deps_id": bytes,
                 "created_at": float,
                 "duration": float,
                 "exact": int,  # 1: recorded by compiled code, which knows each input's history
             },
             pk="hid",
+        )
+        db["dep_sets"].create(
+            {"deps_id": bytes, "name": str, "kind": str, "state": bytes}, pk=("deps_id", "name")
+        )
+        db["sources"].create({"state": bytes, "name": str, "source": str, "created_at": float}, pk="state")
+        db["sources"].create_index(["name"])
+        db["accepted"].create(
+            {"name": str, "old_state": bytes, "new_state": bytes}, pk=("name", "old_state", "new_state")
         )
         # An input's history is explicit: the call and output index it came from (NULL when
         # raw or unknown), so creator and consumer lookups need no hash of histories.
@@ -187,6 +209,7 @@ class SQLiteStore:
         db["inputs"].create_index(["src_call", "src_index"])
         db["inputs"].create_index(["cid"])
         db["outputs"].create_index(["cid"])
+        db["calls"].create_index(["lkey"])
         db["calls"].create_index(["cid"])
         db["calls"].create_index(["version_id"])
         db["vals"].create(
@@ -197,9 +220,12 @@ class SQLiteStore:
 
 _INSERTS = {
     "ops": "INSERT OR REPLACE INTO ops (name, nout, signature) VALUES (?, ?, ?)",
-    "versions": "INSERT OR IGNORE INTO versions VALUES (?, ?, ?, ?)",
+    "versions": "INSERT OR IGNORE INTO versions VALUES (?, ?, ?, ?, ?, ?)",
+    "sources": "INSERT OR IGNORE INTO sources VALUES (?, ?, ?, ?)",
+    "dep_sets": "INSERT OR IGNORE INTO dep_sets VALUES (?, ?, ?, ?)",
+    "accepted": "INSERT OR IGNORE INTO accepted VALUES (?, ?, ?)",
     "vals": "INSERT OR IGNORE INTO vals VALUES (?, ?, ?, ?, ?)",
-    "calls": "INSERT OR IGNORE INTO calls VALUES (?, ?, ?, ?, ?, ?)",
+    "calls": "INSERT OR IGNORE INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     "inputs": "INSERT OR IGNORE INTO inputs VALUES (?, ?, ?, ?, ?)",
     "outputs": "INSERT OR IGNORE INTO outputs VALUES (?, ?, ?)",
 }
@@ -211,21 +237,16 @@ def _check_existing_file(path: Path) -> None:
         raise StorageFormatError(f"{path} is a directory, not a storage file")
     if not path.exists() or path.stat().st_size == 0:
         return
+    _check_header(path)
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         try:
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
             fmt = _read_format(conn) if "mandala_meta" in tables else None
-            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
         raise StorageFormatError(f"{path} is not a mandala_ast storage ({exc}); left untouched") from exc
-    if path.stat().st_size % page_size:  # SQLite ignores a partial last page: catch it here
-        raise StorageFormatError(
-            f"{path} is truncated or corrupt (not a whole number of {page_size}-byte pages); "
-            "left untouched"
-        )
     if not tables:  # no schema yet: another process is creating this storage right now
         return
     if "mandala_meta" not in tables:
@@ -235,6 +256,25 @@ def _check_existing_file(path: Path) -> None:
         )
     if fmt != FORMAT:
         raise StorageFormatError(f"{path} has storage format {fmt!r}; this mandala_ast reads {FORMAT!r}")
+
+
+def _check_header(path: Path) -> None:
+    """Refuse non-SQLite and truncated files from the 100-byte header alone: even a read-only
+    connection leaves -wal/-shm files beside a WAL-mode file, and SQLite ignores a partial page."""
+    with open(path, "rb") as handle:
+        header = handle.read(100)
+    size = path.stat().st_size
+    page_size = int.from_bytes(header[16:18], "big") if len(header) == 100 else 0
+    page_size = 65536 if page_size == 1 else page_size
+    if not header.startswith(b"SQLite format 3\x00") or page_size < 512 or page_size & (page_size - 1):
+        raise StorageFormatError(f"{path} is not a mandala_ast storage (not a SQLite database); left untouched")
+    pages = int.from_bytes(header[28:32], "big")  # valid when the two change counters agree
+    journal = Path(f"{path}-wal").exists() or Path(f"{path}-journal").exists()
+    if size % page_size or (header[24:28] == header[92:96] and pages * page_size > size and not journal):
+        raise StorageFormatError(
+            f"{path} is truncated or corrupt ({size} bytes, header says {pages} pages of "
+            f"{page_size}); left untouched"
+        )
 
 
 def _read_format(conn: sqlite3.Connection) -> str | None:

@@ -1,0 +1,253 @@
+"""Which user code an op depends on, found statically from the names its code uses.
+
+A dependency is one of the user's own functions, classes or ops (by fingerprint) or a
+module-level constant (by content). Library code — the standard library, site-packages, and
+mandala_ast itself — is never tracked: it changes with package versions, not with the user's
+edits, and hashing it would make every version check slow.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import site
+import sys
+import sysconfig
+import types
+from typing import Any, Iterator
+
+from .fingerprints import fingerprint
+from .hashing import UnhashableError, content_id
+
+__all__ = ["Dependency", "current_state", "resolve", "static_dependencies"]
+
+_CONSTANT_TYPES = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset, list, dict, set)
+
+
+class Dependency:
+    """One dependency: ``kind`` is "code" or "constant"; ``state`` its fingerprint or content id."""
+
+    __slots__ = ("kind", "name", "source", "state")
+
+    def __init__(self, name: str, kind: str, state: bytes, source: str) -> None:
+        self.name, self.kind, self.state, self.source = name, kind, state, source
+
+    def __repr__(self) -> str:
+        return f"Dependency({self.name!r}, {self.kind})"
+
+
+def static_dependencies(fn: Any) -> dict[str, Dependency]:
+    """The transitive user-code dependencies of function ``fn`` (``fn`` itself excluded)."""
+    found: dict[str, Dependency] = {}
+    pending = [fn]
+    while pending:
+        for name, value in _referenced_values(pending.pop()):
+            if name in found:
+                continue
+            dependency = describe(name, value)
+            if dependency is not None:
+                found[name] = dependency
+                if dependency.kind == "code":
+                    pending.append(_code_object_of(value))
+    found.pop(qualified_name(fn), None)
+    return found
+
+
+def describe(name: str, value: Any) -> Dependency | None:
+    """A Dependency for a resolved value, or None when it is not user code or data."""
+    code = _code_object_of(value)
+    if code is not None:
+        if not is_user_module(getattr(code, "__module__", "")):
+            return None
+        print_ = fingerprint(code)
+        return Dependency(name, "code", print_.digest, print_.source)
+    if isinstance(value, _CONSTANT_TYPES) or type(value).__module__ == "numpy":
+        try:
+            state = content_id(value)
+        except UnhashableError:
+            return None
+        return Dependency(name, "constant", state, _short_repr(value))
+    return None
+
+
+def resolve(name: str) -> Any:
+    """The object a dependency name refers to now (``module.qualname`` or ``module.CONSTANT``)."""
+    module_name, _, rest = name.partition(":")
+    value: Any = sys.modules.get(module_name)
+    for part in rest.split("."):
+        value = getattr(value, part, _GONE)
+        if value is _GONE:
+            return _GONE
+    return value
+
+
+def current_state(name: str) -> bytes | None:
+    """The current fingerprint or content id of a dependency, or None if it is gone."""
+    value = resolve(name)
+    if value is _GONE:
+        return None
+    dependency = describe(name, value)
+    return dependency.state if dependency is not None else None
+
+
+def current_source(name: str) -> str | None:
+    value = resolve(name)
+    dependency = describe(name, value) if value is not _GONE else None
+    return dependency.source if dependency is not None else None
+
+
+def qualified_name(obj: Any) -> str:
+    """``module:qualname``; the colon keeps dotted module names apart from attributes."""
+    obj = _code_object_of(obj) or obj
+    return f"{obj.__module__}:{obj.__qualname__}"
+
+
+_GONE = object()
+
+
+def _code_object_of(value: Any) -> Any:
+    """The function or class behind ``value`` (ops and workflows wrap a function)."""
+    inner = getattr(value, "fn", None)
+    if isinstance(inner, types.FunctionType) and hasattr(value, "__wrapped__"):
+        return inner
+    if isinstance(value, types.FunctionType):
+        return value
+    if isinstance(value, type) and value.__module__ != "builtins":
+        return value
+    return None
+
+
+def _referenced_values(obj: Any) -> Iterator[tuple[str, Any]]:
+    """(dependency name, value) for each global or attribute chain the code refers to."""
+    tree = fingerprint(obj).tree
+    if tree is None:
+        return
+    namespace = _namespace_of(obj)
+    module_name = obj.__module__
+    for chain in _name_chains(tree):
+        yield from _resolve_chain(namespace, module_name, chain)
+
+
+def _namespace_of(obj: Any) -> dict[str, Any]:
+    # Globals only: closure variables have no name to resolve later, and the enclosing
+    # function's own source already covers helpers defined inside it.
+    if isinstance(obj, types.FunctionType):
+        return obj.__globals__
+    module = sys.modules.get(obj.__module__)
+    return vars(module) if module is not None else {}
+
+
+def _resolve_chain(namespace: dict, module_name: str, chain: list[str]) -> Iterator[tuple[str, Any]]:
+    if chain[0] not in namespace:
+        return
+    value = namespace[chain[0]]
+    if not isinstance(value, types.ModuleType):
+        if _code_object_of(value) is not None:
+            yield qualified_name(value), value
+        elif is_user_module(module_name):
+            yield f"{module_name}:{chain[0]}", value
+        return
+    # `helpers.normalize` or `pkg.mod.CONST`: follow modules until the first non-module.
+    for depth, attr in enumerate(chain[1:], start=1):
+        inner = getattr(value, attr, _GONE)
+        if inner is _GONE:
+            return
+        if not isinstance(inner, types.ModuleType):
+            if _code_object_of(inner) is not None:
+                yield qualified_name(inner), inner
+            elif is_user_module(value.__name__):
+                yield f"{value.__name__}:{attr}", inner
+            return
+        value = inner
+
+
+_MUTATING_METHODS = frozenset(
+    "append extend insert remove pop popitem clear update add discard setdefault sort reverse".split()
+)
+
+
+def _name_chains(tree: ast.AST) -> Iterator[list[str]]:
+    """Dotted name chains read by the code: ``a.b.c`` -> ["a", "b", "c"]; ``x`` -> ["x"].
+
+    Names the code writes to are state, not constants: ``RESULTS.append(x)``,
+    ``CACHE[k] = v`` or ``global COUNT`` leave that name out.
+    """
+    skip = _local_or_mutated_names(tree)
+    in_chain: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and id(node) not in in_chain:
+            chain = _attribute_chain(node, in_chain)
+            if chain and chain[0] not in skip:
+                yield chain
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and id(node) not in in_chain:
+            if node.id not in skip:
+                yield [node.id]
+
+
+def _local_or_mutated_names(tree: ast.AST) -> set[str]:
+    names = {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            names.add(node.id)
+        elif isinstance(node, ast.Global):
+            names.update(node.names)
+        elif isinstance(node, ast.Subscript) and not isinstance(node.ctx, ast.Load):
+            names.update(_root_name(node.value))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr in _MUTATING_METHODS:
+                names.update(_root_name(node.func.value))
+    return names
+
+
+def _root_name(node: ast.AST) -> list[str]:
+    return [node.id] if isinstance(node, ast.Name) else []
+
+
+def _attribute_chain(node: ast.Attribute, seen: set[int]) -> list[str] | None:
+    parts = []
+    current: ast.AST = node
+    while isinstance(current, ast.Attribute):
+        seen.add(id(current))
+        parts.append(current.attr)
+        current = current.value
+    if not isinstance(current, ast.Name):
+        return None
+    seen.add(id(current))
+    return [current.id, *reversed(parts)]
+
+
+def _short_repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 2000 else text[:2000] + " ..."
+
+
+def _library_roots() -> tuple[str, ...]:
+    paths = {sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+    paths.update(site.getsitepackages() if hasattr(site, "getsitepackages") else [])
+    return tuple(os.path.realpath(p) + os.sep for p in paths)
+
+
+_LIBRARY_ROOTS = _library_roots()
+_user_module_cache: dict[str, bool] = {}
+
+
+def is_user_module(module_name: str) -> bool:
+    """Whether a module is the user's own code (not stdlib, site-packages or mandala_ast)."""
+    known = _user_module_cache.get(module_name)
+    if known is None:
+        known = _is_user_module(module_name)
+        if module_name in sys.modules:  # not yet imported: decide again later
+            _user_module_cache[module_name] = known
+    return known
+
+
+def _is_user_module(module_name: str) -> bool:
+    top = module_name.partition(".")[0]
+    if top in sys.stdlib_module_names or top == "mandala_ast":
+        return False
+    module = sys.modules.get(module_name)
+    path = getattr(module, "__file__", None)
+    if path is None:  # __main__ of a notebook or `python -c`: the user's code
+        return module is not None and module_name == "__main__"
+    real = os.path.realpath(path)
+    return "site-packages" not in real and not real.startswith(_LIBRARY_ROOTS)

@@ -1,0 +1,140 @@
+"""Fingerprints of user code: blake3 of a normalised syntax tree.
+
+Comments, docstrings, blank lines, formatting and decorators never change a fingerprint, and
+neither does renaming a local variable consistently (locals are numbered by first appearance).
+Parameter names, the return annotation and everything else do. The stdlib ``ast`` module is
+enough here, and it keeps the runtime free of libcst (DESIGN §2).
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import inspect
+import textwrap
+import types
+from typing import Any
+
+from .hashing import digest
+
+__all__ = ["Fingerprint", "fingerprint"]
+
+
+class Fingerprint:
+    """A code object's fingerprint and the source text it was taken from (for diffs)."""
+
+    __slots__ = ("digest", "source", "tree")
+
+    def __init__(self, digest: bytes, source: str, tree: ast.AST | None) -> None:
+        self.digest = digest
+        self.source = source
+        self.tree = tree
+
+
+def fingerprint(obj: Any) -> Fingerprint:
+    """Fingerprint a function or class (cached per code object, so redefinitions are seen).
+
+    >>> def f(x):
+    ...     y = x + 1  # comment
+    ...     return y
+    >>> def g(x):
+    ...     z = x + 1
+    ...     return z
+    >>> fingerprint(f).digest == fingerprint(g).digest
+    True
+    """
+    key = obj.__code__ if isinstance(obj, types.FunctionType) else obj
+    try:
+        return _cached(key, obj)
+    except TypeError:  # unhashable class objects are rare; compute without the cache
+        return _compute(obj)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached(key: Any, obj: Any) -> Fingerprint:
+    return _compute(obj)
+
+
+def _compute(obj: Any) -> Fingerprint:
+    source = _source_of(obj)
+    if source is None:
+        return Fingerprint(_bytecode_digest(obj), f"<no source for {obj!r}>", None)
+    tree = _definition(ast.parse(source))
+    normalised = _normalise(tree)
+    return Fingerprint(digest(ast.dump(normalised).encode()), source, tree)
+
+
+def _source_of(obj: Any) -> str | None:
+    try:
+        return textwrap.dedent(inspect.getsource(obj))
+    except (OSError, TypeError, IndentationError):
+        return None
+
+
+def _definition(module: ast.Module) -> ast.AST:
+    # getsource of a lambda can return the whole statement it sits in; keep what parsed.
+    return module.body[0] if len(module.body) == 1 else module
+
+
+def _normalise(tree: ast.AST) -> ast.AST:
+    tree = _StripDocstrings().visit(_copy(tree))
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            node.decorator_list = []
+            if not isinstance(node, ast.ClassDef):
+                _RenameLocals(_local_names(node)).visit(node)
+    return tree
+
+
+def _copy(tree: ast.AST) -> ast.AST:
+    return ast.parse(ast.unparse(tree)) if not isinstance(tree, ast.Module) else tree
+
+
+class _StripDocstrings(ast.NodeTransformer):
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        super().generic_visit(node)
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and _is_docstring(body[0]):
+            node.body = body[1:] or [ast.Pass()]
+        return node
+
+
+def _is_docstring(statement: ast.stmt) -> bool:
+    return (
+        isinstance(statement, ast.Expr)
+        and isinstance(statement.value, ast.Constant)
+        and isinstance(statement.value.value, str)
+    )
+
+
+def _local_names(function: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, str]:
+    """Locals (assigned, not parameters, not declared global/nonlocal) -> canonical names."""
+    params = {a.arg for a in ast.walk(function.args) if isinstance(a, ast.arg)}
+    declared = {
+        name
+        for node in ast.walk(function)
+        if isinstance(node, (ast.Global, ast.Nonlocal))
+        for name in node.names
+    }
+    order: dict[str, str] = {}
+    for node in ast.walk(function):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            if node.id not in params and node.id not in declared and node.id not in order:
+                order[node.id] = f"_local{len(order)}"
+    return order
+
+
+class _RenameLocals(ast.NodeTransformer):
+    def __init__(self, mapping: dict[str, str]) -> None:
+        self.mapping = mapping
+
+    def visit_Name(self, node: ast.Name) -> ast.Name:
+        node.id = self.mapping.get(node.id, node.id)
+        return node
+
+
+def _bytecode_digest(obj: Any) -> bytes:
+    code = getattr(obj, "__code__", None)
+    if code is None:
+        return digest(repr(obj).encode())
+    return digest(code.co_code + repr(code.co_consts).encode() + repr(code.co_names).encode())

@@ -1,0 +1,271 @@
+"""Versions and dependency states: when stored calls stop being valid, and why (DESIGN §3.6).
+
+An op's *version* is its name, manual ``version=`` and the fingerprint of its own code. Each
+stored call also records the *dependency state* it was computed under: the fingerprints of the
+user functions and classes it reached and the content of the module constants it read. A
+stored call is reused only while that state still holds, so editing a helper recomputes just
+the calls that used it. ``accept_change`` declares an edit cosmetic; reverting code brings the
+old version or state back, and with it the old calls.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+from .._errors import VersionChangeError
+from . import dependencies as deps
+from .hashing import digest
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .ops import Op
+    from .store import SQLiteStore
+
+__all__ = ["VersionTracker"]
+
+
+class VersionTracker:
+    """Per-storage knowledge of op versions and of which dependency states are still valid."""
+
+    def __init__(self, store: "SQLiteStore", on_change: str) -> None:
+        if on_change not in ("report", "error", "ignore"):
+            raise ValueError(f"on_change must be 'report', 'error' or 'ignore', not {on_change!r}")
+        self.store = store
+        self.on_change = on_change
+        self._canonical: dict[bytes, bytes] = {}  # op version id -> id its calls are stored under
+        self._changed_ops: dict[bytes, str] = {}  # version id -> report, for on_change="error"
+        self._op_deps: dict[bytes, tuple[bytes, dict]] = {}  # version id -> (deps_id, deps)
+        self._valid: dict[bytes, bool] = {}  # deps_id -> still valid?
+        self._tracked: dict[str, Any] = {}  # dependency name -> object it resolved to
+        self._reported: set[tuple] = set()
+
+    # -- op versions ---------------------------------------------------------------------
+
+    def version_id(self, op: "Op") -> bytes:
+        """The id op calls are stored under (the accepted earlier version's, after accept)."""
+        canonical = self._canonical.get(op.version_id)
+        if canonical is None:
+            canonical = self._canonical[op.version_id] = self._register(op)
+        return canonical
+
+    def _register(self, op: "Op") -> bytes:
+        row = self.store.conn.execute(
+            "SELECT canonical FROM versions WHERE version_id = ?", (op.version_id,)
+        ).fetchone()
+        if row is not None:
+            return row[0] or op.version_id
+        previous = self._latest_other_version(op)
+        signature = json.dumps({"signature": str(op.signature), "outputs": op.output_names()})
+        self.store.add("ops", (op.name, op.nout, signature))
+        self.store.add("versions", (op.version_id, op.name, op.version, time.time(), op.fingerprint.digest, None))
+        self._add_source(op.fingerprint.digest, deps.qualified_name(op.fn), op.fingerprint.source)
+        if previous is not None:
+            old_source = self._source(previous[1]) or ""
+            self._changed(("op", op.name, op.version_id), op, f"op {op.name} changed", old_source, op.fingerprint.source)
+        return op.version_id
+
+    def _latest_other_version(self, op: "Op") -> tuple | None:
+        return self.store.conn.execute(
+            "SELECT version_id, fingerprint FROM versions WHERE op_name = ? AND version_id != ? "
+            "ORDER BY created_at DESC LIMIT 1",
+            (op.name, op.version_id),
+        ).fetchone()
+
+    def check_may_compute(self, op: "Op") -> None:
+        """With on_change="error", refuse to compute under changed code."""
+        report = self._changed_ops.get(op.version_id)
+        if report is not None:
+            raise VersionChangeError(report)
+
+    # -- dependency states ---------------------------------------------------------------
+
+    def dependency_state(self, op: "Op") -> bytes:
+        """The deps_id of the op's current dependencies, recorded for new calls."""
+        known = self._op_deps.get(op.version_id)
+        if known is None:
+            found = deps.static_dependencies(op.fn)
+            deps_id = _deps_id(found)
+            known = self._op_deps[op.version_id] = (deps_id, found)
+            self._record_state(deps_id, found)
+        return known[0]
+
+    def _record_state(self, deps_id: bytes, found: dict[str, deps.Dependency]) -> None:
+        for dependency in found.values():
+            self.store.add("dep_sets", (deps_id, dependency.name, dependency.kind, dependency.state))
+            self._add_source(dependency.state, dependency.name, dependency.source)
+            self._tracked.setdefault(dependency.name, deps.resolve(dependency.name))
+        self._valid[deps_id] = True
+
+    def is_valid(self, deps_id: bytes) -> bool:
+        """Whether every dependency recorded under ``deps_id`` is unchanged (or accepted)."""
+        valid = self._valid.get(deps_id)
+        if valid is None:
+            valid = self._valid[deps_id] = not self.changed_dependencies(deps_id)
+        return valid
+
+    def changed_dependencies(self, deps_id: bytes) -> list[tuple[str, bytes, bytes | None]]:
+        """(name, stored state, current state) for each dependency that changed since."""
+        changed = []
+        for name, state in self.store.conn.execute(
+            "SELECT name, state FROM dep_sets WHERE deps_id = ?", (deps_id,)
+        ).fetchall():
+            self._tracked.setdefault(name, deps.resolve(name))
+            current = deps.current_state(name)
+            if current != state and not self._accepted(name, state, current):
+                changed.append((name, state, current))
+        return changed
+
+    def report_stale(self, op: "Op", deps_id: bytes) -> None:
+        """Report (once) the dependency changes that make a stored call stale."""
+        for name, state, current in self.changed_dependencies(deps_id):
+            old = self._source(state) or ""
+            new = deps.current_source(name) or "<gone>"
+            title = f"op {op.name}: dependency {name.replace(':', '.')} changed"
+            self._changed(("dep", op.name, name, current), op, title, old, new)
+
+    def refresh(self) -> bool:
+        """At block entry: notice redefined helpers (notebooks, reloads); True if any changed."""
+        changed = [n for n, obj in self._tracked.items() if deps.resolve(n) is not obj]
+        if not changed:
+            return False
+        for name in changed:
+            self._tracked[name] = deps.resolve(name)
+        self._valid.clear()
+        self._op_deps.clear()
+        return True
+
+    # -- accepting changes ---------------------------------------------------------------
+
+    def accept(self, target: Any) -> str:
+        """Declare the latest change of an op or dependency cosmetic; returns what was done."""
+        from .ops import Op
+
+        if isinstance(target, Op):
+            return self._accept_op(target)
+        name = target if isinstance(target, str) else deps.qualified_name(target)
+        current = deps.current_state(name)
+        row = self.store.conn.execute(
+            "SELECT state FROM sources WHERE name = ? AND state != ? ORDER BY created_at DESC LIMIT 1",
+            (name, current),
+        ).fetchone()
+        if row is None:
+            return f"{name}: no earlier state stored; nothing to accept"
+        self.store.add("accepted", (name, row[0], current))
+        self._valid.clear()
+        return f"{name}: change accepted; calls computed before it stay valid"
+
+    def _accept_op(self, op: "Op") -> str:
+        previous = self._latest_other_version(op)
+        if previous is None:
+            return f"op {op.name}: no earlier version stored; nothing to accept"
+        self.version_id(op)
+        canonical = self.store.conn.execute(
+            "SELECT COALESCE(canonical, version_id) FROM versions WHERE version_id = ?", (previous[0],)
+        ).fetchone()[0]
+        self.store.flush()
+        self.store.write_transaction(
+            lambda conn: conn.execute(
+                "UPDATE versions SET canonical = ? WHERE version_id = ?", (canonical, op.version_id)
+            )
+        )
+        self._canonical[op.version_id] = canonical
+        self._changed_ops.pop(op.version_id, None)
+        return f"op {op.name}: change accepted; its stored calls stay valid"
+
+    def _accepted(self, name: str, old: bytes, new: bytes | None) -> bool:
+        return new is not None and self.store.conn.execute(
+            "SELECT 1 FROM accepted WHERE name = ? AND old_state = ? AND new_state = ?", (name, old, new)
+        ).fetchone() is not None
+
+    # -- tables and reports --------------------------------------------------------------
+
+    def versions_table(self, op: "Op") -> "pd.DataFrame":
+        import pandas as pd
+
+        self.version_id(op)
+        self.store.flush()
+        rows = self.store.conn.execute(
+            "SELECT v.version, v.version_id, v.fingerprint, v.canonical, v.created_at, "
+            "(SELECT COUNT(*) FROM calls c WHERE c.version_id = COALESCE(v.canonical, v.version_id)) "
+            "FROM versions v WHERE v.op_name = ? ORDER BY v.created_at",
+            (op.name,),
+        ).fetchall()
+        frame = pd.DataFrame(
+            [
+                dict(
+                    version=version,
+                    version_id=vid.hex()[:12],
+                    fingerprint=fp.hex()[:12] if fp else None,
+                    same_as=canonical.hex()[:12] if canonical else None,
+                    calls=count,
+                    current=vid == op.version_id,
+                    created_at=created,
+                )
+                for version, vid, fp, canonical, created, count in rows
+            ]
+        )
+        frame["created_at"] = pd.to_datetime(frame["created_at"], unit="s")
+        return frame
+
+    def other_version_ids(self, op: "Op") -> list[bytes]:
+        """Ids other versions of the op stored their calls under, newest first."""
+        rows = self.store.conn.execute(
+            "SELECT COALESCE(canonical, version_id) FROM versions WHERE op_name = ? "
+            "AND version_id != ? ORDER BY created_at DESC",
+            (op.name, op.version_id),
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def version_diff(self, op: "Op", version_id: bytes) -> str:
+        """Unified diff from a stored version's source to the op's current source."""
+        row = self.store.conn.execute(
+            "SELECT fingerprint FROM versions WHERE version_id = ?", (version_id,)
+        ).fetchone()
+        old = self._source(row[0]) if row else None
+        return _diff(old or "", op.fingerprint.source, op.name)
+
+    def dependency_diffs(self, deps_id: bytes) -> list[str]:
+        return [
+            f"dependency {name.replace(':', '.')} changed:\n"
+            + _diff(self._source(state) or "", deps.current_source(name) or "<gone>", name)
+            for name, state, _ in self.changed_dependencies(deps_id)
+        ]
+
+    def _changed(self, key: tuple, op: "Op", title: str, old: str, new: str) -> None:
+        if key in self._reported or self.on_change == "ignore":
+            return
+        self._reported.add(key)
+        report = f"mandala_ast: {title}; its calls recompute.\n{_diff(old, new, title)}"
+        if self.on_change == "error":
+            self._changed_ops[op.version_id] = report.replace("its calls recompute", "refusing to recompute")
+        else:
+            sys.stderr.write(report + "\n")
+
+    def _add_source(self, state: bytes, name: str, source: str) -> None:
+        self.store.add("sources", (state, name, source, time.time()))
+
+    def _source(self, state: bytes) -> str | None:
+        row = self.store.conn.execute("SELECT source FROM sources WHERE state = ?", (state,)).fetchone()
+        if row is None:
+            row = self.store.pending_source(state)
+        return row[0] if row else None
+
+
+def _deps_id(found: dict[str, deps.Dependency]) -> bytes:
+    parts = [b"deps"]
+    for name in sorted(found):
+        parts += (name.encode(), b"\0", found[name].state)
+    return digest(b"".join(parts))
+
+
+def _diff(old: str, new: str, name: str) -> str:
+    lines = difflib.unified_diff(
+        old.splitlines(keepends=True), new.splitlines(keepends=True), "stored", "current"
+    )
+    text = "".join(lines)
+    return text if text else f"(no textual difference in {name})\n"
