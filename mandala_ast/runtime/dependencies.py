@@ -19,7 +19,7 @@ from typing import Any, Iterator
 from .fingerprints import fingerprint
 from .hashing import UnhashableError, content_id
 
-__all__ = ["Dependency", "current_state", "resolve", "static_dependencies"]
+__all__ = ["Dependency", "current_state", "resolve", "run_dependencies", "static_dependencies"]
 
 _CONSTANT_TYPES = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset, list, dict, set)
 
@@ -50,6 +50,43 @@ def static_dependencies(fn: Any) -> dict[str, Dependency]:
                 if dependency.kind == "code":
                     pending.append(_code_object_of(value))
     found.pop(qualified_name(fn), None)
+    return found
+
+
+def run_dependencies(fn: Any, codes: dict[types.CodeType, dict]) -> dict[str, Dependency]:
+    """Dependencies of one execution of ``fn``: the user functions it ran (``codes``, from
+    tracing) plus the constants read by ``fn`` and by each of them."""
+    found: dict[str, Dependency] = {}
+    for code, module_globals in codes.items():
+        name = _name_of_code(code, module_globals)
+        value = resolve(name) if name else _GONE
+        dependency = describe(name, value) if value is not _GONE else None
+        if dependency is not None and dependency.kind == "code":
+            found[name] = dependency
+    for owner in [fn, *(resolve(n) for n in list(found))]:
+        found.update(_direct_constants(owner))
+    found.pop(qualified_name(fn), None)
+    return found
+
+
+def _name_of_code(code: types.CodeType, module_globals: dict) -> str | None:
+    qualname = getattr(code, "co_qualname", code.co_name)  # co_qualname: Python 3.11+
+    module_name = module_globals.get("__name__")
+    if not module_name or "<" in qualname or not is_user_module(module_name):
+        return None  # lambdas, comprehensions, nested functions: covered by their enclosing code
+    return f"{module_name}:{qualname}"
+
+
+def _direct_constants(owner: Any) -> dict[str, Dependency]:
+    code = _code_object_of(owner)
+    if code is None:
+        return {}
+    found = {}
+    for name, value in _referenced_values(code):
+        if name not in found and _code_object_of(value) is None:
+            dependency = describe(name, value)
+            if dependency is not None:
+                found[name] = dependency
     return found
 
 

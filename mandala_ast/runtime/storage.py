@@ -18,6 +18,7 @@ from .hashing import UnhashableError, content_id, digest
 from .ops import Op
 from .refs import Ref
 from .store import SQLiteStore
+from .tracing import run_traced
 from .versions import VersionTracker
 
 __all__ = ["Storage"]
@@ -200,10 +201,10 @@ class Storage:
 
     def _execute(self, call: _Call, args: tuple, kwargs: dict) -> tuple[bytes, ...]:
         op = call.op
-        call.set_state(self._versions.dependency_state(op))
         started = time.perf_counter()
-        result = op.fn(*args, **kwargs)
+        result, ran = run_traced(op.fn, args, kwargs)
         duration = time.perf_counter() - started
+        call.set_state(self._versions.dependency_state(op, ran))
         outputs = op.split_outputs(result)
         out_cids = tuple(_hash_or_explain(op, f"output {i}", v) for i, v in enumerate(outputs))
         encoded = [_encode_or_explain(op, f"output {i}", v) for i, v in enumerate(outputs)]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import VersionChangeError
 from . import dependencies as deps
 from .hashing import digest
+from .tracing import RanCode
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,7 +40,7 @@ class VersionTracker:
         self.on_change = on_change
         self._canonical: dict[bytes, bytes] = {}  # op version id -> id its calls are stored under
         self._changed_ops: dict[bytes, str] = {}  # version id -> report, for on_change="error"
-        self._op_deps: dict[bytes, tuple[bytes, dict]] = {}  # version id -> (deps_id, deps)
+        self._op_deps: dict[tuple, bytes] = {}  # (version id, code run) -> deps_id
         self._valid: dict[bytes, bool] = {}  # deps_id -> still valid?
         self._tracked: dict[str, Any] = {}  # dependency name -> object it resolved to
         self._reported: set[tuple] = set()
@@ -84,15 +85,19 @@ class VersionTracker:
 
     # -- dependency states ---------------------------------------------------------------
 
-    def dependency_state(self, op: "Op") -> bytes:
-        """The deps_id of the op's current dependencies, recorded for new calls."""
-        known = self._op_deps.get(op.version_id)
-        if known is None:
-            found = deps.static_dependencies(op.fn)
-            deps_id = _deps_id(found)
-            known = self._op_deps[op.version_id] = (deps_id, found)
+    def dependency_state(self, op: "Op", ran: RanCode) -> bytes:
+        """The deps_id of one execution of ``op``: the user code it ran and the constants
+        that code reads (all static dependencies when it could not be traced)."""
+        key = (op.version_id, tuple(ran.codes) if ran.complete else None)
+        deps_id = self._op_deps.get(key)
+        if deps_id is None:
+            if ran.complete:
+                found = deps.run_dependencies(op.fn, ran.codes)
+            else:
+                found = deps.static_dependencies(op.fn)
+            deps_id = self._op_deps[key] = _deps_id(found)
             self._record_state(deps_id, found)
-        return known[0]
+        return deps_id
 
     def _record_state(self, deps_id: bytes, found: dict[str, deps.Dependency]) -> None:
         for dependency in found.values():

@@ -1,0 +1,51 @@
+"""Dynamic dependencies: which user functions an op's body actually ran.
+
+While — and only while — an op computes, a profile hook notes the code objects of the Python
+functions it enters. That catches what static analysis cannot see: methods called through
+objects, functions passed as arguments, and the branch actually taken (helper A for even
+inputs, helper B for odd ones), so each stored call depends on exactly the code it ran.
+Outside op bodies nothing is installed, so ordinary code pays nothing at all.
+
+If another profiler is already installed (cProfile, a debugger's profile hook), we do not
+replace it: the call falls back to the op's static dependencies.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from typing import Any, Callable
+
+__all__ = ["RanCode", "run_traced"]
+
+
+class RanCode:
+    """The code objects entered during one op execution; ``complete`` is False when tracing
+    was not possible (then callers fall back to static dependencies)."""
+
+    __slots__ = ("codes", "complete")
+
+    def __init__(self) -> None:
+        #: code object -> the globals it ran with (for its module's name)
+        self.codes: dict[types.CodeType, dict] = {}
+        self.complete = True
+
+
+def run_traced(fn: Callable, args: tuple, kwargs: dict) -> tuple[Any, RanCode]:
+    """Call ``fn(*args, **kwargs)`` and report which Python code it entered."""
+    ran = RanCode()
+    if sys.getprofile() is not None:
+        ran.complete = False
+        return fn(*args, **kwargs), ran
+    codes = ran.codes
+
+    def profile_(frame: types.FrameType, event: str, arg: Any) -> None:
+        if event == "call":
+            codes[frame.f_code] = frame.f_globals
+
+    sys.setprofile(profile_)
+    try:
+        result = fn(*args, **kwargs)
+    finally:
+        sys.setprofile(None)
+    return result, ran

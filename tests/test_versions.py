@@ -1,0 +1,262 @@
+"""Versions and dependency tracking (DESIGN §3.6), with real module files edited on disk.
+
+Each run is a fresh interpreter: it imports the edited module, runs the same block, and
+prints which inputs the op bodies actually executed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+BASE = '''
+RUNS = []
+
+def helper(x):
+    return x * 2
+
+def unused_helper(x):
+    return x - 1
+
+@op
+def train(x):
+    """Train."""
+    RUNS.append(x)
+    y = helper(x)
+    return y + 1
+'''
+
+DRIVER = '''
+import sys
+from mandala_ast import Storage
+import experiment as ex
+storage = Storage("s.db", on_change=sys.argv[1] if len(sys.argv) > 1 else "report")
+with storage:
+    for x in range(4):
+        ex.train(x)
+print("RUNS", ex.RUNS)
+'''
+
+
+class Project:
+    """A scratch directory with experiment.py and a driver script, run in subprocesses."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        (root / "driver.py").write_text(DRIVER)
+
+    def write(self, source: str, name: str = "experiment.py") -> None:
+        text = "from mandala_ast import op, Storage\n" + textwrap.dedent(source)
+        (self.root / name).write_text(text)
+
+    def run(self, *args: str, script: str = "driver.py", check: bool = True) -> subprocess.CompletedProcess:
+        proc = subprocess.run(
+            [sys.executable, script, *args], cwd=self.root, capture_output=True, text=True,
+            env={"PYTHONPATH": f"{self.root}:{REPO}", "PATH": "/usr/bin:/bin"},
+        )
+        if check and proc.returncode:
+            raise AssertionError(proc.stderr)
+        return proc
+
+    def runs(self, *args: str) -> list[int]:
+        out = self.run(*args).stdout
+        line = next(line for line in out.splitlines() if line.startswith("RUNS"))
+        return eval(line[5:])
+
+
+@pytest.fixture
+def project(tmp_path) -> Project:
+    project = Project(tmp_path)
+    project.write(BASE)
+    assert project.runs() == [0, 1, 2, 3]
+    return project
+
+
+COSMETIC_EDITS = {
+    "comment": BASE.replace("    y = helper(x)", "    # double it first\n    y = helper(x)  # ok"),
+    "docstring": BASE.replace('"""Train."""', '"""Train the model, now documented at length."""'),
+    "formatting": BASE.replace("return y + 1", "return (\n        y\n        + 1\n    )"),
+    "local rename": BASE.replace("y = helper(x)", "doubled = helper(x)").replace("y + 1", "doubled + 1"),
+    "blank lines": BASE.replace("def helper(x):", "\n\n\ndef helper(x):"),
+    "unreached helper": BASE.replace("return x - 1", "return x - 100"),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(COSMETIC_EDITS))
+def test_cosmetic_edits_do_not_recompute(project, edit):
+    project.write(COSMETIC_EDITS[edit])
+    assert project.runs() == []
+
+
+@pytest.mark.parametrize(
+    "edited",
+    [
+        BASE.replace("return y + 1", "return y + 2"),  # the op's body
+        BASE.replace("return x * 2", "return x * 3"),  # a helper in the same module
+    ],
+    ids=["body", "helper"],
+)
+def test_real_edits_recompute_every_call(project, edited):
+    project.write(edited)
+    assert project.runs() == [0, 1, 2, 3]
+
+
+def test_edit_of_a_helper_in_another_user_module(tmp_path):
+    project = Project(tmp_path)
+    project.write("def scale(x):\n    return x * 10\n", name="helpers.py")
+    project.write(BASE.replace("y = helper(x)", "y = helpers.scale(x)").replace("RUNS = []", "import helpers\nRUNS = []"))
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write("def scale(x):\n    return x * 11\n", name="helpers.py")
+    assert project.runs() == [0, 1, 2, 3]
+
+
+def test_edit_of_a_method_called_through_an_object(tmp_path):
+    """The op never names the class: only tracing what ran can see the method."""
+    project = Project(tmp_path)
+    model = "class Model:\n    def predict(self, x):\n        return x + {k}\nMODEL = Model()\n"
+    project.write(model.format(k=1), name="models.py")
+    experiment = BASE.replace("def train(x):", "def train(x, model=None):").replace(
+        "y = helper(x)", "y = model.predict(x)"
+    )
+    project.write(experiment)
+    (project.root / "driver.py").write_text(DRIVER.replace("ex.train(x)", "ex.train(x, __import__('models').MODEL)"))
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(model.format(k=2), name="models.py")
+    assert project.runs() == [0, 1, 2, 3]
+
+
+def test_edit_of_a_function_passed_as_an_argument(tmp_path):
+    project = Project(tmp_path)
+    project.write("def transform(x):\n    return x + 1\n", name="funcs.py")
+    project.write(BASE.replace("def train(x):", "def train(x, fn=None):").replace("y = helper(x)", "y = fn(x)"))
+    (project.root / "driver.py").write_text(DRIVER.replace("ex.train(x)", "ex.train(x, __import__('funcs').transform)"))
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write("def transform(x):\n    return x + 2\n", name="funcs.py")
+    assert project.runs() == [0, 1, 2, 3]
+
+
+def test_edit_of_a_constant_the_op_reads(tmp_path):
+    project = Project(tmp_path)
+    source = BASE.replace("RUNS = []", "RUNS = []\nOFFSET = {k}").replace("return y + 1", "return y + OFFSET")
+    project.write(source.format(k=1))
+    assert project.runs() == [0, 1, 2, 3]
+    project.write(source.format(k=1).replace("def helper", "\ndef helper"))
+    assert project.runs() == []
+    project.write(source.format(k=2))
+    assert project.runs() == [0, 1, 2, 3]
+
+
+def test_revert_reuses_the_earlier_calls(project):
+    project.write(BASE.replace("return x * 2", "return x * 3"))
+    assert project.runs() == [0, 1, 2, 3]
+    project.write(BASE)
+    assert project.runs() == []
+
+
+def test_per_call_dependency_sets(tmp_path):
+    """Helper A for even inputs, B for odd: editing B recomputes only the odd calls."""
+    project = Project(tmp_path)
+    source = '''
+    RUNS = []
+
+    def helper_a(x):
+        return x + 100
+
+    def helper_b(x):
+        return x + {k}
+
+    @op
+    def train(x):
+        RUNS.append(x)
+        return helper_a(x) if x % 2 == 0 else helper_b(x)
+    '''
+    project.write(source.format(k=200))
+    assert project.runs() == [0, 1, 2, 3]
+    assert _helpers_per_call(project.root / "s.db") == {
+        0: ["experiment:helper_a"], 1: ["experiment:helper_b"],
+        2: ["experiment:helper_a"], 3: ["experiment:helper_b"],
+    }
+    project.write(source.format(k=300))
+    assert project.runs() == [1, 3]
+
+
+def _helpers_per_call(db: Path) -> dict[int, list[str]]:
+    import json
+    import sqlite3
+
+    rows = sqlite3.connect(db).execute(
+        "SELECT v.data, d.name FROM calls c JOIN inputs i ON i.call_hid = c.hid "
+        "JOIN vals v ON v.cid = i.cid JOIN dep_sets d ON d.deps_id = c.deps_id ORDER BY d.name"
+    )
+    found: dict[int, list[str]] = {}
+    for data, name in rows:
+        found.setdefault(json.loads(data), []).append(name)
+    return found
+
+
+def test_accept_change_keeps_results(project):
+    project.write(BASE.replace("return x * 2", "return x * 2  # same\n    pass"))
+    script = DRIVER.replace("with storage:", "print(storage.accept_change(ex.helper))\nwith storage:")
+    (project.root / "accept.py").write_text(script)
+    out = project.run(script="accept.py").stdout
+    assert "change accepted" in out and "RUNS []" in out
+    assert project.runs() == []
+
+
+def test_accept_change_of_the_op_itself(project):
+    project.write(BASE.replace("return y + 1", "return 1 + y"))
+    script = DRIVER.replace("with storage:", "print(storage.accept_change(ex.train))\nwith storage:")
+    (project.root / "accept.py").write_text(script)
+    assert "RUNS []" in project.run(script="accept.py").stdout
+
+
+def test_on_change_error_raises_before_computing(project):
+    project.write(BASE.replace("return x * 2", "return x * 5"))
+    proc = project.run("error", check=False)
+    assert proc.returncode == 1
+    assert "VersionChangeError" in proc.stderr and "helper changed" in proc.stderr
+    assert "-    return x * 2" in proc.stderr and "+    return x * 5" in proc.stderr
+    assert "RUNS" not in proc.stdout
+
+
+def test_change_report_is_printed_once_with_a_diff(project):
+    project.write(BASE.replace("return x * 2", "return x * 4"))
+    proc = project.run()
+    assert proc.stderr.count("dependency experiment.helper changed") == 1
+    assert "+    return x * 4" in proc.stderr
+
+
+def test_why_names_the_changed_helper_with_a_diff(project):
+    project.write(BASE.replace("return x * 2", "return x * 7"))
+    script = DRIVER.replace("with storage:", "print(storage.why(ex.train, 1))\nwith storage:")
+    (project.root / "why.py").write_text(script + "print(storage.why(ex.train, 1))\nprint(storage.why(ex.train, 99))\n")
+    out = project.run(script="why.py").stdout
+    assert "miss: experiment.train(x=1) was computed before" in out
+    assert "dependency experiment.helper changed" in out and "+    return x * 7" in out
+    assert "hit: experiment.train(x=1) is stored" in out
+    assert "miss: experiment.train(x=99) was never computed" in out
+
+
+def test_why_explains_an_op_change(project):
+    project.write(BASE.replace("return y + 1", "return y + 3"))
+    (project.root / "why.py").write_text(DRIVER.replace("with storage:", "print(storage.why(ex.train, 1))\nwith storage:"))
+    out = project.run(script="why.py").stdout
+    assert "computed by another version of the op" in out and "+    return y + 3" in out
+
+
+def test_versions_table(project):
+    project.write(BASE.replace("return y + 1", "return y + 9"))
+    script = DRIVER + "print(storage.versions(ex.train)[['calls', 'current']].to_string())\n"
+    (project.root / "versions.py").write_text(script)
+    out = project.run(script="versions.py").stdout
+    rows = [line.split()[1:] for line in out.splitlines()[-2:]]
+    assert rows == [["4", "False"], ["4", "True"]]
