@@ -260,3 +260,20 @@ def test_versions_table(project):
     out = project.run(script="versions.py").stdout
     rows = [line.split()[1:] for line in out.splitlines()[-2:]]
     assert rows == [["4", "False"], ["4", "True"]]
+
+
+def test_adding_a_defaulted_parameter_keeps_old_calls(project):
+    """DESIGN §3.1: a call that leaves the new parameter at its default finds the old calls."""
+    project.write(BASE.replace("def train(x):", "def train(x, alpha=0.5):"))
+    assert project.runs() == []
+    (project.root / "alpha.py").write_text(DRIVER.replace("ex.train(x)", "ex.train(x, alpha=0.5); ex.train(x, alpha=0.7)"))
+    assert "RUNS [0, 1, 2, 3]" in project.run(script="alpha.py").stdout
+
+
+def test_changing_a_default_value_is_a_different_call(project):
+    project.write(BASE.replace("def train(x):", "def train(x, alpha=0.5):"))
+    assert project.runs() == []
+    project.write(BASE.replace("def train(x):", "def train(x, alpha=0.9):"))
+    assert project.runs() == [0, 1, 2, 3]  # train(x) now means alpha=0.9: not the stored calls
+    (project.root / "old.py").write_text(DRIVER.replace("ex.train(x)", "ex.train(x, alpha=0.5)"))
+    assert "RUNS []" in project.run(script="old.py").stdout

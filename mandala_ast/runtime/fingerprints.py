@@ -31,8 +31,11 @@ class Fingerprint:
         self.tree = tree
 
 
-def fingerprint(obj: Any) -> Fingerprint:
+def fingerprint(obj: Any, *, signature_defaults: bool = True) -> Fingerprint:
     """Fingerprint a function or class (cached per code object, so redefinitions are seen).
+
+    With ``signature_defaults=False`` (used for ops), parameters that have defaults are left
+    out: adding one does not change the op, and the storage handles their values itself.
 
     >>> def f(x):
     ...     y = x + 1  # comment
@@ -45,23 +48,41 @@ def fingerprint(obj: Any) -> Fingerprint:
     """
     key = obj.__code__ if isinstance(obj, types.FunctionType) else obj
     try:
-        return _cached(key, obj)
+        return _cached(key, obj, signature_defaults)
     except TypeError:  # unhashable class objects are rare; compute without the cache
-        return _compute(obj)
+        return _compute(obj, signature_defaults)
 
 
 @functools.lru_cache(maxsize=4096)
-def _cached(key: Any, obj: Any) -> Fingerprint:
-    return _compute(obj)
+def _cached(key: Any, obj: Any, signature_defaults: bool) -> Fingerprint:
+    return _compute(obj, signature_defaults)
 
 
-def _compute(obj: Any) -> Fingerprint:
+def _compute(obj: Any, signature_defaults: bool) -> Fingerprint:
     source = _source_of(obj)
     if source is None:
         return Fingerprint(_bytecode_digest(obj), f"<no source for {obj!r}>", None)
     tree = _definition(ast.parse(source))
     normalised = _normalise(tree)
+    if not signature_defaults:
+        _drop_defaulted_parameters(normalised)
     return Fingerprint(digest(ast.dump(normalised).encode()), source, tree)
+
+
+def _drop_defaulted_parameters(tree: ast.AST) -> None:
+    kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+    function = next((n for n in ast.walk(tree) if isinstance(n, kinds)), None)
+    if function is None:
+        return
+    args = function.args
+    positional = args.posonlyargs + args.args
+    keep = len(positional) - len(args.defaults)
+    args.args = args.args[: max(0, keep - len(args.posonlyargs))]
+    args.posonlyargs = args.posonlyargs[:keep]
+    args.defaults = []
+    kept = [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is None]
+    args.kwonlyargs = [a for a, _ in kept]
+    args.kw_defaults = [d for _, d in kept]
 
 
 def _source_of(obj: Any) -> str | None:

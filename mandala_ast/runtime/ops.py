@@ -51,7 +51,7 @@ class Op:
     @functools.cached_property
     def fingerprint(self) -> Fingerprint:
         """The fingerprint of the op's own code (computed on first use, not at import)."""
-        return fingerprint(self.fn)
+        return fingerprint(self.fn, signature_defaults=False)
 
     @functools.cached_property
     def version_id(self) -> bytes:
@@ -82,13 +82,14 @@ class Op:
         bound.apply_defaults()
         return _flatten_bound(self.signature, bound.arguments)
 
-    def identity_inputs(self, cids: dict[str, bytes]) -> dict[str, bytes]:
+    def identity_inputs(self, cids: dict[str, bytes], defaults: dict[str, bytes]) -> dict[str, bytes]:
         """Of the (non-ignored) inputs' content ids, those that make up the call's identity.
 
-        Leaving out arguments equal to their default is what lets a parameter added later with a
-        default find the calls stored before it existed (DESIGN §3.1).
+        ``defaults`` are the content ids of the defaults each parameter had when the storage
+        first saw it. Leaving out arguments equal to them is what lets a parameter added later
+        with a default find the calls stored before it existed (DESIGN §3.1), while a changed
+        default value is a different call.
         """
-        defaults = self._defaults()
         return {name: cid for name, cid in cids.items() if defaults.get(name) != cid}
 
     def split_outputs(self, result: Any) -> tuple:
@@ -114,7 +115,8 @@ class Op:
         """Column names of the outputs in tables."""
         return ["output"] if self.nout == 1 else [f"output_{i}" for i in range(self.nout)]
 
-    def _defaults(self) -> dict[str, bytes]:
+    def default_cids(self) -> dict[str, bytes]:
+        """Content ids of the current parameter defaults (unhashable defaults left out)."""
         if self._default_cids is None:
             self._default_cids = {
                 name: cid

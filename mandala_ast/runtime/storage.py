@@ -152,7 +152,7 @@ class Storage:
         bound = op.bind(args, kwargs)
         cids = self._input_cids(op, bound)
         vid = self._versions.version_id(op)  # after hashing: a bad argument leaves no trace
-        ident = op.identity_inputs(cids)
+        ident = op.identity_inputs(cids, self._versions.defaults(op))
         call_cid = _call_id(vid, ident)
         sources = {n: r.src for n, r in input_refs.items() if n in cids} if input_refs else {}
         if not sources:
@@ -326,7 +326,7 @@ class Storage:
             return f"miss: {shown} was computed before, but\n" + "\n".join(
                 self._versions.dependency_diffs(deps_id)
             )
-        ident = op.identity_inputs(call.cids)
+        ident = op.identity_inputs(call.cids, self._versions.defaults(op))
         for vid in self._versions.other_version_ids(op):
             if self._store.find_calls("cid", _call_id(vid, ident)):
                 return f"miss: {shown} was computed by another version of the op:\n" + (

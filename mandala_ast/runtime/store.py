@@ -196,6 +196,7 @@ class SQLiteStore:
         )
         db["sources"].create({"state": bytes, "name": str, "source": str, "created_at": float}, pk="state")
         db["sources"].create_index(["name"])
+        db["defaults"].create({"op_name": str, "param": str, "cid": bytes}, pk=("op_name", "param"))
         db["accepted"].create(
             {"name": str, "old_state": bytes, "new_state": bytes}, pk=("name", "old_state", "new_state")
         )
@@ -224,6 +225,7 @@ _INSERTS = {
     "sources": "INSERT OR IGNORE INTO sources VALUES (?, ?, ?, ?)",
     "dep_sets": "INSERT OR IGNORE INTO dep_sets VALUES (?, ?, ?, ?)",
     "accepted": "INSERT OR IGNORE INTO accepted VALUES (?, ?, ?)",
+    "defaults": "INSERT OR IGNORE INTO defaults VALUES (?, ?, ?)",
     "vals": "INSERT OR IGNORE INTO vals VALUES (?, ?, ?, ?, ?)",
     "calls": "INSERT OR IGNORE INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     "inputs": "INSERT OR IGNORE INTO inputs VALUES (?, ?, ?, ?, ?)",

@@ -44,6 +44,7 @@ class VersionTracker:
         self._valid: dict[bytes, bool] = {}  # deps_id -> still valid?
         self._tracked: dict[str, Any] = {}  # dependency name -> object it resolved to
         self._reported: set[tuple] = set()
+        self._defaults: dict[bytes, dict[str, bytes]] = {}  # version id -> first-seen defaults
 
     # -- op versions ---------------------------------------------------------------------
 
@@ -76,6 +77,21 @@ class VersionTracker:
             "ORDER BY created_at DESC LIMIT 1",
             (op.name, op.version_id),
         ).fetchone()
+
+    def defaults(self, op: "Op") -> dict[str, bytes]:
+        """Each parameter's default as first seen by this storage (content ids)."""
+        known = self._defaults.get(op.version_id)
+        if known is None:
+            rows = self.store.conn.execute(
+                "SELECT param, cid FROM defaults WHERE op_name = ?", (op.name,)
+            ).fetchall()
+            known = dict(rows)
+            for param, cid in op.default_cids().items():
+                if param not in known:
+                    known[param] = cid
+                    self.store.add("defaults", (op.name, param, cid))
+            self._defaults[op.version_id] = known
+        return known
 
     def check_may_compute(self, op: "Op") -> None:
         """With on_change="error", refuse to compute under changed code."""
