@@ -15,8 +15,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import sqlite_utils
-
 from .._errors import StorageFormatError
 
 __all__ = ["SQLiteStore"]
@@ -45,7 +43,6 @@ class SQLiteStore:
         if self.path is not None:
             _check_existing_file(self.path)
         self.conn = self._connect()
-        self.db = sqlite_utils.Database(self.conn)
         self._pending: dict[str, list[tuple]] = {table: [] for table in _INSERTS}
         self._ensure_schema()
         self._data_version = self._read_data_version()
@@ -157,14 +154,22 @@ class SQLiteStore:
         return conn
 
     def _ensure_schema(self) -> None:
-        if "mandala_meta" in self.db.table_names():
+        if self._has_schema():
             return
         self.write_transaction(lambda conn: self._create_schema())
 
+    def _has_schema(self) -> bool:
+        query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'mandala_meta'"
+        return self.conn.execute(query).fetchone() is not None
+
     def _create_schema(self) -> None:
-        db = self.db
-        if "mandala_meta" in db.table_names():  # another process created it meanwhile
+        # sqlite-utils is imported here, not at module level: it imports pandas (~0.4 s), and
+        # opening an existing storage should not pay for that.
+        import sqlite_utils
+
+        if self._has_schema():  # another process created it meanwhile
             return
+        db = sqlite_utils.Database(self.conn)
         db["mandala_meta"].create({"key": str, "value": str}, pk="key")
         db["ops"].create({"name": str, "nout": int, "signature": str}, pk="name")
         db["versions"].create(
