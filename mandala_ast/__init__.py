@@ -10,13 +10,20 @@
 2
 """
 
+from typing import Any
+
 from ._errors import (
+    HookError,
+    MandalaDiagnosticWarning,
     MandalaError,
+    MandalaFallbackWarning,
+    MandalaImportWarning,
     MandalaWarning,
     NewCallError,
     OutputCountError,
     StorageFormatError,
     ValueEncodingError,
+    VersionChangeError,
 )
 from .runtime.ops import Op, Workflow, op, workflow
 from .runtime.storage import Storage
@@ -24,15 +31,52 @@ from .runtime.storage import Storage
 __version__ = "0.1.0"
 
 __all__ = [
+    "HookError",
+    "HookHandle",
+    "MandalaDiagnosticWarning",
     "MandalaError",
+    "MandalaFallbackWarning",
+    "MandalaImportWarning",
     "MandalaWarning",
     "NewCallError",
     "Op",
     "OutputCountError",
     "Storage",
     "StorageFormatError",
+    "TransformResult",
     "ValueEncodingError",
+    "VersionChangeError",
     "Workflow",
+    "compile_module",
+    "install",
+    "install_this_package",
     "op",
+    "transform_source",
     "workflow",
 ]
+
+# The compiler side is imported on first use: `import mandala_ast` must never import libcst
+# (a warm import of a compiled module parses nothing), and most processes never need the hook.
+_LAZY = {
+    "HookHandle": "mandala_ast.hook",
+    "install": "mandala_ast.hook",
+    "install_this_package": "mandala_ast.hook",
+    "compile_module": "mandala_ast.compiler",
+    "transform_source": "mandala_ast.transforms",
+    "TransformResult": "mandala_ast.transforms",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'mandala_ast' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

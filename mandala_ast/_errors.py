@@ -8,15 +8,23 @@ Hierarchy::
           ├── ValueEncodingError      an argument or output cannot be hashed or stored
           ├── OutputCountError        an op returned the wrong number of values
           ├── NewCallError            a call is missing and new calls are not allowed
-          └── VersionChangeError      code changed and Storage(on_change="error") refuses to recompute
+          ├── VersionChangeError      code changed and Storage(on_change="error") refuses to recompute
+          └── HookError               the import hook cannot be installed as asked
     UserWarning
      └── MandalaWarning
+          ├── MandalaFallbackWarning  a module could not be compiled and runs as written
+          ├── MandalaImportWarning    modules imported before install() are not compiled
+          └── MandalaDiagnosticWarning  a note from the compiler about a module
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "HookError",
+    "MandalaDiagnosticWarning",
     "MandalaError",
+    "MandalaFallbackWarning",
+    "MandalaImportWarning",
     "MandalaWarning",
     "NewCallError",
     "OutputCountError",
@@ -56,18 +64,6 @@ class VersionChangeError(MandalaError):
 
 class MandalaWarning(UserWarning):
     """Base class of mandala_ast's warnings."""
-
-
-# --- Compiler / import hook (hook.py, compiler.py, cli.py) --------------------------------------
-# Tree additions: MandalaError > HookError; MandalaWarning > MandalaFallbackWarning,
-# MandalaImportWarning, MandalaDiagnosticWarning.
-
-__all__ += [  # noqa: PLE0605 - appended by the compiler's owner; keeps the lead's list untouched
-    "HookError",
-    "MandalaDiagnosticWarning",
-    "MandalaFallbackWarning",
-    "MandalaImportWarning",
-]
 
 
 class HookError(MandalaError, RuntimeError):

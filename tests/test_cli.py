@@ -1,0 +1,155 @@
+"""The ``mandala-ast`` command: run, show, cache clear."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from mandala_ast import cli
+from conftest import REPO_ROOT
+
+SCRIPT = """
+import sys
+import mandala_ast
+import helper
+COMPILED = False
+print(__name__, sys.argv, sys.path[0] == SCRIPT_DIR, COMPILED, helper.COMPILED)
+"""
+
+
+def mandala_ast(py, *args: str, standin: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the CLI in a fresh interpreter (optionally with the stand-in transform)."""
+    setup = "import _standin, mandala_ast.compiler as c\nc._transform_override = _standin.transform\n"
+    code = (setup if standin else "") + f"from mandala_ast.cli import main\nsys.exit(main({list(args)!r}))\n"
+    return py.run("import sys\n" + code, prelude=False, check=False)
+
+
+@pytest.fixture
+def project(py):
+    py.write("helper.py", "import mandala_ast\nCOMPILED = False\n")
+    py.write("script.py", SCRIPT.replace("SCRIPT_DIR", repr(str(py.root))))
+    return py
+
+
+class TestRun:
+    def test_runs_like_python_with_modules_compiled(self, project):
+        proc = mandala_ast(project, "run", "script.py", "a", "--flag")
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip() == "__main__ ['script.py', 'a', '--flag'] True True True"
+
+    def test_exception_shows_original_lines_and_exits_1(self, project):
+        project.write("fails.py", "import mandala_ast\nCOMPILED = False\n\ndef f():\n    return 1 / 0\n\nf()\n")
+        proc = mandala_ast(project, "run", "fails.py")
+        assert proc.returncode == 1
+        plain = subprocess.run([sys.executable, "fails.py"], cwd=project.root, capture_output=True, text=True)
+        assert proc.stderr.endswith(plain.stderr)  # same traceback: no frames of ours
+        assert "cli.py" not in proc.stderr
+        assert 'fails.py", line 5, in f\n    return 1 / 0' in proc.stderr
+
+    def test_syntax_error_is_reported_as_python_does(self, project):
+        project.write("bad.py", "x = 1\ndef f(:\n    pass\n")
+        proc = mandala_ast(project, "run", "bad.py")
+        plain = subprocess.run([sys.executable, "bad.py"], cwd=project.root, capture_output=True, text=True)
+        assert (proc.returncode, proc.stderr) == (1, plain.stderr)
+
+    def test_system_exit_code_propagates(self, project):
+        project.write("exits.py", "import sys\nsys.exit(7)\n")
+        assert mandala_ast(project, "run", "exits.py").returncode == 7
+
+    def test_missing_script(self, project):
+        proc = mandala_ast(project, "run", "nope.py")
+        assert proc.returncode == 2 and "can't open file" in proc.stderr
+
+    def test_works_when_the_transform_is_broken(self, project):
+        """Fail open: the script runs uncompiled, with a warning per module."""
+        project.write("script.py", SCRIPT.replace("SCRIPT_DIR", repr(str(project.root))) + "# FAIL_TRANSFORM\n")
+        proc = mandala_ast(project, "run", "script.py")
+        assert proc.returncode == 0
+        assert proc.stdout.split()[-2:] == ["False", "True"]
+        assert proc.stderr.count("MandalaFallbackWarning") == 1
+
+    def test_main_module_is_picklable_by_reference(self, project):
+        """sys.modules['__main__'] is the script, as under `python script.py`."""
+        project.write("pick.py", "import pickle, sys\ndef f(): pass\nprint(pickle.loads(pickle.dumps(f)) is f)\n")
+        proc = mandala_ast(project, "run", "pick.py")
+        assert proc.stdout.strip() == "True", proc.stderr
+
+    def test_console_script(self, project):
+        """The installed `mandala-ast` entry point (skipped when the package is not installed)."""
+        exe = REPO_ROOT / ".venv" / "bin" / "mandala-ast"
+        if not exe.exists():
+            pytest.skip("console script not installed")
+        proc = subprocess.run([str(exe), "run", "script.py"], cwd=project.root, env=project.env(),
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.startswith("__main__ ['script.py'] True")
+
+
+class TestShow:
+    def test_prints_the_transformed_source(self, project):
+        proc = mandala_ast(project, "show", "helper.py")
+        assert (proc.returncode, proc.stdout) == (0, "import mandala_ast\nCOMPILED = True\n")
+
+    def test_diff(self, project):
+        proc = mandala_ast(project, "show", "helper.py", "--diff")
+        assert proc.returncode == 0
+        assert "-COMPILED = False\n+COMPILED = True\n" in proc.stdout
+        assert proc.stdout.startswith("--- helper.py\n+++ helper.py (compiled)\n")
+
+    def test_failure_is_an_error_message(self, project):
+        project.write("nope.py", "# FAIL_TRANSFORM\n")
+        proc = mandala_ast(project, "show", "nope.py")
+        assert proc.returncode == 1 and "stand-in cannot parse this" in proc.stderr
+
+    def test_real_transform(self, project):
+        """With the real transform: a module without ops is byte-for-byte unchanged (DESIGN §4.2)."""
+        try:
+            from mandala_ast.transforms import transform_source  # noqa: F401
+        except ImportError:
+            pytest.skip("transform not landed")
+        project.write("plain.py", "x = 1  # comment\n")
+        proc = mandala_ast(project, "show", "plain.py", standin=False)
+        assert (proc.returncode, proc.stdout) == (0, "x = 1  # comment\n"), proc.stderr
+
+
+class TestCacheClear:
+    def test_reports_the_count(self, project):
+        mandala_ast(project, "run", "script.py")
+        assert len(project.cached_files()) == 2  # script.py and helper.py
+        proc = mandala_ast(project, "cache", "clear")
+        assert proc.stdout.strip() == f"Removed 2 cached file(s) under {project.root}"
+        assert project.cached_files() == []
+
+    def test_path_argument(self, project, tmp_path_factory):
+        other = tmp_path_factory.mktemp("other")
+        mandala_ast(project, "run", "script.py")
+        proc = mandala_ast(project, "cache", "clear", str(other))
+        assert proc.stdout.startswith("Removed 0 cached file(s)")
+        assert len(project.cached_files()) == 2
+
+
+class TestHelp:
+    @pytest.mark.parametrize("command", [[], ["run"], ["show"], ["cache"], ["cache", "clear"]])
+    def test_every_command_has_help(self, command, capsys):
+        with pytest.raises(SystemExit) as info:
+            cli.main([*command, "--help"])
+        assert info.value.code == 0
+        assert "usage: mandala-ast" in capsys.readouterr().out
+
+    def test_subcommands_are_described(self):
+        text = cli.build_parser().format_help()
+        for name in ("run", "show", "cache"):
+            assert f"    {name} " in text
+
+    def test_entry_point_is_declared(self):
+        tomllib = pytest.importorskip("tomllib")
+        pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+        assert pyproject["project"]["scripts"]["mandala-ast"] == "mandala_ast.cli:main"
+
+    def test_no_command_is_an_error(self, capsys):
+        with pytest.raises(SystemExit) as info:
+            cli.main([])
+        assert info.value.code == 2
+

@@ -1,0 +1,59 @@
+"""The public surface is exactly what we mean it to be (httpx's test_exported_members)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import mandala_ast
+
+PUBLIC = [
+    "HookError",
+    "HookHandle",
+    "MandalaDiagnosticWarning",
+    "MandalaError",
+    "MandalaFallbackWarning",
+    "MandalaImportWarning",
+    "MandalaWarning",
+    "NewCallError",
+    "Op",
+    "OutputCountError",
+    "Storage",
+    "StorageFormatError",
+    "TransformResult",
+    "ValueEncodingError",
+    "VersionChangeError",
+    "Workflow",
+    "compile_module",
+    "install",
+    "install_this_package",
+    "op",
+    "transform_source",
+    "workflow",
+]
+
+
+def test_all_is_sorted_and_exact():
+    assert mandala_ast.__all__ == sorted(mandala_ast.__all__) == PUBLIC
+
+
+def test_every_public_name_resolves_and_is_documented():
+    for name in PUBLIC:
+        obj = getattr(mandala_ast, name)
+        assert obj.__doc__, f"{name} has no docstring"
+
+
+def test_unknown_attribute_is_an_attribute_error():
+    try:
+        mandala_ast.nope  # noqa: B018
+    except AttributeError as exc:
+        assert "nope" in str(exc)
+    else:
+        raise AssertionError("expected AttributeError")
+
+
+def test_import_does_not_load_libcst_or_pandas():
+    """A warm import of compiled code must parse nothing, and opening a storage is cheap."""
+    code = "import sys, mandala_ast; print('libcst' in sys.modules, 'pandas' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
