@@ -58,7 +58,8 @@ class Project:
     def run(self, *args: str, script: str = "driver.py", check: bool = True) -> subprocess.CompletedProcess:
         proc = subprocess.run(
             [sys.executable, script, *args], cwd=self.root, capture_output=True, text=True,
-            env={"PYTHONPATH": f"{self.root}:{REPO}", "PATH": "/usr/bin:/bin"},
+            # No .pyc files: edits within one second that keep the size would hit a stale one.
+            env={"PYTHONPATH": f"{self.root}:{REPO}", "PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"},
         )
         if check and proc.returncode:
             raise AssertionError(proc.stderr)
