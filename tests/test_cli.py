@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from mandala_ast import cli
-from conftest import REPO_ROOT
+from hookutil import REPO_ROOT
 
 SCRIPT = """
 import sys

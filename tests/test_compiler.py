@@ -277,7 +277,7 @@ class TestFailOpen:
 
 
 def compiler_prelude() -> str:
-    from conftest import PRELUDE
+    from hookutil import PRELUDE
 
     return PRELUDE
 

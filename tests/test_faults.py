@@ -27,7 +27,6 @@ from pathlib import Path
 import pytest
 
 from mandala_ast import (
-    NewCallError,
     OutputCountError,
     Storage,
     StorageFormatError,

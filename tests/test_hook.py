@@ -212,7 +212,7 @@ class TestComposition:
 
     def test_pytest_assertion_rewriting_survives(self, pytester, monkeypatch):
         """Test modules keep pytest's rewriting; helper modules are compiled (typeguard #230)."""
-        from conftest import REPO_ROOT, STANDIN_TRANSFORM
+        from hookutil import REPO_ROOT, STANDIN_TRANSFORM
 
         monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(pytester.path), str(REPO_ROOT)]))
         monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)

@@ -1,0 +1,28 @@
+"""Pure source -> source rewriting with libcst (DESIGN §2, §4). No I/O, no runtime imports.
+
+The compiler calls :func:`transform_source`; the text it returns refers to the runtime only
+through the global name ``__mandala_rt__`` (``docs/compiled-runtime-contract.md``).
+
+Modules:
+    _detect    cheap prefilters and the survey of blocks and workflows
+    _scopes    Python scopes and provenance keys ``name@scope``
+    _run_form  the run-form rewrite of calls, assignments and returns
+    _emit      builders for the emitted text; one-line copies
+    _inject    the runtime import, placed on an existing line
+    _lines     the line-stability invariant
+"""
+
+from __future__ import annotations
+
+from ._api import TRANSFORM_FORMAT, TransformResult, transform_source
+from ._errors import LineShiftError, TransformError
+from ._lines import check_line_stable
+
+__all__ = [
+    "TRANSFORM_FORMAT",
+    "LineShiftError",
+    "TransformError",
+    "TransformResult",
+    "check_line_stable",
+    "transform_source",
+]

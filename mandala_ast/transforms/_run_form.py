@@ -1,0 +1,353 @@
+"""The run-form rewrite: op calls in storage blocks and workflows get exact provenance.
+
+Inside a storage-block candidate's body or a ``@workflow`` body (nested functions, lambdas,
+comprehensions and blocks included), each call whose callee is a name or dotted name becomes::
+
+    (__mandala_rt__.call(spec, f, *op_args) if type(f) in __mandala_rt__.OPS else f(*args))
+
+so a callee that is not an op is still called directly from the user's frame (same traceback,
+same ``super()``/``locals()`` behaviour, no runtime frame), and an op call goes through the
+runtime, which learns the provenance keys of its targets and bare-name arguments from ``spec``.
+A call that is a direct argument of a rewritten call uses ``ref`` in the op branch (again behind
+its own type test) so the outer call learns the inner output's history.
+
+Assignments that do *not* receive op outputs, to names that do elsewhere in the same scope, are
+wrapped in ``forget``; ``return x`` in a workflow becomes ``return ret('x@wf', x)``.
+
+All insertions stay on the line where the call starts; see ``_lines.py`` for the invariant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import libcst as cst
+
+from . import _emit as emit
+from ._detect import Survey
+from ._scopes import Scope, simple_targets, target_names
+
+__all__ = ["MAX_DEPTH", "RunFormRewriter"]
+
+#: Rewritten calls nest at most this deep; deeper calls stay as written (they still memoize at
+#: run time, with content identity). Each level can double the text of what it contains.
+MAX_DEPTH = 4
+
+# Never rewritten, even inside blocks: decorators and annotations are not data flow (and rewriting
+# ``@op`` or postponed annotations would change their meaning); defaults run at ``def`` time;
+# an f-string's quotes could clash with the keys' quotes before Python 3.12.
+_UNTOUCHED = (
+    cst.Decorator,
+    cst.Parameters,
+    cst.Annotation,
+    cst.FormattedString,
+    cst.TemplatedString,
+    cst.TypeParameters,
+    cst.TypeAlias,
+)
+_UNTOUCHED_TYPES = frozenset(_UNTOUCHED)  # exact types: `type(n) in` beats isinstance on ABCs
+_STATEMENT_TYPES = frozenset(
+    cls
+    for cls in vars(cst).values()
+    if isinstance(cls, type) and issubclass(cls, (cst.BaseCompoundStatement, cst.SimpleStatementLine))
+)
+_COMPREHENSIONS = {
+    cst.ListComp: "<listcomp>",
+    cst.SetComp: "<setcomp>",
+    cst.DictComp: "<dictcomp>",
+    cst.GeneratorExp: "<genexpr>",
+}
+
+
+@dataclass
+class _CallFrame:
+    """A call being visited: is it rewritten, and which of its arguments are direct calls."""
+
+    rewrite: bool
+    direct: frozenset[int]
+    breaks: int  # line breaks seen before the call: none inside means no one-line copy needed
+
+
+class RunFormRewriter(cst.CSTTransformer):
+    """Rewrites the bodies the survey found; everything else is skipped without a visit."""
+
+    def __init__(self, module: cst.Module, found: Survey) -> None:
+        super().__init__()
+        self.found = found
+        self.changed = False
+        #: Original calls left as written because a copy could not fit on one line.
+        self.unflattened: list[cst.Call] = []
+        self._scopes = [Scope.for_module(module)]
+        self._region = 0  # > 0 inside a block or workflow body
+        self._frozen = 0  # > 0 inside a decorator, annotation, parameters or f-string
+        self._breaks = 0  # line breaks (and multi-line strings) seen so far
+        self._calls: list[_CallFrame] = []
+        self._depth = 0
+        self._targets: dict[cst.Call, tuple[str, ...]] = {}  # original call -> names it binds
+        self._ref_forms: dict[cst.IfExp, cst.IfExp] = {}  # emitted dispatch -> its ref form
+        self._recorded: set[cst.IfExp] = set()  # emitted dispatches whose spec names targets
+        self._skip: set[cst.CSTNode] = set()
+        self._pruned: cst.CSTNode | None = None
+
+    @property
+    def scope(self) -> Scope:
+        return self._scopes[-1]
+
+    # -- traversal control ----------------------------------------------------------------------
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if self._prune(node):
+            self._pruned = node
+            return False
+        if type(node) in _UNTOUCHED_TYPES:
+            self._frozen += 1
+        return super().on_visit(node)
+
+    def on_leave(self, original_node, updated_node):  # type: ignore[no-untyped-def]
+        if original_node is self._pruned:  # its visit_* never ran; neither may its leave_*
+            self._pruned = None
+            return updated_node
+        if type(original_node) in _UNTOUCHED_TYPES:
+            self._frozen -= 1
+        return super().on_leave(original_node, updated_node)
+
+    def _prune(self, node: cst.CSTNode) -> bool:
+        if node in self._skip:
+            return True
+        if self._region == 0:
+            return type(node) in _STATEMENT_TYPES and node not in self.found.interesting
+        return node in self.found.later_blocks
+
+    @property
+    def _active(self) -> bool:
+        """Inside a block or workflow body, and not in a part that is never rewritten."""
+        return self._region > 0 and self._frozen == 0
+
+    # -- line breaks: a call without any needs no one-line copy ---------------------------------
+
+    def leave_ParenthesizedWhitespace(self, original_node, updated_node):  # type: ignore[no-untyped-def]
+        self._breaks += 1
+        return updated_node
+
+    def leave_SimpleWhitespace(self, original_node, updated_node):  # type: ignore[no-untyped-def]
+        if "\\" in updated_node.value:
+            self._breaks += 1
+        return updated_node
+
+    def leave_SimpleString(self, original_node, updated_node):  # type: ignore[no-untyped-def]
+        if "\n" in updated_node.value or "\r" in updated_node.value:
+            self._breaks += 1
+        return updated_node
+
+    def leave_FormattedStringText(self, original_node, updated_node):  # type: ignore[no-untyped-def]
+        if "\n" in updated_node.value or "\r" in updated_node.value:
+            self._breaks += 1
+        return updated_node
+
+    leave_TemplatedStringText = leave_FormattedStringText
+
+    # -- scopes and regions ---------------------------------------------------------------------
+
+    def visit_FunctionDef_body(self, node: cst.FunctionDef) -> None:
+        scope = self.scope.child("function", node.name.value, node)
+        if node in self.found.workflows:
+            scope.is_workflow = True
+            self._region += 1
+        self._scopes.append(scope)
+
+    def leave_FunctionDef_body(self, node: cst.FunctionDef) -> None:
+        if self._scopes.pop().is_workflow:
+            self._region -= 1
+
+    def visit_ClassDef_body(self, node: cst.ClassDef) -> None:
+        self._scopes.append(self.scope.child("class", node.name.value, node))
+
+    def leave_ClassDef_body(self, node: cst.ClassDef) -> None:
+        self._scopes.pop()
+
+    def visit_Lambda_body(self, node: cst.Lambda) -> None:
+        self._scopes.append(self.scope.child("lambda", "<lambda>", node))
+
+    def leave_Lambda_body(self, node: cst.Lambda) -> None:
+        self._scopes.pop()
+
+    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
+        if attribute == "elt" or attribute == "key":  # first field of a comprehension
+            name = _COMPREHENSIONS.get(type(node))
+            if name is not None:
+                self._scopes.append(self.scope.child("comprehension", name, node))
+        super().on_visit_attribute(node, attribute)
+
+    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
+        super().on_leave_attribute(original_node, attribute)
+        if attribute == "for_in" and type(original_node) in _COMPREHENSIONS:
+            self._scopes.pop()
+
+    def visit_With(self, node: cst.With) -> None:
+        if node in self.found.blocks:  # `storage.run(...)` itself is not rewritten
+            self._skip.update(node.items)
+
+    def visit_With_body(self, node: cst.With) -> None:
+        if node in self.found.blocks:
+            self._region += 1
+
+    def leave_With_body(self, node: cst.With) -> None:
+        if node in self.found.blocks:
+            self._region -= 1
+
+    # -- calls ----------------------------------------------------------------------------------
+
+    def visit_Call(self, node: cst.Call) -> None:
+        rewrite = (
+            self._active
+            and self._depth < MAX_DEPTH
+            and self.scope.rewritable_callee(node.func)
+        )
+        direct = frozenset(
+            id(arg.value) for arg in node.args if not arg.star and isinstance(arg.value, cst.Call)
+        ) if rewrite else frozenset()
+        self._calls.append(_CallFrame(rewrite, direct, self._breaks))
+        self._depth += rewrite
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
+        frame = self._calls.pop()
+        if not frame.rewrite:
+            return updated_node
+        self._depth -= 1
+        parent = self._calls[-1] if self._calls else None
+        as_ref = parent is not None and id(original_node) in parent.direct
+        flat = self._breaks == frame.breaks
+        return self._rewrite_call(original_node, updated_node, as_ref, flat)
+
+    def _rewrite_call(
+        self, original: cst.Call, updated: cst.Call, as_ref: bool, flat: bool
+    ) -> cst.BaseExpression:
+        """The dispatch form of a call; *flat* says it has no line break to remove."""
+        func = updated.func if flat else emit.one_line(updated.func)
+        op_args = self._op_args(updated.args, flat)
+        if func is None or op_args is None:
+            self.unflattened.append(original)
+            return updated
+        scope, names = self.scope, self._targets.get(original)
+        keys = tuple(scope.key(name) for name in names) if names else None
+        tail = (self._pos_keys(updated.args), self._kw_keys(updated.args))
+        class_test = not scope.is_builtin("type")
+        result = emit.dispatch(
+            "call", (keys, *tail), func, op_args, self._plain(updated, names, keys),
+            class_test=class_test,
+        )
+        self.changed = True
+        if keys:
+            self._recorded.add(result)
+        if as_ref:
+            plain = updated if flat else emit.one_line(updated)
+            if plain is not None:
+                self._ref_forms[result] = emit.dispatch(
+                    "ref", (None, *tail), func, op_args, plain, class_test=class_test
+                )
+        return result
+
+    def _plain(self, call: cst.Call, names: tuple[str, ...] | None, keys: tuple[str, ...] | None):
+        """The non-op branch; it forgets targets that other statements of the scope also bind."""
+        if not names or not keys:
+            return call
+        again = [key for name, key in zip(names, keys) if self.scope.binding_count(name) > 1]
+        return emit.forget(again, call) if again else call
+
+    def _op_args(self, args: Sequence[cst.Arg], flat: bool) -> list[cst.Arg] | None:
+        """One-line copies of the arguments, with direct-call arguments in their ref form."""
+        copies = []
+        for arg in args:
+            value = arg.value if arg.star else self._ref_forms.get(arg.value, arg.value)
+            copy = arg.with_changes(value=emit.as_argument(value))
+            copy = copy if flat else emit.one_line(copy)
+            if copy is None:
+                return None
+            copies.append(copy)
+        return copies
+
+    def _pos_keys(self, args: Sequence[cst.Arg]) -> tuple[str | None, ...] | None:
+        keys = []
+        for arg in args:
+            if arg.star == "*":
+                return None
+            if arg.keyword is None and not arg.star:
+                keys.append(self.scope.arg_key(arg.value))
+        return tuple(keys)
+
+    def _kw_keys(self, args: Sequence[cst.Arg]) -> tuple[tuple[str, str], ...] | None:
+        pairs = []
+        for arg in args:
+            key = self.scope.arg_key(arg.value) if arg.keyword is not None else None
+            if key is not None:
+                pairs.append((cst.ensure_type(arg.keyword, cst.Name).value, key))
+        return tuple(pairs) or None
+
+    # -- assignments: which call binds which names; forget for the others ----------------------
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        if len(node.targets) == 1:
+            self._note_targets(node.targets[0].target, node.value)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        self._note_targets(node.target, node.value)
+
+    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+        self._note_targets(node.target, node.value)
+
+    def _note_targets(self, target: cst.BaseExpression, value: cst.BaseExpression | None) -> None:
+        if self._active and isinstance(value, cst.Call):
+            names = simple_targets(target)
+            if names:
+                self._targets[value] = names
+
+    def leave_Assign(self, original_node: cst.Assign, updated_node: cst.Assign) -> cst.Assign:
+        names = [name for target in updated_node.targets for name in target_names(target.target)]
+        return self._forget_value(updated_node, names)
+
+    def leave_AnnAssign(self, original_node: cst.AnnAssign, updated_node: cst.AnnAssign) -> cst.AnnAssign:
+        if updated_node.value is None:
+            return updated_node
+        return self._forget_value(updated_node, target_names(updated_node.target))
+
+    def leave_NamedExpr(self, original_node: cst.NamedExpr, updated_node: cst.NamedExpr) -> cst.NamedExpr:
+        return self._forget_value(updated_node, target_names(updated_node.target))
+
+    def leave_AugAssign(self, original_node: cst.AugAssign, updated_node: cst.AugAssign) -> cst.AugAssign:
+        return self._forget_value(updated_node, target_names(updated_node.target), recorded=False)
+
+    def _forget_value(self, node, names: list[str], recorded: bool = True):  # type: ignore[no-untyped-def]
+        if not self._active or (recorded and node.value in self._recorded):
+            return node
+        keys = self._keys_to_forget(names)
+        if not keys:
+            return node
+        self.changed = True
+        return node.with_changes(value=emit.forget(keys, node.value))
+
+    def leave_For(self, original_node: cst.For, updated_node: cst.For) -> cst.For:
+        keys = self._keys_to_forget(target_names(updated_node.target)) if self._active else []
+        if not keys:
+            return updated_node
+        self.changed = True
+        is_async = updated_node.asynchronous is not None
+        return updated_node.with_changes(iter=emit.forget_each(keys, updated_node.iter, is_async=is_async))
+
+    def _keys_to_forget(self, names: list[str]) -> list[str]:
+        """Keys of *names* that receive op outputs elsewhere in their scope."""
+        scope, keys = self.scope, []
+        for name in dict.fromkeys(names):
+            key, owner = scope.key(name), scope.resolve(name)
+            if key in scope.op_target_keys() or key in owner.op_target_keys():
+                keys.append(key)
+        return keys
+
+    # -- workflows ------------------------------------------------------------------------------
+
+    def leave_Return(self, original_node: cst.Return, updated_node: cst.Return) -> cst.Return:
+        if not (self._active and self.scope.is_workflow) or updated_node.value is None:
+            return updated_node
+        self.changed = True
+        key = self.scope.arg_key(updated_node.value)
+        return updated_node.with_changes(value=emit.ret(key, updated_node.value))

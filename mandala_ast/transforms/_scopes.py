@@ -1,0 +1,293 @@
+"""Static scopes: which variable a name refers to, and the provenance key for it.
+
+A provenance key is ``"<name>@<scope>"`` (docs/compiled-runtime-contract.md) where scope is the
+``__qualname__``-style name of the scope that *owns* the variable (``f``, ``C.m``,
+``f.<locals>.g``, ``f.<locals>.<lambda>``) or ``<module>``. Names are resolved the way Python
+does (LEGB, ``global``/``nonlocal``, class bodies invisible to nested functions), so ``y`` in a
+nested function and ``y`` in its parent get the same key only when they are the same variable.
+
+Binding sets are computed lazily, only for scopes that contain rewritten code; the module scope
+is scanned shallowly (its simple statements' targets, not their expressions).
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections import Counter
+
+import libcst as cst
+
+__all__ = ["FRAME_SENSITIVE", "Scope", "simple_targets", "target_names"]
+
+_BUILTINS = frozenset(dir(builtins))
+#: Builtins that inspect the caller's frame: calling them from another frame changes what they
+#: do (``super()`` needs ``__class__`` and the first argument of *this* frame). Never rewritten.
+FRAME_SENSITIVE = frozenset(
+    {"super", "locals", "globals", "vars", "dir", "eval", "exec", "breakpoint", "__import__"}
+)
+_CONSTANTS = frozenset({"True", "False", "None", "__debug__"})
+
+
+class Scope:
+    """One Python scope (module, class, function, lambda or comprehension) in the rewrite."""
+
+    def __init__(self, kind: str, qualname: str, node: cst.CSTNode, parent: Scope | None) -> None:
+        self.kind = kind
+        self.qualname = qualname
+        self.node = node
+        self.parent = parent
+        self.module: Scope = parent.module if parent is not None else self
+        self.is_workflow = False
+        self._scan: _BindingScan | None = None
+        self._op_target_keys: frozenset[str] | None = None
+
+    # -- construction ---------------------------------------------------------------------------
+
+    @classmethod
+    def for_module(cls, module: cst.Module) -> Scope:
+        """The module scope (key suffix ``<module>``)."""
+        return cls("module", "<module>", module, None)
+
+    def child(self, kind: str, name: str, node: cst.CSTNode) -> Scope:
+        """A nested scope named like CPython's ``__qualname__``."""
+        if self.kind == "module":
+            qualname = name
+        elif self.kind == "class":
+            qualname = f"{self.qualname}.{name}"
+        else:
+            qualname = f"{self.qualname}.<locals>.{name}"
+        return Scope(kind, qualname, node, self)
+
+    # -- bindings -------------------------------------------------------------------------------
+
+    @property
+    def scan(self) -> _BindingScan:
+        if self._scan is None:
+            self._scan = _BindingScan.of(self)
+        return self._scan
+
+    def binding_count(self, name: str) -> int:
+        """How many statements bind *name* in this scope (loops count once)."""
+        return self.scan.counts[name]
+
+    def resolve(self, name: str) -> Scope:
+        """The scope that owns the variable *name* as seen from here."""
+        scan = self.scan
+        if name in scan.globals:
+            return self.module
+        if name in scan.counts and name not in scan.nonlocals:
+            return self
+        scope = self.parent
+        while scope is not None and scope.kind != "module":
+            if scope.kind != "class":  # class bodies are invisible to nested scopes
+                if name in scope.scan.globals:
+                    return self.module
+                if name in scope.scan.counts and name not in scope.scan.nonlocals:
+                    return scope
+            scope = scope.parent
+        return self.module
+
+    def key(self, name: str) -> str:
+        """The provenance key ``name@scope`` of the variable *name* seen from here."""
+        return f"{name}@{self.resolve(name).qualname}"
+
+    def arg_key(self, node: cst.BaseExpression) -> str | None:
+        """The key of a bare-name argument, None for anything else (``None``, ``True``...)."""
+        if isinstance(node, cst.Name) and not node.lpar and node.value not in _CONSTANTS:
+            return self.key(node.value)
+        return None
+
+    def is_builtin(self, name: str) -> bool:
+        """True if *name* here is a builtin the module does not rebind."""
+        if name not in _BUILTINS or self.resolve(name) is not self.module:
+            return False
+        module_scan = self.module.scan
+        return name not in module_scan.counts and not module_scan.star_import
+
+    def op_target_keys(self) -> frozenset[str]:
+        """Keys of names that receive a rewritable call's outputs somewhere in this scope."""
+        if self._op_target_keys is None:
+            self._op_target_keys = frozenset(
+                self.key(name)
+                for names, call in self.scan.op_assignments
+                if self.rewritable_callee(call.func)
+                for name in names
+            )
+        return self._op_target_keys
+
+    def rewritable_callee(self, func: cst.BaseExpression) -> bool:
+        """A Name or dotted Name whose root is neither a plain builtin nor frame-sensitive."""
+        root = func
+        while isinstance(root, cst.Attribute):
+            root = root.value
+        if not isinstance(root, cst.Name) or root.value.startswith("__mandala"):
+            return False
+        if root is func and root.value in FRAME_SENSITIVE:
+            return False
+        return not self.is_builtin(root.value)
+
+
+def target_names(node: cst.BaseExpression) -> list[str]:
+    """Every bare name an assignment target binds (through tuples, lists and stars)."""
+    if isinstance(node, cst.Name):
+        return [node.value]
+    if isinstance(node, (cst.Tuple, cst.List)):
+        return [name for element in node.elements for name in target_names(element.value)]
+    if isinstance(node, cst.StarredElement):
+        return target_names(node.value)
+    return []
+
+
+def simple_targets(node: cst.BaseExpression) -> tuple[str, ...] | None:
+    """The names of ``y`` or ``a, b`` / ``[a, b]`` targets; None for any other shape."""
+    if isinstance(node, cst.Name):
+        return (node.value,)
+    if isinstance(node, (cst.Tuple, cst.List)) and node.elements:
+        values = [element.value for element in node.elements]
+        if all(isinstance(e, cst.Element) and isinstance(v, cst.Name)
+               for e, v in zip(node.elements, values)):
+            return tuple(cst.ensure_type(v, cst.Name).value for v in values)
+    return None
+
+
+class _BindingScan(cst.CSTVisitor):
+    """Collects the names one scope binds, without entering nested scopes."""
+
+    def __init__(self, deep: bool) -> None:
+        super().__init__()
+        self.deep = deep  # False: skip expressions (module scope; walrus bindings missed)
+        self.counts: Counter[str] = Counter()
+        self.globals: set[str] = set()
+        self.nonlocals: set[str] = set()
+        self.star_import = False
+        #: (target names, call) for ``y = f(..)``, ``a, b = f(..)``, ``y: T = f(..)``, ``(y := f(..))``
+        self.op_assignments: list[tuple[tuple[str, ...], cst.Call]] = []
+
+    @classmethod
+    def of(cls, scope: Scope) -> _BindingScan:
+        node = scope.node
+        scan = cls(deep=scope.kind != "module")
+        if isinstance(node, cst.Module):
+            node.visit(scan)
+        elif isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+            if isinstance(node, cst.FunctionDef):
+                scan.bind_parameters(node.params)
+            node.body.visit(scan)
+        elif isinstance(node, cst.Lambda):
+            scan.bind_parameters(node.params)
+        else:  # comprehension: its for-targets
+            scan.bind_comprehension(node)
+        return scan
+
+    def bind(self, names: list[str] | tuple[str, ...]) -> None:
+        self.counts.update(names)
+
+    def bind_parameters(self, params: cst.Parameters) -> None:
+        every = [*params.posonly_params, *params.params, *params.kwonly_params]
+        for extra in (params.star_arg, params.star_kwarg):
+            if isinstance(extra, cst.Param):
+                every.append(extra)
+        self.bind([param.name.value for param in every])
+
+    def bind_comprehension(self, node: cst.CSTNode) -> None:
+        for_in = getattr(node, "for_in", None)
+        while for_in is not None:
+            self.bind(target_names(for_in.target))
+            for_in = for_in.inner_for_in
+
+    def record_call(self, target: cst.BaseExpression, value: cst.BaseExpression | None) -> None:
+        names = simple_targets(target)
+        if names and isinstance(value, cst.Call):
+            self.op_assignments.append((names, value))
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        # A lambda is its own scope; the module scan skips expressions (walrus bindings there
+        # are missed, which only costs provenance precision, never correctness).
+        if isinstance(node, cst.Lambda) or (not self.deep and isinstance(node, cst.BaseExpression)):
+            return False
+        return super().on_visit(node)
+
+    # -- statements that bind -------------------------------------------------------------------
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        self.bind([node.name.value])
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        self.bind([node.name.value])
+        return False
+
+    def visit_Assign(self, node: cst.Assign) -> bool:
+        for target in node.targets:
+            self.bind(target_names(target.target))
+        if len(node.targets) == 1:
+            self.record_call(node.targets[0].target, node.value)
+        return True
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> bool:
+        self.bind(target_names(node.target))
+        self.record_call(node.target, node.value)
+        return True
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> bool:
+        self.bind(target_names(node.target))
+        return True
+
+    def visit_NamedExpr(self, node: cst.NamedExpr) -> bool:
+        self.bind(target_names(node.target))
+        self.record_call(node.target, node.value)
+        return True
+
+    def visit_For(self, node: cst.For) -> None:
+        self.bind(target_names(node.target))
+
+    def visit_WithItem(self, node: cst.WithItem) -> None:
+        if node.asname is not None:
+            self.bind(target_names(node.asname.name))
+
+    def visit_ExceptHandler(self, node: cst.ExceptHandler) -> None:
+        if node.name is not None:
+            self.bind(target_names(node.name.name))
+
+    def visit_ExceptStarHandler(self, node: cst.ExceptStarHandler) -> None:
+        if node.name is not None:
+            self.bind(target_names(node.name.name))
+
+    def visit_Del(self, node: cst.Del) -> None:
+        self.bind(target_names(node.target))
+
+    def visit_Import(self, node: cst.Import) -> bool:
+        for alias in node.names:
+            bound = alias.asname.name if alias.asname else alias.name
+            while isinstance(bound, cst.Attribute):  # `import a.b` binds `a`
+                bound = bound.value
+            self.bind(target_names(bound))
+        return False
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        if isinstance(node.names, cst.ImportStar):
+            self.star_import = True
+            return False
+        for alias in node.names:
+            self.bind(target_names(alias.asname.name if alias.asname else alias.name))
+        return False
+
+    def visit_Global(self, node: cst.Global) -> bool:
+        self.globals.update(item.name.value for item in node.names)
+        return False
+
+    def visit_Nonlocal(self, node: cst.Nonlocal) -> bool:
+        self.nonlocals.update(item.name.value for item in node.names)
+        return False
+
+    def visit_MatchAs(self, node: cst.MatchAs) -> None:
+        if node.name is not None:
+            self.bind([node.name.value])
+
+    def visit_MatchStar(self, node: cst.MatchStar) -> None:
+        if node.name is not None:
+            self.bind([node.name.value])
+
+    def visit_MatchMapping(self, node: cst.MatchMapping) -> None:
+        if node.rest is not None:
+            self.bind([node.rest.value])

@@ -1,0 +1,327 @@
+"""Before/after tests for the run-form rewrite (``_run_form.py``), libcst-codemod style."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+from cstutil import rewrite
+
+RT_IMPORT = "import mandala_ast.runtime.compiled as __mandala_rt__"
+HEAD = f"{RT_IMPORT}; import mandala_ast\n"
+
+
+def check(before: str, after: str) -> None:
+    """*before* rewrites to exactly *after* (both dedented) and stays line-stable."""
+    result = rewrite(before)
+    assert result.source == textwrap.dedent(after).replace("<HEAD>", HEAD)
+    assert result.changed
+
+
+def d(f: str, spec: str, args: str, plain: str, kind: str = "call") -> str:
+    """The dispatch form the contract specifies."""
+    sep = ", " if args else ""
+    return f"(__mandala_rt__.{kind}({spec}, {f}{sep}{args}) if type({f}) in __mandala_rt__.OPS else {plain})"
+
+
+class TestCalls:
+    def test_single_call_assigned(self) -> None:
+        """``y = inc(1)``: the target's key and a None key for the literal."""
+        check(
+            """\
+            import mandala_ast
+            with storage.run():
+                y = inc(1)
+            """,
+            f"""\
+            <HEAD>with storage.run():
+                y = {d("inc", "(('y@<module>',), (None,), None)", "1", "inc(1)")}
+            """,
+        )
+
+    def test_contract_example(self) -> None:
+        """The example of docs/compiled-runtime-contract.md (the inner ref is type-tested)."""
+        inner_ref = d("inc", "(None, (None,), None)", "2", "inc(2)", kind="ref")
+        inner_call = d("inc", "(None, (None,), None)", "2", "inc(2)")
+        check(
+            """\
+            import mandala_ast
+            with storage.run():
+                w = add(y, inc(2))
+                print(w)
+            """,
+            f"""\
+            <HEAD>with storage.run():
+                w = {d("add", "(('w@<module>',), ('y@<module>', None), None)", f"y, {inner_ref}", f"add(y, {inner_call})")}
+                print(w)
+            """,
+        )
+
+    def test_tuple_targets_keywords_and_attribute_callee(self) -> None:
+        """``a, b = m.split(x, frac=f)`` names both targets and the keyword's key."""
+        spec = "(('a@<module>', 'b@<module>'), ('x@<module>',), (('frac', 'f@<module>'),))"
+        check(
+            """\
+            import mandala_ast
+            with self.storage:
+                a, b = m.split(x, frac=f)
+            """,
+            f"""\
+            <HEAD>with self.storage:
+                a, b = {d("m.split", spec, "x, frac=f", "m.split(x, frac=f)")}
+            """,
+        )
+
+    def test_star_args_have_no_positional_keys(self) -> None:
+        """``*args`` makes positions unknown: ``pos_keys`` is None; ``**kw`` is left out."""
+        check(
+            """\
+            import mandala_ast
+            with storage:
+                f(*xs, k=v, **kw)
+            """,
+            f"""\
+            <HEAD>with storage:
+                {d("f", "(None, None, (('k', 'v@<module>'),))", "*xs, k=v, **kw", "f(*xs, k=v, **kw)")}
+            """,
+        )
+
+    @pytest.mark.parametrize("call", ["print(x)", "len(x)", "isinstance(x, int)", "range(3)", "str.join(s, x)"])
+    def test_builtins_are_not_rewritten(self, call: str) -> None:
+        """Builtins the module does not rebind are called as written."""
+        source = f"import mandala_ast\nwith storage:\n    {call}\n"
+        result = rewrite(source)
+        assert result.source == source and not result.changed
+
+    def test_rebound_builtin_is_rewritten(self) -> None:
+        """``from numpy import *`` or ``def sum`` may turn a builtin name into anything."""
+        result = rewrite("import mandala_ast\ndef len(x): ...\nwith storage:\n    len(x)\n")
+        assert "type(len) in __mandala_rt__.OPS" in result.source
+
+    @pytest.mark.parametrize("call", ["super().f()", "locals()", "vars()", "eval('1')"])
+    def test_frame_sensitive_calls_never_rewritten(self, call: str) -> None:
+        """``super()``, ``locals()``... depend on the calling frame: never moved."""
+        source = f"import mandala_ast\nsuper = locals = vars = eval = 1\nwith storage:\n    {call}\n"
+        result = rewrite(source)
+        assert result.source == source
+
+    def test_depth_is_bounded(self) -> None:
+        """Calls nested deeper than MAX_DEPTH rewritten calls stay as written."""
+        result = rewrite("import mandala_ast\nwith storage:\n    f1(f2(f3(f4(f5(x)))))\n")
+        assert "type(f4)" in result.source
+        assert "type(f5)" not in result.source
+
+    def test_with_items_of_the_block_are_not_rewritten(self) -> None:
+        """``storage.run(...)`` itself is not an op call."""
+        result = rewrite("import mandala_ast\nwith storage.run(opt=make()):\n    pass\n")
+        assert not result.changed
+
+    def test_query_and_delete_blocks_are_untouched(self) -> None:
+        """Query/delete blocks belong to a later issue; even nested in a run block."""
+        source = textwrap.dedent(
+            """\
+            import mandala_ast
+            with storage.query() as q:
+                y = inc(x)
+            with storage.run():
+                with storage.delete():
+                    y = inc(x)
+            """
+        )
+        result = rewrite(source)
+        assert result.source == source
+
+    def test_type_rebound_uses_class_attribute(self) -> None:
+        """A module that binds ``type`` gets ``f.__class__ in OPS``."""
+        result = rewrite("import mandala_ast\ntype = 'x'\nwith storage:\n    f(1)\n")
+        assert "if f.__class__ in __mandala_rt__.OPS else f(1))" in result.source
+
+    def test_decorators_annotations_defaults_and_fstrings_untouched(self) -> None:
+        """Not data flow, or unsafe to rewrite (postponed annotations, f-string quotes)."""
+        source = textwrap.dedent(
+            """\
+            import mandala_ast
+            with storage:
+                @deco(arg())
+                def g(x: T(1) = d()) -> R(): ...
+                s = f"{h(x)}"
+            """
+        )
+        assert rewrite(source).source == source
+
+
+class TestLineStability:
+    def test_multiline_call_copy_is_on_one_line(self) -> None:
+        """The op branch is a one-line copy without comments; the original stays in place."""
+        source = """\
+            import mandala_ast
+            with storage:
+                y = f(a,  # first
+                      g(b),
+                )
+            """
+        result = rewrite(source)
+        lines = result.source.splitlines()
+        assert "# first" not in lines[2].split("else")[0]
+        assert lines[2].endswith("else f(a,  # first")
+        assert lines[3].strip().startswith("(__mandala_rt__.call((None, ('b@<module>',), None), g, b)")
+
+    def test_multiline_string_argument(self) -> None:
+        """A triple-quoted argument is copied as an equal one-line literal."""
+        result = rewrite('import mandala_ast\nwith storage:\n    y = f("""a\n\\t\n""")\n')
+        assert "f, 'a\\n\\t\\n')" in result.source
+
+    def test_multiline_fstring_argument_is_reported(self) -> None:
+        """An f-string spanning lines cannot be copied: the call stays, with a diagnostic."""
+        result = rewrite('import mandala_ast\nwith storage:\n    y = f(f"""{a}\n""")\n')
+        assert "type(f)" not in result.source
+        assert result.diagnostics and result.diagnostics[0].startswith("m.py:3: ")
+
+    def test_parenthesized_multiline_value(self) -> None:
+        """User parentheses spanning lines stay in the plain branch."""
+        rewrite("import mandala_ast\nwith storage:\n    y = (\n        f(x)\n    )\n")
+
+    def test_backslash_continuation(self) -> None:
+        """Backslash continuations become spaces in copies."""
+        result = rewrite("import mandala_ast\nwith storage:\n    y = obj.\\\n        f(x)\n")
+        assert "call((('y@<module>',), ('x@<module>',), None), obj. f, x)" in result.source
+
+    def test_generator_argument_gets_parentheses(self) -> None:
+        """``f(x for x in y)`` is valid only as the sole argument."""
+        result = rewrite("import mandala_ast\nwith storage:\n    f(x for x in y)\n")
+        compile(result.source, "m.py", "exec")
+        assert "f, (x for x in y))" in result.source
+
+
+class TestScopesAndKeys:
+    def test_function_scope_and_global(self) -> None:
+        """Keys name the scope that owns the variable (``global`` included)."""
+        result = rewrite(
+            """\
+            import mandala_ast
+            def main():
+                global g
+                with storage:
+                    y = inc(x)
+                    g = inc(y)
+            """
+        )
+        assert "(('y@main',), ('x@<module>',), None)" in result.source
+        assert "(('g@<module>',), ('y@main',), None)" in result.source
+
+    def test_methods_nested_functions_lambdas_comprehensions(self) -> None:
+        """Qualnames follow ``__qualname__``: ``C.m``, ``f.<locals>.g``, ``<lambda>``..."""
+        result = rewrite(
+            """\
+            import mandala_ast
+            class C:
+                def m(self, x):
+                    with self.storage:
+                        def g(z):
+                            return inc(z, x)
+                        h = lambda q: inc(q)
+                        ys = [inc(e) for e in x]
+            """
+        )
+        source = result.source
+        assert "('z@C.m.<locals>.g', 'x@C.m')" in source
+        assert "('q@C.m.<locals>.<lambda>',)" in source
+        assert "('e@C.m.<locals>.<listcomp>',)" in source
+        assert "(('h@C.m',)" not in source  # a lambda is not a call
+
+    def test_class_body_inside_block(self) -> None:
+        """Class-level names get the class's scope."""
+        result = rewrite("import mandala_ast\nwith storage:\n    class K:\n        y = inc(1)\n")
+        assert "(('y@K',), (None,), None)" in result.source
+
+
+class TestForget:
+    def test_reassignments(self) -> None:
+        """Non-op assignments to names that receive op outputs forget their provenance."""
+        check(
+            """\
+            import mandala_ast
+            with storage:
+                y = inc(1)
+                y = y + 1
+                y += 1
+                y: int = 2
+                z = y
+            """,
+            f"""\
+            <HEAD>with storage:
+                y = {d("inc", "(('y@<module>',), (None,), None)", "1", "__mandala_rt__.forget('y@<module>', inc(1))")}
+                y = __mandala_rt__.forget('y@<module>', y + 1)
+                y += __mandala_rt__.forget('y@<module>', 1)
+                y: int = __mandala_rt__.forget('y@<module>', 2)
+                z = y
+            """,
+        )
+
+    def test_for_target_and_walrus(self) -> None:
+        """Loop targets are forgotten per iteration; walrus assignments like any other."""
+        check(
+            """\
+            import mandala_ast
+            with storage:
+                for y in ys:
+                    y = inc(y)
+                if (y := 3):
+                    pass
+            """,
+            f"""\
+            <HEAD>with storage:
+                for y in (__mandala_rt__.forget('y@<module>', __mandala_item__) for __mandala_item__ in (ys)):
+                    y = {d("inc", "(('y@<module>',), ('y@<module>',), None)", "y", "__mandala_rt__.forget('y@<module>', inc(y))")}
+                if (y := __mandala_rt__.forget('y@<module>', 3)):
+                    pass
+            """,
+        )
+
+    def test_tuple_value_is_parenthesized(self) -> None:
+        """``a, b = b, a`` keeps its meaning inside ``forget(...)``."""
+        result = rewrite("import mandala_ast\nwith storage:\n    a, b = f(1)\n    a, b = b, a\n")
+        assert "forget('a@<module>', __mandala_rt__.forget('b@<module>', (b, a)))" in result.source
+
+    def test_no_forget_for_names_never_bound_by_ops(self) -> None:
+        """Plain code stays plain."""
+        source = "import mandala_ast\nwith storage:\n    y = 1\n    y += 2\n"
+        assert rewrite(source).source == source
+
+
+class TestWorkflows:
+    @pytest.mark.parametrize(
+        "imports, decorator",
+        [
+            ("from mandala_ast import workflow", "@workflow"),
+            ("from mandala_ast import workflow as wf", "@wf"),
+            ("import mandala_ast as ma", "@ma.workflow"),
+            ("import mandala_ast", "@mandala_ast.workflow"),
+            ("import mandala_ast.runtime", "@mandala_ast.workflow()"),
+        ],
+    )
+    def test_aliases(self, imports: str, decorator: str) -> None:
+        """The decorator is resolved through the module's imports."""
+        result = rewrite(f"{imports}\n{decorator}\ndef pipe(x):\n    y = inc(x)\n    return y\n")
+        assert "(('y@pipe',), ('x@pipe',), None)" in result.source
+        assert "return __mandala_rt__.ret('y@pipe', y)" in result.source
+
+    def test_unrelated_workflow_decorator_is_ignored(self) -> None:
+        """A ``workflow`` that does not come from mandala_ast is someone else's."""
+        source = "import mandala_ast\nfrom elsewhere import workflow\n@workflow\ndef pipe(x):\n    return inc(x)\n"
+        assert rewrite(source).source == source
+
+    def test_ret_only_in_the_workflow_itself(self) -> None:
+        """Nested functions return normally; non-name returns get a None key."""
+        result = rewrite(
+            """\
+            from mandala_ast import workflow
+            @workflow
+            def pipe(x):
+                def helper():
+                    return x
+                return inc(x), 2
+            """
+        )
+        assert "return x\n" in result.source
+        assert "return __mandala_rt__.ret(None, ((__mandala_rt__.call(" in result.source
