@@ -12,7 +12,6 @@ import importlib
 import statistics
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
