@@ -3,8 +3,9 @@
 Order of cost (import-hooks.md §8.2): a substring check on the text, then one libcst walk over
 *statements only* (expressions cannot contain ``with`` blocks or ``def``), which finds
 
-* storage-block candidates: ``with X.run(...)``, ``with X.batch(...)`` and ``with X:`` where X is
-  a name or dotted name (``with storage:``, ``with self.storage:``);
+* storage-block candidates: ``with X.run(...)``, ``with X.batch(...)``, ``with X:`` where X is
+  a name or dotted name (``with storage:``, ``with self.storage:``), and ``with Storage(...):``
+  (any callee whose last name is ``Storage``);
 * blocks left for a later issue: ``with X.query(...)`` / ``with X.delete(...)`` (never rewritten);
 * ``@workflow`` functions, with the decorator resolved through the module's imports
   (``from mandala_ast import workflow as wf``, ``import mandala_ast as ma`` -> ``@ma.workflow``);
@@ -172,11 +173,16 @@ def block_kind(node: cst.With) -> str | None:
 
 
 def _item_kind(item: cst.BaseExpression) -> str | None:
-    if isinstance(item, cst.Call) and isinstance(item.func, cst.Attribute):
-        method = item.func.attr.value
-        if method in _LATER_METHODS:
-            return "later"
-        return "block" if method in _BLOCK_METHODS else None
+    if isinstance(item, cst.Call):
+        callee = dotted_name(item.func) or ""
+        if isinstance(item.func, cst.Attribute):
+            method = item.func.attr.value
+            if method in _LATER_METHODS:
+                return "later"
+            if method in _BLOCK_METHODS:
+                return "block"
+        # `with Storage("results.db"):` opens a storage and runs the block in it.
+        return "block" if callee.rpartition(".")[2] == "Storage" else None
     return "block" if dotted_name(item) is not None else None
 
 

@@ -72,6 +72,26 @@ class TestCalls:
             """,
         )
 
+    @pytest.mark.parametrize("opener", ["Storage(path)", "mandala_ast.Storage('r.db')"])
+    def test_with_storage_constructor_is_a_block(self, opener: str) -> None:
+        """``with Storage(path):`` runs the block in a fresh storage: a candidate too."""
+        spec = "(('y@<module>',), (None,), None)"
+        check(
+            f"""\
+            import mandala_ast
+            with {opener}:
+                y = inc(1)
+            """,
+            f"""\
+            <HEAD>with {opener}:
+                y = {d("inc", spec, "1", "inc(1)")}
+            """,
+        )
+
+    def test_other_context_managers_are_left_alone(self) -> None:
+        source = "import mandala_ast\nwith open(path) as f:\n    y = inc(1)\n"
+        assert rewrite(source).source == source
+
     def test_star_args_have_no_positional_keys(self) -> None:
         """``*args`` makes positions unknown: ``pos_keys`` is None; ``**kw`` is left out."""
         check(
