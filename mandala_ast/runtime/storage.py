@@ -16,6 +16,7 @@ from .blobs import BlobDir
 from .blocks import RunBlock
 from .hashing import UnhashableError, content_id, digest
 from .ops import Op
+from .packing import pack_outputs, unpack_outputs
 from .refs import Ref
 from .store import SQLiteStore
 from .tracing import run_traced
@@ -25,6 +26,10 @@ __all__ = ["Storage"]
 
 #: Values at least this large are stored as files beside the database (DESIGN §5).
 BLOB_BYTES = 1 << 20
+#: Bulk-load an op version's stored calls after this many point lookups (or calls/20)...
+PREFETCH_AFTER = 64
+#: ... unless it has more calls than this.
+PREFETCH_MAX_CALLS = 2_000_000
 #: Inside long blocks, buffered calls are committed at least this often.
 FLUSH_EVERY_CALLS = 10_000
 FLUSH_EVERY_SECONDS = 5.0
@@ -54,10 +59,13 @@ class Storage:
         self._values: dict[bytes, Any] = {}  # cid -> decoded immutable value
         self._unflushed: dict[bytes, codecs.EncodedValue] = {}  # cid -> value not yet committed
         self._stored: set[bytes] = set()  # cids known to be in the file (skip re-encoding)
-        # Op versions with no calls in the file but ours (all in _memo): their misses need no
-        # lookup. Valid until another process commits (see SQLiteStore.changed_elsewhere).
-        self._empty_versions: set[bytes] = set()
-        self._checked_versions: set[bytes] = set()
+        # Op versions whose every stored call is in _memo (none stored, or all prefetched): a
+        # memo miss is a miss, no query needed. Valid until another process commits (see
+        # SQLiteStore.changed_elsewhere).
+        self._complete: set[bytes] = set()
+        self._stored_calls: dict[bytes, int] = {}  # version id -> calls in the file
+        self._lookups: dict[bytes, int] = {}  # version id -> point lookups so far
+        self._inline: dict[bytes, tuple[str, bytes]] = {}  # cid -> small prefetched value
         self._last_flush = time.monotonic()
         self._blocks = threading.local()
 
@@ -173,6 +181,9 @@ class Storage:
         hit = self._memo.get(key)
         if hit is not None or self._known_absent(call.vid):
             return hit
+        if self._should_prefetch(call.vid):
+            self._prefetch(call.vid)
+            return self._memo.get(key)
         stale = None
         for row_hid, (deps_id, outputs) in self._store.find_calls(column, key).items():
             if self._versions.is_valid(deps_id):
@@ -184,20 +195,42 @@ class Storage:
         return None
 
     def _remember_outputs(self, outputs: list[tuple]) -> tuple[bytes, ...]:
-        for idx, cid, codec, data, external in outputs:
-            if idx is not None and cid not in self._values:
-                self._remember(cid, self._decode(cid, codec, data, external))
-        return tuple(cid for idx, cid, *_ in outputs if idx is not None)
+        for cid, codec, data in outputs:
+            if data is not None and cid not in self._values:
+                self._remember(cid, codecs.decode(codec, data))
+        return tuple(cid for cid, _, _ in outputs)
 
     def _known_absent(self, vid: bytes) -> bool:
         if self._store.changed_elsewhere():
-            self._empty_versions.clear()
-            self._checked_versions.clear()
-        if vid not in self._checked_versions:
-            self._checked_versions.add(vid)
-            if not self._store.has_version(vid):
-                self._empty_versions.add(vid)
-        return vid in self._empty_versions
+            self._complete.clear()
+            self._stored_calls.clear()
+        if vid not in self._stored_calls:
+            count = self._stored_calls[vid] = self._store.count_calls(vid)
+            if count == 0:
+                self._complete.add(vid)
+        return vid in self._complete
+
+    def _should_prefetch(self, vid: bytes) -> bool:
+        """After enough point lookups, loading the version's whole index is cheaper.
+
+        The threshold grows with the number of stored calls, so a process that needs a few
+        calls of a huge op never pays for a bulk load out of proportion to its own work.
+        """
+        count = self._stored_calls[vid]
+        lookups = self._lookups[vid] = self._lookups.get(vid, 0) + 1
+        return lookups >= max(PREFETCH_AFTER, count // 20) and count <= PREFETCH_MAX_CALLS
+
+    def _prefetch(self, vid: bytes) -> None:
+        memo, inline = self._memo, self._inline
+        for lkey, cid, hid, deps_id, packed in self._store.version_index(vid):
+            if lkey in memo or not self._versions.is_valid(deps_id):
+                continue
+            outputs = unpack_outputs(packed)
+            memo[lkey] = memo[cid] = (hid, tuple(out[0] for out in outputs), deps_id)
+            for out_cid, codec, data in outputs:
+                if data is not None:
+                    inline[out_cid] = (codec, data)
+        self._complete.add(vid)
 
     def _execute(self, call: _Call, args: tuple, kwargs: dict) -> tuple[bytes, ...]:
         op = call.op
@@ -234,7 +267,8 @@ class Storage:
         for name, cid in call.cids.items():
             src_call, src_index = call.sources.get(name, _NO_SOURCE)
             add("inputs", (call.hid, name, cid, src_call, src_index))
-        row = (call.hid, call.lkey, call.cid, call.vid, call.deps_id, time.time(), duration, int(call.exact))
+        packed = pack_outputs(out_cids, encoded)
+        row = (call.hid, call.lkey, call.cid, call.vid, call.deps_id, time.time(), duration, int(call.exact), packed)
         add("calls", row)
         self._memo[call.lkey] = self._memo[call.cid] = (call.hid, out_cids, call.deps_id)
 
@@ -352,6 +386,11 @@ class Storage:
         pending = self._unflushed.get(cid)
         if pending is not None:
             return codecs.decode(pending.codec, pending.data)
+        inline = self._inline.get(cid)
+        if inline is not None:
+            value = codecs.decode(*inline)
+            self._remember(cid, value)
+            return value
         row = self._store.find_value(cid)
         if row is None:
             raise LookupError(f"value {cid.hex()} is missing from {self!r}")

@@ -1,0 +1,50 @@
+"""A call's outputs packed into its own row: content ids, and small values' bytes inline.
+
+A hit then needs one indexed lookup of one row — no join through the outputs and values
+tables, whose keys are hashes scattered over the file. The ``outputs`` table still holds the
+same information, normalised and indexed, for provenance and queries.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from .codecs import EncodedValue
+
+__all__ = ["INLINE_LIMIT", "pack_outputs", "unpack_outputs"]
+
+#: Values up to this many encoded bytes travel inside the call row.
+INLINE_LIMIT = 254
+_CODECS = ("json", "bytes", "npy", "pickle")
+_CODE = {name: code for code, name in enumerate(_CODECS)}
+_NOT_INLINE = 255
+_CID_BYTES = 32
+
+
+def pack_outputs(cids: Sequence[bytes], encoded: Sequence[EncodedValue] | None) -> bytes:
+    """``cid | codec byte | length byte | data`` per output (codec 255: not inline)."""
+    parts = []
+    for i, cid in enumerate(cids):
+        value = encoded[i] if encoded is not None else None
+        if value is not None and len(value.data) <= INLINE_LIMIT and value.codec in _CODE:
+            parts.append(cid + bytes((_CODE[value.codec], len(value.data))) + value.data)
+        else:
+            parts.append(cid + bytes((_NOT_INLINE, 0)))
+    return b"".join(parts)
+
+
+def unpack_outputs(blob: bytes) -> list[tuple[bytes, str | None, bytes | None]]:
+    """Inverse of :func:`pack_outputs`: ``(cid, codec, data)``, codec and data None when the
+    value is not inline."""
+    unpacked = []
+    position = 0
+    while position < len(blob):
+        end = position + _CID_BYTES
+        cid, code, length = blob[position:end], blob[end], blob[end + 1]
+        position = end + 2
+        if code == _NOT_INLINE:
+            unpacked.append((cid, None, None))
+        else:
+            unpacked.append((cid, _CODECS[code], blob[position : position + length]))
+            position += length
+    return unpacked
