@@ -9,6 +9,7 @@ never attach the wrong history to a value; ``forget`` makes re-assignments exact
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any
 
@@ -100,29 +101,38 @@ def _known(block, arg: Any, key: str | None) -> Ref | None:
 def _refs_by_name(op: Op, hints: dict[int | str, Ref]) -> dict[str, Ref]:
     if not hints:
         return {}
-    params = list(op.signature.parameters.values())
+    names = _parameter_names(op.signature)
     named = {}
     for where, known in hints.items():
-        name = _parameter_name(params, where)
+        name = _parameter_name(names, where)
         if name is not None:
             named[name] = known
     return named
 
 
-def _parameter_name(params: list[inspect.Parameter], where: int | str) -> str | None:
+@functools.lru_cache(maxsize=1024)
+def _parameter_names(signature: inspect.Signature) -> tuple[tuple[str, ...], frozenset[str]]:
+    """(positional parameter names in order, all parameter names) of a signature."""
+    params = signature.parameters.values()
+    positional = tuple(p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+    return positional, frozenset(p.name for p in params)
+
+
+def _parameter_name(names: tuple, where: int | str) -> str | None:
+    positional, every = names
     if isinstance(where, str):
-        names = {p.name for p in params}
-        return where if where in names else f"**{where}"
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        return where if where in every else f"**{where}"
     # An argument that lands in *args is one element of a tuple input: no history of its own.
-    return positional[where].name if where < len(positional) else None
+    return positional[where] if where < len(positional) else None
 
 
 def _run_workflow(block, wf: Workflow, args, kwargs, hints) -> tuple[tuple | None, Any]:
     scope = wf.fn.__qualname__
-    bound = inspect.signature(wf.fn).bind(*args, **kwargs)
+    signature = inspect.signature(wf.fn)
+    bound = signature.bind(*args, **kwargs)
+    names = _parameter_names(signature)
     for where, known in hints.items():
-        name = _parameter_name(list(bound.signature.parameters.values()), where)
+        name = _parameter_name(names, where)
         if name is not None and bound.arguments.get(name) is known.value:
             block.names[f"{name}@{scope}"] = known
     block.returned = None

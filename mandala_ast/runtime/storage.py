@@ -56,6 +56,7 @@ class Storage:
         self.new_calls_allowed = True
         self._memo: dict[bytes, tuple[bytes, ...]] = {}  # call hid -> output cids
         self._fast: dict[tuple, Any] = {}  # (version, scalar args, their types) -> result
+        self._fast_refs: dict[tuple, tuple] = {}  # the same, plus input histories -> Refs
         self._values: dict[bytes, Any] = {}  # cid -> decoded immutable value
         self._unflushed: dict[bytes, codecs.EncodedValue] = {}  # cid -> value not yet committed
         self._stored: set[bytes] = set()  # cids known to be in the file (skip re-encoding)
@@ -121,7 +122,7 @@ class Storage:
         outputs = tuple(self._load(cid) for cid in out_cids)
         result = op.join_outputs(outputs)
         if fast_key is not None and all(type(o) in _IMMUTABLE for o in outputs):
-            self._remember_fast(fast_key, result)
+            _bounded_put(self._fast, fast_key, result)
         return result
 
     def call_with_refs(
@@ -130,11 +131,20 @@ class Storage:
         """The memoized call with exact provenance: ``input_refs`` maps argument names to the
         Refs compiled code knows for them (the others are raw values).
         """
+        fast_key = _fast_key(op, args) if not kwargs else None
+        if fast_key is not None:
+            fast_key += tuple((name, ref.hid) for name, ref in input_refs.items())
+            hit = self._fast_refs.get(fast_key)
+            if hit is not None:
+                return hit
         call_hid, out_cids = self._call(op, args, kwargs, input_refs, block)
-        return tuple(
+        refs = tuple(
             Ref(self._load(cid), cid, _output_hid(call_hid, i), (call_hid, i))
             for i, cid in enumerate(out_cids)
         )
+        if fast_key is not None and all(type(r.value) in _IMMUTABLE for r in refs):
+            _bounded_put(self._fast_refs, fast_key, refs)
+        return refs
 
     def _call(self, op, args, kwargs, input_refs, block) -> tuple[bytes, tuple[bytes, ...]]:
         # Lookup is by history, then by content (DESIGN §5); only a miss on both executes.
@@ -247,11 +257,6 @@ class Storage:
                 self._values[cid] = value
         self._maybe_flush()
         return out_cids
-
-    def _remember_fast(self, key: tuple, result: Any) -> None:
-        if len(self._fast) >= _FAST_LIMIT:
-            self._fast.clear()
-        self._fast[key] = result
 
     # -- recording -----------------------------------------------------------------------
 
@@ -372,6 +377,7 @@ class Storage:
         """Drop in-process lookup caches after code changes or accepted changes."""
         self._memo.clear()
         self._fast.clear()
+        self._fast_refs.clear()
 
     def _enter_block(self) -> None:
         if self._versions.refresh():
@@ -445,6 +451,12 @@ def _fast_key(op: Op, args: tuple) -> tuple | None:
     if not _FAST_TYPES.issuperset(types) or 0.0 in args:
         return None
     return (op.version_id, args, types)
+
+
+def _bounded_put(cache: dict, key: Any, value: Any) -> None:
+    if len(cache) >= _FAST_LIMIT:
+        cache.clear()
+    cache[key] = value
 
 
 def _call_id(version_id: bytes, ids: dict[str, bytes]) -> bytes:
