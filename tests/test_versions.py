@@ -278,3 +278,41 @@ def test_changing_a_default_value_is_a_different_call(project):
     assert project.runs() == [0, 1, 2, 3]  # train(x) now means alpha=0.9: not the stored calls
     (project.root / "old.py").write_text(DRIVER.replace("ex.train(x)", "ex.train(x, alpha=0.5)"))
     assert "RUNS []" in project.run(script="old.py").stdout
+
+
+def test_redefining_a_helper_in_the_same_process(tmp_path, monkeypatch):
+    """Reloading an edited helper module (as %autoreload does): the next block recomputes
+    only what used it, and reverting brings the old results back in the same process."""
+    import importlib
+
+    from mandala_ast import Storage, op
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = tmp_path / "reload_helpers.py"
+    module.write_text("def helper(x):\n    return x + 1\n\ndef other(x):\n    return x\n")
+    helpers = importlib.import_module("reload_helpers")
+    runs = []
+
+    @op
+    def uses(x):
+        runs.append("uses")
+        return helpers.helper(x)
+
+    @op
+    def does_not(x):
+        runs.append("does_not")
+        return helpers.other(x)
+
+    storage = Storage(tmp_path / "s.db")
+    with storage:
+        uses(1), does_not(1)
+    module.write_text("def helper(x):\n    return x + 2\n\ndef other(x):\n    return x\n")
+    importlib.reload(helpers)
+    with storage:
+        assert uses(1) == 3 and does_not(1) == 1
+    assert runs == ["uses", "does_not", "uses"]
+    module.write_text("def helper(x):\n    return x + 1\n\ndef other(x):\n    return x\n")
+    importlib.reload(helpers)
+    with storage:
+        assert uses(1) == 2  # reverted: the first result is valid again
+    assert runs == ["uses", "does_not", "uses"]

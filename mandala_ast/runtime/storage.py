@@ -54,7 +54,8 @@ class Storage:
         self._versions = VersionTracker(self._store, on_change)
         self._blobs = None if self.path is None else BlobDir(Path(f"{self.path}.blobs"))
         self.new_calls_allowed = True
-        self._memo: dict[bytes, tuple[bytes, ...]] = {}  # call hid -> output cids
+        # call lkey or cid -> (row hid, output cids, deps_id) of a call valid for today's code
+        self._memo: dict[bytes, tuple] = {}
         self._fast: dict[tuple, Any] = {}  # (version, scalar args, their types) -> result
         self._fast_refs: dict[tuple, tuple] = {}  # the same, plus input histories -> Refs
         self._values: dict[bytes, Any] = {}  # cid -> decoded immutable value
@@ -375,9 +376,8 @@ class Storage:
 
     def _forget_lookups(self) -> None:
         """Drop in-process lookup caches after code changes or accepted changes."""
-        self._memo.clear()
-        self._fast.clear()
-        self._fast_refs.clear()
+        for cache in (self._memo, self._fast, self._fast_refs, self._complete, self._stored_calls, self._lookups):
+            cache.clear()
 
     def _enter_block(self) -> None:
         if self._versions.refresh():
