@@ -13,7 +13,6 @@ from hookutil import REPO_ROOT
 
 SCRIPT = """
 import sys
-from pathlib import Path
 import mandala_ast
 import helper
 COMPILED = False
