@@ -26,8 +26,8 @@ _LOCK_RETRIES = 20
 
 # Candidates for a call: every stored row with this key (one per dependency state).
 _CANDIDATES_SQL = {
-    "lkey": "SELECT hid, deps_id, outputs FROM calls WHERE lkey = ?1 ORDER BY created_at",
-    "cid": "SELECT hid, deps_id, outputs FROM calls WHERE lkey = ?1 OR (cid = ?1 AND lkey != cid) "
+    "lkey": "SELECT hid, deps_id, outputs FROM calls WHERE lkey = ? ORDER BY created_at",
+    "cid": "SELECT hid, deps_id, outputs FROM calls WHERE lkey = ? OR (cid = ? AND lkey != cid) "
     "ORDER BY created_at",
 }
 _VALUE_SQL = "SELECT codec, data, external FROM vals WHERE cid = ?"
@@ -55,7 +55,8 @@ class SQLiteStore:
     def find_calls(self, column: str, key: bytes) -> dict[bytes, tuple[bytes, list[tuple]]]:
         """Stored rows whose ``lkey`` (history) or ``cid`` (content) is ``key``:
         ``{row hid: (deps_id, [(out cid, codec, small data), ...])}``, oldest first."""
-        rows = self.conn.execute(_CANDIDATES_SQL[column], (key,)).fetchall()
+        sql = _CANDIDATES_SQL[column]
+        rows = self.conn.execute(sql, (key,) * sql.count("?")).fetchall()
         return {hid: (deps_id, unpack_outputs(outputs)) for hid, deps_id, outputs in rows}
 
     def pending_source(self, state: bytes) -> tuple | None:
