@@ -316,3 +316,14 @@ def test_redefining_a_helper_in_the_same_process(tmp_path, monkeypatch):
     with storage:
         assert uses(1) == 2  # reverted: the first result is valid again
     assert runs == ["uses", "does_not", "uses"]
+
+
+def test_edit_of_a_method_of_a_global_instance(tmp_path):
+    """Plain arguments, but the op's own code calls a user object's method: still traced."""
+    project = Project(tmp_path)
+    model = "class Scaler:\n    def scale(self, x):\n        return x * {k}\nSCALER = Scaler()\n"
+    project.write(model.format(k=2), name="scalers.py")
+    project.write(BASE.replace("y = helper(x)", "y = scalers.SCALER.scale(x)").replace("RUNS = []", "import scalers\nRUNS = []"))
+    assert project.runs() == [0, 1, 2, 3]
+    project.write(model.format(k=3), name="scalers.py")
+    assert project.runs() == [0, 1, 2, 3]

@@ -9,6 +9,7 @@ edits, and hashing it would make every version check slow.
 from __future__ import annotations
 
 import ast
+import builtins
 import os
 import site
 import sys
@@ -19,7 +20,14 @@ from typing import Any, Iterator
 from .fingerprints import fingerprint
 from .hashing import UnhashableError, content_id
 
-__all__ = ["Dependency", "current_state", "resolve", "run_dependencies", "static_dependencies"]
+__all__ = [
+    "Dependency",
+    "current_state",
+    "may_run_user_code",
+    "resolve",
+    "run_dependencies",
+    "static_dependencies",
+]
 
 _CONSTANT_TYPES = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset, list, dict, set)
 
@@ -67,6 +75,30 @@ def run_dependencies(fn: Any, codes: dict[types.CodeType, dict]) -> dict[str, De
         found.update(_direct_constants(owner))
     found.pop(qualified_name(fn), None)
     return found
+
+
+def may_run_user_code(fn: Any) -> bool:
+    """Whether ``fn``'s own code refers to user code: a user function, class or op, or an
+    instance of a user class (whose methods it may call). If not, ``fn`` can reach user code
+    only through its arguments, and a run on plain data needs no tracing."""
+    if getattr(fn, "__closure__", None) or _unresolved_names(fn):
+        return True  # closure variables and unknown names: assume the worst
+    for _, value in _referenced_values(fn):
+        code = _code_object_of(value)
+        owner = code if code is not None else type(value)
+        if is_user_module(getattr(owner, "__module__", "") or ""):
+            return True
+    return False
+
+
+def _unresolved_names(fn: Any) -> bool:
+    tree = fingerprint(fn).tree
+    if tree is None:
+        return True
+    namespace = _namespace_of(fn)
+    return any(
+        chain[0] not in namespace and not hasattr(builtins, chain[0]) for chain in _name_chains(tree)
+    )
 
 
 def _name_of_code(code: types.CodeType, module_globals: dict) -> str | None:

@@ -19,7 +19,7 @@ from .ops import Op
 from .packing import pack_outputs, unpack_outputs
 from .refs import Ref
 from .store import SQLiteStore
-from .tracing import run_traced
+from .tracing import RanCode, run_traced
 from .versions import VersionTracker
 
 __all__ = ["Storage"]
@@ -246,7 +246,10 @@ class Storage:
     def _execute(self, call: _Call, args: tuple, kwargs: dict) -> tuple[bytes, ...]:
         op = call.op
         started = time.perf_counter()
-        result, ran = run_traced(op.fn, args, kwargs)
+        if self._versions.may_run_user_code(op) or not _plain_data(call.bound.values()):
+            result, ran = run_traced(op.fn, args, kwargs)
+        else:  # nothing it can reach is user code: tracing would find nothing
+            result, ran = op.fn(*args, **kwargs), RanCode()
         duration = time.perf_counter() - started
         call.set_state(self._versions.dependency_state(op, ran))
         outputs = op.split_outputs(result)
@@ -451,6 +454,24 @@ def _fast_key(op: Op, args: tuple) -> tuple | None:
     if not _FAST_TYPES.issuperset(types) or 0.0 in args:
         return None
     return (op.version_id, args, types)
+
+
+_PLAIN_SCALARS = frozenset({type(None), bool, int, float, complex, str, bytes})
+
+
+def _plain_data(values: Any) -> bool:
+    """Scalars, flat containers of scalars, or numeric arrays: nothing that could run user
+    code when an op computes with it (no user class, no callable)."""
+    for value in values:
+        kind = type(value)
+        if kind in _PLAIN_SCALARS:
+            continue
+        if kind in (list, tuple) and all(type(item) in _PLAIN_SCALARS for item in value):
+            continue
+        if kind.__module__ == "numpy" and getattr(value, "dtype", object) != object:
+            continue
+        return False
+    return True
 
 
 def _bounded_put(cache: dict, key: Any, value: Any) -> None:

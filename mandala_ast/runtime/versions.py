@@ -45,6 +45,7 @@ class VersionTracker:
         self._tracked: dict[str, Any] = {}  # dependency name -> object it resolved to
         self._reported: set[tuple] = set()
         self._defaults: dict[bytes, dict[str, bytes]] = {}  # version id -> first-seen defaults
+        self._reaches_user_code: dict[bytes, bool] = {}
 
     # -- op versions ---------------------------------------------------------------------
 
@@ -100,6 +101,13 @@ class VersionTracker:
             raise VersionChangeError(report)
 
     # -- dependency states ---------------------------------------------------------------
+
+    def may_run_user_code(self, op: "Op") -> bool:
+        """Whether the op's own code refers to user code (cached per version)."""
+        known = self._reaches_user_code.get(op.version_id)
+        if known is None:
+            known = self._reaches_user_code[op.version_id] = deps.may_run_user_code(op.fn)
+        return known
 
     def dependency_state(self, op: "Op", ran: RanCode) -> bytes:
         """The deps_id of one execution of ``op``: the user code it ran and the constants
