@@ -196,7 +196,7 @@ class Storage:
             self._prefetch(call.vid)
             return self._memo.get(key)
         stale = None
-        for row_hid, (deps_id, outputs) in self._store.find_calls(column, key).items():
+        for row_hid, (deps_id, outputs) in self._store.find_calls(call.vid, column, key).items():
             if self._versions.is_valid(deps_id):
                 hit = self._memo[key] = (row_hid, self._remember_outputs(outputs), deps_id)
                 return hit
@@ -360,7 +360,7 @@ class Storage:
         self.commit()
         call = self._identify(op, args, kwargs, None)
         shown = f"{op.name}({call.describe()})"
-        candidates = self._store.find_calls("lkey", call.lkey)
+        candidates = self._store.find_calls(call.vid, "lkey", call.lkey)
         for hid, (deps_id, _) in candidates.items():
             if self._versions.is_valid(deps_id):
                 return f"hit: {shown} is stored (call {hid.hex()[:12]}); its code and dependencies are unchanged"
@@ -371,7 +371,7 @@ class Storage:
             )
         ident = op.identity_inputs(call.cids, self._versions.defaults(op))
         for vid in self._versions.other_version_ids(op):
-            if self._store.find_calls("cid", _call_id(vid, ident)):
+            if self._store.find_calls(vid, "cid", _call_id(vid, ident)):
                 return f"miss: {shown} was computed by another version of the op:\n" + (
                     self._versions.version_diff(op, vid)
                 )

@@ -20,19 +20,21 @@ from .packing import unpack_outputs
 
 __all__ = ["SQLiteStore"]
 
-FORMAT = "mandala_ast/3"
+FORMAT = "mandala_ast/4"
 _BUSY_TIMEOUT_MS = 60_000
 _LOCK_RETRIES = 20
 
 # Candidates for a call: every stored row with this key (one per dependency state).
 _CANDIDATES_SQL = {
-    "lkey": "SELECT hid, deps_id, outputs FROM calls WHERE lkey = ? ORDER BY created_at",
-    "cid": "SELECT hid, deps_id, outputs FROM calls WHERE lkey = ? OR (cid = ? AND lkey != cid) "
+    "lkey": "SELECT hid, deps_id, outputs FROM calls WHERE version_id = ? AND lkey = ? "
     "ORDER BY created_at",
+    "cid": "SELECT hid, deps_id, outputs FROM calls "
+    "WHERE (version_id = ? AND lkey = ?) OR (cid = ? AND lkey != cid) ORDER BY created_at",
 }
 _VALUE_SQL = "SELECT codec, data, external FROM vals WHERE cid = ?"
 _COUNT_SQL = "SELECT COUNT(*) FROM calls WHERE version_id = ?"
-_INDEX_SQL = "SELECT lkey, cid, hid, deps_id, outputs FROM calls WHERE version_id = ? ORDER BY created_at"
+# A range of the primary key: a version's calls are stored together.
+_INDEX_SQL = "SELECT lkey, cid, hid, deps_id, outputs FROM calls WHERE version_id = ?"
 #: How stale our knowledge of other processes' commits may get (PRAGMA data_version polling).
 _FRESHNESS_SECONDS = 0.05
 
@@ -52,11 +54,11 @@ class SQLiteStore:
 
     # -- reading -------------------------------------------------------------------------
 
-    def find_calls(self, column: str, key: bytes) -> dict[bytes, tuple[bytes, list[tuple]]]:
-        """Stored rows whose ``lkey`` (history) or ``cid`` (content) is ``key``:
+    def find_calls(self, version_id: bytes, column: str, key: bytes) -> dict[bytes, tuple]:
+        """Stored rows of a version whose ``lkey`` (history) or ``cid`` (content) is ``key``:
         ``{row hid: (deps_id, [(out cid, codec, small data), ...])}``, oldest first."""
-        sql = _CANDIDATES_SQL[column]
-        rows = self.conn.execute(sql, (key,) * sql.count("?")).fetchall()
+        params = (version_id, key) if column == "lkey" else (version_id, key, key)
+        rows = self.conn.execute(_CANDIDATES_SQL[column], params).fetchall()
         return {hid: (deps_id, unpack_outputs(outputs)) for hid, deps_id, outputs in rows}
 
     def pending_source(self, state: bytes) -> tuple | None:
@@ -72,7 +74,7 @@ class SQLiteStore:
 
     def version_index(self, version_id: bytes) -> list[tuple]:
         """``[(lkey, cid, hid, deps_id, packed outputs), ...]`` for every stored call of a
-        version, oldest first."""
+        version (rows of one lkey are adjacent)."""
         return self.conn.execute(_INDEX_SQL, (version_id,)).fetchall()
 
     def changed_elsewhere(self) -> bool:
@@ -209,20 +211,23 @@ class SQLiteStore:
             db.execute(statement)
         db["inputs"].create_index(["cid"])
         db["outputs"].create_index(["cid"])
-        db["calls"].create_index(["lkey"])
-        db["calls"].create_index(["version_id"])
         db["mandala_meta"].insert({"key": "format", "value": FORMAT})
 
 
 _HOT_SCHEMA = (
+    # Keyed by version first: a version's calls sit together, so counting, prefetching and
+    # tabulating them are range scans, and a lookup needs no index besides the key.
     "CREATE TABLE calls ("
-    " hid BLOB PRIMARY KEY,"  # this row: the call's history id and its dependency state
-    " lkey BLOB,"  # the call's history id: op version + input histories
-    " cid BLOB,"  # the call's content id: op version + input contents
-    " version_id BLOB, deps_id BLOB, created_at REAL, duration REAL,"
+    " version_id BLOB NOT NULL,"
+    " lkey BLOB NOT NULL,"  # the call's history id: op version + input histories
+    " deps_id BLOB NOT NULL,"  # the dependency state it was computed under
+    " hid BLOB NOT NULL,"  # this row's id: lkey + deps_id
+    " cid BLOB NOT NULL,"  # the call's content id: op version + input contents
+    " created_at REAL, duration REAL,"
     " exact INTEGER,"  # 1: recorded by compiled code, which knows each input's history
-    " outputs BLOB"  # output cids and small values, packed (runtime/packing.py)
-    ") WITHOUT ROWID",
+    " outputs BLOB,"  # output cids and small values, packed (runtime/packing.py)
+    " PRIMARY KEY (version_id, lkey, deps_id)) WITHOUT ROWID",
+    "CREATE UNIQUE INDEX idx_calls_hid ON calls (hid)",
     "CREATE TABLE vals (cid BLOB PRIMARY KEY, codec TEXT, data BLOB, size INTEGER, external INTEGER) "
     "WITHOUT ROWID",
     # An input's history is explicit: the call and output index it came from (NULL when raw
@@ -244,7 +249,8 @@ _INSERTS = {
     "accepted": "INSERT OR IGNORE INTO accepted VALUES (?, ?, ?)",
     "defaults": "INSERT OR IGNORE INTO defaults VALUES (?, ?, ?)",
     "vals": "INSERT OR IGNORE INTO vals VALUES (?, ?, ?, ?, ?)",
-    "calls": "INSERT OR IGNORE INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "calls": "INSERT OR IGNORE INTO calls (hid, lkey, cid, version_id, deps_id, created_at, "
+    "duration, exact, outputs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "inputs": "INSERT OR IGNORE INTO inputs VALUES (?, ?, ?, ?, ?)",
     "outputs": "INSERT OR IGNORE INTO outputs VALUES (?, ?, ?)",
 }
