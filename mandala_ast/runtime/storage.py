@@ -253,8 +253,12 @@ class Storage:
         duration = time.perf_counter() - started
         call.set_state(self._versions.dependency_state(op, ran))
         outputs = op.split_outputs(result)
-        out_cids = tuple(_hash_or_explain(op, f"output {i}", v) for i, v in enumerate(outputs))
-        encoded = [_encode_or_explain(op, f"output {i}", v) for i, v in enumerate(outputs)]
+        try:
+            out_cids = tuple(map(content_id, outputs))
+            encoded = list(map(codecs.encode, outputs))
+        except Exception:  # say which output could not be hashed or stored
+            out_cids = tuple(_hash_or_explain(op, f"output {i}", v) for i, v in enumerate(outputs))
+            encoded = [_encode_or_explain(op, f"output {i}", v) for i, v in enumerate(outputs)]
         self._record(call, out_cids, encoded, duration)
         for cid, value in zip(out_cids, outputs):
             if type(value) in _IMMUTABLE:
@@ -266,19 +270,18 @@ class Storage:
 
     def _record(self, call: _Call, out_cids, encoded, duration: float) -> None:
         """Buffer the rows of one call; ``encoded`` is None when the outputs are already stored."""
-        op, add = call.op, self._store.add
+        op, rows, hid = call.op, self._store.rows, call.hid
+        inputs, outputs = rows["inputs"], rows["outputs"]
         for name, cid in call.cids.items():
             self._buffer_value(op, f"argument {name!r}", cid, call.bound[name])
+            inputs.append((hid, name, cid, *call.sources.get(name, _NO_SOURCE)))
         for i, cid in enumerate(out_cids):
             if encoded is not None:
                 self._buffer_encoded(cid, encoded[i])
-            add("outputs", (call.hid, i, cid))
-        for name, cid in call.cids.items():
-            src_call, src_index = call.sources.get(name, _NO_SOURCE)
-            add("inputs", (call.hid, name, cid, src_call, src_index))
+            outputs.append((hid, i, cid))
         packed = pack_outputs(out_cids, encoded)
-        row = (call.hid, call.lkey, call.cid, call.vid, call.deps_id, time.time(), duration, int(call.exact), packed)
-        add("calls", row)
+        row = (hid, call.lkey, call.cid, call.vid, call.deps_id, time.time(), duration, int(call.exact), packed)
+        rows["calls"].append(row)
         self._memo[call.lkey] = self._memo[call.cid] = (call.hid, out_cids, call.deps_id)
 
     def _buffer_value(self, op: Op, what: str, cid: bytes, value: Any) -> None:

@@ -47,7 +47,9 @@ class SQLiteStore:
         if self.path is not None:
             _check_existing_file(self.path)
         self.conn = self._connect()
-        self._pending: dict[str, list[tuple]] = {table: [] for table in _INSERTS}
+        #: rows buffered per table until the next flush (appended to directly on hot paths)
+        #: rows buffered per table until the next flush (hot paths append to them directly)
+        self.rows: dict[str, list[tuple]] = {table: [] for table in _INSERTS}
         self._ensure_schema()
         self._data_version = self._read_data_version()
         self._checked_at = time.monotonic()
@@ -63,7 +65,7 @@ class SQLiteStore:
 
     def pending_source(self, state: bytes) -> tuple | None:
         """The source text of a fingerprint buffered but not yet flushed."""
-        for row in self._pending["sources"]:
+        for row in self.rows["sources"]:
             if row[0] == state:
                 return (row[2],)
         return None
@@ -102,18 +104,18 @@ class SQLiteStore:
 
     def add(self, table: str, row: tuple) -> None:
         """Buffer one row; it reaches the file at the next :meth:`flush`."""
-        self._pending[table].append(row)
+        self.rows[table].append(row)
 
     @property
     def pending_calls(self) -> int:
-        return len(self._pending["calls"])
+        return len(self.rows["calls"])
 
     def flush(self) -> None:
         """Write every buffered row in one transaction (retried while another writer holds it)."""
-        if not any(self._pending.values()):
+        if not any(self.rows.values()):
             return
         self.write_transaction(self._insert_pending)
-        for rows in self._pending.values():
+        for rows in self.rows.values():
             rows.clear()
 
     def write_transaction(self, body: Callable[[sqlite3.Connection], Any]) -> Any:
@@ -138,7 +140,7 @@ class SQLiteStore:
         self.conn.close()
 
     def _insert_pending(self, conn: sqlite3.Connection) -> None:
-        for table, rows in self._pending.items():
+        for table, rows in self.rows.items():
             if rows:
                 conn.executemany(_INSERTS[table], rows)
 
