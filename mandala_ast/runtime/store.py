@@ -48,7 +48,6 @@ class SQLiteStore:
             _check_existing_file(self.path)
         self.conn = self._connect()
         #: rows buffered per table until the next flush (appended to directly on hot paths)
-        #: rows buffered per table until the next flush (hot paths append to them directly)
         self.rows: dict[str, list[tuple]] = {table: [] for table in _INSERTS}
         self._ensure_schema()
         self._data_version = self._read_data_version()
