@@ -102,11 +102,25 @@ def _unresolved_names(fn: Any) -> bool:
 
 
 def _name_of_code(code: types.CodeType, module_globals: dict) -> str | None:
-    qualname = getattr(code, "co_qualname", code.co_name)  # co_qualname: Python 3.11+
+    qualname = getattr(code, "co_qualname", None) or _qualname_from_namespace(code, module_globals)
     module_name = module_globals.get("__name__")
     if not module_name or "<" in qualname or not is_user_module(module_name):
         return None  # lambdas, comprehensions, nested functions: covered by their enclosing code
     return f"{module_name}:{qualname}"
+
+
+def _qualname_from_namespace(code: types.CodeType, namespace: dict) -> str:
+    """Python 3.10 has no ``co_qualname``: find the module-level function, or the method of a
+    module-level class, whose code this is."""
+    for value in list(namespace.values()):
+        if getattr(value, "__code__", None) is code:
+            return value.__qualname__
+        if isinstance(value, type):
+            for member in vars(value).values():
+                function = getattr(member, "__func__", member)
+                if getattr(function, "__code__", None) is code:
+                    return function.__qualname__
+    return f"<unknown>.{code.co_name}"
 
 
 def _direct_constants(owner: Any) -> dict[str, Dependency]:
