@@ -327,3 +327,26 @@ def test_edit_of_a_method_of_a_global_instance(tmp_path):
     assert project.runs() == [0, 1, 2, 3]
     project.write(model.format(k=3), name="scalers.py")
     assert project.runs() == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    "reference, call",
+    [
+        ("REGISTRY = {'scale': helpers.scale}\n", "REGISTRY['scale'](x)"),
+        ("SCALE = functools.partial(helpers.scale, k=1)\n", "SCALE(x)"),
+        ("CACHED = functools.cache(helpers.scale)\n", "CACHED(x)"),
+    ],
+    ids=["registry", "partial", "lru_cache"],
+)
+def test_helpers_reached_through_wrappers_and_registries(tmp_path, reference, call):
+    """Regression: an op calling a helper through a dict, a partial or functools.cache with
+    plain arguments was not traced, so editing the helper recomputed nothing."""
+    project = Project(tmp_path)
+    helper = "def scale(x, k=1):\n    return x * {k}\n"
+    project.write(helper.format(k=10), name="helpers.py")
+    body = BASE.replace("RUNS = []", "import functools\nimport helpers\n" + reference + "RUNS = []")
+    project.write(body.replace("y = helper(x)", f"y = {call}"))
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(helper.format(k=1000), name="helpers.py")
+    assert project.runs() == [0, 1, 2, 3]

@@ -35,8 +35,11 @@ class EncodedValue:
 def encode(value: Any) -> EncodedValue:
     """Serialise ``value``; raises ``TypeError``/``pickle.PicklingError`` if it cannot be."""
     kind = type(value)
-    if kind is int and -_INT_FAST < value < _INT_FAST:
-        return EncodedValue("json", b"%d" % value)  # json.dumps gives the same, 10x slower
+    if kind is int:
+        if -_INT_FAST < value < _INT_FAST:
+            return EncodedValue("json", b"%d" % value)  # json.dumps gives the same, 10x slower
+        # Beyond 4300 digits str(int) refuses (Python 3.11+): store huge ints with pickle.
+        return EncodedValue("pickle", pickle.dumps(value, protocol=5))
     if kind in _JSON_TYPES:
         return EncodedValue("json", json.dumps(value).encode())
     if kind is bytes:

@@ -83,11 +83,30 @@ def may_run_user_code(fn: Any) -> bool:
     only through its arguments, and a run on plain data needs no tracing."""
     if getattr(fn, "__closure__", None) or _unresolved_names(fn):
         return True  # closure variables and unknown names: assume the worst
-    for _, value in _referenced_values(fn):
-        code = _code_object_of(value)
-        owner = code if code is not None else type(value)
-        if is_user_module(getattr(owner, "__module__", "") or ""):
-            return True
+    return any(_may_hold_user_code(value) for _, value in _referenced_values(fn))
+
+
+def _may_hold_user_code(value: Any, depth: int = 0) -> bool:
+    """User code, a user object, or anything through which code could be reached that we
+    cannot see statically: a partial, a cached wrapper, a registry of callables."""
+    code = _code_object_of(value)
+    owner = code if code is not None else type(value)
+    if is_user_module(getattr(owner, "__module__", "") or ""):
+        return True
+    if callable(value) and code is None and not isinstance(value, type):
+        return not _is_library_callable(value)
+    if isinstance(value, dict):
+        value = [*value.keys(), *value.values()]
+    if isinstance(value, (list, tuple, set, frozenset)) and depth < 2:
+        return any(_may_hold_user_code(item, depth + 1) for item in value)
+    return False
+
+
+def _is_library_callable(value: Any) -> bool:
+    """Builtins and library functions, as opposed to partials, wrappers and bound objects."""
+    if isinstance(value, (types.BuiltinFunctionType, types.FunctionType, types.MethodType)):
+        module = getattr(value, "__module__", None) or ""
+        return not is_user_module(module)
     return False
 
 
@@ -189,12 +208,16 @@ _GONE = object()
 
 
 def _code_object_of(value: Any) -> Any:
-    """The function or class behind ``value`` (ops and workflows wrap a function)."""
+    """The function or class behind ``value``: ops and workflows wrap a function, and so do
+    ``functools.cache``/``lru_cache``/``wraps``-style decorators (through ``__wrapped__``)."""
     inner = getattr(value, "fn", None)
     if isinstance(inner, types.FunctionType) and hasattr(value, "__wrapped__"):
         return inner
     if isinstance(value, types.FunctionType):
         return value
+    wrapped = getattr(value, "__wrapped__", None) if callable(value) else None
+    if isinstance(wrapped, types.FunctionType):
+        return wrapped
     if isinstance(value, type) and value.__module__ != "builtins":
         return value
     return None

@@ -152,7 +152,12 @@ def _enc_ndarray(value: Any, out: bytearray) -> None:
 
 
 def _enc_numpy_scalar(value: Any, out: bytearray) -> None:
-    _put(out, b"a", value.dtype.str.encode() + b"|" + value.tobytes())
+    _put(out, b"a", _dtype_key(value.dtype).encode() + b"|" + value.tobytes())
+
+
+def _dtype_key(dtype: Any) -> str:
+    # dtype.str is '|V8' for every 8-byte structured dtype: field names and types must count.
+    return dtype.str if dtype.fields is None else repr(dtype.descr)
 
 
 def _enc_pickled(value: Any, out: bytearray) -> None:
@@ -215,7 +220,7 @@ def _ndarray_cid(array: Any) -> bytes:
 
     if not array.flags.c_contiguous:
         array = np.ascontiguousarray(array)
-    header = f"ndarray|{array.dtype.str}|{array.shape}".encode()
+    header = f"ndarray|{_dtype_key(array.dtype)}|{array.shape}".encode()
     threads = blake3.AUTO if array.nbytes >= THREADED_HASH_BYTES else 1
     hasher = blake3(header, max_threads=threads)
     if array.nbytes:
@@ -242,6 +247,7 @@ def _enc_pandas(value: Any, out: bytearray) -> None:
 
 
 def _encode_index(index: Any, out: bytearray) -> None:
+    _encode(list(index.names), out)
     _encode(str(index.dtype), out)
     _encode_array_values(index.to_numpy(), out)
 

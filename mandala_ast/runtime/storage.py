@@ -54,14 +54,17 @@ class Storage:
         self._versions = VersionTracker(self._store, on_change)
         self._blobs = None if self.path is None else BlobDir(Path(f"{self.path}.blobs"))
         self.new_calls_allowed = True
-        # call lkey or cid -> (row hid, output cids, deps_id) of a call valid for today's code
-        self._memo: dict[bytes, tuple] = {}
+        # (row hid, output cids, deps_id) of stored calls valid for today's code, by the call's
+        # history id (lkey) and by its content id; a history is never looked up by content
+        self._by_history: dict[bytes, tuple] = {}
+        self._by_content: dict[bytes, tuple] = {}
+        self._stale: dict[bytes, bytes] = {}  # lkey -> deps_id of a prefetched stale call
         self._fast: dict[tuple, Any] = {}  # (version, scalar args, their types) -> result
         self._fast_refs: dict[tuple, tuple] = {}  # the same, plus input histories -> Refs
         self._values: dict[bytes, Any] = {}  # cid -> decoded immutable value
         self._unflushed: dict[bytes, codecs.EncodedValue] = {}  # cid -> value not yet committed
         self._stored: set[bytes] = set()  # cids known to be in the file (skip re-encoding)
-        # Op versions whose every stored call is in _memo (none stored, or all prefetched): a
+        # Op versions whose every stored call is in memory (none stored, or all prefetched): a
         # memo miss is a miss, no query needed. Valid until another process commits (see
         # SQLiteStore.changed_elsewhere).
         self._complete: set[bytes] = set()
@@ -150,15 +153,14 @@ class Storage:
     def _call(self, op, args, kwargs, input_refs, block) -> tuple[bytes, tuple[bytes, ...]]:
         # Lookup is by history, then by content (DESIGN §5); only a miss on both executes.
         call = self._identify(op, args, kwargs, input_refs)
-        found = self._find(call, "lkey", call.lkey)
-        if found is None and call.lkey != call.cid:
-            found = self._find(call, "cid", call.cid)
-            if found is not None:  # same content, new history: record it, don't execute
-                call.set_state(found[2])
-                self._record(call, found[1], None, 0.0)
-                return call.hid, found[1]
+        found = self._find(call)
         if found is not None:
-            return found[0], found[1]
+            hid, out_cids, deps_id, same_history = found
+            if same_history:
+                return hid, out_cids
+            call.set_state(deps_id)  # same content, new history: record it, don't execute
+            self._record(call, out_cids, None, 0.0)
+            return call.hid, out_cids
         if not block.new_calls_allowed():
             raise NewCallError(
                 f"op {op.name} has no stored call for ({call.describe()}) and new calls are not allowed"
@@ -176,7 +178,10 @@ class Storage:
         sources = {n: r.src for n, r in input_refs.items() if n in cids} if input_refs else {}
         if not sources:
             return _Call(op, vid, bound, cids, call_cid, call_cid, sources, input_refs is not None)
-        hids = {n: (input_refs[n].hid if n in sources else c) for n, c in ident.items()}
+        # An argument left at its default is not part of the content key, but its history is:
+        # g(inc(1)) and g(dec(3)) are different calls even when both pass the default 2.
+        hids = dict(ident)
+        hids.update((name, input_refs[name].hid) for name in sources)
         return _Call(op, vid, bound, cids, call_cid, _call_id(vid, hids), sources, True)
 
     def _input_cids(self, op: Op, bound: dict[str, Any]) -> dict[str, bytes]:
@@ -187,20 +192,43 @@ class Storage:
                 _hash_or_explain(op, f"argument {name!r}", value)
             raise
 
-    def _find(self, call: _Call, column: str, key: bytes) -> tuple | None:
-        """``(row hid, output cids, deps_id)`` of a stored call still valid for today's code."""
-        hit = self._memo.get(key)
+    def _find(self, call: _Call) -> tuple | None:
+        """``(row hid, output cids, deps_id, same history?)`` of a stored call that is valid for
+        today's code: one with the call's history if there is one, else one with its content."""
+        hit = self._in_memory(call)
         if hit is not None or self._known_absent(call.vid):
-            return hit
+            return hit or self._report_stale(call)
         if self._should_prefetch(call.vid):
             self._prefetch(call.vid)
-            return self._memo.get(key)
-        stale = None
-        for row_hid, (deps_id, outputs) in self._store.find_calls(call.vid, column, key).items():
-            if self._versions.is_valid(deps_id):
-                hit = self._memo[key] = (row_hid, self._remember_outputs(outputs), deps_id)
-                return hit
-            stale = deps_id
+            return self._in_memory(call) or self._report_stale(call)
+        exact = content = stale = None
+        for hid, lkey, deps_id, outputs in self._store.find_calls(call.vid, call.lkey, call.cid):
+            if not self._versions.is_valid(deps_id):
+                stale = deps_id
+            elif lkey == call.lkey:
+                exact = (hid, self._remember_outputs(outputs), deps_id)
+                break
+            elif content is None:
+                content = (hid, self._remember_outputs(outputs), deps_id)
+        if exact is not None:
+            self._by_history[call.lkey] = exact
+            self._by_content.setdefault(call.cid, exact)
+        elif content is not None:
+            self._by_content[call.cid] = content
+        elif stale is not None:
+            self._versions.report_stale(call.op, stale)
+        return self._in_memory(call)
+
+    def _in_memory(self, call: _Call) -> tuple | None:
+        hit = self._by_history.get(call.lkey)
+        if hit is not None:
+            return (*hit, True)
+        hit = self._by_content.get(call.cid)
+        return None if hit is None else (*hit, False)
+
+    def _report_stale(self, call: _Call) -> None:
+        """A miss of a prefetched or known version: report a stale stored call if there was one."""
+        stale = self._stale.get(call.lkey)
         if stale is not None:
             self._versions.report_stale(call.op, stale)
         return None
@@ -232,12 +260,16 @@ class Storage:
         return lookups >= max(PREFETCH_AFTER, count // 20) and count <= PREFETCH_MAX_CALLS
 
     def _prefetch(self, vid: bytes) -> None:
-        memo, inline = self._memo, self._inline
+        by_history, by_content, inline = self._by_history, self._by_content, self._inline
         for lkey, cid, hid, deps_id, packed in self._store.version_index(vid):
-            if lkey in memo or not self._versions.is_valid(deps_id):
+            if lkey in by_history:
+                continue
+            if not self._versions.is_valid(deps_id):
+                self._stale.setdefault(lkey, deps_id)
                 continue
             outputs = unpack_outputs(packed)
-            memo[lkey] = memo[cid] = (hid, tuple(out[0] for out in outputs), deps_id)
+            by_history[lkey] = entry = (hid, tuple(out[0] for out in outputs), deps_id)
+            by_content.setdefault(cid, entry)
             for out_cid, codec, data in outputs:
                 if data is not None:
                     inline[out_cid] = (codec, data)
@@ -245,6 +277,9 @@ class Storage:
 
     def _execute(self, call: _Call, args: tuple, kwargs: dict) -> tuple[bytes, ...]:
         op = call.op
+        # Encode new argument values before the body runs: an op that mutates its argument
+        # must not store the mutated value under the original's content id.
+        inputs = self._encode_new_inputs(call)
         started = time.perf_counter()
         if self._versions.may_run_user_code(op) or not _plain_data(call.bound.values()):
             result, ran = run_traced(op.fn, args, kwargs)
@@ -259,7 +294,7 @@ class Storage:
         except Exception:  # say which output could not be hashed or stored
             out_cids = tuple(_hash_or_explain(op, f"output {i}", v) for i, v in enumerate(outputs))
             encoded = [_encode_or_explain(op, f"output {i}", v) for i, v in enumerate(outputs)]
-        self._record(call, out_cids, encoded, duration)
+        self._record(call, out_cids, encoded, duration, inputs)
         for cid, value in zip(out_cids, outputs):
             if type(value) in _IMMUTABLE:
                 self._values[cid] = value
@@ -268,13 +303,24 @@ class Storage:
 
     # -- recording -----------------------------------------------------------------------
 
-    def _record(self, call: _Call, out_cids, encoded, duration: float) -> None:
-        """Buffer the rows of one call; ``encoded`` is None when the outputs are already stored."""
-        op, rows, hid = call.op, self._store.rows, call.hid
-        inputs, outputs = rows["inputs"], rows["outputs"]
+    def _encode_new_inputs(self, call: _Call) -> dict[bytes, codecs.EncodedValue]:
+        return {
+            cid: _encode_or_explain(call.op, f"argument {name!r}", call.bound[name])
+            for name, cid in call.cids.items()
+            if cid not in self._stored and cid not in self._unflushed
+        }
+
+    def _record(self, call: _Call, out_cids, encoded, duration: float, inputs=None) -> None:
+        """Buffer the rows of one call. ``encoded``: the outputs, None when already stored;
+        ``inputs``: argument values encoded before the body ran (else encoded now)."""
+        rows, hid = self._store.rows, call.hid
+        if inputs is None:
+            inputs = self._encode_new_inputs(call)
+        for cid, value in inputs.items():
+            self._buffer_encoded(cid, value)
         for name, cid in call.cids.items():
-            self._buffer_value(op, f"argument {name!r}", cid, call.bound[name])
-            inputs.append((hid, name, cid, *call.sources.get(name, _NO_SOURCE)))
+            rows["inputs"].append((hid, name, cid, *call.sources.get(name, _NO_SOURCE)))
+        outputs = rows["outputs"]
         for i, cid in enumerate(out_cids):
             if encoded is not None:
                 self._buffer_encoded(cid, encoded[i])
@@ -282,12 +328,8 @@ class Storage:
         packed = pack_outputs(out_cids, encoded)
         row = (hid, call.lkey, call.cid, call.vid, call.deps_id, time.time(), duration, int(call.exact), packed)
         rows["calls"].append(row)
-        self._memo[call.lkey] = self._memo[call.cid] = (call.hid, out_cids, call.deps_id)
-
-    def _buffer_value(self, op: Op, what: str, cid: bytes, value: Any) -> None:
-        if cid in self._stored or cid in self._unflushed:
-            return
-        self._buffer_encoded(cid, _encode_or_explain(op, what, value))
+        self._by_history[call.lkey] = entry = (call.hid, out_cids, call.deps_id)
+        self._by_content.setdefault(call.cid, entry)
 
     def _buffer_encoded(self, cid: bytes, encoded: codecs.EncodedValue) -> None:
         if cid in self._stored or cid in self._unflushed:
@@ -363,18 +405,18 @@ class Storage:
         self.commit()
         call = self._identify(op, args, kwargs, None)
         shown = f"{op.name}({call.describe()})"
-        candidates = self._store.find_calls(call.vid, "lkey", call.lkey)
-        for hid, (deps_id, _) in candidates.items():
+        candidates = self._store.find_calls(call.vid, call.lkey, call.cid)
+        for hid, _, deps_id, _ in candidates:
             if self._versions.is_valid(deps_id):
                 return f"hit: {shown} is stored (call {hid.hex()[:12]}); its code and dependencies are unchanged"
         if candidates:
-            deps_id = list(candidates.values())[-1][0]
             return f"miss: {shown} was computed before, but\n" + "\n".join(
-                self._versions.dependency_diffs(deps_id)
+                self._versions.dependency_diffs(candidates[-1][2])
             )
         ident = op.identity_inputs(call.cids, self._versions.defaults(op))
         for vid in self._versions.other_version_ids(op):
-            if self._store.find_calls(vid, "cid", _call_id(vid, ident)):
+            key = _call_id(vid, ident)
+            if self._store.find_calls(vid, key, key):
                 return f"miss: {shown} was computed by another version of the op:\n" + (
                     self._versions.version_diff(op, vid)
                 )
@@ -382,7 +424,8 @@ class Storage:
 
     def _forget_lookups(self) -> None:
         """Drop in-process lookup caches after code changes or accepted changes."""
-        for cache in (self._memo, self._fast, self._fast_refs, self._complete, self._stored_calls, self._lookups):
+        caches = (self._by_history, self._by_content, self._stale, self._fast, self._fast_refs)
+        for cache in (*caches, self._complete, self._stored_calls, self._lookups):
             cache.clear()
 
     def _enter_block(self) -> None:
@@ -456,7 +499,9 @@ def _fast_key(op: Op, args: tuple) -> tuple | None:
     types = tuple(map(type, args))
     if not _FAST_TYPES.issuperset(types) or 0.0 in args:
         return None
-    return (op.version_id, args, types)
+    # The op object itself, not its version id: a redefinition with a new default value (a
+    # notebook cell run again) keeps the version but is not the same call.
+    return (op, args, types)
 
 
 _PLAIN_SCALARS = frozenset({type(None), bool, int, float, complex, str, bytes})

@@ -25,12 +25,12 @@ _BUSY_TIMEOUT_MS = 60_000
 _LOCK_RETRIES = 20
 
 # Candidates for a call: every stored row with this key (one per dependency state).
-_CANDIDATES_SQL = {
-    "lkey": "SELECT hid, deps_id, outputs FROM calls WHERE version_id = ? AND lkey = ? "
-    "ORDER BY created_at",
-    "cid": "SELECT hid, deps_id, outputs FROM calls "
-    "WHERE (version_id = ? AND lkey = ?) OR (cid = ? AND lkey != cid) ORDER BY created_at",
-}
+# (A row whose history is raw has lkey == cid and is found through the key; the partial
+# index on cid holds only rows with a history of their own.)
+_CANDIDATES_SQL = (
+    "SELECT hid, lkey, deps_id, outputs FROM calls "
+    "WHERE (version_id = ? AND lkey IN (?, ?)) OR (cid = ? AND lkey != cid) ORDER BY created_at"
+)
 _VALUE_SQL = "SELECT codec, data, external FROM vals WHERE cid = ?"
 _COUNT_SQL = "SELECT COUNT(*) FROM calls WHERE version_id = ?"
 # A range of the primary key: a version's calls are stored together.
@@ -55,12 +55,11 @@ class SQLiteStore:
 
     # -- reading -------------------------------------------------------------------------
 
-    def find_calls(self, version_id: bytes, column: str, key: bytes) -> dict[bytes, tuple]:
-        """Stored rows of a version whose ``lkey`` (history) or ``cid`` (content) is ``key``:
-        ``{row hid: (deps_id, [(out cid, codec, small data), ...])}``, oldest first."""
-        params = (version_id, key) if column == "lkey" else (version_id, key, key)
-        rows = self.conn.execute(_CANDIDATES_SQL[column], params).fetchall()
-        return {hid: (deps_id, unpack_outputs(outputs)) for hid, deps_id, outputs in rows}
+    def find_calls(self, version_id: bytes, lkey: bytes, cid: bytes) -> list[tuple]:
+        """Stored rows of a call, by its history id or its content id, oldest first:
+        ``[(row hid, row lkey, deps_id, [(out cid, codec, small data), ...]), ...]``."""
+        rows = self.conn.execute(_CANDIDATES_SQL, (version_id, lkey, cid, cid)).fetchall()
+        return [(hid, key, deps_id, unpack_outputs(packed)) for hid, key, deps_id, packed in rows]
 
     def pending_source(self, state: bytes) -> tuple | None:
         """The source text of a fingerprint buffered but not yet flushed."""
