@@ -129,3 +129,24 @@ class TestHugeIntsCouldNotBeStored:
         with Storage(tmp_path / "s.db", ) as storage:
             storage.allow_new_calls(False)
             assert big(5000) == 10**5000
+
+
+CONFIG = {"scale": 2}
+
+
+@op
+def scaled(x):
+    return x * CONFIG["scale"]
+
+
+class TestConstantMutatedInPlaceWasNotNoticed:
+    def test_same_storage_object_sees_the_new_content(self, tmp_path):
+        storage = Storage(tmp_path / "s.db")
+        with storage:
+            assert scaled(5) == 10
+        CONFIG["scale"] = 3
+        try:
+            with storage:
+                assert scaled(5) == 15 and scaled(x=5) == 15
+        finally:
+            CONFIG["scale"] = 2

@@ -350,3 +350,50 @@ def test_helpers_reached_through_wrappers_and_registries(tmp_path, reference, ca
     assert project.runs() == []
     project.write(helper.format(k=1000), name="helpers.py")
     assert project.runs() == [0, 1, 2, 3]
+
+
+def test_stale_calls_found_by_prefetch_are_still_reported(tmp_path):
+    """Regression: after a bulk prefetch, a stale call was dropped silently, so
+    on_change="error" recomputed it instead of raising."""
+    project = Project(tmp_path)
+    project.write("def even(x):\n    return x\n\ndef odd(x):\n    return x + {k}\n".format(k=1), name="helpers.py")
+    project.write(
+        "import helpers\nRUNS = []\n\n@op\ndef f(x):\n    RUNS.append(x)\n"
+        "    return helpers.even(x) if x % 2 == 0 else helpers.odd(x)\n"
+    )
+    (project.root / "fill.py").write_text(DRIVER.replace("range(4)", "range(200)").replace("ex.train", "ex.f"))
+    project.run(script="fill.py")
+    project.write("def even(x):\n    return x\n\ndef odd(x):\n    return x + 1000\n", name="helpers.py")
+    script = DRIVER.replace("for x in range(4):\n        ex.train(x)", "[ex.f(i) for i in range(0, 200, 2)]\n    ex.f(1)")
+    (project.root / "check.py").write_text(script)
+    proc = project.run("error", script="check.py", check=False)
+    assert proc.returncode == 1 and "VersionChangeError" in proc.stderr
+    assert "dependency helpers.odd changed" in proc.stderr
+
+
+def test_df_shows_what_todays_code_computed(project):
+    """Regression: after a helper change, df kept the first (stale) row of a call."""
+    project.write(BASE.replace("return x * 2", "return x * 5"))
+    script = DRIVER + "print('OUT', storage.df(ex.train).sort_values('x')['output'].tolist())\n"
+    (project.root / "df.py").write_text(script)
+    out = project.run(script="df.py").stdout
+    assert "OUT [1, 6, 11, 16]" in out
+
+
+def test_on_change_error_keeps_refusing_until_accepted(project):
+    """Regression: the second run after a refused change recomputed silently."""
+    project.write(BASE.replace("return y + 1", "return y + 2"))
+    for _ in range(2):
+        proc = project.run("error", check=False)
+        assert proc.returncode == 1 and "VersionChangeError" in proc.stderr
+
+
+def test_two_accepted_changes_in_a_row_keep_the_oldest_results(project):
+    """Regression: with a call computed between two accepted helper changes, the results from
+    before the first change stopped being valid (accepted changes did not chain)."""
+    for k in (3, 4):
+        project.write(BASE.replace("return x * 2", f"return x * 2  # v{k}\n    _ = {k}"))
+        script = DRIVER.replace("with storage:", "storage.accept_change(ex.helper)\nwith storage:")
+        script = script.replace("ex.train(x)", f"ex.train(x)\n    ex.train({100 + k})")
+        (project.root / "accept.py").write_text(script)
+        assert f"RUNS [{100 + k}]" in project.run(script="accept.py").stdout

@@ -93,14 +93,13 @@ def _by_content(store: "SQLiteStore", cid: bytes, before: float) -> tuple:
 
 
 def _distinct_calls(store: "SQLiteStore", op: Op) -> dict[bytes, tuple]:
-    # Calls recorded again under a new history share a content id: show each computation once.
-    seen: set[bytes] = set()
-    calls = {}
+    # Calls recorded again under a new history, or recomputed after a helper changed, share a
+    # content id: show each computation once, the newest (what today's code gives).
+    newest: dict[bytes, tuple] = {}
     for hid, cid, version, created_at, duration in store.conn.execute(_CALLS_SQL, (op.name,)):
-        if cid not in seen:
-            seen.add(cid)
-            calls[hid] = (version, created_at, duration)
-    return calls
+        newest.pop(cid, None)
+        newest[cid] = (hid, (version, created_at, duration))
+    return dict(newest.values())
 
 
 def _edges(store: "SQLiteStore", op: Op, table: str, key: str) -> dict[bytes, dict]:

@@ -42,7 +42,8 @@ class VersionTracker:
         self._changed_ops: dict[bytes, str] = {}  # version id -> report, for on_change="error"
         self._op_deps: dict[tuple, bytes] = {}  # (version id, code run) -> deps_id
         self._valid: dict[bytes, bool] = {}  # deps_id -> still valid?
-        self._tracked: dict[str, Any] = {}  # dependency name -> object it resolved to
+        # dependency name -> (object it resolved to, content id of a mutable container or None)
+        self._tracked: dict[str, tuple[Any, bytes | None]] = {}
         self._reported: set[tuple] = set()
         self._defaults: dict[bytes, dict[str, bytes]] = {}  # version id -> first-seen defaults
         self._reaches_user_code: dict[bytes, bool] = {}
@@ -61,7 +62,9 @@ class VersionTracker:
             "SELECT canonical FROM versions WHERE version_id = ?", (op.version_id,)
         ).fetchone()
         if row is not None:
-            return row[0] or op.version_id
+            canonical = row[0] or op.version_id
+            self._report_if_new(op, canonical)
+            return canonical
         previous = self._latest_other_version(op)
         signature = json.dumps({"signature": str(op.signature), "outputs": op.output_names()})
         self.store.add("ops", (op.name, op.nout, signature))
@@ -71,6 +74,14 @@ class VersionTracker:
             old_source = self._source(previous[1]) or ""
             self._changed(("op", op.name, op.version_id), op, f"op {op.name} changed", old_source, op.fingerprint.source)
         return op.version_id
+
+    def _report_if_new(self, op: "Op", canonical: bytes) -> None:
+        # A version registered by an earlier run that stopped before computing anything (say
+        # with on_change="error") is still a change, and is reported again until it computes.
+        previous = self._latest_other_version(op)
+        if previous is not None and self.store.count_calls(canonical) == 0:
+            old_source = self._source(previous[1]) or ""
+            self._changed(("op", op.name, op.version_id), op, f"op {op.name} changed", old_source, op.fingerprint.source)
 
     def _latest_other_version(self, op: "Op") -> tuple | None:
         return self.store.conn.execute(
@@ -127,7 +138,7 @@ class VersionTracker:
         for dependency in found.values():
             self.store.add("dep_sets", (deps_id, dependency.name, dependency.kind, dependency.state))
             self._add_source(dependency.state, dependency.name, dependency.source)
-            self._tracked.setdefault(dependency.name, deps.resolve(dependency.name))
+            self._track(dependency.name)
         self._valid[deps_id] = True
 
     def is_valid(self, deps_id: bytes) -> bool:
@@ -143,7 +154,7 @@ class VersionTracker:
         for name, state in self.store.conn.execute(
             "SELECT name, state FROM dep_sets WHERE deps_id = ?", (deps_id,)
         ).fetchall():
-            self._tracked.setdefault(name, deps.resolve(name))
+            self._track(name)
             current = deps.current_state(name)
             if current != state and not self._accepted(name, state, current):
                 changed.append((name, state, current))
@@ -157,13 +168,17 @@ class VersionTracker:
             title = f"op {op.name}: dependency {name.replace(':', '.')} changed"
             self._changed(("dep", op.name, name, current), op, title, old, new)
 
+    def _track(self, name: str) -> None:
+        if name not in self._tracked:
+            self._tracked[name] = _snapshot(name)
+
     def refresh(self) -> bool:
         """At block entry: notice redefined helpers (notebooks, reloads); True if any changed."""
-        changed = [n for n, obj in self._tracked.items() if deps.resolve(n) is not obj]
+        changed = [name for name, seen in self._tracked.items() if _differs(_snapshot(name), seen)]
         if not changed:
             return False
         for name in changed:
-            self._tracked[name] = deps.resolve(name)
+            self._tracked[name] = _snapshot(name)
         self._valid.clear()
         self._op_deps.clear()
         return True
@@ -207,9 +222,23 @@ class VersionTracker:
         return f"op {op.name}: change accepted; its stored calls stay valid"
 
     def _accepted(self, name: str, old: bytes, new: bytes | None) -> bool:
-        return new is not None and self.store.conn.execute(
-            "SELECT 1 FROM accepted WHERE name = ? AND old_state = ? AND new_state = ?", (name, old, new)
-        ).fetchone() is not None
+        """Whether a chain of accepted changes leads from ``old`` to ``new``."""
+        if new is None:
+            return False
+        edges: dict[bytes, list[bytes]] = {}
+        for before, after in self.store.conn.execute(
+            "SELECT old_state, new_state FROM accepted WHERE name = ?", (name,)
+        ):
+            edges.setdefault(before, []).append(after)
+        reached, frontier = {old}, [old]
+        while frontier:
+            for after in edges.get(frontier.pop(), ()):
+                if after == new:
+                    return True
+                if after not in reached:
+                    reached.add(after)
+                    frontier.append(after)
+        return False
 
     # -- tables and reports --------------------------------------------------------------
 
@@ -283,6 +312,19 @@ class VersionTracker:
         if row is None:
             row = self.store.pending_source(state)
         return row[0] if row else None
+
+
+def _snapshot(name: str) -> tuple[Any, bytes | None]:
+    """What refresh() compares: the object a name resolves to, and for a list, dict or set
+    constant its content too (``CONFIG["lr"] = 0.2`` changes no identity)."""
+    value = deps.resolve(name)
+    if isinstance(value, (list, dict, set)):
+        return value, deps.current_state(name)
+    return value, None
+
+
+def _differs(now: tuple, seen: tuple) -> bool:
+    return now[0] is not seen[0] or now[1] != seen[1]  # identity: `==` on arrays is elementwise
 
 
 def _deps_id(found: dict[str, deps.Dependency]) -> bytes:
