@@ -254,7 +254,7 @@ def _resolve_chain(namespace: dict, module_name: str, chain: list[str]) -> Itera
             yield f"{module_name}:{chain[0]}", value
         return
     # `helpers.normalize` or `pkg.mod.CONST`: follow modules until the first non-module.
-    for depth, attr in enumerate(chain[1:], start=1):
+    for attr in chain[1:]:
         inner = getattr(value, attr, _GONE)
         if inner is _GONE:
             return
