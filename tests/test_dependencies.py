@@ -1,0 +1,68 @@
+"""Static dependency discovery: user code and constants, never library code or state."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from mandala_ast.runtime.dependencies import may_run_user_code, static_dependencies
+
+
+@pytest.fixture
+def module(tmp_path, monkeypatch):
+    """Import a real user module written to tmp_path."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def make(name: str, source: str):
+        (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
+        return __import__(name)
+
+    return make
+
+
+def test_helpers_transitively_constants_and_not_libraries(module):
+    mod = module("deps_a", """
+        import json
+        SCALE = 3
+        RESULTS = []
+
+        def inner(x):
+            return x * SCALE
+
+        def helper(x):
+            return inner(x) + 1
+
+        def op_body(x):
+            RESULTS.append(x)
+            return json.dumps(helper(x))
+    """)
+    found = static_dependencies(mod.op_body)
+    assert set(found) == {"deps_a:helper", "deps_a:inner", "deps_a:SCALE"}
+    assert found["deps_a:SCALE"].kind == "constant" and found["deps_a:helper"].kind == "code"
+
+
+def test_helpers_in_other_user_modules(module):
+    module("deps_helpers", "def scale(x):\n    return x * 2\n")
+    mod = module("deps_b", "import deps_helpers\n\ndef body(x):\n    return deps_helpers.scale(x)\n")
+    assert set(static_dependencies(mod.body)) == {"deps_helpers:scale"}
+
+
+def test_a_plain_op_cannot_run_user_code(module):
+    mod = module("deps_c", "import math\n\ndef body(x):\n    return math.sqrt(x) + len([x])\n")
+    assert may_run_user_code(mod.body) is False
+
+
+@pytest.mark.parametrize(
+    "setup, call",
+    [
+        ("def helper(x):\n    return x\n", "helper(x)"),
+        ("class Model:\n    def run(self, x):\n        return x\nMODEL = Model()\n", "MODEL.run(x)"),
+        ("import functools\nSCALE = functools.partial(int, base=10)\n", "SCALE(x)"),
+        ("import json\nREGISTRY = {'dump': json.dumps, 'mine': lambda v: v}\n", "REGISTRY['mine'](x)"),
+    ],
+    ids=["helper", "user object", "partial", "registry"],
+)
+def test_code_that_may_reach_user_code_is_traced(module, setup, call):
+    mod = module(f"deps_{abs(hash(call))}", f"{setup}\ndef body(x):\n    return {call}\n")
+    assert may_run_user_code(mod.body) is True

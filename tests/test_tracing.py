@@ -1,0 +1,61 @@
+"""Tracing what an op body runs (dynamic dependencies)."""
+
+from __future__ import annotations
+
+import sys
+
+from mandala_ast.runtime.tracing import run_traced
+
+
+def helper(x):
+    return x * 2
+
+
+def other(x):
+    return x
+
+
+def body(x):
+    return helper(x) if x % 2 == 0 else other(x)
+
+
+def test_records_exactly_the_functions_that_ran():
+    _, even = run_traced(body, (2,), {})
+    _, odd = run_traced(body, (3,), {})
+    assert helper.__code__ in even.codes and other.__code__ not in even.codes
+    assert other.__code__ in odd.codes and helper.__code__ not in odd.codes
+    assert even.complete and odd.complete
+
+
+def test_returns_the_result_and_records_module_globals():
+    result, ran = run_traced(body, (4,), {})
+    assert result == 8
+    assert ran.codes[helper.__code__] is globals()
+
+
+def test_nested_runs_both_see_inner_code():
+    def outer(x):
+        inner_result, inner = run_traced(body, (x,), {})
+        outer.inner = inner
+        return inner_result
+
+    _, ran = run_traced(outer, (2,), {})
+    assert helper.__code__ in ran.codes and helper.__code__ in outer.inner.codes
+
+
+def test_leaves_no_hook_behind():
+    before = (sys.gettrace(), sys.getprofile())
+    run_traced(body, (2,), {})
+    assert (sys.gettrace(), sys.getprofile()) == before
+
+
+def test_an_exception_in_the_body_propagates_and_unhooks():
+    def failing(x):
+        raise ValueError(x)
+
+    before = (sys.gettrace(), sys.getprofile())
+    try:
+        run_traced(failing, (1,), {})
+    except ValueError as exc:
+        assert exc.args == (1,)
+    assert (sys.gettrace(), sys.getprofile()) == before
