@@ -15,7 +15,6 @@ from .hashing import UnhashableError, content_id, digest
 
 __all__ = ["Op", "Workflow", "op", "workflow"]
 
-_MISSING = object()
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 

@@ -118,21 +118,14 @@ class SQLiteStore:
 
     def write_transaction(self, body: Callable[[sqlite3.Connection], Any]) -> Any:
         """Run ``body(conn)`` inside ``BEGIN IMMEDIATE`` … ``COMMIT``, retrying on lock errors."""
-        for attempt in range(_LOCK_RETRIES):
-            try:
-                self.conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                if not _is_lock_error(exc) or attempt == _LOCK_RETRIES - 1:
-                    raise
-                time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
-                continue
-            try:
-                result = body(self.conn)
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            self.conn.execute("COMMIT")
-            return result
+        _retry_locked(lambda: self.conn.execute("BEGIN IMMEDIATE"))
+        try:
+            result = body(self.conn)
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+        return result
 
     def close(self) -> None:
         self.conn.close()
