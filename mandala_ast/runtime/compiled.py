@@ -15,9 +15,41 @@ from typing import Any
 
 from .blocks import state
 from .ops import Op, Workflow
+from .query.hooks import (
+    q_bool,
+    q_call,
+    q_cmp,
+    q_for,
+    q_if,
+    q_name,
+    q_names,
+    q_not,
+    q_stmt,
+    query_block,
+    query_refused,
+)
 from .refs import Ref
 
-__all__ = ["OPS", "call", "forget", "ref", "ret", "v"]
+# The q_* names are what compiled query and delete blocks call (runtime/query/hooks.py).
+__all__ = [
+    "OPS",
+    "call",
+    "forget",
+    "q_bool",
+    "q_call",
+    "q_cmp",
+    "q_for",
+    "q_if",
+    "q_name",
+    "q_names",
+    "q_not",
+    "q_stmt",
+    "query_block",
+    "query_refused",
+    "ref",
+    "ret",
+    "v",
+]
 
 #: Callee types that take the provenance path; everything else is called directly.
 OPS = frozenset({Op, Workflow})

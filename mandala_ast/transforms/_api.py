@@ -11,12 +11,13 @@ from ._emit import RT
 from ._errors import TransformError
 from ._inject import inject_runtime_import
 from ._lines import check_line_stable
+from ._query_form import rewrite_query_blocks
 from ._run_form import RunFormRewriter
 
 __all__ = ["TRANSFORM_FORMAT", "TransformResult", "transform_source"]
 
 #: Bumped whenever the emitted text changes for the same input (part of the pyc cache key).
-TRANSFORM_FORMAT = 2
+TRANSFORM_FORMAT = 3
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,8 @@ class TransformResult:
 
 
 def transform_source(source: str | bytes, filename: str = "<string>") -> TransformResult:
-    """Rewrite storage blocks and workflows of *source* into the run form (DESIGN §4).
+    """Rewrite storage blocks and workflows of *source* into the run form, and query and
+    delete blocks into the query form (DESIGN §4).
 
     Code without ops, workflows or storage blocks comes back unchanged (for bytes input: the
     decoded text). The output keeps every original line on its line number.
@@ -72,7 +74,9 @@ def _rewrite(text: str, module: cst.Module, found, filename: str) -> TransformRe
     except RecursionError as exc:
         raise TransformError("the source is too deeply nested to rewrite") from exc
     diagnostics = _unflattened(module, rewriter.unflattened, filename)
-    if not rewriter.changed:
+    # The run form left query and delete blocks as they were (same nodes): now their turn.
+    rewritten, queries = rewrite_query_blocks(cst.ensure_type(rewritten, cst.Module), found.later_blocks, filename)
+    if not (rewriter.changed or queries):
         return TransformResult(text, False, diagnostics)
     injected = inject_runtime_import(cst.ensure_type(rewritten, cst.Module))
     if injected is None:

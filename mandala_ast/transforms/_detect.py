@@ -6,7 +6,7 @@ Order of cost (import-hooks.md §8.2): a substring check on the text, then one l
 * storage-block candidates: ``with X.run(...)``, ``with X.batch(...)``, ``with X:`` where X is
   a name or dotted name (``with storage:``, ``with self.storage:``), and ``with Storage(...):``
   (any callee whose last name is ``Storage``);
-* blocks left for a later issue: ``with X.query(...)`` / ``with X.delete(...)`` (never rewritten);
+* query and delete blocks: ``with X.query(...)`` / ``with X.delete(...)`` (the query form);
 * ``@workflow`` functions, with the decorator resolved through the module's imports
   (``from mandala_ast import workflow as wf``, ``import mandala_ast as ma`` -> ``@ma.workflow``);
 * the compound statements that *contain* any of these, so the rewrite can skip everything else.
@@ -25,12 +25,12 @@ import libcst as cst
 
 from ._errors import TransformError
 
-__all__ = ["LIBRARY", "Survey", "decode", "may_need_rewrite", "survey"]
+__all__ = ["LATER_METHODS", "LIBRARY", "Survey", "decode", "may_need_rewrite", "survey"]
 
 #: The import name whose mention makes a module a candidate (DESIGN §4.1).
 LIBRARY = "mandala_ast"
 _BLOCK_METHODS = frozenset({"run", "batch"})
-_LATER_METHODS = frozenset({"query", "delete"})  # query/delete blocks: a later issue
+LATER_METHODS = frozenset({"query", "delete"})  # blocks in the query form (_query_form.py)
 _WITH_WORD = re.compile(r"\bwith\b")
 
 
@@ -58,7 +58,8 @@ class Survey:
 
     #: ``with`` statements whose body is a storage-block candidate.
     blocks: set[cst.With] = field(default_factory=set)
-    #: ``with X.query()`` / ``with X.delete()`` statements: left untouched, even inside blocks.
+    #: ``with X.query()`` / ``with X.delete()`` statements: the run form leaves them alone, the
+    #: query form rewrites them.
     later_blocks: set[cst.With] = field(default_factory=set)
     #: Functions decorated with ``@workflow``.
     workflows: set[cst.FunctionDef] = field(default_factory=set)
@@ -66,7 +67,7 @@ class Survey:
     interesting: set[cst.CSTNode] = field(default_factory=set)
 
     def __bool__(self) -> bool:
-        return bool(self.blocks or self.workflows)
+        return bool(self.blocks or self.workflows or self.later_blocks)
 
 
 def survey(module: cst.Module) -> Survey:
@@ -177,7 +178,7 @@ def _item_kind(item: cst.BaseExpression) -> str | None:
         callee = dotted_name(item.func) or ""
         if isinstance(item.func, cst.Attribute):
             method = item.func.attr.value
-            if method in _LATER_METHODS:
+            if method in LATER_METHODS:
                 return "later"
             if method in _BLOCK_METHODS:
                 return "block"

@@ -136,8 +136,8 @@ class TestCalls:
         result = rewrite("import mandala_ast\nwith storage.run(opt=make()):\n    pass\n")
         assert not result.changed
 
-    def test_query_and_delete_blocks_are_untouched(self) -> None:
-        """Query/delete blocks belong to a later issue; even nested in a run block."""
+    def test_query_and_delete_blocks_get_the_query_form_not_the_run_form(self) -> None:
+        """Even nested in a run block, a query/delete body is never in the run form."""
         source = textwrap.dedent(
             """\
             import mandala_ast
@@ -148,8 +148,9 @@ class TestCalls:
                     y = inc(x)
             """
         )
-        result = rewrite(source)
-        assert result.source == source
+        lines = rewrite(source).source.splitlines()
+        expected = "y = __mandala_rt__.q_name('y', __mandala_rt__.q_call(inc)(x))"
+        assert lines[2].strip() == lines[5].strip() == expected
 
     def test_type_rebound_uses_class_attribute(self) -> None:
         """A module that binds ``type`` gets ``f.__class__ in OPS``."""

@@ -1,0 +1,133 @@
+"""``with storage.query() as q:`` and ``with storage.delete():``: blocks that build a pattern.
+
+Inside such a block every op call returns query variables (see pattern.py); the block object
+stands in for a run block in ``blocks.state``, so compiled workflows and op calls the compiler
+did not rewrite reach :meth:`QueryBlock.call_op` and become pattern nodes too.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..._errors import QueryError
+from ..blocks import state
+from ..hashing import UnhashableError, content_id
+from ..ops import Op, _flatten_bound
+from .pattern import Const, Node, Pattern
+from .result import Query
+
+if TYPE_CHECKING:
+    from ..storage import Storage
+
+__all__ = ["QueryBlock", "Q"]
+
+_NEEDS_COMPILING = (
+    "a {kind} block must be compiled: it pattern-matches the code it contains, so mandala_ast "
+    "has to see that code. Run the script with `mandala-ast run script.py`, import the module "
+    "with the hook active (`mandala_ast.install()` before the import, or "
+    "`mandala_ast.install_this_package()` in your package), use `mandala_ast.compile_module()`, "
+    "or `%load_ext mandala_ast` in IPython/Jupyter"
+)
+
+
+class QueryBlock:
+    """The block behind ``storage.query()`` (and ``storage.delete()``, ``delete=True``)."""
+
+    def __init__(self, storage: "Storage", *, delete: bool = False) -> None:
+        self.storage = storage
+        self.delete = delete
+        self.compiled = False  # set by compiled code (hooks.query_block) before __enter__
+        self.pattern = Pattern()
+        self.query = Query(storage, self.pattern)
+        self.names: dict[str, Any] = {}  # what compiled workflows expect of a block
+        self.returned = None
+        self._outer: Any = None
+
+    def __enter__(self) -> Query:
+        if not self.compiled:
+            raise QueryError(_NEEDS_COMPILING.format(kind="delete" if self.delete else "query"))
+        self.storage._enter_block()
+        self._outer, state.block = state.block, self
+        return self.query
+
+    def __exit__(self, exc_type: Any, *exc_info: Any) -> None:
+        state.block = self._outer
+        self.pattern.close()
+        if exc_type is None and self.delete:
+            report = self.storage.delete_calls(self.query.matched_calls())
+            self.query.report = report
+            print(report)
+
+    def new_calls_allowed(self) -> bool:
+        return False
+
+    def call_op(self, op: Op, args: tuple, kwargs: dict) -> Any:
+        return op.join_outputs(tuple(self.pattern_call(op, args, kwargs)))
+
+    def call_op_with_refs(self, op: Op, args: tuple, kwargs: dict, input_refs: dict) -> tuple:
+        return tuple(_Held(node) for node in self.pattern_call(op, args, kwargs))
+
+    def pattern_call(self, op: Op, args: tuple, kwargs: dict) -> list:
+        """The output variables of a new call node for ``op(*args, **kwargs)``."""
+        try:
+            bound = op.signature.bind_partial(*args, **kwargs)
+        except TypeError as exc:
+            raise QueryError(f"op {op.name}: {exc}") from None
+        inputs = {
+            name: _input(op, name, value)
+            for name, value in _flatten_bound(op.signature, bound.arguments).items()
+            if name not in op.ignore
+        }
+        version_id = self.storage._versions.version_id(op)
+        return self.pattern.add_call(op, version_id, inputs, op.nout).outputs
+
+
+class _Held:
+    """What a run block would return from a call: here the value is a query variable."""
+
+    __slots__ = ("value",)
+    hid = cid = src = None
+
+    def __init__(self, value: Node) -> None:
+        self.value = value
+
+
+def _input(op: Op, name: str, value: Any) -> Node | Const:
+    if isinstance(value, Node):
+        return value
+    if _holds_node(value):
+        raise QueryError(
+            f"op {op.name}, argument {name!r}: a collection of query variables cannot be "
+            "matched; annotate the parameter as MList/MDict/MSet and iterate it with `for`"
+        )
+    try:
+        return Const(value, content_id(value))
+    except UnhashableError as exc:
+        raise QueryError(f"op {op.name}, argument {name!r}: {exc}") from None
+
+
+def _holds_node(value: Any) -> bool:
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(isinstance(item, Node) for item in value)
+    if isinstance(value, dict):
+        return any(isinstance(item, Node) for item in (*value.keys(), *value.values()))
+    return False
+
+
+class Q:
+    """A free query variable: ``n = Q()`` matches any stored value in that place.
+
+    >>> with storage.query() as q:       # doctest: +SKIP
+    ...     x = Q()
+    ...     y = inc(x)
+    >>> q.df()                           # doctest: +SKIP
+       x  y
+    0  1  2
+    """
+
+    def __new__(cls) -> Any:  # type: ignore[misc]
+        block = state.block
+        if type(block) is not QueryBlock:
+            raise QueryError("Q() stands for any stored value: use it inside `with storage.query():`")
+        return block.pattern.free()
+

@@ -1,0 +1,276 @@
+"""What compiled query and delete blocks call (re-exported by ``runtime/compiled.py``).
+
+The compiler cannot know whether ``with x.query():`` is ours or, say, a database session's,
+so every hook behaves exactly like the plain Python it replaces unless a :class:`QueryBlock`
+is active: ``q_call(f, a)`` is ``f(a)``, ``q_for(names, xs)`` is ``xs``, an if-chain runs one
+branch. Inside a query block the same hooks build the pattern instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+from typing import Any, Callable, Iterator
+
+from ..._errors import QueryError
+from ..blocks import state
+from ..ops import Op, Workflow
+from .block import Q, QueryBlock
+from .pattern import Derived, Node
+
+__all__ = [
+    "q_bool",
+    "q_call",
+    "q_cmp",
+    "q_for",
+    "q_if",
+    "q_name",
+    "q_names",
+    "q_not",
+    "q_stmt",
+    "query_block",
+    "query_refused",
+]
+
+
+def _active() -> QueryBlock | None:
+    block = state.block
+    return block if type(block) is QueryBlock else None
+
+
+def query_block(item: Any, /) -> Any:
+    """``with storage.query() as q:`` compiled: marks our block as compiled code."""
+    if type(item) is QueryBlock:
+        item.compiled = True
+    return item
+
+
+def query_refused(item: Any, message: str, /) -> Any:
+    """A block the compiler found a query cannot mean: our blocks raise, others run as written."""
+    if type(item) is QueryBlock:
+        raise QueryError(message)
+    return item
+
+
+# -- calls and statements ----------------------------------------------------------------------
+
+
+def q_call(f: Any, /) -> Any:
+    """The callee of a call in a query block (``f(a)`` compiles to ``q_call(f)(a)``): ops
+    become pattern nodes, plain functions of variables become derived variables, anything
+    else is called as written."""
+    block = _active()
+    if block is None:
+        return f
+    return functools.partial(_query_call, block, f)
+
+
+def _query_call(block: QueryBlock, f: Any, /, *args: Any, **kwargs: Any) -> Any:
+    if f is Q:
+        return block.pattern.free()
+    op, args = _as_op(f, args)
+    if op is not None:
+        return block.call_op(op, args, kwargs)
+    if type(f) is Workflow:
+        return f.fn(*args, **kwargs)
+    if isinstance(f, Node) or _any_node(args, kwargs):
+        return Derived(block.pattern, _apply, (f, *args), kwargs, text=f"{_callable_name(f)}(...)")
+    return f(*args, **kwargs)
+
+
+def q_stmt(f: Any, thunk: Callable[[], Any], /) -> Any:
+    """An expression statement: in a query only op (and workflow) calls mean anything; the
+    rest (``print``, logging) is skipped."""
+    if _active() is None or f is Q or type(f) is Workflow or _as_op(f, ())[0] is not None:
+        return thunk()
+    return None
+
+
+def _as_op(f: Any, args: tuple) -> tuple[Op | None, tuple]:
+    if type(f) is Op:
+        return f, args
+    if type(f) is functools.partial and type(f.func) is Op and not f.keywords:
+        return f.func, (*f.args, *args)  # a method op bound to its instance
+    return None, args
+
+
+def _apply(f: Callable, *args: Any, **kwargs: Any) -> Any:
+    return f(*args, **kwargs)
+
+
+def _any_node(args: tuple, kwargs: dict) -> bool:
+    return any(isinstance(a, Node) for a in args) or any(isinstance(a, Node) for a in kwargs.values())
+
+
+def _callable_name(f: Any) -> str:
+    return getattr(f, "__qualname__", None) or getattr(f, "__name__", None) or type(f).__name__
+
+
+# -- names -------------------------------------------------------------------------------------
+
+
+def q_name(name: str, value: Any, /) -> Any:
+    """``name = value``: the variable (or constant) becomes column ``name``."""
+    block = _active()
+    if block is not None:
+        block.pattern.bind(name, value)
+    return value
+
+
+def q_names(names: tuple[str, ...], value: Any, /) -> Any:
+    """``a, b = value``."""
+    block = _active()
+    if block is None:
+        return value
+    if isinstance(value, Node) or not isinstance(value, (tuple, list)) or len(value) != len(names):
+        raise QueryError(f"cannot unpack {value!r} into {', '.join(names)} in a query")
+    for name, item in zip(names, value):
+        block.pattern.bind(name, item)
+    return value
+
+
+# -- loops -------------------------------------------------------------------------------------
+
+
+def q_for(names: tuple[str, ...], iterable: Any, /) -> Any:
+    """``for names in iterable``: a literal iterable makes loop variables over its values; a
+    query variable holding a collection makes element variables. The body runs once."""
+    block = _active()
+    if block is None:
+        return iterable
+    pattern = block.pattern
+    if isinstance(iterable, Node):
+        from .elements import iterate
+
+        found = iterate(block, iterable, len(names))
+    else:
+        values = list(iterable)
+        if any(isinstance(v, Node) or _holds_any(v) for v in values):
+            raise QueryError("a loop over a literal holding query variables cannot be matched")
+        found = pattern.domain(values, len(names))
+    for name, node in zip(names, found):
+        pattern.bind(name, node)
+    return [found[0] if len(names) == 1 else found]
+
+
+def _holds_any(value: Any) -> bool:
+    return isinstance(value, (tuple, list)) and any(isinstance(v, Node) for v in value)
+
+
+# -- if / elif / else --------------------------------------------------------------------------
+
+
+class _Chain:
+    """One if/elif/else chain. Compiled code keeps it in a local variable, so recursion and
+    threads never share chain state:
+
+        for _ in (__mandala_c := q_if(a)):  ...
+        for _ in __mandala_c.elif_(b):      ...
+        for _ in __mandala_c.else_():       ...
+    """
+
+    def __init__(self) -> None:
+        self.block = _active()
+        self.taken = False  # plain execution: a branch ran
+
+    def branch(self, condition: Any, first: bool) -> Iterator[None]:
+        if self.block is None:
+            if not self.taken and (condition is None or condition):
+                self.taken = True
+                yield None
+            return
+        pattern = self.block.pattern
+        if pattern.enter_branch(id(self), condition, first):
+            try:
+                yield None
+            finally:
+                pattern.leave_branch()
+
+    def elif_(self, condition: Any) -> Iterator[None]:
+        return self.branch(condition, False)
+
+    def else_(self) -> Iterator[None]:
+        return self.branch(None, False)
+
+    def __iter__(self) -> Iterator[None]:
+        return self._first
+
+
+def q_if(condition: Any, /) -> _Chain:
+    """The ``if`` of a chain: iterating it runs the branch once, or not at all."""
+    chain = _Chain()
+    chain._first = chain.branch(condition, True)  # type: ignore[attr-defined]
+    return chain
+
+
+# -- operators Python cannot overload ----------------------------------------------------------
+
+_COMPARE = {
+    "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
+    ">": operator.gt, ">=": operator.ge, "is": operator.is_, "is not": operator.is_not,
+    "in": lambda a, b: a in b, "not in": lambda a, b: a not in b,
+}
+
+
+def q_cmp(first: Any, /, *rest: Any) -> Any:
+    """``a < b <= c`` as ``q_cmp(a, "<", b, "<=", c)``."""
+    operands = [first, *rest[1::2]]
+    symbols = rest[0::2]
+    block = _active()
+    if block is None:
+        return _compare_chain(symbols, *operands)
+    operands = [_literal_of_nodes(block, o) for o in operands]
+    if any(isinstance(o, Node) for o in operands):
+        return Derived(block.pattern, _compare_chain, (symbols, *operands), text=" ".join(symbols))
+    return _compare_chain(symbols, *operands)
+
+
+def _literal_of_nodes(block: QueryBlock, value: Any) -> Any:
+    """``x in [a, b]`` with variables inside the literal: the literal is derived per row."""
+    if isinstance(value, (list, tuple, set)) and any(isinstance(v, Node) for v in value):
+        return Derived(block.pattern, lambda *items: type(value)(items), tuple(value), text="[...]")
+    return value
+
+
+def _compare_chain(symbols: tuple, *operands: Any) -> Any:
+    result: Any = True
+    for symbol, left, right in zip(symbols, operands, operands[1:]):
+        result = _COMPARE[symbol](left, right)
+        if not result:
+            return result
+    return result
+
+
+def q_bool(left: Callable[[], Any], word: str, right: Callable[[], Any], /) -> Any:
+    """``a and b`` / ``a or b``: short-circuits on plain values, a derived variable otherwise."""
+    value = left()
+    if not isinstance(value, Node) and bool(value) is (word == "or"):
+        return value  # a plain value decides, as Python's short circuit would
+    other = right()
+    block = _active()
+    if block is None or not (isinstance(value, Node) or isinstance(other, Node)):
+        return other
+    combine = _and if word == "and" else _or
+    return Derived(block.pattern, combine, (value, other), text=word)
+
+
+def _and(*values: Any) -> Any:
+    for value in values:
+        if not value:
+            return value
+    return values[-1]
+
+
+def _or(*values: Any) -> Any:
+    for value in values:
+        if value:
+            return value
+    return values[-1]
+
+
+def q_not(value: Any, /) -> Any:
+    """``not value``."""
+    block = _active()
+    if block is not None and isinstance(value, Node):
+        return Derived(block.pattern, operator.not_, (value,), text="not")
+    return not value

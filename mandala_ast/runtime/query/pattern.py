@@ -1,0 +1,295 @@
+"""The pattern a query block builds: variables, op-call nodes, guards and named columns.
+
+Compiled query code runs once, with every op call returning :class:`Node` objects instead of
+values, so ordinary control flow builds the pattern: a literal ``for`` loop becomes one
+:class:`DomainVar`, ``Q()`` a :class:`FreeVar`, ``y = f(x)`` a :class:`CallNode` whose output
+is an :class:`OutputVar`, and plain expressions over variables become :class:`Derived`
+variables computed per row once values are loaded. Nothing here touches the database.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..._errors import QueryError
+
+__all__ = [
+    "CallNode",
+    "Const",
+    "Derived",
+    "DomainVar",
+    "ElementKey",
+    "FreeVar",
+    "Guard",
+    "Node",
+    "OutputVar",
+    "Pattern",
+]
+
+
+class Node:
+    """A query variable: stands for one column of values, never for a value itself."""
+
+    __slots__ = ("guard", "name", "number", "pattern")
+
+    def __init__(self, pattern: "Pattern") -> None:
+        self.pattern = pattern
+        self.number = len(pattern.nodes)
+        self.name: str | None = None
+        self.guard = pattern.guard
+        pattern.nodes.append(self)
+
+    def __repr__(self) -> str:
+        return f"<query variable {self.label}>"
+
+    @property
+    def label(self) -> str:
+        return self.name or f"_{self.number}"
+
+    def __bool__(self) -> bool:
+        raise QueryError(
+            f"query variable {self.label} has no value while the query block runs: branch on it "
+            "only in an `if` statement directly inside the block (compiled to a row filter)"
+        )
+
+    def __iter__(self) -> Any:
+        raise QueryError(
+            f"query variable {self.label} can be iterated only by a `for` loop in the query block"
+        )
+
+    def __format__(self, spec: str) -> str:
+        raise QueryError(f"query variable {self.label} cannot be formatted: it has no value yet")
+
+    def __getattr__(self, attribute: str) -> "Derived":
+        if attribute.startswith("_"):  # protocols (copy, pickle, numpy) must not see a value
+            raise AttributeError(attribute)
+        return Derived(_pattern_of(self), getattr, (self, attribute), text=f"{self.label}.{attribute}")
+
+    def __getitem__(self, key: Any) -> "Derived":
+        return Derived(_pattern_of(self), operator.getitem, (self, key), text=f"{self.label}[...]")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> "Derived":
+        return Derived(_pattern_of(self), _call, (self, *args), kwargs, text=f"{self.label}(...)")
+
+
+def _call(f: Callable, *args: Any, **kwargs: Any) -> Any:
+    return f(*args, **kwargs)
+
+
+def _binary(fn: Callable, symbol: str, reflected: bool = False) -> Callable:
+    def method(self: Node, other: Any) -> "Derived":
+        args = (other, self) if reflected else (self, other)
+        return Derived(_pattern_of(self), fn, args, text=symbol)
+
+    return method
+
+
+def _unary(fn: Callable, symbol: str) -> Callable:
+    def method(self: Node) -> "Derived":
+        return Derived(_pattern_of(self), fn, (self,), text=symbol)
+
+    return method
+
+
+_ARITHMETIC = {
+    "add": (operator.add, "+"),
+    "sub": (operator.sub, "-"),
+    "mul": (operator.mul, "*"),
+    "truediv": (operator.truediv, "/"),
+    "floordiv": (operator.floordiv, "//"),
+    "mod": (operator.mod, "%"),
+    "pow": (operator.pow, "**"),
+    "matmul": (operator.matmul, "@"),
+    "and": (operator.and_, "&"),
+    "or": (operator.or_, "|"),
+    "xor": (operator.xor, "^"),
+    "lshift": (operator.lshift, "<<"),
+    "rshift": (operator.rshift, ">>"),
+}
+for _name, (_fn, _symbol) in _ARITHMETIC.items():
+    setattr(Node, f"__{_name}__", _binary(_fn, _symbol))
+    setattr(Node, f"__r{_name}__", _binary(_fn, _symbol, reflected=True))
+for _name, _fn, _symbol in (("neg", operator.neg, "-"), ("pos", operator.pos, "+"),
+                            ("abs", abs, "abs"), ("invert", operator.invert, "~")):
+    setattr(Node, f"__{_name}__", _unary(_fn, _symbol))
+
+
+def _pattern_of(node: Node) -> "Pattern":
+    if node.pattern.closed:
+        raise QueryError(f"query variable {node.label} belongs to a query block that has ended")
+    return node.pattern
+
+
+class FreeVar(Node):
+    """``Q()``: any stored value."""
+
+    __slots__ = ()
+
+
+class DomainVar(Node):
+    """The target of a literal ``for`` loop: one of ``values``. Tuple targets share a
+    ``group``: their values come in rows (``for n, a in [(1, .1), (2, .2)]``)."""
+
+    __slots__ = ("group", "position", "values")
+
+    def __init__(self, pattern: "Pattern", values: list, group: int | None = None, position: int = 0) -> None:
+        super().__init__(pattern)
+        self.values, self.group, self.position = values, group, position
+
+
+class OutputVar(Node):
+    """Output ``index`` of an op-call node."""
+
+    __slots__ = ("call", "index")
+
+    def __init__(self, pattern: "Pattern", call: "CallNode", index: int) -> None:
+        super().__init__(pattern)
+        self.call, self.index = call, index
+
+
+class ElementKey(Node):
+    """The index (list), key (dict) or element (set) of ``for e in xs`` over a collection."""
+
+    __slots__ = ()
+
+
+class Derived(Node):
+    """``fn(*args, **kwargs)`` computed per row from loaded values (derived columns, filters)."""
+
+    __slots__ = ("args", "fn", "kwargs", "text")
+
+    def __init__(self, pattern: "Pattern", fn: Callable, args: tuple, kwargs: dict | None = None,
+                 *, text: str = "") -> None:
+        super().__init__(pattern)
+        self.fn, self.args, self.kwargs, self.text = fn, args, kwargs or {}, text
+
+    def inputs(self) -> list[Node]:
+        """The variables this one is computed from."""
+        return [a for a in (*self.args, *self.kwargs.values()) if isinstance(a, Node)]
+
+    def compute(self, value_of: Callable[[Node], Any]) -> Any:
+        args = [value_of(a) if isinstance(a, Node) else a for a in self.args]
+        kwargs = {k: value_of(a) if isinstance(a, Node) else a for k, a in self.kwargs.items()}
+        return self.fn(*args, **kwargs)
+
+
+@dataclass(frozen=True)
+class Const:
+    """A literal argument of an op call: constrains the input to this content id."""
+
+    value: Any
+    cid: bytes
+
+
+@dataclass(eq=False)
+class CallNode:
+    """One op call of the pattern; optional (LEFT JOIN) when created under an ``if``."""
+
+    number: int
+    op: Any  # an Op, or the internal element op (structures)
+    version_id: bytes
+    inputs: dict[str, Node | Const]
+    outputs: list[OutputVar] = field(default_factory=list)
+    guard: "Guard | None" = None
+    line: int | None = None
+
+    @property
+    def optional(self) -> bool:
+        return self.guard is not None
+
+
+@dataclass(frozen=True)
+class Guard:
+    """The ``if`` conditions a statement runs under: ``(condition, wanted truth)`` pairs."""
+
+    conditions: tuple[tuple[Node, bool], ...]
+
+    def holds(self, value_of: Callable[[Node], Any]) -> bool:
+        return all(bool(value_of(node)) is wanted for node, wanted in self.conditions)
+
+    def nodes(self) -> list[Node]:
+        return [node for node, _ in self.conditions]
+
+
+@dataclass
+class Assignment:
+    """``name = value`` as the block ran it, under the guard active at that line."""
+
+    value: Any  # a Node, or a plain value (a constant column)
+    guard: Guard | None
+
+
+class Pattern:
+    """Everything a query block declared, in the order it ran."""
+
+    def __init__(self) -> None:
+        self.nodes: list[Node] = []
+        self.calls: list[CallNode] = []
+        self.columns: dict[str, list[Assignment]] = {}
+        self.guard: Guard | None = None
+        self._chains: dict[int, list[Node | bool]] = {}  # if-chain id -> conditions so far
+        self._guards: list[Guard | None] = []
+        self._groups = 0
+        self.closed = False
+
+    def close(self) -> None:
+        """Stop accepting expressions over this pattern's variables (the block ended)."""
+        self.closed = True
+
+    # -- variables and calls -------------------------------------------------------------
+
+    def free(self) -> FreeVar:
+        return FreeVar(self)
+
+    def domain(self, values: list, count: int) -> tuple[DomainVar, ...]:
+        """Variables for a literal loop's target (``count`` names when it is a tuple)."""
+        if count == 1:
+            return (DomainVar(self, values),)
+        self._groups += 1
+        for value in values:
+            if not isinstance(value, (tuple, list)) or len(value) != count:
+                raise QueryError(f"the loop unpacks {count} names but an item is {value!r}")
+        columns = [[v[i] for v in values] for i in range(count)]
+        return tuple(DomainVar(self, columns[i], self._groups, i) for i in range(count))
+
+    def add_call(self, op: Any, version_id: bytes, inputs: dict[str, Node | Const], nout: int) -> CallNode:
+        call = CallNode(len(self.calls), op, version_id, inputs, guard=self.guard)
+        call.outputs = [OutputVar(self, call, i) for i in range(nout)]
+        self.calls.append(call)
+        return call
+
+    def bind(self, name: str, value: Any) -> None:
+        """``name = value`` in the block: the last binding whose guard holds gives the column."""
+        if isinstance(value, Node) and value.name is None:
+            value.name = name
+        self.columns.setdefault(name, []).append(Assignment(value, self.guard))
+
+    # -- if / elif / else ----------------------------------------------------------------
+
+    def enter_branch(self, chain: int, condition: Any, first: bool) -> bool:
+        """Start a branch of if-chain ``chain``; False when it certainly does not run.
+
+        ``condition`` is None for ``else``. Plain conditions decide at once, as in Python;
+        conditions on variables become a guard: a row filter for what the branch assigns.
+        """
+        earlier = [] if first else self._chains.get(chain, [])
+        if any(c is True for c in earlier):
+            return False
+        self._chains[chain] = [*earlier, True if condition is None else condition]
+        if condition is not None and not isinstance(condition, Node) and not condition:
+            return False
+        pairs = [(c, False) for c in earlier if isinstance(c, Node)]
+        if isinstance(condition, Node):
+            pairs.append((condition, True))
+        self._guards.append(self.guard)
+        if pairs:
+            outer = self.guard.conditions if self.guard else ()
+            self.guard = Guard((*outer, *pairs))
+        if condition is not None and not isinstance(condition, Node):
+            self._chains[chain][-1] = True  # a plain true branch ends the chain
+        return True
+
+    def leave_branch(self) -> None:
+        self.guard = self._guards.pop()

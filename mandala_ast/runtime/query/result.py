@@ -1,0 +1,341 @@
+"""What ``with storage.query() as q:`` gives: the matched rows, as a DataFrame on demand.
+
+One SQL statement finds the matching calls (sql.py); values are then loaded in bulk, each
+distinct content id decoded once; derived columns and ``if`` guards are applied per row.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import TYPE_CHECKING, Any, Iterable
+
+from ..._errors import QueryError
+from .. import codecs
+from ..hashing import content_id
+from .pattern import CallNode, Derived, DomainVar, FreeVar, Node, OutputVar, Pattern
+from .sql import CompiledQuery, compile_pattern
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..storage import Storage
+
+__all__ = ["Query"]
+
+_CHUNK = 500  # content ids per bulk value lookup (SQLite's parameter limit is far above)
+
+
+class Query:
+    """The result of a query block: ``q.df()``, ``q.df("n", "acc")``, ``q.df(values="ids")``.
+
+    >>> with storage.query() as q:        # doctest: +SKIP
+    ...     x = Q()
+    ...     y = inc(x)
+    >>> q.df()                            # doctest: +SKIP
+       x  y
+    0  1  2
+    """
+
+    def __init__(self, storage: "Storage", pattern: Pattern) -> None:
+        self.storage = storage
+        self.pattern = pattern
+        self.report = None  # a delete block's DeleteReport
+        self._rows: list[dict[int, Any]] | None = None  # node number -> content id, per row
+        self._calls: list[tuple[bytes, ...]] = []  # matched call ids, per row
+        self._compiled: CompiledQuery | None = None
+
+    def __repr__(self) -> str:
+        return f"<query of {len(self.pattern.calls)} op calls, columns {list(self.pattern.columns)}>"
+
+    @property
+    def sql(self) -> str:
+        """The SQL statement the pattern compiles to (for the curious and for bug reports)."""
+        return self._compile().sql
+
+    def df(self, *columns: str, values: str = "objs") -> "pd.DataFrame":
+        """The matched rows, one column per variable of the block (or the ``columns`` named).
+
+        ``values="objs"`` loads the stored values; ``values="ids"`` gives their content ids
+        (hex) instead. Rows are distinct; a name assigned under an ``if`` whose condition
+        fails in a row is None there.
+        """
+        import pandas as pd
+
+        if values not in ("objs", "ids"):
+            raise ValueError(f"values must be 'objs' or 'ids', not {values!r}")
+        names = self._columns(columns)
+        rows, calls = self._table(names, values == "ids")
+        columns = list(zip(*rows)) if rows else [() for _ in names]
+        # A column with nulls stays an object column: ints stay ints and a missing value
+        # stays None, instead of pandas turning both into floats and NaN.
+        frame = pd.DataFrame({
+            name: pd.Series(column, dtype=object) if None in column else pd.Series(column)
+            for name, column in zip(names, columns)
+        }, columns=names)
+        frame.attrs["mandala_ast.calls"] = calls
+        return frame
+
+    def matched_calls(self) -> set[bytes]:
+        """Ids of every stored call some row matched (what a delete block removes)."""
+        self._table(list(self.pattern.columns), True)
+        return {hid for row in self._calls for hid in row}
+
+    def draw(self, *, format: str = "svg", path: str | None = None) -> Any:
+        """A picture of the pattern: op calls as boxes, variables as ellipses."""
+        from ..pictures import render
+        from .drawing import pattern_graph
+
+        picture = render(pattern_graph(self.pattern), format=format)
+        if path is not None:
+            picture.save(path)
+        return picture
+
+    # -- running the statement -------------------------------------------------------------
+
+    def _columns(self, wanted: tuple[str, ...]) -> list[str]:
+        known = list(self.pattern.columns)
+        unknown = [name for name in wanted if name not in self.pattern.columns]
+        if unknown:
+            raise KeyError(f"no variable {unknown[0]!r} in the query block; its variables: {known}")
+        return list(wanted) or known
+
+    def _compile(self) -> CompiledQuery:
+        if self._compiled is None:
+            self._check_pattern()
+            storage = self.storage
+            storage.commit()
+            versions = storage._versions
+            defaults = {
+                call.number: versions.defaults(call.op)
+                for call in self.pattern.calls
+                if hasattr(call.op, "default_cids")
+            }
+            self._compiled = compile_pattern(self.pattern, defaults, _invalid_states(storage))
+        return self._compiled
+
+    def _check_pattern(self) -> None:
+        used = {node.number for call in self.pattern.calls for node in call.inputs.values() if isinstance(node, Node)}
+        for node in self.pattern.nodes:
+            if isinstance(node, FreeVar) and node.number not in used:
+                raise QueryError(
+                    f"query variable {node.label} = Q() is not an argument of any op call, so "
+                    "nothing stored can match it"
+                )
+        if not self.pattern.calls:
+            raise QueryError("the query block calls no op: there is nothing to match")
+
+    def _matches(self) -> list[dict[int, Any]]:
+        if self._rows is None:
+            compiled = self._compile()
+            cursor = self.storage._store.conn.execute(compiled.sql, compiled.params)
+            self._rows = list(_expand_domains(self.pattern, _node_ids(self.pattern, compiled, cursor)))
+        return self._rows
+
+    def _table(self, names: list[str], ids: bool) -> tuple[list[tuple], list[tuple[bytes, ...]]]:
+        matches = self._matches()
+        derived = any(isinstance(node, Derived) for node in self.pattern.nodes)
+        values = _Values(self.storage, matches) if not ids or derived else None
+        seen: set[tuple] = set()
+        rows, calls = [], []
+        for match in matches:
+            found = self._row(_Row(match, values), names, ids)
+            if found is None:
+                continue
+            key, row, row_calls = found
+            if key in seen:
+                continue
+            seen.add(key)
+            rows.append(row)
+            calls.append(row_calls)
+        self._calls = calls
+        return rows, calls
+
+    def _row(self, evaluate: "_Row", names: list[str], ids: bool) -> tuple[tuple, tuple, tuple] | None:
+        if not evaluate.derived_inputs_match(self.pattern):
+            return None
+        key, row = [], []
+        for name in names:
+            value, cid = evaluate.column(self.pattern.columns[name])
+            key.append(cid)
+            row.append(cid.hex() if ids and cid is not None else value)
+        row_calls = tuple(
+            evaluate.match[("call", call.number)]
+            for call in self.pattern.calls
+            if evaluate.match.get(("call", call.number)) is not None
+            and (call.guard is None or call.guard.holds(evaluate.value))
+        )
+        return tuple(key), tuple(row), row_calls
+
+
+# -- rows: content ids of every variable ---------------------------------------------------------
+
+
+def _invalid_states(storage: "Storage") -> list[bytes]:
+    """Dependency states whose code changed since: their calls are invisible to queries."""
+    versions = storage._versions
+    rows = storage._store.conn.execute("SELECT DISTINCT deps_id FROM dep_sets").fetchall()
+    return [deps_id for (deps_id,) in rows if not versions.is_valid(deps_id)]
+
+
+def _node_ids(pattern: Pattern, compiled: CompiledQuery, cursor: Iterable[tuple]) -> Iterable[dict]:
+    outputs = [(call, compiled.call_columns[call.number]) for call in pattern.calls]
+    var_columns = list(compiled.var_columns.items())
+    derived = list(compiled.derived_inputs.items())
+    for row in cursor:
+        match: dict[Any, Any] = {}
+        for call, column in outputs:
+            hid, packed = row[column], row[column + 1]
+            match[("call", call.number)] = hid
+            for out in call.outputs:
+                match[out.number] = None if packed is None else _output_cid(packed, out.index)
+                match[("inline", out.number)] = packed
+        for number, column in var_columns:
+            match[number] = row[column]
+        for (call_number, position), column in derived:
+            match[("input", call_number, position)] = row[column]
+        yield match
+
+
+def _output_cid(packed: bytes, index: int) -> bytes:
+    if index == 0:
+        return packed[:32]
+    from ..packing import unpack_outputs
+
+    return unpack_outputs(packed)[index][0]
+
+
+def _expand_domains(pattern: Pattern, matches: Iterable[dict]) -> Iterable[dict]:
+    """Loop variables no op call constrains take each of their values in turn (the run block
+    ran its body once per value); tuple targets keep their items together."""
+    used = {node.number for call in pattern.calls for node in call.inputs.values() if isinstance(node, Node)}
+    free = [n for n in pattern.nodes if isinstance(n, DomainVar) and n.number not in used]
+    groups: dict[Any, list[DomainVar]] = {}
+    for node in free:
+        groups.setdefault(node.group if node.group is not None else ("single", node.number), []).append(node)
+    choices = [_group_choices(nodes) for nodes in groups.values()]
+    for match in matches:
+        if not choices:
+            yield match
+            continue
+        for combination in itertools.product(*choices):
+            expanded = dict(match)
+            for assignment in combination:
+                expanded.update(assignment)
+            yield expanded
+
+
+def _group_choices(nodes: list[DomainVar]) -> list[dict]:
+    length = len(nodes[0].values)
+    return [
+        {node.number: content_id(node.values[i]) for node in nodes} | {("plain", node.number): node.values[i] for node in nodes}
+        for i in range(length)
+    ]
+
+
+class _Values:
+    """Content id -> value for every id the matched rows need, loaded in bulk."""
+
+    def __init__(self, storage: "Storage", matches: list[dict]) -> None:
+        self.storage = storage
+        self.values: dict[bytes, Any] = {}
+        inline: dict[bytes, tuple[str, bytes]] = {}
+        wanted: set[bytes] = set()
+        for match in matches:
+            for key, item in match.items():
+                if type(key) is int and item is not None:
+                    wanted.add(item)
+                elif type(key) is tuple and key[0] == "inline" and item is not None:
+                    _collect_inline(item, inline)
+        for cid, (codec, data) in inline.items():
+            if cid in wanted:
+                self.values[cid] = codecs.decode(codec, data)
+        self._load(wanted - self.values.keys())
+
+    def _load(self, cids: set[bytes]) -> None:
+        ordered = list(cids)
+        conn = self.storage._store.conn
+        for start in range(0, len(ordered), _CHUNK):
+            chunk = ordered[start : start + _CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            for cid, codec, data, external in conn.execute(
+                f"SELECT cid, codec, data, external FROM vals WHERE cid IN ({marks})", chunk
+            ):
+                self.values[cid] = self.storage._decode(cid, codec, data, external)
+
+    def __getitem__(self, cid: bytes) -> Any:
+        try:
+            return self.values[cid]
+        except KeyError:
+            raise LookupError(f"value {cid.hex()} is missing from {self.storage!r}") from None
+
+
+def _collect_inline(packed: bytes, into: dict) -> None:
+    from ..packing import unpack_outputs
+
+    for cid, codec, data in unpack_outputs(packed):
+        if codec is not None:
+            into[cid] = (codec, data)
+
+
+class _Row:
+    """One match: the value of any node, derived ones computed on first use."""
+
+    def __init__(self, match: dict, values: _Values | None) -> None:
+        self.match = match
+        self.values = values
+        self.derived: dict[int, tuple[Any, bytes | None]] = {}
+
+    def value(self, node: Node) -> Any:
+        return self.entry(node)[0]
+
+    def entry(self, node: Node) -> tuple[Any, bytes | None]:
+        if isinstance(node, Derived):
+            known = self.derived.get(node.number)
+            if known is None:
+                known = self.derived[node.number] = self._compute(node)
+            return known
+        cid = self.match.get(node.number)
+        if cid is None:
+            return None, None
+        plain = self.match.get(("plain", node.number), _NOTHING)
+        if plain is not _NOTHING:
+            return plain, cid
+        return (self.values[cid] if self.values is not None else None), cid
+
+    def _compute(self, node: Derived) -> tuple[Any, bytes | None]:
+        if any(self.value(arg) is None and self._missing(arg) for arg in node.inputs()):
+            return None, None
+        value = node.compute(self.value)
+        try:
+            return value, content_id(value)
+        except Exception:  # an unhashable derived value still shows; rows keep it apart
+            return value, id(value).to_bytes(8, "little")
+
+    def _missing(self, node: Node) -> bool:
+        return self.entry(node)[1] is None
+
+    def derived_inputs_match(self, pattern: Pattern) -> bool:
+        """An expression passed to an op call (``f(x + 1)``) matches when the stored input
+        has the content of the expression's value in this row."""
+        for call in pattern.calls:
+            for position, node in enumerate(call.inputs.values()):
+                if not isinstance(node, Derived):
+                    continue
+                stored = self.match.get(("input", call.number, position))
+                if stored is not None and self.entry(node)[1] != stored:
+                    return False
+        return True
+
+    def column(self, assignments: list) -> tuple[Any, bytes | None]:
+        result: tuple[Any, bytes | None] = (None, None)
+        for assignment in assignments:
+            if assignment.guard is not None and not assignment.guard.holds(self.value):
+                continue
+            if isinstance(assignment.value, Node):
+                result = self.entry(assignment.value)
+            else:
+                result = (assignment.value, content_id(assignment.value))
+        return result
+
+
+_NOTHING = object()

@@ -1,0 +1,189 @@
+"""A pattern as one SQL statement over the calls and inputs tables.
+
+Each call node becomes a subquery over ``calls`` joined with the ``inputs`` rows it
+constrains (SQLite flattens these into the outer join, so they cost nothing):
+
+    SELECT c.hid, c.outputs, i0.cid AS in0_cid, i0.src_call AS in0_src, ... FROM calls c
+    JOIN inputs i0 ON i0.call_hid = c.hid AND i0.name = 'x' WHERE c.version_id = ?
+
+Required nodes are inner-joined, guarded ones (under an ``if``) left-joined, in creation order
+(required first), so every join condition refers only to subqueries already joined.
+
+An edge "this input is that call's output k" holds by history when compiled code recorded
+where the input came from (``src_call``), and by content when it did not (uncompiled code, or
+a value that went through a container): then the input's content id must equal the output's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .pattern import CallNode, Const, Derived, DomainVar, Node, OutputVar, Pattern
+
+__all__ = ["CompiledQuery", "compile_pattern"]
+
+
+@dataclass
+class CompiledQuery:
+    """The statement, its parameters, and where each node's content id sits in a row."""
+
+    sql: str
+    params: list[Any]
+    #: call node number -> index of its (hid, packed outputs) pair in a row
+    call_columns: dict[int, int] = field(default_factory=dict)
+    #: node number -> column index of the content id of a variable defined by an input
+    var_columns: dict[int, int] = field(default_factory=dict)
+    #: (call node number, input position) -> column of a stored input that a derived
+    #: variable must equal (checked per row, once values are loaded)
+    derived_inputs: dict[tuple[int, int], int] = field(default_factory=dict)
+
+
+@dataclass
+class _Use:
+    call: CallNode
+    position: int  # the input's position within its call node
+
+
+def compile_pattern(pattern: Pattern, defaults: dict[int, dict[str, bytes]],
+                    invalid_states: list[bytes]) -> CompiledQuery:
+    """``defaults``: call node number -> first-seen default content ids of its op;
+    ``invalid_states``: dependency states whose code changed (their calls are not matched)."""
+    order = _join_order(pattern)
+    definitions = _definitions(order)
+    builder = _Builder(invalid_states, defaults, definitions)
+    for call in order:
+        builder.join(call)
+    return builder.finish()
+
+
+def _join_order(pattern: Pattern) -> list[CallNode]:
+    """Required calls first, then guarded ones; a call whose output a required call consumes
+    is required too (the consumer cannot match without it)."""
+    required = {call.number for call in pattern.calls if not call.optional}
+    changed = True
+    while changed:
+        changed = False
+        for call in pattern.calls:
+            if call.number not in required:
+                continue
+            for node in call.inputs.values():
+                if isinstance(node, OutputVar) and node.call.number not in required:
+                    required.add(node.call.number)
+                    changed = True
+    first = [c for c in pattern.calls if c.number in required]
+    return first + [c for c in pattern.calls if c.number not in required]
+
+
+def _definitions(order: list[CallNode]) -> dict[int, _Use]:
+    """Which input defines each variable that is not an output: its first use in join order."""
+    found: dict[int, _Use] = {}
+    for call in order:
+        for position, node in enumerate(call.inputs.values()):
+            if isinstance(node, Node) and not isinstance(node, (OutputVar, Derived)):
+                found.setdefault(node.number, _Use(call, position))
+    return found
+
+
+class _Builder:
+    def __init__(self, invalid_states, defaults, definitions: dict[int, _Use]) -> None:
+        self.invalid_states = invalid_states
+        self.defaults = defaults
+        self.definitions = definitions
+        self.joins: list[str] = []
+        self.params: list[Any] = []
+        self.columns: list[str] = []
+        self.compiled = CompiledQuery("", [])
+
+    def join(self, call: CallNode) -> None:
+        alias = f"g{call.number}"
+        subquery, sub_params = self._subquery(call)
+        conditions, condition_params = self._conditions(call, alias)
+        if not self.joins:
+            self.first = call.number
+            self.joins.append(f"({subquery}) AS {alias}")
+            self.params += sub_params
+            self._where = (conditions, condition_params)
+        else:
+            kind = "LEFT JOIN" if call.optional else "JOIN"
+            on = " AND ".join(conditions) or "1"
+            self.joins.append(f"{kind} ({subquery}) AS {alias} ON {on}")
+            self.params += sub_params + condition_params
+        self.compiled.call_columns[call.number] = len(self.columns)
+        self.columns += [f"{alias}.hid", f"{alias}.outputs"]
+        for position, node in enumerate(call.inputs.values()):
+            use = self.definitions.get(node.number) if isinstance(node, Node) else None
+            if use is not None and use.call is call and use.position == position:
+                self.compiled.var_columns[node.number] = len(self.columns)
+                self.columns.append(f"{alias}.in{position}_cid")
+            elif isinstance(node, Derived):
+                self.compiled.derived_inputs[(call.number, position)] = len(self.columns)
+                self.columns.append(f"{alias}.in{position}_cid")
+
+    def _subquery(self, call: CallNode) -> tuple[str, list]:
+        params: list[Any] = []
+        selects = ["c.hid AS hid", "c.outputs AS outputs", "c.exact AS exact", "c.created_at AS created_at"]
+        joins, where = [], ["c.version_id = ?"]
+        params_where: list[Any] = [call.version_id]
+        if self.invalid_states:
+            where.append(f"c.deps_id NOT IN ({', '.join('?' * len(self.invalid_states))})")
+            params_where += self.invalid_states
+        defaults = self.defaults.get(call.number, {})
+        for position, (name, node) in enumerate(call.inputs.items()):
+            table = f"i{position}"
+            selects += [f"{table}.cid AS in{position}_cid", f"{table}.src_call AS in{position}_src",
+                        f"{table}.src_index AS in{position}_idx"]
+            # A constant equal to the default the storage first saw may have no inputs row
+            # (the parameter was added later): such calls match too (DESIGN §3.1).
+            left = isinstance(node, Const) and defaults.get(name) == node.cid
+            joins.append(f"{'LEFT JOIN' if left else 'JOIN'} inputs {table} ON {table}.call_hid = c.hid AND {table}.name = ?")
+            params.append(name)
+            if isinstance(node, Const):
+                where.append(f"({table}.cid = ? OR {table}.cid IS NULL)" if left else f"{table}.cid = ?")
+                params_where.append(node.cid)
+            elif isinstance(node, DomainVar) and self._defines(node, call, position):
+                where.append(f"{table}.cid IN ({', '.join('?' * len(node.values))})")
+                params_where += _domain_cids(node)
+        sql = f"SELECT {', '.join(selects)} FROM calls c {' '.join(joins)} WHERE {' AND '.join(where)}"
+        return sql, params + params_where
+
+    def _defines(self, node: Node, call: CallNode, position: int) -> bool:
+        use = self.definitions.get(node.number)
+        return use is not None and use.call is call and use.position == position
+
+    def _conditions(self, call: CallNode, alias: str) -> tuple[list[str], list]:
+        """Join conditions tying this call's inputs to variables of calls joined before."""
+        conditions: list[str] = []
+        for position, node in enumerate(call.inputs.values()):
+            column = f"{alias}.in{position}"
+            if isinstance(node, OutputVar):
+                conditions.append(_edge(column, f"g{node.call.number}", node.index))
+            elif isinstance(node, Node) and not isinstance(node, Derived) and not self._defines(node, call, position):
+                use = self.definitions[node.number]
+                conditions.append(f"{column}_cid = g{use.call.number}.in{use.position}_cid")
+        return conditions, []
+
+    def finish(self) -> CompiledQuery:
+        conditions, params = getattr(self, "_where", ([], []))
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        # Rows come in the order their first call was computed: the order a run block made them.
+        self.compiled.sql = f"SELECT {', '.join(self.columns)} FROM {' '.join(self.joins)}{where} ORDER BY g{self.first}.created_at"
+        self.compiled.params = self.params + params
+        return self.compiled
+
+
+def _edge(column: str, producer: str, index: int) -> str:
+    """The input in ``column`` is output ``index`` of ``producer``: by recorded history, or by
+    content when no history was recorded."""
+    history = f"({column}_src = {producer}.hid AND {column}_idx = {index})"
+    if index == 0:
+        output_cid = f"substr({producer}.outputs, 1, 32)"
+    else:  # later outputs sit after earlier inline values: ask the normalised table
+        output_cid = f"(SELECT o.cid FROM outputs o WHERE o.call_hid = {producer}.hid AND o.idx = {index})"
+    return f"({history} OR ({column}_src IS NULL AND {column}_cid = {output_cid}))"
+
+
+def _domain_cids(node: DomainVar) -> list[bytes]:
+    from ..hashing import content_id
+
+    return [content_id(value) for value in node.values]
