@@ -128,7 +128,8 @@ class Query:
         if self._rows is None:
             compiled = self._compile()
             cursor = self.storage._store.conn.execute(compiled.sql, compiled.params)
-            self._rows = list(_expand_domains(self.pattern, _node_ids(self.pattern, compiled, cursor)))
+            matches = _expand_domains(self.pattern, _node_ids(self.pattern, compiled, cursor))
+            self._rows = list(_same_items(self.pattern, matches))
         return self._rows
 
     def _table(self, names: list[str], ids: bool) -> tuple[list[tuple], list[tuple[bytes, ...]]]:
@@ -222,6 +223,21 @@ def _expand_domains(pattern: Pattern, matches: Iterable[dict]) -> Iterable[dict]
             for assignment in combination:
                 expanded.update(assignment)
             yield expanded
+
+
+def _same_items(pattern: Pattern, matches: Iterable[dict]) -> Iterable[dict]:
+    """``for x, y in [(1, 10), (2, 20)]``: x and y must come from the same item."""
+    groups: dict[int, list[DomainVar]] = {}
+    for node in pattern.nodes:
+        if isinstance(node, DomainVar) and node.group is not None:
+            groups.setdefault(node.group, []).append(node)
+    allowed = [
+        ([n.number for n in nodes], {tuple(content_id(n.values[i]) for n in nodes) for i in range(len(nodes[0].values))})
+        for nodes in groups.values()
+    ]
+    for match in matches:
+        if all(tuple(match.get(number) for number in numbers) in items for numbers, items in allowed):
+            yield match
 
 
 def _group_choices(nodes: list[DomainVar]) -> list[dict]:

@@ -1,0 +1,383 @@
+"""Query blocks (issue 5): the code that computed results retrieves them as a table.
+
+Blocks are compiled with the real transform and executed in a namespace holding the ops of
+this module; every storage is a real SQLite file.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mandala_ast import Q, QueryError, Storage, op, transform_source, workflow
+
+RUNS: list[tuple] = []
+
+
+@op
+def inc(x: int) -> int:
+    RUNS.append(("inc", x))
+    return x + 1
+
+
+@op
+def add(x: int, y: int) -> int:
+    RUNS.append(("add", x, y))
+    return x + y
+
+
+@op
+def mul(x: int, y: int = 2) -> int:
+    return x * y
+
+
+@op
+def load(n: int) -> list:
+    return list(range(n))
+
+
+@op
+def train(data: list, alpha: float = 0.1) -> float:
+    return sum(data) * alpha
+
+
+@op
+def evaluate(model: float, data: list) -> float:
+    return model / (1 + len(data))
+
+
+@workflow
+def pipeline(n, alpha):
+    data = load(n)
+    model = train(data, alpha=alpha)
+    return evaluate(model, data)
+
+
+def run(source: str, storage: Storage, **names: Any) -> dict:
+    """Compile *source* as a module (query form included) and execute it with *storage*."""
+    result = transform_source(textwrap.dedent(source), "user_code.py")
+    namespace = {
+        "__name__": "user_code",
+        "storage": storage,
+        "inc": inc, "add": add, "mul": mul, "load": load, "train": train,
+        "evaluate": evaluate, "pipeline": pipeline, "Q": Q,
+        **names,
+    }
+    exec(compile(result.source, "user_code.py", "exec"), namespace)
+    return namespace
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> Storage:
+    return Storage(tmp_path / "results.db")
+
+
+def rows(frame) -> list[tuple]:
+    return [tuple(row) for row in frame.itertuples(index=False)]
+
+
+class TestMatching:
+    def test_history_sensitive_pattern_matches_only_the_nested_call(self, storage: Storage) -> None:
+        """DESIGN §3.2: w reuses z's content, yet inc(inc(Q())) is w's call alone."""
+        run("""\
+            import mandala_ast
+            with storage.run():
+                y = inc(1)
+                z = inc(2)
+                w = inc(y)
+            with storage.query() as q:
+                w = inc(inc(Q()))
+            """, storage)
+        ns = run("""\
+            import mandala_ast
+            with storage.query() as q:
+                w = inc(inc(Q()))
+            """, storage)
+        assert rows(ns["q"].df()) == [(3,)]
+        assert len(ns["q"].df()) == 1
+
+    def test_partial_computation_gives_nulls_under_if(self, storage: Storage) -> None:
+        code = """\
+            import mandala_ast
+            with storage.{block}:
+                for x in range(5):
+                    y = inc(x)
+                    if x % 2 == 0:
+                        z = add(x, y)
+            """
+        run(code.format(block="run()"), storage)
+        ns = run(code.format(block="query() as q"), storage)
+        frame = ns["q"].df()
+        assert list(frame.columns) == ["x", "y", "z"]
+        assert rows(frame) == [(0, 1, 1), (1, 2, None), (2, 3, 5), (3, 4, None), (4, 5, 9)]
+
+    def test_run_block_example_of_the_design_round_trips_without_printing(self, storage, capsys) -> None:
+        code = """\
+            import mandala_ast
+            with storage.{block}:
+                for n in [10, 100]:
+                    for alpha in [0.1, 0.2]:
+                        data = load(n)
+                        model = train(data, alpha=alpha)
+                        acc = evaluate(model, data)
+                        if acc > 0.9:
+                            print(n, acc)
+            """
+        ran = run(code.format(block="run()"), storage)
+        printed = capsys.readouterr().out
+        assert printed  # the run block printed the good ones
+        frame = run(code.format(block="query() as q"), storage)["q"].df()
+        assert capsys.readouterr().out == ""
+        assert list(frame.columns) == ["n", "alpha", "data", "model", "acc"]
+        assert len(frame) == 4
+        expected = {(n, a, evaluate.fn(train.fn(list(range(n)), a), list(range(n)))) for n in (10, 100) for a in (0.1, 0.2)}
+        assert set(zip(frame.n, frame.alpha, frame.acc)) == expected
+        assert ran["acc"] == frame.acc.iloc[-1]
+
+    def test_free_variable_and_omitted_argument(self, storage: Storage) -> None:
+        run("""\
+            import mandala_ast
+            with storage.run():
+                for x in [1, 2, 3]:
+                    m = mul(x, 3)
+                m = mul(5)
+            """, storage)
+        ns = run("""\
+            import mandala_ast
+            with storage.query() as everything:
+                x = Q()
+                m = mul(x)
+            with storage.query() as by_three:
+                x = Q()
+                m = mul(x, y=3)
+            """, storage)
+        assert sorted(rows(ns["everything"].df())) == [(1, 3), (2, 6), (3, 9), (5, 10)]
+        assert sorted(rows(ns["by_three"].df())) == [(1, 3), (2, 6), (3, 9)]
+
+    def test_workflow_is_matched_through(self, storage: Storage) -> None:
+        run("""\
+            import mandala_ast
+            with storage.run():
+                for n in [3, 4]:
+                    acc = pipeline(n, 0.5)
+            """, storage)
+        ns = run("""\
+            import mandala_ast
+            with storage.query() as q:
+                n = Q()
+                acc = pipeline(n, 0.5)
+            """, storage)
+        frame = ns["q"].df()
+        assert sorted(rows(frame)) == [(3, pipeline.fn(3, 0.5)), (4, pipeline.fn(4, 0.5))]
+
+    def test_tuple_targets_keep_items_together(self, storage: Storage) -> None:
+        code = """\
+            import mandala_ast
+            with storage.{block}:
+                for x, y in [(1, 10), (2, 20)]:
+                    s = add(x, y)
+            """
+        run(code.format(block="run()"), storage)
+        run("import mandala_ast\nwith storage.run():\n    s = add(1, 20)\n", storage)
+        frame = run(code.format(block="query() as q"), storage)["q"].df()
+        assert sorted(rows(frame)) == [(1, 10, 11), (2, 20, 22)]
+
+    def test_only_calls_of_the_current_code_are_seen(self, storage: Storage) -> None:
+        ns = run("""\
+            import mandala_ast
+            with storage.run():
+                y = inc(1)
+            """, storage)
+        from mandala_ast import op as make_op
+
+        def inc(x: int) -> int:  # same name, new code: a new version
+            return x + 100
+
+        inc.__module__ = __name__
+        inc.__qualname__ = "inc"
+        changed = make_op(inc)
+        ns = run("""\
+            import mandala_ast
+            with storage.query() as q:
+                y = inc(Q())
+            """, storage, inc=changed)
+        assert len(ns["q"].df()) == 0
+
+
+class TestOrdinaryPython:
+    def test_derived_columns_and_filters(self, storage: Storage) -> None:
+        run("""\
+            import mandala_ast
+            with storage.run():
+                for x in range(4):
+                    y = inc(x)
+            """, storage)
+        frame = run("""\
+            import mandala_ast
+            with storage.query() as q:
+                x = Q()
+                y = inc(x)
+                twice = y * 2
+                big = twice if False else twice
+                if y > 2 and not x == 3:
+                    flag = x + y
+            """, storage)["q"].df("x", "twice", "flag")
+        assert rows(frame) == [(0, 2, None), (1, 4, None), (2, 6, 5), (3, 8, None)]
+
+    def test_expression_passed_to_an_op_is_a_filter(self, storage: Storage) -> None:
+        run("""\
+            import mandala_ast
+            with storage.run():
+                for x in range(4):
+                    y = add(x, x + 1)
+                y = add(9, 9)
+            """, storage)
+        frame = run("""\
+            import mandala_ast
+            with storage.query() as q:
+                x = Q()
+                y = add(x, x + 1)
+            """, storage)["q"].df()
+        assert rows(frame) == [(0, 1), (1, 3), (2, 5), (3, 7)]
+
+    def test_selection_and_ids(self, storage: Storage) -> None:
+        from mandala_ast.runtime.hashing import content_id
+
+        run("import mandala_ast\nwith storage.run():\n    y = inc(7)\n", storage)
+        q = run("import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    y = inc(x)\n", storage)["q"]
+        assert list(q.df("y").columns) == ["y"]
+        assert rows(q.df(values="ids")) == [(content_id(7).hex(), content_id(8).hex())]
+        with pytest.raises(KeyError, match="no variable 'nope'"):
+            q.df("nope")
+
+    def test_other_librarys_query_block_runs_as_written(self) -> None:
+        ns = run("""\
+            import mandala_ast
+
+            class Session:
+                def query(self):
+                    return self
+                def __enter__(self):
+                    return self
+                def __exit__(self, *exc):
+                    return False
+
+            session = Session()
+            seen = []
+            with session.query() as s:
+                i = 0
+                while i < 3:
+                    i += 1
+                for k in [1, 2]:
+                    if k == 1:
+                        seen.append("one")
+                    elif k > 1 and k < 3:
+                        seen.append("two")
+                    else:
+                        seen.append("never")
+                seen.append(not False)
+            """, Storage())
+        assert ns["seen"] == ["one", "two", True]
+        assert ns["i"] == 3
+
+
+class TestErrors:
+    @pytest.mark.parametrize(
+        ("statement", "what"),
+        [
+            ("while x:\n        pass", "`while` loop"),
+            ("try:\n        y = inc(x)\n    except ValueError:\n        pass", "`try` statement"),
+            ("y = inc(x)\n    y += 1", "in-place update"),
+            ("y = inc(x)\n    y.append(3)", "mutates a query variable"),
+            ("y = inc(x)\n    y[0] = 1", "assignment into an object"),
+        ],
+    )
+    def test_what_a_query_cannot_mean_names_the_line(self, storage, statement: str, what: str) -> None:
+        source = f"import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    {statement}\n"
+        with pytest.raises(QueryError, match=what) as info:
+            run(source, storage)
+        assert "user_code.py:4" in str(info.value) or "user_code.py:5" in str(info.value)
+
+    def test_uncompiled_query_block_says_how_to_compile(self, storage: Storage) -> None:
+        with pytest.raises(QueryError, match="mandala-ast run"):
+            with storage.query():
+                pass
+
+    def test_q_outside_a_query(self) -> None:
+        with pytest.raises(QueryError, match="inside `with storage.query"):
+            Q()
+
+    def test_branching_on_a_variable_outside_if_is_explained(self, storage: Storage) -> None:
+        with pytest.raises(QueryError, match="has no value while the query block runs"):
+            run("""\
+                import mandala_ast
+                with storage.query() as q:
+                    x = Q()
+                    y = inc(x)
+                    z = 1 if y else 2
+                """, storage)
+
+    def test_unused_free_variable(self, storage: Storage) -> None:
+        ns = run("import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    y = inc(3)\n", storage)
+        with pytest.raises(QueryError, match="not an argument of any op call"):
+            ns["q"].df()
+
+
+# -- round trip: run, then query the same code ----------------------------------------------------
+
+_OPS = ("inc", "add", "mul")
+
+
+@st.composite
+def blocks(draw) -> str:
+    """A block of op calls with up to two nested literal loops; the innermost body records
+    the names it sees (a statement the query skips: ordinary Python)."""
+    names: list[str] = []
+    lines: list[str] = []
+    depth = 0
+
+    def argument() -> str:
+        if names and draw(st.booleans()):
+            return draw(st.sampled_from(names))
+        return str(draw(st.integers(0, 3)))
+
+    def statements(indent: str, count: int) -> None:
+        for _ in range(count):
+            fn = draw(st.sampled_from(_OPS))
+            args = argument() if fn == "inc" else f"{argument()}, {argument()}"
+            target = f"v{len(lines)}"
+            lines.append(f"{indent}{target} = {fn}({args})")
+            names.append(target)
+
+    statements("    ", draw(st.integers(0, 2)))
+    indent = "    "
+    for level in range(draw(st.integers(0, 2))):
+        var = f"i{level}"
+        values = draw(st.lists(st.integers(0, 3), min_size=1, max_size=3))
+        lines.append(f"{indent}for {var} in {values}:")
+        names.append(var)
+        indent += "    "
+        depth += 1
+    statements(indent, draw(st.integers(1, 3)))
+    record = ", ".join(f"{n!r}: {n}" for n in names)
+    lines.append(f"{indent}ROWS.append({{{record}}})")
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=blocks())
+def test_round_trip_run_then_query_gives_exactly_the_computed_tuples(tmp_path: Path, body: str) -> None:
+    storage = Storage()
+    computed: list[dict] = []
+    run("import mandala_ast\nwith storage.run():\n" + body, storage, ROWS=computed)
+    ns = run("import mandala_ast\nwith storage.query() as q:\n" + body, storage, ROWS=[])
+    frame = ns["q"].df()
+    names = list(computed[0])
+    assert sorted(frame.columns) == sorted(names)
+    expected = {tuple(row[n] for n in names) for row in computed}
+    assert set(zip(*(frame[n] for n in names))) == expected
