@@ -9,12 +9,14 @@ Hierarchy::
           ├── OutputCountError        an op returned the wrong number of values
           ├── NewCallError            a call is missing and new calls are not allowed
           ├── VersionChangeError      code changed and Storage(on_change="error") refuses to recompute
+          ├── RenderError             graphviz's dot failed to draw a picture
           └── HookError               the import hook cannot be installed as asked
     UserWarning
      └── MandalaWarning
           ├── MandalaFallbackWarning  a module could not be compiled and runs as written
           ├── MandalaImportWarning    modules imported before install() are not compiled
-          └── MandalaDiagnosticWarning  a note from the compiler about a module
+          ├── MandalaDiagnosticWarning  a note from the compiler about a module
+          └── MandalaRenderWarning    graphviz is missing: a picture is DOT text, not an image
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ __all__ = [
     "MandalaError",
     "MandalaFallbackWarning",
     "MandalaImportWarning",
+    "MandalaRenderWarning",
     "MandalaWarning",
     "NewCallError",
     "OutputCountError",
+    "RenderError",
     "StorageFormatError",
     "ValueEncodingError",
     "VersionChangeError",
@@ -84,3 +88,14 @@ class MandalaImportWarning(MandalaWarning):
 
 class MandalaDiagnosticWarning(MandalaWarning):
     """A diagnostic the transform reported for a module (replayed on every import, cached or not)."""
+
+class RenderError(MandalaError, RuntimeError):
+    """graphviz's ``dot`` program failed to draw a picture; the message carries its stderr."""
+
+
+class MandalaRenderWarning(MandalaWarning):
+    """graphviz's ``dot`` program is missing, so a picture holds only its DOT text.
+
+    The message says how to install graphviz; ``str(picture)`` and ``picture.save("x.dot")``
+    give the text, which any graphviz viewer draws.
+    """

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .pictures import Picture
+
 from .._errors import NewCallError, ValueEncodingError
 from . import codecs
 from .blobs import BlobDir
@@ -372,6 +374,19 @@ class Storage:
 
         self.commit()
         return provenance_table(self._store, op)
+
+    def draw(self, target: Any, *, format: str = "svg", path: str | Path | None = None) -> "Picture":
+        """A picture of what is stored: for an op, the ops upstream and downstream of it with
+        call counts; for any other value, the calls it came from. Needs graphviz's ``dot``
+        for an image (otherwise: a warning and the DOT text); ``path`` saves it too.
+
+        >>> storage.draw(add, path="add.svg")         # doctest: +SKIP
+        <Picture: SVG, 5,123 bytes>
+        """
+        from .stored_graphs import draw_stored
+
+        self.commit()
+        return draw_stored(self._store, target, self._load, format=format, path=path)
 
     # -- versions --------------------------------------------------------------------------
 
