@@ -308,7 +308,7 @@ class _QueryFormRewriter(cst.CSTTransformer):
             return updated_node
         value = updated_node.value
         if not isinstance(original_node.value, cst.Call):
-            return cst.Pass(semicolon=updated_node.semicolon)  # a bare value: nothing to match
+            return updated_node  # a bare value (a docstring, `x`): evaluating it changes nothing
         callee = cst.ensure_type(cst.ensure_type(value, cst.Call).func, cst.Call).args[0].value  # q_call(f)(...) -> f
         return updated_node.with_changes(value=rt_call("q_stmt", [cst.Arg(callee), cst.Arg(_thunk(value))]))
 
