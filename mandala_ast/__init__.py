@@ -22,12 +22,14 @@ from ._errors import (
     MandalaWarning,
     NewCallError,
     OutputCountError,
+    QueryError,
     RenderError,
     StorageFormatError,
     ValueEncodingError,
     VersionChangeError,
 )
 from .runtime.ops import Op, Workflow, op, workflow
+from .runtime.query.block import Q
 from .runtime.storage import Storage
 
 __version__ = "0.1.0"
@@ -44,6 +46,8 @@ __all__ = [
     "NewCallError",
     "Op",
     "OutputCountError",
+    "Q",
+    "QueryError",
     "RenderError",
     "Storage",
     "StorageFormatError",

@@ -58,6 +58,12 @@ class NewCallError(MandalaError):
     """A call has no stored result and the block does not allow new calls."""
 
 
+class QueryError(MandalaError, ValueError):
+    """A query or delete block asks for something a pattern cannot mean (a ``while`` loop,
+    an in-place update, a branch on a stored value outside ``if``...). The message names the
+    line in the user's code."""
+
+
 class VersionChangeError(MandalaError):
     """An op or a dependency changed, and the storage was opened with ``on_change="error"``.
 

@@ -19,6 +19,8 @@ PUBLIC = [
     "NewCallError",
     "Op",
     "OutputCountError",
+    "Q",
+    "QueryError",
     "RenderError",
     "Storage",
     "StorageFormatError",

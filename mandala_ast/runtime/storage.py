@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .pictures import Picture
+    from .query.block import QueryBlock
 
 from .._errors import NewCallError, ValueEncodingError
 from . import codecs
@@ -84,6 +85,25 @@ class Storage:
     def run(self, *, allow_new_calls: bool | None = None) -> RunBlock:
         """A block in which op calls compute-and-save or load (DESIGN §3.2)."""
         return RunBlock(self, allow_new_calls=allow_new_calls)
+
+    def query(self) -> "QueryBlock":
+        """A block whose code is matched against stored calls instead of run (DESIGN §3.3).
+
+        >>> with storage.query() as q:     # doctest: +SKIP
+        ...     x = Q()
+        ...     y = inc(x)
+        >>> q.df()                         # doctest: +SKIP
+        """
+        from .query.block import QueryBlock
+
+        return QueryBlock(self)
+
+    def delete(self) -> "QueryBlock":
+        """A block whose code, matched like a query, deletes the calls it matches and every
+        call computed from them (DESIGN §3.5)."""
+        from .query.block import QueryBlock
+
+        return QueryBlock(self, delete=True)
 
     def __enter__(self) -> "Storage":
         stack = self._block_stack()
