@@ -31,12 +31,16 @@ from ._errors import (
 from .runtime.ops import Op, Workflow, op, workflow
 from .runtime.query.block import Q
 from .runtime.storage import Storage
+from .runtime.structures import MDict, MList, MSet
 
 __version__ = "0.1.0"
 
 __all__ = [
     "HookError",
     "HookHandle",
+    "MDict",
+    "MList",
+    "MSet",
     "MandalaDiagnosticWarning",
     "MandalaError",
     "MandalaFallbackWarning",

@@ -10,6 +10,9 @@ import mandala_ast
 PUBLIC = [
     "HookError",
     "HookHandle",
+    "MDict",
+    "MList",
+    "MSet",
     "MandalaDiagnosticWarning",
     "MandalaError",
     "MandalaFallbackWarning",

@@ -6,6 +6,9 @@
 - ``bytes``: raw bytes.
 - ``pickle``: everything else (protocol 5). Loading such a value runs pickle: a storage file is
   code, and should be trusted like code. Nothing is unpickled when a storage is opened.
+- ``mlist``, ``mdict``, ``mset``: MList/MDict/MSet values, whose data is their elements'
+  content ids (runtime/structures.py). Their elements are values of their own, so the storage
+  decodes them, not :func:`decode`.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-__all__ = ["EncodedValue", "decode", "decode_file", "encode"]
+__all__ = ["STRUCTURE_CODECS", "EncodedValue", "decode", "decode_file", "encode"]
 
+#: Codecs of values stored element by element (see runtime/structures.py).
+STRUCTURE_CODECS = frozenset({"mlist", "mdict", "mset"})
 _JSON_TYPES = (type(None), bool, int, float, str)
 _INT_FAST = 10**18
 
@@ -61,6 +66,8 @@ def decode(codec: str, data: bytes) -> Any:
         return np.load(io.BytesIO(data), allow_pickle=False)
     if codec == "pickle":
         return pickle.loads(data)
+    if codec in STRUCTURE_CODECS:
+        raise ValueError(f"a {codec!r} value is loaded through its Storage, which loads its elements")
     raise ValueError(f"unknown codec {codec!r} (was the storage written by a newer mandala_ast?)")
 
 

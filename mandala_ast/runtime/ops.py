@@ -9,7 +9,7 @@ import typing
 from typing import Any, Callable, Iterable
 
 from .._errors import OutputCountError
-from . import blocks
+from . import blocks, structures
 from .fingerprints import Fingerprint, fingerprint
 from .hashing import UnhashableError, content_id, digest
 
@@ -56,6 +56,39 @@ class Op:
     def version_id(self) -> bytes:
         """Name, manual version and code fingerprint: what identifies this version of the op."""
         return digest(b"op|%s|%d|%s" % (self.name.encode(), self.version, self.fingerprint.digest))
+
+    @functools.cached_property
+    def structure_inputs(self) -> dict[str, str]:
+        """Parameters annotated MList/MDict/MSet: name -> "list"/"dict"/"set" (DESIGN §3.7).
+
+        Read on first use, not at decoration: annotations may name things defined later.
+
+        >>> from mandala_ast import MList
+        >>> @op
+        ... def total(xs: MList[int]) -> int:
+        ...     return sum(xs)
+        >>> total.structure_inputs
+        {'xs': 'list'}
+        """
+        return structures.input_kinds(self.fn, self.signature)
+
+    @functools.cached_property
+    def structure_outputs(self) -> dict[int, str]:
+        """Outputs annotated MList/MDict/MSet: output index -> kind (empty for most ops).
+
+        >>> from mandala_ast import MList
+        >>> @op
+        ... def squares(n: int) -> MList[int]:
+        ...     return [i * i for i in range(n)]
+        >>> squares.structure_outputs
+        {0: 'list'}
+        """
+        return structures.output_kinds(self.fn, self.nout)
+
+    @functools.cached_property
+    def has_structures(self) -> bool:
+        """Whether any input or output is stored elementwise: one test on the hot path."""
+        return bool(self.structure_inputs or self.structure_outputs)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         block = blocks.state.block

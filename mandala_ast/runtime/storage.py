@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from .query.block import QueryBlock
 
 from .._errors import NewCallError, ValueEncodingError
-from . import codecs
+from . import codecs, structures
 from .blobs import BlobDir
 from .blocks import RunBlock
 from .hashing import UnhashableError, content_id, digest
@@ -22,6 +22,7 @@ from .ops import Op
 from .packing import pack_outputs, unpack_outputs
 from .refs import Ref
 from .store import SQLiteStore
+from .structures import EncodedStructure
 from .tracing import RanCode, run_traced
 from .versions import VersionTracker
 
@@ -76,6 +77,7 @@ class Storage:
         self._inline: dict[bytes, tuple[str, bytes]] = {}  # cid -> small prefetched value
         self._last_flush = time.monotonic()
         self._blocks = threading.local()
+        self._item_op_added = False  # the __item__ op's rows, buffered once (structures.py)
 
     def __repr__(self) -> str:
         return f"Storage({str(self.path) if self.path else ':memory:'!r})"
@@ -310,9 +312,15 @@ class Storage:
         duration = time.perf_counter() - started
         call.set_state(self._versions.dependency_state(op, ran))
         outputs = op.split_outputs(result)
+        structured = op.structure_outputs  # {} for most ops (MList/MDict/MSet: DESIGN §3.7)
+        if structured:  # a structure of the wrong type is an error before anything is stored
+            structures.check_outputs(op.name, structured, outputs)
         try:
             out_cids = tuple(map(content_id, outputs))
-            encoded = list(map(codecs.encode, outputs))
+            if structured:
+                encoded = structures.encode_outputs(structured, outputs, op.name)
+            else:
+                encoded = list(map(codecs.encode, outputs))
         except Exception:  # say which output could not be hashed or stored
             out_cids = tuple(_hash_or_explain(op, f"output {i}", v) for i, v in enumerate(outputs))
             encoded = [_encode_or_explain(op, f"output {i}", v) for i, v in enumerate(outputs)]
@@ -326,8 +334,9 @@ class Storage:
     # -- recording -----------------------------------------------------------------------
 
     def _encode_new_inputs(self, call: _Call) -> dict[bytes, codecs.EncodedValue]:
+        kinds = call.op.structure_inputs  # {} unless arguments are MList/MDict/MSet
         return {
-            cid: _encode_or_explain(call.op, f"argument {name!r}", call.bound[name])
+            cid: _encode_or_explain(call.op, f"argument {name!r}", call.bound[name], kinds.get(name))
             for name, cid in call.cids.items()
             if cid not in self._stored and cid not in self._unflushed
         }
@@ -352,16 +361,70 @@ class Storage:
         rows["calls"].append(row)
         self._by_history[call.lkey] = entry = (call.hid, out_cids, call.deps_id)
         self._by_content.setdefault(call.cid, entry)
+        if call.op.has_structures:  # one attribute test: plain ops pay nothing more
+            self._record_structures(call, out_cids, encoded, inputs)
 
     def _buffer_encoded(self, cid: bytes, encoded: codecs.EncodedValue) -> None:
         if cid in self._stored or cid in self._unflushed:
             return
         data, external = encoded.data, 0
-        if self._blobs is not None and len(data) >= BLOB_BYTES:
+        # A structure's row (element ids) stays in the file: gc reads it to keep its elements.
+        large = len(data) >= BLOB_BYTES and encoded.codec not in codecs.STRUCTURE_CODECS
+        if self._blobs is not None and large:
             self._blobs.write(cid, data)
             data, external = None, 1
         self._store.add("vals", (cid, encoded.codec, data, len(encoded.data), external))
         self._unflushed[cid] = encoded
+
+    def _record_structures(self, call: _Call, out_cids, encoded, inputs: dict) -> None:
+        """Elements of MList/MDict/MSet arguments and outputs as values of their own, and an
+        ``__item__`` call per output element, each time the call is recorded (structures.py)."""
+        op = call.op
+        for name in op.structure_inputs:
+            value = inputs.get(call.cids.get(name))
+            if type(value) is EncodedStructure:
+                self._buffer_elements(value)
+        for index, kind in op.structure_outputs.items():
+            value = encoded[index] if encoded is not None else None
+            if type(value) is not EncodedStructure:  # recorded again: from the file
+                value = self._stored_structure(out_cids[index], kind, call.op.name)
+            if value is not None:
+                self._record_items(call, index, out_cids[index], value)
+
+    def _record_items(
+        self, call: _Call, index: int, struct_cid: bytes, structure: EncodedStructure
+    ) -> None:
+        """Buffer one ``__item__`` call per element of output ``index`` (structures.py)."""
+        rows = self._store.rows
+        now = time.time()
+        if not self._item_op_added:
+            for table, row in structures.item_op_rows(now).items():
+                rows[table].append(row)
+            self._item_op_added = True
+        self._buffer_elements(structure)
+        for key_cid, key, cid, element in structure.items():
+            if key is not None:
+                self._buffer_encoded(key_cid, key)
+            packed = pack_outputs((cid,), (element,))
+            item = structures.item_call(call.hid, index, struct_cid, key_cid, cid, packed, call.exact, now)
+            for table, row in item:
+                rows[table].append(row)
+
+    def _buffer_elements(self, structure: EncodedStructure) -> None:
+        for cid, element in structure.elements.items():
+            self._buffer_encoded(cid, element)
+
+    def _stored_structure(self, cid: bytes, kind: str, op_name: str) -> EncodedStructure | None:
+        """The EncodedStructure of a stored output; None for a dict stored whole."""
+        pending = self._unflushed.get(cid)
+        if type(pending) is EncodedStructure:
+            return pending
+        codec, data = (pending.codec, pending.data) if pending else self._store.find_value(cid)[:2]
+        if codec in codecs.STRUCTURE_CODECS:
+            return structures.parse(codec, data)
+        # Stored whole (a plain op stored the same content first): store its elements now.
+        value = structures.encode(kind, self._load(cid), op_name)
+        return value if type(value) is EncodedStructure else None
 
     def _maybe_flush(self) -> None:
         if (
@@ -475,7 +538,7 @@ class Storage:
             return value
         pending = self._unflushed.get(cid)
         if pending is not None:
-            return codecs.decode(pending.codec, pending.data)
+            return self._decode(cid, pending.codec, pending.data, 0)
         inline = self._inline.get(cid)
         if inline is not None:
             value = codecs.decode(*inline)
@@ -489,9 +552,27 @@ class Storage:
         return value
 
     def _decode(self, cid: bytes, codec: str, data: bytes | None, external: int) -> Any:
+        if codec in codecs.STRUCTURE_CODECS:  # MList/MDict/MSet: load the elements too
+            return structures.decode(codec, data, self._load_many)
         if external:
             return codecs.decode_file(codec, self._blobs.path(cid))
         return codecs.decode(codec, data)
+
+    def _load_many(self, cids: list[bytes]) -> list[Any]:
+        """Values of ``cids`` (a structure's elements): those not in memory in one query per
+        chunk, not one per value."""
+        memory = (self._values, self._unflushed, self._inline)
+        wanted = [cid for cid in dict.fromkeys(cids) if not any(cid in m for m in memory)]
+        rows = self._store.find_values(wanted) if wanted else {}
+        values = []
+        for cid in cids:
+            row = rows.get(cid)
+            if row is None or cid in self._values:  # in memory, or decoded once already
+                values.append(self._load(cid))
+            else:  # decoded per occurrence: equal mutable elements must not be one object
+                values.append(self._decode(cid, *row))
+                self._remember(cid, values[-1])
+        return values
 
     def _remember(self, cid: bytes, value: Any) -> None:
         self._stored.add(cid)
@@ -581,9 +662,9 @@ def _hash_or_explain(op: Op, what: str, value: Any) -> bytes:
         raise ValueEncodingError(f"op {op.name}, {what}: {exc}") from exc
 
 
-def _encode_or_explain(op: Op, what: str, value: Any) -> codecs.EncodedValue:
+def _encode_or_explain(op: Op, what: str, value: Any, kind: str | None = None) -> codecs.EncodedValue:
     try:
-        return codecs.encode(value)
+        return codecs.encode(value) if kind is None else structures.encode(kind, value, op.name)
     except Exception as exc:  # pickle raises TypeError, PicklingError, AttributeError, ...
         raise ValueEncodingError(
             f"op {op.name}, {what}: cannot store a value of type {type(value).__qualname__}: {exc}"

@@ -32,6 +32,9 @@ _CANDIDATES_SQL = (
     "WHERE (version_id = ? AND lkey IN (?, ?)) OR (cid = ? AND lkey != cid) ORDER BY created_at"
 )
 _VALUE_SQL = "SELECT codec, data, external FROM vals WHERE cid = ?"
+_VALUES_SQL = "SELECT cid, codec, data, external FROM vals WHERE cid IN ({marks})"
+#: Ids per ``IN (...)`` list: below SQLite's oldest limit on bound parameters (999).
+_IN_CHUNK = 900
 _COUNT_SQL = "SELECT COUNT(*) FROM calls WHERE version_id = ?"
 # A range of the primary key: a version's calls are stored together.
 _INDEX_SQL = "SELECT lkey, cid, hid, deps_id, outputs FROM calls WHERE version_id = ?"
@@ -97,6 +100,17 @@ class SQLiteStore:
     def find_value(self, cid: bytes) -> tuple | None:
         """``(codec, data, external)`` of a stored value."""
         return self.conn.execute(_VALUE_SQL, (cid,)).fetchone()
+
+    def find_values(self, cids: list[bytes]) -> dict[bytes, tuple]:
+        """``cid -> (codec, data, external)`` of the stored values among ``cids``: one query per
+        chunk (the elements of a structure), not one per value."""
+        found: dict[bytes, tuple] = {}
+        for start in range(0, len(cids), _IN_CHUNK):
+            chunk = cids[start : start + _IN_CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            for cid, *row in self.conn.execute(_VALUES_SQL.format(marks=marks), chunk):
+                found[cid] = tuple(row)
+        return found
 
     # -- writing -------------------------------------------------------------------------
 

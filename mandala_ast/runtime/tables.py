@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable
 
 from .ops import Op
+from .structures import ITEM_VERSION_ID
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,6 +39,11 @@ SELECT o.call_hid, o.idx, v.op_name FROM outputs o
 JOIN calls c ON c.hid = o.call_hid JOIN versions v ON v.version_id = c.version_id
 WHERE o.cid = ? AND c.created_at <= ? ORDER BY c.created_at LIMIT 1
 """
+_ITEM_BY_CONTENT_SQL = """
+SELECT o.call_hid, o.idx, v.op_name FROM outputs o
+JOIN calls c ON c.hid = o.call_hid JOIN versions v ON v.version_id = c.version_id
+WHERE o.cid = ? AND c.version_id = ? AND c.created_at <= ? ORDER BY c.created_at LIMIT 1
+"""
 
 
 def calls_table(store: "SQLiteStore", op: Op, load: Callable[[bytes], Any]) -> "pd.DataFrame":
@@ -66,13 +72,22 @@ def provenance_table(store: "SQLiteStore", op: Op) -> "pd.DataFrame":
 
     ``exact`` is True when the producer is known from history (compiled code); otherwise it is
     the earliest earlier call whose output has the same content, or None for raw inputs.
+    Compiled code passes an element of a stored MList/MDict/MSet (``f(xs[0])``, ``for x in
+    xs``) without its history, so such an input is matched by content to an ``__item__`` call
+    (``exact`` False); a literal equal to an element is matched the same way.
     """
     import pandas as pd
 
     rows = []
     query = store.conn.execute(_PROVENANCE_SQL, (op.name,)).fetchall()
     for call, name, cid, compiled, created_at, *exact in query:
-        found = exact if exact[0] is not None or compiled else _by_content(store, cid, created_at)
+        if exact[0] is not None:
+            found = exact
+        elif compiled:
+            found = _item_by_content(store, cid, created_at)
+            compiled = found[0] is None
+        else:
+            found = _by_content(store, cid, created_at)
         producer, index, producer_op = found
         rows.append(
             dict(
@@ -90,6 +105,11 @@ def provenance_table(store: "SQLiteStore", op: Op) -> "pd.DataFrame":
 
 def _by_content(store: "SQLiteStore", cid: bytes, before: float) -> tuple:
     return store.conn.execute(_BY_CONTENT_SQL, (cid, before)).fetchone() or (None, None, None)
+
+
+def _item_by_content(store: "SQLiteStore", cid: bytes, before: float) -> tuple:
+    query = (cid, ITEM_VERSION_ID, before)
+    return store.conn.execute(_ITEM_BY_CONTENT_SQL, query).fetchone() or (None, None, None)
 
 
 def _distinct_calls(store: "SQLiteStore", op: Op) -> dict[bytes, tuple]:
