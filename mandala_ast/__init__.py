@@ -24,10 +24,13 @@ from ._errors import (
     OutputCountError,
     QueryError,
     RenderError,
+    StorageBusyError,
     StorageFormatError,
     ValueEncodingError,
     VersionChangeError,
 )
+from .runtime.deletion import DeleteReport
+from .runtime.garbage import GcReport
 from .runtime.ops import Op, Workflow, op, workflow
 from .runtime.query.block import Q
 from .runtime.storage import Storage
@@ -36,6 +39,8 @@ from .runtime.structures import MDict, MList, MSet
 __version__ = "0.1.0"
 
 __all__ = [
+    "DeleteReport",
+    "GcReport",
     "HookError",
     "HookHandle",
     "MDict",
@@ -54,6 +59,7 @@ __all__ = [
     "QueryError",
     "RenderError",
     "Storage",
+    "StorageBusyError",
     "StorageFormatError",
     "TransformResult",
     "ValueEncodingError",

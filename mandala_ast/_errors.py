@@ -5,6 +5,7 @@ Hierarchy::
     Exception
      └── MandalaError
           ├── StorageFormatError      the file is not a mandala_ast storage (or is corrupt)
+          ├── StorageBusyError        other processes kept the file locked past every retry
           ├── ValueEncodingError      an argument or output cannot be hashed or stored
           ├── OutputCountError        an op returned the wrong number of values
           ├── NewCallError            a call is missing and new calls are not allowed
@@ -31,7 +32,9 @@ __all__ = [
     "MandalaWarning",
     "NewCallError",
     "OutputCountError",
+    "QueryError",
     "RenderError",
+    "StorageBusyError",
     "StorageFormatError",
     "ValueEncodingError",
     "VersionChangeError",
@@ -44,6 +47,12 @@ class MandalaError(Exception):
 
 class StorageFormatError(MandalaError):
     """The storage file is corrupt, foreign, or of an unknown format; it was not modified."""
+
+
+class StorageBusyError(MandalaError):
+    """Other processes kept the storage file locked through every retry of
+    ``storage.delete_calls`` or ``storage.gc()``; nothing was lost and the file is consistent,
+    so the operation can simply be tried again later."""
 
 
 class ValueEncodingError(MandalaError, TypeError):
@@ -94,6 +103,7 @@ class MandalaImportWarning(MandalaWarning):
 
 class MandalaDiagnosticWarning(MandalaWarning):
     """A diagnostic the transform reported for a module (replayed on every import, cached or not)."""
+
 
 class RenderError(MandalaError, RuntimeError):
     """graphviz's ``dot`` program failed to draw a picture; the message carries its stderr."""

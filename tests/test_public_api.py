@@ -8,6 +8,8 @@ import sys
 import mandala_ast
 
 PUBLIC = [
+    "DeleteReport",
+    "GcReport",
     "HookError",
     "HookHandle",
     "MDict",
@@ -26,6 +28,7 @@ PUBLIC = [
     "QueryError",
     "RenderError",
     "Storage",
+    "StorageBusyError",
     "StorageFormatError",
     "TransformResult",
     "ValueEncodingError",

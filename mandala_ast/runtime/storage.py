@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .deletion import DeleteReport
+    from .garbage import GcReport
     from .pictures import Picture
     from .query.block import QueryBlock
 
@@ -17,6 +19,7 @@ from .._errors import NewCallError, ValueEncodingError
 from . import codecs, structures
 from .blobs import BlobDir
 from .blocks import RunBlock
+from .deletion_watch import DeletionWatch
 from .hashing import UnhashableError, content_id, digest
 from .ops import Op
 from .packing import pack_outputs, unpack_outputs
@@ -78,6 +81,7 @@ class Storage:
         self._last_flush = time.monotonic()
         self._blocks = threading.local()
         self._item_op_added = False  # the __item__ op's rows, buffered once (structures.py)
+        self._deletions = DeletionWatch(self._store, self._blobs, self._unflushed)
 
     def __repr__(self) -> str:
         return f"Storage({str(self.path) if self.path else ':memory:'!r})"
@@ -121,10 +125,12 @@ class Storage:
 
     def commit(self) -> None:
         """Write buffered calls to the file (done for you at block exit and periodically)."""
-        self._store.flush()
+        self._store.flush(self._deletions.before_flush)
         self._stored.update(self._unflushed)
         self._unflushed.clear()
         self._last_flush = time.monotonic()
+        if self._deletions.noticed():  # deleted elsewhere: what we remember may be gone
+            self._forget_stored()
 
     def close(self) -> None:
         """Commit and close the file."""
@@ -471,6 +477,53 @@ class Storage:
         self.commit()
         return draw_stored(self._store, target, self._load, format=format, path=path)
 
+    # -- deleting --------------------------------------------------------------------------
+
+    def delete_calls(self, target: Any, *, dependents: bool = True) -> "DeleteReport":
+        """Delete calls, every call computed from their outputs, and the values no remaining
+        call uses (DESIGN §3.5). Ids that match nothing are ignored.
+
+        ``target``: call ids (bytes, or the hex strings of ``storage.df(op)["call"]``), a
+        DataFrame from ``storage.df(op)``, or a query result. ``dependents=False`` keeps the
+        calls computed from them.
+
+        >>> df = storage.df(inc)                              # doctest: +SKIP
+        >>> print(storage.delete_calls(df[df.x > 2]))         # doctest: +SKIP
+        deleted 4 calls (2 matched, 2 computed from them) and 4 values (6 B)
+        """
+        from .deletion import call_ids, delete_calls
+
+        hids = call_ids(target)  # a bad target fails before anything is written
+        self.commit()
+        try:
+            return delete_calls(self._store, self._blobs, hids, dependents=dependents)
+        finally:
+            self._deletions.changed()  # our own deletion: nothing left for the watch to report
+            self._forget_stored()
+
+    def gc(self) -> "GcReport":
+        """Remove values and blob files nothing refers to, then VACUUM: the file shrinks.
+
+        >>> print(storage.gc())                               # doctest: +SKIP
+        removed 0 unused values and 0 stray files; 52.1 MB -> 3.2 MB on disk
+        """
+        from .garbage import collect_garbage
+
+        self.commit()
+        try:
+            return collect_garbage(self._store, self._blobs)
+        finally:
+            self._deletions.changed()  # our own deletion: nothing left for the watch to report
+            self._forget_stored()
+
+    def _forget_stored(self) -> None:
+        """Drop every in-memory record of what the file holds: after a deletion, none of it
+        may be served (or assumed stored) again. (``_unflushed`` is not a record of the file
+        but the values of buffered rows; deletion_watch.py checks those at the next commit.)"""
+        self._forget_lookups()
+        for cache in (self._values, self._stored, self._inline):
+            cache.clear()
+
     # -- versions --------------------------------------------------------------------------
 
     def versions(self, op: Op) -> "pd.DataFrame":
@@ -529,6 +582,8 @@ class Storage:
     def _enter_block(self) -> None:
         if self._versions.refresh():
             self._forget_lookups()
+        if self._deletions.changed():  # another Storage deleted calls or values
+            self._forget_stored()
 
     # -- loading -------------------------------------------------------------------------
 

@@ -122,11 +122,15 @@ class SQLiteStore:
     def pending_calls(self) -> int:
         return len(self.rows["calls"])
 
-    def flush(self) -> None:
-        """Write every buffered row in one transaction (retried while another writer holds it)."""
+    def flush(self, before: Callable[[sqlite3.Connection], Any] | None = None) -> None:
+        """Write every buffered row in one transaction (retried while another writer holds it).
+
+        ``before(conn)`` runs first inside that transaction; it may edit the buffered rows
+        (deletion_watch.py drops those that refer to rows deleted meanwhile).
+        """
         if not any(self.rows.values()):
             return
-        self.write_transaction(self._insert_pending)
+        self.write_transaction(lambda conn: (before and before(conn), self._insert_pending(conn)))
         for rows in self.rows.values():
             rows.clear()
 

@@ -1,0 +1,432 @@
+"""Deleting calls, every call computed from their outputs, and the values nobody uses any more.
+
+Which calls count as computed from a deleted call (DESIGN §3.5):
+
+- **exact history**: an input row whose ``src_call`` is the deleted call (compiled code
+  recorded it);
+- **content**, for calls recorded by uncompiled code (``exact = 0``, ``src_call IS NULL``): an
+  input is attributed the way ``storage.provenance(op)`` attributes it, to the *earliest* call
+  whose output has the same content and that existed when the consumer was recorded. Matching
+  any producer of equal content instead would let deleting one call returning ``None`` take
+  every uncompiled call with a ``None`` argument with it.
+
+A matched call stands for its computation: every stored row with the same call content id (the
+same call recorded under another history, or recomputed under other dependencies) goes too.
+``storage.df(op)`` shows those rows as one, and a survivor would keep serving the result.
+
+The dependency closure is computed in SQL over temporary tables of row ids: a few statements
+per level of the call graph, however many calls each level holds. Everything happens in one
+``BEGIN IMMEDIATE`` transaction; blob files are removed only after it commits.
+
+A value goes once no remaining ``inputs``/``outputs`` row refers to it and no surviving
+structure (MList/MDict/MSet, runtime/structures.py) holds it as an element. Other Storages on
+the file learn of the deletion through runtime/deletion_watch.py.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
+
+from .._errors import StorageBusyError
+from .codecs import STRUCTURE_CODECS
+from .deletion_watch import mark_deleted
+from .structures import element_cids
+
+if TYPE_CHECKING:
+    from .blobs import BlobDir
+    from .store import SQLiteStore
+
+__all__ = [
+    "VALUE_REFERENCES",
+    "DeleteReport",
+    "busy_as_error",
+    "call_ids",
+    "delete_calls",
+    "format_bytes",
+    "remove_blob_files",
+    "remove_unreferenced_values",
+]
+
+#: (table, column) pairs whose cids keep a ``vals`` row alive. A new table that refers to
+#: values by content id must be listed here, or deletion and gc will remove its values.
+VALUE_REFERENCES = (("inputs", "cid"), ("outputs", "cid"))
+
+#: The ``attrs`` key under which query results carry their rows' call ids.
+CALLS_ATTR = "mandala_ast.calls"
+_ACCEPTED = (
+    "an iterable of call ids (bytes, or hex strings as in storage.df(op)['call']), "
+    f"a DataFrame from storage.df(op) (its 'call' column), or a query result (attrs[{CALLS_ATTR!r}])"
+)
+
+
+@dataclass(frozen=True)
+class DeleteReport:
+    """What :meth:`Storage.delete_calls` removed.
+
+    >>> print(DeleteReport(calls=12, dependents=5, values=9, bytes_freed=1234))
+    deleted 12 calls (7 matched, 5 computed from them) and 9 values (1.2 kB)
+    """
+
+    #: calls removed in all
+    calls: int
+    #: how many of ``calls`` were removed because they were computed from a matched call
+    dependents: int
+    #: values removed because no remaining call uses them
+    values: int
+    #: encoded size of those values (database rows and blob files)
+    bytes_freed: int
+
+    @property
+    def matched(self) -> int:
+        """Calls removed because the target named them (or another row of their computation)."""
+        return self.calls - self.dependents
+
+    def __str__(self) -> str:
+        return (
+            f"deleted {_plural(self.calls, 'call')} ({self.matched} matched, "
+            f"{self.dependents} computed from them) and {_plural(self.values, 'value')} "
+            f"({format_bytes(self.bytes_freed)})"
+        )
+
+
+# -- targets -------------------------------------------------------------------------------
+
+
+def call_ids(target: Any) -> list[bytes]:
+    """The call row ids a :meth:`Storage.delete_calls` target names.
+
+    >>> call_ids(["ab" * 32, b"\\x01" * 32])[0].hex()[:6]
+    'ababab'
+    """
+    pandas = sys.modules.get("pandas")  # a DataFrame implies pandas is imported
+    if pandas is not None and isinstance(target, pandas.DataFrame):
+        return _frame_ids(target)
+    if isinstance(target, (bytes, bytearray, memoryview, str)):
+        return [_one_id(target)]
+    try:
+        items = iter(target)
+    except TypeError:
+        raise ValueError(f"cannot delete {type(target).__name__!r}: expected {_ACCEPTED}") from None
+    return [_one_id(item) for item in items if item is not None]
+
+
+def _frame_ids(frame: Any) -> list[bytes]:
+    per_row = frame.attrs.get(CALLS_ATTR)
+    if per_row is not None:
+        # The query engine builds frames with a RangeIndex: a row's label is its position in
+        # the list, and it survives filtering (df[mask], df.loc[...]) but not reset_index().
+        try:
+            rows = [per_row[label] for label in frame.index]
+        except (IndexError, TypeError) as exc:
+            raise ValueError(
+                f"this query result's index no longer matches attrs[{CALLS_ATTR!r}] ({exc}); "
+                "select rows with masks or .loc and keep the index"
+            ) from None
+        return [_one_id(i) for row in rows for i in row if i is not None]
+    if "call" in frame.columns:
+        return [_one_id(i) for i in frame["call"] if i is not None]
+    raise ValueError(
+        f"this DataFrame has no 'call' column and no attrs[{CALLS_ATTR!r}]: expected {_ACCEPTED}"
+    )
+
+
+def _one_id(item: Any) -> bytes:
+    if isinstance(item, (bytes, bytearray, memoryview)):
+        return bytes(item)
+    if isinstance(item, str):
+        try:
+            return bytes.fromhex(item)
+        except ValueError:
+            raise ValueError(f"{item!r:.80} is not a call id (hex digits expected)") from None
+    raise ValueError(f"cannot delete {type(item).__name__!r} {item!r:.40}: expected {_ACCEPTED}")
+
+
+# -- deleting ------------------------------------------------------------------------------
+
+
+def delete_calls(
+    store: "SQLiteStore", blobs: "BlobDir | None", hids: Iterable[bytes], *, dependents: bool = True
+) -> DeleteReport:
+    """Delete the calls with these row ids (and, with ``dependents``, every call computed from
+    their outputs), then the values no remaining call uses. Unknown ids are ignored.
+
+    >>> delete_calls(store, blobs, [hid]).calls       # doctest: +SKIP
+    3
+    """
+    hids = list(hids)
+    with busy_as_error(store, "delete calls"):
+        report, external = store.write_transaction(lambda conn: _delete_in(conn, hids, dependents, blobs))
+        remove_blob_files(store, blobs, external)
+    return report
+
+
+@contextmanager
+def busy_as_error(store: "SQLiteStore", what: str) -> Iterator[None]:
+    """Turn "database is locked" left after every retry into a :class:`StorageBusyError`
+    that says nothing was changed (the transaction rolled back).
+
+    >>> with busy_as_error(store, "delete calls"):     # doctest: +SKIP
+    ...     store.write_transaction(body)
+    """
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            raise
+        raise StorageBusyError(
+            f"{store.path}: could not {what}: other processes kept the file busy through every "
+            f"retry ({exc}). Nothing was lost; try again later."
+        ) from exc
+
+
+def _delete_in(
+    conn: sqlite3.Connection, hids: list[bytes], dependents: bool, blobs: "BlobDir | None"
+) -> tuple[DeleteReport, list[bytes]]:
+    _create_temp_tables(conn)
+    try:
+        conn.executemany("INSERT OR IGNORE INTO temp.mandala_target VALUES (?)", ((h,) for h in hids))
+        conn.execute(_MATCHED_SQL)
+        if dependents:
+            _add_dependents(conn)
+        calls, matched = conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(matched), 0) FROM temp.mandala_doomed"
+        ).fetchone()
+        for statement in _DELETE_ROWS:
+            conn.execute(statement)
+        values, size, external = remove_unreferenced_values(conn, "SELECT cid FROM temp.mandala_used", blobs)
+    finally:
+        for table in _TEMP_TABLES:
+            conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
+    if calls or values:
+        mark_deleted(conn)
+    return DeleteReport(calls, calls - matched, values, size), external
+
+
+def _add_dependents(conn: sqlite3.Connection) -> None:
+    """Grow ``mandala_doomed`` to a fixed point, one level of consumers per round."""
+    conn.execute("INSERT INTO temp.mandala_frontier SELECT hid FROM temp.mandala_doomed")
+    while True:
+        for statement in _ROUND_SQL:
+            conn.execute(statement)
+        # EXISTS, not IN: IN would walk all of mandala_doomed each round.
+        conn.execute(
+            "DELETE FROM temp.mandala_next WHERE EXISTS "
+            "(SELECT 1 FROM temp.mandala_doomed d WHERE d.hid = mandala_next.hid)"
+        )
+        added = conn.execute("INSERT INTO temp.mandala_doomed SELECT hid, 0 FROM temp.mandala_next").rowcount
+        if not added:
+            return
+        conn.execute("DELETE FROM temp.mandala_frontier")
+        conn.execute("INSERT INTO temp.mandala_frontier SELECT hid FROM temp.mandala_next")
+        conn.execute("DELETE FROM temp.mandala_next")
+
+
+# -- values --------------------------------------------------------------------------------
+
+
+def remove_unreferenced_values(
+    conn: sqlite3.Connection, candidates_sql: str, blobs: "BlobDir | None"
+) -> tuple[int, int, list[bytes]]:
+    """Delete the ``vals`` rows among ``candidates_sql`` (a SELECT of cids) that nothing uses
+    any more; returns ``(count, bytes, cids stored as blob files)``. Call inside a write
+    transaction.
+
+    >>> remove_unreferenced_values(conn, "SELECT cid FROM vals", blobs)   # doctest: +SKIP
+    (2, 2097280, [b'...'])
+    """
+    conn.execute("DROP TABLE IF EXISTS temp.mandala_unused")
+    conn.execute("CREATE TEMP TABLE mandala_unused (cid BLOB PRIMARY KEY) WITHOUT ROWID")
+    try:
+        conn.execute(f"INSERT OR IGNORE INTO temp.mandala_unused {candidates_sql}")
+        conn.execute(_STILL_USED_SQL)
+        _spare_elements(conn, blobs)
+        count, size = conn.execute(
+            f"SELECT COUNT(*), COALESCE(SUM(size), 0) FROM main.vals WHERE cid IN ({_UNUSED})"
+        ).fetchone()
+        files = conn.execute(f"SELECT cid FROM main.vals WHERE external = 1 AND cid IN ({_UNUSED})")
+        external = [row[0] for row in files]
+        conn.execute(f"DELETE FROM main.vals WHERE cid IN ({_UNUSED})")
+    finally:
+        conn.execute("DROP TABLE IF EXISTS temp.mandala_unused")
+    return count, size, external
+
+
+def _spare_elements(conn: sqlite3.Connection, blobs: "BlobDir | None") -> None:
+    """Structures hold their elements by content id only (an MList argument's elements have
+    no inputs/outputs row): a doomed structure's elements become candidates too, and the
+    elements of every surviving structure stay. Elements are plain values (one level)."""
+    if conn.execute("SELECT 1 FROM temp.mandala_unused LIMIT 1").fetchone() is None:
+        return
+    codecs = ", ".join(f"'{codec}'" for codec in sorted(STRUCTURE_CODECS))
+    doomed = conn.execute(
+        f"SELECT v.cid, v.codec, v.data, v.external FROM temp.mandala_unused u "
+        f"CROSS JOIN main.vals v ON v.cid = u.cid WHERE v.codec IN ({codecs})"
+    ).fetchall()
+    members = [(cid,) for row in doomed for cid in _structure_elements(row, blobs)]
+    if members:
+        conn.executemany("INSERT OR IGNORE INTO temp.mandala_unused VALUES (?)", members)
+        conn.execute(_STILL_USED_SQL)
+    # No index leads from an element to its structures: read every surviving structure row
+    # (a scan of vals that skips large values' overflow pages).
+    surviving = conn.execute(
+        f"SELECT cid, codec, data, external FROM main.vals WHERE codec IN ({codecs}) "
+        f"AND cid NOT IN ({_UNUSED})"
+    ).fetchall()
+    kept = [(cid,) for row in surviving for cid in _structure_elements(row, blobs)]
+    conn.executemany("DELETE FROM temp.mandala_unused WHERE cid = ?", kept)
+
+
+def _structure_elements(row: tuple, blobs: "BlobDir | None") -> list[bytes]:
+    cid, codec, data, external = row
+    if external and blobs is not None:
+        try:
+            data = blobs.path(cid).read_bytes()
+        except FileNotFoundError:  # already lost: it holds nothing to keep
+            return []
+    return element_cids(codec, data or b"")
+
+
+def remove_blob_files(store: "SQLiteStore", blobs: "BlobDir | None", cids: Iterable[bytes]) -> int:
+    """Remove the files of values whose rows are gone (call after the commit); returns how
+    many were removed.
+
+    Files are renamed aside, then, inside a write transaction (so no flush interleaves), any
+    whose row was committed again meanwhile is put back; the rest are unlinked. A Storage that
+    flushes later finds its buffered file missing and writes it again (deletion_watch.py).
+
+    >>> remove_blob_files(store, blobs, [cid])         # doctest: +SKIP
+    1
+    """
+    if blobs is None:
+        return 0
+    aside = {}
+    for cid in cids:
+        path = blobs.path(cid)
+        moved = path.with_name(f".{path.name}.{os.getpid()}.deleting.tmp")
+        try:
+            os.replace(path, moved)
+        except FileNotFoundError:
+            continue
+        aside[cid] = moved
+    if not aside:
+        return 0
+    try:
+        doomed = store.write_transaction(lambda conn: _keep_stored(conn, blobs, aside))
+    except BaseException:  # cannot tell which are stored again: put every file back
+        for cid, moved in aside.items():
+            if not blobs.path(cid).exists():
+                os.replace(moved, blobs.path(cid))
+        raise
+    for moved in doomed:
+        moved.unlink(missing_ok=True)
+    return len(doomed)
+
+
+def _keep_stored(conn: sqlite3.Connection, blobs: "BlobDir", aside: dict) -> list:
+    doomed = []
+    for cid, moved in aside.items():
+        row = conn.execute("SELECT external FROM main.vals WHERE cid = ?", (cid,)).fetchone()
+        if row is not None and row[0] and not blobs.path(cid).exists():
+            os.replace(moved, blobs.path(cid))
+        else:
+            doomed.append(moved)
+    if doomed:
+        mark_deleted(conn)  # a Storage with one of these values buffered writes its file again
+    return doomed
+
+
+def format_bytes(size: int) -> str:
+    """Decimal units, one decimal place.
+
+    >>> format_bytes(1234), format_bytes(512), format_bytes(3_500_000)
+    ('1.2 kB', '512 B', '3.5 MB')
+    """
+    if size < 1000:
+        return f"{size} B"
+    for unit in ("kB", "MB", "GB", "TB"):
+        size /= 1000
+        if size < 1000 or unit == "TB":
+            break
+    return f"{size:.1f} {unit}"
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+# -- SQL -----------------------------------------------------------------------------------
+
+_TEMP_TABLES = (
+    "mandala_target", "mandala_doomed", "mandala_frontier", "mandala_next", "mandala_made", "mandala_used"
+)
+
+
+def _create_temp_tables(conn: sqlite3.Connection) -> None:
+    for table in _TEMP_TABLES:
+        conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
+    conn.execute("CREATE TEMP TABLE mandala_target (hid BLOB PRIMARY KEY) WITHOUT ROWID")
+    conn.execute("CREATE TEMP TABLE mandala_doomed (hid BLOB PRIMARY KEY, matched INTEGER) WITHOUT ROWID")
+    for table in ("mandala_frontier", "mandala_next"):
+        conn.execute(f"CREATE TEMP TABLE {table} (hid BLOB PRIMARY KEY) WITHOUT ROWID")
+    conn.execute("CREATE TEMP TABLE mandala_made (cid BLOB PRIMARY KEY, first REAL) WITHOUT ROWID")
+    conn.execute("CREATE TEMP TABLE mandala_used (cid BLOB PRIMARY KEY) WITHOUT ROWID")
+
+
+# CROSS JOIN fixes the join order (SQLite never reorders it): the small temporary table drives
+# the loop and the stored tables are searched by index. Without it the planner, which has no
+# statistics for a fresh temp table, scans the stored tables once per round.
+
+# Every row of each matched call's computation (same call cid). Rows whose history is raw have
+# lkey = cid and are reached through the primary key; the others through the partial index.
+_MATCHED_SQL = """
+INSERT OR IGNORE INTO temp.mandala_doomed (hid, matched)
+SELECT c.hid, 1 FROM temp.mandala_target t
+CROSS JOIN main.calls m ON m.hid = t.hid
+CROSS JOIN main.calls c ON c.version_id = m.version_id AND c.lkey = m.cid
+UNION
+SELECT c.hid, 1 FROM temp.mandala_target t
+CROSS JOIN main.calls m ON m.hid = t.hid
+CROSS JOIN main.calls c ON c.cid = m.cid AND c.lkey != c.cid
+"""
+
+# One round of consumers of the frontier. By exact history: inputs whose src_call is in it. By
+# content (uncompiled consumers): the output cids the frontier produced *first* of all stored
+# calls, and their consumers recorded after that. Distinct cids are handled once, so a value
+# many calls return (None) costs one pass over its producers, not one per pair.
+_ROUND_SQL = (
+    "INSERT OR IGNORE INTO temp.mandala_next "
+    "SELECT i.call_hid FROM temp.mandala_frontier f CROSS JOIN main.inputs i ON i.src_call = f.hid",
+    "INSERT OR IGNORE INTO temp.mandala_made (cid) "
+    "SELECT o.cid FROM temp.mandala_frontier f CROSS JOIN main.outputs o ON o.call_hid = f.hid",
+    "UPDATE temp.mandala_made SET first = ("
+    " SELECT MIN(c.created_at) FROM main.outputs o CROSS JOIN main.calls c ON c.hid = o.call_hid"
+    " WHERE o.cid = mandala_made.cid)",
+    "DELETE FROM temp.mandala_made WHERE cid NOT IN ("
+    " SELECT m.cid FROM temp.mandala_frontier f CROSS JOIN main.calls p ON p.hid = f.hid"
+    " CROSS JOIN main.outputs o ON o.call_hid = f.hid CROSS JOIN temp.mandala_made m ON m.cid = o.cid"
+    " WHERE p.created_at = m.first)",
+    "INSERT OR IGNORE INTO temp.mandala_next "
+    "SELECT i.call_hid FROM temp.mandala_made m"
+    " CROSS JOIN main.inputs i ON i.cid = m.cid AND i.src_call IS NULL"
+    " CROSS JOIN main.calls c ON c.hid = i.call_hid AND c.exact = 0 AND c.created_at >= m.first",
+    "DELETE FROM temp.mandala_made",
+)
+
+_UNUSED = "SELECT cid FROM temp.mandala_unused"
+_STILL_USED_SQL = "DELETE FROM temp.mandala_unused WHERE " + " OR ".join(
+    f"EXISTS (SELECT 1 FROM main.{table} r WHERE r.{column} = mandala_unused.cid)"
+    for table, column in VALUE_REFERENCES
+)
+_DOOMED = "SELECT hid FROM temp.mandala_doomed"
+_DELETE_ROWS = (
+    f"INSERT OR IGNORE INTO temp.mandala_used SELECT cid FROM main.inputs WHERE call_hid IN ({_DOOMED})",
+    f"INSERT OR IGNORE INTO temp.mandala_used SELECT cid FROM main.outputs WHERE call_hid IN ({_DOOMED})",
+    f"DELETE FROM main.inputs WHERE call_hid IN ({_DOOMED})",
+    f"DELETE FROM main.outputs WHERE call_hid IN ({_DOOMED})",
+    f"DELETE FROM main.calls WHERE hid IN ({_DOOMED})",
+)

@@ -1,0 +1,168 @@
+"""Keeping every Storage on a file consistent with deletions made through another one.
+
+A Storage remembers what the file holds: calls it looked up, values it knows are stored (so
+it does not write them again), rows buffered for its next commit. A deletion in another
+process (or another Storage object) invalidates all of that. Each deletion or gc bumps a
+counter in ``mandala_meta`` inside its own write transaction, and :class:`DeletionWatch`
+compares it at two moments:
+
+- at block entry: the Storage drops its caches;
+- inside every flush transaction (serialised with deletions by ``BEGIN IMMEDIATE``): buffered
+  calls that refer to a value or a call deleted meanwhile are dropped instead of written (they
+  will simply be computed again), and a blob file removed under a buffered value is written
+  again from the encoding still in memory.
+
+So no committed row ever refers to a value or call that is gone, however deletions and blocks
+interleave; the price is one point query per block entry and per commit.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import TYPE_CHECKING, Any, Iterable
+
+from .codecs import STRUCTURE_CODECS
+from .structures import element_cids
+
+if TYPE_CHECKING:
+    from .blobs import BlobDir
+    from .store import SQLiteStore
+
+__all__ = ["DeletionWatch", "mark_deleted"]
+
+_EPOCH_KEY = "deletions"
+#: Ids per ``IN (...)`` list: below SQLite's oldest limit on bound parameters (999).
+_IN_CHUNK = 900
+
+
+class DeletionWatch:
+    """Notices deletions committed by any connection to the same file.
+
+    ``unflushed``: the Storage's encodings of buffered values (cid -> EncodedValue), used to
+    write a blob file again if a deletion removed it before this Storage committed its row.
+
+    >>> watch = DeletionWatch(store, blobs, {})     # doctest: +SKIP
+    >>> watch.changed()                             # doctest: +SKIP
+    False
+    """
+
+    def __init__(self, store: "SQLiteStore", blobs: "BlobDir | None", unflushed: dict) -> None:
+        self._store, self._blobs, self._unflushed = store, blobs, unflushed
+        self._seen = _read_epoch(store.conn)
+        self._noticed = False
+
+    def changed(self) -> bool:
+        """Whether a deletion was committed since the last look (by this or by
+        :meth:`before_flush`). One point query."""
+        epoch = _read_epoch(self._store.conn)
+        changed = epoch != self._seen or self._noticed
+        self._seen, self._noticed = epoch, False
+        return changed
+
+    def noticed(self) -> bool:
+        """Whether :meth:`before_flush` saw a deletion since the last look (no query)."""
+        noticed, self._noticed = self._noticed, False
+        return noticed
+
+    def before_flush(self, conn: sqlite3.Connection) -> None:
+        """Inside the flush transaction: if anything was deleted since the last look, drop
+        the buffered rows that refer to what is gone (see the module docstring)."""
+        epoch = _read_epoch(conn)
+        if epoch == self._seen:
+            return
+        drop_rows_of_deleted(conn, self._store.rows, self._blobs, self._unflushed)
+        self._seen, self._noticed = epoch, True
+
+
+def mark_deleted(conn: sqlite3.Connection) -> None:
+    """Record, inside the caller's write transaction, that stored rows or files were removed.
+
+    >>> mark_deleted(store.conn)                    # doctest: +SKIP
+    """
+    conn.execute(
+        "INSERT INTO mandala_meta (key, value) VALUES (?, '1') "
+        "ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+        (_EPOCH_KEY,),
+    )
+
+
+def drop_rows_of_deleted(
+    conn: sqlite3.Connection, rows: dict[str, list[tuple]], blobs: "BlobDir | None", unflushed: dict
+) -> set[bytes]:
+    """Remove from the buffered ``rows`` every call that refers to a value or call no longer
+    stored (and, transitively, the buffered calls computed from those); returns their row ids.
+
+    >>> drop_rows_of_deleted(conn, store.rows, blobs, {})   # doctest: +SKIP
+    set()
+    """
+    missing = _missing_values(conn, rows, blobs, unflushed)
+    buffered_calls = {row[0] for row in rows["calls"]}
+    sources = {row[3] for row in rows["inputs"] if row[3] is not None} - buffered_calls
+    gone = sources - _existing(conn, "calls", "hid", sources)
+    bad = {row[0] for row in rows["inputs"] if row[2] in missing or row[3] in gone}
+    bad |= {row[0] for row in rows["outputs"] if row[2] in missing}
+    while True:  # buffered calls computed from a dropped one
+        more = {row[0] for row in rows["inputs"] if row[3] in bad} - bad
+        if not more:
+            break
+        bad |= more
+    for table in ("calls", "inputs", "outputs"):
+        rows[table][:] = [row for row in rows[table] if row[0] not in bad]
+    rows["vals"][:] = [row for row in rows["vals"] if row[0] not in missing]
+    return bad
+
+
+def _missing_values(
+    conn: sqlite3.Connection, rows: dict[str, list[tuple]], blobs: "BlobDir | None", unflushed: dict
+) -> set[bytes]:
+    """Value cids the buffered rows refer to that are neither buffered nor stored, plus the
+    buffered structures with such an element, plus buffered blobs that cannot be restored."""
+    buffered = {row[0]: row for row in rows["vals"]}
+    members = {
+        cid: _elements(row, blobs, unflushed) for cid, row in buffered.items() if row[1] in STRUCTURE_CODECS
+    }
+    wanted = {row[2] for row in rows["inputs"]} | {row[2] for row in rows["outputs"]}
+    wanted.update(cid for elements in members.values() for cid in elements)
+    unknown = wanted - buffered.keys()
+    missing = unknown - _existing(conn, "vals", "cid", unknown)
+    missing |= {cid for cid, row in buffered.items() if row[4] and not _restore_blob(cid, blobs, unflushed)}
+    missing |= {cid for cid, elements in members.items() if not missing.isdisjoint(elements)}
+    return missing
+
+
+def _elements(row: tuple, blobs: "BlobDir | None", unflushed: dict) -> list[bytes]:
+    cid, codec, data, _, external = row
+    if external:
+        encoded = unflushed.get(cid)
+        try:
+            data = encoded.data if encoded is not None else blobs.path(cid).read_bytes()
+        except FileNotFoundError:  # gone for good: _restore_blob reports the structure missing
+            return []
+    return element_cids(codec, data)
+
+
+def _restore_blob(cid: bytes, blobs: "BlobDir | None", unflushed: dict) -> bool:
+    """Make sure a buffered value's blob file exists; False if it is gone for good."""
+    if blobs is None or blobs.path(cid).exists():
+        return True
+    encoded = unflushed.get(cid)
+    if encoded is None:
+        return False
+    blobs.write(cid, encoded.data)
+    return True
+
+
+def _existing(conn: sqlite3.Connection, table: str, column: str, ids: Iterable[bytes]) -> set[bytes]:
+    ids = list(ids)
+    found: set[bytes] = set()
+    for start in range(0, len(ids), _IN_CHUNK):
+        chunk = ids[start : start + _IN_CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        query = f"SELECT {column} FROM {table} WHERE {column} IN ({marks})"
+        found.update(row[0] for row in conn.execute(query, chunk))
+    return found
+
+
+def _read_epoch(conn: sqlite3.Connection) -> Any:
+    row = conn.execute("SELECT value FROM mandala_meta WHERE key = ?", (_EPOCH_KEY,)).fetchone()
+    return row[0] if row else None

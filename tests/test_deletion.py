@@ -1,0 +1,498 @@
+"""Deleting calls and reclaiming space (DESIGN §3.5): ``storage.delete_calls`` and ``storage.gc``.
+
+Every test uses a real storage file in tmp_path and checks what a user can observe: which op
+bodies run again, what ``storage.df`` lists, which files exist, what another process sees.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mandala_ast
+from mandala_ast import DeleteReport, GcReport, Storage, StorageBusyError
+from mandala_ast.runtime import store as store_module
+
+REPO = Path(__file__).resolve().parent.parent
+BIG = 1 << 18  # float64 elements: 2 MiB, stored as a blob file
+
+# One user module, run compiled (exact history) or as written (content identity only).
+MODULE = """\
+import numpy as np
+from mandala_ast import MList, op
+
+RUNS = []
+#: inc(x) = x + 1 and add(., 10) over these: no output equals another call's argument, so
+#: content identity cannot take one call's input for another's output.
+SPACED = (0, 100, 200, 300, 400)
+
+
+@op
+def inc(x):
+    RUNS.append(("inc", x))
+    return x + 1
+
+
+@op
+def add(y, z):
+    RUNS.append(("add", y, z))
+    return y + z
+
+
+@op
+def dec(x):
+    RUNS.append(("dec", x))
+    return x - 1
+
+
+@op
+def ones(n):
+    RUNS.append(("ones", n))
+    return np.ones(n)
+
+
+@op
+def total(arr):
+    RUNS.append(("total",))
+    return float(arr.sum())
+
+
+@op
+def length(arr):
+    RUNS.append(("length",))
+    return len(arr)
+
+
+@op
+def make(n: int) -> MList[int]:
+    return [1000 + i for i in range(n)]
+
+
+@op
+def total_of(xs: MList[int]) -> int:
+    return sum(xs)
+
+
+@op
+def count_of(xs: MList[int]) -> int:
+    return len(xs)
+
+
+def pipeline(storage, xs=SPACED):
+    with storage.run():
+        for x in xs:
+            y = inc(x)
+            add(y, 10)
+
+
+def two_producers(storage):
+    with storage.run():
+        a = add(inc(2), 10)
+        b = add(dec(4), 10)
+"""
+
+
+def load(path: Path, name: str, *, compiled: bool) -> ModuleType:
+    """Import the module at ``path`` as ``name``, through the compiler or as written."""
+    if compiled:
+        return mandala_ast.compile_module(path, name=name)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = sys.modules[name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(params=["plain", "compiled"])
+def both(request, tmp_path: Path) -> Iterator[ModuleType]:
+    """The user module, once as written and once compiled."""
+    yield from _module(request, tmp_path, compiled=request.param == "compiled")
+
+
+@pytest.fixture
+def plain(request, tmp_path: Path) -> Iterator[ModuleType]:
+    yield from _module(request, tmp_path, compiled=False)
+
+
+@pytest.fixture
+def compiled(request, tmp_path: Path) -> Iterator[ModuleType]:
+    yield from _module(request, tmp_path, compiled=True)
+
+
+def _module(request, tmp_path: Path, *, compiled: bool) -> Iterator[ModuleType]:
+    path = tmp_path / "user_pipeline.py"
+    path.write_text(MODULE)
+    name = "deletion_" + "".join(c if c.isalnum() else "_" for c in request.node.name)
+    yield load(path, name, compiled=compiled)
+    sys.modules.pop(name, None)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "s.db"
+
+
+def row_of(storage: Storage, fn, **where) -> pd.DataFrame:
+    df = storage.df(fn)
+    for column, value in where.items():
+        df = df[df[column] == value]
+    return df
+
+
+def blob_files(db: Path) -> list[Path]:
+    root = Path(f"{db}.blobs")
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def count_rows(db: Path, table: str) -> int:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+
+def dangling_references(db: Path) -> int:
+    """Input/output rows whose value row is missing: must always be 0."""
+    with sqlite3.connect(db) as conn:
+        return conn.execute(
+            "SELECT COUNT(*) FROM (SELECT cid FROM inputs UNION SELECT cid FROM outputs) r "
+            "WHERE NOT EXISTS (SELECT 1 FROM vals v WHERE v.cid = r.cid)"
+        ).fetchone()[0]
+
+
+class TestRecomputeAfterDelete:
+    def test_a_block_recomputes_exactly_the_deleted_call_and_its_dependents(self, db, both):
+        storage = Storage(db)
+        both.pipeline(storage)
+        report = storage.delete_calls(row_of(storage, both.inc, x=200))
+        assert (report.calls, report.dependents) == (2, 1)
+        both.RUNS.clear()
+        both.pipeline(storage)
+        assert both.RUNS == [("inc", 200), ("add", 201, 10)]
+
+    def test_compiled_code_tells_an_equal_argument_from_a_deleted_output(self, db, compiled):
+        """inc(3)'s argument equals inc(2)'s output, yet it stays: compiled code recorded that
+        its 3 came from range(), not from inc(2)."""
+        storage = Storage(db)
+        compiled.pipeline(storage, range(5))
+        report = storage.delete_calls(row_of(storage, compiled.inc, x=2))
+        assert (report.calls, report.dependents) == (2, 1)
+        compiled.RUNS.clear()
+        compiled.pipeline(storage, range(5))
+        assert compiled.RUNS == [("inc", 2), ("add", 3, 10)]
+
+    def test_uncompiled_code_cannot_so_the_equal_argument_goes_too(self, db, plain):
+        """Content identity only: inc(3) may have been called on inc(2)'s output."""
+        storage = Storage(db)
+        plain.pipeline(storage, range(5))
+        report = storage.delete_calls(row_of(storage, plain.inc, x=2))
+        assert (report.calls, report.dependents) == (6, 5)
+
+    def test_compiled_consumer_of_an_equal_value_from_another_call_survives(self, db, compiled):
+        """add(dec(4), 10) has the same content as add(inc(2), 10) but another history."""
+        storage = Storage(db)
+        compiled.two_producers(storage)
+        report = storage.delete_calls(row_of(storage, compiled.inc, x=2))
+        assert (report.calls, report.dependents) == (2, 1)
+        assert storage.df(compiled.add)["y"].tolist() == [3]
+        compiled.RUNS.clear()
+        compiled.two_producers(storage)
+        assert compiled.RUNS == [("inc", 2)]  # add(3, 10) is found by content
+
+    def test_uncompiled_input_is_attributed_to_its_earliest_producer(self, db, plain):
+        """As storage.provenance shows it: dec(4) also returns 3, but later than inc(2)."""
+        storage = Storage(db)
+        plain.two_producers(storage)
+        assert storage.delete_calls(row_of(storage, plain.dec, x=4)).calls == 1
+        assert storage.delete_calls(row_of(storage, plain.inc, x=2)).calls == 2
+
+    def test_without_dependents_only_the_matched_calls_go(self, db, both):
+        storage = Storage(db)
+        both.pipeline(storage)
+        report = storage.delete_calls(row_of(storage, both.inc, x=200), dependents=False)
+        assert (report.calls, report.dependents) == (1, 0)
+        both.RUNS.clear()
+        both.pipeline(storage)
+        assert both.RUNS == [("inc", 200)]
+
+    def test_every_row_of_the_matched_computation_goes(self, db, compiled):
+        """add(inc(2), 10) and add(dec(4), 10) are two rows of one computation (the df shows
+        one): deleting it leaves no row to serve it."""
+        storage = Storage(db)
+        compiled.two_producers(storage)
+        report = storage.delete_calls(storage.df(compiled.add))
+        assert (report.calls, report.dependents) == (2, 0)
+        assert storage.df(compiled.add).empty
+        compiled.RUNS.clear()
+        compiled.two_producers(storage)
+        assert compiled.RUNS == [("add", 3, 10)]
+
+
+class TestValues:
+    def test_a_value_still_used_by_a_surviving_call_is_kept(self, db, plain):
+        arr = np.arange(BIG, dtype=np.float64)
+        storage = Storage(db)
+        with storage.run():
+            plain.total(arr)
+            plain.length(arr)
+        assert len(blob_files(db)) == 1
+        report = storage.delete_calls(storage.df(plain.total))
+        assert report.values == 1  # total's output; arr is still length's input
+        assert len(blob_files(db)) == 1
+        assert np.array_equal(Storage(db).df(plain.length)["arr"][0], arr)
+        report = storage.delete_calls(storage.df(plain.length))
+        assert report.values == 2 and report.bytes_freed > arr.nbytes
+        assert blob_files(db) == []
+
+    def test_an_unused_output_and_its_blob_file_are_removed(self, db, plain):
+        storage = Storage(db)
+        with storage.run():
+            plain.ones(BIG)
+        assert len(blob_files(db)) == 1
+        report = storage.delete_calls(storage.df(plain.ones))
+        assert report.values == 2 and report.bytes_freed > BIG * 8
+        assert blob_files(db) == []
+        assert dangling_references(db) == 0
+
+
+class TestStructures:
+    """MList elements are values of their own, held by the list's row (runtime/structures.py)."""
+
+    def test_elements_of_a_surviving_list_stay(self, db, plain):
+        storage = Storage(db)
+        xs = [1001, 1002, 1003]
+        with storage.run():
+            plain.total_of(xs)
+            plain.count_of(xs)
+        assert storage.delete_calls(storage.df(plain.total_of)).values == 1  # only the sum
+        assert Storage(db).df(plain.count_of)["xs"][0] == xs
+        report = storage.delete_calls(storage.df(plain.count_of))
+        assert report.values == 5  # the list, its 3 elements, the count
+        assert count_rows(db, "vals") == 0
+
+    def test_deleting_the_producer_of_a_list_takes_its_elements(self, db, both):
+        storage = Storage(db)
+        with storage.run():
+            xs = both.make(3)
+            both.total_of(xs)
+        report = storage.delete_calls(storage.df(both.make))
+        assert (report.calls, report.dependents) == (5, 4)  # 3 element calls and total_of
+        assert count_rows(db, "calls") == count_rows(db, "vals") == 0
+
+
+class TestVisibility:
+    def test_df_and_a_new_storage_no_longer_see_deleted_calls(self, db, plain):
+        storage = Storage(db)
+        plain.pipeline(storage)
+        storage.delete_calls(row_of(storage, plain.inc, x=200))
+        assert 200 not in storage.df(plain.inc)["x"].tolist()
+        assert 201 not in storage.df(plain.add)["y"].tolist()
+        fresh = Storage(db)
+        assert sorted(fresh.df(plain.inc)["x"]) == [0, 100, 300, 400]
+        plain.RUNS.clear()
+        plain.pipeline(fresh)
+        assert plain.RUNS == [("inc", 200), ("add", 201, 10)]
+
+    def test_a_storage_opened_before_the_deletion_recomputes_at_its_next_block(self, db, plain):
+        first, second = Storage(db), Storage(db)
+        plain.pipeline(first)
+        plain.pipeline(second)  # loads: now in second's memory
+        first.delete_calls(row_of(first, plain.inc, x=200))
+        plain.RUNS.clear()
+        plain.pipeline(second)
+        assert plain.RUNS == [("inc", 200), ("add", 201, 10)]
+
+
+class TestDeletionDuringABlock:
+    """Another Storage deletes while a block is running: its commit must not refer to rows
+    that are gone (it would otherwise skip storing a value it believes stored)."""
+
+    def test_a_call_on_a_deleted_value_is_not_committed(self, db, plain):
+        deleter, runner = Storage(db), Storage(db)
+        plain.pipeline(runner)
+        with runner.run():
+            y = plain.inc(200)  # a hit: runner knows 201 is stored
+            deleter.delete_calls(row_of(deleter, plain.inc, x=200))  # 201 is used no more: gone
+            plain.add(y, 20)
+        assert dangling_references(db) == 0
+        plain.RUNS.clear()
+        plain.pipeline(runner)
+        with runner.run():
+            plain.add(plain.inc(200), 20)
+        assert plain.RUNS == [("inc", 200), ("add", 201, 10), ("add", 201, 20)]
+
+    def test_a_blob_file_deleted_under_a_buffered_value_is_written_again(self, db, plain):
+        arr = np.ones(BIG)
+        deleter, runner = Storage(db), Storage(db)
+        with deleter.run():
+            plain.ones(BIG)
+        with runner.run():
+            plain.total(arr)  # same content as ones' output: the file exists, the row is buffered
+            deleter.delete_calls(deleter.df(plain.ones))
+            assert blob_files(db) == []
+        assert len(blob_files(db)) == 1
+        assert np.array_equal(Storage(db).df(plain.total)["arr"][0], arr)
+        assert dangling_references(db) == 0
+
+
+class TestGc:
+    def test_gc_shrinks_the_file_after_deleting_many_calls(self, db, plain):
+        storage = Storage(db)
+        plain.pipeline(storage, range(1, 15000, 3))  # 5000 calls of each op, no value collides
+        storage.delete_calls(storage.df(plain.inc))
+        before = os.path.getsize(db)
+        report = storage.gc()
+        assert os.path.getsize(db) < before / 4
+        assert report.bytes_after < report.bytes_before
+        assert report.bytes_freed == report.bytes_before - report.bytes_after
+
+    def test_gc_removes_orphans_and_leaves_young_files(self, db, plain):
+        storage = Storage(db)
+        with storage.run():
+            plain.ones(BIG)
+        kept = blob_files(db)[0]
+        with sqlite3.connect(db) as conn:  # leftovers of a crash or an older version
+            conn.execute("INSERT INTO vals VALUES (?, 'json', '1', 1, 0)", (b"\x01" * 32,))
+        hour_ago = time.time() - 7200
+        old_orphan = _touch(kept.parent.parent / "ab" / ("ab" * 32), hour_ago)
+        young_orphan = _touch(kept.parent.parent / "cd" / ("cd" * 32), None)
+        old_tmp = _touch(kept.parent / f".{kept.name}.1.2.tmp", hour_ago)
+        young_tmp = _touch(kept.parent / f".{kept.name}.3.4.tmp", None)
+        os.utime(kept, (hour_ago, hour_ago))  # old, but its row exists
+        report = storage.gc()
+        assert (report.values, report.files) == (1, 2)
+        assert blob_files(db) == sorted([kept, young_orphan, young_tmp])
+        assert not old_orphan.exists() and not old_tmp.exists()
+        assert np.array_equal(Storage(db).df(plain.ones)["output"][0], np.ones(BIG))
+
+    def test_gc_of_a_memory_storage(self, plain):
+        storage = Storage()
+        plain.pipeline(storage)
+        storage.delete_calls(storage.df(plain.inc))
+        assert storage.gc() == GcReport(0, 0, 0, 0)
+
+    def test_gc_waits_for_a_writer_and_then_says_busy(self, db, plain, monkeypatch):
+        storage = Storage(db)
+        plain.pipeline(storage)
+        monkeypatch.setattr(store_module, "_LOCK_RETRIES", 2)
+        storage._store.conn.execute("PRAGMA busy_timeout = 20")
+        writer = sqlite3.connect(db, isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StorageBusyError, match="try again later"):
+            storage.gc()
+        writer.execute("ROLLBACK")
+        storage.gc()
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert len(storage.df(plain.inc)) == 5
+
+
+class TestTargets:
+    def test_a_query_result_deletes_the_calls_of_its_remaining_rows(self, db, plain):
+        storage = Storage(db)
+        plain.pipeline(storage)
+        incs = dict(zip(storage.df(plain.inc)["x"], storage.df(plain.inc)["call"]))
+        adds = dict(zip(storage.df(plain.add)["y"], storage.df(plain.add)["call"]))
+        frame = pd.DataFrame({"x": plain.SPACED})
+        frame.attrs["mandala_ast.calls"] = [
+            (bytes.fromhex(incs[x]), bytes.fromhex(adds[x + 1])) for x in plain.SPACED
+        ]
+        report = storage.delete_calls(frame[frame.x >= 300])
+        assert (report.calls, report.dependents) == (4, 0)
+        assert sorted(storage.df(plain.inc)["x"]) == [0, 100, 200]
+
+    def test_ids_as_hex_strings_bytes_or_one_id(self, db, plain):
+        storage = Storage(db)
+        plain.pipeline(storage)
+        ids = storage.df(plain.inc)["call"].tolist()
+        assert storage.delete_calls(ids[0]).calls == 2
+        assert storage.delete_calls([bytes.fromhex(ids[1])]).calls == 2
+        assert storage.delete_calls(storage.df(plain.inc)["call"]).calls == 6
+
+    def test_unknown_ids_delete_nothing(self, db, plain):
+        storage = Storage(db)
+        plain.pipeline(storage)
+        report = storage.delete_calls(["00" * 32, b"\x02" * 32])
+        assert report == DeleteReport(0, 0, 0, 0)
+        assert str(report) == "deleted 0 calls (0 matched, 0 computed from them) and 0 values (0 B)"
+        assert len(storage.df(plain.inc)) == 5
+
+    @pytest.mark.parametrize("target", [42, None, 2.5, [1, 2], pd.DataFrame({"a": [1]})])
+    def test_wrong_types_say_what_is_accepted(self, db, target):
+        storage = Storage(db)
+        with pytest.raises(ValueError, match="call ids .*DataFrame"):
+            storage.delete_calls(target)
+
+    def test_a_string_that_is_not_hex_is_not_a_call_id(self, db):
+        with pytest.raises(ValueError, match="not a call id"):
+            Storage(db).delete_calls(["not-a-call"])
+
+    def test_report_reads_as_a_sentence(self):
+        report = DeleteReport(calls=12, dependents=5, values=9, bytes_freed=1234)
+        assert str(report) == "deleted 12 calls (7 matched, 5 computed from them) and 9 values (1.2 kB)"
+        one = "deleted 1 call (1 matched, 0 computed from them) and 1 value (5 B)"
+        assert str(DeleteReport(1, 0, 1, 5)) == one
+
+
+WORKER = """
+import importlib.util, sys, time
+from mandala_ast import Storage
+
+db, name, path = sys.argv[1:]
+spec = importlib.util.spec_from_file_location(name, path)
+user = sys.modules[name] = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(user)
+storage = Storage(db)
+user.pipeline(storage, range(1, 150, 3))
+print("ready", flush=True)
+blocks, end = 0, time.time() + 3
+while time.time() < end:
+    user.pipeline(storage, range(1, 150, 3))
+    blocks += 1
+print("blocks", blocks, flush=True)
+"""
+
+
+class TestConcurrency:
+    def test_deleting_while_another_process_runs_blocks(self, db, plain):
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        args = [str(db), plain.__name__, plain.__file__]
+        worker = subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(WORKER), *args],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            assert worker.stdout.readline().strip() == "ready"
+            storage = Storage(db)
+            rounds = 0
+            while worker.poll() is None:
+                storage.delete_calls(storage.df(plain.inc).iloc[::2])
+                if rounds % 5 == 0:
+                    storage.gc()
+                rounds += 1
+            out, err = worker.communicate(timeout=60)
+        finally:
+            worker.kill()
+        assert worker.returncode == 0, err
+        assert "locked" not in err and rounds > 1
+        assert dangling_references(db) == 0
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert len(Storage(db).df(plain.add)) <= 50
+
+
+def _touch(path: Path, mtime: float | None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x")
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+    return path
