@@ -13,6 +13,7 @@ from ..._errors import QueryError
 from .. import codecs
 from ..hashing import content_id
 from .pattern import CallNode, Derived, DomainVar, FreeVar, Node, OutputVar, Pattern
+from .columns import is_plain, plain_table
 from .sql import CompiledQuery, compile_pattern
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ class Query:
         self.storage = storage
         self.pattern = pattern
         self.report = None  # a delete block's DeleteReport
+        self._raw: list[tuple] | None = None  # what the SQL statement returned
         self._rows: list[dict[int, Any]] | None = None  # node number -> content id, per row
         self._calls: list[tuple[bytes, ...]] = []  # matched call ids, per row
         self._compiled: CompiledQuery | None = None
@@ -64,8 +66,7 @@ class Query:
         if values not in ("objs", "ids"):
             raise ValueError(f"values must be 'objs' or 'ids', not {values!r}")
         names = self._columns(columns)
-        rows, calls = self._table(names, values == "ids")
-        columns = list(zip(*rows)) if rows else [() for _ in names]
+        columns, calls = self._table(names, values == "ids")
         # A column with nulls stays an object column: ints stay ints and a missing value
         # stays None, instead of pandas turning both into floats and NaN.
         frame = pd.DataFrame({
@@ -124,15 +125,25 @@ class Query:
         if not self.pattern.calls:
             raise QueryError("the query block calls no op: there is nothing to match")
 
+    def _sql_rows(self) -> list[tuple]:
+        if self._raw is None:
+            compiled = self._compile()
+            self._raw = self.storage._store.conn.execute(compiled.sql, compiled.params).fetchall()
+        return self._raw
+
     def _matches(self) -> list[dict[int, Any]]:
         if self._rows is None:
-            compiled = self._compile()
-            cursor = self.storage._store.conn.execute(compiled.sql, compiled.params)
-            matches = _expand_domains(self.pattern, _node_ids(self.pattern, compiled, cursor))
+            matches = _expand_domains(self.pattern, _node_ids(self.pattern, self._compile(), self._sql_rows()))
             self._rows = list(_same_items(self.pattern, matches))
         return self._rows
 
-    def _table(self, names: list[str], ids: bool) -> tuple[list[tuple], list[tuple[bytes, ...]]]:
+    def _table(self, names: list[str], ids: bool) -> tuple[list, list[tuple[bytes, ...]]]:
+        """The distinct rows as columns (in ``names`` order), and each row's matched calls."""
+        compiled = self._compile()
+        if is_plain(self.pattern, compiled):
+            columns, calls = plain_table(self.storage, self.pattern, compiled, self._sql_rows(), names, ids)
+            self._calls = calls
+            return columns, calls
         matches = self._matches()
         derived = any(isinstance(node, Derived) for node in self.pattern.nodes)
         values = _Values(self.storage, matches) if not ids or derived else None
@@ -149,7 +160,7 @@ class Query:
             rows.append(row)
             calls.append(row_calls)
         self._calls = calls
-        return rows, calls
+        return (list(zip(*rows)) if rows else [() for _ in names]), calls
 
     def _row(self, evaluate: "_Row", names: list[str], ids: bool) -> tuple[tuple, tuple, tuple] | None:
         if not evaluate.derived_inputs_match(self.pattern):

@@ -1,0 +1,124 @@
+"""The table of a plain conjunctive pattern, built a column at a time.
+
+Most queries are chains of op calls over free variables and constants: no ``if``, no derived
+expression, no loop variable left for Python to expand. For those, every column of the
+DataFrame is one list comprehension over a column of the SQL result, and each distinct value
+is decoded once; the general per-row evaluation in result.py is several times slower.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+from .. import codecs
+from ..packing import unpack_outputs
+from .pattern import Derived, DomainVar, Node, OutputVar, Pattern
+from .sql import CompiledQuery
+
+if TYPE_CHECKING:
+    from ..storage import Storage
+
+__all__ = ["is_plain", "plain_table"]
+
+_JSON = 0  # packing's code for the json codec
+_NOT_INLINE = 255
+
+
+def is_plain(pattern: Pattern, compiled: CompiledQuery) -> bool:
+    """No guards, derived variables, unconstrained loop variables or tuple loop targets."""
+    if any(call.guard is not None for call in pattern.calls):
+        return False
+    for node in pattern.nodes:
+        if isinstance(node, Derived) or (isinstance(node, DomainVar) and (node.group is not None or node.number not in compiled.var_columns)):
+            return False
+    return all(a.guard is None for assignments in pattern.columns.values() for a in assignments)
+
+
+def plain_table(storage: "Storage", pattern: Pattern, compiled: CompiledQuery, rows: list[tuple],
+                names: list[str], ids: bool) -> tuple[list[list], list[tuple[bytes, ...]]]:
+    """Columns (in ``names`` order) of the distinct rows, and each row's matched call ids."""
+    sql_columns = list(zip(*rows)) if rows else [()] * (2 * len(pattern.calls) + len(compiled.var_columns))
+    cid_columns = [_cids(pattern.columns[name][-1].value, compiled, sql_columns, len(rows)) for name in names]
+    keep = _distinct(cid_columns, len(rows))
+    hid_columns = [sql_columns[compiled.call_columns[call.number]] for call in pattern.calls]
+    calls = list(zip(*hid_columns)) if hid_columns else []
+    if keep is not None:
+        cid_columns = [[column[i] for i in keep] for column in cid_columns]
+        calls = [calls[i] for i in keep]
+    if ids:
+        return [[c.hex() for c in column] for column in cid_columns], calls
+    values = _Decoder(storage)
+    for name, column in zip(names, cid_columns):
+        value = pattern.columns[name][-1].value
+        if isinstance(value, OutputVar):
+            values.take_inline(sql_columns[compiled.call_columns[value.call.number] + 1], value.index)
+    values.load_missing({cid for column in cid_columns for cid in column})
+    return [values.column(column) for column in cid_columns], calls
+
+
+def _cids(value: Any, compiled: CompiledQuery, sql_columns: list, count: int) -> list:
+    """The content ids of a named column, one per SQL row."""
+    if not isinstance(value, Node):  # a constant assigned in the block
+        from ..hashing import content_id
+
+        return [content_id(value)] * count
+    if isinstance(value, OutputVar):
+        packed = sql_columns[compiled.call_columns[value.call.number] + 1]
+        if value.index == 0:
+            return [p[:32] for p in packed]
+        return [unpack_outputs(p)[value.index][0] for p in packed]
+    return list(sql_columns[compiled.var_columns[value.number]])
+
+
+def _distinct(cid_columns: list[list], count: int) -> list[int] | None:
+    """Indices of the first occurrence of each distinct row, or None when all are distinct."""
+    keys = list(zip(*cid_columns)) if cid_columns else [()] * count
+    first = dict.fromkeys(keys)
+    if len(first) == len(keys):
+        return None
+    seen: set = set()
+    keep = []
+    for i, key in enumerate(keys):
+        if key not in seen:
+            seen.add(key)
+            keep.append(i)
+    return keep
+
+
+class _Decoder:
+    """Content id -> value, each decoded once: inline outputs from the call rows, the rest
+    from the values table in bulk."""
+
+    def __init__(self, storage: "Storage") -> None:
+        self.storage = storage
+        self.values: dict[bytes, Any] = {}
+
+    def take_inline(self, packed_column: tuple, index: int) -> None:
+        values = self.values
+        decode = codecs.decode
+        for packed in packed_column:
+            if index:
+                for cid, codec, data in unpack_outputs(packed)[index:index + 1]:
+                    if codec is not None and cid not in values:
+                        values[cid] = decode(codec, data)
+                continue
+            cid = packed[:32]
+            if cid in values:
+                continue
+            code = packed[32]
+            if code == _JSON:
+                values[cid] = decode("json", packed[34:34 + packed[33]])
+            elif code != _NOT_INLINE:
+                values[cid] = decode(unpack_outputs(packed)[0][1], packed[34:34 + packed[33]])
+
+    def load_missing(self, cids: set[bytes]) -> None:
+        missing = [cid for cid in cids if cid not in self.values]
+        for cid, (codec, data, external) in self.storage._store.find_values(missing).items():
+            self.values[cid] = self.storage._decode(cid, codec, data, external)
+
+    def column(self, cids: list[bytes]) -> list:
+        get: Callable = self.values.__getitem__
+        try:
+            return list(map(get, cids))
+        except KeyError as exc:
+            raise LookupError(f"value {exc.args[0].hex()} is missing from {self.storage!r}") from None
