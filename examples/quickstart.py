@@ -63,6 +63,19 @@ def main() -> None:
     print("\nfit_ridge's table (storage.df(fit_ridge)):")
     print(storage.df(fit_ridge)[["alpha", "version", "duration_s", "created_at"]].to_string())
 
+    # The same code again, as a query: nothing runs, the stored calls it describes come back as
+    # a table whose columns are the variables (the `if` only guards a print, so no row is lost).
+    with storage.query() as q:
+        for n in [200, 2000]:
+            X, y = make_data(n)
+            for alpha in [0.1, 1.0, 10.0, 100.0]:
+                w = fit_ridge(X, y, alpha=alpha)
+                score = r2_score(w, X, y)
+                if score > 0.95:
+                    print(f"  good fit: n={n:<5} alpha={alpha:<6} R^2={score:.4f}")
+    print("\nthe same code as a query (q.df('n', 'alpha', 'score')):")
+    print(q.df("n", "alpha", "score").to_string())
+
 
 if __name__ == "__main__":
     main()

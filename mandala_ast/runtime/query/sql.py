@@ -93,14 +93,16 @@ class _Builder:
         self.joins: list[str] = []
         self.params: list[Any] = []
         self.columns: list[str] = []
+        self.required: list[int] = []
         self.compiled = CompiledQuery("", [])
 
     def join(self, call: CallNode) -> None:
         alias = f"g{call.number}"
         subquery, sub_params = self._subquery(call)
         conditions, condition_params = self._conditions(call, alias)
+        if not call.optional:
+            self.required.append(call.number)
         if not self.joins:
-            self.first = call.number
             self.joins.append(f"({subquery}) AS {alias}")
             self.params += sub_params
             self._where = (conditions, condition_params)
@@ -166,8 +168,9 @@ class _Builder:
     def finish(self) -> CompiledQuery:
         conditions, params = getattr(self, "_where", ([], []))
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-        # Rows come in the order their first call was computed: the order a run block made them.
-        self.compiled.sql = f"SELECT {', '.join(self.columns)} FROM {' '.join(self.joins)}{where} ORDER BY g{self.first}.created_at"
+        # Rows come in the order their calls were computed: the order a run block made them.
+        order = ", ".join(f"g{number}.created_at" for number in self.required)
+        self.compiled.sql = f"SELECT {', '.join(self.columns)} FROM {' '.join(self.joins)}{where} ORDER BY {order}"
         self.compiled.params = self.params + params
         return self.compiled
 
