@@ -25,8 +25,7 @@ _NEEDS_COMPILING = (
     "a {kind} block must be compiled: it pattern-matches the code it contains, so mandala_ast "
     "has to see that code. Run the script with `mandala-ast run script.py`, import the module "
     "with the hook active (`mandala_ast.install()` before the import, or "
-    "`mandala_ast.install_this_package()` in your package), use `mandala_ast.compile_module()`, "
-    "or `%load_ext mandala_ast` in IPython/Jupyter"
+    "`mandala_ast.install_this_package()` in your package), or use `mandala_ast.compile_module()`"
 )
 
 
