@@ -16,7 +16,7 @@ from ..._errors import QueryError
 from ..blocks import state
 from ..ops import Op, Workflow
 from .block import Q, QueryBlock
-from .pattern import Derived, Node
+from .pattern import ATOM, PRECEDENCE, Derived, Node, call_text, infix_text, operand_text
 
 __all__ = [
     "q_bool",
@@ -74,7 +74,8 @@ def _query_call(block: QueryBlock, f: Any, /, *args: Any, **kwargs: Any) -> Any:
     if type(f) is Workflow:
         return f.fn(*args, **kwargs)
     if isinstance(f, Node) or _any_node(args, kwargs):
-        return Derived(block.pattern, _apply, (f, *args), kwargs, text=f"{_callable_name(f)}(...)")
+        callee = operand_text(f, ATOM) if isinstance(f, Node) else _callable_name(f)
+        return Derived(block.pattern, _apply, (f, *args), kwargs, text=call_text(callee, args, kwargs))
     return f(*args, **kwargs)
 
 
@@ -221,14 +222,18 @@ def q_cmp(first: Any, /, *rest: Any) -> Any:
         return _compare_chain(symbols, *operands)
     operands = [_literal_of_nodes(block, o) for o in operands]
     if any(isinstance(o, Node) for o in operands):
-        return Derived(block.pattern, _compare_chain, (symbols, *operands), text=" ".join(symbols))
+        level = PRECEDENCE["=="]
+        text = infix_text(symbols, tuple(operands), level)
+        return Derived(block.pattern, _compare_chain, (symbols, *operands), text=text, precedence=level)
     return _compare_chain(symbols, *operands)
 
 
 def _literal_of_nodes(block: QueryBlock, value: Any) -> Any:
     """``x in [a, b]`` with variables inside the literal: the literal is derived per row."""
     if isinstance(value, (list, tuple, set)) and any(isinstance(v, Node) for v in value):
-        return Derived(block.pattern, lambda *items: type(value)(items), tuple(value), text="[...]")
+        opening, closing = {tuple: "()", set: "{}"}.get(type(value), "[]")
+        text = opening + ", ".join(operand_text(v) for v in value) + closing
+        return Derived(block.pattern, lambda *items: type(value)(items), tuple(value), text=text)
     return value
 
 
@@ -251,7 +256,9 @@ def q_bool(left: Callable[[], Any], word: str, right: Callable[[], Any], /) -> A
     if block is None or not (isinstance(value, Node) or isinstance(other, Node)):
         return other
     combine = _and if word == "and" else _or
-    return Derived(block.pattern, combine, (value, other), text=word)
+    level = PRECEDENCE[word]
+    text = infix_text((word,), (value, other), level)
+    return Derived(block.pattern, combine, (value, other), text=text, precedence=level)
 
 
 def _and(*values: Any) -> Any:
@@ -272,5 +279,7 @@ def q_not(value: Any, /) -> Any:
     """``not value``."""
     block = _active()
     if block is not None and isinstance(value, Node):
-        return Derived(block.pattern, operator.not_, (value,), text="not")
+        level = PRECEDENCE["not"]
+        text = f"not {operand_text(value, level)}"
+        return Derived(block.pattern, operator.not_, (value,), text=text, precedence=level)
     return not value

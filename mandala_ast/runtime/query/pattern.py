@@ -26,6 +26,9 @@ __all__ = [
     "Node",
     "OutputVar",
     "Pattern",
+    "call_text",
+    "infix_text",
+    "operand_text",
 ]
 
 
@@ -65,13 +68,73 @@ class Node:
     def __getattr__(self, attribute: str) -> "Derived":
         if attribute.startswith("_"):  # protocols (copy, pickle, numpy) must not see a value
             raise AttributeError(attribute)
-        return Derived(_pattern_of(self), getattr, (self, attribute), text=f"{self.label}.{attribute}")
+        text = f"{operand_text(self, ATOM)}.{attribute}"
+        return Derived(_pattern_of(self), getattr, (self, attribute), text=text)
 
     def __getitem__(self, key: Any) -> "Derived":
-        return Derived(_pattern_of(self), operator.getitem, (self, key), text=f"{self.label}[...]")
+        text = f"{operand_text(self, ATOM)}[{operand_text(key)}]"
+        return Derived(_pattern_of(self), operator.getitem, (self, key), text=text)
 
     def __call__(self, *args: Any, **kwargs: Any) -> "Derived":
-        return Derived(_pattern_of(self), _call, (self, *args), kwargs, text=f"{self.label}(...)")
+        text = call_text(operand_text(self, ATOM), args, kwargs)
+        return Derived(_pattern_of(self), _call, (self, *args), kwargs, text=text)
+
+
+# -- expression texts (pictures and messages) ----------------------------------------------------
+
+#: Constants in expression texts are cut to this many characters.
+TEXT_CHARS = 24
+#: Python's operator precedence, loosest first; names, calls and literals bind tightest.
+PRECEDENCE = {
+    "or": 1, "and": 2, "not": 3,
+    **dict.fromkeys(("==", "!=", "<", "<=", ">", ">=", "is", "is not", "in", "not in"), 4),
+    "|": 5, "^": 6, "&": 7, "<<": 8, ">>": 8, "+": 9, "-": 9,
+    **dict.fromkeys(("*", "/", "//", "%", "@"), 10),
+    "unary": 11, "**": 12,
+}
+ATOM = 13
+#: Levels whose operators do not group left to right: comparisons chain, ``**`` groups right.
+_NOT_LEFT = frozenset({4, 12})
+
+
+def operand_text(value: Any, within: int = 0, *, right: bool = False) -> str:
+    """How ``value`` reads as an operand of an operator of precedence ``within`` (0: a call
+    argument or a whole condition): a variable by its name, an unnamed expression by its own
+    text, in parentheses when it binds more loosely, anything else by a short repr.
+
+    >>> operand_text(0.5), operand_text("a" * 40)
+    ('0.5', "'aaaaaaaaaaaaaaaaaaaaaa…")
+    """
+    if isinstance(value, Derived) and value.name is None:
+        inner = value.precedence
+        loose = inner < within or (inner == within and (right or within in _NOT_LEFT))
+        return f"({value.text})" if loose else value.text
+    if isinstance(value, Node):
+        return value.label
+    text = " ".join(repr(value).split())
+    return text if len(text) <= TEXT_CHARS else text[: TEXT_CHARS - 1] + "…"
+
+
+def infix_text(symbols: tuple[str, ...], operands: tuple, level: int) -> str:
+    """``a < b <= c`` as text: ``operands`` joined by ``symbols`` at precedence ``level``.
+
+    >>> infix_text(("+",), (1, 2), PRECEDENCE["+"])
+    '1 + 2'
+    """
+    parts = [operand_text(operands[0], level)]
+    parts += [f"{symbol} {operand_text(o, level, right=True)}" for symbol, o in zip(symbols, operands[1:])]
+    return " ".join(parts)
+
+
+def call_text(callee: str, args: tuple, kwargs: dict) -> str:
+    """``f(a, k=b)`` as text, arguments by :func:`operand_text`.
+
+    >>> call_text("len", (1,), {"key": 2})
+    'len(1, key=2)'
+    """
+    parts = [operand_text(a) for a in args]
+    parts += [f"{k}={operand_text(v)}" for k, v in kwargs.items()]
+    return f"{callee}({', '.join(parts)})"
 
 
 def _call(f: Callable, *args: Any, **kwargs: Any) -> Any:
@@ -81,14 +144,18 @@ def _call(f: Callable, *args: Any, **kwargs: Any) -> Any:
 def _binary(fn: Callable, symbol: str, reflected: bool = False) -> Callable:
     def method(self: Node, other: Any) -> "Derived":
         args = (other, self) if reflected else (self, other)
-        return Derived(_pattern_of(self), fn, args, text=symbol)
+        level = PRECEDENCE[symbol]
+        return Derived(_pattern_of(self), fn, args, text=infix_text((symbol,), args, level), precedence=level)
 
     return method
 
 
-def _unary(fn: Callable, symbol: str) -> Callable:
+def _unary(fn: Callable, template: str) -> Callable:
+    level = ATOM if template.endswith(")") else PRECEDENCE["unary"]
+
     def method(self: Node) -> "Derived":
-        return Derived(_pattern_of(self), fn, (self,), text=symbol)
+        text = template.format(operand_text(self, 0 if level == ATOM else level))
+        return Derived(_pattern_of(self), fn, (self,), text=text, precedence=level)
 
     return method
 
@@ -111,9 +178,9 @@ _ARITHMETIC = {
 for _name, (_fn, _symbol) in _ARITHMETIC.items():
     setattr(Node, f"__{_name}__", _binary(_fn, _symbol))
     setattr(Node, f"__r{_name}__", _binary(_fn, _symbol, reflected=True))
-for _name, _fn, _symbol in (("neg", operator.neg, "-"), ("pos", operator.pos, "+"),
-                            ("abs", abs, "abs"), ("invert", operator.invert, "~")):
-    setattr(Node, f"__{_name}__", _unary(_fn, _symbol))
+for _name, _fn, _template in (("neg", operator.neg, "-{}"), ("pos", operator.pos, "+{}"),
+                              ("abs", abs, "abs({})"), ("invert", operator.invert, "~{}")):
+    setattr(Node, f"__{_name}__", _unary(_fn, _template))
 
 
 def _pattern_of(node: Node) -> "Pattern":
@@ -156,14 +223,18 @@ class ElementKey(Node):
 
 
 class Derived(Node):
-    """``fn(*args, **kwargs)`` computed per row from loaded values (derived columns, filters)."""
+    """``fn(*args, **kwargs)`` computed per row from loaded values (derived columns, filters).
 
-    __slots__ = ("args", "fn", "kwargs", "text")
+    ``text`` is the expression as the block wrote it (``y * 2``), for pictures and messages.
+    """
+
+    __slots__ = ("args", "fn", "kwargs", "precedence", "text")
 
     def __init__(self, pattern: "Pattern", fn: Callable, args: tuple, kwargs: dict | None = None,
-                 *, text: str = "") -> None:
+                 *, text: str = "", precedence: int = ATOM) -> None:
         super().__init__(pattern)
         self.fn, self.args, self.kwargs, self.text = fn, args, kwargs or {}, text
+        self.precedence = precedence  # of text's outermost operator, for parentheses
 
     def inputs(self) -> list[Node]:
         """The variables this one is computed from."""
