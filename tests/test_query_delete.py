@@ -92,13 +92,6 @@ class TestDeleteBlock:
                 inc(e)
         assert sorted(RUNS) == [("inc", 1000), ("inc", 1001), ("make", 2)]
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="deletion.py follows an input without recorded history (src_call NULL) by content "
-        "only for calls of uncompiled code (calls.exact = 0); compiled code records an element "
-        "it iterated (`for e in xs: inc(e)`) with exact = 1 and src_call NULL, so inc(e) is not "
-        "found as computed from xs's __item__ calls (storage.provenance does match it by content)",
-    )
     def test_deleting_a_list_deletes_what_compiled_code_computed_from_its_elements(self, path) -> None:
         storage = Storage(path)
         code = "import mandala_ast\nwith storage.run():\n    for e in make(2):\n        y = inc(e)\n"
@@ -110,12 +103,6 @@ class TestDeleteBlock:
 
 
 class TestGuards:
-    @pytest.mark.xfail(
-        strict=True,
-        reason="when every call of a pattern is under an `if`, sql.py's finish() orders by the "
-        "created_at of no required call and emits `... ORDER BY ` with nothing after it: "
-        "sqlite3.OperationalError: incomplete input",
-    )
     def test_only_rows_where_the_if_holds(self, storage) -> None:
         report = delete(storage, "    for x in [10, 20, 30]:\n        if x >= 20:\n            y = inc(x)\n")
         assert (report.calls, report.matched) == (4, 2)

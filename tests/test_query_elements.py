@@ -68,13 +68,6 @@ class TestLists:
             (2, 0, 100, 101), (2, 1, 110, None), (3, 0, 100, 101), (3, 1, 110, None), (3, 2, 120, 121),
         ]
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="a guarded call whose input is an expression (inc(e + i) under `if`) is LEFT JOINed "
-        "with `ON 1` (sql.py adds no condition for a Derived input), and result.py's "
-        "derived_inputs_match then drops the whole row when no joined call has the expression's "
-        "value, instead of leaving the guarded columns null",
-    )
     def test_expression_argument_under_if_keeps_rows_where_the_if_failed(self, storage: Storage) -> None:
         body = (
             "    xs = make(3)\n    for i, e in enumerate(xs):\n"

@@ -8,7 +8,9 @@ Which calls count as computed from a deleted call (DESIGN §3.5):
   input is attributed the way ``storage.provenance(op)`` attributes it, to the *earliest* call
   whose output has the same content and that existed when the consumer was recorded. Matching
   any producer of equal content instead would let deleting one call returning ``None`` take
-  every uncompiled call with a ``None`` argument with it.
+  every uncompiled call with a ``None`` argument with it. The same holds for elements of a
+  collection that compiled code iterated (``for e in xs: f(e)``): an element has no recorded
+  history, so ``f(e)`` counts as computed from the ``__item__`` call that produced it first.
 
 A matched call stands for its computation: every stored row with the same call content id (the
 same call recorded under another history, or recomputed under other dependencies) goes too.
@@ -35,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 from .._errors import StorageBusyError
 from .codecs import STRUCTURE_CODECS
 from .deletion_watch import mark_deleted
-from .structures import element_cids
+from .structures import ITEM_VERSION_ID, element_cids
 
 if TYPE_CHECKING:
     from .blobs import BlobDir
@@ -414,6 +416,14 @@ _ROUND_SQL = (
     "SELECT i.call_hid FROM temp.mandala_made m"
     " CROSS JOIN main.inputs i ON i.cid = m.cid AND i.src_call IS NULL"
     " CROSS JOIN main.calls c ON c.hid = i.call_hid AND c.exact = 0 AND c.created_at >= m.first",
+    # Compiled code iterating a collection (`for e in xs: f(e)`) cannot record an element's
+    # history: its calls are exact, yet take elements by content, like storage.provenance says.
+    "INSERT OR IGNORE INTO temp.mandala_next "
+    "SELECT i.call_hid FROM temp.mandala_frontier f"
+    f" CROSS JOIN main.calls p ON p.hid = f.hid AND p.version_id = X'{ITEM_VERSION_ID.hex()}'"
+    " CROSS JOIN main.outputs o ON o.call_hid = f.hid CROSS JOIN temp.mandala_made m ON m.cid = o.cid"
+    " CROSS JOIN main.inputs i ON i.cid = m.cid AND i.src_call IS NULL"
+    " CROSS JOIN main.calls c ON c.hid = i.call_hid AND c.exact = 1 AND c.created_at >= m.first",
     "DELETE FROM temp.mandala_made",
 )
 

@@ -7,6 +7,7 @@ distinct content id decoded once; derived columns and ``if`` guards are applied 
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable
 
 from ..._errors import QueryError
@@ -147,24 +148,31 @@ class Query:
         matches = self._matches()
         derived = any(isinstance(node, Derived) for node in self.pattern.nodes)
         values = _Values(self.storage, matches) if not ids or derived else None
+        found = [self._row(_Row(match, values), names, ids) for match in matches]
+        # A guarded call whose expression argument (`inc(x + 1)`) matched no stored call is
+        # missing from its row, not a reason to drop the row: keep, per match of the required
+        # calls, the rows that lost the fewest guarded calls.
+        fewest: dict[tuple, int] = {}
+        for row in found:
+            if row is not None:
+                fewest[row.base] = min(fewest.get(row.base, row.lost), row.lost)
         seen: set[tuple] = set()
         rows, calls = [], []
-        for match in matches:
-            found = self._row(_Row(match, values), names, ids)
-            if found is None:
+        for row in found:
+            if row is None or row.lost > fewest[row.base] or row.key in seen:
                 continue
-            key, row, row_calls = found
-            if key in seen:
-                continue
-            seen.add(key)
-            rows.append(row)
-            calls.append(row_calls)
+            seen.add(row.key)
+            rows.append(row.values)
+            calls.append(row.calls)
         self._calls = calls
         return (list(zip(*rows)) if rows else [() for _ in names]), calls
 
-    def _row(self, evaluate: "_Row", names: list[str], ids: bool) -> tuple[tuple, tuple, tuple] | None:
-        if not evaluate.derived_inputs_match(self.pattern):
+    def _row(self, evaluate: "_Row", names: list[str], ids: bool) -> "_Found | None":
+        failed = evaluate.failed_calls(self.pattern)
+        if any(not call.optional for call in failed):
             return None
+        for call in failed:
+            evaluate.unmatch(call)
         key, row = [], []
         for name in names:
             value, cid = evaluate.column(self.pattern.columns[name])
@@ -176,7 +184,20 @@ class Query:
             if evaluate.match.get(("call", call.number)) is not None
             and (call.guard is None or call.guard.holds(evaluate.value))
         )
-        return tuple(key), tuple(row), row_calls
+        base = tuple(evaluate.match.get(("call", c.number)) for c in self.pattern.calls if not c.optional)
+        return _Found(tuple(key), tuple(row), row_calls, base, len(failed))
+
+
+@dataclass
+class _Found:
+    """One evaluated match: its distinct-row key, values, matched calls, the match of its
+    required calls, and how many guarded calls it lost."""
+
+    key: tuple
+    values: tuple
+    calls: tuple
+    base: tuple
+    lost: int
 
 
 # -- rows: content ids of every variable ---------------------------------------------------------
@@ -341,17 +362,31 @@ class _Row:
     def _missing(self, node: Node) -> bool:
         return self.entry(node)[1] is None
 
-    def derived_inputs_match(self, pattern: Pattern) -> bool:
-        """An expression passed to an op call (``f(x + 1)``) matches when the stored input
-        has the content of the expression's value in this row."""
+    def failed_calls(self, pattern: Pattern) -> list[CallNode]:
+        """Calls whose expression argument (``f(x + 1)``) has other content than the stored
+        input, and the guarded calls matched through their outputs."""
+        failed: list[CallNode] = []
         for call in pattern.calls:
+            if self.match.get(("call", call.number)) is None:
+                continue
+            if any(isinstance(node, OutputVar) and node.call in failed for node in call.inputs.values()):
+                failed.append(call)
+                continue
             for position, node in enumerate(call.inputs.values()):
                 if not isinstance(node, Derived):
                     continue
                 stored = self.match.get(("input", call.number, position))
                 if stored is not None and self.entry(node)[1] != stored:
-                    return False
-        return True
+                    failed.append(call)
+                    break
+        return failed
+
+    def unmatch(self, call: CallNode) -> None:
+        """Treat a guarded call as not found in this row."""
+        self.match[("call", call.number)] = None
+        for out in call.outputs:
+            self.match[out.number] = None
+        self.derived.clear()
 
     def column(self, assignments: list) -> tuple[Any, bytes | None]:
         result: tuple[Any, bytes | None] = (None, None)

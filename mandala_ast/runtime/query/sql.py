@@ -103,6 +103,7 @@ class _Builder:
         if not call.optional:
             self.required.append(call.number)
         if not self.joins:
+            self.first = call.number
             self.joins.append(f"({subquery}) AS {alias}")
             self.params += sub_params
             self._where = (conditions, condition_params)
@@ -169,7 +170,8 @@ class _Builder:
         conditions, params = getattr(self, "_where", ([], []))
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         # Rows come in the order their calls were computed: the order a run block made them.
-        order = ", ".join(f"g{number}.created_at" for number in self.required)
+        # (With every call under an `if`, the first one joined leads the order.)
+        order = ", ".join(f"g{number}.created_at" for number in self.required or [self.first])
         self.compiled.sql = f"SELECT {', '.join(self.columns)} FROM {' '.join(self.joins)}{where} ORDER BY {order}"
         self.compiled.params = self.params + params
         return self.compiled
