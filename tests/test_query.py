@@ -381,3 +381,30 @@ def test_round_trip_run_then_query_gives_exactly_the_computed_tuples(tmp_path: P
     assert sorted(frame.columns) == sorted(names)
     expected = {tuple(row[n] for n in names) for row in computed}
     assert set(zip(*(frame[n] for n in names))) == expected
+
+
+class TestRegressions:
+    def test_elif_whose_condition_is_none_is_not_taken_for_else(self, storage: Storage) -> None:
+        """An `elif` condition that evaluates to None once ran like an `else`."""
+        run("import mandala_ast\nwith storage.run():\n    a = inc(2)\n    b = inc(3)\n", storage)
+        code = """\
+            import mandala_ast
+
+            class Session:
+                def query(self):
+                    return self
+                def __enter__(self):
+                    return self
+                def __exit__(self, *exc):
+                    return False
+
+            with {block} as q:
+                if False:
+                    y = inc(1)
+                elif None:
+                    y = inc(2)
+                else:
+                    y = inc(3)
+            """
+        assert rows(run(code.format(block="storage.query()"), storage)["q"].df()) == [(4,)]
+        assert run(code.format(block="Session().query()"), storage)["y"] == 4

@@ -161,6 +161,10 @@ def _holds_any(value: Any) -> bool:
 # -- if / elif / else --------------------------------------------------------------------------
 
 
+#: The condition of an ``else``: unlike any value an ``elif`` condition could have (None too).
+ELSE = object()
+
+
 class _Chain:
     """One if/elif/else chain. Compiled code keeps it in a local variable, so recursion and
     threads never share chain state:
@@ -170,38 +174,37 @@ class _Chain:
         for _ in __mandala_c.else_():       ...
     """
 
-    def __init__(self) -> None:
+    def __init__(self, condition: Any) -> None:
         self.block = _active()
         self.taken = False  # plain execution: a branch ran
+        self._first = self.branch(condition, True)
 
-    def branch(self, condition: Any, first: bool) -> Iterator[None]:
-        if self.block is None:
-            if not self.taken and (condition is None or condition):
-                self.taken = True
-                yield None
-            return
-        pattern = self.block.pattern
-        if pattern.enter_branch(id(self), condition, first):
-            try:
-                yield None
-            finally:
-                pattern.leave_branch()
+    def __iter__(self) -> Iterator[None]:
+        return self._first
 
     def elif_(self, condition: Any) -> Iterator[None]:
         return self.branch(condition, False)
 
     def else_(self) -> Iterator[None]:
-        return self.branch(None, False)
+        return self.branch(ELSE, False)
 
-    def __iter__(self) -> Iterator[None]:
-        return self._first
+    def branch(self, condition: Any, first: bool) -> Iterator[None]:
+        if self.block is None:
+            if not self.taken and (condition is ELSE or condition):
+                self.taken = True
+                yield None
+            return
+        pattern = self.block.pattern
+        if pattern.enter_branch(id(self), condition, first, otherwise=condition is ELSE):
+            try:
+                yield None
+            finally:
+                pattern.leave_branch()
 
 
 def q_if(condition: Any, /) -> _Chain:
     """The ``if`` of a chain: iterating it runs the branch once, or not at all."""
-    chain = _Chain()
-    chain._first = chain.branch(condition, True)  # type: ignore[attr-defined]
-    return chain
+    return _Chain(condition)
 
 
 # -- operators Python cannot overload ----------------------------------------------------------

@@ -339,27 +339,29 @@ class Pattern:
 
     # -- if / elif / else ----------------------------------------------------------------
 
-    def enter_branch(self, chain: int, condition: Any, first: bool) -> bool:
-        """Start a branch of if-chain ``chain``; False when it certainly does not run.
+    def enter_branch(self, chain: int, condition: Any, first: bool, otherwise: bool = False) -> bool:
+        """Start a branch of if-chain ``chain`` (``otherwise``: its ``else``); False when it
+        certainly does not run.
 
-        ``condition`` is None for ``else``. Plain conditions decide at once, as in Python;
-        conditions on variables become a guard: a row filter for what the branch assigns.
+        Plain conditions decide at once, as in Python; conditions on variables become a
+        guard: a row filter for what the branch assigns.
         """
         earlier = [] if first else self._chains.get(chain, [])
-        if any(c is True for c in earlier):
+        if any(c is True for c in earlier):  # a plain condition already chose a branch
             return False
-        self._chains[chain] = [*earlier, True if condition is None else condition]
-        if condition is not None and not isinstance(condition, Node) and not condition:
+        variable = isinstance(condition, Node) and not otherwise
+        runs = otherwise or variable or bool(condition)
+        # Each entry: True (a plain branch ran), False (it did not), or the variable condition.
+        self._chains[chain] = [*earlier, condition if variable else runs]
+        if not runs:
             return False
         pairs = [(c, False) for c in earlier if isinstance(c, Node)]
-        if isinstance(condition, Node):
+        if variable:
             pairs.append((condition, True))
         self._guards.append(self.guard)
         if pairs:
             outer = self.guard.conditions if self.guard else ()
             self.guard = Guard((*outer, *pairs))
-        if condition is not None and not isinstance(condition, Node):
-            self._chains[chain][-1] = True  # a plain true branch ends the chain
         return True
 
     def leave_branch(self) -> None:
