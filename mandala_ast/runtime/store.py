@@ -36,6 +36,7 @@ _VALUES_SQL = "SELECT cid, codec, data, external FROM vals WHERE cid IN ({marks}
 #: Ids per ``IN (...)`` list: below SQLite's oldest limit on bound parameters (999).
 _IN_CHUNK = 900
 _COUNT_SQL = "SELECT COUNT(*) FROM calls WHERE version_id = ?"
+_ANY_SQL = "SELECT 1 FROM calls WHERE version_id = ? LIMIT 1"
 # A range of the primary key: a version's calls are stored together.
 _INDEX_SQL = "SELECT lkey, cid, hid, deps_id, outputs FROM calls WHERE version_id = ?"
 #: How stale our knowledge of other processes' commits may get (PRAGMA data_version polling).
@@ -70,6 +71,10 @@ class SQLiteStore:
             if row[0] == state:
                 return (row[2],)
         return None
+
+    def has_calls(self, version_id: bytes) -> bool:
+        """Whether any call of this op version is stored (one index probe, unlike a count)."""
+        return self.conn.execute(_ANY_SQL, (version_id,)).fetchone() is not None
 
     def count_calls(self, version_id: bytes) -> int:
         """How many calls of this op version are stored."""

@@ -79,7 +79,7 @@ class VersionTracker:
         # A version registered by an earlier run that stopped before computing anything (say
         # with on_change="error") is still a change, and is reported again until it computes.
         previous = self._latest_other_version(op)
-        if previous is not None and self.store.count_calls(canonical) == 0:
+        if previous is not None and not self.store.has_calls(canonical):
             old_source = self._source(previous[1]) or ""
             self._changed(("op", op.name, op.version_id), op, f"op {op.name} changed", old_source, op.fingerprint.source)
 
