@@ -178,6 +178,10 @@ class SQLiteStore:
             # NORMAL in WAL mode survives process crashes (kill -9); only power loss can drop the
             # last transactions, and then the file is still consistent.
             conn.execute("PRAGMA synchronous = NORMAL")
+            # Hash keys scatter inserts over every b-tree, so each commit dirties many pages; a
+            # longer log lets one checkpoint copy a page dirtied by several commits once (the
+            # default 1000 pages checkpointed inside nearly every large commit).
+            conn.execute("PRAGMA wal_autocheckpoint = 10000")
         return conn
 
     def _ensure_schema(self) -> None:
