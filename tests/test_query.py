@@ -408,3 +408,20 @@ class TestRegressions:
             """
         assert rows(run(code.format(block="storage.query()"), storage)["q"].df()) == [(4,)]
         assert run(code.format(block="Session().query()"), storage)["y"] == 4
+
+    def test_a_numpy_array_column_does_not_break_the_frame(self, storage: Storage) -> None:
+        """`None in column` compared each numpy array with None elementwise and raised."""
+        np = pytest.importorskip("numpy")
+        names = {"arr": _array}
+        code = "import mandala_ast\nwith storage.{block}:\n    for n in [1, 2]:\n        a = arr(n)\n"
+        run(code.format(block="run()"), storage, **names)
+        frame = run(code.format(block="query() as q"), storage, **names)["q"].df()
+        assert [(n, a.tolist()) for n, a in rows(frame)] == [(1, [1.0, 1.0, 1.0]), (2, [2.0, 2.0, 2.0])]
+        assert isinstance(frame.a.iloc[0], np.ndarray)
+
+
+@op
+def _array(n: int) -> Any:
+    import numpy as np
+
+    return np.full(3, float(n))

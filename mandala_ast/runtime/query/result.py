@@ -71,7 +71,7 @@ class Query:
         # A column with nulls stays an object column: ints stay ints and a missing value
         # stays None, instead of pandas turning both into floats and NaN.
         frame = pd.DataFrame({
-            name: pd.Series(column, dtype=object) if None in column else pd.Series(column)
+            name: pd.Series(column, dtype=object) if _has_none(column) else pd.Series(column)
             for name, column in zip(names, columns)
         }, columns=names)
         frame.attrs["mandala_ast.calls"] = calls
@@ -198,6 +198,12 @@ class _Found:
     calls: tuple
     base: tuple
     lost: int
+
+
+def _has_none(column: Iterable) -> bool:
+    """Whether a column holds None (by identity: ``None in column`` compares with ``==``,
+    which a numpy array answers elementwise and then cannot turn into one truth value)."""
+    return any(value is None for value in column)
 
 
 # -- rows: content ids of every variable ---------------------------------------------------------
