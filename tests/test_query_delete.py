@@ -128,3 +128,30 @@ class TestErrors:
         with pytest.raises(ZeroDivisionError):
             run("import mandala_ast\nwith storage.delete() as q:\n    y = inc(20)\n    1 / 0\n", storage, **OPS)
         assert rerun(storage) == []
+
+
+class TestRegressions:
+    def test_rows_with_equal_values_delete_every_matched_call(self, path) -> None:
+        """Rows are shown once per distinct values; the calls of the duplicates were lost, so
+        `inc(add(Q(), Q()))` left one of two matched add calls behind."""
+        storage = Storage(path)
+        run("import mandala_ast\nwith storage.run():\n    a = inc(add(1, 2))\n    b = inc(add(0, 3))\n", storage)
+        assert len(storage.df(add)) == 2
+        delete(storage, "    w = inc(add(Q(), Q()))\n")
+        assert len(storage.df(add)) == 0 and len(storage.df(inc)) == 0
+
+    def test_a_block_without_names_deletes_every_match(self, path) -> None:
+        """With no column, every row looked like the first one."""
+        storage = Storage(path)
+        run("import mandala_ast\nwith storage.run():\n    for x in [1, 2, 3]:\n        y = add(x, 10)\n", storage)
+        delete(storage, "    add(Q(), 10)\n")
+        assert len(storage.df(add)) == 0
+
+    def test_delete_calls_of_a_frame_with_merged_rows(self, path) -> None:
+        storage = Storage(path)
+        run("import mandala_ast\nwith storage.run():\n    a = inc(add(1, 2))\n    b = inc(add(0, 3))\n", storage)
+        ns = run("import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    w = inc(add(x, Q()))\n"
+                 "with storage.query() as g:\n    s = add(Q(), Q())\n    if s > 0:\n        w = inc(s)\n", storage)
+        assert len(ns["q"].df()) == 2 and len(ns["g"].df()) == 1  # g's rows have equal values
+        storage.delete_calls(ns["g"].df())
+        assert len(storage.df(add)) == 0 and len(storage.df(inc)) == 0

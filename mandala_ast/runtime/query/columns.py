@@ -39,12 +39,18 @@ def plain_table(storage: "Storage", pattern: Pattern, compiled: CompiledQuery, r
     """Columns (in ``names`` order) of the distinct rows, and each row's matched call ids."""
     sql_columns = list(zip(*rows)) if rows else [()] * (2 * len(pattern.calls) + len(compiled.var_columns))
     cid_columns = [_cids(pattern.columns[name][-1].value, compiled, sql_columns, len(rows)) for name in names]
-    keep = _distinct(cid_columns, len(rows))
+    distinct = _distinct(cid_columns, len(rows))
     hid_columns = [sql_columns[compiled.call_columns[call.number]] for call in pattern.calls]
     calls = list(zip(*hid_columns)) if hid_columns else []
-    if keep is not None:
+    if distinct is not None:
+        keep, owner = distinct
         cid_columns = [[column[i] for i in keep] for column in cid_columns]
-        calls = [calls[i] for i in keep]
+        # A row shown once stands for every match with its values: it keeps all their calls
+        # (what a delete block or storage.delete_calls(df) removes).
+        merged: list[dict] = [{} for _ in keep]
+        for i, at in enumerate(owner):
+            merged[at].update(dict.fromkeys(calls[i]))
+        calls = [tuple(found) for found in merged]
     if ids:
         return [[c.hex() for c in column] for column in cid_columns], calls
     values = _Decoder(storage)
@@ -70,19 +76,23 @@ def _cids(value: Any, compiled: CompiledQuery, sql_columns: list, count: int) ->
     return list(sql_columns[compiled.var_columns[value.number]])
 
 
-def _distinct(cid_columns: list[list], count: int) -> list[int] | None:
-    """Indices of the first occurrence of each distinct row, or None when all are distinct."""
+def _distinct(cid_columns: list[list], count: int) -> tuple[list[int], list[int]] | None:
+    """None when all rows are distinct; else the indices of the first occurrence of each
+    distinct row, and for every row the position of its first occurrence among those."""
     keys = list(zip(*cid_columns)) if cid_columns else [()] * count
     first = dict.fromkeys(keys)
     if len(first) == len(keys):
         return None
-    seen: set = set()
-    keep = []
+    position: dict = {}
+    keep: list[int] = []
+    owner: list[int] = []
     for i, key in enumerate(keys):
-        if key not in seen:
-            seen.add(key)
+        at = position.get(key)
+        if at is None:
+            at = position[key] = len(keep)
             keep.append(i)
-    return keep
+        owner.append(at)
+    return keep, owner
 
 
 class _Decoder:

@@ -156,12 +156,16 @@ class Query:
         for row in found:
             if row is not None:
                 fewest[row.base] = min(fewest.get(row.base, row.lost), row.lost)
-        seen: set[tuple] = set()
+        seen: dict[tuple, int] = {}
         rows, calls = [], []
         for row in found:
-            if row is None or row.lost > fewest[row.base] or row.key in seen:
+            if row is None or row.lost > fewest[row.base]:
                 continue
-            seen.add(row.key)
+            at = seen.get(row.key)
+            if at is not None:  # shown once, but it stands for this match's calls too
+                calls[at] = tuple(dict.fromkeys((*calls[at], *row.calls)))
+                continue
+            seen[row.key] = len(rows)
             rows.append(row.values)
             calls.append(row.calls)
         self._calls = calls
