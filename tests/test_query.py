@@ -409,6 +409,28 @@ class TestRegressions:
         assert rows(run(code.format(block="storage.query()"), storage)["q"].df()) == [(4,)]
         assert run(code.format(block="Session().query()"), storage)["y"] == 4
 
+    def test_a_literal_argument_does_not_match_a_call_whose_input_came_from_an_op(self, storage: Storage) -> None:
+        """Constants and literal loop values matched inputs by content alone, so `inc(2)` also
+        matched `inc(y)` with y == 2 computed by an op: a row the run block never made."""
+        run("import mandala_ast\nwith storage.run():\n    y = inc(1)\n    z = inc(2)\n    w = inc(y)\n", storage)
+        q = run("import mandala_ast\nwith storage.query() as q:\n    z = inc(2)\n", storage)["q"]
+        assert len(q.matched_calls()) == 1
+        code = """\
+            import mandala_ast
+            with storage.{block}:
+                for x in range(6):
+                    y = inc(x)
+                    if x < 2:
+                        z = add(x, 1)
+                    elif x < 4:
+                        z = mul(x, 3)
+                    else:
+                        z = inc(y)
+            """
+        run(code.format(block="run()"), storage)
+        frame = run(code.format(block="query() as q"), storage)["q"].df()
+        assert sorted(rows(frame)) == [(0, 1, 1), (1, 2, 2), (2, 3, 6), (3, 4, 9), (4, 5, 6), (5, 6, 7)]
+
     def test_a_numpy_array_column_does_not_break_the_frame(self, storage: Storage) -> None:
         """`None in column` compared each numpy array with None elementwise and raised."""
         np = pytest.importorskip("numpy")

@@ -141,11 +141,16 @@ class _Builder:
             left = isinstance(node, Const) and defaults.get(name) == node.cid
             joins.append(f"{'LEFT JOIN' if left else 'JOIN'} inputs {table} ON {table}.call_hid = c.hid AND {table}.name = ?")
             params.append(name)
+            # A literal (a constant or a literal loop's value) is an input without history:
+            # compiled code recorded a source for inputs that came from an op, and such a
+            # call is another call than the one the literal made (DESIGN §3.2, §3.3).
             if isinstance(node, Const):
                 where.append(f"({table}.cid = ? OR {table}.cid IS NULL)" if left else f"{table}.cid = ?")
+                where.append(f"{table}.src_call IS NULL")
                 params_where.append(node.cid)
             elif isinstance(node, DomainVar) and self._defines(node, call, position):
                 where.append(f"{table}.cid IN ({', '.join('?' * len(node.values))})")
+                where.append(f"{table}.src_call IS NULL")
                 params_where += _domain_cids(node)
         sql = f"SELECT {', '.join(selects)} FROM calls c {' '.join(joins)} WHERE {' AND '.join(where)}"
         return sql, params + params_where
@@ -164,6 +169,8 @@ class _Builder:
             elif isinstance(node, Node) and not isinstance(node, Derived) and not self._defines(node, call, position):
                 use = self.definitions[node.number]
                 conditions.append(f"{column}_cid = g{use.call.number}.in{use.position}_cid")
+                if isinstance(node, DomainVar):
+                    conditions.append(f"{column}_src IS NULL")
         return conditions, []
 
     def finish(self) -> CompiledQuery:
