@@ -431,6 +431,34 @@ class TestRegressions:
         frame = run(code.format(block="query() as q"), storage)["q"].df()
         assert sorted(rows(frame)) == [(0, 1, 1), (1, 2, 2), (2, 3, 6), (3, 4, 9), (4, 5, 6), (5, 6, 7)]
 
+    def test_a_loop_over_values_including_a_new_parameters_default_finds_the_older_calls(
+        self, storage: Storage, tmp_path: Path, monkeypatch
+    ) -> None:
+        """A literal loop value equal to a later-added parameter's default did not match the
+        calls stored before the parameter existed (only a constant did), so the run block
+        found those calls but its query did not (DESIGN §3.1, round trip)."""
+        import importlib
+
+        monkeypatch.syspath_prepend(str(tmp_path))
+        module = tmp_path / "query_defaults_ops.py"
+        module.write_text("from mandala_ast import op\n\n@op\ndef fit(x):\n    return x * 2\n")
+        ops = importlib.import_module("query_defaults_ops")
+        run("import mandala_ast\nwith storage.run():\n    for x in [1, 2]:\n        y = fit(x)\n", storage, fit=ops.fit)
+        module.write_text("from mandala_ast import op\n\n@op\ndef fit(x, alpha=0.5):\n    return x * 2\n")
+        ops = importlib.reload(ops)
+        storage = Storage(storage.path)  # as in a new process
+        code = """\
+            import mandala_ast
+            with storage.{block}:
+                for x in [1, 2]:
+                    for alpha in [0.5, 0.7]:
+                        y = fit(x, alpha=alpha)
+            """
+        run(code.format(block="run()"), storage, fit=ops.fit)
+        assert len(storage.df(ops.fit)) == 4  # two old calls found, two new ones
+        frame = run(code.format(block="query() as q"), storage, fit=ops.fit)["q"].df()
+        assert sorted(rows(frame)) == [(1, 0.5, 2), (1, 0.7, 2), (2, 0.5, 4), (2, 0.7, 4)]
+
     def test_a_numpy_array_column_does_not_break_the_frame(self, storage: Storage) -> None:
         """`None in column` compared each numpy array with None elementwise and raised."""
         np = pytest.importorskip("numpy")

@@ -58,6 +58,8 @@ def plain_table(storage: "Storage", pattern: Pattern, compiled: CompiledQuery, r
         value = pattern.columns[name][-1].value
         if isinstance(value, OutputVar):
             values.take_inline(sql_columns[compiled.call_columns[value.call.number] + 1], value.index)
+        elif isinstance(value, DomainVar):  # a loop value (a default may not be stored at all)
+            values.take_literals(value.values)
     values.load_missing({cid for column in cid_columns for cid in column})
     return [values.column(column) for column in cid_columns], calls
 
@@ -120,6 +122,12 @@ class _Decoder:
                 values[cid] = decode("json", packed[34:34 + packed[33]])
             elif code != _NOT_INLINE:
                 values[cid] = decode(unpack_outputs(packed)[0][1], packed[34:34 + packed[33]])
+
+    def take_literals(self, literals: list) -> None:
+        from ..hashing import content_id
+
+        for value in literals:
+            self.values.setdefault(content_id(value), value)
 
     def load_missing(self, cids: set[bytes]) -> None:
         missing = [cid for cid in cids if cid not in self.values]

@@ -147,7 +147,7 @@ class Query:
             return columns, calls
         matches = self._matches()
         derived = any(isinstance(node, Derived) for node in self.pattern.nodes)
-        values = _Values(self.storage, matches) if not ids or derived else None
+        values = _Values(self.storage, self.pattern, matches) if not ids or derived else None
         found = [self._row(_Row(match, values), names, ids) for match in matches]
         # A guarded call whose expression argument (`inc(x + 1)`) matched no stored call is
         # missing from its row, not a reason to drop the row: keep, per match of the required
@@ -293,9 +293,15 @@ def _group_choices(nodes: list[DomainVar]) -> list[dict]:
 class _Values:
     """Content id -> value for every id the matched rows need, loaded in bulk."""
 
-    def __init__(self, storage: "Storage", matches: list[dict]) -> None:
+    def __init__(self, storage: "Storage", pattern: Pattern, matches: list[dict]) -> None:
         self.storage = storage
-        self.values: dict[bytes, Any] = {}
+        # Literal loop values are known without loading (and a parameter's default, matched
+        # for calls stored before the parameter existed, may not be stored at all).
+        self.values: dict[bytes, Any] = {
+            content_id(value): value
+            for node in pattern.nodes if isinstance(node, DomainVar)
+            for value in node.values
+        }
         inline: dict[bytes, tuple[str, bytes]] = {}
         wanted: set[bytes] = set()
         for match in matches:

@@ -134,11 +134,17 @@ class _Builder:
         defaults = self.defaults.get(call.number, {})
         for position, (name, node) in enumerate(call.inputs.items()):
             table = f"i{position}"
-            selects += [f"{table}.cid AS in{position}_cid", f"{table}.src_call AS in{position}_src",
+            # A constant or a literal loop value equal to the default the storage first saw
+            # may have no inputs row (the parameter was added later): such calls match too,
+            # with the default as their input (DESIGN §3.1).
+            default = defaults.get(name)
+            left = default is not None and (
+                (isinstance(node, Const) and node.cid == default)
+                or (isinstance(node, DomainVar) and default in _domain_cids(node))
+            )
+            cid = f"COALESCE({table}.cid, X'{default.hex()}')" if left else f"{table}.cid"
+            selects += [f"{cid} AS in{position}_cid", f"{table}.src_call AS in{position}_src",
                         f"{table}.src_index AS in{position}_idx"]
-            # A constant equal to the default the storage first saw may have no inputs row
-            # (the parameter was added later): such calls match too (DESIGN §3.1).
-            left = isinstance(node, Const) and defaults.get(name) == node.cid
             joins.append(f"{'LEFT JOIN' if left else 'JOIN'} inputs {table} ON {table}.call_hid = c.hid AND {table}.name = ?")
             params.append(name)
             # A literal (a constant or a literal loop's value) is an input without history:
@@ -149,7 +155,8 @@ class _Builder:
                 where.append(f"{table}.src_call IS NULL")
                 params_where.append(node.cid)
             elif isinstance(node, DomainVar) and self._defines(node, call, position):
-                where.append(f"{table}.cid IN ({', '.join('?' * len(node.values))})")
+                marks = ", ".join("?" * len(node.values))
+                where.append(f"({table}.cid IN ({marks}) OR {table}.cid IS NULL)" if left else f"{table}.cid IN ({marks})")
                 where.append(f"{table}.src_call IS NULL")
                 params_where += _domain_cids(node)
         sql = f"SELECT {', '.join(selects)} FROM calls c {' '.join(joins)} WHERE {' AND '.join(where)}"
