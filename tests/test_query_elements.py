@@ -123,3 +123,20 @@ class TestRefused:
     def test_iterations_python_would_not_mean_are_explained(self, storage, body: str, message: str) -> None:
         with pytest.raises(QueryError, match=message):
             run(block("query", body), storage, **OPS)
+
+
+@op
+def plain_list(n: int) -> list:
+    return list(range(n))
+
+
+class TestRegressions:
+    def test_iterating_an_output_whose_elements_are_not_stored_is_explained(self, storage: Storage) -> None:
+        """A loop over a plain `list` output (or an expression) matched nothing, silently."""
+        code = "    xs = plain_list(3)\n    for e in xs:\n        y = inc(e)\n"
+        run(block("run", code), storage, plain_list=plain_list)
+        with pytest.raises(QueryError, match="output 0 of op .*plain_list is stored as one value"):
+            run(block("query", code), storage, plain_list=plain_list)
+        run(block("run", TestLists.RUN), storage, **OPS)
+        with pytest.raises(QueryError, match=r"cannot iterate xs\[.*\] in a query: .*not an expression"):
+            run(block("query", "    xs = make(3)\n    for e in xs[:2]:\n        y = inc(e)\n"), storage, **OPS)

@@ -63,6 +63,7 @@ ITEM = _ItemOp()
 def iterate(block: "QueryBlock", iterable: Node, count: int) -> tuple[Node, ...]:
     """The loop variables of ``for <count names> in iterable``."""
     struct, shape = _unwrap(iterable)
+    _check_iterable(struct)
     kind = _kind(struct)
     binds = _BINDS.get((shape, kind), f"a {kind} has no .{shape}()")
     if isinstance(binds, str):
@@ -96,6 +97,22 @@ def _written(shape: str, struct: Node) -> str:
     if shape == "elements":
         return struct.label
     return f"enumerate({struct.label})" if shape == "enumerate" else f"{struct.label}.{shape}()"
+
+
+def _check_iterable(struct: Node) -> None:
+    """Only stored elements can be matched: a loop over anything else would match nothing."""
+    if isinstance(struct, Derived):
+        raise QueryError(
+            f"cannot iterate {struct.text or struct.label} in a query: a loop can iterate the "
+            "elements of an op's MList/MDict/MSet output (or of a Q() variable), not an expression"
+        )
+    if isinstance(struct, OutputVar) and hasattr(struct.call.op, "structure_outputs") \
+            and struct.index not in struct.call.op.structure_outputs:
+        raise QueryError(
+            f"cannot iterate {struct.label} in a query: output {struct.index} of op "
+            f"{struct.call.op.name} is stored as one value, so its elements are not stored; "
+            "annotate it as MList/MDict/MSet to store (and query) elements"
+        )
 
 
 def _kind(struct: Node) -> str | None:
