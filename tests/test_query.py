@@ -459,6 +459,38 @@ class TestRegressions:
         frame = run(code.format(block="query() as q"), storage, fit=ops.fit)["q"].df()
         assert sorted(rows(frame)) == [(1, 0.5, 2), (1, 0.7, 2), (2, 0.5, 4), (2, 0.7, 4)]
 
+    def test_an_elif_condition_is_evaluated_only_when_no_branch_ran(self, storage: Storage) -> None:
+        """`elif x.attr > 0` was evaluated even after `if x is None` ran its branch."""
+        code = """\
+            import mandala_ast
+            from types import SimpleNamespace
+
+            class Session:
+                def query(self):
+                    return self
+                def __enter__(self):
+                    return self
+                def __exit__(self, *exc):
+                    return False
+
+            for x in [None, SimpleNamespace(attr=2)]:
+                with {block} as q:
+                    n = 3
+                    if x is None:
+                        y = inc(1)
+                    elif x.attr > 0:
+                        y = inc(2)
+                    elif x.missing:
+                        y = inc(4)
+                    if n > 2:
+                        z = inc(5)
+                    elif n.missing:
+                        z = inc(6)
+            """
+        assert run(code.format(block="Session().query()"), storage)["y"] == 3
+        run("import mandala_ast\nwith storage.run():\n    y = inc(2)\n    z = inc(5)\n", storage)
+        assert rows(run(code.format(block="storage.query()"), storage)["q"].df("y", "z")) == [(3, 6)]
+
     def test_a_numpy_array_column_does_not_break_the_frame(self, storage: Storage) -> None:
         """`None in column` compared each numpy array with None elementwise and raised."""
         np = pytest.importorskip("numpy")

@@ -11,7 +11,8 @@ user code                       compiled (same line)
 ``print(y)``                    ``RT.q_stmt(print, lambda: RT.q_call(print)(y))``
 ``for n in [1, 2]:``            ``for n in RT.q_for(('n',), [1, 2]):``
 ``if c:`` / ``elif d:`` /       ``for __mandala_b in (__mandala_c1 := RT.q_if(c)):`` /
-``else:``                       ``for __mandala_b in __mandala_c1.elif_(d):`` / ``... .else_():``
+``else:``                       ``for __mandala_b in (__mandala_c1.elif_(d) if __mandala_c1.open() else ()):``
+                                / ``for __mandala_b in __mandala_c1.else_():``
 ``a < b``, ``a in b``           ``RT.q_cmp(a, '<', b)``, ``RT.q_cmp(a, 'in', b)``
 ``a and b``, ``not a``          ``RT.q_bool(lambda: a, 'and', lambda: b)``, ``RT.q_not(a)``
 ==============================  =========================================================
@@ -336,7 +337,14 @@ class _QueryFormRewriter(cst.CSTTransformer):
         branch = updated_node.orelse
         while branch is not None:
             if isinstance(branch, cst.If):
-                test = cst.Call(cst.Attribute(chain, cst.Name("elif_")), [cst.Arg(_argument(branch.test))])
+                # evaluated only while no earlier branch certainly ran, as Python would
+                test = cst.IfExp(
+                    test=cst.Call(cst.Attribute(chain, cst.Name("open")), []),
+                    body=cst.Call(cst.Attribute(chain, cst.Name("elif_")), [cst.Arg(_argument(branch.test))]),
+                    orelse=cst.Tuple([]),
+                    lpar=[cst.LeftParen()],
+                    rpar=[cst.RightParen()],
+                )
                 loops.append(_branch_loop(test, branch.body, branch.leading_lines))
                 branch = branch.orelse
             else:

@@ -51,7 +51,7 @@ class TestStatements:
     def test_if_elif_else_become_branch_loops_on_their_lines(self) -> None:
         lines = body("if a:\n    x = 1\nelif b:\n    x = 2\nelse:\n    x = 3\n")
         assert lines[0] == f"for __mandala_b in (__mandala_c1 := {RT}.q_if(a)):"
-        assert lines[2] == "for __mandala_b in __mandala_c1.elif_(b):"
+        assert lines[2] == "for __mandala_b in (__mandala_c1.elif_(b) if __mandala_c1.open() else ()):"
         assert lines[4] == "for __mandala_b in __mandala_c1.else_():"
         assert lines[5] == f"x = {RT}.q_name('x', 3)"
 

@@ -169,9 +169,9 @@ class _Chain:
     """One if/elif/else chain. Compiled code keeps it in a local variable, so recursion and
     threads never share chain state:
 
-        for _ in (__mandala_c := q_if(a)):  ...
-        for _ in __mandala_c.elif_(b):      ...
-        for _ in __mandala_c.else_():       ...
+        for _ in (__mandala_c := q_if(a)):                           ...
+        for _ in (__mandala_c.elif_(b) if __mandala_c.open() else ()):  ...
+        for _ in __mandala_c.else_():                                ...
     """
 
     def __init__(self, condition: Any) -> None:
@@ -181,6 +181,14 @@ class _Chain:
 
     def __iter__(self) -> Iterator[None]:
         return self._first
+
+    def open(self) -> bool:
+        """Whether an ``elif`` condition must be evaluated: not when a branch certainly ran
+        (compiled ``elif d:`` is ``for _ in (c.elif_(d) if c.open() else ()):``, so ``d`` is
+        evaluated only where Python would)."""
+        if self.block is None:
+            return not self.taken
+        return self.block.pattern.chain_open(id(self))
 
     def elif_(self, condition: Any) -> Iterator[None]:
         return self.branch(condition, False)

@@ -364,5 +364,9 @@ class Pattern:
             self.guard = Guard((*outer, *pairs))
         return True
 
+    def chain_open(self, chain: int) -> bool:
+        """False once a plain condition of if-chain ``chain`` chose a branch."""
+        return not any(c is True for c in self._chains.get(chain, []))
+
     def leave_branch(self) -> None:
         self.guard = self._guards.pop()
