@@ -491,6 +491,39 @@ class TestRegressions:
         run("import mandala_ast\nwith storage.run():\n    y = inc(2)\n    z = inc(5)\n", storage)
         assert rows(run(code.format(block="storage.query()"), storage)["q"].df("y", "z")) == [(3, 6)]
 
+    def test_a_comparison_chain_stops_at_its_first_false_comparison(self, storage: Storage) -> None:
+        """`0 < len(xs) < xs[0]` evaluated xs[0] although 0 < len(xs) was false."""
+        code = """\
+            import mandala_ast
+
+            class Session:
+                def query(self):
+                    return self
+                def __enter__(self):
+                    return self
+                def __exit__(self, *exc):
+                    return False
+
+            calls = []
+
+            def seen(v):
+                calls.append(v)
+                return v
+
+            xs = []
+            with {block} as q:
+                a = 0 < len(xs) < xs[0]
+                b = seen(1) < seen(2) > seen(3) < seen(4)
+                y = inc(1)
+                if 0 < 1 < seen(5):
+                    z = inc(2)
+            """
+        ns = run(code.format(block="Session().query()"), storage)
+        assert (ns["a"], ns["b"], ns["calls"]) == (False, False, [1, 2, 3, 5])
+        run("import mandala_ast\nwith storage.run():\n    y = inc(1)\n    z = inc(2)\n", storage)
+        ns = run(code.format(block="storage.query()"), storage)
+        assert (ns["calls"], rows(ns["q"].df("y", "z"))) == ([1, 2, 3, 5], [(2, 3)])
+
     def test_a_numpy_array_column_does_not_break_the_frame(self, storage: Storage) -> None:
         """`None in column` compared each numpy array with None elementwise and raised."""
         np = pytest.importorskip("numpy")

@@ -14,6 +14,7 @@ user code                       compiled (same line)
 ``else:``                       ``for __mandala_b in (__mandala_c1.elif_(d) if __mandala_c1.open() else ()):``
                                 / ``for __mandala_b in __mandala_c1.else_():``
 ``a < b``, ``a in b``           ``RT.q_cmp(a, '<', b)``, ``RT.q_cmp(a, 'in', b)``
+``a < b < f(c)``                ``RT.q_cmp(a, '<', b, '<*', lambda: f(c))`` (evaluated only if ``a < b``)
 ``a and b``, ``not a``          ``RT.q_bool(lambda: a, 'and', lambda: b)``, ``RT.q_not(a)``
 ==============================  =========================================================
 
@@ -38,6 +39,8 @@ __all__ = ["rewrite_query_blocks"]
 
 _CHAIN = "__mandala_c{}"
 _BRANCH = "__mandala_b"
+#: Comparison operands evaluated eagerly even after the first comparison: they cannot fail.
+_SIMPLE = (cst.Name, cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString, cst.Ellipsis)
 #: Method names that change their object: calling one on a query variable is an update in place.
 _MUTATORS = frozenset({
     "append", "extend", "insert", "pop", "remove", "clear", "update", "add", "discard", "sort",
@@ -271,9 +274,12 @@ class _QueryFormRewriter(cst.CSTTransformer):
         if not self._rewriting:
             return updated_node
         args = [cst.Arg(_argument(updated_node.left))]
-        for target in updated_node.comparisons:
+        for index, target in enumerate(updated_node.comparisons):
             symbol = _COMPARISONS[type(target.operator)]
-            args += [cst.Arg(cst.SimpleString(repr(symbol))), cst.Arg(_argument(target.comparator))]
+            right = target.comparator
+            if index and not _may_evaluate_early(right):  # Python evaluates it only if the chain holds so far
+                symbol, right = symbol + "*", _thunk(right)
+            args += [cst.Arg(cst.SimpleString(repr(symbol))), cst.Arg(_argument(right))]
         return rt_call("q_cmp", args).with_changes(lpar=updated_node.lpar, rpar=updated_node.rpar)
 
     def leave_BooleanOperation(self, original_node, updated_node):  # type: ignore[no-untyped-def]
@@ -368,6 +374,26 @@ def _named(names: tuple[str, ...], value: cst.BaseExpression) -> cst.BaseExpress
 
 def _thunk(value: cst.BaseExpression) -> cst.Lambda:
     return cst.Lambda(cst.Parameters(), value)
+
+
+def _may_evaluate_early(node: cst.BaseExpression) -> bool:
+    """A later operand of a comparison chain that is evaluated even if the chain already
+    failed: a name or a literal (nothing to fail), or an operand a lambda would change the
+    meaning of (``await``, ``yield``, ``:=`` inside)."""
+    if isinstance(node, _SIMPLE):
+        return True
+
+    class Finder(cst.CSTVisitor):
+        found = False
+
+        def on_visit(self, child: cst.CSTNode) -> bool:
+            if isinstance(child, (cst.Await, cst.Yield, cst.NamedExpr)):
+                self.found = True
+            return not self.found and not isinstance(child, cst.Lambda)
+
+    finder = Finder()
+    node.visit(finder)
+    return finder.found
 
 
 def _argument(node: cst.BaseExpression) -> cst.BaseExpression:

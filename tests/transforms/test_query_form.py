@@ -64,6 +64,11 @@ class TestExpressions:
     def test_comparison_chain(self) -> None:
         assert body("z = a < b <= c\n") == [f"z = {RT}.q_name('z', {RT}.q_cmp(a, '<', b, '<=', c))"]
 
+    def test_later_operands_of_a_comparison_chain_are_evaluated_only_if_it_holds(self) -> None:
+        assert body("z = a < f(b) < g(c) < d\n") == [
+            f"z = {RT}.q_name('z', {RT}.q_cmp(a, '<', {RT}.q_call(f)(b), '<*', lambda: {RT}.q_call(g)(c), '<', d))"
+        ]
+
     def test_membership_and_identity(self) -> None:
         assert body("z = a not in b\n") == [f"z = {RT}.q_name('z', {RT}.q_cmp(a, 'not in', b))"]
         assert body("z = a is not None\n") == [f"z = {RT}.q_name('z', {RT}.q_cmp(a, 'is not', None))"]

@@ -224,19 +224,40 @@ _COMPARE = {
 }
 
 
+#: Suffix of a comparison symbol whose right operand comes as a thunk (``lambda: c``).
+LAZY = "*"
+
+
 def q_cmp(first: Any, /, *rest: Any) -> Any:
-    """``a < b <= c`` as ``q_cmp(a, "<", b, "<=", c)``."""
-    operands = [first, *rest[1::2]]
-    symbols = rest[0::2]
+    """``a < b <= c`` as ``q_cmp(a, "<", b, "<=*", lambda: c)``.
+
+    As in Python, each comparison runs once, left to right, and the chain stops at the first
+    false one: an operand passed as a thunk (symbol ending in ``*``) is not evaluated then.
+    On query variables the chain becomes a derived variable."""
     block = _active()
-    if block is None:
-        return _compare_chain(symbols, *operands)
-    operands = [_literal_of_nodes(block, o) for o in operands]
-    if any(isinstance(o, Node) for o in operands):
-        level = PRECEDENCE["=="]
-        text = infix_text(symbols, tuple(operands), level)
-        return Derived(block.pattern, _compare_chain, (symbols, *operands), text=text, precedence=level)
-    return _compare_chain(symbols, *operands)
+    left = first if block is None else _literal_of_nodes(block, first)
+    operands, symbols = [left], []
+    variable = isinstance(left, Node)
+    result: Any = True
+    for symbol, right in zip(rest[0::2], rest[1::2]):
+        if symbol.endswith(LAZY):
+            symbol, right = symbol[: -len(LAZY)], right()
+        if block is not None:
+            right = _literal_of_nodes(block, right)
+        symbols.append(symbol)
+        operands.append(right)
+        if variable or isinstance(right, Node):
+            variable = True  # no value yet: every operand goes into the derived variable
+            continue
+        result = _COMPARE[symbol](left, right)
+        if not result:
+            return result
+        left = right
+    if not variable:
+        return result
+    level = PRECEDENCE["=="]
+    text = infix_text(tuple(symbols), tuple(operands), level)
+    return Derived(block.pattern, _compare_chain, (tuple(symbols), *operands), text=text, precedence=level)
 
 
 def _literal_of_nodes(block: QueryBlock, value: Any) -> Any:
