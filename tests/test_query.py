@@ -524,6 +524,45 @@ class TestRegressions:
         ns = run(code.format(block="storage.query()"), storage)
         assert (ns["calls"], rows(ns["q"].df("y", "z"))) == ([1, 2, 3, 5], [(2, 3)])
 
+    def test_walrus_await_and_yield_keep_their_meaning_in_and_or_and_statements(self, storage: Storage) -> None:
+        """`and`/`or` operands and statement arguments were lambdas: `(m := g()) and m` raised
+        NameError, `await` in them made the module fail to compile, `yield` in them was lost."""
+        import asyncio
+
+        code = """\
+            import mandala_ast
+
+            class Session:
+                def query(self):
+                    return self
+                def __enter__(self):
+                    return self
+                def __exit__(self, *exc):
+                    return False
+
+            async def five():
+                return 5
+
+            async def main(out):
+                with Session().query():
+                    out.append(True and await five())
+                    out.append(await five())
+                    out.append((m := 3) and m + 1)
+                    out.append(m)
+                return out
+
+            def gen():
+                with Session().query():
+                    print((yield 1))
+                    y = True and (yield 2)
+                    z = False or (yield 3)
+                yield (y, z)
+            """
+        ns = run(code, storage)
+        assert asyncio.run(ns["main"]([])) == [5, 5, 4, 3]
+        g = ns["gen"]()
+        assert [next(g), g.send("a"), g.send("b"), g.send("c")] == [1, 2, 3, ("b", "c")]
+
     def test_a_numpy_array_column_does_not_break_the_frame(self, storage: Storage) -> None:
         """`None in column` compared each numpy array with None elementwise and raised."""
         np = pytest.importorskip("numpy")

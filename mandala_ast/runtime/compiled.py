@@ -17,6 +17,8 @@ from .blocks import state
 from .ops import Op, Workflow
 from .query.hooks import (
     q_bool,
+    q_bool_end,
+    q_bool_start,
     q_call,
     q_cmp,
     q_for,
@@ -25,6 +27,7 @@ from .query.hooks import (
     q_names,
     q_not,
     q_stmt,
+    q_stmt_runs,
     query_block,
     query_refused,
 )
@@ -36,6 +39,8 @@ __all__ = [
     "call",
     "forget",
     "q_bool",
+    "q_bool_end",
+    "q_bool_start",
     "q_call",
     "q_cmp",
     "q_for",
@@ -44,6 +49,7 @@ __all__ = [
     "q_names",
     "q_not",
     "q_stmt",
+    "q_stmt_runs",
     "query_block",
     "query_refused",
     "ref",

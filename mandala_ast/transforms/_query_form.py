@@ -8,15 +8,20 @@ user code                       compiled (same line)
 ==============================  =========================================================
 ``y = f(x)``                    ``y = RT.q_name('y', RT.q_call(f)(x))``
 ``a, b = g(x)``                 ``a, b = RT.q_names(('a', 'b'), RT.q_call(g)(x))``
-``print(y)``                    ``RT.q_stmt(print, lambda: RT.q_call(print)(y))``
+``print(y)``                    ``RT.q_stmt_runs(__mandala_f__ := print) and RT.q_call(__mandala_f__)(y)``
 ``for n in [1, 2]:``            ``for n in RT.q_for(('n',), [1, 2]):``
 ``if c:`` / ``elif d:`` /       ``for __mandala_b in (__mandala_c1 := RT.q_if(c)):`` /
 ``else:``                       ``for __mandala_b in (__mandala_c1.elif_(d) if __mandala_c1.open() else ()):``
                                 / ``for __mandala_b in __mandala_c1.else_():``
 ``a < b``, ``a in b``           ``RT.q_cmp(a, '<', b)``, ``RT.q_cmp(a, 'in', b)``
 ``a < b < f(c)``                ``RT.q_cmp(a, '<', b, '<*', lambda: f(c))`` (evaluated only if ``a < b``)
-``a and b``, ``not a``          ``RT.q_bool(lambda: a, 'and', lambda: b)``, ``RT.q_not(a)``
+``a and b``, ``not a``          ``RT.q_bool_end(RT.q_bool_start(a, 'and') and b, 'and')``, ``RT.q_not(a)``
 ==============================  =========================================================
+
+Python evaluates every operand where (and only where) the original would: ``and``/``or``
+stay Python's operators, a statement's arguments and an ``elif`` condition sit behind a
+short-circuit, and only a chained comparison's later operands are thunks (not when they hold
+``await``, ``yield`` or ``:=``, which a lambda would change).
 
 The hooks behave exactly like the plain code unless a query block of ours is active, so a
 ``with session.query():`` of some other library runs as written. Constructs a pattern cannot
@@ -39,6 +44,7 @@ __all__ = ["rewrite_query_blocks"]
 
 _CHAIN = "__mandala_c{}"
 _BRANCH = "__mandala_b"
+_CALLEE = "__mandala_f__"  # the callee of an expression statement (a dunder: never mangled)
 #: Comparison operands evaluated eagerly even after the first comparison: they cannot fail.
 _SIMPLE = (cst.Name, cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString, cst.Ellipsis)
 #: Method names that change their object: calling one on a query variable is an update in place.
@@ -285,9 +291,14 @@ class _QueryFormRewriter(cst.CSTTransformer):
     def leave_BooleanOperation(self, original_node, updated_node):  # type: ignore[no-untyped-def]
         if not self._rewriting:
             return updated_node
-        word = "and" if isinstance(updated_node.operator, cst.And) else "or"
-        args = [cst.Arg(_thunk(updated_node.left)), cst.Arg(cst.SimpleString(repr(word))), cst.Arg(_thunk(updated_node.right))]
-        return rt_call("q_bool", args).with_changes(lpar=updated_node.lpar, rpar=updated_node.rpar)
+        word = cst.SimpleString(repr("and" if isinstance(updated_node.operator, cst.And) else "or"))
+        # Python's own operator still decides what is evaluated; the hooks only see the
+        # left operand and the result
+        start = rt_call("q_bool_start", [cst.Arg(_argument(updated_node.left)), cst.Arg(word)])
+        inner = updated_node.with_changes(left=start, lpar=[], rpar=[])
+        return rt_call("q_bool_end", [cst.Arg(inner), cst.Arg(word)]).with_changes(
+            lpar=updated_node.lpar, rpar=updated_node.rpar
+        )
 
     def leave_UnaryOperation(self, original_node, updated_node):  # type: ignore[no-untyped-def]
         if not self._rewriting or not isinstance(updated_node.operator, cst.Not):
@@ -316,8 +327,14 @@ class _QueryFormRewriter(cst.CSTTransformer):
         value = updated_node.value
         if not isinstance(original_node.value, cst.Call):
             return updated_node  # a bare value (a docstring, `x`): evaluating it changes nothing
-        callee = cst.ensure_type(cst.ensure_type(value, cst.Call).func, cst.Call).args[0].value  # q_call(f)(...) -> f
-        return updated_node.with_changes(value=rt_call("q_stmt", [cst.Arg(callee), cst.Arg(_thunk(value))]))
+        call = cst.ensure_type(value, cst.Call)
+        callee = cst.ensure_type(call.func, cst.Call).args[0].value  # q_call(f)(...) -> f
+        # `f(a)` -> `q_stmt_runs(__mandala_f__ := f) and q_call(__mandala_f__)(a)`: f is
+        # evaluated once, the arguments only when the statement runs
+        name = cst.Name(_CALLEE)
+        test = rt_call("q_stmt_runs", [cst.Arg(cst.NamedExpr(name, callee))])
+        run = call.with_changes(func=rt_call("q_call", [cst.Arg(name)]))
+        return updated_node.with_changes(value=cst.BooleanOperation(test, cst.And(), run))
 
     # -- loops and branches ------------------------------------------------------------------
 

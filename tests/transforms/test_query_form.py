@@ -40,7 +40,9 @@ class TestStatements:
         assert body("a, b = split(x)\n") == [f"a, b = {RT}.q_names(('a', 'b'), {RT}.q_call(split)(x))"]
 
     def test_expression_statement_is_deferred(self) -> None:
-        assert body("print(y, 'x')\n") == [f"{RT}.q_stmt(print, lambda: {RT}.q_call(print)(y, 'x'))"]
+        assert body("print(y, 'x')\n") == [
+            f"{RT}.q_stmt_runs(__mandala_f__ := print) and {RT}.q_call(__mandala_f__)(y, 'x')"
+        ]
 
     def test_bare_value_statement_is_left_as_it_is(self) -> None:
         assert body("'a note'\n") == ["'a note'"]
@@ -75,7 +77,7 @@ class TestExpressions:
 
     def test_boolean_operators_and_not(self) -> None:
         assert body("z = a and not b\n") == [
-            f"z = {RT}.q_name('z', {RT}.q_bool(lambda: a, 'and', lambda: {RT}.q_not(b)))"
+            f"z = {RT}.q_name('z', {RT}.q_bool_end({RT}.q_bool_start(a, 'and') and {RT}.q_not(b), 'and'))"
         ]
 
     def test_arithmetic_is_left_to_the_variables(self) -> None:
@@ -95,7 +97,9 @@ class TestRefusals:
 
     def test_mutating_an_outside_object_is_just_skipped(self) -> None:
         """``log.append(y)`` on a name the block does not bind is ordinary Python: skipped."""
-        assert body("y = inc(x)\nlog.append(y)\n")[1] == f"{RT}.q_stmt(log.append, lambda: {RT}.q_call(log.append)(y))"
+        assert body("y = inc(x)\nlog.append(y)\n")[1] == (
+            f"{RT}.q_stmt_runs(__mandala_f__ := log.append) and {RT}.q_call(__mandala_f__)(y)"
+        )
 
     def test_break_is_refused(self) -> None:
         result = rewrite("import mandala_ast\nwith storage.query() as q:\n    for x in xs:\n        break\n")

@@ -40,6 +40,7 @@ class QueryBlock:
         self.query = Query(storage, self.pattern)
         self.names: dict[str, Any] = {}  # what compiled workflows expect of a block
         self.returned = None
+        self.bool_lefts: list = []  # left operands of the `and`/`or` being evaluated (hooks.py)
         self._outer: Any = None
 
     def __enter__(self) -> Query:

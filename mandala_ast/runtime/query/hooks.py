@@ -20,6 +20,8 @@ from .pattern import ATOM, PRECEDENCE, Derived, Node, call_text, infix_text, ope
 
 __all__ = [
     "q_bool",
+    "q_bool_end",
+    "q_bool_start",
     "q_call",
     "q_cmp",
     "q_for",
@@ -28,6 +30,7 @@ __all__ = [
     "q_names",
     "q_not",
     "q_stmt",
+    "q_stmt_runs",
     "query_block",
     "query_refused",
 ]
@@ -79,12 +82,18 @@ def _query_call(block: QueryBlock, f: Any, /, *args: Any, **kwargs: Any) -> Any:
     return f(*args, **kwargs)
 
 
+def q_stmt_runs(f: Any, /) -> bool:
+    """Whether the expression statement ``f(...)`` runs: in a query only op (and workflow)
+    calls mean anything; the rest (``print``, logging) is skipped, arguments and all.
+
+    ``f(a)`` compiles to ``q_stmt_runs(__mandala_f__ := f) and q_call(__mandala_f__)(a)``: no
+    lambda, so ``await``, ``yield`` and ``:=`` in the arguments keep their meaning."""
+    return _active() is None or f is Q or type(f) is Workflow or _as_op(f, ())[0] is not None
+
+
 def q_stmt(f: Any, thunk: Callable[[], Any], /) -> Any:
-    """An expression statement: in a query only op (and workflow) calls mean anything; the
-    rest (``print``, logging) is skipped."""
-    if _active() is None or f is Q or type(f) is Workflow or _as_op(f, ())[0] is not None:
-        return thunk()
-    return None
+    """``q_stmt_runs`` for code compiled by an earlier transform (a thunk per statement)."""
+    return thunk() if q_stmt_runs(f) else None
 
 
 def _as_op(f: Any, args: tuple) -> tuple[Op | None, tuple]:
@@ -278,7 +287,51 @@ def _compare_chain(symbols: tuple, *operands: Any) -> Any:
     return result
 
 
+class _Undecided:
+    """What ``q_bool_start`` gives Python's ``and``/``or`` for a query variable on the left:
+    the truth that makes Python evaluate the right operand."""
+
+    __slots__ = ("truth",)
+
+    def __init__(self, truth: bool) -> None:
+        self.truth = truth
+
+    def __bool__(self) -> bool:
+        return self.truth
+
+
+_GO_ON = {"and": _Undecided(True), "or": _Undecided(False)}
+
+
+def q_bool_start(value: Any, word: str, /) -> Any:
+    """The left operand of ``a and b`` / ``a or b``, compiled to
+    ``q_bool_end(q_bool_start(a, 'and') and b, 'and')``: Python's own operator short-circuits
+    (no lambda, so ``:=``, ``await`` and ``yield`` keep their meaning). Outside our query
+    blocks both hooks return what they are given."""
+    block = _active()
+    if block is None:
+        return value
+    block.bool_lefts.append(value)
+    return _GO_ON[word] if isinstance(value, Node) else value
+
+
+def q_bool_end(result: Any, word: str, /) -> Any:
+    """What ``a and b`` / ``a or b`` is: Python's result, or a derived variable when ``a`` is
+    a query variable."""
+    block = _active()
+    if block is None:
+        return result
+    left = block.bool_lefts.pop()
+    if not isinstance(left, Node):
+        return result
+    combine = _and if word == "and" else _or
+    level = PRECEDENCE[word]
+    text = infix_text((word,), (left, result), level)
+    return Derived(block.pattern, combine, (left, result), text=text, precedence=level)
+
+
 def q_bool(left: Callable[[], Any], word: str, right: Callable[[], Any], /) -> Any:
+    """``a and b`` for code compiled by an earlier transform (a thunk per operand)."""
     """``a and b`` / ``a or b``: short-circuits on plain values, a derived variable otherwise."""
     value = left()
     if not isinstance(value, Node) and bool(value) is (word == "or"):
