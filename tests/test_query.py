@@ -563,6 +563,36 @@ class TestRegressions:
         g = ns["gen"]()
         assert [next(g), g.send("a"), g.send("b"), g.send("c")] == [1, 2, 3, ("b", "c")]
 
+    def test_conditions_spanning_lines_compile_and_run(self, storage: Storage) -> None:
+        """They moved lines, so the module was not compiled at all."""
+        code = """\
+            import mandala_ast
+
+            class Session:
+                def query(self):
+                    return self
+                def __enter__(self):
+                    return self
+                def __exit__(self, *exc):
+                    return False
+
+            with {block} as q:
+                for x in [1, 2, 9]:
+                    y = inc(x)
+                    if (y > 2
+                            and not
+                            x
+                            > 5):
+                        z = inc(y)
+                c = (1 <
+                     2)
+            """
+        ns = run(code.format(block="Session().query()"), storage)
+        assert (ns["y"], ns["z"], ns["c"]) == (10, 4, True)
+        run("import mandala_ast\nwith storage.run():\n    for x in [1, 2, 9]:\n        y = inc(x)\n        z = inc(y)\n", storage)
+        frame = run(code.format(block="storage.query()"), storage)["q"].df("x", "z")
+        assert rows(frame) == [(1, None), (2, 4), (9, None)]
+
     def test_a_numpy_array_column_does_not_break_the_frame(self, storage: Storage) -> None:
         """`None in column` compared each numpy array with None elementwise and raised."""
         np = pytest.importorskip("numpy")

@@ -21,7 +21,8 @@ user code                       compiled (same line)
 Python evaluates every operand where (and only where) the original would: ``and``/``or``
 stay Python's operators, a statement's arguments and an ``elif`` condition sit behind a
 short-circuit, and only a chained comparison's later operands are thunks (not when they hold
-``await``, ``yield`` or ``:=``, which a lambda would change).
+``await``, ``yield`` or ``:=``, which a lambda would change). Line breaks inside comparisons
+and boolean operations are kept, so every statement stays on its line.
 
 The hooks behave exactly like the plain code unless a query block of ours is active, so a
 ``with session.query():`` of some other library runs as written. Constructs a pattern cannot
@@ -279,13 +280,19 @@ class _QueryFormRewriter(cst.CSTTransformer):
     def leave_Comparison(self, original_node: cst.Comparison, updated_node: cst.Comparison) -> cst.BaseExpression:
         if not self._rewriting:
             return updated_node
-        args = [cst.Arg(_argument(updated_node.left))]
+        # `a <ws> < <ws> b` -> `q_cmp(a,<ws> '<',<ws> b)`: line breaks stay where they were
+        args = []
+        left = _argument(updated_node.left)
         for index, target in enumerate(updated_node.comparisons):
-            symbol = _COMPARISONS[type(target.operator)]
+            operator = target.operator
+            symbol = _COMPARISONS[type(operator)]
             right = target.comparator
             if index and not _may_evaluate_early(right):  # Python evaluates it only if the chain holds so far
                 symbol, right = symbol + "*", _thunk(right)
-            args += [cst.Arg(cst.SimpleString(repr(symbol))), cst.Arg(_argument(right))]
+            args.append(cst.Arg(left, comma=_comma(getattr(operator, "whitespace_before", None))))
+            left = _argument(right)
+            args.append(cst.Arg(cst.SimpleString(repr(symbol)), comma=_comma(getattr(operator, "whitespace_after", None))))
+        args.append(cst.Arg(left))
         return rt_call("q_cmp", args).with_changes(lpar=updated_node.lpar, rpar=updated_node.rpar)
 
     def leave_BooleanOperation(self, original_node, updated_node):  # type: ignore[no-untyped-def]
@@ -303,9 +310,10 @@ class _QueryFormRewriter(cst.CSTTransformer):
     def leave_UnaryOperation(self, original_node, updated_node):  # type: ignore[no-untyped-def]
         if not self._rewriting or not isinstance(updated_node.operator, cst.Not):
             return updated_node
-        return rt_call("q_not", [cst.Arg(_argument(updated_node.expression))]).with_changes(
-            lpar=updated_node.lpar, rpar=updated_node.rpar
-        )
+        call = rt_call("q_not", [cst.Arg(_argument(updated_node.expression))])
+        if _breaks_line(updated_node.operator.whitespace_after):
+            call = call.with_changes(whitespace_before_args=updated_node.operator.whitespace_after)
+        return call.with_changes(lpar=updated_node.lpar, rpar=updated_node.rpar)
 
     # -- simple statements -------------------------------------------------------------------
 
@@ -411,6 +419,20 @@ def _may_evaluate_early(node: cst.BaseExpression) -> bool:
     finder = Finder()
     node.visit(finder)
     return finder.found
+
+
+def _breaks_line(whitespace: object) -> bool:
+    """Whether operator whitespace holds a line break (which must stay to keep lines)."""
+    if isinstance(whitespace, cst.ParenthesizedWhitespace):
+        return True
+    return isinstance(whitespace, cst.SimpleWhitespace) and "\n" in whitespace.value
+
+
+def _comma(whitespace: object) -> cst.Comma:
+    """``, `` carrying an operator's line break (``a <\n b`` -> ``a, '<',\n b``)."""
+    if not _breaks_line(whitespace):
+        return cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+    return cst.Comma(whitespace_after=whitespace)  # type: ignore[arg-type]
 
 
 def _argument(node: cst.BaseExpression) -> cst.BaseExpression:

@@ -104,3 +104,30 @@ class TestRefusals:
     def test_break_is_refused(self) -> None:
         result = rewrite("import mandala_ast\nwith storage.query() as q:\n    for x in xs:\n        break\n")
         assert "m.py:4: a query block cannot contain `break`" in result.source
+
+
+class TestRegressions:
+    def test_line_breaks_inside_conditions_stay_on_their_lines(self) -> None:
+        """A comparison, `and`/`or` or `not` spanning lines was rebuilt on one line: the
+        rewrite moved lines and the whole module fell back to running uncompiled."""
+        source = (
+            "if (x > 1\n"
+            "        and y\n"
+            "        < 3):\n"
+            "    z = inc(x)\n"
+            "c = (x <\n"
+            "     3 < f(\n"
+            "     y))\n"
+            "d = (not\n"
+            "     x) or (x\n"
+            "            in ys)\n"
+            "e = x >= 1 and \\\n"
+            "    x < 3\n"
+        )
+        lines = body(source)
+        assert lines[0].endswith(f"{RT}.q_bool_start({RT}.q_cmp(x, '>', 1), 'and')")
+        assert lines[1] == f"and {RT}.q_cmp(y,"
+        assert lines[2] == "'<', 3), 'and')))):"
+        assert lines[4].endswith(f"{RT}.q_cmp(x, '<',")
+        assert lines[7].endswith(f"{RT}.q_not(")
+
