@@ -593,6 +593,23 @@ class TestRegressions:
         frame = run(code.format(block="storage.query()"), storage)["q"].df("x", "z")
         assert rows(frame) == [(1, None), (2, 4), (9, None)]
 
+    def test_a_method_op_of_a_query_variable_is_refused_not_run(self, storage: Storage) -> None:
+        """`mm.predict(x)` with mm an op's output became a derived column: the query ran the op
+        body per row and showed rows for calls that were never stored."""
+        code = """\
+            import mandala_ast
+            with storage.{block}:
+                mm = scaler(7)
+                for x in {xs}:
+                    y = mm.predict(x)
+            """
+        run(code.format(block="run()", xs=[1]), storage, scaler=_scaler)
+        _Scaler.RAN.clear()
+        q = run(code.format(block="query() as q", xs=[1, 2, 3]), storage, scaler=_scaler)["q"]
+        with pytest.raises(QueryError, match="Scaler.predict: a query cannot call an op on a value it loaded"):
+            q.df()
+        assert _Scaler.RAN == []
+
     def test_a_numpy_array_column_does_not_break_the_frame(self, storage: Storage) -> None:
         """`None in column` compared each numpy array with None elementwise and raised."""
         np = pytest.importorskip("numpy")
@@ -609,3 +626,20 @@ def _array(n: int) -> Any:
     import numpy as np
 
     return np.full(3, float(n))
+
+
+class _Scaler:
+    RAN: list = []
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+
+    @op
+    def predict(self, x: int) -> int:
+        _Scaler.RAN.append(x)
+        return x * self.k
+
+
+@op
+def _scaler(k: int) -> _Scaler:
+    return _Scaler(k)

@@ -16,7 +16,7 @@ from ..._errors import QueryError
 from ..blocks import state
 from ..ops import Op, Workflow
 from .block import Q, QueryBlock
-from .pattern import ATOM, PRECEDENCE, Derived, Node, call_text, infix_text, operand_text
+from .pattern import ATOM, PRECEDENCE, Derived, Node, call_text, infix_text, operand_text, refuse_op
 
 __all__ = [
     "q_bool",
@@ -105,6 +105,7 @@ def _as_op(f: Any, args: tuple) -> tuple[Op | None, tuple]:
 
 
 def _apply(f: Callable, *args: Any, **kwargs: Any) -> Any:
+    refuse_op(f)
     return f(*args, **kwargs)
 
 

@@ -138,7 +138,24 @@ def call_text(callee: str, args: tuple, kwargs: dict) -> str:
 
 
 def _call(f: Callable, *args: Any, **kwargs: Any) -> Any:
+    refuse_op(f)
     return f(*args, **kwargs)
+
+
+def refuse_op(f: Any) -> None:
+    """A derived column must not call an op: ``mm.predict(x)`` with ``mm`` a query variable
+    is only known to be a (method) op once values are loaded, and calling it then would run
+    its body and invent rows for calls that were never stored (DESIGN §3.3: nothing runs)."""
+    import functools
+
+    from ..ops import Op
+
+    target = f.func if type(f) is functools.partial else f
+    if type(target) is Op:
+        raise QueryError(
+            f"{target.name}: a query cannot call an op on a value it loaded (a method op of "
+            "a query variable): that would run the op instead of matching its stored calls"
+        )
 
 
 def _binary(fn: Callable, symbol: str, reflected: bool = False) -> Callable:
