@@ -610,6 +610,19 @@ class TestRegressions:
             q.df()
         assert _Scaler.RAN == []
 
+    def test_a_list_of_variables_is_a_column_of_lists(self, storage: Storage) -> None:
+        """`zs = [inc(v) for v in [1, 2]]` made the frame fail hashing query variables."""
+        code = """\
+            import mandala_ast
+            with storage.{block}:
+                zs = [inc(v) for v in [1, 2]]
+                s = add(zs[0], zs[1])
+            """
+        run(code.format(block="run()"), storage)
+        q = run(code.format(block="query() as q"), storage)["q"]
+        assert rows(q.df()) == [([2, 3], 5)]
+        assert len(q.matched_calls()) == 3
+
     def test_a_numpy_array_column_does_not_break_the_frame(self, storage: Storage) -> None:
         """`None in column` compared each numpy array with None elementwise and raised."""
         np = pytest.importorskip("numpy")

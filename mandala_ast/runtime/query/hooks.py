@@ -124,7 +124,8 @@ def q_name(name: str, value: Any, /) -> Any:
     """``name = value``: the variable (or constant) becomes column ``name``."""
     block = _active()
     if block is not None:
-        block.pattern.bind(name, value)
+        # a list of variables (`zs = [inc(v) for v in xs]`) is a column of lists, per row
+        block.pattern.bind(name, _literal_of_nodes(block, value))
     return value
 
 
@@ -136,7 +137,7 @@ def q_names(names: tuple[str, ...], value: Any, /) -> Any:
     if isinstance(value, Node) or not isinstance(value, (tuple, list)) or len(value) != len(names):
         raise QueryError(f"cannot unpack {value!r} into {', '.join(names)} in a query")
     for name, item in zip(names, value):
-        block.pattern.bind(name, item)
+        block.pattern.bind(name, _literal_of_nodes(block, item))
     return value
 
 
