@@ -623,6 +623,33 @@ class TestRegressions:
         assert rows(q.df()) == [([2, 3], 5)]
         assert len(q.matched_calls()) == 3
 
+    def test_a_single_comparison_result_is_not_turned_into_a_truth_value(self, storage: Storage) -> None:
+        """`arr > 1` called bool() on the result, which a numpy array refuses."""
+        np = pytest.importorskip("numpy")
+        code = """\
+            import mandala_ast
+
+            class Session:
+                def query(self):
+                    return self
+                def __enter__(self):
+                    return self
+                def __exit__(self, *exc):
+                    return False
+
+            with {block} as q:
+                a = arr(3)
+                mask = a > 0
+                both = 0 < 1 < a
+            """
+        names = {"arr": _array}
+        ns = run(code.format(block="Session().query()"), storage, **names)
+        assert ns["mask"].tolist() == ns["both"].tolist() == [True, True, True]
+        run("import mandala_ast\nwith storage.run():\n    a = arr(3)\n", storage, **names)
+        frame = run(code.format(block="storage.query()"), storage, **names)["q"].df("mask", "both")
+        assert [(m.tolist(), b.tolist()) for m, b in rows(frame)] == [([True] * 3, [True] * 3)]
+        assert isinstance(frame["mask"].iloc[0], np.ndarray)
+
     def test_a_numpy_array_column_does_not_break_the_frame(self, storage: Storage) -> None:
         """`None in column` compared each numpy array with None elementwise and raised."""
         np = pytest.importorskip("numpy")

@@ -250,7 +250,9 @@ def q_cmp(first: Any, /, *rest: Any) -> Any:
     operands, symbols = [left], []
     variable = isinstance(left, Node)
     result: Any = True
-    for symbol, right in zip(rest[0::2], rest[1::2]):
+    for index, (symbol, right) in enumerate(zip(rest[0::2], rest[1::2])):
+        if index and not result:  # (only between comparisons: `a < b` alone is never bool()ed)
+            return result
         if symbol.endswith(LAZY):
             symbol, right = symbol[: -len(LAZY)], right()
         if block is not None:
@@ -261,8 +263,6 @@ def q_cmp(first: Any, /, *rest: Any) -> Any:
             variable = True  # no value yet: every operand goes into the derived variable
             continue
         result = _COMPARE[symbol](left, right)
-        if not result:
-            return result
         left = right
     if not variable:
         return result
@@ -282,10 +282,10 @@ def _literal_of_nodes(block: QueryBlock, value: Any) -> Any:
 
 def _compare_chain(symbols: tuple, *operands: Any) -> Any:
     result: Any = True
-    for symbol, left, right in zip(symbols, operands, operands[1:]):
-        result = _COMPARE[symbol](left, right)
-        if not result:
+    for index, (symbol, left, right) in enumerate(zip(symbols, operands, operands[1:])):
+        if index and not result:  # as Python: the last result is returned as it is
             return result
+        result = _COMPARE[symbol](left, right)
     return result
 
 
