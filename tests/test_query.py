@@ -683,3 +683,47 @@ class _Scaler:
 @op
 def _scaler(k: int) -> _Scaler:
     return _Scaler(k)
+
+    def test_workflow_comparing_a_variable_is_refused_not_misrouted(self, storage: Storage) -> None:
+        """A @workflow body is compiled for run blocks: `n == 3` there compared the variable
+        object (False), silently taking the wrong branch in a query."""
+
+        @workflow
+        def branchy(n):
+            if n == 3:
+                return inc(n)
+            return add(n, 1)
+
+        with pytest.raises(QueryError, match="compared in code compiled for run blocks only"):
+            run("import mandala_ast\nwith storage.query() as q:\n    n = Q()\n    y = branchy(n)\n",
+                storage, branchy=branchy)
+
+    def test_value_from_an_if_used_after_it_is_refused(self, storage: Storage) -> None:
+        """`if c: y = f(x) else: y = g(x)` then `h(y)` matched only the else-branch's rows."""
+        code = """\
+            import mandala_ast
+            with storage.{block}:
+                for x in [1, 2, 3]:
+                    if x > 1:
+                        y = inc(x)
+                    else:
+                        y = mul(x)
+                    z = add(y, 10)
+            """
+        run(code.format(block="run()"), storage)
+        with pytest.raises(QueryError, match="computed under an `if` and is used after it"):
+            run(code.format(block="query() as q"), storage)
+
+    def test_value_from_before_an_if_may_be_used_inside_it(self, storage: Storage) -> None:
+        code = """\
+            import mandala_ast
+            with storage.{block}:
+                for x in [1, 2, 3]:
+                    y = inc(x)
+                    if x > 1:
+                        if y > 2:
+                            z = add(y, 10)
+            """
+        run(code.format(block="run()"), storage)
+        frame = run(code.format(block="query() as q"), storage)["q"].df()
+        assert rows(frame) == [(1, 2, None), (2, 3, 13), (3, 4, 14)]

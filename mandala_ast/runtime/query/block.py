@@ -78,8 +78,28 @@ class QueryBlock:
             for name, value in _flatten_bound(op.signature, bound.arguments).items()
             if name not in op.ignore
         }
+        for name, value in inputs.items():
+            _check_same_branch(op, name, value, self.pattern.guard)
         version_id = self.storage._versions.version_id(op)
         return self.pattern.add_call(op, version_id, inputs, op.nout).outputs
+
+
+def _check_same_branch(op: Op, name: str, value: Any, guard: Any) -> None:
+    """A value made under an ``if`` may feed only calls under that same ``if``.
+
+    After the ``if``, the name holds whatever the branch that ran assigned, and a pattern
+    cannot say "this branch's value in some rows, that branch's in others"; matching only the
+    last assignment would silently drop the other branch's rows.
+    """
+    made_under = value.guard.conditions if isinstance(value, Node) and value.guard else ()
+    here = {id(node): wanted for node, wanted in guard.conditions} if guard else {}
+    if all(here.get(id(node)) is wanted for node, wanted in made_under):
+        return
+    raise QueryError(
+        f"op {op.name}, argument {name!r}: {value.label} was computed under an `if` and is used "
+        "after it; a query cannot choose between branches row by row. Make the call inside the "
+        "`if` (in each branch), or compute the value before the `if`"
+    )
 
 
 class _Held:

@@ -94,7 +94,7 @@ def _sources(node: Derived) -> list[Node]:
     found: list[Node] = []
     for value in node.inputs():
         inner = _sources(value) if isinstance(value, Derived) and value.name is None else [value]
-        found += [source for source in inner if source not in found]
+        found += [source for source in inner if not any(source is seen for seen in found)]
     return found
 
 

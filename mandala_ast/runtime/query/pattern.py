@@ -65,6 +65,20 @@ class Node:
     def __format__(self, spec: str) -> str:
         raise QueryError(f"query variable {self.label} cannot be formatted: it has no value yet")
 
+    # A query block's own comparisons are compiled into row filters (q_cmp) and never reach
+    # these; code compiled for run blocks only (a @workflow body, a helper) would otherwise
+    # compare the variable object itself and silently take a wrong branch.
+    __hash__ = object.__hash__
+
+    def _compared(self, other: Any) -> Any:
+        raise QueryError(
+            f"query variable {self.label} is compared in code compiled for run blocks only (a "
+            "@workflow body or a helper function called from the query): its value is not known "
+            "while the query runs; compare it in the query block itself, where it becomes a row filter"
+        )
+
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _compared  # type: ignore[assignment]
+
     def __getattr__(self, attribute: str) -> "Derived":
         if attribute.startswith("_"):  # protocols (copy, pickle, numpy) must not see a value
             raise AttributeError(attribute)
