@@ -29,10 +29,7 @@ from ._errors import (
     ValueEncodingError,
     VersionChangeError,
 )
-from .runtime.deletion import DeleteReport
-from .runtime.garbage import GcReport
 from .runtime.ops import Op, Workflow, op, workflow
-from .runtime.query.block import Q
 from .runtime.storage import Storage
 from .runtime.structures import MDict, MList, MSet
 
@@ -76,6 +73,10 @@ __all__ = [
 # The compiler side is imported on first use: `import mandala_ast` must never import libcst
 # (a warm import of a compiled module parses nothing), and most processes never need the hook.
 _LAZY = {
+    # Reports and the query engine load on first use, keeping `import mandala_ast` light.
+    "DeleteReport": "mandala_ast.runtime.deletion",
+    "GcReport": "mandala_ast.runtime.garbage",
+    "Q": "mandala_ast.runtime.query.block",
     "HookHandle": "mandala_ast.hook",
     "install": "mandala_ast.hook",
     "install_this_package": "mandala_ast.hook",

@@ -15,25 +15,9 @@ from typing import Any
 
 from .blocks import state
 from .ops import Op, Workflow
-from .query.hooks import (
-    q_bool,
-    q_bool_end,
-    q_bool_start,
-    q_call,
-    q_cmp,
-    q_for,
-    q_if,
-    q_name,
-    q_names,
-    q_not,
-    q_stmt,
-    q_stmt_runs,
-    query_block,
-    query_refused,
-)
 from .refs import Ref
 
-# The q_* names are what compiled query and delete blocks call (runtime/query/hooks.py).
+# The q_* and query_* names are what compiled query and delete blocks call (query/hooks.py).
 __all__ = [
     "OPS",
     "call",
@@ -200,3 +184,18 @@ def _plain_kw(kwargs: dict) -> dict:
     if any(type(a) is Ref for a in kwargs.values()):
         return {k: (a.value if type(a) is Ref else a) for k, a in kwargs.items()}
     return kwargs
+
+
+# Query and delete blocks call these; most compiled modules have none, so the query engine is
+# imported on first use (every compiled module imports this module).
+_QUERY_HOOKS = frozenset(name for name in __all__ if name.startswith("q"))
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _QUERY_HOOKS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from .query import hooks
+
+    value = getattr(hooks, name)
+    globals()[name] = value
+    return value
