@@ -67,3 +67,15 @@ def test_import_does_not_load_libcst_or_pandas():
     code = "import sys, mandala_ast; print('libcst' in sys.modules, 'pandas' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_compiled_code_loads_the_query_engine_only_when_it_queries():
+    """Every compiled module imports the runtime's compiled-code module; most never query."""
+    code = (
+        "import sys, mandala_ast.runtime.compiled as rt\n"
+        "before = 'mandala_ast.runtime.query.result' in sys.modules\n"
+        "rt.q_call\n"
+        "print(before, 'mandala_ast.runtime.query.result' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]
