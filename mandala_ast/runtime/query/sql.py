@@ -23,6 +23,9 @@ from .pattern import CallNode, Const, Derived, DomainVar, Node, OutputVar, Patte
 
 __all__ = ["CompiledQuery", "compile_pattern"]
 
+#: The index of inputs by content id (store.py creates it with the schema).
+_CID_INDEX = "idx_inputs_cid"
+
 
 @dataclass
 class CompiledQuery:
@@ -145,7 +148,12 @@ class _Builder:
             cid = f"COALESCE({table}.cid, X'{default.hex()}')" if left else f"{table}.cid"
             selects += [f"{cid} AS in{position}_cid", f"{table}.src_call AS in{position}_src",
                         f"{table}.src_index AS in{position}_idx"]
-            joins.append(f"{'LEFT JOIN' if left else 'JOIN'} inputs {table} ON {table}.call_hid = c.hid AND {table}.name = ?")
+            # A literal is the most selective thing in a pattern: look its inputs up by content.
+            # (Left to itself, SQLite may scan the op's calls instead once the history test
+            # below keeps the content index from covering the lookup: 0.1 s at 500k calls.)
+            literal = not left and (isinstance(node, Const) or (isinstance(node, DomainVar) and self._defines(node, call, position)))
+            hint = f" INDEXED BY {_CID_INDEX}" if literal else ""
+            joins.append(f"{'LEFT JOIN' if left else 'JOIN'} inputs {table}{hint} ON {table}.call_hid = c.hid AND {table}.name = ?")
             params.append(name)
             # A literal (a constant or a literal loop's value) is an input without history:
             # compiled code recorded a source for inputs that came from an op, and such a
