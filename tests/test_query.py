@@ -684,6 +684,10 @@ class _Scaler:
 def _scaler(k: int) -> _Scaler:
     return _Scaler(k)
 
+
+class TestBranches:
+    """What a query refuses or expands around `if` statements (regressions from review)."""
+
     def test_workflow_comparing_a_variable_is_refused_not_misrouted(self, storage: Storage) -> None:
         """A @workflow body is compiled for run blocks: `n == 3` there compared the variable
         object (False), silently taking the wrong branch in a query."""
@@ -727,3 +731,18 @@ def _scaler(k: int) -> _Scaler:
         run(code.format(block="run()"), storage)
         frame = run(code.format(block="query() as q"), storage)["q"].df()
         assert rows(frame) == [(1, 2, None), (2, 3, 13), (3, 4, 14)]
+
+    def test_loop_variable_used_only_under_if_keeps_every_value(self, storage: Storage) -> None:
+        """A loop variable only guarded calls use took its values from the calls that matched,
+        so the rows whose condition failed were missing."""
+        code = """\
+            import mandala_ast
+            with storage.{block}:
+                a = inc(100)
+                for x in [1, 2, 3]:
+                    if x > 1:
+                        y = add(a, x)
+            """
+        run(code.format(block="run()"), storage)
+        frame = run(code.format(block="query() as q"), storage)["q"].df()
+        assert sorted(rows(frame), key=lambda r: r[1]) == [(101, 1, None), (101, 2, 103), (101, 3, 104)]

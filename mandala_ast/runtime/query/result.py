@@ -134,7 +134,8 @@ class Query:
 
     def _matches(self) -> list[dict[int, Any]]:
         if self._rows is None:
-            matches = _expand_domains(self.pattern, _node_ids(self.pattern, self._compile(), self._sql_rows()))
+            compiled = self._compile()
+            matches = _expand_domains(self.pattern, compiled, _node_ids(self.pattern, compiled, self._sql_rows()))
             self._rows = list(_same_items(self.pattern, matches))
         return self._rows
 
@@ -188,7 +189,9 @@ class Query:
             if evaluate.match.get(("call", call.number)) is not None
             and (call.guard is None or call.guard.holds(evaluate.value))
         )
+        # What the row is without its guarded calls: the required calls and the loop values.
         base = tuple(evaluate.match.get(("call", c.number)) for c in self.pattern.calls if not c.optional)
+        base += tuple(evaluate.match.get(n.number) for n in self.pattern.nodes if isinstance(n, DomainVar))
         return _Found(tuple(key), tuple(row), row_calls, base, len(failed))
 
 
@@ -247,11 +250,11 @@ def _output_cid(packed: bytes, index: int) -> bytes:
     return unpack_outputs(packed)[index][0]
 
 
-def _expand_domains(pattern: Pattern, matches: Iterable[dict]) -> Iterable[dict]:
-    """Loop variables no op call constrains take each of their values in turn (the run block
-    ran its body once per value); tuple targets keep their items together."""
-    used = {node.number for call in pattern.calls for node in call.inputs.values() if isinstance(node, Node)}
-    free = [n for n in pattern.nodes if isinstance(n, DomainVar) and n.number not in used]
+def _expand_domains(pattern: Pattern, compiled: CompiledQuery, matches: Iterable[dict]) -> Iterable[dict]:
+    """Loop variables the statement does not bind (no op call, or only calls under an ``if``,
+    use them) take each of their values in turn, as the run block ran its body once per
+    value; tuple targets keep their items together."""
+    free = [n for n in pattern.nodes if isinstance(n, DomainVar) and n.number not in compiled.var_columns]
     groups: dict[Any, list[DomainVar]] = {}
     for node in free:
         groups.setdefault(node.group if node.group is not None else ("single", node.number), []).append(node)
@@ -379,8 +382,9 @@ class _Row:
         return self.entry(node)[1] is None
 
     def failed_calls(self, pattern: Pattern) -> list[CallNode]:
-        """Calls whose expression argument (``f(x + 1)``) has other content than the stored
-        input, and the guarded calls matched through their outputs."""
+        """Calls whose expression argument (``f(x + 1)``), or loop variable expanded in
+        Python, has other content than the stored input, and the guarded calls matched
+        through their outputs."""
         failed: list[CallNode] = []
         for call in pattern.calls:
             if self.match.get(("call", call.number)) is None:
@@ -389,9 +393,9 @@ class _Row:
                 failed.append(call)
                 continue
             for position, node in enumerate(call.inputs.values()):
-                if not isinstance(node, Derived):
+                if ("input", call.number, position) not in self.match:
                     continue
-                stored = self.match.get(("input", call.number, position))
+                stored = self.match[("input", call.number, position)]
                 if stored is not None and self.entry(node)[1] != stored:
                     failed.append(call)
                     break

@@ -38,7 +38,7 @@ class CompiledQuery:
     #: node number -> column index of the content id of a variable defined by an input
     var_columns: dict[int, int] = field(default_factory=dict)
     #: (call node number, input position) -> column of a stored input that a derived
-    #: variable must equal (checked per row, once values are loaded)
+    #: variable (or a loop variable Python expands) must equal, checked per row
     derived_inputs: dict[tuple[int, int], int] = field(default_factory=dict)
 
 
@@ -79,10 +79,17 @@ def _join_order(pattern: Pattern) -> list[CallNode]:
 
 
 def _definitions(order: list[CallNode]) -> dict[int, _Use]:
-    """Which input defines each variable that is not an output: its first use in join order."""
+    """Which input defines each variable that is not an output: its first use in join order.
+
+    A loop variable only calls under an ``if`` use is defined by none: its values would then
+    come from the calls that matched, and a row whose condition fails has none. Python takes
+    each of its values instead (result.py), and those calls are checked against it per row.
+    """
     found: dict[int, _Use] = {}
     for call in order:
         for position, node in enumerate(call.inputs.values()):
+            if isinstance(node, DomainVar) and call.optional:
+                continue
             if isinstance(node, Node) and not isinstance(node, (OutputVar, Derived)):
                 found.setdefault(node.number, _Use(call, position))
     return found
@@ -122,7 +129,7 @@ class _Builder:
             if use is not None and use.call is call and use.position == position:
                 self.compiled.var_columns[node.number] = len(self.columns)
                 self.columns.append(f"{alias}.in{position}_cid")
-            elif isinstance(node, Derived):
+            elif isinstance(node, Derived) or self._checked_loop_value(node):
                 self.compiled.derived_inputs[(call.number, position)] = len(self.columns)
                 self.columns.append(f"{alias}.in{position}_cid")
 
@@ -151,7 +158,7 @@ class _Builder:
             # A literal is the most selective thing in a pattern: look its inputs up by content.
             # (Left to itself, SQLite may scan the op's calls instead once the history test
             # below keeps the content index from covering the lookup: 0.1 s at 500k calls.)
-            literal = not left and (isinstance(node, Const) or (isinstance(node, DomainVar) and self._defines(node, call, position)))
+            literal = not left and (isinstance(node, Const) or (isinstance(node, DomainVar) and (self._defines(node, call, position) or self._checked_loop_value(node))))
             hint = f" INDEXED BY {_CID_INDEX}" if literal else ""
             joins.append(f"{'LEFT JOIN' if left else 'JOIN'} inputs {table}{hint} ON {table}.call_hid = c.hid AND {table}.name = ?")
             params.append(name)
@@ -162,13 +169,17 @@ class _Builder:
                 where.append(f"({table}.cid = ? OR {table}.cid IS NULL)" if left else f"{table}.cid = ?")
                 where.append(f"{table}.src_call IS NULL")
                 params_where.append(node.cid)
-            elif isinstance(node, DomainVar) and self._defines(node, call, position):
+            elif isinstance(node, DomainVar) and (self._defines(node, call, position) or self._checked_loop_value(node)):
                 marks = ", ".join("?" * len(node.values))
                 where.append(f"({table}.cid IN ({marks}) OR {table}.cid IS NULL)" if left else f"{table}.cid IN ({marks})")
                 where.append(f"{table}.src_call IS NULL")
                 params_where += _domain_cids(node)
         sql = f"SELECT {', '.join(selects)} FROM calls c {' '.join(joins)} WHERE {' AND '.join(where)}"
         return sql, params + params_where
+
+    def _checked_loop_value(self, node: Any) -> bool:
+        """A loop variable defined by no input (see _definitions): compared per row."""
+        return isinstance(node, DomainVar) and node.number not in self.definitions
 
     def _defines(self, node: Node, call: CallNode, position: int) -> bool:
         use = self.definitions.get(node.number)
@@ -181,7 +192,7 @@ class _Builder:
             column = f"{alias}.in{position}"
             if isinstance(node, OutputVar):
                 conditions.append(_edge(column, f"g{node.call.number}", node.index))
-            elif isinstance(node, Node) and not isinstance(node, Derived) and not self._defines(node, call, position):
+            elif isinstance(node, Node) and not isinstance(node, Derived) and not self._defines(node, call, position) and not self._checked_loop_value(node):
                 use = self.definitions[node.number]
                 conditions.append(f"{column}_cid = g{use.call.number}.in{use.position}_cid")
                 if isinstance(node, DomainVar):
