@@ -335,8 +335,8 @@ _OPS = ("inc", "add", "mul")
 
 @st.composite
 def blocks(draw) -> str:
-    """A block of op calls with up to two nested literal loops; the innermost body records
-    the names it sees (a statement the query skips: ordinary Python)."""
+    """A block of op calls with up to two nested literal loops, maybe ending in an ``if``; the
+    innermost body records the names it sees (a statement the query skips: ordinary Python)."""
     names: list[str] = []
     lines: list[str] = []
     depth = 0
@@ -354,6 +354,18 @@ def blocks(draw) -> str:
             lines.append(f"{indent}{target} = {fn}({args})")
             names.append(target)
 
+    def guarded_if(indent: str) -> None:
+        """``if <name> > c:`` around op calls, their names set to None first: the run block
+        then records None for them in the rows whose condition fails, as a query shows."""
+        subject = draw(st.sampled_from(names))
+        count = draw(st.integers(1, 2))
+        first = len(lines) + count + 1  # the targets' numbers, once the None lines are in
+        targets = [f"v{first + k}" for k in range(count)]
+        lines.extend(f"{indent}{target} = None" for target in targets)
+        lines.append(f"{indent}if {subject} > {draw(st.integers(0, 3))}:")
+        statements(indent + "    ", count)
+        assert names[-count:] == targets
+
     statements("    ", draw(st.integers(0, 2)))
     indent = "    "
     for level in range(draw(st.integers(0, 2))):
@@ -364,6 +376,8 @@ def blocks(draw) -> str:
         indent += "    "
         depth += 1
     statements(indent, draw(st.integers(1, 3)))
+    if draw(st.booleans()):
+        guarded_if(indent)
     record = ", ".join(f"{n!r}: {n}" for n in names)
     lines.append(f"{indent}ROWS.append({{{record}}})")
     return "\n".join(lines) + "\n"
