@@ -11,12 +11,13 @@ from typing import Sequence
 
 from .codecs import EncodedValue
 
-__all__ = ["INLINE_LIMIT", "pack_outputs", "unpack_outputs"]
+__all__ = ["CODECS", "INLINE_LIMIT", "pack_outputs", "unpack_outputs"]
 
 #: Values up to this many encoded bytes travel inside the call row.
 INLINE_LIMIT = 254
-_CODECS = ("json", "bytes", "npy", "pickle")
-_CODE = {name: code for code, name in enumerate(_CODECS)}
+#: Codecs that travel inline, by their code byte.
+CODECS = ("json", "bytes", "npy", "pickle")
+_CODE = {name: code for code, name in enumerate(CODECS)}
 _NOT_INLINE = 255
 _CID_BYTES = 32
 
@@ -45,6 +46,6 @@ def unpack_outputs(blob: bytes) -> list[tuple[bytes, str | None, bytes | None]]:
         if code == _NOT_INLINE:
             unpacked.append((cid, None, None))
         else:
-            unpacked.append((cid, _CODECS[code], blob[position : position + length]))
+            unpacked.append((cid, CODECS[code], blob[position : position + length]))
             position += length
     return unpacked

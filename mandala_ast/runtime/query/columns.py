@@ -8,10 +8,11 @@ is decoded once; the general per-row evaluation in result.py is several times sl
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING, Any, Callable
 
 from .. import codecs
-from ..packing import unpack_outputs
+from ..packing import CODECS as _CODEC_NAMES, unpack_outputs
 from .pattern import Derived, DomainVar, Node, OutputVar, Pattern
 from .sql import CompiledQuery
 
@@ -60,7 +61,7 @@ def plain_table(storage: "Storage", pattern: Pattern, compiled: CompiledQuery, r
             values.take_inline(sql_columns[compiled.call_columns[value.call.number] + 1], value.index)
         elif isinstance(value, DomainVar):  # a loop value (a default may not be stored at all)
             values.take_literals(value.values)
-    values.load_missing({cid for column in cid_columns for cid in column})
+    values.load_missing(cid_columns)
     return [values.column(column) for column in cid_columns], calls
 
 
@@ -106,22 +107,31 @@ class _Decoder:
         self.values: dict[bytes, Any] = {}
 
     def take_inline(self, packed_column: tuple, index: int) -> None:
+        if index:
+            self._take_later_outputs(packed_column, index)
+            return
         values = self.values
         decode = codecs.decode
         for packed in packed_column:
-            if index:
-                for cid, codec, data in unpack_outputs(packed)[index:index + 1]:
-                    if codec is not None and cid not in values:
-                        values[cid] = decode(codec, data)
-                continue
             cid = packed[:32]
             if cid in values:
                 continue
             code = packed[32]
-            if code == _JSON:
-                values[cid] = decode("json", packed[34:34 + packed[33]])
-            elif code != _NOT_INLINE:
-                values[cid] = decode(unpack_outputs(packed)[0][1], packed[34:34 + packed[33]])
+            if code == _NOT_INLINE:
+                continue
+            data = packed[34 : 34 + packed[33]]
+            # Integers are most of what is stored: int() parses them without the codec's calls.
+            if code == _JSON and (data.isdigit() or (data[:1] == b"-" and data[1:].isdigit())):
+                values[cid] = int(data)
+            else:
+                values[cid] = decode(_CODEC_NAMES[code], data)
+
+    def _take_later_outputs(self, packed_column: tuple, index: int) -> None:
+        values = self.values
+        for packed in packed_column:
+            for cid, codec, data in unpack_outputs(packed)[index : index + 1]:
+                if codec is not None and cid not in values:
+                    values[cid] = codecs.decode(codec, data)
 
     def take_literals(self, literals: list) -> None:
         from ..hashing import content_id
@@ -129,9 +139,12 @@ class _Decoder:
         for value in literals:
             self.values.setdefault(content_id(value), value)
 
-    def load_missing(self, cids: set[bytes]) -> None:
-        missing = [cid for cid in cids if cid not in self.values]
-        for cid, (codec, data, external) in self.storage._store.find_values(missing).items():
+    def load_missing(self, columns: list[list[bytes]]) -> None:
+        known = self.values.__contains__
+        missing: set[bytes] = set()
+        for column in columns:
+            missing.update(itertools.filterfalse(known, column))
+        for cid, (codec, data, external) in self.storage._store.find_values(list(missing)).items():
             self.values[cid] = self.storage._decode(cid, codec, data, external)
 
     def column(self, cids: list[bytes]) -> list:

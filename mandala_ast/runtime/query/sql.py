@@ -191,7 +191,8 @@ class _Builder:
         for position, node in enumerate(call.inputs.values()):
             column = f"{alias}.in{position}"
             if isinstance(node, OutputVar):
-                conditions.append(_edge(column, f"g{node.call.number}", node.index))
+                from_element = node.call.version_id == _item_version()
+                conditions.append(_edge(column, alias, f"g{node.call.number}", node.index, from_element))
             elif isinstance(node, Node) and not isinstance(node, Derived) and not self._defines(node, call, position) and not self._checked_loop_value(node):
                 use = self.definitions[node.number]
                 conditions.append(f"{column}_cid = g{use.call.number}.in{use.position}_cid")
@@ -210,15 +211,27 @@ class _Builder:
         return self.compiled
 
 
-def _edge(column: str, producer: str, index: int) -> str:
+def _edge(column: str, consumer: str, producer: str, index: int, from_element: bool) -> str:
     """The input in ``column`` is output ``index`` of ``producer``: by recorded history, or by
-    content when no history was recorded."""
+    content where none could be recorded: in calls of uncompiled code, and for elements of a
+    collection (compiled code does not know which collection a loop variable came from).
+
+    In a compiled call, an input without history is otherwise a literal: matching it by
+    content would let ``mul(2, v0)`` (2 typed in) pass for ``mul(v0, v0)`` when v0 == 2.
+    """
     history = f"({column}_src = {producer}.hid AND {column}_idx = {index})"
     if index == 0:
         output_cid = f"substr({producer}.outputs, 1, 32)"
     else:  # later outputs sit after earlier inline values: ask the normalised table
         output_cid = f"(SELECT o.cid FROM outputs o WHERE o.call_hid = {producer}.hid AND o.idx = {index})"
-    return f"({history} OR ({column}_src IS NULL AND {column}_cid = {output_cid}))"
+    untracked = f"{column}_src IS NULL" if from_element else f"{column}_src IS NULL AND {consumer}.exact = 0"
+    return f"({history} OR ({untracked} AND {column}_cid = {output_cid}))"
+
+
+def _item_version() -> bytes:
+    from ..structures import ITEM_VERSION_ID
+
+    return ITEM_VERSION_ID
 
 
 def _domain_cids(node: DomainVar) -> list[bytes]:
