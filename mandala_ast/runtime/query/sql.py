@@ -218,14 +218,16 @@ def _edge(column: str, consumer: str, producer: str, index: int, from_element: b
 
     In a compiled call, an input without history is otherwise a literal: matching it by
     content would let ``mul(2, v0)`` (2 typed in) pass for ``mul(v0, v0)`` when v0 == 2.
+
+    Written as ``producer.hid IN (...)`` rather than an OR of the two cases, so SQLite finds
+    the producer through its id index either way (an OR kept it from that index: ~15% slower
+    at 1M calls).
     """
-    history = f"({column}_src = {producer}.hid AND {column}_idx = {index})"
-    if index == 0:
-        output_cid = f"substr({producer}.outputs, 1, 32)"
-    else:  # later outputs sit after earlier inline values: ask the normalised table
-        output_cid = f"(SELECT o.cid FROM outputs o WHERE o.call_hid = {producer}.hid AND o.idx = {index})"
     untracked = f"{column}_src IS NULL" if from_element else f"{column}_src IS NULL AND {consumer}.exact = 0"
-    return f"({history} OR ({untracked} AND {column}_cid = {output_cid}))"
+    return (
+        f"{producer}.hid IN (SELECT {column}_src WHERE {column}_idx = {index} UNION ALL"
+        f" SELECT o.call_hid FROM outputs o WHERE {untracked} AND o.cid = {column}_cid AND o.idx = {index})"
+    )
 
 
 def _item_version() -> bytes:
