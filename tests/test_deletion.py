@@ -502,3 +502,20 @@ def _touch(path: Path, mtime: float | None) -> Path:
     if mtime is not None:
         os.utime(path, (mtime, mtime))
     return path
+
+
+class TestRegressions:
+    def test_a_nested_block_does_not_mark_buffered_rows_checked(self, db, plain):
+        # Entering a block (run or query) inside a running one noticed the deletion for the
+        # caches and also marked the buffered rows as checked: total(arr) was committed with
+        # an input row pointing at the deleted array.
+        deleter, runner = Storage(db), Storage(db)
+        with runner.run():
+            arr = plain.ones(3)
+            runner.commit()
+            deleter.delete_calls(deleter.df(plain.ones))
+            plain.total(arr)  # runner believes arr is stored: only the input row is buffered
+            with runner.run():
+                pass
+        assert dangling_references(db) == 0
+        assert len(Storage(db).df(plain.total)) == 0

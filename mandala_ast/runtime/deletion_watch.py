@@ -48,16 +48,28 @@ class DeletionWatch:
 
     def __init__(self, store: "SQLiteStore", blobs: "BlobDir | None", unflushed: dict) -> None:
         self._store, self._blobs, self._unflushed = store, blobs, unflushed
-        self._seen = _read_epoch(store.conn)
+        # Two marks: what the caches have seen (changed) and what the buffered rows have been
+        # checked against (before_flush). Block entry may happen while rows are buffered (a
+        # nested block, a query block inside a run block): it must not mark those rows checked.
+        self._seen = self._flushed = _read_epoch(store.conn)
         self._noticed = False
 
     def changed(self) -> bool:
         """Whether a deletion was committed since the last look (by this or by
-        :meth:`before_flush`). One point query."""
+        :meth:`before_flush`). One point query. Buffered rows are still checked at the next
+        flush."""
         epoch = _read_epoch(self._store.conn)
         changed = epoch != self._seen or self._noticed
         self._seen, self._noticed = epoch, False
         return changed
+
+    def own_deletion(self) -> None:
+        """After this Storage's own deletion (made right after a commit): nothing to report,
+        and buffered rows, if any, are still checked at the next flush."""
+        self._seen = epoch = _read_epoch(self._store.conn)
+        self._noticed = False
+        if not any(self._store.rows.values()):
+            self._flushed = epoch
 
     def noticed(self) -> bool:
         """Whether :meth:`before_flush` saw a deletion since the last look (no query)."""
@@ -68,10 +80,10 @@ class DeletionWatch:
         """Inside the flush transaction: if anything was deleted since the last look, drop
         the buffered rows that refer to what is gone (see the module docstring)."""
         epoch = _read_epoch(conn)
-        if epoch == self._seen:
+        if epoch == self._flushed:
             return
         drop_rows_of_deleted(conn, self._store.rows, self._blobs, self._unflushed)
-        self._seen, self._noticed = epoch, True
+        self._flushed, self._noticed = epoch, True
 
 
 def mark_deleted(conn: sqlite3.Connection) -> None:

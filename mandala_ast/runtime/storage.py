@@ -505,7 +505,7 @@ class Storage:
         try:
             return delete_calls(self._store, self._blobs, hids, dependents=dependents)
         finally:
-            self._deletions.changed()  # our own deletion: nothing left for the watch to report
+            self._deletions.own_deletion()  # nothing left for the watch to report
             self._forget_stored()
 
     def gc(self) -> "GcReport":
@@ -520,7 +520,7 @@ class Storage:
         try:
             return collect_garbage(self._store, self._blobs)
         finally:
-            self._deletions.changed()  # our own deletion: nothing left for the watch to report
+            self._deletions.own_deletion()  # nothing left for the watch to report
             self._forget_stored()
 
     def _forget_stored(self) -> None:
