@@ -519,3 +519,19 @@ class TestRegressions:
                 pass
         assert dangling_references(db) == 0
         assert len(Storage(db).df(plain.total)) == 0
+
+    def test_elements_of_a_list_inside_a_surviving_list_stay(self, db, plain):
+        # make(2)'s list is also the one element of an MList argument: its row survived the
+        # deletion of make, but its own elements (1000, 1001) went, and loading failed.
+        storage = Storage(db)
+        with storage.run():
+            xs = plain.make(2)
+            count_lists([xs])
+        storage.delete_calls(storage.df(plain.make))
+        storage.gc()
+        assert Storage(db).df(count_lists)["xs"].tolist() == [[[1000, 1001]]]
+
+
+@mandala_ast.op
+def count_lists(xs: mandala_ast.MList[list]) -> int:
+    return len(xs)

@@ -261,26 +261,47 @@ def remove_unreferenced_values(
 def _spare_elements(conn: sqlite3.Connection, blobs: "BlobDir | None") -> None:
     """Structures hold their elements by content id only (an MList argument's elements have
     no inputs/outputs row): a doomed structure's elements become candidates too, and the
-    elements of every surviving structure stay. Elements are plain values (one level)."""
+    elements of every surviving structure stay. An element may itself be a structure (a list
+    of lists whose inner list another op returned as an MList): both follow it down."""
     if conn.execute("SELECT 1 FROM temp.mandala_unused LIMIT 1").fetchone() is None:
         return
     codecs = ", ".join(f"'{codec}'" for codec in sorted(STRUCTURE_CODECS))
-    doomed = conn.execute(
-        f"SELECT v.cid, v.codec, v.data, v.external FROM temp.mandala_unused u "
-        f"CROSS JOIN main.vals v ON v.cid = u.cid WHERE v.codec IN ({codecs})"
-    ).fetchall()
-    members = [(cid,) for row in doomed for cid in _structure_elements(row, blobs)]
-    if members:
+    expanded: set[bytes] = set()
+    while True:
+        doomed = [
+            row
+            for row in conn.execute(
+                f"SELECT v.cid, v.codec, v.data, v.external FROM temp.mandala_unused u "
+                f"CROSS JOIN main.vals v ON v.cid = u.cid WHERE v.codec IN ({codecs})"
+            ).fetchall()
+            if row[0] not in expanded
+        ]
+        if not doomed:
+            break
+        expanded.update(row[0] for row in doomed)
+        members = [(cid,) for row in doomed for cid in _structure_elements(row, blobs)]
         conn.executemany("INSERT OR IGNORE INTO temp.mandala_unused VALUES (?)", members)
         conn.execute(_STILL_USED_SQL)
     # No index leads from an element to its structures: read every surviving structure row
     # (a scan of vals that skips large values' overflow pages).
-    surviving = conn.execute(
+    rows = conn.execute(
         f"SELECT cid, codec, data, external FROM main.vals WHERE codec IN ({codecs}) "
         f"AND cid NOT IN ({_UNUSED})"
     ).fetchall()
-    kept = [(cid,) for row in surviving for cid in _structure_elements(row, blobs)]
-    conn.executemany("DELETE FROM temp.mandala_unused WHERE cid = ?", kept)
+    unused = {cid for (cid,) in conn.execute(_UNUSED)}
+    while rows and unused:
+        rescued = {cid for row in rows for cid in _structure_elements(row, blobs)} & unused
+        unused -= rescued
+        conn.executemany("DELETE FROM temp.mandala_unused WHERE cid = ?", ((cid,) for cid in rescued))
+        # A rescued element that is a structure keeps its own elements in the next round.
+        rows = [
+            (cid, *row)
+            for cid in rescued
+            if (row := conn.execute(_STRUCTURE_ROW_SQL.format(codecs=codecs), (cid,)).fetchone())
+        ]
+
+
+_STRUCTURE_ROW_SQL = "SELECT codec, data, external FROM main.vals WHERE cid = ? AND codec IN ({codecs})"
 
 
 def _structure_elements(row: tuple, blobs: "BlobDir | None") -> list[bytes]:
