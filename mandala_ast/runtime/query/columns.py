@@ -55,14 +55,52 @@ def plain_table(storage: "Storage", pattern: Pattern, compiled: CompiledQuery, r
     if ids:
         return [[c.hex() for c in column] for column in cid_columns], calls
     values = _Decoder(storage)
-    for name, column in zip(names, cid_columns):
+    inline: list[list | None] = []
+    for name in names:
         value = pattern.columns[name][-1].value
+        if isinstance(value, OutputVar) and value.index == 0:
+            packed = sql_columns[compiled.call_columns[value.call.number] + 1]
+            decoded = _inline_values(packed if distinct is None else [packed[i] for i in distinct[0]])
+            inline.append(decoded)
+            # Content-addressed: another column often holds the same values (x and inc(x) share
+            # most of theirs), so they need not be read from the values table again.
+            values.values.update(zip(cid_columns[len(inline) - 1], decoded))
+            continue
+        inline.append(None)
         if isinstance(value, OutputVar):
             values.take_inline(sql_columns[compiled.call_columns[value.call.number] + 1], value.index)
         elif isinstance(value, DomainVar):  # a loop value (a default may not be stored at all)
             values.take_literals(value.values)
-    values.load_missing(cid_columns)
-    return [values.column(column) for column in cid_columns], calls
+    if any(v is not None and any(x is _NOT_STORED for x in v) for v in inline):
+        values.values = {cid: v for cid, v in values.values.items() if v is not _NOT_STORED}
+    values.load_missing([_not_inline(c, v) if v is not None else c for c, v in zip(cid_columns, inline)])
+    return [values.column(c) if v is None else values.fill(v, c) for c, v in zip(cid_columns, inline)], calls
+
+
+def _inline_values(packed_column: list) -> list:
+    """The first output of each call row, decoded from the row itself (_NOT_STORED where the
+    value is too large to travel inline). Integers, most of what is stored, skip the codec."""
+    decode = codecs.decode
+    found = []
+    append = found.append
+    for packed in packed_column:
+        code = packed[32]
+        data = packed[34 : 34 + packed[33]]
+        if code == _JSON and data.isdigit():
+            append(int(data))
+        elif code == _NOT_INLINE:
+            append(_NOT_STORED)
+        else:
+            append(decode(_CODEC_NAMES[code], data))
+    return found
+
+
+def _not_inline(cids: list[bytes], values: list) -> list[bytes]:
+    return [cid for cid, value in zip(cids, values) if value is _NOT_STORED]
+
+
+#: Marks a value that is not inline in its call row: it is loaded from the values table.
+_NOT_STORED = object()
 
 
 def _cids(value: Any, compiled: CompiledQuery, sql_columns: list, count: int) -> list:
@@ -146,6 +184,12 @@ class _Decoder:
             missing.update(itertools.filterfalse(known, column))
         for cid, (codec, data, external) in self.storage._store.find_values(list(missing)).items():
             self.values[cid] = self.storage._decode(cid, codec, data, external)
+
+    def fill(self, values: list, cids: list[bytes]) -> list:
+        """``values`` with each value that was not inline looked up by its content id."""
+        if not any(value is _NOT_STORED for value in values):  # identity: arrays refuse ==
+            return values
+        return [self.values[cid] if value is _NOT_STORED else value for value, cid in zip(values, cids)]
 
     def column(self, cids: list[bytes]) -> list:
         get: Callable = self.values.__getitem__
