@@ -504,6 +504,11 @@ def _touch(path: Path, mtime: float | None) -> Path:
     return path
 
 
+@mandala_ast.op
+def count_lists(xs: mandala_ast.MList[list]) -> int:
+    return len(xs)
+
+
 class TestRegressions:
     def test_a_nested_block_does_not_mark_buffered_rows_checked(self, db, plain):
         # Entering a block (run or query) inside a running one noticed the deletion for the
@@ -531,7 +536,17 @@ class TestRegressions:
         storage.gc()
         assert Storage(db).df(count_lists)["xs"].tolist() == [[[1000, 1001]]]
 
-
-@mandala_ast.op
-def count_lists(xs: mandala_ast.MList[list]) -> int:
-    return len(xs)
+    def test_a_nested_block_after_a_deletion_does_not_recompute_buffered_calls(self, db, plain):
+        # Block entry forgot every lookup when another Storage had deleted something, though
+        # this block's calls were only buffered: inc(100) ran a second time.
+        deleter, runner = Storage(db), Storage(db)
+        with runner.run():
+            plain.inc(0)
+        plain.RUNS.clear()
+        with runner.run():
+            plain.inc(100)
+            deleter.delete_calls(deleter.df(plain.inc).iloc[:1])
+            with runner.run():
+                plain.inc(100)
+        assert plain.RUNS == [("inc", 100)]
+        assert dangling_references(db) == 0

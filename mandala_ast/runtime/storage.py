@@ -590,7 +590,13 @@ class Storage:
         if self._versions.refresh():
             self._forget_lookups()
         if self._deletions.changed():  # another Storage deleted calls or values
-            self._forget_stored()
+            self._catch_up_with_deletions()
+
+    def _catch_up_with_deletions(self) -> None:
+        """Commit what this block buffered (dropping what refers to deleted rows), then
+        forget what the file held: forgetting first would compute the buffered calls again."""
+        self.commit()
+        self._forget_stored()
 
     # -- loading -------------------------------------------------------------------------
 
