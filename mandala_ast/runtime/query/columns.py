@@ -41,40 +41,50 @@ def plain_table(storage: "Storage", pattern: Pattern, compiled: CompiledQuery, r
     sql_columns = list(zip(*rows)) if rows else [()] * (2 * len(pattern.calls) + len(compiled.var_columns))
     cid_columns = [_cids(pattern.columns[name][-1].value, compiled, sql_columns, len(rows)) for name in names]
     distinct = _distinct(cid_columns, len(rows))
-    hid_columns = [sql_columns[compiled.call_columns[call.number]] for call in pattern.calls]
-    calls = list(zip(*hid_columns)) if hid_columns else []
+    calls = _row_calls(pattern, compiled, sql_columns, distinct)
     if distinct is not None:
-        keep, owner = distinct
-        cid_columns = [[column[i] for i in keep] for column in cid_columns]
-        # A row shown once stands for every match with its values: it keeps all their calls
-        # (what a delete block or storage.delete_calls(df) removes).
-        merged: list[dict] = [{} for _ in keep]
-        for i, at in enumerate(owner):
-            merged[at].update(dict.fromkeys(calls[i]))
-        calls = [tuple(found) for found in merged]
+        cid_columns = [[column[i] for i in distinct[0]] for column in cid_columns]
     if ids:
         return [[c.hex() for c in column] for column in cid_columns], calls
-    values = _Decoder(storage)
-    inline: list[list | None] = []
-    for name in names:
+    keep = None if distinct is None else distinct[0]
+    return _values(storage, pattern, compiled, sql_columns, names, cid_columns, keep), calls
+
+
+def _row_calls(pattern: Pattern, compiled: CompiledQuery, sql_columns: list, distinct) -> list[tuple]:  # type: ignore[no-untyped-def]
+    """The calls each row matched. A row shown once stands for every match with its values:
+    it keeps all their calls (what a delete block or storage.delete_calls(df) removes)."""
+    hid_columns = [sql_columns[compiled.call_columns[call.number]] for call in pattern.calls]
+    calls = list(zip(*hid_columns)) if hid_columns else []
+    if distinct is None:
+        return calls
+    keep, owner = distinct
+    merged: list[dict] = [{} for _ in keep]
+    for i, at in enumerate(owner):
+        merged[at].update(dict.fromkeys(calls[i]))
+    return [tuple(found) for found in merged]
+
+
+def _values(storage: "Storage", pattern: Pattern, compiled: CompiledQuery, sql_columns: list,
+            names: list[str], cid_columns: list[list], keep: list[int] | None) -> list[list]:
+    """The value columns: first outputs decoded straight from their call rows, the rest by
+    content id (each decoded once, loaded in bulk)."""
+    decoder = _Decoder(storage)
+    decoded: list[list | None] = []
+    for name, cids in zip(names, cid_columns):
         value = pattern.columns[name][-1].value
+        packed = sql_columns[compiled.call_columns[value.call.number] + 1] if isinstance(value, OutputVar) else ()
         if isinstance(value, OutputVar) and value.index == 0:
-            packed = sql_columns[compiled.call_columns[value.call.number] + 1]
-            decoded = _inline_values(packed if distinct is None else [packed[i] for i in distinct[0]])
-            inline.append(decoded)
-            # Content-addressed: another column often holds the same values (x and inc(x) share
-            # most of theirs), so they need not be read from the values table again.
-            values.values.update(zip(cid_columns[len(inline) - 1], decoded))
+            column = _inline_values(packed if keep is None else [packed[i] for i in keep])
+            decoder.share(cids, column)
+            decoded.append(column)
             continue
-        inline.append(None)
+        decoded.append(None)
         if isinstance(value, OutputVar):
-            values.take_inline(sql_columns[compiled.call_columns[value.call.number] + 1], value.index)
+            decoder.take_inline(packed, value.index)
         elif isinstance(value, DomainVar):  # a loop value (a default may not be stored at all)
-            values.take_literals(value.values)
-    if any(v is not None and any(x is _NOT_STORED for x in v) for v in inline):
-        values.values = {cid: v for cid, v in values.values.items() if v is not _NOT_STORED}
-    values.load_missing([_not_inline(c, v) if v is not None else c for c, v in zip(cid_columns, inline)])
-    return [values.column(c) if v is None else values.fill(v, c) for c, v in zip(cid_columns, inline)], calls
+            decoder.take_literals(value.values)
+    decoder.load_missing([cids if column is None else _not_inline(cids, column) for cids, column in zip(cid_columns, decoded)])
+    return [decoder.column(cids) if column is None else decoder.fill(column, cids) for cids, column in zip(cid_columns, decoded)]
 
 
 def _inline_values(packed_column: list) -> list:
@@ -184,6 +194,15 @@ class _Decoder:
             missing.update(itertools.filterfalse(known, column))
         for cid, (codec, data, external) in self.storage._store.find_values(list(missing)).items():
             self.values[cid] = self.storage._decode(cid, codec, data, external)
+
+    def share(self, cids: list[bytes], values: list) -> None:
+        """Values decoded for one column, for the others: content-addressed, columns often
+        hold the same values (x and inc(x) share most of theirs)."""
+        if any(value is _NOT_STORED for value in values):
+            pairs = ((cid, value) for cid, value in zip(cids, values) if value is not _NOT_STORED)
+            self.values.update(pairs)
+        else:
+            self.values.update(zip(cids, values))
 
     def fill(self, values: list, cids: list[bytes]) -> list:
         """``values`` with each value that was not inline looked up by its content id."""
