@@ -550,3 +550,17 @@ class TestRegressions:
                 plain.inc(100)
         assert plain.RUNS == [("inc", 100)]
         assert dangling_references(db) == 0
+
+    def test_a_hit_remembered_in_the_block_whose_value_was_deleted_is_computed_again(self, db, plain):
+        # The block remembered ones(3) as stored; another Storage deleted it; the next call
+        # was served from memory and loading its array raised LookupError.
+        deleter, runner = Storage(db), Storage(db)
+        with runner.run():
+            plain.ones(3)
+            runner.commit()
+            deleter.delete_calls(deleter.df(plain.ones))
+            plain.RUNS.clear()
+            assert plain.ones(3).tolist() == [1.0, 1.0, 1.0]
+        assert plain.RUNS == [("ones", 3)]
+        assert dangling_references(db) == 0
+        assert len(Storage(db).df(plain.ones)) == 1

@@ -152,8 +152,7 @@ class Storage:
             hit = self._fast.get(fast_key, _MISSING)
             if hit is not _MISSING:
                 return hit
-        _, out_cids = self._call(op, args, kwargs, None, block)
-        outputs = tuple(self._load(cid) for cid in out_cids)
+        _, outputs = self._call_and_load(op, args, kwargs, None, block)
         result = op.join_outputs(outputs)
         if fast_key is not None and all(type(o) in _IMMUTABLE for o in outputs):
             _bounded_put(self._fast, fast_key, result)
@@ -171,14 +170,30 @@ class Storage:
             hit = self._fast_refs.get(fast_key)
             if hit is not None:
                 return hit
-        call_hid, out_cids = self._call(op, args, kwargs, input_refs, block)
+        call_hid, outputs = self._call_and_load(op, args, kwargs, input_refs, block)
         refs = tuple(
-            Ref(self._load(cid), cid, _output_hid(call_hid, i), (call_hid, i))
-            for i, cid in enumerate(out_cids)
+            Ref(value, cid, _output_hid(call_hid, i), (call_hid, i))
+            for i, (cid, value) in enumerate(outputs)
         )
         if fast_key is not None and all(type(r.value) in _IMMUTABLE for r in refs):
             _bounded_put(self._fast_refs, fast_key, refs)
         return refs
+
+    def _call_and_load(self, op, args, kwargs, input_refs, block) -> tuple[bytes, tuple]:
+        """``_call``, then its outputs' values: plain, or ``(cid, value)`` pairs with refs."""
+        for attempt in (0, 1):
+            try:
+                call_hid, out_cids = self._call(op, args, kwargs, input_refs, block)
+                values = tuple(self._load(cid) for cid in out_cids)
+            except MissingValueError:
+                # A hit remembered in this block whose value another Storage deleted since
+                # (checked only at block entry and commit): catch up and look it up again.
+                if attempt or not self._deletions.changed():
+                    raise
+                self._catch_up_with_deletions()
+                continue
+            return call_hid, values if input_refs is None else tuple(zip(out_cids, values))
+        raise AssertionError("unreachable")
 
     def _call(self, op, args, kwargs, input_refs, block) -> tuple[bytes, tuple[bytes, ...]]:
         # Lookup is by history, then by content (DESIGN §5); only a miss on both executes.
@@ -432,7 +447,10 @@ class Storage:
         pending = self._unflushed.get(cid)
         if type(pending) is EncodedStructure:
             return pending
-        codec, data = (pending.codec, pending.data) if pending else self._store.find_value(cid)[:2]
+        row = (pending.codec, pending.data) if pending else self._store.find_value(cid)
+        if row is None:  # deleted by another Storage since this block found the call
+            raise MissingValueError(f"value {cid.hex()} is missing from {self!r}")
+        codec, data = row[:2]
         if codec in codecs.STRUCTURE_CODECS:
             return structures.parse(codec, data)
         # Stored whole (a plain op stored the same content first): store its elements now.
@@ -614,7 +632,7 @@ class Storage:
             return value
         row = self._store.find_value(cid)
         if row is None:
-            raise LookupError(f"value {cid.hex()} is missing from {self!r}")
+            raise MissingValueError(f"value {cid.hex()} is missing from {self!r}")
         value = self._decode(cid, *row)
         self._remember(cid, value)
         return value
@@ -646,6 +664,10 @@ class Storage:
         self._stored.add(cid)
         if type(value) in _IMMUTABLE:
             self._values[cid] = value
+
+
+class MissingValueError(LookupError):
+    """A value the storage should hold is not in the file (deleted meanwhile)."""
 
 
 _MISSING = object()
