@@ -101,6 +101,15 @@ def two_producers(storage):
     with storage.run():
         a = add(inc(2), 10)
         b = add(dec(4), 10)
+
+
+def use_after_a_dropping_commit(runner, delete):
+    with runner.run():
+        y = inc(200)
+        delete()
+        z = add(y, 20)  # 201 is gone: dropped at the commit
+        runner.commit()
+        return inc(z)
 """
 
 
@@ -564,3 +573,19 @@ class TestRegressions:
         assert plain.RUNS == [("ones", 3)]
         assert dangling_references(db) == 0
         assert len(Storage(db).df(plain.ones)) == 1
+
+    def test_a_call_on_the_output_of_a_dropped_call_does_not_point_at_it(self, db, compiled):
+        # Once a commit had dropped add(y, 20), compiled code still held its output's history
+        # and the next commit stored inc(z) computed from a call that does not exist.
+        deleter, runner = Storage(db), Storage(db)
+        compiled.pipeline(runner)
+        compiled.use_after_a_dropping_commit(
+            runner, lambda: deleter.delete_calls(row_of(deleter, compiled.inc, x=200))
+        )
+        with sqlite3.connect(db) as conn:
+            dangling = conn.execute(
+                "SELECT COUNT(*) FROM inputs i WHERE i.src_call IS NOT NULL AND NOT EXISTS "
+                "(SELECT 1 FROM calls c WHERE c.hid = i.src_call)"
+            ).fetchone()[0]
+        assert dangling == 0
+        assert dangling_references(db) == 0

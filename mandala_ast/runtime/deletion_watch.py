@@ -53,6 +53,9 @@ class DeletionWatch:
         # nested block, a query block inside a run block): it must not mark those rows checked.
         self._seen = self._flushed = _read_epoch(store.conn)
         self._noticed = False
+        # Row ids of buffered calls dropped so far: compiled code may still hold their outputs'
+        # histories (Refs) and record later calls as computed from them.
+        self._dropped: set[bytes] = set()
 
     def changed(self) -> bool:
         """Whether a deletion was committed since the last look (by this or by
@@ -80,10 +83,13 @@ class DeletionWatch:
         """Inside the flush transaction: if anything was deleted since the last look, drop
         the buffered rows that refer to what is gone (see the module docstring)."""
         epoch = _read_epoch(conn)
-        if epoch == self._flushed:
-            return
-        drop_rows_of_deleted(conn, self._store.rows, self._blobs, self._unflushed)
-        self._flushed, self._noticed = epoch, True
+        rows = self._store.rows
+        if epoch != self._flushed:
+            self._dropped |= drop_rows_of_deleted(conn, rows, self._blobs, self._unflushed)
+            self._flushed, self._noticed = epoch, True
+        elif self._dropped and any(row[3] in self._dropped for row in rows["inputs"]):
+            # Computed from a call dropped at an earlier flush: its src_call would dangle.
+            self._dropped |= drop_rows_of_deleted(conn, rows, self._blobs, self._unflushed)
 
 
 def mark_deleted(conn: sqlite3.Connection) -> None:
