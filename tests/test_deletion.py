@@ -589,3 +589,15 @@ class TestRegressions:
             ).fetchone()[0]
         assert dangling == 0
         assert dangling_references(db) == 0
+
+    def test_listing_versions_inside_a_block_commits_through_the_deletion_watch(self, db, plain):
+        # storage.versions(op) flushed the block's buffered rows without checking them
+        # against deletions: total(arr) was committed pointing at the deleted array.
+        deleter, runner = Storage(db), Storage(db)
+        with runner.run():
+            arr = plain.ones(3)
+            runner.commit()
+            deleter.delete_calls(deleter.df(plain.ones))
+            plain.total(arr)
+            runner.versions(plain.total)
+            assert dangling_references(db) == 0

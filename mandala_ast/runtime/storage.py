@@ -553,6 +553,7 @@ class Storage:
 
     def versions(self, op: Op) -> "pd.DataFrame":
         """The op's stored versions: id, fingerprint, how many calls, which one is current."""
+        self.commit()  # through the deletion watch: the table's own flush writes rows unchecked
         return self._versions.versions_table(op)
 
     def accept_change(self, target: Any) -> str:
