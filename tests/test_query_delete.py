@@ -20,7 +20,12 @@ def make(n: int) -> MList[int]:
     return [1000 + i for i in range(n)]
 
 
-OPS = {"make": make}
+@op
+def make_again(n: int) -> MList[int]:
+    return [1000 + i for i in range(n)]
+
+
+OPS = {"make": make, "make_again": make_again}
 # Values chosen so that no input of one chain equals a value of another: deleting one chain
 # cannot take another's values with it.
 RUN_BLOCK = """\
@@ -155,3 +160,15 @@ class TestRegressions:
         assert len(ns["q"].df()) == 2 and len(ns["g"].df()) == 1  # g's rows have equal values
         storage.delete_calls(ns["g"].df())
         assert len(storage.df(add)) == 0 and len(storage.df(inc)) == 0
+
+    def test_deleting_elements_of_one_list_keeps_those_of_an_equal_list(self, path) -> None:
+        """Item calls of equal lists share a content id, and a matched call takes every row
+        of its content: make_again's item calls went too, and its elements matched nothing."""
+        storage = Storage(path)
+        code = "    for e in make(2):\n        y = inc(e)\n"
+        run(f"import mandala_ast\nwith storage.run():\n{code}    xs = make_again(2)\n", storage, **OPS)
+        report = delete(storage, code)
+        assert (report.matched, report.dependents) == (3, 2)  # make and two inc; make's item calls
+        ns = run("import mandala_ast\nwith storage.query() as q:\n    for e in make_again(2):\n        pass\n",
+                 storage, **OPS)
+        assert sorted(ns["q"].df()["e"]) == [1000, 1001]

@@ -406,14 +406,19 @@ def _create_temp_tables(conn: sqlite3.Connection) -> None:
 
 # Every row of each matched call's computation (same call cid). Rows whose history is raw have
 # lkey = cid and are reached through the primary key; the others through the partial index.
-_MATCHED_SQL = """
+# Item calls (structures.py) are not computations: they record where an element of a stored
+# structure came from, are written only when their producer is, and share one content id
+# among every producer of an equal structure. A matched one is skipped; it goes with its
+# producer (as a dependent), or another op's equal list would lose its elements' provenance
+# and a surviving producer would never get it back.
+_MATCHED_SQL = f"""
 INSERT OR IGNORE INTO temp.mandala_doomed (hid, matched)
 SELECT c.hid, 1 FROM temp.mandala_target t
-CROSS JOIN main.calls m ON m.hid = t.hid
+CROSS JOIN main.calls m ON m.hid = t.hid AND m.version_id != X'{ITEM_VERSION_ID.hex()}'
 CROSS JOIN main.calls c ON c.version_id = m.version_id AND c.lkey = m.cid
 UNION
 SELECT c.hid, 1 FROM temp.mandala_target t
-CROSS JOIN main.calls m ON m.hid = t.hid
+CROSS JOIN main.calls m ON m.hid = t.hid AND m.version_id != X'{ITEM_VERSION_ID.hex()}'
 CROSS JOIN main.calls c ON c.cid = m.cid AND c.lkey != c.cid
 """
 
