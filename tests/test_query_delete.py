@@ -25,7 +25,12 @@ def make_again(n: int) -> MList[int]:
     return [1000 + i for i in range(n)]
 
 
-OPS = {"make": make, "make_again": make_again}
+@op
+def thousand() -> int:
+    return 1000
+
+
+OPS = {"make": make, "make_again": make_again, "thousand": thousand}
 # Values chosen so that no input of one chain equals a value of another: deleting one chain
 # cannot take another's values with it.
 RUN_BLOCK = """\
@@ -172,3 +177,13 @@ class TestRegressions:
         ns = run("import mandala_ast\nwith storage.query() as q:\n    for e in make_again(2):\n        pass\n",
                  storage, **OPS)
         assert sorted(ns["q"].df()["e"]) == [1000, 1001]
+
+    def test_deleting_a_list_follows_compiled_element_consumers_an_earlier_op_returned_too(self, path) -> None:
+        """provenance gives inc(1000) to make's item call, but deletion asked for the earliest
+        producer of 1000 of any op (thousand()) and left inc(1000) behind."""
+        storage = Storage(path)
+        code = "    a = thousand()\n    for e in make(2):\n        y = inc(e)\n"
+        run(f"import mandala_ast\nwith storage.run():\n{code}", storage, **OPS)
+        assert set(storage.provenance(inc)["producer_op"]) == {"mandala_ast.__item__"}
+        storage.delete_calls(storage.df(make))
+        assert len(storage.df(inc)) == 0 and len(storage.df(thousand)) == 1

@@ -443,13 +443,18 @@ _ROUND_SQL = (
     " CROSS JOIN main.inputs i ON i.cid = m.cid AND i.src_call IS NULL"
     " CROSS JOIN main.calls c ON c.hid = i.call_hid AND c.exact = 0 AND c.created_at >= m.first",
     # Compiled code iterating a collection (`for e in xs: f(e)`) cannot record an element's
-    # history: its calls are exact, yet take elements by content, like storage.provenance says.
+    # history: its calls are exact, yet take elements by content, like storage.provenance says:
+    # from the earliest *item* call with that element (an earlier plain op returning equal
+    # content does not count, so mandala_made's earliest producer is not the one to ask).
     "INSERT OR IGNORE INTO temp.mandala_next "
     "SELECT i.call_hid FROM temp.mandala_frontier f"
     f" CROSS JOIN main.calls p ON p.hid = f.hid AND p.version_id = X'{ITEM_VERSION_ID.hex()}'"
-    " CROSS JOIN main.outputs o ON o.call_hid = f.hid CROSS JOIN temp.mandala_made m ON m.cid = o.cid"
-    " CROSS JOIN main.inputs i ON i.cid = m.cid AND i.src_call IS NULL"
-    " CROSS JOIN main.calls c ON c.hid = i.call_hid AND c.exact = 1 AND c.created_at >= m.first",
+    " CROSS JOIN main.outputs o ON o.call_hid = f.hid"
+    " CROSS JOIN main.inputs i ON i.cid = o.cid AND i.src_call IS NULL"
+    " CROSS JOIN main.calls c ON c.hid = i.call_hid AND c.exact = 1 AND c.created_at >= p.created_at"
+    " WHERE p.created_at = (SELECT MIN(q.created_at) FROM main.outputs e"
+    f" CROSS JOIN main.calls q ON q.hid = e.call_hid AND q.version_id = X'{ITEM_VERSION_ID.hex()}'"
+    " WHERE e.cid = o.cid)",
     "DELETE FROM temp.mandala_made",
 )
 
