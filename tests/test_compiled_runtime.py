@@ -100,3 +100,12 @@ def test_outside_blocks_everything_is_a_plain_call():
 def test_non_op_callee_gets_plain_values(tmp_path):
     with Storage(tmp_path / "s.db"):
         assert rt.call(spec(), str, rt.ref(spec(), inc, 1)) == "2"
+
+
+def test_every_query_hook_is_reachable_from_compiled_code():
+    """compiled.py lists the query hooks it loads on first use; a hook missing there would
+    make compiled query blocks fail with AttributeError."""
+    from mandala_ast.runtime.query import hooks
+
+    for name in hooks.__all__:
+        assert getattr(rt, name) is getattr(hooks, name)

@@ -58,6 +58,19 @@ def pipeline(n, alpha):
     return evaluate(model, data)
 
 
+class Session:
+    """Another library's object with a ``query()`` block: compiled code must run it as written."""
+
+    def query(self) -> "Session":
+        return self
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc: Any) -> bool:
+        return False
+
+
 def run(source: str, storage: Storage, **names: Any) -> dict:
     """Compile *source* as a module (query form included) and execute it with *storage*."""
     result = transform_source(textwrap.dedent(source), "user_code.py")
@@ -65,7 +78,7 @@ def run(source: str, storage: Storage, **names: Any) -> dict:
         "__name__": "user_code",
         "storage": storage,
         "inc": inc, "add": add, "mul": mul, "load": load, "train": train,
-        "evaluate": evaluate, "pipeline": pipeline, "Q": Q,
+        "evaluate": evaluate, "pipeline": pipeline, "Q": Q, "Session": Session,
         **names,
     }
     exec(compile(result.source, "user_code.py", "exec"), namespace)
@@ -259,14 +272,6 @@ class TestOrdinaryPython:
         ns = run("""\
             import mandala_ast
 
-            class Session:
-                def query(self):
-                    return self
-                def __enter__(self):
-                    return self
-                def __exit__(self, *exc):
-                    return False
-
             session = Session()
             seen = []
             with session.query() as s:
@@ -404,14 +409,6 @@ class TestRegressions:
         code = """\
             import mandala_ast
 
-            class Session:
-                def query(self):
-                    return self
-                def __enter__(self):
-                    return self
-                def __exit__(self, *exc):
-                    return False
-
             with {block} as q:
                 if False:
                     y = inc(1)
@@ -479,14 +476,6 @@ class TestRegressions:
             import mandala_ast
             from types import SimpleNamespace
 
-            class Session:
-                def query(self):
-                    return self
-                def __enter__(self):
-                    return self
-                def __exit__(self, *exc):
-                    return False
-
             for x in [None, SimpleNamespace(attr=2)]:
                 with {block} as q:
                     n = 3
@@ -509,14 +498,6 @@ class TestRegressions:
         """`0 < len(xs) < xs[0]` evaluated xs[0] although 0 < len(xs) was false."""
         code = """\
             import mandala_ast
-
-            class Session:
-                def query(self):
-                    return self
-                def __enter__(self):
-                    return self
-                def __exit__(self, *exc):
-                    return False
 
             calls = []
 
@@ -546,14 +527,6 @@ class TestRegressions:
         code = """\
             import mandala_ast
 
-            class Session:
-                def query(self):
-                    return self
-                def __enter__(self):
-                    return self
-                def __exit__(self, *exc):
-                    return False
-
             async def five():
                 return 5
 
@@ -581,14 +554,6 @@ class TestRegressions:
         """They moved lines, so the module was not compiled at all."""
         code = """\
             import mandala_ast
-
-            class Session:
-                def query(self):
-                    return self
-                def __enter__(self):
-                    return self
-                def __exit__(self, *exc):
-                    return False
 
             with {block} as q:
                 for x in [1, 2, 9]:
@@ -641,14 +606,6 @@ class TestRegressions:
         np = pytest.importorskip("numpy")
         code = """\
             import mandala_ast
-
-            class Session:
-                def query(self):
-                    return self
-                def __enter__(self):
-                    return self
-                def __exit__(self, *exc):
-                    return False
 
             with {block} as q:
                 a = arr(3)

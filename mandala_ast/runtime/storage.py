@@ -181,19 +181,20 @@ class Storage:
 
     def _call_and_load(self, op, args, kwargs, input_refs, block) -> tuple[bytes, tuple]:
         """``_call``, then its outputs' values: plain, or ``(cid, value)`` pairs with refs."""
-        for attempt in (0, 1):
-            try:
-                call_hid, out_cids = self._call(op, args, kwargs, input_refs, block)
-                values = tuple(self._load(cid) for cid in out_cids)
-            except MissingValueError:
-                # A hit remembered in this block whose value another Storage deleted since
-                # (checked only at block entry and commit): catch up and look it up again.
-                if attempt or not self._deletions.changed():
-                    raise
-                self._catch_up_with_deletions()
-                continue
-            return call_hid, values if input_refs is None else tuple(zip(out_cids, values))
-        raise AssertionError("unreachable")
+        try:
+            return self._call_then_load(op, args, kwargs, input_refs, block)
+        except MissingValueError:
+            # A hit remembered in this block whose value another Storage deleted since
+            # (checked only at block entry and commit): catch up and look it up again.
+            if not self._deletions.changed():
+                raise
+            self._catch_up_with_deletions()
+            return self._call_then_load(op, args, kwargs, input_refs, block)
+
+    def _call_then_load(self, op, args, kwargs, input_refs, block) -> tuple[bytes, tuple]:
+        call_hid, out_cids = self._call(op, args, kwargs, input_refs, block)
+        values = tuple(self._load(cid) for cid in out_cids)
+        return call_hid, values if input_refs is None else tuple(zip(out_cids, values))
 
     def _call(self, op, args, kwargs, input_refs, block) -> tuple[bytes, tuple[bytes, ...]]:
         # Lookup is by history, then by content (DESIGN §5); only a miss on both executes.

@@ -19,7 +19,6 @@ from .block import Q, QueryBlock
 from .pattern import ATOM, PRECEDENCE, Derived, Node, call_text, infix_text, operand_text, refuse_op
 
 __all__ = [
-    "q_bool",
     "q_bool_end",
     "q_bool_start",
     "q_call",
@@ -29,7 +28,6 @@ __all__ = [
     "q_name",
     "q_names",
     "q_not",
-    "q_stmt",
     "q_stmt_runs",
     "query_block",
     "query_refused",
@@ -89,11 +87,6 @@ def q_stmt_runs(f: Any, /) -> bool:
     ``f(a)`` compiles to ``q_stmt_runs(__mandala_f__ := f) and q_call(__mandala_f__)(a)``: no
     lambda, so ``await``, ``yield`` and ``:=`` in the arguments keep their meaning."""
     return _active() is None or f is Q or type(f) is Workflow or _as_op(f, ())[0] is not None
-
-
-def q_stmt(f: Any, thunk: Callable[[], Any], /) -> Any:
-    """``q_stmt_runs`` for code compiled by an earlier transform (a thunk per statement)."""
-    return thunk() if q_stmt_runs(f) else None
 
 
 def _as_op(f: Any, args: tuple) -> tuple[Op | None, tuple]:
@@ -330,22 +323,6 @@ def q_bool_end(result: Any, word: str, /) -> Any:
     level = PRECEDENCE[word]
     text = infix_text((word,), (left, result), level)
     return Derived(block.pattern, combine, (left, result), text=text, precedence=level)
-
-
-def q_bool(left: Callable[[], Any], word: str, right: Callable[[], Any], /) -> Any:
-    """``a and b`` for code compiled by an earlier transform (a thunk per operand)."""
-    """``a and b`` / ``a or b``: short-circuits on plain values, a derived variable otherwise."""
-    value = left()
-    if not isinstance(value, Node) and bool(value) is (word == "or"):
-        return value  # a plain value decides, as Python's short circuit would
-    other = right()
-    block = _active()
-    if block is None or not (isinstance(value, Node) or isinstance(other, Node)):
-        return other
-    combine = _and if word == "and" else _or
-    level = PRECEDENCE[word]
-    text = infix_text((word,), (value, other), level)
-    return Derived(block.pattern, combine, (value, other), text=text, precedence=level)
 
 
 def _and(*values: Any) -> Any:

@@ -24,8 +24,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Query"]
 
-_CHUNK = 500  # content ids per bulk value lookup (SQLite's parameter limit is far above)
-
 
 class Query:
     """The result of a query block: ``q.df()``, ``q.df("n", "acc")``, ``q.df(values="ids")``.
@@ -319,15 +317,8 @@ class _Values:
         self._load(wanted - self.values.keys())
 
     def _load(self, cids: set[bytes]) -> None:
-        ordered = list(cids)
-        conn = self.storage._store.conn
-        for start in range(0, len(ordered), _CHUNK):
-            chunk = ordered[start : start + _CHUNK]
-            marks = ", ".join("?" * len(chunk))
-            for cid, codec, data, external in conn.execute(
-                f"SELECT cid, codec, data, external FROM vals WHERE cid IN ({marks})", chunk
-            ):
-                self.values[cid] = self.storage._decode(cid, codec, data, external)
+        for cid, (codec, data, external) in self.storage._store.find_values(list(cids)).items():
+            self.values[cid] = self.storage._decode(cid, codec, data, external)
 
     def __getitem__(self, cid: bytes) -> Any:
         try:

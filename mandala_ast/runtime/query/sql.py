@@ -61,21 +61,9 @@ def compile_pattern(pattern: Pattern, defaults: dict[int, dict[str, bytes]],
 
 
 def _join_order(pattern: Pattern) -> list[CallNode]:
-    """Required calls first, then guarded ones; a call whose output a required call consumes
-    is required too (the consumer cannot match without it)."""
-    required = {call.number for call in pattern.calls if not call.optional}
-    changed = True
-    while changed:
-        changed = False
-        for call in pattern.calls:
-            if call.number not in required:
-                continue
-            for node in call.inputs.values():
-                if isinstance(node, OutputVar) and node.call.number not in required:
-                    required.add(node.call.number)
-                    changed = True
-    first = [c for c in pattern.calls if c.number in required]
-    return first + [c for c in pattern.calls if c.number not in required]
+    """Required calls first, then guarded ones. (No required call consumes a guarded one's
+    output: block.py refuses a value made under an ``if`` outside it.)"""
+    return [c for c in pattern.calls if not c.optional] + [c for c in pattern.calls if c.optional]
 
 
 def _definitions(order: list[CallNode]) -> dict[int, _Use]:
