@@ -397,3 +397,23 @@ def test_two_accepted_changes_in_a_row_keep_the_oldest_results(project):
         script = script.replace("ex.train(x)", f"ex.train(x)\n    ex.train({100 + k})")
         (project.root / "accept.py").write_text(script)
         assert f"RUNS [{100 + k}]" in project.run(script="accept.py").stdout
+
+
+def test_an_empty_diff_says_what_changed_instead():
+    from mandala_ast.runtime.versions import _diff
+
+    assert "only the op's version= changed" in _diff("a\n", "a\n", (b"same", b"same"))
+    assert "the code is unchanged" in _diff("a\n", "a\n", (b"old", b"new"))
+    assert _diff("a\n", "b\n", (b"old", b"new")).startswith("--- stored")
+
+
+def test_same_source_fingerprinted_differently_says_the_code_is_unchanged(project):
+    """A store built by another Python (ast.dump text differed between versions) or an older
+    mandala_ast: the report says the code is unchanged instead of showing an empty diff."""
+    other = "import mandala_ast.runtime.fingerprints as fp\nfp._serialise = lambda tree: 'other' + fp.ast.dump(tree)\n"
+    accepting = DRIVER.replace("with storage:", "storage.accept_change(ex.train)\nwith storage:")
+    (project.root / "other.py").write_text(other + accepting)
+    stderr = project.run(script="other.py").stderr
+    assert "op experiment.train changed" in stderr and "dependency experiment.helper changed" in stderr
+    assert stderr.count("(no textual difference: the code is unchanged, but its stored fingerprint") == 2
+    assert "storage.accept_change" in stderr

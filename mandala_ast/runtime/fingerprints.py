@@ -66,7 +66,37 @@ def _compute(obj: Any, signature_defaults: bool) -> Fingerprint:
     normalised = _normalise(tree)
     if not signature_defaults:
         _drop_defaulted_parameters(normalised)
-    return Fingerprint(digest(ast.dump(normalised).encode()), source, tree)
+    return Fingerprint(digest(_serialise(normalised).encode()), source, tree)
+
+
+def _serialise(node: Any) -> str:
+    """A text of the tree that is the same on every Python version (3.10 to 3.13 checked).
+
+    Not ``ast.dump``: its text changes between versions for the same source (3.12 adds
+    ``type_params=[]``, 3.13 leaves out empty lists and None, 3.8 added ``type_comment=None``),
+    which made every op look changed after a Python upgrade. Here fields that are None or empty
+    are skipped, which is how those versions differ, and the others are named (so ``x[:a]`` and
+    ``x[a:]`` differ); the empty '' parts 3.12 puts in nested f-string format specs are dropped.
+    A constant carries its type, so 1, 1.0, True and '1' differ.
+    """
+    if isinstance(node, ast.AST):
+        fields = []
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if isinstance(node, ast.Constant) and name == "value":
+                fields.append(f"value={type(value).__name__}:{value!r}")  # None is a value here
+            elif isinstance(node, ast.JoinedStr) and name == "values":
+                fields.append(f"values={_serialise([v for v in value if not _is_empty_text(v)])}")
+            elif value is not None and value != []:
+                fields.append(f"{name}={_serialise(value)}")
+        return f"{type(node).__name__}({', '.join(fields)})"
+    if isinstance(node, list):  # None inside a list keeps its place (`{**a}`, kw_defaults)
+        return f"[{', '.join(_serialise(item) for item in node)}]"
+    return repr(node)  # identifiers, and ints such as level, conversion, is_async
+
+
+def _is_empty_text(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and node.value == ""
 
 
 def _drop_defaulted_parameters(tree: ast.AST) -> None:

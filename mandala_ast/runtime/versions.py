@@ -72,7 +72,9 @@ class VersionTracker:
         self._add_source(op.fingerprint.digest, deps.qualified_name(op.fn), op.fingerprint.source)
         if previous is not None:
             old_source = self._source(previous[1]) or ""
-            self._changed(("op", op.name, op.version_id), op, f"op {op.name} changed", old_source, op.fingerprint.source)
+            states = (previous[1], op.fingerprint.digest)
+            title = f"op {op.name} changed"
+            self._changed(("op", op.name, op.version_id), op, title, old_source, op.fingerprint.source, states)
         return op.version_id
 
     def _report_if_new(self, op: "Op", canonical: bytes) -> None:
@@ -81,7 +83,9 @@ class VersionTracker:
         previous = self._latest_other_version(op)
         if previous is not None and not self.store.has_calls(canonical):
             old_source = self._source(previous[1]) or ""
-            self._changed(("op", op.name, op.version_id), op, f"op {op.name} changed", old_source, op.fingerprint.source)
+            states = (previous[1], op.fingerprint.digest)
+            title = f"op {op.name} changed"
+            self._changed(("op", op.name, op.version_id), op, title, old_source, op.fingerprint.source, states)
 
     def _latest_other_version(self, op: "Op") -> tuple | None:
         return self.store.conn.execute(
@@ -166,7 +170,7 @@ class VersionTracker:
             old = self._source(state) or ""
             new = deps.current_source(name) or "<gone>"
             title = f"op {op.name}: dependency {name.replace(':', '.')} changed"
-            self._changed(("dep", op.name, name, current), op, title, old, new)
+            self._changed(("dep", op.name, name, current), op, title, old, new, (state, current, name))
 
     def _track(self, name: str) -> None:
         if name not in self._tracked:
@@ -285,20 +289,20 @@ class VersionTracker:
             "SELECT fingerprint FROM versions WHERE version_id = ?", (version_id,)
         ).fetchone()
         old = self._source(row[0]) if row else None
-        return _diff(old or "", op.fingerprint.source, op.name)
+        return _diff(old or "", op.fingerprint.source, (row[0] if row else None, op.fingerprint.digest))
 
     def dependency_diffs(self, deps_id: bytes) -> list[str]:
         return [
             f"dependency {name.replace(':', '.')} changed:\n"
-            + _diff(self._source(state) or "", deps.current_source(name) or "<gone>", name)
-            for name, state, _ in self.changed_dependencies(deps_id)
+            + _diff(self._source(state) or "", deps.current_source(name) or "<gone>", (state, current, name))
+            for name, state, current in self.changed_dependencies(deps_id)
         ]
 
-    def _changed(self, key: tuple, op: "Op", title: str, old: str, new: str) -> None:
+    def _changed(self, key: tuple, op: "Op", title: str, old: str, new: str, states: tuple) -> None:
         if key in self._reported or self.on_change == "ignore":
             return
         self._reported.add(key)
-        report = f"mandala_ast: {title}; its calls recompute.\n{_diff(old, new, title)}"
+        report = f"mandala_ast: {title}; its calls recompute.\n{_diff(old, new, states)}"
         if self.on_change == "error":
             self._changed_ops[op.version_id] = report.replace("its calls recompute", "refusing to recompute")
         else:
@@ -334,9 +338,24 @@ def _deps_id(found: dict[str, deps.Dependency]) -> bytes:
     return digest(b"".join(parts))
 
 
-def _diff(old: str, new: str, name: str) -> str:
+def _diff(old: str, new: str, states: tuple) -> str:
+    """Unified diff; ``states`` (stored state, current state[, dependency name]) say why when
+    the text is the same."""
     lines = difflib.unified_diff(
         old.splitlines(keepends=True), new.splitlines(keepends=True), "stored", "current"
     )
     text = "".join(lines)
-    return text if text else f"(no textual difference in {name})\n"
+    return text if text else f"(no textual difference: {_same_text(*states)})\n"
+
+
+def _same_text(old_state: bytes | None, new_state: bytes | None, name: str | None = None) -> str:
+    if old_state == new_state:  # same code fingerprint, other op version id
+        return "only the op's version= changed"
+    if name is not None and getattr(deps.describe(name, deps.resolve(name)), "kind", "") == "constant":
+        return "the value changed but prints the same"
+    # Same source, other fingerprint: computed by an older mandala_ast, or (code without
+    # source is fingerprinted by its bytecode) under another Python.
+    return (
+        "the code is unchanged, but its stored fingerprint was computed by another mandala_ast "
+        "or Python version; storage.accept_change(...) keeps the stored calls"
+    )
