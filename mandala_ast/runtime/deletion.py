@@ -56,7 +56,7 @@ __all__ = [
 
 #: (table, column) pairs whose cids keep a ``vals`` row alive. A new table that refers to
 #: values by content id must be listed here, or deletion and gc will remove its values.
-VALUE_REFERENCES = (("inputs", "cid"), ("outputs", "cid"))
+VALUE_REFERENCES = (("call_inputs", "cid"), ("call_outputs", "cid"))
 
 #: The ``attrs`` key under which query results carry their rows' call ids.
 CALLS_ATTR = "mandala_ast.calls"
@@ -428,32 +428,34 @@ CROSS JOIN main.calls c ON c.cid = m.cid AND c.lkey != c.cid
 # many calls return (None) costs one pass over its producers, not one per pair.
 _ROUND_SQL = (
     "INSERT OR IGNORE INTO temp.mandala_next "
-    "SELECT i.call_hid FROM temp.mandala_frontier f CROSS JOIN main.inputs i ON i.src_call = f.hid",
+    "SELECT c.hid FROM temp.mandala_frontier f CROSS JOIN main.calls p ON p.hid = f.hid"
+    " CROSS JOIN main.call_inputs i ON i.src_call = p.id CROSS JOIN main.calls c ON c.id = i.call_id",
     "INSERT OR IGNORE INTO temp.mandala_made (cid) "
-    "SELECT o.cid FROM temp.mandala_frontier f CROSS JOIN main.outputs o ON o.call_hid = f.hid",
+    "SELECT o.cid FROM temp.mandala_frontier f CROSS JOIN main.calls p ON p.hid = f.hid"
+    " CROSS JOIN main.call_outputs o ON o.call_id = p.id",
     "UPDATE temp.mandala_made SET first = ("
-    " SELECT MIN(c.created_at) FROM main.outputs o CROSS JOIN main.calls c ON c.hid = o.call_hid"
+    " SELECT MIN(c.created_at) FROM main.call_outputs o CROSS JOIN main.calls c ON c.id = o.call_id"
     " WHERE o.cid = mandala_made.cid)",
     "DELETE FROM temp.mandala_made WHERE cid NOT IN ("
     " SELECT m.cid FROM temp.mandala_frontier f CROSS JOIN main.calls p ON p.hid = f.hid"
-    " CROSS JOIN main.outputs o ON o.call_hid = f.hid CROSS JOIN temp.mandala_made m ON m.cid = o.cid"
+    " CROSS JOIN main.call_outputs o ON o.call_id = p.id CROSS JOIN temp.mandala_made m ON m.cid = o.cid"
     " WHERE p.created_at = m.first)",
     "INSERT OR IGNORE INTO temp.mandala_next "
-    "SELECT i.call_hid FROM temp.mandala_made m"
-    " CROSS JOIN main.inputs i ON i.cid = m.cid AND i.src_call IS NULL"
-    " CROSS JOIN main.calls c ON c.hid = i.call_hid AND c.exact = 0 AND c.created_at >= m.first",
+    "SELECT c.hid FROM temp.mandala_made m"
+    " CROSS JOIN main.call_inputs i ON i.cid = m.cid AND i.src_call IS NULL"
+    " CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0 AND c.created_at >= m.first",
     # Compiled code iterating a collection (`for e in xs: f(e)`) cannot record an element's
     # history: its calls are exact, yet take elements by content, like storage.provenance says:
     # from the earliest *item* call with that element (an earlier plain op returning equal
     # content does not count, so mandala_made's earliest producer is not the one to ask).
     "INSERT OR IGNORE INTO temp.mandala_next "
-    "SELECT i.call_hid FROM temp.mandala_frontier f"
+    "SELECT c.hid FROM temp.mandala_frontier f"
     f" CROSS JOIN main.calls p ON p.hid = f.hid AND p.version_id = X'{ITEM_VERSION_ID.hex()}'"
-    " CROSS JOIN main.outputs o ON o.call_hid = f.hid"
-    " CROSS JOIN main.inputs i ON i.cid = o.cid AND i.src_call IS NULL"
-    " CROSS JOIN main.calls c ON c.hid = i.call_hid AND c.exact = 1 AND c.created_at >= p.created_at"
-    " WHERE p.created_at = (SELECT MIN(q.created_at) FROM main.outputs e"
-    f" CROSS JOIN main.calls q ON q.hid = e.call_hid AND q.version_id = X'{ITEM_VERSION_ID.hex()}'"
+    " CROSS JOIN main.call_outputs o ON o.call_id = p.id"
+    " CROSS JOIN main.call_inputs i ON i.cid = o.cid AND i.src_call IS NULL"
+    " CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 1 AND c.created_at >= p.created_at"
+    " WHERE p.created_at = (SELECT MIN(q.created_at) FROM main.call_outputs e"
+    f" CROSS JOIN main.calls q ON q.id = e.call_id AND q.version_id = X'{ITEM_VERSION_ID.hex()}'"
     " WHERE e.cid = o.cid)",
     "DELETE FROM temp.mandala_made",
 )
@@ -464,10 +466,11 @@ _STILL_USED_SQL = "DELETE FROM temp.mandala_unused WHERE " + " OR ".join(
     for table, column in VALUE_REFERENCES
 )
 _DOOMED = "SELECT hid FROM temp.mandala_doomed"
+_DOOMED_IDS = "SELECT c.id FROM temp.mandala_doomed d CROSS JOIN main.calls c ON c.hid = d.hid"
 _DELETE_ROWS = (
-    f"INSERT OR IGNORE INTO temp.mandala_used SELECT cid FROM main.inputs WHERE call_hid IN ({_DOOMED})",
-    f"INSERT OR IGNORE INTO temp.mandala_used SELECT cid FROM main.outputs WHERE call_hid IN ({_DOOMED})",
-    f"DELETE FROM main.inputs WHERE call_hid IN ({_DOOMED})",
-    f"DELETE FROM main.outputs WHERE call_hid IN ({_DOOMED})",
+    f"INSERT OR IGNORE INTO temp.mandala_used SELECT cid FROM main.call_inputs WHERE call_id IN ({_DOOMED_IDS})",
+    f"INSERT OR IGNORE INTO temp.mandala_used SELECT cid FROM main.call_outputs WHERE call_id IN ({_DOOMED_IDS})",
+    f"DELETE FROM main.call_inputs WHERE call_id IN ({_DOOMED_IDS})",
+    f"DELETE FROM main.call_outputs WHERE call_id IN ({_DOOMED_IDS})",
     f"DELETE FROM main.calls WHERE hid IN ({_DOOMED})",
 )

@@ -20,7 +20,7 @@ from .packing import unpack_outputs
 
 __all__ = ["SQLiteStore"]
 
-FORMAT = "mandala_ast/4"
+FORMAT = "mandala_ast/5"
 _BUSY_TIMEOUT_MS = 60_000
 _LOCK_RETRIES = 20
 
@@ -29,7 +29,7 @@ _LOCK_RETRIES = 20
 # index on cid holds only rows with a history of their own.)
 _CANDIDATES_SQL = (
     "SELECT hid, lkey, deps_id, outputs FROM calls "
-    "WHERE (version_id = ? AND lkey IN (?, ?)) OR (cid = ? AND lkey != cid) ORDER BY created_at"
+    "WHERE (version_id = ? AND lkey IN (?, ?)) OR (cid = ? AND lkey != cid) ORDER BY id"
 )
 _VALUE_SQL = "SELECT codec, data, external FROM vals WHERE cid = ?"
 _VALUES_SQL = "SELECT cid, codec, data, external FROM vals WHERE cid IN ({marks})"
@@ -37,8 +37,10 @@ _VALUES_SQL = "SELECT cid, codec, data, external FROM vals WHERE cid IN ({marks}
 _IN_CHUNK = 900
 _COUNT_SQL = "SELECT COUNT(*) FROM calls WHERE version_id = ?"
 _ANY_SQL = "SELECT 1 FROM calls WHERE version_id = ? LIMIT 1"
-# A range of the primary key: a version's calls are stored together.
+# A range of the version index, whose entries sit in row-id (= insertion) order.
 _INDEX_SQL = "SELECT lkey, cid, hid, deps_id, outputs FROM calls WHERE version_id = ?"
+_NEXT_ID_SQL = "SELECT COALESCE(MAX(id), 0) + 1 FROM calls"
+_IDS_SQL = "SELECT hid, id FROM calls WHERE hid IN ({marks})"
 #: How stale our knowledge of other processes' commits may get (PRAGMA data_version polling).
 _FRESHNESS_SECONDS = 0.05
 
@@ -82,7 +84,7 @@ class SQLiteStore:
 
     def version_index(self, version_id: bytes) -> list[tuple]:
         """``[(lkey, cid, hid, deps_id, packed outputs), ...]`` for every stored call of a
-        version (rows of one lkey are adjacent)."""
+        version, oldest first."""
         return self.conn.execute(_INDEX_SQL, (version_id,)).fetchall()
 
     def changed_elsewhere(self) -> bool:
@@ -155,8 +157,18 @@ class SQLiteStore:
 
     def _insert_pending(self, conn: sqlite3.Connection) -> None:
         for table, rows in self.rows.items():
-            if rows:
+            if rows and table not in _BY_CALL_ID:
                 conn.executemany(_INSERTS[table], rows)
+        if not self.rows["calls"] and not self.rows["inputs"] and not self.rows["outputs"]:
+            return
+        ids = _insert_calls(conn, self.rows["calls"])
+        inputs, outputs = self.rows["inputs"], self.rows["outputs"]
+        _resolve_ids(conn, ids, [row[0] for row in inputs + outputs] + [row[3] for row in inputs])
+        conn.executemany(_INSERTS["inputs"], [
+            (ids[hid], name, cid, None if src is None else ids.get(src, 0), index)
+            for hid, name, cid, src, index in inputs
+        ])
+        conn.executemany(_INSERTS["outputs"], [(ids[hid], idx, cid) for hid, idx, cid in outputs])
 
     # -- opening -------------------------------------------------------------------------
 
@@ -229,15 +241,17 @@ class SQLiteStore:
         # b-tree alone, and the partial indexes skip the rows that would add nothing.
         for statement in _HOT_SCHEMA:
             db.execute(statement)
-        db["inputs"].create_index(["cid"])
-        db["outputs"].create_index(["cid"])
+        _write_planner_statistics(self.conn)
         db["mandala_meta"].insert({"key": "format", "value": FORMAT})
 
 
 _HOT_SCHEMA = (
-    # Keyed by version first: a version's calls sit together, so counting, prefetching and
-    # tabulating them are range scans, and a lookup needs no index besides the key.
+    # Calls get integer row ids in the order they are stored; their hashes live only in
+    # unique indexes. Inputs and outputs are keyed by those ids, so calls computed together
+    # (a run block) sit together in every table, and a query joining a million of them walks
+    # the files nearly in order instead of searching a b-tree of random 32-byte keys per row.
     "CREATE TABLE calls ("
+    " id INTEGER PRIMARY KEY,"
     " version_id BLOB NOT NULL,"
     " lkey BLOB NOT NULL,"  # the call's history id: op version + input histories
     " deps_id BLOB NOT NULL,"  # the dependency state it was computed under
@@ -245,21 +259,60 @@ _HOT_SCHEMA = (
     " cid BLOB NOT NULL,"  # the call's content id: op version + input contents
     " created_at REAL, duration REAL,"
     " exact INTEGER,"  # 1: recorded by compiled code, which knows each input's history
-    " outputs BLOB,"  # output cids and small values, packed (runtime/packing.py)
-    " PRIMARY KEY (version_id, lkey, deps_id)) WITHOUT ROWID",
+    " outputs BLOB)",  # output cids and small values, packed (runtime/packing.py)
+    "CREATE UNIQUE INDEX idx_calls_key ON calls (lkey, deps_id)",
     "CREATE UNIQUE INDEX idx_calls_hid ON calls (hid)",
+    # Entries sort by (version_id, id): a version's calls come out in the order they were made.
+    "CREATE INDEX idx_calls_version ON calls (version_id)",
+    # Lookup by content: a row whose history id equals its content id is found through lkey.
+    "CREATE INDEX idx_calls_cid ON calls (cid) WHERE lkey != cid",
     "CREATE TABLE vals (cid BLOB PRIMARY KEY, codec TEXT, data BLOB, size INTEGER, external INTEGER) "
     "WITHOUT ROWID",
     # An input's history is explicit: the call and output index it came from (NULL when raw
     # or unknown), so creator and consumer lookups need no hash of histories.
-    "CREATE TABLE inputs (call_hid BLOB, name TEXT, cid BLOB, src_call BLOB, src_index INTEGER, "
-    "PRIMARY KEY (call_hid, name)) WITHOUT ROWID",
-    "CREATE TABLE outputs (call_hid BLOB, idx INTEGER, cid BLOB, PRIMARY KEY (call_hid, idx)) "
+    "CREATE TABLE call_inputs (call_id INTEGER, name TEXT, cid BLOB, src_call INTEGER, "
+    "src_index INTEGER, PRIMARY KEY (call_id, name)) WITHOUT ROWID",
+    "CREATE TABLE call_outputs (call_id INTEGER, idx INTEGER, cid BLOB, PRIMARY KEY (call_id, idx)) "
     "WITHOUT ROWID",
-    "CREATE INDEX idx_inputs_src ON inputs (src_call, src_index) WHERE src_call IS NOT NULL",
-    # Lookup by content: a row whose history id equals its content id is found through lkey.
-    "CREATE INDEX idx_calls_cid ON calls (cid) WHERE lkey != cid",
+    "CREATE INDEX idx_inputs_src ON call_inputs (src_call, src_index) WHERE src_call IS NOT NULL",
+    "CREATE INDEX idx_inputs_cid ON call_inputs (cid)",
+    "CREATE INDEX idx_outputs_cid ON call_outputs (cid)",
+    # The same rows named by call hashes, for the readers that think in hids (provenance,
+    # tables); SQLite flattens these joins into their queries.
+    "CREATE VIEW inputs AS SELECT c.hid AS call_hid, i.name AS name, i.cid AS cid,"
+    " s.hid AS src_call, i.src_index AS src_index"
+    " FROM call_inputs i JOIN calls c ON c.id = i.call_id LEFT JOIN calls s ON s.id = i.src_call",
+    "CREATE VIEW outputs AS SELECT c.hid AS call_hid, o.idx AS idx, o.cid AS cid"
+    " FROM call_outputs o JOIN calls c ON c.id = o.call_id",
 )
+
+# What SQLite's planner assumes about our tables, written once with the schema instead of
+# measured by ANALYZE: without statistics it takes every index for selective, so an op's
+# calls (thousands per version) looked as cheap to rescan per row as a lookup by id, and a
+# 2-op query over 1M calls ran for minutes. These describe the shape of any storage: many
+# calls per version, one row per hash, a few per content id. Fixed numbers also keep plans
+# from changing as a storage grows.
+_PLANNER_STATISTICS = (
+    ("calls", None, "1000000"),
+    ("calls", "idx_calls_key", "1000000 1 1"),
+    ("calls", "idx_calls_hid", "1000000 1"),
+    ("calls", "idx_calls_version", "1000000 100000"),
+    ("calls", "idx_calls_cid", "1000000 1"),
+    ("call_inputs", "call_inputs", "2000000 2 1"),
+    ("call_inputs", "idx_inputs_cid", "2000000 10 2 1"),
+    ("call_inputs", "idx_inputs_src", "1000000 2 1"),
+    ("call_outputs", "call_outputs", "1000000 1 1"),
+    ("call_outputs", "idx_outputs_cid", "1000000 2 1 1"),
+    ("vals", "vals", "1000000 1"),
+)
+
+
+def _write_planner_statistics(conn: sqlite3.Connection) -> None:
+    conn.execute("ANALYZE sqlite_master")  # creates sqlite_stat1 (nothing to measure yet)
+    conn.execute("DELETE FROM sqlite_stat1")
+    conn.executemany("INSERT INTO sqlite_stat1 VALUES (?, ?, ?)", _PLANNER_STATISTICS)
+    conn.execute("ANALYZE sqlite_master")  # loads them into this connection's planner
+
 
 _INSERTS = {
     "ops": "INSERT OR REPLACE INTO ops (name, nout, signature) VALUES (?, ?, ?)",
@@ -269,11 +322,38 @@ _INSERTS = {
     "accepted": "INSERT OR IGNORE INTO accepted VALUES (?, ?, ?)",
     "defaults": "INSERT OR IGNORE INTO defaults VALUES (?, ?, ?)",
     "vals": "INSERT OR IGNORE INTO vals VALUES (?, ?, ?, ?, ?)",
-    "calls": "INSERT OR IGNORE INTO calls (hid, lkey, cid, version_id, deps_id, created_at, "
-    "duration, exact, outputs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    "inputs": "INSERT OR IGNORE INTO inputs VALUES (?, ?, ?, ?, ?)",
-    "outputs": "INSERT OR IGNORE INTO outputs VALUES (?, ?, ?)",
+    "calls": "INSERT OR IGNORE INTO calls (id, hid, lkey, cid, version_id, deps_id, created_at, "
+    "duration, exact, outputs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "inputs": "INSERT OR IGNORE INTO call_inputs VALUES (?, ?, ?, ?, ?)",
+    "outputs": "INSERT OR IGNORE INTO call_outputs VALUES (?, ?, ?)",
 }
+#: Buffered with the hids of their calls; written with the calls' row ids (see _insert_calls).
+_BY_CALL_ID = ("calls", "inputs", "outputs")
+
+
+def _insert_calls(conn: sqlite3.Connection, rows: list[tuple]) -> dict[bytes, int]:
+    """Insert buffered calls with the next free row ids; return ``hid -> row id``.
+
+    Ids are handed out here, under the write lock, rather than left to SQLite: an
+    ``executemany`` cannot say which ids it assigned. A call another process stored first is
+    ignored, and then the ids of the rows that *are* stored are read back.
+    """
+    first = conn.execute(_NEXT_ID_SQL).fetchone()[0]
+    before = conn.total_changes
+    conn.executemany(_INSERTS["calls"], [(first + k, *row) for k, row in enumerate(rows)])
+    if conn.total_changes - before == len(rows):
+        return {row[0]: first + k for k, row in enumerate(rows)}
+    return {}  # some were stored already, perhaps under other ids: _resolve_ids reads them
+
+
+def _resolve_ids(conn: sqlite3.Connection, ids: dict[bytes, int], hids: list[bytes | None]) -> None:
+    """Add the row ids of the stored calls among ``hids`` that ``ids`` lacks. (Should a
+    source call be missing all the same, its inputs row records source 0: some call, never
+    a literal.)"""
+    missing = list({hid for hid in hids if hid is not None and hid not in ids})
+    for start in range(0, len(missing), _IN_CHUNK):
+        chunk = missing[start : start + _IN_CHUNK]
+        ids.update(conn.execute(_IDS_SQL.format(marks=", ".join("?" * len(chunk))), chunk))
 
 
 def _check_existing_file(path: Path) -> None:

@@ -42,13 +42,13 @@ WITH edges AS (
   SELECT c.cid AS call_cid, i.name AS param, i.cid AS value,
          pv.op_name AS producer, COALESCE(i.src_index, o.idx) AS idx,
          ROW_NUMBER() OVER (
-           PARTITION BY c.hid, i.name ORDER BY p.created_at IS NULL, p.created_at, o.idx
+           PARTITION BY c.id, i.name ORDER BY p.created_at IS NULL, p.created_at, o.idx
          ) AS rank
   FROM versions v
   CROSS JOIN calls c ON c.version_id = v.version_id
-  CROSS JOIN inputs i ON i.call_hid = c.hid
-  LEFT JOIN outputs o ON i.src_call IS NULL AND c.exact = 0 AND o.cid = i.cid
-  LEFT JOIN calls p ON p.hid = COALESCE(i.src_call, o.call_hid)
+  CROSS JOIN call_inputs i ON i.call_id = c.id
+  LEFT JOIN call_outputs o ON i.src_call IS NULL AND c.exact = 0 AND o.cid = i.cid
+  LEFT JOIN calls p ON p.id = COALESCE(i.src_call, o.call_id)
        AND (i.src_call IS NOT NULL OR p.created_at <= c.created_at)
   LEFT JOIN versions pv ON pv.version_id = p.version_id
   WHERE v.op_name = ?
@@ -64,9 +64,9 @@ _CONSUMERS_SQL = """
 SELECT DISTINCT cv.op_name
 FROM versions pv
 CROSS JOIN calls p ON p.version_id = pv.version_id
-CROSS JOIN outputs o ON o.call_hid = p.hid
-CROSS JOIN inputs i ON i.cid = o.cid
-JOIN calls c ON c.hid = i.call_hid JOIN versions cv ON cv.version_id = c.version_id
+CROSS JOIN call_outputs o ON o.call_id = p.id
+CROSS JOIN call_inputs i ON i.cid = o.cid
+JOIN calls c ON c.id = i.call_id JOIN versions cv ON cv.version_id = c.version_id
 WHERE pv.op_name = ?
 """
 _CALL_COUNT_SQL = """
@@ -81,10 +81,10 @@ JOIN versions v ON v.version_id = c.version_id WHERE c.hid = ?
 _CALL_INPUTS_SQL = "SELECT name, cid, src_call FROM inputs WHERE call_hid = ? ORDER BY name"
 _CALL_OUTPUTS_SQL = "SELECT idx, cid FROM outputs WHERE call_hid = ? ORDER BY idx"
 _PRODUCERS_SQL = """
-SELECT o.call_hid FROM outputs o JOIN calls c ON c.hid = o.call_hid
-WHERE o.cid = ? ORDER BY c.created_at, o.call_hid
+SELECT c.hid FROM call_outputs o JOIN calls c ON c.id = o.call_id
+WHERE o.cid = ? ORDER BY c.created_at, c.hid
 """
-_IS_STORED_SQL = "SELECT 1 FROM vals WHERE cid = ?1 UNION ALL SELECT 1 FROM outputs WHERE cid = ?1 LIMIT 1"
+_IS_STORED_SQL = "SELECT 1 FROM vals WHERE cid = ?1 UNION ALL SELECT 1 FROM call_outputs WHERE cid = ?1 LIMIT 1"
 _VALUE_INFO_SQL = "SELECT codec, size FROM vals WHERE cid = ?"
 
 

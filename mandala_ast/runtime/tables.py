@@ -20,28 +20,28 @@ FROM calls c JOIN versions v ON v.version_id = c.version_id
 WHERE v.op_name = ? ORDER BY c.created_at, c.hid
 """
 _EDGES_SQL = """
-SELECT e.call_hid, e.{key}, e.cid FROM {table} e
-JOIN calls c ON c.hid = e.call_hid JOIN versions v ON v.version_id = c.version_id
+SELECT c.hid, e.{key}, e.cid FROM versions v
+CROSS JOIN calls c ON c.version_id = v.version_id CROSS JOIN {table} e ON e.call_id = c.id
 WHERE v.op_name = ?
 """
 _PROVENANCE_SQL = """
-SELECT i.call_hid, i.name, i.cid, c.exact, c.created_at,
-       i.src_call, i.src_index, exact_v.op_name
-FROM inputs i
-JOIN calls c ON c.hid = i.call_hid JOIN versions v ON v.version_id = c.version_id
-LEFT JOIN calls exact_c ON exact_c.hid = i.src_call
+SELECT c.hid, i.name, i.cid, c.exact, c.created_at,
+       exact_c.hid, i.src_index, exact_v.op_name
+FROM versions v
+CROSS JOIN calls c ON c.version_id = v.version_id CROSS JOIN call_inputs i ON i.call_id = c.id
+LEFT JOIN calls exact_c ON exact_c.id = i.src_call
 LEFT JOIN versions exact_v ON exact_v.version_id = exact_c.version_id
 WHERE v.op_name = ?
-ORDER BY c.created_at, i.call_hid, i.name
+ORDER BY c.id, i.name
 """
 _BY_CONTENT_SQL = """
-SELECT o.call_hid, o.idx, v.op_name FROM outputs o
-JOIN calls c ON c.hid = o.call_hid JOIN versions v ON v.version_id = c.version_id
+SELECT c.hid, o.idx, v.op_name FROM call_outputs o
+JOIN calls c ON c.id = o.call_id JOIN versions v ON v.version_id = c.version_id
 WHERE o.cid = ? AND c.created_at <= ? ORDER BY c.created_at LIMIT 1
 """
 _ITEM_BY_CONTENT_SQL = """
-SELECT o.call_hid, o.idx, v.op_name FROM outputs o
-JOIN calls c ON c.hid = o.call_hid JOIN versions v ON v.version_id = c.version_id
+SELECT c.hid, o.idx, v.op_name FROM call_outputs o
+JOIN calls c ON c.id = o.call_id JOIN versions v ON v.version_id = c.version_id
 WHERE o.cid = ? AND c.version_id = ? AND c.created_at <= ? ORDER BY c.created_at LIMIT 1
 """
 
@@ -51,8 +51,8 @@ def calls_table(store: "SQLiteStore", op: Op, load: Callable[[bytes], Any]) -> "
     import pandas as pd
 
     calls = _distinct_calls(store, op)
-    inputs = _edges(store, op, "inputs", "name")
-    outputs = _edges(store, op, "outputs", "idx")
+    inputs = _edges(store, op, "call_inputs", "name")
+    outputs = _edges(store, op, "call_outputs", "idx")
     names = _input_columns(op, inputs)
     rows = []
     for hid, (version, created_at, duration) in calls.items():
