@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .._errors import StorageFormatError
+from . import migrations
 from .packing import unpack_outputs
 
 __all__ = ["SQLiteStore"]
@@ -197,9 +198,15 @@ class SQLiteStore:
         return conn
 
     def _ensure_schema(self) -> None:
-        if self._has_schema():
-            return
-        self.write_transaction(lambda conn: self._create_schema())
+        if not self._has_schema():
+            self.write_transaction(lambda conn: self._create_schema())
+        elif _read_format(self.conn) != FORMAT:
+            self.write_transaction(lambda conn: self._upgrade())
+
+    def _upgrade(self) -> None:
+        found = _read_format(self.conn)  # again, under the write lock: another process may be done
+        if found != FORMAT:
+            migrations.upgrade(self.conn, self.path, found, FORMAT, _create_call_tables)
 
     def _has_schema(self) -> bool:
         query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'mandala_meta'"
@@ -236,16 +243,19 @@ class SQLiteStore:
             {"name": str, "old_state": bytes, "new_state": bytes}, pk=("name", "old_state", "new_state")
         )
         # Raw SQL where sqlite-utils has no words for it: every miss writes these tables, and
-        # each b-tree an insert touches costs microseconds (keys are hashes, so inserts land
-        # all over the file). WITHOUT ROWID keeps inputs and outputs in their primary-key
-        # b-tree alone, and the partial indexes skip the rows that would add nothing.
-        for statement in _HOT_SCHEMA:
-            db.execute(statement)
-        _write_planner_statistics(self.conn)
+        # each b-tree an insert touches costs microseconds. WITHOUT ROWID keeps values, inputs
+        # and outputs in their primary-key b-tree alone, and the partial indexes skip the rows
+        # that would add nothing.
+        db.execute(_VALUES_TABLE)
+        _create_call_tables(self.conn)
         db["mandala_meta"].insert({"key": "format", "value": FORMAT})
 
 
-_HOT_SCHEMA = (
+_VALUES_TABLE = (
+    "CREATE TABLE vals (cid BLOB PRIMARY KEY, codec TEXT, data BLOB, size INTEGER, external INTEGER) "
+    "WITHOUT ROWID"
+)
+_CALL_TABLES = (
     # Calls get integer row ids in the order they are stored; their hashes live only in
     # unique indexes. Inputs and outputs are keyed by those ids, so calls computed together
     # (a run block) sit together in every table, and a query joining a million of them walks
@@ -266,8 +276,6 @@ _HOT_SCHEMA = (
     "CREATE INDEX idx_calls_version ON calls (version_id)",
     # Lookup by content: a row whose history id equals its content id is found through lkey.
     "CREATE INDEX idx_calls_cid ON calls (cid) WHERE lkey != cid",
-    "CREATE TABLE vals (cid BLOB PRIMARY KEY, codec TEXT, data BLOB, size INTEGER, external INTEGER) "
-    "WITHOUT ROWID",
     # An input's history is explicit: the call and output index it came from (NULL when raw
     # or unknown), so creator and consumer lookups need no hash of histories.
     "CREATE TABLE call_inputs (call_id INTEGER, name TEXT, cid BLOB, src_call INTEGER, "
@@ -305,6 +313,12 @@ _PLANNER_STATISTICS = (
     ("call_outputs", "idx_outputs_cid", "1000000 2 1 1"),
     ("vals", "vals", "1000000 1"),
 )
+
+
+def _create_call_tables(conn: sqlite3.Connection) -> None:
+    for statement in _CALL_TABLES:
+        conn.execute(statement)
+    _write_planner_statistics(conn)
 
 
 def _write_planner_statistics(conn: sqlite3.Connection) -> None:
@@ -379,7 +393,7 @@ def _check_existing_file(path: Path) -> None:
             f"{path} is a SQLite database of another program (tables: {', '.join(sorted(tables)) or 'none'}); "
             "left untouched. Give Storage a new file name."
         )
-    if fmt != FORMAT:
+    if fmt != FORMAT and fmt not in migrations.UPGRADABLE:
         raise StorageFormatError(f"{path} has storage format {fmt!r}; this mandala_ast reads {FORMAT!r}")
 
 

@@ -1,0 +1,58 @@
+"""Upgrading storage files written by earlier formats, in place and in one transaction.
+
+Format 4 keyed calls, inputs and outputs by 32-byte hashes; format 5 gives calls integer row
+ids in the order they were stored and keys inputs and outputs by those (store.py explains why).
+Everything else (values, versions, dependency states) is unchanged. The upgrade runs inside one
+``BEGIN IMMEDIATE`` transaction: a crash or an error leaves the format-4 file as it was, and a
+second process that opens the file meanwhile waits, then finds it upgraded.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from typing import Callable
+
+__all__ = ["UPGRADABLE", "upgrade"]
+
+#: Formats this version can upgrade from, to the current one.
+UPGRADABLE = ("mandala_ast/4",)
+
+_RENAME_V4 = (
+    "DROP INDEX IF EXISTS idx_calls_hid",
+    "DROP INDEX IF EXISTS idx_calls_cid",
+    "DROP INDEX IF EXISTS idx_inputs_src",
+    "DROP INDEX IF EXISTS idx_inputs_cid",
+    "DROP INDEX IF EXISTS idx_outputs_cid",
+    "ALTER TABLE calls RENAME TO v4_calls",
+    "ALTER TABLE inputs RENAME TO v4_inputs",
+    "ALTER TABLE outputs RENAME TO v4_outputs",
+)
+# Row ids follow the old creation times, so the rows of one run block stay together.
+_COPY_V4 = (
+    "INSERT INTO calls (version_id, lkey, deps_id, hid, cid, created_at, duration, exact, outputs)"
+    " SELECT version_id, lkey, deps_id, hid, cid, created_at, duration, exact, outputs"
+    " FROM v4_calls ORDER BY created_at, hid",
+    # A source whose call is gone stays "some call" (0), never a literal (NULL).
+    "INSERT INTO call_inputs SELECT c.id, i.name, i.cid,"
+    " CASE WHEN i.src_call IS NULL THEN NULL ELSE COALESCE(s.id, 0) END, i.src_index FROM v4_inputs i"
+    " JOIN calls c ON c.hid = i.call_hid LEFT JOIN calls s ON s.hid = i.src_call ORDER BY c.id",
+    "INSERT INTO call_outputs SELECT c.id, o.idx, o.cid FROM v4_outputs o"
+    " JOIN calls c ON c.hid = o.call_hid ORDER BY c.id",
+    "DROP TABLE v4_calls",
+    "DROP TABLE v4_inputs",
+    "DROP TABLE v4_outputs",
+)
+
+
+def upgrade(conn: sqlite3.Connection, path: object, found: str, current: str,
+            create_call_tables: Callable[[sqlite3.Connection], None]) -> None:
+    """Upgrade the open file from format ``found`` to ``current``; the caller holds the write
+    transaction. ``create_call_tables`` creates the current schema's call tables."""
+    sys.stderr.write(f"mandala_ast: upgrading {path} from storage format {found} to {current} (once) ...\n")
+    for statement in _RENAME_V4:
+        conn.execute(statement)
+    create_call_tables(conn)
+    for statement in _COPY_V4:
+        conn.execute(statement)
+    conn.execute("UPDATE mandala_meta SET value = ? WHERE key = 'format'", (current,))

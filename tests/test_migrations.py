@@ -1,0 +1,131 @@
+"""Upgrading format-4 storage files in place (migrations.py)."""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Iterator
+
+import pytest
+
+import mandala_ast
+from mandala_ast import Storage
+from mandala_ast.runtime import migrations
+
+PIPELINE = """
+from mandala_ast import op
+
+RUNS = []
+
+@op
+def inc(x: int) -> int:
+    RUNS.append(x)
+    return x + 1
+
+@op
+def add(x: int, y: int) -> int:
+    RUNS.append((x, y))
+    return x + y
+
+def pipeline(storage):
+    with storage.run():
+        return [add(inc(i), i) for i in range(5)]
+"""
+
+
+@pytest.fixture
+def user(tmp_path: Path) -> Iterator[ModuleType]:
+    """The user's module, compiled: add's first input has exact provenance (inc's output)."""
+    (tmp_path / "upgraded_pipeline.py").write_text(PIPELINE)
+    yield mandala_ast.compile_module(tmp_path / "upgraded_pipeline.py", name="upgraded_pipeline")
+    sys.modules.pop("upgraded_pipeline", None)
+
+
+# The call tables as format 4 laid them out (store.py at format 4), filled from a current file.
+_DOWNGRADE = (
+    "CREATE TABLE v4_calls (version_id BLOB NOT NULL, lkey BLOB NOT NULL, deps_id BLOB NOT NULL,"
+    " hid BLOB NOT NULL, cid BLOB NOT NULL, created_at REAL, duration REAL, exact INTEGER,"
+    " outputs BLOB, PRIMARY KEY (version_id, lkey, deps_id)) WITHOUT ROWID",
+    "INSERT INTO v4_calls SELECT version_id, lkey, deps_id, hid, cid, created_at, duration, exact,"
+    " outputs FROM calls",
+    "CREATE TABLE v4_inputs (call_hid BLOB, name TEXT, cid BLOB, src_call BLOB, src_index INTEGER,"
+    " PRIMARY KEY (call_hid, name)) WITHOUT ROWID",
+    "INSERT INTO v4_inputs SELECT call_hid, name, cid, src_call, src_index FROM inputs",
+    "CREATE TABLE v4_outputs (call_hid BLOB, idx INTEGER, cid BLOB, PRIMARY KEY (call_hid, idx))"
+    " WITHOUT ROWID",
+    "INSERT INTO v4_outputs SELECT call_hid, idx, cid FROM outputs",
+    "DROP VIEW inputs",
+    "DROP VIEW outputs",
+    "DROP TABLE calls",
+    "DROP TABLE call_inputs",
+    "DROP TABLE call_outputs",
+    "DELETE FROM sqlite_stat1",
+    "ALTER TABLE v4_calls RENAME TO calls",
+    "ALTER TABLE v4_inputs RENAME TO inputs",
+    "ALTER TABLE v4_outputs RENAME TO outputs",
+    "CREATE UNIQUE INDEX idx_calls_hid ON calls (hid)",
+    "CREATE INDEX idx_inputs_src ON inputs (src_call, src_index) WHERE src_call IS NOT NULL",
+    "CREATE INDEX idx_calls_cid ON calls (cid) WHERE lkey != cid",
+    "CREATE INDEX idx_inputs_cid ON inputs (cid)",
+    "CREATE INDEX idx_outputs_cid ON outputs (cid)",
+    "UPDATE mandala_meta SET value = 'mandala_ast/4' WHERE key = 'format'",
+)
+
+
+@pytest.fixture
+def v4_file(tmp_path: Path, user: ModuleType) -> Path:
+    path = tmp_path / "old.db"
+    user.pipeline(Storage(path))
+    with sqlite3.connect(path, isolation_level=None) as conn:
+        conn.execute("BEGIN")
+        for statement in _DOWNGRADE:
+            conn.execute(statement)
+        conn.execute("COMMIT")
+    user.RUNS.clear()
+    return path
+
+
+def stored_format(path: Path) -> str:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT value FROM mandala_meta WHERE key = 'format'").fetchone()[0]
+
+
+def test_a_format_4_file_is_upgraded_once_and_keeps_every_call(v4_file, user, capfd):
+    storage = Storage(v4_file)
+    assert "upgrading" in capfd.readouterr().err
+    assert user.pipeline(storage) == [1, 3, 5, 7, 9]
+    assert user.RUNS == []  # nothing recomputed: every call was found in the upgraded tables
+    assert stored_format(v4_file) == "mandala_ast/5"
+    assert sorted(storage.df(user.inc)["x"]) == [0, 1, 2, 3, 4]
+    Storage(v4_file)
+    assert "upgrading" not in capfd.readouterr().err
+    with sqlite3.connect(v4_file) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert not {name for name in tables if name.startswith("v4_")}
+
+
+def test_an_upgrade_keeps_exact_provenance(v4_file):
+    # add's first input came from inc's output: the source survives as a row id.
+    with sqlite3.connect(v4_file) as conn:
+        sources_before = conn.execute("SELECT COUNT(*) FROM inputs WHERE src_call IS NOT NULL").fetchone()[0]
+    Storage(v4_file)
+    with sqlite3.connect(v4_file) as conn:
+        sources_after = conn.execute(
+            "SELECT COUNT(*) FROM call_inputs i JOIN calls c ON c.id = i.src_call"
+        ).fetchone()[0]
+    assert sources_after == sources_before == 5
+
+
+def test_a_failed_upgrade_leaves_the_format_4_file_as_it_was(v4_file, user, monkeypatch):
+    monkeypatch.setattr(migrations, "_COPY_V4", migrations._COPY_V4 + ("SELECT no_such_function()",))
+    with pytest.raises(sqlite3.OperationalError):
+        Storage(v4_file)
+    assert stored_format(v4_file) == "mandala_ast/4"
+    with sqlite3.connect(v4_file) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0] == 10
+    monkeypatch.undo()
+    assert user.pipeline(Storage(v4_file)) == [1, 3, 5, 7, 9]
+    assert user.RUNS == []
