@@ -43,7 +43,9 @@ def content_id(value: Any) -> bytes:
     """
     kind = type(value)
     if kind in _SCALAR_TYPES:
-        return _scalar_cid(kind, value)
+        # Scalars repeat constantly as op arguments; a dict lookup (~60 ns) beats blake3 (~450 ns).
+        cid = _scalar_cids.get((kind, value))
+        return _scalar_cid(kind, value) if cid is None else cid
     hasher = _large_value_hasher(value)
     if hasher is not None:
         return hasher(value)
@@ -51,16 +53,13 @@ def content_id(value: Any) -> bytes:
 
 
 def _scalar_cid(kind: type, value: Any) -> bytes:
-    # Scalars repeat constantly as op arguments; a dict lookup (~60 ns) beats blake3 (~450 ns).
-    # -0.0 == 0.0 and both hash alike, so zero floats skip the cache to keep them apart.
-    key = (kind, value)
-    cid = _scalar_cids.get(key)
-    if cid is None:
-        cid = digest(encode_canonical(value))
-        if _cacheable(kind, value):
-            if len(_scalar_cids) >= _SCALAR_CACHE_LIMIT:
-                _scalar_cids.clear()
-            _scalar_cids[key] = cid
+    """Hash a scalar the cache lacks, and cache it. -0.0 == 0.0 and both hash alike, so zero
+    floats are never cached (a cached 0.0 would answer for -0.0)."""
+    cid = digest(encode_canonical(value))
+    if _cacheable(kind, value):
+        if len(_scalar_cids) >= _SCALAR_CACHE_LIMIT:
+            _scalar_cids.clear()
+        _scalar_cids[(kind, value)] = cid
     return cid
 
 

@@ -122,6 +122,8 @@ class Op:
         with a default find the calls stored before it existed (DESIGN §3.1), while a changed
         default value is a different call.
         """
+        if not defaults:  # most ops have no defaults: every input counts
+            return cids
         return {name: cid for name, cid in cids.items() if defaults.get(name) != cid}
 
     def split_outputs(self, result: Any) -> tuple:

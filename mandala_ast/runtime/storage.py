@@ -42,6 +42,8 @@ FLUSH_EVERY_CALLS = 10_000
 FLUSH_EVERY_SECONDS = 5.0
 #: Decoded values of these types are shared between hits: they cannot be mutated.
 _IMMUTABLE = frozenset({type(None), bool, int, float, complex, str, bytes})
+#: What an untraced execution entered (nothing to see): shared, it is only ever read.
+_RAN_NOTHING = RanCode()
 
 
 class Storage:
@@ -154,7 +156,7 @@ class Storage:
                 return hit
         _, outputs = self._call_and_load(op, args, kwargs, None, block)
         result = op.join_outputs(outputs)
-        if fast_key is not None and all(type(o) in _IMMUTABLE for o in outputs):
+        if fast_key is not None and _immutable(outputs):
             _bounded_put(self._fast, fast_key, result)
         return result
 
@@ -193,7 +195,7 @@ class Storage:
 
     def _call_then_load(self, op, args, kwargs, input_refs, block) -> tuple[bytes, tuple]:
         call_hid, out_cids = self._call(op, args, kwargs, input_refs, block)
-        values = tuple(self._load(cid) for cid in out_cids)
+        values = tuple(map(self._load, out_cids))
         return call_hid, values if input_refs is None else tuple(zip(out_cids, values))
 
     def _call(self, op, args, kwargs, input_refs, block) -> tuple[bytes, tuple[bytes, ...]]:
@@ -232,6 +234,8 @@ class Storage:
 
     def _input_cids(self, op: Op, bound: dict[str, Any]) -> dict[str, bytes]:
         try:
+            if not op.ignore:
+                return dict(zip(bound, map(content_id, bound.values())))
             return {n: content_id(v) for n, v in bound.items() if n not in op.ignore}
         except UnhashableError:
             for name, value in bound.items():
@@ -337,7 +341,7 @@ class Storage:
         if self._versions.may_run_user_code(op) or not _plain_data(call.bound.values()):
             result, ran = run_traced(op.fn, args, kwargs)
         else:  # nothing it can reach is user code: tracing would find nothing
-            result, ran = op.fn(*args, **kwargs), RanCode()
+            result, ran = op.fn(*args, **kwargs), _RAN_NOTHING
         duration = time.perf_counter() - started
         call.set_state(self._versions.dependency_state(op, ran))
         outputs = op.split_outputs(result)
@@ -378,8 +382,11 @@ class Storage:
             inputs = self._encode_new_inputs(call)
         for cid, value in inputs.items():
             self._buffer_encoded(cid, value)
-        for name, cid in call.cids.items():
-            rows["inputs"].append((hid, name, cid, *call.sources.get(name, _NO_SOURCE)))
+        sources = call.sources
+        if sources:
+            rows["inputs"] += [(hid, name, cid, *sources.get(name, _NO_SOURCE)) for name, cid in call.cids.items()]
+        else:
+            rows["inputs"] += [(hid, name, cid, None, None) for name, cid in call.cids.items()]
         outputs = rows["outputs"]
         for i, cid in enumerate(out_cids):
             if encoded is not None:
@@ -460,7 +467,7 @@ class Storage:
 
     def _maybe_flush(self) -> None:
         if (
-            self._store.pending_calls >= FLUSH_EVERY_CALLS
+            len(self._store.rows["calls"]) >= FLUSH_EVERY_CALLS
             or time.monotonic() - self._last_flush > FLUSH_EVERY_SECONDS
         ):
             self.commit()
@@ -728,6 +735,12 @@ def _plain_data(values: Any) -> bool:
             continue
         return False
     return True
+
+
+def _immutable(outputs: tuple) -> bool:
+    if len(outputs) == 1:  # most ops: no generator to set up
+        return type(outputs[0]) in _IMMUTABLE
+    return all(type(o) in _IMMUTABLE for o in outputs)
 
 
 def _bounded_put(cache: dict, key: Any, value: Any) -> None:
