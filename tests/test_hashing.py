@@ -32,6 +32,17 @@ class TestTypeSensitivity:
 
 
 class TestCanonical:
+    @pytest.mark.parametrize("value", [0, 1, -1, 255, -256, 2**63, -(2**64) - 5, pytest.param(10**5000, id="huge")])
+    def test_ints_hash_as_their_canonical_encoding(self, value):
+        # Ints take a shortcut past encode_canonical; stored ids must not depend on it.
+        from mandala_ast.runtime import hashing
+
+        hashing._scalar_cids.clear()
+        expected = hashing.digest(hashing.encode_canonical(value))
+        assert content_id(value) == expected
+        assert content_id(value) == expected  # from the cache
+        assert content_id([value]) != expected  # a container encodes it inside its own tag
+
     def test_dict_insertion_order_does_not_matter(self):
         assert content_id({"a": 1, "b": 2}) == content_id({"b": 2, "a": 1})
 

@@ -188,3 +188,22 @@ class TestTables:
 
 def _stored_calls(path) -> int:
     return sqlite3.connect(path).execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+
+
+class TestInProcessMemo:
+    def test_equal_scalars_of_different_types_are_different_calls(self, path):
+        # The in-process memo keys plain ints and strs without their types; 1 == 1.0 == True
+        # must still be three calls, whichever comes first, in one block and the next.
+        seen = []
+
+        @op
+        def kind(x):
+            seen.append(x)
+            return type(x).__name__
+
+        storage = Storage(path)
+        for _ in range(2):
+            with storage.run():
+                results = [kind(v) for v in (1, True, 1.0, "1", b"1", None, 1, "1", (1,))]
+        assert results == ["int", "bool", "float", "str", "bytes", "NoneType", "int", "str", "tuple"]
+        assert [type(v) for v in seen] == [int, bool, float, str, bytes, type(None), tuple]

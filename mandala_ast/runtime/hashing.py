@@ -55,12 +55,20 @@ def content_id(value: Any) -> bytes:
 def _scalar_cid(kind: type, value: Any) -> bytes:
     """Hash a scalar the cache lacks, and cache it. -0.0 == 0.0 and both hash alike, so zero
     floats are never cached (a cached 0.0 would answer for -0.0)."""
-    cid = digest(encode_canonical(value))
+    if kind is int:  # the most common scalar: encoded without the general machinery
+        payload = b"%x" % value
+        cid = blake3(b"I%s%s" % (_LENGTH(len(payload)), payload)).digest()
+    else:
+        cid = digest(encode_canonical(value))
     if _cacheable(kind, value):
         if len(_scalar_cids) >= _SCALAR_CACHE_LIMIT:
             _scalar_cids.clear()
         _scalar_cids[(kind, value)] = cid
     return cid
+
+
+#: The 8-byte length prefix of an encoding's payload.
+_LENGTH = struct.Struct("<Q").pack
 
 
 def _cacheable(kind: type, value: Any) -> bool:
@@ -86,7 +94,7 @@ def _encode(value: Any, out: bytearray) -> None:
 def _put(out: bytearray, tag: bytes, payload: bytes) -> None:
     # Length-prefixing makes the concatenation of encodings unambiguous.
     out += tag
-    out += struct.pack("<Q", len(payload))
+    out += _LENGTH(len(payload))
     out += payload
 
 

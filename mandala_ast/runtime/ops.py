@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import functools
 import inspect
+import itertools
 import typing
 from typing import Any, Callable, Iterable
 
@@ -14,6 +15,8 @@ from .fingerprints import Fingerprint, fingerprint
 from .hashing import UnhashableError, content_id, digest
 
 __all__ = ["Op", "Workflow", "op", "workflow"]
+
+_SERIALS = itertools.count()
 
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
@@ -45,6 +48,9 @@ class Op:
         self.version = version
         self._check_ignore()
         self._positional_names = self._simple_positional_names()
+        #: This op object, as a number: memo keys hold it instead of the op, so they hold
+        #: nothing the garbage collector must keep visiting (storage.py's _fast_key).
+        self.serial = next(_SERIALS)
         self._default_cids: dict[str, bytes] | None = None
 
     @functools.cached_property

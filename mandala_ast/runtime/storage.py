@@ -684,6 +684,8 @@ _NO_SOURCE = (None, None)
 _FAST_LIMIT = 1 << 20
 #: Argument types whose Python equality is content equality (floats: see _fast_key).
 _FAST_TYPES = frozenset({int, str, bool, type(None), bytes, float})
+#: Types no value of another type in _FAST_TYPES equals (True == 1, 1.0 == 1; "1" != b"1").
+_UNTYPED_KEYS = frozenset({int, str})
 
 
 class _Call:
@@ -714,9 +716,13 @@ def _fast_key(op: Op, args: tuple) -> tuple | None:
     types = tuple(map(type, args))
     if not _FAST_TYPES.issuperset(types) or 0.0 in args:
         return None
-    # The op object itself, not its version id: a redefinition with a new default value (a
-    # notebook cell run again) keeps the version but is not the same call.
-    return (op, args, types)
+    # The op object (its serial), not its version id: a redefinition with a new default value
+    # (a notebook cell run again) keeps the version but is not the same call. Ints and strs
+    # equal only their own kind, so their key needs no types: a key of plain numbers and
+    # strings is one the garbage collector stops visiting (type objects would keep it in).
+    if _UNTYPED_KEYS.issuperset(types):
+        return (op.serial, args)
+    return (op.serial, args, types)
 
 
 _PLAIN_SCALARS = frozenset({type(None), bool, int, float, complex, str, bytes})

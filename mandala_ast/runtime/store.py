@@ -265,7 +265,7 @@ _CALL_TABLES = (
     " created_at REAL, duration REAL,"
     " exact INTEGER,"  # 1: recorded by compiled code, which knows each input's history
     " outputs BLOB)",  # output cids and small values, packed (runtime/packing.py)
-    "CREATE UNIQUE INDEX idx_calls_key ON calls (lkey, deps_id)",
+    "CREATE INDEX idx_calls_key ON calls (lkey)",
     "CREATE UNIQUE INDEX idx_calls_hid ON calls (hid)",
     # Entries sort by (version_id, id): a version's calls come out in the order they were made.
     "CREATE INDEX idx_calls_version ON calls (version_id)",
@@ -297,7 +297,7 @@ _CALL_TABLES = (
 # from changing as a storage grows.
 _PLANNER_STATISTICS = (
     ("calls", None, "1000000"),
-    ("calls", "idx_calls_key", "1000000 1 1"),
+    ("calls", "idx_calls_key", "1000000 1"),
     ("calls", "idx_calls_hid", "1000000 1"),
     ("calls", "idx_calls_version", "1000000 100000"),
     ("calls", "idx_calls_cid", "1000000 1"),
