@@ -19,6 +19,13 @@ class TestTypeSensitivity:
         ids = {content_id(v) for v in (1, 1.0, True, "1", b"1", (1,), [1], {1}, frozenset({1}))}
         assert len(ids) == 9
 
+    def test_the_scalar_cache_keeps_equal_values_of_different_types_apart(self):
+        # ints and strs are cached under themselves, the other scalars under (type, value).
+        values = (1, True, 1.0, "1", b"1", 0, False, "", b"")
+        first = [content_id(v) for v in values]
+        again = [content_id(v) for v in reversed(values)][::-1]
+        assert first == again and len(set(first)) == len(values)
+
     def test_zero_and_negative_zero_differ(self):
         assert content_id(0.0) != content_id(-0.0)
         # Asking twice (the scalar cache path) gives the same answer.

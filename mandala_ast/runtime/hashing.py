@@ -22,7 +22,7 @@ __all__ = ["UnhashableError", "content_id", "digest"]
 #: Buffers at least this large are hashed with all cores (blake3 is slower below ~1 MiB threaded).
 THREADED_HASH_BYTES = 1 << 20
 
-_scalar_cids: dict[tuple[type, Any], bytes] = {}
+_scalar_cids: dict[Any, bytes] = {}
 _SCALAR_CACHE_LIMIT = 1 << 17
 
 
@@ -44,7 +44,7 @@ def content_id(value: Any) -> bytes:
     kind = type(value)
     if kind in _SCALAR_TYPES:
         # Scalars repeat constantly as op arguments; a dict lookup (~60 ns) beats blake3 (~450 ns).
-        cid = _scalar_cids.get((kind, value))
+        cid = _scalar_cids.get(_scalar_key(kind, value))
         return _scalar_cid(kind, value) if cid is None else cid
     hasher = _large_value_hasher(value)
     if hasher is not None:
@@ -63,8 +63,15 @@ def _scalar_cid(kind: type, value: Any) -> bytes:
     if _cacheable(kind, value):
         if len(_scalar_cids) >= _SCALAR_CACHE_LIMIT:
             _scalar_cids.clear()
-        _scalar_cids[(kind, value)] = cid
+        _scalar_cids[_scalar_key(kind, value)] = cid
     return cid
+
+
+def _scalar_key(kind: type, value: Any) -> Any:
+    """The cache key of a scalar. An int or str equals no other scalar kind's value, so it is
+    its own key: no (type, value) tuple, which (holding a type object) the garbage collector
+    would visit for as long as the cache keeps it."""
+    return value if kind is int or kind is str else (kind, value)
 
 
 #: The 8-byte length prefix of an encoding's payload.
