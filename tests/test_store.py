@@ -65,66 +65,6 @@ def test_a_call_another_storage_stored_first_keeps_one_row_and_its_inputs(path):
     assert sorted(Storage(path).df(inc)["x"]) == [1, 2]
 
 
-CHAIN = """
-from mandala_ast import Q, op
-
-@op
-def inc(x: int) -> int:
-    return x + 1
-
-@op
-def add(x: int, y: int) -> int:
-    return x + y
-
-def build(storage, n):
-    with storage.run():
-        for i in range(n):
-            y = inc(i)
-            z = add(y, i)
-
-def pattern(storage):
-    with storage.query() as q:
-        x = Q()
-        y = inc(x)
-        z = add(y, x)
-    return q
-"""
-
-
-def test_a_two_op_pattern_does_work_linear_in_the_calls(tmp_path):
-    # Without planner statistics SQLite took the version index for selective and rescanned
-    # every add call once per inc call: quadratic, minutes at 1M calls. Counted in SQLite
-    # virtual-machine steps, not seconds, so the test cannot flake.
-    (tmp_path / "chain_ops.py").write_text(textwrap.dedent(CHAIN))
-    module = mandala_ast.compile_module(tmp_path / "chain_ops.py", name="chain_ops")
-    try:
-        steps = {n: _query_steps(module, tmp_path / f"{n}.db", n) for n in (200, 800)}
-    finally:
-        sys.modules.pop("chain_ops", None)
-    assert steps[800] < 6 * steps[200]  # 4x the calls; quadratic would be 16x
-
-
-def _query_steps(module, path: Path, n: int) -> int:
-    storage = Storage(path)
-    module.build(storage, n)
-    query = module.pattern(storage)
-    conn = storage._store.conn
-    counted = [0]
-
-    def count() -> int:
-        counted[0] += 1
-        return 0
-
-    compiled = query._compile()
-    conn.set_progress_handler(count, 100)
-    try:
-        rows = conn.execute(compiled.sql, compiled.params).fetchall()
-    finally:
-        conn.set_progress_handler(None, 0)
-    assert len(rows) == n
-    return counted[0]
-
-
 @pytest.mark.parametrize("count", [1, 49, 50, 51, 120])
 def test_every_buffered_row_is_written_whatever_the_batch_size(path, count):
     # Rows go out 50 to a statement plus a shorter last one: no row may fall between them.

@@ -233,15 +233,23 @@ def _edge(column: str, consumer: str, producer: str, index: int, from_element: b
     In a compiled call, an input without history is otherwise a literal: matching it by
     content would let ``mul(2, v0)`` (2 typed in) pass for ``mul(v0, v0)`` when v0 == 2.
 
-    Written as ``producer.id IN (...)`` rather than an OR of the two cases, so SQLite finds
-    the producer through its id index either way (an OR kept it from that index: ~15% slower
-    at 1M calls).
+    The same condition is written twice, once for each direction SQLite may walk it in:
+    ``producer.id IN (...)`` finds the producer of a consumer row by row id (an OR would keep
+    it from that index: ~15% slower at 1M calls), and the OR finds the consumers of a producer
+    row through the consumers' inputs by source or by content (a producer constrained by a
+    literal, `inc(3)` or a literal loop, then needs a handful of lookups, not a scan of every
+    consumer). Whichever is not used for the lookup is a cheap filter.
     """
     untracked = f"{column}_src IS NULL" if from_element else f"{column}_src IS NULL AND {consumer}.exact = 0"
-    return (
+    to_producer = (
         f"{producer}.id IN (SELECT {column}_src WHERE {column}_idx = {index} UNION ALL"
         f" SELECT o.call_id FROM call_outputs o WHERE {untracked} AND o.cid = {column}_cid AND o.idx = {index})"
     )
+    to_consumers = (
+        f"(({column}_src = {producer}.id AND {column}_idx = {index}) OR ({untracked} AND {column}_cid IN"
+        f" (SELECT o.cid FROM call_outputs o WHERE o.call_id = {producer}.id AND o.idx = {index})))"
+    )
+    return f"{to_producer} AND {to_consumers}"
 
 
 def _item_version() -> bytes:
