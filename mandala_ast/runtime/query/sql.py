@@ -206,7 +206,10 @@ class _Builder:
                 # producers by row id, in nearly the order rows were stored; the unary + keeps
                 # SQLite from taking the content index instead (a random search per row:
                 # 2.8 s instead of 1.3 s for a 2-op pattern over 1M calls).
-                plus = "+" if self.components[use.call.number] == self.components[call.number] else ""
+                # (Not for a call under an `if`: SQLite materializes its subquery, and only
+                # this equality lets it index that.)
+                linked = self.components[use.call.number] == self.components[call.number]
+                plus = "+" if linked and not call.optional and not use.call.optional else ""
                 conditions.append(f"{plus}{column}_cid = {plus}g{use.call.number}.in{use.position}_cid")
                 if isinstance(node, DomainVar):
                     conditions.append(f"{column}_src IS NULL")
