@@ -81,6 +81,24 @@ def test_every_buffered_row_is_written_whatever_the_batch_size(path, count):
     assert orphan_rows(path) == 0
 
 
+def test_a_miss_buffers_field_values_not_row_tuples(path):
+    # A row tuple buffered until the flush is one more object each garbage collection visits
+    # (~8% of a miss in GC): the hot tables hold the fields of their rows one after another.
+    storage = Storage(path)
+    with storage.run():
+        for x in range(3):
+            inc(x)
+        store = storage._store
+        for table in ("calls", "inputs", "outputs", "vals"):
+            assert not any(type(field) is tuple for field in store.rows[table])
+        calls = store.buffered("calls")
+        assert store.pending_calls == len(calls) == 3
+        store.replace_buffered("calls", calls[1:])
+        assert store.buffered("calls") == calls[1:] and store.pending_calls == 2
+        store.replace_buffered("calls", calls)
+    assert sorted(Storage(path).df(inc)["x"]) == [0, 1, 2]
+
+
 def test_memoizing_does_not_import_pandas(tmp_path):
     # Creating the schema through sqlite-utils imported pandas: 0.4 s, and 40k more objects
     # for every garbage collection of a memoizing process to walk (a miss cost ~1 µs more).

@@ -83,13 +83,13 @@ class DeletionWatch:
         """Inside the flush transaction: if anything was deleted since the last look, drop
         the buffered rows that refer to what is gone (see the module docstring)."""
         epoch = _read_epoch(conn)
-        rows = self._store.rows
+        store = self._store
         if epoch != self._flushed:
-            self._dropped |= drop_rows_of_deleted(conn, rows, self._blobs, self._unflushed)
+            self._dropped |= drop_rows_of_deleted(conn, store, self._blobs, self._unflushed)
             self._flushed, self._noticed = epoch, True
-        elif self._dropped and any(row[3] in self._dropped for row in rows["inputs"]):
+        elif self._dropped and any(row[3] in self._dropped for row in store.buffered("inputs")):
             # Computed from a call dropped at an earlier flush: its src_call would dangle.
-            self._dropped |= drop_rows_of_deleted(conn, rows, self._blobs, self._unflushed)
+            self._dropped |= drop_rows_of_deleted(conn, store, self._blobs, self._unflushed)
 
 
 def mark_deleted(conn: sqlite3.Connection) -> None:
@@ -105,14 +105,16 @@ def mark_deleted(conn: sqlite3.Connection) -> None:
 
 
 def drop_rows_of_deleted(
-    conn: sqlite3.Connection, rows: dict[str, list[tuple]], blobs: "BlobDir | None", unflushed: dict
+    conn: sqlite3.Connection, store: "SQLiteStore", blobs: "BlobDir | None", unflushed: dict
 ) -> set[bytes]:
-    """Remove from the buffered ``rows`` every call that refers to a value or call no longer
-    stored (and, transitively, the buffered calls computed from those); returns their row ids.
+    """Remove from the rows ``store`` buffers every call that refers to a value or call no
+    longer stored (and, transitively, the buffered calls computed from those); returns their
+    row ids.
 
-    >>> drop_rows_of_deleted(conn, store.rows, blobs, {})   # doctest: +SKIP
+    >>> drop_rows_of_deleted(conn, store, blobs, {})   # doctest: +SKIP
     set()
     """
+    rows = {table: store.buffered(table) for table in ("calls", "inputs", "outputs", "vals")}
     missing = _missing_values(conn, rows, blobs, unflushed)
     buffered_calls = {row[0] for row in rows["calls"]}
     sources = {row[3] for row in rows["inputs"] if row[3] is not None} - buffered_calls
@@ -125,8 +127,8 @@ def drop_rows_of_deleted(
             break
         bad |= more
     for table in ("calls", "inputs", "outputs"):
-        rows[table][:] = [row for row in rows[table] if row[0] not in bad]
-    rows["vals"][:] = [row for row in rows["vals"] if row[0] not in missing]
+        store.replace_buffered(table, [row for row in rows[table] if row[0] not in bad])
+    store.replace_buffered("vals", [row for row in rows["vals"] if row[0] not in missing])
     return bad
 
 

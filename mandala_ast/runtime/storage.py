@@ -24,7 +24,7 @@ from .hashing import UnhashableError, content_id, digest
 from .ops import Op
 from .packing import pack_outputs, unpack_outputs
 from .refs import Ref
-from .store import SQLiteStore
+from .store import FIELDS, SQLiteStore
 from .structures import EncodedStructure
 from .tracing import RanCode, run_traced
 from .versions import VersionTracker
@@ -382,19 +382,22 @@ class Storage:
             inputs = self._encode_new_inputs(call)
         for cid, value in inputs.items():
             self._buffer_encoded(cid, value)
-        sources = call.sources
+        # Flat buffers (store.py): each row tuple is freed as soon as its fields are appended.
+        sources, buffered = call.sources, rows["inputs"]
         if sources:
-            rows["inputs"] += [(hid, name, cid, *sources.get(name, _NO_SOURCE)) for name, cid in call.cids.items()]
+            for name, cid in call.cids.items():
+                buffered += (hid, name, cid, *sources.get(name, _NO_SOURCE))
         else:
-            rows["inputs"] += [(hid, name, cid, None, None) for name, cid in call.cids.items()]
-        outputs = rows["outputs"]
+            for name, cid in call.cids.items():
+                buffered += (hid, name, cid, None, None)
+        buffered = rows["outputs"]
         for i, cid in enumerate(out_cids):
             if encoded is not None:
                 self._buffer_encoded(cid, encoded[i])
-            outputs.append((hid, i, cid))
+            buffered += (hid, i, cid)
         packed = pack_outputs(out_cids, encoded)
-        row = (hid, call.lkey, call.cid, call.vid, call.deps_id, time.time(), duration, int(call.exact), packed)
-        rows["calls"].append(row)
+        now, exact = time.time(), int(call.exact)
+        rows["calls"] += (hid, call.lkey, call.cid, call.vid, call.deps_id, now, duration, exact, packed)
         self._by_history[call.lkey] = entry = (call.hid, out_cids, call.deps_id)
         self._by_content.setdefault(call.cid, entry)
         if call.op.has_structures:  # one attribute test: plain ops pay nothing more
@@ -409,7 +412,7 @@ class Storage:
         if self._blobs is not None and large:
             self._blobs.write(cid, data)
             data, external = None, 1
-        self._store.add("vals", (cid, encoded.codec, data, len(encoded.data), external))
+        self._store.rows["vals"] += (cid, encoded.codec, data, len(encoded.data), external)
         self._unflushed[cid] = encoded
 
     def _record_structures(self, call: _Call, out_cids, encoded, inputs: dict) -> None:
@@ -435,7 +438,7 @@ class Storage:
         now = time.time()
         if not self._item_op_added:
             for table, row in structures.item_op_rows(now).items():
-                rows[table].append(row)
+                rows[table] += row
             self._item_op_added = True
         self._buffer_elements(structure)
         for key_cid, key, cid, element in structure.items():
@@ -444,7 +447,7 @@ class Storage:
             packed = pack_outputs((cid,), (element,))
             item = structures.item_call(call.hid, index, struct_cid, key_cid, cid, packed, call.exact, now)
             for table, row in item:
-                rows[table].append(row)
+                rows[table] += row
 
     def _buffer_elements(self, structure: EncodedStructure) -> None:
         for cid, element in structure.elements.items():
@@ -467,7 +470,7 @@ class Storage:
 
     def _maybe_flush(self) -> None:
         if (
-            len(self._store.rows["calls"]) >= FLUSH_EVERY_CALLS
+            len(self._store.rows["calls"]) >= FLUSH_EVERY_CALLS * FIELDS["calls"]
             or time.monotonic() - self._last_flush > FLUSH_EVERY_SECONDS
         ):
             self.commit()

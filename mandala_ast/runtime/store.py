@@ -56,8 +56,10 @@ class SQLiteStore:
         if self.path is not None:
             _check_existing_file(self.path)
         self.conn = self._connect()
-        #: rows buffered per table until the next flush (appended to directly on hot paths)
-        self.rows: dict[str, list[tuple]] = {table: [] for table in _INSERTS}
+        #: Rows buffered per table until the next flush, flat: ``rows["outputs"] += (hid, i, cid)``
+        #: appends one row's fields (FIELDS[table] per row). Hot paths extend these directly: a
+        #: miss then leaves no row tuple alive for the garbage collector to visit until the flush.
+        self.rows: dict[str, list] = {table: [] for table in _INSERTS}
         self._ensure_schema()
         self._data_version = self._read_data_version()
         self._checked_at = time.monotonic()
@@ -72,10 +74,11 @@ class SQLiteStore:
 
     def pending_source(self, state: bytes) -> tuple | None:
         """The source text of a fingerprint buffered but not yet flushed."""
-        for row in self.rows["sources"]:
-            if row[0] == state:
-                return (row[2],)
-        return None
+        rows, width = self.rows["sources"], FIELDS["sources"]
+        states = rows[::width]
+        if state not in states:
+            return None
+        return (rows[states.index(state) * width + 2],)
 
     def has_calls(self, version_id: bytes) -> bool:
         """Whether any call of this op version is stored (one index probe, unlike a count)."""
@@ -126,11 +129,20 @@ class SQLiteStore:
 
     def add(self, table: str, row: tuple) -> None:
         """Buffer one row; it reaches the file at the next :meth:`flush`."""
-        self.rows[table].append(row)
+        self.rows[table] += row
 
     @property
     def pending_calls(self) -> int:
-        return len(self.rows["calls"])
+        return len(self.rows["calls"]) // FIELDS["calls"]
+
+    def buffered(self, table: str) -> list[tuple]:
+        """The rows buffered for ``table``, as tuples (for the rare readers that filter them)."""
+        flat, width = self.rows[table], FIELDS[table]
+        return list(zip(*(flat[field::width] for field in range(width))))
+
+    def replace_buffered(self, table: str, rows: list[tuple]) -> None:
+        """Buffer exactly ``rows`` (tuples, as from :meth:`buffered`) for ``table``."""
+        self.rows[table][:] = itertools.chain.from_iterable(rows)
 
     def flush(self, before: Callable[[sqlite3.Connection], Any] | None = None) -> None:
         """Write every buffered row in one transaction (retried while another writer holds it).
@@ -161,17 +173,21 @@ class SQLiteStore:
     def _insert_pending(self, conn: sqlite3.Connection) -> None:
         for table, rows in self.rows.items():
             if rows and table not in _BY_CALL_ID:
-                _insert_rows(conn, _INSERTS[table], rows)
-        if not self.rows["calls"] and not self.rows["inputs"] and not self.rows["outputs"]:
+                _insert_rows(conn, table, rows)
+        calls, inputs, outputs = self.rows["calls"], self.rows["inputs"], self.rows["outputs"]
+        if not calls and not inputs and not outputs:
             return
-        ids = _insert_calls(conn, self.rows["calls"])
-        inputs, outputs = self.rows["inputs"], self.rows["outputs"]
-        _resolve_ids(conn, ids, [row[0] for row in inputs + outputs] + [row[3] for row in inputs])
-        _insert_rows(conn, _INSERTS["inputs"], [
-            (ids[hid], name, cid, None if src is None else ids.get(src, 0), index)
-            for hid, name, cid, src, index in inputs
-        ])
-        _insert_rows(conn, _INSERTS["outputs"], [(ids[hid], idx, cid) for hid, idx, cid in outputs])
+        ids = _insert_calls(conn, calls)
+        # Fields: inputs (hid, name, cid, src hid, src index), outputs (hid, idx, cid).
+        in_calls, sources, out_calls = inputs[0::5], inputs[3::5], outputs[0::3]
+        _resolve_ids(conn, ids, in_calls + out_calls + sources)
+        # Copies with call row ids in place of hids: the buffer stays intact should this fail.
+        inputs, outputs = inputs.copy(), outputs.copy()
+        inputs[0::5] = [ids[hid] for hid in in_calls]
+        inputs[3::5] = [None if src is None else ids.get(src, 0) for src in sources]
+        outputs[0::3] = [ids[hid] for hid in out_calls]
+        _insert_rows(conn, "inputs", inputs)
+        _insert_rows(conn, "outputs", outputs)
 
     # -- opening -------------------------------------------------------------------------
 
@@ -336,6 +352,8 @@ _INSERTS = {
     "inputs": "INSERT OR IGNORE INTO call_inputs VALUES (?, ?, ?, ?, ?)",
     "outputs": "INSERT OR IGNORE INTO call_outputs VALUES (?, ?, ?)",
 }
+#: Fields per buffered row (SQLiteStore.rows): a call's row id is added when it is written.
+FIELDS = {table: sql.count("?") - (table == "calls") for table, sql in _INSERTS.items()}
 _ROWS_PER_STATEMENT = 50
 #: Bound parameters per statement: SQLite before 3.32 allows no more than 999.
 _MAX_PARAMETERS = 999
@@ -343,39 +361,45 @@ _MAX_PARAMETERS = 999
 _BY_CALL_ID = ("calls", "inputs", "outputs")
 
 
-def _insert_calls(conn: sqlite3.Connection, rows: list[tuple]) -> dict[bytes, int]:
-    """Insert buffered calls with the next free row ids; return ``hid -> row id``.
+def _insert_calls(conn: sqlite3.Connection, calls: list) -> dict[bytes, int]:
+    """Insert the buffered calls (flat) with the next free row ids; return ``hid -> row id``.
 
     Ids are handed out here, under the write lock, rather than left to SQLite: an
     ``executemany`` cannot say which ids it assigned. A call another process stored first is
     ignored, and then the ids of the rows that *are* stored are read back.
     """
+    width = FIELDS["calls"]
+    count = len(calls) // width
     first = conn.execute(_NEXT_ID_SQL).fetchone()[0]
+    ids = range(first, first + count)
+    # Each row's fields with its id in front, a column at a time (no tuple per row).
+    params = [None] * (count * (width + 1))
+    params[0 :: width + 1] = ids
+    for field in range(width):
+        params[field + 1 :: width + 1] = calls[field::width]
     before = conn.total_changes
-    _insert_rows(conn, _INSERTS["calls"], [(first + k, *row) for k, row in enumerate(rows)])
-    if conn.total_changes - before == len(rows):
-        return {row[0]: first + k for k, row in enumerate(rows)}
+    _insert_rows(conn, "calls", params)
+    if conn.total_changes - before == count:
+        return dict(zip(calls[0::width], ids))
     return {}  # some were stored already, perhaps under other ids: _resolve_ids reads them
 
 
-def _insert_rows(conn: sqlite3.Connection, sql: str, rows: list[tuple]) -> None:
-    """``executemany(sql, rows)``, with one statement per 50 rows (``VALUES (...), (...)``):
-    each executed statement costs its own step and reset, ~2 µs of a ~30 µs miss."""
-    if not rows:
+def _insert_rows(conn: sqlite3.Connection, table: str, flat: list) -> None:
+    """Insert the rows whose fields ``flat`` lists one after another, one statement per 50
+    rows (``VALUES (...), (...)``): each executed statement costs its own step and reset,
+    ~2 µs of a ~30 µs miss. The parameters are slices of ``flat``: no tuple per row."""
+    if not flat:
         return
-    head, values = sql.split(" VALUES ")
-    per = min(_ROWS_PER_STATEMENT, _MAX_PARAMETERS // len(rows[0]))
-    whole = len(rows) - len(rows) % per
+    head, values = _INSERTS[table].split(" VALUES ")
+    width = values.count("?")
+    step = width * min(_ROWS_PER_STATEMENT, _MAX_PARAMETERS // width)
+    whole = len(flat) - len(flat) % step
     if whole:
-        statement = f"{head} VALUES {', '.join([values] * per)}"
-        conn.executemany(statement, [_flat(rows[start : start + per]) for start in range(0, whole, per)])
-    if whole < len(rows):
-        rest = rows[whole:]
-        conn.execute(f"{head} VALUES {', '.join([values] * len(rest))}", _flat(rest))
-
-
-def _flat(rows: list[tuple]) -> tuple:
-    return tuple(itertools.chain.from_iterable(rows))
+        statement = f"{head} VALUES {', '.join([values] * (step // width))}"
+        conn.executemany(statement, [flat[start : start + step] for start in range(0, whole, step)])
+    if whole < len(flat):
+        rest = flat[whole:]
+        conn.execute(f"{head} VALUES {', '.join([values] * (len(rest) // width))}", rest)
 
 
 def _resolve_ids(conn: sqlite3.Connection, ids: dict[bytes, int], hids: list[bytes | None]) -> None:
