@@ -66,10 +66,14 @@ class VersionTracker:
             self._report_if_new(op, canonical)
             return canonical
         previous = self._latest_other_version(op)
+        same = previous is not None and self._same_text(op, previous)
+        canonical = previous[3] if same else None
         signature = json.dumps({"signature": str(op.signature), "outputs": op.output_names()})
         self.store.add("ops", (op.name, op.nout, signature))
-        self.store.add("versions", (op.version_id, op.name, op.version, time.time(), op.fingerprint.digest, None))
+        self.store.add("versions", (op.version_id, op.name, op.version, time.time(), op.fingerprint.digest, canonical))
         self._add_source(op.fingerprint.digest, deps.qualified_name(op.fn), op.fingerprint.source)
+        if same:
+            return canonical
         if previous is not None:
             old_source = self._source(previous[1]) or ""
             states = (previous[1], op.fingerprint.digest)
@@ -88,11 +92,19 @@ class VersionTracker:
             self._changed(("op", op.name, op.version_id), op, title, old_source, op.fingerprint.source, states)
 
     def _latest_other_version(self, op: "Op") -> tuple | None:
+        """``(version_id, fingerprint, version, canonical version_id)`` of the op's latest
+        other version."""
         return self.store.conn.execute(
-            "SELECT version_id, fingerprint FROM versions WHERE op_name = ? AND version_id != ? "
-            "ORDER BY created_at DESC LIMIT 1",
+            "SELECT version_id, fingerprint, version, COALESCE(canonical, version_id) FROM versions "
+            "WHERE op_name = ? AND version_id != ? ORDER BY created_at DESC LIMIT 1",
             (op.name, op.version_id),
         ).fetchone()
+
+    def _same_text(self, op: "Op", previous: tuple) -> bool:
+        """Whether the latest other version is this very source text (and version=): then only
+        the fingerprint differs, taken by an earlier mandala_ast or another Python, whose
+        syntax trees differ. Its calls stay this version's, as accept_change would say."""
+        return previous[2] == op.version and self._source(previous[1]) == op.fingerprint.source
 
     def defaults(self, op: "Op") -> dict[str, bytes]:
         """Each parameter's default as first seen by this storage (content ids)."""
@@ -155,14 +167,27 @@ class VersionTracker:
     def changed_dependencies(self, deps_id: bytes) -> list[tuple[str, bytes, bytes | None]]:
         """(name, stored state, current state) for each dependency that changed since."""
         changed = []
-        for name, state in self.store.conn.execute(
-            "SELECT name, state FROM dep_sets WHERE deps_id = ?", (deps_id,)
+        for name, kind, state in self.store.conn.execute(
+            "SELECT name, kind, state FROM dep_sets WHERE deps_id = ?", (deps_id,)
         ).fetchall():
             self._track(name)
             current = deps.current_state(name)
-            if current != state and not self._accepted(name, state, current):
+            if current == state or self._accepted(name, state, current):
+                continue
+            if not self._same_code(name, kind, state, current):
                 changed.append((name, state, current))
         return changed
+
+    def _same_code(self, name: str, kind: str, state: bytes, current: bytes | None) -> bool:
+        """Code whose source text is unchanged though its fingerprint is not (see _same_text);
+        accepted for good. Not constants: their text is a repr, which two values can share."""
+        if kind != "code" or current is None:
+            return False
+        old = self._source(state)
+        if old is None or old != deps.current_source(name):
+            return False
+        self.store.add("accepted", (name, state, current))
+        return True
 
     def report_stale(self, op: "Op", deps_id: bytes) -> None:
         """Report (once) the dependency changes that make a stored call stale."""
