@@ -235,6 +235,24 @@ class TestRecomputeAfterDelete:
         both.pipeline(storage)
         assert both.RUNS == [("inc", 200)]
 
+    def test_a_call_deleted_without_dependents_and_computed_again_is_their_producer_again(self, db, compiled):
+        """Format 5 keys an input's source by the producer's row id: the dependents kept the
+        deleted row's id, the recomputed call got a new one, and add(inc(200), 10) was no
+        longer computed from inc(200): provenance lost it and deleting inc(200) again left it."""
+        storage = Storage(db)
+        compiled.pipeline(storage)
+        storage.delete_calls(row_of(storage, compiled.inc, x=200), dependents=False)
+        with sqlite3.connect(db) as conn:  # a source that is gone is a call, not a literal
+            assert conn.execute("SELECT COUNT(*) FROM inputs WHERE name = 'y' AND src_call IS NULL").fetchone()[0] == 0
+        compiled.pipeline(storage)  # inc(200) again; add(201, 10) is found by its history
+        provenance = storage.provenance(compiled.add)
+        assert provenance[provenance.input == "y"].producer_op.tolist() == [compiled.inc.name] * 5
+        report = storage.delete_calls(row_of(storage, compiled.inc, x=200))
+        assert (report.calls, report.dependents) == (2, 1)
+        compiled.RUNS.clear()
+        compiled.pipeline(storage)
+        assert compiled.RUNS == [("inc", 200), ("add", 201, 10)]
+
     def test_every_row_of_the_matched_computation_goes(self, db, compiled):
         """add(inc(2), 10) and add(dec(4), 10) are two rows of one computation (the df shows
         one): deleting it leaves no row to serve it."""

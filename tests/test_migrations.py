@@ -61,6 +61,7 @@ _DOWNGRADE = (
     "DROP TABLE calls",
     "DROP TABLE call_inputs",
     "DROP TABLE call_outputs",
+    "DROP TABLE IF EXISTS call_tombstones",
     "DELETE FROM sqlite_stat1",
     "ALTER TABLE v4_calls RENAME TO calls",
     "ALTER TABLE v4_inputs RENAME TO inputs",
@@ -129,3 +130,24 @@ def test_a_failed_upgrade_leaves_the_format_4_file_as_it_was(v4_file, user, monk
     monkeypatch.undo()
     assert user.pipeline(Storage(v4_file)) == [1, 3, 5, 7, 9]
     assert user.RUNS == []
+
+
+def test_the_row_id_of_a_deleted_source_is_not_handed_to_another_call(v4_file, user):
+    # Row ids follow format 4's creation times, and a producer can be newer than a consumer
+    # (another process computed and committed it first): inc(4) got the highest id. Deleted
+    # without its dependents, its id went to the next call stored (MAX(id) + 1), inc(99), and
+    # add(5, 4) counted as computed from inc(99): deleting inc(99) took add(5, 4) with it.
+    with sqlite3.connect(v4_file) as conn:
+        conn.execute(
+            "UPDATE calls SET created_at = created_at + 100 WHERE hid ="
+            " (SELECT src_call FROM inputs WHERE src_call IS NOT NULL ORDER BY cid LIMIT 1)"
+        )
+    storage = Storage(v4_file)
+    frame = storage.df(user.inc)
+    newest = frame[frame.created_at == frame.created_at.max()]
+    storage.delete_calls(newest, dependents=False)
+    with storage.run():
+        user.inc(99)
+    report = storage.delete_calls(storage.df(user.inc).query("x == 99"))
+    assert (report.calls, report.dependents) == (1, 0)
+    assert len(storage.df(user.add)) == 5

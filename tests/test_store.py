@@ -119,3 +119,26 @@ def test_memoizing_does_not_import_pandas(tmp_path):
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_a_format_5_file_written_before_call_tombstones_gets_them_on_open(path):
+    storage = Storage(path)
+    with storage.run():
+        inc(1)
+    storage.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP VIEW inputs")
+        conn.execute("DROP TABLE call_tombstones")
+        conn.execute(
+            "CREATE VIEW inputs AS SELECT c.hid AS call_hid, i.name AS name, i.cid AS cid,"
+            " s.hid AS src_call, i.src_index AS src_index FROM call_inputs i"
+            " JOIN calls c ON c.id = i.call_id LEFT JOIN calls s ON s.id = i.src_call"
+        )
+    storage = Storage(path)
+    with storage.run():
+        inc(5)
+    storage.delete_calls(storage.df(inc).query("x == 1"))
+    assert sorted(Storage(path).df(inc)["x"]) == [5]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM inputs").fetchone()[0] == 1
+        assert conn.execute("SELECT COUNT(*) FROM call_tombstones").fetchone()[0] == 0

@@ -472,5 +472,13 @@ _DELETE_ROWS = (
     f"INSERT OR IGNORE INTO temp.mandala_used SELECT cid FROM main.call_outputs WHERE call_id IN ({_DOOMED_IDS})",
     f"DELETE FROM main.call_inputs WHERE call_id IN ({_DOOMED_IDS})",
     f"DELETE FROM main.call_outputs WHERE call_id IN ({_DOOMED_IDS})",
+    # A doomed call that surviving calls' inputs still name as their source (dependents=False)
+    # keeps its row id: computed again, it is their source again (store.py, call_tombstones).
+    "INSERT OR REPLACE INTO main.call_tombstones (id, hid) SELECT c.id, c.hid FROM temp.mandala_doomed d"
+    " CROSS JOIN main.calls c ON c.hid = d.hid"
+    " WHERE EXISTS (SELECT 1 FROM main.call_inputs i WHERE i.src_call = c.id)",
+    # ... and forgets it once none does (a storage with none reads no tombstones at commits).
+    "DELETE FROM main.call_tombstones WHERE NOT EXISTS"
+    " (SELECT 1 FROM main.call_inputs i WHERE i.src_call = call_tombstones.id)",
     f"DELETE FROM main.calls WHERE hid IN ({_DOOMED})",
 )

@@ -42,7 +42,13 @@ _COUNT_SQL = "SELECT COUNT(*) FROM calls WHERE version_id = ?"
 _ANY_SQL = "SELECT 1 FROM calls WHERE version_id = ? LIMIT 1"
 # A range of the version index, whose entries sit in row-id (= insertion) order.
 _INDEX_SQL = "SELECT lkey, cid, hid, deps_id, outputs FROM calls WHERE version_id = ?"
-_NEXT_ID_SQL = "SELECT COALESCE(MAX(id), 0) + 1 FROM calls"
+# The next free row id, and whether any call is tombstoned (see _CALL_TABLES): ids of
+# tombstoned calls are never handed to other calls, whose inputs would then name them.
+_NEXT_ID_SQL = (
+    "SELECT COALESCE(MAX(c, t), c, t, 0) + 1, t IS NOT NULL FROM"
+    " (SELECT (SELECT MAX(id) FROM calls) AS c, (SELECT MAX(id) FROM call_tombstones) AS t)"
+)
+_TOMBSTONES_SQL = "SELECT hid, id FROM call_tombstones WHERE hid IN ({marks})"
 _IDS_SQL = "SELECT hid, id FROM calls WHERE hid IN ({marks})"
 #: How stale our knowledge of other processes' commits may get (PRAGMA data_version polling).
 _FRESHNESS_SECONDS = 0.05
@@ -225,6 +231,8 @@ class SQLiteStore:
             self.write_transaction(lambda conn: self._create_schema())
         elif _read_format(self.conn) != FORMAT:
             self.write_transaction(lambda conn: self._upgrade())
+        elif not _has_table(self.conn, "call_tombstones"):  # format 5 as first written
+            self.write_transaction(_add_tombstones)
 
     def _upgrade(self) -> None:
         found = _read_format(self.conn)  # again, under the write lock: another process may be done
@@ -266,6 +274,18 @@ _VALUES_TABLE = (
     "CREATE TABLE vals (cid BLOB PRIMARY KEY, codec TEXT, data BLOB, size INTEGER, external INTEGER) "
     "WITHOUT ROWID"
 )
+# A call deleted while inputs of surviving calls name it as their source (delete_calls with
+# dependents=False) keeps its row id here. Computed again (same hid), it gets that id back, so
+# those calls are computed from it again, as when sources were hids (format 4): else queries,
+# provenance and deletions lost the link for good. And no other call ever gets that id.
+_TOMBSTONES_TABLE = "CREATE TABLE call_tombstones (id INTEGER PRIMARY KEY, hid BLOB NOT NULL UNIQUE)"
+# A source that is not stored is still a call (never a literal, NULL): its hid if known.
+_INPUTS_VIEW = (
+    "CREATE VIEW inputs AS SELECT c.hid AS call_hid, i.name AS name, i.cid AS cid,"
+    " COALESCE(s.hid, t.hid) AS src_call, i.src_index AS src_index"
+    " FROM call_inputs i JOIN calls c ON c.id = i.call_id LEFT JOIN calls s ON s.id = i.src_call"
+    " LEFT JOIN call_tombstones t ON t.id = i.src_call"
+)
 _CALL_TABLES = (
     # Calls get integer row ids in the order they are stored; their hashes live only in
     # unique indexes. Inputs and outputs are keyed by those ids, so calls computed together
@@ -296,11 +316,10 @@ _CALL_TABLES = (
     "CREATE INDEX idx_inputs_src ON call_inputs (src_call, src_index) WHERE src_call IS NOT NULL",
     "CREATE INDEX idx_inputs_cid ON call_inputs (cid)",
     "CREATE INDEX idx_outputs_cid ON call_outputs (cid)",
+    _TOMBSTONES_TABLE,
     # The same rows named by call hashes, for the readers that think in hids (provenance,
     # tables); SQLite flattens these joins into their queries.
-    "CREATE VIEW inputs AS SELECT c.hid AS call_hid, i.name AS name, i.cid AS cid,"
-    " s.hid AS src_call, i.src_index AS src_index"
-    " FROM call_inputs i JOIN calls c ON c.id = i.call_id LEFT JOIN calls s ON s.id = i.src_call",
+    _INPUTS_VIEW,
     "CREATE VIEW outputs AS SELECT c.hid AS call_hid, o.idx AS idx, o.cid AS cid"
     " FROM call_outputs o JOIN calls c ON c.id = o.call_id",
 )
@@ -324,6 +343,19 @@ _PLANNER_STATISTICS = (
     ("call_outputs", "idx_outputs_cid", "1000000 2 1 1"),
     ("vals", "vals", "1000000 1"),
 )
+
+
+def _add_tombstones(conn: sqlite3.Connection) -> None:
+    """Add call_tombstones to a format-5 file written before it existed."""
+    if not _has_table(conn, "call_tombstones"):  # again, under the write lock
+        conn.execute(_TOMBSTONES_TABLE)
+        conn.execute("DROP VIEW IF EXISTS inputs")
+        conn.execute(_INPUTS_VIEW)
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+    return conn.execute(query, (name,)).fetchone() is not None
 
 
 def _create_call_tables(conn: sqlite3.Connection) -> None:
@@ -370,8 +402,10 @@ def _insert_calls(conn: sqlite3.Connection, calls: list) -> dict[bytes, int]:
     """
     width = FIELDS["calls"]
     count = len(calls) // width
-    first = conn.execute(_NEXT_ID_SQL).fetchone()[0]
+    first, tombstones = conn.execute(_NEXT_ID_SQL).fetchone()
     ids = range(first, first + count)
+    if tombstones:
+        ids = _revive(conn, calls[0::width], ids)
     # Each row's fields with its id in front, a column at a time (no tuple per row).
     params = [None] * (count * (width + 1))
     params[0 :: width + 1] = ids
@@ -382,6 +416,19 @@ def _insert_calls(conn: sqlite3.Connection, calls: list) -> dict[bytes, int]:
     if conn.total_changes - before == count:
         return dict(zip(calls[0::width], ids))
     return {}  # some were stored already, perhaps under other ids: _resolve_ids reads them
+
+
+def _revive(conn: sqlite3.Connection, hids: list[bytes], ids: range) -> list[int]:
+    """``ids`` with the old row id of each tombstoned call among ``hids`` (computed again):
+    the inputs that still name that id as their source are computed from it again."""
+    found: dict[bytes, int] = {}
+    for start in range(0, len(hids), _IN_CHUNK):
+        chunk = hids[start : start + _IN_CHUNK]
+        found.update(conn.execute(_TOMBSTONES_SQL.format(marks=", ".join("?" * len(chunk))), chunk))
+    if not found:
+        return ids
+    conn.executemany("DELETE FROM call_tombstones WHERE id = ?", ((old,) for old in found.values()))
+    return [found.get(hid, new) for hid, new in zip(hids, ids)]
 
 
 def _insert_rows(conn: sqlite3.Connection, table: str, flat: list) -> None:
