@@ -79,13 +79,17 @@ _DOWNGRADE = (
 def v4_file(tmp_path: Path, user: ModuleType) -> Path:
     path = tmp_path / "old.db"
     user.pipeline(Storage(path))
+    downgrade(path)
+    user.RUNS.clear()
+    return path
+
+
+def downgrade(path: Path) -> None:
     with sqlite3.connect(path, isolation_level=None) as conn:
         conn.execute("BEGIN")
         for statement in _DOWNGRADE:
             conn.execute(statement)
         conn.execute("COMMIT")
-    user.RUNS.clear()
-    return path
 
 
 def stored_format(path: Path) -> str:
@@ -151,3 +155,23 @@ def test_the_row_id_of_a_deleted_source_is_not_handed_to_another_call(v4_file, u
     report = storage.delete_calls(storage.df(user.inc).query("x == 99"))
     assert (report.calls, report.dependents) == (1, 0)
     assert len(storage.df(user.add)) == 5
+
+
+def test_a_source_deleted_before_the_upgrade_is_the_source_again_once_computed_again(tmp_path, user):
+    # Format 4 kept the hid of a source deleted without its dependents, and a source computed
+    # again has the same hid: add(3, 2) was computed from inc(2) again. The upgrade turned such
+    # a source into 0 ("some call"), so deleting inc(2) later left add(3, 2) behind.
+    path = tmp_path / "old.db"
+    storage = Storage(path)
+    user.pipeline(storage)
+    frame = storage.df(user.inc)
+    storage.delete_calls(frame[frame.x == 2], dependents=False)
+    storage.close()
+    downgrade(path)
+    storage = Storage(path)
+    user.RUNS.clear()
+    assert user.pipeline(storage) == [1, 3, 5, 7, 9]
+    assert user.RUNS == [2]  # inc(2) again; add(3, 2) is found by its history
+    frame = storage.df(user.inc)
+    report = storage.delete_calls(frame[frame.x == 2])
+    assert (report.calls, report.dependents) == (2, 1)

@@ -33,10 +33,16 @@ _COPY_V4 = (
     "INSERT INTO calls (version_id, lkey, deps_id, hid, cid, created_at, duration, exact, outputs)"
     " SELECT version_id, lkey, deps_id, hid, cid, created_at, duration, exact, outputs"
     " FROM v4_calls ORDER BY created_at, hid",
-    # A source whose call is gone stays "some call" (0), never a literal (NULL).
+    # A source whose call is gone (deleted without its dependents) is tombstoned with a row id
+    # of its own, as deletion.py does: format 4 kept its hid, and the call, once computed
+    # again, is their source again. (0 would say "some call" and lose which one for good.)
+    "INSERT INTO call_tombstones (id, hid) SELECT (SELECT COALESCE(MAX(id), 0) FROM calls)"
+    " + ROW_NUMBER() OVER (ORDER BY src), src FROM (SELECT DISTINCT i.src_call AS src FROM v4_inputs i"
+    " WHERE i.src_call IS NOT NULL AND NOT EXISTS (SELECT 1 FROM calls c WHERE c.hid = i.src_call))",
     "INSERT INTO call_inputs SELECT c.id, i.name, i.cid,"
-    " CASE WHEN i.src_call IS NULL THEN NULL ELSE COALESCE(s.id, 0) END, i.src_index FROM v4_inputs i"
-    " JOIN calls c ON c.hid = i.call_hid LEFT JOIN calls s ON s.hid = i.src_call ORDER BY c.id",
+    " CASE WHEN i.src_call IS NULL THEN NULL ELSE COALESCE(s.id, t.id, 0) END, i.src_index FROM v4_inputs i"
+    " JOIN calls c ON c.hid = i.call_hid LEFT JOIN calls s ON s.hid = i.src_call"
+    " LEFT JOIN call_tombstones t ON t.hid = i.src_call ORDER BY c.id",
     "INSERT INTO call_outputs SELECT c.id, o.idx, o.cid FROM v4_outputs o"
     " JOIN calls c ON c.hid = o.call_hid ORDER BY c.id",
     "DROP TABLE v4_calls",
