@@ -224,10 +224,13 @@ class _Builder:
         # last call leads: SQLite walks from consumers to producers (see _edge), so for a chain
         # the rows already come in that order and need no sort. (With every call under an
         # `if`, the first one joined leads the order.)
-        # With a call under an `if` joined, SQLite took ordering by row id as a reason to walk
-        # the required calls' version indexes nested, to skip a sort: every dec(x) read for
-        # each inc(x), quadratic. The unary + has it sort the rows instead.
-        plus = "+" if len(self.required) < len(self.compiled.call_columns) else ""
+        # Only required calls that edges link into one chain come in that order. Otherwise
+        # (calls sharing only a variable, or a call under an `if` joined) SQLite planned around
+        # ordering by row id, walking version indexes nested: every inc(x) read for each
+        # dec(x), quadratic. The unary + has it join as it would unordered, then sort.
+        chains = {self.components[number] for number in self.required}
+        guarded = len(self.required) < len(self.compiled.call_columns)
+        plus = "+" if len(chains) > 1 or guarded else ""
         order = ", ".join(f"{plus}g{number}.id" for number in reversed(self.required or [self.first]))
         self.compiled.sql = f"SELECT {', '.join(self.columns)} FROM {' '.join(self.joins)}{where} ORDER BY {order}"
         self.compiled.params = self.params + params
