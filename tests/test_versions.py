@@ -434,3 +434,14 @@ def test_unchanged_code_fingerprinted_by_another_python_keeps_its_calls(project)
     project.write(BASE.replace("return y + 1", "return y + 2"))
     proc = project.run(script="other.py")
     assert "RUNS [0, 1, 2, 3]" in proc.stdout and "op experiment.train changed" in proc.stderr
+
+def test_code_without_source_is_never_taken_for_unchanged_text():
+    # Unchanged source text keeps calls across fingerprint changes; the stand-in text for code
+    # without source names an object and its address, which another function may reuse.
+    from mandala_ast.runtime.fingerprints import fingerprint
+    from mandala_ast.runtime.versions import _is_text
+
+    made = {}
+    exec("def f(x):\n    return x + 1\n", made)  # no file: inspect finds no source
+    assert not _is_text(fingerprint(made["f"]).source)
+    assert _is_text(fingerprint(test_code_without_source_is_never_taken_for_unchanged_text).source)
