@@ -25,6 +25,8 @@ import mandala_ast
 from mandala_ast import DeleteReport, GcReport, Storage, StorageBusyError
 from mandala_ast.runtime import store as store_module
 
+from integrity import dangling_references
+
 REPO = Path(__file__).resolve().parent.parent
 BIG = 1 << 18  # float64 elements: 2 MiB, stored as a blob file
 
@@ -167,17 +169,6 @@ def blob_files(db: Path) -> list[Path]:
 def count_rows(db: Path, table: str) -> int:
     with sqlite3.connect(db) as conn:
         return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-
-
-def dangling_references(db: Path) -> int:
-    """Input/output rows whose value row or call row is missing: must always be 0."""
-    with sqlite3.connect(db) as conn:
-        return conn.execute(
-            "SELECT COUNT(*) FROM (SELECT call_id, cid FROM call_inputs UNION ALL "
-            "SELECT call_id, cid FROM call_outputs) r "
-            "WHERE NOT EXISTS (SELECT 1 FROM vals v WHERE v.cid = r.cid) "
-            "OR NOT EXISTS (SELECT 1 FROM calls c WHERE c.id = r.call_id)"
-        ).fetchone()[0]
 
 
 class TestRecomputeAfterDelete:
@@ -602,14 +593,9 @@ class TestRegressions:
         compiled.use_after_a_dropping_commit(
             runner, lambda: deleter.delete_calls(row_of(deleter, compiled.inc, x=200))
         )
-        with sqlite3.connect(db) as conn:
-            dangling = conn.execute(
-                # (0, a source of another storage, has no row either: none is expected here)
-                "SELECT COUNT(*) FROM call_inputs i WHERE i.src_call IS NOT NULL AND NOT EXISTS "
-                "(SELECT 1 FROM calls c WHERE c.id = i.src_call)"
-            ).fetchone()[0]
-        assert dangling == 0
-        assert dangling_references(db) == 0
+        assert dangling_references(db) == 0  # no source naming a call that is gone
+        with sqlite3.connect(db) as conn:  # ... nor a tombstone standing in for one
+            assert conn.execute("SELECT COUNT(*) FROM call_tombstones").fetchone()[0] == 0
 
     def test_listing_versions_inside_a_block_commits_through_the_deletion_watch(self, db, plain):
         # storage.versions(op) flushed the block's buffered rows without checking them

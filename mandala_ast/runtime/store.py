@@ -137,10 +137,6 @@ class SQLiteStore:
         """Buffer one row; it reaches the file at the next :meth:`flush`."""
         self.rows[table] += row
 
-    @property
-    def pending_calls(self) -> int:
-        return len(self.rows["calls"]) // FIELDS["calls"]
-
     def buffered(self, table: str) -> list[tuple]:
         """The rows buffered for ``table``, as tuples (for the rare readers that filter them)."""
         flat, width = self.rows[table], FIELDS[table]
