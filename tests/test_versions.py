@@ -445,3 +445,100 @@ def test_code_without_source_is_never_taken_for_unchanged_text():
     exec("def f(x):\n    return x + 1\n", made)  # no file: inspect finds no source
     assert not _is_text(fingerprint(made["f"]).source)
     assert _is_text(fingerprint(test_code_without_source_is_never_taken_for_unchanged_text).source)
+
+
+INNER_OPS = '''
+RUNS = []
+
+@op
+def f_1(x):
+    RUNS.append("f_1")
+    return x + 1
+
+def plain_helper(x):
+    return f_1(x)
+
+@workflow
+def flow_helper(x):
+    return f_1(x)
+
+@op
+def f_2(x):
+    RUNS.append("f_2")
+    return CALL * 10
+
+def block(path, inner_first):
+    storage = Storage(path)
+    with storage:
+        if inner_first:
+            f_1(1)
+        out = f_2(1)
+    return storage, out
+'''
+
+INNER_DRIVER = '''
+import sys
+if sys.argv[1] == "compiled":
+    import mandala_ast; mandala_ast.install("experiment")
+import experiment as ex
+assert hasattr(ex, "__mandala_rt__") == (sys.argv[1] == "compiled")
+from mandala_ast import Storage
+why = Storage("s.db").why(ex.f_2, 1)
+storage, out = ex.block("s.db", sys.argv[2] == "hit")
+print("OUT", out, "RUNS", sorted(ex.RUNS))
+print("WHY", why)
+'''
+
+
+@pytest.mark.parametrize("inner", ["hit", "miss"])
+@pytest.mark.parametrize(
+    "module, via",
+    # Uncompiled, a workflow is a plain helper; compiled, it calls f_1 with provenance.
+    [("plain", "direct"), ("plain", "helper"), ("compiled", "direct"), ("compiled", "helper"), ("compiled", "workflow")],
+)
+def test_edited_inner_op_recomputes_outer_op(tmp_path, inner, module, via):
+    """f_2's body calls f_1; editing f_1 must recompute f_2, also when f_1's call was already
+    stored (a hit: f_1's body never ran inside f_2, so tracing alone cannot see it)."""
+    project = Project(tmp_path)
+    (tmp_path / "inner.py").write_text(INNER_DRIVER)
+    call = {"direct": "f_1(x)", "helper": "plain_helper(x)", "workflow": "flow_helper(x)"}[via]
+    source = INNER_OPS.replace("CALL", call)
+    project.write("from mandala_ast import workflow\n" + source)
+    out = project.run(module, inner, script="inner.py").stdout
+    assert "OUT 20 RUNS ['f_1', 'f_2']" in out
+    project.write("from mandala_ast import workflow\n" + source.replace("x + 1", "x + 2"))
+    out = project.run(module, inner, script="inner.py").stdout
+    assert "OUT 30 RUNS ['f_1', 'f_2']" in out
+    assert "WHY miss: experiment.f_2(x=1) was computed before" in out
+    assert "dependency experiment.f_1 changed" in out
+    assert "-    return x + 1" in out and "+    return x + 2" in out
+
+
+def test_edited_helper_of_an_inner_op_recomputes_outer_op(tmp_path):
+    """f_1(1) is a hit inside f_2, so f_2 must take on what f_1's stored call depended on:
+    editing f_1's helper recomputes f_1(1), and f_2(1) with it."""
+    project = Project(tmp_path)
+    (tmp_path / "inner.py").write_text(INNER_DRIVER)
+    source = INNER_OPS.replace("CALL", "f_1(x)").replace("x + 1", "scale(x)")
+    source = "from mandala_ast import workflow\nimport helpers\n" + source.replace("scale(", "helpers.scale(")
+    project.write(source)
+    project.write("def scale(x):\n    return x + 1\n", name="helpers.py")
+    assert "OUT 20 RUNS ['f_1', 'f_2']" in project.run("plain", "hit", script="inner.py").stdout
+    project.write("def scale(x):\n    return x + 2\n", name="helpers.py")
+    out = project.run("plain", "hit", script="inner.py").stdout
+    assert "OUT 30 RUNS ['f_1', 'f_2']" in out
+    assert "dependency helpers.scale changed" in out and "+    return x + 2" in out
+
+
+def test_version_bump_of_an_inner_op_recomputes_outer_op(tmp_path):
+    """version= bumped by hand on f_1 (its code unchanged) recomputes f_1(1), and f_2(1)."""
+    project = Project(tmp_path)
+    (tmp_path / "inner.py").write_text(INNER_DRIVER)
+    source = "from mandala_ast import workflow\n" + INNER_OPS.replace("CALL", "f_1(x)")
+    project.write(source)
+    assert "OUT 20 RUNS ['f_1', 'f_2']" in project.run("plain", "hit", script="inner.py").stdout
+    project.write(source.replace("@op\ndef f_1", "@op(version=1)\ndef f_1"))
+    out = project.run("plain", "hit", script="inner.py").stdout
+    assert "OUT 20 RUNS ['f_1', 'f_2']" in out
+    assert "dependency experiment.f_1 changed" in out and "+@op(version=1)" in out
+

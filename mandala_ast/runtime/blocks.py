@@ -35,6 +35,9 @@ class RunBlock:
         self.names: dict[str, Ref] = {}
         #: provenance of the value the innermost compiled workflow just returned
         self.returned: Ref | None = None
+        #: per op body running in this block (outermost first): the (op, deps_id) of each op
+        #: call it made, directly or through anything it called
+        self.op_bodies: list[set[tuple[Op, bytes]]] = []
         self._outer: list[RunBlock | None] = []
 
     def __enter__(self) -> "Storage":
@@ -62,3 +65,36 @@ class RunBlock:
     def call_op_with_refs(self, op: "Op", args: tuple, kwargs: dict, input_refs: dict) -> tuple:
         """An op call from compiled code, which knows the history of some arguments."""
         return self.storage.call_with_refs(op, args, kwargs, input_refs, self)
+
+    def start_op_body(self) -> set[tuple["Op", bytes]]:
+        """Before an op body runs: from now on, op calls are collected for it (and for the op
+        bodies it runs in); returns its collection. Pair with :meth:`end_op_body`.
+
+        An op that calls another op depends on it, hit or miss; a hit runs none of the inner
+        op's code, so tracing cannot see it. While any body runs, instance attributes shadow
+        the two call methods with the collecting ones: calls made by the block itself keep
+        their path untouched (no flag to test on the warm hit path).
+        """
+        collected: set[tuple[Op, bytes]] = set()
+        if not self.op_bodies:
+            self.call_op = self._call_op_in_body  # type: ignore[method-assign]
+            self.call_op_with_refs = self._call_op_with_refs_in_body  # type: ignore[method-assign]
+        self.op_bodies.append(collected)
+        return collected
+
+    def end_op_body(self) -> None:
+        """After an op body ran (or raised): stop collecting for it."""
+        self.op_bodies.pop()
+        if not self.op_bodies:
+            del self.call_op, self.call_op_with_refs
+
+    def note_op_call(self, op: "Op", deps_id: bytes) -> None:
+        """A call of ``op`` stored (or found) under ``deps_id`` was made by the running bodies."""
+        for collected in self.op_bodies:  # an outer op depends on what its inner ops called too
+            collected.add((op, deps_id))
+
+    def _call_op_in_body(self, op: "Op", args: tuple, kwargs: dict) -> Any:
+        return self.storage.call_from_op_body(op, args, kwargs, None, self)
+
+    def _call_op_with_refs_in_body(self, op: "Op", args: tuple, kwargs: dict, input_refs: dict) -> tuple:
+        return self.storage.call_from_op_body(op, args, kwargs, input_refs, self)

@@ -18,12 +18,14 @@ import types
 from typing import Any, Iterator
 
 from .fingerprints import fingerprint
-from .hashing import UnhashableError, content_id
+from .hashing import UnhashableError, content_id, digest
+from .ops import Op
 
 __all__ = [
     "Dependency",
     "current_state",
     "may_run_user_code",
+    "op_dependency",
     "resolve",
     "run_dependencies",
     "static_dependencies",
@@ -33,11 +35,12 @@ _CONSTANT_TYPES = (int, float, complex, str, bytes, bool, type(None), tuple, fro
 
 
 class Dependency:
-    """One dependency: ``kind`` is "code" or "constant"; ``state`` its fingerprint or content id."""
+    """One dependency: ``kind`` is "code" or "constant"; ``state`` its fingerprint or content id;
+    ``source`` its text for diffs (None when taken from a stored state, whose text is stored)."""
 
     __slots__ = ("kind", "name", "source", "state")
 
-    def __init__(self, name: str, kind: str, state: bytes, source: str) -> None:
+    def __init__(self, name: str, kind: str, state: bytes, source: str | None) -> None:
         self.name, self.kind, self.state, self.source = name, kind, state, source
 
     def __repr__(self) -> str:
@@ -155,6 +158,13 @@ def _direct_constants(owner: Any) -> dict[str, Dependency]:
     return found
 
 
+def op_dependency(op: Op) -> Dependency | None:
+    """The dependency of a caller on an op it called, by the name the op is reached by; None
+    for a library op, or one defined inside a function (no name reaches it later)."""
+    name = qualified_name(op)
+    return None if "<" in name else describe(name, op)
+
+
 def describe(name: str, value: Any) -> Dependency | None:
     """A Dependency for a resolved value, or None when it is not user code or data."""
     code = _code_object_of(value)
@@ -162,7 +172,7 @@ def describe(name: str, value: Any) -> Dependency | None:
         if not is_user_module(getattr(code, "__module__", "")):
             return None
         print_ = fingerprint(code)
-        return Dependency(name, "code", print_.digest, print_.source)
+        return Dependency(name, "code", _code_state(value, print_.digest), print_.source)
     if isinstance(value, _CONSTANT_TYPES) or type(value).__module__ == "numpy":
         try:
             state = content_id(value)
@@ -170,6 +180,13 @@ def describe(name: str, value: Any) -> Dependency | None:
             return None
         return Dependency(name, "constant", state, _short_repr(value))
     return None
+
+
+def _code_state(value: Any, fingerprint_digest: bytes) -> bytes:
+    # An op's version= is part of what it computes: bumping it by hand must reach the ops that
+    # call it too. Version 0 keeps the bare fingerprint, the state calls already recorded.
+    version = value.version if isinstance(value, Op) else 0
+    return digest(b"%s|version %d" % (fingerprint_digest, version)) if version else fingerprint_digest
 
 
 def resolve(name: str) -> Any:

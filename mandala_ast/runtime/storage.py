@@ -44,6 +44,8 @@ FLUSH_EVERY_SECONDS = 5.0
 _IMMUTABLE = frozenset({type(None), bool, int, float, complex, str, bytes})
 #: What an untraced execution entered (nothing to see): shared, it is only ever read.
 _RAN_NOTHING = RanCode()
+#: The op calls made by such an execution.
+_NO_OP_CALLS: frozenset = frozenset()
 
 
 class Storage:
@@ -173,13 +175,19 @@ class Storage:
             if hit is not None:
                 return hit
         call_hid, outputs = self._call_and_load(op, args, kwargs, input_refs, block)
-        refs = tuple(
-            Ref(value, cid, _output_hid(call_hid, i), (call_hid, i))
-            for i, (cid, value) in enumerate(outputs)
-        )
+        refs = _refs(call_hid, outputs)
         if fast_key is not None and all(type(r.value) in _IMMUTABLE for r in refs):
             _bounded_put(self._fast_refs, fast_key, refs)
         return refs
+
+    def call_from_op_body(
+        self, op: Op, args: tuple, kwargs: dict, input_refs: dict[str, Ref] | None, block: RunBlock
+    ) -> Any:
+        """An op call made while an op body runs (RunBlock.start_op_body): plain output(s), or
+        Refs when ``input_refs`` is given. Never answered from the fast caches: their entries
+        do not know the dependency state of the call, which the calling ops take on (_call)."""
+        call_hid, outputs = self._call_and_load(op, args, kwargs, input_refs, block)
+        return op.join_outputs(outputs) if input_refs is None else _refs(call_hid, outputs)
 
     def _call_and_load(self, op, args, kwargs, input_refs, block) -> tuple[bytes, tuple]:
         """``_call``, then its outputs' values: plain, or ``(cid, value)`` pairs with refs."""
@@ -204,18 +212,21 @@ class Storage:
         found = self._find(call)
         if found is not None:
             hid, out_cids, deps_id, same_history = found
-            if same_history:
-                return hid, out_cids
-            call.set_state(deps_id)  # same content, new history: record it, don't execute
-            self._record(call, out_cids, None, 0.0)
-            return call.hid, out_cids
-        if not block.new_calls_allowed():
-            raise NewCallError(
-                f"op {op.name} has no stored call for ({call.describe()}) and new calls are not allowed"
-            )
-        self._versions.check_may_compute(op)
-        out_cids = self._execute(call, args, kwargs)
-        return call.hid, out_cids
+            if not same_history:  # same content, new history: record it, don't execute
+                call.set_state(deps_id)
+                self._record(call, out_cids, None, 0.0)
+                hid = call.hid
+        else:
+            if not block.new_calls_allowed():
+                raise NewCallError(
+                    f"op {op.name} has no stored call for ({call.describe()}) and new calls are not allowed"
+                )
+            self._versions.check_may_compute(op)
+            out_cids = self._execute(call, args, kwargs, block)
+            hid, deps_id = call.hid, call.deps_id
+        if block.op_bodies:  # made by an op body: that op depends on this call (blocks.py)
+            block.note_op_call(op, deps_id)
+        return hid, out_cids
 
     def _identify(self, op: Op, args: tuple, kwargs: dict, input_refs) -> _Call:
         bound = op.bind(args, kwargs)
@@ -332,18 +343,22 @@ class Storage:
                     inline[out_cid] = (codec, data)
         self._complete.add(vid)
 
-    def _execute(self, call: _Call, args: tuple, kwargs: dict) -> tuple[bytes, ...]:
+    def _execute(self, call: _Call, args: tuple, kwargs: dict, block: RunBlock) -> tuple[bytes, ...]:
         op = call.op
         # Encode new argument values before the body runs: an op that mutates its argument
         # must not store the mutated value under the original's content id.
         inputs = self._encode_new_inputs(call)
         started = time.perf_counter()
         if self._versions.may_run_user_code(op) or not _plain_data(call.bound.values()):
-            result, ran = run_traced(op.fn, args, kwargs)
-        else:  # nothing it can reach is user code: tracing would find nothing
-            result, ran = op.fn(*args, **kwargs), _RAN_NOTHING
+            op_calls = block.start_op_body()
+            try:
+                result, ran = run_traced(op.fn, args, kwargs)
+            finally:
+                block.end_op_body()
+        else:  # nothing it can reach is user code (no op either): tracing would find nothing
+            result, ran, op_calls = op.fn(*args, **kwargs), _RAN_NOTHING, _NO_OP_CALLS
         duration = time.perf_counter() - started
-        call.set_state(self._versions.dependency_state(op, ran))
+        call.set_state(self._versions.dependency_state(op, ran, op_calls))
         outputs = op.split_outputs(result)
         structured = op.structure_outputs  # {} for most ops (MList/MDict/MSet: DESIGN §3.7)
         if structured:  # a structure of the wrong type is an error before anything is stored
@@ -763,6 +778,13 @@ def _call_id(version_id: bytes, ids: dict[str, bytes]) -> bytes:
     for name in sorted(ids):
         parts += (name.encode(), b"\0", ids[name])
     return digest(b"".join(parts))
+
+
+def _refs(call_hid: bytes, outputs: tuple) -> tuple[Ref, ...]:
+    """Refs to a call's outputs, from its ``(cid, value)`` pairs."""
+    return tuple(
+        Ref(value, cid, _output_hid(call_hid, i), (call_hid, i)) for i, (cid, value) in enumerate(outputs)
+    )
 
 
 def _output_hid(call_hid: bytes, index: int) -> bytes:

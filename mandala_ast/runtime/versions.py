@@ -14,7 +14,7 @@ import difflib
 import json
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Collection
 
 from .._errors import VersionChangeError
 from . import dependencies as deps
@@ -40,7 +40,8 @@ class VersionTracker:
         self.on_change = on_change
         self._canonical: dict[bytes, bytes] = {}  # op version id -> id its calls are stored under
         self._changed_ops: dict[bytes, str] = {}  # version id -> report, for on_change="error"
-        self._op_deps: dict[tuple, bytes] = {}  # (version id, code run) -> deps_id
+        self._op_deps: dict[tuple, bytes] = {}  # (version id, code run, op calls) -> deps_id
+        self._deps_members: dict[bytes, tuple] = {}  # deps_id -> its (name, kind, state) rows
         self._valid: dict[bytes, bool] = {}  # deps_id -> still valid?
         # dependency name -> (object it resolved to, content id of a mutable container or None)
         self._tracked: dict[str, tuple[Any, bytes | None]] = {}
@@ -137,25 +138,54 @@ class VersionTracker:
             known = self._reaches_user_code[op.version_id] = deps.may_run_user_code(op.fn)
         return known
 
-    def dependency_state(self, op: "Op", ran: RanCode) -> bytes:
+    def dependency_state(self, op: "Op", ran: RanCode, op_calls: Collection[tuple["Op", bytes]]) -> bytes:
         """The deps_id of one execution of ``op``: the user code it ran and the constants
-        that code reads (all static dependencies when it could not be traced)."""
-        key = (op.version_id, tuple(ran.codes) if ran.complete else None)
+        that code reads (all static dependencies when it could not be traced), and for each
+        ``(inner op, deps_id)`` in ``op_calls`` (the op calls it made) the inner op's code
+        and what that call depended on."""
+        key = (op.version_id, tuple(ran.codes) if ran.complete else None, frozenset(op_calls))
         deps_id = self._op_deps.get(key)
         if deps_id is None:
             if ran.complete:
                 found = deps.run_dependencies(op.fn, ran.codes)
             else:
                 found = deps.static_dependencies(op.fn)
+            self._add_op_calls(found, op_calls)
+            found.pop(deps.qualified_name(op.fn), None)  # an op that (indirectly) calls itself
             deps_id = self._op_deps[key] = _deps_id(found)
             self._record_state(deps_id, found)
         return deps_id
 
+    def _add_op_calls(
+        self, found: dict[str, deps.Dependency], op_calls: Collection[tuple["Op", bytes]]
+    ) -> None:
+        """An inner call that was a hit ran none of its op's code, so the calling op depends on
+        that code and on the stored call's own dependencies here. Where a name is in ``found``
+        already, what ran now is kept (the stored call may hold an accepted earlier state)."""
+        for inner, inner_deps_id in op_calls:
+            dependency = deps.op_dependency(inner)
+            if dependency is not None:
+                found.setdefault(dependency.name, dependency)
+            for name, kind, state in self._members(inner_deps_id):
+                found.setdefault(name, deps.Dependency(name, kind, state, None))
+
+    def _members(self, deps_id: bytes) -> tuple[tuple[str, str, bytes], ...]:
+        """``(name, kind, state)`` of each dependency recorded under ``deps_id``. A deps_id is
+        a digest of exactly these, so they never change and are kept for good."""
+        members = self._deps_members.get(deps_id)
+        if members is None:
+            members = self._deps_members[deps_id] = tuple(
+                self.store.conn.execute("SELECT name, kind, state FROM dep_sets WHERE deps_id = ?", (deps_id,))
+            )
+        return members
+
     def _record_state(self, deps_id: bytes, found: dict[str, deps.Dependency]) -> None:
         for dependency in found.values():
             self.store.add("dep_sets", (deps_id, dependency.name, dependency.kind, dependency.state))
-            self._add_source(dependency.state, dependency.name, dependency.source)
+            if dependency.source is not None:  # else taken from a stored state: source stored
+                self._add_source(dependency.state, dependency.name, dependency.source)
             self._track(dependency.name)
+        self._deps_members[deps_id] = tuple((d.name, d.kind, d.state) for d in found.values())
         self._valid[deps_id] = True
 
     def is_valid(self, deps_id: bytes) -> bool:
@@ -168,9 +198,7 @@ class VersionTracker:
     def changed_dependencies(self, deps_id: bytes) -> list[tuple[str, bytes, bytes | None]]:
         """(name, stored state, current state) for each dependency that changed since."""
         changed = []
-        for name, kind, state in self.store.conn.execute(
-            "SELECT name, kind, state FROM dep_sets WHERE deps_id = ?", (deps_id,)
-        ).fetchall():
+        for name, kind, state in self._members(deps_id):
             self._track(name)
             current = deps.current_state(name)
             if current == state or self._accepted(name, state, current):
