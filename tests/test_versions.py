@@ -542,3 +542,72 @@ def test_version_bump_of_an_inner_op_recomputes_outer_op(tmp_path):
     assert "OUT 20 RUNS ['f_1', 'f_2']" in out
     assert "dependency experiment.f_1 changed" in out and "+@op(version=1)" in out
 
+
+def test_why_sees_a_helper_edited_since_the_last_block(tmp_path, monkeypatch):
+    """why gives the answer the next block would act on: a helper reloaded since the last
+    block makes the call a miss, with the helper's diff; and asking changes nothing stored."""
+    import importlib
+
+    from mandala_ast import Storage, op
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = tmp_path / "why_helpers.py"
+    module.write_text("def helper(x):\n    return x + 1\n")
+    helpers = importlib.import_module("why_helpers")
+    runs = []
+
+    @op
+    def uses(x):
+        runs.append(x)
+        return helpers.helper(x)
+
+    storage = Storage(tmp_path / "s.db")
+    with storage:
+        uses(1)
+    stored = _contents(tmp_path / "s.db")
+    module.write_text("def helper(x):\n    return x + 2\n")
+    importlib.reload(helpers)
+    answer = storage.why(uses, 1)
+    assert answer.startswith("miss:") and "dependency why_helpers.helper changed" in answer
+    assert "-    return x + 1" in answer and "+    return x + 2" in answer
+    storage.commit()
+    assert _contents(tmp_path / "s.db") == stored
+    with storage:
+        assert uses(1) == 3
+    assert runs == [1, 1]
+
+
+def test_why_of_an_edited_op_stores_nothing(tmp_path, monkeypatch):
+    """Asking about a new version of an op registers nothing (and reports nothing): why is
+    read-only; the next block still reports the change and computes."""
+    import importlib
+
+    from mandala_ast import Storage
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = tmp_path / "why_ops.py"
+    module.write_text("from mandala_ast import op\n\n@op\ndef f(x):\n    return x + 1\n")
+    ops = importlib.import_module("why_ops")
+    storage = Storage(tmp_path / "s.db")
+    with storage:
+        ops.f(1)
+    stored = _contents(tmp_path / "s.db")
+    module.write_text("from mandala_ast import op\n\n@op\ndef f(x):\n    return x + 2\n")
+    importlib.reload(ops)
+    answer = storage.why(ops.f, 1)
+    assert "computed by another version of the op" in answer and "+    return x + 2" in answer
+    storage.commit()
+    assert _contents(tmp_path / "s.db") == stored
+    with storage:
+        assert ops.f(1) == 3
+    assert len(storage.versions(ops.f)) == 2
+
+
+def _contents(db: Path) -> dict[str, list]:
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    contents = {table: sorted(map(repr, conn.execute(f"SELECT * FROM {table}"))) for table in tables}
+    conn.close()
+    return contents

@@ -596,7 +596,9 @@ class Storage:
         return message
 
     def why(self, op: Op, *args: Any, **kwargs: Any) -> str:
-        """Explain whether ``op(*args, **kwargs)`` would load or compute, and why.
+        """Explain whether ``op(*args, **kwargs)`` would load or compute, and why: the answer
+        a block entered now would act on, code changed since the last block included. Asking
+        stores nothing.
 
         >>> print(storage.why(train, data, alpha=0.1))      # doctest: +SKIP
         miss: train(data=..., alpha=0.1) was computed before, but
@@ -606,17 +608,23 @@ class Storage:
         ...
         """
         self.commit()
-        call = self._identify(op, args, kwargs, None)
-        shown = f"{op.name}({call.describe()})"
-        candidates = self._store.find_calls(call.vid, call.lkey, call.cid)
-        for hid, _, deps_id, _ in candidates:
-            if self._versions.is_valid(deps_id):
+        # Read-only, and the answer a block entered now would act on: code redefined since
+        # the last block (a reload, a notebook cell) is noticed here as at block entry.
+        if self._versions.refresh():
+            self._forget_lookups()
+        bound = op.bind(args, kwargs)
+        cids = self._input_cids(op, bound)
+        vid = self._versions.peek_version_id(op)
+        ident = op.identity_inputs(cids, self._versions.peek_defaults(op))
+        key = _call_id(vid, ident)
+        shown = f"{op.name}({_describe(bound)})"
+        candidates = self._store.find_calls(vid, key, key)
+        diffs = [self._versions.dependency_diffs(deps_id) for _, _, deps_id, _ in candidates]
+        for (hid, *_), changed in zip(candidates, diffs):
+            if not changed:
                 return f"hit: {shown} is stored (call {hid.hex()[:12]}); its code and dependencies are unchanged"
         if candidates:
-            return f"miss: {shown} was computed before, but\n" + "\n".join(
-                self._versions.dependency_diffs(candidates[-1][2])
-            )
-        ident = op.identity_inputs(call.cids, self._versions.defaults(op))
+            return f"miss: {shown} was computed before, but\n" + "\n".join(diffs[-1])
         for vid in self._versions.other_version_ids(op):
             key = _call_id(vid, ident)
             if self._store.find_calls(vid, key, key):
@@ -722,7 +730,11 @@ class _Call:
         self.hid = digest(b"row|%s|%s" % (self.lkey, deps_id))
 
     def describe(self) -> str:
-        return ", ".join(f"{k}={v!r:.40}" for k, v in self.bound.items())
+        return _describe(self.bound)
+
+
+def _describe(bound: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r:.40}" for k, v in bound.items())
 
 
 def _fast_key(op: Op, args: tuple) -> tuple | None:

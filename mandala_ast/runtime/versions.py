@@ -82,6 +82,20 @@ class VersionTracker:
             self._changed(("op", op.name, op.version_id), op, title, old_source, op.fingerprint.source, states)
         return op.version_id
 
+    def peek_version_id(self, op: "Op") -> bytes:
+        """What :meth:`version_id` answers, without registering or reporting a new version
+        (``storage.why`` stores nothing)."""
+        known = self._canonical.get(op.version_id)
+        if known is not None:
+            return known
+        row = self.store.conn.execute(
+            "SELECT canonical FROM versions WHERE version_id = ?", (op.version_id,)
+        ).fetchone()
+        if row is not None:
+            return row[0] or op.version_id
+        previous = self._latest_other_version(op)
+        return previous[3] if previous is not None and self._same_text(op, previous) else op.version_id
+
     def _report_if_new(self, op: "Op", canonical: bytes) -> None:
         # A version registered by an earlier run that stopped before computing anything (say
         # with on_change="error") is still a change, and is reported again until it computes.
@@ -112,16 +126,22 @@ class VersionTracker:
         """Each parameter's default as first seen by this storage (content ids)."""
         known = self._defaults.get(op.version_id)
         if known is None:
-            rows = self.store.conn.execute(
-                "SELECT param, cid FROM defaults WHERE op_name = ?", (op.name,)
-            ).fetchall()
-            known = dict(rows)
+            known = self._stored_defaults(op)
             for param, cid in op.default_cids().items():
                 if param not in known:
                     known[param] = cid
                     self.store.add("defaults", (op.name, param, cid))
             self._defaults[op.version_id] = known
         return known
+
+    def peek_defaults(self, op: "Op") -> dict[str, bytes]:
+        """What :meth:`defaults` answers, without recording defaults seen for the first time."""
+        known = self._defaults.get(op.version_id)
+        return known if known is not None else {**op.default_cids(), **self._stored_defaults(op)}
+
+    def _stored_defaults(self, op: "Op") -> dict[str, bytes]:
+        rows = self.store.conn.execute("SELECT param, cid FROM defaults WHERE op_name = ?", (op.name,))
+        return dict(rows.fetchall())
 
     def check_may_compute(self, op: "Op") -> None:
         """With on_change="error", refuse to compute under changed code."""
@@ -138,7 +158,9 @@ class VersionTracker:
             known = self._reaches_user_code[op.version_id] = deps.may_run_user_code(op.fn)
         return known
 
-    def dependency_state(self, op: "Op", ran: RanCode, op_calls: Collection[tuple["Op", bytes]]) -> bytes:
+    def dependency_state(
+        self, op: "Op", ran: RanCode, op_calls: Collection[tuple["Op", bytes]]
+    ) -> bytes:
         """The deps_id of one execution of ``op``: the user code it ran and the constants
         that code reads (all static dependencies when it could not be traced), and for each
         ``(inner op, deps_id)`` in ``op_calls`` (the op calls it made) the inner op's code
@@ -195,19 +217,24 @@ class VersionTracker:
             valid = self._valid[deps_id] = not self.changed_dependencies(deps_id)
         return valid
 
-    def changed_dependencies(self, deps_id: bytes) -> list[tuple[str, bytes, bytes | None]]:
-        """(name, stored state, current state) for each dependency that changed since."""
+    def changed_dependencies(
+        self, deps_id: bytes, *, record: bool = True
+    ) -> list[tuple[str, bytes, bytes | None]]:
+        """(name, stored state, current state) for each dependency that changed since.
+        ``record=False`` stores nothing (not even an acceptance of unchanged text)."""
         changed = []
         for name, kind, state in self._members(deps_id):
             self._track(name)
             current = deps.current_state(name)
             if current == state or self._accepted(name, state, current):
                 continue
-            if not self._same_code(name, kind, state, current):
+            if not self._same_code(name, kind, state, current, record):
                 changed.append((name, state, current))
         return changed
 
-    def _same_code(self, name: str, kind: str, state: bytes, current: bytes | None) -> bool:
+    def _same_code(
+        self, name: str, kind: str, state: bytes, current: bytes | None, record: bool
+    ) -> bool:
         """Code whose source text is unchanged though its fingerprint is not (see _same_text);
         accepted for good. Not constants: their text is a repr, which two values can share."""
         if kind != "code" or current is None:
@@ -215,7 +242,8 @@ class VersionTracker:
         old = self._source(state)
         if old is None or not _is_text(old) or old != deps.current_source(name):
             return False
-        self.store.add("accepted", (name, state, current))
+        if record:
+            self.store.add("accepted", (name, state, current))
         return True
 
     def report_stale(self, op: "Op", deps_id: bytes) -> None:
@@ -346,10 +374,12 @@ class VersionTracker:
         return _diff(old or "", op.fingerprint.source, (row[0] if row else None, op.fingerprint.digest))
 
     def dependency_diffs(self, deps_id: bytes) -> list[str]:
+        """A diff per dependency changed since ``deps_id`` was recorded (none: still valid).
+        Stores nothing: ``storage.why`` is read-only."""
         return [
             f"dependency {name.replace(':', '.')} changed:\n"
             + _diff(self._source(state) or "", deps.current_source(name) or "<gone>", (state, current, name))
-            for name, state, current in self.changed_dependencies(deps_id)
+            for name, state, current in self.changed_dependencies(deps_id, record=False)
         ]
 
     def _changed(self, key: tuple, op: "Op", title: str, old: str, new: str, states: tuple) -> None:
