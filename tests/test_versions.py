@@ -543,6 +543,19 @@ def test_version_bump_of_an_inner_op_recomputes_outer_op(tmp_path):
     assert "dependency experiment.f_1 changed" in out and "+@op(version=1)" in out
 
 
+def test_accepted_change_of_an_inner_op_keeps_the_outer_results(tmp_path):
+    """accept_change(f_1) says f_1's edit is cosmetic: f_2's calls made with the old f_1
+    stay valid too (f_2 depends on f_1, so its calls were stale without this)."""
+    project = Project(tmp_path)
+    (tmp_path / "inner.py").write_text(INNER_DRIVER.replace("why = ", "Storage(\"s.db\").accept_change(ex.f_1)\nwhy = "))
+    source = "from mandala_ast import workflow\n" + INNER_OPS.replace("CALL", "f_1(x)")
+    project.write(source)
+    assert "OUT 20 RUNS ['f_1', 'f_2']" in project.run("plain", "miss", script="inner.py").stdout
+    project.write(source.replace("return x + 1", "return 1 + x"))
+    out = project.run("plain", "miss", script="inner.py").stdout
+    assert "OUT 20 RUNS []" in out and "WHY hit" in out
+
+
 def test_why_sees_a_helper_edited_since_the_last_block(tmp_path, monkeypatch):
     """why gives the answer the next block would act on: a helper reloaded since the last
     block makes the call a miss, with the helper's diff; and asking changes nothing stored."""

@@ -278,16 +278,25 @@ class VersionTracker:
         if isinstance(target, Op):
             return self._accept_op(target)
         name = target if isinstance(target, str) else deps.qualified_name(target)
+        if not self._accept_dependency(name):
+            return f"{name}: no earlier state stored; nothing to accept"
+        return f"{name}: change accepted; calls computed before it stay valid"
+
+    def _accept_dependency(self, name: str) -> bool:
+        """Accept the change from the latest other state recorded as a dependency state of
+        ``name`` (an op's own version fingerprints, stored under the same name, are not)."""
         current = deps.current_state(name)
         row = self.store.conn.execute(
-            "SELECT state FROM sources WHERE name = ? AND state != ? ORDER BY created_at DESC LIMIT 1",
+            "SELECT s.state FROM sources s WHERE s.name = ? AND s.state != ? AND EXISTS "
+            "(SELECT 1 FROM dep_sets d WHERE d.state = s.state AND d.name = s.name) "
+            "ORDER BY s.created_at DESC LIMIT 1",
             (name, current),
         ).fetchone()
         if row is None:
-            return f"{name}: no earlier state stored; nothing to accept"
+            return False
         self.store.add("accepted", (name, row[0], current))
         self._valid.clear()
-        return f"{name}: change accepted; calls computed before it stay valid"
+        return True
 
     def _accept_op(self, op: "Op") -> str:
         previous = self._latest_other_version(op)
@@ -305,6 +314,8 @@ class VersionTracker:
         )
         self._canonical[op.version_id] = canonical
         self._changed_ops.pop(op.version_id, None)
+        # Ops that called it depend on it: their calls made with the earlier version stay too.
+        self._accept_dependency(deps.qualified_name(op))
         return f"op {op.name}: change accepted; its stored calls stay valid"
 
     def _accepted(self, name: str, old: bytes, new: bytes | None) -> bool:
