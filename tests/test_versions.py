@@ -514,6 +514,21 @@ def test_edited_inner_op_recomputes_outer_op(tmp_path, inner, module, via):
     assert "-    return x + 1" in out and "+    return x + 2" in out
 
 
+def test_every_op_that_called_an_edited_op_recomputes(tmp_path):
+    """Three op bodies call the same stored f_1(1) in one block (the later ones answered
+    from memory): editing f_1 recomputes all three."""
+    project = Project(tmp_path)
+    source = INNER_OPS.replace("CALL", "f_1(x)").replace("def block", "def unused")
+    source += "\n@op\ndef f_3(x):\n    RUNS.append('f_3')\n    return f_1(x) + f_1(x)\n"
+    source += "\n@op\ndef f_4(x):\n    RUNS.append('f_4')\n    return -f_1(x)\n"
+    (tmp_path / "many.py").write_text(DRIVER.replace("ex.train(x)", "print('OUT', ex.f_2(1), ex.f_3(1), ex.f_4(1))"))
+    project.write("from mandala_ast import workflow\n" + source)
+    assert "OUT 20 4 -2" in project.run(script="many.py").stdout
+    project.write("from mandala_ast import workflow\n" + source.replace("x + 1", "x + 2"))
+    out = project.run(script="many.py").stdout
+    assert "OUT 30 6 -3" in out and "RUNS ['f_2', 'f_1', 'f_3', 'f_4']" in out
+
+
 def test_edited_helper_of_an_inner_op_recomputes_outer_op(tmp_path):
     """f_1(1) is a hit inside f_2, so f_2 must take on what f_1's stored call depended on:
     editing f_1's helper recomputes f_1(1), and f_2(1) with it."""

@@ -72,6 +72,7 @@ class Storage:
         self._stale: dict[bytes, bytes] = {}  # lkey -> deps_id of a prefetched stale call
         self._fast: dict[tuple, Any] = {}  # (version, scalar args, their types) -> result
         self._fast_refs: dict[tuple, tuple] = {}  # the same, plus input histories -> Refs
+        self._fast_in_body: dict[tuple, tuple] = {}  # as _fast -> (result, deps_id), for op bodies
         self._values: dict[bytes, Any] = {}  # cid -> decoded immutable value
         self._unflushed: dict[bytes, codecs.EncodedValue] = {}  # cid -> value not yet committed
         self._stored: set[bytes] = set()  # cids known to be in the file (skip re-encoding)
@@ -156,7 +157,7 @@ class Storage:
             hit = self._fast.get(fast_key, _MISSING)
             if hit is not _MISSING:
                 return hit
-        _, outputs = self._call_and_load(op, args, kwargs, None, block)
+        _, outputs, _ = self._call_and_load(op, args, kwargs, None, block)
         result = op.join_outputs(outputs)
         if fast_key is not None and _immutable(outputs):
             _bounded_put(self._fast, fast_key, result)
@@ -174,7 +175,7 @@ class Storage:
             hit = self._fast_refs.get(fast_key)
             if hit is not None:
                 return hit
-        call_hid, outputs = self._call_and_load(op, args, kwargs, input_refs, block)
+        call_hid, outputs, _ = self._call_and_load(op, args, kwargs, input_refs, block)
         refs = _refs(call_hid, outputs)
         if fast_key is not None and all(type(r.value) in _IMMUTABLE for r in refs):
             _bounded_put(self._fast_refs, fast_key, refs)
@@ -184,12 +185,24 @@ class Storage:
         self, op: Op, args: tuple, kwargs: dict, input_refs: dict[str, Ref] | None, block: RunBlock
     ) -> Any:
         """An op call made while an op body runs (RunBlock.start_op_body): plain output(s), or
-        Refs when ``input_refs`` is given. Never answered from the fast caches: their entries
-        do not know the dependency state of the call, which the calling ops take on (_call)."""
-        call_hid, outputs = self._call_and_load(op, args, kwargs, input_refs, block)
-        return op.join_outputs(outputs) if input_refs is None else _refs(call_hid, outputs)
+        Refs when ``input_refs`` is given. The running bodies take on the call's dependency
+        state, which the top-level fast caches do not keep: a cache of its own keeps it."""
+        fast_key = _fast_key(op, args) if not kwargs and input_refs is None else None
+        if fast_key is not None:
+            hit = self._fast_in_body.get(fast_key)
+            if hit is not None:
+                block.note_op_call(op, hit[1])
+                return hit[0]
+        call_hid, outputs, deps_id = self._call_and_load(op, args, kwargs, input_refs, block)
+        block.note_op_call(op, deps_id)
+        if input_refs is not None:
+            return _refs(call_hid, outputs)
+        result = op.join_outputs(outputs)
+        if fast_key is not None and _immutable(outputs):
+            _bounded_put(self._fast_in_body, fast_key, (result, deps_id))
+        return result
 
-    def _call_and_load(self, op, args, kwargs, input_refs, block) -> tuple[bytes, tuple]:
+    def _call_and_load(self, op, args, kwargs, input_refs, block) -> tuple[bytes, tuple, bytes]:
         """``_call``, then its outputs' values: plain, or ``(cid, value)`` pairs with refs."""
         try:
             return self._call_then_load(op, args, kwargs, input_refs, block)
@@ -201,12 +214,13 @@ class Storage:
             self._catch_up_with_deletions()
             return self._call_then_load(op, args, kwargs, input_refs, block)
 
-    def _call_then_load(self, op, args, kwargs, input_refs, block) -> tuple[bytes, tuple]:
-        call_hid, out_cids = self._call(op, args, kwargs, input_refs, block)
+    def _call_then_load(self, op, args, kwargs, input_refs, block) -> tuple[bytes, tuple, bytes]:
+        call_hid, out_cids, deps_id = self._call(op, args, kwargs, input_refs, block)
         values = tuple(map(self._load, out_cids))
-        return call_hid, values if input_refs is None else tuple(zip(out_cids, values))
+        return call_hid, values if input_refs is None else tuple(zip(out_cids, values)), deps_id
 
-    def _call(self, op, args, kwargs, input_refs, block) -> tuple[bytes, tuple[bytes, ...]]:
+    def _call(self, op, args, kwargs, input_refs, block) -> tuple[bytes, tuple[bytes, ...], bytes]:
+        """``(row hid, output cids, deps_id)`` of the call, stored or computed now."""
         # Lookup is by history, then by content (DESIGN §5); only a miss on both executes.
         call = self._identify(op, args, kwargs, input_refs)
         found = self._find(call)
@@ -224,9 +238,7 @@ class Storage:
             self._versions.check_may_compute(op)
             out_cids = self._execute(call, args, kwargs, block)
             hid, deps_id = call.hid, call.deps_id
-        if block.op_bodies:  # made by an op body: that op depends on this call (blocks.py)
-            block.note_op_call(op, deps_id)
-        return hid, out_cids
+        return hid, out_cids, deps_id
 
     def _identify(self, op: Op, args: tuple, kwargs: dict, input_refs) -> _Call:
         bound = op.bind(args, kwargs)
@@ -636,7 +648,7 @@ class Storage:
     def _forget_lookups(self) -> None:
         """Drop in-process lookup caches after code changes or accepted changes."""
         caches = (self._by_history, self._by_content, self._stale, self._fast, self._fast_refs)
-        for cache in (*caches, self._complete, self._stored_calls, self._lookups):
+        for cache in (*caches, self._fast_in_body, self._complete, self._stored_calls, self._lookups):
             cache.clear()
 
     def _enter_block(self) -> None:
