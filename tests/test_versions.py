@@ -507,11 +507,12 @@ def test_edited_inner_op_recomputes_outer_op(tmp_path, inner, module, via):
     out = project.run(module, inner, script="inner.py").stdout
     assert "OUT 20 RUNS ['f_1', 'f_2']" in out
     project.write("from mandala_ast import workflow\n" + source.replace("x + 1", "x + 2"))
-    out = project.run(module, inner, script="inner.py").stdout
-    assert "OUT 30 RUNS ['f_1', 'f_2']" in out
-    assert "WHY miss: experiment.f_2(x=1) was computed before" in out
-    assert "dependency experiment.f_1 changed" in out
-    assert "-    return x + 1" in out and "+    return x + 2" in out
+    proc = project.run(module, inner, script="inner.py")
+    assert "OUT 30 RUNS ['f_1', 'f_2']" in proc.stdout
+    assert "WHY miss: experiment.f_2(x=1) was computed before" in proc.stdout
+    for text in (proc.stdout, proc.stderr):  # why, and the change report of the run
+        assert "dependency experiment.f_1 changed" in text
+        assert "-    return x + 1" in text and "+    return x + 2" in text
 
 
 def test_every_op_that_called_an_edited_op_recomputes(tmp_path):

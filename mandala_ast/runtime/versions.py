@@ -2,7 +2,8 @@
 
 An op's *version* is its name, manual ``version=`` and the fingerprint of its own code. Each
 stored call also records the *dependency state* it was computed under: the fingerprints of the
-user functions and classes it reached and the content of the module constants it read. A
+user functions and classes it reached, the content of the module constants it read, and for
+each op it called (computed or found stored) that op's version and that call's own state. A
 stored call is reused only while that state still holds, so editing a helper recomputes just
 the calls that used it. ``accept_change`` declares an edit cosmetic; reverting code brings the
 old version or state back, and with it the old calls.
