@@ -6,7 +6,8 @@ import textwrap
 
 import pytest
 
-from mandala_ast.runtime.dependencies import may_run_user_code, static_dependencies
+from mandala_ast.runtime.dependencies import may_run_user_code, op_dependency, static_dependencies
+from mandala_ast.runtime.fingerprints import fingerprint
 
 
 @pytest.fixture
@@ -66,3 +67,28 @@ def test_a_plain_op_cannot_run_user_code(module):
 def test_code_that_may_reach_user_code_is_traced(module, setup, call):
     mod = module(f"deps_{abs(hash(call))}", f"{setup}\ndef body(x):\n    return {call}\n")
     assert may_run_user_code(mod.body) is True
+
+
+def test_a_called_op_is_a_code_dependency_that_includes_its_version(module):
+    mod = module("deps_ops", """
+        from mandala_ast import op
+
+        @op
+        def plain(x):
+            return x
+
+        @op(version=2)
+        def bumped(x):
+            return x
+
+        def make():
+            @op
+            def local(x):
+                return x
+            return local
+    """)
+    found = op_dependency(mod.plain)
+    assert (found.name, found.kind) == ("deps_ops:plain", "code")
+    assert found.state == fingerprint(mod.plain.fn).digest  # version 0: the state stored so far
+    assert op_dependency(mod.bumped).state != fingerprint(mod.bumped.fn).digest
+    assert op_dependency(mod.make()) is None  # no name reaches it: its enclosing code covers it

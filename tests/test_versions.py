@@ -448,6 +448,8 @@ def test_code_without_source_is_never_taken_for_unchanged_text():
 
 
 INNER_OPS = '''
+from mandala_ast import workflow
+
 RUNS = []
 
 @op
@@ -503,10 +505,10 @@ def test_edited_inner_op_recomputes_outer_op(tmp_path, inner, module, via):
     (tmp_path / "inner.py").write_text(INNER_DRIVER)
     call = {"direct": "f_1(x)", "helper": "plain_helper(x)", "workflow": "flow_helper(x)"}[via]
     source = INNER_OPS.replace("CALL", call)
-    project.write("from mandala_ast import workflow\n" + source)
+    project.write(source)
     out = project.run(module, inner, script="inner.py").stdout
     assert "OUT 20 RUNS ['f_1', 'f_2']" in out
-    project.write("from mandala_ast import workflow\n" + source.replace("x + 1", "x + 2"))
+    project.write(source.replace("x + 1", "x + 2"))
     proc = project.run(module, inner, script="inner.py")
     assert "OUT 30 RUNS ['f_1', 'f_2']" in proc.stdout
     assert "WHY miss: experiment.f_2(x=1) was computed before" in proc.stdout
@@ -523,9 +525,9 @@ def test_every_op_that_called_an_edited_op_recomputes(tmp_path):
     source += "\n@op\ndef f_3(x):\n    RUNS.append('f_3')\n    return f_1(x) + f_1(x)\n"
     source += "\n@op\ndef f_4(x):\n    RUNS.append('f_4')\n    return -f_1(x)\n"
     (tmp_path / "many.py").write_text(DRIVER.replace("ex.train(x)", "print('OUT', ex.f_2(1), ex.f_3(1), ex.f_4(1))"))
-    project.write("from mandala_ast import workflow\n" + source)
+    project.write(source)
     assert "OUT 20 4 -2" in project.run(script="many.py").stdout
-    project.write("from mandala_ast import workflow\n" + source.replace("x + 1", "x + 2"))
+    project.write(source.replace("x + 1", "x + 2"))
     out = project.run(script="many.py").stdout
     assert "OUT 30 6 -3" in out and "RUNS ['f_2', 'f_1', 'f_3', 'f_4']" in out
 
@@ -536,7 +538,7 @@ def test_edited_helper_of_an_inner_op_recomputes_outer_op(tmp_path):
     project = Project(tmp_path)
     (tmp_path / "inner.py").write_text(INNER_DRIVER)
     source = INNER_OPS.replace("CALL", "f_1(x)").replace("x + 1", "scale(x)")
-    source = "from mandala_ast import workflow\nimport helpers\n" + source.replace("scale(", "helpers.scale(")
+    source = "import helpers\n" + source.replace("scale(", "helpers.scale(")
     project.write(source)
     project.write("def scale(x):\n    return x + 1\n", name="helpers.py")
     assert "OUT 20 RUNS ['f_1', 'f_2']" in project.run("plain", "hit", script="inner.py").stdout
@@ -550,7 +552,7 @@ def test_version_bump_of_an_inner_op_recomputes_outer_op(tmp_path):
     """version= bumped by hand on f_1 (its code unchanged) recomputes f_1(1), and f_2(1)."""
     project = Project(tmp_path)
     (tmp_path / "inner.py").write_text(INNER_DRIVER)
-    source = "from mandala_ast import workflow\n" + INNER_OPS.replace("CALL", "f_1(x)")
+    source = INNER_OPS.replace("CALL", "f_1(x)")
     project.write(source)
     assert "OUT 20 RUNS ['f_1', 'f_2']" in project.run("plain", "hit", script="inner.py").stdout
     project.write(source.replace("@op\ndef f_1", "@op(version=1)\ndef f_1"))
@@ -564,7 +566,7 @@ def test_accepted_change_of_an_inner_op_keeps_the_outer_results(tmp_path):
     stay valid too (f_2 depends on f_1, so its calls were stale without this)."""
     project = Project(tmp_path)
     (tmp_path / "inner.py").write_text(INNER_DRIVER.replace("why = ", "Storage(\"s.db\").accept_change(ex.f_1)\nwhy = "))
-    source = "from mandala_ast import workflow\n" + INNER_OPS.replace("CALL", "f_1(x)")
+    source = INNER_OPS.replace("CALL", "f_1(x)")
     project.write(source)
     assert "OUT 20 RUNS ['f_1', 'f_2']" in project.run("plain", "miss", script="inner.py").stdout
     project.write(source.replace("return x + 1", "return 1 + x"))
