@@ -73,7 +73,7 @@ def _rewrite(text: str, module: cst.Module, found, filename: str) -> TransformRe
         rewritten = module.visit(rewriter)
     except RecursionError as exc:
         raise TransformError("the source is too deeply nested to rewrite") from exc
-    diagnostics = _unflattened(module, rewriter.unflattened, filename)
+    diagnostics: tuple[str, ...] = ()
     # The run form left query and delete blocks as they were (same nodes): now their turn.
     rewritten, queries = rewrite_query_blocks(cst.ensure_type(rewritten, cst.Module), found.later_blocks, filename)
     if not (rewriter.changed or queries):
@@ -85,17 +85,3 @@ def _rewrite(text: str, module: cst.Module, found, filename: str) -> TransformRe
     new_text = injected.code
     check_line_stable(text, new_text)
     return TransformResult(restore_untouched(text, new_text), True, diagnostics)
-
-
-def _unflattened(module: cst.Module, calls: list[cst.Call], filename: str) -> tuple[str, ...]:
-    """Diagnostics for calls left as written; positions are computed only when needed."""
-    if not calls:
-        return ()
-    from libcst.metadata import MetadataWrapper, PositionProvider
-
-    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
-    return tuple(
-        f"{filename}:{positions[call].start.line}: call not compiled for exact provenance: an "
-        "argument holds an f-string spanning lines (it still memoizes, by content)"
-        for call in calls
-    )
