@@ -92,6 +92,18 @@ def test_multiple_outputs_bind_each_target(tmp_path):
     assert storage.provenance(inc)["producer_op"].item() == divmod_op.name
 
 
+def test_one_name_for_several_outputs_keeps_each_outputs_history(tmp_path):
+    """``qr = divmod_op(7, 2); inc(qr[1])``: qr[1] is output 1, by history."""
+    with Storage(tmp_path / "s.db") as storage:
+        qr = rt.call((("qr@m",), (None, None), None), divmod_op, 7, 2)
+        rt.call(spec(None, (("qr@m", 1),)), inc, qr[1])
+        qr = rt.forget("qr@m", (3, 1))
+        rt.call(spec(None, (("qr@m", 1),)), inc, qr[1])  # rebound: no history any more
+    prov = storage.provenance(inc)
+    assert list(prov["producer_op"].fillna("-")) == [divmod_op.name, "-"]
+    assert list(prov["output_index"].fillna(-1)) == [1, -1]
+
+
 def test_workflow_return_carries_provenance(tmp_path):
     with Storage(tmp_path / "s.db") as storage:
         out = rt.call(spec(("out@m",)), twice, 1)

@@ -30,6 +30,7 @@ __all__ = [
     "q_cmp",
     "q_for",
     "q_if",
+    "q_item",
     "q_name",
     "q_names",
     "q_not",
@@ -58,13 +59,36 @@ def forget(key: str, value: Any, /) -> Any:
     return value
 
 
-def ret(key: str | None, value: Any, /) -> Any:
+def ret(key: str | tuple | None, value: Any, /) -> Any:
     """``return y`` in a workflow: remember y's provenance for the caller; returns ``value``."""
     block = state.block
     if block is not None:
-        entry = block.names.get(key) if key else None
-        block.returned = entry if entry is not None and entry.value is value else None
+        block.returned = _entry(block, key, value) if key else None
     return value
+
+
+class _Outputs:
+    """What ``b = f(x)`` records for an op with several outputs: ``b`` is a tuple, and
+    ``b[i]`` (an argument keyed ``(key, i)``) is output i, with its own history."""
+
+    __slots__ = ("refs", "value")
+
+    def __init__(self, value: tuple, refs: tuple) -> None:
+        self.value, self.refs = value, refs
+
+
+def _entry(block, key: str | tuple, value: Any) -> Any:
+    """The Ref recorded for ``key`` if it still holds ``value`` (``is``), else None."""
+    if type(key) is tuple:
+        outputs = block.names.get(key[0])
+        if type(outputs) is not _Outputs or not 0 <= key[1] < len(outputs.refs):
+            return None
+        entry = outputs.refs[key[1]]
+    else:
+        entry = block.names.get(key)
+        if type(entry) is _Outputs:  # a tuple of outputs has no history as a whole
+            return None
+    return entry if entry is not None and entry.value is value else None
 
 
 def callee(spec: tuple, f: Any, /) -> Any:
@@ -162,7 +186,7 @@ def _dispatch(block, spec: tuple, f: Any, args: tuple, kwargs: dict, collected) 
     else:
         refs = block.call_op_with_refs(f, args, kwargs, _refs_by_name(f, hints))
         result = f.join_outputs(tuple(r.value for r in refs))
-    _bind_targets(block, targets, refs)
+    _bind_targets(block, targets, refs, result)
     return refs, result
 
 
@@ -182,11 +206,11 @@ def _argument_refs(block, args, kwargs, pos_keys, kw_keys, collected) -> dict[in
     return hints
 
 
-def _known(block, arg: Any, key: str | None, collected, where: int | str) -> Ref | None:
+def _known(block, arg: Any, key: str | tuple | None, collected, where: int | str) -> Ref | None:
     entry = collected.get(where) if collected else None
-    if entry is None and key is not None:
-        entry = block.names.get(key)
-    return entry if entry is not None and entry.value is arg else None
+    if entry is not None and entry.value is arg:
+        return entry
+    return _entry(block, key, arg) if key is not None else None
 
 
 def _refs_by_name(op: Op, hints: dict[int | str, Ref]) -> dict[str, Ref]:
@@ -232,8 +256,11 @@ def _run_workflow(block, wf: Workflow, args, kwargs, hints) -> tuple[tuple | Non
     return ((returned,) if returned is not None else None), result
 
 
-def _bind_targets(block, targets: tuple | None, refs: tuple | None) -> None:
+def _bind_targets(block, targets: tuple | None, refs: tuple | None, result: Any) -> None:
     if not targets:
+        return
+    if len(targets) == 1 and refs is not None and len(refs) > 1:
+        block.names[targets[0]] = _Outputs(result, refs)
         return
     if refs is None or len(refs) != len(targets):
         for key in targets:

@@ -64,8 +64,8 @@ def restore_untouched(old: str, new: str) -> str:
     original's was not rewritten: the original line is the right text for it. Call only after
     :func:`check_line_stable` (same line count).
 
-    >>> restore_untouched("try: pass\nexcept (A) :\n", "try: pass\nexcept (A):\n")
-    'try: pass\nexcept (A) :\n'
+    >>> restore_untouched("try: pass\\nexcept (A) :\\n", "try: pass\\nexcept (A):\\n")
+    'try: pass\\nexcept (A) :\\n'
     """
     old_lines = split_lines(old)
     parts = _LINE_AND_END.split(new)  # line, newline, line, newline, ..., line

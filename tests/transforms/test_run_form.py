@@ -90,6 +90,20 @@ class TestCalls:
         source = "import mandala_ast\nwith open(path) as f:\n    y = inc(1)\n"
         assert rewrite(source).source == source
 
+    def test_indexed_name_argument_has_a_key_and_index(self) -> None:
+        """``mul(b[0], k=b[1])``: output i of an op with several outputs assigned to ``b``."""
+        check(
+            """\
+            import mandala_ast
+            with storage:
+                mul(b[0], b[x], k=b[1])
+            """,
+            f"""\
+            <HEAD>with storage:
+                {d("mul", "(None, (('b@<module>', 0), None), (('k', ('b@<module>', 1)),))", "b[0], b[x], k=b[1]")}
+            """,
+        )
+
     def test_star_args_have_no_positional_keys(self) -> None:
         """``*args`` makes positions unknown: ``pos_keys`` is None; ``**kw`` is left out."""
         check(
