@@ -112,6 +112,18 @@ def test_workflow_return_carries_provenance(tmp_path):
     assert storage.provenance(inc)["producer_call"].notna().sum() == 2
 
 
+def test_an_argument_that_raises_leaves_the_next_call_at_its_site_exact(tmp_path):
+    """The call whose arguments failed never runs; the next call at the same site still gets
+    its direct argument's history, and only from its own argument."""
+    outer = (None, (None, None), None, 1, None)
+    with Storage(tmp_path / "s.db") as storage:
+        with pytest.raises(ZeroDivisionError):
+            rt.callee(outer, divmod_op)(rt.callee((None, (None,), None, None, (1, 0)), inc)(1), 1 // 0)
+        rt.callee(outer, divmod_op)(7, rt.callee((None, (None,), None, None, (1, 1)), inc)(1))
+    prov = storage.provenance(divmod_op).set_index("input")
+    assert prov.loc["b", "producer_op"] == inc.name and prov["producer_call"].isna()["a"]
+
+
 def test_outside_blocks_everything_is_a_plain_call():
     assert rt.call(spec(("y@m",)), inc, 1) == 2
     assert rt.callee(spec(), inc) is inc

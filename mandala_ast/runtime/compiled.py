@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
+import weakref
 from typing import Any
 
 from .blocks import state
@@ -113,15 +114,18 @@ def settle(key: str, value: Any, /) -> Any:
     block = state.block
     if block is not None:
         last = _thread.last
-        if last is None or last[1] is not value or key not in last[0]:
+        if last is None or last[1] != id(value) or key not in last[0]:
             block.names.pop(key, None)
     return value
 
 
 class _Thread(threading.local):
-    #: site -> the op call whose arguments are being evaluated there (see _OpCall)
-    pending: "dict[int, _OpCall]"
-    #: (targets, result) of the last op call that bound targets, for :func:`settle`
+    #: site -> the op call whose arguments are being evaluated there (see _OpCall); weak: an
+    #: argument that raises drops the call, which must not keep its block and values alive
+    pending: "dict[int, weakref.ref[_OpCall]]"
+    #: (targets, id(result)) of the last op call that bound targets, for :func:`settle`. An id,
+    #: not the result, so that it keeps nothing alive; it cannot be reused while it matters: a
+    #: key settle keeps holds the result itself.
     last: tuple | None = None
 
     def __init__(self) -> None:
@@ -142,7 +146,7 @@ class _OpCall:
     called. The parent trusts a handed-over Ref only if it ``is`` the argument it receives.
     """
 
-    __slots__ = ("block", "spec", "f", "collected", "previous")
+    __slots__ = ("__weakref__", "block", "collected", "f", "previous", "spec")
 
     def __init__(self, block: Any, spec: tuple, f: Any) -> None:
         self.block, self.spec, self.f = block, spec, f
@@ -150,7 +154,7 @@ class _OpCall:
         if len(spec) > 3 and spec[3] is not None:
             pending = _thread.pending
             self.previous = pending.get(spec[3])
-            pending[spec[3]] = self
+            pending[spec[3]] = weakref.ref(self)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         spec = self.spec
@@ -159,10 +163,11 @@ class _OpCall:
         refs, result = _dispatch(self.block, spec, self.f, args, kwargs, self.collected)
         if len(spec) > 4 and spec[4] is not None and refs is not None and len(refs) == 1:
             parent = _thread.pending.get(spec[4][0])
+            parent = parent() if parent is not None else None
             if parent is not None:
                 parent.collect(spec[4][1], refs[0])
         if spec[0]:
-            _thread.last = (spec[0], result)
+            _thread.last = (spec[0], id(result))
         return result
 
     def collect(self, where: int | str, known: Ref) -> None:
@@ -171,7 +176,8 @@ class _OpCall:
         self.collected[where] = known
 
     def _leave(self, pending: dict, site: int) -> None:
-        if pending.get(site) is self:
+        current = pending.get(site)
+        if current is not None and current() is self:
             if self.previous is None:
                 del pending[site]
             else:
