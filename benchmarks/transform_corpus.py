@@ -4,11 +4,13 @@ Two passes per file, on 2 worker processes:
 
 * **plain**: the file as it is. None of these files mention ``mandala_ast``, so each must come
   back identical (the prefilter path: it measures what an import hook pays per foreign module).
-* **forced**: the file plus a trailing ``# mandala_ast`` comment, so that every ``with X:``
+* **forced**: the file plus a trailing ``import mandala_ast``, so that every ``with X:``
   statement and ``with X.run()`` is treated as a storage block and rewritten (stress test of the
   rewrite on real code). Each result must be line-stable (checked by the transform itself) and
   must compile whenever the original compiles. ``TransformError`` (libcst cannot parse) is the
-  only exception allowed; those fallbacks are counted and listed.
+  only exception allowed; those fallbacks are counted and listed. Every line the rewrite did
+  not add code to must come back byte-identical (libcst's printer is not lossless: its
+  ``except (A) :`` loses a space); the lines so checked are counted.
 
 Then a cold single-file measurement on a generated, fully mandala module.
 
@@ -30,7 +32,7 @@ from pathlib import Path
 
 from mandala_ast.transforms import TransformError, transform_source
 
-MARK = "\n# mandala_ast\n"
+MARK = "\nimport mandala_ast\n"
 
 
 def corpus() -> list[Path]:
@@ -81,7 +83,24 @@ def check_file(path: Path) -> dict:
                 out["problems"].append(f"{path}: rewritten source does not compile: {error}")
         elif not forced.changed and forced.source != forced_text:
             out["problems"].append(f"{path}: unchanged result differs from its input")
+        if forced.changed:
+            identity = _untouched_identity(path, forced_text, forced.source)
+            out["problems"] += identity.pop("problems")
+            out.update(identity)
     return out
+
+
+def _untouched_identity(path: Path, old: str, new: str) -> dict:
+    """Lines that gained no code must be byte-identical: counts and the differences found."""
+    checked, differences = 0, []
+    pairs = zip(old.splitlines(keepends=True), new.splitlines(keepends=True))
+    for number, (before, after) in enumerate(pairs, start=1):
+        if "".join(before.split()) != "".join(after.split()):
+            continue  # the rewrite added code to this line
+        checked += 1
+        if before != after:
+            differences.append(f"{path}:{number}: untouched line changed: {before!r} -> {after!r}")
+    return {"identity_files": 1, "identity_lines": checked, "problems": differences}
 
 
 def _compiles(text: str) -> bool:
@@ -98,7 +117,7 @@ def _compile_error(text: str) -> str | None:
 
 def merge(results: list[dict]) -> dict:
     total: dict = {"files": 0, "lines": 0, "skipped": 0, "changed": 0, "plain_s": 0.0, "forced_s": 0.0,
-                   "problems": [], "fallbacks": []}
+                   "identity_files": 0, "identity_lines": 0, "problems": [], "fallbacks": []}
     for result in results:
         for key, value in result.items():
             total[key] += value
@@ -162,6 +181,9 @@ def report(total: dict, wall: float, workers: int) -> None:
     print(f"forced pass: {total['changed']} files rewritten, {len(total['fallbacks'])} TransformError fallbacks")
     for line in total["fallbacks"][:20]:
         print(f"  fallback: {line}")
+    print(f"untouched-line identity: {total['identity_files']} rewritten files, "
+          f"{total['identity_lines']:,} untouched lines checked, "
+          f"{sum('untouched line changed' in p for p in total['problems'])} differences")
     print(f"problems: {len(total['problems'])}")
     for line in total["problems"][:50]:
         print(f"  PROBLEM: {line}")

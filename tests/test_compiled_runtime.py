@@ -68,10 +68,20 @@ def test_forget_drops_provenance(tmp_path):
     assert storage.provenance(inc)["producer_call"].isna().all()
 
 
-def test_ref_passes_history_of_nested_calls(tmp_path):
+def test_direct_argument_call_hands_its_history_to_its_site(tmp_path):
+    """``inc(inc(1))``: the inner call names the outer call's site and its position."""
     with Storage(tmp_path / "s.db") as storage:
-        rt.call(spec(), inc, rt.ref(spec(), inc, 1))
+        rt.callee((None, (None,), None, 1, None), inc)(rt.callee((None, (None,), None, None, (1, 0)), inc)(1))
     assert storage.provenance(inc)["producer_call"].notna().sum() == 1
+
+
+def test_a_non_op_between_keeps_the_inner_history_from_the_outer_call(tmp_path):
+    """``inc(str(inc(1)) and 5)``-like nesting: a child names its own parent's site only."""
+    with Storage(tmp_path / "s.db") as storage:
+        outer = rt.callee((None, (None,), None, 1, None), inc)
+        middle = rt.callee((None, (None,), None, 2, (1, 0)), int)
+        outer(middle(rt.callee((None, (None,), None, None, (2, 0)), inc)(1)))
+    assert storage.provenance(inc)["producer_call"].isna().all()
 
 
 def test_multiple_outputs_bind_each_target(tmp_path):
@@ -82,6 +92,18 @@ def test_multiple_outputs_bind_each_target(tmp_path):
     assert storage.provenance(inc)["producer_op"].item() == divmod_op.name
 
 
+def test_one_name_for_several_outputs_keeps_each_outputs_history(tmp_path):
+    """``qr = divmod_op(7, 2); inc(qr[1])``: qr[1] is output 1, by history."""
+    with Storage(tmp_path / "s.db") as storage:
+        qr = rt.call((("qr@m",), (None, None), None), divmod_op, 7, 2)
+        rt.call(spec(None, (("qr@m", 1),)), inc, qr[1])
+        qr = rt.forget("qr@m", (3, 1))
+        rt.call(spec(None, (("qr@m", 1),)), inc, qr[1])  # rebound: no history any more
+    prov = storage.provenance(inc)
+    assert list(prov["producer_op"].fillna("-")) == [divmod_op.name, "-"]
+    assert list(prov["output_index"].fillna(-1)) == [1, -1]
+
+
 def test_workflow_return_carries_provenance(tmp_path):
     with Storage(tmp_path / "s.db") as storage:
         out = rt.call(spec(("out@m",)), twice, 1)
@@ -90,16 +112,29 @@ def test_workflow_return_carries_provenance(tmp_path):
     assert storage.provenance(inc)["producer_call"].notna().sum() == 2
 
 
+def test_an_argument_that_raises_leaves_the_next_call_at_its_site_exact(tmp_path):
+    """The call whose arguments failed never runs; the next call at the same site still gets
+    its direct argument's history, and only from its own argument."""
+    outer = (None, (None, None), None, 1, None)
+    with Storage(tmp_path / "s.db") as storage:
+        with pytest.raises(ZeroDivisionError):
+            rt.callee(outer, divmod_op)(rt.callee((None, (None,), None, None, (1, 0)), inc)(1), 1 // 0)
+        rt.callee(outer, divmod_op)(7, rt.callee((None, (None,), None, None, (1, 1)), inc)(1))
+    prov = storage.provenance(divmod_op).set_index("input")
+    assert prov.loc["b", "producer_op"] == inc.name and prov["producer_call"].isna()["a"]
+
+
 def test_outside_blocks_everything_is_a_plain_call():
     assert rt.call(spec(("y@m",)), inc, 1) == 2
-    assert rt.ref(spec(), inc, 1) == 2
+    assert rt.callee(spec(), inc) is inc
     assert rt.call(spec(), twice, 1) == 3
     assert rt.v(5) == 5 and rt.forget("k", 5) == 5 and rt.ret("k", 5) == 5
 
 
-def test_non_op_callee_gets_plain_values(tmp_path):
+def test_non_op_callee_is_returned_itself(tmp_path):
     with Storage(tmp_path / "s.db"):
-        assert rt.call(spec(), str, rt.ref(spec(), inc, 1)) == "2"
+        assert rt.callee(spec(), str) is str
+        assert rt.callee((None, (None,), None, 1, None), str)(rt.callee((None, (None,), None, None, (1, 0)), inc)(1)) == "2"
 
 
 def test_every_query_hook_is_reachable_from_compiled_code():
@@ -109,3 +144,130 @@ def test_every_query_hook_is_reachable_from_compiled_code():
 
     for name in hooks.__all__:
         assert getattr(rt, name) is getattr(hooks, name)
+
+
+# -- compiled code against the same code uncompiled (real transform, real storage) -------------
+
+USER_CODE = '''\
+import mandala_ast
+
+
+@mandala_ast.op
+def add(x, y):
+    return x + y
+
+
+def fails(x):
+    raise ValueError(x)
+
+
+class Counter:
+    reads = 0
+
+    @property
+    def inc(self):
+        Counter.reads += 1
+        return self._inc
+
+    @property
+    def plain(self):
+        Counter.reads += 1
+        return abs
+
+
+def in_block(storage, ns):
+    with storage.run():
+        y = ns.inc(1)
+        w = add(
+            ns.inc(y),
+            ns.inc(
+                2),
+        )
+    return y, w
+
+
+def in_lookalike(lock, ns):
+    with lock:
+        return ns.plain(-1)
+
+
+def failing(storage):
+    with storage.run():
+        z = add(
+            1,
+            fails(2),
+        )
+    return z
+'''
+
+
+def load_user_code(compiled: bool) -> dict:
+    from mandala_ast import transform_source
+
+    source = transform_source(USER_CODE, "user_code.py").source if compiled else USER_CODE
+    namespace = {"__name__": "user_code"}
+    exec(compile(source, "user_code.py", "exec"), namespace)
+    namespace["Counter"]._inc = staticmethod(inc)
+    return namespace
+
+
+def traced_lines(function, *args) -> tuple[set[int], object]:
+    """Line numbers of user_code.py that ``sys.settrace`` reports while *function* runs."""
+    import sys
+
+    lines: set[int] = set()
+
+    def tracer(frame, event, arg):
+        if frame.f_code.co_filename == "user_code.py" and event == "line":
+            lines.add(frame.f_lineno)
+        return tracer
+
+    sys.settrace(tracer)
+    try:
+        result = function(*args)
+    finally:
+        sys.settrace(None)
+    return lines, result
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_dotted_op_callee_in_a_storage_block_is_read_once_per_call(tmp_path, compiled):
+    """``ns.inc(1)`` reads the property once, as Python does, also when it is an op."""
+    user, storage = load_user_code(compiled), Storage(tmp_path / "s.db")
+    y, w = user["in_block"](storage, user["Counter"]())
+    assert (y, w) == (2, 6)
+    assert user["Counter"].reads == 3
+    if compiled:  # and the nested calls still hand their history to `add`
+        assert storage.provenance(user["add"])["producer_call"].notna().all()
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_dotted_callee_in_a_lookalike_with_block_is_read_once(compiled):
+    """``with self._lock:`` looks like a storage block: ``obj.method()`` there runs as written."""
+    import threading
+
+    user = load_user_code(compiled)
+    assert user["in_lookalike"](threading.Lock(), user["Counter"]()) == 1
+    assert user["Counter"].reads == 1
+
+
+def test_multiline_op_call_keeps_the_line_events_of_its_continuation_lines(tmp_path):
+    """A breakpoint on an argument's own line fires in compiled code as in plain code."""
+    plain, compiled = load_user_code(False), load_user_code(True)
+    lines_plain, _ = traced_lines(plain["in_block"], Storage(tmp_path / "p.db"), plain["Counter"]())
+    lines_compiled, _ = traced_lines(compiled["in_block"], Storage(tmp_path / "c.db"), compiled["Counter"]())
+    assert {31, 32, 33} <= lines_plain  # the continuation lines of `w = add(...)`
+    assert lines_compiled == lines_plain
+
+
+def test_exception_on_a_continuation_line_is_reported_on_that_line(tmp_path):
+    """``fails(2)`` on the third line of ``z = add(...)``: the traceback says that line."""
+    import traceback
+
+    linenos = []
+    for compiled in (False, True):
+        with pytest.raises(ValueError) as info:
+            load_user_code(compiled)["failing"](Storage(tmp_path / f"{compiled}.db"))
+        frames = [f for f in traceback.extract_tb(info.value.__traceback__) if f.name == "failing"]
+        linenos.append(frames[-1].lineno)
+    assert linenos == [47, 47]

@@ -716,3 +716,71 @@ class TestBranches:
         run(code.format(block="run()"), storage)
         frame = run(code.format(block="query() as q"), storage)["q"].df()
         assert sorted(rows(frame), key=lambda r: r[1]) == [(101, 1, None), (101, 2, 103), (101, 3, 104)]
+
+
+@op
+def total(xs: list) -> int:
+    return sum(xs)
+
+
+@op
+def pair(a: int) -> tuple[int, int]:
+    return a, a + 1
+
+
+class TestValuesTakenApart:
+    """The run block, then the same code as a query: the query gives the rows the block made."""
+
+    def test_slice_bounded_by_a_loop_variable_gives_the_computed_rows(self, storage: Storage) -> None:
+        """``xs[:k]`` with k a loop variable raised TypeError (slice indices must be integers)."""
+        code = """\
+            import mandala_ast
+            with storage.{block}:
+                xs = [1, 2, 3]
+                for k in [1, 2]:
+                    t = total(xs[:k])
+                    seen.append((k, t))
+            """
+        seen: list = []
+        run(code.format(block="run()"), storage, total=total, seen=seen)
+        frame = run(code.format(block="query() as q"), storage, total=total, seen=[])["q"].df("k", "t")
+        assert sorted(rows(frame)) == sorted(seen) == [(1, 1), (2, 3)]
+
+    def test_variable_key_of_a_plain_dict_and_of_an_output(self, storage: Storage) -> None:
+        code = """\
+            import mandala_ast
+            with storage.{block}:
+                table = {{1: [5], 2: [6, 7]}}
+                for k in [1, 2]:
+                    xs = load(k + 1)
+                    t = total(table[k])
+                    u = total(xs[1:k + 1])
+                    seen.append((k, t, u))
+            """
+        seen: list = []
+        run(code.format(block="run()"), storage, total=total, seen=seen)
+        frame = run(code.format(block="query() as q"), storage, total=total, seen=[])["q"].df("k", "t", "u")
+        assert sorted(rows(frame)) == sorted(seen) == [(1, 5, 1), (2, 13, 3)]
+
+    def test_outputs_of_a_two_output_op_taken_by_index_give_the_computed_rows(self, storage: Storage) -> None:
+        """``b = pair(a); mul(b[0], b[1])`` returned no rows, even for the block's own code."""
+        code = """\
+            import mandala_ast
+            with storage.{block}:
+                for a in [1, 2]:
+                    b = pair(a)
+                    c = mul(b[0], b[1])
+                    seen.append((a, c))
+            """
+        seen: list = []
+        run(code.format(block="run()"), storage, pair=pair, seen=seen)
+        frame = run(code.format(block="query() as q"), storage, pair=pair, seen=[])["q"].df("a", "c")
+        assert sorted(rows(frame)) == sorted(seen) == [(1, 2), (2, 6)]
+
+    def test_provenance_names_the_producer_of_each_indexed_output(self, storage: Storage) -> None:
+        """provenance(mul) showed b[0] and b[1] with no producer and exact=True."""
+        run("import mandala_ast\nwith storage.run():\n    b = pair(3)\n    c = mul(b[0], b[1])\n", storage, pair=pair)
+        prov = storage.provenance(mul).sort_values("input")
+        assert list(prov["producer_op"]) == [pair.name, pair.name]
+        assert list(prov["output_index"]) == [0, 1]
+        assert prov["exact"].all()

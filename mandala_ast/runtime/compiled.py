@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
+import weakref
 from typing import Any
 
 from .blocks import state
@@ -21,6 +23,7 @@ from .refs import Ref
 __all__ = [
     "OPS",
     "call",
+    "callee",
     "forget",
     "q_bool_end",
     "q_bool_start",
@@ -28,14 +31,15 @@ __all__ = [
     "q_cmp",
     "q_for",
     "q_if",
+    "q_item",
     "q_name",
     "q_names",
     "q_not",
     "q_stmt_runs",
     "query_block",
     "query_refused",
-    "ref",
     "ret",
+    "settle",
     "v",
 ]
 
@@ -56,66 +60,163 @@ def forget(key: str, value: Any, /) -> Any:
     return value
 
 
-def ret(key: str | None, value: Any, /) -> Any:
+def ret(key: str | tuple | None, value: Any, /) -> Any:
     """``return y`` in a workflow: remember y's provenance for the caller; returns ``value``."""
     block = state.block
     if block is not None:
-        entry = block.names.get(key) if key else None
-        block.returned = entry if entry is not None and entry.value is value else None
+        block.returned = _entry(block, key, value) if key else None
     return value
 
 
-def call(spec: tuple, f: Any, /, *args: Any, **kwargs: Any) -> Any:
-    """Call op or workflow ``f`` with provenance; returns plain value(s), as ``f(...)`` would."""
-    refs, result = _dispatch(spec, f, args, kwargs)
-    return result
+class _Outputs:
+    """What ``b = f(x)`` records for an op with several outputs: ``b`` is a tuple, and
+    ``b[i]`` (an argument keyed ``(key, i)``) is output i, with its own history."""
+
+    __slots__ = ("refs", "value")
+
+    def __init__(self, value: tuple, refs: tuple) -> None:
+        self.value, self.refs = value, refs
 
 
-def ref(spec: tuple, f: Any, /, *args: Any, **kwargs: Any) -> Any:
-    """Like :func:`call`, for a call that is a direct argument of another call: returns a Ref
-    (so the outer call learns this output's history) when ``f`` has exactly one output."""
-    refs, result = _dispatch(spec, f, args, kwargs)
-    return refs[0] if refs is not None and len(refs) == 1 else result
+def _entry(block, key: str | tuple, value: Any) -> Any:
+    """The Ref recorded for ``key`` if it still holds ``value`` (``is``), else None."""
+    if type(key) is tuple:
+        outputs = block.names.get(key[0])
+        if type(outputs) is not _Outputs or not 0 <= key[1] < len(outputs.refs):
+            return None
+        entry = outputs.refs[key[1]]
+    else:
+        entry = block.names.get(key)
+        if type(entry) is _Outputs:  # a tuple of outputs has no history as a whole
+            return None
+    return entry if entry is not None and entry.value is value else None
 
 
-def _dispatch(spec: tuple, f: Any, args: tuple, kwargs: dict) -> tuple[tuple | None, Any]:
+def callee(spec: tuple, f: Any, /) -> Any:
+    """What compiled code calls in place of ``f`` (``callee(spec, f)(*args)``): ``f`` itself
+    unless ``f`` is an op or workflow and a block is active, then a one-shot caller that records
+    provenance. ``f`` is evaluated once, as in ``f(*args)``, and the arguments are evaluated in
+    the user's own frame on their own lines (tracebacks, ``sys.settrace``, breakpoints)."""
+    if type(f) not in OPS:
+        return f
     block = state.block
-    if block is None or type(f) not in OPS:
-        return None, f(*_plain(args), **_plain_kw(kwargs))
-    targets, pos_keys, kw_keys = spec
-    hints = _argument_refs(block, args, kwargs, pos_keys, kw_keys)
-    args, kwargs = _plain(args), _plain_kw(kwargs)
+    return f if block is None else _OpCall(block, spec, f)
+
+
+def call(spec: tuple, f: Any, /, *args: Any, **kwargs: Any) -> Any:
+    """``callee(spec, f)(*args, **kwargs)`` in one call (for code written by hand)."""
+    return callee(spec, f)(*args, **kwargs)
+
+
+def settle(key: str, value: Any, /) -> Any:
+    """``y = f(x)`` where ``y`` is bound elsewhere too: keep ``key``'s provenance only if the op
+    call that produced ``value`` just recorded it (otherwise ``f`` was no op); returns ``value``."""
+    block = state.block
+    if block is not None:
+        last = _thread.last
+        if last is None or last[1] != id(value) or key not in last[0]:
+            block.names.pop(key, None)
+    return value
+
+
+class _Thread(threading.local):
+    #: site -> the op call whose arguments are being evaluated there (see _OpCall); weak: an
+    #: argument that raises drops the call, which must not keep its block and values alive
+    pending: "dict[int, weakref.ref[_OpCall]]"
+    #: (targets, id(result)) of the last op call that bound targets, for :func:`settle`. An id,
+    #: not the result, so that it keeps nothing alive; it cannot be reused while it matters: a
+    #: key settle keeps holds the result itself.
+    last: tuple | None = None
+
+    def __init__(self) -> None:
+        self.pending = {}
+
+
+_thread = _Thread()
+
+
+class _OpCall:
+    """One op call in progress: created when its callee is evaluated, called with its arguments.
+
+    A call that is itself a direct argument of an op call (``add(y, inc(2))``) hands its output's
+    history to that call: the spec's 4th item is a call's *site* (a number unique in its module)
+    when some of its arguments are calls, and the 5th, ``(parent site, position or keyword)``,
+    says where the call's output goes. The parent is found by site in a per-thread table: it
+    registers there before its arguments run (Python evaluates the callee first) and leaves when
+    called. The parent trusts a handed-over Ref only if it ``is`` the argument it receives.
+    """
+
+    __slots__ = ("__weakref__", "block", "collected", "f", "previous", "spec")
+
+    def __init__(self, block: Any, spec: tuple, f: Any) -> None:
+        self.block, self.spec, self.f = block, spec, f
+        self.collected: dict[int | str, Ref] | None = None
+        if len(spec) > 3 and spec[3] is not None:
+            pending = _thread.pending
+            self.previous = pending.get(spec[3])
+            pending[spec[3]] = weakref.ref(self)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        spec = self.spec
+        if len(spec) > 3 and spec[3] is not None:
+            self._leave(_thread.pending, spec[3])
+        refs, result = _dispatch(self.block, spec, self.f, args, kwargs, self.collected)
+        if len(spec) > 4 and spec[4] is not None and refs is not None and len(refs) == 1:
+            parent = _thread.pending.get(spec[4][0])
+            parent = parent() if parent is not None else None
+            if parent is not None:
+                parent.collect(spec[4][1], refs[0])
+        if spec[0]:
+            _thread.last = (spec[0], id(result))
+        return result
+
+    def collect(self, where: int | str, known: Ref) -> None:
+        if self.collected is None:
+            self.collected = {}
+        self.collected[where] = known
+
+    def _leave(self, pending: dict, site: int) -> None:
+        current = pending.get(site)
+        if current is not None and current() is self:
+            if self.previous is None:
+                del pending[site]
+            else:
+                pending[site] = self.previous
+
+
+def _dispatch(block, spec: tuple, f: Any, args: tuple, kwargs: dict, collected) -> tuple[tuple | None, Any]:
+    targets, pos_keys, kw_keys = spec[:3]
+    hints = _argument_refs(block, args, kwargs, pos_keys, kw_keys, collected)
     if type(f) is Workflow:
         refs, result = _run_workflow(block, f, args, kwargs, hints)
     else:
         refs = block.call_op_with_refs(f, args, kwargs, _refs_by_name(f, hints))
         result = f.join_outputs(tuple(r.value for r in refs))
-    _bind_targets(block, targets, refs)
+    _bind_targets(block, targets, refs, result)
     return refs, result
 
 
-def _argument_refs(block, args, kwargs, pos_keys, kw_keys) -> dict[int | str, Ref]:
-    """Refs known for the call's arguments, by position or keyword."""
+def _argument_refs(block, args, kwargs, pos_keys, kw_keys, collected) -> dict[int | str, Ref]:
+    """Refs known for the call's arguments, by position or keyword: handed over by the direct
+    argument calls, or recorded for the names passed."""
     hints: dict[int | str, Ref] = {}
     for i, arg in enumerate(args):
-        known = _known(block, arg, pos_keys[i] if pos_keys else None)
+        known = _known(block, arg, pos_keys[i] if pos_keys else None, collected, i)
         if known is not None:
             hints[i] = known
     for name, arg in kwargs.items():
         key = dict(kw_keys).get(name) if kw_keys else None
-        known = _known(block, arg, key)
+        known = _known(block, arg, key, collected, name)
         if known is not None:
             hints[name] = known
     return hints
 
 
-def _known(block, arg: Any, key: str | None) -> Ref | None:
-    if type(arg) is Ref:
-        return arg
-    if key is None:
-        return None
-    entry = block.names.get(key)
-    return entry if entry is not None and entry.value is arg else None
+def _known(block, arg: Any, key: str | tuple | None, collected, where: int | str) -> Ref | None:
+    entry = collected.get(where) if collected else None
+    if entry is not None and entry.value is arg:
+        return entry
+    return _entry(block, key, arg) if key is not None else None
 
 
 def _refs_by_name(op: Op, hints: dict[int | str, Ref]) -> dict[str, Ref]:
@@ -161,8 +262,11 @@ def _run_workflow(block, wf: Workflow, args, kwargs, hints) -> tuple[tuple | Non
     return ((returned,) if returned is not None else None), result
 
 
-def _bind_targets(block, targets: tuple | None, refs: tuple | None) -> None:
+def _bind_targets(block, targets: tuple | None, refs: tuple | None, result: Any) -> None:
     if not targets:
+        return
+    if len(targets) == 1 and refs is not None and len(refs) > 1:
+        block.names[targets[0]] = _Outputs(result, refs)
         return
     if refs is None or len(refs) != len(targets):
         for key in targets:
@@ -170,18 +274,6 @@ def _bind_targets(block, targets: tuple | None, refs: tuple | None) -> None:
         return
     for key, known in zip(targets, refs):
         block.names[key] = known
-
-
-def _plain(args: tuple) -> tuple:
-    if any(type(a) is Ref for a in args):
-        return tuple(a.value if type(a) is Ref else a for a in args)
-    return args
-
-
-def _plain_kw(kwargs: dict) -> dict:
-    if any(type(a) is Ref for a in kwargs.values()):
-        return {k: (a.value if type(a) is Ref else a) for k, a in kwargs.items()}
-    return kwargs
 
 
 # Query and delete blocks call these; most compiled modules have none, so the query engine is

@@ -10,14 +10,14 @@ from ._detect import decode, may_need_rewrite, survey
 from ._emit import RT
 from ._errors import TransformError
 from ._inject import inject_runtime_import
-from ._lines import check_line_stable
+from ._lines import check_line_stable, restore_untouched
 from ._query_form import rewrite_query_blocks
 from ._run_form import RunFormRewriter
 
 __all__ = ["TRANSFORM_FORMAT", "TransformResult", "transform_source"]
 
 #: Bumped whenever the emitted text changes for the same input (part of the pyc cache key).
-TRANSFORM_FORMAT = 4
+TRANSFORM_FORMAT = 5
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def _rewrite(text: str, module: cst.Module, found, filename: str) -> TransformRe
         rewritten = module.visit(rewriter)
     except RecursionError as exc:
         raise TransformError("the source is too deeply nested to rewrite") from exc
-    diagnostics = _unflattened(module, rewriter.unflattened, filename)
+    diagnostics: tuple[str, ...] = ()
     # The run form left query and delete blocks as they were (same nodes): now their turn.
     rewritten, queries = rewrite_query_blocks(cst.ensure_type(rewritten, cst.Module), found.later_blocks, filename)
     if not (rewriter.changed or queries):
@@ -84,18 +84,4 @@ def _rewrite(text: str, module: cst.Module, found, filename: str) -> TransformRe
         return TransformResult(text, False, (*diagnostics, f"{filename}:1: not rewritten: {reason}"))
     new_text = injected.code
     check_line_stable(text, new_text)
-    return TransformResult(new_text, True, diagnostics)
-
-
-def _unflattened(module: cst.Module, calls: list[cst.Call], filename: str) -> tuple[str, ...]:
-    """Diagnostics for calls left as written; positions are computed only when needed."""
-    if not calls:
-        return ()
-    from libcst.metadata import MetadataWrapper, PositionProvider
-
-    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
-    return tuple(
-        f"{filename}:{positions[call].start.line}: call not compiled for exact provenance: an "
-        "argument holds an f-string spanning lines (it still memoizes, by content)"
-        for call in calls
-    )
+    return TransformResult(restore_untouched(text, new_text), True, diagnostics)

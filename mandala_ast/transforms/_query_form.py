@@ -13,6 +13,7 @@ user code                       compiled (same line)
 ``if c:`` / ``elif d:`` /       ``for __mandala_b in (__mandala_c1 := RT.q_if(c)):`` /
 ``else:``                       ``for __mandala_b in (__mandala_c1.elif_(d) if __mandala_c1.open() else ()):``
                                 / ``for __mandala_b in __mandala_c1.else_():``
+``xs[:k]``, ``d[key]``          ``RT.q_item(xs)[:k]``, ``RT.q_item(d)[key]`` (keys that are not literals)
 ``a < b``, ``a in b``           ``RT.q_cmp(a, '<', b)``, ``RT.q_cmp(a, 'in', b)``
 ``a < b < f(c)``                ``RT.q_cmp(a, '<', b, '<*', lambda: f(c))`` (evaluated only if ``a < b``)
 ``a and b``, ``not a``          ``RT.q_bool_end(RT.q_bool_start(a, 'and') and b, 'and')``, ``RT.q_not(a)``
@@ -277,6 +278,12 @@ class _QueryFormRewriter(cst.CSTTransformer):
         # `f(a)` -> `RT.q_call(f)(a)`: the call stays where it was, its callee is filtered
         return updated_node.with_changes(func=rt_call("q_call", [cst.Arg(updated_node.func)]))
 
+    def leave_Subscript(self, original_node: cst.Subscript, updated_node: cst.Subscript) -> cst.Subscript:
+        if not self._rewriting or all(_literal_key(e.slice) for e in updated_node.slice):
+            return updated_node
+        # `xs[:k]` -> `RT.q_item(xs)[:k]`: a list cannot take a query variable as an index
+        return updated_node.with_changes(value=rt_call("q_item", [cst.Arg(updated_node.value)]))
+
     def leave_Comparison(self, original_node: cst.Comparison, updated_node: cst.Comparison) -> cst.BaseExpression:
         if not self._rewriting:
             return updated_node
@@ -395,6 +402,22 @@ def _named(names: tuple[str, ...], value: cst.BaseExpression) -> cst.BaseExpress
     if len(names) == 1:
         return rt_call("q_name", [cst.Arg(literal(names[0])), cst.Arg(_argument(value))])
     return rt_call("q_names", [cst.Arg(literal(names)), cst.Arg(_argument(value))])
+
+
+_LITERALS = (cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString, cst.ConcatenatedString)
+
+
+def _literal_key(key: cst.BaseSlice) -> bool:
+    """A subscript key any value accepts as written: literals (``b[0]``, ``d['a']``, ``x[1:]``)."""
+    if isinstance(key, cst.Slice):
+        return all(b is None or _literal(b) for b in (key.lower, key.upper, key.step))
+    return _literal(cst.ensure_type(key, cst.Index).value)
+
+
+def _literal(node: cst.BaseExpression) -> bool:
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+        node = node.expression
+    return isinstance(node, _LITERALS) or (isinstance(node, cst.Name) and node.value in ("None", "True", "False"))
 
 
 def _thunk(value: cst.BaseExpression) -> cst.Lambda:

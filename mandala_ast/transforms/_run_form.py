@@ -3,16 +3,20 @@
 Inside a storage-block candidate's body or a ``@workflow`` body (nested functions, lambdas,
 comprehensions and blocks included), each call whose callee is a name or dotted name becomes::
 
-    (__mandala_rt__.call(spec, f, *op_args) if type(f) in __mandala_rt__.OPS else f(*args))
+    __mandala_rt__.callee(spec, f)(*args)
 
-so a callee that is not an op is still called directly from the user's frame (same traceback,
-same ``super()``/``locals()`` behaviour, no runtime frame), and an op call goes through the
-runtime, which learns the provenance keys of its targets and bare-name arguments from ``spec``.
-A call that is a direct argument of a rewritten call uses ``ref`` in the op branch (again behind
-its own type test) so the outer call learns the inner output's history.
+``callee`` returns ``f`` itself unless it is an op, so any other callee is still called directly
+from the user's frame (same traceback, same ``super()``/``locals()`` behaviour, no runtime
+frame), and an op call goes through the runtime, which learns the provenance keys of its
+targets and bare-name arguments from ``spec``. Nothing is copied: ``f`` is evaluated once (a
+property read once, as Python does) and the arguments stay where they are written, so line
+events, tracebacks and breakpoints on a multi-line call's continuation lines are Python's own.
+A call that is a direct argument of another rewritten call is tied to it by the spec's site
+numbers, so the outer call learns the inner output's history.
 
 Assignments that do *not* receive op outputs, to names that do elsewhere in the same scope, are
-wrapped in ``forget``; ``return x`` in a workflow becomes ``return ret('x@wf', x)``.
+wrapped in ``forget`` (in ``settle`` when the value is a call that may or may not be an op);
+``return x`` in a workflow becomes ``return ret('x@wf', x)``.
 
 All insertions stay on the line where the call starts; see ``_lines.py`` for the invariant.
 """
@@ -28,11 +32,7 @@ from . import _emit as emit
 from ._detect import Survey
 from ._scopes import Scope, simple_targets, target_names
 
-__all__ = ["MAX_DEPTH", "RunFormRewriter"]
-
-#: Rewritten calls nest at most this deep; deeper calls stay as written (they still memoize at
-#: run time, with content identity). Each level can double the text of what it contains.
-MAX_DEPTH = 4
+__all__ = ["RunFormRewriter"]
 
 # Never rewritten, even inside blocks: decorators and annotations are not data flow (and rewriting
 # ``@op`` or postponed annotations would change their meaning); defaults run at ``def`` time;
@@ -62,11 +62,13 @@ _COMPREHENSIONS = {
 
 @dataclass
 class _CallFrame:
-    """A call being visited: is it rewritten, and which of its arguments are direct calls."""
+    """A call being visited: is it rewritten, and where its direct-call arguments go."""
 
     rewrite: bool
-    direct: frozenset[int]
-    breaks: int  # line breaks seen before the call: none inside means no one-line copy needed
+    #: id of an argument that is a call -> its position among positional arguments, or keyword
+    direct: dict[int, int | str]
+    #: this call's site number, once a rewritten direct argument needs one
+    site: int | None = None
 
 
 class RunFormRewriter(cst.CSTTransformer):
@@ -76,17 +78,13 @@ class RunFormRewriter(cst.CSTTransformer):
         super().__init__()
         self.found = found
         self.changed = False
-        #: Original calls left as written because a copy could not fit on one line.
-        self.unflattened: list[cst.Call] = []
         self._scopes = [Scope.for_module(module)]
         self._region = 0  # > 0 inside a block or workflow body
         self._frozen = 0  # > 0 inside a decorator, annotation, parameters or f-string
-        self._breaks = 0  # line breaks (and multi-line strings) seen so far
         self._calls: list[_CallFrame] = []
-        self._depth = 0
+        self._sites = 0  # site numbers handed out so far in this module
         self._targets: dict[cst.Call, tuple[str, ...]] = {}  # original call -> names it binds
-        self._ref_forms: dict[cst.IfExp, cst.IfExp] = {}  # emitted dispatch -> its ref form
-        self._recorded: set[cst.IfExp] = set()  # emitted dispatches whose spec names targets
+        self._recorded: set[cst.BaseExpression] = set()  # emitted calls whose spec names targets
         self._skip: set[cst.CSTNode] = set()
         self._pruned: cst.CSTNode | None = None
 
@@ -123,29 +121,6 @@ class RunFormRewriter(cst.CSTTransformer):
     def _active(self) -> bool:
         """Inside a block or workflow body, and not in a part that is never rewritten."""
         return self._region > 0 and self._frozen == 0
-
-    # -- line breaks: a call without any needs no one-line copy ---------------------------------
-
-    def leave_ParenthesizedWhitespace(self, original_node, updated_node):  # type: ignore[no-untyped-def]
-        self._breaks += 1
-        return updated_node
-
-    def leave_SimpleWhitespace(self, original_node, updated_node):  # type: ignore[no-untyped-def]
-        if "\\" in updated_node.value:
-            self._breaks += 1
-        return updated_node
-
-    def leave_SimpleString(self, original_node, updated_node):  # type: ignore[no-untyped-def]
-        if "\n" in updated_node.value or "\r" in updated_node.value:
-            self._breaks += 1
-        return updated_node
-
-    def leave_FormattedStringText(self, original_node, updated_node):  # type: ignore[no-untyped-def]
-        if "\n" in updated_node.value or "\r" in updated_node.value:
-            self._breaks += 1
-        return updated_node
-
-    leave_TemplatedStringText = leave_FormattedStringText
 
     # -- scopes and regions ---------------------------------------------------------------------
 
@@ -199,73 +174,47 @@ class RunFormRewriter(cst.CSTTransformer):
     # -- calls ----------------------------------------------------------------------------------
 
     def visit_Call(self, node: cst.Call) -> None:
-        rewrite = (
-            self._active
-            and self._depth < MAX_DEPTH
-            and self.scope.rewritable_callee(node.func)
-        )
-        direct = frozenset(
-            id(arg.value) for arg in node.args if not arg.star and isinstance(arg.value, cst.Call)
-        ) if rewrite else frozenset()
-        self._calls.append(_CallFrame(rewrite, direct, self._breaks))
-        self._depth += rewrite
+        rewrite = self._active and self.scope.rewritable_callee(node.func)
+        self._calls.append(_CallFrame(rewrite, _direct_arguments(node.args) if rewrite else {}))
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         frame = self._calls.pop()
         if not frame.rewrite:
             return updated_node
-        self._depth -= 1
         parent = self._calls[-1] if self._calls else None
-        as_ref = parent is not None and id(original_node) in parent.direct
-        flat = self._breaks == frame.breaks
-        return self._rewrite_call(original_node, updated_node, as_ref, flat)
+        slot = None
+        if parent is not None and id(original_node) in parent.direct:
+            slot = (self._site_of(parent), parent.direct[id(original_node)])
+        return self._rewrite_call(original_node, updated_node, frame.site, slot)
+
+    def _site_of(self, frame: _CallFrame) -> int:
+        if frame.site is None:
+            self._sites += 1
+            frame.site = self._sites
+        return frame.site
 
     def _rewrite_call(
-        self, original: cst.Call, updated: cst.Call, as_ref: bool, flat: bool
+        self, original: cst.Call, updated: cst.Call, site: int | None, slot: tuple | None
     ) -> cst.BaseExpression:
-        """The dispatch form of a call; *flat* says it has no line break to remove."""
-        func = updated.func if flat else emit.one_line(updated.func)
-        op_args = self._op_args(updated.args, flat)
-        if func is None or op_args is None:
-            self.unflattened.append(original)
-            return updated
+        """``callee(spec, f)(...)``; *site* and *slot* tie direct-call arguments to this call."""
         scope, names = self.scope, self._targets.get(original)
         keys = tuple(scope.key(name) for name in names) if names else None
-        tail = (self._pos_keys(updated.args), self._kw_keys(updated.args))
-        class_test = not scope.is_builtin("type")
-        result = emit.dispatch(
-            "call", (keys, *tail), func, op_args, self._plain(updated, names, keys),
-            class_test=class_test,
-        )
+        spec: tuple = (keys, self._pos_keys(updated.args), self._kw_keys(updated.args))
+        if site is not None or slot is not None:
+            spec += (site, slot)
+        result = self._settled(emit.dispatch(spec, updated), names, keys)
         self.changed = True
         if keys:
             self._recorded.add(result)
-        if as_ref:
-            plain = updated if flat else emit.one_line(updated)
-            if plain is not None:
-                self._ref_forms[result] = emit.dispatch(
-                    "ref", (None, *tail), func, op_args, plain, class_test=class_test
-                )
         return result
 
-    def _plain(self, call: cst.Call, names: tuple[str, ...] | None, keys: tuple[str, ...] | None):
-        """The non-op branch; it forgets targets that other statements of the scope also bind."""
+    def _settled(self, call: cst.BaseExpression, names: tuple[str, ...] | None, keys: tuple[str, ...] | None):
+        """Targets that other statements of the scope also bind keep their provenance only if
+        the callee was an op (``settle``)."""
         if not names or not keys:
             return call
         again = [key for name, key in zip(names, keys) if self.scope.binding_count(name) > 1]
-        return emit.forget(again, call) if again else call
-
-    def _op_args(self, args: Sequence[cst.Arg], flat: bool) -> list[cst.Arg] | None:
-        """One-line copies of the arguments, with direct-call arguments in their ref form."""
-        copies = []
-        for arg in args:
-            value = arg.value if arg.star else self._ref_forms.get(arg.value, arg.value)
-            copy = arg.with_changes(value=emit.as_argument(value))
-            copy = copy if flat else emit.one_line(copy)
-            if copy is None:
-                return None
-            copies.append(copy)
-        return copies
+        return emit.settle(again, call) if again else call
 
     def _pos_keys(self, args: Sequence[cst.Arg]) -> tuple[str | None, ...] | None:
         keys = []
@@ -351,3 +300,23 @@ class RunFormRewriter(cst.CSTTransformer):
         self.changed = True
         key = self.scope.arg_key(updated_node.value)
         return updated_node.with_changes(value=emit.ret(key, updated_node.value))
+
+
+def _direct_arguments(args: Sequence[cst.Arg]) -> dict[int, int | str]:
+    """Arguments that are calls: id -> position among the positional arguments, or keyword.
+
+    Positions after a ``*args`` unpacking are unknown until run time: those are left out.
+    """
+    direct: dict[int, int | str] = {}
+    position, known = 0, True
+    for arg in args:
+        if arg.star == "*":
+            known = False
+        elif arg.keyword is not None:
+            if isinstance(arg.value, cst.Call):
+                direct[id(arg.value)] = cst.ensure_type(arg.keyword, cst.Name).value
+        elif not arg.star:
+            if known and isinstance(arg.value, cst.Call):
+                direct[id(arg.value)] = position
+            position += 1
+    return direct

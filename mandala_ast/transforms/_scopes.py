@@ -91,10 +91,18 @@ class Scope:
         """The provenance key ``name@scope`` of the variable *name* seen from here."""
         return f"{name}@{self.resolve(name).qualname}"
 
-    def arg_key(self, node: cst.BaseExpression) -> str | None:
-        """The key of a bare-name argument, None for anything else (``None``, ``True``...)."""
+    def arg_key(self, node: cst.BaseExpression) -> str | tuple[str, int] | None:
+        """The key of a bare-name argument; ``(key, i)`` for ``name[i]`` with a literal
+        ``i >= 0`` (output i of an op with several outputs, assigned to one name); None for
+        anything else (``None``, ``True``...)."""
         if isinstance(node, cst.Name) and not node.lpar and node.value not in _CONSTANTS:
             return self.key(node.value)
+        if isinstance(node, cst.Subscript) and not node.lpar and len(node.slice) == 1:
+            index = node.slice[0].slice
+            base = self.arg_key(node.value) if isinstance(node.value, cst.Name) else None
+            if isinstance(base, str) and isinstance(index, cst.Index) and index.star is None:
+                if isinstance(index.value, cst.Integer) and not index.value.lpar:
+                    return (base, int(index.value.evaluated_value))
         return None
 
     def is_builtin(self, name: str) -> bool:

@@ -51,11 +51,6 @@ class FakeOp:
         return self.fn(*args, **kwargs)
 
 
-class FakeRef:
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-
 class FakeRuntime(types.SimpleNamespace):
     """A tiny ``__mandala_rt__``: logs what compiled code asks of it."""
 
@@ -63,27 +58,28 @@ class FakeRuntime(types.SimpleNamespace):
         super().__init__()
         self.log: list = []
         self.OPS = frozenset({FakeOp})
-        self.call = self._call
-        self.ref = self._ref
+        self.callee = self._callee
         self.forget = self._forget
+        self.settle = self._settle
         self.ret = self._ret
-        self.v = lambda x, /: x.value if type(x) is FakeRef else x
 
-    def _invoke(self, kind: str, spec: tuple, f: Any, args: tuple, kwargs: dict) -> Any:
-        assert type(f) in self.OPS, "the runtime is only ever asked to call ops"
-        self.log.append((kind, f.__name__, spec))
-        args = tuple(self.v(a) for a in args)
-        kwargs = {k: self.v(a) for k, a in kwargs.items()}
-        return f.fn(*args, **kwargs)
+    def _callee(self, spec: tuple, f: Any, /) -> Any:
+        if type(f) not in self.OPS:
+            return f
+        kind = "ref" if len(spec) > 4 and spec[4] is not None else "call"
 
-    def _call(self, spec: tuple, f: Any, /, *args: Any, **kwargs: Any) -> Any:
-        return self._invoke("call", spec, f, args, kwargs)
+        def invoke(*args: Any, **kwargs: Any) -> Any:
+            self.log.append((kind, f.__name__, spec))
+            return f.fn(*args, **kwargs)
 
-    def _ref(self, spec: tuple, f: Any, /, *args: Any, **kwargs: Any) -> Any:
-        return FakeRef(self._invoke("ref", spec, f, args, kwargs))
+        return invoke
 
     def _forget(self, key: str, value: Any, /) -> Any:
         self.log.append(("forget", key))
+        return value
+
+    def _settle(self, key: str, value: Any, /) -> Any:
+        self.log.append(("settle", key))
         return value
 
     def _ret(self, key: str | None, value: Any, /) -> Any:

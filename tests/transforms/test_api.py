@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pathlib
 import textwrap
 
 import pytest
@@ -97,3 +98,51 @@ class TestSurface:
             """
         )
         compile(rewrite(source).source, "m.py", "exec")
+
+
+def _code(line: str) -> str:
+    return "".join(line.split())
+
+
+def untouched_lines_differing(old: str, new: str) -> list[tuple[int, str, str]]:
+    """Lines that gained no code yet are not byte-identical: (number, before, after)."""
+    pairs = zip(old.splitlines(keepends=True), new.splitlines(keepends=True))
+    return [
+        (number, before, after)
+        for number, (before, after) in enumerate(pairs, start=1)
+        if before != after and _code(before) == _code(after)
+    ]
+
+
+class TestUntouchedLinesAreByteIdentical:
+    def test_stdlib_webbrowser_keeps_the_space_before_except_colon(self) -> None:
+        """webbrowser.py has ``...NotADirectoryError) :``; libcst's printer drops that space."""
+        import webbrowser
+
+        source = pathlib.Path(webbrowser.__file__).read_text() + "import mandala_ast\n"
+        result = transform_source(source, "webbrowser.py")
+        assert result.changed
+        assert untouched_lines_differing(source, result.source) == []
+        assert "NotADirectoryError) :" in result.source
+
+    @pytest.mark.parametrize(
+        "statement",
+        [
+            "try:\n        y = f(1)\n    except (KeyError, ValueError) :\n        pass\n",
+            "try:\n        y = f(1)\n    except KeyError  :\n        pass\n",
+            "if  x :\n        y = f(1)\n",
+        ],
+    )
+    def test_spacing_of_untouched_lines_inside_a_block_survives(self, statement: str) -> None:
+        """Only lines that gain code may change, even inside a rewritten block."""
+        source = f"import mandala_ast\nwith storage:\n    {statement}"
+        result = rewrite(source)
+        assert result.changed
+        assert untouched_lines_differing(source, result.source) == []
+
+    def test_spacing_outside_blocks_survives_with_crlf(self) -> None:
+        source = "import mandala_ast\r\ntry:\r\n    pass\r\nexcept (A, B) :\r\n    pass\r\nwith storage:\r\n    y = f(1)\r\n"
+        result = rewrite(source)
+        assert result.changed
+        assert "except (A, B) :\r\n" in result.source
+        assert untouched_lines_differing(source, result.source) == []

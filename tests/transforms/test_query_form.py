@@ -36,6 +36,16 @@ class TestStatements:
     def test_assignment_names_its_value(self) -> None:
         assert body("y = inc(x)\n") == [f"y = {RT}.q_name('y', {RT}.q_call(inc)(x))"]
 
+    def test_subscript_with_a_variable_key_wraps_its_value(self) -> None:
+        """A list cannot take a query variable as an index or slice bound: ``q_item`` sees it first."""
+        assert body("t = total(xs[:k])\n") == [f"t = {RT}.q_name('t', {RT}.q_call(total)({RT}.q_item(xs)[:k]))"]
+        assert body("t = d[k, 1]\n") == [f"t = {RT}.q_name('t', {RT}.q_item(d)[k, 1])"]
+
+    def test_subscript_with_literal_keys_stays_as_written(self) -> None:
+        assert body("c = mul(b[0], b[-1], d['a'], xs[1:], xs[::2])\n") == [
+            f"c = {RT}.q_name('c', {RT}.q_call(mul)(b[0], b[-1], d['a'], xs[1:], xs[::2]))"
+        ]
+
     def test_tuple_assignment(self) -> None:
         assert body("a, b = split(x)\n") == [f"a, b = {RT}.q_names(('a', 'b'), {RT}.q_call(split)(x))"]
 

@@ -18,10 +18,9 @@ def check(before: str, after: str) -> None:
     assert result.changed
 
 
-def d(f: str, spec: str, args: str, plain: str, kind: str = "call") -> str:
-    """The dispatch form the contract specifies."""
-    sep = ", " if args else ""
-    return f"(__mandala_rt__.{kind}({spec}, {f}{sep}{args}) if type({f}) in __mandala_rt__.OPS else {plain})"
+def d(f: str, spec: str, args: str) -> str:
+    """The dispatch form the contract specifies: the callee and the arguments, each once."""
+    return f"__mandala_rt__.callee({spec}, {f})({args})"
 
 
 class TestCalls:
@@ -35,14 +34,13 @@ class TestCalls:
             """,
             f"""\
             <HEAD>with storage.run():
-                y = {d("inc", "(('y@<module>',), (None,), None)", "1", "inc(1)")}
+                y = {d("inc", "(('y@<module>',), (None,), None)", "1")}
             """,
         )
 
     def test_contract_example(self) -> None:
-        """The example of docs/compiled-runtime-contract.md (the inner ref is type-tested)."""
-        inner_ref = d("inc", "(None, (None,), None)", "2", "inc(2)", kind="ref")
-        inner_call = d("inc", "(None, (None,), None)", "2", "inc(2)")
+        """The example of docs/compiled-runtime-contract.md (the inner call names its parent's site)."""
+        inner = d("inc", "(None, (None,), None, None, (1, 1))", "2")
         check(
             """\
             import mandala_ast
@@ -52,7 +50,7 @@ class TestCalls:
             """,
             f"""\
             <HEAD>with storage.run():
-                w = {d("add", "(('w@<module>',), ('y@<module>', None), None)", f"y, {inner_ref}", f"add(y, {inner_call})")}
+                w = {d("add", "(('w@<module>',), ('y@<module>', None), None, 1, None)", f"y, {inner}")}
                 print(w)
             """,
         )
@@ -68,7 +66,7 @@ class TestCalls:
             """,
             f"""\
             <HEAD>with self.storage:
-                a, b = {d("m.split", spec, "x, frac=f", "m.split(x, frac=f)")}
+                a, b = {d("m.split", spec, "x, frac=f")}
             """,
         )
 
@@ -84,13 +82,27 @@ class TestCalls:
             """,
             f"""\
             <HEAD>with {opener}:
-                y = {d("inc", spec, "1", "inc(1)")}
+                y = {d("inc", spec, "1")}
             """,
         )
 
     def test_other_context_managers_are_left_alone(self) -> None:
         source = "import mandala_ast\nwith open(path) as f:\n    y = inc(1)\n"
         assert rewrite(source).source == source
+
+    def test_indexed_name_argument_has_a_key_and_index(self) -> None:
+        """``mul(b[0], k=b[1])``: output i of an op with several outputs assigned to ``b``."""
+        check(
+            """\
+            import mandala_ast
+            with storage:
+                mul(b[0], b[x], k=b[1])
+            """,
+            f"""\
+            <HEAD>with storage:
+                {d("mul", "(None, (('b@<module>', 0), None), (('k', ('b@<module>', 1)),))", "b[0], b[x], k=b[1]")}
+            """,
+        )
 
     def test_star_args_have_no_positional_keys(self) -> None:
         """``*args`` makes positions unknown: ``pos_keys`` is None; ``**kw`` is left out."""
@@ -102,7 +114,7 @@ class TestCalls:
             """,
             f"""\
             <HEAD>with storage:
-                {d("f", "(None, None, (('k', 'v@<module>'),))", "*xs, k=v, **kw", "f(*xs, k=v, **kw)")}
+                {d("f", "(None, None, (('k', 'v@<module>'),))", "*xs, k=v, **kw")}
             """,
         )
 
@@ -116,7 +128,7 @@ class TestCalls:
     def test_rebound_builtin_is_rewritten(self) -> None:
         """``from numpy import *`` or ``def sum`` may turn a builtin name into anything."""
         result = rewrite("import mandala_ast\ndef len(x): ...\nwith storage:\n    len(x)\n")
-        assert "type(len) in __mandala_rt__.OPS" in result.source
+        assert "__mandala_rt__.callee((None, ('x@<module>',), None), len)(x)" in result.source
 
     @pytest.mark.parametrize("call", ["super().f()", "locals()", "vars()", "eval('1')"])
     def test_frame_sensitive_calls_never_rewritten(self, call: str) -> None:
@@ -125,11 +137,12 @@ class TestCalls:
         result = rewrite(source)
         assert result.source == source
 
-    def test_depth_is_bounded(self) -> None:
-        """Calls nested deeper than MAX_DEPTH rewritten calls stay as written."""
-        result = rewrite("import mandala_ast\nwith storage:\n    f1(f2(f3(f4(f5(x)))))\n")
-        assert "type(f4)" in result.source
-        assert "type(f5)" not in result.source
+    def test_deep_nesting_is_rewritten_without_copies(self) -> None:
+        """Nothing is copied, so every level is rewritten and the text grows linearly."""
+        result = rewrite("import mandala_ast\nwith storage:\n    f1(f2(f3(f4(f5(f6(x))))))\n")
+        line = result.source.splitlines()[2]
+        assert line.count("__mandala_rt__.callee(") == 6
+        assert line.count("(x)") == 1
 
     def test_with_items_of_the_block_are_not_rewritten(self) -> None:
         """``storage.run(...)`` itself is not an op call."""
@@ -152,10 +165,10 @@ class TestCalls:
         expected = "y = __mandala_rt__.q_name('y', __mandala_rt__.q_call(inc)(x))"
         assert lines[2].strip() == lines[5].strip() == expected
 
-    def test_type_rebound_uses_class_attribute(self) -> None:
-        """A module that binds ``type`` gets ``f.__class__ in OPS``."""
+    def test_rebinding_type_changes_nothing(self) -> None:
+        """The runtime, not the compiled code, tests the callee's type."""
         result = rewrite("import mandala_ast\ntype = 'x'\nwith storage:\n    f(1)\n")
-        assert "if f.__class__ in __mandala_rt__.OPS else f(1))" in result.source
+        assert "__mandala_rt__.callee((None, (None,), None), f)(1)" in result.source
 
     def test_decorators_annotations_defaults_and_fstrings_untouched(self) -> None:
         """Not data flow, or unsafe to rewrite (postponed annotations, f-string quotes)."""
@@ -172,8 +185,8 @@ class TestCalls:
 
 
 class TestLineStability:
-    def test_multiline_call_copy_is_on_one_line(self) -> None:
-        """The op branch is a one-line copy without comments; the original stays in place."""
+    def test_multiline_call_keeps_its_arguments_on_their_lines(self) -> None:
+        """Nothing is copied: comments, arguments and the closing bracket stay where they are."""
         source = """\
             import mandala_ast
             with storage:
@@ -181,37 +194,32 @@ class TestLineStability:
                       g(b),
                 )
             """
-        result = rewrite(source)
-        lines = result.source.splitlines()
-        assert "# first" not in lines[2].split("else")[0]
-        assert lines[2].endswith("else f(a,  # first")
-        assert lines[3].strip().startswith("(__mandala_rt__.call((None, ('b@<module>',), None), g, b)")
+        lines = rewrite(source).source.splitlines()
+        assert lines[2].endswith(", f)(a,  # first")
+        assert lines[3].strip() == "__mandala_rt__.callee((None, ('b@<module>',), None, None, (1, 1)), g)(b),"
+        assert lines[4].strip() == ")"
 
-    def test_multiline_string_argument(self) -> None:
-        """A triple-quoted argument is copied as an equal one-line literal."""
-        result = rewrite('import mandala_ast\nwith storage:\n    y = f("""a\n\\t\n""")\n')
-        assert "f, 'a\\n\\t\\n')" in result.source
-
-    def test_multiline_fstring_argument_is_reported(self) -> None:
-        """An f-string spanning lines cannot be copied: the call stays, with a diagnostic."""
-        result = rewrite('import mandala_ast\nwith storage:\n    y = f(f"""{a}\n""")\n')
-        assert "type(f)" not in result.source
-        assert result.diagnostics and result.diagnostics[0].startswith("m.py:3: ")
+    def test_multiline_strings_stay_as_written(self) -> None:
+        """Triple-quoted and f-string arguments spanning lines are left in place."""
+        for argument in ('"""a\n b\n"""', 'f"""{a}\n"""'):
+            result = rewrite(f"import mandala_ast\nwith storage:\n    y = f({argument})\n")
+            assert f", f)({argument})" in result.source and not result.diagnostics
 
     def test_parenthesized_multiline_value(self) -> None:
-        """User parentheses spanning lines stay in the plain branch."""
+        """User parentheses spanning lines stay in place."""
         rewrite("import mandala_ast\nwith storage:\n    y = (\n        f(x)\n    )\n")
 
     def test_backslash_continuation(self) -> None:
-        """Backslash continuations become spaces in copies."""
+        """A callee continued with a backslash stays as written, inside the runtime call."""
         result = rewrite("import mandala_ast\nwith storage:\n    y = obj.\\\n        f(x)\n")
-        assert "call((('y@<module>',), ('x@<module>',), None), obj. f, x)" in result.source
+        assert "callee((('y@<module>',), ('x@<module>',), None), obj.\\\n        f)(x)" in result.source
+        compile(result.source, "m.py", "exec")
 
-    def test_generator_argument_gets_parentheses(self) -> None:
-        """``f(x for x in y)`` is valid only as the sole argument."""
+    def test_generator_argument_stays_the_sole_argument(self) -> None:
+        """``f(x for x in y)`` is valid only as the sole argument: the call keeps it so."""
         result = rewrite("import mandala_ast\nwith storage:\n    f(x for x in y)\n")
         compile(result.source, "m.py", "exec")
-        assert "f, (x for x in y))" in result.source
+        assert ", f)(x for x in y)" in result.source
 
 
 class TestScopesAndKeys:
@@ -271,7 +279,7 @@ class TestForget:
             """,
             f"""\
             <HEAD>with storage:
-                y = {d("inc", "(('y@<module>',), (None,), None)", "1", "__mandala_rt__.forget('y@<module>', inc(1))")}
+                y = __mandala_rt__.settle('y@<module>', {d("inc", "(('y@<module>',), (None,), None)", "1")})
                 y = __mandala_rt__.forget('y@<module>', y + 1)
                 y += __mandala_rt__.forget('y@<module>', 1)
                 y: int = __mandala_rt__.forget('y@<module>', 2)
@@ -293,7 +301,7 @@ class TestForget:
             f"""\
             <HEAD>with storage:
                 for y in (__mandala_rt__.forget('y@<module>', __mandala_item__) for __mandala_item__ in (ys)):
-                    y = {d("inc", "(('y@<module>',), ('y@<module>',), None)", "y", "__mandala_rt__.forget('y@<module>', inc(y))")}
+                    y = __mandala_rt__.settle('y@<module>', {d("inc", "(('y@<module>',), ('y@<module>',), None)", "y")})
                 if (y := __mandala_rt__.forget('y@<module>', 3)):
                     pass
             """,
@@ -345,4 +353,4 @@ class TestWorkflows:
             """
         )
         assert "return x\n" in result.source
-        assert "return __mandala_rt__.ret(None, ((__mandala_rt__.call(" in result.source
+        assert "return __mandala_rt__.ret(None, (__mandala_rt__.callee(" in result.source

@@ -16,7 +16,7 @@ from ..._errors import QueryError
 from ..blocks import state
 from ..ops import Op, Workflow
 from .block import Q, QueryBlock
-from .pattern import ATOM, PRECEDENCE, Derived, Node, call_text, infix_text, operand_text, refuse_op
+from .pattern import ATOM, PRECEDENCE, Derived, Node, call_text, infix_text, operand_text, refuse_op, subscript
 
 __all__ = [
     "q_bool_end",
@@ -25,6 +25,7 @@ __all__ = [
     "q_cmp",
     "q_for",
     "q_if",
+    "q_item",
     "q_name",
     "q_names",
     "q_not",
@@ -78,6 +79,39 @@ def _query_call(block: QueryBlock, f: Any, /, *args: Any, **kwargs: Any) -> Any:
         callee = operand_text(f, ATOM) if isinstance(f, Node) else _callable_name(f)
         return Derived(block.pattern, _apply, (f, *args), kwargs, text=call_text(callee, args, kwargs))
     return f(*args, **kwargs)
+
+
+def q_item(value: Any, /) -> Any:
+    """The value of a subscript whose key is not a literal (``xs[:k]`` compiles to
+    ``q_item(xs)[:k]``): a variable in the key of a plain list or dict (a loop variable as a
+    slice bound) makes a derived variable instead of reaching ``list.__getitem__``, which
+    accepts only integers."""
+    block = _active()
+    if block is None or isinstance(value, Node):
+        return value
+    return _Subscriptable(block, value)
+
+
+class _Subscriptable:
+    """A plain value about to be subscripted in a query block."""
+
+    __slots__ = ("block", "value")
+
+    def __init__(self, block: QueryBlock, value: Any) -> None:
+        self.block, self.value = block, value
+
+    def __getitem__(self, key: Any) -> Any:
+        if _key_has_node(key):
+            return subscript(self.block.pattern, self.value, key)
+        return self.value[key]
+
+
+def _key_has_node(key: Any) -> bool:
+    if isinstance(key, Node):
+        return True
+    if isinstance(key, slice):
+        return any(isinstance(b, Node) for b in (key.start, key.stop, key.step))
+    return isinstance(key, tuple) and any(map(_key_has_node, key))
 
 
 def q_stmt_runs(f: Any, /) -> bool:

@@ -29,6 +29,7 @@ __all__ = [
     "call_text",
     "infix_text",
     "operand_text",
+    "subscript",
 ]
 
 
@@ -86,8 +87,7 @@ class Node:
         return Derived(_pattern_of(self), getattr, (self, attribute), text=text)
 
     def __getitem__(self, key: Any) -> "Derived":
-        text = f"{operand_text(self, ATOM)}[{operand_text(key)}]"
-        return Derived(_pattern_of(self), operator.getitem, (self, key), text=text)
+        return subscript(_pattern_of(self), self, key)
 
     def __call__(self, *args: Any, **kwargs: Any) -> "Derived":
         text = call_text(operand_text(self, ATOM), args, kwargs)
@@ -149,6 +149,58 @@ def call_text(callee: str, args: tuple, kwargs: dict) -> str:
     parts = [operand_text(a) for a in args]
     parts += [f"{k}={operand_text(v)}" for k, v in kwargs.items()]
     return f"{callee}({', '.join(parts)})"
+
+
+def subscript(pattern: "Pattern", value: Any, key: Any) -> "Derived":
+    """``value[key]`` computed per row; ``key`` may hold variables, also as slice bounds
+    (``xs[:k]``) or tuple items, which become inputs of the derived variable of their own.
+
+    >>> pattern = Pattern(); k = DomainVar(pattern, [1, 2]); k.name = "k"
+    >>> subscript(pattern, [5, 6, 7], slice(None, k)).text
+    '[5, 6, 7][:k]'
+    """
+    shape, parts = _key_parts(key)
+    text = f"{operand_text(value, ATOM)}[{_key_text(key)}]"
+    return Derived(pattern, _subscripted, (value, shape, *parts), text=text)
+
+
+def _key_parts(key: Any) -> tuple[Any, list]:
+    """(shape, parts): the key's pieces in order, and how to put them back together."""
+    if isinstance(key, slice):
+        return "slice", [key.start, key.stop, key.step]
+    if isinstance(key, tuple):
+        shapes, parts = [], []
+        for item in key:
+            shape, item_parts = _key_parts(item)
+            shapes.append((shape, len(item_parts)))
+            parts += item_parts
+        return tuple(shapes), parts
+    return "value", [key]
+
+
+def _rebuilt(shape: Any, parts: list) -> Any:
+    if shape == "slice":
+        return slice(*parts)
+    if shape == "value":
+        return parts[0]
+    key, start = [], 0
+    for item_shape, count in shape:
+        key.append(_rebuilt(item_shape, parts[start:start + count]))
+        start += count
+    return tuple(key)
+
+
+def _subscripted(value: Any, shape: Any, *parts: Any) -> Any:
+    return value[_rebuilt(shape, list(parts))]
+
+
+def _key_text(key: Any) -> str:
+    if isinstance(key, slice):
+        bounds = ["" if b is None else operand_text(b) for b in (key.start, key.stop, key.step)]
+        return ":".join(bounds if key.step is not None else bounds[:2])
+    if isinstance(key, tuple) and key:
+        return ", ".join(map(_key_text, key))
+    return operand_text(key)
 
 
 def _call(f: Callable, *args: Any, **kwargs: Any) -> Any:
