@@ -126,6 +126,7 @@ def test_a_format_5_file_written_before_call_tombstones_gets_them_on_open(path):
             " s.hid AS src_call, i.src_index AS src_index FROM call_inputs i"
             " JOIN calls c ON c.id = i.call_id LEFT JOIN calls s ON s.id = i.src_call"
         )
+        conn.execute("UPDATE mandala_meta SET value = 'mandala_ast/5' WHERE key = 'format'")
     storage = Storage(path)
     with storage.run():
         inc(5)
