@@ -123,7 +123,12 @@ def verify(store: "SQLiteStore", blobs: "BlobDir | None") -> VerifyReport:
     >>> print(verify(store, blobs))                 # doctest: +SKIP
     run.db: OK (SQLite integrity check ok, 3 value files match their digests, no dangling rows)
     """
-    sqlite = [row[0] for row in store.conn.execute("PRAGMA integrity_check").fetchall()]
+    try:
+        sqlite = [row[0] for row in store.conn.execute("PRAGMA integrity_check").fetchall()]
+    except sqlite3.DatabaseError as exc:  # a page so damaged the check itself stops
+        if not is_damage(exc):
+            raise
+        sqlite = [f"the integrity check stopped: {exc}"]
     try:
         files, missing, corrupt, named = _check_files(store, blobs)
         dangling = _dangling_rows(store.conn)

@@ -553,7 +553,8 @@ class Storage:
         from .tables import calls_table
 
         self.commit()
-        return calls_table(self._store, op, self._load)
+        with damage_as_error(self.path, f"reading the table of op {op.name}"):
+            return calls_table(self._store, op, self._load)
 
     def provenance(self, op: Op) -> "pd.DataFrame":
         """For each stored call of ``op`` and each input: the stored call that produced it.
@@ -564,7 +565,8 @@ class Storage:
         from .tables import provenance_table
 
         self.commit()
-        return provenance_table(self._store, op)
+        with damage_as_error(self.path, f"reading the provenance of op {op.name}"):
+            return provenance_table(self._store, op)
 
     def draw(self, target: Any, *, format: str = "svg", path: str | Path | None = None) -> "Picture":
         """A picture of what is stored: for an op, the ops upstream and downstream of it with
@@ -577,7 +579,8 @@ class Storage:
         from .stored_graphs import draw_stored
 
         self.commit()
-        return draw_stored(self._store, target, self._load, format=format, path=path)
+        with damage_as_error(self.path, "drawing what is stored"):
+            return draw_stored(self._store, target, self._load, format=format, path=path)
 
     # -- deleting --------------------------------------------------------------------------
 
@@ -598,7 +601,8 @@ class Storage:
         hids = call_ids(target)  # a bad target fails before anything is written
         self.commit()
         try:
-            return delete_calls(self._store, self._blobs, hids, dependents=dependents)
+            with damage_as_error(self.path, "deleting calls"):
+                return delete_calls(self._store, self._blobs, hids, dependents=dependents)
         finally:
             self._deletions.own_deletion()  # nothing left for the watch to report
             self._forget_stored()
@@ -613,7 +617,8 @@ class Storage:
 
         self.commit()
         try:
-            return collect_garbage(self._store, self._blobs)
+            with damage_as_error(self.path, "collecting garbage"):
+                return collect_garbage(self._store, self._blobs)
         finally:
             self._deletions.own_deletion()  # nothing left for the watch to report
             self._forget_stored()
@@ -644,7 +649,8 @@ class Storage:
     def versions(self, op: Op) -> "pd.DataFrame":
         """The op's stored versions: id, fingerprint, how many calls, which one is current."""
         self.commit()  # through the deletion watch: the table's own flush writes rows unchecked
-        return self._versions.versions_table(op)
+        with damage_as_error(self.path, f"reading the versions of op {op.name}"):
+            return self._versions.versions_table(op)
 
     def accept_change(self, target: Any) -> str:
         """Declare the latest change of an op or of a dependency (function, class, or
@@ -654,7 +660,8 @@ class Storage:
         'helpers:normalize: change accepted; calls computed before it stay valid'
         """
         self.commit()
-        message = self._versions.accept(target)
+        with damage_as_error(self.path, "accepting a change"):
+            message = self._versions.accept(target)
         self.commit()
         self._forget_lookups()
         return message
@@ -670,6 +677,10 @@ class Storage:
         ...
         """
         self.commit()
+        with damage_as_error(self.path, f"explaining a call of op {op.name}"):
+            return self._why(op, args, kwargs)
+
+    def _why(self, op: Op, args: tuple, kwargs: dict) -> str:
         call = self._identify(op, args, kwargs, None)
         shown = f"{op.name}({call.describe()})"
         candidates = self._store.find_calls(call.vid, call.lkey, call.cid)
@@ -696,10 +707,11 @@ class Storage:
             cache.clear()
 
     def _enter_block(self) -> None:
-        if self._versions.refresh():
-            self._forget_lookups()
-        if self._deletions.changed():  # another Storage deleted calls or values
-            self._catch_up_with_deletions()
+        with damage_as_error(self.path, "entering a block"):
+            if self._versions.refresh():
+                self._forget_lookups()
+            if self._deletions.changed():  # another Storage deleted calls or values
+                self._catch_up_with_deletions()
 
     def _catch_up_with_deletions(self) -> None:
         """Commit what this block buffered (dropping what refers to deleted rows), then
