@@ -4,8 +4,10 @@ StorageFormatError saying the file is damaged and how to check it, wherever it i
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import textwrap
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -22,13 +24,13 @@ def inc(x: int) -> int:
 
 def pages_of(path: Path, table: str) -> list[tuple[int, str]]:
     """``(page number, "leaf"/"internal")`` of a table's b-tree pages, in key order."""
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn:
         rows = conn.execute("SELECT pageno, pagetype FROM dbstat WHERE name = ? ORDER BY path", (table,))
         return [(page, kind) for page, kind in rows]
 
 
 def write_garbage(path: Path, page: int) -> None:
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn:
         size = conn.execute("PRAGMA page_size").fetchone()[0]
     with open(path, "r+b") as handle:
         handle.seek((page - 1) * size)
@@ -44,7 +46,7 @@ def stored(tmp_path: Path) -> Path:
         for x in range(CALLS):
             inc(x)
     storage.close()
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return path
 
@@ -86,6 +88,18 @@ def test_a_damaged_page_is_a_storage_format_error_in_a_commit(stored):
         with storage.run():
             inc(-1)
     assert_damage_error(caught, stored)
+
+
+def test_a_close_that_fails_on_a_damaged_page_leaves_no_file_open(stored):
+    damage(stored, "calls", -1)
+    before = set(os.listdir("/proc/self/fd"))
+    storage = Storage(stored)
+    with pytest.raises(StorageFormatError, match="committing"):
+        with storage.run():
+            inc(-1)
+    with pytest.raises(StorageFormatError, match="committing"):
+        storage.close()  # the buffered call still cannot be written: the file is closed anyway
+    assert set(os.listdir("/proc/self/fd")) == before
 
 
 def test_a_damaged_page_is_a_storage_format_error_in_a_query(stored):
