@@ -59,7 +59,9 @@ class BlobDir:
 
         If the file is there already (another process stored the same content, perhaps not
         yet its row), its bytes are kept and *its* digest is returned: a pickle of equal
-        content may differ in bytes, and the row must describe the file that is there.
+        content may differ in bytes, and the row must describe the file that is there. The
+        first writer wins atomically (a hard link fails if the name exists), so two
+        processes writing at once cannot leave one's bytes under the other's digest.
         """
         target = self.path(cid)
         if target.exists():
@@ -67,7 +69,16 @@ class BlobDir:
                 return file_digest(target)
             except FileNotFoundError:  # removed meanwhile (gc of an unused value): write it
                 pass
-        self._replace(target, data)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = self._temp(target, data)
+        try:
+            os.link(temp, target)
+        except FileExistsError:
+            return file_digest(target)
+        except OSError:  # a file system without hard links: last writer wins
+            os.replace(temp, target)
+        finally:
+            temp.unlink(missing_ok=True)
         return data_digest(data)
 
     def rewrite(self, cid: bytes, data: bytes) -> bytes:
@@ -103,12 +114,22 @@ class BlobDir:
     def _replace(self, target: Path, data: bytes) -> None:
         """temp file + ``os.replace``, so readers never see a partial file."""
         target.parent.mkdir(parents=True, exist_ok=True)
+        temp = self._temp(target, data)
+        try:
+            os.replace(temp, target)
+        finally:
+            temp.unlink(missing_ok=True)
+
+    @staticmethod
+    def _temp(target: Path, data: bytes) -> Path:
+        """``data`` in a durable temp file beside ``target``, to be linked or moved there."""
         temp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
             with open(temp, "wb") as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(temp, target)
-        finally:
+        except BaseException:
             temp.unlink(missing_ok=True)
+            raise
+        return temp
