@@ -4,7 +4,7 @@ Hierarchy::
 
     Exception
      └── MandalaError
-          ├── StorageFormatError      the file is not a mandala_ast storage (or is corrupt)
+          ├── StorageFormatError      the file is not a mandala_ast storage, is damaged, or its path cannot be one
           ├── StorageBusyError        other processes kept the file locked past every retry
           ├── CorruptValueError       a value's file is missing or its bytes are not those stored
           ├── ValueEncodingError      an argument or output cannot be hashed or stored
@@ -50,7 +50,11 @@ class MandalaError(Exception):
 
 
 class StorageFormatError(MandalaError):
-    """The storage file is corrupt, foreign, or of an unknown format; it was not modified."""
+    """The storage file is corrupt, foreign, or of an unknown format; it was not modified.
+
+    Also: a path that cannot hold a storage (a directory, a device), and a database page
+    SQLite finds damaged, wherever it is met; ``storage.verify()`` checks the whole file.
+    """
 
 
 class StorageBusyError(MandalaError):

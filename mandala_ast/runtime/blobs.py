@@ -95,7 +95,7 @@ class BlobDir:
         except FileNotFoundError:
             raise BlobFault(path, "the file is missing", missing=True) from None
         if digest is not None and data_digest(data) != digest:
-            raise BlobFault(path, f"its {len(data):,} bytes are not those stored (blake3 digest differs)")
+            raise BlobFault(path, f"its {len(data):,} bytes are not those stored: their blake3 digest differs")
         return data
 
     def check(self, cid: bytes, digest: bytes | None) -> Path:
@@ -108,7 +108,7 @@ class BlobDir:
             raise BlobFault(path, "the file is missing", missing=True) from None
         if digest is not None and actual != digest:
             size = path.stat().st_size
-            raise BlobFault(path, f"its {size:,} bytes are not those stored (blake3 digest differs)")
+            raise BlobFault(path, f"its {size:,} bytes are not those stored: their blake3 digest differs")
         return path
 
     def _replace(self, target: Path, data: bytes) -> None:

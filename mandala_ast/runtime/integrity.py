@@ -109,10 +109,10 @@ class VerifyReport:
     def __str__(self) -> str:
         problems = self.problems()
         if not problems:
-            return (
-                f"{self.path}: OK (SQLite integrity check ok, {self.files} value files match "
-                "their digests, no dangling rows)"
+            files = "1 value file matches its digest" if self.files == 1 else (
+                f"{self.files} value files match their digests"
             )
+            return f"{self.path}: OK (SQLite integrity check ok, {files}, no dangling rows)"
         count = f"{len(problems)} problem{'' if len(problems) == 1 else 's'}"
         return "\n  ".join([f"{self.path}: {count}", *problems])
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import sqlite3
+import sys
 import threading
 import time
 import warnings
@@ -261,7 +262,7 @@ class Storage:
             f"value {error.cid.hex()[:12]} of {shown} was corrupt ({error.problem}): computed the call "
             f"again and rewrote {error.path}",
             MandalaRepairWarning,
-            stacklevel=6,
+            stacklevel=_user_stacklevel(),
         )
 
     def _call(self, op, args, kwargs, input_refs, block) -> tuple[bytes, tuple[bytes, ...]]:
@@ -899,6 +900,18 @@ def _encode_or_explain(op: Op, what: str, value: Any, kind: str | None = None) -
         raise ValueEncodingError(
             f"op {op.name}, {what}: cannot store a value of type {type(value).__qualname__}: {exc}"
         ) from exc
+
+
+_PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` of a warning that points at the user's line, not ours (compiled
+    and uncompiled calls reach the storage through different frames)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _describe_args(op: Op, args: tuple, kwargs: dict) -> str:
