@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mandala_ast import CorruptValueError, MandalaRepairWarning, Q, Storage, op, transform_source
+from mandala_ast import CorruptValueError, MandalaRepairWarning, MList, Q, Storage, op, transform_source
 
 RUNS: list = []
 SIZE = 2 << 20  # past the 1 MiB threshold: stored as a file
@@ -228,3 +228,21 @@ def test_verify_of_an_intact_storage_says_ok(path):
     assert str(report) == (
         f"{path}: OK (SQLite integrity check ok, 2 value files match their digests, no dangling rows)"
     )
+
+
+@op
+def chunks(n: int) -> MList[bytes]:
+    RUNS.append(n)
+    return [bytes([n + i]) * SIZE for i in range(3)]
+
+
+def test_a_damaged_element_file_of_a_collection_is_computed_again_in_a_run_block(path):
+    with Storage(path):
+        chunks(10)
+    flip_a_bit(blob_file(path, bytes([11]) * SIZE), None)
+    RUNS.clear()
+    with pytest.raises(CorruptValueError, match=r"chunks\(n=10\)"):
+        Storage(path).df(chunks)
+    with pytest.warns(MandalaRepairWarning, match=r"chunks\(n=10\)"), Storage(path):
+        assert list(chunks(10)) == [bytes([10 + i]) * SIZE for i in range(3)]
+    assert RUNS == [10] and Storage(path).verify().ok

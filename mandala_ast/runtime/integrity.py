@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from .._errors import StorageFormatError
 from .blobs import BlobFault
+from .structures import ITEM_OP_NAME
 
 if TYPE_CHECKING:
     from .blobs import BlobDir
@@ -207,7 +208,8 @@ _INPUTS_SQL = (
 def describe_producer(conn: sqlite3.Connection, cid: bytes) -> str | None:
     """``op(arg=…, …)`` for the earliest stored call that output the value ``cid``, or None.
     Arguments stored as JSON are shown; others by content id prefix (loading them could
-    unpickle, or meet another damaged value).
+    unpickle, or meet another damaged value). An element of a collection (MList...) names
+    the call that returned the collection.
 
     >>> describe_producer(store.conn, cid)          # doctest: +SKIP
     'train(alpha=0.1, data=<value 3f2a9c1b0d4e>)'
@@ -216,10 +218,15 @@ def describe_producer(conn: sqlite3.Connection, cid: bytes) -> str | None:
         row = conn.execute(_PRODUCER_SQL, (cid,)).fetchone()
         if row is None:
             return None
-        args = [_show(*arg) for arg in conn.execute(_INPUTS_SQL, (row[0],)).fetchall()]
+        inputs = conn.execute(_INPUTS_SQL, (row[0],)).fetchall()
     except sqlite3.DatabaseError:  # only a description: the error it explains matters more
         return None
-    return f"{row[1]}({', '.join(args)})"
+    if row[1] == ITEM_OP_NAME:  # an element: its collection's producer is the user's call
+        struct = next((arg[3] for arg in inputs if arg[0] == "struct"), None)
+        outer = struct and describe_producer(conn, struct)
+        if outer:
+            return f"{outer}, an element of its output"
+    return f"{row[1]}({', '.join(_show(*arg) for arg in inputs)})"
 
 
 def _show(name: str, codec: str | None, data: bytes | None, cid: bytes) -> str:
