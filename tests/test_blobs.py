@@ -246,3 +246,17 @@ def test_a_damaged_element_file_of_a_collection_is_computed_again_in_a_run_block
     with pytest.warns(MandalaRepairWarning, match=r"chunks\(n=10\)"), Storage(path):
         assert list(chunks(10)) == [bytes([10 + i]) * SIZE for i in range(3)]
     assert RUNS == [10] and Storage(path).verify().ok
+
+
+def test_a_damaged_value_file_is_computed_again_in_compiled_code(path):
+    stored_with_fault(path, flip_a_bit)
+    code = transform_source(textwrap.dedent("""\
+        import mandala_ast
+        with storage.run():
+            b = blob(1)
+        """), "user_code.py").source
+    namespace = {"storage": Storage(path), "blob": blob}
+    with pytest.warns(MandalaRepairWarning, match=r"blob\(n=1\)") as warned:
+        exec(compile(code, "user_code.py", "exec"), namespace)
+    assert namespace["b"] == bytes([1]) * SIZE and RUNS == [1]
+    assert warned[0].filename == "user_code.py"
