@@ -102,11 +102,15 @@ class BlobDir:
         """The file's path, once its bytes are checked against ``digest`` (for files loaded
         memory-mapped, which :meth:`read` would copy)."""
         path = self.path(cid)
+        if digest is None:  # nothing to compare with: only whether it is there
+            if not path.is_file():
+                raise BlobFault(path, "the file is missing", missing=True)
+            return path
         try:
             actual = file_digest(path)
         except FileNotFoundError:
             raise BlobFault(path, "the file is missing", missing=True) from None
-        if digest is not None and actual != digest:
+        if actual != digest:
             size = path.stat().st_size
             raise BlobFault(path, f"its {size:,} bytes are not those stored: their blake3 digest differs")
         return path

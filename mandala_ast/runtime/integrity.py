@@ -136,9 +136,9 @@ def verify(store: "SQLiteStore", blobs: "BlobDir | None") -> VerifyReport:
     except sqlite3.DatabaseError as exc:  # too damaged to read the rows: integrity_check says why
         if not is_damage(exc):
             raise
-        return VerifyReport(store.path, sqlite + [f"rows could not be read: {exc}"])
+        return VerifyReport(store.path or ":memory:", sqlite + [f"rows could not be read: {exc}"])
     orphans = _orphan_files(blobs, named)
-    return VerifyReport(store.path, sqlite, files, missing, corrupt, orphans, dangling)
+    return VerifyReport(store.path or ":memory:", sqlite, files, missing, corrupt, orphans, dangling)
 
 
 def _check_files(store: "SQLiteStore", blobs: "BlobDir | None") -> tuple:

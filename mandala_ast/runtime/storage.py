@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import sqlite3
 import sys
@@ -230,7 +231,7 @@ class Storage:
         computed again and every corrupt value file it can restore is rewritten."""
         shown = f"{op.name}({_describe_args(op, args, kwargs)})"
         if not block.new_calls_allowed():
-            raise _named(error, shown, "new calls are not allowed here, so it is not computed again")
+            raise _named(error, shown, "new calls are not allowed here, so it is not computed again") from error
         self._versions.check_may_compute(op)
         fresh = self._encoded_outputs(op, op.split_outputs(op.fn(*args, **kwargs)))
         repaired: set[bytes] = set()
@@ -240,8 +241,9 @@ class Storage:
             except CorruptValueError as again:
                 encoded = fresh.get(again.cid)
                 if encoded is None or again.cid in repaired:
-                    raise _named(again, shown, "computing it again gave another value (the op is not "
-                                 "deterministic): delete the call with storage.delete_calls() to store the new one")
+                    why = ("computing it again gave another value (the op is not deterministic): delete "
+                           "the call with storage.delete_calls() to store the new one")
+                    raise _named(again, shown, why) from again
                 self._rewrite_value(again, encoded, shown)
                 repaired.add(again.cid)
 
@@ -902,7 +904,7 @@ def _encode_or_explain(op: Op, what: str, value: Any, kind: str | None = None) -
         ) from exc
 
 
-_PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
+_PACKAGE_DIR = str(Path(__file__).resolve().parent.parent) + os.sep
 
 
 def _user_stacklevel() -> int:
