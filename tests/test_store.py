@@ -177,3 +177,19 @@ def test_a_failed_open_leaves_no_file_open(path):
     with pytest.raises(ValueError, match="on_change"):  # refused once the file is open
         Storage(path, on_change="sometimes")
     assert open_fds() == before
+
+
+@pytest.fixture
+def read_only_dir(tmp_path: Path):
+    """A directory on a read-only file system (a real tmpfs mount)."""
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(mount)], check=True)
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_storage_whose_directory_cannot_be_created_is_an_error_naming_the_path(read_only_dir):
+    path = read_only_dir / "results" / "run.db"
+    with pytest.raises(StorageFormatError, match=rf"{path}: cannot create {path.parent} \(Read-only file system\)"):
+        Storage(path)

@@ -491,6 +491,10 @@ def _prepare_path(path: Path) -> None:
         raise StorageFormatError(
             f"cannot create the storage {path}: {exc.filename} is a file, not a directory"
         ) from exc
+    except OSError as exc:  # read-only file system, permissions, ...
+        raise StorageFormatError(
+            f"cannot create the storage {path}: cannot create {exc.filename} ({exc.strerror})"
+        ) from exc
 
 
 def _check_existing_file(path: Path) -> None:
