@@ -260,3 +260,14 @@ def test_a_damaged_value_file_is_computed_again_in_compiled_code(path):
         exec(compile(code, "user_code.py", "exec"), namespace)
     assert namespace["b"] == bytes([1]) * SIZE and RUNS == [1]
     assert warned[0].filename == "user_code.py"
+
+
+def test_a_value_file_damaged_after_a_load_is_caught_at_the_next_load(path):
+    with Storage(path):
+        array(5)
+    storage = Storage(path)
+    assert (storage.df(array)["output"][0] == 5).all()  # checked once, found intact
+    flip_a_bit(blob_file(path, np.full(SIZE // 8, 5, dtype=np.float64)), None)
+    with pytest.raises(CorruptValueError, match=r"array\(n=5\)"):
+        storage.df(array)
+    assert not storage.verify().ok

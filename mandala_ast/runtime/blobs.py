@@ -49,6 +49,10 @@ class BlobDir:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        # cid -> (file identity, digest) of files found intact: loading the same unchanged
+        # file again (a large array op hit in a loop) need not hash it again. Any write to
+        # the file changes its identity (ctime cannot be set back), so it is checked again.
+        self._intact: dict[bytes, tuple] = {}
 
     def path(self, cid: bytes) -> Path:
         name = cid.hex()
@@ -91,28 +95,32 @@ class BlobDir:
         recorded, and the file was missing then; not checked)."""
         path = self.path(cid)
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as handle:  # identity and bytes of the same file
+                identity = _identity(os.fstat(handle.fileno()))
+                data = handle.read()
         except FileNotFoundError:
             raise BlobFault(path, "the file is missing", missing=True) from None
-        if digest is not None and data_digest(data) != digest:
-            raise BlobFault(path, f"its {len(data):,} bytes are not those stored: their blake3 digest differs")
+        if digest is not None and self._intact.get(cid) != (identity, digest):
+            if data_digest(data) != digest:
+                raise _differs(path, len(data))
+            self._intact[cid] = (identity, digest)
         return data
 
-    def check(self, cid: bytes, digest: bytes | None) -> Path:
+    def check(self, cid: bytes, digest: bytes | None, *, again: bool = False) -> Path:
         """The file's path, once its bytes are checked against ``digest`` (for files loaded
-        memory-mapped, which :meth:`read` would copy)."""
+        memory-mapped, which :meth:`read` would copy). ``again``: even if found intact and
+        unchanged before."""
         path = self.path(cid)
-        if digest is None:  # nothing to compare with: only whether it is there
-            if not path.is_file():
-                raise BlobFault(path, "the file is missing", missing=True)
-            return path
         try:
+            identity = _identity(path.stat())
+            if digest is None or (not again and self._intact.get(cid) == (identity, digest)):
+                return path
             actual = file_digest(path)
         except FileNotFoundError:
             raise BlobFault(path, "the file is missing", missing=True) from None
         if actual != digest:
-            size = path.stat().st_size
-            raise BlobFault(path, f"its {size:,} bytes are not those stored: their blake3 digest differs")
+            raise _differs(path, identity[2])
+        self._intact[cid] = (identity, digest)
         return path
 
     def _replace(self, target: Path, data: bytes) -> None:
@@ -137,3 +145,11 @@ class BlobDir:
             temp.unlink(missing_ok=True)
             raise
         return temp
+
+
+def _identity(stat: os.stat_result) -> tuple:
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+
+
+def _differs(path: Path, size: int) -> BlobFault:
+    return BlobFault(path, f"its {size:,} bytes are not those stored: their blake3 digest differs")

@@ -146,7 +146,7 @@ def _check_files(store: "SQLiteStore", blobs: "BlobDir | None") -> tuple:
     missing, corrupt = [], []
     for cid, digest in rows:
         try:
-            blobs.check(cid, digest)
+            blobs.check(cid, digest, again=True)
         except BlobFault as fault:
             if fault.missing:
                 missing.append(cid.hex()[:12])
