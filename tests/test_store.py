@@ -152,8 +152,9 @@ def test_a_storage_in_a_missing_directory_creates_the_directory(tmp_path):
 def test_a_storage_whose_directory_is_a_file_is_an_error_naming_the_path(tmp_path):
     (tmp_path / "results").write_text("not a directory")
     before = open_fds()
-    with pytest.raises(StorageFormatError, match=f"{tmp_path / 'results'} is a file"):
-        Storage(tmp_path / "results" / "run.db")
+    for path in (tmp_path / "results" / "run.db", tmp_path / "results" / "2026" / "run.db"):
+        with pytest.raises(StorageFormatError, match=f"{path}: {tmp_path / 'results'} is a file"):
+            Storage(path)
     assert open_fds() == before
 
 

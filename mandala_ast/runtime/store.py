@@ -488,8 +488,9 @@ def _prepare_path(path: Path) -> None:
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError) as exc:
+        in_the_way = next(p for p in (parent, *parent.parents) if p.exists())
         raise StorageFormatError(
-            f"cannot create the storage {path}: {exc.filename} is a file, not a directory"
+            f"cannot create the storage {path}: {in_the_way} is a file, not a directory"
         ) from exc
     except OSError as exc:  # read-only file system, permissions, ...
         raise StorageFormatError(
