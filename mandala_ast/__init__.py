@@ -13,12 +13,14 @@
 from typing import Any
 
 from ._errors import (
+    CorruptValueError,
     HookError,
     MandalaDiagnosticWarning,
     MandalaError,
     MandalaFallbackWarning,
     MandalaImportWarning,
     MandalaRenderWarning,
+    MandalaRepairWarning,
     MandalaWarning,
     NewCallError,
     OutputCountError,
@@ -36,6 +38,7 @@ from .runtime.structures import MDict, MList, MSet
 __version__ = "0.1.0"
 
 __all__ = [
+    "CorruptValueError",
     "DeleteReport",
     "GcReport",
     "HookError",
@@ -48,6 +51,7 @@ __all__ = [
     "MandalaFallbackWarning",
     "MandalaImportWarning",
     "MandalaRenderWarning",
+    "MandalaRepairWarning",
     "MandalaWarning",
     "NewCallError",
     "Op",
@@ -60,6 +64,7 @@ __all__ = [
     "StorageFormatError",
     "TransformResult",
     "ValueEncodingError",
+    "VerifyReport",
     "VersionChangeError",
     "Workflow",
     "compile_module",
@@ -76,6 +81,7 @@ _LAZY = {
     # Reports and the query engine load on first use, keeping `import mandala_ast` light.
     "DeleteReport": "mandala_ast.runtime.deletion",
     "GcReport": "mandala_ast.runtime.garbage",
+    "VerifyReport": "mandala_ast.runtime.integrity",
     "Q": "mandala_ast.runtime.query.block",
     "HookHandle": "mandala_ast.hook",
     "install": "mandala_ast.hook",

@@ -4,8 +4,9 @@ Hierarchy::
 
     Exception
      └── MandalaError
-          ├── StorageFormatError      the file is not a mandala_ast storage (or is corrupt)
+          ├── StorageFormatError      the file is not a mandala_ast storage, is damaged, or its path cannot be one
           ├── StorageBusyError        other processes kept the file locked past every retry
+          ├── CorruptValueError       a value's file is missing or its bytes are not those stored
           ├── ValueEncodingError      an argument or output cannot be hashed or stored
           ├── OutputCountError        an op returned the wrong number of values
           ├── NewCallError            a call is missing and new calls are not allowed
@@ -17,18 +18,21 @@ Hierarchy::
           ├── MandalaFallbackWarning  a module could not be compiled and runs as written
           ├── MandalaImportWarning    modules imported before install() are not compiled
           ├── MandalaDiagnosticWarning  a note from the compiler about a module
-          └── MandalaRenderWarning    graphviz is missing: a picture is DOT text, not an image
+          ├── MandalaRenderWarning    graphviz is missing: a picture is DOT text, not an image
+          └── MandalaRepairWarning    a corrupt value was computed again and its file rewritten
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "CorruptValueError",
     "HookError",
     "MandalaDiagnosticWarning",
     "MandalaError",
     "MandalaFallbackWarning",
     "MandalaImportWarning",
     "MandalaRenderWarning",
+    "MandalaRepairWarning",
     "MandalaWarning",
     "NewCallError",
     "OutputCountError",
@@ -46,13 +50,45 @@ class MandalaError(Exception):
 
 
 class StorageFormatError(MandalaError):
-    """The storage file is corrupt, foreign, or of an unknown format; it was not modified."""
+    """The storage file is corrupt, foreign, or of an unknown format; it was not modified.
+
+    Also: a path that cannot hold a storage (a directory, a device), and a database page
+    SQLite finds damaged, wherever it is met; ``storage.verify()`` checks the whole file.
+    """
 
 
 class StorageBusyError(MandalaError):
     """Other processes kept the storage file locked through every retry of
     ``storage.delete_calls`` or ``storage.gc()``; nothing was lost and the file is consistent,
     so the operation can simply be tried again later."""
+
+
+class CorruptValueError(MandalaError):
+    """A stored value's file is missing, or its bytes are not those that were stored (a bit
+    flip, a truncated or replaced file). The message names the value (content id prefix), the
+    call that produced it where known, and the file. Inside a run block that may compute, the
+    call is computed again and the file rewritten instead (a :class:`MandalaRepairWarning`
+    says so); ``storage.verify()`` checks every file.
+
+    >>> try:                                    # doctest: +SKIP
+    ...     storage.df(train)
+    ... except CorruptValueError as error:
+    ...     print(error.path)
+    run.db.blobs/3f/3f2a...
+    """
+
+    def __init__(
+        self, message: str, *, cid: bytes, path: object = None, call: str | None = None, problem: str = ""
+    ) -> None:
+        super().__init__(message)
+        #: the value's content id
+        self.cid = cid
+        #: the value's file
+        self.path = path
+        #: the call that produced it, as ``op(arg=...)``, where known
+        self.call = call
+        #: what is wrong with the file (missing, or which bytes)
+        self.problem = problem
 
 
 class ValueEncodingError(MandalaError, TypeError):
@@ -115,3 +151,8 @@ class MandalaRenderWarning(MandalaWarning):
     The message says how to install graphviz; ``str(picture)`` and ``picture.save("x.dot")``
     give the text, which any graphviz viewer draws.
     """
+
+
+class MandalaRepairWarning(MandalaWarning):
+    """A stored value was corrupt (see :class:`CorruptValueError`); the run block computed its
+    call again and rewrote the value's file. Emitted once per repaired value."""

@@ -13,6 +13,7 @@ import pytest
 import mandala_ast
 from mandala_ast import Storage
 from mandala_ast.runtime import migrations
+from mandala_ast.runtime.store import FORMAT
 
 PIPELINE = """
 from mandala_ast import op
@@ -102,7 +103,7 @@ def test_a_format_4_file_is_upgraded_once_and_keeps_every_call(v4_file, user, ca
     assert "upgrading" in capfd.readouterr().err
     assert user.pipeline(storage) == [1, 3, 5, 7, 9]
     assert user.RUNS == []  # nothing recomputed: every call was found in the upgraded tables
-    assert stored_format(v4_file) == "mandala_ast/5"
+    assert stored_format(v4_file) == FORMAT
     assert sorted(storage.df(user.inc)["x"]) == [0, 1, 2, 3, 4]
     Storage(v4_file)
     assert "upgrading" not in capfd.readouterr().err
@@ -175,3 +176,22 @@ def test_a_source_deleted_before_the_upgrade_is_the_source_again_once_computed_a
     frame = storage.df(user.inc)
     report = storage.delete_calls(frame[frame.x == 2])
     assert (report.calls, report.dependents) == (2, 1)
+
+
+def test_a_format_5_value_file_gets_its_digest_on_upgrade_and_is_checked_from_then_on(tmp_path, capfd):
+    from mandala_ast import CorruptValueError
+    from test_blobs import SIZE, blob, blob_file
+
+    path = tmp_path / "v5.db"
+    with Storage(path):
+        blob(7)
+    with sqlite3.connect(path) as conn:  # as format 5 wrote it: no digest
+        conn.execute("UPDATE vals SET data = NULL WHERE external = 1")
+        conn.execute("UPDATE mandala_meta SET value = 'mandala_ast/5' WHERE key = 'format'")
+    storage = Storage(path)
+    assert "upgrading" in capfd.readouterr().err and stored_format(path) == FORMAT
+    assert storage.verify().ok
+    file = blob_file(path, bytes([7]) * SIZE)
+    file.write_bytes(file.read_bytes()[:-1] + b"\xff")
+    with pytest.raises(CorruptValueError, match=file.name[:12]):
+        Storage(path).df(blob)

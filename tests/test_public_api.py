@@ -8,6 +8,7 @@ import sys
 import mandala_ast
 
 PUBLIC = [
+    "CorruptValueError",
     "DeleteReport",
     "GcReport",
     "HookError",
@@ -20,6 +21,7 @@ PUBLIC = [
     "MandalaFallbackWarning",
     "MandalaImportWarning",
     "MandalaRenderWarning",
+    "MandalaRepairWarning",
     "MandalaWarning",
     "NewCallError",
     "Op",
@@ -32,6 +34,7 @@ PUBLIC = [
     "StorageFormatError",
     "TransformResult",
     "ValueEncodingError",
+    "VerifyReport",
     "VersionChangeError",
     "Workflow",
     "compile_module",

@@ -3,6 +3,7 @@ outputs keyed by those ids, and planner statistics that keep joins linear."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import mandala_ast
-from mandala_ast import Storage, op
+from mandala_ast import Storage, StorageFormatError, op
 
 from integrity import dangling_references
 
@@ -126,6 +127,7 @@ def test_a_format_5_file_written_before_call_tombstones_gets_them_on_open(path):
             " s.hid AS src_call, i.src_index AS src_index FROM call_inputs i"
             " JOIN calls c ON c.id = i.call_id LEFT JOIN calls s ON s.id = i.src_call"
         )
+        conn.execute("UPDATE mandala_meta SET value = 'mandala_ast/5' WHERE key = 'format'")
     storage = Storage(path)
     with storage.run():
         inc(5)
@@ -134,3 +136,61 @@ def test_a_format_5_file_written_before_call_tombstones_gets_them_on_open(path):
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM inputs").fetchone()[0] == 1
         assert conn.execute("SELECT COUNT(*) FROM call_tombstones").fetchone()[0] == 0
+
+
+def open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def test_a_storage_in_a_missing_directory_creates_the_directory(tmp_path):
+    path = tmp_path / "results" / "2026" / "run.db"
+    with Storage(path):
+        inc(1)
+    assert path.is_file() and sorted(Storage(path).df(inc)["x"]) == [1]
+
+
+def test_a_storage_whose_directory_is_a_file_is_an_error_naming_the_path(tmp_path):
+    (tmp_path / "results").write_text("not a directory")
+    before = open_fds()
+    for path in (tmp_path / "results" / "run.db", tmp_path / "results" / "2026" / "run.db"):
+        with pytest.raises(StorageFormatError, match=f"{path}: {tmp_path / 'results'} is a file"):
+            Storage(path)
+    assert open_fds() == before
+
+
+def test_a_storage_path_that_is_a_directory_is_an_error_naming_the_path(tmp_path):
+    before = open_fds()
+    with pytest.raises(StorageFormatError, match=f"{tmp_path} is a directory"):
+        Storage(tmp_path)
+    assert open_fds() == before
+
+
+def test_a_storage_path_that_is_a_device_is_an_error_naming_it_and_leaves_no_file_open():
+    before = open_fds()
+    with pytest.raises(StorageFormatError, match="/dev/null is not a regular file"):
+        Storage("/dev/null")
+    assert open_fds() == before
+
+
+def test_a_failed_open_leaves_no_file_open(path):
+    Storage(path).close()
+    before = open_fds()
+    with pytest.raises(ValueError, match="on_change"):  # refused once the file is open
+        Storage(path, on_change="sometimes")
+    assert open_fds() == before
+
+
+@pytest.fixture
+def read_only_dir(tmp_path: Path):
+    """A directory on a read-only file system (a real tmpfs mount)."""
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(mount)], check=True)
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_storage_whose_directory_cannot_be_created_is_an_error_naming_the_path(read_only_dir):
+    path = read_only_dir / "results" / "run.db"
+    with pytest.raises(StorageFormatError, match=rf"{path}: cannot create {path.parent} \(Read-only file system\)"):
+        Storage(path)

@@ -1,4 +1,12 @@
-"""Large values as content-addressed files beside the database, written atomically."""
+"""Large values as content-addressed files beside the database, written atomically and
+checked on every load.
+
+A value's content id hashes its canonical encoding (hashing.py), not the codec bytes in its
+file (a pickle, an ``.npy``): recomputing the id would mean decoding and re-encoding, and a
+pickle of equal content is not always the same bytes. So the ``vals`` row of a file records
+a blake3 digest of the file's own bytes, and a load compares it before decoding (blake3 reads
+at GB/s, with every core for large files).
+"""
 
 from __future__ import annotations
 
@@ -6,31 +14,142 @@ import os
 import threading
 from pathlib import Path
 
-__all__ = ["BlobDir"]
+from blake3 import blake3
+
+__all__ = ["BlobDir", "BlobFault", "data_digest", "file_digest"]
+
+#: Files at least this large are hashed with every core (threads cost more below ~1 MiB).
+_THREADED_BYTES = 1 << 20
+
+
+class BlobFault(Exception):
+    """A value's file is missing, or its bytes are not those whose digest was recorded."""
+
+    def __init__(self, path: Path, problem: str, *, missing: bool = False) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+        self.missing = missing
+
+
+def data_digest(data: bytes | memoryview) -> bytes:
+    """blake3 of a file's bytes, as recorded in its ``vals`` row."""
+    threads = blake3.AUTO if len(data) >= _THREADED_BYTES else 1
+    return blake3(data, max_threads=threads).digest()
+
+
+def file_digest(path: Path) -> bytes:
+    """blake3 of the file at ``path``, memory-mapped (no copy through Python)."""
+    return blake3(max_threads=blake3.AUTO).update_mmap(path).digest()
 
 
 class BlobDir:
-    """``<db>.blobs/ab/abcdef…``: one file per content id, never rewritten once present."""
+    """``<db>.blobs/ab/abcdef…``: one file per content id, never rewritten once present
+    (except by :meth:`rewrite`, which repairs a corrupt one)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        # cid -> (file identity, digest) of files found intact: loading the same unchanged
+        # file again (a large array op hit in a loop) need not hash it again. Any write to
+        # the file changes its identity (ctime cannot be set back), so it is checked again.
+        self._intact: dict[bytes, tuple] = {}
 
     def path(self, cid: bytes) -> Path:
         name = cid.hex()
         return self.root / name[:2] / name
 
-    def write(self, cid: bytes, data: bytes) -> None:
-        """Write once; temp file + ``os.replace`` so readers never see a partial file."""
+    def write(self, cid: bytes, data: bytes) -> bytes:
+        """Write once; return the digest the value's row records.
+
+        If the file is there already (another process stored the same content, perhaps not
+        yet its row), its bytes are kept and *its* digest is returned: a pickle of equal
+        content may differ in bytes, and the row must describe the file that is there. The
+        first writer wins atomically (a hard link fails if the name exists), so two
+        processes writing at once cannot leave one's bytes under the other's digest.
+        """
         target = self.path(cid)
         if target.exists():
-            return
+            try:
+                return file_digest(target)
+            except FileNotFoundError:  # removed meanwhile (gc of an unused value): write it
+                pass
         target.parent.mkdir(parents=True, exist_ok=True)
+        temp = self._temp(target, data)
+        try:
+            os.link(temp, target)
+        except FileExistsError:
+            return file_digest(target)
+        except OSError:  # a file system without hard links: last writer wins
+            os.replace(temp, target)
+        finally:
+            temp.unlink(missing_ok=True)
+        return data_digest(data)
+
+    def rewrite(self, cid: bytes, data: bytes) -> bytes:
+        """Replace the file (a corrupt one) with ``data``; return its digest."""
+        self._replace(self.path(cid), data)
+        return data_digest(data)
+
+    def read(self, cid: bytes, digest: bytes | None) -> bytes:
+        """The file's bytes, checked against ``digest`` (None: written before digests were
+        recorded, and the file was missing then; not checked)."""
+        path = self.path(cid)
+        try:
+            with open(path, "rb") as handle:  # identity and bytes of the same file
+                identity = _identity(os.fstat(handle.fileno()))
+                data = handle.read()
+        except FileNotFoundError:
+            raise BlobFault(path, "the file is missing", missing=True) from None
+        if digest is not None and self._intact.get(cid) != (identity, digest):
+            if data_digest(data) != digest:
+                raise _differs(path, len(data))
+            self._intact[cid] = (identity, digest)
+        return data
+
+    def check(self, cid: bytes, digest: bytes | None, *, again: bool = False) -> Path:
+        """The file's path, once its bytes are checked against ``digest`` (for files loaded
+        memory-mapped, which :meth:`read` would copy). ``again``: even if found intact and
+        unchanged before."""
+        path = self.path(cid)
+        try:
+            identity = _identity(path.stat())
+            if digest is None or (not again and self._intact.get(cid) == (identity, digest)):
+                return path
+            actual = file_digest(path)
+        except FileNotFoundError:
+            raise BlobFault(path, "the file is missing", missing=True) from None
+        if actual != digest:
+            raise _differs(path, identity[2])
+        self._intact[cid] = (identity, digest)
+        return path
+
+    def _replace(self, target: Path, data: bytes) -> None:
+        """temp file + ``os.replace``, so readers never see a partial file."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = self._temp(target, data)
+        try:
+            os.replace(temp, target)
+        finally:
+            temp.unlink(missing_ok=True)
+
+    @staticmethod
+    def _temp(target: Path, data: bytes) -> Path:
+        """``data`` in a durable temp file beside ``target``, to be linked or moved there."""
         temp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
             with open(temp, "wb") as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(temp, target)
-        finally:
+        except BaseException:
             temp.unlink(missing_ok=True)
+            raise
+        return temp
+
+
+def _identity(stat: os.stat_result) -> tuple:
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+
+
+def _differs(path: Path, size: int) -> BlobFault:
+    return BlobFault(path, f"its {size:,} bytes are not those stored: their blake3 digest differs")

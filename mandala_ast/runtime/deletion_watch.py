@@ -145,7 +145,7 @@ def _missing_values(
     wanted.update(cid for elements in members.values() for cid in elements)
     unknown = wanted - buffered.keys()
     missing = unknown - _existing(conn, "vals", "cid", unknown)
-    missing |= {cid for cid, row in buffered.items() if row[4] and not _restore_blob(cid, blobs, unflushed)}
+    missing |= {cid for cid, row in buffered.items() if row[4] and not _restore_blob(cid, row[2], blobs, unflushed)}
     missing |= {cid for cid, elements in members.items() if not missing.isdisjoint(elements)}
     return missing
 
@@ -161,15 +161,16 @@ def _elements(row: tuple, blobs: "BlobDir | None", unflushed: dict) -> list[byte
     return element_cids(codec, data)
 
 
-def _restore_blob(cid: bytes, blobs: "BlobDir | None", unflushed: dict) -> bool:
+def _restore_blob(cid: bytes, digest: bytes, blobs: "BlobDir | None", unflushed: dict) -> bool:
     """Make sure a buffered value's blob file exists; False if it is gone for good."""
     if blobs is None or blobs.path(cid).exists():
         return True
     encoded = unflushed.get(cid)
     if encoded is None:
         return False
-    blobs.write(cid, encoded.data)
-    return True
+    # The buffered row records the digest of the file there when it was buffered, perhaps
+    # another process's pickle of equal content: other bytes cannot be put back under it.
+    return blobs.write(cid, encoded.data) == digest
 
 
 def _existing(conn: sqlite3.Connection, table: str, column: str, ids: Iterable[bytes]) -> set[bytes]:

@@ -2,6 +2,9 @@
 
 Format 4 keyed calls, inputs and outputs by 32-byte hashes; format 5 gives calls integer row
 ids in the order they were stored and keys inputs and outputs by those (store.py explains why).
+Format 6 records, in the ``data`` field of a value stored as a file, the blake3 digest of the
+file's bytes, which every load checks (blobs.py); upgrading hashes the files there (at GB/s),
+and a file missing then stays without a digest (its loads report it missing).
 Everything else (values, versions, dependency states) is unchanged. The upgrade runs inside one
 ``BEGIN IMMEDIATE`` transaction: a crash or an error leaves the format-4 file as it was, and a
 second process that opens the file meanwhile waits, then finds it upgraded.
@@ -11,12 +14,15 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+from pathlib import Path
 from typing import Callable
+
+from .blobs import BlobDir, file_digest
 
 __all__ = ["UPGRADABLE", "upgrade"]
 
 #: Formats this version can upgrade from, to the current one.
-UPGRADABLE = ("mandala_ast/4",)
+UPGRADABLE = ("mandala_ast/4", "mandala_ast/5")
 
 _RENAME_V4 = (
     "DROP INDEX IF EXISTS idx_calls_hid",
@@ -56,9 +62,27 @@ def upgrade(conn: sqlite3.Connection, path: object, found: str, current: str,
     """Upgrade the open file from format ``found`` to ``current``; the caller holds the write
     transaction. ``create_call_tables`` creates the current schema's call tables."""
     sys.stderr.write(f"mandala_ast: upgrading {path} from storage format {found} to {current} (once) ...\n")
+    if found == "mandala_ast/4":
+        _upgrade_v4(conn, create_call_tables)
+    if path is not None:
+        _record_file_digests(conn, BlobDir(Path(f"{path}.blobs")))
+    conn.execute("UPDATE mandala_meta SET value = ? WHERE key = 'format'", (current,))
+
+
+def _upgrade_v4(conn: sqlite3.Connection, create_call_tables: Callable[[sqlite3.Connection], None]) -> None:
     for statement in _RENAME_V4:
         conn.execute(statement)
     create_call_tables(conn)
     for statement in _COPY_V4:
         conn.execute(statement)
-    conn.execute("UPDATE mandala_meta SET value = ? WHERE key = 'format'", (current,))
+
+
+def _record_file_digests(conn: sqlite3.Connection, blobs: BlobDir) -> None:
+    """Format 5 to 6: the digest of every value file there (trusted as it is today)."""
+    rows = conn.execute("SELECT cid FROM vals WHERE external = 1 AND data IS NULL").fetchall()
+    for (cid,) in rows:
+        try:
+            digest = file_digest(blobs.path(cid))
+        except FileNotFoundError:
+            continue
+        conn.execute("UPDATE vals SET data = ? WHERE cid = ?", (digest, cid))

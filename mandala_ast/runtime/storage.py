@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import pickle
+import sqlite3
+import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,15 +17,17 @@ if TYPE_CHECKING:
 
     from .deletion import DeleteReport
     from .garbage import GcReport
+    from .integrity import VerifyReport
     from .pictures import Picture
     from .query.block import QueryBlock
 
-from .._errors import NewCallError, ValueEncodingError
+from .._errors import CorruptValueError, MandalaRepairWarning, NewCallError, ValueEncodingError
 from . import codecs, structures
-from .blobs import BlobDir
+from .blobs import BlobDir, BlobFault
 from .blocks import RunBlock
 from .deletion_watch import DeletionWatch
 from .hashing import UnhashableError, content_id, digest
+from .integrity import damage_as_error, damaged_error, describe_producer, is_damage
 from .ops import Op
 from .packing import pack_outputs, unpack_outputs
 from .refs import Ref
@@ -62,7 +69,12 @@ class Storage:
     def __init__(self, path: str | Path | None = None, *, on_change: str = "report") -> None:
         self.path = None if path is None else Path(path)
         self._store = SQLiteStore(self.path)
-        self._versions = VersionTracker(self._store, on_change)
+        try:
+            with damage_as_error(self.path, "opening it"):
+                self._versions = VersionTracker(self._store, on_change)
+        except BaseException:
+            self._store.close()  # no file descriptor left behind by a failed open
+            raise
         self._blobs = None if self.path is None else BlobDir(Path(f"{self.path}.blobs"))
         self.new_calls_allowed = True
         # (row hid, output cids, deps_id) of stored calls valid for today's code, by the call's
@@ -130,7 +142,12 @@ class Storage:
 
     def commit(self) -> None:
         """Write buffered calls to the file (done for you at block exit and periodically)."""
-        self._store.flush(self._deletions.before_flush)
+        try:
+            self._store.flush(self._deletions.before_flush)
+        except sqlite3.DatabaseError as exc:
+            if not is_damage(exc):
+                raise
+            raise damaged_error(self.path, exc, "committing") from exc
         self._stored.update(self._unflushed)
         self._unflushed.clear()
         self._last_flush = time.monotonic()
@@ -138,9 +155,11 @@ class Storage:
             self._forget_stored()
 
     def close(self) -> None:
-        """Commit and close the file."""
-        self.commit()
-        self._store.close()
+        """Commit and close the file (closed even when the commit fails)."""
+        try:
+            self.commit()
+        finally:
+            self._store.close()
 
     def _block_stack(self) -> list[RunBlock]:
         stack = getattr(self._blocks, "stack", None)
@@ -206,6 +225,10 @@ class Storage:
         """``_call``, then its outputs' values: plain, or ``(cid, value)`` pairs with refs."""
         try:
             return self._call_then_load(op, args, kwargs, input_refs, block)
+        except sqlite3.DatabaseError as exc:  # a try costs nothing until it catches (3.11+)
+            if not is_damage(exc):
+                raise
+            raise damaged_error(self.path, exc, f"looking up a call of op {op.name}") from exc
         except MissingValueError:
             # A hit remembered in this block whose value another Storage deleted since
             # (checked only at block entry and commit): catch up and look it up again.
@@ -216,8 +239,54 @@ class Storage:
 
     def _call_then_load(self, op, args, kwargs, input_refs, block) -> tuple[bytes, tuple, bytes]:
         call_hid, out_cids, deps_id = self._call(op, args, kwargs, input_refs, block)
-        values = tuple(map(self._load, out_cids))
+        try:
+            values = tuple(map(self._load, out_cids))
+        except CorruptValueError as error:
+            values = self._repair(op, args, kwargs, out_cids, block, error)
         return call_hid, values if input_refs is None else tuple(zip(out_cids, values)), deps_id
+
+    # -- repairing ---------------------------------------------------------------------------
+
+    def _repair(self, op: Op, args: tuple, kwargs: dict, out_cids, block, error) -> tuple:
+        """The outputs of a stored call one of whose values is corrupt, once the call is
+        computed again and every corrupt value file it can restore is rewritten."""
+        shown = f"{op.name}({_describe_args(op, args, kwargs)})"
+        if not block.new_calls_allowed():
+            raise _named(error, shown, "new calls are not allowed here, so it is not computed again") from error
+        self._versions.check_may_compute(op)
+        fresh = self._encoded_outputs(op, op.split_outputs(op.fn(*args, **kwargs)))
+        repaired: set[bytes] = set()
+        while True:
+            try:
+                return tuple(map(self._load, out_cids))
+            except CorruptValueError as again:
+                encoded = fresh.get(again.cid)
+                if encoded is None or again.cid in repaired:
+                    why = ("computing it again gave another value (the op is not deterministic): delete "
+                           "the call with storage.delete_calls() to store the new one")
+                    raise _named(again, shown, why) from again
+                self._rewrite_value(again, encoded, shown)
+                repaired.add(again.cid)
+
+    def _encoded_outputs(self, op: Op, outputs: tuple) -> dict[bytes, codecs.EncodedValue]:
+        """``cid -> encoded value`` of recomputed outputs and their elements (MList...)."""
+        kinds = op.structure_outputs
+        found = {}
+        for i, value in enumerate(outputs):
+            encoded = _encode_or_explain(op, f"output {i}", value, kinds.get(i))
+            found[content_id(value)] = encoded
+            found.update(getattr(encoded, "elements", {}))
+        return found
+
+    def _rewrite_value(self, error: CorruptValueError, encoded: codecs.EncodedValue, shown: str) -> None:
+        digest_ = self._blobs.rewrite(error.cid, encoded.data)
+        self._store.record_file_digest(error.cid, digest_, len(encoded.data))
+        warnings.warn(
+            f"value {error.cid.hex()[:12]} of {shown} was corrupt ({error.problem}): computed the call "
+            f"again and rewrote {error.path}",
+            MandalaRepairWarning,
+            stacklevel=_user_stacklevel(),
+        )
 
     def _call(self, op, args, kwargs, input_refs, block) -> tuple[bytes, tuple[bytes, ...], bytes]:
         """``(row hid, output cids, deps_id)`` of the call, stored or computed now."""
@@ -437,8 +506,8 @@ class Storage:
         # A structure's row (element ids) stays in the file: gc reads it to keep its elements.
         large = len(data) >= BLOB_BYTES and encoded.codec not in codecs.STRUCTURE_CODECS
         if self._blobs is not None and large:
-            self._blobs.write(cid, data)
-            data, external = None, 1
+            # The row records the file's digest, which every load checks (blobs.py).
+            data, external = self._blobs.write(cid, data), 1
         self._store.rows["vals"] += (cid, encoded.codec, data, len(encoded.data), external)
         self._unflushed[cid] = encoded
 
@@ -514,7 +583,8 @@ class Storage:
         from .tables import calls_table
 
         self.commit()
-        return calls_table(self._store, op, self._load)
+        with damage_as_error(self.path, f"reading the table of op {op.name}"):
+            return calls_table(self._store, op, self._load)
 
     def provenance(self, op: Op) -> "pd.DataFrame":
         """For each stored call of ``op`` and each input: the stored call that produced it.
@@ -525,7 +595,8 @@ class Storage:
         from .tables import provenance_table
 
         self.commit()
-        return provenance_table(self._store, op)
+        with damage_as_error(self.path, f"reading the provenance of op {op.name}"):
+            return provenance_table(self._store, op)
 
     def draw(self, target: Any, *, format: str = "svg", path: str | Path | None = None) -> "Picture":
         """A picture of what is stored: for an op, the ops upstream and downstream of it with
@@ -538,7 +609,8 @@ class Storage:
         from .stored_graphs import draw_stored
 
         self.commit()
-        return draw_stored(self._store, target, self._load, format=format, path=path)
+        with damage_as_error(self.path, "drawing what is stored"):
+            return draw_stored(self._store, target, self._load, format=format, path=path)
 
     # -- deleting --------------------------------------------------------------------------
 
@@ -559,7 +631,8 @@ class Storage:
         hids = call_ids(target)  # a bad target fails before anything is written
         self.commit()
         try:
-            return delete_calls(self._store, self._blobs, hids, dependents=dependents)
+            with damage_as_error(self.path, "deleting calls"):
+                return delete_calls(self._store, self._blobs, hids, dependents=dependents)
         finally:
             self._deletions.own_deletion()  # nothing left for the watch to report
             self._forget_stored()
@@ -574,10 +647,24 @@ class Storage:
 
         self.commit()
         try:
-            return collect_garbage(self._store, self._blobs)
+            with damage_as_error(self.path, "collecting garbage"):
+                return collect_garbage(self._store, self._blobs)
         finally:
             self._deletions.own_deletion()  # nothing left for the watch to report
             self._forget_stored()
+
+    def verify(self) -> "VerifyReport":
+        """Check the whole storage: SQLite's integrity check of the database pages, every
+        value file against the digest recorded when it was stored (missing, corrupt), files no
+        value names (orphans), and rows naming calls or values the file does not hold.
+
+        >>> print(storage.verify())                           # doctest: +SKIP
+        run.db: OK (SQLite integrity check ok, 3 value files match their digests, no dangling rows)
+        """
+        from .integrity import verify
+
+        self.commit()
+        return verify(self._store, self._blobs)
 
     def _forget_stored(self) -> None:
         """Drop every in-memory record of what the file holds: after a deletion, none of it
@@ -592,7 +679,8 @@ class Storage:
     def versions(self, op: Op) -> "pd.DataFrame":
         """The op's stored versions: id, fingerprint, how many calls, which one is current."""
         self.commit()  # through the deletion watch: the table's own flush writes rows unchecked
-        return self._versions.versions_table(op)
+        with damage_as_error(self.path, f"reading the versions of op {op.name}"):
+            return self._versions.versions_table(op)
 
     def accept_change(self, target: Any) -> str:
         """Declare the latest change of an op or of a dependency (function, class, or
@@ -602,7 +690,8 @@ class Storage:
         'helpers:normalize: change accepted; calls computed before it stay valid'
         """
         self.commit()
-        message = self._versions.accept(target)
+        with damage_as_error(self.path, "accepting a change"):
+            message = self._versions.accept(target)
         self.commit()
         self._forget_lookups()
         return message
@@ -620,6 +709,10 @@ class Storage:
         ...
         """
         self.commit()
+        with damage_as_error(self.path, f"explaining a call of op {op.name}"):
+            return self._why(op, args, kwargs)
+
+    def _why(self, op: Op, args: tuple, kwargs: dict) -> str:
         # Read-only, and the answer a block entered now would act on: code redefined since
         # the last block (a reload, a notebook cell) is noticed here as at block entry.
         if self._versions.refresh():
@@ -652,10 +745,11 @@ class Storage:
             cache.clear()
 
     def _enter_block(self) -> None:
-        if self._versions.refresh():
-            self._forget_lookups()
-        if self._deletions.changed():  # another Storage deleted calls or values
-            self._catch_up_with_deletions()
+        with damage_as_error(self.path, "entering a block"):
+            if self._versions.refresh():
+                self._forget_lookups()
+            if self._deletions.changed():  # another Storage deleted calls or values
+                self._catch_up_with_deletions()
 
     def _catch_up_with_deletions(self) -> None:
         """Commit what this block buffered (dropping what refers to deleted rows), then
@@ -687,9 +781,34 @@ class Storage:
     def _decode(self, cid: bytes, codec: str, data: bytes | None, external: int) -> Any:
         if codec in codecs.STRUCTURE_CODECS:  # MList/MDict/MSet: load the elements too
             return structures.decode(codec, data, self._load_many)
-        if external:
-            return codecs.decode_file(codec, self._blobs.path(cid))
+        if external:  # data: the digest of the file's bytes (blobs.py)
+            return self._decode_file(cid, codec, data)
         return codecs.decode(codec, data)
+
+    def _decode_file(self, cid: bytes, codec: str, file_digest: bytes | None) -> Any:
+        """A value stored as a file, checked against the digest recorded when it was stored."""
+        try:
+            if codec == "npy":  # memory-mapped: checked in place, not read into memory
+                return codecs.decode_file(codec, self._blobs.check(cid, file_digest))
+            data = self._blobs.read(cid, file_digest)
+        except BlobFault as fault:
+            raise self._corrupt(cid, fault.path, fault.problem) from None
+        try:
+            return codecs.decode(codec, data)
+        except (pickle.UnpicklingError, EOFError, ValueError) as exc:
+            if file_digest is not None:  # the bytes are those stored: not a corruption
+                raise
+            problem = f"it cannot be decoded ({type(exc).__name__}: {exc})"
+            raise self._corrupt(cid, self._blobs.path(cid), problem) from exc
+
+    def _corrupt(self, cid: bytes, path: Path, problem: str) -> CorruptValueError:
+        call = describe_producer(self._store.conn, cid)
+        made = f" (computed by {call})" if call else ""
+        return CorruptValueError(
+            f"value {cid.hex()[:12]}{made} is corrupt: {problem} ({path}). Calling the op in a run "
+            "block computes it again and rewrites the file; storage.verify() checks every file.",
+            cid=cid, path=path, call=call, problem=problem,
+        )
 
     def _load_many(self, cids: list[bytes]) -> list[Any]:
         """Values of ``cids`` (a structure's elements): those not in memory in one query per
@@ -829,3 +948,32 @@ def _encode_or_explain(op: Op, what: str, value: Any, kind: str | None = None) -
         raise ValueEncodingError(
             f"op {op.name}, {what}: cannot store a value of type {type(value).__qualname__}: {exc}"
         ) from exc
+
+
+_PACKAGE_DIR = str(Path(__file__).resolve().parent.parent) + os.sep
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` of a warning that points at the user's line, not ours (compiled
+    and uncompiled calls reach the storage through different frames)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _describe_args(op: Op, args: tuple, kwargs: dict) -> str:
+    try:
+        bound = op.bind(args, kwargs)
+    except Exception:  # only a description
+        return "..."
+    return ", ".join(f"{k}={v!r:.40}" for k, v in bound.items())
+
+
+def _named(error: CorruptValueError, shown: str, why: str) -> CorruptValueError:
+    """``error`` naming the call being made, and why it was not repaired."""
+    return CorruptValueError(
+        f"value {error.cid.hex()[:12]}, output of {shown}, is corrupt: {error.problem} ({error.path}); {why}. "
+        "storage.verify() checks every file.",
+        cid=error.cid, path=error.path, call=shown, problem=error.problem,
+    )

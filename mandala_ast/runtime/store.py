@@ -12,17 +12,21 @@ from __future__ import annotations
 import itertools
 import random
 import sqlite3
+import stat
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 from .._errors import StorageFormatError
 from . import migrations
+from .integrity import damage_as_error, damaged_error, is_damage
 from .packing import unpack_outputs
 
 __all__ = ["SQLiteStore"]
 
-FORMAT = "mandala_ast/5"
+# Format 6: the ``vals`` row of a value stored as a file holds the blake3 digest of the
+# file's bytes in ``data`` (runtime/blobs.py); format 5 left it NULL.
+FORMAT = "mandala_ast/6"
 _BUSY_TIMEOUT_MS = 60_000
 _PAGE_SIZE = 16384
 _LOCK_RETRIES = 20
@@ -60,14 +64,23 @@ class SQLiteStore:
     def __init__(self, path: str | Path | None) -> None:
         self.path = None if path is None else Path(path)
         if self.path is not None:
+            _prepare_path(self.path)
             _check_existing_file(self.path)
-        self.conn = self._connect()
+        with damage_as_error(self.path, "opening it"):
+            self.conn = self._connect()
         #: Rows buffered per table until the next flush, flat: ``rows["outputs"] += (hid, i, cid)``
         #: appends one row's fields (FIELDS[table] per row). Hot paths extend these directly: a
         #: miss then leaves no row tuple alive for the garbage collector to visit until the flush.
         self.rows: dict[str, list] = {table: [] for table in _INSERTS}
-        self._ensure_schema()
-        self._data_version = self._read_data_version()
+        try:
+            with damage_as_error(self.path, "opening it"):
+                self._ensure_schema()
+                self._data_version = self._read_data_version()
+        except BaseException:
+            # Not left to the garbage collector: a traceback kept alive (a notebook's, a
+            # test runner's) would keep the file descriptor open with it.
+            self.conn.close()
+            raise
         self._checked_at = time.monotonic()
 
     # -- reading -------------------------------------------------------------------------
@@ -169,6 +182,11 @@ class SQLiteStore:
         self.conn.execute("COMMIT")
         return result
 
+    def record_file_digest(self, cid: bytes, file_digest: bytes, size: int) -> None:
+        """Record the digest of a value's rewritten file (a corrupt one, repaired)."""
+        sql = "UPDATE vals SET data = ?, size = ? WHERE cid = ? AND external = 1"
+        self.write_transaction(lambda conn: conn.execute(sql, (file_digest, size, cid)))
+
     def close(self) -> None:
         self.conn.close()
 
@@ -200,6 +218,14 @@ class SQLiteStore:
         conn = sqlite3.connect(
             target, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_MS / 1000
         )
+        try:
+            self._configure(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _configure(self, conn: sqlite3.Connection) -> None:
         conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
         # Hash indexes take inserts all over their b-trees: a larger page cache pays off.
         conn.execute("PRAGMA cache_size = -65536")
@@ -220,20 +246,18 @@ class SQLiteStore:
             # commits once, instead of checkpointing inside nearly every large commit.
             page_size = conn.execute("PRAGMA page_size").fetchone()[0]
             conn.execute(f"PRAGMA wal_autocheckpoint = {40_000_000 // page_size}")
-        return conn
 
     def _ensure_schema(self) -> None:
         if not self._has_schema():
             self.write_transaction(lambda conn: self._create_schema())
         elif _read_format(self.conn) != FORMAT:
             self.write_transaction(lambda conn: self._upgrade())
-        elif not _has_table(self.conn, "call_tombstones"):  # format 5 as first written
-            self.write_transaction(_add_tombstones)
 
     def _upgrade(self) -> None:
         found = _read_format(self.conn)  # again, under the write lock: another process may be done
         if found != FORMAT:
             migrations.upgrade(self.conn, self.path, found, FORMAT, _create_call_tables)
+            _add_tombstones(self.conn)  # format 5 as first written lacked them
 
     def _has_schema(self) -> bool:
         query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'mandala_meta'"
@@ -455,11 +479,34 @@ def _resolve_ids(conn: sqlite3.Connection, ids: dict[bytes, int], hids: list[byt
         ids.update(conn.execute(_IDS_SQL.format(marks=", ".join("?" * len(chunk))), chunk))
 
 
+def _prepare_path(path: Path) -> None:
+    """Create the missing directories of a new storage's path, as ``Storage("results/run.db")``
+    reads; refuse a path whose directory cannot be one (a file is in the way)."""
+    parent = path.parent
+    if parent.is_dir():
+        return
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        in_the_way = next(p for p in (parent, *parent.parents) if p.exists())
+        raise StorageFormatError(
+            f"cannot create the storage {path}: {in_the_way} is a file, not a directory"
+        ) from exc
+    except OSError as exc:  # read-only file system, permissions, ...
+        raise StorageFormatError(
+            f"cannot create the storage {path}: cannot create {exc.filename} ({exc.strerror})"
+        ) from exc
+
+
 def _check_existing_file(path: Path) -> None:
     """Refuse corrupt or foreign files before anything could write to them."""
     if path.is_dir():
         raise StorageFormatError(f"{path} is a directory, not a storage file")
-    if not path.exists() or path.stat().st_size == 0:
+    if not path.exists():
+        return
+    if not stat.S_ISREG(path.stat().st_mode):  # SQLite would block on a pipe, misuse a device
+        raise StorageFormatError(f"{path} is not a regular file (a device, pipe or socket), not a storage file")
+    if path.stat().st_size == 0:
         return
     _check_header(path)
     try:
@@ -470,6 +517,8 @@ def _check_existing_file(path: Path) -> None:
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
+        if is_damage(exc) and "not a database" not in str(exc):
+            raise damaged_error(path, exc, "opening it", opened=False) from exc
         raise StorageFormatError(f"{path} is not a mandala_ast storage ({exc}); left untouched") from exc
     if not tables:  # no schema yet: another process is creating this storage right now
         return

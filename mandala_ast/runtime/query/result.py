@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from ..._errors import QueryError
 from .. import codecs
 from ..hashing import content_id
+from ..integrity import damage_as_error
 from .pattern import CallNode, Derived, DomainVar, FreeVar, Node, OutputVar, Pattern
 from .columns import is_plain, plain_table
 from .row_calls import RowCalls
@@ -136,6 +137,10 @@ class Query:
 
     def _table(self, names: list[str], ids: bool) -> tuple[list, RowCalls]:
         """The distinct rows as columns (in ``names`` order), and each row's matched calls."""
+        with damage_as_error(self.storage.path, "running a query"):
+            return self._table_of(names, ids)
+
+    def _table_of(self, names: list[str], ids: bool) -> tuple[list, RowCalls]:
         compiled = self._compile()
         if is_plain(self.pattern, compiled):
             columns, calls = plain_table(self.storage, self.pattern, compiled, self._sql_rows(), names, ids)

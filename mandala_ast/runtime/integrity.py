@@ -1,0 +1,235 @@
+"""Is the storage intact? Damaged database pages as clear errors, and ``storage.verify()``.
+
+SQLite reports a damaged page only when a statement reads it, as a bare
+``sqlite3.DatabaseError: database disk image is malformed``, possibly long after the file was
+opened. :func:`damage_as_error` turns that, wherever it surfaces, into a
+:class:`StorageFormatError` that says the file is damaged and how to check it.
+:func:`verify` checks everything at once: SQLite's own ``PRAGMA integrity_check``, every
+value file against the digest recorded for it, files no row names, and rows that name a call
+or value the file does not hold.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+from .._errors import StorageFormatError
+from .blobs import BlobFault
+from .structures import ITEM_OP_NAME
+
+if TYPE_CHECKING:
+    from .blobs import BlobDir
+    from .store import SQLiteStore
+
+__all__ = ["VerifyReport", "damage_as_error", "damaged_error", "describe_producer", "is_damage", "verify"]
+
+# SQLite's primary result codes for a damaged file: SQLITE_CORRUPT, SQLITE_NOTADB.
+_DAMAGE_CODES = (11, 26)
+_DAMAGE_TEXTS = ("malformed", "not a database")
+_CID_HEX = 64
+
+
+def is_damage(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite saying the file's pages are damaged (not a lock or I/O error)."""
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    if code is not None:
+        return code & 0xFF in _DAMAGE_CODES
+    return any(text in str(exc) for text in _DAMAGE_TEXTS)
+
+
+def damaged_error(path: object, exc: BaseException, doing: str, *, opened: bool = True) -> StorageFormatError:
+    """The error to raise for damage met while ``doing`` something with the file at ``path``.
+
+    >>> print(damaged_error("run.db", sqlite3.DatabaseError("database disk image is malformed"), "looking up a call"))
+    run.db is damaged (SQLite: database disk image is malformed) while looking up a call. Check the whole file with storage.verify(); restore it from a backup, or salvage what is readable with `sqlite3 run.db .recover`.
+    """
+    check = "storage.verify()" if opened else f"`sqlite3 {path} 'PRAGMA integrity_check'`"
+    return StorageFormatError(
+        f"{path} is damaged (SQLite: {exc}) while {doing}. Check the whole file with {check}; "
+        f"restore it from a backup, or salvage what is readable with `sqlite3 {path} .recover`."
+    )
+
+
+@contextmanager
+def damage_as_error(path: object, doing: str) -> Iterator[None]:
+    """Raise :func:`damaged_error` in place of SQLite's damage errors inside the block."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        if not is_damage(exc):
+            raise
+        raise damaged_error(path, exc, doing) from exc
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """What :meth:`Storage.verify` found; ``report.ok`` when nothing.
+
+    >>> print(VerifyReport(path="run.db", sqlite=["ok"], files=3))
+    run.db: OK (SQLite integrity check ok, 3 value files match their digests, no dangling rows)
+    >>> print(VerifyReport(path="run.db", sqlite=["ok"], files=3, missing=["3f2a9c1b0d4e"]))
+    run.db: 1 problem
+      missing value file: 3f2a9c1b0d4e
+    """
+
+    #: the storage file checked
+    path: object
+    #: ``PRAGMA integrity_check``'s lines: ``["ok"]`` for an intact database
+    sqlite: list[str]
+    #: value files checked
+    files: int = 0
+    #: value files a row names but that are not there (cid hex prefixes)
+    missing: list[str] = field(default_factory=list)
+    #: value files whose bytes differ from those stored: ``"cid prefix: problem"``
+    corrupt: list[str] = field(default_factory=list)
+    #: files in the blob directory that no value row names (paths)
+    orphans: list[str] = field(default_factory=list)
+    #: rows naming a call or value the file does not hold: ``"table: what"``
+    dangling: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the storage is intact (orphan files harm nothing, ``gc()`` removes them)."""
+        return self.sqlite == ["ok"] and not (self.missing or self.corrupt or self.dangling)
+
+    def problems(self) -> list[str]:
+        """One line per problem found."""
+        lines = [f"SQLite: {line}" for line in self.sqlite if line != "ok"]
+        lines += [f"missing value file: {cid}" for cid in self.missing]
+        lines += [f"corrupt value file: {text}" for text in self.corrupt]
+        lines += [f"dangling row: {text}" for text in self.dangling]
+        lines += [f"orphan file (storage.gc() removes it): {path}" for path in self.orphans]
+        return lines
+
+    def __str__(self) -> str:
+        problems = self.problems()
+        if not problems:
+            files = "1 value file matches its digest" if self.files == 1 else (
+                f"{self.files} value files match their digests"
+            )
+            return f"{self.path}: OK (SQLite integrity check ok, {files}, no dangling rows)"
+        count = f"{len(problems)} problem{'' if len(problems) == 1 else 's'}"
+        return "\n  ".join([f"{self.path}: {count}", *problems])
+
+
+def verify(store: "SQLiteStore", blobs: "BlobDir | None") -> VerifyReport:
+    """Check the database pages, every value file and the references between rows.
+
+    >>> print(verify(store, blobs))                 # doctest: +SKIP
+    run.db: OK (SQLite integrity check ok, 3 value files match their digests, no dangling rows)
+    """
+    try:
+        sqlite = [row[0] for row in store.conn.execute("PRAGMA integrity_check").fetchall()]
+    except sqlite3.DatabaseError as exc:  # a page so damaged the check itself stops
+        if not is_damage(exc):
+            raise
+        sqlite = [f"the integrity check stopped: {exc}"]
+    try:
+        files, missing, corrupt, named = _check_files(store, blobs)
+        dangling = _dangling_rows(store.conn)
+    except sqlite3.DatabaseError as exc:  # too damaged to read the rows: integrity_check says why
+        if not is_damage(exc):
+            raise
+        return VerifyReport(store.path or ":memory:", sqlite + [f"rows could not be read: {exc}"])
+    orphans = _orphan_files(blobs, named)
+    return VerifyReport(store.path or ":memory:", sqlite, files, missing, corrupt, orphans, dangling)
+
+
+def _check_files(store: "SQLiteStore", blobs: "BlobDir | None") -> tuple:
+    rows = store.conn.execute("SELECT cid, data FROM vals WHERE external = 1").fetchall()
+    missing, corrupt = [], []
+    for cid, digest in rows:
+        try:
+            blobs.check(cid, digest, again=True)
+        except BlobFault as fault:
+            if fault.missing:
+                missing.append(cid.hex()[:12])
+            else:
+                corrupt.append(f"{cid.hex()[:12]}: {fault.problem} ({fault.path})")
+    return len(rows), missing, corrupt, {cid.hex() for cid, _ in rows}
+
+
+def _orphan_files(blobs: "BlobDir | None", named: set[str]) -> list[str]:
+    """Files under the blob directory that are not the file of a value row (temp files of a
+    write in progress, or of one a crash interrupted, count too: gc removes them when old)."""
+    if blobs is None or not blobs.root.is_dir():
+        return []
+    found = (path for path in blobs.root.rglob("*") if path.is_file())
+    return sorted(str(path) for path in found if not _is_named(path, named))
+
+
+def _is_named(path: Path, named: set[str]) -> bool:
+    return len(path.name) == _CID_HEX and path.parent.name == path.name[:2] and path.name in named
+
+
+# (what, SQL counting the offending rows, SQL listing a few)
+_DANGLING = (
+    ("call_inputs naming a call that is not stored",
+     "FROM call_inputs i WHERE NOT EXISTS (SELECT 1 FROM calls c WHERE c.id = i.call_id)"),
+    ("call_outputs naming a call that is not stored",
+     "FROM call_outputs o WHERE NOT EXISTS (SELECT 1 FROM calls c WHERE c.id = o.call_id)"),
+    ("call_inputs naming a value that is not stored",
+     "FROM call_inputs i WHERE NOT EXISTS (SELECT 1 FROM vals v WHERE v.cid = i.cid)"),
+    ("call_outputs naming a value that is not stored",
+     "FROM call_outputs o WHERE NOT EXISTS (SELECT 1 FROM vals v WHERE v.cid = o.cid)"),
+    # Source 0 is "some call, which one is lost" by design (store.py): not dangling.
+    ("call_inputs whose source call is neither stored nor tombstoned",
+     "FROM call_inputs i WHERE i.src_call IS NOT NULL AND i.src_call != 0"
+     " AND NOT EXISTS (SELECT 1 FROM calls c WHERE c.id = i.src_call)"
+     " AND NOT EXISTS (SELECT 1 FROM call_tombstones t WHERE t.id = i.src_call)"),
+)
+
+
+def _dangling_rows(conn: sqlite3.Connection) -> list[str]:
+    found = []
+    for what, rows_sql in _DANGLING:
+        count = conn.execute(f"SELECT COUNT(*) {rows_sql}").fetchone()[0]
+        if count:
+            found.append(f"{count} {what}")
+    return found
+
+
+_PRODUCER_SQL = (
+    "SELECT c.id, v.op_name FROM call_outputs o JOIN calls c ON c.id = o.call_id"
+    " JOIN versions v ON v.version_id = c.version_id WHERE o.cid = ? ORDER BY c.id LIMIT 1"
+)
+_INPUTS_SQL = (
+    "SELECT i.name, v.codec, v.data, i.cid FROM call_inputs i LEFT JOIN vals v ON v.cid = i.cid"
+    " WHERE i.call_id = ? ORDER BY i.name"
+)
+
+
+def describe_producer(conn: sqlite3.Connection, cid: bytes) -> str | None:
+    """``op(arg=…, …)`` for the earliest stored call that output the value ``cid``, or None.
+    Arguments stored as JSON are shown; others by content id prefix (loading them could
+    unpickle, or meet another damaged value). An element of a collection (MList...) names
+    the call that returned the collection.
+
+    >>> describe_producer(store.conn, cid)          # doctest: +SKIP
+    'train(alpha=0.1, data=<value 3f2a9c1b0d4e>)'
+    """
+    try:
+        row = conn.execute(_PRODUCER_SQL, (cid,)).fetchone()
+        if row is None:
+            return None
+        inputs = conn.execute(_INPUTS_SQL, (row[0],)).fetchall()
+    except sqlite3.DatabaseError:  # only a description: the error it explains matters more
+        return None
+    if row[1] == ITEM_OP_NAME:  # an element: its collection's producer is the user's call
+        struct = next((arg[3] for arg in inputs if arg[0] == "struct"), None)
+        outer = struct and describe_producer(conn, struct)
+        if outer:
+            return f"{outer}, an element of its output"
+    return f"{row[1]}({', '.join(_show(*arg) for arg in inputs)})"
+
+
+def _show(name: str, codec: str | None, data: bytes | None, cid: bytes) -> str:
+    if codec == "json" and data is not None and len(data) <= 40:
+        return f"{name}={data.decode(errors='replace')}"
+    return f"{name}=<value {cid.hex()[:12]}>"

@@ -1,0 +1,273 @@
+"""Values stored as files (blobs.py): every load checks the file against the digest recorded
+when it was stored. A damaged file is computed again inside a run block that may compute, and
+is a CorruptValueError everywhere else (queries, tables, blocks without new calls)."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import textwrap
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mandala_ast import CorruptValueError, MandalaRepairWarning, MList, Q, Storage, op, transform_source
+
+RUNS: list = []
+SIZE = 2 << 20  # past the 1 MiB threshold: stored as a file
+
+
+@op
+def blob(n: int) -> bytes:
+    RUNS.append(n)
+    return bytes([n]) * SIZE
+
+
+@op
+def array(n: int):
+    RUNS.append(n)
+    return np.full(SIZE // 8, n, dtype=np.float64)
+
+
+@op
+def rows(n: int) -> list:
+    RUNS.append(n)
+    return [str(i) * 8 for i in range(SIZE // 16)] + [n]
+
+
+@pytest.fixture(autouse=True)
+def clear_runs():
+    RUNS.clear()
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "results.db"
+
+
+def blob_file(path: Path, value) -> Path:
+    """The file holding ``value`` (the only file of that size in the storage)."""
+    from mandala_ast.runtime.hashing import content_id
+
+    name = content_id(value).hex()
+    return path.parent / f"{path.name}.blobs" / name[:2] / name
+
+
+def flip_a_bit(file: Path, other: Path) -> None:
+    data = bytearray(file.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    file.write_bytes(bytes(data))
+
+
+def truncate(file: Path, other: Path) -> None:
+    file.write_bytes(file.read_bytes()[: file.stat().st_size // 2])
+
+
+def replace_with_another(file: Path, other: Path) -> None:
+    shutil.copyfile(other, file)
+
+
+def delete(file: Path, other: Path) -> None:
+    file.unlink()
+
+
+FAULTS = [flip_a_bit, truncate, replace_with_another, delete]
+
+
+def stored_with_fault(path: Path, fault) -> Path:
+    with Storage(path):
+        blob(1)
+        blob(2)
+    file = blob_file(path, bytes([1]) * SIZE)
+    fault(file, blob_file(path, bytes([2]) * SIZE))
+    RUNS.clear()
+    return file
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_a_damaged_value_file_is_computed_again_in_a_run_block(path, fault):
+    file = stored_with_fault(path, fault)
+    storage = Storage(path)
+    with pytest.warns(MandalaRepairWarning, match=rf"blob\(n=1\).*{file.name[:12]}") as warned:
+        with storage.run():
+            assert blob(1) == bytes([1]) * SIZE
+    assert RUNS == [1] and len(warned) == 1
+    assert storage.verify().ok
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with Storage(path):  # repaired for good: loaded, not computed
+            assert blob(1) == bytes([1]) * SIZE and blob(2) == bytes([2]) * SIZE
+    assert RUNS == [1]
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_a_damaged_value_file_is_an_error_naming_value_call_and_file_in_a_table(path, fault):
+    file = stored_with_fault(path, fault)
+    with pytest.raises(CorruptValueError) as caught:
+        Storage(path).df(blob)
+    message = str(caught.value)
+    assert file.name[:12] in message and "blob(n=1)" in message and str(file) in message
+    assert caught.value.path == file and caught.value.call == "test_blobs.blob(n=1)"
+    assert RUNS == []
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_a_damaged_value_file_is_an_error_in_a_query(path, fault):
+    file = stored_with_fault(path, fault)
+    storage = Storage(path)
+    code = transform_source(textwrap.dedent("""\
+        import mandala_ast
+        with storage.query() as q:
+            b = blob(Q())
+        """), "user_code.py").source
+    namespace = {"storage": storage, "blob": blob, "Q": Q}
+    exec(compile(code, "user_code.py", "exec"), namespace)
+    with pytest.raises(CorruptValueError, match=file.name[:12]):
+        namespace["q"].df()
+    assert RUNS == []
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_a_damaged_value_file_is_an_error_where_new_calls_are_not_allowed(path, fault):
+    file = stored_with_fault(path, fault)
+    with pytest.raises(CorruptValueError, match=r"blob\(n=1\).*new calls are not allowed") as caught:
+        with Storage(path).run(allow_new_calls=False):
+            blob(1)
+    assert caught.value.path == file and RUNS == []
+
+
+def test_a_damaged_array_file_is_caught_before_it_is_memory_mapped(path):
+    with Storage(path):
+        array(3)
+    flip_a_bit(blob_file(path, np.full(SIZE // 8, 3, dtype=np.float64)), None)
+    with pytest.raises(CorruptValueError, match=r"array\(n=3\)"):
+        Storage(path).df(array)
+    with pytest.warns(MandalaRepairWarning):
+        with Storage(path):
+            loaded = array(3)
+    assert isinstance(loaded, np.memmap) and (loaded == 3).all()
+
+
+def test_a_damaged_pickled_value_is_not_unpickled(path):
+    with Storage(path):
+        expected = rows(4)
+    file = blob_file(path, expected)
+    truncate(file, None)
+    with pytest.raises(CorruptValueError, match="rows"):
+        Storage(path).df(rows)
+    with pytest.warns(MandalaRepairWarning), Storage(path):
+        assert rows(4) == expected
+
+
+@op
+def noisy(n: int) -> bytes:
+    RUNS.append(n)
+    return bytes([n + len(RUNS)]) * SIZE
+
+
+def test_a_damaged_value_of_an_op_that_is_not_deterministic_is_an_error_not_another_value(path):
+    with Storage(path):
+        noisy(1)
+    blob_file(path, bytes([2]) * SIZE).unlink()
+    with pytest.raises(CorruptValueError, match="not deterministic.*delete_calls"):
+        with Storage(path):
+            noisy(1)
+
+
+def test_a_value_file_stored_by_another_process_first_keeps_its_digest(path):
+    # Another process wrote the file (bytes that decode to the same value) but not yet its
+    # row: the row this process stores must describe the file that is there.
+    value = [str(i) * 8 for i in range(SIZE // 16)] + [5]
+    file = blob_file(path, value)
+    file.parent.mkdir(parents=True)
+    import pickle
+
+    file.write_bytes(pickle.dumps(value, protocol=4))  # same content, other bytes
+    with Storage(path):
+        rows(5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert Storage(path).df(rows)["output"][0] == value
+    assert Storage(path).verify().ok
+
+
+def test_verify_reports_each_kind_of_damage(path):
+    with Storage(path):
+        for n in range(1, 5):
+            blob(n)
+    one, two, three, four = (blob_file(path, bytes([n]) * SIZE) for n in range(1, 5))
+    flip_a_bit(one, None)
+    truncate(two, None)
+    four.unlink()
+    orphan = three.parent.parent / "ff" / ("ff" * 32)
+    orphan.parent.mkdir()
+    orphan.write_bytes(b"x")
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO call_outputs VALUES (999, 0, x'00')")
+    report = Storage(path).verify()
+    assert not report.ok
+    assert report.missing == [four.name[:12]]
+    assert sorted(text[:12] for text in report.corrupt) == sorted([one.name[:12], two.name[:12]])
+    assert report.orphans == [str(orphan)]
+    assert report.dangling == [
+        "1 call_outputs naming a call that is not stored",
+        "1 call_outputs naming a value that is not stored",
+    ]
+    text = str(report)
+    assert text.startswith(f"{path}: 6 problems") and four.name[:12] in text and str(orphan) in text
+
+
+def test_verify_of_an_intact_storage_says_ok(path):
+    with Storage(path):
+        blob(1)
+        rows(2)
+    report = Storage(path).verify()
+    assert report.ok and report.files == 2 and report.sqlite == ["ok"]
+    assert str(report) == (
+        f"{path}: OK (SQLite integrity check ok, 2 value files match their digests, no dangling rows)"
+    )
+
+
+@op
+def chunks(n: int) -> MList[bytes]:
+    RUNS.append(n)
+    return [bytes([n + i]) * SIZE for i in range(3)]
+
+
+def test_a_damaged_element_file_of_a_collection_is_computed_again_in_a_run_block(path):
+    with Storage(path):
+        chunks(10)
+    flip_a_bit(blob_file(path, bytes([11]) * SIZE), None)
+    RUNS.clear()
+    with pytest.raises(CorruptValueError, match=r"chunks\(n=10\)"):
+        Storage(path).df(chunks)
+    with pytest.warns(MandalaRepairWarning, match=r"chunks\(n=10\)"), Storage(path):
+        assert list(chunks(10)) == [bytes([10 + i]) * SIZE for i in range(3)]
+    assert RUNS == [10] and Storage(path).verify().ok
+
+
+def test_a_damaged_value_file_is_computed_again_in_compiled_code(path):
+    stored_with_fault(path, flip_a_bit)
+    code = transform_source(textwrap.dedent("""\
+        import mandala_ast
+        with storage.run():
+            b = blob(1)
+        """), "user_code.py").source
+    namespace = {"storage": Storage(path), "blob": blob}
+    with pytest.warns(MandalaRepairWarning, match=r"blob\(n=1\)") as warned:
+        exec(compile(code, "user_code.py", "exec"), namespace)
+    assert namespace["b"] == bytes([1]) * SIZE and RUNS == [1]
+    assert warned[0].filename == "user_code.py"
+
+
+def test_a_value_file_damaged_after_a_load_is_caught_at_the_next_load(path):
+    with Storage(path):
+        array(5)
+    storage = Storage(path)
+    assert (storage.df(array)["output"][0] == 5).all()  # checked once, found intact
+    flip_a_bit(blob_file(path, np.full(SIZE // 8, 5, dtype=np.float64)), None)
+    with pytest.raises(CorruptValueError, match=r"array\(n=5\)"):
+        storage.df(array)
+    assert not storage.verify().ok
