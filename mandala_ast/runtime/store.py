@@ -13,8 +13,9 @@ import itertools
 import random
 import sqlite3
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .._errors import StorageFormatError
 from . import migrations
@@ -112,6 +113,23 @@ class SQLiteStore:
         version = self._read_data_version()
         changed, self._data_version = version != self._data_version, version
         return changed
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside see the file as of one moment (one read transaction): a deletion
+        another process commits meanwhile is seen whole or not at all.
+
+        >>> with store.snapshot():          # doctest: +SKIP
+        ...     calls, values = read_calls(), read_values()
+        """
+        if self.conn.in_transaction:  # inside a write: already one moment
+            yield
+            return
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.conn.execute("COMMIT")
 
     def _read_data_version(self) -> int:
         return self.conn.execute("PRAGMA data_version").fetchone()[0]
