@@ -394,6 +394,10 @@ def load_owed(storage: Storage, owed: list[str], unsure: list[str], shared_ids: 
                 result["lost"] += 1
                 examples.append(f"lost: {label}")
             return
+        except Exception as exc:  # stored, but its value cannot be loaded
+            result["unloadable"] += 1
+            examples.append(f"unloadable: {label}: {type(exc).__name__}: {str(exc)[:100]}")
+            return
         result["checked"] += 1
         if got != wanted:
             result["wrong"] += 1
@@ -473,11 +477,20 @@ def check_main(args) -> None:
         "errors": [[*key, n] for key, n in told["errors"].most_common()],
         "owed": len(told["owed"]), "unsure": len(told["unsure"]),
         "loaded": dict(loaded["counts"]), "examples": loaded["examples"],
-        "wrong rows": wrong_rows(storage),
-        "integrity": integrity(storage, path),
+        "wrong rows": attempt(lambda: wrong_rows(storage), -1),
+        "integrity": attempt(lambda: integrity(storage, path), None),
         "blobs": blob_census(path),
     }
     print(json.dumps(result))
+
+
+def attempt(check, failed_value):
+    """A check's result; on a broken file the check itself may fail: say how."""
+    try:
+        return check()
+    except Exception as exc:
+        print(f"{check.__name__}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return failed_value if failed_value is not None else f"failed: {type(exc).__name__}: {exc}"
 
 
 # -- the report -----------------------------------------------------------------------------
@@ -487,10 +500,11 @@ def summarize(args, steady: dict, kills: dict, checked: dict, elapsed: float) ->
     counts, loaded, blobs = checked["counts"], checked["loaded"], checked["blobs"]
     raw = sum(row[-1] for row in checked["errors"] if row[0] == "raw")
     mandala = sum(row[-1] for row in checked["errors"] if row[0] == "mandala")
-    wrong = counts.get("wrong", 0) + loaded.get("wrong", 0) + checked["wrong rows"]
+    wrong = counts.get("wrong", 0) + loaded.get("wrong", 0) + abs(checked["wrong rows"])
     return {
         "calls made": counts.get("calls made", 0),
         "calls lost": loaded.get("lost", 0),
+        "calls stored but unloadable": loaded.get("unloadable", 0),
         "wrong values": wrong,
         "raw errors": raw,
         "integrity": checked["integrity"],
@@ -511,7 +525,7 @@ def summarize(args, steady: dict, kills: dict, checked: dict, elapsed: float) ->
     }
 
 
-MUST_BE_ZERO = ("calls lost", "wrong values", "raw errors", "blob rows without a file")
+MUST_BE_ZERO = ("calls lost", "calls stored but unloadable", "wrong values", "raw errors", "blob rows without a file")
 
 
 def failed(summary: dict) -> list[str]:
