@@ -372,13 +372,17 @@ def replay(logs: Path) -> dict:
             elif ev in ("recomputed", "unseen"):
                 counts[f"{ev} calls"] += len(entry["keys"])
             elif ev == "error":
-                # Grouped by text, not by the ids in it (hex, or a KeyError's bytes).
-                message = re.sub(r"[0-9a-f]{16,}|^b['\"].*", "…", entry["msg"])[:120]
+                message = without_ids(entry["msg"])
                 errors[(entry["kind"], entry["type"], message, entry["at"], entry["action"])] += 1
     owed = sorted(key for key, ev in last.items() if ev == "made")
     unsure = sorted(key for key, ev in last.items() if ev == "deleting")
     counts["calls made"] += len(shared_ids)
     return {"owed": owed, "unsure": unsure, "shared": sorted(shared_ids), "counts": counts, "errors": errors}
+
+
+def without_ids(message: str) -> str:
+    """Errors grouped by their text, not by the ids in it (hex, or a KeyError's bytes)."""
+    return re.sub(r"[0-9a-f]{16,}|^b['\"].*", "…", message)[:120]
 
 
 def load_owed(storage: Storage, owed: list[str], unsure: list[str], shared_ids: list[int]) -> dict:
@@ -492,7 +496,7 @@ def attempt(check):
     try:
         return check()
     except Exception as exc:
-        return f"failed: {type(exc).__name__}: {str(exc)[:200]}"
+        return f"failed: {type(exc).__name__}: {without_ids(str(exc))}"
 
 
 # -- the report -----------------------------------------------------------------------------
