@@ -515,6 +515,54 @@ class TestConcurrency:
             assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert len(Storage(db).df(plain.add)) <= 50
 
+    def test_df_while_another_process_deletes_raises_no_raw_error(self, db, plain):
+        # The table was read in several statements, each seeing the file as it was then: a
+        # deletion committed in between left a call whose outputs or values were gone
+        # (KeyError, MissingValueError, FileNotFoundError for a blob).
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        args = [str(db), plain.__name__, plain.__file__]
+        storage = Storage(db)
+        plain.pipeline(storage, range(1, 150, 3))
+        with storage.run():
+            plain.ones(BIG)
+        worker = subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(DELETER), *args],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            assert worker.stdout.readline().strip() == "ready"
+            rounds = 0
+            while worker.poll() is None:
+                adds, arrays = storage.df(plain.add), storage.df(plain.ones)
+                assert (adds["output"] == adds["y"] + adds["z"]).all()
+                assert all(len(a) == n for a, n in zip(arrays["output"], arrays["n"]))
+                rounds += 1
+            out, err = worker.communicate(timeout=60)
+        finally:
+            worker.kill()
+        assert worker.returncode == 0, err
+        assert rounds > 1
+
+
+DELETER = """
+import importlib.util, sys, time
+from mandala_ast import Storage
+
+db, name, path = sys.argv[1:]
+spec = importlib.util.spec_from_file_location(name, path)
+user = sys.modules[name] = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(user)
+storage = Storage(db)
+print("ready", flush=True)
+end = time.time() + 4
+while time.time() < end:
+    user.pipeline(storage, range(1, 150, 3))
+    with storage.run():
+        user.ones(1 << 18)
+    storage.delete_calls(storage.df(user.inc).iloc[::2])
+    storage.delete_calls(storage.df(user.ones))
+"""
+
 
 def _touch(path: Path, mtime: float | None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -194,3 +195,56 @@ def test_a_storage_whose_directory_cannot_be_created_is_an_error_naming_the_path
     path = read_only_dir / "results" / "run.db"
     with pytest.raises(StorageFormatError, match=rf"{path}: cannot create {path.parent} \(Read-only file system\)"):
         Storage(path)
+
+
+CLOSER = """
+import sys
+from mandala_ast import Storage, op
+
+@op
+def other(x: int) -> int:
+    return x - 1
+
+for k in range(150):
+    storage = Storage(sys.argv[1])
+    with storage.run():
+        other(k)
+    storage.close()  # the last connection out checkpoints and removes the WAL, if it is last
+"""
+
+
+def test_opening_a_storage_while_another_thread_writes_keeps_the_file_intact(path):
+    # Checking a file's header opened and closed it with plain file I/O, and closing any
+    # descriptor of a file drops every POSIX lock the process holds on it: a Storage opened
+    # in one thread took the SQLite locks of another thread's Storage away, and a process
+    # closing its last connection removed the WAL under it ("disk I/O error", lost commits,
+    # "row missing from index").
+    Storage(path).close()
+    closer = subprocess.Popen([sys.executable, "-c", CLOSER, str(path)], stderr=subprocess.PIPE, text=True)
+    errors, done = [], threading.Event()
+
+    def open_again() -> None:
+        while not done.is_set():
+            try:
+                Storage(path).close()
+            except Exception as exc:
+                errors.append(exc)
+                return
+
+    opener = threading.Thread(target=open_again)
+    opener.start()
+    writer = Storage(path)
+    try:
+        for block in range(100):
+            with writer.run():
+                for x in range(block * 20, block * 20 + 20):
+                    inc(x)
+    finally:
+        done.set()
+        opener.join()
+        _, err = closer.communicate(timeout=120)
+    assert not errors and closer.returncode == 0, (errors, err)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    with Storage(path).run(allow_new_calls=False):
+        assert [inc(x) for x in range(2000)] == list(range(1, 2001))

@@ -10,12 +10,17 @@ so two processes that compute the same call store it once.
 from __future__ import annotations
 
 import itertools
+import os
 import random
 import sqlite3
 import stat
+import threading
 import time
+import weakref
+from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .._errors import StorageFormatError
 from . import migrations
@@ -52,6 +57,20 @@ _NEXT_ID_SQL = (
     "SELECT COALESCE(MAX(c, t), c, t, 0) + 1, t IS NOT NULL FROM"
     " (SELECT (SELECT MAX(id) FROM calls) AS c, (SELECT MAX(id) FROM call_tombstones) AS t)"
 )
+#: Connections this process has open, by the file's real path. Closing *any* descriptor of
+#: a file drops every POSIX lock the process holds on it, SQLite's included, and another
+#: process could then take the WAL away from a connection still using it. SQLite defers
+#: such closes while its locks are held; plain file I/O does not, so the header is read that
+#: way only while no connection here has the file open (the SQLite-level check still runs).
+_OPEN: Counter[str] = Counter()
+_OPENING = threading.Lock()
+
+
+def _closed(real: str) -> None:
+    with _OPENING:
+        _OPEN[real] -= 1
+
+
 _TOMBSTONES_SQL = "SELECT hid, id FROM call_tombstones WHERE hid IN ({marks})"
 _IDS_SQL = "SELECT hid, id FROM calls WHERE hid IN ({marks})"
 #: How stale our knowledge of other processes' commits may get (PRAGMA data_version polling).
@@ -65,9 +84,8 @@ class SQLiteStore:
         self.path = None if path is None else Path(path)
         if self.path is not None:
             _prepare_path(self.path)
-            _check_existing_file(self.path)
         with damage_as_error(self.path, "opening it"):
-            self.conn = self._connect()
+            self.conn = self._checked_connection()
         #: Rows buffered per table until the next flush, flat: ``rows["outputs"] += (hid, i, cid)``
         #: appends one row's fields (FIELDS[table] per row). Hot paths extend these directly: a
         #: miss then leaves no row tuple alive for the garbage collector to visit until the flush.
@@ -125,6 +143,23 @@ class SQLiteStore:
         version = self._read_data_version()
         changed, self._data_version = version != self._data_version, version
         return changed
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside see the file as of one moment (one read transaction): a deletion
+        another process commits meanwhile is seen whole or not at all.
+
+        >>> with store.snapshot():          # doctest: +SKIP
+        ...     calls, values = read_calls(), read_values()
+        """
+        if self.conn.in_transaction:  # inside a write: already one moment
+            yield
+            return
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.conn.execute("COMMIT")
 
     def _read_data_version(self) -> int:
         return self.conn.execute("PRAGMA data_version").fetchone()[0]
@@ -189,6 +224,8 @@ class SQLiteStore:
 
     def close(self) -> None:
         self.conn.close()
+        if self.path is not None:
+            self._release()
 
     def _insert_pending(self, conn: sqlite3.Connection) -> None:
         for table, rows in self.rows.items():
@@ -210,6 +247,17 @@ class SQLiteStore:
         _insert_rows(conn, "outputs", outputs)
 
     # -- opening -------------------------------------------------------------------------
+
+    def _checked_connection(self) -> sqlite3.Connection:
+        if self.path is None:
+            return self._connect()
+        real = os.path.realpath(self.path)
+        with _OPENING:  # no thread reads the header while another connects (see _OPEN)
+            _check_existing_file(self.path, header=not _OPEN[real])
+            conn = self._connect()
+            _OPEN[real] += 1
+        self._release = weakref.finalize(self, _closed, real)
+        return conn
 
     def _connect(self) -> sqlite3.Connection:
         target = ":memory:" if self.path is None else str(self.path)
@@ -498,8 +546,10 @@ def _prepare_path(path: Path) -> None:
         ) from exc
 
 
-def _check_existing_file(path: Path) -> None:
-    """Refuse corrupt or foreign files before anything could write to them."""
+def _check_existing_file(path: Path, *, header: bool = True) -> None:
+    """Refuse corrupt or foreign files before anything could write to them. ``header``:
+    also read the first bytes with plain file I/O (never while this process has the file
+    open through SQLite, see _OPEN)."""
     if path.is_dir():
         raise StorageFormatError(f"{path} is a directory, not a storage file")
     if not path.exists():
@@ -508,7 +558,8 @@ def _check_existing_file(path: Path) -> None:
         raise StorageFormatError(f"{path} is not a regular file (a device, pipe or socket), not a storage file")
     if path.stat().st_size == 0:
         return
-    _check_header(path)
+    if header:
+        _check_header(path)
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
+from .._errors import CorruptValueError
 from .ops import Op
 from .structures import ITEM_VERSION_ID
 
@@ -46,8 +47,27 @@ WHERE o.cid = ? AND c.version_id = ? AND c.created_at <= ? ORDER BY c.created_at
 """
 
 
+#: Reads of a table that found a blob file removed under them before one is allowed to fail.
+_READ_ATTEMPTS = 3
+
+
 def calls_table(store: "SQLiteStore", op: Op, load: Callable[[bytes], Any]) -> "pd.DataFrame":
     """One row per distinct call of ``op``: inputs, outputs, version, duration, time, call id."""
+    # Rows, inputs, outputs and values come from several statements: read in one snapshot,
+    # or a deletion committed between them leaves a call without its outputs. A blob file is
+    # outside the snapshot: one removed under it belongs to a call deleted since, which a
+    # fresh snapshot no longer lists.
+    for _ in range(_READ_ATTEMPTS - 1):
+        try:
+            with store.snapshot():
+                return _read_calls_table(store, op, load)
+        except (FileNotFoundError, CorruptValueError):  # a missing file is reported as corrupt
+            continue
+    with store.snapshot():
+        return _read_calls_table(store, op, load)
+
+
+def _read_calls_table(store: "SQLiteStore", op: Op, load: Callable[[bytes], Any]) -> "pd.DataFrame":
     import pandas as pd
 
     calls = _distinct_calls(store, op)
