@@ -80,6 +80,12 @@ class Storage:
         self._stored_calls: dict[bytes, int] = {}  # version id -> calls in the file
         self._lookups: dict[bytes, int] = {}  # version id -> point lookups so far
         self._inline: dict[bytes, tuple[str, bytes]] = {}  # cid -> small prefetched value
+        # A value unpickled here may hash to another id than the one it was stored under (see
+        # _check_round_trips): that id -> the stored one. Pickled values loaded since the last
+        # check, and those checked (each is checked once).
+        self._aliases: dict[bytes, bytes] = {}
+        self._unchecked: set[bytes] = set()
+        self._checked: set[bytes] = set()
         self._last_flush = time.monotonic()
         self._blocks = threading.local()
         self._item_op_added = False  # the __item__ op's rows, buffered once (structures.py)
@@ -202,6 +208,9 @@ class Storage:
         # Lookup is by history, then by content (DESIGN §5); only a miss on both executes.
         call = self._identify(op, args, kwargs, input_refs)
         found = self._find(call)
+        if found is None and self._unchecked and self._check_round_trips():
+            call = self._identify(op, args, kwargs, input_refs)  # an argument may be a loaded value
+            found = self._find(call)
         if found is not None:
             hid, out_cids, deps_id, same_history = found
             if same_history:
@@ -223,7 +232,10 @@ class Storage:
         vid = self._versions.version_id(op)  # after hashing: a bad argument leaves no trace
         ident = op.identity_inputs(cids, self._versions.defaults(op))
         call_cid = _call_id(vid, ident)
-        sources = {n: r.src for n, r in input_refs.items() if n in cids} if input_refs else {}
+        # Compiled code knows an argument's history while it holds the same object; the object
+        # may have been changed since (model.fit(...), tags.add(...)): its history then no
+        # longer says what it is, its content does.
+        sources = {n: r.src for n, r in input_refs.items() if cids.get(n) == r.cid} if input_refs else {}
         if not sources:
             return _Call(op, vid, bound, cids, call_cid, call_cid, sources, input_refs is not None)
         # An argument left at its default is not part of the content key, but its history is:
@@ -235,12 +247,17 @@ class Storage:
     def _input_cids(self, op: Op, bound: dict[str, Any]) -> dict[str, bytes]:
         try:
             if not op.ignore:
-                return dict(zip(bound, map(content_id, bound.values())))
-            return {n: content_id(v) for n, v in bound.items() if n not in op.ignore}
+                cids = dict(zip(bound, map(content_id, bound.values())))
+            else:
+                cids = {n: content_id(v) for n, v in bound.items() if n not in op.ignore}
         except UnhashableError:
             for name, value in bound.items():
                 _hash_or_explain(op, f"argument {name!r}", value)
             raise
+        if self._aliases:  # a loaded value passed on unchanged is the stored value
+            aliases = self._aliases
+            return {name: aliases.get(cid, cid) for name, cid in cids.items()}
+        return cids
 
     def _find(self, call: _Call) -> tuple | None:
         """``(row hid, output cids, deps_id, same history?)`` of a stored call that is valid for
@@ -285,8 +302,12 @@ class Storage:
 
     def _remember_outputs(self, outputs: list[tuple]) -> tuple[bytes, ...]:
         for cid, codec, data in outputs:
-            if data is not None and cid not in self._values:
+            if data is None or cid in self._values:
+                continue
+            if codec == "json":
                 self._remember(cid, codecs.decode(codec, data))
+            else:  # decoded when loaded: a mutable value is decoded per load anyway
+                self._inline[cid] = (codec, data)
         return tuple(cid for cid, _, _ in outputs)
 
     def _known_absent(self, vid: bytes) -> bool:
@@ -634,27 +655,59 @@ class Storage:
         value = self._values.get(cid, _MISSING)
         if value is not _MISSING:
             return value
+        value = self._decode(cid, *self._find_value(cid))
+        if cid not in self._unflushed:
+            self._remember(cid, value)
+        return value
+
+    def _find_value(self, cid: bytes) -> tuple[str, Any, int]:
+        """``(codec, data, external)`` of a value: buffered, prefetched, or in the file."""
         pending = self._unflushed.get(cid)
         if pending is not None:
-            return self._decode(cid, pending.codec, pending.data, 0)
+            return pending.codec, pending.data, 0
         inline = self._inline.get(cid)
         if inline is not None:
-            value = codecs.decode(*inline)
-            self._remember(cid, value)
-            return value
+            return (*inline, 0)
         row = self._store.find_value(cid)
         if row is None:
             raise MissingValueError(f"value {cid.hex()} is missing from {self!r}")
-        value = self._decode(cid, *row)
-        self._remember(cid, value)
-        return value
+        return row
 
     def _decode(self, cid: bytes, codec: str, data: bytes | None, external: int) -> Any:
+        if codec == "pickle" and cid not in self._checked:
+            self._unchecked.add(cid)
+        return self._decode_only(cid, codec, data, external)
+
+    def _decode_only(self, cid: bytes, codec: str, data: bytes | None, external: int) -> Any:
         if codec in codecs.STRUCTURE_CODECS:  # MList/MDict/MSet: load the elements too
             return structures.decode(codec, data, self._load_many)
         if external:
             return codecs.decode_file(codec, self._blobs.path(cid))
         return codecs.decode(codec, data)
+
+    def _check_round_trips(self) -> bool:
+        """Hash the values unpickled since the last check as they were loaded; True if one
+        hashes to another id than its stored one (then remembered as an alias of it).
+
+        Hashing is canonical, yet a class may rebuild state when unpickled that differs from the
+        state it pickled (a cache, the loading process's id): without the alias, a value loaded
+        and passed on unchanged would be a new argument. The alias is content-based, so a value
+        changed after loading hashes to neither id. It costs one more decode and hash per
+        pickled value loaded, paid at the first miss after loading (never on a hit), once per
+        value and process; nothing is stored.
+        """
+        unchecked, self._unchecked = self._unchecked, set()
+        found = False
+        for cid in unchecked - self._checked:
+            self._checked.add(cid)
+            try:
+                loaded = content_id(self._decode_only(cid, *self._find_value(cid)))
+            except (MissingValueError, UnhashableError):
+                continue  # deleted meanwhile, or not hashable: cannot be passed as an argument
+            if loaded != cid:
+                self._aliases[loaded] = cid
+                found = True
+        return found
 
     def _load_many(self, cids: list[bytes]) -> list[Any]:
         """Values of ``cids`` (a structure's elements): those not in memory in one query per
@@ -707,7 +760,16 @@ class _Call:
         self.hid = digest(b"row|%s|%s" % (self.lkey, deps_id))
 
     def describe(self) -> str:
-        return ", ".join(f"{k}={v!r:.40}" for k, v in self.bound.items())
+        return ", ".join(f"{k}={_short_repr(v)}" for k, v in self.bound.items())
+
+
+def _short_repr(value: Any) -> str:
+    try:
+        return f"{value!r:.40}"
+    except RecursionError:  # nested too deeply for repr: reprlib stops after a few levels
+        import reprlib
+
+        return reprlib.repr(value)
 
 
 def _fast_key(op: Op, args: tuple) -> tuple | None:
