@@ -226,8 +226,8 @@ class TestFloatKeys:
     NANS = (float("nan"), -float("nan"), float("inf") - float("inf"), struct.unpack("<d", b"\x01\0\0\0\0\0\xf8\x7f")[0])
 
     @pytest.mark.parametrize("wrap", [lambda x: x, lambda x: (x, 1), lambda x: [x], lambda x: {"k": x},
-                                      lambda x: {x: 1}, lambda x: Point(x, [x])],
-                             ids=["float", "tuple", "list", "dict-value", "dict-key", "object"])
+                                      lambda x: {x: 1}, lambda x: {x, "s"}, lambda x: Point(x, [x])],
+                             ids=["float", "tuple", "list", "dict-value", "dict-key", "set", "object"])
     def test_every_float_nan_is_one_key_and_zero_keeps_its_sign(self, wrap):
         assert len({content_id(wrap(nan)) for nan in self.NANS}) == 1
         assert content_id(wrap(0.0)) != content_id(wrap(-0.0))
@@ -239,3 +239,4 @@ class TestFloatKeys:
         assert content_id(np.array([0.0])) != content_id(np.array([-0.0]))
         assert content_id(np.float64(0.0)) != content_id(np.float64(-0.0))
         assert content_id(np.float64(self.NANS[0])) != content_id(np.float64(self.NANS[1]))
+        assert content_id(pd.Series([0.0])) != content_id(pd.Series([-0.0]))

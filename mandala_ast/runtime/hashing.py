@@ -7,7 +7,7 @@ encodings, sets and dicts sorted by those bytes, and every value carries a type 
 ``1``, ``1.0``, ``True`` and ``"1"`` never collide. Pickle (protocol 5) is only the fallback for
 types we do not know, and numpy/pandas buffers are hashed in place, without a copy.
 
-The fallback pickles with :class:`CanonicalPickler`, which makes the bytes depend on content
+The fallback pickles with :func:`canonical_pickle`, which makes the bytes depend on content
 only, so that an object and its unpickled copy hash alike: strings are shared by equality (a
 fitted estimator shares its parameter names with its attribute names; its unpickled copy does
 not), dicts, sets and frozensets are written in a canonical order at any depth, float NaNs as
@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 from blake3 import blake3
 
-__all__ = ["CanonicalPickler", "UnhashableError", "content_id", "digest"]
+__all__ = ["UnhashableError", "canonical_pickle", "content_id", "digest"]
 
 #: Buffers at least this large are hashed with all cores (blake3 is slower below ~1 MiB threaded).
 THREADED_HASH_BYTES = 1 << 20
@@ -195,72 +195,77 @@ def _dtype_key(dtype: Any) -> str:
 
 def _enc_pickled(value: Any, out: bytearray) -> None:
     kind = type(value)
-    buffer = io.BytesIO()
     try:
-        CanonicalPickler(buffer).dump(value)
+        data = canonical_pickle(value)
     except RecursionError:
         raise UnhashableError(_too_deep(value)) from None
     except UnhashableError:
         raise
     except Exception as exc:  # pickle raises many types: TypeError, PicklingError, AttributeError
         raise UnhashableError(f"cannot hash a value of type {kind.__qualname__}: {exc}") from exc
-    _put(out, b"K", f"{kind.__module__}.{kind.__qualname__}".encode() + b"|" + buffer.getvalue())
+    _put(out, b"K", f"{kind.__module__}.{kind.__qualname__}".encode() + b"|" + data)
 
 
-class CanonicalPickler(pickle.Pickler):
-    """A pickler for hashing: equal content gives equal bytes, whatever the objects' identities,
-    the hash seed, or how often the value went through pickle.
+def canonical_pickle(value: Any) -> bytes:
+    """Pickle protocol 5 for hashing: equal content gives equal bytes, whatever the objects'
+    identities, the hash seed, or how often the value went through pickle. Never unpickled.
 
-    ``persistent_id`` is the one hook pickle calls for every object (``reducer_override`` skips
-    builtin types), so it swaps each object whose plain pickle would depend on more than its
-    content for a stand-in. Stand-ins are looked up by id and reused, so an object shared in the
-    value is written once and referred to afterwards, as pickle does; and a dict reached again
-    through its own values refers back to itself instead of recursing.
-
-    >>> import io
-    >>> def canonical(value):
-    ...     buffer = io.BytesIO(); CanonicalPickler(buffer).dump(value); return buffer.getvalue()
-    >>> canonical({"b": 1, "a": 2}) == canonical({"a": 2, "b": 1})
+    >>> canonical_pickle({"b": 1, "a": {3, 1}}) == canonical_pickle({"a": {1, 3}, "b": 1})
     True
     """
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=5)
+    pickler.persistent_id = _stand_ins()
+    pickler.dump(value)
+    return buffer.getvalue()
 
-    def __init__(self, file: Any) -> None:
-        super().__init__(file, protocol=5)
-        self._strings: dict[str, str] = {}
-        self._stand_ins: dict[int, tuple[Any, Any]] = {}  # id -> (object kept alive, stand-in)
 
-    def persistent_id(self, obj: Any) -> Any:
+def _stand_ins() -> Callable[[Any], Any]:
+    """A ``persistent_id`` for one pickling: the stand-in to write for an object, or None.
+
+    ``persistent_id`` is the one hook pickle calls for every object (``reducer_override``
+    skips builtin types). A stand-in is written followed by a persistent-id opcode, so no plain
+    value reads like one. Stand-ins are looked up by id and reused: an object the value shares
+    is written once and referred to afterwards, as pickle does, and a dict that holds itself
+    refers back to itself. (A closure, not a method: this runs for every object pickled.)
+    """
+    strings: dict[str, str] = {}
+    same_string = strings.setdefault
+    known: dict[int, tuple[Any, Any]] = {}  # id -> (the object, kept alive; its stand-in)
+
+    def persistent_id(obj: Any) -> Any:
         kind = type(obj)
         if kind is str:
             # Equal strings are one string: pickle's memo would share them by identity, which
-            # interning decides (and unpickling does not restore).
-            return self._strings.setdefault(obj, obj)
+            # interning decides and unpickling does not restore.
+            return same_string(obj, obj)
         if kind is float:
             return _NAN if obj != obj else None
         maker = _STAND_INS.get(kind, _UNKNOWN)
-        if maker is _UNKNOWN:
-            maker = _stand_in_maker(kind)
         if maker is None:
             return None
-        known = self._stand_ins.get(id(obj))
-        if known is None:
-            known = self._stand_ins[id(obj)] = (obj, maker(obj))
-        return known[1]
+        if maker is _UNKNOWN:
+            maker = _stand_in_maker(kind)
+            if maker is None:
+                return None
+        entry = known.get(id(obj))
+        if entry is None:
+            entry = known[id(obj)] = (obj, maker(obj))
+        return entry[1]
+
+    return persistent_id
 
 
-#: The stand-in of every float NaN (sign and payload are not part of a float's key). Stand-ins
-#: are tuples: a string stand-in would read like the string itself.
+#: The stand-in of every float NaN (sign and payload are not part of a float's key).
 _NAN = ("\0nan",)
 _UNKNOWN = object()
 
 
-def _dict_stand_in(value: dict) -> tuple:
-    # A list, not a tuple: pickle memoizes a list before its items, so a dict holding
-    # itself refers back to it.
-    items = []
-    for key in _content_order(value):
-        items += (key, value[key])
-    return ("\0dict", items)
+def _dict_stand_in(value: dict) -> dict:
+    """The dict with its keys in content order: itself if they are (pickle writes it then)."""
+    keys = list(value)
+    order = _content_order(keys)
+    return value if order == keys else dict(zip(order, map(value.__getitem__, order)))
 
 
 def _set_stand_in(value: Any) -> tuple:
