@@ -304,9 +304,10 @@ class Storage:
         for cid, codec, data in outputs:
             if data is None or cid in self._values:
                 continue
-            if codec == "json":
+            if codec == "json" or codec == "bytes":  # immutable: decoded once, kept
                 self._remember(cid, codecs.decode(codec, data))
-            else:  # decoded when loaded: a mutable value is decoded per load anyway
+            else:  # mutable: decoded per load anyway, so not here too
+                self._stored.add(cid)
                 self._inline[cid] = (codec, data)
         return tuple(cid for cid, _, _ in outputs)
 
@@ -612,6 +613,8 @@ class Storage:
         ...
         """
         self.commit()
+        if self._unchecked:  # an argument may be a loaded value (see _check_round_trips)
+            self._check_round_trips()
         call = self._identify(op, args, kwargs, None)
         shown = f"{op.name}({call.describe()})"
         candidates = self._store.find_calls(call.vid, call.lkey, call.cid)
