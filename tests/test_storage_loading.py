@@ -102,9 +102,11 @@ def script(path, mutate=False):
         model, n = train_model(1)
         score = eval_model(model)
         tagged = make_tagged(5)
+        reloaded = make_reloaded(7)
         if mutate:
             tagged.tags.add("new")
-        described = [describe(tagged), describe(make_frame(3)), describe(make_reloaded(7))]
+            reloaded.x += 1
+        described = [describe(tagged), describe(make_frame(3)), describe(reloaded)]
     return score, described
 '''
 
@@ -145,9 +147,10 @@ def test_second_run_of_a_script_recomputes_nothing_with_loaded_values(project, c
 
 @pytest.mark.parametrize("compiled", [False, True], ids=["plain", "compiled"])
 def test_mutated_loaded_value_is_a_new_argument(project, compiled):
-    """Recognising a loaded value is by content: once changed, it is a new argument."""
+    """Recognising a loaded value is by content: once changed, it is a new argument (also one
+    whose pickle differs in every process)."""
     run_script(project, compiled)
-    assert run_script(project, compiled, mutate=True) == "['describe Tagged']"
+    assert run_script(project, compiled, mutate=True) == "['describe Reloaded', 'describe Tagged']"
 
 
 # -- deep nesting ----------------------------------------------------------------------------
@@ -236,3 +239,42 @@ def test_every_float_nan_is_one_argument_and_numpy_arrays_key_by_their_bits(tmp_
         first(np.array([0.0]))
         first(np.array([-0.0]))
     assert len(CALLS) == 5
+
+
+# -- what loading costs ------------------------------------------------------------------------
+
+class CountsLoads:
+    loads = 0
+
+    def __init__(self, x):
+        self.x = x
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        CountsLoads.loads += 1
+
+
+@op
+def counted(x):
+    return CountsLoads(x)
+
+
+@op
+def unwrap(value):
+    return value.x
+
+
+def test_a_hit_unpickles_its_output_once_and_a_miss_checks_it_once(tmp_path):
+    """Recognising loaded values costs hits nothing: the first miss after loading decodes each
+    pickled value loaded since once more, to hash it as loaded."""
+    with Storage(tmp_path / "s.db"):
+        unwrap(counted(1))
+    CountsLoads.loads = 0
+    with Storage(tmp_path / "s.db"):
+        value = counted(1)
+        assert CountsLoads.loads == 1
+        assert unwrap(value) == 1  # a hit: nothing more decoded
+        assert CountsLoads.loads == 1
+        assert unwrap(CountsLoads(2)) == 2  # a miss: the loaded value is checked, once
+        assert unwrap(CountsLoads(3)) == 3
+        assert CountsLoads.loads == 2
