@@ -263,6 +263,8 @@ _UNKNOWN = object()
 
 def _dict_stand_in(value: dict) -> dict:
     """The dict with its keys in content order: itself if they are (pickle writes it then)."""
+    if len(value) < 2:
+        return value
     keys = list(value)
     order = _content_order(keys)
     return value if order == keys else dict(zip(order, map(value.__getitem__, order)))
