@@ -80,8 +80,8 @@ class Storage:
         self._stored_calls: dict[bytes, int] = {}  # version id -> calls in the file
         self._lookups: dict[bytes, int] = {}  # version id -> point lookups so far
         self._inline: dict[bytes, tuple[str, bytes]] = {}  # cid -> small prefetched value
-        # A value unpickled here may hash to another id than the one it was stored under (see
-        # _check_round_trips): that id -> the stored one. Pickled values loaded since the last
+        # An output unpickled here may hash to another id than the one it was stored under (see
+        # _check_round_trips): that id -> the stored one. Pickled outputs loaded since the last
         # check, and those checked (each is checked once).
         self._aliases: dict[bytes, bytes] = {}
         self._unchecked: set[bytes] = set()
@@ -201,7 +201,7 @@ class Storage:
 
     def _call_then_load(self, op, args, kwargs, input_refs, block) -> tuple[bytes, tuple]:
         call_hid, out_cids = self._call(op, args, kwargs, input_refs, block)
-        values = tuple(map(self._load, out_cids))
+        values = tuple(map(self._load_output, out_cids))
         return call_hid, values if input_refs is None else tuple(zip(out_cids, values))
 
     def _call(self, op, args, kwargs, input_refs, block) -> tuple[bytes, tuple[bytes, ...]]:
@@ -654,14 +654,22 @@ class Storage:
 
     # -- loading -------------------------------------------------------------------------
 
-    def _load(self, cid: bytes) -> Any:
+    def _load(self, cid: bytes, output: bool = False) -> Any:
         value = self._values.get(cid, _MISSING)
         if value is not _MISSING:
             return value
-        value = self._decode(cid, *self._find_value(cid))
+        codec, data, external = self._find_value(cid)
+        if output and codec == "pickle" and cid not in self._checked:
+            self._unchecked.add(cid)
+        value = self._decode(cid, codec, data, external)
         if cid not in self._unflushed:
             self._remember(cid, value)
         return value
+
+    def _load_output(self, cid: bytes) -> Any:
+        """An output returned to a run block, which may pass it on: a pickled one is checked
+        at the next miss (see _check_round_trips). Tables and queries load without that cost."""
+        return self._load(cid, True)
 
     def _find_value(self, cid: bytes) -> tuple[str, Any, int]:
         """``(codec, data, external)`` of a value: buffered, prefetched, or in the file."""
@@ -677,11 +685,6 @@ class Storage:
         return row
 
     def _decode(self, cid: bytes, codec: str, data: bytes | None, external: int) -> Any:
-        if codec == "pickle" and cid not in self._checked:
-            self._unchecked.add(cid)
-        return self._decode_only(cid, codec, data, external)
-
-    def _decode_only(self, cid: bytes, codec: str, data: bytes | None, external: int) -> Any:
         if codec in codecs.STRUCTURE_CODECS:  # MList/MDict/MSet: load the elements too
             return structures.decode(codec, data, self._load_many)
         if external:
@@ -689,7 +692,7 @@ class Storage:
         return codecs.decode(codec, data)
 
     def _check_round_trips(self) -> bool:
-        """Hash the values unpickled since the last check as they were loaded; True if one
+        """Hash the outputs unpickled since the last check as they were loaded; True if one
         hashes to another id than its stored one (then remembered as an alias of it).
 
         Hashing is canonical, yet a class may rebuild state when unpickled that differs from the
@@ -704,7 +707,7 @@ class Storage:
         for cid in unchecked - self._checked:
             self._checked.add(cid)
             try:
-                loaded = content_id(self._decode_only(cid, *self._find_value(cid)))
+                loaded = content_id(self._decode(cid, *self._find_value(cid)))
             except (MissingValueError, UnhashableError):
                 continue  # deleted meanwhile, or not hashable: cannot be passed as an argument
             if loaded != cid:
