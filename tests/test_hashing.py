@@ -11,6 +11,8 @@ import tracemalloc
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mandala_ast.runtime.hashing import UnhashableError, content_id
 
@@ -200,6 +202,26 @@ class TestObjectsHashedThroughPickle:
         a = np.arange(12.0).reshape(3, 4)
         assert content_id(Point(a[:, 1], 0)) == content_id(Point(a[:, 1].copy(), 0))
         assert content_id(Point(a, 0)) != content_id(Point(a + 1, 0))
+
+
+ATOMS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=4), st.binary(max_size=4))
+HASHABLE = st.recursive(ATOMS, lambda inner: st.tuples(inner, inner) | st.frozensets(inner, max_size=4), max_leaves=8)
+VALUES = st.recursive(
+    HASHABLE,
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(HASHABLE, inner, max_size=4)
+    | st.sets(HASHABLE, max_size=4)
+    | st.builds(Point, inner, inner),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(VALUES)
+def test_any_value_keys_like_its_unpickled_copy(value):
+    """Nested dicts, sets, frozensets, tuples and objects, with NaNs and shared strings: the
+    copy pickle gives back is the same argument."""
+    assert content_id(pickle.loads(pickle.dumps(Point(value, [value])))) == content_id(Point(value, [value]))
 
 
 class TestDeepNesting:
