@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+import struct
 import subprocess
 import sys
 import tracemalloc
@@ -9,6 +11,8 @@ import tracemalloc
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mandala_ast.runtime.hashing import UnhashableError, content_id
 
@@ -131,3 +135,130 @@ class TestPandas:
     def test_series_differs_from_single_column_frame(self):
         s = pd.Series([1, 2], name="a")
         assert content_id(s) != content_id(s.to_frame())
+
+
+class TestObjectsHashedThroughPickle:
+    """Objects we have no encoder for are pickled for hashing, canonically (DESIGN §3.1)."""
+
+    NESTED = (
+        "import types\n"
+        "from mandala_ast.runtime.hashing import content_id\n"
+        "words = ['alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta', 'eta', 'theta']\n"
+        "inner = types.SimpleNamespace(attrs={'tags': set(words), 'frozen': frozenset(words),"
+        " 'order': {w: len(w) for w in set(words)}})\n"
+        "print(content_id([inner]).hex())\n"
+    )
+
+    def test_object_holding_a_set_of_strings_keys_alike_whatever_the_hash_seed(self):
+        """A set in a dict attribute of an object in a list, and a dict filled by iterating a
+        set: both iterate in an order PYTHONHASHSEED decides, but the key must not."""
+        outputs = {
+            subprocess.run(
+                [sys.executable, "-c", self.NESTED],
+                env={"PYTHONHASHSEED": seed, "PATH": ""},
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            for seed in ("0", "1", "2", "12345")
+        }
+        assert len(outputs) == 1
+
+    def test_fitted_estimator_keys_like_its_unpickled_copy(self):
+        """Pickle shares a fitted estimator's parameter names with its attribute names by
+        identity; the unpickled copy's names are separate objects: same content, other bytes."""
+        from sklearn.datasets import make_classification
+        from sklearn.ensemble import RandomForestClassifier
+
+        model = RandomForestClassifier(n_estimators=3, random_state=0).fit(*make_classification(random_state=0))
+        assert content_id(pickle.loads(pickle.dumps(model))) == content_id(model)
+
+    def test_object_with_set_and_dict_attributes_keys_like_its_unpickled_copy(self):
+        value = Point({f"s{i}" for i in range(50)}, {"y": 1, "x": [Point(1, 2)]})
+        value.x.discard("s3")  # a set's order depends on its history; its copy's does not
+        assert content_id(pickle.loads(pickle.dumps(value))) == content_id(value)
+
+    def test_frame_with_object_columns_keys_like_its_unpickled_copy(self):
+        frame = pd.DataFrame({"a": ["x", "yy"], "b": [{"k": {1, 2}}, Point("x", None)]})
+        assert content_id(pickle.loads(pickle.dumps(frame))) == content_id(frame)
+
+    def test_dicts_and_sets_inside_objects_key_by_content_not_order(self):
+        assert content_id(Point({"a": 1, "b": 2}, {3, 1})) == content_id(Point({"b": 2, "a": 1}, {1, 3}))
+        assert content_id(Point({"a": 1}, None)) != content_id(Point({"a": 2}, None))
+
+    def test_shared_and_self_referencing_objects_still_hash(self):
+        shared = Point([1], {"k": "v"})
+        looped = {"name": "loop"}
+        looped["self"] = looped
+        # Which mutable parts are one object is part of the value (pickle keeps it, too).
+        assert content_id(Point(shared, shared)) != content_id(Point(shared, Point([1], {"k": "v"})))
+        assert content_id(Point(looped, 1)) == content_id(Point(looped, 1))
+
+    def test_a_string_never_keys_like_a_canonicalised_value(self):
+        assert content_id(Point("\0nan", 1)) != content_id(Point(float("nan"), 1))
+        assert content_id(Point(("\0set", []), 1)) != content_id(Point(set(), 1))
+
+    def test_arrays_inside_objects_are_hashed_in_place_by_content(self):
+        a = np.arange(12.0).reshape(3, 4)
+        assert content_id(Point(a[:, 1], 0)) == content_id(Point(a[:, 1].copy(), 0))
+        assert content_id(Point(a, 0)) != content_id(Point(a + 1, 0))
+
+
+ATOMS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=4), st.binary(max_size=4))
+HASHABLE = st.recursive(ATOMS, lambda inner: st.tuples(inner, inner) | st.frozensets(inner, max_size=4), max_leaves=8)
+VALUES = st.recursive(
+    HASHABLE,
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(HASHABLE, inner, max_size=4)
+    | st.sets(HASHABLE, max_size=4)
+    | st.builds(Point, inner, inner),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(VALUES)
+def test_any_value_keys_like_its_unpickled_copy(value):
+    """Nested dicts, sets, frozensets, tuples and objects, with NaNs and shared strings: the
+    copy pickle gives back is the same argument."""
+    assert content_id(pickle.loads(pickle.dumps(Point(value, [value])))) == content_id(Point(value, [value]))
+
+
+class TestDeepNesting:
+    @staticmethod
+    def deep(depth=100_000):
+        value: list = []
+        for _ in range(depth):
+            value = [value]
+        return value
+
+    def test_deeply_nested_list_raises_unhashable_error_not_recursion_error(self):
+        with pytest.raises(UnhashableError, match="nested too deeply"):
+            content_id(self.deep())
+
+    def test_deeply_nested_list_inside_an_object_raises_unhashable_error(self):
+        with pytest.raises(UnhashableError, match="nested too deeply"):
+            content_id(Point(self.deep(), 0))
+
+
+class TestFloatKeys:
+    """What README's "NaN and signed zeros" says: Python floats key by value except that the
+    sign of zero counts and every NaN is one key; numpy values key by their bytes."""
+
+    NANS = (float("nan"), -float("nan"), float("inf") - float("inf"), struct.unpack("<d", b"\x01\0\0\0\0\0\xf8\x7f")[0])
+
+    @pytest.mark.parametrize("wrap", [lambda x: x, lambda x: (x, 1), lambda x: [x], lambda x: {"k": x},
+                                      lambda x: {x: 1}, lambda x: {x, "s"}, lambda x: Point(x, [x])],
+                             ids=["float", "tuple", "list", "dict-value", "dict-key", "set", "object"])
+    def test_every_float_nan_is_one_key_and_zero_keeps_its_sign(self, wrap):
+        assert len({content_id(wrap(nan)) for nan in self.NANS}) == 1
+        assert content_id(wrap(0.0)) != content_id(wrap(-0.0))
+        assert content_id(wrap(0.0)) == content_id(wrap(0.0 * 1))
+
+    def test_numpy_arrays_and_scalars_key_by_their_bytes(self):
+        arrays = [np.array([nan]) for nan in self.NANS]
+        assert len({content_id(a) for a in arrays}) == len({a.tobytes() for a in arrays}) > 1
+        assert content_id(np.array([0.0])) != content_id(np.array([-0.0]))
+        assert content_id(np.float64(0.0)) != content_id(np.float64(-0.0))
+        assert content_id(np.float64(self.NANS[0])) != content_id(np.float64(self.NANS[1]))
+        assert content_id(pd.Series([0.0])) != content_id(pd.Series([-0.0]))

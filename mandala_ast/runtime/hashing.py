@@ -6,10 +6,17 @@ pickle differently (joblib #1611, #231). Here every container is encoded from it
 encodings, sets and dicts sorted by those bytes, and every value carries a type tag so that
 ``1``, ``1.0``, ``True`` and ``"1"`` never collide. Pickle (protocol 5) is only the fallback for
 types we do not know, and numpy/pandas buffers are hashed in place, without a copy.
+
+The fallback pickles with :func:`canonical_pickle`, which makes the bytes depend on content
+only, so that an object and its unpickled copy hash alike: strings are shared by equality (a
+fitted estimator shares its parameter names with its attribute names; its unpickled copy does
+not), dicts, sets and frozensets are written in a canonical order at any depth, float NaNs as
+one NaN, and arrays and frames by their content ids. Those bytes are never unpickled.
 """
 
 from __future__ import annotations
 
+import io
 import pickle
 import struct
 import sys
@@ -17,7 +24,7 @@ from typing import Any, Callable
 
 from blake3 import blake3
 
-__all__ = ["UnhashableError", "content_id", "digest"]
+__all__ = ["UnhashableError", "canonical_pickle", "content_id", "digest"]
 
 #: Buffers at least this large are hashed with all cores (blake3 is slower below ~1 MiB threaded).
 THREADED_HASH_BYTES = 1 << 20
@@ -49,12 +56,23 @@ def content_id(value: Any) -> bytes:
     hasher = _large_value_hasher(value)
     if hasher is not None:
         return hasher(value)
-    return digest(encode_canonical(value))
+    try:
+        return digest(encode_canonical(value))
+    except RecursionError:
+        raise UnhashableError(_too_deep(value)) from None
+
+
+def _too_deep(value: Any) -> str:
+    return (
+        f"cannot hash a value of type {type(value).__qualname__}: nested too deeply "
+        f"(more levels than Python's recursion limit, {sys.getrecursionlimit()}, can follow)"
+    )
 
 
 def _scalar_cid(kind: type, value: Any) -> bytes:
     """Hash a scalar the cache lacks, and cache it. -0.0 == 0.0 and both hash alike, so zero
-    floats are never cached (a cached 0.0 would answer for -0.0)."""
+    floats are never cached (a cached 0.0 would answer for -0.0); nor is NaN, which equals
+    nothing: every NaN object would take an entry of its own."""
     if kind is int:  # the most common scalar: encoded without the general machinery
         payload = b"%x" % value
         cid = blake3(b"I%s%s" % (_LENGTH(len(payload)), payload)).digest()
@@ -80,7 +98,7 @@ _LENGTH = struct.Struct("<Q").pack
 
 def _cacheable(kind: type, value: Any) -> bool:
     if kind is float:
-        return value != 0.0
+        return value != 0.0 and value == value
     return kind not in (str, bytes) or len(value) <= 256
 
 
@@ -119,6 +137,7 @@ def _enc_int(value: int, out: bytearray) -> None:
 
 
 def _enc_float(value: float, out: bytearray) -> None:
+    # hex() keeps the sign of zero (-0.0 is its own key) and writes every NaN as "nan".
     _put(out, b"F", value.hex().encode())
 
 
@@ -177,10 +196,124 @@ def _dtype_key(dtype: Any) -> str:
 def _enc_pickled(value: Any, out: bytearray) -> None:
     kind = type(value)
     try:
-        data = pickle.dumps(value, protocol=5)
+        data = canonical_pickle(value)
+    except RecursionError:
+        raise UnhashableError(_too_deep(value)) from None
+    except UnhashableError:
+        raise
     except Exception as exc:  # pickle raises many types: TypeError, PicklingError, AttributeError
         raise UnhashableError(f"cannot hash a value of type {kind.__qualname__}: {exc}") from exc
     _put(out, b"K", f"{kind.__module__}.{kind.__qualname__}".encode() + b"|" + data)
+
+
+def canonical_pickle(value: Any) -> bytes:
+    """Pickle protocol 5 for hashing: equal content gives equal bytes, whatever the objects'
+    identities, the hash seed, or how often the value went through pickle. Never unpickled.
+
+    >>> canonical_pickle({"b": 1, "a": {3, 1}}) == canonical_pickle({"a": {1, 3}, "b": 1})
+    True
+    """
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=5)
+    pickler.persistent_id = _stand_ins()
+    pickler.dump(value)
+    return buffer.getvalue()
+
+
+def _stand_ins() -> Callable[[Any], Any]:
+    """A ``persistent_id`` for one pickling: the stand-in to write for an object, or None.
+
+    ``persistent_id`` is the one hook pickle calls for every object (``reducer_override``
+    skips builtin types). A stand-in is written followed by a persistent-id opcode, so no plain
+    value reads like one. Stand-ins are looked up by id and reused: an object the value shares
+    is written once and referred to afterwards, as pickle does, and a dict that holds itself
+    refers back to itself. (A closure, not a method: this runs for every object pickled.)
+    """
+    strings: dict[str, str] = {}
+    same_string = strings.setdefault
+    known: dict[int, tuple[Any, Any]] = {}  # id -> (the object, kept alive; its stand-in)
+
+    def persistent_id(obj: Any) -> Any:
+        kind = type(obj)
+        if kind is str:
+            # Equal strings are one string: pickle's memo would share them by identity, which
+            # interning decides and unpickling does not restore.
+            return same_string(obj, obj)
+        if kind is float:
+            return _NAN if obj != obj else None
+        maker = _STAND_INS.get(kind, _UNKNOWN)
+        if maker is None:
+            return None
+        if maker is _UNKNOWN:
+            maker = _stand_in_maker(kind)
+            if maker is None:
+                return None
+        entry = known.get(id(obj))
+        if entry is None:
+            entry = known[id(obj)] = (obj, maker(obj))
+        return entry[1]
+
+    return persistent_id
+
+
+#: The stand-in of every float NaN (sign and payload are not part of a float's key).
+_NAN = ("\0nan",)
+_UNKNOWN = object()
+
+
+def _dict_stand_in(value: dict) -> dict:
+    """The dict with its keys in content order: itself if they are (pickle writes it then)."""
+    if len(value) < 2:
+        return value
+    keys = list(value)
+    order = _content_order(keys)
+    return value if order == keys else dict(zip(order, map(value.__getitem__, order)))
+
+
+def _set_stand_in(value: Any) -> tuple:
+    return ("\0set" if type(value) is set else "\0frozenset", _content_order(value))
+
+
+def _content_order(keys: Any) -> list:
+    """``keys`` in an order that depends on their content only."""
+    kinds = set(map(type, keys))
+    if len(kinds) == 1 and (str in kinds or int in kinds):
+        return sorted(keys)  # the common case, and much faster than encoding each key
+    return sorted(keys, key=encode_canonical)
+
+
+def _content_id_stand_in(value: Any) -> tuple:
+    # Arrays and frames: their content id, hashed in place, instead of a copy of their buffers.
+    return ("\0value", content_id(value))
+
+
+def _stand_in_maker(kind: type) -> Callable[[Any], Any] | None:
+    """The stand-in maker for instances of ``kind`` (None: pickled as they are), cached."""
+    module = kind.__module__
+    maker = None
+    if module == "numpy" and issubclass(kind, sys.modules["numpy"].ndarray):
+        maker = _plain_array_stand_in
+    elif module.startswith("pandas") and kind.__name__ in ("DataFrame", "Series"):
+        maker = _content_id_stand_in
+    if len(_STAND_INS) > 4096:  # classes made at run time must not grow the cache forever
+        _STAND_INS.clear()
+        _STAND_INS.update(_BUILTIN_STAND_INS)
+    _STAND_INS[kind] = maker
+    return maker
+
+
+def _plain_array_stand_in(value: Any) -> Any:
+    # An object array's elements are objects: pickled, through this pickler, with the array.
+    return _content_id_stand_in(value) if value.dtype != object else None
+
+
+_BUILTIN_STAND_INS: dict[type, Any] = {
+    dict: _dict_stand_in,
+    set: _set_stand_in,
+    frozenset: _set_stand_in,
+    **{kind: None for kind in (type(None), bool, int, bytes, tuple, list, type)},
+}
+_STAND_INS: dict[type, Any] = dict(_BUILTIN_STAND_INS)
 
 
 _ENCODERS: dict[type, Callable[[Any, bytearray], None]] = {

@@ -95,6 +95,12 @@ class Storage:
         self._stored_calls: dict[bytes, int] = {}  # version id -> calls in the file
         self._lookups: dict[bytes, int] = {}  # version id -> point lookups so far
         self._inline: dict[bytes, tuple[str, bytes]] = {}  # cid -> small prefetched value
+        # An output unpickled here may hash to another id than the one it was stored under (see
+        # _check_round_trips): that id -> the stored one. Pickled outputs loaded since the last
+        # check, and those checked (each is checked once).
+        self._aliases: dict[bytes, bytes] = {}
+        self._unchecked: set[bytes] = set()
+        self._checked: set[bytes] = set()
         self._last_flush = time.monotonic()
         self._blocks = threading.local()
         self._item_op_added = False  # the __item__ op's rows, buffered once (structures.py)
@@ -240,7 +246,7 @@ class Storage:
     def _call_then_load(self, op, args, kwargs, input_refs, block) -> tuple[bytes, tuple, bytes]:
         call_hid, out_cids, deps_id = self._call(op, args, kwargs, input_refs, block)
         try:
-            values = tuple(map(self._load, out_cids))
+            values = tuple(map(self._load_output, out_cids))
         except CorruptValueError as error:
             values = self._repair(op, args, kwargs, out_cids, block, error)
         return call_hid, values if input_refs is None else tuple(zip(out_cids, values)), deps_id
@@ -293,6 +299,9 @@ class Storage:
         # Lookup is by history, then by content (DESIGN §5); only a miss on both executes.
         call = self._identify(op, args, kwargs, input_refs)
         found = self._find(call)
+        if found is None and self._unchecked and self._check_round_trips():
+            call = self._identify(op, args, kwargs, input_refs)  # an argument may be a loaded value
+            found = self._find(call)
         if found is not None:
             hid, out_cids, deps_id, same_history = found
             if not same_history:  # same content, new history: record it, don't execute
@@ -315,7 +324,10 @@ class Storage:
         vid = self._versions.version_id(op)  # after hashing: a bad argument leaves no trace
         ident = op.identity_inputs(cids, self._versions.defaults(op))
         call_cid = _call_id(vid, ident)
-        sources = {n: r.src for n, r in input_refs.items() if n in cids} if input_refs else {}
+        # Compiled code knows an argument's history while it holds the same object; the object
+        # may have been changed since (model.fit(...), tags.add(...)): its history then no
+        # longer says what it is, its content does.
+        sources = {n: r.src for n, r in input_refs.items() if cids.get(n) == r.cid} if input_refs else {}
         if not sources:
             return _Call(op, vid, bound, cids, call_cid, call_cid, sources, input_refs is not None)
         # An argument left at its default is not part of the content key, but its history is:
@@ -327,12 +339,17 @@ class Storage:
     def _input_cids(self, op: Op, bound: dict[str, Any]) -> dict[str, bytes]:
         try:
             if not op.ignore:
-                return dict(zip(bound, map(content_id, bound.values())))
-            return {n: content_id(v) for n, v in bound.items() if n not in op.ignore}
+                cids = dict(zip(bound, map(content_id, bound.values())))
+            else:
+                cids = {n: content_id(v) for n, v in bound.items() if n not in op.ignore}
         except UnhashableError:
             for name, value in bound.items():
                 _hash_or_explain(op, f"argument {name!r}", value)
             raise
+        if self._aliases:  # a loaded value passed on unchanged is the stored value
+            aliases = self._aliases
+            return {name: aliases.get(cid, cid) for name, cid in cids.items()}
+        return cids
 
     def _find(self, call: _Call) -> tuple | None:
         """``(row hid, output cids, deps_id, same history?)`` of a stored call that is valid for
@@ -377,8 +394,13 @@ class Storage:
 
     def _remember_outputs(self, outputs: list[tuple]) -> tuple[bytes, ...]:
         for cid, codec, data in outputs:
-            if data is not None and cid not in self._values:
+            if data is None or cid in self._values:
+                continue
+            if codec == "json" or codec == "bytes":  # immutable: decoded once, kept
                 self._remember(cid, codecs.decode(codec, data))
+            else:  # mutable: decoded per load anyway, so not here too
+                self._stored.add(cid)
+                self._inline[cid] = (codec, data)
         return tuple(cid for cid, _, _ in outputs)
 
     def _known_absent(self, vid: bytes) -> bool:
@@ -713,6 +735,8 @@ class Storage:
             return self._why(op, args, kwargs)
 
     def _why(self, op: Op, args: tuple, kwargs: dict) -> str:
+        if self._unchecked:  # an argument may be a loaded value (see _check_round_trips)
+            self._check_round_trips()
         # Read-only, and the answer a block entered now would act on: code redefined since
         # the last block (a reload, a notebook cell) is noticed here as at block entry.
         if self._versions.refresh():
@@ -759,24 +783,35 @@ class Storage:
 
     # -- loading -------------------------------------------------------------------------
 
-    def _load(self, cid: bytes) -> Any:
+    def _load(self, cid: bytes, output: bool = False) -> Any:
         value = self._values.get(cid, _MISSING)
         if value is not _MISSING:
             return value
+        codec, data, external = self._find_value(cid)
+        if output and codec == "pickle" and cid not in self._checked:
+            self._unchecked.add(cid)
+        value = self._decode(cid, codec, data, external)
+        if cid not in self._unflushed:
+            self._remember(cid, value)
+        return value
+
+    def _load_output(self, cid: bytes) -> Any:
+        """An output returned to a run block, which may pass it on: a pickled one is checked
+        at the next miss (see _check_round_trips). Tables and queries load without that cost."""
+        return self._load(cid, True)
+
+    def _find_value(self, cid: bytes) -> tuple[str, Any, int]:
+        """``(codec, data, external)`` of a value: buffered, prefetched, or in the file."""
         pending = self._unflushed.get(cid)
         if pending is not None:
-            return self._decode(cid, pending.codec, pending.data, 0)
+            return pending.codec, pending.data, 0
         inline = self._inline.get(cid)
         if inline is not None:
-            value = codecs.decode(*inline)
-            self._remember(cid, value)
-            return value
+            return (*inline, 0)
         row = self._store.find_value(cid)
         if row is None:
             raise MissingValueError(f"value {cid.hex()} is missing from {self!r}")
-        value = self._decode(cid, *row)
-        self._remember(cid, value)
-        return value
+        return row
 
     def _decode(self, cid: bytes, codec: str, data: bytes | None, external: int) -> Any:
         if codec in codecs.STRUCTURE_CODECS:  # MList/MDict/MSet: load the elements too
@@ -809,6 +844,30 @@ class Storage:
             "block computes it again and rewrites the file; storage.verify() checks every file.",
             cid=cid, path=path, call=call, problem=problem,
         )
+
+    def _check_round_trips(self) -> bool:
+        """Hash the outputs unpickled since the last check as they were loaded; True if one
+        hashes to another id than its stored one (then remembered as an alias of it).
+
+        Hashing is canonical, yet a class may rebuild state when unpickled that differs from the
+        state it pickled (a cache, the loading process's id): without the alias, a value loaded
+        and passed on unchanged would be a new argument. The alias is content-based, so a value
+        changed after loading hashes to neither id. It costs one more decode and hash per
+        pickled value loaded, paid at the first miss after loading (never on a hit), once per
+        value and process; nothing is stored.
+        """
+        unchecked, self._unchecked = self._unchecked, set()
+        found = False
+        for cid in unchecked - self._checked:
+            self._checked.add(cid)
+            try:
+                loaded = content_id(self._decode(cid, *self._find_value(cid)))
+            except (MissingValueError, UnhashableError):
+                continue  # deleted meanwhile, or not hashable: cannot be passed as an argument
+            if loaded != cid:
+                self._aliases[loaded] = cid
+                found = True
+        return found
 
     def _load_many(self, cids: list[bytes]) -> list[Any]:
         """Values of ``cids`` (a structure's elements): those not in memory in one query per
@@ -865,7 +924,16 @@ class _Call:
 
 
 def _describe(bound: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v!r:.40}" for k, v in bound.items())
+    return ", ".join(f"{k}={_short_repr(v)}" for k, v in bound.items())
+
+
+def _short_repr(value: Any) -> str:
+    try:
+        return f"{value!r:.40}"
+    except RecursionError:  # nested too deeply for repr: reprlib stops after a few levels
+        import reprlib
+
+        return reprlib.repr(value)
 
 
 def _fast_key(op: Op, args: tuple) -> tuple | None:
@@ -967,7 +1035,7 @@ def _describe_args(op: Op, args: tuple, kwargs: dict) -> str:
         bound = op.bind(args, kwargs)
     except Exception:  # only a description
         return "..."
-    return ", ".join(f"{k}={v!r:.40}" for k, v in bound.items())
+    return _describe(bound)
 
 
 def _named(error: CorruptValueError, shown: str, why: str) -> CorruptValueError:
