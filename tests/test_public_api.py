@@ -9,6 +9,7 @@ import mandala_ast
 
 PUBLIC = [
     "DeleteReport",
+    "FixtureError",
     "GcReport",
     "HookError",
     "HookHandle",
