@@ -186,6 +186,7 @@ class FixtureCache:
         locks = Path(f"{self.path}.locks")
         locks.mkdir(exist_ok=True)
         with _locked(locks / f"{key}.lock"):
+            self.storage.forget_misses()  # what it found missing may have come meanwhile
             yield
 
 
