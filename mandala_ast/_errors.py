@@ -12,7 +12,7 @@ Hierarchy::
           ├── VersionChangeError      code changed and Storage(on_change="error") refuses to recompute
           ├── RenderError             graphviz's dot failed to draw a picture
           ├── HookError               the import hook cannot be installed as asked
-          └── FixtureError            a cached_fixture cannot be cached as written (yield, async)
+          └── FixtureError            a cached_fixture cannot be cached as written (yield, async, method)
     UserWarning
      └── MandalaWarning
           ├── MandalaFallbackWarning  a module could not be compiled and runs as written
@@ -88,8 +88,8 @@ class MandalaWarning(UserWarning):
 
 
 class FixtureError(MandalaError, TypeError):
-    """A ``cached_fixture`` cannot be cached as written (a generator or async fixture); the
-    message names the fixture and says what to write instead."""
+    """A ``cached_fixture`` cannot be cached as written (a generator, async or method fixture);
+    the message names the fixture and says what to write instead."""
 
 
 class HookError(MandalaError, RuntimeError):

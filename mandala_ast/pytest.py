@@ -51,8 +51,8 @@ def cached_fixture(
 
     Takes pytest's fixture arguments; ``ignore`` names received fixtures left out of the
     key (say ``tmp_path_factory``). A generator (``yield``) or async fixture is refused
-    with :class:`~mandala_ast.FixtureError`: its teardown could not run when the value is
-    loaded instead of computed.
+    with :class:`~mandala_ast.FixtureError` (its teardown could not run when the value is
+    loaded instead of computed), and so is a method: define cached fixtures at module level.
 
     >>> @cached_fixture(params=[10, 100])
     ... def dataset(request):
@@ -74,6 +74,12 @@ def _check_cacheable(fn: Callable, name: str) -> None:
             "without running the code around its yield, so its teardown could never run. Cache "
             f"the value in a plain (return) cached_fixture and yield it from an ordinary "
             f"@pytest.fixture that receives {name!r} and does the setup and teardown."
+        )
+    owner = fn.__qualname__.rpartition("<locals>.")[2].rpartition(".")[0]
+    if owner:
+        raise FixtureError(
+            f"cached_fixture {name!r} is defined in class {owner}: define it at module level "
+            "(in conftest.py or the test module); tests in the class can still use it"
         )
     if inspect.iscoroutinefunction(fn):
         raise FixtureError(f"cached_fixture {name!r} is async: only plain (return) fixtures can be cached")
@@ -97,7 +103,10 @@ def _fixture_wrapper(fn: Callable, name: str, ignore: tuple[str, ...]) -> Callab
             from .runtime.fixtures import FixtureOp
 
             op.append(FixtureOp(fn, ignore=ignore))
-        return session.cache().get(op[0], name, received)
+        cache = session.cache()
+        value = cache.get(op[0], name, received)
+        request.addfinalizer(functools.partial(cache.forget, value))
+        return value
 
     request = inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD)
     others = [p for p in signature.parameters.values() if p.name != "request"]
@@ -250,6 +259,13 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             terminalreporter.write_line(f"mandala: {describe_outcome(outcome)}")
     if outcomes:
         terminalreporter.write_line(summarize(outcomes))
+    unknown = [] if state is None else [n for n in state.refresh if n != "*" and n not in {o.name for o in outcomes}]
+    if unknown:
+        terminalreporter.write_line(
+            f"mandala: --mandala-refresh named {', '.join(map(repr, unknown))}, but no cached fixture of "
+            "that name was used (a word after --mandala-refresh is taken as names: write --mandala-refresh=NAME)",
+            yellow=True,
+        )
 
 
 def describe_outcome(outcome: Outcome) -> str:

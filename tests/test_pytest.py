@@ -204,6 +204,29 @@ def test_a_generator_fixture_is_an_error_at_collection(pytester):
     assert "yield it from an ordinary @pytest.fixture that receives 'connection'" in output
 
 
+def test_a_cached_fixture_method_is_an_error_at_collection(pytester):
+    pytester.makepyfile(
+        "from mandala_ast.pytest import cached_fixture\n"
+        "class TestModel:\n"
+        "    @cached_fixture\n"
+        "    def model(self):\n"
+        "        return 1\n"
+        "    def test_x(self, model):\n"
+        "        pass\n"
+    )
+    result, _ = run(pytester)
+    assert result.ret != 0
+    assert "cached_fixture 'model' is defined in class TestModel: define it at module level" in result.stdout.str()
+
+
+def test_a_refresh_name_no_fixture_has_is_reported(project):
+    run(project)
+    result, computed = run(project, "--mandala-refresh", "test_model.py")
+    result.assert_outcomes(passed=1)
+    assert computed == []
+    assert "--mandala-refresh named 'test_model.py', but no cached fixture of that name was used" in result.stdout.str()
+
+
 def test_storage_path_from_the_command_line_and_from_the_ini_file(project):
     run(project, "--mandala-storage", "elsewhere/fixtures.db")
     assert (project.path / "elsewhere" / "fixtures.db").exists()

@@ -124,6 +124,12 @@ class FixtureCache:
                 self.storage.delete_calls([ref.src[0]], dependents=False)
             return self._compute(op, (name, param), kwargs, refs, reason)
 
+    def forget(self, value: Any) -> None:
+        """The fixture instance that returned ``value`` was torn down: no fixture can receive
+        it any more, and its Ref no longer keeps it alive."""
+        if self._ref_of(value) is not None:
+            del self._produced[id(value)]
+
     def close(self) -> None:
         """Commit and close the storage."""
         self.storage.close()
