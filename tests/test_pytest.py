@@ -265,23 +265,42 @@ def test_mandala_storage_fixture_is_a_fresh_storage_per_test(pytester):
     result.assert_outcomes(passed=2)
 
 
+QUERYING_PACKAGE = """
+from mandala_ast import Q, op
+
+
+@op
+def inc(x):
+    return x + 1
+
+
+def stored_results(storage):
+    with storage.run():
+        for i in range(3):
+            inc(i)
+    with storage.query() as q:
+        x = Q()
+        y = inc(x)
+    return sorted(q.df("y")["y"])
+"""
+
+
 def test_mandala_packages_are_compiled_before_conftests_load(pytester):
-    pytester.makepyfile(
-        **{
-            "mypkg/__init__": "",
-            "mypkg/flows": "from mandala_ast import op, workflow\n\n@op\ndef inc(x):\n    return x + 1\n",
-        }
-    )
-    pytester.makeconftest("import mypkg.flows\n")
+    pytester.makepyfile(**{"mypkg/__init__": "", "mypkg/flows": QUERYING_PACKAGE})
+    pytester.makeconftest("import mypkg.flows\n")  # imported before any test module
     pytester.makeini("[pytest]\nmandala_packages = mypkg\n")
     pytester.makepyfile(
         "import mypkg.flows\n"
-        "def test_compiled():\n"
-        "    assert 'Compiling' in type(mypkg.flows.__loader__).__name__\n"
+        "def test_query_block_in_the_package(mandala_storage):\n"
+        "    assert mypkg.flows.stored_results(mandala_storage) == [1, 2, 3]\n"
     )
     result, _ = run(pytester)
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["mandala: import hook on mypkg"])
+    pytester.makeini("[pytest]\n")
+    result, _ = run(pytester)  # without the hook the query block is not compiled: an error
+    result.assert_outcomes(failed=1)
+    assert "QueryError" in result.stdout.str()
 
 
 def test_a_run_without_cached_fixtures_loads_no_runtime(pytester):
