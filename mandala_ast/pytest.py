@@ -62,12 +62,15 @@ def cached_fixture(
         options = dict(scope=scope, params=params, autouse=autouse, ids=ids, name=name, ignore=ignore)
         return functools.partial(cached_fixture, **options)
     fixture_name = name or fixture_function.__name__
-    _check_cacheable(fixture_function, fixture_name)
+    _check_cacheable(fixture_function, fixture_name, tuple(ignore))
     wrapper = _fixture_wrapper(fixture_function, fixture_name, tuple(ignore))
     return pytest.fixture(wrapper, scope=scope, params=params, autouse=autouse, ids=ids, name=fixture_name)
 
 
-def _check_cacheable(fn: Callable, name: str) -> None:
+def _check_cacheable(fn: Callable, name: str, ignore: tuple[str, ...]) -> None:
+    unknown = sorted(set(ignore) - set(inspect.signature(fn).parameters))
+    if unknown:
+        raise FixtureError(f"cached_fixture {name!r}: ignore= names fixtures it does not receive: {unknown}")
     if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
         raise FixtureError(
             f"cached_fixture {name!r} is a generator (yield) fixture: a stored value is loaded "
@@ -96,8 +99,8 @@ def _fixture_wrapper(fn: Callable, name: str, ignore: tuple[str, ...]) -> Callab
     def wrapper(request: pytest.FixtureRequest, **received: Any) -> Any:
         if takes_request:
             received["request"] = request
-        session = request.config.stash[_SESSION]
-        if not session.enabled:
+        session = request.config.stash.get(_SESSION, None)
+        if session is None or not session.enabled:  # -p no:mandala_ast, --no-mandala-cache
             return fn(**received)
         if not op:
             from .runtime.fixtures import FixtureOp

@@ -219,6 +219,28 @@ def test_a_cached_fixture_method_is_an_error_at_collection(pytester):
     assert "cached_fixture 'model' is defined in class TestModel: define it at module level" in result.stdout.str()
 
 
+def test_ignore_naming_a_fixture_not_received_is_an_error_at_collection(pytester):
+    pytester.makeconftest(
+        "from mandala_ast.pytest import cached_fixture\n"
+        "@cached_fixture(ignore=('tmp_path_factory',))\n"
+        "def model():\n"
+        "    return 1\n"
+    )
+    pytester.makepyfile("def test_x(model):\n    pass\n")
+    result, _ = run(pytester)
+    assert result.ret != 0
+    assert "cached_fixture 'model': ignore= names fixtures it does not receive: ['tmp_path_factory']" in (
+        result.stdout.str() + result.stderr.str()
+    )
+
+
+def test_with_the_plugin_disabled_cached_fixtures_are_plain(project):
+    for _ in range(2):
+        result, computed = run(project, "-p", "no:mandala_ast")
+        result.assert_outcomes(passed=1)
+        assert computed == ["dataset", "trained_model"]
+
+
 def test_a_refresh_name_no_fixture_has_is_reported(project):
     run(project)
     result, computed = run(project, "--mandala-refresh", "test_model.py")
