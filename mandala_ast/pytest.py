@@ -88,32 +88,44 @@ def _check_cacheable(fn: Callable, name: str, ignore: tuple[str, ...]) -> None:
         raise FixtureError(f"cached_fixture {name!r} is async: only plain (return) fixtures can be cached")
 
 
-def _fixture_wrapper(fn: Callable, name: str, ignore: tuple[str, ...]) -> Callable:
-    """The function pytest sees: the fixture's parameters plus ``request`` (for the config
-    and the param), its name and location taken from ``fn``."""
-    signature = inspect.signature(fn)
-    takes_request = "request" in signature.parameters
-    op: list[FixtureOp] = []  # made on first use: pytest may never ask for the fixture
+class _Fixture:
+    """A cached fixture's function, name and op (made on first use: pytest may never ask)."""
 
-    @functools.wraps(fn)
-    def wrapper(request: pytest.FixtureRequest, **received: Any) -> Any:
-        if takes_request:
+    def __init__(self, fn: Callable, name: str, ignore: tuple[str, ...]) -> None:
+        self.fn, self.name, self.ignore = fn, name, ignore
+        self.takes_request = "request" in inspect.signature(fn).parameters
+
+    @functools.cached_property
+    def op(self) -> FixtureOp:
+        from .runtime.fixtures import FixtureOp
+
+        return FixtureOp(self.fn, ignore=self.ignore)
+
+    def value(self, request: pytest.FixtureRequest, received: dict[str, Any]) -> Any:
+        if self.takes_request:
             received["request"] = request
         session = request.config.stash.get(_SESSION, None)
         if session is None or not session.enabled:  # -p no:mandala_ast, --no-mandala-cache
-            return fn(**received)
-        if not op:
-            from .runtime.fixtures import FixtureOp
-
-            op.append(FixtureOp(fn, ignore=ignore))
+            return self.fn(**received)
         cache = session.cache()
-        value = cache.get(op[0], name, received)
+        value = cache.get(self.op, self.name, received)
         request.addfinalizer(functools.partial(cache.forget, value))
         return value
 
+
+def _fixture_wrapper(fn: Callable, name: str, ignore: tuple[str, ...]) -> Callable:
+    """The function pytest sees: the fixture's parameters plus ``request`` (for the config
+    and the param), its name and location taken from ``fn``."""
+    fixture = _Fixture(fn, name, ignore)
+
+    @functools.wraps(fn)
+    def wrapper(request: pytest.FixtureRequest, **received: Any) -> Any:
+        return fixture.value(request, received)
+
+    signature = inspect.signature(fn)
     request = inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD)
     others = [p for p in signature.parameters.values() if p.name != "request"]
-    wrapper.__signature__ = signature.replace(parameters=[request, *others])  # type: ignore[attr-defined]
+    wrapper.__signature__ = signature.replace(parameters=[request, *others])
     return wrapper
 
 
