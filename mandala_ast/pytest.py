@@ -221,8 +221,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         help="storage file of cached fixtures (default: ini mandala_storage)",
     )
-    parser.addini("mandala_storage", "storage file of cached fixtures, relative to the ini file (default: .mandala/pytest.db under the rootdir)", default="")
-    parser.addini("mandala_packages", "packages compiled by mandala_ast's import hook, installed before conftests load", type="args", default=[])
+    parser.addini(
+        "mandala_storage",
+        "storage file of cached fixtures, relative to the ini file (default: .mandala/pytest.db under the rootdir)",
+        default="",
+    )
+    parser.addini(
+        "mandala_packages",
+        "packages compiled by mandala_ast's import hook, installed before conftests load",
+        type="args",
+        default=[],
+    )
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -268,17 +277,21 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash.get(_SESSION, None)
-    outcomes = [] if state is None else state.all_outcomes()
+    if state is None or not state.enabled:
+        return
+    outcomes = state.all_outcomes()
     if config.getoption("verbose") > 0:
         for outcome in outcomes:
             terminalreporter.write_line(f"mandala: {describe_outcome(outcome)}")
     if outcomes:
         terminalreporter.write_line(summarize(outcomes))
-    unknown = [] if state is None else [n for n in state.refresh if n != "*" and n not in {o.name for o in outcomes}]
-    if unknown:
+    used = {o.name for o in outcomes}
+    unknown = [name for name in state.refresh if name != "*" and name not in used]
+    if unknown:  # a typo, or `--mandala-refresh tests/` taking the path for names
         terminalreporter.write_line(
-            f"mandala: --mandala-refresh named {', '.join(map(repr, unknown))}, but no cached fixture of "
-            "that name was used (a word after --mandala-refresh is taken as names: write --mandala-refresh=NAME)",
+            f"mandala: --mandala-refresh named {', '.join(map(repr, unknown))}, but no cached fixture "
+            "of that name was used (write --mandala-refresh=NAME: a word after the bare option is "
+            "taken as names)",
             yellow=True,
         )
 

@@ -246,7 +246,8 @@ def test_a_refresh_name_no_fixture_has_is_reported(project):
     result, computed = run(project, "--mandala-refresh", "test_model.py")
     result.assert_outcomes(passed=1)
     assert computed == []
-    assert "--mandala-refresh named 'test_model.py', but no cached fixture of that name was used" in result.stdout.str()
+    output = " ".join(result.outlines)
+    assert "--mandala-refresh named 'test_model.py', but no cached fixture of that name was used" in output
 
 
 def test_storage_path_from_the_command_line_and_from_the_ini_file(project):
