@@ -157,6 +157,25 @@ def test_a_changed_param_is_a_new_key(pytester):
     assert "mandala: sized[1] reused" in result.stdout.str()
 
 
+def test_pytest_fixture_arguments_pass_through(pytester):
+    pytester.makepyfile(
+        conftest=CONFTEST.split("@cached_fixture")[0]
+        + textwrap.dedent('''
+            @cached_fixture(name="answer", params=[41], ids=["forty-one"], autouse=True, scope="module")
+            def make_answer(request):
+                mark("answer")
+                return request.param + 1
+        '''),
+        helpers=HELPERS,
+        test_answer="def test_answer(request):\n    assert request.getfixturevalue('answer') == 42\n",
+    )
+    for expected in (["answer"], []):
+        result, computed = run(pytester, "-v")
+        result.assert_outcomes(passed=1)
+        assert computed == expected
+        result.stdout.fnmatch_lines(["*test_answer[[]forty-one[]] PASSED*"])
+
+
 def test_a_changed_received_fixture_value_is_a_new_key(project):
     project.makepyfile(
         conftest=CONFTEST.replace("@cached_fixture(scope=\"session\")\ndef dataset", "@pytest.fixture(scope=\"session\")\ndef dataset")
