@@ -14,6 +14,7 @@ from typing import Any
 
 from ._errors import (
     CorruptValueError,
+    FixtureError,
     HookError,
     MandalaDiagnosticWarning,
     MandalaError,
@@ -31,15 +32,13 @@ from ._errors import (
     ValueEncodingError,
     VersionChangeError,
 )
-from .runtime.ops import Op, Workflow, op, workflow
-from .runtime.storage import Storage
-from .runtime.structures import MDict, MList, MSet
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CorruptValueError",
     "DeleteReport",
+    "FixtureError",
     "GcReport",
     "HookError",
     "HookHandle",
@@ -75,9 +74,20 @@ __all__ = [
     "workflow",
 ]
 
-# The compiler side is imported on first use: `import mandala_ast` must never import libcst
-# (a warm import of a compiled module parses nothing), and most processes never need the hook.
+# Everything but the errors is imported on first use: `import mandala_ast` must never import
+# libcst (a warm import of a compiled module parses nothing), most processes never need the
+# hook, and pytest imports this package in every run of every project once mandala_ast is
+# installed (its plugin lives in mandala_ast.pytest): a run without cached fixtures must not
+# pay for the runtime (storage, hashing, versions: tens of milliseconds).
 _LAZY = {
+    "Op": "mandala_ast.runtime.ops",
+    "Workflow": "mandala_ast.runtime.ops",
+    "op": "mandala_ast.runtime.ops",
+    "workflow": "mandala_ast.runtime.ops",
+    "Storage": "mandala_ast.runtime.storage",
+    "MDict": "mandala_ast.runtime.structures",
+    "MList": "mandala_ast.runtime.structures",
+    "MSet": "mandala_ast.runtime.structures",
     # Reports and the query engine load on first use, keeping `import mandala_ast` light.
     "DeleteReport": "mandala_ast.runtime.deletion",
     "GcReport": "mandala_ast.runtime.garbage",

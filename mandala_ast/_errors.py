@@ -12,7 +12,8 @@ Hierarchy::
           ├── NewCallError            a call is missing and new calls are not allowed
           ├── VersionChangeError      code changed and Storage(on_change="error") refuses to recompute
           ├── RenderError             graphviz's dot failed to draw a picture
-          └── HookError               the import hook cannot be installed as asked
+          ├── HookError               the import hook cannot be installed as asked
+          └── FixtureError            a cached_fixture cannot be cached as written (yield, async, method)
     UserWarning
      └── MandalaWarning
           ├── MandalaFallbackWarning  a module could not be compiled and runs as written
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 __all__ = [
     "CorruptValueError",
+    "FixtureError",
     "HookError",
     "MandalaDiagnosticWarning",
     "MandalaError",
@@ -119,6 +121,11 @@ class VersionChangeError(MandalaError):
 
 class MandalaWarning(UserWarning):
     """Base class of mandala_ast's warnings."""
+
+
+class FixtureError(MandalaError, TypeError):
+    """A ``cached_fixture`` cannot be cached as written (a generator, async or method fixture);
+    the message names the fixture and says what to write instead."""
 
 
 class HookError(MandalaError, RuntimeError):

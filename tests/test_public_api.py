@@ -10,6 +10,7 @@ import mandala_ast
 PUBLIC = [
     "CorruptValueError",
     "DeleteReport",
+    "FixtureError",
     "GcReport",
     "HookError",
     "HookHandle",

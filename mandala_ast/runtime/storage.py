@@ -696,6 +696,25 @@ class Storage:
         for cache in (self._values, self._stored, self._inline):
             cache.clear()
 
+    def forget_misses(self) -> None:
+        """Look in the file again for calls this process found missing: another process may
+        have just committed them. (Other commits are noticed on their own, but only every
+        few tens of milliseconds; the pytest plugin calls this after waiting for another
+        worker to compute the fixture value it was missing.)"""
+        self._complete.clear()
+        self._stored_calls.clear()
+
+    def call_times(self, call_id: bytes) -> tuple[float, float] | None:
+        """``(created_at, duration)`` in seconds of a committed stored call, or None.
+
+        ``call_id`` is a call's id as ``delete_calls`` takes it (the pytest plugin reports
+        the time a reused fixture saved, and refreshes only calls made before its session).
+        """
+        row = self._store.conn.execute(
+            "SELECT created_at, duration FROM calls WHERE hid = ?", (call_id,)
+        ).fetchone()
+        return None if row is None else (row[0] or 0.0, row[1] or 0.0)
+
     # -- versions --------------------------------------------------------------------------
 
     def versions(self, op: Op) -> "pd.DataFrame":

@@ -1,0 +1,341 @@
+"""pytest plugin: fixtures computed once and reused across runs until their code changes.
+
+>>> from mandala_ast.pytest import cached_fixture
+>>> @cached_fixture(scope="session")
+... def trained_model(dataset):      # computed once; later `pytest` runs load it
+...     return sum(dataset)
+
+The key of a cached fixture's value is its version (its code, and the helpers, constants and
+ops its body entered), its param, and what it receives: the content of plain fixtures' values,
+or the stored call of other cached fixtures. Editing the fixture or a helper it called
+recomputes it, and the terminal summary says which helper changed.
+
+This module is loaded by pytest (through the ``pytest11`` entry point) in every run of every
+project where mandala_ast is installed, so it imports only pytest and the standard library;
+the storage and everything behind it load when a cached fixture is first used.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+
+import pytest
+
+from ._errors import FixtureError
+
+if TYPE_CHECKING:
+    from .runtime.fixtures import FixtureCache, FixtureOp, Outcome
+    from .runtime.storage import Storage
+
+__all__ = ["cached_fixture", "mandala_storage"]
+
+#: Where the storage lives when neither ``--mandala-storage`` nor ini ``mandala_storage`` says.
+DEFAULT_STORAGE = Path(".mandala") / "pytest.db"
+
+
+def cached_fixture(
+    fixture_function: Callable | None = None,
+    *,
+    scope: str | Callable = "function",
+    params: Iterable[object] | None = None,
+    autouse: bool = False,
+    ids: Sequence[object] | Callable[[Any], object] | None = None,
+    name: str | None = None,
+    ignore: Iterable[str] = (),
+) -> Any:
+    """Like ``@pytest.fixture``, but the value is stored and reused by later runs.
+
+    Takes pytest's fixture arguments; ``ignore`` names received fixtures left out of the
+    key (say ``tmp_path_factory``). A generator (``yield``) or async fixture is refused
+    with :class:`~mandala_ast.FixtureError` (its teardown could not run when the value is
+    loaded instead of computed), and so is a method: define cached fixtures at module level.
+
+    >>> @cached_fixture(params=[10, 100])
+    ... def dataset(request):
+    ...     return list(range(request.param))
+    """
+    if fixture_function is None:
+        options = dict(scope=scope, params=params, autouse=autouse, ids=ids, name=name, ignore=ignore)
+        return functools.partial(cached_fixture, **options)
+    fixture_name = name or fixture_function.__name__
+    _check_cacheable(fixture_function, fixture_name, tuple(ignore))
+    wrapper = _fixture_wrapper(fixture_function, fixture_name, tuple(ignore))
+    return pytest.fixture(wrapper, scope=scope, params=params, autouse=autouse, ids=ids, name=fixture_name)
+
+
+def _check_cacheable(fn: Callable, name: str, ignore: tuple[str, ...]) -> None:
+    unknown = sorted(set(ignore) - set(inspect.signature(fn).parameters))
+    if unknown:
+        raise FixtureError(f"cached_fixture {name!r}: ignore= names fixtures it does not receive: {unknown}")
+    if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+        raise FixtureError(
+            f"cached_fixture {name!r} is a generator (yield) fixture: a stored value is loaded "
+            "without running the code around its yield, so its teardown could never run. Cache "
+            f"the value in a plain (return) cached_fixture and yield it from an ordinary "
+            f"@pytest.fixture that receives {name!r} and does the setup and teardown."
+        )
+    owner = fn.__qualname__.rpartition("<locals>.")[2].rpartition(".")[0]
+    if owner:
+        raise FixtureError(
+            f"cached_fixture {name!r} is defined in class {owner}: define it at module level "
+            "(in conftest.py or the test module); tests in the class can still use it"
+        )
+    if inspect.iscoroutinefunction(fn):
+        raise FixtureError(f"cached_fixture {name!r} is async: only plain (return) fixtures can be cached")
+
+
+class _Fixture:
+    """A cached fixture's function, name and op (made on first use: pytest may never ask)."""
+
+    def __init__(self, fn: Callable, name: str, ignore: tuple[str, ...]) -> None:
+        self.fn, self.name, self.ignore = fn, name, ignore
+        self.takes_request = "request" in inspect.signature(fn).parameters
+
+    @functools.cached_property
+    def op(self) -> FixtureOp:
+        from .runtime.fixtures import FixtureOp
+
+        return FixtureOp(self.fn, ignore=self.ignore)
+
+    def value(self, request: pytest.FixtureRequest, received: dict[str, Any]) -> Any:
+        if self.takes_request:
+            received["request"] = request
+        session = request.config.stash.get(_SESSION, None)
+        if session is None or not session.enabled:  # -p no:mandala_ast, --no-mandala-cache
+            return self.fn(**received)
+        cache = session.cache()
+        value = cache.get(self.op, self.name, received)
+        request.addfinalizer(functools.partial(cache.forget, value))
+        return value
+
+
+def _fixture_wrapper(fn: Callable, name: str, ignore: tuple[str, ...]) -> Callable:
+    """The function pytest sees: the fixture's parameters plus ``request`` (for the config
+    and the param), its name and location taken from ``fn``."""
+    fixture = _Fixture(fn, name, ignore)
+
+    @functools.wraps(fn)
+    def wrapper(request: pytest.FixtureRequest, **received: Any) -> Any:
+        return fixture.value(request, received)
+
+    signature = inspect.signature(fn)
+    request = inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    others = [p for p in signature.parameters.values() if p.name != "request"]
+    wrapper.__signature__ = signature.replace(parameters=[request, *others])
+    return wrapper
+
+
+@pytest.fixture
+def mandala_storage(tmp_path: Path) -> Any:
+    """A fresh Storage in a temporary directory, closed after the test.
+
+    >>> def test_inc(mandala_storage):        # doctest: +SKIP
+    ...     with mandala_storage.run():
+    ...         assert inc(1) == 2
+    """
+    from .runtime.storage import Storage
+
+    storage: Storage = Storage(tmp_path / "mandala.db")
+    yield storage
+    storage.close()
+
+
+# -- the plugin ---------------------------------------------------------------------------
+
+
+class _Session:
+    """One pytest process's cached-fixture state: options, and the storage once opened."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.enabled = not config.getoption("mandala_no_cache")
+        refresh = config.getoption("mandala_refresh")
+        self.refresh = () if refresh is None else tuple(n.strip() for n in refresh.split(",") if n.strip())
+        worker = getattr(config, "workerinput", {})
+        self.started: float = worker.get("mandala_session_start", time.time())
+        self.outcomes: list[dict] = []  # reported by xdist workers (controller only)
+        self._cache: FixtureCache | None = None
+
+    def cache(self) -> FixtureCache:
+        if self._cache is None:
+            from .runtime.fixtures import FixtureCache
+
+            self._cache = FixtureCache(self.storage_path(), refresh=self.refresh, started=self.started)
+        return self._cache
+
+    def storage_path(self) -> Path:
+        given = self.config.getoption("mandala_storage")
+        if given:
+            return Path(given).absolute()  # a command-line path is relative to where pytest runs
+        ini = self.config.getini("mandala_storage")
+        base = self.config.inipath.parent if self.config.inipath else self.config.rootpath
+        path = base / ini if ini else self.config.rootpath / DEFAULT_STORAGE
+        if not ini:
+            _ignore_in_git(path.parent)
+        return path
+
+    def own_outcomes(self) -> list[Outcome]:
+        """What this process's cached fixtures did (nothing if none was used)."""
+        return [] if self._cache is None else self._cache.outcomes
+
+    def all_outcomes(self) -> list[Outcome]:
+        """This process's outcomes and those its xdist workers reported."""
+        if not self.outcomes:
+            return self.own_outcomes()
+        from .runtime.fixtures import Outcome
+
+        return self.own_outcomes() + [Outcome(**o) for o in self.outcomes]
+
+    def close(self) -> None:
+        if self._cache is not None:
+            self._cache.close()
+
+
+_SESSION = pytest.StashKey[_Session]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mandala", "mandala_ast cached fixtures")
+    group.addoption(
+        "--mandala-refresh",
+        nargs="?",
+        const="*",
+        default=None,
+        dest="mandala_refresh",
+        metavar="NAME,...",
+        help="recompute every cached fixture, or (with =NAME,...) the named ones",
+    )
+    group.addoption(
+        "--no-mandala-cache",
+        action="store_true",
+        dest="mandala_no_cache",
+        help="run cached fixtures as plain fixtures: nothing is loaded or stored",
+    )
+    group.addoption(
+        "--mandala-storage",
+        dest="mandala_storage",
+        metavar="PATH",
+        help="storage file of cached fixtures (default: ini mandala_storage)",
+    )
+    parser.addini(
+        "mandala_storage",
+        "storage file of cached fixtures, relative to the ini file (default: .mandala/pytest.db under the rootdir)",
+        default="",
+    )
+    parser.addini(
+        "mandala_packages",
+        "packages compiled by mandala_ast's import hook, installed before conftests load",
+        type="args",
+        default=[],
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    # Before pytest imports any conftest (its own implementation runs last): a conftest or
+    # test module that imports a listed package gets it compiled.
+    packages = early_config.getini("mandala_packages")
+    if packages:
+        from .hook import install
+
+        early_config.add_cleanup(install(*packages).uninstall)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    session = config.stash[_SESSION] = _Session(config)
+    config.add_cleanup(session.close)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    packages = config.getini("mandala_packages")
+    return f"mandala: import hook on {', '.join(packages)}" if packages else None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    # pytest-xdist controller, per worker: one session start for all, so that a refresh
+    # recomputes a value once, not once per worker.
+    node.workerinput["mandala_session_start"] = node.config.stash[_SESSION].started
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    outcomes = getattr(node, "workeroutput", {}).get("mandala_outcomes", [])
+    node.config.stash[_SESSION].outcomes.extend(outcomes)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    state = config.stash.get(_SESSION, None)
+    if state is not None and hasattr(config, "workeroutput"):
+        config.workeroutput["mandala_outcomes"] = [o.as_dict() for o in state.own_outcomes()]
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    state = config.stash.get(_SESSION, None)
+    if state is None or not state.enabled:
+        return
+    outcomes = state.all_outcomes()
+    if config.getoption("verbose") > 0:
+        for outcome in outcomes:
+            terminalreporter.write_line(f"mandala: {describe_outcome(outcome)}")
+    if outcomes:
+        terminalreporter.write_line(summarize(outcomes))
+    used = {o.name for o in outcomes}
+    unknown = [name for name in state.refresh if name != "*" and name not in used]
+    if unknown:  # a typo, or `--mandala-refresh tests/` taking the path for names
+        terminalreporter.write_line(
+            f"mandala: --mandala-refresh named {', '.join(map(repr, unknown))}, but no cached fixture "
+            "of that name was used (write --mandala-refresh=NAME: a word after the bare option is "
+            "taken as names)",
+            yellow=True,
+        )
+
+
+def describe_outcome(outcome: Outcome) -> str:
+    """One fixture value's line (``-v``).
+
+    >>> from mandala_ast.runtime.fixtures import Outcome
+    >>> describe_outcome(Outcome("model", "recomputed", 2.5, "helper normalize changed"))
+    'model recomputed in 2.5 s (helper normalize changed)'
+    """
+    if outcome.status == "reused":
+        return f"{outcome.label} reused (saved {outcome.seconds:.1f} s)"
+    return f"{outcome.label} {outcome.status} in {outcome.seconds:.1f} s ({outcome.reason})"
+
+
+def summarize(outcomes: list[Outcome]) -> str:
+    """The summary line: how many values were reused (and the time saved), which computed.
+
+    >>> from mandala_ast.runtime.fixtures import Outcome
+    >>> print(summarize([Outcome("data", "reused", 12.4), Outcome("model", "recomputed", 3.0, "helper normalize changed")]))
+    mandala: 1 fixture reused (saved 12.4 s), 1 recomputed (model: helper normalize changed)
+    """
+    parts = []
+    reused = [o for o in outcomes if o.status == "reused"]
+    if reused:
+        saved = sum(o.seconds for o in reused)
+        parts.append(f"{_count(len(reused), 'fixture')} reused (saved {saved:.1f} s)")
+    for status in ("recomputed", "computed"):
+        done = [o for o in outcomes if o.status == status]
+        if done:
+            why = ", ".join(dict.fromkeys(f"{o.name}: {o.reason}" for o in done))
+            noun = "" if parts else f" {'fixture' if len(done) == 1 else 'fixtures'}"
+            parts.append(f"{len(done)}{noun} {status} ({why})")
+    return "mandala: " + ", ".join(parts)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _ignore_in_git(directory: Path) -> None:
+    """Our default directory ignores itself, as .pytest_cache does: nobody commits it."""
+    marker = directory / ".gitignore"
+    if not marker.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        marker.write_text("# created by mandala_ast's pytest plugin\n*\n")

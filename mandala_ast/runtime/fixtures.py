@@ -1,0 +1,240 @@
+"""Fixture values kept in a storage, keyed on the fixture's code: the engine of the pytest plugin.
+
+A cached fixture is an op (:class:`FixtureOp`) whose inputs are the fixtures it receives and
+its param, so its key is the op's: the fixture's version (its fingerprint, and the
+dependency state of the helpers, constants and ops its body entered), plus the content ids of
+the received values -- or, for values another cached fixture produced, that call's own id.
+Nothing here imports pytest: a request is anything with an optional ``param`` attribute.
+
+>>> import tempfile, pathlib
+>>> def numbers():
+...     return list(range(3))
+>>> cache = FixtureCache(pathlib.Path(tempfile.mkdtemp()) / "fixtures.db")
+>>> cache.get(FixtureOp(numbers), "numbers", {})
+[0, 1, 2]
+>>> cache.outcomes[-1].status
+'computed'
+>>> cache.close()
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from .._errors import NewCallError
+from .hashing import digest
+from .ops import Op
+from .refs import Ref
+from .storage import Storage
+
+__all__ = ["FixtureCache", "FixtureOp", "Outcome"]
+
+#: The name a fixture's param is stored under among its inputs (not a valid parameter name,
+#: so no received fixture can take it).
+PARAM_INPUT = "request.param"
+
+
+class FixtureOp(Op):
+    """An op whose body is a fixture function: ``request`` (pytest's) is passed to the body
+    but only its ``param`` is part of the key, under the input name ``request.param``.
+
+    >>> def sized(request):
+    ...     return [0] * request.param
+    >>> class Request:
+    ...     param = 3
+    >>> FixtureOp(sized).bind((), {"request": Request()})
+    {'request.param': 3}
+    """
+
+    def __init__(self, fn: Callable, *, ignore: Iterable[str] = ()) -> None:
+        super().__init__(fn, nout=1, ignore=ignore)  # a fixture is one value, whatever it is
+
+    def bind(self, args: tuple, kwargs: dict) -> dict[str, Any]:
+        bound = super().bind(args, kwargs)
+        request = bound.pop("request", None)
+        if request is not None and hasattr(request, "param"):
+            bound[PARAM_INPUT] = request.param
+        return bound
+
+
+@dataclass
+class Outcome:
+    """What happened to one fixture value: ``status`` is ``reused``, ``computed`` (never
+    stored for this key) or ``recomputed`` (stored under older code, or refreshed);
+    ``seconds`` is the compute time saved (reused) or spent (computed); ``reason`` says why
+    it computed.
+    """
+
+    name: str
+    status: str
+    seconds: float
+    reason: str = ""
+    param: str = ""  # repr of the fixture's param, if it has one
+
+    @property
+    def label(self) -> str:
+        """The fixture's name, with its param if it has one: ``sized[3]``."""
+        return f"{self.name}[{self.param}]" if self.param else self.name
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data (xdist workers send outcomes to the controller)."""
+        return asdict(self)
+
+
+class FixtureCache:
+    """The fixture values of one pytest session, in the storage at ``path``.
+
+    ``refresh``: fixture names to recompute once in this session (``"*"``: all);
+    ``started``: when the session began (seconds since the epoch): under pytest-xdist every
+    worker gets the controller's, so a refresh recomputes once, not once per worker.
+    """
+
+    def __init__(self, path: str | Path, *, refresh: Iterable[str] = (), started: float | None = None) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.storage = Storage(self.path)
+        self.refresh = frozenset(refresh)
+        self.started = time.time() if started is None else started
+        self.outcomes: list[Outcome] = []
+        # id(value) -> Ref of the stored call that produced it: a fixture that receives the
+        # value is keyed on that call (its history), not just on the value's content.
+        self._produced: dict[int, Ref] = {}
+
+    def get(self, op: FixtureOp, name: str, kwargs: dict[str, Any]) -> Any:
+        """The fixture's value for these received values (``request`` among them if the
+        fixture takes it): loaded when stored under today's code, else computed and stored."""
+        param = _param_text(kwargs)
+        refs = {arg: ref for arg, value in kwargs.items() if (ref := self._ref_of(value)) is not None}
+        if not self._wants_refresh(name):
+            ref = self._stored(op, kwargs, refs)
+            if ref is not None:
+                return self._reused(name, param, ref)
+        reason = self._reason(op, name, kwargs)
+        with self._single_flight(name, param):
+            # Another process (an xdist worker) may have computed it while this one waited.
+            ref = self._stored(op, kwargs, refs)
+            if ref is not None and not self._stale_for_refresh(name, ref):
+                return self._reused(name, param, ref)
+            if ref is not None:
+                self.storage.delete_calls([ref.src[0]], dependents=False)
+            return self._compute(op, (name, param), kwargs, refs, reason)
+
+    def forget(self, value: Any) -> None:
+        """The fixture instance that returned ``value`` was torn down: no fixture can receive
+        it any more, and its Ref no longer keeps it alive."""
+        if self._ref_of(value) is not None:
+            del self._produced[id(value)]
+
+    def close(self) -> None:
+        """Commit and close the storage."""
+        self.storage.close()
+
+    def _ref_of(self, value: Any) -> Ref | None:
+        ref = self._produced.get(id(value))
+        return ref if ref is not None and ref.value is value else None
+
+    def _wants_refresh(self, name: str) -> bool:
+        return "*" in self.refresh or name in self.refresh
+
+    def _stale_for_refresh(self, name: str, ref: Ref) -> bool:
+        """Asked to refresh, and the stored call predates this session (a call made since, by
+        another worker, is the refreshed one)."""
+        if not self._wants_refresh(name):
+            return False
+        times = self.storage.call_times(ref.src[0])
+        return times is None or times[0] < self.started
+
+    def _stored(self, op: FixtureOp, kwargs: dict, refs: dict) -> Ref | None:
+        block = self.storage.run(allow_new_calls=False)
+        try:
+            with block:
+                (ref,) = block.call_op_with_refs(op, (), kwargs, refs)
+        except NewCallError:
+            return None
+        return ref
+
+    def _reused(self, name: str, param: str, ref: Ref) -> Any:
+        times = self.storage.call_times(ref.src[0])
+        self.outcomes.append(Outcome(name, "reused", times[1] if times else 0.0, param=param))
+        return self._keep(ref)
+
+    def _compute(self, op: FixtureOp, label: tuple[str, str], kwargs: dict, refs: dict, reason: str) -> Any:
+        block = self.storage.run(allow_new_calls=True)
+        started = time.perf_counter()
+        with block:
+            (ref,) = block.call_op_with_refs(op, (), kwargs, refs)
+        status = "computed" if reason == NOT_STORED else "recomputed"
+        self.outcomes.append(Outcome(label[0], status, time.perf_counter() - started, reason, label[1]))
+        return self._keep(ref)
+
+    def _keep(self, ref: Ref) -> Any:
+        self._produced[id(ref.value)] = ref
+        return ref.value
+
+    def _reason(self, op: FixtureOp, name: str, kwargs: dict) -> str:
+        if self._wants_refresh(name):
+            return "refresh requested"
+        if "op" in kwargs:  # a fixture named `op` would collide with why's own parameter
+            return "stored value not valid for today's code and inputs"
+        return reason_from_why(self.storage.why(op, **kwargs))
+
+    @contextmanager
+    def _single_flight(self, name: str, param: str) -> Iterator[None]:
+        """Hold a lock file per fixture and param while computing: xdist workers (or any
+        pytest processes) missing the same value at once compute it once; the others wait,
+        then load it."""
+        key = digest(f"{name}\0{param}".encode()).hex()[:16]
+        locks = Path(f"{self.path}.locks")
+        locks.mkdir(exist_ok=True)
+        with _locked(locks / f"{key}.lock"):
+            self.storage.forget_misses()  # what it found missing may have come meanwhile
+            yield
+
+
+def _param_text(kwargs: dict) -> str:
+    request = kwargs.get("request")
+    return repr(request.param)[:40] if hasattr(request, "param") else ""
+
+
+#: The reason given for a value never stored under any code.
+NOT_STORED = "not stored yet"
+
+
+def reason_from_why(text: str) -> str:
+    """A short reason from ``storage.why``'s explanation of a miss.
+
+    >>> reason_from_why("miss: f() was computed before, but\\ndependency helpers.normalize changed:\\n-a\\n+b")
+    'helper normalize changed'
+    >>> reason_from_why("miss: f() was computed by another version of the op:\\n-a\\n+b")
+    'fixture code changed'
+    """
+    if "computed by another version" in text:
+        return "fixture code changed"
+    names = [
+        line[len("dependency ") : -len(" changed:")].rpartition(".")[2]
+        for line in text.splitlines()
+        if line.startswith("dependency ") and line.endswith(" changed:")
+    ]
+    if names:
+        return f"helper{'s' if len(names) > 1 else ''} {', '.join(dict.fromkeys(names))} changed"
+    return NOT_STORED if "never computed" in text else text.partition("\n")[0]
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # Windows: no single flight; workers may compute a value twice
+        yield
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock

@@ -1,0 +1,374 @@
+"""The pytest plugin (mandala_ast/pytest.py): real pytest runs, each in its own subprocess, over
+one project and its storage file, as a user runs pytest again and again."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+HELPERS = '''
+def normalize(xs):
+    return [x / 10 for x in xs]
+'''
+
+# Each body appends its name to computed.txt: the file says what ran, whatever pytest prints.
+CONFTEST = '''
+from pathlib import Path
+
+from helpers import normalize
+from mandala_ast.pytest import cached_fixture
+
+
+def mark(name):
+    with open(Path(__file__).parent / "computed.txt", "a") as log:
+        log.write(name + "\\n")
+
+
+@cached_fixture(scope="session")
+def dataset():
+    mark("dataset")
+    return list(range(10))
+
+
+@cached_fixture(scope="session")
+def trained_model(dataset):
+    mark("trained_model")
+    return sum(normalize(dataset))
+'''
+
+TESTS = '''
+def test_model(trained_model):
+    assert trained_model == 4.5
+'''
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makepyfile(helpers=HELPERS, conftest=CONFTEST, test_model=TESTS)
+    return pytester
+
+
+def run(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, list[str]]:
+    """One pytest run in a fresh interpreter; returns its result and the fixtures it computed."""
+    log = pytester.path / "computed.txt"
+    log.unlink(missing_ok=True)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
+    computed = log.read_text().split() if log.exists() else []
+    return result, computed
+
+
+def summary(result: pytest.RunResult) -> str:
+    lines = [line for line in result.outlines if re.match(r"mandala: \d", line)]
+    assert len(lines) == 1, result.stdout.str()
+    return lines[0]
+
+
+def edit(pytester: pytest.Pytester, name: str, old: str, new: str) -> None:
+    path = pytester.path / name
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def test_cached_fixture_computes_once_over_two_runs(project):
+    first, computed = run(project)
+    first.assert_outcomes(passed=1)
+    assert computed == ["dataset", "trained_model"]
+    assert summary(first) == (
+        "mandala: 2 fixtures computed (dataset: not stored yet, trained_model: not stored yet)"
+    )
+    second, computed = run(project)
+    second.assert_outcomes(passed=1)
+    assert computed == []
+    assert re.fullmatch(r"mandala: 2 fixtures reused \(saved \d+\.\d s\)", summary(second))
+
+
+def test_editing_a_helper_recomputes_and_the_summary_names_it(project):
+    run(project)
+    edit(project, "helpers.py", "x / 10", "x / 10.0")
+    result, computed = run(project)
+    result.assert_outcomes(passed=1)
+    assert computed == ["trained_model"]  # dataset never called normalize
+    assert "1 recomputed (trained_model: helper normalize changed)" in summary(result)
+
+
+def test_editing_the_fixture_recomputes(project):
+    run(project)
+    edit(project, "conftest.py", "return sum(normalize(dataset))", "return 0.0 + sum(normalize(dataset))")
+    result, computed = run(project)
+    assert computed == ["trained_model"]
+    assert "1 recomputed (trained_model: fixture code changed)" in summary(result)
+
+
+def test_cosmetic_edit_reuses(project):
+    run(project)
+    edit(project, "conftest.py", 'mark("trained_model")', 'mark("trained_model")  # a comment\n\n')
+    edit(project, "helpers.py", "def normalize(xs):", "def normalize(xs):\n    '''Scale.'''")
+    result, computed = run(project)
+    assert computed == []
+    assert "2 fixtures reused" in summary(result)
+
+
+def test_refresh_recomputes_every_cached_fixture(project):
+    run(project)
+    result, computed = run(project, "--mandala-refresh")
+    assert computed == ["dataset", "trained_model"]
+    assert summary(result).startswith("mandala: 2 fixtures recomputed (dataset: refresh requested")
+    _, computed = run(project)
+    assert computed == []
+
+
+def test_refresh_with_a_name_recomputes_only_that_fixture(project):
+    run(project)
+    result, computed = run(project, "--mandala-refresh=trained_model")
+    assert computed == ["trained_model"]
+    assert "1 recomputed (trained_model: refresh requested)" in summary(result)
+
+
+def test_no_mandala_cache_runs_plain_fixtures_and_stores_nothing(project):
+    for _ in range(2):
+        result, computed = run(project, "--no-mandala-cache")
+        result.assert_outcomes(passed=1)
+        assert computed == ["dataset", "trained_model"]
+        assert "mandala:" not in result.stdout.str()
+    assert not (project.path / ".mandala").exists()
+
+
+def test_a_changed_param_is_a_new_key(pytester):
+    pytester.makepyfile(
+        conftest=CONFTEST.split("@cached_fixture")[0]
+        + textwrap.dedent('''
+            @cached_fixture(params=[1, 2])
+            def sized(request):
+                mark(f"sized{request.param}")
+                return [0] * request.param
+        '''),
+        helpers=HELPERS,
+        test_sized="def test_sized(sized):\n    assert len(sized) in (1, 2, 3)\n",
+    )
+    _, computed = run(pytester)
+    assert computed == ["sized1", "sized2"]
+    edit(pytester, "conftest.py", "params=[1, 2]", "params=[1, 3]")
+    result, computed = run(pytester, "-v")
+    assert computed == ["sized3"]
+    assert "mandala: sized[1] reused" in result.stdout.str()
+
+
+def test_pytest_fixture_arguments_pass_through(pytester):
+    pytester.makepyfile(
+        conftest=CONFTEST.split("@cached_fixture")[0]
+        + textwrap.dedent('''
+            @cached_fixture(name="answer", params=[41], ids=["forty-one"], autouse=True, scope="module")
+            def make_answer(request):
+                mark("answer")
+                return request.param + 1
+        '''),
+        helpers=HELPERS,
+        test_answer="def test_answer(request):\n    assert request.getfixturevalue('answer') == 42\n",
+    )
+    for expected in (["answer"], []):
+        result, computed = run(pytester, "-v")
+        result.assert_outcomes(passed=1)
+        assert computed == expected
+        result.stdout.fnmatch_lines(["*test_answer[[]forty-one[]] PASSED*"])
+
+
+def test_a_changed_received_fixture_value_is_a_new_key(project):
+    project.makepyfile(
+        conftest=CONFTEST.replace("@cached_fixture(scope=\"session\")\ndef dataset", "@pytest.fixture(scope=\"session\")\ndef dataset")
+        .replace("from pathlib import Path", "from pathlib import Path\nimport pytest")
+    )
+    _, computed = run(project)
+    assert computed == ["dataset", "trained_model"]
+    _, computed = run(project)
+    assert computed == ["dataset"]  # a plain fixture runs every time; its value is unchanged
+    edit(project, "conftest.py", "range(10)", "range(20)")
+    project.makepyfile(test_model="def test_model(trained_model):\n    assert trained_model > 18\n")
+    result, computed = run(project)
+    result.assert_outcomes(passed=1)
+    assert computed == ["dataset", "trained_model"]
+    assert "trained_model: not stored yet" in summary(result)
+
+
+def test_two_xdist_workers_share_the_storage_and_compute_a_session_fixture_once(project):
+    pytest.importorskip("xdist")
+    edit(project, "conftest.py", 'mark("dataset")', 'mark("dataset")\n    import time; time.sleep(1)')
+    project.makepyfile(
+        test_model="\n".join(f"def test_{i}(trained_model):\n    assert trained_model == 4.5\n" for i in range(8))
+    )
+    result, computed = run(project, "-n", "2", "-v")
+    result.assert_outcomes(passed=8)
+    assert sorted(computed) == ["dataset", "trained_model"]
+    assert {"[gw0]", "[gw1]"} <= set(re.findall(r"\[gw\d\]", result.stdout.str()))
+    assert summary(result).startswith("mandala: ")
+    _, computed = run(project, "-n", "2")
+    assert computed == []
+
+
+def test_a_generator_fixture_is_an_error_at_collection(pytester):
+    pytester.makeconftest(
+        "from mandala_ast.pytest import cached_fixture\n"
+        "@cached_fixture\n"
+        "def connection():\n"
+        "    yield 1\n"
+    )
+    pytester.makepyfile("def test_x(connection):\n    pass\n")
+    result, _ = run(pytester)
+    assert result.ret != 0
+    output = result.stdout.str() + result.stderr.str()  # a conftest error is printed on stderr
+    assert "FixtureError: cached_fixture 'connection' is a generator (yield) fixture" in output
+    assert "yield it from an ordinary @pytest.fixture that receives 'connection'" in output
+
+
+def test_a_cached_fixture_method_is_an_error_at_collection(pytester):
+    pytester.makepyfile(
+        "from mandala_ast.pytest import cached_fixture\n"
+        "class TestModel:\n"
+        "    @cached_fixture\n"
+        "    def model(self):\n"
+        "        return 1\n"
+        "    def test_x(self, model):\n"
+        "        pass\n"
+    )
+    result, _ = run(pytester)
+    assert result.ret != 0
+    assert "cached_fixture 'model' is defined in class TestModel: define it at module level" in result.stdout.str()
+
+
+def test_ignore_naming_a_fixture_not_received_is_an_error_at_collection(pytester):
+    pytester.makeconftest(
+        "from mandala_ast.pytest import cached_fixture\n"
+        "@cached_fixture(ignore=('tmp_path_factory',))\n"
+        "def model():\n"
+        "    return 1\n"
+    )
+    pytester.makepyfile("def test_x(model):\n    pass\n")
+    result, _ = run(pytester)
+    assert result.ret != 0
+    assert "cached_fixture 'model': ignore= names fixtures it does not receive: ['tmp_path_factory']" in (
+        result.stdout.str() + result.stderr.str()
+    )
+
+
+def test_with_the_plugin_disabled_cached_fixtures_are_plain(project):
+    for _ in range(2):
+        result, computed = run(project, "-p", "no:mandala_ast")
+        result.assert_outcomes(passed=1)
+        assert computed == ["dataset", "trained_model"]
+
+
+def test_a_refresh_name_no_fixture_has_is_reported(project):
+    run(project)
+    result, computed = run(project, "--mandala-refresh", "test_model.py")
+    result.assert_outcomes(passed=1)
+    assert computed == []
+    output = " ".join(result.outlines)
+    assert "--mandala-refresh named 'test_model.py', but no cached fixture of that name was used" in output
+
+
+def test_storage_path_from_the_command_line_and_from_the_ini_file(project):
+    run(project, "--mandala-storage", "elsewhere/fixtures.db")
+    assert (project.path / "elsewhere" / "fixtures.db").exists()
+    assert not (project.path / ".mandala").exists()
+    project.makeini("[pytest]\nmandala_storage = from_ini.db\n")
+    _, computed = run(project)
+    assert computed == ["dataset", "trained_model"]
+    assert (project.path / "from_ini.db").exists()
+
+
+def test_default_storage_is_ignored_by_git(project):
+    run(project)
+    assert (project.path / ".mandala" / "pytest.db").exists()
+    assert (project.path / ".mandala" / ".gitignore").read_text().splitlines()[-1] == "*"
+
+
+def test_mandala_storage_fixture_is_a_fresh_storage_per_test(pytester):
+    pytester.makepyfile(
+        '''
+        from mandala_ast import op
+
+        @op
+        def inc(x):
+            return x + 1
+
+        def test_one(mandala_storage):
+            with mandala_storage.run():
+                assert inc(1) == 2
+            assert len(mandala_storage.df(inc)) == 1
+
+        def test_two(mandala_storage):
+            assert len(mandala_storage.df(inc)) == 0
+        '''
+    )
+    result, _ = run(pytester)
+    result.assert_outcomes(passed=2)
+
+
+QUERYING_PACKAGE = """
+from mandala_ast import Q, op
+
+
+@op
+def inc(x):
+    return x + 1
+
+
+def stored_results(storage):
+    with storage.run():
+        for i in range(3):
+            inc(i)
+    with storage.query() as q:
+        x = Q()
+        y = inc(x)
+    return sorted(q.df("y")["y"])
+"""
+
+
+def test_mandala_packages_are_compiled_before_conftests_load(pytester):
+    pytester.makepyfile(**{"mypkg/__init__": "", "mypkg/flows": QUERYING_PACKAGE})
+    pytester.makeconftest("import mypkg.flows\n")  # imported before any test module
+    pytester.makeini("[pytest]\nmandala_packages = mypkg\n")
+    pytester.makepyfile(
+        "import mypkg.flows\n"
+        "def test_query_block_in_the_package(mandala_storage):\n"
+        "    assert mypkg.flows.stored_results(mandala_storage) == [1, 2, 3]\n"
+    )
+    result, _ = run(pytester)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["mandala: import hook on mypkg"])
+    pytester.makeini("[pytest]\n")
+    result, _ = run(pytester)  # without the hook the query block is not compiled: an error
+    result.assert_outcomes(failed=1)
+    assert "QueryError" in result.stdout.str()
+
+
+def test_a_run_without_cached_fixtures_loads_no_runtime(pytester):
+    pytester.makepyfile(
+        "import sys\n"
+        "def test_light():\n"
+        "    loaded = [m for m in sys.modules if m.startswith(('mandala_ast.runtime', 'pandas', 'numpy', 'libcst'))]\n"
+        "    assert loaded == []\n"
+        "    assert 'mandala_ast.pytest' in sys.modules\n"
+    )
+    result, _ = run(pytester)
+    result.assert_outcomes(passed=1)
+    assert "mandala:" not in result.stdout.str()
+
+
+def test_readme_example_runs(pytester):
+    """The README's cached-fixture example, as written, computes once and then reuses."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("## Cached test fixtures")[1].split("\n## ")[0]
+    for block in re.findall(r"```python\n(.*?)```", section, re.S):
+        first, _, body = block.partition("\n")
+        if first.startswith("# ") and first.endswith(".py"):
+            (pytester.path / first[2:]).write_text(body)
+    first, _ = run(pytester)
+    first.assert_outcomes(passed=2)
+    assert "computed" in summary(first)
+    second, _ = run(pytester)
+    second.assert_outcomes(passed=2)
+    assert "reused" in summary(second) and "computed" not in summary(second)
