@@ -248,3 +248,27 @@ def test_opening_a_storage_while_another_thread_writes_keeps_the_file_intact(pat
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     with Storage(path).run(allow_new_calls=False):
         assert [inc(x) for x in range(2000)] == list(range(1, 2001))
+
+
+GARBAGE_DURING_OPEN = """
+import gc, sys
+from mandala_ast import Storage
+
+gc.set_threshold(5)  # collect often: some collection lands while a Storage is being opened
+for k in range(300):
+    garbage = Storage(sys.argv[1])
+    garbage.cycle = garbage  # only the garbage collector frees it, at a moment of its choosing
+    del garbage
+    Storage(sys.argv[1]).close()
+print("opened", k + 1)
+"""
+
+
+def test_opening_a_storage_while_the_collector_frees_another_does_not_hang(path):
+    # Freeing a Storage takes the lock that guards opening one; the collector may free one
+    # in the middle of an open, on the same thread, which then waited for itself forever.
+    Storage(path).close()
+    done = subprocess.run(
+        [sys.executable, "-c", GARBAGE_DURING_OPEN, str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.strip() == "opened 300", done.stderr

@@ -63,7 +63,9 @@ _NEXT_ID_SQL = (
 #: such closes while its locks are held; plain file I/O does not, so the header is read that
 #: way only while no connection here has the file open (the SQLite-level check still runs).
 _OPEN: Counter[str] = Counter()
-_OPENING = threading.Lock()
+#: Re-entrant: the garbage collector may free another store (its finalizer takes this lock)
+#: in the middle of an open, on the thread that holds it.
+_OPENING = threading.RLock()
 
 
 def _closed(real: str) -> None:
