@@ -145,3 +145,19 @@ def test_a_block_cell_keeps_every_line_on_its_line():
     compiled = CellCompiler(types.SimpleNamespace(user_ns={})).compile_cell(text)
     assert compiled != text
     assert len(compiled.splitlines()) == len(text.splitlines()) and compiled.endswith("\ny")
+
+
+def test_storages_queries_why_and_pictures_display_rich_in_jupyter_and_as_text_in_a_terminal(tmp_path):
+    formats = "fmt = lambda obj: get_ipython().display_formatter.format(obj)[0]"
+    edited = OPS.replace("return x + y", "return x + y + 0")
+    results = session(
+        tmp_path, SETUP, formats, HELPER, OPS, RUN, QUERY.replace('q.df().to_dict("list")', ""), edited,
+        "fmt(storage)", "fmt(q)", "fmt(storage.versions(add))", "fmt(storage.why(add, 11, 1))",
+    )
+    storage, query, versions, why = (value(r) for r in results[-4:])
+    assert "<td><code>__main__.inc</code></td><td>1</td><td>2</td>" in storage["text/html"]
+    assert storage["text/plain"] == f"Storage({str(tmp_path / 'nb.db')!r})"
+    assert "<table" in query["text/html"] and "<th>z</th>" in query["text/html"]
+    assert "<table" in versions["text/html"]
+    assert why["text/plain"].startswith("miss: __main__.add(x=11, y=1) was computed by another version")
+    assert '<span style="color: #116329; background: #dafbe1">+    return x + y + 0</span>' in why["text/html"]

@@ -50,6 +50,12 @@ class Query:
     def __repr__(self) -> str:
         return f"<query of {len(self.pattern.calls)} op calls, columns {list(self.pattern.columns)}>"
 
+    def _repr_html_(self) -> str:
+        """Jupyter shows a query result as its table."""
+        from ..display import query_html
+
+        return query_html(repr(self), self.df())
+
     @property
     def sql(self) -> str:
         """The SQL statement the pattern compiles to (for the curious and for bug reports)."""
