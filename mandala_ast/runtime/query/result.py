@@ -150,7 +150,9 @@ class Query:
         matches = self._matches()
         derived = any(isinstance(node, Derived) for node in self.pattern.nodes)
         values = _Values(self.storage, self.pattern, matches) if not ids or derived else None
-        found = [self._row(_Row(match, values), names, ids) for match in matches]
+        from ..progress import progress  # this path costs ~40 µs a row: big queries take a while
+
+        found = [self._row(_Row(match, values), names, ids) for match in progress(matches, desc="query rows", unit="row")]
         # A guarded call whose expression argument (`inc(x + 1)`) matched no stored call is
         # missing from its row, not a reason to drop the row: keep, per match of the required
         # calls, the rows that lost the fewest guarded calls.
