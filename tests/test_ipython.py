@@ -161,3 +161,11 @@ def test_storages_queries_why_and_pictures_display_rich_in_jupyter_and_as_text_i
     assert "<table" in versions["text/html"]
     assert why["text/plain"].startswith("miss: __main__.add(x=11, y=1) was computed by another version")
     assert '<span style="color: #116329; background: #dafbe1">+    return x + y + 0</span>' in why["text/html"]
+
+
+def test_a_class_defined_in_a_cell_has_its_source_for_fingerprints_and_diffs(tmp_path):
+    # inspect.getsource finds classes through their module's file; a notebook's __main__ has none.
+    cls = "class Scaler:\n    K = 2\n\n    def apply(self, x):\n        return self.K * x\n"
+    ask = "from mandala_ast.runtime.fingerprints import fingerprint\nfingerprint(Scaler).source"
+    results = session(tmp_path, cls, ask)
+    assert value(results[-1]) == cls
