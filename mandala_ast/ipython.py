@@ -80,21 +80,24 @@ class CellCompiler:
         compiled = self.compile_cell(text)
         if compiled == text:
             return lines
-        self.typed[compiled] = text
+        # Only the latest cell: a cell compiled without reaching compile.cache (a %%time
+        # body is compiled under its own name) must not leave its text here for good.
+        self.typed = {compiled: text}
         self.shell.user_ns[_RUNTIME] = _runtime()
         return compiled.splitlines(keepends=True)
 
     def compile_cell(self, text: str) -> str:
         """The compiled text of a cell, line for line; *text* itself if nothing changes."""
-        if not _CANDIDATE.search(text):
+        modules, workflows = _aliases(self.shell.user_ns)
+        if not (_CANDIDATE.search(text) or any(name in text for name in workflows)):
             return text
-        framed, tail = _frame(text, self.shell.user_ns)
+        framed, tail = _frame(text, _alias_tail(modules, workflows))
         result = _transform(framed)
-        if result is None or not result.changed:
+        if result is None:
             return text
         for diagnostic in result.diagnostics:
-            warnings.warn(f"in this cell: {diagnostic.partition(': ')[2] or diagnostic}", MandalaDiagnosticWarning, stacklevel=2)
-        return _unframe(result.source, text, tail)
+            warnings.warn(_cell_diagnostic(diagnostic), MandalaDiagnosticWarning, stacklevel=2)
+        return _unframe(result.source, text, tail) if result.changed else text
 
     def cache(self, transformed_code: str, number: int = 0, raw_code: str | None = None) -> str:
         """IPython's ``compile.cache``, then ``linecache`` gets the cell as typed."""
@@ -106,26 +109,42 @@ class CellCompiler:
         return name
 
 
-def _frame(text: str, namespace: dict[str, Any]) -> tuple[str, str]:
-    """The cell between a blank first line and an ``if False:`` tail of the namespace's aliases."""
+def _cell_diagnostic(text: str) -> str:
+    """``"<cell>:3: message"`` of the framed text -> ``"cell line 2: message"``.
+
+    >>> _cell_diagnostic("<cell>:3: not rewritten")
+    'cell line 2: not rewritten'
+    """
+    match = re.match(r"<cell>:(\d+): (.*)", text, re.DOTALL)
+    return f"cell line {max(int(match.group(1)) - 1, 1)}: {match.group(2)}" if match else text
+
+
+def _frame(text: str, tail: str) -> tuple[str, str]:
+    """The cell between a blank first line and the ``if False:`` *tail*."""
     body = text if text.endswith("\n") else text + "\n"
-    return "\n" + body + (tail := _alias_tail(namespace)), tail
+    return "\n" + body + tail, tail
 
 
-def _alias_tail(namespace: dict[str, Any]) -> str:
-    """``if False:`` and the imports that bound the names under which the cell can reach
-    ``mandala_ast`` and ``workflow`` (the survey resolves ``@workflow`` through imports)."""
+def _aliases(namespace: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The names under which the namespace holds ``mandala_ast`` and ``workflow`` now."""
     import mandala_ast
     from .runtime.ops import workflow
 
-    lines = ["if False:\n", "    import mandala_ast\n"]
+    modules, workflows = [], []
     for name, value in list(namespace.items()):
-        if not name.isidentifier() or name.startswith("_"):
-            continue
-        if value is mandala_ast and name != "mandala_ast":
-            lines.append(f"    import mandala_ast as {name}\n")
-        elif value is workflow:
-            lines.append(f"    from mandala_ast import workflow as {name}\n")
+        if value is mandala_ast and name != "mandala_ast" and name.isidentifier():
+            modules.append(name)
+        elif value is workflow and name.isidentifier():
+            workflows.append(name)
+    return modules, workflows
+
+
+def _alias_tail(modules: list[str], workflows: list[str]) -> str:
+    """``if False:`` and the imports that bind those names: the survey resolves ``@workflow``
+    through the module's imports, and a cell's imports ran in earlier cells."""
+    lines = ["if False:\n", "    import mandala_ast\n"]
+    lines += [f"    import mandala_ast as {name}\n" for name in modules]
+    lines += [f"    from mandala_ast import workflow as {name}\n" for name in workflows]
     return "".join(lines)
 
 

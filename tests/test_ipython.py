@@ -14,6 +14,7 @@ import pytest
 
 pytest.importorskip("IPython")
 
+from mandala_ast import MandalaDiagnosticWarning  # noqa: E402
 from mandala_ast.ipython import CellCompiler  # noqa: E402
 
 DRIVER = Path(__file__).with_name("ipython_cells.py")
@@ -169,3 +170,18 @@ def test_a_class_defined_in_a_cell_has_its_source_for_fingerprints_and_diffs(tmp
     ask = "from mandala_ast.runtime.fingerprints import fingerprint\nfingerprint(Scaler).source"
     results = session(tmp_path, cls, ask)
     assert value(results[-1]) == cls
+
+
+def test_a_transform_diagnostic_names_the_cells_line():
+    text = "x = 1\nwith storage.run():\n    __mandala_rt__ = 1\n"
+    with pytest.warns(MandalaDiagnosticWarning, match=r"^cell line 1: not rewritten: it already refers to __mandala_rt__"):
+        assert CellCompiler(types.SimpleNamespace(user_ns={})).compile_cell(text) == text
+
+
+def test_workflow_aliases_bound_by_earlier_cells_are_seen():
+    import mandala_ast
+
+    text = "@flow\ndef pipeline(x):\n    return inc(x)\n"
+    compiler = CellCompiler(types.SimpleNamespace(user_ns={"flow": mandala_ast.workflow}))
+    assert compiler.compile_cell(text) != text
+    assert CellCompiler(types.SimpleNamespace(user_ns={"flow": print})).compile_cell(text) == text
