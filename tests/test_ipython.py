@@ -83,12 +83,15 @@ def value(result: dict):
     return eval(result["value"]) if result["value"] is not None else None
 
 
-def test_run_query_and_workflow_blocks_work_in_cells(tmp_path):
-    results = session(tmp_path, SETUP, HELPER, OPS, RUN, QUERY, WORKFLOW, SHOW)
+def test_run_query_delete_and_workflow_blocks_work_in_cells(tmp_path):
+    delete = "with storage.delete() as d:\n    y = inc(2)\nd.report.calls"
+    results = session(tmp_path, SETUP, HELPER, OPS, RUN, QUERY, WORKFLOW, SHOW, delete)
     assert all(r["success"] for r in results), [r["stdout"] for r in results]
+    assert value(results[7]) == 2  # inc(2), and add(21, 2) computed from it
     assert value(results[4]) == {"x": [1, 2], "y": [11, 21], "z": [12, 23]}  # needs compiled code
     assert value(results[5]) == 22
     assert value(results[6]) == [("inc", 1), ("add", 11, 1), ("inc", 2), ("add", 21, 2), ("add", 11, 11)]
+    assert "deleted 2 calls (1 matched, 1 computed from them)" in results[7]["stdout"]
     assert not any(r["warnings"] for r in results)
 
 
