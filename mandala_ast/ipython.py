@@ -91,8 +91,8 @@ class CellCompiler:
         modules, workflows = _aliases(self.shell.user_ns)
         if not (_CANDIDATE.search(text) or any(name in text for name in workflows)):
             return text
-        framed, tail = _frame(text, _alias_tail(modules, workflows))
-        result = _transform(framed)
+        tail = _alias_tail(modules, workflows)
+        result = _transform(_frame(text, tail))
         if result is None:
             return text
         for diagnostic in result.diagnostics:
@@ -119,10 +119,9 @@ def _cell_diagnostic(text: str) -> str:
     return f"cell line {max(int(match.group(1)) - 1, 1)}: {match.group(2)}" if match else text
 
 
-def _frame(text: str, tail: str) -> tuple[str, str]:
+def _frame(text: str, tail: str) -> str:
     """The cell between a blank first line and the ``if False:`` *tail*."""
-    body = text if text.endswith("\n") else text + "\n"
-    return "\n" + body + tail, tail
+    return "\n" + (text if text.endswith("\n") else text + "\n") + tail
 
 
 def _aliases(namespace: dict[str, Any]) -> tuple[list[str], list[str]]:
@@ -156,8 +155,12 @@ def _transform(framed: str) -> Any:
         return run_transform(framed, "<cell>")
     except Exception as exc:  # libcst's grammar lags CPython's; the cell must still run
         reason = describe(exc)
-    warnings.warn(f"mandala_ast could not compile this cell; it runs as written: {reason}", MandalaFallbackWarning, stacklevel=3)
+    _fall_back(reason)
     return None
+
+
+def _fall_back(reason: str) -> None:
+    warnings.warn(f"mandala_ast could not compile this cell; it runs as written: {reason}", MandalaFallbackWarning, stacklevel=4)
 
 
 def _unframe(source: str, text: str, tail: str) -> str:
@@ -167,7 +170,8 @@ def _unframe(source: str, text: str, tail: str) -> str:
     tail_count = tail.count("\n")
     body = lines[1 : len(lines) - tail_count]
     if lines[0].strip() not in ("", f"import mandala_ast.runtime.compiled as {_RUNTIME}"):
-        return text  # the transform used the frame in a way we cannot undo: run as typed
+        _fall_back("the compiled cell does not start with the runtime import")  # never seen: defensive
+        return text
     compiled = "".join(body)
     return compiled if text.endswith("\n") else compiled.removesuffix("\n")
 
