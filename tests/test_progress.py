@@ -56,7 +56,7 @@ def test_progress_counts_the_items_it_passes_on(capsys, bars_at_once):
     assert "counting" in capsys.readouterr().err
 
 
-def test_without_tqdm_the_work_runs_silently_and_memoizing_never_imports_it(tmp_path):
+def test_without_tqdm_the_work_runs_silently(tmp_path):
     script = dedent(f"""
         import sys
         sys.modules["tqdm"] = None  # as if tqdm were not installed
@@ -77,14 +77,22 @@ def test_without_tqdm_the_work_runs_silently_and_memoizing_never_imports_it(tmp_
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("deleted 1 call") and proc.stderr == ""
-    memo = dedent("""
+
+
+def test_memoizing_and_quick_work_never_import_tqdm(tmp_path):
+    script = dedent(f"""
         import sys
         from mandala_ast import Storage, op
         @op
         def tick(x: int) -> int:
             return x + 1
-        with Storage():
+        storage = Storage({str(tmp_path / "q.db")!r})
+        with storage:
             tick(1)
-        print("tqdm" in sys.modules)
+        memoizing = "tqdm" in sys.modules
+        storage.delete_calls(storage.df(tick))
+        storage.gc()
+        print(memoizing, "tqdm" in sys.modules)
     """)
-    assert subprocess.run([sys.executable, "-c", memo], capture_output=True, text=True).stdout.strip() == "False"
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.split() == ["False", "False"], proc.stderr

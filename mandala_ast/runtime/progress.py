@@ -2,9 +2,10 @@
 a widget in Jupyter, text on a terminal's stderr.
 
 tqdm is optional: without it (``pip install tqdm``, or the ``notebook`` extra) the work runs
-the same, silently. A bar appears only once its work has taken :data:`DELAY_SECONDS`, so
-quick calls (nearly all of them, and every test) print nothing; ``TQDM_DISABLE=1`` turns bars
-off everywhere. tqdm is imported on first use, never by a memoizing process.
+the same, silently. A bar appears only once its work has taken :data:`DELAY_SECONDS`, and
+tqdm is imported only then: quick work (nearly all of it, a point query included) neither
+prints nor pays for the import, and a memoizing process never imports it.
+``TQDM_DISABLE=1`` in the environment turns bars off.
 
 >>> total = 0
 >>> for x in progress(range(3), desc="adding"):
@@ -16,6 +17,8 @@ off everywhere. tqdm is imported on first use, never by a memoizing process.
 from __future__ import annotations
 
 import contextlib
+import functools
+import time
 from typing import Any, Iterable, Iterator, TypeVar
 
 __all__ = ["DELAY_SECONDS", "REDRAW_SECONDS", "Stages", "progress", "stages"]
@@ -28,64 +31,72 @@ REDRAW_SECONDS = 0.1
 T = TypeVar("T")
 
 
-def progress(iterable: Iterable[T], *, desc: str, total: int | None = None, unit: str = "it") -> Iterable[T]:
-    """*iterable*, with a bar when it runs long (and tqdm is installed)."""
-    bar = _bar(desc=desc, total=total if total is not None else _length(iterable), unit=unit)
-    if bar is None:
-        return iterable
-    return _advancing(iterable, bar)
-
-
-def _advancing(iterable: Iterable[T], bar: Any) -> Iterator[T]:
+def progress(iterable: Iterable[T], *, desc: str, total: int | None = None, unit: str = "it") -> Iterator[T]:
+    """The items of *iterable*, with a bar once they have taken :data:`DELAY_SECONDS`."""
+    if total is None:
+        total = len(iterable) if hasattr(iterable, "__len__") else None  # type: ignore[arg-type]
+    started, bar, count = time.monotonic(), None, 0
     try:
         for item in iterable:
             yield item
-            bar.update(1)
-    finally:
-        bar.close()
-
-
-class Stages:
-    """A bar over the named steps of one piece of work (SQL statements have no inner loop to
-    count): ``step("name")`` finishes the previous step and shows the next one's name."""
-
-    def __init__(self, bar: Any) -> None:
-        self.bar = bar
-        self.started = False
-
-    def step(self, name: str) -> None:
-        if self.bar is None:
-            return
-        # Not refresh(): it would draw the bar before DELAY_SECONDS; update() waits for it.
-        self.bar.set_postfix_str(name, refresh=False)
-        if self.started and self.bar.n + 1 < self.bar.total:  # a retried transaction repeats steps
-            self.bar.update(1)
-        self.started = True
-
-
-@contextlib.contextmanager
-def stages(desc: str, count: int) -> Iterator[Stages]:
-    """``with stages("deleting", 4) as s: s.step("matching"); ...`` — a bar of *count* steps.
-
-    >>> with stages("tidying", 2) as s:
-    ...     s.step("sweeping"); s.step("dusting")
-    """
-    bar = _bar(desc=desc, total=count, unit="step")
-    try:
-        yield Stages(bar)
-        if bar is not None:
-            bar.update(bar.total - bar.n)  # done: full, whatever the last steps were
+            count += 1
+            if bar is not None:
+                bar.update(1)
+            elif time.monotonic() - started >= DELAY_SECONDS:
+                bar = _bar(desc=desc, total=total, unit=unit, initial=count)
     finally:
         if bar is not None:
             bar.close()
 
 
-def _bar(**options: Any) -> Any:
+class Stages:
+    """A bar over the named steps of one piece of work (SQL statements have no inner loop to
+    count). ``step("name")`` starts the next step; the bar shows which one is running."""
+
+    def __init__(self, desc: str, count: int) -> None:
+        self.desc, self.count = desc, count
+        self.started = time.monotonic()
+        self.done = 0
+        self.name: str | None = None
+        self.bar: Any = None
+
+    def step(self, name: str) -> None:
+        if self.name is not None:
+            self.done = min(self.done + 1, self.count - 1)  # a retried transaction repeats steps
+        self.name = name
+        if self.bar is None and time.monotonic() - self.started >= DELAY_SECONDS:
+            self.bar = _bar(desc=self.desc, total=self.count, unit="step")
+        if self.bar is not None:
+            self.bar.n = self.done
+            self.bar.set_postfix_str(name)  # redraws: steps are few
+
+    def finish(self) -> None:
+        if self.bar is not None:
+            self.bar.n = self.count
+            self.bar.refresh()
+            self.bar.close()
+
+
+@contextlib.contextmanager
+def stages(desc: str, count: int) -> Iterator[Stages]:
+    """``with stages("deleting", 4) as s: s.step("matching"); ...`` — a bar of *count* steps,
+    shown from the first step that starts after :data:`DELAY_SECONDS`.
+
+    >>> with stages("tidying", 2) as s:
+    ...     s.step("sweeping"); s.step("dusting")
+    """
+    steps = Stages(desc, count)
     try:
-        from tqdm.auto import tqdm
-    except ImportError:  # tqdm is optional
+        yield steps
+    finally:
+        steps.finish()
+
+
+def _bar(**options: Any) -> Any:
+    tqdm = _tqdm()
+    if tqdm is None:
         return None
-    options.update(delay=DELAY_SECONDS, mininterval=REDRAW_SECONDS, leave=False, dynamic_ncols=True)
+    options.update(mininterval=REDRAW_SECONDS, leave=False, dynamic_ncols=True)
     try:
         return tqdm(**options)
     except ImportError:  # Jupyter without ipywidgets: tqdm.notebook cannot draw a widget
@@ -94,8 +105,10 @@ def _bar(**options: Any) -> Any:
         return text_tqdm(**options)
 
 
-def _length(iterable: Iterable[Any]) -> int | None:
+@functools.lru_cache(maxsize=1)
+def _tqdm() -> Any:
     try:
-        return len(iterable)  # type: ignore[arg-type]
-    except TypeError:
+        from tqdm.auto import tqdm
+    except ImportError:  # tqdm is optional
         return None
+    return tqdm

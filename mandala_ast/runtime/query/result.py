@@ -144,7 +144,13 @@ class Query:
         """The distinct rows as columns (in ``names`` order), and each row's matched calls."""
         compiled = self._compile()
         if is_plain(self.pattern, compiled):
-            columns, calls = plain_table(self.storage, self.pattern, compiled, self._sql_rows(), names, ids)
+            from ..progress import stages  # a query over a million calls takes seconds
+
+            with stages("query", 2) as steps:
+                steps.step("matching stored calls")
+                rows = self._sql_rows()
+                steps.step(f"loading {len(rows):,} rows")
+                columns, calls = plain_table(self.storage, self.pattern, compiled, rows, names, ids)
             self._calls = calls
             return columns, calls
         matches = self._matches()
