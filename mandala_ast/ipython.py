@@ -160,7 +160,8 @@ def _transform(framed: str) -> Any:
 
 
 def _fall_back(reason: str) -> None:
-    warnings.warn(f"mandala_ast could not compile this cell; it runs as written: {reason}", MandalaFallbackWarning, stacklevel=4)
+    message = f"mandala_ast could not compile this cell; it runs as written: {reason}"
+    warnings.warn(message, MandalaFallbackWarning, stacklevel=4)
 
 
 def _unframe(source: str, text: str, tail: str) -> str:

@@ -73,7 +73,8 @@ def session(tmp_path: Path, *cells: str, options: tuple[str, ...] = ()) -> list[
     """Run *cells* in a fresh IPython shell; one result dict per cell."""
     cells_file = tmp_path / "cells.json"
     cells_file.write_text(json.dumps([dedent(c).format(db=str(tmp_path / "nb.db")) for c in cells]))
-    proc = subprocess.run([sys.executable, str(DRIVER), str(cells_file), *options], capture_output=True, text=True, timeout=120)
+    command = [sys.executable, str(DRIVER), str(cells_file), *options]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
 

@@ -20,7 +20,8 @@ def execute(path: Path, workdir: Path) -> nbformat.NotebookNode:
     """Run every cell of the notebook at *path* in a new kernel whose working directory is
     *workdir*; a cell that raises fails the test with the kernel's traceback."""
     notebook = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(workdir)}})
+    resources = {"metadata": {"path": str(workdir)}}
+    client = nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3", resources=resources)
     client.execute()
     return notebook
 

@@ -76,8 +76,10 @@ def storage_html(title: str, rows: list[tuple[str, int, int]]) -> str:
     head += f"{sum(r[2] for r in rows):,} stored calls</p>"
     if not rows:
         return head
-    body = "".join(f"<tr><td><code>{html.escape(n)}</code></td><td>{v:,}</td><td>{c:,}</td></tr>" for n, v, c in rows)
-    return head + f"<table><thead><tr><th>op</th><th>versions</th><th>calls</th></tr></thead><tbody>{body}</tbody></table>"
+    cells = "<tr><td><code>{}</code></td><td>{:,}</td><td>{:,}</td></tr>"
+    body = "".join(cells.format(html.escape(name), versions, calls) for name, versions, calls in rows)
+    header = "<thead><tr><th>op</th><th>versions</th><th>calls</th></tr></thead>"
+    return head + f"<table>{header}<tbody>{body}</tbody></table>"
 
 
 def query_html(description: str, frame: Any) -> str:
