@@ -99,6 +99,9 @@ _LAZY = {
     "compile_module": "mandala_ast.compiler",
     "transform_source": "mandala_ast.transforms",
     "TransformResult": "mandala_ast.transforms",
+    # `%load_ext mandala_ast` looks these up on the package (IPython's extension protocol).
+    "load_ipython_extension": "mandala_ast.ipython",
+    "unload_ipython_extension": "mandala_ast.ipython",
 }
 
 

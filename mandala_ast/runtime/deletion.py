@@ -41,6 +41,7 @@ from .structures import ITEM_VERSION_ID, element_cids
 
 if TYPE_CHECKING:
     from .blobs import BlobDir
+    from .progress import Stages
     from .store import SQLiteStore
 
 __all__ = [
@@ -160,9 +161,13 @@ def delete_calls(
     >>> delete_calls(store, blobs, [hid]).calls       # doctest: +SKIP
     3
     """
+    from .progress import stages
+
     hids = list(hids)
-    with busy_as_error(store, "delete calls"):
-        report, external = store.write_transaction(lambda conn: _delete_in(conn, hids, dependents, blobs))
+    with busy_as_error(store, "delete calls"), stages("deleting calls", 5) as steps:
+        body = lambda conn: _delete_in(conn, hids, dependents, blobs, steps)  # noqa: E731
+        report, external = store.write_transaction(body)
+        steps.step("removing value files")
         remove_blob_files(store, blobs, external)
     return report
 
@@ -187,19 +192,23 @@ def busy_as_error(store: "SQLiteStore", what: str) -> Iterator[None]:
 
 
 def _delete_in(
-    conn: sqlite3.Connection, hids: list[bytes], dependents: bool, blobs: "BlobDir | None"
+    conn: sqlite3.Connection, hids: list[bytes], dependents: bool, blobs: "BlobDir | None", steps: "Stages"
 ) -> tuple[DeleteReport, list[bytes]]:
     _create_temp_tables(conn)
     try:
+        steps.step("matching calls")
         conn.executemany("INSERT OR IGNORE INTO temp.mandala_target VALUES (?)", ((h,) for h in hids))
         conn.execute(_MATCHED_SQL)
+        steps.step("finding the calls computed from them")
         if dependents:
             _add_dependents(conn)
         calls, matched = conn.execute(
             "SELECT COUNT(*), COALESCE(SUM(matched), 0) FROM temp.mandala_doomed"
         ).fetchone()
+        steps.step(f"deleting {calls:,} calls")
         for statement in _DELETE_ROWS:
             conn.execute(statement)
+        steps.step("removing unused values")
         values, size, external = remove_unreferenced_values(conn, "SELECT cid FROM temp.mandala_used", blobs)
     finally:
         for table in _TEMP_TABLES:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import functools
 import inspect
+import linecache
 import textwrap
 import types
 from typing import Any
@@ -119,7 +120,26 @@ def _source_of(obj: Any) -> str | None:
     try:
         return textwrap.dedent(inspect.getsource(obj))
     except (OSError, TypeError, IndentationError):
-        return None
+        return _cell_class_source(obj) if isinstance(obj, type) else None
+
+
+def _cell_class_source(cls: type) -> str | None:
+    """The source of a class defined in a notebook cell. inspect finds a class through its
+    module's file, and a notebook's ``__main__`` has none; but the class's methods know the
+    cell they were compiled from, and the cell's text is in linecache."""
+    for member in vars(cls).values():
+        code = getattr(getattr(member, "__func__", getattr(member, "fget", member)), "__code__", None)
+        lines = linecache.getlines(code.co_filename) if code is not None else []
+        try:
+            tree = ast.parse("".join(lines))
+        except (SyntaxError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef) and node.name == cls.__name__:
+                if node.lineno <= code.co_firstlineno <= (node.end_lineno or 0):  # type: ignore[union-attr]
+                    start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+                    return textwrap.dedent("".join(lines[start - 1 : node.end_lineno]))
+    return None
 
 
 def _definition(module: ast.Module) -> ast.AST:

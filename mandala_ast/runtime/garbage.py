@@ -64,11 +64,16 @@ def collect_garbage(store: "SQLiteStore", blobs: "BlobDir | None") -> GcReport:
     >>> print(collect_garbage(store, blobs))          # doctest: +SKIP
     removed 0 unused values and 0 stray files; 1.3 MB -> 41.0 kB on disk
     """
+    from .progress import stages
+
     before = storage_bytes(store.path, blobs)
-    with busy_as_error(store, "collect garbage"):
+    with busy_as_error(store, "collect garbage"), stages("collecting garbage", 3) as steps:
+        steps.step("removing unused values")
         values, _, external = store.write_transaction(lambda conn: _remove_unused_values(conn, blobs))
+        steps.step("removing stray files")
         files = remove_blob_files(store, blobs, [*external, *_stray_blobs(store, blobs)])
         files += _remove_stale_temp_files(blobs)
+        steps.step("compacting the file (VACUUM)")
         _vacuum(store.conn)
     return GcReport(values, files, before, storage_bytes(store.path, blobs))
 

@@ -109,6 +109,13 @@ class Storage:
     def __repr__(self) -> str:
         return f"Storage({str(self.path) if self.path else ':memory:'!r})"
 
+    def _repr_html_(self) -> str:
+        """Jupyter shows a storage as its ops with their versions and stored calls."""
+        from .display import storage_html, storage_summary
+
+        self.commit()
+        return storage_html(repr(self), storage_summary(self._store))
+
     # -- blocks ----------------------------------------------------------------------------
 
     def run(self, *, allow_new_calls: bool | None = None) -> RunBlock:
@@ -749,6 +756,11 @@ class Storage:
         +++ current
         ...
         """
+        from .display import Explanation  # text in a terminal, a coloured diff in Jupyter
+
+        return Explanation(self._why(op, args, kwargs))
+
+    def _why(self, op: Op, args: tuple, kwargs: dict) -> str:
         self.commit()
         with damage_as_error(self.path, f"explaining a call of op {op.name}"):
             return self._why(op, args, kwargs)

@@ -51,6 +51,12 @@ class Query:
     def __repr__(self) -> str:
         return f"<query of {len(self.pattern.calls)} op calls, columns {list(self.pattern.columns)}>"
 
+    def _repr_html_(self) -> str:
+        """Jupyter shows a query result as its table."""
+        from ..display import query_html
+
+        return query_html(repr(self), self.df())
+
     @property
     def sql(self) -> str:
         """The SQL statement the pattern compiles to (for the curious and for bug reports)."""
@@ -143,13 +149,21 @@ class Query:
     def _table_of(self, names: list[str], ids: bool) -> tuple[list, RowCalls]:
         compiled = self._compile()
         if is_plain(self.pattern, compiled):
-            columns, calls = plain_table(self.storage, self.pattern, compiled, self._sql_rows(), names, ids)
+            from ..progress import stages  # a query over a million calls takes seconds
+
+            with stages("query", 2) as steps:
+                steps.step("matching stored calls")
+                rows = self._sql_rows()
+                steps.step(f"loading {len(rows):,} rows")
+                columns, calls = plain_table(self.storage, self.pattern, compiled, rows, names, ids)
             self._calls = calls
             return columns, calls
         matches = self._matches()
         derived = any(isinstance(node, Derived) for node in self.pattern.nodes)
         values = _Values(self.storage, self.pattern, matches) if not ids or derived else None
-        found = [self._row(_Row(match, values), names, ids) for match in matches]
+        from ..progress import progress  # this path costs ~40 µs a row: big queries take a while
+
+        found = [self._row(_Row(match, values), names, ids) for match in progress(matches, desc="query rows", unit="row")]
         # A guarded call whose expression argument (`inc(x + 1)`) matched no stored call is
         # missing from its row, not a reason to drop the row: keep, per match of the required
         # calls, the rows that lost the fewest guarded calls.

@@ -1,0 +1,191 @@
+"""``%load_ext mandala_ast`` in a real IPython ``InteractiveShell`` (each session a fresh
+interpreter, driven by ipython_cells.py), and the cell compiler on its own."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import types
+from pathlib import Path
+from textwrap import dedent
+
+import pytest
+
+pytest.importorskip("IPython")
+
+from mandala_ast import MandalaDiagnosticWarning  # noqa: E402
+from mandala_ast.ipython import CellCompiler  # noqa: E402
+
+DRIVER = Path(__file__).with_name("ipython_cells.py")
+
+SETUP = """
+from mandala_ast import Q, Storage, op, workflow as wf
+COMPUTED = []
+storage = Storage({db!r})
+"""
+
+HELPER = """
+def scale(x):
+    return 10 * x
+"""
+
+OPS = """
+@op
+def inc(x: int) -> int:
+    COMPUTED.append(("inc", x))
+    return scale(x) + 1
+
+@op
+def add(x: int, y: int) -> int:
+    COMPUTED.append(("add", x, y))
+    return x + y
+"""
+
+RUN = """with storage.run():
+    for x in [1, 2]:
+        y = inc(x)
+        z = add(y, x)
+"""
+
+QUERY = """with storage.query() as q:
+    x = Q()
+    y = inc(x)
+    z = add(y, x)
+q.df().to_dict("list")
+"""
+
+WORKFLOW = """
+@wf
+def pipeline(x):
+    y = inc(x)
+    return add(y, y)
+
+with storage.run():
+    w = pipeline(1)
+w
+"""
+
+SHOW = "COMPUTED"
+
+
+def session(tmp_path: Path, *cells: str, options: tuple[str, ...] = ()) -> list[dict]:
+    """Run *cells* in a fresh IPython shell; one result dict per cell."""
+    cells_file = tmp_path / "cells.json"
+    cells_file.write_text(json.dumps([dedent(c).format(db=str(tmp_path / "nb.db")) for c in cells]))
+    command = [sys.executable, str(DRIVER), str(cells_file), *options]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def value(result: dict):
+    assert result["success"], result["stdout"]
+    return eval(result["value"]) if result["value"] is not None else None
+
+
+def test_run_query_delete_and_workflow_blocks_work_in_cells(tmp_path):
+    delete = "with storage.delete() as d:\n    y = inc(2)\nd.report.calls"
+    results = session(tmp_path, SETUP, HELPER, OPS, RUN, QUERY, WORKFLOW, SHOW, delete)
+    assert all(r["success"] for r in results), [r["stdout"] for r in results]
+    assert value(results[7]) == 2  # inc(2), and add(21, 2) computed from it
+    assert value(results[4]) == {"x": [1, 2], "y": [11, 21], "z": [12, 23]}  # needs compiled code
+    assert value(results[5]) == 22
+    assert value(results[6]) == [("inc", 1), ("add", 11, 1), ("inc", 2), ("add", 21, 2), ("add", 11, 11)]
+    assert "deleted 2 calls (1 matched, 1 computed from them)" in results[7]["stdout"]
+    assert not any(r["warnings"] for r in results)
+
+
+def test_a_restarted_kernel_loads_everything_computed_before(tmp_path):
+    session(tmp_path, SETUP, HELPER, OPS, RUN, WORKFLOW)
+    again = session(tmp_path, SETUP, HELPER, OPS, RUN, WORKFLOW, QUERY, SHOW)
+    assert value(again[-1]) == []
+    assert value(again[-2])["z"] == [12, 23]
+
+
+def test_editing_a_helper_in_a_later_cell_recomputes_with_the_diff(tmp_path):
+    edited = HELPER.replace("10 * x", "100 * x")
+    results = session(tmp_path, SETUP, HELPER, OPS, RUN, "COMPUTED.clear()", edited, RUN, SHOW)
+    assert value(results[-1]) == [("inc", 1), ("add", 101, 1), ("inc", 2), ("add", 201, 2)]
+    assert "-    return 10 * x" in results[-2]["stdout"] and "+    return 100 * x" in results[-2]["stdout"]
+
+
+def test_an_op_edited_in_a_later_cell_recomputes_and_a_cosmetic_edit_does_not(tmp_path):
+    cosmetic = OPS.replace("return x + y", "return x + y  # a comment").replace("def inc(x: int)", "def inc(x: int)  ")
+    real = OPS.replace("return x + y", "return y + x + 0")
+    results = session(tmp_path, SETUP, HELPER, OPS, RUN, "COMPUTED.clear()", cosmetic, RUN, SHOW, real, RUN, SHOW)
+    assert value(results[7]) == []
+    assert value(results[10]) == [("add", 11, 1), ("add", 21, 2)]
+    assert "__main__.add" in results[9]["stdout"]
+
+
+def test_a_traceback_points_at_the_cells_line_as_typed(tmp_path):
+    failing = """with storage.run():
+    y = inc(1)
+    boom = y / 0
+"""
+    results = session(tmp_path, SETUP, HELPER, OPS, failing)
+    out = results[-1]["stdout"]
+    assert not results[-1]["success"]
+    assert "ZeroDivisionError" in out and "line 3" in out
+    assert "boom = y / 0" in out and "__mandala_rt__" not in out
+
+
+def test_a_cell_libcst_cannot_rewrite_runs_as_written_with_one_warning(tmp_path):
+    unparsable = "with storage.run():  # LIBCST_FAILS\n    y = inc(1)\ny\n"
+    results = session(tmp_path, SETUP, HELPER, OPS, unparsable, options=("--libcst-fails",))
+    assert value(results[-1]) == 11
+    assert [w.split(":")[0] for w in results[-1]["warnings"]] == ["MandalaFallbackWarning"]
+    assert "could not compile this cell" in results[-1]["warnings"][0]
+
+
+def test_a_cell_without_blocks_or_workflows_is_left_untouched():
+    compiler = CellCompiler(types.SimpleNamespace(user_ns={}))
+    for text in ["x = 1\n", "import mandala_ast\nstorage.df(inc)", "with open('f') as f:\n    f.read()\n"]:
+        assert compiler.compile_cell(text) is text or compiler.compile_cell(text) == text
+
+
+def test_a_block_cell_keeps_every_line_on_its_line():
+    text = "with storage.run():\n    y = inc(1)\n    z = add(y, 2)\ny"
+    compiled = CellCompiler(types.SimpleNamespace(user_ns={})).compile_cell(text)
+    assert compiled != text
+    assert len(compiled.splitlines()) == len(text.splitlines()) and compiled.endswith("\ny")
+
+
+def test_storages_queries_why_and_pictures_display_rich_in_jupyter_and_as_text_in_a_terminal(tmp_path):
+    formats = "fmt = lambda obj: get_ipython().display_formatter.format(obj)[0]"
+    edited = OPS.replace("return x + y", "return x + y + 0")
+    results = session(
+        tmp_path, SETUP, formats, HELPER, OPS, RUN, QUERY.replace('q.df().to_dict("list")', ""), edited,
+        "fmt(storage)", "fmt(q)", "fmt(storage.versions(add))", "fmt(storage.why(add, 11, 1))",
+    )
+    storage, query, versions, why = (value(r) for r in results[-4:])
+    assert "<td><code>__main__.inc</code></td><td>1</td><td>2</td>" in storage["text/html"]
+    assert storage["text/plain"] == f"Storage({str(tmp_path / 'nb.db')!r})"
+    assert "<table" in query["text/html"] and "<th>z</th>" in query["text/html"]
+    assert "<table" in versions["text/html"]
+    assert why["text/plain"].startswith("miss: __main__.add(x=11, y=1) was computed by another version")
+    assert '<span style="color: #116329; background: #dafbe1">+    return x + y + 0</span>' in why["text/html"]
+
+
+def test_a_class_defined_in_a_cell_has_its_source_for_fingerprints_and_diffs(tmp_path):
+    # inspect.getsource finds classes through their module's file; a notebook's __main__ has none.
+    cls = "class Scaler:\n    K = 2\n\n    def apply(self, x):\n        return self.K * x\n"
+    ask = "from mandala_ast.runtime.fingerprints import fingerprint\nfingerprint(Scaler).source"
+    results = session(tmp_path, cls, ask)
+    assert value(results[-1]) == cls
+
+
+def test_a_transform_diagnostic_names_the_cells_line():
+    text = "x = 1\nwith storage.run():\n    __mandala_rt__ = 1\n"
+    with pytest.warns(MandalaDiagnosticWarning, match=r"^cell line 1: not rewritten: it already refers to __mandala_rt__"):
+        assert CellCompiler(types.SimpleNamespace(user_ns={})).compile_cell(text) == text
+
+
+def test_workflow_aliases_bound_by_earlier_cells_are_seen():
+    import mandala_ast
+
+    text = "@flow\ndef pipeline(x):\n    return inc(x)\n"
+    compiler = CellCompiler(types.SimpleNamespace(user_ns={"flow": mandala_ast.workflow}))
+    assert compiler.compile_cell(text) != text
+    assert CellCompiler(types.SimpleNamespace(user_ns={"flow": print})).compile_cell(text) == text
