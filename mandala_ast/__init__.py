@@ -13,6 +13,7 @@
 from typing import Any
 
 from ._errors import (
+    AmbiguousBlockError,
     HookError,
     MandalaDiagnosticWarning,
     MandalaError,
@@ -23,9 +24,11 @@ from ._errors import (
     NewCallError,
     OutputCountError,
     QueryError,
+    ReadOnlyStorageError,
     RenderError,
     StorageBusyError,
     StorageFormatError,
+    StorageFullError,
     ValueEncodingError,
     VersionChangeError,
 )
@@ -36,6 +39,7 @@ from .runtime.structures import MDict, MList, MSet
 __version__ = "0.1.0"
 
 __all__ = [
+    "AmbiguousBlockError",
     "DeleteReport",
     "GcReport",
     "HookError",
@@ -54,10 +58,12 @@ __all__ = [
     "OutputCountError",
     "Q",
     "QueryError",
+    "ReadOnlyStorageError",
     "RenderError",
     "Storage",
     "StorageBusyError",
     "StorageFormatError",
+    "StorageFullError",
     "TransformResult",
     "ValueEncodingError",
     "VersionChangeError",

@@ -6,6 +6,9 @@ Hierarchy::
      └── MandalaError
           ├── StorageFormatError      the file is not a mandala_ast storage (or is corrupt)
           ├── StorageBusyError        other processes kept the file locked past every retry
+          ├── StorageFullError        the disk filled up while calls were written (also an OSError)
+          ├── ReadOnlyStorageError    a new call on a storage that cannot be written
+          ├── AmbiguousBlockError     a thread with no block of its own, blocks of several storages open
           ├── ValueEncodingError      an argument or output cannot be hashed or stored
           ├── OutputCountError        an op returned the wrong number of values
           ├── NewCallError            a call is missing and new calls are not allowed
@@ -23,6 +26,7 @@ Hierarchy::
 from __future__ import annotations
 
 __all__ = [
+    "AmbiguousBlockError",
     "HookError",
     "MandalaDiagnosticWarning",
     "MandalaError",
@@ -33,9 +37,11 @@ __all__ = [
     "NewCallError",
     "OutputCountError",
     "QueryError",
+    "ReadOnlyStorageError",
     "RenderError",
     "StorageBusyError",
     "StorageFormatError",
+    "StorageFullError",
     "ValueEncodingError",
     "VersionChangeError",
 ]
@@ -53,6 +59,25 @@ class StorageBusyError(MandalaError):
     """Other processes kept the storage file locked through every retry of
     ``storage.delete_calls`` or ``storage.gc()``; nothing was lost and the file is consistent,
     so the operation can simply be tried again later."""
+
+
+class StorageFullError(MandalaError, OSError):
+    """The disk (or quota) filled up while calls were written; the message names the path.
+
+    The calls of the failed write are dropped, everything committed before stays, and the
+    same Storage commits again once space is freed.
+    """
+
+
+class ReadOnlyStorageError(MandalaError):
+    """A call that is not stored, on a storage opened from a read-only file, directory or
+    mount: stored calls load, but nothing new can be written. The message names the call."""
+
+
+class AmbiguousBlockError(MandalaError, RuntimeError):
+    """An op was called in a thread with no block of its own while run blocks of several
+    storages are open in other threads: which storage it belongs to cannot be told. Open a
+    block in that thread (``with storage.run():``)."""
 
 
 class ValueEncodingError(MandalaError, TypeError):

@@ -8,6 +8,7 @@ import sys
 import mandala_ast
 
 PUBLIC = [
+    "AmbiguousBlockError",
     "DeleteReport",
     "GcReport",
     "HookError",
@@ -26,10 +27,12 @@ PUBLIC = [
     "OutputCountError",
     "Q",
     "QueryError",
+    "ReadOnlyStorageError",
     "RenderError",
     "Storage",
     "StorageBusyError",
     "StorageFormatError",
+    "StorageFullError",
     "TransformResult",
     "ValueEncodingError",
     "VersionChangeError",

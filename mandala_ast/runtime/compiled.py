@@ -13,7 +13,7 @@ import functools
 import inspect
 from typing import Any
 
-from .blocks import state
+from .blocks import lent_block, state
 from .ops import Op, Workflow
 from .refs import Ref
 
@@ -50,7 +50,7 @@ def v(x: Any, /) -> Any:
 
 def forget(key: str, value: Any, /) -> Any:
     """Drop provenance recorded for ``key``; returns ``value`` (emitted for non-op assignments)."""
-    block = state.block
+    block = state.block or lent_block()
     if block is not None:
         block.names.pop(key, None)
     return value
@@ -58,7 +58,7 @@ def forget(key: str, value: Any, /) -> Any:
 
 def ret(key: str | None, value: Any, /) -> Any:
     """``return y`` in a workflow: remember y's provenance for the caller; returns ``value``."""
-    block = state.block
+    block = state.block or lent_block()
     if block is not None:
         entry = block.names.get(key) if key else None
         block.returned = entry if entry is not None and entry.value is value else None
@@ -80,6 +80,8 @@ def ref(spec: tuple, f: Any, /, *args: Any, **kwargs: Any) -> Any:
 
 def _dispatch(spec: tuple, f: Any, args: tuple, kwargs: dict) -> tuple[tuple | None, Any]:
     block = state.block
+    if block is None and type(f) in OPS:  # maybe a worker thread of another thread's block
+        block = lent_block(getattr(f, "name", f.__qualname__))
     if block is None or type(f) not in OPS:
         return None, f(*_plain(args), **_plain_kw(kwargs))
     targets, pos_keys, kw_keys = spec

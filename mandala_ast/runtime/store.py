@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import random
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -62,6 +63,12 @@ class SQLiteStore:
         if self.path is not None:
             _check_existing_file(self.path)
         self.conn = self._connect()
+        #: Held around every use of ``conn`` and ``rows`` that must not interleave with another
+        #: thread's: one connection has one transaction, and a flush clears the buffers it wrote.
+        #: Re-entrant: a Storage holds it around a call and flushes inside. (One connection
+        #: serialised, not one per thread: the buffered rows are shared, and a lookup or a miss
+        #: holds it for microseconds.)
+        self.lock = threading.RLock()
         #: Rows buffered per table until the next flush, flat: ``rows["outputs"] += (hid, i, cid)``
         #: appends one row's fields (FIELDS[table] per row). Hot paths extend these directly: a
         #: miss then leaves no row tuple alive for the garbage collector to visit until the flush.
@@ -152,22 +159,24 @@ class SQLiteStore:
         ``before(conn)`` runs first inside that transaction; it may edit the buffered rows
         (deletion_watch.py drops those that refer to rows deleted meanwhile).
         """
-        if not any(self.rows.values()):
-            return
-        self.write_transaction(lambda conn: (before and before(conn), self._insert_pending(conn)))
-        for rows in self.rows.values():
-            rows.clear()
+        with self.lock:
+            if not any(self.rows.values()):
+                return
+            self.write_transaction(lambda conn: (before and before(conn), self._insert_pending(conn)))
+            for rows in self.rows.values():
+                rows.clear()
 
     def write_transaction(self, body: Callable[[sqlite3.Connection], Any]) -> Any:
         """Run ``body(conn)`` inside ``BEGIN IMMEDIATE`` … ``COMMIT``, retrying on lock errors."""
-        _retry_locked(lambda: self.conn.execute("BEGIN IMMEDIATE"))
-        try:
-            result = body(self.conn)
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
-        return result
+        with self.lock:
+            _retry_locked(lambda: self.conn.execute("BEGIN IMMEDIATE"))
+            try:
+                result = body(self.conn)
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+            return result
 
     def close(self) -> None:
         self.conn.close()
