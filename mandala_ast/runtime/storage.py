@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from .pictures import Picture
     from .query.block import QueryBlock
 
-from .._errors import NewCallError, ValueEncodingError
+from .._errors import NewCallError, StorageFullError, ValueEncodingError
 from . import codecs, structures
 from .blobs import BlobDir
 from .blocks import RunBlock
@@ -25,7 +25,7 @@ from .hashing import UnhashableError, content_id, digest
 from .ops import Op
 from .packing import pack_outputs, unpack_outputs
 from .refs import Ref
-from .store import FIELDS, SQLiteStore
+from .store import FIELDS, SQLiteStore, full_disk_error
 from .structures import EncodedStructure
 from .tracing import RanCode, run_traced
 from .versions import VersionTracker
@@ -149,7 +149,11 @@ class Storage:
     def commit(self) -> None:
         """Write buffered calls to the file (done for you at block exit and periodically)."""
         with self._lock:
-            self._store.flush(self._deletions.before_flush)
+            try:
+                self._store.flush(self._deletions.before_flush)
+            except StorageFullError:
+                self._drop_unwritten_calls()
+                raise
             self._stored.update(self._unflushed)
             self._unflushed.clear()
             self._last_flush = time.monotonic()
@@ -157,10 +161,20 @@ class Storage:
                 self._forget_stored()
 
     def close(self) -> None:
-        """Commit and close the file."""
+        """Commit and close the file (closed even when the commit fails)."""
         with self._lock:
-            self.commit()
-            self._store.close()
+            try:
+                self.commit()
+            finally:
+                self._store.close()
+
+    def _drop_unwritten_calls(self) -> None:
+        """After a commit failed for lack of space: forget the calls it held, as if never
+        computed (the next block computes them again), and everything remembered about the
+        file. The rows describing ops and versions stay buffered for the next commit."""
+        self._store.drop_call_rows()
+        self._unflushed.clear()
+        self._forget_stored()
 
     def _block_stack(self) -> list[RunBlock]:
         stack = getattr(self._blocks, "stack", None)
@@ -429,8 +443,22 @@ class Storage:
         }
 
     def _record(self, call: _Call, out_cids, encoded, duration: float, inputs=None) -> None:
-        """Buffer the rows of one call. ``encoded``: the outputs, None when already stored;
-        ``inputs``: argument values encoded before the body ran (else encoded now)."""
+        """Buffer the rows of one call, all or none (a blob write may fail for lack of space:
+        a call's inputs buffered without its row would break every later commit).
+        ``encoded``: the outputs, None when already stored; ``inputs``: argument values
+        encoded before the body ran (else encoded now)."""
+        marks, item_op_added = self._store.buffer_marks(), self._item_op_added
+        try:
+            self._buffer_call(call, out_cids, encoded, duration, inputs)
+        except BaseException:
+            for cid in self._store.truncate_buffers(marks):
+                self._unflushed.pop(cid, None)
+            self._item_op_added = item_op_added
+            raise
+        self._by_history[call.lkey] = entry = (call.hid, out_cids, call.deps_id)
+        self._by_content.setdefault(call.cid, entry)
+
+    def _buffer_call(self, call: _Call, out_cids, encoded, duration: float, inputs) -> None:
         rows, hid = self._store.rows, call.hid
         if inputs is None:
             inputs = self._encode_new_inputs(call)
@@ -452,8 +480,6 @@ class Storage:
         packed = pack_outputs(out_cids, encoded)
         now, exact = time.time(), int(call.exact)
         rows["calls"] += (hid, call.lkey, call.cid, call.vid, call.deps_id, now, duration, exact, packed)
-        self._by_history[call.lkey] = entry = (call.hid, out_cids, call.deps_id)
-        self._by_content.setdefault(call.cid, entry)
         if call.op.has_structures:  # one attribute test: plain ops pay nothing more
             self._record_structures(call, out_cids, encoded, inputs)
 
@@ -464,10 +490,19 @@ class Storage:
         # A structure's row (element ids) stays in the file: gc reads it to keep its elements.
         large = len(data) >= BLOB_BYTES and encoded.codec not in codecs.STRUCTURE_CODECS
         if self._blobs is not None and large:
-            self._blobs.write(cid, data)
+            self._write_blob(cid, data)
             data, external = None, 1
         self._store.rows["vals"] += (cid, encoded.codec, data, len(encoded.data), external)
         self._unflushed[cid] = encoded
+
+    def _write_blob(self, cid: bytes, data: bytes) -> None:
+        try:
+            self._blobs.write(cid, data)
+        except OSError as exc:
+            full = full_disk_error(exc, self._blobs.path(cid))
+            if full is None:
+                raise
+            raise full from exc
 
     def _record_structures(self, call: _Call, out_cids, encoded, inputs: dict) -> None:
         """Elements of MList/MDict/MSet arguments and outputs as values of their own, and an

@@ -9,6 +9,7 @@ so two processes that compute the same call store it once.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import random
 import sqlite3
@@ -17,11 +18,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .._errors import StorageFormatError
+from .._errors import StorageFormatError, StorageFullError
 from . import migrations
 from .packing import unpack_outputs
 
-__all__ = ["SQLiteStore"]
+__all__ = ["SQLiteStore", "full_disk_error"]
 
 FORMAT = "mandala_ast/5"
 _BUSY_TIMEOUT_MS = 60_000
@@ -172,11 +173,32 @@ class SQLiteStore:
             _retry_locked(lambda: self.conn.execute("BEGIN IMMEDIATE"))
             try:
                 result = body(self.conn)
-            except BaseException:
-                self.conn.execute("ROLLBACK")
+                self.conn.execute("COMMIT")  # may fail too (a full disk): then roll back
+            except BaseException as exc:
+                if self.conn.in_transaction:  # SQLite rolls back by itself on some errors
+                    self.conn.execute("ROLLBACK")
+                full = full_disk_error(exc, self.path)
+                if full is not None:
+                    raise full from exc
                 raise
-            self.conn.execute("COMMIT")
             return result
+
+    def buffer_marks(self) -> tuple[int, ...]:
+        """Where each table's buffer ends now: :meth:`truncate_buffers` goes back to it."""
+        return tuple(map(len, self.rows.values()))
+
+    def truncate_buffers(self, marks: tuple[int, ...]) -> list[bytes]:
+        """Drop the rows buffered since ``marks``; returns the cids of the values dropped."""
+        vals = self.rows["vals"][marks[_VALS_AT] :: FIELDS["vals"]]
+        for rows, mark in zip(self.rows.values(), marks):
+            del rows[mark:]
+        return vals
+
+    def drop_call_rows(self) -> None:
+        """Drop the buffered calls and values (after a failed flush); the rows describing ops,
+        versions and dependencies stay buffered for the next one, which they are written with."""
+        for table in (*_BY_CALL_ID, "vals"):
+            self.rows[table].clear()
 
     def close(self) -> None:
         self.conn.close()
@@ -396,6 +418,7 @@ _ROWS_PER_STATEMENT = 50
 _MAX_PARAMETERS = 999
 #: Buffered with the hids of their calls; written with the calls' row ids (see _insert_calls).
 _BY_CALL_ID = ("calls", "inputs", "outputs")
+_VALS_AT = list(_INSERTS).index("vals")  # the vals buffer's place in SQLiteStore.rows
 
 
 def _insert_calls(conn: sqlite3.Connection, calls: list) -> dict[bytes, int]:
@@ -462,6 +485,32 @@ def _resolve_ids(conn: sqlite3.Connection, ids: dict[bytes, int], hids: list[byt
     for start in range(0, len(missing), _IN_CHUNK):
         chunk = missing[start : start + _IN_CHUNK]
         ids.update(conn.execute(_IDS_SQL.format(marks=", ".join("?" * len(chunk))), chunk))
+
+
+def full_disk_error(exc: BaseException, path: Path | None) -> StorageFullError | None:
+    """The StorageFullError for ``exc`` if it says the disk (or quota) is full, else None.
+
+    >>> full_disk_error(OSError(errno.ENOSPC, "No space left on device"), Path("x.db"))
+    StorageFullError('no space left on the disk holding x.db ([Errno 28] No space left on device); ...')
+    """
+    if isinstance(exc, StorageFullError):
+        return exc
+    if isinstance(exc, OSError):
+        full = exc.errno in _FULL_ERRNOS
+    elif isinstance(exc, sqlite3.OperationalError):
+        code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+        full = code == sqlite3.SQLITE_FULL if code is not None else "disk is full" in str(exc)
+    else:
+        return None
+    if not full:
+        return None
+    return StorageFullError(
+        f"no space left on the disk holding {path or 'the storage'} ({exc}); nothing of this "
+        "write was stored, earlier commits are intact: free space and run again"
+    )
+
+
+_FULL_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 
 
 def _check_existing_file(path: Path) -> None:
