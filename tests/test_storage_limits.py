@@ -11,9 +11,24 @@ from pathlib import Path
 import pytest
 
 from integrity import dangling_references
-from mandala_ast import MandalaError, NewCallError, Storage, StorageFullError, op
+from test_query import rows, run
+
+from mandala_ast import (
+    MandalaError,
+    NewCallError,
+    ReadOnlyStorageError,
+    Storage,
+    StorageFullError,
+    op,
+)
 
 RAN: list = []
+
+
+@op
+def inc(x: int) -> int:
+    RAN.append(("inc", x))
+    return x + 1
 
 
 @op
@@ -113,3 +128,86 @@ def test_disk_full_while_writing_a_blob_raises_storage_full_error_and_storage_re
     assert [loads(path, blob, i) for i in range(3)] == [True, True, True]
     assert dangling_references(path) == 0
 
+
+
+# -- read-only storages ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def read_only(tmp_path: Path):
+    """A storage written in ``src/``, then seen through a read-only bind mount ``ro/``."""
+    source, view = tmp_path / "src", tmp_path / "ro"
+    source.mkdir()
+    view.mkdir()
+    storage = Storage(source / "s.db")
+    run("with storage.run():\n    for x in [1, 2]:\n        y = inc(x)\n", storage, inc=inc)
+    with storage.run():
+        blob(3)
+    storage.close()
+    _mount(["--bind", str(source)], view)
+    try:
+        _mount(["-o", "remount,bind,ro"], view)
+        yield view / "s.db"
+    finally:
+        subprocess.run(["umount", "-l", str(view)], check=False)
+
+
+def test_storage_on_a_read_only_mount_opens_and_loads(read_only):
+    assert not os.access(read_only.parent, os.W_OK)  # a real read-only mount, even for root
+    storage = Storage(read_only)
+    with storage.run():
+        assert inc(1) == 2 and inc(2) == 3
+        assert blob(3) == blob.fn(3)
+    storage.close()
+    assert sorted(os.listdir(read_only.parent)) == ["s.db", "s.db.blobs"]
+    assert RAN == [("inc", 1), ("inc", 2), ("blob", 3), ("blob", 3)]  # the last: blob.fn(3) above
+
+
+def test_storage_on_a_read_only_mount_answers_df_queries_and_why(read_only):
+    storage = Storage(read_only)
+    assert sorted(storage.df(inc)["x"]) == [1, 2]
+    found = run("import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    y = inc(x)\n", storage, inc=inc)["q"]
+    assert sorted(rows(found.df())) == [(1, 2), (2, 3)]
+    assert storage.why(inc, 1).startswith("hit:")
+    assert storage.why(inc, 7).startswith("miss:")
+
+
+def test_new_call_on_a_read_only_storage_raises_read_only_storage_error_naming_the_call(read_only):
+    storage = Storage(read_only)
+    with pytest.raises(ReadOnlyStorageError, match=r"inc has no stored call for \(x=41\)") as raised:
+        with storage.run():
+            assert inc(1) == 2
+            inc(41)
+    assert str(read_only) in str(raised.value) and isinstance(raised.value, MandalaError)
+    assert ("inc", 41) not in RAN
+    with storage.run():  # the storage stays usable for what it holds
+        assert inc(2) == 3
+
+
+def test_deleting_from_a_read_only_storage_raises_read_only_storage_error(read_only):
+    storage = Storage(read_only)
+    with pytest.raises(ReadOnlyStorageError, match=str(read_only)):
+        storage.delete_calls(storage.df(inc))
+    with pytest.raises(ReadOnlyStorageError, match=str(read_only)):
+        storage.gc()
+    assert sorted(storage.df(inc)["x"]) == [1, 2]
+
+
+def test_new_storage_in_a_read_only_directory_raises_read_only_storage_error(read_only):
+    with pytest.raises(ReadOnlyStorageError, match="new.db"):
+        Storage(read_only.parent / "new.db")
+
+
+def test_read_only_view_sees_calls_a_writer_elsewhere_committed_since(read_only):
+    writer = Storage(read_only.parent.parent / "src" / "s.db")
+    with writer.run():
+        inc(10)  # committed into the -wal, which the writer keeps open
+    reader = Storage(read_only)
+    with reader.run():
+        assert inc(10) == 11
+    with writer.run():
+        inc(11)
+    with reader.run():
+        assert inc(11) == 12
+    assert RAN.count(("inc", 10)) == RAN.count(("inc", 11)) == 1
+    writer.close()

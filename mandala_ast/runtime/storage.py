@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from .pictures import Picture
     from .query.block import QueryBlock
 
-from .._errors import NewCallError, StorageFullError, ValueEncodingError
+from .._errors import NewCallError, ReadOnlyStorageError, StorageFullError, ValueEncodingError
 from . import codecs, structures
 from .blobs import BlobDir
 from .blocks import RunBlock
@@ -243,7 +243,7 @@ class Storage:
         found = self._find_or_wait(call)
         if found is not None:
             hid, out_cids, deps_id, same_history = found
-            if same_history:
+            if same_history or self._store.read_only:  # (a read-only file keeps its histories)
                 return hid, out_cids
             call.set_state(deps_id)  # same content, new history: record it, don't execute
             self._record(call, out_cids, None, 0.0)
@@ -251,6 +251,11 @@ class Storage:
         if not block.new_calls_allowed():
             raise NewCallError(
                 f"op {op.name} has no stored call for ({call.describe()}) and new calls are not allowed"
+            )
+        if self._store.read_only:
+            raise ReadOnlyStorageError(
+                f"op {op.name} has no stored call for ({call.describe()}) and {self.path} is "
+                "read-only (its file, directory or mount cannot be written)"
             )
         self._versions.check_may_compute(op)
         self._computing[call.cid] = threading.get_ident()

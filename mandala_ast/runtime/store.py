@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import itertools
+import os
 import random
 import sqlite3
 import threading
@@ -18,11 +19,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .._errors import StorageFormatError, StorageFullError
+from .._errors import ReadOnlyStorageError, StorageFormatError, StorageFullError
 from . import migrations
 from .packing import unpack_outputs
 
-__all__ = ["SQLiteStore", "full_disk_error"]
+__all__ = ["SQLiteStore", "full_disk_error", "read_only_connection"]
 
 FORMAT = "mandala_ast/5"
 _BUSY_TIMEOUT_MS = 60_000
@@ -61,6 +62,9 @@ class SQLiteStore:
 
     def __init__(self, path: str | Path | None) -> None:
         self.path = None if path is None else Path(path)
+        #: The file, its directory or its mount cannot be written (shared results on a
+        #: cluster): stored calls load, and anything that would write raises ReadOnlyStorageError.
+        self.read_only = self.path is not None and not _writable(self.path)
         if self.path is not None:
             _check_existing_file(self.path)
         self.conn = self._connect()
@@ -158,10 +162,15 @@ class SQLiteStore:
         """Write every buffered row in one transaction (retried while another writer holds it).
 
         ``before(conn)`` runs first inside that transaction; it may edit the buffered rows
-        (deletion_watch.py drops those that refer to rows deleted meanwhile).
+        (deletion_watch.py drops those that refer to rows deleted meanwhile). A read-only
+        storage buffers no calls, only what describes the ops it was asked about: dropped.
         """
         with self.lock:
             if not any(self.rows.values()):
+                return
+            if self.read_only:
+                for rows in self.rows.values():
+                    rows.clear()
                 return
             self.write_transaction(lambda conn: (before and before(conn), self._insert_pending(conn)))
             for rows in self.rows.values():
@@ -169,6 +178,11 @@ class SQLiteStore:
 
     def write_transaction(self, body: Callable[[sqlite3.Connection], Any]) -> Any:
         """Run ``body(conn)`` inside ``BEGIN IMMEDIATE`` … ``COMMIT``, retrying on lock errors."""
+        if self.read_only:
+            raise ReadOnlyStorageError(
+                f"{self.path} is read-only (its file, directory or mount cannot be written): "
+                "stored calls load, but nothing can be written, deleted or collected"
+            )
         with self.lock:
             _retry_locked(lambda: self.conn.execute("BEGIN IMMEDIATE"))
             try:
@@ -225,12 +239,15 @@ class SQLiteStore:
     # -- opening -------------------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
-        target = ":memory:" if self.path is None else str(self.path)
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves. check_same_thread=False: batch
-        # executors hand results back from worker threads; writes stay on the caller's thread.
-        conn = sqlite3.connect(
-            target, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_MS / 1000
-        )
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves. check_same_thread=False: the
+        # threads that share a Storage use its connection in turn (under self.lock).
+        options = dict(isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_MS / 1000)
+        if self.read_only:
+            if not self.path.exists():
+                self._refuse_read_only("does not exist")
+            conn = read_only_connection(self.path, **options)
+        else:
+            conn = sqlite3.connect(":memory:" if self.path is None else str(self.path), **options)
         conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
         # Hash indexes take inserts all over their b-trees: a larger page cache pays off.
         conn.execute("PRAGMA cache_size = -65536")
@@ -241,7 +258,7 @@ class SQLiteStore:
         # pages hold the same index entries (a miss ~1 µs faster than with 4 KiB). Only takes
         # effect on a new file, before WAL mode is set; existing files keep theirs.
         conn.execute(f"PRAGMA page_size = {_PAGE_SIZE}")
-        if self.path is not None:
+        if self.path is not None and not self.read_only:
             _retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))
             # NORMAL in WAL mode survives process crashes (kill -9); only power loss can drop the
             # last transactions, and then the file is still consistent.
@@ -254,12 +271,27 @@ class SQLiteStore:
         return conn
 
     def _ensure_schema(self) -> None:
-        if not self._has_schema():
+        if self.read_only:
+            self._check_readable()
+        elif not self._has_schema():
             self.write_transaction(lambda conn: self._create_schema())
         elif _read_format(self.conn) != FORMAT:
             self.write_transaction(lambda conn: self._upgrade())
         elif not _has_table(self.conn, "call_tombstones"):  # format 5 as first written
             self.write_transaction(_add_tombstones)
+
+    def _check_readable(self) -> None:
+        """A read-only file must be complete as it is: creating or upgrading it writes."""
+        if not self._has_schema():
+            self._refuse_read_only("is still being created by another process")
+        if _read_format(self.conn) != FORMAT or not _has_table(self.conn, "call_tombstones"):
+            self._refuse_read_only(f"has storage format {_read_format(self.conn)!r}, to be upgraded to {FORMAT!r}")
+
+    def _refuse_read_only(self, problem: str) -> None:
+        raise ReadOnlyStorageError(
+            f"{self.path} {problem}, but its file, directory or mount is read-only; "
+            "open it once where it can be written"
+        )
 
     def _upgrade(self) -> None:
         found = _read_format(self.conn)  # again, under the write lock: another process may be done
@@ -513,6 +545,34 @@ def full_disk_error(exc: BaseException, path: Path | None) -> StorageFullError |
 _FULL_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 
 
+def read_only_connection(path: Path, **options: Any) -> sqlite3.Connection:
+    """A connection that never writes to ``path`` or beside it.
+
+    A WAL-mode file is read through its ``-shm`` index: when that cannot be created (a
+    read-only directory or mount, and no writer has the file open), the file is opened as
+    immutable, a snapshot of what was last checkpointed into it.
+    """
+    uri = path.resolve().as_uri()
+    conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, **options)
+    try:
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        return conn
+    except sqlite3.OperationalError:
+        conn.close()
+        if not path.exists():
+            raise
+    return sqlite3.connect(f"{uri}?immutable=1", uri=True, **options)
+
+
+def _writable(path: Path) -> bool:
+    """Whether the storage can be written: its file and its directory (for -wal, -shm and
+    blobs). os.access honours read-only mounts even for root, whom chmod does not stop."""
+    if path.exists() and not os.access(path, os.W_OK):
+        return False
+    directory = path.parent
+    return os.access(directory, os.W_OK) or not directory.exists()
+
+
 def _check_existing_file(path: Path) -> None:
     """Refuse corrupt or foreign files before anything could write to them."""
     if path.is_dir():
@@ -521,7 +581,7 @@ def _check_existing_file(path: Path) -> None:
         return
     _check_header(path)
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        conn = read_only_connection(path)
         try:
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
             fmt = _read_format(conn) if "mandala_meta" in tables else None
