@@ -12,6 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from test_query import rows, run
+
 from mandala_ast import AmbiguousBlockError, Storage, op
 
 RAN: collections.Counter = collections.Counter()
@@ -35,6 +37,11 @@ def gated(x: int) -> int:
     STARTED.set()
     assert GATE.wait(30), "the test never opened the gate"
     return x + 100
+
+
+@op
+def plus(x: int, y: int) -> int:
+    return x + y
 
 
 @op
@@ -188,3 +195,33 @@ def test_thread_without_a_block_while_two_storages_have_blocks_gets_a_clear_erro
             done.set()
             holder.join()
     assert not RAN
+
+
+COMPILED_POOL = """
+from concurrent.futures import ThreadPoolExecutor
+from mandala_ast import workflow
+
+@workflow
+def chain(x):
+    y = work(x)
+    return plus(y, x)
+
+with storage.run(), ThreadPoolExecutor(4) as pool:
+    out = list(pool.map(chain, range(40)))
+"""
+QUERY = """
+import mandala_ast
+with storage.query() as q:
+    x = Q()
+    y = work(x)
+    z = plus(y, x)
+"""
+
+
+def test_compiled_workflows_in_pool_threads_record_exact_histories(tmp_path):
+    storage = Storage(tmp_path / "s.db")
+    assert run(COMPILED_POOL, storage, work=work, plus=plus)["out"] == [x * 4 for x in range(40)]
+    assert sorted(RAN) == list(range(40)) and set(RAN.values()) == {1}
+    found = run(QUERY, storage, work=work, plus=plus)["q"].df()
+    assert sorted(rows(found)) == [(x, x * 3, x * 4) for x in range(40)]
+    assert storage.provenance(plus)["exact"].all()  # recorded by compiled code, not guessed
