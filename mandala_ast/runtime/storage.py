@@ -191,8 +191,9 @@ class Storage:
             hit = self._fast.get(fast_key, _MISSING)
             if hit is not _MISSING:
                 return hit
+        hashed = self._hash_inputs(op, args, kwargs)  # unlocked: threads hash large args at once
         with self._lock:
-            _, outputs = self._call_and_load(op, args, kwargs, None, block)
+            _, outputs = self._call_and_load(op, args, kwargs, None, block, hashed)
         result = op.join_outputs(outputs)
         if fast_key is not None and _immutable(outputs):
             _bounded_put(self._fast, fast_key, result)
@@ -210,8 +211,9 @@ class Storage:
             hit = self._fast_refs.get(fast_key)
             if hit is not None:
                 return hit
+        hashed = self._hash_inputs(op, args, kwargs)
         with self._lock:
-            call_hid, outputs = self._call_and_load(op, args, kwargs, input_refs, block)
+            call_hid, outputs = self._call_and_load(op, args, kwargs, input_refs, block, hashed)
         refs = tuple(
             Ref(value, cid, _output_hid(call_hid, i), (call_hid, i))
             for i, (cid, value) in enumerate(outputs)
@@ -220,26 +222,26 @@ class Storage:
             _bounded_put(self._fast_refs, fast_key, refs)
         return refs
 
-    def _call_and_load(self, op, args, kwargs, input_refs, block) -> tuple[bytes, tuple]:
+    def _call_and_load(self, op, args, kwargs, input_refs, block, hashed) -> tuple[bytes, tuple]:
         """``_call``, then its outputs' values: plain, or ``(cid, value)`` pairs with refs."""
         try:
-            return self._call_then_load(op, args, kwargs, input_refs, block)
+            return self._call_then_load(op, args, kwargs, input_refs, block, hashed)
         except MissingValueError:
             # A hit remembered in this block whose value another Storage deleted since
             # (checked only at block entry and commit): catch up and look it up again.
             if not self._deletions.changed():
                 raise
             self._catch_up_with_deletions()
-            return self._call_then_load(op, args, kwargs, input_refs, block)
+            return self._call_then_load(op, args, kwargs, input_refs, block, hashed)
 
-    def _call_then_load(self, op, args, kwargs, input_refs, block) -> tuple[bytes, tuple]:
-        call_hid, out_cids = self._call(op, args, kwargs, input_refs, block)
+    def _call_then_load(self, op, args, kwargs, input_refs, block, hashed) -> tuple[bytes, tuple]:
+        call_hid, out_cids = self._call(op, args, kwargs, input_refs, block, hashed)
         values = tuple(map(self._load, out_cids))
         return call_hid, values if input_refs is None else tuple(zip(out_cids, values))
 
-    def _call(self, op, args, kwargs, input_refs, block) -> tuple[bytes, tuple[bytes, ...]]:
+    def _call(self, op, args, kwargs, input_refs, block, hashed) -> tuple[bytes, tuple[bytes, ...]]:
         # Lookup is by history, then by content (DESIGN §5); only a miss on both executes.
-        call = self._identify(op, args, kwargs, input_refs)
+        call = self._identify(op, hashed, input_refs)
         found = self._find_or_wait(call)
         if found is not None:
             hid, out_cids, deps_id, same_history = found
@@ -283,9 +285,13 @@ class Storage:
             found = self._find(call)
         return found
 
-    def _identify(self, op: Op, args: tuple, kwargs: dict, input_refs) -> _Call:
+    def _hash_inputs(self, op: Op, args: tuple, kwargs: dict) -> tuple[dict, dict[str, bytes]]:
+        """The call's named arguments and their content ids (pure: needs no lock)."""
         bound = op.bind(args, kwargs)
-        cids = self._input_cids(op, bound)
+        return bound, self._input_cids(op, bound)
+
+    def _identify(self, op: Op, hashed: tuple, input_refs) -> _Call:
+        bound, cids = hashed
         vid = self._versions.version_id(op)  # after hashing: a bad argument leaves no trace
         ident = op.identity_inputs(cids, self._versions.defaults(op))
         call_cid = _call_id(vid, ident)
@@ -693,7 +699,7 @@ class Storage:
         ...
         """
         self.commit()
-        call = self._identify(op, args, kwargs, None)
+        call = self._identify(op, self._hash_inputs(op, args, kwargs), None)
         shown = f"{op.name}({call.describe()})"
         candidates = self._store.find_calls(call.vid, call.lkey, call.cid)
         for hid, _, deps_id, _ in candidates:
