@@ -25,14 +25,30 @@ __all__ = ["LentBlock", "RunBlock", "lent_block", "state"]
 class _State(threading.local):
     # A class attribute default means `state.block` never raises in a new thread.
     block: "RunBlock | None" = None
-    #: (the other thread's block, this thread's LentBlock in it), reused while it is open
-    lent: "tuple[RunBlock, LentBlock] | None" = None
+    #: (_generation when chosen, the other thread's block, this thread's LentBlock in it)
+    lent: "tuple[int, RunBlock, LentBlock] | None" = None
 
 
 state = _State()
 #: Run blocks open in any thread, oldest first (a dict as an ordered set).
 _open: "dict[RunBlock, None]" = {}
 _open_lock = threading.Lock()
+#: Bumped whenever a block opens or closes anywhere: a thread's choice of lender stands until then.
+_generation = 0
+
+
+def _opened(block: "RunBlock") -> None:
+    global _generation
+    with _open_lock:
+        _open[block] = None
+        _generation += 1
+
+
+def _closed(block: "RunBlock") -> None:
+    global _generation
+    with _open_lock:
+        _open.pop(block, None)
+        _generation += 1
 
 
 def lent_block(op_name: str | None = None) -> "LentBlock | None":
@@ -45,8 +61,11 @@ def lent_block(op_name: str | None = None) -> "LentBlock | None":
     """
     if not _open:  # the common case outside blocks: one dict test
         return None
+    lent = state.lent
+    if lent is not None and lent[0] == _generation:  # no block opened or closed since
+        return lent[2]
     with _open_lock:
-        lenders = list(_open)
+        lenders, generation = list(_open), _generation
     storages = {id(block.storage) for block in lenders}
     if len(storages) > 1:
         if op_name is None:
@@ -57,10 +76,9 @@ def lent_block(op_name: str | None = None) -> "LentBlock | None":
             "(with storage.run(): ...)"
         )
     lender = lenders[0]
-    lent = state.lent
-    if lent is None or lent[0] is not lender:
-        lent = state.lent = (lender, LentBlock(lender))
-    return lent[1]
+    block = lent[2] if lent is not None and lent[1] is lender else LentBlock(lender)
+    state.lent = (generation, lender, block)
+    return block
 
 
 class RunBlock:
@@ -85,8 +103,7 @@ class RunBlock:
     def __enter__(self) -> "Storage":
         self.storage._enter_block()
         if not self._outer:
-            with _open_lock:
-                _open[self] = None
+            _opened(self)
         self._outer.append(state.block)
         state.block = self
         return self.storage
@@ -95,8 +112,7 @@ class RunBlock:
         state.block = self._outer.pop()
         if not self._outer:
             self.names.clear()
-            with _open_lock:
-                _open.pop(self, None)
+            _closed(self)
         # Commit even when the block raised: calls completed before the error are kept.
         self.storage.commit()
 
