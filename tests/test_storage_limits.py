@@ -15,6 +15,7 @@ from test_query import rows, run
 
 from mandala_ast import (
     MandalaError,
+    MList,
     NewCallError,
     ReadOnlyStorageError,
     Storage,
@@ -43,6 +44,13 @@ def blob(i: int) -> bytes:
     """Just over 1 MiB: stored as a file in <db>.blobs/."""
     RAN.append(("blob", i))
     return bytes([i % 256]) * (1 << 20) + b"!"
+
+
+@op
+def blobs(n: int) -> MList[bytes]:
+    """A list stored element by element, each element a blob file."""
+    RAN.append(("blobs", n))
+    return [bytes([i]) * (1 << 20) + b"!" for i in range(n)]
 
 
 @pytest.fixture(autouse=True)
@@ -128,6 +136,24 @@ def test_disk_full_while_writing_a_blob_raises_storage_full_error_and_storage_re
     assert [loads(path, blob, i) for i in range(3)] == [True, True, True]
     assert dangling_references(path) == 0
 
+
+
+def test_disk_full_while_writing_the_elements_of_a_list_raises_storage_full_error(small_disk):
+    path = small_disk / "s.db"
+    storage = Storage(path)
+    with storage.run():
+        blobs(1)
+    filler = fill(small_disk)
+    with pytest.raises(StorageFullError, match=str(small_disk / "s.db.blobs")):
+        with storage.run():
+            blobs(2)
+    filler.unlink()
+    with storage.run():
+        assert len(blobs(2)) == 2
+    storage.close()
+    assert RAN.count(("blobs", 2)) == 2
+    assert [loads(path, blobs, n) for n in (1, 2)] == [True, True]
+    assert dangling_references(path) == 0
 
 
 # -- read-only storages ------------------------------------------------------------------------

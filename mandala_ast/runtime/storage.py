@@ -454,27 +454,50 @@ class Storage:
         }
 
     def _record(self, call: _Call, out_cids, encoded, duration: float, inputs=None) -> None:
-        """Buffer the rows of one call, all or none (a blob write may fail for lack of space:
-        a call's inputs buffered without its row would break every later commit).
-        ``encoded``: the outputs, None when already stored; ``inputs``: argument values
-        encoded before the body ran (else encoded now)."""
-        marks, item_op_added = self._store.buffer_marks(), self._item_op_added
+        """Buffer the rows of one call, all or none. ``encoded``: the outputs, None when already
+        stored; ``inputs``: argument values encoded before the body ran (else encoded now).
+
+        Writing a value's blob file may fail (a full disk), and a call's input rows buffered
+        without its call row would break every later commit. So the values are buffered first
+        and dropped again on failure; then the call's rows, which cannot fail. Structures write
+        their elements' files among their rows: there, every table's buffer is rolled back.
+        """
+        if inputs is None:
+            inputs = self._encode_new_inputs(call)
+        structured = call.op.has_structures  # one attribute test: plain ops pay nothing more
+        item_op_added = self._item_op_added
+        marks = self._store.buffer_marks() if structured else len(self._store.rows["vals"])
         try:
-            self._buffer_call(call, out_cids, encoded, duration, inputs)
-        except BaseException:
-            for cid in self._store.truncate_buffers(marks):
-                self._unflushed.pop(cid, None)
+            for cid, value in inputs.items():
+                self._buffer_encoded(cid, value)
+            if encoded is not None:
+                for cid, value in zip(out_cids, encoded):
+                    self._buffer_encoded(cid, value)
+            if structured:
+                self._buffer_rows(call, out_cids, encoded, duration)
+                self._record_structures(call, out_cids, encoded, inputs)
+        except BaseException:  # nothing of the call stays buffered (a full disk: nothing to commit)
+            self._unbuffer(marks)
             self._item_op_added = item_op_added
             raise
+        if not structured:
+            self._buffer_rows(call, out_cids, encoded, duration)
         self._by_history[call.lkey] = entry = (call.hid, out_cids, call.deps_id)
         self._by_content.setdefault(call.cid, entry)
 
-    def _buffer_call(self, call: _Call, out_cids, encoded, duration: float, inputs) -> None:
+    def _unbuffer(self, marks: tuple[int, ...] | int) -> None:
+        """Drop what was buffered since ``marks`` (of every table, or the vals table's length)."""
+        if type(marks) is int:
+            values = self._store.rows["vals"]
+            dropped = values[marks :: FIELDS["vals"]]
+            del values[marks:]
+        else:
+            dropped = self._store.truncate_buffers(marks)
+        for cid in dropped:
+            self._unflushed.pop(cid, None)
+
+    def _buffer_rows(self, call: _Call, out_cids, encoded, duration: float) -> None:
         rows, hid = self._store.rows, call.hid
-        if inputs is None:
-            inputs = self._encode_new_inputs(call)
-        for cid, value in inputs.items():
-            self._buffer_encoded(cid, value)
         # Flat buffers (store.py): each row tuple is freed as soon as its fields are appended.
         sources, buffered = call.sources, rows["inputs"]
         if sources:
@@ -485,14 +508,10 @@ class Storage:
                 buffered += (hid, name, cid, None, None)
         buffered = rows["outputs"]
         for i, cid in enumerate(out_cids):
-            if encoded is not None:
-                self._buffer_encoded(cid, encoded[i])
             buffered += (hid, i, cid)
         packed = pack_outputs(out_cids, encoded)
         now, exact = time.time(), int(call.exact)
         rows["calls"] += (hid, call.lkey, call.cid, call.vid, call.deps_id, now, duration, exact, packed)
-        if call.op.has_structures:  # one attribute test: plain ops pay nothing more
-            self._record_structures(call, out_cids, encoded, inputs)
 
     def _buffer_encoded(self, cid: bytes, encoded: codecs.EncodedValue) -> None:
         if cid in self._stored or cid in self._unflushed:
