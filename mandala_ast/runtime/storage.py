@@ -242,7 +242,9 @@ class Storage:
     def _call(self, op, args, kwargs, input_refs, block, hashed) -> tuple[bytes, tuple[bytes, ...]]:
         # Lookup is by history, then by content (DESIGN §5); only a miss on both executes.
         call = self._identify(op, hashed, input_refs)
-        found = self._find_or_wait(call)
+        found = self._find(call)
+        if found is None and self._computing:
+            found = self._wait_for_others(call)
         if found is not None:
             hid, out_cids, deps_id, same_history = found
             if same_history or self._store.read_only:  # (a read-only file keeps its histories)
@@ -269,10 +271,10 @@ class Storage:
                 self._computed.notify_all()
         return call.hid, out_cids
 
-    def _find_or_wait(self, call: _Call) -> tuple | None:
-        """``_find``; while another thread computes the same content, wait for it and look
-        again (it may fail: then this thread computes). Waits release the storage lock."""
-        found = self._find(call)
+    def _wait_for_others(self, call: _Call) -> tuple | None:
+        """A miss: while another thread computes the same content, wait for it and look again
+        (it may fail: then this thread computes). Waiting releases the storage lock."""
+        found = None
         while found is None:
             owner = self._computing.get(call.cid)
             if owner is None or owner == threading.get_ident():  # a recursive call: as before
