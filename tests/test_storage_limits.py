@@ -156,6 +156,12 @@ def test_disk_full_while_writing_the_elements_of_a_list_raises_storage_full_erro
     assert dangling_references(path) == 0
 
 
+def test_new_storage_on_a_full_disk_raises_storage_full_error(small_disk):
+    fill(small_disk)
+    with pytest.raises(StorageFullError, match="new.db"):
+        Storage(small_disk / "new.db")
+
+
 # -- read-only storages ------------------------------------------------------------------------
 
 

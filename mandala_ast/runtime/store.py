@@ -67,7 +67,13 @@ class SQLiteStore:
         self.read_only = self.path is not None and not _writable(self.path)
         if self.path is not None:
             _check_existing_file(self.path)
-        self.conn = self._connect()
+        try:
+            self.conn = self._connect()
+        except sqlite3.OperationalError as exc:  # a new file on a full disk: WAL mode writes
+            full = full_disk_error(exc, self.path)
+            if full is None:
+                raise
+            raise full from exc
         #: Held around every use of ``conn`` and ``rows`` that must not interleave with another
         #: thread's: one connection has one transaction, and a flush clears the buffers it wrote.
         #: Re-entrant: a Storage holds it around a call and flushes inside. (One connection
