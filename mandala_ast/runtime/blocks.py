@@ -138,7 +138,7 @@ class LentBlock(RunBlock):
     """
 
     def __init__(self, lender: RunBlock) -> None:
-        super().__init__(lender.storage, allow_new_calls=lender.allow_new_calls)
+        super().__init__(lender.storage)
         self.lender = lender
 
     def call_op(self, op: "Op", args: tuple, kwargs: dict) -> Any:
