@@ -192,11 +192,11 @@ class Storage:
             if hit is not _MISSING:
                 return hit
         hashed = self._hash_inputs(op, args, kwargs)  # unlocked: threads hash large args at once
-        with self._lock:
+        with self._lock:  # (the memo too: another thread may be forgetting it, after a deletion)
             _, outputs = self._call_and_load(op, args, kwargs, None, block, hashed)
-        result = op.join_outputs(outputs)
-        if fast_key is not None and _immutable(outputs):
-            _bounded_put(self._fast, fast_key, result)
+            result = op.join_outputs(outputs)
+            if fast_key is not None and _immutable(outputs):
+                _bounded_put(self._fast, fast_key, result)
         return result
 
     def call_with_refs(
@@ -214,12 +214,12 @@ class Storage:
         hashed = self._hash_inputs(op, args, kwargs)
         with self._lock:
             call_hid, outputs = self._call_and_load(op, args, kwargs, input_refs, block, hashed)
-        refs = tuple(
-            Ref(value, cid, _output_hid(call_hid, i), (call_hid, i))
-            for i, (cid, value) in enumerate(outputs)
-        )
-        if fast_key is not None and all(type(r.value) in _IMMUTABLE for r in refs):
-            _bounded_put(self._fast_refs, fast_key, refs)
+            refs = tuple(
+                Ref(value, cid, _output_hid(call_hid, i), (call_hid, i))
+                for i, (cid, value) in enumerate(outputs)
+            )
+            if fast_key is not None and all(type(r.value) in _IMMUTABLE for r in refs):
+                _bounded_put(self._fast_refs, fast_key, refs)
         return refs
 
     def _call_and_load(self, op, args, kwargs, input_refs, block, hashed) -> tuple[bytes, tuple]:
