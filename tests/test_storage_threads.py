@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from integrity import dangling_references
 from test_query import rows, run
 
 from mandala_ast import AmbiguousBlockError, Storage, op
@@ -225,3 +226,27 @@ def test_compiled_workflows_in_pool_threads_record_exact_histories(tmp_path):
     found = run(QUERY, storage, work=work, plus=plus)["q"].df()
     assert sorted(rows(found)) == [(x, x * 3, x * 4) for x in range(40)]
     assert storage.provenance(plus)["exact"].all()  # recorded by compiled code, not guessed
+
+
+def test_deletions_from_another_thread_while_calls_run_leave_no_dangling_rows(tmp_path):
+    """Calls that looked values up before a deletion and record after it (their bodies ran
+    meanwhile) must not commit rows that refer to what was deleted, nor fail to load."""
+    path = tmp_path / "s.db"
+    storage = Storage(path)
+    finished: list = []
+
+    def compute_or_delete(i):
+        if i < 4:
+            for round_ in range(10):
+                with storage.run():
+                    for x in range(i * 1000 + round_ * 20, i * 1000 + round_ * 20 + 20):
+                        outer(x)  # work(x) inside: values shared with the deleted calls
+            finished.append(i)
+            return
+        while len(finished) < 4:
+            frame = storage.df(work)
+            storage.delete_calls(frame[frame.x % 3 == 0])
+
+    assert run_threads(compute_or_delete, 5) == []
+    storage.close()
+    assert dangling_references(path) == 0

@@ -102,6 +102,7 @@ class Storage:
         self._lookups: dict[bytes, int] = {}  # version id -> point lookups so far
         self._inline: dict[bytes, tuple[str, bytes]] = {}  # cid -> small prefetched value
         self._last_flush = time.monotonic()
+        self._forgotten = 0  # times _stored was forgotten (see _execute)
         self._blocks = threading.local()
         self._item_op_added = False  # the __item__ op's rows, buffered once (structures.py)
         self._deletions = DeletionWatch(self._store, self._blobs, self._unflushed)
@@ -227,10 +228,10 @@ class Storage:
         try:
             return self._call_then_load(op, args, kwargs, input_refs, block, hashed)
         except MissingValueError:
-            # A hit remembered in this block whose value another Storage deleted since
-            # (checked only at block entry and commit): catch up and look it up again.
-            if not self._deletions.changed():
-                raise
+            # A value deleted since this call found it: by another Storage (checked only at
+            # block entry and commit), or by this one in another thread while the call ran (a
+            # commit then drops the call). Catch up and look it up again, once.
+            self._deletions.changed()  # this is the catching up: nothing left to report
             self._catch_up_with_deletions()
             return self._call_then_load(op, args, kwargs, input_refs, block, hashed)
 
@@ -414,6 +415,7 @@ class Storage:
         traced = self._versions.may_run_user_code(op) or not _plain_data(call.bound.values())
         # Other threads look up and record meanwhile (this one holds the lock once: the
         # body may call ops, from this thread or from threads it starts).
+        forgotten = self._forgotten
         self._lock.release()  # (try/finally, not a context manager: ~1 µs less per miss)
         try:
             started = time.perf_counter()
@@ -439,6 +441,10 @@ class Storage:
             out_cids = tuple(_hash_or_explain(op, f"output {i}", v) for i, v in enumerate(outputs))
             encoded = [_encode_or_explain(op, f"output {i}", v) for i, v in enumerate(outputs)]
         self._record(call, out_cids, encoded, duration, inputs)
+        if forgotten != self._forgotten:
+            # Another thread deleted (or a failed commit dropped) stored values while the body
+            # ran: the inputs taken for stored before it may be gone. Check at the next commit.
+            self._deletions.recheck()
         for cid, value in zip(out_cids, outputs):
             if type(value) in _IMMUTABLE:
                 self._values[cid] = value
@@ -685,6 +691,7 @@ class Storage:
         self._forget_lookups()
         for cache in (self._values, self._stored, self._inline):
             cache.clear()
+        self._forgotten += 1
 
     # -- versions --------------------------------------------------------------------------
 
