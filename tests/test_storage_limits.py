@@ -198,7 +198,8 @@ def test_storage_on_a_read_only_mount_opens_and_loads(read_only):
 def test_storage_on_a_read_only_mount_answers_df_queries_and_why(read_only):
     storage = Storage(read_only)
     assert sorted(storage.df(inc)["x"]) == [1, 2]
-    found = run("import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    y = inc(x)\n", storage, inc=inc)["q"]
+    query = "import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    y = inc(x)\n"
+    found = run(query, storage, inc=inc)["q"]
     assert sorted(rows(found.df())) == [(1, 2), (2, 3)]
     assert storage.why(inc, 1).startswith("hit:")
     assert storage.why(inc, 7).startswith("miss:")

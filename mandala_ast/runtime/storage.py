@@ -192,7 +192,8 @@ class Storage:
             hit = self._fast.get(fast_key, _MISSING)
             if hit is not _MISSING:
                 return hit
-        hashed = self._hash_inputs(op, args, kwargs)  # unlocked: threads hash large args at once
+        bound = op.bind(args, kwargs)  # hashed unlocked: threads hash large arguments at once
+        hashed = bound, self._input_cids(op, bound)
         with self._lock:  # (the memo too: another thread may be forgetting it, after a deletion)
             _, outputs = self._call_and_load(op, args, kwargs, None, block, hashed)
             result = op.join_outputs(outputs)
@@ -473,8 +474,10 @@ class Storage:
         if inputs is None:
             inputs = self._encode_new_inputs(call)
         structured = call.op.has_structures  # one attribute test: plain ops pay nothing more
-        item_op_added = self._item_op_added
-        marks = self._store.buffer_marks() if structured else len(self._store.rows["vals"])
+        if structured:
+            marks = (self._store.buffer_marks(), self._item_op_added)
+        else:
+            marks = len(self._store.rows["vals"])
         try:
             for cid, value in inputs.items():
                 self._buffer_encoded(cid, value)
@@ -486,21 +489,22 @@ class Storage:
                 self._record_structures(call, out_cids, encoded, inputs)
         except BaseException:  # nothing of the call stays buffered (a full disk: nothing to commit)
             self._unbuffer(marks)
-            self._item_op_added = item_op_added
             raise
         if not structured:
             self._buffer_rows(call, out_cids, encoded, duration)
         self._by_history[call.lkey] = entry = (call.hid, out_cids, call.deps_id)
         self._by_content.setdefault(call.cid, entry)
 
-    def _unbuffer(self, marks: tuple[int, ...] | int) -> None:
-        """Drop what was buffered since ``marks`` (of every table, or the vals table's length)."""
+    def _unbuffer(self, marks: tuple | int) -> None:
+        """Drop what was buffered since ``marks``: the vals table's length, or every table's
+        (and whether the __item__ op's rows were buffered)."""
         if type(marks) is int:
             values = self._store.rows["vals"]
             dropped = values[marks :: FIELDS["vals"]]
             del values[marks:]
         else:
-            dropped = self._store.truncate_buffers(marks)
+            dropped = self._store.truncate_buffers(marks[0])
+            self._item_op_added = marks[1]
         for cid in dropped:
             self._unflushed.pop(cid, None)
 

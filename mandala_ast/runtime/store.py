@@ -291,7 +291,8 @@ class SQLiteStore:
         if not self._has_schema():
             self._refuse_read_only("is still being created by another process")
         if _read_format(self.conn) != FORMAT or not _has_table(self.conn, "call_tombstones"):
-            self._refuse_read_only(f"has storage format {_read_format(self.conn)!r}, to be upgraded to {FORMAT!r}")
+            found = _read_format(self.conn)
+            self._refuse_read_only(f"has storage format {found!r}, to be upgraded to {FORMAT!r}")
 
     def _refuse_read_only(self, problem: str) -> None:
         raise ReadOnlyStorageError(
