@@ -15,7 +15,7 @@ import pytest
 from integrity import dangling_references
 from test_query import rows, run
 
-from mandala_ast import AmbiguousBlockError, Storage, op
+from mandala_ast import AmbiguousBlockError, NewCallError, Storage, op
 
 RAN: collections.Counter = collections.Counter()
 _RAN_LOCK = threading.Lock()
@@ -144,7 +144,7 @@ def test_pool_threads_inside_another_threads_block_are_memoized(tmp_path):
 def test_pool_threads_follow_the_blocks_refusal_of_new_calls(tmp_path):
     storage = Storage(tmp_path / "s.db")
     with storage.run(allow_new_calls=False), ThreadPoolExecutor(2) as pool:
-        with pytest.raises(Exception, match="new calls are not allowed"):
+        with pytest.raises(NewCallError, match="new calls are not allowed"):
             list(pool.map(work, [1]))
     assert not RAN
 
@@ -157,7 +157,7 @@ def test_pool_threads_after_the_block_ended_make_plain_calls(tmp_path):
             pass
         assert list(pool.map(work, [1, 1])) == [3, 3]
     assert RAN[1] == 2  # executed each time: outside every block an op is a plain function
-    with Storage(path).run(allow_new_calls=False), pytest.raises(Exception, match="new calls"):
+    with Storage(path).run(allow_new_calls=False), pytest.raises(NewCallError):
         work(1)
 
 
