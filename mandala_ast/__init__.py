@@ -13,6 +13,7 @@
 from typing import Any
 
 from ._errors import (
+    AmbiguousBlockError,
     CorruptValueError,
     FixtureError,
     HookError,
@@ -26,9 +27,11 @@ from ._errors import (
     NewCallError,
     OutputCountError,
     QueryError,
+    ReadOnlyStorageError,
     RenderError,
     StorageBusyError,
     StorageFormatError,
+    StorageFullError,
     ValueEncodingError,
     VersionChangeError,
 )
@@ -36,6 +39,7 @@ from ._errors import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AmbiguousBlockError",
     "CorruptValueError",
     "DeleteReport",
     "FixtureError",
@@ -57,10 +61,12 @@ __all__ = [
     "OutputCountError",
     "Q",
     "QueryError",
+    "ReadOnlyStorageError",
     "RenderError",
     "Storage",
     "StorageBusyError",
     "StorageFormatError",
+    "StorageFullError",
     "TransformResult",
     "ValueEncodingError",
     "VerifyReport",

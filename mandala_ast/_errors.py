@@ -7,6 +7,11 @@ Hierarchy::
           ├── StorageFormatError      the file is not a mandala_ast storage, is damaged, or its path cannot be one
           ├── StorageBusyError        other processes kept the file locked past every retry
           ├── CorruptValueError       a value's file is missing or its bytes are not those stored
+
+
+          ├── StorageFullError        the disk filled up while calls were written (also an OSError)
+          ├── ReadOnlyStorageError    a new call on a storage that cannot be written
+          ├── AmbiguousBlockError     a thread with no block of its own, blocks of several storages open
           ├── ValueEncodingError      an argument or output cannot be hashed or stored
           ├── OutputCountError        an op returned the wrong number of values
           ├── NewCallError            a call is missing and new calls are not allowed
@@ -28,6 +33,9 @@ from __future__ import annotations
 __all__ = [
     "CorruptValueError",
     "FixtureError",
+
+
+    "AmbiguousBlockError",
     "HookError",
     "MandalaDiagnosticWarning",
     "MandalaError",
@@ -39,9 +47,11 @@ __all__ = [
     "NewCallError",
     "OutputCountError",
     "QueryError",
+    "ReadOnlyStorageError",
     "RenderError",
     "StorageBusyError",
     "StorageFormatError",
+    "StorageFullError",
     "ValueEncodingError",
     "VersionChangeError",
 ]
@@ -91,6 +101,25 @@ class CorruptValueError(MandalaError):
         self.call = call
         #: what is wrong with the file (missing, or which bytes)
         self.problem = problem
+
+
+class StorageFullError(MandalaError, OSError):
+    """The disk (or quota) filled up while calls were written; the message names the path.
+
+    The calls of the failed write are dropped, everything committed before stays, and the
+    same Storage commits again once space is freed.
+    """
+
+
+class ReadOnlyStorageError(MandalaError):
+    """A call that is not stored, on a storage opened from a read-only file, directory or
+    mount: stored calls load, but nothing new can be written. The message names the call."""
+
+
+class AmbiguousBlockError(MandalaError, RuntimeError):
+    """An op was called in a thread with no block of its own while run blocks of several
+    storages are open in other threads: which storage it belongs to cannot be told. Open a
+    block in that thread (``with storage.run():``)."""
 
 
 class ValueEncodingError(MandalaError, TypeError):

@@ -8,6 +8,7 @@ import sys
 import mandala_ast
 
 PUBLIC = [
+    "AmbiguousBlockError",
     "CorruptValueError",
     "DeleteReport",
     "FixtureError",
@@ -29,10 +30,12 @@ PUBLIC = [
     "OutputCountError",
     "Q",
     "QueryError",
+    "ReadOnlyStorageError",
     "RenderError",
     "Storage",
     "StorageBusyError",
     "StorageFormatError",
+    "StorageFullError",
     "TransformResult",
     "ValueEncodingError",
     "VerifyReport",

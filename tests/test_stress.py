@@ -43,10 +43,5 @@ def test_stress_with_a_storage_per_thread_loses_nothing(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="threads sharing one Storage raise sqlite3.OperationalError (cannot start a "
-    "transaction within a transaction): fixed on the branch that makes Storage thread-safe",
-    strict=False,
-)
 def test_stress_with_threads_sharing_a_storage_loses_nothing(tmp_path):
     assert_nothing_lost_or_wrong(run_stress(tmp_path, "--threads-share-storage"))

@@ -59,3 +59,35 @@ def test_an_exception_in_the_body_propagates_and_unhooks():
     except ValueError as exc:
         assert exc.args == (1,)
     assert (sys.gettrace(), sys.getprofile()) == before
+
+
+def test_runs_in_two_threads_each_see_the_code_both_of_them_run():
+    """Another thread running the same function first must not hide it from this one
+    (Python 3.12+: one monitoring tool serves every thread)."""
+    import threading
+
+    first_started, second_ran = threading.Event(), threading.Event()
+    seen = {}
+
+    def first():
+        first_started.set()
+        assert second_ran.wait(30)
+        return helper(1)
+
+    def second():
+        assert first_started.wait(30)
+        try:
+            return helper(2)
+        finally:
+            second_ran.set()
+
+    def trace(name, fn):
+        seen[name] = run_traced(fn, (), {})[1]
+
+    threads = [threading.Thread(target=trace, args=(n, f)) for n, f in (("a", first), ("b", second))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert helper.__code__ in seen["a"].codes and helper.__code__ in seen["b"].codes
+    assert first.__code__ not in seen["b"].codes and second.__code__ not in seen["a"].codes

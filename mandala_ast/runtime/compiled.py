@@ -15,7 +15,7 @@ import threading
 import weakref
 from typing import Any
 
-from .blocks import state
+from .blocks import lent_block, state
 from .ops import Op, Workflow
 from .refs import Ref
 
@@ -54,7 +54,7 @@ def v(x: Any, /) -> Any:
 
 def forget(key: str, value: Any, /) -> Any:
     """Drop provenance recorded for ``key``; returns ``value`` (emitted for non-op assignments)."""
-    block = state.block
+    block = state.block or lent_block()
     if block is not None:
         block.names.pop(key, None)
     return value
@@ -62,7 +62,7 @@ def forget(key: str, value: Any, /) -> Any:
 
 def ret(key: str | tuple | None, value: Any, /) -> Any:
     """``return y`` in a workflow: remember y's provenance for the caller; returns ``value``."""
-    block = state.block
+    block = state.block or lent_block()
     if block is not None:
         block.returned = _entry(block, key, value) if key else None
     return value
@@ -100,6 +100,8 @@ def callee(spec: tuple, f: Any, /) -> Any:
     if type(f) not in OPS:
         return f
     block = state.block
+    if block is None:  # maybe a worker thread of another thread's block
+        block = lent_block(getattr(f, "name", f.__qualname__))
     return f if block is None else _OpCall(block, spec, f)
 
 

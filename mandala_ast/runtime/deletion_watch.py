@@ -74,6 +74,12 @@ class DeletionWatch:
         if not any(self._store.rows.values()):
             self._flushed = epoch
 
+    def recheck(self) -> None:
+        """Treat what happened as a deletion by another Storage (calls that were running in
+        other threads meanwhile may refer to what is gone): the next look reports a change, and
+        the next flush checks the buffered rows."""
+        self._seen = self._flushed = _UNKNOWN
+
     def noticed(self) -> bool:
         """Whether :meth:`before_flush` saw a deletion since the last look (no query)."""
         noticed, self._noticed = self._noticed, False
@@ -90,6 +96,10 @@ class DeletionWatch:
         elif self._dropped and any(row[3] in self._dropped for row in store.buffered("inputs")):
             # Computed from a call dropped at an earlier flush: its src_call would dangle.
             self._dropped |= drop_rows_of_deleted(conn, store, self._blobs, self._unflushed)
+
+
+#: An epoch no file holds: compared with it, the file's always looks changed.
+_UNKNOWN = object()
 
 
 def mark_deleted(conn: sqlite3.Connection) -> None:

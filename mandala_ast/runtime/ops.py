@@ -98,8 +98,10 @@ class Op:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         block = blocks.state.block
-        if block is None:
-            return self.fn(*args, **kwargs)
+        if block is None:  # maybe a worker thread of a block opened in another thread
+            block = blocks.lent_block(self.name)
+            if block is None:
+                return self.fn(*args, **kwargs)
         return block.call_op(self, args, kwargs)
 
     def __get__(self, instance: Any, owner: type | None = None) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import sqlite3
@@ -21,7 +22,14 @@ if TYPE_CHECKING:
     from .pictures import Picture
     from .query.block import QueryBlock
 
-from .._errors import CorruptValueError, MandalaRepairWarning, NewCallError, ValueEncodingError
+from .._errors import (
+    CorruptValueError,
+    MandalaRepairWarning,
+    NewCallError,
+    ReadOnlyStorageError,
+    StorageFullError,
+    ValueEncodingError,
+)
 from . import codecs, structures
 from .blobs import BlobDir, BlobFault
 from .blocks import RunBlock
@@ -31,7 +39,7 @@ from .integrity import damage_as_error, damaged_error, describe_producer, is_dam
 from .ops import Op
 from .packing import pack_outputs, unpack_outputs
 from .refs import Ref
-from .store import FIELDS, SQLiteStore
+from .store import FIELDS, SQLiteStore, full_disk_error
 from .structures import EncodedStructure
 from .tracing import RanCode, run_traced
 from .versions import VersionTracker
@@ -55,6 +63,17 @@ _RAN_NOTHING = RanCode()
 _NO_OP_CALLS: frozenset = frozenset()
 
 
+def _serialised(method):
+    """``method`` holding the storage's lock: other threads may be mid-call or committing."""
+
+    @functools.wraps(method)
+    def serialised(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return serialised
+
+
 class Storage:
     """A persistent memo of op calls in a SQLite file (or in memory when ``path`` is None).
 
@@ -69,6 +88,15 @@ class Storage:
     def __init__(self, path: str | Path | None = None, *, on_change: str = "report") -> None:
         self.path = None if path is None else Path(path)
         self._store = SQLiteStore(self.path)
+        # Threads share this Storage: its caches, buffered rows and connection. Lookups,
+        # records and commits hold this lock; an op's body runs without it, and a warm hit
+        # (_fast) needs none: one dict read, atomic under the GIL.
+        self._lock = self._store.lock
+        # Calls being computed (their content ids, by thread): another thread that misses on
+        # one waits for it instead of computing it too; woken when any of them ends.
+        self._computing: dict[bytes, int] = {}
+        self._computed = threading.Condition(self._lock)
+        self._waiting = 0  # threads waiting on _computed: no notify (~0.3 µs) when none
         try:
             with damage_as_error(self.path, "opening it"):
                 self._versions = VersionTracker(self._store, on_change)
@@ -102,6 +130,7 @@ class Storage:
         self._unchecked: set[bytes] = set()
         self._checked: set[bytes] = set()
         self._last_flush = time.monotonic()
+        self._forgotten = 0  # times _stored was forgotten (see _execute)
         self._blocks = threading.local()
         self._item_op_added = False  # the __item__ op's rows, buffered once (structures.py)
         self._deletions = DeletionWatch(self._store, self._blobs, self._unflushed)
@@ -155,24 +184,37 @@ class Storage:
 
     def commit(self) -> None:
         """Write buffered calls to the file (done for you at block exit and periodically)."""
-        try:
-            self._store.flush(self._deletions.before_flush)
-        except sqlite3.DatabaseError as exc:
-            if not is_damage(exc):
+        with self._lock:
+            try:
+                self._store.flush(self._deletions.before_flush)
+            except StorageFullError:
+                self._drop_unwritten_calls()
                 raise
-            raise damaged_error(self.path, exc, "committing") from exc
-        self._stored.update(self._unflushed)
-        self._unflushed.clear()
-        self._last_flush = time.monotonic()
-        if self._deletions.noticed():  # deleted elsewhere: what we remember may be gone
-            self._forget_stored()
+            except sqlite3.DatabaseError as exc:
+                if not is_damage(exc):
+                    raise
+                raise damaged_error(self.path, exc, "committing") from exc
+            self._stored.update(self._unflushed)
+            self._unflushed.clear()
+            self._last_flush = time.monotonic()
+            if self._deletions.noticed():  # deleted elsewhere: what we remember may be gone
+                self._forget_stored()
 
     def close(self) -> None:
         """Commit and close the file (closed even when the commit fails)."""
-        try:
-            self.commit()
-        finally:
-            self._store.close()
+        with self._lock:
+            try:
+                self.commit()
+            finally:
+                self._store.close()
+
+    def _drop_unwritten_calls(self) -> None:
+        """After a commit failed for lack of space: forget the calls it held, as if never
+        computed (the next block computes them again), and everything remembered about the
+        file. The rows describing ops and versions stay buffered for the next commit."""
+        self._store.drop_call_rows()
+        self._unflushed.clear()
+        self._forget_stored()
 
     def _block_stack(self) -> list[RunBlock]:
         stack = getattr(self._blocks, "stack", None)
@@ -189,10 +231,13 @@ class Storage:
             hit = self._fast.get(fast_key, _MISSING)
             if hit is not _MISSING:
                 return hit
-        _, outputs, _ = self._call_and_load(op, args, kwargs, None, block)
-        result = op.join_outputs(outputs)
-        if fast_key is not None and _immutable(outputs):
-            _bounded_put(self._fast, fast_key, result)
+        bound = op.bind(args, kwargs)  # hashed unlocked: threads hash large arguments at once
+        hashed = bound, self._input_cids(op, bound)
+        with self._lock:  # (the memo too: another thread may be forgetting it, after a deletion)
+            _, outputs, _ = self._call_and_load(op, args, kwargs, None, block, hashed)
+            result = op.join_outputs(outputs)
+            if fast_key is not None and _immutable(outputs):
+                _bounded_put(self._fast, fast_key, result)
         return result
 
     def call_with_refs(
@@ -207,10 +252,12 @@ class Storage:
             hit = self._fast_refs.get(fast_key)
             if hit is not None:
                 return hit
-        call_hid, outputs, _ = self._call_and_load(op, args, kwargs, input_refs, block)
-        refs = _refs(call_hid, outputs)
-        if fast_key is not None and all(type(r.value) in _IMMUTABLE for r in refs):
-            _bounded_put(self._fast_refs, fast_key, refs)
+        hashed = self._hash_inputs(op, args, kwargs)
+        with self._lock:
+            call_hid, outputs, _ = self._call_and_load(op, args, kwargs, input_refs, block, hashed)
+            refs = _refs(call_hid, outputs)
+            if fast_key is not None and all(type(r.value) in _IMMUTABLE for r in refs):
+                _bounded_put(self._fast_refs, fast_key, refs)
         return refs
 
     def call_from_op_body(
@@ -225,33 +272,35 @@ class Storage:
             if hit is not None:
                 block.note_op_call(op, hit[1])
                 return hit[0]
-        call_hid, outputs, deps_id = self._call_and_load(op, args, kwargs, input_refs, block)
-        block.note_op_call(op, deps_id)
-        if input_refs is not None:
-            return _refs(call_hid, outputs)
-        result = op.join_outputs(outputs)
-        if fast_key is not None and _immutable(outputs):
-            _bounded_put(self._fast_in_body, fast_key, (result, deps_id))
+        hashed = self._hash_inputs(op, args, kwargs)
+        with self._lock:
+            call_hid, outputs, deps_id = self._call_and_load(op, args, kwargs, input_refs, block, hashed)
+            block.note_op_call(op, deps_id)
+            if input_refs is not None:
+                return _refs(call_hid, outputs)
+            result = op.join_outputs(outputs)
+            if fast_key is not None and _immutable(outputs):
+                _bounded_put(self._fast_in_body, fast_key, (result, deps_id))
         return result
 
-    def _call_and_load(self, op, args, kwargs, input_refs, block) -> tuple[bytes, tuple, bytes]:
+    def _call_and_load(self, op, args, kwargs, input_refs, block, hashed) -> tuple[bytes, tuple, bytes]:
         """``_call``, then its outputs' values: plain, or ``(cid, value)`` pairs with refs."""
         try:
-            return self._call_then_load(op, args, kwargs, input_refs, block)
+            return self._call_then_load(op, args, kwargs, input_refs, block, hashed)
         except sqlite3.DatabaseError as exc:  # a try costs nothing until it catches (3.11+)
             if not is_damage(exc):
                 raise
             raise damaged_error(self.path, exc, f"looking up a call of op {op.name}") from exc
         except MissingValueError:
-            # A hit remembered in this block whose value another Storage deleted since
-            # (checked only at block entry and commit): catch up and look it up again.
-            if not self._deletions.changed():
-                raise
+            # A value deleted since this call found it: by another Storage (checked only at
+            # block entry and commit), or by this one in another thread while the call ran (a
+            # commit then drops the call). Catch up and look it up again, once.
+            self._deletions.changed()  # this is the catching up: nothing left to report
             self._catch_up_with_deletions()
-            return self._call_then_load(op, args, kwargs, input_refs, block)
+            return self._call_then_load(op, args, kwargs, input_refs, block, hashed)
 
-    def _call_then_load(self, op, args, kwargs, input_refs, block) -> tuple[bytes, tuple, bytes]:
-        call_hid, out_cids, deps_id = self._call(op, args, kwargs, input_refs, block)
+    def _call_then_load(self, op, args, kwargs, input_refs, block, hashed) -> tuple[bytes, tuple, bytes]:
+        call_hid, out_cids, deps_id = self._call(op, args, kwargs, input_refs, block, hashed)
         try:
             values = tuple(map(self._load_output, out_cids))
         except CorruptValueError as error:
@@ -301,33 +350,68 @@ class Storage:
             stacklevel=_user_stacklevel(),
         )
 
-    def _call(self, op, args, kwargs, input_refs, block) -> tuple[bytes, tuple[bytes, ...], bytes]:
+    def _call(self, op, args, kwargs, input_refs, block, hashed) -> tuple[bytes, tuple[bytes, ...], bytes]:
         """``(row hid, output cids, deps_id)`` of the call, stored or computed now."""
         # Lookup is by history, then by content (DESIGN §5); only a miss on both executes.
-        call = self._identify(op, args, kwargs, input_refs)
+        call = self._identify(op, hashed, input_refs)
         found = self._find(call)
         if found is None and self._unchecked and self._check_round_trips():
-            call = self._identify(op, args, kwargs, input_refs)  # an argument may be a loaded value
+            # an argument may be a loaded value: hashed again, it is known by its stored id
+            call = self._identify(op, self._hash_inputs(op, args, kwargs), input_refs)
             found = self._find(call)
+        if found is None and self._computing:
+            found = self._wait_for_others(call)
         if found is not None:
             hid, out_cids, deps_id, same_history = found
-            if not same_history:  # same content, new history: record it, don't execute
+            # Same content, new history: record it, don't execute (a read-only file keeps its
+            # histories).
+            if not same_history and not self._store.read_only:
                 call.set_state(deps_id)
                 self._record(call, out_cids, None, 0.0)
                 hid = call.hid
-        else:
-            if not block.new_calls_allowed():
-                raise NewCallError(
-                    f"op {op.name} has no stored call for ({call.describe()}) and new calls are not allowed"
-                )
-            self._versions.check_may_compute(op)
+            return hid, out_cids, deps_id
+        if not block.new_calls_allowed():
+            raise NewCallError(
+                f"op {op.name} has no stored call for ({call.describe()}) and new calls are not allowed"
+            )
+        if self._store.read_only:
+            raise ReadOnlyStorageError(
+                f"op {op.name} has no stored call for ({call.describe()}) and {self.path} is "
+                "read-only (its file, directory or mount cannot be written)"
+            )
+        self._versions.check_may_compute(op)
+        self._computing[call.cid] = threading.get_ident()
+        try:
             out_cids = self._execute(call, args, kwargs, block)
-            hid, deps_id = call.hid, call.deps_id
-        return hid, out_cids, deps_id
+        finally:
+            del self._computing[call.cid]
+            if self._waiting:
+                self._computed.notify_all()
+        return call.hid, out_cids, call.deps_id
 
-    def _identify(self, op: Op, args: tuple, kwargs: dict, input_refs) -> _Call:
+    def _wait_for_others(self, call: _Call) -> tuple | None:
+        """A miss: while another thread computes the same content, wait for it and look again
+        (it may fail: then this thread computes). Waiting releases the storage lock."""
+        found = None
+        while found is None:
+            owner = self._computing.get(call.cid)
+            if owner is None or owner == threading.get_ident():  # a recursive call: as before
+                return None
+            self._waiting += 1
+            try:
+                self._computed.wait()
+            finally:
+                self._waiting -= 1
+            found = self._find(call)
+        return found
+
+    def _hash_inputs(self, op: Op, args: tuple, kwargs: dict) -> tuple[dict, dict[str, bytes]]:
+        """The call's named arguments and their content ids (pure: needs no lock)."""
         bound = op.bind(args, kwargs)
-        cids = self._input_cids(op, bound)
+        return bound, self._input_cids(op, bound)
+
+    def _identify(self, op: Op, hashed: tuple, input_refs) -> _Call:
+        bound, cids = hashed
         vid = self._versions.version_id(op)  # after hashing: a bad argument leaves no trace
         ident = op.identity_inputs(cids, self._versions.defaults(op))
         call_cid = _call_id(vid, ident)
@@ -458,16 +542,24 @@ class Storage:
         # Encode new argument values before the body runs: an op that mutates its argument
         # must not store the mutated value under the original's content id.
         inputs = self._encode_new_inputs(call)
-        started = time.perf_counter()
-        if self._versions.may_run_user_code(op) or not _plain_data(call.bound.values()):
-            op_calls = block.start_op_body()
-            try:
-                result, ran = run_traced(op.fn, args, kwargs)
-            finally:
-                block.end_op_body()
-        else:  # nothing it can reach is user code (no op either): tracing would find nothing
-            result, ran, op_calls = op.fn(*args, **kwargs), _RAN_NOTHING, _NO_OP_CALLS
-        duration = time.perf_counter() - started
+        traced = self._versions.may_run_user_code(op) or not _plain_data(call.bound.values())
+        # Other threads look up and record meanwhile (this one holds the lock once: the
+        # body may call ops, from this thread or from threads it starts).
+        forgotten = self._forgotten
+        self._lock.release()  # (try/finally, not a context manager: ~1 µs less per miss)
+        try:
+            started = time.perf_counter()
+            if traced:
+                op_calls = block.start_op_body()
+                try:
+                    result, ran = run_traced(op.fn, args, kwargs)
+                finally:
+                    block.end_op_body()
+            else:  # nothing it can reach is user code (no op either): tracing would find nothing
+                result, ran, op_calls = op.fn(*args, **kwargs), _RAN_NOTHING, _NO_OP_CALLS
+            duration = time.perf_counter() - started
+        finally:
+            self._lock.acquire()
         call.set_state(self._versions.dependency_state(op, ran, op_calls))
         outputs = op.split_outputs(result)
         structured = op.structure_outputs  # {} for most ops (MList/MDict/MSet: DESIGN §3.7)
@@ -483,6 +575,10 @@ class Storage:
             out_cids = tuple(_hash_or_explain(op, f"output {i}", v) for i, v in enumerate(outputs))
             encoded = [_encode_or_explain(op, f"output {i}", v) for i, v in enumerate(outputs)]
         self._record(call, out_cids, encoded, duration, inputs)
+        if forgotten != self._forgotten:
+            # Another thread deleted (or a failed commit dropped) stored values while the body
+            # ran: the inputs taken for stored before it may be gone. Check at the next commit.
+            self._deletions.recheck()
         for cid, value in zip(out_cids, outputs):
             if type(value) in _IMMUTABLE:
                 self._values[cid] = value
@@ -500,13 +596,53 @@ class Storage:
         }
 
     def _record(self, call: _Call, out_cids, encoded, duration: float, inputs=None) -> None:
-        """Buffer the rows of one call. ``encoded``: the outputs, None when already stored;
-        ``inputs``: argument values encoded before the body ran (else encoded now)."""
-        rows, hid = self._store.rows, call.hid
+        """Buffer the rows of one call, all or none. ``encoded``: the outputs, None when already
+        stored; ``inputs``: argument values encoded before the body ran (else encoded now).
+
+        Writing a value's blob file may fail (a full disk), and a call's input rows buffered
+        without its call row would break every later commit. So the values are buffered first
+        and dropped again on failure; then the call's rows, which cannot fail. Structures write
+        their elements' files among their rows: there, every table's buffer is rolled back.
+        """
         if inputs is None:
             inputs = self._encode_new_inputs(call)
-        for cid, value in inputs.items():
-            self._buffer_encoded(cid, value)
+        structured = call.op.has_structures  # one attribute test: plain ops pay nothing more
+        if structured:
+            marks = (self._store.buffer_marks(), self._item_op_added)
+        else:
+            marks = len(self._store.rows["vals"])
+        try:
+            for cid, value in inputs.items():
+                self._buffer_encoded(cid, value)
+            if encoded is not None:
+                for cid, value in zip(out_cids, encoded):
+                    self._buffer_encoded(cid, value)
+            if structured:
+                self._buffer_rows(call, out_cids, encoded, duration)
+                self._record_structures(call, out_cids, encoded, inputs)
+        except BaseException:  # nothing of the call stays buffered (a full disk: nothing to commit)
+            self._unbuffer(marks)
+            raise
+        if not structured:
+            self._buffer_rows(call, out_cids, encoded, duration)
+        self._by_history[call.lkey] = entry = (call.hid, out_cids, call.deps_id)
+        self._by_content.setdefault(call.cid, entry)
+
+    def _unbuffer(self, marks: tuple | int) -> None:
+        """Drop what was buffered since ``marks``: the vals table's length, or every table's
+        (and whether the __item__ op's rows were buffered)."""
+        if type(marks) is int:
+            values = self._store.rows["vals"]
+            dropped = values[marks :: FIELDS["vals"]]
+            del values[marks:]
+        else:
+            dropped = self._store.truncate_buffers(marks[0])
+            self._item_op_added = marks[1]
+        for cid in dropped:
+            self._unflushed.pop(cid, None)
+
+    def _buffer_rows(self, call: _Call, out_cids, encoded, duration: float) -> None:
+        rows, hid = self._store.rows, call.hid
         # Flat buffers (store.py): each row tuple is freed as soon as its fields are appended.
         sources, buffered = call.sources, rows["inputs"]
         if sources:
@@ -517,16 +653,10 @@ class Storage:
                 buffered += (hid, name, cid, None, None)
         buffered = rows["outputs"]
         for i, cid in enumerate(out_cids):
-            if encoded is not None:
-                self._buffer_encoded(cid, encoded[i])
             buffered += (hid, i, cid)
         packed = pack_outputs(out_cids, encoded)
         now, exact = time.time(), int(call.exact)
         rows["calls"] += (hid, call.lkey, call.cid, call.vid, call.deps_id, now, duration, exact, packed)
-        self._by_history[call.lkey] = entry = (call.hid, out_cids, call.deps_id)
-        self._by_content.setdefault(call.cid, entry)
-        if call.op.has_structures:  # one attribute test: plain ops pay nothing more
-            self._record_structures(call, out_cids, encoded, inputs)
 
     def _buffer_encoded(self, cid: bytes, encoded: codecs.EncodedValue) -> None:
         if cid in self._stored or cid in self._unflushed:
@@ -536,9 +666,19 @@ class Storage:
         large = len(data) >= BLOB_BYTES and encoded.codec not in codecs.STRUCTURE_CODECS
         if self._blobs is not None and large:
             # The row records the file's digest, which every load checks (blobs.py).
-            data, external = self._blobs.write(cid, data), 1
+            data, external = self._write_blob(cid, data), 1
         self._store.rows["vals"] += (cid, encoded.codec, data, len(encoded.data), external)
         self._unflushed[cid] = encoded
+
+    def _write_blob(self, cid: bytes, data: bytes) -> bytes:
+        """Write a value's file; returns the digest of its bytes."""
+        try:
+            return self._blobs.write(cid, data)
+        except OSError as exc:
+            full = full_disk_error(exc, self._blobs.path(cid))
+            if full is None:
+                raise
+            raise full from exc
 
     def _record_structures(self, call: _Call, out_cids, encoded, inputs: dict) -> None:
         """Elements of MList/MDict/MSet arguments and outputs as values of their own, and an
@@ -602,6 +742,7 @@ class Storage:
 
     # -- tables --------------------------------------------------------------------------
 
+    @_serialised
     def df(self, op: Op) -> "pd.DataFrame":
         """The op's table: one row per stored call with inputs, outputs, version and timing.
 
@@ -615,6 +756,7 @@ class Storage:
         with damage_as_error(self.path, f"reading the table of op {op.name}"):
             return calls_table(self._store, op, self._load)
 
+    @_serialised
     def provenance(self, op: Op) -> "pd.DataFrame":
         """For each stored call of ``op`` and each input: the stored call that produced it.
 
@@ -627,6 +769,7 @@ class Storage:
         with damage_as_error(self.path, f"reading the provenance of op {op.name}"):
             return provenance_table(self._store, op)
 
+    @_serialised
     def draw(self, target: Any, *, format: str = "svg", path: str | Path | None = None) -> "Picture":
         """A picture of what is stored: for an op, the ops upstream and downstream of it with
         call counts; for any other value, the calls it came from. Needs graphviz's ``dot``
@@ -643,6 +786,7 @@ class Storage:
 
     # -- deleting --------------------------------------------------------------------------
 
+    @_serialised
     def delete_calls(self, target: Any, *, dependents: bool = True) -> "DeleteReport":
         """Delete calls, every call computed from their outputs, and the values no remaining
         call uses (DESIGN §3.5). Ids that match nothing are ignored.
@@ -666,6 +810,7 @@ class Storage:
             self._deletions.own_deletion()  # nothing left for the watch to report
             self._forget_stored()
 
+    @_serialised
     def gc(self) -> "GcReport":
         """Remove values and blob files nothing refers to, then VACUUM: the file shrinks.
 
@@ -702,6 +847,7 @@ class Storage:
         self._forget_lookups()
         for cache in (self._values, self._stored, self._inline):
             cache.clear()
+        self._forgotten += 1
 
     def forget_misses(self) -> None:
         """Look in the file again for calls this process found missing: another process may
@@ -724,12 +870,14 @@ class Storage:
 
     # -- versions --------------------------------------------------------------------------
 
+    @_serialised
     def versions(self, op: Op) -> "pd.DataFrame":
         """The op's stored versions: id, fingerprint, how many calls, which one is current."""
         self.commit()  # through the deletion watch: the table's own flush writes rows unchecked
         with damage_as_error(self.path, f"reading the versions of op {op.name}"):
             return self._versions.versions_table(op)
 
+    @_serialised
     def accept_change(self, target: Any) -> str:
         """Declare the latest change of an op or of a dependency (function, class, or
         ``"module:NAME"`` constant) cosmetic: results computed before it stay valid.
@@ -744,6 +892,7 @@ class Storage:
         self._forget_lookups()
         return message
 
+    @_serialised
     def why(self, op: Op, *args: Any, **kwargs: Any) -> str:
         """Explain whether ``op(*args, **kwargs)`` would load or compute, and why: the answer
         a block entered now would act on, code changed since the last block included. Asking
@@ -762,10 +911,10 @@ class Storage:
 
     def _why(self, op: Op, args: tuple, kwargs: dict) -> str:
         self.commit()
-        with damage_as_error(self.path, f"explaining a call of op {op.name}"):
-            return self._why(op, args, kwargs)
+        with self._lock, damage_as_error(self.path, f"explaining a call of op {op.name}"):
+            return self._explain(op, args, kwargs)
 
-    def _why(self, op: Op, args: tuple, kwargs: dict) -> str:
+    def _explain(self, op: Op, args: tuple, kwargs: dict) -> str:
         if self._unchecked:  # an argument may be a loaded value (see _check_round_trips)
             self._check_round_trips()
         # Read-only, and the answer a block entered now would act on: code redefined since
@@ -799,6 +948,7 @@ class Storage:
         for cache in (*caches, self._fast_in_body, self._complete, self._stored_calls, self._lookups):
             cache.clear()
 
+    @_serialised
     def _enter_block(self) -> None:
         with damage_as_error(self.path, "entering a block"):
             if self._versions.refresh():

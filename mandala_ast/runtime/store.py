@@ -9,6 +9,7 @@ so two processes that compute the same call store it once.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import random
@@ -22,12 +23,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .._errors import StorageFormatError
+from .._errors import ReadOnlyStorageError, StorageFormatError, StorageFullError
 from . import migrations
 from .integrity import damage_as_error, damaged_error, is_damage
 from .packing import unpack_outputs
 
-__all__ = ["SQLiteStore"]
+__all__ = ["SQLiteStore", "full_disk_error", "read_only_connection"]
 
 # Format 6: the ``vals`` row of a value stored as a file holds the blake3 digest of the
 # file's bytes in ``data`` (runtime/blobs.py); format 5 left it NULL.
@@ -84,10 +85,26 @@ class SQLiteStore:
 
     def __init__(self, path: str | Path | None) -> None:
         self.path = None if path is None else Path(path)
+        #: The file, its directory or its mount cannot be written (shared results on a
+        #: cluster): stored calls load, and anything that would write raises ReadOnlyStorageError.
+        self.read_only = self.path is not None and not _writable(self.path)
         if self.path is not None:
-            _prepare_path(self.path)
-        with damage_as_error(self.path, "opening it"):
-            self.conn = self._checked_connection()
+            if not self.read_only:
+                _prepare_path(self.path)
+        try:
+            with damage_as_error(self.path, "opening it"):
+                self.conn = self._checked_connection()
+        except sqlite3.OperationalError as exc:  # a new file on a full disk: WAL mode writes
+            full = full_disk_error(exc, self.path)
+            if full is None:
+                raise
+            raise full from exc
+        #: Held around every use of ``conn`` and ``rows`` that must not interleave with another
+        #: thread's: one connection has one transaction, and a flush clears the buffers it wrote.
+        #: Re-entrant: a Storage holds it around a call and flushes inside. (One connection
+        #: serialised, not one per thread: the buffered rows are shared, and a lookup or a miss
+        #: holds it for microseconds.)
+        self.lock = threading.RLock()
         #: Rows buffered per table until the next flush, flat: ``rows["outputs"] += (hid, i, cid)``
         #: appends one row's fields (FIELDS[table] per row). Hot paths extend these directly: a
         #: miss then leaves no row tuple alive for the garbage collector to visit until the flush.
@@ -154,14 +171,15 @@ class SQLiteStore:
         >>> with store.snapshot():          # doctest: +SKIP
         ...     calls, values = read_calls(), read_values()
         """
-        if self.conn.in_transaction:  # inside a write: already one moment
-            yield
-            return
-        self.conn.execute("BEGIN")
-        try:
-            yield
-        finally:
-            self.conn.execute("COMMIT")
+        with self.lock:  # one connection, one transaction: no other thread's write inside
+            if self.conn.in_transaction:  # inside a write: already one moment
+                yield
+                return
+            self.conn.execute("BEGIN")
+            try:
+                yield
+            finally:
+                self.conn.execute("COMMIT")
 
     def _read_data_version(self) -> int:
         return self.conn.execute("PRAGMA data_version").fetchone()[0]
@@ -200,24 +218,57 @@ class SQLiteStore:
         """Write every buffered row in one transaction (retried while another writer holds it).
 
         ``before(conn)`` runs first inside that transaction; it may edit the buffered rows
-        (deletion_watch.py drops those that refer to rows deleted meanwhile).
+        (deletion_watch.py drops those that refer to rows deleted meanwhile). A read-only
+        storage buffers no calls, only what describes the ops it was asked about: dropped.
         """
-        if not any(self.rows.values()):
-            return
-        self.write_transaction(lambda conn: (before and before(conn), self._insert_pending(conn)))
-        for rows in self.rows.values():
-            rows.clear()
+        with self.lock:
+            if not any(self.rows.values()):
+                return
+            if self.read_only:
+                for rows in self.rows.values():
+                    rows.clear()
+                return
+            self.write_transaction(lambda conn: (before and before(conn), self._insert_pending(conn)))
+            for rows in self.rows.values():
+                rows.clear()
 
     def write_transaction(self, body: Callable[[sqlite3.Connection], Any]) -> Any:
         """Run ``body(conn)`` inside ``BEGIN IMMEDIATE`` … ``COMMIT``, retrying on lock errors."""
-        _retry_locked(lambda: self.conn.execute("BEGIN IMMEDIATE"))
-        try:
-            result = body(self.conn)
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
-        return result
+        if self.read_only:
+            raise ReadOnlyStorageError(
+                f"{self.path} is read-only (its file, directory or mount cannot be written): "
+                "stored calls load, but nothing can be written, deleted or collected"
+            )
+        with self.lock:
+            _retry_locked(lambda: self.conn.execute("BEGIN IMMEDIATE"))
+            try:
+                result = body(self.conn)
+                self.conn.execute("COMMIT")  # may fail too (a full disk): then roll back
+            except BaseException as exc:
+                if self.conn.in_transaction:  # SQLite rolls back by itself on some errors
+                    self.conn.execute("ROLLBACK")
+                full = full_disk_error(exc, self.path)
+                if full is not None:
+                    raise full from exc
+                raise
+            return result
+
+    def buffer_marks(self) -> tuple[int, ...]:
+        """Where each table's buffer ends now: :meth:`truncate_buffers` goes back to it."""
+        return tuple(map(len, self.rows.values()))
+
+    def truncate_buffers(self, marks: tuple[int, ...]) -> list[bytes]:
+        """Drop the rows buffered since ``marks``; returns the cids of the values dropped."""
+        vals = self.rows["vals"][marks[_VALS_AT] :: FIELDS["vals"]]
+        for rows, mark in zip(self.rows.values(), marks):
+            del rows[mark:]
+        return vals
+
+    def drop_call_rows(self) -> None:
+        """Drop the buffered calls and values (after a failed flush); the rows describing ops,
+        versions and dependencies stay buffered for the next one, which they are written with."""
+        for table in (*_BY_CALL_ID, "vals"):
+            self.rows[table].clear()
 
     def record_file_digest(self, cid: bytes, file_digest: bytes, size: int) -> None:
         """Record the digest of a value's rewritten file (a corrupt one, repaired)."""
@@ -262,12 +313,15 @@ class SQLiteStore:
         return conn
 
     def _connect(self) -> sqlite3.Connection:
-        target = ":memory:" if self.path is None else str(self.path)
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves. check_same_thread=False: batch
-        # executors hand results back from worker threads; writes stay on the caller's thread.
-        conn = sqlite3.connect(
-            target, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_MS / 1000
-        )
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves. check_same_thread=False: the
+        # threads that share a Storage use its connection in turn (under self.lock).
+        options = dict(isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_MS / 1000)
+        if self.read_only:
+            if not self.path.exists():
+                self._refuse_read_only("does not exist")
+            conn = read_only_connection(self.path, **options)
+        else:
+            conn = sqlite3.connect(":memory:" if self.path is None else str(self.path), **options)
         try:
             self._configure(conn)
         except BaseException:
@@ -286,7 +340,7 @@ class SQLiteStore:
         # pages hold the same index entries (a miss ~1 µs faster than with 4 KiB). Only takes
         # effect on a new file, before WAL mode is set; existing files keep theirs.
         conn.execute(f"PRAGMA page_size = {_PAGE_SIZE}")
-        if self.path is not None:
+        if self.path is not None and not self.read_only:
             _retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))
             # NORMAL in WAL mode survives process crashes (kill -9); only power loss can drop the
             # last transactions, and then the file is still consistent.
@@ -298,10 +352,26 @@ class SQLiteStore:
             conn.execute(f"PRAGMA wal_autocheckpoint = {40_000_000 // page_size}")
 
     def _ensure_schema(self) -> None:
-        if not self._has_schema():
+        if self.read_only:
+            self._check_readable()
+        elif not self._has_schema():
             self.write_transaction(lambda conn: self._create_schema())
         elif _read_format(self.conn) != FORMAT:
             self.write_transaction(lambda conn: self._upgrade())
+
+    def _check_readable(self) -> None:
+        """A read-only file must be complete as it is: creating or upgrading it writes."""
+        if not self._has_schema():
+            self._refuse_read_only("is still being created by another process")
+        if _read_format(self.conn) != FORMAT or not _has_table(self.conn, "call_tombstones"):
+            found = _read_format(self.conn)
+            self._refuse_read_only(f"has storage format {found!r}, to be upgraded to {FORMAT!r}")
+
+    def _refuse_read_only(self, problem: str) -> None:
+        raise ReadOnlyStorageError(
+            f"{self.path} {problem}, but its file, directory or mount is read-only; "
+            "open it once where it can be written"
+        )
 
     def _upgrade(self) -> None:
         found = _read_format(self.conn)  # again, under the write lock: another process may be done
@@ -461,6 +531,7 @@ _ROWS_PER_STATEMENT = 50
 _MAX_PARAMETERS = 999
 #: Buffered with the hids of their calls; written with the calls' row ids (see _insert_calls).
 _BY_CALL_ID = ("calls", "inputs", "outputs")
+_VALS_AT = list(_INSERTS).index("vals")  # the vals buffer's place in SQLiteStore.rows
 
 
 def _insert_calls(conn: sqlite3.Connection, calls: list) -> dict[bytes, int]:
@@ -529,6 +600,60 @@ def _resolve_ids(conn: sqlite3.Connection, ids: dict[bytes, int], hids: list[byt
         ids.update(conn.execute(_IDS_SQL.format(marks=", ".join("?" * len(chunk))), chunk))
 
 
+def full_disk_error(exc: BaseException, path: Path | None) -> StorageFullError | None:
+    """The StorageFullError for ``exc`` if it says the disk (or quota) is full, else None.
+
+    >>> full_disk_error(OSError(errno.ENOSPC, "No space left on device"), Path("x.db"))
+    StorageFullError('no space left on the disk holding x.db ([Errno 28] No space left on device); ...')
+    """
+    if isinstance(exc, StorageFullError):
+        return exc
+    if isinstance(exc, OSError):
+        full = exc.errno in _FULL_ERRNOS
+    elif isinstance(exc, sqlite3.OperationalError):
+        code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+        full = code == sqlite3.SQLITE_FULL if code is not None else "disk is full" in str(exc)
+    else:
+        return None
+    if not full:
+        return None
+    return StorageFullError(
+        f"no space left on the disk holding {path or 'the storage'} ({exc}); nothing of this "
+        "write was stored, earlier commits are intact: free space and run again"
+    )
+
+
+_FULL_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+
+
+def read_only_connection(path: Path, **options: Any) -> sqlite3.Connection:
+    """A connection that never writes to ``path`` or beside it.
+
+    A WAL-mode file is read through its ``-shm`` index: when that cannot be created (a
+    read-only directory or mount, and no writer has the file open), the file is opened as
+    immutable, a snapshot of what was last checkpointed into it.
+    """
+    uri = path.resolve().as_uri()
+    conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, **options)
+    try:
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        return conn
+    except sqlite3.OperationalError:
+        conn.close()
+        if not path.exists():
+            raise
+    return sqlite3.connect(f"{uri}?immutable=1", uri=True, **options)
+
+
+def _writable(path: Path) -> bool:
+    """Whether the storage can be written: its file and its directory (for -wal, -shm and
+    blobs). os.access honours read-only mounts even for root, whom chmod does not stop."""
+    if path.exists() and not os.access(path, os.W_OK):
+        return False
+    directory = path.parent
+    return os.access(directory, os.W_OK) or not directory.exists()
+
+
 def _prepare_path(path: Path) -> None:
     """Create the missing directories of a new storage's path, as ``Storage("results/run.db")``
     reads; refuse a path whose directory cannot be one (a file is in the way)."""
@@ -563,7 +688,7 @@ def _check_existing_file(path: Path, *, header: bool = True) -> None:
     if header:
         _check_header(path)
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        conn = read_only_connection(path)
         try:
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
             fmt = _read_format(conn) if "mandala_meta" in tables else None

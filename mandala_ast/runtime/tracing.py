@@ -16,6 +16,7 @@ we replace neither and the call falls back to the op's static dependencies.
 from __future__ import annotations
 
 import sys
+import threading
 import types
 from typing import Any, Callable
 
@@ -68,14 +69,21 @@ def _run_with_hooks(fn: Callable, args: tuple, kwargs: dict) -> tuple[Any, RanCo
 # switches them back on, so that execution sees every function it enters exactly once.
 _TOOL_IDS = (3, 4)  # 0-2 and 5 are reserved for debuggers, coverage, profilers, optimizers
 _tool: list[int] = []
-_recording: list[dict] = []  # code dicts of the op executions in progress (nested ops)
+# Code dicts of the op executions in progress (nested ops), per thread: the tool serves every
+# thread, and ops run in parallel in threads that share a Storage.
+_recording: dict[int, list[dict]] = {}
 
 
 def _on_start(code: types.CodeType, offset: int) -> Any:
     if _recording:
-        module_globals = sys._getframe(1).f_globals
-        for codes in _recording:  # an outer op depends on what its inner ops ran too
-            codes[code] = module_globals
+        mine = _recording.get(threading.get_ident())
+        if mine:
+            module_globals = sys._getframe(1).f_globals
+            for codes in mine:  # an outer op depends on what its inner ops ran too
+                codes[code] = module_globals
+        if mine is None or len(_recording) > 1:
+            # Switched off now, this code would go unseen by the other threads' executions.
+            return None
     return sys.monitoring.DISABLE
 
 
@@ -100,12 +108,16 @@ def _run_monitored(fn: Callable, args: tuple, kwargs: dict) -> tuple[Any, RanCod
     if _monitoring_tool() is None:  # every free tool id taken: fall back to static analysis
         ran.complete = False
         return fn(*args, **kwargs), ran
-    _recording.append(ran.codes)
+    thread = threading.get_ident()
+    mine = _recording.setdefault(thread, [])
+    mine.append(ran.codes)
     sys.monitoring.restart_events()
     try:
         result = fn(*args, **kwargs)
     finally:
-        _recording.pop()
+        mine.pop()
+        if not mine:
+            del _recording[thread]
     return result, ran
 
 

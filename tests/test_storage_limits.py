@@ -1,0 +1,246 @@
+"""Real file-system limits: a full disk (a small tmpfs) and read-only storages (a read-only
+bind mount). We run as root, so chmod would not stop writes: only a real mount does."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from integrity import dangling_references
+from test_query import rows, run
+
+from mandala_ast import (
+    MandalaError,
+    MList,
+    NewCallError,
+    ReadOnlyStorageError,
+    Storage,
+    StorageFullError,
+    op,
+)
+
+RAN: list = []
+
+
+@op
+def inc(x: int) -> int:
+    RAN.append(("inc", x))
+    return x + 1
+
+
+@op
+def chunk(i: int) -> bytes:
+    """300 kB: stored inline in the SQLite file, so a full disk fails the row write."""
+    RAN.append(("chunk", i))
+    return bytes([i % 256]) * 300_000
+
+
+@op
+def blob(i: int) -> bytes:
+    """Just over 1 MiB: stored as a file in <db>.blobs/."""
+    RAN.append(("blob", i))
+    return bytes([i % 256]) * (1 << 20) + b"!"
+
+
+@op
+def blobs(n: int) -> MList[bytes]:
+    """A list stored element by element, each element a blob file."""
+    RAN.append(("blobs", n))
+    return [bytes([i]) * (1 << 20) + b"!" for i in range(n)]
+
+
+@pytest.fixture(autouse=True)
+def clear_runs():
+    RAN.clear()
+
+
+def _mount(args: list[str], target: Path) -> None:
+    result = subprocess.run(["mount", *args, str(target)], capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount here (needs root and mount(8)): {result.stderr.strip()}")
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 6 MiB tmpfs: room for the storage and a few blobs until filled up."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    _mount(["-t", "tmpfs", "-o", "size=6m", "tmpfs"], mount_point)
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def fill(disk: Path) -> Path:
+    """Fill the disk to the last byte; returns the filler file to delete."""
+    filler = disk / "filler"
+    with open(filler, "wb", buffering=0) as handle:
+        try:
+            while True:
+                handle.write(b"\0" * 4096)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+    return filler
+
+
+def loads(path: Path, fn, i) -> bool:
+    """Whether a fresh Storage that may not compute has fn(i) stored (and its value intact)."""
+    with Storage(path).run(allow_new_calls=False):
+        try:
+            value = fn(i)
+        except NewCallError:
+            return False
+    assert value == fn.fn(i)
+    return True
+
+
+def test_disk_full_while_committing_rows_raises_storage_full_error_and_storage_recovers(small_disk):
+    path = small_disk / "s.db"
+    storage = Storage(path)
+    with storage.run():
+        chunk(0)
+    filler = fill(small_disk)
+    with pytest.raises(StorageFullError, match=str(path)) as raised:
+        with storage.run():
+            chunk(1)
+            chunk(2)
+    assert isinstance(raised.value, OSError) and isinstance(raised.value, MandalaError)
+    filler.unlink()
+    with storage.run():
+        chunk(3)
+        chunk(1)  # dropped by the failed commit: computed again
+    storage.close()
+    assert RAN.count(("chunk", 1)) == 2
+    assert [loads(path, chunk, i) for i in range(4)] == [True, True, False, True]
+    assert dangling_references(path) == 0
+
+
+def test_disk_full_while_writing_a_blob_raises_storage_full_error_and_storage_recovers(small_disk):
+    path = small_disk / "s.db"
+    storage = Storage(path)
+    with storage.run():
+        blob(0)
+    filler = fill(small_disk)
+    with pytest.raises(StorageFullError, match=str(small_disk / "s.db.blobs")):
+        with storage.run():
+            blob(1)
+    assert not [p for p in (small_disk / "s.db.blobs").rglob("*") if p.name.endswith(".tmp")]
+    filler.unlink()
+    with storage.run():
+        blob(2)
+        blob(1)
+    storage.close()
+    assert [loads(path, blob, i) for i in range(3)] == [True, True, True]
+    assert dangling_references(path) == 0
+
+
+
+def test_disk_full_while_writing_the_elements_of_a_list_raises_storage_full_error(small_disk):
+    path = small_disk / "s.db"
+    storage = Storage(path)
+    with storage.run():
+        blobs(1)
+    filler = fill(small_disk)
+    with pytest.raises(StorageFullError, match=str(small_disk / "s.db.blobs")):
+        with storage.run():
+            blobs(2)
+    filler.unlink()
+    with storage.run():
+        assert len(blobs(2)) == 2
+    storage.close()
+    assert RAN.count(("blobs", 2)) == 2
+    assert [loads(path, blobs, n) for n in (1, 2)] == [True, True]
+    assert dangling_references(path) == 0
+
+
+def test_new_storage_on_a_full_disk_raises_storage_full_error(small_disk):
+    fill(small_disk)
+    with pytest.raises(StorageFullError, match="new.db"):
+        Storage(small_disk / "new.db")
+
+
+# -- read-only storages ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def read_only(tmp_path: Path):
+    """A storage written in ``src/``, then seen through a read-only bind mount ``ro/``."""
+    source, view = tmp_path / "src", tmp_path / "ro"
+    source.mkdir()
+    view.mkdir()
+    storage = Storage(source / "s.db")
+    run("with storage.run():\n    for x in [1, 2]:\n        y = inc(x)\n", storage, inc=inc)
+    with storage.run():
+        blob(3)
+    storage.close()
+    _mount(["--bind", str(source)], view)
+    try:
+        _mount(["-o", "remount,bind,ro"], view)
+        yield view / "s.db"
+    finally:
+        subprocess.run(["umount", "-l", str(view)], check=False)
+
+
+def test_storage_on_a_read_only_mount_opens_and_loads(read_only):
+    assert not os.access(read_only.parent, os.W_OK)  # a real read-only mount, even for root
+    storage = Storage(read_only)
+    with storage.run():
+        assert inc(1) == 2 and inc(2) == 3
+        assert blob(3) == blob.fn(3)
+    storage.close()
+    assert sorted(os.listdir(read_only.parent)) == ["s.db", "s.db.blobs"]
+    assert RAN == [("inc", 1), ("inc", 2), ("blob", 3), ("blob", 3)]  # the last: blob.fn(3) above
+
+
+def test_storage_on_a_read_only_mount_answers_df_queries_and_why(read_only):
+    storage = Storage(read_only)
+    assert sorted(storage.df(inc)["x"]) == [1, 2]
+    query = "import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    y = inc(x)\n"
+    found = run(query, storage, inc=inc)["q"]
+    assert sorted(rows(found.df())) == [(1, 2), (2, 3)]
+    assert storage.why(inc, 1).startswith("hit:")
+    assert storage.why(inc, 7).startswith("miss:")
+
+
+def test_new_call_on_a_read_only_storage_raises_read_only_storage_error_naming_the_call(read_only):
+    storage = Storage(read_only)
+    with pytest.raises(ReadOnlyStorageError, match=r"inc has no stored call for \(x=41\)") as raised:
+        with storage.run():
+            assert inc(1) == 2
+            inc(41)
+    assert str(read_only) in str(raised.value) and isinstance(raised.value, MandalaError)
+    assert ("inc", 41) not in RAN
+    with storage.run():  # the storage stays usable for what it holds
+        assert inc(2) == 3
+
+
+def test_deleting_from_a_read_only_storage_raises_read_only_storage_error(read_only):
+    storage = Storage(read_only)
+    with pytest.raises(ReadOnlyStorageError, match=str(read_only)):
+        storage.delete_calls(storage.df(inc))
+    with pytest.raises(ReadOnlyStorageError, match=str(read_only)):
+        storage.gc()
+    assert sorted(storage.df(inc)["x"]) == [1, 2]
+
+
+def test_new_storage_in_a_read_only_directory_raises_read_only_storage_error(read_only):
+    with pytest.raises(ReadOnlyStorageError, match="new.db"):
+        Storage(read_only.parent / "new.db")
+
+
+def test_read_only_view_sees_calls_a_writer_elsewhere_committed_since(read_only):
+    writer = Storage(read_only.parent.parent / "src" / "s.db")
+    with writer.run():
+        inc(10)  # committed into the -wal, which the writer keeps open
+    reader = Storage(read_only)
+    with reader.run():
+        assert inc(10) == 11
+    with writer.run():
+        inc(11)
+    with reader.run():
+        assert inc(11) == 12
+    assert RAN.count(("inc", 10)) == RAN.count(("inc", 11)) == 1
+    writer.close()
