@@ -217,6 +217,22 @@ class TestRecomputeAfterDelete:
         assert storage.delete_calls(row_of(storage, plain.dec, x=4)).calls == 1
         assert storage.delete_calls(row_of(storage, plain.inc, x=2)).calls == 2
 
+    def test_uncompiled_consumer_recorded_before_the_equal_value_was_produced_survives(self, db, plain):
+        """add(3, 10) took a raw 3 before inc(2) ever returned 3: content provenance cannot
+        have taken inc(2)'s output for its input, so deleting inc(2) must leave it."""
+        storage = Storage(db)
+        with storage.run():
+            plain.add(3, 10)
+        with storage.run():
+            plain.inc(2)
+        report = storage.delete_calls(row_of(storage, plain.inc, x=2))
+        assert (report.calls, report.dependents) == (1, 0)
+        assert storage.df(plain.add)["y"].tolist() == [3]
+        plain.RUNS.clear()
+        with storage.run():
+            plain.add(3, 10)
+        assert plain.RUNS == []
+
     def test_without_dependents_only_the_matched_calls_go(self, db, both):
         storage = Storage(db)
         both.pipeline(storage)

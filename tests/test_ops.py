@@ -80,6 +80,28 @@ class TestOutputCounts:
         )
         assert namespace["f"].nout == 3
 
+    def test_variadic_tuple_return_is_one_output_without_future_annotations(self, storage):
+        """This module's annotations are text; a module without the __future__ import hands
+        the op real ``tuple[int, ...]`` objects, read by another path than the text."""
+        namespace: dict = {}
+        exec(
+            "from typing import Tuple\n"
+            "from mandala_ast import op\n"
+            "@op\n"
+            "def triple(x) -> tuple[int, ...]:\n"
+            "    return x, x, x\n"
+            "@op\n"
+            "def pair(x) -> Tuple[int, int]:\n"
+            "    return x, x\n",
+            namespace,
+        )
+        triple, pair = namespace["triple"], namespace["pair"]
+        with storage:
+            assert triple(1) == (1, 1, 1)
+            assert pair(2) == (2, 2)
+        assert storage.df(triple)["output"].tolist() == [(1, 1, 1)]
+        assert list(storage.df(pair).columns[:3]) == ["x", "output_0", "output_1"]
+
     def test_nout_overrides_annotation(self):
         @op(nout=1)
         def pair() -> tuple[int, int]:

@@ -268,6 +268,22 @@ class TestOrdinaryPython:
         with pytest.raises(KeyError, match="no variable 'nope'"):
             q.df("nope")
 
+    @pytest.mark.parametrize("derived", ["", "    w = x + 0\n"], ids=["plain", "derived"])
+    def test_a_rebound_name_shows_and_dedupes_by_its_last_value(self, storage: Storage, derived: str) -> None:
+        """`y = inc(x); y = mul(y, 0)`: y is the last call's output, 0 in every row. Its ids
+        are 0's, and y alone is one distinct row (the first y differs in every row). A
+        derived column takes the row-by-row path instead of the plain table's."""
+        from mandala_ast.runtime.hashing import content_id
+
+        body = "    y = inc(x)\n    y = mul(y, 0)\n"
+        run("import mandala_ast\nwith storage.run():\n    for x in [1, 2, 3]:\n" + textwrap.indent(body, "    "), storage)
+        q = run("import mandala_ast\nwith storage.query() as q:\n    x = Q()\n" + body + derived, storage)["q"]
+        assert rows(q.df("x", "y")) == [(1, 0), (2, 0), (3, 0)]
+        zero, xs = content_id(0).hex(), [content_id(x).hex() for x in (1, 2, 3)]
+        assert rows(q.df("x", "y", values="ids")) == [(x, zero) for x in xs]
+        assert rows(q.df("y")) == [(0,)]
+        assert rows(q.df("y", values="ids")) == [(zero,)]
+
     def test_other_librarys_query_block_runs_as_written(self) -> None:
         ns = run("""\
             import mandala_ast

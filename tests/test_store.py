@@ -134,3 +134,26 @@ def test_a_format_5_file_written_before_call_tombstones_gets_them_on_open(path):
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM inputs").fetchone()[0] == 1
         assert conn.execute("SELECT COUNT(*) FROM call_tombstones").fetchone()[0] == 0
+
+
+def test_a_commit_that_meets_database_is_locked_is_retried_and_lands(path, monkeypatch):
+    """SQLite gives up waiting after its busy timeout and says "database is locked"; the write
+    must then be retried, not lost or raised. A short timeout (the real one is a minute) lets
+    another connection's write lock outlast it: it is released from a thread a moment later."""
+    import threading
+    import time
+
+    from mandala_ast.runtime import store as store_module
+
+    monkeypatch.setattr(store_module, "_BUSY_TIMEOUT_MS", 20)
+    storage = Storage(path)
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    with storage.run():
+        inc(41)
+        holder.execute("BEGIN IMMEDIATE")  # held while the block commits at its exit
+        release = threading.Thread(target=lambda: (time.sleep(0.5), holder.execute("COMMIT")))
+        release.start()
+    release.join()
+    holder.close()
+    assert Storage(path).df(inc)["x"].tolist() == [41]
+    assert dangling_references(path) == 0

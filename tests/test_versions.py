@@ -445,3 +445,38 @@ def test_code_without_source_is_never_taken_for_unchanged_text():
     exec("def f(x):\n    return x + 1\n", made)  # no file: inspect finds no source
     assert not _is_text(fingerprint(made["f"]).source)
     assert _is_text(fingerprint(test_code_without_source_is_never_taken_for_unchanged_text).source)
+
+
+def test_returning_another_local_variable_recomputes_and_reports(tmp_path):
+    """Locals are renamed by first appearance before fingerprinting, so that renaming one is
+    cosmetic; two distinct locals must keep distinct names, or `return a` -> `return b` would
+    serve the stale result and report nothing."""
+    project = Project(tmp_path)
+    source = '''
+    RUNS = []
+
+    @op
+    def train(x):
+        RUNS.append(x)
+        plus = x + 1
+        times = x * 10
+        return {name}
+    '''
+    project.write(source.format(name="plus"))
+    assert project.runs() == [0, 1, 2, 3]
+    project.write(source.format(name="times"))
+    proc = project.run()
+    assert "RUNS [0, 1, 2, 3]" in proc.stdout
+    assert "-    return plus" in proc.stderr and "+    return times" in proc.stderr
+
+
+def test_edit_of_a_constant_only_a_helper_reads_recomputes_and_reports(tmp_path):
+    """The op never names SCALE: only its helper does, and the helper's reads count too."""
+    project = Project(tmp_path)
+    source = BASE.replace("RUNS = []", "RUNS = []\nSCALE = {k}").replace("return x * 2", "return x * SCALE")
+    project.write(source.format(k=2))
+    assert project.runs() == [0, 1, 2, 3]
+    project.write(source.format(k=3))
+    proc = project.run()
+    assert "RUNS [0, 1, 2, 3]" in proc.stdout
+    assert "dependency experiment.SCALE changed" in proc.stderr and "+3" in proc.stderr
