@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import subprocess
 import sys
@@ -207,3 +208,16 @@ class TestInProcessMemo:
                 results = [kind(v) for v in (1, True, 1.0, "1", b"1", None, 1, "1", (1,))]
         assert results == ["int", "bool", "float", "str", "bytes", "NoneType", "int", "str", "tuple"]
         assert [type(v) for v in seen] == [int, bool, float, str, bytes, type(None), tuple]
+
+    def test_zero_and_negative_zero_are_different_calls(self, path):
+        # 0.0 == -0.0 and both hash alike, so a dict keyed by the arguments takes one for the
+        # other; their content ids differ, and so must the calls, in one block and the next.
+        @op
+        def sign(x):
+            return math.copysign(1.0, x)
+
+        storage = Storage(path)
+        for _ in range(2):
+            with storage.run():
+                assert [sign(0.0), sign(-0.0), sign(0.0), sign(-0.0)] == [1.0, -1.0, 1.0, -1.0]
+        assert len(storage.df(sign)) == 2
