@@ -120,6 +120,21 @@ class TestReturnedValues:
         assert row == (None, 1)
 
 
+    @pytest.mark.parametrize(("size", "in_a_file"), [((1 << 20) - 1, False), (1 << 20, True)])
+    def test_values_of_one_mib_or_more_live_in_files(self, path, size, in_a_file):
+        """The README's limit is inclusive: a value of exactly 1 MiB is a file."""
+        @op
+        def blob(n):
+            return b"x" * n
+
+        with Storage(path):
+            blob(size)
+        files = [f for f in (path.parent / "results.db.blobs").rglob("*") if f.is_file()]
+        assert len(files) == in_a_file
+        with Storage(path):
+            assert blob(size) == b"x" * size
+
+
 class TestCommits:
     def test_block_exit_commits(self, path):
         with Storage(path):
