@@ -86,6 +86,7 @@ COSMETIC_EDITS = {
     "local rename": BASE.replace("y = helper(x)", "doubled = helper(x)").replace("y + 1", "doubled + 1"),
     "blank lines": BASE.replace("def helper(x):", "\n\n\ndef helper(x):"),
     "unreached helper": BASE.replace("return x - 1", "return x - 100"),
+    "decorator spelling": BASE.replace("@op\n", "@op()\n"),
 }
 
 
