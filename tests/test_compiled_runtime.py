@@ -109,3 +109,30 @@ def test_every_query_hook_is_reachable_from_compiled_code():
 
     for name in hooks.__all__:
         assert getattr(rt, name) is getattr(hooks, name)
+
+
+@op
+def add(x, y):
+    return x + y
+
+
+def test_a_workflow_with_star_args_keeps_the_history_of_its_named_parameter(tmp_path):
+    """Arguments that land in *rest have no history of their own; `first` keeps its own."""
+    from mandala_ast.transforms import transform_source
+
+    source = (
+        "from mandala_ast import workflow\n"
+        "@workflow\n"
+        "def total(first, *rest):\n"
+        "    return add(first, rest[0])\n"
+        "with storage.run():\n"
+        "    a = inc(1)\n"
+        "    b = inc(5)\n"
+        "    s = total(a, b)\n"
+    )
+    storage = Storage(tmp_path / "s.db")
+    namespace = {"storage": storage, "inc": inc, "add": add}
+    exec(compile(transform_source(source, "user_code.py").source, "user_code.py", "exec"), namespace)
+    assert namespace["s"] == 8
+    provenance = storage.provenance(add).set_index("input")
+    assert provenance.loc["x", "exact"] and provenance.loc["x", "producer_op"] == inc.name
