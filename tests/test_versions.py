@@ -481,3 +481,21 @@ def test_edit_of_a_constant_only_a_helper_reads_recomputes_and_reports(tmp_path)
     proc = project.run()
     assert "RUNS [0, 1, 2, 3]" in proc.stdout
     assert "dependency experiment.SCALE changed" in proc.stderr and "+3" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        BASE.replace("@op\n", "@op(version=1)\n"),
+        # op() applied outside the definition: the function's source text stays the same.
+        BASE.replace("@op\n", "") + "\ntrain = op(version=1)(train)\n",
+    ],
+    ids=["decorator", "applied after the definition"],
+)
+def test_bumping_version_by_hand_recomputes_every_call(tmp_path, spelling):
+    project = Project(tmp_path)
+    project.write(spelling)
+    assert project.runs() == [0, 1, 2, 3]
+    project.write(spelling.replace("version=1", "version=2"))
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
