@@ -86,9 +86,10 @@ class Mutant:
 AREAS = {"H": "hashing", "I": "identity", "V": "versions", "S": "store", "D": "deletion",
          "Q": "queries", "C": "compiler"}
 
-_HASHING = ("tests/test_hashing.py",)
-_OPS = ("tests/test_ops.py", "tests/test_storage.py")
-_VERSIONS = ("tests/test_versions.py", "tests/test_fingerprints.py", "tests/test_dependencies.py")
+_HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
+_OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_regressions.py")
+_VERSIONS = ("tests/test_versions.py", "tests/test_fingerprints.py", "tests/test_dependencies.py",
+             "tests/test_regressions.py")
 _STORE = ("tests/test_store.py", "tests/test_storage.py", "tests/test_codecs.py", "tests/test_packing.py")
 _DELETION = ("tests/test_deletion.py", "tests/test_query_delete.py")
 _QUERY = ("tests/test_query.py", "tests/test_query_columns.py", "tests/test_query_elements.py",
