@@ -348,6 +348,22 @@ class TestVisibility:
         assert plain.RUNS == [("inc", 200), ("add", 201, 10)]
 
 
+    def test_a_deletion_that_frees_no_value_is_still_seen_by_other_storages(self, db, plain):
+        # inc(1)'s values 1 and 2 stay in use by add(1, 2): deleting inc(1) frees no value.
+        first, second = Storage(db), Storage(db)
+        for storage in (first, second):  # second loads: now in its memory
+            with storage.run():
+                plain.inc(1)
+                plain.add(1, 2)
+        report = first.delete_calls(row_of(first, plain.inc, x=1), dependents=False)
+        assert (report.calls, report.values) == (1, 0)
+        plain.RUNS.clear()
+        with second.run():
+            assert plain.inc(1) == 2
+        assert plain.RUNS == [("inc", 1)]
+        assert Storage(db).df(plain.inc)["x"].tolist() == [1]
+
+
 class TestDeletionDuringABlock:
     """Another Storage deletes while a block is running: its commit must not refer to rows
     that are gone (it would otherwise skip storing a value it believes stored)."""
