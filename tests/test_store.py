@@ -157,3 +157,23 @@ def test_a_commit_that_meets_database_is_locked_is_retried_and_lands(path, monke
     holder.close()
     assert Storage(path).df(inc)["x"].tolist() == [41]
     assert dangling_references(path) == 0
+
+
+def test_a_block_loads_stored_calls_while_another_connection_holds_an_exclusive_write(path, monkeypatch):
+    """Readers never wait for writers (WAL): a long commit elsewhere must not stall loading.
+    With a rollback journal the read would wait out the busy timeout (shortened here, as a
+    minute of waiting would look like a hang) and fail."""
+    from mandala_ast.runtime import store as store_module
+
+    with Storage(path).run():
+        inc(1)
+    monkeypatch.setattr(store_module, "_BUSY_TIMEOUT_MS", 20)
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN EXCLUSIVE")
+    writer.execute("DELETE FROM mandala_meta WHERE key = 'no such key'")
+    try:
+        with Storage(path).run(allow_new_calls=False):
+            assert inc(1) == 2
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
