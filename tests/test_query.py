@@ -6,6 +6,7 @@ this module; every storage is a real SQLite file.
 
 from __future__ import annotations
 
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,14 @@ def train(data: list, alpha: float = 0.1) -> float:
 @op
 def evaluate(model: float, data: list) -> float:
     return model / (1 + len(data))
+
+
+SCALE = 2
+
+
+@op
+def scaled(x: int) -> int:
+    return x * SCALE
 
 
 @workflow
@@ -220,6 +229,15 @@ class TestMatching:
                 y = inc(Q())
             """, storage, inc=changed)
         assert len(ns["q"].df()) == 0
+
+    def test_calls_made_before_a_constant_they_read_changed_are_not_seen(self, storage, monkeypatch) -> None:
+        """Same op version, another dependency state: the stored call is stale for today's code."""
+        run("import mandala_ast\nwith storage.run():\n    y = scaled(1)\n", storage, scaled=scaled)
+        query = "import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    y = scaled(x)\n"
+        monkeypatch.setattr(sys.modules[__name__], "SCALE", 3)
+        assert rows(run(query, storage, scaled=scaled)["q"].df()) == []
+        monkeypatch.undo()  # reverted: the stored call is valid again
+        assert rows(run(query, storage, scaled=scaled)["q"].df()) == [(1, 2)]
 
 
 class TestOrdinaryPython:
