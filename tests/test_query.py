@@ -239,6 +239,25 @@ class TestMatching:
         monkeypatch.undo()  # reverted: the stored call is valid again
         assert rows(run(query, storage, scaled=scaled)["q"].df()) == [(1, 2)]
 
+    def test_a_literal_typed_in_compiled_code_is_not_taken_for_an_equal_op_output(self, storage) -> None:
+        """add(2, v) has 2 typed in, equal to v = inc(1): it is not add(v, v)."""
+        run("import mandala_ast\nwith storage.run():\n    v = inc(1)\n    w = add(2, v)\n    u = add(v, v)\n", storage)
+        q = run("import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    y = inc(x)\n    z = add(y, y)\n", storage)["q"]
+        assert len(q.df()) == 1 and len(q.matched_calls()) == 2
+
+    def test_rows_come_in_the_order_their_last_calls_were_computed(self, storage) -> None:
+        """inc(1) before inc(2), but add(inc(2), 10) before add(inc(1), 10): the last call leads."""
+        run("""\
+            import mandala_ast
+            with storage.run():
+                a = inc(1)
+                b = inc(2)
+                add(b, 10)
+                add(a, 10)
+            """, storage)
+        q = run("import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    y = inc(x)\n    z = add(y, 10)\n", storage)["q"]
+        assert rows(q.df("x", "z")) == [(2, 13), (1, 12)]
+
 
 class TestOrdinaryPython:
     def test_derived_columns_and_filters(self, storage: Storage) -> None:
