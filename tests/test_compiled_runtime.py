@@ -136,3 +136,29 @@ def test_a_workflow_with_star_args_keeps_the_history_of_its_named_parameter(tmp_
     assert namespace["s"] == 8
     provenance = storage.provenance(add).set_index("input")
     assert provenance.loc["x", "exact"] and provenance.loc["x", "producer_op"] == inc.name
+
+
+@op
+def absolute(x):
+    return -x if x < 0 else x
+
+
+def test_an_op_bound_to_a_builtins_name_is_still_compiled_with_provenance(tmp_path):
+    """`abs = absolute` rebinds the builtin's name (in the module or, here, in a function):
+    calls of abs are op calls, not builtins."""
+    from mandala_ast.transforms import transform_source
+
+    source = (
+        "import mandala_ast\n"
+        "def main(storage):\n"
+        "    abs = absolute\n"
+        "    with storage.run():\n"
+        "        a = inc(-5)\n"
+        "        return abs(a)\n"
+    )
+    storage = Storage(tmp_path / "s.db")
+    namespace = {"inc": inc, "absolute": absolute, "__name__": "user_code"}
+    exec(compile(transform_source(source, "user_code.py").source, "user_code.py", "exec"), namespace)
+    assert namespace["main"](storage) == 4
+    provenance = storage.provenance(absolute)
+    assert provenance["exact"].tolist() == [True] and provenance["producer_op"].tolist() == [inc.name]
