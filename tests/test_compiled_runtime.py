@@ -162,3 +162,28 @@ def test_an_op_bound_to_a_builtins_name_is_still_compiled_with_provenance(tmp_pa
     assert namespace["main"](storage) == 4
     provenance = storage.provenance(absolute)
     assert provenance["exact"].tolist() == [True] and provenance["producer_op"].tolist() == [inc.name]
+
+
+@op
+def pair(x):  # no tuple annotation: one output, which happens to be a tuple
+    return (x + 2, 2)
+
+
+def test_unpacking_a_single_output_forgets_what_the_names_held_before(tmp_path):
+    """`a, b = pair(5)` unpacks one output: neither name has a history of its own now, and b
+    must not keep inc(1)'s, though it holds an equal (even the very same) 2."""
+    from mandala_ast.transforms import transform_source
+
+    source = (
+        "import mandala_ast\n"
+        "with storage.run():\n"
+        "    b = inc(1)\n"
+        "    a, b = pair(5)\n"
+        "    c = add(a, b)\n"
+    )
+    storage = Storage(tmp_path / "s.db")
+    namespace = {"storage": storage, "inc": inc, "pair": pair, "add": add, "__name__": "user_code"}
+    exec(compile(transform_source(source, "user_code.py").source, "user_code.py", "exec"), namespace)
+    assert namespace["c"] == 9
+    provenance = storage.provenance(add).set_index("input")
+    assert provenance.loc["y", "producer_op"] != inc.name
