@@ -7,12 +7,15 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 import mandala_ast
 from mandala_ast import Storage, op
+from mandala_ast.runtime import store as store_module
 
 from integrity import dangling_references
 
@@ -140,11 +143,6 @@ def test_a_commit_that_meets_database_is_locked_is_retried_and_lands(path, monke
     """SQLite gives up waiting after its busy timeout and says "database is locked"; the write
     must then be retried, not lost or raised. A short timeout (the real one is a minute) lets
     another connection's write lock outlast it: it is released from a thread a moment later."""
-    import threading
-    import time
-
-    from mandala_ast.runtime import store as store_module
-
     monkeypatch.setattr(store_module, "_BUSY_TIMEOUT_MS", 20)
     storage = Storage(path)
     holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -163,8 +161,6 @@ def test_a_block_loads_stored_calls_while_another_connection_holds_an_exclusive_
     """Readers never wait for writers (WAL): a long commit elsewhere must not stall loading.
     With a rollback journal the read would wait out the busy timeout (shortened here, as a
     minute of waiting would look like a hang) and fail."""
-    from mandala_ast.runtime import store as store_module
-
     with Storage(path).run():
         inc(1)
     monkeypatch.setattr(store_module, "_BUSY_TIMEOUT_MS", 20)
