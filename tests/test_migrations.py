@@ -124,18 +124,6 @@ def test_an_upgrade_keeps_exact_provenance(v4_file):
     assert sources_after == sources_before == 5
 
 
-def test_a_failed_upgrade_leaves_the_format_4_file_as_it_was(v4_file, user, monkeypatch):
-    monkeypatch.setattr(migrations, "_COPY_V4", migrations._COPY_V4 + ("SELECT no_such_function()",))
-    with pytest.raises(sqlite3.OperationalError):
-        Storage(v4_file)
-    assert stored_format(v4_file) == "mandala_ast/4"
-    with sqlite3.connect(v4_file) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0] == 10
-    monkeypatch.undo()
-    assert user.pipeline(Storage(v4_file)) == [1, 3, 5, 7, 9]
-    assert user.RUNS == []
-
-
 def test_a_failed_upgrade_lets_go_of_the_file_at_once(v4_file, user, monkeypatch):
     """The failed upgrade's write lock goes with it, though its exception (and the Storage in
     its traceback, as a notebook keeps it) lives on: the next open must not wait for it. The
@@ -150,6 +138,18 @@ def test_a_failed_upgrade_lets_go_of_the_file_at_once(v4_file, user, monkeypatch
     monkeypatch.setattr(migrations, "_COPY_V4", copy)
     assert user.pipeline(Storage(v4_file)) == [1, 3, 5, 7, 9]
     assert failed.value is not None
+
+
+def test_a_failed_upgrade_leaves_the_format_4_file_as_it_was(v4_file, user, monkeypatch):
+    monkeypatch.setattr(migrations, "_COPY_V4", migrations._COPY_V4 + ("SELECT no_such_function()",))
+    with pytest.raises(sqlite3.OperationalError):
+        Storage(v4_file)
+    assert stored_format(v4_file) == "mandala_ast/4"
+    with sqlite3.connect(v4_file) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0] == 10
+    monkeypatch.undo()
+    assert user.pipeline(Storage(v4_file)) == [1, 3, 5, 7, 9]
+    assert user.RUNS == []
 
 
 def test_the_row_id_of_a_deleted_source_is_not_handed_to_another_call(v4_file, user):
