@@ -59,7 +59,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-06.1"
+LIST_VERSION = "2026-12-06.2"
 
 #: Per mutant and test run; a mutant that hangs the suite counts as killed ("timeout").
 TIMEOUT_SECONDS = 900
