@@ -37,7 +37,7 @@ filtered run takes hours. mutmut 3 rewrites each function into a trampoline in a
 copy and picks the mutant through an environment variable, which the many tests that run a
 fresh interpreter (hooks, crashes, concurrency) would have to carry through; cosmic-ray
 mutates the working tree in place (one worker per clone for parallel runs) and has no notion
-of "these tests first". Neither takes a hand-written list. A list of about seventy bugs, each
+of "these tests first". Neither takes a hand-written list. A list of about eighty bugs, each
 chosen for a behaviour users rely on, runs in well under an hour and says what each test
 buys; keeping the snippets exact makes the list fail loudly when the code moves.
 """
