@@ -347,7 +347,6 @@ class TestVisibility:
         plain.pipeline(second)
         assert plain.RUNS == [("inc", 200), ("add", 201, 10)]
 
-
     def test_a_deletion_that_frees_no_value_is_still_seen_by_other_storages(self, db, plain):
         # inc(1)'s values 1 and 2 stay in use by add(1, 2): deleting inc(1) frees no value.
         first, second = Storage(db), Storage(db)
