@@ -43,3 +43,13 @@ def test_array_files_load_memory_mapped_and_writable(tmp_path):
 def test_unknown_codec_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown codec 'zstd'"):
         decode("zstd", b"")
+
+
+@pytest.mark.parametrize(
+    "value", [10**5000, -(10**5000), 10**18, -(10**18), 10**18 - 1, -(10**18) + 1],
+    ids=["huge", "huge-negative", "1e18", "-1e18", "1e18-1", "-1e18+1"],
+)
+def test_ints_of_any_size_and_sign_round_trip(value):
+    # Beyond 4300 digits str(int) refuses: such ints must leave the decimal path, negative too.
+    encoded = encode(value)
+    assert decode(encoded.codec, encoded.data) == value

@@ -6,6 +6,7 @@ import pytest
 
 import mandala_ast.runtime.compiled as rt
 from mandala_ast import Storage, op, workflow
+from mandala_ast.transforms import transform_source
 
 RUNS: list = []
 
@@ -271,3 +272,80 @@ def test_exception_on_a_continuation_line_is_reported_on_that_line(tmp_path):
         frames = [f for f in traceback.extract_tb(info.value.__traceback__) if f.name == "failing"]
         linenos.append(frames[-1].lineno)
     assert linenos == [47, 47]
+
+
+@op
+def add(x, y):
+    return x + y
+
+
+def test_a_workflow_with_star_args_keeps_the_history_of_its_named_parameter(tmp_path):
+    """Arguments that land in *rest have no history of their own; `first` keeps its own."""
+    source = (
+        "from mandala_ast import workflow\n"
+        "@workflow\n"
+        "def total(first, *rest):\n"
+        "    return add(first, rest[0])\n"
+        "with storage.run():\n"
+        "    a = inc(1)\n"
+        "    b = inc(5)\n"
+        "    s = total(a, b)\n"
+    )
+    storage = Storage(tmp_path / "s.db")
+    namespace = {"storage": storage, "inc": inc, "add": add}
+    run_compiled(source, namespace)
+    assert namespace["s"] == 8
+    provenance = storage.provenance(add).set_index("input")
+    assert provenance.loc["x", "exact"] and provenance.loc["x", "producer_op"] == inc.name
+
+
+@op
+def absolute(x):
+    return -x if x < 0 else x
+
+
+def test_an_op_bound_to_a_builtins_name_is_still_compiled_with_provenance(tmp_path):
+    """`abs = absolute` rebinds the builtin's name (in the module or, here, in a function):
+    calls of abs are op calls, not builtins."""
+    source = (
+        "import mandala_ast\n"
+        "def main(storage):\n"
+        "    abs = absolute\n"
+        "    with storage.run():\n"
+        "        a = inc(-5)\n"
+        "        return abs(a)\n"
+    )
+    storage = Storage(tmp_path / "s.db")
+    namespace = {"inc": inc, "absolute": absolute, "__name__": "user_code"}
+    run_compiled(source, namespace)
+    assert namespace["main"](storage) == 4
+    provenance = storage.provenance(absolute)
+    assert provenance["exact"].tolist() == [True] and provenance["producer_op"].tolist() == [inc.name]
+
+
+@op
+def pair(x):  # no tuple annotation: one output, which happens to be a tuple
+    return (x + 2, 2)
+
+
+def test_unpacking_a_single_output_forgets_what_the_names_held_before(tmp_path):
+    """`a, b = pair(5)` unpacks one output: neither name has a history of its own now, and b
+    must not keep inc(1)'s, though it holds an equal (even the very same) 2."""
+    source = (
+        "import mandala_ast\n"
+        "with storage.run():\n"
+        "    b = inc(1)\n"
+        "    a, b = pair(5)\n"
+        "    c = add(a, b)\n"
+    )
+    storage = Storage(tmp_path / "s.db")
+    namespace = {"storage": storage, "inc": inc, "pair": pair, "add": add, "__name__": "user_code"}
+    run_compiled(source, namespace)
+    assert namespace["c"] == 9
+    provenance = storage.provenance(add).set_index("input")
+    assert provenance.loc["y", "producer_op"] != inc.name
+
+
+def run_compiled(source: str, namespace: dict) -> None:
+    """Compile *source* with the real transform and execute it in *namespace*."""
+    exec(compile(transform_source(source, "user_code.py").source, "user_code.py", "exec"), namespace)

@@ -93,6 +93,29 @@ class TestCache:
         assert second.stdout.split()[-1] == "False"
         assert len(pkg.cached_files()) == 1
 
+    def test_upgrading_mandala_ast_recompiles_instead_of_serving_the_old_cache(self, pkg):
+        """A new release may compile the same source differently: its cache files must not be
+        the old release's (the key holds the library's version)."""
+        pkg.run(IMPORT)
+        upgraded = pkg.run("import mandala_ast\nmandala_ast.__version__ = '99.0'\n" + IMPORT)
+        assert stats(upgraded) == {"hits": 0, "misses": 1, "fallbacks": 0}
+        assert len(pkg.cached_files()) == 2
+
+    def test_an_edited_transform_recompiles_instead_of_serving_the_old_cache(self, pkg):
+        """Upgrading mandala_ast's transform, even without a version bump, changes what
+        compiled code looks like. A copy of the library stands in for the upgrade."""
+        import shutil
+
+        from hookutil import REPO_ROOT
+
+        library = pkg.root / "mandala_ast"
+        shutil.copytree(REPO_ROOT / "mandala_ast", library, ignore=shutil.ignore_patterns("__pycache__"))
+        pkg.run(IMPORT)
+        with open(library / "transforms" / "_lines.py", "a") as source:
+            source.write("\n# the next release\n")
+        assert stats(pkg.run(IMPORT)) == {"hits": 0, "misses": 1, "fallbacks": 0}
+        assert len(pkg.cached_files()) == 2
+
     def test_cpython_pyc_files_are_untouched(self, pkg):
         pkg.run(IMPORT)
         names = [p.name for p in (pkg.root / "pkg" / "__pycache__").iterdir()]

@@ -217,6 +217,22 @@ class TestRecomputeAfterDelete:
         assert storage.delete_calls(row_of(storage, plain.dec, x=4)).calls == 1
         assert storage.delete_calls(row_of(storage, plain.inc, x=2)).calls == 2
 
+    def test_uncompiled_consumer_recorded_before_the_equal_value_was_produced_survives(self, db, plain):
+        """add(3, 10) took a raw 3 before inc(2) ever returned 3: content provenance cannot
+        have taken inc(2)'s output for its input, so deleting inc(2) must leave it."""
+        storage = Storage(db)
+        with storage.run():
+            plain.add(3, 10)
+        with storage.run():
+            plain.inc(2)
+        report = storage.delete_calls(row_of(storage, plain.inc, x=2))
+        assert (report.calls, report.dependents) == (1, 0)
+        assert storage.df(plain.add)["y"].tolist() == [3]
+        plain.RUNS.clear()
+        with storage.run():
+            plain.add(3, 10)
+        assert plain.RUNS == []
+
     def test_without_dependents_only_the_matched_calls_go(self, db, both):
         storage = Storage(db)
         both.pipeline(storage)
@@ -330,6 +346,21 @@ class TestVisibility:
         plain.RUNS.clear()
         plain.pipeline(second)
         assert plain.RUNS == [("inc", 200), ("add", 201, 10)]
+
+    def test_a_deletion_that_frees_no_value_is_still_seen_by_other_storages(self, db, plain):
+        # inc(1)'s values 1 and 2 stay in use by add(1, 2): deleting inc(1) frees no value.
+        first, second = Storage(db), Storage(db)
+        for storage in (first, second):  # second loads: now in its memory
+            with storage.run():
+                plain.inc(1)
+                plain.add(1, 2)
+        report = first.delete_calls(row_of(first, plain.inc, x=1), dependents=False)
+        assert (report.calls, report.values) == (1, 0)
+        plain.RUNS.clear()
+        with second.run():
+            assert plain.inc(1) == 2
+        assert plain.RUNS == [("inc", 1)]
+        assert Storage(db).df(plain.inc)["x"].tolist() == [1]
 
 
 class TestDeletionDuringABlock:

@@ -741,3 +741,63 @@ def test_real_sigint_during_op_keeps_completed_calls(tmp_path):
     proc = run_py(tmp_path, verify, str(path), FAULT_EXEC_LOG=str(verify_log))
     assert json.loads(proc.stdout) == [True, False]
     assert read_log(verify_log) == []
+
+
+# --------------------------------------------------------------------------------------------
+# a full disk (a real, small tmpfs: we are root in CI; elsewhere these tests skip)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 3 MB tmpfs mounted at tmp_path/disk, unmounted afterwards."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@op
+def noise(n: int, k: int) -> bytes:
+    return random.Random(k).randbytes(n)
+
+
+def _fill_disk_then_commit(disk: Path) -> tuple[Storage, BaseException | None]:
+    """A block whose commit does not fit on the disk; the filler is then removed."""
+    storage = Storage(disk / "s.db")
+    filler = disk / "filler"
+    filler.write_bytes(b"x" * 1_500_000)
+    raised = None
+    try:
+        with storage.run():
+            for k in range(4):
+                noise(400_000, k)
+    except BaseException as exc:  # noqa: BLE001 - what escapes is the point of the test
+        raised = exc
+    filler.unlink()
+    return storage, raised
+
+
+def test_a_full_disk_drops_the_failed_calls_and_the_next_blocks_store_again(small_disk):
+    storage, raised = _fill_disk_then_commit(small_disk)
+    assert raised is not None
+    with storage.run():
+        noise(1000, 99)
+    # The calls of the failed commit were dropped (nothing half-written); the next block
+    # commits, and running the dropped calls again stores them.
+    assert sorted(Storage(small_disk / "s.db").df(noise)["k"]) == [99]
+    with storage.run():
+        for k in range(4):
+            noise(400_000, k)
+    assert sorted(Storage(small_disk / "s.db").df(noise)["k"]) == [0, 1, 2, 3, 99]
+
+
+def test_a_full_disk_is_a_mandala_error_naming_the_file(small_disk):
+    from mandala_ast import MandalaError
+
+    _, raised = _fill_disk_then_commit(small_disk)
+    assert isinstance(raised, MandalaError) and "s.db" in str(raised)

@@ -125,6 +125,22 @@ def test_an_upgrade_keeps_exact_provenance(v4_file):
     assert sources_after == sources_before == 5
 
 
+def test_a_failed_upgrade_lets_go_of_the_file_at_once(v4_file, user, monkeypatch):
+    """The failed upgrade's write lock goes with it, though its exception (and the Storage in
+    its traceback, as a notebook keeps it) lives on: the next open must not wait for it. The
+    busy timeout is shortened so that waiting fails fast instead of taking minutes."""
+    from mandala_ast.runtime import store as store_module
+
+    monkeypatch.setattr(store_module, "_BUSY_TIMEOUT_MS", 20)
+    copy = migrations._COPY_V4
+    monkeypatch.setattr(migrations, "_COPY_V4", copy + ("SELECT no_such_function()",))
+    with pytest.raises(sqlite3.OperationalError) as failed:
+        Storage(v4_file)
+    monkeypatch.setattr(migrations, "_COPY_V4", copy)
+    assert user.pipeline(Storage(v4_file)) == [1, 3, 5, 7, 9]
+    assert failed.value is not None
+
+
 def test_a_failed_upgrade_leaves_the_format_4_file_as_it_was(v4_file, user, monkeypatch):
     monkeypatch.setattr(migrations, "_COPY_V4", migrations._COPY_V4 + ("SELECT no_such_function()",))
     with pytest.raises(sqlite3.OperationalError):

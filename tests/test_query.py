@@ -6,6 +6,7 @@ this module; every storage is a real SQLite file.
 
 from __future__ import annotations
 
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,14 @@ def train(data: list, alpha: float = 0.1) -> float:
 @op
 def evaluate(model: float, data: list) -> float:
     return model / (1 + len(data))
+
+
+SCALE = 2
+
+
+@op
+def scaled(x: int) -> int:
+    return x * SCALE
 
 
 @workflow
@@ -221,6 +230,34 @@ class TestMatching:
             """, storage, inc=changed)
         assert len(ns["q"].df()) == 0
 
+    def test_calls_made_before_a_constant_they_read_changed_are_not_seen(self, storage, monkeypatch) -> None:
+        """Same op version, another dependency state: the stored call is stale for today's code."""
+        run("import mandala_ast\nwith storage.run():\n    y = scaled(1)\n", storage, scaled=scaled)
+        query = "import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    y = scaled(x)\n"
+        monkeypatch.setattr(sys.modules[__name__], "SCALE", 3)
+        assert rows(run(query, storage, scaled=scaled)["q"].df()) == []
+        monkeypatch.undo()  # reverted: the stored call is valid again
+        assert rows(run(query, storage, scaled=scaled)["q"].df()) == [(1, 2)]
+
+    def test_a_literal_typed_in_compiled_code_is_not_taken_for_an_equal_op_output(self, storage) -> None:
+        """add(2, v) has 2 typed in, equal to v = inc(1): it is not add(v, v)."""
+        run("import mandala_ast\nwith storage.run():\n    v = inc(1)\n    w = add(2, v)\n    u = add(v, v)\n", storage)
+        q = run("import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    y = inc(x)\n    z = add(y, y)\n", storage)["q"]
+        assert len(q.df()) == 1 and len(q.matched_calls()) == 2
+
+    def test_rows_come_in_the_order_their_last_calls_were_computed(self, storage) -> None:
+        """inc(1) before inc(2), but add(inc(2), 10) before add(inc(1), 10): the last call leads."""
+        run("""\
+            import mandala_ast
+            with storage.run():
+                a = inc(1)
+                b = inc(2)
+                add(b, 10)
+                add(a, 10)
+            """, storage)
+        q = run("import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    y = inc(x)\n    z = add(y, 10)\n", storage)["q"]
+        assert rows(q.df("x", "z")) == [(2, 13), (1, 12)]
+
 
 class TestOrdinaryPython:
     def test_derived_columns_and_filters(self, storage: Storage) -> None:
@@ -267,6 +304,22 @@ class TestOrdinaryPython:
         assert rows(q.df(values="ids")) == [(content_id(7).hex(), content_id(8).hex())]
         with pytest.raises(KeyError, match="no variable 'nope'"):
             q.df("nope")
+
+    @pytest.mark.parametrize("derived", ["", "    w = x + 0\n"], ids=["plain", "derived"])
+    def test_a_rebound_name_shows_and_dedupes_by_its_last_value(self, storage: Storage, derived: str) -> None:
+        """`y = inc(x); y = mul(y, 0)`: y is the last call's output, 0 in every row. Its ids
+        are 0's, and y alone is one distinct row (the first y differs in every row). A
+        derived column takes the row-by-row path instead of the plain table's."""
+        from mandala_ast.runtime.hashing import content_id
+
+        body = "    y = inc(x)\n    y = mul(y, 0)\n"
+        run("import mandala_ast\nwith storage.run():\n    for x in [1, 2, 3]:\n" + textwrap.indent(body, "    "), storage)
+        q = run("import mandala_ast\nwith storage.query() as q:\n    x = Q()\n" + body + derived, storage)["q"]
+        assert rows(q.df("x", "y")) == [(1, 0), (2, 0), (3, 0)]
+        zero, xs = content_id(0).hex(), [content_id(x).hex() for x in (1, 2, 3)]
+        assert rows(q.df("x", "y", values="ids")) == [(x, zero) for x in xs]
+        assert rows(q.df("y")) == [(0,)]
+        assert rows(q.df("y", values="ids")) == [(zero,)]
 
     def test_other_librarys_query_block_runs_as_written(self) -> None:
         ns = run("""\

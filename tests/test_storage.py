@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import subprocess
 import sys
@@ -119,6 +120,21 @@ class TestReturnedValues:
         assert row[1] == 1 and len(row[0]) == 32  # the file's digest, not its bytes
 
 
+    @pytest.mark.parametrize(("size", "in_a_file"), [((1 << 20) - 1, False), (1 << 20, True)])
+    def test_values_of_one_mib_or_more_live_in_files(self, path, size, in_a_file):
+        """The README's limit is inclusive: a value of exactly 1 MiB is a file."""
+        @op
+        def blob(n):
+            return b"x" * n
+
+        with Storage(path):
+            blob(size)
+        files = [f for f in (path.parent / "results.db.blobs").rglob("*") if f.is_file()]
+        assert len(files) == in_a_file
+        with Storage(path):
+            assert blob(size) == b"x" * size
+
+
 class TestCommits:
     def test_block_exit_commits(self, path):
         with Storage(path):
@@ -207,3 +223,16 @@ class TestInProcessMemo:
                 results = [kind(v) for v in (1, True, 1.0, "1", b"1", None, 1, "1", (1,))]
         assert results == ["int", "bool", "float", "str", "bytes", "NoneType", "int", "str", "tuple"]
         assert [type(v) for v in seen] == [int, bool, float, str, bytes, type(None), tuple]
+
+    def test_zero_and_negative_zero_are_different_calls(self, path):
+        # 0.0 == -0.0 and both hash alike, so a dict keyed by the arguments takes one for the
+        # other; their content ids differ, and so must the calls, in one block and the next.
+        @op
+        def sign(x):
+            return math.copysign(1.0, x)
+
+        storage = Storage(path)
+        for _ in range(2):
+            with storage.run():
+                assert [sign(0.0), sign(-0.0), sign(0.0), sign(-0.0)] == [1.0, -1.0, 1.0, -1.0]
+        assert len(storage.df(sign)) == 2

@@ -9,12 +9,14 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 import mandala_ast
 from mandala_ast import Storage, StorageFormatError, op
+from mandala_ast.runtime import store as store_module
 
 from integrity import dangling_references
 
@@ -272,3 +274,39 @@ def test_opening_a_storage_while_the_collector_frees_another_does_not_hang(path)
         [sys.executable, "-c", GARBAGE_DURING_OPEN, str(path)], capture_output=True, text=True, timeout=60
     )
     assert done.stdout.strip() == "opened 300", done.stderr
+
+
+def test_a_commit_that_meets_database_is_locked_is_retried_and_lands(path, monkeypatch):
+    """SQLite gives up waiting after its busy timeout and says "database is locked"; the write
+    must then be retried, not lost or raised. A short timeout (the real one is a minute) lets
+    another connection's write lock outlast it: it is released from a thread a moment later."""
+    monkeypatch.setattr(store_module, "_BUSY_TIMEOUT_MS", 20)
+    storage = Storage(path)
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    with storage.run():
+        inc(41)
+        holder.execute("BEGIN IMMEDIATE")  # held while the block commits at its exit
+        release = threading.Thread(target=lambda: (time.sleep(0.5), holder.execute("COMMIT")))
+        release.start()
+    release.join()
+    holder.close()
+    assert Storage(path).df(inc)["x"].tolist() == [41]
+    assert dangling_references(path) == 0
+
+
+def test_a_block_loads_stored_calls_while_another_connection_holds_an_exclusive_write(path, monkeypatch):
+    """Readers never wait for writers (WAL): a long commit elsewhere must not stall loading.
+    With a rollback journal the read would wait out the busy timeout (shortened here, as a
+    minute of waiting would look like a hang) and fail."""
+    with Storage(path).run():
+        inc(1)
+    monkeypatch.setattr(store_module, "_BUSY_TIMEOUT_MS", 20)
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN EXCLUSIVE")
+    writer.execute("DELETE FROM mandala_meta WHERE key = 'no such key'")
+    try:
+        with Storage(path).run(allow_new_calls=False):
+            assert inc(1) == 2
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()

@@ -86,6 +86,7 @@ COSMETIC_EDITS = {
     "local rename": BASE.replace("y = helper(x)", "doubled = helper(x)").replace("y + 1", "doubled + 1"),
     "blank lines": BASE.replace("def helper(x):", "\n\n\ndef helper(x):"),
     "unreached helper": BASE.replace("return x - 1", "return x - 100"),
+    "decorator spelling": BASE.replace("@op\n", "@op()\n"),
 }
 
 
@@ -642,3 +643,56 @@ def _contents(db: Path) -> dict[str, list]:
     contents = {table: sorted(map(repr, conn.execute(f"SELECT * FROM {table}"))) for table in tables}
     conn.close()
     return contents
+
+
+def test_returning_another_local_variable_recomputes_and_reports(tmp_path):
+    """Locals are renamed by first appearance before fingerprinting, so that renaming one is
+    cosmetic; two distinct locals must keep distinct names, or `return a` -> `return b` would
+    serve the stale result and report nothing."""
+    project = Project(tmp_path)
+    source = '''
+    RUNS = []
+
+    @op
+    def train(x):
+        RUNS.append(x)
+        plus = x + 1
+        times = x * 10
+        return {name}
+    '''
+    project.write(source.format(name="plus"))
+    assert project.runs() == [0, 1, 2, 3]
+    project.write(source.format(name="times"))
+    proc = project.run()
+    assert "RUNS [0, 1, 2, 3]" in proc.stdout
+    assert "-    return plus" in proc.stderr and "+    return times" in proc.stderr
+
+
+def test_edit_of_a_constant_only_a_helper_reads_recomputes_and_reports(tmp_path):
+    """The op never names SCALE: only its helper does, and the helper's reads count too."""
+    project = Project(tmp_path)
+    source = BASE.replace("RUNS = []", "RUNS = []\nSCALE = {k}").replace("return x * 2", "return x * SCALE")
+    project.write(source.format(k=2))
+    assert project.runs() == [0, 1, 2, 3]
+    project.write(source.format(k=3))
+    proc = project.run()
+    assert "RUNS [0, 1, 2, 3]" in proc.stdout
+    assert "dependency experiment.SCALE changed" in proc.stderr and "+3" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        BASE.replace("@op\n", "@op(version=1)\n"),
+        # op() applied outside the definition: the function's source text stays the same.
+        BASE.replace("@op\n", "") + "\ntrain = op(version=1)(train)\n",
+    ],
+    ids=["decorator", "applied after the definition"],
+)
+def test_bumping_version_by_hand_recomputes_every_call(tmp_path, spelling):
+    project = Project(tmp_path)
+    project.write(spelling)
+    assert project.runs() == [0, 1, 2, 3]
+    project.write(spelling.replace("version=1", "version=2"))
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []

@@ -1,0 +1,547 @@
+"""Mutation score of the test suite: a curated list of plausible bugs, each one applied to a
+scratch copy of the repository, and the tests that kill (or fail to kill) it.
+
+    python benchmarks/mutants.py                 # every mutant, one at a time
+    python benchmarks/mutants.py --jobs 2        # two scratch copies side by side
+    python benchmarks/mutants.py --only V01,D01  # some mutants (ids, comma-separated)
+    python benchmarks/mutants.py --list          # the list, nothing run
+    python benchmarks/mutants.py --check         # only check that every snippet is found
+
+Each mutant is (id, file, exact source snippet, replacement, relevant test files, one-line
+description): a dropped condition, a swapped argument, an off-by-one, a missing key part —
+a bug someone could plausibly write. The runner copies the working tree (``git ls-files``:
+tracked and untracked-but-not-ignored files, so uncommitted edits count) once per job under
+a temp directory, and for each mutant:
+
+1. replaces the snippet (it must occur exactly once in the file),
+2. runs the relevant test files, ``pytest -x -q -p no:cacheprovider``, and only if they all
+   pass, the whole suite,
+3. restores the file and removes the copy's ``__pycache__`` directories (a mutation that
+   keeps the file's size within one second would otherwise be served from a stale .pyc).
+
+The copy is what gets imported, in the test process and in every subprocess the tests spawn:
+pytest runs with the copy as working directory and first on ``PYTHONPATH`` (ahead of the
+editable install's path entry), and the tests locate the repository from their own
+``__file__``, which is the copy's. The runner checks this before the first mutant.
+
+It prints a markdown table (id, area, description, killed by / survived) and the kill rate
+over the mutants not marked equivalent. Exit status: 2 if a snippet is not found (the list
+has drifted from the code: the message names the mutant, the file and the snippet), 1 if the
+kill rate is below ``--fail-under`` (default 95), else 0.
+
+Why a curated runner and not mutmut 3 or cosmic-ray (both on PyPI): both generate every
+mutation their operators can make (thousands for this code base), most of them equivalent or
+trivial (a changed message string, ``+ 1`` in a log line), and a useful score would need each
+survivor triaged by hand; at ~40 s a suite run on a 2-core machine shared by others, even a
+filtered run takes hours. mutmut 3 rewrites each function into a trampoline in a ``mutants/``
+copy and picks the mutant through an environment variable, which the many tests that run a
+fresh interpreter (hooks, crashes, concurrency) would have to carry through; cosmic-ray
+mutates the working tree in place (one worker per clone for parallel runs) and has no notion
+of "these tests first". Neither takes a hand-written list. A list of about eighty bugs, each
+chosen for a behaviour users rely on, runs in well under an hour and says what each test
+buys; keeping the snippets exact makes the list fail loudly when the code moves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+#: Bumped whenever mutants are added, removed or changed (ids are never reused).
+LIST_VERSION = "2026-12-06.2"
+
+#: Per mutant and test run; a mutant that hangs the suite counts as killed ("timeout").
+TIMEOUT_SECONDS = 900
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """One plausible bug: replace ``find`` (exactly one occurrence) by ``replace`` in ``file``."""
+
+    id: str
+    file: str
+    find: str
+    replace: str
+    tests: tuple[str, ...]
+    description: str
+    equivalent: bool = False
+    reason: str = ""
+
+    @property
+    def area(self) -> str:
+        return AREAS[self.id.rstrip("0123456789")]
+
+
+AREAS = {"H": "hashing", "I": "identity", "V": "versions", "S": "store", "D": "deletion",
+         "Q": "queries", "C": "compiler"}
+
+_HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
+_OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_regressions.py")
+_VERSIONS = ("tests/test_versions.py", "tests/test_fingerprints.py", "tests/test_dependencies.py",
+             "tests/test_regressions.py")
+_STORE = ("tests/test_store.py", "tests/test_storage.py", "tests/test_codecs.py", "tests/test_packing.py")
+_DELETION = ("tests/test_deletion.py", "tests/test_query_delete.py")
+_QUERY = ("tests/test_query.py", "tests/test_query_columns.py", "tests/test_query_elements.py",
+          "tests/test_query_plans.py")
+_COMPILER = ("tests/test_compiler.py", "tests/test_hook.py", "tests/test_compiled_blocks.py",
+             "tests/test_compiled_runtime.py")
+
+_H = "mandala_ast/runtime/hashing.py"
+_ST = "mandala_ast/runtime/storage.py"
+_FP = "mandala_ast/runtime/fingerprints.py"
+_VE = "mandala_ast/runtime/versions.py"
+_SO = "mandala_ast/runtime/store.py"
+_DE = "mandala_ast/runtime/deletion.py"
+_SQL = "mandala_ast/runtime/query/sql.py"
+
+MUTANTS: tuple[Mutant, ...] = (
+    # -- hashing: equal content, equal id; different content (or type), different id ----------
+    Mutant("H01", _H, 'out += b"B1" if value else b"B0"', 'out += b"B1" if value else b"B1"', _HASHING,
+           "False hashes like True"),
+    Mutant("H02", _H, '_put(out, b"Y", bytes(value))', '_put(out, b"S", bytes(value))', _HASHING,
+           "bytes share str's type tag: b'a' and 'a' collide"),
+    Mutant("H03", _H, 'b"".join(sorted(encode_canonical(item) for item in value))',
+           'b"".join(encode_canonical(item) for item in value)', _HASHING,
+           "set elements hashed in iteration order (depends on PYTHONHASHSEED)"),
+    Mutant("H04", _H, "pairs = sorted(encode_canonical(k) + encode_canonical(v) for k, v in value.items())",
+           "pairs = [encode_canonical(k) + encode_canonical(v) for k, v in value.items()]", _HASHING,
+           "dict hashed in insertion order"),
+    Mutant("H05", _H, "    out += _LENGTH(len(payload))\n", "    out += b''\n", _HASHING,
+           "no length prefix: ('ab', 'c') and ('a', 'bc') collide"),
+    Mutant("H06", _H, 'list: _sequence_encoder(b"L"),', 'list: _sequence_encoder(b"T"),', _HASHING,
+           "a list hashes like the tuple of its items"),
+    Mutant("H07", _H, "return dtype.str if dtype.fields is None else repr(dtype.descr)", "return dtype.str",
+           _HASHING, "structured dtypes of one size collide (field names and types dropped)"),
+    Mutant("H08", _H, 'header = f"ndarray|{_dtype_key(array.dtype)}|{array.shape}".encode()',
+           'header = f"ndarray|{_dtype_key(array.dtype)}".encode()', _HASHING,
+           "array shape left out: a reshaped array keeps its id"),
+    Mutant("H09", _H, "        return value != 0.0\n", "        return True\n", _HASHING,
+           "0.0 cached, so -0.0 gets 0.0's cached id"),
+    Mutant("H10", _H, "return value if kind is int or kind is str else (kind, value)", "return value",
+           _HASHING, "scalar cache keyed without the type: True answers with 1's id"),
+    Mutant("H11", _H, 'payload = b"%x" % value', 'payload = b"%x" % abs(value)', _HASHING,
+           "int fast path drops the sign: -5 and 5 collide"),
+    Mutant("H12", _H, "    _encode_index(frame.columns, body)\n", "", _HASHING,
+           "DataFrame column names left out of its id"),
+    Mutant("H13", _H, 'body = bytearray(b"series" if isinstance(value, pd.Series) else b"frame")',
+           'body = bytearray(b"frame")', _HASHING, "a Series hashes like its one-column frame"),
+    # -- identity: which calls are the same call ------------------------------------------------
+    Mutant("I01", _ST, "    for name in sorted(ids):\n        parts += (name.encode(), b\"\\0\", ids[name])",
+           "    for name in sorted(ids)[:1]:\n        parts += (name.encode(), b\"\\0\", ids[name])", _OPS,
+           "call id covers only the first argument: add(1, 2) is add(1, 3)"),
+    Mutant("I02", _ST, "    parts = [version_id]\n    for name in sorted(ids):",
+           "    parts = []\n    for name in sorted(ids):", _OPS,
+           "call id without the op version: inc(1) and dec(1) are one call"),
+    Mutant("I03", "mandala_ast/runtime/ops.py",
+           "return {name: cid for name, cid in cids.items() if defaults.get(name) != cid}", "return cids",
+           _OPS + ("tests/test_versions.py",),
+           "an argument left at its first-seen default is in the key: adding a parameter loses old calls"),
+    Mutant("I04", _ST, "return {n: content_id(v) for n, v in bound.items() if n not in op.ignore}",
+           "return {n: content_id(v) for n, v in bound.items()}", _OPS, "ignore= is ignored"),
+    Mutant("I05", _ST, "    return (op.serial, args, types)\n", "    return (op.serial, args)\n", _OPS,
+           "in-process memo keyed without types: f(True) answers with f(1.0)'s result"),
+    Mutant("I06", _ST, "if not _FAST_TYPES.issuperset(types) or 0.0 in args:",
+           "if not _FAST_TYPES.issuperset(types):", _OPS, "in-process memo conflates 0.0 and -0.0"),
+    Mutant("I07", _ST, 'self.hid = digest(b"row|%s|%s" % (self.lkey, deps_id))',
+           'self.hid = digest(b"row|%s" % self.lkey)', _OPS + ("tests/test_versions.py",),
+           "row id without the dependency state: a recomputation after an edit is never stored"),
+    Mutant("I08", _ST, "hids.update((name, input_refs[name].hid) for name in sources)", "hids.update(())",
+           _OPS + ("tests/test_compiled_blocks.py", "tests/test_compiled_runtime.py"),
+           "history id ignores where inputs came from (compiled provenance collapses to content)"),
+    Mutant("I09", "mandala_ast/runtime/ops.py",
+           "if not isinstance(result, (tuple, list)) or len(result) != self.nout:",
+           "if not isinstance(result, (tuple, list)):", _OPS, "a wrong number of outputs is stored"),
+    Mutant("I10", "mandala_ast/runtime/ops.py",
+           "if origin is tuple and items and items[-1] is not Ellipsis and items != ((),):",
+           "if origin is tuple and items and items != ((),):", _OPS,
+           "point 1: `-> tuple[int, ...]` (no __future__ import) counted as two outputs"),
+    Mutant("I11", "mandala_ast/runtime/ops.py",
+           "    if any(isinstance(i, ast.Constant) and i.value is Ellipsis for i in items):\n        return 1\n",
+           "", _OPS, "text annotation `tuple[int, ...]` counted as two outputs"),
+    Mutant("I12", "mandala_ast/runtime/ops.py", "if names is not None and not kwargs and len(args) == len(names):",
+           "if names is not None and not kwargs:", _OPS,
+           "positional fast path drops defaults when fewer arguments are passed"),
+    # -- versions, fingerprints, dependencies ---------------------------------------------------
+    Mutant("V01", _FP, 'order[node.id] = f"_local{len(order)}"', 'order[node.id] = "_local"', _VERSIONS,
+           "point 2: every local renamed alike: `return a` -> `return b` keeps the fingerprint"),
+    Mutant("V02", _FP, "            node.decorator_list = []\n", "", _VERSIONS,
+           "decorators count: @op(nout=...) spelled differently changes the version"),
+    Mutant("V03", _FP, 'fields.append(f"{name}={_serialise(value)}")', "fields.append(_serialise(value))",
+           _VERSIONS, "field names dropped: x[:a] and x[a:] fingerprint alike"),
+    Mutant("V04", _FP, "    if not signature_defaults:\n        _drop_defaulted_parameters(normalised)",
+           "    if False:\n        _drop_defaulted_parameters(normalised)", _VERSIONS + ("tests/test_ops.py",),
+           "adding a defaulted parameter changes the op's version"),
+    Mutant("V05", "mandala_ast/runtime/ops.py",
+           'return digest(b"op|%s|%d|%s" % (self.name.encode(), self.version, self.fingerprint.digest))',
+           'return digest(b"op|%s|%d|%s" % (self.name.encode(), 0, self.fingerprint.digest))', _VERSIONS,
+           "version= bump ignored"),
+    Mutant("V06", _VE, '        parts += (name.encode(), b"\\0", found[name].state)',
+           '        parts += (name.encode(), b"\\0")', _VERSIONS,
+           "dependency-state id without the states: calls after a helper edit share the old id"),
+    Mutant("V07", "mandala_ast/runtime/dependencies.py",
+           "for owner in [fn, *(resolve(n) for n in list(found))]:", "for owner in [fn]:", _VERSIONS,
+           "point 3: constants read only by a helper are not dependencies"),
+    Mutant("V08", _ST, "            if not self._versions.is_valid(deps_id):\n                stale = deps_id",
+           "            if False:\n                stale = deps_id", _VERSIONS,
+           "stale calls (a dependency changed) are served"),
+    Mutant("V09", _VE, "if current == state or self._accepted(name, state, current):",
+           "if current == state:", _VERSIONS, "accept_change of a helper has no effect"),
+    Mutant("V10", _VE, "                    frontier.append(after)\n", "", _VERSIONS,
+           "only one accepted change is followed, not a chain"),
+    Mutant("V11", _VE, 'if key in self._reported or self.on_change == "ignore":',
+           'if self.on_change == "ignore":', _VERSIONS, "a change is reported once per call, not once"),
+    Mutant("V12", _VE, "return now[0] is not seen[0] or now[1] != seen[1]", "return now[0] is not seen[0]",
+           _VERSIONS, "a constant dict/list edited in place is not noticed at the next block"),
+    Mutant("V13", "mandala_ast/runtime/dependencies.py", "if node.func.attr in _MUTATING_METHODS:",
+           "if False:", _VERSIONS, "a list the op appends to counts as a constant it reads"),
+    Mutant("V14", _VE, "return previous[2] == op.version and _is_text(source) and self._source(previous[1]) == source",
+           "return _is_text(source) and self._source(previous[1]) == source", _VERSIONS,
+           "a version= bump on unchanged text keeps the old calls"),
+    Mutant("V15", _VE, '    if self.on_change == "error":\n',
+           '    if self.on_change == "never":\n', _VERSIONS, 'on_change="error" only reports'),
+    # -- store: SQLite, values, blobs -----------------------------------------------------------
+    Mutant("S01", _SO, 'return "locked" in text or "busy" in text', 'return "busy" in text',
+           _STORE, 'point 4: "database is locked" after the busy timeout is not retried'),
+    Mutant("S02", _SO, "inputs[3::5] = [None if src is None else ids.get(src, 0) for src in sources]",
+           "inputs[3::5] = [None for src in sources]", _STORE + ("tests/test_compiled_blocks.py",),
+           "inputs are stored without the call that produced them"),
+    Mutant("S03", _ST, "large = len(data) >= BLOB_BYTES and", "large = len(data) > BLOB_BYTES and",
+           _STORE, "a value of exactly 1 MiB stays in the database"),
+    Mutant("S04", "mandala_ast/runtime/codecs.py", "if -_INT_FAST < value < _INT_FAST:",
+           "if value < _INT_FAST:", _STORE, "huge negative ints take the decimal path (fails past 4300 digits)"),
+    Mutant("S05", "mandala_ast/runtime/codecs.py", 'if first.isdigit() or first == b"-":',
+           "if first.isdigit():", _STORE, "negative numbers decoded by json.loads instead of int()/float()",
+           equivalent=True,
+           reason="json.loads gives the same value for every number json.dumps writes "
+                  "(-0.0, -Infinity included); only slower"),
+    Mutant("S06", "mandala_ast/runtime/packing.py", "            position += length\n", "", _STORE,
+           "inline outputs after the first are read from the wrong offset"),
+    Mutant("S07", "mandala_ast/runtime/codecs.py", "return type(value) is np.ndarray and value.dtype != object",
+           "return type(value) is np.ndarray", _STORE, "object arrays go to .npy without pickle"),
+    Mutant("S08", _SO, '            self.conn.execute("ROLLBACK")\n            raise',
+           '            raise', ("tests/test_migrations.py",) + _STORE,
+           "a failed write transaction is left open"),
+    Mutant("S09", _SO, '_retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))',
+           '_retry_locked(lambda: conn.execute("PRAGMA journal_mode = DELETE"))', _STORE + ("tests/test_faults.py",),
+           "no WAL: readers and the writer block each other"),
+    Mutant("S10", "mandala_ast/runtime/blobs.py", "        if target.exists():\n            return\n", "",
+           _STORE + ("tests/test_faults.py",), "blob files rewritten on every store (not write-once)",
+           equivalent=True,
+           reason="the content is the same bytes and os.replace is atomic: readers see the old or the "
+                  "identical new file; only slower"),
+    # -- deletion and gc ------------------------------------------------------------------------
+    Mutant("D01", _DE, '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0 AND c.created_at >= m.first",',
+           '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0",', _DELETION,
+           "point 5: an uncompiled consumer recorded before the deleted call made its value is deleted"),
+    Mutant("D02", _DE, '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0 AND c.created_at >= m.first",',
+           '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.created_at >= m.first",', _DELETION,
+           "compiled consumers of an equal value from another call are deleted"),
+    Mutant("D03", _DE, '" WHERE p.created_at = m.first)",', '")",', _DELETION,
+           "a later producer of equal content takes an uncompiled consumer with it"),
+    Mutant("D04", _DE, '" CROSS JOIN main.call_inputs i ON i.src_call = p.id CROSS JOIN main.calls c ON c.id = i.call_id",',
+           '" CROSS JOIN main.call_inputs i ON i.src_call = -p.id CROSS JOIN main.calls c ON c.id = i.call_id",',
+           _DELETION, "dependents by exact (compiled) history are not deleted"),
+    Mutant("D05", _DE, 'VALUE_REFERENCES = (("call_inputs", "cid"), ("call_outputs", "cid"))',
+           'VALUE_REFERENCES = (("call_outputs", "cid"),)', _DELETION,
+           "values still used as inputs are removed"),
+    Mutant("D06", _DE, "        if dependents:\n            _add_dependents(conn)",
+           "        if not dependents:\n            _add_dependents(conn)", _DELETION,
+           "dependents=False deletes dependents, the default does not"),
+    Mutant("D07", "mandala_ast/runtime/garbage.py", "file.is_file() and _mtime(file) < cutoff",
+           "file.is_file() and _mtime(file) > cutoff", _DELETION,
+           "gc removes fresh blob files another process is about to commit"),
+    Mutant("D08", _DE, 'CROSS JOIN main.calls c ON c.cid = m.cid AND c.lkey != c.cid\n"""',
+           'CROSS JOIN main.calls c ON c.hid = m.hid\n"""', _DELETION,
+           "a matched call's other rows (another history) survive it"),
+    Mutant("D09", _DE, "    if calls or values:\n        mark_deleted(conn)",
+           "    if values:\n        mark_deleted(conn)", _DELETION + ("tests/test_storage.py",),
+           "other Storages are not told about deleted calls"),
+    # -- queries --------------------------------------------------------------------------------
+    Mutant("Q01", "mandala_ast/runtime/query/columns.py",
+           "cid_columns = [_cids(pattern.columns[name][-1].value,",
+           "cid_columns = [_cids(pattern.columns[name][0].value,", _QUERY,
+           "point 6: a rebound name's ids (and distinct rows) come from its first binding"),
+    Mutant("Q02", "mandala_ast/runtime/query/result.py", "        for assignment in assignments:\n",
+           "        for assignment in assignments[:1]:\n", _QUERY,
+           "point 6, row-by-row path: a rebound name shows its first binding"),
+    Mutant("Q03", _SQL, '                where.append(f"{table}.src_call IS NULL")\n                params_where.append(node.cid)',
+           "                params_where.append(node.cid)", _QUERY,
+           "a literal argument matches an input that came from an op"),
+    Mutant("Q04", _SQL, "        if self.invalid_states:\n", "        if False:\n", _QUERY,
+           "queries match calls of code that changed since"),
+    Mutant("Q05", _SQL, 'kind = "LEFT JOIN" if call.optional else "JOIN"', 'kind = "JOIN"', _QUERY,
+           "rows whose `if` failed are dropped instead of getting nulls"),
+    Mutant("Q06", _SQL, 'untracked = f"{column}_src IS NULL" if from_element else f"{column}_src IS NULL AND {consumer}.exact = 0"',
+           'untracked = f"{column}_src IS NULL"', _QUERY,
+           "a compiled call's literal input is matched to an op output by content"),
+    Mutant("Q07", _SQL, "            left = default is not None and (", "            left = False and (", _QUERY,
+           "a query naming a new parameter's default misses calls stored before it existed"),
+    Mutant("Q08", "mandala_ast/runtime/query/columns.py",
+           "    keys = list(zip(*cid_columns)) if cid_columns else [()] * count",
+           "    keys = list(zip(*cid_columns[:1])) if cid_columns else [()] * count", _QUERY,
+           "distinct rows compared on the first column only"),
+    Mutant("Q09", "mandala_ast/runtime/query/result.py", "            at = seen.get(row.key)\n",
+           "            at = None\n", _QUERY, "row-by-row path keeps duplicate rows"),
+    Mutant("Q10", _SQL, 'order = ", ".join(f"+g{number}.id" for number in reversed(self.required or [self.first]))',
+           'order = ", ".join(f"+g{number}.id" for number in (self.required or [self.first]))', _QUERY,
+           "rows ordered by the first call instead of the last"),
+    # -- the compiler and the import hook -------------------------------------------------------
+    Mutant("C01", "mandala_ast/compiler.py", '        f"mandala_ast={_library_version()}",\n', "", _COMPILER,
+           "point 7: the compiled-file cache outlives a library upgrade"),
+    Mutant("C02", "mandala_ast/compiler.py", '        f"transforms={_transforms_digest()}",\n', "", _COMPILER,
+           "the compiled-file cache outlives an edit of the transform"),
+    Mutant("C03", "mandala_ast/compiler.py", "        and blob[8:16] == importlib.util.source_hash(data)\n", "",
+           _COMPILER, "an edited module is served from its stale compiled file"),
+    Mutant("C04", "mandala_ast/compiler.py",
+           "if cache_format != CACHE_FORMAT or stored_key != key or not isinstance(code, types.CodeType):",
+           "if cache_format != CACHE_FORMAT or not isinstance(code, types.CodeType):", _COMPILER,
+           "the key stored in a compiled file is not compared",
+           equivalent=True,
+           reason="the file name already holds the key's first 12 hex digits (48 bits): only a prefix "
+                  "collision between two keys for one source file could tell"),
+    Mutant("C05", "mandala_ast/compiler.py", "if OPT_OUT_MARKER in data or not data.strip():",
+           "if not data.strip():", _COMPILER + ("tests/test_cli.py",),
+           "MANDALA_AST_DONT_COMPILE is not honoured"),
+    Mutant("C06", "mandala_ast/transforms/_detect.py", '            if method in LATER_METHODS:\n                return "later"',
+           '            if method in LATER_METHODS:\n                return "block"', _COMPILER + _QUERY,
+           "query and delete blocks compiled as run blocks"),
+    Mutant("C07", "mandala_ast/transforms/_detect.py",
+           'return "block" if callee.rpartition(".")[2] == "Storage" else None', "return None",
+           _COMPILER + ("tests/transforms/test_run_form.py", "tests/transforms/test_end_to_end.py"),
+           "`with Storage(path):` bodies are not compiled"),
+    Mutant("C08", "mandala_ast/transforms/_scopes.py",
+           "if name not in _BUILTINS or self.resolve(name) is not self.module:", "if name not in _BUILTINS:",
+           _COMPILER + ("tests/transforms/test_run_form.py", "tests/transforms/test_semantics.py"),
+           "a local that shadows a builtin name (len = ...) is taken for the builtin"),
+    Mutant("C09", "mandala_ast/transforms/_lines.py", "    if len(old_lines) != len(new_lines):\n",
+           "    if False:\n", ("tests/transforms/test_lines.py",) + _COMPILER,
+           "a rewrite that shifts lines is not caught"),
+    Mutant("C10", "mandala_ast/runtime/compiled.py", "if refs is None or len(refs) != len(targets):",
+           "if refs is None:", _COMPILER, "unpacking targets get the wrong call's history"),
+    Mutant("C11", "mandala_ast/runtime/compiled.py",
+           "return positional[where] if where < len(positional) else None",
+           "return positional[where] if where <= len(positional) else None", _COMPILER,
+           "a workflow argument landing in *args crashes the block"),
+    Mutant("C12", "mandala_ast/runtime/compiled.py",
+           "return refs[0] if refs is not None and len(refs) == 1 else result",
+           "return result", _COMPILER, "a nested op call's output loses its history (inc(inc(1)))"),
+)
+
+
+# -- checking the list against the code ----------------------------------------------------------
+
+
+def check_snippets(root: Path, mutants: list[Mutant]) -> list[str]:
+    """One message per mutant whose snippet is missing or not unique in its file."""
+    problems = []
+    for mutant in mutants:
+        path = root / mutant.file
+        text = path.read_text() if path.exists() else None
+        count = 0 if text is None else text.count(mutant.find)
+        if count != 1:
+            where = "file not found" if text is None else f"found {count} times, expected exactly once"
+            problems.append(
+                f"mutant {mutant.id}: snippet {where} in {mutant.file}\n"
+                f"  snippet: {mutant.find!r}\n"
+                f"  (update the snippet in benchmarks/mutants.py to the code's current spelling)"
+            )
+    return problems
+
+
+# -- running --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    mutant: Mutant
+    status: str  # "killed", "survived", "equivalent", "equivalent but killed"
+    detail: str  # the test that killed it, or the equivalence reason
+    seconds: float
+
+
+class Workspace:
+    """A scratch copy of the working tree under a temp directory."""
+
+    def __init__(self, number: int) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix=f"mandala-mutants-{number}-"))
+        for relpath in _tracked_files():
+            source, target = REPO / relpath, self.root / relpath
+            if source.is_file():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(self.root), env.get("PYTHONPATH", "")) if p)
+        env.pop("PYTEST_ADDOPTS", None)
+        return env
+
+    def check_imports_the_copy(self) -> None:
+        code = "import mandala_ast, sys; sys.stdout.write(mandala_ast.__file__)"
+        out = subprocess.run([sys.executable, "-c", code], cwd=self.root, env=self.env(),
+                             capture_output=True, text=True, check=True).stdout
+        if not Path(out).resolve().is_relative_to(self.root.resolve()):
+            raise SystemExit(f"the scratch copy is not what gets imported: mandala_ast from {out}")
+
+    def pytest(self, files: tuple[str, ...]) -> tuple[bool, str]:
+        """(passed?, first failure line) of ``pytest -x -q`` over ``files`` (all tests if empty)."""
+        self._drop_bytecode()
+        command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *files]
+        try:
+            proc = subprocess.run(command, cwd=self.root, env=self.env(), capture_output=True,
+                                  text=True, timeout=TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            return False, f"timeout after {TIMEOUT_SECONDS} s"
+        if proc.returncode == 0:
+            return True, ""
+        return False, _first_failure(proc.stdout + proc.stderr, proc.returncode)
+
+    def run(self, mutant: Mutant) -> Outcome:
+        start = time.perf_counter()
+        path = self.root / mutant.file
+        original = path.read_text()
+        path.write_text(original.replace(mutant.find, mutant.replace, 1))
+        try:
+            files = tuple(f for f in mutant.tests if (self.root / f).exists())
+            passed, failure = self.pytest(files)
+            if passed:
+                passed, failure = self.pytest(())
+        finally:
+            path.write_text(original)
+            self._drop_bytecode()
+        seconds = time.perf_counter() - start
+        if mutant.equivalent:
+            status = "equivalent" if passed else "equivalent but killed"
+            return Outcome(mutant, status, mutant.reason if passed else failure, seconds)
+        return Outcome(mutant, "survived" if passed else "killed", failure, seconds)
+
+    def _drop_bytecode(self) -> None:
+        for cache in self.root.rglob("__pycache__"):
+            shutil.rmtree(cache, ignore_errors=True)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _tracked_files() -> list[str]:
+    out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                         cwd=REPO, capture_output=True, check=True).stdout
+    return [name for name in out.decode().split("\0") if name]
+
+
+def _first_failure(output: str, returncode: int) -> str:
+    for line in output.splitlines():
+        if line.startswith(("FAILED ", "ERROR ")):
+            return line.split(" - ")[0]
+    for line in reversed(output.splitlines()):
+        if "Error" in line:
+            return f"pytest exit {returncode}: {line.strip()[:120]}"
+    return f"pytest exit {returncode}"
+
+
+def run_all(mutants: list[Mutant], jobs: int, run_equivalent: bool) -> list[Outcome]:
+    todo: queue.Queue[Mutant] = queue.Queue()
+    outcomes: list[Outcome] = []
+    for mutant in mutants:
+        if mutant.equivalent and not run_equivalent:
+            outcomes.append(Outcome(mutant, "equivalent", mutant.reason + " (not run)", 0.0))
+        else:
+            todo.put(mutant)
+    lock = threading.Lock()
+
+    def worker(number: int) -> None:
+        workspace = Workspace(number)
+        try:
+            workspace.check_imports_the_copy()
+            while True:
+                try:
+                    mutant = todo.get_nowait()
+                except queue.Empty:
+                    return
+                outcome = workspace.run(mutant)
+                with lock:
+                    outcomes.append(outcome)
+                    print(f"{mutant.id}: {outcome.status} {outcome.detail} ({outcome.seconds:.0f} s)",
+                          file=sys.stderr, flush=True)
+        finally:
+            workspace.remove()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(max(1, jobs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    order = {m.id: i for i, m in enumerate(mutants)}
+    return sorted(outcomes, key=lambda o: order[o.mutant.id])
+
+
+def table(outcomes: list[Outcome]) -> str:
+    lines = ["| id | area | description | killed by / survived |", "|---|---|---|---|"]
+    for o in outcomes:
+        if o.status == "killed":
+            result = f"killed by `{o.detail.removeprefix('FAILED ').removeprefix('ERROR ')}`"
+        elif o.status == "survived":
+            result = "**survived**"
+        else:
+            result = f"{o.status}: {o.detail}"
+        lines.append(f"| {o.mutant.id} | {o.mutant.area} | {o.mutant.description} | {result} |")
+    return "\n".join(lines)
+
+
+def kill_rate(outcomes: list[Outcome]) -> tuple[int, int]:
+    counted = [o for o in outcomes if not o.mutant.equivalent]
+    return sum(o.status == "killed" for o in counted), len(counted)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", help="comma-separated mutant ids")
+    parser.add_argument("--list", action="store_true", help="print the mutants and exit")
+    parser.add_argument("--check", action="store_true", help="only check that every snippet is found")
+    parser.add_argument("--jobs", type=int, default=1, help="scratch copies run side by side (default 1)")
+    parser.add_argument("--run-equivalent", action="store_true",
+                        help="also run mutants marked equivalent (to confirm they survive)")
+    parser.add_argument("--fail-under", type=float, default=95.0, help="exit 1 below this kill rate (%%)")
+    args = parser.parse_args(argv)
+    mutants = list(MUTANTS)
+    if args.only:
+        wanted = [i.strip() for i in args.only.split(",") if i.strip()]
+        unknown = sorted(set(wanted) - {m.id for m in mutants})
+        if unknown:
+            parser.error(f"unknown mutant ids: {', '.join(unknown)}")
+        mutants = [m for m in mutants if m.id in wanted]
+    if args.list:
+        for m in mutants:
+            flag = " [equivalent]" if m.equivalent else ""
+            print(f"{m.id}  {m.area:9}  {m.file}  {m.description}{flag}")
+        print(f"{len(mutants)} mutants, list version {LIST_VERSION}")
+        return 0
+    problems = check_snippets(REPO, mutants)
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        return 2
+    if args.check:
+        print(f"all {len(mutants)} snippets found (list version {LIST_VERSION})")
+        return 0
+    outcomes = run_all(mutants, args.jobs, args.run_equivalent)
+    killed, counted = kill_rate(outcomes)
+    rate = 100.0 * killed / counted if counted else 100.0
+    print(table(outcomes))
+    print(f"\nkilled {killed} of {counted} non-equivalent mutants: {rate:.1f}% "
+          f"(list version {LIST_VERSION}; {sum(o.mutant.equivalent for o in outcomes)} marked equivalent)")
+    return 0 if rate >= args.fail_under else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
