@@ -40,6 +40,7 @@ __all__ = [
     "RenderError",
     "StorageBusyError",
     "StorageFormatError",
+    "UnknownOpError",
     "ValueEncodingError",
     "VersionChangeError",
 ]
@@ -107,6 +108,11 @@ class QueryError(MandalaError, ValueError):
     """A query or delete block asks for something a pattern cannot mean (a ``while`` loop,
     an in-place update, a branch on a stored value outside ``if``...). The message names the
     line in the user's code."""
+
+
+class UnknownOpError(MandalaError, LookupError):
+    """A storage holds no op of the name asked for (the command line, the flat export); the
+    message lists the names it does hold."""
 
 
 class VersionChangeError(MandalaError):
