@@ -120,7 +120,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not os.path.isfile(path):
         print(f"mandala-ast run: can't open file {args.script!r}", file=sys.stderr)
         return 2
-    from .hook import install
+    from ..hook import install
 
     sys.argv = [args.script, *args.args]
     sys.path[0] = os.path.dirname(os.path.realpath(path))  # as `python script.py` does
@@ -133,7 +133,7 @@ def run_main(path: str) -> int:
 
     Returns 0, or 1 after an uncaught exception; ``SystemExit`` propagates unchanged.
     """
-    from .compiler import CompilingLoader
+    from ..compiler import CompilingLoader
 
     loader = CompilingLoader("__main__", path, prefilter=False)
     module = _main_module(path, loader)
@@ -185,7 +185,7 @@ def _user_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
 def _cmd_show(args: argparse.Namespace) -> int:
     import importlib.util
 
-    from .compiler import run_transform
+    from ..compiler import run_transform
 
     try:
         with open(args.file, "rb") as file:
@@ -208,7 +208,7 @@ def _diff(old: str, new: str, name: str) -> str:
 
 
 def _cmd_cache_clear(args: argparse.Namespace) -> int:
-    from .compiler import clear_cache
+    from ..compiler import clear_cache
 
     count = clear_cache(args.path)
     print(f"Removed {count} cached file(s) under {os.path.abspath(args.path)}")
