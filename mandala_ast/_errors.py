@@ -26,6 +26,7 @@ from __future__ import annotations
 
 __all__ = [
     "CorruptValueError",
+    "ExportError",
     "HookError",
     "MandalaDiagnosticWarning",
     "MandalaError",
@@ -108,6 +109,11 @@ class QueryError(MandalaError, ValueError):
     """A query or delete block asks for something a pattern cannot mean (a ``while`` loop,
     an in-place update, a branch on a stored value outside ``if``...). The message names the
     line in the user's code."""
+
+
+class ExportError(MandalaError):
+    """A flat export cannot be written: sqlite-utils or Datasette is not installed (the
+    message says how to install them), or the output path cannot be written."""
 
 
 class UnknownOpError(MandalaError, LookupError):

@@ -19,6 +19,7 @@ import argparse
 import builtins
 import difflib
 import os
+import sqlite3
 import sys
 import types
 from typing import Sequence
@@ -42,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"mandala-ast {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except MandalaError as exc:
+    except (MandalaError, OSError, sqlite3.Error) as exc:
         print(f"mandala-ast {args.command}: {exc}", file=sys.stderr)
         return 1
 

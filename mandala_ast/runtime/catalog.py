@@ -152,12 +152,16 @@ class Catalog:
 
     # -- calls -----------------------------------------------------------------------------
 
-    def calls(self, op: StoredOp, *, where: dict[str, Any] | None = None, limit: int | None = None) -> list[Call]:
+    def calls(
+        self, op: StoredOp, *, where: dict[str, Any] | None = None, limit: int | None = None,
+        version: Version | None = None,
+    ) -> list[Call]:
         """The op's first ``limit`` calls in storage order (oldest first), those whose column
         equals the given value for each ``where`` item (matched by content id: ``1`` also
         matches a stored ``1.0``). Costs a read of ``limit`` rows per version, however many
-        calls are stored."""
-        versions = {v.stored_id: v.number for v in reversed(self.versions(op))}
+        calls are stored. ``version``: that version's calls only."""
+        chosen_versions = [version] if version is not None else reversed(self.versions(op))
+        versions = {v.stored_id: v.number for v in chosen_versions}
         filters, params = self._filters(op, where or {})
         sql = _PAGE_SQL.format(where=filters)
         pages = [
