@@ -18,6 +18,7 @@ import importlib
 import importlib.util
 import os
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -40,7 +41,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 def _command(commands: argparse._SubParsersAction, name: str, summary: str, text: str, example: str,
              handler: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
     parser = commands.add_parser(
-        name, help=summary, description=f"{summary[0].upper()}{summary[1:]}. {text}".strip(),
+        name, help=summary, description=textwrap.fill(f"{summary[0].upper()}{summary[1:]}. {text}".strip(), 78),
         epilog=f"example:\n  {example}", formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("db", metavar="DB", help="the storage file (e.g. results.db)")
@@ -81,7 +82,7 @@ def _add_calls(commands: argparse._SubParsersAction) -> None:
         "Scalars (numbers, strings, None) are shown as themselves, other values as "
         "<type shape id>. --where COL=VALUE keeps the calls whose input or output COL equals "
         "VALUE, a Python literal (1, 0.5, 'text'; a bare word is a string; 1 also matches 1.0).",
-        "mandala-ast calls results.db fit_ridge --where alpha=0.1 --limit 5 --format csv", _cmd_calls,
+        "mandala-ast calls results.db fit_ridge --where alpha=0.1 --limit 5", _cmd_calls,
     )
     parser.add_argument("op", metavar="OP", help="the op's name (fit_ridge, or module.fit_ridge)")
     _add_where(parser)
