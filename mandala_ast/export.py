@@ -113,7 +113,7 @@ class _Exporter:
             for before, version in zip([None, *versions], versions):
                 if version.stored_id != version.version_id:  # accepted as cosmetic: calls shared
                     continue
-                table = tables[(op.name, version.number)]
+                table = tables[version.version_id]
                 self._op_table(op, version, table)
                 op_rows.append(_op_row(op, version, before, table))
         self._metadata_tables(op_rows)
@@ -210,17 +210,19 @@ def _op_row(op: StoredOp, version: Version, before: Version | None, table: str) 
     }
 
 
-def _table_names(catalog: Catalog, ops: list[StoredOp]) -> dict[tuple[str, int], str]:
-    """``fit_ridge`` for an op's only version, ``fit_ridge_v1`` when it has several; the full
+def _table_names(catalog: Catalog, ops: list[StoredOp]) -> dict[bytes, str]:
+    """``fit_ridge`` for an op's only version, ``fit_ridge_v1``, ``_v2``... (oldest first) when it
+    has several; the full
     name when two modules define ops of one name."""
     short = [op.short_name for op in ops]
     names = {}
     for op in ops:
         base = op.short_name if short.count(op.short_name) == 1 else op.name.replace(".", "_")
         base = f"op_{base}" if base in _RESERVED else base
-        numbers = [v.number for v in catalog.versions(op)]
-        for number in numbers:
-            names[(op.name, number)] = base if len(numbers) == 1 else f"{base}_v{number}"
+        # Numbered by age: a code change keeps the op's version= number, so that is no name.
+        ids = [v.version_id for v in catalog.versions(op)]
+        for age, version_id in enumerate(ids, 1):
+            names[version_id] = base if len(ids) == 1 else f"{base}_v{age}"
     return names
 
 

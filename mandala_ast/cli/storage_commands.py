@@ -193,7 +193,8 @@ def _cmd_versions(args: argparse.Namespace) -> int:
 def source_diff(old: Any, new: Any) -> str:
     """Unified diff between two stored versions' sources (the export shows it too)."""
     before, after = (old.source or "").splitlines(keepends=True), (new.source or "").splitlines(keepends=True)
-    text = "".join(difflib.unified_diff(before, after, f"version {old.number}", f"version {new.number}"))
+    labels = (f"version {v.number} ({v.version_id.hex()[:12]})" for v in (old, new))
+    text = "".join(difflib.unified_diff(before, after, *labels))
     return text if text.endswith("\n") or not text else text + "\n"
 
 
