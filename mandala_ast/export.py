@@ -249,7 +249,7 @@ def browse(catalog: Catalog, *, port: int = 8001) -> int:
         metadata.write_text(json.dumps(datasette_metadata(name, catalog)))
         port = port or free_port()
         print(f"serving on http://127.0.0.1:{port}/{name} (Ctrl-C stops)", flush=True)
-        with _serving(flat, metadata, port) as server:
+        with _serving(flat, metadata, port) as server, _stopped_by_sigterm():
             try:
                 return server.wait()
             except KeyboardInterrupt:
@@ -271,6 +271,22 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _stopped_by_sigterm() -> Iterator[None]:
+    """SIGTERM (``kill``, a test's cleanup) stops the server and removes the temporary file,
+    as Ctrl-C does: by default it would end this process and leave Datasette running."""
+    import signal
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager

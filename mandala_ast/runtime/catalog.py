@@ -160,8 +160,11 @@ class Catalog:
         equals the given value for each ``where`` item (matched by content id: ``1`` also
         matches a stored ``1.0``). Costs a read of ``limit`` rows per version, however many
         calls are stored. ``version``: that version's calls only."""
-        chosen_versions = [version] if version is not None else reversed(self.versions(op))
-        versions = {v.stored_id: v.number for v in chosen_versions}
+        if version is not None:
+            versions = {version.stored_id: version.number}
+        else:  # no call counts: counting a million index entries would be most of the time
+            rows = self.conn.execute(_VERSIONS_SQL, (op.name,)).fetchall()
+            versions = {canonical or vid: number for number, vid, _, canonical, _ in reversed(rows)}
         filters, params = self._filters(op, where or {})
         sql = _PAGE_SQL.format(where=filters)
         pages = [
