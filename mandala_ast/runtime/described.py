@@ -29,14 +29,16 @@ __all__ = ["Opaque", "describe", "describe_row", "is_scalar"]
 
 #: Bytes of a value's file read to describe it: an ``.npy`` header, a pickle's first opcodes.
 _HEAD_BYTES = 4096
-#: Opcodes of a pickle read before giving up on naming what it builds.
-_OPCODES = 64
+#: Opcodes of a pickle read, at most, once its first type is known.
+_OPCODES = 10_000
 _CONTAINERS = {
     "EMPTY_LIST": "list", "EMPTY_DICT": "dict", "EMPTY_TUPLE": "tuple", "TUPLE1": "tuple",
     "TUPLE2": "tuple", "TUPLE3": "tuple", "TUPLE": "tuple", "EMPTY_SET": "set",
     "FROZENSET": "frozenset", "BINBYTES": "bytes", "LONG1": "int", "LONG4": "int",
 }
 _SCALARS = (type(None), bool, int, float, str)
+#: Opcodes that build nothing: the last one that does is found past these.
+_BOOKKEEPING = {"STOP", "MEMOIZE", "BINPUT", "LONG_BINPUT", "PUT", "FRAME", "PROTO"}
 
 
 @dataclass(frozen=True)
@@ -123,20 +125,29 @@ def _dtype_name(descr: Any) -> str:
 
 
 def _pickled_type(head: bytes) -> str:
-    """The class a pickle builds, read from its opcodes (never executed)."""
-    strings: list[str] = []
+    """The type a pickle builds, read from its opcodes (never executed): the first class or
+    container it starts, unless its last step builds a tuple (made after its items)."""
+    first, last, strings = None, None, []
     try:
         for count, (opcode, arg, _) in enumerate(pickletools.genops(io.BytesIO(head))):
-            if opcode.name in ("GLOBAL", "INST"):
-                return str(arg).replace(" ", ".")
-            if opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
-                return f"{strings[-2]}.{strings[-1]}"
-            if opcode.name in _CONTAINERS:
-                return _CONTAINERS[opcode.name]
+            if first is None:
+                first = _opcode_type(opcode.name, arg, strings)
             if isinstance(arg, str):
                 strings.append(arg)
-            if count > _OPCODES:
+            if opcode.name not in _BOOKKEEPING:
+                last = opcode.name
+            if count > _OPCODES and first is not None:
                 break
-    except Exception:  # a truncated head or a foreign file: described by codec only
+    except Exception:  # a truncated head or a foreign file: what was read so far
         pass
-    return "pickle"
+    if last is not None and last.startswith(("TUPLE", "EMPTY_TUPLE")):
+        return "tuple"
+    return first or "pickle"
+
+
+def _opcode_type(name: str, arg: Any, strings: list) -> str | None:
+    if name in ("GLOBAL", "INST"):
+        return str(arg).replace(" ", ".")
+    if name == "STACK_GLOBAL" and len(strings) >= 2:
+        return f"{strings[-2]}.{strings[-1]}"
+    return _CONTAINERS.get(name)
