@@ -166,3 +166,14 @@ def _stop(server: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(server.pid, signal.SIGKILL)
         server.wait()
+
+
+@pytest.mark.parametrize("command, missing", [("browse", "datasette"), ("export", "sqlite_utils")])
+def test_without_the_browse_extra_says_how_to_install(db, tmp_path, command, missing):
+    """As if the extra were not installed: the module cannot be imported."""
+    args = [command, str(db)] + ([str(tmp_path / "out.db")] if command == "export" else [])
+    code = f"import sys; sys.modules[{missing!r}] = None\nfrom mandala_ast.cli import main\nsys.exit(main({args!r}))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "pip install 'mandala_ast[browse]'" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out.db").exists()
