@@ -205,8 +205,9 @@ def _add_why(commands: argparse._SubParsersAction) -> None:
     parser = _command(
         commands, "why", "say whether a call would load or compute, and why",
         "Needs the op's code as it is now: --import names the module that defines it (a "
-        "dotted name importable from here, or a .py file, which is imported, not run). An op "
-        "a script stored as __main__.f is found by its function's name. ARGs are Python "
+        "dotted name importable from here, or a .py file, imported by its file name so that "
+        "its `if __name__ == '__main__':` part does not run). An op a script stored as "
+        "__main__.f is found by its function's name. ARGs are Python "
         "literals; NAME=VALUE passes a keyword argument.",
         "mandala-ast why results.db make_data 200 seed=1 --import examples/quickstart.py", _cmd_why,
     )
