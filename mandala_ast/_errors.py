@@ -12,6 +12,8 @@ Hierarchy::
           ├── NewCallError            a call is missing and new calls are not allowed
           ├── VersionChangeError      code changed and Storage(on_change="error") refuses to recompute
           ├── RenderError             graphviz's dot failed to draw a picture
+          ├── UnknownOpError          a storage holds no op of that name (command line, export)
+          ├── ExportError             a flat export cannot be written (sqlite-utils missing, bad path)
           └── HookError               the import hook cannot be installed as asked
     UserWarning
      └── MandalaWarning
