@@ -68,7 +68,7 @@ def main() -> None:
     args = parser.parse_args()
     script = shutil.which("mandala-ast") or sys.exit("mandala-ast is not installed (pip install -e .)")
     empty, _ = time_command([sys.executable, "-c", "pass"], args.repeat)
-    print(f"| command | stored calls | median wall time (s), fresh process | rows |")
+    print("| command | stored calls | median wall time (s), fresh process | rows |")
     print("|---|---:|---:|---:|")
     print(f"| `python -c pass` (interpreter start, for scale) | - | {empty:.3f} | - |")
     for n in args.sizes:

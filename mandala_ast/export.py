@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ._errors import ExportError
-from .runtime.catalog import Catalog, StoredOp, Version
+from .runtime.catalog import Catalog, StoredOp, Version, source_diff
 from .runtime.described import Opaque, is_scalar
 
 __all__ = ["ExportReport", "browse", "export_storage"]
@@ -201,8 +201,6 @@ def _value_row(cid: bytes, value: Any) -> dict:
 
 
 def _op_row(op: StoredOp, version: Version, before: Version | None, table: str) -> dict:
-    from .cli.storage_commands import source_diff
-
     return {
         "table_name": table, "name": op.name, "version": version.number,
         "version_id": version.version_id.hex(), "signature": op.signature, "calls": version.calls,

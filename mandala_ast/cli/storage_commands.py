@@ -13,7 +13,6 @@ import argparse
 import ast
 import contextlib
 import datetime
-import difflib
 import importlib
 import importlib.util
 import os
@@ -179,6 +178,8 @@ def _add_versions(commands: argparse._SubParsersAction) -> None:
 
 
 def _cmd_versions(args: argparse.Namespace) -> int:
+    from ..runtime.catalog import source_diff
+
     with _catalog(args.db) as catalog:
         op = catalog.find_op(args.op)
         versions = catalog.versions(op)
@@ -188,14 +189,6 @@ def _cmd_versions(args: argparse.Namespace) -> int:
     for old, new in zip(versions, versions[1:]) if args.diff else ():
         print(source_diff(old, new), end="")
     return 0
-
-
-def source_diff(old: Any, new: Any) -> str:
-    """Unified diff between two stored versions' sources (the export shows it too)."""
-    before, after = (old.source or "").splitlines(keepends=True), (new.source or "").splitlines(keepends=True)
-    labels = (f"version {v.number} ({v.version_id.hex()[:12]})" for v in (old, new))
-    text = "".join(difflib.unified_diff(before, after, *labels))
-    return text if text.endswith("\n") or not text else text + "\n"
 
 
 # -- why, graph ----------------------------------------------------------------------------

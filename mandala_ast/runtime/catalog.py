@@ -26,7 +26,7 @@ from .packing import unpack_outputs
 from .store import SQLiteStore
 from .structures import ITEM_OP_NAME
 
-__all__ = ["Call", "Catalog", "StoredOp", "Version"]
+__all__ = ["Call", "Catalog", "StoredOp", "Version", "source_diff"]
 
 _IN_CHUNK = 900  # ids per IN (...) list: below SQLite's oldest limit on bound parameters
 _OPS_SQL = "SELECT name, nout, signature FROM ops WHERE name != ? ORDER BY name"
@@ -224,6 +224,14 @@ class Catalog:
             for cid, *row in self.conn.execute(_VALUES_SQL.format(marks=_marks(chunk)), chunk):
                 rows[cid] = tuple(row)
         return {cid: describe_row(rows.get(cid), cid, self.blobs) for cid in cids}
+
+
+def source_diff(old: Any, new: Any) -> str:
+    """Unified diff between two stored versions' sources (`versions --diff`, the export)."""
+    before, after = (old.source or "").splitlines(keepends=True), (new.source or "").splitlines(keepends=True)
+    labels = (f"version {v.number} ({v.version_id.hex()[:12]})" for v in (old, new))
+    text = "".join(difflib.unified_diff(before, after, *labels))
+    return text if text.endswith("\n") or not text else text + "\n"
 
 
 def _stored_op(name: str, nout: int, signature: str | None) -> StoredOp:
