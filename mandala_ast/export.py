@@ -140,7 +140,7 @@ class _Exporter:
         for column, value in call.values.items():
             if column in opaque:
                 row[column] = _remember(self.values, value)
-                row[f"{column}_type"] = value.kind if isinstance(value, Opaque) else type(value).__name__
+                row[f"{column}_type"] = _type_text(value)
             else:
                 row[column] = value
         stamp = datetime.datetime.fromtimestamp(call.created_at, datetime.timezone.utc) if call.created_at else None
@@ -176,11 +176,17 @@ class _Exporter:
         self.db.create_view("calls", _CALLS_VIEW, replace=True)
 
 
+def _type_text(value: Any) -> str | None:
+    if value is None:  # not passed (an empty *args): no value
+        return None
+    return value.kind if isinstance(value, Opaque) else type(value).__name__
+
+
 def _remember(values: dict[bytes, Any], value: Any) -> str | None:
     if isinstance(value, Opaque):
         values[value.cid] = value
         return value.cid.hex()
-    return None
+    return None if value is None else repr(value)  # a scalar among other values: as text
 
 
 def _column_type(column: str, opaque: set[str], rows: list[dict]) -> type:

@@ -64,3 +64,23 @@ def test_missing_file_is_not_created(tmp_path):
     with pytest.raises(StorageFormatError, match="no such storage file"):
         Catalog.open(tmp_path / "nope.db")
     assert not (tmp_path / "nope.db").exists()
+
+
+def test_keyword_arguments_of_kwargs_are_columns_of_every_call(tmp_path):
+    @op
+    def f(a, *rest, k=1, **kw):
+        return a + sum(rest) + k + len(kw)
+
+    storage = Storage(tmp_path / "s.db")
+    with storage.run():
+        f(1, 2, 3, k=2, z=5)
+        f(1)
+    storage.close()
+    catalog = Catalog.open(tmp_path / "s.db")
+    try:
+        calls = catalog.calls(catalog.find_op("f"))
+        assert [list(call.values) for call in calls] == [["a", "*rest", "k", "**z", "output"]] * 2
+        assert [call.values["**z"] for call in calls] == [5, None]
+        assert [c.values["output"] for c in catalog.calls(catalog.find_op("f"), where={"**z": 5})] == [9]
+    finally:
+        catalog.close()

@@ -151,7 +151,7 @@ def _parse_where(items: list[str], op: Any) -> dict[str, Any]:
         column, sep, text = item.partition("=")
         if not sep or not column:
             raise UsageError(f"--where {item!r}: expected COL=VALUE, e.g. --where alpha=0.1")
-        if column not in op.columns:
+        if column not in op.columns and not column.startswith("**"):
             raise UsageError(f"--where {item!r}: op {op.name} has no column {column!r} (columns: {', '.join(op.columns)})")
         where[column] = literal(text)
     return where

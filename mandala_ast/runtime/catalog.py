@@ -204,10 +204,14 @@ class Catalog:
             call.values.update(inputs.get(call.row_id, {}))
             wanted.update(cid for name, cid in inputs.get(call.row_id, {}).items())
         described = {**self.describe_values(list(wanted - inline.keys())), **inline}
+        # Keyword arguments of **kwargs are inputs of their own ("**name"): a column each,
+        # the same columns for every call of the page.
+        fixed = [name for name in op.params if not name.startswith("**")]
+        extra = sorted({name for call in calls for name in call.values} - set(fixed) - set(op.outputs))
         for call in calls:
             call.values = {
                 column: described.get(call.values[column]) if column in call.values else None
-                for column in (*op.params, *sorted(call.values.keys() - set(op.columns)), *op.outputs)
+                for column in (*fixed, *extra, *op.outputs)
             }
 
     def _inputs(self, row_ids: list[int]) -> dict[int, dict[str, bytes]]:
