@@ -146,6 +146,19 @@ class TestWhy:
         miss = cli("why", str(db), "make_data", "300", "seed=1", "--import", "quickstart.py", cwd=db.parent)
         assert miss.stdout.startswith("miss: __main__.make_data(n=300, seed=1) was never computed")
 
+    def test_script_ops_helpers_are_its_dependencies(self, tmp_path):
+        """A script's op calling a helper of the script: stored as __main__.f and
+        __main__:helper; `why` imports the script and sees both under those names."""
+        script = tmp_path / "s.py"
+        script.write_text("from mandala_ast import Storage, op\n\ndef helper(x):\n    return x * 2\n\n"
+                          "@op\ndef f(x):\n    return helper(x) + 1\n\nif __name__ == '__main__':\n"
+                          "    with Storage('s.db').run():\n        f(1)\n")
+        assert cli("run", "s.py", cwd=tmp_path).returncode == 0
+        assert cli("why", "s.db", "f", "1", "--import", "s.py", cwd=tmp_path).stdout.startswith("hit: ")
+        script.write_text(script.read_text().replace("x * 2", "x * 3"))
+        miss = cli("why", "s.db", "f", "1", "--import", "s.py", cwd=tmp_path).stdout
+        assert miss.startswith("miss: ") and "dependency __main__.helper changed" in miss
+
     def test_needs_import(self, db):
         assert cli("why", str(db), "make_data", "200").returncode == 2
 

@@ -248,7 +248,10 @@ def _imported_op(module_name: str, stored: Any) -> Any:
     if found.name == stored.name:
         return found
     # A script's ops are stored as __main__.f; imported, they are module.f: the same code
-    # under the stored name is the op the storage knows.
+    # under the stored name is the op the storage knows. Its dependencies were recorded as
+    # __main__:helper too, and are looked up in sys.modules["__main__"]: the script, here.
+    if stored.name.startswith("__main__."):
+        sys.modules["__main__"] = module
     renamed = Op(found.fn, nout=found.nout, ignore=found.ignore, version=found.version)
     renamed.name = stored.name
     return renamed
