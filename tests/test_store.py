@@ -248,3 +248,21 @@ def test_opening_a_storage_while_another_thread_writes_keeps_the_file_intact(pat
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     with Storage(path).run(allow_new_calls=False):
         assert [inc(x) for x in range(2000)] == list(range(1, 2001))
+
+
+def test_opening_a_storage_while_the_collector_frees_another_does_not_hang(tmp_path):
+    """An unclosed storage freed by the garbage collector while another one is being opened
+    (the collector runs wherever an allocation happens) must not deadlock the process."""
+    code = textwrap.dedent("""
+        import gc, sys
+        from mandala_ast import Storage
+
+        gc.set_threshold(5)  # collect often: some collection lands inside an open
+        for i in range(300):
+            lost = Storage(f"{sys.argv[1]}/s{i % 3}.db")
+            lost.cycle = lost  # only the collector frees it, running its finalizers
+            del lost
+        print("done")
+    """)
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "done", proc.stderr

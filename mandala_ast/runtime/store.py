@@ -63,7 +63,9 @@ _NEXT_ID_SQL = (
 #: such closes while its locks are held; plain file I/O does not, so the header is read that
 #: way only while no connection here has the file open (the SQLite-level check still runs).
 _OPEN: Counter[str] = Counter()
-_OPENING = threading.Lock()
+# Reentrant: a storage left unclosed is counted out by its finalizer, which the garbage
+# collector may run inside the `with _OPENING:` of another open, in the same thread.
+_OPENING = threading.RLock()
 
 
 def _closed(real: str) -> None:
