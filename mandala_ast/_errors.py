@@ -17,6 +17,8 @@ Hierarchy::
           ├── NewCallError            a call is missing and new calls are not allowed
           ├── VersionChangeError      code changed and Storage(on_change="error") refuses to recompute
           ├── RenderError             graphviz's dot failed to draw a picture
+          ├── UnknownOpError          a storage holds no op of that name (command line, export)
+          ├── ExportError             a flat export cannot be written (sqlite-utils missing, bad path)
           ├── HookError               the import hook cannot be installed as asked
           └── FixtureError            a cached_fixture cannot be cached as written (yield, async, method)
     UserWarning
@@ -33,9 +35,8 @@ from __future__ import annotations
 __all__ = [
     "CorruptValueError",
     "FixtureError",
-
-
     "AmbiguousBlockError",
+    "ExportError",
     "HookError",
     "MandalaDiagnosticWarning",
     "MandalaError",
@@ -52,6 +53,7 @@ __all__ = [
     "StorageBusyError",
     "StorageFormatError",
     "StorageFullError",
+    "UnknownOpError",
     "ValueEncodingError",
     "VersionChangeError",
 ]
@@ -138,6 +140,16 @@ class QueryError(MandalaError, ValueError):
     """A query or delete block asks for something a pattern cannot mean (a ``while`` loop,
     an in-place update, a branch on a stored value outside ``if``...). The message names the
     line in the user's code."""
+
+
+class ExportError(MandalaError):
+    """A flat export cannot be written: sqlite-utils or Datasette is not installed (the
+    message says how to install them), or the output path cannot be written."""
+
+
+class UnknownOpError(MandalaError, LookupError):
+    """A storage holds no op of the name asked for (the command line, the flat export); the
+    message lists the names it does hold."""
 
 
 class VersionChangeError(MandalaError):

@@ -5,6 +5,10 @@
     mandala-ast run script.py [args...]     run a script with the compiler active
     mandala-ast show FILE [--diff]          print the compiled source (or a diff)
     mandala-ast cache clear [PATH]          delete mandala_ast's cached bytecode under PATH
+    mandala-ast ops DB                      look into a storage (and calls, versions, why,
+                                            graph, verify, gc, delete, export, browse)
+
+Exit status: 0 ok, 1 failure (a clear message on stderr), 2 a command line that means nothing.
 
 Also available as ``python -m mandala_ast.cli``.
 """
@@ -15,9 +19,13 @@ import argparse
 import builtins
 import difflib
 import os
+import sqlite3
 import sys
 import types
 from typing import Sequence
+
+from .._errors import MandalaError
+from .storage_commands import UsageError, add_commands
 
 __all__ = ["main"]
 
@@ -30,18 +38,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     0
     """
     args = build_parser().parse_args(argv)
-    return int(args.handler(args) or 0)
+    try:
+        return int(args.handler(args) or 0)
+    except UsageError as exc:
+        print(f"mandala-ast {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except (MandalaError, OSError, sqlite3.Error) as exc:
+        print(f"mandala-ast {args.command}: {exc}", file=sys.stderr)
+        return 1
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with one subparser per command."""
     parser = argparse.ArgumentParser(
-        prog="mandala-ast", description="Run, inspect and cache mandala_ast-compiled Python code."
+        prog="mandala-ast",
+        description="Run, inspect and cache mandala_ast-compiled Python code; look into a storage.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run(commands)
     _add_show(commands)
     _add_cache(commands)
+    add_commands(commands)
     return parser
 
 
@@ -53,6 +70,8 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
         "hook is active for every module that mentions mandala_ast, so the script's own modules "
         "are compiled too. sys.argv and sys.path[0] are set as `python SCRIPT ARGS` would.",
     )
+    run.epilog = "example:\n  mandala-ast run examples/quickstart.py"
+    run.formatter_class = argparse.RawDescriptionHelpFormatter
     run.add_argument("script", help="the Python file to run")
     run.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script")
     run.set_defaults(handler=_cmd_run)
@@ -64,17 +83,27 @@ def _add_show(commands: argparse._SubParsersAction) -> None:
         help="print the compiled source of a file",
         description="Print FILE as the compiler rewrites it (nothing is executed or cached).",
     )
+    show.epilog = "example:\n  mandala-ast show examples/quickstart.py --diff"
+    show.formatter_class = argparse.RawDescriptionHelpFormatter
     show.add_argument("file", help="the Python file to transform")
     show.add_argument("--diff", action="store_true", help="print a unified diff instead")
     show.set_defaults(handler=_cmd_show)
 
 
 def _add_cache(commands: argparse._SubParsersAction) -> None:
-    cache = commands.add_parser("cache", help="manage mandala_ast's bytecode cache")
+    cache = commands.add_parser(
+        "cache",
+        help="manage mandala_ast's bytecode cache",
+        description="Manage mandala_ast's bytecode cache.",
+        epilog="example:\n  mandala-ast cache clear .",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     actions = cache.add_subparsers(dest="action", required=True, metavar="ACTION")
     clear = actions.add_parser(
         "clear",
         help="delete cached compiled files",
+        epilog="example:\n  mandala-ast cache clear .",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Delete mandala_ast's cached bytecode (*-mandala_ast-*.pyc) under PATH and "
         "its sys.pycache_prefix mirror. CPython's own .pyc files are left alone.",
     )
@@ -92,7 +121,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not os.path.isfile(path):
         print(f"mandala-ast run: can't open file {args.script!r}", file=sys.stderr)
         return 2
-    from .hook import install
+    from ..hook import install
 
     sys.argv = [args.script, *args.args]
     sys.path[0] = os.path.dirname(os.path.realpath(path))  # as `python script.py` does
@@ -105,7 +134,7 @@ def run_main(path: str) -> int:
 
     Returns 0, or 1 after an uncaught exception; ``SystemExit`` propagates unchanged.
     """
-    from .compiler import CompilingLoader
+    from ..compiler import CompilingLoader
 
     loader = CompilingLoader("__main__", path, prefilter=False)
     module = _main_module(path, loader)
@@ -157,7 +186,7 @@ def _user_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
 def _cmd_show(args: argparse.Namespace) -> int:
     import importlib.util
 
-    from .compiler import run_transform
+    from ..compiler import run_transform
 
     try:
         with open(args.file, "rb") as file:
@@ -180,7 +209,7 @@ def _diff(old: str, new: str, name: str) -> str:
 
 
 def _cmd_cache_clear(args: argparse.Namespace) -> int:
-    from .compiler import clear_cache
+    from ..compiler import clear_cache
 
     count = clear_cache(args.path)
     print(f"Removed {count} cached file(s) under {os.path.abspath(args.path)}")

@@ -1,0 +1,482 @@
+"""The commands that look into a storage file: ops, calls, versions, why, graph, verify, gc,
+delete, export, browse.
+
+They need none of the user's code: ops are named as stored (``fit_ridge`` or
+``__main__.fit_ridge``) and values are shown without unpickling (scalars as themselves,
+others as type, shape and content id). Only ``why`` runs user code, the module ``--import``
+names, since whether a call would hit depends on the op's code as it is now.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import contextlib
+import datetime
+import importlib
+import importlib.util
+import os
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from .tables import FORMATS, render
+
+__all__ = ["UsageError", "add_commands"]
+
+
+class UsageError(Exception):
+    """A command line that cannot mean anything (exit status 2), like argparse's own errors."""
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Register every storage command on the ``mandala-ast`` parser."""
+    for add in (_add_ops, _add_calls, _add_versions, _add_why, _add_graph, _add_verify, _add_gc,
+                _add_delete, _add_export, _add_browse):
+        add(commands)
+
+
+def _command(commands: argparse._SubParsersAction, name: str, summary: str, text: str, example: str,
+             handler: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+    parser = commands.add_parser(
+        name, help=summary, description=textwrap.fill(f"{summary[0].upper()}{summary[1:]}. {text}".strip(), 78),
+        epilog=f"example:\n  {example}", formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("db", metavar="DB", help="the storage file (e.g. results.db)")
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+# -- ops, calls, versions ------------------------------------------------------------------
+
+
+def _add_ops(commands: argparse._SubParsersAction) -> None:
+    _command(commands, "ops", "list the stored ops with their versions, calls and size on disk",
+             "Size: the encoded bytes of the distinct values each op returned.",
+             "mandala-ast ops results.db", _cmd_ops)
+
+
+def _cmd_ops(args: argparse.Namespace) -> int:
+    from ..runtime.deletion import format_bytes
+
+    with _catalog(args.db) as catalog:
+        rows = []
+        for op in catalog.ops():
+            versions = catalog.versions(op)
+            size = sum(catalog.size_on_disk(v) for v in {v.stored_id: v for v in versions}.values())
+            rows.append([op.name, len(versions), sum(_distinct_counts(versions)), format_bytes(size)])
+    print(render(["op", "versions", "calls", "size"], rows, "table"), end="")
+    return 0
+
+
+def _distinct_counts(versions: list) -> list[int]:
+    # Versions accepted as cosmetic share their calls (stored_id): count those once.
+    return list({v.stored_id: v.calls for v in versions}.values())
+
+
+def _add_calls(commands: argparse._SubParsersAction) -> None:
+    parser = _command(
+        commands, "calls", "show an op's calls, oldest first",
+        "Scalars (numbers, strings, None) are shown as themselves, other values as "
+        "<type shape id>. --where COL=VALUE keeps the calls whose input or output COL equals "
+        "VALUE, a Python literal (1, 0.5, 'text'; a bare word is a string; 1 also matches 1.0).",
+        "mandala-ast calls results.db fit_ridge --where alpha=0.1 --limit 5", _cmd_calls,
+    )
+    parser.add_argument("op", metavar="OP", help="the op's name (fit_ridge, or module.fit_ridge)")
+    _add_where(parser)
+    parser.add_argument("--limit", type=_count, default=20, help="at most this many calls (default 20; 0: all)")
+    parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
+
+
+def _add_where(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--where", action="append", default=[], metavar="COL=VALUE",
+                        help="keep calls whose column COL equals VALUE (repeatable: all must hold)")
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a count (0, 1, 2, ...), not {text!r}")
+    return int(text)
+
+
+def _cmd_calls(args: argparse.Namespace) -> int:
+    with _catalog(args.db) as catalog:
+        op = catalog.find_op(args.op)
+        calls = catalog.calls(op, where=_parse_where(args.where, op), limit=args.limit or None)
+    columns = list(calls[0].values) if calls else list(op.columns)
+    if args.format == "table":  # for people: short cells, no times (80 columns go fast)
+        rows = [[*(_short(call.values[c]) for c in columns), call.version, call.hid.hex()[:8]] for call in calls]
+        print(render([*columns, "version", "call"], rows, "table"), end="")
+        return 0
+    rows = [
+        [*(_full(call.values[c]) for c in columns), call.version, _time(call.created_at, True), call.hid.hex()]
+        for call in calls
+    ]
+    print(render([*columns, "version", "created_at", "call"], rows, args.format), end="")
+    return 0
+
+
+def _full(value: Any) -> Any:
+    from ..runtime.described import Opaque
+
+    return f"<{value.kind} {value.cid.hex()}>" if isinstance(value, Opaque) else value
+
+
+def _short(value: Any) -> Any:
+    """``f64[200,20] c370e2`` for an array: type and shape first, as the table may cut."""
+    from ..runtime.described import Opaque
+
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if not isinstance(value, Opaque):
+        return repr(value) if isinstance(value, str) else value
+    kind = value.kind
+    if kind.startswith("ndarray ") and "(" in kind:
+        dtype, _, shape = kind[len("ndarray "):].partition(" ")
+        kind = dtype.replace("float", "f").replace("uint", "u").replace("int", "i") + "[" + shape.strip("(,)").replace(", ", ",") + "]"
+    return f"{kind} {value.cid.hex()[:6]}"
+
+
+def _time(stamp: float | None, full: bool) -> str:
+    if stamp is None:
+        return ""
+    moment = datetime.datetime.fromtimestamp(stamp, datetime.timezone.utc)
+    return moment.isoformat() if full else moment.strftime("%Y-%m-%d %H:%M")
+
+
+def _parse_where(items: list[str], op: Any) -> dict[str, Any]:
+    where = {}
+    for item in items:
+        column, sep, text = item.partition("=")
+        if not sep or not column:
+            raise UsageError(f"--where {item!r}: expected COL=VALUE, e.g. --where alpha=0.1")
+        if column not in op.columns and not column.startswith("**"):
+            raise UsageError(f"--where {item!r}: op {op.name} has no column {column!r} (columns: {', '.join(op.columns)})")
+        where[column] = literal(text)
+    return where
+
+
+def literal(text: str) -> Any:
+    """A value typed on the command line: a Python literal, else the text itself.
+
+    >>> literal("0.5"), literal("'7'"), literal("abc")
+    (0.5, '7', 'abc')
+    """
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return text
+
+
+def _add_versions(commands: argparse._SubParsersAction) -> None:
+    parser = _command(commands, "versions", "list an op's stored versions",
+                      "--diff also prints how each version's source differs from the one before.",
+                      "mandala-ast versions results.db fit_ridge --diff", _cmd_versions)
+    parser.add_argument("op", metavar="OP", help="the op's name")
+    parser.add_argument("--diff", action="store_true", help="print source diffs between versions")
+
+
+def _cmd_versions(args: argparse.Namespace) -> int:
+    from ..runtime.catalog import source_diff
+
+    with _catalog(args.db) as catalog:
+        op = catalog.find_op(args.op)
+        versions = catalog.versions(op)
+    rows = [[v.number, v.version_id.hex()[:12], "" if v.stored_id == v.version_id else v.stored_id.hex()[:12],
+             v.calls, _time(v.created_at, False)] for v in versions]
+    print(render(["version", "version_id", "same_as", "calls", "created_at"], rows, "table"), end="")
+    for old, new in zip(versions, versions[1:]) if args.diff else ():
+        print(source_diff(old, new), end="")
+    return 0
+
+
+# -- why, graph ----------------------------------------------------------------------------
+
+
+def _add_why(commands: argparse._SubParsersAction) -> None:
+    parser = _command(
+        commands, "why", "say whether a call would load or compute, and why",
+        "Needs the op's code as it is now: --import names the module that defines it (a "
+        "dotted name importable from here, or a .py file, imported by its file name so that "
+        "its `if __name__ == '__main__':` part does not run). An op a script stored as "
+        "__main__.f is found by its function's name. ARGs are Python "
+        "literals; NAME=VALUE passes a keyword argument.",
+        "mandala-ast why results.db make_data 200 seed=1 --import examples/quickstart.py", _cmd_why,
+    )
+    parser.add_argument("op", metavar="OP", help="the op's name")
+    parser.add_argument("args", nargs="*", metavar="ARG", help="the call's arguments")
+    parser.add_argument("--import", dest="module", required=True, metavar="MODULE",
+                        help="module or .py file that defines the op")
+
+
+def _cmd_why(args: argparse.Namespace) -> int:
+    with _catalog(args.db) as catalog:
+        stored = catalog.find_op(args.op)
+    op = _imported_op(args.module, stored)
+    positional, keywords = _call_arguments(args.args)
+    from ..runtime.storage import Storage
+
+    storage = Storage(args.db)
+    try:
+        print(storage.why(op, *positional, **keywords))
+    finally:
+        storage.close()
+    return 0
+
+
+def _call_arguments(items: list[str]) -> tuple[list, dict]:
+    positional, keywords = [], {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if sep and name.isidentifier():
+            keywords[name] = literal(text)
+        elif keywords:
+            raise UsageError(f"positional argument {item!r} after a keyword argument")
+        else:
+            positional.append(literal(item))
+    return positional, keywords
+
+
+def _imported_op(module_name: str, stored: Any) -> Any:
+    from ..runtime.ops import Op
+
+    module = _import(module_name)
+    found = getattr(module, stored.short_name, None)
+    if not isinstance(found, Op):
+        raise UsageError(f"module {module_name!r} defines no op {stored.short_name!r}")
+    if found.name == stored.name:
+        return found
+    # A script's ops are stored as __main__.f; imported, they are module.f: the same code
+    # under the stored name is the op the storage knows. Its dependencies were recorded as
+    # __main__:helper too, and are looked up in sys.modules["__main__"]: the script, here.
+    if stored.name.startswith("__main__."):
+        sys.modules["__main__"] = module
+    renamed = Op(found.fn, nout=found.nout, ignore=found.ignore, version=found.version)
+    renamed.name = stored.name
+    return renamed
+
+
+def _import(name: str) -> Any:
+    sys.path.insert(0, os.getcwd())
+    if not name.endswith(".py"):
+        try:
+            return importlib.import_module(name)
+        except ImportError as exc:
+            raise UsageError(f"--import {name!r}: {exc}") from exc
+    path = Path(name)
+    if not path.is_file():
+        raise UsageError(f"--import {name!r}: no such file")
+    sys.path.insert(0, str(path.resolve().parent))
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def _add_graph(commands: argparse._SubParsersAction) -> None:
+    parser = _command(
+        commands, "graph", "draw the ops around an op, or the calls a value came from",
+        "TARGET is an op's name or a value's content id (8 or more hex digits, as `calls` "
+        "shows it). The format follows FILE's suffix: .svg, .png (graphviz's dot) or .dot.",
+        "mandala-ast graph results.db fit_ridge -o fit_ridge.svg", _cmd_graph,
+    )
+    parser.add_argument("target", metavar="OP_OR_CID", help="an op's name, or a value's id")
+    parser.add_argument("-o", "--output", required=True, metavar="FILE", help="where to write the picture")
+
+
+def _cmd_graph(args: argparse.Namespace) -> int:
+    from .._errors import MandalaRenderWarning
+    from ..runtime.pictures import render as render_picture, to_dot
+    from ..runtime.stored_graphs import op_graph, value_graph
+
+    suffix = Path(args.output).suffix.lstrip(".").lower()
+    if suffix not in ("svg", "png", "dot"):
+        raise UsageError(f"-o {args.output!r}: the file name must end in .svg, .png or .dot")
+    with _catalog(args.db) as catalog:
+        cid = _value_id(catalog, args.target)
+        if cid is None:
+            name = catalog.find_op(args.target).name
+            graph, title = op_graph(catalog.store, name), f"op {name}"
+        else:
+            graph, title = value_graph(catalog.store, cid, _never_load), f"value {cid.hex()[:12]}"
+    if suffix == "dot":
+        Path(args.output).write_text(to_dot(graph, title))
+    else:
+        with _warnings_as_errors(MandalaRenderWarning):
+            render_picture(graph, suffix, title=title).save(args.output)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _never_load(cid: bytes) -> Any:
+    # Labels of pictures show small values; here they are described, never unpickled.
+    raise LookupError("values are not loaded by the command line")
+
+
+def _value_id(catalog: Any, text: str) -> bytes | None:
+    """The stored value whose content id starts with ``text`` (hex), if ``text`` is one."""
+    if len(text) < 8 or any(ch not in "0123456789abcdefABCDEF" for ch in text):
+        return None
+    low = bytes.fromhex(text[: len(text) // 2 * 2].ljust(64, "0"))
+    high = bytes.fromhex(text[: len(text) // 2 * 2].ljust(64, "f"))
+    rows = catalog.conn.execute(
+        "SELECT cid FROM vals WHERE cid BETWEEN ? AND ? LIMIT 2", (low, high)).fetchall()
+    if len(rows) > 1:
+        raise UsageError(f"value id {text!r} is ambiguous: give more digits")
+    return rows[0][0] if rows else None  # not a value: perhaps an op of that name
+
+
+@contextlib.contextmanager
+def _warnings_as_errors(category: type) -> Iterator[None]:
+    """A picture that cannot be rendered (no graphviz) is a failure here, not a warning."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", category)
+        try:
+            yield
+        except category as warning:
+            from .._errors import RenderError
+
+            raise RenderError(f"{warning}; write a .dot file instead") from None
+
+
+# -- verify, gc, delete --------------------------------------------------------------------
+
+
+def _add_verify(commands: argparse._SubParsersAction) -> None:
+    _command(commands, "verify", "check the whole storage for damage",
+             "SQLite's integrity check, every value file against its recorded digest, and rows "
+             "naming calls or values the file lacks. Exit status 1 when a problem is found.",
+             "mandala-ast verify results.db", _cmd_verify)
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    with _storage(args.db) as storage:
+        report = storage.verify()
+    print(report)
+    return 0 if report.ok else 1
+
+
+def _add_gc(commands: argparse._SubParsersAction) -> None:
+    _command(commands, "gc", "remove values nothing refers to, and shrink the file",
+             "Values no stored call uses, stray value files, then VACUUM.",
+             "mandala-ast gc results.db", _cmd_gc)
+
+
+def _cmd_gc(args: argparse.Namespace) -> int:
+    with _storage(args.db) as storage:
+        print(storage.gc())
+    return 0
+
+
+def _add_delete(commands: argparse._SubParsersAction) -> None:
+    parser = _command(
+        commands, "delete", "delete an op's calls, and every call computed from them",
+        "The calls are chosen with --where as for `calls` (or --all); asks before deleting "
+        "unless --yes, then prints what was deleted. Run `gc` afterwards to shrink the file.",
+        "mandala-ast delete results.db fit_ridge --where alpha=100.0 --yes", _cmd_delete,
+    )
+    parser.add_argument("op", metavar="OP", help="the op's name")
+    _add_where(parser)
+    parser.add_argument("--all", action="store_true", help="every call of the op")
+    parser.add_argument("--keep-dependents", action="store_true", help="keep the calls computed from them")
+    parser.add_argument("--yes", "-y", action="store_true", help="do not ask")
+
+
+def _cmd_delete(args: argparse.Namespace) -> int:
+    if not args.where and not args.all:
+        raise UsageError("say which calls: --where COL=VALUE, or --all")
+    with _catalog(args.db) as catalog:
+        op = catalog.find_op(args.op)
+        hids = [call.hid for call in catalog.calls(op, where=_parse_where(args.where, op))]
+    if not hids:
+        print(f"no call of {op.name} matches; nothing deleted")
+        return 0
+    if not args.yes and not _confirm(f"delete {len(hids)} call(s) of {op.name}"
+                                     f"{'' if args.keep_dependents else ' and the calls computed from them'}? [y/N] "):
+        print("nothing deleted", file=sys.stderr)
+        return 1
+    with _storage(args.db) as storage:
+        print(storage.delete_calls(hids, dependents=not args.keep_dependents))
+    return 0
+
+
+def _confirm(question: str) -> bool:
+    print(question, end="", flush=True, file=sys.stderr)
+    answer = sys.stdin.readline()
+    return answer.strip().lower() in ("y", "yes")
+
+
+# -- export, browse ------------------------------------------------------------------------
+
+
+def _add_export(commands: argparse._SubParsersAction) -> None:
+    parser = _command(
+        commands, "export", "write a flat SQLite copy to browse: one table per op version",
+        "Columns per input and output (scalars as values, other values as ids into the "
+        "`values` table, with type and shape), a `calls` view from producers to consumers, "
+        "and an `ops` table with each version's source and diff. Safe on a storage you do not "
+        "trust: nothing is unpickled. Needs sqlite-utils (pip install 'mandala_ast[browse]').",
+        "mandala-ast export results.db flat.db", _cmd_export,
+    )
+    parser.add_argument("out", metavar="OUT", help="the flat file to write (e.g. flat.db)")
+    parser.add_argument("--force", action="store_true", help="replace OUT if it exists")
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from ..export import export_storage
+
+    if Path(args.out).exists() and not args.force:
+        raise UsageError(f"{args.out} exists: pass --force to replace it")
+    with _catalog(args.db) as catalog:
+        report = export_storage(catalog, args.out)
+    print(report)
+    return 0
+
+
+def _add_browse(commands: argparse._SubParsersAction) -> None:
+    parser = _command(
+        commands, "browse", "export to a temporary file and open it in Datasette",
+        "Serves on 127.0.0.1 only, until interrupted (Ctrl-C). Needs the browse extra: "
+        "pip install 'mandala_ast[browse]'.",
+        "mandala-ast browse results.db --port 8001", _cmd_browse,
+    )
+    parser.add_argument("--port", type=int, default=8001, help="port to serve on (default 8001; 0: any free one)")
+
+
+def _cmd_browse(args: argparse.Namespace) -> int:
+    from ..export import browse
+
+    with _catalog(args.db) as catalog:
+        return browse(catalog, port=args.port)
+
+
+# -- opening -------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _catalog(path: str) -> Iterator[Any]:
+    from ..runtime.catalog import Catalog
+
+    catalog = Catalog.open(path)
+    try:
+        yield catalog
+    finally:
+        catalog.close()
+
+
+@contextlib.contextmanager
+def _storage(path: str) -> Iterator[Any]:
+    from .._errors import StorageFormatError
+    from ..runtime.storage import Storage
+
+    if not Path(path).exists():  # Storage() would create it
+        raise StorageFormatError(f"{path}: no such storage file")
+    storage = Storage(path)
+    try:
+        yield storage
+    finally:
+        storage.close()

@@ -1,0 +1,310 @@
+"""A storage as a flat SQLite file for people who never run Python: one readable table per op
+version, browsable in Datasette or any SQLite viewer (``mandala-ast export``, ``browse``).
+
+Tables of the flat file:
+
+- one per op version (``fit_ridge``, or ``fit_ridge_v1`` when the op has several): a row per
+  call, a column per input and output. A column of scalars holds the values; a column with any
+  other value holds ids into ``values`` (foreign keys) and a ``<column>_type`` column says what
+  they are (``ndarray float64 (200, 20)``, ``sklearn.linear_model.Ridge 1.2 kB``).
+- ``values``: every value those columns name: id, codec, type, size, and the value itself when
+  it is a scalar.
+- ``ops``: each op version with its table, signature, call count, source and the diff from the
+  version before (searchable: full-text index on name and source).
+- ``call_index`` and ``edges``, and the ``calls`` view that joins them: for every input of
+  every call, the call that produced it (recorded by compiled code, else the earliest earlier
+  call that returned the same content), so producers link to consumers.
+
+Exporting never unpickles (values are described from their codec, ``.npy`` header or pickle
+opcodes): it is safe on a storage you do not trust. Loading its values in Python is not.
+
+>>> print(export_storage(Catalog.open("results.db"), "flat.db"))      # doctest: +SKIP
+flat.db: 3 op tables, 18 calls, 23 values
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from ._errors import ExportError
+from .runtime.catalog import Catalog, StoredOp, Version, source_diff
+from .runtime.described import Opaque, is_scalar
+
+__all__ = ["ExportReport", "browse", "export_storage"]
+
+_INSTALL = "pip install 'mandala_ast[browse]'"
+_RESERVED = {"values", "ops", "calls", "call_index", "edges"}
+_EDGES_SQL = """
+SELECT c.hid, i.name, i.cid, COALESCE(s.hid, CASE WHEN c.exact = 0 THEN (
+         SELECT p.hid FROM call_outputs o JOIN calls p ON p.id = o.call_id
+         WHERE o.cid = i.cid AND p.created_at <= c.created_at AND p.id != c.id
+         ORDER BY p.created_at LIMIT 1) END),
+       COALESCE(i.src_index, CASE WHEN c.exact = 0 THEN (
+         SELECT o.idx FROM call_outputs o JOIN calls p ON p.id = o.call_id
+         WHERE o.cid = i.cid AND p.created_at <= c.created_at AND p.id != c.id
+         ORDER BY p.created_at LIMIT 1) END)
+FROM calls c JOIN call_inputs i ON i.call_id = c.id LEFT JOIN calls s ON s.id = i.src_call
+WHERE c.version_id = ?
+"""
+_CALLS_VIEW = """
+SELECT e.consumer AS call, ci.op AS op, ci.op_table AS op_table, e.input AS input,
+       e.value AS value, e.producer AS producer_call, pi.op AS producer_op,
+       pi.op_table AS producer_table, e.output_index AS output_index
+FROM edges e JOIN call_index ci ON ci.call = e.consumer
+LEFT JOIN call_index pi ON pi.call = e.producer
+"""
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """What :func:`export_storage` wrote."""
+
+    path: Path
+    tables: int
+    calls: int
+    values: int
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.tables} op tables, {self.calls} calls, {self.values} values"
+
+
+def export_storage(catalog: Catalog, out: str | Path) -> ExportReport:
+    """Write the flat file ``out`` (replaced whole, atomically) from an opened storage."""
+    sqlite_utils = _require("sqlite_utils")
+    out = Path(out)
+    temp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    temp.unlink(missing_ok=True)
+    try:
+        db = sqlite_utils.Database(temp)
+        report = _Exporter(catalog, db).run(out)
+        db.close()
+        os.replace(temp, out)
+    except OSError as exc:
+        raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from exc
+    finally:
+        temp.unlink(missing_ok=True)
+    return report
+
+
+class _Exporter:
+    def __init__(self, catalog: Catalog, db: Any) -> None:
+        self.catalog, self.db = catalog, db
+        self.values: dict[bytes, Any] = {}  # every value a table names, described
+        self.calls = 0
+
+    def run(self, out: Path) -> ExportReport:
+        ops = self.catalog.ops()
+        tables = _table_names(self.catalog, ops)
+        # BLOB: no type affinity, so each scalar keeps its own type (1 stays 1, "1" stays "1").
+        self.db["values"].create({"id": str, "type": str, "value": bytes}, pk="id")
+        op_rows = []
+        for op in ops:
+            versions = self.catalog.versions(op)
+            for before, version in zip([None, *versions], versions):
+                if version.stored_id != version.version_id:  # accepted as cosmetic: calls shared
+                    continue
+                table = tables[version.version_id]
+                self._op_table(op, version, table)
+                op_rows.append(_op_row(op, version, before, table))
+        self._metadata_tables(op_rows)
+        return ExportReport(out, len(op_rows), self.calls, len(self.values))
+
+    def _op_table(self, op: StoredOp, version: Version, table: str) -> None:
+        calls = self.catalog.calls(op, version=version)
+        opaque = {c for call in calls for c, v in call.values.items() if v is not None and not is_scalar(v)}
+        rows = [self._row(call, opaque) for call in calls]
+        columns = {c: _column_type(c, opaque, rows) for c in (calls[0].values if calls else op.columns)}
+        columns.update({f"{c}_type": str for c in opaque})
+        columns.update(version=int, created_at=str, duration_s=float)
+        self.db[table].create({"call": str, **columns}, pk="call",
+                              foreign_keys=[(c, "values", "id") for c in sorted(opaque)] or None)
+        self.db[table].insert_all(rows, batch_size=1000)
+        self.db["call_index"].insert_all(
+            ({"call": row["call"], "op": op.name, "version": version.number, "op_table": table} for row in rows),
+            pk="call", replace=True)
+        self._edges(version)
+        self.calls += len(rows)
+
+    def _row(self, call: Any, opaque: set[str]) -> dict:
+        row: dict[str, Any] = {"call": call.hid.hex()}
+        for column, value in call.values.items():
+            if column in opaque:
+                row[column] = _remember(self.values, value)
+                row[f"{column}_type"] = _type_text(value)
+            else:
+                row[column] = value
+        stamp = datetime.datetime.fromtimestamp(call.created_at, datetime.timezone.utc) if call.created_at else None
+        row.update(version=call.version, created_at=stamp.isoformat() if stamp else None, duration_s=call.duration)
+        return row
+
+    def _edges(self, version: Version) -> None:
+        rows = self.catalog.conn.execute(_EDGES_SQL, (version.stored_id,)).fetchall()
+        for _, _, cid, _, _ in rows:  # scalars too: `values` holds every value an edge names
+            self.values.setdefault(cid, None)
+        self.db["edges"].insert_all(
+            ({"consumer": hid.hex(), "input": name, "value": cid.hex(),
+              "producer": producer.hex() if producer else None, "output_index": index}
+             for hid, name, cid, producer, index in rows),
+            batch_size=1000,
+        )
+
+    def _metadata_tables(self, op_rows: list[dict]) -> None:
+        described = self.catalog.describe_values([c for c, v in self.values.items() if v is None])
+        self.values.update(described)
+        self.db["values"].insert_all((_value_row(cid, value) for cid, value in self.values.items()),
+                                     replace=True, batch_size=1000)
+        self.db["ops"].insert_all(op_rows, pk="table_name", replace=True)
+        if op_rows:
+            self.db["ops"].enable_fts(["name", "source"], create_triggers=False)
+        for name, columns in (("call_index", {"call": str, "op": str, "version": int, "op_table": str}),
+                              ("edges", {"consumer": str, "input": str, "value": str, "producer": str,
+                                         "output_index": int})):
+            if not self.db[name].exists():
+                self.db[name].create(columns)
+        self.db["edges"].create_index(["consumer"], if_not_exists=True)
+        self.db["edges"].create_index(["producer"], if_not_exists=True)
+        self.db.create_view("calls", _CALLS_VIEW, replace=True)
+
+
+def _type_text(value: Any) -> str | None:
+    if value is None:  # not passed (an empty *args): no value
+        return None
+    return value.kind if isinstance(value, Opaque) else type(value).__name__
+
+
+def _remember(values: dict[bytes, Any], value: Any) -> str | None:
+    if isinstance(value, Opaque):
+        values[value.cid] = value
+        return value.cid.hex()
+    return None if value is None else repr(value)  # a scalar among other values: as text
+
+
+def _column_type(column: str, opaque: set[str], rows: list[dict]) -> type:
+    if column in opaque:
+        return str
+    kinds = {type(row.get(column)) for row in rows} - {type(None)}
+    if kinds <= {bool, int}:
+        return int
+    if kinds <= {bool, int, float}:
+        return float
+    return str
+
+
+def _value_row(cid: bytes, value: Any) -> dict:
+    if isinstance(value, Opaque):
+        return {"id": cid.hex(), "type": value.kind, "value": None}
+    return {"id": cid.hex(), "type": type(value).__name__, "value": value}
+
+
+def _op_row(op: StoredOp, version: Version, before: Version | None, table: str) -> dict:
+    return {
+        "table_name": table, "name": op.name, "version": version.number,
+        "version_id": version.version_id.hex(), "signature": op.signature, "calls": version.calls,
+        "source": version.source, "diff": source_diff(before, version) if before else None,
+    }
+
+
+def _table_names(catalog: Catalog, ops: list[StoredOp]) -> dict[bytes, str]:
+    """``fit_ridge`` for an op's only version, ``fit_ridge_v1``, ``_v2``... (oldest first) when it
+    has several; the full
+    name when two modules define ops of one name."""
+    short = [op.short_name for op in ops]
+    names = {}
+    for op in ops:
+        base = op.short_name if short.count(op.short_name) == 1 else op.name.replace(".", "_")
+        base = f"op_{base}" if base in _RESERVED else base
+        # Numbered by age: a code change keeps the op's version= number, so that is no name.
+        ids = [v.version_id for v in catalog.versions(op)]
+        for age, version_id in enumerate(ids, 1):
+            names[version_id] = base if len(ids) == 1 else f"{base}_v{age}"
+    return names
+
+
+def _require(module: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ExportError(f"this needs {module.replace('_', '-')}: {_INSTALL}") from None
+
+
+# -- browsing --------------------------------------------------------------------------------
+
+
+def browse(catalog: Catalog, *, port: int = 8001) -> int:
+    """Export to a temporary file and serve it with Datasette on 127.0.0.1 until interrupted."""
+    _require("datasette")
+    with tempfile.TemporaryDirectory(prefix="mandala_ast-browse-") as folder:
+        name = Path(str(catalog.store.path)).stem or "storage"
+        flat = Path(folder) / f"{name}.db"
+        print(export_storage(catalog, flat), flush=True)
+        metadata = Path(folder) / "metadata.json"
+        metadata.write_text(json.dumps(datasette_metadata(name, catalog)))
+        port = port or free_port()
+        print(f"serving on http://127.0.0.1:{port}/{name} (Ctrl-C stops)", flush=True)
+        with _serving(flat, metadata, port) as server, _stopped_by_sigterm():
+            try:
+                return server.wait()
+            except KeyboardInterrupt:
+                return 0
+
+
+def datasette_metadata(name: str, catalog: Catalog) -> dict:
+    """Titles and descriptions Datasette shows above the tables."""
+    return {
+        "title": f"mandala_ast storage {catalog.store.path}",
+        "description": "One table per op version; `values` describes non-scalar values; "
+        "`calls` links each input to the call that produced it; `ops` has each version's source.",
+        "databases": {name: {"tables": {"ops": {"description": "op versions: source and diff"}}}},
+    }
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 now (the OS picks it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _stopped_by_sigterm() -> Iterator[None]:
+    """SIGTERM (``kill``, a test's cleanup) stops the server and removes the temporary file,
+    as Ctrl-C does: by default it would end this process and leave Datasette running."""
+    import signal
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _serving(flat: Path, metadata: Path, port: int) -> Iterator[subprocess.Popen]:
+    command = [sys.executable, "-m", "datasette", "serve", str(flat), "--host", "127.0.0.1",
+               "--port", str(port), "--metadata", str(metadata), "--immutable", str(flat)]
+    command.remove(str(flat))  # served as immutable: read-only, and it never changes
+    server = subprocess.Popen(command)
+    try:
+        yield server
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()

@@ -1,0 +1,288 @@
+"""What a storage holds, read without the user's code: ops by their stored names, their
+versions, and pages of their calls with values described (runtime/described.py), never loaded.
+
+Used by the command line and the flat export. Reads only: opening goes through SQLiteStore's
+checks (a corrupt or foreign file is refused, untouched), and nothing is unpickled.
+
+>>> catalog = Catalog.open("results.db")                 # doctest: +SKIP
+>>> [op.name for op in catalog.ops()]                    # doctest: +SKIP
+['__main__.fit_ridge', '__main__.make_data']
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import heapq
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from .._errors import StorageFormatError, UnknownOpError
+from .described import Opaque, describe, describe_row
+from .hashing import content_id
+from .packing import unpack_outputs
+from .store import SQLiteStore
+from .structures import ITEM_OP_NAME
+
+__all__ = ["Call", "Catalog", "StoredOp", "Version", "source_diff"]
+
+_IN_CHUNK = 900  # ids per IN (...) list: below SQLite's oldest limit on bound parameters
+_OPS_SQL = "SELECT name, nout, signature FROM ops WHERE name != ? ORDER BY name"
+_VERSIONS_SQL = (
+    "SELECT version, version_id, fingerprint, canonical, created_at FROM versions "
+    "WHERE op_name = ? ORDER BY created_at"
+)
+# One version's calls in storage order (the version index is sorted by (version_id, id)).
+_PAGE_SQL = (
+    "SELECT id, hid, created_at, duration, outputs FROM calls WHERE version_id = ?{where} "
+    "ORDER BY id LIMIT ?"
+)
+_INPUT_FILTER = " AND id IN (SELECT call_id FROM call_inputs WHERE name = ? AND cid IN ({marks}))"
+_OUTPUT_FILTER = " AND id IN (SELECT call_id FROM call_outputs WHERE idx = ? AND cid IN ({marks}))"
+_VALUES_SQL = "SELECT cid, codec, data, size, external FROM vals WHERE cid IN ({marks})"
+_INPUTS_SQL = "SELECT call_id, name, cid FROM call_inputs WHERE call_id IN ({marks})"
+_SIZE_SQL = (
+    "SELECT COALESCE(SUM(size), 0) FROM vals WHERE cid IN "
+    "(SELECT o.cid FROM call_outputs o JOIN calls c ON c.id = o.call_id WHERE c.version_id = ?)"
+)
+
+
+@dataclass(frozen=True)
+class Version:
+    """One stored version of an op; its calls are stored under ``stored_id``."""
+
+    number: int
+    version_id: bytes
+    fingerprint: bytes | None
+    stored_id: bytes
+    created_at: float
+    calls: int
+    source: str | None
+
+
+@dataclass(frozen=True)
+class StoredOp:
+    """An op as the storage knows it: name, parameters, output names."""
+
+    name: str
+    params: tuple[str, ...]
+    outputs: tuple[str, ...]
+    signature: str
+
+    @property
+    def short_name(self) -> str:
+        """The function's own name: ``fit_ridge`` for ``__main__.fit_ridge``."""
+        return self.name.rsplit(".", 1)[-1]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.params + self.outputs
+
+
+@dataclass
+class Call:
+    """One stored call: values by column (scalars, or :class:`Opaque` descriptions)."""
+
+    row_id: int
+    hid: bytes
+    version: int
+    created_at: float
+    duration: float | None
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+class Catalog:
+    """A storage opened for reading by name (see the module docstring)."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self.store = store
+        self.conn = store.conn
+        self.blobs = None if store.path is None else Path(f"{store.path}.blobs")
+
+    @classmethod
+    def open(cls, path: str | Path) -> "Catalog":
+        """Open an existing storage file; a missing one is an error (never created)."""
+        path = Path(path)
+        if not path.exists():
+            raise StorageFormatError(f"{path}: no such storage file")
+        return cls(SQLiteStore(path))
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- ops and versions ------------------------------------------------------------------
+
+    def ops(self) -> list[StoredOp]:
+        """Every op stored, by name (the internal op of collection elements left out)."""
+        return [_stored_op(*row) for row in self.conn.execute(_OPS_SQL, (ITEM_OP_NAME,))]
+
+    def find_op(self, name: str) -> StoredOp:
+        """The op called ``name``: its full stored name, or its function's name if only one
+        op has it. Otherwise :class:`UnknownOpError`, naming the ops there are."""
+        ops = self.ops()
+        matches = [op for op in ops if op.name == name] or [op for op in ops if op.short_name == name]
+        if len(matches) == 1:
+            return matches[0]
+        names = [op.name for op in ops]
+        if matches:
+            raise UnknownOpError(f"op {name!r} is ambiguous: {', '.join(op.name for op in matches)}")
+        close = difflib.get_close_matches(name, names + [op.short_name for op in ops], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise UnknownOpError(
+            f"no op {name!r} in {self.store.path}{hint}; stored ops: {', '.join(names) or 'none'}"
+        )
+
+    def versions(self, op: StoredOp) -> list[Version]:
+        """The op's versions, oldest first, with their call counts and source text."""
+        rows = self.conn.execute(_VERSIONS_SQL, (op.name,)).fetchall()
+        return [
+            Version(number, vid, fp, canonical or vid, created, self.store.count_calls(canonical or vid), self._source(fp))
+            for number, vid, fp, canonical, created in rows
+        ]
+
+    def size_on_disk(self, version: Version) -> int:
+        """Encoded bytes of the distinct values the version's calls returned."""
+        return self.conn.execute(_SIZE_SQL, (version.stored_id,)).fetchone()[0]
+
+    def _source(self, state: bytes | None) -> str | None:
+        row = self.conn.execute("SELECT source FROM sources WHERE state = ?", (state,)).fetchone()
+        return row[0] if row else None
+
+    # -- calls -----------------------------------------------------------------------------
+
+    def calls(
+        self, op: StoredOp, *, where: dict[str, Any] | None = None, limit: int | None = None,
+        version: Version | None = None,
+    ) -> list[Call]:
+        """The op's first ``limit`` calls in storage order (oldest first), those whose column
+        equals the given value for each ``where`` item (matched by content id: ``1`` also
+        matches a stored ``1.0``). Costs a read of ``limit`` rows per version, however many
+        calls are stored. ``version``: that version's calls only."""
+        if version is not None:
+            versions = {version.stored_id: version.number}
+        else:  # no call counts: counting a million index entries would be most of the time
+            rows = self.conn.execute(_VERSIONS_SQL, (op.name,)).fetchall()
+            versions = {canonical or vid: number for number, vid, _, canonical, _ in reversed(rows)}
+        filters, params = self._filters(op, where or {})
+        sql = _PAGE_SQL.format(where=filters)
+        pages = [
+            [(row, number) for row in self.conn.execute(sql, (vid, *params, -1 if limit is None else limit))]
+            for vid, number in versions.items()
+        ]
+        chosen = list(heapq.merge(*pages, key=lambda item: item[0][0]))[:limit]
+        calls = [Call(row[0], row[1], number, row[2], row[3]) for row, number in chosen]
+        self._fill(op, calls, [row[4] for row, _ in chosen])
+        return calls
+
+    def _filters(self, op: StoredOp, where: dict[str, Any]) -> tuple[str, list]:
+        sql, params = "", []
+        for column, value in where.items():
+            cids = _candidate_cids(value)
+            marks = ", ".join("?" * len(cids))
+            if column in op.outputs:
+                sql += _OUTPUT_FILTER.format(marks=marks)
+                params += [op.outputs.index(column), *cids]
+            else:
+                sql += _INPUT_FILTER.format(marks=marks)
+                params += [column, *cids]
+        return sql, params
+
+    def _fill(self, op: StoredOp, calls: list[Call], packed: list[bytes]) -> None:
+        """Describe every input and output of ``calls`` with two reads in all."""
+        inputs = self._inputs([call.row_id for call in calls])
+        inline: dict[bytes, Any] = {}
+        wanted: set[bytes] = set()
+        for call, blob in zip(calls, packed):
+            for name, (cid, codec, data) in zip(op.outputs, unpack_outputs(blob or b"")):
+                call.values[name] = cid
+                if codec is None:
+                    wanted.add(cid)
+                else:
+                    inline[cid] = describe(codec, data, cid)
+            call.values.update(inputs.get(call.row_id, {}))
+            wanted.update(cid for name, cid in inputs.get(call.row_id, {}).items())
+        described = {**self.describe_values(list(wanted - inline.keys())), **inline}
+        # Keyword arguments of **kwargs are inputs of their own ("**name"): a column each,
+        # the same columns for every call of the page.
+        fixed = [name for name in op.params if not name.startswith("**")]
+        extra = sorted({name for call in calls for name in call.values} - set(fixed) - set(op.outputs))
+        for call in calls:
+            call.values = {
+                column: described.get(call.values[column]) if column in call.values else None
+                for column in (*fixed, *extra, *op.outputs)
+            }
+
+    def _inputs(self, row_ids: list[int]) -> dict[int, dict[str, bytes]]:
+        found: dict[int, dict[str, bytes]] = {}
+        for chunk in _chunks(row_ids):
+            for call_id, name, cid in self.conn.execute(_INPUTS_SQL.format(marks=_marks(chunk)), chunk):
+                found.setdefault(call_id, {})[name] = cid
+        return found
+
+    def describe_values(self, cids: list[bytes]) -> dict[bytes, Any]:
+        """``cid -> scalar or Opaque`` for the given values (one read per 900)."""
+        rows: dict[bytes, tuple] = {}
+        for chunk in _chunks(cids):
+            for cid, *row in self.conn.execute(_VALUES_SQL.format(marks=_marks(chunk)), chunk):
+                rows[cid] = tuple(row)
+        return {cid: describe_row(rows.get(cid), cid, self.blobs) for cid in cids}
+
+
+def source_diff(old: Any, new: Any) -> str:
+    """Unified diff between two stored versions' sources (`versions --diff`, the export)."""
+    before, after = (old.source or "").splitlines(keepends=True), (new.source or "").splitlines(keepends=True)
+    labels = (f"version {v.number} ({v.version_id.hex()[:12]})" for v in (old, new))
+    text = "".join(difflib.unified_diff(before, after, *labels))
+    return text if text.endswith("\n") or not text else text + "\n"
+
+
+def _stored_op(name: str, nout: int, signature: str | None) -> StoredOp:
+    info = json.loads(signature) if signature and signature.startswith("{") else {}
+    text = info.get("signature", signature or "()")
+    outputs = info.get("outputs") or (["output"] if nout == 1 else [f"output_{i}" for i in range(nout)])
+    return StoredOp(name, _parameters(text), tuple(outputs), text)
+
+
+def _parameters(signature: str) -> tuple[str, ...]:
+    """Parameter names from ``inspect.Signature`` text (``*args`` as ``*args``)."""
+    try:
+        args = ast.parse(f"def f{signature}: pass").body[0].args  # type: ignore[attr-defined]
+    except SyntaxError:  # annotations that print as no valid Python (``<class 'x'>``)
+        args = ast.parse(f"def f{_strip_annotations(signature)}: pass").body[0].args  # type: ignore[attr-defined]
+    names = [a.arg for a in (*args.posonlyargs, *args.args)]
+    names += [f"*{args.vararg.arg}"] if args.vararg else []
+    names += [a.arg for a in args.kwonlyargs]
+    return tuple(names + ([f"**{args.kwarg.arg}"] if args.kwarg else []))
+
+
+def _strip_annotations(signature: str) -> str:
+    params = signature.split(") ->")[0].strip("()")
+    names = [part.split(":")[0].split("=")[0].strip() for part in params.split(",") if part.strip()]
+    return f"({', '.join(names)})"
+
+
+def _candidate_cids(value: Any) -> list[bytes]:
+    """The content ids a value typed on a command line may be stored under: ``1`` as int
+    and as float (``alpha=1`` finds ``alpha=1.0``)."""
+    values = [value]
+    if type(value) is int:
+        values.append(float(value))
+    elif type(value) is float and value.is_integer():
+        values.append(int(value))
+    return [content_id(v) for v in values]
+
+
+def _chunks(items: list) -> Iterator[list]:
+    for start in range(0, len(items), _IN_CHUNK):
+        yield items[start : start + _IN_CHUNK]
+
+
+def _marks(chunk: list) -> str:
+    return ", ".join("?" * len(chunk))
+
+
+def value_text(value: Any) -> str:
+    """How a described value prints in a table cell."""
+    return str(value) if isinstance(value, Opaque) else repr(value) if isinstance(value, str) else str(value)

@@ -1,0 +1,86 @@
+"""Reading a storage by op name, without the ops' code: ops, versions, pages of calls."""
+
+from __future__ import annotations
+
+import pytest
+
+from mandala_ast import Storage, op
+from mandala_ast._errors import StorageFormatError, UnknownOpError
+from mandala_ast.runtime.catalog import Catalog
+
+
+def _op_in(module: str, name: str, body):
+    body.__module__, body.__qualname__, body.__name__ = module, name, name
+    return op(body)
+
+
+@pytest.fixture
+def catalog(tmp_path):
+    def scale(x: int, factor: float = 2.0) -> float:
+        return x * factor
+
+    first = _op_in("pkg.a", "scale", scale)
+    other = _op_in("pkg.b", "scale", lambda x: x)
+    storage = Storage(tmp_path / "s.db")
+    with storage.run():
+        for x in range(5):
+            first(x)
+        first(1, factor=1)
+        other(3)
+    storage.close()
+    opened = Catalog.open(tmp_path / "s.db")
+    yield opened
+    opened.close()
+
+
+def test_ops_by_full_name_and_ambiguous_short_name(catalog):
+    assert [op.name for op in catalog.ops()] == ["pkg.a.scale", "pkg.b.scale"]
+    assert catalog.find_op("pkg.a.scale").params == ("x", "factor")
+    with pytest.raises(UnknownOpError, match="ambiguous: pkg.a.scale, pkg.b.scale"):
+        catalog.find_op("scale")
+    with pytest.raises(UnknownOpError, match="did you mean 'pkg.a.scale'"):
+        catalog.find_op("pkg.a.scal")
+
+
+def test_pages_in_storage_order_with_limit(catalog):
+    calls = catalog.calls(catalog.find_op("pkg.a.scale"), limit=3)
+    assert [(c.values["x"], c.values["factor"], c.values["output"]) for c in calls] == [
+        (0, 2.0, 0.0), (1, 2.0, 2.0), (2, 2.0, 4.0)]
+
+
+def test_where_matches_int_and_float_by_content(catalog):
+    scale = catalog.find_op("pkg.a.scale")
+    assert [c.values["x"] for c in catalog.calls(scale, where={"factor": 1})] == [1]
+    assert [c.values["x"] for c in catalog.calls(scale, where={"output": 8})] == [4]
+    assert catalog.calls(scale, where={"x": "1"}) == []  # a string is not the int
+
+
+def test_versions_count_calls(catalog):
+    [version] = catalog.versions(catalog.find_op("pkg.a.scale"))
+    assert (version.number, version.calls) == (0, 6) and "x * factor" in version.source
+
+
+def test_missing_file_is_not_created(tmp_path):
+    with pytest.raises(StorageFormatError, match="no such storage file"):
+        Catalog.open(tmp_path / "nope.db")
+    assert not (tmp_path / "nope.db").exists()
+
+
+def test_keyword_arguments_of_kwargs_are_columns_of_every_call(tmp_path):
+    @op
+    def f(a, *rest, k=1, **kw):
+        return a + sum(rest) + k + len(kw)
+
+    storage = Storage(tmp_path / "s.db")
+    with storage.run():
+        f(1, 2, 3, k=2, z=5)
+        f(1)
+    storage.close()
+    catalog = Catalog.open(tmp_path / "s.db")
+    try:
+        calls = catalog.calls(catalog.find_op("f"))
+        assert [list(call.values) for call in calls] == [["a", "*rest", "k", "**z", "output"]] * 2
+        assert [call.values["**z"] for call in calls] == [5, None]
+        assert [c.values["output"] for c in catalog.calls(catalog.find_op("f"), where={"**z": 5})] == [9]
+    finally:
+        catalog.close()

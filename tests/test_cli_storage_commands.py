@@ -1,0 +1,241 @@
+"""The storage commands, run as the user runs them: the installed `mandala-ast` console script
+in a subprocess, on a storage built by examples/quickstart.py."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hookutil import REPO_ROOT
+
+EXE = Path(sys.executable).parent / "mandala-ast"
+COMMANDS = ["ops", "calls", "versions", "why", "graph", "verify", "gc", "delete", "export", "browse",
+            "run", "show", "cache clear"]
+
+
+def cli(*args: str, cwd: Path | None = None, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "80"}
+    return subprocess.run([str(EXE), *args], cwd=cwd, env=env, input=stdin, capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    """quickstart's storage, built once by running the example as users do."""
+    root = tmp_path_factory.mktemp("quickstart")
+    shutil.copy(REPO_ROOT / "examples" / "quickstart.py", root)
+    proc = cli("run", "quickstart.py", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    return root
+
+
+@pytest.fixture
+def db(built: Path, tmp_path: Path) -> Path:
+    """A copy of that storage a test may change, beside the example's code."""
+    shutil.copy(built / "quickstart.py", tmp_path)
+    shutil.copy(built / "quickstart.db", tmp_path)
+    return tmp_path / "quickstart.db"
+
+
+def snapshot(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+class TestOps:
+    def test_lists_ops_with_versions_calls_and_size(self, db):
+        proc = cli("ops", str(db))
+        assert proc.returncode == 0, proc.stderr
+        lines = proc.stdout.splitlines()
+        assert lines[0].split() == ["op", "versions", "calls", "size"]
+        rows = {line.split()[0]: line.split()[1:] for line in lines[1:]}
+        assert set(rows) == {"__main__.fit_ridge", "__main__.make_data", "__main__.r2_score"}
+        assert rows["__main__.fit_ridge"][:2] == ["1", "8"]
+        assert rows["__main__.make_data"][1] == "2" and rows["__main__.make_data"][3] == "kB"
+
+
+class TestCalls:
+    def test_table_fits_80_columns_and_shows_scalars_and_shapes(self, db):
+        proc = cli("calls", str(db), "fit_ridge")
+        assert proc.returncode == 0, proc.stderr
+        lines = proc.stdout.splitlines()
+        assert len(lines) == 9 and all(len(line) <= 80 for line in lines)
+        assert lines[0].split() == ["X", "y", "alpha", "output", "version", "call"]
+        assert "f64[200,20]" in lines[1] and lines[1].split()[4] == "0.1"
+
+    def test_where_limit_and_csv(self, db):
+        proc = cli("calls", str(db), "fit_ridge", "--where", "alpha=10", "--format", "csv", "--limit", "1")
+        rows = list(csv.DictReader(io.StringIO(proc.stdout)))
+        assert proc.returncode == 0 and len(rows) == 1
+        assert rows[0]["alpha"] == "10.0" and rows[0]["X"].startswith("<ndarray float64 (200, 20) ")
+        assert len(rows[0]["call"]) == 64
+
+    def test_json_decodes_scalars(self, db):
+        proc = cli("calls", str(db), "__main__.make_data", "--format", "json")
+        rows = json.loads(proc.stdout)
+        assert [(row["n"], row["seed"]) for row in rows] == [(200, 0), (2000, 0)]
+        assert rows[0]["output_1"].startswith("<ndarray float64 (200,) ")
+
+    def test_unknown_op_exit_1_names_the_ops(self, db):
+        before = snapshot(db)
+        proc = cli("calls", str(db), "fit_ridg")
+        assert proc.returncode == 1
+        assert "no op 'fit_ridg'" in proc.stderr and "did you mean 'fit_ridge'" in proc.stderr
+        assert "Traceback" not in proc.stderr and snapshot(db) == before
+
+    @pytest.mark.parametrize("where", ["alpha", "=3", "nope=1"])
+    def test_malformed_where_is_a_usage_error(self, db, where):
+        proc = cli("calls", str(db), "fit_ridge", "--where", where)
+        assert proc.returncode == 2 and "--where" in proc.stderr and "Traceback" not in proc.stderr
+
+    def test_bad_limit_is_a_usage_error(self, db):
+        assert cli("calls", str(db), "fit_ridge", "--limit", "-3").returncode == 2
+
+    def test_missing_file_exit_1_and_not_created(self, tmp_path):
+        proc = cli("calls", str(tmp_path / "nope.db"), "fit_ridge")
+        assert proc.returncode == 1 and "no such storage file" in proc.stderr
+        assert not (tmp_path / "nope.db").exists()
+
+    def test_corrupt_file_exit_1_file_untouched(self, tmp_path):
+        bad = tmp_path / "bad.db"
+        bad.write_bytes(b"this is not a database" * 100)
+        for command in (["ops"], ["calls", "f"], ["export"], ["verify"], ["gc"], ["delete", "f", "--all", "--yes"]):
+            args = [command[0], str(bad), *command[1:]] + ([str(tmp_path / "out.db")] if command == ["export"] else [])
+            proc = cli(*args)
+            assert proc.returncode == 1, (command, proc.stderr)
+            assert "not a mandala_ast storage" in proc.stderr and "Traceback" not in proc.stderr
+        assert bad.read_bytes() == b"this is not a database" * 100
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.db"]
+
+    def test_foreign_sqlite_file_is_refused(self, tmp_path):
+        import sqlite3
+
+        other = tmp_path / "other.db"
+        with sqlite3.connect(other) as conn:
+            conn.execute("CREATE TABLE t (x)")
+        proc = cli("ops", str(other))
+        assert proc.returncode == 1 and "another program" in proc.stderr
+
+
+class TestVersions:
+    def test_lists_versions_and_diffs_a_changed_op(self, db):
+        path = db.parent / "quickstart.py"
+        path.write_text(path.read_text().replace("return float(1 - residual.var() / y.var())",
+                                                 "return float(1.0 - residual.var() / y.var())"))
+        assert cli("run", "quickstart.py", cwd=db.parent).returncode == 0
+        proc = cli("versions", str(db), "r2_score", "--diff")
+        assert proc.returncode == 0, proc.stderr
+        lines = proc.stdout.splitlines()
+        assert [line.split()[0] for line in lines[1:3]] == ["0", "0"]  # the code changed, not version=
+        assert lines[1].split()[1] != lines[2].split()[1]
+        assert "-    return float(1 - residual" in proc.stdout and "+    return float(1.0 - residual" in proc.stdout
+
+
+class TestWhy:
+    def test_hit_and_miss_with_the_scripts_code(self, db):
+        hit = cli("why", str(db), "make_data", "200", "--import", "quickstart.py", cwd=db.parent)
+        assert hit.returncode == 0 and hit.stdout.startswith("hit: __main__.make_data(n=200, seed=0)"), hit.stderr
+        miss = cli("why", str(db), "make_data", "300", "seed=1", "--import", "quickstart.py", cwd=db.parent)
+        assert miss.stdout.startswith("miss: __main__.make_data(n=300, seed=1) was never computed")
+
+    def test_script_ops_helpers_are_its_dependencies(self, tmp_path):
+        """A script's op calling a helper of the script: stored as __main__.f and
+        __main__:helper; `why` imports the script and sees both under those names."""
+        script = tmp_path / "s.py"
+        script.write_text("from mandala_ast import Storage, op\n\ndef helper(x):\n    return x * 2\n\n"
+                          "@op\ndef f(x):\n    return helper(x) + 1\n\nif __name__ == '__main__':\n"
+                          "    with Storage('s.db').run():\n        f(1)\n")
+        assert cli("run", "s.py", cwd=tmp_path).returncode == 0
+        assert cli("why", "s.db", "f", "1", "--import", "s.py", cwd=tmp_path).stdout.startswith("hit: ")
+        script.write_text(script.read_text().replace("x * 2", "x * 3"))
+        miss = cli("why", "s.db", "f", "1", "--import", "s.py", cwd=tmp_path).stdout
+        assert miss.startswith("miss: ") and "dependency __main__.helper changed" in miss
+
+    def test_needs_import(self, db):
+        assert cli("why", str(db), "make_data", "200").returncode == 2
+
+    def test_module_without_the_op(self, db):
+        (db.parent / "other.py").write_text("x = 1\n")
+        proc = cli("why", str(db), "make_data", "200", "--import", "other.py", cwd=db.parent)
+        assert proc.returncode == 2 and "defines no op 'make_data'" in proc.stderr
+
+
+class TestGraph:
+    def test_op_graph_as_dot(self, db, tmp_path):
+        out = tmp_path / "g.dot"
+        proc = cli("graph", str(db), "fit_ridge", "-o", str(out))
+        assert proc.returncode == 0, proc.stderr
+        assert out.read_text().startswith("digraph") and "make_data" in out.read_text()
+
+    def test_value_graph_by_id_prefix(self, db, tmp_path):
+        rows = json.loads(cli("calls", str(db), "fit_ridge", "--format", "json", "--limit", "1").stdout)
+        cid = rows[0]["output"].split()[-1].rstrip(">")
+        out = tmp_path / "v.dot"
+        proc = cli("graph", str(db), cid[:10], "-o", str(out))
+        assert proc.returncode == 0, proc.stderr
+        assert "fit_ridge" in out.read_text() and "make_data" in out.read_text()
+
+    def test_bad_suffix_and_unknown_target(self, db, tmp_path):
+        assert cli("graph", str(db), "fit_ridge", "-o", str(tmp_path / "g.txt")).returncode == 2
+        assert cli("graph", str(db), "nothing", "-o", str(tmp_path / "g.dot")).returncode == 1
+
+
+class TestMaintenance:
+    def test_verify_ok(self, db):
+        proc = cli("verify", str(db))
+        assert proc.returncode == 0 and ": OK (" in proc.stdout
+
+    def test_delete_asks_and_refuses_without_yes(self, db):
+        before = snapshot(db)
+        proc = cli("delete", str(db), "fit_ridge", "--where", "alpha=100.0", stdin="n\n")
+        assert proc.returncode == 1 and "delete 2 call(s)" in proc.stderr
+        assert "nothing deleted" in proc.stderr
+        assert len(json.loads(cli("calls", str(db), "fit_ridge", "--format", "json").stdout)) == 8
+        assert snapshot(db) == before
+
+    def test_delete_yes_prints_the_report_then_gc(self, db):
+        proc = cli("delete", str(db), "fit_ridge", "--where", "alpha=100", "--yes")
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.startswith("deleted 4 calls (2 matched, 2 computed from them)")
+        assert len(json.loads(cli("calls", str(db), "fit_ridge", "--format", "json").stdout)) == 6
+        gc = cli("gc", str(db))
+        assert gc.returncode == 0 and gc.stdout.startswith("removed ")
+
+    def test_delete_needs_a_choice(self, db):
+        assert cli("delete", str(db), "fit_ridge", "--yes").returncode == 2
+
+
+class TestHelp:
+    @pytest.mark.parametrize("command", COMMANDS)
+    def test_every_command_has_help_with_an_example(self, command):
+        proc = cli(*command.split(), "--help")
+        assert proc.returncode == 0
+        assert "\nexample:\n  mandala-ast " in proc.stdout
+
+    def test_readme_lists_every_command_with_its_help(self):
+        readme = (REPO_ROOT / "README.md").read_text()
+        blocks = dict(re.findall(r"### `mandala-ast ([a-z ]+)`\n\n```text\n(.*?)```", readme, re.S))
+        assert list(blocks) == COMMANDS
+        assert sorted(COMMANDS[:-1] + ["cache"]) == sorted(_parser_commands())
+        for command, text in blocks.items():
+            assert cli(*command.split(), "--help").stdout == text, f"README's help of {command} is stale"
+
+
+def _parser_commands() -> list[str]:
+    """The commands `mandala-ast --help` lists, one per line under COMMAND."""
+    listing = cli("--help").stdout.split("  COMMAND\n")[1].split("\n\n")[0]
+    return [line.split()[0] for line in listing.splitlines()]
+
+
+def test_importing_the_cli_is_light():
+    code = "import sys, mandala_ast.cli; print(sorted({'pandas', 'numpy', 'libcst', 'sqlite_utils'} & set(sys.modules)))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.stdout.strip() == "[]", proc.stderr

@@ -1,0 +1,178 @@
+"""The flat export (`mandala-ast export`) and browsing it in Datasette (`mandala-ast browse`),
+through the installed console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+import sqlite_utils
+
+from test_cli_storage_commands import EXE, built, cli, db  # noqa: F401  (fixtures)
+
+
+@pytest.fixture
+def flat(db, tmp_path) -> sqlite_utils.Database:
+    out = tmp_path / "flat.db"
+    proc = cli("export", str(db), str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"{out}: 3 op tables, 18 calls, 19 values"
+    return sqlite_utils.Database(out)
+
+
+class TestExport:
+    def test_tables_views_and_rows(self, flat):
+        assert set(flat.table_names()) >= {"fit_ridge", "make_data", "r2_score", "values", "ops", "edges", "call_index"}
+        assert flat.view_names() == ["calls"]
+        assert [flat[name].count for name in ("fit_ridge", "make_data", "r2_score")] == [8, 2, 8]
+
+    def test_op_table_columns(self, flat):
+        table = flat["fit_ridge"]
+        assert table.pks == ["call"]
+        assert list(table.columns_dict)[:5] == ["call", "X", "y", "alpha", "output"]
+        assert table.columns_dict["alpha"] is float
+        assert {(fk.column, fk.other_table, fk.other_column) for fk in table.foreign_keys} == {
+            ("X", "values", "id"), ("y", "values", "id"), ("output", "values", "id")}
+        row = next(table.rows_where("alpha = ?", [0.1]))
+        assert row["X_type"] == "ndarray float64 (200, 20)" and row["version"] == 0
+        assert flat["values"].get(row["X"])["type"] == "ndarray float64 (200, 20)"
+
+    def test_scalars_are_values(self, flat):
+        assert sorted(r["n"] for r in flat["make_data"].rows) == [200, 2000]
+        scores = [r["output"] for r in flat["r2_score"].rows]
+        assert all(isinstance(score, float) and 0.8 < score < 1 for score in scores)
+
+    def test_calls_view_links_producers_to_consumers(self, flat):
+        links = list(flat.query("SELECT * FROM calls WHERE op_table = 'fit_ridge' AND input = 'X'"))
+        assert len(links) == 8
+        assert {(l["producer_op"], l["producer_table"], l["output_index"]) for l in links} == {
+            ("__main__.make_data", "make_data", 0)}
+        raw = list(flat.query("SELECT * FROM calls WHERE input = 'alpha'"))
+        assert raw and all(l["producer_call"] is None for l in raw)
+        assert flat["values"].get(raw[0]["value"])["type"] == "float"
+
+    def test_ops_table_has_source_searchable(self, flat):
+        ops = {row["table_name"]: row for row in flat["ops"].rows}
+        assert "np.linalg.solve" in ops["fit_ridge"]["source"]
+        assert [row["name"] for row in flat["ops"].search("linalg")] == ["__main__.fit_ridge"]
+
+    def test_two_versions_two_tables_with_a_diff(self, db, tmp_path):
+        script = db.parent / "quickstart.py"
+        script.write_text(script.read_text().replace("COMPUTED.append(\"r2_score\")", "COMPUTED.append('r2')"))
+        assert cli("run", "quickstart.py", cwd=db.parent).returncode == 0
+        out = tmp_path / "two.db"
+        assert cli("export", str(db), str(out)).returncode == 0
+        flat = sqlite_utils.Database(out)
+        assert {"r2_score_v1", "r2_score_v2"} <= set(flat.table_names())
+        diff = flat["ops"].get("r2_score_v2")["diff"]
+        assert "-    COMPUTED.append(\"r2_score\")" in diff and "+    COMPUTED.append('r2')" in diff
+
+    def test_existing_output_needs_force(self, db, tmp_path):
+        out = tmp_path / "flat.db"
+        out.write_text("mine")
+        proc = cli("export", str(db), str(out))
+        assert proc.returncode == 2 and "--force" in proc.stderr and out.read_text() == "mine"
+        assert cli("export", str(db), str(out), "--force").returncode == 0
+        assert "fit_ridge" in sqlite_utils.Database(out).table_names()
+
+    def test_never_unpickles(self, tmp_path):
+        """An untrusted storage whose pickle would run code when loaded: export describes it."""
+        (tmp_path / "evilmod.py").write_text(textwrap.dedent(f"""
+            from pathlib import Path
+
+            def touch():
+                Path({str(tmp_path / 'RAN')!r}).write_text("code ran")
+
+            class Payload:
+                def __reduce__(self):
+                    return touch, ()
+        """))
+        (tmp_path / "evil.py").write_text(textwrap.dedent("""
+            from mandala_ast import Storage, op
+            from evilmod import Payload
+
+            @op
+            def make() -> Payload:
+                return Payload()
+
+            with Storage("evil.db").run():
+                make()
+        """))
+        assert subprocess.run([sys.executable, "evil.py"], cwd=tmp_path).returncode == 0
+        (tmp_path / "RAN").unlink(missing_ok=True)  # storing checks a round trip: it ran then
+        os.environ["PYTHONPATH"] = str(tmp_path)  # evilmod importable: unpickling would run it
+        try:
+            proc = cli("export", "evil.db", "flat.db", cwd=tmp_path)
+            calls = cli("calls", "evil.db", "make", "--format", "json", cwd=tmp_path)
+        finally:
+            del os.environ["PYTHONPATH"]
+        assert proc.returncode == 0, proc.stderr
+        assert not (tmp_path / "RAN").exists()
+        row = next(sqlite_utils.Database(tmp_path / "flat.db")["make"].rows)
+        assert row["output_type"].startswith("evilmod.touch ")  # what it would call, named
+        assert json.loads(calls.stdout)[0]["output"].startswith("<evilmod.touch ")
+
+
+class TestBrowse:
+    def test_serves_op_tables_as_json_and_html(self, db, tmp_path):
+        port = _free_port()
+        server = subprocess.Popen([str(EXE), "browse", str(db), "--port", str(port)], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            base = f"http://127.0.0.1:{port}/quickstart/fit_ridge"
+            rows = json.loads(_get(f"{base}.json?_shape=array", server))
+            assert len(rows) == 8 and {row["alpha"] for row in rows} == {0.1, 1.0, 10.0, 100.0}
+            html = _get(base, server)
+            assert "<html" in html.lower() and "ndarray float64 (200, 20)" in html
+        finally:
+            _stop(server)
+        assert server.returncode == 0, server.stderr.read()
+
+
+def _free_port() -> int:
+    from mandala_ast.export import free_port
+
+    return free_port()
+
+
+def _get(url: str, server: subprocess.Popen, wait: float = 60.0) -> str:
+    """The page at ``url`` once the server answers (bounded wait)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.read().decode()
+        except (urllib.error.URLError, ConnectionError):
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"no answer from {url}: {server.stderr.read() if server.poll() is not None else 'timeout'}")
+            time.sleep(0.2)
+
+
+def _stop(server: subprocess.Popen) -> None:
+    """SIGTERM, as a user's kill; the whole session (Datasette too) if that did not end it."""
+    if server.poll() is None:
+        server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+
+
+@pytest.mark.parametrize("command, missing", [("browse", "datasette"), ("export", "sqlite_utils")])
+def test_without_the_browse_extra_says_how_to_install(db, tmp_path, command, missing):
+    """As if the extra were not installed: the module cannot be imported."""
+    args = [command, str(db)] + ([str(tmp_path / "out.db")] if command == "export" else [])
+    code = f"import sys; sys.modules[{missing!r}] = None\nfrom mandala_ast.cli import main\nsys.exit(main({args!r}))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "pip install 'mandala_ast[browse]'" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out.db").exists()
