@@ -781,6 +781,12 @@ def pair(a: int) -> tuple[int, int]:
     return a, a + 1
 
 
+@op
+def pair_whole(a: int):
+    """One output (no tuple annotation) that happens to be a tuple."""
+    return a, a + 1
+
+
 class TestValuesTakenApart:
     """The run block, then the same code as a query: the query gives the rows the block made."""
 
@@ -837,3 +843,25 @@ class TestValuesTakenApart:
         assert list(prov["producer_op"]) == [pair.name, pair.name]
         assert list(prov["output_index"]) == [0, 1]
         assert prov["exact"].all()
+
+    def test_parts_of_a_one_output_tuple_give_the_computed_rows(self, storage: Storage) -> None:
+        code = """\
+            import mandala_ast
+            with storage.{block}:
+                for a in [1, 2]:
+                    b = pair_whole(a)
+                    c = mul(b[0], b[1])
+                    seen.append((a, c))
+            """
+        seen: list = []
+        run(code.format(block="run()"), storage, pair_whole=pair_whole, seen=seen)
+        query = run(code.format(block="query() as q"), storage, pair_whole=pair_whole, seen=[])
+        assert sorted(rows(query["q"].df("a", "c"))) == sorted(seen) == [(1, 2), (2, 6)]
+
+    def test_provenance_of_parts_of_a_one_output_tuple_is_not_claimed_exact(self, storage: Storage) -> None:
+        """provenance(mul) showed b[0] and b[1] with no producer and exact=True: compiled code
+        does not know which call produced a part of a single tuple output."""
+        run("import mandala_ast\nwith storage.run():\n    b = pair_whole(3)\n    c = mul(b[0], b[1])\n",
+            storage, pair_whole=pair_whole)
+        prov = storage.provenance(mul)
+        assert len(prov) == 2 and not prov["exact"].any()

@@ -17,7 +17,7 @@ from typing import Any
 
 from .blocks import lent_block, state
 from .ops import Op, Workflow
-from .refs import Ref
+from .refs import InexactRefs, Ref
 
 # The q_* and query_* names are what compiled query and delete blocks call (query/hooks.py).
 __all__ = [
@@ -192,7 +192,10 @@ def _dispatch(block, spec: tuple, f: Any, args: tuple, kwargs: dict, collected) 
     if type(f) is Workflow:
         refs, result = _run_workflow(block, f, args, kwargs, hints)
     else:
-        refs = block.call_op_with_refs(f, args, kwargs, _refs_by_name(f, hints))
+        named = _refs_by_name(f, hints)
+        if _untracked_part(block, pos_keys, kw_keys, hints):
+            named = InexactRefs(named)
+        refs = block.call_op_with_refs(f, args, kwargs, named)
         result = f.join_outputs(tuple(r.value for r in refs))
     _bind_targets(block, targets, refs, result)
     return refs, result
@@ -212,6 +215,16 @@ def _argument_refs(block, args, kwargs, pos_keys, kw_keys, collected) -> dict[in
         if known is not None:
             hints[name] = known
     return hints
+
+
+def _untracked_part(block, pos_keys, kw_keys, hints: dict) -> bool:
+    """True if an argument ``b[i]`` with no known history indexes a single op output: that
+    part came from an op, but no stored call produced it, so no producer can be recorded."""
+    keyed = list(enumerate(pos_keys or ())) + [(name, key) for name, key in kw_keys or ()]
+    for where, key in keyed:
+        if type(key) is tuple and where not in hints and type(block.names.get(key[0])) is Ref:
+            return True
+    return False
 
 
 def _known(block, arg: Any, key: str | tuple | None, collected, where: int | str) -> Ref | None:
