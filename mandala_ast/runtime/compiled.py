@@ -45,6 +45,8 @@ __all__ = [
 
 #: Callee types that take the provenance path; everything else is called directly.
 OPS = frozenset({Op, Workflow})
+#: Output types whose parts may be MList/MDict/MSet elements, with ``__item__`` calls of their own.
+_COLLECTIONS = frozenset({list, dict, set})
 
 
 def v(x: Any, /) -> Any:
@@ -218,12 +220,16 @@ def _argument_refs(block, args, kwargs, pos_keys, kw_keys, collected) -> dict[in
 
 
 def _untracked_part(block, pos_keys, kw_keys, hints: dict) -> bool:
-    """True if an argument ``b[i]`` with no known history indexes a single op output: that
-    part came from an op, but no stored call produced it, so no producer can be recorded."""
+    """True if an argument ``b[i]`` with no known history indexes a single op output that no
+    stored call took apart (a tuple, an array): that part came from an op, but no producer can
+    be recorded. A list, dict or set output may be an MList/MDict/MSet, whose elements have
+    ``__item__`` calls that provenance finds by content."""
     keyed = list(enumerate(pos_keys or ())) + [(name, key) for name, key in kw_keys or ()]
     for where, key in keyed:
-        if type(key) is tuple and where not in hints and type(block.names.get(key[0])) is Ref:
-            return True
+        if type(key) is tuple and where not in hints:
+            entry = block.names.get(key[0])
+            if type(entry) is Ref and type(entry.value) not in _COLLECTIONS:
+                return True
     return False
 
 
