@@ -224,13 +224,19 @@ def _untracked_part(block, pos_keys, kw_keys, hints: dict) -> bool:
     stored call took apart (a tuple, an array): that part came from an op, but no producer can
     be recorded. A list, dict or set output may be an MList/MDict/MSet, whose elements have
     ``__item__`` calls that provenance finds by content."""
-    keyed = list(enumerate(pos_keys or ())) + [(name, key) for name, key in kw_keys or ()]
-    for where, key in keyed:
-        if type(key) is tuple and where not in hints:
-            entry = block.names.get(key[0])
-            if type(entry) is Ref and type(entry.value) not in _COLLECTIONS:
-                return True
+    # Runs on every op call: no list is built, and bare names (str keys) cost one type test.
+    for where, key in enumerate(pos_keys or ()):
+        if type(key) is tuple and where not in hints and _indexes_whole_output(block, key):
+            return True
+    for where, key in kw_keys or ():
+        if type(key) is tuple and where not in hints and _indexes_whole_output(block, key):
+            return True
     return False
+
+
+def _indexes_whole_output(block, key: tuple) -> bool:
+    entry = block.names.get(key[0])
+    return type(entry) is Ref and type(entry.value) not in _COLLECTIONS
 
 
 def _known(block, arg: Any, key: str | tuple | None, collected, where: int | str) -> Ref | None:
