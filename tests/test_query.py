@@ -239,6 +239,33 @@ class TestMatching:
         monkeypatch.undo()  # reverted: the stored call is valid again
         assert rows(run(query, storage, scaled=scaled)["q"].df()) == [(1, 2)]
 
+    def test_rows_computed_under_a_helper_redefined_since_the_block_are_not_shown(
+        self, storage: Storage, tmp_path: Path, monkeypatch
+    ) -> None:
+        """A query block entered, then a helper redefined (a notebook cell), then ``q.df()``:
+        the rows computed under the old helper were shown as current, though a run block
+        entered now would compute them again."""
+        import importlib
+
+        monkeypatch.syspath_prepend(str(tmp_path))
+        (tmp_path / "query_helpers.py").write_text("def helper(x):\n    return x + 1\n")
+        helpers = importlib.import_module("query_helpers")
+        runs = []
+
+        @op
+        def uses(x: int) -> int:
+            runs.append(x)
+            return helpers.helper(x)
+
+        block = "import mandala_ast\nwith storage.run():\n    y = uses(1)\n"
+        run(block, storage, uses=uses)
+        run(block, storage, uses=uses)  # a hit: the call's validity is known now
+        q = run("import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    y = uses(x)\n", storage, uses=uses)["q"]
+        exec("def helper(x):\n    return x + 2\n", helpers.__dict__)
+        assert rows(q.df()) == []
+        run(block, storage, uses=uses)
+        assert runs == [1, 1]
+
     def test_a_literal_typed_in_compiled_code_is_not_taken_for_an_equal_op_output(self, storage) -> None:
         """add(2, v) has 2 typed in, equal to v = inc(1): it is not add(v, v)."""
         run("import mandala_ast\nwith storage.run():\n    v = inc(1)\n    w = add(2, v)\n    u = add(v, v)\n", storage)
@@ -781,6 +808,12 @@ def pair(a: int) -> tuple[int, int]:
     return a, a + 1
 
 
+@op
+def pair_whole(a: int):
+    """One output (no tuple annotation) that happens to be a tuple."""
+    return a, a + 1
+
+
 class TestValuesTakenApart:
     """The run block, then the same code as a query: the query gives the rows the block made."""
 
@@ -837,3 +870,25 @@ class TestValuesTakenApart:
         assert list(prov["producer_op"]) == [pair.name, pair.name]
         assert list(prov["output_index"]) == [0, 1]
         assert prov["exact"].all()
+
+    def test_parts_of_a_one_output_tuple_give_the_computed_rows(self, storage: Storage) -> None:
+        code = """\
+            import mandala_ast
+            with storage.{block}:
+                for a in [1, 2]:
+                    b = pair_whole(a)
+                    c = mul(b[0], b[1])
+                    seen.append((a, c))
+            """
+        seen: list = []
+        run(code.format(block="run()"), storage, pair_whole=pair_whole, seen=seen)
+        query = run(code.format(block="query() as q"), storage, pair_whole=pair_whole, seen=[])
+        assert sorted(rows(query["q"].df("a", "c"))) == sorted(seen) == [(1, 2), (2, 6)]
+
+    def test_provenance_of_parts_of_a_one_output_tuple_is_not_claimed_exact(self, storage: Storage) -> None:
+        """provenance(mul) showed b[0] and b[1] with no producer and exact=True: compiled code
+        does not know which call produced a part of a single tuple output."""
+        run("import mandala_ast\nwith storage.run():\n    b = pair_whole(3)\n    c = mul(b[0], b[1])\n",
+            storage, pair_whole=pair_whole)
+        prov = storage.provenance(mul)
+        assert len(prov) == 2 and not prov["exact"].any()

@@ -345,6 +345,18 @@ class TestProvenance:
         whole = storage.provenance(total)
         assert whole["producer_op"].item() == squares.name and whole["exact"].item()
 
+    def test_an_element_indexed_by_compiled_code_still_finds_its_item_call(self, path):
+        """``inc(xs[2])``, ``xs`` an MList output: the element's own ``__item__`` call, not an
+        earlier call whose output happens to be equal."""
+        storage = Storage(path)
+        with storage:
+            rt.call((None, (None,), None), inc, 3)  # also gives 4, earlier
+            xs = rt.call((("xs@m",), (None,), None), squares, 3)
+            rt.call((None, (("xs@m", 2),), None), inc, xs[2])
+        prov = storage.provenance(inc)
+        assert list(prov["producer_op"].fillna("raw")) == ["raw", ITEM_OP_NAME]
+        assert list(prov["exact"]) == [True, False]
+
     def test_uncompiled_code_finds_the_element_by_content(self, path):
         storage = Storage(path)
         with storage:

@@ -17,7 +17,7 @@ from typing import Any
 
 from .blocks import lent_block, state
 from .ops import Op, Workflow
-from .refs import Ref
+from .refs import InexactRefs, Ref
 
 # The q_* and query_* names are what compiled query and delete blocks call (query/hooks.py).
 __all__ = [
@@ -45,6 +45,8 @@ __all__ = [
 
 #: Callee types that take the provenance path; everything else is called directly.
 OPS = frozenset({Op, Workflow})
+#: Output types whose parts may be MList/MDict/MSet elements, with ``__item__`` calls of their own.
+_COLLECTIONS = frozenset({list, dict, set})
 
 
 def v(x: Any, /) -> Any:
@@ -192,7 +194,10 @@ def _dispatch(block, spec: tuple, f: Any, args: tuple, kwargs: dict, collected) 
     if type(f) is Workflow:
         refs, result = _run_workflow(block, f, args, kwargs, hints)
     else:
-        refs = block.call_op_with_refs(f, args, kwargs, _refs_by_name(f, hints))
+        named = _refs_by_name(f, hints)
+        if _untracked_part(block, pos_keys, kw_keys, hints):
+            named = InexactRefs(named)
+        refs = block.call_op_with_refs(f, args, kwargs, named)
         result = f.join_outputs(tuple(r.value for r in refs))
     _bind_targets(block, targets, refs, result)
     return refs, result
@@ -212,6 +217,26 @@ def _argument_refs(block, args, kwargs, pos_keys, kw_keys, collected) -> dict[in
         if known is not None:
             hints[name] = known
     return hints
+
+
+def _untracked_part(block, pos_keys, kw_keys, hints: dict) -> bool:
+    """True if an argument ``b[i]`` with no known history indexes a single op output that no
+    stored call took apart (a tuple, an array): that part came from an op, but no producer can
+    be recorded. A list, dict or set output may be an MList/MDict/MSet, whose elements have
+    ``__item__`` calls that provenance finds by content."""
+    # Runs on every op call: no list is built, and bare names (str keys) cost one type test.
+    for where, key in enumerate(pos_keys or ()):
+        if type(key) is tuple and where not in hints and _indexes_whole_output(block, key):
+            return True
+    for where, key in kw_keys or ():
+        if type(key) is tuple and where not in hints and _indexes_whole_output(block, key):
+            return True
+    return False
+
+
+def _indexes_whole_output(block, key: tuple) -> bool:
+    entry = block.names.get(key[0])
+    return type(entry) is Ref and type(entry.value) not in _COLLECTIONS
 
 
 def _known(block, arg: Any, key: str | tuple | None, collected, where: int | str) -> Ref | None:

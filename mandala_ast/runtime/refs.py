@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Ref"]
+__all__ = ["InexactRefs", "Ref"]
 
 
 class Ref:
@@ -27,3 +27,13 @@ class Ref:
 
     def __repr__(self) -> str:
         return f"Ref({self.value!r}, hid={self.hid.hex()[:8]})"
+
+
+class InexactRefs(dict):
+    """The Refs compiled code knows for a call's arguments, by name, when another argument is
+    a part of an op output whose history it cannot name: ``b[0]`` where ``b = f(a)`` is one
+    output that happens to be a tuple. No stored call produced that part, so the call must
+    not claim exact provenance: it is recorded inexact and that input is matched by content.
+
+    >>> InexactRefs({"y": ref})          # doctest: +SKIP
+    """

@@ -38,7 +38,7 @@ from .hashing import UnhashableError, content_id, digest
 from .integrity import damage_as_error, damaged_error, describe_producer, is_damage
 from .ops import Op
 from .packing import pack_outputs, unpack_outputs
-from .refs import Ref
+from .refs import InexactRefs, Ref
 from .store import FIELDS, SQLiteStore, full_disk_error
 from .structures import EncodedStructure
 from .tracing import RanCode, run_traced
@@ -419,13 +419,14 @@ class Storage:
         # may have been changed since (model.fit(...), tags.add(...)): its history then no
         # longer says what it is, its content does.
         sources = {n: r.src for n, r in input_refs.items() if cids.get(n) == r.cid} if input_refs else {}
+        exact = input_refs is not None and type(input_refs) is not InexactRefs
         if not sources:
-            return _Call(op, vid, bound, cids, call_cid, call_cid, sources, input_refs is not None)
+            return _Call(op, vid, bound, cids, call_cid, call_cid, sources, exact)
         # An argument left at its default is not part of the content key, but its history is:
         # g(inc(1)) and g(dec(3)) are different calls even when both pass the default 2.
         hids = dict(ident)
         hids.update((name, input_refs[name].hid) for name in sources)
-        return _Call(op, vid, bound, cids, call_cid, _call_id(vid, hids), sources, True)
+        return _Call(op, vid, bound, cids, call_cid, _call_id(vid, hids), sources, exact)
 
     def _input_cids(self, op: Op, bound: dict[str, Any]) -> dict[str, bytes]:
         try:

@@ -107,6 +107,10 @@ class Query:
         if self._compiled is None:
             self._check_pattern()
             storage = self.storage
+            # Evaluated lazily, maybe after a helper was redefined (a reload, a notebook cell)
+            # since the block was entered: notice it as a block entered now would, or rows
+            # computed under the old code would pass for current.
+            storage._enter_block()
             storage.commit()
             versions = storage._versions
             defaults = {
