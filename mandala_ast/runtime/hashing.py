@@ -24,6 +24,8 @@ from typing import Any, Callable
 
 from blake3 import blake3
 
+from .types import TypeHandler, handler_for
+
 __all__ = ["UnhashableError", "canonical_pickle", "content_id", "digest"]
 
 #: Buffers at least this large are hashed with all cores (blake3 is slower below ~1 MiB threaded).
@@ -293,7 +295,7 @@ def _stand_in_maker(kind: type) -> Callable[[Any], Any] | None:
     maker = None
     if module == "numpy" and issubclass(kind, sys.modules["numpy"].ndarray):
         maker = _plain_array_stand_in
-    elif module.startswith("pandas") and kind.__name__ in ("DataFrame", "Series"):
+    elif handler_for(kind) is not None:
         maker = _content_id_stand_in
     if len(_STAND_INS) > 4096:  # classes made at run time must not grow the cache forever
         _STAND_INS.clear()
@@ -344,9 +346,32 @@ def _encoder_for(value: Any) -> Callable[[Any, bytearray], None]:
             return _enc_ndarray
         if isinstance(value, np.generic) and value.dtype != object:
             return _enc_numpy_scalar
-    if module.startswith("pandas") and _is_pandas_frame_or_series(value):
-        return _enc_pandas
+    handler = handler_for(type(value))
+    if handler is not None:
+        return _handled_encoder(handler)
     return _enc_pickled
+
+
+def _handled_encoder(handler: TypeHandler) -> Callable[[Any, bytearray], None]:
+    def encode_handled_(value: Any, out: bytearray) -> None:
+        _put(out, b"H", _handled_cid(handler, value))
+
+    return encode_handled_
+
+
+def _handled_cid(handler: TypeHandler, value: Any) -> bytes:
+    """The id of a value of a registered type: its type's name and its handler's key."""
+    kind = type(value)
+    try:
+        key = handler.key(value)
+    except RecursionError:
+        raise UnhashableError(_too_deep(value)) from None
+    except Exception as exc:  # a handler of a library we do not control may raise anything
+        raise UnhashableError(f"cannot hash a value of type {kind.__qualname__}: {exc}") from exc
+    out = bytearray()
+    _encode(f"{kind.__module__}.{kind.__qualname__}", out)
+    _encode(key, out)
+    return digest(out)
 
 
 def _large_value_hasher(value: Any) -> Callable[[Any], bytes] | None:
@@ -370,42 +395,8 @@ def _ndarray_cid(array: Any) -> bytes:
     header = f"ndarray|{_dtype_key(array.dtype)}|{array.shape}".encode()
     threads = blake3.AUTO if array.nbytes >= THREADED_HASH_BYTES else 1
     hasher = blake3(header, max_threads=threads)
+    if array.dtype.kind in "Mm":  # datetimes export no buffer protocol: their bytes do
+        array = array.reshape(-1).view(np.uint8)
     if array.nbytes:
         hasher.update(memoryview(array).cast("B"))
     return hasher.digest()
-
-
-def _is_pandas_frame_or_series(value: Any) -> bool:
-    pd = sys.modules.get("pandas")
-    return pd is not None and isinstance(value, (pd.DataFrame, pd.Series))
-
-
-def _enc_pandas(value: Any, out: bytearray) -> None:
-    """A frame is its index plus each column's name, dtype and values (buffers when numeric)."""
-    import pandas as pd
-
-    frame = value.to_frame() if isinstance(value, pd.Series) else value
-    body = bytearray(b"series" if isinstance(value, pd.Series) else b"frame")
-    _encode_index(frame.index, body)
-    _encode_index(frame.columns, body)
-    for position in range(frame.shape[1]):
-        _encode_column(frame.iloc[:, position], body)
-    _put(out, b"P", bytes(body))
-
-
-def _encode_index(index: Any, out: bytearray) -> None:
-    _encode(list(index.names), out)
-    _encode(str(index.dtype), out)
-    _encode_array_values(index.to_numpy(), out)
-
-
-def _encode_column(column: Any, out: bytearray) -> None:
-    _encode(str(column.dtype), out)
-    _encode_array_values(column.to_numpy(), out)
-
-
-def _encode_array_values(values: Any, out: bytearray) -> None:
-    if values.dtype == object:
-        _encode(values.tolist(), out)
-    else:
-        _put(out, b"A", _ndarray_cid(values))
