@@ -121,6 +121,41 @@ def case_numpy_datetimes():
     )
 
 
+def case_torch_tensor():
+    import torch
+
+    base = torch.arange(12, dtype=torch.float32).reshape(3, 4)
+    return dict(
+        base=base,
+        equal=[torch.tensor([float(i) for i in range(12)]).reshape(3, 4), base.clone()],
+        differ={
+            "dtype": base.double(), "shape": base.reshape(4, 3), "values": base + 1,
+            "requires_grad": base.clone().requires_grad_(True),
+        },
+    )
+
+
+def case_torch_large_tensor_with_grad():
+    import torch
+
+    base = torch.linspace(0, 1, 600_000).requires_grad_(True)  # 2.4 MB: stored as a file
+    return dict(
+        base=base,
+        equal=[torch.linspace(0, 1, 600_000).requires_grad_(True)],
+        differ={"requires_grad": torch.linspace(0, 1, 600_000), "dtype": base.detach().half()},
+    )
+
+
+def case_torch_state_dict():
+    import torch
+
+    def weights(seed):
+        torch.manual_seed(seed)
+        return torch.nn.Linear(3, 2).state_dict()
+
+    return dict(base=weights(0), equal=[weights(0)], differ={"weights": weights(1)})
+
+
 def same(a, b) -> bool:
     """Exactly equal: type, dtype, shape, values, index, names and attrs."""
     if type(a) is not type(b):
@@ -130,6 +165,12 @@ def same(a, b) -> bool:
         return _same_pandas(a, b)
     if module == "numpy":
         return a.dtype == b.dtype and a.shape == b.shape and bool(np.array_equal(a, b))
+    if module == "torch":
+        import torch
+
+        return a.dtype == b.dtype and a.shape == b.shape and a.requires_grad == b.requires_grad and torch.equal(a, b)
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
     return bool(a == b)
 
 

@@ -823,7 +823,7 @@ class Storage:
     def _decode_file(self, cid: bytes, codec: str, file_digest: bytes | None) -> Any:
         """A value stored as a file, checked against the digest recorded when it was stored."""
         try:
-            if codec == "npy":  # memory-mapped: checked in place, not read into memory
+            if codecs.maps_file(codec):  # memory-mapped: checked in place, not read into memory
                 return codecs.decode_file(codec, self._blobs.check(cid, file_digest))
             data = self._blobs.read(cid, file_digest)
         except BlobFault as fault:

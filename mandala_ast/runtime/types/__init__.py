@@ -4,7 +4,7 @@ A handler gives a type three things: ``key(value)``, a plain value (tuples, strs
 other handled values) whose canonical hash is the value's identity; and optionally
 ``encode(value) -> bytes`` / ``decode(bytes) -> value`` under a codec name of its own, with
 ``load(path)`` for values stored as files that can load lazily (memory-mapped). Without
-``encode`` a value is pickled.
+``encode`` (or when it returns None for a value) a value is pickled.
 
 Handlers of third-party libraries live in modules of their own and are imported the first time a
 value of that library is met (looked up by the top-level name of its type's module): hashing an
