@@ -34,6 +34,7 @@ from ._errors import (
 from .runtime.ops import Op, Workflow, op, workflow
 from .runtime.storage import Storage
 from .runtime.structures import MDict, MList, MSet
+from .runtime.types import register_type
 
 __version__ = "0.1.0"
 
@@ -71,6 +72,7 @@ __all__ = [
     "install",
     "install_this_package",
     "op",
+    "register_type",
     "transform_source",
     "workflow",
 ]

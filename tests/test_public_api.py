@@ -41,6 +41,7 @@ PUBLIC = [
     "install",
     "install_this_package",
     "op",
+    "register_type",
     "transform_source",
     "workflow",
 ]

@@ -99,7 +99,10 @@ def _load_library_handlers(kind: type) -> None:
         top = cls.__module__.partition(".")[0]
         module = _LIBRARY_MODULES.get(top)
         if module is not None and module not in sys.modules:
-            importlib.import_module(module)
+            try:
+                importlib.import_module(module)
+            except ImportError:  # a handler needing a library that is missing: values are pickled
+                _LIBRARY_MODULES.pop(top, None)
 
 
 def _structural_handler(kind: type) -> TypeHandler | None:
