@@ -369,7 +369,7 @@ def _handled_cid(handler: TypeHandler, value: Any) -> bytes:
     except Exception as exc:  # a handler of a library we do not control may raise anything
         raise UnhashableError(f"cannot hash a value of type {kind.__qualname__}: {exc}") from exc
     out = bytearray()
-    _encode(f"{kind.__module__}.{kind.__qualname__}", out)
+    _encode(handler.name or f"{kind.__module__}.{kind.__qualname__}", out)
     _encode(key, out)
     return digest(out)
 

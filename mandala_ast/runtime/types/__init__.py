@@ -24,11 +24,12 @@ __all__ = ["TypeHandler", "handler_for", "handler_for_codec", "register_type"]
 class TypeHandler:
     """How one type is hashed and stored (see :func:`register_type`)."""
 
-    __slots__ = ("codec", "decode", "encode", "key", "kind", "load")
+    __slots__ = ("codec", "decode", "encode", "key", "kind", "load", "name")
 
-    def __init__(self, kind, key, encode=None, decode=None, codec=None, load=None) -> None:
+    def __init__(self, kind, key, encode=None, decode=None, codec=None, load=None, name=None) -> None:
         self.kind, self.key, self.encode, self.decode, self.load = kind, key, encode, decode, load
-        self.codec = codec
+        #: The type name in the key; None: the value's own class (subclasses are keyed apart).
+        self.codec, self.name = codec, name
 
 
 def register_type(
