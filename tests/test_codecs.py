@@ -43,3 +43,21 @@ def test_array_files_load_memory_mapped_and_writable(tmp_path):
 def test_unknown_codec_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown codec 'zstd'"):
         decode("zstd", b"")
+
+
+def test_a_memmap_and_its_slices_are_stored_as_npy_not_pickled(tmp_path):
+    mapped = np.memmap(tmp_path / "a.bin", dtype=np.float32, mode="w+", shape=(1000,))
+    mapped[:] = np.arange(1000)
+    for value in (mapped, mapped[10:20]):
+        encoded = encode(value)
+        assert encoded.codec == "npy"
+        back = decode(encoded.codec, encoded.data)
+        assert type(back) is np.ndarray and back.dtype == np.float32 and (back == value).all()
+
+
+def test_a_large_array_file_loads_as_a_plain_ndarray_on_its_memory_map(tmp_path):
+    path = tmp_path / "a.npy"
+    path.write_bytes(encode(np.arange(10.0)).data)
+    loaded = decode_file("npy", path)
+    assert type(loaded) is np.ndarray and isinstance(loaded.base, np.memmap)
+    assert encode(loaded[2:5]).codec == "npy"

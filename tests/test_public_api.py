@@ -22,6 +22,7 @@ PUBLIC = [
     "MandalaImportWarning",
     "MandalaRenderWarning",
     "MandalaRepairWarning",
+    "MandalaUnstoredWarning",
     "MandalaWarning",
     "NewCallError",
     "Op",

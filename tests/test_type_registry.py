@@ -88,3 +88,31 @@ def test_numpy_arrays_inside_records_hash_in_place():
     a = Pair(np.arange(3), {"a": 1, "b": 2})
     assert content_id(a) == content_id(Pair(np.arange(3), {"b": 2, "a": 1}))
     assert content_id(a) != content_id(Pair(np.arange(3.0), {"a": 1, "b": 2}))
+
+
+@op
+def first_row(frame):
+    return frame.iloc[:1]
+
+
+def test_an_unhashable_frame_argument_is_a_value_encoding_error_naming_op_and_argument():
+    import pandas as pd
+
+    frame = pd.DataFrame({"f": [lambda: 1, lambda: 2]})
+    with pytest.raises(mandala_ast.ValueEncodingError, match=r"first_row, argument 'frame'.*DataFrame"):
+        with Storage():
+            first_row(frame)
+
+
+@op
+def with_callbacks(n):
+    import pandas as pd
+
+    return pd.DataFrame({"f": [lambda: n]})
+
+
+def test_a_frame_output_that_cannot_be_stored_is_returned_with_one_warning(tmp_path):
+    with pytest.warns(mandala_ast.MandalaUnstoredWarning, match=r"with_callbacks, output 0.*DataFrame") as caught:
+        with Storage(tmp_path / "s.db"):
+            frame = with_callbacks(3)
+    assert len(caught) == 1 and frame["f"][0]() == 3

@@ -362,15 +362,14 @@ def _handled_encoder(handler: TypeHandler) -> Callable[[Any, bytearray], None]:
 def _handled_cid(handler: TypeHandler, value: Any) -> bytes:
     """The id of a value of a registered type: its type's name and its handler's key."""
     kind = type(value)
+    out = bytearray()
+    _encode(handler.name or f"{kind.__module__}.{kind.__qualname__}", out)
     try:
-        key = handler.key(value)
+        _encode(handler.key(value), out)
     except RecursionError:
         raise UnhashableError(_too_deep(value)) from None
     except Exception as exc:  # a handler of a library we do not control may raise anything
         raise UnhashableError(f"cannot hash a value of type {kind.__qualname__}: {exc}") from exc
-    out = bytearray()
-    _encode(handler.name or f"{kind.__module__}.{kind.__qualname__}", out)
-    _encode(key, out)
     return digest(out)
 
 

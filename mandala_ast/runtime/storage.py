@@ -21,7 +21,13 @@ if TYPE_CHECKING:
     from .pictures import Picture
     from .query.block import QueryBlock
 
-from .._errors import CorruptValueError, MandalaRepairWarning, NewCallError, ValueEncodingError
+from .._errors import (
+    CorruptValueError,
+    MandalaRepairWarning,
+    MandalaUnstoredWarning,
+    NewCallError,
+    ValueEncodingError,
+)
 from . import codecs, structures
 from .blobs import BlobDir, BlobFault
 from .blocks import RunBlock
@@ -244,7 +250,10 @@ class Storage:
             return self._call_then_load(op, args, kwargs, input_refs, block)
 
     def _call_then_load(self, op, args, kwargs, input_refs, block) -> tuple[bytes, tuple, bytes]:
-        call_hid, out_cids, deps_id = self._call(op, args, kwargs, input_refs, block)
+        try:
+            call_hid, out_cids, deps_id = self._call(op, args, kwargs, input_refs, block)
+        except UnstoredOutputs as unstored:  # computed, not storable: the block still gets them
+            return unstored.handed_back(input_refs is not None)
         try:
             values = tuple(map(self._load_output, out_cids))
         except CorruptValueError as error:
@@ -472,9 +481,8 @@ class Storage:
                 encoded = structures.encode_outputs(structured, outputs, op.name)
             else:
                 encoded = list(map(codecs.encode, outputs))
-        except Exception:  # say which output could not be hashed or stored
-            out_cids = tuple(_hash_or_explain(op, f"output {i}", v) for i, v in enumerate(outputs))
-            encoded = [_encode_or_explain(op, f"output {i}", v) for i, v in enumerate(outputs)]
+        except Exception:  # say which output could not be hashed or stored; hand them back
+            raise UnstoredOutputs(call, outputs, _explain_outputs(op, outputs, structured)) from None
         self._record(call, out_cids, encoded, duration, inputs)
         for cid, value in zip(out_cids, outputs):
             if type(value) in _IMMUTABLE:
@@ -1007,6 +1015,38 @@ def _hash_or_explain(op: Op, what: str, value: Any) -> bytes:
         return content_id(value)
     except UnhashableError as exc:
         raise ValueEncodingError(f"op {op.name}, {what}: {exc}") from exc
+
+
+def _explain_outputs(op: Op, outputs: tuple, structured: dict) -> ValueEncodingError:
+    """The error naming the first output that cannot be hashed or stored."""
+    try:
+        for i, value in enumerate(outputs):
+            _hash_or_explain(op, f"output {i}", value)
+            _encode_or_explain(op, f"output {i}", value, structured.get(i))
+    except ValueEncodingError as error:
+        return error
+    return ValueEncodingError(f"op {op.name}: its outputs cannot be stored")
+
+
+class UnstoredOutputs(Exception):
+    """A computed call whose outputs cannot be hashed or stored: nothing of it is recorded,
+    and the block gets the outputs anyway (with one warning), rather than losing the work."""
+
+    def __init__(self, call: _Call, outputs: tuple, error: ValueEncodingError) -> None:
+        super().__init__(str(error))
+        self.call, self.outputs, self.error = call, outputs, error
+
+    def handed_back(self, with_refs: bool) -> tuple[bytes, tuple, bytes]:
+        warnings.warn(
+            f"{self.error}; it is returned without being stored, so the call is computed again next time",
+            MandalaUnstoredWarning,
+            stacklevel=_user_stacklevel(),
+        )
+        if not with_refs:
+            return self.call.hid, self.outputs, self.call.deps_id
+        # Ids no value has: an op this output is passed to is keyed by the value's content.
+        ids = [digest(os.urandom(32)) for _ in self.outputs]
+        return self.call.hid, tuple(zip(ids, self.outputs)), self.call.deps_id
 
 
 def _encode_or_explain(op: Op, what: str, value: Any, kind: str | None = None) -> codecs.EncodedValue:
