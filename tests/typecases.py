@@ -203,6 +203,13 @@ def case_polars_frame():
     )
 
 
+def case_polars_large_frame():
+    import polars as pl
+
+    base = pl.DataFrame({"x": np.arange(300_000, dtype=np.float64)})  # 2.4 MB: stored as a file
+    return dict(base=base, equal=[pl.concat([base.head(5), base.tail(299_995)], rechunk=False)], differ={"values": base + 1})
+
+
 def case_polars_series():
     import polars as pl
 

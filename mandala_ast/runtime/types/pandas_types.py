@@ -33,7 +33,26 @@ def index_key(index: pd.Index) -> tuple:
     if isinstance(index, pd.MultiIndex):
         levels = tuple(values_key(index.get_level_values(i).array) for i in range(index.nlevels))
         return ("multi", tuple(index.names), levels)
-    return ("index", tuple(index.names), values_key(index.array))
+    as_range = _range_key(index)
+    return ("index", tuple(index.names), as_range or values_key(index.array))
+
+
+def _range_key(index: pd.Index) -> tuple | None:
+    """``(start, step, length)`` of a RangeIndex, or of an int64 Index that equals one (as
+    pandas deems them): a RangeIndex of 10M rows is not materialised to be hashed."""
+    if isinstance(index, pd.RangeIndex):
+        start, step, size = index.start, index.step, len(index)
+    elif index.dtype == np.int64 and len(index) > 0:
+        values = np.asarray(index)
+        start, size = int(values[0]), len(values)
+        step = int(values[1] - values[0]) if size > 1 else 1
+        if size > 1 and (step == 0 or not (np.diff(values) == step).all()):
+            return None
+    else:
+        return None
+    if size <= 1:
+        start, step = (start if size else 0), 1
+    return ("range", int(start), int(step), size)
 
 
 def values_key(values: Any) -> tuple:
@@ -46,12 +65,24 @@ def values_key(values: Any) -> tuple:
         return (dtype.str, np.asarray(values))
     if hasattr(values, "asi8"):  # tz-aware datetimes, periods: int64 ticks, dtype names the tz
         return (str(dtype), np.asarray(values.asi8))
+    if getattr(dtype, "storage", None) == "pyarrow" or type(dtype).__name__ == "ArrowDtype":
+        return (str(dtype), _arrow_key(values))
     numpy_dtype = getattr(dtype, "numpy_dtype", None)
     if numpy_dtype is not None and numpy_dtype.kind in "iufcb":  # nullable Int64, Float64, boolean
         mask = np.asarray(values.isna())
         data = values.to_numpy(dtype=numpy_dtype, na_value=numpy_dtype.type(0))
         return (str(dtype), mask, data)
     return (str(dtype), objects_key(np.asarray(values, dtype=object)))
+
+
+def _arrow_key(values: Any) -> tuple:
+    # pyarrow-backed text (pandas' default string dtype when pyarrow is installed): hashed from
+    # its Arrow buffers, as pyarrow values are, not materialised as Python strings.
+    import pyarrow as pa
+
+    from .arrow_types import column_key
+
+    return column_key(pa.chunked_array(values.__arrow_array__()))
 
 
 def objects_key(values: np.ndarray) -> Any:

@@ -3,7 +3,7 @@
 The key is each column's name, its polars dtype (which names a Categorical's ordering, a
 Datetime's unit and time zone) and its values as pyarrow sees them (see arrow_types: independent
 of chunking, nulls by mask). Stored with ``write_ipc`` (codec ``polars:frame`` / ``polars:series``);
-a large one is read memory-mapped from its file. Needs pyarrow (in the ``dev`` extra); without it
+a large one is read from its file by polars' own IPC reader. Needs pyarrow (in the ``dev`` extra); without it
 polars values are pickled.
 """
 
@@ -36,10 +36,10 @@ def _ipc(frame: pl.DataFrame) -> bytes:
 
 add(TypeHandler(
     pl.DataFrame, frame_key, _ipc, lambda data: pl.read_ipc(io.BytesIO(data)), "polars:frame",
-    lambda path: pl.read_ipc(Path(path), memory_map=True),
+    lambda path: pl.read_ipc(Path(path)),
 ))
 add(TypeHandler(
     pl.Series, series_key, lambda series: _ipc(series.to_frame()),
     lambda data: pl.read_ipc(io.BytesIO(data)).to_series(), "polars:series",
-    lambda path: pl.read_ipc(Path(path), memory_map=True).to_series(),
+    lambda path: pl.read_ipc(Path(path)).to_series(),
 ))
