@@ -63,7 +63,9 @@ def _text_key(kind: pa.DataType, chunks: list) -> tuple:
         lengths.append(np.diff(offsets).astype(np.int64, copy=False))
         if len(offsets) and data_buffer is not None:
             datas.append(memoryview(data_buffer)[offsets[0] : offsets[-1]])
-    return ("text", _joined(lengths, np.int64), b"".join(datas))
+    # As numpy arrays, which are hashed in place: bytes in a key would be copied into it.
+    data = np.frombuffer(datas[0], np.uint8) if len(datas) == 1 else np.frombuffer(b"".join(datas), np.uint8)
+    return ("text", _joined(lengths, np.int64), data)
 
 
 def _filled(chunk: pa.Array) -> pa.Array:

@@ -89,7 +89,8 @@ def objects_key(values: np.ndarray) -> Any:
     """Object values by value: all-text arrays as lengths and characters (fast), others as a list."""
     if all(type(v) is str for v in values):
         lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
-        return ("text", lengths, "".join(values))
+        # Characters as a numpy array, hashed in place: a str in a key is copied into it.
+        return ("text", lengths, np.frombuffer("".join(values).encode("utf-8", "surrogatepass"), np.uint8))
     return values.tolist()
 
 
