@@ -108,6 +108,24 @@ def case_pandas_series_name():
     )
 
 
+def case_pandas_datetime_and_multi_index():
+    pd = _pandas()
+
+    def series(start="2024-01-01", tz=None, name="when", levels=("a", "b")):
+        dates = pd.date_range(start, periods=4, tz=tz, name=name)
+        frame = pd.DataFrame({"v": [1.0, 2.0, 3.0, 4.0], "k": list(levels) * 2}, index=dates)
+        return frame.set_index("k", append=True)["v"]
+
+    return dict(
+        base=series(),
+        equal=[series(start="2024-01-01 00:00:00")],
+        differ={
+            "dates": series(start="2024-01-02"), "time zone": series(tz="UTC"), "level name": series(name="day"),
+            "level values": series(levels=("a", "c")),
+        },
+    )
+
+
 def case_numpy_datetimes():
     base = np.arange(5).astype("datetime64[s]")
     return dict(
