@@ -61,3 +61,26 @@ def test_a_large_array_file_loads_as_a_plain_ndarray_on_its_memory_map(tmp_path)
     loaded = decode_file("npy", path)
     assert type(loaded) is np.ndarray and isinstance(loaded.base, np.memmap)
     assert encode(loaded[2:5]).codec == "npy"
+
+
+def test_a_value_its_native_format_cannot_hold_is_pickled():
+    from mandala_ast import register_type
+
+    register_type(Picky, key=lambda v: v.n, encode=Picky.to_bytes, decode=Picky.from_bytes, codec="user:picky")
+    assert encode(Picky(1)).codec == "user:picky"
+    fallback = encode(Picky(-1))
+    assert fallback.codec == "pickle" and decode("pickle", fallback.data).n == -1
+
+
+class Picky:
+    """A format that holds only non-negative numbers."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def to_bytes(self):
+        return self.n.to_bytes(4, "little")  # OverflowError when negative
+
+    @classmethod
+    def from_bytes(cls, data):
+        return cls(int.from_bytes(data, "little"))

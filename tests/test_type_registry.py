@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
@@ -116,3 +117,23 @@ def test_a_frame_output_that_cannot_be_stored_is_returned_with_one_warning(tmp_p
         with Storage(tmp_path / "s.db"):
             frame = with_callbacks(3)
     assert len(caught) == 1 and frame["f"][0]() == 3
+
+
+@dataclasses.dataclass(eq=False)
+class Node:
+    name: str
+    children: list
+    parent: object = None
+
+
+def tree(leaf: str) -> Node:
+    root = Node("root", [])
+    root.children.append(Node(leaf, [], root))
+    return root
+
+
+def test_a_record_whose_fields_lead_back_to_it_is_hashed_through_pickle():
+    assert content_id(tree("a")) == content_id(tree("a"))
+    assert content_id(tree("a")) != content_id(tree("b"))
+    assert content_id([tree("a")]) == content_id([tree("a")])
+    assert content_id(tree("a").children[0]) == content_id(tree("a").children[0])

@@ -59,10 +59,19 @@ def encode(value: Any) -> EncodedValue:
         return EncodedValue("npy", _npy_bytes(value))
     handler = handler_for(kind)
     if handler is not None and handler.encode is not None:
-        data = handler.encode(value)
+        data = _native(handler, value)
         if data is not None:
             return EncodedValue(handler.codec, data)
     return EncodedValue("pickle", pickle.dumps(value, protocol=5))
+
+
+def _native(handler: Any, value: Any) -> bytes | None:
+    """The value in its handler's format, or None to pickle it: a format may not hold every
+    value of its type (polars Object columns, Arrow extension types), pickle may."""
+    try:
+        return handler.encode(value)
+    except Exception:  # the format's writer may raise anything; pickle says if it is hopeless
+        return None
 
 
 def decode(codec: str, data: bytes) -> Any:

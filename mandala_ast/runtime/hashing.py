@@ -22,6 +22,7 @@ import io
 import pickle
 import struct
 import sys
+import threading
 from typing import Any, Callable
 
 from blake3 import blake3
@@ -297,7 +298,8 @@ def _stand_in_maker(kind: type) -> Callable[[Any], Any] | None:
     maker = None
     if module == "numpy" and issubclass(kind, sys.modules["numpy"].ndarray):
         maker = _plain_array_stand_in
-    elif handler_for(kind) is not None:
+    elif getattr(handler_for(kind), "record", True) is False:
+        # Records inside a pickled object are pickled with it (their cycles included).
         maker = _content_id_stand_in
     if len(_STAND_INS) > 4096:  # classes made at run time must not grow the cache forever
         _STAND_INS.clear()
@@ -363,6 +365,40 @@ def _handled_encoder(handler: TypeHandler) -> Callable[[Any, bytearray], None]:
 
 def _handled_cid(handler: TypeHandler, value: Any) -> bytes:
     """The id of a value of a registered type: its type's name and its handler's key."""
+    if handler.record:
+        return _record_cid(handler, value)
+    return _keyed_cid(handler, value)
+
+
+class _Cycle(Exception):
+    """A record's fields led back to a record being keyed (whose id is ``args[0]``)."""
+
+
+_keying = threading.local()
+
+
+def _record_cid(handler: TypeHandler, value: Any) -> bytes:
+    """A record keyed field by field; one that its own fields lead back to is pickled whole
+    (pickle follows cycles), deterministically: the record where the cycle closes."""
+    active = getattr(_keying, "records", None)
+    if active is None:
+        active = _keying.records = set()
+    if id(value) in active:
+        raise _Cycle(id(value))
+    active.add(id(value))
+    try:
+        return _keyed_cid(handler, value)
+    except _Cycle as cycle:
+        if cycle.args[0] != id(value):
+            raise
+        out = bytearray()
+        _enc_pickled(value, out)
+        return digest(out)
+    finally:
+        active.discard(id(value))
+
+
+def _keyed_cid(handler: TypeHandler, value: Any) -> bytes:
     kind = type(value)
     out = bytearray()
     _encode(handler.name or f"{kind.__module__}.{kind.__qualname__}", out)
@@ -370,6 +406,8 @@ def _handled_cid(handler: TypeHandler, value: Any) -> bytes:
         _encode(handler.key(value), out)
     except RecursionError:
         raise UnhashableError(_too_deep(value)) from None
+    except _Cycle:
+        raise
     except Exception as exc:  # a handler of a library we do not control may raise anything
         raise UnhashableError(f"cannot hash a value of type {kind.__qualname__}: {exc}") from exc
     return digest(out)

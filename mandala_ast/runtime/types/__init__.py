@@ -24,12 +24,15 @@ __all__ = ["TypeHandler", "handler_for", "handler_for_codec", "register_type"]
 class TypeHandler:
     """How one type is hashed and stored (see :func:`register_type`)."""
 
-    __slots__ = ("codec", "decode", "encode", "key", "kind", "load", "name")
+    __slots__ = ("codec", "decode", "encode", "key", "kind", "load", "name", "record")
 
-    def __init__(self, kind, key, encode=None, decode=None, codec=None, load=None, name=None) -> None:
+    def __init__(self, kind, key, encode=None, decode=None, codec=None, load=None, name=None, record=False) -> None:
         self.kind, self.key, self.encode, self.decode, self.load = kind, key, encode, decode, load
         #: The type name in the key; None: the value's own class (subclasses are keyed apart).
         self.codec, self.name = codec, name
+        #: A user's record class (dataclass...), whose fields may lead back to it (a tree's
+        #: parent links): hashing falls back to pickle, which follows cycles, when one does.
+        self.record = record
 
 
 def register_type(

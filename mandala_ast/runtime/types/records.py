@@ -3,7 +3,9 @@
 Each field is hashed as a value of its own, so arrays inside a record take the fast path (in
 place, no pickle) and a dict field is keyed by content, not by insertion order. Recognised by
 shape (``__dataclass_fields__``, ``_fields`` on a tuple, ``__attrs_attrs__``), so no import of
-``dataclasses`` or ``attrs`` is needed to tell. Stored with pickle, which they support as is.
+``dataclasses`` or ``attrs`` is needed to tell. A record whose fields lead back to itself (a
+node and its parent) is hashed through canonical pickle instead, which follows cycles. Stored
+with pickle, which they support as is.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ __all__ = ["handler"]
 def handler(kind: type) -> TypeHandler | None:
     """A field-by-field handler for ``kind`` if it is a record class, else None."""
     if isinstance(getattr(kind, "__dataclass_fields__", None), dict):
-        return TypeHandler(kind, _dataclass_key)
+        return TypeHandler(kind, _dataclass_key, record=True)
     if issubclass(kind, tuple) and isinstance(getattr(kind, "_fields", None), tuple):
-        return TypeHandler(kind, _namedtuple_key)
+        return TypeHandler(kind, _namedtuple_key, record=True)
     if getattr(kind, "__attrs_attrs__", None) is not None:
-        return TypeHandler(kind, _attrs_key)
+        return TypeHandler(kind, _attrs_key, record=True)
     return None
 
 
