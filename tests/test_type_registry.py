@@ -137,3 +137,18 @@ def test_a_record_whose_fields_lead_back_to_it_is_hashed_through_pickle():
     assert content_id(tree("a")) != content_id(tree("b"))
     assert content_id([tree("a")]) == content_id([tree("a")])
     assert content_id(tree("a").children[0]) == content_id(tree("a").children[0])
+
+
+@dataclasses.dataclass
+class Model:
+    alpha: float
+
+    def fit(self, weights):
+        self.weights_ = weights
+        return self
+
+
+def test_records_that_differ_in_attributes_outside_their_fields_differ():
+    assert content_id(Model(0.1).fit(np.ones(3))) != content_id(Model(0.1).fit(np.zeros(3)))
+    assert content_id(Model(0.1).fit(np.ones(3))) == content_id(Model(0.1).fit(np.ones(3)))
+    assert content_id(Model(0.1)) != content_id(Model(0.1).fit(np.ones(3)))

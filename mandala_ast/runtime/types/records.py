@@ -1,6 +1,6 @@
 """Dataclasses, NamedTuples and attrs classes: keyed field by field.
 
-Each field is hashed as a value of its own, so arrays inside a record take the fast path (in
+Each field (and any attribute set outside the fields) is hashed as a value of its own, so arrays inside a record take the fast path (in
 place, no pickle) and a dict field is keyed by content, not by insertion order. Recognised by
 shape (``__dataclass_fields__``, ``_fields`` on a tuple, ``__attrs_attrs__``), so no import of
 ``dataclasses`` or ``attrs`` is needed to tell. A record whose fields lead back to itself (a
@@ -31,7 +31,7 @@ def handler(kind: type) -> TypeHandler | None:
 def _dataclass_key(value: Any) -> tuple:
     # Every field, including compare=False ones: a stored value must come back whole.
     names = value.__dataclass_fields__
-    return tuple((name, getattr(value, name)) for name in names if hasattr(value, name))
+    return (tuple((name, getattr(value, name)) for name in names if hasattr(value, name)), _extra(value, names))
 
 
 def _namedtuple_key(value: Any) -> tuple:
@@ -39,4 +39,15 @@ def _namedtuple_key(value: Any) -> tuple:
 
 
 def _attrs_key(value: Any) -> tuple:
-    return tuple((a.name, getattr(value, a.name)) for a in value.__attrs_attrs__ if hasattr(value, a.name))
+    names = {a.name for a in value.__attrs_attrs__}
+    fields = tuple((a.name, getattr(value, a.name)) for a in value.__attrs_attrs__ if hasattr(value, a.name))
+    return (fields, _extra(value, names))
+
+
+def _extra(value: Any, fields: Any) -> dict:
+    """Attributes that are not fields (set by a method, such as a model's fitted state): they
+    make two records unequal as surely as fields do. A dict, keyed by content, not order."""
+    state = getattr(value, "__dict__", None)
+    if not state:
+        return {}
+    return {name: item for name, item in state.items() if name not in fields}
