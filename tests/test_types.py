@@ -45,3 +45,29 @@ def test_equal_values_hit_from_new_processes_and_every_difference_misses(tmp_pat
         again = run_case(path, case, seed)
         assert again["base"] == 0 and set(again["equal"]) <= {0} and set(again["differ"].values()) <= {0}
         assert again["changed"] == [], "these values came back different"
+
+
+def test_a_slice_of_a_loaded_large_array_returned_by_the_next_op_is_stored_as_npy(tmp_path):
+    import sqlite3
+
+    import numpy as np
+
+    from mandala_ast import Storage, op
+
+    @op
+    def ramp(n):
+        return np.arange(n, dtype=np.float64)
+
+    @op
+    def head(values):
+        return values[: len(values) // 2]
+
+    path = tmp_path / "s.db"
+    with Storage(path):
+        ramp(400_000)  # 3.2 MB: a file, loaded memory-mapped
+    with Storage(path):
+        loaded = ramp(400_000)
+        half = head(loaded)
+    assert type(loaded) is np.ndarray and type(half) is np.ndarray
+    codecs = {row[0] for row in sqlite3.connect(path).execute("SELECT codec FROM vals")}
+    assert "pickle" not in codecs and "npy" in codecs
