@@ -434,7 +434,7 @@ def _ndarray_cid(array: Any) -> bytes:
     header = f"ndarray|{_dtype_key(array.dtype)}|{array.shape}".encode()
     threads = blake3.AUTO if array.nbytes >= THREADED_HASH_BYTES else 1
     hasher = blake3(header, max_threads=threads)
-    if array.dtype.kind in "Mm":  # datetimes export no buffer protocol: their bytes do
+    if array.dtype.kind in "MmV":  # datetimes (alone or in records) export no buffer: bytes do
         array = array.reshape(-1).view(np.uint8)
     if array.nbytes:
         hasher.update(memoryview(array).cast("B"))
