@@ -100,7 +100,8 @@ def handler_for_codec(codec: str) -> TypeHandler | None:
 
 def _load_library_handlers(kind: type) -> None:
     for cls in kind.__mro__:
-        top = cls.__module__.partition(".")[0]
+        module_name = getattr(cls, "__module__", None)
+        top = module_name.partition(".")[0] if isinstance(module_name, str) else ""
         module = _LIBRARY_MODULES.get(top)
         if module is not None and module not in sys.modules:
             try:
