@@ -23,6 +23,7 @@ from ._errors import (
     MandalaImportWarning,
     MandalaRenderWarning,
     MandalaRepairWarning,
+    MandalaUnstoredWarning,
     MandalaWarning,
     NewCallError,
     OutputCountError,
@@ -55,6 +56,7 @@ __all__ = [
     "MandalaImportWarning",
     "MandalaRenderWarning",
     "MandalaRepairWarning",
+    "MandalaUnstoredWarning",
     "MandalaWarning",
     "NewCallError",
     "Op",
@@ -76,6 +78,7 @@ __all__ = [
     "install",
     "install_this_package",
     "op",
+    "register_type",
     "transform_source",
     "workflow",
 ]
@@ -94,6 +97,7 @@ _LAZY = {
     "MDict": "mandala_ast.runtime.structures",
     "MList": "mandala_ast.runtime.structures",
     "MSet": "mandala_ast.runtime.structures",
+    "register_type": "mandala_ast.runtime.types",
     # Reports and the query engine load on first use, keeping `import mandala_ast` light.
     "DeleteReport": "mandala_ast.runtime.deletion",
     "GcReport": "mandala_ast.runtime.garbage",

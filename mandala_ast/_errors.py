@@ -27,7 +27,8 @@ Hierarchy::
           ├── MandalaImportWarning    modules imported before install() are not compiled
           ├── MandalaDiagnosticWarning  a note from the compiler about a module
           ├── MandalaRenderWarning    graphviz is missing: a picture is DOT text, not an image
-          └── MandalaRepairWarning    a corrupt value was computed again and its file rewritten
+          ├── MandalaRepairWarning    a corrupt value was computed again and its file rewritten
+          └── MandalaUnstoredWarning  an op's output cannot be stored: returned, not memoized
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ __all__ = [
     "MandalaImportWarning",
     "MandalaRenderWarning",
     "MandalaRepairWarning",
+    "MandalaUnstoredWarning",
     "MandalaWarning",
     "NewCallError",
     "OutputCountError",
@@ -204,3 +206,10 @@ class MandalaRenderWarning(MandalaWarning):
 class MandalaRepairWarning(MandalaWarning):
     """A stored value was corrupt (see :class:`CorruptValueError`); the run block computed its
     call again and rewrote the value's file. Emitted once per repaired value."""
+
+
+class MandalaUnstoredWarning(MandalaWarning):
+    """An op's output could not be hashed or stored (the message names the op, the output and
+    why): the block still gets the computed output, but the call is not memoized, so it is
+    computed again next time. Register the type (``register_type``) or return another value.
+    """

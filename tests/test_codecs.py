@@ -35,7 +35,7 @@ def test_array_files_load_memory_mapped_and_writable(tmp_path):
     path = tmp_path / "value"
     path.write_bytes(encode(np.arange(1000.0)).data)
     loaded = decode_file("npy", path)
-    assert isinstance(loaded, np.memmap)
+    assert type(loaded) is np.ndarray and isinstance(loaded.base, np.memmap)
     loaded[0] = 42.0  # copy-on-write: the file is untouched
     assert decode_file("npy", path)[0] == 0.0
 
@@ -53,3 +53,44 @@ def test_ints_of_any_size_and_sign_round_trip(value):
     # Beyond 4300 digits str(int) refuses: such ints must leave the decimal path, negative too.
     encoded = encode(value)
     assert decode(encoded.codec, encoded.data) == value
+
+
+def test_a_memmap_and_its_slices_are_stored_as_npy_not_pickled(tmp_path):
+    mapped = np.memmap(tmp_path / "a.bin", dtype=np.float32, mode="w+", shape=(1000,))
+    mapped[:] = np.arange(1000)
+    for value in (mapped, mapped[10:20]):
+        encoded = encode(value)
+        assert encoded.codec == "npy"
+        back = decode(encoded.codec, encoded.data)
+        assert type(back) is np.ndarray and back.dtype == np.float32 and (back == value).all()
+
+
+def test_a_large_array_file_loads_as_a_plain_ndarray_on_its_memory_map(tmp_path):
+    path = tmp_path / "a.npy"
+    path.write_bytes(encode(np.arange(10.0)).data)
+    loaded = decode_file("npy", path)
+    assert type(loaded) is np.ndarray and isinstance(loaded.base, np.memmap)
+    assert encode(loaded[2:5]).codec == "npy"
+
+
+def test_a_value_its_native_format_cannot_hold_is_pickled():
+    from mandala_ast import register_type
+
+    register_type(Picky, key=lambda v: v.n, encode=Picky.to_bytes, decode=Picky.from_bytes, codec="user:picky")
+    assert encode(Picky(1)).codec == "user:picky"
+    fallback = encode(Picky(-1))
+    assert fallback.codec == "pickle" and decode("pickle", fallback.data).n == -1
+
+
+class Picky:
+    """A format that holds only non-negative numbers."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def to_bytes(self):
+        return self.n.to_bytes(4, "little")  # OverflowError when negative
+
+    @classmethod
+    def from_bytes(cls, data):
+        return cls(int.from_bytes(data, "little"))

@@ -155,3 +155,41 @@ def test_quickstart_computes_then_loads_through_the_cli(tmp_path):
     assert "computed 18 calls" in first.stdout
     assert "computed nothing: every call loaded from quickstart.db" in second.stdout
     assert "good fit" in second.stdout  # the plain-float `if` ran on loaded values
+
+
+UNSTORABLE = '''\
+import threading
+from mandala_ast import Storage, op
+
+
+@op
+def locked(n):
+    return threading.Lock(), n
+
+
+@op
+def inc(x):
+    return x + 1
+
+
+def block(path):
+    with Storage(path).run():
+        lock, n = locked(1)
+        m = inc(n)
+    return lock, n, m
+'''
+
+
+def test_compiled_block_gets_an_output_that_cannot_be_stored_with_one_warning(tmp_path):
+    (tmp_path / "unstorable_mod.py").write_text(UNSTORABLE)
+    code = """
+        import warnings, mandala_ast
+        mandala_ast.install()
+        import unstorable_mod
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            lock, n, m = unstorable_mod.block("s.db")
+        print(type(lock).__name__, n, m, [type(w.message).__name__ for w in caught])
+    """
+    out = run(tmp_path, code).stdout.split()
+    assert out == ["lock", "1", "2", "['MandalaUnstoredWarning']"]

@@ -262,3 +262,12 @@ class TestFloatKeys:
         assert content_id(np.float64(0.0)) != content_id(np.float64(-0.0))
         assert content_id(np.float64(self.NANS[0])) != content_id(np.float64(self.NANS[1]))
         assert content_id(pd.Series([0.0])) != content_id(pd.Series([-0.0]))
+
+
+def test_datetime_arrays_hash_by_their_bytes_alone_and_in_structured_records():
+    """numpy refuses datetime64 in the buffer protocol; it raised a raw ValueError."""
+    base = np.zeros(3, dtype=[("t", "M8[s]"), ("x", "f8")])
+    later = base.copy()
+    later["t"][0] = np.datetime64(1, "s")
+    assert content_id(base) == content_id(base.copy()) != content_id(later)
+    assert content_id(np.arange(3).astype("m8[D]")) != content_id(np.arange(3).astype("m8[s]"))

@@ -24,6 +24,7 @@ PUBLIC = [
     "MandalaImportWarning",
     "MandalaRenderWarning",
     "MandalaRepairWarning",
+    "MandalaUnstoredWarning",
     "MandalaWarning",
     "NewCallError",
     "Op",
@@ -45,6 +46,7 @@ PUBLIC = [
     "install",
     "install_this_package",
     "op",
+    "register_type",
     "transform_source",
     "workflow",
 ]

@@ -4,6 +4,9 @@
 - ``npy``: numpy arrays of non-object dtype, via ``numpy.save(allow_pickle=False)``; large ones
   are stored as ``.npy`` files and loaded memory-mapped (copy-on-write), so they load lazily.
 - ``bytes``: raw bytes.
+- codecs of registered types (runtime/types/): ``torch``, ``arrow``, ``polars``, ``sparse``,
+  ``pil``, and ``user:...`` for types registered with ``register_type``; their handler encodes
+  and decodes them, and loads a large one from its file lazily where the format allows.
 - ``pickle``: everything else (protocol 5). Loading such a value runs pickle: a storage file is
   code, and should be trusted like code. Nothing is unpickled when a storage is opened.
 - ``mlist``, ``mdict``, ``mset``: MList/MDict/MSet values, whose data is their elements'
@@ -19,10 +22,13 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-__all__ = ["STRUCTURE_CODECS", "EncodedValue", "decode", "decode_file", "encode"]
+from .types import handler_for, handler_for_codec
+
+__all__ = ["STRUCTURE_CODECS", "EncodedValue", "decode", "decode_file", "encode", "maps_file"]
 
 #: Codecs of values stored element by element (see runtime/structures.py).
 STRUCTURE_CODECS = frozenset({"mlist", "mdict", "mset"})
+_BUILTIN_CODECS = frozenset({"json", "bytes", "npy", "pickle"}) | STRUCTURE_CODECS
 _JSON_TYPES = (type(None), bool, int, float, str)
 _INT_FAST = 10**18
 
@@ -51,7 +57,21 @@ def encode(value: Any) -> EncodedValue:
         return EncodedValue("bytes", value)
     if kind.__module__ == "numpy" and _is_plain_ndarray(value):
         return EncodedValue("npy", _npy_bytes(value))
+    handler = handler_for(kind)
+    if handler is not None and handler.encode is not None:
+        data = _native(handler, value)
+        if data is not None:
+            return EncodedValue(handler.codec, data)
     return EncodedValue("pickle", pickle.dumps(value, protocol=5))
+
+
+def _native(handler: Any, value: Any) -> bytes | None:
+    """The value in its handler's format, or None to pickle it: a format may not hold every
+    value of its type (polars Object columns, Arrow extension types), pickle may."""
+    try:
+        return handler.encode(value)
+    except Exception:  # the format's writer may raise anything; pickle says if it is hopeless
+        return None
 
 
 def decode(codec: str, data: bytes) -> Any:
@@ -68,6 +88,9 @@ def decode(codec: str, data: bytes) -> Any:
         return pickle.loads(data)
     if codec in STRUCTURE_CODECS:
         raise ValueError(f"a {codec!r} value is loaded through its Storage, which loads its elements")
+    handler = handler_for_codec(codec)
+    if handler is not None:
+        return handler.decode(data)
     raise ValueError(f"unknown codec {codec!r} (was the storage written by a newer mandala_ast?)")
 
 
@@ -86,19 +109,33 @@ def _decode_json(data: bytes) -> Any:
     return json.loads(data)
 
 
+def maps_file(codec: str) -> bool:
+    """Whether values of ``codec`` stored as files are loaded from the file lazily (mapped)."""
+    if codec == "npy":
+        return True
+    handler = handler_for_codec(codec) if codec not in _BUILTIN_CODECS else None
+    return handler is not None and handler.load is not None
+
+
 def decode_file(codec: str, path: Path) -> Any:
-    """Load a value stored as a file; arrays are memory-mapped copy-on-write (lazy, writable)."""
+    """Load a value stored as a file. Arrays are memory-mapped copy-on-write (lazy, writable)
+    and come back as a plain ``numpy.ndarray`` (viewing the map), the type that was stored: a
+    ``numpy.memmap`` would be a type of its own to every op it is passed to."""
     if codec == "npy":
         import numpy as np
 
-        return np.load(path, mmap_mode="c", allow_pickle=False)
+        return np.load(path, mmap_mode="c", allow_pickle=False).view(np.ndarray)
+    handler = handler_for_codec(codec) if codec not in _BUILTIN_CODECS else None
+    if handler is not None and handler.load is not None:
+        return handler.load(path)
     return decode(codec, path.read_bytes())
 
 
 def _is_plain_ndarray(value: Any) -> bool:
+    # Subclasses too: a memmap (or a slice of a loaded array) is stored as the array it is.
     import numpy as np
 
-    return type(value) is np.ndarray and value.dtype != object
+    return isinstance(value, np.ndarray) and value.dtype != object and type(value).__module__ == "numpy"
 
 
 def _npy_bytes(array: Any) -> bytes:

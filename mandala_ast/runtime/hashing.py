@@ -4,8 +4,10 @@ Why a canonical encoding rather than ``pickle``: pickle output depends on memo s
 insertion order and set iteration order (which follows ``PYTHONHASHSEED``), so equal values can
 pickle differently (joblib #1611, #231). Here every container is encoded from its elements'
 encodings, sets and dicts sorted by those bytes, and every value carries a type tag so that
-``1``, ``1.0``, ``True`` and ``"1"`` never collide. Pickle (protocol 5) is only the fallback for
-types we do not know, and numpy/pandas buffers are hashed in place, without a copy.
+``1``, ``1.0``, ``True`` and ``"1"`` never collide. numpy buffers are hashed in place, without
+a copy. A value of a type with a handler (pandas, polars, pyarrow, torch, scipy.sparse, xarray,
+PIL, dataclasses...: runtime/types/) is hashed as its type's name and its handler's key, a plain
+value holding its buffers as numpy arrays. Pickle (protocol 5) is the fallback for the rest.
 
 The fallback pickles with :func:`canonical_pickle`, which makes the bytes depend on content
 only, so that an object and its unpickled copy hash alike: strings are shared by equality (a
@@ -20,9 +22,12 @@ import io
 import pickle
 import struct
 import sys
+import threading
 from typing import Any, Callable
 
 from blake3 import blake3
+
+from .types import TypeHandler, handler_for
 
 __all__ = ["UnhashableError", "canonical_pickle", "content_id", "digest"]
 
@@ -293,7 +298,8 @@ def _stand_in_maker(kind: type) -> Callable[[Any], Any] | None:
     maker = None
     if module == "numpy" and issubclass(kind, sys.modules["numpy"].ndarray):
         maker = _plain_array_stand_in
-    elif module.startswith("pandas") and kind.__name__ in ("DataFrame", "Series"):
+    elif getattr(handler_for(kind), "record", True) is False:
+        # Records inside a pickled object are pickled with it (their cycles included).
         maker = _content_id_stand_in
     if len(_STAND_INS) > 4096:  # classes made at run time must not grow the cache forever
         _STAND_INS.clear()
@@ -344,9 +350,67 @@ def _encoder_for(value: Any) -> Callable[[Any, bytearray], None]:
             return _enc_ndarray
         if isinstance(value, np.generic) and value.dtype != object:
             return _enc_numpy_scalar
-    if module.startswith("pandas") and _is_pandas_frame_or_series(value):
-        return _enc_pandas
+    handler = handler_for(type(value))
+    if handler is not None:
+        return _handled_encoder(handler)
     return _enc_pickled
+
+
+def _handled_encoder(handler: TypeHandler) -> Callable[[Any, bytearray], None]:
+    def encode_handled_(value: Any, out: bytearray) -> None:
+        _put(out, b"H", _handled_cid(handler, value))
+
+    return encode_handled_
+
+
+def _handled_cid(handler: TypeHandler, value: Any) -> bytes:
+    """The id of a value of a registered type: its type's name and its handler's key."""
+    if handler.record:
+        return _record_cid(handler, value)
+    return _keyed_cid(handler, value)
+
+
+class _Cycle(Exception):
+    """A record's fields led back to a record being keyed (whose id is ``args[0]``)."""
+
+
+_keying = threading.local()
+
+
+def _record_cid(handler: TypeHandler, value: Any) -> bytes:
+    """A record keyed field by field; one that its own fields lead back to is pickled whole
+    (pickle follows cycles), deterministically: the record where the cycle closes."""
+    active = getattr(_keying, "records", None)
+    if active is None:
+        active = _keying.records = set()
+    if id(value) in active:
+        raise _Cycle(id(value))
+    active.add(id(value))
+    try:
+        return _keyed_cid(handler, value)
+    except _Cycle as cycle:
+        if cycle.args[0] != id(value):
+            raise
+        out = bytearray()
+        _enc_pickled(value, out)
+        return digest(out)
+    finally:
+        active.discard(id(value))
+
+
+def _keyed_cid(handler: TypeHandler, value: Any) -> bytes:
+    kind = type(value)
+    out = bytearray()
+    _encode(handler.name or f"{kind.__module__}.{kind.__qualname__}", out)
+    try:
+        _encode(handler.key(value), out)
+    except RecursionError:
+        raise UnhashableError(_too_deep(value)) from None
+    except _Cycle:
+        raise
+    except Exception as exc:  # a handler of a library we do not control may raise anything
+        raise UnhashableError(f"cannot hash a value of type {kind.__qualname__}: {exc}") from exc
+    return digest(out)
 
 
 def _large_value_hasher(value: Any) -> Callable[[Any], bytes] | None:
@@ -370,42 +434,8 @@ def _ndarray_cid(array: Any) -> bytes:
     header = f"ndarray|{_dtype_key(array.dtype)}|{array.shape}".encode()
     threads = blake3.AUTO if array.nbytes >= THREADED_HASH_BYTES else 1
     hasher = blake3(header, max_threads=threads)
+    if array.dtype.kind in "MmV":  # datetimes (alone or in records) export no buffer: bytes do
+        array = array.reshape(-1).view(np.uint8)
     if array.nbytes:
         hasher.update(memoryview(array).cast("B"))
     return hasher.digest()
-
-
-def _is_pandas_frame_or_series(value: Any) -> bool:
-    pd = sys.modules.get("pandas")
-    return pd is not None and isinstance(value, (pd.DataFrame, pd.Series))
-
-
-def _enc_pandas(value: Any, out: bytearray) -> None:
-    """A frame is its index plus each column's name, dtype and values (buffers when numeric)."""
-    import pandas as pd
-
-    frame = value.to_frame() if isinstance(value, pd.Series) else value
-    body = bytearray(b"series" if isinstance(value, pd.Series) else b"frame")
-    _encode_index(frame.index, body)
-    _encode_index(frame.columns, body)
-    for position in range(frame.shape[1]):
-        _encode_column(frame.iloc[:, position], body)
-    _put(out, b"P", bytes(body))
-
-
-def _encode_index(index: Any, out: bytearray) -> None:
-    _encode(list(index.names), out)
-    _encode(str(index.dtype), out)
-    _encode_array_values(index.to_numpy(), out)
-
-
-def _encode_column(column: Any, out: bytearray) -> None:
-    _encode(str(column.dtype), out)
-    _encode_array_values(column.to_numpy(), out)
-
-
-def _encode_array_values(values: Any, out: bytearray) -> None:
-    if values.dtype == object:
-        _encode(values.tolist(), out)
-    else:
-        _put(out, b"A", _ndarray_cid(values))

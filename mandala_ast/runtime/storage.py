@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 from .._errors import (
     CorruptValueError,
     MandalaRepairWarning,
+    MandalaUnstoredWarning,
     NewCallError,
     ReadOnlyStorageError,
     StorageFullError,
@@ -300,7 +301,10 @@ class Storage:
             return self._call_then_load(op, args, kwargs, input_refs, block, hashed)
 
     def _call_then_load(self, op, args, kwargs, input_refs, block, hashed) -> tuple[bytes, tuple, bytes]:
-        call_hid, out_cids, deps_id = self._call(op, args, kwargs, input_refs, block, hashed)
+        try:
+            call_hid, out_cids, deps_id = self._call(op, args, kwargs, input_refs, block, hashed)
+        except UnstoredOutputs as unstored:  # computed, not storable: the block still gets them
+            return unstored.handed_back(input_refs is not None)
         try:
             values = tuple(map(self._load_output, out_cids))
         except CorruptValueError as error:
@@ -572,9 +576,8 @@ class Storage:
                 encoded = structures.encode_outputs(structured, outputs, op.name)
             else:
                 encoded = list(map(codecs.encode, outputs))
-        except Exception:  # say which output could not be hashed or stored
-            out_cids = tuple(_hash_or_explain(op, f"output {i}", v) for i, v in enumerate(outputs))
-            encoded = [_encode_or_explain(op, f"output {i}", v) for i, v in enumerate(outputs)]
+        except Exception:  # say which output could not be hashed or stored; hand them back
+            raise UnstoredOutputs(call, outputs, _explain_outputs(op, outputs, structured)) from None
         self._record(call, out_cids, encoded, duration, inputs)
         if forgotten != self._forgotten:
             # Another thread deleted (or a failed commit dropped) stored values while the body
@@ -1005,7 +1008,7 @@ class Storage:
     def _decode_file(self, cid: bytes, codec: str, file_digest: bytes | None) -> Any:
         """A value stored as a file, checked against the digest recorded when it was stored."""
         try:
-            if codec == "npy":  # memory-mapped: checked in place, not read into memory
+            if codecs.maps_file(codec):  # memory-mapped: checked in place, not read into memory
                 return codecs.decode_file(codec, self._blobs.check(cid, file_digest))
             data = self._blobs.read(cid, file_digest)
         except BlobFault as fault:
@@ -1189,6 +1192,38 @@ def _hash_or_explain(op: Op, what: str, value: Any) -> bytes:
         return content_id(value)
     except UnhashableError as exc:
         raise ValueEncodingError(f"op {op.name}, {what}: {exc}") from exc
+
+
+def _explain_outputs(op: Op, outputs: tuple, structured: dict) -> ValueEncodingError:
+    """The error naming the first output that cannot be hashed or stored."""
+    try:
+        for i, value in enumerate(outputs):
+            _hash_or_explain(op, f"output {i}", value)
+            _encode_or_explain(op, f"output {i}", value, structured.get(i))
+    except ValueEncodingError as error:
+        return error
+    return ValueEncodingError(f"op {op.name}: its outputs cannot be stored")
+
+
+class UnstoredOutputs(Exception):
+    """A computed call whose outputs cannot be hashed or stored: nothing of it is recorded,
+    and the block gets the outputs anyway (with one warning), rather than losing the work."""
+
+    def __init__(self, call: _Call, outputs: tuple, error: ValueEncodingError) -> None:
+        super().__init__(str(error))
+        self.call, self.outputs, self.error = call, outputs, error
+
+    def handed_back(self, with_refs: bool) -> tuple[bytes, tuple, bytes]:
+        warnings.warn(
+            f"{self.error}; it is returned without being stored, so the call is computed again next time",
+            MandalaUnstoredWarning,
+            stacklevel=_user_stacklevel(),
+        )
+        if not with_refs:
+            return self.call.hid, self.outputs, self.call.deps_id
+        # Ids no value has: an op this output is passed to is keyed by the value's content.
+        ids = [digest(os.urandom(32)) for _ in self.outputs]
+        return self.call.hid, tuple(zip(ids, self.outputs)), self.call.deps_id
 
 
 def _encode_or_explain(op: Op, what: str, value: Any, kind: str | None = None) -> codecs.EncodedValue:

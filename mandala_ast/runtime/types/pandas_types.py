@@ -1,0 +1,99 @@
+"""pandas DataFrames, Series and Index objects: keyed by everything that makes them unequal.
+
+A key holds the kind (frame, series or index), the index and column labels with their names and
+dtypes, each column's dtype and values, a Series' name (``None`` is not ``0``) and ``attrs``.
+Categoricals are keyed by their categories, their order, ``ordered`` and their codes; numeric,
+datetime and timedelta buffers are hashed in place; text by its characters and lengths (no
+per-object work beyond one pass); other object columns value by value. ``flags`` are not part
+of the key. Stored with pickle (protocol 5), which keeps every dtype, index and ``attrs`` exact.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import TypeHandler, add
+
+__all__ = ["frame_key", "index_key", "series_key", "values_key"]
+
+
+def frame_key(frame: pd.DataFrame) -> tuple:
+    columns = tuple(values_key(frame.iloc[:, i].array) for i in range(frame.shape[1]))
+    return ("frame", index_key(frame.index), index_key(frame.columns), columns, frame.attrs)
+
+
+def series_key(series: pd.Series) -> tuple:
+    return ("series", series.name, index_key(series.index), values_key(series.array), series.attrs)
+
+
+def index_key(index: pd.Index) -> tuple:
+    if isinstance(index, pd.MultiIndex):
+        levels = tuple(values_key(index.get_level_values(i).array) for i in range(index.nlevels))
+        return ("multi", tuple(index.names), levels)
+    as_range = _range_key(index)
+    return ("index", tuple(index.names), as_range or values_key(index.array))
+
+
+def _range_key(index: pd.Index) -> tuple | None:
+    """``(start, step, length)`` of a RangeIndex, or of an int64 Index that equals one (as
+    pandas deems them): a RangeIndex of 10M rows is not materialised to be hashed."""
+    if isinstance(index, pd.RangeIndex):
+        start, step, size = index.start, index.step, len(index)
+    elif index.dtype == np.int64 and len(index) > 0:
+        values = np.asarray(index)
+        start, size = int(values[0]), len(values)
+        step = int(values[1] - values[0]) if size > 1 else 1
+        if size > 1 and (step == 0 or not (np.diff(values) == step).all()):
+            return None
+    else:
+        return None
+    if size <= 1:
+        start, step = (start if size else 0), 1
+    return ("range", int(start), int(step), size)
+
+
+def values_key(values: Any) -> tuple:
+    """The key of a column's (or an index's) values, whatever their dtype."""
+    dtype = values.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        categories = values_key(dtype.categories.array)
+        return ("category", categories, dtype.ordered, np.asarray(values.codes))
+    if isinstance(dtype, np.dtype) and dtype != object:
+        return (dtype.str, np.asarray(values))
+    if hasattr(values, "asi8"):  # tz-aware datetimes, periods: int64 ticks, dtype names the tz
+        return (str(dtype), np.asarray(values.asi8))
+    if getattr(dtype, "storage", None) == "pyarrow" or type(dtype).__name__ == "ArrowDtype":
+        return (str(dtype), _arrow_key(values))
+    numpy_dtype = getattr(dtype, "numpy_dtype", None)
+    if numpy_dtype is not None and numpy_dtype.kind in "iufcb":  # nullable Int64, Float64, boolean
+        mask = np.asarray(values.isna())
+        data = values.to_numpy(dtype=numpy_dtype, na_value=numpy_dtype.type(0))
+        return (str(dtype), mask, data)
+    return (str(dtype), objects_key(np.asarray(values, dtype=object)))
+
+
+def _arrow_key(values: Any) -> tuple:
+    # pyarrow-backed text (pandas' default string dtype when pyarrow is installed): hashed from
+    # its Arrow buffers, as pyarrow values are, not materialised as Python strings.
+    import pyarrow as pa
+
+    from .arrow_types import column_key
+
+    return column_key(pa.chunked_array(values.__arrow_array__()))
+
+
+def objects_key(values: np.ndarray) -> Any:
+    """Object values by value: all-text arrays as lengths and characters (fast), others as a list."""
+    if all(type(v) is str for v in values):
+        lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+        # Characters as a numpy array, hashed in place: a str in a key is copied into it.
+        return ("text", lengths, np.frombuffer("".join(values).encode("utf-8", "surrogatepass"), np.uint8))
+    return values.tolist()
+
+
+add(TypeHandler(pd.DataFrame, frame_key))
+add(TypeHandler(pd.Series, series_key))
+add(TypeHandler(pd.Index, lambda index: ("index-object", type(index).__name__, index_key(index))))

@@ -1,0 +1,154 @@
+"""The type-handler registry (runtime/types/): lazy library handlers and user registrations."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import mandala_ast
+from mandala_ast import Storage, op
+from mandala_ast.runtime.hashing import content_id
+
+
+def test_hashing_builtin_values_imports_no_library_of_a_handler():
+    code = (
+        "import sys\nfrom mandala_ast.runtime.hashing import content_id\n"
+        "from mandala_ast.runtime.codecs import encode\n"
+        "class Plain:\n    pass\n"
+        "for v in (1, 'a', 2.5, (1, [2]), {'k': {3}}, Plain()):\n    content_id(v); encode(v)\n"
+        "print(sorted(m for m in ('pandas', 'torch', 'polars', 'pyarrow', 'scipy', 'xarray', 'PIL', 'numpy') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+class Grid:
+    def __init__(self, cells, cache=None):
+        self.cells, self.cache = cells, cache
+
+    def __eq__(self, other):
+        return type(other) is Grid and self.cells == other.cells
+
+
+mandala_ast.register_type(
+    Grid,
+    key=lambda grid: grid.cells,
+    encode=lambda grid: repr(grid.cells).encode(),
+    decode=lambda data: Grid(eval(data.decode())),  # noqa: S307 (test data written just above)
+)
+
+
+@op
+def widen(grid):
+    return Grid([row + [0] for row in grid.cells])
+
+
+def test_a_registered_type_is_keyed_by_its_key_and_stored_by_its_codec(tmp_path):
+    assert content_id(Grid([[1]], cache=object())) == content_id(Grid([[1]], cache=object()))
+    assert content_id(Grid([[1]])) != content_id(Grid([[2]]))
+    with Storage(tmp_path / "s.db"):
+        widen(Grid([[1]]))
+    with Storage(tmp_path / "s.db"):
+        assert widen(Grid([[1]], cache=object())) == Grid([[1, 0]])
+
+
+def test_register_type_wants_encode_and_decode_together():
+    with pytest.raises(TypeError, match="both"):
+        mandala_ast.register_type(Grid, key=lambda g: g.cells, encode=repr)
+
+
+def test_a_subclass_of_a_registered_type_is_keyed_apart_from_it():
+    class Finer(Grid):
+        pass
+
+    assert content_id(Finer([[1]])) != content_id(Grid([[1]]))
+
+
+def test_a_handler_that_fails_is_an_unhashable_value():
+    class Broken:
+        pass
+
+    mandala_ast.register_type(Broken, key=lambda value: 1 / 0)
+    with pytest.raises(mandala_ast.ValueEncodingError, match="widen, argument 'grid'.*division by zero"):
+        with Storage():
+            widen(Broken())
+
+
+def test_numpy_arrays_inside_records_hash_in_place():
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Pair:
+        left: np.ndarray
+        meta: dict
+
+    a = Pair(np.arange(3), {"a": 1, "b": 2})
+    assert content_id(a) == content_id(Pair(np.arange(3), {"b": 2, "a": 1}))
+    assert content_id(a) != content_id(Pair(np.arange(3.0), {"a": 1, "b": 2}))
+
+
+@op
+def first_row(frame):
+    return frame.iloc[:1]
+
+
+def test_an_unhashable_frame_argument_is_a_value_encoding_error_naming_op_and_argument():
+    import pandas as pd
+
+    frame = pd.DataFrame({"f": [lambda: 1, lambda: 2]})
+    with pytest.raises(mandala_ast.ValueEncodingError, match=r"first_row, argument 'frame'.*DataFrame"):
+        with Storage():
+            first_row(frame)
+
+
+@op
+def with_callbacks(n):
+    import pandas as pd
+
+    return pd.DataFrame({"f": [lambda: n]})
+
+
+def test_a_frame_output_that_cannot_be_stored_is_returned_with_one_warning(tmp_path):
+    with pytest.warns(mandala_ast.MandalaUnstoredWarning, match=r"with_callbacks, output 0.*DataFrame") as caught:
+        with Storage(tmp_path / "s.db"):
+            frame = with_callbacks(3)
+    assert len(caught) == 1 and frame["f"][0]() == 3
+
+
+@dataclasses.dataclass(eq=False)
+class Node:
+    name: str
+    children: list
+    parent: object = None
+
+
+def tree(leaf: str) -> Node:
+    root = Node("root", [])
+    root.children.append(Node(leaf, [], root))
+    return root
+
+
+def test_a_record_whose_fields_lead_back_to_it_is_hashed_through_pickle():
+    assert content_id(tree("a")) == content_id(tree("a"))
+    assert content_id(tree("a")) != content_id(tree("b"))
+    assert content_id([tree("a")]) == content_id([tree("a")])
+    assert content_id(tree("a").children[0]) == content_id(tree("a").children[0])
+
+
+@dataclasses.dataclass
+class Model:
+    alpha: float
+
+    def fit(self, weights):
+        self.weights_ = weights
+        return self
+
+
+def test_records_that_differ_in_attributes_outside_their_fields_differ():
+    assert content_id(Model(0.1).fit(np.ones(3))) != content_id(Model(0.1).fit(np.zeros(3)))
+    assert content_id(Model(0.1).fit(np.ones(3))) == content_id(Model(0.1).fit(np.ones(3)))
+    assert content_id(Model(0.1)) != content_id(Model(0.1).fit(np.ones(3)))

@@ -1,0 +1,79 @@
+"""Values of the ML ecosystem's types through real processes with different hash seeds.
+
+For each case (tests/typecases.py): the first process computes the base value and every value
+that differs from it, and hits for values equal to it; two more processes, with other
+``PYTHONHASHSEED``s, compute nothing, and every value comes back exactly as it went in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import typecases
+
+TESTS = Path(__file__).resolve().parent
+#: Case name prefix -> the optional libraries it needs (torch is not in the dev extra: its tests
+#: run where it is installed). polars values are keyed through pyarrow.
+NEEDS = {
+    "torch": ("torch",), "polars": ("polars", "pyarrow"), "arrow": ("pyarrow",), "sparse": ("scipy",),
+    "xarray": ("xarray",), "pil": ("PIL",), "attrs": ("attrs",),
+}
+
+
+def run_case(path: Path, case: str, seed: str) -> dict:
+    env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(TESTS)}
+    done = subprocess.run(
+        [sys.executable, str(TESTS / "typecases.py"), str(path), case],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("case", sorted(typecases.CASES))
+def test_equal_values_hit_from_new_processes_and_every_difference_misses(tmp_path, case):
+    for prefix, modules in NEEDS.items():
+        if case.startswith(prefix):
+            for module in modules:
+                pytest.importorskip(module)
+    path = tmp_path / "types.db"
+    first = run_case(path, case, "1")
+    assert first["base"] == 1 and first["equal"] == [0] * len(first["equal"])
+    assert [k for k, n in first["differ"].items() if n != 1] == [], "these differences collided"
+    assert first["changed"] == []
+    for seed in ("2", "3"):
+        again = run_case(path, case, seed)
+        assert again["base"] == 0 and set(again["equal"]) <= {0} and set(again["differ"].values()) <= {0}
+        assert again["changed"] == [], "these values came back different"
+
+
+def test_a_slice_of_a_loaded_large_array_returned_by_the_next_op_is_stored_as_npy(tmp_path):
+    import sqlite3
+
+    import numpy as np
+
+    from mandala_ast import Storage, op
+
+    @op
+    def ramp(n):
+        return np.arange(n, dtype=np.float64)
+
+    @op
+    def head(values):
+        return values[: len(values) // 2]
+
+    path = tmp_path / "s.db"
+    with Storage(path):
+        ramp(400_000)  # 3.2 MB: a file, loaded memory-mapped
+    with Storage(path):
+        loaded = ramp(400_000)
+        half = head(loaded)
+    assert type(loaded) is np.ndarray and type(half) is np.ndarray
+    codecs = {row[0] for row in sqlite3.connect(path).execute("SELECT codec FROM vals")}
+    assert "pickle" not in codecs and "npy" in codecs

@@ -1,0 +1,418 @@
+"""Values of the ML ecosystem's types, for test_types.py's subprocesses.
+
+Each case builds, freshly in every process, a base value, values equal to it (built another way),
+and values that differ from it in one respect each. ``run(path, case)`` memoizes an op over all of
+them and prints what it computed and whether what came back is exactly what went in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import typing
+
+import numpy as np
+
+from mandala_ast import Storage, op
+
+COMPUTED: list = []
+
+
+@op
+def echo(value):
+    COMPUTED.append(1)
+    return value
+
+
+@op
+def count_categories(series):
+    COMPUTED.append(1)
+    return len(series.cat.categories)
+
+
+def _pandas():
+    import pandas as pd
+
+    return pd
+
+
+def case_pandas_categorical():
+    pd = _pandas()
+    base = pd.Series(pd.Categorical(["a", "b", "a"], categories=["a", "b", "c"]))
+    return dict(
+        base=base,
+        equal=[pd.Series(pd.Categorical(["a", "b", "a"], categories=list("abc")))],
+        differ={
+            "categories": pd.Series(pd.Categorical(["a", "b", "a"], categories=["a", "b"])),
+            "category order": pd.Series(pd.Categorical(["a", "b", "a"], categories=["c", "b", "a"])),
+            "ordered": pd.Series(pd.Categorical(["a", "b", "a"], categories=list("abc"), ordered=True)),
+            "values": pd.Series(pd.Categorical(["a", "b", "b"], categories=list("abc"))),
+        },
+        op=count_categories,
+    )
+
+
+def _frame(pd):
+    return pd.DataFrame(
+        {
+            "x": np.arange(4, dtype=np.float64),
+            "when": pd.date_range("2024-01-01", periods=4),
+            "zoned": pd.date_range("2024-01-01", periods=4, tz="Europe/Paris"),
+            "gap": pd.to_timedelta(np.arange(4), unit="s"),
+            "text": ["a", "bb", "", "é"],
+            "kind": pd.Categorical(["u", "v", "u", "v"]),
+            "maybe": pd.array([1, None, 3, 4], dtype="Int64"),
+        },
+        index=pd.Index([10, 11, 12, 13], name="row"),
+    )
+
+
+def case_pandas_frame():
+    pd = _pandas()
+    base = _frame(pd)
+    base.attrs = {"source": "train"}
+    equal = _frame(pd)[list(base.columns)]
+    equal.attrs = {"source": "train"}
+    renamed = base.copy().rename(columns={"x": "y"})
+    reindexed = base.copy().set_axis(pd.Index([10, 11, 12, 14], name="row"))
+    index_named = base.copy().rename_axis("other")
+    tagged = base.copy()
+    tagged.attrs = {"source": "test"}
+    as_float32 = base.copy().astype({"x": np.float32})
+    later = base.copy()
+    later["when"] = later["when"] + pd.Timedelta("1s")
+    other_zone = base.copy()
+    other_zone["zoned"] = other_zone["zoned"].dt.tz_convert("UTC")
+    texts = base.copy()
+    texts["text"] = ["a", "b", "b", "é"]
+    missing = base.copy()
+    missing["maybe"] = pd.array([1, 2, 3, 4], dtype="Int64")
+    return dict(
+        base=base,
+        equal=[equal],
+        differ={
+            "column name": renamed, "index values": reindexed, "index name": index_named,
+            "attrs": tagged, "dtype": as_float32, "dates": later, "time zone": other_zone,
+            "text": texts, "missing values": missing,
+        },
+    )
+
+
+def case_pandas_series_name():
+    pd = _pandas()
+    return dict(
+        base=pd.Series([1.0, 2.0]),
+        equal=[pd.Series(np.array([1.0, 2.0]))],
+        differ={"name 0": pd.Series([1.0, 2.0], name=0), "name 'a'": pd.Series([1.0, 2.0], name="a")},
+    )
+
+
+def case_pandas_datetime_and_multi_index():
+    pd = _pandas()
+
+    def series(start="2024-01-01", tz=None, name="when", levels=("a", "b")):
+        dates = pd.date_range(start, periods=4, tz=tz, name=name)
+        frame = pd.DataFrame({"v": [1.0, 2.0, 3.0, 4.0], "k": list(levels) * 2}, index=dates)
+        return frame.set_index("k", append=True)["v"]
+
+    return dict(
+        base=series(),
+        equal=[series(start="2024-01-01 00:00:00")],
+        differ={
+            "dates": series(start="2024-01-02"), "time zone": series(tz="UTC"), "level name": series(name="day"),
+            "level values": series(levels=("a", "c")),
+        },
+    )
+
+
+def case_numpy_datetimes():
+    base = np.arange(5).astype("datetime64[s]")
+    return dict(
+        base=base,
+        equal=[np.array(base.tolist(), dtype="datetime64[s]")],
+        differ={
+            "unit": np.arange(5).astype("datetime64[ms]"),
+            "values": np.arange(1, 6).astype("datetime64[s]"),
+            "timedelta": np.arange(5).astype("timedelta64[s]"),
+        },
+    )
+
+
+def case_torch_tensor():
+    import torch
+
+    base = torch.arange(12, dtype=torch.float32).reshape(3, 4)
+    return dict(
+        base=base,
+        equal=[torch.tensor([float(i) for i in range(12)]).reshape(3, 4), base.clone()],
+        differ={
+            "dtype": base.double(), "shape": base.reshape(4, 3), "values": base + 1,
+            "requires_grad": base.clone().requires_grad_(True),
+        },
+    )
+
+
+def case_torch_large_tensor_with_grad():
+    import torch
+
+    base = torch.linspace(0, 1, 600_000).requires_grad_(True)  # 2.4 MB: stored as a file
+    return dict(
+        base=base,
+        equal=[torch.linspace(0, 1, 600_000).requires_grad_(True)],
+        differ={"requires_grad": torch.linspace(0, 1, 600_000), "dtype": base.detach().half()},
+    )
+
+
+def case_torch_state_dict():
+    import torch
+
+    def weights(seed):
+        torch.manual_seed(seed)
+        return torch.nn.Linear(3, 2).state_dict()
+
+    return dict(base=weights(0), equal=[weights(0)], differ={"weights": weights(1)})
+
+
+def case_arrow_table():
+    import pyarrow as pa
+
+    def table(n=6, names=("x", "s")):
+        return pa.table({names[0]: pa.array([0.5 * i for i in range(n)]), names[1]: [None if i == 2 else "v" * i for i in range(n)]})
+
+    base = table()
+    rechunked = pa.concat_tables([base.slice(0, 2), base.slice(2)])
+    sliced = table(8).slice(1, 7).slice(0, 6)
+    sliced = pa.table({"x": base.column("x"), "s": pa.array([None, "", "z", None, "vvvv", "vvvvv"]).slice(0, 6)})
+    sliced = pa.table({"x": base.column("x"), "s": pa.concat_arrays([pa.array(["", "v"]), pa.array(["q", None, "vvv"]).slice(1), pa.array(["vvvv", "vvvvv"])])})
+    return dict(
+        base=base,
+        equal=[rechunked, sliced, base.combine_chunks()],
+        differ={
+            "name": table(names=("y", "s")), "rows": table(5), "type": base.cast(pa.schema([("x", pa.float32()), ("s", pa.string())])),
+            "metadata": base.replace_schema_metadata({"k": "v"}),
+            "null": pa.table({"x": base.column("x"), "s": ["", "v", "", "vvv", "vvvv", "vvvvv"]}),
+        },
+    )
+
+
+def case_arrow_large_table():
+    import pyarrow as pa
+
+    base = pa.table({"x": np.arange(300_000, dtype=np.float64)})  # 2.4 MB: a memory-mapped file
+    return dict(base=base, equal=[pa.concat_tables([base.slice(0, 7), base.slice(7)])], differ={"values": pa.table({"x": np.arange(1, 300_001, dtype=np.float64)})})
+
+
+def case_polars_frame():
+    import polars as pl
+
+    def frame(**changes):
+        columns = {"a": [1, 2, 3], "s": ["x", None, "zz"], "c": pl.Series(["u", "v", "u"], dtype=pl.Categorical)}
+        return pl.DataFrame({**columns, **changes})
+
+    return dict(
+        base=frame(),
+        equal=[pl.concat([frame().head(1), frame().tail(2)], rechunk=False)],
+        differ={
+            "values": frame(a=[1, 2, 4]), "dtype": frame(a=pl.Series([1, 2, 3], dtype=pl.Int32)),
+            "null": frame(s=["x", "", "zz"]), "name": frame().rename({"a": "b"}),
+            "category": frame(c=pl.Series(["u", "v", "v"], dtype=pl.Categorical)),
+        },
+    )
+
+
+def case_polars_large_frame():
+    import polars as pl
+
+    base = pl.DataFrame({"x": np.arange(300_000, dtype=np.float64)})  # 2.4 MB: stored as a file
+    return dict(base=base, equal=[pl.concat([base.head(5), base.tail(299_995)], rechunk=False)], differ={"values": base + 1})
+
+
+def case_polars_series():
+    import polars as pl
+
+    return dict(base=pl.Series("a", [1.0, 2.0]), equal=[pl.Series("a", np.array([1.0, 2.0]))], differ={"name": pl.Series("b", [1.0, 2.0])})
+
+
+def case_sparse_csr():
+    import scipy.sparse as sparse
+
+    dense = np.array([[0, 1.0, 0], [2.0, 0, 3.0]])
+    base = sparse.csr_matrix(dense)
+    from_coo = sparse.coo_matrix(([3.0, 1.0, 2.0], ([1, 0, 1], [2, 1, 0])), shape=(2, 3)).tocsr()
+    from_coo.has_sorted_indices  # noqa: B018 (reading it caches a flag)
+    return dict(
+        base=base,
+        equal=[from_coo],
+        differ={
+            "values": sparse.csr_matrix(dense * 2), "shape": sparse.csr_matrix(dense.T),
+            "dtype": sparse.csr_matrix(dense.astype(np.float32)), "format": sparse.csc_matrix(dense),
+            "array class": sparse.csr_array(dense),
+        },
+    )
+
+
+def case_xarray_data_array():
+    import xarray as xr
+
+    def array(values=(1.0, 2.0, 3.0), name="t", attrs=None, x=(10, 20, 30), dims=("x",)):
+        return xr.DataArray(np.array(values), dims=dims, coords={dims[0]: list(x)}, name=name, attrs=attrs or {"units": "K"})
+
+    return dict(
+        base=array(),
+        equal=[array(values=[1.0, 2.0, 3.0])],
+        differ={
+            "values": array(values=(1.0, 2.0, 4.0)), "name": array(name="u"), "attrs": array(attrs={"units": "C"}),
+            "coords": array(x=(10, 20, 31)), "dims": array(dims=("y",)),
+        },
+    )
+
+
+def case_xarray_dataset():
+    import xarray as xr
+
+    def dataset(b=2.0, attrs=None):
+        return xr.Dataset({"a": ("x", [1.0, 2.0]), "b": ("x", [b, 3.0])}, coords={"x": [0, 1]}, attrs=attrs or {"run": 1})
+
+    reordered = xr.Dataset({"b": ("x", [2.0, 3.0]), "a": ("x", [1.0, 2.0])}, coords={"x": [0, 1]}, attrs={"run": 1})
+    return dict(base=dataset(), equal=[reordered], differ={"values": dataset(b=2.5), "attrs": dataset(attrs={"run": 2})})
+
+
+def case_pil_image():
+    import io
+
+    from PIL import Image
+
+    pixels = (np.arange(48, dtype=np.uint8) * 5).reshape(4, 4, 3)
+    base = Image.fromarray(pixels)
+    png = io.BytesIO()
+    base.save(png, format="PNG")
+    opened = Image.open(io.BytesIO(png.getvalue()))
+    opened.load()
+    opened.info.clear()
+    return dict(
+        base=base,
+        equal=[opened, Image.fromarray(pixels.copy())],
+        differ={"pixels": Image.fromarray(pixels + 1), "mode": base.convert("RGBA"), "size": Image.fromarray(pixels[:3])},
+    )
+
+
+@dataclasses.dataclass
+class Batch:
+    features: np.ndarray
+    meta: dict
+    label: str = "train"
+
+
+class Pair(typing.NamedTuple):
+    left: np.ndarray
+    right: np.ndarray
+
+
+def case_records():
+    base = Batch(np.arange(6.0), {"a": 1, "b": 2})
+    return dict(
+        base=base,
+        equal=[Batch(np.arange(6.0), {"b": 2, "a": 1})],
+        differ={"array": Batch(np.arange(6), {"a": 1, "b": 2}), "dict": Batch(np.arange(6.0), {"a": 1}), "label": Batch(np.arange(6.0), {"a": 1, "b": 2}, "test")},
+    )
+
+
+def case_named_tuple():
+    base = Pair(np.zeros(3), np.ones(3))
+    return dict(base=base, equal=[Pair(np.zeros(3), np.ones(3))], differ={"tuple": (np.zeros(3), np.ones(3)), "swapped": Pair(np.ones(3), np.zeros(3))})
+
+
+def case_attrs_class():
+    import attrs
+
+    return dict(base=Box(np.arange(3), "a"), equal=[Box(np.arange(3), "a")], differ={"tag": Box(np.arange(3), "b")})
+
+
+try:
+    import attrs as _attrs
+
+    @_attrs.define(eq=False)
+    class Box:
+        values: np.ndarray
+        tag: str
+
+        def __eq__(self, other):
+            return type(other) is Box and self.tag == other.tag and np.array_equal(self.values, other.values)
+except ImportError:  # only case_attrs_class needs it
+    pass
+
+
+def case_numpy_memmap_round_trip():
+    base = np.linspace(0, 1, 300_000)  # 2.4 MB: stored as a file, loaded memory-mapped
+    return dict(base=base, equal=[np.linspace(0, 1, 300_000)], differ={"values": np.linspace(0, 2, 300_000)})
+
+
+def same(a, b) -> bool:
+    """Exactly equal: type, dtype, shape, values, index, names and attrs."""
+    if type(a) is not type(b) and type(a).__module__.partition(".")[0] != "PIL":
+        return False
+    module = type(a).__module__.partition(".")[0]
+    if module == "pandas":
+        return _same_pandas(a, b)
+    if module == "numpy":
+        return a.dtype == b.dtype and a.shape == b.shape and bool(np.array_equal(a, b))
+    if module == "torch":
+        import torch
+
+        return a.dtype == b.dtype and a.shape == b.shape and a.requires_grad == b.requires_grad and torch.equal(a, b)
+    if isinstance(a, dict):  # an OrderedDict's order is part of its equality, a dict's is not
+        keys_match = list(a) == list(b) if type(a) is not dict else a.keys() == b.keys()
+        return keys_match and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, tuple) and not isinstance(a, Pair):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if module == "pyarrow":
+        return a.equals(b) and a.schema.equals(b.schema, check_metadata=True) if hasattr(a, "schema") else a.equals(b)
+    if module == "polars":
+        return a.equals(b) and a.schema == b.schema if hasattr(a, "schema") else a.equals(b) and a.name == b.name and a.dtype == b.dtype
+    if module == "scipy":
+        return a.format == b.format and a.dtype == b.dtype and a.shape == b.shape and (a != b).nnz == 0
+    if module == "xarray":
+        return a.identical(b)
+    if module == "PIL":
+        return a.mode == b.mode and a.size == b.size and a.tobytes() == b.tobytes()
+    if isinstance(a, (Batch, Pair)):
+        return all(same(x, y) for x, y in zip(dataclasses.astuple(a) if isinstance(a, Batch) else a, dataclasses.astuple(b) if isinstance(b, Batch) else b))
+    return bool(a == b)
+
+
+def _same_pandas(a, b) -> bool:
+    pd = _pandas()
+    check = pd.testing.assert_frame_equal if isinstance(a, pd.DataFrame) else pd.testing.assert_series_equal
+    try:
+        check(a, b, check_exact=True, check_index_type=True, check_names=True)
+    except AssertionError:
+        return False
+    return a.attrs == b.attrs
+
+
+CASES = {name[5:]: fn for name, fn in dict(globals()).items() if name.startswith("case_")}
+
+
+def run(path: str, case_name: str) -> dict:
+    """Call the case's op on every value; what was computed, and values that came back changed."""
+    case = CASES[case_name]()
+    fn = case.get("op", echo)
+    report = {"base": None, "equal": [], "differ": {}, "changed": []}
+    with Storage(path).run():
+        report["base"] = _call(fn, case["base"], "base", report)
+        report["equal"] = [_call(fn, v, f"equal {i}", report) for i, v in enumerate(case["equal"])]
+        report["differ"] = {k: _call(fn, v, k, report) for k, v in case["differ"].items()}
+    return report
+
+
+def _call(fn, value, label: str, report: dict) -> int:
+    before = len(COMPUTED)
+    result = fn(value)
+    if fn is echo and not same(result, value):
+        report["changed"].append(label)
+    return len(COMPUTED) - before
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(sys.argv[1], sys.argv[2])))
