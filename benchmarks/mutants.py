@@ -352,13 +352,27 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("V17", _ST, "            block.note_op_call(op, deps_id)\n", "", _VERSIONS,
            "an inner op looked up or computed is not a dependency of its caller"),
     Mutant("V18", _BL, "        for collected in self.op_bodies:", "        for collected in self.op_bodies[-1:]:",
-           _VERSIONS, "an outer op does not depend on the ops its inner op called (a() -> b() -> c())"),
+           _VERSIONS, "an outer op does not depend on the ops its inner op called (a() -> b() -> c())",
+           equivalent=True,
+           reason="the outer op still gets them: a call's dependency state takes on each inner call's "
+                  "stored state, which lists what that call's own inner ops called"),
     Mutant("V19", _BL, "            self.call_op = self._call_op_in_body\n", "", _VERSIONS,
            "op calls from an uncompiled op body are not collected as dependencies"),
     # -- storage.why: today's code, nothing stored ----------------------------------------------
-    Mutant("W01", _ST, "        if self._versions.refresh():\n            self._forget_lookups()\n        bound = op.bind(args, kwargs)",
-           "        bound = op.bind(args, kwargs)", _VERSIONS + ("tests/test_display.py",),
-           "why misses a helper redefined since the last block (a notebook cell)"),
+    Mutant("W01", _ST, "        if self._versions.refresh():\n            self._forget_lookups()\n        bound = op.bind(args, kwargs)\n"
+           "        cids = self._input_cids(op, bound)\n        vid = self._versions.peek_version_id(op)\n"
+           "        ident = op.identity_inputs(cids, self._versions.peek_defaults(op))\n        key = _call_id(vid, ident)\n"
+           "        shown = f\"{op.name}({_describe(bound)})\"\n        candidates = self._store.find_calls(vid, key, key)\n"
+           "        diffs = [self._versions.dependency_diffs(deps_id) for _, _, deps_id, _ in candidates]\n"
+           "        for (hid, *_), changed in zip(candidates, diffs):\n            if not changed:\n",
+           "        bound = op.bind(args, kwargs)\n"
+           "        cids = self._input_cids(op, bound)\n        vid = self._versions.peek_version_id(op)\n"
+           "        ident = op.identity_inputs(cids, self._versions.peek_defaults(op))\n        key = _call_id(vid, ident)\n"
+           "        shown = f\"{op.name}({_describe(bound)})\"\n        candidates = self._store.find_calls(vid, key, key)\n"
+           "        diffs = [self._versions.dependency_diffs(deps_id) for _, _, deps_id, _ in candidates]\n"
+           "        for (hid, _, deps_id, _), changed in zip(candidates, diffs):\n            if self._versions.is_valid(deps_id):\n",
+           _VERSIONS + ("tests/test_display.py",),
+           "why answers from the validity cached at the last block: a helper reloaded since is 'unchanged'"),
     Mutant("W02", _ST, "vid = self._versions.peek_version_id(op)", "vid = self._versions.version_id(op)",
            _VERSIONS + ("tests/test_display.py",), "asking why registers the op's new version"),
     Mutant("W03", _ST, "ident = op.identity_inputs(cids, self._versions.peek_defaults(op))",
