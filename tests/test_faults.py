@@ -56,7 +56,9 @@ def sha256(path: Path) -> str:
 
 def child_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    env["PYTHONPATH"] = str(tmp_path)
+    # The repository this test file is in, not whatever copy is installed: a scratch copy
+    # (benchmarks/mutants.py) must be what the child processes import too.
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), str(Path(__file__).resolve().parent.parent)])
     env.update(extra)
     return env
 
