@@ -394,10 +394,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("H18", _H, "    try:\n        return digest(encode_canonical(value))\n    except RecursionError:\n        raise UnhashableError(_too_deep(value)) from None\n",
            "    return digest(encode_canonical(value))\n", _HASHING + _OPS,
            "a value nested deeper than the recursion limit raises a raw RecursionError"),
-    Mutant("I13", _ST, "                self._aliases[loaded] = cid\n", "                pass\n", _OPS,
+    Mutant("I13", _ST, "                self._aliases[loaded] = cid\n", "                pass\n", _OPS + ("tests/test_storage_loading.py",),
            "a loaded value that hashes differently once unpickled is a new argument when passed on"),
     Mutant("I14", _ST, "            return {name: aliases.get(cid, cid) for name, cid in cids.items()}",
-           "            return cids", _OPS, "round-trip aliases are found but never applied to arguments"),
+           "            return cids", _OPS + ("tests/test_storage_loading.py",), "round-trip aliases are found but never applied to arguments"),
     # -- value files: digests, damage -----------------------------------------------------------
     Mutant("B01", _BLOB, "            if data_digest(data) != digest:\n", "            if False:\n",
            _BLOBS, "a damaged pickled value file loads without notice"),
