@@ -459,9 +459,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("C13", _CO, "    if block is None:  # maybe a worker thread of another thread's block\n",
            "    if False:\n", _COMPILER + _THREADS, "compiled op calls in a worker thread record no history"),
     Mutant("C14", "mandala_ast/transforms/_lines.py", "            parts[2 * index] = before\n", "            pass\n",
-           ("tests/transforms/test_lines.py",) + _COMPILER, "lines libcst prints differently (except (A) :) are not restored"),
+           ("tests/transforms/test_lines.py", "tests/transforms/test_api.py") + _COMPILER, "lines libcst prints differently (except (A) :) are not restored"),
     Mutant("C15", "mandala_ast/transforms/_lines.py", "        if after != before and _code(after) == _code(before):",
-           "        if after != before:", ("tests/transforms/test_lines.py",) + _COMPILER,
+           "        if after != before:", ("tests/transforms/test_lines.py", "tests/transforms/test_api.py") + _COMPILER,
            "lines the rewrite changed are put back as they were"),
 )
 
