@@ -438,7 +438,10 @@ MUTANTS: tuple[Mutant, ...] = (
            "opening a Storage hangs when the garbage collector frees another one meanwhile"),
     Mutant("T02", _SO, "        with self.lock:\n            if not any(self.rows.values()):",
            "        if True:\n            if not any(self.rows.values()):", _THREADS,
-           "a flush does not take the store's lock: another thread's rows are cleared unwritten"),
+           "a flush does not take the store's lock: another thread's rows are cleared unwritten",
+           equivalent=True,
+           reason="every caller (Storage.commit, versions, accept_change) already holds that same "
+                  "re-entrant lock: the flush's own acquisition guards only future callers"),
     Mutant("T03", _ST, "        if found is None and self._computing:\n", "        if False:\n", _THREADS,
            "a call in progress in another thread is computed again"),
     Mutant("T04", _BL, "    if lent is not None and lent[0] == _generation:", "    if lent is not None:", _THREADS,
