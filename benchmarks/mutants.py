@@ -15,7 +15,9 @@ a temp directory, and for each mutant:
 
 1. replaces the snippet (it must occur exactly once in the file),
 2. runs the relevant test files, ``pytest -x -q -p no:cacheprovider``, and only if they all
-   pass, the whole suite,
+   pass, the whole suite; a kill must reproduce: a test that fails in the suite but passes
+   when run alone on the mutant (a deadline missed on a busy machine) is left out, and the
+   suite run again (twice at most),
 3. restores the file and removes the copy's ``__pycache__`` directories (a mutation that
    keeps the file's size within one second would otherwise be served from a stale .pyc).
 

@@ -684,7 +684,9 @@ def test_keyboard_interrupt_in_op_propagates_and_earlier_calls_are_kept(tmp_path
 
 
 SIGINT_CHILD = '''
-import sys
+import signal, sys
+# Started from a background job (a test runner run with &), SIGINT would be ignored here.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from mandala_ast import Storage
 from faultops import square, slow
 storage = Storage(sys.argv[1])
