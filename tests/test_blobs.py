@@ -271,3 +271,38 @@ def test_a_value_file_damaged_after_a_load_is_caught_at_the_next_load(path):
     with pytest.raises(CorruptValueError, match=r"array\(n=5\)"):
         storage.df(array)
     assert not storage.verify().ok
+
+
+class Picky:
+    """A large value whose class, once "upgraded", refuses its old pickles with ValueError."""
+
+    refuse = False
+
+    def __init__(self, n: int) -> None:
+        self.data = bytes([n]) * SIZE
+
+    def __setstate__(self, state: dict) -> None:
+        if Picky.refuse:
+            raise ValueError("Picky refuses pickles of its old format")
+        self.__dict__.update(state)
+
+
+@op
+def picky(n: int) -> Picky:
+    RUNS.append(n)
+    return Picky(n)
+
+
+def test_an_intact_value_file_its_class_refuses_to_load_is_the_classs_error_not_a_corruption(path):
+    """The file matches its digest, so the error is the user's class's, raised as it is: not
+    called corrupt, and not 'repaired' by computing the call again."""
+    with Storage(path):
+        picky(1)
+    RUNS.clear()
+    Picky.refuse = True
+    try:
+        with pytest.raises(ValueError, match="refuses pickles") as raised, Storage(path):
+            picky(1)
+    finally:
+        Picky.refuse = False
+    assert not isinstance(raised.value, CorruptValueError) and RUNS == []

@@ -57,7 +57,9 @@ def sha256(path: Path) -> str:
 
 def child_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    env["PYTHONPATH"] = str(tmp_path)
+    # The repository this test file is in, not whatever copy is installed: a scratch copy
+    # (benchmarks/mutants.py) must be what the child processes import too.
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), str(Path(__file__).resolve().parent.parent)])
     env.update(extra)
     return env
 
@@ -681,7 +683,9 @@ def test_keyboard_interrupt_in_op_propagates_and_earlier_calls_are_kept(tmp_path
 
 
 SIGINT_CHILD = '''
-import sys
+import signal, sys
+# Started from a background job (a test runner run with &), SIGINT would be ignored here.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from mandala_ast import Storage
 from faultops import square, slow
 storage = Storage(sys.argv[1])

@@ -244,3 +244,49 @@ def test_read_only_view_sees_calls_a_writer_elsewhere_committed_since(read_only)
         assert inc(11) == 12
     assert RAN.count(("inc", 10)) == RAN.count(("inc", 11)) == 1
     writer.close()
+
+
+
+def test_read_only_storage_refuses_a_call_of_an_op_it_never_stored_and_stays_usable(read_only):
+    """The op's description (its version) is new too, and cannot be written either: it stays
+    in memory, so the error is the call's, and later blocks and the close do not fail."""
+    storage = Storage(read_only)
+    with pytest.raises(ReadOnlyStorageError, match=r"chunk has no stored call for \(i=1\)"):
+        with storage.run():
+            chunk(1)
+    with storage.run():
+        assert inc(1) == 2
+    storage.close()
+    assert sorted(os.listdir(read_only.parent)) == ["s.db", "s.db.blobs"]
+
+
+@pytest.mark.xfail(strict=True, raises=KeyError,
+                   reason="versions_table sorts an empty frame by a column it lacks: a raw KeyError")
+def test_read_only_storage_lists_no_versions_of_an_op_it_never_stored(read_only):
+    assert len(Storage(read_only).versions(chunk)) == 0
+
+
+def test_storage_file_mounted_read_only_in_a_writable_directory_opens_and_loads(tmp_path):
+    """Only the file is read-only (a bind mount of it alone), its directory is writable:
+    still a read-only storage, which loads what it holds and refuses new calls up front."""
+    source = tmp_path / "src" / "s.db"
+    storage = Storage(source)
+    with storage.run():
+        inc(1)
+    storage.close()
+    view = tmp_path / "view" / "s.db"
+    view.parent.mkdir()
+    view.touch()
+    _mount(["--bind", str(source)], view)
+    try:
+        _mount(["-o", "remount,bind,ro"], view)
+        readonly = Storage(view)
+        with readonly.run():
+            assert inc(1) == 2
+        with pytest.raises(ReadOnlyStorageError, match=r"inc has no stored call for \(x=5\)"):
+            with readonly.run():
+                inc(5)
+        readonly.close()
+    finally:
+        subprocess.run(["umount", "-l", str(view)], check=False)
+    assert RAN == [("inc", 1)]

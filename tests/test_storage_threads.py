@@ -250,3 +250,16 @@ def test_deletions_from_another_thread_while_calls_run_leave_no_dangling_rows(tm
     assert run_threads(compute_or_delete, 5) == []
     storage.close()
     assert dangling_references(path) == 0
+
+
+def test_pool_thread_reused_in_a_later_block_of_another_storage_stores_there(tmp_path):
+    first, second = Storage(tmp_path / "a.db"), Storage(tmp_path / "b.db")
+    with ThreadPoolExecutor(1) as pool:  # one worker thread, lent to both blocks in turn
+        with first.run():
+            assert pool.submit(work, 1).result() == 3
+        with second.run():
+            assert pool.submit(work, 2).result() == 6
+    with Storage(tmp_path / "b.db").run(allow_new_calls=False):
+        assert work(2) == 6
+    with Storage(tmp_path / "a.db").run(allow_new_calls=False), pytest.raises(NewCallError):
+        work(2)

@@ -696,3 +696,24 @@ def test_bumping_version_by_hand_recomputes_every_call(tmp_path, spelling):
     project.write(spelling.replace("version=1", "version=2"))
     assert project.runs() == [0, 1, 2, 3]
     assert project.runs() == []
+
+
+def test_why_of_an_op_never_called_stores_nothing_not_even_its_defaults(tmp_path):
+    """why peeks at the defaults a first call would record (they key later calls): asking
+    records none of them; the next block still computes and stores the call."""
+    from mandala_ast import Storage, op
+
+    @op
+    def scaled(x, factor=3):
+        return x * factor
+
+    storage = Storage(tmp_path / "s.db")
+    with storage:
+        pass
+    stored = _contents(tmp_path / "s.db")
+    assert storage.why(scaled, 1).startswith("miss:")
+    storage.commit()
+    assert _contents(tmp_path / "s.db") == stored
+    with storage:
+        assert scaled(1) == 3
+    assert storage.why(scaled, 1).startswith("hit:")
