@@ -363,7 +363,8 @@ class VersionTracker:
                     created_at=created,
                 )
                 for version, vid, fp, canonical, created, count in rows
-            ]
+            ],
+            columns=_VERSION_COLUMNS,  # an op with no stored version (a read-only file) has none
         )
         frame["created_at"] = pd.to_datetime(frame["created_at"], unit="s")
         return frame
@@ -461,3 +462,6 @@ def _is_text(source: str) -> bool:
     """Real source text, not the stand-in for code without any (fingerprints.py), which names
     the object and its address: two different functions could share it."""
     return not source.startswith("<no source for ")
+
+
+_VERSION_COLUMNS = ["version", "version_id", "fingerprint", "same_as", "calls", "current", "created_at"]
