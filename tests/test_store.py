@@ -310,3 +310,21 @@ def test_a_block_loads_stored_calls_while_another_connection_holds_an_exclusive_
     finally:
         writer.execute("ROLLBACK")
         writer.close()
+
+
+def test_a_write_interrupted_midway_leaves_nothing_half_done_and_the_file_writable(path):
+    """A Ctrl-C (or any error) inside a write transaction must roll it back: left open, the
+    connection refused every later write ("cannot start a transaction within a transaction")."""
+    Storage(path).close()
+    store = store_module.SQLiteStore(path)
+
+    def interrupted(conn):
+        conn.execute("INSERT INTO mandala_meta VALUES ('half', 'done')")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        store.write_transaction(interrupted)
+    store.write_transaction(lambda conn: conn.execute("INSERT INTO mandala_meta VALUES ('next', 'ok')"))
+    store.close()
+    keys = {key for (key,) in sqlite3.connect(path).execute("SELECT key FROM mandala_meta")}
+    assert "half" not in keys and "next" in keys
