@@ -77,3 +77,25 @@ def test_a_slice_of_a_loaded_large_array_returned_by_the_next_op_is_stored_as_np
     assert type(loaded) is np.ndarray and type(half) is np.ndarray
     codecs = {row[0] for row in sqlite3.connect(path).execute("SELECT codec FROM vals")}
     assert "pickle" not in codecs and "npy" in codecs
+
+
+def test_an_image_read_in_place_has_the_id_a_process_without_pyarrow_gives_it():
+    pytest.importorskip("PIL")
+    pytest.importorskip("pyarrow")
+    script = """
+import sys
+if sys.argv[1] == "without":
+    sys.modules["pyarrow"] = None  # import pyarrow raises ImportError
+import numpy as np
+from PIL import Image
+from mandala_ast.runtime.hashing import content_id
+pixels = (np.arange(6 * 5 * 3, dtype=np.uint8) * 7).reshape(6, 5, 3)
+images = [Image.fromarray(pixels).convert(mode) for mode in ("L", "P", "RGB", "RGBA", "CMYK", "I", "F", "1")]
+print(",".join(content_id(image).hex() for image in images))
+"""
+    ids = {}
+    for how in ("with", "without"):
+        done = subprocess.run([sys.executable, "-c", script, how], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-3000:]
+        ids[how] = done.stdout.strip().split(",")
+    assert ids["with"] == ids["without"] and len(set(ids["with"])) == 8
