@@ -99,3 +99,20 @@ print(",".join(content_id(image).hex() for image in images))
         assert done.returncode == 0, done.stderr[-3000:]
         ids[how] = done.stdout.strip().split(",")
     assert ids["with"] == ids["without"] and len(set(ids["with"])) == 8
+
+
+def test_arrow_exact_frames_are_stored_as_arrow_and_the_rest_pickled(tmp_path):
+    pytest.importorskip("pyarrow")
+    import sqlite3
+
+    import pandas as pd
+
+    from mandala_ast import Storage
+
+    path = tmp_path / "s.db"
+    with Storage(path).run():
+        typecases.echo(pd.DataFrame({"x": [1.0, 2.0], "t": ["a", "b"]}))
+        typecases.echo(pd.Series([1, 2], name="n"))
+        typecases.echo(pd.DataFrame({"o": [{"k": 1}, None]}))
+    codecs = sorted(row[0] for row in sqlite3.connect(path).execute("SELECT codec FROM vals"))
+    assert codecs == ["pandas:frame", "pandas:series", "pickle"]  # echo's output is its input's value

@@ -126,6 +126,27 @@ def case_pandas_datetime_and_multi_index():
     )
 
 
+def case_pandas_stored_natively_or_pickled():
+    # Arrow-exact frames are stored as Arrow IPC (a large one as a file, read memory-mapped); the
+    # others are pickled: each must come back with its dtypes, index, names and attrs.
+    pd = _pandas()
+    large = pd.DataFrame({"a": np.arange(300_000, dtype=np.float64), "b": np.arange(300_000) % 7}, index=pd.RangeIndex(5, 300_005, name="i"))
+    large.attrs = {"split": ("train", 1)}
+    objects = pd.DataFrame({"o": [{"k": 1}, (1, 2), None]})
+    python_text = pd.DataFrame({"s": pd.array(["x", None, "z"], dtype="string[python]")})
+    with_freq = pd.DataFrame({"v": [1.0, 2.0]}, index=pd.date_range("2024-01-01", periods=2, freq="D"))
+    int_labels = pd.DataFrame({0: [1, 2], 1: [3, 4]})
+    named = pd.Series(pd.array([1, None], dtype="Int64"), name=0, index=pd.Index(["p", "q"], name="k"))
+    named.attrs = {"unit": "m"}
+    return dict(
+        base=large, equal=[large.copy()],
+        differ={
+            "objects": objects, "string[python]": python_text, "freq": with_freq, "int labels": int_labels,
+            "series named 0": named, "no columns": pd.DataFrame(index=[1, 2]),
+        },
+    )
+
+
 def case_numpy_datetimes():
     base = np.arange(5).astype("datetime64[s]")
     return dict(
