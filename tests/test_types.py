@@ -116,3 +116,20 @@ def test_arrow_exact_frames_are_stored_as_arrow_and_the_rest_pickled(tmp_path):
         typecases.echo(pd.DataFrame({"o": [{"k": 1}, None]}))
     codecs = sorted(row[0] for row in sqlite3.connect(path).execute("SELECT codec FROM vals"))
     assert codecs == ["pandas:frame", "pandas:series", "pickle"]  # echo's output is its input's value
+
+
+def test_a_large_xarray_value_loads_writable_and_writing_to_it_leaves_the_stored_value_alone(tmp_path):
+    xr = pytest.importorskip("xarray")
+    import numpy as np
+
+    from mandala_ast import Storage
+
+    path = tmp_path / "s.db"
+    array = xr.DataArray(np.arange(300_000.0), dims=("t",), name="v")
+    with Storage(path).run():
+        typecases.echo(array)
+    with Storage(path).run():
+        loaded = typecases.echo(array)
+        loaded.values[0] = -1.0
+    with Storage(path).run():
+        assert typecases.echo(array).identical(array)

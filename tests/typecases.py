@@ -299,6 +299,20 @@ def case_xarray_dataset():
     return dict(base=dataset(), equal=[reordered], differ={"values": dataset(b=2.5), "attrs": dataset(attrs={"run": 2})})
 
 
+def case_xarray_large_dataset():
+    # 4.8 MB: stored as a file whose variables are read memory-mapped.
+    import xarray as xr
+
+    def dataset(scale=1.0, unit="m"):
+        values = np.linspace(0, scale, 600_000).reshape(1000, 600)
+        return xr.Dataset(
+            {"v": (("t", "x"), values, {"unit": unit}), "w": ("t", np.arange(1000, dtype=np.int16))},
+            coords={"t": np.arange(1000), "label": ("x", [f"x{i}" for i in range(600)])}, attrs={"run": 1},
+        )
+
+    return dict(base=dataset(), equal=[dataset()], differ={"values": dataset(scale=2.0), "variable attrs": dataset(unit="s")})
+
+
 def case_pil_image():
     import io
 

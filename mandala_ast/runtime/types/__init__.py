@@ -137,5 +137,6 @@ _CODEC_MODULES = {
     "arrow": _LIBRARY_MODULES["pyarrow"],
     "polars": _LIBRARY_MODULES["polars"],
     "sparse": _LIBRARY_MODULES["scipy"],
+    "xarray": _LIBRARY_MODULES["xarray"],
     "pil": _LIBRARY_MODULES["PIL"],
 }
