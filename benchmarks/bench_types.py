@@ -154,6 +154,16 @@ def pil_image(n):
     return Image.fromarray(pixels), pixels.nbytes
 
 
+def pil_images_rgba_4mb(n):
+    # Images up to PIL's 16 MB block in a mode it stores packed: read in place, not copied.
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    count = max(1, n // 4_000_000)
+    images = [Image.fromarray(rng.integers(0, 256, (1000, 1000, 4), dtype=np.uint8)) for _ in range(count)]
+    return images, 4_000_000 * count
+
+
 def dataclass_of_arrays(n):
     rng = np.random.default_rng(0)
     return Batch(rng.random(n // 16), rng.random(n // 16), {"split": "train"}), None
@@ -167,7 +177,7 @@ def namedtuple_of_arrays(n):
 CASES = [
     numpy_float, numpy_datetime, pandas_numeric, pandas_text, pandas_arrow_text, pandas_categorical,
     pandas_tz_datetimes, polars_frame, arrow_table, scipy_sparse, torch_tensor, torch_state_dict,
-    xarray_data_array, pil_image, dataclass_of_arrays, namedtuple_of_arrays,
+    xarray_data_array, pil_image, pil_images_rgba_4mb, dataclass_of_arrays, namedtuple_of_arrays,
 ]
 
 
