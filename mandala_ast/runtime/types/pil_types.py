@@ -41,13 +41,15 @@ def pixel_bytes(image: Image.Image) -> np.ndarray:
 
 
 def _in_place(image: Image.Image) -> np.ndarray | None:
+    if not hasattr(image, "__arrow_c_array__"):  # Pillow < 11.2
+        return None
     try:
         import pyarrow as pa
     except ImportError:
         return None
     try:
         array = pa.array(image)  # zero-copy; refused when the rows are in several blocks
-    except ValueError:
+    except (ValueError, TypeError):  # ArrowInvalid is a ValueError; an old pyarrow: TypeError
         return None
     buffer = array.buffers()[-1]
     if buffer is None or buffer.size != image.width * image.height * len(image.getbands()) * _band_bytes(image):
