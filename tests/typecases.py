@@ -143,6 +143,8 @@ def case_pandas_stored_natively_or_pickled():
         differ={
             "objects": objects, "string[python]": python_text, "freq": with_freq, "int labels": int_labels,
             "series named 0": named, "no columns": pd.DataFrame(index=[1, 2]),
+            "nullable index": pd.DataFrame({"v": [1.0, 2.0]}, index=pd.array([1, None], dtype="Int64")),
+            "categorical index": pd.DataFrame({"v": [1.0, 2.0]}, index=pd.CategoricalIndex(["x", "y"], name="k")),
         },
     )
 

@@ -5,7 +5,7 @@ no pass over the data): numbers and booleans, datetimes (with or without a time 
 timedeltas, pandas' nullable Int/Float/boolean, pyarrow-backed text (pandas' default ``str``)
 and categoricals of those come back with the same dtype, values, index and names. Object columns
 (any Python object), ``string[python]`` (it comes back pyarrow-backed), a Datetime/Timedelta
-index with a ``freq`` (Arrow drops it), non-text, duplicate or index-like column labels and
+index with a ``freq`` (Arrow drops it), a nullable (``Int64``...) index, non-text, duplicate or index-like column labels and
 frames without columns do not: ``encode_*`` returns None and the value is pickled.
 
 ``attrs`` and a Series' name (``None``, ``0`` and ``"0"`` are three names) are pickled into the
@@ -46,8 +46,13 @@ def _index_exact(index: pd.Index) -> bool:
     if any(name is not None and type(name) is not str for name in index.names):
         return False
     if isinstance(index, pd.MultiIndex):
-        return all(_dtype_exact(level.dtype) for level in index.levels)
-    return isinstance(index, pd.RangeIndex) or _dtype_exact(index.dtype)
+        return all(_label_dtype_exact(level.dtype) for level in index.levels)
+    return isinstance(index, pd.RangeIndex) or _label_dtype_exact(index.dtype)
+
+
+def _label_dtype_exact(dtype: Any) -> bool:
+    # An Int64 (nullable) index comes back as an Index of another class: pickled.
+    return _dtype_exact(dtype) and type(dtype).__name__ not in _MASKED
 
 
 def _dtype_exact(dtype: Any) -> bool:
