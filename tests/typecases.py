@@ -145,8 +145,20 @@ def case_pandas_stored_natively_or_pickled():
             "series named 0": named, "no columns": pd.DataFrame(index=[1, 2]),
             "nullable index": pd.DataFrame({"v": [1.0, 2.0]}, index=pd.array([1, None], dtype="Int64")),
             "categorical index": pd.DataFrame({"v": [1.0, 2.0]}, index=pd.CategoricalIndex(["x", "y"], name="k")),
+            "subclass": TaggedFrame({"v": [1.0, 2.0]}),
         },
     )
+
+
+try:
+    import pandas as _pd
+
+    class TaggedFrame(_pd.DataFrame):
+        @property
+        def _constructor(self):
+            return TaggedFrame
+except ImportError:  # only the pandas cases need it
+    pass
 
 
 def case_numpy_datetimes():
@@ -390,7 +402,7 @@ def same(a, b) -> bool:
     if type(a) is not type(b) and type(a).__module__.partition(".")[0] != "PIL":
         return False
     module = type(a).__module__.partition(".")[0]
-    if module == "pandas":
+    if any(kind.__module__.startswith("pandas.") for kind in type(a).__mro__):  # subclasses too
         return _same_pandas(a, b)
     if module == "numpy":
         return a.dtype == b.dtype and a.shape == b.shape and bool(np.array_equal(a, b))

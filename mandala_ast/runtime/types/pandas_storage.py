@@ -1,6 +1,7 @@
 """DataFrames and Series in the Arrow IPC file format, for those Arrow gives back exactly.
 
-Whether a frame goes to Arrow is decided from its dtypes and labels alone (no trial round trip,
+Whether a frame (a plain DataFrame or Series, not a subclass) goes to Arrow is decided from its
+dtypes and labels alone (no trial round trip,
 no pass over the data): numbers and booleans, datetimes (with or without a time zone),
 timedeltas, pandas' nullable Int/Float/boolean, pyarrow-backed text (pandas' default ``str``)
 and categoricals of those come back with the same dtype, values, index and names. Object columns
@@ -73,10 +74,15 @@ def _text_dtype(dtype: Any) -> bool:
 
 
 def encode_frame(frame: pd.DataFrame) -> bytes | None:
-    return _ipc(frame, {_ATTRS: pickle.dumps(frame.attrs, protocol=5)}) if arrow_exact(frame) else None
+    # A subclass (a GeoDataFrame...) would come back as a plain DataFrame: pickled.
+    if type(frame) is not pd.DataFrame or not arrow_exact(frame):
+        return None
+    return _ipc(frame, {_ATTRS: pickle.dumps(frame.attrs, protocol=5)})
 
 
 def encode_series(series: pd.Series) -> bytes | None:
+    if type(series) is not pd.Series:
+        return None
     frame = series.to_frame(_SERIES_COLUMN)
     if not arrow_exact(frame):
         return None
