@@ -77,3 +77,59 @@ def test_a_slice_of_a_loaded_large_array_returned_by_the_next_op_is_stored_as_np
     assert type(loaded) is np.ndarray and type(half) is np.ndarray
     codecs = {row[0] for row in sqlite3.connect(path).execute("SELECT codec FROM vals")}
     assert "pickle" not in codecs and "npy" in codecs
+
+
+def test_an_image_read_in_place_has_the_id_a_process_without_pyarrow_gives_it():
+    pytest.importorskip("PIL")
+    pytest.importorskip("pyarrow")
+    script = """
+import sys
+if sys.argv[1] == "without":
+    sys.modules["pyarrow"] = None  # import pyarrow raises ImportError
+import numpy as np
+from PIL import Image
+from mandala_ast.runtime.hashing import content_id
+pixels = (np.arange(6 * 5 * 3, dtype=np.uint8) * 7).reshape(6, 5, 3)
+images = [Image.fromarray(pixels).convert(mode) for mode in ("L", "P", "RGB", "RGBA", "CMYK", "I", "F", "1")]
+print(",".join(content_id(image).hex() for image in images))
+"""
+    ids = {}
+    for how in ("with", "without"):
+        done = subprocess.run([sys.executable, "-c", script, how], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-3000:]
+        ids[how] = done.stdout.strip().split(",")
+    assert ids["with"] == ids["without"] and len(set(ids["with"])) == 8
+
+
+def test_arrow_exact_frames_are_stored_as_arrow_and_the_rest_pickled(tmp_path):
+    pytest.importorskip("pyarrow")
+    import sqlite3
+
+    import pandas as pd
+
+    from mandala_ast import Storage
+
+    path = tmp_path / "s.db"
+    with Storage(path).run():
+        typecases.echo(pd.DataFrame({"x": [1.0, 2.0], "t": ["a", "b"]}))
+        typecases.echo(pd.Series([1, 2], name="n"))
+        typecases.echo(pd.DataFrame({"o": [{"k": 1}, None]}))
+    codecs = sorted(row[0] for row in sqlite3.connect(path).execute("SELECT codec FROM vals"))
+    assert codecs == ["pandas:frame", "pandas:series", "pickle"]  # echo's output is its input's value
+
+
+def test_a_large_xarray_value_loads_writable_and_writing_to_it_leaves_the_stored_value_alone(tmp_path):
+    xr = pytest.importorskip("xarray")
+    import numpy as np
+
+    from mandala_ast import Storage
+
+    path = tmp_path / "s.db"
+    array = xr.DataArray(np.arange(300_000.0), dims=("t",), name="v")
+    with Storage(path).run():
+        typecases.echo(array)
+    with Storage(path).run():
+        loaded = typecases.echo(array)
+        loaded.values[0] = -1.0
+    with Storage(path).run():
+        assert typecases.echo(array).identical(array)

@@ -126,6 +126,41 @@ def case_pandas_datetime_and_multi_index():
     )
 
 
+def case_pandas_stored_natively_or_pickled():
+    # Arrow-exact frames are stored as Arrow IPC (a large one as a file, read memory-mapped); the
+    # others are pickled: each must come back with its dtypes, index, names and attrs.
+    pd = _pandas()
+    large = pd.DataFrame({"a": np.arange(300_000, dtype=np.float64), "b": np.arange(300_000) % 7}, index=pd.RangeIndex(5, 300_005, name="i"))
+    large.attrs = {"split": ("train", 1)}
+    objects = pd.DataFrame({"o": [{"k": 1}, (1, 2), None]})
+    python_text = pd.DataFrame({"s": pd.array(["x", None, "z"], dtype="string[python]")})
+    with_freq = pd.DataFrame({"v": [1.0, 2.0]}, index=pd.date_range("2024-01-01", periods=2, freq="D"))
+    int_labels = pd.DataFrame({0: [1, 2], 1: [3, 4]})
+    named = pd.Series(pd.array([1, None], dtype="Int64"), name=0, index=pd.Index(["p", "q"], name="k"))
+    named.attrs = {"unit": "m"}
+    return dict(
+        base=large, equal=[large.copy()],
+        differ={
+            "objects": objects, "string[python]": python_text, "freq": with_freq, "int labels": int_labels,
+            "series named 0": named, "no columns": pd.DataFrame(index=[1, 2]),
+            "nullable index": pd.DataFrame({"v": [1.0, 2.0]}, index=pd.array([1, None], dtype="Int64")),
+            "categorical index": pd.DataFrame({"v": [1.0, 2.0]}, index=pd.CategoricalIndex(["x", "y"], name="k")),
+            "subclass": TaggedFrame({"v": [1.0, 2.0]}),
+        },
+    )
+
+
+try:
+    import pandas as _pd
+
+    class TaggedFrame(_pd.DataFrame):
+        @property
+        def _constructor(self):
+            return TaggedFrame
+except ImportError:  # only the pandas cases need it
+    pass
+
+
 def case_numpy_datetimes():
     base = np.arange(5).astype("datetime64[s]")
     return dict(
@@ -278,6 +313,20 @@ def case_xarray_dataset():
     return dict(base=dataset(), equal=[reordered], differ={"values": dataset(b=2.5), "attrs": dataset(attrs={"run": 2})})
 
 
+def case_xarray_large_dataset():
+    # 4.8 MB: stored as a file whose variables are read memory-mapped.
+    import xarray as xr
+
+    def dataset(scale=1.0, unit="m"):
+        values = np.linspace(0, scale, 600_000).reshape(1000, 600)
+        return xr.Dataset(
+            {"v": (("t", "x"), values, {"unit": unit}), "w": ("t", np.arange(1000, dtype=np.int16))},
+            coords={"t": np.arange(1000), "label": ("x", [f"x{i}" for i in range(600)])}, attrs={"run": 1},
+        )
+
+    return dict(base=dataset(), equal=[dataset()], differ={"values": dataset(scale=2.0), "variable attrs": dataset(unit="s")})
+
+
 def case_pil_image():
     import io
 
@@ -353,7 +402,7 @@ def same(a, b) -> bool:
     if type(a) is not type(b) and type(a).__module__.partition(".")[0] != "PIL":
         return False
     module = type(a).__module__.partition(".")[0]
-    if module == "pandas":
+    if any(kind.__module__.startswith("pandas.") for kind in type(a).__mro__):  # subclasses too
         return _same_pandas(a, b)
     if module == "numpy":
         return a.dtype == b.dtype and a.shape == b.shape and bool(np.array_equal(a, b))

@@ -4,9 +4,10 @@
 - ``npy``: numpy arrays of non-object dtype, via ``numpy.save(allow_pickle=False)``; large ones
   are stored as ``.npy`` files and loaded memory-mapped (copy-on-write), so they load lazily.
 - ``bytes``: raw bytes.
-- codecs of registered types (runtime/types/): ``torch``, ``arrow``, ``polars``, ``sparse``,
-  ``pil``, and ``user:...`` for types registered with ``register_type``; their handler encodes
-  and decodes them, and loads a large one from its file lazily where the format allows.
+- codecs of registered types (runtime/types/): ``pandas`` (Arrow IPC), ``xarray`` (pickle and
+  raw buffers), ``torch``, ``arrow``, ``polars``, ``sparse``, ``pil``, and ``user:...`` for
+  types registered with ``register_type``; their handler encodes and decodes them, and loads
+  a large one from its file lazily where the format allows.
 - ``pickle``: everything else (protocol 5). Loading such a value runs pickle: a storage file is
   code, and should be trusted like code. Nothing is unpickled when a storage is opened.
 - ``mlist``, ``mdict``, ``mset``: MList/MDict/MSet values, whose data is their elements'

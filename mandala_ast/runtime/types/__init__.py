@@ -133,8 +133,10 @@ _LIBRARY_MODULES = {
 #: Codec prefix -> the module that registers it (values are loaded before any is hashed).
 _CODEC_MODULES = {
     "torch": _LIBRARY_MODULES["torch"],
+    "pandas": _LIBRARY_MODULES["pandas"],
     "arrow": _LIBRARY_MODULES["pyarrow"],
     "polars": _LIBRARY_MODULES["polars"],
     "sparse": _LIBRARY_MODULES["scipy"],
+    "xarray": _LIBRARY_MODULES["xarray"],
     "pil": _LIBRARY_MODULES["PIL"],
 }

@@ -5,7 +5,13 @@ dtypes, each column's dtype and values, a Series' name (``None`` is not ``0``) a
 Categoricals are keyed by their categories, their order, ``ordered`` and their codes; numeric,
 datetime and timedelta buffers are hashed in place; text by its characters and lengths (no
 per-object work beyond one pass); other object columns value by value. ``flags`` are not part
-of the key. Stored with pickle (protocol 5), which keeps every dtype, index and ``attrs`` exact.
+of the key.
+
+Stored in the Arrow IPC file format (codec ``pandas:frame``/``pandas:series``, read
+memory-mapped from a file when large) when pyarrow is importable and every column and index has a
+dtype Arrow gives back exactly (see ``pandas_storage``); ``attrs`` and a Series' name travel in
+the schema metadata. Anything else (object columns, ``string[python]``, a DatetimeIndex with a
+``freq``, non-text column labels) is pickled (protocol 5), which keeps every dtype exact.
 """
 
 from __future__ import annotations
@@ -94,6 +100,20 @@ def objects_key(values: np.ndarray) -> Any:
     return values.tolist()
 
 
-add(TypeHandler(pd.DataFrame, frame_key))
-add(TypeHandler(pd.Series, series_key))
+def _storage():
+    # pyarrow is optional: without it frames are pickled (and cannot be loaded from Arrow files).
+    try:
+        from . import pandas_storage
+    except ImportError:
+        return None
+    return pandas_storage
+
+
+_native = _storage()
+if _native is not None:
+    add(TypeHandler(pd.DataFrame, frame_key, _native.encode_frame, _native.decode_frame, "pandas:frame", _native.load_frame))
+    add(TypeHandler(pd.Series, series_key, _native.encode_series, _native.decode_series, "pandas:series", _native.load_series))
+else:
+    add(TypeHandler(pd.DataFrame, frame_key))
+    add(TypeHandler(pd.Series, series_key))
 add(TypeHandler(pd.Index, lambda index: ("index-object", type(index).__name__, index_key(index))))

@@ -3,7 +3,11 @@
 Every variable (data and coordinates) is keyed by its dims, its values (numpy buffers hashed in
 place, through the numpy handler) and its attrs; a DataArray by its name too, a Dataset by its
 data variables and coordinates by name (not by order) and its attrs. ``encoding`` (how a file
-was read) is not part of the key. Stored with pickle, which keeps all of it.
+was read) is not part of the key.
+
+Stored as pickle with the variables' numpy buffers laid out raw after it (codec
+``xarray:DataArray``, ``xarray:Dataset``, ``xarray:Variable``, see ``pickled_buffers``): everything pickle keeps comes back
+exactly, and a large value is read memory-mapped, each variable viewing its bytes in the file.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from . import TypeHandler, add
+from . import TypeHandler, add, pickled_buffers
 
 __all__ = ["variable_key"]
 
@@ -33,6 +37,11 @@ def dataset_key(dataset: xr.Dataset) -> tuple:
     return (data, _coords_key(dataset.coords), dataset.attrs)
 
 
-add(TypeHandler(xr.DataArray, data_array_key))
-add(TypeHandler(xr.Dataset, dataset_key))
-add(TypeHandler(xr.Variable, variable_key))
+def _handler(kind, key) -> TypeHandler:
+    codec = f"xarray:{kind.__name__}"
+    return TypeHandler(kind, key, pickled_buffers.dumps, pickled_buffers.loads, codec, pickled_buffers.load_file)
+
+
+add(_handler(xr.DataArray, data_array_key))
+add(_handler(xr.Dataset, dataset_key))
+add(_handler(xr.Variable, variable_key))
