@@ -4,7 +4,7 @@ This is the I/O shell around the pure transform in :mod:`mandala_ast.transforms`
 hook (:mod:`mandala_ast.hook`), :func:`compile_module` and ``mandala-ast run`` all go through
 :class:`CompilingLoader`, so they share one cache and one set of failure rules:
 
-* **Cache** (``reference/import-hooks.md`` §1.3, §8.4). Our own pyc files,
+* **Cache**. Our own pyc files,
   ``__pycache__/<stem>.<cache_tag>-mandala_ast-<key12>.pyc`` (or under ``sys.pycache_prefix``),
   never CPython's. The header is a PEP 552 *checked-hash* header: validated by the source's hash,
   not its mtime, so an edit in the same second with the same size is caught (pytest #13292) and

@@ -4,7 +4,7 @@
 >>> with mandala_ast.install("myproject"):      # doctest: +SKIP
 ...     import myproject.pipeline               # compiled (or loaded from the cache)
 
-Design (``reference/import-hooks.md`` §8.2-8.3):
+Design:
 
 * One process-global :class:`MandalaFinder` at ``sys.meta_path[0]``. It filters by name first
   (no filesystem work for modules we do not want: pytest #3918/#3919), then a hard deny-list

@@ -104,7 +104,7 @@ class TestShow:
         assert proc.returncode == 1 and "stand-in cannot parse this" in proc.stderr
 
     def test_real_transform(self, project):
-        """With the real transform: a module without ops is byte-for-byte unchanged (DESIGN §4.2)."""
+        """With the real transform: a module without ops is byte-for-byte unchanged."""
         project.write("plain.py", "x = 1  # comment\n")
         proc = mandala_ast(project, "show", "plain.py", standin=False)
         assert (proc.returncode, proc.stdout) == (0, "x = 1  # comment\n"), proc.stderr

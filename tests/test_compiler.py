@@ -1,7 +1,8 @@
 """The compile pipeline: cache files, fail-open rules, compile_module.
 
-The checklist is pytest's ``TestRewriteOnImport`` plus the cache bugs listed in
-``reference/import-hooks.md`` §1.3 and §8.4.
+The checklist is pytest's ``TestRewriteOnImport`` plus the cache bugs other import hooks
+met: stale files served after an edit in the same second, caches that outlive a library
+upgrade, read-only ``__pycache__`` directories, and concurrent writers of one cache file.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Deleting calls and reclaiming space (DESIGN §3.5): ``storage.delete_calls`` and ``storage.gc``.
+"""Deleting calls and reclaiming space: ``storage.delete_calls`` and ``storage.gc``.
 
 Every test uses a real storage file in tmp_path and checks what a user can observe: which op
 bodies run again, what ``storage.df`` lists, which files exist, what another process sees.

@@ -1,4 +1,4 @@
-"""Faults and bad input (DESIGN §8): real files, real subprocesses, observable outcomes.
+"""Faults and bad input: real files, real subprocesses, observable outcomes.
 
 Ops defined here are checked "from a new process" by a script that imports this very module
 (same code, so the same op identities) and calls them with ``allow_new_calls=False``: a stored
@@ -147,7 +147,7 @@ def twin_load(tmp_path: Path, db: Path, calls: list[tuple]) -> list[list]:
 # ops of this module
 
 # Execution logs are deques, not lists: a module-level list an op reads would be tracked as a
-# constant dependency of the op (DESIGN §3.6), and appending to it would change the op's state.
+# constant dependency of the op, and appending to it would change the op's state.
 EXECUTED: collections.deque = collections.deque()
 
 

@@ -63,7 +63,7 @@ def test_real_edits_change_the_fingerprint(tmp_path, edited):
 
 
 def test_ops_ignore_defaulted_parameters(tmp_path):
-    """Adding a parameter with a default leaves an op's fingerprint alone (DESIGN §3.1)."""
+    """Adding a parameter with a default leaves an op's fingerprint alone."""
     added = BASE.replace("def f(x, k=1)", "def f(x, k=1, extra=None)")
     before, after = define(BASE, tmp_path, "a"), define(added, tmp_path, "b")
     assert fingerprint(before, signature_defaults=False).digest == fingerprint(after, signature_defaults=False).digest

@@ -138,7 +138,7 @@ class TestPandas:
 
 
 class TestObjectsHashedThroughPickle:
-    """Objects we have no encoder for are pickled for hashing, canonically (DESIGN §3.1)."""
+    """Objects we have no encoder for are pickled for hashing, canonically."""
 
     NESTED = (
         "import types\n"

@@ -162,7 +162,7 @@ class TestIdentity:
             op(ignore=("nope",))(lambda x: x)
 
     def test_new_parameter_with_default_finds_old_calls(self, tmp_path):
-        """DESIGN §3.1: adding a defaulted parameter does not invalidate stored calls."""
+        """Adding a defaulted parameter does not invalidate stored calls."""
         path = tmp_path / "s.db"
         old = define("def train(x):\n    RUNS.append(x)\n    return x + 1\n")
         with Storage(path):

@@ -105,7 +105,7 @@ def rows(frame) -> list[tuple]:
 
 class TestMatching:
     def test_history_sensitive_pattern_matches_only_the_nested_call(self, storage: Storage) -> None:
-        """DESIGN §3.2: w reuses z's content, yet inc(inc(Q())) is w's call alone."""
+        """w reuses z's content, yet inc(inc(Q())) is w's call alone."""
         run("""\
             import mandala_ast
             with storage.run():
@@ -527,7 +527,7 @@ class TestRegressions:
     ) -> None:
         """A literal loop value equal to a later-added parameter's default did not match the
         calls stored before the parameter existed (only a constant did), so the run block
-        found those calls but its query did not (DESIGN §3.1, round trip)."""
+        found those calls but its query did not (round trip)."""
         import importlib
 
         monkeypatch.syspath_prepend(str(tmp_path))

@@ -1,4 +1,4 @@
-"""Delete blocks (DESIGN §3.5): the code that computed results removes them, with everything
+"""Delete blocks: the code that computed results removes them, with everything
 computed from them, and re-running the code recomputes exactly what went."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Queries over elements (DESIGN §3.3, §3.7): a list-valued op's elements are iterable in a
+"""Queries over elements: a list-valued op's elements are iterable in a
 query, with their indices; dicts give keys and values, sets their elements.
 
 Run blocks record an element passed to an op by content (``for e in xs: y = inc(e)``), so the

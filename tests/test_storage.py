@@ -1,4 +1,4 @@
-"""Run blocks (DESIGN §3.2, uncompiled half): compute once per storage, ever; load otherwise."""
+"""Run blocks (uncompiled half): compute once per storage, ever; load otherwise."""
 
 from __future__ import annotations
 

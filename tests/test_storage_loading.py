@@ -1,4 +1,4 @@
-"""Values loaded from a storage: passed on, they are the stored values (DESIGN §3.1).
+"""Values loaded from a storage: passed on, they are the stored values.
 
 A user re-runs a script in a new process; every value it gets back was unpickled there, so
 these tests run each script in fresh interpreters, with and without the compiler.

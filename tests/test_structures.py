@@ -1,4 +1,4 @@
-"""MList, MDict, MSet (DESIGN §3.7): elements stored one by one, with their provenance."""
+"""MList, MDict, MSet: elements stored one by one, with their provenance."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Versions and dependency tracking (DESIGN §3.6), with real module files edited on disk.
+"""Versions and dependency tracking, with real module files edited on disk.
 
 Each run is a fresh interpreter: it imports the edited module, runs the same block, and
 prints which inputs the op bodies actually executed.
@@ -278,7 +278,7 @@ def test_versions_table(project):
 
 
 def test_adding_a_defaulted_parameter_keeps_old_calls(project):
-    """DESIGN §3.1: a call that leaves the new parameter at its default finds the old calls."""
+    """A call that leaves the new parameter at its default finds the old calls."""
     project.write(BASE.replace("def train(x):", "def train(x, alpha=0.5):"))
     assert project.runs() == []
     (project.root / "alpha.py").write_text(DRIVER.replace("ex.train(x)", "ex.train(x, alpha=0.5); ex.train(x, alpha=0.7)"))

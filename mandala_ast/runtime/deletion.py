@@ -1,6 +1,6 @@
 """Deleting calls, every call computed from their outputs, and the values nobody uses any more.
 
-Which calls count as computed from a deleted call (DESIGN §3.5):
+Which calls count as computed from a deleted call:
 
 - **exact history**: an input row whose ``src_call`` is the deleted call (compiled code
   recorded it);

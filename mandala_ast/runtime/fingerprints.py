@@ -3,7 +3,7 @@
 Comments, docstrings, blank lines, formatting and decorators never change a fingerprint, and
 neither does renaming a local variable consistently (locals are numbered by first appearance).
 Parameter names, the return annotation and everything else do. The stdlib ``ast`` module is
-enough here, and it keeps the runtime free of libcst (DESIGN §2).
+enough here, and it keeps the runtime free of libcst.
 """
 
 from __future__ import annotations

@@ -65,7 +65,7 @@ class Op:
 
     @functools.cached_property
     def structure_inputs(self) -> dict[str, str]:
-        """Parameters annotated MList/MDict/MSet: name -> "list"/"dict"/"set" (DESIGN §3.7).
+        """Parameters annotated MList/MDict/MSet: name -> "list"/"dict"/"set".
 
         Read on first use, not at decoration: annotations may name things defined later.
 
@@ -127,7 +127,7 @@ class Op:
 
         ``defaults`` are the content ids of the defaults each parameter had when the storage
         first saw it. Leaving out arguments equal to them is what lets a parameter added later
-        with a default find the calls stored before it existed (DESIGN §3.1), while a changed
+        with a default find the calls stored before it existed, while a changed
         default value is a different call.
         """
         if not defaults:  # most ops have no defaults: every input counts

@@ -47,7 +47,7 @@ from .versions import VersionTracker
 
 __all__ = ["Storage"]
 
-#: Values at least this large are stored as files beside the database (DESIGN §5).
+#: Values at least this large are stored as files beside the database.
 BLOB_BYTES = 1 << 20
 #: Bulk-load an op version's stored calls after this many point lookups (or calls/20)...
 PREFETCH_AFTER = 64
@@ -149,11 +149,11 @@ class Storage:
     # -- blocks ----------------------------------------------------------------------------
 
     def run(self, *, allow_new_calls: bool | None = None) -> RunBlock:
-        """A block in which op calls compute-and-save or load (DESIGN §3.2)."""
+        """A block in which op calls compute-and-save or load."""
         return RunBlock(self, allow_new_calls=allow_new_calls)
 
     def query(self) -> "QueryBlock":
-        """A block whose code is matched against stored calls instead of run (DESIGN §3.3).
+        """A block whose code is matched against stored calls instead of run.
 
         >>> with storage.query() as q:     # doctest: +SKIP
         ...     x = Q()
@@ -166,7 +166,7 @@ class Storage:
 
     def delete(self) -> "QueryBlock":
         """A block whose code, matched like a query, deletes the calls it matches and every
-        call computed from them (DESIGN §3.5)."""
+        call computed from them."""
         from .query.block import QueryBlock
 
         return QueryBlock(self, delete=True)
@@ -356,7 +356,7 @@ class Storage:
 
     def _call(self, op, args, kwargs, input_refs, block, hashed) -> tuple[bytes, tuple[bytes, ...], bytes]:
         """``(row hid, output cids, deps_id)`` of the call, stored or computed now."""
-        # Lookup is by history, then by content (DESIGN §5); only a miss on both executes.
+        # Lookup is by history, then by content; only a miss on both executes.
         call = self._identify(op, hashed, input_refs)
         found = self._find(call)
         if found is None and self._unchecked and self._check_round_trips():
@@ -567,7 +567,7 @@ class Storage:
             self._lock.acquire()
         call.set_state(self._versions.dependency_state(op, ran, op_calls))
         outputs = op.split_outputs(result)
-        structured = op.structure_outputs  # {} for most ops (MList/MDict/MSet: DESIGN §3.7)
+        structured = op.structure_outputs  # {} for most ops (MList/MDict/MSet)
         if structured:  # a structure of the wrong type is an error before anything is stored
             structures.check_outputs(op.name, structured, outputs)
         try:
@@ -793,7 +793,7 @@ class Storage:
     @_serialised
     def delete_calls(self, target: Any, *, dependents: bool = True) -> "DeleteReport":
         """Delete calls, every call computed from their outputs, and the values no remaining
-        call uses (DESIGN §3.5). Ids that match nothing are ignored.
+        call uses. Ids that match nothing are ignored.
 
         ``target``: call ids (bytes, or the hex strings of ``storage.df(op)["call"]``), a
         DataFrame from ``storage.df(op)``, or a query result. ``dependents=False`` keeps the

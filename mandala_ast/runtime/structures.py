@@ -1,4 +1,4 @@
-"""Elementwise data structures: ``MList``, ``MDict`` and ``MSet`` annotations (DESIGN §3.7).
+"""Elementwise data structures: ``MList``, ``MDict`` and ``MSet`` annotations.
 
 An op input or output annotated ``MList[T]``, ``MDict[str, T]`` or ``MSet[T]`` is stored
 element by element: each element is a value of its own (one ``vals`` row, shared by every

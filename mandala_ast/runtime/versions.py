@@ -1,4 +1,4 @@
-"""Versions and dependency states: when stored calls stop being valid, and why (DESIGN §3.6).
+"""Versions and dependency states: when stored calls stop being valid, and why.
 
 An op's *version* is its name, manual ``version=`` and the fingerprint of its own code. Each
 stored call also records the *dependency state* it was computed under: the fingerprints of the

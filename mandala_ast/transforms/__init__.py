@@ -1,4 +1,4 @@
-"""Pure source -> source rewriting with libcst (DESIGN §2, §4). No I/O, no runtime imports.
+"""Pure source -> source rewriting with libcst. No I/O, no runtime imports.
 
 The compiler calls :func:`transform_source`; the text it returns refers to the runtime only
 through the global name ``__mandala_rt__`` (``docs/compiled-runtime-contract.md``).

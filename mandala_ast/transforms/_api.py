@@ -37,7 +37,7 @@ class TransformResult:
 
 def transform_source(source: str | bytes, filename: str = "<string>") -> TransformResult:
     """Rewrite storage blocks and workflows of *source* into the run form, and query and
-    delete blocks into the query form (DESIGN §4).
+    delete blocks into the query form.
 
     Code without ops, workflows or storage blocks comes back unchanged (for bytes input: the
     decoded text). The output keeps every original line on its line number.

@@ -27,7 +27,7 @@ from ._errors import TransformError
 
 __all__ = ["LATER_METHODS", "LIBRARY", "Survey", "decode", "may_need_rewrite", "survey"]
 
-#: The import name whose mention makes a module a candidate (DESIGN §4.1).
+#: The import name whose mention makes a module a candidate.
 LIBRARY = "mandala_ast"
 _BLOCK_METHODS = frozenset({"run", "batch"})
 LATER_METHODS = frozenset({"query", "delete"})  # blocks in the query form (_query_form.py)

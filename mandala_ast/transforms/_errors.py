@@ -20,4 +20,4 @@ class TransformError(Exception):
 
 
 class LineShiftError(TransformError):
-    """The rewritten text would put original code on a different line (DESIGN §4.2)."""
+    """The rewritten text would put original code on a different line."""

@@ -67,7 +67,7 @@ class TestSurface:
         assert isinstance(TRANSFORM_FORMAT, int)
 
     def test_no_runtime_import(self) -> None:
-        """``transforms/`` never imports the runtime (DESIGN §2)."""
+        """``transforms/`` never imports the runtime."""
         import pathlib
 
         package = pathlib.Path(transforms.__file__).parent

@@ -69,7 +69,7 @@ def compiled(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def test_y_z_w_runs_the_body_twice(compiled: dict, tmp_path: Path) -> None:
-    """DESIGN §3.2: ``y = inc(1); z = inc(2); w = inc(y)`` executes inc twice."""
+    """``y = inc(1); z = inc(2); w = inc(y)`` executes inc twice."""
     y, z, w, t = compiled["main"](str(tmp_path / "s.db"))
     assert (y, z, w, t) == (2, 3, 3, 12)
     assert compiled["CALLS"] == [1, 2, 10, 11]

@@ -1,4 +1,4 @@
-"""``for e in xs`` over a query variable holding an MList / MDict / MSet (DESIGN §3.7).
+"""``for e in xs`` over a query variable holding an MList / MDict / MSet.
 
 Elements are stored as calls of one internal op (runtime/structures.py): inputs ``struct``
 (the collection, with its history) and ``key`` (index, dict key, or the set element), output

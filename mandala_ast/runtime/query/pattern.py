@@ -211,7 +211,7 @@ def _call(f: Callable, *args: Any, **kwargs: Any) -> Any:
 def refuse_op(f: Any) -> None:
     """A derived column must not call an op: ``mm.predict(x)`` with ``mm`` a query variable
     is only known to be a (method) op once values are loaded, and calling it then would run
-    its body and invent rows for calls that were never stored (DESIGN §3.3: nothing runs)."""
+    its body and invent rows for calls that were never stored (nothing runs)."""
     import functools
 
     from ..ops import Op

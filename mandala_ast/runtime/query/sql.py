@@ -154,7 +154,7 @@ class _Builder:
             table = f"i{position}"
             # A constant or a literal loop value equal to the default the storage first saw
             # may have no inputs row (the parameter was added later): such calls match too,
-            # with the default as their input (DESIGN §3.1).
+            # with the default as their input.
             default = defaults.get(name)
             left = default is not None and (
                 (isinstance(node, Const) and node.cid == default)
@@ -172,7 +172,7 @@ class _Builder:
             params.append(name)
             # A literal (a constant or a literal loop's value) is an input without history:
             # compiled code recorded a source for inputs that came from an op, and such a
-            # call is another call than the one the literal made (DESIGN §3.2, §3.3).
+            # call is another call than the one the literal made.
             if isinstance(node, Const):
                 where.append(f"({table}.cid = ? OR {table}.cid IS NULL)" if left else f"{table}.cid = ?")
                 where.append(f"{table}.src_call IS NULL")
