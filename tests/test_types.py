@@ -27,7 +27,9 @@ NEEDS = {
 
 
 def run_case(path: Path, case: str, seed: str) -> dict:
-    env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(TESTS)}
+    # The repository this test is in, not whatever copy is installed: a scratch copy
+    # (benchmarks/mutants.py) must be what the child processes import too.
+    env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": os.pathsep.join([str(TESTS), str(TESTS.parent)])}
     done = subprocess.run(
         [sys.executable, str(TESTS / "typecases.py"), str(path), case],
         env=env, capture_output=True, text=True, timeout=300,
