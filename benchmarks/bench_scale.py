@@ -102,9 +102,10 @@ def dir_size(path: str) -> int:
     return total
 
 
-def ma_format() -> str:
-    from mandala_ast.runtime.store import FORMAT
-    return FORMAT
+def ma_format(system: str = "mandala_ast") -> str:
+    code = "from mandala_ast.runtime.store import FORMAT; print(FORMAT)"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(system),
+                          check=True).stdout.strip()
 
 
 def _adapters():
@@ -208,7 +209,7 @@ def build_peer(system: str, path: str, n: int, budget: float) -> dict:
 def _open(system: str, store_dir: str):
     """(adapter, wrapped op) for ``store_dir``."""
     bm = _adapters()
-    ad = bm.ADAPTERS[system]()
+    ad = bm.ADAPTERS["mandala_ast" if system == "old" else system]()
     ad.import_lib()
     ad.open(store_dir)
     return ad, ad.wrap(inc)
@@ -224,7 +225,7 @@ def work_miss(system: str, store_dir: str, first_x: int) -> dict:
             for x in xs:
                 f(x)
         samples.append((time.perf_counter() - t0) / MISS_N * 1e6)
-        if system == "mandala_ast":
+        if system in ("mandala_ast", "old"):
             ad.storage.close()
     return {"miss_us": statistics.median(samples), "samples": samples}
 
@@ -272,7 +273,7 @@ def work_array(system: str, store_dir: str, calls: int) -> dict:
                     f(a)
         elapsed += time.perf_counter() - t0
     done = len(blocks) * MISS_N
-    if system == "mandala_ast":
+    if system in ("mandala_ast", "old"):
         ad.storage.close()
     size = 0 if system == "bare" else dir_size(store_dir)
     return {"miss_us": elapsed / done * 1e6, "calls": done, "bytes": size,
@@ -307,7 +308,7 @@ def work_array_hit(system: str, store_dir: str, calls: int, seed: int) -> dict:
 def worker_main(args) -> None:
     kind, system = args.worker, args.system
     if kind == "build":
-        if system == "mandala_ast":
+        if system in ("mandala_ast", "old"):
             res = build_ma(os.path.join(args.store, "results.db"), args.n)
         else:
             res = build_peer(system, args.store, args.n, args.budget)
@@ -327,6 +328,18 @@ def worker_main(args) -> None:
 
 # --------------------------------------------------------------------------- driver
 
+#: ``--old DIR``: the system "old" is mandala_ast imported from DIR (another checkout), measured
+#: alternately with the current code in the same run, so that a ratio survives a noisy machine.
+OLD_TREE: str | None = None
+
+
+def _env(system: str) -> dict:
+    env = dict(os.environ)
+    if system == "old":
+        env["PYTHONPATH"] = OLD_TREE + os.pathsep + HERE
+    return env
+
+
 def run_worker(kind: str, system: str, store: str, timeout: float, **extra) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "out.json")
@@ -334,7 +347,7 @@ def run_worker(kind: str, system: str, store: str, timeout: float, **extra) -> d
                "--store", store, "--out", out]
         for key, value in extra.items():
             cmd += [f"--{key.replace('_', '-')}", str(value)]
-        proc = subprocess.run(cmd, stderr=subprocess.PIPE, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, stderr=subprocess.PIPE, text=True, timeout=timeout, env=_env(system))
         sys.stderr.write(proc.stderr)
         if proc.returncode != 0 or not os.path.exists(out):
             tail = "\n".join(proc.stderr.strip().splitlines()[-3:])
@@ -344,8 +357,8 @@ def run_worker(kind: str, system: str, store: str, timeout: float, **extra) -> d
 
 
 def store_dir(stores: str, system: str, n: int) -> str:
-    if system == "mandala_ast":
-        label = ma_format().replace("/", "-")
+    if system in ("mandala_ast", "old"):
+        label = ma_format(system).replace("/", "-") + ("-old" if system == "old" else "")
     else:
         import importlib.metadata as md
         label = f"{system}-{md.version(system)}"
@@ -410,7 +423,7 @@ def render(calls: dict, arrays: dict, args) -> str:
     lines = [f"# bench_scale {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
              "", f"mandala_ast: {_version()}; format {ma_format()}; load {os.getloadavg()[0]:.1f}", ""]
     if calls:
-        systems = sorted({s for (s, _) in calls}, key=lambda s: s != "mandala_ast")
+        systems = sorted({s for (s, _) in calls}, key=lambda s: ("mandala_ast", "old").index(s) if s in ("mandala_ast", "old") else 2)
         head = "| stored calls |" + "".join(f" {s} miss µs | {s} hit µs | {s} B/call |" for s in systems)
         lines += [head, "|---|" + "---|---|---|" * len(systems)]
         for n in args.sizes:
@@ -462,6 +475,7 @@ def main(argv=None) -> None:
     p.add_argument("--timeout", type=float, default=1800.0)
     p.add_argument("--build-timeout", type=float, default=5400.0)
     p.add_argument("--label", default="")
+    p.add_argument("--old", help="another checkout, measured as the system 'old' beside this one")
     # worker options
     p.add_argument("--worker")
     p.add_argument("--system")
@@ -476,13 +490,17 @@ def main(argv=None) -> None:
         import bench_scale  # the ops under the module name every process uses
         globals()["inc"], globals()["norm"] = bench_scale.inc, bench_scale.norm
         return worker_main(args)
+    global OLD_TREE
+    OLD_TREE = args.old and os.path.abspath(args.old)
+    if OLD_TREE:
+        args.only += ",old"
     args.sizes = sorted(_parse_n(s) for s in args.sizes.split(","))
     only = set(args.only.split(","))
     os.makedirs(args.stores, exist_ok=True)
     calls, arrays = {}, {}
     if "calls" in only:
         for n in args.sizes:
-            for system in ("mandala_ast", "joblib"):
+            for system in ("mandala_ast", "old", "joblib"):
                 if system not in only or (system == "joblib" and n > _parse_n(args.joblib_max)):
                     continue
                 try:
@@ -491,10 +509,10 @@ def main(argv=None) -> None:
                     calls[(system, n)] = {"error": str(exc)}
                 _log(f"{system} at {_k(n)}: {calls[(system, n)]}")
     if "array" in only:
-        for system in ("bare", "mandala_ast", "joblib", "rote"):
+        for system in ("bare", "mandala_ast", "old", "joblib", "rote"):
             if system not in only:
                 continue
-            count = args.array_calls if system in ("mandala_ast", "bare") else args.peer_array_calls
+            count = args.array_calls if system in ("mandala_ast", "old", "bare") else args.peer_array_calls
             try:
                 arrays[system] = measure_array(system, count, args)
             except Exception as exc:
