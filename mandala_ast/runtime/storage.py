@@ -523,7 +523,7 @@ class Storage:
             return False
         count = self._stored_calls.get(vid)
         if count is None:
-            count = self._stored_calls[vid] = self._store.count_calls(vid)
+            count = self._stored_calls[vid] = self._store.calls_at_most(vid)
         return lookups >= count // 20 and count <= PREFETCH_MAX_CALLS
 
     def _prefetch(self, vid: bytes) -> None:

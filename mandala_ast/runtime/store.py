@@ -49,6 +49,11 @@ _VALUES_SQL = "SELECT cid, codec, data, external FROM vals WHERE cid IN ({marks}
 #: Ids per ``IN (...)`` list: below SQLite's oldest limit on bound parameters (999).
 _IN_CHUNK = 900
 _COUNT_SQL = "SELECT COUNT(*) FROM calls WHERE version_id = ?"
+# The ends of a version's range of the version index, one probe each (SQLite optimises a
+# lone MIN or MAX over an index prefix into a seek; both in one SELECT would scan the range).
+_SPAN_SQL = (
+    "SELECT (SELECT MAX(id) FROM calls WHERE version_id = ?) - (SELECT MIN(id) FROM calls WHERE version_id = ?) + 1"
+)
 _ANY_SQL = "SELECT 1 FROM calls WHERE version_id = ? LIMIT 1"
 # A range of the version index, whose entries sit in row-id (= insertion) order.
 _INDEX_SQL = "SELECT lkey, cid, hid, deps_id, outputs FROM calls WHERE version_id = ?"
@@ -143,6 +148,19 @@ class SQLiteStore:
     def count_calls(self, version_id: bytes) -> int:
         """How many calls of this op version are stored."""
         return self.conn.execute(_COUNT_SQL, (version_id,)).fetchone()[0]
+
+    def calls_at_most(self, version_id: bytes) -> int:
+        """An upper bound on the stored calls of a version, from two index probes: the span
+        of their row ids (the count itself when no other op's calls are interleaved).
+
+        Counting reads every entry of the version: 0.1 s at 1M calls, paid by each process
+        that only asks whether bulk-loading them would be worth it.
+
+        >>> store.calls_at_most(version_id) >= store.count_calls(version_id)   # doctest: +SKIP
+        True
+        """
+        span = self.conn.execute(_SPAN_SQL, (version_id, version_id)).fetchone()[0]
+        return span or 0
 
     def version_index(self, version_id: bytes) -> list[tuple]:
         """``[(lkey, cid, hid, deps_id, packed outputs), ...]`` for every stored call of a
