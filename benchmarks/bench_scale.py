@@ -102,9 +102,23 @@ def dir_size(path: str) -> int:
     return total
 
 
+_LAYOUT = """
+import hashlib, os, tempfile
+from mandala_ast.runtime.store import FORMAT, SQLiteStore
+with tempfile.TemporaryDirectory() as tmp:
+    store = SQLiteStore(os.path.join(tmp, "probe.db"))
+    page = store.conn.execute("PRAGMA page_size").fetchone()[0]
+    schema = sorted(row[0] or "" for row in store.conn.execute("SELECT sql FROM sqlite_master"))
+    store.close()
+print(f"{FORMAT}-p{page}-s{hashlib.sha256(repr(schema).encode()).hexdigest()[:6]}")
+"""
+
+
 def ma_format(system: str = "mandala_ast") -> str:
-    code = "from mandala_ast.runtime.store import FORMAT; print(FORMAT)"
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(system),
+    """The storage format, the page size of a new file and a digest of its schema: what a
+    cached store must share with the code measured on it."""
+    code = _LAYOUT
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(system), cwd=HERE,
                           check=True).stdout.strip()
 
 

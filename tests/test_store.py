@@ -378,3 +378,21 @@ def test_the_bound_on_a_versions_calls_covers_calls_of_other_ops_stored_between(
     assert store.count_calls(vid) == 5 <= store.calls_at_most(vid) == 9
     assert store.calls_at_most(b"no such version") == 0
     store.close()
+
+
+def test_arrays_of_a_few_kilobytes_take_little_more_than_their_bytes_in_the_file(path):
+    # With 16 KiB pages the 8 kB of 1,000 float64s took 19.6 kB: what of a row does not fit
+    # its page goes to overflow pages, each a whole page.
+    np = pytest.importorskip("numpy")
+
+    @op
+    def norm(a):
+        return float((a * a).sum() ** 0.5)
+
+    arrays = np.random.default_rng(0).standard_normal((500, 1000))
+    with Storage(path) as storage:
+        for a in arrays:
+            norm(a)
+    storage.close()
+    used = sum(os.path.getsize(f) for f in path.parent.iterdir() if f.name.startswith(path.name))
+    assert used <= 1.25 * arrays.nbytes
