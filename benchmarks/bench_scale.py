@@ -230,18 +230,19 @@ def _open(system: str, store_dir: str):
 
 
 def work_miss(system: str, store_dir: str, first_x: int) -> dict:
-    samples = []
+    samples, cpu = [], []
     for r in range(REPEATS):
         ad, f = _open(system, store_dir)
         xs = range(first_x + r * MISS_N, first_x + (r + 1) * MISS_N)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         with ad.block():
             for x in xs:
                 f(x)
         samples.append((time.perf_counter() - t0) / MISS_N * 1e6)
+        cpu.append((time.process_time() - c0) / MISS_N * 1e6)
         if system in ("mandala_ast", "old"):
             ad.storage.close()
-    return {"miss_us": statistics.median(samples), "samples": samples}
+    return {"miss_us": statistics.median(samples), "samples": samples, "miss_cpu_us": statistics.median(cpu)}
 
 
 def work_hit(system: str, store_dir: str, n: int, seed: int) -> dict:
@@ -251,13 +252,14 @@ def work_hit(system: str, store_dir: str, n: int, seed: int) -> dict:
     ad, f = _open(system, store_dir)
     opened = time.perf_counter() - t0
     xs = random.Random(seed).sample(range(n), min(n, HIT_N))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with ad.block():
         for x in xs:
             f(x)
     elapsed = time.perf_counter() - t0
     counter.close()
-    return {"hit_us": elapsed / len(xs) * 1e6, "open_ms": opened * 1e3, "body_runs": counter.count,
+    return {"hit_us": elapsed / len(xs) * 1e6, "hit_cpu_us": (time.process_time() - c0) / len(xs) * 1e6,
+            "open_ms": opened * 1e3, "body_runs": counter.count,
             "verified": counter.available}
 
 
@@ -274,10 +276,10 @@ def work_array(system: str, store_dir: str, calls: int) -> dict:
     else:
         ad, _ = _open(system, store_dir)
         f, block = ad.wrap(norm), ad.block
-    elapsed = 0.0
+    elapsed = cpu = 0.0
     for b in blocks:
         arrays = list(_arrays(b))
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         if block is None:
             for a in arrays:
                 f(a)
@@ -286,11 +288,12 @@ def work_array(system: str, store_dir: str, calls: int) -> dict:
                 for a in arrays:
                     f(a)
         elapsed += time.perf_counter() - t0
+        cpu += time.process_time() - c0
     done = len(blocks) * MISS_N
     if system in ("mandala_ast", "old"):
         ad.storage.close()
     size = 0 if system == "bare" else dir_size(store_dir)
-    return {"miss_us": elapsed / done * 1e6, "calls": done, "bytes": size,
+    return {"miss_us": elapsed / done * 1e6, "miss_cpu_us": cpu / done * 1e6, "calls": done, "bytes": size,
             "bytes_per_call": size / done}
 
 
@@ -305,7 +308,7 @@ def work_array_hit(system: str, store_dir: str, calls: int, seed: int) -> dict:
     b = rng.randrange(calls // MISS_N)
     arrays = list(_arrays(b))
     counter = bm.BodyCounter(norm)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     if block is None:
         for a in arrays:
             f(a)
@@ -314,9 +317,10 @@ def work_array_hit(system: str, store_dir: str, calls: int, seed: int) -> dict:
             for a in arrays:
                 f(a)
     elapsed = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     counter.close()
     runs = 0 if system == "bare" else counter.count
-    return {"hit_us": elapsed / len(arrays) * 1e6, "body_runs": runs, "verified": counter.available}
+    return {"hit_us": elapsed / len(arrays) * 1e6, "hit_cpu_us": cpu / len(arrays) * 1e6, "body_runs": runs, "verified": counter.available}
 
 
 def worker_main(args) -> None:
@@ -410,8 +414,9 @@ def measure_calls(system: str, n: int, args) -> dict:
             copy = os.path.join(tmp, "store")
             shutil.copytree(path, copy)
             miss = run_worker("miss", system, copy, args.timeout, first_x=meta["next_x"])
-    return {"miss_us": miss["miss_us"], "miss_samples": miss["samples"],
-            "hit_us": statistics.median(h["hit_us"] for h in hits), "hit_samples": [h["hit_us"] for h in hits],
+    return {"miss_us": miss["miss_us"], "miss_samples": miss["samples"], "miss_cpu_us": miss["miss_cpu_us"],
+            "hit_us": statistics.median(h["hit_us"] for h in hits),
+            "hit_cpu_us": statistics.median(h["hit_cpu_us"] for h in hits), "hit_samples": [h["hit_us"] for h in hits],
             "open_ms": statistics.median(h["open_ms"] for h in hits), "body_runs": bad,
             "bytes_per_call": meta["bytes"] / meta["n"], "build_s": meta["build_s"]}
 
@@ -421,8 +426,16 @@ def measure_array(system: str, calls: int, args) -> dict:
         res = run_worker("array", system, tmp, args.timeout, n=calls)
         hits = [run_worker("array_hit", system, tmp, args.timeout, n=calls, seed=r) for r in range(REPEATS)]
     res["hit_us"] = statistics.median(h["hit_us"] for h in hits)
+    res["hit_cpu_us"] = statistics.median(h["hit_cpu_us"] for h in hits)
     res["body_runs"] = sum(h["body_runs"] for h in hits)
     return res
+
+
+def _both(res: dict | None, what: str) -> str:
+    """Wall-clock µs, and in parentheses the process's CPU µs (steadier on a loaded machine)."""
+    if res is None or "error" in res:
+        return _cell(res, f"{what}_us")
+    return f"{res[f'{what}_us']:.1f} ({res[f'{what}_cpu_us']:.1f})"
 
 
 def _cell(res: dict | None, key: str, fmt: str = "{:.1f}") -> str:
@@ -439,12 +452,12 @@ def render(calls: dict, arrays: dict, args) -> str:
     if calls:
         systems = sorted({s for (s, _) in calls}, key=lambda s: ("mandala_ast", "old").index(s) if s in ("mandala_ast", "old") else 2)
         head = "| stored calls |" + "".join(f" {s} miss µs | {s} hit µs | {s} B/call |" for s in systems)
-        lines += [head, "|---|" + "---|---|---|" * len(systems)]
+        lines += ["µs: wall clock (process CPU time)", "", head, "|---|" + "---|---|---|" * len(systems)]
         for n in args.sizes:
             row = f"| {_k(n)} |"
             for s in systems:
                 r = calls.get((s, n))
-                row += f" {_cell(r, 'miss_us')} | {_cell(r, 'hit_us')} | {_cell(r, 'bytes_per_call', '{:,.0f}')} |"
+                row += f" {_both(r, 'miss')} | {_both(r, 'hit')} | {_cell(r, 'bytes_per_call', '{:,.0f}')} |"
             lines.append(row)
         base = calls.get(("mandala_ast", min(args.sizes)))
         if base and "error" not in base:
@@ -452,8 +465,10 @@ def render(calls: dict, arrays: dict, args) -> str:
             for n in args.sizes:
                 r = calls.get(("mandala_ast", n))
                 if r and "error" not in r and n != min(args.sizes):
-                    lines.append(f"- {_k(n)}: miss {r['miss_us'] / base['miss_us']:.2f}× and hit "
-                                 f"{r['hit_us'] / base['hit_us']:.2f}× the {_k(min(args.sizes))} figures"
+                    lines.append(f"- {_k(n)}: miss {r['miss_us'] / base['miss_us']:.2f}× (CPU "
+                                 f"{r['miss_cpu_us'] / base['miss_cpu_us']:.2f}×) and hit "
+                                 f"{r['hit_us'] / base['hit_us']:.2f}× (CPU {r['hit_cpu_us'] / base['hit_cpu_us']:.2f}×)"
+                                 f" the {_k(min(args.sizes))} figures"
                                  + (f" — {r['body_runs']} 'hits' ran the body!" if r["body_runs"] else ""))
     if arrays:
         raw = ARRAY_LEN * 8
@@ -465,7 +480,7 @@ def render(calls: dict, arrays: dict, args) -> str:
                 lines.append(f"| {s} | n/a: {r['error'][:60]} | | | | |")
                 continue
             per = r["bytes_per_call"]
-            lines.append(f"| {s} | {r['calls']:,} | {r['miss_us']:.1f} | {r['hit_us']:.1f} | "
+            lines.append(f"| {s} | {r['calls']:,} | {_both(r, 'miss')} | {_both(r, 'hit')} | "
                          f"{per:,.0f} | {per / raw:.2f} |")
     return "\n".join(lines) + "\n"
 
