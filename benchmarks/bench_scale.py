@@ -230,19 +230,32 @@ def _open(system: str, store_dir: str):
 
 
 def work_miss(system: str, store_dir: str, first_x: int) -> dict:
-    samples, cpu = [], []
+    samples, cpu, written = [], [], []
     for r in range(REPEATS):
         ad, f = _open(system, store_dir)
         xs = range(first_x + r * MISS_N, first_x + (r + 1) * MISS_N)
+        w0 = _bytes_written()
         t0, c0 = time.perf_counter(), time.process_time()
         with ad.block():
             for x in xs:
                 f(x)
         samples.append((time.perf_counter() - t0) / MISS_N * 1e6)
         cpu.append((time.process_time() - c0) / MISS_N * 1e6)
+        written.append((_bytes_written() - w0) / MISS_N)
         if system in ("mandala_ast", "old"):
             ad.storage.close()
-    return {"miss_us": statistics.median(samples), "samples": samples, "miss_cpu_us": statistics.median(cpu)}
+    return {"miss_us": statistics.median(samples), "samples": samples, "miss_cpu_us": statistics.median(cpu),
+            "written_per_miss": statistics.mean(written)}
+
+
+def _bytes_written() -> int:
+    """Bytes this process has handed to write() so far (Linux): the WAL frames and the
+    checkpoints' copies, a measure the load of other processes does not change."""
+    try:
+        with open("/proc/self/io") as fh:
+            return next(int(line.split()[1]) for line in fh if line.startswith("wchar"))
+    except OSError:
+        return 0
 
 
 def work_hit(system: str, store_dir: str, n: int, seed: int) -> dict:
@@ -415,6 +428,7 @@ def measure_calls(system: str, n: int, args) -> dict:
             shutil.copytree(path, copy)
             miss = run_worker("miss", system, copy, args.timeout, first_x=meta["next_x"])
     return {"miss_us": miss["miss_us"], "miss_samples": miss["samples"], "miss_cpu_us": miss["miss_cpu_us"],
+            "written_per_miss": miss["written_per_miss"],
             "hit_us": statistics.median(h["hit_us"] for h in hits),
             "hit_cpu_us": statistics.median(h["hit_cpu_us"] for h in hits), "hit_samples": [h["hit_us"] for h in hits],
             "open_ms": statistics.median(h["open_ms"] for h in hits), "body_runs": bad,
@@ -451,13 +465,14 @@ def render(calls: dict, arrays: dict, args) -> str:
              "", f"mandala_ast: {_version()}; format {ma_format()}; load {os.getloadavg()[0]:.1f}", ""]
     if calls:
         systems = sorted({s for (s, _) in calls}, key=lambda s: ("mandala_ast", "old").index(s) if s in ("mandala_ast", "old") else 2)
-        head = "| stored calls |" + "".join(f" {s} miss µs | {s} hit µs | {s} B/call |" for s in systems)
-        lines += ["µs: wall clock (process CPU time)", "", head, "|---|" + "---|---|---|" * len(systems)]
+        head = "| stored calls |" + "".join(f" {s} miss µs | {s} hit µs | {s} B/call | {s} B written/miss |" for s in systems)
+        lines += ["µs: wall clock (process CPU time)", "", head, "|---|" + "---|---|---|---|" * len(systems)]
         for n in args.sizes:
             row = f"| {_k(n)} |"
             for s in systems:
                 r = calls.get((s, n))
-                row += f" {_both(r, 'miss')} | {_both(r, 'hit')} | {_cell(r, 'bytes_per_call', '{:,.0f}')} |"
+                row += (f" {_both(r, 'miss')} | {_both(r, 'hit')} | {_cell(r, 'bytes_per_call', '{:,.0f}')} |"
+                        f" {_cell(r, 'written_per_miss', '{:,.0f}')} |")
             lines.append(row)
         base = calls.get(("mandala_ast", min(args.sizes)))
         if base and "error" not in base:
