@@ -37,14 +37,15 @@ import sys
 import threading
 import types
 import warnings
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from blake3 import blake3
 
 from ._errors import MandalaDiagnosticWarning, MandalaFallbackWarning
 
-if TYPE_CHECKING:
-    from .transforms import TransformResult
+if TYPE_CHECKING:  # at run time, re-exported lazily by __getattr__ below
+    from .transforms import TransformResult, transform_source
 
 __all__ = [
     "CompilingLoader",

@@ -36,7 +36,8 @@ import sys
 import threading
 import types
 import warnings
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from ._errors import HookError, MandalaImportWarning
 from .compiler import TRANSFORMING, CompilingLoader, wants_compiling

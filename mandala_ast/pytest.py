@@ -20,8 +20,9 @@ from __future__ import annotations
 import functools
 import inspect
 import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import pytest
 

@@ -70,10 +70,10 @@ def pipeline(n, alpha):
 class Session:
     """Another library's object with a ``query()`` block: compiled code must run it as written."""
 
-    def query(self) -> "Session":
+    def query(self) -> Session:
         return self
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         return self
 
     def __exit__(self, *exc: Any) -> bool:

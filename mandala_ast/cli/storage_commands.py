@@ -18,8 +18,9 @@ import importlib.util
 import os
 import sys
 import textwrap
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from .tables import FORMATS, render
 
@@ -288,7 +289,8 @@ def _add_graph(commands: argparse._SubParsersAction) -> None:
 
 def _cmd_graph(args: argparse.Namespace) -> int:
     from .._errors import MandalaRenderWarning
-    from ..runtime.pictures import render as render_picture, to_dot
+    from ..runtime.pictures import render as render_picture
+    from ..runtime.pictures import to_dot
     from ..runtime.stored_graphs import op_graph, value_graph
 
     suffix = Path(args.output).suffix.lstrip(".").lower()

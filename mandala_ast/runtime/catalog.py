@@ -15,9 +15,10 @@ import ast
 import difflib
 import heapq
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .._errors import StorageFormatError, UnknownOpError
 from .described import Opaque, describe, describe_row
@@ -102,7 +103,7 @@ class Catalog:
         self.blobs = None if store.path is None else Path(f"{store.path}.blobs")
 
     @classmethod
-    def open(cls, path: str | Path) -> "Catalog":
+    def open(cls, path: str | Path) -> Catalog:
         """Open an existing storage file; a missing one is an error (never created)."""
         path = Path(path)
         if not path.exists():

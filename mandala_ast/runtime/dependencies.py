@@ -15,7 +15,8 @@ import site
 import sys
 import sysconfig
 import types
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from .fingerprints import fingerprint
 from .hashing import UnhashableError, content_id, digest

@@ -23,7 +23,8 @@ import pickle
 import struct
 import sys
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from blake3 import blake3
 

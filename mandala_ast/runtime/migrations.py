@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .blobs import BlobDir, file_digest
 

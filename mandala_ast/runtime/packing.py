@@ -7,7 +7,7 @@ same information, normalised and indexed, for provenance and queries.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from .codecs import EncodedValue
 

@@ -19,9 +19,10 @@ import threading
 import time
 import weakref
 from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from .._errors import ReadOnlyStorageError, StorageFormatError, StorageFullError
 from . import migrations

@@ -18,7 +18,8 @@ from __future__ import annotations
 import sys
 import threading
 import types
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 __all__ = ["RanCode", "run_traced"]
 

@@ -8,7 +8,7 @@ once, where it is written.
 from __future__ import annotations
 
 import functools
-from typing import Sequence, Union
+from collections.abc import Sequence
 
 import libcst as cst
 
@@ -29,7 +29,7 @@ RT = "__mandala_rt__"
 #: The loop variable of the generator that forgets ``for`` targets (a dunder: never mangled).
 _ITEM = "__mandala_item__"
 
-Literal = Union[None, str, int, tuple]
+Literal = None | str | int | tuple
 
 
 @functools.lru_cache(maxsize=4096)

@@ -23,8 +23,8 @@ All insertions stay on the line where the call starts; see ``_lines.py`` for the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import libcst as cst
 

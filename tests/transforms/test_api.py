@@ -9,7 +9,12 @@ import pytest
 from cstutil import rewrite
 
 from mandala_ast import transforms
-from mandala_ast.transforms import TRANSFORM_FORMAT, TransformError, TransformResult, transform_source
+from mandala_ast.transforms import (
+    TRANSFORM_FORMAT,
+    TransformError,
+    TransformResult,
+    transform_source,
+)
 
 
 class TestPassthrough:

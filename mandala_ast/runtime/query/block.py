@@ -32,7 +32,7 @@ _NEEDS_COMPILING = (
 class QueryBlock:
     """The block behind ``storage.query()`` (and ``storage.delete()``, ``delete=True``)."""
 
-    def __init__(self, storage: "Storage", *, delete: bool = False) -> None:
+    def __init__(self, storage: Storage, *, delete: bool = False) -> None:
         self.storage = storage
         self.delete = delete
         self.compiled = False  # set by compiled code (hooks.query_block) before __enter__

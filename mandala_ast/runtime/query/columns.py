@@ -14,7 +14,8 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from .. import codecs
-from ..packing import CODECS as _CODEC_NAMES, unpack_outputs
+from ..packing import CODECS as _CODEC_NAMES
+from ..packing import unpack_outputs
 from .pattern import Derived, DomainVar, Node, OutputVar, Pattern
 from .row_calls import RowCalls
 from .sql import CompiledQuery
@@ -38,7 +39,7 @@ def is_plain(pattern: Pattern, compiled: CompiledQuery) -> bool:
     return all(a.guard is None for assignments in pattern.columns.values() for a in assignments)
 
 
-def plain_table(storage: "Storage", pattern: Pattern, compiled: CompiledQuery, rows: list[tuple],
+def plain_table(storage: Storage, pattern: Pattern, compiled: CompiledQuery, rows: list[tuple],
                 names: list[str], ids: bool) -> tuple[list[list], RowCalls]:
     """Columns (in ``names`` order) of the distinct rows, and each row's matched call ids."""
     sql_columns = _SqlColumns(rows)
@@ -84,7 +85,7 @@ def _row_calls(pattern: Pattern, compiled: CompiledQuery, sql_columns: _SqlColum
     return RowCalls.from_rows([tuple(found) for found in merged])
 
 
-def _values(storage: "Storage", pattern: Pattern, compiled: CompiledQuery, sql_columns: _SqlColumns,
+def _values(storage: Storage, pattern: Pattern, compiled: CompiledQuery, sql_columns: _SqlColumns,
             names: list[str], cid_columns: list[list], keep: list[int] | None) -> list[list]:
     """The value columns: first outputs decoded straight from their call rows, the rest by
     content id (each decoded once, loaded in bulk)."""
@@ -186,7 +187,7 @@ class _Decoder:
     """Content id -> value, each decoded once: inline outputs from the call rows, the rest
     from the values table in bulk."""
 
-    def __init__(self, storage: "Storage") -> None:
+    def __init__(self, storage: Storage) -> None:
         self.storage = storage
         self.values: dict[bytes, Any] = {}
 

@@ -10,13 +10,24 @@ from __future__ import annotations
 
 import functools
 import operator
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from ..._errors import QueryError
 from ..blocks import state
 from ..ops import Op, Workflow
 from .block import Q, QueryBlock
-from .pattern import ATOM, PRECEDENCE, Derived, Node, call_text, infix_text, operand_text, refuse_op, subscript
+from .pattern import (
+    ATOM,
+    PRECEDENCE,
+    Derived,
+    Node,
+    call_text,
+    infix_text,
+    operand_text,
+    refuse_op,
+    subscript,
+)
 
 __all__ = [
     "q_bool_end",

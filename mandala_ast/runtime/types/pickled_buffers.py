@@ -30,7 +30,7 @@ def dumps(value: Any) -> bytes:
     body = pickle.dumps(value, protocol=5, buffer_callback=buffers.append)
     raws = [buffer.raw() for buffer in buffers]
     offset = _aligned(len(_MAGIC) + 16 + 16 * len(raws) + len(body))
-    table, layout = [], []
+    table: list[tuple[int, int]] = []
     for raw in raws:
         table.append((offset, raw.nbytes))
         offset = _aligned(offset + raw.nbytes)
