@@ -125,7 +125,9 @@ class CompilingLoader(importlib.machinery.SourceFileLoader):
         path = self.get_filename(fullname)
         data = self.get_data(path)
         if not wants_compiling(data, prefilter=self.prefilter):
-            return super().get_code(fullname)
+            code = super().get_code(fullname)
+            assert code is not None  # None only for a loader without source; this one has it
+            return code
         return code_for(self, data, path, fullname)
 
 

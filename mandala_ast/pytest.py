@@ -22,7 +22,7 @@ import inspect
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
@@ -37,11 +37,14 @@ __all__ = ["cached_fixture", "mandala_storage"]
 #: Where the storage lives when neither ``--mandala-storage`` nor ini ``mandala_storage`` says.
 DEFAULT_STORAGE = Path(".mandala") / "pytest.db"
 
+#: pytest's fixture scopes (``scope=`` also takes a callable that returns one).
+Scope = Literal["session", "package", "module", "class", "function"]
+
 
 def cached_fixture(
     fixture_function: Callable | None = None,
     *,
-    scope: str | Callable = "function",
+    scope: Scope | Callable[[str, pytest.Config], Scope] = "function",
     params: Iterable[object] | None = None,
     autouse: bool = False,
     ids: Sequence[object] | Callable[[Any], object] | None = None,
@@ -60,7 +63,7 @@ def cached_fixture(
     ...     return list(range(request.param))
     """
     if fixture_function is None:
-        options = dict(scope=scope, params=params, autouse=autouse, ids=ids, name=name, ignore=ignore)
+        options: dict[str, Any] = dict(scope=scope, params=params, autouse=autouse, ids=ids, name=name, ignore=ignore)
         return functools.partial(cached_fixture, **options)
     fixture_name = name or fixture_function.__name__
     _check_cacheable(fixture_function, fixture_name, tuple(ignore))
@@ -126,7 +129,7 @@ def _fixture_wrapper(fn: Callable, name: str, ignore: tuple[str, ...]) -> Callab
     signature = inspect.signature(fn)
     request = inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD)
     others = [p for p in signature.parameters.values() if p.name != "request"]
-    wrapper.__signature__ = signature.replace(parameters=[request, *others])
+    wrapper.__signature__ = signature.replace(parameters=[request, *others])  # type: ignore[attr-defined]
     return wrapper
 
 

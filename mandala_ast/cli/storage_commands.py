@@ -289,8 +289,7 @@ def _add_graph(commands: argparse._SubParsersAction) -> None:
 
 def _cmd_graph(args: argparse.Namespace) -> int:
     from .._errors import MandalaRenderWarning
-    from ..runtime.pictures import render as render_picture
-    from ..runtime.pictures import to_dot
+    from ..runtime.pictures import render as render_picture, to_dot
     from ..runtime.stored_graphs import op_graph, value_graph
 
     suffix = Path(args.output).suffix.lstrip(".").lower()
@@ -331,7 +330,7 @@ def _value_id(catalog: Any, text: str) -> bytes | None:
 
 
 @contextlib.contextmanager
-def _warnings_as_errors(category: type) -> Iterator[None]:
+def _warnings_as_errors(category: type[Warning]) -> Iterator[None]:
     """A picture that cannot be rendered (no graphviz) is a failure here, not a warning."""
     import warnings
 

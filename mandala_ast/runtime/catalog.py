@@ -198,7 +198,7 @@ class Catalog:
         for call, blob in zip(calls, packed):
             for name, (cid, codec, data) in zip(op.outputs, unpack_outputs(blob or b"")):
                 call.values[name] = cid
-                if codec is None:
+                if codec is None or data is None:  # not inline (both None together)
                     wanted.add(cid)
                 else:
                     inline[cid] = describe(codec, data, cid)
@@ -234,8 +234,8 @@ class Catalog:
 def source_diff(old: Any, new: Any) -> str:
     """Unified diff between two stored versions' sources (`versions --diff`, the export)."""
     before, after = (old.source or "").splitlines(keepends=True), (new.source or "").splitlines(keepends=True)
-    labels = (f"version {v.number} ({v.version_id.hex()[:12]})" for v in (old, new))
-    text = "".join(difflib.unified_diff(before, after, *labels))
+    old_label, new_label = (f"version {v.number} ({v.version_id.hex()[:12]})" for v in (old, new))
+    text = "".join(difflib.unified_diff(before, after, old_label, new_label))
     return text if text.endswith("\n") or not text else text + "\n"
 
 

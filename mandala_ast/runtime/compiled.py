@@ -183,8 +183,8 @@ class _OpCall:
             self._leave(_thread.pending, spec[3])
         refs, result = _dispatch(self.block, spec, self.f, args, kwargs, self.collected)
         if len(spec) > 4 and spec[4] is not None and refs is not None and len(refs) == 1:
-            parent = _thread.pending.get(spec[4][0])
-            parent = parent() if parent is not None else None
+            pending = _thread.pending.get(spec[4][0])
+            parent = pending() if pending is not None else None
             if parent is not None:
                 parent.collect(spec[4][1], refs[0])
         if spec[0]:

@@ -373,7 +373,7 @@ def _keep_stored(conn: sqlite3.Connection, blobs: BlobDir, aside: dict) -> list:
     return doomed
 
 
-def format_bytes(size: int) -> str:
+def format_bytes(size: float) -> str:
     """Decimal units, one decimal place.
 
     >>> format_bytes(1234), format_bytes(512), format_bytes(3_500_000)

@@ -164,6 +164,7 @@ def _missing_values(
 def _elements(row: tuple, blobs: BlobDir | None, unflushed: dict) -> list[bytes]:
     cid, codec, data, _, external = row
     if external:
+        assert blobs is not None  # a value is external only in a storage with a blob directory
         encoded = unflushed.get(cid)
         try:
             data = encoded.data if encoded is not None else blobs.path(cid).read_bytes()

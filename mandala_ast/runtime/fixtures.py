@@ -199,7 +199,7 @@ class FixtureCache:
 
 def _param_text(kwargs: dict) -> str:
     request = kwargs.get("request")
-    return repr(request.param)[:40] if hasattr(request, "param") else ""
+    return repr(request.param)[:40] if request is not None and hasattr(request, "param") else ""
 
 
 #: The reason given for a value never stored under any code.

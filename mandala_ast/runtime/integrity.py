@@ -146,6 +146,7 @@ def _check_files(store: SQLiteStore, blobs: BlobDir | None) -> tuple:
     rows = store.conn.execute("SELECT cid, data FROM vals WHERE external = 1").fetchall()
     missing, corrupt = [], []
     for cid, digest in rows:
+        assert blobs is not None  # a value is external only in a storage with a blob directory
         try:
             blobs.check(cid, digest, again=True)
         except BlobFault as fault:

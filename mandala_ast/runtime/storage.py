@@ -152,7 +152,7 @@ class Storage:
         """A block in which op calls compute-and-save or load."""
         return RunBlock(self, allow_new_calls=allow_new_calls)
 
-    def query(self) -> QueryBlock:
+    def query(self) -> "QueryBlock":
         """A block whose code is matched against stored calls instead of run.
 
         >>> with storage.query() as q:     # doctest: +SKIP
@@ -164,14 +164,14 @@ class Storage:
 
         return QueryBlock(self)
 
-    def delete(self) -> QueryBlock:
+    def delete(self) -> "QueryBlock":
         """A block whose code, matched like a query, deletes the calls it matches and every
         call computed from them."""
         from .query.block import QueryBlock
 
         return QueryBlock(self, delete=True)
 
-    def __enter__(self) -> Storage:
+    def __enter__(self) -> "Storage":
         stack = self._block_stack()
         stack.append(self.run())
         return stack[-1].__enter__()
@@ -747,7 +747,7 @@ class Storage:
     # -- tables --------------------------------------------------------------------------
 
     @_serialised
-    def df(self, op: Op) -> pd.DataFrame:
+    def df(self, op: Op) -> "pd.DataFrame":
         """The op's table: one row per stored call with inputs, outputs, version and timing.
 
         >>> storage.df(inc)          # doctest: +SKIP
@@ -761,7 +761,7 @@ class Storage:
             return calls_table(self._store, op, self._load)
 
     @_serialised
-    def provenance(self, op: Op) -> pd.DataFrame:
+    def provenance(self, op: Op) -> "pd.DataFrame":
         """For each stored call of ``op`` and each input: the stored call that produced it.
 
         ``exact`` is True when compiled code recorded the producer; otherwise the producer is
@@ -774,7 +774,7 @@ class Storage:
             return provenance_table(self._store, op)
 
     @_serialised
-    def draw(self, target: Any, *, format: str = "svg", path: str | Path | None = None) -> Picture:
+    def draw(self, target: Any, *, format: str = "svg", path: str | Path | None = None) -> "Picture":
         """A picture of what is stored: for an op, the ops upstream and downstream of it with
         call counts; for any other value, the calls it came from. Needs graphviz's ``dot``
         for an image (otherwise: a warning and the DOT text); ``path`` saves it too.
@@ -791,7 +791,7 @@ class Storage:
     # -- deleting --------------------------------------------------------------------------
 
     @_serialised
-    def delete_calls(self, target: Any, *, dependents: bool = True) -> DeleteReport:
+    def delete_calls(self, target: Any, *, dependents: bool = True) -> "DeleteReport":
         """Delete calls, every call computed from their outputs, and the values no remaining
         call uses. Ids that match nothing are ignored.
 
@@ -815,7 +815,7 @@ class Storage:
             self._forget_stored()
 
     @_serialised
-    def gc(self) -> GcReport:
+    def gc(self) -> "GcReport":
         """Remove values and blob files nothing refers to, then VACUUM: the file shrinks.
 
         >>> print(storage.gc())                               # doctest: +SKIP
@@ -831,7 +831,7 @@ class Storage:
             self._deletions.own_deletion()  # nothing left for the watch to report
             self._forget_stored()
 
-    def verify(self) -> VerifyReport:
+    def verify(self) -> "VerifyReport":
         """Check the whole storage: SQLite's integrity check of the database pages, every
         value file against the digest recorded when it was stored (missing, corrupt), files no
         value names (orphans), and rows naming calls or values the file does not hold.
@@ -875,7 +875,7 @@ class Storage:
     # -- versions --------------------------------------------------------------------------
 
     @_serialised
-    def versions(self, op: Op) -> pd.DataFrame:
+    def versions(self, op: Op) -> "pd.DataFrame":
         """The op's stored versions: id, fingerprint, how many calls, which one is current."""
         self.commit()  # through the deletion watch: the table's own flush writes rows unchecked
         with damage_as_error(self.path, f"reading the versions of op {op.name}"):
@@ -1151,8 +1151,7 @@ def _plain_data(values: Any) -> bool:
             continue
         if kind in (list, tuple) and all(type(item) in _PLAIN_SCALARS for item in value):
             continue
-        # A numpy dtype compared with `object` (dtype equality, not a type comparison).
-        if kind.__module__ == "numpy" and getattr(value, "dtype", object) != object:  # noqa: E721
+        if kind.__module__ == "numpy" and getattr(value, "dtype", object) != object:
             continue
         return False
     return True

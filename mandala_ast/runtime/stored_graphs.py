@@ -198,6 +198,7 @@ def _add_flow(graph: Graph, store: SQLiteStore, consumer: str, flow: _Flow) -> N
     else:
         if not graph.has_node(_op_id(flow.producer)):  # a producer outside the picture's ops
             _add_op(graph, store, flow.producer)
+        assert flow.index is not None  # a flow with a producer comes from one of its outputs
         source = _output_id(flow.producer, flow.index)
     graph.add_edge(Edge(source, _op_id(consumer), label))
 

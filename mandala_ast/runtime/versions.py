@@ -70,12 +70,12 @@ class VersionTracker:
             return canonical
         previous = self._latest_other_version(op)
         same = previous is not None and self._same_text(op, previous)
-        canonical = previous[3] if same else None
+        canonical = previous[3] if previous is not None and same else None
         signature = json.dumps({"signature": str(op.signature), "outputs": op.output_names()})
         self.store.add("ops", (op.name, op.nout, signature))
         self.store.add("versions", (op.version_id, op.name, op.version, time.time(), op.fingerprint.digest, canonical))
         self._add_source(op.fingerprint.digest, deps.qualified_name(op.fn), op.fingerprint.source)
-        if same:
+        if canonical is not None:  # same text: the latest other version's (never NULL: COALESCE)
             return canonical
         if previous is not None:
             old_source = self._source(previous[1]) or ""

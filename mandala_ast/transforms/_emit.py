@@ -83,7 +83,7 @@ def forget(keys: Sequence[str], value: cst.BaseExpression) -> cst.BaseExpression
     return value
 
 
-def ret(key: str | None, value: cst.BaseExpression) -> cst.Call:
+def ret(key: str | tuple[str, int] | None, value: cst.BaseExpression) -> cst.Call:
     """``__mandala_rt__.ret(key, value)`` for ``return value`` in a workflow."""
     return rt_call("ret", [cst.Arg(literal(key)), cst.Arg(as_argument(value))])
 

@@ -376,7 +376,7 @@ class _QueryFormRewriter(cst.CSTTransformer):
         while branch is not None:
             if isinstance(branch, cst.If):
                 # evaluated only while no earlier branch certainly ran, as Python would
-                test = cst.IfExp(
+                test: cst.BaseExpression = cst.IfExp(
                     test=cst.Call(cst.Attribute(chain, cst.Name("open")), []),
                     body=cst.Call(cst.Attribute(chain, cst.Name("elif_")), [cst.Arg(_argument(branch.test))]),
                     orelse=cst.Tuple([]),

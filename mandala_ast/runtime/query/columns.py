@@ -14,8 +14,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from .. import codecs
-from ..packing import CODECS as _CODEC_NAMES
-from ..packing import unpack_outputs
+from ..packing import CODECS as _CODEC_NAMES, unpack_outputs
 from .pattern import Derived, DomainVar, Node, OutputVar, Pattern
 from .row_calls import RowCalls
 from .sql import CompiledQuery
@@ -72,7 +71,7 @@ class _SqlColumns:
         return column
 
 
-def _row_calls(pattern: Pattern, compiled: CompiledQuery, sql_columns: _SqlColumns, distinct) -> RowCalls:  # type: ignore[no-untyped-def]
+def _row_calls(pattern: Pattern, compiled: CompiledQuery, sql_columns: _SqlColumns, distinct) -> RowCalls:
     """The calls each row matched. A row shown once stands for every match with its values:
     it keeps all their calls (what a delete block or storage.delete_calls(df) removes)."""
     hid_columns = [sql_columns[compiled.call_columns[call.number]] for call in pattern.calls]
@@ -126,7 +125,7 @@ def _inline_values(packed_column: list) -> tuple[list, list[int]]:
         except ValueError:  # a float, a str, a bool or None among them
             pass
     decode = codecs.decode
-    found = []
+    found: list[Any] = []
     append = found.append
     for code, data in zip(codes, datas):
         if code == _JSON and data.isdigit():
@@ -196,7 +195,7 @@ class _Decoder:
         values = self.values
         for packed in packed_column:
             for cid, codec, data in unpack_outputs(packed)[index : index + 1]:
-                if codec is not None and cid not in values:
+                if codec is not None and data is not None and cid not in values:  # (both or neither)
                     values[cid] = codecs.decode(codec, data)
 
     def take_literals(self, literals: list) -> None:

@@ -45,7 +45,7 @@ class _ItemOp:
     """The internal element op, as far as the query engine needs to know it."""
 
     nout = 1
-    ignore = frozenset()
+    ignore: frozenset[str] = frozenset()
 
     @property
     def name(self) -> str:

@@ -79,7 +79,7 @@ class Node:
             "while the query runs; compare it in the query block itself, where it becomes a row filter"
         )
 
-    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _compared  # type: ignore[assignment]
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _compared
 
     def __getattr__(self, attribute: str) -> Derived:
         if attribute.startswith("_"):  # protocols (copy, pickle, numpy) must not see a value
@@ -262,9 +262,9 @@ _ARITHMETIC = {
 for _name, (_fn, _symbol) in _ARITHMETIC.items():
     setattr(Node, f"__{_name}__", _binary(_fn, _symbol))
     setattr(Node, f"__r{_name}__", _binary(_fn, _symbol, reflected=True))
-for _name, _fn, _template in (("neg", operator.neg, "-{}"), ("pos", operator.pos, "+{}"),
-                              ("abs", abs, "abs({})"), ("invert", operator.invert, "~{}")):
-    setattr(Node, f"__{_name}__", _unary(_fn, _template))
+for _name, _unary_fn, _template in (("neg", operator.neg, "-{}"), ("pos", operator.pos, "+{}"),
+                                    ("abs", abs, "abs({})"), ("invert", operator.invert, "~{}")):
+    setattr(Node, f"__{_name}__", _unary(_unary_fn, _template))
 
 
 def _pattern_of(node: Node) -> Pattern:

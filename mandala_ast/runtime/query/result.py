@@ -75,8 +75,8 @@ class Query:
         if values not in ("objs", "ids"):
             raise ValueError(f"values must be 'objs' or 'ids', not {values!r}")
         names = self._columns(columns)
-        columns, calls = self._table(names, values == "ids")
-        frame = pd.DataFrame({name: _series(column) for name, column in zip(names, columns)}, columns=names)
+        table, calls = self._table(names, values == "ids")
+        frame = pd.DataFrame({name: _series(column) for name, column in zip(names, table)}, columns=names)
         frame.attrs["mandala_ast.calls"] = calls
         return frame
 
@@ -177,18 +177,19 @@ class Query:
             if row is not None:
                 fewest[row.base] = min(fewest.get(row.base, row.lost), row.lost)
         seen: dict[tuple, int] = {}
-        rows, calls = [], []
+        rows = []
+        row_calls: list[tuple] = []
         for row in found:
             if row is None or row.lost > fewest[row.base]:
                 continue
             at = seen.get(row.key)
             if at is not None:  # shown once, but it stands for this match's calls too
-                calls[at] = tuple(dict.fromkeys((*calls[at], *row.calls)))
+                row_calls[at] = tuple(dict.fromkeys((*row_calls[at], *row.calls)))
                 continue
             seen[row.key] = len(rows)
             rows.append(row.values)
-            calls.append(row.calls)
-        self._calls = RowCalls.from_rows(calls)
+            row_calls.append(row.calls)
+        self._calls = RowCalls.from_rows(row_calls)
         return (list(zip(*rows)) if rows else [() for _ in names]), self._calls
 
     def _row(self, evaluate: _Row, names: list[str], ids: bool) -> _Found | None:
@@ -426,7 +427,8 @@ class _Row:
                 if ("input", call.number, position) not in self.match:
                     continue
                 stored = self.match[("input", call.number, position)]
-                if stored is not None and self.entry(node)[1] != stored:
+                # (only derived inputs and loop variables, both Nodes, have "input" entries)
+                if stored is not None and self.entry(node)[1] != stored:  # type: ignore[arg-type]
                     failed.append(call)
                     break
         return failed

@@ -35,7 +35,8 @@ def dumps(value: Any) -> bytes:
         table.append((offset, raw.nbytes))
         offset = _aligned(offset + raw.nbytes)
     header = _MAGIC + struct.pack("<QQ", len(body), len(raws)) + b"".join(struct.pack("<QQ", *entry) for entry in table)
-    parts, end = [header, body], len(header) + len(body)
+    parts: list[bytes | memoryview] = [header, body]
+    end = len(header) + len(body)
     for (start, size), raw in zip(table, raws):
         parts += (bytes(start - end), raw)
         end = start + size
