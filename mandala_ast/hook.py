@@ -127,7 +127,7 @@ class MandalaFinder:
         for finder in finders[start:]:
             find_spec = getattr(finder, "find_spec", None)
             if find_spec is not None and not isinstance(finder, MandalaFinder):
-                spec = find_spec(fullname, path, target)
+                spec: importlib.machinery.ModuleSpec | None = find_spec(fullname, path, target)
                 if spec is not None:
                     return spec
         return None

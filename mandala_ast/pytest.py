@@ -42,7 +42,7 @@ Scope = Literal["session", "package", "module", "class", "function"]
 
 
 def cached_fixture(
-    fixture_function: Callable | None = None,
+    fixture_function: Callable[..., Any] | None = None,
     *,
     scope: Scope | Callable[[str, pytest.Config], Scope] = "function",
     params: Iterable[object] | None = None,
@@ -71,7 +71,7 @@ def cached_fixture(
     return pytest.fixture(wrapper, scope=scope, params=params, autouse=autouse, ids=ids, name=fixture_name)
 
 
-def _check_cacheable(fn: Callable, name: str, ignore: tuple[str, ...]) -> None:
+def _check_cacheable(fn: Callable[..., Any], name: str, ignore: tuple[str, ...]) -> None:
     unknown = sorted(set(ignore) - set(inspect.signature(fn).parameters))
     if unknown:
         raise FixtureError(f"cached_fixture {name!r}: ignore= names fixtures it does not receive: {unknown}")
@@ -95,7 +95,7 @@ def _check_cacheable(fn: Callable, name: str, ignore: tuple[str, ...]) -> None:
 class _Fixture:
     """A cached fixture's function, name and op (made on first use: pytest may never ask)."""
 
-    def __init__(self, fn: Callable, name: str, ignore: tuple[str, ...]) -> None:
+    def __init__(self, fn: Callable[..., Any], name: str, ignore: tuple[str, ...]) -> None:
         self.fn, self.name, self.ignore = fn, name, ignore
         self.takes_request = "request" in inspect.signature(fn).parameters
 
@@ -117,7 +117,7 @@ class _Fixture:
         return value
 
 
-def _fixture_wrapper(fn: Callable, name: str, ignore: tuple[str, ...]) -> Callable:
+def _fixture_wrapper(fn: Callable[..., Any], name: str, ignore: tuple[str, ...]) -> Callable[..., Any]:
     """The function pytest sees: the fixture's parameters plus ``request`` (for the config
     and the param), its name and location taken from ``fn``."""
     fixture = _Fixture(fn, name, ignore)
@@ -161,7 +161,7 @@ class _Session:
         self.refresh = () if refresh is None else tuple(n.strip() for n in refresh.split(",") if n.strip())
         worker = getattr(config, "workerinput", {})
         self.started: float = worker.get("mandala_session_start", time.time())
-        self.outcomes: list[dict] = []  # reported by xdist workers (controller only)
+        self.outcomes: list[dict[str, Any]] = []  # reported by xdist workers (controller only)
         self._cache: FixtureCache | None = None
 
     def cache(self) -> FixtureCache:

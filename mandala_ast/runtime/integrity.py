@@ -142,7 +142,7 @@ def verify(store: SQLiteStore, blobs: BlobDir | None) -> VerifyReport:
     return VerifyReport(store.path or ":memory:", sqlite, files, missing, corrupt, orphans, dangling)
 
 
-def _check_files(store: SQLiteStore, blobs: BlobDir | None) -> tuple:
+def _check_files(store: SQLiteStore, blobs: BlobDir | None) -> tuple[int, list[str], list[str], set[str]]:
     rows = store.conn.execute("SELECT cid, data FROM vals WHERE external = 1").fetchall()
     missing, corrupt = [], []
     for cid, digest in rows:
