@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import functools
 import hashlib
 import inspect
 import json
@@ -148,6 +149,10 @@ def _row_maker(vid: bytes, deps_id: bytes, exact: int):
     return rows
 
 
+def _stage(conn, rows, marks):
+    conn.executemany(f"INSERT INTO bench_staging VALUES ({marks})", rows)
+
+
 def build_ma(path: str, n: int) -> dict:
     """A store of f(0..n-1): f(0) through the API, the rest as rows (module docstring)."""
     from mandala_ast import Storage, op
@@ -187,7 +192,7 @@ def build_ma(path: str, n: int) -> dict:
             store.rows["inputs"] += inp
             store.rows["outputs"] += out
             staged.append(value)
-        store.write_transaction(lambda c: c.executemany(f"INSERT INTO bench_staging VALUES ({marks})", staged))
+        store.write_transaction(functools.partial(_stage, rows=staged, marks=marks))
         store.flush()
         _log(f"built {min(n, lo + BUILD_CHUNK):,} of {n:,} calls ({time.perf_counter() - t0:.0f} s)")
     store.write_transaction(lambda c: (

@@ -3,6 +3,7 @@ outputs keyed by those ids, and planner statistics that keep joins linear."""
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import subprocess
@@ -356,7 +357,7 @@ def test_bounding_a_versions_stored_calls_does_not_read_them_all(tmp_path):
         store = store_module.SQLiteStore(tmp_path / f"{n}.db")
         vid = store.conn.execute("SELECT version_id FROM calls LIMIT 1").fetchone()[0]
         bounds[n] = store.calls_at_most(vid)
-        steps[n] = _steps(store.conn, lambda: store.calls_at_most(vid))
+        steps[n] = _steps(store.conn, functools.partial(store.calls_at_most, vid))
         store.close()
         storage.close()
     assert bounds == {100: 100, 3000: 3000}
@@ -368,7 +369,7 @@ def test_the_bound_on_a_versions_calls_covers_calls_of_other_ops_stored_between(
     def dec(x: int) -> int:
         return x - 1
 
-    with Storage(path) as storage:
+    with Storage(path):
         for x in range(5):
             inc(x)
             dec(x)

@@ -149,7 +149,7 @@ def _npy_bytes(array: Any) -> bytes:
 
     dtype = array.dtype
     plain = array.flags.c_contiguous and dtype.fields is None and dtype.subdtype is None
-    key = (dtype.str, array.shape) if plain else None
+    key = (dtype.str, array.shape)
     header = _NPY_HEADERS.get(key) if plain else None
     if header is not None:
         return header + array.tobytes()
