@@ -28,7 +28,7 @@ from . import migrations
 from .integrity import damage_as_error, damaged_error, is_damage
 from .packing import unpack_outputs
 
-__all__ = ["SQLiteStore", "full_disk_error", "read_only_connection"]
+__all__ = ["SQLiteStore", "full_disk_error", "read_only_connection", "retry_locked"]
 
 # Format 6: the ``vals`` row of a value stored as a file holds the blake3 digest of the
 # file's bytes in ``data`` (runtime/blobs.py); format 5 left it NULL.
@@ -240,7 +240,7 @@ class SQLiteStore:
                 "stored calls load, but nothing can be written, deleted or collected"
             )
         with self.lock:
-            _retry_locked(lambda: self.conn.execute("BEGIN IMMEDIATE"))
+            retry_locked(lambda: self.conn.execute("BEGIN IMMEDIATE"))
             try:
                 result = body(self.conn)
                 self.conn.execute("COMMIT")  # may fail too (a full disk): then roll back
@@ -341,7 +341,7 @@ class SQLiteStore:
         # effect on a new file, before WAL mode is set; existing files keep theirs.
         conn.execute(f"PRAGMA page_size = {_PAGE_SIZE}")
         if self.path is not None and not self.read_only:
-            _retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))
+            retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))
             # NORMAL in WAL mode survives process crashes (kill -9); only power loss can drop the
             # last transactions, and then the file is still consistent.
             conn.execute("PRAGMA synchronous = NORMAL")
@@ -738,7 +738,9 @@ def _is_lock_error(exc: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
-def _retry_locked(action: Callable[[], Any]) -> Any:
+def retry_locked(action: Callable[[], Any]) -> Any:
+    """``action()``, tried again after a short random pause while another connection holds
+    the lock (SQLite's busy timeout does not cover every statement, e.g. a WAL switch)."""
     for attempt in range(_LOCK_RETRIES):
         try:
             return action()

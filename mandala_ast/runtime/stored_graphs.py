@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from .hashing import content_id
 from .ops import Op, Workflow
 from .pictures import FORMATS, Edge, Graph, Node, Picture, render
-from .tables import _by_content
+from .tables import producer_by_content
 
 if TYPE_CHECKING:
     from .store import SQLiteStore
@@ -268,7 +268,7 @@ def _add_call(
     for name, in_cid, src_call in store.conn.execute(_CALL_INPUTS_SQL, (hid,)).fetchall():
         _add_value(graph, store, in_cid, load)
         graph.add_edge(Edge(_value_id(in_cid), node_id, name))
-        producer = src_call if src_call is not None or exact else _by_content(store, in_cid, created_at)[0]
+        producer = src_call if src_call is not None or exact else producer_by_content(store, in_cid, created_at)[0]
         if producer is not None:
             producers.append((producer, _value_id(in_cid)))
     return producers

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ..._errors import QueryError
 from ..blocks import state
 from ..hashing import UnhashableError, content_id
-from ..ops import Op, _flatten_bound
+from ..ops import Op, flatten_bound
 from .pattern import Const, Node, Pattern
 from .result import Query
 
@@ -75,7 +75,7 @@ class QueryBlock:
             raise QueryError(f"op {op.name}: {exc}") from None
         inputs = {
             name: _input(op, name, value)
-            for name, value in _flatten_bound(op.signature, bound.arguments).items()
+            for name, value in flatten_bound(op.signature, bound.arguments).items()
             if name not in op.ignore
         }
         for name, value in inputs.items():
