@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from mandala_ast import NewCallError, Storage, op
-from mandala_ast.runtime import storage as storage_module
+from mandala_ast.runtime import recording as recording_module
 
 RUNS: list = []
 
@@ -144,7 +144,7 @@ class TestCommits:
         assert _stored_calls(path) == 1
 
     def test_long_blocks_commit_periodically(self, path, monkeypatch):
-        monkeypatch.setattr(storage_module, "FLUSH_EVERY_CALLS", 10)
+        monkeypatch.setattr(recording_module, "FLUSH_EVERY_CALLS", 10)
         with Storage(path):
             for i in range(25):
                 inc(i)

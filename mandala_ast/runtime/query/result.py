@@ -110,9 +110,9 @@ class Query:
             # Evaluated lazily, maybe after a helper was redefined (a reload, a notebook cell)
             # since the block was entered: notice it as a block entered now would, or rows
             # computed under the old code would pass for current.
-            storage._enter_block()
+            storage.engine.enter_block()
             storage.commit()
-            versions = storage._versions
+            versions = storage.engine.versions
             defaults = {
                 call.number: versions.defaults(call.op)
                 for call in self.pattern.calls
@@ -135,7 +135,7 @@ class Query:
     def _sql_rows(self) -> list[tuple]:
         if self._raw is None:
             compiled = self._compile()
-            self._raw = self.storage._store.conn.execute(compiled.sql, compiled.params).fetchall()
+            self._raw = self.storage.engine.store.conn.execute(compiled.sql, compiled.params).fetchall()
         return self._raw
 
     def _matches(self) -> list[dict[int, Any]]:
@@ -254,8 +254,8 @@ def _has_none(column: Iterable) -> bool:
 
 def _invalid_states(storage: "Storage") -> list[bytes]:
     """Dependency states whose code changed since: their calls are invisible to queries."""
-    versions = storage._versions
-    rows = storage._store.conn.execute("SELECT DISTINCT deps_id FROM dep_sets").fetchall()
+    versions = storage.engine.versions
+    rows = storage.engine.store.conn.execute("SELECT DISTINCT deps_id FROM dep_sets").fetchall()
     return [deps_id for (deps_id,) in rows if not versions.is_valid(deps_id)]
 
 
@@ -355,8 +355,7 @@ class _Values:
         self._load(wanted - self.values.keys())
 
     def _load(self, cids: set[bytes]) -> None:
-        for cid, (codec, data, external) in self.storage._store.find_values(list(cids)).items():
-            self.values[cid] = self.storage._decode(cid, codec, data, external)
+        self.values.update(self.storage.engine.loader.decode_values(list(cids)))
 
     def __getitem__(self, cid: bytes) -> Any:
         try:
