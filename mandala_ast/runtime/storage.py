@@ -269,11 +269,11 @@ class Storage:
         """
         from .deletion import call_ids, delete_calls
 
-        hids = call_ids(target)  # a bad target fails before anything is written
+        row_ids = call_ids(target)  # a bad target fails before anything is written
         self.commit()
         try:
             with damage_as_error(self.path, "deleting calls"):
-                return delete_calls(self._store, self._blobs, hids, dependents=dependents)
+                return delete_calls(self._store, self._blobs, row_ids, dependents=dependents)
         finally:
             self.engine.after_own_deletion()
 

@@ -82,7 +82,7 @@ class Query:
     def matched_calls(self) -> set[bytes]:
         """Ids of every stored call some row matched (what a delete block removes)."""
         self._table(list(self.pattern.columns), True)
-        return {hid for row in self._calls for hid in row}
+        return {row_id for row in self._calls for row_id in row}
 
     def draw(self, *, format: str = "svg", path: str | None = None) -> Any:
         """A picture of the pattern: op calls as boxes, variables as ellipses."""
@@ -266,8 +266,8 @@ def _node_ids(pattern: Pattern, compiled: CompiledQuery, cursor: Iterable[tuple]
     for row in cursor:
         match: dict[Any, Any] = {}
         for call, column in outputs:
-            hid, packed = row[column], row[column + 1]
-            match[("call", call.number)] = hid
+            row_id, packed = row[column], row[column + 1]
+            match[("call", call.number)] = row_id
             for out in call.outputs:
                 match[out.number] = None if packed is None else _output_cid(packed, out.index)
                 match[("inline", out.number)] = packed
