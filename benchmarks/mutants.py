@@ -100,7 +100,7 @@ _STORE = ("tests/test_store.py", "tests/test_storage.py", "tests/test_codecs.py"
 _DELETION = ("tests/test_deletion.py", "tests/test_query_delete.py")
 _QUERY = ("tests/test_query.py", "tests/test_query_columns.py", "tests/test_query_elements.py",
           "tests/test_query_plans.py")
-_BLOBS = ("tests/test_blobs.py", "tests/test_integrity.py", "tests/test_faults.py", "tests/test_storage_loading.py")
+_BLOBS = ("tests/test_blobs.py", "tests/test_integrity.py", "tests/test_faults.py", "tests/test_loading.py")
 _LIMITS = ("tests/test_storage_limits.py", "tests/test_store.py", "tests/test_faults.py")
 _THREADS = ("tests/test_storage_threads.py", "tests/test_store.py")
 _COMPILER = ("tests/test_compiler.py", "tests/test_hook.py", "tests/test_compiled_blocks.py",
@@ -407,10 +407,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("H18", _H, "    try:\n        return digest(encode_canonical(value))\n    except RecursionError:\n        raise UnhashableError(_too_deep(value)) from None\n",
            "    return digest(encode_canonical(value))\n", _HASHING + _OPS,
            "a value nested deeper than the recursion limit raises a raw RecursionError"),
-    Mutant("I13", _ST, "                self._aliases[loaded] = cid\n", "                pass\n", _OPS + ("tests/test_storage_loading.py",),
+    Mutant("I13", _ST, "                self._aliases[loaded] = cid\n", "                pass\n", _OPS + ("tests/test_loading.py",),
            "a loaded value that hashes differently once unpickled is a new argument when passed on"),
     Mutant("I14", _ST, "            return {name: aliases.get(cid, cid) for name, cid in cids.items()}",
-           "            return cids", _OPS + ("tests/test_storage_loading.py",), "round-trip aliases are found but never applied to arguments"),
+           "            return cids", _OPS + ("tests/test_loading.py",), "round-trip aliases are found but never applied to arguments"),
     # -- value files: digests, damage -----------------------------------------------------------
     Mutant("B01", _BLOB, "            if data_digest(data) != digest:\n", "            if False:\n",
            _BLOBS, "a damaged pickled value file loads without notice"),
