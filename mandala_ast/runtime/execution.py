@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from .tracing import RanCode, run_traced
@@ -40,6 +41,7 @@ def run_body(op: Op, args: tuple, kwargs: dict, traced: bool, block: RunBlock, l
     lock.release()  # (try/finally, not a context manager: ~1 µs less per miss)
     try:
         started = time.perf_counter()
+        op_calls: Collection[tuple[Op, bytes]]
         if traced:
             op_calls = block.start_op_body()
             try:

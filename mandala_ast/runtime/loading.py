@@ -48,7 +48,7 @@ class ValueLoader:
         self.values: dict[bytes, Any] = {}  # cid -> decoded immutable value
         self.unflushed: dict[bytes, codecs.EncodedValue] = {}  # cid -> value not yet committed
         self.stored: set[bytes] = set()  # cids known to be in the file (skip re-encoding)
-        self.inline: dict[bytes, tuple[str, bytes]] = {}  # cid -> small prefetched value
+        self.inline: dict[bytes, tuple[Any, bytes]] = {}  # cid -> (codec, data) of a small prefetched value
         # An output unpickled here may hash to another id than the one it was stored under (see
         # check_round_trips): that id -> the stored one. Pickled outputs loaded since the last
         # check, and those checked (each is checked once).
@@ -92,10 +92,11 @@ class ValueLoader:
 
         >>> loader.decode(cid, *store.find_value(cid))     # doctest: +SKIP
         """
+        if external:  # data: the digest of the file's bytes (blobs.py), None in older files
+            return self._decode_file(cid, codec, data)
+        assert data is not None  # only a value file's row may hold no data
         if codec in codecs.STRUCTURE_CODECS:  # MList/MDict/MSet: load the elements too
             return structures.decode(codec, data, self.load_many)
-        if external:  # data: the digest of the file's bytes (blobs.py)
-            return self._decode_file(cid, codec, data)
         return codecs.decode(codec, data)
 
     def decode_values(self, cids: list[bytes]) -> dict[bytes, Any]:

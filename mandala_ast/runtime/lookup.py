@@ -148,7 +148,7 @@ class CallIndex:
         elif stale is not None:
             self.versions.report_stale(call.op, stale)
 
-    def _report_stale(self, call: CallIdentity) -> None:
+    def _report_stale(self, call: CallIdentity) -> Found | None:
         """A miss of a prefetched or known version: report a stale stored call if there was one."""
         stale = self.stale.get(call.history_id)
         if stale is not None:

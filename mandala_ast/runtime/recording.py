@@ -198,7 +198,8 @@ class Recorder:
 
     def _record_items(self, call: CallIdentity, index: int, struct_cid: bytes, structure: EncodedStructure) -> None:
         """Buffer one ``__item__`` call per element of output ``index`` (structures.py)."""
-        rows = self.store.rows
+        rows, row_id = self.store.rows, call.row_id
+        assert row_id is not None  # recorded calls have run (or been found): their state is set
         now = time.time()
         if not self.item_op_added:
             for table, row in structures.item_op_rows(now).items():
@@ -209,7 +210,7 @@ class Recorder:
             if key is not None:
                 self._buffer_encoded(key_cid, key)
             packed = pack_outputs((cid,), (element,))
-            item = structures.item_call(call.row_id, index, struct_cid, key_cid, cid, packed, call.exact, now)
+            item = structures.item_call(row_id, index, struct_cid, key_cid, cid, packed, call.exact, now)
             for table, row in item:
                 rows[table] += row
 

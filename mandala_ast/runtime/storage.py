@@ -147,7 +147,7 @@ class Storage:
 
     # -- calls (through a block: RunBlock.call_op and call_op_with_refs) -------------------
 
-    def memoized_call(self, op: Op, args: tuple, kwargs: dict, block: RunBlock) -> Any:
+    def memoized_call(self, op: Op, args: tuple[Any, ...], kwargs: dict[str, Any], block: RunBlock) -> Any:
         """Look the call up by content, execute it on a miss; returns plain output(s)."""
         key = fast_key(op, args) if not kwargs else None
         if key is not None:
@@ -164,7 +164,7 @@ class Storage:
         return result
 
     def call_with_refs(
-        self, op: Op, args: tuple, kwargs: dict, input_refs: dict[str, Ref], block: RunBlock
+        self, op: Op, args: tuple[Any, ...], kwargs: dict[str, Any], input_refs: dict[str, Ref], block: RunBlock
     ) -> tuple[Ref, ...]:
         """The memoized call with exact provenance: ``input_refs`` maps argument names to the
         Refs compiled code knows for them (the others are raw values).
@@ -185,7 +185,7 @@ class Storage:
         return refs
 
     def call_from_op_body(
-        self, op: Op, args: tuple, kwargs: dict, input_refs: dict[str, Ref] | None, block: RunBlock
+        self, op: Op, args: tuple[Any, ...], kwargs: dict[str, Any], input_refs: dict[str, Ref] | None, block: RunBlock
     ) -> Any:
         """An op call made while an op body runs (RunBlock.start_op_body): plain output(s), or
         Refs when ``input_refs`` is given. The running bodies take on the call's dependency
@@ -365,7 +365,7 @@ class Storage:
 
         return Explanation(self._why(op, args, kwargs))
 
-    def _why(self, op: Op, args: tuple, kwargs: dict) -> str:
+    def _why(self, op: Op, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         from .explaining import explain_call
 
         self.commit()
@@ -373,7 +373,7 @@ class Storage:
             return explain_call(self.engine, op, args, kwargs, repr(self))
 
 
-def _immutable(outputs: tuple) -> bool:
+def _immutable(outputs: tuple[Any, ...]) -> bool:
     if len(outputs) == 1:  # most ops: no generator to set up
         return type(outputs[0]) in IMMUTABLE
     return all(type(o) in IMMUTABLE for o in outputs)
