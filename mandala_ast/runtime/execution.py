@@ -68,7 +68,8 @@ def plain_data(values: Any) -> bool:
             continue
         if kind in (list, tuple) and all(type(item) in _PLAIN_SCALARS for item in value):
             continue
-        if kind.__module__ == "numpy" and getattr(value, "dtype", object) != object:
+        # (a dtype equals the type it stands for: dtype("O") == object, yet is not object)
+        if kind.__module__ == "numpy" and getattr(value, "dtype", object) != object:  # noqa: E721
             continue
         return False
     return True

@@ -211,7 +211,7 @@ class Storage:
     # -- tables --------------------------------------------------------------------------
 
     @_serialised
-    def df(self, op: Op) -> "pd.DataFrame":
+    def df(self, op: Op) -> pd.DataFrame:
         """The op's table: one row per stored call with inputs, outputs, version and timing.
 
         >>> storage.df(inc)          # doctest: +SKIP
@@ -225,7 +225,7 @@ class Storage:
             return calls_table(self._store, op, self.engine.loader.load)
 
     @_serialised
-    def provenance(self, op: Op) -> "pd.DataFrame":
+    def provenance(self, op: Op) -> pd.DataFrame:
         """For each stored call of ``op`` and each input: the stored call that produced it.
 
         ``exact`` is True when compiled code recorded the producer; otherwise the producer is
@@ -238,7 +238,7 @@ class Storage:
             return provenance_table(self._store, op)
 
     @_serialised
-    def draw(self, target: Any, *, format: str = "svg", path: str | Path | None = None) -> "Picture":
+    def draw(self, target: Any, *, format: str = "svg", path: str | Path | None = None) -> Picture:
         """A picture of what is stored: for an op, the ops upstream and downstream of it with
         call counts; for any other value, the calls it came from. Needs graphviz's ``dot``
         for an image (otherwise: a warning and the DOT text); ``path`` saves it too.
@@ -255,7 +255,7 @@ class Storage:
     # -- deleting --------------------------------------------------------------------------
 
     @_serialised
-    def delete_calls(self, target: Any, *, dependents: bool = True) -> "DeleteReport":
+    def delete_calls(self, target: Any, *, dependents: bool = True) -> DeleteReport:
         """Delete calls, every call computed from their outputs, and the values no remaining
         call uses. Ids that match nothing are ignored.
 
@@ -278,7 +278,7 @@ class Storage:
             self.engine.after_own_deletion()
 
     @_serialised
-    def gc(self) -> "GcReport":
+    def gc(self) -> GcReport:
         """Remove values and blob files nothing refers to, then VACUUM: the file shrinks.
 
         >>> print(storage.gc())                               # doctest: +SKIP
@@ -293,7 +293,7 @@ class Storage:
         finally:
             self.engine.after_own_deletion()
 
-    def verify(self) -> "VerifyReport":
+    def verify(self) -> VerifyReport:
         """Check the whole storage: SQLite's integrity check of the database pages, every
         value file against the digest recorded when it was stored (missing, corrupt), files no
         value names (orphans), and rows naming calls or values the file does not hold.
@@ -327,7 +327,7 @@ class Storage:
     # -- versions --------------------------------------------------------------------------
 
     @_serialised
-    def versions(self, op: Op) -> "pd.DataFrame":
+    def versions(self, op: Op) -> pd.DataFrame:
         """The op's stored versions: id, fingerprint, how many calls, which one is current."""
         self.commit()  # through the deletion watch: the table's own flush writes rows unchecked
         with damage_as_error(self.path, f"reading the versions of op {op.name}"):

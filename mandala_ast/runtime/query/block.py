@@ -36,7 +36,7 @@ class QueryBlock(Block):
     #: a query computes nothing
     allow_new_calls = False
 
-    def __init__(self, storage: "Storage", *, delete: bool = False) -> None:
+    def __init__(self, storage: Storage, *, delete: bool = False) -> None:
         self.storage = storage
         self.delete = delete
         self.compiled = False  # set by compiled code (hooks.query_block) before __enter__
