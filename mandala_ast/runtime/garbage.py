@@ -3,7 +3,7 @@
 Deleting calls already removes the values they leave unused; this sweeps what a crash or an
 older version left behind and gives the freed pages back to the file system. A blob file
 without a row is removed only once it is an hour old: another process writes a value's file
-before it commits the value's row (see ``Storage._buffer_encoded``).
+before it commits the value's row (see ``Recorder._buffer_encoded`` in recording.py).
 """
 
 from __future__ import annotations

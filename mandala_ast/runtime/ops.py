@@ -49,7 +49,7 @@ class Op:
         self._check_ignore()
         self._positional_names = self._simple_positional_names()
         #: This op object, as a number: memo keys hold it instead of the op, so they hold
-        #: nothing the garbage collector must keep visiting (storage.py's _fast_key).
+        #: nothing the garbage collector must keep visiting (identity.py's fast_key).
         self.serial = next(_SERIALS)
         self._default_cids: dict[str, bytes] | None = None
 
