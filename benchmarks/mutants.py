@@ -93,10 +93,10 @@ AREAS = {"H": "hashing", "I": "identity", "V": "versions", "S": "store", "D": "d
          "T": "threads"}
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
-_OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_regressions.py")
+_OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
 _VERSIONS = ("tests/test_versions.py", "tests/test_fingerprints.py", "tests/test_dependencies.py",
              "tests/test_regressions.py")
-_STORE = ("tests/test_store.py", "tests/test_storage.py", "tests/test_codecs.py", "tests/test_packing.py")
+_STORE = ("tests/test_store.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_codecs.py", "tests/test_packing.py")
 _DELETION = ("tests/test_deletion.py", "tests/test_query_delete.py")
 _QUERY = ("tests/test_query.py", "tests/test_query_columns.py", "tests/test_query_elements.py",
           "tests/test_query_plans.py")
@@ -297,7 +297,7 @@ MUTANTS: tuple[Mutant, ...] = (
            'CROSS JOIN main.calls c ON c.hid = m.hid\n"""', _DELETION,
            "a matched call's other rows (another history) survive it"),
     Mutant("D09", _DE, "    if calls or values:\n        mark_deleted(conn)",
-           "    if values:\n        mark_deleted(conn)", _DELETION + ("tests/test_storage.py",),
+           "    if values:\n        mark_deleted(conn)", _DELETION + ("tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py",),
            "other Storages are not told about deleted calls"),
     # -- queries --------------------------------------------------------------------------------
     Mutant("Q01", "mandala_ast/runtime/query/columns.py",
@@ -470,7 +470,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "the header is read while this process has the file open: SQLite's POSIX locks are dropped"),
     Mutant("T06", _TA, "            with store.snapshot():\n                return _read_calls_table(store, op, load)\n        except",
            "            if True:\n                return _read_calls_table(store, op, load)\n        except",
-           ("tests/test_deletion.py", "tests/test_storage.py", "tests/test_stress.py"),
+           ("tests/test_deletion.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_stress.py"),
            "df reads rows, inputs and outputs in separate snapshots: a deletion in between breaks it"),
     # -- queries over values taken apart --------------------------------------------------------
     Mutant("Q11", _QF, "        return any(isinstance(b, Node) for b in (key.start, key.stop, key.step))",

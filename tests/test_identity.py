@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
+import pytest
+
 from mandala_ast import Storage, op
 from mandala_ast.runtime.hashing import content_id
 from mandala_ast.runtime.identity import call_id, fast_key, hash_inputs, identify, output_history_id
@@ -11,6 +15,11 @@ from mandala_ast.runtime.refs import Ref
 @op
 def add(x: int, y: int = 2) -> int:
     return x + y
+
+
+@pytest.fixture
+def path(tmp_path):
+    return tmp_path / "results.db"
 
 
 def _identity(storage: Storage, args: tuple, refs=None):
@@ -60,3 +69,35 @@ def test_fast_keys_tell_equal_numbers_of_different_types_apart():
     assert len(keys) == 3
     assert fast_key(add, (0.0,)) is None  # 0.0 == -0.0: left to the content id
     assert fast_key(add, ([1],)) is None
+
+
+class TestInProcessMemo:
+    def test_equal_scalars_of_different_types_are_different_calls(self, path):
+        # The in-process memo keys plain ints and strs without their types; 1 == 1.0 == True
+        # must still be three calls, whichever comes first, in one block and the next.
+        seen = []
+
+        @op
+        def kind(x):
+            seen.append(x)
+            return type(x).__name__
+
+        storage = Storage(path)
+        for _ in range(2):
+            with storage.run():
+                results = [kind(v) for v in (1, True, 1.0, "1", b"1", None, 1, "1", (1,))]
+        assert results == ["int", "bool", "float", "str", "bytes", "NoneType", "int", "str", "tuple"]
+        assert [type(v) for v in seen] == [int, bool, float, str, bytes, type(None), tuple]
+
+    def test_zero_and_negative_zero_are_different_calls(self, path):
+        # 0.0 == -0.0 and both hash alike, so a dict keyed by the arguments takes one for the
+        # other; their content ids differ, and so must the calls, in one block and the next.
+        @op
+        def sign(x):
+            return math.copysign(1.0, x)
+
+        storage = Storage(path)
+        for _ in range(2):
+            with storage.run():
+                assert [sign(0.0), sign(-0.0), sign(0.0), sign(-0.0)] == [1.0, -1.0, 1.0, -1.0]
+        assert len(storage.df(sign)) == 2
