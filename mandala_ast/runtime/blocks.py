@@ -199,8 +199,8 @@ class RunBlock(Block):
         """
         collected: set[tuple[Op, bytes]] = set()
         if not self.op_bodies:
-            self.call_op = self._call_op_in_body
-            self.call_op_with_refs = self._call_op_with_refs_in_body
+            self.call_op = self._call_op_in_body  # type: ignore[method-assign]
+            self.call_op_with_refs = self._call_op_with_refs_in_body  # type: ignore[method-assign]
         self.op_bodies.append(collected)
         return collected
 

@@ -145,7 +145,7 @@ class Q:
     0  1  2
     """
 
-    def __new__(cls) -> Any:  # type: ignore[misc]
+    def __new__(cls) -> Any:
         block = state.block
         if type(block) is not QueryBlock:
             raise QueryError("Q() stands for any stored value: use it inside `with storage.query():`")
