@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import _imp
 import _thread
-import contextvars
 import importlib.machinery
 import importlib.util
 import marshal
@@ -45,12 +44,14 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 from blake3 import blake3
 
 from . import cachedir
+from ._guard import TRANSFORMING
 from ._errors import MandalaDiagnosticWarning, MandalaFallbackWarning
 
 if TYPE_CHECKING:
     from .transforms import TransformResult
 
 __all__ = [
+    "TRANSFORMING",
     "CompilingLoader",
     "cache_key",
     "cache_path",
@@ -71,11 +72,6 @@ MENTION = b"mandala_ast"
 _CHECKED_HASH_FLAGS = b"\x03\x00\x00\x00"  # PEP 552: hash-based, check_source
 _HEADER_SIZE = 16
 
-#: True while this thread runs the transform or writes a cache file; the finder then declines
-#: every import, so libcst's lazy imports cannot re-enter the hook (pytest #3506, PR #14844).
-TRANSFORMING: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "mandala_ast_transforming", default=False
-)
 
 #: Per-process counters: read by the pytest plugin, tests and benchmarks.
 STATS: dict[str, int] = {"hits": 0, "misses": 0, "fallbacks": 0}
