@@ -60,8 +60,9 @@ __all__ = [
     "transform_source",
 ]
 
-#: Bumped when the layout of our cache payload changes.
-CACHE_FORMAT = 1
+#: Bumped when the layout of our cache payload, or how its code is built, changes.
+#: 2: columns dropped from rewritten lines, compact location tables.
+CACHE_FORMAT = 2
 #: Goes into every cache file name; `mandala-ast cache clear` looks for it.
 CACHE_TAG = "mandala_ast"
 #: Modules whose raw bytes contain this are never compiled (like pytest's PYTEST_DONT_REWRITE).
@@ -212,7 +213,11 @@ def compile_fresh(
         code, reason = _try_compile(loader, result.source, path)
     if code is None:
         return fallback(loader, data, path, fullname, reason, diagnostics)
-    return code, diagnostics
+    # Tracebacks show the lines as written: the rewritten lines' columns would misplace the
+    # ^^^ markers, and they were most of the cached file's size (long lines, long-form entries).
+    from .linetable import changed_lines, strip_columns  # the miss path only
+
+    return strip_columns(code, changed_lines(text, result.source)), diagnostics
 
 
 def _try_compile(

@@ -505,6 +505,21 @@ class TestRealTransform:
         assert proc.stderr.rstrip().endswith("SyntaxError: invalid syntax")
         assert "During handling" not in proc.stderr and "MandalaFallbackWarning" not in proc.stderr
 
+    @pytest.mark.skipif(sys.version_info < (3, 11), reason="no column markers before 3.11")
+    def test_traceback_on_a_rewritten_line_has_no_misplaced_markers(self, proj):
+        """The rewritten line's columns pointed past the end of the line shown (a row of
+        blanks where the ^^^ markers belong); untouched lines keep their markers."""
+        failing = FLOW.replace("        z = inc(y)\n", "        z = inc(y) + inc(y) / 0\n        w = [y][2]\n")
+        proj.write("proj/flow.py", failing.replace("    return y, z\n", "    return y, z, w\n"))
+        script = REAL_IMPORT.replace("print(proj.flow.main(), compiler.STATS, \"libcst\" in sys.modules)", "proj.flow.main()")
+        for proc in (proj.run(script, prelude=False, check=False), proj.run(script, prelude=False, check=False)):
+            assert proc.stderr.endswith(
+                'flow.py", line 17, in main\n    z = inc(y) + inc(y) / 0\nZeroDivisionError: division by zero\n'
+            ), proc.stderr
+        proj.write("proj/flow.py", failing.replace("inc(y) / 0", "inc(y)").replace("    return y, z\n", "    return y, z, w\n"))
+        proc = proj.run(script, prelude=False, check=False)
+        assert proc.stderr.endswith('line 18, in main\n    w = [y][2]\n        ~~~^^^\nIndexError: list index out of range\n'), proc.stderr
+
     def test_compile_module(self, proj):
         out = proj.run("""
             from mandala_ast.compiler import compile_module
