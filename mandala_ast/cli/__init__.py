@@ -124,6 +124,8 @@ def _add_cache(commands: argparse._SubParsersAction) -> None:
         description="Print the cache directory (MANDALA_AST_CACHE_DIR, or the user cache "
         "directory), its number of entries and size, and whether this Python writes bytecode "
         "beside the sources (if not, compiled modules are cached only in that directory).",
+        epilog="example:\n  MANDALA_AST_CACHE_DIR=/opt/mandala-cache mandala-ast cache show",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     show.set_defaults(handler=_cmd_cache_show)
 
