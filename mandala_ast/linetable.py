@@ -9,7 +9,8 @@ location table's long form (5+ bytes per instruction instead of 1-2).
 
 :func:`strip_columns` keeps lines and drops columns there (the traceback then shows the line
 without markers, as ``python -X no_debug_ranges`` would), and re-encodes the table in its
-compact forms. Untouched lines keep their exact positions. The table format is CPython's
+compact forms. Untouched lines keep their exact positions; code without rewritten lines is
+kept as it is. The table format is CPython's
 (``Objects/locations.md``), unchanged from 3.11 to 3.13; on 3.10 there are no columns, and on
 an interpreter whose code objects lack ``co_positions`` the code is returned as it is.
 
@@ -59,8 +60,13 @@ def _strip(code: types.CodeType, lines: AbstractSet[int], tables: dict[bytes, by
         _strip(const, lines, tables) if isinstance(const, types.CodeType) else const
         for const in code.co_consts
     )
-    positions = [_without_columns(p, lines) for p in code.co_positions()]
-    table = encode(positions, code.co_firstlineno)
+    old = list(code.co_positions())
+    new = [_without_columns(p, lines) for p in old]
+    if new == old and all(a is b for a, b in zip(consts, code.co_consts)):
+        # Untouched code stays the very object the compiler made: replace() would copy its
+        # tuples of names, which marshal then writes again instead of referring back to them.
+        return code
+    table = encode(new, code.co_firstlineno)
     # One object per distinct table, as the compiler itself does: marshal writes a shared
     # object once and refers back to it, so similar functions cost a few bytes each.
     table = tables.setdefault(table, table)
