@@ -14,8 +14,8 @@ again (0.4-1.4 s per module). Those entries go to one directory of our own inste
 * one file per source *content*, ``<stem>-<blake3 of the bytes>.pyc``: the same file at another
   path (a Docker build stage, a moved checkout) reuses it, an edited file gets a new entry.
 
->>> entry_path(b"x = 1", "/src/pkg/mod.py", "ab" * 32).endswith(".pyc")  # doctest: +SKIP
-True
+Like ``__pycache__``, whoever can write the directory decides what code runs: keep it the
+user's own (the default) or read-only (a directory baked into an image), not a shared ``/tmp``.
 """
 
 from __future__ import annotations
@@ -68,11 +68,12 @@ def entry_path(data: bytes, source_path: str, key: str) -> str | None:
     True
     """
     tag = sys.implementation.cache_tag
-    if tag is None:
+    directory = cache_dir()
+    if tag is None or not os.path.isabs(directory):  # no HOME: never a "~" directory under cwd
         return None
     stem = os.path.splitext(os.path.basename(source_path))[0]
     name = f"{stem}-{blake3(data).hexdigest()[:32]}.pyc"
-    return os.path.join(cache_dir(), f"{tag}-{key[:12]}", name)
+    return os.path.join(directory, f"{tag}-{key[:12]}", name)
 
 
 def dir_files(root: str | None = None) -> Iterator[str]:

@@ -96,7 +96,7 @@ def _add_cache(commands: argparse._SubParsersAction) -> None:
         "cache",
         help="manage mandala_ast's bytecode cache",
         description="Manage mandala_ast's bytecode cache.",
-        epilog="examples:\n  mandala-ast cache show\n  mandala-ast cache clear .\n"
+        epilog="example:\n  mandala-ast cache show\n  mandala-ast cache clear .\n"
         "  mandala-ast cache clear --dir",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -104,7 +104,7 @@ def _add_cache(commands: argparse._SubParsersAction) -> None:
     clear = actions.add_parser(
         "clear",
         help="delete cached compiled files",
-        epilog="examples:\n  mandala-ast cache clear .\n  mandala-ast cache clear --dir",
+        epilog="example:\n  mandala-ast cache clear .\n  mandala-ast cache clear --dir",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Delete mandala_ast's cached bytecode (*-mandala_ast-*.pyc) under PATH and "
         "its sys.pycache_prefix mirror, or with --dir the entries of the cache directory "
@@ -124,7 +124,7 @@ def _add_cache(commands: argparse._SubParsersAction) -> None:
         description="Print the cache directory (MANDALA_AST_CACHE_DIR, or the user cache "
         "directory), its number of entries and size, and whether this Python writes bytecode "
         "beside the sources (if not, compiled modules are cached only in that directory).",
-        epilog="example:\n  MANDALA_AST_CACHE_DIR=/opt/mandala-cache mandala-ast cache show",
+        epilog="example:\n  mandala-ast cache show",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     show.set_defaults(handler=_cmd_cache_show)
