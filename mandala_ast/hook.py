@@ -143,15 +143,20 @@ _finder = MandalaFinder()
 
 
 def _compiling_loader() -> Any:
-    """The compiler's loader class, imported on first use with the finder off (what the
-    compiler imports, blake3, must not come back here). None while the compiler is being
-    imported: modules imported by it then load as usual."""
-    compiler = sys.modules.get("mandala_ast.compiler")
-    if compiler is not None:
-        return getattr(compiler, "CompilingLoader", None)
+    """The compiler's loader class, imported on first use with the finder off.
+
+    None while this very thread is importing the compiler (its own imports, blake3, come
+    through the finder): those load as usual. Another thread importing it meanwhile is waited
+    for by the import system's module lock, so its modules are compiled as always.
+    """
+    loader = getattr(sys.modules.get("mandala_ast.compiler"), "CompilingLoader", None)
+    if loader is not None:
+        return loader
     token = TRANSFORMING.set(True)
     try:
         from .compiler import CompilingLoader
+    except ImportError:  # "partially initialized module": the compiler's own imports
+        return None
     finally:
         TRANSFORMING.reset(token)
     return CompilingLoader
