@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from typing import Iterator
+from collections.abc import Iterator
 
 from blake3 import blake3
 

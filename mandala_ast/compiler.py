@@ -45,8 +45,8 @@ from typing import TYPE_CHECKING, Any
 from blake3 import blake3
 
 from . import cachedir
-from ._guard import TRANSFORMING
 from ._errors import MandalaDiagnosticWarning, MandalaFallbackWarning
+from ._guard import TRANSFORMING
 
 if TYPE_CHECKING:  # at run time, re-exported lazily by __getattr__ below
     from .transforms import TransformResult, transform_source
@@ -166,7 +166,7 @@ def code_for(
         code, diagnostics = hit
     else:
         code, diagnostics = compile_fresh(loader, data, path, fullname)
-        written = bool(pyc) and write_cache(pyc, data, key, code, diagnostics)
+        written = pyc is not None and write_cache(pyc, data, key, code, diagnostics)
         if not written and spare:
             write_cache(spare, data, key, code, diagnostics, always=True)
     replay(diagnostics, path, fullname)
@@ -183,7 +183,7 @@ def _read_spare(
     """
     hit = read_cache(entry, data, key) if entry else None
     if hit is not None:
-        _imp._fix_co_filename(hit[0], path)
+        _imp._fix_co_filename(hit[0], path)  # type: ignore[attr-defined]  # importlib's own helper
     return hit
 
 

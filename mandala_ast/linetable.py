@@ -23,14 +23,13 @@ True
 from __future__ import annotations
 
 import types
-from typing import AbstractSet, Iterable, Optional, Tuple
+from collections.abc import Iterable, Set
 
 __all__ = ["changed_lines", "strip_columns"]
 
-Position = Tuple[Optional[int], Optional[int], Optional[int], Optional[int]]
+Position = tuple[int | None, int | None, int | None, int | None]
 
 # Location entry codes (Objects/locations.md).
-_SHORT_MAX = 9
 _ONE_LINE = 10
 _NO_COLUMNS = 13
 _LONG = 14
@@ -48,19 +47,24 @@ def changed_lines(old: str, new: str) -> frozenset[int]:
     )
 
 
-def strip_columns(code: types.CodeType, lines: AbstractSet[int]) -> types.CodeType:
+def strip_columns(code: types.CodeType, lines: Set[int]) -> types.CodeType:
     """*code* (and the code nested in it) without column positions on *lines*."""
     if not lines or not hasattr(code, "co_positions") or not hasattr(code, "co_qualname"):
         return code
     return _strip(code, lines, {})
 
 
-def _strip(code: types.CodeType, lines: AbstractSet[int], tables: dict[bytes, bytes]) -> types.CodeType:
+def _positions(code: types.CodeType) -> list[Position]:
+    # getattr: co_positions is 3.11+ (the caller has checked), and the type checker targets 3.10.
+    return list(getattr(code, "co_positions")())  # noqa: B009
+
+
+def _strip(code: types.CodeType, lines: Set[int], tables: dict[bytes, bytes]) -> types.CodeType:
     consts = tuple(
         _strip(const, lines, tables) if isinstance(const, types.CodeType) else const
         for const in code.co_consts
     )
-    old = list(code.co_positions())
+    old = _positions(code)
     new = [_without_columns(p, lines) for p in old]
     if new == old and all(a is b for a, b in zip(consts, code.co_consts)):
         # Untouched code stays the very object the compiler made: replace() would copy its
@@ -73,7 +77,7 @@ def _strip(code: types.CodeType, lines: AbstractSet[int], tables: dict[bytes, by
     return code.replace(co_consts=consts, co_linetable=table)
 
 
-def _without_columns(position: Position, lines: AbstractSet[int]) -> Position:
+def _without_columns(position: Position, lines: Set[int]) -> Position:
     line, end_line, _col, _end_col = position
     if line is None:
         return position
