@@ -22,6 +22,7 @@ True
 
 from __future__ import annotations
 
+import itertools
 import types
 from collections.abc import Iterable, Set
 
@@ -65,7 +66,8 @@ def _strip(code: types.CodeType, lines: Set[int], tables: dict[bytes, bytes]) ->
         for const in code.co_consts
     )
     old = _positions(code)
-    new = [_without_columns(p, lines) for p in old]
+    memo: dict[Position, Position] = {}  # ~8 code units per distinct position (inline caches)
+    new = [memo[p] if p in memo else memo.setdefault(p, _without_columns(p, lines)) for p in old]
     if new == old and all(a is b for a, b in zip(consts, code.co_consts)):
         # Untouched code stays the very object the compiler made: replace() would copy its
         # tuples of names, which marshal then writes again instead of referring back to them.
@@ -90,18 +92,15 @@ def _without_columns(position: Position, lines: Set[int]) -> Position:
 def encode(positions: Iterable[Position], first_line: int) -> bytes:
     """The location table for *positions* (one per code unit), in the most compact forms.
 
-    Runs of equal positions share an entry of up to 8 code units.
+    Runs of equal positions share entries of up to 8 code units.
     """
     out = bytearray()
     previous_line = first_line
-    run: list[Position] = []
-    for position in positions:
-        if run and (position != run[0] or len(run) == 8):
-            previous_line = _entry(out, run[0], len(run), previous_line)
-            run = []
-        run.append(position)
-    if run:
-        _entry(out, run[0], len(run), previous_line)
+    for position, run in itertools.groupby(positions):
+        length = sum(1 for _ in run)
+        while length > 0:
+            previous_line = _entry(out, position, min(length, 8), previous_line)
+            length -= 8
     return bytes(out)
 
 
