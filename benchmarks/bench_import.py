@@ -206,7 +206,9 @@ def measure_install_all(base: Path, libraries: dict[str, Path], repeat: int) -> 
 
 def report(tables: dict[str, dict], install_all: dict[str, float], repeat: int) -> None:
     ms = 1e3
-    print(f"median of {repeat} fresh processes per cell (cold: fewer); Python {sys.version.split()[0]}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"median of {repeat} fresh processes per cell (cold: fewer); Python {sys.version.split()[0]}; "
+          f"1-minute load at the end {load:.1f} (above ~1.5 on 2 cores: rerun on a quiet machine)")
     print()
     print("| module | library | plain | install() | warm (install + import) | warm / plain | "
           "target 1.2x+2ms | warm -B | cold | libcst parse | cold / parse | .pyc | CPython .pyc | ratio |")
