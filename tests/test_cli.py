@@ -150,6 +150,15 @@ class TestCacheDirectory:
         assert proc.stdout.strip() == f"Removed 2 cached file(s) from the cache directory {project.cache_dir}"
         assert project.dir_files() == [] and project.cache_dir.joinpath("notes.txt").exists()
 
+    def test_clear_without_dir_points_at_the_cache_directory(self, project):
+        """With bytecode writing off, `cache clear` alone finds nothing: it says where to look."""
+        _cache_dir_run(project, "run", "script.py")
+        proc = _cache_dir_run(project, "cache", "clear")
+        assert proc.stdout.splitlines() == [
+            f"Removed 0 cached file(s) under {project.root}",
+            f"(2 more in the cache directory {project.cache_dir}: `mandala-ast cache clear --dir`)",
+        ]
+
     def test_clear_dir_with_a_path_is_a_usage_error(self, project):
         proc = _cache_dir_run(project, "cache", "clear", "somewhere", "--dir")
         assert proc.returncode == 2 and "not both" in proc.stderr

@@ -239,6 +239,9 @@ def _cmd_cache_clear(args: argparse.Namespace) -> int:
         return 0
     count = clear_cache(args.path)
     print(f"Removed {count} cached file(s) under {os.path.abspath(args.path)}")
+    left = sum(1 for _ in cachedir.dir_files())
+    if left:  # with bytecode writing off, that is where the compiled modules are
+        print(f"({left} more in the cache directory {cachedir.cache_dir()}: `mandala-ast cache clear --dir`)")
     return 0
 
 
