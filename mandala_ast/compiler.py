@@ -30,13 +30,12 @@ hook (:mod:`mandala_ast.hook`), :func:`compile_module` and ``mandala-ast run`` a
 
 from __future__ import annotations
 
-import _imp
-import _thread
 import importlib.machinery
 import importlib.util
 import marshal
 import os
 import sys
+import threading
 import types
 import warnings
 from collections.abc import Callable, Iterator
@@ -183,9 +182,18 @@ def _read_spare(
     elsewhere; tracebacks must name this one (importlib fixes CPython's own pyc files alike).
     """
     hit = read_cache(entry, data, key) if entry else None
-    if hit is not None:
-        _imp._fix_co_filename(hit[0], path)  # type: ignore[attr-defined]  # importlib's own helper
+    if hit is not None and hit[0].co_filename != path:
+        return _with_filename(hit[0], path), hit[1]
     return hit
+
+
+def _with_filename(code: types.CodeType, path: str) -> types.CodeType:
+    """*code* and the code nested in it, compiled from *path*."""
+    consts = tuple(
+        _with_filename(const, path) if isinstance(const, types.CodeType) else const
+        for const in code.co_consts
+    )
+    return code.replace(co_filename=path, co_consts=consts)
 
 
 # --------------------------------------------------------------------------------------------
@@ -518,7 +526,7 @@ def write_cache(
 def _write_atomic(path: str, blob: bytes) -> bool:
     # pid AND thread id: pytest's pid-only temp name can collide between threads. Readers in
     # other processes see the old file or the whole new one, never a part (os.replace).
-    tmp = f"{path}.{os.getpid()}.{_thread.get_ident()}.tmp"
+    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(tmp, "wb") as file:
