@@ -152,3 +152,14 @@ def test_records_that_differ_in_attributes_outside_their_fields_differ():
     assert content_id(Model(0.1).fit(np.ones(3))) != content_id(Model(0.1).fit(np.zeros(3)))
     assert content_id(Model(0.1).fit(np.ones(3))) == content_id(Model(0.1).fit(np.ones(3)))
     assert content_id(Model(0.1)) != content_id(Model(0.1).fit(np.ones(3)))
+
+
+def test_a_byte_stream_is_keyed_as_the_flat_array_of_its_bytes_and_must_give_its_length():
+    from mandala_ast.runtime.hashing import UnhashableError
+    from mandala_ast.runtime.types import ByteStream
+
+    whole = ("key", np.frombuffer(b"abcdef", np.uint8))
+    assert content_id(("key", ByteStream(6, iter([b"ab", memoryview(b"cde"), b"f"])))) == content_id(whole)
+    assert content_id(("key", ByteStream(6, iter([b"abcdeg"])))) != content_id(whole)
+    with pytest.raises(UnhashableError, match="announced 6 bytes and gave 5"):
+        content_id(("key", ByteStream(6, iter([b"abcde"]))))

@@ -346,6 +346,33 @@ def case_pil_image():
     )
 
 
+def case_pil_palette_image():
+    from PIL import Image
+
+    def paletted(alpha=0, transparency=3):
+        image = Image.frombytes("P", (4, 3), bytes(range(12)))
+        image.putpalette([7, 8, 9, alpha] * 256, "RGBA")
+        image.info["transparency"] = transparency
+        return image
+
+    return dict(
+        base=paletted(),
+        equal=[paletted()],
+        differ={"palette alpha": paletted(alpha=255), "info": paletted(transparency=4)},
+    )
+
+
+def case_pil_large_image():
+    from PIL import Image
+
+    def image(offset=0):  # 18 MB: more than PIL's 16 MB block, so packed piece by piece
+        pixels = np.arange(2500 * 2400 * 3, dtype=np.uint32).astype(np.uint8).reshape(2500, 2400, 3)
+        pixels[-1, -1, -1] += offset
+        return Image.fromarray(pixels)
+
+    return dict(base=image(), equal=[image()], differ={"last pixel": image(1)})
+
+
 @dataclasses.dataclass
 class Batch:
     features: np.ndarray
@@ -424,7 +451,9 @@ def same(a, b) -> bool:
     if module == "xarray":
         return a.identical(b)
     if module == "PIL":
-        return a.mode == b.mode and a.size == b.size and a.tobytes() == b.tobytes()
+        palettes = [image.getpalette(None) if image.mode in ("P", "PA") else None for image in (a, b)]
+        same_image = a.mode == b.mode and a.size == b.size and a.info == b.info and palettes[0] == palettes[1]
+        return same_image and a.tobytes() == b.tobytes()
     if isinstance(a, (Batch, Pair)):
         return all(same(x, y) for x, y in zip(dataclasses.astuple(a) if isinstance(a, Batch) else a, dataclasses.astuple(b) if isinstance(b, Batch) else b))
     return bool(a == b)

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 from blake3 import blake3
 
-from .types import TypeHandler, handler_for
+from .types import ByteStream, TypeHandler, handler_for
 
 __all__ = ["UnhashableError", "canonical_pickle", "content_id", "digest"]
 
@@ -189,6 +189,18 @@ def _enc_ndarray(value: Any, out: bytearray) -> None:
     _put(out, b"A", _ndarray_cid(value))
 
 
+def _enc_byte_stream(value: ByteStream, out: bytearray) -> None:
+    # Tagged as an array: its id is the one the flat uint8 array of the same bytes has.
+    hasher = _array_hasher("|u1", (value.size,), value.size)
+    seen = 0
+    for piece in value.pieces:
+        hasher.update(piece)
+        seen += memoryview(piece).nbytes
+    if seen != value.size:  # a handler's own mistake: two lengths would alias two values
+        raise UnhashableError(f"a byte stream announced {value.size} bytes and gave {seen}")
+    _put(out, b"A", hasher.digest())
+
+
 def _enc_numpy_scalar(value: Any, out: bytearray) -> None:
     _put(out, b"a", _dtype_key(value.dtype).encode() + b"|" + value.tobytes())
 
@@ -336,6 +348,7 @@ _ENCODERS: dict[type, Callable[[Any, bytearray], None]] = {
     set: _set_encoder(b"E"),
     frozenset: _set_encoder(b"e"),
     dict: _enc_dict,
+    ByteStream: _enc_byte_stream,
 }
 _SCALAR_TYPES = frozenset({type(None), bool, int, float, str, bytes})
 
@@ -431,11 +444,15 @@ def _ndarray_cid(array: Any) -> bytes:
 
     if not array.flags.c_contiguous:
         array = np.ascontiguousarray(array)
-    header = f"ndarray|{_dtype_key(array.dtype)}|{array.shape}".encode()
-    threads = blake3.AUTO if array.nbytes >= THREADED_HASH_BYTES else 1
-    hasher = blake3(header, max_threads=threads)
+    hasher = _array_hasher(_dtype_key(array.dtype), array.shape, array.nbytes)
     if array.dtype.kind in "MmV":  # datetimes (alone or in records) export no buffer: bytes do
         array = array.reshape(-1).view(np.uint8)
     if array.nbytes:
         hasher.update(memoryview(array).cast("B"))
     return hasher.digest()
+
+
+def _array_hasher(dtype_key: str, shape: tuple, nbytes: int) -> Any:
+    """A hasher fed an array's header: its bytes follow (the array's id is its digest)."""
+    threads = blake3.AUTO if nbytes >= THREADED_HASH_BYTES else 1
+    return blake3(f"ndarray|{dtype_key}|{shape}".encode(), max_threads=threads)
