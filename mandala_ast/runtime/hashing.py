@@ -190,8 +190,10 @@ def _enc_ndarray(value: Any, out: bytearray) -> None:
 
 
 def _enc_byte_stream(value: ByteStream, out: bytearray) -> None:
-    # Tagged as an array: its id is the one the flat uint8 array of the same bytes has.
-    hasher = _array_hasher("|u1", (value.size,), value.size)
+    # Tagged and headed as an array: its id is the one _ndarray_cid gives the flat uint8 array
+    # of the same bytes (a test holds the two together).
+    threads = blake3.AUTO if value.size >= THREADED_HASH_BYTES else 1
+    hasher = blake3(f"ndarray||u1|{(value.size,)}".encode(), max_threads=threads)
     seen = 0
     for piece in value.pieces:
         hasher.update(piece)
@@ -444,15 +446,11 @@ def _ndarray_cid(array: Any) -> bytes:
 
     if not array.flags.c_contiguous:
         array = np.ascontiguousarray(array)
-    hasher = _array_hasher(_dtype_key(array.dtype), array.shape, array.nbytes)
+    header = f"ndarray|{_dtype_key(array.dtype)}|{array.shape}".encode()
+    threads = blake3.AUTO if array.nbytes >= THREADED_HASH_BYTES else 1
+    hasher = blake3(header, max_threads=threads)
     if array.dtype.kind in "MmV":  # datetimes (alone or in records) export no buffer: bytes do
         array = array.reshape(-1).view(np.uint8)
     if array.nbytes:
         hasher.update(memoryview(array).cast("B"))
     return hasher.digest()
-
-
-def _array_hasher(dtype_key: str, shape: tuple, nbytes: int) -> Any:
-    """A hasher fed an array's header: its bytes follow (the array's id is its digest)."""
-    threads = blake3.AUTO if nbytes >= THREADED_HASH_BYTES else 1
-    return blake3(f"ndarray|{dtype_key}|{shape}".encode(), max_threads=threads)
