@@ -161,6 +161,26 @@ except ImportError:  # only the pandas cases need it
     pass
 
 
+def case_pandas_object_text():
+    pd = _pandas()
+
+    def frame(*last, big=False):
+        words = ["a", "bb", "", "é"] * (30_000 if big else 1)  # big: 1 MB+, stored as a file
+        column = pd.Series(words[:-1] + list(last), dtype=object)
+        return pd.DataFrame({"word": column, "n": np.arange(len(words))})
+
+    return dict(
+        base=frame(None),
+        equal=[frame(None)],
+        differ={
+            "NaN for None": frame(np.nan), "'nan' for None": frame("nan"), "'None' for None": frame("None"),
+            "'' for None": frame(""), "NA for None": frame(pd.NA), "an int": frame(1), "bytes": frame(b"a"),
+            "NaN and None": pd.DataFrame({"word": pd.Series(["a", None, np.nan], dtype=object), "n": np.arange(3)}),
+            "big": frame(None, big=True), "big with NaN": frame(np.nan, big=True),
+        },
+    )
+
+
 def case_numpy_datetimes():
     base = np.arange(5).astype("datetime64[s]")
     return dict(
@@ -466,7 +486,11 @@ def _same_pandas(a, b) -> bool:
         check(a, b, check_exact=True, check_index_type=True, check_names=True)
     except AssertionError:
         return False
-    return a.attrs == b.attrs
+    columns = [a] if isinstance(a, pd.Series) else [a.iloc[:, i] for i in range(a.shape[1])]
+    others = [b] if isinstance(b, pd.Series) else [b.iloc[:, i] for i in range(b.shape[1])]
+    # assert_*_equal takes None for NaN in object columns: the element types must match too.
+    kinds = all(list(map(type, x)) == list(map(type, y)) for x, y in zip(columns, others) if x.dtype == object)
+    return kinds and a.attrs == b.attrs
 
 
 CASES = {name[5:]: fn for name, fn in dict(globals()).items() if name.startswith("case_")}

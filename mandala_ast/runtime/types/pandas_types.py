@@ -3,8 +3,9 @@
 A key holds the kind (frame, series or index), the index and column labels with their names and
 dtypes, each column's dtype and values, a Series' name (``None`` is not ``0``) and ``attrs``.
 Categoricals are keyed by their categories, their order, ``ordered`` and their codes; numeric,
-datetime and timedelta buffers are hashed in place; text by its characters and lengths (no
-per-object work beyond one pass); other object columns value by value. ``flags`` are not part
+datetime and timedelta buffers are hashed in place; object columns of text (strs and nulls) by
+their UTF-8 bytes, lengths and null kinds without a Python step per element (``pandas_text``);
+other object columns value by value. ``flags`` are not part
 of the key.
 
 Stored in the Arrow IPC file format (codec ``pandas:frame``/``pandas:series``, read
@@ -22,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from . import TypeHandler, add
+from .pandas_text import text_column
 
 __all__ = ["frame_key", "index_key", "series_key", "values_key"]
 
@@ -92,12 +94,10 @@ def _arrow_key(values: Any) -> tuple:
 
 
 def objects_key(values: np.ndarray) -> Any:
-    """Object values by value: all-text arrays as lengths and characters (fast), others as a list."""
-    if all(type(v) is str for v in values):
-        lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
-        # Characters as a numpy array, hashed in place: a str in a key is copied into it.
-        return ("text", lengths, np.frombuffer("".join(values).encode("utf-8", "surrogatepass"), np.uint8))
-    return values.tolist()
+    """Object values by value: text (strs and None/NaN/NA) as byte lengths, bytes and null kinds
+    (see ``pandas_text``), others as a list."""
+    text = text_column(values)
+    return text.key() if text is not None else values.tolist()
 
 
 def _storage():
