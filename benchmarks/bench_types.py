@@ -138,6 +138,21 @@ def torch_state_dict(n):
     return state, sum(t.numel() * 4 for t in state.values())
 
 
+def torch_state_dict_many(n):
+    # A ResNet-50's shape: 53 conv weights holding the bytes, each with a batch norm's four
+    # small vectors and an int64 counter: 318 tensors, most of them tiny (per-tensor overhead).
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    state = {}
+    for i in range(53):
+        state[f"layer{i}.conv.weight"] = torch.rand(n // 4 // 53, generator=generator)
+        for part in ("weight", "bias", "running_mean", "running_var"):
+            state[f"layer{i}.bn.{part}"] = torch.rand(256, generator=generator)
+        state[f"layer{i}.bn.num_batches_tracked"] = torch.tensor(0)
+    return state, sum(t.numel() * t.element_size() for t in state.values())
+
+
 def xarray_data_array(n):
     import xarray as xr
 
@@ -176,7 +191,7 @@ def namedtuple_of_arrays(n):
 
 CASES = [
     numpy_float, numpy_datetime, pandas_numeric, pandas_text, pandas_arrow_text, pandas_categorical,
-    pandas_tz_datetimes, polars_frame, arrow_table, scipy_sparse, torch_tensor, torch_state_dict,
+    pandas_tz_datetimes, polars_frame, arrow_table, scipy_sparse, torch_tensor, torch_state_dict, torch_state_dict_many,
     xarray_data_array, pil_image, pil_images_rgba_4mb, dataclass_of_arrays, namedtuple_of_arrays,
 ]
 
