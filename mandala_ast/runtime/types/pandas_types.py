@@ -5,14 +5,14 @@ dtypes, each column's dtype and values, a Series' name (``None`` is not ``0``) a
 Categoricals are keyed by their categories, their order, ``ordered`` and their codes; numeric,
 datetime and timedelta buffers are hashed in place; object columns of text (strs and nulls) by
 their UTF-8 bytes, lengths and null kinds without a Python step per element (``pandas_text``);
-other object columns value by value. ``flags`` are not part
-of the key.
+other object columns value by value. ``flags`` are not part of the key.
 
 Stored in the Arrow IPC file format (codec ``pandas:frame``/``pandas:series``, read
-memory-mapped from a file when large) when pyarrow is importable and every column and index has a
-dtype Arrow gives back exactly (see ``pandas_storage``); ``attrs`` and a Series' name travel in
-the schema metadata. Anything else (object columns, ``string[python]``, a DatetimeIndex with a
-``freq``, non-text column labels) is pickled (protocol 5), which keeps every dtype exact.
+memory-mapped from a file when large) when pyarrow is importable and every column and index
+comes back from Arrow exactly (see ``pandas_storage``: object columns of text do); ``attrs``
+and a Series' name travel in the schema metadata. Anything else (other object columns,
+``string[python]``, a DatetimeIndex with a ``freq``, non-text column labels) is pickled
+(protocol 5), which keeps every dtype exact.
 """
 
 from __future__ import annotations
