@@ -55,7 +55,7 @@ def _object_text(frame: pd.DataFrame) -> dict[str, int] | None:
         return None
     text = {}
     for position, dtype in enumerate(frame.dtypes):
-        if isinstance(dtype, np.dtype) and dtype == object:
+        if isinstance(dtype, np.dtype) and dtype.kind == "O":
             nulls = storable_nulls(frame.iloc[:, position].to_numpy())
             if nulls is None:
                 return None

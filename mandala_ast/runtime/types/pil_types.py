@@ -21,7 +21,7 @@ subclass it was opened as).
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 from PIL import Image, ImageMode
