@@ -17,7 +17,7 @@ and so does Python's encoder where pyarrow is missing or refuses a string (a lon
 from __future__ import annotations
 
 import ctypes
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -70,7 +70,7 @@ def _mostly_distinct(values: np.ndarray) -> bool:
     return len(set(map(id, sample))) > len(sample) // 2
 
 
-def _distinct_text(values: np.ndarray) -> TextColumn | None | bool:
+def _distinct_text(values: np.ndarray) -> TextColumn | None | Literal[False]:
     """The column converted by pyarrow element by element (in C); False: ask ``_grouped_text``
     (no pyarrow, or a string it cannot encode)."""
     if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
