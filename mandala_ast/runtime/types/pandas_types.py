@@ -66,6 +66,11 @@ def _range_key(index: pd.Index) -> tuple | None:
 def values_key(values: Any) -> tuple:
     """The key of a column's (or an index's) values, whatever their dtype."""
     dtype = values.dtype
+    if type(dtype).__name__ in ("NumpyEADtype", "PandasDtype"):
+        # A plain numpy column's ``.array`` wraps its ndarray; unwrapped (no copy) it is hashed
+        # in place, where the wrapper's dtype would take the nullable path (a mask, a copy).
+        values = values.to_numpy()
+        dtype = values.dtype
     if isinstance(dtype, pd.CategoricalDtype):
         categories = values_key(dtype.categories.array)
         return ("category", categories, dtype.ordered, np.asarray(values.codes))
