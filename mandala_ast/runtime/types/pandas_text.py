@@ -43,7 +43,14 @@ class TextColumn:
 
 
 def text_column(values: np.ndarray) -> TextColumn | None:
-    """The column as text (see the module's docstring), or None if it is not text."""
+    """The column as text (see the module's docstring), or None if it is not text.
+
+    >>> column = text_column(np.array(["ab", None, "é"], dtype=object))
+    >>> column.lengths.tolist(), bytes(column.data), column.kinds.tolist()
+    ([2, 0, 2], b'ab\\xc3\\xa9', [0, 1, 0])
+    >>> text_column(np.array(["ab", 1], dtype=object)) is None
+    True
+    """
     values = np.ascontiguousarray(values, dtype=object).reshape(-1)
     if _mostly_distinct(values):
         text = _distinct_text(values)
