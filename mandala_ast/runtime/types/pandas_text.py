@@ -2,9 +2,9 @@
 
 A column (an object ndarray) is text when every element is a ``str`` (a subclass such as
 ``numpy.str_`` is keyed as its text, as it compares equal to it) or a null of one of three kinds: ``None``, a float NaN, ``pd.NA``.
-Such a column is keyed as the UTF-8 byte length of each element, their bytes, and, if it has
-nulls, each element's kind (0 text, 1 None, 2 NaN, 3 NA): ``None``, ``NaN`` and ``"nan"``
-are three values. Any other column is keyed value by value (see ``pandas_types``).
+Such a column is keyed as where each element's UTF-8 bytes end (the byte lengths summed),
+their bytes, and, if it has nulls, each element's kind (0 text, 1 None, 2 NaN, 3 NA): ``None``,
+``NaN`` and ``"nan"`` are three values. Any other column is keyed value by value (see ``pandas_types``).
 
 No Python step per element: a column whose objects repeat (``read_csv`` makes one object per
 distinct value) has its elements grouped by object identity (``pd.factorize`` of the pointers,
@@ -30,13 +30,14 @@ TEXT, NONE, NAN, NA = 0, 1, 2, 3
 class TextColumn:
     """A text column's parts: its key, and what storing it needs (kinds of its nulls)."""
 
-    __slots__ = ("data", "kinds", "lengths")
+    __slots__ = ("data", "ends", "kinds")
 
-    def __init__(self, lengths: np.ndarray, data: np.ndarray, kinds: np.ndarray | None) -> None:
-        self.lengths, self.data, self.kinds = lengths, data, kinds
+    def __init__(self, ends: np.ndarray, data: np.ndarray, kinds: np.ndarray | None) -> None:
+        #: Where each element's bytes end in ``data`` (int64): its lengths, summed as they come.
+        self.ends, self.data, self.kinds = ends, data, kinds
 
     def key(self) -> tuple:
-        return ("text", self.lengths, self.data, self.kinds)
+        return ("text", self.ends, self.data, self.kinds)
 
     def null_kinds(self) -> set:
         return set() if self.kinds is None else set(np.unique(self.kinds[self.kinds != TEXT]).tolist())
@@ -46,8 +47,8 @@ def text_column(values: np.ndarray) -> TextColumn | None:
     """The column as text (see the module's docstring), or None if it is not text.
 
     >>> column = text_column(np.array(["ab", None, "é"], dtype=object))
-    >>> column.lengths.tolist(), bytes(column.data), column.kinds.tolist()
-    ([2, 0, 2], b'ab\\xc3\\xa9', [0, 1, 0])
+    >>> column.ends.tolist(), bytes(column.data), column.kinds.tolist()
+    ([2, 2, 4], b'ab\\xc3\\xa9', [0, 1, 0])
     >>> text_column(np.array(["ab", 1], dtype=object)) is None
     True
     """
@@ -106,9 +107,9 @@ def _grouped_text(values: np.ndarray) -> TextColumn | None:
     if -1 in unique_kinds:
         return None
     strings = [value if kind == TEXT else "" for value, kind in zip(uniques, unique_kinds)]
-    lengths, data = _utf8(strings, codes, len(uniques) == len(values))
+    ends, data = _utf8(strings, codes, len(uniques) == len(values))
     kinds = np.asarray(unique_kinds, np.int8)[codes] if any(unique_kinds) else None
-    return TextColumn(lengths, data, kinds)
+    return TextColumn(ends, data, kinds)
 
 
 def _identity_codes(values: np.ndarray) -> np.ndarray:
@@ -139,7 +140,7 @@ def _kind(value: Any) -> int:
 
 
 def _utf8(strings: list, codes: np.ndarray, distinct: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Byte lengths (int64) and UTF-8 bytes of ``strings[code]`` for every code."""
+    """Ends (int64) and UTF-8 bytes of ``strings[code]`` for every code."""
     try:
         import pyarrow as pa
 
@@ -152,15 +153,16 @@ def _utf8(strings: list, codes: np.ndarray, distinct: bool) -> tuple[np.ndarray,
 
 
 def _buffers(column: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Byte lengths and UTF-8 bytes of an Arrow large_string array (a null's length is 0)."""
+    """Ends and UTF-8 bytes of an Arrow large_string array (a null's length is 0)."""
     _, offsets_buffer, data_buffer = column.buffers()
     offsets = np.frombuffer(offsets_buffer, np.int64)[column.offset : column.offset + len(column) + 1]
     data = np.frombuffer(data_buffer, np.uint8)[offsets[0] : offsets[-1]] if data_buffer is not None else np.empty(0, np.uint8)
-    return np.diff(offsets), data
+    # A new array's offsets start at 0: they are the ends, viewed in place.
+    return (offsets[1:] - offsets[0]) if offsets[0] else offsets[1:], data
 
 
 def _utf8_python(strings: list, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     encoded = [text.encode("utf-8", "surrogatepass") for text in strings]
     sizes = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
     data = b"".join([encoded[code] for code in codes.tolist()])
-    return sizes[codes] if len(codes) else np.empty(0, np.int64), np.frombuffer(data, np.uint8)
+    return np.cumsum(sizes[codes], dtype=np.int64), np.frombuffer(data, np.uint8)
