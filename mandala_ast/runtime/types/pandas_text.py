@@ -124,9 +124,12 @@ def _identity_codes(values: np.ndarray) -> np.ndarray:
 
 
 def _first_appearances(codes: np.ndarray) -> np.ndarray:
-    # factorize numbers objects in order of appearance: the running maximum steps at each new one.
+    # factorize numbers objects in order of appearance: the running maximum reaches each code
+    # first where that code first appears, found by binary search (one search per object).
+    if not len(codes):
+        return np.empty(0, np.intp)
     running = np.maximum.accumulate(codes)
-    return np.flatnonzero(np.diff(running, prepend=-1))
+    return np.searchsorted(running, np.arange(running[-1] + 1))
 
 
 def _kind(value: Any) -> int:
