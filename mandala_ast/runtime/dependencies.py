@@ -23,6 +23,7 @@ from .ops import Op
 
 __all__ = [
     "Dependency",
+    "code_state",
     "current_state",
     "may_run_user_code",
     "op_dependency",
@@ -183,9 +184,15 @@ def describe(name: str, value: Any) -> Dependency | None:
 
 
 def _code_state(value: Any, fingerprint_digest: bytes) -> bytes:
-    # An op's version= is part of what it computes: bumping it by hand must reach the ops that
-    # call it too. Version 0 keeps the bare fingerprint, the state calls already recorded.
-    version = value.version if isinstance(value, Op) else 0
+    return code_state(fingerprint_digest, value.version if isinstance(value, Op) else 0)
+
+
+def code_state(fingerprint_digest: bytes, version: int) -> bytes:
+    """The state a caller records for code with this fingerprint and op ``version=``.
+
+    An op's version= is part of what it computes: bumping it by hand must reach the ops that
+    call it too. Version 0 keeps the bare fingerprint, the state calls already recorded.
+    """
     return digest(b"%s|version %d" % (fingerprint_digest, version)) if version else fingerprint_digest
 
 

@@ -31,7 +31,7 @@ from .._errors import (
     StorageFullError,
     ValueEncodingError,
 )
-from . import codecs, structures
+from . import codecs, renames, structures
 from .blobs import BlobDir, BlobFault
 from .blocks import RunBlock
 from .deletion_watch import DeletionWatch
@@ -40,6 +40,7 @@ from .integrity import damage_as_error, damaged_error, describe_producer, is_dam
 from .ops import Op
 from .packing import pack_outputs, unpack_outputs
 from .refs import InexactRefs, Ref
+from .renames import rename_history, renamed as rename_keys
 from .store import FIELDS, SQLiteStore, full_disk_error
 from .structures import EncodedStructure
 from .tracing import RanCode, run_traced
@@ -418,6 +419,9 @@ class Storage:
         bound, cids = hashed
         vid = self._versions.version_id(op)  # after hashing: a bad argument leaves no trace
         ident = op.identity_inputs(cids, self._versions.defaults(op))
+        renamed = self._versions.identity_names(op)  # {} unless arguments were renamed
+        if renamed:
+            ident = rename_keys(ident, renamed)
         call_cid = _call_id(vid, ident)
         # Compiled code knows an argument's history while it holds the same object; the object
         # may have been changed since (model.fit(...), tags.add(...)): its history then no
@@ -429,7 +433,7 @@ class Storage:
         # An argument left at its default is not part of the content key, but its history is:
         # g(inc(1)) and g(dec(3)) are different calls even when both pass the default 2.
         hids = dict(ident)
-        hids.update((name, input_refs[name].hid) for name in sources)
+        hids.update((renamed.get(name, name), input_refs[name].hid) for name in sources)
         return _Call(op, vid, bound, cids, call_cid, _call_id(vid, hids), sources, exact)
 
     def _input_cids(self, op: Op, bound: dict[str, Any]) -> dict[str, bytes]:
@@ -882,6 +886,35 @@ class Storage:
             return self._versions.versions_table(op)
 
     @_serialised
+    def rename_op(self, old: Any, new: Any) -> str:
+        """Make the stored calls of op ``old`` (an op, or its qualified name once the code is
+        gone) those of op ``new``: a function renamed or moved to another module keeps its
+        results. RenameError (nothing changed) if ``new`` already has stored calls.
+
+        >>> storage.rename_op("pipeline.train", models.fit)      # doctest: +SKIP
+        'op pipeline.train renamed to models.fit: 12 stored calls kept'
+        """
+        return self._rewrite(renames.rename_op, old, new)
+
+    @_serialised
+    def rename_arg(self, op: Any, old: str, new: str) -> str:
+        """Rename argument ``old`` of ``op`` to ``new`` in every stored call (pass the op as
+        its code is now). RenameError (nothing changed) if stored calls already have ``new``.
+
+        >>> storage.rename_arg(train, "lr", "learning_rate")     # doctest: +SKIP
+        'op pipeline.train: argument lr renamed to learning_rate in 12 stored calls'
+        """
+        return self._rewrite(renames.rename_arg, op, old, new)
+
+    def _rewrite(self, rename: Any, *args: Any) -> str:
+        self.commit()
+        with damage_as_error(self.path, "renaming"):
+            message = rename(self._store, *args)
+        self._versions.forget()
+        self._forget_lookups()
+        return message
+
+    @_serialised
     def accept_change(self, target: Any) -> str:
         """Declare the latest change of an op or of a dependency (function, class, or
         ``"module:NAME"`` constant) cosmetic: results computed before it stay valid.
@@ -916,7 +949,7 @@ class Storage:
     def _why(self, op: Op, args: tuple, kwargs: dict) -> str:
         self.commit()
         with self._lock, damage_as_error(self.path, f"explaining a call of op {op.name}"):
-            return self._explain(op, args, kwargs)
+            return self._explain(op, args, kwargs) + rename_history(self._store.conn, op.name)
 
     def _explain(self, op: Op, args: tuple, kwargs: dict) -> str:
         if self._unchecked:  # an argument may be a loaded value (see _check_round_trips)
@@ -929,6 +962,7 @@ class Storage:
         cids = self._input_cids(op, bound)
         vid = self._versions.peek_version_id(op)
         ident = op.identity_inputs(cids, self._versions.peek_defaults(op))
+        ident = rename_keys(ident, self._versions.identity_names(op))
         key = _call_id(vid, ident)
         shown = f"{op.name}({_describe(bound)})"
         candidates = self._store.find_calls(vid, key, key)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Collection
 
 from .._errors import VersionChangeError
 from . import dependencies as deps
+from . import renames
 from .hashing import digest
 from .tracing import RanCode
 
@@ -49,6 +50,20 @@ class VersionTracker:
         self._reported: set[tuple] = set()
         self._defaults: dict[bytes, dict[str, bytes]] = {}  # version id -> first-seen defaults
         self._reaches_user_code: dict[bytes, bool] = {}
+        self._identity_names: dict[str, dict[str, str]] = {}  # op name -> renamed arguments
+
+    def forget(self) -> None:
+        """Drop everything known about versions and states: the file was rewritten (a rename)."""
+        for cache in (self._canonical, self._op_deps, self._deps_members, self._valid, self._defaults):
+            cache.clear()
+        self._identity_names.clear()
+
+    def identity_names(self, op: "Op") -> dict[str, str]:
+        """Renamed arguments of the op: current name -> the name its call ids hash (renames.py)."""
+        names = self._identity_names.get(op.name)
+        if names is None:
+            names = self._identity_names[op.name] = renames.identity_names(self.store.conn, op.name)
+        return names
 
     # -- op versions ---------------------------------------------------------------------
 
@@ -367,6 +382,10 @@ class VersionTracker:
             columns=_VERSION_COLUMNS,  # an op with no stored version (a read-only file) has none
         )
         frame["created_at"] = pd.to_datetime(frame["created_at"], unit="s")
+        notes: dict[str, list[str]] = {}
+        for vid, note in renames.rename_notes(self.store.conn, op.name):
+            notes.setdefault(vid.hex()[:12] if vid else "", []).append(note)
+        frame["renamed"] = [", ".join(notes.get(vid, [])) or None for vid in frame["version_id"]]
         return frame
 
     def other_version_ids(self, op: "Op") -> list[bytes]:
