@@ -17,11 +17,13 @@ import sysconfig
 import types
 from typing import Any, Iterator
 
+from . import file_deps
 from .fingerprints import fingerprint
 from .hashing import UnhashableError, content_id, digest
 from .ops import Op
 
 __all__ = [
+    "LIBRARY_ROOTS",
     "Dependency",
     "code_state",
     "current_state",
@@ -209,6 +211,8 @@ def resolve(name: str) -> Any:
 
 def current_state(name: str) -> bytes | None:
     """The current fingerprint or content id of a dependency, or None if it is gone."""
+    if name.startswith(file_deps.PREFIX):  # a data file an op read: its content
+        return file_deps.current_state(name)
     value = resolve(name)
     if value is _GONE:
         return None
@@ -217,6 +221,8 @@ def current_state(name: str) -> bytes | None:
 
 
 def current_source(name: str) -> str | None:
+    if name.startswith(file_deps.PREFIX):
+        return file_deps.current_source(name)
     value = resolve(name)
     dependency = describe(name, value) if value is not _GONE else None
     return dependency.source if dependency is not None else None
@@ -357,7 +363,8 @@ def _library_roots() -> tuple[str, ...]:
     return tuple(os.path.realpath(p) + os.sep for p in paths)
 
 
-_LIBRARY_ROOTS = _library_roots()
+#: Where the standard library and installed packages live (code there is never tracked).
+LIBRARY_ROOTS = _LIBRARY_ROOTS = _library_roots()
 _user_module_cache: dict[str, bool] = {}
 
 

@@ -38,6 +38,8 @@ class Op:
         nout: int | None = None,
         ignore: Iterable[str] = (),
         version: int = 0,
+        track_files: bool = True,
+        transient: bool = False,
     ) -> None:
         functools.update_wrapper(self, fn)
         self.fn = fn
@@ -46,6 +48,10 @@ class Op:
         self.nout = _output_count(fn) if nout is None else nout
         self.ignore = frozenset(ignore)
         self.version = version
+        #: Whether the files its body reads are dependencies of its calls (file_deps.py).
+        self.track_files = track_files
+        #: Whether its outputs' values are left out of the storage (transient.py).
+        self.transient = transient
         self._check_ignore()
         self._positional_names = self._simple_positional_names()
         #: This op object, as a number: memo keys hold it instead of the op, so they hold
@@ -203,20 +209,25 @@ def op(
     nout: int | None = None,
     ignore: Iterable[str] = (),
     version: int = 0,
+    track_files: bool = True,
+    transient: bool = False,
 ) -> Any:
     """Turn a function into a memoized op.
 
     ``nout`` overrides the output count taken from a ``tuple[...]`` return annotation;
     ``ignore`` names parameters that are not part of a call's identity; ``version`` bumps the
-    op's identity by hand.
+    op's identity by hand. ``track_files=False``: the files the body reads are not
+    dependencies of its calls. ``transient=True``: its outputs' values are not stored (only
+    their content ids), and computed again when a later block needs them.
 
     >>> @op(nout=2, ignore=("verbose",))
     ... def split(xs, verbose=False):
     ...     return xs[:1], xs[1:]
     """
+    options = dict(nout=nout, ignore=ignore, version=version, track_files=track_files, transient=transient)
     if fn is None:
-        return lambda f: Op(f, nout=nout, ignore=ignore, version=version)
-    return Op(fn, nout=nout, ignore=ignore, version=version)
+        return lambda f: Op(f, **options)
+    return Op(fn, **options)
 
 
 def workflow(fn: Callable) -> Workflow:

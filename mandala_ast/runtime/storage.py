@@ -31,7 +31,7 @@ from .._errors import (
     StorageFullError,
     ValueEncodingError,
 )
-from . import codecs, renames, structures
+from . import codecs, file_deps, renames, structures
 from .blobs import BlobDir, BlobFault
 from .blocks import RunBlock
 from .deletion_watch import DeletionWatch
@@ -556,6 +556,7 @@ class Storage:
         # body may call ops, from this thread or from threads it starts).
         forgotten = self._forgotten
         self._lock.release()  # (try/finally, not a context manager: ~1 µs less per miss)
+        watching = file_deps.start(op.track_files)
         try:
             started = time.perf_counter()
             if traced:
@@ -568,8 +569,9 @@ class Storage:
                 result, ran, op_calls = op.fn(*args, **kwargs), _RAN_NOTHING, _NO_OP_CALLS
             duration = time.perf_counter() - started
         finally:
+            files = file_deps.stop(watching, self.path)  # hashed unlocked; never raises
             self._lock.acquire()
-        call.set_state(self._versions.dependency_state(op, ran, op_calls))
+        call.set_state(self._versions.dependency_state(op, ran, op_calls, files))
         outputs = op.split_outputs(result)
         structured = op.structure_outputs  # {} for most ops (MList/MDict/MSet)
         if structured:  # a structure of the wrong type is an error before anything is stored

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Collection
 
 from .._errors import VersionChangeError
 from . import dependencies as deps
-from . import renames
+from . import file_deps, renames
 from .hashing import digest
 from .tracing import RanCode
 
@@ -175,13 +175,13 @@ class VersionTracker:
         return known
 
     def dependency_state(
-        self, op: "Op", ran: RanCode, op_calls: Collection[tuple["Op", bytes]]
+        self, op: "Op", ran: RanCode, op_calls: Collection[tuple["Op", bytes]], files: tuple = ()
     ) -> bytes:
         """The deps_id of one execution of ``op``: the user code it ran and the constants
-        that code reads (all static dependencies when it could not be traced), and for each
+        that code reads (all static dependencies when it could not be traced), for each
         ``(inner op, deps_id)`` in ``op_calls`` (the op calls it made) the inner op's code
-        and what that call depended on."""
-        key = (op.version_id, tuple(ran.codes) if ran.complete else None, frozenset(op_calls))
+        and what that call depended on, and the ``files`` it read (file_deps.stop)."""
+        key = (op.version_id, tuple(ran.codes) if ran.complete else None, frozenset(op_calls), files)
         deps_id = self._op_deps.get(key)
         if deps_id is None:
             if ran.complete:
@@ -189,6 +189,8 @@ class VersionTracker:
             else:
                 found = deps.static_dependencies(op.fn)
             self._add_op_calls(found, op_calls)
+            for name, state, source in files:
+                found[name] = deps.Dependency(name, "file", state, source)
             found.pop(deps.qualified_name(op.fn), None)  # an op that (indirectly) calls itself
             deps_id = self._op_deps[key] = _deps_id(found)
             self._record_state(deps_id, found)
@@ -267,7 +269,7 @@ class VersionTracker:
         for name, state, current in self.changed_dependencies(deps_id):
             old = self._source(state) or ""
             new = deps.current_source(name) or "<gone>"
-            title = f"op {op.name}: dependency {name.replace(':', '.')} changed"
+            title = f"op {op.name}: dependency {_shown(name)} changed"
             self._changed(("dep", op.name, name, current), op, title, old, new, (state, current, name))
 
     def _track(self, name: str) -> None:
@@ -409,7 +411,7 @@ class VersionTracker:
         """A diff per dependency changed since ``deps_id`` was recorded (none: still valid).
         Stores nothing: ``storage.why`` is read-only."""
         return [
-            f"dependency {name.replace(':', '.')} changed:\n"
+            f"dependency {_shown(name)} changed:\n"
             + _diff(self._source(state) or "", deps.current_source(name) or "<gone>", (state, current, name))
             for name, state, current in self.changed_dependencies(deps_id, record=False)
         ]
@@ -434,9 +436,19 @@ class VersionTracker:
         return row[0] if row else None
 
 
+def _shown(name: str) -> str:
+    """A dependency's name as reports show it: ``helpers.normalize``, ``file /data/x.csv``."""
+    if name.startswith(file_deps.PREFIX):
+        return "file " + name[len(file_deps.PREFIX) :]
+    return name.replace(":", ".")
+
+
 def _snapshot(name: str) -> tuple[Any, bytes | None]:
     """What refresh() compares: the object a name resolves to, and for a list, dict or set
-    constant its content too (``CONFIG["lr"] = 0.2`` changes no identity)."""
+    constant its content too (``CONFIG["lr"] = 0.2`` changes no identity); for a data file,
+    its stat (a file edited between blocks is hashed again)."""
+    if name.startswith(file_deps.PREFIX):
+        return file_deps, file_deps.snapshot(name)
     value = deps.resolve(name)
     if isinstance(value, (list, dict, set)):
         return value, deps.current_state(name)
