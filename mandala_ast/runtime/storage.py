@@ -31,7 +31,7 @@ from .._errors import (
     StorageFullError,
     ValueEncodingError,
 )
-from . import codecs, file_deps, renames, structures
+from . import codecs, file_deps, renames, structures, transient
 from .blobs import BlobDir, BlobFault
 from .blocks import RunBlock
 from .deletion_watch import DeletionWatch
@@ -136,6 +136,7 @@ class Storage:
         self._blocks = threading.local()
         self._item_op_added = False  # the __item__ op's rows, buffered once (structures.py)
         self._deletions = DeletionWatch(self._store, self._blobs, self._unflushed)
+        self._recomputed = transient.Recomputed()  # outputs of transient ops, computed again
 
     def __repr__(self) -> str:
         return f"Storage({str(self.path) if self.path else ':memory:'!r})"
@@ -310,6 +311,8 @@ class Storage:
             values = tuple(map(self._load_output, out_cids))
         except CorruptValueError as error:
             values = self._repair(op, args, kwargs, out_cids, block, error)
+        except transient.TransientValue:  # not stored: computed again (transient.py)
+            values = self._recomputed.outputs(op, args, kwargs, out_cids)
         return call_hid, values if input_refs is None else tuple(zip(out_cids, values)), deps_id
 
     # -- repairing ---------------------------------------------------------------------------
@@ -580,6 +583,9 @@ class Storage:
             out_cids = tuple(map(content_id, outputs))
             if structured:
                 encoded = structures.encode_outputs(structured, outputs, op.name)
+            elif op.transient:  # the call and its outputs' ids are kept, not their values
+                encoded = transient.placeholders(outputs)
+                self._recomputed.computed(out_cids, outputs)
             else:
                 encoded = list(map(codecs.encode, outputs))
         except Exception:  # say which output could not be hashed or stored; hand them back
@@ -1019,7 +1025,10 @@ class Storage:
     def _load_output(self, cid: bytes) -> Any:
         """An output returned to a run block, which may pass it on: a pickled one is checked
         at the next miss (see _check_round_trips). Tables and queries load without that cost."""
-        return self._load(cid, True)
+        value = self._load(cid, True)
+        if value is transient.NOT_STORED:
+            raise transient.TransientValue(cid)
+        return value
 
     def _find_value(self, cid: bytes) -> tuple[str, Any, int]:
         """``(codec, data, external)`` of a value: buffered, prefetched, or in the file."""
