@@ -75,6 +75,7 @@ __all__ = [
     "StorageFullError",
     "TransformResult",
     "ValueEncodingError",
+    "ValuePointer",
     "VerifyReport",
     "VersionChangeError",
     "Workflow",
@@ -102,6 +103,7 @@ _LAZY = {
     "MList": "mandala_ast.runtime.structures",
     "MSet": "mandala_ast.runtime.structures",
     "register_type": "mandala_ast.runtime.types",
+    "ValuePointer": "mandala_ast.runtime.pointers",
     # Reports and the query engine load on first use, keeping `import mandala_ast` light.
     "DeleteReport": "mandala_ast.runtime.deletion",
     "GcReport": "mandala_ast.runtime.garbage",

@@ -41,6 +41,7 @@ PUBLIC = [
     "StorageFullError",
     "TransformResult",
     "ValueEncodingError",
+    "ValuePointer",
     "VerifyReport",
     "VersionChangeError",
     "Workflow",

@@ -13,6 +13,7 @@ from .._errors import OutputCountError
 from . import blocks, structures
 from .fingerprints import Fingerprint, fingerprint
 from .hashing import UnhashableError, content_id, digest
+from .pointers import unwrap as unwrap_pointers
 
 __all__ = ["Op", "Workflow", "op", "workflow"]
 
@@ -107,6 +108,7 @@ class Op:
         if block is None:  # maybe a worker thread of a block opened in another thread
             block = blocks.lent_block(self.name)
             if block is None:
+                args, kwargs = unwrap_pointers(args, kwargs)  # as in a block: the objects
                 return self.fn(*args, **kwargs)
         return block.call_op(self, args, kwargs)
 

@@ -31,7 +31,7 @@ from .._errors import (
     StorageFullError,
     ValueEncodingError,
 )
-from . import codecs, file_deps, renames, structures, transient
+from . import codecs, file_deps, noop, renames, structures, transient
 from .blobs import BlobDir, BlobFault
 from .blocks import RunBlock
 from .deletion_watch import DeletionWatch
@@ -39,6 +39,7 @@ from .hashing import UnhashableError, content_id, digest
 from .integrity import damage_as_error, damaged_error, describe_producer, is_damage
 from .ops import Op
 from .packing import pack_outputs, unpack_outputs
+from .pointers import unwrap as unwrap_pointers
 from .refs import InexactRefs, Ref
 from .renames import rename_history, renamed as rename_keys
 from .store import FIELDS, SQLiteStore, full_disk_error
@@ -150,8 +151,14 @@ class Storage:
 
     # -- blocks ----------------------------------------------------------------------------
 
-    def run(self, *, allow_new_calls: bool | None = None) -> RunBlock:
-        """A block in which op calls compute-and-save or load."""
+    def run(self, *, allow_new_calls: bool | None = None, mode: str = "run") -> RunBlock:
+        """A block in which op calls compute-and-save or load; with ``mode="noop"`` (or the
+        environment variable MANDALA_AST_NOOP=1) a block in which ops are plain calls and
+        the storage is not touched (noop.py)."""
+        if mode == "noop" or noop.requested():
+            return noop.NoopBlock(self)
+        if mode != "run":
+            raise ValueError(f"mode must be 'run' or 'noop', not {mode!r}")
         return RunBlock(self, allow_new_calls=allow_new_calls)
 
     def query(self) -> "QueryBlock":
@@ -558,6 +565,7 @@ class Storage:
         # Other threads look up and record meanwhile (this one holds the lock once: the
         # body may call ops, from this thread or from threads it starts).
         forgotten = self._forgotten
+        args, kwargs = unwrap_pointers(args, kwargs)  # the objects ValuePointers point to
         self._lock.release()  # (try/finally, not a context manager: ~1 µs less per miss)
         watching = file_deps.start(op.track_files)
         try:

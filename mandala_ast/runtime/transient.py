@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import MandalaTransientWarning
 from .codecs import EncodedValue
 from .hashing import UnhashableError, content_id
+from .pointers import unwrap
 
 if TYPE_CHECKING:
     from .ops import Op
@@ -91,6 +92,7 @@ class Recomputed:
         fresh = self._fresh.pop(out_cids, None)
         if fresh is not None:
             return fresh
+        args, kwargs = unwrap(args, kwargs)
         outputs = op.split_outputs(op.fn(*args, **kwargs))
         changed = [i for i, (cid, value) in enumerate(zip(out_cids, outputs)) if _content_id(value) != cid]
         if changed and op.name not in self._warned:
