@@ -181,7 +181,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("I07", _ST, 'self.hid = digest(b"row|%s|%s" % (self.lkey, deps_id))',
            'self.hid = digest(b"row|%s" % self.lkey)', _OPS + ("tests/test_versions.py",),
            "row id without the dependency state: a recomputation after an edit is never stored"),
-    Mutant("I08", _ST, "hids.update((name, input_refs[name].hid) for name in sources)", "hids.update(())",
+    Mutant("I08", _ST, "hids.update((renamed.get(name, name), input_refs[name].hid) for name in sources)", "hids.update(())",
            _OPS + ("tests/test_compiled_blocks.py", "tests/test_compiled_runtime.py"),
            "history id ignores where inputs came from (compiled provenance collapses to content)"),
     Mutant("I09", "mandala_ast/runtime/ops.py",
@@ -377,13 +377,15 @@ MUTANTS: tuple[Mutant, ...] = (
     # -- storage.why: today's code, nothing stored ----------------------------------------------
     Mutant("W01", _ST, "        if self._versions.refresh():\n            self._forget_lookups()\n        bound = op.bind(args, kwargs)\n"
            "        cids = self._input_cids(op, bound)\n        vid = self._versions.peek_version_id(op)\n"
-           "        ident = op.identity_inputs(cids, self._versions.peek_defaults(op))\n        key = _call_id(vid, ident)\n"
+           "        ident = op.identity_inputs(cids, self._versions.peek_defaults(op))\n"
+           "        ident = rename_keys(ident, self._versions.identity_names(op))\n        key = _call_id(vid, ident)\n"
            "        shown = f\"{op.name}({_describe(bound)})\"\n        candidates = self._store.find_calls(vid, key, key)\n"
            "        diffs = [self._versions.dependency_diffs(deps_id) for _, _, deps_id, _ in candidates]\n"
            "        for (hid, *_), changed in zip(candidates, diffs):\n            if not changed:\n",
            "        bound = op.bind(args, kwargs)\n"
            "        cids = self._input_cids(op, bound)\n        vid = self._versions.peek_version_id(op)\n"
-           "        ident = op.identity_inputs(cids, self._versions.peek_defaults(op))\n        key = _call_id(vid, ident)\n"
+           "        ident = op.identity_inputs(cids, self._versions.peek_defaults(op))\n"
+           "        ident = rename_keys(ident, self._versions.identity_names(op))\n        key = _call_id(vid, ident)\n"
            "        shown = f\"{op.name}({_describe(bound)})\"\n        candidates = self._store.find_calls(vid, key, key)\n"
            "        diffs = [self._versions.dependency_diffs(deps_id) for _, _, deps_id, _ in candidates]\n"
            "        for (hid, _, deps_id, _), changed in zip(candidates, diffs):\n            if self._versions.is_valid(deps_id):\n",
