@@ -229,3 +229,38 @@ def test_an_edit_between_processes_recomputes_and_why_names_the_file(tmp_path):
     _edit(data, "x\n1\n2\n3\n")
     last = run()
     assert last["n"] == 3 and last["runs"] == 1 and f"dependency file {data} changed" in last["why"]
+
+
+_HASHED_IN_A_NEW_PROCESS = """
+import sys
+from mandala_ast import Storage
+from mandala_ast.runtime import file_deps
+import test_file_deps as user
+
+hashed = []
+digest = file_deps.file_digest
+file_deps.file_digest = lambda path: hashed.append(str(path)) or digest(path)  # counts, then hashes
+with Storage(sys.argv[1]).run():
+    user.first_line(sys.argv[2])
+print(len(hashed), len(user.RUNS))
+"""
+
+
+def test_a_new_process_does_not_hash_an_unchanged_file_again(tmp_path, csvs):
+    """The stat cache is kept in the storage: only a file whose stat changed is hashed."""
+    a, _ = csvs
+    db = tmp_path / "s.db"
+
+    def hashed_and_computed() -> list[str]:
+        proc = subprocess.run(
+            [sys.executable, "-c", _HASHED_IN_A_NEW_PROCESS, str(db), str(a)],
+            capture_output=True, text=True, cwd=Path(__file__).parent,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.split()
+
+    assert hashed_and_computed() == ["1", "1"]  # computed: hashed once
+    assert hashed_and_computed() == ["0", "0"]  # a hit, and the file's hash is known
+    os.utime(a, ns=(0, a.stat().st_mtime_ns + 1_000_000))
+    assert hashed_and_computed() == ["1", "0"]  # touched: hashed again, same content: a hit
+    assert hashed_and_computed() == ["0", "0"]  # and the new stat is kept

@@ -37,10 +37,26 @@ from typing import Any
 from .blobs import file_digest
 from .hashing import digest
 
-__all__ = ["PREFIX", "current_source", "current_state", "snapshot", "start", "stop"]
+__all__ = [
+    "PREFIX",
+    "TABLE",
+    "current_source",
+    "current_state",
+    "remember",
+    "snapshot",
+    "start",
+    "stat_row",
+    "stop",
+]
 
 #: Dependency names of files: ``<file>:/abs/path`` (no module name contains "<").
 PREFIX = "<file>:"
+#: The stat cache kept in the storage: a new process need not hash a large unchanged file
+#: again to know that its stored calls are valid.
+TABLE = (
+    "CREATE TABLE IF NOT EXISTS file_stats (path TEXT PRIMARY KEY, mtime_ns INTEGER, size INTEGER,"
+    " inode INTEGER, state BLOB)"
+)
 
 
 class _Tracking(threading.local):
@@ -117,6 +133,20 @@ def current_source(name: str) -> str:
     """What ``why`` shows of a file dependency now."""
     path = name[len(PREFIX) :]
     return _describe(path, current_state(name))
+
+
+def stat_row(name: str) -> tuple | None:
+    """``(path, mtime_ns, size, inode, state)`` of a file hashed in this process, for the
+    storage's ``file_stats`` table (None if it was not hashed here)."""
+    path = name[len(PREFIX) :]
+    known = _digests.get(path)
+    return None if known is None else (path, *known[0], known[1])
+
+
+def remember(row: tuple) -> None:
+    """Take a ``file_stats`` row into this process's stat cache (unless it knows better)."""
+    path, *key, state = row
+    _digests.setdefault(path, (tuple(key), state))
 
 
 def snapshot(name: str) -> tuple | None:

@@ -51,6 +51,7 @@ class VersionTracker:
         self._defaults: dict[bytes, dict[str, bytes]] = {}  # version id -> first-seen defaults
         self._reaches_user_code: dict[bytes, bool] = {}
         self._identity_names: dict[str, dict[str, str]] = {}  # op name -> renamed arguments
+        self._file_rows: dict[str, tuple | None] = {}  # data file -> its file_stats row known
 
     def forget(self) -> None:
         """Drop everything known about versions and states: the file was rewritten (a rename)."""
@@ -225,6 +226,8 @@ class VersionTracker:
             if dependency.source is not None:  # else taken from a stored state: source stored
                 self._add_source(dependency.state, dependency.name, dependency.source)
             self._track(dependency.name)
+            if dependency.kind == "file":
+                self._keep_file_stats(dependency.name)
         self._deps_members[deps_id] = tuple((d.name, d.kind, d.state) for d in found.values())
         self._valid[deps_id] = True
 
@@ -244,6 +247,8 @@ class VersionTracker:
         for name, kind, state in self._members(deps_id):
             self._track(name)
             current = deps.current_state(name)
+            if kind == "file" and record:
+                self._keep_file_stats(name)
             if current == state or self._accepted(name, state, current):
                 continue
             if not self._same_code(name, kind, state, current, record):
@@ -274,7 +279,24 @@ class VersionTracker:
 
     def _track(self, name: str) -> None:
         if name not in self._tracked:
+            if name.startswith(file_deps.PREFIX):  # hashed by another process: maybe unchanged
+                self._remember_file(name)
             self._tracked[name] = _snapshot(name)
+
+    def _remember_file(self, name: str) -> None:
+        path = name[len(file_deps.PREFIX) :]
+        row = self.store.conn.execute("SELECT * FROM file_stats WHERE path = ?", (path,)).fetchone()
+        if row is not None:
+            file_deps.remember(row)
+        self._file_rows[name] = row
+
+    def _keep_file_stats(self, name: str) -> None:
+        """Store a file's stat and hash if they are news to the file (a touched data file
+        is then hashed once, not once per process)."""
+        row = file_deps.stat_row(name)
+        if row is not None and row != self._file_rows.get(name):
+            self.store.add("file_stats", row)
+            self._file_rows[name] = row
 
     def refresh(self) -> bool:
         """At block entry: notice redefined helpers (notebooks, reloads); True if any changed."""
