@@ -114,3 +114,44 @@ def test_queries_and_deletion_see_a_transient_call(tmp_path):
     report_ = storage.delete_calls(storage.df(load))
     assert (report_.calls, report_.dependents) == (2, 1)  # load(2), and total computed from it
     assert len(storage.df(total)) == 0
+
+
+QUERIED = """
+from mandala_ast import Q, op
+
+@op(transient=True)
+def expand(n):
+    return list(range(n))
+
+@op
+def length(xs):
+    return len(xs)
+
+def run(storage):
+    with storage.run():
+        return [length(expand(n)) for n in (2, 3)]
+
+def query(storage):
+    with storage.query() as q:
+        n = Q()
+        xs = expand(n)
+        k = length(xs)
+    return q.df()
+"""
+
+
+def test_a_query_matches_transient_calls_and_shows_their_values_as_not_stored(tmp_path):
+    import sys
+
+    import mandala_ast
+
+    (tmp_path / "queried_transient.py").write_text(QUERIED)
+    try:
+        user = mandala_ast.compile_module(tmp_path / "queried_transient.py", name="queried_transient")
+        storage = Storage(tmp_path / "s.db")
+        assert user.run(storage) == [2, 3]
+        frame = user.query(Storage(tmp_path / "s.db")).sort_values("n")
+    finally:
+        sys.modules.pop("queried_transient", None)
+    assert list(frame["n"]) == [2, 3] and list(frame["k"]) == [2, 3]
+    assert list(frame["xs"]) == [NOT_STORED, NOT_STORED]
