@@ -264,3 +264,27 @@ def test_a_new_process_does_not_hash_an_unchanged_file_again(tmp_path, csvs):
     os.utime(a, ns=(0, a.stat().st_mtime_ns + 1_000_000))
     assert hashed_and_computed() == ["1", "0"]  # touched: hashed again, same content: a hit
     assert hashed_and_computed() == ["0", "0"]  # and the new stat is kept
+
+
+@op
+def big_array(n: int) -> np.ndarray:
+    return np.arange(float(n))
+
+
+@op
+def array_and_file(n: int, path: str) -> float:
+    return float(big_array(n).sum()) + len(Path(path).read_text())
+
+
+def test_the_storages_own_files_are_not_dependencies_but_a_file_named_like_it_is(tmp_path):
+    storage = Storage(tmp_path / "s.db")
+    neighbour = tmp_path / "s.db.csv"
+    neighbour.write_text("abc")
+    with storage.run():
+        big_array(300_000)  # 2.4 MB: a blob file, loaded from disk inside the next body
+    storage.close()
+    with Storage(tmp_path / "s.db").run():
+        array_and_file(300_000, str(neighbour))
+    files = {name for name in _dependency_names(tmp_path / "s.db") if name.startswith("<file>:")}
+    assert files == {f"<file>:{neighbour}"}
+    assert any((tmp_path / "s.db.blobs").rglob("*"))

@@ -114,13 +114,14 @@ def stop(previous: list | None, storage_path: Path | None) -> tuple:
 
 
 def _dependencies(opened: list[str], storage_path: Path | None) -> tuple:
-    excluded = _excluded(storage_path)
+    own, excluded = _excluded(storage_path)
     found = {}
     for path in opened:
-        if path not in found and not path.startswith(excluded) and not path.endswith(_CODE_SUFFIXES):
-            state = _state_of(path)
-            if state is not None:
-                found[path] = state
+        if path in found or path == own or path.startswith(excluded) or path.endswith(_CODE_SUFFIXES):
+            continue
+        state = _state_of(path)
+        if state is not None:
+            found[path] = state
     return tuple((PREFIX + path, state, _describe(path, state)) for path, state in sorted(found.items()))
 
 
@@ -221,12 +222,16 @@ def _describe(path: str, state: bytes) -> str:
     return f"file {path}: content {state.hex()[:16]}\n"
 
 
-def _excluded(storage_path: Path | None) -> tuple[str, ...]:
+def _excluded(storage_path: Path | None) -> tuple[str | None, tuple[str, ...]]:
+    """The storage file, and the prefixes of what else is never a dependency: its -wal,
+    -shm and blobs, the libraries, the system's pseudo-files."""
     global _LIBRARY
     if _LIBRARY is None:  # dependencies.py imports this module: ask it once it is loaded
         _LIBRARY = _library_roots()
-    own = (os.path.abspath(storage_path),) if storage_path is not None else ()
-    return own + _LIBRARY
+    if storage_path is None:
+        return None, _LIBRARY
+    own = os.path.abspath(storage_path)
+    return own, (f"{own}-", f"{own}.blobs{os.sep}", *_LIBRARY)
 
 
 def _library_roots() -> tuple[str, ...]:

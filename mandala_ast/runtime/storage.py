@@ -566,8 +566,8 @@ class Storage:
         # body may call ops, from this thread or from threads it starts).
         forgotten = self._forgotten
         args, kwargs = unwrap_pointers(args, kwargs)  # the objects ValuePointers point to
+        watching = file_deps.start(op.track_files)  # the files the body opens (file_deps.py)
         self._lock.release()  # (try/finally, not a context manager: ~1 µs less per miss)
-        watching = file_deps.start(op.track_files)
         try:
             started = time.perf_counter()
             if traced:
