@@ -242,3 +242,50 @@ def test_a_format_6_file_is_upgraded_with_the_rename_tables(tmp_path, capfd):
     assert "upgrading" in capfd.readouterr().err
     storage.rename_arg(area, "width", "w")
     assert storage.df(area)["w"].tolist() == [1]  # (area itself still says width)
+
+
+CALLER = """
+import sys
+from {module} import inner
+from mandala_ast import Storage, op
+
+RUNS = []
+
+@op
+def outer(x):
+    RUNS.append(x)
+    return inner(x) + 1
+
+storage = Storage(sys.argv[1])
+{rename}
+with storage.run():
+    print([outer(i) for i in range(3)], RUNS)
+"""
+INNER = """
+from mandala_ast import op
+
+@op
+def inner(x):
+    return 10 * x
+"""
+
+
+def test_an_op_whose_callee_moved_to_another_module_stays_valid(tmp_path):
+    """Moving inner and updating the import leaves outer's code unchanged: its calls, which
+    depend on inner by its old name, stay valid once the move is declared."""
+    db = tmp_path / "s.db"
+
+    def run(module: str, rename: str = "") -> str:
+        (tmp_path / "caller.py").write_text(textwrap.dedent(CALLER.format(module=module, rename=rename)))
+        proc = subprocess.run(
+            [sys.executable, str(tmp_path / "caller.py"), str(db)], capture_output=True, text=True,
+            env={"PYTHONPATH": str(tmp_path), "PATH": ""},
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.strip()
+
+    (tmp_path / "helpers.py").write_text(textwrap.dedent(INNER))
+    assert run("helpers") == "[1, 11, 21] [0, 1, 2]"
+    (tmp_path / "helpers.py").unlink()
+    (tmp_path / "models.py").write_text(textwrap.dedent(INNER))
+    assert run("models", 'storage.rename_op("helpers.inner", "models.inner")') == "[1, 11, 21] []"
