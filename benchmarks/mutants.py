@@ -378,14 +378,14 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("W01", _ST, "        if self._versions.refresh():\n            self._forget_lookups()\n        bound = op.bind(args, kwargs)\n"
            "        cids = self._input_cids(op, bound)\n        vid = self._versions.peek_version_id(op)\n"
            "        ident = op.identity_inputs(cids, self._versions.peek_defaults(op))\n"
-           "        ident = rename_keys(ident, self._versions.identity_names(op))\n        key = _call_id(vid, ident)\n"
+           "        ident = renames.renamed(ident, self._versions.identity_names(op))\n        key = _call_id(vid, ident)\n"
            "        shown = f\"{op.name}({_describe(bound)})\"\n        candidates = self._store.find_calls(vid, key, key)\n"
            "        diffs = [self._versions.dependency_diffs(deps_id) for _, _, deps_id, _ in candidates]\n"
            "        for (hid, *_), changed in zip(candidates, diffs):\n            if not changed:\n",
            "        bound = op.bind(args, kwargs)\n"
            "        cids = self._input_cids(op, bound)\n        vid = self._versions.peek_version_id(op)\n"
            "        ident = op.identity_inputs(cids, self._versions.peek_defaults(op))\n"
-           "        ident = rename_keys(ident, self._versions.identity_names(op))\n        key = _call_id(vid, ident)\n"
+           "        ident = renames.renamed(ident, self._versions.identity_names(op))\n        key = _call_id(vid, ident)\n"
            "        shown = f\"{op.name}({_describe(bound)})\"\n        candidates = self._store.find_calls(vid, key, key)\n"
            "        diffs = [self._versions.dependency_diffs(deps_id) for _, _, deps_id, _ in candidates]\n"
            "        for (hid, _, deps_id, _), changed in zip(candidates, diffs):\n            if self._versions.is_valid(deps_id):\n",

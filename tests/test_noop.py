@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-import mandala_ast
 from mandala_ast import Storage, ValuePointer, op
 
 RUNS: list[int] = []

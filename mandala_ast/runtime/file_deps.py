@@ -125,8 +125,9 @@ def _dependencies(opened: list[str], storage_path: Path | None) -> tuple:
     return tuple((PREFIX + path, state, _describe(path, state)) for path, state in sorted(found.items()))
 
 
-def current_state(name: str) -> bytes | None:
-    """The content state of a file dependency now (missing files have one too)."""
+def current_state(name: str) -> bytes:
+    """The content state of a file dependency now (a missing file, or one that is no longer
+    a regular file, has the state "missing")."""
     return _state_of(name[len(PREFIX) :]) or _MISSING
 
 

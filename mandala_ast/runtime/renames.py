@@ -242,7 +242,7 @@ def _alias_version(conn: sqlite3.Connection, op: "Op", latest: tuple) -> None:
     unless the file already knows that version (the rename changed nothing it hashes)."""
     if conn.execute("SELECT 1 FROM versions WHERE version_id = ?", (op.version_id,)).fetchone():
         return
-    now, (old_vid, canonical, old_fingerprint, old_version) = time.time(), latest
+    now, (_, canonical, old_fingerprint, old_version) = time.time(), latest
     conn.execute(
         "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?)",
         (op.version_id, op.name, op.version, now, op.fingerprint.digest, canonical),
@@ -252,7 +252,8 @@ def _alias_version(conn: sqlite3.Connection, op: "Op", latest: tuple) -> None:
     from . import dependencies as deps
 
     name = deps.qualified_name(op.fn)
-    conn.execute("INSERT OR IGNORE INTO sources VALUES (?, ?, ?, ?)", (op.fingerprint.digest, name, op.fingerprint.source, now))
+    source = (op.fingerprint.digest, name, op.fingerprint.source, now)
+    conn.execute("INSERT OR IGNORE INTO sources VALUES (?, ?, ?, ?)", source)
     _rename_dependency(conn, op, old_fingerprint, old_version)
 
 

@@ -41,7 +41,6 @@ from .ops import Op
 from .packing import pack_outputs, unpack_outputs
 from .pointers import unwrap as unwrap_pointers
 from .refs import InexactRefs, Ref
-from .renames import rename_history, renamed as rename_keys
 from .store import FIELDS, SQLiteStore, full_disk_error
 from .structures import EncodedStructure
 from .tracing import RanCode, run_traced
@@ -431,7 +430,7 @@ class Storage:
         ident = op.identity_inputs(cids, self._versions.defaults(op))
         renamed = self._versions.identity_names(op)  # {} unless arguments were renamed
         if renamed:
-            ident = rename_keys(ident, renamed)
+            ident = renames.renamed(ident, renamed)
         call_cid = _call_id(vid, ident)
         # Compiled code knows an argument's history while it holds the same object; the object
         # may have been changed since (model.fit(...), tags.add(...)): its history then no
@@ -965,7 +964,7 @@ class Storage:
     def _why(self, op: Op, args: tuple, kwargs: dict) -> str:
         self.commit()
         with self._lock, damage_as_error(self.path, f"explaining a call of op {op.name}"):
-            return self._explain(op, args, kwargs) + rename_history(self._store.conn, op.name)
+            return self._explain(op, args, kwargs) + renames.rename_history(self._store.conn, op.name)
 
     def _explain(self, op: Op, args: tuple, kwargs: dict) -> str:
         if self._unchecked:  # an argument may be a loaded value (see _check_round_trips)
@@ -978,7 +977,7 @@ class Storage:
         cids = self._input_cids(op, bound)
         vid = self._versions.peek_version_id(op)
         ident = op.identity_inputs(cids, self._versions.peek_defaults(op))
-        ident = rename_keys(ident, self._versions.identity_names(op))
+        ident = renames.renamed(ident, self._versions.identity_names(op))
         key = _call_id(vid, ident)
         shown = f"{op.name}({_describe(bound)})"
         candidates = self._store.find_calls(vid, key, key)

@@ -465,7 +465,7 @@ def _shown(name: str) -> str:
     return name.replace(":", ".")
 
 
-def _snapshot(name: str) -> tuple[Any, bytes | None]:
+def _snapshot(name: str) -> tuple[Any, Any]:
     """What refresh() compares: the object a name resolves to, and for a list, dict or set
     constant its content too (``CONFIG["lr"] = 0.2`` changes no identity); for a data file,
     its stat (a file edited between blocks is hashed again)."""
