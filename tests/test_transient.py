@@ -155,3 +155,24 @@ def test_a_query_matches_transient_calls_and_shows_their_values_as_not_stored(tm
         sys.modules.pop("queried_transient", None)
     assert list(frame["n"]) == [2, 3] and list(frame["k"]) == [2, 3]
     assert list(frame["xs"]) == [NOT_STORED, NOT_STORED]
+
+
+@op(nout=2, transient=[0])
+def split(n: int):
+    RUNS.append("split")
+    return list(range(n)), n * n
+
+
+def test_one_output_can_be_transient_and_verify_and_gc_accept_it(tmp_path):
+    path = tmp_path / "s.db"
+    storage = Storage(path)
+    with storage.run():
+        assert split(3) == ([0, 1, 2], 9)
+    frame = storage.df(split)
+    assert list(frame["output_0"]) == [NOT_STORED] and list(frame["output_1"]) == [9]
+    assert storage.verify().ok
+    storage.gc()
+    RUNS.clear()
+    with Storage(path).run():
+        assert split(3) == ([0, 1, 2], 9)
+    assert RUNS == ["split"]

@@ -40,7 +40,7 @@ class Op:
         ignore: Iterable[str] = (),
         version: int = 0,
         track_files: bool = True,
-        transient: bool = False,
+        transient: bool | Iterable[int] = False,
     ) -> None:
         functools.update_wrapper(self, fn)
         self.fn = fn
@@ -51,8 +51,9 @@ class Op:
         self.version = version
         #: Whether the files its body reads are dependencies of its calls (file_deps.py).
         self.track_files = track_files
-        #: Whether its outputs' values are left out of the storage (transient.py).
-        self.transient = transient
+        #: Which outputs' values are left out of the storage (transient.py): True for all,
+        #: else a frozenset of output indices (empty: none, False).
+        self.transient = transient if isinstance(transient, bool) else frozenset(transient) or False
         self._check_ignore()
         self._positional_names = self._simple_positional_names()
         #: This op object, as a number: memo keys hold it instead of the op, so they hold
@@ -212,15 +213,15 @@ def op(
     ignore: Iterable[str] = (),
     version: int = 0,
     track_files: bool = True,
-    transient: bool = False,
+    transient: bool | Iterable[int] = False,
 ) -> Any:
     """Turn a function into a memoized op.
 
     ``nout`` overrides the output count taken from a ``tuple[...]`` return annotation;
     ``ignore`` names parameters that are not part of a call's identity; ``version`` bumps the
     op's identity by hand. ``track_files=False``: the files the body reads are not
-    dependencies of its calls. ``transient=True``: its outputs' values are not stored (only
-    their content ids), and computed again when a later block needs them.
+    dependencies of its calls. ``transient=True`` (or the indices of some outputs): their values
+    are not stored (only their content ids), and computed again when a later block needs them.
 
     >>> @op(nout=2, ignore=("verbose",))
     ... def split(xs, verbose=False):

@@ -591,7 +591,7 @@ class Storage:
             if structured:
                 encoded = structures.encode_outputs(structured, outputs, op.name)
             elif op.transient:  # the call and its outputs' ids are kept, not their values
-                encoded = transient.placeholders(outputs)
+                encoded = transient.placeholders(outputs, op.transient)
                 self._recomputed.computed(out_cids, outputs)
             else:
                 encoded = list(map(codecs.encode, outputs))

@@ -22,6 +22,7 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from .._errors import MandalaTransientWarning
+from . import codecs
 from .codecs import EncodedValue
 from .hashing import UnhashableError, content_id
 from .pointers import unwrap
@@ -65,9 +66,12 @@ class TransientValue(Exception):
     """A run block asked for the value of an output that was not stored (internal)."""
 
 
-def placeholders(outputs: tuple) -> list[EncodedValue]:
-    """What a transient op's outputs are stored as: a row per output, without its value."""
-    return [_ROW] * len(outputs)
+def placeholders(outputs: tuple, which: Any) -> list[EncodedValue]:
+    """How a transient op's outputs are stored: each transient one (``which``: True for all,
+    else their indices) as a row without its value, the others encoded as usual."""
+    if which is True:
+        return [_ROW] * len(outputs)
+    return [_ROW if i in which else codecs.encode(value) for i, value in enumerate(outputs)]
 
 
 class Recomputed:
