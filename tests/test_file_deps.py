@@ -67,6 +67,15 @@ def write_report(path: str, text: str) -> int:
 
 
 @op
+def scratch_round_trip(path: str, text: str) -> str:
+    RUNS.append("scratch_round_trip")
+    with open(path, "w+") as handle:  # emptied on opening: nothing read from before
+        handle.write(text)
+        handle.seek(0)
+        return handle.read()
+
+
+@op
 def summary(path: str) -> int:
     RUNS.append("summary")
     return count_rows(path) * 10
@@ -167,6 +176,7 @@ def _dependency_names(path: Path) -> set[str]:
 def test_written_files_stored_values_and_libraries_are_not_dependencies(tmp_path):
     storage = Storage(tmp_path / "s.db")
     _run(storage, (write_report, str(tmp_path / "out.txt"), "hello"))
+    _run(storage, (scratch_round_trip, str(tmp_path / "scratch.txt"), "hello"))
     big = tmp_path / "big.csv"
     pd.DataFrame({"x": range(300_000)}).to_csv(big, index=False)
     _run(storage, (count_rows, str(big)))  # imports pandas modules, reads big.csv

@@ -72,6 +72,7 @@ _digests: dict[str, tuple[tuple, bytes]] = {}
 _MISSING = digest(b"file|missing")
 _CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".pyd", ".so")
 _WRITE_ONLY = os.O_WRONLY
+_FRESH_FLAGS = os.O_TRUNC | os.O_EXCL
 #: Library and system roots, found on first use (see _excluded).
 _LIBRARY: tuple[str, ...] | None = None
 
@@ -79,10 +80,12 @@ _LIBRARY: tuple[str, ...] | None = None
 def _note(opened: list, path: Any, mode: str | None, flags: int) -> None:
     if isinstance(path, int):  # an already open descriptor: its name was seen when opened
         return
-    if mode is None:  # os.open: read unless opened write-only
-        if flags & os.O_ACCMODE == _WRITE_ONLY:
+    # What the body may read is what the file held before: not a file opened write-only or
+    # emptied on opening ("w+", O_TRUNC), whose content the body writes itself.
+    if mode is None:  # os.open
+        if flags & os.O_ACCMODE == _WRITE_ONLY or flags & _FRESH_FLAGS:
             return
-    elif "r" not in mode and "+" not in mode:
+    elif "r" not in mode and "a+" not in mode:
         return
     try:
         opened.append(os.path.abspath(os.fsdecode(path)))
