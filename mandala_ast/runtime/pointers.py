@@ -6,7 +6,8 @@ object it points to: ``train(ValuePointer("imagenet", data))`` calls ``train(dat
 on "imagenet". The name is a promise from the user: that it stands for this content. Another
 object under the same name is the same argument (its calls are hits), so a new version of the
 data needs a new name ("imagenet-2024"). A pointer loaded from the storage (a table, a query)
-holds its name only.
+holds its name only. Only pointers passed directly as arguments are replaced by their objects;
+one inside a list or dict reaches the op as the pointer (``pointer.value``).
 """
 
 from __future__ import annotations
