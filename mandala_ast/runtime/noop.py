@@ -37,12 +37,12 @@ class NoopBlock(RunBlock):
     ...     train(data)                     # computed, not stored, not looked up
     """
 
-    def __init__(self, storage: "Storage") -> None:
+    def __init__(self, storage: Storage) -> None:
         super().__init__(storage)
 
     # Not registered as open: a worker thread with no block of its own must not join it and
     # memoize, and entering reads nothing from the storage.
-    def __enter__(self) -> "Storage":
+    def __enter__(self) -> Storage:
         self._outer.append(state.block)
         state.block = self
         return self.storage
@@ -55,10 +55,10 @@ class NoopBlock(RunBlock):
     def new_calls_allowed(self) -> bool:
         return True
 
-    def call_op(self, op: "Op", args: tuple, kwargs: dict) -> Any:
+    def call_op(self, op: Op, args: tuple, kwargs: dict) -> Any:
         args, kwargs = unwrap(args, kwargs)
         return op.fn(*args, **kwargs)
 
-    def call_op_with_refs(self, op: "Op", args: tuple, kwargs: dict, input_refs: dict) -> tuple:
+    def call_op_with_refs(self, op: Op, args: tuple, kwargs: dict, input_refs: dict) -> tuple:
         outputs = op.split_outputs(self.call_op(op, args, kwargs))
         return tuple(Ref(value, _NO_ID, _NO_ID, (_NO_ID, i)) for i, value in enumerate(outputs))

@@ -83,7 +83,7 @@ def add_tables(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-def rename_op(store: "SQLiteStore", old: Any, new: Any) -> str:
+def rename_op(store: SQLiteStore, old: Any, new: Any) -> str:
     """Make the stored calls of op ``old`` (an op or its qualified name) those of op ``new``
     (an op, or the qualified name of one that can be imported); returns what was done.
 
@@ -118,7 +118,7 @@ def rename_op(store: "SQLiteStore", old: Any, new: Any) -> str:
     return f"op {old_name} renamed to {new_op.name}: {kept} stored calls kept"
 
 
-def rename_arg(store: "SQLiteStore", op: Any, old: str, new: str) -> str:
+def rename_arg(store: SQLiteStore, op: Any, old: str, new: str) -> str:
     """Rename argument ``old`` of op ``op`` (its new code) to ``new`` in every stored call.
 
     >>> rename_arg(store, train, "lr", "learning_rate")     # doctest: +SKIP
@@ -184,7 +184,7 @@ def rename_history(conn: sqlite3.Connection, op_name: str) -> str:
     return "".join(f"\n{note}" for _, note in rename_notes(conn, op_name))
 
 
-def resolve_op(target: Any) -> "Op":
+def resolve_op(target: Any) -> Op:
     """An op, or the op a qualified name (``pkg.module.name`` or ``pkg.module:name``) imports."""
     from .ops import Op
 
@@ -217,7 +217,7 @@ def _dotted(name: Any) -> str:
     return name.replace(":", ".")
 
 
-def _write(store: "SQLiteStore", body: Any) -> Any:
+def _write(store: SQLiteStore, body: Any) -> Any:
     store.flush()  # rows buffered before the rename are renamed with the rest
     return store.write_transaction(body)
 
@@ -237,7 +237,7 @@ def _has_argument(conn: sqlite3.Connection, op_name: str, name: str) -> bool:
     return stored is not None or default is not None
 
 
-def _alias_version(conn: sqlite3.Connection, op: "Op", latest: tuple) -> None:
+def _alias_version(conn: sqlite3.Connection, op: Op, latest: tuple) -> None:
     """Store ``op``'s current version as the old latest version (whose calls it takes on),
     unless the file already knows that version (the rename changed nothing it hashes)."""
     if conn.execute("SELECT 1 FROM versions WHERE version_id = ?", (op.version_id,)).fetchone():
@@ -257,7 +257,7 @@ def _alias_version(conn: sqlite3.Connection, op: "Op", latest: tuple) -> None:
     _rename_dependency(conn, op, old_fingerprint, old_version)
 
 
-def _rename_dependency(conn: sqlite3.Connection, op: "Op", old_fingerprint: bytes, old_version: int) -> None:
+def _rename_dependency(conn: sqlite3.Connection, op: Op, old_fingerprint: bytes, old_version: int) -> None:
     """Ops that called the old op depend on it by its old name and code: move those to the
     new name, and accept the new code as the old (the callers' calls stay valid)."""
     from . import dependencies as deps
@@ -273,7 +273,7 @@ def _rename_dependency(conn: sqlite3.Connection, op: "Op", old_fingerprint: byte
         conn.execute("INSERT OR IGNORE INTO accepted VALUES (?, ?, ?)", (new_name, old_state, new_state))
 
 
-def _log(conn: sqlite3.Connection, op: "Op", kind: str, old: str, new: str) -> None:
+def _log(conn: sqlite3.Connection, op: Op, kind: str, old: str, new: str) -> None:
     conn.execute(
         "INSERT INTO renames VALUES (?, ?, ?, ?, ?, ?)", (op.name, kind, old, new, op.version_id, time.time())
     )

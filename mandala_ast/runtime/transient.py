@@ -43,9 +43,9 @@ class NotStored:
     <transient: not stored>
     """
 
-    _instance: "NotStored | None" = None
+    _instance: NotStored | None = None
 
-    def __new__(cls) -> "NotStored":  # one instance, also when unpickled
+    def __new__(cls) -> NotStored:  # one instance, also when unpickled
         if cls._instance is None:
             cls._instance = super().__new__(cls)
         return cls._instance
@@ -90,7 +90,7 @@ class Recomputed:
             self._fresh.clear()
         self._fresh[out_cids] = outputs
 
-    def outputs(self, op: "Op", args: tuple, kwargs: dict, out_cids: tuple[bytes, ...]) -> tuple:
+    def outputs(self, op: Op, args: tuple, kwargs: dict, out_cids: tuple[bytes, ...]) -> tuple:
         """The outputs of a stored call of ``op`` one of which was not stored: just computed,
         or computed again now."""
         fresh = self._fresh.pop(out_cids, None)
