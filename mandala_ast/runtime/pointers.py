@@ -54,7 +54,7 @@ class ValuePointer:
         return hash(("ValuePointer", self.name))
 
 
-def unwrap(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+def unwrap(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """The arguments an op body receives: each pointer replaced by the object it points to."""
     if not _made:  # the common case: one global read
         return args, kwargs
