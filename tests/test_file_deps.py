@@ -298,3 +298,25 @@ def test_the_storages_own_files_are_not_dependencies_but_a_file_named_like_it_is
     files = {name for name in _dependency_names(tmp_path / "s.db") if name.startswith("<file>:")}
     assert files == {f"<file>:{neighbour}"}
     assert any((tmp_path / "s.db.blobs").rglob("*"))
+
+
+def test_the_wrapped_open_keeps_its_own_errors_and_modes(tmp_path):
+    """A bad argument to open() inside an op body fails as open() fails, not in the tracking."""
+    path = tmp_path / "f.txt"
+    path.write_text("abc")
+
+    @op
+    def misuse(p: str) -> str:
+        for bad in (dict(mode=3), dict(mode="rw"), dict(buffering="x")):
+            try:
+                open(p, **bad)
+            except (TypeError, ValueError) as exc:
+                RUNS.append(type(exc).__name__)
+        with open(p, "ab+") as handle:  # appends, and may read what was there
+            handle.seek(0)
+            return handle.read().decode()
+
+    storage = Storage(tmp_path / "s.db")
+    assert _run(storage, (misuse, str(path))) == ["abc"]
+    assert RUNS == ["TypeError", "ValueError", "TypeError"]
+    assert {n for n in _dependency_names(storage.path) if n.startswith("<file>:")} == {f"<file>:{path}"}

@@ -77,20 +77,22 @@ _FRESH_FLAGS = os.O_TRUNC | os.O_EXCL
 _LIBRARY: tuple[str, ...] | None = None
 
 
-def _note(opened: list, path: Any, mode: str | None, flags: int) -> None:
-    if isinstance(path, int):  # an already open descriptor: its name was seen when opened
-        return
-    # What the body may read is what the file held before: not a file opened write-only or
-    # emptied on opening ("w+", O_TRUNC), whose content the body writes itself.
-    if mode is None:  # os.open
-        if flags & os.O_ACCMODE == _WRITE_ONLY or flags & _FRESH_FLAGS:
-            return
-    elif "r" not in mode and "a+" not in mode:
-        return
+def _note(opened: list, path: Any, mode: Any, flags: Any) -> None:
+    """Note ``path`` if the body may read what it held. Raises nothing: arguments open()
+    refuses are left for open() to refuse with its own error."""
     try:
-        opened.append(os.path.abspath(os.fsdecode(path)))
-    except (TypeError, ValueError):  # not a path: open() raises its own error
+        if _reads_earlier_content(mode, flags) and not isinstance(path, int):  # (not a descriptor)
+            opened.append(os.path.abspath(os.fsdecode(path)))
+    except (TypeError, ValueError):
         pass
+
+
+def _reads_earlier_content(mode: Any, flags: Any) -> bool:
+    # Not a file opened write-only or emptied on opening ("w+", O_TRUNC): what the body reads
+    # from it, it wrote itself.
+    if mode is None:  # os.open
+        return flags & os.O_ACCMODE != _WRITE_ONLY and not flags & _FRESH_FLAGS
+    return "r" in mode or ("a" in mode and "+" in mode)
 
 
 def start(track: bool) -> list | None:
