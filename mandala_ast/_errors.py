@@ -7,14 +7,13 @@ Hierarchy::
           ├── StorageFormatError      the file is not a mandala_ast storage, is damaged, or its path cannot be one
           ├── StorageBusyError        other processes kept the file locked past every retry
           ├── CorruptValueError       a value's file is missing or its bytes are not those stored
-
-
           ├── StorageFullError        the disk filled up while calls were written (also an OSError)
           ├── ReadOnlyStorageError    a new call on a storage that cannot be written
           ├── AmbiguousBlockError     a thread with no block of its own, blocks of several storages open
           ├── ValueEncodingError      an argument or output cannot be hashed or stored
           ├── OutputCountError        an op returned the wrong number of values
           ├── NewCallError            a call is missing and new calls are not allowed
+          ├── QueryError              a query or delete block's code cannot be matched (also a ValueError)
           ├── VersionChangeError      code changed and Storage(on_change="error") refuses to recompute
           ├── RenderError             graphviz's dot failed to draw a picture
           ├── UnknownOpError          a storage holds no op of that name (command line, export, rename)

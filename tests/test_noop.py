@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from mandala_ast import Storage, ValuePointer, op
+from mandala_ast.runtime import blocks
+from mandala_ast.runtime.noop import NoopBlock
 
 RUNS: list[int] = []
 
@@ -83,3 +85,14 @@ def test_the_environment_variable_makes_every_block_noop_in_compiled_code(tmp_pa
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.split("[")[0].split() == ["3", "3"] and "[1, 2, 1, 2]" in out.stdout
     assert _files(path) == before
+
+
+def test_with_storage_under_the_environment_variable_leaves_no_block_open(tmp_path, monkeypatch):
+    monkeypatch.setenv("MANDALA_AST_NOOP", "1")
+    storage = Storage(tmp_path / "s.db")
+    with storage:
+        assert inc(1) == 2
+    assert blocks.state.block is None
+    with storage.run(mode="run") as same:  # the variable wins over the argument
+        assert same is storage and isinstance(blocks.state.block, NoopBlock)
+    assert blocks.state.block is None

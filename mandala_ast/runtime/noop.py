@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from .blocks import RunBlock, state
+from .blocks import RunBlock, pop, push, state
 from .pointers import unwrap
 from .refs import Ref
 
@@ -41,19 +41,15 @@ class NoopBlock(RunBlock):
         super().__init__(storage)
 
     # Not registered as open: a worker thread with no block of its own must not join it and
-    # memoize, and entering reads nothing from the storage.
+    # memoize, and entering reads nothing from the storage (nor does exiting commit).
     def __enter__(self) -> Storage:
-        self._outer.append(state.block)
-        state.block = self
+        push(self)
         return self.storage
 
     def __exit__(self, *exc_info: Any) -> None:
-        state.block = self._outer.pop()
-        if not self._outer:
+        pop(self)
+        if self not in state.stack:
             self.names.clear()
-
-    def new_calls_allowed(self) -> bool:
-        return True
 
     def call_op(self, op: Op, args: tuple, kwargs: dict) -> Any:
         args, kwargs = unwrap(args, kwargs)
