@@ -7,8 +7,9 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
-from mandala_ast import Storage, ValuePointer, op
+from mandala_ast import MandalaRepairWarning, Storage, ValuePointer, op
 
 RUNS: list[int] = []
 
@@ -57,3 +58,19 @@ def test_a_stored_pointer_loads_as_its_name_in_another_process(tmp_path):
 
 def test_outside_blocks_the_op_also_receives_the_object():
     assert mean(ValuePointer("numbers", [2.0, 4.0])) == 3.0
+
+
+@op
+def repeated(data) -> bytes:
+    return bytes(data) * (1 << 20)  # 2 MiB: stored as a value file
+
+
+def test_a_damaged_output_file_of_a_call_taking_a_pointer_is_repaired(tmp_path):
+    path = tmp_path / "s.db"
+    with Storage(path).run():
+        expected = repeated(ValuePointer("ab", b"ab"))
+    (stored,) = [p for p in (tmp_path / "s.db.blobs").rglob("*") if p.is_file()]
+    stored.write_bytes(b"x" * stored.stat().st_size)  # same size, other bytes
+    with pytest.warns(MandalaRepairWarning), Storage(path).run():
+        assert repeated(ValuePointer("ab", b"ab")) == expected  # computed again from b"ab"
+    assert stored.read_bytes() == expected

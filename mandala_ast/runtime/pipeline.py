@@ -30,6 +30,7 @@ from .identity import CallIdentity, HashedInputs, describe_args, hash_inputs, id
 from .integrity import damage_as_error, damaged_error, is_damage
 from .loading import IMMUTABLE, MissingValueError, ValueLoader, corrupt_for_call
 from .lookup import CallIndex, Found
+from .pointers import unwrap as unwrap_pointers
 from .recording import Recorder, UnstoredOutputs, encode_outputs, encoded_outputs
 
 if TYPE_CHECKING:
@@ -210,6 +211,7 @@ class CallPipeline:
         if not new_calls_allowed:
             raise corrupt_for_call(error, shown, "new calls are not allowed here, so it is not computed again") from error
         self.versions.check_may_compute(op)
+        args, kwargs = unwrap_pointers(args, kwargs)  # the body gets what pointers point to
         fresh = encoded_outputs(op, op.split_outputs(op.fn(*args, **kwargs)))
         return self.loader.repair(out_cids, fresh, shown)
 
