@@ -162,4 +162,5 @@ _CODEC_MODULES = {
     "sparse": _LIBRARY_MODULES["scipy"],
     "xarray": _LIBRARY_MODULES["xarray"],
     "pil": _LIBRARY_MODULES["PIL"],
+    "pointer": "mandala_ast.runtime.pointers",  # a ValuePointer (stored as its name)
 }
