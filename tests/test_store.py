@@ -327,3 +327,20 @@ def test_a_write_interrupted_midway_leaves_nothing_half_done_and_the_file_writab
     store.close()
     keys = {key for (key,) in sqlite3.connect(path).execute("SELECT key FROM mandala_meta")}
     assert "half" not in keys and "next" in keys
+
+
+def test_lock_errors_are_told_from_other_sqlite_errors(path):
+    """The one check behind retries (store.py) and StorageBusyError (deletion, gc)."""
+    Storage(path)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    other = sqlite3.connect(path, isolation_level=None, timeout=0)
+    try:
+        with pytest.raises(sqlite3.OperationalError) as locked:
+            other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(sqlite3.OperationalError) as missing:
+            holder.execute("SELECT * FROM no_such_table")
+    finally:
+        holder.execute("ROLLBACK")
+    assert store_module.is_lock_error(locked.value)
+    assert not store_module.is_lock_error(missing.value)
