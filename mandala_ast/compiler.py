@@ -74,7 +74,7 @@ TRANSFORMING: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "mandala_ast_transforming", default=False
 )
 
-#: Per-process counters: read by the pytest plugin, tests and benchmarks.
+#: Per-process counters of cache hits, misses and fallbacks: read by tests and benchmarks.
 STATS: dict[str, int] = {"hits": 0, "misses": 0, "fallbacks": 0}
 
 # (kind, message, lineno): kind is "diagnostic" or "fallback".
@@ -147,7 +147,8 @@ def wants_compiling(data: bytes, *, prefilter: bool) -> bool:
 def code_for(
     loader: importlib.machinery.SourceFileLoader, data: bytes, path: str, fullname: str
 ) -> types.CodeType:
-    """The import-hooks.md §9 flow: cache hit, or transform + compile + cache write."""
+    """The code for a module: a cache hit, or transform + compile + cache write; either way
+    the transform's diagnostics are replayed as warnings."""
     key = cache_key()
     pyc = cache_path(path, key)
     hit = read_cache(pyc, data, key) if pyc else None
@@ -250,7 +251,7 @@ def fallback(
 
 
 def line_drift(old: str, new: str) -> str:
-    """Why *new* would move original lines (import-hooks.md §4.5 A), or ``""``.
+    """Why *new* would move original lines (tracebacks would point at the wrong ones), or ``""``.
 
     >>> line_drift("a\\nb\\n", "a; c\\nb\\n")
     ''
