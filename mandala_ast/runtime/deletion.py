@@ -160,6 +160,7 @@ def delete_calls(
     hids = list(hids)
     with busy_as_error(store, "delete calls"), stages("deleting calls", 5) as steps:
         body = lambda conn: _delete_in(conn, hids, dependents, blobs, steps)  # noqa: E731
+        report: DeleteReport
         report, external = store.write_transaction(body)
         steps.step("removing value files")
         remove_blob_files(store, blobs, external)

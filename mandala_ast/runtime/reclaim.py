@@ -16,7 +16,7 @@ import os
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .codecs import STRUCTURE_CODECS
 from .deletion_watch import mark_deleted
@@ -162,7 +162,7 @@ def _spare_elements(conn: sqlite3.Connection, blobs: BlobDir | None) -> None:
 _STRUCTURE_ROW_SQL = "SELECT codec, data, external FROM main.vals WHERE cid = ? AND codec IN ({codecs})"
 
 
-def _structure_elements(row: tuple, blobs: BlobDir | None) -> list[bytes]:
+def _structure_elements(row: tuple[Any, ...], blobs: BlobDir | None) -> list[bytes]:
     cid, codec, data, external = row
     if external and blobs is not None:
         try:
