@@ -74,7 +74,8 @@ TRANSFORMING: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "mandala_ast_transforming", default=False
 )
 
-#: Per-process counters of cache hits, misses and fallbacks: read by tests and benchmarks.
+#: Per-process counters of compiled-module cache hits, misses and fallbacks: read by tests and
+#: benchmarks (bench_import.py).
 STATS: dict[str, int] = {"hits": 0, "misses": 0, "fallbacks": 0}
 
 # (kind, message, lineno): kind is "diagnostic" or "fallback".

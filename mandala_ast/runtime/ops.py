@@ -15,7 +15,7 @@ from . import blocks, structures
 from .fingerprints import Fingerprint, fingerprint
 from .hashing import UnhashableError, content_id, digest
 
-__all__ = ["Op", "Workflow", "op", "workflow"]
+__all__ = ["Op", "Workflow", "flatten_bound", "op", "workflow"]
 
 _SERIALS = itertools.count()
 
@@ -50,7 +50,7 @@ class Op:
         self._check_ignore()
         self._positional_names = self._simple_positional_names()
         #: This op object, as a number: memo keys hold it instead of the op, so they hold
-        #: nothing the garbage collector must keep visiting (storage.py's _fast_key).
+        #: nothing the garbage collector must keep visiting (identity.py's fast_key).
         self.serial = next(_SERIALS)
         self._default_cids: dict[str, bytes] | None = None
 
@@ -121,7 +121,7 @@ class Op:
             return dict(zip(names, args))
         bound = self.signature.bind(*args, **kwargs)
         bound.apply_defaults()
-        return _flatten_bound(self.signature, bound.arguments)
+        return flatten_bound(self.signature, bound.arguments)
 
     def identity_inputs(self, cids: dict[str, bytes], defaults: dict[str, bytes]) -> dict[str, bytes]:
         """Of the (non-ignored) inputs' content ids, those that make up the call's identity.
@@ -233,7 +233,14 @@ def _default_cid(default: Any) -> bytes | None:
         return None
 
 
-def _flatten_bound(signature: inspect.Signature, arguments: dict[str, Any]) -> dict[str, Any]:
+def flatten_bound(signature: inspect.Signature, arguments: dict[str, Any]) -> dict[str, Any]:
+    """Bound arguments by input name: ``*args`` as one ``'*name'`` input (left out when
+    empty), each ``**kwargs`` item as ``'**key'``.
+
+    >>> import inspect
+    >>> flatten_bound(inspect.signature(lambda a, *r, **k: 0), {"a": 1, "r": (2,), "k": {"z": 3}})
+    {'a': 1, '*r': (2,), '**z': 3}
+    """
     flat: dict[str, Any] = {}
     for name, value in arguments.items():
         kind = signature.parameters[name].kind
