@@ -187,7 +187,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("I07", _ID, 'self.row_id = digest(b"row|%s|%s" % (self.history_id, deps_id))',
            'self.row_id = digest(b"row|%s" % self.history_id)', _OPS + ("tests/test_versions.py",),
            "row id without the dependency state: a recomputation after an edit is never stored"),
-    Mutant("I08", _ID, "histories.update((name, input_refs[name].hid) for name in sources)", "histories.update(())",
+    Mutant("I08", _ID, "histories.update((renamed.get(name, name), input_refs[name].hid) for name in sources)",
+           "histories.update(())",
            _OPS + ("tests/test_compiled_blocks.py", "tests/test_compiled_runtime.py"),
            "history id ignores where inputs came from (compiled provenance collapses to content)"),
     Mutant("I09", "mandala_ast/runtime/ops.py",
@@ -383,13 +384,15 @@ MUTANTS: tuple[Mutant, ...] = (
     # -- storage.why: today's code, nothing stored ----------------------------------------------
     Mutant("W01", _EX, "    engine.refresh_versions()\n    versions, store = engine.versions, engine.store\n"
            "    bound, cids = hash_inputs(op, args, kwargs, engine.loader.aliases)\n    version_id = versions.peek_version_id(op)\n"
-           "    ident = op.identity_inputs(cids, versions.peek_defaults(op))\n    key = call_id(version_id, ident)\n"
+           "    ident = op.identity_inputs(cids, versions.peek_defaults(op))\n"
+           "    ident = renames.renamed(ident, versions.identity_names(op))\n    key = call_id(version_id, ident)\n"
            "    shown = f\"{op.name}({describe(bound)})\"\n    candidates = store.find_calls(version_id, key, key)\n"
            "    diffs = [versions.dependency_diffs(deps_id) for _, _, deps_id, _ in candidates]\n"
            "    for (row_id, *_), changed in zip(candidates, diffs):\n        if not changed:\n",
            "    versions, store = engine.versions, engine.store\n"
            "    bound, cids = hash_inputs(op, args, kwargs, engine.loader.aliases)\n    version_id = versions.peek_version_id(op)\n"
-           "    ident = op.identity_inputs(cids, versions.peek_defaults(op))\n    key = call_id(version_id, ident)\n"
+           "    ident = op.identity_inputs(cids, versions.peek_defaults(op))\n"
+           "    ident = renames.renamed(ident, versions.identity_names(op))\n    key = call_id(version_id, ident)\n"
            "    shown = f\"{op.name}({describe(bound)})\"\n    candidates = store.find_calls(version_id, key, key)\n"
            "    diffs = [versions.dependency_diffs(deps_id) for _, _, deps_id, _ in candidates]\n"
            "    for (row_id, _, deps_id, _), changed in zip(candidates, diffs):\n        if versions.is_valid(deps_id):\n",

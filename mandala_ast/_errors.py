@@ -17,6 +17,7 @@ Hierarchy (a second base class in parentheses)::
           ├── VersionChangeError                  code changed under Storage(on_change="error")
           ├── RenderError (RuntimeError)          graphviz's dot failed to draw a picture
           ├── UnknownOpError (LookupError)        a storage holds no op of that name
+          ├── RenameError (ValueError)            a rename would collide with stored calls
           ├── ExportError                         a flat export cannot be written
           ├── HookError (RuntimeError)            the import hook cannot be installed as asked
           └── FixtureError (TypeError)            a cached_fixture cannot be cached as written
@@ -27,7 +28,8 @@ Hierarchy (a second base class in parentheses)::
           ├── MandalaDiagnosticWarning            a note from the compiler about a module
           ├── MandalaRenderWarning                no graphviz: a picture is DOT text, not an image
           ├── MandalaRepairWarning                a corrupt value was computed again and rewritten
-          └── MandalaUnstoredWarning              an output cannot be stored: returned, not memoized
+          ├── MandalaUnstoredWarning              an output cannot be stored: returned, not memoized
+          └── MandalaTransientWarning             a transient output came back with another content id
 """
 
 from __future__ import annotations
@@ -44,12 +46,14 @@ __all__ = [
     "MandalaImportWarning",
     "MandalaRenderWarning",
     "MandalaRepairWarning",
+    "MandalaTransientWarning",
     "MandalaUnstoredWarning",
     "MandalaWarning",
     "NewCallError",
     "OutputCountError",
     "QueryError",
     "ReadOnlyStorageError",
+    "RenameError",
     "RenderError",
     "StorageBusyError",
     "StorageFormatError",
@@ -212,3 +216,20 @@ class MandalaUnstoredWarning(MandalaWarning):
     why): the block still gets the computed output, but the call is not memoized, so it is
     computed again next time. Register the type (``register_type``) or return another value.
     """
+
+
+class RenameError(MandalaError, ValueError):
+    """``storage.rename_op`` or ``storage.rename_arg`` would collide with what is stored: the
+    new op name already has calls, or the op already has stored calls with the new argument
+    name. Nothing was changed; the message names the op and the argument.
+
+    >>> storage.rename_op("pipeline.train", pipeline.fit)     # doctest: +SKIP
+    RenameError: cannot rename op pipeline.train to pipeline.fit: pipeline.fit has 3 stored calls
+    """
+
+
+class MandalaTransientWarning(MandalaWarning):
+    """A transient op's output (``@op(transient=True)``, not stored) was computed again for a
+    block that needed it, and the new value has another content id than the stored call
+    recorded: the op is not deterministic, so calls downstream of the stored one were computed
+    from a different value. Emitted once per op."""

@@ -95,7 +95,7 @@ def pop(block: Block) -> None:
 def innermost_run_block(storage: Storage) -> RunBlock | None:
     """The innermost run block of ``storage`` open in this thread (``with storage:``)."""
     for block in reversed(state.stack):
-        if type(block) is RunBlock and block.storage is storage:
+        if isinstance(block, RunBlock) and block.storage is storage:  # a noop block too (noop.py)
             return block
     return None
 

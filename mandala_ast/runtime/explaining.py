@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from . import renames
 from .identity import call_id, describe, hash_inputs
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ def explain_call(engine: CallPipeline, op: Op, args: tuple, kwargs: dict, where:
     bound, cids = hash_inputs(op, args, kwargs, engine.loader.aliases)
     version_id = versions.peek_version_id(op)
     ident = op.identity_inputs(cids, versions.peek_defaults(op))
+    ident = renames.renamed(ident, versions.identity_names(op))
     key = call_id(version_id, ident)
     shown = f"{op.name}({describe(bound)})"
     candidates = store.find_calls(version_id, key, key)

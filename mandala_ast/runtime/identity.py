@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ValueEncodingError
+from . import renames
 from .hashing import UnhashableError, content_id, digest
 from .refs import InexactRefs, Ref
 
@@ -120,6 +121,9 @@ def identify(op: Op, hashed: HashedInputs, input_refs: dict[str, Ref] | None, ve
     bound, cids = hashed
     version_id = versions.version_id(op)  # after hashing: a bad argument leaves no trace
     ident = op.identity_inputs(cids, versions.defaults(op))
+    renamed = versions.identity_names(op)  # {} unless arguments were renamed (renames.py)
+    if renamed:
+        ident = renames.renamed(ident, renamed)
     cid = call_id(version_id, ident)
     # Compiled code knows an argument's history while it holds the same object; the object
     # may have been changed since (model.fit(...), tags.add(...)): its history then no
@@ -131,7 +135,7 @@ def identify(op: Op, hashed: HashedInputs, input_refs: dict[str, Ref] | None, ve
     # An argument left at its default is not part of the content key, but its history is:
     # g(inc(1)) and g(dec(3)) are different calls even when both pass the default 2.
     histories = dict(ident)
-    histories.update((name, input_refs[name].hid) for name in sources)  # type: ignore[index]
+    histories.update((renamed.get(name, name), input_refs[name].hid) for name in sources)  # type: ignore[index]
     return CallIdentity(op, version_id, bound, cids, cid, call_id(version_id, histories), sources, exact)
 
 

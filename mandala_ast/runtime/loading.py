@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._errors import CorruptValueError, MandalaRepairWarning
-from . import codecs, structures
+from . import codecs, structures, transient
 from .blobs import BlobFault
 from .hashing import UnhashableError, content_id
 from .integrity import describe_producer
@@ -71,8 +71,12 @@ class ValueLoader:
         return value
 
     def load_output(self, cid: bytes) -> Any:
-        """:meth:`load` of an output returned to a run block (tables and queries skip the check)."""
-        return self.load(cid, True)
+        """:meth:`load` of an output returned to a run block (tables and queries skip the check).
+        The output of a transient op has no stored value: TransientValue (transient.py)."""
+        value = self.load(cid, True)
+        if value is transient.NOT_STORED:
+            raise transient.TransientValue(cid)
+        return value
 
     def find_value(self, cid: bytes) -> tuple[str, Any, int]:
         """``(codec, data, external)`` of a value: buffered, prefetched, or in the file."""

@@ -23,12 +23,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._errors import CorruptValueError, NewCallError, ReadOnlyStorageError, StorageFullError
+from . import transient
 from .deletion_watch import DeletionWatch
 from .execution import plain_data, run_body
 from .identity import CallIdentity, HashedInputs, describe_args, hash_inputs, identify
 from .integrity import damage_as_error, damaged_error, is_damage
 from .loading import IMMUTABLE, MissingValueError, ValueLoader, corrupt_for_call
 from .lookup import CallIndex, Found
+from .pointers import unwrap as unwrap_pointers
 from .recording import Recorder, UnstoredOutputs, encode_outputs, encoded_outputs
 
 if TYPE_CHECKING:
@@ -71,6 +73,7 @@ class CallPipeline:
         self._computed = threading.Condition(self.lock)
         self._waiting = 0  # threads waiting on _computed: no notify (~0.3 µs) when none
         self._forgotten = 0  # times what the file holds was forgotten (see _execute)
+        self._recomputed = transient.Recomputed()  # outputs of transient ops, computed again
 
     # -- one call ----------------------------------------------------------------------------
 
@@ -109,6 +112,8 @@ class CallPipeline:
             values = tuple(map(self.loader.load_output, out_cids))
         except CorruptValueError as error:
             values = self._repair(op, args, kwargs, out_cids, new_calls_allowed, error)
+        except transient.TransientValue:  # not stored: computed again (transient.py)
+            values = self._recomputed.outputs(op, args, kwargs, out_cids)
         return row_id, values if input_refs is None else tuple(zip(out_cids, values)), deps_id
 
     def _call(self, op, args, kwargs, input_refs, block, hashed, new_calls_allowed) -> tuple[bytes, tuple[bytes, ...], bytes]:
@@ -180,10 +185,12 @@ class CallPipeline:
         inputs = self.recorder.encode_new_inputs(call)
         traced = self.versions.may_run_user_code(op) or not plain_data(call.bound.values())
         forgotten = self._forgotten
-        result, ran, op_calls, duration = run_body(op, args, kwargs, traced, block, self.lock)
-        call.set_state(self.versions.dependency_state(op, ran, op_calls))
+        result, ran, op_calls, duration, files = run_body(op, args, kwargs, traced, block, self.lock, self.path)
+        call.set_state(self.versions.dependency_state(op, ran, op_calls, files))
         outputs = op.split_outputs(result)
         out_cids, encoded = encode_outputs(call, outputs)
+        if op.transient:  # handed back to the block, which cannot load them (not stored)
+            self._recomputed.computed(out_cids, outputs)
         self.recorder.record(call, out_cids, encoded, duration, inputs)
         if forgotten != self._forgotten:
             # Another thread deleted (or a failed commit dropped) stored values while the body
@@ -204,6 +211,7 @@ class CallPipeline:
         if not new_calls_allowed:
             raise corrupt_for_call(error, shown, "new calls are not allowed here, so it is not computed again") from error
         self.versions.check_may_compute(op)
+        args, kwargs = unwrap_pointers(args, kwargs)  # the body gets what pointers point to
         fresh = encoded_outputs(op, op.split_outputs(op.fn(*args, **kwargs)))
         return self.loader.repair(out_cids, fresh, shown)
 

@@ -15,7 +15,7 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from .._errors import MandalaUnstoredWarning, ValueEncodingError
-from . import codecs, structures
+from . import codecs, structures, transient
 from .hashing import content_id, digest
 from .identity import hash_or_explain
 from .loading import MissingValueError
@@ -267,6 +267,8 @@ def encode_outputs(call: CallIdentity, outputs: tuple) -> tuple[tuple[bytes, ...
         out_cids = tuple(map(content_id, outputs))
         if structured:
             return out_cids, structures.encode_outputs(structured, outputs, op.name)
+        if op.transient:  # the call and its outputs' ids are kept, not their values
+            return out_cids, transient.placeholders(outputs, op.transient)
         return out_cids, list(map(codecs.encode, outputs))
     except Exception:  # say which output could not be hashed or stored; hand them back
         raise UnstoredOutputs(call, outputs, _explain_outputs(op, outputs, structured)) from None

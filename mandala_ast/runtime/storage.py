@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .pictures import Picture
     from .query.block import QueryBlock
 
+from . import noop, renames
 from .blobs import BlobDir
 from .blocks import RunBlock, innermost_run_block
 from .identity import MISSING, fast_key, hash_inputs, output_refs
@@ -94,12 +95,18 @@ class Storage:
 
     # -- blocks ----------------------------------------------------------------------------
 
-    def run(self, *, allow_new_calls: bool | None = None) -> RunBlock:
-        """A block in which op calls compute-and-save or load.
+    def run(self, *, allow_new_calls: bool | None = None, mode: str = "run") -> RunBlock:
+        """A block in which op calls compute-and-save or load; with ``mode="noop"`` (or the
+        environment variable MANDALA_AST_NOOP=1) a block in which ops are plain calls and
+        the storage is not touched (noop.py).
 
         >>> with storage.run(allow_new_calls=False):     # doctest: +SKIP
         ...     inc(1)                                  # NewCallError unless stored
         """
+        if mode == "noop" or noop.requested():
+            return noop.NoopBlock(self)
+        if mode != "run":
+            raise ValueError(f"mode must be 'run' or 'noop', not {mode!r}")
         return RunBlock(self, allow_new_calls=allow_new_calls)
 
     def query(self) -> QueryBlock:
@@ -334,6 +341,37 @@ class Storage:
             return self._versions.versions_table(op)
 
     @_serialised
+    def rename_op(self, old: Any, new: Any) -> str:
+        """Make the stored calls of op ``old`` (an op, or its qualified name once the code is
+        gone) those of op ``new``: a function renamed or moved to another module keeps its
+        results. RenameError (nothing changed) if ``new`` already has stored calls.
+
+        >>> storage.rename_op("pipeline.train", models.fit)      # doctest: +SKIP
+        'op pipeline.train renamed to models.fit: 12 stored calls kept'
+        """
+        return self._rewrite(renames.rename_op, old, new)
+
+    @_serialised
+    def rename_arg(self, op: Any, old: str, new: str) -> str:
+        """Rename argument ``old`` of ``op`` to ``new`` in every stored call (pass the op as
+        its code is now). RenameError (nothing changed) if stored calls already have ``new``.
+
+        >>> storage.rename_arg(train, "lr", "learning_rate")     # doctest: +SKIP
+        'op pipeline.train: argument lr renamed to learning_rate in 12 stored calls'
+        """
+        return self._rewrite(renames.rename_arg, op, old, new)
+
+    def _rewrite(self, rename: Callable[..., str], *args: Any) -> str:
+        """Commit, run ``rename`` on the file, then forget what was known of versions and
+        calls: ids and names changed under them."""
+        self.commit()
+        with damage_as_error(self.path, "renaming"):
+            message = rename(self._store, *args)
+        self._versions.forget()
+        self.engine.index.forget()
+        return message
+
+    @_serialised
     def accept_change(self, target: Any) -> str:
         """Declare the latest change of an op or of a dependency (function, class, or
         ``"module:NAME"`` constant) cosmetic: results computed before it stay valid.
@@ -370,7 +408,7 @@ class Storage:
 
         self.commit()
         with self._lock, damage_as_error(self.path, f"explaining a call of op {op.name}"):
-            return explain_call(self.engine, op, args, kwargs, repr(self))
+            return explain_call(self.engine, op, args, kwargs, repr(self)) + renames.rename_history(self._store.conn, op.name)
 
 
 def _immutable(outputs: tuple[Any, ...]) -> bool:

@@ -25,15 +25,17 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import ReadOnlyStorageError, StorageFormatError, StorageFullError
-from . import migrations
+from . import file_deps, migrations, renames
 from .integrity import damage_as_error, damaged_error, is_damage
 from .packing import unpack_outputs
 
 __all__ = ["IN_CHUNK", "SQLiteStore", "full_disk_error", "is_lock_error", "read_only_connection", "retry_locked"]
 
 # Format 6: the ``vals`` row of a value stored as a file holds the blake3 digest of the
-# file's bytes in ``data`` (runtime/blobs.py); format 5 left it NULL.
-FORMAT = "mandala_ast/6"
+# file's bytes in ``data`` (runtime/blobs.py); format 5 left it NULL. Format 7 adds the
+# tables that record renamed ops and arguments (runtime/renames.py) and the stat cache of
+# data files ops read (runtime/file_deps.py).
+FORMAT = "mandala_ast/7"
 _BUSY_TIMEOUT_MS = 60_000
 _PAGE_SIZE = 16384
 _LOCK_RETRIES = 20
@@ -399,6 +401,8 @@ class SQLiteStore:
         # every later garbage collection of a memoizing process six times slower.
         for statement in _SMALL_TABLES:
             self.conn.execute(statement)
+        renames.add_tables(self.conn)
+        self.conn.execute(file_deps.TABLE)
         # Every miss writes these: each b-tree an insert touches costs microseconds. WITHOUT
         # ROWID keeps values, inputs and outputs in their primary-key b-tree alone, and the
         # partial indexes skip the rows that would add nothing.
@@ -533,6 +537,7 @@ _INSERTS = {
     "duration, exact, outputs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "inputs": "INSERT OR IGNORE INTO call_inputs VALUES (?, ?, ?, ?, ?)",
     "outputs": "INSERT OR IGNORE INTO call_outputs VALUES (?, ?, ?)",
+    "file_stats": "INSERT OR REPLACE INTO file_stats VALUES (?, ?, ?, ?, ?)",
 }
 #: Fields per buffered row (SQLiteStore.rows): a call's integer key is added when it is written.
 FIELDS = {table: sql.count("?") - (table == "calls") for table, sql in _INSERTS.items()}
