@@ -396,3 +396,20 @@ def test_arrays_of_a_few_kilobytes_take_little_more_than_their_bytes_in_the_file
     storage.close()
     used = sum(os.path.getsize(f) for f in path.parent.iterdir() if f.name.startswith(path.name))
     assert used <= 1.25 * arrays.nbytes
+
+
+def test_lock_errors_are_told_from_other_sqlite_errors(path):
+    """The one check behind retries (store.py) and StorageBusyError (deletion, gc)."""
+    Storage(path)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    other = sqlite3.connect(path, isolation_level=None, timeout=0)
+    try:
+        with pytest.raises(sqlite3.OperationalError) as locked:
+            other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(sqlite3.OperationalError) as missing:
+            holder.execute("SELECT * FROM no_such_table")
+    finally:
+        holder.execute("ROLLBACK")
+    assert store_module.is_lock_error(locked.value)
+    assert not store_module.is_lock_error(missing.value)

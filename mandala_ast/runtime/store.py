@@ -29,7 +29,7 @@ from . import file_deps, migrations, renames
 from .integrity import damage_as_error, damaged_error, is_damage
 from .packing import unpack_outputs
 
-__all__ = ["SQLiteStore", "full_disk_error", "read_only_connection", "retry_locked"]
+__all__ = ["IN_CHUNK", "SQLiteStore", "full_disk_error", "is_lock_error", "read_only_connection", "retry_locked"]
 
 # Format 6: the ``vals`` row of a value stored as a file holds the blake3 digest of the
 # file's bytes in ``data`` (runtime/blobs.py); format 5 left it NULL. Format 7 adds the
@@ -49,8 +49,9 @@ _CANDIDATES_SQL = (
 )
 _VALUE_SQL = "SELECT codec, data, external FROM vals WHERE cid = ?"
 _VALUES_SQL = "SELECT cid, codec, data, external FROM vals WHERE cid IN ({marks})"
-#: Ids per ``IN (...)`` list: below SQLite's oldest limit on bound parameters (999).
-_IN_CHUNK = 900
+#: Ids per ``IN (...)`` list, for every chunked query of the package: below SQLite's oldest
+#: limit on bound parameters (999).
+IN_CHUNK = 900
 _COUNT_SQL = "SELECT COUNT(*) FROM calls WHERE version_id = ?"
 # The ends of a version's range of the version index, one probe each (SQLite optimises a
 # lone MIN or MAX over an index prefix into a seek; both in one SELECT would scan the range).
@@ -213,8 +214,8 @@ class SQLiteStore:
         """``cid -> (codec, data, external)`` of the stored values among ``cids``: one query per
         chunk (the elements of a structure), not one per value."""
         found: dict[bytes, tuple] = {}
-        for start in range(0, len(cids), _IN_CHUNK):
-            chunk = cids[start : start + _IN_CHUNK]
+        for start in range(0, len(cids), IN_CHUNK):
+            chunk = cids[start : start + IN_CHUNK]
             marks = ", ".join("?" * len(chunk))
             for cid, *row in self.conn.execute(_VALUES_SQL.format(marks=marks), chunk):
                 found[cid] = tuple(row)
@@ -601,8 +602,8 @@ def _revive(conn: sqlite3.Connection, hids: list[bytes], ids: Sequence[int]) -> 
     """``ids`` with the old row id of each tombstoned call among ``hids`` (computed again):
     the inputs that still name that id as their source are computed from it again."""
     found: dict[bytes, int] = {}
-    for start in range(0, len(hids), _IN_CHUNK):
-        chunk = hids[start : start + _IN_CHUNK]
+    for start in range(0, len(hids), IN_CHUNK):
+        chunk = hids[start : start + IN_CHUNK]
         found.update(conn.execute(_TOMBSTONES_SQL.format(marks=", ".join("?" * len(chunk))), chunk))
     if not found:
         return ids
@@ -633,8 +634,8 @@ def _resolve_ids(conn: sqlite3.Connection, ids: dict[bytes, int], hids: list[byt
     source call be missing all the same, its inputs row records source 0: some call, never
     a literal.)"""
     missing = list({hid for hid in hids if hid is not None and hid not in ids})
-    for start in range(0, len(missing), _IN_CHUNK):
-        chunk = missing[start : start + _IN_CHUNK]
+    for start in range(0, len(missing), IN_CHUNK):
+        chunk = missing[start : start + IN_CHUNK]
         ids.update(conn.execute(_IDS_SQL.format(marks=", ".join("?" * len(chunk))), chunk))
 
 
@@ -771,7 +772,13 @@ def _read_format(conn: sqlite3.Connection) -> str | None:
     return row[0] if row else None
 
 
-def _is_lock_error(exc: sqlite3.OperationalError) -> bool:
+def is_lock_error(exc: sqlite3.OperationalError) -> bool:
+    """Whether ``exc`` is SQLite saying another connection holds the lock ("database is
+    locked", "database table is locked", SQLITE_BUSY): worth retrying, not a failure.
+
+    >>> is_lock_error(sqlite3.OperationalError("database is locked"))
+    True
+    """
     text = str(exc)
     return "locked" in text or "busy" in text
 
@@ -783,7 +790,7 @@ def retry_locked(action: Callable[[], Any]) -> Any:
         try:
             return action()
         except sqlite3.OperationalError as exc:
-            if not _is_lock_error(exc) or attempt == _LOCK_RETRIES - 1:
+            if not is_lock_error(exc) or attempt == _LOCK_RETRIES - 1:
                 raise
             time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
 
