@@ -16,6 +16,7 @@ Hierarchy::
           ├── OutputCountError        an op returned the wrong number of values
           ├── NewCallError            a call is missing and new calls are not allowed
           ├── VersionChangeError      code changed and Storage(on_change="error") refuses to recompute
+          ├── BatchWorkerError        a batch call's worker died, or its op cannot run in another process
           ├── RenderError             graphviz's dot failed to draw a picture
           ├── UnknownOpError          a storage holds no op of that name (command line, export)
           ├── ExportError             a flat export cannot be written (sqlite-utils missing, bad path)
@@ -37,6 +38,7 @@ __all__ = [
     "CorruptValueError",
     "FixtureError",
     "AmbiguousBlockError",
+    "BatchWorkerError",
     "ExportError",
     "HookError",
     "MandalaDiagnosticWarning",
@@ -160,6 +162,11 @@ class VersionChangeError(MandalaError):
     The message shows the change as a unified diff; ``storage.accept_change(fn)`` declares it
     cosmetic, reverting the code brings the stored calls back.
     """
+
+
+class BatchWorkerError(MandalaError, RuntimeError):
+    """A batch call's worker process died while computing it (killed, crashed, out of memory),
+    or its op cannot be sent to another process; the message names the call."""
 
 
 class MandalaWarning(UserWarning):

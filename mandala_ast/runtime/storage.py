@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .batch import BatchBlock
     from .deletion import DeleteReport
     from .garbage import GcReport
     from .integrity import VerifyReport
@@ -151,6 +152,18 @@ class Storage:
     def run(self, *, allow_new_calls: bool | None = None) -> RunBlock:
         """A block in which op calls compute-and-save or load."""
         return RunBlock(self, allow_new_calls=allow_new_calls)
+
+    def batch(self, executor: Any = None, *, progress: bool | None = None,
+              max_concurrency: int | None = None, allow_new_calls: bool | None = None) -> "BatchBlock":
+        """A block whose op calls are deferred, then run in parallel (see runtime/batch/).
+
+        >>> with storage.batch(executor="threads"):     # doctest: +SKIP
+        ...     ys = [inc(x) for x in range(100)]
+        """
+        from .batch import BatchBlock
+
+        return BatchBlock(self, executor, progress=progress, max_concurrency=max_concurrency,
+                          allow_new_calls=allow_new_calls)
 
     def query(self) -> "QueryBlock":
         """A block whose code is matched against stored calls instead of run.
@@ -744,6 +757,65 @@ class Storage:
         ):
             self.commit()
 
+    # -- hooks for batch blocks (runtime/batch/pipeline_adapter.py) ---------------------
+
+    def identify_call(self, op: Op, args: tuple, kwargs: dict, input_refs: dict | None) -> "_Call":
+        """The identity of a call, without looking it up or running it."""
+        hashed = self._hash_inputs(op, args, kwargs)
+        with self._lock:
+            return self._identify(op, hashed, input_refs)
+
+    def find_stored_calls(self, calls: list) -> list:
+        """``(row hid, output cids, deps_id)`` or None per call; a call stored under another
+        history is recorded under this one, as a run block does."""
+        found = []
+        with self._lock:
+            for call in calls:
+                hit = self._find(call)
+                if hit is not None and not hit[3] and not self._store.read_only:
+                    call.set_state(hit[2])
+                    self._record(call, hit[1], None, 0.0)
+                    hit = (call.hid, *hit[1:])
+                found.append(None if hit is None else hit[:3])
+        return found
+
+    def check_new_call(self, call: "_Call", block: RunBlock) -> dict:
+        """Raise as a run block would if ``call`` may not be computed; else its new argument
+        values, encoded before the body runs (a body may mutate its arguments)."""
+        with self._lock:
+            if not block.new_calls_allowed():
+                raise NewCallError(f"op {call.op.name} has no stored call for ({call.describe()}) and new calls are not allowed")
+            if self._store.read_only:
+                raise ReadOnlyStorageError(f"op {call.op.name} has no stored call for ({call.describe()}) and {self.path} is read-only")
+            self._versions.check_may_compute(call.op)
+            return self._encode_new_inputs(call)
+
+    def record_computed(self, call: "_Call", result: Any, ran: RanCode, op_calls, duration: float, inputs: dict) -> tuple:
+        """Record a call computed elsewhere (a batch worker), as _execute records its own."""
+        op = call.op
+        with self._lock:
+            call.set_state(self._versions.dependency_state(op, ran, op_calls))
+            outputs = op.split_outputs(result)
+            structured = op.structure_outputs
+            if structured:
+                structures.check_outputs(op.name, structured, outputs)
+            try:
+                out_cids = tuple(map(content_id, outputs))
+                encoded = structures.encode_outputs(structured, outputs, op.name) if structured else list(map(codecs.encode, outputs))
+            except Exception:
+                raise _explain_outputs(op, outputs, structured) from None
+            self._record(call, out_cids, encoded, duration, inputs)
+            for cid, value in zip(out_cids, outputs):
+                if type(value) in _IMMUTABLE:
+                    self._values[cid] = value
+            self._maybe_flush()
+        return out_cids
+
+    def load_outputs(self, out_cids: tuple) -> tuple:
+        """The values of a stored call's outputs."""
+        with self._lock:
+            return tuple(map(self._load_output, out_cids))
+
     # -- tables --------------------------------------------------------------------------
 
     @_serialised
@@ -1174,6 +1246,11 @@ def _call_id(version_id: bytes, ids: dict[str, bytes]) -> bytes:
     for name in sorted(ids):
         parts += (name.encode(), b"\0", ids[name])
     return digest(b"".join(parts))
+
+
+def output_refs(call_hid: bytes, outputs: tuple) -> tuple[Ref, ...]:
+    """Refs to a call's outputs, from its ``(cid, value)`` pairs (for batch blocks)."""
+    return _refs(call_hid, outputs)
 
 
 def _refs(call_hid: bytes, outputs: tuple) -> tuple[Ref, ...]:

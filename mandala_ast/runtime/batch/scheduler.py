@@ -1,0 +1,326 @@
+"""Runs the part of a batch's call graph that a forced value, or the block's end, needs.
+
+In waves: every call whose inputs are ready is identified and all of them are looked up in
+one bulk lookup; stored calls are loaded and never dispatched; of the missing ones, identical
+calls (same content id) are dispatched once and the others wait for it; the coordinator
+records each result as it arrives (the storage commits periodically) and the calls it
+unblocks form the next wave. Workers only compute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..._errors import BatchWorkerError
+from . import pipeline_adapter as engine
+from .deferred import is_deferred, node_of, substitute
+from .executors import Backend, is_broken
+from .failures import name_call
+from .graph import DONE, FAILED, NEW, RUNNING, Node
+from .worker import Slot
+
+__all__ = ["BatchStats", "Scheduler"]
+
+
+@dataclass
+class BatchStats:
+    """What a batch did: bulk lookups, calls found stored, calls dispatched to workers,
+    calls computed and recorded, calls failed (their own failures, not those skipped).
+
+    >>> with storage.batch() as b:      # doctest: +SKIP
+    ...     ys = [inc(x) for x in range(3)]
+    >>> b.stats.dispatched              # doctest: +SKIP
+    3
+    """
+
+    lookups: int = 0
+    found: int = 0
+    dispatched: int = 0
+    computed: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+
+class Scheduler:
+    """Drives one batch block's backend; everything here runs in the coordinating thread."""
+
+    def __init__(self, storage: Any, block: Any, backend: Backend, bar: Any) -> None:
+        self.storage, self.block, self.backend, self.bar = storage, block, backend, bar
+        self.stats = BatchStats()
+        self.in_flight: dict[Any, Node] = {}
+        self.future_of: dict[Node, Any] = {}
+        self.pool_of: dict[Any, Any] = {}
+        self.leaders: dict[bytes, Node] = {}
+        self.attempts: dict[Node, int] = {}
+        self.failures: list[BaseException] = []
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def run(self, targets: list[Node]) -> None:
+        """Resolve ``targets`` and every call they need (each ends DONE or FAILED)."""
+        needed = _needed(targets)
+        if not needed:
+            return
+        self.bar.add(len(needed))
+        waiting = {n: sum(p in needed for p in n.parents) for n in needed}
+        ready = sorted((n for n in needed if not waiting[n]), key=_serial)
+        for node in ready:
+            del waiting[node]
+        try:
+            while ready or self.in_flight:
+                if ready:
+                    wave, ready = sorted(ready, key=_serial), []
+                    finished = self._wave(wave)
+                else:
+                    finished = self._collect()
+                self._release(finished, waiting, ready)
+        except BaseException:
+            self._abandon()
+            raise
+
+    def _wave(self, nodes: list[Node]) -> list[Node]:
+        finished, identified = [], []
+        for node in nodes:
+            try:
+                args, kwargs, hints = self._inputs(node)
+                node.call = engine.identify(self.storage, node.op, args, kwargs, hints)
+                node.args, node.kwargs = args, kwargs
+                identified.append(node)
+            except Exception as exc:
+                finished.append(self._failed(node, exc))
+        if not identified:
+            return finished
+        self.stats.lookups += 1
+        hits = engine.find_stored(self.storage, [n.call for n in identified])
+        for node, hit in zip(identified, hits):
+            if hit is None:
+                finished.extend(self._missing(node))
+                continue
+            self._cancel_speculative(node)
+            try:
+                values = engine.load_outputs(self.storage, hit[1])
+            except Exception as exc:
+                finished.append(self._failed(node, exc))
+                continue
+            self._done(node, hit[0], hit[1], values)
+            self.stats.found += 1
+            self.bar.update(loaded=1)
+            finished.append(node)
+        return finished
+
+    def _missing(self, node: Node) -> list[Node]:
+        leader = self.leaders.get(node.call.cid)
+        if leader is not None:  # an identical call is running: looked up again once it ends
+            self._cancel_speculative(node)
+            leader.followers.append(node)
+            return []
+        try:
+            node.inputs = engine.check_new_call(self.storage, node.call, self.block)
+            self._submit(node)
+        except Exception as exc:
+            return [self._failed(node, exc)]
+        self.leaders[node.call.cid] = node
+        return []
+
+    def _submit(self, node: Node, solo: bool = False) -> None:
+        if node.speculative is not None:  # already on the cluster, chained to its inputs
+            future, node.speculative = node.speculative, None
+        elif solo:
+            future = self.backend.solo(node.op, node.args, node.kwargs)
+        else:
+            future = self.backend.submit(node.op, node.args, node.kwargs)
+        self.in_flight[future] = node
+        self.future_of[node] = future
+        self.pool_of[future] = getattr(self.backend, "pool", None)
+        node.state = RUNNING
+        self.stats.dispatched += 1
+        self.bar.update(running=1)
+        if self.backend.chains:
+            self._speculate(node.children)
+
+    def _collect(self) -> list[Node]:
+        finished = []
+        for future in self.backend.wait(list(self.in_flight)):
+            node = self.in_flight.pop(future)
+            del self.future_of[node]
+            self.bar.update(running=-1)
+            finished.extend(self._arrived(node, future, self.pool_of.pop(future, None)))
+        return finished
+
+    def _arrived(self, node: Node, future: Any, pool: Any) -> list[Node]:
+        try:
+            outputs, ran, op_calls, duration = self.backend.result(future)
+        except Exception as exc:
+            if is_broken(exc):
+                return self._worker_died(node, pool)
+            return [self._failed(node, exc)]
+        try:
+            ran = ran if ran is not None else engine.untraced()
+            out_cids = engine.record(self.storage, node.call, outputs, ran, op_calls, duration, node.inputs)
+        except Exception as exc:
+            return [self._failed(node, exc)]
+        self._done(node, engine.row_hid(node.call), out_cids, outputs)
+        self.stats.computed += 1
+        self.bar.update(done=1)
+        return [node]
+
+    def _worker_died(self, node: Node, pool: Any) -> list[Node]:
+        """A pool lost a worker: every call it was running fails with BrokenProcessPool, and
+        none of them says which call was running in the dead worker. Each runs once more in
+        a fresh pool; one that breaks that pool too runs alone, where a death names it."""
+        attempts = self.attempts[node] = self.attempts.get(node, 0) + 1
+        if attempts == 1 and (pool is not getattr(self.backend, "pool", None) or self.backend.restart()):
+            self._submit(node)
+            return []
+        if attempts == 2:
+            self._submit(node, solo=True)
+            return []
+        error = BatchWorkerError(
+            f"the worker process computing {node.describe()} died (killed by a signal, crashed "
+            "or ran out of memory); the batch's other calls are stored"
+        )
+        return [self._failed(node, error)]
+
+    # -- outcomes ------------------------------------------------------------------------------
+
+    def _done(self, node: Node, hid: bytes, out_cids: tuple, values: tuple) -> None:
+        node.values = tuple(values)
+        node.refs = engine.output_refs(hid, out_cids, node.values)
+        node.state = DONE
+        node.args = node.kwargs = node.hints = None  # type: ignore[assignment]
+        node.inputs = {}
+
+    def _failed(self, node: Node, error: BaseException) -> Node:
+        node.error = name_call(error, node.describe())
+        node.state = FAILED
+        self.failures.append(error)
+        self.stats.failed += 1
+        self.bar.update(failed=1)
+        return node
+
+    def _release(self, finished: list[Node], waiting: dict, ready: list[Node]) -> None:
+        """Hand the calls that ``finished`` unblocks to the next wave; a call whose input
+        failed is not run: it fails with that input's error (reported once, by its call)."""
+        stack = list(finished)
+        while stack:
+            node = stack.pop()
+            if node.call is not None and self.leaders.get(node.call.cid) is node:
+                del self.leaders[node.call.cid]
+            followers, node.followers = node.followers, []
+            for follower in followers:
+                if node.state is DONE:
+                    ready.append(follower)
+                else:
+                    stack.append(self._skip(follower, node))
+            for child in node.children:
+                if child not in waiting:
+                    continue
+                waiting[child] -= 1
+                if waiting[child]:
+                    continue
+                del waiting[child]
+                failed = next((p for p in child.parents if p.state is FAILED), None)
+                if failed is None:
+                    ready.append(child)
+                else:
+                    stack.append(self._skip(child, failed))
+
+    def _skip(self, node: Node, cause: Node) -> Node:
+        self._cancel_speculative(node)
+        node.state, node.error, node.skipped = FAILED, cause.error, True
+        self.stats.skipped += 1
+        self.bar.update(failed=1)
+        return node
+
+    def _abandon(self) -> None:
+        """Ctrl-C or another interruption: keep the results that already arrived, cancel the
+        rest (calls not yet started never start)."""
+        for future, node in list(self.in_flight.items()):
+            if future.done() and not future.cancelled():
+                self.in_flight.pop(future)
+                try:
+                    self._arrived(node, future, None)
+                except Exception:  # noqa: BLE001 - keeping what we can; the interruption wins
+                    pass
+        pending = list(self.in_flight)
+        pending += [n.speculative for n in self.future_of if n.speculative is not None]
+        self.backend.cancel(pending)
+        for node in self.in_flight.values():
+            node.state = NEW
+        self.in_flight.clear()
+        self.future_of.clear()
+
+    # -- inputs --------------------------------------------------------------------------------
+
+    def _inputs(self, node: Node) -> tuple[tuple, dict, dict | None]:
+        """The call's arguments with its inputs' values in place of deferred ones, and the
+        Refs (history) compiled code knew for them, now with their ids."""
+        args = substitute(node.args, _value)
+        kwargs = {k: substitute(v, _value) for k, v in node.kwargs.items()}
+        if node.hints is None:
+            return args, kwargs, None
+        hints = type(node.hints)()
+        for name, ref in node.hints.items():
+            if is_deferred(ref.value):
+                parent, index = node_of(ref.value)
+                hints[name] = parent.refs[index]
+            else:
+                hints[name] = ref
+        return args, kwargs, hints
+
+    def _speculate(self, children: list[Node]) -> None:
+        """Dask: submit calls whose inputs are all computed or being computed, with the
+        upstream futures as arguments, so outputs flow worker to worker. Each is still looked
+        up once its inputs are known; a stored one is cancelled, a missing one adopted."""
+        stack = list(children)
+        while stack:
+            child = stack.pop()
+            if child.state is not NEW or child.speculative is not None:
+                continue
+            upstream: list[Any] = []
+            try:
+                args = substitute(child.args, lambda d: self._slot(d, upstream))
+                kwargs = {k: substitute(v, lambda d: self._slot(d, upstream)) for k, v in child.kwargs.items()}
+            except LookupError:  # an input neither computed nor on its way
+                continue
+            child.speculative = self.backend.submit(child.op, args, kwargs, tuple(upstream))
+            self.future_of.setdefault(child, None)
+            stack.extend(child.children)
+
+    def _slot(self, deferred: Any, upstream: list) -> Any:
+        parent, index = node_of(deferred)
+        if parent.state is DONE:
+            return parent.values[index]
+        future = self.future_of.get(parent) or parent.speculative
+        if future is None or parent.state is FAILED:
+            raise LookupError(parent)
+        if future not in upstream:
+            upstream.append(future)
+        return Slot(upstream.index(future), index)
+
+    def _cancel_speculative(self, node: Node) -> None:
+        if node.speculative is not None:
+            self.backend.cancel([node.speculative])
+            node.speculative = None
+
+
+def _serial(node: Node) -> int:
+    return node.serial
+
+
+def _value(deferred: Any) -> Any:
+    parent, index = node_of(deferred)
+    return parent.values[index]
+
+
+def _needed(targets: list[Node]) -> set[Node]:
+    """The targets and the calls they need that have not run yet."""
+    needed: set[Node] = set()
+    stack = [t for t in targets if t.state is NEW]
+    while stack:
+        node = stack.pop()
+        if node not in needed:
+            needed.add(node)
+            stack.extend(p for p in node.parents if p.state is NEW)
+    return needed

@@ -1,0 +1,80 @@
+"""Ops for the batch tests, importable by name so that worker processes can run them."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from mandala_ast import op
+
+#: Bodies run in this process (no executor, threads): appended as they run.
+RUNS: list = []
+#: Set by `release`, awaited by `wait_for_release`: proves a call was dispatched while another
+#: was still running.
+RELEASED = threading.Event()
+#: Two calls that each wait here can only both pass if they run at the same time.
+BARRIER = threading.Barrier(2, timeout=30)
+
+
+@op
+def inc(x):
+    RUNS.append(("inc", x))
+    return x + 1
+
+
+@op
+def add(a, b):
+    RUNS.append(("add", a, b))
+    return a + b
+
+
+@op
+def pair(x) -> tuple[int, int]:
+    RUNS.append(("pair", x))
+    return x, -x
+
+
+@op
+def fails(x):
+    RUNS.append(("fails", x))
+    raise ValueError(f"bad {x}")
+
+
+@op
+def meet(x):
+    """Passes only when another call of it runs at the same time."""
+    BARRIER.wait()
+    return x
+
+
+@op
+def wait_for_release(x):
+    if not RELEASED.wait(30):
+        raise TimeoutError("release() was never dispatched")
+    return x
+
+
+@op
+def release(x):
+    RELEASED.set()
+    return x
+
+
+@op
+def slow(x, seconds=0.01):
+    time.sleep(seconds)
+    return x
+
+
+@op
+def die_if(x, bad):
+    """Kills its own worker process with SIGKILL when x == bad (a crash, an OOM kill)."""
+    if x == bad:
+        os.kill(os.getpid(), 9)
+    return x * 10
+
+
+@op
+def pid(x):
+    return os.getpid()
