@@ -78,3 +78,24 @@ def die_if(x, bad):
 @op
 def pid(x):
     return os.getpid()
+
+
+@op
+def hold(x, stop_file):
+    """Says it started (on stdout), then runs until ``stop_file`` exists."""
+    print(f"holding {x}", flush=True)
+    while not os.path.exists(stop_file):
+        time.sleep(0.02)
+    return x
+
+
+@op
+def rendezvous(x, folder, count):
+    """Passes only when ``count`` calls (in any processes) are running at the same time."""
+    open(os.path.join(folder, str(x)), "w").close()
+    deadline = time.monotonic() + 30
+    while len(os.listdir(folder)) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {len(os.listdir(folder))} of {count} calls ran at once")
+        time.sleep(0.01)
+    return x
