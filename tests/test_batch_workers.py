@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from batch_ops import add, die_if, inc, pid, rendezvous
+from hypothesis import HealthCheck, given, settings
+from test_batch import PROGRAMS, batch_equals_run
 
 from mandala_ast import BatchWorkerError, NewCallError, Storage, op
 
@@ -89,3 +91,9 @@ def test_sigint_cancels_pending_calls_and_keeps_completed_ones(tmp_path):
         with pytest.raises(NewCallError):
             inc(16)
     del hold
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(program=PROGRAMS)
+def test_batch_results_equal_run_results_on_processes(tmp_path, program):
+    batch_equals_run(tmp_path, "processes", program)

@@ -19,7 +19,7 @@ class Node:
 
     __slots__ = (
         "args", "batch", "call", "children", "error", "followers", "hints", "inputs", "kwargs",
-        "op", "outputs", "parents", "pending_refs", "refs", "serial", "skipped", "speculative",
+        "op", "outputs", "parents", "pending_refs", "produced_by", "refs", "serial", "skipped", "speculative",
         "state", "values",
     )
 
@@ -41,7 +41,10 @@ class Node:
         self.call: Any = None
         self.inputs: dict = {}
         self.followers: list[Node] = []
+        #: Dask: (future already submitted with its inputs' futures, [(input node, future)])
         self.speculative: Any = None
+        #: the future whose result was recorded as this call's outputs, if computed here
+        self.produced_by: Any = None
 
     def value(self, index: int) -> Any:
         """Output ``index``, forcing the calls it needs first; a failed call raises its error."""

@@ -124,12 +124,13 @@ class Scheduler:
         return []
 
     def _submit(self, node: Node, solo: bool = False) -> None:
-        if node.speculative is not None:  # already on the cluster, chained to its inputs
-            future, node.speculative = node.speculative, None
+        if node.speculative is not None and _inputs_match(node.speculative[1]):
+            future, node.speculative = node.speculative[0], None  # on the cluster already
         elif solo:
             future = self.backend.solo(node.op, node.args, node.kwargs)
         else:
             future = self.backend.submit(node.op, node.args, node.kwargs)
+        node.speculative = None
         self.in_flight[future] = node
         self.future_of[node] = future
         self.pool_of[future] = getattr(self.backend, "pool", None)
@@ -161,6 +162,7 @@ class Scheduler:
         except Exception as exc:
             return [self._failed(node, exc)]
         self._done(node, engine.row_hid(node.call), out_cids, outputs)
+        node.produced_by = future
         self.stats.computed += 1
         self.bar.update(done=1)
         return [node]
@@ -243,9 +245,7 @@ class Scheduler:
                     self._arrived(node, future, None)
                 except Exception:  # noqa: BLE001 - keeping what we can; the interruption wins
                     pass
-        pending = list(self.in_flight)
-        pending += [n.speculative for n in self.future_of if n.speculative is not None]
-        self.backend.cancel(pending)
+        self.backend.cancel(list(self.in_flight))
         for node in self.in_flight.values():
             node.state = NEW
         self.in_flight.clear()
@@ -278,31 +278,37 @@ class Scheduler:
             child = stack.pop()
             if child.state is not NEW or child.speculative is not None:
                 continue
-            upstream: list[Any] = []
+            upstream: list[tuple[Node, Any]] = []
             try:
                 args = substitute(child.args, lambda d: self._slot(d, upstream))
                 kwargs = {k: substitute(v, lambda d: self._slot(d, upstream)) for k, v in child.kwargs.items()}
             except LookupError:  # an input neither computed nor on its way
                 continue
-            child.speculative = self.backend.submit(child.op, args, kwargs, tuple(upstream))
-            self.future_of.setdefault(child, None)
+            futures = tuple(future for _, future in upstream)
+            child.speculative = (self.backend.submit(child.op, args, kwargs, futures), upstream)
             stack.extend(child.children)
 
     def _slot(self, deferred: Any, upstream: list) -> Any:
         parent, index = node_of(deferred)
         if parent.state is DONE:
             return parent.values[index]
-        future = self.future_of.get(parent) or parent.speculative
+        future = self.future_of.get(parent) or (parent.speculative and parent.speculative[0])
         if future is None or parent.state is FAILED:
             raise LookupError(parent)
-        if future not in upstream:
-            upstream.append(future)
-        return Slot(upstream.index(future), index)
+        if (parent, future) not in upstream:
+            upstream.append((parent, future))
+        return Slot(upstream.index((parent, future)), index)
 
     def _cancel_speculative(self, node: Node) -> None:
-        if node.speculative is not None:
-            self.backend.cancel([node.speculative])
-            node.speculative = None
+        """Drop a speculative task: released, not cancelled (on Dask, cancelling a future
+        cancels the tasks chained to it too)."""
+        node.speculative = None
+
+
+def _inputs_match(upstream: list) -> bool:
+    """A speculative task may stand for its call only if each input it was chained to is
+    the result recorded for that input (not one found stored, which may differ)."""
+    return all(parent.produced_by is future for parent, future in upstream)
 
 
 def _serial(node: Node) -> int:
