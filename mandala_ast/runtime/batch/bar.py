@@ -60,5 +60,6 @@ class Bar:
 
     def close(self) -> None:
         if self.bar is not None:
+            self.bar.refresh()  # the final counts, even when the batch took less than a redraw
             self.bar.close()
             self.bar = None
