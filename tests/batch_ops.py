@@ -99,3 +99,22 @@ def rendezvous(x, folder, count):
             raise TimeoutError(f"only {len(os.listdir(folder))} of {count} calls ran at once")
         time.sleep(0.01)
     return x
+
+
+#: How many `fetch` bodies are awaiting at once, and the most there ever were.
+ACTIVE = {"now": 0, "most": 0}
+
+
+@op
+async def fetch(x, seconds=0.0):
+    """An async op (a web or LLM API call, say)."""
+    import asyncio
+
+    RUNS.append(("fetch", x))
+    ACTIVE["now"] += 1
+    ACTIVE["most"] = max(ACTIVE["most"], ACTIVE["now"])
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        ACTIVE["now"] -= 1
+    return x * 2

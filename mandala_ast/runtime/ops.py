@@ -14,7 +14,7 @@ from . import blocks, structures
 from .fingerprints import Fingerprint, fingerprint
 from .hashing import UnhashableError, content_id, digest
 
-__all__ = ["Op", "Workflow", "op", "workflow"]
+__all__ = ["AsyncOp", "Op", "Workflow", "op", "workflow"]
 
 _SERIALS = itertools.count()
 
@@ -180,6 +180,26 @@ class Op:
             raise ValueError(f"op {self.name}: ignore= names unknown parameters {sorted(unknown)}")
 
 
+class AsyncOp(Op):
+    """An ``async def`` op: ``await f(x)`` memoizes in run blocks; a batch runs its calls
+    concurrently on one event loop (runtime/batch/asynchronous.py).
+
+    >>> @op
+    ... async def fetch(url: str) -> str:
+    ...     return url.upper()
+    >>> import asyncio; asyncio.run(fetch("a"))     # outside blocks: a plain coroutine
+    'A'
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        block = blocks.state.block
+        if block is None:
+            block = blocks.lent_block(self.name)
+            if block is None:
+                return self.fn(*args, **kwargs)
+        return block.call_async_op(self, args, kwargs)
+
+
 class Workflow:
     """A plain function that composes ops; it runs in the form of the block it is called from.
 
@@ -215,8 +235,9 @@ def op(
     ...     return xs[:1], xs[1:]
     """
     if fn is None:
-        return lambda f: Op(f, nout=nout, ignore=ignore, version=version)
-    return Op(fn, nout=nout, ignore=ignore, version=version)
+        return lambda f: op(f, nout=nout, ignore=ignore, version=version)
+    kind = AsyncOp if inspect.iscoroutinefunction(fn) else Op
+    return kind(fn, nout=nout, ignore=ignore, version=version)
 
 
 def workflow(fn: Callable) -> Workflow:

@@ -14,6 +14,7 @@ from typing import Any
 
 from .. import compiled
 from ..blocks import RunBlock, state
+from ..ops import Op
 from .bar import Bar
 from .deferred import deferred_in, node_of, substitute
 from .executors import backend_for
@@ -58,6 +59,10 @@ class BatchBlock(RunBlock):
         """An op call from compiled code: Refs holding deferred outputs (ids come later)."""
         return self._record(op, args, kwargs, input_refs).pending_refs
 
+    def call_async_op(self, op: Any, args: tuple, kwargs: dict) -> Any:
+        """An async op's call: deferred like any other (awaiting it forces it)."""
+        return self.call_op(op, args, kwargs)
+
     def _record(self, op: Any, args: tuple, kwargs: dict, hints: dict | None) -> Node:
         if self.scheduler is None or threading.get_ident() != self.thread:
             raise RuntimeError(f"op {op.name} was called from another thread than its batch block's")
@@ -84,22 +89,30 @@ class BatchBlock(RunBlock):
         backend.batch = self
         super().__enter__()
         self.thread = threading.get_ident()
-        self.scheduler = Scheduler(self.storage, self, backend, Bar(self.progress))
+        self.scheduler = Scheduler(self.storage, self, backend, Bar(self.progress), self.max_concurrency)
         _open_batches(1)
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self._end(exc_type, exc, tb, sys._getframe(1))
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self._end(exc_type, exc, tb, sys._getframe(1))
+
+    def _end(self, exc_type: Any, exc: Any, tb: Any, frame: Any) -> None:
+        """Run what is left, let go of the workers, commit; then the names of ``frame`` (the
+        ``with`` statement's) get plain values and failures are raised."""
         scheduler = self.scheduler
         try:
             if exc_type is None:
                 scheduler.run(self.nodes)
         finally:
             _open_batches(-1)
-            scheduler.backend.close()
+            scheduler.close()
             scheduler.bar.close()
             super().__exit__(exc_type, exc, tb)
         if exc_type is None:
-            make_plain(sys._getframe(1), _value_or_itself)
+            make_plain(frame, _value_or_itself)
             self.nodes.clear()
             raise_failures(scheduler.failures, scheduler.stats.skipped)
 
@@ -132,7 +145,7 @@ def _plain_callee(f: Any) -> Any:
     """In a batch block, a plain callee of compiled code that receives deferred arguments'
     values (all forced at once, so they run in parallel); elsewhere ``f`` itself."""
     block = state.block
-    if type(block) is not BatchBlock or _passive(f) or _stores(f):
+    if type(block) is not BatchBlock or isinstance(f, Op) or _passive(f) or _stores(f):
         return f
 
     def forcing(*args: Any, **kwargs: Any) -> Any:

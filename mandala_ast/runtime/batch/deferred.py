@@ -103,8 +103,12 @@ class Deferred:
     def __fspath__(self) -> Any:
         return force(self).__fspath__()
 
-    def __await__(self) -> Any:
-        return force(self).__await__()
+    def __await__(self) -> Any:  # `await f(x)` on a deferred async op call: its value
+        return _ready(force(self)).__await__()
+
+
+async def _ready(value: Any) -> Any:
+    return value
 
 
 def _identity(value: Any) -> Any:

@@ -36,13 +36,6 @@ class Backend:
             future.set_exception(exc)
         return future
 
-    def wait(self, futures: Any) -> set:
-        done, _ = cf.wait(futures, return_when=cf.FIRST_COMPLETED)
-        return done
-
-    def result(self, future: Any) -> Any:
-        return future.result()
-
     def cancel(self, futures: Any) -> None:
         for future in futures:
             future.cancel()
@@ -96,7 +89,11 @@ class PoolBackend(Backend):
 
 class DaskBackend(Backend):
     """A ``dask.distributed.Client``: an output feeds the next call on the cluster (chained
-    futures), and the coordinator gathers each result once, to store it."""
+    futures), and the coordinator gathers each result once, to store it.
+
+    Each Dask future is mirrored by a ``concurrent.futures.Future`` (``.dask`` holds the
+    original), so the scheduler waits on Dask, pool and async calls alike.
+    """
 
     chains = True
 
@@ -106,17 +103,25 @@ class DaskBackend(Backend):
 
     def submit(self, op: Any, args: tuple, kwargs: dict, upstream: tuple = ()) -> Any:
         address = op_address(op) or op  # not importable by name: cloudpickle ships it whole
-        return self.client.submit(Chained(address, args, kwargs), *upstream, pure=False)
-
-    def wait(self, futures: Any) -> set:
-        from distributed import wait
-
-        done, _ = wait(list(futures), return_when="FIRST_COMPLETED")
-        return set(done)
+        inputs = tuple(getattr(future, "dask", future) for future in upstream)
+        task = self.client.submit(Chained(address, args, kwargs), *inputs, pure=False)
+        mirror: cf.Future = cf.Future()
+        mirror.dask = task  # type: ignore[attr-defined]
+        task.add_done_callback(lambda done: _settle(mirror, done))  # called in a thread of its own
+        return mirror
 
     def cancel(self, futures: Any) -> None:
-        if futures:
-            self.client.cancel(list(futures))
+        tasks = [f.dask for f in futures if hasattr(f, "dask")]
+        if tasks:
+            self.client.cancel(tasks)
+
+
+def _settle(mirror: cf.Future, task: Any) -> None:
+    try:
+        mirror.set_result(task.result())
+    except BaseException as exc:  # noqa: BLE001 - the call's failure, raised where it is waited for
+        if not mirror.done():
+            mirror.set_exception(exc)
 
 
 def backend_for(executor: Any, max_workers: int | None) -> Backend:

@@ -9,11 +9,14 @@ unblocks form the next wave. Workers only compute.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 from dataclasses import dataclass
 from typing import Any
 
 from ..._errors import BatchWorkerError
+from ..ops import AsyncOp
 from . import pipeline_adapter as engine
+from .asynchronous import AsyncBackend
 from .deferred import is_deferred, node_of, substitute
 from .executors import Backend, is_broken
 from .failures import name_call
@@ -45,8 +48,10 @@ class BatchStats:
 class Scheduler:
     """Drives one batch block's backend; everything here runs in the coordinating thread."""
 
-    def __init__(self, storage: Any, block: Any, backend: Backend, bar: Any) -> None:
+    def __init__(self, storage: Any, block: Any, backend: Backend, bar: Any, max_concurrency: int | None) -> None:
         self.storage, self.block, self.backend, self.bar = storage, block, backend, bar
+        self.max_concurrency = max_concurrency
+        self.async_backend: AsyncBackend | None = None
         self.stats = BatchStats()
         self.in_flight: dict[Any, Node] = {}
         self.future_of: dict[Node, Any] = {}
@@ -124,8 +129,10 @@ class Scheduler:
         return []
 
     def _submit(self, node: Node, solo: bool = False) -> None:
-        if node.speculative is not None and _inputs_match(node.speculative[1]):
-            future, node.speculative = node.speculative[0], None  # on the cluster already
+        if isinstance(node.op, AsyncOp):
+            future = self._async().submit(node.op, node.args, node.kwargs)
+        elif node.speculative is not None and _inputs_match(node.speculative[1]):
+            future = node.speculative[0]  # on the cluster already
         elif solo:
             future = self.backend.solo(node.op, node.args, node.kwargs)
         else:
@@ -137,12 +144,23 @@ class Scheduler:
         node.state = RUNNING
         self.stats.dispatched += 1
         self.bar.update(running=1)
-        if self.backend.chains:
+        if self.backend.chains and not isinstance(node.op, AsyncOp):
             self._speculate(node.children)
+
+    def _async(self) -> AsyncBackend:
+        if self.async_backend is None:
+            self.async_backend = AsyncBackend(self.max_concurrency)
+        return self.async_backend
+
+    def close(self) -> None:
+        """Let go of the workers this batch started."""
+        self.backend.close()
+        if self.async_backend is not None:
+            self.async_backend.close()
 
     def _collect(self) -> list[Node]:
         finished = []
-        for future in self.backend.wait(list(self.in_flight)):
+        for future in cf.wait(list(self.in_flight), return_when=cf.FIRST_COMPLETED)[0]:
             node = self.in_flight.pop(future)
             del self.future_of[node]
             self.bar.update(running=-1)
@@ -151,7 +169,7 @@ class Scheduler:
 
     def _arrived(self, node: Node, future: Any, pool: Any) -> list[Node]:
         try:
-            outputs, ran, op_calls, duration = self.backend.result(future)
+            outputs, ran, op_calls, duration = future.result()
         except Exception as exc:
             if is_broken(exc):
                 return self._worker_died(node, pool)
@@ -245,6 +263,8 @@ class Scheduler:
                     self._arrived(node, future, None)
                 except Exception:  # noqa: BLE001 - keeping what we can; the interruption wins
                     pass
+        for future in self.in_flight:
+            future.cancel()
         self.backend.cancel(list(self.in_flight))
         for node in self.in_flight.values():
             node.state = NEW
@@ -276,7 +296,7 @@ class Scheduler:
         stack = list(children)
         while stack:
             child = stack.pop()
-            if child.state is not NEW or child.speculative is not None:
+            if child.state is not NEW or child.speculative is not None or isinstance(child.op, AsyncOp):
                 continue
             upstream: list[tuple[Node, Any]] = []
             try:
