@@ -118,3 +118,14 @@ async def fetch(x, seconds=0.0):
     finally:
         ACTIVE["now"] -= 1
     return x * 2
+
+
+@op
+def logged_slow(x, log, go):
+    """Appends this process's pid to ``log``, says so, then runs until ``go`` exists."""
+    with open(log, "a") as file:
+        file.write(f"{os.getpid()}\n")
+    print("computing", flush=True)
+    while not os.path.exists(go):
+        time.sleep(0.02)
+    return x + 1

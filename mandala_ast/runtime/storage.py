@@ -65,6 +65,12 @@ _RAN_NOTHING = RanCode()
 _NO_OP_CALLS: frozenset = frozenset()
 
 
+def _single_flight(path: Path) -> Any:
+    from .batch.single_flight import SingleFlight
+
+    return SingleFlight(Path(f"{path}.locks"))
+
+
 def _serialised(method):
     """``method`` holding the storage's lock: other threads may be mid-call or committing."""
 
@@ -87,8 +93,10 @@ class Storage:
     files you trust. Opening a storage never unpickles anything.
     """
 
-    def __init__(self, path: str | Path | None = None, *, on_change: str = "report") -> None:
+    def __init__(self, path: str | Path | None = None, *, on_change: str = "report", single_flight: bool = False) -> None:
         self.path = None if path is None else Path(path)
+        #: Processes missing the same call at once compute it once (runtime/batch/single_flight.py)
+        self.single_flight = _single_flight(self.path) if single_flight and path is not None else None
         self._store = SQLiteStore(self.path)
         # Threads share this Storage: its caches, buffered rows and connection. Lookups,
         # records and commits hold this lock; an op's body runs without it, and a warm hit
@@ -378,6 +386,9 @@ class Storage:
             found = self._find(call)
         if found is None and self._computing:
             found = self._wait_for_others(call)
+        if found is None and self.single_flight is not None and block.new_calls_allowed() and not self._store.read_only:
+            self._versions.check_may_compute(op)  # (raising later would leave the lock held)
+            found = self._wait_for_other_processes(call)
         if found is not None:
             hid, out_cids, deps_id, same_history = found
             # Same content, new history: record it, don't execute (a read-only file keeps its
@@ -400,11 +411,30 @@ class Storage:
         self._computing[call.cid] = threading.get_ident()
         try:
             out_cids = self._execute(call, args, kwargs, block)
+            if self.single_flight is not None:
+                self.commit()  # processes waiting for the call look for it in the file
         finally:
             del self._computing[call.cid]
             if self._waiting:
                 self._computed.notify_all()
+            if self.single_flight is not None:
+                self.single_flight.release(call.cid)
         return call.hid, out_cids, call.deps_id
+
+    def _wait_for_other_processes(self, call: _Call) -> tuple | None:
+        """Single flight: the call's lock taken (None), or the call as another process
+        stored it while this one waited (the storage lock released meanwhile)."""
+        from .batch.single_flight import wait_for_call
+
+        def look_again() -> tuple | None:
+            with self._lock:
+                return self._find(call)
+
+        self._lock.release()
+        try:
+            return wait_for_call(self.single_flight, call.cid, look_again)
+        finally:
+            self._lock.acquire()
 
     def _wait_for_others(self, call: _Call) -> tuple | None:
         """A miss: while another thread computes the same content, wait for it and look again

@@ -22,6 +22,7 @@ __all__ = [
     "load_outputs",
     "output_refs",
     "record",
+    "single_flight",
     "untraced",
 ]
 
@@ -66,6 +67,11 @@ def output_refs(hid: bytes, out_cids: tuple, values: tuple) -> tuple[Ref, ...]:
 def row_hid(call: Call) -> bytes:
     """The id of a recorded call's row."""
     return call.hid
+
+
+def single_flight(storage: Any) -> Any:
+    """The storage's SingleFlight (cross-process call locks), or None when it is off."""
+    return storage.single_flight
 
 
 def commit(storage: Any) -> None:

@@ -10,6 +10,7 @@ unblocks form the next wave. Workers only compute.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from .asynchronous import AsyncBackend
 from .deferred import is_deferred, node_of, substitute
 from .executors import Backend, is_broken
 from .failures import name_call
+from .single_flight import Waiting
 from .graph import DONE, FAILED, NEW, RUNNING, Node
 from .worker import Slot
 
@@ -52,6 +54,9 @@ class Scheduler:
         self.storage, self.block, self.backend, self.bar = storage, block, backend, bar
         self.max_concurrency = max_concurrency
         self.async_backend: AsyncBackend | None = None
+        self.flight = engine.single_flight(storage)
+        self.elsewhere: dict[Node, Waiting] = {}  # calls whose lock another process holds
+        self.waited_out: set[Node] = set()
         self.stats = BatchStats()
         self.in_flight: dict[Any, Node] = {}
         self.future_of: dict[Node, Any] = {}
@@ -73,12 +78,13 @@ class Scheduler:
         for node in ready:
             del waiting[node]
         try:
-            while ready or self.in_flight:
+            while ready or self.in_flight or self.elsewhere:
                 if ready:
                     wave, ready = sorted(ready, key=_serial), []
                     finished = self._wave(wave)
                 else:
                     finished = self._collect()
+                    ready.extend(self._look_elsewhere())
                 self._release(finished, waiting, ready)
         except BaseException:
             self._abandon()
@@ -122,11 +128,42 @@ class Scheduler:
             return []
         try:
             node.inputs = engine.check_new_call(self.storage, node.call, self.block)
+            if not self._locked(node):
+                return []
             self._submit(node)
         except Exception as exc:
+            self._unlock(node)
             return [self._failed(node, exc)]
         self.leaders[node.call.cid] = node
         return []
+
+    def _locked(self, node: Node) -> bool:
+        """Single flight: True when this process may compute the call (it holds the call's
+        lock, there is no lock to take, or it waited long enough); else the call waits for
+        the process that holds the lock."""
+        if self.flight is None or node in self.waited_out:
+            return True
+        if self.flight.acquire(node.call.cid):
+            return True
+        self.elsewhere.setdefault(node, Waiting(self.flight))
+        return False
+
+    def _unlock(self, node: Node) -> None:
+        if self.flight is not None and node.call is not None:
+            self.flight.release(node.call.cid)
+
+    def _look_elsewhere(self) -> list[Node]:
+        """Calls another process is computing: looked up again once its lock is gone (or
+        broken, or waited for too long)."""
+        again = []
+        for node, waiting in list(self.elsewhere.items()):
+            if waiting.expired():
+                self.waited_out.add(node)
+            elif self.flight.is_locked(node.call.cid) and not self.flight.is_stale(self.flight.path(node.call.cid)):
+                continue
+            del self.elsewhere[node]
+            again.append(node)
+        return again
 
     def _submit(self, node: Node, solo: bool = False) -> None:
         if isinstance(node.op, AsyncOp):
@@ -160,7 +197,11 @@ class Scheduler:
 
     def _collect(self) -> list[Node]:
         finished = []
-        for future in cf.wait(list(self.in_flight), return_when=cf.FIRST_COMPLETED)[0]:
+        pause = min((w.pause() for w in self.elsewhere.values()), default=None)
+        if not self.in_flight:
+            time.sleep(pause or 0)
+            return finished
+        for future in cf.wait(list(self.in_flight), timeout=pause, return_when=cf.FIRST_COMPLETED)[0]:
             node = self.in_flight.pop(future)
             del self.future_of[node]
             self.bar.update(running=-1)
@@ -173,12 +214,17 @@ class Scheduler:
         except Exception as exc:
             if is_broken(exc):
                 return self._worker_died(node, pool)
+            self._unlock(node)
             return [self._failed(node, exc)]
         try:
             ran = ran if ran is not None else engine.untraced()
             out_cids = engine.record(self.storage, node.call, outputs, ran, op_calls, duration, node.inputs)
+            if self.flight is not None:
+                engine.commit(self.storage)  # processes waiting for the call look in the file
         except Exception as exc:
             return [self._failed(node, exc)]
+        finally:
+            self._unlock(node)
         self._done(node, engine.row_hid(node.call), out_cids, outputs)
         node.produced_by = future
         self.stats.computed += 1
@@ -212,6 +258,7 @@ class Scheduler:
         node.inputs = {}
 
     def _failed(self, node: Node, error: BaseException) -> Node:
+        self._unlock(node)
         node.error = name_call(error, node.describe())
         node.state = FAILED
         self.failures.append(error)
@@ -267,6 +314,7 @@ class Scheduler:
             future.cancel()
         self.backend.cancel(list(self.in_flight))
         for node in self.in_flight.values():
+            self._unlock(node)
             node.state = NEW
         self.in_flight.clear()
         self.future_of.clear()
