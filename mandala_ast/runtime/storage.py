@@ -795,6 +795,19 @@ class Storage:
         with self._lock:
             return self._identify(op, hashed, input_refs)
 
+    def identify_calls(self, items: list) -> list:
+        """``identify_call`` for many ``(op, args, kwargs, input_refs)``, one lock for all; an
+        item whose arguments cannot be hashed gives its exception instead of a call."""
+        hashed: list = []
+        for op, args, kwargs, _ in items:
+            try:
+                hashed.append(self._hash_inputs(op, args, kwargs))
+            except Exception as exc:
+                hashed.append(exc)
+        with self._lock:
+            return [h if isinstance(h, Exception) else self._identify(item[0], h, item[3])
+                    for item, h in zip(items, hashed)]
+
     def find_stored_calls(self, calls: list) -> list:
         """``(row hid, output cids, deps_id)`` or None per call; a call stored under another
         history is recorded under this one, as a run block does."""
@@ -820,6 +833,10 @@ class Storage:
             self._versions.check_may_compute(call.op)
             return self._encode_new_inputs(call)
 
+    def runs_user_code(self, call: "_Call") -> bool:
+        """Whether computing ``call`` may run user code, so its body must be traced."""
+        return self._versions.may_run_user_code(call.op) or not _plain_data(call.bound.values())
+
     def record_computed(self, call: "_Call", result: Any, ran: RanCode, op_calls, duration: float, inputs: dict) -> tuple:
         """Record a call computed elsewhere (a batch worker), as _execute records its own."""
         op = call.op
@@ -841,9 +858,11 @@ class Storage:
             self._maybe_flush()
         return out_cids
 
-    def load_outputs(self, out_cids: tuple) -> tuple:
-        """The values of a stored call's outputs."""
+    def load_outputs(self, out_cids: Any, many: bool = False) -> Any:
+        """The values of a stored call's outputs (of many calls' with ``many``)."""
         with self._lock:
+            if many:
+                return [tuple(map(self._load_output, cids)) for cids in out_cids]
             return tuple(map(self._load_output, out_cids))
 
     # -- tables --------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any
 from ..._errors import BatchWorkerError
 from .worker import Chained, compute_here, compute_named, op_address
 
-__all__ = ["Backend", "backend_for", "is_broken"]
+__all__ = ["Backend", "Done", "backend_for", "is_broken"]
 
 
 class Backend:
@@ -26,15 +26,11 @@ class Backend:
         self.max_workers = max_workers
         self.batch: Any = None  # the BatchBlock whose bodies run here (set by the block)
 
-    def submit(self, op: Any, args: tuple, kwargs: dict) -> Any:
-        future: cf.Future = cf.Future()
+    def submit(self, op: Any, args: tuple, kwargs: dict, traced: bool = True) -> Any:
         try:
-            future.set_result(compute_here(op, args, kwargs, self.batch))
-        except BaseException as exc:  # noqa: BLE001 - handed to the scheduler as the call's failure
-            if not isinstance(exc, Exception):
-                raise
-            future.set_exception(exc)
-        return future
+            return Done(compute_here(op, args, kwargs, self.batch, traced), None)
+        except Exception as exc:  # the call's failure, raised where its result is asked for
+            return Done(None, exc)
 
     def cancel(self, futures: Any) -> None:
         for future in futures:
@@ -48,6 +44,30 @@ class Backend:
         return False
 
 
+class Done:
+    """The outcome of a body that ran at once (no executor): a future without the
+    synchronisation a real one pays for."""
+
+    __slots__ = ("error", "value")
+
+    def __init__(self, value: Any, error: BaseException | None) -> None:
+        self.value, self.error = value, error
+
+    def result(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+    def done(self) -> bool:
+        return True
+
+    def cancelled(self) -> bool:
+        return False
+
+    def cancel(self) -> bool:
+        return False
+
+
 class PoolBackend(Backend):
     """A ``concurrent.futures`` executor: threads run bodies here (traced), processes by name."""
 
@@ -56,9 +76,9 @@ class PoolBackend(Backend):
         self.pool, self.owned = pool, owned
         self.local = isinstance(pool, cf.ThreadPoolExecutor)
 
-    def submit(self, op: Any, args: tuple, kwargs: dict) -> Any:
+    def submit(self, op: Any, args: tuple, kwargs: dict, traced: bool = True) -> Any:
         if self.local:
-            return self.pool.submit(compute_here, op, args, kwargs, self.batch)
+            return self.pool.submit(compute_here, op, args, kwargs, self.batch, traced)
         return self.pool.submit(compute_named, _address(op), args, kwargs)
 
     def solo(self, op: Any, args: tuple, kwargs: dict) -> Any:
@@ -101,7 +121,7 @@ class DaskBackend(Backend):
         super().__init__(None)
         self.client = client
 
-    def submit(self, op: Any, args: tuple, kwargs: dict, upstream: tuple = ()) -> Any:
+    def submit(self, op: Any, args: tuple, kwargs: dict, traced: bool = True, upstream: tuple = ()) -> Any:
         address = op_address(op) or op  # not importable by name: cloudpickle ships it whole
         inputs = tuple(getattr(future, "dask", future) for future in upstream)
         task = self.client.submit(Chained(address, args, kwargs), *inputs, pure=False)

@@ -19,7 +19,10 @@ __all__ = [
     "commit",
     "find_stored",
     "identify",
+    "identify_many",
+    "load_many_outputs",
     "load_outputs",
+    "needs_trace",
     "output_refs",
     "record",
     "single_flight",
@@ -36,6 +39,12 @@ def identify(storage: Any, op: Any, args: tuple, kwargs: dict, input_refs: dict 
     return storage.identify_call(op, args, kwargs, input_refs)
 
 
+def identify_many(storage: Any, items: list[tuple]) -> list:
+    """``identify`` for many ``(op, args, kwargs, input_refs)``; an exception in place of
+    each call whose arguments cannot be hashed."""
+    return storage.identify_calls(items)
+
+
 def find_stored(storage: Any, calls: list[Call]) -> list[tuple | None]:
     """One bulk lookup: ``(row hid, output cids, deps_id)`` per stored call, else None."""
     return storage.find_stored_calls(calls)
@@ -45,6 +54,12 @@ def check_new_call(storage: Any, call: Call, block: Any) -> dict:
     """Raise if ``call`` may not be computed here (new calls off, read-only file, changed code
     under ``on_change="error"``); else the encoded new argument values to record with it."""
     return storage.check_new_call(call, block)
+
+
+def needs_trace(storage: Any, call: Call) -> bool:
+    """Whether the call's body may run user code, so that running it here must be traced to
+    know its dependencies (plain data into an op that calls nothing of the user's: no)."""
+    return storage.runs_user_code(call)
 
 
 def record(storage: Any, call: Call, outputs: tuple, ran: RanCode, op_calls: Any, duration: float,
@@ -57,6 +72,11 @@ def record(storage: Any, call: Call, outputs: tuple, ran: RanCode, op_calls: Any
 def load_outputs(storage: Any, out_cids: tuple) -> tuple:
     """The values of a stored call's outputs."""
     return storage.load_outputs(out_cids)
+
+
+def load_many_outputs(storage: Any, out_cids: list[tuple]) -> list[tuple]:
+    """The output values of many stored calls (one lock, one pass)."""
+    return storage.load_outputs(out_cids, many=True)
 
 
 def output_refs(hid: bytes, out_cids: tuple, values: tuple) -> tuple[Ref, ...]:

@@ -10,6 +10,8 @@ unblocks form the next wave. Workers only compute.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
+import gc
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +21,7 @@ from ..ops import AsyncOp
 from . import pipeline_adapter as engine
 from .asynchronous import AsyncBackend
 from .deferred import is_deferred, node_of, substitute
-from .executors import Backend, is_broken
+from .executors import Backend, Done, is_broken
 from .failures import name_call
 from .single_flight import Waiting
 from .graph import DONE, FAILED, NEW, RUNNING, Node
@@ -59,6 +61,7 @@ class Scheduler:
         self.waited_out: set[Node] = set()
         self.stats = BatchStats()
         self.in_flight: dict[Any, Node] = {}
+        self.arrived: list[tuple[Node, Done]] = []  # bodies that ran at once, to record
         self.future_of: dict[Node, Any] = {}
         self.pool_of: dict[Any, Any] = {}
         self.leaders: dict[bytes, Node] = {}
@@ -72,13 +75,17 @@ class Scheduler:
         needed = _needed(targets)
         if not needed:
             return
+        with _collector_spared():
+            self._run(needed)
+
+    def _run(self, needed: set[Node]) -> None:
         self.bar.add(len(needed))
         waiting = {n: sum(p in needed for p in n.parents) for n in needed}
         ready = sorted((n for n in needed if not waiting[n]), key=_serial)
         for node in ready:
             del waiting[node]
         try:
-            while ready or self.in_flight or self.elsewhere:
+            while ready or self.in_flight or self.arrived or self.elsewhere:
                 if ready:
                     wave, ready = sorted(ready, key=_serial), []
                     finished = self._wave(wave)
@@ -91,40 +98,64 @@ class Scheduler:
             raise
 
     def _wave(self, nodes: list[Node]) -> list[Node]:
-        finished, identified = [], []
+        finished, prepared, items = [], [], []
+        storage = self.storage
         for node in nodes:
             try:
-                args, kwargs, hints = self._inputs(node)
-                node.call = engine.identify(self.storage, node.op, args, kwargs, hints)
-                node.args, node.kwargs = args, kwargs
-                identified.append(node)
+                if node.parents or node.hints:
+                    node.args, node.kwargs, hints = self._inputs(node)
+                else:  # no deferred input (most calls of a wide batch): as recorded
+                    hints = node.hints
             except Exception as exc:
                 finished.append(self._failed(node, exc))
+                continue
+            prepared.append(node)
+            items.append((node.op, node.args, node.kwargs, hints))
+        identified = []
+        for node, call in zip(prepared, engine.identify_many(storage, items)):
+            if isinstance(call, Exception):
+                finished.append(self._failed(node, call))
+            else:
+                node.call = call
+                identified.append(node)
         if not identified:
             return finished
         self.stats.lookups += 1
-        hits = engine.find_stored(self.storage, [n.call for n in identified])
+        hits = engine.find_stored(storage, [n.call for n in identified])
+        stored = [(node, hit) for node, hit in zip(identified, hits) if hit is not None]
         for node, hit in zip(identified, hits):
             if hit is None:
                 finished.extend(self._missing(node))
-                continue
+        if stored:
+            finished.extend(self._load_stored(stored))
+        return finished
+
+    def _load_stored(self, stored: list[tuple[Node, tuple]]) -> list[Node]:
+        """Stored calls' outputs, loaded together; a call whose values cannot be loaded fails."""
+        try:
+            loaded = engine.load_many_outputs(self.storage, [hit[1] for _, hit in stored])
+        except Exception:  # one of them: find which, one by one
+            loaded = [None] * len(stored)
+        finished = []
+        for (node, hit), values in zip(stored, loaded):
             self._cancel_speculative(node)
-            try:
-                values = engine.load_outputs(self.storage, hit[1])
-            except Exception as exc:
-                finished.append(self._failed(node, exc))
-                continue
+            if values is None:
+                try:
+                    values = engine.load_outputs(self.storage, hit[1])
+                except Exception as exc:
+                    finished.append(self._failed(node, exc))
+                    continue
             self._done(node, hit[0], hit[1], values)
-            self.stats.found += 1
-            self.bar.update(loaded=1)
             finished.append(node)
+        self.stats.found += len(finished)
+        self.bar.update(loaded=len(finished))
         return finished
 
     def _missing(self, node: Node) -> list[Node]:
         leader = self.leaders.get(node.call.cid)
         if leader is not None:  # an identical call is running: looked up again once it ends
             self._cancel_speculative(node)
-            leader.followers.append(node)
+            leader.add_follower(node)
             return []
         try:
             node.inputs = engine.check_new_call(self.storage, node.call, self.block)
@@ -173,8 +204,14 @@ class Scheduler:
         elif solo:
             future = self.backend.solo(node.op, node.args, node.kwargs)
         else:
-            future = self.backend.submit(node.op, node.args, node.kwargs)
+            traced = engine.needs_trace(self.storage, node.call)
+            future = self.backend.submit(node.op, node.args, node.kwargs, traced)
         node.speculative = None
+        if type(future) is Done:  # ran at once: no waiting
+            node.state = RUNNING
+            self.arrived.append((node, future))
+            self.stats.dispatched += 1
+            return
         self.in_flight[future] = node
         self.future_of[node] = future
         self.pool_of[future] = getattr(self.backend, "pool", None)
@@ -197,6 +234,11 @@ class Scheduler:
 
     def _collect(self) -> list[Node]:
         finished = []
+        if self.arrived:
+            arrived, self.arrived = self.arrived, []
+            for node, done in arrived:
+                finished.extend(self._arrived(node, done, None))
+            return finished
         pause = min((w.pause() for w in self.elsewhere.values()), default=None)
         if not self.in_flight:
             time.sleep(pause or 0)
@@ -252,10 +294,10 @@ class Scheduler:
 
     def _done(self, node: Node, hid: bytes, out_cids: tuple, values: tuple) -> None:
         node.values = tuple(values)
-        node.refs = engine.output_refs(hid, out_cids, node.values)
+        node.refs = (hid, out_cids)  # made into Refs only if compiled code passes them on
         node.state = DONE
         node.args = node.kwargs = node.hints = None  # type: ignore[assignment]
-        node.inputs = {}
+        node.inputs = None
 
     def _failed(self, node: Node, error: BaseException) -> Node:
         self._unlock(node)
@@ -274,7 +316,7 @@ class Scheduler:
             node = stack.pop()
             if node.call is not None and self.leaders.get(node.call.cid) is node:
                 del self.leaders[node.call.cid]
-            followers, node.followers = node.followers, []
+            followers, node.followers = node.followers, ()
             for follower in followers:
                 if node.state is DONE:
                     ready.append(follower)
@@ -303,6 +345,12 @@ class Scheduler:
     def _abandon(self) -> None:
         """Ctrl-C or another interruption: keep the results that already arrived, cancel the
         rest (calls not yet started never start)."""
+        for node, done in self.arrived:
+            try:
+                self._arrived(node, done, None)
+            except Exception:  # noqa: BLE001 - keeping what we can; the interruption wins
+                pass
+        self.arrived = []
         for future, node in list(self.in_flight.items()):
             if future.done() and not future.cancelled():
                 self.in_flight.pop(future)
@@ -332,7 +380,7 @@ class Scheduler:
         for name, ref in node.hints.items():
             if is_deferred(ref.value):
                 parent, index = node_of(ref.value)
-                hints[name] = parent.refs[index]
+                hints[name] = parent.output_refs()[index]
             else:
                 hints[name] = ref
         return args, kwargs, hints
@@ -353,7 +401,7 @@ class Scheduler:
             except LookupError:  # an input neither computed nor on its way
                 continue
             futures = tuple(future for _, future in upstream)
-            child.speculative = (self.backend.submit(child.op, args, kwargs, futures), upstream)
+            child.speculative = (self.backend.submit(child.op, args, kwargs, upstream=futures), upstream)
             stack.extend(child.children)
 
     def _slot(self, deferred: Any, upstream: list) -> Any:
@@ -371,6 +419,21 @@ class Scheduler:
         """Drop a speculative task: released, not cancelled (on Dask, cancelling a future
         cancels the tasks chained to it too)."""
         node.speculative = None
+
+
+@contextlib.contextmanager
+def _collector_spared() -> Any:
+    """The run's own bookkeeping allocates several objects per call; with 100k calls the
+    garbage collector's full passes over the objects that were there before (every node of
+    the graph) would cost more than the run. They are set aside (gc.freeze) while the run
+    allocates, and given back after: nothing is lost, collection resumes as before."""
+    already = gc.get_freeze_count()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        if not already:  # someone else's freeze (a pre-forking server) stays as it was
+            gc.unfreeze()
 
 
 def _inputs_match(upstream: list) -> bool:

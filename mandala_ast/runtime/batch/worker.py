@@ -13,12 +13,12 @@ import time
 from typing import Any
 
 from .. import blocks
-from ..tracing import run_traced
+from ..tracing import RanCode, run_traced
 
 __all__ = ["Chained", "Slot", "compute_here", "compute_named", "op_address", "resolve_op"]
 
 
-def compute_here(op: Any, args: tuple, kwargs: dict, batch: Any) -> tuple:
+def compute_here(op: Any, args: tuple, kwargs: dict, batch: Any, traced: bool = True) -> tuple:
     """``(outputs, ran code, op calls made, seconds)`` of the body, run in this process.
 
     While it runs, op calls made by the body are ordinary memoized calls in ``batch``'s
@@ -31,7 +31,10 @@ def compute_here(op: Any, args: tuple, kwargs: dict, batch: Any) -> tuple:
     op_calls = block.start_op_body()
     try:
         started = time.perf_counter()
-        result, ran = run_traced(op.fn, args, kwargs)
+        if traced:
+            result, ran = run_traced(op.fn, args, kwargs)
+        else:  # nothing it can reach is user code: a trace would find nothing
+            result, ran = op.fn(*args, **kwargs), RanCode()
         duration = time.perf_counter() - started
     finally:
         block.end_op_body()
