@@ -129,3 +129,26 @@ def logged_slow(x, log, go):
     while not os.path.exists(go):
         time.sleep(0.02)
     return x + 1
+
+
+@op
+def outer(x):
+    """An op whose body calls another op: a dependency, memoized as in a run block."""
+    RUNS.append(("outer", x))
+    return inc(x) * 10
+
+
+@op
+def tasks_on_cluster(x, at_least):
+    """Waits until the scheduler holds ``at_least`` tasks (its own included): a downstream
+    call was submitted while this one still runs. True if it saw them."""
+    from distributed import get_client
+
+    client = get_client()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        count = client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
+        if count >= at_least:
+            return True
+        time.sleep(0.01)
+    return False

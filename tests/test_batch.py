@@ -318,3 +318,17 @@ def batch_equals_run(tmp_path, executor, program) -> None:
 @given(program=PROGRAMS)
 def test_batch_results_equal_run_results(tmp_path, executor, program):
     batch_equals_run(tmp_path, executor, program)
+
+
+@pytest.mark.parametrize("executor", [None, "threads"])
+def test_an_op_calling_an_op_in_a_batch_memoizes_both(tmp_path, executor):
+    from batch_ops import outer
+
+    storage = Storage(tmp_path / "s.db")
+    with storage.batch(executor=executor):
+        ys = [outer(x) for x in range(3)]
+    assert ys == [10, 20, 30]
+    RUNS.clear()
+    with storage.run(allow_new_calls=False):
+        assert [outer(x) for x in range(3)] == ys and [inc(x) for x in range(3)] == [1, 2, 3]
+    assert RUNS == []

@@ -59,3 +59,14 @@ def test_a_failure_on_the_cluster_names_the_call_and_keeps_the_rest(tmp_path, cl
 @given(program=PROGRAMS)
 def test_batch_results_equal_run_results_on_dask(tmp_path, client, program):
     batch_equals_run(tmp_path, client, program)
+
+
+def test_a_downstream_call_is_on_the_cluster_before_its_input_is_computed(tmp_path, client):
+    from batch_ops import tasks_on_cluster
+
+    # The upstream call runs until the scheduler holds 2 tasks: its own and the chained
+    # downstream one, submitted with the upstream future as its argument.
+    with Storage(tmp_path / "s.db").batch(executor=client):
+        seen = tasks_on_cluster(0, 2)
+        after = inc(seen)
+    assert seen is True and after == 2
