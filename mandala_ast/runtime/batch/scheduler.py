@@ -75,8 +75,8 @@ class Scheduler:
         needed = _needed(targets)
         if not needed:
             return
-        with _collector_spared():
-            self._run(needed)
+        gc.freeze()  # the graph, again: the run allocates several objects per call too
+        self._run(needed)
 
     def _run(self, needed: set[Node]) -> None:
         self.bar.add(len(needed))
@@ -98,8 +98,25 @@ class Scheduler:
             raise
 
     def _wave(self, nodes: list[Node]) -> list[Node]:
-        finished, prepared, items = [], [], []
-        storage = self.storage
+        """One wave: identify the ready calls, look them all up at once, load the stored ones
+        and dispatch the missing ones; returns the calls that finished (stored or failed)."""
+        with _collector_paused():  # no op body runs until the dispatches below
+            finished, identified = self._identify(nodes)
+            if not identified:
+                return finished
+            self.stats.lookups += 1
+            hits = engine.find_stored(self.storage, [n.call for n in identified])
+            stored = [(node, hit) for node, hit in zip(identified, hits) if hit is not None]
+            if stored:
+                finished.extend(self._load_stored(stored))
+        for node, hit in zip(identified, hits):
+            if hit is None:
+                finished.extend(self._missing(node))
+        return finished
+
+    def _identify(self, nodes: list[Node]) -> tuple[list[Node], list[Node]]:
+        """(calls that failed already, calls identified) of a wave."""
+        failed, prepared, items = [], [], []
         for node in nodes:
             try:
                 if node.parents or node.hints:
@@ -107,28 +124,18 @@ class Scheduler:
                 else:  # no deferred input (most calls of a wide batch): as recorded
                     hints = node.hints
             except Exception as exc:
-                finished.append(self._failed(node, exc))
+                failed.append(self._failed(node, exc))
                 continue
             prepared.append(node)
             items.append((node.op, node.args, node.kwargs, hints))
         identified = []
-        for node, call in zip(prepared, engine.identify_many(storage, items)):
+        for node, call in zip(prepared, engine.identify_many(self.storage, items)):
             if isinstance(call, Exception):
-                finished.append(self._failed(node, call))
+                failed.append(self._failed(node, call))
             else:
                 node.call = call
                 identified.append(node)
-        if not identified:
-            return finished
-        self.stats.lookups += 1
-        hits = engine.find_stored(storage, [n.call for n in identified])
-        stored = [(node, hit) for node, hit in zip(identified, hits) if hit is not None]
-        for node, hit in zip(identified, hits):
-            if hit is None:
-                finished.extend(self._missing(node))
-        if stored:
-            finished.extend(self._load_stored(stored))
-        return finished
+        return failed, identified
 
     def _load_stored(self, stored: list[tuple[Node, tuple]]) -> list[Node]:
         """Stored calls' outputs, loaded together; a call whose values cannot be loaded fails."""
@@ -422,18 +429,17 @@ class Scheduler:
 
 
 @contextlib.contextmanager
-def _collector_spared() -> Any:
-    """The run's own bookkeeping allocates several objects per call; with 100k calls the
-    garbage collector's full passes over the objects that were there before (every node of
-    the graph) would cost more than the run. They are set aside (gc.freeze) while the run
-    allocates, and given back after: nothing is lost, collection resumes as before."""
-    already = gc.get_freeze_count()
-    gc.freeze()
+def _collector_paused() -> Any:
+    """A wave's bulk identification, lookup and loading make a few objects per call and
+    free none of them as garbage; with 100k calls, the collector's passes over them cost
+    more than the work (measured), so it pauses for these steps. No op body runs in them."""
+    enabled = gc.isenabled()
+    gc.disable()
     try:
         yield
     finally:
-        if not already:  # someone else's freeze (a pre-forking server) stays as it was
-            gc.unfreeze()
+        if enabled:
+            gc.enable()
 
 
 def _inputs_match(upstream: list) -> bool:
