@@ -12,6 +12,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import gc
+import queue
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +63,7 @@ class Scheduler:
         self.stats = BatchStats()
         self.in_flight: dict[Any, Node] = {}
         self.arrived: list[tuple[Node, Done]] = []  # bodies that ran at once, to record
+        self.completed: queue.SimpleQueue = queue.SimpleQueue()  # futures, as they finish
         self.future_of: dict[Node, Any] = {}
         self.pool_of: dict[Any, Any] = {}
         self.leaders: dict[bytes, Node] = {}
@@ -220,6 +222,7 @@ class Scheduler:
             self.stats.dispatched += 1
             return
         self.in_flight[future] = node
+        future.add_done_callback(self.completed.put)
         self.future_of[node] = future
         self.pool_of[future] = getattr(self.backend, "pool", None)
         node.state = RUNNING
@@ -240,6 +243,8 @@ class Scheduler:
             self.async_backend.close()
 
     def _collect(self) -> list[Node]:
+        """Record the results that have arrived, waiting for at least one (or, while calls
+        wait for another process, at most a poll interval)."""
         finished = []
         if self.arrived:
             arrived, self.arrived = self.arrived, []
@@ -250,8 +255,19 @@ class Scheduler:
         if not self.in_flight:
             time.sleep(pause or 0)
             return finished
-        for future in cf.wait(list(self.in_flight), timeout=pause, return_when=cf.FIRST_COMPLETED)[0]:
-            node = self.in_flight.pop(future)
+        try:  # futures report here as they finish: waiting costs nothing per call in flight
+            done = [self.completed.get(timeout=pause)]
+        except queue.Empty:
+            return finished
+        while True:
+            try:
+                done.append(self.completed.get_nowait())
+            except queue.Empty:
+                break
+        for future in done:
+            node = self.in_flight.pop(future, None)
+            if node is None:  # cancelled, or already recorded
+                continue
             del self.future_of[node]
             self.bar.update(running=-1)
             finished.extend(self._arrived(node, future, self.pool_of.pop(future, None)))
