@@ -9,6 +9,7 @@ import textwrap
 
 import pytest
 from batch_ops import RELEASED, RUNS, add, fails, inc, meet, pair, release, wait_for_release
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from mandala_ast import Storage, transform_source
 from mandala_ast.runtime.batch import Deferred
@@ -268,9 +269,6 @@ def test_forcing_a_failed_call_raises_where_the_value_is_used(tmp_path):
 
 
 # -- batch results equal run results -----------------------------------------------------------
-
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 #: One step of a program: a literal, an op on earlier values (chains, diamonds, duplicates),
 #: or a plain use of an earlier value (which forces it inside a batch).

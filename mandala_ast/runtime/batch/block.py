@@ -77,7 +77,8 @@ class BatchBlock(RunBlock):
 
     def force(self, nodes: list[Node]) -> None:
         """Run ``nodes`` and the calls they need, now."""
-        self.scheduler.run(nodes)  # type: ignore[union-attr]
+        assert self.scheduler is not None, "forced outside its block"
+        self.scheduler.run(nodes)
 
     def force_values(self, value: Any) -> Any:
         """``value`` with the deferred outputs in it (built-in containers too) forced at once."""
@@ -87,7 +88,7 @@ class BatchBlock(RunBlock):
         self.force([node_of(d)[0] for d in found])
         return substitute(value, lambda d: node_of(d)[0].value(node_of(d)[1]))
 
-    def __enter__(self) -> "BatchBlock":  # type: ignore[override]
+    def __enter__(self) -> BatchBlock:  # type: ignore[override]
         backend = backend_for(self.executor, self.max_concurrency)  # a bad executor opens nothing
         backend.batch = self
         super().__enter__()
@@ -107,6 +108,7 @@ class BatchBlock(RunBlock):
         """Run what is left, let go of the workers, commit; then the names of ``frame`` (the
         ``with`` statement's) get plain values and failures are raised."""
         scheduler = self.scheduler
+        assert scheduler is not None, "ended without being entered"
         try:
             if exc_type is None:
                 scheduler.run(self.nodes)

@@ -15,7 +15,8 @@ hands the proxy itself to plain functions, which forces on first use.
 from __future__ import annotations
 
 import operator
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 __all__ = ["Deferred", "deferred_in", "is_deferred", "node_of", "substitute"]
 
@@ -43,8 +44,8 @@ class Deferred:
     def __delattr__(self, name: str) -> None:
         delattr(force(self), name)
 
-    @property  # isinstance() asks for __class__: a deferred float is a float
-    def __class__(self) -> type:  # type: ignore[override]
+    @property  # type: ignore[misc]  # isinstance() asks for __class__: a deferred float is a float
+    def __class__(self) -> type:
         return type(force(self))
 
     def __reduce__(self) -> tuple:  # pickled (sent to a worker, stored) as its value
@@ -125,7 +126,7 @@ def _binary(function: Callable) -> tuple[Callable, Callable]:
     return forward, reflected
 
 
-_BINARY = {
+_BINARY: dict[str, Callable[..., Any]] = {
     "add": operator.add, "sub": operator.sub, "mul": operator.mul, "matmul": operator.matmul,
     "truediv": operator.truediv, "floordiv": operator.floordiv, "mod": operator.mod,
     "divmod": divmod, "pow": pow, "lshift": operator.lshift, "rshift": operator.rshift,
@@ -137,10 +138,11 @@ for _name, _function in _BINARY.items():
     setattr(Deferred, f"__r{_name}__", _reflected)
 for _name in ("lt", "le", "eq", "ne", "gt", "ge"):
     setattr(Deferred, f"__{_name}__", _binary(getattr(operator, _name))[0])
-for _name, _function in {
+_UNARY: dict[str, Callable[..., Any]] = {
     "neg": operator.neg, "pos": operator.pos, "abs": abs, "invert": operator.invert,
     "int": int, "float": float, "complex": complex, "index": operator.index, "bytes": bytes,
-}.items():
+}
+for _name, _function in _UNARY.items():
     setattr(Deferred, f"__{_name}__", (lambda f: lambda self: f(force(self)))(_function))
 Deferred.__round__ = lambda self, *n: round(force(self), *n)  # type: ignore[attr-defined]
 

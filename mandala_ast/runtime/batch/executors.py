@@ -26,11 +26,15 @@ class Backend:
         self.max_workers = max_workers
         self.batch: Any = None  # the BatchBlock whose bodies run here (set by the block)
 
-    def submit(self, op: Any, args: tuple, kwargs: dict, traced: bool = True) -> Any:
+    def submit(self, op: Any, args: tuple, kwargs: dict, traced: bool = True, upstream: tuple = ()) -> Any:
         try:
             return Done(compute_here(op, args, kwargs, self.batch, traced), None)
         except Exception as exc:  # the call's failure, raised where its result is asked for
             return Done(None, exc)
+
+    def solo(self, op: Any, args: tuple, kwargs: dict) -> Any:
+        """The call alone, where a crash can only be its own (here: as any call)."""
+        return self.submit(op, args, kwargs)
 
     def cancel(self, futures: Any) -> None:
         for future in futures:
@@ -76,7 +80,7 @@ class PoolBackend(Backend):
         self.pool, self.owned = pool, owned
         self.local = isinstance(pool, cf.ThreadPoolExecutor)
 
-    def submit(self, op: Any, args: tuple, kwargs: dict, traced: bool = True) -> Any:
+    def submit(self, op: Any, args: tuple, kwargs: dict, traced: bool = True, upstream: tuple = ()) -> Any:
         if self.local:
             return self.pool.submit(compute_here, op, args, kwargs, self.batch, traced)
         return self.pool.submit(compute_named, _address(op), args, kwargs)

@@ -14,7 +14,9 @@ from typing import Any
 __all__ = ["ExceptionGroup", "add_note", "raise_failures"]
 
 if sys.version_info >= (3, 11):
-    ExceptionGroup = ExceptionGroup  # noqa: PLW0127 - the builtin, re-exported
+    import builtins
+
+    ExceptionGroup = builtins.ExceptionGroup
 else:  # pragma: no cover - Python 3.10
     from exceptiongroup import ExceptionGroup
 
@@ -30,7 +32,7 @@ def add_note(error: BaseException, note: str) -> BaseException:
     return error
 
 
-def raise_failures(errors: list[BaseException], skipped: int) -> None:
+def raise_failures(errors: list[Exception], skipped: int) -> None:
     """Raise the failures of a batch, if any: one as itself, several as an ExceptionGroup."""
     unique = list({id(e): e for e in errors}.values())
     if not unique:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import ctypes
 import sys
+from collections.abc import Callable
 from types import FrameType
-from typing import Any, Callable
+from typing import Any
 
 from .deferred import Deferred
 

@@ -48,12 +48,12 @@ class Node:
         #: the future whose result was recorded as this call's outputs, if computed here
         self.produced_by: Any = None
 
-    def add_child(self, child: "Node") -> None:
+    def add_child(self, child: Node) -> None:
         if self.children is _NONE:
             self.children = []
         self.children.append(child)
 
-    def add_follower(self, follower: "Node") -> None:
+    def add_follower(self, follower: Node) -> None:
         """An identical call that waits for this one to be stored, then finds it."""
         if self.followers is _NONE:
             self.followers = []

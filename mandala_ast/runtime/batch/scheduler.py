@@ -9,8 +9,8 @@ unblocks form the next wave. Workers only compute.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import contextlib
+import functools
 import gc
 import queue
 import time
@@ -24,8 +24,8 @@ from .asynchronous import AsyncBackend
 from .deferred import is_deferred, node_of, substitute
 from .executors import Backend, Done, is_broken
 from .failures import name_call
-from .single_flight import Waiting
 from .graph import DONE, FAILED, NEW, RUNNING, Node
+from .single_flight import Waiting
 from .worker import Slot
 
 __all__ = ["BatchStats", "Scheduler"]
@@ -68,7 +68,7 @@ class Scheduler:
         self.pool_of: dict[Any, Any] = {}
         self.leaders: dict[bytes, Node] = {}
         self.attempts: dict[Node, int] = {}
-        self.failures: list[BaseException] = []
+        self.failures: list[Exception] = []
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -144,7 +144,7 @@ class Scheduler:
         try:
             loaded = engine.load_many_outputs(self.storage, [hit[1] for _, hit in stored])
         except Exception:  # one of them: find which, one by one
-            loaded = [None] * len(stored)
+            loaded = [None] * len(stored)  # type: ignore[list-item]
         finished = []
         for (node, hit), values in zip(stored, loaded):
             self._cancel_speculative(node)
@@ -247,9 +247,9 @@ class Scheduler:
         wait for another process, at most a poll interval)."""
         finished = []
         if self.arrived:
-            arrived, self.arrived = self.arrived, []
-            for node, done in arrived:
-                finished.extend(self._arrived(node, done, None))
+            ran_here, self.arrived = self.arrived, []
+            for node, outcome in ran_here:
+                finished.extend(self._arrived(node, outcome, None))
             return finished
         pause = min((w.pause() for w in self.elsewhere.values()), default=None)
         if not self.in_flight:
@@ -265,9 +265,9 @@ class Scheduler:
             except queue.Empty:
                 break
         for future in done:
-            node = self.in_flight.pop(future, None)
-            if node is None:  # cancelled, or already recorded
+            if future not in self.in_flight:  # cancelled, or already recorded
                 continue
+            node = self.in_flight.pop(future)
             del self.future_of[node]
             self.bar.update(running=-1)
             finished.extend(self._arrived(node, future, self.pool_of.pop(future, None)))
@@ -322,7 +322,7 @@ class Scheduler:
         node.args = node.kwargs = node.hints = None  # type: ignore[assignment]
         node.inputs = None
 
-    def _failed(self, node: Node, error: BaseException) -> Node:
+    def _failed(self, node: Node, error: Exception) -> Node:
         self._unlock(node)
         node.error = name_call(error, node.describe())
         node.state = FAILED
@@ -418,9 +418,10 @@ class Scheduler:
             if child.state is not NEW or child.speculative is not None or isinstance(child.op, AsyncOp):
                 continue
             upstream: list[tuple[Node, Any]] = []
+            slot = functools.partial(self._slot, upstream=upstream)
             try:
-                args = substitute(child.args, lambda d: self._slot(d, upstream))
-                kwargs = {k: substitute(v, lambda d: self._slot(d, upstream)) for k, v in child.kwargs.items()}
+                args = substitute(child.args, slot)
+                kwargs = {k: substitute(v, slot) for k, v in child.kwargs.items()}
             except LookupError:  # an input neither computed nor on its way
                 continue
             futures = tuple(future for _, future in upstream)

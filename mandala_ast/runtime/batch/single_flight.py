@@ -19,8 +19,9 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 __all__ = ["SingleFlight", "Waiting", "wait_for_call"]
 

@@ -26,7 +26,7 @@ def compute_here(op: Any, args: tuple, kwargs: dict, batch: Any, traced: bool = 
     worker thread, the body runs in a block of its own lent by the batch.
     """
     previous = blocks.state.block
-    block = batch if previous is batch else blocks.LentBlock(batch)
+    block: blocks.RunBlock = batch if previous is batch and batch is not None else blocks.LentBlock(batch)
     blocks.state.block = block
     op_calls = block.start_op_body()
     try:
