@@ -10,13 +10,24 @@ from __future__ import annotations
 
 import functools
 import operator
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from ..._errors import QueryError
 from ..blocks import state
 from ..ops import Op, Workflow
 from .block import Q, QueryBlock
-from .pattern import ATOM, PRECEDENCE, Derived, Node, call_text, infix_text, operand_text, refuse_op, subscript
+from .pattern import (
+    ATOM,
+    PRECEDENCE,
+    Derived,
+    Node,
+    call_text,
+    infix_text,
+    operand_text,
+    refuse_op,
+    subscript,
+)
 
 __all__ = [
     "q_bool_end",
@@ -295,13 +306,14 @@ def q_cmp(first: Any, /, *rest: Any) -> Any:
         return result
     level = PRECEDENCE["=="]
     text = infix_text(tuple(symbols), tuple(operands), level)
-    return Derived(block.pattern, _compare_chain, (tuple(symbols), *operands), text=text, precedence=level)
+    # q_cmp is emitted only in compiled query blocks, where _active() is the block
+    return Derived(block.pattern, _compare_chain, (tuple(symbols), *operands), text=text, precedence=level)  # type: ignore[union-attr]
 
 
 def _literal_of_nodes(block: QueryBlock, value: Any) -> Any:
     """``x in [a, b]`` with variables inside the literal: the literal is derived per row."""
     if isinstance(value, (list, tuple, set)) and any(isinstance(v, Node) for v in value):
-        opening, closing = {tuple: "()", set: "{}"}.get(type(value), "[]")
+        opening, closing = {tuple: ("(", ")"), set: ("{", "}")}.get(type(value), ("[", "]"))
         text = opening + ", ".join(operand_text(v) for v in value) + closing
         return Derived(block.pattern, lambda *items: type(value)(items), tuple(value), text=text)
     return value
