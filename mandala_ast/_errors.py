@@ -16,7 +16,7 @@ Hierarchy::
           ├── OutputCountError        an op returned the wrong number of values
           ├── NewCallError            a call is missing and new calls are not allowed
           ├── VersionChangeError      code changed and Storage(on_change="error") refuses to recompute
-          ├── BatchWorkerError        a batch call's worker died, or its op cannot run in another process
+          ├── BatchWorkerError        a batch call's worker died, or its op cannot run in another process (also a RuntimeError)
           ├── RenderError             graphviz's dot failed to draw a picture
           ├── UnknownOpError          a storage holds no op of that name (command line, export)
           ├── ExportError             a flat export cannot be written (sqlite-utils missing, bad path)
