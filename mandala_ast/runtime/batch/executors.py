@@ -79,6 +79,7 @@ class PoolBackend(Backend):
         super().__init__(max_workers)
         self.pool, self.owned = pool, owned
         self.local = isinstance(pool, cf.ThreadPoolExecutor)
+        self.solos: list[cf.ProcessPoolExecutor] = []  # one-call pools of suspect calls
 
     def submit(self, op: Any, args: tuple, kwargs: dict, traced: bool = True, upstream: tuple = ()) -> Any:
         if self.local:
@@ -88,9 +89,10 @@ class PoolBackend(Backend):
     def solo(self, op: Any, args: tuple, kwargs: dict) -> Any:
         """The call alone in a pool of its own: if its worker dies, it was this call."""
         pool = cf.ProcessPoolExecutor(max_workers=1)
-        future = pool.submit(compute_named, _address(op), args, kwargs)
-        future.add_done_callback(lambda _: pool.shutdown(wait=False))
-        return future
+        # Shut down by close(), not from a done-callback: a broken pool's callbacks run while
+        # it holds its shutdown lock (Python 3.13), and shutting it down there deadlocks.
+        self.solos.append(pool)
+        return pool.submit(compute_named, _address(op), args, kwargs)
 
     def cancel(self, futures: Any) -> None:
         super().cancel(futures)
@@ -98,6 +100,8 @@ class PoolBackend(Backend):
             self.pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
+        for pool in self.solos:
+            pool.shutdown(wait=False, cancel_futures=True)
         if self.owned:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
