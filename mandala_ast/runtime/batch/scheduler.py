@@ -206,15 +206,16 @@ class Scheduler:
         return again
 
     def _submit(self, node: Node, solo: bool = False) -> None:
+        args, kwargs = engine.body_arguments(node.args, node.kwargs)
         if isinstance(node.op, AsyncOp):
-            future = self._async().submit(node.op, node.args, node.kwargs)
+            future = self._async().submit(node.op, args, kwargs)
         elif node.speculative is not None and _inputs_match(node.speculative[1]):
             future = node.speculative[0]  # on the cluster already
         elif solo:
-            future = self.backend.solo(node.op, node.args, node.kwargs)
+            future = self.backend.solo(node.op, args, kwargs)
         else:
             traced = engine.needs_trace(self.storage, node.call)
-            future = self.backend.submit(node.op, node.args, node.kwargs, traced)
+            future = self.backend.submit(node.op, args, kwargs, traced)
         node.speculative = None
         if type(future) is Done:  # ran at once: no waiting
             node.state = RUNNING

@@ -25,9 +25,10 @@ def compute_here(op: Any, args: tuple, kwargs: dict, batch: Any, traced: bool = 
     storage (not deferred) and are noted as the call's dependencies, as in a run block. In a
     worker thread, the body runs in a block of its own lent by the batch.
     """
-    previous = blocks.state.block
-    block: blocks.RunBlock = batch if previous is batch and batch is not None else blocks.LentBlock(batch)
-    blocks.state.block = block
+    in_batch = blocks.state.block is batch and batch is not None
+    block: blocks.RunBlock = batch if in_batch else blocks.LentBlock(batch)
+    if not in_batch:
+        blocks.push(block)
     op_calls = block.start_op_body()
     try:
         started = time.perf_counter()
@@ -38,7 +39,8 @@ def compute_here(op: Any, args: tuple, kwargs: dict, batch: Any, traced: bool = 
         duration = time.perf_counter() - started
     finally:
         block.end_op_body()
-        blocks.state.block = previous
+        if not in_batch:
+            blocks.pop(block)
     return op.split_outputs(result), ran, frozenset(op_calls), duration
 
 
