@@ -15,6 +15,7 @@ Hierarchy (a second base class in parentheses)::
           ├── NewCallError                        a call is missing and new calls are not allowed
           ├── QueryError (ValueError)             a query or delete block asks what no pattern means
           ├── VersionChangeError                  code changed under Storage(on_change="error")
+          ├── BatchWorkerError (RuntimeError)     a batch call's worker died, or its op cannot run elsewhere
           ├── RenderError (RuntimeError)          graphviz's dot failed to draw a picture
           ├── UnknownOpError (LookupError)        a storage holds no op of that name
           ├── RenameError (ValueError)            a rename would collide with stored calls
@@ -38,6 +39,7 @@ __all__ = [
     "CorruptValueError",
     "FixtureError",
     "AmbiguousBlockError",
+    "BatchWorkerError",
     "ExportError",
     "HookError",
     "MandalaDiagnosticWarning",
@@ -163,6 +165,11 @@ class VersionChangeError(MandalaError):
     The message shows the change as a unified diff; ``storage.accept_change(fn)`` declares it
     cosmetic, reverting the code brings the stored calls back.
     """
+
+
+class BatchWorkerError(MandalaError, RuntimeError):
+    """A batch call's worker process died while computing it (killed, crashed, out of memory),
+    or its op cannot be sent to another process; the message names the call."""
 
 
 class MandalaWarning(UserWarning):
