@@ -12,6 +12,7 @@ PUBLIC = [
     "BatchWorkerError",
     "CorruptValueError",
     "DeleteReport",
+    "ExportError",
     "FixtureError",
     "GcReport",
     "HookError",
@@ -41,6 +42,7 @@ PUBLIC = [
     "StorageFormatError",
     "StorageFullError",
     "TransformResult",
+    "UnknownOpError",
     "ValueEncodingError",
     "ValuePointer",
     "VerifyReport",
@@ -92,3 +94,16 @@ def test_compiled_code_loads_the_query_engine_only_when_it_queries():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True"]
+
+
+def test_every_error_and_warning_in_the_readme_table_is_public():
+    """A user catches what the README's errors table names: `from mandala_ast import X` works,
+    and every public error or warning has its row there."""
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    table = readme.split("## Errors and warnings", 1)[1].split("\n## ", 1)[0]
+    rows = {line.split("`")[1] for line in table.splitlines() if line.startswith("| `")}
+    public = {n for n in mandala_ast.__all__ if n.endswith(("Error", "Warning"))}
+    assert rows - public == set(), "named in the README's errors table but not importable"
+    assert public - rows - {"MandalaError", "MandalaWarning"} == set(), "public but not in the table"
