@@ -18,6 +18,7 @@ Hierarchy (a second base class in parentheses)::
           ├── BatchWorkerError (RuntimeError)     a batch call's worker died, or its op cannot run elsewhere
           ├── RenderError (RuntimeError)          graphviz's dot failed to draw a picture
           ├── UnknownOpError (LookupError)        a storage holds no op of that name
+          ├── NotAnOpError (TypeError)            a function or value where the storage needs an op
           ├── RenameError (ValueError)            a rename would collide with stored calls
           ├── ExportError                         a flat export cannot be written
           ├── HookError (RuntimeError)            the import hook cannot be installed as asked
@@ -52,6 +53,7 @@ __all__ = [
     "MandalaUnstoredWarning",
     "MandalaWarning",
     "NewCallError",
+    "NotAnOpError",
     "OutputCountError",
     "QueryError",
     "ReadOnlyStorageError",
@@ -157,6 +159,14 @@ class ExportError(MandalaError):
 class UnknownOpError(MandalaError, LookupError):
     """A storage holds no op of the name asked for (the command line, the flat export); the
     message lists the names it does hold."""
+
+
+class NotAnOpError(MandalaError, TypeError):
+    """A storage method that reads an op's calls got something else (a plain function, a value).
+
+    >>> storage.df(train)   # doctest: +SKIP
+    NotAnOpError: storage.df needs an op (a function decorated with @op), not function train
+    """
 
 
 class VersionChangeError(MandalaError):

@@ -30,6 +30,7 @@ PUBLIC = [
     "MandalaUnstoredWarning",
     "MandalaWarning",
     "NewCallError",
+    "NotAnOpError",
     "Op",
     "OutputCountError",
     "Q",

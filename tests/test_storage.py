@@ -137,3 +137,20 @@ class TestTables:
         assert prov["producer_op"].isna().tolist() == [True, False]
         assert prov["producer_op"].iloc[1] == inc.name
         assert not prov["exact"].any()
+
+
+@pytest.mark.parametrize("method", ["df", "provenance", "versions", "why"])
+def test_a_plain_function_given_for_an_op_is_an_error_naming_it(tmp_path, method):
+    """`storage.why(y)` (a value) or `storage.df(f)` (f not decorated) used to be a raw
+    AttributeError ('function' object has no attribute 'name') from inside the storage."""
+    import mandala_ast
+
+    def plain(x):
+        return x
+
+    storage = Storage(tmp_path / "s.db")
+    with pytest.raises(mandala_ast.NotAnOpError, match=rf"storage\.{method} needs an op .*@op.*plain") as info:
+        getattr(storage, method)(plain)
+    assert isinstance(info.value, TypeError)
+    with pytest.raises(mandala_ast.NotAnOpError, match="float"):
+        getattr(storage, method)(1.5)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .pictures import Picture
     from .query.block import QueryBlock
 
+from .._errors import NotAnOpError
 from . import noop, renames
 from .blobs import BlobDir
 from .blocks import RunBlock, innermost_run_block
@@ -249,6 +250,7 @@ class Storage:
         """
         from .tables import calls_table
 
+        op = _needs_op(op, "df")
         self.commit()
         with damage_as_error(self.path, f"reading the table of op {op.name}"):
             return calls_table(self._store, op, self.engine.loader.load)
@@ -262,6 +264,7 @@ class Storage:
         """
         from .tables import provenance_table
 
+        op = _needs_op(op, "provenance")
         self.commit()
         with damage_as_error(self.path, f"reading the provenance of op {op.name}"):
             return provenance_table(self._store, op)
@@ -358,6 +361,7 @@ class Storage:
     @_serialised
     def versions(self, op: Op) -> pd.DataFrame:
         """The op's stored versions: id, fingerprint, how many calls, which one is current."""
+        op = _needs_op(op, "versions")
         self.commit()  # through the deletion watch: the table's own flush writes rows unchecked
         with damage_as_error(self.path, f"reading the versions of op {op.name}"):
             return self._versions.versions_table(op)
@@ -423,7 +427,7 @@ class Storage:
         """
         from .display import Explanation  # text in a terminal, a coloured diff in Jupyter
 
-        return Explanation(self._why(op, args, kwargs))
+        return Explanation(self._why(_needs_op(op, "why"), args, kwargs))
 
     def _why(self, op: Op, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         from .explaining import explain_call
@@ -431,6 +435,15 @@ class Storage:
         self.commit()
         with self._lock, damage_as_error(self.path, f"explaining a call of op {op.name}"):
             return explain_call(self.engine, op, args, kwargs, repr(self)) + renames.rename_history(self._store.conn, op.name)
+
+
+def _needs_op(op: Any, method: str) -> Op:
+    """``op`` itself if it is one: a plain function or a value (``storage.why(y)``) would fail
+    deep inside with an AttributeError naming none of them."""
+    if isinstance(op, Op):
+        return op
+    what = f"{type(op).__name__} {getattr(op, '__qualname__', '')}".rstrip()
+    raise NotAnOpError(f"storage.{method} needs an op (a function decorated with @op), not {what}")
 
 
 def _immutable(outputs: tuple[Any, ...]) -> bool:
