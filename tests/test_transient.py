@@ -176,3 +176,14 @@ def test_one_output_can_be_transient_and_verify_and_gc_accept_it(tmp_path):
     with Storage(path).run():
         assert split(3) == ([0, 1, 2], 9)
     assert RUNS == ["split"]
+
+
+@pytest.mark.parametrize("transient", [[3], [0, 2], "yes"])
+def test_a_transient_index_that_names_no_output_is_an_error_naming_the_op(transient):
+    """`@op(transient=[3])` on an op of two outputs used to store every value, silently."""
+
+    def pair(n):
+        return n, n
+
+    with pytest.raises(ValueError, match=r"op .*pair: transient= .*2 outputs"):
+        op(nout=2, transient=transient)(pair)

@@ -56,6 +56,7 @@ class Op:
         #: else a frozenset of output indices (empty: none, False).
         self.transient = transient if isinstance(transient, bool) else frozenset(transient) or False
         self._check_ignore()
+        self._check_transient()
         self._positional_names = self._simple_positional_names()
         #: This op object, as a number: memo keys hold it instead of the op, so they hold
         #: nothing the garbage collector must keep visiting (identity.py's fast_key).
@@ -183,6 +184,15 @@ class Op:
         if all(p.kind in _POSITIONAL for p in params):
             return tuple(p.name for p in params)
         return None
+
+    def _check_transient(self) -> None:
+        # Indices are checked here: one that names no output would store every value, silently.
+        if isinstance(self.transient, frozenset) and not self.transient <= set(range(self.nout)):
+            wrong = sorted(map(repr, self.transient - set(range(self.nout))))
+            raise ValueError(
+                f"op {self.name}: transient= names {', '.join(wrong)}, but it has {self.nout} "
+                f"output{'s' * (self.nout != 1)}, numbered from 0 (transient=True: all of them)"
+            )
 
     def _check_ignore(self) -> None:
         unknown = self.ignore - set(self.signature.parameters)
