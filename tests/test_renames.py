@@ -289,3 +289,11 @@ def test_an_op_whose_callee_moved_to_another_module_stays_valid(tmp_path):
     (tmp_path / "helpers.py").unlink()
     (tmp_path / "models.py").write_text(textwrap.dedent(INNER))
     assert run("models", 'storage.rename_op("helpers.inner", "models.inner")') == "[1, 11, 21] []"
+
+
+def test_a_plain_function_given_to_rename_op_is_a_mandala_error_naming_it(tmp_path):
+    """`rename_op("a.f", print)` was a bare TypeError, not a MandalaError users can catch."""
+    from mandala_ast import NotAnOpError
+
+    with pytest.raises(NotAnOpError, match="rename.*builtin_function_or_method"):
+        Storage(tmp_path / "s.db").rename_op("pipeline.train", print)

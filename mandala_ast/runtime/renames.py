@@ -24,7 +24,7 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .._errors import RenameError, UnknownOpError
+from .._errors import NotAnOpError, RenameError, UnknownOpError
 
 if TYPE_CHECKING:
     from .ops import Op
@@ -213,7 +213,7 @@ def _note(kind: str, old: str, new: str, when: float) -> str:
 
 def _dotted(name: Any) -> str:
     if not isinstance(name, str):
-        raise TypeError(f"expected an op or its qualified name, not {type(name).__qualname__}")
+        raise NotAnOpError(f"rename_op and rename_arg take an op or its qualified name, not {type(name).__qualname__}")
     return name.replace(":", ".")
 
 
