@@ -33,8 +33,10 @@ __all__ = ["BatchStats", "Scheduler"]
 
 @dataclass
 class BatchStats:
-    """What a batch did: bulk lookups, calls found stored, calls dispatched to workers,
-    calls computed and recorded, calls failed (their own failures, not those skipped).
+    """What a batch did: bulk lookups, calls found stored (before the block, or recorded by an
+    identical call of the same batch: ``[inc(1), inc(1)]`` computes one and finds one), calls
+    dispatched to workers, calls computed and recorded, calls failed (their own failures, not
+    those skipped).
 
     >>> with storage.batch() as b:      # doctest: +SKIP
     ...     ys = [inc(x) for x in range(3)]
