@@ -187,3 +187,42 @@ def test_a_transient_index_that_names_no_output_is_an_error_naming_the_op(transi
 
     with pytest.raises(ValueError, match=r"op .*pair: transient= .*2 outputs"):
         op(nout=2, transient=transient)(pair)
+
+
+@pytest.mark.parametrize("executor", [None, "threads"])
+def test_a_batch_over_a_stored_transient_call_computes_it_again(tmp_path, executor):
+    """A second batch block over a stored transient call used to fail with the internal
+    TransientValue (raw bytes for a message) instead of computing the value again."""
+    path = tmp_path / "s.db"
+    for _ in range(2):
+        RUNS.clear()
+        with Storage(path).batch(executor=executor, progress=False):
+            data = load(1)
+            result = total(data)
+        assert result == pytest.approx((SIZE - 1) * SIZE / 2) and data[-1] == SIZE - 1
+    assert RUNS == ["load"]  # total is a hit; load's value was not stored
+
+
+@op(transient=True)
+async def fetch(n: int) -> list:
+    RUNS.append("fetch")
+    return list(range(n))
+
+
+@op
+def count(xs: list) -> int:
+    RUNS.append("count")
+    return len(xs)
+
+
+def test_a_batch_over_a_stored_transient_async_call_awaits_it_again(tmp_path):
+    """The async flavour of the above: the body was called without being awaited, and the
+    coroutine object went on to the next op as the value."""
+    path = tmp_path / "s.db"
+    for _ in range(2):
+        RUNS.clear()
+        with Storage(path).batch(progress=False):
+            xs = fetch(4)
+            n = count(xs)
+        assert (xs, n) == ([0, 1, 2, 3], 4)
+    assert RUNS == ["fetch"]

@@ -240,6 +240,11 @@ class CallPipeline:
         fresh = encoded_outputs(op, op.split_outputs(op.fn(*args, **kwargs)))
         return self.loader.repair(out_cids, fresh, shown)
 
+    def transient_outputs(self, op: Op, args: tuple, kwargs: dict, out_cids: tuple[bytes, ...]) -> tuple:
+        """The outputs of a stored call of a transient op, whose values were not stored:
+        computed again (for batch blocks, which load stored calls themselves)."""
+        return self._recomputed.outputs(op, args, kwargs, out_cids)
+
     # -- the file ----------------------------------------------------------------------------
 
     def commit(self) -> None:

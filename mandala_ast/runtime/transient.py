@@ -18,6 +18,7 @@ such value does, so it is computed again once per process at most.
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -97,7 +98,7 @@ class Recomputed:
         if fresh is not None:
             return fresh
         args, kwargs = unwrap(args, kwargs)
-        outputs = op.split_outputs(op.fn(*args, **kwargs))
+        outputs = op.split_outputs(_awaited(op.fn(*args, **kwargs)))
         changed = [i for i, (cid, value) in enumerate(zip(out_cids, outputs)) if _content_id(value) != cid]
         if changed and op.name not in self._warned:
             self._warned.add(op.name)
@@ -109,6 +110,18 @@ class Recomputed:
                 stacklevel=4,
             )
         return outputs
+
+
+def _awaited(result: Any) -> Any:
+    """An async op's body gives a coroutine: its value comes from running it to the end, on
+    a loop of its own in another thread (this one may be running a loop already)."""
+    if not inspect.iscoroutine(result):
+        return result
+    import asyncio
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, result).result()
 
 
 def _content_id(value: Any) -> bytes | None:

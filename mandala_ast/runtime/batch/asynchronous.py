@@ -30,7 +30,10 @@ async def memoized_coroutine(block: Any, op: Any, args: tuple, kwargs: dict) -> 
     call = engine.identify(storage, op, args, kwargs, None)
     hit = engine.find_stored(storage, [call])[0]
     if hit is not None:
-        return op.join_outputs(engine.load_outputs(storage, hit[1]))
+        try:
+            return op.join_outputs(engine.load_outputs(storage, hit[1]))
+        except engine.TransientValue:  # a transient op's value was not stored: awaited again
+            return await op.fn(*args, **kwargs)
     inputs = engine.check_new_call(storage, call, block)
     started = time.perf_counter()
     result = await op.fn(*args, **kwargs)

@@ -19,9 +19,11 @@ from ..pointers import unwrap as unwrap_pointers
 from ..recording import encode_outputs
 from ..refs import Ref
 from ..tracing import RanCode
+from ..transient import TransientValue
 
 __all__ = [
     "Call",
+    "TransientValue",
     "body_arguments",
     "check_new_call",
     "commit",
@@ -127,11 +129,18 @@ def record(storage: Any, call: Call, outputs: tuple, ran: RanCode, op_calls: Any
     return out_cids
 
 
-def load_outputs(storage: Any, out_cids: tuple) -> tuple:
-    """The values of a stored call's outputs."""
+def load_outputs(storage: Any, out_cids: tuple, call: tuple[Any, tuple, dict] | None = None) -> tuple:
+    """The values of a stored call's outputs; ``call`` (op, args, kwargs) computes those of a
+    transient op again, as a run block does: their values were not stored (without ``call``:
+    ``TransientValue``)."""
     engine = storage.engine
-    with engine.lock:
-        return tuple(map(engine.loader.load_output, out_cids))
+    try:
+        with engine.lock:
+            return tuple(map(engine.loader.load_output, out_cids))
+    except TransientValue:
+        if call is None:
+            raise
+        return engine.transient_outputs(*call, out_cids)
 
 
 def load_many_outputs(storage: Any, out_cids: list[tuple]) -> list[tuple]:
