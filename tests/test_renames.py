@@ -153,6 +153,15 @@ def test_a_renamed_and_moved_op_and_a_renamed_argument_compute_nothing(renamed_p
     assert again["runs"] == [] and again["computed"] == []
 
 
+def test_a_script_that_renames_runs_again_without_error_or_recomputing(renamed_project):
+    """The README puts the renames beside the run block: the script's second run used to stop
+    at rename_op with UnknownOpError (the old name is gone: it was renamed)."""
+    root, db = renamed_project
+    _run(root, db, "main_v2.py", "shapes", before=RENAME)
+    again = _run(root, db, "main_v2.py", "shapes", before=RENAME + "\nprint('renamed again')")
+    assert again["out"] == [0, 3, 6] and again["runs"] == [] and again["computed"] == []
+
+
 def test_without_the_rename_the_new_code_computes_again(renamed_project):
     root, db = renamed_project
     after = _run(root, db, "main_v2.py", "shapes")

@@ -95,8 +95,10 @@ def rename_op(store: SQLiteStore, old: Any, new: Any) -> str:
     old_name = old.name if isinstance(old, Op) else _dotted(old)
     new_op = resolve_op(new)
 
-    def body(conn: sqlite3.Connection) -> int:
+    def body(conn: sqlite3.Connection) -> int | str:
         latest = conn.execute(_LATEST, (old_name, new_op.version_id)).fetchone()
+        if latest is None and (done := _done_before(conn, new_op.name, "op", old_name, new_op.name)):
+            return done
         if latest is None:
             raise UnknownOpError(f"cannot rename op {old_name}: {store.path or 'the storage'} holds no op of that name")
         if new_op.name != old_name:
@@ -115,7 +117,7 @@ def rename_op(store: SQLiteStore, old: Any, new: Any) -> str:
         return _call_count(conn, new_op.name)
 
     kept = _write(store, body)
-    return f"op {old_name} renamed to {new_op.name}: {kept} stored calls kept"
+    return kept if isinstance(kept, str) else f"op {old_name} renamed to {new_op.name}: {kept} stored calls kept"
 
 
 def rename_arg(store: SQLiteStore, op: Any, old: str, new: str) -> str:
@@ -126,9 +128,11 @@ def rename_arg(store: SQLiteStore, op: Any, old: str, new: str) -> str:
     """
     op = resolve_op(op)
 
-    def body(conn: sqlite3.Connection) -> int:
+    def body(conn: sqlite3.Connection) -> int | str:
         if conn.execute("SELECT 1 FROM versions WHERE op_name = ?", (op.name,)).fetchone() is None:
             raise UnknownOpError(f"cannot rename an argument of op {op.name}: no call of it is stored")
+        if not _has_argument(conn, op.name, old) and (done := _done_before(conn, op.name, "arg", old, new)):
+            return done
         if _has_argument(conn, op.name, new):
             raise RenameError(
                 f"cannot rename argument {old!r} of op {op.name} to {new!r}: stored calls already "
@@ -152,7 +156,7 @@ def rename_arg(store: SQLiteStore, op: Any, old: str, new: str) -> str:
         return changed
 
     changed = _write(store, body)
-    return f"op {op.name}: argument {old} renamed to {new} in {changed} stored calls"
+    return changed if isinstance(changed, str) else f"op {op.name}: argument {old} renamed to {new} in {changed} stored calls"
 
 
 def identity_names(conn: sqlite3.Connection, op_name: str) -> dict[str, str]:
@@ -271,6 +275,17 @@ def _rename_dependency(conn: sqlite3.Connection, op: Op, old_fingerprint: bytes,
     new_state = deps.code_state(op.fingerprint.digest, op.version)
     if old_state != new_state:
         conn.execute("INSERT OR IGNORE INTO accepted VALUES (?, ?, ?)", (new_name, old_state, new_state))
+
+
+def _done_before(conn: sqlite3.Connection, op_name: str, kind: str, old: str, new: str) -> str:
+    """What to say when this very rename was made before (a script that renames, run again:
+    the old name is gone because of it), or "" if it was not."""
+    row = conn.execute(
+        "SELECT MAX(created_at) FROM renames WHERE op_name = ? AND kind = ? AND old = ? AND new = ?",
+        (op_name, kind, old, new),
+    ).fetchone()
+    where = f"op {op_name}: " if kind == "arg" else ""
+    return "" if row[0] is None else f"{where}{_note(kind, old, new, row[0])} before: nothing to do"
 
 
 def _log(conn: sqlite3.Connection, op: Op, kind: str, old: str, new: str) -> None:
