@@ -320,3 +320,19 @@ def test_the_wrapped_open_keeps_its_own_errors_and_modes(tmp_path):
     assert _run(storage, (misuse, str(path))) == ["abc"]
     assert RUNS == ["TypeError", "ValueError", "TypeError"]
     assert {n for n in _dependency_names(storage.path) if n.startswith("<file>:")} == {f"<file>:{path}"}
+
+
+@pytest.mark.parametrize("executor", [None, "threads", "processes"])
+def test_editing_a_file_recomputes_a_call_a_batch_block_computed(tmp_path, csvs, executor):
+    """Calls computed in a batch block used to be stored without the files they read: after an
+    edit, batch and run blocks alike kept loading the old result."""
+    a, _ = csvs
+    path = tmp_path / "s.db"
+    with Storage(path).batch(executor=executor, progress=False):
+        before = first_line(str(a))
+    _edit(a, "z,w\n1,2\n")
+    with Storage(path).batch(executor=executor, progress=False):
+        after = first_line(str(a))
+    assert (before, after) == ("x,y", "z,w")
+    _edit(a, "u,v\n1,2\n")
+    assert _run(Storage(path), (first_line, str(a))) == ["u,v"]

@@ -60,7 +60,7 @@ class AsyncBackend:
             started = time.perf_counter()
             result = await op.fn(*args, **kwargs)
             duration = time.perf_counter() - started
-        return op.split_outputs(result), None, frozenset(), duration
+        return op.split_outputs(result), None, frozenset(), duration, ()  # files: see memoized_coroutine
 
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)

@@ -112,11 +112,12 @@ def body_arguments(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
 
 
 def record(storage: Any, call: Call, outputs: tuple, ran: RanCode, op_calls: Any, duration: float,
-           inputs: dict) -> tuple[bytes, ...]:
-    """Record, in the coordinating process, a call a worker computed; returns output cids."""
+           inputs: dict, files: tuple = ()) -> tuple[bytes, ...]:
+    """Record, in the coordinating process, a call a worker computed; returns output cids.
+    ``files``: the data files its body read (file_deps.stop), dependencies like its code."""
     engine, op = storage.engine, call.op
     with engine.lock:
-        call.set_state(engine.versions.dependency_state(op, ran, op_calls))
+        call.set_state(engine.versions.dependency_state(op, ran, op_calls, files))
         outputs = op.split_outputs(op.join_outputs(outputs))
         out_cids, encoded = encode_outputs(call, outputs)
         engine.recorder.record(call, out_cids, encoded, duration, inputs)

@@ -278,7 +278,7 @@ class Scheduler:
 
     def _arrived(self, node: Node, future: Any, pool: Any) -> list[Node]:
         try:
-            outputs, ran, op_calls, duration = future.result()
+            outputs, ran, op_calls, duration, files = future.result()
         except Exception as exc:
             if is_broken(exc):
                 return self._worker_died(node, pool)
@@ -286,7 +286,7 @@ class Scheduler:
             return [self._failed(node, exc)]
         try:
             ran = ran if ran is not None else engine.untraced()
-            out_cids = engine.record(self.storage, node.call, outputs, ran, op_calls, duration, node.inputs)
+            out_cids = engine.record(self.storage, node.call, outputs, ran, op_calls, duration, node.inputs, files)
             if self.flight is not None:
                 engine.commit(self.storage)  # processes waiting for the call look in the file
         except Exception as exc:

@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any
 
-from .. import blocks
+from .. import blocks, file_deps
 from ..tracing import RanCode, run_traced
 
 __all__ = ["Chained", "Slot", "compute_here", "compute_named", "op_address", "resolve_op"]
@@ -30,6 +30,7 @@ def compute_here(op: Any, args: tuple, kwargs: dict, batch: Any, traced: bool = 
     if not in_batch:
         blocks.push(block)
     op_calls = block.start_op_body()
+    watching = file_deps.start(op.track_files)
     try:
         started = time.perf_counter()
         if traced:
@@ -38,10 +39,11 @@ def compute_here(op: Any, args: tuple, kwargs: dict, batch: Any, traced: bool = 
             result, ran = op.fn(*args, **kwargs), RanCode()
         duration = time.perf_counter() - started
     finally:
+        files = file_deps.stop(watching, batch.storage.path)  # its own files are no dependency
         block.end_op_body()
         if not in_batch:
             blocks.pop(block)
-    return op.split_outputs(result), ran, frozenset(op_calls), duration
+    return op.split_outputs(result), ran, frozenset(op_calls), duration, files
 
 
 def op_address(op: Any) -> tuple[str, str] | None:
@@ -64,11 +66,7 @@ def resolve_op(module: str, name: str) -> Any:
 
 def compute_named(address: tuple[str, str], args: tuple, kwargs: dict) -> tuple:
     """The body of the op at ``address``, run in a worker process (no trace, no storage)."""
-    op = resolve_op(*address)
-    started = time.perf_counter()
-    result = op.fn(*args, **kwargs)
-    duration = time.perf_counter() - started
-    return op.split_outputs(result), None, frozenset(), duration
+    return _run_fn(resolve_op(*address), args, kwargs)
 
 
 class Slot:
@@ -112,8 +110,13 @@ def _filled(value: Any, upstream: tuple) -> Any:
 
 
 def _run_fn(op: Any, args: tuple, kwargs: dict) -> tuple:
-    """An op not importable by name (defined in a function): shipped whole, by cloudpickle."""
-    started = time.perf_counter()
-    result = op.fn(*args, **kwargs)
-    duration = time.perf_counter() - started
-    return op.split_outputs(result), None, frozenset(), duration
+    """An op's body in a worker process (no trace, no storage), noting the files it reads; also
+    an op not importable by name (defined in a function), shipped whole by cloudpickle."""
+    watching = file_deps.start(op.track_files)
+    try:
+        started = time.perf_counter()
+        result = op.fn(*args, **kwargs)
+        duration = time.perf_counter() - started
+    finally:
+        files = file_deps.stop(watching, None)
+    return op.split_outputs(result), None, frozenset(), duration, files
