@@ -550,6 +550,33 @@ class TestRegressions:
         frame = run(code.format(block="query() as q"), storage, fit=ops.fit)["q"].df()
         assert sorted(rows(frame)) == [(1, 0.5, 2), (1, 0.7, 2), (2, 0.5, 4), (2, 0.7, 4)]
 
+    def test_a_guarded_call_with_a_new_parameters_default_finds_the_older_calls(
+        self, storage: Storage, tmp_path: Path, monkeypatch
+    ) -> None:
+        """A call under an `if` is looked up per row with its inputs joined one by one; an
+        input the older calls have no row for must still read as the parameter's default."""
+        import importlib
+
+        monkeypatch.syspath_prepend(str(tmp_path))
+        module = tmp_path / "query_guarded_defaults_ops.py"
+        module.write_text("from mandala_ast import op\n\n@op\ndef fit(x):\n    return x * 2\n")
+        ops = importlib.import_module("query_guarded_defaults_ops")
+        code = """\
+            import mandala_ast
+            with storage.{block}:
+                for x in [1, 2]:
+                    y = inc(x)
+                    for alpha in [0.5]:
+                        if x > 1:
+                            z = fit(y{alpha})
+            """
+        run(code.format(block="run()", alpha=""), storage, fit=ops.fit)
+        module.write_text("from mandala_ast import op\n\n@op\ndef fit(x, alpha=0.5):\n    return x * 2\n")
+        ops = importlib.reload(ops)
+        storage = Storage(storage.path)  # as in a new process
+        frame = run(code.format(block="query() as q", alpha=", alpha=alpha"), storage, fit=ops.fit)["q"].df()
+        assert sorted(rows(frame), key=str) == [(1, 2, 0.5, None), (2, 3, 0.5, 6)]
+
     def test_an_elif_condition_is_evaluated_only_when_no_branch_ran(self, storage: Storage) -> None:
         """`elif x.attr > 0` was evaluated even after `if x is None` ran its branch."""
         code = """\
