@@ -16,6 +16,7 @@ from ..._errors import QueryError
 from ..blocks import state
 from ..ops import Op, Workflow
 from .block import Q, QueryBlock
+from .operators import COMPARE, and_, compare_chain, or_
 from .pattern import ATOM, PRECEDENCE, Derived, Node, call_text, infix_text, operand_text, refuse_op, subscript
 
 __all__ = [
@@ -255,13 +256,6 @@ def q_if(condition: Any, /) -> _Chain:
 
 # -- operators Python cannot overload ----------------------------------------------------------
 
-_COMPARE = {
-    "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
-    ">": operator.gt, ">=": operator.ge, "is": operator.is_, "is not": operator.is_not,
-    "in": lambda a, b: a in b, "not in": lambda a, b: a not in b,
-}
-
-
 #: Suffix of a comparison symbol whose right operand comes as a thunk (``lambda: c``).
 LAZY = "*"
 
@@ -289,13 +283,13 @@ def q_cmp(first: Any, /, *rest: Any) -> Any:
         if variable or isinstance(right, Node):
             variable = True  # no value yet: every operand goes into the derived variable
             continue
-        result = _COMPARE[symbol](left, right)
+        result = COMPARE[symbol](left, right)
         left = right
     if not variable:
         return result
     level = PRECEDENCE["=="]
     text = infix_text(tuple(symbols), tuple(operands), level)
-    return Derived(block.pattern, _compare_chain, (tuple(symbols), *operands), text=text, precedence=level)
+    return Derived(block.pattern, compare_chain, (tuple(symbols), *operands), text=text, precedence=level)
 
 
 def _literal_of_nodes(block: QueryBlock, value: Any) -> Any:
@@ -305,15 +299,6 @@ def _literal_of_nodes(block: QueryBlock, value: Any) -> Any:
         text = opening + ", ".join(operand_text(v) for v in value) + closing
         return Derived(block.pattern, lambda *items: type(value)(items), tuple(value), text=text)
     return value
-
-
-def _compare_chain(symbols: tuple, *operands: Any) -> Any:
-    result: Any = True
-    for index, (symbol, left, right) in enumerate(zip(symbols, operands, operands[1:])):
-        if index and not result:  # as Python: the last result is returned as it is
-            return result
-        result = _COMPARE[symbol](left, right)
-    return result
 
 
 class _Undecided:
@@ -353,24 +338,10 @@ def q_bool_end(result: Any, word: str, /) -> Any:
     left = block.bool_lefts.pop()
     if not isinstance(left, Node):
         return result
-    combine = _and if word == "and" else _or
+    combine = and_ if word == "and" else or_
     level = PRECEDENCE[word]
     text = infix_text((word,), (left, result), level)
     return Derived(block.pattern, combine, (left, result), text=text, precedence=level)
-
-
-def _and(*values: Any) -> Any:
-    for value in values:
-        if not value:
-            return value
-    return values[-1]
-
-
-def _or(*values: Any) -> Any:
-    for value in values:
-        if value:
-            return value
-    return values[-1]
 
 
 def q_not(value: Any, /) -> Any:
