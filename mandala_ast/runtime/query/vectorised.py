@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from .operators import and_, compare_chain, or_
 
-__all__ = ["Column", "evaluate"]
+__all__ = ["Column", "evaluate", "numpy_column"]
 
 
 class Column:
@@ -39,7 +39,7 @@ def evaluate(fn: Callable, args: tuple, kwargs: dict, count: int) -> list:
     [11, 12]
     """
     if not kwargs:
-        found = _with_numpy(fn, args)
+        found = numpy_column(fn, args)
         if found is not None:
             return found
     return _row_by_row(fn, args, kwargs, count)
@@ -83,7 +83,7 @@ class _Operand:
         self.kind, self.array, self.bound = kind, array, bound
 
 
-def _with_numpy(fn: Callable, args: tuple) -> list | None:
+def numpy_column(fn: Callable, args: tuple) -> list | None:
     """The column by numpy, or None when numpy might differ from Python (or does not apply)."""
     if fn is compare_chain:
         if not args or not set(args[0]) <= _COMPARISONS:
