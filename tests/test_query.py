@@ -550,6 +550,26 @@ class TestRegressions:
         frame = run(code.format(block="query() as q"), storage, fit=ops.fit)["q"].df()
         assert sorted(rows(frame)) == [(1, 0.5, 2), (1, 0.7, 2), (2, 0.5, 4), (2, 0.7, 4)]
 
+    def test_a_column_under_an_if_on_a_stored_value_shows_its_ids(self, storage: Storage) -> None:
+        """Shown as ids, stored values were not loaded, so `if x:` read None for x: the column
+        assigned under it was None in every row, and a delete block kept its calls."""
+        from mandala_ast.runtime.hashing import content_id
+
+        code = """\
+            import mandala_ast
+            with storage.{block}:
+                for x in [0, 1]:
+                    y = inc(x)
+                    if x:
+                        z = inc(y)
+            """
+        run(code.format(block="run()"), storage)
+        q = run(code.format(block="query() as q"), storage)["q"]
+        assert sorted(rows(q.df("x", "z", values="ids")), key=str) == sorted(
+            [(content_id(0).hex(), None), (content_id(1).hex(), content_id(3).hex())], key=str)
+        # the row-wise evaluation (any pattern the column-wise one cannot take) agrees
+        assert list(q.row_table(["x", "z"], True)[0][1]) == q.df("x", "z", values="ids")["z"].tolist()
+
     def test_a_guarded_call_with_a_new_parameters_default_finds_the_older_calls(
         self, storage: Storage, tmp_path: Path, monkeypatch
     ) -> None:
