@@ -17,7 +17,7 @@ from ..blocks import state
 from ..ops import Op, Workflow
 from .block import Q, QueryBlock
 from .operators import COMPARE, and_, compare_chain, or_
-from .pattern import ATOM, PRECEDENCE, Derived, Node, call_text, infix_text, operand_text, refuse_op, subscript
+from .pattern import ATOM, PRECEDENCE, Derived, Node, call_text, call_value, infix_text, operand_text, subscript
 
 __all__ = [
     "q_bool_end",
@@ -78,7 +78,7 @@ def _query_call(block: QueryBlock, f: Any, /, *args: Any, **kwargs: Any) -> Any:
         return f.fn(*args, **kwargs)
     if isinstance(f, Node) or _any_node(args, kwargs):
         callee = operand_text(f, ATOM) if isinstance(f, Node) else _callable_name(f)
-        return Derived(block.pattern, _apply, (f, *args), kwargs, text=call_text(callee, args, kwargs))
+        return Derived(block.pattern, call_value, (f, *args), kwargs, text=call_text(callee, args, kwargs))
     return f(*args, **kwargs)
 
 
@@ -130,11 +130,6 @@ def _as_op(f: Any, args: tuple) -> tuple[Op | None, tuple]:
     if type(f) is functools.partial and type(f.func) is Op and not f.keywords:
         return f.func, (*f.args, *args)  # a method op bound to its instance
     return None, args
-
-
-def _apply(f: Callable, *args: Any, **kwargs: Any) -> Any:
-    refuse_op(f)
-    return f(*args, **kwargs)
 
 
 def _any_node(args: tuple, kwargs: dict) -> bool:

@@ -18,6 +18,7 @@ import operator
 from typing import Any, Callable
 
 from .operators import and_, compare_chain, or_
+from .pattern import call_value, refuse_op
 
 __all__ = ["Column", "evaluate", "numpy_column"]
 
@@ -38,6 +39,9 @@ def evaluate(fn: Callable, args: tuple, kwargs: dict, count: int) -> list:
     >>> evaluate(operator.add, (Column([1, 2]), 10), {}, 2)
     [11, 12]
     """
+    if fn is call_value and args and not isinstance(args[0], Column):
+        refuse_op(args[0])  # one function for every row: checked once, then called directly
+        fn, args = args[0], args[1:]
     if not kwargs:
         found = numpy_column(fn, args)
         if found is not None:
