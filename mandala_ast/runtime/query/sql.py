@@ -120,6 +120,8 @@ class _Builder:
         #: call node number -> {input position: default content id} of the calls under an
         #: ``if`` joined by row (see _join_guarded), whose inputs are then plain table columns
         self.guarded_inputs: dict[int, dict[int, bytes]] = {}
+        self.guarded_names: dict[int, list[str]] = {}  # their input names, by position
+        self.joined: set[str] = set()  # the input rows of theirs joined so far
         #: the same defaults for every call, as _subquery found them
         self.left_defaults: dict[int, dict[int, bytes]] = {}
 
@@ -160,7 +162,7 @@ class _Builder:
         (~4 s per 500k) even for a pattern of a handful of rows. Inside ``IN (...)`` the same
         subquery is flattened, and its conditions on the rows joined before find the call by
         index; the outer query then left-joins plain tables only: the call by row id and
-        each of its inputs by primary key.
+        each of its inputs that the query reads by primary key (see _input).
         """
         inner = f"h{call.number}"
         subquery, sub_params = self._subquery(call)
@@ -168,11 +170,8 @@ class _Builder:
         where = " AND ".join(conditions) or "1"
         self.joins.append(f"LEFT JOIN calls {alias} ON {alias}.id IN (SELECT {inner}.id FROM ({subquery}) AS {inner} WHERE {where})")
         self.params += sub_params + condition_params
-        for position, name in enumerate(call.inputs):
-            table = f"{alias}i{position}"
-            self.joins.append(f"LEFT JOIN call_inputs {table} ON {table}.call_id = {alias}.id AND {table}.name = ?")
-            self.params.append(name)
         self.guarded_inputs[call.number] = self.left_defaults.get(call.number, {})
+        self.guarded_names[call.number] = list(call.inputs)
 
     def _input(self, number: int, position: int, field: str) -> str:
         """The SQL of input ``position``'s ``field`` (cid, src, idx) of call node ``number``,
@@ -181,7 +180,12 @@ class _Builder:
         defaults = self.guarded_inputs.get(number)
         if defaults is None:
             return f"g{number}.in{position}_{field}"
-        column = f"g{number}i{position}.{_INPUT_FIELDS[field]}"
+        table = f"g{number}i{position}"
+        if table not in self.joined:  # joined when first needed (most are not: 2 searches a row)
+            self.joined.add(table)
+            self.joins.append(f"LEFT JOIN call_inputs {table} ON {table}.call_id = g{number}.id AND {table}.name = ?")
+            self.params.append(self.guarded_names[number][position])
+        column = f"{table}.{_INPUT_FIELDS[field]}"
         default = defaults.get(position)
         if field != "cid" or default is None:
             return column
