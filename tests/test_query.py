@@ -785,6 +785,16 @@ def _scaler(k: int) -> _Scaler:
 class TestBranches:
     """What a query refuses or expands around `if` statements (regressions from review)."""
 
+    def test_an_expression_under_an_if_is_computed_only_where_the_if_holds(self, storage: Storage) -> None:
+        """Columns are computed a column at a time; `1 / x` raises where x is 0, and only an
+        `if x != 0:` around it keeps that row from computing it, as in a run block."""
+        run("import mandala_ast\nwith storage.run():\n    for x in [0, 2, 4]:\n        y = inc(x)\n", storage)
+        code = "import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    y = inc(x)\n{line}\n"
+        guarded = run(code.format(line="    if x != 0:\n        r = 8 / x"), storage)["q"].df()
+        assert rows(guarded) == [(0, 1, None), (2, 3, 4.0), (4, 5, 2.0)]
+        with pytest.raises(ZeroDivisionError):
+            run(code.format(line="    r = 8 / x"), storage)["q"].df()
+
     def test_workflow_comparing_a_variable_is_refused_not_misrouted(self, storage: Storage) -> None:
         """A @workflow body is compiled for run blocks: `n == 3` there compared the variable
         object (False), silently taking the wrong branch in a query."""
