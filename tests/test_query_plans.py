@@ -100,6 +100,14 @@ def guarded_point(storage):
                 z = add(y, x)
     return q
 
+def guarded_everywhere(storage):
+    with storage.query() as q:
+        x = Q()
+        y = inc(x)
+        if x % 2 == 0:
+            z = add(y, x)
+    return q
+
 def guarded(storage, n):
     with storage.query() as q:
         for x in range(n):
@@ -172,6 +180,14 @@ def test_a_guarded_call_reads_only_the_calls_its_rows_lead_to(chain, tmp_path):
     # stored add call read (2.9 s at 1M calls for a 1000-value loop) for a handful of rows.
     steps = {n: _query_steps(chain, chain.guarded_point, tmp_path / f"{n}.db", n, 2) for n in (200, 3200)}
     assert steps[3200] < 2 * steps[200]  # 16x the calls; reading them all would be ~16x the work
+
+
+def test_a_guarded_call_matched_in_every_row_costs_a_few_searches_a_row(chain, tmp_path):
+    # Looked up per row by the content index on the shared x (41M steps for 500k rows over 1M
+    # calls), not along its edge from inc: that OR of two indexes took 71M.
+    steps = {n: _query_steps(chain, chain.guarded_everywhere, tmp_path / f"{n}.db", n, n) for n in (200, 800)}
+    assert steps[800] < 4.5 * steps[200]  # 4x the calls and rows
+    assert steps[800] < 11 * 800  # (in tens of steps) a few index searches a row
 
 
 def test_calls_linked_only_through_a_guarded_call_join_on_their_shared_variable(chain, tmp_path):
