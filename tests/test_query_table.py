@@ -3,8 +3,8 @@ the rows, values, content ids and matched calls the row-wise evaluation gives.
 
 Queries are drawn by a seeded random generator: `if`/`elif`/`else` chains, derived columns over
 ints, floats (NaN, -0.0, inf), bools, None and strings, chained comparisons, `and`/`or`/`not`,
-arithmetic, builtins that cannot be vectorised, calls under an `if`, and expressions that raise
-for some rows (a division by zero, `None + 1`). The stored data and every query are real: one
+arithmetic, builtins that cannot be vectorised, calls under an `if`, expressions as an op's
+argument (`other(i + 1)`: matched row by row), and expressions that raise for some rows (a division by zero, `None + 1`). The stored data and every query are real: one
 SQLite file, one compiled module.
 """
 
@@ -56,8 +56,10 @@ def build(storage):
             f = floats(i)
             m = mixed(i)
             b = bools(i)
-            if i % 4 != 1:
+            if i % 4 != 1 and i < 12:
                 c = other(i)
+                if i < 6:
+                    e = other(c)
 '''
 
 NUMBERS = ["a", "a", "a", "f", "f", "i", "i", "0", "1", "2", "-1", "2.5", "0.0"]
@@ -66,6 +68,8 @@ TRUTHS = ["b", "b", "True", "False"]
 WILD = ["m", "m", "None", "'s'", "2 ** 70", "r0"]
 ARITHMETIC = ["+", "-", "*", "/", "//", "%", "&", "|", "^"]
 COMPARISONS = ["==", "!=", "<", "<=", ">", ">="]
+#: What a call under test takes: expressions matched against its stored input, row by row.
+ARGUMENTS = ["i + 1", "i - 1", "i * 2", "a + i", "i // 2", "abs(a)"]
 
 
 def number(rng: random.Random, depth: int) -> str:
@@ -106,13 +110,17 @@ def query_source(rng: random.Random, k: int) -> str:
     lines = [f"def query_{k}(storage):", "    with storage.query() as q:", "        i = Q()",
              "        a = ints(i)", "        f = floats(i)", "        m = mixed(i)", "        b = bools(i)"]
     lines.append(f"        r0 = {expression(rng, 3)}")
+    if rng.random() < 0.15:  # an expression as an op's argument: a row filter
+        lines.append(f"        d = other({rng.choice(ARGUMENTS)})")
     branches = ["if"] + ["elif"] * rng.randint(0, 1) + (["else"] if rng.random() < 0.5 else [])
     for branch in branches:
         head = "else:" if branch == "else" else f"{branch} {truth(rng, 2)}:"
         lines.append(f"        {head}")
         lines.append(f"            r1 = {expression(rng, 3)}")
         if rng.random() < 0.5:
-            lines.append("            c = other(i)")
+            lines.append(f"            c = other({rng.choice(['i'] * 12 + ARGUMENTS)})")
+            if rng.random() < 0.5:  # unmatched with c where c's argument is not its input
+                lines.append("            e = other(c)")
         if rng.random() < 0.3:
             lines.append(f"            if {truth(rng, 2)}:")
             lines.append(f"                r2 = {expression(rng, 2)}")

@@ -11,7 +11,7 @@ ids and matched calls as the row-wise evaluation gives.
 Two things stay with the row-wise evaluation (:func:`table` returns None):
 
 - patterns it cannot take: a loop variable Python expands (used only by calls under an ``if``,
-  or a tuple target), an expression as an op's argument (``inc(x + 1)``, checked per row);
+  or a tuple target);
 - an expression that raises for some row. Here every expression is computed for every row
   whose inputs exist; the row-wise evaluation computes one only where the row needs it (not
   under a guard that fails), and so raises exactly when the query block's own logic would.
@@ -39,9 +39,7 @@ __all__ = ["table", "takes"]
 
 
 def takes(pattern: Pattern, compiled: CompiledQuery) -> bool:
-    """Whether the pattern's rows are exactly the SQL rows, one each (see the module's doc)."""
-    if compiled.derived_inputs:
-        return False
+    """Whether each SQL row is at most one row of the pattern (see the module's doc)."""
     return all(
         node.group is None and node.number in compiled.var_columns
         for node in pattern.nodes if isinstance(node, DomainVar)
@@ -55,9 +53,52 @@ def table(storage: "Storage", pattern: Pattern, compiled: CompiledQuery, rows: l
     if not takes(pattern, compiled):
         return None
     try:
+        if compiled.derived_inputs:
+            rows = _checked(storage, pattern, compiled, rows)
         return _Table(storage, pattern, compiled, rows).build(names, ids)
     except Exception:  # an expression raised for some row: see the module's doc
         return None
+
+
+def _checked(storage: "Storage", pattern: Pattern, compiled: CompiledQuery, rows: list[tuple]) -> list[tuple]:
+    """The rows whose calls take an expression (``inc(x + 1)``) with that expression's value.
+
+    A required call whose stored input differs drops its row; a call under an ``if`` is
+    unmatched instead (its call and outputs None, and so the calls that used its outputs),
+    and of the rows one match of the required calls gives, those that lost the fewest such
+    calls stay: what the row-wise evaluation does.
+    """
+    found = _Table(storage, pattern, compiled, rows)
+    expressions = [call.inputs[name] for call in pattern.calls for name in call.inputs]
+    found._prepare([], [n for n in expressions if isinstance(n, Derived)], True)
+    failed: dict[int, list[bool]] = {}
+    for call in pattern.calls:
+        failed[call.number] = found.failed(call, failed)
+    required = [c.number for c in pattern.calls if not c.optional]
+    keep = [not any(failed[n][i] for n in required) for i in range(found.count)]
+    guarded = [c for c in pattern.calls if c.optional]
+    lost = [sum(failed[c.number][i] for c in guarded) for i in range(found.count)]
+    bases = list(zip(*(found.sql[compiled.call_columns[n]] for n in required),
+                     *(found.sql[compiled.var_columns[d.number]] for d in pattern.nodes if isinstance(d, DomainVar))))
+    fewest: dict[tuple, int] = {}
+    for base, count, kept in zip(bases, lost, keep):
+        if kept:
+            fewest[base] = min(fewest.get(base, count), count)
+    unmatched = [[compiled.call_columns[c.number], failed[c.number]] for c in guarded]
+    return [
+        _unmatch(row, i, unmatched) if count else row
+        for i, (row, base, count, kept) in enumerate(zip(rows, bases, lost, keep))
+        if kept and count <= fewest[base]
+    ]
+
+
+def _unmatch(row: tuple, i: int, unmatched: list) -> tuple:
+    """``row`` without the guarded calls that failed in it (row ``i``): no call, no outputs."""
+    values = list(row)
+    for column, failed in unmatched:
+        if failed[i]:
+            values[column] = values[column + 1] = None
+    return tuple(values)
 
 
 class _Table:
@@ -181,6 +222,22 @@ class _Table:
             flags = present if present is not None else itertools.repeat(True)
             cids = self.cids[node.number] = [_value_id(v) if p else None for v, p in zip(values, flags)]
         return cids
+
+    def failed(self, call: Any, failed: dict[int, list[bool]]) -> list[bool]:
+        """Per row, whether ``call`` matched but an expression it takes has another value than
+        its stored input, or it used the output of a call that failed so (in ``failed``)."""
+        hids = self.sql[self.compiled.call_columns[call.number]]
+        found = [h is not None for h in hids]
+        wrong = [False] * self.count
+        for position, node in enumerate(call.inputs.values()):
+            if isinstance(node, OutputVar) and node.call.number in failed:
+                wrong = list(map(operator.or_, wrong, failed[node.call.number]))
+            column = self.compiled.derived_inputs.get((call.number, position))
+            if column is not None:
+                stored, computed = self.sql[column], self._derived_ids(node)
+                differs = [s is not None and c != s for s, c in zip(stored, computed)]
+                wrong = list(map(operator.or_, wrong, differs))
+        return list(map(operator.and_, found, wrong))
 
     # -- guards, columns, calls ---------------------------------------------------------------
 
