@@ -10,8 +10,7 @@ ids and matched calls as the row-wise evaluation gives.
 
 Two things stay with the row-wise evaluation (:func:`table` returns None):
 
-- patterns it cannot take: a loop variable Python expands (used only by calls under an ``if``,
-  or a tuple target);
+- patterns it cannot take: a loop variable Python expands (one only calls under an ``if`` use);
 - an expression that raises for some row. Here every expression is computed for every row
   whose inputs exist; the row-wise evaluation computes one only where the row needs it (not
   under a guard that fails), and so raises exactly when the query block's own logic would.
@@ -40,10 +39,7 @@ __all__ = ["table", "takes"]
 
 def takes(pattern: Pattern, compiled: CompiledQuery) -> bool:
     """Whether each SQL row is at most one row of the pattern (see the module's doc)."""
-    return all(
-        node.group is None and node.number in compiled.var_columns
-        for node in pattern.nodes if isinstance(node, DomainVar)
-    )
+    return all(node.number in compiled.var_columns for node in pattern.nodes if isinstance(node, DomainVar))
 
 
 def table(storage: "Storage", pattern: Pattern, compiled: CompiledQuery, rows: list[tuple],
@@ -53,11 +49,25 @@ def table(storage: "Storage", pattern: Pattern, compiled: CompiledQuery, rows: l
     if not takes(pattern, compiled):
         return None
     try:
+        rows = _same_items(pattern, compiled, rows)
         if compiled.derived_inputs:
             rows = _checked(storage, pattern, compiled, rows)
         return _Table(storage, pattern, compiled, rows).build(names, ids)
     except Exception:  # an expression raised for some row: see the module's doc
         return None
+
+
+def _same_items(pattern: Pattern, compiled: CompiledQuery, rows: list[tuple]) -> list[tuple]:
+    """``for n, a in [(1, .1), (2, .2)]``: the rows whose n and a come from the same item."""
+    groups: dict[int, list[DomainVar]] = {}
+    for node in pattern.nodes:
+        if isinstance(node, DomainVar) and node.group is not None:
+            groups.setdefault(node.group, []).append(node)
+    for nodes in groups.values():
+        items = {tuple(content_id(n.values[i]) for n in nodes) for i in range(len(nodes[0].values))}
+        columns = [compiled.var_columns[n.number] for n in nodes]
+        rows = [row for row in rows if tuple(row[c] for c in columns) in items]
+    return rows
 
 
 def _checked(storage: "Storage", pattern: Pattern, compiled: CompiledQuery, rows: list[tuple]) -> list[tuple]:
