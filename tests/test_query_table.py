@@ -14,8 +14,6 @@ from __future__ import annotations
 import math
 import random
 import sys
-import textwrap
-from pathlib import Path
 
 import pytest
 

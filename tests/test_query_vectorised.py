@@ -7,8 +7,7 @@ import math
 import operator
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from mandala_ast.runtime.query.operators import and_, compare_chain, or_
 from mandala_ast.runtime.query.vectorised import Column, evaluate, numpy_column

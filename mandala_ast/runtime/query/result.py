@@ -161,6 +161,7 @@ class Query:
                 steps.step("matching stored calls")
                 rows = self._sql_rows()
                 steps.step(f"loading {len(rows):,} rows")
+                found: tuple[list, RowCalls] | None
                 if plain:
                     found = plain_table(self.storage, self.pattern, compiled, rows, names, ids)
                 else:  # None: an expression raised for some row; the row-wise evaluation decides

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import itertools
 import operator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..hashing import content_id
 from ..packing import unpack_outputs
@@ -42,7 +42,7 @@ def takes(pattern: Pattern, compiled: CompiledQuery) -> bool:
     return all(node.number in compiled.var_columns for node in pattern.nodes if isinstance(node, DomainVar))
 
 
-def table(storage: "Storage", pattern: Pattern, compiled: CompiledQuery, rows: list[tuple],
+def table(storage: Storage, pattern: Pattern, compiled: CompiledQuery, rows: list[tuple],
           names: list[str], ids: bool) -> tuple[list[list], RowCalls] | None:
     """Columns (in ``names`` order) of the distinct rows and each row's matched calls, or None
     when the row-wise evaluation must decide (see the module's doc)."""
@@ -70,7 +70,7 @@ def _same_items(pattern: Pattern, compiled: CompiledQuery, rows: list[tuple]) ->
     return rows
 
 
-def _checked(storage: "Storage", pattern: Pattern, compiled: CompiledQuery, rows: list[tuple]) -> list[tuple]:
+def _checked(storage: Storage, pattern: Pattern, compiled: CompiledQuery, rows: list[tuple]) -> list[tuple]:
     """The rows whose calls take an expression (``inc(x + 1)``) with that expression's value.
 
     A required call whose stored input differs drops its row; a call under an ``if`` is
@@ -112,7 +112,7 @@ def _unmatch(row: tuple, i: int, unmatched: list) -> tuple:
 
 
 class _Table:
-    def __init__(self, storage: "Storage", pattern: Pattern, compiled: CompiledQuery, rows: list[tuple]) -> None:
+    def __init__(self, storage: Storage, pattern: Pattern, compiled: CompiledQuery, rows: list[tuple]) -> None:
         self.storage, self.pattern, self.compiled = storage, pattern, compiled
         self.sql = SqlColumns(rows)
         self.count = len(rows)
@@ -176,7 +176,7 @@ class _Table:
         """Values of stored variables: first outputs from their call rows, the rest by content
         id, each decoded once, those not inline loaded in one statement."""
         decoder = Decoder(self.storage)
-        decoder.values[None] = None  # a missing variable's value
+        cast(dict, decoder.values)[None] = None  # a missing variable's value
         found: list[tuple[list, list[int]] | None] = []
         inline = []
         for node in nodes:
@@ -265,7 +265,7 @@ class _Table:
             self.truths[id(guard)] = found = found if found is not None else [True] * self.count
         return found
 
-    def _column(self, assignments: list) -> "_NamedColumn":
+    def _column(self, assignments: list) -> _NamedColumn:
         """The last assignment whose guard holds gives each row its value (None if none)."""
         column = _NamedColumn(self, self.count)
         for assignment in assignments:
@@ -281,7 +281,7 @@ class _Table:
             columns.append(hids if truth is None else [h if t else None for h, t in zip(hids, truth)])
         return RowCalls(columns, sparse=any(c.optional for c in self.pattern.calls))
 
-    def _distinct(self, columns: list["_NamedColumn"], calls: RowCalls) -> tuple[list[int], list[tuple]] | None:
+    def _distinct(self, columns: list[_NamedColumn], calls: RowCalls) -> tuple[list[int], list[tuple]] | None:
         """None when all rows are distinct; else the first row of each distinct one, with
         the calls of every row it stands for (what a delete block removes)."""
         count = self.count

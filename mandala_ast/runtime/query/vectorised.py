@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import itertools
 import operator
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .operators import and_, compare_chain, or_
 from .pattern import call_value, refuse_op
