@@ -252,7 +252,9 @@ class _Builder:
             column = f"{alias}.in{position}"
             if isinstance(node, OutputVar):
                 from_element = node.call.version_id == _item_version()
-                conditions.append(_edge(column, alias, f"g{node.call.number}", node.index, from_element))
+                # (A call under an `if` is only ever found from its producer, joined before it.)
+                directions = ("to_consumers",) if call.optional else ("to_producer", "to_consumers")
+                conditions.append(_edge(column, alias, f"g{node.call.number}", node.index, from_element, directions))
             elif isinstance(node, Node) and not isinstance(node, Derived) and not self._defines(node, call, position) and not self._checked_loop_value(node):
                 use = self.definitions[node.number]
                 # Between calls that edges already link, the edges lead from a consumer to its
@@ -260,7 +262,7 @@ class _Builder:
                 # SQLite from taking the content index instead (a random search per row:
                 # 2.8 s instead of 1.3 s for a 2-op pattern over 1M calls).
                 # (Not for a call under an `if`, looked up per row: by this equality it takes
-                # 41M VM steps for 500k rows over 1M calls, by its edge 71M.)
+                # 35.5M VM steps for 500k rows over 1M calls, by its edge 71M.)
                 components = self.components
                 linked = components.get(use.call.number, -1) == components.get(call.number, -2)
                 plus = "+" if linked else ""  # (only required calls are in components)
@@ -284,7 +286,8 @@ class _Builder:
         return self.compiled
 
 
-def _edge(column: str, consumer: str, producer: str, index: int, from_element: bool) -> str:
+def _edge(column: str, consumer: str, producer: str, index: int, from_element: bool,
+          directions: tuple[str, ...] = ("to_producer", "to_consumers")) -> str:
     """The input in ``column`` is output ``index`` of ``producer``: by recorded history, or by
     content where none could be recorded: in calls of uncompiled code, and for elements of a
     collection (compiled code does not know which collection a loop variable came from).
@@ -308,7 +311,8 @@ def _edge(column: str, consumer: str, producer: str, index: int, from_element: b
         f"(({column}_src = {producer}.id AND {column}_idx = {index}) OR ({untracked} AND {column}_cid IN"
         f" (SELECT o.cid FROM call_outputs o WHERE o.call_id = {producer}.id AND o.idx = {index})))"
     )
-    return f"{to_producer} AND {to_consumers}"
+    written = {"to_producer": to_producer, "to_consumers": to_consumers}
+    return " AND ".join(written[direction] for direction in directions)
 
 
 def _item_version() -> bytes:
