@@ -316,7 +316,7 @@ class MandalaAstAdapter(Adapter):
         return v
 
     def import_lib(self):
-        from mandala_ast import op, Storage  # noqa: F401
+        from mandala_ast import Storage, op  # noqa: F401
 
     def open(self, path):
         from mandala_ast import Storage
@@ -833,7 +833,7 @@ def render(results, systems, workloads, sz, args, elapsed, loads=()):
         notes += d.get("notes", [])
         if d.get("fatal"):
             notes.append(f"{s}: n/a: {d['fatal']}")
-        for key, label, unit, _ in rows:
+        for key, label, _unit, _ in rows:
             rec = d.get("measures", {}).get(key)
             if rec and rec.get("note"):
                 notes.append(f"{s}, {label}: * {rec['note']}")

@@ -737,7 +737,7 @@ def render(results, systems, pm_n, ma_sizes, args, elapsed, loads=()):
             else:
                 row.append("—")
         lines.append("| " + " | ".join(row) + " |")
-        for (h, s, n), r in zip(cols, recs):
+        for (h, _, _), r in zip(cols, recs):
             if r.get("note"):
                 notes.append(f"{h}, {label}: * {r['note']}")
             if "na" in r and len(f"n/a: {r['na']}") > 40:

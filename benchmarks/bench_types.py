@@ -239,7 +239,7 @@ def main() -> None:
             except ImportError as exc:
                 print(f"{make.__name__}: skipped ({exc})", file=sys.stderr)
             gc.collect()
-    print(f"| type | MB | hash GB/s | vs numpy | hit GB/s | stored/mem |\n|---|---:|---:|---:|---:|---:|")
+    print("| type | MB | hash GB/s | vs numpy | hit GB/s | stored/mem |\n|---|---:|---:|---:|---:|---:|")
     for row in rows:
         print(f"| {row['type']} | {row['mb']:.0f} | {row['hash']:.2f} | {row['hash'] / row['numpy']:.0%} | {row['hit']:.2f} | {row['stored']:.2f} |")
 

@@ -409,12 +409,12 @@ def load_owed(storage: Storage, owed: list[str], unsure: list[str], shared_ids: 
 
     with storage.run(allow_new_calls=False):
         for key, owed_call in [*((k, True) for k in owed), *((k, False) for k in unsure)]:
-            check(lambda: small(key), small_value(key), owed_call, f"small({key!r})")
-            check(lambda: tail(small_value(key)), tail_value(key), owed_call, f"tail of {key!r}")
+            check(lambda key=key: small(key), small_value(key), owed_call, f"small({key!r})")
+            check(lambda key=key: tail(small_value(key)), tail_value(key), owed_call, f"tail of {key!r}")
             if has_blob(key):
-                check(lambda: blob(small_value(key)), blob_value(key), owed_call, f"blob of {key!r}")
+                check(lambda key=key: blob(small_value(key)), blob_value(key), owed_call, f"blob of {key!r}")
         for i in shared_ids:
-            check(lambda: shared(i), f"shared|{i}", True, f"shared({i})")
+            check(lambda i=i: shared(i), f"shared|{i}", True, f"shared({i})")
     kinds = collections.defaultdict(list)
     for example in examples:
         kinds[example.split(":", 1)[0]].append(example)

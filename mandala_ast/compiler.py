@@ -37,14 +37,15 @@ import sys
 import threading
 import types
 import warnings
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from blake3 import blake3
 
 from ._errors import MandalaDiagnosticWarning, MandalaFallbackWarning
 
-if TYPE_CHECKING:
-    from .transforms import TransformResult
+if TYPE_CHECKING:  # at run time, re-exported lazily by __getattr__ below
+    from .transforms import TransformResult, transform_source
 
 __all__ = [
     "CompilingLoader",
@@ -124,7 +125,9 @@ class CompilingLoader(importlib.machinery.SourceFileLoader):
         path = self.get_filename(fullname)
         data = self.get_data(path)
         if not wants_compiling(data, prefilter=self.prefilter):
-            return super().get_code(fullname)
+            code = super().get_code(fullname)
+            assert code is not None  # None only for a loader without source; this one has it
+            return code
         return code_for(self, data, path, fullname)
 
 

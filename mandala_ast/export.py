@@ -32,9 +32,10 @@ import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ._errors import ExportError
 from .runtime.catalog import Catalog, StoredOp, Version, source_diff

@@ -36,7 +36,8 @@ import sys
 import threading
 import types
 import warnings
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from ._errors import HookError, MandalaImportWarning
 from .compiler import TRANSFORMING, CompilingLoader, wants_compiling
@@ -126,7 +127,7 @@ class MandalaFinder:
         for finder in finders[start:]:
             find_spec = getattr(finder, "find_spec", None)
             if find_spec is not None and not isinstance(finder, MandalaFinder):
-                spec = find_spec(fullname, path, target)
+                spec: importlib.machinery.ModuleSpec | None = find_spec(fullname, path, target)
                 if spec is not None:
                     return spec
         return None

@@ -127,6 +127,7 @@ def _frame(text: str, tail: str) -> str:
 def _aliases(namespace: dict[str, Any]) -> tuple[list[str], list[str]]:
     """The names under which the namespace holds ``mandala_ast`` and ``workflow`` now."""
     import mandala_ast
+
     from .runtime.ops import workflow
 
     modules, workflows = [], []

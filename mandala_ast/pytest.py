@@ -20,8 +20,9 @@ from __future__ import annotations
 import functools
 import inspect
 import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
@@ -36,11 +37,14 @@ __all__ = ["cached_fixture", "mandala_storage"]
 #: Where the storage lives when neither ``--mandala-storage`` nor ini ``mandala_storage`` says.
 DEFAULT_STORAGE = Path(".mandala") / "pytest.db"
 
+#: pytest's fixture scopes (``scope=`` also takes a callable that returns one).
+Scope = Literal["session", "package", "module", "class", "function"]
+
 
 def cached_fixture(
-    fixture_function: Callable | None = None,
+    fixture_function: Callable[..., Any] | None = None,
     *,
-    scope: str | Callable = "function",
+    scope: Scope | Callable[[str, pytest.Config], Scope] = "function",
     params: Iterable[object] | None = None,
     autouse: bool = False,
     ids: Sequence[object] | Callable[[Any], object] | None = None,
@@ -59,7 +63,7 @@ def cached_fixture(
     ...     return list(range(request.param))
     """
     if fixture_function is None:
-        options = dict(scope=scope, params=params, autouse=autouse, ids=ids, name=name, ignore=ignore)
+        options: dict[str, Any] = dict(scope=scope, params=params, autouse=autouse, ids=ids, name=name, ignore=ignore)
         return functools.partial(cached_fixture, **options)
     fixture_name = name or fixture_function.__name__
     _check_cacheable(fixture_function, fixture_name, tuple(ignore))
@@ -67,7 +71,7 @@ def cached_fixture(
     return pytest.fixture(wrapper, scope=scope, params=params, autouse=autouse, ids=ids, name=fixture_name)
 
 
-def _check_cacheable(fn: Callable, name: str, ignore: tuple[str, ...]) -> None:
+def _check_cacheable(fn: Callable[..., Any], name: str, ignore: tuple[str, ...]) -> None:
     unknown = sorted(set(ignore) - set(inspect.signature(fn).parameters))
     if unknown:
         raise FixtureError(f"cached_fixture {name!r}: ignore= names fixtures it does not receive: {unknown}")
@@ -91,7 +95,7 @@ def _check_cacheable(fn: Callable, name: str, ignore: tuple[str, ...]) -> None:
 class _Fixture:
     """A cached fixture's function, name and op (made on first use: pytest may never ask)."""
 
-    def __init__(self, fn: Callable, name: str, ignore: tuple[str, ...]) -> None:
+    def __init__(self, fn: Callable[..., Any], name: str, ignore: tuple[str, ...]) -> None:
         self.fn, self.name, self.ignore = fn, name, ignore
         self.takes_request = "request" in inspect.signature(fn).parameters
 
@@ -113,7 +117,7 @@ class _Fixture:
         return value
 
 
-def _fixture_wrapper(fn: Callable, name: str, ignore: tuple[str, ...]) -> Callable:
+def _fixture_wrapper(fn: Callable[..., Any], name: str, ignore: tuple[str, ...]) -> Callable[..., Any]:
     """The function pytest sees: the fixture's parameters plus ``request`` (for the config
     and the param), its name and location taken from ``fn``."""
     fixture = _Fixture(fn, name, ignore)
@@ -125,7 +129,7 @@ def _fixture_wrapper(fn: Callable, name: str, ignore: tuple[str, ...]) -> Callab
     signature = inspect.signature(fn)
     request = inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD)
     others = [p for p in signature.parameters.values() if p.name != "request"]
-    wrapper.__signature__ = signature.replace(parameters=[request, *others])
+    wrapper.__signature__ = signature.replace(parameters=[request, *others])  # type: ignore[attr-defined]
     return wrapper
 
 
@@ -157,7 +161,7 @@ class _Session:
         self.refresh = () if refresh is None else tuple(n.strip() for n in refresh.split(",") if n.strip())
         worker = getattr(config, "workerinput", {})
         self.started: float = worker.get("mandala_session_start", time.time())
-        self.outcomes: list[dict] = []  # reported by xdist workers (controller only)
+        self.outcomes: list[dict[str, Any]] = []  # reported by xdist workers (controller only)
         self._cache: FixtureCache | None = None
 
     def cache(self) -> FixtureCache:

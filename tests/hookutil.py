@@ -12,7 +12,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 #: A stand-in for mandala_ast.transforms.transform_source, driven by markers in the source, so

@@ -13,7 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mandala_ast import CorruptValueError, MandalaRepairWarning, MList, Q, Storage, op, transform_source
+from mandala_ast import (
+    CorruptValueError,
+    MandalaRepairWarning,
+    MList,
+    Q,
+    Storage,
+    op,
+    transform_source,
+)
 
 RUNS: list = []
 SIZE = 2 << 20  # past the 1 MiB threshold: stored as a file

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from hookutil import REPO_ROOT
 
 from mandala_ast import cli
-from hookutil import REPO_ROOT
 
 SCRIPT = """
 import sys

@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from hookutil import REPO_ROOT
 
 EXE = Path(sys.executable).parent / "mandala-ast"

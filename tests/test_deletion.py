@@ -13,19 +13,18 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
 import pytest
+from integrity import dangling_references
 
 import mandala_ast
 from mandala_ast import DeleteReport, GcReport, Storage, StorageBusyError
 from mandala_ast.runtime import store as store_module
-
-from integrity import dangling_references
 
 REPO = Path(__file__).resolve().parent.parent
 BIG = 1 << 18  # float64 elements: 2 MiB, stored as a blob file

@@ -15,7 +15,6 @@ import urllib.request
 
 import pytest
 import sqlite_utils
-
 from test_cli_storage_commands import EXE, built, cli, db  # noqa: F401  (fixtures)
 
 
@@ -53,10 +52,10 @@ class TestExport:
     def test_calls_view_links_producers_to_consumers(self, flat):
         links = list(flat.query("SELECT * FROM calls WHERE op_table = 'fit_ridge' AND input = 'X'"))
         assert len(links) == 8
-        assert {(l["producer_op"], l["producer_table"], l["output_index"]) for l in links} == {
+        assert {(link["producer_op"], link["producer_table"], link["output_index"]) for link in links} == {
             ("__main__.make_data", "make_data", 0)}
         raw = list(flat.query("SELECT * FROM calls WHERE input = 'alpha'"))
-        assert raw and all(l["producer_call"] is None for l in raw)
+        assert raw and all(row["producer_call"] is None for row in raw)
         assert flat["values"].get(raw[0]["value"])["type"] == "float"
 
     def test_ops_table_has_source_searchable(self, flat):
@@ -152,7 +151,7 @@ def _get(url: str, server: subprocess.Popen, wait: float = 60.0) -> str:
                 return response.read().decode()
         except (urllib.error.URLError, ConnectionError):
             if server.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"no answer from {url}: {server.stderr.read() if server.poll() is not None else 'timeout'}")
+                raise AssertionError(f"no answer from {url}: {server.stderr.read() if server.poll() is not None else 'timeout'}") from None
             time.sleep(0.2)
 
 

@@ -11,8 +11,7 @@ import tracemalloc
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from mandala_ast.runtime.hashing import UnhashableError, content_id
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Iterator
 
 import pytest
 
@@ -195,8 +195,9 @@ def test_a_source_deleted_before_the_upgrade_is_the_source_again_once_computed_a
 
 
 def test_a_format_5_value_file_gets_its_digest_on_upgrade_and_is_checked_from_then_on(tmp_path, capfd):
-    from mandala_ast import CorruptValueError
     from test_blobs import SIZE, blob, blob_file
+
+    from mandala_ast import CorruptValueError
 
     path = tmp_path / "v5.db"
     with Storage(path):

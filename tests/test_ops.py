@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Tuple
-
 import pytest
 
 from mandala_ast import OutputCountError, Storage, op
@@ -59,7 +57,7 @@ class TestOutputCounts:
 
     def test_typing_tuple_and_variadic_tuple(self):
         @op
-        def two() -> Tuple[int, int]:
+        def two() -> tuple[int, int]:
             return 1, 2
 
         @op

@@ -208,7 +208,7 @@ class TestOpGraph:
         }
 
     def test_the_target_is_highlighted(self, chain):
-        line = next(l for l in chain.draw(add).dot.splitlines() if l.strip().startswith(f'"op:{add.name}"'))
+        line = next(s for s in chain.draw(add).dot.splitlines() if s.strip().startswith(f'"op:{add.name}"'))
         assert "penwidth" in line
 
     def test_downstream_is_transitive(self, chain):
@@ -238,7 +238,7 @@ class TestOpGraph:
             inc(inc(1000))
         graph = self.graph(storage, inc)
         assert {("output", "inc", "x ×1"), ("x\n1 value", "inc", "x ×1")} <= labelled_edges(graph)
-        line = next(l for l in storage.draw(inc).dot.splitlines() if f'"op:{inc.name}" [' in l)
+        line = next(s for s in storage.draw(inc).dot.splitlines() if f'"op:{inc.name}" [' in s)
         assert "penwidth" in line  # the target is drawn highlighted, its own producer or not
 
     def test_an_op_without_calls(self, tmp_path):

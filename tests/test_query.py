@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from mandala_ast import Q, QueryError, Storage, op, transform_source, workflow
 
@@ -70,10 +69,10 @@ def pipeline(n, alpha):
 class Session:
     """Another library's object with a ``query()`` block: compiled code must run it as written."""
 
-    def query(self) -> "Session":
+    def query(self) -> Session:
         return self
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         return self
 
     def __exit__(self, *exc: Any) -> bool:

@@ -169,7 +169,7 @@ def test_a_guarded_call_is_not_rescanned_per_row(chain, tmp_path):
     # shares with the loop, SQLite had no equality to index it by and scanned all of it for
     # every row: 405 s for range(1000) over 1M calls.
     steps = {
-        n: _query_steps(chain, lambda storage: chain.guarded(storage, n), tmp_path / f"{n}.db", n, n)
+        n: _query_steps(chain, lambda storage, n=n: chain.guarded(storage, n), tmp_path / f"{n}.db", n, n)
         for n in (200, 800)
     }
     assert steps[800] < 6 * steps[200]  # 4x the calls and rows; quadratic would be 16x

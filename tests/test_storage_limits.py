@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from integrity import dangling_references
 from test_query import rows, run
 

@@ -11,7 +11,6 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
 from integrity import dangling_references
 from test_query import rows, run
 

@@ -13,12 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
+from integrity import dangling_references
 
 import mandala_ast
 from mandala_ast import Storage, StorageFormatError, op
 from mandala_ast.runtime import store as store_module
-
-from integrity import dangling_references
 
 
 @op

@@ -213,7 +213,7 @@ class TestSharedStorage:
         with Storage(path):
             first = words(0, 5)
             second = words(3, 8)
-        element_rows = rows(path, "SELECT size FROM vals WHERE cid IN (%s)" % ",".join("?" * 8),
+        element_rows = rows(path, f"SELECT size FROM vals WHERE cid IN ({','.join('?' * 8)})",
                             *(content_id(w) for w in {*first, *second}))
         assert len(element_rows) == 8  # not 10: words 3 and 4 are shared
         lists = rows(path, "SELECT size FROM vals WHERE codec = 'mlist'")

@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 import typecases
 
 TESTS = Path(__file__).resolve().parent

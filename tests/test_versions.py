@@ -370,7 +370,7 @@ def test_stale_calls_found_by_prefetch_are_still_reported(tmp_path):
     """Regression: after a bulk prefetch, a stale call was dropped silently, so
     on_change="error" recomputed it instead of raising."""
     project = Project(tmp_path)
-    project.write("def even(x):\n    return x\n\ndef odd(x):\n    return x + {k}\n".format(k=1), name="helpers.py")
+    project.write(f"def even(x):\n    return x\n\ndef odd(x):\n    return x + {1}\n", name="helpers.py")
     project.write(
         "import helpers\nRUNS = []\n\n@op\ndef f(x):\n    RUNS.append(x)\n"
         "    return helpers.even(x) if x % 2 == 0 else helpers.odd(x)\n"

@@ -373,7 +373,7 @@ def case_named_tuple():
 
 
 def case_attrs_class():
-    import attrs
+    import attrs  # noqa: F401  (without attrs the case fails with ImportError, not NameError)
 
     return dict(base=Box(np.arange(3), "a"), equal=[Box(np.arange(3), "a")], differ={"tag": Box(np.arange(3), "b")})
 

@@ -22,7 +22,7 @@ import os
 import sqlite3
 import sys
 import types
-from typing import Sequence
+from collections.abc import Sequence
 
 from .._errors import MandalaError
 from .storage_commands import UsageError, add_commands

@@ -18,8 +18,9 @@ import importlib.util
 import os
 import sys
 import textwrap
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from .tables import FORMATS, render
 
@@ -329,7 +330,7 @@ def _value_id(catalog: Any, text: str) -> bytes | None:
 
 
 @contextlib.contextmanager
-def _warnings_as_errors(category: type) -> Iterator[None]:
+def _warnings_as_errors(category: type[Warning]) -> Iterator[None]:
     """A picture that cannot be rendered (no graphviz) is a failure here, not a warning."""
     import warnings
 

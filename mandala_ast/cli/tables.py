@@ -12,7 +12,8 @@ import csv
 import io
 import json
 import shutil
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["FORMATS", "render", "terminal_width"]
 

@@ -24,34 +24,34 @@ __all__ = ["LentBlock", "RunBlock", "lent_block", "state"]
 
 class _State(threading.local):
     # A class attribute default means `state.block` never raises in a new thread.
-    block: "RunBlock | None" = None
+    block: RunBlock | None = None
     #: (_generation when chosen, the other thread's block, this thread's LentBlock in it)
-    lent: "tuple[int, RunBlock, LentBlock] | None" = None
+    lent: tuple[int, RunBlock, LentBlock] | None = None
 
 
 state = _State()
 #: Run blocks open in any thread, oldest first (a dict as an ordered set).
-_open: "dict[RunBlock, None]" = {}
+_open: dict[RunBlock, None] = {}
 _open_lock = threading.Lock()
 #: Bumped whenever a block opens or closes anywhere: a thread's choice of lender stands until then.
 _generation = 0
 
 
-def _opened(block: "RunBlock") -> None:
+def _opened(block: RunBlock) -> None:
     global _generation
     with _open_lock:
         _open[block] = None
         _generation += 1
 
 
-def _closed(block: "RunBlock") -> None:
+def _closed(block: RunBlock) -> None:
     global _generation
     with _open_lock:
         _open.pop(block, None)
         _generation += 1
 
 
-def lent_block(op_name: str | None = None) -> "LentBlock | None":
+def lent_block(op_name: str | None = None) -> LentBlock | None:
     """For a thread with no block of its own: its block in the run block another thread has
     open, or None when none is open. With blocks of several storages open, the thread cannot
     tell which one its calls belong to: AmbiguousBlockError for a call of ``op_name``.
@@ -87,7 +87,7 @@ class RunBlock:
     Re-entrant per thread: blocks nest, and the innermost one is active.
     """
 
-    def __init__(self, storage: "Storage", *, allow_new_calls: bool | None = None) -> None:
+    def __init__(self, storage: Storage, *, allow_new_calls: bool | None = None) -> None:
         self.storage = storage
         self.allow_new_calls = allow_new_calls
         #: provenance of names in compiled code: key ``name@scope`` -> Ref (see compiled.py)
@@ -103,7 +103,7 @@ class RunBlock:
     def is_open(self) -> bool:
         return bool(self._outer)
 
-    def __enter__(self) -> "Storage":
+    def __enter__(self) -> Storage:
         self.storage._enter_block()
         if not self._outer:
             _opened(self)
@@ -124,15 +124,15 @@ class RunBlock:
             return self.allow_new_calls
         return self.storage.new_calls_allowed
 
-    def call_op(self, op: "Op", args: tuple, kwargs: dict) -> Any:
+    def call_op(self, op: Op, args: tuple, kwargs: dict) -> Any:
         """An op call from ordinary (uncompiled) code: content identity, plain values."""
         return self.storage.memoized_call(op, args, kwargs, self)
 
-    def call_op_with_refs(self, op: "Op", args: tuple, kwargs: dict, input_refs: dict) -> tuple:
+    def call_op_with_refs(self, op: Op, args: tuple, kwargs: dict, input_refs: dict) -> tuple:
         """An op call from compiled code, which knows the history of some arguments."""
         return self.storage.call_with_refs(op, args, kwargs, input_refs, self)
 
-    def start_op_body(self) -> set[tuple["Op", bytes]]:
+    def start_op_body(self) -> set[tuple[Op, bytes]]:
         """Before an op body runs: from now on, op calls are collected for it (and for the op
         bodies it runs in); returns its collection. Pair with :meth:`end_op_body`.
 
@@ -154,15 +154,15 @@ class RunBlock:
         if not self.op_bodies:
             del self.call_op, self.call_op_with_refs
 
-    def note_op_call(self, op: "Op", deps_id: bytes) -> None:
+    def note_op_call(self, op: Op, deps_id: bytes) -> None:
         """A call of ``op`` stored (or found) under ``deps_id`` was made by the running bodies."""
         for collected in self.op_bodies:  # an outer op depends on what its inner ops called too
             collected.add((op, deps_id))
 
-    def _call_op_in_body(self, op: "Op", args: tuple, kwargs: dict) -> Any:
+    def _call_op_in_body(self, op: Op, args: tuple, kwargs: dict) -> Any:
         return self.storage.call_from_op_body(op, args, kwargs, None, self)
 
-    def _call_op_with_refs_in_body(self, op: "Op", args: tuple, kwargs: dict, input_refs: dict) -> tuple:
+    def _call_op_with_refs_in_body(self, op: Op, args: tuple, kwargs: dict, input_refs: dict) -> tuple:
         return self.storage.call_from_op_body(op, args, kwargs, input_refs, self)
 
 class LentBlock(RunBlock):
@@ -176,14 +176,14 @@ class LentBlock(RunBlock):
         super().__init__(lender.storage)
         self.lender = lender
 
-    def call_op(self, op: "Op", args: tuple, kwargs: dict) -> Any:
+    def call_op(self, op: Op, args: tuple, kwargs: dict) -> Any:
         try:
             return self.storage.memoized_call(op, args, kwargs, self)
         finally:
             if not self.lender.is_open:
                 self.storage.commit()
 
-    def call_op_with_refs(self, op: "Op", args: tuple, kwargs: dict, input_refs: dict) -> tuple:
+    def call_op_with_refs(self, op: Op, args: tuple, kwargs: dict, input_refs: dict) -> tuple:
         try:
             return self.storage.call_with_refs(op, args, kwargs, input_refs, self)
         finally:

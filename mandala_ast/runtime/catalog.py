@@ -15,9 +15,10 @@ import ast
 import difflib
 import heapq
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .._errors import StorageFormatError, UnknownOpError
 from .described import Opaque, describe, describe_row
@@ -102,7 +103,7 @@ class Catalog:
         self.blobs = None if store.path is None else Path(f"{store.path}.blobs")
 
     @classmethod
-    def open(cls, path: str | Path) -> "Catalog":
+    def open(cls, path: str | Path) -> Catalog:
         """Open an existing storage file; a missing one is an error (never created)."""
         path = Path(path)
         if not path.exists():
@@ -197,7 +198,7 @@ class Catalog:
         for call, blob in zip(calls, packed):
             for name, (cid, codec, data) in zip(op.outputs, unpack_outputs(blob or b"")):
                 call.values[name] = cid
-                if codec is None:
+                if codec is None or data is None:  # not inline (both None together)
                     wanted.add(cid)
                 else:
                     inline[cid] = describe(codec, data, cid)
@@ -233,8 +234,8 @@ class Catalog:
 def source_diff(old: Any, new: Any) -> str:
     """Unified diff between two stored versions' sources (`versions --diff`, the export)."""
     before, after = (old.source or "").splitlines(keepends=True), (new.source or "").splitlines(keepends=True)
-    labels = (f"version {v.number} ({v.version_id.hex()[:12]})" for v in (old, new))
-    text = "".join(difflib.unified_diff(before, after, *labels))
+    old_label, new_label = (f"version {v.number} ({v.version_id.hex()[:12]})" for v in (old, new))
+    text = "".join(difflib.unified_diff(before, after, old_label, new_label))
     return text if text.endswith("\n") or not text else text + "\n"
 
 

@@ -13,11 +13,28 @@ import functools
 import inspect
 import threading
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .blocks import lent_block, state
 from .ops import Op, Workflow
 from .refs import InexactRefs, Ref
+
+if TYPE_CHECKING:  # at run time, imported on first use by __getattr__ below
+    from .query.hooks import (
+        q_bool_end,
+        q_bool_start,
+        q_call,
+        q_cmp,
+        q_for,
+        q_if,
+        q_item,
+        q_name,
+        q_names,
+        q_not,
+        q_stmt_runs,
+        query_block,
+        query_refused,
+    )
 
 # The q_* and query_* names are what compiled query and delete blocks call (query/hooks.py).
 __all__ = [
@@ -126,7 +143,7 @@ def settle(key: str, value: Any, /) -> Any:
 class _Thread(threading.local):
     #: site -> the op call whose arguments are being evaluated there (see _OpCall); weak: an
     #: argument that raises drops the call, which must not keep its block and values alive
-    pending: "dict[int, weakref.ref[_OpCall]]"
+    pending: dict[int, weakref.ref[_OpCall]]
     #: (targets, id(result)) of the last op call that bound targets, for :func:`settle`. An id,
     #: not the result, so that it keeps nothing alive; it cannot be reused while it matters: a
     #: key settle keeps holds the result itself.
@@ -166,8 +183,8 @@ class _OpCall:
             self._leave(_thread.pending, spec[3])
         refs, result = _dispatch(self.block, spec, self.f, args, kwargs, self.collected)
         if len(spec) > 4 and spec[4] is not None and refs is not None and len(refs) == 1:
-            parent = _thread.pending.get(spec[4][0])
-            parent = parent() if parent is not None else None
+            pending = _thread.pending.get(spec[4][0])
+            parent = pending() if pending is not None else None
             if parent is not None:
                 parent.collect(spec[4][1], refs[0])
         if spec[0]:

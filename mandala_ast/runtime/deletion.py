@@ -30,9 +30,10 @@ from __future__ import annotations
 import os
 import sqlite3
 import sys
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from .._errors import StorageBusyError
 from .codecs import STRUCTURE_CODECS
@@ -153,7 +154,7 @@ def _one_id(item: Any) -> bytes:
 
 
 def delete_calls(
-    store: "SQLiteStore", blobs: "BlobDir | None", hids: Iterable[bytes], *, dependents: bool = True
+    store: SQLiteStore, blobs: BlobDir | None, hids: Iterable[bytes], *, dependents: bool = True
 ) -> DeleteReport:
     """Delete the calls with these row ids (and, with ``dependents``, every call computed from
     their outputs), then the values no remaining call uses. Unknown ids are ignored.
@@ -173,7 +174,7 @@ def delete_calls(
 
 
 @contextmanager
-def busy_as_error(store: "SQLiteStore", what: str) -> Iterator[None]:
+def busy_as_error(store: SQLiteStore, what: str) -> Iterator[None]:
     """Turn "database is locked" left after every retry into a :class:`StorageBusyError`
     that says nothing was changed (the transaction rolled back).
 
@@ -192,7 +193,7 @@ def busy_as_error(store: "SQLiteStore", what: str) -> Iterator[None]:
 
 
 def _delete_in(
-    conn: sqlite3.Connection, hids: list[bytes], dependents: bool, blobs: "BlobDir | None", steps: "Stages"
+    conn: sqlite3.Connection, hids: list[bytes], dependents: bool, blobs: BlobDir | None, steps: Stages
 ) -> tuple[DeleteReport, list[bytes]]:
     _create_temp_tables(conn)
     try:
@@ -241,7 +242,7 @@ def _add_dependents(conn: sqlite3.Connection) -> None:
 
 
 def remove_unreferenced_values(
-    conn: sqlite3.Connection, candidates_sql: str, blobs: "BlobDir | None"
+    conn: sqlite3.Connection, candidates_sql: str, blobs: BlobDir | None
 ) -> tuple[int, int, list[bytes]]:
     """Delete the ``vals`` rows among ``candidates_sql`` (a SELECT of cids) that nothing uses
     any more; returns ``(count, bytes, cids stored as blob files)``. Call inside a write
@@ -267,7 +268,7 @@ def remove_unreferenced_values(
     return count, size, external
 
 
-def _spare_elements(conn: sqlite3.Connection, blobs: "BlobDir | None") -> None:
+def _spare_elements(conn: sqlite3.Connection, blobs: BlobDir | None) -> None:
     """Structures hold their elements by content id only (an MList argument's elements have
     no inputs/outputs row): a doomed structure's elements become candidates too, and the
     elements of every surviving structure stay. An element may itself be a structure (a list
@@ -313,7 +314,7 @@ def _spare_elements(conn: sqlite3.Connection, blobs: "BlobDir | None") -> None:
 _STRUCTURE_ROW_SQL = "SELECT codec, data, external FROM main.vals WHERE cid = ? AND codec IN ({codecs})"
 
 
-def _structure_elements(row: tuple, blobs: "BlobDir | None") -> list[bytes]:
+def _structure_elements(row: tuple, blobs: BlobDir | None) -> list[bytes]:
     cid, codec, data, external = row
     if external and blobs is not None:
         try:
@@ -323,7 +324,7 @@ def _structure_elements(row: tuple, blobs: "BlobDir | None") -> list[bytes]:
     return element_cids(codec, data or b"")
 
 
-def remove_blob_files(store: "SQLiteStore", blobs: "BlobDir | None", cids: Iterable[bytes]) -> int:
+def remove_blob_files(store: SQLiteStore, blobs: BlobDir | None, cids: Iterable[bytes]) -> int:
     """Remove the files of values whose rows are gone (call after the commit); returns how
     many were removed.
 
@@ -359,7 +360,7 @@ def remove_blob_files(store: "SQLiteStore", blobs: "BlobDir | None", cids: Itera
     return len(doomed)
 
 
-def _keep_stored(conn: sqlite3.Connection, blobs: "BlobDir", aside: dict) -> list:
+def _keep_stored(conn: sqlite3.Connection, blobs: BlobDir, aside: dict) -> list:
     doomed = []
     for cid, moved in aside.items():
         row = conn.execute("SELECT external FROM main.vals WHERE cid = ?", (cid,)).fetchone()
@@ -372,7 +373,7 @@ def _keep_stored(conn: sqlite3.Connection, blobs: "BlobDir", aside: dict) -> lis
     return doomed
 
 
-def format_bytes(size: int) -> str:
+def format_bytes(size: float) -> str:
     """Decimal units, one decimal place.
 
     >>> format_bytes(1234), format_bytes(512), format_bytes(3_500_000)

@@ -19,7 +19,8 @@ interleave; the price is one point query per block entry and per commit.
 from __future__ import annotations
 
 import sqlite3
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from .codecs import STRUCTURE_CODECS
 from .structures import element_cids
@@ -46,7 +47,7 @@ class DeletionWatch:
     False
     """
 
-    def __init__(self, store: "SQLiteStore", blobs: "BlobDir | None", unflushed: dict) -> None:
+    def __init__(self, store: SQLiteStore, blobs: BlobDir | None, unflushed: dict) -> None:
         self._store, self._blobs, self._unflushed = store, blobs, unflushed
         # Two marks: what the caches have seen (changed) and what the buffered rows have been
         # checked against (before_flush). Block entry may happen while rows are buffered (a
@@ -115,7 +116,7 @@ def mark_deleted(conn: sqlite3.Connection) -> None:
 
 
 def drop_rows_of_deleted(
-    conn: sqlite3.Connection, store: "SQLiteStore", blobs: "BlobDir | None", unflushed: dict
+    conn: sqlite3.Connection, store: SQLiteStore, blobs: BlobDir | None, unflushed: dict
 ) -> set[bytes]:
     """Remove from the rows ``store`` buffers every call that refers to a value or call no
     longer stored (and, transitively, the buffered calls computed from those); returns their
@@ -143,7 +144,7 @@ def drop_rows_of_deleted(
 
 
 def _missing_values(
-    conn: sqlite3.Connection, rows: dict[str, list[tuple]], blobs: "BlobDir | None", unflushed: dict
+    conn: sqlite3.Connection, rows: dict[str, list[tuple]], blobs: BlobDir | None, unflushed: dict
 ) -> set[bytes]:
     """Value cids the buffered rows refer to that are neither buffered nor stored, plus the
     buffered structures with such an element, plus buffered blobs that cannot be restored."""
@@ -160,9 +161,10 @@ def _missing_values(
     return missing
 
 
-def _elements(row: tuple, blobs: "BlobDir | None", unflushed: dict) -> list[bytes]:
+def _elements(row: tuple, blobs: BlobDir | None, unflushed: dict) -> list[bytes]:
     cid, codec, data, _, external = row
     if external:
+        assert blobs is not None  # a value is external only in a storage with a blob directory
         encoded = unflushed.get(cid)
         try:
             data = encoded.data if encoded is not None else blobs.path(cid).read_bytes()
@@ -171,7 +173,7 @@ def _elements(row: tuple, blobs: "BlobDir | None", unflushed: dict) -> list[byte
     return element_cids(codec, data)
 
 
-def _restore_blob(cid: bytes, digest: bytes, blobs: "BlobDir | None", unflushed: dict) -> bool:
+def _restore_blob(cid: bytes, digest: bytes, blobs: BlobDir | None, unflushed: dict) -> bool:
     """Make sure a buffered value's blob file exists; False if it is gone for good."""
     if blobs is None or blobs.path(cid).exists():
         return True

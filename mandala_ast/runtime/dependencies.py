@@ -15,7 +15,8 @@ import site
 import sys
 import sysconfig
 import types
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from .fingerprints import fingerprint
 from .hashing import UnhashableError, content_id, digest
@@ -70,7 +71,9 @@ def run_dependencies(fn: Any, codes: dict[types.CodeType, dict]) -> dict[str, De
     found: dict[str, Dependency] = {}
     for code, module_globals in codes.items():
         name = _name_of_code(code, module_globals)
-        value = resolve(name) if name else _GONE
+        if not name:
+            continue
+        value = resolve(name)
         dependency = describe(name, value) if value is not _GONE else None
         if dependency is not None and dependency.kind == "code":
             found[name] = dependency

@@ -127,7 +127,9 @@ def _dtype_name(descr: Any) -> str:
 def _pickled_type(head: bytes) -> str:
     """The type a pickle builds, read from its opcodes (never executed): the first class or
     container it starts, unless its last step builds a tuple (made after its items)."""
-    first, last, strings = None, None, []
+    first: str | None = None
+    last: str | None = None
+    strings: list[str] = []
     try:
         for count, (opcode, arg, _) in enumerate(pickletools.genops(io.BytesIO(head))):
             if first is None:

@@ -87,7 +87,7 @@ def _serialise(node: Any) -> str:
             if isinstance(node, ast.Constant) and name == "value":
                 fields.append(f"value={type(value).__name__}:{value!r}")  # None is a value here
             elif isinstance(node, ast.JoinedStr) and name == "values":
-                fields.append(f"values={_serialise([v for v in value if not _is_empty_text(v)])}")
+                fields.append(f"values={_serialise([v for v in node.values if not _is_empty_text(v)])}")
             elif value is not None and value != []:
                 fields.append(f"{name}={_serialise(value)}")
         return f"{type(node).__name__}({', '.join(fields)})"
@@ -166,7 +166,7 @@ class _StripDocstrings(ast.NodeTransformer):
         super().generic_visit(node)
         body = getattr(node, "body", None)
         if isinstance(body, list) and body and _is_docstring(body[0]):
-            node.body = body[1:] or [ast.Pass()]
+            body[:] = body[1:] or [ast.Pass()]
         return node
 
 

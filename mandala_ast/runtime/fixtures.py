@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from .._errors import NewCallError
 from .hashing import digest
@@ -198,7 +199,7 @@ class FixtureCache:
 
 def _param_text(kwargs: dict) -> str:
     request = kwargs.get("request")
-    return repr(request.param)[:40] if hasattr(request, "param") else ""
+    return repr(request.param)[:40] if request is not None and hasattr(request, "param") else ""
 
 
 #: The reason given for a value never stored under any code.

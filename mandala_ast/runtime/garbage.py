@@ -58,7 +58,7 @@ class GcReport:
         )
 
 
-def collect_garbage(store: "SQLiteStore", blobs: "BlobDir | None") -> GcReport:
+def collect_garbage(store: SQLiteStore, blobs: BlobDir | None) -> GcReport:
     """Remove unused values and stray files, then VACUUM the database.
 
     >>> print(collect_garbage(store, blobs))          # doctest: +SKIP
@@ -78,7 +78,7 @@ def collect_garbage(store: "SQLiteStore", blobs: "BlobDir | None") -> GcReport:
     return GcReport(values, files, before, storage_bytes(store.path, blobs))
 
 
-def storage_bytes(path: Path | None, blobs: "BlobDir | None") -> int:
+def storage_bytes(path: Path | None, blobs: BlobDir | None) -> int:
     """Bytes on disk: the database file, its WAL, and every file under the blob directory.
 
     >>> storage_bytes(None, None)
@@ -92,21 +92,21 @@ def storage_bytes(path: Path | None, blobs: "BlobDir | None") -> int:
     return total
 
 
-def _remove_unused_values(conn: sqlite3.Connection, blobs: "BlobDir | None") -> tuple[int, int, list[bytes]]:
+def _remove_unused_values(conn: sqlite3.Connection, blobs: BlobDir | None) -> tuple[int, int, list[bytes]]:
     removed = remove_unreferenced_values(conn, "SELECT cid FROM main.vals", blobs)
     if removed[0]:
         mark_deleted(conn)  # other Storages may hold these cids as "already stored"
     return removed
 
 
-def _old_files(blobs: "BlobDir | None") -> list[Path]:
+def _old_files(blobs: BlobDir | None) -> list[Path]:
     if blobs is None or not blobs.root.is_dir():
         return []
     cutoff = time.time() - STRAY_AFTER_SECONDS
     return [file for file in blobs.root.rglob("*") if file.is_file() and _mtime(file) < cutoff]
 
 
-def _stray_blobs(store: "SQLiteStore", blobs: "BlobDir | None") -> list[bytes]:
+def _stray_blobs(store: SQLiteStore, blobs: BlobDir | None) -> list[bytes]:
     """Content ids of old value files without a row (remove_blob_files checks again, under
     the write lock, before removing any)."""
     stray = []
@@ -124,7 +124,7 @@ def _stray_blobs(store: "SQLiteStore", blobs: "BlobDir | None") -> list[bytes]:
     return stray
 
 
-def _remove_stale_temp_files(blobs: "BlobDir | None") -> int:
+def _remove_stale_temp_files(blobs: BlobDir | None) -> int:
     """Temp files of writes (or deletions) interrupted more than an hour ago."""
     removed = 0
     for file in _old_files(blobs):

@@ -23,7 +23,8 @@ import pickle
 import struct
 import sys
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from blake3 import blake3
 
@@ -220,7 +221,7 @@ def canonical_pickle(value: Any) -> bytes:
     """
     buffer = io.BytesIO()
     pickler = pickle.Pickler(buffer, protocol=5)
-    pickler.persistent_id = _stand_ins()
+    pickler.persistent_id = _stand_ins()  # type: ignore[method-assign]  # as pickle documents
     pickler.dump(value)
     return buffer.getvalue()
 

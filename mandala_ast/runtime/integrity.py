@@ -12,10 +12,11 @@ or value the file does not hold.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 from .._errors import StorageFormatError
 from .blobs import BlobFault
@@ -118,7 +119,7 @@ class VerifyReport:
         return "\n  ".join([f"{self.path}: {count}", *problems])
 
 
-def verify(store: "SQLiteStore", blobs: "BlobDir | None") -> VerifyReport:
+def verify(store: SQLiteStore, blobs: BlobDir | None) -> VerifyReport:
     """Check the database pages, every value file and the references between rows.
 
     >>> print(verify(store, blobs))                 # doctest: +SKIP
@@ -141,10 +142,11 @@ def verify(store: "SQLiteStore", blobs: "BlobDir | None") -> VerifyReport:
     return VerifyReport(store.path or ":memory:", sqlite, files, missing, corrupt, orphans, dangling)
 
 
-def _check_files(store: "SQLiteStore", blobs: "BlobDir | None") -> tuple:
+def _check_files(store: SQLiteStore, blobs: BlobDir | None) -> tuple[int, list[str], list[str], set[str]]:
     rows = store.conn.execute("SELECT cid, data FROM vals WHERE external = 1").fetchall()
     missing, corrupt = [], []
     for cid, digest in rows:
+        assert blobs is not None  # a value is external only in a storage with a blob directory
         try:
             blobs.check(cid, digest, again=True)
         except BlobFault as fault:
@@ -155,7 +157,7 @@ def _check_files(store: "SQLiteStore", blobs: "BlobDir | None") -> tuple:
     return len(rows), missing, corrupt, {cid.hex() for cid, _ in rows}
 
 
-def _orphan_files(blobs: "BlobDir | None", named: set[str]) -> list[str]:
+def _orphan_files(blobs: BlobDir | None, named: set[str]) -> list[str]:
     """Files under the blob directory that are not the file of a value row (temp files of a
     write in progress, or of one a crash interrupted, count too: gc removes them when old)."""
     if blobs is None or not blobs.root.is_dir():

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .blobs import BlobDir, file_digest
 
@@ -57,7 +57,7 @@ _COPY_V4 = (
 )
 
 
-def upgrade(conn: sqlite3.Connection, path: object, found: str, current: str,
+def upgrade(conn: sqlite3.Connection, path: object, found: str | None, current: str,
             create_call_tables: Callable[[sqlite3.Connection], None]) -> None:
     """Upgrade the open file from format ``found`` to ``current``; the caller holds the write
     transaction. ``create_call_tables`` creates the current schema's call tables."""

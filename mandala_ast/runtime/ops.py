@@ -7,7 +7,8 @@ import functools
 import inspect
 import itertools
 import typing
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from .._errors import OutputCountError
 from . import blocks, structures
@@ -33,7 +34,7 @@ class Op:
 
     def __init__(
         self,
-        fn: Callable,
+        fn: Callable[..., Any],
         *,
         nout: int | None = None,
         ignore: Iterable[str] = (),
@@ -113,7 +114,7 @@ class Op:
     def __repr__(self) -> str:
         return f"<op {self.name} version={self.version}>"
 
-    def bind(self, args: tuple, kwargs: dict) -> dict[str, Any]:
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """Name every argument of a call, defaults included (``*args`` as ``'*name'``)."""
         names = self._positional_names
         if names is not None and not kwargs and len(args) == len(names):
@@ -134,7 +135,7 @@ class Op:
             return cids
         return {name: cid for name, cid in cids.items() if defaults.get(name) != cid}
 
-    def split_outputs(self, result: Any) -> tuple:
+    def split_outputs(self, result: Any) -> tuple[Any, ...]:
         """The op's return value as a tuple of ``nout`` outputs, or OutputCountError."""
         if self.nout == 1:
             return (result,)
@@ -147,7 +148,7 @@ class Op:
             raise OutputCountError(f"op {self.name} declares {self.nout} outputs but returned {got}")
         return tuple(result)
 
-    def join_outputs(self, outputs: tuple) -> Any:
+    def join_outputs(self, outputs: tuple[Any, ...]) -> Any:
         """Inverse of :meth:`split_outputs`."""
         if self.nout == 1:
             return outputs[0]
@@ -186,7 +187,7 @@ class Workflow:
     Outside storage blocks it is an ordinary call.
     """
 
-    def __init__(self, fn: Callable) -> None:
+    def __init__(self, fn: Callable[..., Any]) -> None:
         functools.update_wrapper(self, fn)
         self.fn = fn
 
@@ -198,7 +199,7 @@ class Workflow:
 
 
 def op(
-    fn: Callable | None = None,
+    fn: Callable[..., Any] | None = None,
     *,
     nout: int | None = None,
     ignore: Iterable[str] = (),
@@ -219,7 +220,7 @@ def op(
     return Op(fn, nout=nout, ignore=ignore, version=version)
 
 
-def workflow(fn: Callable) -> Workflow:
+def workflow(fn: Callable[..., Any]) -> Workflow:
     """Mark a function that composes ops (see :class:`Workflow`)."""
     return Workflow(fn)
 
@@ -246,7 +247,7 @@ def _flatten_bound(signature: inspect.Signature, arguments: dict[str, Any]) -> d
     return flat
 
 
-def _output_count(fn: Callable) -> int:
+def _output_count(fn: Callable[..., Any]) -> int:
     """k for a ``tuple[...]``/``Tuple[...]`` return annotation of k items, else 1."""
     annotation = inspect.signature(fn).return_annotation
     if annotation is inspect.Signature.empty:

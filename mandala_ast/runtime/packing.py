@@ -7,7 +7,7 @@ same information, normalised and indexed, for provenance and queries.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from .codecs import EncodedValue
 
@@ -37,7 +37,7 @@ def pack_outputs(cids: Sequence[bytes], encoded: Sequence[EncodedValue] | None) 
 def unpack_outputs(blob: bytes) -> list[tuple[bytes, str | None, bytes | None]]:
     """Inverse of :func:`pack_outputs`: ``(cid, codec, data)``, codec and data None when the
     value is not inline."""
-    unpacked = []
+    unpacked: list[tuple[bytes, str | None, bytes | None]] = []
     position = 0
     while position < len(blob):
         end = position + _CID_BYTES

@@ -19,7 +19,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
-from typing import Any, Iterable, Iterator, TypeVar
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
 
 __all__ = ["DELAY_SECONDS", "REDRAW_SECONDS", "Stages", "progress", "stages"]
 

@@ -19,9 +19,10 @@ import threading
 import time
 import weakref
 from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from .._errors import ReadOnlyStorageError, StorageFormatError, StorageFullError
 from . import migrations
@@ -228,7 +229,13 @@ class SQLiteStore:
                 for rows in self.rows.values():
                     rows.clear()
                 return
-            self.write_transaction(lambda conn: (before and before(conn), self._insert_pending(conn)))
+
+            def insert(conn: sqlite3.Connection) -> None:
+                if before:
+                    before(conn)
+                self._insert_pending(conn)
+
+            self.write_transaction(insert)
             for rows in self.rows.values():
                 rows.clear()
 
@@ -315,8 +322,8 @@ class SQLiteStore:
     def _connect(self) -> sqlite3.Connection:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves. check_same_thread=False: the
         # threads that share a Storage use its connection in turn (under self.lock).
-        options = dict(isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_MS / 1000)
-        if self.read_only:
+        options: dict[str, Any] = dict(isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_MS / 1000)
+        if self.path is not None and self.read_only:  # (read-only implies a path)
             if not self.path.exists():
                 self._refuse_read_only("does not exist")
             conn = read_only_connection(self.path, **options)
@@ -544,11 +551,11 @@ def _insert_calls(conn: sqlite3.Connection, calls: list) -> dict[bytes, int]:
     width = FIELDS["calls"]
     count = len(calls) // width
     first, tombstones = conn.execute(_NEXT_ID_SQL).fetchone()
-    ids = range(first, first + count)
+    ids: Sequence[int] = range(first, first + count)
     if tombstones:
         ids = _revive(conn, calls[0::width], ids)
     # Each row's fields with its id in front, a column at a time (no tuple per row).
-    params = [None] * (count * (width + 1))
+    params: list[Any] = [None] * (count * (width + 1))
     params[0 :: width + 1] = ids
     for field in range(width):
         params[field + 1 :: width + 1] = calls[field::width]
@@ -559,7 +566,7 @@ def _insert_calls(conn: sqlite3.Connection, calls: list) -> dict[bytes, int]:
     return {}  # some were stored already, perhaps under other ids: _resolve_ids reads them
 
 
-def _revive(conn: sqlite3.Connection, hids: list[bytes], ids: range) -> list[int]:
+def _revive(conn: sqlite3.Connection, hids: list[bytes], ids: Sequence[int]) -> Sequence[int]:
     """``ids`` with the old row id of each tombstoned call among ``hids`` (computed again):
     the inputs that still name that id as their source are computed from it again."""
     found: dict[bytes, int] = {}
@@ -612,7 +619,7 @@ def full_disk_error(exc: BaseException, path: Path | None) -> StorageFullError |
         full = exc.errno in _FULL_ERRNOS
     elif isinstance(exc, sqlite3.OperationalError):
         code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
-        full = code == sqlite3.SQLITE_FULL if code is not None else "disk is full" in str(exc)
+        full = code == sqlite3.SQLITE_FULL if code is not None else "disk is full" in str(exc)  # type: ignore[attr-defined]
     else:
         return None
     if not full:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from .hashing import content_id
 from .ops import Op, Workflow
@@ -89,7 +90,7 @@ _VALUE_INFO_SQL = "SELECT codec, size FROM vals WHERE cid = ?"
 
 
 def draw_stored(
-    store: "SQLiteStore",
+    store: SQLiteStore,
     target: Any,
     load: Callable[[bytes], Any],
     *,
@@ -132,7 +133,7 @@ class _Flow:
     values: int
 
 
-def op_graph(store: "SQLiteStore", op_name: str) -> Graph:
+def op_graph(store: SQLiteStore, op_name: str) -> Graph:
     """The op-level graph around an op: the ops upstream of its inputs and downstream of its
     outputs (transitively), each op's outputs and raw inputs as variables, and per edge how
     many stored calls took that path. Calls are aggregated, so the picture stays small.
@@ -151,7 +152,7 @@ def op_graph(store: "SQLiteStore", op_name: str) -> Graph:
     return _shorten_op_labels(graph)
 
 
-def _flows_into(store: "SQLiteStore", op_name: str) -> tuple[_Flow, ...]:
+def _flows_into(store: SQLiteStore, op_name: str) -> tuple[_Flow, ...]:
     rows = store.conn.execute(_FLOWS_SQL, (op_name,)).fetchall()
     return tuple(_Flow(*row) for row in rows)
 
@@ -166,7 +167,7 @@ def _upstream(flows: Callable[[str], tuple[_Flow, ...]], start: str) -> set[str]
     return seen
 
 
-def _downstream(store: "SQLiteStore", flows: Callable[[str], tuple[_Flow, ...]], start: str) -> set[str]:
+def _downstream(store: SQLiteStore, flows: Callable[[str], tuple[_Flow, ...]], start: str) -> set[str]:
     seen, todo = {start}, [start]
     while todo:
         name = todo.pop()
@@ -178,7 +179,7 @@ def _downstream(store: "SQLiteStore", flows: Callable[[str], tuple[_Flow, ...]],
     return seen
 
 
-def _add_op(graph: Graph, store: "SQLiteStore", name: str, *, highlight: bool = False) -> None:
+def _add_op(graph: Graph, store: SQLiteStore, name: str, *, highlight: bool = False) -> None:
     """The op's node, and its outputs as variables with an edge counting its calls."""
     graph.add_node(Node(_op_id(name), name, "op", highlight))
     calls = store.conn.execute(_CALL_COUNT_SQL, (name,)).fetchone()[0]
@@ -188,7 +189,7 @@ def _add_op(graph: Graph, store: "SQLiteStore", name: str, *, highlight: bool = 
         graph.add_edge(Edge(_op_id(name), _output_id(name, index), f"×{calls} calls"))
 
 
-def _add_flow(graph: Graph, store: "SQLiteStore", consumer: str, flow: _Flow) -> None:
+def _add_flow(graph: Graph, store: SQLiteStore, consumer: str, flow: _Flow) -> None:
     label = f"{flow.param} ×{flow.calls}"
     if flow.producer is None:
         source = f"raw:{consumer}:{flow.param}"
@@ -197,11 +198,12 @@ def _add_flow(graph: Graph, store: "SQLiteStore", consumer: str, flow: _Flow) ->
     else:
         if not graph.has_node(_op_id(flow.producer)):  # a producer outside the picture's ops
             _add_op(graph, store, flow.producer)
+        assert flow.index is not None  # a flow with a producer comes from one of its outputs
         source = _output_id(flow.producer, flow.index)
     graph.add_edge(Edge(source, _op_id(consumer), label))
 
 
-def _output_count(store: "SQLiteStore", name: str) -> int:
+def _output_count(store: SQLiteStore, name: str) -> int:
     row = store.conn.execute(_NOUT_SQL, (name,)).fetchone()
     return 1 if row is None else row[0]
 
@@ -223,7 +225,7 @@ def _output_id(name: str, index: int) -> str:
 
 
 def value_graph(
-    store: "SQLiteStore", cid: bytes, load: Callable[[bytes], Any], *, max_nodes: int = MAX_NODES
+    store: SQLiteStore, cid: bytes, load: Callable[[bytes], Any], *, max_nodes: int = MAX_NODES
 ) -> Graph:
     """The calls that produced the value with content id ``cid`` and, transitively, the calls
     upstream of them, with the values in between (about ``max_nodes`` nodes at most).
@@ -249,7 +251,7 @@ def value_graph(
 
 
 def _add_call(
-    graph: Graph, store: "SQLiteStore", hid: bytes, load: Callable[[bytes], Any], drawn: dict[bytes, str]
+    graph: Graph, store: SQLiteStore, hid: bytes, load: Callable[[bytes], Any], drawn: dict[bytes, str]
 ) -> list[tuple[bytes, str]]:
     """Draw one call with its inputs and outputs; returns its inputs' producers to draw next,
     as ``(call hid, id of the value node it feeds)``."""
@@ -274,12 +276,12 @@ def _add_call(
     return producers
 
 
-def _call_cid(store: "SQLiteStore", hid: bytes) -> bytes | None:
+def _call_cid(store: SQLiteStore, hid: bytes) -> bytes | None:
     row = store.conn.execute(_CALL_SQL, (hid,)).fetchone()
     return None if row is None else row[0]
 
 
-def _add_value(graph: Graph, store: "SQLiteStore", cid: bytes, load: Callable[[bytes], Any]) -> None:
+def _add_value(graph: Graph, store: SQLiteStore, cid: bytes, load: Callable[[bytes], Any]) -> None:
     if not graph.has_node(_value_id(cid)):  # labels may load a value: only once
         graph.add_node(Node(_value_id(cid), _value_label(store, cid, load), "value"))
 
@@ -291,7 +293,7 @@ def _mark_cut(graph: Graph, values: set[str]) -> None:
         graph.add_edge(Edge("more", value_id))
 
 
-def _value_label(store: "SQLiteStore", cid: bytes, load: Callable[[bytes], Any]) -> str:
+def _value_label(store: SQLiteStore, cid: bytes, load: Callable[[bytes], Any]) -> str:
     """A short repr of a stored value; large or unloadable values by codec and size."""
     info = store.conn.execute(_VALUE_INFO_SQL, (cid,)).fetchone()
     if info is None:

@@ -34,7 +34,8 @@ import inspect
 import json
 import typing
 import warnings
-from typing import Any, Callable, Generic, Iterator, Sequence, TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Generic, TypeVar
 
 from .._errors import MandalaWarning, ValueEncodingError
 from . import codecs

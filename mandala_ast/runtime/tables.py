@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .._errors import CorruptValueError
 from .ops import Op
@@ -51,7 +52,7 @@ WHERE o.cid = ? AND c.version_id = ? AND c.created_at <= ? ORDER BY c.created_at
 _READ_ATTEMPTS = 3
 
 
-def calls_table(store: "SQLiteStore", op: Op, load: Callable[[bytes], Any]) -> "pd.DataFrame":
+def calls_table(store: SQLiteStore, op: Op, load: Callable[[bytes], Any]) -> pd.DataFrame:
     """One row per distinct call of ``op``: inputs, outputs, version, duration, time, call id."""
     # Rows, inputs, outputs and values come from several statements: read in one snapshot,
     # or a deletion committed between them leaves a call without its outputs. A blob file is
@@ -67,7 +68,7 @@ def calls_table(store: "SQLiteStore", op: Op, load: Callable[[bytes], Any]) -> "
         return _read_calls_table(store, op, load)
 
 
-def _read_calls_table(store: "SQLiteStore", op: Op, load: Callable[[bytes], Any]) -> "pd.DataFrame":
+def _read_calls_table(store: SQLiteStore, op: Op, load: Callable[[bytes], Any]) -> pd.DataFrame:
     import pandas as pd
 
     calls = _distinct_calls(store, op)
@@ -87,7 +88,7 @@ def _read_calls_table(store: "SQLiteStore", op: Op, load: Callable[[bytes], Any]
     return frame
 
 
-def provenance_table(store: "SQLiteStore", op: Op) -> "pd.DataFrame":
+def provenance_table(store: SQLiteStore, op: Op) -> pd.DataFrame:
     """For each stored call of ``op`` and each input: which call produced it.
 
     ``exact`` is True when the producer is known from history (compiled code); otherwise it is
@@ -123,16 +124,16 @@ def provenance_table(store: "SQLiteStore", op: Op) -> "pd.DataFrame":
     return pd.DataFrame(rows, columns=columns)
 
 
-def _by_content(store: "SQLiteStore", cid: bytes, before: float) -> tuple:
+def _by_content(store: SQLiteStore, cid: bytes, before: float) -> tuple:
     return store.conn.execute(_BY_CONTENT_SQL, (cid, before)).fetchone() or (None, None, None)
 
 
-def _item_by_content(store: "SQLiteStore", cid: bytes, before: float) -> tuple:
+def _item_by_content(store: SQLiteStore, cid: bytes, before: float) -> tuple:
     query = (cid, ITEM_VERSION_ID, before)
     return store.conn.execute(_ITEM_BY_CONTENT_SQL, query).fetchone() or (None, None, None)
 
 
-def _distinct_calls(store: "SQLiteStore", op: Op) -> dict[bytes, tuple]:
+def _distinct_calls(store: SQLiteStore, op: Op) -> dict[bytes, tuple]:
     # Calls recorded again under a new history, or recomputed after a helper changed, share a
     # content id: show each computation once, the newest (what today's code gives).
     newest: dict[bytes, tuple] = {}
@@ -142,7 +143,7 @@ def _distinct_calls(store: "SQLiteStore", op: Op) -> dict[bytes, tuple]:
     return dict(newest.values())
 
 
-def _edges(store: "SQLiteStore", op: Op, table: str, key: str) -> dict[bytes, dict]:
+def _edges(store: SQLiteStore, op: Op, table: str, key: str) -> dict[bytes, dict]:
     edges: dict[bytes, dict] = {}
     for call_hid, name, cid in store.conn.execute(_EDGES_SQL.format(table=table, key=key), (op.name,)):
         edges.setdefault(call_hid, {})[name] = cid

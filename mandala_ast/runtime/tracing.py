@@ -18,7 +18,8 @@ from __future__ import annotations
 import sys
 import threading
 import types
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 __all__ = ["RanCode", "run_traced"]
 
@@ -47,6 +48,7 @@ def _run_with_hooks(fn: Callable, args: tuple, kwargs: dict) -> tuple[Any, RanCo
         if event == "call":
             codes[frame.f_code] = frame.f_globals
 
+    set_hook: Callable[[Any], None]
     if sys.gettrace() is None:
         hook, set_hook = trace_, sys.settrace
     elif sys.getprofile() is None:
@@ -84,12 +86,12 @@ def _on_start(code: types.CodeType, offset: int) -> Any:
         if mine is None or len(_recording) > 1:
             # Switched off now, this code would go unseen by the other threads' executions.
             return None
-    return sys.monitoring.DISABLE
+    return sys.monitoring.DISABLE  # type: ignore[attr-defined]  # Python >= 3.12 only runs this
 
 
 def _monitoring_tool() -> int | None:
     if not _tool:
-        monitoring = sys.monitoring
+        monitoring = sys.monitoring  # type: ignore[attr-defined]  # Python >= 3.12 only runs this
         for tool in _TOOL_IDS:
             if monitoring.get_tool(tool) is None:
                 monitoring.use_tool_id(tool, "mandala_ast")
@@ -111,7 +113,7 @@ def _run_monitored(fn: Callable, args: tuple, kwargs: dict) -> tuple[Any, RanCod
     thread = threading.get_ident()
     mine = _recording.setdefault(thread, [])
     mine.append(ran.codes)
-    sys.monitoring.restart_events()
+    sys.monitoring.restart_events()  # type: ignore[attr-defined]  # Python >= 3.12 only runs this
     try:
         result = fn(*args, **kwargs)
     finally:

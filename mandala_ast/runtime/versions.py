@@ -15,7 +15,8 @@ import difflib
 import json
 import sys
 import time
-from typing import TYPE_CHECKING, Any, Collection
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any
 
 from .._errors import VersionChangeError
 from . import dependencies as deps
@@ -34,7 +35,7 @@ __all__ = ["VersionTracker"]
 class VersionTracker:
     """Per-storage knowledge of op versions and of which dependency states are still valid."""
 
-    def __init__(self, store: "SQLiteStore", on_change: str) -> None:
+    def __init__(self, store: SQLiteStore, on_change: str) -> None:
         if on_change not in ("report", "error", "ignore"):
             raise ValueError(f"on_change must be 'report', 'error' or 'ignore', not {on_change!r}")
         self.store = store
@@ -52,14 +53,14 @@ class VersionTracker:
 
     # -- op versions ---------------------------------------------------------------------
 
-    def version_id(self, op: "Op") -> bytes:
+    def version_id(self, op: Op) -> bytes:
         """The id op calls are stored under (the accepted earlier version's, after accept)."""
         canonical = self._canonical.get(op.version_id)
         if canonical is None:
             canonical = self._canonical[op.version_id] = self._register(op)
         return canonical
 
-    def _register(self, op: "Op") -> bytes:
+    def _register(self, op: Op) -> bytes:
         row = self.store.conn.execute(
             "SELECT canonical FROM versions WHERE version_id = ?", (op.version_id,)
         ).fetchone()
@@ -69,12 +70,12 @@ class VersionTracker:
             return canonical
         previous = self._latest_other_version(op)
         same = previous is not None and self._same_text(op, previous)
-        canonical = previous[3] if same else None
+        canonical = previous[3] if previous is not None and same else None
         signature = json.dumps({"signature": str(op.signature), "outputs": op.output_names()})
         self.store.add("ops", (op.name, op.nout, signature))
         self.store.add("versions", (op.version_id, op.name, op.version, time.time(), op.fingerprint.digest, canonical))
         self._add_source(op.fingerprint.digest, deps.qualified_name(op.fn), op.fingerprint.source)
-        if same:
+        if canonical is not None:  # same text: the latest other version's (never NULL: COALESCE)
             return canonical
         if previous is not None:
             old_source = self._source(previous[1]) or ""
@@ -83,7 +84,7 @@ class VersionTracker:
             self._changed(("op", op.name, op.version_id), op, title, old_source, op.fingerprint.source, states)
         return op.version_id
 
-    def peek_version_id(self, op: "Op") -> bytes:
+    def peek_version_id(self, op: Op) -> bytes:
         """What :meth:`version_id` answers, without registering or reporting a new version
         (``storage.why`` stores nothing)."""
         known = self._canonical.get(op.version_id)
@@ -97,7 +98,7 @@ class VersionTracker:
         previous = self._latest_other_version(op)
         return previous[3] if previous is not None and self._same_text(op, previous) else op.version_id
 
-    def _report_if_new(self, op: "Op", canonical: bytes) -> None:
+    def _report_if_new(self, op: Op, canonical: bytes) -> None:
         # A version registered by an earlier run that stopped before computing anything (say
         # with on_change="error") is still a change, and is reported again until it computes.
         previous = self._latest_other_version(op)
@@ -107,7 +108,7 @@ class VersionTracker:
             title = f"op {op.name} changed"
             self._changed(("op", op.name, op.version_id), op, title, old_source, op.fingerprint.source, states)
 
-    def _latest_other_version(self, op: "Op") -> tuple | None:
+    def _latest_other_version(self, op: Op) -> tuple | None:
         """``(version_id, fingerprint, version, canonical version_id)`` of the op's latest
         other version."""
         return self.store.conn.execute(
@@ -116,14 +117,14 @@ class VersionTracker:
             (op.name, op.version_id),
         ).fetchone()
 
-    def _same_text(self, op: "Op", previous: tuple) -> bool:
+    def _same_text(self, op: Op, previous: tuple) -> bool:
         """Whether the latest other version is this very source text (and version=): then only
         the fingerprint differs, taken by an earlier mandala_ast or another Python, whose
         syntax trees differ. Its calls stay this version's, as accept_change would say."""
         source = op.fingerprint.source
         return previous[2] == op.version and _is_text(source) and self._source(previous[1]) == source
 
-    def defaults(self, op: "Op") -> dict[str, bytes]:
+    def defaults(self, op: Op) -> dict[str, bytes]:
         """Each parameter's default as first seen by this storage (content ids)."""
         known = self._defaults.get(op.version_id)
         if known is None:
@@ -135,16 +136,16 @@ class VersionTracker:
             self._defaults[op.version_id] = known
         return known
 
-    def peek_defaults(self, op: "Op") -> dict[str, bytes]:
+    def peek_defaults(self, op: Op) -> dict[str, bytes]:
         """What :meth:`defaults` answers, without recording defaults seen for the first time."""
         known = self._defaults.get(op.version_id)
         return known if known is not None else {**op.default_cids(), **self._stored_defaults(op)}
 
-    def _stored_defaults(self, op: "Op") -> dict[str, bytes]:
+    def _stored_defaults(self, op: Op) -> dict[str, bytes]:
         rows = self.store.conn.execute("SELECT param, cid FROM defaults WHERE op_name = ?", (op.name,))
         return dict(rows.fetchall())
 
-    def check_may_compute(self, op: "Op") -> None:
+    def check_may_compute(self, op: Op) -> None:
         """With on_change="error", refuse to compute under changed code."""
         report = self._changed_ops.get(op.version_id)
         if report is not None:
@@ -152,7 +153,7 @@ class VersionTracker:
 
     # -- dependency states ---------------------------------------------------------------
 
-    def may_run_user_code(self, op: "Op") -> bool:
+    def may_run_user_code(self, op: Op) -> bool:
         """Whether the op's own code refers to user code (cached per version)."""
         known = self._reaches_user_code.get(op.version_id)
         if known is None:
@@ -160,7 +161,7 @@ class VersionTracker:
         return known
 
     def dependency_state(
-        self, op: "Op", ran: RanCode, op_calls: Collection[tuple["Op", bytes]]
+        self, op: Op, ran: RanCode, op_calls: Collection[tuple[Op, bytes]]
     ) -> bytes:
         """The deps_id of one execution of ``op``: the user code it ran and the constants
         that code reads (all static dependencies when it could not be traced), and for each
@@ -180,7 +181,7 @@ class VersionTracker:
         return deps_id
 
     def _add_op_calls(
-        self, found: dict[str, deps.Dependency], op_calls: Collection[tuple["Op", bytes]]
+        self, found: dict[str, deps.Dependency], op_calls: Collection[tuple[Op, bytes]]
     ) -> None:
         """An inner call that was a hit ran none of its op's code, so the calling op depends on
         that code and on the stored call's own dependencies here. Where a name is in ``found``
@@ -247,7 +248,7 @@ class VersionTracker:
             self.store.add("accepted", (name, state, current))
         return True
 
-    def report_stale(self, op: "Op", deps_id: bytes) -> None:
+    def report_stale(self, op: Op, deps_id: bytes) -> None:
         """Report (once) the dependency changes that make a stored call stale."""
         for name, state, current in self.changed_dependencies(deps_id):
             old = self._source(state) or ""
@@ -299,7 +300,7 @@ class VersionTracker:
         self._valid.clear()
         return True
 
-    def _accept_op(self, op: "Op") -> str:
+    def _accept_op(self, op: Op) -> str:
         previous = self._latest_other_version(op)
         if previous is None:
             return f"op {op.name}: no earlier version stored; nothing to accept"
@@ -340,7 +341,7 @@ class VersionTracker:
 
     # -- tables and reports --------------------------------------------------------------
 
-    def versions_table(self, op: "Op") -> "pd.DataFrame":
+    def versions_table(self, op: Op) -> pd.DataFrame:
         import pandas as pd
 
         self.version_id(op)
@@ -369,7 +370,7 @@ class VersionTracker:
         frame["created_at"] = pd.to_datetime(frame["created_at"], unit="s")
         return frame
 
-    def other_version_ids(self, op: "Op") -> list[bytes]:
+    def other_version_ids(self, op: Op) -> list[bytes]:
         """Ids other versions of the op stored their calls under, newest first."""
         rows = self.store.conn.execute(
             "SELECT COALESCE(canonical, version_id) FROM versions WHERE op_name = ? "
@@ -378,7 +379,7 @@ class VersionTracker:
         ).fetchall()
         return [row[0] for row in rows]
 
-    def version_diff(self, op: "Op", version_id: bytes) -> str:
+    def version_diff(self, op: Op, version_id: bytes) -> str:
         """Unified diff from a stored version's source to the op's current source."""
         row = self.store.conn.execute(
             "SELECT fingerprint FROM versions WHERE version_id = ?", (version_id,)
@@ -395,7 +396,7 @@ class VersionTracker:
             for name, state, current in self.changed_dependencies(deps_id, record=False)
         ]
 
-    def _changed(self, key: tuple, op: "Op", title: str, old: str, new: str, states: tuple) -> None:
+    def _changed(self, key: tuple, op: Op, title: str, old: str, new: str, states: tuple) -> None:
         if key in self._reported or self.on_change == "ignore":
             return
         self._reported.add(key)

@@ -8,7 +8,7 @@ once, where it is written.
 from __future__ import annotations
 
 import functools
-from typing import Sequence, Union
+from collections.abc import Sequence
 
 import libcst as cst
 
@@ -29,7 +29,7 @@ RT = "__mandala_rt__"
 #: The loop variable of the generator that forgets ``for`` targets (a dunder: never mangled).
 _ITEM = "__mandala_item__"
 
-Literal = Union[None, str, int, tuple]
+Literal = None | str | int | tuple
 
 
 @functools.lru_cache(maxsize=4096)
@@ -83,7 +83,7 @@ def forget(keys: Sequence[str], value: cst.BaseExpression) -> cst.BaseExpression
     return value
 
 
-def ret(key: str | None, value: cst.BaseExpression) -> cst.Call:
+def ret(key: str | tuple[str, int] | None, value: cst.BaseExpression) -> cst.Call:
     """``__mandala_rt__.ret(key, value)`` for ``return value`` in a workflow."""
     return rt_call("ret", [cst.Arg(literal(key)), cst.Arg(as_argument(value))])
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 
 import libcst as cst
 
@@ -57,7 +58,7 @@ def inject_runtime_import(module: cst.Module) -> cst.Module | None:
     return None
 
 
-def _prologue_end(body: list[cst.BaseStatement]) -> int | None:
+def _prologue_end(body: Sequence[cst.BaseStatement]) -> int | None:
     """Index of the last docstring / ``from __future__`` line at the top, if any."""
     anchor, index = None, 0
     if body and _is_docstring(body[0]):

@@ -34,7 +34,7 @@ message on entry, anyone else's run unchanged.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
@@ -376,7 +376,7 @@ class _QueryFormRewriter(cst.CSTTransformer):
         while branch is not None:
             if isinstance(branch, cst.If):
                 # evaluated only while no earlier branch certainly ran, as Python would
-                test = cst.IfExp(
+                test: cst.BaseExpression = cst.IfExp(
                     test=cst.Call(cst.Attribute(chain, cst.Name("open")), []),
                     body=cst.Call(cst.Attribute(chain, cst.Name("elif_")), [cst.Arg(_argument(branch.test))]),
                     orelse=cst.Tuple([]),

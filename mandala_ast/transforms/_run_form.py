@@ -23,14 +23,14 @@ All insertions stay on the line where the call starts; see ``_lines.py`` for the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import libcst as cst
 
 from . import _emit as emit
 from ._detect import Survey
-from ._scopes import Scope, simple_targets, target_names
+from ._scopes import ArgKey, Scope, simple_targets, target_names
 
 __all__ = ["RunFormRewriter"]
 
@@ -208,7 +208,7 @@ class RunFormRewriter(cst.CSTTransformer):
             self._recorded.add(result)
         return result
 
-    def _settled(self, call: cst.BaseExpression, names: tuple[str, ...] | None, keys: tuple[str, ...] | None):
+    def _settled(self, call: cst.BaseExpression, names: tuple[str, ...] | None, keys: tuple[str, ...] | None) -> cst.BaseExpression:
         """Targets that other statements of the scope also bind keep their provenance only if
         the callee was an op (``settle``)."""
         if not names or not keys:
@@ -216,8 +216,8 @@ class RunFormRewriter(cst.CSTTransformer):
         again = [key for name, key in zip(names, keys) if self.scope.binding_count(name) > 1]
         return emit.settle(again, call) if again else call
 
-    def _pos_keys(self, args: Sequence[cst.Arg]) -> tuple[str | None, ...] | None:
-        keys = []
+    def _pos_keys(self, args: Sequence[cst.Arg]) -> tuple[ArgKey | None, ...] | None:
+        keys: list[ArgKey | None] = []
         for arg in args:
             if arg.star == "*":
                 return None
@@ -225,8 +225,8 @@ class RunFormRewriter(cst.CSTTransformer):
                 keys.append(self.scope.arg_key(arg.value))
         return tuple(keys)
 
-    def _kw_keys(self, args: Sequence[cst.Arg]) -> tuple[tuple[str, str], ...] | None:
-        pairs = []
+    def _kw_keys(self, args: Sequence[cst.Arg]) -> tuple[tuple[str, ArgKey], ...] | None:
+        pairs: list[tuple[str, ArgKey]] = []
         for arg in args:
             key = self.scope.arg_key(arg.value) if arg.keyword is not None else None
             if key is not None:

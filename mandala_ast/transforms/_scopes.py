@@ -17,7 +17,10 @@ from collections import Counter
 
 import libcst as cst
 
-__all__ = ["FRAME_SENSITIVE", "Scope", "simple_targets", "target_names"]
+__all__ = ["FRAME_SENSITIVE", "ArgKey", "Scope", "simple_targets", "target_names"]
+
+#: An argument's provenance key: ``name@scope``, or ``(key, i)`` for ``name[i]`` (see arg_key).
+ArgKey = str | tuple[str, int]
 
 _BUILTINS = frozenset(dir(builtins))
 #: Builtins that inspect the caller's frame: calling them from another frame changes what they
@@ -91,7 +94,7 @@ class Scope:
         """The provenance key ``name@scope`` of the variable *name* seen from here."""
         return f"{name}@{self.resolve(name).qualname}"
 
-    def arg_key(self, node: cst.BaseExpression) -> str | tuple[str, int] | None:
+    def arg_key(self, node: cst.BaseExpression) -> ArgKey | None:
         """The key of a bare-name argument; ``(key, i)`` for ``name[i]`` with a literal
         ``i >= 0`` (output i of an op with several outputs, assigned to one name); None for
         anything else (``None``, ``True``...)."""
@@ -266,7 +269,7 @@ class _BindingScan(cst.CSTVisitor):
 
     def visit_Import(self, node: cst.Import) -> bool:
         for alias in node.names:
-            bound = alias.asname.name if alias.asname else alias.name
+            bound: cst.BaseExpression = alias.asname.name if alias.asname else alias.name
             while isinstance(bound, cst.Attribute):  # `import a.b` binds `a`
                 bound = bound.value
             self.bind(target_names(bound))

@@ -11,7 +11,8 @@ import builtins
 import textwrap
 import types
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from mandala_ast.transforms import TransformResult, check_line_stable, transform_source
 

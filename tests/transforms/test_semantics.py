@@ -6,8 +6,7 @@ import sys
 import textwrap
 
 from cstutil import FakeBlock, FakeOp, FakeRuntime, execute, rewrite
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 
 def run_both(source: str, make_names) -> tuple[dict, dict, FakeRuntime]:  # type: ignore[no-untyped-def]

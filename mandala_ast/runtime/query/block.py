@@ -32,7 +32,7 @@ _NEEDS_COMPILING = (
 class QueryBlock:
     """The block behind ``storage.query()`` (and ``storage.delete()``, ``delete=True``)."""
 
-    def __init__(self, storage: "Storage", *, delete: bool = False) -> None:
+    def __init__(self, storage: Storage, *, delete: bool = False) -> None:
         self.storage = storage
         self.delete = delete
         self.compiled = False  # set by compiled code (hooks.query_block) before __enter__
@@ -145,7 +145,7 @@ class Q:
     0  1  2
     """
 
-    def __new__(cls) -> Any:  # type: ignore[misc]
+    def __new__(cls) -> Any:
         block = state.block
         if type(block) is not QueryBlock:
             raise QueryError("Q() stands for any stored value: use it inside `with storage.query():`")

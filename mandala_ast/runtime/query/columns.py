@@ -38,7 +38,7 @@ def is_plain(pattern: Pattern, compiled: CompiledQuery) -> bool:
     return all(a.guard is None for assignments in pattern.columns.values() for a in assignments)
 
 
-def plain_table(storage: "Storage", pattern: Pattern, compiled: CompiledQuery, rows: list[tuple],
+def plain_table(storage: Storage, pattern: Pattern, compiled: CompiledQuery, rows: list[tuple],
                 names: list[str], ids: bool) -> tuple[list[list], RowCalls]:
     """Columns (in ``names`` order) of the distinct rows, and each row's matched call ids."""
     sql_columns = SqlColumns(rows)
@@ -71,7 +71,7 @@ class SqlColumns:
         return column
 
 
-def _row_calls(pattern: Pattern, compiled: CompiledQuery, sql_columns: SqlColumns, distinct) -> RowCalls:  # type: ignore[no-untyped-def]
+def _row_calls(pattern: Pattern, compiled: CompiledQuery, sql_columns: SqlColumns, distinct) -> RowCalls:
     """The calls each row matched. A row shown once stands for every match with its values:
     it keeps all their calls (what a delete block or storage.delete_calls(df) removes)."""
     hid_columns = [sql_columns[compiled.call_columns[call.number]] for call in pattern.calls]
@@ -84,7 +84,7 @@ def _row_calls(pattern: Pattern, compiled: CompiledQuery, sql_columns: SqlColumn
     return RowCalls.from_rows([tuple(found) for found in merged])
 
 
-def _values(storage: "Storage", pattern: Pattern, compiled: CompiledQuery, sql_columns: SqlColumns,
+def _values(storage: Storage, pattern: Pattern, compiled: CompiledQuery, sql_columns: SqlColumns,
             names: list[str], cid_columns: list[list], keep: list[int] | None) -> list[list]:
     """The value columns: first outputs decoded straight from their call rows, the rest by
     content id (each decoded once, loaded in bulk)."""
@@ -125,7 +125,7 @@ def inline_values(packed_column: list) -> tuple[list, list[int]]:
         except ValueError:  # a float, a str, a bool or None among them
             pass
     decode = codecs.decode
-    found = []
+    found: list[Any] = []
     append = found.append
     for code, data in zip(codes, datas):
         if code == _JSON and data.isdigit():
@@ -186,7 +186,7 @@ class Decoder:
     """Content id -> value, each decoded once: inline outputs from the call rows, the rest
     from the values table in bulk."""
 
-    def __init__(self, storage: "Storage") -> None:
+    def __init__(self, storage: Storage) -> None:
         self.storage = storage
         self.values: dict[bytes, Any] = {}
 
@@ -195,7 +195,7 @@ class Decoder:
         values = self.values
         for packed in packed_column:
             for cid, codec, data in unpack_outputs(packed)[index : index + 1]:
-                if codec is not None and cid not in values:
+                if codec is not None and data is not None and cid not in values:  # (both or neither)
                     values[cid] = codecs.decode(codec, data)
 
     def take_literals(self, literals: list) -> None:

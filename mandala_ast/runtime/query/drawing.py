@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..pictures import Edge, Graph
-from ..pictures import Node as PictureNode
+from ..pictures import Edge, Graph, Node as PictureNode
 from .pattern import (
     PRECEDENCE,
     TEXT_CHARS,

@@ -45,7 +45,7 @@ class _ItemOp:
     """The internal element op, as far as the query engine needs to know it."""
 
     nout = 1
-    ignore = frozenset()
+    ignore: frozenset[str] = frozenset()
 
     @property
     def name(self) -> str:
@@ -60,7 +60,7 @@ class _ItemOp:
 ITEM = _ItemOp()
 
 
-def iterate(block: "QueryBlock", iterable: Node, count: int) -> tuple[Node, ...]:
+def iterate(block: QueryBlock, iterable: Node, count: int) -> tuple[Node, ...]:
     """The loop variables of ``for <count names> in iterable``."""
     struct, shape = _unwrap(iterable)
     _check_iterable(struct)
@@ -122,7 +122,7 @@ def _kind(struct: Node) -> str | None:
     return None
 
 
-def _item_call(block: "QueryBlock", struct: Node) -> tuple[ElementKey, OutputVar]:
+def _item_call(block: QueryBlock, struct: Node) -> tuple[ElementKey, OutputVar]:
     from ..structures import ITEM_VERSION_ID
 
     pattern = block.pattern

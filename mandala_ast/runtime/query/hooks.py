@@ -10,14 +10,25 @@ from __future__ import annotations
 
 import functools
 import operator
-from typing import Any, Callable, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from ..._errors import QueryError
 from ..blocks import state
 from ..ops import Op, Workflow
 from .block import Q, QueryBlock
 from .operators import COMPARE, and_, compare_chain, or_
-from .pattern import ATOM, PRECEDENCE, Derived, Node, call_text, call_value, infix_text, operand_text, subscript
+from .pattern import (
+    ATOM,
+    PRECEDENCE,
+    Derived,
+    Node,
+    call_text,
+    call_value,
+    infix_text,
+    operand_text,
+    subscript,
+)
 
 __all__ = [
     "q_bool_end",
@@ -284,13 +295,14 @@ def q_cmp(first: Any, /, *rest: Any) -> Any:
         return result
     level = PRECEDENCE["=="]
     text = infix_text(tuple(symbols), tuple(operands), level)
-    return Derived(block.pattern, compare_chain, (tuple(symbols), *operands), text=text, precedence=level)
+    # q_cmp is emitted only in compiled query blocks, where _active() is the block
+    return Derived(block.pattern, compare_chain, (tuple(symbols), *operands), text=text, precedence=level)  # type: ignore[union-attr]
 
 
 def _literal_of_nodes(block: QueryBlock, value: Any) -> Any:
     """``x in [a, b]`` with variables inside the literal: the literal is derived per row."""
     if isinstance(value, (list, tuple, set)) and any(isinstance(v, Node) for v in value):
-        opening, closing = {tuple: "()", set: "{}"}.get(type(value), "[]")
+        opening, closing = {tuple: ("(", ")"), set: ("{", "}")}.get(type(value), ("[", "]"))
         text = opening + ", ".join(operand_text(v) for v in value) + closing
         return Derived(block.pattern, lambda *items: type(value)(items), tuple(value), text=text)
     return value

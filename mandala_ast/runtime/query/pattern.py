@@ -10,8 +10,9 @@ variables computed per row once values are loaded. Nothing here touches the data
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ..._errors import QueryError
 
@@ -39,7 +40,7 @@ class Node:
 
     __slots__ = ("guard", "name", "number", "pattern")
 
-    def __init__(self, pattern: "Pattern") -> None:
+    def __init__(self, pattern: Pattern) -> None:
         self.pattern = pattern
         self.number = len(pattern.nodes)
         self.name: str | None = None
@@ -79,18 +80,18 @@ class Node:
             "while the query runs; compare it in the query block itself, where it becomes a row filter"
         )
 
-    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _compared  # type: ignore[assignment]
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _compared
 
-    def __getattr__(self, attribute: str) -> "Derived":
+    def __getattr__(self, attribute: str) -> Derived:
         if attribute.startswith("_"):  # protocols (copy, pickle, numpy) must not see a value
             raise AttributeError(attribute)
         text = f"{operand_text(self, ATOM)}.{attribute}"
         return Derived(_pattern_of(self), getattr, (self, attribute), text=text)
 
-    def __getitem__(self, key: Any) -> "Derived":
+    def __getitem__(self, key: Any) -> Derived:
         return subscript(_pattern_of(self), self, key)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> "Derived":
+    def __call__(self, *args: Any, **kwargs: Any) -> Derived:
         text = call_text(operand_text(self, ATOM), args, kwargs)
         return Derived(_pattern_of(self), call_value, (self, *args), kwargs, text=text)
 
@@ -152,7 +153,7 @@ def call_text(callee: str, args: tuple, kwargs: dict) -> str:
     return f"{callee}({', '.join(parts)})"
 
 
-def subscript(pattern: "Pattern", value: Any, key: Any) -> "Derived":
+def subscript(pattern: Pattern, value: Any, key: Any) -> Derived:
     """``value[key]`` computed per row; ``key`` may hold variables, also as slice bounds
     (``xs[:k]``) or tuple items, which become inputs of the derived variable of their own.
 
@@ -231,7 +232,7 @@ def refuse_op(f: Any) -> None:
 
 
 def _binary(fn: Callable, symbol: str, reflected: bool = False) -> Callable:
-    def method(self: Node, other: Any) -> "Derived":
+    def method(self: Node, other: Any) -> Derived:
         args = (other, self) if reflected else (self, other)
         level = PRECEDENCE[symbol]
         return Derived(_pattern_of(self), fn, args, text=infix_text((symbol,), args, level), precedence=level)
@@ -242,7 +243,7 @@ def _binary(fn: Callable, symbol: str, reflected: bool = False) -> Callable:
 def _unary(fn: Callable, template: str) -> Callable:
     level = ATOM if template.endswith(")") else PRECEDENCE["unary"]
 
-    def method(self: Node) -> "Derived":
+    def method(self: Node) -> Derived:
         text = template.format(operand_text(self, 0 if level == ATOM else level))
         return Derived(_pattern_of(self), fn, (self,), text=text, precedence=level)
 
@@ -267,12 +268,12 @@ _ARITHMETIC = {
 for _name, (_fn, _symbol) in _ARITHMETIC.items():
     setattr(Node, f"__{_name}__", _binary(_fn, _symbol))
     setattr(Node, f"__r{_name}__", _binary(_fn, _symbol, reflected=True))
-for _name, _fn, _template in (("neg", operator.neg, "-{}"), ("pos", operator.pos, "+{}"),
-                              ("abs", abs, "abs({})"), ("invert", operator.invert, "~{}")):
-    setattr(Node, f"__{_name}__", _unary(_fn, _template))
+for _name, _unary_fn, _template in (("neg", operator.neg, "-{}"), ("pos", operator.pos, "+{}"),
+                                    ("abs", abs, "abs({})"), ("invert", operator.invert, "~{}")):
+    setattr(Node, f"__{_name}__", _unary(_unary_fn, _template))
 
 
-def _pattern_of(node: Node) -> "Pattern":
+def _pattern_of(node: Node) -> Pattern:
     if node.pattern.closed:
         raise QueryError(f"query variable {node.label} belongs to a query block that has ended")
     return node.pattern
@@ -290,7 +291,7 @@ class DomainVar(Node):
 
     __slots__ = ("group", "position", "values")
 
-    def __init__(self, pattern: "Pattern", values: list, group: int | None = None, position: int = 0) -> None:
+    def __init__(self, pattern: Pattern, values: list, group: int | None = None, position: int = 0) -> None:
         super().__init__(pattern)
         self.values, self.group, self.position = values, group, position
 
@@ -300,7 +301,7 @@ class OutputVar(Node):
 
     __slots__ = ("call", "index")
 
-    def __init__(self, pattern: "Pattern", call: "CallNode", index: int) -> None:
+    def __init__(self, pattern: Pattern, call: CallNode, index: int) -> None:
         super().__init__(pattern)
         self.call, self.index = call, index
 
@@ -319,7 +320,7 @@ class Derived(Node):
 
     __slots__ = ("args", "fn", "kwargs", "precedence", "text")
 
-    def __init__(self, pattern: "Pattern", fn: Callable, args: tuple, kwargs: dict | None = None,
+    def __init__(self, pattern: Pattern, fn: Callable, args: tuple, kwargs: dict | None = None,
                  *, text: str = "", precedence: int = ATOM) -> None:
         super().__init__(pattern)
         self.fn, self.args, self.kwargs, self.text = fn, args, kwargs or {}, text
@@ -352,7 +353,7 @@ class CallNode:
     version_id: bytes
     inputs: dict[str, Node | Const]
     outputs: list[OutputVar] = field(default_factory=list)
-    guard: "Guard | None" = None
+    guard: Guard | None = None
     line: int | None = None
 
     @property

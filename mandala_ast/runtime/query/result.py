@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import itertools
 import operator
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from ..._errors import QueryError
 from .. import codecs
 from ..hashing import content_id
 from ..integrity import damage_as_error
-from .pattern import CallNode, Derived, DomainVar, FreeVar, Node, OutputVar, Pattern
 from .columns import is_plain, plain_table
+from .pattern import CallNode, Derived, DomainVar, FreeVar, Node, OutputVar, Pattern
 from .row_calls import RowCalls
 from .sql import CompiledQuery, compile_pattern
 from .table import table, takes
@@ -40,7 +41,7 @@ class Query:
     0  1  2
     """
 
-    def __init__(self, storage: "Storage", pattern: Pattern) -> None:
+    def __init__(self, storage: Storage, pattern: Pattern) -> None:
         self.storage = storage
         self.pattern = pattern
         self.report = None  # a delete block's DeleteReport
@@ -63,7 +64,7 @@ class Query:
         """The SQL statement the pattern compiles to (for the curious and for bug reports)."""
         return self._compile().sql
 
-    def df(self, *columns: str, values: str = "objs") -> "pd.DataFrame":
+    def df(self, *columns: str, values: str = "objs") -> pd.DataFrame:
         """The matched rows, one column per variable of the block (or the ``columns`` named).
 
         ``values="objs"`` loads the stored values; ``values="ids"`` gives their content ids
@@ -75,8 +76,8 @@ class Query:
         if values not in ("objs", "ids"):
             raise ValueError(f"values must be 'objs' or 'ids', not {values!r}")
         names = self._columns(columns)
-        columns, calls = self._table(names, values == "ids")
-        frame = pd.DataFrame({name: _series(column) for name, column in zip(names, columns)}, columns=names)
+        table, calls = self._table(names, values == "ids")
+        frame = pd.DataFrame({name: _series(column) for name, column in zip(names, table)}, columns=names)
         frame.attrs["mandala_ast.calls"] = calls
         return frame
 
@@ -190,21 +191,22 @@ class Query:
             if row is not None:
                 fewest[row.base] = min(fewest.get(row.base, row.lost), row.lost)
         seen: dict[tuple, int] = {}
-        rows, calls = [], []
+        rows: list[tuple] = []
+        row_calls: list[tuple] = []
         for row in found:
             if row is None or row.lost > fewest[row.base]:
                 continue
             at = seen.get(row.key)
             if at is not None:  # shown once, but it stands for this match's calls too
-                calls[at] = tuple(dict.fromkeys((*calls[at], *row.calls)))
+                row_calls[at] = tuple(dict.fromkeys((*row_calls[at], *row.calls)))
                 continue
             seen[row.key] = len(rows)
             rows.append(row.values)
-            calls.append(row.calls)
-        self._calls = RowCalls.from_rows(calls)
+            row_calls.append(row.calls)
+        self._calls = RowCalls.from_rows(row_calls)
         return (list(zip(*rows)) if rows else [() for _ in names]), self._calls
 
-    def _row(self, evaluate: "_Row", names: list[str], ids: bool) -> "_Found | None":
+    def _row(self, evaluate: _Row, names: list[str], ids: bool) -> _Found | None:
         failed = evaluate.failed_calls(self.pattern)
         if any(not call.optional for call in failed):
             return None
@@ -239,7 +241,7 @@ class _Found:
     lost: int
 
 
-def _series(column: list) -> "pd.Series":
+def _series(column: list) -> pd.Series:
     """A DataFrame column. One with nulls stays an object column: ints stay ints and a
     missing value stays None, instead of pandas turning both into floats and NaN."""
     import numpy as np
@@ -266,7 +268,7 @@ def _has_none(column: Iterable) -> bool:
 # -- rows: content ids of every variable ---------------------------------------------------------
 
 
-def _invalid_states(storage: "Storage") -> list[bytes]:
+def _invalid_states(storage: Storage) -> list[bytes]:
     """Dependency states whose code changed since: their calls are invisible to queries."""
     versions = storage._versions
     rows = storage._store.conn.execute("SELECT DISTINCT deps_id FROM dep_sets").fetchall()
@@ -346,7 +348,7 @@ def _group_choices(nodes: list[DomainVar]) -> list[dict]:
 class _Values:
     """Content id -> value for every id the matched rows need, loaded in bulk."""
 
-    def __init__(self, storage: "Storage", pattern: Pattern, matches: list[dict]) -> None:
+    def __init__(self, storage: Storage, pattern: Pattern, matches: list[dict]) -> None:
         self.storage = storage
         # Literal loop values are known without loading (and a parameter's default, matched
         # for calls stored before the parameter existed, may not be stored at all).
@@ -439,7 +441,8 @@ class _Row:
                 if ("input", call.number, position) not in self.match:
                     continue
                 stored = self.match[("input", call.number, position)]
-                if stored is not None and self.entry(node)[1] != stored:
+                # (only derived inputs and loop variables, both Nodes, have "input" entries)
+                if stored is not None and self.entry(node)[1] != stored:  # type: ignore[arg-type]
                     failed.append(call)
                     break
         return failed

@@ -28,7 +28,7 @@ class RowCalls(Sequence):
         self._sparse = sparse  # the columns hold None where a row matched no call (under an `if`)
 
     @classmethod
-    def from_rows(cls, rows: list[tuple]) -> "RowCalls":
+    def from_rows(cls, rows: list[tuple]) -> RowCalls:
         return cls(rows=rows)
 
     def _all(self) -> list[tuple]:
@@ -56,10 +56,10 @@ class RowCalls(Sequence):
 
     __hash__ = None  # type: ignore[assignment]  # equal to a list, so unhashable like one
 
-    def __copy__(self) -> "RowCalls":
+    def __copy__(self) -> RowCalls:
         return self
 
-    def __deepcopy__(self, memo: dict) -> "RowCalls":
+    def __deepcopy__(self, memo: dict) -> RowCalls:
         return self
 
     def __repr__(self) -> str:

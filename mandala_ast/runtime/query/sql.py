@@ -147,7 +147,7 @@ class _Builder:
         self.columns += [f"{alias}.hid", f"{alias}.outputs"]
         for position, node in enumerate(call.inputs.values()):
             use = self.definitions.get(node.number) if isinstance(node, Node) else None
-            if use is not None and use.call is call and use.position == position:
+            if isinstance(node, Node) and use is not None and use.call is call and use.position == position:
                 self.compiled.var_columns[node.number] = len(self.columns)
                 self.columns.append(self._input(call.number, position, "cid"))
             elif isinstance(node, Derived) or self._checked_loop_value(node):

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 __all__ = ["TypeHandler", "handler_for", "handler_for_codec", "register_type"]
 

@@ -67,7 +67,7 @@ def values_key(values: Any) -> tuple:
     if isinstance(dtype, pd.CategoricalDtype):
         categories = values_key(dtype.categories.array)
         return ("category", categories, dtype.ordered, np.asarray(values.codes))
-    if isinstance(dtype, np.dtype) and dtype != object:
+    if isinstance(dtype, np.dtype) and dtype.kind != "O":  # not object dtype
         return (dtype.str, np.asarray(values))
     if hasattr(values, "asi8"):  # tz-aware datetimes, periods: int64 ticks, dtype names the tz
         return (str(dtype), np.asarray(values.asi8))

@@ -30,12 +30,13 @@ def dumps(value: Any) -> bytes:
     body = pickle.dumps(value, protocol=5, buffer_callback=buffers.append)
     raws = [buffer.raw() for buffer in buffers]
     offset = _aligned(len(_MAGIC) + 16 + 16 * len(raws) + len(body))
-    table, layout = [], []
+    table: list[tuple[int, int]] = []
     for raw in raws:
         table.append((offset, raw.nbytes))
         offset = _aligned(offset + raw.nbytes)
     header = _MAGIC + struct.pack("<QQ", len(body), len(raws)) + b"".join(struct.pack("<QQ", *entry) for entry in table)
-    parts, end = [header, body], len(header) + len(body)
+    parts: list[bytes | memoryview] = [header, body]
+    end = len(header) + len(body)
     for (start, size), raw in zip(table, raws):
         parts += (bytes(start - end), raw)
         end = start + size
