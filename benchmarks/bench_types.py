@@ -8,7 +8,8 @@ For each type, a value of about ``--mb`` megabytes (100 by default):
 - hit GB/s: in-memory bytes / time of a full hit of ``echo(value)`` from a new Storage object
   (hash the argument, find the call, load the stored output, lazily where the format allows);
 - stored/mem: bytes stored for the value / its in-memory bytes;
-- vs numpy: hash GB/s / numpy's hash GB/s measured just after it (the load drifts in a run).
+- numpy GB/s, vs numpy: a numpy float array of the same size hashed in turns with the value;
+  "vs numpy" is the median of each turn's ratio of the two rates (the load drifts in a run).
 
 Libraries that are not installed are left out. Usage::
 
@@ -138,6 +139,21 @@ def torch_state_dict(n):
     return state, sum(t.numel() * 4 for t in state.values())
 
 
+def torch_state_dict_many(n):
+    # A ResNet-50's shape: 53 conv weights holding the bytes, each with a batch norm's four
+    # small vectors and an int64 counter: 318 tensors, most of them tiny (per-tensor overhead).
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    state = {}
+    for i in range(53):
+        state[f"layer{i}.conv.weight"] = torch.rand(n // 4 // 53, generator=generator)
+        for part in ("weight", "bias", "running_mean", "running_var"):
+            state[f"layer{i}.bn.{part}"] = torch.rand(256, generator=generator)
+        state[f"layer{i}.bn.num_batches_tracked"] = torch.tensor(0)
+    return state, sum(t.numel() * t.element_size() for t in state.values())
+
+
 def xarray_data_array(n):
     import xarray as xr
 
@@ -176,7 +192,7 @@ def namedtuple_of_arrays(n):
 
 CASES = [
     numpy_float, numpy_datetime, pandas_numeric, pandas_text, pandas_arrow_text, pandas_categorical,
-    pandas_tz_datetimes, polars_frame, arrow_table, scipy_sparse, torch_tensor, torch_state_dict,
+    pandas_tz_datetimes, polars_frame, arrow_table, scipy_sparse, torch_tensor, torch_state_dict, torch_state_dict_many,
     xarray_data_array, pil_image, pil_images_rgba_4mb, dataclass_of_arrays, namedtuple_of_arrays,
 ]
 
@@ -203,13 +219,27 @@ def measure(make, size: int, repeats: int, directory: Path) -> dict:
     value, reported = make(size)
     copy, _ = make(size)  # equal content, another object
     memory = nbytes(value, reported)
-    hash_s = timed(lambda: content_id(copy), repeats)
+    reference, _ = numpy_float(size)
+    hash_s, numpy_s, ratio = timed_against(lambda: content_id(copy), lambda: content_id(reference), repeats)
     path = directory / f"{make.__name__}.db"
     with Storage(path):
         echo(value)
     stored = sum(row[0] for row in sqlite3.connect(path).execute("SELECT size FROM vals"))
     hit_s = timed(lambda: _hit(path, copy), repeats)
-    return {"type": make.__name__, "mb": memory / 1e6, "hash": memory / hash_s / 1e9, "hit": memory / hit_s / 1e9, "stored": stored / memory}
+    return {
+        "type": make.__name__, "mb": memory / 1e6, "hash": memory / hash_s / 1e9, "hit": memory / hit_s / 1e9,
+        "stored": stored / memory, "numpy": reference.nbytes / numpy_s / 1e9,
+        "ratio": ratio * memory / reference.nbytes,
+    }
+
+
+def timed_against(fn, reference, repeats: int) -> tuple[float, float, float]:
+    """Median times of ``fn`` and ``reference`` run in turns, and the median of the per-turn
+    ratio reference/fn: the machine's load changes within seconds, so each ratio compares two
+    runs made moments apart."""
+    pairs = [(timed(reference, 1), timed(fn, 1)) for _ in range(max(repeats, 5))]
+    return (statistics.median(p[1] for p in pairs), statistics.median(p[0] for p in pairs),
+            statistics.median(p[0] / p[1] for p in pairs))
 
 
 def _hit(path: Path, value) -> None:
@@ -231,23 +261,15 @@ def main() -> None:
             if args.only and make.__name__ not in wanted:
                 continue
             try:
-                # numpy hashed right before each type: the machine's load drifts during a run,
+                # numpy hashed in turns with each type: the machine's load drifts during a run,
                 # and a ratio to a rate measured minutes earlier would show the drift.
-                row = measure(make, size, args.repeats, Path(directory))
-                row["numpy"] = numpy_hash_rate(size, args.repeats)
-                rows.append(row)
+                rows.append(measure(make, size, args.repeats, Path(directory)))
             except ImportError as exc:
                 print(f"{make.__name__}: skipped ({exc})", file=sys.stderr)
             gc.collect()
-    print("| type | MB | hash GB/s | vs numpy | hit GB/s | stored/mem |\n|---|---:|---:|---:|---:|---:|")
+    print("| type | MB | hash GB/s | numpy GB/s | vs numpy | hit GB/s | stored/mem |\n|---|---:|---:|---:|---:|---:|---:|")
     for row in rows:
-        print(f"| {row['type']} | {row['mb']:.0f} | {row['hash']:.2f} | {row['hash'] / row['numpy']:.0%} | {row['hit']:.2f} | {row['stored']:.2f} |")
-
-
-def numpy_hash_rate(size: int, repeats: int) -> float:
-    """GB/s of hashing a numpy float array of ``size`` bytes, now."""
-    array, _ = numpy_float(size)  # measured as measure() does: an equal array made afresh
-    return array.nbytes / timed(lambda: content_id(array), repeats) / 1e9
+        print(f"| {row['type']} | {row['mb']:.0f} | {row['hash']:.2f} | {row['numpy']:.2f} | {row['ratio']:.0%} | {row['hit']:.2f} | {row['stored']:.2f} |")
 
 
 if __name__ == "__main__":

@@ -93,14 +93,14 @@ AREAS = {"H": "hashing", "I": "identity", "V": "versions", "S": "store", "D": "d
          "T": "threads"}
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
-_OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_regressions.py")
+_OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
 _VERSIONS = ("tests/test_versions.py", "tests/test_fingerprints.py", "tests/test_dependencies.py",
              "tests/test_regressions.py")
-_STORE = ("tests/test_store.py", "tests/test_storage.py", "tests/test_codecs.py", "tests/test_packing.py")
+_STORE = ("tests/test_store.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_codecs.py", "tests/test_packing.py")
 _DELETION = ("tests/test_deletion.py", "tests/test_query_delete.py")
 _QUERY = ("tests/test_query.py", "tests/test_query_columns.py", "tests/test_query_elements.py",
           "tests/test_query_plans.py")
-_BLOBS = ("tests/test_blobs.py", "tests/test_integrity.py", "tests/test_faults.py", "tests/test_storage_loading.py")
+_BLOBS = ("tests/test_blobs.py", "tests/test_integrity.py", "tests/test_faults.py", "tests/test_loading.py")
 _LIMITS = ("tests/test_storage_limits.py", "tests/test_store.py", "tests/test_faults.py")
 _THREADS = ("tests/test_storage_threads.py", "tests/test_store.py")
 _COMPILER = ("tests/test_compiler.py", "tests/test_hook.py", "tests/test_compiled_blocks.py",
@@ -108,6 +108,12 @@ _COMPILER = ("tests/test_compiler.py", "tests/test_hook.py", "tests/test_compile
 
 _H = "mandala_ast/runtime/hashing.py"
 _ST = "mandala_ast/runtime/storage.py"
+_ID = "mandala_ast/runtime/identity.py"
+_LU = "mandala_ast/runtime/lookup.py"
+_RE = "mandala_ast/runtime/recording.py"
+_LO = "mandala_ast/runtime/loading.py"
+_PI = "mandala_ast/runtime/pipeline.py"
+_EX = "mandala_ast/runtime/explaining.py"
 _FP = "mandala_ast/runtime/fingerprints.py"
 _VE = "mandala_ast/runtime/versions.py"
 _SO = "mandala_ast/runtime/store.py"
@@ -162,26 +168,27 @@ MUTANTS: tuple[Mutant, ...] = (
            'return ("series", index_key(series.index), values_key(series.array), series.attrs)',
            ("tests/test_types.py",) + _HASHING, "an unnamed Series collides with one named 0 (its name is left out)"),
     # -- identity: which calls are the same call ------------------------------------------------
-    Mutant("I01", _ST, "    for name in sorted(ids):\n        parts += (name.encode(), b\"\\0\", ids[name])",
+    Mutant("I01", _ID, "    for name in sorted(ids):\n        parts += (name.encode(), b\"\\0\", ids[name])",
            "    for name in sorted(ids)[:1]:\n        parts += (name.encode(), b\"\\0\", ids[name])", _OPS,
            "call id covers only the first argument: add(1, 2) is add(1, 3)"),
-    Mutant("I02", _ST, "    parts = [version_id]\n    for name in sorted(ids):",
+    Mutant("I02", _ID, "    parts = [version_id]\n    for name in sorted(ids):",
            "    parts = []\n    for name in sorted(ids):", _OPS,
            "call id without the op version: inc(1) and dec(1) are one call"),
     Mutant("I03", "mandala_ast/runtime/ops.py",
            "return {name: cid for name, cid in cids.items() if defaults.get(name) != cid}", "return cids",
            _OPS + ("tests/test_versions.py",),
            "an argument left at its first-seen default is in the key: adding a parameter loses old calls"),
-    Mutant("I04", _ST, "cids = {n: content_id(v) for n, v in bound.items() if n not in op.ignore}",
+    Mutant("I04", _ID, "cids = {n: content_id(v) for n, v in bound.items() if n not in op.ignore}",
            "cids = {n: content_id(v) for n, v in bound.items()}", _OPS, "ignore= is ignored"),
-    Mutant("I05", _ST, "    return (op.serial, args, types)\n", "    return (op.serial, args)\n", _OPS,
+    Mutant("I05", _ID, "    return (op.serial, args, types)\n", "    return (op.serial, args)\n", _OPS,
            "in-process memo keyed without types: f(True) answers with f(1.0)'s result"),
-    Mutant("I06", _ST, "if not _FAST_TYPES.issuperset(types) or 0.0 in args:",
+    Mutant("I06", _ID, "if not _FAST_TYPES.issuperset(types) or 0.0 in args:",
            "if not _FAST_TYPES.issuperset(types):", _OPS, "in-process memo conflates 0.0 and -0.0"),
-    Mutant("I07", _ST, 'self.hid = digest(b"row|%s|%s" % (self.lkey, deps_id))',
-           'self.hid = digest(b"row|%s" % self.lkey)', _OPS + ("tests/test_versions.py",),
+    Mutant("I07", _ID, 'self.row_id = digest(b"row|%s|%s" % (self.history_id, deps_id))',
+           'self.row_id = digest(b"row|%s" % self.history_id)', _OPS + ("tests/test_versions.py",),
            "row id without the dependency state: a recomputation after an edit is never stored"),
-    Mutant("I08", _ST, "hids.update((name, input_refs[name].hid) for name in sources)", "hids.update(())",
+    Mutant("I08", _ID, "histories.update((renamed.get(name, name), input_refs[name].hid) for name in sources)",
+           "histories.update(())",
            _OPS + ("tests/test_compiled_blocks.py", "tests/test_compiled_runtime.py"),
            "history id ignores where inputs came from (compiled provenance collapses to content)"),
     Mutant("I09", "mandala_ast/runtime/ops.py",
@@ -217,7 +224,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("V07", "mandala_ast/runtime/dependencies.py",
            "for owner in [fn, *(resolve(n) for n in list(found))]:", "for owner in [fn]:", _VERSIONS,
            "point 3: constants read only by a helper are not dependencies"),
-    Mutant("V08", _ST, "            if not self._versions.is_valid(deps_id):\n                stale = deps_id",
+    Mutant("V08", _LU, "            if not self.versions.is_valid(deps_id):\n                stale = deps_id",
            "            if False:\n                stale = deps_id", _VERSIONS,
            "stale calls (a dependency changed) are served"),
     Mutant("V09", _VE, "if current == state or self._accepted(name, state, current):",
@@ -241,7 +248,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("S02", _SO, "inputs[3::5] = [None if src is None else ids.get(src, 0) for src in sources]",
            "inputs[3::5] = [None for src in sources]", _STORE + ("tests/test_compiled_blocks.py",),
            "inputs are stored without the call that produced them"),
-    Mutant("S03", _ST, "large = len(data) >= BLOB_BYTES and", "large = len(data) > BLOB_BYTES and",
+    Mutant("S03", _RE, "large = len(data) >= BLOB_BYTES and", "large = len(data) > BLOB_BYTES and",
            _STORE, "a value of exactly 1 MiB stays in the database"),
     Mutant("S04", "mandala_ast/runtime/codecs.py", "if -_INT_FAST < value < _INT_FAST:",
            "if value < _INT_FAST:", _STORE, "huge negative ints take the decimal path (fails past 4300 digits)"),
@@ -258,8 +265,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("S08", _SO, '                    self.conn.execute("ROLLBACK")\n',
            '                    pass\n', ("tests/test_migrations.py",) + _STORE,
            "a failed write transaction is left open"),
-    Mutant("S09", _SO, '_retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))',
-           '_retry_locked(lambda: conn.execute("PRAGMA journal_mode = DELETE"))', _STORE + ("tests/test_faults.py",),
+    Mutant("S09", _SO, 'retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))',
+           'retry_locked(lambda: conn.execute("PRAGMA journal_mode = DELETE"))', _STORE + ("tests/test_faults.py",),
            "no WAL: readers and the writer block each other"),
     Mutant("S10", "mandala_ast/runtime/blobs.py", "        if target.exists():\n", "        if False:\n",
            _STORE + ("tests/test_faults.py",), "blob files rewritten on every store (not write-once)",
@@ -291,7 +298,7 @@ MUTANTS: tuple[Mutant, ...] = (
            'CROSS JOIN main.calls c ON c.hid = m.hid\n"""', _DELETION,
            "a matched call's other rows (another history) survive it"),
     Mutant("D09", _DE, "    if calls or values:\n        mark_deleted(conn)",
-           "    if values:\n        mark_deleted(conn)", _DELETION + ("tests/test_storage.py",),
+           "    if values:\n        mark_deleted(conn)", _DELETION + ("tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py",),
            "other Storages are not told about deleted calls"),
     # -- queries --------------------------------------------------------------------------------
     Mutant("Q01", "mandala_ast/runtime/query/columns.py",
@@ -372,27 +379,29 @@ MUTANTS: tuple[Mutant, ...] = (
            equivalent=True,
            reason="the outer op still gets them: a call's dependency state takes on each inner call's "
                   "stored state, which lists what that call's own inner ops called"),
-    Mutant("V19", _BL, "            self.call_op = self._call_op_in_body\n", "", _VERSIONS,
+    Mutant("V19", _BL, "            self.call_op = self._call_op_in_body  # type: ignore[method-assign]\n", "", _VERSIONS,
            "op calls from an uncompiled op body are not collected as dependencies"),
     # -- storage.why: today's code, nothing stored ----------------------------------------------
-    Mutant("W01", _ST, "        if self._versions.refresh():\n            self._forget_lookups()\n        bound = op.bind(args, kwargs)\n"
-           "        cids = self._input_cids(op, bound)\n        vid = self._versions.peek_version_id(op)\n"
-           "        ident = op.identity_inputs(cids, self._versions.peek_defaults(op))\n        key = _call_id(vid, ident)\n"
-           "        shown = f\"{op.name}({_describe(bound)})\"\n        candidates = self._store.find_calls(vid, key, key)\n"
-           "        diffs = [self._versions.dependency_diffs(deps_id) for _, _, deps_id, _ in candidates]\n"
-           "        for (hid, *_), changed in zip(candidates, diffs):\n            if not changed:\n",
-           "        bound = op.bind(args, kwargs)\n"
-           "        cids = self._input_cids(op, bound)\n        vid = self._versions.peek_version_id(op)\n"
-           "        ident = op.identity_inputs(cids, self._versions.peek_defaults(op))\n        key = _call_id(vid, ident)\n"
-           "        shown = f\"{op.name}({_describe(bound)})\"\n        candidates = self._store.find_calls(vid, key, key)\n"
-           "        diffs = [self._versions.dependency_diffs(deps_id) for _, _, deps_id, _ in candidates]\n"
-           "        for (hid, _, deps_id, _), changed in zip(candidates, diffs):\n            if self._versions.is_valid(deps_id):\n",
+    Mutant("W01", _EX, "    engine.refresh_versions()\n    versions, store = engine.versions, engine.store\n"
+           "    bound, cids = hash_inputs(op, args, kwargs, engine.loader.aliases)\n    version_id = versions.peek_version_id(op)\n"
+           "    ident = op.identity_inputs(cids, versions.peek_defaults(op))\n"
+           "    ident = renames.renamed(ident, versions.identity_names(op))\n    key = call_id(version_id, ident)\n"
+           "    shown = f\"{op.name}({describe(bound)})\"\n    candidates = store.find_calls(version_id, key, key)\n"
+           "    diffs = [versions.dependency_diffs(deps_id) for _, _, deps_id, _ in candidates]\n"
+           "    for (row_id, *_), changed in zip(candidates, diffs):\n        if not changed:\n",
+           "    versions, store = engine.versions, engine.store\n"
+           "    bound, cids = hash_inputs(op, args, kwargs, engine.loader.aliases)\n    version_id = versions.peek_version_id(op)\n"
+           "    ident = op.identity_inputs(cids, versions.peek_defaults(op))\n"
+           "    ident = renames.renamed(ident, versions.identity_names(op))\n    key = call_id(version_id, ident)\n"
+           "    shown = f\"{op.name}({describe(bound)})\"\n    candidates = store.find_calls(version_id, key, key)\n"
+           "    diffs = [versions.dependency_diffs(deps_id) for _, _, deps_id, _ in candidates]\n"
+           "    for (row_id, _, deps_id, _), changed in zip(candidates, diffs):\n        if versions.is_valid(deps_id):\n",
            _VERSIONS + ("tests/test_display.py",),
            "why answers from the validity cached at the last block: a helper reloaded since is 'unchanged'"),
-    Mutant("W02", _ST, "vid = self._versions.peek_version_id(op)", "vid = self._versions.version_id(op)",
+    Mutant("W02", _EX, "version_id = versions.peek_version_id(op)", "version_id = versions.version_id(op)",
            _VERSIONS + ("tests/test_display.py",), "asking why registers the op's new version"),
-    Mutant("W03", _ST, "ident = op.identity_inputs(cids, self._versions.peek_defaults(op))",
-           "ident = op.identity_inputs(cids, self._versions.defaults(op))", _VERSIONS + ("tests/test_display.py",),
+    Mutant("W03", _EX, "ident = op.identity_inputs(cids, versions.peek_defaults(op))",
+           "ident = op.identity_inputs(cids, versions.defaults(op))", _VERSIONS + ("tests/test_display.py",),
            "asking why records the op's defaults as first seen"),
     # -- canonical pickling, aliases, deep nesting ----------------------------------------------
     Mutant("H14", _H, '    return ("\\0set" if type(value) is set else "\\0frozenset", _content_order(value))',
@@ -407,10 +416,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("H18", _H, "    try:\n        return digest(encode_canonical(value))\n    except RecursionError:\n        raise UnhashableError(_too_deep(value)) from None\n",
            "    return digest(encode_canonical(value))\n", _HASHING + _OPS,
            "a value nested deeper than the recursion limit raises a raw RecursionError"),
-    Mutant("I13", _ST, "                self._aliases[loaded] = cid\n", "                pass\n", _OPS + ("tests/test_storage_loading.py",),
+    Mutant("I13", _LO, "                self.aliases[loaded] = cid\n", "                pass\n", _OPS + ("tests/test_loading.py",),
            "a loaded value that hashes differently once unpickled is a new argument when passed on"),
-    Mutant("I14", _ST, "            return {name: aliases.get(cid, cid) for name, cid in cids.items()}",
-           "            return cids", _OPS + ("tests/test_storage_loading.py",), "round-trip aliases are found but never applied to arguments"),
+    Mutant("I14", _ID, "        return {name: aliases.get(cid, cid) for name, cid in cids.items()}",
+           "        return cids", _OPS + ("tests/test_loading.py",), "round-trip aliases are found but never applied to arguments"),
     # -- value files: digests, damage -----------------------------------------------------------
     Mutant("B01", _BLOB, "            if data_digest(data) != digest:\n", "            if False:\n",
            _BLOBS, "a damaged pickled value file loads without notice"),
@@ -427,19 +436,19 @@ MUTANTS: tuple[Mutant, ...] = (
            equivalent=True,
            reason="a file is trusted only while its device, inode, size, mtime and ctime are unchanged, and "
                   "any write changes ctime: a damage is still caught"),
-    Mutant("B06", _ST, "            if file_digest is not None:  # the bytes are those stored: not a corruption\n                raise\n",
+    Mutant("B06", _LO, "            if file_digest is not None:  # the bytes are those stored: not a corruption\n                raise\n",
            "", _BLOBS, "a value that fails to unpickle (its class changed) is reported as a corrupt file"),
     # -- paths, full disks, read-only storages --------------------------------------------------
     Mutant("P01", _SO, "        parent.mkdir(parents=True, exist_ok=True)", "        parent.mkdir(exist_ok=True)",
            _STORE, "Storage('results/2026/run.db') fails when two directories are missing"),
     Mutant("P02", _SO, "    if not stat.S_ISREG(path.stat().st_mode):", "    if False:", _STORE,
            "a device or a pipe is opened as a storage file"),
-    Mutant("P03", _ST, "            except StorageFullError:\n                self._drop_unwritten_calls()\n                raise",
+    Mutant("P03", _PI, "            except StorageFullError:\n                self._drop_unwritten_calls()\n                raise",
            "            except StorageFullError:\n                raise", _LIMITS,
            "after a full disk, the calls that were not written are still served (and never stored)"),
     Mutant("P04", _SO, "        full = exc.errno in _FULL_ERRNOS\n", "        full = False\n", _LIMITS,
            "a full disk while writing a value file raises a raw OSError"),
-    Mutant("P05", _ST, "        if self._store.read_only:\n            raise ReadOnlyStorageError(",
+    Mutant("P05", _PI, "        if self.store.read_only:\n            raise ReadOnlyStorageError(",
            "        if False:\n            raise ReadOnlyStorageError(", _LIMITS,
            "a new call on a read-only storage is computed and silently not stored"),
     Mutant("P06", _SO, "            if self.read_only:\n                for rows in self.rows.values():\n                    rows.clear()\n                return\n",
@@ -455,7 +464,7 @@ MUTANTS: tuple[Mutant, ...] = (
            equivalent=True,
            reason="every caller (Storage.commit, versions, accept_change) already holds that same "
                   "re-entrant lock: the flush's own acquisition guards only future callers"),
-    Mutant("T03", _ST, "        if found is None and self._computing:\n", "        if False:\n", _THREADS,
+    Mutant("T03", _PI, "        if found is None and self._computing:\n", "        if False:\n", _THREADS,
            "a call in progress in another thread is computed again"),
     Mutant("T04", _BL, "    if lent is not None and lent[0] == _generation:", "    if lent is not None:", _THREADS,
            "a worker thread keeps its block in a run block that has closed since"),
@@ -464,7 +473,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "the header is read while this process has the file open: SQLite's POSIX locks are dropped"),
     Mutant("T06", _TA, "            with store.snapshot():\n                return _read_calls_table(store, op, load)\n        except",
            "            if True:\n                return _read_calls_table(store, op, load)\n        except",
-           ("tests/test_deletion.py", "tests/test_storage.py", "tests/test_stress.py"),
+           ("tests/test_deletion.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_stress.py"),
            "df reads rows, inputs and outputs in separate snapshots: a deletion in between breaks it"),
     # -- queries over values taken apart --------------------------------------------------------
     Mutant("Q11", _QF, "        return any(isinstance(b, Node) for b in (key.start, key.stop, key.step))",

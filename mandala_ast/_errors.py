@@ -7,17 +7,17 @@ Hierarchy::
           ├── StorageFormatError      the file is not a mandala_ast storage, is damaged, or its path cannot be one
           ├── StorageBusyError        other processes kept the file locked past every retry
           ├── CorruptValueError       a value's file is missing or its bytes are not those stored
-
-
           ├── StorageFullError        the disk filled up while calls were written (also an OSError)
           ├── ReadOnlyStorageError    a new call on a storage that cannot be written
           ├── AmbiguousBlockError     a thread with no block of its own, blocks of several storages open
           ├── ValueEncodingError      an argument or output cannot be hashed or stored
           ├── OutputCountError        an op returned the wrong number of values
           ├── NewCallError            a call is missing and new calls are not allowed
+          ├── QueryError              a query or delete block's code cannot be matched (also a ValueError)
           ├── VersionChangeError      code changed and Storage(on_change="error") refuses to recompute
           ├── RenderError             graphviz's dot failed to draw a picture
-          ├── UnknownOpError          a storage holds no op of that name (command line, export)
+          ├── UnknownOpError          a storage holds no op of that name (command line, export, rename)
+          ├── RenameError             a rename would collide with stored calls or arguments
           ├── ExportError             a flat export cannot be written (sqlite-utils missing, bad path)
           ├── HookError               the import hook cannot be installed as asked
           └── FixtureError            a cached_fixture cannot be cached as written (yield, async, method)
@@ -28,7 +28,8 @@ Hierarchy::
           ├── MandalaDiagnosticWarning  a note from the compiler about a module
           ├── MandalaRenderWarning    graphviz is missing: a picture is DOT text, not an image
           ├── MandalaRepairWarning    a corrupt value was computed again and its file rewritten
-          └── MandalaUnstoredWarning  an op's output cannot be stored: returned, not memoized
+          ├── MandalaUnstoredWarning  an op's output cannot be stored: returned, not memoized
+          └── MandalaTransientWarning a transient output computed again has another content id
 """
 
 from __future__ import annotations
@@ -45,12 +46,14 @@ __all__ = [
     "MandalaImportWarning",
     "MandalaRenderWarning",
     "MandalaRepairWarning",
+    "MandalaTransientWarning",
     "MandalaUnstoredWarning",
     "MandalaWarning",
     "NewCallError",
     "OutputCountError",
     "QueryError",
     "ReadOnlyStorageError",
+    "RenameError",
     "RenderError",
     "StorageBusyError",
     "StorageFormatError",
@@ -213,3 +216,20 @@ class MandalaUnstoredWarning(MandalaWarning):
     why): the block still gets the computed output, but the call is not memoized, so it is
     computed again next time. Register the type (``register_type``) or return another value.
     """
+
+
+class RenameError(MandalaError, ValueError):
+    """``storage.rename_op`` or ``storage.rename_arg`` would collide with what is stored: the
+    new op name already has calls, or the op already has stored calls with the new argument
+    name. Nothing was changed; the message names the op and the argument.
+
+    >>> storage.rename_op("pipeline.train", pipeline.fit)     # doctest: +SKIP
+    RenameError: cannot rename op pipeline.train to pipeline.fit: pipeline.fit has 3 stored calls
+    """
+
+
+class MandalaTransientWarning(MandalaWarning):
+    """A transient op's output (``@op(transient=True)``, not stored) was computed again for a
+    block that needed it, and the new value has another content id than the stored call
+    recorded: the op is not deterministic, so calls downstream of the stored one were computed
+    from a different value. Emitted once per op."""

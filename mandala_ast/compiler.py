@@ -14,7 +14,9 @@ hook (:mod:`mandala_ast.hook`), :func:`compile_module` and ``mandala-ast run`` a
   typeguard (#85), beartype and jaxtyping came from leaving one of these out. Writes go to a
   temp file named with pid *and* thread id, then ``os.replace`` (pytest #3008 -> #3390 -> #3650).
   Every ``OSError`` is swallowed (read-only mounts, EROFS/ENOSYS #12300, EIO #14112, a
-  ``__pycache__`` that is a file, zip imports). The payload stores the transform's diagnostics,
+  ``__pycache__`` that is a file, zip imports). Where an entry cannot be written there
+  (``PYTHONDONTWRITEBYTECODE``, ``-B``, a read-only tree) it goes to the cache directory of
+  :mod:`mandala_ast.cachedir` instead, so such environments do not run libcst on every import. The payload stores the transform's diagnostics,
   which are replayed as warnings on a hit (pytest #8835 lost them).
 * **A cache hit never imports libcst**: it costs a read, a hash and ``marshal.loads``.
 * **Fail open.** If the transform raises (libcst's grammar lags CPython's: LibCST #989, #993)
@@ -28,7 +30,6 @@ hook (:mod:`mandala_ast.hook`), :func:`compile_module` and ``mandala-ast run`` a
 
 from __future__ import annotations
 
-import contextvars
 import importlib.machinery
 import importlib.util
 import marshal
@@ -42,12 +43,15 @@ from typing import TYPE_CHECKING, Any
 
 from blake3 import blake3
 
+from . import cachedir
 from ._errors import MandalaDiagnosticWarning, MandalaFallbackWarning
+from ._guard import TRANSFORMING
 
 if TYPE_CHECKING:  # at run time, re-exported lazily by __getattr__ below
     from .transforms import TransformResult, transform_source
 
 __all__ = [
+    "TRANSFORMING",
     "CompilingLoader",
     "cache_key",
     "cache_path",
@@ -56,8 +60,9 @@ __all__ = [
     "transform_source",
 ]
 
-#: Bumped when the layout of our cache payload changes.
-CACHE_FORMAT = 1
+#: Bumped when the layout of our cache payload, or how its code is built, changes.
+#: 2: columns dropped from rewritten lines, compact location tables.
+CACHE_FORMAT = 2
 #: Goes into every cache file name; `mandala-ast cache clear` looks for it.
 CACHE_TAG = "mandala_ast"
 #: Modules whose raw bytes contain this are never compiled (like pytest's PYTEST_DONT_REWRITE).
@@ -68,13 +73,9 @@ MENTION = b"mandala_ast"
 _CHECKED_HASH_FLAGS = b"\x03\x00\x00\x00"  # PEP 552: hash-based, check_source
 _HEADER_SIZE = 16
 
-#: True while this thread runs the transform or writes a cache file; the finder then declines
-#: every import, so libcst's lazy imports cannot re-enter the hook (pytest #3506, PR #14844).
-TRANSFORMING: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "mandala_ast_transforming", default=False
-)
 
-#: Per-process counters: read by the pytest plugin, tests and benchmarks.
+#: Per-process counters of compiled-module cache hits, misses and fallbacks: read by tests and
+#: benchmarks (bench_import.py).
 STATS: dict[str, int] = {"hits": 0, "misses": 0, "fallbacks": 0}
 
 # (kind, message, lineno): kind is "diagnostic" or "fallback".
@@ -147,19 +148,52 @@ def wants_compiling(data: bytes, *, prefilter: bool) -> bool:
 def code_for(
     loader: importlib.machinery.SourceFileLoader, data: bytes, path: str, fullname: str
 ) -> types.CodeType:
-    """The import-hooks.md §9 flow: cache hit, or transform + compile + cache write."""
+    """Cache hit (``__pycache__``, then the cache directory), or transform + compile + write.
+
+    An entry goes to the cache directory (:mod:`mandala_ast.cachedir`) when it cannot go to
+    ``__pycache__``: bytecode writing is off, or the directory is read-only. Without that, every
+    import in such an environment would run libcst again.
+    """
     key = cache_key()
     pyc = cache_path(path, key)
     hit = read_cache(pyc, data, key) if pyc else None
+    spare = None
+    if hit is None:
+        spare = cachedir.entry_path(data, path, key)
+        hit = _read_spare(spare, data, key, path)
     if hit is not None:
         STATS["hits"] += 1
         code, diagnostics = hit
     else:
         code, diagnostics = compile_fresh(loader, data, path, fullname)
-        if pyc:
-            write_cache(pyc, data, key, code, diagnostics)
+        written = pyc is not None and write_cache(pyc, data, key, code, diagnostics)
+        if not written and spare:
+            write_cache(spare, data, key, code, diagnostics, always=True)
     replay(diagnostics, path, fullname)
     return code
+
+
+def _read_spare(
+    entry: str | None, data: bytes, key: str, path: str
+) -> tuple[types.CodeType, tuple[Diagnostic, ...]] | None:
+    """A cache-directory hit, its code re-pointed at *path*.
+
+    Entries are keyed by content, so the code may have been compiled from a copy of the file
+    elsewhere; tracebacks must name this one (importlib fixes CPython's own pyc files alike).
+    """
+    hit = read_cache(entry, data, key) if entry else None
+    if hit is not None and hit[0].co_filename != path:
+        return _with_filename(hit[0], path), hit[1]
+    return hit
+
+
+def _with_filename(code: types.CodeType, path: str) -> types.CodeType:
+    """*code* and the code nested in it, compiled from *path*."""
+    consts = tuple(
+        _with_filename(const, path) if isinstance(const, types.CodeType) else const
+        for const in code.co_consts
+    )
+    return code.replace(co_filename=path, co_consts=consts)
 
 
 # --------------------------------------------------------------------------------------------
@@ -191,7 +225,11 @@ def compile_fresh(
         code, reason = _try_compile(loader, result.source, path)
     if code is None:
         return fallback(loader, data, path, fullname, reason, diagnostics)
-    return code, diagnostics
+    # Tracebacks show the lines as written: the rewritten lines' columns would misplace the
+    # ^^^ markers, and they were most of the cached file's size (long lines, long-form entries).
+    from .linetable import changed_lines, strip_columns  # the miss path only
+
+    return strip_columns(code, changed_lines(text, result.source)), diagnostics
 
 
 def _try_compile(
@@ -461,33 +499,46 @@ def _header_matches(blob: bytes, data: bytes) -> bool:
 
 
 def write_cache(
-    pyc: str, data: bytes, key: str, code: types.CodeType, diagnostics: tuple[Diagnostic, ...]
-) -> None:
-    """Write the cache entry atomically; never raise for I/O problems."""
-    if sys.dont_write_bytecode:
-        return
+    pyc: str,
+    data: bytes,
+    key: str,
+    code: types.CodeType,
+    diagnostics: tuple[Diagnostic, ...],
+    *,
+    always: bool = False,
+) -> bool:
+    """Write the cache entry atomically; True if written. Never raises for I/O problems.
+
+    ``sys.dont_write_bytecode`` (``-B``) forbids writing beside the sources, not into the cache
+    directory: *always* is for entries there.
+    """
+    if sys.dont_write_bytecode and not always:
+        return False
     header = importlib.util.MAGIC_NUMBER + _CHECKED_HASH_FLAGS + importlib.util.source_hash(data)
     blob = header + marshal.dumps((CACHE_FORMAT, key, code, tuple(diagnostics)))
     token = TRANSFORMING.set(True)
     try:
-        _write_atomic(pyc, blob)
+        return _write_atomic(pyc, blob)
     finally:
         TRANSFORMING.reset(token)
 
 
-def _write_atomic(path: str, blob: bytes) -> None:
-    # pid AND thread id: pytest's pid-only temp name can collide between threads.
+def _write_atomic(path: str, blob: bytes) -> bool:
+    # pid AND thread id: pytest's pid-only temp name can collide between threads. Readers in
+    # other processes see the old file or the whole new one, never a part (os.replace).
     tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(tmp, "wb") as file:
             file.write(blob)
         os.replace(tmp, path)
+        return True
     except OSError:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        return False
 
 
 def clear_cache(root: str | os.PathLike[str] = ".") -> int:

@@ -137,7 +137,7 @@ class _Exporter:
         self.calls += len(rows)
 
     def _row(self, call: Any, opaque: set[str]) -> dict:
-        row: dict[str, Any] = {"call": call.hid.hex()}
+        row: dict[str, Any] = {"call": call.row_id.hex()}
         for column, value in call.values.items():
             if column in opaque:
                 row[column] = _remember(self.values, value)

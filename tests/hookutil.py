@@ -64,6 +64,7 @@ class PyRunner:
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
         env["PYTHONPATH"] = os.pathsep.join([str(self.root), str(REPO_ROOT)])
+        env["MANDALA_AST_CACHE_DIR"] = str(self.cache_dir)  # never the user's own cache
         env.update(extra)
         return env
 
@@ -80,5 +81,14 @@ class PyRunner:
             raise AssertionError(f"exit {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")
         return proc
 
+    @property
+    def cache_dir(self) -> Path:
+        """This project's compiled-module cache directory (``MANDALA_AST_CACHE_DIR``)."""
+        return self.root.parent / f"{self.root.name}-cache-dir"
+
     def cached_files(self) -> list[Path]:
         return sorted(self.root.rglob("*-mandala_ast-*.pyc"))
+
+    def dir_files(self) -> list[Path]:
+        """Entries in the cache directory (used where ``__pycache__`` is not)."""
+        return sorted(self.cache_dir.rglob("*.pyc"))

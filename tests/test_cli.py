@@ -1,4 +1,4 @@
-"""The ``mandala-ast`` command: run, show, cache clear."""
+"""The ``mandala-ast`` command: run, show, cache clear, cache show."""
 
 from __future__ import annotations
 
@@ -126,8 +126,46 @@ class TestCacheClear:
         assert len(project.cached_files()) == 2
 
 
+def _cache_dir_run(project, *args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI with bytecode writing off, as in a Docker image with PYTHONDONTWRITEBYTECODE=1."""
+    setup = "import _standin, mandala_ast.compiler as c\nc._transform_override = _standin.transform\n"
+    code = setup + f"from mandala_ast.cli import main\nsys.exit(main({list(args)!r}))\n"
+    return project.run("import sys\n" + code, prelude=False, check=False, PYTHONDONTWRITEBYTECODE="1")
+
+
+class TestCacheDirectory:
+    def test_show_names_the_directory_and_counts_entries(self, project):
+        _cache_dir_run(project, "run", "script.py")
+        proc = _cache_dir_run(project, "cache", "show")
+        assert proc.returncode == 0, proc.stderr
+        lines = proc.stdout.splitlines()
+        assert lines[0] == f"cache directory: {project.cache_dir} ($MANDALA_AST_CACHE_DIR)"
+        assert lines[1].startswith("entries: 2, ")
+        assert lines[2].endswith("off: compiled modules are cached only in the cache directory")
+
+    def test_clear_dir_empties_it_and_leaves_other_files(self, project):
+        _cache_dir_run(project, "run", "script.py")
+        project.cache_dir.joinpath("notes.txt").write_text("the user's own file")
+        proc = _cache_dir_run(project, "cache", "clear", "--dir")
+        assert proc.stdout.strip() == f"Removed 2 cached file(s) from the cache directory {project.cache_dir}"
+        assert project.dir_files() == [] and project.cache_dir.joinpath("notes.txt").exists()
+
+    def test_clear_without_dir_points_at_the_cache_directory(self, project):
+        """With bytecode writing off, `cache clear` alone finds nothing: it says where to look."""
+        _cache_dir_run(project, "run", "script.py")
+        proc = _cache_dir_run(project, "cache", "clear")
+        assert proc.stdout.splitlines() == [
+            f"Removed 0 cached file(s) under {project.root}",
+            f"(2 more in the cache directory {project.cache_dir}: `mandala-ast cache clear --dir`)",
+        ]
+
+    def test_clear_dir_with_a_path_is_a_usage_error(self, project):
+        proc = _cache_dir_run(project, "cache", "clear", "somewhere", "--dir")
+        assert proc.returncode == 2 and "not both" in proc.stderr
+
+
 class TestHelp:
-    @pytest.mark.parametrize("command", [[], ["run"], ["show"], ["cache"], ["cache", "clear"]])
+    @pytest.mark.parametrize("command", [[], ["run"], ["show"], ["cache"], ["cache", "clear"], ["cache", "show"]])
     def test_every_command_has_help(self, command, capsys):
         with pytest.raises(SystemExit) as info:
             cli.main([*command, "--help"])

@@ -181,11 +181,53 @@ class TestCache:
         """) + IMPORT)
         assert proc.stdout.split()[:2] == ["True", "1"]
 
-    def test_dont_write_bytecode(self, pkg):
-        """-B disables writes but not reads (pytest's documented behaviour)."""
-        pkg.run(IMPORT, "-B")
-        assert pkg.cached_files() == []
+    def test_dont_write_bytecode_still_reads_pycache(self, pkg):
+        """-B disables writes beside the sources but not reads (pytest's documented behaviour)."""
         pkg.run(IMPORT)
+        assert stats(pkg.run(IMPORT, "-B"))["hits"] == 1
+        assert pkg.dir_files() == []
+
+    @pytest.mark.parametrize("switch", [("-B",), ()], ids=["-B", "PYTHONDONTWRITEBYTECODE"])
+    def test_without_bytecode_writing_the_second_import_does_not_run_libcst(self, pkg, switch):
+        """Docker images often set PYTHONDONTWRITEBYTECODE=1: compiled modules then go to the
+        cache directory, and the next process loads them from there without libcst."""
+        env = {} if switch else {"PYTHONDONTWRITEBYTECODE": "1"}
+        first = pkg.run(IMPORT, *switch, **env)
+        assert stats(first)["misses"] == 1
+        second = pkg.run(IMPORT + "print('libcst' in sys.modules)", *switch, **env)
+        assert "{'hits': 1, 'misses': 0, 'fallbacks': 0}" in second.stdout
+        assert second.stdout.split()[-1] == "False"
+        assert pkg.cached_files() == [] and len(pkg.dir_files()) == 1
+
+    def test_cache_directory_entry_serves_a_copy_elsewhere_with_true_tracebacks(self, pkg):
+        """Entries are keyed by content: a module built in one place (a Docker build stage)
+        and run from another is a hit, and its tracebacks name the file where it runs."""
+        pkg.write("pkg/m.py", MODULE + "def boom():\n    raise ValueError('boom')\n")
+        pkg.run(IMPORT, "-B")
+        (pkg.root / "pkg").rename(pkg.root / "moved")
+        proc = pkg.run(IMPORT.replace("pkg", "moved") + "moved.m.boom()", "-B", check=False)
+        assert "hits': 1" in proc.stdout
+        assert f'File "{pkg.root / "moved" / "m.py"}", line 5, in boom' in proc.stderr
+
+    def test_unwritable_pycache_falls_back_to_the_cache_directory(self, pkg):
+        (pkg.root / "pkg" / "__pycache__").write_text("not a directory")
+        pkg.run(IMPORT)
+        assert len(pkg.dir_files()) == 1
+        assert stats(pkg.run(IMPORT))["hits"] == 1
+
+    def test_concurrent_processes_share_one_cache_directory_entry(self, pkg):
+        """Six processes without bytecode writing compile the same module at once: one whole
+        entry is left (temp file + os.replace), and the next process reads it."""
+        pkg.write("pkg/m.py", MODULE + "".join(f"def f{i}(x):\n    return x + {i}\n" for i in range(300)))
+        script = compiler_prelude() + IMPORT
+        procs = [
+            subprocess.Popen([sys.executable, "-B", "-c", script], cwd=pkg.root, env=pkg.env(),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(6)
+        ]
+        outputs = [p.communicate(timeout=120) for p in procs]
+        assert all(p.returncode == 0 for p in procs), outputs
+        assert len(pkg.dir_files()) == 1 and not list(pkg.cache_dir.rglob("*.tmp"))
         assert stats(pkg.run(IMPORT, "-B"))["hits"] == 1
 
     def test_pycache_prefix(self, pkg, tmp_path_factory):
@@ -462,6 +504,21 @@ class TestRealTransform:
         assert proc.returncode == 1
         assert proc.stderr.rstrip().endswith("SyntaxError: invalid syntax")
         assert "During handling" not in proc.stderr and "MandalaFallbackWarning" not in proc.stderr
+
+    @pytest.mark.skipif(sys.version_info < (3, 11), reason="no column markers before 3.11")
+    def test_traceback_on_a_rewritten_line_has_no_misplaced_markers(self, proj):
+        """The rewritten line's columns pointed past the end of the line shown (a row of
+        blanks where the ^^^ markers belong); untouched lines keep their markers."""
+        failing = FLOW.replace("        z = inc(y)\n", "        z = inc(y) + inc(y) / 0\n        w = [y][2]\n")
+        proj.write("proj/flow.py", failing.replace("    return y, z\n", "    return y, z, w\n"))
+        script = REAL_IMPORT.replace("print(proj.flow.main(), compiler.STATS, \"libcst\" in sys.modules)", "proj.flow.main()")
+        for proc in (proj.run(script, prelude=False, check=False), proj.run(script, prelude=False, check=False)):
+            assert proc.stderr.endswith(
+                'flow.py", line 17, in main\n    z = inc(y) + inc(y) / 0\nZeroDivisionError: division by zero\n'
+            ), proc.stderr
+        proj.write("proj/flow.py", failing.replace("inc(y) / 0", "inc(y)").replace("    return y, z\n", "    return y, z, w\n"))
+        proc = proj.run(script, prelude=False, check=False)
+        assert proc.stderr.endswith('line 18, in main\n    w = [y][2]\n        ~~~^^^\nIndexError: list index out of range\n'), proc.stderr
 
     def test_compile_module(self, proj):
         out = proj.run("""

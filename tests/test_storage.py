@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import math
-import sqlite3
 import subprocess
 import sys
 import textwrap
 
-import numpy as np
 import pytest
 
 from mandala_ast import NewCallError, Storage, op
-from mandala_ast.runtime import storage as storage_module
 
 RUNS: list = []
 
@@ -26,11 +22,6 @@ def inc(x: int) -> int:
 @op
 def make_list(n: int) -> list:
     return list(range(n))
-
-
-@op
-def big_array(n: int):
-    return np.arange(n, dtype=np.float64)
 
 
 @pytest.fixture(autouse=True)
@@ -107,61 +98,6 @@ class TestReturnedValues:
             make_list(3).append("oops")
             assert make_list(3) == [0, 1, 2]
 
-    def test_large_values_live_in_files_and_load_lazily(self, path):
-        n = 300_000  # 2.4 MB
-        with Storage(path):
-            big_array(n)
-        files = list((path.parent / "results.db.blobs").rglob("*"))
-        assert any(f.is_file() and f.stat().st_size > n * 8 for f in files)
-        with Storage(path):
-            loaded = big_array(n)
-        # A plain ndarray (the type that went in) viewing the file's memory map.
-        assert type(loaded) is np.ndarray and isinstance(loaded.base, np.memmap) and loaded[-1] == n - 1
-        row = sqlite3.connect(path).execute("SELECT data, external FROM vals WHERE size > ?", (n,)).fetchone()
-        assert row[1] == 1 and len(row[0]) == 32  # the file's digest, not its bytes
-
-
-    @pytest.mark.parametrize(("size", "in_a_file"), [((1 << 20) - 1, False), (1 << 20, True)])
-    def test_values_of_one_mib_or_more_live_in_files(self, path, size, in_a_file):
-        """The README's limit is inclusive: a value of exactly 1 MiB is a file."""
-        @op
-        def blob(n):
-            return b"x" * n
-
-        with Storage(path):
-            blob(size)
-        files = [f for f in (path.parent / "results.db.blobs").rglob("*") if f.is_file()]
-        assert len(files) == in_a_file
-        with Storage(path):
-            assert blob(size) == b"x" * size
-
-
-class TestCommits:
-    def test_block_exit_commits(self, path):
-        with Storage(path):
-            inc(1)
-            assert _stored_calls(path) == 0
-        assert _stored_calls(path) == 1
-
-    def test_long_blocks_commit_periodically(self, path, monkeypatch):
-        monkeypatch.setattr(storage_module, "FLUSH_EVERY_CALLS", 10)
-        with Storage(path):
-            for i in range(25):
-                inc(i)
-            assert _stored_calls(path) == 20
-
-    def test_exception_keeps_the_calls_before_it(self, path):
-        @op
-        def fails(x):
-            raise KeyError(x)
-
-        with pytest.raises(KeyError) as info:
-            with Storage(path):
-                inc(1)
-                fails(2)
-        assert info.value.args == (2,)
-        assert _stored_calls(path) == 1
-
 
 class TestAllowNewCalls:
     def test_storage_setting(self, path):
@@ -201,39 +137,3 @@ class TestTables:
         assert prov["producer_op"].isna().tolist() == [True, False]
         assert prov["producer_op"].iloc[1] == inc.name
         assert not prov["exact"].any()
-
-
-def _stored_calls(path) -> int:
-    return sqlite3.connect(path).execute("SELECT COUNT(*) FROM calls").fetchone()[0]
-
-
-class TestInProcessMemo:
-    def test_equal_scalars_of_different_types_are_different_calls(self, path):
-        # The in-process memo keys plain ints and strs without their types; 1 == 1.0 == True
-        # must still be three calls, whichever comes first, in one block and the next.
-        seen = []
-
-        @op
-        def kind(x):
-            seen.append(x)
-            return type(x).__name__
-
-        storage = Storage(path)
-        for _ in range(2):
-            with storage.run():
-                results = [kind(v) for v in (1, True, 1.0, "1", b"1", None, 1, "1", (1,))]
-        assert results == ["int", "bool", "float", "str", "bytes", "NoneType", "int", "str", "tuple"]
-        assert [type(v) for v in seen] == [int, bool, float, str, bytes, type(None), tuple]
-
-    def test_zero_and_negative_zero_are_different_calls(self, path):
-        # 0.0 == -0.0 and both hash alike, so a dict keyed by the arguments takes one for the
-        # other; their content ids differ, and so must the calls, in one block and the next.
-        @op
-        def sign(x):
-            return math.copysign(1.0, x)
-
-        storage = Storage(path)
-        for _ in range(2):
-            with storage.run():
-                assert [sign(0.0), sign(-0.0), sign(0.0), sign(-0.0)] == [1.0, -1.0, 1.0, -1.0]
-        assert len(storage.df(sign)) == 2

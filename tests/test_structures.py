@@ -12,7 +12,7 @@ import pytest
 import mandala_ast as ma
 import mandala_ast.runtime.compiled as rt
 from mandala_ast import MDict, MList, MSet, Storage, ValueEncodingError, op
-from mandala_ast.runtime import storage as storage_module
+from mandala_ast.runtime import identity
 from mandala_ast.runtime.hashing import content_id
 from mandala_ast.runtime.structures import (
     ITEM_OP_NAME,
@@ -384,7 +384,7 @@ class TestIdentity:
         assert struct_cids == {content_id([1, 2, 3]), content_id([1, 2, 4]), content_id([0, 1, 4])}
         version = storage._versions.version_id(total)
         stored = {row[0] for row in rows(path, "SELECT cid FROM calls WHERE version_id = ?", version)}
-        assert storage_module._call_id(version, {"xs": content_id([1, 2, 3])}) in stored
+        assert identity.call_id(version, {"xs": content_id([1, 2, 3])}) in stored
 
     def test_non_list_argument_is_stored_whole(self, path):
         storage = Storage(path)

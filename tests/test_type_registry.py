@@ -152,3 +152,84 @@ def test_records_that_differ_in_attributes_outside_their_fields_differ():
     assert content_id(Model(0.1).fit(np.ones(3))) != content_id(Model(0.1).fit(np.zeros(3)))
     assert content_id(Model(0.1).fit(np.ones(3))) == content_id(Model(0.1).fit(np.ones(3)))
     assert content_id(Model(0.1)) != content_id(Model(0.1).fit(np.ones(3)))
+
+
+def test_a_byte_stream_is_keyed_as_the_flat_array_of_its_bytes_and_must_give_its_length():
+    from mandala_ast.runtime.hashing import UnhashableError
+    from mandala_ast.runtime.types import ByteStream
+
+    whole = ("key", np.frombuffer(b"abcdef", np.uint8))
+    assert content_id(("key", ByteStream(6, iter([b"ab", memoryview(b"cde"), b"f"])))) == content_id(whole)
+    assert content_id(("key", ByteStream(6, iter([b"abcdeg"])))) != content_id(whole)
+    with pytest.raises(UnhashableError, match="announced 6 bytes and gave 5"):
+        content_id(("key", ByteStream(6, iter([b"abcde"]))))
+
+
+def _unhashable(kind: str):
+    """A value of ``kind`` that holds a function (which has no content to hash or pickle)."""
+    function = lambda: 1  # noqa: E731
+    if kind == "pandas":
+        import pandas as pd
+
+        return pd.Series([function, 2], dtype=object)
+    if kind == "xarray":
+        xr = pytest.importorskip("xarray")
+        return xr.DataArray(np.array([function, 2], dtype=object), dims=("x",))
+    if kind == "PIL":
+        image = pytest.importorskip("PIL.Image").new("L", (2, 2))
+        image.info["callback"] = function
+        return image
+    if kind == "polars":
+        pl = pytest.importorskip("polars")
+        return pl.DataFrame({"f": [function]}, schema={"f": pl.Object})
+    if kind == "dataclass":
+        return Model(function)
+    raise AssertionError(kind)
+
+
+UNHASHABLE_KINDS = ["pandas", "xarray", "PIL", "polars", "dataclass"]
+
+
+@op
+def keep(value):
+    return 1
+
+
+@op
+def build(kind):
+    return _unhashable(kind)
+
+
+@pytest.mark.parametrize("kind", UNHASHABLE_KINDS)
+def test_an_unhashable_argument_of_a_handled_type_is_a_value_encoding_error_naming_op_and_argument(kind):
+    value = _unhashable(kind)
+    with pytest.raises(mandala_ast.ValueEncodingError, match=r"keep, argument 'value'"):
+        with Storage():
+            keep(value)
+
+
+@pytest.mark.parametrize("kind", UNHASHABLE_KINDS)
+def test_an_unhashable_output_of_a_handled_type_is_returned_with_one_warning(tmp_path, kind):
+    expected = type(_unhashable(kind))
+    with pytest.warns(mandala_ast.MandalaUnstoredWarning, match=r"build, output 0") as caught:
+        with Storage(tmp_path / "s.db"):
+            value = build(kind)
+    assert len(caught) == 1 and type(value) is expected
+
+
+def test_a_hashable_value_that_cannot_be_stored_is_named_as_argument_and_returned_as_output(tmp_path):
+    xr = pytest.importorskip("xarray")
+
+    @op
+    def with_encoding(n):
+        array = xr.DataArray(np.arange(n), dims=("x",))
+        array.encoding["writer"] = lambda: n  # not in the id; stored with the value
+        return array
+
+    with pytest.warns(mandala_ast.MandalaUnstoredWarning, match=r"with_encoding, output 0.*DataArray") as caught:
+        with Storage(tmp_path / "s.db"):
+            array = with_encoding(3)
+    assert len(caught) == 1 and array.encoding["writer"]() == 3
+    with pytest.raises(mandala_ast.ValueEncodingError, match=r"keep, argument 'value'.*DataArray"):
+        with Storage(tmp_path / "s.db"):
+            keep(array)

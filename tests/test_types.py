@@ -102,10 +102,29 @@ print(",".join(content_id(image).hex() for image in images))
     assert ids["with"] == ids["without"] and len(set(ids["with"])) == 8
 
 
-def test_arrow_exact_frames_are_stored_as_arrow_and_the_rest_pickled(tmp_path):
+def test_an_image_packed_piece_by_piece_has_the_id_of_its_tobytes_bytes_in_every_mode():
+    pytest.importorskip("PIL")
+    import numpy as np
+    from PIL import Image
+
+    from mandala_ast.runtime.hashing import content_id
+    from mandala_ast.runtime.types.pil_types import pixel_bytes
+
+    pixels = (np.arange(6 * 5 * 3, dtype=np.uint8) * 7).reshape(6, 5, 3)
+    modes = ("1", "L", "P", "LA", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "LAB", "HSV", "I", "F", "I;16", "I;16B")
+    images = [Image.fromarray(pixels).convert(mode) if mode[:2] != "I;" else Image.new(mode, (5, 6), 7) for mode in modes]
+    images.append(Image.fromarray(np.arange(2500 * 2400 * 3, dtype=np.uint32).astype(np.uint8).reshape(2500, 2400, 3)))
+    images.append(Image.new("RGB", (0, 4)))
+    for image in images:
+        whole = np.frombuffer(image.tobytes(), np.uint8)
+        assert content_id(("pixels", pixel_bytes(image))) == content_id(("pixels", whole)), image.mode
+
+
+def test_arrow_exact_frames_and_object_text_are_stored_as_arrow_and_the_rest_pickled(tmp_path):
     pytest.importorskip("pyarrow")
     import sqlite3
 
+    import numpy as np
     import pandas as pd
 
     from mandala_ast import Storage
@@ -115,8 +134,12 @@ def test_arrow_exact_frames_are_stored_as_arrow_and_the_rest_pickled(tmp_path):
         typecases.echo(pd.DataFrame({"x": [1.0, 2.0], "t": ["a", "b"]}))
         typecases.echo(pd.Series([1, 2], name="n"))
         typecases.echo(pd.DataFrame({"o": [{"k": 1}, None]}))
+        typecases.echo(pd.Series(["a", None, "c"], dtype=object))
+        typecases.echo(pd.DataFrame({"t": pd.Series(["a", np.nan], dtype=object)}))
+        typecases.echo(pd.Series(["a", None, np.nan], dtype=object))  # Arrow has one kind of null
     codecs = sorted(row[0] for row in sqlite3.connect(path).execute("SELECT codec FROM vals"))
-    assert codecs == ["pandas:frame", "pandas:series", "pickle"]  # echo's output is its input's value
+    # echo's output is its input's value
+    assert codecs == ["pandas:frame", "pandas:frame", "pandas:series", "pandas:series", "pickle", "pickle"]
 
 
 def test_a_large_xarray_value_loads_writable_and_writing_to_it_leaves_the_stored_value_alone(tmp_path):

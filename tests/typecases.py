@@ -161,6 +161,26 @@ except ImportError:  # only the pandas cases need it
     pass
 
 
+def case_pandas_object_text():
+    pd = _pandas()
+
+    def frame(*last, big=False):
+        words = ["a", "bb", "", "é"] * (30_000 if big else 1)  # big: 1 MB+, stored as a file
+        column = pd.Series(words[:-1] + list(last), dtype=object)
+        return pd.DataFrame({"word": column, "n": np.arange(len(words))})
+
+    return dict(
+        base=frame(None),
+        equal=[frame(None)],
+        differ={
+            "NaN for None": frame(np.nan), "'nan' for None": frame("nan"), "'None' for None": frame("None"),
+            "'' for None": frame(""), "NA for None": frame(pd.NA), "an int": frame(1), "bytes": frame(b"a"),
+            "NaN and None": pd.DataFrame({"word": pd.Series(["a", None, np.nan], dtype=object), "n": np.arange(3)}),
+            "big": frame(None, big=True), "big with NaN": frame(np.nan, big=True),
+        },
+    )
+
+
 def case_numpy_datetimes():
     base = np.arange(5).astype("datetime64[s]")
     return dict(
@@ -346,6 +366,33 @@ def case_pil_image():
     )
 
 
+def case_pil_palette_image():
+    from PIL import Image
+
+    def paletted(alpha=0, transparency=3):
+        image = Image.frombytes("P", (4, 3), bytes(range(12)))
+        image.putpalette([7, 8, 9, alpha] * 256, "RGBA")
+        image.info["transparency"] = transparency
+        return image
+
+    return dict(
+        base=paletted(),
+        equal=[paletted()],
+        differ={"palette alpha": paletted(alpha=255), "info": paletted(transparency=4)},
+    )
+
+
+def case_pil_large_image():
+    from PIL import Image
+
+    def image(offset=0):  # 18 MB: more than PIL's 16 MB block, so packed piece by piece
+        pixels = np.arange(2500 * 2400 * 3, dtype=np.uint32).astype(np.uint8).reshape(2500, 2400, 3)
+        pixels[-1, -1, -1] += offset
+        return Image.fromarray(pixels)
+
+    return dict(base=image(), equal=[image()], differ={"last pixel": image(1)})
+
+
 @dataclasses.dataclass
 class Batch:
     features: np.ndarray
@@ -424,7 +471,9 @@ def same(a, b) -> bool:
     if module == "xarray":
         return a.identical(b)
     if module == "PIL":
-        return a.mode == b.mode and a.size == b.size and a.tobytes() == b.tobytes()
+        palettes = [image.getpalette(None) if image.mode in ("P", "PA") else None for image in (a, b)]
+        same_image = a.mode == b.mode and a.size == b.size and a.info == b.info and palettes[0] == palettes[1]
+        return same_image and a.tobytes() == b.tobytes()
     if isinstance(a, (Batch, Pair)):
         return all(same(x, y) for x, y in zip(dataclasses.astuple(a) if isinstance(a, Batch) else a, dataclasses.astuple(b) if isinstance(b, Batch) else b))
     return bool(a == b)
@@ -437,7 +486,11 @@ def _same_pandas(a, b) -> bool:
         check(a, b, check_exact=True, check_index_type=True, check_names=True)
     except AssertionError:
         return False
-    return a.attrs == b.attrs
+    columns = [a] if isinstance(a, pd.Series) else [a.iloc[:, i] for i in range(a.shape[1])]
+    others = [b] if isinstance(b, pd.Series) else [b.iloc[:, i] for i in range(b.shape[1])]
+    # assert_*_equal takes None for NaN in object columns: the element types must match too.
+    kinds = all(list(map(type, x)) == list(map(type, y)) for x, y in zip(columns, others) if x.dtype == object)
+    return kinds and a.attrs == b.attrs
 
 
 CASES = {name[5:]: fn for name, fn in dict(globals()).items() if name.startswith("case_")}

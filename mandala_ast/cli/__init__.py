@@ -5,6 +5,7 @@
     mandala-ast run script.py [args...]     run a script with the compiler active
     mandala-ast show FILE [--diff]          print the compiled source (or a diff)
     mandala-ast cache clear [PATH]          delete mandala_ast's cached bytecode under PATH
+    mandala-ast cache show | clear --dir    the cache used when bytecode writing is off
     mandala-ast ops DB                      look into a storage (and calls, versions, why,
                                             graph, verify, gc, delete, export, browse)
 
@@ -95,20 +96,38 @@ def _add_cache(commands: argparse._SubParsersAction) -> None:
         "cache",
         help="manage mandala_ast's bytecode cache",
         description="Manage mandala_ast's bytecode cache.",
-        epilog="example:\n  mandala-ast cache clear .",
+        epilog="example:\n  mandala-ast cache show\n  mandala-ast cache clear .\n"
+        "  mandala-ast cache clear --dir",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = cache.add_subparsers(dest="action", required=True, metavar="ACTION")
     clear = actions.add_parser(
         "clear",
         help="delete cached compiled files",
-        epilog="example:\n  mandala-ast cache clear .",
+        epilog="example:\n  mandala-ast cache clear .\n  mandala-ast cache clear --dir",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Delete mandala_ast's cached bytecode (*-mandala_ast-*.pyc) under PATH and "
-        "its sys.pycache_prefix mirror. CPython's own .pyc files are left alone.",
+        "its sys.pycache_prefix mirror, or with --dir the entries of the cache directory "
+        "(see `mandala-ast cache show`). CPython's own .pyc files are left alone.",
     )
     clear.add_argument("path", nargs="?", default=".", help="directory to clean (default: .)")
+    clear.add_argument(
+        "--dir",
+        action="store_true",
+        help="clear the cache directory instead (where compiled modules go when bytecode "
+        "writing is off or __pycache__ is read-only)",
+    )
     clear.set_defaults(handler=_cmd_cache_clear)
+    show = actions.add_parser(
+        "show",
+        help="where compiled modules are cached, and how much is there",
+        description="Print the cache directory (MANDALA_AST_CACHE_DIR, or the user cache "
+        "directory), its number of entries and size, and whether this Python writes bytecode "
+        "beside the sources (if not, compiled modules are cached only in that directory).",
+        epilog="example:\n  mandala-ast cache show",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    show.set_defaults(handler=_cmd_cache_show)
 
 
 # --------------------------------------------------------------------------------------------
@@ -179,7 +198,7 @@ def _user_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
 
 
 # --------------------------------------------------------------------------------------------
-# show, cache clear
+# show, cache clear, cache show
 # --------------------------------------------------------------------------------------------
 
 
@@ -209,11 +228,42 @@ def _diff(old: str, new: str, name: str) -> str:
 
 
 def _cmd_cache_clear(args: argparse.Namespace) -> int:
+    from .. import cachedir
     from ..compiler import clear_cache
 
+    if args.dir:
+        if args.path != ".":
+            raise UsageError("give either PATH or --dir, not both")
+        count = cachedir.clear_dir()
+        print(f"Removed {count} cached file(s) from the cache directory {cachedir.cache_dir()}")
+        return 0
     count = clear_cache(args.path)
     print(f"Removed {count} cached file(s) under {os.path.abspath(args.path)}")
+    left = sum(1 for _ in cachedir.dir_files())
+    if left:  # with bytecode writing off, that is where the compiled modules are
+        print(f"({left} more in the cache directory {cachedir.cache_dir()}: `mandala-ast cache clear --dir`)")
     return 0
+
+
+def _cmd_cache_show(args: argparse.Namespace) -> int:
+    from .. import cachedir
+
+    where = cachedir.cache_dir()
+    origin = f"${cachedir.ENV_VAR}" if os.environ.get(cachedir.ENV_VAR) else "the user cache directory"
+    files = list(cachedir.dir_files(where))
+    size = sum(_size(path) for path in files)
+    writes = "off: compiled modules are cached only in the cache directory" if sys.dont_write_bytecode else "on"
+    print(f"cache directory: {where} ({origin})")
+    print(f"entries: {len(files)}, {size / 1e6:.1f} MB")
+    print(f"bytecode writing beside the sources (__pycache__): {writes}")
+    return 0
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:  # removed meanwhile by another process
+        return 0
 
 
 if __name__ == "__main__":

@@ -107,11 +107,11 @@ def _cmd_calls(args: argparse.Namespace) -> int:
         calls = catalog.calls(op, where=_parse_where(args.where, op), limit=args.limit or None)
     columns = list(calls[0].values) if calls else list(op.columns)
     if args.format == "table":  # for people: short cells, no times (80 columns go fast)
-        rows = [[*(_short(call.values[c]) for c in columns), call.version, call.hid.hex()[:8]] for call in calls]
+        rows = [[*(_short(call.values[c]) for c in columns), call.version, call.row_id.hex()[:8]] for call in calls]
         print(render([*columns, "version", "call"], rows, "table"), end="")
         return 0
     rows = [
-        [*(_full(call.values[c]) for c in columns), call.version, _time(call.created_at, True), call.hid.hex()]
+        [*(_full(call.values[c]) for c in columns), call.version, _time(call.created_at, True), call.row_id.hex()]
         for call in calls
     ]
     print(render([*columns, "version", "created_at", "call"], rows, args.format), end="")
@@ -392,16 +392,16 @@ def _cmd_delete(args: argparse.Namespace) -> int:
         raise UsageError("say which calls: --where COL=VALUE, or --all")
     with _catalog(args.db) as catalog:
         op = catalog.find_op(args.op)
-        hids = [call.hid for call in catalog.calls(op, where=_parse_where(args.where, op))]
-    if not hids:
+        row_ids = [call.row_id for call in catalog.calls(op, where=_parse_where(args.where, op))]
+    if not row_ids:
         print(f"no call of {op.name} matches; nothing deleted")
         return 0
-    if not args.yes and not _confirm(f"delete {len(hids)} call(s) of {op.name}"
+    if not args.yes and not _confirm(f"delete {len(row_ids)} call(s) of {op.name}"
                                      f"{'' if args.keep_dependents else ' and the calls computed from them'}? [y/N] "):
         print("nothing deleted", file=sys.stderr)
         return 1
     with _storage(args.db) as storage:
-        print(storage.delete_calls(hids, dependents=not args.keep_dependents))
+        print(storage.delete_calls(row_ids, dependents=not args.keep_dependents))
     return 0
 
 

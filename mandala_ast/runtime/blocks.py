@@ -1,4 +1,9 @@
-"""Storage blocks: which block (if any) is active in this thread, and the run block itself.
+"""Storage blocks: the Block protocol, which blocks are open in this thread, the run block.
+
+Every kind of block (run, query, delete, and batch next) implements :class:`Block`: compiled
+code and op calls find the innermost one in ``state.block`` and call its ``call_op`` or
+``call_op_with_refs``. Nesting is tracked one way: a per-thread stack (:func:`push`,
+:func:`pop`), whose top is ``state.block``.
 
 A block is entered in one thread, but the op calls made inside it often run in others
 (``with storage.run(): list(pool.map(f, xs))``). A thread with no block of its own therefore
@@ -10,7 +15,7 @@ that shares the storage and the rule on new calls but not compiled code's proven
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .._errors import AmbiguousBlockError
 from .refs import Ref
@@ -19,14 +24,48 @@ if TYPE_CHECKING:
     from .ops import Op
     from .storage import Storage
 
-__all__ = ["LentBlock", "RunBlock", "lent_block", "state"]
+__all__ = ["Block", "LentBlock", "RunBlock", "innermost_run_block", "lent_block", "pop", "push", "state"]
+
+
+class Block(Protocol):
+    """What compiled code and op calls need of the block they run in.
+
+    >>> with storage.run() as s:         # doctest: +SKIP
+    ...     state.block.call_op(inc, (1,), {})
+    2
+    """
+
+    storage: Storage
+    #: whether calls not stored may be computed; None: as the storage says (allow_new_calls)
+    allow_new_calls: bool | None
+    #: compiled code's provenance of names, key ``name@scope`` (see compiled.py)
+    names: dict[str, Any]
+    #: what the innermost compiled workflow just returned (a Ref in run blocks)
+    returned: Any
+
+    def call_op(self, op: Op, args: tuple, kwargs: dict) -> Any:
+        """An op call from uncompiled code: the output(s) as the user sees them."""
+        ...
+
+    def call_op_with_refs(self, op: Op, args: tuple, kwargs: dict, input_refs: dict) -> tuple:
+        """An op call from compiled code, which knows the history of some arguments: one
+        object per output, with the value in ``.value``."""
+        ...
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(self, *exc_info: Any) -> None: ...
 
 
 class _State(threading.local):
     # A class attribute default means `state.block` never raises in a new thread.
-    block: RunBlock | None = None
+    block: Block | None = None
     #: (_generation when chosen, the other thread's block, this thread's LentBlock in it)
     lent: tuple[int, RunBlock, LentBlock] | None = None
+
+    def __init__(self) -> None:
+        #: blocks open in this thread, outermost first; the last is ``block``
+        self.stack: list[Block] = []
 
 
 state = _State()
@@ -35,6 +74,30 @@ _open: dict[RunBlock, None] = {}
 _open_lock = threading.Lock()
 #: Bumped whenever a block opens or closes anywhere: a thread's choice of lender stands until then.
 _generation = 0
+
+
+def push(block: Block) -> None:
+    """``block`` is entered in this thread: it is the innermost one until :func:`pop`."""
+    state.stack.append(block)
+    state.block = block
+
+
+def pop(block: Block) -> None:
+    """``block`` is exited in this thread: the block it was entered in is innermost again."""
+    stack = state.stack
+    if stack and stack[-1] is block:
+        stack.pop()
+    elif block in stack:  # exited out of order (a generator's block, an ExitStack)
+        del stack[len(stack) - 1 - stack[::-1].index(block)]
+    state.block = stack[-1] if stack else None
+
+
+def innermost_run_block(storage: Storage) -> RunBlock | None:
+    """The innermost run block of ``storage`` open in this thread (``with storage:``)."""
+    for block in reversed(state.stack):
+        if isinstance(block, RunBlock) and block.storage is storage:  # a noop block too (noop.py)
+            return block
+    return None
 
 
 def _opened(block: RunBlock) -> None:
@@ -81,7 +144,7 @@ def lent_block(op_name: str | None = None) -> LentBlock | None:
     return block
 
 
-class RunBlock:
+class RunBlock(Block):
     """``with storage.run():`` — every op call executes at most once per storage, ever.
 
     Re-entrant per thread: blocks nest, and the innermost one is active.
@@ -97,32 +160,25 @@ class RunBlock:
         #: per op body running in this block (outermost first): the (op, deps_id) of each op
         #: call it made, directly or through anything it called
         self.op_bodies: list[set[tuple[Op, bytes]]] = []
-        self._outer: list[RunBlock | None] = []
 
     @property
     def is_open(self) -> bool:
-        return bool(self._outer)
+        return self in _open
 
     def __enter__(self) -> Storage:
-        self.storage._enter_block()
-        if not self._outer:
+        self.storage.engine.enter_block()
+        if self not in _open:
             _opened(self)
-        self._outer.append(state.block)
-        state.block = self
+        push(self)
         return self.storage
 
     def __exit__(self, *exc_info: Any) -> None:
-        state.block = self._outer.pop()
-        if not self._outer:
+        pop(self)
+        if self not in state.stack:
             self.names.clear()
             _closed(self)
         # Commit even when the block raised: calls completed before the error are kept.
         self.storage.commit()
-
-    def new_calls_allowed(self) -> bool:
-        if self.allow_new_calls is not None:
-            return self.allow_new_calls
-        return self.storage.new_calls_allowed
 
     def call_op(self, op: Op, args: tuple, kwargs: dict) -> Any:
         """An op call from ordinary (uncompiled) code: content identity, plain values."""
@@ -143,8 +199,8 @@ class RunBlock:
         """
         collected: set[tuple[Op, bytes]] = set()
         if not self.op_bodies:
-            self.call_op = self._call_op_in_body
-            self.call_op_with_refs = self._call_op_with_refs_in_body
+            self.call_op = self._call_op_in_body  # type: ignore[method-assign]
+            self.call_op_with_refs = self._call_op_with_refs_in_body  # type: ignore[method-assign]
         self.op_bodies.append(collected)
         return collected
 
@@ -165,6 +221,7 @@ class RunBlock:
     def _call_op_with_refs_in_body(self, op: Op, args: tuple, kwargs: dict, input_refs: dict) -> tuple:
         return self.storage.call_from_op_body(op, args, kwargs, input_refs, self)
 
+
 class LentBlock(RunBlock):
     """A thread's own block inside the run block ``lender`` that another thread has open.
 
@@ -173,7 +230,7 @@ class LentBlock(RunBlock):
     """
 
     def __init__(self, lender: RunBlock) -> None:
-        super().__init__(lender.storage)
+        super().__init__(lender.storage, allow_new_calls=lender.allow_new_calls)
         self.lender = lender
 
     def call_op(self, op: Op, args: tuple, kwargs: dict) -> Any:
@@ -189,6 +246,3 @@ class LentBlock(RunBlock):
         finally:
             if not self.lender.is_open:
                 self.storage.commit()
-
-    def new_calls_allowed(self) -> bool:
-        return self.lender.new_calls_allowed()

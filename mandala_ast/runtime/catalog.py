@@ -86,8 +86,10 @@ class StoredOp:
 class Call:
     """One stored call: values by column (scalars, or :class:`Opaque` descriptions)."""
 
-    row_id: int
-    hid: bytes
+    #: the calls table's integer key (``calls.id``), local to the file
+    key: int
+    #: the call's row id (history id + deps id): what ``storage.delete_calls`` takes
+    row_id: bytes
     version: int
     created_at: float
     duration: float | None
@@ -192,7 +194,7 @@ class Catalog:
 
     def _fill(self, op: StoredOp, calls: list[Call], packed: list[bytes]) -> None:
         """Describe every input and output of ``calls`` with two reads in all."""
-        inputs = self._inputs([call.row_id for call in calls])
+        inputs = self._inputs([call.key for call in calls])
         inline: dict[bytes, Any] = {}
         wanted: set[bytes] = set()
         for call, blob in zip(calls, packed):
@@ -202,8 +204,8 @@ class Catalog:
                     wanted.add(cid)
                 else:
                     inline[cid] = describe(codec, data, cid)
-            call.values.update(inputs.get(call.row_id, {}))
-            wanted.update(cid for name, cid in inputs.get(call.row_id, {}).items())
+            call.values.update(inputs.get(call.key, {}))
+            wanted.update(cid for name, cid in inputs.get(call.key, {}).items())
         described = {**self.describe_values(list(wanted - inline.keys())), **inline}
         # Keyword arguments of **kwargs are inputs of their own ("**name"): a column each,
         # the same columns for every call of the page.
@@ -215,9 +217,9 @@ class Catalog:
                 for column in (*fixed, *extra, *op.outputs)
             }
 
-    def _inputs(self, row_ids: list[int]) -> dict[int, dict[str, bytes]]:
+    def _inputs(self, keys: list[int]) -> dict[int, dict[str, bytes]]:
         found: dict[int, dict[str, bytes]] = {}
-        for chunk in _chunks(row_ids):
+        for chunk in _chunks(keys):
             for call_id, name, cid in self.conn.execute(_INPUTS_SQL.format(marks=_marks(chunk)), chunk):
                 found.setdefault(call_id, {})[name] = cid
         return found

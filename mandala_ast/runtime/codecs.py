@@ -89,6 +89,10 @@ def decode(codec: str, data: bytes) -> Any:
         return pickle.loads(data)
     if codec in STRUCTURE_CODECS:
         raise ValueError(f"a {codec!r} value is loaded through its Storage, which loads its elements")
+    if codec == "transient":  # an output of a transient op: no value stored (transient.py)
+        from .transient import NOT_STORED
+
+        return NOT_STORED
     handler = handler_for_codec(codec)
     if handler is not None:
         return handler.decode(data)

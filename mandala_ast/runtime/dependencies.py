@@ -18,12 +18,15 @@ import types
 from collections.abc import Iterator
 from typing import Any
 
+from . import file_deps
 from .fingerprints import fingerprint
 from .hashing import UnhashableError, content_id, digest
 from .ops import Op
 
 __all__ = [
+    "LIBRARY_ROOTS",
     "Dependency",
+    "code_state",
     "current_state",
     "may_run_user_code",
     "op_dependency",
@@ -186,9 +189,15 @@ def describe(name: str, value: Any) -> Dependency | None:
 
 
 def _code_state(value: Any, fingerprint_digest: bytes) -> bytes:
-    # An op's version= is part of what it computes: bumping it by hand must reach the ops that
-    # call it too. Version 0 keeps the bare fingerprint, the state calls already recorded.
-    version = value.version if isinstance(value, Op) else 0
+    return code_state(fingerprint_digest, value.version if isinstance(value, Op) else 0)
+
+
+def code_state(fingerprint_digest: bytes, version: int) -> bytes:
+    """The state a caller records for code with this fingerprint and op ``version=``.
+
+    An op's version= is part of what it computes: bumping it by hand must reach the ops that
+    call it too. Version 0 keeps the bare fingerprint, the state calls already recorded.
+    """
     return digest(b"%s|version %d" % (fingerprint_digest, version)) if version else fingerprint_digest
 
 
@@ -205,6 +214,8 @@ def resolve(name: str) -> Any:
 
 def current_state(name: str) -> bytes | None:
     """The current fingerprint or content id of a dependency, or None if it is gone."""
+    if name.startswith(file_deps.PREFIX):  # a data file an op read: its content
+        return file_deps.current_state(name)
     value = resolve(name)
     if value is _GONE:
         return None
@@ -213,6 +224,8 @@ def current_state(name: str) -> bytes | None:
 
 
 def current_source(name: str) -> str | None:
+    if name.startswith(file_deps.PREFIX):
+        return file_deps.current_source(name)
     value = resolve(name)
     dependency = describe(name, value) if value is not _GONE else None
     return dependency.source if dependency is not None else None
@@ -353,7 +366,8 @@ def _library_roots() -> tuple[str, ...]:
     return tuple(os.path.realpath(p) + os.sep for p in paths)
 
 
-_LIBRARY_ROOTS = _library_roots()
+#: Where the standard library and installed packages live (code there is never tracked).
+LIBRARY_ROOTS = _LIBRARY_ROOTS = _library_roots()
 _user_module_cache: dict[str, bool] = {}
 
 

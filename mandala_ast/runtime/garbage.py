@@ -3,7 +3,7 @@
 Deleting calls already removes the values they leave unused; this sweeps what a crash or an
 older version left behind and gives the freed pages back to the file system. A blob file
 without a row is removed only once it is an hour old: another process writes a value's file
-before it commits the value's row (see ``Storage._buffer_encoded``).
+before it commits the value's row (see ``Recorder._buffer_encoded`` in recording.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from .deletion import busy_as_error, format_bytes, remove_blob_files, remove_unreferenced_values
 from .deletion_watch import mark_deleted
-from .store import _retry_locked
+from .store import retry_locked
 
 if TYPE_CHECKING:
     from .blobs import BlobDir
@@ -138,9 +138,9 @@ def _vacuum(conn: sqlite3.Connection) -> None:
     # In WAL mode VACUUM writes the new pages to the WAL: checkpoint before (so it copies a
     # settled file) and after (so the main file actually shrinks). Readers in other processes
     # may go on; a writer makes VACUUM wait, and it is retried like any write.
-    _retry_locked(lambda: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
-    _retry_locked(lambda: conn.execute("VACUUM"))
-    _retry_locked(lambda: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
+    retry_locked(lambda: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
+    retry_locked(lambda: conn.execute("VACUUM"))
+    retry_locked(lambda: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
 
 
 def _size(path: Path) -> int:

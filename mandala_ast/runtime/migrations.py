@@ -5,6 +5,8 @@ ids in the order they were stored and keys inputs and outputs by those (store.py
 Format 6 records, in the ``data`` field of a value stored as a file, the blake3 digest of the
 file's bytes, which every load checks (blobs.py); upgrading hashes the files there (at GB/s),
 and a file missing then stays without a digest (its loads report it missing).
+Format 7 adds the (empty) tables that record renamed ops and arguments (renames.py) and the
+stat cache of data files ops read (file_deps.py).
 Everything else (values, versions, dependency states) is unchanged. The upgrade runs inside one
 ``BEGIN IMMEDIATE`` transaction: a crash or an error leaves the format-4 file as it was, and a
 second process that opens the file meanwhile waits, then finds it upgraded.
@@ -18,11 +20,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .blobs import BlobDir, file_digest
+from .file_deps import TABLE as FILE_STATS_TABLE
+from .renames import add_tables
 
 __all__ = ["UPGRADABLE", "upgrade"]
 
 #: Formats this version can upgrade from, to the current one.
-UPGRADABLE = ("mandala_ast/4", "mandala_ast/5")
+UPGRADABLE = ("mandala_ast/4", "mandala_ast/5", "mandala_ast/6")
 
 _RENAME_V4 = (
     "DROP INDEX IF EXISTS idx_calls_hid",
@@ -64,8 +68,10 @@ def upgrade(conn: sqlite3.Connection, path: object, found: str | None, current: 
     sys.stderr.write(f"mandala_ast: upgrading {path} from storage format {found} to {current} (once) ...\n")
     if found == "mandala_ast/4":
         _upgrade_v4(conn, create_call_tables)
-    if path is not None:
+    if path is not None and found != "mandala_ast/6":
         _record_file_digests(conn, BlobDir(Path(f"{path}.blobs")))
+    add_tables(conn)
+    conn.execute(FILE_STATS_TABLE)
     conn.execute("UPDATE mandala_meta SET value = ? WHERE key = 'format'", (current,))
 
 

@@ -14,8 +14,9 @@ from .._errors import OutputCountError
 from . import blocks, structures
 from .fingerprints import Fingerprint, fingerprint
 from .hashing import UnhashableError, content_id, digest
+from .pointers import unwrap as unwrap_pointers
 
-__all__ = ["Op", "Workflow", "op", "workflow"]
+__all__ = ["Op", "Workflow", "flatten_bound", "op", "workflow"]
 
 _SERIALS = itertools.count()
 
@@ -39,6 +40,8 @@ class Op:
         nout: int | None = None,
         ignore: Iterable[str] = (),
         version: int = 0,
+        track_files: bool = True,
+        transient: bool | Iterable[int] = False,
     ) -> None:
         functools.update_wrapper(self, fn)
         self.fn = fn
@@ -47,10 +50,15 @@ class Op:
         self.nout = _output_count(fn) if nout is None else nout
         self.ignore = frozenset(ignore)
         self.version = version
+        #: Whether the files its body reads are dependencies of its calls (file_deps.py).
+        self.track_files = track_files
+        #: Which outputs' values are left out of the storage (transient.py): True for all,
+        #: else a frozenset of output indices (empty: none, False).
+        self.transient = transient if isinstance(transient, bool) else frozenset(transient) or False
         self._check_ignore()
         self._positional_names = self._simple_positional_names()
         #: This op object, as a number: memo keys hold it instead of the op, so they hold
-        #: nothing the garbage collector must keep visiting (storage.py's _fast_key).
+        #: nothing the garbage collector must keep visiting (identity.py's fast_key).
         self.serial = next(_SERIALS)
         self._default_cids: dict[str, bytes] | None = None
 
@@ -102,6 +110,7 @@ class Op:
         if block is None:  # maybe a worker thread of a block opened in another thread
             block = blocks.lent_block(self.name)
             if block is None:
+                args, kwargs = unwrap_pointers(args, kwargs)  # as in a block: the objects
                 return self.fn(*args, **kwargs)
         return block.call_op(self, args, kwargs)
 
@@ -121,7 +130,7 @@ class Op:
             return dict(zip(names, args))
         bound = self.signature.bind(*args, **kwargs)
         bound.apply_defaults()
-        return _flatten_bound(self.signature, bound.arguments)
+        return flatten_bound(self.signature, bound.arguments)
 
     def identity_inputs(self, cids: dict[str, bytes], defaults: dict[str, bytes]) -> dict[str, bytes]:
         """Of the (non-ignored) inputs' content ids, those that make up the call's identity.
@@ -204,20 +213,25 @@ def op(
     nout: int | None = None,
     ignore: Iterable[str] = (),
     version: int = 0,
+    track_files: bool = True,
+    transient: bool | Iterable[int] = False,
 ) -> Any:
     """Turn a function into a memoized op.
 
     ``nout`` overrides the output count taken from a ``tuple[...]`` return annotation;
     ``ignore`` names parameters that are not part of a call's identity; ``version`` bumps the
-    op's identity by hand.
+    op's identity by hand. ``track_files=False``: the files the body reads are not
+    dependencies of its calls. ``transient=True`` (or the indices of some outputs): their values
+    are not stored (only their content ids), and computed again when a later block needs them.
 
     >>> @op(nout=2, ignore=("verbose",))
     ... def split(xs, verbose=False):
     ...     return xs[:1], xs[1:]
     """
-    if fn is None:
-        return lambda f: Op(f, nout=nout, ignore=ignore, version=version)
-    return Op(fn, nout=nout, ignore=ignore, version=version)
+    make = functools.partial(
+        Op, nout=nout, ignore=ignore, version=version, track_files=track_files, transient=transient
+    )
+    return make if fn is None else make(fn)
 
 
 def workflow(fn: Callable[..., Any]) -> Workflow:
@@ -233,7 +247,14 @@ def _default_cid(default: Any) -> bytes | None:
         return None
 
 
-def _flatten_bound(signature: inspect.Signature, arguments: dict[str, Any]) -> dict[str, Any]:
+def flatten_bound(signature: inspect.Signature, arguments: dict[str, Any]) -> dict[str, Any]:
+    """Bound arguments by input name: ``*args`` as one ``'*name'`` input (left out when
+    empty), each ``**kwargs`` item as ``'**key'``.
+
+    >>> import inspect
+    >>> flatten_bound(inspect.signature(lambda a, *r, **k: 0), {"a": 1, "r": (2,), "k": {"z": 3}})
+    {'a': 1, '*r': (2,), '**z': 3}
+    """
     flat: dict[str, Any] = {}
     for name, value in arguments.items():
         kind = signature.parameters[name].kind

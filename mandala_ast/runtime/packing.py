@@ -22,7 +22,7 @@ _NOT_INLINE = 255
 _CID_BYTES = 32
 
 
-def pack_outputs(cids: Sequence[bytes], encoded: Sequence[EncodedValue] | None) -> bytes:
+def pack_outputs(cids: Sequence[bytes], encoded: Sequence[EncodedValue | None] | None) -> bytes:
     """``cid | codec byte | length byte | data`` per output (codec 255: not inline)."""
     parts = []
     for i, cid in enumerate(cids):

@@ -8,11 +8,11 @@ __all__ = ["InexactRefs", "Ref"]
 
 
 class Ref:
-    """A value with its content id (``cid``) and history id (``hid``).
+    """A value with its content id (``cid``) and value history id (``hid``).
 
-    Refs exist only for op outputs. The ``hid`` of a raw value is its ``cid``; the ``hid`` of an op output is derived from the
-    producing call's ``hid`` and the output's index, so two equal values computed differently
-    have the same ``cid`` but different ``hid`` s. User code never sees Refs: they travel only
+    Refs exist only for op outputs. The ``hid`` of a raw value is its ``cid``; the ``hid`` of an
+    op output is derived from the producing call's row id and the output's index, so two equal
+    values computed differently have the same ``cid`` but different ``hid`` s. User code never sees Refs: they travel only
     between compiled code and the runtime.
     """
 
@@ -22,7 +22,7 @@ class Ref:
         self.value = value
         self.cid = cid
         self.hid = hid
-        #: (hid of the call that produced the value, output index)
+        #: (row id of the call that produced the value, output index)
         self.src = src
 
     def __repr__(self) -> str:

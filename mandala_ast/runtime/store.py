@@ -25,21 +25,23 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import ReadOnlyStorageError, StorageFormatError, StorageFullError
-from . import migrations
+from . import file_deps, migrations, renames
 from .integrity import damage_as_error, damaged_error, is_damage
 from .packing import unpack_outputs
 
-__all__ = ["SQLiteStore", "full_disk_error", "read_only_connection"]
+__all__ = ["SQLiteStore", "full_disk_error", "read_only_connection", "retry_locked"]
 
 # Format 6: the ``vals`` row of a value stored as a file holds the blake3 digest of the
-# file's bytes in ``data`` (runtime/blobs.py); format 5 left it NULL.
-FORMAT = "mandala_ast/6"
+# file's bytes in ``data`` (runtime/blobs.py); format 5 left it NULL. Format 7 adds the
+# tables that record renamed ops and arguments (runtime/renames.py) and the stat cache of
+# data files ops read (runtime/file_deps.py).
+FORMAT = "mandala_ast/7"
 _BUSY_TIMEOUT_MS = 60_000
 _PAGE_SIZE = 16384
 _LOCK_RETRIES = 20
 
-# Candidates for a call: every stored row with this key (one per dependency state).
-# (A row whose history is raw has lkey == cid and is found through the key; the partial
+# Candidates for a call: every stored row with this history id (lkey; one per dependency
+# state), or with its cid. (A row whose history is raw has lkey == cid and is found through the key; the partial
 # index on cid holds only rows with a history of their own.)
 _CANDIDATES_SQL = (
     "SELECT hid, lkey, deps_id, outputs FROM calls "
@@ -106,7 +108,7 @@ class SQLiteStore:
         #: serialised, not one per thread: the buffered rows are shared, and a lookup or a miss
         #: holds it for microseconds.)
         self.lock = threading.RLock()
-        #: Rows buffered per table until the next flush, flat: ``rows["outputs"] += (hid, i, cid)``
+        #: Rows buffered per table until the next flush, flat: ``rows["outputs"] += (row_id, i, cid)``
         #: appends one row's fields (FIELDS[table] per row). Hot paths extend these directly: a
         #: miss then leaves no row tuple alive for the garbage collector to visit until the flush.
         self.rows: dict[str, list] = {table: [] for table in _INSERTS}
@@ -123,11 +125,11 @@ class SQLiteStore:
 
     # -- reading -------------------------------------------------------------------------
 
-    def find_calls(self, version_id: bytes, lkey: bytes, cid: bytes) -> list[tuple]:
+    def find_calls(self, version_id: bytes, history_id: bytes, cid: bytes) -> list[tuple]:
         """Stored rows of a call, by its history id or its content id, oldest first:
-        ``[(row hid, row lkey, deps_id, [(out cid, codec, small data), ...]), ...]``."""
-        rows = self.conn.execute(_CANDIDATES_SQL, (version_id, lkey, cid, cid)).fetchall()
-        return [(hid, key, deps_id, unpack_outputs(packed)) for hid, key, deps_id, packed in rows]
+        ``[(row id, history id, deps_id, [(out cid, codec, small data), ...]), ...]``."""
+        rows = self.conn.execute(_CANDIDATES_SQL, (version_id, history_id, cid, cid)).fetchall()
+        return [(row_id, key, deps_id, unpack_outputs(packed)) for row_id, key, deps_id, packed in rows]
 
     def pending_source(self, state: bytes) -> tuple | None:
         """The source text of a fingerprint buffered but not yet flushed."""
@@ -146,7 +148,7 @@ class SQLiteStore:
         return self.conn.execute(_COUNT_SQL, (version_id,)).fetchone()[0]
 
     def version_index(self, version_id: bytes) -> list[tuple]:
-        """``[(lkey, cid, hid, deps_id, packed outputs), ...]`` for every stored call of a
+        """``[(history id, cid, row id, deps_id, packed outputs), ...]`` for every stored call of a
         version, oldest first."""
         return self.conn.execute(_INDEX_SQL, (version_id,)).fetchall()
 
@@ -247,7 +249,7 @@ class SQLiteStore:
                 "stored calls load, but nothing can be written, deleted or collected"
             )
         with self.lock:
-            _retry_locked(lambda: self.conn.execute("BEGIN IMMEDIATE"))
+            retry_locked(lambda: self.conn.execute("BEGIN IMMEDIATE"))
             try:
                 result = body(self.conn)
                 self.conn.execute("COMMIT")  # may fail too (a full disk): then roll back
@@ -295,10 +297,11 @@ class SQLiteStore:
         if not calls and not inputs and not outputs:
             return
         ids = _insert_calls(conn, calls)
-        # Fields: inputs (hid, name, cid, src hid, src index), outputs (hid, idx, cid).
+        # Fields: inputs (row id, name, cid, src row id, src index), outputs (row id, idx, cid).
         in_calls, sources, out_calls = inputs[0::5], inputs[3::5], outputs[0::3]
         _resolve_ids(conn, ids, in_calls + out_calls + sources)
-        # Copies with call row ids in place of hids: the buffer stays intact should this fail.
+        # Copies with the calls' integer keys in place of row ids: the buffer stays intact
+        # should this fail.
         inputs, outputs = inputs.copy(), outputs.copy()
         inputs[0::5] = [ids[hid] for hid in in_calls]
         inputs[3::5] = [None if src is None else ids.get(src, 0) for src in sources]
@@ -348,7 +351,7 @@ class SQLiteStore:
         # effect on a new file, before WAL mode is set; existing files keep theirs.
         conn.execute(f"PRAGMA page_size = {_PAGE_SIZE}")
         if self.path is not None and not self.read_only:
-            _retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))
+            retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))
             # NORMAL in WAL mode survives process crashes (kill -9); only power loss can drop the
             # last transactions, and then the file is still consistent.
             conn.execute("PRAGMA synchronous = NORMAL")
@@ -397,6 +400,8 @@ class SQLiteStore:
         # every later garbage collection of a memoizing process six times slower.
         for statement in _SMALL_TABLES:
             self.conn.execute(statement)
+        renames.add_tables(self.conn)
+        self.conn.execute(file_deps.TABLE)
         # Every miss writes these: each b-tree an insert touches costs microseconds. WITHOUT
         # ROWID keeps values, inputs and outputs in their primary-key b-tree alone, and the
         # partial indexes skip the rows that would add nothing.
@@ -422,11 +427,12 @@ _VALUES_TABLE = (
     "WITHOUT ROWID"
 )
 # A call deleted while inputs of surviving calls name it as their source (delete_calls with
-# dependents=False) keeps its row id here. Computed again (same hid), it gets that id back, so
-# those calls are computed from it again, as when sources were hids (format 4): else queries,
-# provenance and deletions lost the link for good. And no other call ever gets that id.
+# dependents=False) keeps its integer key here. Computed again (same row id, column hid), it
+# gets that key back, so those calls are computed from it again, as when sources were row ids
+# (format 4): else queries, provenance and deletions lost the link for good. And no other
+# call ever gets that key.
 _TOMBSTONES_TABLE = "CREATE TABLE call_tombstones (id INTEGER PRIMARY KEY, hid BLOB NOT NULL UNIQUE)"
-# A source that is not stored is still a call (never a literal, NULL): its hid if known.
+# A source that is not stored is still a call (never a literal, NULL): its row id if known.
 _INPUTS_VIEW = (
     "CREATE VIEW inputs AS SELECT c.hid AS call_hid, i.name AS name, i.cid AS cid,"
     " COALESCE(s.hid, t.hid) AS src_call, i.src_index AS src_index"
@@ -434,7 +440,7 @@ _INPUTS_VIEW = (
     " LEFT JOIN call_tombstones t ON t.id = i.src_call"
 )
 _CALL_TABLES = (
-    # Calls get integer row ids in the order they are stored; their hashes live only in
+    # Calls get integer keys (id) in the order they are stored; their hashes live only in
     # unique indexes. Inputs and outputs are keyed by those ids, so calls computed together
     # (a run block) sit together in every table, and a query joining a million of them walks
     # the files nearly in order instead of searching a b-tree of random 32-byte keys per row.
@@ -443,7 +449,7 @@ _CALL_TABLES = (
     " version_id BLOB NOT NULL,"
     " lkey BLOB NOT NULL,"  # the call's history id: op version + input histories
     " deps_id BLOB NOT NULL,"  # the dependency state it was computed under
-    " hid BLOB NOT NULL,"  # this row's id: lkey + deps_id
+    " hid BLOB NOT NULL,"  # the call's row id: lkey + deps_id
     " cid BLOB NOT NULL,"  # the call's content id: op version + input contents
     " created_at REAL, duration REAL,"
     " exact INTEGER,"  # 1: recorded by compiled code, which knows each input's history
@@ -530,19 +536,22 @@ _INSERTS = {
     "duration, exact, outputs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "inputs": "INSERT OR IGNORE INTO call_inputs VALUES (?, ?, ?, ?, ?)",
     "outputs": "INSERT OR IGNORE INTO call_outputs VALUES (?, ?, ?)",
+    "file_stats": "INSERT OR REPLACE INTO file_stats VALUES (?, ?, ?, ?, ?)",
 }
-#: Fields per buffered row (SQLiteStore.rows): a call's row id is added when it is written.
+#: Fields per buffered row (SQLiteStore.rows): a call's integer key is added when it is written.
 FIELDS = {table: sql.count("?") - (table == "calls") for table, sql in _INSERTS.items()}
 _ROWS_PER_STATEMENT = 50
 #: Bound parameters per statement: SQLite before 3.32 allows no more than 999.
 _MAX_PARAMETERS = 999
-#: Buffered with the hids of their calls; written with the calls' row ids (see _insert_calls).
+#: Buffered with the row ids of their calls; written with the calls' integer keys (see
+#: _insert_calls).
 _BY_CALL_ID = ("calls", "inputs", "outputs")
 _VALS_AT = list(_INSERTS).index("vals")  # the vals buffer's place in SQLiteStore.rows
 
 
 def _insert_calls(conn: sqlite3.Connection, calls: list) -> dict[bytes, int]:
-    """Insert the buffered calls (flat) with the next free row ids; return ``hid -> row id``.
+    """Insert the buffered calls (flat) with the next free integer keys (``calls.id``); return
+    ``row id -> key``.
 
     Ids are handed out here, under the write lock, rather than left to SQLite: an
     ``executemany`` cannot say which ids it assigned. A call another process stored first is
@@ -745,7 +754,9 @@ def _is_lock_error(exc: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
-def _retry_locked(action: Callable[[], Any]) -> Any:
+def retry_locked(action: Callable[[], Any]) -> Any:
+    """``action()``, tried again after a short random pause while another connection holds
+    the lock (SQLite's busy timeout does not cover every statement, e.g. a WAL switch)."""
     for attempt in range(_LOCK_RETRIES):
         try:
             return action()

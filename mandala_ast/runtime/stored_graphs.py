@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .hashing import content_id
 from .ops import Op, Workflow
 from .pictures import FORMATS, Edge, Graph, Node, Picture, render
-from .tables import _by_content
+from .tables import producer_by_content
 
 if TYPE_CHECKING:
     from .store import SQLiteStore
@@ -100,7 +100,7 @@ def draw_stored(
     """The picture ``Storage.draw`` returns: :func:`op_graph` for an op, :func:`value_graph`
     for any other value; saved to ``path`` too when given.
 
-    >>> draw_stored(storage._store, add, storage._load)        # doctest: +SKIP
+    >>> draw_stored(storage.engine.store, add, storage.engine.loader.load)   # doctest: +SKIP
     <Picture: SVG, 5,123 bytes>
     """
     if format not in FORMATS:  # before any query: a typo should not wait for a big scan
@@ -138,7 +138,7 @@ def op_graph(store: SQLiteStore, op_name: str) -> Graph:
     outputs (transitively), each op's outputs and raw inputs as variables, and per edge how
     many stored calls took that path. Calls are aggregated, so the picture stays small.
 
-    >>> [n.label for n in op_graph(storage._store, "app.add").nodes]   # doctest: +SKIP
+    >>> [n.label for n in op_graph(storage.engine.store, "app.add").nodes]   # doctest: +SKIP
     ['add', 'inc', 'output', 'output', 'x\\n3 values', 'x\\n3 values']
     """
     flows = functools.lru_cache(maxsize=None)(lambda name: _flows_into(store, name))
@@ -230,7 +230,7 @@ def value_graph(
     """The calls that produced the value with content id ``cid`` and, transitively, the calls
     upstream of them, with the values in between (about ``max_nodes`` nodes at most).
 
-    >>> value_graph(storage._store, content_id(12), storage._load)    # doctest: +SKIP
+    >>> value_graph(storage.engine.store, content_id(12), storage.engine.loader.load)    # doctest: +SKIP
     Graph(nodes=[Node(id='val:…', label='12', kind='value', highlight=True), ...], edges=[...])
     """
     if store.conn.execute(_IS_STORED_SQL, (cid,)).fetchone() is None:
@@ -270,7 +270,7 @@ def _add_call(
     for name, in_cid, src_call in store.conn.execute(_CALL_INPUTS_SQL, (hid,)).fetchall():
         _add_value(graph, store, in_cid, load)
         graph.add_edge(Edge(_value_id(in_cid), node_id, name))
-        producer = src_call if src_call is not None or exact else _by_content(store, in_cid, created_at)[0]
+        producer = src_call if src_call is not None or exact else producer_by_content(store, in_cid, created_at)[0]
         if producer is not None:
             producers.append((producer, _value_id(in_cid)))
     return producers

@@ -10,17 +10,17 @@ annotating an op changes how its values are stored, never which calls it matches
 Where each element of a structure *output* came from is recorded as a call of one internal op,
 ``mandala_ast.__item__``, in the ordinary tables, so provenance, queries, deletion and pictures
 see elements without special cases. Per element of output ``index`` of the call with row id
-``producer_hid``:
+``producer_row_id``:
 
-- inputs ``("struct", struct cid, src_call=producer_hid, src_index=index)`` and
+- inputs ``("struct", struct cid, src_call=producer_row_id, src_index=index)`` and
   ``("key", key cid, NULL, NULL)``; output 0 is the element. The key is the index for a list,
   the key for a dict and the element itself for a set;
-- history id ``lkey = item_history_id(producer_hid, index, key_cid)``
-  ``= digest(b"item|" + ITEM_VERSION_ID + b"|" + producer_hid + b"|%d|" % index + key_cid)``;
+- history id ``item_history_id(producer_row_id, index, key_cid)``
+  ``= digest(b"item|" + ITEM_VERSION_ID + b"|" + producer_row_id + b"|%d|" % index + key_cid)``;
 - content id ``cid = item_content_id(struct_cid, key_cid)``
   ``= digest(b"item|" + ITEM_VERSION_ID + b"|" + struct_cid + b"|" + key_cid)``;
-- row id ``hid = item_row_id(lkey) = digest(b"row|" + lkey + b"|")``: the row id of any call
-  (``row|lkey|deps_id``) with an empty ``deps_id``; ``version_id = ITEM_VERSION_ID``;
+- row id ``item_row_id(history_id) = digest(b"row|" + history_id + b"|")``: the row id of any
+  call (``row|history id|deps_id``) with an empty ``deps_id``; ``version_id = ITEM_VERSION_ID``;
   ``exact`` is the producing call's.
 
 Dicts are stored elementwise when every key is a ``str`` or an ``int`` (the keys are kept as
@@ -126,14 +126,14 @@ _KIND_NAMES = {"MList": "list", "MDict": "dict", "MSet": "set"}
 # -- ids ---------------------------------------------------------------------------------------
 
 
-def item_history_id(producer_hid: bytes, index: int, key_cid: bytes) -> bytes:
-    """History id (``lkey``) of the item call for element ``key_cid`` of output ``index`` of
-    the call whose row id is ``producer_hid``.
+def item_history_id(producer_row_id: bytes, index: int, key_cid: bytes) -> bytes:
+    """History id of the item call for element ``key_cid`` of output ``index`` of
+    the call whose row id is ``producer_row_id``.
 
     >>> len(item_history_id(bytes(32), 0, bytes(32)))
     32
     """
-    return digest(b"item|%s|%s|%d|%s" % (ITEM_VERSION_ID, producer_hid, index, key_cid))
+    return digest(b"item|%s|%s|%d|%s" % (ITEM_VERSION_ID, producer_row_id, index, key_cid))
 
 
 def item_content_id(struct_cid: bytes, key_cid: bytes) -> bytes:
@@ -145,13 +145,13 @@ def item_content_id(struct_cid: bytes, key_cid: bytes) -> bytes:
     return digest(b"item|%s|%s|%s" % (ITEM_VERSION_ID, struct_cid, key_cid))
 
 
-def item_row_id(lkey: bytes) -> bytes:
-    """Row id (``hid``) of an item call: any call's row id, with an empty ``deps_id``.
+def item_row_id(history_id: bytes) -> bytes:
+    """Row id of an item call: any call's row id, with an empty ``deps_id``.
 
     >>> item_row_id(bytes(32)) == digest(b"row|" + bytes(32) + b"|")
     True
     """
-    return digest(b"row|%s|" % lkey)
+    return digest(b"row|%s|" % history_id)
 
 
 def item_op_rows(now: float) -> dict[str, tuple]:
@@ -168,7 +168,7 @@ def item_op_rows(now: float) -> dict[str, tuple]:
 
 
 def item_call(
-    producer_hid: bytes,
+    producer_row_id: bytes,
     index: int,
     struct_cid: bytes,
     key_cid: bytes,
@@ -183,13 +183,13 @@ def item_call(
     >>> tables
     ['calls', 'inputs', 'inputs', 'outputs']
     """
-    lkey = item_history_id(producer_hid, index, key_cid)
-    hid = item_row_id(lkey)
+    history_id = item_history_id(producer_row_id, index, key_cid)
+    row_id = item_row_id(history_id)
     cid = item_content_id(struct_cid, key_cid)
-    yield "calls", (hid, lkey, cid, ITEM_VERSION_ID, b"", now, 0.0, int(exact), packed_output)
-    yield "inputs", (hid, "struct", struct_cid, producer_hid, index)
-    yield "inputs", (hid, "key", key_cid, None, None)
-    yield "outputs", (hid, 0, element_cid)
+    yield "calls", (row_id, history_id, cid, ITEM_VERSION_ID, b"", now, 0.0, int(exact), packed_output)
+    yield "inputs", (row_id, "struct", struct_cid, producer_row_id, index)
+    yield "inputs", (row_id, "key", key_cid, None, None)
+    yield "outputs", (row_id, 0, element_cid)
 
 
 # -- annotations -------------------------------------------------------------------------------

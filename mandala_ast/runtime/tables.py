@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     from .store import SQLiteStore
 
-__all__ = ["calls_table", "provenance_table"]
+__all__ = ["calls_table", "producer_by_content", "provenance_table"]
 
 _CALLS_SQL = """
 SELECT c.hid, c.cid, v.version, c.created_at, c.duration
@@ -108,7 +108,7 @@ def provenance_table(store: SQLiteStore, op: Op) -> pd.DataFrame:
             found = _item_by_content(store, cid, created_at)
             compiled = found[0] is None
         else:
-            found = _by_content(store, cid, created_at)
+            found = producer_by_content(store, cid, created_at)
         producer, index, producer_op = found
         rows.append(
             dict(
@@ -124,7 +124,9 @@ def provenance_table(store: SQLiteStore, op: Op) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def _by_content(store: SQLiteStore, cid: bytes, before: float) -> tuple:
+def producer_by_content(store: SQLiteStore, cid: bytes, before: float) -> tuple:
+    """``(call row id, output index, op name)`` of the earliest call stored at or before
+    ``before`` with an output of content ``cid``; Nones when there is none."""
     return store.conn.execute(_BY_CONTENT_SQL, (cid, before)).fetchone() or (None, None, None)
 
 

@@ -19,7 +19,7 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from .._errors import VersionChangeError
-from . import dependencies as deps
+from . import dependencies as deps, file_deps, renames
 from .hashing import digest
 from .tracing import RanCode
 
@@ -50,6 +50,21 @@ class VersionTracker:
         self._reported: set[tuple] = set()
         self._defaults: dict[bytes, dict[str, bytes]] = {}  # version id -> first-seen defaults
         self._reaches_user_code: dict[bytes, bool] = {}
+        self._identity_names: dict[str, dict[str, str]] = {}  # op name -> renamed arguments
+        self._file_rows: dict[str, tuple | None] = {}  # data file -> its file_stats row known
+
+    def forget(self) -> None:
+        """Drop everything known about versions and states: the file was rewritten (a rename)."""
+        for cache in (self._canonical, self._op_deps, self._deps_members, self._valid, self._defaults):
+            cache.clear()
+        self._identity_names.clear()
+
+    def identity_names(self, op: Op) -> dict[str, str]:
+        """Renamed arguments of the op: current name -> the name its call ids hash (renames.py)."""
+        names = self._identity_names.get(op.name)
+        if names is None:
+            names = self._identity_names[op.name] = renames.identity_names(self.store.conn, op.name)
+        return names
 
     # -- op versions ---------------------------------------------------------------------
 
@@ -161,13 +176,13 @@ class VersionTracker:
         return known
 
     def dependency_state(
-        self, op: Op, ran: RanCode, op_calls: Collection[tuple[Op, bytes]]
+        self, op: Op, ran: RanCode, op_calls: Collection[tuple[Op, bytes]], files: tuple = ()
     ) -> bytes:
         """The deps_id of one execution of ``op``: the user code it ran and the constants
-        that code reads (all static dependencies when it could not be traced), and for each
+        that code reads (all static dependencies when it could not be traced), for each
         ``(inner op, deps_id)`` in ``op_calls`` (the op calls it made) the inner op's code
-        and what that call depended on."""
-        key = (op.version_id, tuple(ran.codes) if ran.complete else None, frozenset(op_calls))
+        and what that call depended on, and the ``files`` it read (file_deps.stop)."""
+        key = (op.version_id, tuple(ran.codes) if ran.complete else None, frozenset(op_calls), files)
         deps_id = self._op_deps.get(key)
         if deps_id is None:
             if ran.complete:
@@ -175,6 +190,8 @@ class VersionTracker:
             else:
                 found = deps.static_dependencies(op.fn)
             self._add_op_calls(found, op_calls)
+            for name, state, source in files:
+                found[name] = deps.Dependency(name, "file", state, source)
             found.pop(deps.qualified_name(op.fn), None)  # an op that (indirectly) calls itself
             deps_id = self._op_deps[key] = _deps_id(found)
             self._record_state(deps_id, found)
@@ -209,6 +226,8 @@ class VersionTracker:
             if dependency.source is not None:  # else taken from a stored state: source stored
                 self._add_source(dependency.state, dependency.name, dependency.source)
             self._track(dependency.name)
+            if dependency.kind == "file":
+                self._keep_file_stats(dependency.name)
         self._deps_members[deps_id] = tuple((d.name, d.kind, d.state) for d in found.values())
         self._valid[deps_id] = True
 
@@ -228,6 +247,8 @@ class VersionTracker:
         for name, kind, state in self._members(deps_id):
             self._track(name)
             current = deps.current_state(name)
+            if kind == "file" and record:
+                self._keep_file_stats(name)
             if current == state or self._accepted(name, state, current):
                 continue
             if not self._same_code(name, kind, state, current, record):
@@ -253,12 +274,29 @@ class VersionTracker:
         for name, state, current in self.changed_dependencies(deps_id):
             old = self._source(state) or ""
             new = deps.current_source(name) or "<gone>"
-            title = f"op {op.name}: dependency {name.replace(':', '.')} changed"
+            title = f"op {op.name}: dependency {_shown(name)} changed"
             self._changed(("dep", op.name, name, current), op, title, old, new, (state, current, name))
 
     def _track(self, name: str) -> None:
         if name not in self._tracked:
+            if name.startswith(file_deps.PREFIX):  # hashed by another process: maybe unchanged
+                self._remember_file(name)
             self._tracked[name] = _snapshot(name)
+
+    def _remember_file(self, name: str) -> None:
+        path = name[len(file_deps.PREFIX) :]
+        row = self.store.conn.execute("SELECT * FROM file_stats WHERE path = ?", (path,)).fetchone()
+        if row is not None:
+            file_deps.remember(row)
+        self._file_rows[name] = row
+
+    def _keep_file_stats(self, name: str) -> None:
+        """Store a file's stat and hash if they are news to the file (a touched data file
+        is then hashed once, not once per process)."""
+        row = file_deps.stat_row(name)
+        if row is not None and row != self._file_rows.get(name):
+            self.store.add("file_stats", row)
+            self._file_rows[name] = row
 
     def refresh(self) -> bool:
         """At block entry: notice redefined helpers (notebooks, reloads); True if any changed."""
@@ -368,6 +406,10 @@ class VersionTracker:
             columns=_VERSION_COLUMNS,  # an op with no stored version (a read-only file) has none
         )
         frame["created_at"] = pd.to_datetime(frame["created_at"], unit="s")
+        notes: dict[str, list[str]] = {}
+        for vid, note in renames.rename_notes(self.store.conn, op.name):
+            notes.setdefault(vid.hex()[:12] if vid else "", []).append(note)
+        frame["renamed"] = [", ".join(notes.get(vid, [])) or None for vid in frame["version_id"]]
         return frame
 
     def other_version_ids(self, op: Op) -> list[bytes]:
@@ -391,7 +433,7 @@ class VersionTracker:
         """A diff per dependency changed since ``deps_id`` was recorded (none: still valid).
         Stores nothing: ``storage.why`` is read-only."""
         return [
-            f"dependency {name.replace(':', '.')} changed:\n"
+            f"dependency {_shown(name)} changed:\n"
             + _diff(self._source(state) or "", deps.current_source(name) or "<gone>", (state, current, name))
             for name, state, current in self.changed_dependencies(deps_id, record=False)
         ]
@@ -416,9 +458,19 @@ class VersionTracker:
         return row[0] if row else None
 
 
-def _snapshot(name: str) -> tuple[Any, bytes | None]:
+def _shown(name: str) -> str:
+    """A dependency's name as reports show it: ``helpers.normalize``, ``file /data/x.csv``."""
+    if name.startswith(file_deps.PREFIX):
+        return "file " + name[len(file_deps.PREFIX) :]
+    return name.replace(":", ".")
+
+
+def _snapshot(name: str) -> tuple[Any, Any]:
     """What refresh() compares: the object a name resolves to, and for a list, dict or set
-    constant its content too (``CONFIG["lr"] = 0.2`` changes no identity)."""
+    constant its content too (``CONFIG["lr"] = 0.2`` changes no identity); for a data file,
+    its stat (a file edited between blocks is hashed again)."""
+    if name.startswith(file_deps.PREFIX):
+        return file_deps, file_deps.snapshot(name)
     value = deps.resolve(name)
     if isinstance(value, (list, dict, set)):
         return value, deps.current_state(name)

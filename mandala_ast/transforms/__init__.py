@@ -4,12 +4,15 @@ The compiler calls :func:`transform_source`; the text it returns refers to the r
 through the global name ``__mandala_rt__`` (``docs/compiled-runtime-contract.md``).
 
 Modules:
-    _detect    cheap prefilters and the survey of blocks and workflows
-    _scopes    Python scopes and provenance keys ``name@scope``
-    _run_form  the run-form rewrite of calls, assignments and returns
-    _emit      builders for the emitted text; one-line copies
-    _inject    the runtime import, placed on an existing line
-    _lines     the line-stability invariant
+    _api         ``transform_source``: survey, rewrite both forms, inject the import, check lines
+    _detect      cheap prefilters and the survey of blocks and workflows
+    _scopes      Python scopes and provenance keys ``name@scope``
+    _run_form    the run-form rewrite of calls, assignments and returns
+    _query_form  the query-form rewrite of query and delete blocks
+    _emit        builders for the emitted text; one-line copies
+    _inject      the runtime import, placed on an existing line
+    _lines       the line-stability invariant
+    _errors      TransformError and LineShiftError
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """``with storage.query() as q:`` and ``with storage.delete():``: blocks that build a pattern.
 
-Inside such a block every op call returns query variables (see pattern.py); the block object
-stands in for a run block in ``blocks.state``, so compiled workflows and op calls the compiler
-did not rewrite reach :meth:`QueryBlock.call_op` and become pattern nodes too.
+Inside such a block every op call returns query variables (see pattern.py); the block
+implements the ``Block`` protocol (blocks.py) and is the innermost block while open, so
+compiled workflows and op calls the compiler did not rewrite reach :meth:`QueryBlock.call_op`
+and become pattern nodes too.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..._errors import QueryError
-from ..blocks import state
+from ..blocks import Block, pop, push, state
 from ..hashing import UnhashableError, content_id
-from ..ops import Op, _flatten_bound
+from ..ops import Op, flatten_bound
 from .pattern import Const, Node, Pattern
 from .result import Query
 
@@ -29,8 +30,11 @@ _NEEDS_COMPILING = (
 )
 
 
-class QueryBlock:
+class QueryBlock(Block):
     """The block behind ``storage.query()`` (and ``storage.delete()``, ``delete=True``)."""
+
+    #: a query computes nothing
+    allow_new_calls = False
 
     def __init__(self, storage: Storage, *, delete: bool = False) -> None:
         self.storage = storage
@@ -41,25 +45,21 @@ class QueryBlock:
         self.names: dict[str, Any] = {}  # what compiled workflows expect of a block
         self.returned = None
         self.bool_lefts: list = []  # left operands of the `and`/`or` being evaluated (hooks.py)
-        self._outer: Any = None
 
     def __enter__(self) -> Query:
         if not self.compiled:
             raise QueryError(_NEEDS_COMPILING.format(kind="delete" if self.delete else "query"))
-        self.storage._enter_block()
-        self._outer, state.block = state.block, self
+        self.storage.engine.enter_block()
+        push(self)
         return self.query
 
     def __exit__(self, exc_type: Any, *exc_info: Any) -> None:
-        state.block = self._outer
+        pop(self)
         self.pattern.close()
         if exc_type is None and self.delete:
             report = self.storage.delete_calls(self.query.matched_calls())
             self.query.report = report
             print(report)
-
-    def new_calls_allowed(self) -> bool:
-        return False
 
     def call_op(self, op: Op, args: tuple, kwargs: dict) -> Any:
         return op.join_outputs(tuple(self.pattern_call(op, args, kwargs)))
@@ -75,12 +75,12 @@ class QueryBlock:
             raise QueryError(f"op {op.name}: {exc}") from None
         inputs = {
             name: _input(op, name, value)
-            for name, value in _flatten_bound(op.signature, bound.arguments).items()
+            for name, value in flatten_bound(op.signature, bound.arguments).items()
             if name not in op.ignore
         }
         for name, value in inputs.items():
             _check_same_branch(op, name, value, self.pattern.guard)
-        version_id = self.storage._versions.version_id(op)
+        version_id = self.storage.engine.versions.version_id(op)
         return self.pattern.add_call(op, version_id, inputs, op.nout).outputs
 
 

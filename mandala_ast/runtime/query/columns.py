@@ -237,8 +237,7 @@ class Decoder:
     def fill(self, columns: list[tuple[list, list[int]]], cid_columns: list[list[bytes]]) -> list[list]:
         """The columns with their gaps filled, the values they need loaded in one statement."""
         wanted = {cids[i] for (_, gaps), cids in zip(columns, cid_columns) for i in gaps}
-        for cid, (codec, data, external) in self.storage._store.find_values(list(wanted - self.values.keys())).items():
-            self.values[cid] = self.storage._decode(cid, codec, data, external)
+        self.values.update(self.storage.engine.loader.decode_values(list(wanted - self.values.keys())))
         for (column, gaps), cids in zip(columns, cid_columns):
             for i in gaps:
                 column[i] = self._get(cids[i])

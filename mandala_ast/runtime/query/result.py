@@ -25,6 +25,7 @@ from .table import table, takes
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..deletion import DeleteReport
     from ..storage import Storage
 
 __all__ = ["Query"]
@@ -44,7 +45,7 @@ class Query:
     def __init__(self, storage: Storage, pattern: Pattern) -> None:
         self.storage = storage
         self.pattern = pattern
-        self.report = None  # a delete block's DeleteReport
+        self.report: DeleteReport | None = None  # a delete block's report
         self._raw: list[tuple] | None = None  # what the SQL statement returned
         self._rows: list[dict[int, Any]] | None = None  # node number -> content id, per row
         self._calls: RowCalls = RowCalls()  # matched call ids, per row
@@ -84,7 +85,7 @@ class Query:
     def matched_calls(self) -> set[bytes]:
         """Ids of every stored call some row matched (what a delete block removes)."""
         self._table(list(self.pattern.columns), True)
-        return {hid for row in self._calls for hid in row}
+        return {row_id for row in self._calls for row_id in row}
 
     def draw(self, *, format: str = "svg", path: str | None = None) -> Any:
         """A picture of the pattern: op calls as boxes, variables as ellipses."""
@@ -112,9 +113,9 @@ class Query:
             # Evaluated lazily, maybe after a helper was redefined (a reload, a notebook cell)
             # since the block was entered: notice it as a block entered now would, or rows
             # computed under the old code would pass for current.
-            storage._enter_block()
+            storage.engine.enter_block()
             storage.commit()
-            versions = storage._versions
+            versions = storage.engine.versions
             defaults = {
                 call.number: versions.defaults(call.op)
                 for call in self.pattern.calls
@@ -137,7 +138,7 @@ class Query:
     def _sql_rows(self) -> list[tuple]:
         if self._raw is None:
             compiled = self._compile()
-            self._raw = self.storage._store.conn.execute(compiled.sql, compiled.params).fetchall()
+            self._raw = self.storage.engine.store.conn.execute(compiled.sql, compiled.params).fetchall()
         return self._raw
 
     def _matches(self) -> list[dict[int, Any]]:
@@ -270,8 +271,8 @@ def _has_none(column: Iterable) -> bool:
 
 def _invalid_states(storage: Storage) -> list[bytes]:
     """Dependency states whose code changed since: their calls are invisible to queries."""
-    versions = storage._versions
-    rows = storage._store.conn.execute("SELECT DISTINCT deps_id FROM dep_sets").fetchall()
+    versions = storage.engine.versions
+    rows = storage.engine.store.conn.execute("SELECT DISTINCT deps_id FROM dep_sets").fetchall()
     return [deps_id for (deps_id,) in rows if not versions.is_valid(deps_id)]
 
 
@@ -282,8 +283,8 @@ def _node_ids(pattern: Pattern, compiled: CompiledQuery, cursor: Iterable[tuple]
     for row in cursor:
         match: dict[Any, Any] = {}
         for call, column in outputs:
-            hid, packed = row[column], row[column + 1]
-            match[("call", call.number)] = hid
+            row_id, packed = row[column], row[column + 1]
+            match[("call", call.number)] = row_id
             for out in call.outputs:
                 match[out.number] = None if packed is None else _output_cid(packed, out.index)
                 match[("inline", out.number)] = packed
@@ -371,8 +372,7 @@ class _Values:
         self._load(wanted - self.values.keys())
 
     def _load(self, cids: set[bytes]) -> None:
-        for cid, (codec, data, external) in self.storage._store.find_values(list(cids)).items():
-            self.values[cid] = self.storage._decode(cid, codec, data, external)
+        self.values.update(self.storage.engine.loader.decode_values(list(cids)))
 
     def __getitem__(self, cid: bytes) -> Any:
         try:

@@ -49,7 +49,7 @@ class RowCalls(Sequence):
     def __eq__(self, other: object) -> bool:
         # pd.concat keeps attrs only when its inputs' attrs are equal, as lists compared.
         if isinstance(other, RowCalls):
-            return other is self or self._all() == other._all()
+            return other is self or self._all() == list(other)
         if isinstance(other, list):
             return self._all() == other
         return NotImplemented

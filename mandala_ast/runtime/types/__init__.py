@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["TypeHandler", "handler_for", "handler_for_codec", "register_type"]
+__all__ = ["ByteStream", "TypeHandler", "handler_for", "handler_for_codec", "register_type"]
 
 
 class TypeHandler:
@@ -34,6 +34,28 @@ class TypeHandler:
         #: A user's record class (dataclass...), whose fields may lead back to it (a tree's
         #: parent links): hashing falls back to pickle, which follows cycles, when one does.
         self.record = record
+
+
+class ByteStream:
+    """Bytes made piece by piece, for a key: hashed as the flat ``uint8`` numpy array of their
+    concatenation would be (so a key may give either, the id is the same) without ever holding
+    that array. For bytes a library only gives as a copy (an image's packed pixels): pieces
+    small enough to stay in the CPU cache are hashed as they come, where a copy of the whole
+    would cost a pass over new memory.
+
+    ``size`` is the total length, which the hash starts with; ``pieces`` yields buffers.
+
+    >>> import numpy as np
+    >>> from mandala_ast.runtime.hashing import content_id
+    >>> as_array = ("pixels", np.frombuffer(b"abc", np.uint8))
+    >>> content_id(("pixels", ByteStream(3, iter([b"ab", b"c"])))) == content_id(as_array)
+    True
+    """
+
+    __slots__ = ("pieces", "size")
+
+    def __init__(self, size: int, pieces: Iterable[Any]) -> None:
+        self.size, self.pieces = size, pieces
 
 
 def register_type(
@@ -140,4 +162,5 @@ _CODEC_MODULES = {
     "sparse": _LIBRARY_MODULES["scipy"],
     "xarray": _LIBRARY_MODULES["xarray"],
     "pil": _LIBRARY_MODULES["PIL"],
+    "pointer": "mandala_ast.runtime.pointers",  # a ValuePointer (stored as its name)
 }

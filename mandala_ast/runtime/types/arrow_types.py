@@ -53,19 +53,27 @@ def _fixed_width(kind: pa.DataType) -> bool:
 
 
 def _text_key(kind: pa.DataType, chunks: list) -> tuple:
-    """Lengths and bytes of every value: what slicing and chunking leave unchanged."""
+    """Where each value ends, counted from the column's first byte (int64), and the bytes of
+    every value: what slicing and chunking leave unchanged."""
     wide = pa.types.is_large_string(kind) or pa.types.is_large_binary(kind)
     offset_type = np.int64 if wide else np.int32
-    lengths, datas = [], []
+    ends, datas, total = [], [], 0
     for chunk in chunks:
+        if not len(chunk):
+            continue
         _, offsets_buffer, data_buffer = chunk.buffers()
         offsets = np.frombuffer(offsets_buffer, offset_type)[chunk.offset : chunk.offset + len(chunk) + 1]
-        lengths.append(np.diff(offsets).astype(np.int64, copy=False))
-        if len(offsets) and data_buffer is not None:
-            datas.append(memoryview(data_buffer)[offsets[0] : offsets[-1]])
+        first = int(offsets[0])
+        if wide and first == total == 0:
+            ends.append(offsets[1:])  # already the key (pandas' str columns): no pass over it
+        else:
+            ends.append(offsets[1:].astype(np.int64) + (total - first))
+        total += int(offsets[-1]) - first
+        if data_buffer is not None:
+            datas.append(memoryview(data_buffer)[first : int(offsets[-1])])
     # As numpy arrays, which are hashed in place: bytes in a key would be copied into it.
     data = np.frombuffer(datas[0], np.uint8) if len(datas) == 1 else np.frombuffer(b"".join(datas), np.uint8)
-    return ("text", _joined(lengths, np.int64), data)
+    return ("text", _joined(ends, np.int64), data)
 
 
 def _filled(chunk: pa.Array) -> pa.Array:

@@ -1,16 +1,20 @@
 """DataFrames and Series in the Arrow IPC file format, for those Arrow gives back exactly.
 
 Whether a frame (a plain DataFrame or Series, not a subclass) goes to Arrow is decided from its
-dtypes and labels alone (no trial round trip,
-no pass over the data): numbers and booleans, datetimes (with or without a time zone),
-timedeltas, pandas' nullable Int/Float/boolean, pyarrow-backed text (pandas' default ``str``)
-and categoricals of those come back with the same dtype, values, index and names. Object columns
-(any Python object), ``string[python]`` (it comes back pyarrow-backed), a Datetime/Timedelta
-index with a ``freq`` (Arrow drops it), a nullable (``Int64``...) index, non-text, duplicate or index-like column labels and
-frames without columns do not: ``encode_*`` returns None and the value is pickled.
+dtypes and labels (no trial round trip): numbers and booleans, datetimes (with or without a time
+zone), timedeltas, pandas' nullable Int/Float/boolean, pyarrow-backed text (pandas' default
+``str``) and categoricals of those come back with the same dtype, values, index and names.
+Object columns of text come back too, as object columns of ``str``: those whose elements are
+all ``str`` (not a subclass) with at most one kind of null, ``None`` or ``NaN`` (Arrow has one
+null; the kind is kept in the metadata). Telling takes one look at each distinct object
+(``pandas_text``). Other object columns (any Python object), ``string[python]`` (it comes back
+pyarrow-backed), a Datetime/Timedelta index with a ``freq`` (Arrow drops it), a nullable
+(``Int64``...) index, non-text, duplicate or index-like column labels and frames without
+columns do not: ``encode_*`` returns None and the value is pickled.
 
-``attrs`` and a Series' name (``None``, ``0`` and ``"0"`` are three names) are pickled into the
-schema metadata, as pandas' own metadata is JSON and would lose their types.
+``attrs``, a Series' name (``None``, ``0`` and ``"0"`` are three names) and the null kinds of
+object text columns are pickled into the schema metadata, as pandas' own metadata is JSON and
+would lose their types.
 """
 
 from __future__ import annotations
@@ -24,21 +28,41 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from .pandas_text import NAN, storable_nulls
+
 __all__ = ["arrow_exact", "decode_frame", "decode_series", "encode_frame", "encode_series", "load_frame", "load_series"]
 
 _ATTRS = b"mandala_ast.attrs"
 _NAME = b"mandala_ast.series_name"
+_TEXT = b"mandala_ast.object_text"
 _SERIES_COLUMN = "values"
 
 
 def arrow_exact(frame: pd.DataFrame) -> bool:
-    """Whether ``frame`` comes back from Arrow exactly, judged by dtypes and labels only."""
+    """Whether ``frame`` comes back from Arrow exactly (see the module's docstring)."""
+    return _object_text(frame) is not None
+
+
+def _object_text(frame: pd.DataFrame) -> dict[str, int] | None:
+    """None if ``frame`` does not come back from Arrow exactly; else its object columns (all
+    text) by name, with the kind of their nulls."""
     columns = frame.columns
     if not len(columns) or isinstance(columns, pd.MultiIndex) or not _text_dtype(columns.dtype):
-        return False
+        return None
     if not columns.is_unique or any(str(c).startswith("__index_level_") for c in columns):
-        return False
-    return _index_exact(frame.index) and all(_dtype_exact(dtype) for dtype in frame.dtypes)
+        return None
+    if not _index_exact(frame.index):
+        return None
+    text = {}
+    for position, dtype in enumerate(frame.dtypes):
+        if isinstance(dtype, np.dtype) and dtype.kind == "O":
+            nulls = storable_nulls(frame.iloc[:, position].to_numpy())
+            if nulls is None:
+                return None
+            text[columns[position]] = nulls
+        elif not _dtype_exact(dtype):
+            return None
+    return text
 
 
 def _index_exact(index: pd.Index) -> bool:
@@ -75,18 +99,21 @@ def _text_dtype(dtype: Any) -> bool:
 
 def encode_frame(frame: pd.DataFrame) -> bytes | None:
     # A subclass (a GeoDataFrame...) would come back as a plain DataFrame: pickled.
-    if type(frame) is not pd.DataFrame or not arrow_exact(frame):
+    text = _object_text(frame) if type(frame) is pd.DataFrame else None
+    if text is None:
         return None
-    return _ipc(frame, {_ATTRS: pickle.dumps(frame.attrs, protocol=5)})
+    return _ipc(frame, {_ATTRS: pickle.dumps(frame.attrs, protocol=5), _TEXT: pickle.dumps(text, protocol=5)})
 
 
 def encode_series(series: pd.Series) -> bytes | None:
     if type(series) is not pd.Series:
         return None
     frame = series.to_frame(_SERIES_COLUMN)
-    if not arrow_exact(frame):
+    text = _object_text(frame)
+    if text is None:
         return None
-    return _ipc(frame, {_ATTRS: pickle.dumps(series.attrs, protocol=5), _NAME: pickle.dumps(series.name, protocol=5)})
+    extra = {_ATTRS: series.attrs, _NAME: series.name, _TEXT: text}
+    return _ipc(frame, {key: pickle.dumps(value, protocol=5) for key, value in extra.items()})
 
 
 def _ipc(frame: pd.DataFrame, extra: dict) -> bytes:
@@ -103,7 +130,17 @@ def _frame(source) -> tuple[pd.DataFrame, dict]:
     metadata = table.schema.metadata or {}
     frame = table.to_pandas()  # copies into pandas' own (writable) memory
     frame.attrs = pickle.loads(metadata[_ATTRS])
+    for name, nulls in (pickle.loads(metadata[_TEXT]) if _TEXT in metadata else {}).items():
+        # to_pandas makes text columns pandas' str dtype; these went in as object columns.
+        frame.isetitem(frame.columns.get_loc(name), _objects(table.column(name), nulls, frame.index))
     return frame, metadata
+
+
+def _objects(column: pa.ChunkedArray, nulls: int, index: pd.Index) -> pd.Series:
+    values = column.to_numpy(zero_copy_only=False)  # str objects, None for nulls
+    if nulls == NAN:
+        values[np.asarray(column.is_null())] = np.nan
+    return pd.Series(values, index=index, dtype=object, copy=False)
 
 
 def _series(source) -> pd.Series:

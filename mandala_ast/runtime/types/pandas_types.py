@@ -3,15 +3,16 @@
 A key holds the kind (frame, series or index), the index and column labels with their names and
 dtypes, each column's dtype and values, a Series' name (``None`` is not ``0``) and ``attrs``.
 Categoricals are keyed by their categories, their order, ``ordered`` and their codes; numeric,
-datetime and timedelta buffers are hashed in place; text by its characters and lengths (no
-per-object work beyond one pass); other object columns value by value. ``flags`` are not part
-of the key.
+datetime and timedelta buffers are hashed in place; object columns of text (strs and nulls) by
+their UTF-8 bytes, lengths and null kinds without a Python step per element (``pandas_text``);
+other object columns value by value. ``flags`` are not part of the key.
 
 Stored in the Arrow IPC file format (codec ``pandas:frame``/``pandas:series``, read
-memory-mapped from a file when large) when pyarrow is importable and every column and index has a
-dtype Arrow gives back exactly (see ``pandas_storage``); ``attrs`` and a Series' name travel in
-the schema metadata. Anything else (object columns, ``string[python]``, a DatetimeIndex with a
-``freq``, non-text column labels) is pickled (protocol 5), which keeps every dtype exact.
+memory-mapped from a file when large) when pyarrow is importable and every column and index
+comes back from Arrow exactly (see ``pandas_storage``: object columns of text do); ``attrs``
+and a Series' name travel in the schema metadata. Anything else (other object columns,
+``string[python]``, a DatetimeIndex with a ``freq``, non-text column labels) is pickled
+(protocol 5), which keeps every dtype exact.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from . import TypeHandler, add
+from .pandas_text import text_column
 
 __all__ = ["frame_key", "index_key", "series_key", "values_key"]
 
@@ -64,6 +66,11 @@ def _range_key(index: pd.Index) -> tuple | None:
 def values_key(values: Any) -> tuple:
     """The key of a column's (or an index's) values, whatever their dtype."""
     dtype = values.dtype
+    if type(dtype).__name__ in ("NumpyEADtype", "PandasDtype"):
+        # A plain numpy column's ``.array`` wraps its ndarray; unwrapped (no copy) it is hashed
+        # in place, where the wrapper's dtype would take the nullable path (a mask, a copy).
+        values = values.to_numpy()
+        dtype = values.dtype
     if isinstance(dtype, pd.CategoricalDtype):
         categories = values_key(dtype.categories.array)
         return ("category", categories, dtype.ordered, np.asarray(values.codes))
@@ -92,12 +99,10 @@ def _arrow_key(values: Any) -> tuple:
 
 
 def objects_key(values: np.ndarray) -> Any:
-    """Object values by value: all-text arrays as lengths and characters (fast), others as a list."""
-    if all(type(v) is str for v in values):
-        lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
-        # Characters as a numpy array, hashed in place: a str in a key is copied into it.
-        return ("text", lengths, np.frombuffer("".join(values).encode("utf-8", "surrogatepass"), np.uint8))
-    return values.tolist()
+    """Object values by value: text (strs and None/NaN/NA) as byte lengths, bytes and null kinds
+    (see ``pandas_text``), others as a list."""
+    text = text_column(values)
+    return text.key() if text is not None else values.tolist()
 
 
 def _storage():

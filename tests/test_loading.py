@@ -278,3 +278,33 @@ def test_a_hit_unpickles_its_output_once_and_a_miss_checks_it_once(tmp_path):
         assert unwrap(CountsLoads(2)) == 2  # a miss: the loaded value is checked, once
         assert unwrap(CountsLoads(3)) == 3
         assert CountsLoads.loads == 2
+
+
+def test_decode_values_gives_stored_values_and_leaves_out_missing_ones(tmp_path):
+    from mandala_ast.runtime.hashing import content_id
+
+    @op
+    def pair(n: int) -> list:
+        return [n, n]
+
+    storage = Storage(tmp_path / "values.db")
+    with storage:
+        pair(3)
+    values = storage.engine.loader.decode_values([content_id([3, 3]), content_id("never stored")])
+    assert values == {content_id([3, 3]): [3, 3]}
+
+
+def test_a_value_deleted_by_another_storage_is_computed_again_not_a_lookup_error(tmp_path):
+    @op
+    def rows(n: int) -> list:
+        return list(range(n))
+
+    path = tmp_path / "gone.db"
+    first, second = Storage(path), Storage(path)
+    with first:
+        rows(4)
+    with second:
+        second.delete_calls(second.df(rows))
+    with first:  # the first storage remembered the call: it must notice the deletion
+        assert rows(4) == [0, 1, 2, 3]
+    assert len(first.df(rows)) == 1

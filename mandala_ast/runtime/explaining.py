@@ -1,0 +1,46 @@
+"""``storage.why(op, ...)``: whether a call would load or compute, and why, storing nothing."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from . import renames
+from .identity import call_id, describe, hash_inputs
+
+if TYPE_CHECKING:
+    from .ops import Op
+    from .pipeline import CallPipeline
+
+__all__ = ["explain_call"]
+
+
+def explain_call(engine: CallPipeline, op: Op, args: tuple, kwargs: dict, where: str) -> str:
+    """The answer a block entered now would act on, as text (``where`` names the storage).
+
+    >>> explain_call(engine, inc, (1,), {}, "Storage(':memory:')")     # doctest: +SKIP
+    "miss: inc(x=1) was never computed in Storage(':memory:')"
+    """
+    if engine.loader.unchecked:  # an argument may be a loaded value (see check_round_trips)
+        engine.loader.check_round_trips()
+    # Read-only, and the answer a block entered now would act on: code redefined since
+    # the last block (a reload, a notebook cell) is noticed here as at block entry.
+    engine.refresh_versions()
+    versions, store = engine.versions, engine.store
+    bound, cids = hash_inputs(op, args, kwargs, engine.loader.aliases)
+    version_id = versions.peek_version_id(op)
+    ident = op.identity_inputs(cids, versions.peek_defaults(op))
+    ident = renames.renamed(ident, versions.identity_names(op))
+    key = call_id(version_id, ident)
+    shown = f"{op.name}({describe(bound)})"
+    candidates = store.find_calls(version_id, key, key)
+    diffs = [versions.dependency_diffs(deps_id) for _, _, deps_id, _ in candidates]
+    for (row_id, *_), changed in zip(candidates, diffs):
+        if not changed:
+            return f"hit: {shown} is stored (call {row_id.hex()[:12]}); its code and dependencies are unchanged"
+    if candidates:
+        return f"miss: {shown} was computed before, but\n" + "\n".join(diffs[-1])
+    for other in versions.other_version_ids(op):
+        key = call_id(other, ident)
+        if store.find_calls(other, key, key):
+            return f"miss: {shown} was computed by another version of the op:\n" + versions.version_diff(op, other)
+    return f"miss: {shown} was never computed in {where}"

@@ -1,0 +1,251 @@
+"""File dependencies: the data files an op body reads are part of what its result depends on.
+
+Python code reads a file by name through ``open`` (``builtins.open`` is ``io.open``;
+``pathlib.Path.read_*``, ``numpy.load``, ``pandas.read_*`` on a path, PIL, gzip and codecs
+look it up at each call) or ``os.open``. The first time an op body runs with tracking on, those
+two are replaced, for the life of the process, by wrappers that note the files opened for
+reading while — and only while — an op body runs in this thread; after the body, each file's
+content hash becomes a dependency of the call, beside its code. A changed file then makes the
+call stale like changed code does, and ``why`` names the file; a file touched without a content
+change is found unchanged (its hash, computed again only when its stat changes, is the same).
+
+Why wrappers and not an audit hook on the "open" event (which sees every open, even
+``io.FileIO``): a hook runs for *every* audit event in the process, and cannot be removed. On
+Python 3.11 reading ``frame.f_code`` is one, and the tracer of op bodies (tracing.py) reads it
+once per function entered: the hook made every user function call inside a computing op
+~0.2 µs slower, and each computed call raised three more events. The wrappers cost nothing
+but on ``open`` itself (~0.1 µs beside the system call), and an op body that opens no file pays
+two thread-local writes (benchmarks/bench_evolution.py).
+
+Not seen: files opened from C (an extension's ``fopen``, HDF5), through ``io.FileIO`` or an
+``open`` bound before the first op ran (``from io import open``), and by other threads or
+processes the body starts. Not dependencies: files opened for writing only, the storage's own
+files, the standard library, site-packages, Python source and bytecode files (code is
+tracked by fingerprint), and ``/proc``, ``/sys``, ``/dev``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import stat
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from .blobs import file_digest
+from .hashing import digest
+
+__all__ = [
+    "PREFIX",
+    "TABLE",
+    "current_source",
+    "current_state",
+    "remember",
+    "snapshot",
+    "start",
+    "stat_row",
+    "stop",
+]
+
+#: Dependency names of files: ``<file>:/abs/path`` (no module name contains "<").
+PREFIX = "<file>:"
+#: The stat cache kept in the storage: a new process need not hash a large unchanged file
+#: again to know that its stored calls are valid.
+TABLE = (
+    "CREATE TABLE IF NOT EXISTS file_stats (path TEXT PRIMARY KEY, mtime_ns INTEGER, size INTEGER,"
+    " inode INTEGER, state BLOB)"
+)
+
+
+class _Tracking(threading.local):
+    #: the files opened in this thread by the op body running now; None when none is tracked
+    opened: list | None = None
+
+
+_tracking = _Tracking()
+_installed = False
+_install_lock = threading.Lock()
+#: path -> ((mtime_ns, size, inode), digest): an unchanged file is not hashed again.
+_digests: dict[str, tuple[tuple, bytes]] = {}
+_MISSING = digest(b"file|missing")
+_CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".pyd", ".so")
+_WRITE_ONLY = os.O_WRONLY
+_FRESH_FLAGS = os.O_TRUNC | os.O_EXCL
+#: Library and system roots, found on first use (see _excluded).
+_LIBRARY: tuple[str, ...] | None = None
+
+
+def _note(opened: list, path: Any, mode: Any, flags: Any) -> None:
+    """Note ``path`` if the body may read what it held. Raises nothing: arguments open()
+    refuses are left for open() to refuse with its own error."""
+    try:
+        if _reads_earlier_content(mode, flags) and not isinstance(path, int):  # (not a descriptor)
+            opened.append(os.path.abspath(os.fsdecode(path)))
+    except (TypeError, ValueError):
+        pass
+
+
+def _reads_earlier_content(mode: Any, flags: Any) -> bool:
+    # Not a file opened write-only or emptied on opening ("w+", O_TRUNC): what the body reads
+    # from it, it wrote itself.
+    if mode is None:  # os.open
+        return flags & os.O_ACCMODE != _WRITE_ONLY and not flags & _FRESH_FLAGS
+    return "r" in mode or ("a" in mode and "+" in mode)
+
+
+def start(track: bool) -> list | None:
+    """Before an op body runs: note its file reads from now on (if ``track``); returns what
+    :func:`stop` restores (an enclosing op body's reads)."""
+    previous = _tracking.opened
+    if track:
+        if not _installed:
+            _install()
+        _tracking.opened = []
+    else:
+        _tracking.opened = None
+    return previous
+
+
+def stop(previous: list | None, storage_path: Path | None) -> tuple:
+    """After the body: ``(name, state, description)`` of each file it read, sorted; restores
+    the enclosing body's tracking. Never raises (the storage holds no lock meanwhile)."""
+    opened = _tracking.opened
+    _tracking.opened = previous
+    if not opened:
+        return ()
+    return _dependencies(opened, storage_path)
+
+
+def _dependencies(opened: list[str], storage_path: Path | None) -> tuple:
+    own, excluded = _excluded(storage_path)
+    found = {}
+    for path in opened:
+        if path in found or path == own or path.startswith(excluded) or path.endswith(_CODE_SUFFIXES):
+            continue
+        state = _state_of(path)
+        if state is not None:
+            found[path] = state
+    return tuple((PREFIX + path, state, _describe(path, state)) for path, state in sorted(found.items()))
+
+
+def current_state(name: str) -> bytes:
+    """The content state of a file dependency now (a missing file, or one that is no longer
+    a regular file, has the state "missing")."""
+    return _state_of(name[len(PREFIX) :]) or _MISSING
+
+
+def current_source(name: str) -> str:
+    """What ``why`` shows of a file dependency now."""
+    path = name[len(PREFIX) :]
+    return _describe(path, current_state(name))
+
+
+def stat_row(name: str) -> tuple | None:
+    """``(path, mtime_ns, size, inode, state)`` of a file hashed in this process, for the
+    storage's ``file_stats`` table (None if it was not hashed here)."""
+    path = name[len(PREFIX) :]
+    known = _digests.get(path)
+    return None if known is None else (path, *known[0], known[1])
+
+
+def remember(row: tuple) -> None:
+    """Take a ``file_stats`` row into this process's stat cache (unless it knows better)."""
+    path, *key, state = row
+    _digests.setdefault(path, (tuple(key), state))
+
+
+def snapshot(name: str) -> tuple | None:
+    """What tells, cheaply, that a file may have changed: its stat (None when missing)."""
+    try:
+        return _stat_key(os.stat(name[len(PREFIX) :]))
+    except OSError:
+        return None
+
+
+def _install() -> None:
+    global _installed
+    with _install_lock:
+        if _installed:
+            return
+        import builtins
+        import io
+
+        open_, os_open = io.open, os.open
+
+        @functools.wraps(open_)
+        def open(file, mode="r", *args, **kwargs):  # noqa: A001 (it is the builtin open)
+            opened = _tracking.opened
+            if opened is not None:
+                _note(opened, file, mode, 0)
+            return open_(file, mode, *args, **kwargs)
+
+        @functools.wraps(os_open)
+        def os_open_(path, flags, mode=0o777, *, dir_fd=None):
+            opened = _tracking.opened
+            if opened is not None and dir_fd is None:
+                _note(opened, path, None, flags)
+            return os_open(path, flags, mode, dir_fd=dir_fd)
+
+        builtins.open = io.open = open
+        os.open = os_open_
+        # shutil.rmtree uses its symlink-safe form only if os.open is in these sets.
+        for supported in (os.supports_dir_fd, os.supports_fd, os.supports_follow_symlinks):
+            if os_open in supported:
+                supported.add(os_open_)
+        _installed = True
+
+
+def _state_of(path: str) -> bytes | None:
+    """The file's content hash, from the stat cache when unchanged; None for what is not a
+    regular file (a directory, a device); a missing file has a state of its own."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return _MISSING
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    key = _stat_key(info)
+    known = _digests.get(path)
+    if known is not None and known[0] == key:
+        return known[1]
+    try:
+        state = file_digest(Path(path)) if info.st_size else digest(b"")
+    except (OSError, ValueError):
+        return _MISSING
+    _digests[path] = (key, state)
+    return state
+
+
+def _stat_key(info: os.stat_result) -> tuple:
+    return (info.st_mtime_ns, info.st_size, info.st_ino)
+
+
+def _describe(path: str, state: bytes) -> str:
+    if state == _MISSING:
+        return f"file {path}: missing\n"
+    return f"file {path}: content {state.hex()[:16]}\n"
+
+
+def _excluded(storage_path: Path | None) -> tuple[str | None, tuple[str, ...]]:
+    """The storage file, and the prefixes of what else is never a dependency: its -wal,
+    -shm and blobs, the libraries, the system's pseudo-files."""
+    global _LIBRARY
+    if _LIBRARY is None:  # dependencies.py imports this module: ask it once it is loaded
+        _LIBRARY = _library_roots()
+    if storage_path is None:
+        return None, _LIBRARY
+    own = os.path.abspath(storage_path)
+    return own, (f"{own}-", f"{own}.blobs{os.sep}", *_LIBRARY)
+
+
+def _library_roots() -> tuple[str, ...]:
+    from .dependencies import LIBRARY_ROOTS
+
+    package = str(Path(__file__).resolve().parent.parent) + os.sep
+    prefixes = {os.path.realpath(p) + os.sep for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    # A venv's prefix holds its site-packages; the base prefix holds the standard library.
+    return (*LIBRARY_ROOTS, package, "/proc/", "/sys/", "/dev/", *sorted(prefixes))
+
+

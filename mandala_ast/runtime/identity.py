@@ -1,0 +1,216 @@
+"""Call identity: an op call's named arguments, their content ids, and the call's own ids.
+
+The first step of every memoized call (docs/architecture.md has the ids glossary):
+
+- ``cid``: content id of a value (hashing.py); a call's cid hashes its op version id and
+  the cids of the inputs that make up its identity.
+- call history id: the same, with the value history id of each input compiled code knows the
+  producer of; equal to the cid when it knows none.
+- row id: the call history id together with the deps id (the dependency state the call ran
+  under): the id of the call's row, and what ``storage.df(op)["call"]`` shows.
+- value history id: that of an op output derives from its call's row id and output index
+  (:func:`output_history_id`); a raw value's is its cid.
+
+Nothing here takes the storage's lock: threads hash their arguments at the same time.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .._errors import ValueEncodingError
+from . import renames
+from .hashing import UnhashableError, content_id, digest
+from .refs import InexactRefs, Ref
+
+if TYPE_CHECKING:
+    from .ops import Op
+    from .versions import VersionTracker
+
+__all__ = [
+    "MISSING",
+    "CallIdentity",
+    "HashedInputs",
+    "call_id",
+    "describe",
+    "describe_args",
+    "fast_key",
+    "hash_inputs",
+    "hash_or_explain",
+    "identify",
+    "output_history_id",
+    "output_refs",
+]
+
+#: A cache's "no entry" (None may be a cached result).
+MISSING = object()
+#: Argument types whose Python equality is content equality (floats: see fast_key).
+_FAST_TYPES = frozenset({int, str, bool, type(None), bytes, float})
+#: Types no value of another type in _FAST_TYPES equals (True == 1, 1.0 == 1; "1" != b"1").
+_UNTYPED_KEYS = frozenset({int, str})
+
+#: ``(named arguments, their content ids)``: what hashing a call's inputs gives.
+HashedInputs = tuple[dict[str, Any], dict[str, bytes]]
+
+
+class CallIdentity:
+    """One call's identity: its inputs and their cids, its cid, its call history id, and once
+    the dependency state it runs (or ran) under is known, its deps id and row id.
+
+    >>> call = identify(inc, hash_inputs(inc, (1,), {}, {}), None, tracker)   # doctest: +SKIP
+    >>> call.history_id == call.cid     # no input with a known producer
+    True
+    """
+
+    __slots__ = ("op", "version_id", "bound", "cids", "cid", "history_id", "sources", "exact", "deps_id", "row_id")
+
+    def __init__(
+        self,
+        op: Op,
+        version_id: bytes,
+        bound: dict[str, Any],
+        cids: dict[str, bytes],
+        cid: bytes,
+        history_id: bytes,
+        sources: dict[str, tuple[bytes, int]],
+        exact: bool,
+    ) -> None:
+        self.op, self.version_id, self.bound, self.cids = op, version_id, bound, cids
+        self.cid, self.history_id, self.sources, self.exact = cid, history_id, sources, exact
+        self.deps_id: bytes | None = None
+        self.row_id: bytes | None = None
+
+    def set_state(self, deps_id: bytes) -> None:
+        """The call ran (or was found) under dependency state ``deps_id``: its row id follows."""
+        self.deps_id = deps_id
+        self.row_id = digest(b"row|%s|%s" % (self.history_id, deps_id))
+
+    def describe(self) -> str:
+        return describe(self.bound)
+
+
+def hash_inputs(op: Op, args: tuple, kwargs: dict, aliases: dict[bytes, bytes]) -> HashedInputs:
+    """The call's named arguments and their content ids.
+
+    ``aliases`` maps the id a loaded value hashes to onto the id it was stored under
+    (loading.py's round-trip check): a loaded value passed on unchanged is the stored value.
+    """
+    bound = op.bind(args, kwargs)
+    return bound, input_cids(op, bound, aliases)
+
+
+def input_cids(op: Op, bound: dict[str, Any], aliases: dict[bytes, bytes]) -> dict[str, bytes]:
+    """Content ids of the named arguments the op does not ignore."""
+    try:
+        if not op.ignore:
+            cids = dict(zip(bound, map(content_id, bound.values())))
+        else:
+            cids = {n: content_id(v) for n, v in bound.items() if n not in op.ignore}
+    except UnhashableError:
+        for name, value in bound.items():
+            hash_or_explain(op, f"argument {name!r}", value)
+        raise
+    if aliases:
+        return {name: aliases.get(cid, cid) for name, cid in cids.items()}
+    return cids
+
+
+def identify(op: Op, hashed: HashedInputs, input_refs: dict[str, Ref] | None, versions: VersionTracker) -> CallIdentity:
+    """The identity of a call of ``op`` with ``hashed`` inputs, given the Refs compiled code
+    knows for some of them (None from uncompiled code)."""
+    bound, cids = hashed
+    version_id = versions.version_id(op)  # after hashing: a bad argument leaves no trace
+    ident = op.identity_inputs(cids, versions.defaults(op))
+    renamed = versions.identity_names(op)  # {} unless arguments were renamed (renames.py)
+    if renamed:
+        ident = renames.renamed(ident, renamed)
+    cid = call_id(version_id, ident)
+    # Compiled code knows an argument's history while it holds the same object; the object
+    # may have been changed since (model.fit(...), tags.add(...)): its history then no
+    # longer says what it is, its content does.
+    sources = {n: r.src for n, r in input_refs.items() if cids.get(n) == r.cid} if input_refs else {}
+    exact = input_refs is not None and type(input_refs) is not InexactRefs
+    if not sources:
+        return CallIdentity(op, version_id, bound, cids, cid, cid, sources, exact)
+    # An argument left at its default is not part of the content key, but its history is:
+    # g(inc(1)) and g(dec(3)) are different calls even when both pass the default 2.
+    histories = dict(ident)
+    histories.update((renamed.get(name, name), input_refs[name].hid) for name in sources)  # type: ignore[index]
+    return CallIdentity(op, version_id, bound, cids, cid, call_id(version_id, histories), sources, exact)
+
+
+def call_id(version_id: bytes, ids: dict[str, bytes]) -> bytes:
+    """A call's cid (given its inputs' cids) or history id (given their history ids).
+
+    >>> call_id(b"v", {"x": b"1"}) == call_id(b"v", {"x": b"1"}) != call_id(b"v", {"y": b"1"})
+    True
+    """
+    parts = [version_id]
+    for name in sorted(ids):
+        parts += (name.encode(), b"\0", ids[name])
+    return digest(b"".join(parts))
+
+
+def fast_key(op: Op, args: tuple) -> tuple | None:
+    """A dict key for calls with scalar positional arguments, or None.
+
+    Python's equality conflates 1, 1.0 and True, so the key carries each argument's type;
+    0.0 == -0.0 share a hash, so zero floats (and anything equal to them) take the slow path.
+    """
+    types = tuple(map(type, args))
+    if not _FAST_TYPES.issuperset(types) or 0.0 in args:
+        return None
+    # The op object (its serial), not its version id: a redefinition with a new default value
+    # (a notebook cell run again) keeps the version but is not the same call. Ints and strs
+    # equal only their own kind, so their key needs no types: a key of plain numbers and
+    # strings is one the garbage collector stops visiting (type objects would keep it in).
+    if _UNTYPED_KEYS.issuperset(types):
+        return (op.serial, args)
+    return (op.serial, args, types)
+
+
+def output_refs(row_id: bytes, outputs: tuple) -> tuple[Ref, ...]:
+    """Refs to a call's outputs, from its ``(cid, value)`` pairs."""
+    return tuple(
+        Ref(value, cid, output_history_id(row_id, i), (row_id, i)) for i, (cid, value) in enumerate(outputs)
+    )
+
+
+def output_history_id(row_id: bytes, index: int) -> bytes:
+    """The value history id of output ``index`` of the call whose row id is ``row_id``."""
+    return digest(b"out|%s|%d" % (row_id, index))
+
+
+def hash_or_explain(op: Op, what: str, value: Any) -> bytes:
+    """``value``'s cid, or a ValueEncodingError naming the op and ``what`` it is."""
+    try:
+        return content_id(value)
+    except UnhashableError as exc:
+        raise ValueEncodingError(f"op {op.name}, {what}: {exc}") from exc
+
+
+def describe(bound: dict[str, Any]) -> str:
+    """``name=value, ...`` with each value's repr cut short, for messages.
+
+    >>> describe({"x": 1, "s": "a" * 50})
+    "x=1, s='aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+    """
+    return ", ".join(f"{k}={_short_repr(v)}" for k, v in bound.items())
+
+
+def describe_args(op: Op, args: tuple, kwargs: dict) -> str:
+    """:func:`describe` of a call's arguments; ``...`` when they do not fit the op."""
+    try:
+        bound = op.bind(args, kwargs)
+    except Exception:  # only a description
+        return "..."
+    return describe(bound)
+
+
+def _short_repr(value: Any) -> str:
+    try:
+        return f"{value!r:.40}"
+    except RecursionError:  # nested too deeply for repr: reprlib stops after a few levels
+        import reprlib
+
+        return reprlib.repr(value)

@@ -1,0 +1,235 @@
+"""Loading: a value's cid to the value, from memory, the buffered rows, or the file.
+
+The last step of a memoized call. A :class:`ValueLoader` also keeps what this process knows
+about values: decoded immutable ones, small ones prefetched with their calls, which cids
+are in the file, and which are buffered for the next commit. It checks that pickled outputs
+hash back to their stored ids, and repairs value files found corrupt.
+"""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._errors import CorruptValueError, MandalaRepairWarning
+from . import codecs, structures, transient
+from .blobs import BlobFault
+from .hashing import UnhashableError, content_id
+from .integrity import describe_producer
+from .stacklevel import user_stacklevel
+
+if TYPE_CHECKING:
+    from .blobs import BlobDir
+    from .store import SQLiteStore
+
+__all__ = ["IMMUTABLE", "MissingValueError", "ValueLoader", "corrupt_for_call"]
+
+#: Decoded values of these types are shared between hits: they cannot be mutated.
+IMMUTABLE = frozenset({type(None), bool, int, float, complex, str, bytes})
+_MISSING = object()
+
+
+class MissingValueError(LookupError):
+    """A value the storage should hold is not in the file (deleted meanwhile)."""
+
+
+class ValueLoader:
+    """Values by cid for one storage; ``where`` names the storage in messages.
+
+    >>> loader = ValueLoader(store, None, "Storage(':memory:')")   # doctest: +SKIP
+    >>> loader.load(content_id(1))                                 # doctest: +SKIP
+    1
+    """
+
+    def __init__(self, store: SQLiteStore, blobs: BlobDir | None, where: str) -> None:
+        self.store, self.blobs, self.where = store, blobs, where
+        self.values: dict[bytes, Any] = {}  # cid -> decoded immutable value
+        self.unflushed: dict[bytes, codecs.EncodedValue] = {}  # cid -> value not yet committed
+        self.stored: set[bytes] = set()  # cids known to be in the file (skip re-encoding)
+        self.inline: dict[bytes, tuple[Any, bytes]] = {}  # cid -> (codec, data) of a small prefetched value
+        # An output unpickled here may hash to another id than the one it was stored under (see
+        # check_round_trips): that id -> the stored one. Pickled outputs loaded since the last
+        # check, and those checked (each is checked once).
+        self.aliases: dict[bytes, bytes] = {}
+        self.unchecked: set[bytes] = set()
+        self.checked: set[bytes] = set()
+
+    def load(self, cid: bytes, output: bool = False) -> Any:
+        """The value of ``cid``; ``output``: it is returned to a run block, which may pass it
+        on, so a pickled one is checked at the next miss (see :meth:`check_round_trips`)."""
+        value = self.values.get(cid, _MISSING)
+        if value is not _MISSING:
+            return value
+        codec, data, external = self.find_value(cid)
+        if output and codec == "pickle" and cid not in self.checked:
+            self.unchecked.add(cid)
+        value = self.decode(cid, codec, data, external)
+        if cid not in self.unflushed:
+            self.remember(cid, value)
+        return value
+
+    def load_output(self, cid: bytes) -> Any:
+        """:meth:`load` of an output returned to a run block (tables and queries skip the check).
+        The output of a transient op has no stored value: TransientValue (transient.py)."""
+        value = self.load(cid, True)
+        if value is transient.NOT_STORED:
+            raise transient.TransientValue(cid)
+        return value
+
+    def find_value(self, cid: bytes) -> tuple[str, Any, int]:
+        """``(codec, data, external)`` of a value: buffered, prefetched, or in the file."""
+        pending = self.unflushed.get(cid)
+        if pending is not None:
+            return pending.codec, pending.data, 0
+        inline = self.inline.get(cid)
+        if inline is not None:
+            return (*inline, 0)
+        row = self.store.find_value(cid)
+        if row is None:
+            raise MissingValueError(f"value {cid.hex()} is missing from {self.where}")
+        return row
+
+    def decode(self, cid: bytes, codec: str, data: bytes | None, external: int) -> Any:
+        """The value of a stored row ``(codec, data, external)`` of ``cid``.
+
+        >>> loader.decode(cid, *store.find_value(cid))     # doctest: +SKIP
+        """
+        if external:  # data: the digest of the file's bytes (blobs.py), None in older files
+            return self._decode_file(cid, codec, data)
+        assert data is not None  # only a value file's row may hold no data
+        if codec in codecs.STRUCTURE_CODECS:  # MList/MDict/MSet: load the elements too
+            return structures.decode(codec, data, self.load_many)
+        return codecs.decode(codec, data)
+
+    def decode_values(self, cids: list[bytes]) -> dict[bytes, Any]:
+        """The stored values of ``cids`` in one query per chunk; missing ones are left out."""
+        found = self.store.find_values(cids)
+        return {cid: self.decode(cid, codec, data, external) for cid, (codec, data, external) in found.items()}
+
+    def load_many(self, cids: list[bytes]) -> list[Any]:
+        """Values of ``cids`` (a structure's elements): those not in memory in one query per
+        chunk, not one per value."""
+        memory = (self.values, self.unflushed, self.inline)
+        wanted = [cid for cid in dict.fromkeys(cids) if not any(cid in m for m in memory)]
+        rows = self.store.find_values(wanted) if wanted else {}
+        values = []
+        for cid in cids:
+            row = rows.get(cid)
+            if row is None or cid in self.values:  # in memory, or decoded once already
+                values.append(self.load(cid))
+            else:  # decoded per occurrence: equal mutable elements must not be one object
+                values.append(self.decode(cid, *row))
+                self.remember(cid, values[-1])
+        return values
+
+    def remember(self, cid: bytes, value: Any) -> None:
+        """``cid`` is in the file; an immutable ``value`` is kept to be shared."""
+        self.stored.add(cid)
+        if type(value) in IMMUTABLE:
+            self.values[cid] = value
+
+    def remember_outputs(self, outputs: list[tuple]) -> tuple[bytes, ...]:
+        """Keep the small values found with a stored call's outputs ``[(cid, codec, data)]``
+        (data None when not small); returns the output cids."""
+        for cid, codec, data in outputs:
+            if data is None or cid in self.values:
+                continue
+            if codec == "json" or codec == "bytes":  # immutable: decoded once, kept
+                self.remember(cid, codecs.decode(codec, data))
+            else:  # mutable: decoded per load anyway, so not here too
+                self.stored.add(cid)
+                self.inline[cid] = (codec, data)
+        return tuple(cid for cid, _, _ in outputs)
+
+    def forget(self) -> None:
+        """Forget what the file holds (after a deletion); buffered values stay."""
+        for cache in (self.values, self.stored, self.inline):
+            cache.clear()
+
+    def check_round_trips(self) -> bool:
+        """Hash the outputs unpickled since the last check as they were loaded; True if one
+        hashes to another id than its stored one (then remembered as an alias of it).
+
+        Hashing is canonical, yet a class may rebuild state when unpickled that differs from the
+        state it pickled (a cache, the loading process's id): without the alias, a value loaded
+        and passed on unchanged would be a new argument. The alias is content-based, so a value
+        changed after loading hashes to neither id. It costs one more decode and hash per
+        pickled value loaded, paid at the first miss after loading (never on a hit), once per
+        value and process; nothing is stored.
+        """
+        unchecked, self.unchecked = self.unchecked, set()
+        found = False
+        for cid in unchecked - self.checked:
+            self.checked.add(cid)
+            try:
+                loaded = content_id(self.decode(cid, *self.find_value(cid)))
+            except (MissingValueError, UnhashableError):
+                continue  # deleted meanwhile, or not hashable: cannot be passed as an argument
+            if loaded != cid:
+                self.aliases[loaded] = cid
+                found = True
+        return found
+
+    def repair(self, out_cids: tuple[bytes, ...], fresh: dict[bytes, codecs.EncodedValue], shown: str) -> tuple:
+        """The outputs ``out_cids`` of the call ``shown``, computed again as ``fresh`` (cid ->
+        encoded value), once every corrupt value file among them is rewritten from it."""
+        repaired: set[bytes] = set()
+        while True:
+            try:
+                return tuple(map(self.load, out_cids))
+            except CorruptValueError as again:
+                encoded = fresh.get(again.cid)
+                if encoded is None or again.cid in repaired:
+                    why = ("computing it again gave another value (the op is not deterministic): delete "
+                           "the call with storage.delete_calls() to store the new one")
+                    raise corrupt_for_call(again, shown, why) from again
+                self._rewrite(again, encoded, shown)
+                repaired.add(again.cid)
+
+    def _rewrite(self, error: CorruptValueError, encoded: codecs.EncodedValue, shown: str) -> None:
+        file_digest = self.blobs.rewrite(error.cid, encoded.data)  # type: ignore[union-attr]
+        self.store.record_file_digest(error.cid, file_digest, len(encoded.data))
+        warnings.warn(
+            f"value {error.cid.hex()[:12]} of {shown} was corrupt ({error.problem}): computed the call "
+            f"again and rewrote {error.path}",
+            MandalaRepairWarning,
+            stacklevel=user_stacklevel(),
+        )
+
+    def _decode_file(self, cid: bytes, codec: str, file_digest: bytes | None) -> Any:
+        """A value stored as a file, checked against the digest recorded when it was stored."""
+        blobs = self.blobs
+        assert blobs is not None  # only a file storage has external values
+        try:
+            if codecs.maps_file(codec):  # memory-mapped: checked in place, not read into memory
+                return codecs.decode_file(codec, blobs.check(cid, file_digest))
+            data = blobs.read(cid, file_digest)
+        except BlobFault as fault:
+            raise self._corrupt(cid, fault.path, fault.problem) from None
+        try:
+            return codecs.decode(codec, data)
+        except (pickle.UnpicklingError, EOFError, ValueError) as exc:
+            if file_digest is not None:  # the bytes are those stored: not a corruption
+                raise
+            problem = f"it cannot be decoded ({type(exc).__name__}: {exc})"
+            raise self._corrupt(cid, blobs.path(cid), problem) from exc
+
+    def _corrupt(self, cid: bytes, path: Path, problem: str) -> CorruptValueError:
+        call = describe_producer(self.store.conn, cid)
+        made = f" (computed by {call})" if call else ""
+        return CorruptValueError(
+            f"value {cid.hex()[:12]}{made} is corrupt: {problem} ({path}). Calling the op in a run "
+            "block computes it again and rewrites the file; storage.verify() checks every file.",
+            cid=cid, path=path, call=call, problem=problem,
+        )
+
+
+def corrupt_for_call(error: CorruptValueError, shown: str, why: str) -> CorruptValueError:
+    """``error`` naming the call ``shown`` being made, and ``why`` it was not repaired."""
+    return CorruptValueError(
+        f"value {error.cid.hex()[:12]}, output of {shown}, is corrupt: {error.problem} ({error.path}); {why}. "
+        "storage.verify() checks every file.",
+        cid=error.cid, path=error.path, call=shown, problem=error.problem,
+    )

@@ -1,0 +1,276 @@
+"""The call pipeline: one op call through identity, lookup, execution, recording and loading.
+
+``Storage``'s call methods answer warm hits themselves and hand everything else to
+:meth:`CallPipeline.call_and_load`, which runs the steps in order:
+
+1. identity.py: the call's ids, from its hashed inputs (hashed before the lock is taken);
+2. lookup.py: a stored call valid for today's code, by history then by content;
+3. on a miss, execution.py runs the body (waiting first for another thread computing the
+   same call), and recording.py buffers its rows; found by content under a new history, the
+   call is recorded without running;
+4. loading.py: the outputs' values (corrupt value files are repaired by computing again).
+
+The pipeline also owns what must stay consistent across those steps: the storage's lock,
+the calls being computed by other threads, commits, and forgetting what the file held after
+deletions.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._errors import CorruptValueError, NewCallError, ReadOnlyStorageError, StorageFullError
+from . import transient
+from .deletion_watch import DeletionWatch
+from .execution import plain_data, run_body
+from .identity import CallIdentity, HashedInputs, describe_args, hash_inputs, identify
+from .integrity import damage_as_error, damaged_error, is_damage
+from .loading import IMMUTABLE, MissingValueError, ValueLoader, corrupt_for_call
+from .lookup import CallIndex, Found
+from .pointers import unwrap as unwrap_pointers
+from .recording import Recorder, UnstoredOutputs, encode_outputs, encoded_outputs
+
+if TYPE_CHECKING:
+    from .blobs import BlobDir
+    from .blocks import RunBlock
+    from .ops import Op
+    from .refs import Ref
+    from .store import SQLiteStore
+    from .versions import VersionTracker
+
+__all__ = ["CallPipeline", "Called"]
+
+#: ``(row id, outputs, deps id)``: outputs are values, or ``(cid, value)`` pairs with refs.
+Called = tuple[Any, tuple, Any]
+
+
+class CallPipeline:
+    """The memoization engine of one storage (``Storage`` is its public face).
+
+    >>> engine = CallPipeline(path, store, tracker, blobs, "Storage('run.db')")   # doctest: +SKIP
+    >>> engine.call_and_load(inc, (1,), {}, None, block, hashed, True)[1]          # doctest: +SKIP
+    (2,)
+    """
+
+    def __init__(
+        self, path: Path | None, store: SQLiteStore, versions: VersionTracker, blobs: BlobDir | None, where: str
+    ) -> None:
+        self.path, self.store, self.versions, self.blobs = path, store, versions, blobs
+        self.loader = ValueLoader(store, blobs, where)
+        self.index = CallIndex(store, versions, self.loader)
+        self.recorder = Recorder(store, blobs, self.loader, self.index)
+        self.deletions = DeletionWatch(store, blobs, self.loader.unflushed)
+        # Threads share the storage: its caches, buffered rows and connection. Lookups,
+        # records and commits hold this lock; an op's body runs without it, and a warm hit
+        # needs none: one dict read, atomic under the GIL.
+        self.lock = store.lock
+        # Calls being computed (their cids, by thread): another thread that misses on one
+        # waits for it instead of computing it too; woken when any of them ends.
+        self._computing: dict[bytes, int] = {}
+        self._computed = threading.Condition(self.lock)
+        self._waiting = 0  # threads waiting on _computed: no notify (~0.3 µs) when none
+        self._forgotten = 0  # times what the file holds was forgotten (see _execute)
+        self._recomputed = transient.Recomputed()  # outputs of transient ops, computed again
+
+    # -- one call ----------------------------------------------------------------------------
+
+    def call_and_load(
+        self,
+        op: Op,
+        args: tuple,
+        kwargs: dict,
+        input_refs: dict[str, Ref] | None,
+        block: RunBlock,
+        hashed: HashedInputs,
+        new_calls_allowed: bool,
+    ) -> Called:
+        """The call, stored or computed now, then its outputs' values: plain, or ``(cid,
+        value)`` pairs when ``input_refs`` is given. Holds the lock (taken by the caller)."""
+        try:
+            return self._call_then_load(op, args, kwargs, input_refs, block, hashed, new_calls_allowed)
+        except sqlite3.DatabaseError as exc:  # a try costs nothing until it catches (3.11+)
+            if not is_damage(exc):
+                raise
+            raise damaged_error(self.path, exc, f"looking up a call of op {op.name}") from exc
+        except MissingValueError:
+            # A value deleted since this call found it: by another Storage (checked only at
+            # block entry and commit), or by this one in another thread while the call ran (a
+            # commit then drops the call). Catch up and look it up again, once.
+            self.deletions.changed()  # this is the catching up: nothing left to report
+            self.catch_up_with_deletions()
+            return self._call_then_load(op, args, kwargs, input_refs, block, hashed, new_calls_allowed)
+
+    def _call_then_load(self, op, args, kwargs, input_refs, block, hashed, new_calls_allowed) -> Called:
+        try:
+            row_id, out_cids, deps_id = self._call(op, args, kwargs, input_refs, block, hashed, new_calls_allowed)
+        except UnstoredOutputs as unstored:  # computed, not storable: the block still gets them
+            return unstored.handed_back(input_refs is not None)
+        try:
+            values = tuple(map(self.loader.load_output, out_cids))
+        except CorruptValueError as error:
+            values = self._repair(op, args, kwargs, out_cids, new_calls_allowed, error)
+        except transient.TransientValue:  # not stored: computed again (transient.py)
+            values = self._recomputed.outputs(op, args, kwargs, out_cids)
+        return row_id, values if input_refs is None else tuple(zip(out_cids, values)), deps_id
+
+    def _call(self, op, args, kwargs, input_refs, block, hashed, new_calls_allowed) -> tuple[bytes, tuple[bytes, ...], bytes]:
+        """``(row id, output cids, deps_id)`` of the call, stored or computed now."""
+        # Lookup is by history, then by content; only a miss on both executes.
+        call = identify(op, hashed, input_refs, self.versions)
+        found = self.index.find(call)
+        if found is None and self.loader.unchecked and self.loader.check_round_trips():
+            # an argument may be a loaded value: hashed again, it is known by its stored id
+            call = identify(op, hash_inputs(op, args, kwargs, self.loader.aliases), input_refs, self.versions)
+            found = self.index.find(call)
+        if found is None and self._computing:
+            found = self._wait_for_others(call)
+        if found is not None:
+            return self._found(call, found)
+        self._check_may_compute(call, new_calls_allowed)
+        self._computing[call.cid] = threading.get_ident()
+        try:
+            out_cids = self._execute(call, args, kwargs, block)
+        finally:
+            del self._computing[call.cid]
+            if self._waiting:
+                self._computed.notify_all()
+        return call.row_id, out_cids, call.deps_id  # type: ignore[return-value]
+
+    def _found(self, call: CallIdentity, found: Found) -> tuple[bytes, tuple[bytes, ...], bytes]:
+        row_id, out_cids, deps_id, same_history = found
+        # Same content, new history: record it, don't execute (a read-only file keeps its
+        # histories).
+        if not same_history and not self.store.read_only:
+            call.set_state(deps_id)
+            self.recorder.record(call, out_cids, None, 0.0)
+            row_id = call.row_id  # type: ignore[assignment]
+        return row_id, out_cids, deps_id
+
+    def _check_may_compute(self, call: CallIdentity, new_calls_allowed: bool) -> None:
+        op = call.op
+        if not new_calls_allowed:
+            raise NewCallError(
+                f"op {op.name} has no stored call for ({call.describe()}) and new calls are not allowed"
+            )
+        if self.store.read_only:
+            raise ReadOnlyStorageError(
+                f"op {op.name} has no stored call for ({call.describe()}) and {self.path} is "
+                "read-only (its file, directory or mount cannot be written)"
+            )
+        self.versions.check_may_compute(op)
+
+    def _wait_for_others(self, call: CallIdentity) -> Found | None:
+        """A miss: while another thread computes the same content, wait for it and look again
+        (it may fail: then this thread computes). Waiting releases the storage lock."""
+        found = None
+        while found is None:
+            owner = self._computing.get(call.cid)
+            if owner is None or owner == threading.get_ident():  # a recursive call: as before
+                return None
+            self._waiting += 1
+            try:
+                self._computed.wait()
+            finally:
+                self._waiting -= 1
+            found = self.index.find(call)
+        return found
+
+    def _execute(self, call: CallIdentity, args: tuple, kwargs: dict, block: RunBlock) -> tuple[bytes, ...]:
+        op = call.op
+        # Encode new argument values before the body runs: an op that mutates its argument
+        # must not store the mutated value under the original's content id.
+        inputs = self.recorder.encode_new_inputs(call)
+        traced = self.versions.may_run_user_code(op) or not plain_data(call.bound.values())
+        forgotten = self._forgotten
+        result, ran, op_calls, duration, files = run_body(op, args, kwargs, traced, block, self.lock, self.path)
+        call.set_state(self.versions.dependency_state(op, ran, op_calls, files))
+        outputs = op.split_outputs(result)
+        out_cids, encoded = encode_outputs(call, outputs)
+        if op.transient:  # handed back to the block, which cannot load them (not stored)
+            self._recomputed.computed(out_cids, outputs)
+        self.recorder.record(call, out_cids, encoded, duration, inputs)
+        if forgotten != self._forgotten:
+            # Another thread deleted (or a failed commit dropped) stored values while the body
+            # ran: the inputs taken for stored before it may be gone. Check at the next commit.
+            self.deletions.recheck()
+        values = self.loader.values
+        for cid, value in zip(out_cids, outputs):
+            if type(value) in IMMUTABLE:
+                values[cid] = value
+        if self.recorder.flush_due():
+            self.commit()
+        return out_cids
+
+    def _repair(self, op: Op, args: tuple, kwargs: dict, out_cids, new_calls_allowed: bool, error) -> tuple:
+        """The outputs of a stored call one of whose values is corrupt, once the call is
+        computed again and every corrupt value file it can restore is rewritten."""
+        shown = f"{op.name}({describe_args(op, args, kwargs)})"
+        if not new_calls_allowed:
+            raise corrupt_for_call(error, shown, "new calls are not allowed here, so it is not computed again") from error
+        self.versions.check_may_compute(op)
+        args, kwargs = unwrap_pointers(args, kwargs)  # the body gets what pointers point to
+        fresh = encoded_outputs(op, op.split_outputs(op.fn(*args, **kwargs)))
+        return self.loader.repair(out_cids, fresh, shown)
+
+    # -- the file ----------------------------------------------------------------------------
+
+    def commit(self) -> None:
+        """Write buffered calls to the file."""
+        with self.lock:
+            try:
+                self.store.flush(self.deletions.before_flush)
+            except StorageFullError:
+                self._drop_unwritten_calls()
+                raise
+            except sqlite3.DatabaseError as exc:
+                if not is_damage(exc):
+                    raise
+                raise damaged_error(self.path, exc, "committing") from exc
+            self.recorder.flushed()
+            if self.deletions.noticed():  # deleted elsewhere: what we remember may be gone
+                self.forget_stored()
+
+    def enter_block(self) -> None:
+        """At block entry: notice code changed since the last block and deletions made by
+        other storages."""
+        with self.lock, damage_as_error(self.path, "entering a block"):
+            self.refresh_versions()
+            if self.deletions.changed():  # another Storage deleted calls or values
+                self.catch_up_with_deletions()
+
+    def refresh_versions(self) -> None:
+        """Notice code redefined since (a reload, a notebook cell): forget lookups made under
+        the old code."""
+        if self.versions.refresh():
+            self.index.forget()
+
+    def catch_up_with_deletions(self) -> None:
+        """Commit what this block buffered (dropping what refers to deleted rows), then
+        forget what the file held: forgetting first would compute the buffered calls again."""
+        self.commit()
+        self.forget_stored()
+
+    def forget_stored(self) -> None:
+        """Drop every in-memory record of what the file holds: after a deletion, none of it
+        may be served (or assumed stored) again. (Buffered values are not a record of the file
+        but the values of buffered rows; deletion_watch.py checks those at the next commit.)"""
+        self.index.forget()
+        self.loader.forget()
+        self._forgotten += 1
+
+    def after_own_deletion(self) -> None:
+        """This storage deleted calls or values: nothing for the deletion watch to report,
+        and nothing remembered of the file may be served again."""
+        self.deletions.own_deletion()
+        self.forget_stored()
+
+    def _drop_unwritten_calls(self) -> None:
+        """After a commit failed for lack of space: forget the calls it held, as if never
+        computed (the next block computes them again), and everything remembered about the
+        file. The rows describing ops and versions stay buffered for the next commit."""
+        self.store.drop_call_rows()
+        self.loader.unflushed.clear()
+        self.forget_stored()

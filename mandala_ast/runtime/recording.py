@@ -1,0 +1,307 @@
+"""Recording: one executed (or newly found) call to buffered rows, and its values to rows or files.
+
+The step after a miss executed (or after a call found by content under a new history):
+:meth:`Recorder.record` buffers the call's rows in the store's flat buffers (store.py), all
+or none; ``Storage.commit`` writes them. Values of 1 MiB and more go to files beside the
+database (blobs.py) as they are buffered; MList/MDict/MSet values are recorded element by
+element with an ``__item__`` call per output element (structures.py).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from .._errors import MandalaUnstoredWarning, ValueEncodingError
+from . import codecs, structures, transient
+from .hashing import content_id, digest
+from .identity import hash_or_explain
+from .loading import MissingValueError
+from .packing import pack_outputs
+from .stacklevel import user_stacklevel
+from .store import FIELDS, full_disk_error
+from .structures import EncodedStructure
+
+if TYPE_CHECKING:
+    from .blobs import BlobDir
+    from .identity import CallIdentity
+    from .loading import ValueLoader
+    from .lookup import CallIndex
+    from .ops import Op
+    from .store import SQLiteStore
+
+__all__ = [
+    "BLOB_BYTES",
+    "FLUSH_EVERY_CALLS",
+    "FLUSH_EVERY_SECONDS",
+    "Recorder",
+    "UnstoredOutputs",
+    "encode_or_explain",
+    "encode_outputs",
+    "encoded_outputs",
+]
+
+#: Values at least this large are stored as files beside the database.
+BLOB_BYTES = 1 << 20
+#: Inside long blocks, buffered calls are committed at least this often.
+FLUSH_EVERY_CALLS = 10_000
+FLUSH_EVERY_SECONDS = 5.0
+_NO_SOURCE = (None, None)
+
+
+class Recorder:
+    """Buffers calls and values for one storage.
+
+    >>> recorder.record(call, out_cids, encoded, duration)      # doctest: +SKIP
+    >>> recorder.flush_due()                                   # doctest: +SKIP
+    False
+    """
+
+    def __init__(self, store: SQLiteStore, blobs: BlobDir | None, loader: ValueLoader, index: CallIndex) -> None:
+        self.store, self.blobs, self.loader, self.index = store, blobs, loader, index
+        self.item_op_added = False  # the __item__ op's rows, buffered once (structures.py)
+        self.last_flush = time.monotonic()
+
+    def record(
+        self,
+        call: CallIdentity,
+        out_cids: tuple[bytes, ...],
+        encoded: list | None,
+        duration: float,
+        inputs: dict[bytes, codecs.EncodedValue] | None = None,
+    ) -> None:
+        """Buffer the rows of one call, all or none. ``encoded``: the outputs, None when already
+        stored; ``inputs``: argument values encoded before the body ran (else encoded now).
+
+        Writing a value's blob file may fail (a full disk), and a call's input rows buffered
+        without its call row would break every later commit. So the values are buffered first
+        and dropped again on failure; then the call's rows, which cannot fail. Structures write
+        their elements' files among their rows: there, every table's buffer is rolled back.
+        """
+        if inputs is None:
+            inputs = self.encode_new_inputs(call)
+        structured = call.op.has_structures  # one attribute test: plain ops pay nothing more
+        marks: tuple | int
+        if structured:
+            marks = (self.store.buffer_marks(), self.item_op_added)
+        else:
+            marks = len(self.store.rows["vals"])
+        try:
+            for cid, value in inputs.items():
+                self._buffer_encoded(cid, value)
+            if encoded is not None:
+                for cid, value in zip(out_cids, encoded):
+                    self._buffer_encoded(cid, value)
+            if structured:
+                self._buffer_rows(call, out_cids, encoded, duration)
+                self._record_structures(call, out_cids, encoded, inputs)
+        except BaseException:  # nothing of the call stays buffered (a full disk: nothing to commit)
+            self._unbuffer(marks)
+            raise
+        if not structured:
+            self._buffer_rows(call, out_cids, encoded, duration)
+        self.index.add(call, out_cids)
+
+    def encode_new_inputs(self, call: CallIdentity) -> dict[bytes, codecs.EncodedValue]:
+        """The call's argument values not yet stored nor buffered, encoded, by cid."""
+        kinds = call.op.structure_inputs  # {} unless arguments are MList/MDict/MSet
+        stored, unflushed = self.loader.stored, self.loader.unflushed
+        return {
+            cid: encode_or_explain(call.op, f"argument {name!r}", call.bound[name], kinds.get(name))
+            for name, cid in call.cids.items()
+            if cid not in stored and cid not in unflushed
+        }
+
+    def flush_due(self) -> bool:
+        """Whether enough calls are buffered, or enough time passed, to commit now."""
+        return (
+            len(self.store.rows["calls"]) >= FLUSH_EVERY_CALLS * FIELDS["calls"]
+            or time.monotonic() - self.last_flush > FLUSH_EVERY_SECONDS
+        )
+
+    def flushed(self) -> None:
+        """The buffered rows were committed: their values are in the file now."""
+        self.loader.stored.update(self.loader.unflushed)
+        self.loader.unflushed.clear()
+        self.last_flush = time.monotonic()
+
+    def _unbuffer(self, marks: tuple | int) -> None:
+        """Drop what was buffered since ``marks``: the vals table's length, or every table's
+        (and whether the __item__ op's rows were buffered)."""
+        if type(marks) is int:
+            values = self.store.rows["vals"]
+            dropped = values[marks :: FIELDS["vals"]]
+            del values[marks:]
+        else:
+            dropped = self.store.truncate_buffers(marks[0])  # type: ignore[index]
+            self.item_op_added = marks[1]  # type: ignore[index]
+        for cid in dropped:
+            self.loader.unflushed.pop(cid, None)
+
+    def _buffer_rows(self, call: CallIdentity, out_cids: tuple[bytes, ...], encoded: list | None, duration: float) -> None:
+        rows, row_id = self.store.rows, call.row_id
+        # Flat buffers (store.py): each row tuple is freed as soon as its fields are appended.
+        # The file's columns keep their first names: hid is the row id, lkey the history id.
+        sources, buffered = call.sources, rows["inputs"]
+        if sources:
+            for name, cid in call.cids.items():
+                buffered += (row_id, name, cid, *sources.get(name, _NO_SOURCE))
+        else:
+            for name, cid in call.cids.items():
+                buffered += (row_id, name, cid, None, None)
+        buffered = rows["outputs"]
+        for i, cid in enumerate(out_cids):
+            buffered += (row_id, i, cid)
+        packed = pack_outputs(out_cids, encoded)
+        now, exact = time.time(), int(call.exact)
+        rows["calls"] += (row_id, call.history_id, call.cid, call.version_id, call.deps_id, now, duration, exact, packed)
+
+    def _buffer_encoded(self, cid: bytes, encoded: codecs.EncodedValue) -> None:
+        unflushed = self.loader.unflushed
+        if cid in self.loader.stored or cid in unflushed:
+            return
+        data, external = encoded.data, 0
+        # A structure's row (element ids) stays in the file: gc reads it to keep its elements.
+        large = len(data) >= BLOB_BYTES and encoded.codec not in codecs.STRUCTURE_CODECS
+        if self.blobs is not None and large:
+            # The row records the file's digest, which every load checks (blobs.py).
+            data, external = self._write_blob(self.blobs, cid, data), 1
+        self.store.rows["vals"] += (cid, encoded.codec, data, len(encoded.data), external)
+        unflushed[cid] = encoded
+
+    def _write_blob(self, blobs: BlobDir, cid: bytes, data: bytes) -> bytes:
+        """Write a value's file; returns the digest of its bytes."""
+        try:
+            return blobs.write(cid, data)
+        except OSError as exc:
+            full = full_disk_error(exc, blobs.path(cid))
+            if full is None:
+                raise
+            raise full from exc
+
+    def _record_structures(self, call: CallIdentity, out_cids: tuple[bytes, ...], encoded: list | None, inputs: dict) -> None:
+        """Elements of MList/MDict/MSet arguments and outputs as values of their own, and an
+        ``__item__`` call per output element, each time the call is recorded (structures.py)."""
+        op = call.op
+        for name in op.structure_inputs:
+            value = inputs.get(call.cids.get(name))
+            if type(value) is EncodedStructure:
+                self._buffer_elements(value)
+        for index, kind in op.structure_outputs.items():
+            value = encoded[index] if encoded is not None else None
+            if type(value) is not EncodedStructure:  # recorded again: from the file
+                value = self._stored_structure(out_cids[index], kind, op.name)
+            if value is not None:
+                self._record_items(call, index, out_cids[index], value)
+
+    def _record_items(self, call: CallIdentity, index: int, struct_cid: bytes, structure: EncodedStructure) -> None:
+        """Buffer one ``__item__`` call per element of output ``index`` (structures.py)."""
+        rows, row_id = self.store.rows, call.row_id
+        assert row_id is not None  # recorded calls have run (or been found): their state is set
+        now = time.time()
+        if not self.item_op_added:
+            for table, row in structures.item_op_rows(now).items():
+                rows[table] += row
+            self.item_op_added = True
+        self._buffer_elements(structure)
+        for key_cid, key, cid, element in structure.items():
+            if key is not None:
+                self._buffer_encoded(key_cid, key)
+            packed = pack_outputs((cid,), (element,))
+            item = structures.item_call(row_id, index, struct_cid, key_cid, cid, packed, call.exact, now)
+            for table, row in item:
+                rows[table] += row
+
+    def _buffer_elements(self, structure: EncodedStructure) -> None:
+        for cid, element in structure.elements.items():
+            self._buffer_encoded(cid, element)
+
+    def _stored_structure(self, cid: bytes, kind: str, op_name: str) -> EncodedStructure | None:
+        """The EncodedStructure of a stored output; None for a dict stored whole."""
+        pending = self.loader.unflushed.get(cid)
+        if type(pending) is EncodedStructure:
+            return pending
+        row = (pending.codec, pending.data) if pending else self.store.find_value(cid)
+        if row is None:  # deleted by another Storage since this block found the call
+            raise MissingValueError(f"value {cid.hex()} is missing from {self.loader.where}")
+        codec, data = row[:2]
+        if codec in codecs.STRUCTURE_CODECS:
+            return structures.parse(codec, data)
+        # Stored whole (a plain op stored the same content first): store its elements now.
+        value = structures.encode(kind, self.loader.load(cid), op_name)
+        return value if type(value) is EncodedStructure else None
+
+
+class UnstoredOutputs(Exception):
+    """A computed call whose outputs cannot be hashed or stored: nothing of it is recorded,
+    and the block gets the outputs anyway (with one warning), rather than losing the work."""
+
+    def __init__(self, call: CallIdentity, outputs: tuple, error: ValueEncodingError) -> None:
+        super().__init__(str(error))
+        self.call, self.outputs, self.error = call, outputs, error
+
+    def handed_back(self, with_refs: bool) -> tuple[Any, tuple, Any]:
+        """``(row id, outputs, deps id)`` as a found call would give them, after the warning."""
+        warnings.warn(
+            f"{self.error}; it is returned without being stored, so the call is computed again next time",
+            MandalaUnstoredWarning,
+            stacklevel=user_stacklevel(),
+        )
+        if not with_refs:
+            return self.call.row_id, self.outputs, self.call.deps_id
+        # Ids no value has: an op this output is passed to is keyed by the value's content.
+        ids = [digest(os.urandom(32)) for _ in self.outputs]
+        return self.call.row_id, tuple(zip(ids, self.outputs)), self.call.deps_id
+
+
+def encode_outputs(call: CallIdentity, outputs: tuple) -> tuple[tuple[bytes, ...], list]:
+    """``(output cids, encoded outputs)`` of an executed call; UnstoredOutputs when one cannot
+    be hashed or stored (a structure of the wrong type is an error of its own)."""
+    op = call.op
+    structured = op.structure_outputs  # {} for most ops (MList/MDict/MSet)
+    if structured:  # a structure of the wrong type is an error before anything is stored
+        structures.check_outputs(op.name, structured, outputs)
+    try:
+        out_cids = tuple(map(content_id, outputs))
+        if structured:
+            return out_cids, structures.encode_outputs(structured, outputs, op.name)
+        if op.transient:  # the call and its outputs' ids are kept, not their values
+            return out_cids, transient.placeholders(outputs, op.transient)
+        return out_cids, list(map(codecs.encode, outputs))
+    except Exception:  # say which output could not be hashed or stored; hand them back
+        raise UnstoredOutputs(call, outputs, _explain_outputs(op, outputs, structured)) from None
+
+
+def encoded_outputs(op: Op, outputs: tuple) -> dict[bytes, codecs.EncodedValue]:
+    """``cid -> encoded value`` of outputs and their elements (MList...), to repair files."""
+    kinds = op.structure_outputs
+    found = {}
+    for i, value in enumerate(outputs):
+        encoded = encode_or_explain(op, f"output {i}", value, kinds.get(i))
+        found[content_id(value)] = encoded
+        found.update(getattr(encoded, "elements", {}))
+    return found
+
+
+def encode_or_explain(op: Op, what: str, value: Any, kind: str | None = None) -> codecs.EncodedValue:
+    """``value`` encoded (as a structure of ``kind`` if given), or a ValueEncodingError
+    naming the op and ``what`` the value is."""
+    try:
+        return codecs.encode(value) if kind is None else structures.encode(kind, value, op.name)
+    except Exception as exc:  # pickle raises TypeError, PicklingError, AttributeError, ...
+        raise ValueEncodingError(
+            f"op {op.name}, {what}: cannot store a value of type {type(value).__qualname__}: {exc}"
+        ) from exc
+
+
+def _explain_outputs(op: Op, outputs: tuple, structured: dict) -> ValueEncodingError:
+    """The error naming the first output that cannot be hashed or stored."""
+    try:
+        for i, value in enumerate(outputs):
+            hash_or_explain(op, f"output {i}", value)
+            encode_or_explain(op, f"output {i}", value, structured.get(i))
+    except ValueEncodingError as error:
+        return error
+    return ValueEncodingError(f"op {op.name}: its outputs cannot be stored")

@@ -1,0 +1,279 @@
+"""Renaming ops and arguments without losing their stored calls.
+
+A stored call's ids hash its op version's id (which hashes the op's name) and its argument
+names, and the ids of every call downstream hash those ids in turn. Rewriting them would
+rewrite most of a storage. A rename therefore records aliases instead, in one transaction:
+
+- the renamed op's current version is stored as an alias of the old op's latest version (the
+  ``canonical`` column ``accept_change`` uses), so its calls are looked up under the old ids;
+- a renamed argument keeps its old name inside call ids (``arg_names``: current name ->
+  identity), while the rows users see (``call_inputs``, ``defaults``) take the new name, so
+  ``df``, ``provenance`` and queries speak the new names;
+- every version row of the old op takes the new op name, and the rename is logged
+  (``renames``) for ``versions`` and ``why``.
+
+Nothing is computed again, and nothing else of the file changes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sqlite3
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from .._errors import RenameError, UnknownOpError
+
+if TYPE_CHECKING:
+    from .ops import Op
+    from .store import SQLiteStore
+
+__all__ = [
+    "TABLES",
+    "add_tables",
+    "identity_names",
+    "rename_arg",
+    "rename_history",
+    "rename_notes",
+    "rename_op",
+    "renamed",
+    "resolve_op",
+]
+
+TABLES = (
+    # One row per rename: kind "op" (old and new op names) or "arg" (old and new argument names
+    # of op_name); version_id: the op version it made an alias of the old one (or NULL).
+    "CREATE TABLE IF NOT EXISTS renames (op_name TEXT, kind TEXT, old TEXT, new TEXT,"
+    " version_id BLOB, created_at REAL)",
+    "CREATE INDEX IF NOT EXISTS idx_renames_op ON renames (op_name)",
+    # A renamed argument's name in call ids: the name it had when its calls were stored.
+    "CREATE TABLE IF NOT EXISTS arg_names (op_name TEXT, name TEXT, identity TEXT,"
+    " PRIMARY KEY (op_name, name))",
+)
+
+#: Appended to an argument name that equals another argument's identity: an argument added
+#: after ``x`` was renamed to ``y`` and named ``x`` again is not the old ``x``.
+_FRESH = "\0new"
+
+_CANONICAL_IDS = "SELECT COALESCE(canonical, version_id) FROM versions WHERE op_name = ?"
+_LATEST = (
+    "SELECT version_id, COALESCE(canonical, version_id), fingerprint, version FROM versions"
+    " WHERE op_name = ? AND version_id != ? ORDER BY created_at DESC LIMIT 1"
+)
+_MOVE = (
+    "UPDATE versions SET op_name = ? WHERE op_name = ?",
+    "UPDATE ops SET name = ? WHERE name = ?",
+    "UPDATE defaults SET op_name = ? WHERE op_name = ?",
+    "UPDATE arg_names SET op_name = ? WHERE op_name = ?",
+    "UPDATE renames SET op_name = ? WHERE op_name = ?",
+)
+_DROP = (
+    "DELETE FROM versions WHERE op_name = ?",
+    "DELETE FROM ops WHERE name = ?",
+    "DELETE FROM defaults WHERE op_name = ?",
+    "DELETE FROM arg_names WHERE op_name = ?",
+)
+
+
+def add_tables(conn: sqlite3.Connection) -> None:
+    """Create the rename tables (a new file, or one upgraded from a format without them)."""
+    for statement in TABLES:
+        conn.execute(statement)
+
+
+def rename_op(store: SQLiteStore, old: Any, new: Any) -> str:
+    """Make the stored calls of op ``old`` (an op or its qualified name) those of op ``new``
+    (an op, or the qualified name of one that can be imported); returns what was done.
+
+    >>> rename_op(store, "pipeline.train", pipeline.fit)      # doctest: +SKIP
+    'op pipeline.train renamed to pipeline.fit: 12 stored calls kept'
+    """
+    from .ops import Op  # here: the store creates these tables without loading the runtime
+
+    old_name = old.name if isinstance(old, Op) else _dotted(old)
+    new_op = resolve_op(new)
+
+    def body(conn: sqlite3.Connection) -> int:
+        latest = conn.execute(_LATEST, (old_name, new_op.version_id)).fetchone()
+        if latest is None:
+            raise UnknownOpError(f"cannot rename op {old_name}: {store.path or 'the storage'} holds no op of that name")
+        if new_op.name != old_name:
+            taken = _call_count(conn, new_op.name)
+            if taken:
+                raise RenameError(
+                    f"cannot rename op {old_name} to {new_op.name}: {new_op.name} has {taken} stored "
+                    "calls of its own (delete them first, or rename before running the new code)"
+                )
+            for statement in _DROP:  # rows of the new name registered without calls
+                conn.execute(statement, (new_op.name,))
+            for statement in _MOVE:
+                conn.execute(statement, (new_op.name, old_name))
+        _alias_version(conn, new_op, latest)
+        _log(conn, new_op, "op", old_name, new_op.name)
+        return _call_count(conn, new_op.name)
+
+    kept = _write(store, body)
+    return f"op {old_name} renamed to {new_op.name}: {kept} stored calls kept"
+
+
+def rename_arg(store: SQLiteStore, op: Any, old: str, new: str) -> str:
+    """Rename argument ``old`` of op ``op`` (its new code) to ``new`` in every stored call.
+
+    >>> rename_arg(store, train, "lr", "learning_rate")     # doctest: +SKIP
+    'op pipeline.train: argument lr renamed to learning_rate in 12 stored calls'
+    """
+    op = resolve_op(op)
+
+    def body(conn: sqlite3.Connection) -> int:
+        if conn.execute("SELECT 1 FROM versions WHERE op_name = ?", (op.name,)).fetchone() is None:
+            raise UnknownOpError(f"cannot rename an argument of op {op.name}: no call of it is stored")
+        if _has_argument(conn, op.name, new):
+            raise RenameError(
+                f"cannot rename argument {old!r} of op {op.name} to {new!r}: stored calls already "
+                f"have an argument {new!r} (rename before running the new code)"
+            )
+        if not _has_argument(conn, op.name, old):
+            raise RenameError(f"cannot rename argument {old!r} of op {op.name}: no stored call has it")
+        changed = conn.execute(
+            f"UPDATE call_inputs SET name = ? WHERE name = ? AND call_id IN "
+            f"(SELECT id FROM calls WHERE version_id IN ({_CANONICAL_IDS}))",
+            (new, old, op.name),
+        ).rowcount
+        conn.execute("UPDATE defaults SET param = ? WHERE op_name = ? AND param = ?", (new, op.name, old))
+        row = conn.execute("SELECT identity FROM arg_names WHERE op_name = ? AND name = ?", (op.name, old)).fetchone()
+        conn.execute("DELETE FROM arg_names WHERE op_name = ? AND name = ?", (op.name, old))
+        conn.execute("INSERT OR REPLACE INTO arg_names VALUES (?, ?, ?)", (op.name, new, row[0] if row else old))
+        latest = conn.execute(_LATEST, (op.name, op.version_id)).fetchone()
+        if latest is not None:
+            _alias_version(conn, op, latest)
+        _log(conn, op, "arg", old, new)
+        return changed
+
+    changed = _write(store, body)
+    return f"op {op.name}: argument {old} renamed to {new} in {changed} stored calls"
+
+
+def identity_names(conn: sqlite3.Connection, op_name: str) -> dict[str, str]:
+    """Argument name -> the name call ids hash it under, for the op's renamed arguments
+    (empty for an op never renamed: the common case, and the fast one)."""
+    rows = dict(conn.execute("SELECT name, identity FROM arg_names WHERE op_name = ?", (op_name,)))
+    for identity in list(rows.values()):
+        if identity not in rows:  # a new argument under an old name is not the old argument
+            rows[identity] = identity + _FRESH
+    return {name: identity for name, identity in rows.items() if name != identity}
+
+
+def renamed(ids: dict[str, bytes], names: dict[str, str]) -> dict[str, bytes]:
+    """``ids`` (argument name -> id) keyed by the names call ids hash instead."""
+    return {names.get(name, name): value for name, value in ids.items()}
+
+
+def rename_notes(conn: sqlite3.Connection, op_name: str) -> list[tuple[bytes | None, str]]:
+    """``(version id or None, "op a.f renamed to b.g on ...")`` for each rename of the op."""
+    rows = conn.execute(
+        "SELECT kind, old, new, version_id, created_at FROM renames WHERE op_name = ? ORDER BY created_at",
+        (op_name,),
+    ).fetchall()
+    return [(vid, _note(kind, old, new, when)) for kind, old, new, vid, when in rows]
+
+
+def rename_history(conn: sqlite3.Connection, op_name: str) -> str:
+    """What ``why`` adds about renames of the op: one line per rename, or nothing."""
+    return "".join(f"\n{note}" for _, note in rename_notes(conn, op_name))
+
+
+def resolve_op(target: Any) -> Op:
+    """An op, or the op a qualified name (``pkg.module.name`` or ``pkg.module:name``) imports."""
+    from .ops import Op
+
+    if isinstance(target, Op):
+        return target
+    name = _dotted(target)
+    parts = name.split(".")
+    for split in range(len(parts) - 1, 0, -1):
+        try:
+            value: Any = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        for attr in parts[split:]:
+            value = getattr(value, attr, None)
+        if isinstance(value, Op):
+            return value
+        break
+    raise RenameError(f"{name} does not name an op that can be imported; pass the op object itself")
+
+
+def _note(kind: str, old: str, new: str, when: float) -> str:
+    stamp = datetime.fromtimestamp(when).strftime("%Y-%m-%d %H:%M")
+    what = "op" if kind == "op" else "argument"
+    return f"{what} {old} renamed to {new} ({stamp})"
+
+
+def _dotted(name: Any) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"expected an op or its qualified name, not {type(name).__qualname__}")
+    return name.replace(":", ".")
+
+
+def _write(store: SQLiteStore, body: Any) -> Any:
+    store.flush()  # rows buffered before the rename are renamed with the rest
+    return store.write_transaction(body)
+
+
+def _call_count(conn: sqlite3.Connection, op_name: str) -> int:
+    sql = f"SELECT COUNT(*) FROM calls WHERE version_id IN ({_CANONICAL_IDS})"
+    return conn.execute(sql, (op_name,)).fetchone()[0]
+
+
+def _has_argument(conn: sqlite3.Connection, op_name: str, name: str) -> bool:
+    stored = conn.execute(
+        f"SELECT 1 FROM call_inputs i JOIN calls c ON c.id = i.call_id WHERE i.name = ? AND "
+        f"c.version_id IN ({_CANONICAL_IDS}) LIMIT 1",
+        (name, op_name),
+    ).fetchone()
+    default = conn.execute("SELECT 1 FROM defaults WHERE op_name = ? AND param = ?", (op_name, name)).fetchone()
+    return stored is not None or default is not None
+
+
+def _alias_version(conn: sqlite3.Connection, op: Op, latest: tuple) -> None:
+    """Store ``op``'s current version as the old latest version (whose calls it takes on),
+    unless the file already knows that version (the rename changed nothing it hashes)."""
+    if conn.execute("SELECT 1 FROM versions WHERE version_id = ?", (op.version_id,)).fetchone():
+        return
+    now, (_, canonical, old_fingerprint, old_version) = time.time(), latest
+    conn.execute(
+        "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?)",
+        (op.version_id, op.name, op.version, now, op.fingerprint.digest, canonical),
+    )
+    signature = json.dumps({"signature": str(op.signature), "outputs": op.output_names()})
+    conn.execute("INSERT OR REPLACE INTO ops VALUES (?, ?, ?)", (op.name, op.nout, signature))
+    from . import dependencies as deps
+
+    name = deps.qualified_name(op.fn)
+    source = (op.fingerprint.digest, name, op.fingerprint.source, now)
+    conn.execute("INSERT OR IGNORE INTO sources VALUES (?, ?, ?, ?)", source)
+    _rename_dependency(conn, op, old_fingerprint, old_version)
+
+
+def _rename_dependency(conn: sqlite3.Connection, op: Op, old_fingerprint: bytes, old_version: int) -> None:
+    """Ops that called the old op depend on it by its old name and code: move those to the
+    new name, and accept the new code as the old (the callers' calls stay valid)."""
+    from . import dependencies as deps
+
+    row = conn.execute("SELECT name FROM sources WHERE state = ?", (old_fingerprint,)).fetchone()
+    new_name = deps.qualified_name(op.fn)
+    if row is not None and row[0] != new_name:
+        conn.execute("UPDATE OR IGNORE dep_sets SET name = ? WHERE name = ?", (new_name, row[0]))
+        conn.execute("UPDATE OR IGNORE accepted SET name = ? WHERE name = ?", (new_name, row[0]))
+    old_state = deps.code_state(old_fingerprint, old_version)
+    new_state = deps.code_state(op.fingerprint.digest, op.version)
+    if old_state != new_state:
+        conn.execute("INSERT OR IGNORE INTO accepted VALUES (?, ?, ?)", (new_name, old_state, new_state))
+
+
+def _log(conn: sqlite3.Connection, op: Op, kind: str, old: str, new: str) -> None:
+    conn.execute(
+        "INSERT INTO renames VALUES (?, ?, ?, ?, ?, ?)", (op.name, kind, old, new, op.version_id, time.time())
+    )

@@ -1,0 +1,322 @@
+"""Files an op body reads are dependencies of its calls (file_deps.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mandala_ast import Storage, op
+
+RUNS: list[str] = []
+
+
+@op
+def count_rows(path: str) -> int:
+    RUNS.append("count_rows")
+    return len(pd.read_csv(path))
+
+
+@op
+def first_line(path: str) -> str:
+    RUNS.append("first_line")
+    with open(path) as handle:
+        return handle.readline().strip()
+
+
+@op
+def text_length(path: str) -> int:
+    RUNS.append("text_length")
+    return len(Path(path).read_text())
+
+
+@op
+def array_sum(path: str) -> float:
+    RUNS.append("array_sum")
+    return float(np.load(path).sum())
+
+
+@op
+def raw_bytes(path: str) -> int:
+    RUNS.append("raw_bytes")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return len(os.read(fd, 1 << 20))
+    finally:
+        os.close(fd)
+
+
+@op(track_files=False)
+def untracked_length(path: str) -> int:
+    RUNS.append("untracked_length")
+    return len(Path(path).read_text())
+
+
+@op
+def write_report(path: str, text: str) -> int:
+    RUNS.append("write_report")
+    return Path(path).write_text(text)
+
+
+@op
+def scratch_round_trip(path: str, text: str) -> str:
+    RUNS.append("scratch_round_trip")
+    with open(path, "w+") as handle:  # emptied on opening: nothing read from before
+        handle.write(text)
+        handle.seek(0)
+        return handle.read()
+
+
+@op
+def summary(path: str) -> int:
+    RUNS.append("summary")
+    return count_rows(path) * 10
+
+
+@op
+def optional_config(path: str) -> str:
+    RUNS.append("optional_config")
+    try:
+        return Path(path).read_text()
+    except FileNotFoundError:
+        return "default"
+
+
+@pytest.fixture(autouse=True)
+def _clear_runs():
+    RUNS.clear()
+
+
+@pytest.fixture
+def csvs(tmp_path: Path) -> tuple[Path, Path]:
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.write_text("x,y\n1,2\n")
+    b.write_text("x,y\n5,6\n7,8\n")
+    return a, b
+
+
+def _run(storage: Storage, *calls) -> list:
+    with storage.run():
+        return [fn(*args) for fn, *args in calls]
+
+
+def _edit(path: Path, text: str) -> None:
+    """Change content and stat (a same-size edit within one mtime tick is another story)."""
+    path.write_text(text)
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+
+
+def test_editing_a_csv_recomputes_exactly_the_calls_that_read_it(tmp_path, csvs):
+    a, b = csvs
+    calls = [(count_rows, str(a)), (count_rows, str(b)), (first_line, str(a)), (text_length, str(b))]
+    assert _run(Storage(tmp_path / "s.db"), *calls) == [1, 2, "x,y", 12]
+    RUNS.clear()
+    _edit(a, "x,y\n1,2\n3,4\n9,9\n")
+    storage = Storage(tmp_path / "s.db")
+    why = str(storage.why(count_rows, str(a)))
+    assert why.startswith("miss") and f"file {a}" in why
+    assert "hit" in str(storage.why(count_rows, str(b)))
+    assert _run(storage, *calls) == [3, 2, "x,y", 12]
+    assert sorted(RUNS) == ["count_rows", "first_line"]
+
+
+def test_touching_a_file_without_changing_it_recomputes_nothing(tmp_path, csvs):
+    a, _ = csvs
+    storage = Storage(tmp_path / "s.db")
+    _run(storage, (count_rows, str(a)))
+    _edit(a, a.read_text())  # same content, new mtime
+    assert _run(storage, (count_rows, str(a))) == [1]
+    assert _run(Storage(tmp_path / "s.db"), (count_rows, str(a))) == [1]
+    assert RUNS == ["count_rows"]
+
+
+def test_the_same_storage_notices_an_edit_between_blocks(tmp_path, csvs):
+    a, _ = csvs
+    storage = Storage(tmp_path / "s.db")
+    _run(storage, (first_line, str(a)))
+    _edit(a, "z\n")
+    assert _run(storage, (first_line, str(a))) == ["z"]
+    assert RUNS == ["first_line", "first_line"]
+
+
+def test_numpy_load_and_os_open_are_seen(tmp_path):
+    path = tmp_path / "v.npy"
+    np.save(path, np.arange(4.0))
+    storage = Storage(tmp_path / "s.db")
+    _run(storage, (array_sum, str(path)), (raw_bytes, str(path)))
+    np.save(path, np.arange(5.0))
+    os.utime(path, ns=(0, path.stat().st_mtime_ns + 1_000_000))
+    assert _run(storage, (array_sum, str(path)), (raw_bytes, str(path)))[0] == 10.0
+    assert RUNS == ["array_sum", "raw_bytes", "array_sum", "raw_bytes"]
+
+
+def test_track_files_false_ignores_the_file(tmp_path, csvs):
+    a, _ = csvs
+    storage = Storage(tmp_path / "s.db")
+    _run(storage, (untracked_length, str(a)))
+    _edit(a, "changed\n")
+    assert _run(storage, (untracked_length, str(a))) == [8]  # stale on purpose
+    assert RUNS == ["untracked_length"]
+
+
+def _dependency_names(path: Path) -> set[str]:
+    with sqlite3.connect(path) as conn:
+        return {row[0] for row in conn.execute("SELECT name FROM dep_sets")}
+
+
+def test_written_files_stored_values_and_libraries_are_not_dependencies(tmp_path):
+    storage = Storage(tmp_path / "s.db")
+    _run(storage, (write_report, str(tmp_path / "out.txt"), "hello"))
+    _run(storage, (scratch_round_trip, str(tmp_path / "scratch.txt"), "hello"))
+    big = tmp_path / "big.csv"
+    pd.DataFrame({"x": range(300_000)}).to_csv(big, index=False)
+    _run(storage, (count_rows, str(big)))  # imports pandas modules, reads big.csv
+    assert _dependency_names(storage.path) == {f"<file>:{big}"}
+
+
+def test_an_op_calling_an_op_that_reads_a_file_depends_on_the_file(tmp_path, csvs):
+    a, _ = csvs
+    storage = Storage(tmp_path / "s.db")
+    assert _run(storage, (summary, str(a))) == [10]
+    _edit(a, "x,y\n1,2\n3,4\n")
+    assert _run(Storage(tmp_path / "s.db"), (summary, str(a))) == [20]
+    assert RUNS == ["summary", "count_rows", "summary", "count_rows"]
+
+
+def test_a_file_that_appears_later_recomputes_the_call_that_missed_it(tmp_path):
+    config = tmp_path / "config.txt"
+    storage = Storage(tmp_path / "s.db")
+    assert _run(storage, (optional_config, str(config))) == ["default"]
+    assert _run(storage, (optional_config, str(config))) == ["default"]
+    config.write_text("tuned")
+    assert _run(storage, (optional_config, str(config))) == ["tuned"]
+    assert RUNS == ["optional_config", "optional_config"]
+
+
+def test_an_edit_between_processes_recomputes_and_why_names_the_file(tmp_path):
+    data = tmp_path / "data.csv"
+    data.write_text("x\n1\n2\n")
+    (tmp_path / "reader.py").write_text(textwrap.dedent("""
+        import json, sys
+        import pandas as pd
+        from mandala_ast import Storage, op
+
+        RUNS = []
+
+        @op
+        def rows(path):
+            RUNS.append(path)
+            return len(pd.read_csv(path))
+
+        storage = Storage(sys.argv[1])
+        why = str(storage.why(rows, sys.argv[2]))
+        with storage.run():
+            n = rows(sys.argv[2])
+        print(json.dumps(dict(n=n, runs=len(RUNS), why=why)))
+    """))
+
+    def run() -> dict:
+        proc = subprocess.run(
+            [sys.executable, str(tmp_path / "reader.py"), str(tmp_path / "s.db"), str(data)],
+            capture_output=True, text=True, cwd=tmp_path,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout.splitlines()[-1])
+
+    assert run()["runs"] == 1
+    assert run()["runs"] == 0
+    os.utime(data)
+    assert run()["runs"] == 0
+    _edit(data, "x\n1\n2\n3\n")
+    last = run()
+    assert last["n"] == 3 and last["runs"] == 1 and f"dependency file {data} changed" in last["why"]
+
+
+_HASHED_IN_A_NEW_PROCESS = """
+import sys
+from mandala_ast import Storage
+from mandala_ast.runtime import file_deps
+import test_file_deps as user
+
+hashed = []
+digest = file_deps.file_digest
+file_deps.file_digest = lambda path: hashed.append(str(path)) or digest(path)  # counts, then hashes
+with Storage(sys.argv[1]).run():
+    user.first_line(sys.argv[2])
+print(len(hashed), len(user.RUNS))
+"""
+
+
+def test_a_new_process_does_not_hash_an_unchanged_file_again(tmp_path, csvs):
+    """The stat cache is kept in the storage: only a file whose stat changed is hashed."""
+    a, _ = csvs
+    db = tmp_path / "s.db"
+
+    def hashed_and_computed() -> list[str]:
+        proc = subprocess.run(
+            [sys.executable, "-c", _HASHED_IN_A_NEW_PROCESS, str(db), str(a)],
+            capture_output=True, text=True, cwd=Path(__file__).parent,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.split()
+
+    assert hashed_and_computed() == ["1", "1"]  # computed: hashed once
+    assert hashed_and_computed() == ["0", "0"]  # a hit, and the file's hash is known
+    os.utime(a, ns=(0, a.stat().st_mtime_ns + 1_000_000))
+    assert hashed_and_computed() == ["1", "0"]  # touched: hashed again, same content: a hit
+    assert hashed_and_computed() == ["0", "0"]  # and the new stat is kept
+
+
+@op
+def big_array(n: int) -> np.ndarray:
+    return np.arange(float(n))
+
+
+@op
+def array_and_file(n: int, path: str) -> float:
+    return float(big_array(n).sum()) + len(Path(path).read_text())
+
+
+def test_the_storages_own_files_are_not_dependencies_but_a_file_named_like_it_is(tmp_path):
+    storage = Storage(tmp_path / "s.db")
+    neighbour = tmp_path / "s.db.csv"
+    neighbour.write_text("abc")
+    with storage.run():
+        big_array(300_000)  # 2.4 MB: a blob file, loaded from disk inside the next body
+    storage.close()
+    with Storage(tmp_path / "s.db").run():
+        array_and_file(300_000, str(neighbour))
+    files = {name for name in _dependency_names(tmp_path / "s.db") if name.startswith("<file>:")}
+    assert files == {f"<file>:{neighbour}"}
+    assert any((tmp_path / "s.db.blobs").rglob("*"))
+
+
+def test_the_wrapped_open_keeps_its_own_errors_and_modes(tmp_path):
+    """A bad argument to open() inside an op body fails as open() fails, not in the tracking."""
+    path = tmp_path / "f.txt"
+    path.write_text("abc")
+
+    @op
+    def misuse(p: str) -> str:
+        for bad in (dict(mode=3), dict(mode="rw"), dict(buffering="x")):
+            try:
+                open(p, **bad)
+            except (TypeError, ValueError) as exc:
+                RUNS.append(type(exc).__name__)
+        with open(p, "ab+") as handle:  # appends, and may read what was there
+            handle.seek(0)
+            return handle.read().decode()
+
+    storage = Storage(tmp_path / "s.db")
+    assert _run(storage, (misuse, str(path))) == ["abc"]
+    assert RUNS == ["TypeError", "ValueError", "TypeError"]
+    assert {n for n in _dependency_names(storage.path) if n.startswith("<file>:")} == {f"<file>:{path}"}

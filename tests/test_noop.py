@@ -1,0 +1,98 @@
+"""Noop blocks: ops run as plain calls, the storage is not touched (noop.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from mandala_ast import Storage, ValuePointer, op
+from mandala_ast.runtime import blocks
+from mandala_ast.runtime.noop import NoopBlock
+
+RUNS: list[int] = []
+
+
+@op
+def inc(x: int) -> int:
+    RUNS.append(x)
+    return x + 1
+
+
+@op
+def twice_inc(x: int) -> int:
+    return inc(inc(x))
+
+
+def _files(path: Path) -> dict[str, str]:
+    found = [p for p in path.parent.iterdir() if p.name.startswith(path.name)]
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in found if p.is_file()}
+
+
+def test_a_noop_block_computes_every_call_and_leaves_the_file_byte_identical(tmp_path):
+    path = tmp_path / "s.db"
+    storage = Storage(path)
+    with storage.run():
+        inc(1)
+    storage.close()
+    before = _files(path)
+    RUNS.clear()
+    storage = Storage(path)
+    with storage.run(mode="noop"):
+        assert inc(1) == 2 and inc(5) == 6 and twice_inc(7) == 9
+        assert inc(ValuePointer("one", 1)) == 2
+    storage.close()
+    assert RUNS == [1, 5, 7, 8, 1]
+    assert _files(path) == before
+
+
+def test_an_unknown_mode_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="noop"):
+        Storage(tmp_path / "s.db").run(mode="dry")
+
+
+def test_the_environment_variable_makes_every_block_noop_in_compiled_code(tmp_path):
+    path = tmp_path / "s.db"
+    (tmp_path / "pipe.py").write_text(textwrap.dedent("""
+        from mandala_ast import op
+
+        RUNS = []
+
+        @op
+        def inc(x):
+            RUNS.append(x)
+            return x + 1
+
+        def run(storage):
+            with storage:
+                y = inc(1)
+                z = inc(y)
+            return z
+    """))
+    Storage(path).close()
+    before = _files(path)
+    code = (
+        "import sys, mandala_ast\n"
+        f"pipe = mandala_ast.compile_module({str(tmp_path / 'pipe.py')!r}, name='pipe')\n"
+        f"print(pipe.run(mandala_ast.Storage({str(path)!r})), pipe.run(mandala_ast.Storage({str(path)!r})), pipe.RUNS)"
+    )
+    env = {**os.environ, "MANDALA_AST_NOOP": "1"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.split("[")[0].split() == ["3", "3"] and "[1, 2, 1, 2]" in out.stdout
+    assert _files(path) == before
+
+
+def test_with_storage_under_the_environment_variable_leaves_no_block_open(tmp_path, monkeypatch):
+    monkeypatch.setenv("MANDALA_AST_NOOP", "1")
+    storage = Storage(tmp_path / "s.db")
+    with storage:
+        assert inc(1) == 2
+    assert blocks.state.block is None
+    with storage.run(mode="run") as same:  # the variable wins over the argument
+        assert same is storage and isinstance(blocks.state.block, NoopBlock)
+    assert blocks.state.block is None

@@ -1,0 +1,76 @@
+"""ValuePointer: an argument keyed and stored by its name (pointers.py)."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from mandala_ast import MandalaRepairWarning, Storage, ValuePointer, op
+
+RUNS: list[int] = []
+
+
+@op
+def mean(data) -> float:
+    RUNS.append(len(data))
+    return float(np.mean(data))
+
+
+def test_the_op_receives_the_object_and_the_call_keys_on_the_name(tmp_path):
+    path = tmp_path / "s.db"
+    big = np.arange(1_000_000, dtype=np.float64)
+    with Storage(path).run():
+        assert mean(ValuePointer("numbers", big)) == big.mean()
+    with sqlite3.connect(path) as conn:
+        sizes = [row[0] for row in conn.execute("SELECT size FROM vals WHERE codec = 'pointer'")]
+    assert sizes == [len(b"numbers")]  # the name is stored, not 8 MB of numbers
+    assert not (tmp_path / "s.db.blobs").exists() or not any((tmp_path / "s.db.blobs").rglob("*.*"))
+
+
+def test_another_object_under_the_same_name_is_a_hit(tmp_path):
+    """Documented: the name is the user's promise that it stands for this content."""
+    storage = Storage(tmp_path / "s.db")
+    with storage.run():
+        first = mean(ValuePointer("numbers", np.arange(10.0)))
+        second = mean(ValuePointer("numbers", np.zeros(3)))
+        third = mean(ValuePointer("numbers-v2", np.zeros(3)))
+    assert first == second == 4.5 and third == 0.0
+    assert RUNS[-2:] == [10, 3]
+
+
+def test_a_stored_pointer_loads_as_its_name_in_another_process(tmp_path):
+    path = tmp_path / "s.db"
+    with Storage(path).run():
+        mean(ValuePointer("numbers", [1.0, 2.0]))
+    code = (
+        "import sys; from mandala_ast.runtime.storage import Storage; from mandala_ast import op\n"
+        "@op\ndef mean(data): pass\n"
+        "mean.name = 'test_pointers.mean'\n"
+        f"print(list(Storage({str(path)!r}).df(mean)['data']))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[ValuePointer('numbers')]"
+
+
+def test_outside_blocks_the_op_also_receives_the_object():
+    assert mean(ValuePointer("numbers", [2.0, 4.0])) == 3.0
+
+
+@op
+def repeated(data) -> bytes:
+    return bytes(data) * (1 << 20)  # 2 MiB: stored as a value file
+
+
+def test_a_damaged_output_file_of_a_call_taking_a_pointer_is_repaired(tmp_path):
+    path = tmp_path / "s.db"
+    with Storage(path).run():
+        expected = repeated(ValuePointer("ab", b"ab"))
+    (stored,) = [p for p in (tmp_path / "s.db.blobs").rglob("*") if p.is_file()]
+    stored.write_bytes(b"x" * stored.stat().st_size)  # same size, other bytes
+    with pytest.warns(MandalaRepairWarning), Storage(path).run():
+        assert repeated(ValuePointer("ab", b"ab")) == expected  # computed again from b"ab"
+    assert stored.read_bytes() == expected

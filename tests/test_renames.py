@@ -1,0 +1,291 @@
+"""Renaming and moving ops and renaming arguments keeps stored calls (renames.py).
+
+The code before and after a rename lives in real module files, run in separate processes:
+the process that renames never saw the old code.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from mandala_ast import RenameError, Storage, op
+from mandala_ast._errors import UnknownOpError
+
+OLD_STEPS = """
+from mandala_ast import op
+
+COMPUTED = []
+
+@op
+def double(x):
+    COMPUTED.append(x)
+    return 2 * x
+"""
+OLD_MAIN = """
+import json, steps
+from mandala_ast import Q, op
+
+RUNS = []
+
+@op
+def add(a, b):
+    RUNS.append((a, b))
+    return a + b
+
+def run(storage):
+    with storage.run():
+        out = [add(steps.double(i), i) for i in range(3)]
+    return out
+"""
+# The same code after a refactoring: double is now shapes.twice, add's b is now c.
+NEW_SHAPES = """
+from mandala_ast import op
+
+COMPUTED = []
+
+@op
+def twice(x):
+    COMPUTED.append(x)
+    return 2 * x
+"""
+NEW_MAIN = """
+import json, shapes
+from mandala_ast import Q, op
+
+RUNS = []
+
+@op
+def add(a, c):
+    RUNS.append((a, c))
+    return a + c
+
+def run(storage):
+    with storage.run():
+        out = [add(shapes.twice(i), i) for i in range(3)]
+    return out
+
+def query(storage):
+    with storage.query() as q:
+        x = Q()
+        y = shapes.twice(x)
+        z = add(y, c=x)
+    return q.df()
+"""
+DRIVER = """
+import json, sys
+import mandala_ast
+from mandala_ast import Storage
+main = mandala_ast.compile_module(sys.argv[2], name="main")
+import shapes_or_steps
+storage = Storage(sys.argv[1])
+{before}
+out = main.run(storage)
+{after}
+print(json.dumps(dict(out=out, runs=main.RUNS, computed=shapes_or_steps.COMPUTED, **report)))
+"""
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (root / name).write_text(textwrap.dedent(text))
+
+
+def _run(root: Path, db: Path, main: str, module: str, before: str = "", after: str = "") -> dict:
+    """Run the pipeline in a new process, with the old or the new code."""
+    script = DRIVER.replace("shapes_or_steps", module)
+    script = script.format(before=textwrap.dedent(before) or "pass", after=textwrap.dedent(after) or "report = {}")
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(db), str(root / main)],
+        cwd=root, capture_output=True, text=True, env={"PYTHONPATH": str(root), "PATH": ""},
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+@pytest.fixture
+def renamed_project(tmp_path: Path) -> tuple[Path, Path]:
+    """A storage computed by the old code; the project's files then hold the new code."""
+    db = tmp_path / "runs.db"
+    _write(tmp_path, {"steps.py": OLD_STEPS, "main_v1.py": OLD_MAIN})
+    first = _run(tmp_path, db, "main_v1.py", "steps")
+    assert first["out"] == [0, 3, 6] and len(first["runs"]) == 3 and first["computed"] == [0, 1, 2]
+    (tmp_path / "steps.py").unlink()
+    _write(tmp_path, {"shapes.py": NEW_SHAPES, "main_v2.py": NEW_MAIN})
+    return tmp_path, db
+
+
+RENAME = """
+print(storage.rename_op("steps.double", shapes.twice), file=sys.stderr)
+print(storage.rename_arg(main.add, "b", "c"), file=sys.stderr)
+"""
+REPORT = """
+report = dict(
+    df=storage.df(main.add).drop(columns=["created_at", "duration_s", "call"]).to_dict("list"),
+    twice=len(storage.df(shapes.twice)),
+    producers=sorted(set(storage.provenance(main.add)["producer_op"].dropna())),
+    inputs=sorted(set(storage.provenance(main.add)["input"])),
+    query=main.query(storage).to_dict("list"),
+    versions=storage.versions(shapes.twice)["renamed"].dropna().tolist(),
+    why=str(storage.why(main.add, 2, 1)),
+)
+"""
+
+
+def test_a_renamed_and_moved_op_and_a_renamed_argument_compute_nothing(renamed_project):
+    root, db = renamed_project
+    after = _run(root, db, "main_v2.py", "shapes", before=RENAME, after=REPORT)
+    assert after["out"] == [0, 3, 6]
+    assert after["runs"] == [] and after["computed"] == []  # every call found under its new names
+    assert after["df"] == {"a": [0, 2, 4], "c": [0, 1, 2], "output": [0, 3, 6], "version": [0, 0, 0]}
+    assert after["twice"] == 3
+    assert after["producers"] == ["shapes.twice"] and after["inputs"] == ["a", "c"]
+    assert sorted(after["query"]["z"]) == [0, 3, 6] and sorted(after["query"]["x"]) == [0, 1, 2]
+    assert [note[:39] for note in after["versions"]] == ["op steps.double renamed to shapes.twice"]
+    assert "hit" in after["why"] and "argument b renamed to c" in after["why"]
+    again = _run(root, db, "main_v2.py", "shapes")  # and in a process that renames nothing
+    assert again["runs"] == [] and again["computed"] == []
+
+
+def test_without_the_rename_the_new_code_computes_again(renamed_project):
+    root, db = renamed_project
+    after = _run(root, db, "main_v2.py", "shapes")
+    assert after["computed"] == [0, 1, 2] and len(after["runs"]) == 3
+
+
+def test_new_calls_after_an_argument_rename_are_stored_under_the_new_name(renamed_project):
+    root, db = renamed_project
+    more = RENAME + "\nwith storage.run():\n    main.add(10, 20)\n"
+    after = _run(root, db, "main_v2.py", "shapes", before=more, after=REPORT)
+    assert after["runs"] == [[10, 20]]
+    assert after["df"]["c"] == [0, 1, 2, 20]
+
+
+def _counts(path: Path) -> dict[str, int]:
+    with sqlite3.connect(path) as conn:
+        tables = ["calls", "call_inputs", "versions", "ops", "defaults", "renames", "arg_names", "dep_sets"]
+        return {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables}
+
+
+@op
+def area(width, height):
+    return width * height
+
+
+@op
+def surface(width, height):
+    return width * height + 1
+
+
+def test_renaming_onto_an_op_with_calls_raises_and_changes_nothing(tmp_path):
+    storage = Storage(tmp_path / "s.db")
+    with storage.run():
+        area(2, 3)
+        surface(2, 3)
+    before = _counts(storage.path)
+    with pytest.raises(RenameError, match="surface has 1 stored calls"):
+        storage.rename_op(area, surface)
+    assert _counts(storage.path) == before
+    with storage.run():
+        assert area(2, 3) == 6 and surface(2, 3) == 7
+
+
+def test_renaming_an_argument_onto_an_existing_one_raises_and_changes_nothing(tmp_path):
+    storage = Storage(tmp_path / "s.db")
+    with storage.run():
+        area(2, 3)
+    before = _counts(storage.path)
+    with pytest.raises(RenameError, match="'height'"):
+        storage.rename_arg(area, "width", "height")
+    with pytest.raises(RenameError, match="no stored call has it"):
+        storage.rename_arg(area, "depth", "length")
+    with pytest.raises(UnknownOpError, match="nothing.here"):
+        storage.rename_op("nothing.here", area)
+    assert _counts(storage.path) == before
+
+
+def test_an_argument_renamed_twice_and_its_old_name_reused(tmp_path):
+    """w -> width -> breadth, then a new parameter named w again is not the old w."""
+    path = tmp_path / "s.db"
+    namespace: dict = {"__name__": "boxes"}
+    exec("from mandala_ast import op\n@op\ndef box(w, h):\n    return w * h\n", namespace)
+    storage = Storage(path)
+    with storage.run():
+        namespace["box"](2, 3)
+    exec("from mandala_ast import op\n@op\ndef box(breadth, h):\n    return breadth * h\n", namespace)
+    storage.rename_arg(namespace["box"], "w", "width")
+    storage.rename_arg(namespace["box"], "width", "breadth")
+    with storage.run():
+        assert namespace["box"](2, 3) == 6
+    assert list(storage.df(namespace["box"])["breadth"]) == [2]
+    exec("from mandala_ast import op\n@op\ndef box(breadth, h, w=1):\n    return breadth * h * w\n", namespace)
+    with storage.run():
+        assert namespace["box"](2, 3, 5) == 30  # a new call: w is a new argument
+    assert len(storage.df(namespace["box"])) == 2
+
+
+def test_a_format_6_file_is_upgraded_with_the_rename_tables(tmp_path, capfd):
+    path = tmp_path / "v6.db"
+    with Storage(path).run():
+        area(1, 2)
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE renames")
+        conn.execute("DROP TABLE arg_names")
+        conn.execute("UPDATE mandala_meta SET value = 'mandala_ast/6' WHERE key = 'format'")
+    storage = Storage(path)
+    assert "upgrading" in capfd.readouterr().err
+    storage.rename_arg(area, "width", "w")
+    assert storage.df(area)["w"].tolist() == [1]  # (area itself still says width)
+
+
+CALLER = """
+import sys
+from {module} import inner
+from mandala_ast import Storage, op
+
+RUNS = []
+
+@op
+def outer(x):
+    RUNS.append(x)
+    return inner(x) + 1
+
+storage = Storage(sys.argv[1])
+{rename}
+with storage.run():
+    print([outer(i) for i in range(3)], RUNS)
+"""
+INNER = """
+from mandala_ast import op
+
+@op
+def inner(x):
+    return 10 * x
+"""
+
+
+def test_an_op_whose_callee_moved_to_another_module_stays_valid(tmp_path):
+    """Moving inner and updating the import leaves outer's code unchanged: its calls, which
+    depend on inner by its old name, stay valid once the move is declared."""
+    db = tmp_path / "s.db"
+
+    def run(module: str, rename: str = "") -> str:
+        (tmp_path / "caller.py").write_text(textwrap.dedent(CALLER.format(module=module, rename=rename)))
+        proc = subprocess.run(
+            [sys.executable, str(tmp_path / "caller.py"), str(db)], capture_output=True, text=True,
+            env={"PYTHONPATH": str(tmp_path), "PATH": ""},
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.strip()
+
+    (tmp_path / "helpers.py").write_text(textwrap.dedent(INNER))
+    assert run("helpers") == "[1, 11, 21] [0, 1, 2]"
+    (tmp_path / "helpers.py").unlink()
+    (tmp_path / "models.py").write_text(textwrap.dedent(INNER))
+    assert run("models", 'storage.rename_op("helpers.inner", "models.inner")') == "[1, 11, 21] []"

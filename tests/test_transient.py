@@ -1,0 +1,178 @@
+"""Transient ops: the call and its outputs' ids are stored, their values are not (transient.py)."""
+
+from __future__ import annotations
+
+import sqlite3
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mandala_ast import MandalaTransientWarning, Storage, op
+from mandala_ast.runtime.transient import NOT_STORED
+
+RUNS: list[str] = []
+SIZE = 2_000_000  # 16 MB of float64: a blob file, were it stored
+
+
+@op(transient=True)
+def load(n: int) -> np.ndarray:
+    RUNS.append("load")
+    return np.arange(float(SIZE)) * n
+
+
+@op
+def total(data: np.ndarray) -> float:
+    RUNS.append("total")
+    return float(data.sum())
+
+
+@op
+def report(n: int) -> float:
+    RUNS.append("report")
+    return total(load(n)) / 2
+
+
+@pytest.fixture(autouse=True)
+def _clear():
+    RUNS.clear()
+
+
+def _disk_bytes(path: Path) -> int:
+    files = [path, *Path(f"{path}.blobs").rglob("*"), Path(f"{path}-wal")]
+    return sum(f.stat().st_size for f in files if f.is_file())
+
+
+def _value_rows(path: Path) -> list[tuple]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT codec, size FROM vals WHERE codec IN ('transient', 'npy')").fetchall()
+
+
+def test_a_transient_value_is_not_stored(tmp_path):
+    path = tmp_path / "s.db"
+    storage = Storage(path)
+    with storage.run():
+        assert total(load(1)) == pytest.approx((SIZE - 1) * SIZE / 2)
+    storage.close()
+    assert _value_rows(path) == [("transient", 0)]
+    assert _disk_bytes(path) < 1_000_000  # 16 MB computed, next to nothing on disk
+    assert list(Storage(path).df(load)["output"]) == [NOT_STORED]
+
+
+def test_a_block_that_uses_the_value_computes_it_again_once(tmp_path):
+    path = tmp_path / "s.db"
+    with Storage(path).run():
+        total(load(1))
+    RUNS.clear()
+    with Storage(path).run():
+        data = load(1)
+        assert data[-1] == SIZE - 1
+        assert total(data) == pytest.approx((SIZE - 1) * SIZE / 2)
+    assert RUNS == ["load"]  # total is found by its input's content id: a hit
+
+
+def test_a_downstream_hit_does_not_need_the_value(tmp_path):
+    path = tmp_path / "s.db"
+    with Storage(path).run():
+        first = report(3)
+    assert RUNS == ["report", "load", "total"]
+    RUNS.clear()
+    with Storage(path).run():
+        assert report(3) == first
+    assert RUNS == []
+
+
+def test_a_non_deterministic_transient_op_warns_once(tmp_path):
+    path = tmp_path / "s.db"
+    counter = iter(range(100))
+
+    @op(transient=True)
+    def noisy(x: int) -> list:
+        return [x, next(counter)]
+
+    with Storage(path).run():
+        noisy(1)
+    with pytest.warns(MandalaTransientWarning, match="not deterministic"):
+        with Storage(path).run():
+            assert noisy(1)[0] == 1
+            assert noisy(1)[0] == 1
+    storage = Storage(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with storage.run():
+            noisy(1)
+            noisy(1)
+    assert len([w for w in caught if w.category is MandalaTransientWarning]) == 1
+
+
+def test_queries_and_deletion_see_a_transient_call(tmp_path):
+    storage = Storage(tmp_path / "s.db")
+    with storage.run():
+        total(load(2))
+    assert len(storage.df(load)) == 1 and len(storage.df(total)) == 1
+    report_ = storage.delete_calls(storage.df(load))
+    assert (report_.calls, report_.dependents) == (2, 1)  # load(2), and total computed from it
+    assert len(storage.df(total)) == 0
+
+
+QUERIED = """
+from mandala_ast import Q, op
+
+@op(transient=True)
+def expand(n):
+    return list(range(n))
+
+@op
+def length(xs):
+    return len(xs)
+
+def run(storage):
+    with storage.run():
+        return [length(expand(n)) for n in (2, 3)]
+
+def query(storage):
+    with storage.query() as q:
+        n = Q()
+        xs = expand(n)
+        k = length(xs)
+    return q.df()
+"""
+
+
+def test_a_query_matches_transient_calls_and_shows_their_values_as_not_stored(tmp_path):
+    import sys
+
+    import mandala_ast
+
+    (tmp_path / "queried_transient.py").write_text(QUERIED)
+    try:
+        user = mandala_ast.compile_module(tmp_path / "queried_transient.py", name="queried_transient")
+        storage = Storage(tmp_path / "s.db")
+        assert user.run(storage) == [2, 3]
+        frame = user.query(Storage(tmp_path / "s.db")).sort_values("n")
+    finally:
+        sys.modules.pop("queried_transient", None)
+    assert list(frame["n"]) == [2, 3] and list(frame["k"]) == [2, 3]
+    assert list(frame["xs"]) == [NOT_STORED, NOT_STORED]
+
+
+@op(nout=2, transient=[0])
+def split(n: int):
+    RUNS.append("split")
+    return list(range(n)), n * n
+
+
+def test_one_output_can_be_transient_and_verify_and_gc_accept_it(tmp_path):
+    path = tmp_path / "s.db"
+    storage = Storage(path)
+    with storage.run():
+        assert split(3) == ([0, 1, 2], 9)
+    frame = storage.df(split)
+    assert list(frame["output_0"]) == [NOT_STORED] and list(frame["output_1"]) == [9]
+    assert storage.verify().ok
+    storage.gc()
+    RUNS.clear()
+    with Storage(path).run():
+        assert split(3) == ([0, 1, 2], 9)
+    assert RUNS == ["split"]
