@@ -80,7 +80,7 @@ def _checked(storage: Storage, pattern: Pattern, compiled: CompiledQuery, rows: 
     """
     found = _Table(storage, pattern, compiled, rows)
     expressions = [call.inputs[name] for call in pattern.calls for name in call.inputs]
-    found._prepare([], [n for n in expressions if isinstance(n, Derived)], True)
+    found.prepare([], [n for n in expressions if isinstance(n, Derived)], True)
     failed: dict[int, list[bool]] = {}
     for call in pattern.calls:
         failed[call.number] = found.failed(call, failed)
@@ -126,7 +126,7 @@ class _Table:
         guards = [c.guard for c in self.pattern.calls] + [a.guard for s in sources for a in s]
         conditions = [node for guard in guards if guard is not None for node in guard.nodes()]
         shown = [a.value for s in sources for a in s if isinstance(a.value, Node)]
-        self._prepare(conditions, shown, ids)
+        self.prepare(conditions, shown, ids)
         columns = [self._column(assignments) for assignments in sources]
         calls = self._row_calls()
         keep = self._distinct([c for c in columns], calls)
@@ -141,7 +141,7 @@ class _Table:
 
     # -- variables ----------------------------------------------------------------------------
 
-    def _prepare(self, conditions: list[Node], shown: list[Node], ids: bool) -> None:
+    def prepare(self, conditions: list[Node], shown: list[Node], ids: bool) -> None:
         """Content ids of every variable involved, values of those an expression or a guard
         reads or the table shows (not as ids), and the derived columns computed."""
         derived: dict[int, Derived] = {}
@@ -223,7 +223,7 @@ class _Table:
         self.values[node.number] = found if present is None else _scatter(found, present, self.count)
         self.present[node.number] = present
 
-    def _derived_ids(self, node: Derived) -> list:
+    def derived_ids(self, node: Derived) -> list:
         """Content ids of a derived column (computed only when rows must be told apart by it,
         or shown as ids: ~1 µs a value)."""
         cids = self.cids.get(node.number)
@@ -244,7 +244,7 @@ class _Table:
                 wrong = list(map(operator.or_, wrong, failed[node.call.number]))
             column = self.compiled.derived_inputs.get((call.number, position))
             if column is not None:
-                stored, computed = self.sql[column], self._derived_ids(node)
+                stored, computed = self.sql[column], self.derived_ids(node)
                 differs = [s is not None and c != s for s, c in zip(stored, computed)]
                 wrong = list(map(operator.or_, wrong, differs))
         return list(map(operator.and_, found, wrong))
@@ -346,7 +346,7 @@ class _NamedColumn:
 
     def _ids(self, source: Any) -> list:
         if isinstance(source, Derived):
-            return self.table._derived_ids(source)
+            return self.table.derived_ids(source)
         if isinstance(source, Node):
             return self.table.cids[source.number]
         return [content_id(source)] * self.count
