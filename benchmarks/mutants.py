@@ -285,7 +285,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("D04", _DE, '" CROSS JOIN main.call_inputs i ON i.src_call = p.id CROSS JOIN main.calls c ON c.id = i.call_id",',
            '" CROSS JOIN main.call_inputs i ON i.src_call = -p.id CROSS JOIN main.calls c ON c.id = i.call_id",',
            _DELETION, "dependents by exact (compiled) history are not deleted"),
-    Mutant("D05", _DE, 'VALUE_REFERENCES = (("call_inputs", "cid"), ("call_outputs", "cid"))',
+    Mutant("D05", "mandala_ast/runtime/reclaim.py", 'VALUE_REFERENCES = (("call_inputs", "cid"), ("call_outputs", "cid"))',
            'VALUE_REFERENCES = (("call_outputs", "cid"),)', _DELETION,
            "values still used as inputs are removed"),
     Mutant("D06", _DE, "        if dependents:\n            _add_dependents(conn)",

@@ -14,6 +14,7 @@ from typing import Any
 
 from ._errors import (
     AmbiguousBlockError,
+    BatchWorkerError,
     CorruptValueError,
     FixtureError,
     HookError,
@@ -43,6 +44,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AmbiguousBlockError",
+    "BatchWorkerError",
     "CorruptValueError",
     "DeleteReport",
     "FixtureError",

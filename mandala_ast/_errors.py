@@ -1,35 +1,36 @@
 """Errors and warnings raised by mandala_ast.
 
-Hierarchy::
+Hierarchy (a second base class in parentheses)::
 
     Exception
      └── MandalaError
-          ├── StorageFormatError      the file is not a mandala_ast storage, is damaged, or its path cannot be one
-          ├── StorageBusyError        other processes kept the file locked past every retry
-          ├── CorruptValueError       a value's file is missing or its bytes are not those stored
-          ├── StorageFullError        the disk filled up while calls were written (also an OSError)
-          ├── ReadOnlyStorageError    a new call on a storage that cannot be written
-          ├── AmbiguousBlockError     a thread with no block of its own, blocks of several storages open
-          ├── ValueEncodingError      an argument or output cannot be hashed or stored
-          ├── OutputCountError        an op returned the wrong number of values
-          ├── NewCallError            a call is missing and new calls are not allowed
-          ├── QueryError              a query or delete block's code cannot be matched (also a ValueError)
-          ├── VersionChangeError      code changed and Storage(on_change="error") refuses to recompute
-          ├── RenderError             graphviz's dot failed to draw a picture
-          ├── UnknownOpError          a storage holds no op of that name (command line, export, rename)
-          ├── RenameError             a rename would collide with stored calls or arguments
-          ├── ExportError             a flat export cannot be written (sqlite-utils missing, bad path)
-          ├── HookError               the import hook cannot be installed as asked
-          └── FixtureError            a cached_fixture cannot be cached as written (yield, async, method)
+          ├── StorageFormatError                  not a mandala_ast storage, damaged, or a bad path
+          ├── StorageBusyError                    others kept the file locked past every retry
+          ├── CorruptValueError                   a value's file is missing or its bytes changed
+          ├── StorageFullError (OSError)          the disk filled up while calls were written
+          ├── ReadOnlyStorageError                a new call on a storage that cannot be written
+          ├── AmbiguousBlockError (RuntimeError)  no block here, blocks of several storages elsewhere
+          ├── ValueEncodingError (TypeError)      an argument or output cannot be hashed or stored
+          ├── OutputCountError (ValueError)       an op returned the wrong number of values
+          ├── NewCallError                        a call is missing and new calls are not allowed
+          ├── QueryError (ValueError)             a query or delete block asks what no pattern means
+          ├── VersionChangeError                  code changed under Storage(on_change="error")
+          ├── BatchWorkerError (RuntimeError)     a batch call's worker died, or its op cannot run elsewhere
+          ├── RenderError (RuntimeError)          graphviz's dot failed to draw a picture
+          ├── UnknownOpError (LookupError)        a storage holds no op of that name
+          ├── RenameError (ValueError)            a rename would collide with stored calls
+          ├── ExportError                         a flat export cannot be written
+          ├── HookError (RuntimeError)            the import hook cannot be installed as asked
+          └── FixtureError (TypeError)            a cached_fixture cannot be cached as written
     UserWarning
      └── MandalaWarning
-          ├── MandalaFallbackWarning  a module could not be compiled and runs as written
-          ├── MandalaImportWarning    modules imported before install() are not compiled
-          ├── MandalaDiagnosticWarning  a note from the compiler about a module
-          ├── MandalaRenderWarning    graphviz is missing: a picture is DOT text, not an image
-          ├── MandalaRepairWarning    a corrupt value was computed again and its file rewritten
-          ├── MandalaUnstoredWarning  an op's output cannot be stored: returned, not memoized
-          └── MandalaTransientWarning a transient output computed again has another content id
+          ├── MandalaFallbackWarning              a module could not be compiled and runs as written
+          ├── MandalaImportWarning                modules imported before install() stay uncompiled
+          ├── MandalaDiagnosticWarning            a note from the compiler about a module
+          ├── MandalaRenderWarning                no graphviz: a picture is DOT text, not an image
+          ├── MandalaRepairWarning                a corrupt value was computed again and rewritten
+          ├── MandalaUnstoredWarning              an output cannot be stored: returned, not memoized
+          └── MandalaTransientWarning             a transient output came back with another content id
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ __all__ = [
     "CorruptValueError",
     "FixtureError",
     "AmbiguousBlockError",
+    "BatchWorkerError",
     "ExportError",
     "HookError",
     "MandalaDiagnosticWarning",
@@ -163,6 +165,11 @@ class VersionChangeError(MandalaError):
     The message shows the change as a unified diff; ``storage.accept_change(fn)`` declares it
     cosmetic, reverting the code brings the stored calls back.
     """
+
+
+class BatchWorkerError(MandalaError, RuntimeError):
+    """A batch call's worker process died while computing it (killed, crashed, out of memory),
+    or its op cannot be sent to another process; the message names the call."""
 
 
 class MandalaWarning(UserWarning):

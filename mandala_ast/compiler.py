@@ -288,7 +288,7 @@ def fallback(
 
 
 def line_drift(old: str, new: str) -> str:
-    """Why *new* would move original lines (import-hooks.md §4.5 A), or ``""``.
+    """Why *new* would move original lines (tracebacks would point at the wrong ones), or ``""``.
 
     >>> line_drift("a\\nb\\n", "a; c\\nb\\n")
     ''

@@ -16,7 +16,8 @@
   ``sys._getframe`` (the documented way to read a frame cheaply), namedtuple's ``_fields``
   (its documented API), IPython's ``_repr_html_`` display protocol, and
   ``argparse._SubParsersAction`` (the type ``add_subparsers()`` returns, which has no public
-  name).
+  name), and Pillow's ``Image._getencoder`` (the encoder ``tobytes()`` itself uses, there
+  read piece by piece; pil_types falls back to ``tobytes()`` on a Pillow without it).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ ALLOWED_MODULES = {"_thread"}
 ALLOWED_ATTRIBUTES = {
     ("sys", "_getframe"),
     ("argparse", "_SubParsersAction"),
+    ("Image", "_getencoder"),
     (None, "_fields"),
     (None, "_repr_html_"),
 }

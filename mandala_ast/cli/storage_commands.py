@@ -59,7 +59,7 @@ def _add_ops(commands: argparse._SubParsersAction) -> None:
 
 
 def _cmd_ops(args: argparse.Namespace) -> int:
-    from ..runtime.deletion import format_bytes
+    from ..runtime.reclaim import format_bytes
 
     with _catalog(args.db) as catalog:
         rows = []

@@ -180,6 +180,18 @@ class RunBlock(Block):
         # Commit even when the block raised: calls completed before the error are kept.
         self.storage.commit()
 
+    async def __aenter__(self) -> Storage:
+        return self.__enter__()
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        self.__exit__(*exc_info)
+
+    def call_async_op(self, op: Op, args: tuple, kwargs: dict) -> Any:
+        """An async op's call: a coroutine that loads the stored call or awaits the body."""
+        from .batch.asynchronous import memoized_coroutine
+
+        return memoized_coroutine(self, op, args, kwargs)
+
     def call_op(self, op: Op, args: tuple, kwargs: dict) -> Any:
         """An op call from ordinary (uncompiled) code: content identity, plain values."""
         return self.storage.memoized_call(op, args, kwargs, self)

@@ -24,12 +24,11 @@ from .._errors import StorageFormatError, UnknownOpError
 from .described import Opaque, describe, describe_row
 from .hashing import content_id
 from .packing import unpack_outputs
-from .store import SQLiteStore
+from .store import IN_CHUNK, SQLiteStore
 from .structures import ITEM_OP_NAME
 
 __all__ = ["Call", "Catalog", "StoredOp", "Version", "source_diff"]
 
-_IN_CHUNK = 900  # ids per IN (...) list: below SQLite's oldest limit on bound parameters
 _OPS_SQL = "SELECT name, nout, signature FROM ops WHERE name != ? ORDER BY name"
 _VERSIONS_SQL = (
     "SELECT version, version_id, fingerprint, canonical, created_at FROM versions "
@@ -225,7 +224,7 @@ class Catalog:
         return found
 
     def describe_values(self, cids: list[bytes]) -> dict[bytes, Any]:
-        """``cid -> scalar or Opaque`` for the given values (one read per 900)."""
+        """``cid -> scalar or Opaque`` for the given values (one read per IN_CHUNK)."""
         rows: dict[bytes, tuple] = {}
         for chunk in _chunks(cids):
             for cid, *row in self.conn.execute(_VALUES_SQL.format(marks=_marks(chunk)), chunk):
@@ -278,8 +277,8 @@ def _candidate_cids(value: Any) -> list[bytes]:
 
 
 def _chunks(items: list) -> Iterator[list]:
-    for start in range(0, len(items), _IN_CHUNK):
-        yield items[start : start + _IN_CHUNK]
+    for start in range(0, len(items), IN_CHUNK):
+        yield items[start : start + IN_CHUNK]
 
 
 def _marks(chunk: list) -> str:

@@ -52,6 +52,8 @@ def encode(value: Any) -> EncodedValue:
             return EncodedValue("json", b"%d" % value)  # json.dumps gives the same, 10x slower
         # Beyond 4300 digits str(int) refuses (Python 3.11+): store huge ints with pickle.
         return EncodedValue("pickle", pickle.dumps(value, protocol=5))
+    if kind is float and value - value == 0:  # finite: json.dumps writes its repr, 5x slower
+        return EncodedValue("json", float.__repr__(value).encode())
     if kind in _JSON_TYPES:
         return EncodedValue("json", json.dumps(value).encode())
     if kind is bytes:
@@ -144,8 +146,27 @@ def _is_plain_ndarray(value: Any) -> bool:
 
 
 def _npy_bytes(array: Any) -> bytes:
+    """The bytes ``numpy.save`` writes. Its header depends only on the dtype and the shape of
+    a C-ordered array, and building it (a dict's repr, padded) cost 20 µs of a 1,000-float
+    array's ~30 µs: it is built once per dtype and shape."""
     import numpy as np
 
+    dtype = array.dtype
+    plain = array.flags.c_contiguous and dtype.fields is None and dtype.subdtype is None
+    key = (dtype.str, array.shape)
+    header = _NPY_HEADERS.get(key) if plain else None
+    if header is not None:
+        return header + array.tobytes()
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
-    return buffer.getvalue()
+    data = buffer.getvalue()
+    if plain:
+        if len(_NPY_HEADERS) >= _NPY_HEADER_LIMIT:
+            _NPY_HEADERS.clear()
+        _NPY_HEADERS[key] = data[: len(data) - array.nbytes]
+    return data
+
+
+#: ``(dtype.str, shape) -> numpy.save header`` of C-ordered arrays of plain dtypes.
+_NPY_HEADERS: dict[tuple, bytes] = {}
+_NPY_HEADER_LIMIT = 256

@@ -62,6 +62,9 @@ __all__ = [
 
 #: Callee types that take the provenance path; everything else is called directly.
 OPS = frozenset({Op, Workflow})
+#: Set while a batch block is open in any thread (runtime/batch/block.py): a plain callee's
+#: deferred arguments must reach it as values. None otherwise: the run path pays one test.
+plain_callee: Any = None
 #: Output types whose parts may be MList/MDict/MSet elements, with ``__item__`` calls of their own.
 _COLLECTIONS = frozenset({list, dict, set})
 
@@ -117,7 +120,7 @@ def callee(spec: tuple, f: Any, /) -> Any:
     provenance. ``f`` is evaluated once, as in ``f(*args)``, and the arguments are evaluated in
     the user's own frame on their own lines (tracebacks, ``sys.settrace``, breakpoints)."""
     if type(f) not in OPS:
-        return f
+        return f if plain_callee is None else plain_callee(f)
     block = state.block
     if block is None:  # maybe a worker thread of another thread's block
         block = lent_block(getattr(f, "name", f.__qualname__))

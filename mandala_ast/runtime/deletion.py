@@ -20,14 +20,13 @@ The dependency closure is computed in SQL over temporary tables of row ids: a fe
 per level of the call graph, however many calls each level holds. Everything happens in one
 ``BEGIN IMMEDIATE`` transaction; blob files are removed only after it commits.
 
-A value goes once no remaining ``inputs``/``outputs`` row refers to it and no surviving
-structure (MList/MDict/MSet, runtime/structures.py) holds it as an element. Other Storages on
-the file learn of the deletion through runtime/deletion_watch.py.
+The values the deleted calls used then go if nothing else uses them, with their blob files
+(runtime/reclaim.py, shared with gc). Other Storages on the file learn of the deletion through
+runtime/deletion_watch.py.
 """
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import sys
 from collections.abc import Iterable, Iterator
@@ -36,29 +35,23 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .._errors import StorageBusyError
-from .codecs import STRUCTURE_CODECS
 from .deletion_watch import mark_deleted
-from .structures import ITEM_VERSION_ID, element_cids
+from .reclaim import (
+    ReclaimReport,
+    format_bytes,
+    plural,
+    remove_blob_files,
+    remove_unreferenced_values,
+)
+from .store import is_lock_error
+from .structures import ITEM_VERSION_ID
 
 if TYPE_CHECKING:
     from .blobs import BlobDir
     from .progress import Stages
     from .store import SQLiteStore
 
-__all__ = [
-    "VALUE_REFERENCES",
-    "DeleteReport",
-    "busy_as_error",
-    "call_ids",
-    "delete_calls",
-    "format_bytes",
-    "remove_blob_files",
-    "remove_unreferenced_values",
-]
-
-#: (table, column) pairs whose cids keep a ``vals`` row alive. A new table that refers to
-#: values by content id must be listed here, or deletion and gc will remove its values.
-VALUE_REFERENCES = (("call_inputs", "cid"), ("call_outputs", "cid"))
+__all__ = ["DeleteReport", "busy_as_error", "call_ids", "delete_calls"]
 
 #: The ``attrs`` key under which query results carry their rows' call ids.
 CALLS_ATTR = "mandala_ast.calls"
@@ -69,7 +62,7 @@ _ACCEPTED = (
 
 
 @dataclass(frozen=True)
-class DeleteReport:
+class DeleteReport(ReclaimReport):
     """What :meth:`Storage.delete_calls` removed.
 
     >>> print(DeleteReport(calls=12, dependents=5, values=9, bytes_freed=1234))
@@ -92,8 +85,8 @@ class DeleteReport:
 
     def __str__(self) -> str:
         return (
-            f"deleted {_plural(self.calls, 'call')} ({self.matched} matched, "
-            f"{self.dependents} computed from them) and {_plural(self.values, 'value')} "
+            f"deleted {plural(self.calls, 'call')} ({self.matched} matched, "
+            f"{self.dependents} computed from them) and {plural(self.values, 'value')} "
             f"({format_bytes(self.bytes_freed)})"
         )
 
@@ -167,6 +160,7 @@ def delete_calls(
     hids = list(hids)
     with busy_as_error(store, "delete calls"), stages("deleting calls", 5) as steps:
         body = lambda conn: _delete_in(conn, hids, dependents, blobs, steps)  # noqa: E731
+        report: DeleteReport
         report, external = store.write_transaction(body)
         steps.step("removing value files")
         remove_blob_files(store, blobs, external)
@@ -184,7 +178,7 @@ def busy_as_error(store: SQLiteStore, what: str) -> Iterator[None]:
     try:
         yield
     except sqlite3.OperationalError as exc:
-        if "locked" not in str(exc) and "busy" not in str(exc):
+        if not is_lock_error(exc):
             raise
         raise StorageBusyError(
             f"{store.path}: could not {what}: other processes kept the file busy through every "
@@ -236,160 +230,6 @@ def _add_dependents(conn: sqlite3.Connection) -> None:
         conn.execute("DELETE FROM temp.mandala_frontier")
         conn.execute("INSERT INTO temp.mandala_frontier SELECT hid FROM temp.mandala_next")
         conn.execute("DELETE FROM temp.mandala_next")
-
-
-# -- values --------------------------------------------------------------------------------
-
-
-def remove_unreferenced_values(
-    conn: sqlite3.Connection, candidates_sql: str, blobs: BlobDir | None
-) -> tuple[int, int, list[bytes]]:
-    """Delete the ``vals`` rows among ``candidates_sql`` (a SELECT of cids) that nothing uses
-    any more; returns ``(count, bytes, cids stored as blob files)``. Call inside a write
-    transaction.
-
-    >>> remove_unreferenced_values(conn, "SELECT cid FROM vals", blobs)   # doctest: +SKIP
-    (2, 2097280, [b'...'])
-    """
-    conn.execute("DROP TABLE IF EXISTS temp.mandala_unused")
-    conn.execute("CREATE TEMP TABLE mandala_unused (cid BLOB PRIMARY KEY) WITHOUT ROWID")
-    try:
-        conn.execute(f"INSERT OR IGNORE INTO temp.mandala_unused {candidates_sql}")
-        conn.execute(_STILL_USED_SQL)
-        _spare_elements(conn, blobs)
-        count, size = conn.execute(
-            f"SELECT COUNT(*), COALESCE(SUM(size), 0) FROM main.vals WHERE cid IN ({_UNUSED})"
-        ).fetchone()
-        files = conn.execute(f"SELECT cid FROM main.vals WHERE external = 1 AND cid IN ({_UNUSED})")
-        external = [row[0] for row in files]
-        conn.execute(f"DELETE FROM main.vals WHERE cid IN ({_UNUSED})")
-    finally:
-        conn.execute("DROP TABLE IF EXISTS temp.mandala_unused")
-    return count, size, external
-
-
-def _spare_elements(conn: sqlite3.Connection, blobs: BlobDir | None) -> None:
-    """Structures hold their elements by content id only (an MList argument's elements have
-    no inputs/outputs row): a doomed structure's elements become candidates too, and the
-    elements of every surviving structure stay. An element may itself be a structure (a list
-    of lists whose inner list another op returned as an MList): both follow it down."""
-    if conn.execute("SELECT 1 FROM temp.mandala_unused LIMIT 1").fetchone() is None:
-        return
-    codecs = ", ".join(f"'{codec}'" for codec in sorted(STRUCTURE_CODECS))
-    expanded: set[bytes] = set()
-    while True:
-        doomed = [
-            row
-            for row in conn.execute(
-                f"SELECT v.cid, v.codec, v.data, v.external FROM temp.mandala_unused u "
-                f"CROSS JOIN main.vals v ON v.cid = u.cid WHERE v.codec IN ({codecs})"
-            ).fetchall()
-            if row[0] not in expanded
-        ]
-        if not doomed:
-            break
-        expanded.update(row[0] for row in doomed)
-        members = [(cid,) for row in doomed for cid in _structure_elements(row, blobs)]
-        conn.executemany("INSERT OR IGNORE INTO temp.mandala_unused VALUES (?)", members)
-        conn.execute(_STILL_USED_SQL)
-    # No index leads from an element to its structures: read every surviving structure row
-    # (a scan of vals that skips large values' overflow pages).
-    rows = conn.execute(
-        f"SELECT cid, codec, data, external FROM main.vals WHERE codec IN ({codecs}) "
-        f"AND cid NOT IN ({_UNUSED})"
-    ).fetchall()
-    unused = {cid for (cid,) in conn.execute(_UNUSED)}
-    while rows and unused:
-        rescued = {cid for row in rows for cid in _structure_elements(row, blobs)} & unused
-        unused -= rescued
-        conn.executemany("DELETE FROM temp.mandala_unused WHERE cid = ?", ((cid,) for cid in rescued))
-        # A rescued element that is a structure keeps its own elements in the next round.
-        rows = [
-            (cid, *row)
-            for cid in rescued
-            if (row := conn.execute(_STRUCTURE_ROW_SQL.format(codecs=codecs), (cid,)).fetchone())
-        ]
-
-
-_STRUCTURE_ROW_SQL = "SELECT codec, data, external FROM main.vals WHERE cid = ? AND codec IN ({codecs})"
-
-
-def _structure_elements(row: tuple, blobs: BlobDir | None) -> list[bytes]:
-    cid, codec, data, external = row
-    if external and blobs is not None:
-        try:
-            data = blobs.path(cid).read_bytes()
-        except FileNotFoundError:  # already lost: it holds nothing to keep
-            return []
-    return element_cids(codec, data or b"")
-
-
-def remove_blob_files(store: SQLiteStore, blobs: BlobDir | None, cids: Iterable[bytes]) -> int:
-    """Remove the files of values whose rows are gone (call after the commit); returns how
-    many were removed.
-
-    Files are renamed aside, then, inside a write transaction (so no flush interleaves), any
-    whose row was committed again meanwhile is put back; the rest are unlinked. A Storage that
-    flushes later finds its buffered file missing and writes it again (deletion_watch.py).
-
-    >>> remove_blob_files(store, blobs, [cid])         # doctest: +SKIP
-    1
-    """
-    if blobs is None:
-        return 0
-    aside = {}
-    for cid in cids:
-        path = blobs.path(cid)
-        moved = path.with_name(f".{path.name}.{os.getpid()}.deleting.tmp")
-        try:
-            os.replace(path, moved)
-        except FileNotFoundError:
-            continue
-        aside[cid] = moved
-    if not aside:
-        return 0
-    try:
-        doomed = store.write_transaction(lambda conn: _keep_stored(conn, blobs, aside))
-    except BaseException:  # cannot tell which are stored again: put every file back
-        for cid, moved in aside.items():
-            if not blobs.path(cid).exists():
-                os.replace(moved, blobs.path(cid))
-        raise
-    for moved in doomed:
-        moved.unlink(missing_ok=True)
-    return len(doomed)
-
-
-def _keep_stored(conn: sqlite3.Connection, blobs: BlobDir, aside: dict) -> list:
-    doomed = []
-    for cid, moved in aside.items():
-        row = conn.execute("SELECT external FROM main.vals WHERE cid = ?", (cid,)).fetchone()
-        if row is not None and row[0] and not blobs.path(cid).exists():
-            os.replace(moved, blobs.path(cid))
-        else:
-            doomed.append(moved)
-    if doomed:
-        mark_deleted(conn)  # a Storage with one of these values buffered writes its file again
-    return doomed
-
-
-def format_bytes(size: float) -> str:
-    """Decimal units, one decimal place.
-
-    >>> format_bytes(1234), format_bytes(512), format_bytes(3_500_000)
-    ('1.2 kB', '512 B', '3.5 MB')
-    """
-    if size < 1000:
-        return f"{size} B"
-    for unit in ("kB", "MB", "GB", "TB"):
-        size /= 1000
-        if size < 1000 or unit == "TB":
-            break
-    return f"{size:.1f} {unit}"
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 # -- SQL -----------------------------------------------------------------------------------
@@ -470,11 +310,6 @@ _ROUND_SQL = (
     "DELETE FROM temp.mandala_made",
 )
 
-_UNUSED = "SELECT cid FROM temp.mandala_unused"
-_STILL_USED_SQL = "DELETE FROM temp.mandala_unused WHERE " + " OR ".join(
-    f"EXISTS (SELECT 1 FROM main.{table} r WHERE r.{column} = mandala_unused.cid)"
-    for table, column in VALUE_REFERENCES
-)
 _DOOMED = "SELECT hid FROM temp.mandala_doomed"
 _DOOMED_IDS = "SELECT c.id FROM temp.mandala_doomed d CROSS JOIN main.calls c ON c.hid = d.hid"
 _DELETE_ROWS = (

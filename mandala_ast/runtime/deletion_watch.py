@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .codecs import STRUCTURE_CODECS
+from .store import IN_CHUNK
 from .structures import element_cids
 
 if TYPE_CHECKING:
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
 __all__ = ["DeletionWatch", "mark_deleted"]
 
 _EPOCH_KEY = "deletions"
-#: Ids per ``IN (...)`` list: below SQLite's oldest limit on bound parameters (999).
-_IN_CHUNK = 900
 
 
 class DeletionWatch:
@@ -188,8 +187,8 @@ def _restore_blob(cid: bytes, digest: bytes, blobs: BlobDir | None, unflushed: d
 def _existing(conn: sqlite3.Connection, table: str, column: str, ids: Iterable[bytes]) -> set[bytes]:
     ids = list(ids)
     found: set[bytes] = set()
-    for start in range(0, len(ids), _IN_CHUNK):
-        chunk = ids[start : start + _IN_CHUNK]
+    for start in range(0, len(ids), IN_CHUNK):
+        chunk = ids[start : start + IN_CHUNK]
         marks = ", ".join("?" * len(chunk))
         query = f"SELECT {column} FROM {table} WHERE {column} IN ({marks})"
         found.update(row[0] for row in conn.execute(query, chunk))

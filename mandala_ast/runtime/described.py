@@ -22,7 +22,7 @@ from typing import Any
 
 from . import codecs
 from .codecs import STRUCTURE_CODECS
-from .deletion import format_bytes
+from .reclaim import format_bytes
 from .structures import element_cids
 
 __all__ = ["Opaque", "describe", "describe_row", "is_scalar"]

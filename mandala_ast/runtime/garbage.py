@@ -1,9 +1,10 @@
-"""Reclaiming space: values and blob files nothing refers to, stray temp files, then VACUUM.
+"""Garbage collection: values and blob files nothing refers to, stray temp files, then VACUUM.
 
-Deleting calls already removes the values they leave unused; this sweeps what a crash or an
-older version left behind and gives the freed pages back to the file system. A blob file
-without a row is removed only once it is an hour old: another process writes a value's file
-before it commits the value's row (see ``Recorder._buffer_encoded`` in recording.py).
+Deleting calls already removes the values they leave unused (both through runtime/reclaim.py);
+this sweeps what a crash or an older version left behind and gives the freed pages back to the
+file system. A blob file without a row is removed only once it is an hour old: another process
+writes a value's file before it commits the value's row (see ``Recorder._buffer_encoded`` in
+recording.py).
 """
 
 from __future__ import annotations
@@ -14,8 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .deletion import busy_as_error, format_bytes, remove_blob_files, remove_unreferenced_values
+from .deletion import busy_as_error
 from .deletion_watch import mark_deleted
+from .reclaim import (
+    ReclaimReport,
+    format_bytes,
+    plural,
+    remove_blob_files,
+    remove_unreferenced_values,
+)
 from .store import retry_locked
 
 if TYPE_CHECKING:
@@ -30,7 +38,7 @@ _CID_HEX = 64
 
 
 @dataclass(frozen=True)
-class GcReport:
+class GcReport(ReclaimReport):
     """What :meth:`Storage.gc` removed, and the storage's size on disk before and after
     (database, WAL and blob files).
 
@@ -52,9 +60,8 @@ class GcReport:
 
     def __str__(self) -> str:
         return (
-            f"removed {self.values} unused value{'' if self.values == 1 else 's'} and {self.files} "
-            f"stray file{'' if self.files == 1 else 's'}; {format_bytes(self.bytes_before)} -> "
-            f"{format_bytes(self.bytes_after)} on disk"
+            f"removed {plural(self.values, 'unused value')} and {plural(self.files, 'stray file')}; "
+            f"{format_bytes(self.bytes_before)} -> {format_bytes(self.bytes_after)} on disk"
         )
 
 

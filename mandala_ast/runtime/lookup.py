@@ -184,7 +184,7 @@ class CallIndex:
             return False
         count = self.stored_calls.get(version_id)
         if count is None:
-            count = self.stored_calls[version_id] = self.store.count_calls(version_id)
+            count = self.stored_calls[version_id] = self.store.calls_at_most(version_id)
         return lookups >= count // 20 and count <= PREFETCH_MAX_CALLS
 
 

@@ -55,6 +55,11 @@ class NoopBlock(RunBlock):
         args, kwargs = unwrap(args, kwargs)
         return op.fn(*args, **kwargs)
 
+    def call_async_op(self, op: Op, args: tuple, kwargs: dict) -> Any:
+        """An async op's plain coroutine: nothing looked up or stored."""
+        args, kwargs = unwrap(args, kwargs)
+        return op.fn(*args, **kwargs)
+
     def call_op_with_refs(self, op: Op, args: tuple, kwargs: dict, input_refs: dict) -> tuple:
         outputs = op.split_outputs(self.call_op(op, args, kwargs))
         return tuple(Ref(value, _NO_ID, _NO_ID, (_NO_ID, i)) for i, value in enumerate(outputs))

@@ -16,7 +16,7 @@ from .fingerprints import Fingerprint, fingerprint
 from .hashing import UnhashableError, content_id, digest
 from .pointers import unwrap as unwrap_pointers
 
-__all__ = ["Op", "Workflow", "flatten_bound", "op", "workflow"]
+__all__ = ["AsyncOp", "Op", "Workflow", "flatten_bound", "op", "workflow"]
 
 _SERIALS = itertools.count()
 
@@ -190,6 +190,29 @@ class Op:
             raise ValueError(f"op {self.name}: ignore= names unknown parameters {sorted(unknown)}")
 
 
+class AsyncOp(Op):
+    """An ``async def`` op: ``await f(x)`` memoizes in run blocks; a batch runs its calls
+    concurrently on one event loop (runtime/batch/asynchronous.py).
+
+    >>> @op
+    ... async def fetch(url: str) -> str:
+    ...     return url.upper()
+    >>> import asyncio; asyncio.run(fetch("a"))     # outside blocks: a plain coroutine
+    'A'
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        block = blocks.state.block
+        if block is None:
+            block = blocks.lent_block(self.name)
+            if block is None:
+                return self.fn(*args, **kwargs)
+        call_async_op = getattr(block, "call_async_op", None)  # run, noop and batch blocks have it
+        if call_async_op is None:
+            return self.fn(*args, **kwargs)
+        return call_async_op(self, args, kwargs)
+
+
 class Workflow:
     """A plain function that composes ops; it runs in the form of the block it is called from.
 
@@ -228,9 +251,10 @@ def op(
     ... def split(xs, verbose=False):
     ...     return xs[:1], xs[1:]
     """
-    make = functools.partial(
-        Op, nout=nout, ignore=ignore, version=version, track_files=track_files, transient=transient
-    )
+    def make(f: Callable[..., Any]) -> Op:
+        kind = AsyncOp if inspect.iscoroutinefunction(f) else Op
+        return kind(f, nout=nout, ignore=ignore, version=version, track_files=track_files, transient=transient)
+
     return make if fn is None else make(fn)
 
 

@@ -74,6 +74,8 @@ class CallPipeline:
         self._waiting = 0  # threads waiting on _computed: no notify (~0.3 µs) when none
         self._forgotten = 0  # times what the file holds was forgotten (see _execute)
         self._recomputed = transient.Recomputed()  # outputs of transient ops, computed again
+        #: Storage(single_flight=True): cross-process call locks (runtime/batch/single_flight.py)
+        self.single_flight: Any = None
 
     # -- one call ----------------------------------------------------------------------------
 
@@ -130,14 +132,37 @@ class CallPipeline:
         if found is not None:
             return self._found(call, found)
         self._check_may_compute(call, new_calls_allowed)
+        if self.single_flight is not None:  # another process may be computing it
+            found = self._wait_for_other_processes(call)
+            if found is not None:
+                return self._found(call, found)
         self._computing[call.cid] = threading.get_ident()
         try:
             out_cids = self._execute(call, args, kwargs, block)
+            if self.single_flight is not None:
+                self.commit()  # processes waiting for the call look for it in the file
         finally:
             del self._computing[call.cid]
             if self._waiting:
                 self._computed.notify_all()
+            if self.single_flight is not None:
+                self.single_flight.release(call.cid)
         return call.row_id, out_cids, call.deps_id  # type: ignore[return-value]
+
+    def _wait_for_other_processes(self, call: CallIdentity) -> Found | None:
+        """Single flight: the call's lock taken (None), or the call as another process
+        stored it while this one waited (the storage lock released meanwhile)."""
+        from .batch.single_flight import wait_for_call
+
+        def look_again() -> Found | None:
+            with self.lock:
+                return self.index.find(call)
+
+        self.lock.release()
+        try:
+            return wait_for_call(self.single_flight, call.cid, look_again)
+        finally:
+            self.lock.acquire()
 
     def _found(self, call: CallIdentity, found: Found) -> tuple[bytes, tuple[bytes, ...], bytes]:
         row_id, out_cids, deps_id, same_history = found

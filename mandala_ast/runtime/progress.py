@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
-__all__ = ["DELAY_SECONDS", "REDRAW_SECONDS", "Stages", "progress", "stages"]
+__all__ = ["DELAY_SECONDS", "REDRAW_SECONDS", "Stages", "new_bar", "progress", "stages"]
 
 #: Seconds of work before a bar is shown: below this, a bar is noise.
 DELAY_SECONDS = 1.0
@@ -91,6 +91,11 @@ def stages(desc: str, count: int) -> Iterator[Stages]:
         yield steps
     finally:
         steps.finish()
+
+
+def new_bar(**options: Any) -> Any:
+    """A tqdm.auto bar drawn now (tqdm's options), or None without tqdm (batch blocks)."""
+    return _bar(**options)
 
 
 def _bar(**options: Any) -> Any:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .batch import BatchBlock
     from .deletion import DeleteReport
     from .garbage import GcReport
     from .integrity import VerifyReport
@@ -51,6 +52,12 @@ def _serialised(method: _Method) -> _Method:
     return serialised  # type: ignore[return-value]
 
 
+def _single_flight(path: Path) -> Any:
+    from .batch.single_flight import SingleFlight
+
+    return SingleFlight(Path(f"{path}.locks"))
+
+
 class Storage:
     """A persistent memo of op calls in a SQLite file (or in memory when ``path`` is None).
 
@@ -62,8 +69,10 @@ class Storage:
     files you trust. Opening a storage never unpickles anything.
     """
 
-    def __init__(self, path: str | Path | None = None, *, on_change: str = "report") -> None:
+    def __init__(self, path: str | Path | None = None, *, on_change: str = "report", single_flight: bool = False) -> None:
         self.path = None if path is None else Path(path)
+        #: Processes missing the same call at once compute it once (runtime/batch/single_flight.py)
+        self.single_flight = _single_flight(self.path) if single_flight and self.path is not None else None
         self._store = SQLiteStore(self.path)
         try:
             with damage_as_error(self.path, "opening it"):
@@ -75,6 +84,7 @@ class Storage:
         self.new_calls_allowed = True
         #: The memoization engine (pipeline.py): what blocks, queries, tables and pictures read.
         engine = self.engine = CallPipeline(self.path, self._store, self._versions, self._blobs, repr(self))
+        engine.single_flight = self.single_flight
         # The warm-hit path reads these directly: one attribute each, no method call.
         self._lock = engine.lock
         self._fast = engine.index.fast
@@ -108,6 +118,18 @@ class Storage:
         if mode != "run":
             raise ValueError(f"mode must be 'run' or 'noop', not {mode!r}")
         return RunBlock(self, allow_new_calls=allow_new_calls)
+
+    def batch(self, executor: Any = None, *, progress: bool | None = None,
+              max_concurrency: int | None = None, allow_new_calls: bool | None = None) -> BatchBlock:
+        """A block whose op calls are deferred, then run in parallel (see runtime/batch/).
+
+        >>> with storage.batch(executor="threads"):     # doctest: +SKIP
+        ...     ys = [inc(x) for x in range(100)]
+        """
+        from .batch import BatchBlock
+
+        return BatchBlock(self, executor, progress=progress, max_concurrency=max_concurrency,
+                          allow_new_calls=allow_new_calls)
 
     def query(self) -> QueryBlock:
         """A block whose code is matched against stored calls instead of run.

@@ -25,7 +25,7 @@ import libcst as cst
 
 from ._errors import TransformError
 
-__all__ = ["LATER_METHODS", "LIBRARY", "Survey", "decode", "may_need_rewrite", "survey"]
+__all__ = ["LATER_METHODS", "LIBRARY", "Survey", "decode", "is_batch_block", "may_need_rewrite", "survey"]
 
 #: The import name whose mention makes a module a candidate.
 LIBRARY = "mandala_ast"
@@ -185,6 +185,16 @@ def _item_kind(item: cst.BaseExpression) -> str | None:
         # `with Storage("results.db"):` opens a storage and runs the block in it.
         return "block" if callee.rpartition(".")[2] == "Storage" else None
     return "block" if dotted_name(item) is not None else None
+
+
+def is_batch_block(node: cst.With) -> bool:
+    """``with X.batch(...)``: op outputs in its body are deferred until used."""
+    return any(
+        isinstance(item.item, cst.Call)
+        and isinstance(item.item.func, cst.Attribute)
+        and item.item.func.attr.value == "batch"
+        for item in node.items
+    )
 
 
 def dotted_name(node: cst.CSTNode) -> str | None:

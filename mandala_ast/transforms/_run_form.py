@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from . import _emit as emit
-from ._detect import Survey
+from ._detect import Survey, is_batch_block
 from ._scopes import ArgKey, Scope, simple_targets, target_names
 
 __all__ = ["RunFormRewriter"]
@@ -80,6 +80,7 @@ class RunFormRewriter(cst.CSTTransformer):
         self.changed = False
         self._scopes = [Scope.for_module(module)]
         self._region = 0  # > 0 inside a block or workflow body
+        self._batch = 0  # > 0 inside a batch block's body: builtins get plain values there too
         self._frozen = 0  # > 0 inside a decorator, annotation, parameters or f-string
         self._calls: list[_CallFrame] = []
         self._sites = 0  # site numbers handed out so far in this module
@@ -166,15 +167,20 @@ class RunFormRewriter(cst.CSTTransformer):
     def visit_With_body(self, node: cst.With) -> None:
         if node in self.found.blocks:
             self._region += 1
+            self._batch += is_batch_block(node)
 
     def leave_With_body(self, node: cst.With) -> None:
         if node in self.found.blocks:
             self._region -= 1
+            self._batch -= is_batch_block(node)
 
     # -- calls ----------------------------------------------------------------------------------
 
     def visit_Call(self, node: cst.Call) -> None:
-        rewrite = self._active and self.scope.rewritable_callee(node.func)
+        rewrite = self._active and (
+            self.scope.rewritable_callee(node.func)
+            or (self._batch > 0 and self.scope.forcing_builtin(node.func))
+        )
         self._calls.append(_CallFrame(rewrite, _direct_arguments(node.args) if rewrite else {}))
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:

@@ -137,6 +137,15 @@ class Scope:
             return False
         return not self.is_builtin(root.value)
 
+    def forcing_builtin(self, func: cst.BaseExpression) -> bool:
+        """A builtin called by name (``print(y)``, ``type(y)``): in a batch block it must get
+        plain values, so its call goes through the runtime too (frame-sensitive ones never)."""
+        return (
+            isinstance(func, cst.Name)
+            and func.value not in FRAME_SENSITIVE
+            and self.is_builtin(func.value)
+        )
+
 
 def target_names(node: cst.BaseExpression) -> list[str]:
     """Every bare name an assignment target binds (through tuples, lists and stars)."""

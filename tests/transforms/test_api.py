@@ -77,6 +77,15 @@ class TestSurface:
         assert all(hasattr(transforms, name) for name in transforms.__all__)
         assert isinstance(TRANSFORM_FORMAT, int)
 
+    def test_the_module_index_lists_every_module(self) -> None:
+        """The package docstring's index is how a reader finds the files: it cannot go stale."""
+        import pathlib
+
+        index = transforms.__doc__.split("Modules:", 1)[1]
+        listed = {line.split()[0] for line in index.splitlines() if line.strip()}
+        files = {path.stem for path in pathlib.Path(transforms.__file__).parent.glob("_*.py")}
+        assert listed == files - {"__init__"}
+
     def test_compiles_and_keeps_statements(self) -> None:
         """A larger example compiles."""
         source = textwrap.dedent(

@@ -1,0 +1,69 @@
+"""Async ops: memoized ``await f(x)`` in run blocks, and a batch's event loop.
+
+In a run block an async op's call is a coroutine that looks the call up (stored: its
+outputs, no await of the body at all) and on a miss awaits the body, then records it. In a
+batch block, async op calls are deferred like any other call (no ``await`` needed; awaiting a
+deferred value forces it) and their bodies run concurrently on one event loop in a thread of
+the batch's own, at most ``max_concurrency`` at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures as cf
+import threading
+import time
+from typing import Any
+
+from . import pipeline_adapter as engine
+
+__all__ = ["DEFAULT_CONCURRENCY", "AsyncBackend", "memoized_coroutine"]
+
+#: Async bodies a batch runs at once unless ``max_concurrency=`` says otherwise.
+DEFAULT_CONCURRENCY = 100
+
+
+async def memoized_coroutine(block: Any, op: Any, args: tuple, kwargs: dict) -> Any:
+    """``await op(*args, **kwargs)`` in ``block``: stored outputs, or the body awaited and
+    recorded. Its dependencies are the op's static ones (a trace cannot follow awaits)."""
+    storage = block.storage
+    call = engine.identify(storage, op, args, kwargs, None)
+    hit = engine.find_stored(storage, [call])[0]
+    if hit is not None:
+        return op.join_outputs(engine.load_outputs(storage, hit[1]))
+    inputs = engine.check_new_call(storage, call, block)
+    started = time.perf_counter()
+    result = await op.fn(*args, **kwargs)
+    duration = time.perf_counter() - started
+    engine.record(storage, call, op.split_outputs(result), engine.untraced(), frozenset(), duration, inputs)
+    return result
+
+
+class AsyncBackend:
+    """One event loop in a thread of its own; bodies submitted from the coordinator."""
+
+    def __init__(self, max_concurrency: int | None) -> None:
+        self.limit = max_concurrency or DEFAULT_CONCURRENCY
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="mandala-batch-async", daemon=True)
+        self.thread.start()
+        self.gate = asyncio.run_coroutine_threadsafe(_semaphore(self.limit), self.loop).result()
+
+    def submit(self, op: Any, args: tuple, kwargs: dict) -> cf.Future:
+        return asyncio.run_coroutine_threadsafe(self._run(op, args, kwargs), self.loop)
+
+    async def _run(self, op: Any, args: tuple, kwargs: dict) -> tuple:
+        async with self.gate:
+            started = time.perf_counter()
+            result = await op.fn(*args, **kwargs)
+            duration = time.perf_counter() - started
+        return op.split_outputs(result), None, frozenset(), duration
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()
+
+
+async def _semaphore(limit: int) -> asyncio.Semaphore:
+    return asyncio.Semaphore(limit)  # made on the loop it gates

@@ -1,0 +1,65 @@
+"""The batch's progress bar: calls done, loaded, failed and running, via tqdm.auto.
+
+Silent when asked (``progress=False``), when tqdm is missing, and when stderr is not a
+terminal (logs and CI stay clean) unless in Jupyter, where tqdm.auto draws a widget.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from ..progress import new_bar
+
+__all__ = ["Bar", "wanted"]
+
+
+def wanted(progress: bool | None) -> bool:
+    """Whether a bar is drawn: not when off, and not into a pipe or file."""
+    if progress is False:
+        return False
+    return _in_notebook() or bool(getattr(sys.stderr, "isatty", lambda: False)())
+
+
+def _in_notebook() -> bool:
+    shell = sys.modules.get("IPython")
+    get = getattr(shell, "get_ipython", None)
+    return get is not None and type(get()).__name__ == "ZMQInteractiveShell"
+
+
+class Bar:
+    """Counts of one batch; drawn only when :func:`wanted`."""
+
+    def __init__(self, progress: bool | None) -> None:
+        self.show = wanted(progress)
+        self.bar: Any = None
+        self.total = self.done = self.loaded = self.failed = self.running = 0
+
+    def add(self, count: int) -> None:
+        """``count`` more calls to resolve."""
+        self.total += count
+        if self.show and self.bar is None and self.total:
+            self.bar = new_bar(desc="batch", total=self.total, unit="call")
+        if self.bar is not None:
+            self.bar.total = self.total
+            self._draw()
+
+    def update(self, *, done: int = 0, loaded: int = 0, failed: int = 0, running: int = 0) -> None:
+        self.done += done
+        self.loaded += loaded
+        self.failed += failed
+        self.running += running
+        if self.bar is not None:
+            self._draw()
+
+    def _draw(self) -> None:
+        self.bar.n = self.done + self.loaded + self.failed
+        self.bar.set_postfix(done=self.done, loaded=self.loaded, failed=self.failed,
+                             running=self.running, refresh=False)
+        self.bar.update(0)  # redraws at most every REDRAW_SECONDS
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.refresh()  # the final counts, even when the batch took less than a redraw
+            self.bar.close()
+            self.bar = None

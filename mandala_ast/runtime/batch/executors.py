@@ -1,0 +1,187 @@
+"""Where a batch's bodies run: in process, on threads, on processes, or on a Dask cluster.
+
+Each backend turns "run this op on these arguments" into a future and waits for the first
+futures to finish; the scheduler never needs to know which backend it drives.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+from typing import Any
+
+from ..._errors import BatchWorkerError
+from .worker import Chained, compute_here, compute_named, op_address
+
+__all__ = ["Backend", "Done", "backend_for", "is_broken"]
+
+
+class Backend:
+    """Runs bodies in this process, one at a time, as they are submitted (``executor=None``)."""
+
+    #: True when an upstream task's future can be an argument of a downstream task.
+    chains = False
+
+    def __init__(self, max_workers: int | None = None) -> None:
+        self.max_workers = max_workers
+        self.batch: Any = None  # the BatchBlock whose bodies run here (set by the block)
+
+    def submit(self, op: Any, args: tuple, kwargs: dict, traced: bool = True, upstream: tuple = ()) -> Any:
+        try:
+            return Done(compute_here(op, args, kwargs, self.batch, traced), None)
+        except Exception as exc:  # the call's failure, raised where its result is asked for
+            return Done(None, exc)
+
+    def solo(self, op: Any, args: tuple, kwargs: dict) -> Any:
+        """The call alone, where a crash can only be its own (here: as any call)."""
+        return self.submit(op, args, kwargs)
+
+    def cancel(self, futures: Any) -> None:
+        for future in futures:
+            future.cancel()
+
+    def close(self) -> None:
+        """Let go of what the batch started (a pool the user passed in stays open)."""
+
+    def restart(self) -> bool:
+        """After a worker died: a fresh pool; False when the backend cannot have one."""
+        return False
+
+
+class Done:
+    """The outcome of a body that ran at once (no executor): a future without the
+    synchronisation a real one pays for."""
+
+    __slots__ = ("error", "value")
+
+    def __init__(self, value: Any, error: BaseException | None) -> None:
+        self.value, self.error = value, error
+
+    def result(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+    def done(self) -> bool:
+        return True
+
+    def cancelled(self) -> bool:
+        return False
+
+    def cancel(self) -> bool:
+        return False
+
+
+class PoolBackend(Backend):
+    """A ``concurrent.futures`` executor: threads run bodies here (traced), processes by name."""
+
+    def __init__(self, pool: cf.Executor, owned: bool, max_workers: int | None) -> None:
+        super().__init__(max_workers)
+        self.pool, self.owned = pool, owned
+        self.local = isinstance(pool, cf.ThreadPoolExecutor)
+        self.solos: list[cf.ProcessPoolExecutor] = []  # one-call pools of suspect calls
+
+    def submit(self, op: Any, args: tuple, kwargs: dict, traced: bool = True, upstream: tuple = ()) -> Any:
+        if self.local:
+            return self.pool.submit(compute_here, op, args, kwargs, self.batch, traced)
+        return self.pool.submit(compute_named, _address(op), args, kwargs)
+
+    def solo(self, op: Any, args: tuple, kwargs: dict) -> Any:
+        """The call alone in a pool of its own: if its worker dies, it was this call."""
+        pool = cf.ProcessPoolExecutor(max_workers=1)
+        # Shut down by close(), not from a done-callback: a broken pool's callbacks run while
+        # it holds its shutdown lock (Python 3.13), and shutting it down there deadlocks.
+        self.solos.append(pool)
+        return pool.submit(compute_named, _address(op), args, kwargs)
+
+    def cancel(self, futures: Any) -> None:
+        super().cancel(futures)
+        if self.owned:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        for pool in self.solos:
+            pool.shutdown(wait=False, cancel_futures=True)
+        if self.owned:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def restart(self) -> bool:
+        if self.local:
+            return False
+        if self.owned:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pool = cf.ProcessPoolExecutor(max_workers=self.max_workers)
+        self.owned = True
+        return True
+
+
+class DaskBackend(Backend):
+    """A ``dask.distributed.Client``: an output feeds the next call on the cluster (chained
+    futures), and the coordinator gathers each result once, to store it.
+
+    Each Dask future is mirrored by a ``concurrent.futures.Future`` (``.dask`` holds the
+    original), so the scheduler waits on Dask, pool and async calls alike.
+    """
+
+    chains = True
+
+    def __init__(self, client: Any) -> None:
+        super().__init__(None)
+        self.client = client
+
+    def submit(self, op: Any, args: tuple, kwargs: dict, traced: bool = True, upstream: tuple = ()) -> Any:
+        address = op_address(op) or op  # not importable by name: cloudpickle ships it whole
+        inputs = tuple(getattr(future, "dask", future) for future in upstream)
+        task = self.client.submit(Chained(address, args, kwargs), *inputs, pure=False)
+        mirror: cf.Future = cf.Future()
+        mirror.dask = task  # type: ignore[attr-defined]
+        task.add_done_callback(lambda done: _settle(mirror, done))  # called in a thread of its own
+        return mirror
+
+    def cancel(self, futures: Any) -> None:
+        tasks = [f.dask for f in futures if hasattr(f, "dask")]
+        if tasks:
+            self.client.cancel(tasks)
+
+
+def _settle(mirror: cf.Future, task: Any) -> None:
+    try:
+        mirror.set_result(task.result())
+    except BaseException as exc:  # noqa: BLE001 - the call's failure, raised where it is waited for
+        if not mirror.done():
+            mirror.set_exception(exc)
+
+
+def backend_for(executor: Any, max_workers: int | None) -> Backend:
+    """The backend for ``storage.batch(executor=...)``."""
+    workers = max_workers or os.cpu_count() or 1
+    if executor is None:
+        return Backend()
+    if executor == "threads":
+        return PoolBackend(cf.ThreadPoolExecutor(max_workers=workers), True, workers)
+    if executor == "processes":
+        return PoolBackend(cf.ProcessPoolExecutor(max_workers=workers), True, workers)
+    if isinstance(executor, cf.Executor):
+        return PoolBackend(executor, False, workers)
+    if type(executor).__module__.startswith("distributed") and hasattr(executor, "submit"):
+        return DaskBackend(executor)
+    raise TypeError(
+        f"storage.batch(executor=...) takes None, 'threads', 'processes', a concurrent.futures.Executor "
+        f"or a dask.distributed.Client, not {executor!r}"
+    )
+
+
+def is_broken(error: BaseException) -> bool:
+    """A pool whose worker process died (killed, crashed, out of memory)."""
+    return isinstance(error, cf.BrokenExecutor)
+
+
+def _address(op: Any) -> tuple[str, str]:
+    address = op_address(op)
+    if address is None:
+        raise BatchWorkerError(
+            f"op {op.name} cannot run in another process: it is not importable by its name "
+            f"{op.fn.__module__}.{op.fn.__qualname__} (define it at the top level of a module, "
+            "or use executor='threads')"
+        )
+    return address

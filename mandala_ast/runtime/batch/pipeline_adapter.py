@@ -1,0 +1,169 @@
+"""Every contact between batch blocks and the storage engine, in one place.
+
+The scheduler identifies calls, finds the stored ones in bulk, records what workers computed
+and loads stored outputs only through these functions, which drive the storage's call
+pipeline (``storage.engine``: identity, lookup, recording, loading) step by step, as its
+``call_and_load`` does for one call, but for a whole wave at once and with the body run
+elsewhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..._errors import NewCallError, ReadOnlyStorageError
+from ..execution import plain_data
+from ..identity import hash_inputs, identify as identify_call, output_refs as make_refs
+from ..loading import IMMUTABLE
+from ..pointers import unwrap as unwrap_pointers
+from ..recording import encode_outputs
+from ..refs import Ref
+from ..tracing import RanCode
+
+__all__ = [
+    "Call",
+    "body_arguments",
+    "check_new_call",
+    "commit",
+    "find_stored",
+    "identify",
+    "identify_many",
+    "load_many_outputs",
+    "load_outputs",
+    "needs_trace",
+    "output_refs",
+    "record",
+    "row_hid",
+    "single_flight",
+    "untraced",
+]
+
+#: A call's identity as the engine hands it out: ``.op``, ``.cid`` (content id, the same for
+#: identical calls) and ``.describe()``; opaque otherwise.
+Call = Any
+
+
+def identify(storage: Any, op: Any, args: tuple, kwargs: dict, input_refs: dict | None) -> Call:
+    """The identity of a call (its arguments hashed), without looking it up."""
+    engine = storage.engine
+    hashed = hash_inputs(op, args, kwargs, engine.loader.aliases)
+    with engine.lock:
+        return identify_call(op, hashed, input_refs, engine.versions)
+
+
+def identify_many(storage: Any, items: list[tuple]) -> list:
+    """``identify`` for many ``(op, args, kwargs, input_refs)``, one lock for all; an
+    exception in place of each call whose arguments cannot be hashed."""
+    engine = storage.engine
+    hashed: list = []
+    for op, args, kwargs, _ in items:
+        try:
+            hashed.append(hash_inputs(op, args, kwargs, engine.loader.aliases))
+        except Exception as exc:
+            hashed.append(exc)
+    with engine.lock:
+        return [h if isinstance(h, Exception) else identify_call(item[0], h, item[3], engine.versions)
+                for item, h in zip(items, hashed)]
+
+
+def find_stored(storage: Any, calls: list[Call]) -> list[tuple | None]:
+    """One bulk lookup: ``(row id, output cids, deps_id)`` per stored call, else None. A call
+    stored under another history is recorded under this one, as a run block does."""
+    engine = storage.engine
+    found = []
+    with engine.lock:
+        for call, hit in zip(calls, engine.index.find_many(calls)):
+            if hit is not None and not hit[3] and not engine.store.read_only:
+                call.set_state(hit[2])
+                engine.recorder.record(call, hit[1], None, 0.0)
+                hit = (call.row_id, *hit[1:])
+            found.append(None if hit is None else tuple(hit[:3]))
+    return found
+
+
+def check_new_call(storage: Any, call: Call, block: Any) -> dict:
+    """Raise as a run block would if ``call`` may not be computed here (new calls off,
+    read-only file, changed code under ``on_change="error"``); else the call's new argument
+    values, encoded before the body runs (a body may mutate its arguments)."""
+    engine, op = storage.engine, call.op
+    allowed = storage.new_calls_allowed if block.allow_new_calls is None else block.allow_new_calls
+    with engine.lock:
+        if not allowed:
+            raise NewCallError(f"op {op.name} has no stored call for ({call.describe()}) and new calls are not allowed")
+        if engine.store.read_only:
+            raise ReadOnlyStorageError(
+                f"op {op.name} has no stored call for ({call.describe()}) and {storage.path} is read-only"
+            )
+        engine.versions.check_may_compute(op)
+        return engine.recorder.encode_new_inputs(call)
+
+
+def needs_trace(storage: Any, call: Call) -> bool:
+    """Whether the call's body may run user code, so that running it here must be traced to
+    know its dependencies (plain data into an op that calls nothing of the user's: no)."""
+    return storage.engine.versions.may_run_user_code(call.op) or not plain_data(call.bound.values())
+
+
+def body_arguments(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """What the body gets: the objects value pointers point to, in their place."""
+    return unwrap_pointers(args, kwargs)
+
+
+def record(storage: Any, call: Call, outputs: tuple, ran: RanCode, op_calls: Any, duration: float,
+           inputs: dict) -> tuple[bytes, ...]:
+    """Record, in the coordinating process, a call a worker computed; returns output cids."""
+    engine, op = storage.engine, call.op
+    with engine.lock:
+        call.set_state(engine.versions.dependency_state(op, ran, op_calls))
+        outputs = op.split_outputs(op.join_outputs(outputs))
+        out_cids, encoded = encode_outputs(call, outputs)
+        engine.recorder.record(call, out_cids, encoded, duration, inputs)
+        values = engine.loader.values
+        for cid, value in zip(out_cids, outputs):
+            if type(value) in IMMUTABLE:
+                values[cid] = value
+        if engine.recorder.flush_due():
+            engine.commit()
+    return out_cids
+
+
+def load_outputs(storage: Any, out_cids: tuple) -> tuple:
+    """The values of a stored call's outputs."""
+    engine = storage.engine
+    with engine.lock:
+        return tuple(map(engine.loader.load_output, out_cids))
+
+
+def load_many_outputs(storage: Any, out_cids: list[tuple]) -> list[tuple]:
+    """The output values of many stored calls (one lock, one pass)."""
+    engine = storage.engine
+    with engine.lock:
+        load = engine.loader.load_output
+        return [tuple(map(load, cids)) for cids in out_cids]
+
+
+def output_refs(row_id: bytes, out_cids: tuple, values: tuple) -> tuple[Ref, ...]:
+    """The Refs (value + ids) of a stored call's outputs, for exact provenance downstream."""
+    return make_refs(row_id, tuple(zip(out_cids, values)))
+
+
+def row_hid(call: Call) -> bytes:
+    """The id of a recorded call's row."""
+    return call.row_id
+
+
+def single_flight(storage: Any) -> Any:
+    """The storage's SingleFlight (cross-process call locks), or None when it is off."""
+    return storage.single_flight
+
+
+def commit(storage: Any) -> None:
+    storage.commit()
+
+
+def untraced() -> RanCode:
+    """What a worker in another process reports of the code it ran: nothing, so the call's
+    dependencies are its op's static ones."""
+    ran = RanCode()
+    ran.complete = False
+    return ran

@@ -1,0 +1,487 @@
+"""Runs the part of a batch's call graph that a forced value, or the block's end, needs.
+
+In waves: every call whose inputs are ready is identified and all of them are looked up in
+one bulk lookup; stored calls are loaded and never dispatched; of the missing ones, identical
+calls (same content id) are dispatched once and the others wait for it; the coordinator
+records each result as it arrives (the storage commits periodically) and the calls it
+unblocks form the next wave. Workers only compute.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import gc
+import queue
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ..._errors import BatchWorkerError
+from ..ops import AsyncOp
+from . import pipeline_adapter as engine
+from .asynchronous import AsyncBackend
+from .deferred import is_deferred, node_of, substitute
+from .executors import Backend, Done, is_broken
+from .failures import name_call
+from .graph import DONE, FAILED, NEW, RUNNING, Node
+from .single_flight import Waiting
+from .worker import Slot
+
+__all__ = ["BatchStats", "Scheduler"]
+
+
+@dataclass
+class BatchStats:
+    """What a batch did: bulk lookups, calls found stored, calls dispatched to workers,
+    calls computed and recorded, calls failed (their own failures, not those skipped).
+
+    >>> with storage.batch() as b:      # doctest: +SKIP
+    ...     ys = [inc(x) for x in range(3)]
+    >>> b.stats.dispatched              # doctest: +SKIP
+    3
+    """
+
+    lookups: int = 0
+    found: int = 0
+    dispatched: int = 0
+    computed: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+
+class Scheduler:
+    """Drives one batch block's backend; everything here runs in the coordinating thread."""
+
+    def __init__(self, storage: Any, block: Any, backend: Backend, bar: Any, max_concurrency: int | None) -> None:
+        self.storage, self.block, self.backend, self.bar = storage, block, backend, bar
+        self.max_concurrency = max_concurrency
+        self.async_backend: AsyncBackend | None = None
+        self.flight = engine.single_flight(storage)
+        self.elsewhere: dict[Node, Waiting] = {}  # calls whose lock another process holds
+        self.waited_out: set[Node] = set()
+        self.stats = BatchStats()
+        self.in_flight: dict[Any, Node] = {}
+        self.arrived: list[tuple[Node, Done]] = []  # bodies that ran at once, to record
+        self.completed: queue.SimpleQueue = queue.SimpleQueue()  # futures, as they finish
+        self.future_of: dict[Node, Any] = {}
+        self.pool_of: dict[Any, Any] = {}
+        self.leaders: dict[bytes, Node] = {}
+        self.attempts: dict[Node, int] = {}
+        self.failures: list[Exception] = []
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def run(self, targets: list[Node]) -> None:
+        """Resolve ``targets`` and every call they need (each ends DONE or FAILED)."""
+        needed = _needed(targets)
+        if not needed:
+            return
+        gc.freeze()  # the graph, again: the run allocates several objects per call too
+        self._run(needed)
+
+    def _run(self, needed: set[Node]) -> None:
+        self.bar.add(len(needed))
+        waiting = {n: sum(p in needed for p in n.parents) for n in needed}
+        ready = sorted((n for n in needed if not waiting[n]), key=_serial)
+        for node in ready:
+            del waiting[node]
+        try:
+            while ready or self.in_flight or self.arrived or self.elsewhere:
+                if ready:
+                    wave, ready = sorted(ready, key=_serial), []
+                    finished = self._wave(wave)
+                else:
+                    finished = self._collect()
+                    ready.extend(self._look_elsewhere())
+                self._release(finished, waiting, ready)
+        except BaseException:
+            self._abandon()
+            raise
+
+    def _wave(self, nodes: list[Node]) -> list[Node]:
+        """One wave: identify the ready calls, look them all up at once, load the stored ones
+        and dispatch the missing ones; returns the calls that finished (stored or failed)."""
+        with _collector_paused():  # no op body runs until the dispatches below
+            finished, identified = self._identify(nodes)
+            if not identified:
+                return finished
+            self.stats.lookups += 1
+            hits = engine.find_stored(self.storage, [n.call for n in identified])
+            stored = [(node, hit) for node, hit in zip(identified, hits) if hit is not None]
+            if stored:
+                finished.extend(self._load_stored(stored))
+        for node, hit in zip(identified, hits):
+            if hit is None:
+                finished.extend(self._missing(node))
+        return finished
+
+    def _identify(self, nodes: list[Node]) -> tuple[list[Node], list[Node]]:
+        """(calls that failed already, calls identified) of a wave."""
+        failed, prepared, items = [], [], []
+        for node in nodes:
+            try:
+                if node.parents or node.hints:
+                    node.args, node.kwargs, hints = self._inputs(node)
+                else:  # no deferred input (most calls of a wide batch): as recorded
+                    hints = node.hints
+            except Exception as exc:
+                failed.append(self._failed(node, exc))
+                continue
+            prepared.append(node)
+            items.append((node.op, node.args, node.kwargs, hints))
+        identified = []
+        for node, call in zip(prepared, engine.identify_many(self.storage, items)):
+            if isinstance(call, Exception):
+                failed.append(self._failed(node, call))
+            else:
+                node.call = call
+                identified.append(node)
+        return failed, identified
+
+    def _load_stored(self, stored: list[tuple[Node, tuple]]) -> list[Node]:
+        """Stored calls' outputs, loaded together; a call whose values cannot be loaded fails."""
+        try:
+            loaded = engine.load_many_outputs(self.storage, [hit[1] for _, hit in stored])
+        except Exception:  # one of them: find which, one by one
+            loaded = [None] * len(stored)  # type: ignore[list-item]
+        finished = []
+        for (node, hit), values in zip(stored, loaded):
+            self._cancel_speculative(node)
+            if values is None:
+                try:
+                    values = engine.load_outputs(self.storage, hit[1])
+                except Exception as exc:
+                    finished.append(self._failed(node, exc))
+                    continue
+            self._done(node, hit[0], hit[1], values)
+            finished.append(node)
+        self.stats.found += len(finished)
+        self.bar.update(loaded=len(finished))
+        return finished
+
+    def _missing(self, node: Node) -> list[Node]:
+        leader = self.leaders.get(node.call.cid)
+        if leader is not None:  # an identical call is running: looked up again once it ends
+            self._cancel_speculative(node)
+            leader.add_follower(node)
+            return []
+        try:
+            node.inputs = engine.check_new_call(self.storage, node.call, self.block)
+            if not self._locked(node):
+                return []
+            self._submit(node)
+        except Exception as exc:
+            self._unlock(node)
+            return [self._failed(node, exc)]
+        self.leaders[node.call.cid] = node
+        return []
+
+    def _locked(self, node: Node) -> bool:
+        """Single flight: True when this process may compute the call (it holds the call's
+        lock, there is no lock to take, or it waited long enough); else the call waits for
+        the process that holds the lock."""
+        if self.flight is None or node in self.waited_out:
+            return True
+        if self.flight.acquire(node.call.cid):
+            return True
+        self.elsewhere.setdefault(node, Waiting(self.flight))
+        return False
+
+    def _unlock(self, node: Node) -> None:
+        if self.flight is not None and node.call is not None:
+            self.flight.release(node.call.cid)
+
+    def _look_elsewhere(self) -> list[Node]:
+        """Calls another process is computing: looked up again once its lock is gone (or
+        broken, or waited for too long)."""
+        again = []
+        for node, waiting in list(self.elsewhere.items()):
+            if waiting.expired():
+                self.waited_out.add(node)
+            elif self.flight.is_locked(node.call.cid) and not self.flight.is_stale(self.flight.path(node.call.cid)):
+                continue
+            del self.elsewhere[node]
+            again.append(node)
+        return again
+
+    def _submit(self, node: Node, solo: bool = False) -> None:
+        args, kwargs = engine.body_arguments(node.args, node.kwargs)
+        if isinstance(node.op, AsyncOp):
+            future = self._async().submit(node.op, args, kwargs)
+        elif node.speculative is not None and _inputs_match(node.speculative[1]):
+            future = node.speculative[0]  # on the cluster already
+        elif solo:
+            future = self.backend.solo(node.op, args, kwargs)
+        else:
+            traced = engine.needs_trace(self.storage, node.call)
+            future = self.backend.submit(node.op, args, kwargs, traced)
+        node.speculative = None
+        if type(future) is Done:  # ran at once: no waiting
+            node.state = RUNNING
+            self.arrived.append((node, future))
+            self.stats.dispatched += 1
+            return
+        self.in_flight[future] = node
+        future.add_done_callback(self.completed.put)
+        self.future_of[node] = future
+        self.pool_of[future] = getattr(self.backend, "pool", None)
+        node.state = RUNNING
+        self.stats.dispatched += 1
+        self.bar.update(running=1)
+        if self.backend.chains and not isinstance(node.op, AsyncOp):
+            self._speculate(node.children)
+
+    def _async(self) -> AsyncBackend:
+        if self.async_backend is None:
+            self.async_backend = AsyncBackend(self.max_concurrency)
+        return self.async_backend
+
+    def close(self) -> None:
+        """Let go of the workers this batch started."""
+        self.backend.close()
+        if self.async_backend is not None:
+            self.async_backend.close()
+
+    def _collect(self) -> list[Node]:
+        """Record the results that have arrived, waiting for at least one (or, while calls
+        wait for another process, at most a poll interval)."""
+        finished = []
+        if self.arrived:
+            ran_here, self.arrived = self.arrived, []
+            for node, outcome in ran_here:
+                finished.extend(self._arrived(node, outcome, None))
+            return finished
+        pause = min((w.pause() for w in self.elsewhere.values()), default=None)
+        if not self.in_flight:
+            time.sleep(pause or 0)
+            return finished
+        try:  # futures report here as they finish: waiting costs nothing per call in flight
+            done = [self.completed.get(timeout=pause)]
+        except queue.Empty:
+            return finished
+        while True:
+            try:
+                done.append(self.completed.get_nowait())
+            except queue.Empty:
+                break
+        for future in done:
+            if future not in self.in_flight:  # cancelled, or already recorded
+                continue
+            node = self.in_flight.pop(future)
+            del self.future_of[node]
+            self.bar.update(running=-1)
+            finished.extend(self._arrived(node, future, self.pool_of.pop(future, None)))
+        return finished
+
+    def _arrived(self, node: Node, future: Any, pool: Any) -> list[Node]:
+        try:
+            outputs, ran, op_calls, duration = future.result()
+        except Exception as exc:
+            if is_broken(exc):
+                return self._worker_died(node, pool)
+            self._unlock(node)
+            return [self._failed(node, exc)]
+        try:
+            ran = ran if ran is not None else engine.untraced()
+            out_cids = engine.record(self.storage, node.call, outputs, ran, op_calls, duration, node.inputs)
+            if self.flight is not None:
+                engine.commit(self.storage)  # processes waiting for the call look in the file
+        except Exception as exc:
+            return [self._failed(node, exc)]
+        finally:
+            self._unlock(node)
+        self._done(node, engine.row_hid(node.call), out_cids, outputs)
+        node.produced_by = future
+        self.stats.computed += 1
+        self.bar.update(done=1)
+        return [node]
+
+    def _worker_died(self, node: Node, pool: Any) -> list[Node]:
+        """A pool lost a worker: every call it was running fails with BrokenProcessPool, and
+        none of them says which call was running in the dead worker. Each runs once more in
+        a fresh pool; one that breaks that pool too runs alone, where a death names it."""
+        attempts = self.attempts[node] = self.attempts.get(node, 0) + 1
+        if attempts == 1 and (pool is not getattr(self.backend, "pool", None) or self.backend.restart()):
+            self._submit(node)
+            return []
+        if attempts == 2:
+            self._submit(node, solo=True)
+            return []
+        error = BatchWorkerError(
+            f"the worker process computing {node.describe()} died (killed by a signal, crashed "
+            "or ran out of memory); the batch's other calls are stored"
+        )
+        return [self._failed(node, error)]
+
+    # -- outcomes ------------------------------------------------------------------------------
+
+    def _done(self, node: Node, hid: bytes, out_cids: tuple, values: tuple) -> None:
+        node.values = tuple(values)
+        node.refs = (hid, out_cids)  # made into Refs only if compiled code passes them on
+        node.state = DONE
+        node.args = node.kwargs = node.hints = None  # type: ignore[assignment]
+        node.inputs = None
+
+    def _failed(self, node: Node, error: Exception) -> Node:
+        self._unlock(node)
+        node.error = name_call(error, node.describe())
+        node.state = FAILED
+        self.failures.append(error)
+        self.stats.failed += 1
+        self.bar.update(failed=1)
+        return node
+
+    def _release(self, finished: list[Node], waiting: dict, ready: list[Node]) -> None:
+        """Hand the calls that ``finished`` unblocks to the next wave; a call whose input
+        failed is not run: it fails with that input's error (reported once, by its call)."""
+        stack = list(finished)
+        while stack:
+            node = stack.pop()
+            if node.call is not None and self.leaders.get(node.call.cid) is node:
+                del self.leaders[node.call.cid]
+            followers, node.followers = node.followers, ()
+            for follower in followers:
+                if node.state is DONE:
+                    ready.append(follower)
+                else:
+                    stack.append(self._skip(follower, node))
+            for child in node.children:
+                if child not in waiting:
+                    continue
+                waiting[child] -= 1
+                if waiting[child]:
+                    continue
+                del waiting[child]
+                failed = next((p for p in child.parents if p.state is FAILED), None)
+                if failed is None:
+                    ready.append(child)
+                else:
+                    stack.append(self._skip(child, failed))
+
+    def _skip(self, node: Node, cause: Node) -> Node:
+        self._cancel_speculative(node)
+        node.state, node.error, node.skipped = FAILED, cause.error, True
+        self.stats.skipped += 1
+        self.bar.update(failed=1)
+        return node
+
+    def _abandon(self) -> None:
+        """Ctrl-C or another interruption: keep the results that already arrived, cancel the
+        rest (calls not yet started never start)."""
+        for node, done in self.arrived:
+            try:
+                self._arrived(node, done, None)
+            except Exception:  # noqa: BLE001 - keeping what we can; the interruption wins
+                pass
+        self.arrived = []
+        for future, node in list(self.in_flight.items()):
+            if future.done() and not future.cancelled():
+                self.in_flight.pop(future)
+                try:
+                    self._arrived(node, future, None)
+                except Exception:  # noqa: BLE001 - keeping what we can; the interruption wins
+                    pass
+        for future in self.in_flight:
+            future.cancel()
+        self.backend.cancel(list(self.in_flight))
+        for node in self.in_flight.values():
+            self._unlock(node)
+            node.state = NEW
+        self.in_flight.clear()
+        self.future_of.clear()
+
+    # -- inputs --------------------------------------------------------------------------------
+
+    def _inputs(self, node: Node) -> tuple[tuple, dict, dict | None]:
+        """The call's arguments with its inputs' values in place of deferred ones, and the
+        Refs (history) compiled code knew for them, now with their ids."""
+        args = substitute(node.args, _value)
+        kwargs = {k: substitute(v, _value) for k, v in node.kwargs.items()}
+        if node.hints is None:
+            return args, kwargs, None
+        hints = type(node.hints)()
+        for name, ref in node.hints.items():
+            if is_deferred(ref.value):
+                parent, index = node_of(ref.value)
+                hints[name] = parent.output_refs()[index]
+            else:
+                hints[name] = ref
+        return args, kwargs, hints
+
+    def _speculate(self, children: list[Node]) -> None:
+        """Dask: submit calls whose inputs are all computed or being computed, with the
+        upstream futures as arguments, so outputs flow worker to worker. Each is still looked
+        up once its inputs are known; a stored one is cancelled, a missing one adopted."""
+        stack = list(children)
+        while stack:
+            child = stack.pop()
+            if child.state is not NEW or child.speculative is not None or isinstance(child.op, AsyncOp):
+                continue
+            upstream: list[tuple[Node, Any]] = []
+            slot = functools.partial(self._slot, upstream=upstream)
+            try:
+                args = substitute(child.args, slot)
+                kwargs = {k: substitute(v, slot) for k, v in child.kwargs.items()}
+            except LookupError:  # an input neither computed nor on its way
+                continue
+            futures = tuple(future for _, future in upstream)
+            child.speculative = (self.backend.submit(child.op, args, kwargs, upstream=futures), upstream)
+            stack.extend(child.children)
+
+    def _slot(self, deferred: Any, upstream: list) -> Any:
+        parent, index = node_of(deferred)
+        if parent.state is DONE:
+            return parent.values[index]
+        future = self.future_of.get(parent) or (parent.speculative and parent.speculative[0])
+        if future is None or parent.state is FAILED:
+            raise LookupError(parent)
+        if (parent, future) not in upstream:
+            upstream.append((parent, future))
+        return Slot(upstream.index((parent, future)), index)
+
+    def _cancel_speculative(self, node: Node) -> None:
+        """Drop a speculative task: released, not cancelled (on Dask, cancelling a future
+        cancels the tasks chained to it too)."""
+        node.speculative = None
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Any:
+    """A wave's bulk identification, lookup and loading make a few objects per call and
+    free none of them as garbage; with 100k calls, the collector's passes over them cost
+    more than the work (measured), so it pauses for these steps. No op body runs in them."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _inputs_match(upstream: list) -> bool:
+    """A speculative task may stand for its call only if each input it was chained to is
+    the result recorded for that input (not one found stored, which may differ)."""
+    return all(parent.produced_by is future for parent, future in upstream)
+
+
+def _serial(node: Node) -> int:
+    return node.serial
+
+
+def _value(deferred: Any) -> Any:
+    parent, index = node_of(deferred)
+    return parent.values[index]
+
+
+def _needed(targets: list[Node]) -> set[Node]:
+    """The targets and the calls they need that have not run yet."""
+    needed: set[Node] = set()
+    stack = [t for t in targets if t.state is NEW]
+    while stack:
+        node = stack.pop()
+        if node not in needed:
+            needed.add(node)
+            stack.extend(p for p in node.parents if p.state is NEW)
+    return needed

@@ -1,0 +1,119 @@
+"""What runs in a worker: an op's body, and nothing that touches the storage.
+
+Bodies that run in the coordinating process (no executor, or threads) are traced like a run
+block's, so each call depends on exactly the code it ran; a body in another process reports
+no trace and its call depends on the op's static dependencies.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+from typing import Any
+
+from .. import blocks
+from ..tracing import RanCode, run_traced
+
+__all__ = ["Chained", "Slot", "compute_here", "compute_named", "op_address", "resolve_op"]
+
+
+def compute_here(op: Any, args: tuple, kwargs: dict, batch: Any, traced: bool = True) -> tuple:
+    """``(outputs, ran code, op calls made, seconds)`` of the body, run in this process.
+
+    While it runs, op calls made by the body are ordinary memoized calls in ``batch``'s
+    storage (not deferred) and are noted as the call's dependencies, as in a run block. In a
+    worker thread, the body runs in a block of its own lent by the batch.
+    """
+    in_batch = blocks.state.block is batch and batch is not None
+    block: blocks.RunBlock = batch if in_batch else blocks.LentBlock(batch)
+    if not in_batch:
+        blocks.push(block)
+    op_calls = block.start_op_body()
+    try:
+        started = time.perf_counter()
+        if traced:
+            result, ran = run_traced(op.fn, args, kwargs)
+        else:  # nothing it can reach is user code: a trace would find nothing
+            result, ran = op.fn(*args, **kwargs), RanCode()
+        duration = time.perf_counter() - started
+    finally:
+        block.end_op_body()
+        if not in_batch:
+            blocks.pop(block)
+    return op.split_outputs(result), ran, frozenset(op_calls), duration
+
+
+def op_address(op: Any) -> tuple[str, str] | None:
+    """``(module, qualified name)`` under which another process can import ``op``, or None."""
+    module, name = op.fn.__module__, op.fn.__qualname__
+    try:
+        found = resolve_op(module, name)
+    except Exception:
+        return None
+    return (module, name) if found is op else None
+
+
+def resolve_op(module: str, name: str) -> Any:
+    """The op object ``module.name`` (``__main__`` is the running script in every process)."""
+    target: Any = sys.modules.get(module) or importlib.import_module(module)
+    for part in name.split("."):
+        target = getattr(target, part)
+    return target
+
+
+def compute_named(address: tuple[str, str], args: tuple, kwargs: dict) -> tuple:
+    """The body of the op at ``address``, run in a worker process (no trace, no storage)."""
+    op = resolve_op(*address)
+    started = time.perf_counter()
+    result = op.fn(*args, **kwargs)
+    duration = time.perf_counter() - started
+    return op.split_outputs(result), None, frozenset(), duration
+
+
+class Slot:
+    """In the arguments of a chained task: output ``index`` of the ``position``-th upstream
+    task's result, filled in on the worker (the value never visits the coordinator first)."""
+
+    __slots__ = ("index", "position")
+
+    def __init__(self, position: int, index: int) -> None:
+        self.position, self.index = position, index
+
+    def __reduce__(self) -> tuple:
+        return Slot, (self.position, self.index)
+
+
+class Chained:
+    """A task whose arguments hold Slots: ``Chained(task)(*upstream results)``."""
+
+    def __init__(self, address: Any, args: tuple, kwargs: dict) -> None:
+        self.address, self.args, self.kwargs = address, args, kwargs
+
+    def __call__(self, *upstream: tuple) -> tuple:
+        def fill(value: Any) -> Any:
+            return _filled(value, upstream)
+
+        args = tuple(fill(a) for a in self.args)
+        kwargs = {k: fill(v) for k, v in self.kwargs.items()}
+        return compute_named(self.address, args, kwargs) if type(self.address) is tuple else _run_fn(
+            self.address, args, kwargs)
+
+
+def _filled(value: Any, upstream: tuple) -> Any:
+    kind = type(value)
+    if kind is Slot:
+        return upstream[value.position][0][value.index]
+    if kind in (list, tuple, set, frozenset):
+        return kind(_filled(v, upstream) for v in value)
+    if kind is dict:
+        return {_filled(k, upstream): _filled(v, upstream) for k, v in value.items()}
+    return value
+
+
+def _run_fn(op: Any, args: tuple, kwargs: dict) -> tuple:
+    """An op not importable by name (defined in a function): shipped whole, by cloudpickle."""
+    started = time.perf_counter()
+    result = op.fn(*args, **kwargs)
+    duration = time.perf_counter() - started
+    return op.split_outputs(result), None, frozenset(), duration

@@ -1,0 +1,154 @@
+"""Ops for the batch tests, importable by name so that worker processes can run them."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from mandala_ast import op
+
+#: Bodies run in this process (no executor, threads): appended as they run.
+RUNS: list = []
+#: Set by `release`, awaited by `wait_for_release`: proves a call was dispatched while another
+#: was still running.
+RELEASED = threading.Event()
+#: Two calls that each wait here can only both pass if they run at the same time.
+BARRIER = threading.Barrier(2, timeout=30)
+
+
+@op
+def inc(x):
+    RUNS.append(("inc", x))
+    return x + 1
+
+
+@op
+def add(a, b):
+    RUNS.append(("add", a, b))
+    return a + b
+
+
+@op
+def pair(x) -> tuple[int, int]:
+    RUNS.append(("pair", x))
+    return x, -x
+
+
+@op
+def fails(x):
+    RUNS.append(("fails", x))
+    raise ValueError(f"bad {x}")
+
+
+@op
+def meet(x):
+    """Passes only when another call of it runs at the same time."""
+    BARRIER.wait()
+    return x
+
+
+@op
+def wait_for_release(x):
+    if not RELEASED.wait(30):
+        raise TimeoutError("release() was never dispatched")
+    return x
+
+
+@op
+def release(x):
+    RELEASED.set()
+    return x
+
+
+@op
+def slow(x, seconds=0.01):
+    time.sleep(seconds)
+    return x
+
+
+@op
+def die_if(x, bad):
+    """Kills its own worker process with SIGKILL when x == bad (a crash, an OOM kill)."""
+    if x == bad:
+        os.kill(os.getpid(), 9)
+    return x * 10
+
+
+@op
+def pid(x):
+    return os.getpid()
+
+
+@op
+def hold(x, stop_file):
+    """Says it started (on stdout), then runs until ``stop_file`` exists."""
+    print(f"holding {x}", flush=True)
+    while not os.path.exists(stop_file):
+        time.sleep(0.02)
+    return x
+
+
+@op
+def rendezvous(x, folder, count):
+    """Passes only when ``count`` calls (in any processes) are running at the same time."""
+    open(os.path.join(folder, str(x)), "w").close()
+    deadline = time.monotonic() + 30
+    while len(os.listdir(folder)) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {len(os.listdir(folder))} of {count} calls ran at once")
+        time.sleep(0.01)
+    return x
+
+
+#: How many `fetch` bodies are awaiting at once, and the most there ever were.
+ACTIVE = {"now": 0, "most": 0}
+
+
+@op
+async def fetch(x, seconds=0.0):
+    """An async op (a web or LLM API call, say)."""
+    import asyncio
+
+    RUNS.append(("fetch", x))
+    ACTIVE["now"] += 1
+    ACTIVE["most"] = max(ACTIVE["most"], ACTIVE["now"])
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        ACTIVE["now"] -= 1
+    return x * 2
+
+
+@op
+def logged_slow(x, log, go):
+    """Appends this process's pid to ``log``, says so, then runs until ``go`` exists."""
+    with open(log, "a") as file:
+        file.write(f"{os.getpid()}\n")
+    print("computing", flush=True)
+    while not os.path.exists(go):
+        time.sleep(0.02)
+    return x + 1
+
+
+@op
+def outer(x):
+    """An op whose body calls another op: a dependency, memoized as in a run block."""
+    RUNS.append(("outer", x))
+    return inc(x) * 10
+
+
+@op
+def tasks_on_cluster(x, at_least):
+    """Waits until the scheduler holds ``at_least`` tasks (its own included): a downstream
+    call was submitted while this one still runs. True if it saw them."""
+    from distributed import get_client
+
+    client = get_client()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        count = client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
+        if count >= at_least:
+            return True
+        time.sleep(0.01)
+    return False

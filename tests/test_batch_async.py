@@ -1,0 +1,87 @@
+"""Async ops: memoized ``await f(x)`` in run blocks of async code; concurrent in batches."""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+
+from batch_ops import ACTIVE, RUNS, fetch, inc
+
+from mandala_ast import Storage, transform_source
+
+
+def setup_function():
+    RUNS.clear()
+    ACTIVE.update(now=0, most=0)
+
+
+def test_outside_blocks_an_async_op_is_a_plain_coroutine():
+    assert asyncio.run(fetch(2)) == 4 and RUNS == [("fetch", 2)]
+
+
+def test_await_memoizes_in_async_with_run(tmp_path):
+    async def main(storage):
+        async with storage.run():
+            return await fetch(3)
+
+    storage = Storage(tmp_path / "s.db")
+    assert asyncio.run(main(storage)) == 6
+    assert asyncio.run(main(Storage(tmp_path / "s.db"))) == 6
+    assert RUNS == [("fetch", 3)]
+
+
+def test_await_memoizes_in_a_plain_with_in_async_code(tmp_path):
+    async def main(storage):
+        with storage.run():
+            return [await fetch(x) for x in (1, 1, 2)]
+
+    storage = Storage(tmp_path / "s.db")
+    assert asyncio.run(main(storage)) == [2, 2, 4]
+    assert RUNS == [("fetch", 1), ("fetch", 2)]
+
+
+def test_a_batch_runs_async_ops_concurrently_up_to_max_concurrency(tmp_path):
+    with Storage(tmp_path / "s.db").batch(max_concurrency=50):
+        ys = [fetch(x, 0.05) for x in range(200)]
+    assert ys == [2 * x for x in range(200)]
+    assert ACTIVE["most"] == 50
+
+
+def test_async_and_plain_ops_mix_in_one_batch(tmp_path):
+    storage = Storage(tmp_path / "s.db")
+    with storage.batch(executor="threads"):
+        ys = [inc(fetch(inc(x))) for x in range(5)]
+    assert ys == [2 * (x + 1) + 1 for x in range(5)]
+    RUNS.clear()
+    with storage.batch() as b:
+        again = [inc(fetch(inc(x))) for x in range(5)]
+    assert again == ys and RUNS == [] and b.stats.dispatched == 0
+
+
+def test_awaiting_a_deferred_async_call_in_a_batch_gives_its_value(tmp_path):
+    async def main(storage):
+        async with storage.batch():
+            first = fetch(1)
+            value = await first
+            rest = [fetch(x) for x in range(3)]
+        return value, rest
+
+    assert asyncio.run(main(Storage(tmp_path / "s.db"))) == (2, [0, 2, 4])
+
+
+def test_compiled_async_batch_names_are_plain(tmp_path):
+    namespace = {"__name__": "user_code"}
+    code = textwrap.dedent(
+        """
+        from batch_ops import fetch
+        from mandala_ast import Storage
+
+        async def main(path):
+            async with Storage(path).batch():
+                ys = [fetch(x) for x in range(3)]
+                total = sum(ys)
+            return ys, total, [type(y).__name__ for y in ys]
+        """
+    )
+    exec(compile(transform_source(code, "user_code.py").source, "user_code.py", "exec"), namespace)
+    assert asyncio.run(namespace["main"](tmp_path / "s.db")) == ([0, 2, 4], 6, ["int"] * 3)

@@ -1,0 +1,72 @@
+"""Batch blocks on a real Dask LocalCluster (threads in one process, and worker processes)."""
+
+from __future__ import annotations
+
+import pytest
+from batch_ops import RUNS, add, fails, inc, pair
+from hypothesis import HealthCheck, given, settings
+from test_batch import PROGRAMS, batch_equals_run
+
+from mandala_ast import Storage
+
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["threads", "processes"])
+def client(request):
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=request.param, dashboard_address=None
+    )
+    with cluster, distributed.Client(cluster) as client:
+        yield client
+
+
+def test_chains_on_the_cluster_and_stores_every_call(tmp_path, client):
+    storage = Storage(tmp_path / "s.db")
+    with storage.batch(executor=client) as b:
+        ys = [add(inc(inc(x)), x) for x in range(5)]
+        first, second = pair(ys[0])
+    assert ys == [2 * x + 2 for x in range(5)] and (first, second) == (2, -2)
+    assert b.stats.failed == 0
+    RUNS.clear()
+    with storage.run(allow_new_calls=False):
+        assert [add(inc(inc(x)), x) for x in range(5)] == ys
+    assert RUNS == []
+
+
+def test_stored_calls_are_not_dispatched_to_the_cluster(tmp_path, client):
+    storage = Storage(tmp_path / "s.db")
+    with storage.run():
+        [inc(x) for x in range(10)]
+    with storage.batch(executor=client) as b:
+        ys = [inc(x) for x in range(11)]
+    assert ys == list(range(1, 12)) and b.stats.dispatched == 1 and b.stats.found == 10
+
+
+def test_a_failure_on_the_cluster_names_the_call_and_keeps_the_rest(tmp_path, client):
+    storage = Storage(tmp_path / "s.db")
+    with pytest.raises(ValueError, match="bad 4") as caught:
+        with storage.batch(executor=client):
+            ok = [inc(x) for x in range(3)]
+            after = inc(fails(4))
+    assert any("fails(x=4)" in n for n in caught.value.__notes__)
+    with storage.run(allow_new_calls=False):
+        assert [inc(x) for x in range(3)] == [1, 2, 3]
+    del ok, after
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(program=PROGRAMS)
+def test_batch_results_equal_run_results_on_dask(tmp_path, client, program):
+    batch_equals_run(tmp_path, client, program)
+
+
+def test_a_downstream_call_is_on_the_cluster_before_its_input_is_computed(tmp_path, client):
+    from batch_ops import tasks_on_cluster
+
+    # The upstream call runs until the scheduler holds 2 tasks: its own and the chained
+    # downstream one, submitted with the upstream future as its argument.
+    with Storage(tmp_path / "s.db").batch(executor=client):
+        seen = tasks_on_cluster(0, 2)
+        after = inc(seen)
+    assert seen is True and after == 2

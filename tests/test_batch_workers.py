@@ -1,0 +1,99 @@
+"""Batch blocks on worker processes: ops run by name, a killed worker names its call, Ctrl-C
+keeps what was computed. Crashes and signals are real (kill -9, SIGINT to a subprocess)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from batch_ops import add, die_if, inc, pid, rendezvous
+from hypothesis import HealthCheck, given, settings
+from test_batch import PROGRAMS, batch_equals_run
+
+from mandala_ast import BatchWorkerError, NewCallError, Storage, op
+
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+
+
+def test_processes_compute_in_other_processes_and_the_coordinator_stores(tmp_path):
+    storage = Storage(tmp_path / "s.db")
+    with storage.batch(executor="processes", max_concurrency=2) as b:
+        ys = [add(inc(x), x) for x in range(6)]
+        pids = [pid(x) for x in range(4)]
+    assert ys == [2 * x + 1 for x in range(6)]
+    assert os.getpid() not in pids and b.stats.computed == 16
+    with storage.run(allow_new_calls=False):
+        assert [add(inc(x), x) for x in range(6)] == ys
+
+
+def test_processes_run_independent_calls_at_the_same_time(tmp_path):
+    # Each call waits until both have started: only two workers at once get past.
+    (tmp_path / "meet").mkdir()
+    with Storage(tmp_path / "s.db").batch(executor="processes", max_concurrency=2):
+        ys = [rendezvous(x, str(tmp_path / "meet"), 2) for x in range(2)]
+    assert ys == [0, 1]
+
+
+def test_an_op_that_cannot_be_imported_by_name_is_a_clear_error(tmp_path):
+    @op
+    def local_op(x):
+        return x
+
+    with pytest.raises(BatchWorkerError, match="local_op.*not importable"):
+        with Storage(tmp_path / "s.db").batch(executor="processes", max_concurrency=1):
+            local_op(1)
+
+
+def test_a_killed_worker_names_its_call_and_the_rest_are_stored(tmp_path):
+    storage = Storage(tmp_path / "s.db")
+    with pytest.raises(BatchWorkerError, match=r"die_if\(x=3, bad=3\)"):
+        with storage.batch(executor="processes", max_concurrency=2):
+            ys = [die_if(x, 3) for x in range(6)]
+    with storage.run(allow_new_calls=False):
+        assert [die_if(x, 3) for x in (0, 1, 2, 4, 5)] == [0, 10, 20, 40, 50]
+        with pytest.raises(NewCallError):
+            die_if(3, 3)
+    del ys
+
+
+def test_sigint_cancels_pending_calls_and_keeps_completed_ones(tmp_path):
+    db, stop = tmp_path / "s.db", tmp_path / "stop"
+    script = f"""
+        from batch_ops import hold, inc
+        from mandala_ast import Storage
+
+        with Storage({str(db)!r}).batch(executor="processes", max_concurrency=2):
+            done = [inc(x) for x in range(5)]
+            held = hold(sum(done), {str(stop)!r})   # starts once the five are recorded
+            never = inc(held)                        # pending when Ctrl-C comes
+    """
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(REPO)])}
+    child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "holding 15"
+        child.send_signal(signal.SIGINT)
+        stop.write_text("")  # the running call may finish; it is not kept
+        _, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert "KeyboardInterrupt" in err and child.returncode != 0
+    from batch_ops import hold
+
+    with Storage(db).run(allow_new_calls=False):
+        assert [inc(x) for x in range(5)] == [1, 2, 3, 4, 5]
+        with pytest.raises(NewCallError):
+            inc(16)
+    del hold
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(program=PROGRAMS)
+def test_batch_results_equal_run_results_on_processes(tmp_path, program):
+    batch_equals_run(tmp_path, "processes", program)
