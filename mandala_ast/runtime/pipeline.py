@@ -115,7 +115,7 @@ class CallPipeline:
         except CorruptValueError as error:
             values = self._repair(op, args, kwargs, out_cids, new_calls_allowed, error)
         except transient.TransientValue:  # not stored: computed again (transient.py)
-            values = self._recomputed.outputs(op, args, kwargs, out_cids)
+            values = self._recomputed.outputs(op, args, kwargs, out_cids, self.loader.load_output)
         return row_id, values if input_refs is None else tuple(zip(out_cids, values)), deps_id
 
     def _call(self, op, args, kwargs, input_refs, block, hashed, new_calls_allowed) -> tuple[bytes, tuple[bytes, ...], bytes]:
