@@ -212,6 +212,12 @@ def used_twice(storage):
         again = load(1)
         third = again[2]
     return first, second, third
+
+def plain_after(storage):
+    with storage.run():
+        y = load(1)
+        y[0]
+    return type(y)
 """
 
 
@@ -290,3 +296,25 @@ def test_a_stored_transient_output_not_used_is_never_computed(tmp_path):
         load(2)
         load(2)
     assert RUNS == []
+
+
+def test_after_the_block_names_hold_plain_values_once_computed(tmp_path):
+    path = tmp_path / "s.db"
+    with Storage(path).run():
+        load(1)
+        load(2)
+    RUNS.clear()
+    with Storage(path).run():
+        used = load(1)
+        pair = [used[0], load(1)]
+        unused = load(2)
+        assert used[1] == 1.0
+    assert type(used) is np.ndarray and type(pair[1]) is np.ndarray
+    assert type(unused).__name__ == "LazyOutput" and RUNS.count("load") == 1  # not needed yet
+    assert unused[1] == 2.0 and type(unused).__name__ == "LazyOutput"  # computed on use
+
+
+def test_a_name_used_in_the_block_holds_the_plain_value_after_it(counted, tmp_path):
+    _stored(counted, tmp_path / "s.db")
+    assert counted.plain_after(Storage(tmp_path / "s.db")) is list
+    assert counted.RUNS == [1]

@@ -77,6 +77,10 @@ class CallPipeline:
         #: Storage(single_flight=True): cross-process call locks (runtime/batch/single_flight.py)
         self.single_flight: Any = None
 
+    def lazy_outputs_made(self) -> int:
+        """How many stored transient calls were handed out lazily so far (transient.py)."""
+        return self._recomputed.handed_out
+
     # -- one call ----------------------------------------------------------------------------
 
     def call_and_load(

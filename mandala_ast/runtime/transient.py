@@ -35,6 +35,8 @@ from .proxy import Proxy, force, node_of
 from .stacklevel import user_stacklevel
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from .ops import Op
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "TransientValue",
     "has_lazy",
     "is_lazy",
+    "make_names_plain",
     "plain_args",
     "placeholders",
 ]
@@ -151,6 +154,19 @@ def is_lazy(value: Any) -> bool:
     return type(value) is LazyOutput
 
 
+def make_names_plain(frame: FrameType) -> None:
+    """After a run block: the names of ``frame`` (and the lists, dicts, sets and tuples they
+    hold) that reach a lazy output already computed get its value; the others stay lazy."""
+    from .batch.frames import make_plain  # (the batch package needs the runtime loaded first)
+
+    make_plain(frame, _value_or_itself, LazyOutput)
+
+
+def _value_or_itself(value: LazyOutput) -> Any:
+    call, index = node_of(value)
+    return value if call.values is None else call.values[index]
+
+
 def has_lazy(args: tuple, kwargs: dict) -> bool:
     """Whether a call's arguments include a :class:`LazyOutput` (not in containers)."""
     return any(type(a) is LazyOutput for a in args) or any(type(v) is LazyOutput for v in kwargs.values())
@@ -178,6 +194,9 @@ class Recomputed:
         # Stored calls handed out lazily, by their output ids: getting one again (computed
         # or not) shares its one computation.
         self._calls: dict[tuple[bytes, ...], LazyCall] = {}
+        #: stored calls handed out lazily so far: a block that saw this change has names to
+        #: make plain when it ends (:func:`make_names_plain`)
+        self.handed_out = 0
 
     def computed(self, out_cids: tuple[bytes, ...], outputs: tuple) -> None:
         """A transient call was just computed: its outputs are handed back, not computed again."""
@@ -197,6 +216,7 @@ class Recomputed:
             if len(self._calls) >= KEPT_CALLS:
                 self._calls.clear()
             call = self._calls[out_cids] = LazyCall(self, op, args, kwargs, out_cids)
+        self.handed_out += 1
         return tuple(call.output(i, load) for i in range(len(out_cids)))
 
     def compute(self, op: Op, args: tuple, kwargs: dict, out_cids: tuple[bytes, ...]) -> tuple:
