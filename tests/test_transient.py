@@ -318,3 +318,16 @@ def test_a_name_used_in_the_block_holds_the_plain_value_after_it(counted, tmp_pa
     _stored(counted, tmp_path / "s.db")
     assert counted.plain_after(Storage(tmp_path / "s.db")) is list
     assert counted.RUNS == [1]
+
+
+def test_a_transient_value_changed_in_place_is_not_taken_for_the_stored_one(tmp_path):
+    path = tmp_path / "s.db"
+    with Storage(path).run():
+        total(load(1))
+    RUNS.clear()
+    with Storage(path).run():
+        data = load(1)
+        data[0] = 1e9  # no longer the stored output
+        assert total(data) == pytest.approx((SIZE - 1) * SIZE / 2 + 1e9)
+        assert load(1)[0] == 0.0  # computed again: the changed array is not the output
+    assert RUNS == ["load", "total", "load"]

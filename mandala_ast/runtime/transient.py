@@ -119,6 +119,7 @@ class LazyCall:
         self.recomputed, self.op, self.args, self.kwargs = recomputed, op, args, kwargs
         self.out_cids = out_cids
         self.values: tuple | None = None
+        self.computed_cids: tuple = ()  # the values' ids when computed (None: not hashable)
         self._lock = threading.Lock()  # two threads forcing it compute it once
 
     def output(self, index: int, load: Any) -> Any:
@@ -136,14 +137,26 @@ class LazyCall:
         if self.values is None:
             with self._lock:
                 if self.values is None:
-                    self.values = self.recomputed.compute(self.op, self.args, self.kwargs, self.out_cids)
+                    values, self.computed_cids = self.recomputed.compute(self.op, self.args, self.kwargs, self.out_cids)
+                    self.values = values
                     self.args, self.kwargs = (), {}  # not needed again
         return self.values[index]
 
 
+    def unchanged(self) -> bool:
+        """Whether the computed values still have the content they were computed with (a
+        block may have changed one in place: it is not the call's output any more)."""
+        assert self.values is not None
+        return all(cid is not None and _content_id(v) == cid for v, cid in zip(self.values, self.computed_cids))
+
+
 def _lazy_cid(value: LazyOutput) -> bytes:
+    """Not computed: the id the stored call recorded. Computed: the value's own id, as for
+    any value (it may have been changed in place since)."""
     call, index = node_of(value)
-    return call.out_cids[index]
+    if call.values is None:
+        return call.out_cids[index]
+    return content_id(call.values[index])
 
 
 register_id_carrier(LazyOutput, _lazy_cid, force)
@@ -212,19 +225,20 @@ class Recomputed:
         if fresh is not None:
             return fresh
         call = self._calls.get(out_cids)
-        if call is None:
+        if call is None or (call.values is not None and not call.unchanged()):
             if len(self._calls) >= KEPT_CALLS:
                 self._calls.clear()
             call = self._calls[out_cids] = LazyCall(self, op, args, kwargs, out_cids)
         self.handed_out += 1
         return tuple(call.output(i, load) for i in range(len(out_cids)))
 
-    def compute(self, op: Op, args: tuple, kwargs: dict, out_cids: tuple[bytes, ...]) -> tuple:
+    def compute(self, op: Op, args: tuple, kwargs: dict, out_cids: tuple[bytes, ...]) -> tuple[tuple, tuple]:
         """The outputs of a stored call of ``op``, computed again now, checked against the
-        content ids the call recorded."""
+        content ids the call recorded, and their ids."""
         args, kwargs = unwrap(*plain_args(args, kwargs))
         outputs = op.split_outputs(op.fn(*args, **kwargs))
-        changed = [i for i, (cid, value) in enumerate(zip(out_cids, outputs)) if _content_id(value) != cid]
+        cids = tuple(map(_content_id, outputs))
+        changed = [i for i, (cid, got) in enumerate(zip(out_cids, cids)) if got != cid]
         if changed and op.name not in self._warned:
             self._warned.add(op.name)
             warnings.warn(
@@ -234,7 +248,7 @@ class Recomputed:
                 MandalaTransientWarning,
                 stacklevel=user_stacklevel(),
             )
-        return outputs
+        return outputs, cids
 
 
 def _content_id(value: Any) -> bytes | None:
