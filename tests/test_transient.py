@@ -331,3 +331,16 @@ def test_a_transient_value_changed_in_place_is_not_taken_for_the_stored_one(tmp_
         assert total(data) == pytest.approx((SIZE - 1) * SIZE / 2 + 1e9)
         assert load(1)[0] == 0.0  # computed again: the changed array is not the output
     assert RUNS == ["load", "total", "load"]
+
+
+def test_a_batch_block_getting_a_stored_transient_output_computes_it_instead_of_failing(tmp_path):
+    storage = Storage(tmp_path / "s.db")
+    with storage.run():
+        total(load(2))
+    RUNS.clear()
+    with storage.batch():
+        data = load(2)
+        first = data[1]  # the value itself: computed again, once
+        result = total(data)
+    assert first == 2.0 and result == pytest.approx((SIZE - 1) * SIZE)
+    assert RUNS == ["load"]

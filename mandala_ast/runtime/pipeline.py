@@ -109,6 +109,14 @@ class CallPipeline:
             self.catch_up_with_deletions()
             return self._call_then_load(op, args, kwargs, input_refs, block, hashed, new_calls_allowed)
 
+    def stored_outputs(self, op: Op, args: tuple, kwargs: dict, out_cids: tuple[bytes, ...]) -> tuple:
+        """The output values of a stored call, for blocks that found it themselves (batch and
+        async): a transient output, which has no stored value, is handed back lazily."""
+        try:
+            return tuple(map(self.loader.load_output, out_cids))
+        except transient.TransientValue:  # not stored: computed on first use (transient.py)
+            return self._recomputed.outputs(op, args, kwargs, out_cids, self.loader.load_output)
+
     def _call_then_load(self, op, args, kwargs, input_refs, block, hashed, new_calls_allowed) -> Called:
         try:
             row_id, out_cids, deps_id = self._call(op, args, kwargs, input_refs, block, hashed, new_calls_allowed)

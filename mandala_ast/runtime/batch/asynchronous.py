@@ -30,7 +30,7 @@ async def memoized_coroutine(block: Any, op: Any, args: tuple, kwargs: dict) -> 
     call = engine.identify(storage, op, args, kwargs, None)
     hit = engine.find_stored(storage, [call])[0]
     if hit is not None:
-        return op.join_outputs(engine.load_outputs(storage, hit[1]))
+        return op.join_outputs(engine.load_outputs(storage, op, args, kwargs, hit[1]))
     inputs = engine.check_new_call(storage, call, block)
     started = time.perf_counter()
     result = await op.fn(*args, **kwargs)

@@ -127,15 +127,16 @@ def record(storage: Any, call: Call, outputs: tuple, ran: RanCode, op_calls: Any
     return out_cids
 
 
-def load_outputs(storage: Any, out_cids: tuple) -> tuple:
-    """The values of a stored call's outputs."""
+def load_outputs(storage: Any, op: Any, args: tuple, kwargs: dict, out_cids: tuple) -> tuple:
+    """The values of a stored call's outputs (a transient one computed when first used)."""
     engine = storage.engine
     with engine.lock:
-        return tuple(map(engine.loader.load_output, out_cids))
+        return engine.stored_outputs(op, args, kwargs, out_cids)
 
 
 def load_many_outputs(storage: Any, out_cids: list[tuple]) -> list[tuple]:
-    """The output values of many stored calls (one lock, one pass)."""
+    """The output values of many stored calls (one lock, one pass); a transient output raises
+    TransientValue: load that call with :func:`load_outputs`."""
     engine = storage.engine
     with engine.lock:
         load = engine.loader.load_output
