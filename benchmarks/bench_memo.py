@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Memoization overhead, side by side: mandala_ast vs its peers (DESIGN §7).
+"""Memoization overhead, side by side: mandala_ast vs its peers.
 
 Systems: functools.lru_cache (in-memory floor), joblib.Memory, pymandala (import name
 ``mandala``), rote and mandala_ast. Each system runs in its own worker subprocess, so a
@@ -80,7 +80,7 @@ def _k(n: int) -> str:
 
 
 def measure_rows(sz: dict) -> list[tuple[str, str, str, str]]:
-    """(key, label, unit, DESIGN target) in display order."""
+    """(key, label, unit, target) in display order."""
     n10, n100 = sz["stored"]
     mb = sz["array_mb"]
     return [
@@ -772,7 +772,7 @@ def render(results, systems, workloads, sz, args, elapsed, loads=()):
         rec = results.get(system, {}).get("measures", {}).get(key)
         return rec.get("value") if rec and "na" not in rec else None
 
-    head = ["measure", "unit"] + systems + ["DESIGN target"]
+    head = ["measure", "unit"] + systems + ["target"]
     if has_m:
         head += ["meets?"] + [f"m_ast vs {p}" for p in peers]
     lines = []

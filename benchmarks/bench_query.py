@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Query speed, side by side: mandala_ast vs pymandala on the same stored data (DESIGN §3.3, §7).
+"""Query speed, side by side: mandala_ast vs pymandala on the same stored data.
 
 Data: for i in range(N // 2): y = inc(i); z = add(y, i)  — N stored calls (N/2 of each op),
 where inc(x) = x + 1 and add(x, y) = x + y. The same ops and the same data for both systems.

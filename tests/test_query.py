@@ -549,6 +549,53 @@ class TestRegressions:
         frame = run(code.format(block="query() as q"), storage, fit=ops.fit)["q"].df()
         assert sorted(rows(frame)) == [(1, 0.5, 2), (1, 0.7, 2), (2, 0.5, 4), (2, 0.7, 4)]
 
+    def test_a_column_under_an_if_on_a_stored_value_shows_its_ids(self, storage: Storage) -> None:
+        """Shown as ids, stored values were not loaded, so `if x:` read None for x: the column
+        assigned under it was None in every row, and a delete block kept its calls."""
+        from mandala_ast.runtime.hashing import content_id
+
+        code = """\
+            import mandala_ast
+            with storage.{block}:
+                for x in [0, 1]:
+                    y = inc(x)
+                    if x:
+                        z = inc(y)
+            """
+        run(code.format(block="run()"), storage)
+        q = run(code.format(block="query() as q"), storage)["q"]
+        assert sorted(rows(q.df("x", "z", values="ids")), key=str) == sorted(
+            [(content_id(0).hex(), None), (content_id(1).hex(), content_id(3).hex())], key=str)
+        # the row-wise evaluation (any pattern the column-wise one cannot take) agrees
+        assert list(q.row_table(["x", "z"], True)[0][1]) == q.df("x", "z", values="ids")["z"].tolist()
+
+    def test_a_guarded_call_with_a_new_parameters_default_finds_the_older_calls(
+        self, storage: Storage, tmp_path: Path, monkeypatch
+    ) -> None:
+        """A call under an `if` is looked up per row with its inputs joined one by one; an
+        input the older calls have no row for must still read as the parameter's default."""
+        import importlib
+
+        monkeypatch.syspath_prepend(str(tmp_path))
+        module = tmp_path / "query_guarded_defaults_ops.py"
+        module.write_text("from mandala_ast import op\n\n@op\ndef fit(x):\n    return x * 2\n")
+        ops = importlib.import_module("query_guarded_defaults_ops")
+        code = """\
+            import mandala_ast
+            with storage.{block}:
+                for x in [1, 2]:
+                    y = inc(x)
+                    for alpha in [0.5]:
+                        if x > 1:
+                            z = fit(y{alpha})
+            """
+        run(code.format(block="run()", alpha=""), storage, fit=ops.fit)
+        module.write_text("from mandala_ast import op\n\n@op\ndef fit(x, alpha=0.5):\n    return x * 2\n")
+        ops = importlib.reload(ops)
+        storage = Storage(storage.path)  # as in a new process
+        frame = run(code.format(block="query() as q", alpha=", alpha=alpha"), storage, fit=ops.fit)["q"].df()
+        assert sorted(rows(frame), key=str) == [(1, 2, 0.5, None), (2, 3, 0.5, 6)]
+
     def test_an_elif_condition_is_evaluated_only_when_no_branch_ran(self, storage: Storage) -> None:
         """`elif x.attr > 0` was evaluated even after `if x is None` ran its branch."""
         code = """\
@@ -736,6 +783,16 @@ def _scaler(k: int) -> _Scaler:
 
 class TestBranches:
     """What a query refuses or expands around `if` statements (regressions from review)."""
+
+    def test_an_expression_under_an_if_is_computed_only_where_the_if_holds(self, storage: Storage) -> None:
+        """Columns are computed a column at a time; `1 / x` raises where x is 0, and only an
+        `if x != 0:` around it keeps that row from computing it, as in a run block."""
+        run("import mandala_ast\nwith storage.run():\n    for x in [0, 2, 4]:\n        y = inc(x)\n", storage)
+        code = "import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    y = inc(x)\n{line}\n"
+        guarded = run(code.format(line="    if x != 0:\n        r = 8 / x"), storage)["q"].df()
+        assert rows(guarded) == [(0, 1, None), (2, 3, 4.0), (4, 5, 2.0)]
+        with pytest.raises(ZeroDivisionError):
+            run(code.format(line="    r = 8 / x"), storage)["q"].df()
 
     def test_workflow_comparing_a_variable_is_refused_not_misrouted(self, storage: Storage) -> None:
         """A @workflow body is compiled for run blocks: `n == 3` there compared the variable

@@ -93,6 +93,7 @@ def test_a_non_deterministic_transient_op_warns_once(tmp_path):
 
     with Storage(path).run():
         noisy(1)
+        noisy(3)
     with pytest.warns(MandalaTransientWarning, match="not deterministic"):
         with Storage(path).run():
             assert noisy(1)[0] == 1
@@ -101,8 +102,8 @@ def test_a_non_deterministic_transient_op_warns_once(tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with storage.run():
-            noisy(1)
-            noisy(1)
+            assert noisy(1)[0] == 1  # (a value not used is not computed: nothing to warn about)
+            assert noisy(3)[0] == 3
     assert len([w for w in caught if w.category is MandalaTransientWarning]) == 1
 
 
@@ -176,6 +177,173 @@ def test_one_output_can_be_transient_and_verify_and_gc_accept_it(tmp_path):
     with Storage(path).run():
         assert split(3) == ([0, 1, 2], 9)
     assert RUNS == ["split"]
+
+
+COUNTED = """
+from mandala_ast import op
+
+RUNS = []
+
+@op(transient=True)
+def load(n):
+    RUNS.append(n)
+    return [n] * 3
+
+@op
+def total(xs):
+    return sum(xs)
+
+def chained(storage):
+    with storage.run():
+        z = total(load(1))
+    return z
+
+def used(storage):
+    with storage.run():
+        y = load(1)
+        shown = y[0] + 1
+    return shown
+
+def used_twice(storage):
+    with storage.run():
+        y = load(1)
+        first = y[0] + 1
+        second = len(y) + total(y)
+        again = load(1)
+        third = again[2]
+    return first, second, third
+
+def plain_after(storage):
+    with storage.run():
+        y = load(1)
+        y[0]
+    return type(y)
+"""
+
+
+@pytest.fixture(params=["compiled", "uncompiled"])
+def counted(request, tmp_path):
+    """The module above, compiled by mandala_ast or imported as plain Python."""
+    import importlib.util
+    import sys
+
+    import mandala_ast
+
+    name = f"counted_transient_{request.param}"
+    source = tmp_path / f"{name}.py"
+    source.write_text(COUNTED)
+    try:
+        if request.param == "compiled":
+            module = mandala_ast.compile_module(source, name=name)
+        else:
+            spec = importlib.util.spec_from_file_location(name, source)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(name, None)
+
+
+def _stored(module, path: Path) -> None:
+    assert module.chained(Storage(path)) == 3
+    module.RUNS.clear()
+
+
+def test_a_downstream_hit_in_a_new_block_computes_no_transient_value(counted, tmp_path):
+    _stored(counted, tmp_path / "s.db")
+    assert counted.chained(Storage(tmp_path / "s.db")) == 3
+    assert counted.RUNS == []
+
+
+def test_a_transient_value_used_in_a_new_block_is_computed_once(counted, tmp_path):
+    _stored(counted, tmp_path / "s.db")
+    assert counted.used(Storage(tmp_path / "s.db")) == 2
+    assert counted.RUNS == [1]
+
+
+def test_a_transient_value_used_twice_is_computed_once(counted, tmp_path):
+    _stored(counted, tmp_path / "s.db")
+    assert counted.used_twice(Storage(tmp_path / "s.db")) == (2, 6, 1)
+    assert counted.RUNS == [1]
+
+
+def test_a_new_call_on_a_stored_transient_output_gets_its_value_computed_once(tmp_path):
+    seen = []
+
+    @op
+    def kind_of(data) -> str:
+        seen.append(type(data))
+        return type(data).__name__
+
+    path = tmp_path / "s.db"
+    with Storage(path).run():
+        load(1)
+    RUNS.clear()
+    with Storage(path).run():
+        data = load(1)
+        assert isinstance(data, np.ndarray) and RUNS == ["load"]  # (first use: computed)
+        assert kind_of(data) == "ndarray" and seen == [np.ndarray]
+        assert total(data) == pytest.approx((SIZE - 1) * SIZE / 2)
+    assert RUNS == ["load", "total"]
+
+
+def test_a_stored_transient_output_not_used_is_never_computed(tmp_path):
+    path = tmp_path / "s.db"
+    with Storage(path).run():
+        load(2)
+    RUNS.clear()
+    with Storage(path).run():
+        load(2)
+        load(2)
+    assert RUNS == []
+
+
+def test_after_the_block_names_hold_plain_values_once_computed(tmp_path):
+    path = tmp_path / "s.db"
+    with Storage(path).run():
+        load(1)
+        load(2)
+    RUNS.clear()
+    with Storage(path).run():
+        used = load(1)
+        pair = [used[0], load(1)]
+        unused = load(2)
+        assert used[1] == 1.0
+    assert type(used) is np.ndarray and type(pair[1]) is np.ndarray
+    assert type(unused).__name__ == "LazyOutput" and RUNS.count("load") == 1  # not needed yet
+    assert unused[1] == 2.0 and type(unused).__name__ == "LazyOutput"  # computed on use
+
+
+def test_a_name_used_in_the_block_holds_the_plain_value_after_it(counted, tmp_path):
+    _stored(counted, tmp_path / "s.db")
+    assert counted.plain_after(Storage(tmp_path / "s.db")) is list
+    assert counted.RUNS == [1]
+
+
+def test_a_transient_value_changed_in_place_is_not_taken_for_the_stored_one(tmp_path):
+    path = tmp_path / "s.db"
+    with Storage(path).run():
+        total(load(1))
+    RUNS.clear()
+    with Storage(path).run():
+        data = load(1)
+        data[0] = 1e9  # no longer the stored output
+        assert total(data) == pytest.approx((SIZE - 1) * SIZE / 2 + 1e9)
+        assert load(1)[0] == 0.0  # computed again: the changed array is not the output
+    assert RUNS == ["load", "total", "load"]
+
+
+def test_a_batch_block_getting_a_stored_transient_output_computes_it_instead_of_failing(tmp_path):
+    storage = Storage(tmp_path / "s.db")
+    with storage.run():
+        total(load(2))
+    RUNS.clear()
+    with storage.batch():
+        data = load(2)
+        first = data[1]  # the value itself: computed again, once
+        result = total(data)
+    assert first == 2.0 and result == pytest.approx((SIZE - 1) * SIZE)
+    assert RUNS == ["load"]
 
 
 @pytest.mark.parametrize("transient", [[3], [0, 2], "yes"])

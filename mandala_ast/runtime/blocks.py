@@ -14,10 +14,12 @@ that shares the storage and the rule on new calls but not compiled code's proven
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._errors import AmbiguousBlockError
+from . import transient
 from .refs import Ref
 
 if TYPE_CHECKING:
@@ -155,6 +157,8 @@ class RunBlock(Block):
         self.allow_new_calls = allow_new_calls
         #: provenance of names in compiled code: key ``name@scope`` -> Ref (see compiled.py)
         self.names: dict[str, Ref] = {}
+        #: the storage's count of lazy transient outputs handed out, when the block was entered
+        self.lazy_mark = 0
         #: provenance of the value the innermost compiled workflow just returned
         self.returned: Ref | None = None
         #: per op body running in this block (outermost first): the (op, deps_id) of each op
@@ -167,12 +171,15 @@ class RunBlock(Block):
 
     def __enter__(self) -> Storage:
         self.storage.engine.enter_block()
+        self.lazy_mark = self.storage.engine.lazy_outputs_made()
         if self not in _open:
             _opened(self)
         push(self)
         return self.storage
 
     def __exit__(self, *exc_info: Any) -> None:
+        if self.storage.engine.lazy_outputs_made() != self.lazy_mark:  # names may hold lazy outputs
+            transient.make_names_plain(sys._getframe(1))
         pop(self)
         if self not in state.stack:
             self.names.clear()

@@ -13,7 +13,7 @@ import time
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
-from . import file_deps
+from . import file_deps, transient
 from .pointers import unwrap as unwrap_pointers
 from .tracing import RanCode, run_traced
 
@@ -48,6 +48,12 @@ def run_body(
     2
     """
     args, kwargs = unwrap_pointers(args, kwargs)  # the objects ValuePointers point to
+    if transient.has_lazy(args, kwargs):  # stored transient outputs: the body gets values
+        lock.release()  # computing them runs user code: not under the storage's lock
+        try:
+            args, kwargs = transient.plain_args(args, kwargs)
+        finally:
+            lock.acquire()
     watching = file_deps.start(op.track_files)  # the files the body opens
     files: tuple = ()
     lock.release()  # (try/finally, not a context manager: ~1 µs less per miss)

@@ -30,7 +30,7 @@ from blake3 import blake3
 
 from .types import ByteStream, TypeHandler, handler_for
 
-__all__ = ["UnhashableError", "canonical_pickle", "content_id", "digest"]
+__all__ = ["UnhashableError", "canonical_pickle", "content_id", "digest", "register_id_carrier"]
 
 #: Buffers at least this large are hashed with all cores (blake3 is slower below ~1 MiB threaded).
 THREADED_HASH_BYTES = 1 << 20
@@ -429,7 +429,26 @@ def _keyed_cid(handler: TypeHandler, value: Any) -> bytes:
     return digest(out)
 
 
+#: Proxies of a value whose content id they know without computing it (a stored transient
+#: call's lazy output, transient.py): type -> its id, read off the proxy.
+_ID_CARRIERS: dict[type, Callable[[Any], bytes]] = {}
+
+
+def register_id_carrier(kind: type, cid_of: Callable[[Any], bytes], value_of: Callable[[Any], Any]) -> None:
+    """Values of ``kind`` are proxies of another value: their content id is ``cid_of(v)``, known
+    without computing the value (an argument passed on is hashed for free); nested in a
+    container, they are encoded as their value, ``value_of(v)``.
+
+    >>> register_id_carrier(LazyOutput, lazy_cid, force)      # doctest: +SKIP
+    """
+    _ID_CARRIERS[kind] = cid_of
+    _ENCODERS[kind] = lambda value, out: _encode(value_of(value), out)
+
+
 def _large_value_hasher(value: Any) -> Callable[[Any], bytes] | None:
+    carrier = _ID_CARRIERS.get(type(value))
+    if carrier is not None:
+        return carrier
     if type(value).__module__ == "numpy" and _is_plain_ndarray(value):
         return _ndarray_cid
     return None

@@ -77,6 +77,10 @@ class CallPipeline:
         #: Storage(single_flight=True): cross-process call locks (runtime/batch/single_flight.py)
         self.single_flight: Any = None
 
+    def lazy_outputs_made(self) -> int:
+        """How many stored transient calls were handed out lazily so far (transient.py)."""
+        return self._recomputed.handed_out
+
     # -- one call ----------------------------------------------------------------------------
 
     def call_and_load(
@@ -105,6 +109,14 @@ class CallPipeline:
             self.catch_up_with_deletions()
             return self._call_then_load(op, args, kwargs, input_refs, block, hashed, new_calls_allowed)
 
+    def stored_outputs(self, op: Op, args: tuple, kwargs: dict, out_cids: tuple[bytes, ...]) -> tuple:
+        """The output values of a stored call, for blocks that found it themselves (batch and
+        async): a transient output, which has no stored value, is handed back lazily."""
+        try:
+            return tuple(map(self.loader.load_output, out_cids))
+        except transient.TransientValue:  # not stored: computed on first use (transient.py)
+            return self._recomputed.outputs(op, args, kwargs, out_cids, self.loader.load_output)
+
     def _call_then_load(self, op, args, kwargs, input_refs, block, hashed, new_calls_allowed) -> Called:
         try:
             row_id, out_cids, deps_id = self._call(op, args, kwargs, input_refs, block, hashed, new_calls_allowed)
@@ -115,7 +127,7 @@ class CallPipeline:
         except CorruptValueError as error:
             values = self._repair(op, args, kwargs, out_cids, new_calls_allowed, error)
         except transient.TransientValue:  # not stored: computed again (transient.py)
-            values = self._recomputed.outputs(op, args, kwargs, out_cids)
+            values = self._recomputed.outputs(op, args, kwargs, out_cids, self.loader.load_output)
         return row_id, values if input_refs is None else tuple(zip(out_cids, values)), deps_id
 
     def _call(self, op, args, kwargs, input_refs, block, hashed, new_calls_allowed) -> tuple[bytes, tuple[bytes, ...], bytes]:
@@ -239,11 +251,6 @@ class CallPipeline:
         args, kwargs = unwrap_pointers(args, kwargs)  # the body gets what pointers point to
         fresh = encoded_outputs(op, op.split_outputs(op.fn(*args, **kwargs)))
         return self.loader.repair(out_cids, fresh, shown)
-
-    def transient_outputs(self, op: Op, args: tuple, kwargs: dict, out_cids: tuple[bytes, ...]) -> tuple:
-        """The outputs of a stored call of a transient op, whose values were not stored:
-        computed again (for batch blocks, which load stored calls themselves)."""
-        return self._recomputed.outputs(op, args, kwargs, out_cids)
 
     # -- the file ----------------------------------------------------------------------------
 

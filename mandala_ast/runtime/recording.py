@@ -111,7 +111,8 @@ class Recorder:
         return {
             cid: encode_or_explain(call.op, f"argument {name!r}", call.bound[name], kinds.get(name))
             for name, cid in call.cids.items()
-            if cid not in stored and cid not in unflushed
+            # a stored transient output's row is in the file already, without its value
+            if cid not in stored and cid not in unflushed and not transient.is_lazy(call.bound[name])
         }
 
     def flush_due(self) -> bool:

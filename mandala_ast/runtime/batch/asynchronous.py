@@ -30,10 +30,7 @@ async def memoized_coroutine(block: Any, op: Any, args: tuple, kwargs: dict) -> 
     call = engine.identify(storage, op, args, kwargs, None)
     hit = engine.find_stored(storage, [call])[0]
     if hit is not None:
-        try:
-            return op.join_outputs(engine.load_outputs(storage, hit[1]))
-        except engine.TransientValue:  # a transient op's value was not stored: awaited again
-            return await op.fn(*args, **kwargs)
+        return op.join_outputs(engine.load_outputs(storage, op, args, kwargs, hit[1]))
     inputs = engine.check_new_call(storage, call, block)
     started = time.perf_counter()
     result = await op.fn(*args, **kwargs)
@@ -60,7 +57,7 @@ class AsyncBackend:
             started = time.perf_counter()
             result = await op.fn(*args, **kwargs)
             duration = time.perf_counter() - started
-        return op.split_outputs(result), None, frozenset(), duration, ()  # files: see memoized_coroutine
+        return op.split_outputs(result), None, frozenset(), duration, ()  # no files: async bodies interleave
 
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)

@@ -19,11 +19,9 @@ from ..pointers import unwrap as unwrap_pointers
 from ..recording import encode_outputs
 from ..refs import Ref
 from ..tracing import RanCode
-from ..transient import TransientValue
 
 __all__ = [
     "Call",
-    "TransientValue",
     "body_arguments",
     "check_new_call",
     "commit",
@@ -130,22 +128,16 @@ def record(storage: Any, call: Call, outputs: tuple, ran: RanCode, op_calls: Any
     return out_cids
 
 
-def load_outputs(storage: Any, out_cids: tuple, call: tuple[Any, tuple, dict] | None = None) -> tuple:
-    """The values of a stored call's outputs; ``call`` (op, args, kwargs) computes those of a
-    transient op again, as a run block does: their values were not stored (without ``call``:
-    ``TransientValue``)."""
+def load_outputs(storage: Any, op: Any, args: tuple, kwargs: dict, out_cids: tuple) -> tuple:
+    """The values of a stored call's outputs (a transient one computed when first used)."""
     engine = storage.engine
-    try:
-        with engine.lock:
-            return tuple(map(engine.loader.load_output, out_cids))
-    except TransientValue:
-        if call is None:
-            raise
-        return engine.transient_outputs(*call, out_cids)
+    with engine.lock:
+        return engine.stored_outputs(op, args, kwargs, out_cids)
 
 
 def load_many_outputs(storage: Any, out_cids: list[tuple]) -> list[tuple]:
-    """The output values of many stored calls (one lock, one pass)."""
+    """The output values of many stored calls (one lock, one pass); a transient output raises
+    TransientValue: load that call with :func:`load_outputs`."""
     engine = storage.engine
     with engine.lock:
         load = engine.loader.load_output

@@ -152,7 +152,7 @@ class Scheduler:
             self._cancel_speculative(node)
             if values is None:
                 try:
-                    values = engine.load_outputs(self.storage, hit[1], (node.op, node.args, node.kwargs))
+                    values = engine.load_outputs(self.storage, node.op, node.args, node.kwargs, hit[1])
                 except Exception as exc:
                     finished.append(self._failed(node, exc))
                     continue

@@ -22,7 +22,7 @@ from .sql import CompiledQuery
 if TYPE_CHECKING:
     from ..storage import Storage
 
-__all__ = ["is_plain", "plain_table"]
+__all__ = ["NOT_STORED", "Decoder", "SqlColumns", "gaps_of", "inline_values", "is_plain", "plain_table"]
 
 _JSON = 0  # packing's code for the json codec
 _NOT_INLINE = 255
@@ -41,7 +41,7 @@ def is_plain(pattern: Pattern, compiled: CompiledQuery) -> bool:
 def plain_table(storage: Storage, pattern: Pattern, compiled: CompiledQuery, rows: list[tuple],
                 names: list[str], ids: bool) -> tuple[list[list], RowCalls]:
     """Columns (in ``names`` order) of the distinct rows, and each row's matched call ids."""
-    sql_columns = _SqlColumns(rows)
+    sql_columns = SqlColumns(rows)
     cid_columns = [_cids(pattern.columns[name][-1].value, compiled, sql_columns, len(rows)) for name in names]
     distinct = _distinct(cid_columns, len(rows))
     calls = _row_calls(pattern, compiled, sql_columns, distinct)
@@ -53,7 +53,7 @@ def plain_table(storage: Storage, pattern: Pattern, compiled: CompiledQuery, row
     return _values(storage, pattern, compiled, sql_columns, names, cid_columns, keep), calls
 
 
-class _SqlColumns:
+class SqlColumns:
     """The SQL rows a column at a time, each column extracted when first asked for.
 
     ``zip(*rows)`` would transpose every column at once, and makes an iterator per row
@@ -71,7 +71,7 @@ class _SqlColumns:
         return column
 
 
-def _row_calls(pattern: Pattern, compiled: CompiledQuery, sql_columns: _SqlColumns, distinct) -> RowCalls:
+def _row_calls(pattern: Pattern, compiled: CompiledQuery, sql_columns: SqlColumns, distinct) -> RowCalls:
     """The calls each row matched. A row shown once stands for every match with its values:
     it keeps all their calls (what a delete block or storage.delete_calls(df) removes)."""
     hid_columns = [sql_columns[compiled.call_columns[call.number]] for call in pattern.calls]
@@ -84,18 +84,18 @@ def _row_calls(pattern: Pattern, compiled: CompiledQuery, sql_columns: _SqlColum
     return RowCalls.from_rows([tuple(found) for found in merged])
 
 
-def _values(storage: Storage, pattern: Pattern, compiled: CompiledQuery, sql_columns: _SqlColumns,
+def _values(storage: Storage, pattern: Pattern, compiled: CompiledQuery, sql_columns: SqlColumns,
             names: list[str], cid_columns: list[list], keep: list[int] | None) -> list[list]:
     """The value columns: first outputs decoded straight from their call rows, the rest by
     content id (each decoded once, loaded in bulk)."""
-    decoder = _Decoder(storage)
+    decoder = Decoder(storage)
     sources = [pattern.columns[name][-1].value for name in names]
-    decoded: list[tuple[list, list[int]] | None] = []  # a column, and where it has _NOT_STORED
+    decoded: list[tuple[list, list[int]] | None] = []  # a column, and where it has NOT_STORED
     inline: list[tuple[list[bytes], list, list[int]]] = []  # the same with their ids, to share
     for value, cids in zip(sources, cid_columns):
         if _first_output(value):
             packed = sql_columns[compiled.call_columns[value.call.number] + 1]
-            column = _inline_values(packed if keep is None else [packed[i] for i in keep])
+            column = inline_values(packed if keep is None else [packed[i] for i in keep])
             decoded.append(column)
             inline.append((cids, *column))
             continue
@@ -112,8 +112,8 @@ def _first_output(value: Any) -> bool:
     return isinstance(value, OutputVar) and value.index == 0
 
 
-def _inline_values(packed_column: list) -> tuple[list, list[int]]:
-    """The first output of each call row, decoded from the row itself (_NOT_STORED where the
+def inline_values(packed_column: list) -> tuple[list, list[int]]:
+    """The first output of each call row, decoded from the row itself (NOT_STORED where the
     value is too large to travel inline), and the positions of those that were not."""
     datas = [packed[34 : 34 + packed[33]] for packed in packed_column]
     codes = bytes(map(itemgetter(32), packed_column))
@@ -131,22 +131,22 @@ def _inline_values(packed_column: list) -> tuple[list, list[int]]:
         if code == _JSON and data.isdigit():
             append(int(data))
         elif code == _NOT_INLINE:
-            append(_NOT_STORED)
+            append(NOT_STORED)
         else:
             append(decode(_CODEC_NAMES[code], data))
-    return found, _gaps(found)
+    return found, gaps_of(found)
 
 
-def _gaps(column: list) -> list[int]:
-    """Positions of _NOT_STORED in ``column`` (compress and map scan it without a Python loop)."""
-    return list(itertools.compress(range(len(column)), map(operator.is_, column, itertools.repeat(_NOT_STORED))))
+def gaps_of(column: list) -> list[int]:
+    """Positions of NOT_STORED in ``column`` (compress and map scan it without a Python loop)."""
+    return list(itertools.compress(range(len(column)), map(operator.is_, column, itertools.repeat(NOT_STORED))))
 
 
 #: Marks a value that is not inline in its call row: it is loaded from the values table.
-_NOT_STORED = object()
+NOT_STORED = object()
 
 
-def _cids(value: Any, compiled: CompiledQuery, sql_columns: _SqlColumns, count: int) -> list:
+def _cids(value: Any, compiled: CompiledQuery, sql_columns: SqlColumns, count: int) -> list:
     """The content ids of a named column, one per SQL row."""
     if not isinstance(value, Node):  # a constant assigned in the block
         from ..hashing import content_id
@@ -182,7 +182,7 @@ def _distinct(cid_columns: list[list], count: int) -> tuple[list[int], list[int]
     return keep, owner
 
 
-class _Decoder:
+class Decoder:
     """Content id -> value, each decoded once: inline outputs from the call rows, the rest
     from the values table in bulk."""
 
@@ -191,7 +191,7 @@ class _Decoder:
         self.values: dict[bytes, Any] = {}
 
     def take_later_outputs(self, packed_column: list, index: int) -> None:
-        """Output ``index`` (> 0; first outputs are decoded by _inline_values) of each call row."""
+        """Output ``index`` (> 0; first outputs are decoded by inline_values) of each call row."""
         values = self.values
         for packed in packed_column:
             for cid, codec, data in unpack_outputs(packed)[index : index + 1]:
@@ -207,13 +207,13 @@ class _Decoder:
     def share(self, cids: list[bytes], values: list, gaps: list[int]) -> None:
         """Values decoded for one column, for the others (values are content-addressed)."""
         if gaps:
-            pairs = ((cid, value) for cid, value in zip(cids, values) if value is not _NOT_STORED)
+            pairs = ((cid, value) for cid, value in zip(cids, values) if value is not NOT_STORED)
             self.values.update(pairs)
         else:
             self.values.update(zip(cids, values))
 
     def look_up(self, cid_columns: list[list[bytes]], inline: list[tuple[list[bytes], list, list[int]]]) -> list[tuple[list, list[int]]]:
-        """The columns of ``cid_columns`` as far as known (_NOT_STORED elsewhere), and where
+        """The columns of ``cid_columns`` as far as known (NOT_STORED elsewhere), and where
         the gaps are. The decoded columns lend their values: the first all of them (a chain's
         columns share most values: x and inc(x)), the others only ids still missing, found by
         a set without a dict entry per row (sharing a second column cost 0.12 s per 500k)."""
@@ -227,12 +227,12 @@ class _Decoder:
             if not wanted:
                 break
             hits = itertools.compress(zip(cids, values), map(wanted.__contains__, cids))
-            self.values.update(pair for pair in hits if pair[1] is not _NOT_STORED)
+            self.values.update(pair for pair in hits if pair[1] is not NOT_STORED)
         return found
 
     def _known(self, cids: list[bytes]) -> tuple[list, list[int]]:
-        column = list(map(self.values.get, cids, itertools.repeat(_NOT_STORED)))
-        return column, _gaps(column)
+        column = list(map(self.values.get, cids, itertools.repeat(NOT_STORED)))
+        return column, gaps_of(column)
 
     def fill(self, columns: list[tuple[list, list[int]]], cid_columns: list[list[bytes]]) -> list[list]:
         """The columns with their gaps filled, the values they need loaded in one statement."""

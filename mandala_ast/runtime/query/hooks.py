@@ -10,22 +10,23 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from ..._errors import QueryError
 from ..blocks import state
 from ..ops import Op, Workflow
 from .block import Q, QueryBlock
+from .operators import COMPARE, and_, compare_chain, or_
 from .pattern import (
     ATOM,
     PRECEDENCE,
     Derived,
     Node,
     call_text,
+    call_value,
     infix_text,
     operand_text,
-    refuse_op,
     subscript,
 )
 
@@ -88,7 +89,7 @@ def _query_call(block: QueryBlock, f: Any, /, *args: Any, **kwargs: Any) -> Any:
         return f.fn(*args, **kwargs)
     if isinstance(f, Node) or _any_node(args, kwargs):
         callee = operand_text(f, ATOM) if isinstance(f, Node) else _callable_name(f)
-        return Derived(block.pattern, _apply, (f, *args), kwargs, text=call_text(callee, args, kwargs))
+        return Derived(block.pattern, call_value, (f, *args), kwargs, text=call_text(callee, args, kwargs))
     return f(*args, **kwargs)
 
 
@@ -140,11 +141,6 @@ def _as_op(f: Any, args: tuple) -> tuple[Op | None, tuple]:
     if type(f) is functools.partial and type(f.func) is Op and not f.keywords:
         return f.func, (*f.args, *args)  # a method op bound to its instance
     return None, args
-
-
-def _apply(f: Callable, *args: Any, **kwargs: Any) -> Any:
-    refuse_op(f)
-    return f(*args, **kwargs)
 
 
 def _any_node(args: tuple, kwargs: dict) -> bool:
@@ -266,13 +262,6 @@ def q_if(condition: Any, /) -> _Chain:
 
 # -- operators Python cannot overload ----------------------------------------------------------
 
-_COMPARE = {
-    "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
-    ">": operator.gt, ">=": operator.ge, "is": operator.is_, "is not": operator.is_not,
-    "in": lambda a, b: a in b, "not in": lambda a, b: a not in b,
-}
-
-
 #: Suffix of a comparison symbol whose right operand comes as a thunk (``lambda: c``).
 LAZY = "*"
 
@@ -300,14 +289,14 @@ def q_cmp(first: Any, /, *rest: Any) -> Any:
         if variable or isinstance(right, Node):
             variable = True  # no value yet: every operand goes into the derived variable
             continue
-        result = _COMPARE[symbol](left, right)
+        result = COMPARE[symbol](left, right)
         left = right
     if not variable:
         return result
     level = PRECEDENCE["=="]
     text = infix_text(tuple(symbols), tuple(operands), level)
     # q_cmp is emitted only in compiled query blocks, where _active() is the block
-    return Derived(block.pattern, _compare_chain, (tuple(symbols), *operands), text=text, precedence=level)  # type: ignore[union-attr]
+    return Derived(block.pattern, compare_chain, (tuple(symbols), *operands), text=text, precedence=level)  # type: ignore[union-attr]
 
 
 def _literal_of_nodes(block: QueryBlock, value: Any) -> Any:
@@ -317,15 +306,6 @@ def _literal_of_nodes(block: QueryBlock, value: Any) -> Any:
         text = opening + ", ".join(operand_text(v) for v in value) + closing
         return Derived(block.pattern, lambda *items: type(value)(items), tuple(value), text=text)
     return value
-
-
-def _compare_chain(symbols: tuple, *operands: Any) -> Any:
-    result: Any = True
-    for index, (symbol, left, right) in enumerate(zip(symbols, operands, operands[1:])):
-        if index and not result:  # as Python: the last result is returned as it is
-            return result
-        result = _COMPARE[symbol](left, right)
-    return result
 
 
 class _Undecided:
@@ -365,24 +345,10 @@ def q_bool_end(result: Any, word: str, /) -> Any:
     left = block.bool_lefts.pop()
     if not isinstance(left, Node):
         return result
-    combine = _and if word == "and" else _or
+    combine = and_ if word == "and" else or_
     level = PRECEDENCE[word]
     text = infix_text((word,), (left, result), level)
     return Derived(block.pattern, combine, (left, result), text=text, precedence=level)
-
-
-def _and(*values: Any) -> Any:
-    for value in values:
-        if not value:
-            return value
-    return values[-1]
-
-
-def _or(*values: Any) -> Any:
-    for value in values:
-        if value:
-            return value
-    return values[-1]
 
 
 def q_not(value: Any, /) -> Any:

@@ -28,6 +28,7 @@ __all__ = [
     "OutputVar",
     "Pattern",
     "call_text",
+    "call_value",
     "infix_text",
     "operand_text",
     "subscript",
@@ -92,7 +93,7 @@ class Node:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Derived:
         text = call_text(operand_text(self, ATOM), args, kwargs)
-        return Derived(_pattern_of(self), _call, (self, *args), kwargs, text=text)
+        return Derived(_pattern_of(self), call_value, (self, *args), kwargs, text=text)
 
 
 # -- expression texts (pictures and messages) ----------------------------------------------------
@@ -204,7 +205,12 @@ def _key_text(key: Any) -> str:
     return operand_text(key)
 
 
-def _call(f: Callable, *args: Any, **kwargs: Any) -> Any:
+def call_value(f: Callable, *args: Any, **kwargs: Any) -> Any:
+    """``f(*args, **kwargs)`` of values in a derived column, ``f`` not an op (see refuse_op).
+
+    >>> call_value(max, 1, 2)
+    2
+    """
     refuse_op(f)
     return f(*args, **kwargs)
 

@@ -20,6 +20,7 @@ from .columns import is_plain, plain_table
 from .pattern import CallNode, Derived, DomainVar, FreeVar, Node, OutputVar, Pattern
 from .row_calls import RowCalls
 from .sql import CompiledQuery, compile_pattern
+from .table import table, takes
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -154,19 +155,32 @@ class Query:
 
     def _table_of(self, names: list[str], ids: bool) -> tuple[list, RowCalls]:
         compiled = self._compile()
-        if is_plain(self.pattern, compiled):
+        plain = is_plain(self.pattern, compiled)
+        if plain or takes(self.pattern, compiled):
             from ..progress import stages  # a query over a million calls takes seconds
 
             with stages("query", 2) as steps:
                 steps.step("matching stored calls")
                 rows = self._sql_rows()
                 steps.step(f"loading {len(rows):,} rows")
-                columns, calls = plain_table(self.storage, self.pattern, compiled, rows, names, ids)
-            self._calls = calls
-            return columns, calls
+                found: tuple[list, RowCalls] | None
+                if plain:
+                    found = plain_table(self.storage, self.pattern, compiled, rows, names, ids)
+                else:  # None: an expression raised for some row; the row-wise evaluation decides
+                    found = table(self.storage, self.pattern, compiled, rows, names, ids)
+            if found is not None:
+                self._calls = found[1]
+                return found
+        return self.row_table(names, ids)
+
+    def row_table(self, names: list[str], ids: bool) -> tuple[list, RowCalls]:
+        """:meth:`_table` a row at a time: any pattern, each expression computed only in the
+        rows that need it (the reference the column-wise evaluations agree with)."""
         matches = self._matches()
+        # Shown as ids, values are loaded only for what reads them: expressions and guards.
+        guarded = any(c.guard for c in self.pattern.calls) or any(a.guard for s in self.pattern.columns.values() for a in s)
         derived = any(isinstance(node, Derived) for node in self.pattern.nodes)
-        values = _Values(self.storage, self.pattern, matches) if not ids or derived else None
+        values = _Values(self.storage, self.pattern, matches) if not ids or derived or guarded else None
         from ..progress import progress  # this path costs ~40 µs a row: big queries take a while
 
         found = [self._row(_Row(match, values), names, ids) for match in progress(matches, desc="query rows", unit="row")]
@@ -178,7 +192,7 @@ class Query:
             if row is not None:
                 fewest[row.base] = min(fewest.get(row.base, row.lost), row.lost)
         seen: dict[tuple, int] = {}
-        rows = []
+        rows: list[tuple] = []
         row_calls: list[tuple] = []
         for row in found:
             if row is None or row.lost > fewest[row.base]:

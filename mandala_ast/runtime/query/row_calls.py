@@ -21,9 +21,11 @@ class RowCalls(Sequence):
     second each time. Nothing changes it after the query, so sharing it is safe.
     """
 
-    def __init__(self, columns: Sequence[Sequence[bytes]] = (), rows: list[tuple] | None = None) -> None:
+    def __init__(self, columns: Sequence[Sequence[bytes | None]] = (), rows: list[tuple] | None = None,
+                 *, sparse: bool = False) -> None:
         self._columns = columns  # one column of call ids per call node, a row per position
         self._rows = rows  # the tuples, once built
+        self._sparse = sparse  # the columns hold None where a row matched no call (under an `if`)
 
     @classmethod
     def from_rows(cls, rows: list[tuple]) -> RowCalls:
@@ -31,7 +33,8 @@ class RowCalls(Sequence):
 
     def _all(self) -> list[tuple]:
         if self._rows is None:
-            self._rows = list(zip(*self._columns))
+            rows = zip(*self._columns)
+            self._rows = [tuple(h for h in row if h is not None) for row in rows] if self._sparse else list(rows)
         return self._rows
 
     def __getitem__(self, index: Any) -> Any:  # a list's errors: IndexError, TypeError

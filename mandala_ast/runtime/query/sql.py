@@ -7,7 +7,9 @@ constrains (SQLite flattens these into the outer join, so they cost nothing):
     JOIN call_inputs i0 ON i0.call_id = c.id AND i0.name = 'x' WHERE c.version_id = ?
 
 Required nodes are inner-joined, guarded ones (under an ``if``) left-joined, in creation order
-(required first), so every join condition refers only to subqueries already joined.
+(required first), so every join condition refers only to subqueries already joined. A guarded
+node is looked up per row: ``LEFT JOIN calls g1 ON g1.id IN (SELECT h1.id FROM (subquery) AS h1
+WHERE conditions)``, then its input rows by primary key.
 
 An edge "this input is that call's output k" holds by history when compiled code recorded
 where the input came from (``src_call``), and by content when it did not (uncompiled code, or
@@ -25,6 +27,8 @@ __all__ = ["CompiledQuery", "compile_pattern"]
 
 #: The index of inputs by content id (store.py creates it with the schema).
 _CID_INDEX = "idx_inputs_cid"
+#: The subqueries' names for an input's columns -> the call_inputs table's.
+_INPUT_FIELDS = {"cid": "cid", "src": "src_call", "idx": "src_index"}
 
 
 @dataclass
@@ -113,22 +117,31 @@ class _Builder:
         self.columns: list[str] = []
         self.required: list[int] = []
         self.compiled = CompiledQuery("", [])
+        #: call node number -> {input position: default content id} of the calls under an
+        #: ``if`` joined by row (see _join_guarded), whose inputs are then plain table columns
+        self.guarded_inputs: dict[int, dict[int, bytes]] = {}
+        self.guarded_names: dict[int, list[str]] = {}  # their input names, by position
+        self.joined: set[str] = set()  # the input rows of theirs joined so far
+        #: the same defaults for every call, as _subquery found them
+        self.left_defaults: dict[int, dict[int, bytes]] = {}
 
     def join(self, call: CallNode) -> None:
         alias = f"g{call.number}"
-        subquery, sub_params = self._subquery(call)
-        conditions, condition_params = self._conditions(call, alias)
         if not call.optional:
             self.required.append(call.number)
         if not self.joins:
+            subquery, sub_params = self._subquery(call)
             self.first = call.number
             self.joins.append(f"({subquery}) AS {alias}")
             self.params += sub_params
-            self._where = (conditions, condition_params)
+            self._where = self._conditions(call, alias)
+        elif call.optional:
+            self._join_guarded(call, alias)
         else:
-            kind = "LEFT JOIN" if call.optional else "JOIN"
+            subquery, sub_params = self._subquery(call)
+            conditions, condition_params = self._conditions(call, alias)
             on = " AND ".join(conditions) or "1"
-            self.joins.append(f"{kind} ({subquery}) AS {alias} ON {on}")
+            self.joins.append(f"JOIN ({subquery}) AS {alias} ON {on}")
             self.params += sub_params + condition_params
         self.compiled.call_columns[call.number] = len(self.columns)
         self.columns += [f"{alias}.hid", f"{alias}.outputs"]
@@ -136,10 +149,47 @@ class _Builder:
             use = self.definitions.get(node.number) if isinstance(node, Node) else None
             if isinstance(node, Node) and use is not None and use.call is call and use.position == position:
                 self.compiled.var_columns[node.number] = len(self.columns)
-                self.columns.append(f"{alias}.in{position}_cid")
+                self.columns.append(self._input(call.number, position, "cid"))
             elif isinstance(node, Derived) or self._checked_loop_value(node):
                 self.compiled.derived_inputs[(call.number, position)] = len(self.columns)
-                self.columns.append(f"{alias}.in{position}_cid")
+                self.columns.append(self._input(call.number, position, "cid"))
+
+    def _join_guarded(self, call: CallNode, alias: str) -> None:
+        """A call under an ``if``, looked up per row of the calls joined before it.
+
+        As the right side of a LEFT JOIN, the call's subquery (a join of calls and inputs)
+        cannot be flattened: SQLite materialized it, reading every stored call of the op
+        (~4 s per 500k) even for a pattern of a handful of rows. Inside ``IN (...)`` the same
+        subquery is flattened, and its conditions on the rows joined before find the call by
+        index; the outer query then left-joins plain tables only: the call by row id and
+        each of its inputs that the query reads by primary key (see _input).
+        """
+        inner = f"h{call.number}"
+        subquery, sub_params = self._subquery(call)
+        conditions, condition_params = self._conditions(call, inner)
+        where = " AND ".join(conditions) or "1"
+        self.joins.append(f"LEFT JOIN calls {alias} ON {alias}.id IN (SELECT {inner}.id FROM ({subquery}) AS {inner} WHERE {where})")
+        self.params += sub_params + condition_params
+        self.guarded_inputs[call.number] = self.left_defaults.get(call.number, {})
+        self.guarded_names[call.number] = list(call.inputs)
+
+    def _input(self, number: int, position: int, field: str) -> str:
+        """The SQL of input ``position``'s ``field`` (cid, src, idx) of call node ``number``,
+        in the outer query: a column of its subquery, or of its own input row for a call
+        under an ``if`` (its default where the row is missing, as in the subquery)."""
+        defaults = self.guarded_inputs.get(number)
+        if defaults is None:
+            return f"g{number}.in{position}_{field}"
+        table = f"g{number}i{position}"
+        if table not in self.joined:  # joined when first needed (most are not: 2 searches a row)
+            self.joined.add(table)
+            self.joins.append(f"LEFT JOIN call_inputs {table} ON {table}.call_id = g{number}.id AND {table}.name = ?")
+            self.params.append(self.guarded_names[number][position])
+        column = f"{table}.{_INPUT_FIELDS[field]}"
+        default = defaults.get(position)
+        if field != "cid" or default is None:
+            return column
+        return f"(CASE WHEN g{number}.id IS NULL THEN NULL ELSE COALESCE({column}, X'{default.hex()}') END)"
 
     def _subquery(self, call: CallNode) -> tuple[str, list]:
         params: list[Any] = []
@@ -161,6 +211,8 @@ class _Builder:
                 or (isinstance(node, DomainVar) and default in _domain_cids(node))
             )
             cid = f"COALESCE({table}.cid, X'{default.hex()}')" if left else f"{table}.cid"
+            if left:
+                self.left_defaults.setdefault(call.number, {})[position] = default
             selects += [f"{cid} AS in{position}_cid", f"{table}.src_call AS in{position}_src",
                         f"{table}.src_index AS in{position}_idx"]
             # A literal is the most selective thing in a pattern: look its inputs up by content.
@@ -200,19 +252,21 @@ class _Builder:
             column = f"{alias}.in{position}"
             if isinstance(node, OutputVar):
                 from_element = node.call.version_id == _item_version()
-                conditions.append(_edge(column, alias, f"g{node.call.number}", node.index, from_element))
+                # (A call under an `if` is only ever found from its producer, joined before it.)
+                directions = ("to_consumers",) if call.optional else ("to_producer", "to_consumers")
+                conditions.append(_edge(column, alias, f"g{node.call.number}", node.index, from_element, directions))
             elif isinstance(node, Node) and not isinstance(node, Derived) and not self._defines(node, call, position) and not self._checked_loop_value(node):
                 use = self.definitions[node.number]
                 # Between calls that edges already link, the edges lead from a consumer to its
                 # producers by row id, in nearly the order rows were stored; the unary + keeps
                 # SQLite from taking the content index instead (a random search per row:
                 # 2.8 s instead of 1.3 s for a 2-op pattern over 1M calls).
-                # (Not for a call under an `if`: SQLite materializes its subquery, and only
-                # this equality lets it index that.)
+                # (Not for a call under an `if`, looked up per row: by this equality it takes
+                # 35.5M VM steps for 500k rows over 1M calls, by its edge 71M.)
                 components = self.components
                 linked = components.get(use.call.number, -1) == components.get(call.number, -2)
                 plus = "+" if linked else ""  # (only required calls are in components)
-                conditions.append(f"{plus}{column}_cid = {plus}g{use.call.number}.in{use.position}_cid")
+                conditions.append(f"{plus}{column}_cid = {plus}{self._input(use.call.number, use.position, 'cid')}")
                 if isinstance(node, DomainVar):
                     conditions.append(f"{column}_src IS NULL")
         return conditions, []
@@ -232,7 +286,8 @@ class _Builder:
         return self.compiled
 
 
-def _edge(column: str, consumer: str, producer: str, index: int, from_element: bool) -> str:
+def _edge(column: str, consumer: str, producer: str, index: int, from_element: bool,
+          directions: tuple[str, ...] = ("to_producer", "to_consumers")) -> str:
     """The input in ``column`` is output ``index`` of ``producer``: by recorded history, or by
     content where none could be recorded: in calls of uncompiled code, and for elements of a
     collection (compiled code does not know which collection a loop variable came from).
@@ -256,7 +311,8 @@ def _edge(column: str, consumer: str, producer: str, index: int, from_element: b
         f"(({column}_src = {producer}.id AND {column}_idx = {index}) OR ({untracked} AND {column}_cid IN"
         f" (SELECT o.cid FROM call_outputs o WHERE o.call_id = {producer}.id AND o.idx = {index})))"
     )
-    return f"{to_producer} AND {to_consumers}"
+    written = {"to_producer": to_producer, "to_consumers": to_consumers}
+    return " AND ".join(written[direction] for direction in directions)
 
 
 def _item_version() -> bytes:
