@@ -223,22 +223,30 @@ class CallPipeline:
         traced = self.versions.may_run_user_code(op) or not plain_data(call.bound.values())
         forgotten = self._forgotten
         result, ran, op_calls, duration, files = run_body(op, args, kwargs, traced, block, self.lock, self.path)
-        call.set_state(self.versions.dependency_state(op, ran, op_calls, files))
         outputs = op.split_outputs(result)
-        out_cids, encoded = encode_outputs(call, outputs)
+        out_cids = self.record_computed(call, outputs, (ran, op_calls, files), duration, inputs)
         if op.transient:  # handed back to the block, which cannot load them (not stored)
             self._recomputed.computed(out_cids, outputs)
-        self.recorder.record(call, out_cids, encoded, duration, inputs)
         if forgotten != self._forgotten:
             # Another thread deleted (or a failed commit dropped) stored values while the body
             # ran: the inputs taken for stored before it may be gone. Check at the next commit.
             self.deletions.recheck()
+        if self.recorder.flush_due():
+            self.commit()
+        return out_cids
+
+    def record_computed(self, call: CallIdentity, outputs: tuple, ran_with: tuple, duration: float,
+                        inputs: dict) -> tuple[bytes, ...]:
+        """Record a call whose body ran, here or in a batch worker: its dependency state (from
+        ``ran_with`` = (code it ran, op calls it made, files it read)), its rows, and the small
+        values this process keeps. Returns the output cids; the caller holds the lock."""
+        call.set_state(self.versions.dependency_state(call.op, *ran_with))
+        out_cids, encoded = encode_outputs(call, outputs)
+        self.recorder.record(call, out_cids, encoded, duration, inputs)
         values = self.loader.values
         for cid, value in zip(out_cids, outputs):
             if type(value) in IMMUTABLE:
                 values[cid] = value
-        if self.recorder.flush_due():
-            self.commit()
         return out_cids
 
     def _repair(self, op: Op, args: tuple, kwargs: dict, out_cids, new_calls_allowed: bool, error) -> tuple:

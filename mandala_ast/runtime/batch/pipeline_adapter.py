@@ -14,9 +14,7 @@ from typing import Any
 from ..._errors import NewCallError, ReadOnlyStorageError
 from ..execution import plain_data
 from ..identity import hash_inputs, identify as identify_call, output_refs as make_refs
-from ..loading import IMMUTABLE
 from ..pointers import unwrap as unwrap_pointers
-from ..recording import encode_outputs
 from ..refs import Ref
 from ..tracing import RanCode
 
@@ -115,14 +113,8 @@ def record(storage: Any, call: Call, outputs: tuple, ran: RanCode, op_calls: Any
     ``files``: the data files its body read (file_deps.stop), dependencies like its code."""
     engine, op = storage.engine, call.op
     with engine.lock:
-        call.set_state(engine.versions.dependency_state(op, ran, op_calls, files))
         outputs = op.split_outputs(op.join_outputs(outputs))
-        out_cids, encoded = encode_outputs(call, outputs)
-        engine.recorder.record(call, out_cids, encoded, duration, inputs)
-        values = engine.loader.values
-        for cid, value in zip(out_cids, outputs):
-            if type(value) in IMMUTABLE:
-                values[cid] = value
+        out_cids = engine.record_computed(call, outputs, (ran, op_calls, files), duration, inputs)
         if engine.recorder.flush_due():
             engine.commit()
     return out_cids
