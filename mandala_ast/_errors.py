@@ -192,7 +192,8 @@ class VersionChangeError(MandalaError):
 
 class BatchWorkerError(MandalaError, RuntimeError):
     """A batch call's worker process died while computing it (killed, crashed, out of memory),
-    or its op cannot be sent to another process; the message names the call."""
+    its op cannot be sent to another process, or its output cannot be pickled back from one;
+    the message names the call."""
 
 
 class MandalaWarning(UserWarning):
