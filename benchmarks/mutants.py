@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-06.4"
+LIST_VERSION = "2026-12-06.5"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -313,7 +313,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "a literal argument matches an input that came from an op"),
     Mutant("Q04", _SQL, "        if self.invalid_states:\n", "        if False:\n", _QUERY,
            "queries match calls of code that changed since"),
-    Mutant("Q05", _SQL, 'kind = "LEFT JOIN" if call.optional else "JOIN"', 'kind = "JOIN"', _QUERY,
+    Mutant("Q05", _SQL, 'self.joins.append(f"LEFT JOIN calls {alias} ON {alias}.id IN',
+           'self.joins.append(f"JOIN calls {alias} ON {alias}.id IN', _QUERY,
            "rows whose `if` failed are dropped instead of getting nulls"),
     Mutant("Q06", _SQL, 'untracked = f"{column}_src IS NULL" if from_element else f"{column}_src IS NULL AND {consumer}.exact = 0"',
            'untracked = f"{column}_src IS NULL"', _QUERY,

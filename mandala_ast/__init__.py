@@ -14,6 +14,7 @@ from typing import Any
 
 from ._errors import (
     AmbiguousBlockError,
+    ArgumentError,
     BatchWorkerError,
     CorruptValueError,
     ExportError,
@@ -47,6 +48,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AmbiguousBlockError",
+    "ArgumentError",
     "BatchWorkerError",
     "CorruptValueError",
     "DeleteReport",

@@ -19,6 +19,7 @@ Hierarchy (a second base class in parentheses)::
           ├── RenderError (RuntimeError)          graphviz's dot failed to draw a picture
           ├── UnknownOpError (LookupError)        a storage holds no op of that name
           ├── NotAnOpError (TypeError)            a function or value where the storage needs an op
+          ├── ArgumentError (ValueError)          an argument of @op or a storage method that means nothing
           ├── RenameError (ValueError)            a rename would collide with stored calls
           ├── ExportError                         a flat export cannot be written
           ├── HookError (RuntimeError)            the import hook cannot be installed as asked
@@ -37,6 +38,7 @@ Hierarchy (a second base class in parentheses)::
 from __future__ import annotations
 
 __all__ = [
+    "ArgumentError",
     "CorruptValueError",
     "FixtureError",
     "AmbiguousBlockError",
@@ -169,6 +171,17 @@ class NotAnOpError(MandalaError, TypeError):
     """
 
 
+class ArgumentError(MandalaError, ValueError):
+    """An argument of ``@op`` or of a storage method that cannot mean anything: an unknown
+    ``mode``, ``ignore=`` naming a parameter the op does not have, ``transient=`` that is not
+    True, False or output indices, an op where call ids are expected. Raised before anything
+    is stored or deleted; the message names the op or method and the argument.
+
+    >>> storage.run(mode="nop")   # doctest: +SKIP
+    ArgumentError: storage.run: mode= must be 'run' or 'noop', not 'nop'
+    """
+
+
 class VersionChangeError(MandalaError):
     """An op or a dependency changed, and the storage was opened with ``on_change="error"``.
 
@@ -179,7 +192,8 @@ class VersionChangeError(MandalaError):
 
 class BatchWorkerError(MandalaError, RuntimeError):
     """A batch call's worker process died while computing it (killed, crashed, out of memory),
-    or its op cannot be sent to another process; the message names the call."""
+    its op cannot be sent to another process, or its output cannot be pickled back from one;
+    the message names the call."""
 
 
 class MandalaWarning(UserWarning):

@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from batch_ops import add, die_if, inc, pid, rendezvous
+from batch_ops import add, die_if, inc, lock_unless, pid, rendezvous
 from hypothesis import HealthCheck, given, settings
 from test_batch import PROGRAMS, batch_equals_run
 
@@ -48,6 +48,20 @@ def test_an_op_that_cannot_be_imported_by_name_is_a_clear_error(tmp_path):
     with pytest.raises(BatchWorkerError, match="local_op.*not importable"):
         with Storage(tmp_path / "s.db").batch(executor="processes", max_concurrency=1):
             local_op(1)
+
+
+def test_an_output_that_cannot_be_sent_back_from_a_worker_names_its_call(tmp_path):
+    """It came out as a bare `TypeError: cannot pickle '_thread.lock' object`."""
+    storage = Storage(tmp_path / "s.db")
+    with pytest.raises(BatchWorkerError) as caught:
+        with storage.batch(executor="processes", max_concurrency=1):
+            ys = [lock_unless(x, 0) for x in range(2)]
+    message = str(caught.value)
+    assert "lock_unless(x=1, plain=0)" in message and "could not be sent back from the worker process" in message
+    assert "cannot pickle" in message  # pickle's own reason
+    with storage.run(allow_new_calls=False):
+        assert lock_unless(0, 0) == 0  # the other call is stored
+    del ys
 
 
 def test_a_killed_worker_names_its_call_and_the_rest_are_stored(tmp_path):

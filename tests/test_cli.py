@@ -103,6 +103,16 @@ class TestShow:
         proc = mandala_ast(project, "show", "nope.py")
         assert proc.returncode == 1 and "stand-in cannot parse this" in proc.stderr
 
+    def test_a_missing_file_is_named_without_a_python_error(self, tmp_path, capsys):
+        """`mandala-ast show missing.py` printed a raw `FileNotFoundError: [Errno 2] ...`."""
+        missing = tmp_path / "missing.py"
+        assert cli.main(["show", str(missing)]) == 1  # as the storage commands' missing file
+        assert capsys.readouterr().err == f"mandala-ast show: {missing}: no such file\n"
+
+    def test_a_directory_is_named_without_a_python_error(self, tmp_path, capsys):
+        assert cli.main(["show", str(tmp_path)]) == 1
+        assert capsys.readouterr().err == f"mandala-ast show: {tmp_path}: is a directory, not a file\n"
+
     def test_real_transform(self, project):
         """With the real transform: a module without ops is byte-for-byte unchanged."""
         project.write("plain.py", "x = 1  # comment\n")

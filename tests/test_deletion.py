@@ -23,7 +23,7 @@ import pytest
 from integrity import dangling_references
 
 import mandala_ast
-from mandala_ast import DeleteReport, GcReport, Storage, StorageBusyError
+from mandala_ast import ArgumentError, DeleteReport, GcReport, Storage, StorageBusyError
 from mandala_ast.runtime import store as store_module
 
 REPO = Path(__file__).resolve().parent.parent
@@ -487,6 +487,15 @@ class TestTargets:
         storage = Storage(db)
         with pytest.raises(ValueError, match="call ids .*DataFrame"):
             storage.delete_calls(target)
+
+    def test_an_op_given_instead_of_call_ids_is_an_error_naming_the_op(self, db, plain):
+        """`storage.delete_calls(inc)` said only "cannot delete 'Op'"; it takes call ids."""
+        storage = Storage(db)
+        plain.pipeline(storage)
+        with pytest.raises(ArgumentError, match=r"delete_calls.* op .*\binc\b.*storage\.df") as caught:
+            storage.delete_calls(plain.inc)
+        assert isinstance(caught.value, ValueError)
+        assert len(storage.df(plain.inc)) == 5  # nothing deleted
 
     def test_a_string_that_is_not_hex_is_not_a_call_id(self, db):
         with pytest.raises(ValueError, match="not a call id"):

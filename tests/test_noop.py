@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mandala_ast import Storage, ValuePointer, op
+from mandala_ast import ArgumentError, Storage, ValuePointer, op
 from mandala_ast.runtime import blocks
 from mandala_ast.runtime.noop import NoopBlock
 
@@ -54,6 +54,13 @@ def test_a_noop_block_computes_every_call_and_leaves_the_file_byte_identical(tmp
 def test_an_unknown_mode_is_refused(tmp_path):
     with pytest.raises(ValueError, match="noop"):
         Storage(tmp_path / "s.db").run(mode="dry")
+
+
+def test_a_misspelled_mode_is_a_mandala_error_naming_the_argument(tmp_path):
+    """`storage.run(mode="nop")` raised a plain ValueError, not one of the library's errors."""
+    with pytest.raises(ArgumentError, match=r"storage\.run: mode= must be 'run' or 'noop', not 'nop'") as caught:
+        Storage(tmp_path / "s.db").run(mode="nop")
+    assert isinstance(caught.value, ValueError)
 
 
 def test_the_environment_variable_makes_every_block_noop_in_compiled_code(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mandala_ast import OutputCountError, Storage, op
+from mandala_ast import ArgumentError, OutputCountError, Storage, op
 
 
 @pytest.fixture
@@ -158,6 +158,13 @@ class TestIdentity:
     def test_ignore_of_unknown_parameter_is_an_error(self):
         with pytest.raises(ValueError, match="unknown parameters \\['nope'\\]"):
             op(ignore=("nope",))(lambda x: x)
+
+    def test_ignore_of_unknown_parameter_is_a_mandala_error_naming_the_op(self):
+        def fit(x, verbose=False):
+            return x
+
+        with pytest.raises(ArgumentError, match=r"op .*fit: ignore= names unknown parameters \['nope'\]"):
+            op(ignore=("nope",))(fit)
 
     def test_new_parameter_with_default_finds_old_calls(self, tmp_path):
         """Adding a defaulted parameter does not invalidate stored calls."""

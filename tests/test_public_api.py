@@ -9,6 +9,7 @@ import mandala_ast
 
 PUBLIC = [
     "AmbiguousBlockError",
+    "ArgumentError",
     "BatchWorkerError",
     "CorruptValueError",
     "DeleteReport",

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mandala_ast import MandalaTransientWarning, Storage, op
+from mandala_ast import ArgumentError, MandalaTransientWarning, Storage, op
 from mandala_ast.runtime.transient import NOT_STORED
 
 RUNS: list[str] = []
@@ -355,6 +355,23 @@ def test_a_transient_index_that_names_no_output_is_an_error_naming_the_op(transi
 
     with pytest.raises(ValueError, match=r"op .*pair: transient= .*2 outputs"):
         op(nout=2, transient=transient)(pair)
+
+
+@pytest.mark.parametrize("transient", [3, None, 1.5])
+def test_a_transient_that_is_neither_bool_nor_indices_is_a_mandala_error_naming_the_op(transient):
+    """`@op(transient=3)` raised a raw TypeError from frozenset ("'int' object is not iterable")."""
+
+    def pair(n):
+        return n, n
+
+    with pytest.raises(ArgumentError, match=r"op .*pair: transient= must be True, False or output indices"):
+        op(nout=2, transient=transient)(pair)
+
+
+def test_a_transient_index_that_names_no_output_is_a_mandala_error():
+    with pytest.raises(ArgumentError) as caught:
+        op(nout=2, transient=[3])(lambda n: (n, n))
+    assert isinstance(caught.value, ValueError)
 
 
 @pytest.mark.parametrize("executor", [None, "threads"])

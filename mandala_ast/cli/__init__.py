@@ -210,14 +210,26 @@ def _cmd_show(args: argparse.Namespace) -> int:
     try:
         with open(args.file, "rb") as file:
             text = importlib.util.decode_source(file.read())
+    except OSError as exc:  # said as the storage commands say it, without Python's error names
+        print(f"mandala-ast show: {args.file}: {_unreadable(exc)}", file=sys.stderr)
+        return 1
+    try:
         result = run_transform(text, os.path.abspath(args.file))
-    except Exception as exc:  # unreadable file, libcst failure, missing transform
+    except Exception as exc:  # libcst failure, missing transform
         print(f"mandala-ast show: {args.file}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     for diagnostic in result.diagnostics:
         print(f"{args.file}: {diagnostic}", file=sys.stderr)
     sys.stdout.write(_diff(text, result.source, args.file) if args.diff else result.source)
     return 0
+
+
+def _unreadable(exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "no such file"
+    if isinstance(exc, IsADirectoryError):
+        return "is a directory, not a file"
+    return (exc.strerror or str(exc)).lower()
 
 
 def _diff(old: str, new: str, name: str) -> str:

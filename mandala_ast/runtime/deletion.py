@@ -34,8 +34,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .._errors import StorageBusyError
+from .._errors import ArgumentError, StorageBusyError
 from .deletion_watch import mark_deleted
+from .ops import Op
 from .reclaim import (
     ReclaimReport,
     format_bytes,
@@ -100,6 +101,11 @@ def call_ids(target: Any) -> list[bytes]:
     >>> call_ids(["ab" * 32, b"\\x01" * 32])[0].hex()[:6]
     'ababab'
     """
+    if isinstance(target, Op):  # an easy slip, for "delete this op's calls"
+        raise ArgumentError(
+            f"storage.delete_calls takes call ids, not op {target.name}: to delete its calls, "
+            f"pass storage.df({target.fn.__name__}) (or the rows of it to delete)"
+        )
     pandas = sys.modules.get("pandas")  # a DataFrame implies pandas is imported
     if pandas is not None and isinstance(target, pandas.DataFrame):
         return _frame_ids(target)
@@ -108,7 +114,7 @@ def call_ids(target: Any) -> list[bytes]:
     try:
         items = iter(target)
     except TypeError:
-        raise ValueError(f"cannot delete {type(target).__name__!r}: expected {_ACCEPTED}") from None
+        raise ArgumentError(f"cannot delete {type(target).__name__!r}: expected {_ACCEPTED}") from None
     return [_one_id(item) for item in items if item is not None]
 
 
@@ -120,14 +126,14 @@ def _frame_ids(frame: Any) -> list[bytes]:
         try:
             rows = [per_row[label] for label in frame.index]
         except (IndexError, TypeError) as exc:
-            raise ValueError(
+            raise ArgumentError(
                 f"this query result's index no longer matches attrs[{CALLS_ATTR!r}] ({exc}); "
                 "select rows with masks or .loc and keep the index"
             ) from None
         return [_one_id(i) for row in rows for i in row if i is not None]
     if "call" in frame.columns:
         return [_one_id(i) for i in frame["call"] if i is not None]
-    raise ValueError(
+    raise ArgumentError(
         f"this DataFrame has no 'call' column and no attrs[{CALLS_ATTR!r}]: expected {_ACCEPTED}"
     )
 
@@ -139,8 +145,8 @@ def _one_id(item: Any) -> bytes:
         try:
             return bytes.fromhex(item)
         except ValueError:
-            raise ValueError(f"{item!r:.80} is not a call id (hex digits expected)") from None
-    raise ValueError(f"cannot delete {type(item).__name__!r} {item!r:.40}: expected {_ACCEPTED}")
+            raise ArgumentError(f"{item!r:.80} is not a call id (hex digits expected)") from None
+    raise ArgumentError(f"cannot delete {type(item).__name__!r} {item!r:.40}: expected {_ACCEPTED}")
 
 
 # -- deleting ------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import typing
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .._errors import OutputCountError
+from .._errors import ArgumentError, OutputCountError
 from . import blocks, structures
 from .fingerprints import Fingerprint, fingerprint
 from .hashing import UnhashableError, content_id, digest
@@ -52,11 +52,10 @@ class Op:
         self.version = version
         #: Whether the files its body reads are dependencies of its calls (file_deps.py).
         self.track_files = track_files
+        self._check_ignore()
         #: Which outputs' values are left out of the storage (transient.py): True for all,
         #: else a frozenset of output indices (empty: none, False).
-        self.transient = transient if isinstance(transient, bool) else frozenset(transient) or False
-        self._check_ignore()
-        self._check_transient()
+        self.transient = self._checked_transient(transient)
         self._positional_names = self._simple_positional_names()
         #: This op object, as a number: memo keys hold it instead of the op, so they hold
         #: nothing the garbage collector must keep visiting (identity.py's fast_key).
@@ -185,19 +184,29 @@ class Op:
             return tuple(p.name for p in params)
         return None
 
-    def _check_transient(self) -> None:
-        # Indices are checked here: one that names no output would store every value, silently.
-        if isinstance(self.transient, frozenset) and not self.transient <= set(range(self.nout)):
-            wrong = sorted(map(repr, self.transient - set(range(self.nout))))
-            raise ValueError(
+    def _checked_transient(self, transient: Any) -> bool | frozenset[int]:
+        """``transient=`` as True/False or a frozenset of output indices. Checked here: an index
+        that names no output would store every value, silently."""
+        if isinstance(transient, bool):
+            return transient
+        try:
+            indices = frozenset(transient)
+        except TypeError:
+            raise ArgumentError(
+                f"op {self.name}: transient= must be True, False or output indices, not {transient!r}"
+            ) from None
+        if not indices <= set(range(self.nout)):
+            wrong = sorted(map(repr, indices - set(range(self.nout))))
+            raise ArgumentError(
                 f"op {self.name}: transient= names {', '.join(wrong)}, but it has {self.nout} "
                 f"output{'s' * (self.nout != 1)}, numbered from 0 (transient=True: all of them)"
             )
+        return indices or False
 
     def _check_ignore(self) -> None:
         unknown = self.ignore - set(self.signature.parameters)
         if unknown:
-            raise ValueError(f"op {self.name}: ignore= names unknown parameters {sorted(unknown)}")
+            raise ArgumentError(f"op {self.name}: ignore= names unknown parameters {sorted(unknown)}")
 
 
 class AsyncOp(Op):

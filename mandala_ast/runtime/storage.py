@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .pictures import Picture
     from .query.block import QueryBlock
 
-from .._errors import NotAnOpError
+from .._errors import ArgumentError, NotAnOpError
 from . import noop, renames
 from .blobs import BlobDir
 from .blocks import RunBlock, innermost_run_block
@@ -117,7 +117,7 @@ class Storage:
         if mode == "noop" or noop.requested():
             return noop.NoopBlock(self)
         if mode != "run":
-            raise ValueError(f"mode must be 'run' or 'noop', not {mode!r}")
+            raise ArgumentError(f"storage.run: mode= must be 'run' or 'noop', not {mode!r}")
         return RunBlock(self, allow_new_calls=allow_new_calls)
 
     def batch(self, executor: Any = None, *, progress: bool | None = None,

@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 from ..._errors import BatchWorkerError
-from .worker import Chained, compute_here, compute_named, op_address
+from .worker import Chained, compute_here, compute_sent, op_address
 
 __all__ = ["Backend", "Done", "backend_for", "is_broken"]
 
@@ -84,7 +84,7 @@ class PoolBackend(Backend):
     def submit(self, op: Any, args: tuple, kwargs: dict, traced: bool = True, upstream: tuple = ()) -> Any:
         if self.local:
             return self.pool.submit(compute_here, op, args, kwargs, self.batch, traced)
-        return self.pool.submit(compute_named, _address(op), args, kwargs)
+        return self.pool.submit(compute_sent, _address(op), args, kwargs)
 
     def solo(self, op: Any, args: tuple, kwargs: dict) -> Any:
         """The call alone in a pool of its own: if its worker dies, it was this call."""
@@ -92,7 +92,7 @@ class PoolBackend(Backend):
         # Shut down by close(), not from a done-callback: a broken pool's callbacks run while
         # it holds its shutdown lock (Python 3.13), and shutting it down there deadlocks.
         self.solos.append(pool)
-        return pool.submit(compute_named, _address(op), args, kwargs)
+        return pool.submit(compute_sent, _address(op), args, kwargs)
 
     def cancel(self, futures: Any) -> None:
         super().cancel(futures)

@@ -26,7 +26,7 @@ from .executors import Backend, Done, is_broken
 from .failures import name_call
 from .graph import DONE, FAILED, NEW, RUNNING, Node
 from .single_flight import Waiting
-from .worker import Slot
+from .worker import Slot, UnsentOutput
 
 __all__ = ["BatchStats", "Scheduler"]
 
@@ -279,6 +279,11 @@ class Scheduler:
     def _arrived(self, node: Node, future: Any, pool: Any) -> list[Node]:
         try:
             outputs, ran, op_calls, duration, files = future.result()
+        except UnsentOutput as exc:
+            return [self._failed(node, BatchWorkerError(
+                f"the output of {node.describe()} could not be sent back from the worker process "
+                f"(it cannot be pickled: {exc}); return a picklable value, or use executor='threads'"
+            ))]
         except Exception as exc:
             if is_broken(exc):
                 return self._worker_died(node, pool)

@@ -8,6 +8,7 @@ no trace and its call depends on the op's static dependencies.
 from __future__ import annotations
 
 import importlib
+import pickle
 import sys
 import time
 from typing import Any
@@ -15,7 +16,8 @@ from typing import Any
 from .. import blocks, file_deps
 from ..tracing import RanCode, run_traced
 
-__all__ = ["Chained", "Slot", "compute_here", "compute_named", "op_address", "resolve_op"]
+__all__ = ["Chained", "Slot", "UnsentOutput", "compute_here", "compute_named", "compute_sent", "op_address",
+           "resolve_op"]
 
 
 def compute_here(op: Any, args: tuple, kwargs: dict, batch: Any, traced: bool = True) -> tuple:
@@ -67,6 +69,40 @@ def resolve_op(module: str, name: str) -> Any:
 def compute_named(address: tuple[str, str], args: tuple, kwargs: dict) -> tuple:
     """The body of the op at ``address``, run in a worker process (no trace, no storage)."""
     return _run_fn(resolve_op(*address), args, kwargs)
+
+
+class UnsentOutput(Exception):
+    """The outputs of a call a worker process computed cannot be pickled to be sent back (the
+    message is pickle's reason); the coordinator names the call in a BatchWorkerError."""
+
+
+def compute_sent(address: tuple[str, str], args: tuple, kwargs: dict) -> tuple:
+    """:func:`compute_named` for a process pool, whose result is checked to pickle first.
+
+    The pool's own failure to send it is pickle's bare error (``TypeError: cannot pickle
+    '_thread.lock' object``), which the coordinator cannot tell from one the body raised. The
+    check walks the outputs without copying them: array buffers are left out of band.
+    """
+    result = compute_named(address, args, kwargs)
+    try:
+        pickle.Pickler(_Discard(), pickle.HIGHEST_PROTOCOL, buffer_callback=_out_of_band).dump(result[0])
+    except Exception as exc:  # noqa: BLE001 - whatever pickle raises, the output cannot go
+        from multiprocessing.reduction import ForkingPickler
+
+        try:  # the pool's pickler knows a few more types (connections, sockets): ask it too
+            ForkingPickler.dumps(result[0])
+        except Exception:  # noqa: BLE001
+            raise UnsentOutput(f"{type(exc).__name__}: {exc}") from None
+    return result
+
+
+class _Discard:
+    def write(self, data: Any) -> int:
+        return len(data)
+
+
+def _out_of_band(buffer: Any) -> bool:
+    return False  # not written: only whether the rest pickles is in question
 
 
 class Slot:
