@@ -11,7 +11,14 @@ import os
 from typing import Any
 
 from ..._errors import BatchWorkerError
-from .worker import Chained, compute_chunk_here, compute_chunk_named, compute_here, compute_named, op_address
+from .worker import (
+    Chained,
+    compute_chunk_here,
+    compute_chunk_named,
+    compute_here,
+    compute_named,
+    op_address,
+)
 
 __all__ = ["Backend", "Done", "backend_for", "is_broken"]
 
