@@ -82,6 +82,19 @@ def lock_unless(x, plain):
 
 
 @op
+def fails_if(x, bad):
+    if x == bad:
+        raise ValueError(f"bad {x}")
+    return x * 10
+
+
+@op
+def unpicklable_if(x, bad):
+    """Returns, when x == bad, a value that cannot be sent back from a worker process."""
+    return threading.Lock() if x == bad else x * 10
+
+
+@op
 def pid(x):
     return os.getpid()
 

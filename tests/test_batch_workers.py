@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from batch_ops import add, die_if, inc, lock_unless, pid, rendezvous
+from batch_ops import add, die_if, fails_if, inc, lock_unless, pid, rendezvous, unpicklable_if
 from hypothesis import HealthCheck, given, settings
 from test_batch import PROGRAMS, batch_equals_run
 
@@ -73,6 +73,40 @@ def test_a_killed_worker_names_its_call_and_the_rest_are_stored(tmp_path):
         assert [die_if(x, 3) for x in (0, 1, 2, 4, 5)] == [0, 10, 20, 40, 50]
         with pytest.raises(NewCallError):
             die_if(3, 3)
+    del ys
+
+
+# Hundreds of fast calls: the pool gets them several per task, and each still ends on its own.
+
+@pytest.mark.parametrize("executor", ["threads", "processes"])
+def test_one_failing_call_among_many_fast_ones_fails_alone(tmp_path, executor):
+    storage = Storage(tmp_path / "s.db")
+    with pytest.raises(ValueError, match="bad 150"):
+        with storage.batch(executor=executor, max_concurrency=2) as b:
+            ys = [fails_if(x, 150) for x in range(300)]
+    assert b.stats.computed == 299 and b.stats.failed == 1
+    with storage.run(allow_new_calls=False):
+        assert [fails_if(x, 150) for x in range(300) if x != 150] == [x * 10 for x in range(300) if x != 150]
+    del ys
+
+
+def test_a_killed_worker_among_many_fast_calls_names_its_call(tmp_path):
+    storage = Storage(tmp_path / "s.db")
+    with pytest.raises(BatchWorkerError, match=r"die_if\(x=150, bad=150\)"):
+        with storage.batch(executor="processes", max_concurrency=2):
+            ys = [die_if(x, 150) for x in range(300)]
+    with storage.run(allow_new_calls=False):
+        assert [die_if(x, 150) for x in (0, 149, 151, 299)] == [0, 1490, 1510, 2990]
+    del ys
+
+
+def test_a_result_that_cannot_come_back_from_a_worker_fails_only_its_call(tmp_path):
+    storage = Storage(tmp_path / "s.db")
+    with pytest.raises(BatchWorkerError, match=r"unpicklable_if\(x=150.*could not be sent back"):
+        with storage.batch(executor="processes", max_concurrency=2):
+            ys = [unpicklable_if(x, 150) for x in range(300)]
+    with storage.run(allow_new_calls=False):
+        assert [unpicklable_if(x, 150) for x in (0, 149, 151, 299)] == [0, 1490, 1510, 2990]
     del ys
 
 

@@ -11,7 +11,14 @@ import os
 from typing import Any
 
 from ..._errors import BatchWorkerError
-from .worker import Chained, compute_here, compute_sent, op_address
+from .worker import (
+    Chained,
+    compute_chunk_here,
+    compute_chunk_named,
+    compute_here,
+    compute_sent,
+    op_address,
+)
 
 __all__ = ["Backend", "Done", "backend_for", "is_broken"]
 
@@ -21,6 +28,8 @@ class Backend:
 
     #: True when an upstream task's future can be an argument of a downstream task.
     chains = False
+    #: True when several calls can share one task (:meth:`chunk_item`, :meth:`submit_chunk`).
+    chunks = False
 
     def __init__(self, max_workers: int | None = None) -> None:
         self.max_workers = max_workers
@@ -85,6 +94,20 @@ class PoolBackend(Backend):
         if self.local:
             return self.pool.submit(compute_here, op, args, kwargs, self.batch, traced)
         return self.pool.submit(compute_sent, _address(op), args, kwargs)
+
+    chunks = True
+
+    def chunk_item(self, op: Any, args: tuple, kwargs: dict, traced: bool) -> tuple:
+        """One call of a chunk, as the worker runs it (raises if it cannot run there)."""
+        if self.local:
+            return op, args, kwargs, traced
+        return _address(op), args, kwargs
+
+    def submit_chunk(self, items: list[tuple]) -> Any:
+        """A future of ``([(result, error) per call], seconds)`` for the calls ``items``."""
+        if self.local:
+            return self.pool.submit(compute_chunk_here, items, self.batch)
+        return self.pool.submit(compute_chunk_named, items)
 
     def solo(self, op: Any, args: tuple, kwargs: dict) -> Any:
         """The call alone in a pool of its own: if its worker dies, it was this call."""

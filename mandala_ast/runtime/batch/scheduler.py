@@ -21,6 +21,7 @@ from ..._errors import BatchWorkerError
 from ..ops import AsyncOp
 from . import pipeline_adapter as engine
 from .asynchronous import AsyncBackend
+from .chunks import Chunker
 from .deferred import is_deferred, node_of, substitute
 from .executors import Backend, Done, is_broken
 from .failures import name_call
@@ -71,6 +72,8 @@ class Scheduler:
         self.leaders: dict[bytes, Node] = {}
         self.attempts: dict[Node, int] = {}
         self.failures: list[Exception] = []
+        self.chunker = Chunker(backend.max_workers or 1) if backend.chunks else None
+        self.chunks: dict[Any, list[Node]] = {}  # futures of chunked tasks, and their calls
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -89,12 +92,13 @@ class Scheduler:
         for node in ready:
             del waiting[node]
         try:
-            while ready or self.in_flight or self.arrived or self.elsewhere:
+            while ready or self.in_flight or self.chunks or self._queued() or self.arrived or self.elsewhere:
+                finished = self._pump()
                 if ready:
                     wave, ready = sorted(ready, key=_serial), []
-                    finished = self._wave(wave)
+                    finished.extend(self._wave(wave))
                 else:
-                    finished = self._collect()
+                    finished.extend(self._collect())
                     ready.extend(self._look_elsewhere())
                 self._release(finished, waiting, ready)
         except BaseException:
@@ -207,7 +211,7 @@ class Scheduler:
             again.append(node)
         return again
 
-    def _submit(self, node: Node, solo: bool = False) -> None:
+    def _submit(self, node: Node, solo: bool = False, alone: bool = False) -> None:
         args, kwargs = engine.body_arguments(node.args, node.kwargs)
         if isinstance(node.op, AsyncOp):
             future = self._async().submit(node.op, args, kwargs)
@@ -217,6 +221,9 @@ class Scheduler:
             future = self.backend.solo(node.op, args, kwargs)
         else:
             traced = engine.needs_trace(self.storage, node.call)
+            if self.chunker is not None and not alone:
+                self._queue(node, self.backend.chunk_item(node.op, args, kwargs, traced))  # type: ignore[attr-defined]
+                return
             future = self.backend.submit(node.op, args, kwargs, traced)
         node.speculative = None
         if type(future) is Done:  # ran at once: no waiting
@@ -233,6 +240,62 @@ class Scheduler:
         self.bar.update(running=1)
         if self.backend.chains and not isinstance(node.op, AsyncOp):
             self._speculate(node.children)
+
+    def _queue(self, node: Node, item: tuple) -> None:
+        """Dispatched, to go out in the next chunk (:meth:`_pump`)."""
+        assert self.chunker is not None
+        self.chunker.add(node, item)
+        node.speculative = None
+        node.state = RUNNING
+        self.stats.dispatched += 1
+        self.bar.update(running=1)
+
+    def _queued(self) -> bool:
+        return self.chunker is not None and bool(self.chunker.queued)
+
+    def _pump(self) -> list[Node]:
+        """Send queued calls to the pool, in chunks; returns calls that failed to go."""
+        finished: list[Node] = []
+        chunker = self.chunker
+        while chunker is not None and chunker.room(len(self.chunks)):
+            nodes, items = zip(*chunker.take())
+            pool = self.backend.pool  # type: ignore[attr-defined]
+            try:
+                future = self.backend.submit_chunk(list(items))  # type: ignore[attr-defined]
+            except Exception as exc:  # a pool broken before its death was noticed, or shut down
+                for node in nodes:
+                    finished.extend(self._worker_died(node, pool) if is_broken(exc) else [self._failed(node, exc)])
+                continue
+            self.chunks[future] = list(nodes)
+            self.pool_of[future] = pool
+            future.add_done_callback(self.completed.put)
+        return finished
+
+    def _chunk_arrived(self, future: Any) -> list[Node]:
+        """Record each call of a chunk on its own: one call's failure is only its own."""
+        nodes, pool = self.chunks.pop(future), self.pool_of.pop(future, None)
+        self.bar.update(running=-len(nodes))
+        try:
+            outcomes, seconds = future.result()
+        except Exception as exc:
+            if is_broken(exc):
+                return [n for node in nodes for n in self._worker_died(node, pool)]
+            # The task failed as a whole (a result that cannot be pickled back, say): each
+            # call runs again in a task of its own, where a failure is that call's.
+            return [n for node in nodes for n in self._again_alone(node)]
+        assert self.chunker is not None
+        self.chunker.measured(len(nodes), seconds)
+        finished = []
+        for node, (value, error) in zip(nodes, outcomes):
+            finished.extend(self._arrived(node, Done(value, error), None))
+        return finished
+
+    def _again_alone(self, node: Node) -> list[Node]:
+        try:
+            self._submit(node, alone=True)
+        except Exception as exc:
+            return [self._failed(node, exc)]
+        return []
 
     def _async(self) -> AsyncBackend:
         if self.async_backend is None:
@@ -255,7 +318,7 @@ class Scheduler:
                 finished.extend(self._arrived(node, outcome, None))
             return finished
         pause = min((w.pause() for w in self.elsewhere.values()), default=None)
-        if not self.in_flight:
+        if not self.in_flight and not self.chunks:
             time.sleep(pause or 0)
             return finished
         try:  # futures report here as they finish: waiting costs nothing per call in flight
@@ -268,6 +331,9 @@ class Scheduler:
             except queue.Empty:
                 break
         for future in done:
+            if future in self.chunks:
+                finished.extend(self._chunk_arrived(future))
+                continue
             if future not in self.in_flight:  # cancelled, or already recorded
                 continue
             node = self.in_flight.pop(future)
@@ -310,7 +376,7 @@ class Scheduler:
         a fresh pool; one that breaks that pool too runs alone, where a death names it."""
         attempts = self.attempts[node] = self.attempts.get(node, 0) + 1
         if attempts == 1 and (pool is not getattr(self.backend, "pool", None) or self.backend.restart()):
-            self._submit(node)
+            self._submit(node, alone=True)  # not in a chunk: a second death must narrow the suspects
             return []
         if attempts == 2:
             self._submit(node, solo=True)
@@ -389,13 +455,24 @@ class Scheduler:
                     self._arrived(node, future, None)
                 except Exception:  # noqa: BLE001 - keeping what we can; the interruption wins
                     pass
-        for future in self.in_flight:
+        for future in list(self.chunks):
+            if future.done() and not future.cancelled():
+                try:
+                    self._chunk_arrived(future)
+                except Exception:  # noqa: BLE001 - keeping what we can; the interruption wins
+                    pass
+        for future in [*self.in_flight, *self.chunks]:
             future.cancel()
-        self.backend.cancel(list(self.in_flight))
-        for node in self.in_flight.values():
+        self.backend.cancel([*self.in_flight, *self.chunks])
+        dropped = [*self.in_flight.values(), *(n for nodes in self.chunks.values() for n in nodes)]
+        if self.chunker is not None:
+            dropped.extend(node for node, _ in self.chunker.queued)
+            self.chunker.queued.clear()
+        for node in dropped:
             self._unlock(node)
             node.state = NEW
         self.in_flight.clear()
+        self.chunks.clear()
         self.future_of.clear()
 
     # -- inputs --------------------------------------------------------------------------------

@@ -16,8 +16,8 @@ from typing import Any
 from .. import blocks, file_deps
 from ..tracing import RanCode, run_traced
 
-__all__ = ["Chained", "Slot", "UnsentOutput", "compute_here", "compute_named", "compute_sent", "op_address",
-           "resolve_op"]
+__all__ = ["Chained", "Slot", "UnsentOutput", "compute_chunk_here", "compute_chunk_named", "compute_here",
+           "compute_named", "compute_sent", "op_address", "resolve_op"]
 
 
 def compute_here(op: Any, args: tuple, kwargs: dict, batch: Any, traced: bool = True) -> tuple:
@@ -46,6 +46,29 @@ def compute_here(op: Any, args: tuple, kwargs: dict, batch: Any, traced: bool = 
         if not in_batch:
             blocks.pop(block)
     return op.split_outputs(result), ran, frozenset(op_calls), duration, files
+
+
+def compute_chunk_here(items: list[tuple], batch: Any) -> tuple[list[tuple], float]:
+    """Several calls in one task (``items``: ``(op, args, kwargs, traced)``), so that a pool's
+    per-task costs are paid once for all of them: ``([(result, None) or (None, error)], seconds)``.
+    Each call fails alone; ``seconds`` (the whole task) sizes the next chunks."""
+    started = time.perf_counter()
+    outcomes = [_outcome(compute_here, op, args, kwargs, batch, traced) for op, args, kwargs, traced in items]
+    return outcomes, time.perf_counter() - started
+
+
+def compute_chunk_named(items: list[tuple]) -> tuple[list[tuple], float]:
+    """:func:`compute_chunk_here` in a worker process (``items``: ``(address, args, kwargs)``)."""
+    started = time.perf_counter()
+    outcomes = [_outcome(compute_named, address, args, kwargs) for address, args, kwargs in items]
+    return outcomes, time.perf_counter() - started
+
+
+def _outcome(compute: Any, *arguments: Any) -> tuple:
+    try:
+        return compute(*arguments), None
+    except Exception as exc:  # this call's failure only: the chunk's other calls go on
+        return None, exc
 
 
 def op_address(op: Any) -> tuple[str, str] | None:
