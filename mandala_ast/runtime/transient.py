@@ -86,6 +86,9 @@ _ROW = EncodedValue(CODEC, b"")
 _FRESH_LIMIT = 64
 #: Lazily computed transient calls a storage keeps (their values may be large).
 KEPT_CALLS = 16
+# Whether this process has handed out a LazyOutput: until it has (most processes never do),
+# a miss need not look for one among its arguments.
+_lazy_made = False
 
 
 class TransientValue(Exception):
@@ -131,6 +134,8 @@ class LazyCall:
         try:
             return load(self.out_cids[index])
         except TransientValue:
+            global _lazy_made
+            _lazy_made = True
             return LazyOutput(self, index)
 
     def value(self, index: int) -> Any:
@@ -183,6 +188,8 @@ def _value_or_itself(value: LazyOutput) -> Any:
 
 def has_lazy(args: tuple, kwargs: dict) -> bool:
     """Whether a call's arguments include a :class:`LazyOutput` (not in containers)."""
+    if not _lazy_made:  # the common case: one global read
+        return False
     return any(type(a) is LazyOutput for a in args) or any(type(v) is LazyOutput for v in kwargs.values())
 
 
