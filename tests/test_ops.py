@@ -166,6 +166,21 @@ class TestIdentity:
         with pytest.raises(ArgumentError, match=r"op .*fit: ignore= names unknown parameters \['nope'\]"):
             op(ignore=("nope",))(fit)
 
+    @pytest.mark.parametrize("ignore", [3, None])
+    def test_ignore_that_is_not_names_is_a_mandala_error_naming_the_op(self, ignore):
+        def fit(x, verbose=False):
+            return x
+
+        with pytest.raises(ArgumentError, match=r"op .*fit: ignore= takes parameter names"):
+            op(ignore=ignore)(fit)
+
+    def test_ignore_given_one_name_as_a_string_ignores_that_parameter_not_its_letters(self, tmp_path):
+        def fit(x, verbose=False):
+            return x
+
+        fit_op = op(ignore="verbose")(fit)
+        assert fit_op.ignore == frozenset({"verbose"})
+
     def test_new_parameter_with_default_finds_old_calls(self, tmp_path):
         """Adding a defaulted parameter does not invalidate stored calls."""
         path = tmp_path / "s.db"

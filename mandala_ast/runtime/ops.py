@@ -48,7 +48,7 @@ class Op:
         self.signature = inspect.signature(fn)
         self.name = f"{fn.__module__}.{fn.__qualname__}"
         self.nout = _output_count(fn) if nout is None else nout
-        self.ignore = frozenset(ignore)
+        self.ignore = self._ignored(ignore)
         self.version = version
         #: Whether the files its body reads are dependencies of its calls (file_deps.py).
         self.track_files = track_files
@@ -202,6 +202,18 @@ class Op:
                 f"output{'s' * (self.nout != 1)}, numbered from 0 (transient=True: all of them)"
             )
         return indices or False
+
+    def _ignored(self, ignore: Any) -> frozenset[str]:
+        # One name as a string is that name, not its letters (ignore="verbose").
+        if isinstance(ignore, str):
+            return frozenset({ignore})
+        try:
+            names = frozenset(ignore)
+        except TypeError:
+            names = frozenset({ignore})
+        if not all(isinstance(name, str) for name in names):
+            raise ArgumentError(f"op {self.name}: ignore= takes parameter names, not {ignore!r}")
+        return names
 
     def _check_ignore(self) -> None:
         unknown = self.ignore - set(self.signature.parameters)
