@@ -76,12 +76,6 @@ def die_if(x, bad):
 
 
 @op
-def lock_unless(x, plain):
-    """A lock (which pickle refuses) unless ``x == plain``."""
-    return x if x == plain else threading.Lock()
-
-
-@op
 def fails_if(x, bad):
     if x == bad:
         raise ValueError(f"bad {x}")

@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from batch_ops import add, die_if, fails_if, inc, lock_unless, pid, rendezvous, unpicklable_if
+from batch_ops import add, die_if, fails_if, inc, pid, rendezvous, unpicklable_if
 from hypothesis import HealthCheck, given, settings
 from test_batch import PROGRAMS, batch_equals_run
 
@@ -55,12 +55,12 @@ def test_an_output_that_cannot_be_sent_back_from_a_worker_names_its_call(tmp_pat
     storage = Storage(tmp_path / "s.db")
     with pytest.raises(BatchWorkerError) as caught:
         with storage.batch(executor="processes", max_concurrency=1):
-            ys = [lock_unless(x, 0) for x in range(2)]
+            ys = [unpicklable_if(x, 1) for x in range(2)]
     message = str(caught.value)
-    assert "lock_unless(x=1, plain=0)" in message and "could not be sent back from the worker process" in message
+    assert "unpicklable_if(x=1, bad=1)" in message and "could not be sent back from the worker process" in message
     assert "cannot pickle" in message  # pickle's own reason
     with storage.run(allow_new_calls=False):
-        assert lock_unless(0, 0) == 0  # the other call is stored
+        assert unpicklable_if(0, 1) == 0  # the other call is stored
     del ys
 
 
@@ -90,23 +90,18 @@ def test_one_failing_call_among_many_fast_ones_fails_alone(tmp_path, executor):
     del ys
 
 
-def test_a_killed_worker_among_many_fast_calls_names_its_call(tmp_path):
+@pytest.mark.parametrize(
+    ("bad_op", "named"),
+    [(die_if, r"die_if\(x=150, bad=150\)"), (unpicklable_if, r"unpicklable_if\(x=150.*could not be sent back")],
+    ids=["killed worker", "output that cannot come back"],
+)
+def test_one_bad_call_among_many_fast_ones_is_named_and_the_rest_are_stored(tmp_path, bad_op, named):
     storage = Storage(tmp_path / "s.db")
-    with pytest.raises(BatchWorkerError, match=r"die_if\(x=150, bad=150\)"):
+    with pytest.raises(BatchWorkerError, match=named):
         with storage.batch(executor="processes", max_concurrency=2):
-            ys = [die_if(x, 150) for x in range(300)]
+            ys = [bad_op(x, 150) for x in range(300)]
     with storage.run(allow_new_calls=False):
-        assert [die_if(x, 150) for x in (0, 149, 151, 299)] == [0, 1490, 1510, 2990]
-    del ys
-
-
-def test_a_result_that_cannot_come_back_from_a_worker_fails_only_its_call(tmp_path):
-    storage = Storage(tmp_path / "s.db")
-    with pytest.raises(BatchWorkerError, match=r"unpicklable_if\(x=150.*could not be sent back"):
-        with storage.batch(executor="processes", max_concurrency=2):
-            ys = [unpicklable_if(x, 150) for x in range(300)]
-    with storage.run(allow_new_calls=False):
-        assert [unpicklable_if(x, 150) for x in (0, 149, 151, 299)] == [0, 1490, 1510, 2990]
+        assert [bad_op(x, 150) for x in (0, 149, 151, 299)] == [0, 1490, 1510, 2990]
     del ys
 
 
