@@ -6,7 +6,12 @@ import textwrap
 
 import pytest
 
-from mandala_ast.runtime.dependencies import hands_work_off, may_run_user_code, op_dependency, static_dependencies
+from mandala_ast.runtime.dependencies import (
+    hands_work_off,
+    may_run_user_code,
+    op_dependency,
+    static_dependencies,
+)
 from mandala_ast.runtime.fingerprints import fingerprint
 
 
