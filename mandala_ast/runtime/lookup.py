@@ -136,9 +136,9 @@ class CallIndex:
         # history or content ~10. Only when that finds nothing valid is the wider one needed.
         for row_id, deps_id, packed in self.store.find_by_history(call.version_id, call.history_id):
             if self.versions.is_valid(deps_id):
-                exact = (row_id, self.loader.remember_outputs(unpack_outputs(packed)), deps_id)
-                self.by_history[call.history_id] = exact
-                self.by_content.setdefault(call.cid, exact)
+                found = (row_id, self.loader.remember_outputs(unpack_outputs(packed)), deps_id)
+                self.by_history[call.history_id] = found
+                self.by_content.setdefault(call.cid, found)
                 return
         exact = content = stale = None
         for row_id, history_id, deps_id, outputs in self.store.find_calls(call.version_id, call.history_id, call.cid):
