@@ -23,6 +23,7 @@ from . import file_deps
 from .fingerprints import fingerprint
 from .hashing import UnhashableError, content_id, digest
 from .ops import Op
+from .types import handler_for
 
 __all__ = [
     "LIBRARY_ROOTS",
@@ -30,6 +31,7 @@ __all__ = [
     "code_state",
     "current_state",
     "hands_work_off",
+    "is_data",
     "may_run_user_code",
     "op_dependency",
     "resolve",
@@ -239,13 +241,31 @@ def describe(name: str, value: Any) -> Dependency | None:
             return Dependency(name, "code", _holder_state(value), _holder_source(value))
         except UnhashableError:
             return None
-    if isinstance(value, _CONSTANT_TYPES) or type(value).__module__ == "numpy":
+    if is_data(value):
         try:
             state = content_id(value)
         except UnhashableError:
             return None
         return Dependency(name, "constant", state, _short_repr(value))
     return None
+
+
+def is_data(value: Any) -> bool:
+    """Whether a module-level value an op reads is data it depends on by content: plain
+    constants, numpy arrays, values of a registered type (pandas, Arrow, dataclasses...), and
+    instances of the user's own classes (``CONFIG = Config(lr=0.1)``, ``MODEL = Model(k=2)``).
+    Not library objects without a handler: a logger, a lock, a random generator whose state
+    moves on each use.
+
+    >>> is_data({"lr": 0.1}), is_data(object())
+    (True, False)
+    """
+    kind = type(value)
+    if isinstance(value, _CONSTANT_TYPES) or kind.__module__ == "numpy":
+        return True
+    if isinstance(value, (types.ModuleType, type)) or callable(value) and not hasattr(value, "__dict__"):
+        return False
+    return is_user_module(kind.__module__) or handler_for(kind) is not None
 
 
 _HOLDER_DEPTH = 4
