@@ -460,17 +460,53 @@ def _is_plain_ndarray(value: Any) -> bool:
     return isinstance(value, np.ndarray) and value.dtype != object
 
 
+#: Arrays below this many bytes are hashed with their header in one piece (a copy): see
+#: :func:`_ndarray_cid`. Above it, the copy costs more than it saves.
+ONE_PIECE_HASH_BYTES = 1 << 18
+
+
 def _ndarray_cid(array: Any) -> bytes:
-    """Hash dtype, shape and the raw buffer in place (a copy only if not C-contiguous)."""
+    """Hash dtype, shape and the raw buffer (in place unless small or not C-contiguous).
+
+    blake3 hashes whole 1 KiB chunks side by side (SIMD), but only in aligned power-of-two
+    runs counted from the start of the input: a buffer fed after its ~20-byte header starts
+    mid-chunk, and most of its chunks are then hashed one at a time. Header and buffer in one
+    piece hash an 8 kB array in ~5.5 µs instead of ~8.5 µs; the copy is cheaper than that up
+    to a few hundred kB.
+    """
     import numpy as np
 
     if not array.flags.c_contiguous:
         array = np.ascontiguousarray(array)
-    header = f"ndarray|{_dtype_key(array.dtype)}|{array.shape}".encode()
-    threads = blake3.AUTO if array.nbytes >= THREADED_HASH_BYTES else 1
-    hasher = blake3(header, max_threads=threads)
+    header = _array_header(array)
     if array.dtype.kind in "MmV":  # datetimes (alone or in records) export no buffer: bytes do
         array = array.reshape(-1).view(np.uint8)
-    if array.nbytes:
-        hasher.update(memoryview(array).cast("B"))
+    size = array.nbytes
+    if not size:
+        return blake3(header).digest()
+    if size < ONE_PIECE_HASH_BYTES:
+        return blake3(header + memoryview(array).cast("B")).digest()
+    hasher = blake3(header, max_threads=blake3.AUTO if size >= THREADED_HASH_BYTES else 1)
+    hasher.update(memoryview(array).cast("B"))
     return hasher.digest()
+
+
+def _array_header(array: Any) -> bytes:
+    """What an array's id hashes before its buffer: a function of its dtype and shape only,
+    built once per pair (formatting it was a tenth of an 8 kB array's id)."""
+    dtype = array.dtype
+    key = (dtype.str, array.shape) if dtype.fields is None else None
+    header = _ARRAY_HEADERS.get(key) if key is not None else None
+    if header is None:
+        header = f"ndarray|{_dtype_key(array.dtype)}|{array.shape}".encode()
+        if key is not None:
+            if len(_ARRAY_HEADERS) >= _ARRAY_HEADER_LIMIT:
+                _ARRAY_HEADERS.clear()
+            _ARRAY_HEADERS[key] = header
+    return header
+
+
+#: ``(dtype.str, shape) -> header`` of arrays of unstructured dtypes (a structured dtype's
+#: str says only its size: its header names its fields, and is built each time).
+_ARRAY_HEADERS: dict[tuple, bytes] = {}
+_ARRAY_HEADER_LIMIT = 256
