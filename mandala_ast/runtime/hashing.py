@@ -79,9 +79,12 @@ def _scalar_cid(kind: type, value: Any) -> bytes:
     """Hash a scalar the cache lacks, and cache it. -0.0 == 0.0 and both hash alike, so zero
     floats are never cached (a cached 0.0 would answer for -0.0); nor is NaN, which equals
     nothing: every NaN object would take an entry of its own."""
-    if kind is int:  # the most common scalar: encoded without the general machinery
+    if kind is int:  # the most common scalars: encoded without the general machinery
         payload = b"%x" % value
         cid = blake3(b"I%s%s" % (_LENGTH(len(payload)), payload)).digest()
+    elif kind is float:  # (as _enc_float: floats computed by ops rarely repeat, so hashed)
+        payload = float.hex(value).encode()
+        cid = blake3(b"F%s%s" % (_LENGTH(len(payload)), payload)).digest()
     else:
         cid = digest(encode_canonical(value))
     if _cacheable(kind, value):
