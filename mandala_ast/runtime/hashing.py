@@ -7,7 +7,8 @@ encodings, sets and dicts sorted by those bytes, and every value carries a type 
 ``1``, ``1.0``, ``True`` and ``"1"`` never collide. numpy buffers are hashed in place (below
 256 kB, a copy after their header is faster). A value of a type with a handler (pandas, polars,
 pyarrow, torch, scipy.sparse, xarray, PIL, dataclasses...: runtime/types/) is hashed as its
-type's name and its handler's key, a plain value holding its buffers as numpy arrays. Pickle (protocol 5) is the fallback for the rest.
+type's name and its handler's key, a plain value holding its buffers as numpy arrays. Pickle
+(protocol 5) is the fallback for the rest.
 
 The fallback pickles with :func:`canonical_pickle`, which makes the bytes depend on content
 only, so that an object and its unpickled copy hash alike: strings are shared by equality (a
