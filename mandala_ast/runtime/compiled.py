@@ -124,7 +124,52 @@ def callee(spec: tuple, f: Any, /) -> Any:
     block = state.block
     if block is None:  # maybe a worker thread of another thread's block
         block = lent_block(getattr(f, "name", f.__qualname__))
-    return f if block is None else _OpCall(block, spec, f)
+    return f if block is None else _OpCall(block, whole_spec(spec), f)
+
+
+#: id(spec) -> (spec, its whole form). A compiled spec is a constant of its call site's code,
+#: so each is expanded once; the entry keeps the spec alive, so its id is never reused while
+#: it is here. Bounded for code compiled again and again (exec in a loop).
+_whole_specs: dict[int, tuple[tuple, tuple]] = {}
+_WHOLE_SPECS_MAX = 65536
+
+
+def whole_spec(spec: tuple) -> tuple:
+    """``(targets, pos_keys, kw_keys[, site, slot])`` with every key whole (``name@scope``).
+
+    Compiled code passes ``(scope, targets, pos_keys, kw_keys[, site, slot])`` where a key of
+    the call site's own scope is the bare name; a spec whose first item is not a string is
+    whole already (hand-written ``call``).
+
+    >>> whole_spec(("f", ("y",), ("x@<module>", ("b", 1)), (("k", "z"),)))
+    (('y@f',), ('x@<module>', ('b@f', 1)), (('k', 'z@f'),))
+    """
+    known = _whole_specs.get(id(spec))
+    if known is not None and known[0] is spec:
+        return known[1]
+    if type(spec[0]) is not str:
+        return spec
+    if len(_whole_specs) >= _WHOLE_SPECS_MAX:
+        _whole_specs.clear()
+    whole = _expand(spec)
+    _whole_specs[id(spec)] = (spec, whole)
+    return whole
+
+
+def _expand(spec: tuple) -> tuple:
+    scope, targets, pos_keys, kw_keys = spec[:4]
+    kw = tuple((word, _whole(key, scope)) for word, key in kw_keys) if kw_keys else None
+    return (_whole_all(targets, scope), _whole_all(pos_keys, scope), kw, *spec[4:])
+
+
+def _whole_all(keys: tuple | None, scope: str) -> tuple | None:
+    return None if keys is None else tuple(_whole(key, scope) for key in keys)
+
+
+def _whole(key: Any, scope: str) -> Any:
+    if type(key) is tuple:
+        return (_whole(key[0], scope), key[1])
+    return key if key is None or "@" in key else f"{key}@{scope}"
 
 
 def call(spec: tuple, f: Any, /, *args: Any, **kwargs: Any) -> Any:

@@ -43,8 +43,8 @@ class TestDispatch:
         ns = execute(source, rt, **names_with_log())
         assert ns["w"] == 3
         assert rt.log == [
-            ("call", "body", (("y@<module>",), (None,), None)),
-            ("call", "body", (("w@<module>",), ("y@<module>",), None)),
+            ("call", "body", ("<module>", ("y",), (None,), None)),
+            ("call", "body", ("<module>", ("w",), ("y",), None)),
         ]
 
     def test_non_op_callee_is_called_from_the_users_frame(self) -> None:
