@@ -1,7 +1,9 @@
 """The run-form rewrite: op calls in storage blocks and workflows get exact provenance.
 
 Inside a storage-block candidate's body or a ``@workflow`` body (nested functions, lambdas,
-comprehensions and blocks included), each call whose callee is a name or dotted name becomes::
+comprehensions and blocks included), each call whose callee is a name or dotted name (not a
+plain builtin, nor a storing method of a function's own list, dict or set:
+``Scope.stores_in_container``) becomes::
 
     __mandala_callee__(spec, f)(*args)
 
@@ -177,9 +179,10 @@ class RunFormRewriter(cst.CSTTransformer):
     # -- calls ----------------------------------------------------------------------------------
 
     def visit_Call(self, node: cst.Call) -> None:
+        scope = self.scope
         rewrite = self._active and (
-            self.scope.rewritable_callee(node.func)
-            or (self._batch > 0 and self.scope.forcing_builtin(node.func))
+            (scope.rewritable_callee(node.func) and not scope.stores_in_container(node.func))
+            or (self._batch > 0 and scope.forcing_builtin(node.func))
         )
         self._calls.append(_CallFrame(rewrite, _direct_arguments(node.args) if rewrite else {}))
 

@@ -265,6 +265,86 @@ class TestScopesAndKeys:
         assert "('K', ('y',), (None,), None)" in result.source
 
 
+class TestContainerStores:
+    """``xs.append(...)`` on a function's list, dict or set that nothing rebinds is never an op
+    call: only its arguments are rewritten."""
+
+    def test_append_to_a_list_bound_once_is_not_rewritten(self) -> None:
+        check(
+            """\
+            import mandala_ast
+            def main(xs):
+                scores, seen, best = [], set(), {}
+                results = []
+                with storage:
+                    for x in xs:
+                        results.append(inc(x))
+                        results.extend([x])
+                        results.insert(0, x)
+                        results.index(x)
+            """,
+            f"""\
+            <HEAD>def main(xs):
+                scores, seen, best = [], set(), {{}}
+                results = []
+                with storage:
+                    for x in xs:
+                        results.append({d("inc", "('main', None, ('x',), None)", "x")})
+                        results.extend([x])
+                        results.insert(0, x)
+                        {d("results.index", "('main', None, ('x',), None)", "x")}
+            """,
+        )
+
+    @pytest.mark.parametrize("container", ["{}", "{1}", "[x for x in xs]", "{x: 1 for x in xs}"])
+    def test_dict_and_set_displays_and_comprehensions(self, container: str) -> None:
+        result = rewrite(
+            f"import mandala_ast\ndef main(xs):\n    d = {container}\n    with storage:\n"
+            "        d.update(xs)\n        d.add(xs)\n        d.setdefault(xs)\n"
+        )
+        assert "__mandala_callee__" not in result.source
+
+    def test_from_a_nested_function_lambda_or_comprehension(self) -> None:
+        """The variable is the enclosing function's: still a list."""
+        result = rewrite(
+            """\
+            import mandala_ast
+            def main(xs):
+                out = []
+                with storage:
+                    def keep(x):
+                        out.append(x)
+                    [out.append(x) for x in xs]
+                    f = lambda x: out.add(x)
+            """
+        )
+        assert "__mandala_callee__" not in result.source
+
+    @pytest.mark.parametrize(
+        "binding",
+        [
+            "out = []\n    out = make()",  # bound twice
+            "out = make()",  # not a display
+            "out: list = []\n    out += [1]",  # augmented assignment rebinds
+            "global out\n    out = []",  # a global: other code may rebind it
+            "out = []\n    def g():\n        nonlocal out\n        out = make()",
+            "out = []\n    del out",
+            "out = []\n    for out in xs: pass",
+        ],
+    )
+    def test_rebindable_names_are_still_rewritten(self, binding: str) -> None:
+        result = rewrite(f"import mandala_ast\ndef main(xs):\n    {binding}\n    with storage:\n        out.append(1)\n")
+        assert "__mandala_callee__(('main', None, (None,), None), out.append)(1)" in result.source
+
+    def test_module_level_and_parameter_containers_are_still_rewritten(self) -> None:
+        """A module's variable can be rebound from anywhere; a parameter can be anything."""
+        result = rewrite(
+            "import mandala_ast\nout = []\ndef main(acc=[]):\n    with storage:\n        acc.append(1)\n"
+            "with storage:\n    out.append(1)\n"
+        )
+        assert result.source.count("__mandala_callee__(") == 2
+
+
 class TestForget:
     def test_reassignments(self) -> None:
         """Non-op assignments to names that receive op outputs forget their provenance."""
