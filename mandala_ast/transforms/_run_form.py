@@ -335,9 +335,10 @@ def _direct_arguments(args: Sequence[cst.Arg]) -> dict[int, int | str]:
 
 def _compact(scope: str, keys: tuple) -> tuple:
     """``(scope, targets, pos_keys, kw_keys)`` with each key of *scope*'s own variables written as
-    the bare name: the runtime adds ``@scope`` back. Keys are most of a compiled module's size
-    beyond CPython's: a bare name is the very string the code object already holds for the
-    variable (marshal writes a back-reference), and the scope is its function's name.
+    the bare name: the runtime adds ``@scope`` back. Whole keys were most of what a compiled
+    module's ``.pyc`` held beyond CPython's (a string per variable and scope); a bare name is
+    the string the code object holds for the variable anyway, and a function's scope its name,
+    which marshal writes once and then refers back to.
 
     >>> _compact("f", (("y@f",), ("x@<module>", ("b@f", 1)), (("k", "z@f"),)))
     ('f', ('y',), ('x@<module>', ('b', 1)), (('k', 'z'),))

@@ -17,7 +17,7 @@ from collections import Counter
 
 import libcst as cst
 
-__all__ = ["FRAME_SENSITIVE", "STORING", "ArgKey", "Scope", "simple_targets", "target_names"]
+__all__ = ["FRAME_SENSITIVE", "ArgKey", "Scope", "simple_targets", "target_names"]
 
 #: An argument's provenance key: ``name@scope``, or ``(key, i)`` for ``name[i]`` (see arg_key).
 ArgKey = str | tuple[str, int]
@@ -31,7 +31,7 @@ FRAME_SENSITIVE = frozenset(
 _CONSTANTS = frozenset({"True", "False", "None", "__debug__"})
 #: Methods of list, dict and set that only store what they are given: on such a container they
 #: are never an op, and a batch block passes them its deferred values as they are.
-STORING = frozenset({"append", "extend", "insert", "add", "update", "setdefault"})
+_STORING = frozenset({"append", "extend", "insert", "add", "update", "setdefault"})
 #: Expressions that always make a new list, dict or set.
 _CONTAINER_DISPLAYS = (cst.List, cst.ListComp, cst.Dict, cst.DictComp, cst.Set, cst.SetComp)
 
@@ -144,14 +144,14 @@ class Scope:
         return not self.is_builtin(root.value)
 
     def stores_in_container(self, func: cst.BaseExpression) -> bool:
-        """``xs.append`` (or another :data:`STORING` method) where ``xs`` is a function's
+        """``xs.append`` (``extend``, ``insert``, ``add``, ``update``, ``setdefault``) where ``xs`` is a function's
         variable bound once, to a list, dict or set display, and rebound by no nested scope:
         never an op, so its call needs no rewrite (a compiled ``results.append(...)`` in a loop
         would cost a runtime call and ~50 bytes of ``.pyc``)."""
         if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)):
             return False
         name = func.value.value
-        if func.attr.value not in STORING or func.value.lpar:
+        if func.attr.value not in _STORING:
             return False
         owner = self.resolve(name)
         return (

@@ -62,6 +62,26 @@ class TestDispatch:
         assert [entry[0] for entry in rt.log] == ["ref", "call"]
 
 
+    def test_append_to_a_local_list_stays_plain_and_its_argument_is_an_op_call(self) -> None:
+        """``out.append(inc(x))`` on a function's own list: the append is called as written,
+        ``inc`` still through the runtime, and the list ends up the same."""
+        original, compiled, rt = run_both(
+            """\
+            import mandala_ast
+            def main(xs):
+                out = {}
+                with storage:
+                    for x in xs:
+                        out.setdefault(x, inc(x))
+                return out
+            result = main([1, 2])
+            """,
+            names_with_log,
+        )
+        assert compiled["result"] == original["result"] == {1: 2, 2: 3}
+        assert [entry[:2] for entry in rt.log] == [("call", "body"), ("call", "body")]
+
+
 class TestEvaluation:
     def test_order_and_single_evaluation(self) -> None:
         """Arguments run once, in the original order, whichever branch runs."""
