@@ -162,12 +162,12 @@ class Scope:
         )
 
     def nested_nonlocals(self) -> frozenset[str]:
-        """Names a scope nested in this one declares ``nonlocal`` (and may rebind)."""
+        """Names a scope nested in this one declares ``nonlocal`` (and may rebind). Only the
+        nested ``def`` and ``class`` statements are searched (a lambda holds no statement)."""
         if self._nested_nonlocals is None:
             finder = _NonlocalFinder()
-            body = getattr(self.node, "body", None)
-            if isinstance(body, cst.CSTNode):
-                body.visit(finder)
+            for nested in self.scan.nested:
+                nested.visit(finder)
             self._nested_nonlocals = frozenset(finder.names)
         return self._nested_nonlocals
 
@@ -218,6 +218,8 @@ class _BindingScan(cst.CSTVisitor):
         self.op_assignments: list[tuple[tuple[str, ...], cst.Call]] = []
         #: names some statement binds to a new list, dict or set (``xs = []``, ``d = {}``)
         self.containers: set[str] = set()
+        #: the ``def`` and ``class`` statements directly in this scope (not scanned)
+        self.nested: list[cst.FunctionDef | cst.ClassDef] = []
 
     @classmethod
     def of(cls, scope: Scope) -> _BindingScan:
@@ -269,10 +271,12 @@ class _BindingScan(cst.CSTVisitor):
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
         self.bind([node.name.value])
+        self.nested.append(node)
         return False
 
     def visit_ClassDef(self, node: cst.ClassDef) -> bool:
         self.bind([node.name.value])
+        self.nested.append(node)
         return False
 
     def visit_Assign(self, node: cst.Assign) -> bool:
