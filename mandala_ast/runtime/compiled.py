@@ -124,7 +124,12 @@ def callee(spec: tuple, f: Any, /) -> Any:
     block = state.block
     if block is None:  # maybe a worker thread of another thread's block
         block = lent_block(getattr(f, "name", f.__qualname__))
-    return f if block is None else _OpCall(block, whole_spec(spec), f)
+        if block is None:
+            return f
+    known = _whole_specs.get(id(spec))  # whole_spec, inlined: this runs on every op call
+    if known is None or known[0] is not spec:
+        known = _remember(spec)
+    return _OpCall(block, known[1], f)
 
 
 #: id(spec) -> (spec, its whole form). A compiled spec is a constant of its call site's code,
@@ -145,15 +150,15 @@ def whole_spec(spec: tuple) -> tuple:
     (('y@f',), ('x@<module>', ('b@f', 1)), (('k', 'z@f'),))
     """
     known = _whole_specs.get(id(spec))
-    if known is not None and known[0] is spec:
-        return known[1]
-    if type(spec[0]) is not str:
-        return spec
+    return known[1] if known is not None and known[0] is spec else _remember(spec)[1]
+
+
+def _remember(spec: tuple) -> tuple[tuple, tuple]:
     if len(_whole_specs) >= _WHOLE_SPECS_MAX:
         _whole_specs.clear()
-    whole = _expand(spec)
-    _whole_specs[id(spec)] = (spec, whole)
-    return whole
+    whole = _expand(spec) if type(spec[0]) is str else spec
+    known = _whole_specs[id(spec)] = (spec, whole)
+    return known
 
 
 def _expand(spec: tuple) -> tuple:
