@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 import threading
 import weakref
 from typing import TYPE_CHECKING, Any
@@ -174,7 +175,11 @@ def _whole_all(keys: tuple | None, scope: str) -> tuple | None:
 def _whole(key: Any, scope: str) -> Any:
     if type(key) is tuple:
         return (_whole(key[0], scope), key[1])
-    return key if key is None or "@" in key else f"{key}@{scope}"
+    if key is None or "@" in key:
+        return key
+    # Interned: every site's key for a variable is then one object, and the lookups of the
+    # provenance table find it by identity.
+    return sys.intern(f"{key}@{scope}")
 
 
 def call(spec: tuple, f: Any, /, *args: Any, **kwargs: Any) -> Any:
