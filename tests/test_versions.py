@@ -620,6 +620,9 @@ NAMELESS_HELPERS = {
                      "scale(x)", "x * k", "x * k * 3 // 2"),
     "factory value": ("def make(k):\n    def scale(x):\n        return x * k\n    return scale\nscale = make(2)\n",
                       "scale(x)", "make(2)", "make(3)"),
+    # a classmethod: reached through its class, it is a bound method, not a function
+    "classmethod": ("class Model:\n    @classmethod\n    def scale(cls, x):\n        return x * 2\n",
+                    "Model.scale(x)", "x * 2", "x * 3"),
     # functools.partial of a helper, with its bound argument
     "partial": ("import functools\ndef mul(x, k):\n    return x * k\nscale = functools.partial(mul, k=2)\n",
                 "scale(x)", "k=2", "k=3"),
@@ -647,6 +650,11 @@ MODULE_OBJECTS = {
     "instance": ("class Model:\n    def __init__(self, k):\n        self.k = k\n"
                  "    def predict(self, x):\n        return x * self.k\nMODEL = Model(2)\n",
                  "MODEL.predict(x) // x if x else MODEL.k * 0", "Model(2)", "Model(3)"),
+    "class attribute": ("class Model:\n    K = 2\n    def predict(self, x):\n        return x * self.K\n",
+                        "Model().predict(x) // x if x else Model.K * 0", "K = 2", "K = 3"),
+    "inherited class attribute": ("class Base:\n    K = 2\nclass Model(Base):\n    @classmethod\n"
+                                  "    def scale(cls):\n        return cls.K\n",
+                                  "Model.scale()", "K = 2", "K = 3"),
     "named tuple": ("from typing import NamedTuple\nclass Config(NamedTuple):\n    scale: int\n"
                     "CONFIG = Config(2)\n", "CONFIG.scale", "Config(2)", "Config(3)"),
 }

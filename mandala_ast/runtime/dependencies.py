@@ -110,8 +110,46 @@ def run_dependencies(fn: Any, codes: dict[types.CodeType, dict]) -> dict[str, De
                 found.setdefault(name, dependency)
     for owner in owners:
         found.update(_direct_constants(owner))
+    for name in [n for n in found if found[n].kind == "code"]:
+        found.update(_class_attributes_read(name))
     found.pop(qualified_name(fn), None)
     return found
+
+
+def _class_attributes_read(method_name: str) -> dict[str, Dependency]:
+    """The class-level data a traced method reads through ``self.X`` or ``cls.X`` (``K = 2``
+    in the class body, or a base class's): a constant no name chain of the method reaches.
+
+    >>> _class_attributes_read("not.a:method")
+    {}
+    """
+    module, _, qualname = method_name.partition(":")
+    owner_name, _, _ = qualname.rpartition(".")
+    cls = resolve(f"{module}:{owner_name}") if owner_name else _GONE
+    method = resolve(method_name)
+    tree = None if method is _GONE else fingerprint(method).tree
+    if not isinstance(cls, type) or tree is None:
+        return {}
+    found = {}
+    for attr in _attributes_of_self(tree):
+        for klass in cls.__mro__:
+            if attr in vars(klass):
+                value = vars(klass)[attr]
+                if is_user_module(klass.__module__) and _code_object_of(value) is None and is_data(value):
+                    dependency = describe(f"{klass.__module__}:{klass.__qualname__}.{attr}", value)
+                    if dependency is not None:
+                        found[dependency.name] = dependency
+                break
+    return found
+
+
+def _attributes_of_self(tree: ast.AST) -> set[str]:
+    """``X`` of each ``self.X`` / ``cls.X`` the code reads."""
+    return {
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")
+    }
 
 
 #: Library code through which a function runs code in other threads or processes, where
@@ -412,6 +450,8 @@ def _code_object_of(value: Any) -> Any:
         return inner
     if isinstance(value, types.FunctionType):
         return value
+    if isinstance(value, types.MethodType) and isinstance(value.__func__, types.FunctionType):
+        return value.__func__  # a classmethod reached through its class, a bound method
     wrapped = getattr(value, "__wrapped__", None) if callable(value) else None
     if isinstance(wrapped, types.FunctionType):
         return wrapped
@@ -444,6 +484,12 @@ def _resolve_chain(namespace: dict, module_name: str, chain: list[str]) -> Itera
     if chain[0] not in namespace:
         return
     value = namespace[chain[0]]
+    if isinstance(value, type) and len(chain) > 1 and is_user_module(value.__module__):
+        # `Model.K`: class-level data, read without running any code of the class
+        inner = getattr(value, chain[1], _GONE)
+        if inner is not _GONE and _code_object_of(inner) is None and is_data(inner):
+            yield f"{qualified_name(value)}.{chain[1]}", inner
+            return
     if not isinstance(value, types.ModuleType):
         if _code_object_of(value) is not None:
             yield _reference_name(value, f"{module_name}:{chain[0]}"), value
