@@ -99,6 +99,23 @@ def rows_in_new_pool(paths: tuple) -> int:
 
 
 @op
+def parquet_rows(path: str) -> int:
+    """pyarrow reads the file from C++: Python's open never sees it."""
+    RUNS.append("parquet_rows")
+    return len(pd.read_parquet(path))
+
+
+def _read_fixed_parquet() -> pd.DataFrame:
+    return pd.read_parquet("fixed.parquet")  # a literal path, relative to the working directory
+
+
+@op
+def fixed_parquet_rows() -> int:
+    RUNS.append("fixed_parquet_rows")
+    return len(_read_fixed_parquet())
+
+
+@op
 def optional_config(path: str) -> str:
     RUNS.append("optional_config")
     try:
@@ -220,6 +237,41 @@ def test_an_op_mapping_a_file_reading_op_over_a_thread_pool_depends_on_the_files
     _edit(csvs[0], "x,y\n1,2\n3,4\n")
     assert _run(Storage(tmp_path / "s.db"), (outer, paths)) == [4]
     assert sorted(RUNS) == ["count_rows", outer.__name__]
+
+
+def test_editing_a_parquet_file_read_from_c_recomputes_the_op_that_read_it(tmp_path):
+    """A reader in C or C++ (pyarrow, polars, HDF5) opens files without Python's open: the file
+    an argument names was no dependency, and a changed file gave the stale result."""
+    path = tmp_path / "data.parquet"
+    pd.DataFrame({"a": [1, 2]}).to_parquet(path)
+    assert _run(Storage(tmp_path / "s.db"), (parquet_rows, str(path))) == [2]
+    assert _run(Storage(tmp_path / "s.db"), (parquet_rows, str(path))) == [2] and RUNS == ["parquet_rows"]
+    pd.DataFrame({"a": [1, 2, 3]}).to_parquet(path)
+    assert _run(Storage(tmp_path / "s.db"), (parquet_rows, str(path))) == [3]
+
+
+def test_editing_a_parquet_file_a_helper_names_by_a_literal_path_recomputes_the_op(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    pd.DataFrame({"a": [1, 2]}).to_parquet("fixed.parquet")
+    assert _run(Storage(tmp_path / "s.db"), (fixed_parquet_rows,)) == [2]
+    assert _run(Storage(tmp_path / "s.db"), (fixed_parquet_rows,)) == [2] and RUNS == ["fixed_parquet_rows"]
+    pd.DataFrame({"a": [1, 2, 3]}).to_parquet("fixed.parquet")
+    assert _run(Storage(tmp_path / "s.db"), (fixed_parquet_rows,)) == [3]
+
+
+@op
+def logged_sum(x: int) -> int:
+    RUNS.append("logged_sum")
+    with open("run.log", "a") as log:  # a literal path it only writes: no dependency
+        log.write(f"{x}\n")
+    return x + 1
+
+
+def test_a_log_file_an_op_names_and_appends_to_is_no_dependency(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert _run(Storage(tmp_path / "s.db"), (logged_sum, 1)) == [2]
+    assert _run(Storage(tmp_path / "s.db"), (logged_sum, 1)) == [2]  # the log changed: no matter
+    assert RUNS == ["logged_sum"]
 
 
 def test_a_file_that_appears_later_recomputes_the_call_that_missed_it(tmp_path):

@@ -14,6 +14,7 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from . import file_deps, transient
+from .dependencies import is_user_module
 from .pointers import unwrap as unwrap_pointers
 from .tracing import RanCode, run_traced
 
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from .blocks import RunBlock
     from .ops import Op
 
-__all__ = ["Ran", "plain_data", "run_body"]
+__all__ = ["Ran", "plain_data", "run_body", "user_codes"]
 
 #: What an untraced execution entered (nothing to see): shared, it is only ever read.
 _RAN_NOTHING = RanCode()
@@ -54,8 +55,9 @@ def run_body(
             args, kwargs = transient.plain_args(args, kwargs)
         finally:
             lock.acquire()
-    watching = file_deps.start(op.track_files)  # the files the body opens
+    watching = file_deps.start(op.track_files, (*args, *kwargs.values()))  # files it opens or names
     files: tuple = ()
+    ran = _RAN_NOTHING
     lock.release()  # (try/finally, not a context manager: ~1 µs less per miss)
     try:
         started = time.perf_counter()
@@ -67,12 +69,19 @@ def run_body(
             finally:
                 block.end_op_body()
         else:  # nothing it can reach is user code (no op either): tracing would find nothing
-            result, ran, op_calls = op.fn(*args, **kwargs), _RAN_NOTHING, _NO_OP_CALLS
+            result, op_calls = op.fn(*args, **kwargs), _NO_OP_CALLS
         duration = time.perf_counter() - started
     finally:
-        files = file_deps.stop(watching, storage_path)  # hashed unlocked; never raises
+        # hashed unlocked; never raises
+        files = file_deps.stop(watching, storage_path, user_codes(op, ran))
         lock.acquire()
     return result, ran, op_calls, duration, files
+
+
+def user_codes(op: Op, ran: RanCode) -> list:
+    """The op's code and the user code its body ran: where a literal file path may be."""
+    codes = [op.fn.__code__] if hasattr(op.fn, "__code__") else []
+    return codes + [code for code, module_globals in ran.codes.items() if is_user_module(module_globals.get("__name__") or "")]
 
 
 def plain_data(values: Any) -> bool:

@@ -17,9 +17,10 @@ once per function entered: the hook made every user function call inside a compu
 but on ``open`` itself (~0.1 µs beside the system call), and an op body that opens no file pays
 two thread-local writes (benchmarks/bench_evolution.py).
 
-Not seen: files opened from C (an extension's ``fopen``, HDF5), through ``io.FileIO`` or an
-``open`` bound before the first op ran (``from io import open``), and by other threads or
-processes the body starts. Not dependencies: files opened for writing only, the storage's own
+Files opened from C (pyarrow, polars, HDF5) are seen when the op's arguments or the code it
+ran name them (:func:`named_paths`). Not seen: files so opened under names built at run time,
+or through ``io.FileIO`` or an ``open`` bound before the first op ran (``from io import
+open``), and by other threads or processes the body starts. Not dependencies: files opened for writing only, the storage's own
 files, the standard library, site-packages, Python source and bytecode files (code is
 tracked by fingerprint), and ``/proc``, ``/sys``, ``/dev``.
 """
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import stat
 import sys
 import threading
@@ -40,8 +42,10 @@ from .hashing import digest
 __all__ = [
     "PREFIX",
     "TABLE",
+    "Watch",
     "current_source",
     "current_state",
+    "named_paths",
     "remember",
     "snapshot",
     "start",
@@ -59,9 +63,20 @@ TABLE = (
 )
 
 
+class Watch:
+    """What one op body running in this thread did with files."""
+
+    __slots__ = ("named", "read", "written")
+
+    def __init__(self, named: list[str]) -> None:
+        self.read: list[str] = []  # opened for reading what they held
+        self.written: set[str] = set()  # opened only to write: its outputs, its logs
+        self.named = named  # existing files its arguments name (see named_paths)
+
+
 class _Tracking(threading.local):
-    #: the files opened in this thread by the op body running now; None when none is tracked
-    opened: list | None = None
+    #: the op body running now in this thread; None when none is tracked
+    opened: Watch | None = None
 
 
 _tracking = _Tracking()
@@ -77,12 +92,16 @@ _FRESH_FLAGS = os.O_TRUNC | os.O_EXCL
 _LIBRARY: tuple[str, ...] | None = None
 
 
-def _note(opened: list, path: Any, mode: Any, flags: Any) -> None:
-    """Note ``path`` if the body may read what it held. Raises nothing: arguments open()
-    refuses are left for open() to refuse with its own error."""
+def _note(body: Watch, path: Any, mode: Any, flags: Any) -> None:
+    """Note ``path`` as read if the body may read what it held, else as written. Raises
+    nothing: arguments open() refuses are left for open() to refuse with its own error."""
     try:
-        if _reads_earlier_content(mode, flags) and not isinstance(path, int):  # (not a descriptor)
-            opened.append(os.path.abspath(os.fsdecode(path)))
+        if isinstance(path, int):  # a descriptor: no name
+            return
+        if _reads_earlier_content(mode, flags):
+            body.read.append(os.path.abspath(os.fsdecode(path)))
+        else:
+            body.written.add(os.path.abspath(os.fsdecode(path)))
     except (TypeError, ValueError):
         pass
 
@@ -95,27 +114,88 @@ def _reads_earlier_content(mode: Any, flags: Any) -> bool:
     return "r" in mode or ("a" in mode and "+" in mode)
 
 
-def start(track: bool) -> list | None:
-    """Before an op body runs: note its file reads from now on (if ``track``); returns what
+def start(track: bool, named: Any = ()) -> Watch | None:
+    """Before an op body runs: note its file reads from now on (if ``track``), and the files
+    ``named`` (its arguments and code, see :func:`named_paths`) names; returns what
     :func:`stop` restores (an enclosing op body's reads)."""
     previous = _tracking.opened
     if track:
         if not _installed:
             _install()
-        _tracking.opened = []
+        _tracking.opened = Watch(named_paths(named))
     else:
         _tracking.opened = None
     return previous
 
 
-def stop(previous: list | None, storage_path: Path | None) -> tuple:
-    """After the body: ``(name, state, description)`` of each file it read, sorted; restores
-    the enclosing body's tracking. Never raises (the storage holds no lock meanwhile)."""
-    opened = _tracking.opened
+def stop(previous: Watch | None, storage_path: Path | None, codes: Any = ()) -> tuple:
+    """After the body: ``(name, state, description)`` of each file it read, or that its
+    arguments or the code it ran (``codes``) name (unless it only wrote them: a log, an
+    output), sorted; restores the enclosing body's tracking. Never raises (the storage
+    holds no lock meanwhile)."""
+    body = _tracking.opened
     _tracking.opened = previous
-    if not opened:
+    if body is None:
         return ()
-    return _dependencies(opened, storage_path)
+    named = [path for path in body.named + named_paths((), codes) if path not in body.written]
+    if not body.read and not named:
+        return ()
+    return _dependencies(body.read + named, storage_path)
+
+
+# Readers written in C or C++ (pyarrow and pandas' read_parquet, polars, HDF5, netCDF) open
+# files without Python's open, where the wrappers would note them. What they read is almost
+# always named by the op's arguments or by a string in its code: those names, when they are
+# existing files once the body ran, are dependencies too. (A file so named that the body did
+# not read costs a hash, and a recomputation when it changes: never a stale result.)
+_PATH_LIKE = re.compile(r"(?:[/\\]|\.[A-Za-z0-9]{1,12}$)")
+_MAX_PATH = 4096
+#: code object -> the path-like strings among its constants
+_code_paths: dict[Any, tuple[str, ...]] = {}
+
+
+def named_paths(values: Any, codes: Any = ()) -> list[str]:
+    """Absolute paths of the existing files named by path-like strings and ``os.PathLike``
+    values in ``values`` (and one level into lists, tuples and dicts), and among the
+    constants of ``codes`` (code objects).
+
+    >>> named_paths(["/etc/hostname", "hello", 3])
+    ['/etc/hostname']
+    """
+    found: list[str] = []
+    for value in values:
+        if isinstance(value, (list, tuple)):
+            _add_paths(found, value)
+        elif isinstance(value, dict):
+            _add_paths(found, value.values())
+        else:
+            _add_paths(found, (value,))
+    for code in codes:
+        strings = _code_paths.get(code)
+        if strings is None:
+            strings = _code_paths[code] = tuple(c for c in code.co_consts if _path_like(c))
+        _add_paths(found, strings)
+    return found
+
+
+def _add_paths(found: list[str], values: Any) -> None:
+    # Existing files only: a name that is no file (yet) is no dependency, unlike a file the
+    # body tried to open (whose appearing later changes what it would read).
+    for value in values:
+        if _path_like(value) or isinstance(value, os.PathLike):
+            try:
+                path = os.path.abspath(os.fspath(value))
+                if os.path.isfile(path):
+                    found.append(path)
+            except (TypeError, ValueError):
+                pass
+
+
+def _path_like(value: Any) -> bool:
+    return (
+        type(value) is str and 0 < len(value) < _MAX_PATH and "\n" not in value and "\0" not in value
+        and _PATH_LIKE.search(value) is not None
+    )
 
 
 def _dependencies(opened: list[str], storage_path: Path | None) -> tuple:

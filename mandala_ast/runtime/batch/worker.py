@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from .. import blocks, file_deps
+from ..execution import user_codes
 from ..ops import importable_as, op_named
 from ..tracing import RanCode, run_traced
 
@@ -31,7 +32,8 @@ def compute_here(op: Any, args: tuple, kwargs: dict, batch: Any, traced: bool = 
     if not in_batch:
         blocks.push(block)
     op_calls = block.start_op_body()
-    watching = file_deps.start(op.track_files)
+    watching = file_deps.start(op.track_files, (*args, *kwargs.values()))
+    ran = RanCode()
     try:
         started = time.perf_counter()
         if traced:
@@ -40,7 +42,7 @@ def compute_here(op: Any, args: tuple, kwargs: dict, batch: Any, traced: bool = 
             result, ran = op.fn(*args, **kwargs), RanCode()
         duration = time.perf_counter() - started
     finally:
-        files = file_deps.stop(watching, batch.storage.path)  # its own files are no dependency
+        files = file_deps.stop(watching, batch.storage.path, user_codes(op, ran))  # its own files are no dependency
         block.end_op_body()
         if not in_batch:
             blocks.pop(block)
@@ -163,11 +165,11 @@ def _filled(value: Any, upstream: tuple) -> Any:
 def _run_fn(op: Any, args: tuple, kwargs: dict) -> tuple:
     """An op's body in a worker process (no trace, no storage), noting the files it reads; also
     an op not importable by name (defined in a function), shipped whole by cloudpickle."""
-    watching = file_deps.start(op.track_files)
+    watching = file_deps.start(op.track_files, (*args, *kwargs.values()))
     try:
         started = time.perf_counter()
         result = op.fn(*args, **kwargs)
         duration = time.perf_counter() - started
     finally:
-        files = file_deps.stop(watching, None)
+        files = file_deps.stop(watching, None, user_codes(op, RanCode()))
     return op.split_outputs(result), None, frozenset(), duration, files
