@@ -22,6 +22,7 @@ __all__ = [
     "Call",
     "body_arguments",
     "check_new_call",
+    "check_new_calls",
     "commit",
     "find_stored",
     "identify",
@@ -31,8 +32,10 @@ __all__ = [
     "needs_trace",
     "output_refs",
     "record",
+    "record_many",
     "row_hid",
     "single_flight",
+    "split_outputs",
     "untraced",
 ]
 
@@ -83,17 +86,39 @@ def check_new_call(storage: Any, call: Call, block: Any) -> dict:
     """Raise as a run block would if ``call`` may not be computed here (new calls off,
     read-only file, changed code under ``on_change="error"``); else the call's new argument
     values, encoded before the body runs (a body may mutate its arguments)."""
-    engine, op = storage.engine, call.op
+    inputs = check_new_calls(storage, [call], block)[0]
+    if isinstance(inputs, Exception):
+        raise inputs
+    return inputs
+
+
+def check_new_calls(storage: Any, calls: list[Call], block: Any) -> list:
+    """:func:`check_new_call` for many calls under one lock: per call its new argument
+    values, or the error it would raise."""
+    engine = storage.engine
     allowed = storage.new_calls_allowed if block.allow_new_calls is None else block.allow_new_calls
+    checked: list = []
     with engine.lock:
-        if not allowed:
-            raise NewCallError(f"op {op.name} has no stored call for ({call.describe()}) and new calls are not allowed")
-        if engine.store.read_only:
-            raise ReadOnlyStorageError(
-                f"op {op.name} has no stored call for ({call.describe()}) and {storage.path} is read-only"
-            )
-        engine.versions.check_may_compute(op)
-        return engine.recorder.encode_new_inputs(call)
+        read_only, check = engine.store.read_only, engine.versions.check_may_compute
+        encode = engine.recorder.encode_new_inputs
+        for call in calls:
+            try:
+                if not allowed or read_only:
+                    raise _refused(storage, call, allowed)
+                check(call.op)
+                checked.append(encode(call))
+            except Exception as exc:  # that call's error alone
+                checked.append(exc)
+    return checked
+
+
+def _refused(storage: Any, call: Call, allowed: bool) -> Exception:
+    op = call.op
+    if not allowed:
+        return NewCallError(f"op {op.name} has no stored call for ({call.describe()}) and new calls are not allowed")
+    return ReadOnlyStorageError(
+        f"op {op.name} has no stored call for ({call.describe()}) and {storage.path} is read-only"
+    )
 
 
 def needs_trace(storage: Any, call: Call) -> bool:
@@ -118,6 +143,29 @@ def record(storage: Any, call: Call, outputs: tuple, ran: RanCode, op_calls: Any
         if engine.recorder.flush_due():
             engine.commit()
     return out_cids
+
+
+def record_many(storage: Any, computed: list[tuple]) -> list:
+    """:func:`record` for many calls (a chunk's results), ``(call, outputs, ran, op_calls,
+    duration, inputs, files)`` each, outputs as :func:`split_outputs` gives them, under one
+    lock: per call its output cids, or the exception that kept it from being recorded (the
+    others are recorded all the same)."""
+    engine = storage.engine
+    with engine.lock:
+        results = engine.record_computed_many([
+            (call, outputs, (ran, op_calls, files), duration, inputs)
+            for call, outputs, ran, op_calls, duration, inputs, files in computed
+        ])
+        if engine.recorder.flush_due():
+            engine.commit()
+    return results
+
+
+def split_outputs(op: Any, outputs: tuple) -> tuple:
+    """A worker's outputs, their count checked as a run block checks it (OutputCountError)."""
+    if op.nout == 1 and type(outputs) is tuple and len(outputs) == 1:
+        return outputs  # what splitting the joined outputs again would give
+    return op.split_outputs(op.join_outputs(outputs))
 
 
 def load_outputs(storage: Any, op: Any, args: tuple, kwargs: dict, out_cids: tuple) -> tuple:
