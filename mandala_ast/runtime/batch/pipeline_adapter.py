@@ -13,7 +13,7 @@ from typing import Any
 
 from ..._errors import NewCallError, ReadOnlyStorageError
 from ..execution import plain_data
-from ..identity import hash_inputs, identify as identify_call, output_refs as make_refs
+from ..identity import hash_inputs, identify as identify_call, identify_many as identify_calls, output_refs as make_refs
 from ..pointers import unwrap as unwrap_pointers
 from ..refs import Ref
 from ..tracing import RanCode
@@ -56,15 +56,17 @@ def identify_many(storage: Any, items: list[tuple]) -> list:
     """``identify`` for many ``(op, args, kwargs, input_refs)``, one lock for all; an
     exception in place of each call whose arguments cannot be hashed."""
     engine = storage.engine
+    aliases = engine.loader.aliases
     hashed: list = []
     for op, args, kwargs, _ in items:
         try:
-            hashed.append(hash_inputs(op, args, kwargs, engine.loader.aliases))
+            hashed.append(hash_inputs(op, args, kwargs, aliases))
         except Exception as exc:
             hashed.append(exc)
+    hashable = [(item[0], h, item[3]) for item, h in zip(items, hashed) if not isinstance(h, Exception)]
     with engine.lock:
-        return [h if isinstance(h, Exception) else identify_call(item[0], h, item[3], engine.versions)
-                for item, h in zip(items, hashed)]
+        calls = iter(identify_calls(hashable, engine.versions))
+    return [h if isinstance(h, Exception) else next(calls) for h in hashed]
 
 
 def find_stored(storage: Any, calls: list[Call]) -> list[tuple | None]:
