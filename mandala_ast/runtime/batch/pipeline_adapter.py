@@ -148,16 +148,13 @@ def record(storage: Any, call: Call, outputs: tuple, ran: RanCode, op_calls: Any
 
 
 def record_many(storage: Any, computed: list[tuple]) -> list:
-    """:func:`record` for many calls (a chunk's results), ``(call, outputs, ran, op_calls,
-    duration, inputs, files)`` each, outputs as :func:`split_outputs` gives them, under one
+    """:func:`record` for many calls (a chunk's results), ``(call, outputs, (ran, op_calls,
+    files), duration, inputs)`` each, outputs as :func:`split_outputs` gives them, under one
     lock: per call its output cids, or the exception that kept it from being recorded (the
     others are recorded all the same)."""
     engine = storage.engine
     with engine.lock:
-        results = engine.record_computed_many([
-            (call, outputs, (ran, op_calls, files), duration, inputs)
-            for call, outputs, ran, op_calls, duration, inputs, files in computed
-        ])
+        results = engine.record_computed_many(computed)
         if engine.recorder.flush_due():
             engine.commit()
     return results

@@ -389,8 +389,7 @@ class Scheduler:
                 finished.append(self._failed(node, exc))
                 continue
             recording.append((node, outputs, future))
-            ran = untraced if ran is None else ran
-            items.append((node.call, outputs, ran, op_calls, duration, node.inputs, files))
+            items.append((node.call, outputs, (untraced if ran is None else ran, op_calls, files), duration, node.inputs))
         if not items:
             return finished
         try:
@@ -404,7 +403,8 @@ class Scheduler:
             if isinstance(out_cids, Exception):
                 finished.append(self._failed(node, out_cids))
                 continue
-            self._unlock(node)
+            if self.flight is not None:
+                self._unlock(node)
             self._done(node, engine.row_hid(node.call), out_cids, outputs)
             node.produced_by = future
             finished.append(node)
