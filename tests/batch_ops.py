@@ -198,3 +198,9 @@ def appended(xs):
     """Mutates its argument: the value stored is the one passed in, not the mutated one."""
     xs.append(len(xs))
     return len(xs)
+
+
+@op
+def big(x):
+    """An output of 1 MiB: stored as a file beside the database."""
+    return bytes([x]) * (1 << 20)

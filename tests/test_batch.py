@@ -340,13 +340,13 @@ def stored_rows(path) -> dict:
 def every_kind_of_call(n: int) -> list:
     """Calls along every recording path: plain, duplicated, several outputs, a structure out
     and in, a default, a transient output, a mutated argument, an op calling an op."""
-    from batch_ops import appended, forgotten, outer, scaled, squares, total
+    from batch_ops import appended, big, forgotten, outer, scaled, squares, total
 
     ys = [inc(x) for x in range(n)] + [inc(1), inc(1)]
     return [
         ys, [add(y, x) for x, y in enumerate(ys)], [pair(x) for x in range(3)], squares(4),
         total(squares(3)), [scaled(x) for x in range(3)], scaled(1, factor=4), forgotten(2),
-        appended([1, 2]), [outer(x) for x in range(3)],
+        appended([1, 2]), [outer(x) for x in range(3)], [len(big(x)) for x in range(2)],
     ]
 
 

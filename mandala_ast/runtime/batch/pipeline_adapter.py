@@ -15,6 +15,7 @@ from ..._errors import NewCallError, ReadOnlyStorageError
 from ..execution import plain_data
 from ..identity import hash_inputs, identify as identify_call, identify_many as identify_calls, output_refs as make_refs
 from ..pointers import unwrap as unwrap_pointers
+from ..recording import UnstoredOutputs
 from ..refs import Ref
 from ..tracing import RanCode
 
@@ -25,6 +26,7 @@ __all__ = [
     "check_new_calls",
     "commit",
     "find_stored",
+    "handed_back",
     "identify",
     "identify_many",
     "load_many_outputs",
@@ -158,6 +160,17 @@ def record_many(storage: Any, computed: list[tuple]) -> list:
         if engine.recorder.flush_due():
             engine.commit()
     return results
+
+
+def handed_back(error: Exception) -> tuple | None:
+    """For a call whose outputs cannot be stored (the error :func:`record_many` gave for it):
+    ``(output ids, outputs)`` to hand to the block unstored, as a run block does, with the
+    same MandalaUnstoredWarning (ids no value has: a call they feed is keyed by content);
+    None for any other error."""
+    if not isinstance(error, UnstoredOutputs):
+        return None
+    _, pairs, _ = error.handed_back(True)
+    return tuple(cid for cid, _ in pairs), tuple(value for _, value in pairs)
 
 
 def split_outputs(op: Any, outputs: tuple) -> tuple:

@@ -398,19 +398,24 @@ class Scheduler:
                 engine.commit(self.storage)  # processes waiting for the calls look in the file
         except Exception as exc:
             results = [exc] * len(items)
-        computed = 0
+        computed = unstored = 0
         for (node, outputs, future), out_cids in zip(recording, results):
             if isinstance(out_cids, Exception):
-                finished.append(self._failed(node, out_cids))
-                continue
+                handed = engine.handed_back(out_cids)
+                if handed is None:
+                    finished.append(self._failed(node, out_cids))
+                    continue
+                out_cids, outputs = handed  # not stored (computed again next time), as in a run block
+                unstored += 1
+            else:
+                computed += 1
             if self.flight is not None:
                 self._unlock(node)
             self._done(node, engine.row_hid(node.call), out_cids, outputs)
             node.produced_by = future
             finished.append(node)
-            computed += 1
         self.stats.computed += computed
-        self.bar.update(done=computed)
+        self.bar.update(done=computed + unstored)
         return finished
 
     def _worker_died(self, node: Node, pool: Any) -> list[Node]:
