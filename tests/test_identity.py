@@ -8,7 +8,14 @@ import pytest
 
 from mandala_ast import Storage, op
 from mandala_ast.runtime.hashing import content_id
-from mandala_ast.runtime.identity import call_id, fast_key, hash_inputs, identify, identify_many, output_history_id
+from mandala_ast.runtime.identity import (
+    call_id,
+    fast_key,
+    hash_inputs,
+    identify,
+    identify_many,
+    output_history_id,
+)
 from mandala_ast.runtime.refs import InexactRefs, Ref
 
 

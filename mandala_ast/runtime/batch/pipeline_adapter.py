@@ -13,7 +13,12 @@ from typing import Any
 
 from ..._errors import NewCallError, ReadOnlyStorageError
 from ..execution import plain_data
-from ..identity import hash_inputs, identify as identify_call, identify_many as identify_calls, output_refs as make_refs
+from ..identity import (
+    hash_inputs,
+    identify as identify_call,
+    identify_many as identify_calls,
+    output_refs as make_refs,
+)
 from ..pointers import unwrap as unwrap_pointers
 from ..recording import UnstoredOutputs
 from ..refs import Ref
