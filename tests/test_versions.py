@@ -549,6 +549,67 @@ def test_edited_helper_of_an_inner_op_recomputes_outer_op(tmp_path):
     assert "dependency helpers.scale changed" in out and "+    return x + 2" in out
 
 
+POOL_OPS = '''
+import concurrent.futures as cf
+
+RUNS = []
+SHARED_POOL = cf.ThreadPoolExecutor(2)  # made before any op runs: its threads already exist
+
+def helper(x):
+    return x + 1
+
+@op
+def f_1(x):
+    RUNS.append("f_1")
+    return helper(x)
+
+@op
+def f_2(xs):
+    RUNS.append("f_2")
+    with POOL as pool:
+        return sum(pool.map(TARGET, xs))
+
+def block(path):
+    storage = Storage(path)
+    with storage:
+        out = f_2((1, 2))
+    SHARED_POOL.shutdown()
+    return out
+'''
+
+POOL_DRIVER = '''
+import experiment as ex
+print("OUT", ex.block("s.db"), "RUNS", sorted(set(ex.RUNS)))
+'''
+
+POOLS = {
+    "new threads": "cf.ThreadPoolExecutor(2)",
+    "existing threads": "contextlib.nullcontext(SHARED_POOL)",
+    "processes": "cf.ProcessPoolExecutor(2)",
+}
+
+
+@pytest.mark.parametrize(
+    "pool, target",
+    # (an op cannot be sent to a process pool by itself: it does not pickle)
+    [(pool, target) for pool in POOLS for target in ("helper", "f_1") if (pool, target) != ("processes", "f_1")],
+)
+def test_edit_of_code_an_op_body_ran_in_a_pool_recomputes_the_op(tmp_path, pool, target):
+    """f_2's body maps helper (or the op f_1) over a thread or process pool: that code runs
+    in other threads or processes, where tracing the body does not reach. Editing it must
+    still recompute f_2 (a stale hit otherwise), and an unchanged second run must not."""
+    project = Project(tmp_path)
+    (tmp_path / "pool.py").write_text(POOL_DRIVER)
+    source = POOL_OPS.replace("POOL", POOLS[pool]).replace("TARGET", target)
+    source = source.replace("SHARED_" + POOLS[pool], "SHARED_POOL")  # (the name itself)
+    project.write("import contextlib\n" + source)
+    assert "OUT 5" in project.run(script="pool.py").stdout
+    assert "RUNS []" in project.run(script="pool.py").stdout
+    project.write("import contextlib\n" + source.replace("x + 1", "x + 2"))
+    out = project.run(script="pool.py").stdout
+    assert "OUT 7" in out and "'f_2'" in out
+
+
 def test_version_bump_of_an_inner_op_recomputes_outer_op(tmp_path):
     """version= bumped by hand on f_1 (its code unchanged) recomputes f_1(1), and f_2(1)."""
     project = Project(tmp_path)

@@ -28,6 +28,7 @@ __all__ = [
     "Dependency",
     "code_state",
     "current_state",
+    "hands_work_off",
     "may_run_user_code",
     "op_dependency",
     "resolve",
@@ -70,7 +71,13 @@ def static_dependencies(fn: Any) -> dict[str, Dependency]:
 
 def run_dependencies(fn: Any, codes: dict[types.CodeType, dict]) -> dict[str, Dependency]:
     """Dependencies of one execution of ``fn``: the user functions it ran (``codes``, from
-    tracing) plus the constants read by ``fn`` and by each of them."""
+    tracing) plus the constants read by ``fn`` and by each of them.
+
+    An execution that handed work to other threads or processes (:func:`hands_work_off`)
+    ran code the trace did not see: it depends on everything its code and the code it ran
+    refer to as well (static dependencies), so that editing a helper it mapped over a pool
+    recomputes it instead of serving a stale result.
+    """
     found: dict[str, Dependency] = {}
     for code, module_globals in codes.items():
         name = _name_of_code(code, module_globals)
@@ -80,10 +87,37 @@ def run_dependencies(fn: Any, codes: dict[types.CodeType, dict]) -> dict[str, De
         dependency = describe(name, value) if value is not _GONE else None
         if dependency is not None and dependency.kind == "code":
             found[name] = dependency
-    for owner in [fn, *(resolve(n) for n in list(found))]:
+    owners = [fn, *(resolve(n) for n in list(found))]
+    if hands_work_off(codes):
+        for owner in owners:
+            for name, dependency in static_dependencies(owner).items():
+                found.setdefault(name, dependency)
+    for owner in owners:
         found.update(_direct_constants(owner))
     found.pop(qualified_name(fn), None)
     return found
+
+
+#: Library code through which a function runs code in other threads or processes, where
+#: tracing it does not reach: executors and their futures, process pools, joblib, dask, ray.
+_HAND_OFF_PACKAGES = frozenset({"multiprocessing", "joblib", "loky", "dask", "distributed", "ray"})
+
+
+def hands_work_off(codes: dict[types.CodeType, dict]) -> bool:
+    """Whether traced ``codes`` include starting a thread or handing work to a pool.
+
+    >>> import threading
+    >>> hands_work_off({threading.Thread.start.__code__: vars(threading)})
+    True
+    """
+    for code, module_globals in codes.items():
+        module = module_globals.get("__name__") or ""
+        package = module.partition(".")[0]
+        if package in _HAND_OFF_PACKAGES or module.startswith("concurrent.futures") or (
+            module == "threading" and code.co_name == "start"
+        ):
+            return True
+    return False
 
 
 def may_run_user_code(fn: Any) -> bool:

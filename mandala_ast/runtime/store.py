@@ -47,6 +47,7 @@ _CANDIDATES_SQL = (
     "SELECT hid, lkey, deps_id, outputs FROM calls "
     "WHERE (version_id = ? AND lkey IN (?, ?)) OR (cid = ? AND lkey != cid) ORDER BY id"
 )
+_HISTORY_SQL = "SELECT hid, deps_id, outputs FROM calls WHERE lkey = ? AND version_id = ? ORDER BY id"
 _VALUE_SQL = "SELECT codec, data, external FROM vals WHERE cid = ?"
 _VALUES_SQL = "SELECT cid, codec, data, external FROM vals WHERE cid IN ({marks})"
 #: Ids per ``IN (...)`` list, for every chunked query of the package: below SQLite's oldest
@@ -136,6 +137,12 @@ class SQLiteStore:
         ``[(row id, history id, deps_id, [(out cid, codec, small data), ...]), ...]``."""
         rows = self.conn.execute(_CANDIDATES_SQL, (version_id, history_id, cid, cid)).fetchall()
         return [(row_id, key, deps_id, unpack_outputs(packed)) for row_id, key, deps_id, packed in rows]
+
+    def find_by_history(self, version_id: bytes, history_id: bytes) -> list[tuple]:
+        """Stored rows of a call by its history id alone, oldest first: ``[(row id, deps_id,
+        packed outputs), ...]``. One probe of one index, where :meth:`find_calls` takes two or
+        three and a sort: most lookups are answered here."""
+        return self.conn.execute(_HISTORY_SQL, (history_id, version_id)).fetchall()
 
     def pending_source(self, state: bytes) -> tuple | None:
         """The source text of a fingerprint buffered but not yet flushed."""
