@@ -29,7 +29,12 @@ from .graph import DONE, FAILED, NEW, RUNNING, Node
 from .single_flight import Waiting
 from .worker import Slot, UnsentOutput
 
-__all__ = ["BatchStats", "Scheduler"]
+__all__ = ["RECORD_EVERY", "BatchStats", "Scheduler"]
+
+#: Calls run in this process (no executor) are recorded in groups of this many, as a pool's
+#: are a chunk at a time: a wave of 100k calls does not keep 100k results waiting (which
+#: the garbage collector would visit, again and again) before recording the first.
+RECORD_EVERY = 256
 
 
 @dataclass
@@ -146,6 +151,8 @@ class Scheduler:
                 finished.append(self._failed(node, exc))
                 continue
             leaders[node.call.cid] = node
+            if len(self.arrived) >= RECORD_EVERY:  # bodies that ran here: recorded as they pile up
+                finished.extend(self._record_ran_here())
         return finished
 
     def _identify(self, nodes: list[Node]) -> tuple[list[Node], list[Node]]:
@@ -326,15 +333,7 @@ class Scheduler:
         wait for another process, at most a poll interval)."""
         finished = []
         if self.arrived:
-            ran_here, self.arrived = self.arrived, []
-            computed = []
-            for node, outcome in ran_here:
-                if outcome.error is None:
-                    computed.append((node, outcome.value, outcome))
-                else:
-                    finished.extend(self._arrived(node, outcome, None))
-            finished.extend(self._record_computed(computed))
-            return finished
+            return self._record_ran_here()
         pause = min((w.pause() for w in self.elsewhere.values()), default=None)
         if not self.in_flight and not self.chunks:
             time.sleep(pause or 0)
@@ -358,6 +357,19 @@ class Scheduler:
             del self.future_of[node]
             self.bar.update(running=-1)
             finished.extend(self._arrived(node, future, self.pool_of.pop(future, None)))
+        return finished
+
+    def _record_ran_here(self) -> list[Node]:
+        """Record the calls whose bodies ran at once (no executor) since the last time."""
+        ran_here, self.arrived = self.arrived, []
+        finished: list[Node] = []
+        computed = []
+        for node, outcome in ran_here:
+            if outcome.error is None:
+                computed.append((node, outcome.value, outcome))
+            else:
+                finished.extend(self._arrived(node, outcome, None))
+        finished.extend(self._record_computed(computed))
         return finished
 
     def _arrived(self, node: Node, future: Any, pool: Any) -> list[Node]:
