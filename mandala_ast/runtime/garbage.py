@@ -165,7 +165,9 @@ def _vacuum(store: SQLiteStore, values: int, files: int) -> None:
         ) from None
 
 
-def _size(path: Path) -> int:
+def _size(path: Path | None) -> int:
+    if path is None:  # in memory: no file to copy
+        return 0
     try:
         return path.stat().st_size
     except FileNotFoundError:

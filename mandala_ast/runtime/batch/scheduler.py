@@ -331,7 +331,7 @@ class Scheduler:
     def _collect(self) -> list[Node]:
         """Record the results that have arrived, waiting for at least one (or, while calls
         wait for another process, at most a poll interval)."""
-        finished = []
+        finished: list[Node] = []
         if self.arrived:
             return self._record_ran_here()
         pause = min((w.pause() for w in self.elsewhere.values()), default=None)
