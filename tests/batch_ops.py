@@ -167,6 +167,18 @@ def tasks_on_cluster(x, at_least):
     return False
 
 
+@op
+async def flaky(x):
+    """Fails on its first run in this process (a rate-limited API, say), then answers."""
+    import asyncio
+
+    RUNS.append(("flaky", x))
+    await asyncio.sleep(0.02)
+    if RUNS.count(("flaky", x)) == 1:
+        raise RuntimeError("rate limited")
+    return x
+
+
 # -- ops of every recording path, for comparing the rows batch and run blocks store -----------
 
 

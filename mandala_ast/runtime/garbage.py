@@ -160,14 +160,12 @@ def _vacuum(store: SQLiteStore, values: int, files: int) -> None:
         raise StorageFullError(
             f"garbage collection removed {plural(values, 'unused value')} and "
             f"{plural(files, 'stray file')}, but there was no room to compact {store.path} "
-            f"({exc}): compacting writes a copy of the file, {format_bytes(_size(store.path))}; "
+            f"({exc}): compacting writes a copy of the file, {format_bytes(storage_bytes(store.path, None))}; "
             "free that much space and run gc again"
         ) from None
 
 
-def _size(path: Path | None) -> int:
-    if path is None:  # in memory: no file to copy
-        return 0
+def _size(path: Path) -> int:
     try:
         return path.stat().st_size
     except FileNotFoundError:
