@@ -6,7 +6,7 @@ import os
 import threading
 import time
 
-from mandala_ast import op
+from mandala_ast import MList, op
 
 #: Bodies run in this process (no executor, threads): appended as they run.
 RUNS: list = []
@@ -177,3 +177,42 @@ async def flaky(x):
     if RUNS.count(("flaky", x)) == 1:
         raise RuntimeError("rate limited")
     return x
+
+
+# -- ops of every recording path, for comparing the rows batch and run blocks store -----------
+
+
+@op
+def squares(n: int) -> MList[int]:
+    """A structure output: an ``__item__`` call per element."""
+    return [i * i for i in range(n)]
+
+
+@op
+def total(xs: MList[int]) -> int:
+    return sum(xs)
+
+
+@op
+def scaled(x, factor=3):
+    """A default: left out of the call's identity while it has its first value."""
+    return x * factor
+
+
+@op(transient=True)
+def forgotten(x):
+    """A transient output: its id is stored, not its value."""
+    return [x] * 3
+
+
+@op
+def appended(xs):
+    """Mutates its argument: the value stored is the one passed in, not the mutated one."""
+    xs.append(len(xs))
+    return len(xs)
+
+
+@op
+def big(x):
+    """An output of 1 MiB: stored as a file beside the database."""
+    return bytes([x]) * (1 << 20)

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from batch_ops import add, die_if, fails_if, inc, pid, rendezvous, unpicklable_i
 from hypothesis import HealthCheck, given, settings
 from test_batch import PROGRAMS, batch_equals_run
 
-from mandala_ast import BatchWorkerError, NewCallError, Storage, op
+from mandala_ast import BatchWorkerError, MandalaUnstoredWarning, NewCallError, Storage, op
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
@@ -88,6 +89,20 @@ def test_one_failing_call_among_many_fast_ones_fails_alone(tmp_path, executor):
     with storage.run(allow_new_calls=False):
         assert [fails_if(x, 150) for x in range(300) if x != 150] == [x * 10 for x in range(300) if x != 150]
     del ys
+
+
+@pytest.mark.parametrize("executor", [None, "threads"])
+def test_an_output_that_cannot_be_stored_is_handed_back_with_a_warning_as_in_a_run_block(tmp_path, executor):
+    """It used to fail the batch with mandala_ast's internal UnstoredOutputs exception; a run
+    block hands such an output back unstored, with a MandalaUnstoredWarning naming it."""
+    storage = Storage(tmp_path / "s.db")
+    with pytest.warns(MandalaUnstoredWarning, match=r"unpicklable_if, output 0"):
+        with storage.batch(executor=executor, max_concurrency=2) as b:
+            ys = [unpicklable_if(x, 150) for x in range(300)]
+    assert type(ys[150]) is type(threading.Lock()) and ys[:3] == [0, 10, 20]
+    assert b.stats.failed == 0 and b.stats.computed == 299
+    with storage.run(allow_new_calls=False):  # the others are stored
+        assert [unpicklable_if(x, 150) for x in range(300) if x != 150] == [x * 10 for x in range(300) if x != 150]
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,15 @@ import pytest
 
 from mandala_ast import Storage, op
 from mandala_ast.runtime.hashing import content_id
-from mandala_ast.runtime.identity import call_id, fast_key, hash_inputs, identify, output_history_id
-from mandala_ast.runtime.refs import Ref
+from mandala_ast.runtime.identity import (
+    call_id,
+    fast_key,
+    hash_inputs,
+    identify,
+    identify_many,
+    output_history_id,
+)
+from mandala_ast.runtime.refs import InexactRefs, Ref
 
 
 @op
@@ -101,3 +108,29 @@ class TestInProcessMemo:
             with storage.run():
                 assert [sign(0.0), sign(-0.0), sign(0.0), sign(-0.0)] == [1.0, -1.0, 1.0, -1.0]
         assert len(storage.df(sign)) == 2
+
+
+@op
+def nothing() -> int:
+    return 0
+
+
+@op
+def mixed(b, a, *rest, c=1, **more):
+    return b
+
+
+def test_identifying_many_calls_at_once_gives_each_its_identity_alone():
+    storage = Storage()
+    versions = storage.engine.versions
+    produced = Ref(1, content_id(1), output_history_id(b"r" * 32, 0), (b"r" * 32, 0))
+    calls = [
+        (add, (1, 5), {}, None), (add, (1,), {}, None), (add, (3, 5), {}, {}), (add, (1, 5), {}, {"x": produced}),
+        (add, (1, 5), {}, InexactRefs()), (nothing, (), {}, None), (mixed, (1, 2, 3), {"c": 4, "d": 5}, None),
+        (mixed, (2, 1), {}, None), (mixed, (), {"a": 1, "b": 2}, None),
+    ]
+    items = [(f, hash_inputs(f, args, kwargs, {}), refs) for f, args, kwargs, refs in calls]
+    many = identify_many(items, versions)
+    alone = [identify(f, hashed, refs, versions) for f, hashed, refs in items]
+    fields = ("version_id", "bound", "cids", "cid", "history_id", "sources", "exact")
+    assert [[getattr(c, f) for f in fields] for c in many] == [[getattr(c, f) for f in fields] for c in alone]

@@ -137,6 +137,30 @@ def test_disk_full_while_writing_a_blob_raises_storage_full_error_and_storage_re
 
 
 
+@pytest.mark.parametrize("executor", [None, "threads"])
+def test_disk_full_while_a_batch_writes_a_blob_fails_that_call_alone(small_disk, executor):
+    """A batch records a chunk of results at once: the call whose value file cannot be
+    written fails with StorageFullError, and nothing of it stays buffered for the commit."""
+    path = small_disk / "s.db"
+    storage = Storage(path)
+    with storage.run():
+        inc(0)
+    room = small_disk / "room"
+    room.write_bytes(b"\0" * (512 << 10))
+    filler = fill(small_disk)
+    room.unlink()  # room for rows, not for a 1 MiB value file
+    with pytest.raises(StorageFullError, match=str(small_disk / "s.db.blobs")):
+        with storage.batch(executor=executor, progress=False):
+            ys = [inc(x) for x in range(300)]
+            big = blob(1)
+    filler.unlink()
+    storage.close()
+    assert [loads(path, inc, x) for x in (1, 150, 299)] == [True, True, True]
+    assert not loads(path, blob, 1)
+    assert dangling_references(path) == 0
+    del ys, big
+
+
 def test_disk_full_while_writing_the_elements_of_a_list_raises_storage_full_error(small_disk):
     path = small_disk / "s.db"
     storage = Storage(path)

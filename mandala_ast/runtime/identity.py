@@ -38,6 +38,7 @@ __all__ = [
     "hash_inputs",
     "hash_or_explain",
     "identify",
+    "identify_many",
     "output_history_id",
     "output_refs",
 ]
@@ -137,6 +138,45 @@ def identify(op: Op, hashed: HashedInputs, input_refs: dict[str, Ref] | None, ve
     histories = dict(ident)
     histories.update((renamed.get(name, name), input_refs[name].hid) for name in sources)  # type: ignore[index]
     return CallIdentity(op, version_id, bound, cids, cid, call_id(version_id, histories), sources, exact)
+
+
+def identify_many(items: list[tuple], versions: VersionTracker) -> list[CallIdentity]:
+    """:func:`identify` for many ``(op, hashed, input_refs)`` (a batch's wave): the same
+    identities, with what is the same for every call of an op (its version id, defaults,
+    renamed arguments, the order its argument names hash in) looked up once per op."""
+    per_op: dict[int, tuple] = {}
+    identified = []
+    for op, hashed, input_refs in items:
+        known = per_op.get(id(op))
+        if known is None:
+            known = per_op[id(op)] = (op, versions.version_id(op), versions.defaults(op), versions.identity_names(op), {})
+        _, version_id, defaults, renamed, makers = known
+        bound, cids = hashed
+        if input_refs or defaults or renamed:  # anything but content ids alone: as one call
+            identified.append(identify(op, hashed, input_refs, versions))
+            continue
+        names = tuple(cids)
+        make = makers.get(names)
+        if make is None:
+            make = makers[names] = _call_id_maker(version_id, names)
+        cid = make(cids)
+        exact = input_refs is not None and type(input_refs) is not InexactRefs
+        identified.append(CallIdentity(op, version_id, bound, cids, cid, cid, {}, exact))
+    return identified
+
+
+def _call_id_maker(version_id: bytes, names: tuple[str, ...]) -> Any:
+    """:func:`call_id` for ids named ``names``, with the bytes between the ids joined once."""
+    order = sorted(names)
+    heads = [name.encode() + b"\0" for name in order]
+    heads[:1] = [version_id + heads[0]] if heads else []
+    if not order:
+        return lambda ids: digest(version_id)
+    if len(order) == 1:
+        head, name = heads[0], order[0]
+        return lambda ids: digest(head + ids[name])
+    pairs = list(zip(heads, order))
+    return lambda ids: digest(b"".join([part for head, name in pairs for part in (head, ids[name])]))
 
 
 def call_id(version_id: bytes, ids: dict[str, bytes]) -> bytes:

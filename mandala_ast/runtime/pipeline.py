@@ -249,6 +249,34 @@ class CallPipeline:
                 values[cid] = value
         return out_cids
 
+    def record_computed_many(self, computed: list[tuple]) -> list:
+        """:meth:`record_computed` for many calls whose bodies ran elsewhere (a batch's results,
+        a chunk at a time), each ``(call, outputs, ran_with, duration, inputs)``: per call its
+        output cids, or the exception that kept it from being recorded (then nothing of it is
+        buffered, and the others are recorded all the same). The caller holds the lock."""
+        results: list = []
+        entries, recorded = [], []
+        dependency_state = self.versions.dependency_state
+        for call, outputs, ran_with, duration, inputs in computed:
+            try:
+                call.set_state(dependency_state(call.op, *ran_with))
+                out_cids, encoded = encode_outputs(call, outputs)
+            except Exception as exc:  # this call's failure alone
+                results.append(exc)
+                continue
+            results.append(out_cids)
+            recorded.append((len(results) - 1, outputs))
+            entries.append((call, out_cids, encoded, duration, inputs))
+        values = self.loader.values
+        for (at, outputs), error in zip(recorded, self.recorder.record_many(entries)):
+            if error is not None:
+                results[at] = error
+                continue
+            for cid, value in zip(results[at], outputs):
+                if type(value) in IMMUTABLE:
+                    values[cid] = value
+        return results
+
     def _repair(self, op: Op, args: tuple, kwargs: dict, out_cids, new_calls_allowed: bool, error) -> tuple:
         """The outputs of a stored call one of whose values is corrupt, once the call is
         computed again and every corrupt value file it can restore is rewritten."""

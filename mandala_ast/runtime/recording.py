@@ -104,6 +104,47 @@ class Recorder:
             self._buffer_rows(call, out_cids, encoded, duration)
         self.index.add(call, out_cids)
 
+    def record_many(self, entries: list[tuple]) -> list[Exception | None]:
+        """:meth:`record` for many calls, ``(call, out_cids, encoded, duration, inputs)`` each
+        (a batch's results, as they arrive): per call None, or the exception that kept it
+        from being buffered (nothing of it is). The rows are :meth:`record`'s; only the
+        values of plain ops are buffered here without a method call per value."""
+        errors: list[Exception | None] = []
+        vals, stored, unflushed = self.store.rows["vals"], self.loader.stored, self.loader.unflushed
+        large = BLOB_BYTES if self.blobs is not None else float("inf")
+        for call, out_cids, encoded, duration, inputs in entries:
+            if call.op.has_structures:
+                try:
+                    self.record(call, out_cids, encoded, duration, inputs)
+                except Exception as exc:  # this call's failure alone (record buffered nothing)
+                    errors.append(exc)
+                else:
+                    errors.append(None)
+                continue
+            mark = len(vals)
+            try:
+                if inputs is None:
+                    inputs = self.encode_new_inputs(call)
+                for cid, value in (*inputs.items(), *zip(out_cids, encoded)):
+                    if cid in stored or cid in unflushed:
+                        continue
+                    data = value.data
+                    if len(data) >= large:  # a file beside the database: as record() writes it
+                        self._buffer_encoded(cid, value)
+                        continue
+                    vals += (cid, value.codec, data, len(data), 0)
+                    unflushed[cid] = value
+            except BaseException as exc:  # a full disk: nothing of the call stays buffered
+                self._unbuffer(mark)
+                if not isinstance(exc, Exception):
+                    raise
+                errors.append(exc)
+                continue
+            self._buffer_rows(call, out_cids, encoded, duration)
+            self.index.add(call, out_cids)
+            errors.append(None)
+        return errors
+
     def encode_new_inputs(self, call: CallIdentity) -> dict[bytes, codecs.EncodedValue]:
         """The call's argument values not yet stored nor buffered, encoded, by cid."""
         kinds = call.op.structure_inputs  # {} unless arguments are MList/MDict/MSet

@@ -7,9 +7,10 @@ terminal (logs and CI stay clean) unless in Jupyter, where tqdm.auto draws a wid
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 
-from ..progress import new_bar
+from ..progress import REDRAW_SECONDS, new_bar
 
 __all__ = ["Bar", "wanted"]
 
@@ -34,6 +35,7 @@ class Bar:
         self.show = wanted(progress)
         self.bar: Any = None
         self.total = self.done = self.loaded = self.failed = self.running = 0
+        self.next_draw = 0.0  # monotonic time of the next redraw
 
     def add(self, count: int) -> None:
         """``count`` more calls to resolve."""
@@ -49,10 +51,13 @@ class Bar:
         self.loaded += loaded
         self.failed += failed
         self.running += running
-        if self.bar is not None:
+        # Counts change per call, thousands of times a second: formatting the bar's text
+        # each time would cost more than a trivial call. It is redrawn at tqdm's pace.
+        if self.bar is not None and time.monotonic() >= self.next_draw:
             self._draw()
 
     def _draw(self) -> None:
+        self.next_draw = time.monotonic() + REDRAW_SECONDS
         self.bar.n = self.done + self.loaded + self.failed
         self.bar.set_postfix(done=self.done, loaded=self.loaded, failed=self.failed,
                              running=self.running, refresh=False)
@@ -60,6 +65,7 @@ class Bar:
 
     def close(self) -> None:
         if self.bar is not None:
+            self._draw()
             self.bar.refresh()  # the final counts, even when the batch took less than a redraw
             self.bar.close()
             self.bar = None

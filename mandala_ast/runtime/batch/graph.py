@@ -31,10 +31,13 @@ class Node:
         self.outputs = (Deferred(self, 0),) if op.nout == 1 else tuple(Deferred(self, i) for i in range(op.nout))
         # Few objects per call (a wide batch records 100k of them, and the garbage collector
         # visits every container): the lists below are shared empty tuples until needed.
-        self.parents: Any = _parents(args, kwargs)
+        if not kwargs and _SCALARS.issuperset(map(type, args)):  # the common case, at once
+            self.parents: Any = _NONE
+        else:
+            self.parents = _parents(args, kwargs)
+            for parent in self.parents:
+                parent.add_child(self)
         self.children: Any = _NONE
-        for parent in self.parents:
-            parent.add_child(self)
         self.values: tuple = ()
         #: once DONE: (row hid, output cids), turned into Refs on demand (output_refs)
         self.refs: Any = ()
@@ -93,7 +96,5 @@ _NONE: tuple = ()
 
 
 def _parents(args: tuple, kwargs: dict) -> Any:
-    if not kwargs and _SCALARS.issuperset(map(type, args)):  # the common case, at once
-        return _NONE
     found = deferred_in(list(kwargs.values()), deferred_in(args, []))
     return list(dict.fromkeys(node_of(d)[0] for d in found))

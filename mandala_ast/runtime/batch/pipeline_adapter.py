@@ -13,8 +13,14 @@ from typing import Any
 
 from ..._errors import NewCallError, ReadOnlyStorageError
 from ..execution import plain_data
-from ..identity import hash_inputs, identify as identify_call, output_refs as make_refs
+from ..identity import (
+    hash_inputs,
+    identify as identify_call,
+    identify_many as identify_calls,
+    output_refs as make_refs,
+)
 from ..pointers import unwrap as unwrap_pointers
+from ..recording import UnstoredOutputs
 from ..refs import Ref
 from ..tracing import RanCode
 
@@ -22,8 +28,10 @@ __all__ = [
     "Call",
     "body_arguments",
     "check_new_call",
+    "check_new_calls",
     "commit",
     "find_stored",
+    "handed_back",
     "identify",
     "identify_many",
     "load_many_outputs",
@@ -31,8 +39,10 @@ __all__ = [
     "needs_trace",
     "output_refs",
     "record",
+    "record_many",
     "row_hid",
     "single_flight",
+    "split_outputs",
     "untraced",
 ]
 
@@ -53,15 +63,17 @@ def identify_many(storage: Any, items: list[tuple]) -> list:
     """``identify`` for many ``(op, args, kwargs, input_refs)``, one lock for all; an
     exception in place of each call whose arguments cannot be hashed."""
     engine = storage.engine
+    aliases = engine.loader.aliases
     hashed: list = []
     for op, args, kwargs, _ in items:
         try:
-            hashed.append(hash_inputs(op, args, kwargs, engine.loader.aliases))
+            hashed.append(hash_inputs(op, args, kwargs, aliases))
         except Exception as exc:
             hashed.append(exc)
+    hashable = [(item[0], h, item[3]) for item, h in zip(items, hashed) if not isinstance(h, Exception)]
     with engine.lock:
-        return [h if isinstance(h, Exception) else identify_call(item[0], h, item[3], engine.versions)
-                for item, h in zip(items, hashed)]
+        calls = iter(identify_calls(hashable, engine.versions))
+    return [h if isinstance(h, Exception) else next(calls) for h in hashed]
 
 
 def find_stored(storage: Any, calls: list[Call]) -> list[tuple | None]:
@@ -83,17 +95,39 @@ def check_new_call(storage: Any, call: Call, block: Any) -> dict:
     """Raise as a run block would if ``call`` may not be computed here (new calls off,
     read-only file, changed code under ``on_change="error"``); else the call's new argument
     values, encoded before the body runs (a body may mutate its arguments)."""
-    engine, op = storage.engine, call.op
+    inputs = check_new_calls(storage, [call], block)[0]
+    if isinstance(inputs, Exception):
+        raise inputs
+    return inputs
+
+
+def check_new_calls(storage: Any, calls: list[Call], block: Any) -> list:
+    """:func:`check_new_call` for many calls under one lock: per call its new argument
+    values, or the error it would raise."""
+    engine = storage.engine
     allowed = storage.new_calls_allowed if block.allow_new_calls is None else block.allow_new_calls
+    checked: list = []
     with engine.lock:
-        if not allowed:
-            raise NewCallError(f"op {op.name} has no stored call for ({call.describe()}) and new calls are not allowed")
-        if engine.store.read_only:
-            raise ReadOnlyStorageError(
-                f"op {op.name} has no stored call for ({call.describe()}) and {storage.path} is read-only"
-            )
-        engine.versions.check_may_compute(op)
-        return engine.recorder.encode_new_inputs(call)
+        read_only, check = engine.store.read_only, engine.versions.check_may_compute
+        encode = engine.recorder.encode_new_inputs
+        for call in calls:
+            try:
+                if not allowed or read_only:
+                    raise _refused(storage, call, allowed)
+                check(call.op)
+                checked.append(encode(call))
+            except Exception as exc:  # that call's error alone
+                checked.append(exc)
+    return checked
+
+
+def _refused(storage: Any, call: Call, allowed: bool) -> Exception:
+    op = call.op
+    if not allowed:
+        return NewCallError(f"op {op.name} has no stored call for ({call.describe()}) and new calls are not allowed")
+    return ReadOnlyStorageError(
+        f"op {op.name} has no stored call for ({call.describe()}) and {storage.path} is read-only"
+    )
 
 
 def needs_trace(storage: Any, call: Call) -> bool:
@@ -118,6 +152,37 @@ def record(storage: Any, call: Call, outputs: tuple, ran: RanCode, op_calls: Any
         if engine.recorder.flush_due():
             engine.commit()
     return out_cids
+
+
+def record_many(storage: Any, computed: list[tuple]) -> list:
+    """:func:`record` for many calls (a chunk's results), ``(call, outputs, (ran, op_calls,
+    files), duration, inputs)`` each, outputs as :func:`split_outputs` gives them, under one
+    lock: per call its output cids, or the exception that kept it from being recorded (the
+    others are recorded all the same)."""
+    engine = storage.engine
+    with engine.lock:
+        results = engine.record_computed_many(computed)
+        if engine.recorder.flush_due():
+            engine.commit()
+    return results
+
+
+def handed_back(error: Exception) -> tuple | None:
+    """For a call whose outputs cannot be stored (the error :func:`record_many` gave for it):
+    ``(output ids, outputs)`` to hand to the block unstored, as a run block does, with the
+    same MandalaUnstoredWarning (ids no value has: a call they feed is keyed by content);
+    None for any other error."""
+    if not isinstance(error, UnstoredOutputs):
+        return None
+    _, pairs, _ = error.handed_back(True)
+    return tuple(cid for cid, _ in pairs), tuple(value for _, value in pairs)
+
+
+def split_outputs(op: Any, outputs: tuple) -> tuple:
+    """A worker's outputs, their count checked as a run block checks it (OutputCountError)."""
+    if op.nout == 1 and type(outputs) is tuple and len(outputs) == 1:
+        return outputs  # what splitting the joined outputs again would give
+    return op.split_outputs(op.join_outputs(outputs))
 
 
 def load_outputs(storage: Any, op: Any, args: tuple, kwargs: dict, out_cids: tuple) -> tuple:

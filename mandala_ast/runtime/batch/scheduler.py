@@ -29,7 +29,12 @@ from .graph import DONE, FAILED, NEW, RUNNING, Node
 from .single_flight import Waiting
 from .worker import Slot, UnsentOutput
 
-__all__ = ["BatchStats", "Scheduler"]
+__all__ = ["RECORD_EVERY", "BatchStats", "Scheduler"]
+
+#: Calls run in this process (no executor) are recorded in groups of this many, as a pool's
+#: are a chunk at a time: a wave of 100k calls does not keep 100k results waiting (which
+#: the garbage collector would visit, again and again) before recording the first.
+RECORD_EVERY = 256
 
 
 @dataclass
@@ -117,9 +122,37 @@ class Scheduler:
             stored = [(node, hit) for node, hit in zip(identified, hits) if hit is not None]
             if stored:
                 finished.extend(self._load_stored(stored))
-        for node, hit in zip(identified, hits):
-            if hit is None:
-                finished.extend(self._missing(node))
+        finished.extend(self._dispatch([node for node, hit in zip(identified, hits) if hit is None]))
+        return finished
+
+    def _dispatch(self, missing: list[Node]) -> list[Node]:
+        """A wave's missing calls: each one identical to a call already running waits for it;
+        the others are checked all at once (may they be computed here?) and dispatched.
+        Returns those that failed."""
+        leaders, finished = self.leaders, []
+        fresh = [node for node in missing if node.call.cid not in leaders]
+        checked = dict(zip(fresh, engine.check_new_calls(self.storage, [node.call for node in fresh], self.block)))
+        for node in missing:
+            leader = leaders.get(node.call.cid)
+            if leader is not None:  # an identical call is running: looked up again once it ends
+                self._cancel_speculative(node)
+                leader.add_follower(node)
+                continue
+            inputs = checked[node]
+            try:
+                if isinstance(inputs, Exception):
+                    raise inputs
+                node.inputs = inputs
+                if not self._locked(node):
+                    continue
+                self._submit(node)
+            except Exception as exc:
+                self._unlock(node)
+                finished.append(self._failed(node, exc))
+                continue
+            leaders[node.call.cid] = node
+            if len(self.arrived) >= RECORD_EVERY:  # bodies that ran here: recorded as they pile up
+                finished.extend(self._record_ran_here())
         return finished
 
     def _identify(self, nodes: list[Node]) -> tuple[list[Node], list[Node]]:
@@ -165,23 +198,6 @@ class Scheduler:
         self.stats.found += len(finished)
         self.bar.update(loaded=len(finished))
         return finished
-
-    def _missing(self, node: Node) -> list[Node]:
-        leader = self.leaders.get(node.call.cid)
-        if leader is not None:  # an identical call is running: looked up again once it ends
-            self._cancel_speculative(node)
-            leader.add_follower(node)
-            return []
-        try:
-            node.inputs = engine.check_new_call(self.storage, node.call, self.block)
-            if not self._locked(node):
-                return []
-            self._submit(node)
-        except Exception as exc:
-            self._unlock(node)
-            return [self._failed(node, exc)]
-        self.leaders[node.call.cid] = node
-        return []
 
     def _locked(self, node: Node) -> bool:
         """Single flight: True when this process may compute the call (it holds the call's
@@ -242,13 +258,11 @@ class Scheduler:
             self._speculate(node.children)
 
     def _queue(self, node: Node, item: tuple) -> None:
-        """Dispatched, to go out in the next chunk (:meth:`_pump`)."""
-        assert self.chunker is not None
-        self.chunker.add(node, item)
+        """Dispatched, to go out in the next chunk (:meth:`_pump`; counted running then)."""
+        self.chunker.add(node, item)  # type: ignore[union-attr]
         node.speculative = None
         node.state = RUNNING
         self.stats.dispatched += 1
-        self.bar.update(running=1)
 
     def _queued(self) -> bool:
         return self.chunker is not None and bool(self.chunker.queued)
@@ -268,6 +282,7 @@ class Scheduler:
                 continue
             self.chunks[future] = list(nodes)
             self.pool_of[future] = pool
+            self.bar.update(running=len(nodes))
             future.add_done_callback(self.completed.put)
         return finished
 
@@ -285,9 +300,14 @@ class Scheduler:
             return [n for node in nodes for n in self._again_alone(node)]
         assert self.chunker is not None
         self.chunker.measured(len(nodes), seconds)
-        finished = []
+        finished: list[Node] = []
+        computed = []
         for node, (value, error) in zip(nodes, outcomes):
-            finished.extend(self._arrived(node, Done(value, error), None))
+            if error is None:
+                computed.append((node, value, None))
+            else:
+                finished.extend(self._arrived(node, Done(value, error), None))
+        finished.extend(self._record_computed(computed))
         return finished
 
     def _again_alone(self, node: Node) -> list[Node]:
@@ -311,12 +331,9 @@ class Scheduler:
     def _collect(self) -> list[Node]:
         """Record the results that have arrived, waiting for at least one (or, while calls
         wait for another process, at most a poll interval)."""
-        finished = []
+        finished: list[Node] = []
         if self.arrived:
-            ran_here, self.arrived = self.arrived, []
-            for node, outcome in ran_here:
-                finished.extend(self._arrived(node, outcome, None))
-            return finished
+            return self._record_ran_here()
         pause = min((w.pause() for w in self.elsewhere.values()), default=None)
         if not self.in_flight and not self.chunks:
             time.sleep(pause or 0)
@@ -342,9 +359,22 @@ class Scheduler:
             finished.extend(self._arrived(node, future, self.pool_of.pop(future, None)))
         return finished
 
+    def _record_ran_here(self) -> list[Node]:
+        """Record the calls whose bodies ran at once (no executor) since the last time."""
+        ran_here, self.arrived = self.arrived, []
+        finished: list[Node] = []
+        computed = []
+        for node, outcome in ran_here:
+            if outcome.error is None:
+                computed.append((node, outcome.value, outcome))
+            else:
+                finished.extend(self._arrived(node, outcome, None))
+        finished.extend(self._record_computed(computed))
+        return finished
+
     def _arrived(self, node: Node, future: Any, pool: Any) -> list[Node]:
         try:
-            outputs, ran, op_calls, duration, files = future.result()
+            result = future.result()
         except UnsentOutput as exc:
             return [self._failed(node, BatchWorkerError(
                 f"the output of {node.describe()} could not be sent back from the worker process "
@@ -355,20 +385,50 @@ class Scheduler:
                 return self._worker_died(node, pool)
             self._unlock(node)
             return [self._failed(node, exc)]
+        return self._record_computed([(node, result, future)])
+
+    def _record_computed(self, arrived: list[tuple[Node, tuple, Any]]) -> list[Node]:
+        """Record calls whose bodies ran, ``(node, body result, future)`` each, in one go (a
+        chunk's, or those that ran here since the last look); each one that cannot be
+        recorded (its outputs cannot be stored, say) fails alone."""
+        finished: list[Node] = []
+        recording, items = [], []
+        untraced = engine.untraced()
+        for node, (outputs, ran, op_calls, duration, files), future in arrived:
+            try:
+                outputs = engine.split_outputs(node.op, outputs)
+            except Exception as exc:
+                finished.append(self._failed(node, exc))
+                continue
+            recording.append((node, outputs, future))
+            items.append((node.call, outputs, (untraced if ran is None else ran, op_calls, files), duration, node.inputs))
+        if not items:
+            return finished
         try:
-            ran = ran if ran is not None else engine.untraced()
-            out_cids = engine.record(self.storage, node.call, outputs, ran, op_calls, duration, node.inputs, files)
+            results = engine.record_many(self.storage, items)
             if self.flight is not None:
-                engine.commit(self.storage)  # processes waiting for the call look in the file
+                engine.commit(self.storage)  # processes waiting for the calls look in the file
         except Exception as exc:
-            return [self._failed(node, exc)]
-        finally:
-            self._unlock(node)
-        self._done(node, engine.row_hid(node.call), out_cids, outputs)
-        node.produced_by = future
-        self.stats.computed += 1
-        self.bar.update(done=1)
-        return [node]
+            results = [exc] * len(items)
+        computed = unstored = 0
+        for (node, outputs, future), out_cids in zip(recording, results):
+            if isinstance(out_cids, Exception):
+                handed = engine.handed_back(out_cids)
+                if handed is None:
+                    finished.append(self._failed(node, out_cids))
+                    continue
+                out_cids, outputs = handed  # not stored (computed again next time), as in a run block
+                unstored += 1
+            else:
+                computed += 1
+            if self.flight is not None:
+                self._unlock(node)
+            self._done(node, engine.row_hid(node.call), out_cids, outputs)
+            node.produced_by = future
+            finished.append(node)
+        self.stats.computed += computed
+        self.bar.update(done=computed + unstored)
+        return finished
 
     def _worker_died(self, node: Node, pool: Any) -> list[Node]:
         """A pool lost a worker: every call it was running fails with BrokenProcessPool, and

@@ -17,7 +17,7 @@ from ..ops import importable_as, op_named
 from ..tracing import RanCode, run_traced
 
 __all__ = ["Chained", "Slot", "UnsentOutput", "compute_chunk_here", "compute_chunk_named", "compute_here",
-           "compute_named", "compute_sent", "op_address", "resolve_op"]
+           "compute_in", "compute_named", "compute_sent", "op_address", "resolve_op"]
 
 
 def compute_here(op: Any, args: tuple, kwargs: dict, batch: Any, traced: bool = True) -> tuple:
@@ -27,10 +27,15 @@ def compute_here(op: Any, args: tuple, kwargs: dict, batch: Any, traced: bool = 
     storage (not deferred) and are noted as the call's dependencies, as in a run block. In a
     worker thread, the body runs in a block of its own lent by the batch.
     """
-    in_batch = blocks.state.block is batch and batch is not None
-    block: blocks.RunBlock = batch if in_batch else blocks.LentBlock(batch)
-    if not in_batch:
-        blocks.push(block)
+    block = _enter(batch)
+    try:
+        return compute_in(block, op, args, kwargs, batch, traced)
+    finally:
+        _leave(block, batch)
+
+
+def compute_in(block: Any, op: Any, args: tuple, kwargs: dict, batch: Any, traced: bool) -> tuple:
+    """:func:`compute_here` in ``block``, the innermost block of this thread already."""
     op_calls = block.start_op_body()
     watching = file_deps.start(op.track_files, (*args, *kwargs.values()))
     ran = RanCode()
@@ -39,22 +44,45 @@ def compute_here(op: Any, args: tuple, kwargs: dict, batch: Any, traced: bool = 
         if traced:
             result, ran = run_traced(op.fn, args, kwargs)
         else:  # nothing it can reach is user code: a trace would find nothing
-            result, ran = op.fn(*args, **kwargs), RanCode()
+            result, ran = op.fn(*args, **kwargs), _UNTRACED
         duration = time.perf_counter() - started
     finally:
         files = file_deps.stop(watching, batch.storage.path, user_codes(op, ran))  # its own files are no dependency
         block.end_op_body()
-        if not in_batch:
-            blocks.pop(block)
-    return op.split_outputs(result), ran, frozenset(op_calls), duration, files
+    return op.split_outputs(result), ran, frozenset(op_calls) if op_calls else _NO_CALLS, duration, files
+
+
+#: What an untraced body ran, and the op calls of a body that made none: shared, never changed.
+_UNTRACED = RanCode()
+_NO_CALLS: frozenset = frozenset()
+
+
+def _enter(batch: Any) -> Any:
+    """The block op calls of bodies run here belong to: the batch itself in its own thread,
+    else a block of this thread's own that the batch lends (pushed until :func:`_leave`)."""
+    if blocks.state.block is batch and batch is not None:
+        return batch
+    block = blocks.LentBlock(batch)
+    blocks.push(block)
+    return block
+
+
+def _leave(block: Any, batch: Any) -> None:
+    if block is not batch:
+        blocks.pop(block)
 
 
 def compute_chunk_here(items: list[tuple], batch: Any) -> tuple[list[tuple], float]:
     """Several calls in one task (``items``: ``(op, args, kwargs, traced)``), so that a pool's
-    per-task costs are paid once for all of them: ``([(result, None) or (None, error)], seconds)``.
-    Each call fails alone; ``seconds`` (the whole task) sizes the next chunks."""
+    per-task costs are paid once for all of them (one block lent for all): ``([(result, None)
+    or (None, error)], seconds)``. Each call fails alone; ``seconds`` (the whole task) sizes
+    the next chunks."""
     started = time.perf_counter()
-    outcomes = [_outcome(compute_here, op, args, kwargs, batch, traced) for op, args, kwargs, traced in items]
+    block = _enter(batch)
+    try:
+        outcomes = [_outcome(compute_in, block, op, args, kwargs, batch, traced) for op, args, kwargs, traced in items]
+    finally:
+        _leave(block, batch)
     return outcomes, time.perf_counter() - started
 
 
