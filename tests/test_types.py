@@ -120,6 +120,58 @@ def test_an_image_packed_piece_by_piece_has_the_id_of_its_tobytes_bytes_in_every
         assert content_id(("pixels", pixel_bytes(image))) == content_id(("pixels", whole)), image.mode
 
 
+def test_an_rgb_image_is_keyed_by_its_rgba_bytes_whatever_pil_left_in_its_padding_byte():
+    # PIL holds RGB in four bytes a pixel and leaves the fourth 255 (fromarray) or 0 (resize):
+    # the key sets it, so equal pixels key alike, in one block, in several, or a mix of both.
+    pytest.importorskip("PIL")
+    import numpy as np
+    from PIL import Image
+
+    from mandala_ast.runtime.hashing import content_id
+    from mandala_ast.runtime.types.pil_types import key_pixels
+
+    for height, width in ((6, 5), (2500, 2400)):  # 2500 x 2400 x 4 bytes: more than PIL's 16 MB block
+        pixels = (np.arange(height * width * 3, dtype=np.uint32) * 7).astype(np.uint8).reshape(height, width, 3)
+        resized = Image.fromarray(pixels).resize((width + 1, height))
+        rebuilt = Image.fromarray(np.asarray(resized))
+        mixed = rebuilt.copy()
+        mixed.paste(resized.crop((0, 0, width + 1, height // 2)), (0, 0))  # half the rows padded with 0
+        assert resized.tobytes("raw", "RGBX")[3] == 0 and rebuilt.tobytes("raw", "RGBX")[3] == 255
+        assert mixed.tobytes("raw", "RGBX")[3] == 0 and mixed.tobytes("raw", "RGBX")[-1] == 255
+        assert content_id(resized) == content_id(rebuilt) == content_id(mixed)
+        rgba = np.frombuffer(rebuilt.convert("RGBA").tobytes(), np.uint8)
+        assert content_id(("pixels", key_pixels(resized))) == content_id(("pixels", rgba))
+        changed = rebuilt.copy()
+        changed.putpixel((width, height - 1), (1, 2, 3))
+        assert content_id(changed) != content_id(rebuilt)
+
+
+def test_an_image_read_in_place_has_the_id_a_pillow_that_only_copies_gives_it():
+    # Without Image.getim (Pillow < 11) nor pyarrow, every image's pixels are copied by PIL's
+    # encoder: the ids must not change.
+    pytest.importorskip("PIL")
+    script = """
+import sys
+import numpy as np
+from PIL import Image
+if sys.argv[1] == "copies":
+    sys.modules["pyarrow"] = None
+    del Image.Image.getim
+from mandala_ast.runtime.hashing import content_id
+small = (np.arange(6 * 5 * 3, dtype=np.uint8) * 7).reshape(6, 5, 3)
+large = (np.arange(2500 * 2400 * 3, dtype=np.uint32) * 7).astype(np.uint8).reshape(2500, 2400, 3)
+images = [Image.fromarray(p).convert(m) for p in (small, large) for m in ("L", "RGB", "RGBA", "I", "F")]
+images.append(Image.fromarray(large).resize((2401, 2500)))
+print(",".join(content_id(image).hex() for image in images))
+"""
+    ids = {}
+    for how in ("in place", "copies"):
+        done = subprocess.run([sys.executable, "-c", script, how], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-3000:]
+        ids[how] = done.stdout.strip().split(",")
+    assert ids["in place"] == ids["copies"] and len(set(ids["copies"])) == 11
+
+
 def test_arrow_exact_frames_and_object_text_are_stored_as_arrow_and_the_rest_pickled(tmp_path):
     pytest.importorskip("pyarrow")
     import sqlite3
