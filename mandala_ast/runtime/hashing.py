@@ -193,7 +193,7 @@ def _enc_ndarray(value: Any, out: bytearray) -> None:
 def _enc_byte_stream(value: ByteStream, out: bytearray) -> None:
     # Tagged and headed as an array: its id is the one _ndarray_cid gives the flat uint8 array
     # of the same bytes (a test holds the two together).
-    threads = blake3.AUTO if value.size >= THREADED_HASH_BYTES else 1
+    threads = value.hash_threads or (blake3.AUTO if value.size >= THREADED_HASH_BYTES else 1)
     hasher = blake3(f"ndarray||u1|{(value.size,)}".encode(), max_threads=threads)
     seen = 0
     for piece in value.pieces:

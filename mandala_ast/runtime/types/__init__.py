@@ -44,6 +44,8 @@ class ByteStream:
     would cost a pass over new memory.
 
     ``size`` is the total length, which the hash starts with; ``pieces`` yields buffers.
+    ``hash_threads`` is how many threads hash them: by default all cores for a large stream;
+    1 when the pieces are made by a thread of their own (the cores are shared out already).
 
     >>> import numpy as np
     >>> from mandala_ast.runtime.hashing import content_id
@@ -52,10 +54,10 @@ class ByteStream:
     True
     """
 
-    __slots__ = ("pieces", "size")
+    __slots__ = ("hash_threads", "pieces", "size")
 
-    def __init__(self, size: int, pieces: Iterable[Any]) -> None:
-        self.size, self.pieces = size, pieces
+    def __init__(self, size: int, pieces: Iterable[Any], hash_threads: int | None = None) -> None:
+        self.size, self.pieces, self.hash_threads = size, pieces, hash_threads
 
 
 def register_type(

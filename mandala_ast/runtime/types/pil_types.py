@@ -35,6 +35,7 @@ import numpy as np
 from PIL import Image, ImageMode
 
 from . import ByteStream, TypeHandler, add, pickled_buffers
+from .background import in_background
 from .pil_memory import row_runs
 
 __all__ = ["decode", "encode", "image_key", "key_pixels", "load", "pixel_bytes"]
@@ -47,6 +48,8 @@ _UNPACKED_MODES = frozenset({"L", "P", "RGBA", "CMYK", "I", "F"})
 _CALL = 64 << 10
 #: Bytes hashed at once: large enough for blake3's threads, small enough to stay in the cache.
 _WINDOW = 4 << 20
+#: Windows an RGB image's memory is checked ahead of its hashing.
+_AHEAD = 2
 #: A padded RGB pixel as one number, and the padding byte (the last in memory) set.
 _PIXEL = np.dtype("<u4")
 _OPAQUE = _PIXEL.type(0xFF000000)
@@ -89,23 +92,25 @@ def key_pixels(image: Image.Image) -> np.ndarray | ByteStream:
         return pixel_bytes(image)
     width, height = image.size
     runs = row_runs(image)
-    pieces = _opaque_in_place(image, runs) if runs is not None else _opaque_copies(image)
-    return ByteStream(width * height * 4, pieces)
+    if runs is None:
+        return ByteStream(width * height * 4, _opaque_copies(image))
+    windows = [run.view(_PIXEL)[start : start + _WINDOW // 4] for run in runs for start in range(0, run.size // 4, _WINDOW // 4)]
+    if len(windows) <= _AHEAD:
+        return ByteStream(width * height * 4, _opaque_in_place(image, windows))
+    # Checked by a helper thread while the hasher, on one thread, hashes the windows before.
+    return ByteStream(width * height * 4, in_background(_opaque_in_place(image, windows), _AHEAD), hash_threads=1)
 
 
-def _opaque_in_place(image: Image.Image, runs: list[np.ndarray]) -> Iterator[np.ndarray]:
-    """``runs`` of RGB memory a window at a time: in place where every padding byte is 255
-    already (an AND of the window's pixels tells, and leaves it in the cache for the hasher),
-    else copied into a reused window with them set. ``image``, an argument, stays alive in this
-    frame while its memory is read."""
-    window = np.empty(_WINDOW // 4, _PIXEL)
-    for run in runs:
-        pixels = run.view(_PIXEL)
-        for start in range(0, len(pixels), len(window)):
-            part = pixels[start : start + len(window)]
-            if np.bitwise_and.reduce(part) < _OPAQUE:
-                part = np.bitwise_or(part, _OPAQUE, out=window[: len(part)])
-            yield part.view(np.uint8)
+def _opaque_in_place(image: Image.Image, windows: list[np.ndarray]) -> Iterator[np.ndarray]:
+    """Windows of RGB memory as bytes: in place where every padding byte is 255 already (the
+    smallest pixel, as a number whose top byte is the padding, tells), else copied with them
+    set, into buffers reused every ``_AHEAD + 2`` windows. ``image``, an argument, stays alive
+    in this frame while its memory is read."""
+    buffers = [np.empty(_WINDOW // 4, _PIXEL) for _ in range(_AHEAD + 2)]
+    for number, window in enumerate(windows):
+        if window.min() < _OPAQUE:
+            window = np.bitwise_or(window, _OPAQUE, out=buffers[number % len(buffers)][: len(window)])
+        yield window.view(np.uint8)
 
 
 def _opaque_copies(image: Image.Image) -> Iterator[np.ndarray]:
