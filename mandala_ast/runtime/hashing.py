@@ -32,8 +32,11 @@ from .types import ByteStream, TypeHandler, handler_for
 
 __all__ = ["UnhashableError", "canonical_pickle", "content_id", "digest", "register_id_carrier"]
 
-#: Buffers at least this large are hashed with all cores (blake3 is slower below ~1 MiB threaded).
-THREADED_HASH_BYTES = 1 << 20
+#: Buffers at least this large are hashed with all cores. Below it blake3's hand-off to its thread
+#: pool (and an array's header, which shifts its bytes off blake3's subtree boundaries) cost more
+#: than the threads win when the cores are busy: a state_dict's 2 MB tensors hashed at 0.7x a
+#: large array's rate threaded, 0.95x on one thread, on two shared cores.
+THREADED_HASH_BYTES = 8 << 20
 
 _scalar_cids: dict[Any, bytes] = {}
 _SCALAR_CACHE_LIMIT = 1 << 17
@@ -373,10 +376,20 @@ def _encoder_for(value: Any) -> Callable[[Any, bytearray], None]:
 
 
 def _handled_encoder(handler: TypeHandler) -> Callable[[Any, bytearray], None]:
-    def encode_handled_(value: Any, out: bytearray) -> None:
-        _put(out, b"H", _handled_cid(handler, value))
+    encoder = _HANDLED_ENCODERS.get(handler)
+    if encoder is None:
 
-    return encode_handled_
+        def encoder(value: Any, out: bytearray) -> None:
+            _put(out, b"H", _handled_cid(handler, value))
+
+        if len(_HANDLED_ENCODERS) >= 4096:
+            _HANDLED_ENCODERS.clear()
+        _HANDLED_ENCODERS[handler] = encoder
+    return encoder
+
+
+#: One encoder per handler, made once: a dict of tensors asks for one per value.
+_HANDLED_ENCODERS: dict[TypeHandler, Callable[[Any, bytearray], None]] = {}
 
 
 def _handled_cid(handler: TypeHandler, value: Any) -> bytes:
@@ -416,8 +429,7 @@ def _record_cid(handler: TypeHandler, value: Any) -> bytes:
 
 def _keyed_cid(handler: TypeHandler, value: Any) -> bytes:
     kind = type(value)
-    out = bytearray()
-    _encode(handler.name or f"{kind.__module__}.{kind.__qualname__}", out)
+    out = bytearray(_type_name(handler, kind))
     try:
         _encode(handler.key(value), out)
     except RecursionError:
@@ -427,6 +439,21 @@ def _keyed_cid(handler: TypeHandler, value: Any) -> bytes:
     except Exception as exc:  # a handler of a library we do not control may raise anything
         raise UnhashableError(f"cannot hash a value of type {kind.__qualname__}: {exc}") from exc
     return digest(out)
+
+
+def _type_name(handler: TypeHandler, kind: type) -> bytes:
+    """The encoded type name a handled value's id starts with, cached per handler and type."""
+    try:
+        return _TYPE_NAMES[handler, kind]
+    except KeyError:
+        pass
+    if len(_TYPE_NAMES) >= 4096:  # classes made at run time must not grow the cache forever
+        _TYPE_NAMES.clear()
+    name = _TYPE_NAMES[handler, kind] = encode_canonical(handler.name or f"{kind.__module__}.{kind.__qualname__}")
+    return name
+
+
+_TYPE_NAMES: dict[tuple[TypeHandler, type], bytes] = {}
 
 
 #: Proxies of a value whose content id they know without computing it (a stored transient
@@ -462,15 +489,32 @@ def _is_plain_ndarray(value: Any) -> bool:
 
 def _ndarray_cid(array: Any) -> bytes:
     """Hash dtype, shape and the raw buffer in place (a copy only if not C-contiguous)."""
-    import numpy as np
-
+    # numpy is imported (the array is one); looked up only where needed: a state_dict's
+    # hundreds of small arrays each pay for every step here.
     if not array.flags.c_contiguous:
-        array = np.ascontiguousarray(array)
-    header = f"ndarray|{_dtype_key(array.dtype)}|{array.shape}".encode()
+        array = sys.modules["numpy"].ascontiguousarray(array)
+    header = _array_header(array.dtype, array.shape)
     threads = blake3.AUTO if array.nbytes >= THREADED_HASH_BYTES else 1
     hasher = blake3(header, max_threads=threads)
     if array.dtype.kind in "MmV":  # datetimes (alone or in records) export no buffer: bytes do
-        array = array.reshape(-1).view(np.uint8)
+        array = array.reshape(-1).view(sys.modules["numpy"].uint8)
     if array.nbytes:
         hasher.update(memoryview(array).cast("B"))
     return hasher.digest()
+
+
+def _array_header(dtype: Any, shape: tuple) -> bytes:
+    """The bytes an array's hash starts with, cached: a state_dict's hundreds of small arrays
+    share a few dtypes and shapes, and formatting them costs as much as hashing a small one."""
+    try:
+        return _HEADERS[dtype, shape]
+    except KeyError:
+        pass
+    header = f"ndarray|{_dtype_key(dtype)}|{shape}".encode()
+    if len(_HEADERS) >= 4096:
+        _HEADERS.clear()
+    _HEADERS[dtype, shape] = header
+    return header
+
+
+_HEADERS: dict[tuple[Any, tuple], bytes] = {}
