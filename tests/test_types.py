@@ -194,6 +194,61 @@ def test_arrow_exact_frames_and_object_text_are_stored_as_arrow_and_the_rest_pic
     assert codecs == ["pandas:frame", "pandas:frame", "pandas:series", "pandas:series", "pickle", "pickle"]
 
 
+def test_a_state_dict_is_stored_tensor_by_tensor_and_loads_mapped_writable_with_tied_weights_shared(tmp_path):
+    torch = pytest.importorskip("torch")
+    import sqlite3
+
+    from mandala_ast import Storage
+
+    path = tmp_path / "s.db"
+    torch.manual_seed(0)
+    state = torch.nn.Linear(800, 800).state_dict()  # 2.6 MB: a file
+    state["tied.weight"] = state["weight"]  # one tensor under two names
+    with Storage(path).run():
+        typecases.echo(state)
+    with Storage(path).run():
+        loaded = typecases.echo(state)
+        assert list(loaded) == list(state) and loaded._metadata == state._metadata
+        assert loaded["tied.weight"] is loaded["weight"]
+        assert _mapped_file(loaded["weight"].data_ptr()).startswith(f"{path}.blobs"), "views the mapped file"
+        loaded["bias"][0] = -100.0
+    with Storage(path).run():
+        again = typecases.echo(state)
+        assert all(torch.equal(again[name], state[name]) for name in state)
+    codecs = {row[0] for row in sqlite3.connect(path).execute("SELECT codec FROM vals")}
+    assert "torch:state_dict" in codecs and "pickle" not in codecs
+
+
+def _mapped_file(address: int) -> str:
+    """The file mapped at ``address`` in this process ("" if none), from /proc/self/maps."""
+    if not Path("/proc/self/maps").exists():
+        pytest.skip("needs /proc/self/maps")
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        span, *rest = line.split(maxsplit=5)
+        start, end = (int(x, 16) for x in span.split("-"))
+        if start <= address < end:
+            return rest[-1] if len(rest) == 5 else ""
+    return ""
+
+
+def test_a_dict_of_tensors_and_other_values_is_pickled_and_comes_back_equal(tmp_path):
+    torch = pytest.importorskip("torch")
+    import sqlite3
+
+    from mandala_ast import Storage
+
+    path = tmp_path / "s.db"
+    mixed = {"weight": torch.ones(3), "step": 3}
+    sparse = {"weight": torch.ones(3).to_sparse()}
+    with Storage(path).run():
+        typecases.echo(mixed)
+        typecases.echo(sparse)
+    with Storage(path).run():
+        assert typecases.same(typecases.echo(mixed), mixed)
+        assert torch.equal(typecases.echo(sparse)["weight"].to_dense(), torch.ones(3))
+    assert {row[0] for row in sqlite3.connect(path).execute("SELECT codec FROM vals")} == {"pickle"}
+
+
 def test_a_large_xarray_value_loads_writable_and_writing_to_it_leaves_the_stored_value_alone(tmp_path):
     xr = pytest.importorskip("xarray")
     import numpy as np

@@ -229,6 +229,23 @@ def case_torch_state_dict():
     return dict(base=weights(0), equal=[weights(0)], differ={"weights": weights(1)})
 
 
+def case_torch_large_state_dict():
+    import torch
+
+    def weights(seed, version=1):  # 2.6 MB: stored as a file, its tensors loaded memory-mapped
+        torch.manual_seed(seed)
+        state = torch.nn.Sequential(torch.nn.Linear(800, 800), torch.nn.BatchNorm1d(800)).state_dict()
+        state._metadata[""]["version"] = version
+        return state
+
+    plain = dict(weights(0))
+    return dict(
+        base=weights(0),
+        equal=[weights(0)],
+        differ={"weights": weights(1), "a plain dict": plain, "metadata": weights(0, version=2)},
+    )
+
+
 def case_arrow_table():
     import pyarrow as pa
 
@@ -459,7 +476,8 @@ def same(a, b) -> bool:
         return a.dtype == b.dtype and a.shape == b.shape and a.requires_grad == b.requires_grad and torch.equal(a, b)
     if isinstance(a, dict):  # an OrderedDict's order is part of its equality, a dict's is not
         keys_match = list(a) == list(b) if type(a) is not dict else a.keys() == b.keys()
-        return keys_match and all(same(a[k], b[k]) for k in a)
+        attributes = getattr(a, "__dict__", {}) == getattr(b, "__dict__", {})  # a state_dict's _metadata
+        return keys_match and attributes and all(same(a[k], b[k]) for k in a)
     if isinstance(a, tuple) and not isinstance(a, Pair):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
     if module == "pyarrow":

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["ByteStream", "TypeHandler", "handler_for", "handler_for_codec", "register_type"]
+__all__ = ["ByteStream", "TypeHandler", "add_codec", "dict_handlers", "handler_for", "handler_for_codec", "register_type"]
 
 
 class TypeHandler:
@@ -96,6 +96,26 @@ def add(handler: TypeHandler) -> None:
     _CACHE.clear()
 
 
+def add_codec(handler: TypeHandler, library: str) -> None:
+    """Register ``handler`` to store plain dicts whose values are ``library``'s (a dict of torch
+    tensors), in its own format: chosen by content, so it keys nothing (dicts are keyed as
+    dicts) and is asked by :func:`dict_handlers` only once ``library`` is imported."""
+    _BY_CODEC[handler.codec] = handler
+    _DICT_CODECS[library] = handler.codec
+
+
+def dict_handlers() -> list[TypeHandler]:
+    """The handlers that may store a plain dict in a format of their own (their ``encode``
+    says None to a dict it cannot hold), for the libraries already imported: a dict of values
+    of a library never imported holds none of them, so none is imported here."""
+    found = []
+    for library, codec in _DICT_CODECS.items():
+        handler = handler_for_codec(codec) if library in sys.modules else None
+        if handler is not None:
+            found.append(handler)
+    return found
+
+
 def handler_for(kind: type) -> TypeHandler | None:
     """The handler of ``kind`` (its own or its nearest registered base class), or None."""
     try:
@@ -144,6 +164,10 @@ def _structural_handler(kind: type) -> TypeHandler | None:
 _HANDLERS: dict[type, TypeHandler] = {}
 _BY_CODEC: dict[str, TypeHandler] = {}
 _CACHE: dict[type, TypeHandler | None] = {}
+
+#: Library -> the codec storing dicts of its values (registered by its handlers' module, which
+#: :func:`handler_for_codec` imports: so the known ones are listed here from the start).
+_DICT_CODECS: dict[str, str] = {"torch": "torch:state_dict"}
 
 #: Top-level module of a value's type -> the module holding that library's handlers.
 _LIBRARY_MODULES = {
