@@ -194,6 +194,23 @@ def test_arrow_exact_frames_and_object_text_are_stored_as_arrow_and_the_rest_pic
     assert codecs == ["pandas:frame", "pandas:frame", "pandas:series", "pandas:series", "pickle", "pickle"]
 
 
+def test_a_frame_with_an_object_index_of_text_is_stored_as_arrow_not_pickled(tmp_path):
+    pytest.importorskip("pyarrow")
+    import sqlite3
+
+    import pandas as pd
+
+    from mandala_ast import Storage
+
+    path = tmp_path / "s.db"
+    with Storage(path).run():
+        typecases.echo(pd.DataFrame({"x": [1.0, 2.0]}, index=pd.Index(["a", None], dtype=object, name="k")))
+        typecases.echo(pd.Series([1, 2], index=pd.Index(["p", "q"], dtype=object)))
+        typecases.echo(pd.DataFrame({"x": [1.0]}, index=pd.Index([b"a"], dtype=object)))  # not text
+    codecs = sorted(row[0] for row in sqlite3.connect(path).execute("SELECT codec FROM vals"))
+    assert codecs == ["pandas:frame", "pandas:series", "pickle"]
+
+
 def test_a_state_dict_is_stored_tensor_by_tensor_and_loads_mapped_writable_with_tied_weights_shared(tmp_path):
     torch = pytest.importorskip("torch")
     import sqlite3

@@ -181,6 +181,24 @@ def case_pandas_object_text():
     )
 
 
+def case_pandas_object_text_index():
+    pd = _pandas()
+
+    def frame(*last, big=False, dtype=object):
+        words = ["a", "bb", "", "é"] * (30_000 if big else 1)  # big: 1 MB+, stored as a file
+        return pd.DataFrame({"n": np.arange(len(words))}, index=pd.Index(words[:-1] + list(last), dtype=dtype, name="k"))
+
+    return dict(
+        base=frame(None),
+        equal=[frame(None)],
+        differ={
+            "NaN for None": frame(np.nan), "'nan' for None": frame("nan"), "str dtype": frame(None, dtype="str"),
+            "series": pd.Series(np.arange(4), index=pd.Index(["a", "bb", "", None], dtype=object)),
+            "big": frame(None, big=True), "big with NaN": frame(np.nan, big=True),
+        },
+    )
+
+
 def case_numpy_datetimes():
     base = np.arange(5).astype("datetime64[s]")
     return dict(
@@ -508,7 +526,8 @@ def _same_pandas(a, b) -> bool:
     others = [b] if isinstance(b, pd.Series) else [b.iloc[:, i] for i in range(b.shape[1])]
     # assert_*_equal takes None for NaN in object columns: the element types must match too.
     kinds = all(list(map(type, x)) == list(map(type, y)) for x, y in zip(columns, others) if x.dtype == object)
-    return kinds and a.attrs == b.attrs
+    index_kinds = a.index.dtype != object or list(map(type, a.index)) == list(map(type, b.index))
+    return kinds and index_kinds and a.attrs == b.attrs
 
 
 CASES = {name[5:]: fn for name, fn in dict(globals()).items() if name.startswith("case_")}
