@@ -165,3 +165,15 @@ def tasks_on_cluster(x, at_least):
             return True
         time.sleep(0.01)
     return False
+
+
+@op
+async def flaky(x):
+    """Fails on its first run in this process (a rate-limited API, say), then answers."""
+    import asyncio
+
+    RUNS.append(("flaky", x))
+    await asyncio.sleep(0.02)
+    if RUNS.count(("flaky", x)) == 1:
+        raise RuntimeError("rate limited")
+    return x

@@ -40,6 +40,29 @@ def test_await_memoizes_in_a_plain_with_in_async_code(tmp_path):
     assert RUNS == [("fetch", 1), ("fetch", 2)]
 
 
+def test_coroutines_awaiting_the_same_missing_call_at_once_compute_it_once(tmp_path):
+    """asyncio.gather over duplicate prompts: one body runs (one paid API call), every
+    awaiter gets its result; other calls still run concurrently."""
+    async def main(storage):
+        async with storage.run():
+            return await asyncio.gather(fetch(1, 0.05), fetch(1, 0.05), fetch(2, 0.05), fetch(1, 0.05))
+
+    assert asyncio.run(main(Storage(tmp_path / "s.db"))) == [2, 2, 4, 2]
+    assert sorted(RUNS) == [("fetch", 1), ("fetch", 2)] and ACTIVE["most"] == 2
+
+
+def test_a_coroutine_waiting_for_a_call_that_failed_computes_it_itself(tmp_path):
+    from batch_ops import flaky
+
+    async def main(storage):
+        async with storage.run():
+            return await asyncio.gather(flaky(1), flaky(1), return_exceptions=True)
+
+    first, second = asyncio.run(main(Storage(tmp_path / "s.db")))
+    assert isinstance(first, RuntimeError) and second == 1
+    assert RUNS == [("flaky", 1), ("flaky", 1)]
+
+
 def test_a_batch_runs_async_ops_concurrently_up_to_max_concurrency(tmp_path):
     with Storage(tmp_path / "s.db").batch(max_concurrency=50):
         ys = [fetch(x, 0.05) for x in range(200)]

@@ -4,9 +4,11 @@ is a CorruptValueError everywhere else (queries, tables, blocks without new call
 
 from __future__ import annotations
 
+import concurrent.futures
 import shutil
 import sqlite3
 import textwrap
+import threading
 import warnings
 from pathlib import Path
 
@@ -314,3 +316,37 @@ def test_an_intact_value_file_its_class_refuses_to_load_is_the_classs_error_not_
     finally:
         Picky.refuse = False
     assert not isinstance(raised.value, CorruptValueError) and RUNS == []
+
+
+@op
+def part(n: int) -> bytes:
+    RUNS.append(("part", n))
+    return bytes([n]) * (SIZE // 2)
+
+
+@op
+def pooled_blob(n: int) -> bytes:
+    """Computed from op calls handed to a thread pool: the pool threads need the storage."""
+    RUNS.append(("pooled_blob", n))
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        return b"".join(pool.map(part, [n, n + 1]))
+
+
+def test_repairing_a_damaged_value_of_an_op_that_uses_a_thread_pool_does_not_hang(path):
+    """The repair computes the call again: with the storage's lock held, the pool threads'
+    op calls waited for it forever while the body waited for them."""
+    with Storage(path):
+        expected = pooled_blob(1)
+    flip_a_bit(blob_file(path, expected), path)
+    RUNS.clear()
+    outcome: list = []
+
+    def repair() -> None:
+        with pytest.warns(MandalaRepairWarning), Storage(path):
+            outcome.append(pooled_blob(1))
+
+    worker = threading.Thread(target=repair, daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert outcome == [expected]
+    assert RUNS == [("pooled_blob", 1)]  # the parts were stored and intact: loaded

@@ -132,3 +132,14 @@ def test_a_float_is_stored_as_json_writes_it(value):
     assert encode(value).data == json.dumps(value).encode()
     decoded = decode("json", encode(value).data)
     assert decoded == value or (decoded != decoded and value != value)
+
+
+@pytest.mark.parametrize("data", [b"12", b"-12", b"-0", b"100000000000000000000", b"1.5", b"-2.25e-300",
+                                  b"1E5", b"1e+300", b"Infinity", b"-Infinity", b"NaN", b'"-1"', b"null"])
+def test_json_values_decode_as_json_reads_them(data):
+    # Numbers skip json.loads: digits alone are an int, other numbers a float, as JSON has it.
+    import json
+
+    decoded, expected = decode("json", data), json.loads(data)
+    assert type(decoded) is type(expected)
+    assert decoded == expected or (decoded != decoded and expected != expected)

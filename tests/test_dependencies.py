@@ -6,7 +6,12 @@ import textwrap
 
 import pytest
 
-from mandala_ast.runtime.dependencies import may_run_user_code, op_dependency, static_dependencies
+from mandala_ast.runtime.dependencies import (
+    hands_work_off,
+    may_run_user_code,
+    op_dependency,
+    static_dependencies,
+)
 from mandala_ast.runtime.fingerprints import fingerprint
 
 
@@ -92,3 +97,39 @@ def test_a_called_op_is_a_code_dependency_that_includes_its_version(module):
     assert found.state == fingerprint(mod.plain.fn).digest  # version 0: the state stored so far
     assert op_dependency(mod.bumped).state != fingerprint(mod.bumped.fn).digest
     assert op_dependency(mod.make()) is None  # no name reaches it: its enclosing code covers it
+
+
+def _ran(fn) -> dict:
+    """The code objects ``fn`` entered, traced as an op body is."""
+    from mandala_ast.runtime.tracing import run_traced
+
+    return run_traced(fn, (), {})[1].codes
+
+
+def test_a_body_using_a_pool_or_starting_a_thread_hands_work_off():
+    import concurrent.futures
+    import threading
+
+    def pooled():
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(len, "ab").result()
+
+    def threaded():
+        thread = threading.Thread(target=len, args=("ab",))
+        thread.start()
+        thread.join()
+
+    assert hands_work_off(_ran(pooled)) and hands_work_off(_ran(threaded))
+
+
+def test_a_body_using_locks_and_queues_in_its_own_thread_does_not_hand_work_off():
+    import queue
+    import threading
+
+    def local():
+        with threading.Lock():
+            box: queue.Queue = queue.Queue()
+            box.put(1)
+            return box.get()
+
+    assert not hands_work_off(_ran(local))

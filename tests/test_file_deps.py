@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +80,22 @@ def scratch_round_trip(path: str, text: str) -> str:
 def summary(path: str) -> int:
     RUNS.append("summary")
     return count_rows(path) * 10
+
+
+SHARED_POOL = ThreadPoolExecutor(2)  # its threads outlive any one op body
+
+
+@op
+def rows_in_shared_pool(paths: tuple) -> int:
+    RUNS.append("rows_in_shared_pool")
+    return sum(SHARED_POOL.map(count_rows, paths))
+
+
+@op
+def rows_in_new_pool(paths: tuple) -> int:
+    RUNS.append("rows_in_new_pool")
+    with ThreadPoolExecutor(2) as pool:
+        return sum(pool.map(count_rows, paths))
 
 
 @op
@@ -190,6 +207,19 @@ def test_an_op_calling_an_op_that_reads_a_file_depends_on_the_file(tmp_path, csv
     _edit(a, "x,y\n1,2\n3,4\n")
     assert _run(Storage(tmp_path / "s.db"), (summary, str(a))) == [20]
     assert RUNS == ["summary", "count_rows", "summary", "count_rows"]
+
+
+@pytest.mark.parametrize("outer", [rows_in_shared_pool, rows_in_new_pool])
+def test_an_op_mapping_a_file_reading_op_over_a_thread_pool_depends_on_the_files(tmp_path, csvs, outer):
+    """The inner calls run in pool threads, not in the outer body's thread: what they depend
+    on (here the files count_rows reads) must still reach the outer call."""
+    paths = tuple(map(str, csvs))
+    assert _run(Storage(tmp_path / "s.db"), (outer, paths)) == [3]
+    RUNS.clear()
+    assert _run(Storage(tmp_path / "s.db"), (outer, paths)) == [3] and RUNS == []
+    _edit(csvs[0], "x,y\n1,2\n3,4\n")
+    assert _run(Storage(tmp_path / "s.db"), (outer, paths)) == [4]
+    assert sorted(RUNS) == ["count_rows", outer.__name__]
 
 
 def test_a_file_that_appears_later_recomputes_the_call_that_missed_it(tmp_path):

@@ -103,3 +103,46 @@ def test_with_storage_under_the_environment_variable_leaves_no_block_open(tmp_pa
     with storage.run(mode="run") as same:  # the variable wins over the argument
         assert same is storage and isinstance(blocks.state.block, NoopBlock)
     assert blocks.state.block is None
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_batch_blocks_under_the_environment_variable_run_plain_calls_and_store_nothing(tmp_path, compiled):
+    """A debugging run with MANDALA_AST_NOOP=1 stored what its batch blocks computed, and
+    loaded stored results instead of running the bodies one meant to step through."""
+    path = tmp_path / "s.db"
+    (tmp_path / "pipe.py").write_text(textwrap.dedent("""
+        from mandala_ast import op
+
+        RUNS = []
+
+        @op
+        def inc(x):
+            RUNS.append(x)
+            return x + 1
+
+        def run(storage):
+            with storage.batch(executor="threads"):
+                ys = [inc(x) for x in range(3)]
+                total = sum(ys)
+            return total
+    """))
+    Storage(path).close()
+    before = _files(path)
+    load = (f"pipe = mandala_ast.compile_module({str(tmp_path / 'pipe.py')!r}, name='pipe')" if compiled
+            else f"sys.path.insert(0, {str(tmp_path)!r}); import pipe")
+    code = (
+        f"import sys, mandala_ast\n{load}\n"
+        f"print(pipe.run(mandala_ast.Storage({str(path)!r})), pipe.run(mandala_ast.Storage({str(path)!r})), sorted(pipe.RUNS))"
+    )
+    env = {**os.environ, "MANDALA_AST_NOOP": "1"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.split() [:2] == ["6", "6"] and "[0, 0, 1, 1, 2, 2]" in out.stdout
+    assert _files(path) == before
+
+
+def test_a_noop_batch_block_is_the_block_with_empty_stats(tmp_path, monkeypatch):
+    monkeypatch.setenv("MANDALA_AST_NOOP", "1")
+    with Storage(tmp_path / "s.db").batch() as batch:
+        assert inc(1) == 2
+    assert batch.stats.dispatched == batch.stats.computed == 0
+    assert blocks.state.block is None

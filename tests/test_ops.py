@@ -222,3 +222,32 @@ class Model:
     def predict(self, x):
         Model.runs += 1
         return self.scale * x
+
+
+def test_an_op_can_be_mapped_over_a_process_pool():
+    """Ops pickle by name, as functions do: ``pool.map(op, xs)`` runs the body in the
+    workers (plain calls there: no storage block is open in them)."""
+    import concurrent.futures
+    import pickle
+
+    from batch_ops import inc
+
+    assert pickle.loads(pickle.dumps(inc)) is inc
+    with concurrent.futures.ProcessPoolExecutor(2) as pool:
+        assert list(pool.map(inc, [1, 2, 3])) == [2, 3, 4]
+
+
+def test_an_op_not_importable_by_name_pickles_by_value_where_the_pickler_can():
+    """Defined in a function, an op has no name to be found by: pickle refuses it, naming it,
+    and cloudpickle (which batch uses for such ops) ships it whole."""
+    import pickle
+
+    import cloudpickle
+
+    @op
+    def local(x):
+        return x * 3
+
+    with pytest.raises((pickle.PicklingError, AttributeError), match="local"):
+        pickle.dumps(local)
+    assert cloudpickle.loads(cloudpickle.dumps(local)).fn(2) == 6

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
@@ -150,6 +152,33 @@ class TestConstantMutatedInPlaceWasNotNoticed:
                 assert scaled(5) == 15 and scaled(x=5) == 15
         finally:
             CONFIG["scale"] = 2
+
+
+@dataclasses.dataclass
+class Settings:
+    scale: int
+
+
+SETTINGS = Settings(scale=2)
+
+
+@op
+def settings_scaled(x):
+    return x * SETTINGS.scale
+
+
+class TestConfigObjectMutatedInPlaceWasNotNoticed:
+    def test_same_storage_object_sees_the_new_attribute(self, tmp_path):
+        """``SETTINGS.scale = 3`` in a notebook cell, then the block again: a stale 10."""
+        storage = Storage(tmp_path / "s.db")
+        with storage:
+            assert settings_scaled(5) == 10
+        SETTINGS.scale = 3
+        try:
+            with storage:
+                assert settings_scaled(5) == 15
+        finally:
+            SETTINGS.scale = 2
 
 
 class TestFirstLookupCountedEveryStoredCall:

@@ -288,3 +288,29 @@ def test_storage_file_mounted_read_only_in_a_writable_directory_opens_and_loads(
     finally:
         subprocess.run(["umount", "-l", str(view)], check=False)
     assert RAN == [("inc", 1)]
+
+
+def test_gc_on_a_full_disk_removes_what_it_can_and_raises_storage_full_error_naming_the_file(small_disk):
+    """VACUUM needs room for a copy of the file: on a full disk the unused values and blob
+    files are still removed (space the user gets back), then a StorageFullError says the
+    file could not be compacted, and the storage stays intact and usable."""
+    path = small_disk / "s.db"
+    storage = Storage(path)
+    with storage.run():
+        for i in range(6):
+            chunk(i)
+        blob(0)
+    storage.delete_calls([row for row in storage.df(chunk)["call"]][:5])
+    storage.delete_calls(list(storage.df(blob)["call"]))
+    filler = fill(small_disk)
+    with pytest.raises(StorageFullError, match=str(path)) as raised:
+        storage.gc()
+    assert "compact" in str(raised.value)
+    assert not list((small_disk / "s.db.blobs").rglob("*.npy")) and not any(
+        p.is_file() for p in (small_disk / "s.db.blobs").rglob("*")
+    )
+    filler.unlink()
+    assert [loads(path, chunk, i) for i in range(6)] == [False] * 5 + [True]
+    assert "removed 0 unused values" in str(storage.gc())
+    storage.close()
+    assert dangling_references(path) == 0

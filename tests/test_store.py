@@ -413,3 +413,19 @@ def test_lock_errors_are_told_from_other_sqlite_errors(path):
         holder.execute("ROLLBACK")
     assert store_module.is_lock_error(locked.value)
     assert not store_module.is_lock_error(missing.value)
+
+
+def test_a_lookup_by_history_reads_fewer_steps_than_by_history_or_content(path):
+    # A new process's hit in a large storage reads index pages no other lookup read yet: the
+    # history-only query probes one index, the wider one two or three and sorts.
+    with Storage(path):
+        for x in range(200):
+            inc(x)
+    store = store_module.SQLiteStore(path)
+    vid, key, cid = store.conn.execute("SELECT version_id, lkey, cid FROM calls WHERE id = 100").fetchone()
+    rows = store.find_by_history(vid, key)
+    assert [row[0] for row in rows] == [row[0] for row in store.find_calls(vid, key, cid)]
+    assert store.find_by_history(b"other version", key) == []
+    by_history = _steps(store.conn, functools.partial(store.find_by_history, vid, key))
+    assert by_history < _steps(store.conn, functools.partial(store.find_calls, vid, key, cid)) * 0.75
+    store.close()

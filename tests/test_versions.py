@@ -549,6 +549,132 @@ def test_edited_helper_of_an_inner_op_recomputes_outer_op(tmp_path):
     assert "dependency helpers.scale changed" in out and "+    return x + 2" in out
 
 
+POOL_OPS = '''
+import concurrent.futures as cf
+
+RUNS = []
+SHARED_POOL = cf.ThreadPoolExecutor(2)  # made before any op runs: its threads already exist
+
+def helper(x):
+    return x + 1
+
+@op
+def f_1(x):
+    RUNS.append("f_1")
+    return helper(x)
+
+@op
+def f_2(xs):
+    RUNS.append("f_2")
+    with POOL as pool:
+        return sum(pool.map(TARGET, xs))
+
+def block(path):
+    storage = Storage(path)
+    with storage:
+        out = f_2((1, 2))
+    SHARED_POOL.shutdown()
+    return out
+'''
+
+POOL_DRIVER = '''
+import experiment as ex
+print("OUT", ex.block("s.db"), "RUNS", sorted(set(ex.RUNS)))
+'''
+
+POOLS = {
+    "new threads": "cf.ThreadPoolExecutor(2)",
+    "existing threads": "contextlib.nullcontext(SHARED_POOL)",
+    "processes": "cf.ProcessPoolExecutor(2)",
+}
+
+
+@pytest.mark.parametrize(
+    "pool, target",
+    # (an op cannot be sent to a process pool by itself: it does not pickle)
+    [(pool, target) for pool in POOLS for target in ("helper", "f_1") if (pool, target) != ("processes", "f_1")],
+)
+def test_edit_of_code_an_op_body_ran_in_a_pool_recomputes_the_op(tmp_path, pool, target):
+    """f_2's body maps helper (or the op f_1) over a thread or process pool: that code runs
+    in other threads or processes, where tracing the body does not reach. Editing it must
+    still recompute f_2 (a stale hit otherwise), and an unchanged second run must not."""
+    project = Project(tmp_path)
+    (tmp_path / "pool.py").write_text(POOL_DRIVER)
+    source = POOL_OPS.replace("POOL", POOLS[pool]).replace("TARGET", target)
+    source = source.replace("SHARED_" + POOLS[pool], "SHARED_POOL")  # (the name itself)
+    project.write("import contextlib\n" + source)
+    assert "OUT 5" in project.run(script="pool.py").stdout
+    assert "RUNS []" in project.run(script="pool.py").stdout
+    project.write("import contextlib\n" + source.replace("x + 1", "x + 2"))
+    out = project.run(script="pool.py").stdout
+    assert "OUT 7" in out and "'f_2'" in out
+
+
+NAMELESS_HELPERS = {
+    # a module-level lambda bound to a name
+    "lambda": ("scale = lambda x: x * 2\n", "scale(x)", "x * 2", "x * 3"),
+    # a lambda held in a module-level registry
+    "registry": ('HANDLERS = {"double": lambda x: x * 2}\n', 'HANDLERS["double"](x)', "x * 2", "x * 3"),
+    # a function made by a factory: its code, and the value it closes over
+    "factory code": ("def make(k):\n    def scale(x):\n        return x * k\n    return scale\nscale = make(2)\n",
+                     "scale(x)", "x * k", "x * k * 3 // 2"),
+    "factory value": ("def make(k):\n    def scale(x):\n        return x * k\n    return scale\nscale = make(2)\n",
+                      "scale(x)", "make(2)", "make(3)"),
+    # a classmethod: reached through its class, it is a bound method, not a function
+    "classmethod": ("class Model:\n    @classmethod\n    def scale(cls, x):\n        return x * 2\n",
+                    "Model.scale(x)", "x * 2", "x * 3"),
+    # functools.partial of a helper, with its bound argument
+    "partial": ("import functools\ndef mul(x, k):\n    return x * k\nscale = functools.partial(mul, k=2)\n",
+                "scale(x)", "k=2", "k=3"),
+}
+
+
+@pytest.mark.parametrize("kind", list(NAMELESS_HELPERS))
+def test_editing_a_helper_that_has_no_name_of_its_own_recomputes_the_op(tmp_path, kind):
+    """Code an op reaches through a module-level name but whose own name leads nowhere (a
+    lambda, a lambda in a dict, a closure a factory made, a partial) was no dependency:
+    editing it served the stale result."""
+    helper, call, old, new = NAMELESS_HELPERS[kind]
+    source = helper + f"RUNS = []\n\n@op\ndef train(x):\n    RUNS.append(x)\n    return {call} + 1\n"
+    project = Project(tmp_path)
+    project.write(source)
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(source.replace(old, new))
+    assert project.runs() == [0, 1, 2, 3]
+
+
+MODULE_OBJECTS = {
+    "dataclass": ("from dataclasses import dataclass\n@dataclass\nclass Config:\n    scale: int\n"
+                  "CONFIG = Config(scale=2)\n", "CONFIG.scale", "scale=2", "scale=3"),
+    "instance": ("class Model:\n    def __init__(self, k):\n        self.k = k\n"
+                 "    def predict(self, x):\n        return x * self.k\nMODEL = Model(2)\n",
+                 "MODEL.predict(x) // x if x else MODEL.k * 0", "Model(2)", "Model(3)"),
+    "class attribute": ("class Model:\n    K = 2\n    def predict(self, x):\n        return x * self.K\n",
+                        "Model().predict(x) // x if x else Model.K * 0", "K = 2", "K = 3"),
+    "inherited class attribute": ("class Base:\n    K = 2\nclass Model(Base):\n    @classmethod\n"
+                                  "    def scale(cls):\n        return cls.K\n",
+                                  "Model.scale()", "K = 2", "K = 3"),
+    "named tuple": ("from typing import NamedTuple\nclass Config(NamedTuple):\n    scale: int\n"
+                    "CONFIG = Config(2)\n", "CONFIG.scale", "Config(2)", "Config(3)"),
+}
+
+
+@pytest.mark.parametrize("kind", list(MODULE_OBJECTS))
+def test_editing_a_module_level_config_object_an_op_reads_recomputes_the_op(tmp_path, kind):
+    """CONFIG = Config(lr=...) at module level, read by an op: an instance of the user's
+    class was no dependency (neither code nor a plain constant), so changing it served
+    the results computed with the old settings."""
+    definition, read, old, new = MODULE_OBJECTS[kind]
+    source = definition + f"RUNS = []\n\n@op\ndef train(x):\n    RUNS.append(x)\n    return x * ({read}) + 1\n"
+    project = Project(tmp_path)
+    project.write(source)
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(source.replace(old, new))
+    assert project.runs() == [0, 1, 2, 3]
+
+
 def test_version_bump_of_an_inner_op_recomputes_outer_op(tmp_path):
     """version= bumped by hand on f_1 (its code unchanged) recomputes f_1(1), and f_2(1)."""
     project = Project(tmp_path)

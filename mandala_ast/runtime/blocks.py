@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .ops import Op
     from .storage import Storage
 
-__all__ = ["Block", "LentBlock", "RunBlock", "innermost_run_block", "lent_block", "pop", "push", "state"]
+__all__ = ["Block", "LentBlock", "RunBlock", "innermost_run_block", "lent_block", "open_blocks", "pop", "push", "state"]
 
 
 class Block(Protocol):
@@ -100,6 +100,12 @@ def innermost_run_block(storage: Storage) -> RunBlock | None:
         if isinstance(block, RunBlock) and block.storage is storage:  # a noop block too (noop.py)
             return block
     return None
+
+
+def open_blocks(storage: Storage) -> list[RunBlock]:
+    """The run blocks of ``storage`` open in any thread (not the blocks lent to pool threads)."""
+    with _open_lock:
+        return [block for block in _open if block.storage is storage]
 
 
 def _opened(block: RunBlock) -> None:
@@ -231,7 +237,8 @@ class RunBlock(Block):
 
     def note_op_call(self, op: Op, deps_id: bytes) -> None:
         """A call of ``op`` stored (or found) under ``deps_id`` was made by the running bodies."""
-        for collected in self.op_bodies:  # an outer op depends on what its inner ops called too
+        # (a copy: pool threads note calls here too, while this thread starts and ends bodies)
+        for collected in tuple(self.op_bodies):  # an outer op depends on what its inner ops called too
             collected.add((op, deps_id))
 
     def _call_op_in_body(self, op: Op, args: tuple, kwargs: dict) -> Any:
@@ -252,16 +259,27 @@ class LentBlock(RunBlock):
         super().__init__(lender.storage, allow_new_calls=lender.allow_new_calls)
         self.lender = lender
 
+    # A thread with no block of its own is most often a pool's, running work an op body handed
+    # it (``pool.map(inner_op, xs)``): its calls are noted as that body's op calls, so that
+    # what they depend on reaches the outer call. Which body handed the work over cannot be
+    # told, so every body running in the storage's open blocks takes them on: a dependency
+    # too many recomputes once more, one too few would serve a stale result.
+
     def call_op(self, op: Op, args: tuple, kwargs: dict) -> Any:
         try:
-            return self.storage.memoized_call(op, args, kwargs, self)
+            return self.storage.call_from_op_body(op, args, kwargs, None, self)
         finally:
             if not self.lender.is_open:
                 self.storage.commit()
 
     def call_op_with_refs(self, op: Op, args: tuple, kwargs: dict, input_refs: dict) -> tuple:
         try:
-            return self.storage.call_with_refs(op, args, kwargs, input_refs, self)
+            return self.storage.call_from_op_body(op, args, kwargs, input_refs, self)
         finally:
             if not self.lender.is_open:
                 self.storage.commit()
+
+    def note_op_call(self, op: Op, deps_id: bytes) -> None:
+        super().note_op_call(op, deps_id)
+        for block in open_blocks(self.storage):
+            block.note_op_call(op, deps_id)

@@ -111,15 +111,16 @@ def decode(codec: str, data: bytes) -> Any:
 def _decode_json(data: bytes) -> Any:
     # Numbers are most of what is stored; int()/float() parse them 10x faster than json.loads
     # and agree with it on every JSON number (and on NaN/Infinity, which json.dumps writes).
+    # Digits alone are an int; anything else is tried as a float without trying int first:
+    # the ValueError int() raised for every float cost more than the parse (~1 µs).
     first = data[:1]
     if first.isdigit() or first == b"-":
-        try:
+        if (data[1:] if first == b"-" else data).isdigit():
             return int(data)
+        try:
+            return float(data)
         except ValueError:
-            try:
-                return float(data)
-            except ValueError:
-                pass
+            pass
     return json.loads(data)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import os
 import site
 import sys
@@ -22,12 +23,15 @@ from . import file_deps
 from .fingerprints import fingerprint
 from .hashing import UnhashableError, content_id, digest
 from .ops import Op
+from .types import handler_for
 
 __all__ = [
     "LIBRARY_ROOTS",
     "Dependency",
     "code_state",
     "current_state",
+    "hands_work_off",
+    "is_data",
     "may_run_user_code",
     "op_dependency",
     "resolve",
@@ -63,14 +67,33 @@ def static_dependencies(fn: Any) -> dict[str, Dependency]:
             if dependency is not None:
                 found[name] = dependency
                 if dependency.kind == "code":
-                    pending.append(_code_object_of(value))
+                    pending.extend(_held_code(value))
     found.pop(qualified_name(fn), None)
     return found
 
 
+def _held_code(value: Any, depth: int = 0) -> Iterator[Any]:
+    """The user functions and classes ``value`` is or holds, to follow statically."""
+    code = _code_object_of(value)
+    if code is not None:
+        if is_user_module(getattr(code, "__module__", "")):
+            yield code
+    elif isinstance(value, functools.partial):
+        yield from _held_code(value.func, depth + 1)
+    elif isinstance(value, (dict, list, tuple)) and depth < _HOLDER_DEPTH:
+        for item in [*value.values()] if isinstance(value, dict) else value:
+            yield from _held_code(item, depth + 1)
+
+
 def run_dependencies(fn: Any, codes: dict[types.CodeType, dict]) -> dict[str, Dependency]:
     """Dependencies of one execution of ``fn``: the user functions it ran (``codes``, from
-    tracing) plus the constants read by ``fn`` and by each of them."""
+    tracing) plus the constants read by ``fn`` and by each of them.
+
+    An execution that handed work to other threads or processes (:func:`hands_work_off`)
+    ran code the trace did not see: it depends on everything its code and the code it ran
+    refer to as well (static dependencies), so that editing a helper it mapped over a pool
+    recomputes it instead of serving a stale result.
+    """
     found: dict[str, Dependency] = {}
     for code, module_globals in codes.items():
         name = _name_of_code(code, module_globals)
@@ -80,10 +103,75 @@ def run_dependencies(fn: Any, codes: dict[types.CodeType, dict]) -> dict[str, De
         dependency = describe(name, value) if value is not _GONE else None
         if dependency is not None and dependency.kind == "code":
             found[name] = dependency
-    for owner in [fn, *(resolve(n) for n in list(found))]:
+    owners = [fn, *(resolve(n) for n in list(found))]
+    if hands_work_off(codes):
+        for owner in owners:
+            for name, dependency in static_dependencies(owner).items():
+                found.setdefault(name, dependency)
+    for owner in owners:
         found.update(_direct_constants(owner))
+    for name in [n for n in found if found[n].kind == "code"]:
+        found.update(_class_attributes_read(name))
     found.pop(qualified_name(fn), None)
     return found
+
+
+def _class_attributes_read(method_name: str) -> dict[str, Dependency]:
+    """The class-level data a traced method reads through ``self.X`` or ``cls.X`` (``K = 2``
+    in the class body, or a base class's): a constant no name chain of the method reaches.
+
+    >>> _class_attributes_read("not.a:method")
+    {}
+    """
+    module, _, qualname = method_name.partition(":")
+    owner_name, _, _ = qualname.rpartition(".")
+    cls = resolve(f"{module}:{owner_name}") if owner_name else _GONE
+    method = resolve(method_name)
+    tree = None if method is _GONE else fingerprint(method).tree
+    if not isinstance(cls, type) or tree is None:
+        return {}
+    found = {}
+    for attr in _attributes_of_self(tree):
+        for klass in cls.__mro__:
+            if attr in vars(klass):
+                value = vars(klass)[attr]
+                if is_user_module(klass.__module__) and _code_object_of(value) is None and is_data(value):
+                    dependency = describe(f"{klass.__module__}:{klass.__qualname__}.{attr}", value)
+                    if dependency is not None:
+                        found[dependency.name] = dependency
+                break
+    return found
+
+
+def _attributes_of_self(tree: ast.AST) -> set[str]:
+    """``X`` of each ``self.X`` / ``cls.X`` the code reads."""
+    return {
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")
+    }
+
+
+#: Library code through which a function runs code in other threads or processes, where
+#: tracing it does not reach: executors and their futures, process pools, joblib, dask, ray.
+_HAND_OFF_PACKAGES = frozenset({"multiprocessing", "joblib", "loky", "dask", "distributed", "ray"})
+
+
+def hands_work_off(codes: dict[types.CodeType, dict]) -> bool:
+    """Whether traced ``codes`` include starting a thread or handing work to a pool.
+
+    >>> import threading
+    >>> hands_work_off({threading.Thread.start.__code__: vars(threading)})
+    True
+    """
+    for code, module_globals in codes.items():
+        module = module_globals.get("__name__") or ""
+        package = module.partition(".")[0]
+        if package in _HAND_OFF_PACKAGES or module.startswith("concurrent.futures") or (
+            module == "threading" and code.co_name == "start"
+        ):
+            return True
+    return False
 
 
 def may_run_user_code(fn: Any) -> bool:
@@ -157,7 +245,8 @@ def _direct_constants(owner: Any) -> dict[str, Dependency]:
         return {}
     found = {}
     for name, value in _referenced_values(code):
-        if name not in found and _code_object_of(value) is None:
+        # Named code is found by tracing; code with no name of its own only by reference here.
+        if name not in found and (_code_object_of(value) is None or _nameless(value)):
             dependency = describe(name, value)
             if dependency is not None:
                 found[name] = dependency
@@ -178,14 +267,127 @@ def describe(name: str, value: Any) -> Dependency | None:
         if not is_user_module(getattr(code, "__module__", "")):
             return None
         print_ = fingerprint(code)
-        return Dependency(name, "code", _code_state(value, print_.digest), print_.source)
-    if isinstance(value, _CONSTANT_TYPES) or type(value).__module__ == "numpy":
+        state, source = _code_state(value, print_.digest), print_.source
+        if getattr(code, "__closure__", None):  # a closure: what it closes over counts too
+            try:
+                state, source = _with_cells(state, code), source + _cells_text(code)
+            except UnhashableError:
+                pass  # (its code still counts)
+        return Dependency(name, "code", state, source)
+    if isinstance(value, functools.partial) or _holds_code(value):
+        try:
+            return Dependency(name, "code", _holder_state(value), _holder_source(value))
+        except UnhashableError:
+            return None
+    if is_data(value):
         try:
             state = content_id(value)
         except UnhashableError:
             return None
         return Dependency(name, "constant", state, _short_repr(value))
     return None
+
+
+def is_data(value: Any) -> bool:
+    """Whether a module-level value an op reads is data it depends on by content: plain
+    constants, numpy arrays, values of a registered type (pandas, Arrow, dataclasses...), and
+    instances of the user's own classes (``CONFIG = Config(lr=0.1)``, ``MODEL = Model(k=2)``).
+    Not library objects without a handler: a logger, a lock, a random generator whose state
+    moves on each use.
+
+    >>> is_data({"lr": 0.1}), is_data(object())
+    (True, False)
+    """
+    kind = type(value)
+    if isinstance(value, _CONSTANT_TYPES) or kind.__module__ == "numpy":
+        return True
+    if isinstance(value, (types.ModuleType, type)) or callable(value) and not hasattr(value, "__dict__"):
+        return False
+    return is_user_module(kind.__module__) or handler_for(kind) is not None
+
+
+_HOLDER_DEPTH = 4
+
+
+def _holds_code(value: Any, depth: int = 0) -> bool:
+    """Whether a dict, list or tuple holds user code (a registry of functions, say)."""
+    if depth >= _HOLDER_DEPTH or not isinstance(value, (dict, list, tuple)):
+        return False
+    items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+    return any(
+        isinstance(item, functools.partial) or _code_object_of(item) is not None or _holds_code(item, depth + 1)
+        for item in items
+    )
+
+
+def _holder_state(value: Any, depth: int = 0) -> bytes:
+    """The state of a value that holds code: functions by fingerprint (and what closures
+    close over), partials by function and bound arguments, containers item by item, the
+    rest by content. UnhashableError for what has no stable state."""
+    if depth >= _HOLDER_DEPTH:
+        raise UnhashableError("code nested too deep to follow")
+    if isinstance(value, functools.partial):
+        parts = (value.func, value.args, value.keywords)
+        return digest(b"partial|" + b"|".join(_holder_state(part, depth + 1) for part in parts))
+    code = _code_object_of(value)
+    if code is not None:
+        if not is_user_module(getattr(code, "__module__", "")):  # library code: by name
+            return digest(b"library|" + qualified_name(value).encode())
+        state = _code_state(value, fingerprint(code).digest)
+        return _with_cells(state, code, depth) if getattr(code, "__closure__", None) else state
+    if isinstance(value, dict):
+        items = sorted((_holder_state(k, depth + 1), _holder_state(v, depth + 1)) for k, v in value.items())
+        return digest(b"dict|" + b"".join(k + v for k, v in items))
+    if isinstance(value, (list, tuple)):
+        return digest(type(value).__name__.encode() + b"|" + b"".join(_holder_state(v, depth + 1) for v in value))
+    return content_id(value)
+
+
+def _with_cells(state: bytes, function: Any, depth: int = 0) -> bytes:
+    cells = []
+    for cell in function.__closure__:
+        try:
+            contents = cell.cell_contents
+        except ValueError:  # not yet filled
+            cells.append(b"empty")
+            continue
+        cells.append(_holder_state(contents, depth + 1))
+    return digest(b"closure|" + state + b"|" + b"".join(cells))
+
+
+def _cells_text(function: Any, depth: int = 0) -> str:
+    """What a closure closes over, for change reports (and so that its text changes with it:
+    calls whose code text is unchanged are kept, see VersionTracker._same_code)."""
+    lines = []
+    for name, cell in zip(function.__code__.co_freevars, function.__closure__):
+        try:
+            contents = cell.cell_contents
+        except ValueError:
+            continue
+        shown = _holder_source(contents, depth) if _code_object_of(contents) is not None else _short_repr(contents)
+        lines.append(f"# closes over {name} = {shown}")
+    return "\n" + "\n".join(lines)
+
+
+def _holder_source(value: Any, depth: int = 0) -> str:
+    """Text for a change report: the source of each function held (with what closures close
+    over), the rest as repr."""
+    if depth >= _HOLDER_DEPTH:
+        return "..."
+    if isinstance(value, functools.partial):
+        bound = ", ".join([*map(repr, value.args), *(f"{k}={v!r}" for k, v in value.keywords.items())])
+        return f"functools.partial({qualified_name(value.func)}, {bound})\n{_holder_source(value.func, depth + 1)}"
+    code = _code_object_of(value)
+    if code is not None:
+        if not is_user_module(getattr(code, "__module__", "")):
+            return qualified_name(value)
+        text = fingerprint(code).source
+        return text + _cells_text(code, depth + 1) if getattr(code, "__closure__", None) else text
+    if isinstance(value, dict):
+        return "\n".join(f"{k!r}: {_holder_source(v, depth + 1)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return "\n".join(_holder_source(item, depth + 1) for item in value)
+    return _short_repr(value)
 
 
 def _code_state(value: Any, fingerprint_digest: bytes) -> bytes:
@@ -248,6 +450,8 @@ def _code_object_of(value: Any) -> Any:
         return inner
     if isinstance(value, types.FunctionType):
         return value
+    if isinstance(value, types.MethodType) and isinstance(value.__func__, types.FunctionType):
+        return value.__func__  # a classmethod reached through its class, a bound method
     wrapped = getattr(value, "__wrapped__", None) if callable(value) else None
     if isinstance(wrapped, types.FunctionType):
         return wrapped
@@ -280,9 +484,15 @@ def _resolve_chain(namespace: dict, module_name: str, chain: list[str]) -> Itera
     if chain[0] not in namespace:
         return
     value = namespace[chain[0]]
+    if isinstance(value, type) and len(chain) > 1 and is_user_module(value.__module__):
+        # `Model.K`: class-level data, read without running any code of the class
+        inner = getattr(value, chain[1], _GONE)
+        if inner is not _GONE and _code_object_of(inner) is None and is_data(inner):
+            yield f"{qualified_name(value)}.{chain[1]}", inner
+            return
     if not isinstance(value, types.ModuleType):
         if _code_object_of(value) is not None:
-            yield qualified_name(value), value
+            yield _reference_name(value, f"{module_name}:{chain[0]}"), value
         elif is_user_module(module_name):
             yield f"{module_name}:{chain[0]}", value
         return
@@ -293,11 +503,23 @@ def _resolve_chain(namespace: dict, module_name: str, chain: list[str]) -> Itera
             return
         if not isinstance(inner, types.ModuleType):
             if _code_object_of(inner) is not None:
-                yield qualified_name(inner), inner
+                yield _reference_name(inner, f"{value.__name__}:{attr}"), inner
             elif is_user_module(value.__name__):
                 yield f"{value.__name__}:{attr}", inner
             return
         value = inner
+
+
+def _reference_name(value: Any, referenced_as: str) -> str:
+    """A code dependency's name: its own ``module:qualname``, unless that leads nowhere (a
+    lambda, a closure a factory made): then the name the code refers to it by."""
+    own = qualified_name(value)
+    return referenced_as if "<" in own else own
+
+
+def _nameless(value: Any) -> bool:
+    """Whether tracing cannot name this code (see _name_of_code), so a referencing name must."""
+    return "<" in qualified_name(value)
 
 
 _MUTATING_METHODS = frozenset(

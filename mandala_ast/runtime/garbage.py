@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .._errors import StorageFullError
 from .deletion import busy_as_error
 from .deletion_watch import mark_deleted
 from .reclaim import (
@@ -24,7 +25,7 @@ from .reclaim import (
     remove_blob_files,
     remove_unreferenced_values,
 )
-from .store import retry_locked
+from .store import full_disk_error, retry_locked
 
 if TYPE_CHECKING:
     from .blobs import BlobDir
@@ -81,7 +82,7 @@ def collect_garbage(store: SQLiteStore, blobs: BlobDir | None) -> GcReport:
         files = remove_blob_files(store, blobs, [*external, *_stray_blobs(store, blobs)])
         files += _remove_stale_temp_files(blobs)
         steps.step("compacting the file (VACUUM)")
-        _vacuum(store.conn)
+        _vacuum(store, values, files)
     return GcReport(values, files, before, storage_bytes(store.path, blobs))
 
 
@@ -141,13 +142,27 @@ def _remove_stale_temp_files(blobs: BlobDir | None) -> int:
     return removed
 
 
-def _vacuum(conn: sqlite3.Connection) -> None:
+def _vacuum(store: SQLiteStore, values: int, files: int) -> None:
     # In WAL mode VACUUM writes the new pages to the WAL: checkpoint before (so it copies a
     # settled file) and after (so the main file actually shrinks). Readers in other processes
     # may go on; a writer makes VACUUM wait, and it is retried like any write.
-    retry_locked(lambda: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
-    retry_locked(lambda: conn.execute("VACUUM"))
-    retry_locked(lambda: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
+    conn = store.conn
+    try:
+        retry_locked(lambda: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
+        retry_locked(lambda: conn.execute("VACUUM"))
+        retry_locked(lambda: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
+    except sqlite3.OperationalError as exc:
+        # VACUUM writes a whole copy of the file before it can free anything: on a full disk
+        # the removals above are done (and kept: SQLite rolls VACUUM back whole), the
+        # compacting is not.
+        if full_disk_error(exc, store.path) is None:
+            raise
+        raise StorageFullError(
+            f"garbage collection removed {plural(values, 'unused value')} and "
+            f"{plural(files, 'stray file')}, but there was no room to compact {store.path} "
+            f"({exc}): compacting writes a copy of the file, {format_bytes(storage_bytes(store.path, None))}; "
+            "free that much space and run gc again"
+        ) from None
 
 
 def _size(path: Path) -> int:

@@ -4,10 +4,11 @@ Why a canonical encoding rather than ``pickle``: pickle output depends on memo s
 insertion order and set iteration order (which follows ``PYTHONHASHSEED``), so equal values can
 pickle differently (joblib #1611, #231). Here every container is encoded from its elements'
 encodings, sets and dicts sorted by those bytes, and every value carries a type tag so that
-``1``, ``1.0``, ``True`` and ``"1"`` never collide. numpy buffers are hashed in place, without
-a copy. A value of a type with a handler (pandas, polars, pyarrow, torch, scipy.sparse, xarray,
-PIL, dataclasses...: runtime/types/) is hashed as its type's name and its handler's key, a plain
-value holding its buffers as numpy arrays. Pickle (protocol 5) is the fallback for the rest.
+``1``, ``1.0``, ``True`` and ``"1"`` never collide. numpy buffers are hashed in place (below
+256 kB, a copy after their header is faster). A value of a type with a handler (pandas, polars,
+pyarrow, torch, scipy.sparse, xarray, PIL, dataclasses...: runtime/types/) is hashed as its
+type's name and its handler's key, a plain value holding its buffers as numpy arrays. Pickle
+(protocol 5) is the fallback for the rest.
 
 The fallback pickles with :func:`canonical_pickle`, which makes the bytes depend on content
 only, so that an object and its unpickled copy hash alike: strings are shared by equality (a
@@ -82,9 +83,12 @@ def _scalar_cid(kind: type, value: Any) -> bytes:
     """Hash a scalar the cache lacks, and cache it. -0.0 == 0.0 and both hash alike, so zero
     floats are never cached (a cached 0.0 would answer for -0.0); nor is NaN, which equals
     nothing: every NaN object would take an entry of its own."""
-    if kind is int:  # the most common scalar: encoded without the general machinery
+    if kind is int:  # the most common scalars: encoded without the general machinery
         payload = b"%x" % value
         cid = blake3(b"I%s%s" % (_LENGTH(len(payload)), payload)).digest()
+    elif kind is float:  # (as _enc_float: floats computed by ops rarely repeat, so hashed)
+        payload = float.hex(value).encode()
+        cid = blake3(b"F%s%s" % (_LENGTH(len(payload)), payload)).digest()
     else:
         cid = digest(encode_canonical(value))
     if _cacheable(kind, value):
@@ -487,34 +491,53 @@ def _is_plain_ndarray(value: Any) -> bool:
     return isinstance(value, np.ndarray) and value.dtype != object
 
 
+#: Arrays below this many bytes are hashed with their header in one piece (a copy): see
+#: :func:`_ndarray_cid`. Above it, the copy costs more than it saves.
+ONE_PIECE_HASH_BYTES = 1 << 18
+
+
 def _ndarray_cid(array: Any) -> bytes:
-    """Hash dtype, shape and the raw buffer in place (a copy only if not C-contiguous)."""
-    # numpy is imported (the array is one); looked up only where needed: a state_dict's
-    # hundreds of small arrays each pay for every step here.
+    """Hash dtype, shape and the raw buffer (in place unless small or not C-contiguous).
+
+    blake3 hashes whole 1 KiB chunks side by side (SIMD), but only in aligned power-of-two
+    runs counted from the start of the input: a buffer fed after its ~20-byte header starts
+    mid-chunk, and most of its chunks are then hashed one at a time. Header and buffer in one
+    piece hash an 8 kB array in ~5.5 µs instead of ~8.5 µs; the copy is cheaper than that up
+    to a few hundred kB.
+    """
+    import numpy as np
+
     if not array.flags.c_contiguous:
-        array = sys.modules["numpy"].ascontiguousarray(array)
-    header = _array_header(array.dtype, array.shape)
-    threads = blake3.AUTO if array.nbytes >= THREADED_HASH_BYTES else 1
-    hasher = blake3(header, max_threads=threads)
+        array = np.ascontiguousarray(array)
+    header = _array_header(array)
     if array.dtype.kind in "MmV":  # datetimes (alone or in records) export no buffer: bytes do
-        array = array.reshape(-1).view(sys.modules["numpy"].uint8)
-    if array.nbytes:
-        hasher.update(memoryview(array).cast("B"))
+        array = array.reshape(-1).view(np.uint8)
+    size = array.nbytes
+    if not size:
+        return blake3(header).digest()
+    if size < ONE_PIECE_HASH_BYTES:
+        return blake3(header + memoryview(array).cast("B")).digest()
+    hasher = blake3(header, max_threads=blake3.AUTO if size >= THREADED_HASH_BYTES else 1)
+    hasher.update(memoryview(array).cast("B"))
     return hasher.digest()
 
 
-def _array_header(dtype: Any, shape: tuple) -> bytes:
-    """The bytes an array's hash starts with, cached: a state_dict's hundreds of small arrays
-    share a few dtypes and shapes, and formatting them costs as much as hashing a small one."""
-    try:
-        return _HEADERS[dtype, shape]
-    except KeyError:
-        pass
-    header = f"ndarray|{_dtype_key(dtype)}|{shape}".encode()
-    if len(_HEADERS) >= 4096:
-        _HEADERS.clear()
-    _HEADERS[dtype, shape] = header
+def _array_header(array: Any) -> bytes:
+    """What an array's id hashes before its buffer: a function of its dtype and shape only,
+    built once per pair (formatting it was a tenth of an 8 kB array's id)."""
+    dtype = array.dtype
+    key = (dtype.str, array.shape) if dtype.fields is None else None
+    header = _ARRAY_HEADERS.get(key) if key is not None else None
+    if header is None:
+        header = f"ndarray|{_dtype_key(array.dtype)}|{array.shape}".encode()
+        if key is not None:
+            if len(_ARRAY_HEADERS) >= _ARRAY_HEADER_LIMIT:
+                _ARRAY_HEADERS.clear()
+            _ARRAY_HEADERS[key] = header
     return header
 
 
-_HEADERS: dict[tuple[Any, tuple], bytes] = {}
+#: ``(dtype.str, shape) -> header`` of arrays of unstructured dtypes (a structured dtype's
+#: str says only its size: its header names its fields, and is built each time).
+_ARRAY_HEADERS: dict[tuple, bytes] = {}
+_ARRAY_HEADER_LIMIT = 256

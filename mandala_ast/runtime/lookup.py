@@ -130,7 +130,16 @@ class CallIndex:
         self.stored_calls.clear()
 
     def _look_up_one(self, call: CallIdentity) -> None:
-        """One query for the call's stored rows; what is valid is kept in memory."""
+        """Queries for the call's stored rows; what is valid is kept in memory."""
+        # By history first: in a large storage, where every lookup reads index pages no
+        # other lookup of this process read, one index probe costs ~7 µs and the query by
+        # history or content ~10. Only when that finds nothing valid is the wider one needed.
+        for row_id, deps_id, packed in self.store.find_by_history(call.version_id, call.history_id):
+            if self.versions.is_valid(deps_id):
+                found = (row_id, self.loader.remember_outputs(unpack_outputs(packed)), deps_id)
+                self.by_history[call.history_id] = found
+                self.by_content.setdefault(call.cid, found)
+                return
         exact = content = stale = None
         for row_id, history_id, deps_id, outputs in self.store.find_calls(call.version_id, call.history_id, call.cid):
             if not self.versions.is_valid(deps_id):

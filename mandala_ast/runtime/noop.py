@@ -1,5 +1,5 @@
-"""Noop blocks: ``storage.run(mode="noop")``, or any run block while the environment variable
-``MANDALA_AST_NOOP`` is set (to anything but "" or "0"): ops run as plain calls.
+"""Noop blocks: ``storage.run(mode="noop")``, or any run or batch block while the environment
+variable ``MANDALA_AST_NOOP`` is set (to anything but "" or "0"): ops run as plain calls.
 
 For debugging without editing the code: breakpoints inside an op stop on every call, prints
 print, and nothing is looked up, stored, or even read: the storage file stays byte for byte as
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .ops import Op
     from .storage import Storage
 
-__all__ = ["ENVIRONMENT_VARIABLE", "NoopBlock", "requested"]
+__all__ = ["ENVIRONMENT_VARIABLE", "NoopBatchBlock", "NoopBlock", "requested"]
 
 ENVIRONMENT_VARIABLE = "MANDALA_AST_NOOP"
 _NO_ID = b""
@@ -63,3 +63,25 @@ class NoopBlock(RunBlock):
     def call_op_with_refs(self, op: Op, args: tuple, kwargs: dict, input_refs: dict) -> tuple:
         outputs = op.split_outputs(self.call_op(op, args, kwargs))
         return tuple(Ref(value, _NO_ID, _NO_ID, (_NO_ID, i)) for i, value in enumerate(outputs))
+
+
+class NoopBatchBlock(NoopBlock):
+    """``storage.batch()`` while MANDALA_AST_NOOP is set: plain calls, one at a time, in the
+    order the code makes them (a debugger steps through them). ``as b`` gives the block, as
+    a batch block does; its ``stats`` are all zero: nothing was looked up or dispatched.
+
+    >>> with storage.batch() as b:          # doctest: +SKIP
+    ...     ys = [inc(x) for x in range(3)]
+    >>> b.stats.computed
+    0
+    """
+
+    def __enter__(self) -> NoopBatchBlock:  # type: ignore[override]
+        super().__enter__()
+        return self
+
+    @property
+    def stats(self) -> Any:
+        from .batch.scheduler import BatchStats
+
+        return BatchStats()

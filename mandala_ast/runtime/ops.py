@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import ast
 import functools
+import importlib
 import inspect
 import itertools
+import sys
 import typing
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -16,7 +18,7 @@ from .fingerprints import Fingerprint, fingerprint
 from .hashing import UnhashableError, content_id, digest
 from .pointers import unwrap as unwrap_pointers
 
-__all__ = ["AsyncOp", "Op", "Workflow", "flatten_bound", "op", "workflow"]
+__all__ = ["AsyncOp", "Op", "Workflow", "flatten_bound", "importable_as", "op", "op_named", "workflow"]
 
 _SERIALS = itertools.count()
 
@@ -61,6 +63,17 @@ class Op:
         #: nothing the garbage collector must keep visiting (identity.py's fast_key).
         self.serial = next(_SERIALS)
         self._default_cids: dict[str, bytes] | None = None
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # By name, as pickle sends functions: a process pool's worker imports the op, so
+        # ``pool.map(op, xs)`` works (plain calls there). The default reduction would pickle
+        # ``fn``, which pickle finds under its name only to meet this op instead and refuse.
+        # An op no name reaches (defined in a function) keeps the default: cloudpickle
+        # ships it whole, pickle refuses it, naming it.
+        address = (self.fn.__module__, self.fn.__qualname__)
+        if importable_as(self, *address):
+            return op_named, address
+        return super().__reduce_ex__(protocol)
 
     @functools.cached_property
     def fingerprint(self) -> Fingerprint:
@@ -287,6 +300,24 @@ def op(
         return kind(f, nout=nout, ignore=ignore, version=version, track_files=track_files, transient=transient)
 
     return make if fn is None else make(fn)
+
+
+def op_named(module: str, qualname: str) -> Any:
+    """The object ``module.qualname``: how a pickled op is found again (Op.__reduce_ex__)."""
+    target: Any = sys.modules.get(module) or importlib.import_module(module)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    return target
+
+
+def importable_as(op: Op, module: str, qualname: str) -> bool:
+    """Whether importing ``module.qualname`` gives ``op`` (so another process can find it)."""
+    if "<locals>" in qualname:
+        return False
+    try:
+        return op_named(module, qualname) is op
+    except Exception:  # a module that fails to import, a name it does not (yet) have
+        return False
 
 
 def workflow(fn: Callable[..., Any]) -> Workflow:

@@ -257,7 +257,14 @@ class CallPipeline:
             raise corrupt_for_call(error, shown, "new calls are not allowed here, so it is not computed again") from error
         self.versions.check_may_compute(op)
         args, kwargs = unwrap_pointers(args, kwargs)  # the body gets what pointers point to
-        fresh = encoded_outputs(op, op.split_outputs(op.fn(*args, **kwargs)))
+        # Without the lock, as run_body runs bodies: one that hands op calls to a thread pool
+        # waits for threads that need it.
+        self.lock.release()
+        try:
+            result = op.fn(*args, **kwargs)
+        finally:
+            self.lock.acquire()
+        fresh = encoded_outputs(op, op.split_outputs(result))
         return self.loader.repair(out_cids, fresh, shown)
 
     # -- the file ----------------------------------------------------------------------------

@@ -121,14 +121,17 @@ class Storage:
         return RunBlock(self, allow_new_calls=allow_new_calls)
 
     def batch(self, executor: Any = None, *, progress: bool | None = None,
-              max_concurrency: int | None = None, allow_new_calls: bool | None = None) -> BatchBlock:
-        """A block whose op calls are deferred, then run in parallel (see runtime/batch/).
+              max_concurrency: int | None = None, allow_new_calls: bool | None = None) -> BatchBlock | noop.NoopBatchBlock:
+        """A block whose op calls are deferred, then run in parallel (see runtime/batch/);
+        with MANDALA_AST_NOOP set, a noop block, as for run blocks: plain calls in order.
 
         >>> with storage.batch(executor="threads"):     # doctest: +SKIP
         ...     ys = [inc(x) for x in range(100)]
         """
         from .batch import BatchBlock
 
+        if noop.requested():
+            return noop.NoopBatchBlock(self)
         return BatchBlock(self, executor, progress=progress, max_concurrency=max_concurrency,
                           allow_new_calls=allow_new_calls)
 

@@ -47,6 +47,7 @@ _CANDIDATES_SQL = (
     "SELECT hid, lkey, deps_id, outputs FROM calls "
     "WHERE (version_id = ? AND lkey IN (?, ?)) OR (cid = ? AND lkey != cid) ORDER BY id"
 )
+_HISTORY_SQL = "SELECT hid, deps_id, outputs FROM calls WHERE lkey = ? AND version_id = ? ORDER BY id"
 _VALUE_SQL = "SELECT codec, data, external FROM vals WHERE cid = ?"
 _VALUES_SQL = "SELECT cid, codec, data, external FROM vals WHERE cid IN ({marks})"
 #: Ids per ``IN (...)`` list, for every chunked query of the package: below SQLite's oldest
@@ -136,6 +137,12 @@ class SQLiteStore:
         ``[(row id, history id, deps_id, [(out cid, codec, small data), ...]), ...]``."""
         rows = self.conn.execute(_CANDIDATES_SQL, (version_id, history_id, cid, cid)).fetchall()
         return [(row_id, key, deps_id, unpack_outputs(packed)) for row_id, key, deps_id, packed in rows]
+
+    def find_by_history(self, version_id: bytes, history_id: bytes) -> list[tuple]:
+        """Stored rows of a call by its history id alone, oldest first: ``[(row id, deps_id,
+        packed outputs), ...]``. One probe of one index, where :meth:`find_calls` takes two or
+        three and a sort: most lookups are answered here."""
+        return self.conn.execute(_HISTORY_SQL, (history_id, version_id)).fetchall()
 
     def pending_source(self, state: bytes) -> tuple | None:
         """The source text of a fingerprint buffered but not yet flushed."""
@@ -311,7 +318,7 @@ class SQLiteStore:
     def _insert_pending(self, conn: sqlite3.Connection) -> None:
         for table, rows in self.rows.items():
             if rows and table not in _BY_CALL_ID:
-                _insert_rows(conn, table, rows)
+                _insert_rows(conn, table, _in_key_order(rows, FIELDS[table]) if table == "vals" else rows)
         calls, inputs, outputs = self.rows["calls"], self.rows["inputs"], self.rows["outputs"]
         if not calls and not inputs and not outputs:
             return
@@ -627,6 +634,22 @@ def _insert_rows(conn: sqlite3.Connection, table: str, flat: list) -> None:
     if whole < len(flat):
         rest = flat[whole:]
         conn.execute(f"{head} VALUES {', '.join([values] * (len(rest) // width))}", rest)
+
+
+def _in_key_order(flat: list, width: int) -> list:
+    """Rows (fields one after another, ``width`` per row) sorted by their first field, stably.
+
+    Values are keyed by their content ids, which scatter over the table's b-tree: inserted
+    in key order, each insert descends next to the last one instead of anywhere in the file
+    (8 kB arrays: ~7 µs less per stored value at 50k values).
+    """
+    keys = flat[0::width]
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    ordered: list = [None] * len(flat)
+    for field in range(width):
+        column = flat[field::width]
+        ordered[field::width] = [column[i] for i in order]
+    return ordered
 
 
 def _resolve_ids(conn: sqlite3.Connection, ids: dict[bytes, int], hids: list[bytes | None]) -> None:

@@ -466,15 +466,33 @@ def _shown(name: str) -> str:
 
 
 def _snapshot(name: str) -> tuple[Any, Any]:
-    """What refresh() compares: the object a name resolves to, and for a list, dict or set
-    constant its content too (``CONFIG["lr"] = 0.2`` changes no identity); for a data file,
-    its stat (a file edited between blocks is hashed again)."""
+    """What refresh() compares: the object a name resolves to, and for a mutable data value
+    (a list, dict or set; an array; a config object) its content too (``CONFIG["lr"] = 0.2``
+    changes no identity); for a data file, its stat (a file edited between blocks is hashed
+    again)."""
     if name.startswith(file_deps.PREFIX):
         return file_deps, file_deps.snapshot(name)
     value = deps.resolve(name)
-    if isinstance(value, (list, dict, set)):
+    if _watched(value):
         return value, deps.current_state(name)
     return value, None
+
+
+def _watched(value: Any) -> bool:
+    """Mutable data whose content refresh() hashes each time: containers, the user's objects
+    (``CONFIG.lr = 0.2``), small arrays. (A large array or frame changed in place between
+    blocks goes unnoticed: hashing it at every block would cost more than it is worth.)"""
+    if isinstance(value, (list, dict, set)):
+        return True
+    if isinstance(value, _IMMUTABLE) or not deps.is_data(value):
+        return False
+    if type(value).__module__ == "numpy":
+        return getattr(value, "nbytes", 0) <= _WATCHED_BYTES
+    return deps.is_user_module(type(value).__module__)
+
+
+_IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset)
+_WATCHED_BYTES = 1 << 20
 
 
 def _differs(now: tuple, seen: tuple) -> bool:

@@ -23,19 +23,42 @@ __all__ = ["DEFAULT_CONCURRENCY", "AsyncBackend", "memoized_coroutine"]
 DEFAULT_CONCURRENCY = 100
 
 
+#: The missing calls whose bodies are being awaited, by (event loop, storage, call content
+#: id): a coroutine that misses one of them waits for it instead of running the body again
+#: (``asyncio.gather`` over duplicate prompts pays for one API call).
+_in_flight: dict[tuple[Any, int, bytes], asyncio.Future] = {}
+
+
 async def memoized_coroutine(block: Any, op: Any, args: tuple, kwargs: dict) -> Any:
     """``await op(*args, **kwargs)`` in ``block``: stored outputs, or the body awaited and
     recorded. Its dependencies are the op's static ones (a trace cannot follow awaits)."""
     storage = block.storage
     call = engine.identify(storage, op, args, kwargs, None)
-    hit = engine.find_stored(storage, [call])[0]
-    if hit is not None:
-        return op.join_outputs(engine.load_outputs(storage, op, args, kwargs, hit[1]))
+    while True:
+        hit = engine.find_stored(storage, [call])[0]
+        if hit is not None:
+            return op.join_outputs(engine.load_outputs(storage, op, args, kwargs, hit[1]))
+        key = (asyncio.get_running_loop(), id(storage), call.cid)
+        running = _in_flight.get(key)
+        if running is None:
+            return await _compute(block, op, args, kwargs, call, key)
+        # Shielded: a waiter cancelled must not cancel the computation others wait for. If it
+        # failed, this coroutine finds nothing stored and computes the call itself.
+        await asyncio.shield(running)
+
+
+async def _compute(block: Any, op: Any, args: tuple, kwargs: dict, call: Any, key: tuple) -> Any:
+    storage = block.storage
     inputs = engine.check_new_call(storage, call, block)
-    started = time.perf_counter()
-    result = await op.fn(*args, **kwargs)
-    duration = time.perf_counter() - started
-    engine.record(storage, call, op.split_outputs(result), engine.untraced(), frozenset(), duration, inputs)
+    done = _in_flight[key] = asyncio.get_running_loop().create_future()
+    try:
+        started = time.perf_counter()
+        result = await op.fn(*args, **kwargs)
+        duration = time.perf_counter() - started
+        engine.record(storage, call, op.split_outputs(result), engine.untraced(), frozenset(), duration, inputs)
+    finally:
+        del _in_flight[key]
+        done.set_result(None)
     return result
 
 

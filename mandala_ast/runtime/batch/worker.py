@@ -7,13 +7,12 @@ no trace and its call depends on the op's static dependencies.
 
 from __future__ import annotations
 
-import importlib
 import pickle
-import sys
 import time
 from typing import Any
 
 from .. import blocks, file_deps
+from ..ops import importable_as, op_named
 from ..tracing import RanCode, run_traced
 
 __all__ = ["Chained", "Slot", "UnsentOutput", "compute_chunk_here", "compute_chunk_named", "compute_here",
@@ -73,20 +72,13 @@ def _outcome(compute: Any, *arguments: Any) -> tuple:
 
 def op_address(op: Any) -> tuple[str, str] | None:
     """``(module, qualified name)`` under which another process can import ``op``, or None."""
-    module, name = op.fn.__module__, op.fn.__qualname__
-    try:
-        found = resolve_op(module, name)
-    except Exception:
-        return None
-    return (module, name) if found is op else None
+    address = (op.fn.__module__, op.fn.__qualname__)
+    return address if importable_as(op, *address) else None
 
 
 def resolve_op(module: str, name: str) -> Any:
     """The op object ``module.name`` (``__main__`` is the running script in every process)."""
-    target: Any = sys.modules.get(module) or importlib.import_module(module)
-    for part in name.split("."):
-        target = getattr(target, part)
-    return target
+    return op_named(module, name)
 
 
 def compute_named(address: tuple[str, str], args: tuple, kwargs: dict) -> tuple:
