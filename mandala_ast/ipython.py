@@ -19,7 +19,8 @@ A cell is a module without its imports: ``storage`` and ``workflow`` were bound 
 cells. So the transform is given the cell framed by lines it never executes: a blank first
 line (which takes the runtime import, since a cell often starts with ``with``) and an
 ``if False:`` tail naming the aliases of ``mandala_ast`` and ``workflow`` that the user
-namespace holds now. Both frames are cut off again; ``__mandala_rt__`` is put in the namespace.
+namespace holds now. Both frames are cut off again; what the import line binds
+(``__mandala_rt__``, ``__mandala_callee__``) is put in the namespace.
 
 Ops defined in cells live in ``__main__``: their identity is ``__main__.<qualname>``, the same
 after a kernel restart whatever the execution counter, and their source comes from the cell.
@@ -40,6 +41,9 @@ __all__ = ["CellCompiler", "load_ipython_extension", "unload_ipython_extension"]
 #: without parsing (a regex over the text costs microseconds, libcst milliseconds).
 _CANDIDATE = re.compile(r"\bwith\b|workflow")
 _RUNTIME = "__mandala_rt__"
+#: The hook compiled calls call, a global of its own (the transform's import line binds it).
+_CALLEE = "__mandala_callee__"
+_IMPORT_LINE = f"import mandala_ast.runtime.compiled as {_RUNTIME}; {_CALLEE} = {_RUNTIME}.callee"
 
 
 class CellCompiler:
@@ -83,7 +87,7 @@ class CellCompiler:
         # Only the latest cell: a cell compiled without reaching compile.cache (a %%time
         # body is compiled under its own name) must not leave its text here for good.
         self.typed = {compiled: text}
-        self.shell.user_ns[_RUNTIME] = _runtime()
+        _bind_runtime(self.shell.user_ns)
         return compiled.splitlines(keepends=True)
 
     def compile_cell(self, text: str) -> str:
@@ -171,17 +175,18 @@ def _unframe(source: str, text: str, tail: str) -> str:
     lines = source.splitlines(keepends=True)
     tail_count = tail.count("\n")
     body = lines[1 : len(lines) - tail_count]
-    if lines[0].strip() not in ("", f"import mandala_ast.runtime.compiled as {_RUNTIME}"):
+    if lines[0].strip() not in ("", _IMPORT_LINE):
         _fall_back("the compiled cell does not start with the runtime import")  # never seen: defensive
         return text
     compiled = "".join(body)
     return compiled if text.endswith("\n") else compiled.removesuffix("\n")
 
 
-def _runtime() -> Any:
+def _bind_runtime(namespace: dict[str, Any]) -> None:
+    """What the cut-off import line binds: the runtime module and its call hook."""
     from .runtime import compiled
 
-    return compiled
+    namespace[_RUNTIME], namespace[_CALLEE] = compiled, compiled.callee
 
 
 _installed: dict[int, CellCompiler] = {}
@@ -194,7 +199,7 @@ def load_ipython_extension(shell: Any) -> None:
     compiler = CellCompiler(shell)
     compiler.install()
     _installed[id(shell)] = compiler
-    shell.user_ns[_RUNTIME] = _runtime()
+    _bind_runtime(shell.user_ns)
 
 
 def unload_ipython_extension(shell: Any) -> None:

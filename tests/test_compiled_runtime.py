@@ -53,6 +53,31 @@ def test_exact_provenance_distinguishes_equal_values(tmp_path):
     assert inputs.loc[y_call, "x"] == 1
 
 
+def test_compiled_spec_names_its_scopes_own_variables_by_bare_name(tmp_path):
+    """The spec compiled code passes, ``(scope, targets, pos_keys, kw_keys[, site, slot])``:
+    ``w = inc(y)`` in scope ``m`` learns y's history from ``y``, as from ``y@m``; a key with
+    ``@`` names another scope's variable, which ``forget`` reaches by its whole key."""
+    storage = Storage(tmp_path / "s.db")
+    with storage:
+        y = rt.call(("m", ("y",), (None,), None), inc, 1)
+        z = rt.call(("m", ("z",), (None,), None), inc, 2)
+        w = rt.call(("m", ("w",), ("y",), None), inc, y)
+        rt.call(("f", None, None, (("x", "z@m"),)), inc, x=z)
+        z = rt.forget("z@m", z)
+        rt.call(("f", None, None, (("x", "z@m"),)), inc, x=z)
+    assert (y, z, w) == (2, 3, 3) and RUNS == [1, 2, 3]
+    prov = storage.provenance(inc)
+    # Five histories: inc(1), inc(2), inc(y) and inc(x=z) from those calls, inc(x=3) forgotten.
+    assert len(prov) == 5 and prov["producer_call"].notna().sum() == 2
+
+
+def test_compiled_spec_with_sites_hands_history_to_its_parent(tmp_path):
+    """``inc(inc(1))`` compiled: site and slot follow the scope and the three key fields."""
+    with Storage(tmp_path / "s.db") as storage:
+        rt.callee(("m", None, (None,), None, 1, None), inc)(rt.callee(("m", None, (None,), None, None, (1, 0)), inc)(1))
+    assert storage.provenance(inc)["producer_call"].notna().sum() == 1
+
+
 def test_stale_key_is_ignored_when_the_name_was_rebound(tmp_path):
     with Storage(tmp_path / "s.db") as storage:
         y = rt.call(spec(("y@m",)), inc, 1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 import threading
 import weakref
 from typing import TYPE_CHECKING, Any
@@ -124,7 +125,61 @@ def callee(spec: tuple, f: Any, /) -> Any:
     block = state.block
     if block is None:  # maybe a worker thread of another thread's block
         block = lent_block(getattr(f, "name", f.__qualname__))
-    return f if block is None else _OpCall(block, spec, f)
+        if block is None:
+            return f
+    known = _whole_specs.get(id(spec))  # whole_spec, inlined: this runs on every op call
+    if known is None or known[0] is not spec:
+        known = _remember(spec)
+    return _OpCall(block, known[1], f)
+
+
+#: id(spec) -> (spec, its whole form). A compiled spec is a constant of its call site's code,
+#: so each is expanded once; the entry keeps the spec alive, so its id is never reused while
+#: it is here. Bounded for code compiled again and again (exec in a loop).
+_whole_specs: dict[int, tuple[tuple, tuple]] = {}
+_WHOLE_SPECS_MAX = 65536
+
+
+def whole_spec(spec: tuple) -> tuple:
+    """``(targets, pos_keys, kw_keys[, site, slot])`` with every key whole (``name@scope``).
+
+    Compiled code passes ``(scope, targets, pos_keys, kw_keys[, site, slot])`` where a key of
+    the call site's own scope is the bare name; a spec whose first item is not a string is
+    whole already (hand-written ``call``).
+
+    >>> whole_spec(("f", ("y",), ("x@<module>", ("b", 1)), (("k", "z"),)))
+    (('y@f',), ('x@<module>', ('b@f', 1)), (('k', 'z@f'),))
+    """
+    known = _whole_specs.get(id(spec))
+    return known[1] if known is not None and known[0] is spec else _remember(spec)[1]
+
+
+def _remember(spec: tuple) -> tuple[tuple, tuple]:
+    if len(_whole_specs) >= _WHOLE_SPECS_MAX:
+        _whole_specs.clear()
+    whole = _expand(spec) if type(spec[0]) is str else spec
+    known = _whole_specs[id(spec)] = (spec, whole)
+    return known
+
+
+def _expand(spec: tuple) -> tuple:
+    scope, targets, pos_keys, kw_keys = spec[:4]
+    kw = tuple((word, _whole(key, scope)) for word, key in kw_keys) if kw_keys else None
+    return (_whole_all(targets, scope), _whole_all(pos_keys, scope), kw, *spec[4:])
+
+
+def _whole_all(keys: tuple | None, scope: str) -> tuple | None:
+    return None if keys is None else tuple(_whole(key, scope) for key in keys)
+
+
+def _whole(key: Any, scope: str) -> Any:
+    if type(key) is tuple:
+        return (_whole(key[0], scope), key[1])
+    if key is None or "@" in key:
+        return key
+    # Interned: every site's key for a variable is then one object, and the lookups of the
+    # provenance table find it by identity.
+    return sys.intern(f"{key}@{scope}")
 
 
 def call(spec: tuple, f: Any, /, *args: Any, **kwargs: Any) -> Any:
@@ -269,13 +324,28 @@ def _known(block, arg: Any, key: str | tuple | None, collected, where: int | str
 def _refs_by_name(op: Op, hints: dict[int | str, Ref]) -> dict[str, Ref]:
     if not hints:
         return {}
-    names = _parameter_names(op.signature)
+    names = _op_parameter_names(op.signature)
     named = {}
     for where, known in hints.items():
         name = _parameter_name(names, where)
         if name is not None:
             named[name] = known
     return named
+
+
+#: id(an op's signature) -> (that signature, its parameter names). By identity: the lru_cache
+#: below hashes the Signature (every parameter's name, kind, default and annotation), which
+#: cost about a sixth of a compiled warm hit.
+_names_by_signature: dict[int, tuple[inspect.Signature, tuple]] = {}
+
+
+def _op_parameter_names(signature: inspect.Signature) -> tuple[tuple[str, ...], frozenset[str]]:
+    known = _names_by_signature.get(id(signature))
+    if known is None or known[0] is not signature:
+        if len(_names_by_signature) >= 4096:  # ops made in a loop
+            _names_by_signature.clear()
+        known = _names_by_signature[id(signature)] = (signature, _parameter_names(signature))
+    return known[1]
 
 
 @functools.lru_cache(maxsize=1024)

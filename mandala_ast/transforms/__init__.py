@@ -1,7 +1,8 @@
 """Pure source -> source rewriting with libcst. No I/O, no runtime imports.
 
 The compiler calls :func:`transform_source`; the text it returns refers to the runtime only
-through the global name ``__mandala_rt__`` (``docs/compiled-runtime-contract.md``).
+through the global names ``__mandala_rt__`` and ``__mandala_callee__`` (its ``callee``), both
+bound by the one import line it adds (``docs/compiled-runtime-contract.md``).
 
 Modules:
     _api         ``transform_source``: survey, rewrite both forms, inject the import, check lines

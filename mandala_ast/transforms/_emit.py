@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 __all__ = [
+    "CALLEE",
     "RT",
     "as_argument",
     "dispatch",
@@ -26,6 +27,9 @@ __all__ = [
 
 #: The global name compiled code uses for ``mandala_ast.runtime.compiled``.
 RT = "__mandala_rt__"
+#: The global name compiled code calls at every rewritten call site (``compiled.callee``): one
+#: global load per call instead of a global and an attribute (10 bytes of bytecode less each).
+CALLEE = "__mandala_callee__"
 #: The loop variable of the generator that forgets ``for`` targets (a dunder: never mangled).
 _ITEM = "__mandala_item__"
 
@@ -61,12 +65,13 @@ def as_argument(node: cst.BaseExpression) -> cst.BaseExpression:
 
 
 def dispatch(spec: Literal, call: cst.Call) -> cst.Call:
-    """``__mandala_rt__.callee(spec, f)(<args as written>)`` for the call ``f(<args>)``.
+    """``__mandala_callee__(spec, f)(<args as written>)`` for the call ``f(<args>)``.
 
     The runtime returns ``f`` itself unless it is an op, so any other callee is still called
     from the user's frame; ``f`` and the arguments are evaluated once, in place.
     """
-    return call.with_changes(func=rt_call("callee", [cst.Arg(literal(spec)), cst.Arg(call.func)]))
+    callee = cst.Call(cst.Name(CALLEE), [cst.Arg(literal(spec)), cst.Arg(call.func)])
+    return call.with_changes(func=callee)
 
 
 def settle(keys: Sequence[str], value: cst.BaseExpression) -> cst.BaseExpression:

@@ -1,4 +1,5 @@
-"""Put ``import mandala_ast.runtime.compiled as __mandala_rt__`` on an existing line.
+"""Put ``import mandala_ast.runtime.compiled as __mandala_rt__; __mandala_callee__ =
+__mandala_rt__.callee`` (:data:`IMPORT_LINE`) on an existing line.
 
 Where, in order of preference (never adding a line, so nothing moves):
 
@@ -22,14 +23,17 @@ import libcst as cst
 
 __all__ = ["IMPORT_LINE", "inject_runtime_import"]
 
-IMPORT_LINE = "import mandala_ast.runtime.compiled as __mandala_rt__"
+#: The runtime import, and the hook every rewritten call calls bound as a global of its own
+#: (``__mandala_rt__.callee`` would cost an attribute load, 10 bytes of bytecode, per call).
+IMPORT_LINE = "import mandala_ast.runtime.compiled as __mandala_rt__; __mandala_callee__ = __mandala_rt__.callee"
 _CODING = re.compile(r"^[ \t\f]*#.*?coding[:=]")
 
 
 @functools.lru_cache(maxsize=1)
-def _import_statement() -> cst.Import:
+def _import_statements() -> tuple[cst.BaseSmallStatement, ...]:
+    """The statements of :data:`IMPORT_LINE`, all but the last followed by ``; ``."""
     line = cst.parse_statement(IMPORT_LINE + "\n")
-    return cst.ensure_type(cst.ensure_type(line, cst.SimpleStatementLine).body[0], cst.Import)
+    return tuple(cst.ensure_type(line, cst.SimpleStatementLine).body)
 
 
 def _semicolon() -> cst.Semicolon:
@@ -92,12 +96,13 @@ def _is_future(statement: cst.BaseStatement) -> bool:
 def _append(line: cst.SimpleStatementLine) -> cst.SimpleStatementLine:
     """``<line>; import ...`` (before the line's trailing comment)."""
     *rest, last = line.body
-    return line.with_changes(body=[*rest, last.with_changes(semicolon=_semicolon()), _import_statement()])
+    return line.with_changes(body=[*rest, last.with_changes(semicolon=_semicolon()), *_import_statements()])
 
 
 def _prefix(line: cst.SimpleStatementLine) -> cst.SimpleStatementLine:
     """``import ...; <line>``."""
-    return line.with_changes(body=[_import_statement().with_changes(semicolon=_semicolon()), *line.body])
+    *first, last = _import_statements()
+    return line.with_changes(body=[*first, last.with_changes(semicolon=_semicolon()), *line.body])
 
 
 def _on_empty_line(module: cst.Module) -> cst.Module | None:
@@ -116,7 +121,7 @@ def _on_empty_line(module: cst.Module) -> cst.Module | None:
         comment=chosen.comment,
         newline=chosen.newline,
     )
-    import_line = cst.SimpleStatementLine([_import_statement()], trailing_whitespace=trailing)
+    import_line = cst.SimpleStatementLine(_import_statements(), trailing_whitespace=trailing)
     if index < len(header):
         new_header, before, after = header[:index], [], header[index + 1 :] + leading
     else:

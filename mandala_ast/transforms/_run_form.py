@@ -1,9 +1,11 @@
 """The run-form rewrite: op calls in storage blocks and workflows get exact provenance.
 
 Inside a storage-block candidate's body or a ``@workflow`` body (nested functions, lambdas,
-comprehensions and blocks included), each call whose callee is a name or dotted name becomes::
+comprehensions and blocks included), each call whose callee is a name or dotted name (not a
+plain builtin, nor a storing method of a function's own list, dict or set:
+``Scope.stores_in_container``) becomes::
 
-    __mandala_rt__.callee(spec, f)(*args)
+    __mandala_callee__(spec, f)(*args)
 
 ``callee`` returns ``f`` itself unless it is an op, so any other callee is still called directly
 from the user's frame (same traceback, same ``super()``/``locals()`` behaviour, no runtime
@@ -177,9 +179,10 @@ class RunFormRewriter(cst.CSTTransformer):
     # -- calls ----------------------------------------------------------------------------------
 
     def visit_Call(self, node: cst.Call) -> None:
+        scope = self.scope
         rewrite = self._active and (
-            self.scope.rewritable_callee(node.func)
-            or (self._batch > 0 and self.scope.forcing_builtin(node.func))
+            (scope.rewritable_callee(node.func) and not scope.stores_in_container(node.func))
+            or (self._batch > 0 and scope.forcing_builtin(node.func))
         )
         self._calls.append(_CallFrame(rewrite, _direct_arguments(node.args) if rewrite else {}))
 
@@ -205,7 +208,9 @@ class RunFormRewriter(cst.CSTTransformer):
         """``callee(spec, f)(...)``; *site* and *slot* tie direct-call arguments to this call."""
         scope, names = self.scope, self._targets.get(original)
         keys = tuple(scope.key(name) for name in names) if names else None
-        spec: tuple = (keys, self._pos_keys(updated.args), self._kw_keys(updated.args))
+        spec: tuple = _compact(
+            scope.qualname, (keys, self._pos_keys(updated.args), self._kw_keys(updated.args))
+        )
         if site is not None or slot is not None:
             spec += (site, slot)
         result = self._settled(emit.dispatch(spec, updated), names, keys)
@@ -326,3 +331,38 @@ def _direct_arguments(args: Sequence[cst.Arg]) -> dict[int, int | str]:
                 direct[id(arg.value)] = position
             position += 1
     return direct
+
+
+def _compact(scope: str, keys: tuple) -> tuple:
+    """``(scope, targets, pos_keys, kw_keys)`` with each key of *scope*'s own variables written as
+    the bare name: the runtime adds ``@scope`` back. Whole keys were most of what a compiled
+    module's ``.pyc`` held beyond CPython's (a string per variable and scope); a bare name is
+    the string the code object holds for the variable anyway, and a function's scope its name,
+    which marshal writes once and then refers back to.
+
+    >>> _compact("f", (("y@f",), ("x@<module>", ("b@f", 1)), (("k", "z@f"),)))
+    ('f', ('y',), ('x@<module>', ('b', 1)), (('k', 'z'),))
+    """
+    targets, pos_keys, kw_keys = keys
+    return (
+        scope,
+        _relative_all(targets, scope),
+        _relative_all(pos_keys, scope),
+        tuple((word, _relative(key, scope)) for word, key in kw_keys) if kw_keys else None,
+    )
+
+
+def _relative_all(keys: Sequence[ArgKey | None] | None, scope: str) -> tuple | None:
+    return None if keys is None else tuple(_relative(key, scope) for key in keys)
+
+
+def _relative(key: ArgKey | None, scope: str) -> ArgKey | None:
+    """``name`` for ``name@scope``; a key of another scope's variable stays whole."""
+    if isinstance(key, tuple):
+        return (_relative_key(key[0], scope), key[1])
+    return None if key is None else _relative_key(key, scope)
+
+
+def _relative_key(key: str, scope: str) -> str:
+    name, _, owner = key.partition("@")  # a name never holds "@": the first one separates
+    return name if owner == scope else key

@@ -29,6 +29,11 @@ FRAME_SENSITIVE = frozenset(
     {"super", "locals", "globals", "vars", "dir", "eval", "exec", "breakpoint", "__import__"}
 )
 _CONSTANTS = frozenset({"True", "False", "None", "__debug__"})
+#: Methods of list, dict and set that only store what they are given: on such a container they
+#: are never an op, and a batch block passes them its deferred values as they are.
+_STORING = frozenset({"append", "extend", "insert", "add", "update", "setdefault"})
+#: Expressions that always make a new list, dict or set.
+_CONTAINER_DISPLAYS = (cst.List, cst.ListComp, cst.Dict, cst.DictComp, cst.Set, cst.SetComp)
 
 
 class Scope:
@@ -43,6 +48,7 @@ class Scope:
         self.is_workflow = False
         self._scan: _BindingScan | None = None
         self._op_target_keys: frozenset[str] | None = None
+        self._nested_nonlocals: frozenset[str] | None = None
 
     # -- construction ---------------------------------------------------------------------------
 
@@ -137,6 +143,34 @@ class Scope:
             return False
         return not self.is_builtin(root.value)
 
+    def stores_in_container(self, func: cst.BaseExpression) -> bool:
+        """``xs.append`` (``extend``, ``insert``, ``add``, ``update``, ``setdefault``) where ``xs`` is a function's
+        variable bound once, to a list, dict or set display, and rebound by no nested scope:
+        never an op, so its call needs no rewrite (a compiled ``results.append(...)`` in a loop
+        would cost a runtime call and ~50 bytes of ``.pyc``)."""
+        if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)):
+            return False
+        name = func.value.value
+        if func.attr.value not in _STORING:
+            return False
+        owner = self.resolve(name)
+        return (
+            owner.kind == "function"
+            and name in owner.scan.containers
+            and owner.binding_count(name) == 1
+            and name not in owner.nested_nonlocals()
+        )
+
+    def nested_nonlocals(self) -> frozenset[str]:
+        """Names a scope nested in this one declares ``nonlocal`` (and may rebind). Only the
+        nested ``def`` and ``class`` statements are searched (a lambda holds no statement)."""
+        if self._nested_nonlocals is None:
+            finder = _NonlocalFinder()
+            for nested in self.scan.nested:
+                nested.visit(finder)
+            self._nested_nonlocals = frozenset(finder.names)
+        return self._nested_nonlocals
+
     def forcing_builtin(self, func: cst.BaseExpression) -> bool:
         """A builtin called by name (``print(y)``, ``type(y)``): in a batch block it must get
         plain values, so its call goes through the runtime too (frame-sensitive ones never)."""
@@ -182,6 +216,10 @@ class _BindingScan(cst.CSTVisitor):
         self.star_import = False
         #: (target names, call) for ``y = f(..)``, ``a, b = f(..)``, ``y: T = f(..)``, ``(y := f(..))``
         self.op_assignments: list[tuple[tuple[str, ...], cst.Call]] = []
+        #: names some statement binds to a new list, dict or set (``xs = []``, ``d = {}``)
+        self.containers: set[str] = set()
+        #: the ``def`` and ``class`` statements directly in this scope (not scanned)
+        self.nested: list[cst.FunctionDef | cst.ClassDef] = []
 
     @classmethod
     def of(cls, scope: Scope) -> _BindingScan:
@@ -219,6 +257,8 @@ class _BindingScan(cst.CSTVisitor):
         names = simple_targets(target)
         if names and isinstance(value, cst.Call):
             self.op_assignments.append((names, value))
+        if isinstance(target, cst.Name) and isinstance(value, _CONTAINER_DISPLAYS):
+            self.containers.add(target.value)
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         # A lambda is its own scope; the module scan skips expressions (walrus bindings there
@@ -231,10 +271,12 @@ class _BindingScan(cst.CSTVisitor):
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
         self.bind([node.name.value])
+        self.nested.append(node)
         return False
 
     def visit_ClassDef(self, node: cst.ClassDef) -> bool:
         self.bind([node.name.value])
+        self.nested.append(node)
         return False
 
     def visit_Assign(self, node: cst.Assign) -> bool:
@@ -311,3 +353,15 @@ class _BindingScan(cst.CSTVisitor):
     def visit_MatchMapping(self, node: cst.MatchMapping) -> None:
         if node.rest is not None:
             self.bind([node.rest.value])
+
+
+class _NonlocalFinder(cst.CSTVisitor):
+    """Every name a ``nonlocal`` statement declares, in nested scopes at any depth."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+
+    def visit_Nonlocal(self, node: cst.Nonlocal) -> bool:
+        self.names.update(item.name.value for item in node.names)
+        return False

@@ -67,7 +67,7 @@ class FakeRuntime(types.SimpleNamespace):
     def _callee(self, spec: tuple, f: Any, /) -> Any:
         if type(f) not in self.OPS:
             return f
-        kind = "ref" if len(spec) > 4 and spec[4] is not None else "call"
+        kind = "ref" if len(spec) > 5 and spec[5] is not None else "call"  # (scope, ..., slot)
 
         def invoke(*args: Any, **kwargs: Any) -> Any:
             self.log.append((kind, f.__name__, spec))

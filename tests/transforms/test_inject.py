@@ -7,7 +7,7 @@ import ast
 import pytest
 from cstutil import rewrite
 
-IMPORT = "import mandala_ast.runtime.compiled as __mandala_rt__"
+IMPORT = "import mandala_ast.runtime.compiled as __mandala_rt__; __mandala_callee__ = __mandala_rt__.callee"
 BODY = "with storage:\n    f(1)\n"
 
 

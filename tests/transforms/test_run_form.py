@@ -7,7 +7,7 @@ import textwrap
 import pytest
 from cstutil import rewrite
 
-RT_IMPORT = "import mandala_ast.runtime.compiled as __mandala_rt__"
+RT_IMPORT = "import mandala_ast.runtime.compiled as __mandala_rt__; __mandala_callee__ = __mandala_rt__.callee"
 HEAD = f"{RT_IMPORT}; import mandala_ast\n"
 
 
@@ -20,7 +20,7 @@ def check(before: str, after: str) -> None:
 
 def d(f: str, spec: str, args: str) -> str:
     """The dispatch form the contract specifies: the callee and the arguments, each once."""
-    return f"__mandala_rt__.callee({spec}, {f})({args})"
+    return f"__mandala_callee__({spec}, {f})({args})"
 
 
 class TestCalls:
@@ -34,13 +34,13 @@ class TestCalls:
             """,
             f"""\
             <HEAD>with storage.run():
-                y = {d("inc", "(('y@<module>',), (None,), None)", "1")}
+                y = {d("inc", "('<module>', ('y',), (None,), None)", "1")}
             """,
         )
 
     def test_contract_example(self) -> None:
         """The example of docs/compiled-runtime-contract.md (the inner call names its parent's site)."""
-        inner = d("inc", "(None, (None,), None, None, (1, 1))", "2")
+        inner = d("inc", "('<module>', None, (None,), None, None, (1, 1))", "2")
         check(
             """\
             import mandala_ast
@@ -50,14 +50,14 @@ class TestCalls:
             """,
             f"""\
             <HEAD>with storage.run():
-                w = {d("add", "(('w@<module>',), ('y@<module>', None), None, 1, None)", f"y, {inner}")}
+                w = {d("add", "('<module>', ('w',), ('y', None), None, 1, None)", f"y, {inner}")}
                 print(w)
             """,
         )
 
     def test_tuple_targets_keywords_and_attribute_callee(self) -> None:
         """``a, b = m.split(x, frac=f)`` names both targets and the keyword's key."""
-        spec = "(('a@<module>', 'b@<module>'), ('x@<module>',), (('frac', 'f@<module>'),))"
+        spec = "('<module>', ('a', 'b'), ('x',), (('frac', 'f'),))"
         check(
             """\
             import mandala_ast
@@ -73,7 +73,7 @@ class TestCalls:
     @pytest.mark.parametrize("opener", ["Storage(path)", "mandala_ast.Storage('r.db')"])
     def test_with_storage_constructor_is_a_block(self, opener: str) -> None:
         """``with Storage(path):`` runs the block in a fresh storage: a candidate too."""
-        spec = "(('y@<module>',), (None,), None)"
+        spec = "('<module>', ('y',), (None,), None)"
         check(
             f"""\
             import mandala_ast
@@ -100,7 +100,7 @@ class TestCalls:
             """,
             f"""\
             <HEAD>with storage:
-                {d("mul", "(None, (('b@<module>', 0), None), (('k', ('b@<module>', 1)),))", "b[0], b[x], k=b[1]")}
+                {d("mul", "('<module>', None, (('b', 0), None), (('k', ('b', 1)),))", "b[0], b[x], k=b[1]")}
             """,
         )
 
@@ -114,7 +114,7 @@ class TestCalls:
             """,
             f"""\
             <HEAD>with storage:
-                {d("f", "(None, None, (('k', 'v@<module>'),))", "*xs, k=v, **kw")}
+                {d("f", "('<module>', None, None, (('k', 'v'),))", "*xs, k=v, **kw")}
             """,
         )
 
@@ -128,7 +128,7 @@ class TestCalls:
     def test_rebound_builtin_is_rewritten(self) -> None:
         """``from numpy import *`` or ``def sum`` may turn a builtin name into anything."""
         result = rewrite("import mandala_ast\ndef len(x): ...\nwith storage:\n    len(x)\n")
-        assert "__mandala_rt__.callee((None, ('x@<module>',), None), len)(x)" in result.source
+        assert "__mandala_callee__(('<module>', None, ('x',), None), len)(x)" in result.source
 
     @pytest.mark.parametrize("call", ["super().f()", "locals()", "vars()", "eval('1')"])
     def test_frame_sensitive_calls_never_rewritten(self, call: str) -> None:
@@ -141,7 +141,7 @@ class TestCalls:
         """Nothing is copied, so every level is rewritten and the text grows linearly."""
         result = rewrite("import mandala_ast\nwith storage:\n    f1(f2(f3(f4(f5(f6(x))))))\n")
         line = result.source.splitlines()[2]
-        assert line.count("__mandala_rt__.callee(") == 6
+        assert line.count("__mandala_callee__(") == 6
         assert line.count("(x)") == 1
 
     def test_with_items_of_the_block_are_not_rewritten(self) -> None:
@@ -168,7 +168,7 @@ class TestCalls:
     def test_rebinding_type_changes_nothing(self) -> None:
         """The runtime, not the compiled code, tests the callee's type."""
         result = rewrite("import mandala_ast\ntype = 'x'\nwith storage:\n    f(1)\n")
-        assert "__mandala_rt__.callee((None, (None,), None), f)(1)" in result.source
+        assert "__mandala_callee__(('<module>', None, (None,), None), f)(1)" in result.source
 
     def test_decorators_annotations_defaults_and_fstrings_untouched(self) -> None:
         """Not data flow, or unsafe to rewrite (postponed annotations, f-string quotes)."""
@@ -196,7 +196,7 @@ class TestLineStability:
             """
         lines = rewrite(source).source.splitlines()
         assert lines[2].endswith(", f)(a,  # first")
-        assert lines[3].strip() == "__mandala_rt__.callee((None, ('b@<module>',), None, None, (1, 1)), g)(b),"
+        assert lines[3].strip() == "__mandala_callee__(('<module>', None, ('b',), None, None, (1, 1)), g)(b),"
         assert lines[4].strip() == ")"
 
     def test_multiline_strings_stay_as_written(self) -> None:
@@ -212,7 +212,7 @@ class TestLineStability:
     def test_backslash_continuation(self) -> None:
         """A callee continued with a backslash stays as written, inside the runtime call."""
         result = rewrite("import mandala_ast\nwith storage:\n    y = obj.\\\n        f(x)\n")
-        assert "callee((('y@<module>',), ('x@<module>',), None), obj.\\\n        f)(x)" in result.source
+        assert "__mandala_callee__(('<module>', ('y',), ('x',), None), obj.\\\n        f)(x)" in result.source
         compile(result.source, "m.py", "exec")
 
     def test_generator_argument_stays_the_sole_argument(self) -> None:
@@ -224,7 +224,8 @@ class TestLineStability:
 
 class TestScopesAndKeys:
     def test_function_scope_and_global(self) -> None:
-        """Keys name the scope that owns the variable (``global`` included)."""
+        """A spec names the call's scope, and the keys of that scope's own variables by their
+        bare names; a variable of another scope (``global`` included) gets its whole key."""
         result = rewrite(
             """\
             import mandala_ast
@@ -235,8 +236,8 @@ class TestScopesAndKeys:
                     g = inc(y)
             """
         )
-        assert "(('y@main',), ('x@<module>',), None)" in result.source
-        assert "(('g@<module>',), ('y@main',), None)" in result.source
+        assert "('main', ('y',), ('x@<module>',), None)" in result.source
+        assert "('main', ('g@<module>',), ('y',), None)" in result.source
 
     def test_methods_nested_functions_lambdas_comprehensions(self) -> None:
         """Qualnames follow ``__qualname__``: ``C.m``, ``f.<locals>.g``, ``<lambda>``..."""
@@ -253,15 +254,95 @@ class TestScopesAndKeys:
             """
         )
         source = result.source
-        assert "('z@C.m.<locals>.g', 'x@C.m')" in source
-        assert "('q@C.m.<locals>.<lambda>',)" in source
-        assert "('e@C.m.<locals>.<listcomp>',)" in source
-        assert "(('h@C.m',)" not in source  # a lambda is not a call
+        assert "('C.m.<locals>.g', None, ('z', 'x@C.m'), None)" in source
+        assert "('C.m.<locals>.<lambda>', None, ('q',), None)" in source
+        assert "('C.m.<locals>.<listcomp>', None, ('e',), None)" in source
+        assert "('C.m', ('h',)" not in source  # a lambda is not a call
 
     def test_class_body_inside_block(self) -> None:
         """Class-level names get the class's scope."""
         result = rewrite("import mandala_ast\nwith storage:\n    class K:\n        y = inc(1)\n")
-        assert "(('y@K',), (None,), None)" in result.source
+        assert "('K', ('y',), (None,), None)" in result.source
+
+
+class TestContainerStores:
+    """``xs.append(...)`` on a function's list, dict or set that nothing rebinds is never an op
+    call: only its arguments are rewritten."""
+
+    def test_append_to_a_list_bound_once_is_not_rewritten(self) -> None:
+        check(
+            """\
+            import mandala_ast
+            def main(xs):
+                scores, seen, best = [], set(), {}
+                results = []
+                with storage:
+                    for x in xs:
+                        results.append(inc(x))
+                        results.extend([x])
+                        results.insert(0, x)
+                        results.index(x)
+            """,
+            f"""\
+            <HEAD>def main(xs):
+                scores, seen, best = [], set(), {{}}
+                results = []
+                with storage:
+                    for x in xs:
+                        results.append({d("inc", "('main', None, ('x',), None)", "x")})
+                        results.extend([x])
+                        results.insert(0, x)
+                        {d("results.index", "('main', None, ('x',), None)", "x")}
+            """,
+        )
+
+    @pytest.mark.parametrize("container", ["{}", "{1}", "[x for x in xs]", "{x: 1 for x in xs}"])
+    def test_dict_and_set_displays_and_comprehensions(self, container: str) -> None:
+        result = rewrite(
+            f"import mandala_ast\ndef main(xs):\n    d = {container}\n    with storage:\n"
+            "        d.update(xs)\n        d.add(xs)\n        d.setdefault(xs)\n"
+        )
+        assert "__mandala_callee__" not in result.source
+
+    def test_from_a_nested_function_lambda_or_comprehension(self) -> None:
+        """The variable is the enclosing function's: still a list."""
+        result = rewrite(
+            """\
+            import mandala_ast
+            def main(xs):
+                out = []
+                with storage:
+                    def keep(x):
+                        out.append(x)
+                    [out.append(x) for x in xs]
+                    f = lambda x: out.add(x)
+            """
+        )
+        assert "__mandala_callee__" not in result.source
+
+    @pytest.mark.parametrize(
+        "binding",
+        [
+            "out = []\n    out = make()",  # bound twice
+            "out = make()",  # not a display
+            "out: list = []\n    out += [1]",  # augmented assignment rebinds
+            "global out\n    out = []",  # a global: other code may rebind it
+            "out = []\n    def g():\n        nonlocal out\n        out = make()",
+            "out = []\n    del out",
+            "out = []\n    for out in xs: pass",
+        ],
+    )
+    def test_rebindable_names_are_still_rewritten(self, binding: str) -> None:
+        result = rewrite(f"import mandala_ast\ndef main(xs):\n    {binding}\n    with storage:\n        out.append(1)\n")
+        assert "__mandala_callee__(('main', None, (None,), None), out.append)(1)" in result.source
+
+    def test_module_level_and_parameter_containers_are_still_rewritten(self) -> None:
+        """A module's variable can be rebound from anywhere; a parameter can be anything."""
+        result = rewrite(
+            "import mandala_ast\nout = []\ndef main(acc=[]):\n    with storage:\n        acc.append(1)\n"
+            "with storage:\n    out.append(1)\n"
+        )
+        assert result.source.count("__mandala_callee__(") == 2
 
 
 class TestForget:
@@ -279,7 +360,7 @@ class TestForget:
             """,
             f"""\
             <HEAD>with storage:
-                y = __mandala_rt__.settle('y@<module>', {d("inc", "(('y@<module>',), (None,), None)", "1")})
+                y = __mandala_rt__.settle('y@<module>', {d("inc", "('<module>', ('y',), (None,), None)", "1")})
                 y = __mandala_rt__.forget('y@<module>', y + 1)
                 y += __mandala_rt__.forget('y@<module>', 1)
                 y: int = __mandala_rt__.forget('y@<module>', 2)
@@ -301,7 +382,7 @@ class TestForget:
             f"""\
             <HEAD>with storage:
                 for y in (__mandala_rt__.forget('y@<module>', __mandala_item__) for __mandala_item__ in (ys)):
-                    y = __mandala_rt__.settle('y@<module>', {d("inc", "(('y@<module>',), ('y@<module>',), None)", "y")})
+                    y = __mandala_rt__.settle('y@<module>', {d("inc", "('<module>', ('y',), ('y',), None)", "y")})
                 if (y := __mandala_rt__.forget('y@<module>', 3)):
                     pass
             """,
@@ -332,7 +413,7 @@ class TestWorkflows:
     def test_aliases(self, imports: str, decorator: str) -> None:
         """The decorator is resolved through the module's imports."""
         result = rewrite(f"{imports}\n{decorator}\ndef pipe(x):\n    y = inc(x)\n    return y\n")
-        assert "(('y@pipe',), ('x@pipe',), None)" in result.source
+        assert "('pipe', ('y',), ('x',), None)" in result.source
         assert "return __mandala_rt__.ret('y@pipe', y)" in result.source
 
     def test_unrelated_workflow_decorator_is_ignored(self) -> None:
@@ -353,4 +434,4 @@ class TestWorkflows:
             """
         )
         assert "return x\n" in result.source
-        assert "return __mandala_rt__.ret(None, (__mandala_rt__.callee(" in result.source
+        assert "return __mandala_rt__.ret(None, (__mandala_callee__(" in result.source

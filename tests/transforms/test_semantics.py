@@ -43,8 +43,8 @@ class TestDispatch:
         ns = execute(source, rt, **names_with_log())
         assert ns["w"] == 3
         assert rt.log == [
-            ("call", "body", (("y@<module>",), (None,), None)),
-            ("call", "body", (("w@<module>",), ("y@<module>",), None)),
+            ("call", "body", ("<module>", ("y",), (None,), None)),
+            ("call", "body", ("<module>", ("w",), ("y",), None)),
         ]
 
     def test_non_op_callee_is_called_from_the_users_frame(self) -> None:
@@ -60,6 +60,26 @@ class TestDispatch:
         ns = execute(rewrite("import mandala_ast\nwith storage:\n    y = inc(inc(1))\n").source, rt, **names_with_log())
         assert ns["y"] == 3
         assert [entry[0] for entry in rt.log] == ["ref", "call"]
+
+
+    def test_append_to_a_local_list_stays_plain_and_its_argument_is_an_op_call(self) -> None:
+        """``out.append(inc(x))`` on a function's own list: the append is called as written,
+        ``inc`` still through the runtime, and the list ends up the same."""
+        original, compiled, rt = run_both(
+            """\
+            import mandala_ast
+            def main(xs):
+                out = {}
+                with storage:
+                    for x in xs:
+                        out.setdefault(x, inc(x))
+                return out
+            result = main([1, 2])
+            """,
+            names_with_log,
+        )
+        assert compiled["result"] == original["result"] == {1: 2, 2: 3}
+        assert [entry[:2] for entry in rt.log] == [("call", "body"), ("call", "body")]
 
 
 class TestEvaluation:
