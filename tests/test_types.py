@@ -120,6 +120,58 @@ def test_an_image_packed_piece_by_piece_has_the_id_of_its_tobytes_bytes_in_every
         assert content_id(("pixels", pixel_bytes(image))) == content_id(("pixels", whole)), image.mode
 
 
+def test_an_rgb_image_is_keyed_by_its_rgba_bytes_whatever_pil_left_in_its_padding_byte():
+    # PIL holds RGB in four bytes a pixel and leaves the fourth 255 (fromarray) or 0 (resize):
+    # the key sets it, so equal pixels key alike, in one block, in several, or a mix of both.
+    pytest.importorskip("PIL")
+    import numpy as np
+    from PIL import Image
+
+    from mandala_ast.runtime.hashing import content_id
+    from mandala_ast.runtime.types.pil_types import key_pixels
+
+    for height, width in ((6, 5), (2500, 2400)):  # 2500 x 2400 x 4 bytes: more than PIL's 16 MB block
+        pixels = (np.arange(height * width * 3, dtype=np.uint32) * 7).astype(np.uint8).reshape(height, width, 3)
+        resized = Image.fromarray(pixels).resize((width + 1, height))
+        rebuilt = Image.fromarray(np.asarray(resized))
+        mixed = rebuilt.copy()
+        mixed.paste(resized.crop((0, 0, width + 1, height // 2)), (0, 0))  # half the rows padded with 0
+        assert resized.tobytes("raw", "RGBX")[3] == 0 and rebuilt.tobytes("raw", "RGBX")[3] == 255
+        assert mixed.tobytes("raw", "RGBX")[3] == 0 and mixed.tobytes("raw", "RGBX")[-1] == 255
+        assert content_id(resized) == content_id(rebuilt) == content_id(mixed)
+        rgba = np.frombuffer(rebuilt.convert("RGBA").tobytes(), np.uint8)
+        assert content_id(("pixels", key_pixels(resized))) == content_id(("pixels", rgba))
+        changed = rebuilt.copy()
+        changed.putpixel((width, height - 1), (1, 2, 3))
+        assert content_id(changed) != content_id(rebuilt)
+
+
+def test_an_image_read_in_place_has_the_id_a_pillow_that_only_copies_gives_it():
+    # Without Image.getim (Pillow < 11) nor pyarrow, every image's pixels are copied by PIL's
+    # encoder: the ids must not change.
+    pytest.importorskip("PIL")
+    script = """
+import sys
+import numpy as np
+from PIL import Image
+if sys.argv[1] == "copies":
+    sys.modules["pyarrow"] = None
+    del Image.Image.getim
+from mandala_ast.runtime.hashing import content_id
+small = (np.arange(6 * 5 * 3, dtype=np.uint8) * 7).reshape(6, 5, 3)
+large = (np.arange(2500 * 2400 * 3, dtype=np.uint32) * 7).astype(np.uint8).reshape(2500, 2400, 3)
+images = [Image.fromarray(p).convert(m) for p in (small, large) for m in ("L", "RGB", "RGBA", "I", "F")]
+images.append(Image.fromarray(large).resize((2401, 2500)))
+print(",".join(content_id(image).hex() for image in images))
+"""
+    ids = {}
+    for how in ("in place", "copies"):
+        done = subprocess.run([sys.executable, "-c", script, how], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-3000:]
+        ids[how] = done.stdout.strip().split(",")
+    assert ids["in place"] == ids["copies"] and len(set(ids["copies"])) == 11
+
+
 def test_arrow_exact_frames_and_object_text_are_stored_as_arrow_and_the_rest_pickled(tmp_path):
     pytest.importorskip("pyarrow")
     import sqlite3
@@ -140,6 +192,78 @@ def test_arrow_exact_frames_and_object_text_are_stored_as_arrow_and_the_rest_pic
     codecs = sorted(row[0] for row in sqlite3.connect(path).execute("SELECT codec FROM vals"))
     # echo's output is its input's value
     assert codecs == ["pandas:frame", "pandas:frame", "pandas:series", "pandas:series", "pickle", "pickle"]
+
+
+def test_a_frame_with_an_object_index_of_text_is_stored_as_arrow_not_pickled(tmp_path):
+    pytest.importorskip("pyarrow")
+    import sqlite3
+
+    import pandas as pd
+
+    from mandala_ast import Storage
+
+    path = tmp_path / "s.db"
+    with Storage(path).run():
+        typecases.echo(pd.DataFrame({"x": [1.0, 2.0]}, index=pd.Index(["a", None], dtype=object, name="k")))
+        typecases.echo(pd.Series([1, 2], index=pd.Index(["p", "q"], dtype=object)))
+        typecases.echo(pd.DataFrame({"x": [1.0]}, index=pd.Index([b"a"], dtype=object)))  # not text
+    codecs = sorted(row[0] for row in sqlite3.connect(path).execute("SELECT codec FROM vals"))
+    assert codecs == ["pandas:frame", "pandas:series", "pickle"]
+
+
+def test_a_state_dict_is_stored_tensor_by_tensor_and_loads_mapped_writable_with_tied_weights_shared(tmp_path):
+    torch = pytest.importorskip("torch")
+    import sqlite3
+
+    from mandala_ast import Storage
+
+    path = tmp_path / "s.db"
+    torch.manual_seed(0)
+    state = torch.nn.Linear(800, 800).state_dict()  # 2.6 MB: a file
+    state["tied.weight"] = state["weight"]  # one tensor under two names
+    with Storage(path).run():
+        typecases.echo(state)
+    with Storage(path).run():
+        loaded = typecases.echo(state)
+        assert list(loaded) == list(state) and loaded._metadata == state._metadata
+        assert loaded["tied.weight"] is loaded["weight"]
+        assert _mapped_file(loaded["weight"].data_ptr()).startswith(f"{path}.blobs"), "views the mapped file"
+        loaded["bias"][0] = -100.0
+    with Storage(path).run():
+        again = typecases.echo(state)
+        assert all(torch.equal(again[name], state[name]) for name in state)
+    codecs = {row[0] for row in sqlite3.connect(path).execute("SELECT codec FROM vals")}
+    assert "torch:state_dict" in codecs and "pickle" not in codecs
+
+
+def _mapped_file(address: int) -> str:
+    """The file mapped at ``address`` in this process ("" if none), from /proc/self/maps."""
+    if not Path("/proc/self/maps").exists():
+        pytest.skip("needs /proc/self/maps")
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        span, *rest = line.split(maxsplit=5)
+        start, end = (int(x, 16) for x in span.split("-"))
+        if start <= address < end:
+            return rest[-1] if len(rest) == 5 else ""
+    return ""
+
+
+def test_a_dict_of_tensors_and_other_values_is_pickled_and_comes_back_equal(tmp_path):
+    torch = pytest.importorskip("torch")
+    import sqlite3
+
+    from mandala_ast import Storage
+
+    path = tmp_path / "s.db"
+    mixed = {"weight": torch.ones(3), "step": 3}
+    sparse = {"weight": torch.ones(3).to_sparse()}
+    with Storage(path).run():
+        typecases.echo(mixed)
+        typecases.echo(sparse)
+    with Storage(path).run():
+        assert typecases.same(typecases.echo(mixed), mixed)
+        assert torch.equal(typecases.echo(sparse)["weight"].to_dense(), torch.ones(3))
+    assert {row[0] for row in sqlite3.connect(path).execute("SELECT codec FROM vals")} == {"pickle"}
 
 
 def test_a_large_xarray_value_loads_writable_and_writing_to_it_leaves_the_stored_value_alone(tmp_path):

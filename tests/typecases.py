@@ -181,6 +181,24 @@ def case_pandas_object_text():
     )
 
 
+def case_pandas_object_text_index():
+    pd = _pandas()
+
+    def frame(*last, big=False, dtype=object):
+        words = ["a", "bb", "", "é"] * (30_000 if big else 1)  # big: 1 MB+, stored as a file
+        return pd.DataFrame({"n": np.arange(len(words))}, index=pd.Index(words[:-1] + list(last), dtype=dtype, name="k"))
+
+    return dict(
+        base=frame(None),
+        equal=[frame(None)],
+        differ={
+            "NaN for None": frame(np.nan), "'nan' for None": frame("nan"), "str dtype": frame(None, dtype="str"),
+            "series": pd.Series(np.arange(4), index=pd.Index(["a", "bb", "", None], dtype=object)),
+            "big": frame(None, big=True), "big with NaN": frame(np.nan, big=True),
+        },
+    )
+
+
 def case_numpy_datetimes():
     base = np.arange(5).astype("datetime64[s]")
     return dict(
@@ -227,6 +245,23 @@ def case_torch_state_dict():
         return torch.nn.Linear(3, 2).state_dict()
 
     return dict(base=weights(0), equal=[weights(0)], differ={"weights": weights(1)})
+
+
+def case_torch_large_state_dict():
+    import torch
+
+    def weights(seed, version=1):  # 2.6 MB: stored as a file, its tensors loaded memory-mapped
+        torch.manual_seed(seed)
+        state = torch.nn.Sequential(torch.nn.Linear(800, 800), torch.nn.BatchNorm1d(800)).state_dict()
+        state._metadata[""]["version"] = version
+        return state
+
+    plain = dict(weights(0))
+    return dict(
+        base=weights(0),
+        equal=[weights(0)],
+        differ={"weights": weights(1), "a plain dict": plain, "metadata": weights(0, version=2)},
+    )
 
 
 def case_arrow_table():
@@ -459,7 +494,8 @@ def same(a, b) -> bool:
         return a.dtype == b.dtype and a.shape == b.shape and a.requires_grad == b.requires_grad and torch.equal(a, b)
     if isinstance(a, dict):  # an OrderedDict's order is part of its equality, a dict's is not
         keys_match = list(a) == list(b) if type(a) is not dict else a.keys() == b.keys()
-        return keys_match and all(same(a[k], b[k]) for k in a)
+        attributes = getattr(a, "__dict__", {}) == getattr(b, "__dict__", {})  # a state_dict's _metadata
+        return keys_match and attributes and all(same(a[k], b[k]) for k in a)
     if isinstance(a, tuple) and not isinstance(a, Pair):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
     if module == "pyarrow":
@@ -490,7 +526,8 @@ def _same_pandas(a, b) -> bool:
     others = [b] if isinstance(b, pd.Series) else [b.iloc[:, i] for i in range(b.shape[1])]
     # assert_*_equal takes None for NaN in object columns: the element types must match too.
     kinds = all(list(map(type, x)) == list(map(type, y)) for x, y in zip(columns, others) if x.dtype == object)
-    return kinds and a.attrs == b.attrs
+    index_kinds = a.index.dtype != object or list(map(type, a.index)) == list(map(type, b.index))
+    return kinds and index_kinds and a.attrs == b.attrs
 
 
 CASES = {name[5:]: fn for name, fn in dict(globals()).items() if name.startswith("case_")}

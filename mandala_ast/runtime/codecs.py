@@ -5,7 +5,8 @@
   are stored as ``.npy`` files and loaded memory-mapped (copy-on-write), so they load lazily.
 - ``bytes``: raw bytes.
 - codecs of registered types (runtime/types/): ``pandas`` (Arrow IPC), ``xarray`` (pickle and
-  raw buffers), ``torch``, ``arrow``, ``polars``, ``sparse``, ``pil``, and ``user:...`` for
+  raw buffers), ``torch``, ``torch:state_dict`` (a dict of tensors), ``arrow``, ``polars``,
+  ``sparse``, ``pil``, and ``user:...`` for
   types registered with ``register_type``; their handler encodes and decodes them, and loads
   a large one from its file lazily where the format allows.
 - ``pickle``: everything else (protocol 5). Loading such a value runs pickle: a storage file is
@@ -20,10 +21,11 @@ from __future__ import annotations
 import io
 import json
 import pickle
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from .types import handler_for, handler_for_codec
+from .types import dict_handlers, handler_for, handler_for_codec
 
 __all__ = ["STRUCTURE_CODECS", "EncodedValue", "decode", "decode_file", "encode", "maps_file"]
 
@@ -65,6 +67,11 @@ def encode(value: Any) -> EncodedValue:
         data = _native(handler, value)
         if data is not None:
             return EncodedValue(handler.codec, data)
+    if kind is dict or kind is OrderedDict:  # a state_dict: its tensors raw, loaded lazily
+        for handler in dict_handlers():
+            data = _native(handler, value)
+            if data is not None:
+                return EncodedValue(handler.codec, data)
     return EncodedValue("pickle", pickle.dumps(value, protocol=5))
 
 

@@ -33,8 +33,11 @@ from .types import ByteStream, TypeHandler, handler_for
 
 __all__ = ["UnhashableError", "canonical_pickle", "content_id", "digest", "register_id_carrier"]
 
-#: Buffers at least this large are hashed with all cores (blake3 is slower below ~1 MiB threaded).
-THREADED_HASH_BYTES = 1 << 20
+#: Buffers at least this large are hashed with all cores. Below it blake3's hand-off to its thread
+#: pool (and an array's header, which shifts its bytes off blake3's subtree boundaries) cost more
+#: than the threads win when the cores are busy: a state_dict's 2 MB tensors hashed at 0.7x a
+#: large array's rate threaded, 0.95x on one thread, on two shared cores.
+THREADED_HASH_BYTES = 8 << 20
 
 _scalar_cids: dict[Any, bytes] = {}
 _SCALAR_CACHE_LIMIT = 1 << 17
@@ -197,7 +200,7 @@ def _enc_ndarray(value: Any, out: bytearray) -> None:
 def _enc_byte_stream(value: ByteStream, out: bytearray) -> None:
     # Tagged and headed as an array: its id is the one _ndarray_cid gives the flat uint8 array
     # of the same bytes (a test holds the two together).
-    threads = blake3.AUTO if value.size >= THREADED_HASH_BYTES else 1
+    threads = value.hash_threads or (blake3.AUTO if value.size >= THREADED_HASH_BYTES else 1)
     hasher = blake3(f"ndarray||u1|{(value.size,)}".encode(), max_threads=threads)
     seen = 0
     for piece in value.pieces:
@@ -377,10 +380,20 @@ def _encoder_for(value: Any) -> Callable[[Any, bytearray], None]:
 
 
 def _handled_encoder(handler: TypeHandler) -> Callable[[Any, bytearray], None]:
-    def encode_handled_(value: Any, out: bytearray) -> None:
-        _put(out, b"H", _handled_cid(handler, value))
+    encoder = _HANDLED_ENCODERS.get(handler)
+    if encoder is None:
 
-    return encode_handled_
+        def encoder(value: Any, out: bytearray) -> None:
+            _put(out, b"H", _handled_cid(handler, value))
+
+        if len(_HANDLED_ENCODERS) >= 4096:
+            _HANDLED_ENCODERS.clear()
+        _HANDLED_ENCODERS[handler] = encoder
+    return encoder
+
+
+#: One encoder per handler, made once: a dict of tensors asks for one per value.
+_HANDLED_ENCODERS: dict[TypeHandler, Callable[[Any, bytearray], None]] = {}
 
 
 def _handled_cid(handler: TypeHandler, value: Any) -> bytes:
@@ -420,8 +433,7 @@ def _record_cid(handler: TypeHandler, value: Any) -> bytes:
 
 def _keyed_cid(handler: TypeHandler, value: Any) -> bytes:
     kind = type(value)
-    out = bytearray()
-    _encode(handler.name or f"{kind.__module__}.{kind.__qualname__}", out)
+    out = bytearray(_type_name(handler, kind))
     try:
         _encode(handler.key(value), out)
     except RecursionError:
@@ -431,6 +443,21 @@ def _keyed_cid(handler: TypeHandler, value: Any) -> bytes:
     except Exception as exc:  # a handler of a library we do not control may raise anything
         raise UnhashableError(f"cannot hash a value of type {kind.__qualname__}: {exc}") from exc
     return digest(out)
+
+
+def _type_name(handler: TypeHandler, kind: type) -> bytes:
+    """The encoded type name a handled value's id starts with, cached per handler and type."""
+    try:
+        return _TYPE_NAMES[handler, kind]
+    except KeyError:
+        pass
+    if len(_TYPE_NAMES) >= 4096:  # classes made at run time must not grow the cache forever
+        _TYPE_NAMES.clear()
+    name = _TYPE_NAMES[handler, kind] = encode_canonical(handler.name or f"{kind.__module__}.{kind.__qualname__}")
+    return name
+
+
+_TYPE_NAMES: dict[tuple[TypeHandler, type], bytes] = {}
 
 
 #: Proxies of a value whose content id they know without computing it (a stored transient

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["ByteStream", "TypeHandler", "handler_for", "handler_for_codec", "register_type"]
+__all__ = ["ByteStream", "TypeHandler", "add_codec", "dict_handlers", "handler_for", "handler_for_codec", "register_type"]
 
 
 class TypeHandler:
@@ -44,6 +44,8 @@ class ByteStream:
     would cost a pass over new memory.
 
     ``size`` is the total length, which the hash starts with; ``pieces`` yields buffers.
+    ``hash_threads`` is how many threads hash them: by default all cores for a large stream;
+    1 when the pieces are made by a thread of their own (the cores are shared out already).
 
     >>> import numpy as np
     >>> from mandala_ast.runtime.hashing import content_id
@@ -52,10 +54,10 @@ class ByteStream:
     True
     """
 
-    __slots__ = ("pieces", "size")
+    __slots__ = ("hash_threads", "pieces", "size")
 
-    def __init__(self, size: int, pieces: Iterable[Any]) -> None:
-        self.size, self.pieces = size, pieces
+    def __init__(self, size: int, pieces: Iterable[Any], hash_threads: int | None = None) -> None:
+        self.size, self.pieces, self.hash_threads = size, pieces, hash_threads
 
 
 def register_type(
@@ -92,6 +94,26 @@ def add(handler: TypeHandler) -> None:
     if handler.codec:
         _BY_CODEC[handler.codec] = handler
     _CACHE.clear()
+
+
+def add_codec(handler: TypeHandler, library: str) -> None:
+    """Register ``handler`` to store plain dicts whose values are ``library``'s (a dict of torch
+    tensors), in its own format: chosen by content, so it keys nothing (dicts are keyed as
+    dicts) and is asked by :func:`dict_handlers` only once ``library`` is imported."""
+    _BY_CODEC[handler.codec] = handler
+    _DICT_CODECS[library] = handler.codec
+
+
+def dict_handlers() -> list[TypeHandler]:
+    """The handlers that may store a plain dict in a format of their own (their ``encode``
+    says None to a dict it cannot hold), for the libraries already imported: a dict of values
+    of a library never imported holds none of them, so none is imported here."""
+    found = []
+    for library, codec in _DICT_CODECS.items():
+        handler = handler_for_codec(codec) if library in sys.modules else None
+        if handler is not None:
+            found.append(handler)
+    return found
 
 
 def handler_for(kind: type) -> TypeHandler | None:
@@ -142,6 +164,10 @@ def _structural_handler(kind: type) -> TypeHandler | None:
 _HANDLERS: dict[type, TypeHandler] = {}
 _BY_CODEC: dict[str, TypeHandler] = {}
 _CACHE: dict[type, TypeHandler | None] = {}
+
+#: Library -> the codec storing dicts of its values (registered by its handlers' module, which
+#: :func:`handler_for_codec` imports: so the known ones are listed here from the start).
+_DICT_CODECS: dict[str, str] = {"torch": "torch:state_dict"}
 
 #: Top-level module of a value's type -> the module holding that library's handlers.
 _LIBRARY_MODULES = {

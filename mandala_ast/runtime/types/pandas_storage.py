@@ -6,7 +6,7 @@ zone), timedeltas, pandas' nullable Int/Float/boolean, pyarrow-backed text (pand
 ``str``) and categoricals of those come back with the same dtype, values, index and names.
 Object columns of text come back too, as object columns of ``str``: those whose elements are
 all ``str`` (not a subclass) with at most one kind of null, ``None`` or ``NaN`` (Arrow has one
-null; the kind is kept in the metadata). Telling takes one look at each distinct object
+null; the kind is kept in the metadata); so does an object index of text (not a MultiIndex's). Telling takes one look at each distinct object
 (``pandas_text``). Other object columns (any Python object), ``string[python]`` (it comes back
 pyarrow-backed), a Datetime/Timedelta index with a ``freq`` (Arrow drops it), a nullable
 (``Int64``...) index, non-text, duplicate or index-like column labels and frames without
@@ -35,12 +35,21 @@ __all__ = ["arrow_exact", "decode_frame", "decode_series", "encode_frame", "enco
 _ATTRS = b"mandala_ast.attrs"
 _NAME = b"mandala_ast.series_name"
 _TEXT = b"mandala_ast.object_text"
+_INDEX_TEXT = b"mandala_ast.object_text_index"
 _SERIES_COLUMN = "values"
 
 
 def arrow_exact(frame: pd.DataFrame) -> bool:
     """Whether ``frame`` comes back from Arrow exactly (see the module's docstring)."""
     return _object_text(frame) is not None
+
+
+def _index_text(index: pd.Index) -> int | None:
+    """For a plain index of dtype object holding text: the kind of its nulls (as for text
+    columns); None for any other index."""
+    if type(index) is not pd.Index or index.dtype != object:
+        return None
+    return storable_nulls(index.to_numpy())
 
 
 def _object_text(frame: pd.DataFrame) -> dict[str, int] | None:
@@ -70,6 +79,8 @@ def _index_exact(index: pd.Index) -> bool:
         return False
     if any(name is not None and type(name) is not str for name in index.names):
         return False
+    if _index_text(index) is not None:
+        return True
     if isinstance(index, pd.MultiIndex):
         return all(_label_dtype_exact(level.dtype) for level in index.levels)
     return isinstance(index, pd.RangeIndex) or _label_dtype_exact(index.dtype)
@@ -102,7 +113,8 @@ def encode_frame(frame: pd.DataFrame) -> bytes | None:
     text = _object_text(frame) if type(frame) is pd.DataFrame else None
     if text is None:
         return None
-    return _ipc(frame, {_ATTRS: pickle.dumps(frame.attrs, protocol=5), _TEXT: pickle.dumps(text, protocol=5)})
+    extra = {_ATTRS: frame.attrs, _TEXT: text, _INDEX_TEXT: _index_text(frame.index)}
+    return _ipc(frame, {key: pickle.dumps(value, protocol=5) for key, value in extra.items()})
 
 
 def encode_series(series: pd.Series) -> bytes | None:
@@ -112,7 +124,7 @@ def encode_series(series: pd.Series) -> bytes | None:
     text = _object_text(frame)
     if text is None:
         return None
-    extra = {_ATTRS: series.attrs, _NAME: series.name, _TEXT: text}
+    extra = {_ATTRS: series.attrs, _NAME: series.name, _TEXT: text, _INDEX_TEXT: _index_text(series.index)}
     return _ipc(frame, {key: pickle.dumps(value, protocol=5) for key, value in extra.items()})
 
 
@@ -130,6 +142,9 @@ def _frame(source) -> tuple[pd.DataFrame, dict]:
     metadata = table.schema.metadata or {}
     frame = table.to_pandas()  # copies into pandas' own (writable) memory
     frame.attrs = pickle.loads(metadata[_ATTRS])
+    index_nulls = pickle.loads(metadata[_INDEX_TEXT]) if _INDEX_TEXT in metadata else None
+    if index_nulls is not None:  # to_pandas makes it pandas' str dtype; it went in as objects
+        frame.index = _object_index(frame.index, index_nulls)
     for name, nulls in (pickle.loads(metadata[_TEXT]) if _TEXT in metadata else {}).items():
         # to_pandas makes text columns pandas' str dtype; these went in as object columns.
         frame.isetitem(frame.columns.get_loc(name), _objects(table.column(name), nulls, frame.index))
@@ -141,6 +156,13 @@ def _objects(column: pa.ChunkedArray, nulls: int, index: pd.Index) -> pd.Series:
     if nulls == NAN:
         values[np.asarray(column.is_null())] = np.nan
     return pd.Series(values, index=index, dtype=object, copy=False)
+
+
+def _object_index(index: pd.Index, nulls: int) -> pd.Index:
+    values = np.asarray(index, dtype=object)
+    missing = pd.isna(values)
+    values[missing] = np.nan if nulls == NAN else None
+    return pd.Index(values, dtype=object, name=index.name, copy=False)
 
 
 def _series(source) -> pd.Series:

@@ -10,11 +10,19 @@ counts).
 Where PIL holds the pixels exactly as ``tobytes()`` packs them (one byte per pixel: L, P; four:
 RGBA, CMYK, I, F) and in one block of memory (images up to PIL's block size, 16 MB), they are
 read in place through PIL's Arrow C data interface when pyarrow is importable: no copy. Other
-images (RGB, which PIL pads to four bytes a pixel; images spread over several blocks) are packed
-a few MB at a time and each piece hashed while it is in the CPU cache: ``tobytes()`` whole
-would write the full copy to new memory first, at a tenth of the hashing rate. Both ways hash
-the same bytes as the flat array of ``tobytes()``, so an image has one id with or without
-pyarrow. Stored with pickle, which PIL implements as mode, size, palette, info and the raw
+images (images spread over several blocks; LA, YCbCr... which PIL pads to four bytes a pixel)
+are packed a few MB at a time and each piece hashed while it is in the CPU cache:
+``tobytes()`` whole would write the full copy to new memory first, at a tenth of the hashing
+rate. Both ways hash the same bytes as the flat array of ``tobytes()``, so an image has one id
+with or without pyarrow.
+
+RGB, the common large image, is keyed by the four bytes a pixel PIL holds it in, with the
+fourth (padding) byte set to 255: the bytes of ``image.convert("RGBA").tobytes()``. Packing
+RGB to three bytes a pixel costs more than hashing the padding, while copying the padded rows
+with the padding set is a plain vectorised pass (PIL leaves the padding byte 255 or 0
+depending on how the image was made, so it is set, never read).
+
+Stored with pickle, which PIL implements as mode, size, palette, info and the raw
 pixel bytes (an image comes back as a plain ``PIL.Image.Image``, not as the file-format
 subclass it was opened as).
 """
@@ -27,8 +35,10 @@ import numpy as np
 from PIL import Image, ImageMode
 
 from . import ByteStream, TypeHandler, add, pickled_buffers
+from .background import in_background
+from .pil_memory import row_runs
 
-__all__ = ["decode", "encode", "image_key", "load", "pixel_bytes"]
+__all__ = ["decode", "encode", "image_key", "key_pixels", "load", "pixel_bytes"]
 
 #: Modes PIL stores exactly as ``tobytes()`` packs them (RGB, LA... are padded to four bytes;
 #: "1" is a byte a pixel in memory, a bit in ``tobytes()``).
@@ -38,11 +48,16 @@ _UNPACKED_MODES = frozenset({"L", "P", "RGBA", "CMYK", "I", "F"})
 _CALL = 64 << 10
 #: Bytes hashed at once: large enough for blake3's threads, small enough to stay in the cache.
 _WINDOW = 4 << 20
+#: Windows an RGB image's memory is checked ahead of its hashing.
+_AHEAD = 2
+#: A padded RGB pixel as one number, and the padding byte (the last in memory) set.
+_PIXEL = np.dtype("<u4")
+_OPAQUE = _PIXEL.type(0xFF000000)
 
 
 def image_key(image: Image.Image) -> tuple:
     image.load()  # a file's image: some of its info (a PNG's text after the pixels) comes with them
-    return (image.mode, image.size, _palette(image), image.info, pixel_bytes(image))
+    return (image.mode, image.size, _palette(image), image.info, key_pixels(image))
 
 
 def _palette(image: Image.Image) -> tuple | None:
@@ -58,12 +73,95 @@ def _palette(image: Image.Image) -> tuple | None:
 def pixel_bytes(image: Image.Image) -> np.ndarray | ByteStream:
     """The bytes of ``image.tobytes()``: a flat uint8 array viewing PIL's memory when it can,
     else a stream of packed pieces (hashed alike)."""
-    in_place = _in_place(image) if image.mode in _UNPACKED_MODES else None
-    if in_place is not None:
-        return in_place
     size = _packed_size(image)
+    if image.mode in _UNPACKED_MODES:
+        in_place = _in_place(image)
+        if in_place is not None:
+            return in_place
+        runs = row_runs(image)  # several blocks: each read in place
+        if runs is not None:
+            return ByteStream(size, _kept(image, runs))
     pieces = _packed_pieces(image, size)
     return ByteStream(size, pieces) if pieces is not None else np.frombuffer(image.tobytes(), np.uint8)
+
+
+def key_pixels(image: Image.Image) -> np.ndarray | ByteStream:
+    """The pixels as keyed: ``pixel_bytes(image)``, but for RGB the bytes of
+    ``image.convert("RGBA").tobytes()`` (PIL's padded pixels, the padding byte 255)."""
+    if image.mode != "RGB":
+        return pixel_bytes(image)
+    width, height = image.size
+    runs = row_runs(image)
+    if runs is None:
+        return ByteStream(width * height * 4, _opaque_copies(image))
+    windows = [run.view(_PIXEL)[start : start + _WINDOW // 4] for run in runs for start in range(0, run.size // 4, _WINDOW // 4)]
+    if len(windows) <= _AHEAD:
+        return ByteStream(width * height * 4, _opaque_in_place(image, windows))
+    # Checked by a helper thread while the hasher, on one thread, hashes the windows before.
+    return ByteStream(width * height * 4, in_background(_opaque_in_place(image, windows), _AHEAD), hash_threads=1)
+
+
+def _opaque_in_place(image: Image.Image, windows: list[np.ndarray]) -> Iterator[np.ndarray]:
+    """Windows of RGB memory as bytes: in place where every padding byte is 255 already (the
+    smallest pixel, as a number whose top byte is the padding, tells), else copied with them
+    set, into buffers reused every ``_AHEAD + 2`` windows. ``image``, an argument, stays alive
+    in this frame while its memory is read."""
+    buffers = [np.empty(_WINDOW // 4, _PIXEL) for _ in range(_AHEAD + 2)]
+    for number, window in enumerate(windows):
+        if window.min() < _OPAQUE:
+            window = np.bitwise_or(window, _OPAQUE, out=buffers[number % len(buffers)][: len(window)])
+        yield window.view(np.uint8)
+
+
+def _opaque_copies(image: Image.Image) -> Iterator[np.ndarray]:
+    """PIL's padded RGB rows copied by its encoder a few at a time into one reused window, with
+    every fourth byte set to 255, yielded each time the window is full."""
+    window = np.empty(_WINDOW, np.uint8)  # yielded as bytes: what the hasher takes
+    pixels = window.view(_PIXEL)
+    fill = 0
+    for rows in _padded_copies(image):
+        if fill + len(rows) > len(pixels):
+            yield window[: fill * 4]
+            fill = 0
+        np.bitwise_or(rows, _OPAQUE, out=pixels[fill : fill + len(rows)])
+        fill += len(rows)
+    if fill:
+        yield window[: fill * 4]
+
+
+def _padded_copies(image: Image.Image) -> Iterator[np.ndarray]:
+    """PIL's four bytes a pixel as little-endian uint32 pieces of at most a window."""
+    if image.width * image.height == 0:
+        return iter(())
+    call = max(_CALL, image.width * 4)  # a call copies at least a row
+    try:
+        if call > _WINDOW:
+            raise ValueError("rows wider than the window")
+        encoder = Image._getencoder(image.mode, "raw", "RGBX")  # the rows copied, not packed
+        encoder.setimage(image.im, (0, 0, *image.size))
+    except Exception:  # a Pillow of another shape, rows of a million pixels: copied in one piece
+        whole = np.frombuffer(image.convert("RGBA").tobytes(), _PIXEL)
+        return (whole[start : start + _WINDOW // 4] for start in range(0, len(whole), _WINDOW // 4))
+    return (np.frombuffer(piece, _PIXEL) for piece in _encoded(encoder, call))
+
+
+def _kept(image: Image.Image, views: list[np.ndarray]) -> Iterator[np.ndarray]:
+    """``views`` of ``image``'s memory, yielded while the image (an argument: in this frame
+    until the last is read) is kept alive."""
+    yield from views
+
+
+def _encoded(encoder, call: int) -> Iterator[bytes]:
+    try:
+        while True:
+            _, status, data = encoder.encode(call)
+            yield data
+            if status:
+                break
+    finally:
+        encoder.cleanup()
+    if status < 0:
+        raise RuntimeError(f"PIL's raw encoder failed with error {status}")
 
 
 def _packed_size(image: Image.Image) -> int:
@@ -93,20 +191,12 @@ def _pieces(encoder, call: int, window_size: int) -> Iterator[memoryview]:
     (valid until the next piece is asked for: the hasher reads it at once)."""
     window = memoryview(bytearray(window_size))
     fill = 0
-    try:
-        while True:
-            _, status, data = encoder.encode(call)
-            if fill + len(data) > len(window):
-                yield window[:fill]
-                fill = 0
-            window[fill : fill + len(data)] = data
-            fill += len(data)
-            if status:
-                break
-    finally:
-        encoder.cleanup()
-    if status < 0:
-        raise RuntimeError(f"PIL's raw encoder failed with error {status}")
+    for data in _encoded(encoder, call):
+        if fill + len(data) > len(window):
+            yield window[:fill]
+            fill = 0
+        window[fill : fill + len(data)] = data
+        fill += len(data)
     yield window[:fill]
 
 

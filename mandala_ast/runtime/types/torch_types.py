@@ -9,20 +9,26 @@ is stored as its own values). Sparse tensors are keyed by their dense values and
 
 Stored under codec ``torch``: a small JSON header, padded to 64 bytes, then the raw bytes. A
 large tensor is loaded memory-mapped (copy-on-write) from its file, so it loads lazily.
+
+A ``state_dict`` (a dict or ``OrderedDict`` of tensors) is keyed as the dict it is, and stored
+under codec ``torch:state_dict``: each tensor's dtype, shape and flags pickled with the names,
+and its bytes laid out raw after them (``pickled_buffers``), so that loading a large one maps
+the file and each tensor views its own bytes, read when touched, instead of unpickling it whole.
 """
 
 from __future__ import annotations
 
 import json
 import struct
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import TypeHandler, add
+from . import TypeHandler, add, add_codec, pickled_buffers
 
-__all__ = ["decode", "encode", "load", "tensor_key"]
+__all__ = ["decode", "decode_state_dict", "encode", "encode_state_dict", "load", "load_state_dict", "tensor_key"]
 
 _MAGIC = b"MTT1"
 _HEADER = 64  # the bytes start at a multiple of this: aligned for every dtype
@@ -36,12 +42,13 @@ def tensor_key(tensor: torch.Tensor) -> tuple:
 
 
 def _bytes(tensor: torch.Tensor) -> np.ndarray:
-    """The tensor's values as a uint8 numpy array: no copy for a contiguous CPU tensor."""
-    if tensor.is_contiguous() and tensor.device.type == "cpu" and not (tensor.is_conj() or tensor.is_neg()):
-        try:  # the common case, in numpy's few steps rather than torch's (a µs each, per tensor)
-            return tensor.detach().numpy().reshape(-1).view(np.uint8)
-        except (TypeError, RuntimeError):  # bfloat16 and other dtypes numpy lacks; sparse layouts
-            pass
+    """The tensor's values as a flat uint8 numpy array: no copy for a contiguous CPU tensor."""
+    try:  # the common case in numpy's few steps rather than torch's (a µs each, per tensor)
+        # numpy() refuses what it cannot view as it is (another device, a sparse layout, a
+        # conjugate or negative bit, bfloat16...); a strided view is copied in C order by reshape.
+        return tensor.detach().numpy().reshape(-1).view(np.uint8)
+    except (TypeError, RuntimeError):
+        pass
     flat = tensor.detach()
     if flat.layout != torch.strided:
         flat = flat.to_dense()
@@ -52,12 +59,15 @@ def _bytes(tensor: torch.Tensor) -> np.ndarray:
 def encode(tensor: torch.Tensor) -> bytes | None:
     if tensor.layout != torch.strided:
         return None  # sparse and other layouts: pickled
-    meta = {"dtype": str(tensor.dtype).removeprefix("torch."), "shape": list(tensor.shape),
-            "requires_grad": tensor.requires_grad, "parameter": isinstance(tensor, torch.nn.Parameter)}
-    header = json.dumps(meta).encode()
+    header = json.dumps(_meta(tensor)).encode()
     prefix = _MAGIC + struct.pack("<I", len(header)) + header
     prefix += b"\0" * (-len(prefix) % _HEADER)
     return prefix + _bytes(tensor).tobytes()
+
+
+def _meta(tensor: torch.Tensor) -> dict:
+    return {"dtype": str(tensor.dtype).removeprefix("torch."), "shape": list(tensor.shape),
+            "requires_grad": tensor.requires_grad, "parameter": isinstance(tensor, torch.nn.Parameter)}
 
 
 def decode(data: bytes) -> torch.Tensor:
@@ -91,4 +101,46 @@ def _rebuild(meta: dict, raw: np.ndarray) -> torch.Tensor:
     return tensor.requires_grad_(meta["requires_grad"])
 
 
+def encode_state_dict(state: dict) -> bytes | None:
+    """A dict of dense tensors with text names as pickled metadata and raw bytes; None (the
+    dict is pickled) for any other dict. A tensor under two names (tied weights) is stored once
+    and comes back shared; an ``OrderedDict``'s attributes (a state_dict's ``_metadata``) too."""
+    if type(state) not in (dict, OrderedDict) or not state:
+        return None
+    tensors: list[tuple[dict, np.ndarray]] = []
+    seen: dict[int, int] = {}
+    entries = []
+    for name, tensor in state.items():
+        if type(name) is not str or type(tensor) not in _TENSOR_TYPES or tensor.layout != torch.strided:
+            return None
+        if id(tensor) not in seen:
+            seen[id(tensor)] = len(tensors)
+            tensors.append((_meta(tensor), np.ascontiguousarray(_bytes(tensor))))
+        entries.append((name, seen[id(tensor)]))
+    attributes = dict(getattr(state, "__dict__", {}))
+    return pickled_buffers.dumps((type(state) is OrderedDict, entries, tensors, attributes))
+
+
+def decode_state_dict(data: bytes) -> dict:
+    return _state_dict(pickled_buffers.loads(data))
+
+
+def load_state_dict(path: Path) -> dict:
+    """A stored state_dict whose tensors view its file, mapped copy-on-write: lazy, writable."""
+    return _state_dict(pickled_buffers.load_file(path))
+
+
+def _state_dict(parts: tuple) -> dict:
+    ordered, entries, stored, attributes = parts
+    tensors = [_rebuild(meta, raw) for meta, raw in stored]
+    state = (OrderedDict if ordered else dict)((name, tensors[index]) for name, index in entries)
+    for attribute, value in attributes.items():
+        setattr(state, attribute, value)
+    return state
+
+
+_TENSOR_TYPES = (torch.Tensor, torch.nn.Parameter)
+
 add(TypeHandler(torch.Tensor, tensor_key, encode, decode, "torch", load))
+# Chosen by content, not type: a dict is keyed as a dict, and only stored this way.
+add_codec(TypeHandler(dict, None, encode_state_dict, decode_state_dict, "torch:state_dict", load_state_dict), "torch")
