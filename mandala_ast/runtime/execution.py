@@ -55,7 +55,7 @@ def run_body(
             args, kwargs = transient.plain_args(args, kwargs)
         finally:
             lock.acquire()
-    watching = file_deps.start(op.track_files, (*args, *kwargs.values()))  # files it opens or names
+    watching = file_deps.start(op.track_files, args, kwargs)  # the files it opens or names
     files: tuple = ()
     ran = _RAN_NOTHING
     lock.release()  # (try/finally, not a context manager: ~1 µs less per miss)
@@ -78,10 +78,13 @@ def run_body(
     return result, ran, op_calls, duration, files
 
 
-def user_codes(op: Op, ran: RanCode) -> list:
+def user_codes(op: Op, ran: RanCode) -> tuple:
     """The op's code and the user code its body ran: where a literal file path may be."""
-    codes = [op.fn.__code__] if hasattr(op.fn, "__code__") else []
-    return codes + [code for code, module_globals in ran.codes.items() if is_user_module(module_globals.get("__name__") or "")]
+    own = getattr(op.fn, "__code__", None)
+    codes = () if own is None else (own,)
+    if not ran.codes:
+        return codes
+    return codes + tuple(code for code, module_globals in ran.codes.items() if is_user_module(module_globals.get("__name__") or ""))
 
 
 def plain_data(values: Any) -> bool:

@@ -45,6 +45,7 @@ __all__ = [
     "Watch",
     "current_source",
     "current_state",
+    "named_in_code",
     "named_paths",
     "remember",
     "snapshot",
@@ -63,15 +64,14 @@ TABLE = (
 )
 
 
-class Watch:
-    """What one op body running in this thread did with files."""
+class Watch(list):
+    """What one op body running in this thread did with files: the list of those it opened
+    to read what they held; ``written``, those it opened only to write (its outputs, its
+    logs); ``named``, the existing files its arguments name (see named_paths). (A list with
+    class-level defaults: every computed call makes one, most never write or name a file.)"""
 
-    __slots__ = ("named", "read", "written")
-
-    def __init__(self, named: list[str]) -> None:
-        self.read: list[str] = []  # opened for reading what they held
-        self.written: set[str] = set()  # opened only to write: its outputs, its logs
-        self.named = named  # existing files its arguments name (see named_paths)
+    written: frozenset[str] | set[str] = frozenset()
+    named: list[str] = []
 
 
 class _Tracking(threading.local):
@@ -99,9 +99,11 @@ def _note(body: Watch, path: Any, mode: Any, flags: Any) -> None:
         if isinstance(path, int):  # a descriptor: no name
             return
         if _reads_earlier_content(mode, flags):
-            body.read.append(os.path.abspath(os.fsdecode(path)))
+            body.append(os.path.abspath(os.fsdecode(path)))
         else:
-            body.written.add(os.path.abspath(os.fsdecode(path)))
+            if not body.written:
+                body.written = set()
+            body.written.add(os.path.abspath(os.fsdecode(path)))  # type: ignore[union-attr]
     except (TypeError, ValueError):
         pass
 
@@ -114,15 +116,22 @@ def _reads_earlier_content(mode: Any, flags: Any) -> bool:
     return "r" in mode or ("a" in mode and "+" in mode)
 
 
-def start(track: bool, named: Any = ()) -> Watch | None:
+def start(track: bool, args: tuple = (), kwargs: dict | None = None) -> Watch | None:
     """Before an op body runs: note its file reads from now on (if ``track``), and the files
-    ``named`` (its arguments and code, see :func:`named_paths`) names; returns what
-    :func:`stop` restores (an enclosing op body's reads)."""
+    its arguments name (see :func:`named_paths`); returns what :func:`stop` restores (an
+    enclosing op body's reads)."""
     previous = _tracking.opened
     if track:
         if not _installed:
             _install()
-        _tracking.opened = Watch(named_paths(named))
+        body = _tracking.opened = Watch()
+        for value in args:
+            if type(value) not in _NO_PATH:
+                body.named = named_paths(args, kwargs.values() if kwargs else ())
+                break
+        else:
+            if kwargs:
+                body.named = named_paths(kwargs.values())
     else:
         _tracking.opened = None
     return previous
@@ -137,10 +146,15 @@ def stop(previous: Watch | None, storage_path: Path | None, codes: Any = ()) -> 
     _tracking.opened = previous
     if body is None:
         return ()
-    named = [path for path in body.named + named_paths((), codes) if path not in body.written]
-    if not body.read and not named:
+    named = body.named
+    in_code = named_in_code(codes)
+    if in_code:
+        named = named + in_code
+    if named and body.written:
+        named = [path for path in named if path not in body.written]
+    if not body and not named:
         return ()
-    return _dependencies(body.read + named, storage_path)
+    return _dependencies(body + named, storage_path)
 
 
 # Readers written in C or C++ (pyarrow and pandas' read_parquet, polars, HDF5, netCDF) open
@@ -152,29 +166,42 @@ _PATH_LIKE = re.compile(r"(?:[/\\]|\.[A-Za-z0-9]{1,12}$)")
 _MAX_PATH = 4096
 #: code object -> the path-like strings among its constants
 _code_paths: dict[Any, tuple[str, ...]] = {}
+#: Argument types that never name a file: skipped at the cost of one set lookup (every miss
+#: scans its arguments).
+_NO_PATH = frozenset({int, float, bool, type(None), complex, bytes})
 
 
-def named_paths(values: Any, codes: Any = ()) -> list[str]:
+def named_paths(*groups: Any) -> list[str]:
     """Absolute paths of the existing files named by path-like strings and ``os.PathLike``
-    values in ``values`` (and one level into lists, tuples and dicts), and among the
-    constants of ``codes`` (code objects).
+    values in each of ``groups`` (and one level into lists, tuples and dicts).
 
     >>> named_paths(["/etc/hostname", "hello", 3])
     ['/etc/hostname']
     """
     found: list[str] = []
-    for value in values:
-        if isinstance(value, (list, tuple)):
-            _add_paths(found, value)
-        elif isinstance(value, dict):
-            _add_paths(found, value.values())
-        else:
-            _add_paths(found, (value,))
+    for values in groups:
+        for value in values:
+            kind = type(value)
+            if kind in _NO_PATH:
+                continue
+            if kind is list or kind is tuple:
+                _add_paths(found, value)
+            elif kind is dict:
+                _add_paths(found, value.values())
+            else:
+                _add_paths(found, (value,))
+    return found
+
+
+def named_in_code(codes: Any) -> list[str]:
+    """Existing files named by path-like strings among the constants of ``codes``."""
+    found: list[str] = []
     for code in codes:
         strings = _code_paths.get(code)
         if strings is None:
             strings = _code_paths[code] = tuple(c for c in code.co_consts if _path_like(c))
-        _add_paths(found, strings)
+        if strings:
+            _add_paths(found, strings)
     return found
 
 

@@ -37,7 +37,7 @@ def compute_here(op: Any, args: tuple, kwargs: dict, batch: Any, traced: bool = 
 def compute_in(block: Any, op: Any, args: tuple, kwargs: dict, batch: Any, traced: bool) -> tuple:
     """:func:`compute_here` in ``block``, the innermost block of this thread already."""
     op_calls = block.start_op_body()
-    watching = file_deps.start(op.track_files, (*args, *kwargs.values()))
+    watching = file_deps.start(op.track_files, args, kwargs)
     ran = RanCode()
     try:
         started = time.perf_counter()
@@ -193,7 +193,7 @@ def _filled(value: Any, upstream: tuple) -> Any:
 def _run_fn(op: Any, args: tuple, kwargs: dict) -> tuple:
     """An op's body in a worker process (no trace, no storage), noting the files it reads; also
     an op not importable by name (defined in a function), shipped whole by cloudpickle."""
-    watching = file_deps.start(op.track_files, (*args, *kwargs.values()))
+    watching = file_deps.start(op.track_files, args, kwargs)
     try:
         started = time.perf_counter()
         result = op.fn(*args, **kwargs)
