@@ -655,6 +655,10 @@ MODULE_OBJECTS = {
     "inherited class attribute": ("class Base:\n    K = 2\nclass Model(Base):\n    @classmethod\n"
                                   "    def scale(cls):\n        return cls.K\n",
                                   "Model.scale()", "K = 2", "K = 3"),
+    "path": ("from pathlib import Path\nDATA = Path('/data/v1')\n", "len(DATA.parts)", "/data/v1", "/data/v1/x"),
+    "date": ("import datetime\nCUTOFF = datetime.date(2020, 1, 1)\n", "CUTOFF.year - 2019", "2020, 1, 1", "2021, 1, 1"),
+    "enum": ("import enum\nclass Mode(enum.Enum):\n    FAST = 1\n    SLOW = 2\nMODE = Mode.FAST\n",
+             "MODE.value", "MODE = Mode.FAST", "MODE = Mode.SLOW"),
     "named tuple": ("from typing import NamedTuple\nclass Config(NamedTuple):\n    scale: int\n"
                     "CONFIG = Config(2)\n", "CONFIG.scale", "Config(2)", "Config(3)"),
 }

@@ -39,6 +39,22 @@ __all__ = [
     "static_dependencies",
 ]
 
+#: The standard library's immutable values, set once as configuration: ``DATA = Path(...)``,
+#: ``CUTOFF = date(2020, 1, 1)``, ``THRESHOLD = Decimal("0.5")``. By module, looked up only
+#: once imported (a value of the type exists only then): a memoizing process need not
+#: import decimal, fractions or uuid.
+_VALUE_TYPES = {
+    "pathlib": ("PurePath",), "datetime": ("date", "time", "timedelta"), "decimal": ("Decimal",),
+    "fractions": ("Fraction",), "uuid": ("UUID",), "re": ("Pattern",),
+}
+
+
+def _is_value(value: Any) -> bool:
+    for module_name, names in _VALUE_TYPES.items():
+        module = sys.modules.get(module_name)
+        if module is not None and isinstance(value, tuple(getattr(module, name) for name in names)):
+            return True
+    return False
 _CONSTANT_TYPES = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset, list, dict, set)
 
 
@@ -299,7 +315,7 @@ def is_data(value: Any) -> bool:
     (True, False)
     """
     kind = type(value)
-    if isinstance(value, _CONSTANT_TYPES) or kind.__module__ == "numpy":
+    if isinstance(value, _CONSTANT_TYPES) or kind.__module__ == "numpy" or _is_value(value):
         return True
     if isinstance(value, (types.ModuleType, type)) or callable(value) and not hasattr(value, "__dict__"):
         return False
