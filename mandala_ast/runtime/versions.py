@@ -488,11 +488,27 @@ def _watched(value: Any) -> bool:
         return False
     if type(value).__module__ == "numpy":
         return getattr(value, "nbytes", 0) <= _WATCHED_BYTES
-    return deps.is_user_module(type(value).__module__)
+    return deps.is_user_module(type(value).__module__) and _small_object(value)
+
+
+def _small_object(value: Any) -> bool:
+    """A config-like object of the user's: no attribute holding a large array or a long
+    container (a dataset object would be hashed again at every block)."""
+    try:
+        attributes = list(vars(value).values())
+    except TypeError:  # no __dict__ (slots): a few attributes
+        return True
+    for attribute in attributes:
+        if getattr(attribute, "nbytes", 0) > _WATCHED_BYTES:
+            return False
+        if isinstance(attribute, (list, dict, set, tuple, str, bytes)) and len(attribute) > _WATCHED_ITEMS:
+            return False
+    return True
 
 
 _IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset)
 _WATCHED_BYTES = 1 << 20
+_WATCHED_ITEMS = 10_000
 
 
 def _differs(now: tuple, seen: tuple) -> bool:
