@@ -222,7 +222,7 @@ MUTANTS: tuple[Mutant, ...] = (
            '        parts += (name.encode(), b"\\0")', _VERSIONS,
            "dependency-state id without the states: calls after a helper edit share the old id"),
     Mutant("V07", "mandala_ast/runtime/dependencies.py",
-           "for owner in [fn, *(resolve(n) for n in list(found))]:", "for owner in [fn]:", _VERSIONS,
+           "    owners = [fn, *(resolve(n) for n in list(found))]", "    owners = [fn]", _VERSIONS,
            "point 3: constants read only by a helper are not dependencies"),
     Mutant("V08", _LU, "            if not self.versions.is_valid(deps_id):\n                stale = deps_id",
            "            if False:\n                stale = deps_id", _VERSIONS,
@@ -375,7 +375,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "an inner op served from the op bodies' fast cache is not a dependency of its caller"),
     Mutant("V17", _ST, "            block.note_op_call(op, deps_id)\n", "", _VERSIONS,
            "an inner op looked up or computed is not a dependency of its caller"),
-    Mutant("V18", _BL, "        for collected in self.op_bodies:", "        for collected in self.op_bodies[-1:]:",
+    Mutant("V18", _BL, "        for collected in tuple(self.op_bodies):", "        for collected in tuple(self.op_bodies)[-1:]:",
            _VERSIONS, "an outer op does not depend on the ops its inner op called (a() -> b() -> c())",
            equivalent=True,
            reason="the outer op still gets them: a call's dependency state takes on each inner call's "
