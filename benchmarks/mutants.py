@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-06.5"
+LIST_VERSION = "2026-12-06.6"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -382,6 +382,34 @@ MUTANTS: tuple[Mutant, ...] = (
                   "stored state, which lists what that call's own inner ops called"),
     Mutant("V19", _BL, "            self.call_op = self._call_op_in_body  # type: ignore[method-assign]\n", "", _VERSIONS,
            "op calls from an uncompiled op body are not collected as dependencies"),
+    # Found trying the library as a user (this list's version 2026-12-06.6): stale results
+    # through pools, nameless code, module-level objects and C file readers.
+    Mutant("V20", "mandala_ast/runtime/dependencies.py", "    if hands_work_off(codes):\n", "    if False:\n",
+           _VERSIONS, "a helper an op body maps over a pool is no dependency"),
+    Mutant("V21", _BL, "        for block in open_blocks(self.storage):\n            block.note_op_call(op, deps_id)\n",
+           "", _VERSIONS + ("tests/test_file_deps.py",),
+           "op calls made in a pool's threads are not the running body's op calls"),
+    Mutant("V22", "mandala_ast/runtime/dependencies.py",
+           "        if name not in found and (_code_object_of(value) is None or _nameless(value)):",
+           "        if name not in found and _code_object_of(value) is None:", _VERSIONS,
+           "a module-level lambda or factory-made closure is no dependency"),
+    Mutant("V23", "mandala_ast/runtime/dependencies.py",
+           "    return is_user_module(kind.__module__) or handler_for(kind) is not None",
+           "    return handler_for(kind) is not None", _VERSIONS,
+           "an object of the user's class (CONFIG = Config(...)) is no dependency"),
+    Mutant("V24", "mandala_ast/runtime/dependencies.py",
+           "        found.update(_class_attributes_read(name))", "        pass", _VERSIONS,
+           "class-level data a method reads (self.K) is no dependency"),
+    Mutant("V25", "mandala_ast/runtime/dependencies.py",
+           "                state, source = _with_cells(state, code), source + _cells_text(code)",
+           "                pass", _VERSIONS,
+           "what a closure closes over (scale = make(2)) is no dependency"),
+    Mutant("V26", "mandala_ast/runtime/file_deps.py", "    if in_code:\n        named = named + in_code\n", "",
+           ("tests/test_file_deps.py",), "a file a C reader opens by a literal path in the code is no dependency"),
+    Mutant("V27", "mandala_ast/runtime/file_deps.py",
+           "                body.named = named_paths(args, kwargs.values() if kwargs else ())\n",
+           "                pass\n", ("tests/test_file_deps.py",),
+           "a file a C reader opens by an argument's path is no dependency"),
     # -- storage.why: today's code, nothing stored ----------------------------------------------
     Mutant("W01", _EX, "    engine.refresh_versions()\n    versions, store = engine.versions, engine.store\n"
            "    bound, cids = hash_inputs(op, args, kwargs, engine.loader.aliases)\n    version_id = versions.peek_version_id(op)\n"
