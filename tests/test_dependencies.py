@@ -133,3 +133,32 @@ def test_a_body_using_locks_and_queues_in_its_own_thread_does_not_hand_work_off(
             return box.get()
 
     assert not hands_work_off(_ran(local))
+
+
+def test_an_object_whose_attributes_the_code_sets_is_state_not_a_dependency(tmp_path):
+    """An op that counts into a module-level object of the user's changes it: taken for a
+    dependency, its content after the body would never match a new process's, and every
+    new process would compute the call again."""
+    import importlib
+    import sys
+
+    (tmp_path / "counting.py").write_text(textwrap.dedent("""
+        class Stats:
+            def __init__(self):
+                self.calls = 0
+
+        STATS = Stats()
+        LIMITS = Stats()
+
+        def count(x):
+            STATS.calls += 1
+            return x * LIMITS.calls
+    """))
+    sys.path.insert(0, str(tmp_path))
+    try:
+        counting = importlib.import_module("counting")
+        names = set(static_dependencies(counting.count))
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("counting", None)
+    assert "counting:LIMITS" in names and "counting:STATS" not in names

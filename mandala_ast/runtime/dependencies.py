@@ -547,7 +547,7 @@ def _name_chains(tree: ast.AST) -> Iterator[list[str]]:
     """Dotted name chains read by the code: ``a.b.c`` -> ["a", "b", "c"]; ``x`` -> ["x"].
 
     Names the code writes to are state, not constants: ``RESULTS.append(x)``,
-    ``CACHE[k] = v`` or ``global COUNT`` leave that name out.
+    ``CACHE[k] = v``, ``STATE.count += 1`` or ``global COUNT`` leave that name out.
     """
     skip = _local_or_mutated_names(tree)
     in_chain: set[int] = set()
@@ -568,8 +568,8 @@ def _local_or_mutated_names(tree: ast.AST) -> set[str]:
             names.add(node.id)
         elif isinstance(node, ast.Global):
             names.update(node.names)
-        elif isinstance(node, ast.Subscript) and not isinstance(node.ctx, ast.Load):
-            names.update(_root_name(node.value))
+        elif isinstance(node, (ast.Subscript, ast.Attribute)) and not isinstance(node.ctx, ast.Load):
+            names.update(_root_name(node.value))  # `CACHE[k] = v`, `STATE.count += 1`: state it writes
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             if node.func.attr in _MUTATING_METHODS:
                 names.update(_root_name(node.func.value))
