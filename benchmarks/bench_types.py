@@ -22,8 +22,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import gc
+import json
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -252,21 +254,30 @@ def main() -> None:
     parser.add_argument("--mb", type=float, default=100.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", default="", help="comma-separated case names (numpy_float always runs)")
+    parser.add_argument("--case", help=argparse.SUPPRESS)  # one case, in a process of its own
     args = parser.parse_args()
-    wanted = set(filter(None, args.only.split(","))) | {"numpy_float"}
     size = int(args.mb * 1e6)
+    if args.case:
+        with tempfile.TemporaryDirectory() as directory:
+            make = next(make for make in CASES if make.__name__ == args.case)
+            print(json.dumps(measure(make, size, args.repeats, Path(directory))))
+        return
+    wanted = set(filter(None, args.only.split(","))) | {"numpy_float"}
     rows = []
-    with tempfile.TemporaryDirectory() as directory:
-        for make in CASES:
-            if args.only and make.__name__ not in wanted:
-                continue
-            try:
-                # numpy hashed in turns with each type: the machine's load drifts during a run,
-                # and a ratio to a rate measured minutes earlier would show the drift.
-                rows.append(measure(make, size, args.repeats, Path(directory)))
-            except ImportError as exc:
-                print(f"{make.__name__}: skipped ({exc})", file=sys.stderr)
-            gc.collect()
+    for make in CASES:
+        if args.only and make.__name__ not in wanted:
+            continue
+        # Each case in a fresh process: what an earlier case left behind (its libraries'
+        # threads, memory to reclaim) slowed numpy's reference in later rows, flattering them
+        # (an RGB image measured 51-64% of numpy after the torch rows, 41% alone). And numpy
+        # is hashed in turns with each type: the load drifts during a run, and a ratio to a
+        # rate measured minutes earlier would show the drift.
+        command = [sys.executable, __file__, "--case", make.__name__, "--mb", str(args.mb), "--repeats", str(args.repeats)]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode:
+            print(f"{make.__name__}: skipped ({done.stderr.strip().splitlines()[-1:]})", file=sys.stderr)
+            continue
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
     print("| type | MB | hash GB/s | numpy GB/s | vs numpy | hit GB/s | stored/mem |\n|---|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         print(f"| {row['type']} | {row['mb']:.0f} | {row['hash']:.2f} | {row['numpy']:.2f} | {row['ratio']:.0%} | {row['hit']:.2f} | {row['stored']:.2f} |")
