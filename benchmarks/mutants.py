@@ -406,6 +406,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "what a closure closes over (scale = make(2)) is no dependency"),
     Mutant("V26", "mandala_ast/runtime/file_deps.py", "    if in_code:\n        named = named + in_code\n", "",
            ("tests/test_file_deps.py",), "a file a C reader opens by a literal path in the code is no dependency"),
+    Mutant("V28", "mandala_ast/runtime/execution.py", "            ran.before = before\n", "", _VERSIONS,
+           "a module-level object the body changes is taken as it left it (every new process recomputes)"),
     Mutant("V27", "mandala_ast/runtime/file_deps.py",
            "                body.named = named_paths(args, kwargs.values() if kwargs else ())\n",
            "                pass\n", ("tests/test_file_deps.py",),

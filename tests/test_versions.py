@@ -679,6 +679,42 @@ def test_editing_a_module_level_config_object_an_op_reads_recomputes_the_op(tmp_
     assert project.runs() == [0, 1, 2, 3]
 
 
+MUTATED_OBJECT = '''
+class Model:
+    def __init__(self, k):
+        self.k = k
+        self.seen = []
+
+    def fit(self, x):
+        self.seen.append(x)
+        return self
+
+MODEL = Model(2)
+RUNS = []
+
+@op
+def train(x):
+    RUNS.append(x)
+    return MODEL.fit(x).k * x + 1
+'''
+
+
+def test_a_module_level_object_an_op_changes_through_its_methods_hits_in_a_new_process(tmp_path):
+    """MODEL.fit(x) changes MODEL: taken as it was after the body, its state never matched a
+    new process's fresh MODEL, and every new process trained again. The op depends on the
+    object as the body found it; changing how it is made still recomputes. (A second call
+    in the same block found MODEL as the first one left it, so it depends on that history:
+    a process that does not run the first body finds MODEL otherwise, and computes it.)"""
+    project = Project(tmp_path)
+    (tmp_path / "once.py").write_text(DRIVER.replace("for x in range(4)", "for x in range(1)"))
+    project.write(MUTATED_OBJECT)
+    assert "RUNS [0]" in project.run(script="once.py").stdout
+    assert "RUNS []" in project.run(script="once.py").stdout
+    project.write(MUTATED_OBJECT.replace("Model(2)", "Model(3)"))
+    out = project.run(script="once.py")
+    assert "RUNS [0]" in out.stdout and "Model(k=2, seen=[])" in out.stderr and "Model(k=3, seen=[])" in out.stderr
+
+
 def test_version_bump_of_an_inner_op_recomputes_outer_op(tmp_path):
     """version= bumped by hand on f_1 (its code unchanged) recomputes f_1(1), and f_2(1)."""
     project = Project(tmp_path)

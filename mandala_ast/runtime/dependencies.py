@@ -32,6 +32,7 @@ __all__ = [
     "current_state",
     "hands_work_off",
     "is_data",
+    "objects_before",
     "may_run_user_code",
     "op_dependency",
     "resolve",
@@ -101,7 +102,40 @@ def _held_code(value: Any, depth: int = 0) -> Iterator[Any]:
             yield from _held_code(item, depth + 1)
 
 
-def run_dependencies(fn: Any, codes: dict[types.CodeType, dict]) -> dict[str, Dependency]:
+#: function -> names of the module-level objects of the user's its own code refers to
+_objects_named: dict[Any, tuple[str, ...]] = {}
+
+
+def objects_before(fn: Any) -> dict[str, Dependency]:
+    """The module-level objects of the user's that ``fn``'s own code refers to, described as
+    they are now, before its body runs. A body may change them through their methods
+    (``MODEL.fit(x)``): the call depends on them as it found them, which is also how a new
+    process finds them (see run_dependencies).
+
+    >>> objects_before(len)
+    {}
+    """
+    names = _objects_named.get(fn)
+    if names is None:
+        names = _objects_named[fn] = tuple(
+            name for name, value in _referenced_values(fn) if _is_user_object(value)
+        ) if _code_object_of(fn) is not None else ()
+    found = {}
+    for name in names:
+        value = resolve(name)
+        if _is_user_object(value):
+            dependency = describe(name, value)
+            if dependency is not None:
+                found[name] = dependency
+    return found
+
+
+def _is_user_object(value: Any) -> bool:
+    kind = type(value)
+    return _code_object_of(value) is None and not isinstance(value, types.ModuleType) and is_user_module(kind.__module__)
+
+
+def run_dependencies(fn: Any, codes: dict[types.CodeType, dict], before: dict[str, Dependency] | None = None) -> dict[str, Dependency]:
     """Dependencies of one execution of ``fn``: the user functions it ran (``codes``, from
     tracing) plus the constants read by ``fn`` and by each of them.
 
@@ -128,6 +162,9 @@ def run_dependencies(fn: Any, codes: dict[types.CodeType, dict]) -> dict[str, De
         found.update(_direct_constants(owner))
     for name in [n for n in found if found[n].kind == "code"]:
         found.update(_class_attributes_read(name))
+    for name, dependency in (before or {}).items():
+        if name in found:  # as the body found it, not as it left it
+            found[name] = dependency
     found.pop(qualified_name(fn), None)
     return found
 
@@ -594,7 +631,12 @@ def _attribute_chain(node: ast.Attribute, seen: set[int]) -> list[str] | None:
 
 
 def _short_repr(value: Any) -> str:
-    text = repr(value)
+    if type(value).__repr__ is object.__repr__ and hasattr(value, "__dict__"):
+        # (an address tells nothing in a change report, and differs in every process)
+        fields = ", ".join(f"{name}={field!r}" for name, field in vars(value).items())
+        text = f"{type(value).__qualname__}({fields})"
+    else:
+        text = repr(value)
     return text if len(text) <= 2000 else text[:2000] + " ..."
 
 

@@ -14,7 +14,7 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from . import file_deps, transient
-from .dependencies import is_user_module
+from .dependencies import is_user_module, objects_before
 from .pointers import unwrap as unwrap_pointers
 from .tracing import RanCode, run_traced
 
@@ -63,11 +63,13 @@ def run_body(
         started = time.perf_counter()
         op_calls: Collection[tuple[Op, bytes]]
         if traced:
+            before = objects_before(op.fn)  # (the module-level objects it may change)
             op_calls = block.start_op_body()
             try:
                 result, ran = run_traced(op.fn, args, kwargs)
             finally:
                 block.end_op_body()
+            ran.before = before
         else:  # nothing it can reach is user code (no op either): tracing would find nothing
             result, op_calls = op.fn(*args, **kwargs), _NO_OP_CALLS
         duration = time.perf_counter() - started

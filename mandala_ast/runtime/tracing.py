@@ -28,12 +28,15 @@ class RanCode:
     """The code objects entered during one op execution; ``complete`` is False when tracing
     was not possible (then callers fall back to static dependencies)."""
 
-    __slots__ = ("codes", "complete")
+    __slots__ = ("before", "codes", "complete")
 
     def __init__(self) -> None:
         #: code object -> the globals it ran with (for its module's name)
         self.codes: dict[types.CodeType, dict] = {}
         self.complete = True
+        #: dependency name -> Dependency: module-level objects as the body found them
+        #: (dependencies.objects_before), where the body may change them
+        self.before: dict[str, Any] = {}
 
 
 def _run_with_hooks(fn: Callable, args: tuple, kwargs: dict) -> tuple[Any, RanCode]:

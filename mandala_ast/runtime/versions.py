@@ -182,11 +182,12 @@ class VersionTracker:
         that code reads (all static dependencies when it could not be traced), for each
         ``(inner op, deps_id)`` in ``op_calls`` (the op calls it made) the inner op's code
         and what that call depended on, and the ``files`` it read (file_deps.stop)."""
-        key = (op.version_id, tuple(ran.codes) if ran.complete else None, frozenset(op_calls), files)
+        before = tuple((name, d.state) for name, d in ran.before.items())
+        key = (op.version_id, tuple(ran.codes) if ran.complete else None, frozenset(op_calls), files, before)
         deps_id = self._op_deps.get(key)
         if deps_id is None:
             if ran.complete:
-                found = deps.run_dependencies(op.fn, ran.codes)
+                found = deps.run_dependencies(op.fn, ran.codes, ran.before)
             else:
                 found = deps.static_dependencies(op.fn)
             self._add_op_calls(found, op_calls)
