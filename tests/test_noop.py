@@ -63,35 +63,49 @@ def test_a_misspelled_mode_is_a_mandala_error_naming_the_argument(tmp_path):
     assert isinstance(caught.value, ValueError)
 
 
-def test_the_environment_variable_makes_every_block_noop_in_compiled_code(tmp_path):
+PIPE = """
+from mandala_ast import op
+
+RUNS = []
+
+@op
+def inc(x):
+    RUNS.append(x)
+    return x + 1
+
+def run(storage):
+BLOCK
+"""
+
+
+def _run_pipe_twice_under_the_variable(tmp_path, block: str, compiled: bool) -> str:
+    """pipe.py with ``block`` as run()'s body, run twice in a new process with
+    MANDALA_AST_NOOP=1: prints both results and the bodies run, and leaves the storage's
+    files byte for byte as they were."""
     path = tmp_path / "s.db"
-    (tmp_path / "pipe.py").write_text(textwrap.dedent("""
-        from mandala_ast import op
-
-        RUNS = []
-
-        @op
-        def inc(x):
-            RUNS.append(x)
-            return x + 1
-
-        def run(storage):
-            with storage:
-                y = inc(1)
-                z = inc(y)
-            return z
-    """))
+    (tmp_path / "pipe.py").write_text(PIPE.replace("BLOCK", textwrap.indent(textwrap.dedent(block), "    ")))
     Storage(path).close()
     before = _files(path)
+    load = (f"pipe = mandala_ast.compile_module({str(tmp_path / 'pipe.py')!r}, name='pipe')" if compiled
+            else f"sys.path.insert(0, {str(tmp_path)!r}); import pipe")
     code = (
-        "import sys, mandala_ast\n"
-        f"pipe = mandala_ast.compile_module({str(tmp_path / 'pipe.py')!r}, name='pipe')\n"
-        f"print(pipe.run(mandala_ast.Storage({str(path)!r})), pipe.run(mandala_ast.Storage({str(path)!r})), pipe.RUNS)"
+        f"import sys, mandala_ast\n{load}\n"
+        f"print(pipe.run(mandala_ast.Storage({str(path)!r})), pipe.run(mandala_ast.Storage({str(path)!r})), sorted(pipe.RUNS))"
     )
     env = {**os.environ, "MANDALA_AST_NOOP": "1"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    assert out.stdout.split("[")[0].split() == ["3", "3"] and "[1, 2, 1, 2]" in out.stdout
     assert _files(path) == before
+    return out.stdout
+
+
+def test_the_environment_variable_makes_every_block_noop_in_compiled_code(tmp_path):
+    out = _run_pipe_twice_under_the_variable(tmp_path, """
+        with storage:
+            y = inc(1)
+            z = inc(y)
+        return z
+    """, compiled=True)
+    assert out.split("[")[0].split() == ["3", "3"] and "[1, 1, 2, 2]" in out
 
 
 def test_with_storage_under_the_environment_variable_leaves_no_block_open(tmp_path, monkeypatch):
@@ -109,35 +123,13 @@ def test_with_storage_under_the_environment_variable_leaves_no_block_open(tmp_pa
 def test_batch_blocks_under_the_environment_variable_run_plain_calls_and_store_nothing(tmp_path, compiled):
     """A debugging run with MANDALA_AST_NOOP=1 stored what its batch blocks computed, and
     loaded stored results instead of running the bodies one meant to step through."""
-    path = tmp_path / "s.db"
-    (tmp_path / "pipe.py").write_text(textwrap.dedent("""
-        from mandala_ast import op
-
-        RUNS = []
-
-        @op
-        def inc(x):
-            RUNS.append(x)
-            return x + 1
-
-        def run(storage):
-            with storage.batch(executor="threads"):
-                ys = [inc(x) for x in range(3)]
-                total = sum(ys)
-            return total
-    """))
-    Storage(path).close()
-    before = _files(path)
-    load = (f"pipe = mandala_ast.compile_module({str(tmp_path / 'pipe.py')!r}, name='pipe')" if compiled
-            else f"sys.path.insert(0, {str(tmp_path)!r}); import pipe")
-    code = (
-        f"import sys, mandala_ast\n{load}\n"
-        f"print(pipe.run(mandala_ast.Storage({str(path)!r})), pipe.run(mandala_ast.Storage({str(path)!r})), sorted(pipe.RUNS))"
-    )
-    env = {**os.environ, "MANDALA_AST_NOOP": "1"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    assert out.stdout.split() [:2] == ["6", "6"] and "[0, 0, 1, 1, 2, 2]" in out.stdout
-    assert _files(path) == before
+    out = _run_pipe_twice_under_the_variable(tmp_path, """
+        with storage.batch(executor="threads"):
+            ys = [inc(x) for x in range(3)]
+            total = sum(ys)
+        return total
+    """, compiled)
+    assert out.split()[:2] == ["6", "6"] and "[0, 0, 1, 1, 2, 2]" in out
 
 
 def test_a_noop_batch_block_is_the_block_with_empty_stats(tmp_path, monkeypatch):

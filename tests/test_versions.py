@@ -635,7 +635,13 @@ def test_editing_a_helper_that_has_no_name_of_its_own_recomputes_the_op(tmp_path
     lambda, a lambda in a dict, a closure a factory made, a partial) was no dependency:
     editing it served the stale result."""
     helper, call, old, new = NAMELESS_HELPERS[kind]
-    source = helper + f"RUNS = []\n\n@op\ndef train(x):\n    RUNS.append(x)\n    return {call} + 1\n"
+    _edit_recomputes_every_call(tmp_path, helper, f"{call} + 1", old, new)
+
+
+def _edit_recomputes_every_call(tmp_path, definitions: str, returned: str, old: str, new: str) -> None:
+    """``train(x)`` returning ``returned`` after ``definitions``: stored for x in 0..3, all
+    hits in a new process, all computed again once ``old`` is edited to ``new``."""
+    source = definitions + f"RUNS = []\n\n@op\ndef train(x):\n    RUNS.append(x)\n    return {returned}\n"
     project = Project(tmp_path)
     project.write(source)
     assert project.runs() == [0, 1, 2, 3]
@@ -670,13 +676,7 @@ def test_editing_a_module_level_config_object_an_op_reads_recomputes_the_op(tmp_
     class was no dependency (neither code nor a plain constant), so changing it served
     the results computed with the old settings."""
     definition, read, old, new = MODULE_OBJECTS[kind]
-    source = definition + f"RUNS = []\n\n@op\ndef train(x):\n    RUNS.append(x)\n    return x * ({read}) + 1\n"
-    project = Project(tmp_path)
-    project.write(source)
-    assert project.runs() == [0, 1, 2, 3]
-    assert project.runs() == []
-    project.write(source.replace(old, new))
-    assert project.runs() == [0, 1, 2, 3]
+    _edit_recomputes_every_call(tmp_path, definition, f"x * ({read}) + 1", old, new)
 
 
 MUTATED_OBJECT = '''
