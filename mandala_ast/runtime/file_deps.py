@@ -297,11 +297,24 @@ def _install() -> None:
 
         builtins.open = io.open = open
         os.open = os_open_
+        _wrap_pathlib_accessor(open_, open)
         # shutil.rmtree uses its symlink-safe form only if os.open is in these sets.
         for supported in (os.supports_dir_fd, os.supports_fd, os.supports_follow_symlinks):
             if os_open in supported:
                 supported.add(os_open_)
         _installed = True
+
+
+def _wrap_pathlib_accessor(open_: Any, wrapper: Any) -> None:
+    """Python 3.10's pathlib opens files through an accessor class that bound ``io.open``
+    when pathlib was imported, before any wrapper: ``Path.read_text`` and ``Path.open`` went
+    unseen there (a file that appeared later never recomputed the call that missed it).
+    (3.11 and later call ``io.open`` at each call.)"""
+    import pathlib
+
+    accessor = getattr(pathlib, "_NormalAccessor", None)  # only 3.10 has it
+    if accessor is not None and accessor.__dict__.get("open") is open_:
+        accessor.open = staticmethod(wrapper)
 
 
 def _state_of(path: str) -> bytes | None:
