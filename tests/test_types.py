@@ -7,6 +7,7 @@ that differs from it, and hits for values equal to it; two more processes, with 
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -15,6 +16,9 @@ from pathlib import Path
 
 import pytest
 import typecases
+
+#: Frames are stored as Arrow where their column labels are Arrow text: pandas 3's `str`.
+PANDAS_3 = int(importlib.metadata.version("pandas").split(".")[0]) >= 3
 
 TESTS = Path(__file__).resolve().parent
 #: Case name prefix -> the optional libraries it needs (torch is not in the dev extra: its tests
@@ -172,6 +176,7 @@ print(",".join(content_id(image).hex() for image in images))
     assert ids["in place"] == ids["copies"] and len(set(ids["copies"])) == 11
 
 
+@pytest.mark.skipif(not PANDAS_3, reason="before pandas 3 column labels are objects, and frames are pickled")
 def test_arrow_exact_frames_and_object_text_are_stored_as_arrow_and_the_rest_pickled(tmp_path):
     pytest.importorskip("pyarrow")
     import sqlite3
@@ -194,6 +199,7 @@ def test_arrow_exact_frames_and_object_text_are_stored_as_arrow_and_the_rest_pic
     assert codecs == ["pandas:frame", "pandas:frame", "pandas:series", "pandas:series", "pickle", "pickle"]
 
 
+@pytest.mark.skipif(not PANDAS_3, reason="before pandas 3 column labels are objects, and frames are pickled")
 def test_a_frame_with_an_object_index_of_text_is_stored_as_arrow_not_pickled(tmp_path):
     pytest.importorskip("pyarrow")
     import sqlite3
