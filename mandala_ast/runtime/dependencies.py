@@ -56,6 +56,8 @@ def _is_value(value: Any) -> bool:
         if module is not None and isinstance(value, tuple(getattr(module, name) for name in names)):
             return True
     return False
+
+
 _CONSTANT_TYPES = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset, list, dict, set)
 
 
@@ -316,22 +318,17 @@ def op_dependency(op: Op) -> Dependency | None:
 def describe(name: str, value: Any) -> Dependency | None:
     """A Dependency for a resolved value, or None when it is not user code or data."""
     code = _code_object_of(value)
-    if code is not None:
-        if not is_user_module(getattr(code, "__module__", "")):
-            return None
-        print_ = fingerprint(code)
-        state, source = _code_state(value, print_.digest), print_.source
-        if getattr(code, "__closure__", None):  # a closure: what it closes over counts too
-            try:
-                state, source = _with_cells(state, code), source + _cells_text(code)
-            except UnhashableError:
-                pass  # (its code still counts)
-        return Dependency(name, "code", state, source)
-    if isinstance(value, functools.partial) or _holds_code(value):
+    if code is not None and not is_user_module(getattr(code, "__module__", "")):
+        return None
+    if code is not None or isinstance(value, functools.partial) or _holds_code(value):
+        # code by fingerprint; a closure, a partial or a registry with what they hold
         try:
             return Dependency(name, "code", _holder_state(value), _holder_source(value))
         except UnhashableError:
-            return None
+            if code is None:
+                return None
+            print_ = fingerprint(code)  # a closure over something unhashable: its code still counts
+            return Dependency(name, "code", _code_state(value, print_.digest), print_.source)
     if is_data(value):
         try:
             state = content_id(value)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .blocks import RunBlock
     from .ops import Op
 
-__all__ = ["Ran", "plain_data", "run_body", "user_codes"]
+__all__ = ["Ran", "call_body", "plain_data", "run_body", "user_codes"]
 
 #: What an untraced execution entered (nothing to see): shared, it is only ever read.
 _RAN_NOTHING = RanCode()
@@ -63,13 +63,11 @@ def run_body(
         started = time.perf_counter()
         op_calls: Collection[tuple[Op, bytes]]
         if traced:
-            before = objects_before(op.fn)  # (the module-level objects it may change)
             op_calls = block.start_op_body()
             try:
-                result, ran = run_traced(op.fn, args, kwargs)
+                result, ran = call_body(op, args, kwargs, traced)
             finally:
                 block.end_op_body()
-            ran.before = before
         else:  # nothing it can reach is user code (no op either): tracing would find nothing
             result, op_calls = op.fn(*args, **kwargs), _NO_OP_CALLS
         duration = time.perf_counter() - started
@@ -78,6 +76,18 @@ def run_body(
         files = file_deps.stop(watching, storage_path, user_codes(op, ran))
         lock.acquire()
     return result, ran, op_calls, duration, files
+
+
+def call_body(op: Op, args: tuple, kwargs: dict, traced: bool) -> tuple[Any, RanCode]:
+    """``op``'s body on the arguments, and what it ran: traced if ``traced``, with the
+    module-level objects its code refers to described as the body found them (it may change
+    them: ``MODEL.fit(x)``)."""
+    if not traced:  # nothing it can reach is user code: a trace would find nothing
+        return op.fn(*args, **kwargs), _RAN_NOTHING
+    before = objects_before(op.fn)
+    result, ran = run_traced(op.fn, args, kwargs)
+    ran.before = before
+    return result, ran
 
 
 def user_codes(op: Op, ran: RanCode) -> tuple:

@@ -12,9 +12,9 @@ import time
 from typing import Any
 
 from .. import blocks, file_deps
-from ..execution import user_codes
+from ..execution import call_body, user_codes
 from ..ops import importable_as, op_named
-from ..tracing import RanCode, run_traced
+from ..tracing import RanCode
 
 __all__ = ["Chained", "Slot", "UnsentOutput", "compute_chunk_here", "compute_chunk_named", "compute_here",
            "compute_in", "compute_named", "compute_sent", "op_address", "resolve_op"]
@@ -41,10 +41,7 @@ def compute_in(block: Any, op: Any, args: tuple, kwargs: dict, batch: Any, trace
     ran = RanCode()
     try:
         started = time.perf_counter()
-        if traced:
-            result, ran = run_traced(op.fn, args, kwargs)
-        else:  # nothing it can reach is user code: a trace would find nothing
-            result, ran = op.fn(*args, **kwargs), _UNTRACED
+        result, ran = call_body(op, args, kwargs, traced)
         duration = time.perf_counter() - started
     finally:
         files = file_deps.stop(watching, batch.storage.path, user_codes(op, ran))  # its own files are no dependency
@@ -52,8 +49,7 @@ def compute_in(block: Any, op: Any, args: tuple, kwargs: dict, batch: Any, trace
     return op.split_outputs(result), ran, frozenset(op_calls) if op_calls else _NO_CALLS, duration, files
 
 
-#: What an untraced body ran, and the op calls of a body that made none: shared, never changed.
-_UNTRACED = RanCode()
+#: The op calls of a body that made none: shared, never changed.
 _NO_CALLS: frozenset = frozenset()
 
 
