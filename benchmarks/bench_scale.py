@@ -298,13 +298,7 @@ def work_array(system: str, store_dir: str, calls: int) -> dict:
     for b in blocks:
         arrays = list(_arrays(b))
         t0, c0 = time.perf_counter(), time.process_time()
-        if block is None:
-            for a in arrays:
-                f(a)
-        else:
-            with block():
-                for a in arrays:
-                    f(a)
+        _call_all(f, block, arrays)
         elapsed += time.perf_counter() - t0
         cpu += time.process_time() - c0
     done = len(blocks) * MISS_N
@@ -313,6 +307,17 @@ def work_array(system: str, store_dir: str, calls: int) -> dict:
     size = 0 if system == "bare" else dir_size(store_dir)
     return {"miss_us": elapsed / done * 1e6, "miss_cpu_us": cpu / done * 1e6, "calls": done, "bytes": size,
             "bytes_per_call": size / done}
+
+
+def _call_all(f, block, arrays) -> None:
+    """``f`` on each array, inside the system's block if it has one (the bare call has none)."""
+    if block is None:
+        for a in arrays:
+            f(a)
+        return
+    with block():
+        for a in arrays:
+            f(a)
 
 
 def work_array_hit(system: str, store_dir: str, calls: int, seed: int) -> dict:
@@ -327,13 +332,7 @@ def work_array_hit(system: str, store_dir: str, calls: int, seed: int) -> dict:
     arrays = list(_arrays(b))
     counter = bm.BodyCounter(norm)
     t0, c0 = time.perf_counter(), time.process_time()
-    if block is None:
-        for a in arrays:
-            f(a)
-    else:
-        with block():
-            for a in arrays:
-                f(a)
+    _call_all(f, block, arrays)
     elapsed = time.perf_counter() - t0
     cpu = time.process_time() - c0
     counter.close()
