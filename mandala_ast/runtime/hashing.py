@@ -29,6 +29,7 @@ from typing import Any
 
 from blake3 import blake3
 
+from .side_by_side import encoded_items
 from .types import ByteStream, TypeHandler, handler_for
 
 __all__ = ["UnhashableError", "canonical_pickle", "content_id", "digest", "register_id_carrier"]
@@ -172,6 +173,10 @@ def _enc_bytearray(value: bytearray, out: bytearray) -> None:
 
 def _sequence_encoder(tag: bytes) -> Callable[[Any, bytearray], None]:
     def encode_sequence_(value: Any, out: bytearray) -> None:
+        encodings = encoded_items(value, encode_canonical)
+        if encodings is not None:
+            _put(out, tag, b"".join(encodings))
+            return
         body = bytearray()
         for item in value:
             _encode(item, body)
@@ -189,7 +194,11 @@ def _set_encoder(tag: bytes) -> Callable[[Any, bytearray], None]:
 
 
 def _enc_dict(value: dict, out: bytearray) -> None:
-    pairs = sorted(encode_canonical(k) + encode_canonical(v) for k, v in value.items())
+    encodings = encoded_items(list(value.values()), encode_canonical) if len(value) > 1 else None
+    if encodings is not None:
+        pairs = sorted(encode_canonical(k) + v for k, v in zip(value, encodings))
+    else:
+        pairs = sorted(encode_canonical(k) + encode_canonical(v) for k, v in value.items())
     _put(out, b"D", b"".join(pairs))
 
 
@@ -200,7 +209,7 @@ def _enc_ndarray(value: Any, out: bytearray) -> None:
 def _enc_byte_stream(value: ByteStream, out: bytearray) -> None:
     # Tagged and headed as an array: its id is the one _ndarray_cid gives the flat uint8 array
     # of the same bytes (a test holds the two together).
-    threads = value.hash_threads or (blake3.AUTO if value.size >= THREADED_HASH_BYTES else 1)
+    threads = blake3.AUTO if value.size >= THREADED_HASH_BYTES else 1
     hasher = blake3(f"ndarray||u1|{(value.size,)}".encode(), max_threads=threads)
     seen = 0
     for piece in value.pieces:

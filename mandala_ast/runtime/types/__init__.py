@@ -25,15 +25,18 @@ __all__ = ["ByteStream", "TypeHandler", "add_codec", "dict_handlers", "handler_f
 class TypeHandler:
     """How one type is hashed and stored (see :func:`register_type`)."""
 
-    __slots__ = ("codec", "decode", "encode", "key", "kind", "load", "name", "record")
+    __slots__ = ("codec", "decode", "encode", "key", "kind", "load", "name", "nbytes", "record")
 
-    def __init__(self, kind, key, encode=None, decode=None, codec=None, load=None, name=None, record=False) -> None:
+    def __init__(self, kind, key, encode=None, decode=None, codec=None, load=None, name=None, record=False, nbytes=None) -> None:
         self.kind, self.key, self.encode, self.decode, self.load = kind, key, encode, decode, load
         #: The type name in the key; None: the value's own class (subclasses are keyed apart).
         self.codec, self.name = codec, name
         #: A user's record class (dataclass...), whose fields may lead back to it (a tree's
         #: parent links): hashing falls back to pickle, which follows cycles, when one does.
         self.record = record
+        #: About how many bytes a value's key hashes, for a type without an ``nbytes`` of its
+        #: own: a container of several large ones is hashed two items at a time.
+        self.nbytes = nbytes
 
 
 class ByteStream:
@@ -44,8 +47,6 @@ class ByteStream:
     would cost a pass over new memory.
 
     ``size`` is the total length, which the hash starts with; ``pieces`` yields buffers.
-    ``hash_threads`` is how many threads hash them: by default all cores for a large stream;
-    1 when the pieces are made by a thread of their own (the cores are shared out already).
 
     >>> import numpy as np
     >>> from mandala_ast.runtime.hashing import content_id
@@ -54,10 +55,10 @@ class ByteStream:
     True
     """
 
-    __slots__ = ("hash_threads", "pieces", "size")
+    __slots__ = ("pieces", "size")
 
-    def __init__(self, size: int, pieces: Iterable[Any], hash_threads: int | None = None) -> None:
-        self.size, self.pieces, self.hash_threads = size, pieces, hash_threads
+    def __init__(self, size: int, pieces: Iterable[Any]) -> None:
+        self.size, self.pieces = size, pieces
 
 
 def register_type(
