@@ -15,6 +15,7 @@ import difflib
 import json
 import sys
 import time
+import types
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
@@ -476,6 +477,8 @@ def _snapshot(name: str) -> tuple[Any, Any]:
     value = deps.resolve(name)
     if _watched(value):
         return value, deps.current_state(name)
+    if isinstance(value, types.FunctionType):  # IPython's %autoreload edits functions in place
+        return value, _CodeOf(value)
     return value, None
 
 
@@ -505,6 +508,30 @@ def _small_object(value: Any) -> bool:
         if isinstance(attribute, (list, dict, set, tuple, str, bytes)) and len(attribute) > _WATCHED_ITEMS:
             return False
     return True
+
+
+class _CodeOf:
+    """What a function runs: its code and defaults, compared by identity. A reload that
+    rebinds the name gives a new function; IPython's ``%autoreload`` instead assigns the new
+    ``__code__`` and ``__defaults__`` to the old function, which only this notices.
+
+    >>> def f(x=1):
+    ...     return x
+    >>> before = _CodeOf(f)
+    >>> f.__defaults__ = (2,)
+    >>> before == _CodeOf(f)
+    False
+    """
+
+    __slots__ = ("parts",)
+
+    def __init__(self, fn: types.FunctionType) -> None:
+        self.parts = (fn.__code__, fn.__defaults__, fn.__kwdefaults__)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _CodeOf) and all(a is b for a, b in zip(self.parts, other.parts))
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 _IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset)
