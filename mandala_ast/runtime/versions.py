@@ -556,7 +556,9 @@ def _diff(old: str, new: str, states: tuple) -> str:
     lines = difflib.unified_diff(
         old.splitlines(keepends=True), new.splitlines(keepends=True), "stored", "current"
     )
-    text = "".join(lines)
+    # A value's text ends without a newline: give every line its own, or "-old" and "+new"
+    # print as one line.
+    text = "".join(line if line.endswith("\n") else line + "\n" for line in lines)
     return text if text else f"(no textual difference: {_same_text(*states)})\n"
 
 
