@@ -372,3 +372,21 @@ def test_readme_example_runs(pytester):
     second, _ = run(pytester)
     second.assert_outcomes(passed=2)
     assert "reused" in summary(second) and "computed" not in summary(second)
+
+
+def test_a_changed_data_file_recomputes_and_the_summary_names_the_file(pytester):
+    # The summary took the last dotted part of "file /path/data.txt": "helper txt changed".
+    pytester.makepyfile(
+        conftest=(
+            "from pathlib import Path\nfrom mandala_ast.pytest import cached_fixture\n\n"
+            "@cached_fixture\ndef numbers():\n"
+            "    return [int(x) for x in (Path(__file__).parent / 'data.txt').read_text().split()]\n"
+        ),
+        test_numbers="def test_numbers(numbers):\n    assert len(numbers) in (3, 4)\n",
+    )
+    (pytester.path / "data.txt").write_text("1 2 3")
+    run(pytester)
+    (pytester.path / "data.txt").write_text("1 2 3 4")
+    result, _ = run(pytester)
+    result.assert_outcomes(passed=1)
+    assert summary(result) == "mandala: 1 fixture recomputed (numbers: file data.txt changed)"

@@ -213,17 +213,30 @@ def reason_from_why(text: str) -> str:
     'helper normalize changed'
     >>> reason_from_why("miss: f() was computed by another version of the op:\\n-a\\n+b")
     'fixture code changed'
+    >>> reason_from_why("miss: f() was computed before, but\\ndependency file /data/x.csv changed:\\n-a\\n+b")
+    'file x.csv changed'
     """
     if "computed by another version" in text:
         return "fixture code changed"
     names = [
-        line[len("dependency ") : -len(" changed:")].rpartition(".")[2]
+        line[len("dependency ") : -len(" changed:")]
         for line in text.splitlines()
         if line.startswith("dependency ") and line.endswith(" changed:")
     ]
     if names:
-        return f"helper{'s' if len(names) > 1 else ''} {', '.join(dict.fromkeys(names))} changed"
+        return " and ".join(part for kind in ("helper", "file") if (part := _changed_kind(names, kind)))
     return NOT_STORED if "never computed" in text else text.partition("\n")[0]
+
+
+def _changed_kind(names: list[str], kind: str) -> str:
+    """``"helper normalize changed"`` (last dotted part) or ``"file data.txt changed"``
+    (base name) for the dependency names of that kind ("file /path" names a data file)."""
+    if kind == "file":
+        shown = [Path(name[len("file ") :]).name for name in names if name.startswith("file ")]
+    else:
+        shown = [name.rpartition(".")[2] for name in names if not name.startswith("file ")]
+    shown = list(dict.fromkeys(shown))
+    return f"{kind}{'s' if len(shown) > 1 else ''} {', '.join(shown)} changed" if shown else ""
 
 
 @contextmanager
