@@ -390,3 +390,21 @@ def test_a_changed_data_file_recomputes_and_the_summary_names_the_file(pytester)
     result, _ = run(pytester)
     result.assert_outcomes(passed=1)
     assert summary(result) == "mandala: 1 fixture recomputed (numbers: file data.txt changed)"
+
+
+def test_editing_a_fixture_fetched_with_getfixturevalue_recomputes(pytester):
+    # The body receives `request`, through which it runs user code; only request.param is
+    # keyed, and a body given nothing but plain data was not traced: the edit went unseen.
+    pytester.makepyfile(
+        conftest=(
+            "import pytest\nfrom mandala_ast.pytest import cached_fixture\n\n"
+            "@pytest.fixture\ndef base():\n    return 5\n\n"
+            "@cached_fixture\ndef doubled(request):\n    return request.getfixturevalue('base') * 2\n"
+        ),
+        test_doubled="def test_doubled(doubled):\n    assert doubled in (10, 12)\n    print('DOUBLED', doubled)\n",
+    )
+    run(pytester)
+    edit(pytester, "conftest.py", "return 5", "return 6")
+    result, _ = run(pytester, "-s")
+    assert "DOUBLED 12" in result.stdout.str()
+    assert summary(result) == "mandala: 1 fixture recomputed (doubled: helper base changed)"

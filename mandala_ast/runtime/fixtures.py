@@ -19,6 +19,7 @@ Nothing here imports pytest: a request is anything with an optional ``param`` at
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -48,16 +49,21 @@ class FixtureOp(Op):
     ...     return [0] * request.param
     >>> class Request:
     ...     param = 3
-    >>> FixtureOp(sized).bind((), {"request": Request()})
-    {'request.param': 3}
+    >>> bound = FixtureOp(sized).bind((), {"request": Request()})
+    >>> sorted(bound), bound["request.param"]
+    (['request', 'request.param'], 3)
     """
 
     def __init__(self, fn: Callable, *, ignore: Iterable[str] = ()) -> None:
+        # `request` stays among the call's arguments, ignored for the key: the body can run
+        # user code through it (request.getfixturevalue), so a call is traced for its
+        # dependencies when an argument is not plain data, and this one never is.
+        ignore = {*ignore, "request"} if "request" in inspect.signature(fn).parameters else ignore
         super().__init__(fn, nout=1, ignore=ignore)  # a fixture is one value, whatever it is
 
     def bind(self, args: tuple, kwargs: dict) -> dict[str, Any]:
         bound = super().bind(args, kwargs)
-        request = bound.pop("request", None)
+        request = bound.get("request")
         if request is not None and hasattr(request, "param"):
             bound[PARAM_INPUT] = request.param
         return bound
