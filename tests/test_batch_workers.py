@@ -155,3 +155,33 @@ def test_sigint_cancels_pending_calls_and_keeps_completed_ones(tmp_path):
 @given(program=PROGRAMS)
 def test_batch_results_equal_run_results_on_processes(tmp_path, program):
     batch_equals_run(tmp_path, "processes", program)
+
+
+def test_an_op_calling_an_op_on_processes_does_not_hang(tmp_path):
+    # A worker forked while the batch was open inherited it as its open block: the inner call
+    # was deferred into that copy, whose scheduler waited on the parent's pool lock forever.
+    db = tmp_path / "s.db"
+    script = f"""
+        from batch_ops import inc, outer
+        from mandala_ast import Storage
+
+        storage = Storage({str(db)!r})
+        with storage.batch(executor="processes", max_concurrency=2, progress=False):
+            ys = [outer(x) for x in range(3)]
+        print(ys)
+    """
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(REPO)])}
+    child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], env=env, start_new_session=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = child.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)  # the hung workers too
+        child.communicate()
+        pytest.fail("the batch hung")
+    assert child.returncode == 0, err
+    assert out.split() == ["[10,", "20,", "30]"]
+    from batch_ops import outer
+
+    with Storage(db).run(allow_new_calls=False):
+        assert [outer(x) for x in range(3)] == [10, 20, 30]

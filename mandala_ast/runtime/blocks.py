@@ -14,6 +14,7 @@ that shares the storage and the rule on new calls but not compiled code's proven
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from typing import TYPE_CHECKING, Any, Protocol
@@ -76,6 +77,21 @@ _open: dict[RunBlock, None] = {}
 _open_lock = threading.Lock()
 #: Bumped whenever a block opens or closes anywhere: a thread's choice of lender stands until then.
 _generation = 0
+
+
+def _forget_after_fork() -> None:
+    """In a forked child (a process pool's worker): no block is open. The parent's blocks
+    came along in the copy, but their storage connections, pools and locks belong to the
+    parent; an op call in the child (an op calling an op in a batch's worker) is a plain
+    call, as in any process that opened no block."""
+    global _open_lock
+    state.stack, state.block, state.lent = [], None, None
+    _open.clear()
+    _open_lock = threading.Lock()  # another thread may have held it at the fork
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
+    os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def push(block: Block) -> None:
