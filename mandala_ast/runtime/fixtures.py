@@ -128,7 +128,9 @@ class FixtureCache:
             if ref is not None and not self._stale_for_refresh(name, ref):
                 return self._reused(name, param, ref)
             if ref is not None:
-                self.storage.delete_calls([ref.src[0]], dependents=False)
+                # A refresh keeps the call's identity, so the fixtures that received its old
+                # value are keyed as if they had received the new one: they go too.
+                self.storage.delete_calls([ref.src[0]], dependents=True)
             return self._compute(op, (name, param), kwargs, refs, reason)
 
     def forget(self, value: Any) -> None:
