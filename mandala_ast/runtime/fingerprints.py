@@ -18,7 +18,7 @@ from typing import Any
 
 from .hashing import digest
 
-__all__ = ["Fingerprint", "fingerprint"]
+__all__ = ["Fingerprint", "fingerprint", "forget"]
 
 
 class Fingerprint:
@@ -47,33 +47,18 @@ def fingerprint(obj: Any, *, signature_defaults: bool = True) -> Fingerprint:
     >>> fingerprint(f).digest == fingerprint(g).digest
     True
     """
-    key = _function_key(obj) if isinstance(obj, types.FunctionType) else obj
+    key = obj.__code__ if isinstance(obj, types.FunctionType) else obj
     try:
         return _cached(key, obj, signature_defaults)
     except TypeError:  # unhashable class objects are rare; compute without the cache
         return _compute(obj, signature_defaults)
 
 
-def _function_key(fn: types.FunctionType) -> tuple:
-    """A function's code and its defaults. Code objects compare by content, and IPython's
-    ``%autoreload`` assigns a new ``__code__`` and ``__defaults__`` to the old function: after
-    an edit of a default only, the new code equals the old, and only the defaults tell."""
-    return fn.__code__, _Identity(fn.__defaults__), _Identity(fn.__kwdefaults__)
-
-
-class _Identity:
-    """Equal to another only if they hold the same object (defaults may be unhashable)."""
-
-    __slots__ = ("obj",)
-
-    def __init__(self, obj: Any) -> None:
-        self.obj = obj  # held, so its id is not reused while a cache key holds it
-
-    def __hash__(self) -> int:
-        return id(self.obj)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Identity) and other.obj is self.obj
+def forget() -> None:
+    """Drop every cached fingerprint. The cache is keyed on code objects, which compare by
+    content: after IPython's ``%autoreload`` assigned a function new code that equals the
+    old (only a default changed, outside the code), the old fingerprint would be served."""
+    _cached.cache_clear()
 
 
 @functools.lru_cache(maxsize=4096)

@@ -20,7 +20,7 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from .._errors import VersionChangeError
-from . import dependencies as deps, file_deps, renames
+from . import dependencies as deps, file_deps, fingerprints, renames
 from .hashing import digest
 from .tracing import RanCode
 
@@ -306,7 +306,10 @@ class VersionTracker:
         if not changed:
             return False
         for name in changed:
-            self._tracked[name] = _snapshot(name)
+            now = _snapshot(name)
+            if isinstance(now[1], _CodeOf) and now[0] is self._tracked[name][0]:
+                fingerprints.forget()  # a function given new code in place (%autoreload)
+            self._tracked[name] = now
         self._valid.clear()
         self._op_deps.clear()
         return True
