@@ -307,7 +307,7 @@ class VersionTracker:
             return False
         for name in changed:
             now = _snapshot(name)
-            if isinstance(now[1], _CodeOf) and now[0] is self._tracked[name][0]:
+            if len(now) > 2 and now[0] is self._tracked[name][0]:
                 fingerprints.forget()  # a function given new code in place (%autoreload)
             self._tracked[name] = now
         self._valid.clear()
@@ -470,7 +470,7 @@ def _shown(name: str) -> str:
     return name.replace(":", ".")
 
 
-def _snapshot(name: str) -> tuple[Any, Any]:
+def _snapshot(name: str) -> tuple[Any, ...]:
     """What refresh() compares: the object a name resolves to, and for a mutable data value
     (a list, dict or set; an array; a config object) its content too (``CONFIG["lr"] = 0.2``
     changes no identity); for a data file, its stat (a file edited between blocks is hashed
@@ -480,8 +480,11 @@ def _snapshot(name: str) -> tuple[Any, Any]:
     value = deps.resolve(name)
     if _watched(value):
         return value, deps.current_state(name)
-    if isinstance(value, types.FunctionType):  # IPython's %autoreload edits functions in place
-        return value, _CodeOf(value)
+    if isinstance(value, types.FunctionType):
+        # IPython's %autoreload gives the old function the new __code__ and __defaults__:
+        # compared by identity (code compares by content; `==` on defaults holding arrays
+        # is elementwise).
+        return value, None, value.__code__, value.__defaults__, value.__kwdefaults__
     return value, None
 
 
@@ -513,37 +516,15 @@ def _small_object(value: Any) -> bool:
     return True
 
 
-class _CodeOf:
-    """What a function runs: its code and defaults, compared by identity. A reload that
-    rebinds the name gives a new function; IPython's ``%autoreload`` instead assigns the new
-    ``__code__`` and ``__defaults__`` to the old function, which only this notices.
-
-    >>> def f(x=1):
-    ...     return x
-    >>> before = _CodeOf(f)
-    >>> f.__defaults__ = (2,)
-    >>> before == _CodeOf(f)
-    False
-    """
-
-    __slots__ = ("parts",)
-
-    def __init__(self, fn: types.FunctionType) -> None:
-        self.parts = (fn.__code__, fn.__defaults__, fn.__kwdefaults__)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _CodeOf) and all(a is b for a, b in zip(self.parts, other.parts))
-
-    __hash__ = None  # type: ignore[assignment]
-
-
 _IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset)
 _WATCHED_BYTES = 1 << 20
 _WATCHED_ITEMS = 10_000
 
 
 def _differs(now: tuple, seen: tuple) -> bool:
-    return now[0] is not seen[0] or now[1] != seen[1]  # identity: `==` on arrays is elementwise
+    if now[0] is not seen[0] or now[1] != seen[1]:  # identity: `==` on arrays is elementwise
+        return True
+    return len(now) > 2 and (now[2] is not seen[2] or now[3] is not seen[3] or now[4] is not seen[4])
 
 
 def _deps_id(found: dict[str, deps.Dependency]) -> bytes:
