@@ -13,7 +13,7 @@ import time
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
-from . import file_deps, transient
+from . import file_deps, recursion, transient
 from .dependencies import is_user_module, objects_before
 from .pointers import unwrap as unwrap_pointers
 from .tracing import RanCode, run_traced
@@ -59,6 +59,7 @@ def run_body(
     files: tuple = ()
     ran = _RAN_NOTHING
     lock.release()  # (try/finally, not a context manager: ~1 µs less per miss)
+    raised = recursion.deeper(op.name)
     try:
         started = time.perf_counter()
         op_calls: Collection[tuple[Op, bytes]]
@@ -72,6 +73,7 @@ def run_body(
             result, op_calls = op.fn(*args, **kwargs), _NO_OP_CALLS
         duration = time.perf_counter() - started
     finally:
+        recursion.shallower(raised)
         # hashed unlocked; never raises
         files = file_deps.stop(watching, storage_path, user_codes(op, ran))
         lock.acquire()
