@@ -203,6 +203,15 @@ def home_from_the_standard_library(x: int) -> int:
     return x + len(os.path.expanduser("~")) * 0  # posixpath reads HOME: not this op's own read
 
 
+SETTINGS = os.environ  # another name for the environment: its op names neither environ nor getenv
+
+
+@op
+def aliased_threshold(x: int) -> int:
+    RUNS.append("aliased_threshold")
+    return x + int(SETTINGS.get("MANDALA_TEST_LEVEL", "0"))
+
+
 @op
 def levels_in_pool(xs: tuple) -> int:
     RUNS.append("levels_in_pool")
@@ -236,6 +245,16 @@ def test_the_same_storage_notices_a_variable_changed_between_blocks(tmp_path, mo
     assert _run(storage, (threshold, 1)) == [6]
     assert RUNS == ["threshold", "threshold"]
     assert _env_dependencies(storage.path) == {"<env>:MANDALA_TEST_LEVEL"}
+
+
+def test_an_op_reading_the_environment_under_another_name_recomputes(tmp_path, monkeypatch):
+    """The op runs untraced (it reaches no user code), where only code that may read the
+    environment is watched: an alias must count."""
+    monkeypatch.setenv("MANDALA_TEST_LEVEL", "1")
+    assert _run(Storage(tmp_path / "s.db"), (aliased_threshold, 1)) == [2]
+    monkeypatch.setenv("MANDALA_TEST_LEVEL", "2")
+    assert _run(Storage(tmp_path / "s.db"), (aliased_threshold, 1)) == [3]
+    assert _env_dependencies(tmp_path / "s.db") == {"<env>:MANDALA_TEST_LEVEL"}
 
 
 def test_a_secret_value_never_reaches_the_storage_file_or_why(tmp_path, monkeypatch):

@@ -62,8 +62,20 @@ _BASE: Any = type(os.environ)
 #: a write before any read makes later reads the body's own.
 _PRESENT, _READ, _WRITTEN = 1, 2, 3
 _PREFIXES = {_PRESENT: PRESENCE, _READ: VALUE}
+#: Names through which code may reach the environment without naming it otherwise.
+_DYNAMIC = frozenset({"environ", "getenv", "environb", "getenvb", "eval", "exec", "getattr", "__import__",
+                      "import_module", "globals", "vars"})
+#: What start() returns when it did nothing: stop() then does nothing either.
+_UNTOUCHED: Any = object()
+#: function -> whether its own code may read the environment (may_read)
+_may_read: dict[Any, bool] = {}
 #: Modules between the environment and its reader: ``os.getenv``, ``Mapping.get``.
 _ACCESSORS = frozenset({"os", "collections.abc", "_collections_abc", __name__})
+_PASSING: Any = object()
+#: code object -> whether its reads are the user's, or _PASSING (an accessor: ask its caller)
+_readers: dict[Any, Any] = {}
+#: dependencies.is_user_module, once tracking is installed
+_is_user_module: Any = None
 
 
 class _Tracking(threading.local):
@@ -79,11 +91,20 @@ _install_lock = threading.Lock()
 #: (dependency name, what was seen) -> state: each value is hashed once a process (a hit's
 #: validity check is a dict lookup per variable).
 _states: dict[tuple[str, Any], bytes] = {}
+_dependencies: dict[tuple[str, Any], tuple[str, bytes, str]] = {}
 
 
-def start(track: bool) -> dict | None:
+def start(track: bool, only: Any = None) -> Any:
     """Before an op body runs: note the variables it reads from now on (if ``track``);
-    returns what :func:`stop` restores (an enclosing op body's reads)."""
+    returns what :func:`stop` restores (an enclosing op body's reads). ``only``: the body's
+    function when no user code but its own can run (an untraced body): if that code names no
+    environment, nothing is done (what an enclosing body notes, this one cannot add to).
+
+    >>> stop(start(True), ())
+    ()
+    """
+    if track and only is not None and not may_read(only):
+        return _UNTOUCHED
     previous = _tracking.reads
     if track:
         if not _installed:
@@ -99,14 +120,58 @@ def stop(previous: dict | None, files: tuple) -> tuple:
     description)`` of each variable it read, as it found it, sorted; restores the enclosing
     body's reads. (As found: a body that reads a variable, then changes it, depends on what it
     read.)"""
+    if previous is _UNTOUCHED:
+        return files
     reads = _tracking.reads
     _tracking.reads = previous
     if not reads:
         return files
-    found = sorted(
-        (_PREFIXES[how] + name, seen) for name, (how, seen) in reads.items() if name is not None and how != _WRITTEN
-    )
-    return files + tuple((name, _state(name, seen), _source(name, seen)) for name, seen in found)
+    found = [(_PREFIXES[how] + name, seen) for name, (how, seen) in reads.items() if name is not None and how != _WRITTEN]
+    found.sort()
+    return files + tuple([_dependency(name, seen) for name, seen in found])
+
+
+def may_read(fn: Any) -> bool:
+    """Whether ``fn``'s own code may read the environment: it names ``environ`` or ``getenv``,
+    refers to ``os.environ`` (or its methods) under another name, or can run code it does not
+    name (``eval``, ``getattr``). Cached per function: an untraced miss pays a dict lookup.
+
+    >>> may_read(lambda: 1), may_read(lambda: os.environ["HOME"])
+    (False, True)
+    """
+    known = _may_read.get(fn)
+    if known is None:
+        known = _may_read[fn] = _names_environment(fn)
+    return known
+
+
+def _names_environment(fn: Any) -> bool:
+    code = getattr(fn, "__code__", None)
+    if code is None:  # a callable object: its code is not in sight
+        return True
+    held = [cell.cell_contents for cell in fn.__closure__ or () if cell.cell_contents is not None]
+    held += [*(fn.__defaults__ or ()), *(fn.__kwdefaults__ or {}).values()]
+    namespace = getattr(fn, "__globals__", {})
+    for inner in _codes(code):
+        if not _DYNAMIC.isdisjoint(inner.co_names):
+            return True
+        held += [namespace.get(name) for name in inner.co_names]
+    return any(_is_environment(value) for value in held)
+
+
+def _codes(code: Any) -> list:
+    """``code`` and the code nested in it (comprehensions, lambdas, inner functions)."""
+    found = [code]
+    for constant in code.co_consts:
+        if hasattr(constant, "co_names"):
+            found += _codes(constant)
+    return found
+
+
+def _is_environment(value: Any) -> bool:
+    if value is os.environ or value is os.getenv:
+        return True
+    return getattr(value, "__self__", None) is os.environ  # ENV_GET = os.environ.get
 
 
 def current_state(name: str) -> bytes:
@@ -124,7 +189,7 @@ def shown(name: str) -> str:
     """A dependency name as reports show it: ``environment variable DATA_ROOT``."""
     if name.startswith(VALUE):
         return "environment variable " + name[len(VALUE) :]
-    return f"environment variable {name[len(PRESENCE) :]} (whether it is set)"
+    return f"environment variable {name[len(PRESENCE) :]} (set or not)"
 
 
 def snapshot(name: str) -> Any:
@@ -151,6 +216,14 @@ def _value(variable: str) -> str | None:
         return None
 
 
+def _dependency(name: str, seen: Any) -> tuple[str, bytes, str]:
+    """``(name, state, description)``, made once a process per value seen."""
+    known = _dependencies.get((name, seen))
+    if known is None:
+        known = _dependencies[(name, seen)] = (name, _state(name, seen), _source(name, seen))
+    return known
+
+
 def _state(name: str, seen: Any) -> bytes:
     # The name is hashed in: two variables with one value have two states, so the sources
     # table (keyed by state) names the right variable in why's reports.
@@ -167,15 +240,17 @@ def _state(name: str, seen: Any) -> bytes:
 
 
 def _source(name: str, seen: Any) -> str:
+    variable = name.partition(":")[2]
     if seen is None or seen is False:
-        return f"{shown(name)}: unset\n"
+        return f"environment variable {variable}: unset\n"
     if seen is True:
-        return f"{shown(name)}: set\n"
-    return f"{shown(name)}: value hashed {_state(name, seen).hex()[:16]}\n"
+        return f"environment variable {variable}: set\n"
+    return f"environment variable {variable}: value hashed {_state(name, seen).hex()[:16]}\n"
 
 
-def _note(reads: dict, key: Any, how: int) -> None:
-    """Note that the body read (or tested for) ``key``, with what it found, unless it wrote it
+def _note(reads: dict, key: Any, how: int, seen: Any) -> None:
+    """Note that the body read (or tested for) ``key`` and found ``seen`` (its value or None;
+    whether it is set), unless it wrote it
     first, read its value already, or the reader is no user code. A write only hides later
     reads: what the body read before it changed the variable stays a dependency."""
     if type(key) is not str:  # bytes, or what the environment refuses with its own error
@@ -185,19 +260,25 @@ def _note(reads: dict, key: Any, how: int) -> None:
         if known is None:
             reads[key] = (_WRITTEN, None)
     elif (known is None or known[0] < how) and _read_by_user_code():
-        value = _value(key)
-        reads[key] = (how, value if how == _READ else value is not None)
+        reads[key] = (how, seen)
 
 
 def _read_by_user_code() -> bool:
     """Whether the code reading the environment (past ``os.getenv`` and ``Mapping.get``) is
     the user's: the op's body or a helper of theirs, not a library (see the module doc)."""
-    from .dependencies import is_user_module
-
     frame: Any = sys._getframe(2)  # the environment's method, then who called it
-    while frame is not None and frame.f_globals.get("__name__") in _ACCESSORS:
+    while frame is not None:
+        verdict = _readers.get(frame.f_code)
+        if verdict is None:
+            verdict = _readers[frame.f_code] = _reader_kind(frame.f_globals.get("__name__") or "")
+        if verdict is not _PASSING:
+            return verdict
         frame = frame.f_back
-    return frame is not None and is_user_module(frame.f_globals.get("__name__") or "")
+    return False
+
+
+def _reader_kind(module: str) -> Any:
+    return _PASSING if module in _ACCESSORS else _is_user_module(module)
 
 
 class TrackedEnviron(_BASE):
@@ -206,31 +287,41 @@ class TrackedEnviron(_BASE):
 
     def __getitem__(self, key: Any) -> Any:
         reads = _tracking.reads
-        if reads is not None and not _iteration_reads(reads, key):
-            _note(reads, key, _READ)
-        return _BASE.__getitem__(self, key)
+        if reads is None:
+            return _BASE.__getitem__(self, key)
+        try:
+            value = _BASE.__getitem__(self, key)
+        except KeyError:  # absent: a dependency too (if it appears, the body reads otherwise)
+            if not _iteration_reads(reads, key):
+                _note(reads, key, _READ, None)
+            raise
+        if not _iteration_reads(reads, key):
+            _note(reads, key, _READ, value)
+        return value
 
     def __contains__(self, key: Any) -> bool:
-        reads = _tracking.reads
-        if reads is not None:
-            _note(reads, key, _PRESENT)
         try:
             _BASE.__getitem__(self, key)
         except KeyError:
-            return False
-        return True
+            present = False
+        else:
+            present = True
+        reads = _tracking.reads
+        if reads is not None:
+            _note(reads, key, _PRESENT, present)
+        return present
 
     def __setitem__(self, key: Any, value: Any) -> None:
         _BASE.__setitem__(self, key, value)
         reads = _tracking.reads
         if reads is not None:
-            _note(reads, key, _WRITTEN)
+            _note(reads, key, _WRITTEN, None)
 
     def __delitem__(self, key: Any) -> None:
         _BASE.__delitem__(self, key)
         reads = _tracking.reads
         if reads is not None:
-            _note(reads, key, _WRITTEN)
+            _note(reads, key, _WRITTEN, None)
 
     def __iter__(self) -> Any:
         """The keys, noting for the op body which reads belong to the iteration, not to it:
@@ -267,10 +358,14 @@ def _iteration_reads(reads: dict, key: Any) -> bool:
 
 
 def _install() -> None:
-    global _installed
+    global _installed, _is_user_module
     with _install_lock:
         if _installed:
             return
+        # Imported here, not at the top (it imports this module), and before any read is
+        # noted: importing reads the environment.
+        from .dependencies import is_user_module as _is_user_module
+
         if type(os.environ) is _BASE:  # else replaced by a mapping of the user's: not followed
             os.environ.__class__ = TrackedEnviron
         _installed = True
