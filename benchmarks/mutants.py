@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-06.6"
+LIST_VERSION = "2026-12-06.7"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -90,7 +90,8 @@ class Mutant:
 
 AREAS = {"H": "hashing", "I": "identity", "V": "versions", "S": "store", "D": "deletion",
          "Q": "queries", "C": "compiler", "W": "why", "B": "blobs", "P": "paths & disks",
-         "T": "threads"}
+         "T": "threads",
+         "E": "environment variables"}
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -125,6 +126,8 @@ _IN = "mandala_ast/runtime/integrity.py"
 _TA = "mandala_ast/runtime/tables.py"
 _QF = "mandala_ast/runtime/query/hooks.py"
 _CO = "mandala_ast/runtime/compiled.py"
+_ENV = "mandala_ast/runtime/env_deps.py"
+_ENV_TESTS = ("tests/test_env_deps.py",)
 
 MUTANTS: tuple[Mutant, ...] = (
     # -- hashing: equal content, equal id; different content (or type), different id ----------
@@ -519,6 +522,21 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("C15", "mandala_ast/transforms/_lines.py", "        if after != before and _code(after) == _code(before):",
            "        if after != before:", ("tests/transforms/test_lines.py", "tests/transforms/test_api.py") + _COMPILER,
            "lines the rewrite changed are put back as they were"),
+    # -- environment variables an op body reads are dependencies (env_deps.py) -------------------
+    Mutant("E01", _ENV, "    if value is os.environ or value is os.getenv:\n        return True\n", "",
+           _ENV_TESTS, "an untraced op reading os.environ under another name (SETTINGS = os.environ) is not watched"),
+    Mutant("E02", _ENV, "    pending = reads.get(None)\n    if pending is None:\n        return False\n",
+           "    pending = None\n    if pending is None:\n        return False\n", _ENV_TESTS,
+           "dict(os.environ) makes every variable a dependency: the call is never a hit in another shell"),
+    Mutant("E03", _ENV, "            reads[key] = (_WRITTEN, None)\n", "            pass\n", _ENV_TESTS,
+           "a variable the body sets, then reads, is a dependency: every new process recomputes"),
+    Mutant("E04", _ENV, "    return _PASSING if module in _ACCESSORS else _is_user_module(module)",
+           "    return _PASSING if module in _ACCESSORS else True", _ENV_TESTS,
+           "variables the standard library reads for the body (HOME, PATH, COLUMNS) are dependencies"),
+    Mutant("E05", "mandala_ast/runtime/versions.py",
+           "    if name.startswith(env_deps.PREFIX):  # what a body would read of the variable now\n"
+           "        return env_deps, env_deps.snapshot(name)\n", "", _ENV_TESTS,
+           "a variable changed between two blocks of one storage is not noticed"),
 )
 
 

@@ -200,7 +200,8 @@ def bumps_level(x: int) -> int:
 @op
 def home_from_the_standard_library(x: int) -> int:
     RUNS.append("home_from_the_standard_library")
-    return x + len(os.path.expanduser("~")) * 0  # posixpath reads HOME: not this op's own read
+    home = os.path.expanduser("~")  # posixpath reads HOME: not this op's own read
+    return x + len(home) * 0 + int(os.environ.get("MANDALA_TEST_LEVEL", "0"))
 
 
 SETTINGS = os.environ  # another name for the environment: its op names neither environ nor getenv
@@ -314,7 +315,7 @@ def test_a_variable_the_body_reads_then_changes_depends_on_what_it_read(tmp_path
 def test_variables_the_standard_library_reads_for_the_body_are_no_dependencies(tmp_path):
     storage = Storage(tmp_path / "s.db")
     _run(storage, (home_from_the_standard_library, 1))
-    assert _env_dependencies(storage.path) == set()
+    assert _env_dependencies(storage.path) == {"<env>:MANDALA_TEST_LEVEL"}
 
 
 def test_an_op_mapping_an_env_reading_op_over_a_thread_pool_depends_on_the_variable(tmp_path, monkeypatch):
