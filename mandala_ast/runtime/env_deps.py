@@ -98,7 +98,7 @@ def start(track: bool, only: Any = None) -> Any:
     """Before an op body runs: note the variables it reads from now on (if ``track``);
     returns what :func:`stop` restores (an enclosing op body's reads). ``only``: the body's
     function when no user code but its own can run (an untraced body): if that code names no
-    environment, nothing is done (what an enclosing body notes, this one cannot add to).
+    environment, nothing is done (its reads, all by libraries, would not be noted anyway).
 
     >>> stop(start(True), ())
     ()
@@ -149,8 +149,12 @@ def _names_environment(fn: Any) -> bool:
     code = getattr(fn, "__code__", None)
     if code is None:  # a callable object: its code is not in sight
         return True
-    held = [cell.cell_contents for cell in fn.__closure__ or () if cell.cell_contents is not None]
-    held += [*(fn.__defaults__ or ()), *(fn.__kwdefaults__ or {}).values()]
+    held = [*(fn.__defaults__ or ()), *(fn.__kwdefaults__ or {}).values()]
+    for cell in fn.__closure__ or ():
+        try:
+            held.append(cell.cell_contents)
+        except ValueError:  # a cell not filled yet (a name the enclosing function binds later)
+            pass
     namespace = getattr(fn, "__globals__", {})
     for inner in _codes(code):
         if not _DYNAMIC.isdisjoint(inner.co_names):
