@@ -44,6 +44,7 @@ class Op:
         version: int = 0,
         track_files: bool = True,
         transient: bool | Iterable[int] = False,
+        track_env: bool = True,
     ) -> None:
         functools.update_wrapper(self, fn)
         self.fn = fn
@@ -54,6 +55,8 @@ class Op:
         self.version = version
         #: Whether the files its body reads are dependencies of its calls (file_deps.py).
         self.track_files = track_files
+        #: Whether the environment variables its body reads are dependencies (env_deps.py).
+        self.track_env = track_env
         self._check_ignore()
         #: Which outputs' values are left out of the storage (transient.py): True for all,
         #: else a frozenset of output indices (empty: none, False).
@@ -282,13 +285,15 @@ def op(
     version: int = 0,
     track_files: bool = True,
     transient: bool | Iterable[int] = False,
+    track_env: bool = True,
 ) -> Any:
     """Turn a function into a memoized op.
 
     ``nout`` overrides the output count taken from a ``tuple[...]`` return annotation;
     ``ignore`` names parameters that are not part of a call's identity; ``version`` bumps the
     op's identity by hand. ``track_files=False``: the files the body reads are not
-    dependencies of its calls. ``transient=True`` (or the indices of some outputs): their values
+    dependencies of its calls; ``track_env=False``: nor the environment variables it reads.
+    ``transient=True`` (or the indices of some outputs): their values
     are not stored (only their content ids), and computed again when a later block needs them.
 
     >>> @op(nout=2, ignore=("verbose",))
@@ -297,7 +302,8 @@ def op(
     """
     def make(f: Callable[..., Any]) -> Op:
         kind = AsyncOp if inspect.iscoroutinefunction(f) else Op
-        return kind(f, nout=nout, ignore=ignore, version=version, track_files=track_files, transient=transient)
+        return kind(f, nout=nout, ignore=ignore, version=version, track_files=track_files, transient=transient,
+                    track_env=track_env)
 
     return make if fn is None else make(fn)
 
