@@ -220,6 +220,13 @@ def levels_in_pool(xs: tuple) -> int:
         return sum(pool.map(threshold, xs))
 
 
+@op(ignore_env="MANDALA_TEST_LOG")
+def logged_threshold(x: int) -> int:
+    RUNS.append("logged_threshold")
+    os.environ.get("MANDALA_TEST_LOG")  # where to log: not what the result is
+    return x + int(os.environ.get("MANDALA_TEST_LEVEL", "0"))
+
+
 def _run(storage: Storage, *calls) -> list:
     with storage.run():
         return [fn(*args) for fn, *args in calls]
@@ -233,7 +240,7 @@ def _env_dependencies(path: Path) -> set[str]:
 @pytest.fixture(autouse=True)
 def _clean(monkeypatch):
     RUNS.clear()
-    for name in ("MANDALA_TEST_TOKEN", "MANDALA_TEST_LEVEL", "MANDALA_TEST_OWN", "MANDALA_TEST_UNREAD"):
+    for name in ("MANDALA_TEST_TOKEN", "MANDALA_TEST_LEVEL", "MANDALA_TEST_OWN", "MANDALA_TEST_UNREAD", "MANDALA_TEST_LOG"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -246,6 +253,28 @@ def test_the_same_storage_notices_a_variable_changed_between_blocks(tmp_path, mo
     assert _run(storage, (threshold, 1)) == [6]
     assert RUNS == ["threshold", "threshold"]
     assert _env_dependencies(storage.path) == {"<env>:MANDALA_TEST_LEVEL"}
+
+
+def test_a_variable_the_op_ignores_changing_recomputes_nothing_and_the_others_still_count(tmp_path, monkeypatch):
+    # A log path or a device list differs from run to run without changing a result: each
+    # process with its own LOG_PATH recomputed every call that read it.
+    storage = Storage(tmp_path / "s.db")
+    monkeypatch.setenv("MANDALA_TEST_LEVEL", "1")
+    monkeypatch.setenv("MANDALA_TEST_LOG", "/tmp/run-1.log")
+    assert _run(storage, (logged_threshold, 1)) == [2]
+    monkeypatch.setenv("MANDALA_TEST_LOG", "/tmp/run-2.log")
+    assert _run(storage, (logged_threshold, 1)) == [2]
+    monkeypatch.setenv("MANDALA_TEST_LEVEL", "5")
+    assert _run(storage, (logged_threshold, 1)) == [6]
+    assert RUNS == ["logged_threshold", "logged_threshold"]
+    assert _env_dependencies(storage.path) == {"<env>:MANDALA_TEST_LEVEL"}
+
+
+def test_ignore_env_takes_names():
+    from mandala_ast import ArgumentError
+
+    with pytest.raises(ArgumentError, match="ignore_env= takes environment variable names"):
+        op(ignore_env=[3])(lambda x: x)
 
 
 def test_an_op_reading_the_environment_under_another_name_recomputes(tmp_path, monkeypatch):

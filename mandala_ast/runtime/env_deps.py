@@ -115,18 +115,22 @@ def start(track: bool, only: Any = None) -> Any:
     return previous
 
 
-def stop(previous: dict | None, files: tuple) -> tuple:
+def stop(previous: dict | None, files: tuple, ignored: frozenset[str] = frozenset()) -> tuple:
     """After the body: ``files`` (file_deps.stop's dependencies) and ``(name, state,
-    description)`` of each variable it read, as it found it, sorted; restores the enclosing
-    body's reads. (As found: a body that reads a variable, then changes it, depends on what it
-    read.)"""
+    description)`` of each variable it read but those ``ignored`` (the op's ``ignore_env``),
+    as it found it, sorted; restores the enclosing body's reads. (As found: a body that reads a
+    variable, then changes it, depends on what it read.)"""
     if previous is _UNTOUCHED:
         return files
     reads = _tracking.reads
     _tracking.reads = previous
     if not reads:
         return files
-    found = [(_PREFIXES[how] + name, seen) for name, (how, seen) in reads.items() if name is not None and how != _WRITTEN]
+    found = [
+        (_PREFIXES[how] + name, seen)
+        for name, (how, seen) in reads.items()
+        if name is not None and how != _WRITTEN and name not in ignored
+    ]
     found.sort()
     return files + tuple([_dependency(name, seen) for name, seen in found])
 

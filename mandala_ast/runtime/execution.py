@@ -78,7 +78,7 @@ def run_body(
     finally:
         recursion.shallower(raised)
         # hashed unlocked; never raises
-        files = env_deps.stop(reading, file_deps.stop(watching, storage_path, user_codes(op, ran)))
+        files = env_deps.stop(reading, file_deps.stop(watching, storage_path, user_codes(op, ran)), op.ignore_env)
         lock.acquire()
     return result, ran, op_calls, duration, files
 

@@ -46,7 +46,7 @@ def compute_in(block: Any, op: Any, args: tuple, kwargs: dict, batch: Any, trace
         duration = time.perf_counter() - started
     finally:
         files = file_deps.stop(watching, batch.storage.path, user_codes(op, ran))  # its own files are no dependency
-        files = env_deps.stop(reading, files)
+        files = env_deps.stop(reading, files, op.ignore_env)
         block.end_op_body()
     return op.split_outputs(result), ran, frozenset(op_calls) if op_calls else _NO_CALLS, duration, files
 
@@ -199,5 +199,5 @@ def _run_fn(op: Any, args: tuple, kwargs: dict) -> tuple:
         result = op.fn(*args, **kwargs)
         duration = time.perf_counter() - started
     finally:
-        files = env_deps.stop(reading, file_deps.stop(watching, None, user_codes(op, RanCode())))
+        files = env_deps.stop(reading, file_deps.stop(watching, None, user_codes(op, RanCode())), op.ignore_env)
     return op.split_outputs(result), None, frozenset(), duration, files
