@@ -43,16 +43,22 @@ def test_an_op_that_recurses_forever_still_raises_recursion_error_and_the_limit_
         def forever(n):
             return forever(n + 1)
 
+        @op
+        def countdown(n):
+            return 0 if n == 0 else countdown(n - 1) + 1
+
         limit = sys.getrecursionlimit()
         try:
             with Storage({str(tmp_path / "s.db")!r}):
                 forever(0)
         except RecursionError:
             print("RecursionError", sys.getrecursionlimit() == limit)
+        with Storage({str(tmp_path / "s.db")!r}):  # every level unwound: nothing left counted
+            print(countdown(500))
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == ["RecursionError", "True"]
+    assert done.stdout.split() == ["RecursionError", "True", "500"]
 
 
 @op

@@ -57,13 +57,14 @@ def run_body(
             args, kwargs = transient.plain_args(args, kwargs)
         finally:
             lock.acquire()
-    raised = recursion.deeper(op.name)  # first: it may refuse, and then nothing is started
     watching = file_deps.start(op.track_files, args, kwargs)  # the files it opens or names
     reading = env_deps.start(op.track_env, None if traced else op.fn)  # the environment variables it reads
     files: tuple = ()
     ran = _RAN_NOTHING
+    raised = None
     lock.release()  # (try/finally, not a context manager: ~1 µs less per miss)
     try:
+        raised = recursion.deeper(op.name)  # may refuse: one body too many
         started = time.perf_counter()
         op_calls: Collection[tuple[Op, bytes]]
         if traced:

@@ -41,13 +41,13 @@ _nesting = _Nesting()
 
 def deeper(name: str) -> tuple[int, int] | None:
     """The body of op ``name`` is about to run: ``(limit before, limit set)`` if the limit was
-    raised for it, else None. Give what it returns to :func:`shallower` once the body is done.
+    raised for it, else None. Call :func:`shallower` with what it returns once the body is
+    done, and with None if it raised.
 
     >>> shallower(deeper("inc"))
     """
-    depth = _nesting.depth + 1
+    depth = _nesting.depth = _nesting.depth + 1
     if depth < FROM_DEPTH:
-        _nesting.depth = depth
         return None
     before = sys.getrecursionlimit()
     if depth == FROM_DEPTH:
@@ -55,7 +55,6 @@ def deeper(name: str) -> tuple[int, int] | None:
     elif depth > _nesting.most:
         raise RecursionError(f"maximum recursion depth exceeded: {depth} op bodies nested, the last of {name} "
                              f"(the recursion limit, {_nesting.most}, bounds how many; sys.setrecursionlimit raises it)")
-    _nesting.depth = depth
     # The levels above FROM_DEPTH took their frames too: at FROM_DEPTH they are all given back.
     wanted = before + FRAMES_PER_CALL * (FROM_DEPTH if depth == FROM_DEPTH else 1)
     sys.setrecursionlimit(wanted)
