@@ -202,6 +202,27 @@ class TestIdentity:
         assert Model.runs == 2
 
 
+    def test_op_over_staticmethod_is_called_from_instances_without_self(self, storage):
+        """`@op` above `@staticmethod` (the order the decorators happen to be written in):
+        called on an instance, the instance is not passed as an argument."""
+        with storage:
+            assert Model.shift(1) == 101 and Model(2).shift(1) == 101
+        assert list(storage.df(Model.shift).x) == [1]
+
+    def test_op_over_classmethod_is_called_with_the_class(self, storage):
+        with storage:
+            assert Model.offset(1) == 11 and Model(2).offset(1) == 11 and Scaled.offset(1) == 21
+        assert len(storage.df(Model.offset)) == 2
+        assert str(storage.why(Scaled.offset, 1)).startswith("hit")
+
+    def test_an_op_reached_through_an_instance_gives_its_table_and_explanation(self, storage):
+        model = Model(2)
+        with storage:
+            model.predict(3)
+        assert list(storage.df(model.predict).x) == [3]
+        assert str(storage.why(model.predict, 3)).startswith("hit")
+        assert str(storage.why(model.predict, 4)).startswith("miss")
+
 def define(source: str):
     """Execute `@op` + source as module `experiments` (same op name every time)."""
     import types
@@ -222,6 +243,22 @@ class Model:
     def predict(self, x):
         Model.runs += 1
         return self.scale * x
+
+    @op
+    @staticmethod
+    def shift(x):
+        return x + 100
+
+    K = 10
+
+    @op
+    @classmethod
+    def offset(cls, x):
+        return x + cls.K
+
+
+class Scaled(Model):
+    K = 20
 
 
 def test_an_op_can_be_mapped_over_a_process_pool():

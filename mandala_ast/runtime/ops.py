@@ -295,7 +295,12 @@ def op(
     ... def split(xs, verbose=False):
     ...     return xs[:1], xs[1:]
     """
-    def make(f: Callable[..., Any]) -> Op:
+    def make(f: Callable[..., Any]) -> Any:
+        if isinstance(f, (staticmethod, classmethod)):
+            # `@op` above `@staticmethod`/`@classmethod`: the op wraps the function and the
+            # descriptor stays outermost, so `obj.method(x)` passes no instance (static) or
+            # the class (class method), as it would without `@op`.
+            return type(f)(make(f.__func__))
         kind = AsyncOp if inspect.iscoroutinefunction(f) else Op
         return kind(f, nout=nout, ignore=ignore, version=version, track_files=track_files, transient=transient)
 
