@@ -14,6 +14,7 @@ from typing import Any
 
 from ._errors import (
     AmbiguousBlockError,
+    ArgumentChangedError,
     ArgumentError,
     BatchWorkerError,
     CorruptValueError,
@@ -48,6 +49,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AmbiguousBlockError",
+    "ArgumentChangedError",
     "ArgumentError",
     "BatchWorkerError",
     "CorruptValueError",

@@ -196,6 +196,13 @@ class BatchWorkerError(MandalaError, RuntimeError):
     the message names the call."""
 
 
+class ArgumentChangedError(MandalaError, RuntimeError):
+    """A batch call's argument, an object other calls of the batch were given too, was changed
+    in place while the batch ran (``xs.append(...)``, ``arr *= 2`` in an op body): the call is
+    not stored, as its body may have seen another value than the one it is keyed on; the
+    message names the op and the argument."""
+
+
 class MandalaWarning(UserWarning):
     """Base class of mandala_ast's warnings."""
 

@@ -9,6 +9,7 @@ import mandala_ast
 
 PUBLIC = [
     "AmbiguousBlockError",
+    "ArgumentChangedError",
     "ArgumentError",
     "BatchWorkerError",
     "CorruptValueError",

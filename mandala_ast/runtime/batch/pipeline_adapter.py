@@ -13,12 +13,14 @@ from typing import Any
 
 from ..._errors import NewCallError, ReadOnlyStorageError
 from ..execution import plain_data
+from ..hashing import UnhashableError, content_id
 from ..identity import (
     hash_inputs,
     identify as identify_call,
     identify_many as identify_calls,
     output_refs as make_refs,
 )
+from ..loading import IMMUTABLE
 from ..pointers import unwrap as unwrap_pointers
 from ..recording import UnstoredOutputs
 from ..refs import Ref
@@ -27,9 +29,11 @@ from ..tracing import RanCode
 __all__ = [
     "Call",
     "body_arguments",
+    "changed_inputs",
     "check_new_call",
     "check_new_calls",
     "commit",
+    "count_holders",
     "find_stored",
     "handed_back",
     "identify",
@@ -134,6 +138,33 @@ def needs_trace(storage: Any, call: Call) -> bool:
     """Whether the call's body may run user code, so that running it here must be traced to
     know its dependencies (plain data into an op that calls nothing of the user's: no)."""
     return storage.engine.versions.may_run_user_code(call.op) or not plain_data(call.bound.values())
+
+
+def count_holders(call: Call, holders: dict[int, int]) -> None:
+    """Count ``call`` as a holder of each mutable object it is given (by object identity)."""
+    for name in call.cids:
+        value = call.bound[name]
+        if type(value) not in IMMUTABLE:
+            holders[id(value)] = holders.get(id(value), 0) + 1
+
+
+def changed_inputs(storage: Any, call: Call, holders: dict[int, int]) -> list[str]:
+    """The arguments of ``call`` that other calls of the batch were given too (the same
+    object: see :func:`count_holders`) and that no longer hash to the id ``call`` was
+    identified with: changed in place since (by its body, or another call's)."""
+    aliases = storage.engine.loader.aliases
+    changed = []
+    for name, cid in call.cids.items():
+        value = call.bound[name]
+        if type(value) in IMMUTABLE or holders.get(id(value), 0) < 2:
+            continue
+        try:
+            now = content_id(value)
+        except UnhashableError:  # it hashed before: it was changed into something else
+            now = None
+        if now is None or aliases.get(now, now) != cid:
+            changed.append(name)
+    return changed
 
 
 def body_arguments(args: tuple, kwargs: dict) -> tuple[tuple, dict]:

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..._errors import BatchWorkerError
+from ..._errors import ArgumentChangedError, BatchWorkerError
 from ..ops import AsyncOp
 from . import pipeline_adapter as engine
 from .asynchronous import AsyncBackend
@@ -79,6 +79,10 @@ class Scheduler:
         self.failures: list[Exception] = []
         self.chunker = Chunker(backend.max_workers or 1) if backend.chunks else None
         self.chunks: dict[Any, list[Node]] = {}  # futures of chunked tasks, and their calls
+        # id of a mutable object -> how many calls run here were given it: only those shared
+        # are hashed again once a body ran (changed_inputs), the others cannot be changed
+        # under a call by another one.
+        self.holders: dict[int, int] = {}
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -176,6 +180,8 @@ class Scheduler:
             else:
                 node.call = call
                 identified.append(node)
+                if self.backend.local or isinstance(node.op, AsyncOp):
+                    engine.count_holders(call, self.holders)
         return failed, identified
 
     def _load_stored(self, stored: list[tuple[Node, tuple]]) -> list[Node]:
@@ -397,6 +403,7 @@ class Scheduler:
         for node, (outputs, ran, op_calls, duration, files), future in arrived:
             try:
                 outputs = engine.split_outputs(node.op, outputs)
+                self._check_unchanged(node)
             except Exception as exc:
                 finished.append(self._failed(node, exc))
                 continue
@@ -429,6 +436,22 @@ class Scheduler:
         self.stats.computed += computed
         self.bar.update(done=computed + unstored)
         return finished
+
+    def _check_unchanged(self, node: Node) -> None:
+        """Calls given the same object are identified before any of them runs; if one changes
+        it in place, the others' bodies see a value they are not keyed on (and its own input
+        is no longer what was hashed): such a call is not stored but fails, naming it."""
+        changed = engine.changed_inputs(self.storage, node.call, self.holders) if self.holders else ()
+        if changed:
+            names = ", ".join(map(repr, changed))
+            raise ArgumentChangedError(
+                f"{node.describe()}: argument {names}, an object other calls of the batch were given "
+                "too, was changed in place while the batch ran (by this op or another one: "
+                "xs.append(...), arr *= 2): its result is not stored, as its body may have seen "
+                "another value than the one the call is keyed on. Copy the value in the op that "
+                "changes it, or give each call its own; a run block hashes each call's arguments "
+                "when it is made"
+            )
 
     def _worker_died(self, node: Node, pool: Any) -> list[Node]:
         """A pool lost a worker: every call it was running fails with BrokenProcessPool, and
