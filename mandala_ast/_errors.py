@@ -16,6 +16,7 @@ Hierarchy (a second base class in parentheses)::
           ├── QueryError (ValueError)             a query or delete block asks what no pattern means
           ├── VersionChangeError                  code changed under Storage(on_change="error")
           ├── BatchWorkerError (RuntimeError)     a batch call's worker died, or its op cannot run elsewhere
+          ├── ArgumentChangedError (RuntimeError) a batch call's shared argument was changed in place
           ├── RenderError (RuntimeError)          graphviz's dot failed to draw a picture
           ├── UnknownOpError (LookupError)        a storage holds no op of that name
           ├── NotAnOpError (TypeError)            a function or value where the storage needs an op
@@ -43,6 +44,7 @@ __all__ = [
     "FixtureError",
     "AmbiguousBlockError",
     "BatchWorkerError",
+    "ArgumentChangedError",
     "ExportError",
     "HookError",
     "MandalaDiagnosticWarning",

@@ -149,14 +149,19 @@ def _source_is_running_code(obj: Any) -> bool:
             continue
         if stat.st_mtime < _STARTED:
             continue
-        found = _file_code(code.co_filename, stat.st_mtime_ns, stat.st_size).get((code.co_name, code.co_firstlineno))
-        if found is None or not _same_code(code, found):
+        there = _file_code(code.co_filename, stat.st_mtime_ns, stat.st_size).get((code.co_name, code.co_firstlineno), ())
+        if not any(_same_code(code, other) for other in there):
             return False
     return True
 
 
 def _code_objects(obj: Any) -> list[types.CodeType]:
-    """The code objects of a function, or of the methods a class defines."""
+    """The code objects of a function (the one ``inspect`` reads the source of, under any
+    ``functools.wraps`` wrappers), or of the methods a class defines."""
+    try:
+        obj = inspect.unwrap(obj)
+    except ValueError:  # a cycle of __wrapped__
+        return []
     if isinstance(obj, type):
         members = [getattr(m, "__func__", getattr(m, "fget", m)) for m in vars(obj).values()]
         return [m.__code__ for m in members if isinstance(m, types.FunctionType)]
@@ -165,18 +170,19 @@ def _code_objects(obj: Any) -> list[types.CodeType]:
 
 
 @functools.lru_cache(maxsize=64)
-def _file_code(path: str, mtime_ns: int, size: int) -> dict[tuple[str, int], types.CodeType]:
-    """Every code object compiled from the file as it is now, by name and first line."""
+def _file_code(path: str, mtime_ns: int, size: int) -> dict[tuple[str, int], list[types.CodeType]]:
+    """Every code object compiled from the file as it is now, by name and first line (two
+    lambdas may share both)."""
     try:
         with open(path, "rb") as file:
             module = compile(file.read(), path, "exec", dont_inherit=True)
     except (OSError, SyntaxError, ValueError):
         return {}
-    found: dict[tuple[str, int], types.CodeType] = {}
+    found: dict[tuple[str, int], list[types.CodeType]] = {}
     pending = [module]
     while pending:
         code = pending.pop()
-        found[(code.co_name, code.co_firstlineno)] = code
+        found.setdefault((code.co_name, code.co_firstlineno), []).append(code)
         pending.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
     return found
 
