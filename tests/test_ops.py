@@ -288,3 +288,20 @@ def test_an_op_not_importable_by_name_pickles_by_value_where_the_pickler_can():
     with pytest.raises((pickle.PicklingError, AttributeError), match="local"):
         pickle.dumps(local)
     assert cloudpickle.loads(cloudpickle.dumps(local)).fn(2) == 6
+
+
+def test_a_call_with_arguments_the_op_does_not_take_names_the_op(storage):
+    """As Python names a function called with the wrong arguments; inspect's own message
+    ("too many positional arguments") names nothing."""
+
+    @op
+    def scaled(x, factor=2):
+        return x * factor
+
+    with storage:
+        with pytest.raises(TypeError, match=r"scaled\(\): too many positional arguments"):
+            scaled(1, 2, 3)
+        with pytest.raises(TypeError, match=r"scaled\(\): got an unexpected keyword argument 'f'"):
+            scaled(1, f=3)
+    with pytest.raises(TypeError, match=r"scaled\(\): missing a required argument: 'x'"):
+        storage.why(scaled)

@@ -141,7 +141,10 @@ class Op:
         names = self._positional_names
         if names is not None and not kwargs and len(args) == len(names):
             return dict(zip(names, args))
-        bound = self.signature.bind(*args, **kwargs)
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as error:  # as Python would say it, naming the function
+            raise TypeError(f"{self.name}(): {error}") from None
         bound.apply_defaults()
         return flatten_bound(self.signature, bound.arguments)
 
