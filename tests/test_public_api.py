@@ -42,6 +42,7 @@ PUBLIC = [
     "RenderError",
     "Storage",
     "StorageBusyError",
+    "StorageClosedError",
     "StorageFormatError",
     "StorageFullError",
     "TransformResult",
