@@ -305,3 +305,22 @@ def test_a_call_with_arguments_the_op_does_not_take_names_the_op(storage):
             scaled(1, f=3)
     with pytest.raises(TypeError, match=r"scaled\(\): missing a required argument: 'x'"):
         storage.why(scaled)
+
+
+def scaler(factor):
+    """A factory of ops (notebook style): each op closes over its own factor."""
+
+    @op
+    def scale(x):
+        return x * factor
+
+    return scale
+
+
+def test_ops_a_factory_made_over_different_values_do_not_share_results(tmp_path):
+    """Same name, same code: what the op closes over is part of it, as it is for a helper a
+    factory made."""
+    with Storage(tmp_path / "s.db"):
+        assert scaler(2)(1) == 2 and scaler(3)(1) == 3
+    with Storage(tmp_path / "s.db"):
+        assert scaler(3)(1) == 3 and scaler(2)(1) == 2

@@ -77,8 +77,15 @@ class Op:
 
     @functools.cached_property
     def fingerprint(self) -> Fingerprint:
-        """The fingerprint of the op's own code (computed on first use, not at import)."""
-        return fingerprint(self.fn, signature_defaults=False)
+        """The fingerprint of the op's own code (computed on first use, not at import), with
+        what it closes over when a factory made it (ops of the same name and code over other
+        values compute other things)."""
+        own = fingerprint(self.fn, signature_defaults=False)
+        if not getattr(self.fn, "__closure__", None):
+            return own
+        from .dependencies import with_closure  # dependencies imports this module
+
+        return with_closure(own, self.fn)
 
     @functools.cached_property
     def version_id(self) -> bytes:
