@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from mandala_ast import ArgumentError, OutputCountError, Storage, op
@@ -324,3 +326,13 @@ def test_ops_a_factory_made_over_different_values_do_not_share_results(tmp_path)
         assert scaler(2)(1) == 2 and scaler(3)(1) == 3
     with Storage(tmp_path / "s.db"):
         assert scaler(3)(1) == 3 and scaler(2)(1) == 2
+
+
+@pytest.mark.parametrize("target", [functools.partial(max, 0), callable], ids=["partial", "builtin-ok"])
+def test_op_of_something_without_a_name_says_what_it_needs(target):
+    """A partial or a callable object has no module and qualified name to store calls under."""
+    if isinstance(target, functools.partial):
+        with pytest.raises(ArgumentError, match=r"@op needs a function.*functools\.partial"):
+            op(target)
+    else:
+        assert op(target).name == "builtins.callable"

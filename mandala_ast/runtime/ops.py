@@ -45,6 +45,12 @@ class Op:
         track_files: bool = True,
         transient: bool | Iterable[int] = False,
     ) -> None:
+        if not isinstance(getattr(fn, "__qualname__", None), str):
+            raise ArgumentError(
+                f"@op needs a function (def, lambda or method), not {type(fn).__module__}.{type(fn).__qualname__} "
+                f"{fn!r}: its calls are stored under the function's qualified name (wrap it: "
+                "`@op def f(...): return target(...)`)"
+            )
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.signature = inspect.signature(fn)
