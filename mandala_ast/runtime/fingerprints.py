@@ -66,7 +66,8 @@ def _compute(obj: Any, signature_defaults: bool) -> Fingerprint:
     if source is None:
         return Fingerprint(_bytecode_digest(obj), f"<no source for {obj!r}>", None)
     if not _source_is_running_code(obj):
-        note = f"<{obj!r}: its file changed after it was imported; fingerprinted from the code that runs>"
+        name = f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', '?')}"
+        note = f"<{name}: its file changed after it was imported; fingerprinted from the code that runs>"
         return Fingerprint(_bytecode_digest(obj), note, None)
     tree = _definition(ast.parse(source))
     normalised = _normalise(tree)
