@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-06.6"
+LIST_VERSION = "2026-12-06.7"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -90,7 +90,7 @@ class Mutant:
 
 AREAS = {"H": "hashing", "I": "identity", "V": "versions", "S": "store", "D": "deletion",
          "Q": "queries", "C": "compiler", "W": "why", "B": "blobs", "P": "paths & disks",
-         "T": "threads"}
+         "T": "threads", "Y": "types, value files & caches"}
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -262,8 +262,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("S07", "mandala_ast/runtime/codecs.py",
            'return isinstance(value, np.ndarray) and value.dtype != object and type(value).__module__ == "numpy"',
            'return isinstance(value, np.ndarray) and type(value).__module__ == "numpy"', _STORE, "object arrays go to .npy without pickle"),
-    Mutant("S08", _SO, '                    self.conn.execute("ROLLBACK")\n',
-           '                    pass\n', ("tests/test_migrations.py",) + _STORE,
+    Mutant("S08", _SO, '                self.conn.execute("ROLLBACK")\n',
+           '                pass\n', ("tests/test_migrations.py",) + _STORE,
            "a failed write transaction is left open"),
     Mutant("S09", _SO, 'retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))',
            'retry_locked(lambda: conn.execute("PRAGMA journal_mode = DELETE"))', _STORE + ("tests/test_faults.py",),
@@ -434,6 +434,19 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("W03", _EX, "ident = op.identity_inputs(cids, versions.peek_defaults(op))",
            "ident = op.identity_inputs(cids, versions.defaults(op))", _VERSIONS + ("tests/test_display.py",),
            "asking why records the op's defaults as first seen"),
+    # -- this session's fixes: types, value files, the compiled-module cache -------------------
+    Mutant("Y01", _BLOB, "        if holds is None or found == data_digest(data) or holds(target.read_bytes()):",
+           "        if True:", _BLOBS,
+           "a value file whose row was lost (never flushed whole) is recorded as the value when computed again"),
+    Mutant("Y02", "mandala_ast/runtime/types/pandas_types.py", "    return key if freq is None else (*key, (\"freq\", freq))",
+           "    return key", ("tests/test_types.py",),
+           "a frame whose DatetimeIndex has a freq is served the result of the same frame without"),
+    Mutant("Y03", "mandala_ast/runtime/side_by_side.py",
+           "        results[index] = encode(items[index])", "        results[index] = encode(items[-1 - index])",
+           ("tests/test_side_by_side.py", "tests/test_hashing.py"),
+           "items encoded two at a time are put back in the wrong places"),
+    Mutant("Y04", "mandala_ast/compiler.py", "            cachedir.prune(keep=spare)", "            pass",
+           ("tests/test_cachedir.py", "tests/test_compiler.py"), "the cache directory grows forever"),
     # -- canonical pickling, aliases, deep nesting ----------------------------------------------
     Mutant("H14", _H, '    return ("\\0set" if type(value) is set else "\\0frozenset", _content_order(value))',
            '    return ("\\0set" if type(value) is set else "\\0frozenset", list(value))', _HASHING,
@@ -529,6 +542,8 @@ def check_snippets(root: Path, mutants: list[Mutant]) -> list[str]:
     """One message per mutant whose snippet is missing or not unique in its file."""
     problems = []
     for mutant in mutants:
+        if mutant.id.rstrip("0123456789") not in AREAS:  # the table would fail after the run
+            problems.append(f"mutant {mutant.id}: no area for its letters in AREAS")
         path = root / mutant.file
         text = path.read_text() if path.exists() else None
         count = 0 if text is None else text.count(mutant.find)

@@ -83,6 +83,8 @@ def export_storage(catalog: Catalog, out: str | Path) -> ExportReport:
     """Write the flat file ``out`` (replaced whole, atomically) from an opened storage."""
     sqlite_utils = _require("sqlite_utils")
     out = Path(out)
+    if not out.parent.is_dir():  # else SQLite's "unable to open database file", naming nothing
+        raise ExportError(f"cannot write {out}: {out.parent} is not a directory")
     temp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     temp.unlink(missing_ok=True)
     try:

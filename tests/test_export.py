@@ -82,6 +82,14 @@ class TestExport:
         assert cli("export", str(db), str(out), "--force").returncode == 0
         assert "fit_ridge" in sqlite_utils.Database(out).table_names()
 
+    @pytest.mark.parametrize("where", ["missing/dir/flat.db", "file/flat.db"])
+    def test_an_output_in_a_directory_that_cannot_hold_it_is_an_error_naming_it(self, db, tmp_path, where):
+        (tmp_path / "file").write_text("not a directory")
+        out = tmp_path / where
+        proc = cli("export", str(db), str(out))
+        assert proc.returncode == 1 and str(out) in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr and not out.parent.is_dir() or not out.exists()
+
     def test_never_unpickles(self, tmp_path):
         """An untrusted storage whose pickle would run code when loaded: export describes it."""
         (tmp_path / "evilmod.py").write_text(textwrap.dedent(f"""

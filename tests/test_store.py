@@ -330,6 +330,25 @@ def test_a_write_interrupted_midway_leaves_nothing_half_done_and_the_file_writab
     assert "half" not in keys and "next" in keys
 
 
+def test_a_write_transaction_keeps_its_pages_in_a_large_cache_and_reads_go_back_to_the_small_one(path):
+    """Inserts keyed by hashes change a page each: a transaction must hold them all until it
+    commits (a small cache spills them to the log early, some twice), while reads in a cold
+    process are cheapest with a small cache whose page buffers are reused."""
+    Storage(path).close()
+    store = store_module.SQLiteStore(path)
+
+    def cache_pages(conn) -> int:
+        return conn.execute("PRAGMA cache_size").fetchone()[0]
+
+    reading = cache_pages(store.conn)
+    inside = store.write_transaction(cache_pages)
+    with pytest.raises(KeyboardInterrupt):
+        store.write_transaction(lambda conn: (_ for _ in ()).throw(KeyboardInterrupt))
+    after = cache_pages(store.conn)
+    store.close()
+    assert inside <= -32_000 < -4_000 <= reading == after  # negative: KiB
+
+
 def _steps(conn: sqlite3.Connection, action) -> int:
     counted = [0]
 

@@ -126,6 +126,32 @@ def case_pandas_datetime_and_multi_index():
     )
 
 
+@op
+def index_frequency(frame):
+    COMPUTED.append(1)
+    return frame.index.freqstr
+
+
+def case_pandas_index_frequency():
+    # pandas' equals() ignores an index's freq, but shift(), resample() and freqstr read it: a
+    # frame with one was served the result computed for the same frame without.
+    pd = _pandas()
+    days = ["2024-01-01", "2024-01-02", "2024-01-03"]
+
+    def frame(index):
+        return pd.DataFrame({"v": [1.0, 2.0, 3.0]}, index=index)
+
+    return dict(
+        base=frame(pd.DatetimeIndex(days)),
+        equal=[frame(pd.to_datetime(pd.Series(days)).rename(None).values)],
+        differ={
+            "freq 'D'": frame(pd.date_range("2024-01-01", periods=3)),
+            "freq '24h'": frame(pd.date_range("2024-01-01", periods=3, freq="24h")),
+        },
+        op=index_frequency,
+    )
+
+
 def case_pandas_stored_natively_or_pickled():
     # Arrow-exact frames are stored as Arrow IPC (a large one as a file, read memory-mapped); the
     # others are pickled: each must come back with its dtypes, index, names and attrs.

@@ -9,6 +9,7 @@ element with an ``__item__`` call per output element (structures.py).
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 import warnings
@@ -209,14 +210,14 @@ class Recorder:
         large = len(data) >= BLOB_BYTES and encoded.codec not in codecs.STRUCTURE_CODECS
         if self.blobs is not None and large:
             # The row records the file's digest, which every load checks (blobs.py).
-            data, external = self._write_blob(self.blobs, cid, data), 1
+            data, external = self._write_blob(self.blobs, cid, encoded), 1
         self.store.rows["vals"] += (cid, encoded.codec, data, len(encoded.data), external)
         unflushed[cid] = encoded
 
-    def _write_blob(self, blobs: BlobDir, cid: bytes, data: bytes) -> bytes:
+    def _write_blob(self, blobs: BlobDir, cid: bytes, encoded: codecs.EncodedValue) -> bytes:
         """Write a value's file; returns the digest of its bytes."""
         try:
-            return blobs.write(cid, data)
+            return blobs.write(cid, encoded.data, functools.partial(_holds_value, cid, encoded.codec))
         except OSError as exc:
             full = full_disk_error(exc, blobs.path(cid))
             if full is None:
@@ -347,3 +348,12 @@ def _explain_outputs(op: Op, outputs: tuple, structured: dict) -> ValueEncodingE
     except ValueEncodingError as error:
         return error
     return ValueEncodingError(f"op {op.name}: its outputs cannot be stored")
+
+
+def _holds_value(cid: bytes, codec: str, data: bytes) -> bool:
+    """Whether ``data``, a value file's bytes under ``codec``, decode to the value ``cid``
+    (other bytes of equal content do: a pickle differs from process to process)."""
+    try:
+        return content_id(codecs.decode(codec, data)) == cid
+    except Exception:  # damaged: a decoder raises anything (UnpicklingError, ValueError...)
+        return False

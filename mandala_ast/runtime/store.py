@@ -38,6 +38,12 @@ __all__ = ["IN_CHUNK", "ClosedConnection", "SQLiteStore", "full_disk_error", "is
 FORMAT = "mandala_ast/7"
 _BUSY_TIMEOUT_MS = 60_000
 _PAGE_SIZE = 4096
+_READ_CACHE = "PRAGMA cache_size = -2000"
+#: A transaction keeps every page it changes in the cache until it commits, and inserts keyed
+#: by hashes change a page each: in a 2 MB cache the pages of a few hundred misses spill to
+#: the log before the commit, and some are written twice (100k stored calls: 18.7 kB written
+#: a miss instead of 11.6).
+_WRITE_CACHE = "PRAGMA cache_size = -65536"
 _LOCK_RETRIES = 20
 
 # Candidates for a call: every stored row with this history id (lkey; one per dependency
@@ -289,18 +295,25 @@ class SQLiteStore:
                 "stored calls load, but nothing can be written, deleted or collected"
             )
         with self.lock:
-            retry_locked(lambda: self.conn.execute("BEGIN IMMEDIATE"))
+            self.conn.execute(_WRITE_CACHE)
             try:
-                result = body(self.conn)
-                self.conn.execute("COMMIT")  # may fail too (a full disk): then roll back
-            except BaseException as exc:
-                if self.conn.in_transaction:  # SQLite rolls back by itself on some errors
-                    self.conn.execute("ROLLBACK")
-                full = full_disk_error(exc, self.path)
-                if full is not None:
-                    raise full from exc
-                raise
-            return result
+                return self._in_write_transaction(body)
+            finally:
+                self.conn.execute(_READ_CACHE)
+
+    def _in_write_transaction(self, body: Callable[[sqlite3.Connection], Any]) -> Any:
+        retry_locked(lambda: self.conn.execute("BEGIN IMMEDIATE"))
+        try:
+            result = body(self.conn)
+            self.conn.execute("COMMIT")  # may fail too (a full disk): then roll back
+        except BaseException as exc:
+            if self.conn.in_transaction:  # SQLite rolls back by itself on some errors
+                self.conn.execute("ROLLBACK")
+            full = full_disk_error(exc, self.path)
+            if full is not None:
+                raise full from exc
+            raise
+        return result
 
     def buffer_marks(self) -> tuple[int, ...]:
         """Where each table's buffer ends now: :meth:`truncate_buffers` goes back to it."""
@@ -382,13 +395,14 @@ class SQLiteStore:
 
     def _configure(self, conn: sqlite3.Connection) -> None:
         conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-        # Hash indexes take inserts all over their b-trees: a larger page cache pays off.
-        conn.execute("PRAGMA cache_size = -65536")
-        # Reads through mmap skip a syscall per page: point lookups in a cold process are ~40%
-        # faster. (Writes still go through the WAL.) SQLite caps the size at its build's limit
-        # (2 GB by default): asking for more maps as much of a large storage as it allows,
-        # where 1 GB left most of the indexes of 10M calls (~5 GB) to read() page by page.
-        conn.execute("PRAGMA mmap_size = 68719476736")
+        # SQLite's default page cache (2 MB) for reading: a cold process looking calls up
+        # reuses its few hundred page buffers, where a 64 MB cache touched fresh memory for
+        # every page read (a page fault each). Writes take a larger one: see _WRITE_CACHE.
+        conn.execute(_READ_CACHE)
+        # No mmap: a page fault per page read cost more than the pread() it replaces (with
+        # 4 KiB pages), and in a 6 GB file of 10M calls three times more (65 µs a new-process
+        # hit against 21).
+        conn.execute("PRAGMA mmap_size = 0")
         # 4 KiB pages. What of a row does not fit in its page goes to overflow pages, each a
         # whole page: with 16 KiB pages an 8 kB value (1,000 float64s) took 19.6 kB of file,
         # with 4 KiB 8.7 kB. And a commit writes every page its inserts touched, which for

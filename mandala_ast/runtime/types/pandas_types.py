@@ -5,7 +5,8 @@ dtypes, each column's dtype and values, a Series' name (``None`` is not ``0``) a
 Categoricals are keyed by their categories, their order, ``ordered`` and their codes; numeric,
 datetime and timedelta buffers are hashed in place; object columns of text (strs and nulls) by
 their UTF-8 bytes, lengths and null kinds without a Python step per element (``pandas_text``);
-other object columns value by value. ``flags`` are not part of the key.
+other object columns value by value. A DatetimeIndex's or TimedeltaIndex's ``freq`` is part of
+the key where it is set. ``flags`` are not part of the key.
 
 Stored in the Arrow IPC file format (codec ``pandas:frame``/``pandas:series``, read
 memory-mapped from a file when large) when pyarrow is importable and every column and index
@@ -42,7 +43,11 @@ def index_key(index: pd.Index) -> tuple:
         levels = tuple(values_key(index.get_level_values(i).array) for i in range(index.nlevels))
         return ("multi", tuple(index.names), levels)
     as_range = _range_key(index)
-    return ("index", tuple(index.names), as_range or values_key(index.array))
+    key = ("index", tuple(index.names), as_range or values_key(index.array))
+    # A DatetimeIndex's or TimedeltaIndex's freq: equals() ignores it, but shift(), resample()
+    # and freqstr read it. Only where there is one, so that every other index keeps its id.
+    freq = getattr(index, "freq", None) if not isinstance(index.dtype, pd.PeriodDtype) else None
+    return key if freq is None else (*key, ("freq", freq))
 
 
 def _range_key(index: pd.Index) -> tuple | None:
