@@ -148,12 +148,21 @@ def _source_is_running_code(obj: Any) -> bool:
             stat = os.stat(code.co_filename)
         except (OSError, ValueError):  # no file (a notebook cell, exec'd text): nothing to misread
             continue
-        if stat.st_mtime < _STARTED:
+        if stat.st_mtime < _STARTED or _rewritten(code):
             continue
         there = _file_code(code.co_filename, stat.st_mtime_ns, stat.st_size).get((code.co_name, code.co_firstlineno), ())
         if not any(_same_code(code, other) for other in there):
             return False
     return True
+
+
+def _rewritten(code: types.CodeType) -> bool:
+    """Code the compiler rewrote (a workflow, a function with a storage block): it calls the
+    runtime under names the file's text does not have, so compiling the file cannot match it."""
+    names = code.co_names
+    if "__mandala_rt__" in names or "__mandala_callee__" in names:
+        return True
+    return any(isinstance(c, types.CodeType) and _rewritten(c) for c in code.co_consts)
 
 
 def _code_objects(obj: Any) -> list[types.CodeType]:
