@@ -224,6 +224,14 @@ def test_renaming_onto_an_op_with_another_output_count_raises_and_changes_nothin
         assert sides(2, 3) == (2, 3)
 
 
+def test_renaming_an_op_to_its_own_name_says_there_is_nothing_to_do(tmp_path):
+    """It said the storage held no op of that name, though it held that very op."""
+    storage = Storage(tmp_path / "s.db")
+    with storage.run():
+        area(2, 3)
+    assert "nothing to do" in storage.rename_op(f"{area.name}", area)
+
+
 def test_renaming_an_argument_onto_an_existing_one_raises_and_changes_nothing(tmp_path):
     storage = Storage(tmp_path / "s.db")
     with storage.run():

@@ -99,6 +99,8 @@ def rename_op(store: SQLiteStore, old: Any, new: Any) -> str:
         latest = conn.execute(_LATEST, (old_name, new_op.version_id)).fetchone()
         if latest is None and (done := _done_before(conn, new_op.name, "op", old_name, new_op.name)):
             return done
+        if latest is None and old_name == new_op.name and _call_count(conn, old_name):
+            return f"op {old_name} is stored under that name with this code already: nothing to do"
         if latest is None:
             raise UnknownOpError(f"cannot rename op {old_name}: {store.path or 'the storage'} holds no op of that name")
         _check_outputs(conn, old_name, new_op)
