@@ -573,6 +573,18 @@ class TestRegressions:
         table = storage.df(ops.fit)
         assert sorted(zip(table.x, table.alpha)) == [(1, 0.5), (2, 0.5), (3, 0.7)]
 
+    def test_a_query_variable_given_to_an_ignored_argument_names_the_argument(self, storage: Storage) -> None:
+        """It said the variable was "not an argument of any op call", naming neither."""
+
+        @op(ignore=("verbose",))
+        def noisy(x, verbose=False):
+            return x + 1
+
+        run("import mandala_ast\nwith storage.run():\n    y = noisy(1, verbose=True)\n", storage, noisy=noisy)
+        query = "import mandala_ast\nwith storage.query() as q:\n    talk = Q()\n    y = noisy(Q(), verbose=talk)\n"
+        with pytest.raises(QueryError, match=r"noisy, argument 'verbose': the op ignores it .* talk"):
+            run(query, storage, noisy=noisy)
+
     def test_a_column_under_an_if_on_a_stored_value_shows_its_ids(self, storage: Storage) -> None:
         """Shown as ids, stored values were not loaded, so `if x:` read None for x: the column
         assigned under it was None in every row, and a delete block kept its calls."""
