@@ -14,7 +14,6 @@ from typing import Any
 
 from ._errors import (
     AmbiguousBlockError,
-    ArgumentChangedError,
     ArgumentError,
     BatchWorkerError,
     CorruptValueError,
@@ -50,7 +49,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AmbiguousBlockError",
-    "ArgumentChangedError",
     "ArgumentError",
     "BatchWorkerError",
     "CorruptValueError",

@@ -17,7 +17,6 @@ Hierarchy (a second base class in parentheses)::
           ├── QueryError (ValueError)             a query or delete block asks what no pattern means
           ├── VersionChangeError                  code changed under Storage(on_change="error")
           ├── BatchWorkerError (RuntimeError)     a batch call's worker died, or its op cannot run elsewhere
-          ├── ArgumentChangedError (RuntimeError) a batch call's shared argument was changed in place
           ├── RenderError (RuntimeError)          graphviz's dot failed to draw a picture
           ├── UnknownOpError (LookupError)        a storage holds no op of that name
           ├── NotAnOpError (TypeError)            a function or value where the storage needs an op
@@ -45,7 +44,6 @@ __all__ = [
     "FixtureError",
     "AmbiguousBlockError",
     "BatchWorkerError",
-    "ArgumentChangedError",
     "StorageClosedError",
     "ExportError",
     "HookError",
@@ -202,13 +200,6 @@ class BatchWorkerError(MandalaError, RuntimeError):
     """A batch call's worker process died while computing it (killed, crashed, out of memory),
     its op cannot be sent to another process, or its output cannot be pickled back from one;
     the message names the call."""
-
-
-class ArgumentChangedError(MandalaError, RuntimeError):
-    """A batch call's argument, an object other calls of the batch were given too, was changed
-    in place while the batch ran (``xs.append(...)``, ``arr *= 2`` in an op body): the call is
-    not stored, as its body may have seen another value than the one it is keyed on; the
-    message names the op and the argument."""
 
 
 class MandalaWarning(UserWarning):

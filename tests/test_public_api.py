@@ -9,7 +9,6 @@ import mandala_ast
 
 PUBLIC = [
     "AmbiguousBlockError",
-    "ArgumentChangedError",
     "ArgumentError",
     "BatchWorkerError",
     "CorruptValueError",

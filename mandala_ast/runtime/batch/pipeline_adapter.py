@@ -9,11 +9,12 @@ elsewhere.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from ..._errors import NewCallError, ReadOnlyStorageError
+from ..._errors import MandalaError, NewCallError, ReadOnlyStorageError
 from ..execution import plain_data
-from ..hashing import UnhashableError, content_id
+from ..hashing import UnhashableError, content_id, digest
 from ..identity import (
     hash_inputs,
     identify as identify_call,
@@ -47,6 +48,7 @@ __all__ = [
     "row_hid",
     "single_flight",
     "split_outputs",
+    "unstored",
     "untraced",
 ]
 
@@ -196,6 +198,14 @@ def record_many(storage: Any, computed: list[tuple]) -> list:
         if engine.recorder.flush_due():
             engine.commit()
     return results
+
+
+def unstored(call: Call, outputs: tuple, why: str) -> Exception:
+    """What :func:`record_many` gives for a call whose outputs are not to be stored (``why``
+    says why): :func:`handed_back` hands them to the block with a MandalaUnstoredWarning."""
+    if call.row_id is None:  # never recorded: an id no stored call has, for its outputs' history
+        call.row_id = digest(os.urandom(32))
+    return UnstoredOutputs(call, outputs, MandalaError(why))
 
 
 def handed_back(error: Exception) -> tuple | None:

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..._errors import ArgumentChangedError, BatchWorkerError
+from ..._errors import BatchWorkerError
 from ..ops import AsyncOp
 from . import pipeline_adapter as engine
 from .asynchronous import AsyncBackend
@@ -398,25 +398,30 @@ class Scheduler:
         chunk's, or those that ran here since the last look); each one that cannot be
         recorded (its outputs cannot be stored, say) fails alone."""
         finished: list[Node] = []
-        recording, items = [], []
+        recording, items, changed = [], [], []
         untraced = engine.untraced()
         for node, (outputs, ran, op_calls, duration, files), future in arrived:
             try:
                 outputs = engine.split_outputs(node.op, outputs)
-                self._check_unchanged(node)
             except Exception as exc:
                 finished.append(self._failed(node, exc))
                 continue
+            unsure = self._changed_under(node, outputs)
+            if unsure is not None:
+                changed.append(((node, outputs, future), unsure))
+                continue
             recording.append((node, outputs, future))
             items.append((node.call, outputs, (untraced if ran is None else ran, op_calls, files), duration, node.inputs))
-        if not items:
+        if not items and not changed:
             return finished
         try:
-            results = engine.record_many(self.storage, items)
-            if self.flight is not None:
+            results = engine.record_many(self.storage, items) if items else []
+            if self.flight is not None and items:
                 engine.commit(self.storage)  # processes waiting for the calls look in the file
         except Exception as exc:
             results = [exc] * len(items)
+        recording += [entry for entry, _ in changed]
+        results += [unsure for _, unsure in changed]
         computed = unstored = 0
         for (node, outputs, future), out_cids in zip(recording, results):
             if isinstance(out_cids, Exception):
@@ -437,21 +442,21 @@ class Scheduler:
         self.bar.update(done=computed + unstored)
         return finished
 
-    def _check_unchanged(self, node: Node) -> None:
+    def _changed_under(self, node: Node, outputs: tuple) -> Exception | None:
         """Calls given the same object are identified before any of them runs; if one changes
         it in place, the others' bodies see a value they are not keyed on (and its own input
-        is no longer what was hashed): such a call is not stored but fails, naming it."""
+        is no longer what was hashed). Such a call is handed back unstored, with a warning
+        naming it (the error :func:`engine.unstored` makes), not stored under the old value."""
         changed = engine.changed_inputs(self.storage, node.call, self.holders) if self.holders else ()
-        if changed:
-            names = ", ".join(map(repr, changed))
-            raise ArgumentChangedError(
-                f"{node.describe()}: argument {names}, an object other calls of the batch were given "
-                "too, was changed in place while the batch ran (by this op or another one: "
-                "xs.append(...), arr *= 2): its result is not stored, as its body may have seen "
-                "another value than the one the call is keyed on. Copy the value in the op that "
-                "changes it, or give each call its own; a run block hashes each call's arguments "
-                "when it is made"
-            )
+        if not changed:
+            return None
+        names = ", ".join(map(repr, changed))
+        return engine.unstored(node.call, outputs, (
+            f"{node.describe()}: argument {names}, an object other calls of the batch were given too, "
+            "was changed in place while the batch ran (by this op or another one: xs.append(...), "
+            "arr *= 2), so its body may have seen another value than the one the call is keyed on. "
+            "Copy the value in the op that changes it, or give each call its own"
+        ))
 
     def _worker_died(self, node: Node, pool: Any) -> list[Node]:
         """A pool lost a worker: every call it was running fails with BrokenProcessPool, and
