@@ -235,3 +235,19 @@ def append_99(xs):
 def summed(xs):
     RUNS.append(("summed", list(xs)))
     return sum(xs)
+
+
+class Shapes:
+    """Ops as static and class methods, `@op` written above the method decorator."""
+
+    SIDES = 4
+
+    @op
+    @staticmethod
+    def square(x):
+        return x * x
+
+    @op
+    @classmethod
+    def perimeter(cls, side):
+        return cls.SIDES * side

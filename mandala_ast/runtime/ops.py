@@ -328,7 +328,9 @@ def op_named(module: str, qualname: str) -> Any:
     target: Any = sys.modules.get(module) or importlib.import_module(module)
     for part in qualname.split("."):
         target = getattr(target, part)
-    return target
+    # A class method's op, reached through its class, comes bound to it: the op is inside.
+    inner = getattr(target, "func", None) if isinstance(target, functools.partial) else getattr(target, "__func__", None)
+    return inner if isinstance(inner, Op) else target
 
 
 def importable_as(op: Op, module: str, qualname: str) -> bool:
