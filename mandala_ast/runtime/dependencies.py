@@ -19,7 +19,7 @@ import types
 from collections.abc import Iterator
 from typing import Any
 
-from . import file_deps
+from . import env_deps, file_deps
 from .fingerprints import Fingerprint, fingerprint
 from .hashing import UnhashableError, content_id, digest
 from .ops import Op
@@ -497,6 +497,8 @@ def current_state(name: str) -> bytes | None:
     """The current fingerprint or content id of a dependency, or None if it is gone."""
     if name.startswith(file_deps.PREFIX):  # a data file an op read: its content
         return file_deps.current_state(name)
+    if name.startswith(env_deps.PREFIX):  # an environment variable an op read: its value's hash
+        return env_deps.current_state(name)
     value = resolve(name)
     if value is _GONE:
         return None
@@ -507,6 +509,8 @@ def current_state(name: str) -> bytes | None:
 def current_source(name: str) -> str | None:
     if name.startswith(file_deps.PREFIX):
         return file_deps.current_source(name)
+    if name.startswith(env_deps.PREFIX):
+        return env_deps.current_source(name)
     value = resolve(name)
     dependency = describe(name, value) if value is not _GONE else None
     return dependency.source if dependency is not None else None

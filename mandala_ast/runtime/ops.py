@@ -44,6 +44,8 @@ class Op:
         version: int = 0,
         track_files: bool = True,
         transient: bool | Iterable[int] = False,
+        track_env: bool = True,
+        ignore_env: Iterable[str] = (),
     ) -> None:
         if not isinstance(getattr(fn, "__qualname__", None), str):
             raise ArgumentError(
@@ -56,10 +58,14 @@ class Op:
         self.signature = inspect.signature(fn)
         self.name = f"{fn.__module__}.{fn.__qualname__}"
         self.nout = _output_count(fn) if nout is None else nout
-        self.ignore = self._ignored(ignore)
+        self.ignore = self._ignored(ignore, "parameter names")
         self.version = version
         #: Whether the files its body reads are dependencies of its calls (file_deps.py).
         self.track_files = track_files
+        #: Whether the environment variables its body reads are dependencies (env_deps.py),
+        #: but for these (a log path, a device list: where and how, not what).
+        self.track_env = track_env
+        self.ignore_env = self._ignored(ignore_env, "environment variable names", "ignore_env")
         self._check_ignore()
         #: Which outputs' values are left out of the storage (transient.py): True for all,
         #: else a frozenset of output indices (empty: none, False).
@@ -232,7 +238,7 @@ class Op:
             )
         return indices or False
 
-    def _ignored(self, ignore: Any) -> frozenset[str]:
+    def _ignored(self, ignore: Any, what: str, option: str = "ignore") -> frozenset[str]:
         # One name as a string is that name, not its letters (ignore="verbose").
         if isinstance(ignore, str):
             return frozenset({ignore})
@@ -241,7 +247,7 @@ class Op:
         except TypeError:
             names = frozenset({ignore})
         if not all(isinstance(name, str) for name in names):
-            raise ArgumentError(f"op {self.name}: ignore= takes parameter names, not {ignore!r}")
+            raise ArgumentError(f"op {self.name}: {option}= takes {what}, not {ignore!r}")
         return names
 
     def _check_ignore(self) -> None:
@@ -298,13 +304,17 @@ def op(
     version: int = 0,
     track_files: bool = True,
     transient: bool | Iterable[int] = False,
+    track_env: bool = True,
+    ignore_env: Iterable[str] = (),
 ) -> Any:
     """Turn a function into a memoized op.
 
     ``nout`` overrides the output count taken from a ``tuple[...]`` return annotation;
     ``ignore`` names parameters that are not part of a call's identity; ``version`` bumps the
     op's identity by hand. ``track_files=False``: the files the body reads are not
-    dependencies of its calls. ``transient=True`` (or the indices of some outputs): their values
+    dependencies of its calls; ``track_env=False``: nor the environment variables it reads;
+    ``ignore_env`` names variables that are not (a log path: where, not what).
+    ``transient=True`` (or the indices of some outputs): their values
     are not stored (only their content ids), and computed again when a later block needs them.
 
     >>> @op(nout=2, ignore=("verbose",))
@@ -318,7 +328,8 @@ def op(
             # the class (class method), as it would without `@op`.
             return type(f)(make(f.__func__))
         kind = AsyncOp if inspect.iscoroutinefunction(f) else Op
-        return kind(f, nout=nout, ignore=ignore, version=version, track_files=track_files, transient=transient)
+        return kind(f, nout=nout, ignore=ignore, version=version, track_files=track_files, transient=transient,
+                    track_env=track_env, ignore_env=ignore_env)
 
     return make if fn is None else make(fn)
 

@@ -21,6 +21,7 @@ from .hashing import content_id, digest
 from .identity import hash_or_explain
 from .loading import MissingValueError
 from .packing import pack_outputs
+from .recursion import stack_nearly_full
 from .stacklevel import user_stacklevel
 from .store import FIELDS, full_disk_error
 from .structures import EncodedStructure
@@ -334,6 +335,8 @@ def encode_or_explain(op: Op, what: str, value: Any, kind: str | None = None) ->
     try:
         return codecs.encode(value) if kind is None else structures.encode(kind, value, op.name)
     except Exception as exc:  # pickle raises TypeError, PicklingError, AttributeError, ...
+        if isinstance(exc, RecursionError) and stack_nearly_full():
+            raise  # the caller's depth (a recursive op's deepest call), not the value's fault
         raise ValueEncodingError(
             f"op {op.name}, {what}: cannot store a value of type {type(value).__qualname__}: {exc}"
         ) from exc
