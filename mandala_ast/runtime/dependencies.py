@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from . import env_deps, file_deps
-from .fingerprints import fingerprint
+from .fingerprints import Fingerprint, fingerprint
 from .hashing import UnhashableError, content_id, digest
 from .ops import Op
 from .types import handler_for
@@ -38,6 +38,7 @@ __all__ = [
     "resolve",
     "run_dependencies",
     "static_dependencies",
+    "with_closure",
 ]
 
 #: The standard library's immutable values, set once as configuration: ``DATA = Path(...)``,
@@ -403,6 +404,34 @@ def _with_cells(state: bytes, function: Any, depth: int = 0) -> bytes:
             continue
         cells.append(_holder_state(contents, depth + 1))
     return digest(b"closure|" + state + b"|" + b"".join(cells))
+
+
+def with_closure(own: Fingerprint, function: Any) -> Fingerprint:
+    """An op's fingerprint ``own`` with what ``function`` closes over, in its digest and its
+    text (for change reports, and so that two such ops' texts differ too). Other ops count by
+    name (their versions count where they are called; a recursive op closes over itself), the
+    class a method's ``super()`` needs not at all, and an object with no stable content (a
+    logger, a lock) by its type, as such objects count at module level."""
+    cells = []
+    for name, cell in zip(function.__code__.co_freevars, function.__closure__):
+        try:
+            contents = cell.cell_contents
+        except ValueError:  # not yet filled
+            cells.append(b"empty")
+            continue
+        if name == "__class__":
+            continue
+        if isinstance(contents, Op):
+            cells.append(b"op|" + contents.name.encode())
+            continue
+        try:
+            cells.append(_holder_state(contents))
+        except UnhashableError:
+            cells.append(b"unhashable|" + type(contents).__qualname__.encode())
+    if not cells:
+        return own
+    text = own.source + _cells_text(function)
+    return Fingerprint(digest(b"closure|" + own.digest + b"|" + b"|".join(cells)), text, own.tree)
 
 
 def _cells_text(function: Any, depth: int = 0) -> str:

@@ -47,6 +47,12 @@ class Op:
         track_env: bool = True,
         ignore_env: Iterable[str] = (),
     ) -> None:
+        if not isinstance(getattr(fn, "__qualname__", None), str):
+            raise ArgumentError(
+                f"@op needs a function (def, lambda or method), not {type(fn).__module__}.{type(fn).__qualname__} "
+                f"{fn!r}: its calls are stored under the function's qualified name (wrap it: "
+                "`@op def f(...): return target(...)`)"
+            )
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.signature = inspect.signature(fn)
@@ -83,8 +89,15 @@ class Op:
 
     @functools.cached_property
     def fingerprint(self) -> Fingerprint:
-        """The fingerprint of the op's own code (computed on first use, not at import)."""
-        return fingerprint(self.fn, signature_defaults=False)
+        """The fingerprint of the op's own code (computed on first use, not at import), with
+        what it closes over when a factory made it (ops of the same name and code over other
+        values compute other things)."""
+        own = fingerprint(self.fn, signature_defaults=False)
+        if not getattr(self.fn, "__closure__", None):
+            return own
+        from .dependencies import with_closure  # dependencies imports this module
+
+        return with_closure(own, self.fn)
 
     @functools.cached_property
     def version_id(self) -> bytes:
@@ -147,7 +160,10 @@ class Op:
         names = self._positional_names
         if names is not None and not kwargs and len(args) == len(names):
             return dict(zip(names, args))
-        bound = self.signature.bind(*args, **kwargs)
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as error:  # as Python would say it, naming the function
+            raise TypeError(f"{self.name}(): {error}") from None
         bound.apply_defaults()
         return flatten_bound(self.signature, bound.arguments)
 
@@ -305,7 +321,12 @@ def op(
     ... def split(xs, verbose=False):
     ...     return xs[:1], xs[1:]
     """
-    def make(f: Callable[..., Any]) -> Op:
+    def make(f: Callable[..., Any]) -> Any:
+        if isinstance(f, (staticmethod, classmethod)):
+            # `@op` above `@staticmethod`/`@classmethod`: the op wraps the function and the
+            # descriptor stays outermost, so `obj.method(x)` passes no instance (static) or
+            # the class (class method), as it would without `@op`.
+            return type(f)(make(f.__func__))
         kind = AsyncOp if inspect.iscoroutinefunction(f) else Op
         return kind(f, nout=nout, ignore=ignore, version=version, track_files=track_files, transient=transient,
                     track_env=track_env, ignore_env=ignore_env)
@@ -318,7 +339,9 @@ def op_named(module: str, qualname: str) -> Any:
     target: Any = sys.modules.get(module) or importlib.import_module(module)
     for part in qualname.split("."):
         target = getattr(target, part)
-    return target
+    # A class method's op, reached through its class, comes bound to it: the op is inside.
+    inner = getattr(target, "func", None) if isinstance(target, functools.partial) else getattr(target, "__func__", None)
+    return inner if isinstance(inner, Op) else target
 
 
 def importable_as(op: Op, module: str, qualname: str) -> bool:

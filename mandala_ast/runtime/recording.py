@@ -15,7 +15,7 @@ import time
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from .._errors import MandalaUnstoredWarning, ValueEncodingError
+from .._errors import MandalaError, MandalaUnstoredWarning, ValueEncodingError
 from . import codecs, structures, transient
 from .hashing import content_id, digest
 from .identity import hash_or_explain
@@ -282,7 +282,7 @@ class UnstoredOutputs(Exception):
     """A computed call whose outputs cannot be hashed or stored: nothing of it is recorded,
     and the block gets the outputs anyway (with one warning), rather than losing the work."""
 
-    def __init__(self, call: CallIdentity, outputs: tuple, error: ValueEncodingError) -> None:
+    def __init__(self, call: CallIdentity, outputs: tuple, error: MandalaError) -> None:
         super().__init__(str(error))
         self.call, self.outputs, self.error = call, outputs, error
 

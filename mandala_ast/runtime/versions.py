@@ -535,7 +535,8 @@ def _diff(old: str, new: str, states: tuple) -> str:
     lines = difflib.unified_diff(
         old.splitlines(keepends=True), new.splitlines(keepends=True), "stored", "current"
     )
-    text = "".join(lines)
+    # A constant's text has no final newline: without one, its old and new lines run together.
+    text = "".join(line if line.endswith("\n") else line + "\n" for line in lines)
     return text if text else f"(no textual difference: {_same_text(*states)})\n"
 
 
