@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-06.6"
+LIST_VERSION = "2026-12-06.9"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -90,7 +90,8 @@ class Mutant:
 
 AREAS = {"H": "hashing", "I": "identity", "V": "versions", "S": "store", "D": "deletion",
          "Q": "queries", "C": "compiler", "W": "why", "B": "blobs", "P": "paths & disks",
-         "T": "threads"}
+         "T": "threads", "Y": "types, value files & caches",
+         "E": "environment variables"}
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -125,6 +126,8 @@ _IN = "mandala_ast/runtime/integrity.py"
 _TA = "mandala_ast/runtime/tables.py"
 _QF = "mandala_ast/runtime/query/hooks.py"
 _CO = "mandala_ast/runtime/compiled.py"
+_ENV = "mandala_ast/runtime/env_deps.py"
+_ENV_TESTS = ("tests/test_env_deps.py",)
 
 MUTANTS: tuple[Mutant, ...] = (
     # -- hashing: equal content, equal id; different content (or type), different id ----------
@@ -262,8 +265,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("S07", "mandala_ast/runtime/codecs.py",
            'return isinstance(value, np.ndarray) and value.dtype != object and type(value).__module__ == "numpy"',
            'return isinstance(value, np.ndarray) and type(value).__module__ == "numpy"', _STORE, "object arrays go to .npy without pickle"),
-    Mutant("S08", _SO, '                    self.conn.execute("ROLLBACK")\n',
-           '                    pass\n', ("tests/test_migrations.py",) + _STORE,
+    Mutant("S08", _SO, '                self.conn.execute("ROLLBACK")\n',
+           '                pass\n', ("tests/test_migrations.py",) + _STORE,
            "a failed write transaction is left open"),
     Mutant("S09", _SO, 'retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))',
            'retry_locked(lambda: conn.execute("PRAGMA journal_mode = DELETE"))', _STORE + ("tests/test_faults.py",),
@@ -434,6 +437,24 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("W03", _EX, "ident = op.identity_inputs(cids, versions.peek_defaults(op))",
            "ident = op.identity_inputs(cids, versions.defaults(op))", _VERSIONS + ("tests/test_display.py",),
            "asking why records the op's defaults as first seen"),
+    # -- this session's fixes: types, value files, the compiled-module cache -------------------
+    Mutant("Y01", _BLOB, "        if holds is None or found == data_digest(data) or holds(target.read_bytes()):",
+           "        if True:", _BLOBS,
+           "a value file whose row was lost (never flushed whole) is recorded as the value when computed again"),
+    Mutant("Y02", "mandala_ast/runtime/types/pandas_types.py", "    return key if freq is None else (*key, (\"freq\", freq))",
+           "    return key", ("tests/test_types.py",),
+           "a frame whose DatetimeIndex has a freq is served the result of the same frame without"),
+    Mutant("Y03", "mandala_ast/runtime/side_by_side.py",
+           "        results[index] = encode(items[index])", "        results[index] = encode(items[-1 - index])",
+           ("tests/test_side_by_side.py", "tests/test_hashing.py"),
+           "items encoded two at a time are put back in the wrong places"),
+    Mutant("Y04", "mandala_ast/compiler.py", "            cachedir.prune(keep=spare)", "            pass",
+           ("tests/test_cachedir.py", "tests/test_compiler.py"), "the cache directory grows forever"),
+    Mutant("Y05", "mandala_ast/runtime/recursion.py",
+           "    wanted = before + FRAMES_PER_CALL * (FROM_DEPTH if depth == FROM_DEPTH else 1)", "    wanted = before",
+           ("tests/test_recursion.py",), "a recursive op fails ten times shallower than a plain function"),
+    Mutant("Y06", "mandala_ast/runtime/recursion.py", "        _descend(room)\n", "        pass\n",
+           ("tests/test_recursion.py",), "a recursive op's RecursionError is reported as a value that cannot be stored"),
     # -- canonical pickling, aliases, deep nesting ----------------------------------------------
     Mutant("H14", _H, '    return ("\\0set" if type(value) is set else "\\0frozenset", _content_order(value))',
            '    return ("\\0set" if type(value) is set else "\\0frozenset", list(value))', _HASHING,
@@ -444,7 +465,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "equal strings pickled by identity: an object and its unpickled copy key differently"),
     Mutant("H17", _H, "            return _NAN if obj != obj else None\n", "            return None\n", _HASHING,
            "NaN inside an object keys by its sign and payload bits"),
-    Mutant("H18", _H, "    try:\n        return digest(encode_canonical(value))\n    except RecursionError:\n        raise UnhashableError(_too_deep(value)) from None\n",
+    Mutant("H18", _H, "    try:\n        return digest(encode_canonical(value))\n    except RecursionError:\n        raise _too_deep_or_the_stack(value) from None\n",
            "    return digest(encode_canonical(value))\n", _HASHING + _OPS,
            "a value nested deeper than the recursion limit raises a raw RecursionError"),
     Mutant("I13", _LO, "                self.aliases[loaded] = cid\n", "                pass\n", _OPS + ("tests/test_loading.py",),
@@ -519,6 +540,21 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("C15", "mandala_ast/transforms/_lines.py", "        if after != before and _code(after) == _code(before):",
            "        if after != before:", ("tests/transforms/test_lines.py", "tests/transforms/test_api.py") + _COMPILER,
            "lines the rewrite changed are put back as they were"),
+    # -- environment variables an op body reads are dependencies (env_deps.py) -------------------
+    Mutant("E01", _ENV, "    if value is os.environ or value is os.getenv:\n        return True\n", "",
+           _ENV_TESTS, "an untraced op reading os.environ under another name (SETTINGS = os.environ) is not watched"),
+    Mutant("E02", _ENV, "    pending = reads.get(None)\n    if pending is None:\n        return False\n",
+           "    pending = None\n    if pending is None:\n        return False\n", _ENV_TESTS,
+           "dict(os.environ) makes every variable a dependency: the call is never a hit in another shell"),
+    Mutant("E03", _ENV, "            reads[key] = (_WRITTEN, None)\n", "            pass\n", _ENV_TESTS,
+           "a variable the body sets, then reads, is a dependency: every new process recomputes"),
+    Mutant("E04", _ENV, "    return _PASSING if module in _ACCESSORS else _is_user_module(module)",
+           "    return _PASSING if module in _ACCESSORS else True", _ENV_TESTS,
+           "variables the standard library reads for the body (HOME, PATH, COLUMNS) are dependencies"),
+    Mutant("E05", "mandala_ast/runtime/versions.py",
+           "    if name.startswith(env_deps.PREFIX):  # what a body would read of the variable now\n"
+           "        return env_deps, env_deps.snapshot(name)\n", "", _ENV_TESTS,
+           "a variable changed between two blocks of one storage is not noticed"),
 )
 
 
@@ -529,6 +565,8 @@ def check_snippets(root: Path, mutants: list[Mutant]) -> list[str]:
     """One message per mutant whose snippet is missing or not unique in its file."""
     problems = []
     for mutant in mutants:
+        if mutant.id.rstrip("0123456789") not in AREAS:  # the table would fail after the run
+            problems.append(f"mutant {mutant.id}: no area for its letters in AREAS")
         path = root / mutant.file
         text = path.read_text() if path.exists() else None
         count = 0 if text is None else text.count(mutant.find)

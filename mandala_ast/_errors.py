@@ -6,6 +6,7 @@ Hierarchy (a second base class in parentheses)::
      └── MandalaError
           ├── StorageFormatError                  not a mandala_ast storage, damaged, or a bad path
           ├── StorageBusyError                    others kept the file locked past every retry
+          ├── StorageClosedError (RuntimeError)   a storage used after storage.close()
           ├── CorruptValueError                   a value's file is missing or its bytes changed
           ├── StorageFullError (OSError)          the disk filled up while calls were written
           ├── ReadOnlyStorageError                a new call on a storage that cannot be written
@@ -43,6 +44,7 @@ __all__ = [
     "FixtureError",
     "AmbiguousBlockError",
     "BatchWorkerError",
+    "StorageClosedError",
     "ExportError",
     "HookError",
     "MandalaDiagnosticWarning",
@@ -86,6 +88,10 @@ class StorageBusyError(MandalaError):
     """Other processes kept the storage file locked through every retry of
     ``storage.delete_calls`` or ``storage.gc()``; nothing was lost and the file is consistent,
     so the operation can simply be tried again later."""
+
+
+class StorageClosedError(MandalaError, RuntimeError):
+    """A storage was used after ``storage.close()``; the message names the file."""
 
 
 class CorruptValueError(MandalaError):

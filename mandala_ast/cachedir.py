@@ -12,7 +12,12 @@ again (0.4-1.4 s per module). Those entries go to one directory of our own inste
   the library, the transform and libcst versions and the optimisation level), so entries of
   other Pythons or releases are never read, and can be deleted as a whole;
 * one file per source *content*, ``<stem>-<blake3 of the bytes>.pyc``: the same file at another
-  path (a Docker build stage, a moved checkout) reuses it, an edited file gets a new entry.
+  path (a Docker build stage, a moved checkout) reuses it, an edited file gets a new entry;
+* at most :data:`MAX_BYTES` of entries: each edit leaves the old entry behind, so when writing
+  one takes the directory over that size, the least recently used go (a hit marks its entry
+  used, at most once a day), as ccache does. Only writes prune, and they follow a compile
+  (0.3-1.5 s), so a walk of the directory is nothing beside them; a directory read-only in an
+  image is never pruned.
 
 Like ``__pycache__``, whoever can write the directory decides what code runs: keep it the
 user's own (the default) or read-only (a directory baked into an image), not a shared ``/tmp``.
@@ -23,14 +28,20 @@ from __future__ import annotations
 import os
 import re
 import sys
+import time
 from collections.abc import Iterator
 
 from blake3 import blake3
 
-__all__ = ["ENV_VAR", "cache_dir", "clear_dir", "dir_files", "entry_path"]
+__all__ = ["ENV_VAR", "MAX_BYTES", "cache_dir", "clear_dir", "dir_files", "entry_path", "note_use", "prune"]
 
 #: The environment variable that places the cache directory.
 ENV_VAR = "MANDALA_AST_CACHE_DIR"
+
+#: The size the directory's entries may reach before writing one prunes the least recently used.
+MAX_BYTES = 512 << 20
+#: How stale an entry's last-use time may get before a hit refreshes it (one utime a day at most).
+_USE_GRANULARITY = 24 * 3600
 
 # Our entries and the temp files of interrupted writes; the directory may be one the user also
 # keeps other files in (MANDALA_AST_CACHE_DIR=/tmp), and those must survive `cache clear`.
@@ -103,3 +114,50 @@ def clear_dir(root: str | None = None) -> int:
         except OSError:  # another process cleared it first, or a read-only placed cache
             pass
     return removed
+
+
+def note_use(entry: str) -> None:
+    """Mark ``entry`` used now (its modification time), unless it was marked within a day;
+    a read-only directory stays as it is.
+
+    >>> note_use("/nonexistent/mod-0.pyc")
+    """
+    try:
+        if time.time() - os.stat(entry).st_mtime > _USE_GRANULARITY:
+            os.utime(entry)
+    except OSError:
+        pass
+
+
+def prune(root: str | None = None, max_bytes: int | None = None, keep: str | None = None) -> int:
+    """If our entries in the cache directory exceed ``max_bytes`` (:data:`MAX_BYTES`), delete
+    the least recently used until they take at most three quarters of it, but never ``keep``
+    (the entry just written); returns how many.
+
+    >>> prune("/nonexistent")
+    0
+    """
+    limit = MAX_BYTES if max_bytes is None else max_bytes
+    entries = sorted(_sized(dir_files(root)))  # oldest use first
+    total = sum(size for _, size, _ in entries)
+    removed = 0
+    for _, size, path in entries:
+        if total <= limit * 3 // 4 if removed else total <= limit:
+            break
+        if path == keep:
+            continue
+        try:
+            os.unlink(path)
+        except OSError:  # another process pruned it first, or a read-only placed cache
+            continue
+        total, removed = total - size, removed + 1
+    return removed
+
+
+def _sized(paths: Iterator[str]) -> Iterator[tuple[float, int, str]]:
+    for path in paths:
+        try:
+            info = os.stat(path)
+        except OSError:  # removed meanwhile
+            continue
+        yield info.st_mtime, info.st_size, path

@@ -167,8 +167,8 @@ def code_for(
     else:
         code, diagnostics = compile_fresh(loader, data, path, fullname)
         written = pyc is not None and write_cache(pyc, data, key, code, diagnostics)
-        if not written and spare:
-            write_cache(spare, data, key, code, diagnostics, always=True)
+        if not written and spare and write_cache(spare, data, key, code, diagnostics, always=True):
+            cachedir.prune(keep=spare)
     replay(diagnostics, path, fullname)
     return code
 
@@ -182,7 +182,10 @@ def _read_spare(
     elsewhere; tracebacks must name this one (importlib fixes CPython's own pyc files alike).
     """
     hit = read_cache(entry, data, key) if entry else None
-    if hit is not None and hit[0].co_filename != path:
+    if entry is None or hit is None:
+        return None
+    cachedir.note_use(entry)  # what pruning keeps: entries in use
+    if hit[0].co_filename != path:
         return _with_filename(hit[0], path), hit[1]
     return hit
 

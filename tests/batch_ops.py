@@ -216,3 +216,38 @@ def appended(xs):
 def big(x):
     """An output of 1 MiB: stored as a file beside the database."""
     return bytes([x]) * (1 << 20)
+
+
+@op
+def listed(n):
+    return list(range(n))
+
+
+@op
+def append_99(xs):
+    """Changes its argument in place (a common slip), then answers from it."""
+    RUNS.append(("append_99", list(xs)))
+    xs.append(99)
+    return len(xs)
+
+
+@op
+def summed(xs):
+    RUNS.append(("summed", list(xs)))
+    return sum(xs)
+
+
+class Shapes:
+    """Ops as static and class methods, `@op` written above the method decorator."""
+
+    SIDES = 4
+
+    @op
+    @staticmethod
+    def square(x):
+        return x * x
+
+    @op
+    @classmethod
+    def perimeter(cls, side):
+        return cls.SIDES * side

@@ -6,12 +6,26 @@ from __future__ import annotations
 
 import sys
 import textwrap
+import warnings
 
 import pytest
-from batch_ops import RELEASED, RUNS, add, fails, inc, meet, pair, release, wait_for_release
+from batch_ops import (
+    RELEASED,
+    RUNS,
+    add,
+    append_99,
+    fails,
+    inc,
+    listed,
+    meet,
+    pair,
+    release,
+    summed,
+    wait_for_release,
+)
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from mandala_ast import Storage, transform_source
+from mandala_ast import MandalaUnstoredWarning, Storage, transform_source
 from mandala_ast.runtime.batch import Deferred
 
 if sys.version_info < (3, 11):
@@ -258,6 +272,30 @@ def test_several_failures_are_an_exception_group(tmp_path):
     assert messages == ["bad 1", "bad 2"]
     notes = [n for e in caught.value.exceptions for n in e.__notes__]
     assert any("fails(x=1)" in n for n in notes) and any("fails(x=2)" in n for n in notes)
+
+
+@pytest.mark.parametrize("executor", [None, "threads", "processes"])
+@pytest.mark.parametrize("source", ["an op", "the block"])
+def test_an_op_changing_an_argument_other_calls_share_stores_no_wrong_result(tmp_path, executor, source):
+    """In a batch, calls given the same object are identified before any of them runs: one
+    that changes it in place (``xs.append``) hands the others a value they were not keyed
+    on. Their results must not be stored under the value they were keyed on: the block gets
+    them, unstored, with a warning naming the argument."""
+    storage = Storage(tmp_path / "s.db")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with storage.batch(executor=executor):
+            xs = listed(3) if source == "an op" else [0, 1, 2]
+            length = append_99(xs)
+            answer = summed(xs)
+    unstored = [w for w in caught if issubclass(w.category, MandalaUnstoredWarning)]
+    assert length == 4 and answer in (3, 102)  # 102: summed ran after append_99, as in a run block
+    assert all("argument 'xs'" in str(w.message) for w in unstored)
+    assert unstored or executor == "processes"  # a process pool sends each call its own copy
+    RUNS.clear()
+    with storage.run():
+        assert summed([0, 1, 2]) == 3
+        assert append_99([0, 1, 2]) == 4
 
 
 def test_forcing_a_failed_call_raises_where_the_value_is_used(tmp_path):

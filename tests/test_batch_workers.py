@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from batch_ops import add, die_if, fails_if, inc, pid, rendezvous, unpicklable_if
+from batch_ops import Shapes, add, die_if, fails_if, inc, pid, rendezvous, unpicklable_if
 from hypothesis import HealthCheck, given, settings
 from test_batch import PROGRAMS, batch_equals_run
 
@@ -31,6 +31,15 @@ def test_processes_compute_in_other_processes_and_the_coordinator_stores(tmp_pat
     assert os.getpid() not in pids and b.stats.computed == 16
     with storage.run(allow_new_calls=False):
         assert [add(inc(x), x) for x in range(6)] == ys
+
+
+def test_static_and_class_method_ops_run_in_worker_processes(tmp_path):
+    """A class method's op, looked up by name in a worker, came bound to its class: it could
+    not be sent (BatchWorkerError), though it is importable by its name."""
+    with Storage(tmp_path / "s.db").batch(executor="processes", max_concurrency=2):
+        squares = [Shapes.square(x) for x in range(3)]
+        perimeter = Shapes.perimeter(2)
+    assert squares == [0, 1, 4] and perimeter == 8
 
 
 def test_processes_run_independent_calls_at_the_same_time(tmp_path):

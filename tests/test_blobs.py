@@ -203,6 +203,22 @@ def test_a_value_file_stored_by_another_process_first_keeps_its_digest(path):
     assert Storage(path).verify().ok
 
 
+@pytest.mark.parametrize("fault", [flip_a_bit, truncate, replace_with_another])
+def test_a_damaged_value_file_whose_row_was_lost_is_rewritten_when_the_value_is_stored_again(path, fault):
+    # Power lost before the commit: the row is gone, and the file, written but never flushed
+    # to the disk, is half zeros. Stored again, the value must not be recorded as that file.
+    file = stored_with_fault(path, fault)
+    for lost in (path, *path.parent.glob(f"{path.name}-*")):
+        lost.unlink()
+    with Storage(path):
+        blob(1)
+    assert RUNS == [1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no repair: the file holds the value again
+        assert Storage(path).df(blob)["output"].tolist() == [bytes([1]) * SIZE]
+    assert file.read_bytes() == bytes([1]) * SIZE and Storage(path).verify().ok
+
+
 def test_verify_reports_each_kind_of_damage(path):
     with Storage(path):
         for n in range(1, 5):

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import doctest
+import importlib.machinery
+import os
 import sys
+import time
 
 import pytest
 
@@ -44,3 +47,51 @@ def test_clear_removes_only_our_entries(monkeypatch, tmp_path):
 def test_doctests(monkeypatch):
     monkeypatch.delenv("MANDALA_AST_CACHE_DIR")
     assert doctest.testmod(cachedir).failed == 0
+
+
+def _entry(root, name: str, size: int, days_unused: float):
+    path = root / "cpython-311-abababababab" / f"{name}-{'0' * 32}.pyc"
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(b"x" * size)
+    used = time.time() - days_unused * 86400
+    os.utime(path, (used, used))
+    return path
+
+
+def test_entries_within_the_size_limit_are_all_kept(tmp_path):
+    entries = [_entry(tmp_path, f"m{i}", 100, days_unused=400) for i in range(5)]
+    assert cachedir.prune(str(tmp_path), max_bytes=500) == 0
+    assert all(path.exists() for path in entries)
+
+
+def test_over_the_limit_the_least_recently_used_entries_go_first(tmp_path):
+    old = [_entry(tmp_path, f"old{i}", 100, days_unused=30 + i) for i in range(4)]
+    recent = [_entry(tmp_path, f"new{i}", 100, days_unused=i) for i in range(4)]
+    (tmp_path / "notes.pyc").write_bytes(b"x" * 10_000)  # the user's own file: never ours to delete
+    assert cachedir.prune(str(tmp_path), max_bytes=700) == 3  # 800 bytes -> at most 525
+    assert [path.exists() for path in old] == [True, False, False, False]
+    assert all(path.exists() for path in recent) and (tmp_path / "notes.pyc").exists()
+
+
+def test_a_hit_marks_an_entry_used_at_most_once_a_day(tmp_path):
+    stale, fresh = _entry(tmp_path, "stale", 1, days_unused=3), _entry(tmp_path, "fresh", 1, days_unused=0.5)
+    before = fresh.stat().st_mtime
+    cachedir.note_use(str(stale))
+    cachedir.note_use(str(fresh))
+    assert time.time() - stale.stat().st_mtime < 60 and fresh.stat().st_mtime == before
+
+
+def test_writing_an_entry_prunes_the_least_recently_used_but_never_itself(monkeypatch, tmp_path):
+    from mandala_ast import compiler
+
+    monkeypatch.setenv("MANDALA_AST_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    monkeypatch.setattr(cachedir, "MAX_BYTES", 1)  # any new entry takes the directory over
+    source = tmp_path / "src" / "mod.py"
+    source.parent.mkdir()
+    source.write_text("from mandala_ast import op\n\n@op\ndef f(x):\n    return x\n")
+    stale = _entry(tmp_path, "stale", 100, days_unused=90)
+    loader = importlib.machinery.SourceFileLoader("mod", str(source))
+    compiler.code_for(loader, source.read_bytes(), str(source), "mod")
+    assert not stale.exists()
+    assert [os.path.basename(path)[:4] for path in cachedir.dir_files(str(tmp_path))] == ["mod-"]

@@ -78,6 +78,8 @@ def run_py(tmp_path: Path, code: str, *args: str, timeout: float = 60, **env: st
 
 
 #: Ops used only in subprocesses: each execution appends its argument to $FAULT_EXEC_LOG.
+#: (``track_env=False``: where a process logs and how long it sleeps are no part of what
+#: they compute; as dependencies, each process would compute every call for itself.)
 FAULTOPS = '''
 import os, time
 from mandala_ast import op
@@ -88,18 +90,18 @@ def _log(x):
         with open(path, "a") as fh:
             fh.write(f"{x}\\n")
 
-@op
+@op(track_env=False)
 def square(x):
     _log(x)
     time.sleep(float(os.environ.get("FAULT_SLEEP", "0")))
     return x * x
 
-@op
+@op(track_env=False)
 def payload(i):
     _log(i)
     return f"{i}:" + "x" * 300
 
-@op
+@op(track_env=False)
 def slow(x):
     _log(x)
     time.sleep(60)  # SLOW_BODY

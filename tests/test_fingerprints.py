@@ -224,3 +224,42 @@ def test_fingerprint_ignores_how_python_versions_differ(tmp_path, monkeypatch, e
     native = [fingerprints._compute(obj, defaults).digest for obj, defaults in objects]
     monkeypatch.setattr(fingerprints, "ast", _EmulatedAst(edit))
     assert [fingerprints._compute(obj, defaults).digest for obj, defaults in objects] == native
+
+
+
+EDITED_WHILE_RUNNING = """
+import sys
+from mandala_ast import Storage, op
+import helpers
+
+@op
+def g(x):
+    return helpers.scale(x)
+
+if sys.argv[1:] == ["edit"]:  # the user edits the helper while this process runs
+    with open(helpers.__file__, "w") as file:
+        file.write(EDIT)
+with Storage("s.db"):
+    print("g(1) =", g(1))
+"""
+
+
+@pytest.mark.parametrize(
+    "edited", ["def scale(x):\n    return x * 5\n", "\n\ndef scale(x):\n    return x * 5\n"], ids=["in-place", "moved-down"]
+)
+def test_helper_edited_while_a_process_runs_does_not_label_its_results_with_the_new_code(tmp_path, edited):
+    """A process computes with the code it imported; a helper file edited meanwhile (before
+    its first call was fingerprinted) must not be read as that code, or the next process,
+    running the edited helper, loads the old helper's result. Moved lines too: the old line
+    number then points at other text."""
+    (tmp_path / "helpers.py").write_text("def scale(x):\n    return x * 3\n")
+    (tmp_path / "main.py").write_text(f"EDIT = {edited!r}\n" + EDITED_WHILE_RUNNING)
+    env = {"PYTHONPATH": f"{tmp_path}:{REPO}", "PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"}
+
+    def run(*args: str) -> str:
+        proc = subprocess.run([sys.executable, "main.py", *args], cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.strip()
+
+    assert run("edit") == "g(1) = 3"  # computed by the helper in memory
+    assert run() == "g(1) = 5"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from mandala_ast import ArgumentError, OutputCountError, Storage, op
@@ -202,6 +204,27 @@ class TestIdentity:
         assert Model.runs == 2
 
 
+    def test_op_over_staticmethod_is_called_from_instances_without_self(self, storage):
+        """`@op` above `@staticmethod` (the order the decorators happen to be written in):
+        called on an instance, the instance is not passed as an argument."""
+        with storage:
+            assert Model.shift(1) == 101 and Model(2).shift(1) == 101
+        assert list(storage.df(Model.shift).x) == [1]
+
+    def test_op_over_classmethod_is_called_with_the_class(self, storage):
+        with storage:
+            assert Model.offset(1) == 11 and Model(2).offset(1) == 11 and Scaled.offset(1) == 21
+        assert len(storage.df(Model.offset)) == 2
+        assert str(storage.why(Scaled.offset, 1)).startswith("hit")
+
+    def test_an_op_reached_through_an_instance_gives_its_table_and_explanation(self, storage):
+        model = Model(2)
+        with storage:
+            model.predict(3)
+        assert list(storage.df(model.predict).x) == [3]
+        assert str(storage.why(model.predict, 3)).startswith("hit")
+        assert str(storage.why(model.predict, 4)).startswith("miss")
+
 def define(source: str):
     """Execute `@op` + source as module `experiments` (same op name every time)."""
     import types
@@ -222,6 +245,22 @@ class Model:
     def predict(self, x):
         Model.runs += 1
         return self.scale * x
+
+    @op
+    @staticmethod
+    def shift(x):
+        return x + 100
+
+    K = 10
+
+    @op
+    @classmethod
+    def offset(cls, x):
+        return x + cls.K
+
+
+class Scaled(Model):
+    K = 20
 
 
 def test_an_op_can_be_mapped_over_a_process_pool():
@@ -251,3 +290,49 @@ def test_an_op_not_importable_by_name_pickles_by_value_where_the_pickler_can():
     with pytest.raises((pickle.PicklingError, AttributeError), match="local"):
         pickle.dumps(local)
     assert cloudpickle.loads(cloudpickle.dumps(local)).fn(2) == 6
+
+
+def test_a_call_with_arguments_the_op_does_not_take_names_the_op(storage):
+    """As Python names a function called with the wrong arguments; inspect's own message
+    ("too many positional arguments") names nothing."""
+
+    @op
+    def scaled(x, factor=2):
+        return x * factor
+
+    with storage:
+        with pytest.raises(TypeError, match=r"scaled\(\): too many positional arguments"):
+            scaled(1, 2, 3)
+        with pytest.raises(TypeError, match=r"scaled\(\): got an unexpected keyword argument 'f'"):
+            scaled(1, f=3)
+    with pytest.raises(TypeError, match=r"scaled\(\): missing a required argument: 'x'"):
+        storage.why(scaled)
+
+
+def scaler(factor):
+    """A factory of ops (notebook style): each op closes over its own factor."""
+
+    @op
+    def scale(x):
+        return x * factor
+
+    return scale
+
+
+def test_ops_a_factory_made_over_different_values_do_not_share_results(tmp_path):
+    """Same name, same code: what the op closes over is part of it, as it is for a helper a
+    factory made."""
+    with Storage(tmp_path / "s.db"):
+        assert scaler(2)(1) == 2 and scaler(3)(1) == 3
+    with Storage(tmp_path / "s.db"):
+        assert scaler(3)(1) == 3 and scaler(2)(1) == 2
+
+
+@pytest.mark.parametrize("target", [functools.partial(max, 0), callable], ids=["partial", "builtin-ok"])
+def test_op_of_something_without_a_name_says_what_it_needs(target):
+    """A partial or a callable object has no module and qualified name to store calls under."""
+    if isinstance(target, functools.partial):
+        with pytest.raises(ArgumentError, match=r"@op needs a function.*functools\.partial"):
+            op(target)
+    else:
+        assert op(target).name == "builtins.callable"

@@ -41,6 +41,7 @@ PUBLIC = [
     "RenderError",
     "Storage",
     "StorageBusyError",
+    "StorageClosedError",
     "StorageFormatError",
     "StorageFullError",
     "TransformResult",

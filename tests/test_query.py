@@ -549,6 +549,42 @@ class TestRegressions:
         frame = run(code.format(block="query() as q"), storage, fit=ops.fit)["q"].df()
         assert sorted(rows(frame)) == [(1, 0.5, 2), (1, 0.7, 2), (2, 0.5, 4), (2, 0.7, 4)]
 
+    def test_a_query_variable_for_a_parameter_added_later_matches_the_calls_stored_before_it(
+        self, storage: Storage, tmp_path: Path, monkeypatch
+    ) -> None:
+        """`alpha=Q()` matches anything, yet calls stored before `alpha` existed (found by the
+        run block as calls with its default) were missing from the result, and their row in
+        storage.df had no alpha."""
+        import importlib
+
+        monkeypatch.syspath_prepend(str(tmp_path))
+        module = tmp_path / "query_free_defaults_ops.py"
+        module.write_text("from mandala_ast import op\n\n@op\ndef fit(x):\n    return x * 2\n")
+        ops = importlib.import_module("query_free_defaults_ops")
+        run("import mandala_ast\nwith storage.run():\n    y = fit(1)\n", storage, fit=ops.fit)
+        module.write_text("from mandala_ast import op\n\n@op\ndef fit(x, alpha=0.5):\n    return x * 2\n")
+        ops = importlib.reload(ops)
+        storage = Storage(storage.path)  # as in a new process
+        code = "import mandala_ast\nwith storage.run():\n    for x in [1, 2]:\n        y = fit(x)\n    z = fit(3, alpha=0.7)\n"
+        run(code, storage, fit=ops.fit)
+        query = "import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    a = Q()\n    y = fit(x, alpha=a)\n"
+        frame = run(query, storage, fit=ops.fit, Q=Q)["q"].df()
+        assert sorted(rows(frame)) == [(1, 0.5, 2), (2, 0.5, 4), (3, 0.7, 6)]
+        table = storage.df(ops.fit)
+        assert sorted(zip(table.x, table.alpha)) == [(1, 0.5), (2, 0.5), (3, 0.7)]
+
+    def test_a_query_variable_given_to_an_ignored_argument_names_the_argument(self, storage: Storage) -> None:
+        """It said the variable was "not an argument of any op call", naming neither."""
+
+        @op(ignore=("verbose",))
+        def noisy(x, verbose=False):
+            return x + 1
+
+        run("import mandala_ast\nwith storage.run():\n    y = noisy(1, verbose=True)\n", storage, noisy=noisy)
+        query = "import mandala_ast\nwith storage.query() as q:\n    talk = Q()\n    y = noisy(Q(), verbose=talk)\n"
+        with pytest.raises(QueryError, match=r"noisy, argument 'verbose': the op ignores it .* talk"):
+            run(query, storage, noisy=noisy)
+
     def test_a_column_under_an_if_on_a_stored_value_shows_its_ids(self, storage: Storage) -> None:
         """Shown as ids, stored values were not loaded, so `if x:` read None for x: the column
         assigned under it was None in every row, and a delete block kept its calls."""

@@ -205,6 +205,33 @@ def test_renaming_onto_an_op_with_calls_raises_and_changes_nothing(tmp_path):
         assert area(2, 3) == 6 and surface(2, 3) == 7
 
 
+@op
+def sides(width, height) -> tuple[int, int]:
+    return width, height
+
+
+def test_renaming_onto_an_op_with_another_output_count_raises_and_changes_nothing(tmp_path):
+    """area's stored calls have one output: as calls of sides, which returns two, they came
+    back as a 1-tuple holding area's output, and storage.df(sides) raised a bare KeyError."""
+    storage = Storage(tmp_path / "s.db")
+    with storage.run():
+        area(2, 3)
+    before = _counts(storage.path)
+    with pytest.raises(RenameError, match=r"area.*1 output.*sides.*2"):
+        storage.rename_op(area, sides)
+    assert _counts(storage.path) == before
+    with storage.run():
+        assert sides(2, 3) == (2, 3)
+
+
+def test_renaming_an_op_to_its_own_name_says_there_is_nothing_to_do(tmp_path):
+    """It said the storage held no op of that name, though it held that very op."""
+    storage = Storage(tmp_path / "s.db")
+    with storage.run():
+        area(2, 3)
+    assert "nothing to do" in storage.rename_op(f"{area.name}", area)
+
+
 def test_renaming_an_argument_onto_an_existing_one_raises_and_changes_nothing(tmp_path):
     storage = Storage(tmp_path / "s.db")
     with storage.run():

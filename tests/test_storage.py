@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from mandala_ast import NewCallError, Storage, op
+from mandala_ast import NewCallError, Storage, StorageClosedError, op
 
 RUNS: list = []
 
@@ -154,3 +154,20 @@ def test_a_plain_function_given_for_an_op_is_an_error_naming_it(tmp_path, method
     assert isinstance(info.value, TypeError)
     with pytest.raises(mandala_ast.NotAnOpError, match="float"):
         getattr(storage, method)(1.5)
+
+
+def test_a_closed_storage_says_so_naming_its_file(tmp_path):
+    """Not sqlite3's "Cannot operate on a closed database", from deep inside."""
+
+    @op
+    def inc(x):
+        return x + 1
+
+    storage = Storage(tmp_path / "closed.db")
+    with storage:
+        inc(1)
+    storage.close()
+    storage.close()  # again: nothing to do
+    for use in (lambda: storage.df(inc), lambda: storage.run().__enter__() and inc(2)):
+        with pytest.raises(StorageClosedError, match=r"closed\.db.*closed"):
+            use()

@@ -157,6 +157,15 @@ def test_edit_of_a_constant_the_op_reads(tmp_path):
     assert project.runs() == [0, 1, 2, 3]
 
 
+def test_report_of_an_edited_constant_shows_old_and_new_value_on_lines_of_their_own(tmp_path):
+    project = Project(tmp_path)
+    source = BASE.replace("RUNS = []", "RUNS = []\nOFFSET = {k}").replace("return y + 1", "return y + OFFSET")
+    project.write(source.format(k=1))
+    project.run()
+    project.write(source.format(k=2))
+    assert "\n-1\n+2\n" in project.run().stderr
+
+
 def test_a_constant_whose_shortened_text_is_unchanged_still_recomputes(tmp_path):
     # Unchanged source text keeps calls (another Python's fingerprints); a constant's text is
     # a repr cut at 2000 characters, so equal text does not mean an equal value.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from blake3 import blake3
@@ -58,7 +59,7 @@ class BlobDir:
         name = cid.hex()
         return self.root / name[:2] / name
 
-    def write(self, cid: bytes, data: bytes) -> bytes:
+    def write(self, cid: bytes, data: bytes, holds: Callable[[bytes], bool] | None = None) -> bytes:
         """Write once; return the digest the value's row records.
 
         If the file is there already (another process stored the same content, perhaps not
@@ -66,23 +67,39 @@ class BlobDir:
         content may differ in bytes, and the row must describe the file that is there. The
         first writer wins atomically (a hard link fails if the name exists), so two
         processes writing at once cannot leave one's bytes under the other's digest.
+
+        Unless the file there holds other bytes and ``holds(its bytes)`` says they are not
+        this value: a file whose row was lost with the power, never flushed to the disk
+        (zeros where the data should be), would else be recorded as the value, digest and all.
+        It is replaced by ``data``.
         """
         target = self.path(cid)
         if target.exists():
-            try:
-                return file_digest(target)
-            except FileNotFoundError:  # removed meanwhile (gc of an unused value): write it
-                pass
+            kept = self._kept(target, data, holds)
+            if kept is not None:
+                return kept
         target.parent.mkdir(parents=True, exist_ok=True)
         temp = self._temp(target, data)
         try:
             os.link(temp, target)
-        except FileExistsError:
+        except FileExistsError:  # another process's, written whole a moment ago
             return file_digest(target)
         except OSError:  # a file system without hard links: last writer wins
             os.replace(temp, target)
         finally:
             temp.unlink(missing_ok=True)
+        return data_digest(data)
+
+    def _kept(self, target: Path, data: bytes, holds: Callable[[bytes], bool] | None) -> bytes | None:
+        """The digest of the file at ``target`` if it is kept; None if it is gone. A file of
+        other bytes that ``holds`` refuses is replaced by ``data`` (whose digest is returned)."""
+        try:
+            found = file_digest(target)
+        except FileNotFoundError:  # removed meanwhile (gc of an unused value): write it
+            return None
+        if holds is None or found == data_digest(data) or holds(target.read_bytes()):
+            return found
+        self._replace(target, data)
         return data_digest(data)
 
     def rewrite(self, cid: bytes, data: bytes) -> bytes:

@@ -19,8 +19,8 @@ import types
 from collections.abc import Iterator
 from typing import Any
 
-from . import file_deps
-from .fingerprints import fingerprint
+from . import env_deps, file_deps
+from .fingerprints import Fingerprint, fingerprint
 from .hashing import UnhashableError, content_id, digest
 from .ops import Op
 from .types import handler_for
@@ -38,6 +38,7 @@ __all__ = [
     "resolve",
     "run_dependencies",
     "static_dependencies",
+    "with_closure",
 ]
 
 #: The standard library's immutable values, set once as configuration: ``DATA = Path(...)``,
@@ -405,6 +406,34 @@ def _with_cells(state: bytes, function: Any, depth: int = 0) -> bytes:
     return digest(b"closure|" + state + b"|" + b"".join(cells))
 
 
+def with_closure(own: Fingerprint, function: Any) -> Fingerprint:
+    """An op's fingerprint ``own`` with what ``function`` closes over, in its digest and its
+    text (for change reports, and so that two such ops' texts differ too). Other ops count by
+    name (their versions count where they are called; a recursive op closes over itself), the
+    class a method's ``super()`` needs not at all, and an object with no stable content (a
+    logger, a lock) by its type, as such objects count at module level."""
+    cells = []
+    for name, cell in zip(function.__code__.co_freevars, function.__closure__):
+        try:
+            contents = cell.cell_contents
+        except ValueError:  # not yet filled
+            cells.append(b"empty")
+            continue
+        if name == "__class__":
+            continue
+        if isinstance(contents, Op):
+            cells.append(b"op|" + contents.name.encode())
+            continue
+        try:
+            cells.append(_holder_state(contents))
+        except UnhashableError:
+            cells.append(b"unhashable|" + type(contents).__qualname__.encode())
+    if not cells:
+        return own
+    text = own.source + _cells_text(function)
+    return Fingerprint(digest(b"closure|" + own.digest + b"|" + b"|".join(cells)), text, own.tree)
+
+
 def _cells_text(function: Any, depth: int = 0) -> str:
     """What a closure closes over, for change reports (and so that its text changes with it:
     calls whose code text is unchanged are kept, see VersionTracker._same_code)."""
@@ -468,6 +497,8 @@ def current_state(name: str) -> bytes | None:
     """The current fingerprint or content id of a dependency, or None if it is gone."""
     if name.startswith(file_deps.PREFIX):  # a data file an op read: its content
         return file_deps.current_state(name)
+    if name.startswith(env_deps.PREFIX):  # an environment variable an op read: its value's hash
+        return env_deps.current_state(name)
     value = resolve(name)
     if value is _GONE:
         return None
@@ -478,6 +509,8 @@ def current_state(name: str) -> bytes | None:
 def current_source(name: str) -> str | None:
     if name.startswith(file_deps.PREFIX):
         return file_deps.current_source(name)
+    if name.startswith(env_deps.PREFIX):
+        return env_deps.current_source(name)
     value = resolve(name)
     dependency = describe(name, value) if value is not _GONE else None
     return dependency.source if dependency is not None else None

@@ -2,7 +2,8 @@
 
 The body is traced (tracing.py) when it may reach user code, so the call's dependency state
 names every function and constant it used; op calls it makes are collected through the
-block (``RunBlock.start_op_body``), and the data files it reads are noted (file_deps.py).
+block (``RunBlock.start_op_body``), and the data files and environment variables it reads
+are noted (file_deps.py, env_deps.py).
 It receives the objects ValuePointer arguments point to (pointers.py).
 """
 
@@ -13,7 +14,7 @@ import time
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
-from . import file_deps, transient
+from . import env_deps, file_deps, recursion, transient
 from .dependencies import is_user_module, objects_before
 from .pointers import unwrap as unwrap_pointers
 from .tracing import RanCode, run_traced
@@ -33,7 +34,8 @@ _NO_OP_CALLS: frozenset = frozenset()
 _PLAIN_SCALARS = frozenset({type(None), bool, int, float, complex, str, bytes})
 
 #: ``(result, code it ran, op calls it made, seconds, files it read)``; the files as
-#: :func:`file_deps.stop` gives them.
+#: :func:`file_deps.stop` gives them, followed by the environment variables it read
+#: (:func:`env_deps.stop`).
 Ran = tuple[Any, RanCode, Any, float, tuple]
 
 
@@ -56,10 +58,13 @@ def run_body(
         finally:
             lock.acquire()
     watching = file_deps.start(op.track_files, args, kwargs)  # the files it opens or names
+    reading = env_deps.start(op.track_env, None if traced else op.fn)  # the environment variables it reads
     files: tuple = ()
     ran = _RAN_NOTHING
+    raised = None
     lock.release()  # (try/finally, not a context manager: ~1 µs less per miss)
     try:
+        raised = recursion.deeper(op.name)  # may refuse: one body too many
         started = time.perf_counter()
         op_calls: Collection[tuple[Op, bytes]]
         if traced:
@@ -72,8 +77,9 @@ def run_body(
             result, op_calls = op.fn(*args, **kwargs), _NO_OP_CALLS
         duration = time.perf_counter() - started
     finally:
+        recursion.shallower(raised)
         # hashed unlocked; never raises
-        files = file_deps.stop(watching, storage_path, user_codes(op, ran))
+        files = env_deps.stop(reading, file_deps.stop(watching, storage_path, user_codes(op, ran)), op.ignore_env)
         lock.acquire()
     return result, ran, op_calls, duration, files
 

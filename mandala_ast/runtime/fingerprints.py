@@ -12,7 +12,9 @@ import ast
 import functools
 import inspect
 import linecache
+import os
 import textwrap
+import time
 import types
 from typing import Any
 
@@ -70,6 +72,10 @@ def _compute(obj: Any, signature_defaults: bool) -> Fingerprint:
     source = _source_of(obj)
     if source is None:
         return Fingerprint(_bytecode_digest(obj), f"<no source for {obj!r}>", None)
+    if not _source_is_running_code(obj):
+        name = f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', '?')}"
+        note = f"<{name}: its file changed after it was imported; fingerprinted from the code that runs>"
+        return Fingerprint(_bytecode_digest(obj), note, None)
     tree = _definition(ast.parse(source))
     normalised = _normalise(tree)
     if not signature_defaults:
@@ -128,6 +134,89 @@ def _source_of(obj: Any) -> str | None:
         return textwrap.dedent(inspect.getsource(obj))
     except (OSError, TypeError, IndentationError):
         return _cell_class_source(obj) if isinstance(obj, type) else None
+
+
+#: Files last changed before this moment (2 s before the runtime was imported, for coarse
+#: file times) hold the code this process imported from them.
+_STARTED = time.time() - 2.0
+
+
+def _source_is_running_code(obj: Any) -> bool:
+    """Whether the source file ``inspect`` reads is still the text ``obj``'s code came from.
+
+    Source is read when code is first fingerprinted, which may be long after its module was
+    imported: a helper edited meanwhile (the user changing code while a long script runs)
+    would label the old code's results with the new code's fingerprint, and the next process,
+    running the new code, would load them. A file changed since this process started is
+    compiled again and each of ``obj``'s code objects is compared with the one at its line.
+    """
+    for code in _code_objects(obj):
+        try:
+            stat = os.stat(code.co_filename)
+        except (OSError, ValueError):  # no file (a notebook cell, exec'd text): nothing to misread
+            continue
+        if stat.st_mtime < _STARTED or _rewritten(code):
+            continue
+        there = _file_code(code.co_filename, stat.st_mtime_ns, stat.st_size).get((code.co_name, code.co_firstlineno), ())
+        if not any(_same_code(code, other) for other in there):
+            return False
+    return True
+
+
+def _rewritten(code: types.CodeType) -> bool:
+    """Code the compiler rewrote (a workflow, a function with a storage block): it calls the
+    runtime under names the file's text does not have, so compiling the file cannot match it."""
+    names = code.co_names
+    if "__mandala_rt__" in names or "__mandala_callee__" in names:
+        return True
+    return any(isinstance(c, types.CodeType) and _rewritten(c) for c in code.co_consts)
+
+
+def _code_objects(obj: Any) -> list[types.CodeType]:
+    """The code objects of a function (the one ``inspect`` reads the source of, under any
+    ``functools.wraps`` wrappers), or of the methods a class defines."""
+    try:
+        obj = inspect.unwrap(obj)
+    except ValueError:  # a cycle of __wrapped__
+        return []
+    if isinstance(obj, type):
+        members = [getattr(m, "__func__", getattr(m, "fget", m)) for m in vars(obj).values()]
+        return [m.__code__ for m in members if isinstance(m, types.FunctionType)]
+    code = getattr(obj, "__code__", None)
+    return [code] if isinstance(code, types.CodeType) else []
+
+
+@functools.lru_cache(maxsize=64)
+def _file_code(path: str, mtime_ns: int, size: int) -> dict[tuple[str, int], list[types.CodeType]]:
+    """Every code object compiled from the file as it is now, by name and first line (two
+    lambdas may share both)."""
+    try:
+        with open(path, "rb") as file:
+            module = compile(file.read(), path, "exec", dont_inherit=True)
+    except (OSError, SyntaxError, ValueError):
+        return {}
+    found: dict[tuple[str, int], list[types.CodeType]] = {}
+    pending = [module]
+    while pending:
+        code = pending.pop()
+        found.setdefault((code.co_name, code.co_firstlineno), []).append(code)
+        pending.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+    return found
+
+
+def _same_code(one: types.CodeType, other: types.CodeType) -> bool:
+    """Same instructions, names and constants (positions aside)."""
+    if (one.co_code, one.co_names, one.co_varnames, one.co_freevars, one.co_cellvars) != (
+        other.co_code, other.co_names, other.co_varnames, other.co_freevars, other.co_cellvars
+    ) or len(one.co_consts) != len(other.co_consts):
+        return False
+    return all(_same_constant(a, b) for a, b in zip(one.co_consts, other.co_consts))
+
+
+def _same_constant(one: Any, other: Any) -> bool:
+    if isinstance(one, types.CodeType) and isinstance(other, types.CodeType):
+        return _same_code(one, other)
+    return type(one) is type(other) and (one == other or repr(one) == repr(other))
 
 
 def _cell_class_source(cls: type) -> str | None:

@@ -29,6 +29,7 @@ from typing import Any
 
 from blake3 import blake3
 
+from .recursion import stack_nearly_full
 from .side_by_side import encoded_items
 from .types import ByteStream, TypeHandler, handler_for
 
@@ -70,7 +71,15 @@ def content_id(value: Any) -> bytes:
     try:
         return digest(encode_canonical(value))
     except RecursionError:
-        raise UnhashableError(_too_deep(value)) from None
+        raise _too_deep_or_the_stack(value) from None
+
+
+def _too_deep_or_the_stack(value: Any) -> BaseException:
+    """What a RecursionError met hashing ``value`` is: the value nested too deeply, or, with
+    the stack nearly full already (a recursive op's deepest call), the caller's RecursionError."""
+    if stack_nearly_full():
+        return RecursionError("maximum recursion depth exceeded")
+    return UnhashableError(_too_deep(value))
 
 
 def _too_deep(value: Any) -> str:
@@ -234,7 +243,7 @@ def _enc_pickled(value: Any, out: bytearray) -> None:
     try:
         data = canonical_pickle(value)
     except RecursionError:
-        raise UnhashableError(_too_deep(value)) from None
+        raise _too_deep_or_the_stack(value) from None
     except UnhashableError:
         raise
     except Exception as exc:  # pickle raises many types: TypeError, PicklingError, AttributeError
@@ -446,7 +455,7 @@ def _keyed_cid(handler: TypeHandler, value: Any) -> bytes:
     try:
         _encode(handler.key(value), out)
     except RecursionError:
-        raise UnhashableError(_too_deep(value)) from None
+        raise _too_deep_or_the_stack(value) from None
     except _Cycle:
         raise
     except Exception as exc:  # a handler of a library we do not control may raise anything

@@ -44,16 +44,28 @@ class Op:
         version: int = 0,
         track_files: bool = True,
         transient: bool | Iterable[int] = False,
+        track_env: bool = True,
+        ignore_env: Iterable[str] = (),
     ) -> None:
+        if not isinstance(getattr(fn, "__qualname__", None), str):
+            raise ArgumentError(
+                f"@op needs a function (def, lambda or method), not {type(fn).__module__}.{type(fn).__qualname__} "
+                f"{fn!r}: its calls are stored under the function's qualified name (wrap it: "
+                "`@op def f(...): return target(...)`)"
+            )
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.signature = inspect.signature(fn)
         self.name = f"{fn.__module__}.{fn.__qualname__}"
         self.nout = _output_count(fn) if nout is None else nout
-        self.ignore = self._ignored(ignore)
+        self.ignore = self._ignored(ignore, "parameter names")
         self.version = version
         #: Whether the files its body reads are dependencies of its calls (file_deps.py).
         self.track_files = track_files
+        #: Whether the environment variables its body reads are dependencies (env_deps.py),
+        #: but for these (a log path, a device list: where and how, not what).
+        self.track_env = track_env
+        self.ignore_env = self._ignored(ignore_env, "environment variable names", "ignore_env")
         self._check_ignore()
         #: Which outputs' values are left out of the storage (transient.py): True for all,
         #: else a frozenset of output indices (empty: none, False).
@@ -77,8 +89,15 @@ class Op:
 
     @functools.cached_property
     def fingerprint(self) -> Fingerprint:
-        """The fingerprint of the op's own code (computed on first use, not at import)."""
-        return fingerprint(self.fn, signature_defaults=False)
+        """The fingerprint of the op's own code (computed on first use, not at import), with
+        what it closes over when a factory made it (ops of the same name and code over other
+        values compute other things)."""
+        own = fingerprint(self.fn, signature_defaults=False)
+        if not getattr(self.fn, "__closure__", None):
+            return own
+        from .dependencies import with_closure  # dependencies imports this module
+
+        return with_closure(own, self.fn)
 
     @functools.cached_property
     def version_id(self) -> bytes:
@@ -141,7 +160,10 @@ class Op:
         names = self._positional_names
         if names is not None and not kwargs and len(args) == len(names):
             return dict(zip(names, args))
-        bound = self.signature.bind(*args, **kwargs)
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as error:  # as Python would say it, naming the function
+            raise TypeError(f"{self.name}(): {error}") from None
         bound.apply_defaults()
         return flatten_bound(self.signature, bound.arguments)
 
@@ -216,7 +238,7 @@ class Op:
             )
         return indices or False
 
-    def _ignored(self, ignore: Any) -> frozenset[str]:
+    def _ignored(self, ignore: Any, what: str, option: str = "ignore") -> frozenset[str]:
         # One name as a string is that name, not its letters (ignore="verbose").
         if isinstance(ignore, str):
             return frozenset({ignore})
@@ -225,7 +247,7 @@ class Op:
         except TypeError:
             names = frozenset({ignore})
         if not all(isinstance(name, str) for name in names):
-            raise ArgumentError(f"op {self.name}: ignore= takes parameter names, not {ignore!r}")
+            raise ArgumentError(f"op {self.name}: {option}= takes {what}, not {ignore!r}")
         return names
 
     def _check_ignore(self) -> None:
@@ -282,22 +304,32 @@ def op(
     version: int = 0,
     track_files: bool = True,
     transient: bool | Iterable[int] = False,
+    track_env: bool = True,
+    ignore_env: Iterable[str] = (),
 ) -> Any:
     """Turn a function into a memoized op.
 
     ``nout`` overrides the output count taken from a ``tuple[...]`` return annotation;
     ``ignore`` names parameters that are not part of a call's identity; ``version`` bumps the
     op's identity by hand. ``track_files=False``: the files the body reads are not
-    dependencies of its calls. ``transient=True`` (or the indices of some outputs): their values
+    dependencies of its calls; ``track_env=False``: nor the environment variables it reads;
+    ``ignore_env`` names variables that are not (a log path: where, not what).
+    ``transient=True`` (or the indices of some outputs): their values
     are not stored (only their content ids), and computed again when a later block needs them.
 
     >>> @op(nout=2, ignore=("verbose",))
     ... def split(xs, verbose=False):
     ...     return xs[:1], xs[1:]
     """
-    def make(f: Callable[..., Any]) -> Op:
+    def make(f: Callable[..., Any]) -> Any:
+        if isinstance(f, (staticmethod, classmethod)):
+            # `@op` above `@staticmethod`/`@classmethod`: the op wraps the function and the
+            # descriptor stays outermost, so `obj.method(x)` passes no instance (static) or
+            # the class (class method), as it would without `@op`.
+            return type(f)(make(f.__func__))
         kind = AsyncOp if inspect.iscoroutinefunction(f) else Op
-        return kind(f, nout=nout, ignore=ignore, version=version, track_files=track_files, transient=transient)
+        return kind(f, nout=nout, ignore=ignore, version=version, track_files=track_files, transient=transient,
+                    track_env=track_env, ignore_env=ignore_env)
 
     return make if fn is None else make(fn)
 
@@ -307,7 +339,9 @@ def op_named(module: str, qualname: str) -> Any:
     target: Any = sys.modules.get(module) or importlib.import_module(module)
     for part in qualname.split("."):
         target = getattr(target, part)
-    return target
+    # A class method's op, reached through its class, comes bound to it: the op is inside.
+    inner = getattr(target, "func", None) if isinstance(target, functools.partial) else getattr(target, "__func__", None)
+    return inner if isinstance(inner, Op) else target
 
 
 def importable_as(op: Op, module: str, qualname: str) -> bool:

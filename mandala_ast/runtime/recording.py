@@ -9,17 +9,19 @@ element with an ``__item__`` call per output element (structures.py).
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from .._errors import MandalaUnstoredWarning, ValueEncodingError
+from .._errors import MandalaError, MandalaUnstoredWarning, ValueEncodingError
 from . import codecs, structures, transient
 from .hashing import content_id, digest
 from .identity import hash_or_explain
 from .loading import MissingValueError
 from .packing import pack_outputs
+from .recursion import stack_nearly_full
 from .stacklevel import user_stacklevel
 from .store import FIELDS, full_disk_error
 from .structures import EncodedStructure
@@ -209,14 +211,14 @@ class Recorder:
         large = len(data) >= BLOB_BYTES and encoded.codec not in codecs.STRUCTURE_CODECS
         if self.blobs is not None and large:
             # The row records the file's digest, which every load checks (blobs.py).
-            data, external = self._write_blob(self.blobs, cid, data), 1
+            data, external = self._write_blob(self.blobs, cid, encoded), 1
         self.store.rows["vals"] += (cid, encoded.codec, data, len(encoded.data), external)
         unflushed[cid] = encoded
 
-    def _write_blob(self, blobs: BlobDir, cid: bytes, data: bytes) -> bytes:
+    def _write_blob(self, blobs: BlobDir, cid: bytes, encoded: codecs.EncodedValue) -> bytes:
         """Write a value's file; returns the digest of its bytes."""
         try:
-            return blobs.write(cid, data)
+            return blobs.write(cid, encoded.data, functools.partial(_holds_value, cid, encoded.codec))
         except OSError as exc:
             full = full_disk_error(exc, blobs.path(cid))
             if full is None:
@@ -280,7 +282,7 @@ class UnstoredOutputs(Exception):
     """A computed call whose outputs cannot be hashed or stored: nothing of it is recorded,
     and the block gets the outputs anyway (with one warning), rather than losing the work."""
 
-    def __init__(self, call: CallIdentity, outputs: tuple, error: ValueEncodingError) -> None:
+    def __init__(self, call: CallIdentity, outputs: tuple, error: MandalaError) -> None:
         super().__init__(str(error))
         self.call, self.outputs, self.error = call, outputs, error
 
@@ -333,6 +335,8 @@ def encode_or_explain(op: Op, what: str, value: Any, kind: str | None = None) ->
     try:
         return codecs.encode(value) if kind is None else structures.encode(kind, value, op.name)
     except Exception as exc:  # pickle raises TypeError, PicklingError, AttributeError, ...
+        if isinstance(exc, RecursionError) and stack_nearly_full():
+            raise  # the caller's depth (a recursive op's deepest call), not the value's fault
         raise ValueEncodingError(
             f"op {op.name}, {what}: cannot store a value of type {type(value).__qualname__}: {exc}"
         ) from exc
@@ -347,3 +351,12 @@ def _explain_outputs(op: Op, outputs: tuple, structured: dict) -> ValueEncodingE
     except ValueEncodingError as error:
         return error
     return ValueEncodingError(f"op {op.name}: its outputs cannot be stored")
+
+
+def _holds_value(cid: bytes, codec: str, data: bytes) -> bool:
+    """Whether ``data``, a value file's bytes under ``codec``, decode to the value ``cid``
+    (other bytes of equal content do: a pickle differs from process to process)."""
+    try:
+        return content_id(codecs.decode(codec, data)) == cid
+    except Exception:  # damaged: a decoder raises anything (UnpicklingError, ValueError...)
+        return False

@@ -99,8 +99,11 @@ def rename_op(store: SQLiteStore, old: Any, new: Any) -> str:
         latest = conn.execute(_LATEST, (old_name, new_op.version_id)).fetchone()
         if latest is None and (done := _done_before(conn, new_op.name, "op", old_name, new_op.name)):
             return done
+        if latest is None and old_name == new_op.name and _call_count(conn, old_name):
+            return f"op {old_name} is stored under that name with this code already: nothing to do"
         if latest is None:
             raise UnknownOpError(f"cannot rename op {old_name}: {store.path or 'the storage'} holds no op of that name")
+        _check_outputs(conn, old_name, new_op)
         if new_op.name != old_name:
             taken = _call_count(conn, new_op.name)
             if taken:
@@ -118,6 +121,22 @@ def rename_op(store: SQLiteStore, old: Any, new: Any) -> str:
 
     kept = _write(store, body)
     return kept if isinstance(kept, str) else f"op {old_name} renamed to {new_op.name}: {kept} stored calls kept"
+
+
+def _check_outputs(conn: sqlite3.Connection, old_name: str, new_op: Any) -> None:
+    """Stored calls keep their outputs: under an op returning another number of values, they
+    would come back in the wrong shape."""
+    row = conn.execute("SELECT nout FROM ops WHERE name = ?", (old_name,)).fetchone()
+    if row is not None and row[0] is not None and row[0] != new_op.nout:
+        raise RenameError(
+            f"cannot rename op {old_name} to {new_op.name}: its stored calls have {_outputs(row[0])}, "
+            f"{new_op.name} returns {_outputs(new_op.nout)} (give it @op(nout={row[0]}) or a matching "
+            "return annotation, or let the new code compute its calls)"
+        )
+
+
+def _outputs(count: int) -> str:
+    return f"{count} output{'s' * (count != 1)}"
 
 
 def rename_arg(store: SQLiteStore, op: Any, old: str, new: str) -> str:

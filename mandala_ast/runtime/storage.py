@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
+from types import MethodType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -430,7 +431,8 @@ class Storage:
         """
         from .display import Explanation  # text in a terminal, a coloured diff in Jupyter
 
-        return Explanation(self._why(_needs_op(op, "why"), args, kwargs))
+        target, bound = _needs_bound_op(op, "why")
+        return Explanation(self._why(target, (*bound, *args), kwargs))
 
     def _why(self, op: Op, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         from .explaining import explain_call
@@ -443,8 +445,19 @@ class Storage:
 def _needs_op(op: Any, method: str) -> Op:
     """``op`` itself if it is one: a plain function or a value (``storage.why(y)``) would fail
     deep inside with an AttributeError naming none of them."""
+    return _needs_bound_op(op, method)[0]
+
+
+def _needs_bound_op(op: Any, method: str) -> tuple[Op, tuple[Any, ...]]:
+    """``(op, arguments bound to it)``: an op reached through an instance or a class
+    (``model.fit``, ``Model.from_config`` of a class method) is the op with its first
+    argument given, as Python binds it."""
     if isinstance(op, Op):
-        return op
+        return op, ()
+    if isinstance(op, functools.partial) and isinstance(op.func, Op) and not op.keywords:
+        return op.func, op.args
+    if isinstance(op, MethodType) and isinstance(op.__func__, Op):
+        return op.__func__, (op.__self__,)
     what = f"{type(op).__name__} {getattr(op, '__qualname__', '')}".rstrip()
     raise NotAnOpError(f"storage.{method} needs an op (a function decorated with @op), not {what}")
 

@@ -22,14 +22,14 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from .._errors import ReadOnlyStorageError, StorageFormatError, StorageFullError
+from .._errors import ReadOnlyStorageError, StorageClosedError, StorageFormatError, StorageFullError
 from . import file_deps, migrations, renames
 from .integrity import damage_as_error, damaged_error, is_damage
 from .packing import unpack_outputs
 
-__all__ = ["IN_CHUNK", "SQLiteStore", "full_disk_error", "is_lock_error", "read_only_connection", "retry_locked"]
+__all__ = ["IN_CHUNK", "ClosedConnection", "SQLiteStore", "full_disk_error", "is_lock_error", "read_only_connection", "retry_locked"]
 
 # Format 6: the ``vals`` row of a value stored as a file holds the blake3 digest of the
 # file's bytes in ``data`` (runtime/blobs.py); format 5 left it NULL. Format 7 adds the
@@ -94,6 +94,20 @@ _TOMBSTONES_SQL = "SELECT hid, id FROM call_tombstones WHERE hid IN ({marks})"
 _IDS_SQL = "SELECT hid, id FROM calls WHERE hid IN ({marks})"
 #: How stale our knowledge of other processes' commits may get (PRAGMA data_version polling).
 _FRESHNESS_SECONDS = 0.05
+
+
+class ClosedConnection:
+    """The connection of a closed store: any use is a StorageClosedError naming the file,
+    not sqlite3's "Cannot operate on a closed database" from wherever it was used."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def close(self) -> None:
+        """Closing again does nothing."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise StorageClosedError(f"{self.where} was closed (storage.close()): open it again with Storage(path)")
 
 
 class SQLiteStore:
@@ -325,6 +339,7 @@ class SQLiteStore:
 
     def close(self) -> None:
         self.conn.close()
+        self.conn = cast(sqlite3.Connection, ClosedConnection(str(self.path or "the in-memory storage")))
         if self.path is not None:
             self._release()
 

@@ -68,6 +68,9 @@ def calls_table(store: SQLiteStore, op: Op, load: Callable[[bytes], Any]) -> pd.
         return _read_calls_table(store, op, load)
 
 
+_DEFAULTS_SQL = "SELECT param, cid FROM defaults WHERE op_name = ?"
+
+
 def _read_calls_table(store: SQLiteStore, op: Op, load: Callable[[bytes], Any]) -> pd.DataFrame:
     import pandas as pd
 
@@ -75,9 +78,11 @@ def _read_calls_table(store: SQLiteStore, op: Op, load: Callable[[bytes], Any]) 
     inputs = _edges(store, op, "call_inputs", "name")
     outputs = _edges(store, op, "call_outputs", "idx")
     names = _input_columns(op, inputs)
+    defaults = _defaults_of_older_calls(store, op, names)
     rows = []
     for hid, (version, created_at, duration) in calls.items():
-        row = {name: load(inputs[hid][name]) if name in inputs.get(hid, {}) else None for name in names}
+        given = inputs.get(hid, {})
+        row = {name: load(given[name]) if name in given else _default(defaults, name, load) for name in names}
         for idx, column in enumerate(op.output_names()):
             row[column] = load(outputs[hid][idx])
         row.update(version=version, duration_s=duration, created_at=created_at, call=hid.hex())
@@ -150,6 +155,20 @@ def _edges(store: SQLiteStore, op: Op, table: str, key: str) -> dict[bytes, dict
     for call_hid, name, cid in store.conn.execute(_EDGES_SQL.format(table=table, key=key), (op.name,)):
         edges.setdefault(call_hid, {})[name] = cid
     return edges
+
+
+def _defaults_of_older_calls(store: SQLiteStore, op: Op, names: list[str]) -> dict[str, bytes]:
+    """A parameter added later with a default: calls stored before it have no input for it,
+    yet they are the calls with its default (the one the storage first saw, as lookups take
+    them). Its content id, for those parameters whose default's value is in the file."""
+    found = {name: cid for name, cid in store.conn.execute(_DEFAULTS_SQL, (op.name,)) if name in names}
+    stored = store.find_values(list(set(found.values()))) if found else {}
+    return {name: cid for name, cid in found.items() if cid in stored}
+
+
+def _default(defaults: dict[str, bytes], name: str, load: Callable[[bytes], Any]) -> Any:
+    cid = defaults.get(name)
+    return None if cid is None else load(cid)
 
 
 def _input_columns(op: Op, inputs: dict[bytes, dict]) -> list[str]:

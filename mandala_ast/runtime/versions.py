@@ -20,7 +20,7 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from .._errors import VersionChangeError
-from . import dependencies as deps, file_deps, fingerprints, renames
+from . import dependencies as deps, env_deps, file_deps, fingerprints, renames
 from .hashing import digest
 from .tracing import RanCode
 
@@ -182,7 +182,8 @@ class VersionTracker:
         """The deps_id of one execution of ``op``: the user code it ran and the constants
         that code reads (all static dependencies when it could not be traced), for each
         ``(inner op, deps_id)`` in ``op_calls`` (the op calls it made) the inner op's code
-        and what that call depended on, and the ``files`` it read (file_deps.stop)."""
+        and what that call depended on, and the ``files`` it read (file_deps.stop) with the
+        environment variables (env_deps.stop)."""
         before = tuple((name, d.state) for name, d in ran.before.items())
         key = (op.version_id, tuple(ran.codes) if ran.complete else None, frozenset(op_calls), files, before)
         deps_id = self._op_deps.get(key)
@@ -193,7 +194,8 @@ class VersionTracker:
                 found = deps.static_dependencies(op.fn)
             self._add_op_calls(found, op_calls)
             for name, state, source in files:
-                found[name] = deps.Dependency(name, "file", state, source)
+                kind = "env" if name.startswith(env_deps.PREFIX) else "file"
+                found[name] = deps.Dependency(name, kind, state, source)
             found.pop(deps.qualified_name(op.fn), None)  # an op that (indirectly) calls itself
             deps_id = self._op_deps[key] = _deps_id(found)
             self._record_state(deps_id, found)
@@ -467,6 +469,8 @@ def _shown(name: str) -> str:
     """A dependency's name as reports show it: ``helpers.normalize``, ``file /data/x.csv``."""
     if name.startswith(file_deps.PREFIX):
         return "file " + name[len(file_deps.PREFIX) :]
+    if name.startswith(env_deps.PREFIX):
+        return env_deps.shown(name)
     return name.replace(":", ".")
 
 
@@ -477,6 +481,8 @@ def _snapshot(name: str) -> tuple[Any, ...]:
     again)."""
     if name.startswith(file_deps.PREFIX):
         return file_deps, file_deps.snapshot(name)
+    if name.startswith(env_deps.PREFIX):  # what a body would read of the variable now
+        return env_deps, env_deps.snapshot(name)
     value = deps.resolve(name)
     if _watched(value):
         return value, deps.current_state(name)
@@ -540,8 +546,7 @@ def _diff(old: str, new: str, states: tuple) -> str:
     lines = difflib.unified_diff(
         old.splitlines(keepends=True), new.splitlines(keepends=True), "stored", "current"
     )
-    # A value's text ends without a newline: give every line its own, or "-old" and "+new"
-    # print as one line.
+    # A constant's text has no final newline: without one, its old and new lines run together.
     text = "".join(line if line.endswith("\n") else line + "\n" for line in lines)
     return text if text else f"(no textual difference: {_same_text(*states)})\n"
 

@@ -30,6 +30,9 @@ class Backend:
     chains = False
     #: True when several calls can share one task (:meth:`chunk_item`, :meth:`submit_chunk`).
     chunks = False
+    #: True when bodies run in this process, on the very objects the block passed: calls
+    #: given the same object see each other's changes to it (a process is sent copies).
+    local = True
 
     def __init__(self, max_workers: int | None = None) -> None:
         self.max_workers = max_workers
@@ -147,6 +150,7 @@ class DaskBackend(Backend):
     """
 
     chains = True
+    local = False
 
     def __init__(self, client: Any) -> None:
         super().__init__(None)

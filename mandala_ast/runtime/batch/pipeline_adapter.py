@@ -9,16 +9,19 @@ elsewhere.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from ..._errors import NewCallError, ReadOnlyStorageError
+from ..._errors import MandalaError, NewCallError, ReadOnlyStorageError
 from ..execution import plain_data
+from ..hashing import UnhashableError, content_id, digest
 from ..identity import (
     hash_inputs,
     identify as identify_call,
     identify_many as identify_calls,
     output_refs as make_refs,
 )
+from ..loading import IMMUTABLE
 from ..pointers import unwrap as unwrap_pointers
 from ..recording import UnstoredOutputs
 from ..refs import Ref
@@ -27,9 +30,11 @@ from ..tracing import RanCode
 __all__ = [
     "Call",
     "body_arguments",
+    "changed_inputs",
     "check_new_call",
     "check_new_calls",
     "commit",
+    "count_holders",
     "find_stored",
     "handed_back",
     "identify",
@@ -43,6 +48,7 @@ __all__ = [
     "row_hid",
     "single_flight",
     "split_outputs",
+    "unstored",
     "untraced",
 ]
 
@@ -136,6 +142,33 @@ def needs_trace(storage: Any, call: Call) -> bool:
     return storage.engine.versions.may_run_user_code(call.op) or not plain_data(call.bound.values())
 
 
+def count_holders(call: Call, holders: dict[int, int]) -> None:
+    """Count ``call`` as a holder of each mutable object it is given (by object identity)."""
+    for name in call.cids:
+        value = call.bound[name]
+        if type(value) not in IMMUTABLE:
+            holders[id(value)] = holders.get(id(value), 0) + 1
+
+
+def changed_inputs(storage: Any, call: Call, holders: dict[int, int]) -> list[str]:
+    """The arguments of ``call`` that other calls of the batch were given too (the same
+    object: see :func:`count_holders`) and that no longer hash to the id ``call`` was
+    identified with: changed in place since (by its body, or another call's)."""
+    aliases = storage.engine.loader.aliases
+    changed = []
+    for name, cid in call.cids.items():
+        value = call.bound[name]
+        if type(value) in IMMUTABLE or holders.get(id(value), 0) < 2:
+            continue
+        try:
+            now = content_id(value)
+        except UnhashableError:  # it hashed before: it was changed into something else
+            now = None
+        if now is None or aliases.get(now, now) != cid:
+            changed.append(name)
+    return changed
+
+
 def body_arguments(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
     """What the body gets: the objects value pointers point to, in their place."""
     return unwrap_pointers(args, kwargs)
@@ -165,6 +198,14 @@ def record_many(storage: Any, computed: list[tuple]) -> list:
         if engine.recorder.flush_due():
             engine.commit()
     return results
+
+
+def unstored(call: Call, outputs: tuple, why: str) -> Exception:
+    """What :func:`record_many` gives for a call whose outputs are not to be stored (``why``
+    says why): :func:`handed_back` hands them to the block with a MandalaUnstoredWarning."""
+    if call.row_id is None:  # never recorded: an id no stored call has, for its outputs' history
+        call.row_id = digest(os.urandom(32))
+    return UnstoredOutputs(call, outputs, MandalaError(why))
 
 
 def handed_back(error: Exception) -> tuple | None:

@@ -79,6 +79,10 @@ class Scheduler:
         self.failures: list[Exception] = []
         self.chunker = Chunker(backend.max_workers or 1) if backend.chunks else None
         self.chunks: dict[Any, list[Node]] = {}  # futures of chunked tasks, and their calls
+        # id of a mutable object -> how many calls run here were given it: only those shared
+        # are hashed again once a body ran (changed_inputs), the others cannot be changed
+        # under a call by another one.
+        self.holders: dict[int, int] = {}
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -176,6 +180,8 @@ class Scheduler:
             else:
                 node.call = call
                 identified.append(node)
+                if self.backend.local or isinstance(node.op, AsyncOp):
+                    engine.count_holders(call, self.holders)
         return failed, identified
 
     def _load_stored(self, stored: list[tuple[Node, tuple]]) -> list[Node]:
@@ -392,7 +398,7 @@ class Scheduler:
         chunk's, or those that ran here since the last look); each one that cannot be
         recorded (its outputs cannot be stored, say) fails alone."""
         finished: list[Node] = []
-        recording, items = [], []
+        recording, items, changed = [], [], []
         untraced = engine.untraced()
         for node, (outputs, ran, op_calls, duration, files), future in arrived:
             try:
@@ -400,16 +406,22 @@ class Scheduler:
             except Exception as exc:
                 finished.append(self._failed(node, exc))
                 continue
+            unsure = self._changed_under(node, outputs)
+            if unsure is not None:
+                changed.append(((node, outputs, future), unsure))
+                continue
             recording.append((node, outputs, future))
             items.append((node.call, outputs, (untraced if ran is None else ran, op_calls, files), duration, node.inputs))
-        if not items:
+        if not items and not changed:
             return finished
         try:
-            results = engine.record_many(self.storage, items)
-            if self.flight is not None:
+            results = engine.record_many(self.storage, items) if items else []
+            if self.flight is not None and items:
                 engine.commit(self.storage)  # processes waiting for the calls look in the file
         except Exception as exc:
             results = [exc] * len(items)
+        recording += [entry for entry, _ in changed]
+        results += [unsure for _, unsure in changed]
         computed = unstored = 0
         for (node, outputs, future), out_cids in zip(recording, results):
             if isinstance(out_cids, Exception):
@@ -429,6 +441,22 @@ class Scheduler:
         self.stats.computed += computed
         self.bar.update(done=computed + unstored)
         return finished
+
+    def _changed_under(self, node: Node, outputs: tuple) -> Exception | None:
+        """Calls given the same object are identified before any of them runs; if one changes
+        it in place, the others' bodies see a value they are not keyed on (and its own input
+        is no longer what was hashed). Such a call is handed back unstored, with a warning
+        naming it (the error :func:`engine.unstored` makes), not stored under the old value."""
+        changed = engine.changed_inputs(self.storage, node.call, self.holders) if self.holders else ()
+        if not changed:
+            return None
+        names = ", ".join(map(repr, changed))
+        return engine.unstored(node.call, outputs, (
+            f"{node.describe()}: argument {names}, an object other calls of the batch were given too, "
+            "was changed in place while the batch ran (by this op or another one: xs.append(...), "
+            "arr *= 2), so its body may have seen another value than the one the call is keyed on. "
+            "Copy the value in the op that changes it, or give each call its own"
+        ))
 
     def _worker_died(self, node: Node, pool: Any) -> list[Node]:
         """A pool lost a worker: every call it was running fails with BrokenProcessPool, and

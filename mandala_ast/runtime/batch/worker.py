@@ -11,7 +11,7 @@ import pickle
 import time
 from typing import Any
 
-from .. import blocks, file_deps
+from .. import blocks, env_deps, file_deps
 from ..execution import call_body, user_codes
 from ..ops import importable_as, op_named
 from ..tracing import RanCode
@@ -38,6 +38,7 @@ def compute_in(block: Any, op: Any, args: tuple, kwargs: dict, batch: Any, trace
     """:func:`compute_here` in ``block``, the innermost block of this thread already."""
     op_calls = block.start_op_body()
     watching = file_deps.start(op.track_files, args, kwargs)
+    reading = env_deps.start(op.track_env, None if traced else op.fn)
     ran = RanCode()
     try:
         started = time.perf_counter()
@@ -45,6 +46,7 @@ def compute_in(block: Any, op: Any, args: tuple, kwargs: dict, batch: Any, trace
         duration = time.perf_counter() - started
     finally:
         files = file_deps.stop(watching, batch.storage.path, user_codes(op, ran))  # its own files are no dependency
+        files = env_deps.stop(reading, files, op.ignore_env)
         block.end_op_body()
     return op.split_outputs(result), ran, frozenset(op_calls) if op_calls else _NO_CALLS, duration, files
 
@@ -187,13 +189,15 @@ def _filled(value: Any, upstream: tuple) -> Any:
 
 
 def _run_fn(op: Any, args: tuple, kwargs: dict) -> tuple:
-    """An op's body in a worker process (no trace, no storage), noting the files it reads; also
+    """An op's body in a worker process (no trace, no storage), noting the files and environment
+    variables it reads; also
     an op not importable by name (defined in a function), shipped whole by cloudpickle."""
     watching = file_deps.start(op.track_files, args, kwargs)
+    reading = env_deps.start(op.track_env)  # helpers run here untraced: no shortcut
     try:
         started = time.perf_counter()
         result = op.fn(*args, **kwargs)
         duration = time.perf_counter() - started
     finally:
-        files = file_deps.stop(watching, None, user_codes(op, RanCode()))
+        files = env_deps.stop(reading, file_deps.stop(watching, None, user_codes(op, RanCode())), op.ignore_env)
     return op.split_outputs(result), None, frozenset(), duration, files

@@ -73,15 +73,24 @@ class QueryBlock(Block):
             bound = op.signature.bind_partial(*args, **kwargs)
         except TypeError as exc:
             raise QueryError(f"op {op.name}: {exc}") from None
-        inputs = {
-            name: _input(op, name, value)
-            for name, value in flatten_bound(op.signature, bound.arguments).items()
-            if name not in op.ignore
-        }
+        arguments = flatten_bound(op.signature, bound.arguments)
+        _check_not_ignored(op, arguments)
+        inputs = {name: _input(op, name, value) for name, value in arguments.items() if name not in op.ignore}
         for name, value in inputs.items():
             _check_same_branch(op, name, value, self.pattern.guard)
         version_id = self.storage.engine.versions.version_id(op)
         return self.pattern.add_call(op, version_id, inputs, op.nout).outputs
+
+
+def _check_not_ignored(op: Op, arguments: dict[str, Any]) -> None:
+    """A variable (``Q()``, an op's output) given to an argument the op ignores binds
+    nothing: such arguments are not stored. (A constant there is simply left out.)"""
+    for name in op.ignore & arguments.keys():
+        if isinstance(arguments[name], Node):
+            raise QueryError(
+                f"op {op.name}, argument {name!r}: the op ignores it (@op(ignore=...)), so it is not "
+                f"stored and a query cannot bind {arguments[name].label} to it; leave it out"
+            )
 
 
 def _check_same_branch(op: Op, name: str, value: Any, guard: Any) -> None:

@@ -121,7 +121,9 @@ class Query:
                 for call in self.pattern.calls
                 if hasattr(call.op, "default_cids")
             }
-            self._compiled = compile_pattern(self.pattern, defaults, _invalid_states(storage))
+            cids = list({cid for per_call in defaults.values() for cid in per_call.values()})
+            stored = frozenset(storage.engine.store.find_values(cids)) if cids else frozenset()
+            self._compiled = compile_pattern(self.pattern, defaults, _invalid_states(storage), stored)
         return self._compiled
 
     def _check_pattern(self) -> None:

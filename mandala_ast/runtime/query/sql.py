@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .pattern import CallNode, Const, Derived, DomainVar, Node, OutputVar, Pattern
+from .pattern import CallNode, Const, Derived, DomainVar, FreeVar, Node, OutputVar, Pattern
 
 __all__ = ["CompiledQuery", "compile_pattern"]
 
@@ -53,12 +53,14 @@ class _Use:
 
 
 def compile_pattern(pattern: Pattern, defaults: dict[int, dict[str, bytes]],
-                    invalid_states: list[bytes]) -> CompiledQuery:
+                    invalid_states: list[bytes], stored_defaults: frozenset[bytes] = frozenset()) -> CompiledQuery:
     """``defaults``: call node number -> first-seen default content ids of its op;
-    ``invalid_states``: dependency states whose code changed (their calls are not matched)."""
+    ``invalid_states``: dependency states whose code changed (their calls are not matched);
+    ``stored_defaults``: those defaults whose values are in the file (a ``Q()`` can load them)."""
     order = _join_order(pattern)
     definitions = _definitions(order)
     builder = _Builder(invalid_states, defaults, definitions, _edge_components(pattern))
+    builder.stored_defaults = stored_defaults
     for call in order:
         builder.join(call)
     return builder.finish()
@@ -124,6 +126,7 @@ class _Builder:
         self.joined: set[str] = set()  # the input rows of theirs joined so far
         #: the same defaults for every call, as _subquery found them
         self.left_defaults: dict[int, dict[int, bytes]] = {}
+        self.stored_defaults: frozenset[bytes] = frozenset()
 
     def join(self, call: CallNode) -> None:
         alias = f"g{call.number}"
@@ -204,11 +207,13 @@ class _Builder:
             table = f"i{position}"
             # A constant or a literal loop value equal to the default the storage first saw
             # may have no inputs row (the parameter was added later): such calls match too,
-            # with the default as their input.
+            # with the default as their input; so does a Q(), when the default's value can
+            # be loaded for its column.
             default = defaults.get(name)
             left = default is not None and (
                 (isinstance(node, Const) and node.cid == default)
                 or (isinstance(node, DomainVar) and default in _domain_cids(node))
+                or (isinstance(node, FreeVar) and default in self.stored_defaults)
             )
             cid = f"COALESCE({table}.cid, X'{default.hex()}')" if left else f"{table}.cid"
             if left:

@@ -8,13 +8,14 @@ or what saving the image writes. A palette is keyed in its own mode (an RGBA pal
 counts).
 
 Where PIL holds the pixels exactly as ``tobytes()`` packs them (one byte per pixel: L, P; four:
-RGBA, CMYK, I, F) and in one block of memory (images up to PIL's block size, 16 MB), they are
-read in place through PIL's Arrow C data interface when pyarrow is importable: no copy. Other
-images (images spread over several blocks; LA, YCbCr... which PIL pads to four bytes a pixel)
-are packed a few MB at a time and each piece hashed while it is in the CPU cache:
+RGBA, CMYK, I, F), they are read in place, run of rows by run of rows (``pil_memory``): no copy.
+Not through PIL's Arrow C data interface: Pillow 11.2-12.x crash exporting an image that
+borrows its memory (``Image.fromarray``'s), and it refuses images of several blocks anyway.
+Other images (LA, YCbCr... which PIL pads to four bytes a pixel; a Pillow whose memory cannot be
+read safely) are packed a few MB at a time and each piece hashed while it is in the CPU cache:
 ``tobytes()`` whole would write the full copy to new memory first, at a tenth of the hashing
 rate. Both ways hash the same bytes as the flat array of ``tobytes()``, so an image has one id
-with or without pyarrow.
+either way.
 
 RGB, the common large image, is keyed by the four bytes a pixel PIL holds it in, with the
 fourth (padding) byte set to 255: the bytes of ``image.convert("RGBA").tobytes()``. Packing
@@ -71,14 +72,11 @@ def _palette(image: Image.Image) -> tuple | None:
 
 
 def pixel_bytes(image: Image.Image) -> np.ndarray | ByteStream:
-    """The bytes of ``image.tobytes()``: a flat uint8 array viewing PIL's memory when it can,
-    else a stream of packed pieces (hashed alike)."""
+    """The bytes of ``image.tobytes()``: views of PIL's memory when it can, else packed pieces
+    (hashed alike), as a stream; a flat uint8 array where even the pieces cannot be had."""
     size = _packed_size(image)
     if image.mode in _UNPACKED_MODES:
-        in_place = _in_place(image)
-        if in_place is not None:
-            return in_place
-        runs = row_runs(image)  # several blocks: each read in place
+        runs = row_runs(image)  # each run of rows read in place
         if runs is not None:
             return ByteStream(size, _kept(image, runs))
     pieces = _packed_pieces(image, size)
@@ -200,23 +198,6 @@ def _pieces(encoder, call: int, window_size: int) -> Iterator[memoryview]:
         window[fill : fill + len(data)] = data
         fill += len(data)
     yield window[:fill]
-
-
-def _in_place(image: Image.Image) -> np.ndarray | None:
-    if not hasattr(image, "__arrow_c_array__"):  # Pillow < 11.2
-        return None
-    try:
-        import pyarrow as pa
-    except ImportError:
-        return None
-    try:
-        array = pa.array(image)  # zero-copy; refused when the rows are in several blocks
-    except (ValueError, TypeError):  # ArrowInvalid is a ValueError; an old pyarrow: TypeError
-        return None
-    buffer = array.buffers()[-1]
-    if buffer is None or buffer.size != _packed_size(image):
-        return None
-    return np.frombuffer(buffer, np.uint8)  # keeps the Arrow buffer, which keeps the image, alive
 
 
 def encode(image: Image.Image) -> bytes:

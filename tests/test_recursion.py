@@ -1,0 +1,95 @@
+"""Recursive ops reach the depth plain Python functions reach (recursion.py)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from mandala_ast import Storage, ValueEncodingError, op
+from mandala_ast.runtime import recursion
+
+
+@op
+def fib(n: int) -> int:
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+
+@op
+def chain(n: int, tag: str) -> int:
+    return 0 if n == 0 else chain(n - 1, tag) + 1
+
+
+def test_a_recursive_op_reaches_the_depth_a_plain_function_reaches(tmp_path):
+    # Each nested call runs through a dozen frames of the library: under Python's default
+    # limit a memoized fib(100) raised RecursionError, where a plain one goes past 900.
+    limit = sys.getrecursionlimit()
+    with Storage(tmp_path / "s.db"):
+        assert chain(limit - 150, "deep") == limit - 150
+        assert fib(300) == 222232244629420445529739893461909967206666939096499764990979600
+    assert sys.getrecursionlimit() == limit
+
+
+def test_an_op_that_recurses_forever_still_raises_recursion_error_and_the_limit_comes_back(tmp_path):
+    # Not a crash of the C stack (the library's frames are not counted), nor a
+    # ValueEncodingError about an int (the library meets the limit hashing the argument).
+    script = textwrap.dedent(f"""
+        import sys
+        from mandala_ast import Storage, op
+
+        @op
+        def forever(n):
+            return forever(n + 1)
+
+        @op
+        def countdown(n):
+            return 0 if n == 0 else countdown(n - 1) + 1
+
+        limit = sys.getrecursionlimit()
+        try:
+            with Storage({str(tmp_path / "s.db")!r}):
+                forever(0)
+        except RecursionError:
+            print("RecursionError", sys.getrecursionlimit() == limit)
+        with Storage({str(tmp_path / "s.db")!r}):  # every level unwound: nothing left counted
+            print(countdown(500))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["RecursionError", "True", "500"]
+
+
+@op
+def deep_then_set_limit(n: int, limit: int) -> int:
+    if n == 0:
+        sys.setrecursionlimit(limit)
+        return 0
+    return deep_then_set_limit(n - 1, limit) + 1
+
+
+def test_a_limit_a_body_sets_itself_is_left_as_it_set_it(tmp_path):
+    limit = sys.getrecursionlimit()
+    try:
+        with Storage(tmp_path / "s.db"):
+            deep_then_set_limit(200, limit + 12345)  # set where the library had raised it
+        assert sys.getrecursionlimit() == limit + 12345
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def test_shallow_bodies_leave_the_limit_alone():
+    limit = sys.getrecursionlimit()
+    token = recursion.deeper("inc")
+    assert sys.getrecursionlimit() == limit
+    recursion.shallower(token)
+    assert sys.getrecursionlimit() == limit
+
+
+def test_a_deeply_nested_value_is_still_a_value_error_naming_the_op(tmp_path):
+    nested: list = []
+    for _ in range(sys.getrecursionlimit() * 2):
+        nested = [nested]
+    with pytest.raises(ValueEncodingError, match="chain.*nested too deeply"), Storage(tmp_path / "s.db"):
+        chain(1, nested)
