@@ -893,13 +893,3 @@ def test_why_of_an_op_never_called_stores_nothing_not_even_its_defaults(tmp_path
         assert scaled(1) == 3
     assert storage.why(scaled, 1).startswith("hit:")
 
-
-def test_a_one_line_constant_change_report_shows_old_and_new_on_their_own_lines(tmp_path):
-    """A value's text has no trailing newline: the report's diff glued the old line to the
-    new one (``-{'k': 2}+{'k': 3}``), so the new value was read as part of the old."""
-    project = Project(tmp_path)
-    source = "CONFIG = {'k': 2}\nRUNS = []\n\n@op\ndef train(x):\n    RUNS.append(x)\n    return x * CONFIG['k']\n"
-    project.write(source)
-    project.run()
-    project.write(source.replace("'k': 2", "'k': 3"))
-    assert "\n-{'k': 2}\n+{'k': 3}\n" in project.run().stderr
