@@ -91,7 +91,7 @@ class Mutant:
 AREAS = {"H": "hashing", "I": "identity", "V": "versions", "S": "store", "D": "deletion",
          "Q": "queries", "C": "compiler", "W": "why", "B": "blobs", "P": "paths & disks",
          "T": "threads", "Y": "types, value files & caches",
-         "E": "environment variables"}
+         "E": "environment variables", "F": "notebooks, pytest plugin, batch"}
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -236,7 +236,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "only one accepted change is followed, not a chain"),
     Mutant("V11", _VE, 'if key in self._reported or self.on_change == "ignore":',
            'if self.on_change == "ignore":', _VERSIONS, "a change is reported once per call, not once"),
-    Mutant("V12", _VE, "return now[0] is not seen[0] or now[1] != seen[1]", "return now[0] is not seen[0]",
+    Mutant("V12", _VE, "if now[0] is not seen[0] or now[1] != seen[1]:", "if now[0] is not seen[0]:",
            _VERSIONS, "a constant dict/list edited in place is not noticed at the next block"),
     Mutant("V13", "mandala_ast/runtime/dependencies.py", "if node.func.attr in _MUTATING_METHODS:",
            "if False:", _VERSIONS, "a list the op appends to counts as a constant it reads"),
@@ -555,6 +555,21 @@ MUTANTS: tuple[Mutant, ...] = (
            "    if name.startswith(env_deps.PREFIX):  # what a body would read of the variable now\n"
            "        return env_deps, env_deps.snapshot(name)\n", "", _ENV_TESTS,
            "a variable changed between two blocks of one storage is not noticed"),
+    # -- front doors: notebooks (%autoreload), the pytest plugin, batch on processes -------------
+    Mutant("F01", _VE, "    return len(now) > 2 and (now[2] is not seen[2] or now[3] is not seen[3] or now[4] is not seen[4])\n",
+           "    return False\n", ("tests/test_ipython.py",),
+           "a helper module edited under %autoreload serves the results of the old helper"),
+    Mutant("F02", _VE, "                fingerprints.forget()  # a function given new code in place (%autoreload)\n",
+           "                pass\n", ("tests/test_ipython.py",),
+           "a helper's default edited under %autoreload keeps the old fingerprint"),
+    Mutant("F03", "mandala_ast/runtime/fixtures.py", "        request = bound.get(\"request\")\n",
+           "        request = bound.pop(\"request\", None)\n", ("tests/test_pytest.py", "tests/test_fixtures.py"),
+           "a cached fixture's body runs untraced: a fixture it fetches with request.getfixturevalue is no dependency"),
+    Mutant("F04", "mandala_ast/runtime/fixtures.py", "self.storage.delete_calls([ref.src[0]], dependents=True)",
+           "self.storage.delete_calls([ref.src[0]], dependents=False)", ("tests/test_pytest.py", "tests/test_fixtures.py"),
+           "--mandala-refresh=NAME leaves the cached fixtures that received NAME computed from its old value"),
+    Mutant("F05", _BL, "    os.register_at_fork(after_in_child=_forget_after_fork)\n", "    pass\n",
+           ("tests/test_batch_workers.py",), "an op calling an op on a batch's process pool hangs"),
 )
 
 
