@@ -410,21 +410,20 @@ def test_editing_a_fixture_fetched_with_getfixturevalue_recomputes(pytester):
     assert summary(result) == "mandala: 1 fixture recomputed (doubled: helper base changed)"
 
 
-def test_refreshing_a_fixture_recomputes_the_cached_fixtures_that_received_it(pytester, monkeypatch):
-    # A refresh is asked for when the value changed upstream (a download). The fixture that
-    # received it is keyed on its stored call, whose identity a refresh keeps: it was loaded
-    # as computed from the old value, in that run and every later one.
+def test_refreshing_a_fixture_recomputes_the_cached_fixtures_that_received_it(pytester):
+    # A refresh is asked for when the value changed upstream without any code, file or
+    # variable the plugin sees (a download): here the process id. The fixture that received
+    # it is keyed on its stored call, whose identity a refresh keeps: it was loaded as
+    # computed from the old value, in that run and every later one.
     pytester.makepyfile(
         conftest=(
             "import os\nfrom mandala_ast.pytest import cached_fixture\n\n"
-            "@cached_fixture(scope='session')\ndef download():\n    return int(os.environ['REMOTE'])\n\n"
+            "@cached_fixture(scope='session')\ndef download():\n    return os.getpid()\n\n"
             "@cached_fixture(scope='session')\ndef model(download):\n    return download * 100\n"
         ),
         test_model="def test_model(model, download):\n    assert model == download * 100\n",
     )
-    monkeypatch.setenv("REMOTE", "1")
     run(pytester)
-    monkeypatch.setenv("REMOTE", "2")
     refreshed, _ = run(pytester, "--mandala-refresh=download")
     refreshed.assert_outcomes(passed=1)
     again, _ = run(pytester)
