@@ -221,3 +221,19 @@ def test_a_helper_default_edited_under_autoreload_recomputes(tmp_path):
     results = session(tmp_path, setup, SETUP, ops, RUN, "COMPUTED.clear()", edit, "scale(1)", RUN, SHOW)
     assert value(results[6]) == 100
     assert value(results[-1]) == [("inc", 1), ("add", 101, 1), ("inc", 2), ("add", 201, 2)]
+
+
+def test_a_process_pool_started_before_a_helper_edit_stores_no_result_of_the_old_code(tmp_path):
+    # The pool's workers were forked before the edit and run the old helper; the batch
+    # stored what they computed under the new code, and later blocks served it.
+    setup = "from concurrent.futures import ProcessPoolExecutor\npool = ProcessPoolExecutor(2)\n"
+    batch = (
+        "try:\n    with storage.batch(executor=pool, progress=False):\n        ys = [inc(x) for x in [1, 2]]\n"
+        "except BaseException as exc:\n    ys = repr(exc)\nys\n"
+    )
+    edited = HELPER.replace("10 * x", "100 * x")
+    results = session(tmp_path, SETUP, setup, HELPER, OPS, batch, edited, batch,
+                      "with storage.run():\n    zs = [inc(x) for x in [1, 2]]\nzs")
+    assert value(results[4]) == [11, 21]
+    assert "BatchWorkerError" in results[6]["value"] and "older code" in results[6]["value"]
+    assert value(results[-1]) == [101, 201]

@@ -13,6 +13,7 @@ from typing import Any
 from ..._errors import BatchWorkerError
 from .worker import (
     Chained,
+    code_signature,
     compute_chunk_here,
     compute_chunk_named,
     compute_here,
@@ -92,11 +93,12 @@ class PoolBackend(Backend):
         self.pool, self.owned = pool, owned
         self.local = isinstance(pool, cf.ThreadPoolExecutor)
         self.solos: list[cf.ProcessPoolExecutor] = []  # one-call pools of suspect calls
+        self.signatures: dict[int, tuple[Any, bytes | None]] = {}  # id(op) -> (op, code_signature)
 
     def submit(self, op: Any, args: tuple, kwargs: dict, traced: bool = True, upstream: tuple = ()) -> Any:
         if self.local:
             return self.pool.submit(compute_here, op, args, kwargs, self.batch, traced)
-        return self.pool.submit(compute_sent, _address(op), args, kwargs)
+        return self.pool.submit(compute_sent, self._address(op), args, kwargs)
 
     chunks = True
 
@@ -104,7 +106,18 @@ class PoolBackend(Backend):
         """One call of a chunk, as the worker runs it (raises if it cannot run there)."""
         if self.local:
             return op, args, kwargs, traced
-        return _address(op), args, kwargs
+        return self._address(op), args, kwargs
+
+    def _address(self, op: Any) -> tuple:
+        """Where a worker process finds the op; for a pool the user passed in, also the op's
+        code as this process has it now: its workers may have started before it changed."""
+        address = _address(op)
+        if self.owned:  # started by this batch, after any change: its workers run today's code
+            return address
+        known = self.signatures.get(id(op))
+        if known is None:
+            known = self.signatures[id(op)] = (op, code_signature(op))  # op held: its id stays its own
+        return (*address, known[1])
 
     def submit_chunk(self, items: list[tuple]) -> Any:
         """A future of ``([(result, error) per call], seconds)`` for the calls ``items``."""

@@ -11,13 +11,15 @@ import pickle
 import time
 from typing import Any
 
-from .. import blocks, env_deps, file_deps
+from ..._errors import BatchWorkerError
+from .. import blocks, dependencies, env_deps, file_deps
 from ..execution import call_body, user_codes
+from ..hashing import digest
 from ..ops import importable_as, op_named
 from ..tracing import RanCode
 
-__all__ = ["Chained", "Slot", "UnsentOutput", "compute_chunk_here", "compute_chunk_named", "compute_here",
-           "compute_in", "compute_named", "compute_sent", "op_address", "resolve_op"]
+__all__ = ["Chained", "Slot", "UnsentOutput", "code_signature", "compute_chunk_here", "compute_chunk_named",
+           "compute_here", "compute_in", "compute_named", "compute_sent", "op_address", "resolve_op"]
 
 
 def compute_here(op: Any, args: tuple, kwargs: dict, batch: Any, traced: bool = True) -> tuple:
@@ -109,9 +111,47 @@ def resolve_op(module: str, name: str) -> Any:
     return op_named(module, name)
 
 
-def compute_named(address: tuple[str, str], args: tuple, kwargs: dict) -> tuple:
-    """The body of the op at ``address``, run in a worker process (no trace, no storage)."""
-    return _run_fn(resolve_op(*address), args, kwargs)
+def compute_named(address: tuple, args: tuple, kwargs: dict) -> tuple:
+    """The body of the op at ``address``, run in a worker process (no trace, no storage).
+
+    ``address`` is ``(module, name)``, or ``(module, name, code)`` with the coordinator's
+    :func:`code_signature` of the op, checked against this process's before the body runs.
+    """
+    op = resolve_op(address[0], address[1])
+    if len(address) > 2:
+        _check_code(op, address[2])
+    return _run_fn(op, args, kwargs)
+
+
+def code_signature(op: Any) -> bytes | None:
+    """A digest of the op's code and of the helpers, constants and ops it refers to (static
+    dependencies), or None when the op's source cannot be read here (nothing to compare)."""
+    if op.fingerprint.tree is None:
+        return None
+    # Contents only, no names: a spawned worker imports the script as __mp_main__, not __main__.
+    states = sorted(dependency.state for dependency in dependencies.static_dependencies(op.fn).values())
+    return digest(b"\1".join([op.fingerprint.digest, b"%d" % op.version, *states]))
+
+
+#: (module, name) -> this worker process's code signature of that op (its code never changes).
+_signatures: dict[tuple[str, str], bytes | None] = {}
+
+
+def _check_code(op: Any, expected: bytes | None) -> None:
+    """A pool the user passed in may have forked its workers before code changed in the
+    coordinator (a notebook cell redefined a helper): they would run the old code, and the
+    result would be stored under the new."""
+    key = (op.fn.__module__, op.fn.__qualname__)
+    if key not in _signatures:
+        _signatures[key] = code_signature(op)
+    own = _signatures[key]
+    if expected is not None and own is not None and own != expected:
+        raise BatchWorkerError(
+            f"op {op.name}: the worker processes of the executor passed to storage.batch run "
+            "older code than this process (they started before the op, or a helper or constant "
+            "it refers to, changed); nothing they computed is stored: pass a new executor, or "
+            "executor='processes' (a new pool per batch)"
+        )
 
 
 class UnsentOutput(Exception):
