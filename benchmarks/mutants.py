@@ -570,6 +570,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "--mandala-refresh=NAME leaves the cached fixtures that received NAME computed from its old value"),
     Mutant("F05", _BL, "    os.register_at_fork(after_in_child=_forget_after_fork)\n", "    pass\n",
            ("tests/test_batch_workers.py",), "an op calling an op on a batch's process pool hangs"),
+    Mutant("F06", "mandala_ast/runtime/batch/worker.py", "    if len(address) > 2:\n        _check_code(op, address[2])\n",
+           "", ("tests/test_ipython.py", "tests/test_batch_workers.py"),
+           "a user's process pool forked before a notebook edit stores results of the old code"),
 )
 
 
