@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-06.9"
+LIST_VERSION = "2026-12-06.10"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -445,14 +445,29 @@ MUTANTS: tuple[Mutant, ...] = (
            "    return key", ("tests/test_types.py",),
            "a frame whose DatetimeIndex has a freq is served the result of the same frame without"),
     Mutant("Y03", "mandala_ast/runtime/side_by_side.py",
-           "        results[index] = encode(items[index])", "        results[index] = encode(items[-1 - index])",
+           "    return [results[id(item)] for item in items]", "    return [results[id(item)] for item in distinct]",
            ("tests/test_side_by_side.py", "tests/test_hashing.py"),
            "items encoded two at a time are put back in the wrong places"),
     Mutant("Y04", "mandala_ast/compiler.py", "            cachedir.prune(keep=spare)", "            pass",
            ("tests/test_cachedir.py", "tests/test_compiler.py"), "the cache directory grows forever"),
+    Mutant("Y08", "mandala_ast/compiler.py", "    cachedir.note_use(entry)  # what pruning keeps: entries in use\n", "",
+           ("tests/test_cachedir.py",), "entries in use are pruned as if never used since they were written"),
+    Mutant("Y09", "mandala_ast/runtime/recording.py",
+           "        return found == cid or found == content_id(codecs.decode(encoded.codec, encoded.data))",
+           "        return found == cid", _BLOBS,
+           "another process's file of a value whose id changes in a round trip is replaced, and reads as corrupt"),
+    Mutant("Y10", "mandala_ast/runtime/side_by_side.py",
+           "    distinct = list({id(item): item for item in items}.values())  # each object encoded once",
+           "    distinct = list(items)", ("tests/test_side_by_side.py",),
+           "one lazily opened image twice in a list is loaded by two threads at once"),
+    Mutant("Y11", "mandala_ast/runtime/hashing.py", '    return bool(getattr(_keying, "records", None))', "    return False",
+           ("tests/test_side_by_side.py",), "a record its fields lead back to gets one of two ids by thread timing"),
     Mutant("Y05", "mandala_ast/runtime/recursion.py",
-           "    wanted = before + FRAMES_PER_CALL * (FROM_DEPTH if depth == FROM_DEPTH else 1)", "    wanted = before",
+           "    _limit.owe(threading.get_ident(), FRAMES_PER_CALL * depth)", "    pass",
            ("tests/test_recursion.py",), "a recursive op fails ten times shallower than a plain function"),
+    Mutant("Y07", "mandala_ast/runtime/recursion.py", "        wanted = self.base + max(self.owed.values(), default=0)",
+           "        wanted = current + max(self.owed.values(), default=0)", ("tests/test_recursion.py",),
+           "threads deep at once raise the limit on top of each other's (it climbs until the C stack overflows)"),
     Mutant("Y06", "mandala_ast/runtime/recursion.py", "        _descend(room)\n", "        pass\n",
            ("tests/test_recursion.py",), "a recursive op's RecursionError is reported as a value that cannot be stored"),
     # -- canonical pickling, aliases, deep nesting ----------------------------------------------

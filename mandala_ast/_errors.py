@@ -11,6 +11,7 @@ Hierarchy (a second base class in parentheses)::
           ├── StorageFullError (OSError)          the disk filled up while calls were written
           ├── ReadOnlyStorageError                a new call on a storage that cannot be written
           ├── AmbiguousBlockError (RuntimeError)  no block here, blocks of several storages elsewhere
+          ├── OpRecursionError (RecursionError)   more op bodies nested than the recursion limit
           ├── ValueEncodingError (TypeError)      an argument or output cannot be hashed or stored
           ├── OutputCountError (ValueError)       an op returned the wrong number of values
           ├── NewCallError                        a call is missing and new calls are not allowed
@@ -58,6 +59,7 @@ __all__ = [
     "MandalaWarning",
     "NewCallError",
     "NotAnOpError",
+    "OpRecursionError",
     "OutputCountError",
     "QueryError",
     "ReadOnlyStorageError",
@@ -139,6 +141,12 @@ class AmbiguousBlockError(MandalaError, RuntimeError):
     """An op was called in a thread with no block of its own while run blocks of several
     storages are open in other threads: which storage it belongs to cannot be told. Open a
     block in that thread (``with storage.run():``)."""
+
+
+class OpRecursionError(MandalaError, RecursionError):
+    """More op bodies nested in one thread than Python's recursion limit (an op that recurses
+    forever): the library's own frames between them are not counted against the limit, so
+    this bounds them instead. The message names the op; ``sys.setrecursionlimit`` raises it."""
 
 
 class ValueEncodingError(MandalaError, TypeError):

@@ -46,6 +46,8 @@ _USE_GRANULARITY = 24 * 3600
 # Our entries and the temp files of interrupted writes; the directory may be one the user also
 # keeps other files in (MANDALA_AST_CACHE_DIR=/tmp), and those must survive `cache clear`.
 _OURS = re.compile(r"-[0-9a-f]{32}\.pyc(\.\d+\.\d+\.tmp)?$")
+#: The subdirectories entries go to: ``<cache_tag>-<first 12 of the compiler key>``.
+_SUBDIRECTORY = re.compile(r".+-[0-9a-f]{12}")
 
 
 def cache_dir() -> str:
@@ -88,16 +90,24 @@ def entry_path(data: bytes, source_path: str, key: str) -> str | None:
 
 
 def dir_files(root: str | None = None) -> Iterator[str]:
-    """Every entry (and left-over temp file) of ours in the cache directory.
+    """Every entry (and left-over temp file) of ours in the cache directory: in its
+    ``<cache_tag>-<key12>`` subdirectories only (``$MANDALA_AST_CACHE_DIR`` may be a directory
+    the user keeps other things in, ``/tmp``: nothing else of it is walked, nor deleted).
 
     >>> list(dir_files("/nonexistent"))
     []
     """
     top = root or cache_dir()
-    for dirpath, _dirnames, filenames in os.walk(top):
-        for name in filenames:
-            if _OURS.search(name):
-                yield os.path.join(dirpath, name)
+    try:
+        subdirectories = [entry.path for entry in os.scandir(top) if _SUBDIRECTORY.fullmatch(entry.name)]
+    except OSError:  # missing, or not a directory
+        return
+    for subdirectory in subdirectories:
+        try:
+            names = os.listdir(subdirectory)
+        except OSError:  # not a directory after all, or removed meanwhile
+            continue
+        yield from (os.path.join(subdirectory, name) for name in names if _OURS.search(name))
 
 
 def clear_dir(root: str | None = None) -> int:
@@ -148,7 +158,10 @@ def prune(root: str | None = None, max_bytes: int | None = None, keep: str | Non
             continue
         try:
             os.unlink(path)
-        except OSError:  # another process pruned it first, or a read-only placed cache
+        except FileNotFoundError:  # another process pruned it first: it is gone all the same
+            total -= size
+            continue
+        except OSError:  # a read-only placed cache
             continue
         total, removed = total - size, removed + 1
     return removed

@@ -29,6 +29,7 @@ import datetime
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -86,16 +87,17 @@ def export_storage(catalog: Catalog, out: str | Path) -> ExportReport:
     if not out.parent.is_dir():  # else SQLite's "unable to open database file", naming nothing
         raise ExportError(f"cannot write {out}: {out.parent} is not a directory")
     temp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    temp.unlink(missing_ok=True)
     try:
+        temp.unlink(missing_ok=True)
         db = sqlite_utils.Database(temp)
         report = _Exporter(catalog, db).run(out)
         db.close()
         os.replace(temp, out)
-    except OSError as exc:
-        raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from exc
+    except (OSError, sqlite3.Error) as exc:  # a full disk, a read-only mount: SQLite names no file
+        raise ExportError(f"cannot write {out}: {getattr(exc, 'strerror', None) or exc}") from exc
     finally:
-        temp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            temp.unlink(missing_ok=True)
     return report
 
 

@@ -38,10 +38,17 @@ def test_clear_removes_only_our_entries(monkeypatch, tmp_path):
     ours = tmp_path / "cpython-311-abababababab" / f"mod-{'0' * 32}.pyc"
     ours.parent.mkdir()
     ours.write_bytes(b"x")
-    (tmp_path / f"mod-{'0' * 32}.pyc.12.34.tmp").write_bytes(b"x")
+    (ours.parent / f"mod-{'0' * 32}.pyc.12.34.tmp").write_bytes(b"x")  # an interrupted write
     (tmp_path / "other.pyc").write_bytes(b"the user's")
+    # MANDALA_AST_CACHE_DIR=/tmp is allowed: a file like ours outside our subdirectories, or
+    # in a directory of someone else's, is not ours to delete.
+    (tmp_path / f"lookalike-{'1' * 32}.pyc").write_bytes(b"not ours")
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / f"lookalike-{'2' * 32}.pyc").write_bytes(b"not ours")
     assert cachedir.clear_dir(str(tmp_path)) == 2
-    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["other.pyc"]
+    assert not ours.exists() and (tmp_path / "other.pyc").exists()
+    assert (tmp_path / f"lookalike-{'1' * 32}.pyc").exists()
+    assert (tmp_path / "project" / f"lookalike-{'2' * 32}.pyc").exists()
 
 
 def test_doctests(monkeypatch):
@@ -95,3 +102,20 @@ def test_writing_an_entry_prunes_the_least_recently_used_but_never_itself(monkey
     compiler.code_for(loader, source.read_bytes(), str(source), "mod")
     assert not stale.exists()
     assert [os.path.basename(path)[:4] for path in cachedir.dir_files(str(tmp_path))] == ["mod-"]
+
+
+def test_a_hit_from_the_cache_directory_marks_its_entry_used(monkeypatch, tmp_path):
+    from mandala_ast import compiler
+
+    monkeypatch.setenv("MANDALA_AST_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    source = tmp_path / "mod.py"
+    source.write_text("from mandala_ast import op\n\n@op\ndef f(x):\n    return x\n")
+    loader = importlib.machinery.SourceFileLoader("mod", str(source))
+    compiler.code_for(loader, source.read_bytes(), str(source), "mod")
+    (entry,) = cachedir.dir_files(str(tmp_path / "cache"))
+    long_ago = time.time() - 3 * 86400
+    os.utime(entry, (long_ago, long_ago))
+    hits = compiler.STATS["hits"]
+    compiler.code_for(loader, source.read_bytes(), str(source), "mod")
+    assert compiler.STATS["hits"] == hits + 1 and time.time() - os.stat(entry).st_mtime < 60

@@ -88,7 +88,21 @@ class TestExport:
         out = tmp_path / where
         proc = cli("export", str(db), str(out))
         assert proc.returncode == 1 and str(out) in proc.stderr, proc.stderr
-        assert "Traceback" not in proc.stderr and not out.parent.is_dir() or not out.exists()
+        assert "Traceback" not in proc.stderr and not out.exists()
+
+    def test_a_full_disk_is_an_error_naming_the_output_and_leaves_nothing_behind(self, db, tmp_path):
+        mount = tmp_path / "disk"
+        mount.mkdir()
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12k", "tmpfs", str(mount)], capture_output=True)
+        if mounted.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+        try:
+            out = mount / "flat.db"
+            proc = cli("export", str(db), str(out))
+            assert proc.returncode == 1 and f"cannot write {out}" in proc.stderr, proc.stderr
+            assert "Traceback" not in proc.stderr and list(mount.iterdir()) == []
+        finally:
+            subprocess.run(["umount", "-l", str(mount)], check=False)
 
     def test_never_unpickles(self, tmp_path):
         """An untrusted storage whose pickle would run code when loaded: export describes it."""

@@ -33,6 +33,7 @@ PUBLIC = [
     "NewCallError",
     "NotAnOpError",
     "Op",
+    "OpRecursionError",
     "OutputCountError",
     "Q",
     "QueryError",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -51,7 +53,7 @@ def test_an_op_that_recurses_forever_still_raises_recursion_error_and_the_limit_
         try:
             with Storage({str(tmp_path / "s.db")!r}):
                 forever(0)
-        except RecursionError:
+        except RecursionError:  # Python's own, or OpRecursionError: whichever comes first
             print("RecursionError", sys.getrecursionlimit() == limit)
         with Storage({str(tmp_path / "s.db")!r}):  # every level unwound: nothing left counted
             print(countdown(500))
@@ -81,10 +83,38 @@ def test_a_limit_a_body_sets_itself_is_left_as_it_set_it(tmp_path):
 
 def test_shallow_bodies_leave_the_limit_alone():
     limit = sys.getrecursionlimit()
-    token = recursion.deeper("inc")
+    recursion.deeper("inc")
     assert sys.getrecursionlimit() == limit
-    recursion.shallower(token)
+    recursion.shallower()
     assert sys.getrecursionlimit() == limit
+
+
+@op
+def held_deep(n: int, barrier_id: int, thread: int) -> int:
+    if n == 0:
+        BARRIERS[barrier_id].wait(timeout=30)  # both threads this deep at once
+        return 0
+    return held_deep(n - 1, barrier_id, thread) + 1
+
+
+BARRIERS: dict = {}
+
+
+def test_two_threads_deep_at_once_give_the_limit_back_as_they_found_it(tmp_path):
+    # The limit is the process's: kept per thread, each thread restored the other's raised
+    # limit, and it climbed round after round until an op recursing forever crashed.
+    limit = sys.getrecursionlimit()
+    storage = Storage(tmp_path / "s.db")
+    for round_ in range(3):
+        BARRIERS[round_] = threading.Barrier(2)
+
+        def deep(tag: int, round_: int = round_) -> int:
+            with storage.run():
+                return held_deep(300 + tag, round_, tag)
+
+        with ThreadPoolExecutor(2) as pool:
+            assert list(pool.map(deep, (0, 1))) == [300, 301]
+        assert sys.getrecursionlimit() == limit
 
 
 def test_a_deeply_nested_value_is_still_a_value_error_naming_the_op(tmp_path):

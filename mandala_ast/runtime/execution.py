@@ -61,10 +61,9 @@ def run_body(
     reading = env_deps.start(op.track_env, None if traced else op.fn)  # the environment variables it reads
     files: tuple = ()
     ran = _RAN_NOTHING
-    raised = None
     lock.release()  # (try/finally, not a context manager: ~1 µs less per miss)
     try:
-        raised = recursion.deeper(op.name)  # may refuse: one body too many
+        recursion.deeper(op.name)  # may refuse: one body too many
         started = time.perf_counter()
         op_calls: Collection[tuple[Op, bytes]]
         if traced:
@@ -77,7 +76,7 @@ def run_body(
             result, op_calls = op.fn(*args, **kwargs), _NO_OP_CALLS
         duration = time.perf_counter() - started
     finally:
-        recursion.shallower(raised)
+        recursion.shallower()
         # hashed unlocked; never raises
         files = env_deps.stop(reading, file_deps.stop(watching, storage_path, user_codes(op, ran)), op.ignore_env)
         lock.acquire()

@@ -182,7 +182,7 @@ def _enc_bytearray(value: bytearray, out: bytearray) -> None:
 
 def _sequence_encoder(tag: bytes) -> Callable[[Any, bytearray], None]:
     def encode_sequence_(value: Any, out: bytearray) -> None:
-        encodings = encoded_items(value, encode_canonical)
+        encodings = encoded_items(value, encode_canonical) if not _in_a_record() else None
         if encodings is not None:
             _put(out, tag, b"".join(encodings))
             return
@@ -203,7 +203,7 @@ def _set_encoder(tag: bytes) -> Callable[[Any, bytearray], None]:
 
 
 def _enc_dict(value: dict, out: bytearray) -> None:
-    encodings = encoded_items(list(value.values()), encode_canonical) if len(value) > 1 else None
+    encodings = encoded_items(value.values(), encode_canonical) if not _in_a_record() else None
     if encodings is not None:
         pairs = sorted(encode_canonical(k) + v for k, v in zip(value, encodings))
     else:
@@ -426,6 +426,11 @@ class _Cycle(Exception):
 
 
 _keying = threading.local()
+
+
+def _in_a_record() -> bool:
+    """Whether a record is being keyed in this thread: what leads back to it is told here."""
+    return bool(getattr(_keying, "records", None))
 
 
 def _record_cid(handler: TypeHandler, value: Any) -> bytes:

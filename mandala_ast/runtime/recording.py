@@ -218,7 +218,7 @@ class Recorder:
     def _write_blob(self, blobs: BlobDir, cid: bytes, encoded: codecs.EncodedValue) -> bytes:
         """Write a value's file; returns the digest of its bytes."""
         try:
-            return blobs.write(cid, encoded.data, functools.partial(_holds_value, cid, encoded.codec))
+            return blobs.write(cid, encoded.data, functools.partial(_holds_value, cid, encoded))
         except OSError as exc:
             full = full_disk_error(exc, blobs.path(cid))
             if full is None:
@@ -353,10 +353,15 @@ def _explain_outputs(op: Op, outputs: tuple, structured: dict) -> ValueEncodingE
     return ValueEncodingError(f"op {op.name}: its outputs cannot be stored")
 
 
-def _holds_value(cid: bytes, codec: str, data: bytes) -> bool:
-    """Whether ``data``, a value file's bytes under ``codec``, decode to the value ``cid``
-    (other bytes of equal content do: a pickle differs from process to process)."""
+def _holds_value(cid: bytes, encoded: codecs.EncodedValue, data: bytes) -> bool:
+    """Whether ``data``, a value file's bytes, decode to the value ``encoded`` holds: to the
+    same content id as ``encoded``'s own bytes decoded (a pickle of equal content differs from
+    process to process, and some values, a fitted estimator, change ids in a round trip), or
+    to ``cid``."""
     try:
-        return content_id(codecs.decode(codec, data)) == cid
+        found = content_id(codecs.decode(encoded.codec, data))
+        return found == cid or found == content_id(codecs.decode(encoded.codec, encoded.data))
+    except MemoryError:  # too large to check twice: kept, as any file there was before
+        return True
     except Exception:  # damaged: a decoder raises anything (UnpicklingError, ValueError...)
         return False

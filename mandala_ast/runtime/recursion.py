@@ -7,18 +7,22 @@ levels down, where a plain function goes past 900. So while bodies nest deeper t
 :data:`FROM_DEPTH`, the limit is raised by the frames the library takes at each level, and
 put back when they return; a body that sets the limit itself keeps what it set.
 
-As many nested bodies as the limit was when they began are allowed: one more is a
-``RecursionError`` saying so, where a plain function would have failed already. (The library's
-frames not counted, an op that recursed forever would else run the C stack out: Python 3.10
-crashed at 2,000 nested bodies, 3.11 at 8,000.) And a ``RecursionError`` the library meets in
-its own code (hashing an argument with the stack nearly full) is not the value's fault: it is
-raised as it is (:func:`stack_nearly_full`), not as an error about the value.
+As many nested bodies as the limit was when they began are allowed: one more is an
+``OpRecursionError`` (a ``RecursionError``) saying so, where a plain function would have failed
+already. (The library's frames not counted, an op that recursed forever would else run the C
+stack out: Python 3.10 crashed at 2,000 nested bodies, 3.11 at 8,000.) The limit is the
+process's, shared by its threads: it follows the deepest one. And a ``RecursionError`` the
+library meets in its own code (hashing an argument with the stack nearly full) is not the
+value's fault: it is raised as it is (:func:`stack_nearly_full`), not as an error about it.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
+
+from .._errors import OpRecursionError
 
 __all__ = ["FRAMES_PER_CALL", "FROM_DEPTH", "deeper", "shallower", "stack_nearly_full"]
 
@@ -27,45 +31,85 @@ __all__ = ["FRAMES_PER_CALL", "FROM_DEPTH", "deeper", "shallower", "stack_nearly
 #: outrun the limit.
 FRAMES_PER_CALL = 11
 #: Nesting depth from which the limit is raised: shallower, the library's frames are a few
-#: hundred at most, and bodies pay a thread-local counter, not a limit change.
+#: hundred at most, and bodies pay a thread-local counter, not a lock and a limit change.
 FROM_DEPTH = 20
 
 
 class _Nesting(threading.local):
     depth = 0  # op bodies running in this thread, nested
-    most = 0  # how many may nest: the limit when the FROM_DEPTH-th began
 
 
 _nesting = _Nesting()
 
 
-def deeper(name: str) -> tuple[int, int] | None:
-    """The body of op ``name`` is about to run: ``(limit before, limit set)`` if the limit was
-    raised for it, else None. Call :func:`shallower` with what it returns once the body is
-    done, and with None if it raised.
+class _Limit:
+    """The process's one recursion limit, shared by every thread: set to the limit found when
+    the first thread went deep (``base``) plus the frames the deepest thread is owed. (Kept per
+    thread, two threads deep at once restored each other's raised limits, or none: it climbed
+    round after round, until an op recursing forever crashed the C stack.)"""
 
-    >>> shallower(deeper("inc"))
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.lock = threading.Lock()
+        self.owed: dict[int, int] = {}  # thread -> frames given back to it
+        self.base = 0
+        self.set_to: int | None = None  # what was last set here; None: not managed now
+        self.theirs = False  # a body set the limit itself: left alone until all come back
+
+    def owe(self, thread: int, frames: int) -> None:
+        """Give ``thread`` ``frames`` (0: none); the limit follows the most owed."""
+        with self.lock:
+            if not self.owed and frames:  # the first thread deep: the limit as the user set it
+                self.base, self.set_to, self.theirs = sys.getrecursionlimit(), None, False
+            if frames:
+                self.owed[thread] = frames
+            else:
+                self.owed.pop(thread, None)
+            self._apply()
+
+    def _apply(self) -> None:
+        current = sys.getrecursionlimit()
+        if self.set_to is not None and current != self.set_to:
+            self.theirs = True
+        if self.theirs:
+            return
+        wanted = self.base + max(self.owed.values(), default=0)
+        if wanted != current:
+            sys.setrecursionlimit(wanted)
+        self.set_to = wanted if self.owed else None
+
+
+_limit = _Limit()
+# A child forked while another thread held the lock (a batch's process pool) starts afresh:
+# only the forking thread is in it.
+os.register_at_fork(after_in_child=_limit.reset)
+
+
+def deeper(name: str) -> None:
+    """The body of op ``name`` is about to run in this thread. Call :func:`shallower` once it
+    is done, whether it returned or raised (this included).
+
+    >>> deeper("inc"); shallower()
     """
     depth = _nesting.depth = _nesting.depth + 1
     if depth < FROM_DEPTH:
-        return None
-    before = sys.getrecursionlimit()
-    if depth == FROM_DEPTH:
-        _nesting.most = before
-    elif depth > _nesting.most:
-        raise RecursionError(f"maximum recursion depth exceeded: {depth} op bodies nested, the last of {name} "
-                             f"(the recursion limit, {_nesting.most}, bounds how many; sys.setrecursionlimit raises it)")
-    # The levels above FROM_DEPTH took their frames too: at FROM_DEPTH they are all given back.
-    wanted = before + FRAMES_PER_CALL * (FROM_DEPTH if depth == FROM_DEPTH else 1)
-    sys.setrecursionlimit(wanted)
-    return before, wanted
+        return
+    most = _limit.base if _limit.owed else sys.getrecursionlimit()
+    if depth > most:
+        raise OpRecursionError(
+            f"maximum recursion depth exceeded: {depth} bodies of ops nested, the last of {name} (the "
+            f"recursion limit, {most}, bounds how many; sys.setrecursionlimit raises it)"
+        )
+    _limit.owe(threading.get_ident(), FRAMES_PER_CALL * depth)
 
 
-def shallower(raised: tuple[int, int] | None) -> None:
-    """The body :func:`deeper` was called for is done (returned or raised)."""
-    _nesting.depth -= 1
-    if raised is not None and sys.getrecursionlimit() == raised[1]:  # else the body set its own
-        sys.setrecursionlimit(raised[0])
+def shallower() -> None:
+    """The body :func:`deeper` was called for is done."""
+    depth = _nesting.depth = _nesting.depth - 1
+    if depth + 1 >= FROM_DEPTH:
+        _limit.owe(threading.get_ident(), FRAMES_PER_CALL * depth if depth >= FROM_DEPTH else 0)
 
 
 def stack_nearly_full(room: int = 50) -> bool:

@@ -6,40 +6,53 @@ fastest on one thread (blake3's hand-off to its own thread pool costs more than 
 the items in turn, largest first, each hashing a whole buffer on its own, use two: blake3
 releases the GIL while it hashes. The encodings are the ones the items get one at a time, so
 ids do not depend on which way they were made.
+
+Only items known to be read safely from two threads go this way: numpy arrays, and values
+whose type handler sizes them (torch tensors; PIL images, loaded first by the calling thread:
+two threads loading one lazily opened file broke its stream). An item that appears twice is
+encoded once. And never inside a record (a dataclass...) being keyed: the fields that lead
+back to it are told by the thread keying it.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from .types import handler_for
 
 __all__ = ["SIZED_ITEM_BYTES", "encoded_items"]
 
-#: An item this large (``nbytes``) is worth a thread's turn; a container needs two of them.
+#: An item this large (bytes hashed) is worth a thread's turn; a container needs two of them.
 SIZED_ITEM_BYTES = 1 << 18
 #: Items looked at to decide: the first few tell whether a container holds buffers.
 _SAMPLE = 16
 
-#: How to size a value of a type, by type: its ``nbytes`` (numpy arrays, torch tensors, pandas
-#: Series...), its handler's (PIL images), or None (unsized: ints, strs...). Deciding costs a
-#: dict lookup per sampled item, not an attribute lookup that fails.
+#: How to size a value of a type, by type (None: not sized, and never split across threads):
+#: deciding costs a dict lookup per sampled item.
 _SIZERS: dict[type, Callable[[Any], int] | None] = {}
 _state = threading.local()
 
 
-def encoded_items(items: Sequence[Any], encode: Callable[[Any], bytes]) -> list[bytes] | None:
+def encoded_items(items: Collection[Any], encode: Callable[[Any], bytes]) -> list[bytes] | None:
     """``[encode(item) for item in items]`` made by two threads, or None where that is not
     worth a thread (fewer than two large items among the first few, or already in a helper).
+    A container whose first two items have no size (ints, strs: most) costs two dict lookups.
 
     >>> encoded_items([1, 2], repr) is None
     True
     """
-    if len(items) < 2 or getattr(_state, "busy", False) or _large_items(items[:_SAMPLE]) < 2:
+    if len(items) < 2:
         return None
-    return _two_threads(items, encode)
+    first_two = itertools.islice(items, 2)
+    if not any(_sizer(type(item)) for item in first_two) or getattr(_state, "busy", False):
+        return None
+    listed = list(items)
+    if _large_items(listed[:_SAMPLE]) < 2:
+        return None
+    return _two_threads(listed, encode)
 
 
 def _large_items(sample: Sequence[Any]) -> int:
@@ -47,23 +60,23 @@ def _large_items(sample: Sequence[Any]) -> int:
 
 
 def _nbytes(item: Any) -> int:
-    kind = type(item)
-    try:
-        sizer = _SIZERS[kind]
-    except KeyError:
-        sizer = _sizer(kind)
+    sizer = _sizer(type(item))
     if sizer is None:
         return 0
     try:
         size = sizer(item)
-    except Exception:  # someone else's property: not ours to fail on (the hash will say)
+    except Exception:  # someone else's value: not ours to fail on (the hash will say)
         return 0
     return size if isinstance(size, int) else 0
 
 
 def _sizer(kind: type) -> Callable[[Any], int] | None:
+    try:
+        return _SIZERS[kind]
+    except KeyError:
+        pass
     sizer: Callable[[Any], int] | None
-    if hasattr(kind, "nbytes"):
+    if kind.__module__ == "numpy" and hasattr(kind, "nbytes") and kind.__name__ in ("ndarray", "memmap"):
         sizer = _own_nbytes
     else:
         handler = handler_for(kind)
@@ -79,12 +92,14 @@ def _own_nbytes(item: Any) -> int:
 
 
 def _two_threads(items: Sequence[Any], encode: Callable[[Any], bytes]) -> list[bytes]:
+    distinct = list({id(item): item for item in items}.values())  # each object encoded once
     # Largest first: the last item either thread takes is a small one, so they finish together.
-    order = sorted(range(len(items)), key=lambda index: -_nbytes(items[index]))
-    turns = iter(order)  # a list iterator's next() is atomic: the threads share it unlocked
-    results: list[Any] = [None] * len(items)
+    # (Sizing runs here, in the calling thread: it loads what loads lazily.)
+    distinct.sort(key=_nbytes, reverse=True)
+    turns = iter(distinct)  # a list iterator's next() is atomic: the threads share it unlocked
+    results: dict[int, bytes] = {}
     failures: list[BaseException] = []
-    work = (turns, items, encode, results, failures)
+    work = (turns, encode, results, failures)
     helper = threading.Thread(target=_take_turns, args=work, name="mandala-ast-hash", daemon=True)
     helper.start()
     try:
@@ -93,16 +108,16 @@ def _two_threads(items: Sequence[Any], encode: Callable[[Any], bytes]) -> list[b
         helper.join()
     if failures:
         raise failures[0]
-    return results
+    return [results[id(item)] for item in items]
 
 
-def _take_turns(turns, items, encode, results, failures) -> None:
+def _take_turns(turns, encode, results, failures) -> None:
     _state.busy = True  # an item's own containers are encoded on this thread alone
     try:
-        for index in turns:
+        for item in turns:
             if failures:
                 return
-            results[index] = encode(items[index])
+            results[id(item)] = encode(item)
     except BaseException as exc:  # raised by the caller, in its thread, once both are done
         failures.append(exc)
     finally:

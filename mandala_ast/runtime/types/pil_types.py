@@ -238,5 +238,12 @@ def load(path) -> Image.Image:
     return _image(pickled_buffers.load_file(path))
 
 
+def _loaded_size(image: Image.Image) -> int:
+    """The pixels' packed size, the image loaded first (a file's, lazily opened): by the
+    thread that sizes it, before two threads key images side by side."""
+    image.load()
+    return _packed_size(image)
+
+
 # One name for every image class: a PNG's PngImageFile equals the same pixels made in memory.
-add(TypeHandler(Image.Image, image_key, encode, decode, "pil:image", load, name="PIL.Image", nbytes=_packed_size))
+add(TypeHandler(Image.Image, image_key, encode, decode, "pil:image", load, name="PIL.Image", nbytes=_loaded_size))

@@ -141,6 +141,6 @@ def _state_dict(parts: tuple) -> dict:
 
 _TENSOR_TYPES = (torch.Tensor, torch.nn.Parameter)
 
-add(TypeHandler(torch.Tensor, tensor_key, encode, decode, "torch", load))
+add(TypeHandler(torch.Tensor, tensor_key, encode, decode, "torch", load, nbytes=lambda tensor: tensor.nelement() * tensor.element_size()))
 # Chosen by content, not type: a dict is keyed as a dict, and only stored this way.
 add_codec(TypeHandler(dict, None, encode_state_dict, decode_state_dict, "torch:state_dict", load_state_dict), "torch")
