@@ -28,8 +28,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .._errors import NewCallError
-from .hashing import digest
+from .._errors import NewCallError, ValueEncodingError
+from .hashing import UnhashableError, content_id, digest
 from .ops import Op
 from .refs import Ref
 from .storage import Storage
@@ -115,6 +115,12 @@ class FixtureCache:
     def get(self, op: FixtureOp, name: str, kwargs: dict[str, Any]) -> Any:
         """The fixture's value for these received values (``request`` among them if the
         fixture takes it): loaded when stored under today's code, else computed and stored."""
+        try:
+            return self._get(op, name, kwargs)
+        except ValueEncodingError as exc:
+            raise _with_ignore_hint(exc, kwargs) from exc
+
+    def _get(self, op: FixtureOp, name: str, kwargs: dict[str, Any]) -> Any:
         param = _param_text(kwargs)
         refs = {arg: ref for arg, value in kwargs.items() if (ref := self._ref_of(value)) is not None}
         if not self._wants_refresh(name):
@@ -203,6 +209,20 @@ class FixtureCache:
         with _locked(locks / f"{key}.lock"):
             self.storage.forget_misses()  # what it found missing may have come meanwhile
             yield
+
+
+def _with_ignore_hint(exc: ValueEncodingError, kwargs: dict) -> ValueEncodingError:
+    """The error, saying how to leave out of the key a received fixture that cannot be hashed
+    (a connection, a lock): a pytest user meets ``ignore=`` here for the first time."""
+    for arg, value in kwargs.items():
+        if arg == "request":  # only its param is hashed, and the error names that
+            continue
+        try:
+            content_id(value)
+        except UnhashableError:
+            hint = f"; leave it out of the fixture's key with @cached_fixture(ignore=({arg!r},))"
+            return ValueEncodingError(f"{exc}{hint}")
+    return exc
 
 
 def _param_text(kwargs: dict) -> str:
