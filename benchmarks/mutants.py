@@ -588,6 +588,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("F06", "mandala_ast/runtime/batch/worker.py", "    if len(address) > 2:\n        _check_code(op, address[2])\n",
            "", ("tests/test_ipython.py", "tests/test_batch_workers.py"),
            "a user's process pool forked before a notebook edit stores results of the old code"),
+    Mutant("F07", "mandala_ast/runtime/dependencies.py",
+           '    module_name = module_globals.get("__name__") or _module_of_namespace(module_globals)\n',
+           '    module_name = module_globals.get("__name__")\n', ("tests/test_ipython.py",),
+           "a script run again with %run after an edit serves the results of the old helper"),
 )
 
 

@@ -275,10 +275,20 @@ def _unresolved_names(fn: Any) -> bool:
 
 def _name_of_code(code: types.CodeType, module_globals: dict) -> str | None:
     qualname = getattr(code, "co_qualname", None) or _qualname_from_namespace(code, module_globals)
-    module_name = module_globals.get("__name__")
+    module_name = module_globals.get("__name__") or _module_of_namespace(module_globals)
     if not module_name or "<" in qualname or not is_user_module(module_name):
         return None  # lambdas, comprehensions, nested functions: covered by their enclosing code
     return f"{module_name}:{qualname}"
+
+
+def _module_of_namespace(namespace: dict) -> str | None:
+    """The module of globals that lost their ``__name__``: IPython's ``%run`` deletes it from
+    the script's namespace once the script ran, but the functions defined there keep it as
+    their ``__module__``."""
+    for value in list(namespace.values()):
+        if isinstance(value, types.FunctionType) and value.__globals__ is namespace:
+            return value.__module__
+    return None
 
 
 def _qualname_from_namespace(code: types.CodeType, namespace: dict) -> str:
