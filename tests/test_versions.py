@@ -892,4 +892,3 @@ def test_why_of_an_op_never_called_stores_nothing_not_even_its_defaults(tmp_path
     with storage:
         assert scaled(1) == 3
     assert storage.why(scaled, 1).startswith("hit:")
-
