@@ -63,20 +63,21 @@ def run_body(
     ran = _RAN_NOTHING
     lock.release()  # (try/finally, not a context manager: ~1 µs less per miss)
     try:
-        recursion.deeper(op.name)  # may refuse: one body too many
         started = time.perf_counter()
         op_calls: Collection[tuple[Op, bytes]]
         if traced:
             op_calls = block.start_op_body()
             try:
+                # Only a traced body can call ops, so only it can nest: untraced misses skip this.
+                recursion.deeper(op.name)  # may refuse: one body too many
                 result, ran = call_body(op, args, kwargs, traced)
             finally:
+                recursion.shallower()
                 block.end_op_body()
         else:  # nothing it can reach is user code (no op either): tracing would find nothing
             result, op_calls = op.fn(*args, **kwargs), _NO_OP_CALLS
         duration = time.perf_counter() - started
     finally:
-        recursion.shallower()
         # hashed unlocked; never raises
         files = env_deps.stop(reading, file_deps.stop(watching, storage_path, user_codes(op, ran)), op.ignore_env)
         lock.acquire()
