@@ -15,6 +15,7 @@ import urllib.request
 
 import pytest
 import sqlite_utils
+from disks import tmpfs
 from test_cli_storage_commands import EXE, built, cli, db  # noqa: F401  (fixtures)
 
 
@@ -91,18 +92,11 @@ class TestExport:
         assert "Traceback" not in proc.stderr and not out.exists()
 
     def test_a_full_disk_is_an_error_naming_the_output_and_leaves_nothing_behind(self, db, tmp_path):
-        mount = tmp_path / "disk"
-        mount.mkdir()
-        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12k", "tmpfs", str(mount)], capture_output=True)
-        if mounted.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-        try:
-            out = mount / "flat.db"
+        with tmpfs(tmp_path / "disk", "12k") as disk:
+            out = disk / "flat.db"
             proc = cli("export", str(db), str(out))
             assert proc.returncode == 1 and f"cannot write {out}" in proc.stderr, proc.stderr
-            assert "Traceback" not in proc.stderr and list(mount.iterdir()) == []
-        finally:
-            subprocess.run(["umount", "-l", str(mount)], check=False)
+            assert "Traceback" not in proc.stderr and list(disk.iterdir()) == []
 
     def test_never_unpickles(self, tmp_path):
         """An untrusted storage whose pickle would run code when loaded: export describes it."""

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import pytest
+from disks import tmpfs
 
 from mandala_ast import (
     MandalaUnstoredWarning,
@@ -755,15 +756,8 @@ def test_real_sigint_during_op_keeps_completed_calls(tmp_path):
 @pytest.fixture
 def small_disk(tmp_path: Path):
     """A 3 MB tmpfs mounted at tmp_path/disk, unmounted afterwards."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.decode().strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+    with tmpfs(tmp_path / "disk", "3m") as disk:
+        yield disk
 
 
 @op

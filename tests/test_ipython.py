@@ -191,36 +191,32 @@ def test_workflow_aliases_bound_by_earlier_cells_are_seen():
     assert CellCompiler(types.SimpleNamespace(user_ns={"flow": print})).compile_cell(text) == text
 
 
-def test_a_helper_module_edited_under_autoreload_recomputes(tmp_path):
-    # %autoreload 2 swaps the new code into the existing function objects: nothing
-    # is rebound, so only the functions' code tells that the helper changed.
+def _autoreload_edit(tmp_path, before: str, after: str) -> list:
+    """A session whose helper module is edited from ``before`` to ``after`` under
+    %autoreload 2, which swaps the new code into the existing function objects: nothing is
+    rebound, so only the functions' code (and defaults) tell that the helper changed."""
     module = tmp_path / "helpers_ar.py"
-    module.write_text("def scale(x):\n    return 10 * x\n")
+    module.write_text(before)
     setup = f"import sys\nsys.path.insert(0, {str(tmp_path)!r})\n%load_ext autoreload\n%autoreload 2\n"
     ops = "from helpers_ar import scale\n" + OPS
     edit = (
-        f"import os\nopen({str(module)!r}, 'w').write('def scale(x):\\n    return 100 * x\\n')\n"
+        f"import os\nopen({str(module)!r}, 'w').write({after!r})\n"
         f"os.utime({str(module)!r}, (os.stat({str(module)!r}).st_mtime + 10,) * 2)"
     )
     results = session(tmp_path, setup, SETUP, ops, RUN, "COMPUTED.clear()", edit, "scale(1)", RUN, SHOW)
     assert value(results[6]) == 100  # autoreload did reload the module
     assert value(results[-1]) == [("inc", 1), ("add", 101, 1), ("inc", 2), ("add", 201, 2)]
+    return results
+
+
+def test_a_helper_module_edited_under_autoreload_recomputes(tmp_path):
+    results = _autoreload_edit(tmp_path, "def scale(x):\n    return 10 * x\n", "def scale(x):\n    return 100 * x\n")
     assert "-    return 10 * x" in results[-2]["stdout"] and "+    return 100 * x" in results[-2]["stdout"]
 
 
 def test_a_helper_default_edited_under_autoreload_recomputes(tmp_path):
     # Only the default differs: the reloaded code object equals the old one.
-    module = tmp_path / "helpers_ar.py"
-    module.write_text("def scale(x, k=10):\n    return k * x\n")
-    setup = f"import sys\nsys.path.insert(0, {str(tmp_path)!r})\n%load_ext autoreload\n%autoreload 2\n"
-    ops = "from helpers_ar import scale\n" + OPS
-    edit = (
-        f"import os\nopen({str(module)!r}, 'w').write('def scale(x, k=100):\\n    return k * x\\n')\n"
-        f"os.utime({str(module)!r}, (os.stat({str(module)!r}).st_mtime + 10,) * 2)"
-    )
-    results = session(tmp_path, setup, SETUP, ops, RUN, "COMPUTED.clear()", edit, "scale(1)", RUN, SHOW)
-    assert value(results[6]) == 100
-    assert value(results[-1]) == [("inc", 1), ("add", 101, 1), ("inc", 2), ("add", 201, 2)]
+    _autoreload_edit(tmp_path, "def scale(x, k=10):\n    return k * x\n", "def scale(x, k=100):\n    return k * x\n")
 
 
 def test_a_process_pool_started_before_a_helper_edit_stores_no_result_of_the_old_code(tmp_path):

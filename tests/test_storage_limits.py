@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from disks import tmpfs
 from integrity import dangling_references
 from test_query import rows, run
 
@@ -66,11 +67,8 @@ def _mount(args: list[str], target: Path) -> None:
 @pytest.fixture
 def small_disk(tmp_path: Path):
     """A 6 MiB tmpfs: room for the storage and a few blobs until filled up."""
-    mount_point = tmp_path / "disk"
-    mount_point.mkdir()
-    _mount(["-t", "tmpfs", "-o", "size=6m", "tmpfs"], mount_point)
-    yield mount_point
-    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+    with tmpfs(tmp_path / "disk", "6m") as disk:
+        yield disk
 
 
 def fill(disk: Path) -> Path:
