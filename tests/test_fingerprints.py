@@ -263,3 +263,35 @@ def test_helper_edited_while_a_process_runs_does_not_label_its_results_with_the_
 
     assert run("edit") == "g(1) = 3"  # computed by the helper in memory
     assert run() == "g(1) = 5"
+
+
+EDITED_BY_ARGUMENT = """
+import sys
+from mandala_ast import Storage, op
+import helpers
+
+@op
+def g(x):
+    return helpers.scale(x)
+
+with open(helpers.__file__, "w") as file:  # the user edits the helper while this process runs
+    file.write(sys.argv[1])
+with Storage("s.db"):
+    print("g(1) =", g(1))
+"""
+
+
+def test_two_processes_each_running_a_helper_edited_under_it_do_not_share_results(tmp_path):
+    # Each fingerprints the helper from the bytecode it runs, with the same stand-in text:
+    # taken for unchanged source text, it kept the first process's calls for the second.
+    (tmp_path / "helpers.py").write_text("def scale(x):\n    return x * 3\n")
+    (tmp_path / "main.py").write_text(EDITED_BY_ARGUMENT)
+    env = {"PYTHONPATH": f"{tmp_path}:{REPO}", "PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"}
+
+    def run(edit: str) -> str:
+        proc = subprocess.run([sys.executable, "main.py", edit], cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.strip()
+
+    assert run("def scale(x):\n    return x * 5\n") == "g(1) = 3"  # ran the x * 3 it imported
+    assert run("def scale(x):\n    return x * 7\n") == "g(1) = 5"  # runs x * 5: not the first one's 3

@@ -20,7 +20,11 @@ from typing import Any
 
 from .hashing import digest
 
-__all__ = ["Fingerprint", "fingerprint", "forget"]
+__all__ = ["NO_SOURCE", "Fingerprint", "fingerprint", "forget"]
+
+#: How the text of a fingerprint made from bytecode starts: it is no source text, so equal
+#: texts say nothing (two different codes share it), and changes are told by the digest alone.
+NO_SOURCE = "<no source for "
 
 
 class Fingerprint:
@@ -71,10 +75,10 @@ def _cached(key: Any, obj: Any, signature_defaults: bool) -> Fingerprint:
 def _compute(obj: Any, signature_defaults: bool) -> Fingerprint:
     source = _source_of(obj)
     if source is None:
-        return Fingerprint(_bytecode_digest(obj), f"<no source for {obj!r}>", None)
+        return Fingerprint(_bytecode_digest(obj), f"{NO_SOURCE}{obj!r}>", None)
     if not _source_is_running_code(obj):
         name = f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', '?')}"
-        note = f"<{name}: its file changed after it was imported; fingerprinted from the code that runs>"
+        note = f"{NO_SOURCE}{name}: its file changed after it was imported; fingerprinted from the code that runs>"
         return Fingerprint(_bytecode_digest(obj), note, None)
     tree = _definition(ast.parse(source))
     normalised = _normalise(tree)

@@ -565,9 +565,10 @@ def _same_text(old_state: bytes | None, new_state: bytes | None, name: str | Non
 
 
 def _is_text(source: str) -> bool:
-    """Real source text, not the stand-in for code without any (fingerprints.py), which names
-    the object and its address: two different functions could share it."""
-    return not source.startswith("<no source for ")
+    """Real source text, not the stand-in for code fingerprinted from its bytecode
+    (fingerprints.py): the same stand-in names two different codes of one function (its
+    file edited after import, in two processes), or of two functions at one address."""
+    return not source.startswith(fingerprints.NO_SOURCE)
 
 
 _VERSION_COLUMNS = ["version", "version_id", "fingerprint", "same_as", "calls", "current", "created_at"]
