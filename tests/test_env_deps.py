@@ -8,12 +8,16 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import types
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from mandala_ast import Storage, op
+
+cfg_env = types.ModuleType("cfg_env")  # a config module of the user's: ENV = os.environ
+cfg_env.ENV = os.environ
 
 #: Ops in a script of their own: each run is a new process with its own environment, as when a
 #: user changes DATA_ROOT in the shell and runs again.
@@ -208,6 +212,12 @@ SETTINGS = os.environ  # another name for the environment: its op names neither 
 
 
 @op
+def module_held_threshold(x: int) -> int:
+    RUNS.append("module_held_threshold")
+    return x + int(cfg_env.ENV.get("MANDALA_TEST_LEVEL", "0"))
+
+
+@op
 def aliased_threshold(x: int) -> int:
     RUNS.append("aliased_threshold")
     return x + int(SETTINGS.get("MANDALA_TEST_LEVEL", "0"))
@@ -287,6 +297,16 @@ def test_an_op_reading_the_environment_under_another_name_recomputes(tmp_path, m
     assert _env_dependencies(tmp_path / "s.db") == {"<env>:MANDALA_TEST_LEVEL"}
 
 
+def test_an_op_reading_the_environment_a_module_holds_recomputes(tmp_path, monkeypatch):
+    # `cfg.ENV.get(...)`, cfg a module that did `ENV = os.environ`: the op names neither the
+    # environment nor anything holding it directly, and ran untraced and unwatched.
+    monkeypatch.setenv("MANDALA_TEST_LEVEL", "1")
+    assert _run(Storage(tmp_path / "s.db"), (module_held_threshold, 1)) == [2]
+    monkeypatch.setenv("MANDALA_TEST_LEVEL", "2")
+    assert _run(Storage(tmp_path / "s.db"), (module_held_threshold, 1)) == [3]
+    assert _env_dependencies(tmp_path / "s.db") == {"<env>:MANDALA_TEST_LEVEL"}
+
+
 def test_a_secret_value_never_reaches_the_storage_file_or_why(tmp_path, monkeypatch):
     secret = "hunter2-very-secret-token"
     monkeypatch.setenv("MANDALA_TEST_TOKEN", secret)
@@ -312,10 +332,10 @@ def test_reads_outside_op_bodies_are_not_dependencies(tmp_path, monkeypatch):
     assert _env_dependencies(storage.path) == set()
 
 
-def test_a_variable_the_body_sets_before_reading_is_no_dependency(tmp_path):
+def test_a_variable_the_body_sets_before_reading_is_no_dependency(tmp_path, monkeypatch):
     storage = Storage(tmp_path / "s.db")
     assert _run(storage, (sets_then_reads, 1)) == ["1"]
-    os.environ["MANDALA_TEST_OWN"] = "something else"
+    monkeypatch.setenv("MANDALA_TEST_OWN", "something else")  # (the body set it: put back after)
     assert _run(Storage(tmp_path / "s.db"), (sets_then_reads, 1)) == ["1"]
     assert RUNS == ["sets_then_reads"] and _env_dependencies(storage.path) == set()
 

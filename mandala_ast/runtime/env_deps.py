@@ -40,6 +40,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import types
 from typing import Any
 
 from .hashing import digest
@@ -88,6 +89,14 @@ class _Tracking(threading.local):
 _tracking = _Tracking()
 _installed = False
 _install_lock = threading.Lock()
+
+
+def _fresh_install_lock() -> None:  # a child forked while another thread installed starts unlocked
+    global _install_lock
+    _install_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_fresh_install_lock)
 #: (dependency name, what was seen) -> state: each value is hashed once a process (a hit's
 #: validity check is a dict lookup per variable).
 _states: dict[tuple[str, Any], bytes] = {}
@@ -163,7 +172,10 @@ def _names_environment(fn: Any) -> bool:
     for inner in _codes(code):
         if not _DYNAMIC.isdisjoint(inner.co_names):
             return True
-        held += [namespace.get(name) for name in inner.co_names]
+        found = [namespace.get(name) for name in inner.co_names]
+        # cfg.ENV, cfg.ENV.get: the environment held by a module the code names
+        modules = [value for value in found if isinstance(value, types.ModuleType) and value is not os]
+        held += found + [getattr(module, name, None) for module in modules for name in inner.co_names]
     return any(_is_environment(value) for value in held)
 
 
