@@ -191,7 +191,7 @@ def test_workflow_aliases_bound_by_earlier_cells_are_seen():
     assert CellCompiler(types.SimpleNamespace(user_ns={"flow": print})).compile_cell(text) == text
 
 
-def _autoreload_edit(tmp_path, before: str, after: str) -> list:
+def _autoreload_edit(tmp_path, before: str, after: str, *, new_storage: bool = False) -> list:
     """A session whose helper module is edited from ``before`` to ``after`` under
     %autoreload 2, which swaps the new code into the existing function objects: nothing is
     rebound, so only the functions' code (and defaults) tell that the helper changed."""
@@ -203,7 +203,8 @@ def _autoreload_edit(tmp_path, before: str, after: str) -> list:
         f"import os\nopen({str(module)!r}, 'w').write({after!r})\n"
         f"os.utime({str(module)!r}, (os.stat({str(module)!r}).st_mtime + 10,) * 2)"
     )
-    results = session(tmp_path, setup, SETUP, ops, RUN, "COMPUTED.clear()", edit, "scale(1)", RUN, SHOW)
+    reopen = SETUP.replace("COMPUTED = []\n", "") if new_storage else "None"  # the storage cell run again
+    results = session(tmp_path, setup, SETUP, ops, RUN, "COMPUTED.clear()", edit, "scale(1)", reopen, RUN, SHOW)
     assert value(results[6]) == 100  # autoreload did reload the module
     assert value(results[-1]) == [("inc", 1), ("add", 101, 1), ("inc", 2), ("add", 201, 2)]
     return results
@@ -214,9 +215,12 @@ def test_a_helper_module_edited_under_autoreload_recomputes(tmp_path):
     assert "-    return 10 * x" in results[-2]["stdout"] and "+    return 100 * x" in results[-2]["stdout"]
 
 
-def test_a_helper_default_edited_under_autoreload_recomputes(tmp_path):
-    # Only the default differs: the reloaded code object equals the old one.
-    _autoreload_edit(tmp_path, "def scale(x, k=10):\n    return k * x\n", "def scale(x, k=100):\n    return k * x\n")
+@pytest.mark.parametrize("new_storage", [False, True], ids=["same storage", "storage cell run again"])
+def test_a_helper_default_edited_under_autoreload_recomputes(tmp_path, new_storage):
+    # Only the default differs: the reloaded code object equals the old one, and a fingerprint
+    # cached for it was served, also to a Storage object made after the edit.
+    before, after = "def scale(x, k=10):\n    return k * x\n", "def scale(x, k=100):\n    return k * x\n"
+    _autoreload_edit(tmp_path, before, after, new_storage=new_storage)
 
 
 def test_a_process_pool_started_before_a_helper_edit_stores_no_result_of_the_old_code(tmp_path):

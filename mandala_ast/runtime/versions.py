@@ -16,6 +16,7 @@ import json
 import sys
 import time
 import types
+import weakref
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
@@ -285,7 +286,8 @@ class VersionTracker:
         if name not in self._tracked:
             if name.startswith(file_deps.PREFIX):  # hashed by another process: maybe unchanged
                 self._remember_file(name)
-            self._tracked[name] = _snapshot(name)
+            self._tracked[name] = now = _snapshot(name)
+            _note_function(now)
 
     def _remember_file(self, name: str) -> None:
         path = name[len(file_deps.PREFIX) :]
@@ -308,10 +310,8 @@ class VersionTracker:
         if not changed:
             return False
         for name in changed:
-            now = _snapshot(name)
-            if len(now) > 2 and now[0] is self._tracked[name][0]:
-                fingerprints.forget()  # a function given new code in place (%autoreload)
-            self._tracked[name] = now
+            self._tracked[name] = now = _snapshot(name)
+            _note_function(now)
         self._valid.clear()
         self._op_deps.clear()
         return True
@@ -525,6 +525,23 @@ def _small_object(value: Any) -> bool:
 _IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset)
 _WATCHED_BYTES = 1 << 20
 _WATCHED_ITEMS = 10_000
+
+
+#: function -> its code and defaults as last seen by any tracker of the process: %autoreload
+#: gives a function new code in place, and code compares by content, so a fingerprint cached
+#: for the old code (only a default changed) would be served to a tracker made after the edit.
+_FUNCTIONS_SEEN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _note_function(now: tuple) -> None:
+    """Forget the cached fingerprints if ``now``, a function's snapshot, shows it was given
+    new code or defaults in place since any tracker of this process last saw it."""
+    if len(now) <= 2:
+        return
+    seen = _FUNCTIONS_SEEN.get(now[0])
+    if seen is not None and (seen[0] is not now[2] or seen[1] is not now[3] or seen[2] is not now[4]):
+        fingerprints.forget()
+    _FUNCTIONS_SEEN[now[0]] = now[2:]
 
 
 def _differs(now: tuple, seen: tuple) -> bool:
