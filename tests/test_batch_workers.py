@@ -194,3 +194,42 @@ def test_an_op_calling_an_op_on_processes_does_not_hang(tmp_path):
 
     with Storage(db).run(allow_new_calls=False):
         assert [outer(x) for x in range(3)] == [10, 20, 30]
+
+
+SPAWNED_AFTER_AN_EDIT = """
+import multiprocessing, sys
+from mandala_ast import BatchWorkerError, Storage, op
+import helper_sp
+
+@op
+def scaled(x):
+    return helper_sp.scale(x) + 1
+
+if __name__ == "__main__":
+    multiprocessing.set_start_method("spawn")
+    with open(helper_sp.__file__, "w") as file:  # edited on disk after this process imported it
+        file.write("def scale(x):\\n    return 100 * x\\n")
+    storage = Storage(sys.argv[1])
+    try:
+        with storage.batch(executor="processes", progress=False):
+            ys = [scaled(x) for x in (1, 2)]
+        print("batch", ys)
+    except Exception as exc:  # one BatchWorkerError a call, in an ExceptionGroup
+        errors = getattr(exc, "exceptions", [exc])
+        print("batch refused" if all(isinstance(e, BatchWorkerError) for e in errors) else repr(exc))
+    with storage.run():
+        print("run", [scaled(x) for x in (1, 2)])
+"""
+
+
+def test_spawned_workers_importing_a_helper_edited_since_do_not_store_its_results(tmp_path):
+    # Spawned (macOS; forkserver is Linux's default from 3.14) workers import the helper from
+    # its file, edited since this process imported it: their results were stored under this
+    # process's code, and the run block after served them.
+    (tmp_path / "helper_sp.py").write_text("def scale(x):\n    return 10 * x\n")
+    (tmp_path / "main.py").write_text(SPAWNED_AFTER_AN_EDIT)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(Path(__file__).resolve().parent.parent)])}
+    done = subprocess.run([sys.executable, "main.py", str(tmp_path / "s.db")], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == ["batch refused", "run [11, 21]"]

@@ -235,7 +235,7 @@ def test_a_process_pool_started_before_a_helper_edit_stores_no_result_of_the_old
     results = session(tmp_path, SETUP, setup, HELPER, OPS, batch, edited, batch,
                       "with storage.run():\n    zs = [inc(x) for x in [1, 2]]\nzs")
     assert value(results[4]) == [11, 21]
-    assert "BatchWorkerError" in results[6]["value"] and "older code" in results[6]["value"]
+    assert "BatchWorkerError" in results[6]["value"] and "run other code than this process" in results[6]["value"]
     assert value(results[-1]) == [101, 201]
 
 

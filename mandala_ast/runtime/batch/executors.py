@@ -7,6 +7,7 @@ futures to finish; the scheduler never needs to know which backend it drives.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import multiprocessing
 import os
 from typing import Any
 
@@ -92,6 +93,10 @@ class PoolBackend(Backend):
         super().__init__(max_workers)
         self.pool, self.owned = pool, owned
         self.local = isinstance(pool, cf.ThreadPoolExecutor)
+        #: A pool of ours whose workers are forked from this process, code and all. Spawned
+        #: (macOS; forkserver: Linux from Python 3.14) they import modules from their files,
+        #: which may have changed since this process imported them: checked like a user's pool.
+        self.forks = owned and multiprocessing.get_start_method() == "fork"
         self.solos: list[cf.ProcessPoolExecutor] = []  # one-call pools of suspect calls
         self.signatures: dict[int, tuple[Any, bytes | None]] = {}  # id(op) -> (op, code_signature)
 
@@ -112,7 +117,7 @@ class PoolBackend(Backend):
         """Where a worker process finds the op; for a pool the user passed in, also the op's
         code as this process has it now: its workers may have started before it changed."""
         address = _address(op)
-        if self.owned:  # started by this batch, after any change: its workers run today's code
+        if self.forks:  # forked by this batch, after any change: its workers run today's code
             return address
         known = self.signatures.get(id(op))
         if known is None:
@@ -150,7 +155,7 @@ class PoolBackend(Backend):
         if self.owned:
             self.pool.shutdown(wait=False, cancel_futures=True)
         self.pool = cf.ProcessPoolExecutor(max_workers=self.max_workers)
-        self.owned = True
+        self.owned, self.forks = True, multiprocessing.get_start_method() == "fork"
         return True
 
 

@@ -139,18 +139,19 @@ _signatures: dict[tuple[str, str], bytes | None] = {}
 
 def _check_code(op: Any, expected: bytes | None) -> None:
     """A pool the user passed in may have forked its workers before code changed in the
-    coordinator (a notebook cell redefined a helper): they would run the old code, and the
-    result would be stored under the new."""
+    coordinator (a notebook cell redefined a helper), and spawned workers import modules from
+    files edited since the coordinator imported them: they would run other code than the
+    coordinator's, and the result would be stored under the coordinator's."""
     key = (op.fn.__module__, op.fn.__qualname__)
     if key not in _signatures:
         _signatures[key] = code_signature(op)
     own = _signatures[key]
     if expected is not None and own is not None and own != expected:
         raise BatchWorkerError(
-            f"op {op.name}: the worker processes of the executor passed to storage.batch run "
-            "older code than this process (they started before the op, or a helper or constant "
-            "it refers to, changed); nothing they computed is stored: pass a new executor, or "
-            "executor='processes' (a new pool per batch)"
+            f"op {op.name}: the batch's worker processes run other code than this process (a "
+            "pool passed in that started before the op, or a helper or constant it refers to, "
+            "changed: pass a new one; or spawned workers that imported a file edited since this "
+            "process did: run this process again); nothing they computed is stored"
         )
 
 
