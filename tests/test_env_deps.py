@@ -403,3 +403,22 @@ def test_the_environment_keeps_its_own_behaviour(tmp_path, monkeypatch):
     assert os.environ.copy()["MANDALA_TEST_LEVEL"] == "7" and isinstance(os.environ.copy(), dict)
     if hasattr(os, "environb"):
         assert os.environb[b"MANDALA_TEST_LEVEL"] == b"7"
+
+
+def test_an_op_of_an_installed_package_depends_on_the_variables_its_own_body_reads(tmp_path, monkeypatch):
+    # A team's package of ops, pip-installed: its helpers are libraries, but what an op's own
+    # body reads is what it computes from; such reads went unnoted and served stale results.
+    packages = tmp_path / "lib" / "site-packages"
+    packages.mkdir(parents=True)
+    (packages / "teamops_env.py").write_text(
+        "import os\nfrom mandala_ast import op\n\n"
+        "@op\ndef load(name):\n    return os.environ['MANDALA_TEST_LEVEL'] + '/' + name\n"
+    )
+    monkeypatch.syspath_prepend(str(packages))
+    import teamops_env
+
+    monkeypatch.setenv("MANDALA_TEST_LEVEL", "a")
+    assert _run(Storage(tmp_path / "s.db"), (teamops_env.load, "x")) == ["a/x"]
+    monkeypatch.setenv("MANDALA_TEST_LEVEL", "b")
+    assert _run(Storage(tmp_path / "s.db"), (teamops_env.load, "x")) == ["b/x"]
+    assert _env_dependencies(tmp_path / "s.db") == {"<env>:MANDALA_TEST_LEVEL"}

@@ -84,6 +84,9 @@ class _Tracking(threading.local):
     #: found), and under None the reads an iteration of the environment makes next (see
     #: TrackedEnviron.__iter__); None when no body is tracked
     reads: dict | None = None
+    #: the code objects of the op body being tracked: its reads count wherever the op lives
+    #: (an op of an installed package reads what it computes from, like one of the user's)
+    own: frozenset = frozenset()
 
 
 _tracking = _Tracking()
@@ -103,28 +106,45 @@ _states: dict[tuple[str, Any], bytes] = {}
 _dependencies: dict[tuple[str, Any], tuple[str, bytes, str]] = {}
 
 
-def start(track: bool, only: Any = None) -> Any:
+def start(track: bool, only: Any = None, body: Any = None) -> Any:
     """Before an op body runs: note the variables it reads from now on (if ``track``);
     returns what :func:`stop` restores (an enclosing op body's reads). ``only``: the body's
     function when no user code but its own can run (an untraced body): if that code names no
     environment, nothing is done (its reads, all by libraries, would not be noted anyway).
+    ``body``: the op's function, whose own reads count even where it is not the user's code.
 
     >>> stop(start(True), ())
     ()
     """
     if track and only is not None and not may_read(only):
         return _UNTOUCHED
-    previous = _tracking.reads
+    previous = (_tracking.reads, _tracking.own)
     if track:
         if not _installed:
             _install()
-        _tracking.reads = {}
+        _tracking.reads, _tracking.own = {}, _body_codes(body)
     else:
         _tracking.reads = None
     return previous
 
 
-def stop(previous: dict | None, files: tuple, ignored: frozenset[str] = frozenset()) -> tuple:
+#: function -> the code objects of its body (nested ones too)
+_bodies: dict[Any, frozenset] = {}
+
+
+def _body_codes(fn: Any) -> frozenset:
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return frozenset()
+    found = _bodies.get(fn)
+    if found is None:
+        if len(_bodies) > 4096:  # functions made at run time must not grow it forever
+            _bodies.clear()
+        found = _bodies[fn] = frozenset(_codes(code))
+    return found
+
+
+def stop(previous: Any, files: tuple, ignored: frozenset[str] = frozenset()) -> tuple:
     """After the body: ``files`` (file_deps.stop's dependencies) and ``(name, state,
     description)`` of each variable it read but those ``ignored`` (the op's ``ignore_env``),
     as it found it, sorted; restores the enclosing body's reads. (As found: a body that reads a
@@ -132,7 +152,7 @@ def stop(previous: dict | None, files: tuple, ignored: frozenset[str] = frozense
     if previous is _UNTOUCHED:
         return files
     reads = _tracking.reads
-    _tracking.reads = previous
+    _tracking.reads, _tracking.own = previous
     if not reads:
         return files
     found = [
@@ -287,7 +307,10 @@ def _read_by_user_code() -> bool:
     """Whether the code reading the environment (past ``os.getenv`` and ``Mapping.get``) is
     the user's: the op's body or a helper of theirs, not a library (see the module doc)."""
     frame: Any = sys._getframe(2)  # the environment's method, then who called it
+    own = _tracking.own
     while frame is not None:
+        if frame.f_code in own:
+            return True
         verdict = _readers.get(frame.f_code)
         if verdict is None:
             verdict = _readers[frame.f_code] = _reader_kind(frame.f_globals.get("__name__") or "")

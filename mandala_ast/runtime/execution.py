@@ -58,7 +58,7 @@ def run_body(
         finally:
             lock.acquire()
     watching = file_deps.start(op.track_files, args, kwargs)  # the files it opens or names
-    reading = env_deps.start(op.track_env, None if traced else op.fn)  # the environment variables it reads
+    reading = env_deps.start(op.track_env, None if traced else op.fn, op.fn)  # the environment variables it reads
     files: tuple = ()
     ran = _RAN_NOTHING
     lock.release()  # (try/finally, not a context manager: ~1 µs less per miss)

@@ -40,7 +40,7 @@ def compute_in(block: Any, op: Any, args: tuple, kwargs: dict, batch: Any, trace
     """:func:`compute_here` in ``block``, the innermost block of this thread already."""
     op_calls = block.start_op_body()
     watching = file_deps.start(op.track_files, args, kwargs)
-    reading = env_deps.start(op.track_env, None if traced else op.fn)
+    reading = env_deps.start(op.track_env, None if traced else op.fn, op.fn)
     ran = RanCode()
     try:
         started = time.perf_counter()
@@ -234,7 +234,7 @@ def _run_fn(op: Any, args: tuple, kwargs: dict) -> tuple:
     variables it reads; also
     an op not importable by name (defined in a function), shipped whole by cloudpickle."""
     watching = file_deps.start(op.track_files, args, kwargs)
-    reading = env_deps.start(op.track_env)  # helpers run here untraced: no shortcut
+    reading = env_deps.start(op.track_env, None, op.fn)  # helpers run here untraced: no shortcut
     try:
         started = time.perf_counter()
         result = op.fn(*args, **kwargs)
