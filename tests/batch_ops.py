@@ -237,6 +237,13 @@ def summed(xs):
     return sum(xs)
 
 
+@op
+def summed_first(pair):
+    """Sums the list held first in ``pair`` (a list given inside another argument)."""
+    RUNS.append(("summed_first", list(pair[0])))
+    return sum(pair[0])
+
+
 class Shapes:
     """Ops as static and class methods, `@op` written above the method decorator."""
 

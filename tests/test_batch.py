@@ -21,6 +21,7 @@ from batch_ops import (
     pair,
     release,
     summed,
+    summed_first,
     wait_for_release,
 )
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -296,6 +297,22 @@ def test_an_op_changing_an_argument_other_calls_share_stores_no_wrong_result(tmp
     with storage.run():
         assert summed([0, 1, 2]) == 3
         assert append_99([0, 1, 2]) == 4
+
+
+@pytest.mark.parametrize("executor", [None, "threads"])
+def test_an_op_changing_a_list_another_call_gets_inside_an_argument_stores_no_wrong_result(tmp_path, executor):
+    # The other call is given [xs, "tag"], a new list each time, holding the shared xs: only
+    # top-level arguments were checked, and summed_first([[0, 1, 2], "tag"]) = 102 was stored.
+    storage = Storage(tmp_path / "s.db")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MandalaUnstoredWarning)
+        with storage.batch(executor=executor):
+            xs = [0, 1, 2]
+            append_99(xs)
+            summed_first([xs, "tag"])
+    RUNS.clear()
+    with storage.run():
+        assert summed_first([[0, 1, 2], "tag"]) == 3
 
 
 def test_forcing_a_failed_call_raises_where_the_value_is_used(tmp_path):

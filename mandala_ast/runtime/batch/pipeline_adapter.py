@@ -143,22 +143,24 @@ def needs_trace(storage: Any, call: Call) -> bool:
 
 
 def count_holders(call: Call, holders: dict[int, int]) -> None:
-    """Count ``call`` as a holder of each mutable object it is given (by object identity)."""
+    """Count ``call`` as a holder of each mutable object it is given, or that an argument
+    holds (``[xs, "tag"]``: the list ``xs`` another call changes in place), by identity."""
+    held: set[int] = set()
     for name in call.cids:
-        value = call.bound[name]
-        if type(value) not in IMMUTABLE:
-            holders[id(value)] = holders.get(id(value), 0) + 1
+        held.update(_mutable_ids(call.bound[name]))
+    for ident in held:
+        holders[ident] = holders.get(ident, 0) + 1
 
 
 def changed_inputs(storage: Any, call: Call, holders: dict[int, int]) -> list[str]:
-    """The arguments of ``call`` that other calls of the batch were given too (the same
-    object: see :func:`count_holders`) and that no longer hash to the id ``call`` was
+    """The arguments of ``call`` holding an object other calls of the batch were given too
+    (the same object: see :func:`count_holders`) that no longer hash to the id ``call`` was
     identified with: changed in place since (by its body, or another call's)."""
     aliases = storage.engine.loader.aliases
     changed = []
     for name, cid in call.cids.items():
         value = call.bound[name]
-        if type(value) in IMMUTABLE or holders.get(id(value), 0) < 2:
+        if not any(holders.get(ident, 0) > 1 for ident in _mutable_ids(value)):
             continue
         try:
             now = content_id(value)
@@ -167,6 +169,30 @@ def changed_inputs(storage: Any, call: Call, holders: dict[int, int]) -> list[st
         if now is None or aliases.get(now, now) != cid:
             changed.append(name)
     return changed
+
+
+#: Objects looked into per argument: a list of a million numbers is not walked item by item.
+_WALKED = 1000
+
+
+def _mutable_ids(value: Any) -> list[int]:
+    """Identities of the mutable objects ``value`` is or holds through lists, tuples, dicts
+    and sets (up to :data:`_WALKED` objects: what a call is given, not a dataset's rows)."""
+    found: list[int] = []
+    pending, seen = [value], 0
+    while pending and seen < _WALKED:
+        item = pending.pop()
+        seen += 1
+        kind = type(item)
+        if kind in IMMUTABLE:
+            continue
+        if kind is not tuple and kind is not frozenset:
+            found.append(id(item))
+        if kind in (list, tuple, set, frozenset):
+            pending.extend(item)
+        elif kind is dict:
+            pending.extend(item.values())
+    return found
 
 
 def body_arguments(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
