@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mandala_ast import Storage, op
-from mandala_ast._errors import StorageFormatError, UnknownOpError
+from mandala_ast._errors import StorageClosedError, StorageFormatError, UnknownOpError
 from mandala_ast.runtime.catalog import Catalog
 
 
@@ -84,3 +84,10 @@ def test_keyword_arguments_of_kwargs_are_columns_of_every_call(tmp_path):
         assert [c.values["output"] for c in catalog.calls(catalog.find_op("f"), where={"**z": 5})] == [9]
     finally:
         catalog.close()
+
+
+def test_a_catalog_used_after_close_is_an_error_naming_the_file(catalog):
+    # It kept the connection it was made with: sqlite3's "Cannot operate on a closed database".
+    catalog.close()
+    with pytest.raises(StorageClosedError, match=str(catalog.store.path)):
+        catalog.ops()

@@ -15,6 +15,7 @@ import ast
 import difflib
 import heapq
 import json
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,8 +101,13 @@ class Catalog:
 
     def __init__(self, store: SQLiteStore) -> None:
         self.store = store
-        self.conn = store.conn
         self.blobs = None if store.path is None else Path(f"{store.path}.blobs")
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The store's connection as it is now: after ``close()``, one whose every use is a
+        StorageClosedError naming the file (kept from before, it raised sqlite3's own)."""
+        return self.store.conn
 
     @classmethod
     def open(cls, path: str | Path) -> Catalog:
