@@ -115,6 +115,30 @@ def test_an_unhashable_received_value_names_the_argument_and_how_to_leave_it_out
     assert cache.get(FixtureOp(uses_lock, ignore=("lock",)), "uses_lock", {"lock": threading.Lock()}) == 1
 
 
+def test_the_hint_names_the_unhashable_argument_not_an_ignored_one_nor_an_op_the_body_calls(tmp_path):
+    import threading
+
+    from mandala_ast import op
+
+    def uses_both(lock, conn):
+        return 1
+
+    @op
+    def locked(lock):
+        return 2
+
+    def calls_an_op(n):
+        return locked(threading.Lock())
+
+    cache = session(tmp_path)
+    with pytest.raises(ValueEncodingError, match=r"argument 'conn'.*ignore=\('conn',\)") as caught:
+        cache.get(FixtureOp(uses_both, ignore=("lock",)), "uses_both", {"lock": threading.Lock(), "conn": threading.Lock()})
+    assert "'lock'" not in str(caught.value)
+    with pytest.raises(ValueEncodingError) as caught:
+        cache.get(FixtureOp(calls_an_op), "calls_an_op", {"n": 1})
+    assert "cached_fixture(ignore=" not in str(caught.value)
+
+
 class Box:
     pass
 

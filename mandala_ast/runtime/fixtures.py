@@ -118,7 +118,7 @@ class FixtureCache:
         try:
             return self._get(op, name, kwargs)
         except ValueEncodingError as exc:
-            raise _with_ignore_hint(exc, kwargs) from exc
+            raise _with_ignore_hint(exc, op, kwargs) from exc
 
     def _get(self, op: FixtureOp, name: str, kwargs: dict[str, Any]) -> Any:
         param = _param_text(kwargs)
@@ -211,11 +211,15 @@ class FixtureCache:
             yield
 
 
-def _with_ignore_hint(exc: ValueEncodingError, kwargs: dict) -> ValueEncodingError:
+def _with_ignore_hint(exc: ValueEncodingError, op: FixtureOp, kwargs: dict) -> ValueEncodingError:
     """The error, saying how to leave out of the key a received fixture that cannot be hashed
-    (a connection, a lock): a pytest user meets ``ignore=`` here for the first time."""
+    (a connection, a lock): a pytest user meets ``ignore=`` here for the first time. Only for
+    an error about this fixture's own arguments (not one an op in its body raised), and never
+    naming one already ignored."""
+    if not str(exc).startswith(f"op {op.name}, argument "):
+        return exc
     for arg, value in kwargs.items():
-        if arg == "request":  # only its param is hashed, and the error names that
+        if arg == "request" or arg in op.ignore:  # request: only its param is hashed
             continue
         try:
             content_id(value)

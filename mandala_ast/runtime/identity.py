@@ -109,7 +109,8 @@ def input_cids(op: Op, bound: dict[str, Any], aliases: dict[bytes, bytes]) -> di
             cids = {n: content_id(v) for n, v in bound.items() if n not in op.ignore}
     except UnhashableError:
         for name, value in bound.items():
-            hash_or_explain(op, f"argument {name!r}", value)
+            if name not in op.ignore:  # an ignored argument is never hashed: not the culprit
+                hash_or_explain(op, f"argument {name!r}", value)
         raise
     if aliases:
         return {name: aliases.get(cid, cid) for name, cid in cids.items()}
