@@ -237,6 +237,14 @@ def logged_threshold(x: int) -> int:
     return x + int(os.environ.get("MANDALA_TEST_LEVEL", "0"))
 
 
+@op
+def seeded_with_default(x: int) -> int:
+    RUNS.append("seeded_with_default")
+    if "MANDALA_TEST_OWN" not in os.environ:
+        os.environ["MANDALA_TEST_OWN"] = "0"
+    return x + int(os.environ["MANDALA_TEST_OWN"])
+
+
 def _run(storage: Storage, *calls) -> list:
     with storage.run():
         return [fn(*args) for fn, *args in calls]
@@ -338,6 +346,19 @@ def test_a_variable_the_body_sets_before_reading_is_no_dependency(tmp_path, monk
     monkeypatch.setenv("MANDALA_TEST_OWN", "something else")  # (the body set it: put back after)
     assert _run(Storage(tmp_path / "s.db"), (sets_then_reads, 1)) == ["1"]
     assert RUNS == ["sets_then_reads"] and _env_dependencies(storage.path) == set()
+
+
+def test_a_variable_tested_for_then_given_a_default_by_the_body_hits_in_the_next_run(tmp_path, monkeypatch):
+    # It depended on the value the body itself wrote, found unset again in every new block:
+    # the call was computed every time.
+    assert _run(Storage(tmp_path / "s.db"), (seeded_with_default, 1)) == [1]
+    monkeypatch.delenv("MANDALA_TEST_OWN")  # a new process: the default is not set yet
+    assert _run(Storage(tmp_path / "s.db"), (seeded_with_default, 1)) == [1]
+    monkeypatch.setenv("MANDALA_TEST_OWN", "5")  # set by the user: another result
+    assert _run(Storage(tmp_path / "s.db"), (seeded_with_default, 1)) == [6]
+    assert RUNS == ["seeded_with_default", "seeded_with_default"]
+    # unset, then defaulted: whether it is set; set by the user: its value
+    assert _env_dependencies(tmp_path / "s.db") == {"<env-set>:MANDALA_TEST_OWN", "<env>:MANDALA_TEST_OWN"}
 
 
 def test_copying_the_whole_environment_makes_only_variables_read_by_name_dependencies(tmp_path, monkeypatch):

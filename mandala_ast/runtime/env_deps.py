@@ -62,7 +62,10 @@ _BASE: Any = type(os.environ)
 #: What a body did to a variable, weakest first: a value read counts more than a test for it;
 #: a write before any read makes later reads the body's own.
 _PRESENT, _READ, _WRITTEN = 1, 2, 3
-_PREFIXES = {_PRESENT: PRESENCE, _READ: VALUE}
+#: Tested for, then written (``if "SEED" not in os.environ: os.environ["SEED"] = "0"``): a
+#: dependency on whether it was set; what the body then reads of it, it wrote.
+_PRESENT_THEN_WRITTEN = 4
+_PREFIXES = {_PRESENT: PRESENCE, _READ: VALUE, _PRESENT_THEN_WRITTEN: PRESENCE}
 #: Names through which code may reach the environment without naming it otherwise.
 _DYNAMIC = frozenset({"environ", "getenv", "environb", "getenvb", "eval", "exec", "getattr", "__import__",
                       "import_module", "globals", "vars"})
@@ -299,6 +302,8 @@ def _note(reads: dict, key: Any, how: int, seen: Any) -> None:
     if how == _WRITTEN:
         if known is None:
             reads[key] = (_WRITTEN, None)
+        elif known[0] == _PRESENT:  # else its value, read before, stays what it depends on
+            reads[key] = (_PRESENT_THEN_WRITTEN, known[1])
     elif (known is None or known[0] < how) and _read_by_user_code():
         reads[key] = (how, seen)
 
