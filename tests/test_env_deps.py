@@ -443,3 +443,34 @@ def test_an_op_of_an_installed_package_depends_on_the_variables_its_own_body_rea
     monkeypatch.setenv("MANDALA_TEST_LEVEL", "b")
     assert _run(Storage(tmp_path / "s.db"), (teamops_env.load, "x")) == ["b/x"]
     assert _env_dependencies(tmp_path / "s.db") == {"<env>:MANDALA_TEST_LEVEL"}
+
+
+_SCANS_THEN_READS = textwrap.dedent('''
+    import os, sys
+    from mandala_ast import Storage, op
+
+    @op
+    def load(name):
+        on_a_cluster = any(key.startswith("SLURM_") for key in os.environ)  # a scan, then a read
+        return os.environ["DATA_ROOT"] + "/" + name + ("@slurm" if on_a_cluster else "")
+
+    with Storage(sys.argv[1]).run():
+        print(load("x"))
+''')
+
+
+def test_a_variable_read_right_after_a_loop_over_the_environment_is_a_dependency(tmp_path):
+    # The loop is the user's, not a copy's: the read after it was taken for the copy reading
+    # its first key, and missed, where the launcher put DATA_ROOT first (env -i, Kubernetes).
+    (tmp_path / "scan.py").write_text(_SCANS_THEN_READS)
+    repo = str(Path(__file__).resolve().parent.parent)
+
+    def run(root: str) -> str:
+        env = {"DATA_ROOT": root, "PYTHONPATH": repo, "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        done = subprocess.run([sys.executable, "scan.py", str(tmp_path / "s.db")], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout.strip()
+
+    assert run("/a") == "/a/x"
+    assert run("/b") == "/b/x"

@@ -385,8 +385,23 @@ class TrackedEnviron(_BASE):
             reads[None] = [keys, len(keys) - 1]
             yield key
         pending = reads.get(None)
-        if pending is not None and pending[0] is keys:  # listed, nothing read yet: dict() and the like
+        if pending is None or pending[0] is not keys:
+            return
+        if _listed_by_a_copy(sys._getframe(1)):  # listed, nothing read yet: dict() and the like
             pending[1] = 0
+        else:  # a loop of the user's (any(k.startswith("SLURM_") for k in os.environ)): over
+            del reads[None]
+
+
+#: Modules whose code iterates the environment to copy it: ``dict(os.environ)``,
+#: ``os.environ.copy()`` and ``{**os.environ}`` go through the mapping's ``keys()`` view.
+_COPIERS = frozenset({"_collections_abc", "collections.abc"})
+
+
+def _listed_by_a_copy(consumer: Any) -> bool:
+    """Whether the frame that exhausted the iteration is a copy's (then it reads every key in
+    order next), not a loop of the user's, whose next read is a read of its own."""
+    return consumer is not None and consumer.f_globals.get("__name__") in _COPIERS
 
 
 def _iteration_reads(reads: dict, key: Any) -> bool:
