@@ -239,6 +239,17 @@ def test_a_process_pool_started_before_a_helper_edit_stores_no_result_of_the_old
     assert value(results[-1]) == [101, 201]
 
 
+def test_a_script_of_ops_and_a_class_edited_and_run_again_with_percent_run_recomputes(tmp_path):
+    # No plain function to tell the namespace's module: the ops' own functions and the
+    # class's methods do (the helper is a static method here).
+    script = tmp_path / "script.py"
+    helper = "class Scale:\n    @staticmethod\n    def scale(x):\n        return 10 * x\n"
+    script.write_text("from mandala_ast import op\nCOMPUTED = []\n" + helper + OPS.replace("scale(x)", "Scale.scale(x)"))
+    edit = f"import pathlib\np = pathlib.Path({str(script)!r})\np.write_text(p.read_text().replace('10 * x', '100 * x'))"
+    results = session(tmp_path, SETUP, f"%run {script}", RUN, edit, f"%run {script}", RUN, SHOW)
+    assert value(results[-1]) == [("inc", 1), ("add", 101, 1), ("inc", 2), ("add", 201, 2)]
+
+
 def test_a_script_edited_and_run_again_with_percent_run_recomputes(tmp_path):
     # %run deletes __name__ from the script's namespace once it ran: the functions' globals
     # named no module, so the helpers an op ran were no dependencies and edits went unseen.

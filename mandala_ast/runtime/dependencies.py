@@ -284,11 +284,35 @@ def _name_of_code(code: types.CodeType, module_globals: dict) -> str | None:
 def _module_of_namespace(namespace: dict) -> str | None:
     """The module of globals that lost their ``__name__``: IPython's ``%run`` deletes it from
     the script's namespace once the script ran, but the functions defined there keep it as
-    their ``__module__``."""
+    their ``__module__`` (a plain function, an op's, a method of a class). Found once per
+    namespace: every traced call of such a script asks."""
+    known = _namespace_modules.get(id(namespace))
+    if known is not None and known[0] is namespace:
+        return known[1]
+    found = next((f.__module__ for f in _functions_in(namespace) if f.__globals__ is namespace), None)
+    if found is not None:  # (none yet: the functions may come later)
+        if len(_namespace_modules) > 64:
+            _namespace_modules.clear()
+        _namespace_modules[id(namespace)] = (namespace, found)
+    return found
+
+
+#: id(namespace) -> (the namespace, its module's name): held, so that the id stays its own
+_namespace_modules: dict[int, tuple[dict, str]] = {}
+
+
+def _functions_in(namespace: dict) -> Iterator[types.FunctionType]:
+    """The functions a namespace holds: its own, ops' (``.fn``), and its classes' methods."""
     for value in list(namespace.values()):
-        if isinstance(value, types.FunctionType) and value.__globals__ is namespace:
-            return value.__module__
-    return None
+        if isinstance(value, type):
+            for member in vars(value).values():
+                function = getattr(member, "__func__", member)
+                if isinstance(function, types.FunctionType):
+                    yield function
+            continue
+        function = getattr(value, "fn", value) if not isinstance(value, types.FunctionType) else value
+        if isinstance(function, types.FunctionType):
+            yield function
 
 
 def _qualname_from_namespace(code: types.CodeType, namespace: dict) -> str:
