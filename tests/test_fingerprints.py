@@ -295,3 +295,35 @@ def test_two_processes_each_running_a_helper_edited_under_it_do_not_share_result
 
     assert run("def scale(x):\n    return x * 5\n") == "g(1) = 3"  # ran the x * 3 it imported
     assert run("def scale(x):\n    return x * 7\n") == "g(1) = 5"  # runs x * 5: not the first one's 3
+
+
+CALLS_A_CACHED_HELPER = """
+from mandala_ast import Storage, op
+import helpers
+
+@op
+def g(x):
+    return helpers.scale(x)
+
+with Storage("s.db"):
+    print("g(1) =", g(1))
+"""
+
+
+def test_an_edited_helper_under_a_decorator_recomputes_its_callers(tmp_path):
+    # Python 3.10 has no co_qualname: a code object is named through its module's namespace,
+    # where a decorated helper (functools.lru_cache, wraps; pytest's fixtures) is the wrapper:
+    # its code had no name, no dependency was stored, and the edit served the old result.
+    (tmp_path / "helpers.py").write_text("import functools\n\n@functools.lru_cache\ndef scale(x):\n    return x * 3\n")
+    (tmp_path / "main.py").write_text(CALLS_A_CACHED_HELPER)
+    env = {"PYTHONPATH": f"{tmp_path}:{REPO}", "PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"}
+
+    def run() -> str:
+        proc = subprocess.run([sys.executable, "main.py"], cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.strip()
+
+    assert run() == "g(1) = 3"
+    helpers = tmp_path / "helpers.py"
+    helpers.write_text(helpers.read_text().replace("x * 3", "x * 5"))
+    assert run() == "g(1) = 5"

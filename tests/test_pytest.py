@@ -4,7 +4,6 @@ one project and its storage file, as a user runs pytest again and again."""
 from __future__ import annotations
 
 import re
-import sys
 import textwrap
 from pathlib import Path
 
@@ -393,8 +392,6 @@ def test_a_changed_data_file_recomputes_and_the_summary_names_the_file(pytester)
     assert summary(result) == "mandala: 1 fixture recomputed (numbers: file data.txt changed)"
 
 
-@pytest.mark.xfail(sys.version_info < (3, 11), strict=True, reason="known: on Python 3.10 the body's trace does not "
-                   "record the fixture fetched through request (no dependency is stored for it)")
 def test_editing_a_fixture_fetched_with_getfixturevalue_recomputes(pytester):
     # The body receives `request`, through which it runs user code; only request.param is
     # keyed, and a body given nothing but plain data was not traced: the edit went unseen.

@@ -319,8 +319,10 @@ def _qualname_from_namespace(code: types.CodeType, namespace: dict) -> str:
     """Python 3.10 has no ``co_qualname``: find the module-level function, or the method of a
     module-level class, whose code this is."""
     for value in list(namespace.values()):
-        if getattr(value, "__code__", None) is code:
-            return value.__qualname__
+        # Through one wrapper (functools.wraps; pytest's fixture definitions since 8.4)
+        function = getattr(value, "__wrapped__", value) if not isinstance(value, type) else value
+        if getattr(function, "__code__", None) is code:
+            return function.__qualname__
         if isinstance(value, type):
             for member in vars(value).values():
                 function = getattr(member, "__func__", member)
