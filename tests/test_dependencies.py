@@ -162,3 +162,15 @@ def test_an_object_whose_attributes_the_code_sets_is_state_not_a_dependency(tmp_
         sys.path.remove(str(tmp_path))
         sys.modules.pop("counting", None)
     assert "counting:LIMITS" in names and "counting:STATS" not in names
+
+
+def test_a_standard_library_module_half_imported_by_another_thread_is_no_error(monkeypatch):
+    # Another thread importing decimal leaves it in sys.modules without Decimal for a moment:
+    # a block entering then raised a raw AttributeError (found by the stress test).
+    import sys
+    import types
+
+    from mandala_ast.runtime.dependencies import is_data
+
+    monkeypatch.setitem(sys.modules, "decimal", types.ModuleType("decimal"))  # not yet initialised
+    assert is_data(object()) is False and is_data({"lr": 0.1}) is True

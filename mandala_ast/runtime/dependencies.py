@@ -54,7 +54,11 @@ _VALUE_TYPES = {
 def _is_value(value: Any) -> bool:
     for module_name, names in _VALUE_TYPES.items():
         module = sys.modules.get(module_name)
-        if module is not None and isinstance(value, tuple(getattr(module, name) for name in names)):
+        if module is None:
+            continue
+        # None while another thread is still importing the module (no value of it exists yet)
+        kinds = tuple(kind for name in names if (kind := getattr(module, name, None)) is not None)
+        if kinds and isinstance(value, kinds):
             return True
     return False
 
