@@ -227,6 +227,14 @@ def test_fingerprint_ignores_how_python_versions_differ(tmp_path, monkeypatch, e
 
 
 
+def _run_main(tmp_path: Path, *args: str) -> str:
+    """``python main.py *args`` in ``tmp_path`` (a new process, no .pyc written); its output."""
+    env = {"PYTHONPATH": f"{tmp_path}:{REPO}", "PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"}
+    proc = subprocess.run([sys.executable, "main.py", *args], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
 EDITED_WHILE_RUNNING = """
 import sys
 from mandala_ast import Storage, op
@@ -254,15 +262,8 @@ def test_helper_edited_while_a_process_runs_does_not_label_its_results_with_the_
     number then points at other text."""
     (tmp_path / "helpers.py").write_text("def scale(x):\n    return x * 3\n")
     (tmp_path / "main.py").write_text(f"EDIT = {edited!r}\n" + EDITED_WHILE_RUNNING)
-    env = {"PYTHONPATH": f"{tmp_path}:{REPO}", "PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"}
-
-    def run(*args: str) -> str:
-        proc = subprocess.run([sys.executable, "main.py", *args], cwd=tmp_path, env=env, capture_output=True, text=True)
-        assert proc.returncode == 0, proc.stderr
-        return proc.stdout.strip()
-
-    assert run("edit") == "g(1) = 3"  # computed by the helper in memory
-    assert run() == "g(1) = 5"
+    assert _run_main(tmp_path, "edit") == "g(1) = 3"  # computed by the helper in memory
+    assert _run_main(tmp_path) == "g(1) = 5"
 
 
 EDITED_BY_ARGUMENT = """
@@ -286,15 +287,8 @@ def test_two_processes_each_running_a_helper_edited_under_it_do_not_share_result
     # taken for unchanged source text, it kept the first process's calls for the second.
     (tmp_path / "helpers.py").write_text("def scale(x):\n    return x * 3\n")
     (tmp_path / "main.py").write_text(EDITED_BY_ARGUMENT)
-    env = {"PYTHONPATH": f"{tmp_path}:{REPO}", "PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"}
-
-    def run(edit: str) -> str:
-        proc = subprocess.run([sys.executable, "main.py", edit], cwd=tmp_path, env=env, capture_output=True, text=True)
-        assert proc.returncode == 0, proc.stderr
-        return proc.stdout.strip()
-
-    assert run("def scale(x):\n    return x * 5\n") == "g(1) = 3"  # ran the x * 3 it imported
-    assert run("def scale(x):\n    return x * 7\n") == "g(1) = 5"  # runs x * 5: not the first one's 3
+    assert _run_main(tmp_path, "def scale(x):\n    return x * 5\n") == "g(1) = 3"  # ran the x * 3 it imported
+    assert _run_main(tmp_path, "def scale(x):\n    return x * 7\n") == "g(1) = 5"  # x * 5: not the first one's 3
 
 
 CALLS_A_CACHED_HELPER = """
@@ -316,14 +310,7 @@ def test_an_edited_helper_under_a_decorator_recomputes_its_callers(tmp_path):
     # its code had no name, no dependency was stored, and the edit served the old result.
     (tmp_path / "helpers.py").write_text("import functools\n\n@functools.lru_cache\ndef scale(x):\n    return x * 3\n")
     (tmp_path / "main.py").write_text(CALLS_A_CACHED_HELPER)
-    env = {"PYTHONPATH": f"{tmp_path}:{REPO}", "PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"}
-
-    def run() -> str:
-        proc = subprocess.run([sys.executable, "main.py"], cwd=tmp_path, env=env, capture_output=True, text=True)
-        assert proc.returncode == 0, proc.stderr
-        return proc.stdout.strip()
-
-    assert run() == "g(1) = 3"
+    assert _run_main(tmp_path) == "g(1) = 3"
     helpers = tmp_path / "helpers.py"
     helpers.write_text(helpers.read_text().replace("x * 3", "x * 5"))
-    assert run() == "g(1) = 5"
+    assert _run_main(tmp_path) == "g(1) = 5"
