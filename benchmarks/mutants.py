@@ -91,7 +91,8 @@ class Mutant:
 AREAS = {"H": "hashing", "I": "identity", "V": "versions", "S": "store", "D": "deletion",
          "Q": "queries", "C": "compiler", "W": "why", "B": "blobs", "P": "paths & disks",
          "T": "threads", "Y": "types, value files & caches",
-         "E": "environment variables", "F": "notebooks, pytest plugin, batch"}
+         "E": "environment variables", "F": "notebooks, pytest plugin, batch",
+         "G": "durability: crashes, stale logs, full disks"}
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -615,6 +616,10 @@ MUTANTS: tuple[Mutant, ...] = (
            '    module_name = module_globals.get("__name__") or _module_of_namespace(module_globals)\n',
            '    module_name = module_globals.get("__name__")\n', ("tests/test_ipython.py",),
            "a script run again with %run after an edit serves the results of the old helper"),
+    # -- durability: crashes, stale logs, full disks ------------------------------------------------
+    Mutant("G01", _SO, "    if (open_here or _held_by_another_process(shm)) and _empty(path):",
+           "    if open_here and _empty(path):", ("tests/test_store.py",),
+           "a new storage where a deleted one is still open elsewhere reads that process's log (disk I/O error)"),
 )
 
 

@@ -89,7 +89,11 @@ class StorageFormatError(MandalaError):
 class StorageBusyError(MandalaError):
     """Other processes kept the storage file locked through every retry of
     ``storage.delete_calls`` or ``storage.gc()``; nothing was lost and the file is consistent,
-    so the operation can simply be tried again later."""
+    so the operation can simply be tried again later.
+
+    Also: ``Storage(path)`` where a storage file was deleted while a process still has it open
+    (its ``-wal`` and ``-shm`` are still in use by that process); names the file.
+    """
 
 
 class StorageClosedError(MandalaError, RuntimeError):

@@ -24,7 +24,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
-from .._errors import ReadOnlyStorageError, StorageClosedError, StorageFormatError, StorageFullError
+from .._errors import (
+    ReadOnlyStorageError,
+    StorageBusyError,
+    StorageClosedError,
+    StorageFormatError,
+    StorageFullError,
+)
 from . import file_deps, migrations, renames
 from .integrity import damage_as_error, damaged_error, is_damage
 from .packing import unpack_outputs
@@ -371,6 +377,8 @@ class SQLiteStore:
         real = os.path.realpath(self.path)
         with _OPENING:  # no thread reads the header while another connects (see _OPEN)
             _check_existing_file(self.path, header=not _OPEN[real])
+            if not self.read_only:
+                _refuse_a_deleted_files_log(self.path, open_here=_OPEN[real] > 0)
             conn = self._connect()
             _OPEN[real] += 1
         self._release = weakref.finalize(self, _closed, real)
@@ -798,6 +806,61 @@ def _check_existing_file(path: Path, *, header: bool = True) -> None:
         )
     if fmt != FORMAT and fmt not in migrations.UPGRADABLE:
         raise StorageFormatError(f"{path} has storage format {fmt!r}; this mandala_ast reads {FORMAT!r}")
+
+
+def _refuse_a_deleted_files_log(path: Path, *, open_here: bool) -> None:
+    """Refuse to make a storage where a deleted one is still open (``rm results.db`` while a
+    job runs): its ``-wal`` and ``-shm`` stay behind in use, and SQLite would read that job's
+    log as the new file's pages ("disk I/O error", or rows of the deleted file), and the job
+    would go on writing into it. A log nobody holds (its process was killed) is only stale:
+    SQLite starts it afresh.
+
+    A live storage is never empty: WAL mode is set by writing its first page, before its
+    ``-wal`` or ``-shm`` exist. So ``-shm`` beside a missing or empty file is a deleted one's.
+    """
+    shm = Path(f"{path}-shm")
+    if not shm.exists() or not _empty(path):
+        return
+    if (open_here or _held_by_another_process(shm)) and _empty(path):  # (created meanwhile: fine)
+        raise StorageBusyError(
+            f"{path} was deleted while a process still has it open: its log {path}-wal and "
+            f"{shm} are still in use by it, and a new storage there would mix its pages with "
+            "that process's. Let that process finish (or stop it), or choose another file name"
+        )
+
+
+def _empty(path: Path) -> bool:
+    try:
+        return path.stat().st_size == 0
+    except FileNotFoundError:
+        return True
+
+
+def _held_by_another_process(shm: Path) -> bool:
+    """Whether a connection in another process has this ``-shm`` open: each holds a shared
+    POSIX lock on its "dead man switch" byte (SQLite's unix VFS, byte 128) while it does."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: SQLite locks there another way; not checked
+        return False
+    try:
+        fd = os.open(shm, os.O_RDWR)
+    except OSError:  # gone meanwhile, or read-only: SQLite will not reset it either
+        return False
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, _SHM_DMS_BYTE)
+    except OSError:
+        return True
+    else:
+        fcntl.lockf(fd, fcntl.LOCK_UN, 1, _SHM_DMS_BYTE)
+        return False
+    finally:
+        os.close(fd)  # drops this process's locks on the file: none (checked by the caller)
+
+
+#: The byte of a ``-shm`` file every connection using it holds a shared lock on (os_unix.c:
+#: UNIX_SHM_DMS = (22 + SQLITE_SHM_NLOCK) * 4 + SQLITE_SHM_NLOCK, with SQLITE_SHM_NLOCK = 8).
+_SHM_DMS_BYTE = 128
 
 
 def _check_header(path: Path) -> None:
