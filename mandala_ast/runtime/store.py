@@ -817,11 +817,15 @@ def _refuse_a_deleted_files_log(path: Path, *, open_here: bool) -> None:
 
     A live storage is never empty: WAL mode is set by writing its first page, before its
     ``-wal`` or ``-shm`` exist. So ``-shm`` beside a missing or empty file is a deleted one's.
+    ``open_here``: this process has a file at that path open (a Storage not yet collected):
+    not checked, as before. Looking would open and close the ``-shm``, and closing any
+    descriptor of a file drops every POSIX lock the process holds on it, that Storage's too;
+    and within one process SQLite resets the log for the new file anyway.
     """
     shm = Path(f"{path}-shm")
-    if not shm.exists() or not _empty(path):
+    if open_here or not shm.exists() or not _empty(path):
         return
-    if (open_here or _held_by_another_process(shm)) and _empty(path):  # (created meanwhile: fine)
+    if _held_by_another_process(shm) and _empty(path):  # (created meanwhile: fine)
         raise StorageBusyError(
             f"{path} was deleted while a process still has it open: its log {path}-wal and "
             f"{shm} are still in use by it, and a new storage there would mix its pages with "
@@ -855,7 +859,7 @@ def _held_by_another_process(shm: Path) -> bool:
         fcntl.lockf(fd, fcntl.LOCK_UN, 1, _SHM_DMS_BYTE)
         return False
     finally:
-        os.close(fd)  # drops this process's locks on the file: none (checked by the caller)
+        os.close(fd)  # drops this process's locks on the file: it has none (see the caller)
 
 
 #: The byte of a ``-shm`` file every connection using it holds a shared lock on (os_unix.c:
