@@ -620,6 +620,18 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("G01", _SO, "    if _held_by_another_process(shm) and _empty(path):",
            "    if False:", ("tests/test_store.py",),
            "a new storage where a deleted one is still open elsewhere reads that process's log (disk I/O error)"),
+    Mutant("G02", _PI, "            raise UnstoredOutputs(call, outputs, StorageFullError(f\"op {op.name}: {full}\")) from None",
+           "            raise", ("tests/test_storage_limits.py",),
+           "a miss whose value file fills the disk loses the computed result (StorageFullError from the call)"),
+    Mutant("G03", "mandala_ast/runtime/batch/pipeline_adapter.py",
+           "        _unstored_for_lack_of_space(entry[0], entry[1], result) if isinstance(result, StorageFullError) else result",
+           "        result", ("tests/test_storage_limits.py",),
+           "a batch call whose value file fills the disk fails, its computed result lost"),
+    Mutant("G04", "mandala_ast/runtime/batch/block.py", "                if ran:\n                    make_plain(frame, _value_or_itself)\n",
+           "                pass\n", ("tests/test_storage_limits.py",),
+           "a batch whose commit fills the disk leaves deferred proxies in its names"),
+    Mutant("G05", _ST, "    if type(outputs) is not tuple:\n        return False\n", "", ("tests/test_storage_limits.py",),
+           "a result a full disk kept from being stored is served from memory, so this process never stores it"),
 )
 
 

@@ -132,7 +132,9 @@ class StorageFullError(MandalaError, OSError):
     """The disk (or quota) filled up while calls were written; the message names the path.
 
     The calls of the failed write are dropped, everything committed before stays, and the
-    same Storage commits again once space is freed.
+    same Storage commits again once space is freed. Raised by a block's exit, ``commit``,
+    ``close``, ``gc`` and ``delete_calls``; a miss whose own write finds the disk full returns
+    its value instead, with a :class:`MandalaUnstoredWarning` saying this.
     """
 
 
@@ -264,6 +266,7 @@ class MandalaUnstoredWarning(MandalaWarning):
     """An op's output could not be hashed or stored (the message names the op, the output and
     why): the block still gets the computed output, but the call is not memoized, so it is
     computed again next time. Register the type (``register_type``) or return another value.
+    Also: a full disk kept the call from being stored (the message names the file).
     """
 
 

@@ -15,6 +15,7 @@ from test_query import rows, run
 
 from mandala_ast import (
     MandalaError,
+    MandalaUnstoredWarning,
     MList,
     NewCallError,
     ReadOnlyStorageError,
@@ -22,6 +23,7 @@ from mandala_ast import (
     StorageFullError,
     op,
 )
+from mandala_ast.runtime import recording
 
 RAN: list = []
 
@@ -115,30 +117,61 @@ def test_disk_full_while_committing_rows_raises_storage_full_error_and_storage_r
     assert dangling_references(path) == 0
 
 
-def test_disk_full_while_writing_a_blob_raises_storage_full_error_and_storage_recovers(small_disk):
+def test_a_miss_whose_value_file_fills_the_disk_returns_its_value_with_a_warning_naming_the_file(small_disk):
+    """The value was computed (perhaps for hours): the block gets it, unstored, and goes on;
+    the warning names the file that could not be written. Freed space, it is stored again."""
     path = small_disk / "s.db"
     storage = Storage(path)
     with storage.run():
         blob(0)
     filler = fill(small_disk)
-    with pytest.raises(StorageFullError, match=str(small_disk / "s.db.blobs")):
+    with pytest.warns(MandalaUnstoredWarning, match=rf"op .*blob: no space left on the disk holding {small_disk / 's.db.blobs'}"):
         with storage.run():
-            blob(1)
+            value = blob(1)
+            stored = blob(0)  # the block goes on
+    assert value == bytes([1]) * (1 << 20) + b"!" and stored == bytes([0]) * (1 << 20) + b"!"
     assert not [p for p in (small_disk / "s.db.blobs").rglob("*") if p.name.endswith(".tmp")]
     filler.unlink()
     with storage.run():
         blob(2)
         blob(1)
     storage.close()
+    assert RAN.count(("blob", 1)) == 2
     assert [loads(path, blob, i) for i in range(3)] == [True, True, True]
     assert dangling_references(path) == 0
 
 
+def test_a_commit_inside_a_long_block_that_fills_the_disk_returns_the_calls_values_with_a_warning_naming_the_file(
+        small_disk, monkeypatch):
+    """Long blocks commit every few seconds from inside a miss: on a full disk that miss still
+    returns its value (unstored, with a warning naming the file), and the block goes on."""
+    monkeypatch.setattr(recording, "FLUSH_EVERY_SECONDS", 0.0)  # every miss commits
+    path = small_disk / "s.db"
+    storage = Storage(path)
+    with storage.run():
+        chunk(0)
+    filler = fill(small_disk)
+    got = []
+    with pytest.warns(MandalaUnstoredWarning, match=rf"op .*chunk: no space left on the disk holding {path}"):
+        with storage.run():
+            got.append(chunk(1))
+            got.append(chunk(2))
+    assert got == [bytes([1]) * 300_000, bytes([2]) * 300_000]
+    filler.unlink()
+    monkeypatch.undo()
+    with storage.run():
+        chunk(1)
+    storage.close()
+    assert RAN.count(("chunk", 1)) == 2
+    assert [loads(path, chunk, i) for i in range(3)] == [True, True, False]
+    assert dangling_references(path) == 0
+
 
 @pytest.mark.parametrize("executor", [None, "threads"])
-def test_disk_full_while_a_batch_writes_a_blob_fails_that_call_alone(small_disk, executor):
+def test_disk_full_while_a_batch_writes_a_blob_returns_that_calls_value_unstored(small_disk, executor):
     """A batch records a chunk of results at once: the call whose value file cannot be
-    written fails with StorageFullError, and nothing of it stays buffered for the commit."""
+    written is handed to the block unstored (with a warning naming the file), and nothing of
+    it stays buffered for the commit; the others are stored."""
     path = small_disk / "s.db"
     storage = Storage(path)
     with storage.run():
@@ -147,27 +180,45 @@ def test_disk_full_while_a_batch_writes_a_blob_fails_that_call_alone(small_disk,
     room.write_bytes(b"\0" * (512 << 10))
     filler = fill(small_disk)
     room.unlink()  # room for rows, not for a 1 MiB value file
-    with pytest.raises(StorageFullError, match=str(small_disk / "s.db.blobs")):
+    with pytest.warns(MandalaUnstoredWarning, match=rf"blob.*no space left on the disk holding {small_disk / 's.db.blobs'}"):
         with storage.batch(executor=executor, progress=False):
             ys = [inc(x) for x in range(300)]
             big = blob(1)
+    assert ys == list(range(1, 301)) and big == bytes([1]) * (1 << 20) + b"!"
     filler.unlink()
     storage.close()
     assert [loads(path, inc, x) for x in (1, 150, 299)] == [True, True, True]
     assert not loads(path, blob, 1)
     assert dangling_references(path) == 0
-    del ys, big
 
 
-def test_disk_full_while_writing_the_elements_of_a_list_raises_storage_full_error(small_disk):
+@pytest.mark.parametrize("executor", [None, "processes"])
+def test_a_batch_whose_commit_fills_the_disk_leaves_plain_values_in_its_names(small_disk, executor):
+    path = small_disk / "s.db"
+    storage = Storage(path)
+    with storage.run():
+        chunk(0)
+    filler = fill(small_disk)
+    with pytest.raises(StorageFullError, match=str(path)):
+        with storage.batch(executor=executor, progress=False):
+            parts = [chunk(i) for i in range(1, 4)]
+            one = chunk(5)
+    assert type(one) is bytes and [type(part) for part in parts] == [bytes] * 3
+    assert parts == [bytes([i]) * 300_000 for i in range(1, 4)]
+    filler.unlink()
+    storage.close()
+    assert [loads(path, chunk, i) for i in (0, 1)] == [True, False]
+
+
+def test_disk_full_while_writing_the_elements_of_a_list_returns_the_list_with_a_warning_naming_the_file(small_disk):
     path = small_disk / "s.db"
     storage = Storage(path)
     with storage.run():
         blobs(1)
     filler = fill(small_disk)
-    with pytest.raises(StorageFullError, match=str(small_disk / "s.db.blobs")):
+    with pytest.warns(MandalaUnstoredWarning, match=str(small_disk / "s.db.blobs")):
         with storage.run():
-            blobs(2)
+            assert blobs(2) == [bytes([i]) * (1 << 20) + b"!" for i in range(2)]
     filler.unlink()
     with storage.run():
         assert len(blobs(2)) == 2

@@ -40,6 +40,7 @@ __all__ = [
     "FLUSH_EVERY_SECONDS",
     "Recorder",
     "UnstoredOutputs",
+    "UnstoredValues",
     "encode_or_explain",
     "encode_outputs",
     "encoded_outputs",
@@ -294,10 +295,16 @@ class UnstoredOutputs(Exception):
             stacklevel=user_stacklevel(),
         )
         if not with_refs:
-            return self.call.row_id, self.outputs, self.call.deps_id
+            return self.call.row_id, UnstoredValues(self.outputs), self.call.deps_id
         # Ids no value has: an op this output is passed to is keyed by the value's content.
         ids = [digest(os.urandom(32)) for _ in self.outputs]
-        return self.call.row_id, tuple(zip(ids, self.outputs)), self.call.deps_id
+        return self.call.row_id, UnstoredValues(zip(ids, self.outputs)), self.call.deps_id
+
+
+class UnstoredValues(tuple):
+    """The outputs of a call handed back unstored (UnstoredOutputs): a tuple that says so, so
+    that no warm-hit cache keeps them. They are not in the file: the next block must look the
+    call up again and compute it (a full disk may have room by then)."""
 
 
 def encode_outputs(call: CallIdentity, outputs: tuple) -> tuple[tuple[bytes, ...], list]:

@@ -214,7 +214,7 @@ class Storage:
         with self._lock:
             row_id, outputs, _ = self._call_and_load(op, args, kwargs, input_refs, block, hashed, allowed)
             refs = output_refs(row_id, outputs)
-            if key is not None and all(type(r.value) in IMMUTABLE for r in refs):
+            if key is not None and type(outputs) is tuple and all(type(r.value) in IMMUTABLE for r in refs):
                 bounded_put(self._fast_refs, key, refs)
         return refs
 
@@ -463,6 +463,10 @@ def _needs_bound_op(op: Any, method: str) -> tuple[Op, tuple[Any, ...]]:
 
 
 def _immutable(outputs: tuple[Any, ...]) -> bool:
+    """Whether outputs may be kept in a warm-hit cache: immutable, and stored (outputs handed
+    back unstored come in a subclass of tuple, recording.UnstoredValues)."""
+    if type(outputs) is not tuple:
+        return False
     if len(outputs) == 1:  # most ops: no generator to set up
         return type(outputs[0]) in IMMUTABLE
     return all(type(o) in IMMUTABLE for o in outputs)

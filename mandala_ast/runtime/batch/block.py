@@ -13,6 +13,7 @@ import sys
 import threading
 from typing import Any
 
+from ..._errors import StorageFullError
 from .. import compiled
 from ..blocks import RunBlock, state
 from ..ops import Op
@@ -109,16 +110,23 @@ class BatchBlock(RunBlock):
         ``with`` statement's) get plain values and failures are raised."""
         scheduler = self.scheduler
         assert scheduler is not None, "ended without being entered"
+        ran = False
         try:
             if exc_type is None:
                 scheduler.run(self.nodes)
+                ran = True
         finally:
             if not self.frozen_before:  # (someone else's freeze, a pre-forking server's, stays)
                 gc.unfreeze()
             _open_batches(-1)
             scheduler.close()
             scheduler.bar.close()
-            super().__exit__(exc_type, exc, tb)
+            try:
+                super().__exit__(exc_type, exc, tb)
+            except StorageFullError:  # computed, only not stored: the names get their values
+                if ran:
+                    make_plain(frame, _value_or_itself)
+                raise
         if exc_type is None:
             make_plain(frame, _value_or_itself)
             self.nodes.clear()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..._errors import MandalaError, NewCallError, ReadOnlyStorageError
+from ..._errors import MandalaError, NewCallError, ReadOnlyStorageError, StorageFullError
 from ..execution import plain_data
 from ..hashing import UnhashableError, content_id, digest
 from ..identity import (
@@ -207,9 +207,13 @@ def record(storage: Any, call: Call, outputs: tuple, ran: RanCode, op_calls: Any
     engine, op = storage.engine, call.op
     with engine.lock:
         outputs = op.split_outputs(op.join_outputs(outputs))
-        out_cids = engine.record_computed(call, outputs, (ran, op_calls, files), duration, inputs)
-        if engine.recorder.flush_due():
-            engine.commit()
+        try:
+            out_cids = engine.record_computed(call, outputs, (ran, op_calls, files), duration, inputs)
+            if engine.recorder.flush_due():
+                engine.commit()
+        except StorageFullError as full:  # the caller has its outputs: say they are not stored
+            _unstored_for_lack_of_space(call, outputs, full).handed_back(False)
+            return ()
     return out_cids
 
 
@@ -221,9 +225,21 @@ def record_many(storage: Any, computed: list[tuple]) -> list:
     engine = storage.engine
     with engine.lock:
         results = engine.record_computed_many(computed)
-        if engine.recorder.flush_due():
-            engine.commit()
-    return results
+        try:
+            if engine.recorder.flush_due():
+                engine.commit()
+        except StorageFullError as full:  # the failed commit dropped these calls' rows too
+            results = [result if isinstance(result, Exception) else full for result in results]
+    return [
+        _unstored_for_lack_of_space(entry[0], entry[1], result) if isinstance(result, StorageFullError) else result
+        for entry, result in zip(computed, results)
+    ]
+
+
+def _unstored_for_lack_of_space(call: Call, outputs: tuple, full: StorageFullError) -> UnstoredOutputs:
+    """A computed call a full disk kept from being stored: the block gets its outputs all the
+    same (with a warning naming the op and the file), as a run block's miss does."""
+    return UnstoredOutputs(call, outputs, StorageFullError(f"op {call.op.name}: {full}"))
 
 
 def unstored(call: Call, outputs: tuple, why: str) -> Exception:
