@@ -632,6 +632,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "a batch whose commit fills the disk leaves deferred proxies in its names"),
     Mutant("G05", _ST, "    if type(outputs) is not tuple:\n        return False\n", "", ("tests/test_storage_limits.py",),
            "a result a full disk kept from being stored is served from memory, so this process never stores it"),
+    Mutant("G06", "mandala_ast/runtime/blobs.py", "_NOT_THERE = (FileNotFoundError, NotADirectoryError, IsADirectoryError)",
+           "_NOT_THERE = (FileNotFoundError,)", ("tests/test_blobs.py",),
+           "a file in place of the value files' directory is a raw NotADirectoryError from verify and loads"),
 )
 
 
