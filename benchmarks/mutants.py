@@ -635,6 +635,11 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("G06", "mandala_ast/runtime/blobs.py", "_NOT_THERE = (FileNotFoundError, NotADirectoryError, IsADirectoryError)",
            "_NOT_THERE = (FileNotFoundError,)", ("tests/test_blobs.py",),
            "a file in place of the value files' directory is a raw NotADirectoryError from verify and loads"),
+    Mutant("G07", "mandala_ast/runtime/query/result.py", "        if epoch != self._epoch:\n            self._raw = self._rows = None\n",
+           "        if False:\n            self._raw = self._rows = None\n", ("tests/test_query.py",),
+           "a query read again after another storage deleted some of its rows raises a raw LookupError"),
+    Mutant("G08", "mandala_ast/runtime/query/result.py", "_READS = 3\n", "_READS = 1\n", ("tests/test_query.py",),
+           "a query while another process deletes calls calls a deleted value's file corrupt"),
 )
 
 

@@ -66,6 +66,11 @@ class DeletionWatch:
         self._seen, self._noticed = epoch, False
         return changed
 
+    def epoch(self) -> Any:
+        """The file's deletion counter now (a point query, no side effect): another value
+        later means something was deleted in between."""
+        return _read_epoch(self._store.conn)
+
     def own_deletion(self) -> None:
         """After this Storage's own deletion (made right after a commit): nothing to report,
         and buffered rows, if any, are still checked at the next flush."""

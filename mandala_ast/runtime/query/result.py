@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..._errors import QueryError
+from ..._errors import CorruptValueError, QueryError
 from .. import codecs
 from ..hashing import content_id
 from ..integrity import damage_as_error
@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from ..storage import Storage
 
 __all__ = ["Query"]
+
+#: Reads of a query's rows when a deletion elsewhere keeps removing value files under it.
+_READS = 3
 
 
 class Query:
@@ -50,6 +53,7 @@ class Query:
         self._rows: list[dict[int, Any]] | None = None  # node number -> content id, per row
         self._calls: RowCalls = RowCalls()  # matched call ids, per row
         self._compiled: CompiledQuery | None = None
+        self._epoch: Any = None  # the file's deletion counter when _raw was read
 
     def __repr__(self) -> str:
         return f"<query of {len(self.pattern.calls)} op calls, columns {list(self.pattern.columns)}>"
@@ -151,9 +155,31 @@ class Query:
         return self._rows
 
     def _table(self, names: list[str], ids: bool) -> tuple[list, RowCalls]:
-        """The distinct rows as columns (in ``names`` order), and each row's matched calls."""
+        """The distinct rows as columns (in ``names`` order), and each row's matched calls.
+
+        Rows and values are read in one snapshot of the file, so a deletion another process
+        commits meanwhile is not seen half (rows whose values are gone). Its value files,
+        though, are removed outside any snapshot: a load that misses one while the file's
+        deletion counter moved reads the rows again, in a new snapshot without them.
+        """
         with damage_as_error(self.storage.path, "running a query"):
-            return self._table_of(names, ids)
+            self._compile()  # (it commits: not inside a read snapshot)
+            for attempt in range(_READS):
+                try:
+                    with self.storage.engine.store.snapshot():
+                        self._forget_rows_if_deleted()
+                        return self._table_of(names, ids)
+                except (CorruptValueError, LookupError):
+                    if attempt == _READS - 1 or self.storage.engine.deletions.epoch() == self._epoch:
+                        raise
+            raise AssertionError("unreachable")
+
+    def _forget_rows_if_deleted(self) -> None:
+        """Rows read before a deletion may name values no longer stored: read them again."""
+        epoch = self.storage.engine.deletions.epoch()
+        if epoch != self._epoch:
+            self._raw = self._rows = None
+            self._epoch = epoch
 
     def _table_of(self, names: list[str], ids: bool) -> tuple[list, RowCalls]:
         compiled = self._compile()
