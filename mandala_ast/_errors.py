@@ -92,7 +92,8 @@ class StorageBusyError(MandalaError):
     so the operation can simply be tried again later.
 
     Also: ``Storage(path)`` where a storage file was deleted while a process still has it open
-    (its ``-wal`` and ``-shm`` are still in use by that process); names the file.
+    (its ``-wal`` and ``-shm`` are still in use by that process); names the file. And a query
+    whose values other processes kept deleting while it read them (run it again).
     """
 
 

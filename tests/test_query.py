@@ -1031,6 +1031,7 @@ def test_queries_while_another_process_deletes_and_recomputes_only_see_whole_row
                     big(n)
             frame = storage.df(big)
             storage.delete_calls(frame[frame["n"] % 2 == 0])
+            time.sleep(0.05)
         print("done", flush=True)
     """)
     with storage.run():

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..._errors import CorruptValueError, QueryError
+from ..._errors import CorruptValueError, QueryError, StorageBusyError
 from .. import codecs
 from ..hashing import content_id
 from ..integrity import damage_as_error
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["Query"]
 
 #: Reads of a query's rows when a deletion elsewhere keeps removing value files under it.
-_READS = 3
+_READS = 5
 
 
 class Query:
@@ -169,9 +169,14 @@ class Query:
                     with self.storage.engine.store.snapshot():
                         self._forget_rows_if_deleted()
                         return self._table_of(names, ids)
-                except (CorruptValueError, LookupError):
-                    if attempt == _READS - 1 or self.storage.engine.deletions.epoch() == self._epoch:
-                        raise
+                except (CorruptValueError, LookupError) as error:
+                    if self.storage.engine.deletions.epoch() == self._epoch:
+                        raise  # not a deletion's doing: damage
+                    if attempt == _READS - 1:
+                        raise StorageBusyError(
+                            f"{self.storage.path}: other processes deleted calls this query was reading, "
+                            f"{_READS} times in a row, while it read them; the file is intact: run the query again"
+                        ) from error
             raise AssertionError("unreachable")
 
     def _forget_rows_if_deleted(self) -> None:
