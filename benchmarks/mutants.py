@@ -640,6 +640,12 @@ MUTANTS: tuple[Mutant, ...] = (
            "a query read again after another storage deleted some of its rows raises a raw LookupError"),
     Mutant("G08", "mandala_ast/runtime/query/result.py", "_READS = 5\n", "_READS = 1\n", ("tests/test_query.py",),
            "a query while another process deletes calls calls a deleted value's file corrupt"),
+    Mutant("G09", _SO, '        if is_file_trouble(exc):\n            raise unusable_files_error(exc, self.path, "writing") from exc\n',
+           "", ("tests/test_store.py",),
+           "a -shm SQLite cannot write is a raw 'attempt to write a readonly database' at the first commit"),
+    Mutant("G10", _SO, '    if is_file_trouble(exc):\n        raise unusable_files_error(exc, path, "opening it") from exc\n',
+           "", ("tests/test_store.py",),
+           "a directory in place of the -wal is a raw sqlite3 'unable to open database file' / 'disk I/O error'"),
 )
 
 

@@ -81,7 +81,8 @@ class MandalaError(Exception):
 class StorageFormatError(MandalaError):
     """The storage file is corrupt, foreign, or of an unknown format; it was not modified.
 
-    Also: a path that cannot hold a storage (a directory, a device), and a database page
+    Also: a path that cannot hold a storage (a directory, a device), files SQLite cannot use
+    (a directory in place of its ``-wal`` or ``-shm``, an I/O error), and a database page
     SQLite finds damaged, wherever it is met; ``storage.verify()`` checks the whole file.
     """
 

@@ -499,3 +499,19 @@ def test_a_storage_made_where_a_killed_process_left_the_log_of_a_deleted_file_st
     with storage.run():
         assert inc(1) == 2
     assert storage.verify().ok and len(storage.df(inc)) == 1
+
+
+@pytest.mark.parametrize(("log", "existing"), [("-wal", True), ("-shm", True), ("-wal", False)])
+def test_a_directory_in_place_of_the_storages_log_is_an_error_naming_it_not_a_raw_sqlite_error(path, log, existing):
+    # SQLite says "unable to open database file", "disk I/O error" or "attempt to write a
+    # readonly database" (at the first commit), naming no file.
+    if existing:
+        first = Storage(path)
+        with first.run():
+            inc(1)
+        first.close()
+    Path(f"{path}{log}").mkdir()
+    with pytest.raises(StorageFormatError, match=f"{path}.*{path}-wal and {path}-shm"):
+        storage = Storage(path)
+        with storage.run():
+            inc(2)

@@ -35,7 +35,17 @@ from . import file_deps, migrations, renames
 from .integrity import damage_as_error, damaged_error, is_damage
 from .packing import unpack_outputs
 
-__all__ = ["IN_CHUNK", "ClosedConnection", "SQLiteStore", "full_disk_error", "is_lock_error", "read_only_connection", "retry_locked"]
+__all__ = [
+    "IN_CHUNK",
+    "ClosedConnection",
+    "SQLiteStore",
+    "full_disk_error",
+    "is_file_trouble",
+    "is_lock_error",
+    "read_only_connection",
+    "retry_locked",
+    "unusable_files_error",
+]
 
 # Format 6: the ``vals`` row of a value stored as a file holds the blake3 digest of the
 # file's bytes in ``data`` (runtime/blobs.py); format 5 left it NULL. Format 7 adds the
@@ -131,10 +141,8 @@ class SQLiteStore:
             with damage_as_error(self.path, "opening it"):
                 self.conn = self._checked_connection()
         except sqlite3.OperationalError as exc:  # a new file on a full disk: WAL mode writes
-            full = full_disk_error(exc, self.path)
-            if full is None:
-                raise
-            raise full from exc
+            _raise_opening_error(exc, self.path)
+            raise
         #: Held around every use of ``conn`` and ``rows`` that must not interleave with another
         #: thread's: one connection has one transaction, and a flush clears the buffers it wrote.
         #: Re-entrant: a Storage holds it around a call and flushes inside. (One connection
@@ -149,10 +157,11 @@ class SQLiteStore:
             with damage_as_error(self.path, "opening it"):
                 self._ensure_schema()
                 self._data_version = self._read_data_version()
-        except BaseException:
+        except BaseException as exc:
             # Not left to the garbage collector: a traceback kept alive (a notebook's, a
             # test runner's) would keep the file descriptor open with it.
             self.conn.close()
+            _raise_opening_error(exc, self.path)
             raise
         self._checked_at = time.monotonic()
 
@@ -308,18 +317,30 @@ class SQLiteStore:
                 self.conn.execute(_READ_CACHE)
 
     def _in_write_transaction(self, body: Callable[[sqlite3.Connection], Any]) -> Any:
-        retry_locked(lambda: self.conn.execute("BEGIN IMMEDIATE"))
+        try:
+            retry_locked(lambda: self.conn.execute("BEGIN IMMEDIATE"))
+        except sqlite3.OperationalError as exc:  # (a -shm SQLite cannot write, say)
+            self._raise_write_error(exc)
+            raise
         try:
             result = body(self.conn)
             self.conn.execute("COMMIT")  # may fail too (a full disk): then roll back
         except BaseException as exc:
             if self.conn.in_transaction:  # SQLite rolls back by itself on some errors
                 self.conn.execute("ROLLBACK")
-            full = full_disk_error(exc, self.path)
-            if full is not None:
-                raise full from exc
+            self._raise_write_error(exc)
             raise
         return result
+
+    def _raise_write_error(self, exc: BaseException) -> None:
+        """Raise, for ``exc`` met in a write, an error naming the file where SQLite's names
+        none: a full disk, files SQLite cannot use. Anything else (lock errors too: their
+        callers retry them, or say the file is busy) is left to the caller to raise as it is."""
+        full = full_disk_error(exc, self.path)
+        if full is not None:
+            raise full from exc
+        if is_file_trouble(exc):
+            raise unusable_files_error(exc, self.path, "writing") from exc
 
     def buffer_marks(self) -> tuple[int, ...]:
         """Where each table's buffer ends now: :meth:`truncate_buffers` goes back to it."""
@@ -723,6 +744,55 @@ def full_disk_error(exc: BaseException, path: Path | None) -> StorageFullError |
 
 
 _FULL_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+
+
+def _raise_opening_error(exc: BaseException, path: Path | None) -> None:
+    """Raise an error naming the file for SQLite's ``exc`` met while opening the storage at
+    ``path`` (a full disk, a lock held through every retry, files it cannot use); anything
+    else is left to the caller to raise as it is."""
+    full = full_disk_error(exc, path)
+    if full is not None:
+        raise full from exc
+    if isinstance(exc, sqlite3.OperationalError) and is_lock_error(exc):
+        raise StorageBusyError(
+            f"{path} stayed locked by other processes through every retry while opening it ({exc}); try again"
+        ) from exc
+    if is_file_trouble(exc):
+        raise unusable_files_error(exc, path, "opening it") from exc
+
+
+#: SQLite's primary result codes for files it cannot use: SQLITE_PERM, SQLITE_READONLY,
+#: SQLITE_IOERR, SQLITE_CANTOPEN; and their messages, for Pythons without ``sqlite_errorcode``.
+_FILE_TROUBLE_CODES = (3, 8, 10, 14)
+_FILE_TROUBLE_TEXTS = ("disk I/O error", "unable to open database file", "readonly database", "access permission denied")
+
+
+def is_file_trouble(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite failing to use the file or its log (not a lock, not a
+    mistake in a statement).
+
+    >>> is_file_trouble(sqlite3.OperationalError("disk I/O error"))
+    True
+    """
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    if code is not None:
+        return code & 0xFF in _FILE_TROUBLE_CODES
+    return any(text in str(exc) for text in _FILE_TROUBLE_TEXTS)
+
+
+def unusable_files_error(exc: sqlite3.OperationalError, path: Path | None, doing: str) -> StorageFormatError:
+    """SQLite could not use the file or its log (a directory in place of ``-wal`` or
+    ``-shm``, an I/O error): its own message names no file.
+
+    >>> print(unusable_files_error(sqlite3.OperationalError("disk I/O error"), Path("run.db"), "writing"))
+    cannot use the storage run.db while writing (SQLite: disk I/O error): check that run.db, run.db-wal and run.db-shm are regular files this process may read and write
+    """
+    return StorageFormatError(
+        f"cannot use the storage {path} while {doing} (SQLite: {exc}): check that {path}, {path}-wal "
+        f"and {path}-shm are regular files this process may read and write"
+    )
 
 
 def read_only_connection(path: Path, **options: Any) -> sqlite3.Connection:
