@@ -166,6 +166,50 @@ def test_edit_of_a_class_constant_a_subclass_overrides_recomputes_its_inherited_
     assert project.runs() == [0, 1, 2, 3]
 
 
+def test_alias_pointed_at_another_helper_recomputes(tmp_path):
+    """``act = relu`` then ``act = halve``: the op calls ``helpers.act``; relu itself did not
+    change, but the op now runs other code."""
+    project = Project(tmp_path)
+    helpers = "def relu(x):\n    return max(x, 0)\n\ndef halve(x):\n    return x / 2\n\nact = {target}\n"
+    project.write(helpers.format(target="relu"), name="helpers.py")
+    project.write(BASE.replace("RUNS = []", "import helpers\nRUNS = []").replace(
+        "y = helper(x)", "y = helpers.act(x)"))
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(helpers.format(target="halve"), name="helpers.py")
+    assert project.runs() == [0, 1, 2, 3]
+
+
+def test_class_alias_pointed_at_another_class_recomputes(tmp_path):
+    """``MODEL = Small`` then ``MODEL = Large``: a config that names the class to build."""
+    project = Project(tmp_path)
+    models = ("class Small:\n    def fit(self, x):\n        return x\n\n"
+              "class Large:\n    def fit(self, x):\n        return x * 10\n\nMODEL = {target}\n")
+    project.write(models.format(target="Small"), name="models.py")
+    project.write(BASE.replace("RUNS = []", "import models\nRUNS = []").replace(
+        "y = helper(x)", "y = models.MODEL().fit(x)"))
+    assert project.runs() == [0, 1, 2, 3]
+    project.write(models.format(target="Small").replace("return x\n", "return x  # same code\n"), name="models.py")
+    assert project.runs() == []
+    project.write(models.format(target="Large"), name="models.py")
+    assert project.runs() == [0, 1, 2, 3]
+
+
+def test_edit_of_a_singledispatch_implementation_recomputes(tmp_path):
+    """Implementations registered as ``_`` share one name, which finds the last of them."""
+    project = Project(tmp_path)
+    helpers = ("import functools\n\n@functools.singledispatch\ndef process(x):\n    return 0\n\n"
+               "@process.register\ndef _(x: int):\n    return x + {k}\n\n"
+               "@process.register\ndef _(x: str):\n    return x\n")
+    project.write(helpers.format(k=1), name="helpers.py")
+    project.write(BASE.replace("RUNS = []", "import helpers\nRUNS = []").replace(
+        "y = helper(x)", "y = helpers.process(x)"))
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(helpers.format(k=2), name="helpers.py")
+    assert project.runs() == [0, 1, 2, 3]
+
+
 def test_edit_of_a_property_getter_recomputes(tmp_path):
     project = Project(tmp_path)
     models = "class Settings:\n    @property\n    def factor(self):\n        return {k}\n"

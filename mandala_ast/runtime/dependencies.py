@@ -16,7 +16,7 @@ import site
 import sys
 import sysconfig
 import types
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from . import env_deps, file_deps
@@ -367,8 +367,11 @@ def _direct_constants(owner: Any) -> dict[str, Dependency]:
         return {}
     found = {}
     for name, value in _referenced_values(code):
-        # Named code is found by tracing; code with no name of its own only by reference here.
-        if name not in found and (_code_object_of(value) is None or _nameless(value)):
+        # Named code is found by tracing; here, only code tracing cannot name as the op
+        # reaches it: with no name of its own, under another name (``act = relu``), or a
+        # dispatcher whose implementations all share one name (``_``).
+        if name not in found and (_code_object_of(value) is None or name != qualified_name(value)
+                                  or _accessor_functions(value) is not None):
             dependency = describe(name, value)
             if dependency is not None:
                 found[name] = dependency
@@ -384,6 +387,9 @@ def op_dependency(op: Op) -> Dependency | None:
 
 def describe(name: str, value: Any) -> Dependency | None:
     """A Dependency for a resolved value, or None when it is not user code or data."""
+    if _is_class_alias(name, value):  # which class the name points to: its methods count as they run
+        target = qualified_name(value)
+        return Dependency(name, "constant", digest(b"class|" + target.encode()), f"{_last(name)} = {target}")
     code = _code_object_of(value)
     if code is not None and not is_user_module(getattr(code, "__module__", "")):
         return None
@@ -545,12 +551,16 @@ def _holder_source(value: Any, depth: int = 0) -> str:
 
 
 def _accessor_functions(value: Any) -> tuple | None:
-    """The functions of a property (getter, setter, deleter) or ``functools.cached_property``:
-    a method that ran as ``obj.name`` is found by that name as one of these, not a function."""
+    """The functions of a property (getter, setter, deleter), a ``functools.cached_property``
+    or a ``functools.singledispatch`` function (its implementations, in the order registered):
+    code reached by one name that is none of these functions' own."""
     if isinstance(value, property):
         return tuple(f for f in (value.fget, value.fset, value.fdel) if f is not None)
     if isinstance(value, functools.cached_property):
         return (value.func,)
+    registry = getattr(value, "registry", None)  # functools.singledispatch: every implementation
+    if callable(getattr(value, "dispatch", None)) and isinstance(registry, Mapping):
+        return tuple(registry.values())
     return None
 
 
@@ -659,10 +669,7 @@ def _resolve_chain(namespace: dict, module_name: str, chain: list[str]) -> Itera
             yield f"{qualified_name(value)}.{chain[1]}", inner
             return
     if not isinstance(value, types.ModuleType):
-        if _code_object_of(value) is not None:
-            yield _reference_name(value, f"{module_name}:{chain[0]}"), value
-        elif is_user_module(module_name):
-            yield f"{module_name}:{chain[0]}", value
+        yield from _named_value(module_name, chain[0], value)
         return
     # `helpers.normalize` or `pkg.mod.CONST`: follow modules until the first non-module.
     for attr in chain[1:]:
@@ -670,19 +677,41 @@ def _resolve_chain(namespace: dict, module_name: str, chain: list[str]) -> Itera
         if inner is _GONE:
             return
         if not isinstance(inner, types.ModuleType):
-            if _code_object_of(inner) is not None:
-                yield _reference_name(inner, f"{value.__name__}:{attr}"), inner
-            elif is_user_module(value.__name__):
-                yield f"{value.__name__}:{attr}", inner
+            yield from _named_value(value.__name__, attr, inner)
             return
         value = inner
 
 
+def _named_value(module_name: str, attr: str, value: Any) -> Iterator[tuple[str, Any]]:
+    """(dependency name, value) for ``module.attr``: code by its own name (see _reference_name)
+    and, for a class under another name (``MODEL = ResNet``), that name too, which counts by
+    the class it points to (see describe)."""
+    referenced_as = f"{module_name}:{attr}"
+    if _code_object_of(value) is None:
+        if is_user_module(module_name):
+            yield referenced_as, value
+        return
+    yield _reference_name(value, referenced_as), value
+    if _is_class_alias(referenced_as, value) and is_user_module(module_name):
+        yield referenced_as, value
+
+
+def _is_class_alias(name: str, value: Any) -> bool:
+    return isinstance(value, type) and _last(name) != value.__name__ and is_user_module(value.__module__)
+
+
 def _reference_name(value: Any, referenced_as: str) -> str:
     """A code dependency's name: its own ``module:qualname``, unless that leads nowhere (a
-    lambda, a closure a factory made): then the name the code refers to it by."""
+    lambda, a closure a factory made) or is not how the code reaches it (an alias: ``act``
+    for ``relu``, which may later point at other code): then the name the code refers to it by."""
     own = qualified_name(value)
-    return referenced_as if "<" in own else own
+    if "<" in own or isinstance(_code_object_of(value), types.FunctionType) and _last(referenced_as) != _last(own):
+        return referenced_as
+    return own  # a class by its own name under any alias: its methods count as they run
+
+
+def _last(name: str) -> str:
+    return name.rpartition(":")[2].rpartition(".")[2]
 
 
 def _nameless(value: Any) -> bool:
