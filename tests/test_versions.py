@@ -256,6 +256,31 @@ def test_edit_of_a_constant_the_op_reads(tmp_path):
     assert project.runs() == [0, 1, 2, 3]
 
 
+@pytest.mark.parametrize(
+    ("before", "after", "expression"),
+    [
+        ("import enum\nclass Mode(enum.Enum):\n    FAST = 1\n", "import enum\nclass Mode(enum.Enum):\n    FAST = 5\n",
+         "x * helpers.Mode.FAST.value"),
+        ("LIMITS = range(0, 2)\n", "LIMITS = range(0, 3)\n", "x in helpers.LIMITS"),
+        ("import types\nCONFIG = types.SimpleNamespace(k=1)\n", "import types\nCONFIG = types.SimpleNamespace(k=2)\n",
+         "x * helpers.CONFIG.k"),
+        ("import argparse\nARGS = argparse.Namespace(k=1)\n", "import argparse\nARGS = argparse.Namespace(k=2)\n",
+         "x * helpers.ARGS.k"),
+    ],
+    ids=["enum", "range", "SimpleNamespace", "argparse"],
+)
+def test_edit_of_a_module_setting_of_a_standard_type_recomputes(tmp_path, before, after, expression):
+    """An enum member's value, a range, a SimpleNamespace or argparse.Namespace config read
+    through another module: each a value the op depends on."""
+    project = Project(tmp_path)
+    project.write(before, name="helpers.py")
+    project.write(BASE.replace("RUNS = []", "import helpers\nRUNS = []").replace("y = helper(x)", f"y = {expression}"))
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(after, name="helpers.py")
+    assert project.runs() == [0, 1, 2, 3]
+
+
 def test_report_of_an_edited_constant_shows_old_and_new_value_on_lines_of_their_own(tmp_path):
     project = Project(tmp_path)
     source = BASE.replace("RUNS = []", "RUNS = []\nOFFSET = {k}").replace("return y + 1", "return y + OFFSET")

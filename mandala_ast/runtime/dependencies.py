@@ -48,6 +48,8 @@ __all__ = [
 _VALUE_TYPES = {
     "pathlib": ("PurePath",), "datetime": ("date", "time", "timedelta"), "decimal": ("Decimal",),
     "fractions": ("Fraction",), "uuid": ("UUID",), "re": ("Pattern",),
+    # settings objects: CONFIG = SimpleNamespace(lr=0.1), ARGS = parser.parse_args()
+    "types": ("SimpleNamespace",), "argparse": ("Namespace",),
 }
 
 
@@ -63,7 +65,8 @@ def _is_value(value: Any) -> bool:
     return False
 
 
-_CONSTANT_TYPES = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset, list, dict, set)
+_CONSTANT_TYPES = (int, float, complex, str, bytes, bytearray, bool, type(None), tuple, frozenset, list, dict, set,
+                   range, slice)
 
 
 class Dependency:
@@ -662,24 +665,29 @@ def _resolve_chain(namespace: dict, module_name: str, chain: list[str]) -> Itera
     if chain[0] not in namespace:
         return
     value = namespace[chain[0]]
-    if isinstance(value, type) and len(chain) > 1 and is_user_module(value.__module__):
-        # `Model.K`: class-level data, read without running any code of the class
-        inner = getattr(value, chain[1], _GONE)
-        if inner is not _GONE and _code_object_of(inner) is None and is_data(inner):
-            yield f"{qualified_name(value)}.{chain[1]}", inner
-            return
     if not isinstance(value, types.ModuleType):
-        yield from _named_value(module_name, chain[0], value)
+        yield from _class_data(value, chain[1:]) or _named_value(module_name, chain[0], value)
         return
     # `helpers.normalize` or `pkg.mod.CONST`: follow modules until the first non-module.
-    for attr in chain[1:]:
+    for position, attr in enumerate(chain[1:], 2):
         inner = getattr(value, attr, _GONE)
         if inner is _GONE:
             return
         if not isinstance(inner, types.ModuleType):
-            yield from _named_value(value.__name__, attr, inner)
+            yield from _class_data(inner, chain[position:]) or _named_value(value.__name__, attr, inner)
             return
         value = inner
+
+
+def _class_data(value: Any, rest: list[str]) -> list[tuple[str, Any]]:
+    """``[(name, data)]`` for ``Model.K`` or ``helpers.Mode.FAST``: class-level data, read
+    without running any code of the class; [] for anything else."""
+    if not (isinstance(value, type) and rest and is_user_module(value.__module__)):
+        return []
+    inner = getattr(value, rest[0], _GONE)
+    if inner is _GONE or _code_object_of(inner) is not None or not is_data(inner):
+        return []
+    return [(f"{qualified_name(value)}.{rest[0]}", inner)]
 
 
 def _named_value(module_name: str, attr: str, value: Any) -> Iterator[tuple[str, Any]]:
