@@ -281,6 +281,33 @@ def test_edit_of_a_module_setting_of_a_standard_type_recomputes(tmp_path, before
     assert project.runs() == [0, 1, 2, 3]
 
 
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ("import dataclasses\n@dataclasses.dataclass\nclass Cfg:\n    k: int = 1\n",
+         "import dataclasses\n@dataclasses.dataclass\nclass Cfg:\n    k: int = 2\n"),
+        ("import dataclasses\n@dataclasses.dataclass\nclass Cfg:\n"
+         "    k: list = dataclasses.field(default_factory=lambda: [1])\n",
+         "import dataclasses\n@dataclasses.dataclass\nclass Cfg:\n"
+         "    k: list = dataclasses.field(default_factory=lambda: [1, 1])\n"),
+        ("import typing\nclass Cfg(typing.NamedTuple):\n    k: int = 1\n",
+         "import typing\nclass Cfg(typing.NamedTuple):\n    k: int = 2\n"),
+    ],
+    ids=["dataclass default", "dataclass default_factory", "NamedTuple default"],
+)
+def test_edit_of_a_field_default_of_a_class_the_op_builds_recomputes(tmp_path, before, after):
+    """``Cfg().k``: the only code that ran is the constructor Python generated for the class,
+    which has no source of its own to fingerprint."""
+    project = Project(tmp_path)
+    project.write(before, name="helpers.py")
+    project.write(BASE.replace("RUNS = []", "import helpers\nRUNS = []").replace(
+        "y = helper(x)", "y = x * len(str(helpers.Cfg().k))"))
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(after, name="helpers.py")
+    assert project.runs() == [0, 1, 2, 3]
+
+
 def test_report_of_an_edited_constant_shows_old_and_new_value_on_lines_of_their_own(tmp_path):
     project = Project(tmp_path)
     source = BASE.replace("RUNS = []", "RUNS = []\nOFFSET = {k}").replace("return y + 1", "return y + OFFSET")

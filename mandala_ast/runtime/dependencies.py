@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from . import env_deps, file_deps
-from .fingerprints import Fingerprint, fingerprint
+from .fingerprints import NO_SOURCE, Fingerprint, fingerprint
 from .hashing import UnhashableError, content_id, digest
 from .ops import Op
 from .types import handler_for
@@ -378,7 +378,31 @@ def _direct_constants(owner: Any) -> dict[str, Dependency]:
             dependency = describe(name, value)
             if dependency is not None:
                 found[name] = dependency
+        if isinstance(value, type):
+            found.update(_generated_constructor(name, value))
     return found
+
+
+def _generated_constructor(name: str, cls: type) -> dict[str, Dependency]:
+    """The constructor Python wrote for a dataclass or NamedTuple the code refers to: it has
+    no source, so its field defaults (``k: int = 1``, a ``default_factory``) count here, as
+    the dataclass's ``__init__`` (code and defaults) or the NamedTuple's ``_field_defaults``."""
+    if not is_user_module(cls.__module__):
+        return {}
+    init = vars(cls).get("__init__")
+    if "__dataclass_fields__" in vars(cls) and isinstance(init, types.FunctionType) and _generated(init):
+        attribute = "__init__"
+    elif issubclass(cls, tuple) and isinstance(vars(cls).get("_field_defaults"), dict):
+        attribute = "_field_defaults"
+    else:
+        return {}
+    dependency = describe(f"{name}.{attribute}", getattr(cls, attribute))
+    return {dependency.name: dependency} if dependency is not None else {}
+
+
+def _generated(function: types.FunctionType) -> bool:
+    """Code Python generated (``exec``'d text: a dataclass's methods): no file, no source."""
+    return function.__code__.co_filename.startswith("<") and fingerprint(function).source.startswith(NO_SOURCE)
 
 
 def op_dependency(op: Op) -> Dependency | None:
@@ -466,6 +490,8 @@ def _holder_state(value: Any, depth: int = 0) -> bytes:
         if not is_user_module(getattr(code, "__module__", "")):  # library code: by name
             return digest(b"library|" + qualified_name(value).encode())
         state = _code_state(value, fingerprint(code).digest)
+        if isinstance(code, types.FunctionType) and _generated(code):
+            state = _with_defaults(state, code, depth)
         return _with_cells(state, code, depth) if getattr(code, "__closure__", None) else state
     if isinstance(value, dict):
         items = sorted((_holder_state(k, depth + 1), _holder_state(v, depth + 1)) for k, v in value.items())
@@ -473,6 +499,12 @@ def _holder_state(value: Any, depth: int = 0) -> bytes:
     if isinstance(value, (list, tuple)):
         return digest(type(value).__name__.encode() + b"|" + b"".join(_holder_state(v, depth + 1) for v in value))
     return content_id(value)
+
+
+def _with_defaults(state: bytes, function: types.FunctionType, depth: int) -> bytes:
+    """Generated code's state with its parameters' defaults, which no source text shows."""
+    defaults = (function.__defaults__ or (), function.__kwdefaults__ or {})
+    return digest(b"defaults|" + state + b"|" + _holder_state(defaults, depth + 1))
 
 
 def _with_cells(state: bytes, function: Any, depth: int = 0) -> bytes:
