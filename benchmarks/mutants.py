@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-06.11"
+LIST_VERSION = "2026-12-06.12"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -92,7 +92,8 @@ AREAS = {"H": "hashing", "I": "identity", "V": "versions", "S": "store", "D": "d
          "Q": "queries", "C": "compiler", "W": "why", "B": "blobs", "P": "paths & disks",
          "T": "threads", "Y": "types, value files & caches",
          "E": "environment variables", "F": "notebooks, pytest plugin, batch",
-         "G": "durability: crashes, stale logs, full disks"}
+         "G": "durability: crashes, stale logs, full disks",
+         "Z": "versions (session 5)"}
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -486,6 +487,36 @@ MUTANTS: tuple[Mutant, ...] = (
            '        function = getattr(value, "__wrapped__", value) if not isinstance(value, type) else value',
            "        function = value", ("tests/test_fingerprints.py", "tests/test_pytest.py"),
            "Python 3.10: a decorated helper's edit (lru_cache, wraps, a pytest fixture) serves the old result"),
+    Mutant("Z01", "mandala_ast/runtime/dependencies.py",
+           "        _add_inherited(found, code, codes.get(code) or {}, receiver)", "        pass",
+           ("tests/test_versions.py",),
+           "an override added to the subclass an inherited method ran for serves the old result"),
+    Mutant("Z02", "mandala_ast/runtime/dependencies.py",
+           "    if _accessor_functions(value) is not None:\n        return True\n", "",
+           ("tests/test_versions.py",), "an edited property getter serves the old result"),
+    Mutant("Z03", "mandala_ast/runtime/dependencies.py",
+           '    if "<" in own or isinstance(_code_object_of(value), types.FunctionType) and _last(referenced_as) != _last(own):',
+           '    if "<" in own:', ("tests/test_versions.py",),
+           "a module-level alias of a helper (act = relu) pointed at another helper serves the old result"),
+    Mutant("Z04", "mandala_ast/runtime/dependencies.py",
+           "    if _is_class_alias(referenced_as, value) and is_user_module(module_name):",
+           "    if False:", ("tests/test_versions.py",),
+           "a module-level name for a class (MODEL = Small) pointed at another class serves the old result"),
+    Mutant("Z05", "mandala_ast/runtime/dependencies.py",
+           "        return tuple(registry.values())", "        return None", ("tests/test_versions.py",),
+           "an edited singledispatch implementation (registered as _) serves the old result"),
+    Mutant("Z06", "mandala_ast/runtime/dependencies.py",
+           "            yield from _class_data(inner, chain[position:]) or _named_value(value.__name__, attr, inner)",
+           "            yield from _named_value(value.__name__, attr, inner)", ("tests/test_versions.py",),
+           "an enum member's value read through another module (helpers.Mode.FAST.value) edited serves the old result"),
+    Mutant("Z07", "mandala_ast/runtime/dependencies.py", '    "types": ("SimpleNamespace",), "argparse": ("Namespace",),\n',
+           "", ("tests/test_versions.py",), "an edited SimpleNamespace or argparse.Namespace setting serves the old result"),
+    Mutant("Z08", "mandala_ast/runtime/dependencies.py", "            found.update(_generated_constructor(name, value))",
+           "            pass", ("tests/test_versions.py",),
+           "an edited dataclass or NamedTuple field default of a class the op builds serves the old result"),
+    Mutant("Z09", "mandala_ast/runtime/dependencies.py", "            state = _with_defaults(state, code, depth)",
+           "            pass", ("tests/test_versions.py",),
+           "an edited dataclass field default (in the generated __init__'s defaults) serves the old result"),
     Mutant("Y05", "mandala_ast/runtime/recursion.py",
            "    _limit.owe(threading.get_ident(), FRAMES_PER_CALL * depth)", "    pass",
            ("tests/test_recursion.py",), "a recursive op fails ten times shallower than a plain function"),
