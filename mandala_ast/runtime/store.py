@@ -782,7 +782,7 @@ def is_file_trouble(exc: BaseException) -> bool:
     return any(text in str(exc) for text in _FILE_TROUBLE_TEXTS)
 
 
-def unusable_files_error(exc: sqlite3.OperationalError, path: Path | None, doing: str) -> StorageFormatError:
+def unusable_files_error(exc: BaseException, path: Path | None, doing: str) -> StorageFormatError:
     """SQLite could not use the file or its log (a directory in place of ``-wal`` or
     ``-shm``, an I/O error): its own message names no file.
 
