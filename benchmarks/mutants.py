@@ -677,6 +677,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("G10", _SO, '    if is_file_trouble(exc):\n        raise unusable_files_error(exc, path, "opening it") from exc\n',
            "", ("tests/test_store.py",),
            "a directory in place of the -wal is a raw sqlite3 'unable to open database file' / 'disk I/O error'"),
+    Mutant("G11", "mandala_ast/runtime/batch/pipeline_adapter.py",
+           "        except StorageFullError as full:  # the caller has its outputs: say they are not stored\n",
+           "        except ZeroDivisionError as full:\n", ("tests/test_storage_limits.py",),
+           "an awaited op whose value file fills the disk loses its result (StorageFullError from the await)"),
 )
 
 

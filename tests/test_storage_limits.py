@@ -3,6 +3,7 @@ bind mount). We run as root, so chmod would not stop writes: only a real mount d
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 import subprocess
@@ -387,3 +388,28 @@ def test_gc_on_a_full_disk_removes_what_it_can_and_raises_storage_full_error_nam
     assert "removed 0 unused values" in str(storage.gc())
     storage.close()
     assert dangling_references(path) == 0
+
+
+@op
+async def blob_later(i: int) -> bytes:
+    RAN.append(("blob_later", i))
+    return bytes([i % 256]) * (1 << 20) + b"!"
+
+
+def test_an_awaited_miss_whose_value_file_fills_the_disk_returns_its_value_with_a_warning_naming_the_file(small_disk):
+    path = small_disk / "s.db"
+    storage = Storage(path)
+
+    async def main() -> bytes:
+        with storage.run():
+            await blob_later(0)
+        filler = fill(small_disk)
+        with pytest.warns(MandalaUnstoredWarning, match=f"no space left on the disk holding {small_disk / 's.db.blobs'}"):
+            async with storage.run():
+                value = await blob_later(1)
+        filler.unlink()
+        return value
+
+    assert asyncio.run(main()) == bytes([1]) * (1 << 20) + b"!"
+    storage.close()
+    assert list(Storage(path).df(blob_later)["i"]) == [0] and dangling_references(path) == 0
