@@ -681,6 +681,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "        except StorageFullError as full:  # the caller has its outputs: say they are not stored\n",
            "        except ZeroDivisionError as full:\n", ("tests/test_storage_limits.py",),
            "an awaited op whose value file fills the disk loses its result (StorageFullError from the await)"),
+    Mutant("G12", "mandala_ast/runtime/integrity.py", "    faults = _still_faulty(store, blobs, faults) if faults else faults\n",
+           "", ("tests/test_integrity.py",),
+           "verify() while another process deletes reports the deleted values' files as missing"),
 )
 
 
