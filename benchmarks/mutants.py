@@ -92,7 +92,7 @@ AREAS = {"H": "hashing", "I": "identity", "V": "versions", "S": "store", "D": "d
          "Q": "queries", "C": "compiler", "W": "why", "B": "blobs", "P": "paths & disks",
          "T": "threads", "Y": "types, value files & caches",
          "E": "environment variables", "F": "notebooks, pytest plugin, batch",
-         "Z": "versions (session 5)"}
+         "Z": "versions & types (session 5)"}
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -516,6 +516,12 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("Z09", "mandala_ast/runtime/dependencies.py", "            state = _with_defaults(state, code, depth)",
            "            pass", ("tests/test_versions.py",),
            "an edited dataclass field default (in the generated __init__'s defaults) serves the old result"),
+    Mutant("Z10", _H, "    return type(value) in (np.ndarray, np.memmap) and value.dtype != object",
+           "    return isinstance(value, np.ndarray) and value.dtype != object", ("tests/test_regressions.py",),
+           "np.matrix served the stored result of the ndarray of the same numbers (elementwise, not a matrix product)"),
+    Mutant("Z11", _H, "            return _enc_ndarray if type(value) in (np.ndarray, np.memmap) else _enc_ndarray_subclass",
+           "            return _enc_ndarray", ("tests/test_regressions.py",),
+           "np.matrix inside a list or an object keyed as the ndarray of the same numbers"),
     Mutant("Y05", "mandala_ast/runtime/recursion.py",
            "    _limit.owe(threading.get_ident(), FRAMES_PER_CALL * depth)", "    pass",
            ("tests/test_recursion.py",), "a recursive op fails ten times shallower than a plain function"),
