@@ -84,8 +84,9 @@ def _too_deep_or_the_stack(value: Any) -> BaseException:
 
 def _too_deep(value: Any) -> str:
     return (
-        f"cannot hash a value of type {type(value).__qualname__}: nested too deeply "
-        f"(more levels than Python's recursion limit, {sys.getrecursionlimit()}, can follow)"
+        f"cannot hash a value of type {type(value).__qualname__}: nested too deeply (hashing "
+        f"takes a few Python frames a level, and Python's recursion limit, {sys.getrecursionlimit()}, "
+        "stops it after a few hundred levels: about 300 of dicts, 600 of lists or tuples)"
     )
 
 
