@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-06.11"
+LIST_VERSION = "2026-12-06.12"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -92,6 +92,7 @@ AREAS = {"H": "hashing", "I": "identity", "V": "versions", "S": "store", "D": "d
          "Q": "queries", "C": "compiler", "W": "why", "B": "blobs", "P": "paths & disks",
          "T": "threads", "Y": "types, value files & caches",
          "E": "environment variables", "F": "notebooks, pytest plugin, batch"}
+AREAS["J"] = "what tables say of stored work"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -615,6 +616,14 @@ MUTANTS: tuple[Mutant, ...] = (
            '    module_name = module_globals.get("__name__") or _module_of_namespace(module_globals)\n',
            '    module_name = module_globals.get("__name__")\n', ("tests/test_ipython.py",),
            "a script run again with %run after an edit serves the results of the old helper"),
+    Mutant("J01", "mandala_ast/runtime/query/pattern.py",
+           "        for value in (*args, *(kwargs or {}).values()):\n            check_same_branch(value, pattern.guard, f\"expression `{text}`\")\n",
+           "", ("tests/test_query.py",),
+           "`t = z + 1` after `if y > 2: z = f(y)` shows t computed from the call the `if` left out of the row"),
+    Mutant("J02", "mandala_ast/runtime/query/pattern.py",
+           "        check_same_branch(value, self.guard, f\"`{name} = {operand_text(value)}`\")\n",
+           "", ("tests/test_query.py",),
+           "`t = z` after `if y > 2: z = f(y)` shows z's value in the rows whose `if` failed"),
 )
 
 

@@ -860,6 +860,37 @@ class TestBranches:
         with pytest.raises(QueryError, match="computed under an `if` and is used after it"):
             run(code.format(block="query() as q"), storage)
 
+    @pytest.mark.parametrize("after", ["t = z + 1", "t = z", "t = abs(z)", "if z > 0:\n        t = 1", "if z:\n        t = 1"])
+    def test_value_from_an_if_used_after_it_in_an_expression_is_refused(self, storage: Storage, after: str) -> None:
+        """`if y > 2: z = add(y, 100)` then `t = z + 1`: the row whose y is 2 showed z None
+        beside t = 103, computed from the add(2, 100) its `if` had left out (and an `else`
+        assigning z made t None in the rows the `if` branch gave z)."""
+        code = """\
+            import mandala_ast
+            with storage.{block}:
+                for x in [1, 2, 3]:
+                    y = inc(x)
+                    z = add(y, 100)
+            """
+        run(code.format(block="run()"), storage)
+        query = "import mandala_ast\nwith storage.query() as q:\n    y = inc(Q())\n    if y > 2:\n        z = add(y, 100)\n    {after}\n"
+        with pytest.raises(QueryError, match="z was computed under an `if` and is used after it"):
+            run(query.format(after=after), storage)["q"].df()
+
+    def test_value_from_an_if_may_feed_expressions_inside_it(self, storage: Storage) -> None:
+        run("import mandala_ast\nwith storage.run():\n    for x in [1, 2, 3]:\n        z = add(inc(x), 100)\n", storage)
+        frame = run("""\
+            import mandala_ast
+            with storage.query() as q:
+                y = inc(Q())
+                if y > 2:
+                    z = add(y, 100)
+                    t = z + 1
+                    if z > 103:
+                        u = z
+            """, storage)["q"].df()
+        assert rows(frame) == [(2, None, None, None), (3, 103, 104, None), (4, 104, 105, 104)]
+
     def test_value_from_before_an_if_may_be_used_inside_it(self, storage: Storage) -> None:
         code = """\
             import mandala_ast
