@@ -624,6 +624,10 @@ MUTANTS: tuple[Mutant, ...] = (
            "        check_same_branch(value, self.guard, f\"`{name} = {operand_text(value)}`\")\n",
            "", ("tests/test_query.py",),
            "`t = z` after `if y > 2: z = f(y)` shows z's value in the rows whose `if` failed"),
+    Mutant("J03", "mandala_ast/runtime/query/result.py",
+           "        if self._raw is not None and deletion_epoch(self.storage.engine.store.conn) != self._epoch:\n",
+           "        if False:\n", ("tests/test_query_delete.py",),
+           "a query result read before storage.delete_calls(q.df()[...]) still shows the deleted rows"),
 )
 
 

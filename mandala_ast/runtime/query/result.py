@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..._errors import QueryError
 from .. import codecs
+from ..deletion_watch import deletion_epoch
 from ..hashing import content_id
 from ..integrity import damage_as_error
 from .columns import is_plain, plain_table
@@ -50,6 +51,7 @@ class Query:
         self._rows: list[dict[int, Any]] | None = None  # node number -> content id, per row
         self._calls: RowCalls = RowCalls()  # matched call ids, per row
         self._compiled: CompiledQuery | None = None
+        self._epoch: Any = None  # the file's deletion epoch when _raw was read
 
     def __repr__(self) -> str:
         return f"<query of {len(self.pattern.calls)} op calls, columns {list(self.pattern.columns)}>"
@@ -140,7 +142,9 @@ class Query:
     def _sql_rows(self) -> list[tuple]:
         if self._raw is None:
             compiled = self._compile()
-            self._raw = self.storage.engine.store.conn.execute(compiled.sql, compiled.params).fetchall()
+            conn = self.storage.engine.store.conn
+            self._epoch = deletion_epoch(conn)  # before the rows: a deletion between is seen next time
+            self._raw = conn.execute(compiled.sql, compiled.params).fetchall()
         return self._raw
 
     def _matches(self) -> list[dict[int, Any]]:
@@ -153,7 +157,16 @@ class Query:
     def _table(self, names: list[str], ids: bool) -> tuple[list, RowCalls]:
         """The distinct rows as columns (in ``names`` order), and each row's matched calls."""
         with damage_as_error(self.storage.path, "running a query"):
+            self._forget_deleted()
             return self._table_of(names, ids)
+
+    def _forget_deleted(self) -> None:
+        """Rows read before a deletion (``storage.delete_calls(q.df()[...])``, another process's)
+        may name calls and values that are gone: read the file again. (Calls stored since are
+        not a reason to: a result keeps the rows of its first read, as a DataFrame would.)"""
+        if self._raw is not None and deletion_epoch(self.storage.engine.store.conn) != self._epoch:
+            self._raw = self._rows = None
+            self._calls = RowCalls()
 
     def _table_of(self, names: list[str], ids: bool) -> tuple[list, RowCalls]:
         compiled = self._compile()
