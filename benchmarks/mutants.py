@@ -628,6 +628,12 @@ MUTANTS: tuple[Mutant, ...] = (
            "        if self._raw is not None and deletion_epoch(self.storage.engine.store.conn) != self._epoch:\n",
            "        if False:\n", ("tests/test_query_delete.py",),
            "a query result read before storage.delete_calls(q.df()[...]) still shows the deleted rows"),
+    Mutant("J04", _TA, "        if kept is not None and kept[1][1] and not valid[state]:\n",
+           "        if False:\n", ("tests/test_versions.py",),
+           "after a helper's edit is reverted, storage.df shows the edited helper's results, not what the run block loads"),
+    Mutant("J05", _ST, "            return version_id == today and versions.is_valid(deps_id)\n",
+           "            return version_id == today\n", ("tests/test_versions.py",),
+           "storage.df calls a row computed before a helper's edit current"),
 )
 
 

@@ -125,7 +125,8 @@ class TestTables:
                 inc(i)
             inc(0)
         df = storage.df(inc)
-        assert list(df.columns) == ["x", "output", "version", "duration_s", "created_at", "call"]
+        assert list(df.columns) == ["x", "output", "version", "current", "duration_s", "created_at", "call"]
+        assert df["current"].all()
         assert sorted(zip(df["x"], df["output"])) == [(0, 1), (1, 2), (2, 3)]
         assert (df["duration_s"] >= 0).all()
 

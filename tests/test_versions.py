@@ -403,6 +403,29 @@ def test_df_shows_what_todays_code_computed(project):
     assert "OUT [1, 6, 11, 16]" in out
 
 
+def test_df_after_reverting_a_helper_edit_shows_what_the_run_block_loads(project):
+    """Edit a helper, run, revert it: the run block loads the first results again, but
+    storage.df showed the edited helper's (its newest row of each call), as if current."""
+    script = DRIVER + (
+        "frame = storage.df(ex.train).sort_values('x')\n"
+        "print('OUT', frame['output'].tolist(), frame['current'].tolist())\n"
+    )
+    (project.root / "df.py").write_text(script)
+    project.write(BASE.replace("return x * 2", "return x * 5"))
+    assert "OUT [1, 6, 11, 16] [True, True, True, True]" in project.run(script="df.py").stdout
+    project.write(BASE)
+    out = project.run(script="df.py").stdout
+    assert "RUNS []" in out
+    assert "OUT [1, 3, 5, 7] [True, True, True, True]" in out
+    project.write(BASE.replace("return x * 2", "return x * 7"))  # no row is current: the newest, saying so
+    (project.root / "df_only.py").write_text(
+        "from mandala_ast import Storage\nimport experiment as ex\n"
+        "frame = Storage('s.db').df(ex.train).sort_values('x')\n"
+        "print('OUT', frame['output'].tolist(), frame['current'].tolist())\n"
+    )
+    assert "OUT [1, 6, 11, 16] [False, False, False, False]" in project.run(script="df_only.py").stdout
+
+
 def test_on_change_error_keeps_refusing_until_accepted(project):
     """Regression: the second run after a refused change recomputed silently."""
     project.write(BASE.replace("return y + 1", "return y + 2"))

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["calls_table", "producer_by_content", "provenance_table"]
 
 _CALLS_SQL = """
-SELECT c.hid, c.cid, v.version, c.created_at, c.duration
+SELECT c.hid, c.cid, v.version, c.created_at, c.duration, c.version_id, c.deps_id
 FROM calls c JOIN versions v ON v.version_id = c.version_id
 WHERE v.op_name = ? ORDER BY c.created_at, c.hid
 """
@@ -52,8 +52,13 @@ WHERE o.cid = ? AND c.version_id = ? AND c.created_at <= ? ORDER BY c.created_at
 _READ_ATTEMPTS = 3
 
 
-def calls_table(store: SQLiteStore, op: Op, load: Callable[[bytes], Any]) -> pd.DataFrame:
-    """One row per distinct call of ``op``: inputs, outputs, version, duration, time, call id."""
+#: ``current(version_id, deps_id)``: whether a stored call row is what today's code loads.
+IsCurrent = Callable[[bytes, bytes], bool]
+
+
+def calls_table(store: SQLiteStore, op: Op, load: Callable[[bytes], Any], current: IsCurrent) -> pd.DataFrame:
+    """One row per distinct call of ``op``: inputs, outputs, version, whether today's code
+    loads it, duration, time, call id."""
     # Rows, inputs, outputs and values come from several statements: read in one snapshot,
     # or a deletion committed between them leaves a call without its outputs. A blob file is
     # outside the snapshot: one removed under it belongs to a call deleted since, which a
@@ -61,33 +66,33 @@ def calls_table(store: SQLiteStore, op: Op, load: Callable[[bytes], Any]) -> pd.
     for _ in range(_READ_ATTEMPTS - 1):
         try:
             with store.snapshot():
-                return _read_calls_table(store, op, load)
+                return _read_calls_table(store, op, load, current)
         except (FileNotFoundError, CorruptValueError):  # a missing file is reported as corrupt
             continue
     with store.snapshot():
-        return _read_calls_table(store, op, load)
+        return _read_calls_table(store, op, load, current)
 
 
 _DEFAULTS_SQL = "SELECT param, cid FROM defaults WHERE op_name = ?"
 
 
-def _read_calls_table(store: SQLiteStore, op: Op, load: Callable[[bytes], Any]) -> pd.DataFrame:
+def _read_calls_table(store: SQLiteStore, op: Op, load: Callable[[bytes], Any], current: IsCurrent) -> pd.DataFrame:
     import pandas as pd
 
-    calls = _distinct_calls(store, op)
+    calls = _distinct_calls(store, op, current)
     inputs = _edges(store, op, "call_inputs", "name")
     outputs = _edges(store, op, "call_outputs", "idx")
     names = _input_columns(op, inputs)
     defaults = _defaults_of_older_calls(store, op, names)
     rows = []
-    for hid, (version, created_at, duration) in calls.items():
+    for hid, (version, valid, created_at, duration) in calls.items():
         given = inputs.get(hid, {})
         row = {name: load(given[name]) if name in given else _default(defaults, name, load) for name in names}
         for idx, column in enumerate(op.output_names()):
             row[column] = load(outputs[hid][idx])
-        row.update(version=version, duration_s=duration, created_at=created_at, call=hid.hex())
+        row.update(version=version, current=valid, duration_s=duration, created_at=created_at, call=hid.hex())
         rows.append(row)
-    columns = [*names, *op.output_names(), "version", "duration_s", "created_at", "call"]
+    columns = [*names, *op.output_names(), "version", "current", "duration_s", "created_at", "call"]
     frame = pd.DataFrame(rows, columns=columns)
     frame["created_at"] = pd.to_datetime(frame["created_at"], unit="s")
     return frame
@@ -140,13 +145,21 @@ def _item_by_content(store: SQLiteStore, cid: bytes, before: float) -> tuple:
     return store.conn.execute(_ITEM_BY_CONTENT_SQL, query).fetchone() or (None, None, None)
 
 
-def _distinct_calls(store: SQLiteStore, op: Op) -> dict[bytes, tuple]:
+def _distinct_calls(store: SQLiteStore, op: Op, current: IsCurrent) -> dict[bytes, tuple]:
     # Calls recorded again under a new history, or recomputed after a helper changed, share a
-    # content id: show each computation once, the newest (what today's code gives).
+    # content id: show each computation once, the one today's code loads (after a helper's
+    # edit was reverted, an older row), else the newest.
     newest: dict[bytes, tuple] = {}
-    for hid, cid, version, created_at, duration in store.conn.execute(_CALLS_SQL, (op.name,)):
+    valid: dict[tuple[bytes, bytes], bool] = {}
+    for hid, cid, version, created_at, duration, version_id, deps_id in store.conn.execute(_CALLS_SQL, (op.name,)):
+        state = (version_id, deps_id)
+        if state not in valid:
+            valid[state] = current(version_id, deps_id)
+        kept = newest.get(cid)
+        if kept is not None and kept[1][1] and not valid[state]:
+            continue  # a stale row newer than the one today's code loads
         newest.pop(cid, None)
-        newest[cid] = (hid, (version, created_at, duration))
+        newest[cid] = (hid, (version, valid[state], created_at, duration))
     return dict(newest.values())
 
 
