@@ -634,6 +634,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("J05", _ST, "            return version_id == today and versions.is_valid(deps_id)\n",
            "            return version_id == today\n", ("tests/test_versions.py",),
            "storage.df calls a row computed before a helper's edit current"),
+    Mutant("J06", "mandala_ast/cli/storage_commands.py", "        if column in where and where[column] != value:\n",
+           "        if False:\n", ("tests/test_cli_storage_commands.py",),
+           "`mandala-ast delete --where alpha=100 --where alpha=10` deletes the alpha=10 calls"),
 )
 
 

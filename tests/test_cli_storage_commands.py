@@ -211,6 +211,15 @@ class TestMaintenance:
     def test_delete_needs_a_choice(self, db):
         assert cli("delete", str(db), "fit_ridge", "--yes").returncode == 2
 
+    def test_delete_with_one_column_given_twice_deletes_nothing(self, db):
+        """`--where alpha=100 --where alpha=10` (all must hold: no call) deleted the alpha=10
+        calls: the second value replaced the first."""
+        before = snapshot(db)
+        proc = cli("delete", str(db), "fit_ridge", "--where", "alpha=100", "--where", "alpha=10", "--yes")
+        assert proc.returncode == 2 and "alpha" in proc.stderr and "Traceback" not in proc.stderr
+        assert snapshot(db) == before
+        assert cli("calls", str(db), "fit_ridge", "--where", "alpha=100", "--where", "alpha=100").returncode == 0
+
 
 class TestHelp:
     @pytest.mark.parametrize("command", COMMANDS)

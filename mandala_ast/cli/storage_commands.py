@@ -154,7 +154,13 @@ def _parse_where(items: list[str], op: Any) -> dict[str, Any]:
             raise UsageError(f"--where {item!r}: expected COL=VALUE, e.g. --where alpha=0.1")
         if column not in op.columns and not column.startswith("**"):
             raise UsageError(f"--where {item!r}: op {op.name} has no column {column!r} (columns: {', '.join(op.columns)})")
-        where[column] = literal(text)
+        value = literal(text)
+        if column in where and where[column] != value:
+            # All must hold, and a call has one value there: keeping the last would act on calls
+            # the first one excludes (delete them, for `delete`).
+            raise UsageError(f"--where {item!r}: column {column!r} is already --where {column}={where[column]!r}; "
+                             "every --where must hold, and no call has two values there")
+        where[column] = value
     return where
 
 
