@@ -637,6 +637,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("J06", "mandala_ast/cli/storage_commands.py", "        if column in where and where[column] != value:\n",
            "        if False:\n", ("tests/test_cli_storage_commands.py",),
            "`mandala-ast delete --where alpha=100 --where alpha=10` deletes the alpha=10 calls"),
+    Mutant("J07", "mandala_ast/runtime/query/result.py",
+           """            raise ArgumentError(f"q.df: values= must be 'objs' or 'ids', not {values!r}")""",
+           """            raise ValueError(f"values must be 'objs' or 'ids', not {values!r}")""", ("tests/test_query.py",),
+           "q.df(values='id') raises a bare ValueError naming no method"),
 )
 
 

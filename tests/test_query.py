@@ -331,6 +331,15 @@ class TestOrdinaryPython:
         with pytest.raises(KeyError, match="no variable 'nope'"):
             q.df("nope")
 
+    def test_an_unknown_values_kind_is_a_mandala_error_naming_the_argument(self, storage: Storage) -> None:
+        """`q.df(values="id")` raised a bare ValueError."""
+        from mandala_ast import ArgumentError
+
+        run("import mandala_ast\nwith storage.run():\n    y = inc(7)\n", storage)
+        q = run("import mandala_ast\nwith storage.query() as q:\n    y = inc(Q())\n", storage)["q"]
+        with pytest.raises(ArgumentError, match=r"q\.df: values= must be 'objs' or 'ids', not 'id'"):
+            q.df(values="id")
+
     @pytest.mark.parametrize("derived", ["", "    w = x + 0\n"], ids=["plain", "derived"])
     def test_a_rebound_name_shows_and_dedupes_by_its_last_value(self, storage: Storage, derived: str) -> None:
         """`y = inc(x); y = mul(y, 0)`: y is the last call's output, 0 in every row. Its ids

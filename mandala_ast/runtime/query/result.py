@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..._errors import QueryError
+from ..._errors import ArgumentError, QueryError
 from .. import codecs
 from ..deletion_watch import deletion_epoch
 from ..hashing import content_id
@@ -77,7 +77,7 @@ class Query:
         import pandas as pd
 
         if values not in ("objs", "ids"):
-            raise ValueError(f"values must be 'objs' or 'ids', not {values!r}")
+            raise ArgumentError(f"q.df: values= must be 'objs' or 'ids', not {values!r}")
         names = self._columns(columns)
         table, calls = self._table(names, values == "ids")
         frame = pd.DataFrame({name: _series(column) for name, column in zip(names, table)}, columns=names)
