@@ -641,6 +641,8 @@ MUTANTS: tuple[Mutant, ...] = (
            """            raise ArgumentError(f"q.df: values= must be 'objs' or 'ids', not {values!r}")""",
            """            raise ValueError(f"values must be 'objs' or 'ids', not {values!r}")""", ("tests/test_query.py",),
            "q.df(values='id') raises a bare ValueError naming no method"),
+    Mutant("J08", _TA, "        frame[name] = value_series([row[name] for row in rows])\n", "        pass\n",
+           ("tests/test_storage.py",), "storage.df shows a None output as NaN and the int argument 3 as 3.0"),
 )
 
 

