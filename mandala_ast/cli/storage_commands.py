@@ -147,7 +147,7 @@ def _time(stamp: float | None, full: bool) -> str:
 
 
 def _parse_where(items: list[str], op: Any) -> dict[str, Any]:
-    where = {}
+    where: dict[str, Any] = {}
     for item in items:
         column, sep, text = item.partition("=")
         if not sep or not column:
