@@ -643,6 +643,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "q.df(values='id') raises a bare ValueError naming no method"),
     Mutant("J08", _TA, "        frame[name] = value_series([row[name] for row in rows])\n", "        pass\n",
            ("tests/test_storage.py",), "storage.df shows a None output as NaN and the int argument 3 as 3.0"),
+    Mutant("J09", "mandala_ast/runtime/query/pattern.py", "            check_stored(value, f\"expression `{text}`\")\n", "",
+           ("tests/test_transient.py",),
+           "len(xs) over a transient output in a query raises 'NotStored has no len()', naming no variable"),
 )
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "call_text",
     "call_value",
     "check_same_branch",
+    "check_stored",
     "infix_text",
     "operand_text",
     "subscript",
@@ -325,6 +326,7 @@ class Derived(Node):
                  *, text: str = "", precedence: int = ATOM) -> None:
         for value in (*args, *(kwargs or {}).values()):
             check_same_branch(value, pattern.guard, f"expression `{text}`")
+            check_stored(value, f"expression `{text}`")
         super().__init__(pattern)
         self.fn, self.args, self.kwargs, self.text = fn, args, kwargs or {}, text
         self.precedence = precedence  # of text's outermost operator, for parentheses
@@ -397,6 +399,22 @@ def check_same_branch(value: Any, guard: Guard | None, use: str) -> None:
     )
 
 
+def check_stored(value: Any, use: str) -> None:
+    """An output of a transient op has no stored value (tables show a stand-in), so nothing
+    can be computed from it, nor branched on: say so where the block uses it, instead of
+    an error about the stand-in's type once rows are read (or its truth taken for the value's).
+    """
+    if not isinstance(value, OutputVar):
+        return
+    transient = getattr(value.call.op, "transient", False)
+    if transient is True or (transient and value.index in transient):
+        raise QueryError(
+            f"{use}: {value.label} is an output of transient op {value.call.op.name}: its value "
+            "is not stored, so a query cannot compute with it or branch on it (an op call may "
+            "take it; make the op not transient to query its values)"
+        )
+
+
 @dataclass
 class Assignment:
     """``name = value`` as the block ran it, under the guard active at that line."""
@@ -466,6 +484,7 @@ class Pattern:
         variable = isinstance(condition, Node) and not otherwise
         if variable:
             check_same_branch(condition, self.guard, f"condition `{operand_text(condition)}`")
+            check_stored(condition, f"condition `{operand_text(condition)}`")
         runs = otherwise or variable or bool(condition)
         # Each entry: True (a plain branch ran), False (it did not), or the variable condition.
         self._chains[chain] = [*earlier, condition if variable else runs]
