@@ -646,6 +646,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("J09", "mandala_ast/runtime/query/pattern.py", "            check_stored(value, f\"expression `{text}`\")\n", "",
            ("tests/test_transient.py",),
            "len(xs) over a transient output in a query raises 'NotStored has no len()', naming no variable"),
+    Mutant("J10", "mandala_ast/cli/storage_commands.py", "        op.bind(tuple(positional), keywords)\n", "        pass\n",
+           ("tests/test_cli_storage_commands.py",),
+           "`mandala-ast why` with an argument the op cannot take ends in a Python traceback"),
 )
 
 

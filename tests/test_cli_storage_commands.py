@@ -161,6 +161,13 @@ class TestWhy:
     def test_needs_import(self, db):
         assert cli("why", str(db), "make_data", "200").returncode == 2
 
+    @pytest.mark.parametrize("arguments", [[], ["200", "0", "7"], ["200", "colour=1"]])
+    def test_arguments_the_op_cannot_take_are_a_usage_error_naming_it(self, db, arguments):
+        """A missing or unexpected argument ended in a Python traceback (TypeError)."""
+        proc = cli("why", str(db), "make_data", *arguments, "--import", "quickstart.py", cwd=db.parent)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert "__main__.make_data()" in proc.stderr
+
     def test_module_without_the_op(self, db):
         (db.parent / "other.py").write_text("x = 1\n")
         proc = cli("why", str(db), "make_data", "200", "--import", "other.py", cwd=db.parent)

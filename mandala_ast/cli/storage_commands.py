@@ -225,6 +225,10 @@ def _cmd_why(args: argparse.Namespace) -> int:
         stored = catalog.find_op(args.op)
     op = _imported_op(args.module, stored)
     positional, keywords = _call_arguments(args.args)
+    try:  # before opening the storage: arguments the op cannot take mean nothing
+        op.bind(tuple(positional), keywords)
+    except TypeError as error:
+        raise UsageError(str(error)) from None
     from ..runtime.storage import Storage
 
     storage = Storage(args.db)
