@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-06.12"
+LIST_VERSION = "2026-12-06.13"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -91,7 +91,8 @@ class Mutant:
 AREAS = {"H": "hashing", "I": "identity", "V": "versions", "S": "store", "D": "deletion",
          "Q": "queries", "C": "compiler", "W": "why", "B": "blobs", "P": "paths & disks",
          "T": "threads", "Y": "types, value files & caches",
-         "E": "environment variables", "F": "notebooks, pytest plugin, batch"}
+         "E": "environment variables", "F": "notebooks, pytest plugin, batch",
+         "Z": "versions (session 5)"}
 AREAS["J"] = "what tables say of stored work"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
@@ -486,6 +487,13 @@ MUTANTS: tuple[Mutant, ...] = (
            '        function = getattr(value, "__wrapped__", value) if not isinstance(value, type) else value',
            "        function = value", ("tests/test_fingerprints.py", "tests/test_pytest.py"),
            "Python 3.10: a decorated helper's edit (lru_cache, wraps, a pytest fixture) serves the old result"),
+    Mutant("Z01", "mandala_ast/runtime/dependencies.py",
+           "        _add_inherited(found, code, codes.get(code) or {}, receiver)", "        pass",
+           ("tests/test_versions.py",),
+           "an override added to the subclass an inherited method ran for serves the old result"),
+    Mutant("Z02", "mandala_ast/runtime/dependencies.py",
+           "    if _accessor_functions(value) is not None:\n        return True\n", "",
+           ("tests/test_versions.py",), "an edited property getter serves the old result"),
     Mutant("Y05", "mandala_ast/runtime/recursion.py",
            "    _limit.owe(threading.get_ident(), FRAMES_PER_CALL * depth)", "    pass",
            ("tests/test_recursion.py",), "a recursive op fails ten times shallower than a plain function"),
@@ -562,8 +570,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("T05", _SO, "_check_existing_file(self.path, header=not _OPEN[real])",
            "_check_existing_file(self.path, header=True)", _THREADS + ("tests/test_store.py",),
            "the header is read while this process has the file open: SQLite's POSIX locks are dropped"),
-    Mutant("T06", _TA, "            with store.snapshot():\n                return _read_calls_table(store, op, load)\n        except",
-           "            if True:\n                return _read_calls_table(store, op, load)\n        except",
+    Mutant("T06", _TA, "            with store.snapshot():\n                return _read_calls_table(store, op, load, current)\n        except",
+           "            if True:\n                return _read_calls_table(store, op, load, current)\n        except",
            ("tests/test_deletion.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_stress.py"),
            "df reads rows, inputs and outputs in separate snapshots: a deletion in between breaks it"),
     # -- queries over values taken apart --------------------------------------------------------

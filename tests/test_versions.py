@@ -135,6 +135,61 @@ def test_edit_of_a_method_called_through_an_object(tmp_path):
     assert project.runs() == [0, 1, 2, 3]
 
 
+def test_override_added_in_a_subclass_recomputes_the_op_that_called_the_inherited_method(tmp_path):
+    """The trace saw Base.score run, reached through a Child: once Child defines its own
+    score, the same call runs other code and must not be served the stored result."""
+    project = Project(tmp_path)
+    models = "class Base:\n    def score(self, x):\n        return x * 2\n\nclass Child(Base):\n    pass\n"
+    project.write(models, name="models.py")
+    project.write(BASE.replace("RUNS = []", "import models\nRUNS = []").replace(
+        "y = helper(x)", "y = models.Child().score(x)"))
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(models.replace("    pass", "    def score(self, x):\n        return x * 3"), name="models.py")
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(models, name="models.py")  # the override removed: the first results are back
+    assert project.runs() == []
+
+
+def test_edit_of_a_class_constant_a_subclass_overrides_recomputes_its_inherited_method(tmp_path):
+    """Base.score reads self.K; run for a Child, whose own K it read."""
+    project = Project(tmp_path)
+    models = ("class Base:\n    K = 1\n    def score(self, x):\n        return x * self.K\n\n"
+              "class Child(Base):\n    K = {k}\n")
+    project.write(models.format(k=2), name="models.py")
+    project.write(BASE.replace("RUNS = []", "import models\nRUNS = []").replace(
+        "y = helper(x)", "y = models.Child().score(x)"))
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(models.format(k=3), name="models.py")
+    assert project.runs() == [0, 1, 2, 3]
+
+
+def test_edit_of_a_property_getter_recomputes(tmp_path):
+    project = Project(tmp_path)
+    models = "class Settings:\n    @property\n    def factor(self):\n        return {k}\n"
+    project.write(models.format(k=2), name="models.py")
+    project.write(BASE.replace("RUNS = []", "import models\nRUNS = []").replace(
+        "y = helper(x)", "y = x * models.Settings().factor"))
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(models.format(k=3), name="models.py")
+    assert project.runs() == [0, 1, 2, 3]
+
+
+def test_edit_of_a_cached_property_recomputes(tmp_path):
+    project = Project(tmp_path)
+    models = ("import functools\n\nclass Settings:\n    @functools.cached_property\n"
+              "    def factor(self):\n        return {k}\n")
+    project.write(models.format(k=2), name="models.py")
+    project.write(BASE.replace("RUNS = []", "import models\nRUNS = []").replace(
+        "y = helper(x)", "y = x * models.Settings().factor"))
+    assert project.runs() == [0, 1, 2, 3]
+    project.write(models.format(k=3), name="models.py")
+    assert project.runs() == [0, 1, 2, 3]
+
+
 def test_edit_of_a_function_passed_as_an_argument(tmp_path):
     project = Project(tmp_path)
     project.write("def transform(x):\n    return x + 1\n", name="funcs.py")

@@ -142,9 +142,17 @@ def _is_user_object(value: Any) -> bool:
     return _code_object_of(value) is None and not isinstance(value, types.ModuleType) and is_user_module(kind.__module__)
 
 
-def run_dependencies(fn: Any, codes: dict[types.CodeType, dict], before: dict[str, Dependency] | None = None) -> dict[str, Dependency]:
+def run_dependencies(
+    fn: Any, codes: dict[types.CodeType, dict], before: dict[str, Dependency] | None = None,
+    receivers: dict[types.CodeType, type] | None = None,
+) -> dict[str, Dependency]:
     """Dependencies of one execution of ``fn``: the user functions it ran (``codes``, from
     tracing) plus the constants read by ``fn`` and by each of them.
+
+    A method that ran for a subclass which inherits it (``receivers``: ``Base.score`` for a
+    ``Child``) is also a dependency by the name it was reached through (``Child.score``):
+    if ``Child`` overrides it later, or moves to another base, that name resolves to other
+    code and the call is computed again.
 
     An execution that handed work to other threads or processes (:func:`hands_work_off`)
     ran code the trace did not see: it depends on everything its code and the code it ran
@@ -160,6 +168,8 @@ def run_dependencies(fn: Any, codes: dict[types.CodeType, dict], before: dict[st
         dependency = describe(name, value) if value is not _GONE else None
         if dependency is not None and dependency.kind == "code":
             found[name] = dependency
+    for code, receiver in (receivers or {}).items():
+        _add_inherited(found, code, codes.get(code) or {}, receiver)
     owners = [fn, *(resolve(n) for n in list(found))]
     if hands_work_off(codes):
         for owner in owners:
@@ -174,6 +184,22 @@ def run_dependencies(fn: Any, codes: dict[types.CodeType, dict], before: dict[st
             found[name] = dependency
     found.pop(qualified_name(fn), None)
     return found
+
+
+def _add_inherited(found: dict[str, Dependency], code: types.CodeType, module_globals: dict, receiver: type) -> None:
+    """``found`` plus the method ``code`` as ``receiver`` reaches it, where that is another
+    name than the method's own (an inherited method)."""
+    own = _name_of_code(code, module_globals)
+    qualname = getattr(receiver, "__qualname__", "<")
+    if not own or "<" in qualname or not is_user_module(getattr(receiver, "__module__", "")):
+        return
+    name = f"{receiver.__module__}:{qualname}.{code.co_name}"
+    if name == own or name in found:
+        return
+    value = resolve(name)
+    dependency = describe(name, value) if value is not _GONE else None
+    if dependency is not None and dependency.kind == "code":
+        found[name] = dependency
 
 
 def _class_attributes_read(method_name: str) -> dict[str, Dependency]:
@@ -401,7 +427,10 @@ _HOLDER_DEPTH = 4
 
 
 def _holds_code(value: Any, depth: int = 0) -> bool:
-    """Whether a dict, list or tuple holds user code (a registry of functions, say)."""
+    """Whether a dict, list or tuple holds user code (a registry of functions, say), or a
+    property its functions."""
+    if _accessor_functions(value) is not None:
+        return True
     if depth >= _HOLDER_DEPTH or not isinstance(value, (dict, list, tuple)):
         return False
     items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
@@ -420,6 +449,9 @@ def _holder_state(value: Any, depth: int = 0) -> bytes:
     if isinstance(value, functools.partial):
         parts = (value.func, value.args, value.keywords)
         return digest(b"partial|" + b"|".join(_holder_state(part, depth + 1) for part in parts))
+    accessors = _accessor_functions(value)
+    if accessors is not None:
+        return digest(b"accessor|" + b"|".join(_holder_state(f, depth + 1) for f in accessors))
     code = _code_object_of(value)
     if code is not None:
         if not is_user_module(getattr(code, "__module__", "")):  # library code: by name
@@ -496,6 +528,9 @@ def _holder_source(value: Any, depth: int = 0) -> str:
     if isinstance(value, functools.partial):
         bound = ", ".join([*map(repr, value.args), *(f"{k}={v!r}" for k, v in value.keywords.items())])
         return f"functools.partial({qualified_name(value.func)}, {bound})\n{_holder_source(value.func, depth + 1)}"
+    accessors = _accessor_functions(value)
+    if accessors is not None:
+        return "\n".join(_holder_source(f, depth + 1) for f in accessors)
     code = _code_object_of(value)
     if code is not None:
         if not is_user_module(getattr(code, "__module__", "")):
@@ -507,6 +542,16 @@ def _holder_source(value: Any, depth: int = 0) -> str:
     if isinstance(value, (list, tuple)):
         return "\n".join(_holder_source(item, depth + 1) for item in value)
     return _short_repr(value)
+
+
+def _accessor_functions(value: Any) -> tuple | None:
+    """The functions of a property (getter, setter, deleter) or ``functools.cached_property``:
+    a method that ran as ``obj.name`` is found by that name as one of these, not a function."""
+    if isinstance(value, property):
+        return tuple(f for f in (value.fget, value.fset, value.fdel) if f is not None)
+    if isinstance(value, functools.cached_property):
+        return (value.func,)
+    return None
 
 
 def _code_state(value: Any, fingerprint_digest: bytes) -> bytes:

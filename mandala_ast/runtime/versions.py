@@ -186,11 +186,12 @@ class VersionTracker:
         and what that call depended on, and the ``files`` it read (file_deps.stop) with the
         environment variables (env_deps.stop)."""
         before = tuple((name, d.state) for name, d in ran.before.items())
-        key = (op.version_id, tuple(ran.codes) if ran.complete else None, frozenset(op_calls), files, before)
+        codes = (tuple(ran.codes), tuple(ran.receivers.items())) if ran.complete else None
+        key = (op.version_id, codes, frozenset(op_calls), files, before)
         deps_id = self._op_deps.get(key)
         if deps_id is None:
             if ran.complete:
-                found = deps.run_dependencies(op.fn, ran.codes, ran.before)
+                found = deps.run_dependencies(op.fn, ran.codes, ran.before, ran.receivers)
             else:
                 found = deps.static_dependencies(op.fn)
             self._add_op_calls(found, op_calls)
