@@ -657,6 +657,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("J10", "mandala_ast/cli/storage_commands.py", "        op.bind(tuple(positional), keywords)\n", "        pass\n",
            ("tests/test_cli_storage_commands.py",),
            "`mandala-ast why` with an argument the op cannot take ends in a Python traceback"),
+    Mutant("J11", _ST, "        today = versions.peek_version_id(op)", "        today = versions.version_id(op)",
+           ("tests/test_storage.py",), "storage.df of an op never called stores a version (and its defaults) for it"),
 )
 
 

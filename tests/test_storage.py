@@ -150,6 +150,21 @@ class TestTables:
         assert df["b"].tolist() == [None] * 5 + [3] and type(df["b"].tolist()[5]) is int
         assert df["x"].dtype == "int64"
 
+    def test_df_of_an_op_never_called_stores_nothing(self, path):
+        import sqlite3
+
+        @op
+        def never_called(x: int, k: int = 3) -> int:
+            return x
+
+        storage = Storage(path)
+        with storage:
+            inc(1)
+        assert storage.df(never_called).empty
+        storage.close()
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("SELECT COUNT(*) FROM versions WHERE op_name LIKE '%never_called'").fetchone() == (0,)
+
     def test_content_provenance_in_uncompiled_code(self, path):
         storage = Storage(path)
         with storage:

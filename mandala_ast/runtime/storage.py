@@ -262,7 +262,7 @@ class Storage:
         self.engine.enter_block()
         self.commit()
         versions = self.engine.versions
-        today = versions.version_id(op)
+        today = versions.peek_version_id(op)  # a table stores nothing, not even a new version
 
         def current(version_id: bytes, deps_id: bytes) -> bool:
             return version_id == today and versions.is_valid(deps_id)
