@@ -659,6 +659,10 @@ MUTANTS: tuple[Mutant, ...] = (
            "`mandala-ast why` with an argument the op cannot take ends in a Python traceback"),
     Mutant("J11", _ST, "        today = versions.peek_version_id(op)", "        today = versions.version_id(op)",
            ("tests/test_storage.py",), "storage.df of an op never called stores a version (and its defaults) for it"),
+    Mutant("J12", "mandala_ast/runtime/query/block.py",
+           '    if _holds_node(value) and name.startswith("*") and not name.startswith("**"):  # *args (flatten_bound)\n',
+           '    if False:\n', ("tests/test_query.py",),
+           "a query variable passed through *args is refused with advice to annotate it as MList"),
 )
 
 

@@ -415,6 +415,18 @@ class TestErrors:
                     z = 1 if y else 2
                 """, storage)
 
+    def test_a_variable_passed_through_star_args_is_refused_naming_star_args(self, storage: Storage) -> None:
+        """The message advised annotating the parameter as MList and iterating it: no help for
+        `*args`, which a call stores as one tuple."""
+
+        @op
+        def total_of(*xs: int) -> int:
+            return sum(xs)
+
+        run("import mandala_ast\nwith storage.run():\n    total_of(inc(1), 2)\n", storage, total_of=total_of)
+        with pytest.raises(QueryError, match=r"argument '\*xs': a query variable passed through \*args"):
+            run("import mandala_ast\nwith storage.query() as q:\n    t = total_of(inc(Q()), 2)\n", storage, total_of=total_of)
+
     def test_unused_free_variable(self, storage: Storage) -> None:
         ns = run("import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    y = inc(3)\n", storage)
         with pytest.raises(QueryError, match="not an argument of any op call"):

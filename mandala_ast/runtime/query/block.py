@@ -106,6 +106,12 @@ class _Held:
 def _input(op: Op, name: str, value: Any) -> Node | Const:
     if isinstance(value, Node):
         return value
+    if _holds_node(value) and name.startswith("*") and not name.startswith("**"):  # *args (flatten_bound)
+        raise QueryError(
+            f"op {op.name}, argument {name!r}: a query variable passed through *args cannot be "
+            "matched: a call stores its *args as one tuple. Pass only constants there, or "
+            "leave the op's *args out of the query"
+        )
     if _holds_node(value):
         raise QueryError(
             f"op {op.name}, argument {name!r}: a collection of query variables cannot be "
