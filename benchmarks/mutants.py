@@ -663,6 +663,9 @@ MUTANTS: tuple[Mutant, ...] = (
            '    if _holds_node(value) and name.startswith("*") and not name.startswith("**"):  # *args (flatten_bound)\n',
            '    if False:\n', ("tests/test_query.py",),
            "a query variable passed through *args is refused with advice to annotate it as MList"),
+    Mutant("J13", _TA, "       COALESCE(exact_c.hid, gone.hid), i.src_index,", "       exact_c.hid, i.src_index,",
+           ("tests/test_deletion.py",),
+           "provenance shows an input whose producer was deleted with dependents=False as a raw input"),
 )
 
 

@@ -30,11 +30,13 @@ WHERE v.op_name = ?
 """
 _PROVENANCE_SQL = """
 SELECT c.hid, i.name, i.cid, c.exact, c.created_at,
-       exact_c.hid, i.src_index, exact_v.op_name
+       COALESCE(exact_c.hid, gone.hid), i.src_index,
+       CASE WHEN gone.hid IS NULL THEN exact_v.op_name ELSE '<deleted call>' END
 FROM versions v
 CROSS JOIN calls c ON c.version_id = v.version_id CROSS JOIN call_inputs i ON i.call_id = c.id
 LEFT JOIN calls exact_c ON exact_c.id = i.src_call
 LEFT JOIN versions exact_v ON exact_v.version_id = exact_c.version_id
+LEFT JOIN call_tombstones gone ON gone.id = i.src_call AND exact_c.id IS NULL
 WHERE v.op_name = ?
 ORDER BY c.id, i.name
 """
@@ -135,7 +137,8 @@ def provenance_table(store: SQLiteStore, op: Op) -> pd.DataFrame:
     """For each stored call of ``op`` and each input: which call produced it.
 
     ``exact`` is True when the producer is known from history (compiled code); otherwise it is
-    the earliest earlier call whose output has the same content, or None for raw inputs.
+    the earliest earlier call whose output has the same content, or None for raw inputs. A
+    producer deleted without its dependents keeps its call id, with ``<deleted call>`` for op.
     Compiled code passes an element of a stored MList/MDict/MSet (``f(xs[0])``, ``for x in
     xs``) without its history, so such an input is matched by content to an ``__item__`` call
     (``exact`` False); a literal equal to an element is matched the same way.
