@@ -666,6 +666,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("J13", _TA, "       COALESCE(exact_c.hid, gone.hid), i.src_index,", "       exact_c.hid, i.src_index,",
            ("tests/test_deletion.py",),
            "provenance shows an input whose producer was deleted with dependents=False as a raw input"),
+    Mutant("J14", "mandala_ast/runtime/query/result.py",
+           "            raise UnknownColumnError(f\"no variable",
+           "            raise KeyError(f\"no variable", ("tests/test_query.py",),
+           "q.df('nope') raises a bare KeyError, its message in quotes"),
 )
 
 

@@ -331,6 +331,17 @@ class TestOrdinaryPython:
         with pytest.raises(KeyError, match="no variable 'nope'"):
             q.df("nope")
 
+    def test_an_unknown_column_is_a_mandala_error_and_still_a_key_error(self, storage: Storage) -> None:
+        """`q.df("nope")` raised a bare KeyError, whose text Python shows in quotes."""
+        from mandala_ast import UnknownColumnError
+
+        run("import mandala_ast\nwith storage.run():\n    y = inc(7)\n", storage)
+        q = run("import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    y = inc(x)\n", storage)["q"]
+        with pytest.raises(UnknownColumnError) as caught:
+            q.df("x", "nope")
+        assert isinstance(caught.value, (KeyError, QueryError))
+        assert str(caught.value) == "no variable 'nope' in the query block; its variables: ['x', 'y']"
+
     def test_an_unknown_values_kind_is_a_mandala_error_naming_the_argument(self, storage: Storage) -> None:
         """`q.df(values="id")` raised a bare ValueError."""
         from mandala_ast import ArgumentError

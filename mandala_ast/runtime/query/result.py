@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..._errors import ArgumentError, QueryError
+from ..._errors import ArgumentError, QueryError, UnknownColumnError
 from .. import codecs
 from ..deletion_watch import deletion_epoch
 from ..hashing import content_id
@@ -105,7 +105,7 @@ class Query:
         known = list(self.pattern.columns)
         unknown = [name for name in wanted if name not in self.pattern.columns]
         if unknown:
-            raise KeyError(f"no variable {unknown[0]!r} in the query block; its variables: {known}")
+            raise UnknownColumnError(f"no variable {unknown[0]!r} in the query block; its variables: {known}")
         return list(wanted) or known
 
     def _compile(self) -> CompiledQuery:
