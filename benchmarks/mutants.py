@@ -670,6 +670,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "            raise UnknownColumnError(f\"no variable",
            "            raise KeyError(f\"no variable", ("tests/test_query.py",),
            "q.df('nope') raises a bare KeyError, its message in quotes"),
+    Mutant("J15", _TA, '    frame["current"] = frame["current"].astype(bool)', "    pass",
+           ("tests/test_storage.py",), "df[df.current] of an op with no calls selects no columns"),
 )
 
 

@@ -165,6 +165,12 @@ class TestTables:
         with sqlite3.connect(path) as conn:
             assert conn.execute("SELECT COUNT(*) FROM versions WHERE op_name LIKE '%never_called'").fetchone() == (0,)
 
+    def test_selecting_current_rows_of_an_empty_table_keeps_its_columns(self, path):
+        """`df[df.current]` of an op with no calls (an object column) picked columns, not rows:
+        the result had no column x."""
+        df = Storage(path).df(inc)
+        assert list(df[df["current"]].columns) == list(df.columns)
+
     def test_content_provenance_in_uncompiled_code(self, path):
         storage = Storage(path)
         with storage:

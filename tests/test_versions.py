@@ -972,10 +972,11 @@ def test_why_of_an_op_never_called_stores_nothing_not_even_its_defaults(tmp_path
     assert storage.why(scaled, 1).startswith("hit:")
 
 
-def test_df_and_query_agree_with_the_run_block_across_helper_edits_and_reverts(tmp_path, monkeypatch):
-    """Generated: a helper edited and reverted in any order between run blocks over any inputs.
-    After each block, storage.df's current rows and a query of the same code give exactly
-    what a run block of today's code loads, and df lists each input once."""
+def test_df_and_query_agree_with_the_run_block_across_helper_edits_reverts_and_deletions(tmp_path, monkeypatch):
+    """Generated: a helper edited and reverted in any order between run blocks over any inputs,
+    and deletions of some inputs' calls. After each step, storage.df's current rows and a
+    query of the same code give exactly what a run block of today's code loads, and df lists
+    each input still stored once."""
     import importlib
 
     from hypothesis import HealthCheck, given, settings, strategies as st
@@ -993,26 +994,39 @@ def test_df_and_query_agree_with_the_run_block_across_helper_edits_and_reverts(t
     def uses(x: int) -> int:
         return helpers.helper(x)
 
-    steps = st.lists(st.tuples(st.sampled_from([1, 2, 3]), st.sets(st.integers(0, 4), min_size=1)), min_size=1, max_size=5)
+    # A step runs the block under a helper multiplying by a factor, or (factor 0) deletes the
+    # calls of some inputs: every row of such a call goes, whatever helper computed it.
+    steps = st.lists(st.tuples(st.sampled_from([0, 1, 2, 3]), st.sets(st.integers(0, 4), min_size=1)), min_size=1, max_size=6)
 
-    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(steps=steps)
     def check(steps: list[tuple[int, set[int]]]) -> None:
         storage = Storage()
         computed: dict[int, set[int]] = {}  # factor -> inputs computed under it
-        for factor, xs in steps:
-            module.write_text(f"def helper(x):\n    return x * {factor}\n")
-            importlib.reload(helpers)
-            with storage:
-                loaded = {x: uses(x) for x in sorted(xs)}
-            assert loaded == {x: x * factor for x in xs}
-            computed.setdefault(factor, set()).update(xs)
+        factor = 1
+        module.write_text("def helper(x):\n    return x * 1\n")
+        importlib.reload(helpers)
+        for step, xs in steps:
+            if step == 0:
+                frame = storage.df(uses)
+                storage.delete_calls(frame[frame["x"].isin(xs)], dependents=False)  # (uncompiled
+                # code's dependents go by content: uses(2) took the 2 that uses(1) returned)
+                for inputs in computed.values():
+                    inputs -= xs
+            else:
+                factor = step
+                module.write_text(f"def helper(x):\n    return x * {factor}\n")
+                importlib.reload(helpers)
+                with storage:
+                    loaded = {x: uses(x) for x in sorted(xs)}
+                assert loaded == {x: x * factor for x in xs}
+                computed.setdefault(factor, set()).update(xs)
             frame = storage.df(uses)
             assert sorted(frame["x"]) == sorted(set().union(*computed.values()))
             current = frame[frame["current"]]
-            assert sorted(zip(current["x"], current["output"])) == sorted((x, x * factor) for x in computed[factor])
+            assert sorted(zip(current["x"], current["output"])) == sorted((x, x * factor) for x in computed.get(factor, ()))
             query = run("import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    y = uses(x)\n",
                         storage, uses=uses)["q"].df()
-            assert sorted(zip(query["x"], query["y"])) == sorted((x, x * factor) for x in computed[factor])
+            assert sorted(zip(query["x"], query["y"])) == sorted((x, x * factor) for x in computed.get(factor, ()))
 
     check()

@@ -101,6 +101,7 @@ def _read_calls_table(store: SQLiteStore, op: Op, load: Callable[[bytes], Any], 
     for name in (*names, *op.output_names()):  # values as stored: None is no NaN, 3 no 3.0
         frame[name] = value_series([row[name] for row in rows])
     frame["created_at"] = pd.to_datetime(frame["created_at"], unit="s")
+    frame["current"] = frame["current"].astype(bool)  # df[df.current] selects rows, even of none
     return frame
 
 
