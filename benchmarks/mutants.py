@@ -672,6 +672,10 @@ MUTANTS: tuple[Mutant, ...] = (
            "q.df('nope') raises a bare KeyError, its message in quotes"),
     Mutant("J15", _TA, '    frame["current"] = frame["current"].astype(bool)', "    pass",
            ("tests/test_storage.py",), "df[df.current] of an op with no calls selects no columns"),
+    Mutant("J16", _VE, "        known = self._defaults.get(op)\n        if known is None:\n",
+           "        known = next((k for o, k in self._defaults.items() if o.version_id == op.version_id), None)\n        if known is None:\n",
+           ("tests/test_versions.py",),
+           "a parameter added with a default in the same process (a reload, a notebook cell) recomputes the stored calls"),
 )
 
 

@@ -1030,3 +1030,28 @@ def test_df_and_query_agree_with_the_run_block_across_helper_edits_reverts_and_d
             assert sorted(zip(query["x"], query["y"])) == sorted((x, x * factor) for x in computed.get(factor, ()))
 
     check()
+
+
+def test_a_parameter_added_with_a_default_in_the_same_process_keeps_the_stored_calls(tmp_path, monkeypatch):
+    """A reload (or a notebook cell run again) adding `scale: int = 2`: the op keeps its
+    version, but the defaults were cached by version for the old op object, so f(1) was
+    computed again as a new call and storage.df showed x=1 twice (scale None and 2)."""
+    import importlib
+
+    from mandala_ast import Storage
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    module = tmp_path / "grows_here.py"
+    body = "from mandala_ast import op\n\nRUNS = []\n\n@op\ndef f(x: int{extra}) -> int:\n    RUNS.append(x)\n    return x * 2\n"
+    module.write_text(body.format(extra=""))
+    grows = importlib.import_module("grows_here")
+    storage = Storage(tmp_path / "s.db")
+    with storage.run():
+        grows.f(1)
+    module.write_text(body.format(extra=", scale: int = 2"))
+    importlib.reload(grows)
+    with storage.run():
+        assert grows.f(1) == 2
+    assert grows.RUNS == []
+    assert storage.df(grows.f)[["x", "scale"]].values.tolist() == [[1, 2]]

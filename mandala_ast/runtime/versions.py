@@ -50,7 +50,11 @@ class VersionTracker:
         # dependency name -> (object it resolved to, content id of a mutable container or None)
         self._tracked: dict[str, tuple[Any, bytes | None]] = {}
         self._reported: set[tuple] = set()
-        self._defaults: dict[bytes, dict[str, bytes]] = {}  # version id -> first-seen defaults
+        # Op object -> first-seen defaults. By object, not version id: a parameter added with
+        # a default keeps the version id, but not the Op object (a reload, a notebook cell),
+        # and its default must be seen, or the calls stored before it (the calls with that
+        # default) are not found.
+        self._defaults: dict[Op, dict[str, bytes]] = {}
         self._reaches_user_code: dict[bytes, bool] = {}
         self._identity_names: dict[str, dict[str, str]] = {}  # op name -> renamed arguments
         self._file_rows: dict[str, tuple | None] = {}  # data file -> its file_stats row known
@@ -143,19 +147,19 @@ class VersionTracker:
 
     def defaults(self, op: Op) -> dict[str, bytes]:
         """Each parameter's default as first seen by this storage (content ids)."""
-        known = self._defaults.get(op.version_id)
+        known = self._defaults.get(op)
         if known is None:
             known = self._stored_defaults(op)
             for param, cid in op.default_cids().items():
                 if param not in known:
                     known[param] = cid
                     self.store.add("defaults", (op.name, param, cid))
-            self._defaults[op.version_id] = known
+            self._defaults[op] = known
         return known
 
     def peek_defaults(self, op: Op) -> dict[str, bytes]:
         """What :meth:`defaults` answers, without recording defaults seen for the first time."""
-        known = self._defaults.get(op.version_id)
+        known = self._defaults.get(op)
         return known if known is not None else {**op.default_cids(), **self._stored_defaults(op)}
 
     def _stored_defaults(self, op: Op) -> dict[str, bytes]:
