@@ -676,6 +676,12 @@ MUTANTS: tuple[Mutant, ...] = (
            "        known = next((k for o, k in self._defaults.items() if o.version_id == op.version_id), None)\n        if known is None:\n",
            ("tests/test_versions.py",),
            "a parameter added with a default in the same process (a reload, a notebook cell) recomputes the stored calls"),
+    Mutant("J17", "mandala_ast/runtime/catalog.py", "                call.values.setdefault(name, cid)\n", "                pass\n",
+           ("tests/test_catalog.py",),
+           "mandala-ast calls shows no value for a parameter added with a default in the calls stored before it"),
+    Mutant("J18", _VE, "            if added:  # a parameter added with a default keeps the version: not its signature\n",
+           "            if False:\n", ("tests/test_catalog.py",),
+           "mandala-ast calls --where on a parameter added with a default: 'op has no column'"),
 )
 
 

@@ -12,7 +12,6 @@ old version or state back, and with it the old calls.
 from __future__ import annotations
 
 import difflib
-import json
 import sys
 import time
 import types
@@ -92,8 +91,7 @@ class VersionTracker:
         previous = self._latest_other_version(op)
         same = previous is not None and self._same_text(op, previous)
         canonical = previous[3] if previous is not None and same else None
-        signature = json.dumps({"signature": str(op.signature), "outputs": op.output_names()})
-        self.store.add("ops", (op.name, op.nout, signature))
+        self.store.add("ops", (op.name, op.nout, op.signature_text()))
         self.store.add("versions", (op.version_id, op.name, op.version, time.time(), op.fingerprint.digest, canonical))
         self._add_source(op.fingerprint.digest, deps.qualified_name(op.fn), op.fingerprint.source)
         if canonical is not None:  # same text: the latest other version's (never NULL: COALESCE)
@@ -150,10 +148,14 @@ class VersionTracker:
         known = self._defaults.get(op)
         if known is None:
             known = self._stored_defaults(op)
+            added = False
             for param, cid in op.default_cids().items():
                 if param not in known:
                     known[param] = cid
                     self.store.add("defaults", (op.name, param, cid))
+                    added = True
+            if added:  # a parameter added with a default keeps the version: not its signature
+                self.store.add("ops", (op.name, op.nout, op.signature_text()))
             self._defaults[op] = known
         return known
 
