@@ -682,6 +682,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("J18", _VE, "            if added:  # a parameter added with a default keeps the version: not its signature\n",
            "            if False:\n", ("tests/test_catalog.py",),
            "mandala-ast calls --where on a parameter added with a default: 'op has no column'"),
+    Mutant("J19", "mandala_ast/cli/storage_commands.py",
+           "    return lambda call: call.version if len(ids[call.version]) == 1 else",
+           "    return lambda call: call.version if True else", ("tests/test_cli_storage_commands.py",),
+           "mandala-ast calls shows the calls of an op's old and new code both as version 0, nothing telling them apart"),
 )
 
 

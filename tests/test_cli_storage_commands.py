@@ -83,6 +83,21 @@ class TestCalls:
         assert [(row["n"], row["seed"]) for row in rows] == [(200, 0), (2000, 0)]
         assert rows[0]["output_1"].startswith("<ndarray float64 (200,) ")
 
+    def test_calls_of_two_versions_with_one_number_say_which_version_they_are(self, tmp_path):
+        """An edited op keeps `version=0`: its old and new calls showed the same version 0,
+        x=1 with output 2 and with output 3, nothing telling which code made which."""
+        script = tmp_path / "s.py"
+        script.write_text("from mandala_ast import Storage, op\n\n@op\ndef f(x):\n    return x * 2\n\n"
+                          "if __name__ == '__main__':\n    with Storage('s.db').run():\n        f(1)\n")
+        assert cli("run", "s.py", cwd=tmp_path).returncode == 0
+        script.write_text(script.read_text().replace("x * 2", "x * 3"))
+        assert cli("run", "s.py", cwd=tmp_path).returncode == 0
+        ids = [line.split()[1] for line in cli("versions", "s.db", "f", cwd=tmp_path).stdout.splitlines()[1:]]
+        table = cli("calls", "s.db", "f", cwd=tmp_path).stdout.splitlines()
+        assert [line.split()[:4] for line in table[1:]] == [["1", "2", "0", f"({ids[0][:6]})"], ["1", "3", "0", f"({ids[1][:6]})"]]
+        rows = json.loads(cli("calls", "s.db", "f", "--format", "json", cwd=tmp_path).stdout)
+        assert [(row["output"], row["version"], row["version_id"][:12]) for row in rows] == [(2, 0, ids[0]), (3, 0, ids[1])]
+
     def test_unknown_op_exit_1_names_the_ops(self, db):
         before = snapshot(db)
         proc = cli("calls", str(db), "fit_ridg")

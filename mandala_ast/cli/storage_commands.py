@@ -84,7 +84,8 @@ def _add_calls(commands: argparse._SubParsersAction) -> None:
         "VALUE, a Python literal (1, 0.5, 'text'; a bare word is a string; 1 also matches 1.0). "
         "Every stored computation is a row: a call computed again after a helper or constant "
         "it used changed shows once per computation, under the same version (storage.df(op) "
-        "in Python shows the one today's code loads).",
+        "in Python shows the one today's code loads). Calls of two versions with the same "
+        "number (the op edited, version= kept) show the start of their version id beside it.",
         "mandala-ast calls results.db fit_ridge --where alpha=0.1 --limit 5", _cmd_calls,
     )
     parser.add_argument("op", metavar="OP", help="the op's name (fit_ridge, or module.fit_ridge)")
@@ -110,15 +111,27 @@ def _cmd_calls(args: argparse.Namespace) -> int:
         calls = catalog.calls(op, where=_parse_where(args.where, op), limit=args.limit or None)
     columns = list(calls[0].values) if calls else list(op.columns)
     if args.format == "table":  # for people: short cells, no times (80 columns go fast)
-        rows = [[*(_short(call.values[c]) for c in columns), call.version, call.row_id.hex()[:8]] for call in calls]
+        label = _version_labels(calls)
+        rows = [[*(_short(call.values[c]) for c in columns), label(call), call.row_id.hex()[:8]] for call in calls]
         print(render([*columns, "version", "call"], rows, "table"), end="")
         return 0
     rows = [
-        [*(_full(call.values[c]) for c in columns), call.version, _time(call.created_at, True), call.row_id.hex()]
+        [*(_full(call.values[c]) for c in columns), call.version, call.version_id.hex(), _time(call.created_at, True),
+         call.row_id.hex()]
         for call in calls
     ]
-    print(render([*columns, "version", "created_at", "call"], rows, args.format), end="")
+    print(render([*columns, "version", "version_id", "created_at", "call"], rows, args.format), end="")
     return 0
+
+
+def _version_labels(calls: list) -> Any:
+    """A call's version as the table shows it: its number, and where calls of two versions
+    with that number are shown (an op edited without bumping ``version=``), the start of its
+    version id as `versions` prints it."""
+    ids: dict[int, set[bytes]] = {}
+    for call in calls:
+        ids.setdefault(call.version, set()).add(call.version_id)
+    return lambda call: call.version if len(ids[call.version]) == 1 else f"{call.version} ({call.version_id.hex()[:6]})"
 
 
 def _full(value: Any) -> Any:

@@ -102,6 +102,8 @@ class Call:
     created_at: float
     duration: float | None
     values: dict[str, Any] = field(default_factory=dict)
+    #: the version the call is stored under (two versions of an op may share ``version``)
+    version_id: bytes = b""
 
 
 class Catalog:
@@ -188,12 +190,12 @@ class Catalog:
         filters, params = self._filters(op, where or {})
         sql = _PAGE_SQL.format(where=filters)
         pages = [
-            [(row, number) for row in self.conn.execute(sql, (vid, *params, -1 if limit is None else limit))]
+            [(row, number, vid) for row in self.conn.execute(sql, (vid, *params, -1 if limit is None else limit))]
             for vid, number in versions.items()
         ]
         chosen = list(heapq.merge(*pages, key=lambda item: item[0][0]))[:limit]
-        calls = [Call(row[0], row[1], number, row[2], row[3]) for row, number in chosen]
-        self._fill(op, calls, [row[4] for row, _ in chosen])
+        calls = [Call(row[0], row[1], number, row[2], row[3], version_id=vid) for row, number, vid in chosen]
+        self._fill(op, calls, [row[4] for row, _, _ in chosen])
         return calls
 
     def _filters(self, op: StoredOp, where: dict[str, Any]) -> tuple[str, list]:
