@@ -166,6 +166,50 @@ def test_edit_of_a_class_constant_a_subclass_overrides_recomputes_its_inherited_
     assert project.runs() == [0, 1, 2, 3]
 
 
+def test_alias_pointed_at_another_helper_recomputes(tmp_path):
+    """``act = relu`` then ``act = halve``: the op calls ``helpers.act``; relu itself did not
+    change, but the op now runs other code."""
+    project = Project(tmp_path)
+    helpers = "def relu(x):\n    return max(x, 0)\n\ndef halve(x):\n    return x / 2\n\nact = {target}\n"
+    project.write(helpers.format(target="relu"), name="helpers.py")
+    project.write(BASE.replace("RUNS = []", "import helpers\nRUNS = []").replace(
+        "y = helper(x)", "y = helpers.act(x)"))
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(helpers.format(target="halve"), name="helpers.py")
+    assert project.runs() == [0, 1, 2, 3]
+
+
+def test_class_alias_pointed_at_another_class_recomputes(tmp_path):
+    """``MODEL = Small`` then ``MODEL = Large``: a config that names the class to build."""
+    project = Project(tmp_path)
+    models = ("class Small:\n    def fit(self, x):\n        return x\n\n"
+              "class Large:\n    def fit(self, x):\n        return x * 10\n\nMODEL = {target}\n")
+    project.write(models.format(target="Small"), name="models.py")
+    project.write(BASE.replace("RUNS = []", "import models\nRUNS = []").replace(
+        "y = helper(x)", "y = models.MODEL().fit(x)"))
+    assert project.runs() == [0, 1, 2, 3]
+    project.write(models.format(target="Small").replace("return x\n", "return x  # same code\n"), name="models.py")
+    assert project.runs() == []
+    project.write(models.format(target="Large"), name="models.py")
+    assert project.runs() == [0, 1, 2, 3]
+
+
+def test_edit_of_a_singledispatch_implementation_recomputes(tmp_path):
+    """Implementations registered as ``_`` share one name, which finds the last of them."""
+    project = Project(tmp_path)
+    helpers = ("import functools\n\n@functools.singledispatch\ndef process(x):\n    return 0\n\n"
+               "@process.register\ndef _(x: int):\n    return x + {k}\n\n"
+               "@process.register\ndef _(x: str):\n    return x\n")
+    project.write(helpers.format(k=1), name="helpers.py")
+    project.write(BASE.replace("RUNS = []", "import helpers\nRUNS = []").replace(
+        "y = helper(x)", "y = helpers.process(x)"))
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(helpers.format(k=2), name="helpers.py")
+    assert project.runs() == [0, 1, 2, 3]
+
+
 def test_edit_of_a_property_getter_recomputes(tmp_path):
     project = Project(tmp_path)
     models = "class Settings:\n    @property\n    def factor(self):\n        return {k}\n"
@@ -209,6 +253,58 @@ def test_edit_of_a_constant_the_op_reads(tmp_path):
     project.write(source.format(k=1).replace("def helper", "\ndef helper"))
     assert project.runs() == []
     project.write(source.format(k=2))
+    assert project.runs() == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "expression"),
+    [
+        ("import enum\nclass Mode(enum.Enum):\n    FAST = 1\n", "import enum\nclass Mode(enum.Enum):\n    FAST = 5\n",
+         "x * helpers.Mode.FAST.value"),
+        ("LIMITS = range(0, 2)\n", "LIMITS = range(0, 3)\n", "x in helpers.LIMITS"),
+        ("import types\nCONFIG = types.SimpleNamespace(k=1)\n", "import types\nCONFIG = types.SimpleNamespace(k=2)\n",
+         "x * helpers.CONFIG.k"),
+        ("import argparse\nARGS = argparse.Namespace(k=1)\n", "import argparse\nARGS = argparse.Namespace(k=2)\n",
+         "x * helpers.ARGS.k"),
+    ],
+    ids=["enum", "range", "SimpleNamespace", "argparse"],
+)
+def test_edit_of_a_module_setting_of_a_standard_type_recomputes(tmp_path, before, after, expression):
+    """An enum member's value, a range, a SimpleNamespace or argparse.Namespace config read
+    through another module: each a value the op depends on."""
+    project = Project(tmp_path)
+    project.write(before, name="helpers.py")
+    project.write(BASE.replace("RUNS = []", "import helpers\nRUNS = []").replace("y = helper(x)", f"y = {expression}"))
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(after, name="helpers.py")
+    assert project.runs() == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ("import dataclasses\n@dataclasses.dataclass\nclass Cfg:\n    k: int = 1\n",
+         "import dataclasses\n@dataclasses.dataclass\nclass Cfg:\n    k: int = 2\n"),
+        ("import dataclasses\n@dataclasses.dataclass\nclass Cfg:\n"
+         "    k: list = dataclasses.field(default_factory=lambda: [1])\n",
+         "import dataclasses\n@dataclasses.dataclass\nclass Cfg:\n"
+         "    k: list = dataclasses.field(default_factory=lambda: [1, 1])\n"),
+        ("import typing\nclass Cfg(typing.NamedTuple):\n    k: int = 1\n",
+         "import typing\nclass Cfg(typing.NamedTuple):\n    k: int = 2\n"),
+    ],
+    ids=["dataclass default", "dataclass default_factory", "NamedTuple default"],
+)
+def test_edit_of_a_field_default_of_a_class_the_op_builds_recomputes(tmp_path, before, after):
+    """``Cfg().k``: the only code that ran is the constructor Python generated for the class,
+    which has no source of its own to fingerprint."""
+    project = Project(tmp_path)
+    project.write(before, name="helpers.py")
+    project.write(BASE.replace("RUNS = []", "import helpers\nRUNS = []").replace(
+        "y = helper(x)", "y = x * len(str(helpers.Cfg().k))"))
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(after, name="helpers.py")
     assert project.runs() == [0, 1, 2, 3]
 
 

@@ -215,6 +215,12 @@ def _enc_ndarray(value: Any, out: bytearray) -> None:
     _put(out, b"A", _ndarray_cid(value))
 
 
+def _enc_ndarray_subclass(value: Any, out: bytearray) -> None:
+    # np.matrix multiplies as matrices: an array of the same numbers is another argument.
+    kind = type(value)
+    _put(out, b"M", f"{kind.__module__}.{kind.__qualname__}|".encode() + _ndarray_cid(value.view(sys.modules["numpy"].ndarray)))
+
+
 def _enc_byte_stream(value: ByteStream, out: bytearray) -> None:
     # Tagged and headed as an array: its id is the one _ndarray_cid gives the flat uint8 array
     # of the same bytes (a test holds the two together).
@@ -388,7 +394,7 @@ def _encoder_for(value: Any) -> Callable[[Any, bytearray], None]:
         import numpy as np
 
         if isinstance(value, np.ndarray) and value.dtype != object:
-            return _enc_ndarray
+            return _enc_ndarray if type(value) in (np.ndarray, np.memmap) else _enc_ndarray_subclass
         if isinstance(value, np.generic) and value.dtype != object:
             return _enc_numpy_scalar
     handler = handler_for(type(value))
@@ -509,9 +515,10 @@ def _large_value_hasher(value: Any) -> Callable[[Any], bytes] | None:
 
 
 def _is_plain_ndarray(value: Any) -> bool:
+    """An ndarray, or a memmap (a loaded array): not np.matrix, whose type is part of its id."""
     import numpy as np
 
-    return isinstance(value, np.ndarray) and value.dtype != object
+    return type(value) in (np.ndarray, np.memmap) and value.dtype != object
 
 
 #: Arrays below this many bytes are hashed with their header in one piece (a copy): see
