@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-06.12"
+LIST_VERSION = "2026-12-06.13"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -93,7 +93,8 @@ AREAS = {"H": "hashing", "I": "identity", "V": "versions", "S": "store", "D": "d
          "T": "threads", "Y": "types, value files & caches",
          "E": "environment variables", "F": "notebooks, pytest plugin, batch",
          "G": "durability: crashes, stale logs, full disks",
-         "Z": "versions (session 5)"}
+         "Z": "versions & types (session 5)"}
+AREAS["J"] = "what tables say of stored work"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -517,6 +518,12 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("Z09", "mandala_ast/runtime/dependencies.py", "            state = _with_defaults(state, code, depth)",
            "            pass", ("tests/test_versions.py",),
            "an edited dataclass field default (in the generated __init__'s defaults) serves the old result"),
+    Mutant("Z10", _H, "    return type(value) in (np.ndarray, np.memmap) and value.dtype != object",
+           "    return isinstance(value, np.ndarray) and value.dtype != object", ("tests/test_regressions.py",),
+           "np.matrix served the stored result of the ndarray of the same numbers (elementwise, not a matrix product)"),
+    Mutant("Z11", _H, "            return _enc_ndarray if type(value) in (np.ndarray, np.memmap) else _enc_ndarray_subclass",
+           "            return _enc_ndarray", ("tests/test_regressions.py",),
+           "np.matrix inside a list or an object keyed as the ndarray of the same numbers"),
     Mutant("Y05", "mandala_ast/runtime/recursion.py",
            "    _limit.owe(threading.get_ident(), FRAMES_PER_CALL * depth)", "    pass",
            ("tests/test_recursion.py",), "a recursive op fails ten times shallower than a plain function"),
@@ -553,7 +560,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("B04", _IN, "    except sqlite3.DatabaseError as exc:\n        if not is_damage(exc):\n            raise\n        raise damaged_error(path, exc, doing) from exc",
            "    except sqlite3.DatabaseError as exc:\n        raise", _BLOBS,
            "a damaged database page raises a raw sqlite3 error"),
-    Mutant("B05", _IN, "            blobs.check(cid, digest, again=True)", "            blobs.check(cid, digest)", _BLOBS,
+    Mutant("B05", _IN, "            blobs.check(cid, digest, again=True)\n        except BlobFault as fault:\n            faults[cid] = fault",
+           "            blobs.check(cid, digest)\n        except BlobFault as fault:\n            faults[cid] = fault", _BLOBS,
            "verify() trusts files it found intact earlier in the process",
            equivalent=True,
            reason="a file is trusted only while its device, inode, size, mtime and ctime are unchanged, and "
@@ -593,8 +601,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("T05", _SO, "_check_existing_file(self.path, header=not _OPEN[real])",
            "_check_existing_file(self.path, header=True)", _THREADS + ("tests/test_store.py",),
            "the header is read while this process has the file open: SQLite's POSIX locks are dropped"),
-    Mutant("T06", _TA, "            with store.snapshot():\n                return _read_calls_table(store, op, load)\n        except",
-           "            if True:\n                return _read_calls_table(store, op, load)\n        except",
+    Mutant("T06", _TA, "            with store.snapshot():\n                return _read_calls_table(store, op, load, current)\n        except",
+           "            if True:\n                return _read_calls_table(store, op, load, current)\n        except",
            ("tests/test_deletion.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_stress.py"),
            "df reads rows, inputs and outputs in separate snapshots: a deletion in between breaks it"),
     # -- queries over values taken apart --------------------------------------------------------
@@ -666,9 +674,6 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("G06", "mandala_ast/runtime/blobs.py", "_NOT_THERE = (FileNotFoundError, NotADirectoryError, IsADirectoryError)",
            "_NOT_THERE = (FileNotFoundError,)", ("tests/test_blobs.py",),
            "a file in place of the value files' directory is a raw NotADirectoryError from verify and loads"),
-    Mutant("G07", "mandala_ast/runtime/query/result.py", "        if epoch != self._epoch:\n            self._raw = self._rows = None\n",
-           "        if False:\n            self._raw = self._rows = None\n", ("tests/test_query.py",),
-           "a query read again after another storage deleted some of its rows raises a raw LookupError"),
     Mutant("G08", "mandala_ast/runtime/query/result.py", "_READS = 5\n", "_READS = 1\n", ("tests/test_query.py",),
            "a query while another process deletes calls calls a deleted value's file corrupt"),
     Mutant("G09", _SO, '        if is_file_trouble(exc):\n            raise unusable_files_error(exc, self.path, "writing") from exc\n',
@@ -684,6 +689,68 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("G12", "mandala_ast/runtime/integrity.py", "    faults = _still_faulty(store, blobs, faults) if faults else faults\n",
            "", ("tests/test_integrity.py",),
            "verify() while another process deletes reports the deleted values' files as missing"),
+    Mutant("J01", "mandala_ast/runtime/query/pattern.py",
+           "        for value in (*args, *(kwargs or {}).values()):\n            check_same_branch(value, pattern.guard, f\"expression `{text}`\")\n",
+           "", ("tests/test_query.py",),
+           "`t = z + 1` after `if y > 2: z = f(y)` shows t computed from the call the `if` left out of the row"),
+    Mutant("J02", "mandala_ast/runtime/query/pattern.py",
+           "        check_same_branch(value, self.guard, f\"`{name} = {operand_text(value)}`\")\n",
+           "", ("tests/test_query.py",),
+           "`t = z` after `if y > 2: z = f(y)` shows z's value in the rows whose `if` failed"),
+    Mutant("J03", "mandala_ast/runtime/query/result.py",
+           "        if self._raw is not None and deletion_epoch(self.storage.engine.store.conn) != self._epoch:\n",
+           "        if False:\n", ("tests/test_query_delete.py",),
+           "a query result read before storage.delete_calls(q.df()[...]) still shows the deleted rows"),
+    Mutant("J04", _TA, "        if kept is not None and kept[1][1] and not valid[state]:\n",
+           "        if False:\n", ("tests/test_versions.py",),
+           "after a helper's edit is reverted, storage.df shows the edited helper's results, not what the run block loads"),
+    Mutant("J05", _ST, "            return version_id == today and versions.is_valid(deps_id)\n",
+           "            return version_id == today\n", ("tests/test_versions.py",),
+           "storage.df calls a row computed before a helper's edit current"),
+    Mutant("J06", "mandala_ast/cli/storage_commands.py", "        if column in where and where[column] != value:\n",
+           "        if False:\n", ("tests/test_cli_storage_commands.py",),
+           "`mandala-ast delete --where alpha=100 --where alpha=10` deletes the alpha=10 calls"),
+    Mutant("J07", "mandala_ast/runtime/query/result.py",
+           """            raise ArgumentError(f"q.df: values= must be 'objs' or 'ids', not {values!r}")""",
+           """            raise ValueError(f"values must be 'objs' or 'ids', not {values!r}")""", ("tests/test_query.py",),
+           "q.df(values='id') raises a bare ValueError naming no method"),
+    Mutant("J08", _TA, "        frame[name] = value_series([row[name] for row in rows])\n", "        pass\n",
+           ("tests/test_storage.py",), "storage.df shows a None output as NaN and the int argument 3 as 3.0"),
+    Mutant("J09", "mandala_ast/runtime/query/pattern.py", "            check_stored(value, f\"expression `{text}`\")\n", "",
+           ("tests/test_transient.py",),
+           "len(xs) over a transient output in a query raises 'NotStored has no len()', naming no variable"),
+    Mutant("J10", "mandala_ast/cli/storage_commands.py", "        op.bind(tuple(positional), keywords)\n", "        pass\n",
+           ("tests/test_cli_storage_commands.py",),
+           "`mandala-ast why` with an argument the op cannot take ends in a Python traceback"),
+    Mutant("J11", _ST, "        today = versions.peek_version_id(op)", "        today = versions.version_id(op)",
+           ("tests/test_storage.py",), "storage.df of an op never called stores a version (and its defaults) for it"),
+    Mutant("J12", "mandala_ast/runtime/query/block.py",
+           '    if _holds_node(value) and name.startswith("*") and not name.startswith("**"):  # *args (flatten_bound)\n',
+           '    if False:\n', ("tests/test_query.py",),
+           "a query variable passed through *args is refused with advice to annotate it as MList"),
+    Mutant("J13", _TA, "       COALESCE(exact_c.hid, gone.hid), i.src_index,", "       exact_c.hid, i.src_index,",
+           ("tests/test_deletion.py",),
+           "provenance shows an input whose producer was deleted with dependents=False as a raw input"),
+    Mutant("J14", "mandala_ast/runtime/query/result.py",
+           "            raise UnknownColumnError(f\"no variable",
+           "            raise KeyError(f\"no variable", ("tests/test_query.py",),
+           "q.df('nope') raises a bare KeyError, its message in quotes"),
+    Mutant("J15", _TA, '    frame["current"] = frame["current"].astype(bool)', "    pass",
+           ("tests/test_storage.py",), "df[df.current] of an op with no calls selects no columns"),
+    Mutant("J16", _VE, "        known = self._defaults.get(op)\n        if known is None:\n",
+           "        known = next((k for o, k in self._defaults.items() if o.version_id == op.version_id), None)\n        if known is None:\n",
+           ("tests/test_versions.py",),
+           "a parameter added with a default in the same process (a reload, a notebook cell) recomputes the stored calls"),
+    Mutant("J17", "mandala_ast/runtime/catalog.py", "                call.values.setdefault(name, cid)\n", "                pass\n",
+           ("tests/test_catalog.py",),
+           "mandala-ast calls shows no value for a parameter added with a default in the calls stored before it"),
+    Mutant("J18", _VE, "            if added:  # a parameter added with a default keeps the version: not its signature\n",
+           "            if False:\n", ("tests/test_catalog.py",),
+           "mandala-ast calls --where on a parameter added with a default: 'op has no column'"),
+    Mutant("J19", "mandala_ast/cli/storage_commands.py",
+           "    return lambda call: call.version if len(ids[call.version]) == 1 else",
+           "    return lambda call: call.version if True else", ("tests/test_cli_storage_commands.py",),
+           "mandala-ast calls shows the calls of an op's old and new code both as version 0, nothing telling them apart"),
 )
 
 

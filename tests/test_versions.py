@@ -554,6 +554,29 @@ def test_df_shows_what_todays_code_computed(project):
     assert "OUT [1, 6, 11, 16]" in out
 
 
+def test_df_after_reverting_a_helper_edit_shows_what_the_run_block_loads(project):
+    """Edit a helper, run, revert it: the run block loads the first results again, but
+    storage.df showed the edited helper's (its newest row of each call), as if current."""
+    script = DRIVER + (
+        "frame = storage.df(ex.train).sort_values('x')\n"
+        "print('OUT', frame['output'].tolist(), frame['current'].tolist())\n"
+    )
+    (project.root / "df.py").write_text(script)
+    project.write(BASE.replace("return x * 2", "return x * 5"))
+    assert "OUT [1, 6, 11, 16] [True, True, True, True]" in project.run(script="df.py").stdout
+    project.write(BASE)
+    out = project.run(script="df.py").stdout
+    assert "RUNS []" in out
+    assert "OUT [1, 3, 5, 7] [True, True, True, True]" in out
+    project.write(BASE.replace("return x * 2", "return x * 7"))  # no row is current: the newest, saying so
+    (project.root / "df_only.py").write_text(
+        "from mandala_ast import Storage\nimport experiment as ex\n"
+        "frame = Storage('s.db').df(ex.train).sort_values('x')\n"
+        "print('OUT', frame['output'].tolist(), frame['current'].tolist())\n"
+    )
+    assert "OUT [1, 6, 11, 16] [False, False, False, False]" in project.run(script="df_only.py").stdout
+
+
 def test_on_change_error_keeps_refusing_until_accepted(project):
     """Regression: the second run after a refused change recomputed silently."""
     project.write(BASE.replace("return y + 1", "return y + 2"))
@@ -1043,3 +1066,88 @@ def test_why_of_an_op_never_called_stores_nothing_not_even_its_defaults(tmp_path
     with storage:
         assert scaled(1) == 3
     assert storage.why(scaled, 1).startswith("hit:")
+
+
+def test_df_and_query_agree_with_the_run_block_across_helper_edits_reverts_and_deletions(tmp_path, monkeypatch):
+    """Generated: a helper edited and reverted in any order between run blocks over any inputs,
+    and deletions of some inputs' calls. After each step, storage.df's current rows and a
+    query of the same code give exactly what a run block of today's code loads, and df lists
+    each input still stored once."""
+    import importlib
+
+    from hypothesis import HealthCheck, given, settings, strategies as st
+    from test_query import run
+
+    from mandala_ast import Storage, op
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)  # same-size edits: no stale .pyc
+    module = tmp_path / "edited_helpers.py"
+    module.write_text("def helper(x):\n    return x * 1\n")
+    helpers = importlib.import_module("edited_helpers")
+
+    @op
+    def uses(x: int) -> int:
+        return helpers.helper(x)
+
+    # A step runs the block under a helper multiplying by a factor, or (factor 0) deletes the
+    # calls of some inputs: every row of such a call goes, whatever helper computed it.
+    steps = st.lists(st.tuples(st.sampled_from([0, 1, 2, 3]), st.sets(st.integers(0, 4), min_size=1)), min_size=1, max_size=6)
+
+    @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(steps=steps)
+    def check(steps: list[tuple[int, set[int]]]) -> None:
+        storage = Storage()
+        computed: dict[int, set[int]] = {}  # factor -> inputs computed under it
+        factor = 1
+        module.write_text("def helper(x):\n    return x * 1\n")
+        importlib.reload(helpers)
+        for step, xs in steps:
+            if step == 0:
+                frame = storage.df(uses)
+                storage.delete_calls(frame[frame["x"].isin(xs)], dependents=False)  # (uncompiled
+                # code's dependents go by content: uses(2) took the 2 that uses(1) returned)
+                for inputs in computed.values():
+                    inputs -= xs
+            else:
+                factor = step
+                module.write_text(f"def helper(x):\n    return x * {factor}\n")
+                importlib.reload(helpers)
+                with storage:
+                    loaded = {x: uses(x) for x in sorted(xs)}
+                assert loaded == {x: x * factor for x in xs}
+                computed.setdefault(factor, set()).update(xs)
+            frame = storage.df(uses)
+            assert sorted(frame["x"]) == sorted(set().union(*computed.values()))
+            current = frame[frame["current"]]
+            assert sorted(zip(current["x"], current["output"])) == sorted((x, x * factor) for x in computed.get(factor, ()))
+            query = run("import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    y = uses(x)\n",
+                        storage, uses=uses)["q"].df()
+            assert sorted(zip(query["x"], query["y"])) == sorted((x, x * factor) for x in computed.get(factor, ()))
+
+    check()
+
+
+def test_a_parameter_added_with_a_default_in_the_same_process_keeps_the_stored_calls(tmp_path, monkeypatch):
+    """A reload (or a notebook cell run again) adding `scale: int = 2`: the op keeps its
+    version, but the defaults were cached by version for the old op object, so f(1) was
+    computed again as a new call and storage.df showed x=1 twice (scale None and 2)."""
+    import importlib
+
+    from mandala_ast import Storage
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    module = tmp_path / "grows_here.py"
+    body = "from mandala_ast import op\n\nRUNS = []\n\n@op\ndef f(x: int{extra}) -> int:\n    RUNS.append(x)\n    return x * 2\n"
+    module.write_text(body.format(extra=""))
+    grows = importlib.import_module("grows_here")
+    storage = Storage(tmp_path / "s.db")
+    with storage.run():
+        grows.f(1)
+    module.write_text(body.format(extra=", scale: int = 2"))
+    importlib.reload(grows)
+    with storage.run():
+        assert grows.f(1) == 2
+    assert grows.RUNS == []
+    assert storage.df(grows.f)[["x", "scale"]].values.tolist() == [[1, 2]]

@@ -358,9 +358,9 @@ def _qualname_from_namespace(code: types.CodeType, namespace: dict) -> str:
             return function.__qualname__
         if isinstance(value, type):
             for member in vars(value).values():
-                function = getattr(member, "__func__", member)
-                if getattr(function, "__code__", None) is code:
-                    return function.__qualname__
+                for function in _accessor_functions(member) or (getattr(member, "__func__", member),):
+                    if getattr(function, "__code__", None) is code:
+                        return function.__qualname__
     return f"<unknown>.{code.co_name}"
 
 

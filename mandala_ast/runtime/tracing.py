@@ -53,7 +53,7 @@ def _run_with_hooks(fn: Callable, args: tuple, kwargs: dict) -> tuple[Any, RanCo
             codes[code] = frame.f_globals
             param = _receiver_params.get(code)
             if param is None:
-                param = _receiver_params[code] = _receiver_param(code)
+                param = _receiver_param(code)
             if param:
                 receivers[code] = receiver_class(frame.f_locals.get(param))
 
@@ -85,8 +85,14 @@ _receiver_params: dict[types.CodeType, str] = {}
 
 
 def _receiver_param(code: types.CodeType) -> str:
+    """Computed once per code object and kept (a bounded cache: code made at run time, by
+    ``exec`` in a loop, must not grow it forever)."""
     first = code.co_varnames[0] if code.co_argcount else ""
-    return first if first in _RECEIVER_NAMES else ""
+    param = first if first in _RECEIVER_NAMES else ""
+    if len(_receiver_params) >= 65_536:
+        _receiver_params.clear()
+    _receiver_params[code] = param
+    return param
 
 
 def receiver_class(value: Any) -> type:
@@ -114,7 +120,7 @@ def _on_start(code: types.CodeType, offset: int) -> Any:
             module_globals = frame.f_globals
             param = _receiver_params.get(code)
             if param is None:
-                param = _receiver_params[code] = _receiver_param(code)
+                param = _receiver_param(code)
             receiver = receiver_class(frame.f_locals.get(param)) if param else None
             for ran in mine:  # an outer op depends on what its inner ops ran too
                 ran.codes[code] = module_globals
