@@ -424,3 +424,17 @@ def test_a_file_in_place_of_a_value_files_directory_is_reported_missing_and_a_cl
     with pytest.raises(StorageFormatError, match=f"cannot write the value file {file}: {file.parent} is a file"):
         with storage.run():
             blob(1)
+
+
+@pytest.mark.parametrize("executor", [None, "threads"])
+@pytest.mark.parametrize("fault", FAULTS)
+def test_a_damaged_value_file_is_computed_again_in_a_batch_block(path, fault, executor):
+    # A run block repaired it; a batch block, a run block too, raised CorruptValueError.
+    file = stored_with_fault(path, fault)
+    storage = Storage(path)
+    with pytest.warns(MandalaRepairWarning, match=str(file)):
+        with storage.batch(executor=executor, progress=False):
+            one, two = blob(1), blob(2)
+    assert one == bytes([1]) * SIZE and two == bytes([2]) * SIZE
+    assert RUNS == [1]
+    assert storage.verify().ok

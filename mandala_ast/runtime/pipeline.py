@@ -281,6 +281,13 @@ class CallPipeline:
                     values[cid] = value
         return results
 
+    def repaired_outputs(self, op: Op, args: tuple, kwargs: dict, out_cids: tuple[bytes, ...],
+                         new_calls_allowed: bool, error: CorruptValueError) -> tuple:
+        """The outputs of a stored call whose value file is damaged (``error``), computed again
+        and rewritten as a run block's call does (for batch blocks, which load stored calls
+        themselves). The caller holds the lock."""
+        return self._repair(op, args, kwargs, out_cids, new_calls_allowed, error)
+
     def _repair(self, op: Op, args: tuple, kwargs: dict, out_cids, new_calls_allowed: bool, error) -> tuple:
         """The outputs of a stored call one of whose values is corrupt, once the call is
         computed again and every corrupt value file it can restore is rewritten."""

@@ -9,10 +9,17 @@ elsewhere.
 
 from __future__ import annotations
 
+import inspect
 import os
 from typing import Any
 
-from ..._errors import MandalaError, NewCallError, ReadOnlyStorageError, StorageFullError
+from ..._errors import (
+    CorruptValueError,
+    MandalaError,
+    NewCallError,
+    ReadOnlyStorageError,
+    StorageFullError,
+)
 from ..execution import plain_data
 from ..hashing import UnhashableError, content_id, digest
 from ..identity import (
@@ -268,11 +275,19 @@ def split_outputs(op: Any, outputs: tuple) -> tuple:
     return op.split_outputs(op.join_outputs(outputs))
 
 
-def load_outputs(storage: Any, op: Any, args: tuple, kwargs: dict, out_cids: tuple) -> tuple:
-    """The values of a stored call's outputs (a transient one computed when first used)."""
+def load_outputs(storage: Any, op: Any, args: tuple, kwargs: dict, out_cids: tuple, block: Any = None) -> tuple:
+    """The values of a stored call's outputs (a transient one computed when first used). In
+    ``block``, a damaged value file is repaired as a run block repairs it: the call computed
+    again here (an async op's is not: its error is raised), the file rewritten."""
     engine = storage.engine
     with engine.lock:
-        return engine.stored_outputs(op, args, kwargs, out_cids)
+        try:
+            return engine.stored_outputs(op, args, kwargs, out_cids)
+        except CorruptValueError as error:
+            if block is None or inspect.iscoroutinefunction(op.fn):
+                raise
+            allowed = storage.new_calls_allowed if block.allow_new_calls is None else block.allow_new_calls
+            return engine.repaired_outputs(op, args, kwargs, out_cids, allowed, error)
 
 
 def load_many_outputs(storage: Any, out_cids: list[tuple]) -> list[tuple]:
