@@ -413,3 +413,28 @@ def test_an_awaited_miss_whose_value_file_fills_the_disk_returns_its_value_with_
     assert asyncio.run(main()) == bytes([1]) * (1 << 20) + b"!"
     storage.close()
     assert list(Storage(path).df(blob_later)["i"]) == [0] and dangling_references(path) == 0
+
+
+def test_a_miss_whose_value_file_cannot_be_written_returns_its_value_with_a_warning_naming_the_file(tmp_path):
+    """The value files' directory on a read-only mount (the database writable): a raw
+    OSError from the miss lost the computed value."""
+    path = tmp_path / "s.db"
+    storage = Storage(path)
+    with storage.run():
+        blob(0)
+    blobs_dir = tmp_path / "s.db.blobs"
+    _mount(["--bind", str(blobs_dir)], blobs_dir)
+    try:
+        _mount(["-o", "remount,bind,ro"], blobs_dir)
+        with pytest.warns(MandalaUnstoredWarning, match=rf"op .*blob: cannot write the value file {blobs_dir}/"):
+            with storage.run():
+                value = blob(1)
+                small = inc(1)
+        assert value == bytes([1]) * (1 << 20) + b"!" and small == 2
+    finally:
+        subprocess.run(["umount", "-l", str(blobs_dir)], check=False)
+    with storage.run():
+        blob(1)
+    storage.close()
+    assert RAN.count(("blob", 1)) == 2 and loads(path, inc, 1)
+    assert dangling_references(path) == 0

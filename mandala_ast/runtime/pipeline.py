@@ -233,10 +233,11 @@ class CallPipeline:
             # Single flight: processes waiting for the call look for it in the file.
             if self.single_flight is not None or self.recorder.flush_due():
                 self.commit()
-        except StorageFullError as full:
+        except (StorageFullError, ReadOnlyStorageError) as failed:
             # The body ran (perhaps for hours): the block gets its outputs, unstored, rather
-            # than losing them with the write that failed.
-            raise UnstoredOutputs(call, outputs, StorageFullError(f"op {op.name}: {full}")) from None
+            # than losing them with the write that failed (a full disk, value files on a
+            # read-only mount).
+            raise UnstoredOutputs(call, outputs, type(failed)(f"op {op.name}: {failed}")) from None
         return out_cids
 
     def record_computed(self, call: CallIdentity, outputs: tuple, ran_with: tuple, duration: float,

@@ -9,13 +9,14 @@ element with an ``__item__`` call per output element (structures.py).
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import time
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from .._errors import MandalaError, MandalaUnstoredWarning, ValueEncodingError
+from .._errors import MandalaError, MandalaUnstoredWarning, ReadOnlyStorageError, ValueEncodingError
 from . import codecs, structures, transient
 from .hashing import content_id, digest
 from .identity import hash_or_explain
@@ -52,6 +53,8 @@ BLOB_BYTES = 1 << 20
 FLUSH_EVERY_CALLS = 10_000
 FLUSH_EVERY_SECONDS = 5.0
 _NO_SOURCE = (None, None)
+#: Errors of a value file that cannot be written where the database can (a read-only mount).
+_CANNOT_WRITE = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
 
 
 class Recorder:
@@ -222,9 +225,14 @@ class Recorder:
             return blobs.write(cid, encoded.data, functools.partial(_holds_value, cid, encoded))
         except OSError as exc:
             full = full_disk_error(exc, blobs.path(cid))
-            if full is None:
-                raise
-            raise full from exc
+            if full is not None:
+                raise full from exc
+            if exc.errno in _CANNOT_WRITE:  # a read-only mount or directory for the value files
+                raise ReadOnlyStorageError(
+                    f"cannot write the value file {blobs.path(cid)} ({exc.strerror}): the database "
+                    "is writable, its value files' directory is not"
+                ) from exc
+            raise
 
     def _record_structures(self, call: CallIdentity, out_cids: tuple[bytes, ...], encoded: list | None, inputs: dict) -> None:
         """Elements of MList/MDict/MSet arguments and outputs as values of their own, and an

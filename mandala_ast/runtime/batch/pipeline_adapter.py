@@ -218,8 +218,8 @@ def record(storage: Any, call: Call, outputs: tuple, ran: RanCode, op_calls: Any
             out_cids = engine.record_computed(call, outputs, (ran, op_calls, files), duration, inputs)
             if engine.recorder.flush_due():
                 engine.commit()
-        except StorageFullError as full:  # the caller has its outputs: say they are not stored
-            _unstored_for_lack_of_space(call, outputs, full).handed_back(False)
+        except _UNWRITABLE as failed:  # the caller has its outputs: say they are not stored
+            _unstored_for_lack_of_space(call, outputs, failed).handed_back(False)
             return ()
     return out_cids
 
@@ -238,15 +238,21 @@ def record_many(storage: Any, computed: list[tuple]) -> list:
         except StorageFullError as full:  # the failed commit dropped these calls' rows too
             results = [result if isinstance(result, Exception) else full for result in results]
     return [
-        _unstored_for_lack_of_space(entry[0], entry[1], result) if isinstance(result, StorageFullError) else result
+        _unstored_for_lack_of_space(entry[0], entry[1], result) if isinstance(result, _UNWRITABLE) else result
         for entry, result in zip(computed, results)
     ]
 
 
-def _unstored_for_lack_of_space(call: Call, outputs: tuple, full: StorageFullError) -> UnstoredOutputs:
-    """A computed call a full disk kept from being stored: the block gets its outputs all the
-    same (with a warning naming the op and the file), as a run block's miss does."""
-    return UnstoredOutputs(call, outputs, StorageFullError(f"op {call.op.name}: {full}"))
+#: Writes that fail for want of room (a full disk) or of a writable place (value files on a
+#: read-only mount): the calls are handed back unstored.
+_UNWRITABLE = (StorageFullError, ReadOnlyStorageError)
+
+
+def _unstored_for_lack_of_space(call: Call, outputs: tuple, failed: MandalaError) -> UnstoredOutputs:
+    """A computed call a full disk (or a read-only place for its value file) kept from being
+    stored: the block gets its outputs all the same (with a warning naming the op and the
+    file), as a run block's miss does."""
+    return UnstoredOutputs(call, outputs, type(failed)(f"op {call.op.name}: {failed}"))
 
 
 def unstored(call: Call, outputs: tuple, why: str) -> Exception:
