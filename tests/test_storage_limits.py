@@ -438,3 +438,22 @@ def test_a_miss_whose_value_file_cannot_be_written_returns_its_value_with_a_warn
     storage.close()
     assert RAN.count(("blob", 1)) == 2 and loads(path, inc, 1)
     assert dangling_references(path) == 0
+
+
+def test_a_damaged_value_file_on_a_read_only_mount_is_an_error_naming_it_not_a_raw_oserror(tmp_path):
+    path = tmp_path / "s.db"
+    storage = Storage(path)
+    with storage.run():
+        blob(0)
+    storage.close()
+    blobs_dir = tmp_path / "s.db.blobs"
+    (damaged,) = [file for file in blobs_dir.rglob("*") if file.is_file()]
+    damaged.write_bytes(b"damaged")
+    _mount(["--bind", str(blobs_dir)], blobs_dir)
+    try:
+        _mount(["-o", "remount,bind,ro"], blobs_dir)
+        with pytest.raises(ReadOnlyStorageError, match=f"cannot write the value file {damaged}"):
+            with Storage(path).run():
+                blob(0)
+    finally:
+        subprocess.run(["umount", "-l", str(blobs_dir)], check=False)

@@ -9,14 +9,13 @@ element with an ``__item__`` call per output element (structures.py).
 
 from __future__ import annotations
 
-import errno
 import functools
 import os
 import time
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from .._errors import MandalaError, MandalaUnstoredWarning, ReadOnlyStorageError, ValueEncodingError
+from .._errors import MandalaError, MandalaUnstoredWarning, ValueEncodingError
 from . import codecs, structures, transient
 from .hashing import content_id, digest
 from .identity import hash_or_explain
@@ -24,7 +23,7 @@ from .loading import MissingValueError
 from .packing import pack_outputs
 from .recursion import stack_nearly_full
 from .stacklevel import user_stacklevel
-from .store import FIELDS, full_disk_error
+from .store import FIELDS, value_file_error
 from .structures import EncodedStructure
 
 if TYPE_CHECKING:
@@ -53,8 +52,6 @@ BLOB_BYTES = 1 << 20
 FLUSH_EVERY_CALLS = 10_000
 FLUSH_EVERY_SECONDS = 5.0
 _NO_SOURCE = (None, None)
-#: Errors of a value file that cannot be written where the database can (a read-only mount).
-_CANNOT_WRITE = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
 
 
 class Recorder:
@@ -223,16 +220,11 @@ class Recorder:
         """Write a value's file; returns the digest of its bytes."""
         try:
             return blobs.write(cid, encoded.data, functools.partial(_holds_value, cid, encoded))
-        except OSError as exc:
-            full = full_disk_error(exc, blobs.path(cid))
-            if full is not None:
-                raise full from exc
-            if exc.errno in _CANNOT_WRITE:  # a read-only mount or directory for the value files
-                raise ReadOnlyStorageError(
-                    f"cannot write the value file {blobs.path(cid)} ({exc.strerror}): the database "
-                    "is writable, its value files' directory is not"
-                ) from exc
-            raise
+        except OSError as exc:  # a full disk, a read-only mount for the value files
+            error = value_file_error(exc, blobs.path(cid))
+            if error is None:
+                raise
+            raise error from exc
 
     def _record_structures(self, call: CallIdentity, out_cids: tuple[bytes, ...], encoded: list | None, inputs: dict) -> None:
         """Elements of MList/MDict/MSet arguments and outputs as values of their own, and an

@@ -45,6 +45,7 @@ __all__ = [
     "read_only_connection",
     "retry_locked",
     "unusable_files_error",
+    "value_file_error",
 ]
 
 # Format 6: the ``vals`` row of a value stored as a file holds the blake3 digest of the
@@ -744,6 +745,26 @@ def full_disk_error(exc: BaseException, path: Path | None) -> StorageFullError |
 
 
 _FULL_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+#: Errors of a value file that cannot be written where the database can (a read-only mount).
+_CANNOT_WRITE = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
+
+
+def value_file_error(exc: OSError, path: Path) -> StorageFullError | ReadOnlyStorageError | None:
+    """The error naming ``path`` for a value file that could not be written: a full disk, or a
+    directory that cannot be written (a read-only mount); None for any other ``exc``.
+
+    >>> print(value_file_error(OSError(errno.EROFS, "Read-only file system"), Path("run.db.blobs/ab/ab12")))
+    cannot write the value file run.db.blobs/ab/ab12 (Read-only file system): the database is writable, its value files' directory is not
+    """
+    full = full_disk_error(exc, path)
+    if full is not None:
+        return full
+    if exc.errno in _CANNOT_WRITE:
+        return ReadOnlyStorageError(
+            f"cannot write the value file {path} ({exc.strerror}): the database is writable, its "
+            "value files' directory is not"
+        )
+    return None
 
 
 def _raise_opening_error(exc: BaseException, path: Path | None) -> None:
