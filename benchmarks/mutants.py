@@ -523,6 +523,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("Z11", _H, "            return _enc_ndarray if type(value) in (np.ndarray, np.memmap) else _enc_ndarray_subclass",
            "            return _enc_ndarray", ("tests/test_regressions.py",),
            "np.matrix inside a list or an object keyed as the ndarray of the same numbers"),
+    Mutant("Z12", _H, '                payload = b"%x" % item\n', '                payload = b"%d" % item\n',
+           ("tests/test_hashing.py",), "the fast path for ints in a list changes their stored ids"),
     Mutant("Y05", "mandala_ast/runtime/recursion.py",
            "    _limit.owe(threading.get_ident(), FRAMES_PER_CALL * depth)", "    pass",
            ("tests/test_recursion.py",), "a recursive op fails ten times shallower than a plain function"),
