@@ -108,11 +108,46 @@ class Child(Base):
 
 def test_notes_the_class_an_inherited_method_ran_for():
     _, ran = run_traced(lambda: Child.make().score(1), (), {})
-    assert ran.receivers[Base.score.__code__] is Child
-    assert ran.receivers[Base.make.__func__.__code__] is Child
+    assert ran.receivers[Base.score.__code__] == (Child,)
+    assert ran.receivers[Base.make.__func__.__code__] == (Child,)
     assert helper.__code__ not in ran.receivers  # not a method: no receiver
 
 
-def test_notes_the_first_class_a_method_ran_for():
-    _, ran = run_traced(lambda: [Base().score(1), Child().score(2)], (), {})
-    assert ran.receivers[Base.score.__code__] is Base
+def test_notes_each_class_a_method_ran_for_among_its_first_calls():
+    """An ensemble: one inherited method run for several classes in one call."""
+    _, ran = run_traced(lambda: [m.score(1) for m in [Base(), Base(), Child(), Base()]], (), {})
+    assert ran.receivers[Base.score.__code__] == (Base, Child)
+
+
+def test_stops_looking_at_receivers_after_its_first_calls():
+    _, ran = run_traced(lambda: [m.score(1) for m in [Base()] * 100 + [Child()]], (), {})
+    assert ran.receivers[Base.score.__code__] == (Base,)
+
+
+def test_a_class_made_inside_the_body_is_no_receiver():
+    """A class defined in the op body is a new object at each call: noted, it made every
+    execution's dependencies a new cache entry (and kept each class alive)."""
+    def body():
+        class Local:
+            def m(self):
+                return 1
+        return Local().m()
+
+    _, ran = run_traced(body, (), {})
+    assert ran.receivers == {} and any(code.co_name == "m" for code in ran.codes)
+
+
+def test_a_receiver_whose_attributes_raise_is_noted_by_its_class():
+    class Proxy:
+        def __getattribute__(self, name):
+            raise RuntimeError("no attributes here")
+
+        def m(self):
+            return 2
+
+    class Named(Proxy):
+        pass
+
+    Named.__qualname__ = "Named"  # as if at module level
+    _, ran = run_traced(lambda: Named.m(Named()), (), {})
+    assert ran.receivers[Proxy.m.__code__] == (Named,)

@@ -210,6 +210,20 @@ def test_edit_of_a_singledispatch_implementation_recomputes(tmp_path):
     assert project.runs() == [0, 1, 2, 3]
 
 
+def test_edit_of_a_class_constant_of_the_second_model_of_an_ensemble_recomputes(tmp_path):
+    """``Base.score`` runs for a Base, then for a Child whose own K it reads."""
+    project = Project(tmp_path)
+    models = ("class Base:\n    K = 1\n    def score(self, x):\n        return x * self.K\n\n"
+              "class Child(Base):\n    K = {k}\n")
+    project.write(models.format(k=2), name="models.py")
+    project.write(BASE.replace("RUNS = []", "import models\nRUNS = []").replace(
+        "y = helper(x)", "y = sum(m.score(x) for m in [models.Base(), models.Child()])"))
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(models.format(k=3), name="models.py")
+    assert project.runs() == [0, 1, 2, 3]
+
+
 def test_edit_of_a_property_getter_recomputes(tmp_path):
     project = Project(tmp_path)
     models = "class Settings:\n    @property\n    def factor(self):\n        return {k}\n"
@@ -305,6 +319,110 @@ def test_edit_of_a_field_default_of_a_class_the_op_builds_recomputes(tmp_path, b
     assert project.runs() == [0, 1, 2, 3]
     assert project.runs() == []
     project.write(after, name="helpers.py")
+    assert project.runs() == [0, 1, 2, 3]
+
+
+def _helpers_project(tmp_path, helpers: str, expression: str, imports: str = "import helpers") -> Project:
+    project = Project(tmp_path)
+    project.write(helpers, name="helpers.py")
+    project.write(BASE.replace("RUNS = []", f"{imports}\nRUNS = []").replace("y = helper(x)", f"y = {expression}"))
+    return project
+
+
+def test_edit_of_a_method_of_a_class_a_factory_made_recomputes(tmp_path):
+    """``Model = make_model(3)``: the class has no name of its own (``make_model.<locals>.M``),
+    so it counts by the name it is reached through, code and all."""
+    helpers = ("def make_model(k):\n    class M:\n        def predict(self, x):\n            return x * {body}\n"
+               "    return M\n\nModel = make_model(3)\n")
+    project = _helpers_project(tmp_path, helpers.format(body="k"), "helpers.Model().predict(x)")
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(helpers.format(body="k + 1"), name="helpers.py")
+    assert project.runs() == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("helpers", [
+    "import collections\nPoint = collections.namedtuple('Pt', 'x y', defaults=(1,))\n",
+    "import typing\nclass Pt(typing.NamedTuple):\n    x: int\n    y: int = 1\nPoint = Pt\n",
+], ids=["namedtuple", "NamedTuple alias"])
+def test_a_namedtuple_under_another_name_than_its_own_hits(tmp_path, helpers):
+    """A dependency named after the class's own name (``Pt``), which no module attribute holds,
+    was found gone at every check: the op recomputed on every run."""
+    project = _helpers_project(tmp_path, helpers, "sum(helpers.Point(x))")
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    assert project.runs() == []
+    project.write(helpers.replace("1", "2"), name="helpers.py")
+    assert project.runs() == [0, 1, 2, 3]
+
+
+def test_a_singledispatch_implementation_another_module_registers_in_the_op_hits(tmp_path):
+    """The plugin registers its implementation when the body imports it: what the registry
+    holds then is not what a new process finds before running the body."""
+    project = _helpers_project(tmp_path, "import functools\n@functools.singledispatch\ndef f(v):\n    return 0\n"
+                               "@f.register\ndef _(v: int):\n    return v + 1\n", "(__import__('plugin'), helpers.f(x))[1]")
+    (project.root / "plugin.py").write_text("import helpers\n@helpers.f.register\ndef _(v: str):\n    return v\n")
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    assert project.runs() == []
+
+
+def test_a_singledispatch_implementation_registered_for_another_type_recomputes(tmp_path):
+    helpers = ("import functools\n@functools.singledispatch\ndef f(v):\n    return 0\n"
+               "@f.register({kind})\ndef _(v):\n    return 1\n")
+    project = _helpers_project(tmp_path, helpers.format(kind="int"), "helpers.f(x)")
+    assert project.runs() == [0, 1, 2, 3]
+    project.write(helpers.format(kind="float"), name="helpers.py")
+    assert project.runs() == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize(("before", "after"), [
+    ("    lr: float = 0.1\n    layers: tuple = (64, 32)\n", "    lr: float = 0.5\n    layers: tuple = (64, 32)\n"),
+    ("    layers: tuple = ((64, (32, (16,))),)\n", "    layers: tuple = ((64, (32, (8,))),)\n"),
+], ids=["a number beside a tuple", "a nested tuple"])
+def test_edit_of_a_dataclass_default_beside_container_defaults_recomputes(tmp_path, before, after):
+    helpers = "import dataclasses\n@dataclasses.dataclass(frozen=True)\nclass Cfg:\n"
+    project = _helpers_project(tmp_path, helpers + before, "x * len(str(helpers.Cfg()))")
+    assert project.runs() == [0, 1, 2, 3]
+    project.write(helpers + after, name="helpers.py")
+    assert project.runs() == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("base", [
+    "import dataclasses\n@dataclasses.dataclass\nclass Base:\n    k: int = {k}\n",
+    "import typing\nclass Base(typing.NamedTuple):\n    k: int = {k}\n",
+], ids=["dataclass", "NamedTuple"])
+def test_edit_of_a_field_default_of_an_undecorated_subclass_recomputes(tmp_path, base):
+    helpers = base + "\nclass Cfg(Base):\n    pass\n"
+    project = _helpers_project(tmp_path, helpers.format(k=1), "x * len(str(helpers.Cfg().k))")
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(helpers.format(k=2), name="helpers.py")
+    assert project.runs() == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize(("before", "after", "expression"), [
+    ("import statistics\nAGG = statistics.mean\n", "import statistics\nAGG = statistics.median_high\n",
+     "helpers.AGG([x, x + 1, x + 5])"),
+    ("import fractions, decimal\nNUM = fractions.Fraction\n", "import fractions, decimal\nNUM = decimal.Decimal\n",
+     "len(str(helpers.NUM(x)))"),
+], ids=["function", "class"])
+def test_a_name_pointed_at_other_library_code_recomputes(tmp_path, before, after, expression):
+    project = _helpers_project(tmp_path, before, expression)
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(after, name="helpers.py")
+    assert project.runs() == [0, 1, 2, 3]
+
+
+def test_a_config_whose_attributes_are_its_keys_is_read_as_data(tmp_path):
+    """``AttrDict(dict)`` with ``__getattr__ = dict.__getitem__`` raises KeyError for a
+    missing attribute: probing it for code raised a raw KeyError."""
+    helpers = "class AttrDict(dict):\n    __getattr__ = dict.__getitem__\n\nCONFIG = AttrDict(k={k})\n"
+    project = _helpers_project(tmp_path, helpers.format(k=1), "x * helpers.CONFIG.k")
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(helpers.format(k=2), name="helpers.py")
     assert project.runs() == [0, 1, 2, 3]
 
 

@@ -151,7 +151,8 @@ def _is_plain_ndarray(value: Any) -> bool:
     # pickled, to come back a matrix (it multiplies as one).
     import numpy as np
 
-    return type(value) in (np.ndarray, np.memmap) and value.dtype != object
+    return isinstance(value, np.ndarray) and value.dtype != object and type(value).__module__ == "numpy" \
+        and type(value) is not np.matrix
 
 
 def _npy_bytes(array: Any) -> bytes:

@@ -147,7 +147,7 @@ def _is_user_object(value: Any) -> bool:
 
 def run_dependencies(
     fn: Any, codes: dict[types.CodeType, dict], before: dict[str, Dependency] | None = None,
-    receivers: dict[types.CodeType, type] | None = None,
+    receivers: dict[types.CodeType, tuple[type, ...]] | None = None,
 ) -> dict[str, Dependency]:
     """Dependencies of one execution of ``fn``: the user functions it ran (``codes``, from
     tracing) plus the constants read by ``fn`` and by each of them.
@@ -171,8 +171,9 @@ def run_dependencies(
         dependency = describe(name, value) if value is not _GONE else None
         if dependency is not None and dependency.kind == "code":
             found[name] = dependency
-    for code, receiver in (receivers or {}).items():
-        _add_inherited(found, code, codes.get(code) or {}, receiver)
+    for code, classes in (receivers or {}).items():
+        for receiver in classes:
+            _add_inherited(found, code, codes.get(code) or {}, receiver)
     owners = [fn, *(resolve(n) for n in list(found))]
     if hands_work_off(codes):
         for owner in owners:
@@ -387,12 +388,12 @@ def _generated_constructor(name: str, cls: type) -> dict[str, Dependency]:
     """The constructor Python wrote for a dataclass or NamedTuple the code refers to: it has
     no source, so its field defaults (``k: int = 1``, a ``default_factory``) count here, as
     the dataclass's ``__init__`` (code and defaults) or the NamedTuple's ``_field_defaults``."""
-    if not is_user_module(cls.__module__):
+    if not is_user_module(cls.__module__) or resolve(name) is not cls:  # (a name that finds it)
         return {}
-    init = vars(cls).get("__init__")
-    if "__dataclass_fields__" in vars(cls) and isinstance(init, types.FunctionType) and _generated(init):
+    init = _attribute(cls, "__init__")  # a subclass's inherited one too
+    if isinstance(_attribute(cls, "__dataclass_fields__"), dict) and isinstance(init, types.FunctionType) and _generated(init):
         attribute = "__init__"
-    elif issubclass(cls, tuple) and isinstance(vars(cls).get("_field_defaults"), dict):
+    elif issubclass(cls, tuple) and isinstance(_attribute(cls, "_field_defaults"), dict):
         attribute = "_field_defaults"
     else:
         return {}
@@ -414,8 +415,8 @@ def op_dependency(op: Op) -> Dependency | None:
 
 def describe(name: str, value: Any) -> Dependency | None:
     """A Dependency for a resolved value, or None when it is not user code or data."""
-    if _is_class_alias(name, value):  # which class the name points to: its methods count as they run
-        target = qualified_name(value)
+    if _is_alias(name, value):  # which class or library code the name points to
+        target = f"{value.__module__}:{value.__qualname__}"
         return Dependency(name, "constant", digest(b"class|" + target.encode()), f"{_last(name)} = {target}")
     code = _code_object_of(value)
     if code is not None and not is_user_module(getattr(code, "__module__", "")):
@@ -502,9 +503,17 @@ def _holder_state(value: Any, depth: int = 0) -> bytes:
 
 
 def _with_defaults(state: bytes, function: types.FunctionType, depth: int) -> bytes:
-    """Generated code's state with its parameters' defaults, which no source text shows."""
-    defaults = (function.__defaults__ or (), function.__kwdefaults__ or {})
-    return digest(b"defaults|" + state + b"|" + _holder_state(defaults, depth + 1))
+    """Generated code's state with its parameters' defaults, which no source text shows: by
+    content (a tuple of tuples too), code by its state."""
+    values = [*(function.__defaults__ or ()), *sorted((function.__kwdefaults__ or {}).items())]
+    return digest(b"defaults|" + state + b"|" + b"|".join(_default_state(v, depth) for v in values))
+
+
+def _default_state(value: Any, depth: int) -> bytes:
+    try:
+        return content_id(value)
+    except UnhashableError:
+        return _holder_state(value, depth + 1)
 
 
 def _with_cells(state: bytes, function: Any, depth: int = 0) -> bytes:
@@ -577,6 +586,8 @@ def _holder_source(value: Any, depth: int = 0) -> str:
         if not is_user_module(getattr(code, "__module__", "")):
             return qualified_name(value)
         text = fingerprint(code).source
+        if isinstance(code, types.FunctionType) and _generated(code):  # its defaults, not an address
+            text = f"{code.__qualname__}, generated: defaults {code.__defaults__!r}, {code.__kwdefaults__!r}"
         return text + _cells_text(code, depth + 1) if getattr(code, "__closure__", None) else text
     if isinstance(value, dict):
         return "\n".join(f"{k!r}: {_holder_source(v, depth + 1)}" for k, v in value.items())
@@ -587,15 +598,21 @@ def _holder_source(value: Any, depth: int = 0) -> str:
 
 def _accessor_functions(value: Any) -> tuple | None:
     """The functions of a property (getter, setter, deleter), a ``functools.cached_property``
-    or a ``functools.singledispatch`` function (its implementations, in the order registered):
-    code reached by one name that is none of these functions' own."""
+    or a ``functools.singledispatch`` function (``(type name, implementation)`` pairs, in the
+    order registered): code reached by one name that is none of these functions' own."""
     if isinstance(value, property):
         return tuple(f for f in (value.fget, value.fset, value.fdel) if f is not None)
     if isinstance(value, functools.cached_property):
         return (value.func,)
-    registry = getattr(value, "registry", None)  # functools.singledispatch: every implementation
-    if callable(getattr(value, "dispatch", None)) and isinstance(registry, Mapping):
-        return tuple(registry.values())
+    registry = _attribute(value, "registry") if isinstance(value, types.FunctionType) else None
+    if isinstance(registry, Mapping) and callable(_attribute(value, "dispatch")):
+        # functools.singledispatch: the implementations its own module registers, with the
+        # types they are for. (Another module's, registered when it is imported, perhaps by
+        # the op itself, would make the state differ between computing and checking.)
+        return tuple(
+            (f"{_attribute(kind, '__module__')}.{_attribute(kind, '__qualname__')}", function)
+            for kind, function in registry.items() if _attribute(function, "__module__") == value.__module__
+        )
     return None
 
 
@@ -658,14 +675,14 @@ _GONE = object()
 def _code_object_of(value: Any) -> Any:
     """The function or class behind ``value``: ops and workflows wrap a function, and so do
     ``functools.cache``/``lru_cache``/``wraps``-style decorators (through ``__wrapped__``)."""
-    inner = getattr(value, "fn", None)
-    if isinstance(inner, types.FunctionType) and hasattr(value, "__wrapped__"):
+    inner = _attribute(value, "fn")
+    if isinstance(inner, types.FunctionType) and _attribute(value, "__wrapped__") is not None:
         return inner
     if isinstance(value, types.FunctionType):
         return value
     if isinstance(value, types.MethodType) and isinstance(value.__func__, types.FunctionType):
         return value.__func__  # a classmethod reached through its class, a bound method
-    wrapped = getattr(value, "__wrapped__", None) if callable(value) else None
+    wrapped = _attribute(value, "__wrapped__") if callable(value) else None
     if isinstance(wrapped, types.FunctionType):
         return wrapped
     if isinstance(value, type) and value.__module__ != "builtins":
@@ -724,20 +741,41 @@ def _class_data(value: Any, rest: list[str]) -> list[tuple[str, Any]]:
 
 def _named_value(module_name: str, attr: str, value: Any) -> Iterator[tuple[str, Any]]:
     """(dependency name, value) for ``module.attr``: code by its own name (see _reference_name)
-    and, for a class under another name (``MODEL = ResNet``), that name too, which counts by
-    the class it points to (see describe)."""
+    and, for a class or library code under another name (``MODEL = ResNet``, ``AGG =
+    statistics.mean``), that name too, which counts by what it points to (see describe)."""
     referenced_as = f"{module_name}:{attr}"
+    alias = is_user_module(module_name) and _is_alias(referenced_as, value)
+    if alias:
+        yield referenced_as, value
     if _code_object_of(value) is None:
-        if is_user_module(module_name):
+        if is_user_module(module_name) and not alias:
             yield referenced_as, value
         return
-    yield _reference_name(value, referenced_as), value
-    if _is_class_alias(referenced_as, value) and is_user_module(module_name):
-        yield referenced_as, value
+    own = _reference_name(value, referenced_as)
+    if own != referenced_as or not alias:
+        yield own, value
 
 
-def _is_class_alias(name: str, value: Any) -> bool:
-    return isinstance(value, type) and _last(name) != value.__name__ and is_user_module(value.__module__)
+def _is_alias(name: str, value: Any) -> bool:
+    """Whether ``name`` is another name than its own for a class of the user's (with a name
+    of its own: not one a factory made) or for library code (a function, a class, a builtin):
+    such a name counts by what it points to, the code itself by tracing (or not at all)."""
+    own = _attribute(value, "__qualname__")
+    if not isinstance(own, str) or "<" in own or _last(name) == _attribute(value, "__name__"):
+        return False
+    if isinstance(value, type):
+        return True
+    module = _attribute(value, "__module__")
+    return callable(value) and isinstance(module, str) and not is_user_module(module)
+
+
+def _attribute(value: Any, name: str) -> Any:
+    """``getattr(value, name, None)``, also for objects whose missing attributes raise
+    something else than AttributeError (``__getattr__ = dict.__getitem__``: a KeyError)."""
+    try:
+        return getattr(value, name, None)
+    except Exception:
+        return None
 
 
 def _reference_name(value: Any, referenced_as: str) -> str:

@@ -251,7 +251,7 @@ def _enc_ndarray(value: Any, out: bytearray) -> None:
 
 
 def _enc_ndarray_subclass(value: Any, out: bytearray) -> None:
-    # np.matrix multiplies as matrices: an array of the same numbers is another argument.
+    # np.matrix multiplies as matrices: the array of the same numbers is another argument.
     kind = type(value)
     _put(out, b"M", f"{kind.__module__}.{kind.__qualname__}|".encode() + _ndarray_cid(value.view(sys.modules["numpy"].ndarray)))
 
@@ -429,7 +429,7 @@ def _encoder_for(value: Any) -> Callable[[Any, bytearray], None]:
         import numpy as np
 
         if isinstance(value, np.ndarray) and value.dtype != object:
-            return _enc_ndarray if type(value) in (np.ndarray, np.memmap) else _enc_ndarray_subclass
+            return _enc_ndarray_subclass if type(value) is np.matrix else _enc_ndarray
         if isinstance(value, np.generic) and value.dtype != object:
             return _enc_numpy_scalar
     handler = handler_for(type(value))
@@ -550,10 +550,11 @@ def _large_value_hasher(value: Any) -> Callable[[Any], bytes] | None:
 
 
 def _is_plain_ndarray(value: Any) -> bool:
-    """An ndarray, or a memmap (a loaded array): not np.matrix, whose type is part of its id."""
+    """An ndarray or a numpy subclass (a memmap: a loaded array), but not np.matrix, whose
+    type is part of its id (numpy 1.x's recarray and chararray keep the ids they had)."""
     import numpy as np
 
-    return type(value) in (np.ndarray, np.memmap) and value.dtype != object
+    return isinstance(value, np.ndarray) and value.dtype != object and type(value) is not np.matrix
 
 
 #: Arrays below this many bytes are hashed with their header in one piece (a copy): see

@@ -28,14 +28,17 @@ class RanCode:
     """The code objects entered during one op execution; ``complete`` is False when tracing
     was not possible (then callers fall back to static dependencies)."""
 
-    __slots__ = ("before", "codes", "complete", "receivers")
+    __slots__ = ("before", "checks", "codes", "complete", "receivers")
 
     def __init__(self) -> None:
         #: code object -> the globals it ran with (for its module's name)
         self.codes: dict[types.CodeType, dict] = {}
-        #: method code -> the class of the first ``self`` (or the ``cls``) it ran for: a
-        #: method inherited by that class runs other code once the class overrides it
-        self.receivers: dict[types.CodeType, type] = {}
+        #: method code -> the classes of the ``self`` (or the ``cls``) it ran for, among its
+        #: first RECEIVER_CHECKS calls: a method a class inherits runs other code once the
+        #: class overrides it (an ensemble: one method run for several classes)
+        self.receivers: dict[types.CodeType, tuple[type, ...]] = {}
+        #: method code -> how many more of its calls have their receiver looked at
+        self.checks: dict[types.CodeType, int] = {}
         self.complete = True
         #: dependency name -> Dependency: module-level objects as the body found them
         #: (dependencies.objects_before), where the body may change them
@@ -45,17 +48,19 @@ class RanCode:
 def _run_with_hooks(fn: Callable, args: tuple, kwargs: dict) -> tuple[Any, RanCode]:
     """Call ``fn(*args, **kwargs)`` and report which Python code it entered (Python < 3.12)."""
     ran = RanCode()
-    codes, receivers = ran.codes, ran.receivers
+    codes, checks = ran.codes, ran.checks
 
     def trace_(frame: types.FrameType, event: str, arg: Any) -> None:
         code = frame.f_code
-        if code not in codes:  # the first call of each function: later ones cost a lookup
+        if code not in codes:  # the first call of each function: later ones cost a lookup or two
             codes[code] = frame.f_globals
             param = _receiver_params.get(code)
             if param is None:
                 param = _receiver_param(code)
             if param:
-                receivers[code] = receiver_class(frame.f_locals.get(param))
+                note_receiver(ran, code, frame.f_locals.get(param))
+        elif code in checks:
+            note_receiver(ran, code, frame.f_locals.get(_receiver_params.get(code) or _receiver_param(code)))
 
     def profile_(frame: types.FrameType, event: str, arg: Any) -> None:
         if event == "call":
@@ -95,9 +100,31 @@ def _receiver_param(code: types.CodeType) -> str:
     return param
 
 
-def receiver_class(value: Any) -> type:
-    """The class a method runs for, given its ``self`` (or its ``cls``)."""
-    return value if isinstance(value, type) else type(value)
+#: Calls of each method whose receiver is looked at (reading it costs a dict of the frame's
+#: locals on Python 3.11): an ensemble's few models show among them; a model used a hundred
+#: times before the next one does not.
+RECEIVER_CHECKS = 16
+
+
+def note_receiver(ran: RanCode, code: types.CodeType, receiver: Any) -> None:
+    """Note the class method ``code`` runs for (its ``self`` or ``cls``: ``receiver``),
+    among its first RECEIVER_CHECKS calls."""
+    left = ran.checks.get(code, RECEIVER_CHECKS) - 1
+    if left > 0:
+        ran.checks[code] = left
+    else:
+        ran.checks.pop(code, None)
+    kind = receiver_class(receiver)
+    known = ran.receivers.get(code, ())
+    if kind is not None and kind not in known:
+        ran.receivers[code] = (*known, kind)
+
+
+def receiver_class(value: Any) -> type | None:
+    """The class a method runs for, given its ``self`` (or its ``cls``); None for a class
+    with no name to find it by (made inside a function: a new one at each call)."""
+    kind = value if issubclass(type(value), type) else type(value)  # (reads nothing of value)
+    return None if "<" in kind.__qualname__ else kind
 
 
 # Python 3.12+: sys.settrace is built on sys.monitoring there, and switching it on and off
@@ -116,20 +143,34 @@ def _on_start(code: types.CodeType, offset: int) -> Any:
     if _recording:
         mine = _recording.get(threading.get_ident())
         if mine:
-            frame = sys._getframe(1)
-            module_globals = frame.f_globals
-            param = _receiver_params.get(code)
-            if param is None:
-                param = _receiver_param(code)
-            receiver = receiver_class(frame.f_locals.get(param)) if param else None
-            for ran in mine:  # an outer op depends on what its inner ops ran too
-                ran.codes[code] = module_globals
-                if receiver is not None:
-                    ran.receivers.setdefault(code, receiver)
+            for ran in mine:  # (events stay on while other threads record: most calls end here)
+                if code not in ran.codes or ran.checks and code in ran.checks:
+                    if _started(code, mine):  # a method whose next calls' receivers count too
+                        return None
+                    break
         if mine is None or len(_recording) > 1:
             # Switched off now, this code would go unseen by the other threads' executions.
             return None
     return sys.monitoring.DISABLE  # type: ignore[attr-defined]  # Python >= 3.12 only runs this
+
+
+def _started(code: types.CodeType, runs: list[RanCode]) -> bool:
+    """``code`` started: noted by each of ``runs`` (an outer op depends on what its inner ops
+    ran too), with the class a method runs for. Whether its next calls are to be seen too."""
+    param = _receiver_params.get(code)
+    if param is None:
+        param = _receiver_param(code)
+    frame = sys._getframe(2)
+    checking = False
+    for ran in runs:
+        if code not in ran.codes:
+            ran.codes[code] = frame.f_globals
+        elif code not in ran.checks:
+            continue
+        if param:
+            note_receiver(ran, code, frame.f_locals.get(param))
+            checking = checking or code in ran.checks
+    return checking
 
 
 def _monitoring_tool() -> int | None:
