@@ -344,7 +344,7 @@ def _functions_in(namespace: dict) -> Iterator[types.FunctionType]:
                 if isinstance(function, types.FunctionType):
                     yield function
             continue
-        function = getattr(value, "fn", value) if not isinstance(value, types.FunctionType) else value
+        function = (_attribute(value, "fn") or value) if not isinstance(value, types.FunctionType) else value
         if isinstance(function, types.FunctionType):
             yield function
 
@@ -354,7 +354,8 @@ def _qualname_from_namespace(code: types.CodeType, namespace: dict) -> str:
     module-level class, whose code this is."""
     for value in list(namespace.values()):
         # Through one wrapper (functools.wraps; pytest's fixture definitions since 8.4)
-        function = getattr(value, "__wrapped__", value) if not isinstance(value, type) else value
+        # (an AttrDict's missing attributes raise KeyError: _attribute)
+        function = (_attribute(value, "__wrapped__") or value) if not isinstance(value, type) else value
         if getattr(function, "__code__", None) is code:
             return function.__qualname__
         if isinstance(value, type):
@@ -434,7 +435,11 @@ def describe(name: str, value: Any) -> Dependency | None:
         try:
             state = content_id(value)
         except UnhashableError:
-            return None
+            if not isinstance(value, dict):
+                return None
+            # A dict subclass pickle cannot take: Python 3.10's pickle asks an AttrDict
+            # (__getattr__ = dict.__getitem__) for __getstate__ and gets a KeyError. Its items.
+            state = content_id((qualified_name(type(value)), dict(value)))
         return Dependency(name, "constant", state, _short_repr(value))
     return None
 
