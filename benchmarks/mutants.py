@@ -91,7 +91,8 @@ class Mutant:
 AREAS = {"H": "hashing", "I": "identity", "V": "versions", "S": "store", "D": "deletion",
          "Q": "queries", "C": "compiler", "W": "why", "B": "blobs", "P": "paths & disks",
          "T": "threads", "Y": "types, value files & caches",
-         "E": "environment variables", "F": "notebooks, pytest plugin, batch"}
+         "E": "environment variables", "F": "notebooks, pytest plugin, batch",
+         "K": "batch under failure"}
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -485,6 +486,10 @@ MUTANTS: tuple[Mutant, ...] = (
            '        function = getattr(value, "__wrapped__", value) if not isinstance(value, type) else value',
            "        function = value", ("tests/test_fingerprints.py", "tests/test_pytest.py"),
            "Python 3.10: a decorated helper's edit (lru_cache, wraps, a pytest fixture) serves the old result"),
+    # -- batch blocks under failure -------------------------------------------------------------
+    Mutant("K01", "mandala_ast/runtime/batch/scheduler.py", "        if self.late:\n            self._keep_late()\n",
+           "", ("tests/test_batch_workers.py",),
+           "Ctrl-C drops a call that was running on threads though its result came back before the block exited"),
     Mutant("Y05", "mandala_ast/runtime/recursion.py",
            "    _limit.owe(threading.get_ident(), FRAMES_PER_CALL * depth)", "    pass",
            ("tests/test_recursion.py",), "a recursive op fails ten times shallower than a plain function"),

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -158,6 +159,47 @@ def test_sigint_cancels_pending_calls_and_keeps_completed_ones(tmp_path):
         with pytest.raises(NewCallError):
             inc(16)
     del hold
+
+
+def test_sigint_keeps_a_running_call_whose_result_arrives_before_the_block_exits(tmp_path):
+    """Ctrl-C while a call runs on threads: the pool's shutdown waits for it, so its result
+    arrives before the block exits, and it was dropped all the same (computed again next
+    time). (A process pool's shutdown does not wait: the block exits at once.)"""
+    executor = "threads"
+    db, stop, interrupted = tmp_path / "s.db", tmp_path / "stop", tmp_path / "interrupted"
+    script = f"""
+        import signal
+        from batch_ops import hold, inc
+        from mandala_ast import Storage
+
+        def interrupt(signum, frame):  # says when the interrupt is being raised, then raises it
+            open({str(interrupted)!r}, "w").close()
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGINT, interrupt)
+        with Storage({str(db)!r}).batch(executor={executor!r}, max_concurrency=2, progress=False):
+            held = hold(15, {str(stop)!r})
+            never = inc(held)                        # pending when Ctrl-C comes
+    """
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(REPO)])}
+    child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "holding 15"
+        child.send_signal(signal.SIGINT)
+        while not interrupted.exists() and child.poll() is None:
+            time.sleep(0.01)
+        stop.write_text("")  # the running call finishes while the pool shuts down
+        _, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert "KeyboardInterrupt" in err and child.returncode != 0
+    from batch_ops import hold
+
+    with Storage(db).run(allow_new_calls=False):
+        assert hold(15, str(stop)) == 15
+        with pytest.raises(NewCallError):
+            inc(15)
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
