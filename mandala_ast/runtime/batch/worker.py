@@ -7,19 +7,21 @@ no trace and its call depends on the op's static dependencies.
 
 from __future__ import annotations
 
+import os
 import pickle
 import time
 from typing import Any
 
 from ..._errors import BatchWorkerError
-from .. import blocks, dependencies, env_deps, file_deps
+from .. import blocks, dependencies, env_deps, file_deps, fingerprints
 from ..execution import call_body, user_codes
 from ..hashing import digest
 from ..ops import importable_as, op_named
 from ..tracing import RanCode
 
-__all__ = ["Chained", "Slot", "UnsentOutput", "code_signature", "compute_chunk_here", "compute_chunk_named",
-           "compute_here", "compute_in", "compute_named", "compute_sent", "op_address", "resolve_op"]
+__all__ = ["EDITED_CODE", "Chained", "Slot", "UnsentOutput", "code_signature", "compute_chunk_here", "compute_chunk_named",
+           "compute_here", "compute_in", "compute_named", "compute_sent", "op_address", "resolve_op",
+           "this_process"]
 
 
 def compute_here(op: Any, args: tuple, kwargs: dict, batch: Any, traced: bool = True) -> tuple:
@@ -115,23 +117,39 @@ def compute_named(address: tuple, args: tuple, kwargs: dict) -> tuple:
     """The body of the op at ``address``, run in a worker process (no trace, no storage).
 
     ``address`` is ``(module, name)``, or ``(module, name, code)`` with the coordinator's
-    :func:`code_signature` of the op, checked against this process's before the body runs.
+    :func:`code_signature` of the op, checked against this process's before the body runs,
+    or ``(module, name, code, process)``: not checked in the coordinator's own process
+    (:func:`this_process`; a Dask cluster of threads), whose code is the coordinator's.
     """
     op = resolve_op(address[0], address[1])
-    if len(address) > 2:
+    if len(address) > 2 and (len(address) == 3 or address[3] != this_process()):
         _check_code(op, address[2])
     return _run_fn(op, args, kwargs)
 
 
+#: Drawn once per interpreter: a forked child keeps it, but not its pid.
+_TOKEN = os.urandom(8)
+
+
+def this_process() -> tuple[bytes, int]:
+    """This very process, told apart from its forks and from processes on other hosts."""
+    return _TOKEN, os.getpid()
+
+
 def code_signature(op: Any) -> bytes | None:
     """A digest of the op's code and of the helpers, constants and ops it refers to (static
-    dependencies), or None when the op's source cannot be read here (nothing to compare)."""
+    dependencies), or None when the op's source cannot be read here (nothing to compare).
+    When its file was edited since this process imported it, :data:`EDITED_CODE`: a worker
+    that reads the file runs other code than this process."""
     if op.fingerprint.tree is None:
-        return None
+        return EDITED_CODE if fingerprints.EDITED in op.fingerprint.source else None
     # Contents only, no names: a spawned worker imports the script as __mp_main__, not __main__.
     states = sorted(dependency.state for dependency in dependencies.static_dependencies(op.fn).values())
     return digest(b"\1".join([op.fingerprint.digest, b"%d" % op.version, *states]))
 
+
+#: The code signature of an op whose file now holds other code: no worker's equals it.
+EDITED_CODE = b"edited since imported"
 
 #: (module, name) -> this worker process's code signature of that op (its code never changes).
 _signatures: dict[tuple[str, str], bytes | None] = {}
@@ -150,8 +168,9 @@ def _check_code(op: Any, expected: bytes | None) -> None:
         raise BatchWorkerError(
             f"op {op.name}: the batch's worker processes run other code than this process (a "
             "pool passed in that started before the op, or a helper or constant it refers to, "
-            "changed: pass a new one; or spawned workers that imported a file edited since this "
-            "process did: run this process again); nothing they computed is stored"
+            "changed: pass a new one; or workers, spawned or on a Dask cluster, that imported a "
+            "file edited since this process did: run this process again); nothing they computed "
+            "is stored"
         )
 
 
