@@ -142,33 +142,65 @@ def needs_trace(storage: Any, call: Call) -> bool:
     return storage.engine.versions.may_run_user_code(call.op) or not plain_data(call.bound.values())
 
 
-def count_holders(call: Call, holders: dict[int, int]) -> None:
-    """Count ``call`` as a holder of each mutable object it is given, or that an argument
-    holds (``[xs, "tag"]``: the list ``xs`` another call changes in place), by identity."""
-    held: set[int] = set()
-    for name in call.cids:
-        held.update(_mutable_ids(call.bound[name]))
-    for ident in held:
-        holders[ident] = holders.get(ident, 0) + 1
+def count_holders(calls: list[Call], holders: dict[int, int]) -> None:
+    """Count each of ``calls`` (a wave's) as a holder of each mutable object it is given, or
+    that an argument holds (``[xs, "tag"]``: the list ``xs`` another call changes in place),
+    by identity. An object several calls are given is walked once."""
+    walked: dict[int, list[int]] = {}
+    for call in calls:
+        held: set[int] = set()
+        for name in call.cids:
+            held.update(_walked(call.bound[name], walked))
+        for ident in held:
+            holders[ident] = holders.get(ident, 0) + 1
 
 
-def changed_inputs(storage: Any, call: Call, holders: dict[int, int]) -> list[str]:
-    """The arguments of ``call`` holding an object other calls of the batch were given too
-    (the same object: see :func:`count_holders`) that no longer hash to the id ``call`` was
-    identified with: changed in place since (by its body, or another call's)."""
+def changed_inputs(storage: Any, calls: list[Call], holders: dict[int, int]) -> list[list[str]]:
+    """Per call of ``calls`` (whose bodies ran), its arguments holding an object other calls
+    of the batch were given too (the same object: see :func:`count_holders`) that no longer
+    hash to the id the call was identified with: changed in place since (by its body, or
+    another call's). An argument several of them were given is walked and hashed once, for
+    all of them (their bodies all ran before this look): with hundreds of calls sharing one
+    dataset, hashing it again for each call cost a third of a trivial call's time, and as much
+    as hashing it to identify the call."""
     aliases = storage.engine.loader.aliases
-    changed = []
-    for name, cid in call.cids.items():
-        value = call.bound[name]
-        if not any(holders.get(ident, 0) > 1 for ident in _mutable_ids(value)):
-            continue
-        try:
-            now = content_id(value)
-        except UnhashableError:  # it hashed before: it was changed into something else
-            now = None
-        if now is None or aliases.get(now, now) != cid:
-            changed.append(name)
-    return changed
+    walked: dict[int, list[int]] = {}
+    hashed: dict[int, bytes | None] = {}
+    found = []
+    for call in calls:
+        changed = []
+        for name, cid in call.cids.items():
+            value = call.bound[name]
+            if not any(holders.get(ident, 0) > 1 for ident in _walked(value, walked)):
+                continue
+            if id(value) not in hashed:
+                hashed[id(value)] = _hashed_now(value)
+            now = hashed[id(value)]
+            if now is None or aliases.get(now, now) != cid:
+                changed.append(name)
+        found.append(changed)
+    return found
+
+
+def _walked(value: Any, walked: dict[int, list[int]]) -> list[int]:
+    """:func:`_mutable_ids` of ``value``, once per object (``walked``: those seen so far,
+    by identity; every one of them is held by a call, so no id is reused meanwhile)."""
+    if type(value) in IMMUTABLE:
+        return _NOTHING
+    ids = walked.get(id(value))
+    if ids is None:
+        ids = walked[id(value)] = _mutable_ids(value)
+    return ids
+
+
+_NOTHING: list[int] = []
+
+
+def _hashed_now(value: Any) -> bytes | None:
+    try:
+        return content_id(value)
+    except UnhashableError:  # it hashed before: it was changed into something else
+        return None
 
 
 #: Objects looked into per argument: a list of a million numbers is not walked item by item.

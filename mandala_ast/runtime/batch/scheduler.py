@@ -176,7 +176,7 @@ class Scheduler:
                 continue
             prepared.append(node)
             items.append((node.op, node.args, node.kwargs, hints))
-        identified = []
+        identified, here = [], []
         for node, call in zip(prepared, engine.identify_many(self.storage, items)):
             if isinstance(call, Exception):
                 failed.append(self._failed(node, call))
@@ -184,7 +184,9 @@ class Scheduler:
                 node.call = call
                 identified.append(node)
                 if self.backend.local or isinstance(node.op, AsyncOp):
-                    engine.count_holders(call, self.holders)
+                    here.append(call)
+        if here:
+            engine.count_holders(here, self.holders)
         return failed, identified
 
     def _load_stored(self, stored: list[tuple[Node, tuple]]) -> list[Node]:
@@ -420,13 +422,14 @@ class Scheduler:
         finished: list[Node] = []
         recording, items, changed = [], [], []
         untraced = engine.untraced()
+        shared = self._changed_under([node for node, _, _ in arrived])
         for node, (outputs, ran, op_calls, duration, files), future in arrived:
             try:
                 outputs = engine.split_outputs(node.op, outputs)
             except Exception as exc:
                 finished.append(self._failed(node, exc))
                 continue
-            unsure = self._changed_under(node, outputs)
+            unsure = self._unsure(node, outputs, shared.get(node))
             if unsure is not None:
                 changed.append(((node, outputs, future), unsure))
                 continue
@@ -462,12 +465,19 @@ class Scheduler:
         self.bar.update(done=computed + unstored)
         return finished
 
-    def _changed_under(self, node: Node, outputs: tuple) -> Exception | None:
+    def _changed_under(self, nodes: list[Node]) -> dict[Node, list[str]]:
         """Calls given the same object are identified before any of them runs; if one changes
         it in place, the others' bodies see a value they are not keyed on (and its own input
-        is no longer what was hashed). Such a call is handed back unstored, with a warning
-        naming it (the error :func:`engine.unstored` makes), not stored under the old value."""
-        changed = engine.changed_inputs(self.storage, node.call, self.holders) if self.holders else ()
+        is no longer what was hashed): the calls of ``nodes`` (whose bodies ran) with such
+        an argument, and its names."""
+        if not self.holders:
+            return {}
+        changed = engine.changed_inputs(self.storage, [node.call for node in nodes], self.holders)
+        return {node: names for node, names in zip(nodes, changed) if names}
+
+    def _unsure(self, node: Node, outputs: tuple, changed: list[str] | None) -> Exception | None:
+        """A call whose shared argument changed is handed back unstored, with a warning naming
+        it (the error :func:`engine.unstored` makes), not stored under the old value."""
         if not changed:
             return None
         names = ", ".join(map(repr, changed))
