@@ -115,13 +115,13 @@ def check_new_calls(storage: Any, calls: list[Call], block: Any) -> list:
     checked: list = []
     with engine.lock:
         read_only, check = engine.store.read_only, engine.versions.check_may_compute
-        encode = engine.recorder.encode_new_inputs
+        encode, encoded = engine.recorder.encode_new_inputs, {}
         for call in calls:
             try:
                 if not allowed or read_only:
                     raise _refused(storage, call, allowed)
                 check(call.op)
-                checked.append(encode(call))
+                checked.append(encode(call, encoded))  # a value several calls are given: once
             except Exception as exc:  # that call's error alone
                 checked.append(exc)
     return checked
