@@ -13,7 +13,17 @@ import time
 from pathlib import Path
 
 import pytest
-from batch_ops import Shapes, add, die_if, fails_if, inc, pid, rendezvous, unpicklable_if
+from batch_ops import (
+    Shapes,
+    add,
+    die_if,
+    fails_if,
+    inc,
+    pid,
+    raises_unsendable_if,
+    rendezvous,
+    unpicklable_if,
+)
 from hypothesis import HealthCheck, given, settings
 from test_batch import PROGRAMS, batch_equals_run
 
@@ -72,6 +82,26 @@ def test_an_output_that_cannot_be_sent_back_from_a_worker_names_its_call(tmp_pat
     assert "cannot pickle" in message  # pickle's own reason
     with storage.run(allow_new_calls=False):
         assert unpicklable_if(0, 1) == 0  # the other call is stored
+    del ys
+
+
+@pytest.mark.parametrize(("kind", "said"), [("lock", "HoldsALock: lock trouble at 2"), ("two", "TwoArguments: 2 and b")],
+                         ids=["cannot be pickled", "cannot be unpickled"])
+@pytest.mark.parametrize("calls", [4, 300], ids=["few calls", "hundreds"])
+def test_an_exception_a_worker_cannot_send_back_names_the_op_and_says_what_it_was(tmp_path, kind, said, calls):
+    """A body's exception that does not pickle came out as a bare `TypeError: cannot pickle
+    '_thread.lock' object`; one that pickles but does not unpickle broke the pool and was
+    reported, after two retries, as a worker process that died."""
+    storage = Storage(tmp_path / "s.db")
+    with pytest.raises(BatchWorkerError) as caught:
+        with storage.batch(executor="processes", max_concurrency=2, progress=False):
+            ys = [raises_unsendable_if(x, 2, kind) for x in range(calls)]
+    message = str(caught.value)
+    assert "op batch_ops.raises_unsendable_if raised" in message and said in message, message
+    assert "cannot be sent back from the worker process" in message
+    assert any("raises_unsendable_if(x=2" in note for note in caught.value.__notes__)
+    with storage.run(allow_new_calls=False):
+        assert raises_unsendable_if(3, 2, kind) == 30  # the other calls are stored
     del ys
 
 

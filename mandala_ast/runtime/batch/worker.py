@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import pickle
 import time
+import traceback
 from typing import Any
 
 from ..._errors import BatchWorkerError
@@ -91,8 +92,46 @@ def compute_chunk_here(items: list[tuple], batch: Any) -> tuple[list[tuple], flo
 def compute_chunk_named(items: list[tuple]) -> tuple[list[tuple], float]:
     """:func:`compute_chunk_here` in a worker process (``items``: ``(address, args, kwargs)``)."""
     started = time.perf_counter()
-    outcomes = [_outcome(compute_named, address, args, kwargs) for address, args, kwargs in items]
+    outcomes = [_outcome(_compute_sendable, address, args, kwargs) for address, args, kwargs in items]
     return outcomes, time.perf_counter() - started
+
+
+def _compute_sendable(address: tuple, args: tuple, kwargs: dict) -> tuple:
+    """:func:`compute_named`, whose exception, if the body raises one, can be sent back to
+    the coordinator: pickled, and unpickled there (else a stand-in that says what it was)."""
+    try:
+        return compute_named(address, args, kwargs)
+    except Exception as exc:
+        stand_in = _unsendable(exc, address)
+        if stand_in is None:
+            raise
+        raise stand_in from None
+
+
+def _unsendable(error: Exception, address: tuple) -> BatchWorkerError | None:
+    """None when ``error`` survives the trip back from a worker process; else a
+    BatchWorkerError naming the op and saying what ``error`` was, with its traceback. (Not
+    pickled, the pool's own error is pickle's, naming nothing; not unpickled, the pool breaks
+    and each of its calls looks like a worker that died.)"""
+    from multiprocessing.reduction import ForkingPickler
+
+    try:
+        pickle.loads(ForkingPickler.dumps(error))
+        return None
+    except Exception as why:  # noqa: BLE001 - whatever pickle raises, the error cannot go
+        trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        return BatchWorkerError(
+            f"op {address[0]}.{address[1]} raised {type(error).__qualname__}: {_text(error)}, an exception "
+            f"that cannot be sent back from the worker process ({type(why).__name__}: {why}); raise a "
+            f"picklable exception, or use executor='threads'. Its traceback in the worker:\n{trace}"
+        )
+
+
+def _text(error: Exception) -> str:
+    try:
+        return str(error)
+    except Exception:  # noqa: BLE001 - a __str__ that fails says nothing more
+        return "(its message cannot be shown)"
 
 
 def _outcome(compute: Any, *arguments: Any) -> tuple:
@@ -186,7 +225,7 @@ def compute_sent(address: tuple[str, str], args: tuple, kwargs: dict) -> tuple:
     '_thread.lock' object``), which the coordinator cannot tell from one the body raised. The
     check walks the outputs without copying them: array buffers are left out of band.
     """
-    result = compute_named(address, args, kwargs)
+    result = _compute_sendable(address, args, kwargs)
     try:
         pickle.Pickler(_Discard(), pickle.HIGHEST_PROTOCOL, buffer_callback=_out_of_band).dump(result[0])
     except Exception as exc:  # noqa: BLE001 - whatever pickle raises, the output cannot go
