@@ -287,3 +287,12 @@ def raises_unsendable_if(x, bad, kind):
     if x == bad:
         raise HoldsALock(f"lock trouble at {x}") if kind == "lock" else TwoArguments(x, "b")
     return x * 10
+
+
+@op
+def logged_briefly(x, log):
+    """Appends ``x`` to ``log`` (one line a run of its body), briefly busy."""
+    with open(log, "a") as file:
+        file.write(f"{x}\n")
+    time.sleep(0.005)
+    return x + 1

@@ -82,13 +82,17 @@ def identify_many(storage: Any, items: list[tuple]) -> list:
     return [h if isinstance(h, Exception) else next(calls) for h in hashed]
 
 
-def find_stored(storage: Any, calls: list[Call]) -> list[tuple | None]:
+def find_stored(storage: Any, calls: list[Call], in_file: bool = False) -> list[tuple | None]:
     """One bulk lookup: ``(row id, output cids, deps_id)`` per stored call, else None. A call
-    stored under another history is recorded under this one, as a run block does."""
+    stored under another history is recorded under this one, as a run block does.
+    ``in_file``: each call is looked for in the file, even one this process saw missing a
+    moment ago (single flight, once the call's lock is taken: another process may have
+    stored it and let go of the lock since)."""
     engine = storage.engine
     found = []
     with engine.lock:
-        for call, hit in zip(calls, engine.index.find_many(calls)):
+        hits = [engine.index.find_in_file(call) for call in calls] if in_file else engine.index.find_many(calls)
+        for call, hit in zip(calls, hits):
             if hit is not None and not hit[3] and not engine.store.read_only:
                 call.set_state(hit[2])
                 engine.recorder.record(call, hit[1], None, 0.0)

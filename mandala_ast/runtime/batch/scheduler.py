@@ -152,6 +152,8 @@ class Scheduler:
                 node.inputs = inputs
                 if not self._locked(node):
                     continue
+                if self.flight is not None and self._stored_meanwhile(node, finished):
+                    continue
                 self._submit(node)
             except Exception as exc:
                 self._unlock(node)
@@ -220,6 +222,18 @@ class Scheduler:
             return True
         self.elsewhere.setdefault(node, Waiting(self.flight))
         return False
+
+    def _stored_meanwhile(self, node: Node, finished: list[Node]) -> bool:
+        """Single flight: whether the call, whose lock this process now holds, was stored by
+        another process since the wave looked it up (it computed the call, committed it and
+        let go of its lock in between: computing it here again is what the lock is for not
+        doing); if so, it is loaded (onto ``finished``) and its lock let go."""
+        hit = engine.find_stored(self.storage, [node.call], in_file=True)[0]
+        if hit is None:
+            return False
+        self._unlock(node)
+        finished.extend(self._load_stored([(node, hit)]))
+        return True
 
     def _unlock(self, node: Node) -> None:
         if self.flight is not None and node.call is not None:
