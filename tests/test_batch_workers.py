@@ -232,6 +232,59 @@ def test_sigint_keeps_a_running_call_whose_result_arrives_before_the_block_exits
             inc(15)
 
 
+def test_a_second_sigint_while_the_pool_shuts_down_still_closes_the_block(tmp_path):
+    """Ctrl-C twice (the second while the thread pool waits for a running call): the second
+    interrupted the block's exit half way, so the batch block stayed open (op calls after it,
+    in a notebook's next cells, were deferred into it and never ran) and its calls were not
+    committed."""
+    db, stop, marks, again = tmp_path / "s.db", tmp_path / "stop", tmp_path / "interrupts", tmp_path / "again"
+    script = f"""
+        import os, signal, threading, time
+        from batch_ops import hold, inc
+        from mandala_ast import Storage
+
+        def interrupt(signum, frame):  # notes each interrupt as it is raised
+            with open({str(marks)!r}, "a") as file:
+                file.write("x")
+            raise KeyboardInterrupt
+
+        def second_interrupt():  # to the main thread itself: the kernel may hand a process's
+            while not os.path.exists({str(again)!r}):  # signal to a pool thread, and then the
+                time.sleep(0.01)                       # main thread's wait goes on
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+        signal.signal(signal.SIGINT, interrupt)
+        threading.Thread(target=second_interrupt, daemon=True).start()
+        try:
+            with Storage({str(db)!r}).batch(executor="threads", max_concurrency=2, progress=False):
+                done = [inc(x) for x in range(5)]
+                held = hold(sum(done), {str(stop)!r})
+        except KeyboardInterrupt:
+            pass
+        print(type(inc(1)).__name__, flush=True)
+    """
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(REPO)])}
+    child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "holding 15"
+        for count in (1, 2):
+            if count == 1:
+                child.send_signal(signal.SIGINT)
+            else:
+                again.write_text("")
+            while (not marks.exists() or len(marks.read_text()) < count) and child.poll() is None:
+                time.sleep(0.01)
+            time.sleep(0.3)  # (makes it likelier that the second one comes while the pool waits)
+        stop.write_text("")
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert out.split() == ["int"], err
+    with Storage(db).run(allow_new_calls=False):
+        assert [inc(x) for x in range(5)] == [1, 2, 3, 4, 5]
+
+
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(program=PROGRAMS)
 def test_batch_results_equal_run_results_on_processes(tmp_path, program):
