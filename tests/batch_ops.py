@@ -296,3 +296,15 @@ def logged_briefly(x, log):
         file.write(f"{x}\n")
     time.sleep(0.005)
     return x + 1
+
+
+#: Set to make `interrupted_once` raise KeyboardInterrupt (as Ctrl-C in its body would), once.
+INTERRUPT = {"next": False}
+
+
+@op
+def interrupted_once(x):
+    if INTERRUPT["next"]:
+        INTERRUPT["next"] = False
+        raise KeyboardInterrupt
+    return x + 1

@@ -130,3 +130,22 @@ def test_two_processes_running_the_same_calls_at_once_compute_each_once(tmp_path
     assert [out.split() for out, _ in outs] == [["20100"], ["20100"]], outs
     runs = (tmp_path / "log").read_text().split()
     assert sorted(runs, key=int) == [str(x) for x in range(200)]
+
+
+@pytest.mark.parametrize("form", ["batch", "run"])
+def test_ctrl_c_in_a_body_lets_go_of_the_calls_lock(tmp_path, form):
+    """A batch computing a call in this process kept its lock after a KeyboardInterrupt in
+    the body; the heartbeat kept it fresh, so running the cell again waited 10 minutes for
+    the lock this very process held."""
+    from batch_ops import INTERRUPT, interrupted_once
+
+    storage = Storage(tmp_path / "s.db", single_flight=True)
+    block = storage.batch(progress=False) if form == "batch" else storage.run()
+    INTERRUPT["next"] = True
+    with pytest.raises(KeyboardInterrupt):
+        with block:
+            y = interrupted_once(1)
+    assert list((tmp_path / "s.db.locks").iterdir()) == []
+    with storage.batch(progress=False) if form == "batch" else storage.run():
+        y = interrupted_once(1)
+    assert y == 2

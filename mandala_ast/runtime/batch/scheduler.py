@@ -159,6 +159,9 @@ class Scheduler:
                 self._unlock(node)
                 finished.append(self._failed(node, exc))
                 continue
+            except BaseException:  # Ctrl-C in a body run here: its lock must not outlive it
+                self._unlock(node)
+                raise
             leaders[node.call.cid] = node
             if len(self.arrived) >= RECORD_EVERY:  # bodies that ran here: recorded as they pile up
                 finished.extend(self._record_ran_here())
