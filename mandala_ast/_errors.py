@@ -16,6 +16,7 @@ Hierarchy (a second base class in parentheses)::
           ├── OutputCountError (ValueError)       an op returned the wrong number of values
           ├── NewCallError                        a call is missing and new calls are not allowed
           ├── QueryError (ValueError)             a query or delete block asks what no pattern means
+          │    └── UnknownColumnError (KeyError)  q.df("name") names no variable of the block
           ├── VersionChangeError                  code changed under Storage(on_change="error")
           ├── BatchWorkerError (RuntimeError)     a batch call's worker died, or its op cannot run elsewhere
           ├── RenderError (RuntimeError)          graphviz's dot failed to draw a picture
@@ -68,6 +69,7 @@ __all__ = [
     "StorageBusyError",
     "StorageFormatError",
     "StorageFullError",
+    "UnknownColumnError",
     "UnknownOpError",
     "ValueEncodingError",
     "VersionChangeError",
@@ -165,6 +167,18 @@ class QueryError(MandalaError, ValueError):
     """A query or delete block asks for something a pattern cannot mean (a ``while`` loop,
     an in-place update, a branch on a stored value outside ``if``...). The message names the
     line in the user's code."""
+
+
+class UnknownColumnError(QueryError, KeyError):
+    """``q.df(...)`` names a column that is no variable of the query block; the message lists
+    the block's variables. (Also a KeyError, as a DataFrame's missing column is.)
+
+    >>> q.df("acc")   # doctest: +SKIP
+    UnknownColumnError: no variable 'acc' in the query block; its variables: ['n', 'model']
+    """
+
+    def __str__(self) -> str:  # KeyError's would show the message in quotes
+        return str(self.args[0]) if self.args else ""
 
 
 class ExportError(MandalaError):

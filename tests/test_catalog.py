@@ -91,3 +91,35 @@ def test_a_catalog_used_after_close_is_an_error_naming_the_file(catalog):
     catalog.close()
     with pytest.raises(StorageClosedError, match=str(catalog.store.path)):
         catalog.ops()
+
+
+def test_a_parameter_added_with_a_default_is_a_column_with_that_default(tmp_path, monkeypatch):
+    """Calls stored before `scale: int = 2` was added are the calls with scale=2 (storage.df
+    and queries say so); the command line showed them with no scale, and refused
+    `--where scale=...`, the op's stored signature predating the parameter."""
+    import importlib
+    import sys
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    module = tmp_path / "grown.py"
+    module.write_text("from mandala_ast import op\n\n@op\ndef f(x: int) -> int:\n    return x * 2\n")
+    grown = importlib.import_module("grown")
+    storage = Storage(tmp_path / "s.db")
+    with storage.run():
+        grown.f(1)
+    module.write_text("from mandala_ast import op\n\n@op\ndef f(x: int, scale: int = 2) -> int:\n    return x * 2\n")
+    importlib.reload(grown)
+    with storage.run():
+        assert grown.f(1) == 2  # the call stored before the parameter
+        grown.f(2, scale=3)
+    assert storage.df(grown.f)[["x", "scale"]].values.tolist() == [[1, 2], [2, 3]]
+    storage.close()
+    catalog = Catalog.open(tmp_path / "s.db")
+    try:
+        f = catalog.find_op("f")
+        assert [(c.values["x"], c.values["scale"]) for c in catalog.calls(f)] == [(1, 2), (2, 3)]
+        assert [c.values["x"] for c in catalog.calls(f, where={"scale": 2})] == [1]
+        assert [c.values["x"] for c in catalog.calls(f, where={"scale": 3})] == [2]
+    finally:
+        catalog.close()

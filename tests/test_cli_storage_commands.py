@@ -83,6 +83,21 @@ class TestCalls:
         assert [(row["n"], row["seed"]) for row in rows] == [(200, 0), (2000, 0)]
         assert rows[0]["output_1"].startswith("<ndarray float64 (200,) ")
 
+    def test_calls_of_two_versions_with_one_number_say_which_version_they_are(self, tmp_path):
+        """An edited op keeps `version=0`: its old and new calls showed the same version 0,
+        x=1 with output 2 and with output 3, nothing telling which code made which."""
+        script = tmp_path / "s.py"
+        script.write_text("from mandala_ast import Storage, op\n\n@op\ndef f(x):\n    return x * 2\n\n"
+                          "if __name__ == '__main__':\n    with Storage('s.db').run():\n        f(1)\n")
+        assert cli("run", "s.py", cwd=tmp_path).returncode == 0
+        script.write_text(script.read_text().replace("x * 2", "x * 3"))
+        assert cli("run", "s.py", cwd=tmp_path).returncode == 0
+        ids = [line.split()[1] for line in cli("versions", "s.db", "f", cwd=tmp_path).stdout.splitlines()[1:]]
+        table = cli("calls", "s.db", "f", cwd=tmp_path).stdout.splitlines()
+        assert [line.split()[:4] for line in table[1:]] == [["1", "2", "0", f"({ids[0][:6]})"], ["1", "3", "0", f"({ids[1][:6]})"]]
+        rows = json.loads(cli("calls", "s.db", "f", "--format", "json", cwd=tmp_path).stdout)
+        assert [(row["output"], row["version"], row["version_id"][:12]) for row in rows] == [(2, 0, ids[0]), (3, 0, ids[1])]
+
     def test_unknown_op_exit_1_names_the_ops(self, db):
         before = snapshot(db)
         proc = cli("calls", str(db), "fit_ridg")
@@ -161,6 +176,13 @@ class TestWhy:
     def test_needs_import(self, db):
         assert cli("why", str(db), "make_data", "200").returncode == 2
 
+    @pytest.mark.parametrize("arguments", [[], ["200", "0", "7"], ["200", "colour=1"]])
+    def test_arguments_the_op_cannot_take_are_a_usage_error_naming_it(self, db, arguments):
+        """A missing or unexpected argument ended in a Python traceback (TypeError)."""
+        proc = cli("why", str(db), "make_data", *arguments, "--import", "quickstart.py", cwd=db.parent)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert "__main__.make_data()" in proc.stderr
+
     def test_module_without_the_op(self, db):
         (db.parent / "other.py").write_text("x = 1\n")
         proc = cli("why", str(db), "make_data", "200", "--import", "other.py", cwd=db.parent)
@@ -210,6 +232,15 @@ class TestMaintenance:
 
     def test_delete_needs_a_choice(self, db):
         assert cli("delete", str(db), "fit_ridge", "--yes").returncode == 2
+
+    def test_delete_with_one_column_given_twice_deletes_nothing(self, db):
+        """`--where alpha=100 --where alpha=10` (all must hold: no call) deleted the alpha=10
+        calls: the second value replaced the first."""
+        before = snapshot(db)
+        proc = cli("delete", str(db), "fit_ridge", "--where", "alpha=100", "--where", "alpha=10", "--yes")
+        assert proc.returncode == 2 and "alpha" in proc.stderr and "Traceback" not in proc.stderr
+        assert snapshot(db) == before
+        assert cli("calls", str(db), "fit_ridge", "--where", "alpha=100", "--where", "alpha=100").returncode == 0
 
 
 class TestHelp:

@@ -259,6 +259,19 @@ class TestRecomputeAfterDelete:
         compiled.pipeline(storage)
         assert compiled.RUNS == [("inc", 200), ("add", 201, 10)]
 
+    def test_provenance_of_an_input_whose_producer_was_deleted_does_not_pass_it_for_raw(self, db, compiled):
+        """After delete_calls(..., dependents=False), add(inc(200), 10)'s input showed no
+        producer, as a literal typed in does: it names the deleted call instead."""
+        storage = Storage(db)
+        compiled.pipeline(storage)
+        deleted = row_of(storage, compiled.inc, x=200)["call"].item()
+        storage.delete_calls([deleted], dependents=False)
+        provenance = storage.provenance(compiled.add)
+        rows = provenance[(provenance.input == "y") & (provenance.producer_op != compiled.inc.name)]
+        assert rows[["producer_op", "producer_call", "output_index", "exact"]].values.tolist() == [
+            ["<deleted call>", deleted, 0, True]
+        ]
+
     def test_every_row_of_the_matched_computation_goes(self, db, compiled):
         """add(inc(2), 10) and add(dec(4), 10) are two rows of one computation (the df shows
         one): deleting it leaves no row to serve it."""

@@ -46,6 +46,7 @@ PUBLIC = [
     "StorageFormatError",
     "StorageFullError",
     "TransformResult",
+    "UnknownColumnError",
     "UnknownOpError",
     "ValueEncodingError",
     "ValuePointer",

@@ -331,6 +331,26 @@ class TestOrdinaryPython:
         with pytest.raises(KeyError, match="no variable 'nope'"):
             q.df("nope")
 
+    def test_an_unknown_column_is_a_mandala_error_and_still_a_key_error(self, storage: Storage) -> None:
+        """`q.df("nope")` raised a bare KeyError, whose text Python shows in quotes."""
+        from mandala_ast import UnknownColumnError
+
+        run("import mandala_ast\nwith storage.run():\n    y = inc(7)\n", storage)
+        q = run("import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    y = inc(x)\n", storage)["q"]
+        with pytest.raises(UnknownColumnError) as caught:
+            q.df("x", "nope")
+        assert isinstance(caught.value, (KeyError, QueryError))
+        assert str(caught.value) == "no variable 'nope' in the query block; its variables: ['x', 'y']"
+
+    def test_an_unknown_values_kind_is_a_mandala_error_naming_the_argument(self, storage: Storage) -> None:
+        """`q.df(values="id")` raised a bare ValueError."""
+        from mandala_ast import ArgumentError
+
+        run("import mandala_ast\nwith storage.run():\n    y = inc(7)\n", storage)
+        q = run("import mandala_ast\nwith storage.query() as q:\n    y = inc(Q())\n", storage)["q"]
+        with pytest.raises(ArgumentError, match=r"q\.df: values= must be 'objs' or 'ids', not 'id'"):
+            q.df(values="id")
+
     @pytest.mark.parametrize("derived", ["", "    w = x + 0\n"], ids=["plain", "derived"])
     def test_a_rebound_name_shows_and_dedupes_by_its_last_value(self, storage: Storage, derived: str) -> None:
         """`y = inc(x); y = mul(y, 0)`: y is the last call's output, 0 in every row. Its ids
@@ -405,6 +425,18 @@ class TestErrors:
                     y = inc(x)
                     z = 1 if y else 2
                 """, storage)
+
+    def test_a_variable_passed_through_star_args_is_refused_naming_star_args(self, storage: Storage) -> None:
+        """The message advised annotating the parameter as MList and iterating it: no help for
+        `*args`, which a call stores as one tuple."""
+
+        @op
+        def total_of(*xs: int) -> int:
+            return sum(xs)
+
+        run("import mandala_ast\nwith storage.run():\n    total_of(inc(1), 2)\n", storage, total_of=total_of)
+        with pytest.raises(QueryError, match=r"argument '\*xs': a query variable passed through \*args"):
+            run("import mandala_ast\nwith storage.query() as q:\n    t = total_of(inc(Q()), 2)\n", storage, total_of=total_of)
 
     def test_unused_free_variable(self, storage: Storage) -> None:
         ns = run("import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    y = inc(3)\n", storage)
@@ -859,6 +891,37 @@ class TestBranches:
         run(code.format(block="run()"), storage)
         with pytest.raises(QueryError, match="computed under an `if` and is used after it"):
             run(code.format(block="query() as q"), storage)
+
+    @pytest.mark.parametrize("after", ["t = z + 1", "t = z", "t = abs(z)", "if z > 0:\n        t = 1", "if z:\n        t = 1"])
+    def test_value_from_an_if_used_after_it_in_an_expression_is_refused(self, storage: Storage, after: str) -> None:
+        """`if y > 2: z = add(y, 100)` then `t = z + 1`: the row whose y is 2 showed z None
+        beside t = 103, computed from the add(2, 100) its `if` had left out (and an `else`
+        assigning z made t None in the rows the `if` branch gave z)."""
+        code = """\
+            import mandala_ast
+            with storage.{block}:
+                for x in [1, 2, 3]:
+                    y = inc(x)
+                    z = add(y, 100)
+            """
+        run(code.format(block="run()"), storage)
+        query = "import mandala_ast\nwith storage.query() as q:\n    y = inc(Q())\n    if y > 2:\n        z = add(y, 100)\n    {after}\n"
+        with pytest.raises(QueryError, match="z was computed under an `if` and is used after it"):
+            run(query.format(after=after), storage)["q"].df()
+
+    def test_value_from_an_if_may_feed_expressions_inside_it(self, storage: Storage) -> None:
+        run("import mandala_ast\nwith storage.run():\n    for x in [1, 2, 3]:\n        z = add(inc(x), 100)\n", storage)
+        frame = run("""\
+            import mandala_ast
+            with storage.query() as q:
+                y = inc(Q())
+                if y > 2:
+                    z = add(y, 100)
+                    t = z + 1
+                    if z > 103:
+                        u = z
+            """, storage)["q"].df()
+        assert rows(frame) == [(2, None, None, None), (3, 103, 104, None), (4, 104, 105, 104)]
 
     def test_value_from_before_an_if_may_be_used_inside_it(self, storage: Storage) -> None:
         code = """\

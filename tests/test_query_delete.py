@@ -187,3 +187,30 @@ class TestRegressions:
         assert set(storage.provenance(inc)["producer_op"]) == {"mandala_ast.__item__"}
         storage.delete_calls(storage.df(make))
         assert len(storage.df(inc)) == 0 and len(storage.df(thousand)) == 1
+
+
+class TestReadAfterDeleting:
+    """A query result read before a deletion, read again after it."""
+
+    QUERY = "import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    y = inc(x)\n    z = add(y, 100)\n"
+
+    def test_a_query_read_before_delete_calls_no_longer_shows_the_deleted_rows(self, storage) -> None:
+        """`storage.delete_calls(q.df()[...])` then `q.df()`: the deleted rows were still shown."""
+        q = run(self.QUERY, storage)["q"]
+        frame = q.df()
+        storage.delete_calls(frame[frame.x == 20])
+        assert rows(q.df()) == [(10, 11, 111), (30, 31, 131)]
+        assert len(q.df(values="ids")) == 2
+
+    def test_a_query_read_before_all_its_calls_were_deleted_is_empty_not_a_lookup_error(self, storage) -> None:
+        """Its values were gone too: reading it again raised a raw LookupError."""
+        q = run(self.QUERY, storage)["q"]
+        storage.delete_calls(q.df())
+        assert rows(q.df()) == []
+
+    def test_a_query_read_before_another_storage_deleted_reads_the_file_again(self, storage, path) -> None:
+        q = run(self.QUERY, storage)["q"]
+        assert len(q.df()) == 3
+        other = Storage(path)
+        run("import mandala_ast\nwith storage.delete() as d:\n    y = inc(10)\n", other)
+        assert rows(q.df("x")) == [(20,), (30,)]

@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
+import pytest
 
 import mandala_ast.runtime.compiled as rt
 from mandala_ast import Storage, op
@@ -200,3 +201,42 @@ class TestFirstLookupCountedEveryStoredCall:
         with reopened:
             assert [inc(x) for x in range(10)] == list(range(1, 11))
         assert RUNS == []
+
+
+@dataclasses.dataclass
+class Holder:
+    value: object
+
+
+@op
+def square(m):
+    return m * m  # a matrix product for np.matrix, elementwise for an array
+
+
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+class TestNumpyMatrixTakenForAnArray:
+    def test_a_matrix_and_an_array_of_the_same_numbers_are_two_arguments(self, tmp_path):
+        """``np.matrix`` (what scipy.sparse's ``todense()`` returns) multiplies as matrices:
+        served the array's stored result, ``square`` returned the elementwise square."""
+        numbers = [[1, 2], [3, 4]]
+        with Storage(tmp_path / "s.db"):
+            elementwise = square(np.array(numbers))
+            product = square(np.matrix(numbers))
+        assert product.tolist() == [[7, 10], [15, 22]] and elementwise.tolist() == [[1, 4], [9, 16]]
+
+    def test_a_matrix_comes_back_a_matrix_from_a_new_storage(self, tmp_path):
+        with Storage(tmp_path / "s.db"):
+            square(np.matrix([[1, 2], [3, 4]]))
+        with Storage(tmp_path / "s.db") as storage:
+            storage.allow_new_calls(False)
+            loaded = square(np.matrix([[1, 2], [3, 4]]))
+        assert type(loaded) is np.matrix and loaded.tolist() == [[7, 10], [15, 22]]
+
+    def test_inside_a_list_or_an_object_too(self):
+        numbers = [[1, 2], [3, 4]]
+        assert content_id([np.matrix(numbers)]) != content_id([np.array(numbers)])
+        assert content_id(Holder(np.matrix(numbers))) != content_id(Holder(np.array(numbers)))
+
+    def test_a_memmap_and_an_array_stay_one_argument(self):
+        array = np.arange(5.0)
+        assert content_id(array.view(np.memmap)) == content_id(array)

@@ -143,7 +143,7 @@ def test_a_renamed_and_moved_op_and_a_renamed_argument_compute_nothing(renamed_p
     after = _run(root, db, "main_v2.py", "shapes", before=RENAME, after=REPORT)
     assert after["out"] == [0, 3, 6]
     assert after["runs"] == [] and after["computed"] == []  # every call found under its new names
-    assert after["df"] == {"a": [0, 2, 4], "c": [0, 1, 2], "output": [0, 3, 6], "version": [0, 0, 0]}
+    assert after["df"] == {"a": [0, 2, 4], "c": [0, 1, 2], "output": [0, 3, 6], "version": [0, 0, 0], "current": [True] * 3}
     assert after["twice"] == 3
     assert after["producers"] == ["shapes.twice"] and after["inputs"] == ["a", "c"]
     assert sorted(after["query"]["z"]) == [0, 3, 6] and sorted(after["query"]["x"]) == [0, 1, 2]

@@ -125,9 +125,51 @@ class TestTables:
                 inc(i)
             inc(0)
         df = storage.df(inc)
-        assert list(df.columns) == ["x", "output", "version", "duration_s", "created_at", "call"]
+        assert list(df.columns) == ["x", "output", "version", "current", "duration_s", "created_at", "call"]
+        assert df["current"].all()
         assert sorted(zip(df["x"], df["output"])) == [(0, 1), (1, 2), (2, 3)]
         assert (df["duration_s"] >= 0).all()
+
+    def test_df_shows_a_none_output_as_none_and_an_int_argument_as_an_int(self, path):
+        """Beside a float, a None output showed as NaN (as a NaN output does), and an int
+        argument beside a None one as a float (3.0), unlike the query's table of the same calls."""
+        import math
+
+        @op
+        def maybe(x: int, b=None):
+            return {2: None, 3: math.nan}.get(x, x * 1.5)
+
+        storage = Storage(path)
+        with storage:
+            for x in range(5):
+                maybe(x)
+            maybe(5, b=3)
+        df = storage.df(maybe).sort_values("x")
+        outputs = df["output"].tolist()
+        assert outputs[2] is None and math.isnan(outputs[3]) and outputs[:2] == [0.0, 1.5]
+        assert df["b"].tolist() == [None] * 5 + [3] and type(df["b"].tolist()[5]) is int
+        assert df["x"].dtype == "int64"
+
+    def test_df_of_an_op_never_called_stores_nothing(self, path):
+        import sqlite3
+
+        @op
+        def never_called(x: int, k: int = 3) -> int:
+            return x
+
+        storage = Storage(path)
+        with storage:
+            inc(1)
+        assert storage.df(never_called).empty
+        storage.close()
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("SELECT COUNT(*) FROM versions WHERE op_name LIKE '%never_called'").fetchone() == (0,)
+
+    def test_selecting_current_rows_of_an_empty_table_keeps_its_columns(self, path):
+        """`df[df.current]` of an op with no calls (an object column) picked columns, not rows:
+        the result had no column x."""
+        df = Storage(path).df(inc)
+        assert list(df[df["current"]].columns) == list(df.columns)
 
     def test_content_provenance_in_uncompiled_code(self, path):
         storage = Storage(path)

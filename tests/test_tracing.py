@@ -91,3 +91,28 @@ def test_runs_in_two_threads_each_see_the_code_both_of_them_run():
         thread.join()
     assert helper.__code__ in seen["a"].codes and helper.__code__ in seen["b"].codes
     assert first.__code__ not in seen["b"].codes and second.__code__ not in seen["a"].codes
+
+
+class Base:
+    def score(self, x):
+        return x
+
+    @classmethod
+    def make(cls):
+        return cls()
+
+
+class Child(Base):
+    pass
+
+
+def test_notes_the_class_an_inherited_method_ran_for():
+    _, ran = run_traced(lambda: Child.make().score(1), (), {})
+    assert ran.receivers[Base.score.__code__] is Child
+    assert ran.receivers[Base.make.__func__.__code__] is Child
+    assert helper.__code__ not in ran.receivers  # not a method: no receiver
+
+
+def test_notes_the_first_class_a_method_ran_for():
+    _, ran = run_traced(lambda: [Base().score(1), Child().score(2)], (), {})
+    assert ran.receivers[Base.score.__code__] is Base

@@ -411,3 +411,31 @@ def test_a_batch_over_a_stored_transient_async_call_awaits_it_again(tmp_path):
             n = count(xs)
         assert (xs, n) == ([0, 1, 2, 3], 4)
     assert RUNS == ["fetch"]
+
+
+@op(transient=True)
+def spread(n: int) -> list:
+    return list(range(n))
+
+
+@op
+def size_of(xs: list) -> int:
+    return len(xs)
+
+
+@pytest.mark.parametrize("line", ["m = len(xs)", "m = xs[0] + 1", "if xs:\n        m = size_of(xs)",
+                                  "if len(xs) > 2:\n        m = 1"])
+def test_a_query_computing_with_a_transient_output_is_an_error_naming_it(tmp_path, line):
+    """`len(xs)` over a transient op's output raised "object of type 'NotStored' has no
+    len()", naming no variable or op; `if xs:` took the stand-in for a true value."""
+    from test_query import run
+
+    from mandala_ast import QueryError
+
+    storage = Storage(tmp_path / "s.db")
+    with storage.run():
+        for n in (0, 3):
+            size_of(spread(n))
+    query = "import mandala_ast\nwith storage.query() as q:\n    xs = spread(Q())\n    {line}\n"
+    with pytest.raises(QueryError, match=r"xs is an output of transient op .*spread.*not stored"):
+        run(query.format(line=line), storage, spread=spread, size_of=size_of)["q"].df()

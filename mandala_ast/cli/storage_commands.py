@@ -81,7 +81,11 @@ def _add_calls(commands: argparse._SubParsersAction) -> None:
         commands, "calls", "show an op's calls, oldest first",
         "Scalars (numbers, strings, None) are shown as themselves, other values as "
         "<type shape id>. --where COL=VALUE keeps the calls whose input or output COL equals "
-        "VALUE, a Python literal (1, 0.5, 'text'; a bare word is a string; 1 also matches 1.0).",
+        "VALUE, a Python literal (1, 0.5, 'text'; a bare word is a string; 1 also matches 1.0). "
+        "Every stored computation is a row: a call computed again after a helper or constant "
+        "it used changed shows once per computation, under the same version (storage.df(op) "
+        "in Python shows the one today's code loads). Calls of two versions with the same "
+        "number (the op edited, version= kept) show the start of their version id beside it.",
         "mandala-ast calls results.db fit_ridge --where alpha=0.1 --limit 5", _cmd_calls,
     )
     parser.add_argument("op", metavar="OP", help="the op's name (fit_ridge, or module.fit_ridge)")
@@ -107,15 +111,27 @@ def _cmd_calls(args: argparse.Namespace) -> int:
         calls = catalog.calls(op, where=_parse_where(args.where, op), limit=args.limit or None)
     columns = list(calls[0].values) if calls else list(op.columns)
     if args.format == "table":  # for people: short cells, no times (80 columns go fast)
-        rows = [[*(_short(call.values[c]) for c in columns), call.version, call.row_id.hex()[:8]] for call in calls]
+        label = _version_labels(calls)
+        rows = [[*(_short(call.values[c]) for c in columns), label(call), call.row_id.hex()[:8]] for call in calls]
         print(render([*columns, "version", "call"], rows, "table"), end="")
         return 0
     rows = [
-        [*(_full(call.values[c]) for c in columns), call.version, _time(call.created_at, True), call.row_id.hex()]
+        [*(_full(call.values[c]) for c in columns), call.version, call.version_id.hex(), _time(call.created_at, True),
+         call.row_id.hex()]
         for call in calls
     ]
-    print(render([*columns, "version", "created_at", "call"], rows, args.format), end="")
+    print(render([*columns, "version", "version_id", "created_at", "call"], rows, args.format), end="")
     return 0
+
+
+def _version_labels(calls: list) -> Any:
+    """A call's version as the table shows it: its number, and where calls of two versions
+    with that number are shown (an op edited without bumping ``version=``), the start of its
+    version id as `versions` prints it."""
+    ids: dict[int, set[bytes]] = {}
+    for call in calls:
+        ids.setdefault(call.version, set()).add(call.version_id)
+    return lambda call: call.version if len(ids[call.version]) == 1 else f"{call.version} ({call.version_id.hex()[:6]})"
 
 
 def _full(value: Any) -> Any:
@@ -147,14 +163,20 @@ def _time(stamp: float | None, full: bool) -> str:
 
 
 def _parse_where(items: list[str], op: Any) -> dict[str, Any]:
-    where = {}
+    where: dict[str, Any] = {}
     for item in items:
         column, sep, text = item.partition("=")
         if not sep or not column:
             raise UsageError(f"--where {item!r}: expected COL=VALUE, e.g. --where alpha=0.1")
         if column not in op.columns and not column.startswith("**"):
             raise UsageError(f"--where {item!r}: op {op.name} has no column {column!r} (columns: {', '.join(op.columns)})")
-        where[column] = literal(text)
+        value = literal(text)
+        if column in where and where[column] != value:
+            # All must hold, and a call has one value there: keeping the last would act on calls
+            # the first one excludes (delete them, for `delete`).
+            raise UsageError(f"--where {item!r}: column {column!r} is already --where {column}={where[column]!r}; "
+                             "every --where must hold, and no call has two values there")
+        where[column] = value
     return where
 
 
@@ -216,6 +238,10 @@ def _cmd_why(args: argparse.Namespace) -> int:
         stored = catalog.find_op(args.op)
     op = _imported_op(args.module, stored)
     positional, keywords = _call_arguments(args.args)
+    try:  # before opening the storage: arguments the op cannot take mean nothing
+        op.bind(tuple(positional), keywords)
+    except TypeError as error:
+        raise UsageError(str(error)) from None
     from ..runtime.storage import Storage
 
     storage = Storage(args.db)

@@ -41,6 +41,11 @@ _PAGE_SQL = (
     "ORDER BY id LIMIT ?"
 )
 _INPUT_FILTER = " AND id IN (SELECT call_id FROM call_inputs WHERE name = ? AND cid IN ({marks}))"
+_INPUT_OR_DEFAULT_FILTER = (
+    " AND (id IN (SELECT call_id FROM call_inputs WHERE name = ? AND cid IN ({marks}))"
+    " OR NOT EXISTS (SELECT 1 FROM call_inputs d WHERE d.call_id = calls.id AND d.name = ?))"
+)
+_DEFAULTS_SQL = "SELECT op_name, param, cid FROM defaults"
 _OUTPUT_FILTER = " AND id IN (SELECT call_id FROM call_outputs WHERE idx = ? AND cid IN ({marks}))"
 _VALUES_SQL = "SELECT cid, codec, data, size, external FROM vals WHERE cid IN ({marks})"
 _INPUTS_SQL = "SELECT call_id, name, cid FROM call_inputs WHERE call_id IN ({marks})"
@@ -71,6 +76,9 @@ class StoredOp:
     params: tuple[str, ...]
     outputs: tuple[str, ...]
     signature: str
+    #: stored (not ignored) parameters with a default, and the default's content id as first
+    #: seen: what a call stored before its parameter was added has there (no input row)
+    defaults: tuple[tuple[str, bytes], ...] = ()
 
     @property
     def short_name(self) -> str:
@@ -94,6 +102,8 @@ class Call:
     created_at: float
     duration: float | None
     values: dict[str, Any] = field(default_factory=dict)
+    #: the version the call is stored under (two versions of an op may share ``version``)
+    version_id: bytes = b""
 
 
 class Catalog:
@@ -124,7 +134,11 @@ class Catalog:
 
     def ops(self) -> list[StoredOp]:
         """Every op stored, by name (the internal op of collection elements left out)."""
-        return [_stored_op(*row) for row in self.conn.execute(_OPS_SQL, (ITEM_OP_NAME,))]
+        defaults: dict[str, list[tuple[str, bytes]]] = {}
+        for op_name, param, cid in self.conn.execute(_DEFAULTS_SQL):
+            defaults.setdefault(op_name, []).append((param, cid))
+        rows = self.conn.execute(_OPS_SQL, (ITEM_OP_NAME,))
+        return [_stored_op(name, nout, signature, defaults.get(name, [])) for name, nout, signature in rows]
 
     def find_op(self, name: str) -> StoredOp:
         """The op called ``name``: its full stored name, or its function's name if only one
@@ -176,12 +190,12 @@ class Catalog:
         filters, params = self._filters(op, where or {})
         sql = _PAGE_SQL.format(where=filters)
         pages = [
-            [(row, number) for row in self.conn.execute(sql, (vid, *params, -1 if limit is None else limit))]
+            [(row, number, vid) for row in self.conn.execute(sql, (vid, *params, -1 if limit is None else limit))]
             for vid, number in versions.items()
         ]
         chosen = list(heapq.merge(*pages, key=lambda item: item[0][0]))[:limit]
-        calls = [Call(row[0], row[1], number, row[2], row[3]) for row, number in chosen]
-        self._fill(op, calls, [row[4] for row, _ in chosen])
+        calls = [Call(row[0], row[1], number, row[2], row[3], version_id=vid) for row, number, vid in chosen]
+        self._fill(op, calls, [row[4] for row, _, _ in chosen])
         return calls
 
     def _filters(self, op: StoredOp, where: dict[str, Any]) -> tuple[str, list]:
@@ -192,6 +206,9 @@ class Catalog:
             if column in op.outputs:
                 sql += _OUTPUT_FILTER.format(marks=marks)
                 params += [op.outputs.index(column), *cids]
+            elif dict(op.defaults).get(column) in cids:  # also the calls stored before the parameter
+                sql += _INPUT_OR_DEFAULT_FILTER.format(marks=marks)
+                params += [column, *cids, column]
             else:
                 sql += _INPUT_FILTER.format(marks=marks)
                 params += [column, *cids]
@@ -210,7 +227,9 @@ class Catalog:
                 else:
                     inline[cid] = describe(codec, data, cid)
             call.values.update(inputs.get(call.key, {}))
-            wanted.update(cid for name, cid in inputs.get(call.key, {}).items())
+            for name, cid in op.defaults:  # a call stored before the parameter: its default
+                call.values.setdefault(name, cid)
+            wanted.update(cid for name, cid in call.values.items() if name not in op.outputs)
         described = {**self.describe_values(list(wanted - inline.keys())), **inline}
         # Keyword arguments of **kwargs are inputs of their own ("**name"): a column each,
         # the same columns for every call of the page.
@@ -246,11 +265,16 @@ def source_diff(old: Any, new: Any) -> str:
     return text if text.endswith("\n") or not text else text + "\n"
 
 
-def _stored_op(name: str, nout: int, signature: str | None) -> StoredOp:
+def _stored_op(name: str, nout: int, signature: str | None, defaults: list[tuple[str, bytes]]) -> StoredOp:
     info = json.loads(signature) if signature and signature.startswith("{") else {}
     text = info.get("signature", signature or "()")
     outputs = info.get("outputs") or (["output"] if nout == 1 else [f"output_{i}" for i in range(nout)])
-    return StoredOp(name, _parameters(text), tuple(outputs), text)
+    params = _parameters(text)
+    ignored = info.get("ignore")  # None: written before it was recorded, so not known
+    found = () if ignored is None else tuple(
+        (param, cid) for param, cid in sorted(defaults) if param in params and param not in ignored
+    )
+    return StoredOp(name, params, tuple(outputs), text, found)
 
 
 def _parameters(signature: str) -> tuple[str, ...]:

@@ -147,10 +147,11 @@ def decode_file(codec: str, path: Path) -> Any:
 
 
 def _is_plain_ndarray(value: Any) -> bool:
-    # Subclasses too: a memmap (or a slice of a loaded array) is stored as the array it is.
+    # A memmap (or a slice of a loaded array) is stored as the array it is; np.matrix is
+    # pickled, to come back a matrix (it multiplies as one).
     import numpy as np
 
-    return isinstance(value, np.ndarray) and value.dtype != object and type(value).__module__ == "numpy"
+    return type(value) in (np.ndarray, np.memmap) and value.dtype != object
 
 
 def _npy_bytes(array: Any) -> bytes:

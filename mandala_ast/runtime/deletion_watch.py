@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from .blobs import BlobDir
     from .store import SQLiteStore
 
-__all__ = ["DeletionWatch", "mark_deleted"]
+__all__ = ["DeletionWatch", "deletion_epoch", "mark_deleted"]
 
 _EPOCH_KEY = "deletions"
 
@@ -51,7 +51,7 @@ class DeletionWatch:
         # Two marks: what the caches have seen (changed) and what the buffered rows have been
         # checked against (before_flush). Block entry may happen while rows are buffered (a
         # nested block, a query block inside a run block): it must not mark those rows checked.
-        self._seen = self._flushed = _read_epoch(store.conn)
+        self._seen = self._flushed = deletion_epoch(store.conn)
         self._noticed = False
         # Row ids of buffered calls dropped so far: compiled code may still hold their outputs'
         # histories (Refs) and record later calls as computed from them.
@@ -61,7 +61,7 @@ class DeletionWatch:
         """Whether a deletion was committed since the last look (by this or by
         :meth:`before_flush`). One point query. Buffered rows are still checked at the next
         flush."""
-        epoch = _read_epoch(self._store.conn)
+        epoch = deletion_epoch(self._store.conn)
         changed = epoch != self._seen or self._noticed
         self._seen, self._noticed = epoch, False
         return changed
@@ -69,7 +69,7 @@ class DeletionWatch:
     def own_deletion(self) -> None:
         """After this Storage's own deletion (made right after a commit): nothing to report,
         and buffered rows, if any, are still checked at the next flush."""
-        self._seen = epoch = _read_epoch(self._store.conn)
+        self._seen = epoch = deletion_epoch(self._store.conn)
         self._noticed = False
         if not any(self._store.rows.values()):
             self._flushed = epoch
@@ -88,7 +88,7 @@ class DeletionWatch:
     def before_flush(self, conn: sqlite3.Connection) -> None:
         """Inside the flush transaction: if anything was deleted since the last look, drop
         the buffered rows that refer to what is gone (see the module docstring)."""
-        epoch = _read_epoch(conn)
+        epoch = deletion_epoch(conn)
         store = self._store
         if epoch != self._flushed:
             self._dropped |= drop_rows_of_deleted(conn, store, self._blobs, self._unflushed)
@@ -195,6 +195,12 @@ def _existing(conn: sqlite3.Connection, table: str, column: str, ids: Iterable[b
     return found
 
 
-def _read_epoch(conn: sqlite3.Connection) -> Any:
+def deletion_epoch(conn: sqlite3.Connection) -> Any:
+    """What the file says of its deletions: changed by each one committed since (any process).
+
+    >>> deletion_epoch(store.conn)                  # doctest: +SKIP
+    '3'
+    """
     row = conn.execute("SELECT value FROM mandala_meta WHERE key = ?", (_EPOCH_KEY,)).fetchone()
     return row[0] if row else None
+

@@ -16,11 +16,11 @@ import site
 import sys
 import sysconfig
 import types
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from . import env_deps, file_deps
-from .fingerprints import Fingerprint, fingerprint
+from .fingerprints import NO_SOURCE, Fingerprint, fingerprint
 from .hashing import UnhashableError, content_id, digest
 from .ops import Op
 from .types import handler_for
@@ -48,6 +48,8 @@ __all__ = [
 _VALUE_TYPES = {
     "pathlib": ("PurePath",), "datetime": ("date", "time", "timedelta"), "decimal": ("Decimal",),
     "fractions": ("Fraction",), "uuid": ("UUID",), "re": ("Pattern",),
+    # settings objects: CONFIG = SimpleNamespace(lr=0.1), ARGS = parser.parse_args()
+    "types": ("SimpleNamespace",), "argparse": ("Namespace",),
 }
 
 
@@ -63,7 +65,8 @@ def _is_value(value: Any) -> bool:
     return False
 
 
-_CONSTANT_TYPES = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset, list, dict, set)
+_CONSTANT_TYPES = (int, float, complex, str, bytes, bytearray, bool, type(None), tuple, frozenset, list, dict, set,
+                   range, slice)
 
 
 class Dependency:
@@ -142,9 +145,17 @@ def _is_user_object(value: Any) -> bool:
     return _code_object_of(value) is None and not isinstance(value, types.ModuleType) and is_user_module(kind.__module__)
 
 
-def run_dependencies(fn: Any, codes: dict[types.CodeType, dict], before: dict[str, Dependency] | None = None) -> dict[str, Dependency]:
+def run_dependencies(
+    fn: Any, codes: dict[types.CodeType, dict], before: dict[str, Dependency] | None = None,
+    receivers: dict[types.CodeType, type] | None = None,
+) -> dict[str, Dependency]:
     """Dependencies of one execution of ``fn``: the user functions it ran (``codes``, from
     tracing) plus the constants read by ``fn`` and by each of them.
+
+    A method that ran for a subclass which inherits it (``receivers``: ``Base.score`` for a
+    ``Child``) is also a dependency by the name it was reached through (``Child.score``):
+    if ``Child`` overrides it later, or moves to another base, that name resolves to other
+    code and the call is computed again.
 
     An execution that handed work to other threads or processes (:func:`hands_work_off`)
     ran code the trace did not see: it depends on everything its code and the code it ran
@@ -160,6 +171,8 @@ def run_dependencies(fn: Any, codes: dict[types.CodeType, dict], before: dict[st
         dependency = describe(name, value) if value is not _GONE else None
         if dependency is not None and dependency.kind == "code":
             found[name] = dependency
+    for code, receiver in (receivers or {}).items():
+        _add_inherited(found, code, codes.get(code) or {}, receiver)
     owners = [fn, *(resolve(n) for n in list(found))]
     if hands_work_off(codes):
         for owner in owners:
@@ -174,6 +187,22 @@ def run_dependencies(fn: Any, codes: dict[types.CodeType, dict], before: dict[st
             found[name] = dependency
     found.pop(qualified_name(fn), None)
     return found
+
+
+def _add_inherited(found: dict[str, Dependency], code: types.CodeType, module_globals: dict, receiver: type) -> None:
+    """``found`` plus the method ``code`` as ``receiver`` reaches it, where that is another
+    name than the method's own (an inherited method)."""
+    own = _name_of_code(code, module_globals)
+    qualname = getattr(receiver, "__qualname__", "<")
+    if not own or "<" in qualname or not is_user_module(getattr(receiver, "__module__", "")):
+        return
+    name = f"{receiver.__module__}:{qualname}.{code.co_name}"
+    if name == own or name in found:
+        return
+    value = resolve(name)
+    dependency = describe(name, value) if value is not _GONE else None
+    if dependency is not None and dependency.kind == "code":
+        found[name] = dependency
 
 
 def _class_attributes_read(method_name: str) -> dict[str, Dependency]:
@@ -329,9 +358,9 @@ def _qualname_from_namespace(code: types.CodeType, namespace: dict) -> str:
             return function.__qualname__
         if isinstance(value, type):
             for member in vars(value).values():
-                function = getattr(member, "__func__", member)
-                if getattr(function, "__code__", None) is code:
-                    return function.__qualname__
+                for function in _accessor_functions(member) or (getattr(member, "__func__", member),):
+                    if getattr(function, "__code__", None) is code:
+                        return function.__qualname__
     return f"<unknown>.{code.co_name}"
 
 
@@ -341,12 +370,39 @@ def _direct_constants(owner: Any) -> dict[str, Dependency]:
         return {}
     found = {}
     for name, value in _referenced_values(code):
-        # Named code is found by tracing; code with no name of its own only by reference here.
-        if name not in found and (_code_object_of(value) is None or _nameless(value)):
+        # Named code is found by tracing; here, only code tracing cannot name as the op
+        # reaches it: with no name of its own, under another name (``act = relu``), or a
+        # dispatcher whose implementations all share one name (``_``).
+        if name not in found and (_code_object_of(value) is None or name != qualified_name(value)
+                                  or _accessor_functions(value) is not None):
             dependency = describe(name, value)
             if dependency is not None:
                 found[name] = dependency
+        if isinstance(value, type):
+            found.update(_generated_constructor(name, value))
     return found
+
+
+def _generated_constructor(name: str, cls: type) -> dict[str, Dependency]:
+    """The constructor Python wrote for a dataclass or NamedTuple the code refers to: it has
+    no source, so its field defaults (``k: int = 1``, a ``default_factory``) count here, as
+    the dataclass's ``__init__`` (code and defaults) or the NamedTuple's ``_field_defaults``."""
+    if not is_user_module(cls.__module__):
+        return {}
+    init = vars(cls).get("__init__")
+    if "__dataclass_fields__" in vars(cls) and isinstance(init, types.FunctionType) and _generated(init):
+        attribute = "__init__"
+    elif issubclass(cls, tuple) and isinstance(vars(cls).get("_field_defaults"), dict):
+        attribute = "_field_defaults"
+    else:
+        return {}
+    dependency = describe(f"{name}.{attribute}", getattr(cls, attribute))
+    return {dependency.name: dependency} if dependency is not None else {}
+
+
+def _generated(function: types.FunctionType) -> bool:
+    """Code Python generated (``exec``'d text: a dataclass's methods): no file, no source."""
+    return function.__code__.co_filename.startswith("<") and fingerprint(function).source.startswith(NO_SOURCE)
 
 
 def op_dependency(op: Op) -> Dependency | None:
@@ -358,6 +414,9 @@ def op_dependency(op: Op) -> Dependency | None:
 
 def describe(name: str, value: Any) -> Dependency | None:
     """A Dependency for a resolved value, or None when it is not user code or data."""
+    if _is_class_alias(name, value):  # which class the name points to: its methods count as they run
+        target = qualified_name(value)
+        return Dependency(name, "constant", digest(b"class|" + target.encode()), f"{_last(name)} = {target}")
     code = _code_object_of(value)
     if code is not None and not is_user_module(getattr(code, "__module__", "")):
         return None
@@ -401,7 +460,10 @@ _HOLDER_DEPTH = 4
 
 
 def _holds_code(value: Any, depth: int = 0) -> bool:
-    """Whether a dict, list or tuple holds user code (a registry of functions, say)."""
+    """Whether a dict, list or tuple holds user code (a registry of functions, say), or a
+    property its functions."""
+    if _accessor_functions(value) is not None:
+        return True
     if depth >= _HOLDER_DEPTH or not isinstance(value, (dict, list, tuple)):
         return False
     items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
@@ -420,11 +482,16 @@ def _holder_state(value: Any, depth: int = 0) -> bytes:
     if isinstance(value, functools.partial):
         parts = (value.func, value.args, value.keywords)
         return digest(b"partial|" + b"|".join(_holder_state(part, depth + 1) for part in parts))
+    accessors = _accessor_functions(value)
+    if accessors is not None:
+        return digest(b"accessor|" + b"|".join(_holder_state(f, depth + 1) for f in accessors))
     code = _code_object_of(value)
     if code is not None:
         if not is_user_module(getattr(code, "__module__", "")):  # library code: by name
             return digest(b"library|" + qualified_name(value).encode())
         state = _code_state(value, fingerprint(code).digest)
+        if isinstance(code, types.FunctionType) and _generated(code):
+            state = _with_defaults(state, code, depth)
         return _with_cells(state, code, depth) if getattr(code, "__closure__", None) else state
     if isinstance(value, dict):
         items = sorted((_holder_state(k, depth + 1), _holder_state(v, depth + 1)) for k, v in value.items())
@@ -432,6 +499,12 @@ def _holder_state(value: Any, depth: int = 0) -> bytes:
     if isinstance(value, (list, tuple)):
         return digest(type(value).__name__.encode() + b"|" + b"".join(_holder_state(v, depth + 1) for v in value))
     return content_id(value)
+
+
+def _with_defaults(state: bytes, function: types.FunctionType, depth: int) -> bytes:
+    """Generated code's state with its parameters' defaults, which no source text shows."""
+    defaults = (function.__defaults__ or (), function.__kwdefaults__ or {})
+    return digest(b"defaults|" + state + b"|" + _holder_state(defaults, depth + 1))
 
 
 def _with_cells(state: bytes, function: Any, depth: int = 0) -> bytes:
@@ -496,6 +569,9 @@ def _holder_source(value: Any, depth: int = 0) -> str:
     if isinstance(value, functools.partial):
         bound = ", ".join([*map(repr, value.args), *(f"{k}={v!r}" for k, v in value.keywords.items())])
         return f"functools.partial({qualified_name(value.func)}, {bound})\n{_holder_source(value.func, depth + 1)}"
+    accessors = _accessor_functions(value)
+    if accessors is not None:
+        return "\n".join(_holder_source(f, depth + 1) for f in accessors)
     code = _code_object_of(value)
     if code is not None:
         if not is_user_module(getattr(code, "__module__", "")):
@@ -507,6 +583,20 @@ def _holder_source(value: Any, depth: int = 0) -> str:
     if isinstance(value, (list, tuple)):
         return "\n".join(_holder_source(item, depth + 1) for item in value)
     return _short_repr(value)
+
+
+def _accessor_functions(value: Any) -> tuple | None:
+    """The functions of a property (getter, setter, deleter), a ``functools.cached_property``
+    or a ``functools.singledispatch`` function (its implementations, in the order registered):
+    code reached by one name that is none of these functions' own."""
+    if isinstance(value, property):
+        return tuple(f for f in (value.fget, value.fset, value.fdel) if f is not None)
+    if isinstance(value, functools.cached_property):
+        return (value.func,)
+    registry = getattr(value, "registry", None)  # functools.singledispatch: every implementation
+    if callable(getattr(value, "dispatch", None)) and isinstance(registry, Mapping):
+        return tuple(registry.values())
+    return None
 
 
 def _code_state(value: Any, fingerprint_digest: bytes) -> bytes:
@@ -607,37 +697,61 @@ def _resolve_chain(namespace: dict, module_name: str, chain: list[str]) -> Itera
     if chain[0] not in namespace:
         return
     value = namespace[chain[0]]
-    if isinstance(value, type) and len(chain) > 1 and is_user_module(value.__module__):
-        # `Model.K`: class-level data, read without running any code of the class
-        inner = getattr(value, chain[1], _GONE)
-        if inner is not _GONE and _code_object_of(inner) is None and is_data(inner):
-            yield f"{qualified_name(value)}.{chain[1]}", inner
-            return
     if not isinstance(value, types.ModuleType):
-        if _code_object_of(value) is not None:
-            yield _reference_name(value, f"{module_name}:{chain[0]}"), value
-        elif is_user_module(module_name):
-            yield f"{module_name}:{chain[0]}", value
+        yield from _class_data(value, chain[1:]) or _named_value(module_name, chain[0], value)
         return
     # `helpers.normalize` or `pkg.mod.CONST`: follow modules until the first non-module.
-    for attr in chain[1:]:
+    for position, attr in enumerate(chain[1:], 2):
         inner = getattr(value, attr, _GONE)
         if inner is _GONE:
             return
         if not isinstance(inner, types.ModuleType):
-            if _code_object_of(inner) is not None:
-                yield _reference_name(inner, f"{value.__name__}:{attr}"), inner
-            elif is_user_module(value.__name__):
-                yield f"{value.__name__}:{attr}", inner
+            yield from _class_data(inner, chain[position:]) or _named_value(value.__name__, attr, inner)
             return
         value = inner
 
 
+def _class_data(value: Any, rest: list[str]) -> list[tuple[str, Any]]:
+    """``[(name, data)]`` for ``Model.K`` or ``helpers.Mode.FAST``: class-level data, read
+    without running any code of the class; [] for anything else."""
+    if not (isinstance(value, type) and rest and is_user_module(value.__module__)):
+        return []
+    inner = getattr(value, rest[0], _GONE)
+    if inner is _GONE or _code_object_of(inner) is not None or not is_data(inner):
+        return []
+    return [(f"{qualified_name(value)}.{rest[0]}", inner)]
+
+
+def _named_value(module_name: str, attr: str, value: Any) -> Iterator[tuple[str, Any]]:
+    """(dependency name, value) for ``module.attr``: code by its own name (see _reference_name)
+    and, for a class under another name (``MODEL = ResNet``), that name too, which counts by
+    the class it points to (see describe)."""
+    referenced_as = f"{module_name}:{attr}"
+    if _code_object_of(value) is None:
+        if is_user_module(module_name):
+            yield referenced_as, value
+        return
+    yield _reference_name(value, referenced_as), value
+    if _is_class_alias(referenced_as, value) and is_user_module(module_name):
+        yield referenced_as, value
+
+
+def _is_class_alias(name: str, value: Any) -> bool:
+    return isinstance(value, type) and _last(name) != value.__name__ and is_user_module(value.__module__)
+
+
 def _reference_name(value: Any, referenced_as: str) -> str:
     """A code dependency's name: its own ``module:qualname``, unless that leads nowhere (a
-    lambda, a closure a factory made): then the name the code refers to it by."""
+    lambda, a closure a factory made) or is not how the code reaches it (an alias: ``act``
+    for ``relu``, which may later point at other code): then the name the code refers to it by."""
     own = qualified_name(value)
-    return referenced_as if "<" in own else own
+    if "<" in own or isinstance(_code_object_of(value), types.FunctionType) and _last(referenced_as) != _last(own):
+        return referenced_as
+    return own  # a class by its own name under any alias: its methods count as they run
+
+
+def _last(name: str) -> str:
+    return name.rpartition(":")[2].rpartition(".")[2]
 
 
 def _nameless(value: Any) -> bool:

@@ -7,6 +7,7 @@ import functools
 import importlib
 import inspect
 import itertools
+import json
 import sys
 import typing
 from collections.abc import Callable, Iterable
@@ -201,6 +202,16 @@ class Op:
     def output_names(self) -> list[str]:
         """Column names of the outputs in tables."""
         return ["output"] if self.nout == 1 else [f"output_{i}" for i in range(self.nout)]
+
+    def signature_text(self) -> str:
+        """The ``ops`` row's text of the op's signature, outputs and ignored arguments: what
+        the command line and the export read without the code.
+
+        >>> json.loads(inc.signature_text())["outputs"]      # doctest: +SKIP
+        ['output']
+        """
+        return json.dumps({"signature": str(self.signature), "outputs": self.output_names(),
+                           "ignore": sorted(self.ignore)})
 
     def default_cids(self) -> dict[str, bytes]:
         """Content ids of the current parameter defaults (unhashable defaults left out)."""

@@ -18,7 +18,6 @@ Nothing is computed again, and nothing else of the file changes.
 from __future__ import annotations
 
 import importlib
-import json
 import sqlite3
 import time
 from datetime import datetime
@@ -270,8 +269,7 @@ def _alias_version(conn: sqlite3.Connection, op: Op, latest: tuple) -> None:
         "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?)",
         (op.version_id, op.name, op.version, now, op.fingerprint.digest, canonical),
     )
-    signature = json.dumps({"signature": str(op.signature), "outputs": op.output_names()})
-    conn.execute("INSERT OR REPLACE INTO ops VALUES (?, ?, ?)", (op.name, op.nout, signature))
+    conn.execute("INSERT OR REPLACE INTO ops VALUES (?, ?, ?)", (op.name, op.nout, op.signature_text()))
     from . import dependencies as deps
 
     name = deps.qualified_name(op.fn)

@@ -248,16 +248,27 @@ class Storage:
     def df(self, op: Op) -> pd.DataFrame:
         """The op's table: one row per stored call with inputs, outputs, version and timing.
 
+        ``current``: whether the row is what today's code would load (False: computed by
+        another version of the op, or before a helper or constant it used changed).
+
         >>> storage.df(inc)          # doctest: +SKIP
-           x  output  version  duration_s                 created_at   call
-        0  1       2        0    0.000001 2026-11-25 00:00:00.000000  3f2a…
+           x  output  version  current  duration_s                 created_at   call
+        0  1       2        0     True    0.000001 2026-11-25 00:00:00.000000  3f2a…
         """
         from .tables import calls_table
 
         op = _needs_op(op, "df")
+        # Code redefined since the last block (a notebook cell, a reload) counts, as in a query.
+        self.engine.enter_block()
         self.commit()
+        versions = self.engine.versions
+        today = versions.peek_version_id(op)  # a table stores nothing, not even a new version
+
+        def current(version_id: bytes, deps_id: bytes) -> bool:
+            return version_id == today and versions.is_valid(deps_id)
+
         with damage_as_error(self.path, f"reading the table of op {op.name}"):
-            return calls_table(self._store, op, self.engine.loader.load)
+            return calls_table(self._store, op, self.engine.loader.load, current)
 
     @_serialised
     def provenance(self, op: Op) -> pd.DataFrame:

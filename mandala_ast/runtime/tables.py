@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+import operator
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .._errors import CorruptValueError
@@ -14,10 +16,10 @@ if TYPE_CHECKING:
 
     from .store import SQLiteStore
 
-__all__ = ["calls_table", "producer_by_content", "provenance_table"]
+__all__ = ["calls_table", "producer_by_content", "provenance_table", "value_series"]
 
 _CALLS_SQL = """
-SELECT c.hid, c.cid, v.version, c.created_at, c.duration
+SELECT c.hid, c.cid, v.version, c.created_at, c.duration, c.version_id, c.deps_id
 FROM calls c JOIN versions v ON v.version_id = c.version_id
 WHERE v.op_name = ? ORDER BY c.created_at, c.hid
 """
@@ -28,11 +30,13 @@ WHERE v.op_name = ?
 """
 _PROVENANCE_SQL = """
 SELECT c.hid, i.name, i.cid, c.exact, c.created_at,
-       exact_c.hid, i.src_index, exact_v.op_name
+       COALESCE(exact_c.hid, gone.hid), i.src_index,
+       CASE WHEN gone.hid IS NULL THEN exact_v.op_name ELSE '<deleted call>' END
 FROM versions v
 CROSS JOIN calls c ON c.version_id = v.version_id CROSS JOIN call_inputs i ON i.call_id = c.id
 LEFT JOIN calls exact_c ON exact_c.id = i.src_call
 LEFT JOIN versions exact_v ON exact_v.version_id = exact_c.version_id
+LEFT JOIN call_tombstones gone ON gone.id = i.src_call AND exact_c.id IS NULL
 WHERE v.op_name = ?
 ORDER BY c.id, i.name
 """
@@ -52,8 +56,13 @@ WHERE o.cid = ? AND c.version_id = ? AND c.created_at <= ? ORDER BY c.created_at
 _READ_ATTEMPTS = 3
 
 
-def calls_table(store: SQLiteStore, op: Op, load: Callable[[bytes], Any]) -> pd.DataFrame:
-    """One row per distinct call of ``op``: inputs, outputs, version, duration, time, call id."""
+#: ``current(version_id, deps_id)``: whether a stored call row is what today's code loads.
+IsCurrent = Callable[[bytes, bytes], bool]
+
+
+def calls_table(store: SQLiteStore, op: Op, load: Callable[[bytes], Any], current: IsCurrent) -> pd.DataFrame:
+    """One row per distinct call of ``op``: inputs, outputs, version, whether today's code
+    loads it, duration, time, call id."""
     # Rows, inputs, outputs and values come from several statements: read in one snapshot,
     # or a deletion committed between them leaves a call without its outputs. A blob file is
     # outside the snapshot: one removed under it belongs to a call deleted since, which a
@@ -61,43 +70,76 @@ def calls_table(store: SQLiteStore, op: Op, load: Callable[[bytes], Any]) -> pd.
     for _ in range(_READ_ATTEMPTS - 1):
         try:
             with store.snapshot():
-                return _read_calls_table(store, op, load)
+                return _read_calls_table(store, op, load, current)
         except (FileNotFoundError, CorruptValueError):  # a missing file is reported as corrupt
             continue
     with store.snapshot():
-        return _read_calls_table(store, op, load)
+        return _read_calls_table(store, op, load, current)
 
 
 _DEFAULTS_SQL = "SELECT param, cid FROM defaults WHERE op_name = ?"
 
 
-def _read_calls_table(store: SQLiteStore, op: Op, load: Callable[[bytes], Any]) -> pd.DataFrame:
+def _read_calls_table(store: SQLiteStore, op: Op, load: Callable[[bytes], Any], current: IsCurrent) -> pd.DataFrame:
     import pandas as pd
 
-    calls = _distinct_calls(store, op)
+    calls = _distinct_calls(store, op, current)
     inputs = _edges(store, op, "call_inputs", "name")
     outputs = _edges(store, op, "call_outputs", "idx")
     names = _input_columns(op, inputs)
     defaults = _defaults_of_older_calls(store, op, names)
     rows = []
-    for hid, (version, created_at, duration) in calls.items():
+    for hid, (version, valid, created_at, duration) in calls.items():
         given = inputs.get(hid, {})
         row = {name: load(given[name]) if name in given else _default(defaults, name, load) for name in names}
         for idx, column in enumerate(op.output_names()):
             row[column] = load(outputs[hid][idx])
-        row.update(version=version, duration_s=duration, created_at=created_at, call=hid.hex())
+        row.update(version=version, current=valid, duration_s=duration, created_at=created_at, call=hid.hex())
         rows.append(row)
-    columns = [*names, *op.output_names(), "version", "duration_s", "created_at", "call"]
+    columns = [*names, *op.output_names(), "version", "current", "duration_s", "created_at", "call"]
     frame = pd.DataFrame(rows, columns=columns)
+    for name in (*names, *op.output_names()):  # values as stored: None is no NaN, 3 no 3.0
+        frame[name] = value_series([row[name] for row in rows])
     frame["created_at"] = pd.to_datetime(frame["created_at"], unit="s")
+    frame["current"] = frame["current"].astype(bool)  # df[df.current] selects rows, even of none
     return frame
+
+
+def value_series(column: list) -> pd.Series:
+    """A DataFrame column of stored values. One with nulls stays an object column: ints stay
+    ints and a None stays None, instead of pandas turning both into floats and NaN (a None
+    output would look like a NaN one, the int argument 3 like the float 3.0).
+
+    >>> value_series([1, None]).tolist()
+    [1, None]
+    """
+    import numpy as np
+    import pandas as pd
+
+    # All ints (no None then): numpy converts them 5x faster than pandas infers a dtype, to
+    # the same int64; an int beyond int64 leaves pandas to choose (uint64 or object).
+    if column and set(map(type, column)) == {int}:
+        try:
+            return pd.Series(np.array(column, dtype=np.int64))
+        except OverflowError:
+            pass
+    elif _has_none(column):
+        return pd.Series(column, dtype=object)
+    return pd.Series(column)
+
+
+def _has_none(column: Iterable) -> bool:
+    """Whether a column holds None (by identity: ``None in column`` compares with ``==``,
+    which a numpy array answers elementwise and then cannot turn into one truth value)."""
+    return any(map(operator.is_, column, itertools.repeat(None)))
 
 
 def provenance_table(store: SQLiteStore, op: Op) -> pd.DataFrame:
     """For each stored call of ``op`` and each input: which call produced it.
 
     ``exact`` is True when the producer is known from history (compiled code); otherwise it is
-    the earliest earlier call whose output has the same content, or None for raw inputs.
+    the earliest earlier call whose output has the same content, or None for raw inputs. A
+    producer deleted without its dependents keeps its call id, with ``<deleted call>`` for op.
     Compiled code passes an element of a stored MList/MDict/MSet (``f(xs[0])``, ``for x in
     xs``) without its history, so such an input is matched by content to an ``__item__`` call
     (``exact`` False); a literal equal to an element is matched the same way.
@@ -140,13 +182,21 @@ def _item_by_content(store: SQLiteStore, cid: bytes, before: float) -> tuple:
     return store.conn.execute(_ITEM_BY_CONTENT_SQL, query).fetchone() or (None, None, None)
 
 
-def _distinct_calls(store: SQLiteStore, op: Op) -> dict[bytes, tuple]:
+def _distinct_calls(store: SQLiteStore, op: Op, current: IsCurrent) -> dict[bytes, tuple]:
     # Calls recorded again under a new history, or recomputed after a helper changed, share a
-    # content id: show each computation once, the newest (what today's code gives).
+    # content id: show each computation once, the one today's code loads (after a helper's
+    # edit was reverted, an older row), else the newest.
     newest: dict[bytes, tuple] = {}
-    for hid, cid, version, created_at, duration in store.conn.execute(_CALLS_SQL, (op.name,)):
+    valid: dict[tuple[bytes, bytes], bool] = {}
+    for hid, cid, version, created_at, duration, version_id, deps_id in store.conn.execute(_CALLS_SQL, (op.name,)):
+        state = (version_id, deps_id)
+        if state not in valid:
+            valid[state] = current(version_id, deps_id)
+        kept = newest.get(cid)
+        if kept is not None and kept[1][1] and not valid[state]:
+            continue  # a stale row newer than the one today's code loads
         newest.pop(cid, None)
-        newest[cid] = (hid, (version, created_at, duration))
+        newest[cid] = (hid, (version, valid[state], created_at, duration))
     return dict(newest.values())
 
 

@@ -28,11 +28,14 @@ class RanCode:
     """The code objects entered during one op execution; ``complete`` is False when tracing
     was not possible (then callers fall back to static dependencies)."""
 
-    __slots__ = ("before", "codes", "complete")
+    __slots__ = ("before", "codes", "complete", "receivers")
 
     def __init__(self) -> None:
         #: code object -> the globals it ran with (for its module's name)
         self.codes: dict[types.CodeType, dict] = {}
+        #: method code -> the class of the first ``self`` (or the ``cls``) it ran for: a
+        #: method inherited by that class runs other code once the class overrides it
+        self.receivers: dict[types.CodeType, type] = {}
         self.complete = True
         #: dependency name -> Dependency: module-level objects as the body found them
         #: (dependencies.objects_before), where the body may change them
@@ -42,14 +45,21 @@ class RanCode:
 def _run_with_hooks(fn: Callable, args: tuple, kwargs: dict) -> tuple[Any, RanCode]:
     """Call ``fn(*args, **kwargs)`` and report which Python code it entered (Python < 3.12)."""
     ran = RanCode()
-    codes = ran.codes
+    codes, receivers = ran.codes, ran.receivers
 
     def trace_(frame: types.FrameType, event: str, arg: Any) -> None:
-        codes[frame.f_code] = frame.f_globals
+        code = frame.f_code
+        if code not in codes:  # the first call of each function: later ones cost a lookup
+            codes[code] = frame.f_globals
+            param = _receiver_params.get(code)
+            if param is None:
+                param = _receiver_param(code)
+            if param:
+                receivers[code] = receiver_class(frame.f_locals.get(param))
 
     def profile_(frame: types.FrameType, event: str, arg: Any) -> None:
         if event == "call":
-            codes[frame.f_code] = frame.f_globals
+            trace_(frame, event, arg)
 
     set_hook: Callable[[Any], None]
     if sys.gettrace() is None:
@@ -67,6 +77,29 @@ def _run_with_hooks(fn: Callable, args: tuple, kwargs: dict) -> tuple[Any, RanCo
     return result, ran
 
 
+#: The first parameter's name of the methods whose receiver is noted (see RanCode.receivers).
+_RECEIVER_NAMES = frozenset({"self", "cls"})
+#: code object -> the name of its receiver parameter, "" if it has none: asked once per code
+#: (``co_varnames`` builds a new tuple at each read on Python 3.11)
+_receiver_params: dict[types.CodeType, str] = {}
+
+
+def _receiver_param(code: types.CodeType) -> str:
+    """Computed once per code object and kept (a bounded cache: code made at run time, by
+    ``exec`` in a loop, must not grow it forever)."""
+    first = code.co_varnames[0] if code.co_argcount else ""
+    param = first if first in _RECEIVER_NAMES else ""
+    if len(_receiver_params) >= 65_536:
+        _receiver_params.clear()
+    _receiver_params[code] = param
+    return param
+
+
+def receiver_class(value: Any) -> type:
+    """The class a method runs for, given its ``self`` (or its ``cls``)."""
+    return value if isinstance(value, type) else type(value)
+
+
 # Python 3.12+: sys.settrace is built on sys.monitoring there, and switching it on and off
 # around every op execution re-instruments code each time (about 30 µs per call measured).
 # Instead, one sys.monitoring tool keeps PY_START enabled for good: each code object reports
@@ -74,18 +107,25 @@ def _run_with_hooks(fn: Callable, args: tuple, kwargs: dict) -> tuple[Any, RanCo
 # switches them back on, so that execution sees every function it enters exactly once.
 _TOOL_IDS = (3, 4)  # 0-2 and 5 are reserved for debuggers, coverage, profilers, optimizers
 _tool: list[int] = []
-# Code dicts of the op executions in progress (nested ops), per thread: the tool serves every
-# thread, and ops run in parallel in threads that share a Storage.
-_recording: dict[int, list[dict]] = {}
+# The op executions in progress (nested ops), per thread: the tool serves every thread, and
+# ops run in parallel in threads that share a Storage.
+_recording: dict[int, list[RanCode]] = {}
 
 
 def _on_start(code: types.CodeType, offset: int) -> Any:
     if _recording:
         mine = _recording.get(threading.get_ident())
         if mine:
-            module_globals = sys._getframe(1).f_globals
-            for codes in mine:  # an outer op depends on what its inner ops ran too
-                codes[code] = module_globals
+            frame = sys._getframe(1)
+            module_globals = frame.f_globals
+            param = _receiver_params.get(code)
+            if param is None:
+                param = _receiver_param(code)
+            receiver = receiver_class(frame.f_locals.get(param)) if param else None
+            for ran in mine:  # an outer op depends on what its inner ops ran too
+                ran.codes[code] = module_globals
+                if receiver is not None:
+                    ran.receivers.setdefault(code, receiver)
         if mine is None or len(_recording) > 1:
             # Switched off now, this code would go unseen by the other threads' executions.
             return None
@@ -115,7 +155,7 @@ def _run_monitored(fn: Callable, args: tuple, kwargs: dict) -> tuple[Any, RanCod
         return fn(*args, **kwargs), ran
     thread = threading.get_ident()
     mine = _recording.setdefault(thread, [])
-    mine.append(ran.codes)
+    mine.append(ran)
     sys.monitoring.restart_events()  # type: ignore[attr-defined]  # Python >= 3.12 only runs this
     try:
         result = fn(*args, **kwargs)

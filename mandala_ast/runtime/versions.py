@@ -12,7 +12,6 @@ old version or state back, and with it the old calls.
 from __future__ import annotations
 
 import difflib
-import json
 import sys
 import time
 import types
@@ -50,7 +49,11 @@ class VersionTracker:
         # dependency name -> (object it resolved to, content id of a mutable container or None)
         self._tracked: dict[str, tuple[Any, bytes | None]] = {}
         self._reported: set[tuple] = set()
-        self._defaults: dict[bytes, dict[str, bytes]] = {}  # version id -> first-seen defaults
+        # Op object -> first-seen defaults. By object, not version id: a parameter added with
+        # a default keeps the version id, but not the Op object (a reload, a notebook cell),
+        # and its default must be seen, or the calls stored before it (the calls with that
+        # default) are not found.
+        self._defaults: dict[Op, dict[str, bytes]] = {}
         self._reaches_user_code: dict[bytes, bool] = {}
         self._identity_names: dict[str, dict[str, str]] = {}  # op name -> renamed arguments
         self._file_rows: dict[str, tuple | None] = {}  # data file -> its file_stats row known
@@ -88,8 +91,7 @@ class VersionTracker:
         previous = self._latest_other_version(op)
         same = previous is not None and self._same_text(op, previous)
         canonical = previous[3] if previous is not None and same else None
-        signature = json.dumps({"signature": str(op.signature), "outputs": op.output_names()})
-        self.store.add("ops", (op.name, op.nout, signature))
+        self.store.add("ops", (op.name, op.nout, op.signature_text()))
         self.store.add("versions", (op.version_id, op.name, op.version, time.time(), op.fingerprint.digest, canonical))
         self._add_source(op.fingerprint.digest, deps.qualified_name(op.fn), op.fingerprint.source)
         if canonical is not None:  # same text: the latest other version's (never NULL: COALESCE)
@@ -143,19 +145,23 @@ class VersionTracker:
 
     def defaults(self, op: Op) -> dict[str, bytes]:
         """Each parameter's default as first seen by this storage (content ids)."""
-        known = self._defaults.get(op.version_id)
+        known = self._defaults.get(op)
         if known is None:
             known = self._stored_defaults(op)
+            added = False
             for param, cid in op.default_cids().items():
                 if param not in known:
                     known[param] = cid
                     self.store.add("defaults", (op.name, param, cid))
-            self._defaults[op.version_id] = known
+                    added = True
+            if added:  # a parameter added with a default keeps the version: not its signature
+                self.store.add("ops", (op.name, op.nout, op.signature_text()))
+            self._defaults[op] = known
         return known
 
     def peek_defaults(self, op: Op) -> dict[str, bytes]:
         """What :meth:`defaults` answers, without recording defaults seen for the first time."""
-        known = self._defaults.get(op.version_id)
+        known = self._defaults.get(op)
         return known if known is not None else {**op.default_cids(), **self._stored_defaults(op)}
 
     def _stored_defaults(self, op: Op) -> dict[str, bytes]:
@@ -186,11 +192,12 @@ class VersionTracker:
         and what that call depended on, and the ``files`` it read (file_deps.stop) with the
         environment variables (env_deps.stop)."""
         before = tuple((name, d.state) for name, d in ran.before.items())
-        key = (op.version_id, tuple(ran.codes) if ran.complete else None, frozenset(op_calls), files, before)
+        codes = (tuple(ran.codes), tuple(ran.receivers.items())) if ran.complete else None
+        key = (op.version_id, codes, frozenset(op_calls), files, before)
         deps_id = self._op_deps.get(key)
         if deps_id is None:
             if ran.complete:
-                found = deps.run_dependencies(op.fn, ran.codes, ran.before)
+                found = deps.run_dependencies(op.fn, ran.codes, ran.before, ran.receivers)
             else:
                 found = deps.static_dependencies(op.fn)
             self._add_op_calls(found, op_calls)

@@ -14,7 +14,7 @@ from ..._errors import QueryError
 from ..blocks import Block, pop, push, state
 from ..hashing import UnhashableError, content_id
 from ..ops import Op, flatten_bound
-from .pattern import Const, Node, Pattern
+from .pattern import Const, Node, Pattern, check_same_branch
 from .result import Query
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ class QueryBlock(Block):
         _check_not_ignored(op, arguments)
         inputs = {name: _input(op, name, value) for name, value in arguments.items() if name not in op.ignore}
         for name, value in inputs.items():
-            _check_same_branch(op, name, value, self.pattern.guard)
+            check_same_branch(value, self.pattern.guard, f"op {op.name}, argument {name!r}")
         version_id = self.storage.engine.versions.version_id(op)
         return self.pattern.add_call(op, version_id, inputs, op.nout).outputs
 
@@ -93,24 +93,6 @@ def _check_not_ignored(op: Op, arguments: dict[str, Any]) -> None:
             )
 
 
-def _check_same_branch(op: Op, name: str, value: Any, guard: Any) -> None:
-    """A value made under an ``if`` may feed only calls under that same ``if``.
-
-    After the ``if``, the name holds whatever the branch that ran assigned, and a pattern
-    cannot say "this branch's value in some rows, that branch's in others"; matching only the
-    last assignment would silently drop the other branch's rows.
-    """
-    made_under = value.guard.conditions if isinstance(value, Node) and value.guard else ()
-    here = {id(node): wanted for node, wanted in guard.conditions} if guard else {}
-    if all(here.get(id(node)) is wanted for node, wanted in made_under):
-        return
-    raise QueryError(
-        f"op {op.name}, argument {name!r}: {value.label} was computed under an `if` and is used "
-        "after it; a query cannot choose between branches row by row. Make the call inside the "
-        "`if` (in each branch), or compute the value before the `if`"
-    )
-
-
 class _Held:
     """What a run block would return from a call: here the value is a query variable."""
 
@@ -124,6 +106,12 @@ class _Held:
 def _input(op: Op, name: str, value: Any) -> Node | Const:
     if isinstance(value, Node):
         return value
+    if _holds_node(value) and name.startswith("*") and not name.startswith("**"):  # *args (flatten_bound)
+        raise QueryError(
+            f"op {op.name}, argument {name!r}: a query variable passed through *args cannot be "
+            "matched: a call stores its *args as one tuple. Pass only constants there, or "
+            "leave the op's *args out of the query"
+        )
     if _holds_node(value):
         raise QueryError(
             f"op {op.name}, argument {name!r}: a collection of query variables cannot be "

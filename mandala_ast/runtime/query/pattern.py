@@ -29,6 +29,8 @@ __all__ = [
     "Pattern",
     "call_text",
     "call_value",
+    "check_same_branch",
+    "check_stored",
     "infix_text",
     "operand_text",
     "subscript",
@@ -322,6 +324,9 @@ class Derived(Node):
 
     def __init__(self, pattern: Pattern, fn: Callable, args: tuple, kwargs: dict | None = None,
                  *, text: str = "", precedence: int = ATOM) -> None:
+        for value in (*args, *(kwargs or {}).values()):
+            check_same_branch(value, pattern.guard, f"expression `{text}`")
+            check_stored(value, f"expression `{text}`")
         super().__init__(pattern)
         self.fn, self.args, self.kwargs, self.text = fn, args, kwargs or {}, text
         self.precedence = precedence  # of text's outermost operator, for parentheses
@@ -374,6 +379,42 @@ class Guard:
         return [node for node, _ in self.conditions]
 
 
+def check_same_branch(value: Any, guard: Guard | None, use: str) -> None:
+    """A variable made under an ``if`` may be used only under that same ``if``.
+
+    After the ``if``, the name holds whatever the branch that ran assigned, and a pattern
+    cannot say "this branch's value in some rows, that branch's in others": an op call would
+    match only the last branch's rows, and an expression or a name would take, in a row whose
+    condition failed, the value of a call the ``if`` left out of it (a column next to a null).
+    ``use`` says where it is used (``op f, argument 'x'``, ``expression `z + 1```).
+    """
+    made_under = value.guard.conditions if isinstance(value, Node) and value.guard else ()
+    here = {id(node): wanted for node, wanted in guard.conditions} if guard else {}
+    if all(here.get(id(node)) is wanted for node, wanted in made_under):
+        return
+    raise QueryError(
+        f"{use}: {value.label} was computed under an `if` and is used after it; a query cannot "
+        "choose between branches row by row. Use it inside the `if` (in each branch), or "
+        "compute the value before the `if`"
+    )
+
+
+def check_stored(value: Any, use: str) -> None:
+    """An output of a transient op has no stored value (tables show a stand-in), so nothing
+    can be computed from it, nor branched on: say so where the block uses it, instead of
+    an error about the stand-in's type once rows are read (or its truth taken for the value's).
+    """
+    if not isinstance(value, OutputVar):
+        return
+    transient = getattr(value.call.op, "transient", False)
+    if transient is True or (transient and value.index in transient):
+        raise QueryError(
+            f"{use}: {value.label} is an output of transient op {value.call.op.name}: its value "
+            "is not stored, so a query cannot compute with it or branch on it (an op call may "
+            "take it; make the op not transient to query its values)"
+        )
+
+
 @dataclass
 class Assignment:
     """``name = value`` as the block ran it, under the guard active at that line."""
@@ -423,6 +464,7 @@ class Pattern:
 
     def bind(self, name: str, value: Any) -> None:
         """``name = value`` in the block: the last binding whose guard holds gives the column."""
+        check_same_branch(value, self.guard, f"`{name} = {operand_text(value)}`")
         if isinstance(value, Node) and value.name is None:
             value.name = name
         self.columns.setdefault(name, []).append(Assignment(value, self.guard))
@@ -440,6 +482,9 @@ class Pattern:
         if any(c is True for c in earlier):  # a plain condition already chose a branch
             return False
         variable = isinstance(condition, Node) and not otherwise
+        if variable:
+            check_same_branch(condition, self.guard, f"condition `{operand_text(condition)}`")
+            check_stored(condition, f"condition `{operand_text(condition)}`")
         runs = otherwise or variable or bool(condition)
         # Each entry: True (a plain branch ran), False (it did not), or the variable condition.
         self._chains[chain] = [*earlier, condition if variable else runs]

@@ -7,15 +7,16 @@ distinct content id decoded once; derived columns and ``if`` guards are applied 
 from __future__ import annotations
 
 import itertools
-import operator
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..._errors import QueryError
+from ..._errors import ArgumentError, QueryError, UnknownColumnError
 from .. import codecs
+from ..deletion_watch import deletion_epoch
 from ..hashing import content_id
 from ..integrity import damage_as_error
+from ..tables import value_series
 from .columns import is_plain, plain_table
 from .pattern import CallNode, Derived, DomainVar, FreeVar, Node, OutputVar, Pattern
 from .row_calls import RowCalls
@@ -50,6 +51,7 @@ class Query:
         self._rows: list[dict[int, Any]] | None = None  # node number -> content id, per row
         self._calls: RowCalls = RowCalls()  # matched call ids, per row
         self._compiled: CompiledQuery | None = None
+        self._epoch: Any = None  # the file's deletion epoch when _raw was read
 
     def __repr__(self) -> str:
         return f"<query of {len(self.pattern.calls)} op calls, columns {list(self.pattern.columns)}>"
@@ -75,10 +77,10 @@ class Query:
         import pandas as pd
 
         if values not in ("objs", "ids"):
-            raise ValueError(f"values must be 'objs' or 'ids', not {values!r}")
+            raise ArgumentError(f"q.df: values= must be 'objs' or 'ids', not {values!r}")
         names = self._columns(columns)
         table, calls = self._table(names, values == "ids")
-        frame = pd.DataFrame({name: _series(column) for name, column in zip(names, table)}, columns=names)
+        frame = pd.DataFrame({name: value_series(column) for name, column in zip(names, table)}, columns=names)
         frame.attrs["mandala_ast.calls"] = calls
         return frame
 
@@ -103,7 +105,7 @@ class Query:
         known = list(self.pattern.columns)
         unknown = [name for name in wanted if name not in self.pattern.columns]
         if unknown:
-            raise KeyError(f"no variable {unknown[0]!r} in the query block; its variables: {known}")
+            raise UnknownColumnError(f"no variable {unknown[0]!r} in the query block; its variables: {known}")
         return list(wanted) or known
 
     def _compile(self) -> CompiledQuery:
@@ -140,7 +142,9 @@ class Query:
     def _sql_rows(self) -> list[tuple]:
         if self._raw is None:
             compiled = self._compile()
-            self._raw = self.storage.engine.store.conn.execute(compiled.sql, compiled.params).fetchall()
+            conn = self.storage.engine.store.conn
+            self._epoch = deletion_epoch(conn)  # before the rows: a deletion between is seen next time
+            self._raw = conn.execute(compiled.sql, compiled.params).fetchall()
         return self._raw
 
     def _matches(self) -> list[dict[int, Any]]:
@@ -153,7 +157,16 @@ class Query:
     def _table(self, names: list[str], ids: bool) -> tuple[list, RowCalls]:
         """The distinct rows as columns (in ``names`` order), and each row's matched calls."""
         with damage_as_error(self.storage.path, "running a query"):
+            self._forget_deleted()
             return self._table_of(names, ids)
+
+    def _forget_deleted(self) -> None:
+        """Rows read before a deletion (``storage.delete_calls(q.df()[...])``, another process's)
+        may name calls and values that are gone: read the file again. (Calls stored since are
+        not a reason to: a result keeps the rows of its first read, as a DataFrame would.)"""
+        if self._raw is not None and deletion_epoch(self.storage.engine.store.conn) != self._epoch:
+            self._raw = self._rows = None
+            self._calls = RowCalls()
 
     def _table_of(self, names: list[str], ids: bool) -> tuple[list, RowCalls]:
         compiled = self._compile()
@@ -242,30 +255,6 @@ class _Found:
     calls: tuple
     base: tuple
     lost: int
-
-
-def _series(column: list) -> pd.Series:
-    """A DataFrame column. One with nulls stays an object column: ints stay ints and a
-    missing value stays None, instead of pandas turning both into floats and NaN."""
-    import numpy as np
-    import pandas as pd
-
-    # All ints (no None then): numpy converts them 5x faster than pandas infers a dtype, to
-    # the same int64; an int beyond int64 leaves pandas to choose (uint64 or object).
-    if column and set(map(type, column)) == {int}:
-        try:
-            return pd.Series(np.array(column, dtype=np.int64))
-        except OverflowError:
-            pass
-    elif _has_none(column):
-        return pd.Series(column, dtype=object)
-    return pd.Series(column)
-
-
-def _has_none(column: Iterable) -> bool:
-    """Whether a column holds None (by identity: ``None in column`` compares with ``==``,
-    which a numpy array answers elementwise and then cannot turn into one truth value)."""
-    return any(map(operator.is_, column, itertools.repeat(None)))
 
 
 # -- rows: content ids of every variable ---------------------------------------------------------
