@@ -192,10 +192,9 @@ class DaskBackend(Backend):
         An op not importable by name goes whole (cloudpickle ships its code)."""
         known = self.addresses.get(id(op))
         if known is None:
-            address = op_address(op)
-            if address is not None:
-                address = (*address, code_signature(op), this_process())
-            known = self.addresses[id(op)] = (op, address or op)  # op held: its id stays its own
+            named = op_address(op)
+            address = op if named is None else (*named, code_signature(op), this_process())
+            known = self.addresses[id(op)] = (op, address)  # op held: its id stays its own
         return known[1]
 
     def cancel(self, futures: Any) -> None:

@@ -119,7 +119,7 @@ def check_new_calls(storage: Any, calls: list[Call], block: Any) -> list:
     checked: list = []
     with engine.lock:
         read_only, check = engine.store.read_only, engine.versions.check_may_compute
-        encode, encoded = engine.recorder.encode_new_inputs, {}
+        encode, encoded = engine.recorder.encode_new_inputs, dict[bytes, Any]()
         for call in calls:
             try:
                 if not allowed or read_only:

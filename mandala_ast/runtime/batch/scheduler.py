@@ -136,7 +136,7 @@ class Scheduler:
         """A wave's missing calls: each one identical to a call already running waits for it;
         the others are checked all at once (may they be computed here?) and dispatched.
         Returns those that failed."""
-        leaders, finished = self.leaders, []
+        leaders, finished = self.leaders, list[Node]()
         fresh = [node for node in missing if node.call.cid not in leaders]
         checked = dict(zip(fresh, engine.check_new_calls(self.storage, [node.call for node in fresh], self.block)))
         for node in missing:
@@ -701,7 +701,7 @@ def _inputs_match(upstream: list) -> bool:
 
 def _nodes(entry: Node | list[Node]) -> list[Node]:
     """The calls of a future the scheduler waits for: one, or a chunk's."""
-    return entry if type(entry) is list else [entry]  # type: ignore[return-value]
+    return entry if isinstance(entry, list) else [entry]
 
 
 def _serial(node: Node) -> int:
