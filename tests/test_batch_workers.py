@@ -92,14 +92,19 @@ def test_an_exception_a_worker_cannot_send_back_names_the_op_and_says_what_it_wa
     """A body's exception that does not pickle came out as a bare `TypeError: cannot pickle
     '_thread.lock' object`; one that pickles but does not unpickle broke the pool and was
     reported, after two retries, as a worker process that died."""
+    from batch_ops import TwoArguments
+
     storage = Storage(tmp_path / "s.db")
-    with pytest.raises(BatchWorkerError) as caught:
+    with pytest.raises((BatchWorkerError, TwoArguments)) as caught:
         with storage.batch(executor="processes", max_concurrency=2, progress=False):
             ys = [raises_unsendable_if(x, 2, kind) for x in range(calls)]
     message = str(caught.value)
-    assert "op batch_ops.raises_unsendable_if raised" in message and said in message, message
-    assert "cannot be sent back from the worker process" in message
     assert any("raises_unsendable_if(x=2" in note for note in caught.value.__notes__)
+    if caught.type is BatchWorkerError:
+        assert "op batch_ops.raises_unsendable_if raised" in message and said in message, message
+        assert "cannot be sent back from the worker process" in message
+    else:  # tblib's pickling (dask.distributed installs it when imported) brings it back whole
+        assert kind == "two" and "tblib" in sys.modules
     with storage.run(allow_new_calls=False):
         assert raises_unsendable_if(3, 2, kind) == 30  # the other calls are stored
     del ys

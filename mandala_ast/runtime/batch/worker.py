@@ -105,7 +105,10 @@ def _compute_sendable(address: tuple, args: tuple, kwargs: dict) -> tuple:
         stand_in = _unsendable(exc, address)
         if stand_in is None:
             raise
-        raise stand_in from None
+    # Raised here, not in the except clause, so that it has no __context__: a pickler that
+    # keeps exception chains (tblib's, which dask.distributed installs) would take the
+    # original along and fail on it again.
+    raise stand_in
 
 
 def _unsendable(error: Exception, address: tuple) -> BatchWorkerError | None:
