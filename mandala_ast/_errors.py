@@ -83,7 +83,8 @@ class MandalaError(Exception):
 class StorageFormatError(MandalaError):
     """The storage file is corrupt, foreign, or of an unknown format; it was not modified.
 
-    Also: a path that cannot hold a storage (a directory, a device), and a database page
+    Also: a path that cannot hold a storage (a directory, a device), files SQLite cannot use
+    (a directory in place of its ``-wal`` or ``-shm``, an I/O error), and a database page
     SQLite finds damaged, wherever it is met; ``storage.verify()`` checks the whole file.
     """
 
@@ -91,7 +92,12 @@ class StorageFormatError(MandalaError):
 class StorageBusyError(MandalaError):
     """Other processes kept the storage file locked through every retry of
     ``storage.delete_calls`` or ``storage.gc()``; nothing was lost and the file is consistent,
-    so the operation can simply be tried again later."""
+    so the operation can simply be tried again later.
+
+    Also: ``Storage(path)`` where a storage file was deleted while a process still has it open
+    (its ``-wal`` and ``-shm`` are still in use by that process); names the file. And a query
+    whose values other processes kept deleting while it read them (run it again).
+    """
 
 
 class StorageClosedError(MandalaError, RuntimeError):
@@ -130,7 +136,9 @@ class StorageFullError(MandalaError, OSError):
     """The disk (or quota) filled up while calls were written; the message names the path.
 
     The calls of the failed write are dropped, everything committed before stays, and the
-    same Storage commits again once space is freed.
+    same Storage commits again once space is freed. Raised by a block's exit, ``commit``,
+    ``close``, ``gc`` and ``delete_calls``; a miss whose own write finds the disk full returns
+    its value instead, with a :class:`MandalaUnstoredWarning` saying this.
     """
 
 
@@ -274,6 +282,7 @@ class MandalaUnstoredWarning(MandalaWarning):
     """An op's output could not be hashed or stored (the message names the op, the output and
     why): the block still gets the computed output, but the call is not memoized, so it is
     computed again next time. Register the type (``register_type``) or return another value.
+    Also: a full disk kept the call from being stored (the message names the file).
     """
 
 

@@ -21,6 +21,7 @@ from mandala_ast import (
     MList,
     Q,
     Storage,
+    StorageFormatError,
     op,
     register_type,
     transform_source,
@@ -408,3 +409,32 @@ def test_repairing_a_damaged_value_of_an_op_that_uses_a_thread_pool_does_not_han
     worker.join(timeout=60)
     assert outcome == [expected]
     assert RUNS == [("pooled_blob", 1)]  # the parts were stored and intact: loaded
+
+
+def test_a_file_in_place_of_a_value_files_directory_is_reported_missing_and_a_clear_error_naming_it(path):
+    with Storage(path):
+        blob(1)
+    file = blob_file(path, bytes([1]) * SIZE)
+    shutil.rmtree(file.parent)
+    file.parent.write_bytes(b"in the way")
+    storage = Storage(path)
+    assert storage.verify().missing == [file.name[:12]]
+    with pytest.raises(CorruptValueError, match=f"the file is missing.*{file}"):
+        storage.df(blob)
+    with pytest.raises(StorageFormatError, match=f"cannot write the value file {file}: {file.parent} is a file"):
+        with storage.run():
+            blob(1)
+
+
+@pytest.mark.parametrize("executor", [None, "threads"])
+@pytest.mark.parametrize("fault", FAULTS)
+def test_a_damaged_value_file_is_computed_again_in_a_batch_block(path, fault, executor):
+    # A run block repaired it; a batch block, a run block too, raised CorruptValueError.
+    file = stored_with_fault(path, fault)
+    storage = Storage(path)
+    with pytest.warns(MandalaRepairWarning, match=str(file)):
+        with storage.batch(executor=executor, progress=False):
+            one, two = blob(1), blob(2)
+    assert one == bytes([1]) * SIZE and two == bytes([2]) * SIZE
+    assert RUNS == [1]
+    assert storage.verify().ok

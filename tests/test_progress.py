@@ -20,11 +20,27 @@ def tick(x: int) -> int:
 
 
 @pytest.fixture
-def bars_at_once(monkeypatch):
+def at_once(monkeypatch):
     """Bars wait DELAY_SECONDS before showing, and redraw at most every 0.1 s; tests cannot
     wait for work to be slow."""
     monkeypatch.setattr(progress_module, "DELAY_SECONDS", 0)
     monkeypatch.setattr(progress_module, "REDRAW_SECONDS", 0)
+
+
+@pytest.fixture
+def bars_at_once(at_once, monkeypatch):
+    """As on a terminal: pytest's captured stderr is none, and bars skip what is not one."""
+    monkeypatch.setattr(progress_module, "drawn_here", lambda: True)
+
+
+def test_a_bar_is_not_written_into_a_log(tmp_path, capsys, at_once):
+    """A job's stderr going to a file (or a pipe, or CI) gets no bar: tqdm's redrawn lines
+    would fill the log."""
+    storage = stored(tmp_path)
+    storage.delete_calls(storage.df(tick))
+    storage.gc()
+    assert list(progress_module.progress(iter(range(4)), desc="counting", total=4)) == [0, 1, 2, 3]
+    assert capsys.readouterr().err == ""
 
 
 def stored(tmp_path, n=5):

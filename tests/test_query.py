@@ -6,6 +6,7 @@ this module; every storage is a real SQLite file.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from mandala_ast import Q, QueryError, Storage, op, transform_source, workflow
+from mandala_ast.runtime.hashing import content_id
 
 RUNS: list[tuple] = []
 
@@ -1047,3 +1049,67 @@ class TestValuesTakenApart:
             storage, pair_whole=pair_whole)
         prov = storage.provenance(mul)
         assert len(prov) == 2 and not prov["exact"].any()
+
+
+def test_a_query_read_after_another_storage_deleted_some_of_its_rows_shows_the_rows_left(storage, tmp_path):
+    # The matched rows were kept from the first read; their values, deleted meanwhile, were
+    # then looked up one by one: a raw LookupError ("value ... is missing").
+    q = run("""\
+        import mandala_ast
+        with storage.run():
+            for n in [10, 20, 30]:
+                data = load(n)
+        with storage.query() as q:
+            n = Q()
+            data = load(n)
+    """, storage)["q"]
+    assert sorted(q.df(values="ids")["n"]) == sorted(content_id(n).hex() for n in (10, 20, 30))
+    other = Storage(tmp_path / "results.db")
+    frame = other.df(load)
+    other.delete_calls(frame[frame["n"] == 20])
+    assert sorted(rows(q.df())) == [(10, list(range(10))), (30, list(range(30)))]
+
+
+BIG = 3 << 20
+
+
+@op
+def big(n: int) -> bytes:
+    return bytes([n]) * BIG
+
+
+def test_queries_while_another_process_deletes_and_recomputes_only_see_whole_rows(storage, tmp_path):
+    # Rows matched, then their values (value files too) deleted by another process before
+    # they were read: a raw LookupError, or a CorruptValueError calling a deleted file corrupt.
+    churn = textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from mandala_ast import Storage
+        from test_query import big
+        storage = Storage(sys.argv[1])
+        until = time.monotonic() + 6
+        while time.monotonic() < until:
+            with storage.run():
+                for n in range(8):
+                    big(n)
+            frame = storage.df(big)
+            storage.delete_calls(frame[frame["n"] % 2 == 0])
+            time.sleep(0.05)
+        print("done", flush=True)
+    """)
+    with storage.run():
+        big(1)
+    churner = subprocess.Popen([sys.executable, "-c", churn, str(tmp_path / "results.db")], stdout=subprocess.PIPE, text=True)
+    found = 0
+    while churner.poll() is None:
+        q = run("""\
+            import mandala_ast
+            with storage.query() as q:
+                n = Q()
+                b = big(n)
+        """, storage, big=big)["q"]
+        for n, b in rows(q.df()):
+            assert b == bytes([n]) * BIG
+            found += 1
+    assert churner.stdout.read() == "done\n" and churner.returncode == 0
+    assert found

@@ -213,3 +213,46 @@ def test_a_closed_storage_says_so_naming_its_file(tmp_path):
     for use in (lambda: storage.df(inc), lambda: storage.run().__enter__() and inc(2)):
         with pytest.raises(StorageClosedError, match=r"closed\.db.*closed"):
             use()
+
+
+SETTINGS = {"k": 1}
+
+
+@op
+def configured(config: dict, xs: list) -> int:
+    RUNS.append(("configured", config["n"]))
+    return config["n"] * SETTINGS["k"] + sum(xs)
+
+
+class TestHitsOfContainerArguments:
+    """Calls with a dict or list argument hit from memory once found (by the arguments' content
+    ids), and only until something they depend on changes."""
+
+    def test_repeated_calls_compute_once_and_return_the_result(self, tmp_path):
+        RUNS.clear()
+        with Storage(tmp_path / "s.db"):
+            results = [configured({"n": 2}, [1, 2]) for _ in range(3)]
+            other = configured({"n": 3}, [1, 2])
+            spelled = configured(xs=[1, 2], config={"n": 2})
+        assert results == [5, 5, 5] and other == 6 and spelled == 5
+        assert RUNS == [("configured", 2), ("configured", 3)]
+
+    def test_a_value_equal_in_python_but_another_argument_is_another_call(self, tmp_path):
+        RUNS.clear()
+        with Storage(tmp_path / "s.db"):
+            configured({"n": 2}, [1, 2])
+            assert configured({"n": 2.0}, [1, 2]) == 5.0  # 2 == 2.0, but not the same argument
+        assert RUNS == [("configured", 2), ("configured", 2.0)]
+
+    def test_a_constant_changed_between_blocks_recomputes(self, tmp_path):
+        RUNS.clear()
+        storage = Storage(tmp_path / "s.db")
+        with storage:
+            configured({"n": 2}, [1])
+        SETTINGS["k"] = 10
+        try:
+            with storage:
+                assert configured({"n": 2}, [1]) == 21
+        finally:
+            SETTINGS["k"] = 1
+        assert RUNS == [("configured", 2), ("configured", 2)]

@@ -3,6 +3,7 @@ bind mount). We run as root, so chmod would not stop writes: only a real mount d
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 import subprocess
@@ -15,6 +16,7 @@ from test_query import rows, run
 
 from mandala_ast import (
     MandalaError,
+    MandalaUnstoredWarning,
     MList,
     NewCallError,
     ReadOnlyStorageError,
@@ -22,6 +24,7 @@ from mandala_ast import (
     StorageFullError,
     op,
 )
+from mandala_ast.runtime import recording
 
 RAN: list = []
 
@@ -115,30 +118,61 @@ def test_disk_full_while_committing_rows_raises_storage_full_error_and_storage_r
     assert dangling_references(path) == 0
 
 
-def test_disk_full_while_writing_a_blob_raises_storage_full_error_and_storage_recovers(small_disk):
+def test_a_miss_whose_value_file_fills_the_disk_returns_its_value_with_a_warning_naming_the_file(small_disk):
+    """The value was computed (perhaps for hours): the block gets it, unstored, and goes on;
+    the warning names the file that could not be written. Freed space, it is stored again."""
     path = small_disk / "s.db"
     storage = Storage(path)
     with storage.run():
         blob(0)
     filler = fill(small_disk)
-    with pytest.raises(StorageFullError, match=str(small_disk / "s.db.blobs")):
+    with pytest.warns(MandalaUnstoredWarning, match=rf"op .*blob: no space left on the disk holding {small_disk / 's.db.blobs'}"):
         with storage.run():
-            blob(1)
+            value = blob(1)
+            stored = blob(0)  # the block goes on
+    assert value == bytes([1]) * (1 << 20) + b"!" and stored == bytes([0]) * (1 << 20) + b"!"
     assert not [p for p in (small_disk / "s.db.blobs").rglob("*") if p.name.endswith(".tmp")]
     filler.unlink()
     with storage.run():
         blob(2)
         blob(1)
     storage.close()
+    assert RAN.count(("blob", 1)) == 2
     assert [loads(path, blob, i) for i in range(3)] == [True, True, True]
     assert dangling_references(path) == 0
 
 
+def test_a_commit_inside_a_long_block_that_fills_the_disk_returns_the_calls_values_with_a_warning_naming_the_file(
+        small_disk, monkeypatch):
+    """Long blocks commit every few seconds from inside a miss: on a full disk that miss still
+    returns its value (unstored, with a warning naming the file), and the block goes on."""
+    monkeypatch.setattr(recording, "FLUSH_EVERY_SECONDS", 0.0)  # every miss commits
+    path = small_disk / "s.db"
+    storage = Storage(path)
+    with storage.run():
+        chunk(0)
+    filler = fill(small_disk)
+    got = []
+    with pytest.warns(MandalaUnstoredWarning, match=rf"op .*chunk: no space left on the disk holding {path}"):
+        with storage.run():
+            got.append(chunk(1))
+            got.append(chunk(2))
+    assert got == [bytes([1]) * 300_000, bytes([2]) * 300_000]
+    filler.unlink()
+    monkeypatch.undo()
+    with storage.run():
+        chunk(1)
+    storage.close()
+    assert RAN.count(("chunk", 1)) == 2
+    assert [loads(path, chunk, i) for i in range(3)] == [True, True, False]
+    assert dangling_references(path) == 0
+
 
 @pytest.mark.parametrize("executor", [None, "threads"])
-def test_disk_full_while_a_batch_writes_a_blob_fails_that_call_alone(small_disk, executor):
+def test_disk_full_while_a_batch_writes_a_blob_returns_that_calls_value_unstored(small_disk, executor):
     """A batch records a chunk of results at once: the call whose value file cannot be
-    written fails with StorageFullError, and nothing of it stays buffered for the commit."""
+    written is handed to the block unstored (with a warning naming the file), and nothing of
+    it stays buffered for the commit; the others are stored."""
     path = small_disk / "s.db"
     storage = Storage(path)
     with storage.run():
@@ -147,27 +181,45 @@ def test_disk_full_while_a_batch_writes_a_blob_fails_that_call_alone(small_disk,
     room.write_bytes(b"\0" * (512 << 10))
     filler = fill(small_disk)
     room.unlink()  # room for rows, not for a 1 MiB value file
-    with pytest.raises(StorageFullError, match=str(small_disk / "s.db.blobs")):
+    with pytest.warns(MandalaUnstoredWarning, match=rf"blob.*no space left on the disk holding {small_disk / 's.db.blobs'}"):
         with storage.batch(executor=executor, progress=False):
             ys = [inc(x) for x in range(300)]
             big = blob(1)
+    assert ys == list(range(1, 301)) and big == bytes([1]) * (1 << 20) + b"!"
     filler.unlink()
     storage.close()
     assert [loads(path, inc, x) for x in (1, 150, 299)] == [True, True, True]
     assert not loads(path, blob, 1)
     assert dangling_references(path) == 0
-    del ys, big
 
 
-def test_disk_full_while_writing_the_elements_of_a_list_raises_storage_full_error(small_disk):
+@pytest.mark.parametrize("executor", [None, "processes"])
+def test_a_batch_whose_commit_fills_the_disk_leaves_plain_values_in_its_names(small_disk, executor):
+    path = small_disk / "s.db"
+    storage = Storage(path)
+    with storage.run():
+        chunk(0)
+    filler = fill(small_disk)
+    with pytest.raises(StorageFullError, match=str(path)):
+        with storage.batch(executor=executor, progress=False):
+            parts = [chunk(i) for i in range(1, 4)]
+            one = chunk(5)
+    assert type(one) is bytes and [type(part) for part in parts] == [bytes] * 3
+    assert parts == [bytes([i]) * 300_000 for i in range(1, 4)]
+    filler.unlink()
+    storage.close()
+    assert [loads(path, chunk, i) for i in (0, 1)] == [True, False]
+
+
+def test_disk_full_while_writing_the_elements_of_a_list_returns_the_list_with_a_warning_naming_the_file(small_disk):
     path = small_disk / "s.db"
     storage = Storage(path)
     with storage.run():
         blobs(1)
     filler = fill(small_disk)
-    with pytest.raises(StorageFullError, match=str(small_disk / "s.db.blobs")):
+    with pytest.warns(MandalaUnstoredWarning, match=str(small_disk / "s.db.blobs")):
         with storage.run():
-            blobs(2)
+            assert blobs(2) == [bytes([i]) * (1 << 20) + b"!" for i in range(2)]
     filler.unlink()
     with storage.run():
         assert len(blobs(2)) == 2
@@ -336,3 +388,72 @@ def test_gc_on_a_full_disk_removes_what_it_can_and_raises_storage_full_error_nam
     assert "removed 0 unused values" in str(storage.gc())
     storage.close()
     assert dangling_references(path) == 0
+
+
+@op
+async def blob_later(i: int) -> bytes:
+    RAN.append(("blob_later", i))
+    return bytes([i % 256]) * (1 << 20) + b"!"
+
+
+def test_an_awaited_miss_whose_value_file_fills_the_disk_returns_its_value_with_a_warning_naming_the_file(small_disk):
+    path = small_disk / "s.db"
+    storage = Storage(path)
+
+    async def main() -> bytes:
+        with storage.run():
+            await blob_later(0)
+        filler = fill(small_disk)
+        with pytest.warns(MandalaUnstoredWarning, match=f"no space left on the disk holding {small_disk / 's.db.blobs'}"):
+            async with storage.run():
+                value = await blob_later(1)
+        filler.unlink()
+        return value
+
+    assert asyncio.run(main()) == bytes([1]) * (1 << 20) + b"!"
+    storage.close()
+    assert list(Storage(path).df(blob_later)["i"]) == [0] and dangling_references(path) == 0
+
+
+def test_a_miss_whose_value_file_cannot_be_written_returns_its_value_with_a_warning_naming_the_file(tmp_path):
+    """The value files' directory on a read-only mount (the database writable): a raw
+    OSError from the miss lost the computed value."""
+    path = tmp_path / "s.db"
+    storage = Storage(path)
+    with storage.run():
+        blob(0)
+    blobs_dir = tmp_path / "s.db.blobs"
+    _mount(["--bind", str(blobs_dir)], blobs_dir)
+    try:
+        _mount(["-o", "remount,bind,ro"], blobs_dir)
+        with pytest.warns(MandalaUnstoredWarning, match=rf"op .*blob: cannot write the value file {blobs_dir}/"):
+            with storage.run():
+                value = blob(1)
+                small = inc(1)
+        assert value == bytes([1]) * (1 << 20) + b"!" and small == 2
+    finally:
+        subprocess.run(["umount", "-l", str(blobs_dir)], check=False)
+    with storage.run():
+        blob(1)
+    storage.close()
+    assert RAN.count(("blob", 1)) == 2 and loads(path, inc, 1)
+    assert dangling_references(path) == 0
+
+
+def test_a_damaged_value_file_on_a_read_only_mount_is_an_error_naming_it_not_a_raw_oserror(tmp_path):
+    path = tmp_path / "s.db"
+    storage = Storage(path)
+    with storage.run():
+        blob(0)
+    storage.close()
+    blobs_dir = tmp_path / "s.db.blobs"
+    (damaged,) = [file for file in blobs_dir.rglob("*") if file.is_file()]
+    damaged.write_bytes(b"damaged")
+    _mount(["--bind", str(blobs_dir)], blobs_dir)
+    try:
+        _mount(["-o", "remount,bind,ro"], blobs_dir)
+        with pytest.raises(ReadOnlyStorageError, match=f"cannot write the value file {damaged}"):
+            with Storage(path).run():
+                blob(0)
+    finally:
+        subprocess.run(["umount", "-l", str(blobs_dir)], check=False)

@@ -448,3 +448,70 @@ def test_a_lookup_by_history_reads_fewer_steps_than_by_history_or_content(path):
     by_history = _steps(store.conn, functools.partial(store.find_by_history, vid, key))
     assert by_history < _steps(store.conn, functools.partial(store.find_calls, vid, key, cid)) * 0.75
     store.close()
+
+
+HOLDER = """
+import sys
+from mandala_ast import Storage, op
+
+@op
+def held(x: int) -> int:
+    return x * 2
+
+storage = Storage(sys.argv[1])
+with storage.run():
+    for x in range(500):
+        held(x)
+print("open", flush=True)
+sys.stdin.read()  # keeps the file open until the test closes stdin
+storage.close()
+"""
+
+
+def test_a_storage_made_where_a_deleted_file_is_still_open_elsewhere_is_a_clear_error_not_a_disk_io_error(path):
+    # `rm results.db` while a job still has it open leaves its -wal and -shm, in use: a new
+    # file there read that job's log as its own (sqlite3 "disk I/O error", or pages of the
+    # deleted file), and the job's next checkpoint or close wrote into the new file's log.
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "open\n"
+        path.unlink()
+        with pytest.raises(mandala_ast.StorageBusyError, match=f"{path} was deleted while a process still has it open"):
+            Storage(path)
+    finally:
+        holder.communicate("")
+    assert holder.returncode == 0
+    with Storage(path).run():  # once that process is gone, the path takes a new storage
+        assert inc(1) == 2
+    assert Storage(path).verify().ok
+
+
+def test_a_storage_made_where_a_killed_process_left_the_log_of_a_deleted_file_starts_empty(path):
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline() == "open\n"
+    holder.kill()
+    holder.wait()
+    path.unlink()
+    assert Path(f"{path}-wal").exists() and Path(f"{path}-shm").exists()
+    storage = Storage(path)
+    with storage.run():
+        assert inc(1) == 2
+    assert storage.verify().ok and len(storage.df(inc)) == 1
+
+
+@pytest.mark.parametrize(("log", "existing"), [("-wal", True), ("-shm", True), ("-wal", False)])
+def test_a_directory_in_place_of_the_storages_log_is_an_error_naming_it_not_a_raw_sqlite_error(path, log, existing):
+    # SQLite says "unable to open database file", "disk I/O error" or "attempt to write a
+    # readonly database" (at the first commit), naming no file.
+    if existing:
+        first = Storage(path)
+        with first.run():
+            inc(1)
+        first.close()
+    Path(f"{path}{log}").mkdir()
+    with pytest.raises(StorageFormatError, match=f"{path}.*{path}-wal and {path}-shm"):
+        storage = Storage(path)
+        with storage.run():
+            inc(2)

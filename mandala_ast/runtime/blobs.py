@@ -17,6 +17,8 @@ from pathlib import Path
 
 from blake3 import blake3
 
+from .._errors import StorageFormatError
+
 __all__ = ["BlobDir", "BlobFault", "data_digest", "file_digest"]
 
 #: Files at least this large are hashed with every core (threads cost more below ~1 MiB).
@@ -78,7 +80,7 @@ class BlobDir:
             kept = self._kept(target, data, holds)
             if kept is not None:
                 return kept
-        target.parent.mkdir(parents=True, exist_ok=True)
+        _make_parent(target)
         temp = self._temp(target, data)
         try:
             os.link(temp, target)
@@ -115,7 +117,7 @@ class BlobDir:
             with open(path, "rb") as handle:  # identity and bytes of the same file
                 identity = _identity(os.fstat(handle.fileno()))
                 data = handle.read()
-        except FileNotFoundError:
+        except _NOT_THERE:
             raise BlobFault(path, "the file is missing", missing=True) from None
         if digest is not None and self._intact.get(cid) != (identity, digest):
             if data_digest(data) != digest:
@@ -133,7 +135,7 @@ class BlobDir:
             if digest is None or (not again and self._intact.get(cid) == (identity, digest)):
                 return path
             actual = file_digest(path)
-        except FileNotFoundError:
+        except _NOT_THERE:
             raise BlobFault(path, "the file is missing", missing=True) from None
         if actual != digest:
             raise _differs(path, identity[2])
@@ -142,7 +144,7 @@ class BlobDir:
 
     def _replace(self, target: Path, data: bytes) -> None:
         """temp file + ``os.replace``, so readers never see a partial file."""
-        target.parent.mkdir(parents=True, exist_ok=True)
+        _make_parent(target)
         temp = self._temp(target, data)
         try:
             os.replace(temp, target)
@@ -162,6 +164,22 @@ class BlobDir:
             temp.unlink(missing_ok=True)
             raise
         return temp
+
+
+#: A value file that is not there: gone, or a file where one of its directories should be
+#: (``<db>.blobs`` or its ``ab/`` replaced by a file), or a directory in its place.
+_NOT_THERE = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
+
+
+def _make_parent(target: Path) -> None:
+    """Create the directories of a value file; a file in the way of one is an error naming it."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        in_the_way = next((p for p in (target.parent, *target.parents) if p.exists() and not p.is_dir()), target.parent)
+        raise StorageFormatError(
+            f"cannot write the value file {target}: {in_the_way} is a file, not a directory (move it away)"
+        ) from exc
 
 
 def _identity(stat: os.stat_result) -> tuple:

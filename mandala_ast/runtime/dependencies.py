@@ -754,11 +754,6 @@ def _last(name: str) -> str:
     return name.rpartition(":")[2].rpartition(".")[2]
 
 
-def _nameless(value: Any) -> bool:
-    """Whether tracing cannot name this code (see _name_of_code), so a referencing name must."""
-    return "<" in qualified_name(value)
-
-
 _MUTATING_METHODS = frozenset(
     "append extend insert remove pop popitem clear update add discard setdefault sort reverse".split()
 )

@@ -32,6 +32,7 @@ __all__ = [
     "CallIdentity",
     "HashedInputs",
     "call_id",
+    "content_key",
     "describe",
     "describe_args",
     "fast_key",
@@ -208,6 +209,16 @@ def fast_key(op: Op, args: tuple) -> tuple | None:
     if _UNTYPED_KEYS.issuperset(types):
         return (op.serial, args)
     return (op.serial, args, types)
+
+
+def content_key(op: Op, hashed: HashedInputs) -> tuple:
+    """A dict key for any call, from its inputs' content ids: the memo of calls whose
+    arguments :func:`fast_key` cannot key (lists, dicts, arrays...) once they are hashed.
+    Tagged, so that it is never a :func:`fast_key`."""
+    return (op.serial, _BY_CONTENT, tuple(hashed[1].items()))
+
+
+_BY_CONTENT = object()
 
 
 def output_refs(row_id: bytes, outputs: tuple) -> tuple[Ref, ...]:

@@ -144,17 +144,31 @@ def verify(store: SQLiteStore, blobs: BlobDir | None) -> VerifyReport:
 
 def _check_files(store: SQLiteStore, blobs: BlobDir | None) -> tuple[int, list[str], list[str], set[str]]:
     rows = store.conn.execute("SELECT cid, data FROM vals WHERE external = 1").fetchall()
-    missing, corrupt = [], []
+    faults = {}
     for cid, digest in rows:
         assert blobs is not None  # a value is external only in a storage with a blob directory
         try:
             blobs.check(cid, digest, again=True)
         except BlobFault as fault:
-            if fault.missing:
-                missing.append(cid.hex()[:12])
-            else:
-                corrupt.append(f"{cid.hex()[:12]}: {fault.problem} ({fault.path})")
+            faults[cid] = fault
+    faults = _still_faulty(store, blobs, faults) if faults else faults
+    missing = [cid.hex()[:12] for cid, fault in faults.items() if fault.missing]
+    corrupt = [f"{cid.hex()[:12]}: {fault.problem} ({fault.path})" for cid, fault in faults.items() if not fault.missing]
     return len(rows), missing, corrupt, {cid.hex() for cid, _ in rows}
+
+
+def _still_faulty(store: SQLiteStore, blobs: BlobDir | None, faults: dict[bytes, BlobFault]) -> dict[bytes, BlobFault]:
+    """The faults that hold now. Files are checked long after the rows were listed: another
+    process may have deleted a value meanwhile (its file goes too), or deleted and stored it
+    again (its file rewritten just after the check). Such a value is no problem."""
+    assert blobs is not None
+    still: dict[bytes, BlobFault] = {}
+    for cid, (_, digest, _) in store.find_values(list(faults)).items():
+        try:
+            blobs.check(cid, digest, again=True)
+        except BlobFault as fault:
+            still[cid] = fault
+    return still
 
 
 def _orphan_files(blobs: BlobDir | None, named: set[str]) -> list[str]:

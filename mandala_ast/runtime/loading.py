@@ -19,6 +19,7 @@ from .blobs import BlobFault
 from .hashing import UnhashableError, content_id
 from .integrity import describe_producer
 from .stacklevel import user_stacklevel
+from .store import value_file_error
 
 if TYPE_CHECKING:
     from .blobs import BlobDir
@@ -189,7 +190,13 @@ class ValueLoader:
                 repaired.add(again.cid)
 
     def _rewrite(self, error: CorruptValueError, encoded: codecs.EncodedValue, shown: str) -> None:
-        file_digest = self.blobs.rewrite(error.cid, encoded.data)  # type: ignore[union-attr]
+        try:
+            file_digest = self.blobs.rewrite(error.cid, encoded.data)  # type: ignore[union-attr]
+        except OSError as exc:  # a full disk, a read-only mount for the value files
+            cannot = value_file_error(exc, Path(str(error.path)))
+            if cannot is None:
+                raise
+            raise cannot from exc
         self.store.record_file_digest(error.cid, file_digest, len(encoded.data))
         warnings.warn(
             f"value {error.cid.hex()[:12]} of {shown} was corrupt ({error.problem}): computed the call "

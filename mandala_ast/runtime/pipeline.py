@@ -151,8 +151,6 @@ class CallPipeline:
         self._computing[call.cid] = threading.get_ident()
         try:
             out_cids = self._execute(call, args, kwargs, block)
-            if self.single_flight is not None:
-                self.commit()  # processes waiting for the call look for it in the file
         finally:
             del self._computing[call.cid]
             if self._waiting:
@@ -224,15 +222,22 @@ class CallPipeline:
         forgotten = self._forgotten
         result, ran, op_calls, duration, files = run_body(op, args, kwargs, traced, block, self.lock, self.path)
         outputs = op.split_outputs(result)
-        out_cids = self.record_computed(call, outputs, (ran, op_calls, files), duration, inputs)
-        if op.transient:  # handed back to the block, which cannot load them (not stored)
-            self._recomputed.computed(out_cids, outputs)
-        if forgotten != self._forgotten:
-            # Another thread deleted (or a failed commit dropped) stored values while the body
-            # ran: the inputs taken for stored before it may be gone. Check at the next commit.
-            self.deletions.recheck()
-        if self.recorder.flush_due():
-            self.commit()
+        try:
+            out_cids = self.record_computed(call, outputs, (ran, op_calls, files), duration, inputs)
+            if op.transient:  # handed back to the block, which cannot load them (not stored)
+                self._recomputed.computed(out_cids, outputs)
+            if forgotten != self._forgotten:
+                # Another thread deleted (or a failed commit dropped) stored values while the body
+                # ran: the inputs taken for stored before it may be gone. Check at the next commit.
+                self.deletions.recheck()
+            # Single flight: processes waiting for the call look for it in the file.
+            if self.single_flight is not None or self.recorder.flush_due():
+                self.commit()
+        except (StorageFullError, ReadOnlyStorageError) as failed:
+            # The body ran (perhaps for hours): the block gets its outputs, unstored, rather
+            # than losing them with the write that failed (a full disk, value files on a
+            # read-only mount).
+            raise UnstoredOutputs(call, outputs, type(failed)(f"op {op.name}: {failed}")) from None
         return out_cids
 
     def record_computed(self, call: CallIdentity, outputs: tuple, ran_with: tuple, duration: float,
@@ -276,6 +281,13 @@ class CallPipeline:
                 if type(value) in IMMUTABLE:
                     values[cid] = value
         return results
+
+    def repaired_outputs(self, op: Op, args: tuple, kwargs: dict, out_cids: tuple[bytes, ...],
+                         new_calls_allowed: bool, error: CorruptValueError) -> tuple:
+        """The outputs of a stored call whose value file is damaged (``error``), computed again
+        and rewritten as a run block's call does (for batch blocks, which load stored calls
+        themselves). The caller holds the lock."""
+        return self._repair(op, args, kwargs, out_cids, new_calls_allowed, error)
 
     def _repair(self, op: Op, args: tuple, kwargs: dict, out_cids, new_calls_allowed: bool, error) -> tuple:
         """The outputs of a stored call one of whose values is corrupt, once the call is

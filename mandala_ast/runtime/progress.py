@@ -5,7 +5,9 @@ tqdm is optional: without it (``pip install tqdm``, or the ``notebook`` extra) t
 the same, silently. A bar appears only once its work has taken :data:`DELAY_SECONDS`, and
 tqdm is imported only then: quick work (nearly all of it, a point query included) neither
 prints nor pays for the import, and a memoizing process never imports it.
-``TQDM_DISABLE=1`` in the environment turns bars off.
+``TQDM_DISABLE=1`` in the environment turns bars off, and a stderr that is no terminal (a
+job's log, a pipe, CI) gets none: tqdm's redrawn lines would fill it. Jupyter, whose stderr
+is no terminal either, gets its widget.
 
 >>> total = 0
 >>> for x in progress(range(3), desc="adding"):
@@ -18,11 +20,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
-__all__ = ["DELAY_SECONDS", "REDRAW_SECONDS", "Stages", "new_bar", "progress", "stages"]
+__all__ = ["DELAY_SECONDS", "REDRAW_SECONDS", "Stages", "drawn_here", "new_bar", "progress", "stages"]
 
 #: Seconds of work before a bar is shown: below this, a bar is noise.
 DELAY_SECONDS = 1.0
@@ -98,8 +101,19 @@ def new_bar(**options: Any) -> Any:
     return _bar(**options)
 
 
+def drawn_here() -> bool:
+    """Whether a bar would be seen: in Jupyter (a widget), or on a terminal's stderr."""
+    return _in_notebook() or bool(getattr(sys.stderr, "isatty", lambda: False)())
+
+
+def _in_notebook() -> bool:
+    shell = sys.modules.get("IPython")
+    get = getattr(shell, "get_ipython", None)
+    return get is not None and type(get()).__name__ == "ZMQInteractiveShell"
+
+
 def _bar(**options: Any) -> Any:
-    tqdm = _tqdm()
+    tqdm = _tqdm() if drawn_here() else None
     if tqdm is None:
         return None
     options.update(mininterval=REDRAW_SECONDS, leave=False, dynamic_ncols=True)

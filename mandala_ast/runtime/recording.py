@@ -23,7 +23,7 @@ from .loading import MissingValueError
 from .packing import pack_outputs
 from .recursion import stack_nearly_full
 from .stacklevel import user_stacklevel
-from .store import FIELDS, full_disk_error
+from .store import FIELDS, value_file_error
 from .structures import EncodedStructure
 
 if TYPE_CHECKING:
@@ -40,6 +40,7 @@ __all__ = [
     "FLUSH_EVERY_SECONDS",
     "Recorder",
     "UnstoredOutputs",
+    "UnstoredValues",
     "encode_or_explain",
     "encode_outputs",
     "encoded_outputs",
@@ -234,11 +235,11 @@ class Recorder:
         """Write a value's file; returns the digest of its bytes."""
         try:
             return blobs.write(cid, encoded.data, functools.partial(_holds_value, cid, encoded))
-        except OSError as exc:
-            full = full_disk_error(exc, blobs.path(cid))
-            if full is None:
+        except OSError as exc:  # a full disk, a read-only mount for the value files
+            error = value_file_error(exc, blobs.path(cid))
+            if error is None:
                 raise
-            raise full from exc
+            raise error from exc
 
     def _record_structures(self, call: CallIdentity, out_cids: tuple[bytes, ...], encoded: list | None, inputs: dict) -> None:
         """Elements of MList/MDict/MSet arguments and outputs as values of their own, and an
@@ -309,10 +310,16 @@ class UnstoredOutputs(Exception):
             stacklevel=user_stacklevel(),
         )
         if not with_refs:
-            return self.call.row_id, self.outputs, self.call.deps_id
+            return self.call.row_id, UnstoredValues(self.outputs), self.call.deps_id
         # Ids no value has: an op this output is passed to is keyed by the value's content.
         ids = [digest(os.urandom(32)) for _ in self.outputs]
-        return self.call.row_id, tuple(zip(ids, self.outputs)), self.call.deps_id
+        return self.call.row_id, UnstoredValues(zip(ids, self.outputs)), self.call.deps_id
+
+
+class UnstoredValues(tuple):
+    """The outputs of a call handed back unstored (UnstoredOutputs): a tuple that says so, so
+    that no warm-hit cache keeps them. They are not in the file: the next block must look the
+    call up again and compute it (a full disk may have room by then)."""
 
 
 def encode_outputs(call: CallIdentity, outputs: tuple) -> tuple[tuple[bytes, ...], list]:

@@ -28,7 +28,7 @@ from .._errors import ArgumentError, NotAnOpError
 from . import noop, renames
 from .blobs import BlobDir
 from .blocks import RunBlock, innermost_run_block
-from .identity import MISSING, fast_key, hash_inputs, output_refs
+from .identity import MISSING, content_key, fast_key, hash_inputs, output_refs
 from .integrity import damage_as_error
 from .loading import IMMUTABLE
 from .lookup import bounded_put
@@ -189,11 +189,16 @@ class Storage:
             if hit is not MISSING:
                 return hit
         hashed = hash_inputs(op, args, kwargs, self._aliases)  # unlocked: threads hash at once
+        if key is None:  # a list, a dict...: the same memo, by the arguments' content ids
+            key = content_key(op, hashed)
+            hit = self._fast.get(key, MISSING)
+            if hit is not MISSING:
+                return hit
         allowed = self.new_calls_allowed if block.allow_new_calls is None else block.allow_new_calls
         with self._lock:  # (the memo too: another thread may be forgetting it, after a deletion)
             _, outputs, _ = self._call_and_load(op, args, kwargs, None, block, hashed, allowed)
             result = op.join_outputs(outputs)
-            if key is not None and _immutable(outputs):
+            if _immutable(outputs):
                 bounded_put(self._fast, key, result)
         return result
 
@@ -210,11 +215,16 @@ class Storage:
             if hit is not None:
                 return hit
         hashed = hash_inputs(op, args, kwargs, self._aliases)
+        if key is None:  # the same memo, by the arguments' content ids (see memoized_call)
+            key = content_key(op, hashed) + tuple((name, ref.hid) for name, ref in input_refs.items())
+            hit = self._fast_refs.get(key)
+            if hit is not None:
+                return hit
         allowed = self.new_calls_allowed if block.allow_new_calls is None else block.allow_new_calls
         with self._lock:
             row_id, outputs, _ = self._call_and_load(op, args, kwargs, input_refs, block, hashed, allowed)
             refs = output_refs(row_id, outputs)
-            if key is not None and all(type(r.value) in IMMUTABLE for r in refs):
+            if type(outputs) is tuple and all(type(r.value) in IMMUTABLE for r in refs):
                 bounded_put(self._fast_refs, key, refs)
         return refs
 
@@ -474,6 +484,10 @@ def _needs_bound_op(op: Any, method: str) -> tuple[Op, tuple[Any, ...]]:
 
 
 def _immutable(outputs: tuple[Any, ...]) -> bool:
+    """Whether outputs may be kept in a warm-hit cache: immutable, and stored (outputs handed
+    back unstored come in a subclass of tuple, recording.UnstoredValues)."""
+    if type(outputs) is not tuple:
+        return False
     if len(outputs) == 1:  # most ops: no generator to set up
         return type(outputs[0]) in IMMUTABLE
     return all(type(o) in IMMUTABLE for o in outputs)

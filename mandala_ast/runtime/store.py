@@ -24,12 +24,29 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
-from .._errors import ReadOnlyStorageError, StorageClosedError, StorageFormatError, StorageFullError
+from .._errors import (
+    ReadOnlyStorageError,
+    StorageBusyError,
+    StorageClosedError,
+    StorageFormatError,
+    StorageFullError,
+)
 from . import file_deps, migrations, renames
 from .integrity import damage_as_error, damaged_error, is_damage
 from .packing import unpack_outputs
 
-__all__ = ["IN_CHUNK", "ClosedConnection", "SQLiteStore", "full_disk_error", "is_lock_error", "read_only_connection", "retry_locked"]
+__all__ = [
+    "IN_CHUNK",
+    "ClosedConnection",
+    "SQLiteStore",
+    "full_disk_error",
+    "is_file_trouble",
+    "is_lock_error",
+    "read_only_connection",
+    "retry_locked",
+    "unusable_files_error",
+    "value_file_error",
+]
 
 # Format 6: the ``vals`` row of a value stored as a file holds the blake3 digest of the
 # file's bytes in ``data`` (runtime/blobs.py); format 5 left it NULL. Format 7 adds the
@@ -125,10 +142,8 @@ class SQLiteStore:
             with damage_as_error(self.path, "opening it"):
                 self.conn = self._checked_connection()
         except sqlite3.OperationalError as exc:  # a new file on a full disk: WAL mode writes
-            full = full_disk_error(exc, self.path)
-            if full is None:
-                raise
-            raise full from exc
+            _raise_opening_error(exc, self.path)
+            raise
         #: Held around every use of ``conn`` and ``rows`` that must not interleave with another
         #: thread's: one connection has one transaction, and a flush clears the buffers it wrote.
         #: Re-entrant: a Storage holds it around a call and flushes inside. (One connection
@@ -143,10 +158,11 @@ class SQLiteStore:
             with damage_as_error(self.path, "opening it"):
                 self._ensure_schema()
                 self._data_version = self._read_data_version()
-        except BaseException:
+        except BaseException as exc:
             # Not left to the garbage collector: a traceback kept alive (a notebook's, a
             # test runner's) would keep the file descriptor open with it.
             self.conn.close()
+            _raise_opening_error(exc, self.path)
             raise
         self._checked_at = time.monotonic()
 
@@ -302,18 +318,30 @@ class SQLiteStore:
                 self.conn.execute(_READ_CACHE)
 
     def _in_write_transaction(self, body: Callable[[sqlite3.Connection], Any]) -> Any:
-        retry_locked(lambda: self.conn.execute("BEGIN IMMEDIATE"))
+        try:
+            retry_locked(lambda: self.conn.execute("BEGIN IMMEDIATE"))
+        except sqlite3.OperationalError as exc:  # (a -shm SQLite cannot write, say)
+            self._raise_write_error(exc)
+            raise
         try:
             result = body(self.conn)
             self.conn.execute("COMMIT")  # may fail too (a full disk): then roll back
         except BaseException as exc:
             if self.conn.in_transaction:  # SQLite rolls back by itself on some errors
                 self.conn.execute("ROLLBACK")
-            full = full_disk_error(exc, self.path)
-            if full is not None:
-                raise full from exc
+            self._raise_write_error(exc)
             raise
         return result
+
+    def _raise_write_error(self, exc: BaseException) -> None:
+        """Raise, for ``exc`` met in a write, an error naming the file where SQLite's names
+        none: a full disk, files SQLite cannot use. Anything else (lock errors too: their
+        callers retry them, or say the file is busy) is left to the caller to raise as it is."""
+        full = full_disk_error(exc, self.path)
+        if full is not None:
+            raise full from exc
+        if is_file_trouble(exc):
+            raise unusable_files_error(exc, self.path, "writing") from exc
 
     def buffer_marks(self) -> tuple[int, ...]:
         """Where each table's buffer ends now: :meth:`truncate_buffers` goes back to it."""
@@ -371,6 +399,8 @@ class SQLiteStore:
         real = os.path.realpath(self.path)
         with _OPENING:  # no thread reads the header while another connects (see _OPEN)
             _check_existing_file(self.path, header=not _OPEN[real])
+            if not self.read_only:
+                _refuse_a_deleted_files_log(self.path, open_here=_OPEN[real] > 0)
             conn = self._connect()
             _OPEN[real] += 1
         self._release = weakref.finalize(self, _closed, real)
@@ -715,6 +745,75 @@ def full_disk_error(exc: BaseException, path: Path | None) -> StorageFullError |
 
 
 _FULL_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+#: Errors of a value file that cannot be written where the database can (a read-only mount).
+_CANNOT_WRITE = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
+
+
+def value_file_error(exc: OSError, path: Path) -> StorageFullError | ReadOnlyStorageError | None:
+    """The error naming ``path`` for a value file that could not be written: a full disk, or a
+    directory that cannot be written (a read-only mount); None for any other ``exc``.
+
+    >>> print(value_file_error(OSError(errno.EROFS, "Read-only file system"), Path("run.db.blobs/ab/ab12")))
+    cannot write the value file run.db.blobs/ab/ab12 (Read-only file system): the database is writable, its value files' directory is not
+    """
+    full = full_disk_error(exc, path)
+    if full is not None:
+        return full
+    if exc.errno in _CANNOT_WRITE:
+        return ReadOnlyStorageError(
+            f"cannot write the value file {path} ({exc.strerror}): the database is writable, its "
+            "value files' directory is not"
+        )
+    return None
+
+
+def _raise_opening_error(exc: BaseException, path: Path | None) -> None:
+    """Raise an error naming the file for SQLite's ``exc`` met while opening the storage at
+    ``path`` (a full disk, a lock held through every retry, files it cannot use); anything
+    else is left to the caller to raise as it is."""
+    full = full_disk_error(exc, path)
+    if full is not None:
+        raise full from exc
+    if isinstance(exc, sqlite3.OperationalError) and is_lock_error(exc):
+        raise StorageBusyError(
+            f"{path} stayed locked by other processes through every retry while opening it ({exc}); try again"
+        ) from exc
+    if is_file_trouble(exc):
+        raise unusable_files_error(exc, path, "opening it") from exc
+
+
+#: SQLite's primary result codes for files it cannot use: SQLITE_PERM, SQLITE_READONLY,
+#: SQLITE_IOERR, SQLITE_CANTOPEN; and their messages, for Pythons without ``sqlite_errorcode``.
+_FILE_TROUBLE_CODES = (3, 8, 10, 14)
+_FILE_TROUBLE_TEXTS = ("disk I/O error", "unable to open database file", "readonly database", "access permission denied")
+
+
+def is_file_trouble(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite failing to use the file or its log (not a lock, not a
+    mistake in a statement).
+
+    >>> is_file_trouble(sqlite3.OperationalError("disk I/O error"))
+    True
+    """
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    if code is not None:
+        return code & 0xFF in _FILE_TROUBLE_CODES
+    return any(text in str(exc) for text in _FILE_TROUBLE_TEXTS)
+
+
+def unusable_files_error(exc: BaseException, path: Path | None, doing: str) -> StorageFormatError:
+    """SQLite could not use the file or its log (a directory in place of ``-wal`` or
+    ``-shm``, an I/O error): its own message names no file.
+
+    >>> print(unusable_files_error(sqlite3.OperationalError("disk I/O error"), Path("run.db"), "writing"))
+    cannot use the storage run.db while writing (SQLite: disk I/O error): check that run.db, run.db-wal and run.db-shm are regular files this process may read and write
+    """
+    return StorageFormatError(
+        f"cannot use the storage {path} while {doing} (SQLite: {exc}): check that {path}, {path}-wal "
+        f"and {path}-shm are regular files this process may read and write"
+    )
 
 
 def read_only_connection(path: Path, **options: Any) -> sqlite3.Connection:
@@ -798,6 +897,65 @@ def _check_existing_file(path: Path, *, header: bool = True) -> None:
         )
     if fmt != FORMAT and fmt not in migrations.UPGRADABLE:
         raise StorageFormatError(f"{path} has storage format {fmt!r}; this mandala_ast reads {FORMAT!r}")
+
+
+def _refuse_a_deleted_files_log(path: Path, *, open_here: bool) -> None:
+    """Refuse to make a storage where a deleted one is still open (``rm results.db`` while a
+    job runs): its ``-wal`` and ``-shm`` stay behind in use, and SQLite would read that job's
+    log as the new file's pages ("disk I/O error", or rows of the deleted file), and the job
+    would go on writing into it. A log nobody holds (its process was killed) is only stale:
+    SQLite starts it afresh.
+
+    A live storage is never empty: WAL mode is set by writing its first page, before its
+    ``-wal`` or ``-shm`` exist. So ``-shm`` beside a missing or empty file is a deleted one's.
+    ``open_here``: this process has a file at that path open (a Storage not yet collected):
+    not checked, as before. Looking would open and close the ``-shm``, and closing any
+    descriptor of a file drops every POSIX lock the process holds on it, that Storage's too;
+    and within one process SQLite resets the log for the new file anyway.
+    """
+    shm = Path(f"{path}-shm")
+    if open_here or not shm.exists() or not _empty(path):
+        return
+    if _held_by_another_process(shm) and _empty(path):  # (created meanwhile: fine)
+        raise StorageBusyError(
+            f"{path} was deleted while a process still has it open: its log {path}-wal and "
+            f"{shm} are still in use by it, and a new storage there would mix its pages with "
+            "that process's. Let that process finish (or stop it), or choose another file name"
+        )
+
+
+def _empty(path: Path) -> bool:
+    try:
+        return path.stat().st_size == 0
+    except FileNotFoundError:
+        return True
+
+
+def _held_by_another_process(shm: Path) -> bool:
+    """Whether a connection in another process has this ``-shm`` open: each holds a shared
+    POSIX lock on its "dead man switch" byte (SQLite's unix VFS, byte 128) while it does."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: SQLite locks there another way; not checked
+        return False
+    try:
+        fd = os.open(shm, os.O_RDWR)
+    except OSError:  # gone meanwhile, or read-only: SQLite will not reset it either
+        return False
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, _SHM_DMS_BYTE)
+    except OSError:
+        return True
+    else:
+        fcntl.lockf(fd, fcntl.LOCK_UN, 1, _SHM_DMS_BYTE)
+        return False
+    finally:
+        os.close(fd)  # drops this process's locks on the file: it has none (see the caller)
+
+
+#: The byte of a ``-shm`` file every connection using it holds a shared lock on (os_unix.c:
+#: UNIX_SHM_DMS = (22 + SQLITE_SHM_NLOCK) * 4 + SQLITE_SHM_NLOCK, with SQLITE_SHM_NLOCK = 8).
+_SHM_DMS_BYTE = 128
 
 
 def _check_header(path: Path) -> None:

@@ -6,26 +6,17 @@ terminal (logs and CI stay clean) unless in Jupyter, where tqdm.auto draws a wid
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Any
 
-from ..progress import REDRAW_SECONDS, new_bar
+from ..progress import REDRAW_SECONDS, drawn_here, new_bar
 
 __all__ = ["Bar", "wanted"]
 
 
 def wanted(progress: bool | None) -> bool:
     """Whether a bar is drawn: not when off, and not into a pipe or file."""
-    if progress is False:
-        return False
-    return _in_notebook() or bool(getattr(sys.stderr, "isatty", lambda: False)())
-
-
-def _in_notebook() -> bool:
-    shell = sys.modules.get("IPython")
-    get = getattr(shell, "get_ipython", None)
-    return get is not None and type(get()).__name__ == "ZMQInteractiveShell"
+    return progress is not False and drawn_here()
 
 
 class Bar:

@@ -13,6 +13,7 @@ import sys
 import threading
 from typing import Any
 
+from ..._errors import StorageFullError
 from .. import compiled
 from ..blocks import RunBlock, state
 from ..ops import Op
@@ -109,9 +110,11 @@ class BatchBlock(RunBlock):
         ``with`` statement's) get plain values and failures are raised."""
         scheduler = self.scheduler
         assert scheduler is not None, "ended without being entered"
+        ran = False
         try:
             if exc_type is None:
                 scheduler.run(self.nodes)
+                ran = True
         finally:
             if not self.frozen_before:  # (someone else's freeze, a pre-forking server's, stays)
                 gc.unfreeze()
@@ -120,7 +123,12 @@ class BatchBlock(RunBlock):
                 scheduler.close()  # may wait for running calls: a second Ctrl-C lands here
             finally:
                 scheduler.bar.close()
-                super().__exit__(exc_type, exc, tb)  # the block ends and its calls are committed
+                try:
+                    super().__exit__(exc_type, exc, tb)  # the block ends and its calls are committed
+                except StorageFullError:  # computed, only not stored: the names get their values
+                    if ran:
+                        make_plain(frame, _value_or_itself)
+                    raise
         if exc_type is None:
             make_plain(frame, _value_or_itself)
             self.nodes.clear()

@@ -9,10 +9,17 @@ elsewhere.
 
 from __future__ import annotations
 
+import inspect
 import os
 from typing import Any
 
-from ..._errors import MandalaError, NewCallError, ReadOnlyStorageError
+from ..._errors import (
+    CorruptValueError,
+    MandalaError,
+    NewCallError,
+    ReadOnlyStorageError,
+    StorageFullError,
+)
 from ..execution import plain_data
 from ..hashing import UnhashableError, content_id, digest
 from ..identity import (
@@ -243,9 +250,13 @@ def record(storage: Any, call: Call, outputs: tuple, ran: RanCode, op_calls: Any
     engine, op = storage.engine, call.op
     with engine.lock:
         outputs = op.split_outputs(op.join_outputs(outputs))
-        out_cids = engine.record_computed(call, outputs, (ran, op_calls, files), duration, inputs)
-        if engine.recorder.flush_due():
-            engine.commit()
+        try:
+            out_cids = engine.record_computed(call, outputs, (ran, op_calls, files), duration, inputs)
+            if engine.recorder.flush_due():
+                engine.commit()
+        except _UNWRITABLE as failed:  # the caller has its outputs: say they are not stored
+            _unstored_for_lack_of_space(call, outputs, failed).handed_back(False)
+            return ()
     return out_cids
 
 
@@ -257,9 +268,27 @@ def record_many(storage: Any, computed: list[tuple]) -> list:
     engine = storage.engine
     with engine.lock:
         results = engine.record_computed_many(computed)
-        if engine.recorder.flush_due():
-            engine.commit()
-    return results
+        try:
+            if engine.recorder.flush_due():
+                engine.commit()
+        except StorageFullError as full:  # the failed commit dropped these calls' rows too
+            results = [result if isinstance(result, Exception) else full for result in results]
+    return [
+        _unstored_for_lack_of_space(entry[0], entry[1], result) if isinstance(result, _UNWRITABLE) else result
+        for entry, result in zip(computed, results)
+    ]
+
+
+#: Writes that fail for want of room (a full disk) or of a writable place (value files on a
+#: read-only mount): the calls are handed back unstored.
+_UNWRITABLE = (StorageFullError, ReadOnlyStorageError)
+
+
+def _unstored_for_lack_of_space(call: Call, outputs: tuple, failed: MandalaError) -> UnstoredOutputs:
+    """A computed call a full disk (or a read-only place for its value file) kept from being
+    stored: the block gets its outputs all the same (with a warning naming the op and the
+    file), as a run block's miss does."""
+    return UnstoredOutputs(call, outputs, type(failed)(f"op {call.op.name}: {failed}"))
 
 
 def unstored(call: Call, outputs: tuple, why: str) -> Exception:
@@ -288,11 +317,19 @@ def split_outputs(op: Any, outputs: tuple) -> tuple:
     return op.split_outputs(op.join_outputs(outputs))
 
 
-def load_outputs(storage: Any, op: Any, args: tuple, kwargs: dict, out_cids: tuple) -> tuple:
-    """The values of a stored call's outputs (a transient one computed when first used)."""
+def load_outputs(storage: Any, op: Any, args: tuple, kwargs: dict, out_cids: tuple, block: Any = None) -> tuple:
+    """The values of a stored call's outputs (a transient one computed when first used). In
+    ``block``, a damaged value file is repaired as a run block repairs it: the call computed
+    again here (an async op's is not: its error is raised), the file rewritten."""
     engine = storage.engine
     with engine.lock:
-        return engine.stored_outputs(op, args, kwargs, out_cids)
+        try:
+            return engine.stored_outputs(op, args, kwargs, out_cids)
+        except CorruptValueError as error:
+            if block is None or inspect.iscoroutinefunction(op.fn):
+                raise
+            allowed = storage.new_calls_allowed if block.allow_new_calls is None else block.allow_new_calls
+            return engine.repaired_outputs(op, args, kwargs, out_cids, allowed, error)
 
 
 def load_many_outputs(storage: Any, out_cids: list[tuple]) -> list[tuple]:

@@ -205,7 +205,7 @@ class Scheduler:
             self._cancel_speculative(node)
             if values is None:
                 try:
-                    values = engine.load_outputs(self.storage, node.op, node.args, node.kwargs, hit[1])
+                    values = engine.load_outputs(self.storage, node.op, node.args, node.kwargs, hit[1], self.block)
                 except Exception as exc:
                     finished.append(self._failed(node, exc))
                     continue

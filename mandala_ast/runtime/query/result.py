@@ -11,7 +11,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..._errors import ArgumentError, QueryError, UnknownColumnError
+from ..._errors import (
+    ArgumentError,
+    CorruptValueError,
+    QueryError,
+    StorageBusyError,
+    UnknownColumnError,
+)
 from .. import codecs
 from ..deletion_watch import deletion_epoch
 from ..hashing import content_id
@@ -30,6 +36,9 @@ if TYPE_CHECKING:
     from ..storage import Storage
 
 __all__ = ["Query"]
+
+#: Reads of a query's rows when a deletion elsewhere keeps removing value files under it.
+_READS = 5
 
 
 class Query:
@@ -155,10 +164,30 @@ class Query:
         return self._rows
 
     def _table(self, names: list[str], ids: bool) -> tuple[list, RowCalls]:
-        """The distinct rows as columns (in ``names`` order), and each row's matched calls."""
+        """The distinct rows as columns (in ``names`` order), and each row's matched calls.
+
+        Rows and values are read in one snapshot of the file, so a deletion another process
+        commits meanwhile is not seen half (rows whose values are gone). Its value files,
+        though, are removed outside any snapshot: a load that misses one while the file's
+        deletion counter moved reads the rows again, in a new snapshot without them.
+        """
         with damage_as_error(self.storage.path, "running a query"):
-            self._forget_deleted()
-            return self._table_of(names, ids)
+            self._compile()  # (it commits: not inside a read snapshot)
+            conn = self.storage.engine.store.conn
+            for attempt in range(_READS):
+                try:
+                    with self.storage.engine.store.snapshot():
+                        self._forget_deleted()
+                        return self._table_of(names, ids)
+                except (CorruptValueError, LookupError) as error:
+                    if deletion_epoch(conn) == self._epoch:
+                        raise  # not a deletion's doing: damage
+                    if attempt == _READS - 1:
+                        raise StorageBusyError(
+                            f"{self.storage.path}: other processes deleted calls this query was reading, "
+                            f"{_READS} times in a row, while it read them; the file is intact: run the query again"
+                        ) from error
+            raise AssertionError("unreachable")
 
     def _forget_deleted(self) -> None:
         """Rows read before a deletion (``storage.delete_calls(q.df()[...])``, another process's)
