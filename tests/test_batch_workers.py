@@ -196,6 +196,24 @@ def test_sigint_cancels_pending_calls_and_keeps_completed_ones(tmp_path):
     del hold
 
 
+#: In a child's script: SIGINT to its main thread each time the test writes ``ask-1``, then
+#: ``ask-2``, in ``folder``. A signal sent to the process may be handed by the kernel to any of
+#: its threads; handed to a pool thread, it leaves the main thread's wait uninterrupted (its
+#: handler runs when that wait ends, which, here, never comes): the test hung.
+INTERRUPTER = """
+import os, threading, time
+
+def interrupter(folder):
+    for n in (1, 2):
+        while not os.path.exists(os.path.join(folder, f"ask-{n}")):
+            time.sleep(0.01)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+def start_interrupter(folder):
+    threading.Thread(target=interrupter, args=(folder,), daemon=True).start()
+""".replace("\n", "\n        ")
+
+
 def test_sigint_keeps_a_running_call_whose_result_arrives_before_the_block_exits(tmp_path):
     """Ctrl-C while a call runs on threads: the pool's shutdown waits for it, so its result
     arrives before the block exits, and it was dropped all the same (computed again next
@@ -212,6 +230,8 @@ def test_sigint_keeps_a_running_call_whose_result_arrives_before_the_block_exits
             raise KeyboardInterrupt
 
         signal.signal(signal.SIGINT, interrupt)
+        {INTERRUPTER}
+        start_interrupter({str(tmp_path)!r})
         with Storage({str(db)!r}).batch(executor={executor!r}, max_concurrency=2, progress=False):
             held = hold(15, {str(stop)!r})
             never = inc(held)                        # pending when Ctrl-C comes
@@ -221,7 +241,7 @@ def test_sigint_keeps_a_running_call_whose_result_arrives_before_the_block_exits
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert child.stdout.readline().strip() == "holding 15"
-        child.send_signal(signal.SIGINT)
+        (tmp_path / "ask-1").write_text("")  # Ctrl-C
         while not interrupted.exists() and child.poll() is None:
             time.sleep(0.01)
         stop.write_text("")  # the running call finishes while the pool shuts down
@@ -242,7 +262,7 @@ def test_a_second_sigint_while_the_pool_shuts_down_still_closes_the_block(tmp_pa
     interrupted the block's exit half way, so the batch block stayed open (op calls after it,
     in a notebook's next cells, were deferred into it and never ran) and its calls were not
     committed."""
-    db, stop, marks, again = tmp_path / "s.db", tmp_path / "stop", tmp_path / "interrupts", tmp_path / "again"
+    db, stop, marks = tmp_path / "s.db", tmp_path / "stop", tmp_path / "interrupts"
     script = f"""
         import os, signal, threading, time
         from batch_ops import hold, inc
@@ -253,13 +273,9 @@ def test_a_second_sigint_while_the_pool_shuts_down_still_closes_the_block(tmp_pa
                 file.write("x")
             raise KeyboardInterrupt
 
-        def second_interrupt():  # to the main thread itself: the kernel may hand a process's
-            while not os.path.exists({str(again)!r}):  # signal to a pool thread, and then the
-                time.sleep(0.01)                       # main thread's wait goes on
-            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
-
         signal.signal(signal.SIGINT, interrupt)
-        threading.Thread(target=second_interrupt, daemon=True).start()
+        {INTERRUPTER}
+        start_interrupter({str(tmp_path)!r})
         try:
             with Storage({str(db)!r}).batch(executor="threads", max_concurrency=2, progress=False):
                 done = [inc(x) for x in range(5)]
@@ -274,10 +290,7 @@ def test_a_second_sigint_while_the_pool_shuts_down_still_closes_the_block(tmp_pa
     try:
         assert child.stdout.readline().strip() == "holding 15"
         for count in (1, 2):
-            if count == 1:
-                child.send_signal(signal.SIGINT)
-            else:
-                again.write_text("")
+            (tmp_path / f"ask-{count}").write_text("")  # Ctrl-C
             while (not marks.exists() or len(marks.read_text()) < count) and child.poll() is None:
                 time.sleep(0.01)
             time.sleep(0.3)  # (makes it likelier that the second one comes while the pool waits)
