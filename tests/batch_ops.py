@@ -258,3 +258,53 @@ class Shapes:
     @classmethod
     def perimeter(cls, side):
         return cls.SIDES * side
+
+
+@op
+def first_item(data, i):
+    """A call of a wide batch that shares one large argument (a dataset) with the others."""
+    return i
+
+
+class HoldsALock(Exception):
+    """An exception that cannot be pickled (it holds a lock)."""
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.lock = threading.Lock()
+
+
+class TwoArguments(Exception):
+    """An exception that pickles but cannot be unpickled (its __init__ wants two arguments)."""
+
+    def __init__(self, a, b):
+        super().__init__(f"{a} and {b}")
+
+
+@op
+def raises_unsendable_if(x, bad, kind):
+    """Raises, when x == bad, an exception a worker process cannot send back as it is."""
+    if x == bad:
+        raise HoldsALock(f"lock trouble at {x}") if kind == "lock" else TwoArguments(x, "b")
+    return x * 10
+
+
+@op
+def logged_briefly(x, log):
+    """Appends ``x`` to ``log`` (one line a run of its body), briefly busy."""
+    with open(log, "a") as file:
+        file.write(f"{x}\n")
+    time.sleep(0.005)
+    return x + 1
+
+
+#: Set to make `interrupted_once` raise KeyboardInterrupt (as Ctrl-C in its body would), once.
+INTERRUPT = {"next": False}
+
+
+@op
+def interrupted_once(x):
+    if INTERRUPT["next"]:
+        INTERRUPT["next"] = False
+        raise KeyboardInterrupt
+    return x + 1

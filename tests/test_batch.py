@@ -4,9 +4,11 @@ call dispatched as soon as its inputs are ready) and failures."""
 
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
 import warnings
+from pathlib import Path
 
 import pytest
 from batch_ops import (
@@ -448,3 +450,33 @@ def test_an_op_calling_an_op_in_a_batch_memoizes_both(tmp_path, executor):
     with storage.run(allow_new_calls=False):
         assert [outer(x) for x in range(3)] == ys and [inc(x) for x in range(3)] == [1, 2, 3]
     assert RUNS == []
+
+
+SHARED_DATASET = """
+import resource, sys
+import numpy as np
+from batch_ops import first_item
+from mandala_ast import Storage
+
+data = np.arange(2_500_000, dtype=np.float64)  # 20 MB, given to every call
+with open("/proc/self/status") as status:
+    size = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
+resource.setrlimit(resource.RLIMIT_AS, (size + (1200 << 20), resource.RLIM_INFINITY))
+with Storage(sys.argv[1]).batch(progress=False):
+    ys = [first_item(data, i) for i in range(150)]
+print(sum(ys))
+"""
+
+
+def test_a_batch_of_calls_sharing_a_large_argument_does_not_run_out_of_memory(tmp_path):
+    """Each call of a wave encoded its new argument values before any ran: 150 calls given
+    one 20 MB array held 150 encodings of it (3 GB) at once, a MemoryError under 1.2 GB."""
+    import subprocess
+
+    (tmp_path / "run.py").write_text(SHARED_DATASET)
+    tests = Path(__file__).resolve().parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests), str(tests.parent)])}
+    done = subprocess.run([sys.executable, "run.py", str(tmp_path / "s.db")], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == [str(sum(range(150)))]

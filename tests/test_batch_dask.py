@@ -70,3 +70,52 @@ def test_a_downstream_call_is_on_the_cluster_before_its_input_is_computed(tmp_pa
         seen = tasks_on_cluster(0, 2)
         after = inc(seen)
     assert seen is True and after == 2
+
+
+EDITED_OP = "from mandala_ast import op\n\n\n@op\ndef scaled(x):\n    return {factor} * x\n"
+
+
+def test_a_dask_worker_running_an_edited_op_does_not_store_its_result(tmp_path, monkeypatch):
+    """A Dask worker process imports the op's module from its file, edited since this process
+    imported it: it ran the new code, and the result was stored under this process's code
+    (a run block then served 100 for scaled(1), whose body here says 10)."""
+    import importlib
+
+    from mandala_ast import BatchWorkerError, NewCallError
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "dask_edited.py").write_text(EDITED_OP.format(factor=10))
+    edited = importlib.import_module("dask_edited")
+    (tmp_path / "dask_edited.py").write_text(EDITED_OP.format(factor=100))  # after the import
+    storage = Storage(tmp_path / "s.db")
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)
+    with cluster, distributed.Client(cluster) as client:
+        with pytest.raises(BatchWorkerError, match="dask_edited.scaled.*other code"):
+            with storage.batch(executor=client, progress=False):
+                y = edited.scaled(1)
+    with storage.run(allow_new_calls=False):
+        with pytest.raises(NewCallError):
+            edited.scaled(1)
+    del y
+
+
+CONSTANT_OP = "from mandala_ast import op\n\nFACTOR = 10\n\n\n@op\ndef times(x):\n    return FACTOR * x\n"
+
+
+def test_a_dask_cluster_of_threads_runs_an_op_whose_constant_changed_in_this_process(tmp_path, monkeypatch):
+    """Workers that are threads of this process run its code as it is now: the code check
+    (which remembers each op's code per process) must not refuse them after a change here."""
+    import importlib
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "dask_constant.py").write_text(CONSTANT_OP)
+    module = importlib.import_module("dask_constant")
+    storage = Storage(tmp_path / "s.db")
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None)
+    with cluster, distributed.Client(cluster) as client:
+        with storage.batch(executor=client, progress=False):
+            before = module.times(1)
+        module.FACTOR = 3  # a notebook cell setting the constant again
+        with storage.batch(executor=client, progress=False):
+            after = module.times(1)
+    assert (before, after) == (10, 3)

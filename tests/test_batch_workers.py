@@ -9,10 +9,21 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import pytest
-from batch_ops import Shapes, add, die_if, fails_if, inc, pid, rendezvous, unpicklable_if
+from batch_ops import (
+    Shapes,
+    add,
+    die_if,
+    fails_if,
+    inc,
+    pid,
+    raises_unsendable_if,
+    rendezvous,
+    unpicklable_if,
+)
 from hypothesis import HealthCheck, given, settings
 from test_batch import PROGRAMS, batch_equals_run
 
@@ -71,6 +82,31 @@ def test_an_output_that_cannot_be_sent_back_from_a_worker_names_its_call(tmp_pat
     assert "cannot pickle" in message  # pickle's own reason
     with storage.run(allow_new_calls=False):
         assert unpicklable_if(0, 1) == 0  # the other call is stored
+    del ys
+
+
+@pytest.mark.parametrize(("kind", "said"), [("lock", "HoldsALock: lock trouble at 2"), ("two", "TwoArguments: 2 and b")],
+                         ids=["cannot be pickled", "cannot be unpickled"])
+@pytest.mark.parametrize("calls", [4, 300], ids=["few calls", "hundreds"])
+def test_an_exception_a_worker_cannot_send_back_names_the_op_and_says_what_it_was(tmp_path, kind, said, calls):
+    """A body's exception that does not pickle came out as a bare `TypeError: cannot pickle
+    '_thread.lock' object`; one that pickles but does not unpickle broke the pool and was
+    reported, after two retries, as a worker process that died."""
+    from batch_ops import TwoArguments
+
+    storage = Storage(tmp_path / "s.db")
+    with pytest.raises((BatchWorkerError, TwoArguments)) as caught:
+        with storage.batch(executor="processes", max_concurrency=2, progress=False):
+            ys = [raises_unsendable_if(x, 2, kind) for x in range(calls)]
+    message = str(caught.value)
+    assert any("raises_unsendable_if(x=2" in note for note in caught.value.__notes__)
+    if caught.type is BatchWorkerError:
+        assert "op batch_ops.raises_unsendable_if raised" in message and said in message, message
+        assert "cannot be sent back from the worker process" in message
+    else:  # tblib's pickling (dask.distributed installs it when imported) brings it back whole
+        assert kind == "two" and "tblib" in sys.modules
+    with storage.run(allow_new_calls=False):
+        assert raises_unsendable_if(3, 2, kind) == 30  # the other calls are stored
     del ys
 
 
@@ -158,6 +194,113 @@ def test_sigint_cancels_pending_calls_and_keeps_completed_ones(tmp_path):
         with pytest.raises(NewCallError):
             inc(16)
     del hold
+
+
+#: In a child's script: SIGINT to its main thread each time the test writes ``ask-1``, then
+#: ``ask-2``, in ``folder``. A signal sent to the process may be handed by the kernel to any of
+#: its threads; handed to a pool thread, it leaves the main thread's wait uninterrupted (its
+#: handler runs when that wait ends, which, here, never comes): the test hung.
+INTERRUPTER = """
+import os, threading, time
+
+def interrupter(folder):
+    for n in (1, 2):
+        while not os.path.exists(os.path.join(folder, f"ask-{n}")):
+            time.sleep(0.01)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+def start_interrupter(folder):
+    threading.Thread(target=interrupter, args=(folder,), daemon=True).start()
+""".replace("\n", "\n        ")
+
+
+def test_sigint_keeps_a_running_call_whose_result_arrives_before_the_block_exits(tmp_path):
+    """Ctrl-C while a call runs on threads: the pool's shutdown waits for it, so its result
+    arrives before the block exits, and it was dropped all the same (computed again next
+    time). (A process pool's shutdown does not wait: the block exits at once.)"""
+    executor = "threads"
+    db, stop, interrupted = tmp_path / "s.db", tmp_path / "stop", tmp_path / "interrupted"
+    script = f"""
+        import signal
+        from batch_ops import hold, inc
+        from mandala_ast import Storage
+
+        def interrupt(signum, frame):  # says when the interrupt is being raised, then raises it
+            open({str(interrupted)!r}, "w").close()
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGINT, interrupt)
+        {INTERRUPTER}
+        start_interrupter({str(tmp_path)!r})
+        with Storage({str(db)!r}).batch(executor={executor!r}, max_concurrency=2, progress=False):
+            held = hold(15, {str(stop)!r})
+            never = inc(held)                        # pending when Ctrl-C comes
+    """
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(REPO)])}
+    child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "holding 15"
+        (tmp_path / "ask-1").write_text("")  # Ctrl-C
+        while not interrupted.exists() and child.poll() is None:
+            time.sleep(0.01)
+        stop.write_text("")  # the running call finishes while the pool shuts down
+        _, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert "KeyboardInterrupt" in err and child.returncode != 0
+    from batch_ops import hold
+
+    with Storage(db).run(allow_new_calls=False):
+        assert hold(15, str(stop)) == 15
+        with pytest.raises(NewCallError):
+            inc(15)
+
+
+def test_a_second_sigint_while_the_pool_shuts_down_still_closes_the_block(tmp_path):
+    """Ctrl-C twice (the second while the thread pool waits for a running call): the second
+    interrupted the block's exit half way, so the batch block stayed open (op calls after it,
+    in a notebook's next cells, were deferred into it and never ran) and its calls were not
+    committed."""
+    db, stop, marks = tmp_path / "s.db", tmp_path / "stop", tmp_path / "interrupts"
+    script = f"""
+        import os, signal, threading, time
+        from batch_ops import hold, inc
+        from mandala_ast import Storage
+
+        def interrupt(signum, frame):  # notes each interrupt as it is raised
+            with open({str(marks)!r}, "a") as file:
+                file.write("x")
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGINT, interrupt)
+        {INTERRUPTER}
+        start_interrupter({str(tmp_path)!r})
+        try:
+            with Storage({str(db)!r}).batch(executor="threads", max_concurrency=2, progress=False):
+                done = [inc(x) for x in range(5)]
+                held = hold(sum(done), {str(stop)!r})
+        except KeyboardInterrupt:
+            pass
+        print(type(inc(1)).__name__, flush=True)
+    """
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(REPO)])}
+    child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "holding 15"
+        for count in (1, 2):
+            (tmp_path / f"ask-{count}").write_text("")  # Ctrl-C
+            while (not marks.exists() or len(marks.read_text()) < count) and child.poll() is None:
+                time.sleep(0.01)
+            time.sleep(0.3)  # (makes it likelier that the second one comes while the pool waits)
+        stop.write_text("")
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert out.split() == ["int"], err
+    with Storage(db).run(allow_new_calls=False):
+        assert [inc(x) for x in range(5)] == [1, 2, 3, 4, 5]
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -94,3 +94,58 @@ def test_a_live_holder_keeps_its_lock(tmp_path):
     flight.release(b"\x02")
     assert other.acquire(b"\x02")
     other.release(b"\x02")
+
+
+OVERLAPPING_BATCH = """
+    import os, sys, time
+    from batch_ops import logged_briefly
+    from mandala_ast import Storage
+
+    storage = Storage({db!r}, single_flight=True)
+    while not os.path.exists({go!r}):  # both start at once
+        time.sleep(0.001)
+    with {block}:
+        ys = [logged_briefly(x, {log!r}) for x in range(200)]
+    print(sum(ys))
+"""
+
+
+@pytest.mark.parametrize("block", ['storage.batch(executor="threads", max_concurrency=2, progress=False)',
+                                   "storage.run()"], ids=["batch", "run"])
+def test_two_processes_running_the_same_calls_at_once_compute_each_once(tmp_path, block):
+    """A batch looks its wave up first, then takes each missing call's lock: a call the other
+    process computed, committed and released in between was computed again (a third of the
+    calls, twice). Both blocks, once they held a lock the other let go of, looked the call up
+    where this process had seen it missing a moment before (misses are answered from memory
+    for 50 ms after the file last changed), so they computed it again too."""
+    Storage(tmp_path / "s.db").close()
+    code = textwrap.dedent(OVERLAPPING_BATCH.format(db=str(tmp_path / "s.db"), go=str(tmp_path / "go"),
+                                                    log=str(tmp_path / "log"), block=block))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(TESTS.parent)])}
+    both = [subprocess.Popen([sys.executable, "-c", code], env=env, text=True, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE) for _ in range(2)]
+    time.sleep(1.0)  # (only makes the overlap likelier: both wait for the go file either way)
+    (tmp_path / "go").write_text("")
+    outs = [p.communicate(timeout=300) for p in both]
+    assert [out.split() for out, _ in outs] == [["20100"], ["20100"]], outs
+    runs = (tmp_path / "log").read_text().split()
+    assert sorted(runs, key=int) == [str(x) for x in range(200)]
+
+
+@pytest.mark.parametrize("form", ["batch", "run"])
+def test_ctrl_c_in_a_body_lets_go_of_the_calls_lock(tmp_path, form):
+    """A batch computing a call in this process kept its lock after a KeyboardInterrupt in
+    the body; the heartbeat kept it fresh, so running the cell again waited 10 minutes for
+    the lock this very process held."""
+    from batch_ops import INTERRUPT, interrupted_once
+
+    storage = Storage(tmp_path / "s.db", single_flight=True)
+    block = storage.batch(progress=False) if form == "batch" else storage.run()
+    INTERRUPT["next"] = True
+    with pytest.raises(KeyboardInterrupt):
+        with block:
+            y = interrupted_once(1)
+    assert list((tmp_path / "s.db.locks").iterdir()) == []
+    with storage.batch(progress=False) if form == "batch" else storage.run():
+        y = interrupted_once(1)
+    assert y == 2

@@ -20,11 +20,14 @@ from typing import Any
 
 from .hashing import digest
 
-__all__ = ["NO_SOURCE", "Fingerprint", "fingerprint", "forget"]
+__all__ = ["EDITED", "NO_SOURCE", "Fingerprint", "fingerprint", "forget"]
 
 #: How the text of a fingerprint made from bytecode starts: it is no source text, so equal
 #: texts say nothing (two different codes share it), and changes are told by the digest alone.
 NO_SOURCE = "<no source for "
+#: In the text of a fingerprint made from bytecode because the code's file was edited since
+#: it was imported: the file holds other code than the one that runs.
+EDITED = "its file changed after it was imported"
 
 
 class Fingerprint:
@@ -78,7 +81,7 @@ def _compute(obj: Any, signature_defaults: bool) -> Fingerprint:
         return Fingerprint(_bytecode_digest(obj), f"{NO_SOURCE}{obj!r}>", None)
     if not _source_is_running_code(obj):
         name = f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', '?')}"
-        note = f"{NO_SOURCE}{name}: its file changed after it was imported; fingerprinted from the code that runs>"
+        note = f"{NO_SOURCE}{name}: {EDITED}; fingerprinted from the code that runs>"
         return Fingerprint(_bytecode_digest(obj), note, None)
     tree = _definition(ast.parse(source))
     normalised = _normalise(tree)

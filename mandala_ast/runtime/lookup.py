@@ -89,6 +89,17 @@ class CallIndex:
                 found[i] = self.find(call)
         return found
 
+    def find_in_file(self, call: CallIdentity) -> Found | None:
+        """:meth:`find`, but a call this process knows to be missing is looked for in the file
+        all the same (misses are answered from memory for a while after the file was last
+        seen to change): single flight's look after another process let go of the call's
+        lock, which it does once the call is committed."""
+        hit = self.in_memory(call)
+        if hit is None:
+            self._look_up_one(call)
+            hit = self.in_memory(call)
+        return hit
+
     def in_memory(self, call: CallIdentity) -> Found | None:
         hit = self.by_history.get(call.history_id)
         if hit is not None:

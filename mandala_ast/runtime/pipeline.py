@@ -166,7 +166,7 @@ class CallPipeline:
 
         def look_again() -> Found | None:
             with self.lock:
-                return self.index.find(call)
+                return self.index.find_in_file(call)
 
         self.lock.release()
         try:

@@ -148,16 +148,31 @@ class Recorder:
             errors.append(None)
         return errors
 
-    def encode_new_inputs(self, call: CallIdentity) -> dict[bytes, codecs.EncodedValue]:
-        """The call's argument values not yet stored nor buffered, encoded, by cid."""
+    def encode_new_inputs(self, call: CallIdentity, shared: dict | None = None) -> dict[bytes, codecs.EncodedValue]:
+        """The call's argument values not yet stored nor buffered, encoded, by cid.
+        ``shared``: values already encoded for other calls (a batch's wave, all encoded before
+        any is recorded), reused by cid, and this call's added (one encoding of a dataset
+        every call is given, not one a call)."""
         kinds = call.op.structure_inputs  # {} unless arguments are MList/MDict/MSet
         stored, unflushed = self.loader.stored, self.loader.unflushed
-        return {
-            cid: encode_or_explain(call.op, f"argument {name!r}", call.bound[name], kinds.get(name))
-            for name, cid in call.cids.items()
-            # a stored transient output's row is in the file already, without its value
-            if cid not in stored and cid not in unflushed and not transient.is_lazy(call.bound[name])
-        }
+        if shared is None:
+            return {
+                cid: encode_or_explain(call.op, f"argument {name!r}", call.bound[name], kinds.get(name))
+                for name, cid in call.cids.items()
+                # a stored transient output's row is in the file already, without its value
+                if cid not in stored and cid not in unflushed and not transient.is_lazy(call.bound[name])
+            }
+        new = {}
+        for name, cid in call.cids.items():
+            if cid in stored or cid in unflushed or transient.is_lazy(call.bound[name]):
+                continue
+            if name in kinds:  # MList/MDict/MSet: encoded as this op's structure, not shared
+                new[cid] = encode_or_explain(call.op, f"argument {name!r}", call.bound[name], kinds[name])
+                continue
+            if cid not in shared:
+                shared[cid] = encode_or_explain(call.op, f"argument {name!r}", call.bound[name])
+            new[cid] = shared[cid]
+        return new
 
     def flush_due(self) -> bool:
         """Whether enough calls are buffered, or enough time passed, to commit now."""

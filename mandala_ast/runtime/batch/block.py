@@ -119,14 +119,16 @@ class BatchBlock(RunBlock):
             if not self.frozen_before:  # (someone else's freeze, a pre-forking server's, stays)
                 gc.unfreeze()
             _open_batches(-1)
-            scheduler.close()
-            scheduler.bar.close()
             try:
-                super().__exit__(exc_type, exc, tb)
-            except StorageFullError:  # computed, only not stored: the names get their values
-                if ran:
-                    make_plain(frame, _value_or_itself)
-                raise
+                scheduler.close()  # may wait for running calls: a second Ctrl-C lands here
+            finally:
+                scheduler.bar.close()
+                try:
+                    super().__exit__(exc_type, exc, tb)  # the block ends and its calls are committed
+                except StorageFullError:  # computed, only not stored: the names get their values
+                    if ran:
+                        make_plain(frame, _value_or_itself)
+                    raise
         if exc_type is None:
             make_plain(frame, _value_or_itself)
             self.nodes.clear()

@@ -20,6 +20,7 @@ from .worker import (
     compute_here,
     compute_sent,
     op_address,
+    this_process,
 )
 
 __all__ = ["Backend", "Done", "backend_for", "is_broken"]
@@ -173,15 +174,28 @@ class DaskBackend(Backend):
     def __init__(self, client: Any) -> None:
         super().__init__(None)
         self.client = client
+        self.addresses: dict[int, tuple[Any, Any]] = {}  # id(op) -> (op, address)
 
     def submit(self, op: Any, args: tuple, kwargs: dict, traced: bool = True, upstream: tuple = ()) -> Any:
-        address = op_address(op) or op  # not importable by name: cloudpickle ships it whole
+        address = self._address(op)
         inputs = tuple(getattr(future, "dask", future) for future in upstream)
         task = self.client.submit(Chained(address, args, kwargs), *inputs, pure=False)
         mirror: cf.Future = cf.Future()
         mirror.dask = task  # type: ignore[attr-defined]
         task.add_done_callback(lambda done: _settle(mirror, done))  # called in a thread of its own
         return mirror
+
+    def _address(self, op: Any) -> Any:
+        """Where a worker finds the op, with its code as this process has it (a worker process
+        imports the op's module from its file, which may have been edited since this process
+        imported it; a worker that is this process is not checked); worked out once per op.
+        An op not importable by name goes whole (cloudpickle ships its code)."""
+        known = self.addresses.get(id(op))
+        if known is None:
+            named = op_address(op)
+            address = op if named is None else (*named, code_signature(op), this_process())
+            known = self.addresses[id(op)] = (op, address)  # op held: its id stays its own
+        return known[1]
 
     def cancel(self, futures: Any) -> None:
         tasks = [f.dask for f in futures if hasattr(f, "dask")]

@@ -89,13 +89,17 @@ def identify_many(storage: Any, items: list[tuple]) -> list:
     return [h if isinstance(h, Exception) else next(calls) for h in hashed]
 
 
-def find_stored(storage: Any, calls: list[Call]) -> list[tuple | None]:
+def find_stored(storage: Any, calls: list[Call], in_file: bool = False) -> list[tuple | None]:
     """One bulk lookup: ``(row id, output cids, deps_id)`` per stored call, else None. A call
-    stored under another history is recorded under this one, as a run block does."""
+    stored under another history is recorded under this one, as a run block does.
+    ``in_file``: each call is looked for in the file, even one this process saw missing a
+    moment ago (single flight, once the call's lock is taken: another process may have
+    stored it and let go of the lock since)."""
     engine = storage.engine
     found = []
     with engine.lock:
-        for call, hit in zip(calls, engine.index.find_many(calls)):
+        hits = [engine.index.find_in_file(call) for call in calls] if in_file else engine.index.find_many(calls)
+        for call, hit in zip(calls, hits):
             if hit is not None and not hit[3] and not engine.store.read_only:
                 call.set_state(hit[2])
                 engine.recorder.record(call, hit[1], None, 0.0)
@@ -122,13 +126,13 @@ def check_new_calls(storage: Any, calls: list[Call], block: Any) -> list:
     checked: list = []
     with engine.lock:
         read_only, check = engine.store.read_only, engine.versions.check_may_compute
-        encode = engine.recorder.encode_new_inputs
+        encode, encoded = engine.recorder.encode_new_inputs, dict[bytes, Any]()
         for call in calls:
             try:
                 if not allowed or read_only:
                     raise _refused(storage, call, allowed)
                 check(call.op)
-                checked.append(encode(call))
+                checked.append(encode(call, encoded))  # a value several calls are given: once
             except Exception as exc:  # that call's error alone
                 checked.append(exc)
     return checked
@@ -149,33 +153,65 @@ def needs_trace(storage: Any, call: Call) -> bool:
     return storage.engine.versions.may_run_user_code(call.op) or not plain_data(call.bound.values())
 
 
-def count_holders(call: Call, holders: dict[int, int]) -> None:
-    """Count ``call`` as a holder of each mutable object it is given, or that an argument
-    holds (``[xs, "tag"]``: the list ``xs`` another call changes in place), by identity."""
-    held: set[int] = set()
-    for name in call.cids:
-        held.update(_mutable_ids(call.bound[name]))
-    for ident in held:
-        holders[ident] = holders.get(ident, 0) + 1
+def count_holders(calls: list[Call], holders: dict[int, int]) -> None:
+    """Count each of ``calls`` (a wave's) as a holder of each mutable object it is given, or
+    that an argument holds (``[xs, "tag"]``: the list ``xs`` another call changes in place),
+    by identity. An object several calls are given is walked once."""
+    walked: dict[int, list[int]] = {}
+    for call in calls:
+        held: set[int] = set()
+        for name in call.cids:
+            held.update(_walked(call.bound[name], walked))
+        for ident in held:
+            holders[ident] = holders.get(ident, 0) + 1
 
 
-def changed_inputs(storage: Any, call: Call, holders: dict[int, int]) -> list[str]:
-    """The arguments of ``call`` holding an object other calls of the batch were given too
-    (the same object: see :func:`count_holders`) that no longer hash to the id ``call`` was
-    identified with: changed in place since (by its body, or another call's)."""
+def changed_inputs(storage: Any, calls: list[Call], holders: dict[int, int]) -> list[list[str]]:
+    """Per call of ``calls`` (whose bodies ran), its arguments holding an object other calls
+    of the batch were given too (the same object: see :func:`count_holders`) that no longer
+    hash to the id the call was identified with: changed in place since (by its body, or
+    another call's). An argument several of them were given is walked and hashed once, for
+    all of them (their bodies all ran before this look): with hundreds of calls sharing one
+    dataset, hashing it again for each call cost a third of a trivial call's time, and as much
+    as hashing it to identify the call."""
     aliases = storage.engine.loader.aliases
-    changed = []
-    for name, cid in call.cids.items():
-        value = call.bound[name]
-        if not any(holders.get(ident, 0) > 1 for ident in _mutable_ids(value)):
-            continue
-        try:
-            now = content_id(value)
-        except UnhashableError:  # it hashed before: it was changed into something else
-            now = None
-        if now is None or aliases.get(now, now) != cid:
-            changed.append(name)
-    return changed
+    walked: dict[int, list[int]] = {}
+    hashed: dict[int, bytes | None] = {}
+    found = []
+    for call in calls:
+        changed = []
+        for name, cid in call.cids.items():
+            value = call.bound[name]
+            if not any(holders.get(ident, 0) > 1 for ident in _walked(value, walked)):
+                continue
+            if id(value) not in hashed:
+                hashed[id(value)] = _hashed_now(value)
+            now = hashed[id(value)]
+            if now is None or aliases.get(now, now) != cid:
+                changed.append(name)
+        found.append(changed)
+    return found
+
+
+def _walked(value: Any, walked: dict[int, list[int]]) -> list[int]:
+    """:func:`_mutable_ids` of ``value``, once per object (``walked``: those seen so far,
+    by identity; every one of them is held by a call, so no id is reused meanwhile)."""
+    if type(value) in IMMUTABLE:
+        return _NOTHING
+    ids = walked.get(id(value))
+    if ids is None:
+        ids = walked[id(value)] = _mutable_ids(value)
+    return ids
+
+
+_NOTHING: list[int] = []
+
+
+def _hashed_now(value: Any) -> bytes | None:
+    try:
+        return content_id(value)
+    except UnhashableError:  # it hashed before: it was changed into something else
+        return None
 
 
 #: Objects looked into per argument: a list of a million numbers is not walked item by item.

@@ -83,6 +83,8 @@ class Scheduler:
         # are hashed again once a body ran (changed_inputs), the others cannot be changed
         # under a call by another one.
         self.holders: dict[int, int] = {}
+        self.abandoning = False  # interrupted: nothing is dispatched again (a retry, say)
+        self.late: dict[Any, Any] = {}  # calls running when interrupted: future -> node(s)
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -96,6 +98,7 @@ class Scheduler:
 
     def _run(self, needed: set[Node]) -> None:
         self.bar.add(len(needed))
+        self.abandoning = False
         waiting = {n: sum(p in needed for p in n.parents) for n in needed}
         ready = sorted((n for n in needed if not waiting[n]), key=_serial)
         for node in ready:
@@ -133,7 +136,7 @@ class Scheduler:
         """A wave's missing calls: each one identical to a call already running waits for it;
         the others are checked all at once (may they be computed here?) and dispatched.
         Returns those that failed."""
-        leaders, finished = self.leaders, []
+        leaders, finished = self.leaders, list[Node]()
         fresh = [node for node in missing if node.call.cid not in leaders]
         checked = dict(zip(fresh, engine.check_new_calls(self.storage, [node.call for node in fresh], self.block)))
         for node in missing:
@@ -149,11 +152,16 @@ class Scheduler:
                 node.inputs = inputs
                 if not self._locked(node):
                     continue
+                if self.flight is not None and self._stored_meanwhile(node, finished):
+                    continue
                 self._submit(node)
             except Exception as exc:
                 self._unlock(node)
                 finished.append(self._failed(node, exc))
                 continue
+            except BaseException:  # Ctrl-C in a body run here: its lock must not outlive it
+                self._unlock(node)
+                raise
             leaders[node.call.cid] = node
             if len(self.arrived) >= RECORD_EVERY:  # bodies that ran here: recorded as they pile up
                 finished.extend(self._record_ran_here())
@@ -173,7 +181,7 @@ class Scheduler:
                 continue
             prepared.append(node)
             items.append((node.op, node.args, node.kwargs, hints))
-        identified = []
+        identified, here = [], []
         for node, call in zip(prepared, engine.identify_many(self.storage, items)):
             if isinstance(call, Exception):
                 failed.append(self._failed(node, call))
@@ -181,7 +189,9 @@ class Scheduler:
                 node.call = call
                 identified.append(node)
                 if self.backend.local or isinstance(node.op, AsyncOp):
-                    engine.count_holders(call, self.holders)
+                    here.append(call)
+        if here:
+            engine.count_holders(here, self.holders)
         return failed, identified
 
     def _load_stored(self, stored: list[tuple[Node, tuple]]) -> list[Node]:
@@ -215,6 +225,18 @@ class Scheduler:
             return True
         self.elsewhere.setdefault(node, Waiting(self.flight))
         return False
+
+    def _stored_meanwhile(self, node: Node, finished: list[Node]) -> bool:
+        """Single flight: whether the call, whose lock this process now holds, was stored by
+        another process since the wave looked it up (it computed the call, committed it and
+        let go of its lock in between: computing it here again is what the lock is for not
+        doing); if so, it is loaded (onto ``finished``) and its lock let go."""
+        hit = engine.find_stored(self.storage, [node.call], in_file=True)[0]
+        if hit is None:
+            return False
+        self._unlock(node)
+        finished.extend(self._load_stored([(node, hit)]))
+        return True
 
     def _unlock(self, node: Node) -> None:
         if self.flight is not None and node.call is not None:
@@ -317,6 +339,8 @@ class Scheduler:
         return finished
 
     def _again_alone(self, node: Node) -> list[Node]:
+        if self.abandoning:  # interrupted: not run again
+            return []
         try:
             self._submit(node, alone=True)
         except Exception as exc:
@@ -329,10 +353,25 @@ class Scheduler:
         return self.async_backend
 
     def close(self) -> None:
-        """Let go of the workers this batch started."""
+        """Let go of the workers this batch started; after an interruption, record the calls
+        whose results came back meanwhile (nothing more is waited for)."""
         self.backend.close()
         if self.async_backend is not None:
             self.async_backend.close()
+        if self.late:
+            self._keep_late()
+
+    def _keep_late(self) -> None:
+        """The calls running when the batch was interrupted whose results came back since."""
+        late, self.late, self.abandoning = self.late, {}, True
+        late = {future: entry for future, entry in late.items()
+                if all(node.state is NEW for node in _nodes(entry))}  # else dispatched again since
+        for node in (node for entry in late.values() for node in _nodes(entry)):
+            node.state = RUNNING
+        self._keep_arrived(late)
+        for node in (node for entry in late.values() for node in _nodes(entry)):
+            if node.state is RUNNING:  # no result: as if never started
+                node.state = NEW
 
     def _collect(self) -> list[Node]:
         """Record the results that have arrived, waiting for at least one (or, while calls
@@ -400,13 +439,14 @@ class Scheduler:
         finished: list[Node] = []
         recording, items, changed = [], [], []
         untraced = engine.untraced()
+        shared = self._changed_under([node for node, _, _ in arrived])
         for node, (outputs, ran, op_calls, duration, files), future in arrived:
             try:
                 outputs = engine.split_outputs(node.op, outputs)
             except Exception as exc:
                 finished.append(self._failed(node, exc))
                 continue
-            unsure = self._changed_under(node, outputs)
+            unsure = self._unsure(node, outputs, shared.get(node))
             if unsure is not None:
                 changed.append(((node, outputs, future), unsure))
                 continue
@@ -442,12 +482,19 @@ class Scheduler:
         self.bar.update(done=computed + unstored)
         return finished
 
-    def _changed_under(self, node: Node, outputs: tuple) -> Exception | None:
+    def _changed_under(self, nodes: list[Node]) -> dict[Node, list[str]]:
         """Calls given the same object are identified before any of them runs; if one changes
         it in place, the others' bodies see a value they are not keyed on (and its own input
-        is no longer what was hashed). Such a call is handed back unstored, with a warning
-        naming it (the error :func:`engine.unstored` makes), not stored under the old value."""
-        changed = engine.changed_inputs(self.storage, node.call, self.holders) if self.holders else ()
+        is no longer what was hashed): the calls of ``nodes`` (whose bodies ran) with such
+        an argument, and its names."""
+        if not self.holders:
+            return {}
+        changed = engine.changed_inputs(self.storage, [node.call for node in nodes], self.holders)
+        return {node: names for node, names in zip(nodes, changed) if names}
+
+    def _unsure(self, node: Node, outputs: tuple, changed: list[str] | None) -> Exception | None:
+        """A call whose shared argument changed is handed back unstored, with a warning naming
+        it (the error :func:`engine.unstored` makes), not stored under the old value."""
         if not changed:
             return None
         names = ", ".join(map(repr, changed))
@@ -462,6 +509,8 @@ class Scheduler:
         """A pool lost a worker: every call it was running fails with BrokenProcessPool, and
         none of them says which call was running in the dead worker. Each runs once more in
         a fresh pool; one that breaks that pool too runs alone, where a death names it."""
+        if self.abandoning:  # interrupted: not run again
+            return []
         attempts = self.attempts[node] = self.attempts.get(node, 0) + 1
         if attempts == 1 and (pool is not getattr(self.backend, "pool", None) or self.backend.restart()):
             self._submit(node, alone=True)  # not in a chunk: a second death must narrow the suspects
@@ -529,39 +578,51 @@ class Scheduler:
 
     def _abandon(self) -> None:
         """Ctrl-C or another interruption: keep the results that already arrived, cancel the
-        rest (calls not yet started never start)."""
+        rest (calls not yet started never start). Calls still running are kept aside: those
+        whose results come back while the workers are let go (:meth:`close`; a thread pool's
+        shutdown waits for its running calls) are recorded then."""
+        self.abandoning = True
         for node, done in self.arrived:
             try:
                 self._arrived(node, done, None)
             except Exception:  # noqa: BLE001 - keeping what we can; the interruption wins
                 pass
         self.arrived = []
-        for future, node in list(self.in_flight.items()):
-            if future.done() and not future.cancelled():
-                self.in_flight.pop(future)
-                try:
-                    self._arrived(node, future, None)
-                except Exception:  # noqa: BLE001 - keeping what we can; the interruption wins
-                    pass
-        for future in list(self.chunks):
-            if future.done() and not future.cancelled():
-                try:
-                    self._chunk_arrived(future)
-                except Exception:  # noqa: BLE001 - keeping what we can; the interruption wins
-                    pass
-        for future in [*self.in_flight, *self.chunks]:
+        running = {**self.in_flight, **self.chunks}
+        self.in_flight, self.chunks = {}, {}
+        self.late = self._keep_arrived(running)
+        for future in self.late:
             future.cancel()
-        self.backend.cancel([*self.in_flight, *self.chunks])
-        dropped = [*self.in_flight.values(), *(n for nodes in self.chunks.values() for n in nodes)]
+        self.backend.cancel(list(self.late))
+        dropped = [node for entry in self.late.values() for node in _nodes(entry)]
         if self.chunker is not None:
             dropped.extend(node for node, _ in self.chunker.queued)
             self.chunker.queued.clear()
         for node in dropped:
             self._unlock(node)
             node.state = NEW
-        self.in_flight.clear()
-        self.chunks.clear()
         self.future_of.clear()
+
+    def _keep_arrived(self, running: dict) -> dict:
+        """Record the calls (a node) or chunks (a list of nodes) of ``running`` (by future)
+        whose results have come back; returns the others. A call interrupted in its worker
+        (a KeyboardInterrupt there too) has no result to keep."""
+        left = {}
+        for future, nodes in running.items():
+            if not future.done() or future.cancelled():
+                left[future] = nodes
+                continue
+            if not isinstance(future.exception() or Exception(), Exception):
+                continue
+            try:
+                if type(nodes) is list:
+                    self.chunks[future] = nodes
+                    self._chunk_arrived(future)
+                else:
+                    self._arrived(nodes, future, None)
+            except Exception:  # noqa: BLE001 - keeping what we can; the interruption wins
+                self.chunks.pop(future, None)
+        return left
 
     # -- inputs --------------------------------------------------------------------------------
 
@@ -636,6 +697,11 @@ def _inputs_match(upstream: list) -> bool:
     """A speculative task may stand for its call only if each input it was chained to is
     the result recorded for that input (not one found stored, which may differ)."""
     return all(parent.produced_by is future for parent, future in upstream)
+
+
+def _nodes(entry: Node | list[Node]) -> list[Node]:
+    """The calls of a future the scheduler waits for: one, or a chunk's."""
+    return entry if isinstance(entry, list) else [entry]
 
 
 def _serial(node: Node) -> int:

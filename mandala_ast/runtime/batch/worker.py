@@ -7,19 +7,22 @@ no trace and its call depends on the op's static dependencies.
 
 from __future__ import annotations
 
+import os
 import pickle
 import time
+import traceback
 from typing import Any
 
 from ..._errors import BatchWorkerError
-from .. import blocks, dependencies, env_deps, file_deps
+from .. import blocks, dependencies, env_deps, file_deps, fingerprints
 from ..execution import call_body, user_codes
 from ..hashing import digest
 from ..ops import importable_as, op_named
 from ..tracing import RanCode
 
-__all__ = ["Chained", "Slot", "UnsentOutput", "code_signature", "compute_chunk_here", "compute_chunk_named",
-           "compute_here", "compute_in", "compute_named", "compute_sent", "op_address", "resolve_op"]
+__all__ = ["EDITED_CODE", "Chained", "Slot", "UnsentOutput", "code_signature", "compute_chunk_here", "compute_chunk_named",
+           "compute_here", "compute_in", "compute_named", "compute_sent", "op_address", "resolve_op",
+           "this_process"]
 
 
 def compute_here(op: Any, args: tuple, kwargs: dict, batch: Any, traced: bool = True) -> tuple:
@@ -89,8 +92,49 @@ def compute_chunk_here(items: list[tuple], batch: Any) -> tuple[list[tuple], flo
 def compute_chunk_named(items: list[tuple]) -> tuple[list[tuple], float]:
     """:func:`compute_chunk_here` in a worker process (``items``: ``(address, args, kwargs)``)."""
     started = time.perf_counter()
-    outcomes = [_outcome(compute_named, address, args, kwargs) for address, args, kwargs in items]
+    outcomes = [_outcome(_compute_sendable, address, args, kwargs) for address, args, kwargs in items]
     return outcomes, time.perf_counter() - started
+
+
+def _compute_sendable(address: tuple, args: tuple, kwargs: dict) -> tuple:
+    """:func:`compute_named`, whose exception, if the body raises one, can be sent back to
+    the coordinator: pickled, and unpickled there (else a stand-in that says what it was)."""
+    try:
+        return compute_named(address, args, kwargs)
+    except Exception as exc:
+        stand_in = _unsendable(exc, address)
+        if stand_in is None:
+            raise
+    # Raised here, not in the except clause, so that it has no __context__: a pickler that
+    # keeps exception chains (tblib's, which dask.distributed installs) would take the
+    # original along and fail on it again.
+    raise stand_in
+
+
+def _unsendable(error: Exception, address: tuple) -> BatchWorkerError | None:
+    """None when ``error`` survives the trip back from a worker process; else a
+    BatchWorkerError naming the op and saying what ``error`` was, with its traceback. (Not
+    pickled, the pool's own error is pickle's, naming nothing; not unpickled, the pool breaks
+    and each of its calls looks like a worker that died.)"""
+    from multiprocessing.reduction import ForkingPickler
+
+    try:
+        pickle.loads(ForkingPickler.dumps(error))
+        return None
+    except Exception as why:  # noqa: BLE001 - whatever pickle raises, the error cannot go
+        trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        return BatchWorkerError(
+            f"op {address[0]}.{address[1]} raised {type(error).__qualname__}: {_text(error)}, an exception "
+            f"that cannot be sent back from the worker process ({type(why).__name__}: {why}); raise a "
+            f"picklable exception, or use executor='threads'. Its traceback in the worker:\n{trace}"
+        )
+
+
+def _text(error: Exception) -> str:
+    try:
+        return str(error)
+    except Exception:  # noqa: BLE001 - a __str__ that fails says nothing more
+        return "(its message cannot be shown)"
 
 
 def _outcome(compute: Any, *arguments: Any) -> tuple:
@@ -115,23 +159,39 @@ def compute_named(address: tuple, args: tuple, kwargs: dict) -> tuple:
     """The body of the op at ``address``, run in a worker process (no trace, no storage).
 
     ``address`` is ``(module, name)``, or ``(module, name, code)`` with the coordinator's
-    :func:`code_signature` of the op, checked against this process's before the body runs.
+    :func:`code_signature` of the op, checked against this process's before the body runs,
+    or ``(module, name, code, process)``: not checked in the coordinator's own process
+    (:func:`this_process`; a Dask cluster of threads), whose code is the coordinator's.
     """
     op = resolve_op(address[0], address[1])
-    if len(address) > 2:
+    if len(address) > 2 and (len(address) == 3 or address[3] != this_process()):
         _check_code(op, address[2])
     return _run_fn(op, args, kwargs)
 
 
+#: Drawn once per interpreter: a forked child keeps it, but not its pid.
+_TOKEN = os.urandom(8)
+
+
+def this_process() -> tuple[bytes, int]:
+    """This very process, told apart from its forks and from processes on other hosts."""
+    return _TOKEN, os.getpid()
+
+
 def code_signature(op: Any) -> bytes | None:
     """A digest of the op's code and of the helpers, constants and ops it refers to (static
-    dependencies), or None when the op's source cannot be read here (nothing to compare)."""
+    dependencies), or None when the op's source cannot be read here (nothing to compare).
+    When its file was edited since this process imported it, :data:`EDITED_CODE`: a worker
+    that reads the file runs other code than this process."""
     if op.fingerprint.tree is None:
-        return None
+        return EDITED_CODE if fingerprints.EDITED in op.fingerprint.source else None
     # Contents only, no names: a spawned worker imports the script as __mp_main__, not __main__.
     states = sorted(dependency.state for dependency in dependencies.static_dependencies(op.fn).values())
     return digest(b"\1".join([op.fingerprint.digest, b"%d" % op.version, *states]))
 
+
+#: The code signature of an op whose file now holds other code: no worker's equals it.
+EDITED_CODE = b"edited since imported"
 
 #: (module, name) -> this worker process's code signature of that op (its code never changes).
 _signatures: dict[tuple[str, str], bytes | None] = {}
@@ -150,8 +210,9 @@ def _check_code(op: Any, expected: bytes | None) -> None:
         raise BatchWorkerError(
             f"op {op.name}: the batch's worker processes run other code than this process (a "
             "pool passed in that started before the op, or a helper or constant it refers to, "
-            "changed: pass a new one; or spawned workers that imported a file edited since this "
-            "process did: run this process again); nothing they computed is stored"
+            "changed: pass a new one; or workers, spawned or on a Dask cluster, that imported a "
+            "file edited since this process did: run this process again); nothing they computed "
+            "is stored"
         )
 
 
@@ -167,7 +228,7 @@ def compute_sent(address: tuple[str, str], args: tuple, kwargs: dict) -> tuple:
     '_thread.lock' object``), which the coordinator cannot tell from one the body raised. The
     check walks the outputs without copying them: array buffers are left out of band.
     """
-    result = compute_named(address, args, kwargs)
+    result = _compute_sendable(address, args, kwargs)
     try:
         pickle.Pickler(_Discard(), pickle.HIGHEST_PROTOCOL, buffer_callback=_out_of_band).dump(result[0])
     except Exception as exc:  # noqa: BLE001 - whatever pickle raises, the output cannot go
