@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-06.13"
+LIST_VERSION = "2026-12-06.14"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -486,7 +486,7 @@ MUTANTS: tuple[Mutant, ...] = (
            '        if arg == "request":  # request: only its param is hashed', ("tests/test_fixtures.py",),
            "the unhashable-fixture hint names an argument already ignored"),
     Mutant("Y19", "mandala_ast/runtime/dependencies.py",
-           '        function = getattr(value, "__wrapped__", value) if not isinstance(value, type) else value',
+           '        function = (_attribute(value, "__wrapped__") or value) if not isinstance(value, type) else value',
            "        function = value", ("tests/test_fingerprints.py", "tests/test_pytest.py"),
            "Python 3.10: a decorated helper's edit (lru_cache, wraps, a pytest fixture) serves the old result"),
     # -- batch blocks under failure -------------------------------------------------------------

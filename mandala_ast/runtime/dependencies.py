@@ -432,16 +432,24 @@ def describe(name: str, value: Any) -> Dependency | None:
             print_ = fingerprint(code)  # a closure over something unhashable: its code still counts
             return Dependency(name, "code", _code_state(value, print_.digest), print_.source)
     if is_data(value):
-        try:
-            state = content_id(value)
-        except UnhashableError:
-            if not isinstance(value, dict):
-                return None
-            # A dict subclass pickle cannot take: Python 3.10's pickle asks an AttrDict
-            # (__getattr__ = dict.__getitem__) for __getstate__ and gets a KeyError. Its items.
-            state = content_id((qualified_name(type(value)), dict(value)))
-        return Dependency(name, "constant", state, _short_repr(value))
+        state = _data_state(value)
+        return None if state is None else Dependency(name, "constant", state, _short_repr(value))
     return None
+
+
+def _data_state(value: Any) -> bytes | None:
+    """A module-level value's content id; None for what has none (a lock, a logger inside)."""
+    try:
+        return content_id(value)
+    except UnhashableError:
+        if type(value) is dict or not isinstance(value, dict):
+            return None
+    # A dict subclass pickle cannot take: Python 3.10's pickle asks an AttrDict (__getattr__ =
+    # dict.__getitem__) for __getstate__ and gets a KeyError. By its items.
+    try:
+        return content_id((qualified_name(type(value)), dict(value)))
+    except UnhashableError:
+        return None
 
 
 def is_data(value: Any) -> bool:
