@@ -1166,3 +1166,34 @@ def test_a_parameter_added_with_a_default_in_the_same_process_keeps_the_stored_c
         assert grows.f(1) == 2
     assert grows.RUNS == []
     assert storage.df(grows.f)[["x", "scale"]].values.tolist() == [[1, 2]]
+
+
+def _made_op(k: int):
+    from mandala_ast import op
+
+    @op
+    def scaled(x, factor=2):
+        return x * factor + k
+
+    return scaled
+
+
+def test_ops_a_factory_makes_in_a_loop_are_not_kept_alive(tmp_path, monkeypatch):
+    """The defaults the storage remembers per op object held every op a loop made."""
+    import gc
+    import weakref
+
+    from mandala_ast import Storage
+    from mandala_ast.runtime import versions
+
+    monkeypatch.setattr(versions, "_MAX_OPS_REMEMBERED", 50)
+    first = _made_op(0)
+    first_ref = weakref.ref(first)
+    storage = Storage(tmp_path / "s.db")  # (a long-lived storage: a notebook's)
+    with storage:
+        first(1)
+        del first
+        for k in range(1, 120):
+            _made_op(k)(1)
+    gc.collect()
+    assert first_ref() is None and storage.path is not None

@@ -33,6 +33,11 @@ if TYPE_CHECKING:
 __all__ = ["VersionTracker"]
 
 
+#: Op objects whose defaults a tracker keeps at most (each kept alive by it): a factory called
+#: in a loop makes a new op each time.
+_MAX_OPS_REMEMBERED = 4096
+
+
 class VersionTracker:
     """Per-storage knowledge of op versions and of which dependency states are still valid."""
 
@@ -156,6 +161,8 @@ class VersionTracker:
                     added = True
             if added:  # a parameter added with a default keeps the version: not its signature
                 self.store.add("ops", (op.name, op.nout, op.signature_text()))
+            if len(self._defaults) >= _MAX_OPS_REMEMBERED:  # ops a loop makes must not pile up
+                self._defaults.clear()
             self._defaults[op] = known
         return known
 
