@@ -168,9 +168,11 @@ def test_one_bad_call_among_many_fast_ones_is_named_and_the_rest_are_stored(tmp_
 def test_sigint_cancels_pending_calls_and_keeps_completed_ones(tmp_path):
     db, stop = tmp_path / "s.db", tmp_path / "stop"
     script = f"""
+        import signal
         from batch_ops import hold, inc
         from mandala_ast import Storage
-
+        {INTERRUPTER}
+        start_interrupter({str(tmp_path)!r})
         with Storage({str(db)!r}).batch(executor="processes", max_concurrency=2):
             done = [inc(x) for x in range(5)]
             held = hold(sum(done), {str(stop)!r})   # starts once the five are recorded
@@ -181,7 +183,7 @@ def test_sigint_cancels_pending_calls_and_keeps_completed_ones(tmp_path):
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert child.stdout.readline().strip() == "holding 15"
-        child.send_signal(signal.SIGINT)
+        (tmp_path / "ask-1").write_text("")  # Ctrl-C, to the main thread (see INTERRUPTER)
         stop.write_text("")  # the running call may finish; it is not kept
         _, err = child.communicate(timeout=60)
     finally:
