@@ -486,7 +486,7 @@ MUTANTS: tuple[Mutant, ...] = (
            '        if arg == "request":  # request: only its param is hashed', ("tests/test_fixtures.py",),
            "the unhashable-fixture hint names an argument already ignored"),
     Mutant("Y19", "mandala_ast/runtime/dependencies.py",
-           '        function = (_attribute(value, "__wrapped__") or value) if not isinstance(value, type) else value',
+           '        function = value if wrapped is None else wrapped',
            "        function = value", ("tests/test_fingerprints.py", "tests/test_pytest.py"),
            "Python 3.10: a decorated helper's edit (lru_cache, wraps, a pytest fixture) serves the old result"),
     # -- batch blocks under failure -------------------------------------------------------------

@@ -344,7 +344,7 @@ def _functions_in(namespace: dict) -> Iterator[types.FunctionType]:
                 if isinstance(function, types.FunctionType):
                     yield function
             continue
-        function = (_attribute(value, "fn") or value) if not isinstance(value, types.FunctionType) else value
+        function = value if isinstance(value, types.FunctionType) else _attribute(value, "fn")
         if isinstance(function, types.FunctionType):
             yield function
 
@@ -353,10 +353,12 @@ def _qualname_from_namespace(code: types.CodeType, namespace: dict) -> str:
     """Python 3.10 has no ``co_qualname``: find the module-level function, or the method of a
     module-level class, whose code this is."""
     for value in list(namespace.values()):
-        # Through one wrapper (functools.wraps; pytest's fixture definitions since 8.4)
-        # (an AttrDict's missing attributes raise KeyError: _attribute)
-        function = (_attribute(value, "__wrapped__") or value) if not isinstance(value, type) else value
-        if getattr(function, "__code__", None) is code:
+        # Through one wrapper (functools.wraps; pytest's fixture definitions since 8.4). Read
+        # safely: an AttrDict's missing attributes raise KeyError, a polars expression's
+        # make another expression (whose truth value raises).
+        wrapped = None if isinstance(value, type) else _attribute(value, "__wrapped__")
+        function = value if wrapped is None else wrapped
+        if _attribute(function, "__code__") is code:
             return function.__qualname__
         if isinstance(value, type):
             for member in vars(value).values():
