@@ -165,6 +165,14 @@ def test_one_bad_call_among_many_fast_ones_is_named_and_the_rest_are_stored(tmp_
     del ys
 
 
+def _child(script: str, **options) -> subprocess.Popen:
+    """A Python process running ``script`` (dedented) with the tests' ops importable, its
+    output read as text."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(REPO)])}
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **options)
+
+
 def test_sigint_cancels_pending_calls_and_keeps_completed_ones(tmp_path):
     db, stop = tmp_path / "s.db", tmp_path / "stop"
     script = f"""
@@ -178,9 +186,7 @@ def test_sigint_cancels_pending_calls_and_keeps_completed_ones(tmp_path):
             held = hold(sum(done), {str(stop)!r})   # starts once the five are recorded
             never = inc(held)                        # pending when Ctrl-C comes
     """
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(REPO)])}
-    child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = _child(script)
     try:
         assert child.stdout.readline().strip() == "holding 15"
         (tmp_path / "ask-1").write_text("")  # Ctrl-C, to the main thread (see INTERRUPTER)
@@ -238,9 +244,7 @@ def test_sigint_keeps_a_running_call_whose_result_arrives_before_the_block_exits
             held = hold(15, {str(stop)!r})
             never = inc(held)                        # pending when Ctrl-C comes
     """
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(REPO)])}
-    child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = _child(script)
     try:
         assert child.stdout.readline().strip() == "holding 15"
         (tmp_path / "ask-1").write_text("")  # Ctrl-C
@@ -286,9 +290,7 @@ def test_a_second_sigint_while_the_pool_shuts_down_still_closes_the_block(tmp_pa
             pass
         print(type(inc(1)).__name__, flush=True)
     """
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(REPO)])}
-    child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = _child(script)
     try:
         assert child.stdout.readline().strip() == "holding 15"
         for count in (1, 2):
@@ -324,9 +326,7 @@ def test_an_op_calling_an_op_on_processes_does_not_hang(tmp_path):
             ys = [outer(x) for x in range(3)]
         print(ys)
     """
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(REPO)])}
-    child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], env=env, start_new_session=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = _child(script, start_new_session=True)
     try:
         out, err = child.communicate(timeout=120)
     except subprocess.TimeoutExpired:

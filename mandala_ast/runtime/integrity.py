@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .blobs import BlobDir
     from .store import SQLiteStore
 
-__all__ = ["VerifyReport", "damage_as_error", "damaged_error", "describe_producer", "is_damage", "verify"]
+__all__ = ["VerifyReport", "damage_as_error", "damaged_error", "describe_producer", "is_damage", "sqlite_error_is", "verify"]
 
 # SQLite's primary result codes for a damaged file: SQLITE_CORRUPT, SQLITE_NOTADB.
 _DAMAGE_CODES = (11, 26)
@@ -36,12 +36,22 @@ _CID_HEX = 64
 
 def is_damage(exc: BaseException) -> bool:
     """Whether ``exc`` is SQLite saying the file's pages are damaged (not a lock or I/O error)."""
-    if not isinstance(exc, sqlite3.DatabaseError):
+    return sqlite_error_is(exc, sqlite3.DatabaseError, _DAMAGE_CODES, _DAMAGE_TEXTS)
+
+
+def sqlite_error_is(exc: BaseException, kind: type, codes: tuple[int, ...], texts: tuple[str, ...]) -> bool:
+    """Whether ``exc`` is a ``kind`` of sqlite3 error with one of the primary result ``codes``
+    (Python 3.11+ says which), or, before 3.11, a message holding one of ``texts``.
+
+    >>> sqlite_error_is(sqlite3.OperationalError("disk I/O error"), sqlite3.OperationalError, (10,), ("disk I/O",))
+    True
+    """
+    if not isinstance(exc, kind):
         return False
-    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    code = getattr(exc, "sqlite_errorcode", None)
     if code is not None:
-        return code & 0xFF in _DAMAGE_CODES
-    return any(text in str(exc) for text in _DAMAGE_TEXTS)
+        return code & 0xFF in codes
+    return any(text in str(exc) for text in texts)
 
 
 def damaged_error(path: object, exc: BaseException, doing: str, *, opened: bool = True) -> StorageFormatError:

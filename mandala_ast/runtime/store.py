@@ -32,7 +32,7 @@ from .._errors import (
     StorageFullError,
 )
 from . import file_deps, migrations, renames
-from .integrity import damage_as_error, damaged_error, is_damage
+from .integrity import damage_as_error, damaged_error, is_damage, sqlite_error_is
 from .packing import unpack_outputs
 
 __all__ = [
@@ -795,12 +795,7 @@ def is_file_trouble(exc: BaseException) -> bool:
     >>> is_file_trouble(sqlite3.OperationalError("disk I/O error"))
     True
     """
-    if not isinstance(exc, sqlite3.OperationalError):
-        return False
-    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
-    if code is not None:
-        return code & 0xFF in _FILE_TROUBLE_CODES
-    return any(text in str(exc) for text in _FILE_TROUBLE_TEXTS)
+    return sqlite_error_is(exc, sqlite3.OperationalError, _FILE_TROUBLE_CODES, _FILE_TROUBLE_TEXTS)
 
 
 def unusable_files_error(exc: BaseException, path: Path | None, doing: str) -> StorageFormatError:
