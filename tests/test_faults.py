@@ -309,7 +309,7 @@ def test_unhashable_argument_as_first_call_in_fresh_block_leaves_file_counts_equ
 # --------------------------------------------------------------------------------------------
 # 2. unpicklable output
 
-CALL_ROWS = ("calls", "call_inputs", "call_outputs", "vals")
+CALL_ROWS = ("calls", "call_inputs", "call_outputs", "val_rows", "val_bytes")
 
 
 @pytest.mark.parametrize(
