@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-06.14"
+LIST_VERSION = "2026-12-06.15"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -121,6 +121,7 @@ _PI = "mandala_ast/runtime/pipeline.py"
 _EX = "mandala_ast/runtime/explaining.py"
 _FP = "mandala_ast/runtime/fingerprints.py"
 _VE = "mandala_ast/runtime/versions.py"
+_VR = "mandala_ast/runtime/value_rows.py"
 _SO = "mandala_ast/runtime/store.py"
 _DE = "mandala_ast/runtime/deletion.py"
 _SQL = "mandala_ast/runtime/query/sql.py"
@@ -280,6 +281,15 @@ MUTANTS: tuple[Mutant, ...] = (
            equivalent=True,
            reason="the hard link then fails on the existing file, and its digest is returned just the "
                   "same: the file is still written once; only slower"),
+    Mutant("S11", _VR, "            if row[0] in stored:\n                continue\n", "",
+           ("tests/test_value_rows.py",), "a medium value stored already gets a second, orphaned copy of its bytes"),
+    Mutant("S12", _VR, "return not flat[start + 4] and data is not None and len(data) >= MEDIUM_VALUE_BYTES",
+           "return False", ("tests/test_value_rows.py",), "medium values stay in their content-keyed rows"),
+    Mutant("S13", _VR, '    conn.execute(\n        f"DELETE FROM main.val_bytes', '    (\n        f"DELETE FROM main.val_bytes',
+           ("tests/test_value_rows.py",), "deleting values leaves their bytes behind"),
+    Mutant("S14", "mandala_ast/runtime/loading.py",
+           "            self.store.restore_value_bytes(error.cid, encoded.data)\n", "",
+           ("tests/test_value_rows.py",), "a value whose bytes were lost is never stored again"),
     # -- deletion and gc ------------------------------------------------------------------------
     Mutant("D01", _DE, '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0 AND c.created_at >= m.first",',
            '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0",', _DELETION,
