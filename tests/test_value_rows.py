@@ -160,3 +160,21 @@ def test_verify_reports_bytes_that_no_value_names(path):
         conn.execute("INSERT INTO val_bytes VALUES (7, x'00')")
     report = Storage(path).verify()
     assert not report.ok and "val_bytes rows that no value names" in str(report)
+
+
+def test_processes_storing_overlapping_medium_values_at_once_keep_one_copy_of_each(path):
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_value_rows import scaled
+        from mandala_ast import Storage
+        first = int(sys.argv[1])
+        storage = Storage({str(path)!r})
+        for k in range(first, first + 40):
+            with storage.run():  # a commit per call: the processes' writes interleave
+                scaled({MEDIUM}, float(k))
+    """)
+    workers = [subprocess.Popen([sys.executable, "-c", script, str(first)]) for first in (0, 20, 30)]
+    assert [worker.wait(timeout=120) for worker in workers] == [0, 0, 0]
+    assert bytes_rows(path) == count(path, "SELECT COUNT(*) FROM calls") == 70
+    assert dangling_references(path) == 0 and Storage(path).verify().ok
