@@ -290,6 +290,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("S14", "mandala_ast/runtime/loading.py",
            "            self.store.restore_value_bytes(error.cid, encoded.data)\n", "",
            ("tests/test_value_rows.py",), "a value whose bytes were lost is never stored again"),
+    Mutant("S15", "mandala_ast/runtime/pipeline.py",
+           "        if loaded_back is not None:\n            load_back(call, outputs, out_cids, encoded, loaded_back)\n", "",
+           ("tests/test_faults.py",), "an output whose pickle cannot be loaded back is stored, and fails every later run"),
     # -- deletion and gc ------------------------------------------------------------------------
     Mutant("D01", _DE, '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0 AND c.created_at >= m.first",',
            '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0",', _DELETION,
