@@ -293,6 +293,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("S15", "mandala_ast/runtime/pipeline.py",
            "        if loaded_back is not None:\n            load_back(call, outputs, out_cids, encoded, loaded_back)\n", "",
            ("tests/test_faults.py",), "an output whose pickle cannot be loaded back is stored, and fails every later run"),
+    Mutant("S16", "mandala_ast/runtime/loading.py",
+           '            if codec != "pickle":\n                raise\n            raise self._unloadable(cid, exc) from exc',
+           "            raise", ("tests/test_loading.py",),
+           "a stored pickle whose class is gone raises pickle's error, naming neither value nor call"),
     # -- deletion and gc ------------------------------------------------------------------------
     Mutant("D01", _DE, '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0 AND c.created_at >= m.first",',
            '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0",', _DELETION,
