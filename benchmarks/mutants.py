@@ -552,6 +552,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("K12", "mandala_ast/runtime/batch/scheduler.py", "        if unloaded is not None:\n", "        if False:\n",
            ("tests/test_batch_workers.py",),
            "a batch output whose pickle the coordinator cannot load is reported as a dead worker"),
+    Mutant("E06", "mandala_ast/runtime/file_deps.py",
+           "    return (info.st_mtime_ns, info.st_size, info.st_ino, info.st_ctime_ns)",
+           "    return (info.st_mtime_ns, info.st_size, info.st_ino, 0)", ("tests/test_file_deps.py",),
+           "a data file copied in place under its old mtime (shutil.copy2) serves the old result"),
     Mutant("Z01", "mandala_ast/runtime/dependencies.py",
            "        _add_inherited(found, code, codes.get(code) or {}, receiver)", "        pass",
            ("tests/test_versions.py",),
@@ -663,7 +667,8 @@ MUTANTS: tuple[Mutant, ...] = (
            equivalent=True,
            reason="a file is trusted only while its device, inode, size, mtime and ctime are unchanged, and "
                   "any write changes ctime: a damage is still caught"),
-    Mutant("B06", _LO, "            if file_digest is not None:  # the bytes are those stored: not a corruption\n                raise\n",
+    Mutant("B06", _LO, "            if file_digest is not None:  # the bytes are those stored: not a corruption\n"
+           "                if codec != \"pickle\":\n                    raise\n                raise self._unloadable(cid, exc) from exc\n",
            "", _BLOBS, "a value that fails to unpickle (its class changed) is reported as a corrupt file"),
     # -- paths, full disks, read-only storages --------------------------------------------------
     Mutant("P01", _SO, "        parent.mkdir(parents=True, exist_ok=True)", "        parent.mkdir(exist_ok=True)",

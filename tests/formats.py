@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import sqlite3
 
-#: Format 8's value tables (value_rows.py) joined back into format 7's one ``vals`` table.
-JOIN_VALUES = (
+#: Format 8's value tables (value_rows.py) joined back into format 7's one ``vals`` table, and
+#: its stat cache of data files without the change times format 8 added (file_deps.py).
+FORMAT_7_LAYOUT = (
     "CREATE TABLE v7_vals (cid BLOB PRIMARY KEY, codec TEXT, data BLOB, size INTEGER, external INTEGER)"
     " WITHOUT ROWID",
     "INSERT INTO v7_vals SELECT cid, codec, data, size, external FROM vals",
@@ -15,11 +16,12 @@ JOIN_VALUES = (
     "DROP TABLE val_bytes",
     "ALTER TABLE v7_vals RENAME TO vals",
     "UPDATE sqlite_stat1 SET tbl = 'vals', idx = 'vals' WHERE tbl = 'val_rows'",
+    "ALTER TABLE file_stats DROP COLUMN ctime_ns",
 )
 
 
-def join_values(conn: sqlite3.Connection, fmt: str = "mandala_ast/7") -> None:
-    """Lay the open file's values out as format 7 did, and call its format ``fmt``."""
-    for statement in JOIN_VALUES:
+def format_7_layout(conn: sqlite3.Connection, fmt: str = "mandala_ast/7") -> None:
+    """Lay the open file out as format 7 did, and call its format ``fmt``."""
+    for statement in FORMAT_7_LAYOUT:
         conn.execute(statement)
     conn.execute("UPDATE mandala_meta SET value = ? WHERE key = 'format'", (fmt,))

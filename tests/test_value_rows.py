@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from formats import join_values
+from formats import format_7_layout
 from integrity import dangling_references
 
 from mandala_ast import CorruptValueError, MandalaRepairWarning, Storage, op
@@ -116,7 +116,7 @@ def test_a_format_7_file_keeps_its_values_where_they_are_and_stores_new_ones_apa
     with Storage(path).run():
         scaled(MEDIUM, 5.0)
     with sqlite3.connect(path) as conn:
-        join_values(conn)
+        format_7_layout(conn)
     storage = Storage(path)
     assert "upgrading" in capfd.readouterr().err
     with storage.run():

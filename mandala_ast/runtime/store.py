@@ -629,7 +629,7 @@ _INSERTS = {
     "duration, exact, outputs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "inputs": "INSERT OR IGNORE INTO call_inputs VALUES (?, ?, ?, ?, ?)",
     "outputs": "INSERT OR IGNORE INTO call_outputs VALUES (?, ?, ?)",
-    "file_stats": "INSERT OR REPLACE INTO file_stats VALUES (?, ?, ?, ?, ?)",
+    "file_stats": file_deps.INSERT_SQL,
 }
 #: Fields per buffered row (SQLiteStore.rows): a call's integer key is added when it is written.
 FIELDS = {table: sql.count("?") - (table == "calls") for table, sql in _INSERTS.items()}
