@@ -96,6 +96,7 @@ AREAS = {"H": "hashing", "I": "identity", "V": "versions", "S": "store", "D": "d
          "Z": "versions & types (session 5)"}
 AREAS["J"] = "what tables say of stored work"
 AREAS["K"] = "batch under failure"
+AREAS["N"] = "compiled code as users write it (session 6)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
