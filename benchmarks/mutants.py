@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-06.14"
+LIST_VERSION = "2026-12-06.15"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -839,6 +839,12 @@ MUTANTS: tuple[Mutant, ...] = (
            "    return lambda call: call.version if len(ids[call.version]) == 1 else",
            "    return lambda call: call.version if True else", ("tests/test_cli_storage_commands.py",),
            "mandala-ast calls shows the calls of an op's old and new code both as version 0, nothing telling them apart"),
+    Mutant("N01", "mandala_ast/pytest.py", "        elif functions:\n            _rename_module(plugin, name, functions)\n",
+           "        elif functions:\n            pass\n", ("tests/test_pytest.py",),
+           "two conftest.py files' same-named cached fixtures share one op: a directory's tests get the other's value"),
+    Mutant("N02", "mandala_ast/pytest.py", "        if self.root is not None:  # a conftest.py below it shadowed it\n",
+           "        if False:\n", ("tests/test_pytest.py",),
+           "a conftest.py in a subdirectory shadows the root one: an edited root conftest helper serves a stale fixture"),
 )
 
 
