@@ -839,10 +839,10 @@ MUTANTS: tuple[Mutant, ...] = (
            "    return lambda call: call.version if len(ids[call.version]) == 1 else",
            "    return lambda call: call.version if True else", ("tests/test_cli_storage_commands.py",),
            "mandala-ast calls shows the calls of an op's old and new code both as version 0, nothing telling them apart"),
-    Mutant("N01", "mandala_ast/pytest.py", "        elif functions:\n            _rename_module(plugin, name, functions)\n",
+    Mutant("N01", "mandala_ast/pytest.py", "        elif functions:\n            _rename_module(module, name, functions)\n",
            "        elif functions:\n            pass\n", ("tests/test_pytest.py",),
            "two conftest.py files' same-named cached fixtures share one op: a directory's tests get the other's value"),
-    Mutant("N02", "mandala_ast/pytest.py", "        if self.root is not None:  # a conftest.py below it shadowed it\n",
+    Mutant("N02", "mandala_ast/pytest.py", "        if self.root is not None and isinstance(plugin, types.ModuleType):\n",
            "        if False:\n", ("tests/test_pytest.py",),
            "a conftest.py in a subdirectory shadows the root one: an edited root conftest helper serves a stale fixture"),
 )

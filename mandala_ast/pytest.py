@@ -276,7 +276,8 @@ class _ConftestNames:
     dependency would be looked up in the wrong file (an edited helper went unseen). A
     conftest.py below the rootdir that defines a cached fixture is named by its directory
     (``tests/unit/conftest.py`` is ``tests.unit.conftest``), which is stable whatever pytest
-    collects; the rootdir's own keeps ``conftest`` and stays ``sys.modules["conftest"]``.
+    collects; the rootdir's own keeps ``conftest`` and stays ``sys.modules["conftest"]``
+    (pytest removes that entry before it imports another conftest.py, in every import mode).
     """
 
     def __init__(self, rootpath: Path) -> None:
@@ -284,16 +285,20 @@ class _ConftestNames:
         self.root: types.ModuleType | None = None
 
     def pytest_plugin_registered(self, plugin: object) -> None:
-        if not (isinstance(plugin, types.ModuleType) and plugin.__name__ == "conftest"):
-            return
-        functions = [f.fn for f in _DEFINED if f.fn.__globals__ is vars(plugin)]
-        name = conftest_module_name(Path(plugin.__file__ or ""), self.rootpath)
-        if functions and name == "conftest":
-            self.root = plugin
-        elif functions:
-            _rename_module(plugin, name, functions)
-        if self.root is not None:  # a conftest.py below it shadowed it
+        if isinstance(plugin, types.ModuleType) and plugin.__name__ == "conftest":
+            self._name(plugin)
+        # pytest took it out of sys.modules before importing another conftest.py (in
+        # importlib mode too), or that one took its place.
+        if self.root is not None and isinstance(plugin, types.ModuleType):
             sys.modules["conftest"] = self.root
+
+    def _name(self, module: types.ModuleType) -> None:
+        functions = [f.fn for f in _DEFINED if f.fn.__globals__ is vars(module)]
+        name = conftest_module_name(Path(module.__file__ or ""), self.rootpath)
+        if functions and name == "conftest":
+            self.root = module
+        elif functions:
+            _rename_module(module, name, functions)
 
 
 def conftest_module_name(path: Path, rootpath: Path) -> str:

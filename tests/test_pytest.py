@@ -446,19 +446,22 @@ def data():
 '''
 
 
-def test_editing_a_root_conftest_helper_recomputes_with_a_conftest_in_a_subdirectory(pytester):
-    # pytest imports every conftest.py outside a package as the module "conftest", and the
-    # last one imported shadows the others in sys.modules: the root's helper was looked up
-    # in tests/conftest.py, found missing, never recorded, and its edit served a stale value.
+@pytest.mark.parametrize("mode", ["prepend", "importlib"])
+def test_editing_a_root_conftest_helper_recomputes_with_a_conftest_in_a_subdirectory(pytester, mode):
+    # pytest imports every conftest.py outside a package as the module "conftest" (prepend
+    # mode), and the last one imported shadows the others in sys.modules; it removes
+    # sys.modules["conftest"] before importing another conftest.py in importlib mode too.
+    # The root's helper was looked up in unit/conftest.py or nowhere, never recorded, and
+    # its edit served a stale value.
     pytester.makepyfile(conftest=ROOT_CONFTEST_WITH_HELPER)
-    pytester.mkdir("tests")
-    (pytester.path / "tests" / "conftest.py").write_text("import pytest\n\n\n@pytest.fixture\ndef other():\n    return 1\n")
-    (pytester.path / "tests" / "test_data.py").write_text(
+    pytester.mkdir("unit")
+    (pytester.path / "unit" / "conftest.py").write_text("import pytest\n\n\n@pytest.fixture\ndef other():\n    return 1\n")
+    (pytester.path / "unit" / "test_data.py").write_text(
         "def test_data(data, other):\n    print('DATA', data)\n"
     )
-    run(pytester)
+    run(pytester, f"--import-mode={mode}")
     edit(pytester, "conftest.py", "x * SCALE", "x * SCALE + 1")
-    result, _ = run(pytester, "-s")
+    result, _ = run(pytester, "-s", f"--import-mode={mode}")
     assert "DATA [11, 21]" in result.stdout.str()
     assert summary(result) == "mandala: 1 fixture recomputed (data: helper norm changed)"
 
