@@ -845,6 +845,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("N02", "mandala_ast/pytest.py", "        if self.root is not None and isinstance(plugin, types.ModuleType):\n",
            "        if False:\n", ("tests/test_pytest.py",),
            "a conftest.py in a subdirectory shadows the root one: an edited root conftest helper serves a stale fixture"),
+    Mutant("N03", "mandala_ast/transforms/_query_form.py",
+           "        if _assigned_names(target) is None and _unpacks_into_names(target):\n", "        if False:\n",
+           ("tests/test_query.py",),
+           "`a, *rest = f(x)` in a query block is refused as 'an assignment into an object (`x[i] = ...`)'"),
 )
 
 

@@ -401,6 +401,9 @@ class TestErrors:
             ("y = inc(x)\n    y += 1", "in-place update"),
             ("y = inc(x)\n    y.append(3)", "mutates a query variable"),
             ("y = inc(x)\n    y[0] = 1", "assignment into an object"),
+            # An unpacking was refused as "an assignment into an object (`x[i] = ...`)".
+            ("y, *rest = inc(x)", "unpacking into a starred or nested target"),
+            ("(y, z), w = inc(x)", "unpacking into a starred or nested target"),
         ],
     )
     def test_what_a_query_cannot_mean_names_the_line(self, storage, statement: str, what: str) -> None:
