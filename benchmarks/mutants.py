@@ -849,6 +849,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "        if _assigned_names(target) is None and _unpacks_into_names(target):\n", "        if False:\n",
            ("tests/test_query.py",),
            "`a, *rest = f(x)` in a query block is refused as 'an assignment into an object (`x[i] = ...`)'"),
+    Mutant("N04", "mandala_ast/ipython.py", "    if _is_python(text):\n", "    if True:\n", ("tests/test_ipython.py",),
+           "a notebook cell with a syntax error also gets a fallback warning quoting libcst about a line the user never wrote"),
 )
 
 
