@@ -851,6 +851,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "`a, *rest = f(x)` in a query block is refused as 'an assignment into an object (`x[i] = ...`)'"),
     Mutant("N04", "mandala_ast/ipython.py", "    if _is_python(text):\n", "    if True:\n", ("tests/test_ipython.py",),
            "a notebook cell with a syntax error also gets a fallback warning quoting libcst about a line the user never wrote"),
+    Mutant("N05", "mandala_ast/compiler.py", '    return ".".join(parts) if importable else parts[-1]\n',
+           "    return parts[-1]\n", ("tests/test_compiler.py",),
+           "compile_module('pkg/sub/flow.py') names it 'flow': its relative imports fail and its ops are other ops"),
 )
 
 
