@@ -854,6 +854,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("N05", "mandala_ast/compiler.py", '    return ".".join(parts) if importable else parts[-1]\n',
            "    return parts[-1]\n", ("tests/test_compiler.py",),
            "compile_module('pkg/sub/flow.py') names it 'flow': its relative imports fail and its ops are other ops"),
+    Mutant("N06", "mandala_ast/transforms/_run_form.py",
+           "        return updated_node.with_changes(item=emit.forget(keys, updated_node.item))\n", "        return updated_node\n",
+           ("tests/transforms/test_run_form.py", "tests/test_compiled_blocks.py"),
+           "`with cm as y` keeps y's op history: a plain 2 bound there is recorded as the op's output 2, exactly"),
 )
 
 

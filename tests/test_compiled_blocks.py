@@ -193,3 +193,40 @@ def test_compiled_block_gets_an_output_that_cannot_be_stored_with_one_warning(tm
     """
     out = run(tmp_path, code).stdout.split()
     assert out == ["lock", "1", "2", "['MandalaUnstoredWarning']"]
+
+
+REBOUND = """\
+import contextlib
+from mandala_ast import Storage, op
+
+
+@op
+def inc(x: int) -> int:
+    return x + 1
+
+
+@op
+def add(x: int, y: int) -> int:
+    return x + y
+
+
+storage = Storage()
+with storage.run():
+    y = inc(1)
+    with contextlib.nullcontext(2) as y:
+        add(y, 10)
+    y = inc(3)
+    match 4:
+        case y:
+            add(y, 20)
+prov = storage.provenance(add)
+print(sorted(set(prov.producer_op.dropna())))
+"""
+
+
+def test_a_name_rebound_by_with_as_or_a_match_capture_is_no_op_output(tmp_path):
+    # `y` held inc(1)'s output 2; `with ... as y` bound another 2 (the same small-int object):
+    # add(2, 10) was recorded as computed from inc(1), exactly (and deleting inc(1) took it).
+    (tmp_path / "rebound.py").write_text(REBOUND)
+    proc = run(tmp_path, "import sys\nfrom mandala_ast.cli import main\nsys.exit(main(['run', 'rebound.py']))")
+    assert proc.stdout.strip() == "[]"

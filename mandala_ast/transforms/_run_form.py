@@ -17,7 +17,9 @@ A call that is a direct argument of another rewritten call is tied to it by the 
 numbers, so the outer call learns the inner output's history.
 
 Assignments that do *not* receive op outputs, to names that do elsewhere in the same scope, are
-wrapped in ``forget`` (in ``settle`` when the value is a call that may or may not be an op);
+wrapped in ``forget`` (in ``settle`` when the value is a call that may or may not be an op), and
+so are the context manager of ``with ... as name`` and the subject of a ``match`` whose cases
+capture such names;
 ``return x`` in a workflow becomes ``return ret('x@wf', x)``.
 
 All insertions stay on the line where the call starts; see ``_lines.py`` for the invariant.
@@ -303,6 +305,26 @@ class RunFormRewriter(cst.CSTTransformer):
                 keys.append(key)
         return keys
 
+    def leave_WithItem(self, original_node: cst.WithItem, updated_node: cst.WithItem) -> cst.WithItem:
+        """``with cm as y``: y's history goes before ``__enter__`` binds it (its value may be
+        the very object an op returned before: a small int, a string)."""
+        if updated_node.asname is None or not self._active:
+            return updated_node
+        keys = self._keys_to_forget(target_names(updated_node.asname.name))
+        if not keys:
+            return updated_node
+        self.changed = True
+        return updated_node.with_changes(item=emit.forget(keys, updated_node.item))
+
+    def leave_Match(self, original_node: cst.Match, updated_node: cst.Match) -> cst.Match:
+        """Every case's captures forget before matching (a case that does not match binds
+        nothing: its names lose exactness, never gain a wrong history)."""
+        keys = self._keys_to_forget(_capture_names(updated_node)) if self._active else []
+        if not keys:
+            return updated_node
+        self.changed = True
+        return updated_node.with_changes(subject=emit.forget(keys, updated_node.subject))
+
     # -- workflows ------------------------------------------------------------------------------
 
     def leave_Return(self, original_node: cst.Return, updated_node: cst.Return) -> cst.Return:
@@ -311,6 +333,28 @@ class RunFormRewriter(cst.CSTTransformer):
         self.changed = True
         key = self.scope.arg_key(updated_node.value)
         return updated_node.with_changes(value=emit.ret(key, updated_node.value))
+
+
+def _capture_names(node: cst.Match) -> list[str]:
+    """The names the cases' patterns bind (``case y``, ``case [a, *rest]``, ``case {**kw}``)."""
+    names: list[str] = []
+
+    class Captures(cst.CSTVisitor):
+        def visit_MatchAs(self, node: cst.MatchAs) -> None:
+            if node.name is not None:
+                names.append(node.name.value)
+
+        def visit_MatchStar(self, node: cst.MatchStar) -> None:
+            if node.name is not None:
+                names.append(node.name.value)
+
+        def visit_MatchMapping(self, node: cst.MatchMapping) -> None:
+            if node.rest is not None:
+                names.append(node.rest.value)
+
+    for case in node.cases:
+        case.pattern.visit(Captures())
+    return names
 
 
 def _direct_arguments(args: Sequence[cst.Arg]) -> dict[int, int | str]:
