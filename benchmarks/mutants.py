@@ -858,6 +858,10 @@ MUTANTS: tuple[Mutant, ...] = (
            "        return updated_node.with_changes(item=emit.forget(keys, updated_node.item))\n", "        return updated_node\n",
            ("tests/transforms/test_run_form.py", "tests/test_compiled_blocks.py"),
            "`with cm as y` keeps y's op history: a plain 2 bound there is recorded as the op's output 2, exactly"),
+    Mutant("N07", "mandala_ast/cli/__init__.py",
+           "    if error is not None:  # the user's error, said as Python says it (not as libcst does)\n",
+           "    if False:\n", ("tests/test_cli.py",),
+           "mandala-ast show of a file with a syntax error prints libcst's parse error instead of Python's"),
 )
 
 
