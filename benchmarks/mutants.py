@@ -862,6 +862,10 @@ MUTANTS: tuple[Mutant, ...] = (
            "    if error is not None:  # the user's error, said as Python says it (not as libcst does)\n",
            "    if False:\n", ("tests/test_cli.py",),
            "mandala-ast show of a file with a syntax error prints libcst's parse error instead of Python's"),
+    Mutant("N08", "mandala_ast/transforms/_run_form.py",
+           '            return f"{slot}@{self.scope.qualname}" if original in self._rewritten_returns else None\n',
+           "            return None\n", ("tests/transforms/test_run_form.py", "tests/test_compiled_blocks.py"),
+           "a workflow's `return inc(x)` hands the caller no history: its next op call records inc's output as a raw input"),
 )
 
 

@@ -230,3 +230,46 @@ def test_a_name_rebound_by_with_as_or_a_match_capture_is_no_op_output(tmp_path):
     (tmp_path / "rebound.py").write_text(REBOUND)
     proc = run(tmp_path, "import sys\nfrom mandala_ast.cli import main\nsys.exit(main(['run', 'rebound.py']))")
     assert proc.stdout.strip() == "[]"
+
+
+RETURNED = """\
+from mandala_ast import Storage, op, workflow
+
+
+@op
+def inc(x: int) -> int:
+    return x + 1000
+
+
+@op
+def add(x: int, y: int) -> int:
+    return x + y
+
+
+@workflow
+def direct(n):
+    return inc(n)
+
+
+@workflow
+def pair(n):
+    a = inc(n)
+    return a, inc(a)
+
+
+storage = Storage()
+with storage.run():
+    add(direct(1), 2)
+    p, q = pair(5)
+    add(p, q)
+prov = storage.provenance(add)
+print([op if isinstance(op, str) else None for op in prov.producer_op], prov.exact.tolist())
+"""
+
+
+def test_a_workflow_returning_an_op_call_or_a_tuple_gives_the_caller_its_history(tmp_path):
+    # `return inc(n)` and `return a, b` handed the caller no history: its next op call
+    # recorded inc's outputs as raw inputs, exactly (a query saw no inc behind add).
+    (tmp_path / "returned.py").write_text(RETURNED)
+    proc = run(tmp_path, "import sys\nfrom mandala_ast.cli import main\nsys.exit(main(['run', 'returned.py']))")
+    assert proc.stdout.strip() == "['__main__.inc', None, '__main__.inc', '__main__.inc'] [True, True, True, True]"

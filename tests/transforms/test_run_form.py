@@ -463,4 +463,29 @@ class TestWorkflows:
             """
         )
         assert "return x\n" in result.source
-        assert "return __mandala_rt__.ret(None, (__mandala_callee__(" in result.source
+        assert "return __mandala_rt__.ret_all(('<return0>@pipe', None), (__mandala_callee__(('pipe', ('<return0>',)," in result.source
+
+    def test_returned_op_calls_and_tuples_of_names_keep_their_history(self) -> None:
+        """``return inc(x)`` and ``return a, b`` gave the caller's names no history (raw inputs)."""
+        check(
+            """\
+            from mandala_ast import workflow
+            @workflow
+            def direct(x):
+                return inc(x)
+            @workflow
+            def pair(x):
+                a = inc(x)
+                return a, a[0], 3
+            """,
+            f"""\
+            {RT_IMPORT}; from mandala_ast import workflow
+            @workflow
+            def direct(x):
+                return __mandala_rt__.ret('<return>@direct', {d("inc", "('direct', ('<return>',), ('x',), None)", "x")})
+            @workflow
+            def pair(x):
+                a = {d("inc", "('pair', ('a',), ('x',), None)", "x")}
+                return __mandala_rt__.ret_all(('a@pair', ('a@pair', 0), None), (a, a[0], 3))
+            """,
+        )
