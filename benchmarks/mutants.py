@@ -879,6 +879,9 @@ MUTANTS: tuple[Mutant, ...] = (
            '            return f"{slot}@{self.scope.qualname}" if original in self._rewritten_returns else None\n',
            "            return None\n", ("tests/transforms/test_run_form.py", "tests/test_compiled_blocks.py"),
            "a workflow's `return inc(x)` hands the caller no history: its next op call records inc's output as a raw input"),
+    Mutant("N09", "mandala_ast/runtime/query/block.py", '    if text and "mandala_ast" not in text:\n', "    if False:\n",
+           ("tests/test_query.py",),
+           "an uncompiled query block in a module importing Q through a module of its own says to use `mandala-ast run`, which was used"),
 )
 
 

@@ -417,6 +417,21 @@ class TestErrors:
             with storage.query():
                 pass
 
+    def test_a_query_block_in_a_module_never_naming_mandala_ast_says_why_it_was_not_compiled(
+        self, storage: Storage, tmp_path: Path
+    ) -> None:
+        """`from mylib import Q` (mylib re-exporting mandala_ast's names) under `mandala-ast run`:
+        the error said to run the script with `mandala-ast run`, which the user had done."""
+        import importlib.util
+
+        path = tmp_path / "exp_reexported.py"
+        path.write_text("def main(storage, Q):\n    with storage.query():\n        Q()\n")
+        spec = importlib.util.spec_from_file_location("exp_reexported", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        with pytest.raises(QueryError, match=f"{path} never mentions `mandala_ast`"):
+            module.main(storage, Q)
+
     def test_q_outside_a_query(self) -> None:
         with pytest.raises(QueryError, match="inside `with storage.query"):
             Q()
