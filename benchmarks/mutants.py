@@ -882,6 +882,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("N09", "mandala_ast/runtime/query/block.py", '    if text and "mandala_ast" not in text:\n', "    if False:\n",
            ("tests/test_query.py",),
            "an uncompiled query block in a module importing Q through a module of its own says to use `mandala-ast run`, which was used"),
+    Mutant("N10", "mandala_ast/runtime/query/block.py", "    elif text and _run_by_ipython(frame):\n", "    elif False:\n",
+           ("tests/test_ipython.py",),
+           "a query block in a script run with IPython's %run says nothing of %run (it is not compiled there)"),
 )
 
 
