@@ -885,6 +885,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("N10", "mandala_ast/runtime/query/block.py", "    elif text and _run_by_ipython(frame):\n", "    elif False:\n",
            ("tests/test_ipython.py",),
            "a query block in a script run with IPython's %run says nothing of %run (it is not compiled there)"),
+    Mutant("N11", "mandala_ast/runtime/query/result.py", "        if not taking:\n            return \"\"\n",
+           "        if True:\n            return \"\"\n", ("tests/test_query.py",),
+           "Q() passed only to a plain function that calls ops: the error says it reaches no op call, nothing about the function"),
 )
 
 

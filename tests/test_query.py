@@ -432,6 +432,19 @@ class TestErrors:
         with pytest.raises(QueryError, match=f"{path} never mentions `mandala_ast`"):
             module.main(storage, Q)
 
+    def test_a_variable_given_only_to_a_plain_function_calling_ops_says_to_make_it_a_workflow(self, storage: Storage) -> None:
+        """`y = prep(Q())` with `prep` calling `inc`: the error said the variable is no op's
+        argument, though the user passed it to code calling an op."""
+        with pytest.raises(QueryError, match=r"only passed to `prep\(_0\)`, computed row by row.*@workflow"):
+            run("""\
+                import mandala_ast
+                def prep(v):
+                    return inc(v)
+                with storage.query() as q:
+                    y = prep(Q())
+                q.df()
+                """, storage)
+
     def test_q_outside_a_query(self) -> None:
         with pytest.raises(QueryError, match="inside `with storage.query"):
             Q()
