@@ -96,6 +96,7 @@ AREAS = {"H": "hashing", "I": "identity", "V": "versions", "S": "store", "D": "d
          "Z": "versions & types (session 5)"}
 AREAS["J"] = "what tables say of stored work"
 AREAS["K"] = "batch under failure"
+AREAS["N"] = "compiled code as users write it (session 6)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -863,6 +864,42 @@ MUTANTS: tuple[Mutant, ...] = (
            "    return lambda call: call.version if len(ids[call.version]) == 1 else",
            "    return lambda call: call.version if True else", ("tests/test_cli_storage_commands.py",),
            "mandala-ast calls shows the calls of an op's old and new code both as version 0, nothing telling them apart"),
+    Mutant("N01", "mandala_ast/pytest.py", "        elif functions:\n            _rename_module(module, name, functions)\n",
+           "        elif functions:\n            pass\n", ("tests/test_pytest.py",),
+           "two conftest.py files' same-named cached fixtures share one op: a directory's tests get the other's value"),
+    Mutant("N02", "mandala_ast/pytest.py", "        if self.root is not None and isinstance(plugin, types.ModuleType):\n",
+           "        if False:\n", ("tests/test_pytest.py",),
+           "a conftest.py in a subdirectory shadows the root one: an edited root conftest helper serves a stale fixture"),
+    Mutant("N03", "mandala_ast/transforms/_query_form.py",
+           "        if _assigned_names(target) is None and _unpacks_into_names(target):\n", "        if False:\n",
+           ("tests/test_query.py",),
+           "`a, *rest = f(x)` in a query block is refused as 'an assignment into an object (`x[i] = ...`)'"),
+    Mutant("N04", "mandala_ast/ipython.py", "    if _is_python(text):\n", "    if True:\n", ("tests/test_ipython.py",),
+           "a notebook cell with a syntax error also gets a fallback warning quoting libcst about a line the user never wrote"),
+    Mutant("N05", "mandala_ast/compiler.py", '    return ".".join(parts) if importable else parts[-1]\n',
+           "    return parts[-1]\n", ("tests/test_compiler.py",),
+           "compile_module('pkg/sub/flow.py') names it 'flow': its relative imports fail and its ops are other ops"),
+    Mutant("N06", "mandala_ast/transforms/_run_form.py",
+           "        return updated_node.with_changes(item=emit.forget(keys, updated_node.item))\n", "        return updated_node\n",
+           ("tests/transforms/test_run_form.py", "tests/test_compiled_blocks.py"),
+           "`with cm as y` keeps y's op history: a plain 2 bound there is recorded as the op's output 2, exactly"),
+    Mutant("N07", "mandala_ast/cli/__init__.py",
+           "    if error is not None:  # the user's error, said as Python says it (not as libcst does)\n",
+           "    if False:\n", ("tests/test_cli.py",),
+           "mandala-ast show of a file with a syntax error prints libcst's parse error instead of Python's"),
+    Mutant("N08", "mandala_ast/transforms/_run_form.py",
+           '            return f"{slot}@{self.scope.qualname}" if original in self._rewritten_returns else None\n',
+           "            return None\n", ("tests/transforms/test_run_form.py", "tests/test_compiled_blocks.py"),
+           "a workflow's `return inc(x)` hands the caller no history: its next op call records inc's output as a raw input"),
+    Mutant("N09", "mandala_ast/runtime/query/block.py", '    if text and "mandala_ast" not in text:\n', "    if False:\n",
+           ("tests/test_query.py",),
+           "an uncompiled query block in a module importing Q through a module of its own says to use `mandala-ast run`, which was used"),
+    Mutant("N10", "mandala_ast/runtime/query/block.py", "    elif text and _run_by_ipython(frame):\n", "    elif False:\n",
+           ("tests/test_ipython.py",),
+           "a query block in a script run with IPython's %run says nothing of %run (it is not compiled there)"),
+    Mutant("N11", "mandala_ast/runtime/query/result.py", "        if not taking:\n            return \"\"\n",
+           "        if True:\n            return \"\"\n", ("tests/test_query.py",),
+           "Q() passed only to a plain function that calls ops: the error says it reaches no op call, nothing about the function"),
 )
 
 
