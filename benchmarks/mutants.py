@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-06.15"
+LIST_VERSION = "2026-12-06.16"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -290,6 +290,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("S14", "mandala_ast/runtime/loading.py",
            "            self.store.restore_value_bytes(error.cid, encoded.data)\n", "",
            ("tests/test_value_rows.py",), "a value whose bytes were lost is never stored again"),
+    Mutant("S15", _IN, '" FROM call_inputs i WHERE i.call_id = ? ORDER BY i.name"',
+           '" FROM call_inputs i LEFT JOIN vals x ON x.cid = i.cid WHERE i.call_id = ? ORDER BY i.name"',
+           ("tests/test_value_rows.py",), "naming a corrupt value's call joins the view vals: it copies every stored value"),
     # -- deletion and gc ------------------------------------------------------------------------
     Mutant("D01", _DE, '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0 AND c.created_at >= m.first",',
            '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0",', _DELETION,

@@ -19,6 +19,7 @@ from formats import join_values
 from integrity import dangling_references
 
 from mandala_ast import CorruptValueError, MandalaRepairWarning, Storage, op
+from mandala_ast.runtime.integrity import describe_producer
 from mandala_ast.runtime.value_rows import MEDIUM_VALUE_BYTES, insert_values
 
 MEDIUM = MEDIUM_VALUE_BYTES // 8 + 10  # float64 elements: an array just above the threshold
@@ -178,3 +179,29 @@ def test_processes_storing_overlapping_medium_values_at_once_keep_one_copy_of_ea
     assert [worker.wait(timeout=120) for worker in workers] == [0, 0, 0]
     assert bytes_rows(path) == count(path, "SELECT COUNT(*) FROM calls") == 70
     assert dangling_references(path) == 0 and Storage(path).verify().ok
+
+
+def describing_steps(path: Path, n: int) -> int:
+    """SQLite VM steps of naming the call that computed a value, in a storage of ``n`` medium values."""
+    with Storage(path).run():
+        for k in range(n):
+            scaled(MEDIUM, float(k))
+    with sqlite3.connect(path) as conn:
+        cid = conn.execute("SELECT cid FROM call_outputs LIMIT 1").fetchone()[0]
+        counted = [0]
+
+        def count() -> int:
+            counted[0] += 1
+            return 0
+
+        conn.set_progress_handler(count, 1)
+        assert "scaled(k=" in describe_producer(conn, cid)
+        conn.set_progress_handler(None, 0)
+    return counted[0]
+
+
+def test_naming_the_call_of_a_corrupt_value_does_not_read_every_stored_value(tmp_path):
+    # The call an error names is found by joining its inputs to their values: through the view
+    # vals, a LEFT JOIN that SQLite cannot flatten, that copied every stored value first.
+    steps = {n: describing_steps(tmp_path / f"{n}.db", n) for n in (10, 300)}
+    assert steps[300] < 2 * steps[10]

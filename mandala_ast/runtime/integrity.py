@@ -227,13 +227,18 @@ def _dangling_rows(conn: sqlite3.Connection) -> list[str]:
     return found
 
 
+#: Longest JSON argument a description shows; longer ones are named by content id.
+_SHOWN_BYTES = 40
 _PRODUCER_SQL = (
     "SELECT c.id, v.op_name FROM call_outputs o JOIN calls c ON c.id = o.call_id"
     " JOIN versions v ON v.version_id = c.version_id WHERE o.cid = ? ORDER BY c.id LIMIT 1"
 )
+# One lookup of each input's value (only a short one's bytes are read). Not a LEFT JOIN of
+# vals: a view over a join, SQLite cannot flatten it into one and copies all of it first.
 _INPUTS_SQL = (
-    "SELECT i.name, v.codec, v.data, i.cid FROM call_inputs i LEFT JOIN vals v ON v.cid = i.cid"
-    " WHERE i.call_id = ? ORDER BY i.name"
+    "SELECT i.name, (SELECT v.codec FROM vals v WHERE v.cid = i.cid),"
+    f" (SELECT v.data FROM vals v WHERE v.cid = i.cid AND v.size <= {_SHOWN_BYTES}), i.cid"
+    " FROM call_inputs i WHERE i.call_id = ? ORDER BY i.name"
 )
 
 
@@ -262,6 +267,6 @@ def describe_producer(conn: sqlite3.Connection, cid: bytes) -> str | None:
 
 
 def _show(name: str, codec: str | None, data: bytes | None, cid: bytes) -> str:
-    if codec == "json" and data is not None and len(data) <= 40:
+    if codec == "json" and data is not None and len(data) <= _SHOWN_BYTES:
         return f"{name}={data.decode(errors='replace')}"
     return f"{name}=<value {cid.hex()[:12]}>"
