@@ -293,6 +293,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("S15", _IN, '" FROM call_inputs i WHERE i.call_id = ? ORDER BY i.name"',
            '" FROM call_inputs i LEFT JOIN vals x ON x.cid = i.cid WHERE i.call_id = ? ORDER BY i.name"',
            ("tests/test_value_rows.py",), "naming a corrupt value's call joins the view vals: it copies every stored value"),
+    Mutant("S16", _VR, 'f"CREATE TRIGGER vals_delete INSTEAD OF DELETE ON vals BEGIN {_FORGET_BYTES}"',
+           '"CREATE TRIGGER vals_delete INSTEAD OF DELETE ON vals BEGIN"', ("tests/test_value_rows.py",),
+           "a format-7 process deleting a value stored apart after the upgrade leaves its bytes behind"),
     # -- deletion and gc ------------------------------------------------------------------------
     Mutant("D01", _DE, '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0 AND c.created_at >= m.first",',
            '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0",', _DELETION,

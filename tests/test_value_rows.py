@@ -205,3 +205,33 @@ def test_naming_the_call_of_a_corrupt_value_does_not_read_every_stored_value(tmp
     # vals, a LEFT JOIN that SQLite cannot flatten, that copied every stored value first.
     steps = {n: describing_steps(tmp_path / f"{n}.db", n) for n in (10, 300)}
     assert steps[300] < 2 * steps[10]
+
+
+def test_a_process_of_format_7_still_open_across_the_upgrade_keeps_storing_and_deleting_values(path):
+    # A process of the previous version that opened the file before another upgraded it goes
+    # on with the statements it knows: format 7 wrote and deleted values through vals itself.
+    # Against the view they failed ("cannot modify vals because it is a view"), losing its work.
+    with Storage(path).run():
+        kept = scaled(MEDIUM, 9.0)
+    with sqlite3.connect(path) as conn:
+        join_values(conn)
+    old = sqlite3.connect(path, isolation_level=None)
+    assert old.execute("SELECT COUNT(*) FROM vals WHERE size >= ?", (MEDIUM_VALUE_BYTES,)).fetchone() == (1,)
+    with Storage(path).run():  # the upgrade; then a value stored apart
+        scaled(MEDIUM, 10.0)
+    data = b"y" * MEDIUM_VALUE_BYTES
+    old.execute("BEGIN IMMEDIATE")
+    old.execute("INSERT OR IGNORE INTO vals VALUES (?, 'bytes', ?, ?, 0)", (b"\x02" * 32, data, len(data)))
+    call_id, cid = old.execute("SELECT call_id, cid FROM call_outputs ORDER BY call_id DESC LIMIT 1").fetchone()
+    for table in ("call_inputs", "call_outputs"):  # deleting the new call as format 7 did
+        old.execute(f"DELETE FROM {table} WHERE call_id = ?", (call_id,))
+    old.execute("DELETE FROM calls WHERE id = ?", (call_id,))
+    old.execute("DELETE FROM main.vals WHERE cid IN (?)", (cid,))
+    old.execute("COMMIT")
+    old.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT data FROM vals WHERE cid = ?", (b"\x02" * 32,)).fetchone() == (data,)
+    assert bytes_rows(path) == 0 and dangling_references(path) == 0  # the value went with its bytes
+    storage = Storage(path)
+    assert storage.verify().ok
+    np.testing.assert_array_equal(storage.df(scaled)["output"].iloc[0], kept)

@@ -55,8 +55,22 @@ _VALS_VIEW = (
     f" CASE WHEN r.external = {IN_VAL_BYTES} THEN 0 ELSE r.external END AS external"
     f" FROM val_rows r LEFT JOIN val_bytes b ON r.external = {IN_VAL_BYTES} AND b.id = r.data"
 )
+# A process of format 7 that had the file open when another upgraded it goes on writing and
+# deleting values through vals, the table it knows: these make the view take those writes
+# (this package never writes through it). Bytes written so stay in their row, as before
+# format 8; a value deleted or changed so loses its val_bytes row with it.
+_FORGET_BYTES = f"DELETE FROM val_bytes WHERE id = (SELECT data FROM val_rows WHERE cid = OLD.cid AND external = {IN_VAL_BYTES});"
+_VALS_WRITES = (
+    "CREATE TRIGGER vals_insert INSTEAD OF INSERT ON vals BEGIN"
+    " INSERT OR IGNORE INTO val_rows VALUES (NEW.cid, NEW.codec, NEW.data, NEW.size, NEW.external); END",
+    f"CREATE TRIGGER vals_delete INSTEAD OF DELETE ON vals BEGIN {_FORGET_BYTES}"
+    " DELETE FROM val_rows WHERE cid = OLD.cid; END",
+    f"CREATE TRIGGER vals_update INSTEAD OF UPDATE ON vals BEGIN {_FORGET_BYTES}"
+    " UPDATE val_rows SET cid = NEW.cid, codec = NEW.codec, data = NEW.data, size = NEW.size,"
+    " external = NEW.external WHERE cid = OLD.cid; END",
+)
 #: The statements that create the value tables of a new file, in order.
-SCHEMA = (_VAL_ROWS_TABLE, _VAL_BYTES_TABLE, _VALS_VIEW)
+SCHEMA = (_VAL_ROWS_TABLE, _VAL_BYTES_TABLE, _VALS_VIEW, *_VALS_WRITES)
 
 _INSERT_ROWS = "INSERT OR IGNORE INTO val_rows VALUES "
 _ROW_MARKS = "(?, ?, ?, ?, ?)"
@@ -150,8 +164,8 @@ def split_values_table(conn: sqlite3.Connection) -> None:
     becomes ``val_rows`` as it is (values stored before keep their bytes in their rows, which
     readers see the same way), and new medium values go to ``val_bytes``."""
     conn.execute("ALTER TABLE vals RENAME TO val_rows")
-    conn.execute(_VAL_BYTES_TABLE)
-    conn.execute(_VALS_VIEW)
+    for statement in SCHEMA[1:]:
+        conn.execute(statement)
     # The planner's fixed statistics (store.py) name the table.
     if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone():
         conn.execute("UPDATE sqlite_stat1 SET tbl = 'val_rows', idx = 'val_rows' WHERE tbl = 'vals'")
