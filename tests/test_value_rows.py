@@ -235,3 +235,17 @@ def test_a_process_of_format_7_still_open_across_the_upgrade_keeps_storing_and_d
     storage = Storage(path)
     assert storage.verify().ok
     np.testing.assert_array_equal(storage.df(scaled)["output"].iloc[0], kept)
+
+
+def test_a_value_whose_bytes_were_lost_never_loads_the_bytes_of_a_value_stored_after(path):
+    # Ids were handed out after the largest one left: the newest value's bytes lost, the next
+    # value stored got its id, and the value whose bytes were lost loaded as that one.
+    with Storage(path).run():
+        scaled(MEDIUM, 1.0)
+    lose_bytes(path)
+    with Storage(path).run():
+        scaled(MEDIUM, 2.0)
+    assert not Storage(path).verify().ok
+    with pytest.warns(MandalaRepairWarning, match="stored its bytes again"), Storage(path).run():
+        np.testing.assert_array_equal(scaled(MEDIUM, 1.0), np.arange(MEDIUM) * 1.0)
+    assert Storage(path).verify().ok

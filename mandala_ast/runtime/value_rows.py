@@ -76,7 +76,17 @@ _INSERT_ROWS = "INSERT OR IGNORE INTO val_rows VALUES "
 _ROW_MARKS = "(?, ?, ?, ?, ?)"
 _ROWS_PER_STATEMENT = 50
 _STORED_SQL = "SELECT cid FROM val_rows WHERE cid IN ({marks})"
-_NEXT_BYTES_ID_SQL = "SELECT COALESCE(MAX(id), 0) + 1 FROM val_bytes"
+# Ids are never handed out twice, even after the largest one left: a value whose bytes were
+# lost (a damaged page, a salvaged file) still names its id, and would load the bytes of the
+# next value stored under it. The largest id handed out is kept in mandala_meta.
+_LAST_ID_KEY = "val_bytes_last_id"
+_NEXT_BYTES_ID_SQL = (
+    "SELECT MAX(COALESCE((SELECT MAX(id) FROM val_bytes), 0),"
+    f" COALESCE((SELECT CAST(value AS INTEGER) FROM mandala_meta WHERE key = '{_LAST_ID_KEY}'), 0)) + 1"
+)
+_LAST_ID_SQL = (
+    f"INSERT INTO mandala_meta VALUES ('{_LAST_ID_KEY}', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
 #: Ids per ``IN (...)`` list: below SQLite's oldest limit on bound parameters (999).
 _IN_CHUNK = 900
 
@@ -115,7 +125,9 @@ def _with_bytes_apart(conn: sqlite3.Connection, flat: list, medium: list[int]) -
             apart.append((next_id, row[2]))
             row[2], row[4], next_id = next_id, IN_VAL_BYTES, next_id + 1
         rows += row
-    conn.executemany("INSERT INTO val_bytes VALUES (?, ?)", apart)
+    if apart:
+        conn.executemany("INSERT INTO val_bytes VALUES (?, ?)", apart)
+        conn.execute(_LAST_ID_SQL, (str(next_id - 1),))
     return rows
 
 
