@@ -298,6 +298,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "a format-7 process deleting a value stored apart after the upgrade leaves its bytes behind"),
     Mutant("S17", _VR, "        conn.execute(_LAST_ID_SQL, (str(next_id - 1),))\n", "", ("tests/test_value_rows.py",),
            "the id of the newest value's lost bytes is handed to the next value: the lost one loads as it"),
+    Mutant("S18", "mandala_ast/runtime/migrations.py", 'READABLE_AS_IS = ("mandala_ast/7",)', "READABLE_AS_IS = ()",
+           ("tests/test_storage_limits.py",), "a read-only format-7 storage (shared results) no longer opens"),
     # -- deletion and gc ------------------------------------------------------------------------
     Mutant("D01", _DE, '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0 AND c.created_at >= m.first",',
            '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0",', _DELETION,

@@ -205,22 +205,27 @@ _DANGLING = (
      "FROM call_inputs i WHERE NOT EXISTS (SELECT 1 FROM vals v WHERE v.cid = i.cid)"),
     ("call_outputs naming a value that is not stored",
      "FROM call_outputs o WHERE NOT EXISTS (SELECT 1 FROM vals v WHERE v.cid = o.cid)"),
-    ("values whose bytes are not stored (val_bytes)",
-     f"FROM val_rows r WHERE r.external = {IN_VAL_BYTES}"
-     " AND NOT EXISTS (SELECT 1 FROM val_bytes b WHERE b.id = r.data)"),
-    ("val_bytes rows that no value names",
-     f"FROM val_bytes b WHERE b.id NOT IN (SELECT data FROM val_rows WHERE external = {IN_VAL_BYTES})"),
     # Source 0 is "some call, which one is lost" by design (store.py): not dangling.
     ("call_inputs whose source call is neither stored nor tombstoned",
      "FROM call_inputs i WHERE i.src_call IS NOT NULL AND i.src_call != 0"
      " AND NOT EXISTS (SELECT 1 FROM calls c WHERE c.id = i.src_call)"
      " AND NOT EXISTS (SELECT 1 FROM call_tombstones t WHERE t.id = i.src_call)"),
 )
+# The same for the value tables of format 8 (a read-only format-7 file is read without them).
+_DANGLING_BYTES = (
+    ("values whose bytes are not stored (val_bytes)",
+     f"FROM val_rows r WHERE r.external = {IN_VAL_BYTES}"
+     " AND NOT EXISTS (SELECT 1 FROM val_bytes b WHERE b.id = r.data)"),
+    ("val_bytes rows that no value names",
+     f"FROM val_bytes b WHERE b.id NOT IN (SELECT data FROM val_rows WHERE external = {IN_VAL_BYTES})"),
+)
+_HAS_VAL_BYTES_SQL = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'val_bytes'"
 
 
 def _dangling_rows(conn: sqlite3.Connection) -> list[str]:
     found = []
-    for what, rows_sql in _DANGLING:
+    checks = _DANGLING + (_DANGLING_BYTES if conn.execute(_HAS_VAL_BYTES_SQL).fetchone() else ())
+    for what, rows_sql in checks:
         count = conn.execute(f"SELECT COUNT(*) {rows_sql}").fetchone()[0]
         if count:
             found.append(f"{count} {what}")
