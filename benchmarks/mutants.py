@@ -300,6 +300,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "the id of the newest value's lost bytes is handed to the next value: the lost one loads as it"),
     Mutant("S18", "mandala_ast/runtime/migrations.py", 'READABLE_AS_IS = ("mandala_ast/7",)', "READABLE_AS_IS = ()",
            ("tests/test_storage_limits.py",), "a read-only format-7 storage (shared results) no longer opens"),
+    Mutant("S19", "mandala_ast/runtime/loading.py", '"stores its bytes again" if problem == BYTES_MISSING else ',
+           "", ("tests/test_value_rows.py",),
+           "a value whose bytes were lost from the database is said to be repaired by rewriting its file"),
     # -- deletion and gc ------------------------------------------------------------------------
     Mutant("D01", _DE, '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0 AND c.created_at >= m.first",',
            '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0",', _DELETION,

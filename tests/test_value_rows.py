@@ -249,3 +249,15 @@ def test_a_value_whose_bytes_were_lost_never_loads_the_bytes_of_a_value_stored_a
     with pytest.warns(MandalaRepairWarning, match="stored its bytes again"), Storage(path).run():
         np.testing.assert_array_equal(scaled(MEDIUM, 1.0), np.arange(MEDIUM) * 1.0)
     assert Storage(path).verify().ok
+
+
+def test_a_value_whose_bytes_were_lost_is_an_error_naming_the_database_file_and_its_repair(path):
+    # It named "Storage('…/s.db')" as its path (error.path a Path of that text, no file), and
+    # said a run block would rewrite the value's file: a value in the database has none.
+    with Storage(path).run():
+        scaled(MEDIUM, 12.0)
+    lose_bytes(path)
+    with pytest.raises(CorruptValueError) as caught:
+        Storage(path).df(scaled)
+    assert caught.value.path == path and f"({path})" in str(caught.value)
+    assert "stores its bytes again" in str(caught.value) and "rewrites the file" not in str(caught.value)
