@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-06.16"
+LIST_VERSION = "2026-12-06.17"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -290,17 +290,20 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("S14", "mandala_ast/runtime/loading.py",
            "            self.store.restore_value_bytes(error.cid, encoded.data)\n", "",
            ("tests/test_value_rows.py",), "a value whose bytes were lost is never stored again"),
-    Mutant("S15", _IN, '" FROM call_inputs i WHERE i.call_id = ? ORDER BY i.name"',
+    Mutant("S15", "mandala_ast/runtime/pipeline.py",
+           "        if loaded_back is not None:\n            load_back(call, outputs, out_cids, encoded, loaded_back)\n", "",
+           ("tests/test_faults.py",), "an output whose pickle cannot be loaded back is stored, and fails every later run"),
+    Mutant("S16", _IN, '" FROM call_inputs i WHERE i.call_id = ? ORDER BY i.name"',
            '" FROM call_inputs i LEFT JOIN vals x ON x.cid = i.cid WHERE i.call_id = ? ORDER BY i.name"',
            ("tests/test_value_rows.py",), "naming a corrupt value's call joins the view vals: it copies every stored value"),
-    Mutant("S16", _VR, 'f"CREATE TRIGGER vals_delete INSTEAD OF DELETE ON vals BEGIN {_FORGET_BYTES}"',
+    Mutant("S17", _VR, 'f"CREATE TRIGGER vals_delete INSTEAD OF DELETE ON vals BEGIN {_FORGET_BYTES}"',
            '"CREATE TRIGGER vals_delete INSTEAD OF DELETE ON vals BEGIN"', ("tests/test_value_rows.py",),
            "a format-7 process deleting a value stored apart after the upgrade leaves its bytes behind"),
-    Mutant("S17", _VR, "        conn.execute(_LAST_ID_SQL, (str(next_id - 1),))\n", "", ("tests/test_value_rows.py",),
+    Mutant("S18", _VR, "        conn.execute(_LAST_ID_SQL, (str(next_id - 1),))\n", "", ("tests/test_value_rows.py",),
            "the id of the newest value's lost bytes is handed to the next value: the lost one loads as it"),
-    Mutant("S18", "mandala_ast/runtime/migrations.py", 'READABLE_AS_IS = ("mandala_ast/7",)', "READABLE_AS_IS = ()",
+    Mutant("S19", "mandala_ast/runtime/migrations.py", 'READABLE_AS_IS = ("mandala_ast/7",)', "READABLE_AS_IS = ()",
            ("tests/test_storage_limits.py",), "a read-only format-7 storage (shared results) no longer opens"),
-    Mutant("S19", "mandala_ast/runtime/loading.py", '"stores its bytes again" if problem == BYTES_MISSING else ',
+    Mutant("S20", "mandala_ast/runtime/loading.py", '"stores its bytes again" if problem == BYTES_MISSING else ',
            "", ("tests/test_value_rows.py",),
            "a value whose bytes were lost from the database is said to be repaired by rewriting its file"),
     # -- deletion and gc ------------------------------------------------------------------------

@@ -60,6 +60,9 @@ class ValueLoader:
         self.aliases: dict[bytes, bytes] = {}
         self.unchecked: set[bytes] = set()
         self.checked: set[bytes] = set()
+        # Pickled outputs of the call just computed, as they loaded back when it was recorded
+        # (recording.load_back): the hand-back that follows takes them instead of loading again.
+        self.decoded: dict[bytes, Any] = {}
 
     def load(self, cid: bytes, output: bool = False) -> Any:
         """The value of ``cid``; ``output``: it is returned to a run block, which may pass it
@@ -70,7 +73,9 @@ class ValueLoader:
         codec, data, external = self.find_value(cid)
         if output and codec == "pickle" and cid not in self.checked:
             self.unchecked.add(cid)
-        value = self.decode(cid, codec, data, external)
+        value = self.decoded.pop(cid, _MISSING) if self.decoded else _MISSING
+        if value is _MISSING:
+            value = self.decode(cid, codec, data, external)
         if cid not in self.unflushed:
             self.remember(cid, value)
         return value
