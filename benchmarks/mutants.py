@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-06.17"
+LIST_VERSION = "2026-12-06.18"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -293,17 +293,21 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("S15", "mandala_ast/runtime/pipeline.py",
            "        if loaded_back is not None:\n            load_back(call, outputs, out_cids, encoded, loaded_back)\n", "",
            ("tests/test_faults.py",), "an output whose pickle cannot be loaded back is stored, and fails every later run"),
-    Mutant("S16", _IN, '" FROM call_inputs i WHERE i.call_id = ? ORDER BY i.name"',
+    Mutant("S16", "mandala_ast/runtime/loading.py",
+           '            if codec != "pickle":\n                raise\n            raise self._unloadable(cid, exc) from exc',
+           "            raise", ("tests/test_loading.py",),
+           "a stored pickle whose class is gone raises pickle's error, naming neither value nor call"),
+    Mutant("S17", _IN, '" FROM call_inputs i WHERE i.call_id = ? ORDER BY i.name"',
            '" FROM call_inputs i LEFT JOIN vals x ON x.cid = i.cid WHERE i.call_id = ? ORDER BY i.name"',
            ("tests/test_value_rows.py",), "naming a corrupt value's call joins the view vals: it copies every stored value"),
-    Mutant("S17", _VR, 'f"CREATE TRIGGER vals_delete INSTEAD OF DELETE ON vals BEGIN {_FORGET_BYTES}"',
+    Mutant("S18", _VR, 'f"CREATE TRIGGER vals_delete INSTEAD OF DELETE ON vals BEGIN {_FORGET_BYTES}"',
            '"CREATE TRIGGER vals_delete INSTEAD OF DELETE ON vals BEGIN"', ("tests/test_value_rows.py",),
            "a format-7 process deleting a value stored apart after the upgrade leaves its bytes behind"),
-    Mutant("S18", _VR, "        conn.execute(_LAST_ID_SQL, (str(next_id - 1),))\n", "", ("tests/test_value_rows.py",),
+    Mutant("S19", _VR, "        conn.execute(_LAST_ID_SQL, (str(next_id - 1),))\n", "", ("tests/test_value_rows.py",),
            "the id of the newest value's lost bytes is handed to the next value: the lost one loads as it"),
-    Mutant("S19", "mandala_ast/runtime/migrations.py", 'READABLE_AS_IS = ("mandala_ast/7",)', "READABLE_AS_IS = ()",
+    Mutant("S20", "mandala_ast/runtime/migrations.py", 'READABLE_AS_IS = ("mandala_ast/7",)', "READABLE_AS_IS = ()",
            ("tests/test_storage_limits.py",), "a read-only format-7 storage (shared results) no longer opens"),
-    Mutant("S20", "mandala_ast/runtime/loading.py", '"stores its bytes again" if problem == BYTES_MISSING else ',
+    Mutant("S21", "mandala_ast/runtime/loading.py", '"stores its bytes again" if problem == BYTES_MISSING else ',
            "", ("tests/test_value_rows.py",),
            "a value whose bytes were lost from the database is said to be repaired by rewriting its file"),
     # -- deletion and gc ------------------------------------------------------------------------
@@ -558,6 +562,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "        if stand_in is None:\n            raise\n        raise stand_in from None\n    # Raised here",
            ("tests/test_batch_dask.py", "tests/test_batch_workers.py"),
            "with dask.distributed imported, a worker's stand-in for an unsendable exception takes it along and kills the worker"),
+    Mutant("K12", "mandala_ast/runtime/batch/scheduler.py", "        if unloaded is not None:\n", "        if False:\n",
+           ("tests/test_batch_workers.py",),
+           "a batch output whose pickle the coordinator cannot load is reported as a dead worker"),
     Mutant("Z01", "mandala_ast/runtime/dependencies.py",
            "        _add_inherited(found, code, codes.get(code) or {}, receiver)", "        pass",
            ("tests/test_versions.py",),

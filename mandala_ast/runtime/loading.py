@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._errors import CorruptValueError, MandalaRepairWarning
+from .._errors import CorruptValueError, MandalaRepairWarning, UnloadableValueError
 from . import codecs, structures, transient
 from .blobs import BlobFault
 from .hashing import UnhashableError, content_id
@@ -112,7 +112,12 @@ class ValueLoader:
             raise self._corrupt(cid, self.store.path or self.where, BYTES_MISSING)
         if codec in codecs.STRUCTURE_CODECS:  # MList/MDict/MSet: load the elements too
             return structures.decode(codec, data, self.load_many)
-        return codecs.decode(codec, data)
+        try:
+            return codecs.decode(codec, data)
+        except Exception as exc:
+            if codec != "pickle":
+                raise
+            raise self._unloadable(cid, exc) from exc
 
     def decode_values(self, cids: list[bytes]) -> dict[bytes, Any]:
         """The stored values of ``cids`` in one query per chunk; missing ones are left out."""
@@ -234,11 +239,26 @@ class ValueLoader:
             raise self._corrupt(cid, fault.path, fault.problem) from None
         try:
             return codecs.decode(codec, data)
-        except (pickle.UnpicklingError, EOFError, ValueError) as exc:
+        except Exception as exc:
             if file_digest is not None:  # the bytes are those stored: not a corruption
+                if codec != "pickle":
+                    raise
+                raise self._unloadable(cid, exc) from exc
+            if not isinstance(exc, (pickle.UnpicklingError, EOFError, ValueError)):
                 raise
             problem = f"it cannot be decoded ({type(exc).__name__}: {exc})"
             raise self._corrupt(cid, blobs.path(cid), problem) from exc
+
+    def _unloadable(self, cid: bytes, exc: Exception) -> UnloadableValueError:
+        call = describe_producer(self.store.conn, cid)
+        made = f" (output of {call})" if call else ""
+        return UnloadableValueError(
+            f"value {cid.hex()[:12]}{made} cannot be loaded in this process: {type(exc).__name__}: {exc}. "
+            "Its pickle names a class or function that is gone or changed since it was stored (a class "
+            "renamed or moved, a library upgraded): bring it back, or delete the call with "
+            "storage.delete_calls() to compute it again",
+            cid=cid, call=call,
+        )
 
     def _corrupt(self, cid: bytes, path: object, problem: str) -> CorruptValueError:
         call = describe_producer(self.store.conn, cid)
