@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-06.15"
+LIST_VERSION = "2026-12-06.18"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -298,6 +298,19 @@ MUTANTS: tuple[Mutant, ...] = (
            '            if codec != "pickle":\n                raise\n            raise self._unloadable(cid, exc) from exc',
            "            raise", ("tests/test_loading.py",),
            "a stored pickle whose class is gone raises pickle's error, naming neither value nor call"),
+    Mutant("S17", _IN, '" FROM call_inputs i WHERE i.call_id = ? ORDER BY i.name"',
+           '" FROM call_inputs i LEFT JOIN vals x ON x.cid = i.cid WHERE i.call_id = ? ORDER BY i.name"',
+           ("tests/test_value_rows.py",), "naming a corrupt value's call joins the view vals: it copies every stored value"),
+    Mutant("S18", _VR, 'f"CREATE TRIGGER vals_delete INSTEAD OF DELETE ON vals BEGIN {_FORGET_BYTES}"',
+           '"CREATE TRIGGER vals_delete INSTEAD OF DELETE ON vals BEGIN"', ("tests/test_value_rows.py",),
+           "a format-7 process deleting a value stored apart after the upgrade leaves its bytes behind"),
+    Mutant("S19", _VR, "        conn.execute(_LAST_ID_SQL, (str(next_id - 1),))\n", "", ("tests/test_value_rows.py",),
+           "the id of the newest value's lost bytes is handed to the next value: the lost one loads as it"),
+    Mutant("S20", "mandala_ast/runtime/migrations.py", 'READABLE_AS_IS = ("mandala_ast/7",)', "READABLE_AS_IS = ()",
+           ("tests/test_storage_limits.py",), "a read-only format-7 storage (shared results) no longer opens"),
+    Mutant("S21", "mandala_ast/runtime/loading.py", '"stores its bytes again" if problem == BYTES_MISSING else ',
+           "", ("tests/test_value_rows.py",),
+           "a value whose bytes were lost from the database is said to be repaired by rewriting its file"),
     # -- deletion and gc ------------------------------------------------------------------------
     Mutant("D01", _DE, '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0 AND c.created_at >= m.first",',
            '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0",', _DELETION,

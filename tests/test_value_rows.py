@@ -19,6 +19,7 @@ from formats import format_7_layout
 from integrity import dangling_references
 
 from mandala_ast import CorruptValueError, MandalaRepairWarning, Storage, op
+from mandala_ast.runtime.integrity import describe_producer
 from mandala_ast.runtime.value_rows import MEDIUM_VALUE_BYTES, insert_values
 
 MEDIUM = MEDIUM_VALUE_BYTES // 8 + 10  # float64 elements: an array just above the threshold
@@ -178,3 +179,85 @@ def test_processes_storing_overlapping_medium_values_at_once_keep_one_copy_of_ea
     assert [worker.wait(timeout=120) for worker in workers] == [0, 0, 0]
     assert bytes_rows(path) == count(path, "SELECT COUNT(*) FROM calls") == 70
     assert dangling_references(path) == 0 and Storage(path).verify().ok
+
+
+def describing_steps(path: Path, n: int) -> int:
+    """SQLite VM steps of naming the call that computed a value, in a storage of ``n`` medium values."""
+    with Storage(path).run():
+        for k in range(n):
+            scaled(MEDIUM, float(k))
+    with sqlite3.connect(path) as conn:
+        cid = conn.execute("SELECT cid FROM call_outputs LIMIT 1").fetchone()[0]
+        counted = [0]
+
+        def count() -> int:
+            counted[0] += 1
+            return 0
+
+        conn.set_progress_handler(count, 1)
+        assert "scaled(k=" in describe_producer(conn, cid)
+        conn.set_progress_handler(None, 0)
+    return counted[0]
+
+
+def test_naming_the_call_of_a_corrupt_value_does_not_read_every_stored_value(tmp_path):
+    # The call an error names is found by joining its inputs to their values: through the view
+    # vals, a LEFT JOIN that SQLite cannot flatten, that copied every stored value first.
+    steps = {n: describing_steps(tmp_path / f"{n}.db", n) for n in (10, 300)}
+    assert steps[300] < 2 * steps[10]
+
+
+def test_a_process_of_format_7_still_open_across_the_upgrade_keeps_storing_and_deleting_values(path):
+    # A process of the previous version that opened the file before another upgraded it goes
+    # on with the statements it knows: format 7 wrote and deleted values through vals itself.
+    # Against the view they failed ("cannot modify vals because it is a view"), losing its work.
+    with Storage(path).run():
+        kept = scaled(MEDIUM, 9.0)
+    with sqlite3.connect(path) as conn:
+        join_values(conn)
+    old = sqlite3.connect(path, isolation_level=None)
+    assert old.execute("SELECT COUNT(*) FROM vals WHERE size >= ?", (MEDIUM_VALUE_BYTES,)).fetchone() == (1,)
+    with Storage(path).run():  # the upgrade; then a value stored apart
+        scaled(MEDIUM, 10.0)
+    data = b"y" * MEDIUM_VALUE_BYTES
+    old.execute("BEGIN IMMEDIATE")
+    old.execute("INSERT OR IGNORE INTO vals VALUES (?, 'bytes', ?, ?, 0)", (b"\x02" * 32, data, len(data)))
+    call_id, cid = old.execute("SELECT call_id, cid FROM call_outputs ORDER BY call_id DESC LIMIT 1").fetchone()
+    for table in ("call_inputs", "call_outputs"):  # deleting the new call as format 7 did
+        old.execute(f"DELETE FROM {table} WHERE call_id = ?", (call_id,))
+    old.execute("DELETE FROM calls WHERE id = ?", (call_id,))
+    old.execute("DELETE FROM main.vals WHERE cid IN (?)", (cid,))
+    old.execute("COMMIT")
+    old.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT data FROM vals WHERE cid = ?", (b"\x02" * 32,)).fetchone() == (data,)
+    assert bytes_rows(path) == 0 and dangling_references(path) == 0  # the value went with its bytes
+    storage = Storage(path)
+    assert storage.verify().ok
+    np.testing.assert_array_equal(storage.df(scaled)["output"].iloc[0], kept)
+
+
+def test_a_value_whose_bytes_were_lost_never_loads_the_bytes_of_a_value_stored_after(path):
+    # Ids were handed out after the largest one left: the newest value's bytes lost, the next
+    # value stored got its id, and the value whose bytes were lost loaded as that one.
+    with Storage(path).run():
+        scaled(MEDIUM, 1.0)
+    lose_bytes(path)
+    with Storage(path).run():
+        scaled(MEDIUM, 2.0)
+    assert not Storage(path).verify().ok
+    with pytest.warns(MandalaRepairWarning, match="stored its bytes again"), Storage(path).run():
+        np.testing.assert_array_equal(scaled(MEDIUM, 1.0), np.arange(MEDIUM) * 1.0)
+    assert Storage(path).verify().ok
+
+
+def test_a_value_whose_bytes_were_lost_is_an_error_naming_the_database_file_and_its_repair(path):
+    # It named "Storage('…/s.db')" as its path (error.path a Path of that text, no file), and
+    # said a run block would rewrite the value's file: a value in the database has none.
+    with Storage(path).run():
+        scaled(MEDIUM, 12.0)
+    lose_bytes(path)
+    with pytest.raises(CorruptValueError) as caught:
+        Storage(path).df(scaled)
+    assert caught.value.path == path and f"({path})" in str(caught.value)
+    assert "stores its bytes again" in str(caught.value) and "rewrites the file" not in str(caught.value)

@@ -109,7 +109,7 @@ class ValueLoader:
         if external:  # data: the digest of the file's bytes (blobs.py), None in older files
             return self._decode_file(cid, codec, data)
         if data is None:  # its val_bytes row is gone (value_rows.py): removed by hand, say
-            raise self._corrupt(cid, Path(self.where), BYTES_MISSING)
+            raise self._corrupt(cid, self.store.path or self.where, BYTES_MISSING)
         if codec in codecs.STRUCTURE_CODECS:  # MList/MDict/MSet: load the elements too
             return structures.decode(codec, data, self.load_many)
         try:
@@ -260,12 +260,14 @@ class ValueLoader:
             cid=cid, call=call,
         )
 
-    def _corrupt(self, cid: bytes, path: Path, problem: str) -> CorruptValueError:
+    def _corrupt(self, cid: bytes, path: object, problem: str) -> CorruptValueError:
         call = describe_producer(self.store.conn, cid)
         made = f" (computed by {call})" if call else ""
+        # A value in the database has no file of its own: the repair stores its bytes there.
+        repair = "stores its bytes again" if problem == BYTES_MISSING else "rewrites the file"
         return CorruptValueError(
             f"value {cid.hex()[:12]}{made} is corrupt: {problem} ({path}). Calling the op in a run "
-            "block computes it again and rewrites the file; storage.verify() checks every file.",
+            f"block computes it again and {repair}; storage.verify() checks every file.",
             cid=cid, path=path, call=call, problem=problem,
         )
 

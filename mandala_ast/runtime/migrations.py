@@ -27,10 +27,14 @@ from .file_deps import TABLE as FILE_STATS_TABLE, add_change_times
 from .renames import add_tables
 from .value_rows import split_values_table
 
-__all__ = ["UPGRADABLE", "upgrade"]
+__all__ = ["READABLE_AS_IS", "UPGRADABLE", "upgrade"]
 
 #: Formats this version can upgrade from, to the current one.
 UPGRADABLE = ("mandala_ast/4", "mandala_ast/5", "mandala_ast/6", "mandala_ast/7")
+#: Formats this version also reads as they are, where they cannot be upgraded (a read-only
+#: mount of shared results): format 8 changed only where new values are written, and
+#: readers query ``vals``, which a format-7 file has as a table of the same columns.
+READABLE_AS_IS = ("mandala_ast/7",)
 
 _RENAME_V4 = (
     "DROP INDEX IF EXISTS idx_calls_hid",

@@ -469,7 +469,8 @@ class SQLiteStore:
         """A read-only file must be complete as it is: creating or upgrading it writes."""
         if not self._has_schema():
             self._refuse_read_only("is still being created by another process")
-        if _read_format(self.conn) != FORMAT or not _has_table(self.conn, "call_tombstones"):
+        readable = (FORMAT, *migrations.READABLE_AS_IS)
+        if _read_format(self.conn) not in readable or not _has_table(self.conn, "call_tombstones"):
             found = _read_format(self.conn)
             self._refuse_read_only(f"has storage format {found!r}, to be upgraded to {FORMAT!r}")
 

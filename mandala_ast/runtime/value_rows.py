@@ -55,14 +55,38 @@ _VALS_VIEW = (
     f" CASE WHEN r.external = {IN_VAL_BYTES} THEN 0 ELSE r.external END AS external"
     f" FROM val_rows r LEFT JOIN val_bytes b ON r.external = {IN_VAL_BYTES} AND b.id = r.data"
 )
+# A process of format 7 that had the file open when another upgraded it goes on writing and
+# deleting values through vals, the table it knows: these make the view take those writes
+# (this package never writes through it). Bytes written so stay in their row, as before
+# format 8; a value deleted or changed so loses its val_bytes row with it.
+_FORGET_BYTES = f"DELETE FROM val_bytes WHERE id = (SELECT data FROM val_rows WHERE cid = OLD.cid AND external = {IN_VAL_BYTES});"
+_VALS_WRITES = (
+    "CREATE TRIGGER vals_insert INSTEAD OF INSERT ON vals BEGIN"
+    " INSERT OR IGNORE INTO val_rows VALUES (NEW.cid, NEW.codec, NEW.data, NEW.size, NEW.external); END",
+    f"CREATE TRIGGER vals_delete INSTEAD OF DELETE ON vals BEGIN {_FORGET_BYTES}"
+    " DELETE FROM val_rows WHERE cid = OLD.cid; END",
+    f"CREATE TRIGGER vals_update INSTEAD OF UPDATE ON vals BEGIN {_FORGET_BYTES}"
+    " UPDATE val_rows SET cid = NEW.cid, codec = NEW.codec, data = NEW.data, size = NEW.size,"
+    " external = NEW.external WHERE cid = OLD.cid; END",
+)
 #: The statements that create the value tables of a new file, in order.
-SCHEMA = (_VAL_ROWS_TABLE, _VAL_BYTES_TABLE, _VALS_VIEW)
+SCHEMA = (_VAL_ROWS_TABLE, _VAL_BYTES_TABLE, _VALS_VIEW, *_VALS_WRITES)
 
 _INSERT_ROWS = "INSERT OR IGNORE INTO val_rows VALUES "
 _ROW_MARKS = "(?, ?, ?, ?, ?)"
 _ROWS_PER_STATEMENT = 50
 _STORED_SQL = "SELECT cid FROM val_rows WHERE cid IN ({marks})"
-_NEXT_BYTES_ID_SQL = "SELECT COALESCE(MAX(id), 0) + 1 FROM val_bytes"
+# Ids are never handed out twice, even after the largest one left: a value whose bytes were
+# lost (a damaged page, a salvaged file) still names its id, and would load the bytes of the
+# next value stored under it. The largest id handed out is kept in mandala_meta.
+_LAST_ID_KEY = "val_bytes_last_id"
+_NEXT_BYTES_ID_SQL = (
+    "SELECT MAX(COALESCE((SELECT MAX(id) FROM val_bytes), 0),"
+    f" COALESCE((SELECT CAST(value AS INTEGER) FROM mandala_meta WHERE key = '{_LAST_ID_KEY}'), 0)) + 1"
+)
+_LAST_ID_SQL = (
+    f"INSERT INTO mandala_meta VALUES ('{_LAST_ID_KEY}', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
 #: Ids per ``IN (...)`` list: below SQLite's oldest limit on bound parameters (999).
 _IN_CHUNK = 900
 
@@ -101,7 +125,9 @@ def _with_bytes_apart(conn: sqlite3.Connection, flat: list, medium: list[int]) -
             apart.append((next_id, row[2]))
             row[2], row[4], next_id = next_id, IN_VAL_BYTES, next_id + 1
         rows += row
-    conn.executemany("INSERT INTO val_bytes VALUES (?, ?)", apart)
+    if apart:
+        conn.executemany("INSERT INTO val_bytes VALUES (?, ?)", apart)
+        conn.execute(_LAST_ID_SQL, (str(next_id - 1),))
     return rows
 
 
@@ -150,8 +176,8 @@ def split_values_table(conn: sqlite3.Connection) -> None:
     becomes ``val_rows`` as it is (values stored before keep their bytes in their rows, which
     readers see the same way), and new medium values go to ``val_bytes``."""
     conn.execute("ALTER TABLE vals RENAME TO val_rows")
-    conn.execute(_VAL_BYTES_TABLE)
-    conn.execute(_VALS_VIEW)
+    for statement in SCHEMA[1:]:
+        conn.execute(statement)
     # The planner's fixed statistics (store.py) name the table.
     if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone():
         conn.execute("UPDATE sqlite_stat1 SET tbl = 'val_rows', idx = 'val_rows' WHERE tbl = 'vals'")
