@@ -841,6 +841,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "mandala-ast calls shows the calls of an op's old and new code both as version 0, nothing telling them apart"),
     Mutant("R01", "mandala_ast/runtime/blobs.py", "    if target.is_dir():\n", "    if False:\n", ("tests/test_blobs.py",),
            "a directory in place of a value file: repairing or writing it is a raw IsADirectoryError"),
+    Mutant("R02", "mandala_ast/runtime/batch/scheduler.py", "            if node not in started:  # (a running call's lock",
+           "            if True:  # (a running call's lock", ("tests/test_batch_workers.py",),
+           "Ctrl-C lets go of the single-flight lock of a call still running on a thread: another process computes it again"),
 )
 
 

@@ -307,6 +307,51 @@ def test_a_second_sigint_while_the_pool_shuts_down_still_closes_the_block(tmp_pa
         assert [inc(x) for x in range(5)] == [1, 2, 3, 4, 5]
 
 
+
+def test_ctrl_c_on_threads_keeps_the_running_calls_lock_so_other_processes_do_not_compute_it_again(tmp_path):
+    """Ctrl-C with single flight: a call running on a thread is kept (the pool's shutdown
+    waits for it), but its lock was let go at once, so another process that missed the call
+    took the lock and computed it a second time while it still ran here."""
+    from mandala_ast.runtime.batch.single_flight import SingleFlight
+
+    db, stop, interrupted = tmp_path / "s.db", tmp_path / "stop", tmp_path / "interrupted"
+    script = f"""
+        import signal
+        from batch_ops import hold
+        from mandala_ast import Storage
+
+        def interrupt(signum, frame):  # says when the interrupt is being raised, then raises it
+            open({str(interrupted)!r}, "w").close()
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGINT, interrupt)
+        {INTERRUPTER}
+        start_interrupter({str(tmp_path)!r})
+        with Storage({str(db)!r}, single_flight=True).batch(executor="threads", progress=False):
+            held = hold(15, {str(stop)!r})
+    """
+    child = _child(script)
+    try:
+        assert child.stdout.readline().strip() == "holding 15"
+        (tmp_path / "ask-1").write_text("")  # Ctrl-C
+        while not interrupted.exists() and child.poll() is None:
+            time.sleep(0.01)
+        time.sleep(0.3)  # (the interrupt reaches the block's exit: the lock was let go there)
+        locks = SingleFlight(Path(f"{db}.locks"))
+        held_now = [name for name in os.listdir(locks.folder)] if locks.folder.exists() else []
+        taken_here = [name for name in held_now if locks.acquire(bytes.fromhex(name))]
+        stop.write_text("")  # the running call finishes while the pool shuts down
+        _, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert "KeyboardInterrupt" in err and child.returncode != 0
+    assert len(held_now) == 1 and taken_here == [], "another process could take the running call's lock"
+    from batch_ops import hold
+
+    with Storage(db).run(allow_new_calls=False):  # kept, committed: another process loads it
+        assert hold(15, str(stop)) == 15
+    assert not os.listdir(locks.folder)
+
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(program=PROGRAMS)
 def test_batch_results_equal_run_results_on_processes(tmp_path, program):

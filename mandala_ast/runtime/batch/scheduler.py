@@ -90,6 +90,8 @@ class Scheduler:
 
     def run(self, targets: list[Node]) -> None:
         """Resolve ``targets`` and every call they need (each ends DONE or FAILED)."""
+        if self.late:  # an interruption the block went on after: calls left running are settled
+            self._keep_late()
         needed = _needed(targets)
         if not needed:
             return
@@ -355,23 +357,29 @@ class Scheduler:
     def close(self) -> None:
         """Let go of the workers this batch started; after an interruption, record the calls
         whose results came back meanwhile (nothing more is waited for)."""
-        self.backend.close()
-        if self.async_backend is not None:
-            self.async_backend.close()
-        if self.late:
-            self._keep_late()
+        try:
+            self.backend.close()
+            if self.async_backend is not None:
+                self.async_backend.close()
+        finally:  # (a second Ctrl-C may cut the wait: the calls left running let go of their locks)
+            if self.late:
+                self._keep_late()
 
     def _keep_late(self) -> None:
         """The calls running when the batch was interrupted whose results came back since."""
         late, self.late, self.abandoning = self.late, {}, True
         late = {future: entry for future, entry in late.items()
                 if all(node.state is NEW for node in _nodes(entry))}  # else dispatched again since
-        for node in (node for entry in late.values() for node in _nodes(entry)):
+        nodes = [node for entry in late.values() for node in _nodes(entry)]
+        for node in nodes:
             node.state = RUNNING
-        self._keep_arrived(late)
-        for node in (node for entry in late.values() for node in _nodes(entry)):
-            if node.state is RUNNING:  # no result: as if never started
-                node.state = NEW
+        try:
+            self._keep_arrived(late)  # (recording a call lets go of its lock, once committed)
+        finally:
+            for node in nodes:
+                if node.state is RUNNING:  # no result: as if never started
+                    node.state = NEW
+                    self._unlock(node)
 
     def _collect(self) -> list[Node]:
         """Record the results that have arrived, waiting for at least one (or, while calls
@@ -591,15 +599,18 @@ class Scheduler:
         running = {**self.in_flight, **self.chunks}
         self.in_flight, self.chunks = {}, {}
         self.late = self._keep_arrived(running)
-        for future in self.late:
-            future.cancel()
+        started = set()
+        for future, entry in self.late.items():
+            if not future.cancel():  # running: its lock is kept until its result comes (close)
+                started.update(_nodes(entry))
         self.backend.cancel(list(self.late))
         dropped = [node for entry in self.late.values() for node in _nodes(entry)]
         if self.chunker is not None:
             dropped.extend(node for node, _ in self.chunker.queued)
             self.chunker.queued.clear()
         for node in dropped:
-            self._unlock(node)
+            if node not in started:  # (a running call's lock, let go now, would let another
+                self._unlock(node)  # process compute it again while it still runs here)
             node.state = NEW
         self.future_of.clear()
 
