@@ -844,6 +844,12 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("R02", "mandala_ast/runtime/batch/scheduler.py", "            if node not in started:  # (a running call's lock",
            "            if True:  # (a running call's lock", ("tests/test_batch_workers.py",),
            "Ctrl-C lets go of the single-flight lock of a call still running on a thread: another process computes it again"),
+    Mutant("R03", "mandala_ast/runtime/batch/scheduler.py",
+           "            results = engine.record_many(self.storage, items, commit=self.flight is not None) if items else []\n",
+           "            results = engine.record_many(self.storage, items) if items else []\n"
+           "            if self.flight is not None and items:\n                engine.commit(self.storage)\n",
+           ("tests/test_storage_limits.py",),
+           "a single-flight batch whose commit finds the disk full fails its calls: their values lost, names left deferred"),
 )
 
 

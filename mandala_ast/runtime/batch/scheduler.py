@@ -463,9 +463,8 @@ class Scheduler:
         if not items and not changed:
             return finished
         try:
-            results = engine.record_many(self.storage, items) if items else []
-            if self.flight is not None and items:
-                engine.commit(self.storage)  # processes waiting for the calls look in the file
+            # Single flight: committed at once, as processes waiting for the calls look in the file.
+            results = engine.record_many(self.storage, items, commit=self.flight is not None) if items else []
         except Exception as exc:
             results = [exc] * len(items)
         recording += [entry for entry, _ in changed]
