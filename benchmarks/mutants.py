@@ -850,6 +850,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "            if self.flight is not None and items:\n                engine.commit(self.storage)\n",
            ("tests/test_storage_limits.py",),
            "a single-flight batch whose commit finds the disk full fails its calls: their values lost, names left deferred"),
+    Mutant("R04", "mandala_ast/runtime/batch/scheduler.py", "                chunker.queued.extendleft(reversed(taken))\n",
+           "                pass\n", ("tests/test_batch_workers.py",),
+           "Ctrl-C as a chunk is handed to the pool leaves its calls' single-flight locks held for good"),
 )
 
 

@@ -10,6 +10,7 @@ import sys
 import textwrap
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -351,6 +352,30 @@ def test_ctrl_c_on_threads_keeps_the_running_calls_lock_so_other_processes_do_no
     with Storage(db).run(allow_new_calls=False):  # kept, committed: another process loads it
         assert hold(15, str(stop)) == 15
     assert not os.listdir(locks.folder)
+
+
+class _InterruptedAsItSubmits(ThreadPoolExecutor):
+    """Ctrl-C lands just as a call is handed to the pool: after the pool took it, before the
+    batch noted it running (the window a real Ctrl-C hits now and then)."""
+
+    def submit(self, *args, **kwargs):
+        future = super().submit(*args, **kwargs)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+        return future
+
+
+def test_ctrl_c_as_calls_are_handed_to_the_pool_leaves_none_of_their_locks_behind(tmp_path):
+    """The calls of a chunk were taken from the queue, then handed to the pool; Ctrl-C in
+    between left them neither queued nor running: their single-flight locks were never let
+    go (the heartbeat kept them fresh: running them again waited 10 minutes for this very
+    process), and the calls stayed marked running."""
+    db = tmp_path / "s.db"
+    pool = _InterruptedAsItSubmits(max_workers=2)
+    with pytest.raises(KeyboardInterrupt):
+        with Storage(db, single_flight=True).batch(executor=pool, progress=False):
+            ys = [inc(x) for x in range(3)]
+    pool.shutdown(wait=True)
+    assert not list(Path(f"{db}.locks").glob("*"))
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(program=PROGRAMS)

@@ -302,19 +302,38 @@ class Scheduler:
         finished: list[Node] = []
         chunker = self.chunker
         while chunker is not None and chunker.room(len(self.chunks)):
-            nodes, items = zip(*chunker.take())
+            taken = chunker.take()
             pool = self.backend.pool  # type: ignore[attr-defined]
             try:
-                future = self.backend.submit_chunk(list(items))  # type: ignore[attr-defined]
+                future = self._send(chunker, taken)
             except Exception as exc:  # a pool broken before its death was noticed, or shut down
-                for node in nodes:
+                for node, _ in taken:
                     finished.extend(self._worker_died(node, pool) if is_broken(exc) else [self._failed(node, exc)])
                 continue
-            self.chunks[future] = list(nodes)
             self.pool_of[future] = pool
-            self.bar.update(running=len(nodes))
+            self.bar.update(running=len(taken))
             future.add_done_callback(self.completed.put)
         return finished
+
+    def _send(self, chunker: Chunker, taken: list[tuple[Node, tuple]]) -> Any:
+        """Hand a chunk to the pool and note it running, as one step for Ctrl-C. Interrupted
+        in between, its calls were neither queued nor running: never let go of (their
+        single-flight locks kept for good), nor kept. Now, interrupted before the pool gave
+        back its future, they go back to the queue (which :meth:`_abandon` empties, letting go
+        of their locks); after, the chunk is running (its result kept if it comes back)."""
+        future = None
+        try:
+            future = self.backend.submit_chunk([item for _, item in taken])  # type: ignore[attr-defined]
+            self.chunks[future] = [node for node, _ in taken]
+        except Exception:
+            raise
+        except BaseException:
+            if future is None:
+                chunker.queued.extendleft(reversed(taken))
+            else:
+                self.chunks[future] = [node for node, _ in taken]
+            raise
+        return future
 
     def _chunk_arrived(self, future: Any) -> list[Node]:
         """Record each call of a chunk on its own: one call's failure is only its own."""
