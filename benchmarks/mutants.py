@@ -122,6 +122,7 @@ _PI = "mandala_ast/runtime/pipeline.py"
 _EX = "mandala_ast/runtime/explaining.py"
 _FP = "mandala_ast/runtime/fingerprints.py"
 _VE = "mandala_ast/runtime/versions.py"
+_VR = "mandala_ast/runtime/value_rows.py"
 _SO = "mandala_ast/runtime/store.py"
 _DE = "mandala_ast/runtime/deletion.py"
 _SQL = "mandala_ast/runtime/query/sql.py"
@@ -281,6 +282,22 @@ MUTANTS: tuple[Mutant, ...] = (
            equivalent=True,
            reason="the hard link then fails on the existing file, and its digest is returned just the "
                   "same: the file is still written once; only slower"),
+    Mutant("S11", _VR, "            if row[0] in stored:\n                continue\n", "",
+           ("tests/test_value_rows.py",), "a medium value stored already gets a second, orphaned copy of its bytes"),
+    Mutant("S12", _VR, "return not flat[start + 4] and data is not None and len(data) >= MEDIUM_VALUE_BYTES",
+           "return False", ("tests/test_value_rows.py",), "medium values stay in their content-keyed rows"),
+    Mutant("S13", _VR, '    conn.execute(\n        f"DELETE FROM main.val_bytes', '    (\n        f"DELETE FROM main.val_bytes',
+           ("tests/test_value_rows.py",), "deleting values leaves their bytes behind"),
+    Mutant("S14", "mandala_ast/runtime/loading.py",
+           "            self.store.restore_value_bytes(error.cid, encoded.data)\n", "",
+           ("tests/test_value_rows.py",), "a value whose bytes were lost is never stored again"),
+    Mutant("S15", "mandala_ast/runtime/pipeline.py",
+           "        if loaded_back is not None:\n            load_back(call, outputs, out_cids, encoded, loaded_back)\n", "",
+           ("tests/test_faults.py",), "an output whose pickle cannot be loaded back is stored, and fails every later run"),
+    Mutant("S16", "mandala_ast/runtime/loading.py",
+           '            if codec != "pickle":\n                raise\n            raise self._unloadable(cid, exc) from exc',
+           "            raise", ("tests/test_loading.py",),
+           "a stored pickle whose class is gone raises pickle's error, naming neither value nor call"),
     # -- deletion and gc ------------------------------------------------------------------------
     Mutant("D01", _DE, '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0 AND c.created_at >= m.first",',
            '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0",', _DELETION,

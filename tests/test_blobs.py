@@ -22,6 +22,7 @@ from mandala_ast import (
     Q,
     Storage,
     StorageFormatError,
+    UnloadableValueError,
     op,
     register_type,
     transform_source,
@@ -363,18 +364,19 @@ def picky(n: int) -> Picky:
 
 
 def test_an_intact_value_file_its_class_refuses_to_load_is_the_classs_error_not_a_corruption(path):
-    """The file matches its digest, so the error is the user's class's, raised as it is: not
-    called corrupt, and not 'repaired' by computing the call again."""
+    """The file matches its digest, so the error is the user's class's (an UnloadableValueError
+    naming the value and its call, from the class's own error): not called corrupt, and not
+    'repaired' by computing the call again."""
     with Storage(path):
         picky(1)
     RUNS.clear()
     Picky.refuse = True
     try:
-        with pytest.raises(ValueError, match="refuses pickles") as raised, Storage(path):
+        with pytest.raises(UnloadableValueError, match=r"picky\(n=1\).*refuses pickles") as raised, Storage(path):
             picky(1)
     finally:
         Picky.refuse = False
-    assert not isinstance(raised.value, CorruptValueError) and RUNS == []
+    assert isinstance(raised.value.__cause__, ValueError) and RUNS == []
 
 
 @op

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from .._errors import StorageFormatError
 from .blobs import BlobFault
 from .structures import ITEM_OP_NAME
+from .value_rows import IN_VAL_BYTES
 
 if TYPE_CHECKING:
     from .blobs import BlobDir
@@ -204,6 +205,11 @@ _DANGLING = (
      "FROM call_inputs i WHERE NOT EXISTS (SELECT 1 FROM vals v WHERE v.cid = i.cid)"),
     ("call_outputs naming a value that is not stored",
      "FROM call_outputs o WHERE NOT EXISTS (SELECT 1 FROM vals v WHERE v.cid = o.cid)"),
+    ("values whose bytes are not stored (val_bytes)",
+     f"FROM val_rows r WHERE r.external = {IN_VAL_BYTES}"
+     " AND NOT EXISTS (SELECT 1 FROM val_bytes b WHERE b.id = r.data)"),
+    ("val_bytes rows that no value names",
+     f"FROM val_bytes b WHERE b.id NOT IN (SELECT data FROM val_rows WHERE external = {IN_VAL_BYTES})"),
     # Source 0 is "some call, which one is lost" by design (store.py): not dangling.
     ("call_inputs whose source call is neither stored nor tombstoned",
      "FROM call_inputs i WHERE i.src_call IS NOT NULL AND i.src_call != 0"

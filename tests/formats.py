@@ -1,0 +1,25 @@
+"""Storage files as earlier formats laid them out, made from current files: what upgrade
+tests start from (migrations.py upgrades them in place)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+#: Format 8's value tables (value_rows.py) joined back into format 7's one ``vals`` table.
+JOIN_VALUES = (
+    "CREATE TABLE v7_vals (cid BLOB PRIMARY KEY, codec TEXT, data BLOB, size INTEGER, external INTEGER)"
+    " WITHOUT ROWID",
+    "INSERT INTO v7_vals SELECT cid, codec, data, size, external FROM vals",
+    "DROP VIEW vals",
+    "DROP TABLE val_rows",
+    "DROP TABLE val_bytes",
+    "ALTER TABLE v7_vals RENAME TO vals",
+    "UPDATE sqlite_stat1 SET tbl = 'vals', idx = 'vals' WHERE tbl = 'val_rows'",
+)
+
+
+def join_values(conn: sqlite3.Connection, fmt: str = "mandala_ast/7") -> None:
+    """Lay the open file's values out as format 7 did, and call its format ``fmt``."""
+    for statement in JOIN_VALUES:
+        conn.execute(statement)
+    conn.execute("UPDATE mandala_meta SET value = ? WHERE key = 'format'", (fmt,))
