@@ -373,7 +373,8 @@ def test_ctrl_c_as_calls_are_handed_to_the_pool_leaves_none_of_their_locks_behin
     pool = _InterruptedAsItSubmits(max_workers=2)
     with pytest.raises(KeyboardInterrupt):
         with Storage(db, single_flight=True).batch(executor=pool, progress=False):
-            ys = [inc(x) for x in range(3)]
+            for x in range(3):
+                inc(x)
     pool.shutdown(wait=True)
     assert not list(Path(f"{db}.locks").glob("*"))
 
