@@ -175,11 +175,17 @@ def _child(script: str, **options) -> subprocess.Popen:
 
 
 def test_sigint_cancels_pending_calls_and_keeps_completed_ones(tmp_path):
-    db, stop = tmp_path / "s.db", tmp_path / "stop"
+    db, stop, interrupted = tmp_path / "s.db", tmp_path / "stop", tmp_path / "interrupted"
     script = f"""
         import signal
         from batch_ops import hold, inc
         from mandala_ast import Storage
+
+        def interrupt(signum, frame):  # says when the interrupt is being raised, then raises it
+            open({str(interrupted)!r}, "w").close()
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGINT, interrupt)
         {INTERRUPTER}
         start_interrupter({str(tmp_path)!r})
         with Storage({str(db)!r}).batch(executor="processes", max_concurrency=2):
@@ -191,6 +197,10 @@ def test_sigint_cancels_pending_calls_and_keeps_completed_ones(tmp_path):
     try:
         assert child.stdout.readline().strip() == "holding 15"
         (tmp_path / "ask-1").write_text("")  # Ctrl-C, to the main thread (see INTERRUPTER)
+        # Only once the interrupt is raised: on a busy machine the call could else finish
+        # first, and the block end without one (the test failed so, now and then).
+        while not interrupted.exists() and child.poll() is None:
+            time.sleep(0.01)
         stop.write_text("")  # the running call may finish; it is not kept
         _, err = child.communicate(timeout=60)
     finally:
