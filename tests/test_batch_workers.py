@@ -23,6 +23,7 @@ from batch_ops import (
     pid,
     raises_unsendable_if,
     rendezvous,
+    unloadable_if,
     unpicklable_if,
 )
 from hypothesis import HealthCheck, given, settings
@@ -153,8 +154,9 @@ def test_an_output_that_cannot_be_stored_is_handed_back_with_a_warning_as_in_a_r
 
 @pytest.mark.parametrize(
     ("bad_op", "named"),
-    [(die_if, r"die_if\(x=150, bad=150\)"), (unpicklable_if, r"unpicklable_if\(x=150.*could not be sent back")],
-    ids=["killed worker", "output that cannot come back"],
+    [(die_if, r"die_if\(x=150, bad=150\)"), (unpicklable_if, r"unpicklable_if\(x=150.*could not be sent back"),
+     (unloadable_if, r"unloadable_if\(x=150, bad=150\).*could not be loaded.*cannot rebuild 150")],
+    ids=["killed worker", "output that cannot come back", "output whose pickle cannot be loaded"],
 )
 def test_one_bad_call_among_many_fast_ones_is_named_and_the_rest_are_stored(tmp_path, bad_op, named):
     storage = Storage(tmp_path / "s.db")

@@ -23,7 +23,7 @@ from . import pipeline_adapter as engine
 from .asynchronous import AsyncBackend
 from .chunks import Chunker
 from .deferred import is_deferred, node_of, substitute
-from .executors import Backend, Done, is_broken
+from .executors import Backend, Done, is_broken, result_load_error
 from .failures import name_call
 from .graph import DONE, FAILED, NEW, RUNNING, Node
 from .single_flight import Waiting
@@ -308,7 +308,7 @@ class Scheduler:
                 future = self._send(chunker, taken)
             except Exception as exc:  # a pool broken before its death was noticed, or shut down
                 for node, _ in taken:
-                    finished.extend(self._worker_died(node, pool) if is_broken(exc) else [self._failed(node, exc)])
+                    finished.extend(self._worker_died(node, pool, exc) if is_broken(exc) else [self._failed(node, exc)])
                 continue
             self.pool_of[future] = pool
             self.bar.update(running=len(taken))
@@ -343,7 +343,7 @@ class Scheduler:
             outcomes, seconds = future.result()
         except Exception as exc:
             if is_broken(exc):
-                return [n for node in nodes for n in self._worker_died(node, pool)]
+                return [n for node in nodes for n in self._worker_died(node, pool, exc)]
             # The task failed as a whole (a result that cannot be pickled back, say): each
             # call runs again in a task of its own, where a failure is that call's.
             return [n for node in nodes for n in self._again_alone(node)]
@@ -454,7 +454,7 @@ class Scheduler:
             ))]
         except Exception as exc:
             if is_broken(exc):
-                return self._worker_died(node, pool)
+                return self._worker_died(node, pool, exc)
             self._unlock(node)
             return [self._failed(node, exc)]
         return self._record_computed([(node, result, future)])
@@ -531,10 +531,11 @@ class Scheduler:
             "Copy the value in the op that changes it, or give each call its own"
         ))
 
-    def _worker_died(self, node: Node, pool: Any) -> list[Node]:
+    def _worker_died(self, node: Node, pool: Any, broken: BaseException) -> list[Node]:
         """A pool lost a worker: every call it was running fails with BrokenProcessPool, and
         none of them says which call was running in the dead worker. Each runs once more in
-        a fresh pool; one that breaks that pool too runs alone, where a death names it."""
+        a fresh pool; one that breaks that pool too runs alone, where a death names it. (A
+        result the coordinator could not load breaks the pool the same way: ``broken`` says.)"""
         if self.abandoning:  # interrupted: not run again
             return []
         attempts = self.attempts[node] = self.attempts.get(node, 0) + 1
@@ -544,10 +545,17 @@ class Scheduler:
         if attempts == 2:
             self._submit(node, solo=True)
             return []
-        error = BatchWorkerError(
-            f"the worker process computing {node.describe()} died (killed by a signal, crashed "
-            "or ran out of memory); the batch's other calls are stored"
-        )
+        unloaded = result_load_error(broken)
+        if unloaded is not None:
+            error = BatchWorkerError(
+                f"the output of {node.describe()} could not be loaded back from the worker process "
+                f"(it pickles, but loading the pickle raised {unloaded}); the batch's other calls are stored"
+            )
+        else:
+            error = BatchWorkerError(
+                f"the worker process computing {node.describe()} died (killed by a signal, crashed "
+                "or ran out of memory); the batch's other calls are stored"
+            )
         return [self._failed(node, error)]
 
     # -- outcomes ------------------------------------------------------------------------------
