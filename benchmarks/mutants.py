@@ -97,6 +97,7 @@ AREAS = {"H": "hashing", "I": "identity", "V": "versions", "S": "store", "D": "d
 AREAS["J"] = "what tables say of stored work"
 AREAS["K"] = "batch under failure"
 AREAS["N"] = "compiled code as users write it (session 6)"
+AREAS["R"] = "review of session-5 merges"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -521,7 +522,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "        function = value", ("tests/test_fingerprints.py", "tests/test_pytest.py"),
            "Python 3.10: a decorated helper's edit (lru_cache, wraps, a pytest fixture) serves the old result"),
     # -- batch blocks under failure -------------------------------------------------------------
-    Mutant("K01", "mandala_ast/runtime/batch/scheduler.py", "        if self.late:\n            self._keep_late()\n",
+    Mutant("K01", "mandala_ast/runtime/batch/scheduler.py", "            if self.late:\n                self._keep_late()\n",
            "", ("tests/test_batch_workers.py",),
            "Ctrl-C drops a call that was running on threads though its result came back before the block exited"),
     Mutant("K02", "mandala_ast/runtime/batch/executors.py",
@@ -913,6 +914,20 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("N11", "mandala_ast/runtime/query/result.py", "        if not taking:\n            return \"\"\n",
            "        if True:\n            return \"\"\n", ("tests/test_query.py",),
            "Q() passed only to a plain function that calls ops: the error says it reaches no op call, nothing about the function"),
+    Mutant("R01", "mandala_ast/runtime/blobs.py", "    if target.is_dir():\n", "    if False:\n", ("tests/test_blobs.py",),
+           "a directory in place of a value file: repairing or writing it is a raw IsADirectoryError"),
+    Mutant("R02", "mandala_ast/runtime/batch/scheduler.py", "            if node not in started:  # (a running call's lock",
+           "            if True:  # (a running call's lock", ("tests/test_batch_workers.py",),
+           "Ctrl-C lets go of the single-flight lock of a call still running on a thread: another process computes it again"),
+    Mutant("R03", "mandala_ast/runtime/batch/scheduler.py",
+           "            results = engine.record_many(self.storage, items, commit=self.flight is not None) if items else []\n",
+           "            results = engine.record_many(self.storage, items) if items else []\n"
+           "            if self.flight is not None and items:\n                engine.commit(self.storage)\n",
+           ("tests/test_storage_limits.py",),
+           "a single-flight batch whose commit finds the disk full fails its calls: their values lost, names left deferred"),
+    Mutant("R04", "mandala_ast/runtime/batch/scheduler.py", "                chunker.queued.extendleft(reversed(taken))\n",
+           "                pass\n", ("tests/test_batch_workers.py",),
+           "Ctrl-C as a chunk is handed to the pool leaves its calls' single-flight locks held for good"),
 )
 
 

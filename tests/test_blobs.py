@@ -440,3 +440,21 @@ def test_a_damaged_value_file_is_computed_again_in_a_batch_block(path, fault, ex
     assert one == bytes([1]) * SIZE and two == bytes([2]) * SIZE
     assert RUNS == [1]
     assert storage.verify().ok
+
+
+def test_a_directory_in_place_of_a_value_file_is_an_error_naming_it_not_a_raw_isadirectoryerror(path):
+    # The load called it missing, and the run block's repair (or a new value's write) then
+    # met the directory: a raw IsADirectoryError naming a temp file, or naming nothing.
+    with Storage(path):
+        blob(1)
+    stored = blob_file(path, bytes([1]) * SIZE)
+    stored.unlink()
+    stored.mkdir()
+    new = blob_file(path, bytes([2]) * SIZE)
+    new.mkdir(parents=True)
+    storage = Storage(path)
+    assert storage.verify().missing == [stored.name[:12]]
+    for n, file in ((1, stored), (2, new)):
+        with pytest.raises(StorageFormatError, match=f"cannot write the value file {file}: it is a directory"):
+            with storage.run():
+                blob(n)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from disks import tmpfs
-from formats import join_values
+from formats import format_7_layout
 from integrity import dangling_references
 from test_query import rows, run
 
@@ -214,6 +214,30 @@ def test_a_batch_whose_commit_fills_the_disk_leaves_plain_values_in_its_names(sm
     assert [loads(path, chunk, i) for i in (0, 1)] == [True, False]
 
 
+
+@pytest.mark.parametrize("executor", [None, "threads"])
+def test_a_single_flight_batch_whose_commit_fills_the_disk_returns_the_calls_values_with_a_warning(
+        small_disk, executor):
+    """With single flight a batch commits the results it records at once (processes waiting
+    for a call look for it in the file): on a full disk that commit failed the calls, so
+    their values were lost and the block's names stayed deferred."""
+    path = small_disk / "s.db"
+    storage = Storage(path, single_flight=True)
+    with storage.run():
+        chunk(0)
+    room = small_disk / "room"
+    room.write_bytes(b"\0" * (64 << 10))
+    filler = fill(small_disk)
+    room.unlink()  # room for the calls' lock files, not for their rows
+    with pytest.warns(MandalaUnstoredWarning, match=rf"op .*chunk: no space left on the disk holding {path}"):
+        with storage.batch(executor=executor, progress=False):
+            parts = [chunk(i) for i in range(1, 4)]
+    assert parts == [bytes([i]) * 300_000 for i in range(1, 4)]
+    assert not list(Path(f"{path}.locks").glob("*"))  # and no call stays locked
+    filler.unlink()
+    storage.close()
+    assert [loads(path, chunk, i) for i in (0, 1)] == [True, False]
+
 def test_disk_full_while_writing_the_elements_of_a_list_returns_the_list_with_a_warning_naming_the_file(small_disk):
     path = small_disk / "s.db"
     storage = Storage(path)
@@ -259,7 +283,7 @@ def _read_only_view(tmp_path: Path, fmt: str | None = None):
     if fmt is not None:  # laid out as that earlier format wrote it
         with closing(sqlite3.connect(source / "s.db")) as conn:
             with conn:
-                join_values(conn, fmt)
+                format_7_layout(conn, fmt)
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     _mount(["--bind", str(source)], view)
     try:

@@ -214,7 +214,7 @@ def test_a_process_of_format_7_still_open_across_the_upgrade_keeps_storing_and_d
     with Storage(path).run():
         kept = scaled(MEDIUM, 9.0)
     with sqlite3.connect(path) as conn:
-        join_values(conn)
+        format_7_layout(conn)
     old = sqlite3.connect(path, isolation_level=None)
     assert old.execute("SELECT COUNT(*) FROM vals WHERE size >= ?", (MEDIUM_VALUE_BYTES,)).fetchone() == (1,)
     with Storage(path).run():  # the upgrade; then a value stored apart
