@@ -98,6 +98,7 @@ AREAS["J"] = "what tables say of stored work"
 AREAS["K"] = "batch under failure"
 AREAS["N"] = "compiled code as users write it (session 6)"
 AREAS["R"] = "review of session-5 merges"
+AREAS["X"] = "evolving code and data (session 6)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -928,6 +929,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("R04", "mandala_ast/runtime/batch/scheduler.py", "                chunker.queued.extendleft(reversed(taken))\n",
            "                pass\n", ("tests/test_batch_workers.py",),
            "Ctrl-C as a chunk is handed to the pool leaves its calls' single-flight locks held for good"),
+    Mutant("X01", "mandala_ast/runtime/file_deps.py",
+           "        os.listdir, os.scandir = _listing(os.listdir), _listing(os.scandir)\n", "", ("tests/test_file_deps.py",),
+           "a file added to a directory an op lists (os.listdir, Path.glob, os.walk): its stored call is a stale hit"),
 )
 
 

@@ -133,6 +133,24 @@ def optional_config(path: str) -> str:
         return "default"
 
 
+@op
+def shard_texts(folder: str) -> list:
+    RUNS.append("shard_texts")
+    return sorted(Path(folder, name).read_text() for name in os.listdir(folder))
+
+
+@op
+def csv_names(folder: str) -> list:
+    RUNS.append("csv_names")
+    return sorted(p.name for p in Path(folder).glob("*.csv"))
+
+
+@op
+def walked_sizes(folder: str) -> int:
+    RUNS.append("walked_sizes")
+    return sum(len(files) for _, _, files in os.walk(folder))
+
+
 @pytest.fixture(autouse=True)
 def _clear_runs():
     RUNS.clear()
@@ -522,3 +540,68 @@ def test_editing_a_file_recomputes_a_call_a_batch_block_computed(tmp_path, csvs,
     assert (before, after) == ("x,y", "z,w")
     _edit(a, "u,v\n1,2\n")
     assert _run(Storage(path), (first_line, str(a))) == ["u,v"]
+
+
+def _shards(tmp_path: Path) -> Path:
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    for i in range(2):
+        (folder / f"part-{i}.csv").write_text(f"x\n{i}\n")
+    return folder
+
+
+@pytest.mark.parametrize("reader", [shard_texts, csv_names, walked_sizes])
+def test_a_file_added_to_a_directory_an_op_listed_recomputes_the_call(tmp_path, reader):
+    folder = _shards(tmp_path)
+    storage = Storage(tmp_path / "s.db")
+    first = _run(storage, (reader, str(folder)))
+    assert _run(storage, (reader, str(folder))) == first and RUNS == [reader.__name__]
+    (folder / "part-2.csv").write_text("x\n2\n")
+    assert _run(storage, (reader, str(folder))) != first and len(RUNS) == 2
+    (folder / "part-2.csv").unlink()
+    assert _run(storage, (reader, str(folder))) == first and len(RUNS) == 2  # the earlier result again
+
+
+def test_a_new_process_recomputes_a_call_whose_directory_gained_a_file_and_why_names_it(tmp_path):
+    folder = _shards(tmp_path)
+    (tmp_path / "lister.py").write_text(textwrap.dedent("""
+        import json, os, sys
+        from mandala_ast import Storage, op
+
+        RUNS = []
+
+        @op
+        def names(folder):
+            RUNS.append(folder)
+            return sorted(os.listdir(folder))
+
+        storage = Storage(sys.argv[1])
+        why = str(storage.why(names, sys.argv[2]))
+        with storage.run():
+            found = names(sys.argv[2])
+        print(json.dumps(dict(found=found, runs=len(RUNS), why=why)))
+    """))
+
+    def run() -> dict:
+        proc = subprocess.run(
+            [sys.executable, str(tmp_path / "lister.py"), str(tmp_path / "s.db"), str(folder)],
+            capture_output=True, text=True, cwd=tmp_path,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout.splitlines()[-1])
+
+    assert run()["runs"] == 1
+    assert run()["runs"] == 0
+    (folder / "part-2.csv").write_text("x\n2\n")
+    last = run()
+    assert last["found"] == ["part-0.csv", "part-1.csv", "part-2.csv"] and last["runs"] == 1
+    assert f"dependency directory {folder}{os.sep} changed" in last["why"]
+
+
+def test_listing_the_storages_own_directory_is_a_hit_the_next_time(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "input.csv").write_text("x\n1\n")
+    storage = Storage(tmp_path / "s.db")
+    assert _run(storage, (csv_names, ".")) == [["input.csv"]]
+    _run(storage, (big_array, 300_000), (csv_names, "."))  # the storage's blobs directory appears
+    assert _run(Storage(tmp_path / "s.db"), (csv_names, ".")) == [["input.csv"]] and RUNS == ["csv_names"]

@@ -8,6 +8,9 @@ reading while — and only while — an op body runs in this thread; after the b
 content hash becomes a dependency of the call, beside its code. A changed file then makes the
 call stale like changed code does, and ``why`` names the file; a file touched without a content
 change is found unchanged (its hash, computed again only when its stat changes, is the same).
+A directory the body lists (``os.listdir``, ``os.scandir``: ``Path.iterdir``, ``Path.glob``,
+``glob``, ``os.walk`` use them) is a dependency by its names: a shard added to a folder the
+op reads "every file of" recomputes it.
 
 Why wrappers and not an audit hook on the "open" event (which sees every open, even
 ``io.FileIO``): a hook runs for *every* audit event in the process, and cannot be removed. On
@@ -110,6 +113,17 @@ def _note(body: Watch, path: Any, mode: Any, flags: Any) -> None:
             if not body.written:
                 body.written = set()
             body.written.add(os.path.abspath(os.fsdecode(path)))  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        pass
+
+
+def _note_listing(body: Watch, path: Any) -> None:
+    """Note directory ``path`` as listed: its names are a dependency (a file added to a
+    folder of shards changes what an op that reads "every file in it" returns), kept as
+    the directory's path with a trailing separator. Raises nothing, as _note."""
+    try:
+        if not isinstance(path, int):  # a descriptor: no name
+            body.append(os.path.join(os.path.abspath(os.fsdecode(path)), ""))
     except (TypeError, ValueError):
         pass
 
@@ -303,12 +317,27 @@ def _install() -> None:
 
         builtins.open = io.open = open
         os.open = os_open_
+        os.listdir, os.scandir = _listing(os.listdir), _listing(os.scandir)
         _wrap_pathlib_accessor(open_, open)
         # shutil.rmtree uses its symlink-safe form only if os.open is in these sets.
         for supported in (os.supports_dir_fd, os.supports_fd, os.supports_follow_symlinks):
             if os_open in supported:
                 supported.add(os_open_)
         _installed = True
+
+
+def _listing(list_: Any) -> Any:
+    """``os.listdir`` or ``os.scandir`` noting the directory listed (``Path.iterdir``,
+    ``Path.glob``, ``glob.glob`` and ``os.walk`` go through them)."""
+
+    @functools.wraps(list_)
+    def wrapper(path: Any = ".") -> Any:
+        opened = _tracking.opened
+        if opened is not None:
+            _note_listing(opened, path)
+        return list_(path)
+
+    return wrapper
 
 
 def _wrap_pathlib_accessor(open_: Any, wrapper: Any) -> None:
@@ -330,18 +359,32 @@ def _state_of(path: str) -> bytes | None:
         info = os.stat(path)
     except OSError:
         return _MISSING
-    if not stat.S_ISREG(info.st_mode):
-        return None
+    listed = path.endswith(os.sep)
+    if not (stat.S_ISDIR if listed else stat.S_ISREG)(info.st_mode):
+        return _MISSING if listed else None
     key = _stat_key(info)
     known = _digests.get(path)
     if known is not None and known[0] == key:
         return known[1]
     try:
-        state = file_digest(Path(path)) if info.st_size else digest(b"")
+        state = _listing_state(path) if listed else file_digest(Path(path)) if info.st_size else digest(b"")
     except (OSError, ValueError):
         return _MISSING
     _digests[path] = (key, state)
     return state
+
+
+#: Names in a listed directory that say nothing of its data: SQLite's companions of a
+#: storage kept there come and go with its connections, and its blobs directory and
+#: Python's bytecode caches appear once something is stored or imported.
+_NOT_DATA = re.compile(r"-(?:wal|shm|journal)$|\.blobs$|^__pycache__$")
+
+
+def _listing_state(path: str) -> bytes:
+    """A directory's state: the sorted names of its entries (their content, where read,
+    is a dependency of its own)."""
+    names = sorted(name for name in os.listdir(path) if not _NOT_DATA.search(name))
+    return digest(("\0".join(names)).encode("utf-8", "surrogateescape"))
 
 
 def _stat_key(info: os.stat_result) -> tuple:
@@ -360,9 +403,10 @@ def row_sql(conn: Any) -> str | None:
 
 
 def _describe(path: str, state: bytes) -> str:
+    kind, what = ("directory", "names") if path.endswith(os.sep) else ("file", "content")
     if state == _MISSING:
-        return f"file {path}: missing\n"
-    return f"file {path}: content {state.hex()[:16]}\n"
+        return f"{kind} {path}: missing\n"
+    return f"{kind} {path}: {what} {state.hex()[:16]}\n"
 
 
 def _excluded(storage_path: Path | None) -> tuple[str | None, tuple[str, ...]]:

@@ -12,6 +12,7 @@ old version or state back, and with it the old calls.
 from __future__ import annotations
 
 import difflib
+import os
 import sys
 import time
 import types
@@ -485,8 +486,9 @@ class VersionTracker:
 
 def _shown(name: str) -> str:
     """A dependency's name as reports show it: ``helpers.normalize``, ``file /data/x.csv``."""
-    if name.startswith(file_deps.PREFIX):
-        return "file " + name[len(file_deps.PREFIX) :]
+    if name.startswith(file_deps.PREFIX):  # a listed directory ends with a separator
+        path = name[len(file_deps.PREFIX) :]
+        return ("directory " if path.endswith(os.sep) else "file ") + path
     if name.startswith(env_deps.PREFIX):
         return env_deps.shown(name)
     return name.replace(":", ".")
