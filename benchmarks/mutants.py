@@ -932,6 +932,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("X01", "mandala_ast/runtime/file_deps.py",
            "        os.listdir, os.scandir = _listing(os.listdir), _listing(os.scandir)\n", "", ("tests/test_file_deps.py",),
            "a file added to a directory an op lists (os.listdir, Path.glob, os.walk): its stored call is a stale hit"),
+    Mutant("X02", _ST, "        check_on_change(on_change)  # a typo makes no file\n", "", ("tests/test_versions.py",),
+           "Storage(path, on_change='recompute') leaves an empty storage file behind before refusing the typo"),
 )
 
 

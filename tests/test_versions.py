@@ -1197,3 +1197,12 @@ def test_ops_a_factory_makes_in_a_loop_are_not_kept_alive(tmp_path, monkeypatch)
             _made_op(k)(1)
     gc.collect()
     assert first_ref() is None and storage.path is not None
+
+
+def test_a_misspelt_on_change_is_an_argument_error_that_creates_no_file(tmp_path):
+    """Storage(path, on_change="recompute") raised a bare ValueError, after creating the file."""
+    from mandala_ast import ArgumentError, Storage
+
+    with pytest.raises(ArgumentError, match=r"Storage: on_change= must be .*'recompute'"):
+        Storage(tmp_path / "s.db", on_change="recompute")
+    assert list(tmp_path.iterdir()) == []

@@ -36,7 +36,7 @@ from .ops import Op
 from .pipeline import CallPipeline
 from .refs import Ref
 from .store import SQLiteStore
-from .versions import VersionTracker
+from .versions import VersionTracker, check_on_change
 
 __all__ = ["Storage"]
 
@@ -72,6 +72,7 @@ class Storage:
     """
 
     def __init__(self, path: str | Path | None = None, *, on_change: str = "report", single_flight: bool = False) -> None:
+        check_on_change(on_change)  # a typo makes no file
         self.path = None if path is None else Path(path)
         #: Processes missing the same call at once compute it once (runtime/batch/single_flight.py)
         self.single_flight = _single_flight(self.path) if single_flight and self.path is not None else None

@@ -20,7 +20,7 @@ import weakref
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
-from .._errors import VersionChangeError
+from .._errors import ArgumentError, VersionChangeError
 from . import dependencies as deps, env_deps, file_deps, fingerprints, renames
 from .hashing import digest
 from .tracing import RanCode
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from .ops import Op
     from .store import SQLiteStore
 
-__all__ = ["VersionTracker"]
+__all__ = ["VersionTracker", "check_on_change"]
 
 
 #: Op objects whose defaults a tracker keeps at most (each kept alive by it): a factory called
@@ -39,12 +39,23 @@ __all__ = ["VersionTracker"]
 _MAX_OPS_REMEMBERED = 4096
 
 
+def check_on_change(on_change: str) -> None:
+    """Refuse an ``on_change=`` that means nothing (before a storage file is made for it).
+
+    >>> check_on_change("recompute")
+    Traceback (most recent call last):
+    ...
+    mandala_ast._errors.ArgumentError: Storage: on_change= must be 'report', 'error' or 'ignore', not 'recompute'
+    """
+    if on_change not in ("report", "error", "ignore"):
+        raise ArgumentError(f"Storage: on_change= must be 'report', 'error' or 'ignore', not {on_change!r}")
+
+
 class VersionTracker:
     """Per-storage knowledge of op versions and of which dependency states are still valid."""
 
     def __init__(self, store: SQLiteStore, on_change: str) -> None:
-        if on_change not in ("report", "error", "ignore"):
-            raise ValueError(f"on_change must be 'report', 'error' or 'ignore', not {on_change!r}")
+        check_on_change(on_change)
         self.store = store
         self.on_change = on_change
         self._canonical: dict[bytes, bytes] = {}  # op version id -> id its calls are stored under
