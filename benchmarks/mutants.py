@@ -934,6 +934,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "a file added to a directory an op lists (os.listdir, Path.glob, os.walk): its stored call is a stale hit"),
     Mutant("X02", _ST, "        check_on_change(on_change)  # a typo makes no file\n", "", ("tests/test_versions.py",),
            "Storage(path, on_change='recompute') leaves an empty storage file behind before refusing the typo"),
+    Mutant("X03", "mandala_ast/runtime/renames.py", "    if not _takes(op, new):\n", "    if False:\n",
+           ("tests/test_renames.py",),
+           "rename_arg to a name the op does not take (a typo) says nothing: every stored call then misses"),
 )
 
 

@@ -11,12 +11,13 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import pytest
 from formats import format_7_layout
 
-from mandala_ast import RenameError, Storage, op
+from mandala_ast import MandalaWarning, RenameError, Storage, op
 from mandala_ast._errors import UnknownOpError
 
 OLD_STEPS = """
@@ -247,6 +248,21 @@ def test_renaming_an_argument_onto_an_existing_one_raises_and_changes_nothing(tm
     assert _counts(storage.path) == before
 
 
+def test_an_argument_renamed_to_a_name_the_op_does_not_take_warns_naming_its_parameters(tmp_path):
+    """A typo in the new name was taken silently: every stored call then missed."""
+    storage = Storage(tmp_path / "s.db")
+    with storage.run():
+        area(2, 3)
+    with pytest.warns(MandalaWarning, match=r"area takes no argument 'hieght' \(it takes width, height\)"):
+        storage.rename_arg(area, "height", "hieght")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        storage.rename_arg(area, "hieght", "height")
+    with storage.run():
+        area(2, 3)
+    assert len(storage.df(area)) == 1
+
+
 def test_an_argument_renamed_twice_and_its_old_name_reused(tmp_path):
     """w -> width -> breadth, then a new parameter named w again is not the old w."""
     path = tmp_path / "s.db"
@@ -256,7 +272,8 @@ def test_an_argument_renamed_twice_and_its_old_name_reused(tmp_path):
     with storage.run():
         namespace["box"](2, 3)
     exec("from mandala_ast import op\n@op\ndef box(breadth, h):\n    return breadth * h\n", namespace)
-    storage.rename_arg(namespace["box"], "w", "width")
+    with pytest.warns(MandalaWarning, match="takes no argument 'width'"):  # a step of the history
+        storage.rename_arg(namespace["box"], "w", "width")
     storage.rename_arg(namespace["box"], "width", "breadth")
     with storage.run():
         assert namespace["box"](2, 3) == 6
@@ -277,7 +294,8 @@ def test_a_format_6_file_is_upgraded_with_the_rename_tables(tmp_path, capfd):
         format_7_layout(conn, "mandala_ast/6")
     storage = Storage(path)
     assert "upgrading" in capfd.readouterr().err
-    storage.rename_arg(area, "width", "w")
+    with pytest.warns(MandalaWarning, match="takes no argument 'w'"):
+        storage.rename_arg(area, "width", "w")
     assert storage.df(area)["w"].tolist() == [1]  # (area itself still says width)
 
 

@@ -18,12 +18,15 @@ Nothing is computed again, and nothing else of the file changes.
 from __future__ import annotations
 
 import importlib
+import inspect
 import sqlite3
 import time
+import warnings
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .._errors import NotAnOpError, RenameError, UnknownOpError
+from .._errors import MandalaWarning, NotAnOpError, RenameError, UnknownOpError
+from .stacklevel import user_stacklevel
 
 if TYPE_CHECKING:
     from .ops import Op
@@ -174,7 +177,34 @@ def rename_arg(store: SQLiteStore, op: Any, old: str, new: str) -> str:
         return changed
 
     changed = _write(store, body)
-    return changed if isinstance(changed, str) else f"op {op.name}: argument {old} renamed to {new} in {changed} stored calls"
+    if isinstance(changed, str):
+        return changed
+    if not _takes(op, new):
+        _warn_not_taken(op, new)
+    return f"op {op.name}: argument {old} renamed to {new} in {changed} stored calls"
+
+
+def _takes(op: Op, name: str) -> bool:
+    """Whether ``op``'s code takes an input of that name (``*args`` is ``'*args'``, each
+    ``**kwargs`` item ``'**key'``, as stored calls name them)."""
+    params = op.signature.parameters
+    if name.startswith("**"):
+        return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    found = params.get(name.removeprefix("*"))
+    star = found is not None and found.kind is inspect.Parameter.VAR_POSITIONAL
+    return found is not None and star == name.startswith("*") and found.kind is not inspect.Parameter.VAR_KEYWORD
+
+
+def _warn_not_taken(op: Op, name: str) -> None:
+    # A warning, not an error: a script may replay a history of renames (w -> width ->
+    # breadth) whose middle names today's code no longer has. But a typo would leave every
+    # stored call missed, silently.
+    taken = ", ".join(op.signature.parameters)
+    warnings.warn(
+        f"op {op.name} takes no argument {name!r} (it takes {taken}): its stored calls are found "
+        "again once that argument is renamed to one it takes",
+        MandalaWarning, stacklevel=user_stacklevel(),
+    )
 
 
 def identity_names(conn: sqlite3.Connection, op_name: str) -> dict[str, str]:
