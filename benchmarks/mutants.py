@@ -937,6 +937,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("X03", "mandala_ast/runtime/renames.py", "    if not _takes(op, new):\n", "    if False:\n",
            ("tests/test_renames.py",),
            "rename_arg to a name the op does not take (a typo) says nothing: every stored call then misses"),
+    Mutant("X04", "mandala_ast/runtime/explaining.py",
+           "    if deletion_epoch(store.conn) is not None:  # calls were deleted from this file: maybe this one\n",
+           "    if False:\n", ("tests/test_deletion.py",),
+           "storage.why says a call computed and deleted since 'was never computed'"),
 )
 
 

@@ -708,3 +708,21 @@ class TestRegressions:
             plain.total(arr)
             runner.versions(plain.total)
             assert dangling_references(db) == 0
+
+
+@mandala_ast.op
+def halve(x):
+    return x / 2
+
+
+def test_why_after_a_deletion_does_not_say_the_call_was_never_computed(tmp_path):
+    """It said "was never computed" of a call computed and deleted since."""
+    storage = Storage(tmp_path / "s.db")
+    with storage:
+        halve(1), halve(2)
+    assert "was never computed" in str(storage.why(halve, 5))
+    df = storage.df(halve)
+    storage.delete_calls(df[df.x == 1])
+    assert str(Storage(tmp_path / "s.db").why(halve, 1)).startswith(
+        "miss: test_deletion.halve(x=1) is not stored in Storage"
+    ) and "never computed, or deleted since" in str(storage.why(halve, 1))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import renames
+from .deletion_watch import deletion_epoch
 from .identity import call_id, describe, hash_inputs
 
 if TYPE_CHECKING:
@@ -43,4 +44,6 @@ def explain_call(engine: CallPipeline, op: Op, args: tuple, kwargs: dict, where:
         key = call_id(other, ident)
         if store.find_calls(other, key, key):
             return f"miss: {shown} was computed by another version of the op:\n" + versions.version_diff(op, other)
+    if deletion_epoch(store.conn) is not None:  # calls were deleted from this file: maybe this one
+        return f"miss: {shown} is not stored in {where}: never computed, or deleted since"
     return f"miss: {shown} was never computed in {where}"
