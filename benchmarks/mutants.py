@@ -941,6 +941,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "    if deletion_epoch(store.conn) is not None:  # calls were deleted from this file: maybe this one\n",
            "    if False:\n", ("tests/test_deletion.py",),
            "storage.why says a call computed and deleted since 'was never computed'"),
+    Mutant("X05", "mandala_ast/runtime/catalog.py", "        if renamed:\n            raise UnknownOpError(",
+           "        if False:\n            raise UnknownOpError(", ("tests/test_catalog.py",),
+           "`mandala-ast calls DB old.name` after rename_op says no such op, not what it was renamed to"),
 )
 
 

@@ -123,3 +123,18 @@ def test_a_parameter_added_with_a_default_is_a_column_with_that_default(tmp_path
         assert [c.values["x"] for c in catalog.calls(f, where={"scale": 3})] == [2]
     finally:
         catalog.close()
+
+
+def test_an_op_asked_for_by_its_name_before_a_rename_is_named_by_its_new_name(tmp_path):
+    """`mandala-ast calls db steps.double` after rename_op said only that no such op exists."""
+    old = _op_in("steps", "double", lambda x: 2 * x)
+    storage = Storage(tmp_path / "s.db")
+    with storage.run():
+        old(1)
+    storage.rename_op("steps.double", _op_in("shapes", "twice", lambda x: 2 * x))
+    storage.rename_op("shapes.twice", _op_in("shapes", "dbl", lambda x: 2 * x))
+    storage.close()
+    catalog = Catalog.open(tmp_path / "s.db")
+    with pytest.raises(UnknownOpError, match=r"no op 'steps.double'.*: it was renamed to shapes.dbl"):
+        catalog.find_op("steps.double")
+    catalog.close()

@@ -45,6 +45,7 @@ _INPUT_OR_DEFAULT_FILTER = (
     " AND (id IN (SELECT call_id FROM call_inputs WHERE name = ? AND cid IN ({marks}))"
     " OR NOT EXISTS (SELECT 1 FROM call_inputs d WHERE d.call_id = calls.id AND d.name = ?))"
 )
+_RENAMED_SQL = "SELECT new FROM renames WHERE kind = 'op' AND old = ? ORDER BY created_at DESC LIMIT 1"
 _DEFAULTS_SQL = "SELECT op_name, param, cid FROM defaults"
 _OUTPUT_FILTER = " AND id IN (SELECT call_id FROM call_outputs WHERE idx = ? AND cid IN ({marks}))"
 _VALUES_SQL = "SELECT cid, codec, data, size, external FROM vals WHERE cid IN ({marks})"
@@ -150,11 +151,28 @@ class Catalog:
         names = [op.name for op in ops]
         if matches:
             raise UnknownOpError(f"op {name!r} is ambiguous: {', '.join(op.name for op in matches)}")
+        renamed = self._renamed_to(name, set(names))
+        if renamed:
+            raise UnknownOpError(f"no op {name!r} in {self.store.path}: it was renamed to {renamed} (rename_op)")
         close = difflib.get_close_matches(name, names + [op.short_name for op in ops], n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise UnknownOpError(
             f"no op {name!r} in {self.store.path}{hint}; stored ops: {', '.join(names) or 'none'}"
         )
+
+    def _renamed_to(self, name: str, stored: set[str]) -> str | None:
+        """The stored op that op ``name`` became through renames (one after another), if any."""
+        if not self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'renames'").fetchone():
+            return None  # a file from before renames, read as it is
+        seen = {name}
+        while True:
+            row = self.conn.execute(_RENAMED_SQL, (name,)).fetchone()
+            if row is None or row[0] in seen:
+                return None
+            name = row[0]
+            if name in stored:
+                return name
+            seen.add(name)
 
     def versions(self, op: StoredOp) -> list[Version]:
         """The op's versions, oldest first, with their call counts and source text."""
