@@ -944,6 +944,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("X05", "mandala_ast/runtime/catalog.py", "        if renamed:\n            raise UnknownOpError(",
            "        if False:\n            raise UnknownOpError(", ("tests/test_catalog.py",),
            "`mandala-ast calls DB old.name` after rename_op says no such op, not what it was renamed to"),
+    Mutant("X06", _VE, "    if isinstance(target, os.PathLike):\n", "    if False:\n", ("tests/test_file_deps.py",),
+           "storage.accept_change(Path('data.csv')) is a raw AttributeError: a data file's change cannot be accepted"),
 )
 
 

@@ -605,3 +605,22 @@ def test_listing_the_storages_own_directory_is_a_hit_the_next_time(tmp_path, mon
     assert _run(storage, (csv_names, ".")) == [["input.csv"]]
     _run(storage, (big_array, 300_000), (csv_names, "."))  # the storage's blobs directory appears
     assert _run(Storage(tmp_path / "s.db"), (csv_names, ".")) == [["input.csv"]] and RUNS == ["csv_names"]
+
+
+def test_accepting_a_data_files_change_by_its_path_keeps_the_calls_that_read_it(tmp_path, csvs):
+    """storage.accept_change(Path("a.csv")) raised a raw AttributeError ('PosixPath' object
+    has no attribute '__qualname__'): a data file re-saved with cosmetic changes could not be
+    declared so."""
+    a, _ = csvs
+    storage = Storage(tmp_path / "s.db")
+    assert _run(storage, (first_line, str(a))) == ["x,y"]
+    _edit(a, "x,y\n1,2.0\n")
+    assert "change accepted" in storage.accept_change(a)
+    assert _run(Storage(tmp_path / "s.db"), (first_line, str(a))) == ["x,y"] and RUNS == ["first_line"]
+
+
+def test_accept_change_of_something_it_cannot_track_is_an_argument_error_naming_it(tmp_path):
+    from mandala_ast import ArgumentError
+
+    with pytest.raises(ArgumentError, match="accept_change.*not int"):
+        Storage(tmp_path / "s.db").accept_change(3)

@@ -425,8 +425,9 @@ class Storage:
 
     @_serialised
     def accept_change(self, target: Any) -> str:
-        """Declare the latest change of an op or of a dependency (function, class, or
-        ``"module:NAME"`` constant) cosmetic: results computed before it stay valid.
+        """Declare the latest change of an op or of a dependency (function, class,
+        ``"module:NAME"`` constant, or a data file's ``Path``) cosmetic: results computed
+        before it stay valid.
 
         >>> storage.accept_change(normalize)        # doctest: +SKIP
         'helpers:normalize: change accepted; calls computed before it stay valid'

@@ -354,7 +354,7 @@ class VersionTracker:
 
         if isinstance(target, Op):
             return self._accept_op(target)
-        name = target if isinstance(target, str) else deps.qualified_name(target)
+        name = _accepted_name(target)
         if not self._accept_dependency(name):
             return f"{name}: no earlier state stored; nothing to accept"
         return f"{name}: change accepted; calls computed before it stay valid"
@@ -493,6 +493,23 @@ class VersionTracker:
         if row is None:
             row = self.store.pending_source(state)
         return row[0] if row else None
+
+
+def _accepted_name(target: Any) -> str:
+    """The dependency name ``accept_change`` means: a name as given, a data file's (or a
+    listed directory's) path, a function's or class's qualified name."""
+    if isinstance(target, str):
+        return target
+    if isinstance(target, os.PathLike):
+        path = os.path.abspath(os.fspath(target))
+        return file_deps.PREFIX + (os.path.join(path, "") if os.path.isdir(path) else path)
+    try:
+        return deps.qualified_name(target)
+    except AttributeError:  # no module or qualified name: nothing a call can depend on
+        raise ArgumentError(
+            "storage.accept_change takes an op, a function or class, a 'module:NAME' string or a "
+            f"data file's Path, not {type(target).__qualname__}"
+        ) from None
 
 
 def _shown(name: str) -> str:
