@@ -946,6 +946,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "`mandala-ast calls DB old.name` after rename_op says no such op, not what it was renamed to"),
     Mutant("X06", _VE, "    if isinstance(target, os.PathLike):\n", "    if False:\n", ("tests/test_file_deps.py",),
            "storage.accept_change(Path('data.csv')) is a raw AttributeError: a data file's change cannot be accepted"),
+    Mutant("X07", "mandala_ast/runtime/file_deps.py", "if opened is not None and _listed_by_user_code(sys._getframe(1)):",
+           "if opened is not None:", ("tests/test_file_deps.py",),
+           "an op asking importlib.metadata a version recomputes whenever a file is added next to the script"),
 )
 
 

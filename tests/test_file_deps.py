@@ -624,3 +624,39 @@ def test_accept_change_of_something_it_cannot_track_is_an_argument_error_naming_
 
     with pytest.raises(ArgumentError, match="accept_change.*not int"):
         Storage(tmp_path / "s.db").accept_change(3)
+
+
+def test_a_library_scanning_the_script_directory_makes_it_no_dependency(tmp_path):
+    """importlib.metadata lists every directory on sys.path (the script's among them): an op
+    asking a package's version recomputed whenever a file was added next to the script."""
+    (tmp_path / "meta.py").write_text(textwrap.dedent("""
+        import importlib.metadata, json, sys
+        from pathlib import Path
+        from mandala_ast import Storage, op
+
+        RUNS = []
+
+        @op
+        def version_and_csvs(name):
+            RUNS.append(name)
+            return importlib.metadata.version(name), sorted(p.name for p in Path("data").glob("*.csv"))
+
+        with Storage(sys.argv[1]).run():
+            out = version_and_csvs("numpy")
+        print(json.dumps(dict(csvs=out[1], runs=len(RUNS))))
+    """))
+
+    def run() -> dict:
+        proc = subprocess.run(
+            [sys.executable, str(tmp_path / "meta.py"), str(tmp_path / "s.db")],
+            capture_output=True, text=True, cwd=tmp_path,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout.splitlines()[-1])
+
+    (tmp_path / "data").mkdir()
+    assert run()["runs"] == 1
+    (tmp_path / "notes.txt").write_text("not data of the op")
+    assert run()["runs"] == 0
+    (tmp_path / "data" / "new.csv").write_text("x\n1\n")  # the op's own glob still counts
+    assert run() == dict(csvs=["new.csv"], runs=1)

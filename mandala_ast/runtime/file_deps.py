@@ -333,11 +333,29 @@ def _listing(list_: Any) -> Any:
     @functools.wraps(list_)
     def wrapper(path: Any = ".") -> Any:
         opened = _tracking.opened
-        if opened is not None:
+        if opened is not None and _listed_by_user_code(sys._getframe(1)):
             _note_listing(opened, path)
         return list_(path)
 
     return wrapper
+
+
+_STDLIB = os.path.dirname(os.__file__) + os.sep
+
+
+def _listed_by_user_code(frame: Any) -> bool:
+    """Whether the listing was asked for by the user's code, directly or through the standard
+    library (``glob``, ``pathlib``, ``os.walk``). Libraries list directories for their own
+    ends: ``importlib.metadata`` scans every directory on ``sys.path`` (the script's own), and
+    its names changing says nothing of the op's data."""
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if not (name.startswith(_STDLIB) or name.startswith("<frozen")) or "site-packages" in name:
+            return not name.startswith(_excluded(None)[1]) and "site-packages" not in name
+        if "importlib" in name:  # the import system looking for modules or metadata
+            return False
+        frame = frame.f_back
+    return False
 
 
 def _wrap_pathlib_accessor(open_: Any, wrapper: Any) -> None:
