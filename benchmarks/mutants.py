@@ -949,6 +949,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("X07", "mandala_ast/runtime/file_deps.py", "if opened is not None and _listed_by_user_code(sys._getframe(1)):",
            "if opened is not None:", ("tests/test_file_deps.py",),
            "an op asking importlib.metadata a version recomputes whenever a file is added next to the script"),
+    Mutant("X08", "mandala_ast/runtime/file_deps.py", "    if relative:\n        found = _relative_names(found, relative)\n",
+           "", ("tests/test_file_deps.py",),
+           "the same script run in another project directory, one storage: read('data.txt') is a hit with the first directory's data"),
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -149,6 +150,13 @@ def csv_names(folder: str) -> list:
 def walked_sizes(folder: str) -> int:
     RUNS.append("walked_sizes")
     return sum(len(files) for _, _, files in os.walk(folder))
+
+
+@op
+def read_in(folder: str, name: str) -> str:
+    RUNS.append("read_in")
+    with contextlib.chdir(folder):  # a relative name, opened in another directory
+        return Path(name).read_text()
 
 
 @pytest.fixture(autouse=True)
@@ -660,3 +668,51 @@ def test_a_library_scanning_the_script_directory_makes_it_no_dependency(tmp_path
     assert run()["runs"] == 0
     (tmp_path / "data" / "new.csv").write_text("x\n1\n")  # the op's own glob still counts
     assert run() == dict(csvs=["new.csv"], runs=1)
+
+
+def test_a_relative_path_read_from_another_working_directory_recomputes(tmp_path):
+    """One storage, the same script run in two project directories: read("data.txt") in the
+    second was a hit holding the first directory's data (its dependency was the first
+    directory's file, unchanged)."""
+    script = tmp_path / "reader.py"
+    script.write_text(textwrap.dedent("""
+        import json, os, sys
+        from mandala_ast import Storage, op
+
+        @op
+        def read(path):
+            return open(path).read()
+
+        @op
+        def names(folder):
+            return sorted(os.listdir(folder))
+
+        with Storage(sys.argv[1]).run():
+            print(json.dumps([read("data.txt"), names("shards")]))
+    """))
+
+    def run(project: Path) -> list:
+        proc = subprocess.run(
+            [sys.executable, str(script), str(tmp_path / "s.db")], capture_output=True, text=True, cwd=project,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout.splitlines()[-1])
+
+    for name, files in (("a", ["1.csv"]), ("b", ["1.csv", "2.csv"])):
+        (tmp_path / name / "shards").mkdir(parents=True)
+        (tmp_path / name / "data.txt").write_text(name)
+        for file in files:
+            (tmp_path / name / "shards" / file).write_text("x")
+    assert run(tmp_path / "a") == ["a", ["1.csv"]]
+    assert run(tmp_path / "b") == ["b", ["1.csv", "2.csv"]]
+    assert run(tmp_path / "a") == ["a", ["1.csv"]]
+
+
+def test_a_relative_name_opened_after_changing_directory_is_the_file_it_read(tmp_path):
+    (tmp_path / "sub").mkdir()
+    data = tmp_path / "sub" / "data.txt"
+    data.write_text("a")
+    storage = Storage(tmp_path / "s.db")
+    assert _run(storage, (read_in, str(tmp_path / "sub"), "data.txt")) == ["a"]
+    _edit(data, "b")
+    assert _run(storage, (read_in, str(tmp_path / "sub"), "data.txt")) == ["b"] and len(RUNS) == 2

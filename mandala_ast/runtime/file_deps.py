@@ -81,6 +81,8 @@ class Watch(list):
 
     written: frozenset[str] | set[str] = frozenset()
     named: list[str] = []
+    #: absolute path -> the relative name the body opened it by (see _relative_names)
+    relative: dict[str, str] = {}
 
 
 class _Tracking(threading.local):
@@ -108,7 +110,7 @@ def _note(body: Watch, path: Any, mode: Any, flags: Any) -> None:
         if isinstance(path, int):  # a descriptor: no name
             return
         if _reads_earlier_content(mode, flags):
-            body.append(os.path.abspath(os.fsdecode(path)))
+            body.append(_absolute(body, os.fsdecode(path), ""))
         else:
             if not body.written:
                 body.written = set()
@@ -123,9 +125,34 @@ def _note_listing(body: Watch, path: Any) -> None:
     the directory's path with a trailing separator. Raises nothing, as _note."""
     try:
         if not isinstance(path, int):  # a descriptor: no name
-            body.append(os.path.join(os.path.abspath(os.fsdecode(path)), ""))
+            body.append(_absolute(body, os.fsdecode(path), os.sep))
     except (TypeError, ValueError):
         pass
+
+
+def _absolute(body: Watch, path: str, end: str) -> str:
+    """``path`` made absolute (``end``: a listed directory's trailing separator); a relative
+    one's name is kept in ``body.relative``."""
+    absolute = os.path.abspath(path).rstrip(os.sep) + end if end else os.path.abspath(path)
+    if not os.path.isabs(path):
+        if not body.relative:
+            body.relative = {}
+        body.relative[absolute] = os.path.normpath(path).rstrip(os.sep) + end
+    return absolute
+
+
+def _relative_names(found: dict[str, bytes], relative: dict[str, str]) -> dict[str, bytes]:
+    """A file the body opened by a relative name depends on what that name means, in the
+    working directory of whoever checks it: the same script run in another project
+    directory with one storage reads another ``data.txt``, which must not pass for the first
+    directory's unchanged file. (Unless the body opened it from another directory than it
+    ends in, after an ``os.chdir``: then its absolute path is what it read.)"""
+    named: dict[str, bytes] = {}
+    for path, state in found.items():
+        name = relative.get(path, path)
+        end = os.sep if path.endswith(os.sep) else ""
+        named[name if os.path.abspath(name).rstrip(os.sep) + end == path else path] = state
+    return named
 
 
 def _reads_earlier_content(mode: Any, flags: Any) -> bool:
@@ -174,7 +201,7 @@ def stop(previous: Watch | None, storage_path: Path | None, codes: Any = ()) -> 
         named = [path for path in named if path not in body.written]
     if not body and not named:
         return ()
-    return _dependencies(body + named, storage_path)
+    return _dependencies(body + named, storage_path, body.relative)
 
 
 # Readers written in C or C++ (pyarrow and pandas' read_parquet, polars, HDF5, netCDF) open
@@ -245,7 +272,7 @@ def _path_like(value: Any) -> bool:
     )
 
 
-def _dependencies(opened: list[str], storage_path: Path | None) -> tuple:
+def _dependencies(opened: list[str], storage_path: Path | None, relative: dict[str, str]) -> tuple:
     own, excluded = _excluded(storage_path)
     found = {}
     for path in opened:
@@ -254,6 +281,8 @@ def _dependencies(opened: list[str], storage_path: Path | None) -> tuple:
         state = _state_of(path)
         if state is not None:
             found[path] = state
+    if relative:
+        found = _relative_names(found, relative)
     return tuple((PREFIX + path, state, _describe(path, state)) for path, state in sorted(found.items()))
 
 
