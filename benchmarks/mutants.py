@@ -952,6 +952,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("X08", "mandala_ast/runtime/file_deps.py", "    if relative:\n        found = _relative_names(found, relative)\n",
            "", ("tests/test_file_deps.py",),
            "the same script run in another project directory, one storage: read('data.txt') is a hit with the first directory's data"),
+    Mutant("X09", "mandala_ast/runtime/file_deps.py",
+           "found.append(os.path.abspath(path) if os.path.isabs(path) else os.path.normpath(path))",
+           "found.append(os.path.abspath(path))", ("tests/test_file_deps.py",),
+           "pd.read_parquet('data.parquet') from another working directory is a hit with the first directory's file"),
 )
 
 

@@ -716,3 +716,17 @@ def test_a_relative_name_opened_after_changing_directory_is_the_file_it_read(tmp
     assert _run(storage, (read_in, str(tmp_path / "sub"), "data.txt")) == ["a"]
     _edit(data, "b")
     assert _run(storage, (read_in, str(tmp_path / "sub"), "data.txt")) == ["b"] and len(RUNS) == 2
+
+
+def test_a_parquet_file_named_by_a_relative_path_in_another_directory_recomputes(tmp_path, monkeypatch):
+    """A C reader's file, named by a relative argument, was the first directory's file."""
+    for name, rows in (("a", [1]), ("b", [1, 2])):
+        (tmp_path / name).mkdir()
+        pd.DataFrame({"x": rows}).to_parquet(tmp_path / name / "data.parquet")
+    storage = Storage(tmp_path / "s.db")
+    monkeypatch.chdir(tmp_path / "a")
+    assert _run(storage, (parquet_rows, "data.parquet")) == [1]
+    monkeypatch.chdir(tmp_path / "b")
+    assert _run(storage, (parquet_rows, "data.parquet")) == [2]
+    monkeypatch.chdir(tmp_path / "a")
+    assert _run(storage, (parquet_rows, "data.parquet")) == [1] and len(RUNS) == 2

@@ -198,7 +198,7 @@ def stop(previous: Watch | None, storage_path: Path | None, codes: Any = ()) -> 
     if in_code:
         named = named + in_code
     if named and body.written:
-        named = [path for path in named if path not in body.written]
+        named = [path for path in named if os.path.abspath(path) not in body.written]
     if not body and not named:
         return ()
     return _dependencies(body + named, storage_path, body.relative)
@@ -258,9 +258,9 @@ def _add_paths(found: list[str], values: Any) -> None:
     for value in values:
         if _path_like(value) or isinstance(value, os.PathLike):
             try:
-                path = os.path.abspath(os.fspath(value))
-                if os.path.isfile(path):
-                    found.append(path)
+                path = os.fspath(value)
+                if os.path.isfile(path):  # a relative name stays one (see _relative_names)
+                    found.append(os.path.abspath(path) if os.path.isabs(path) else os.path.normpath(path))
             except (TypeError, ValueError):
                 pass
 
@@ -276,7 +276,10 @@ def _dependencies(opened: list[str], storage_path: Path | None, relative: dict[s
     own, excluded = _excluded(storage_path)
     found = {}
     for path in opened:
-        if path in found or path == own or path.startswith(excluded) or path.endswith(_CODE_SUFFIXES):
+        if path in found or path.endswith(_CODE_SUFFIXES):
+            continue
+        absolute = path if os.path.isabs(path) else os.path.abspath(path)  # a named relative file
+        if absolute == own or absolute.startswith(excluded):
             continue
         state = _state_of(path)
         if state is not None:
