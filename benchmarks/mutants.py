@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-06.14"
+LIST_VERSION = "2026-12-06.15"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -96,6 +96,7 @@ AREAS = {"H": "hashing", "I": "identity", "V": "versions", "S": "store", "D": "d
          "Z": "versions & types (session 5)"}
 AREAS["J"] = "what tables say of stored work"
 AREAS["K"] = "batch under failure"
+AREAS["U"] = "values as users pass them (session 6)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -838,6 +839,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "    return lambda call: call.version if len(ids[call.version]) == 1 else",
            "    return lambda call: call.version if True else", ("tests/test_cli_storage_commands.py",),
            "mandala-ast calls shows the calls of an op's old and new code both as version 0, nothing telling them apart"),
+    Mutant("U01", "mandala_ast/runtime/types/arrow_types.py", "    if pa.types.is_dictionary(kind):\n        return _dictionary_key(chunks)\n",
+           "", ("tests/test_types.py",),
+           "an Arrow dictionary array is keyed by its decoded values: another dictionary order or unused entries collide"),
 )
 
 

@@ -291,3 +291,23 @@ def test_a_large_xarray_value_loads_writable_and_writing_to_it_leaves_the_stored
         loaded.values[0] = -1.0
     with Storage(path).run():
         assert typecases.echo(array).identical(array)
+
+
+def test_an_arrow_dictionary_array_under_another_dictionary_is_not_served_the_first_ones_result(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    from mandala_ast import Storage, op
+
+    @op
+    def categories(array):
+        return array.to_pandas().cat.categories.tolist()
+
+    def encoded(indices, dictionary):
+        return pa.DictionaryArray.from_arrays(pa.array(indices, pa.int32()), pa.array(dictionary))
+
+    with Storage(tmp_path / "s.db").run():
+        assert categories(encoded([0, 1, 0], ["a", "b"])) == ["a", "b"]
+        assert categories(encoded([1, 0, 1], ["b", "a"])) == ["b", "a"]
+        assert categories(encoded([0, 1, 0], ["a", "b", "c"])) == ["a", "b", "c"]
+        two_dictionaries = pa.chunked_array([encoded([0], ["a"]), encoded([0, 1], ["b", "a"])])
+        assert categories(two_dictionaries) == ["a", "b"]
+        assert categories(pa.chunked_array([encoded([0], ["b"]), encoded([1, 0], ["b", "a"])])) == ["b", "a"]

@@ -311,6 +311,28 @@ def case_arrow_table():
     )
 
 
+def case_arrow_dictionary():
+    # A dictionary array's dictionary (its order, entries no value uses) shows in .dictionary,
+    # .indices and to_pandas()'s categories: the same decoded values under another dictionary
+    # were served the first one's results.
+    import pyarrow as pa
+
+    def encoded(indices, dictionary, index_type=pa.int32()):
+        return pa.DictionaryArray.from_arrays(pa.array(indices, index_type), pa.array(dictionary))
+
+    base = encoded([0, 1, None, 0], ["a", "b"])
+    return dict(
+        base=base,
+        equal=[pa.array(["a", "b", None, "a"]).dictionary_encode(), encoded([1, 0, 1, None, 0], ["a", "b"])[1:]],
+        differ={
+            "dictionary order": encoded([1, 0, None, 1], ["b", "a"]),
+            "unused entry": encoded([0, 1, None, 0], ["a", "b", "c"]),
+            "plain text": pa.array(["a", "b", None, "a"]),
+            "index type": encoded([0, 1, None, 0], ["a", "b"], pa.int8()),
+        },
+    )
+
+
 def case_arrow_large_table():
     import pyarrow as pa
 
