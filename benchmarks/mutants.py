@@ -842,6 +842,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("U01", "mandala_ast/runtime/types/arrow_types.py", "    if pa.types.is_dictionary(kind):\n        return _dictionary_key(chunks)\n",
            "", ("tests/test_types.py",),
            "an Arrow dictionary array is keyed by its decoded values: another dictionary order or unused entries collide"),
+    Mutant("U02", "mandala_ast/runtime/types/pandas_storage.py", "        return _categories_exact(dtype.categories.dtype)",
+           "        return _dtype_exact(dtype.categories.dtype)", ("tests/test_types.py",),
+           "a categorical with time-zone-aware, nullable or string[pyarrow] categories goes to Arrow and comes back with other categories"),
 )
 
 

@@ -311,3 +311,23 @@ def test_an_arrow_dictionary_array_under_another_dictionary_is_not_served_the_fi
         two_dictionaries = pa.chunked_array([encoded([0], ["a"]), encoded([0, 1], ["b", "a"])])
         assert categories(two_dictionaries) == ["a", "b"]
         assert categories(pa.chunked_array([encoded([0], ["b"]), encoded([1, 0], ["b", "a"])])) == ["b", "a"]
+
+
+def test_a_categorical_whose_categories_arrow_cannot_give_back_keeps_their_dtype_and_time_zone(tmp_path):
+    pytest.importorskip("pyarrow")
+    import pandas as pd
+
+    from mandala_ast import Storage
+
+    categories = {
+        "zoned": pd.DatetimeIndex(["2024-01-01", "2024-01-02"], tz="Asia/Tokyo"),
+        "Int64": pd.Index([1, 2], dtype="Int64"), "boolean": pd.Index([True, False], dtype="boolean"),
+        "Float64": pd.Index([0.5, 1.5], dtype="Float64"), "string": pd.Index(["a", "b"], dtype="string[pyarrow]"),
+    }
+    with Storage(tmp_path / "s.db").run():
+        for name, index in categories.items():
+            series = pd.Series(pd.Categorical(list(index), categories=index))
+            frame = pd.DataFrame({"v": [1.0, 2.0]}, index=pd.CategoricalIndex(list(index), categories=index))
+            assert typecases.echo(series).cat.categories.dtype == index.dtype, name
+            assert typecases.echo(frame).index.categories.dtype == index.dtype, name
+            assert typecases.same(typecases.echo(series), series) and typecases.same(typecases.echo(frame), frame), name
