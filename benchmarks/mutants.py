@@ -845,6 +845,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("U02", "mandala_ast/runtime/types/pandas_storage.py", "        return _categories_exact(dtype.categories.dtype)",
            "        return _dtype_exact(dtype.categories.dtype)", ("tests/test_types.py",),
            "a categorical with time-zone-aware, nullable or string[pyarrow] categories goes to Arrow and comes back with other categories"),
+    Mutant("U03", _H, """    return isinstance(value, np.ndarray) and value.dtype.kind not in "OT" and type(value) is not np.matrix""",
+           """    return isinstance(value, np.ndarray) and value.dtype != object and type(value) is not np.matrix""", ("tests/test_types.py",),
+           "a numpy StringDType array is hashed from its buffer: numpy refuses it, a raw ValueError from the op call"),
 )
 
 

@@ -331,3 +331,20 @@ def test_a_categorical_whose_categories_arrow_cannot_give_back_keeps_their_dtype
             assert typecases.echo(series).cat.categories.dtype == index.dtype, name
             assert typecases.echo(frame).index.categories.dtype == index.dtype, name
             assert typecases.same(typecases.echo(series), series) and typecases.same(typecases.echo(frame), frame), name
+
+
+def test_a_numpy_string_dtype_array_is_keyed_and_stored_not_a_raw_buffer_error(tmp_path):
+    np = pytest.importorskip("numpy")
+    if not hasattr(np.dtypes, "StringDType"):
+        pytest.skip("numpy 1 has no StringDType")
+    from mandala_ast import Storage, op
+
+    @op
+    def lengths(words):
+        return [len(w) for w in words]
+
+    words = np.array(["a", "bb", "ccc"], dtype=np.dtypes.StringDType())
+    with Storage(tmp_path / "s.db").run():
+        assert lengths(words) == [1, 2, 3]
+        back = typecases.echo(words)
+    assert back.dtype == words.dtype and back.tolist() == ["a", "bb", "ccc"]

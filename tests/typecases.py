@@ -521,6 +521,26 @@ except ImportError:  # only case_attrs_class needs it
     pass
 
 
+def case_numpy_string_dtype():
+    # numpy 2's variable-width text: its buffer holds pointers, so it is keyed by its text.
+    if not hasattr(np.dtypes, "StringDType"):
+        return dict(base=np.array(["numpy 1"]), equal=[], differ={})
+
+    def text(*items, na_object=None):
+        return np.array(items, dtype=np.dtypes.StringDType(na_object=na_object))
+
+    base = text("a", "bb", None)
+    return dict(
+        base=base,
+        equal=[text("a", "bb", None), np.concatenate([text("a"), text("bb", None)])],
+        differ={
+            "text": text("a", "b", None), "missing": text("a", "bb", ""), "shape": text("a", "bb", None).reshape(3, 1),
+            "na_object": text("a", "bb", "", na_object=float("nan")), "fixed width": np.array(["a", "bb", ""]),
+            "list": ["a", "bb", None],
+        },
+    )
+
+
 def case_numpy_memmap_round_trip():
     base = np.linspace(0, 1, 300_000)  # 2.4 MB: stored as a file, loaded memory-mapped
     return dict(base=base, equal=[np.linspace(0, 1, 300_000)], differ={"values": np.linspace(0, 2, 300_000)})

@@ -151,7 +151,8 @@ def _is_plain_ndarray(value: Any) -> bool:
     # pickled, to come back a matrix (it multiplies as one).
     import numpy as np
 
-    return isinstance(value, np.ndarray) and value.dtype != object and type(value).__module__ == "numpy" \
+    # numpy 2's StringDType holds pointers: .npy cannot hold it without pickle, so it is pickled.
+    return isinstance(value, np.ndarray) and value.dtype.kind not in "OT" and type(value).__module__ == "numpy" \
         and type(value) is not np.matrix
 
 
