@@ -848,6 +848,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("U03", _H, """    return isinstance(value, np.ndarray) and value.dtype.kind not in "OT" and type(value) is not np.matrix""",
            """    return isinstance(value, np.ndarray) and value.dtype != object and type(value) is not np.matrix""", ("tests/test_types.py",),
            "a numpy StringDType array is hashed from its buffer: numpy refuses it, a raw ValueError from the op call"),
+    Mutant("U04", "mandala_ast/export.py", "                row[column] = _sqlite_value(value)", "                row[column] = value",
+           ("tests/test_export.py",), "the export writes text with lone surrogates as it is: a raw UnicodeEncodeError"),
 )
 
 

@@ -136,6 +136,27 @@ class TestExport:
         assert json.loads(calls.stdout)[0]["output"].startswith("<evilmod.touch ")
 
 
+    def test_text_that_is_no_utf8_a_file_name_decoded_by_os_exports_escaped(self, tmp_path):
+        """Python text may hold lone surrogates (os.fsdecode of a name that is not UTF-8),
+        which SQLite text cannot: the export crashed with a raw UnicodeEncodeError."""
+        from mandala_ast import Storage, op
+
+        @op
+        def stem(name: str) -> str:
+            return name.rsplit(".", 1)[0]
+
+        name = os.fsdecode(b"caf\xe9.csv")  # 'caf\udce9.csv'
+        with Storage(tmp_path / "names.db").run():
+            stem(name)
+            stem("plain.csv")
+        proc = cli("export", "names.db", "flat.db", cwd=tmp_path)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+        rows = sorted(sqlite_utils.Database(tmp_path / "flat.db")["stem"].rows, key=lambda row: row["name"])
+        assert [(row["name"], row["output"]) for row in rows] == [("caf\\udce9.csv", "caf\\udce9"), ("plain.csv", "plain")]
+        values = {row["value"] for row in sqlite_utils.Database(tmp_path / "flat.db")["values"].rows}
+        assert "caf\\udce9.csv" in values  # an input: the edges name it
+
+
 class TestBrowse:
     def test_serves_op_tables_as_json_and_html(self, db, tmp_path):
         port = _free_port()
