@@ -850,6 +850,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "a numpy StringDType array is hashed from its buffer: numpy refuses it, a raw ValueError from the op call"),
     Mutant("U04", "mandala_ast/export.py", "                row[column] = _sqlite_value(value)", "                row[column] = value",
            ("tests/test_export.py",), "the export writes text with lone surrogates as it is: a raw UnicodeEncodeError"),
+    Mutant("U05", _H, "        if not stack_nearly_full() and _holds_itself(value):", "        if False:",
+           _HASHING, "a dict or list that leads back to itself is a ValueEncodingError saying it is nested too deeply"),
 )
 
 

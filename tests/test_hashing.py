@@ -325,6 +325,29 @@ class TestDeepNesting:
             content_id(Point(self.deep(), 0))
 
 
+    CYCLIC_GRAPH = (
+        "import sys; from mandala_ast.runtime.hashing import content_id\n"
+        "def graph(label):\n"
+        "    a = {'name': label, 'tags': {'x', 'y', 'z'}, 'next': []}\n"
+        "    b = {'name': 'b', 'next': [a]}\n"
+        "    a['next'].append(b)\n"
+        "    return a\n"
+        "print(content_id(graph(sys.argv[1])).hex())\n"
+    )
+
+    def test_a_graph_of_dicts_that_leads_back_to_itself_is_keyed_not_called_too_deeply_nested(self):
+        def key(label, seed):
+            return subprocess.run([sys.executable, "-c", self.CYCLIC_GRAPH, label], env={"PYTHONHASHSEED": seed, "PATH": ""},
+                                  capture_output=True, text=True, check=True).stdout
+
+        assert key("a", "1") == key("a", "2") != key("c", "1")
+        holder: list = [1]
+        holder.append(holder)
+        assert content_id(holder) != content_id([1, [1]])
+        with pytest.raises(UnhashableError, match="nested too deeply"):  # still, once it is deep
+            content_id([self.deep(), holder])
+
+
 class TestFloatKeys:
     """What README's "NaN and signed zeros" says: Python floats key by value except that the
     sign of zero counts and every NaN is one key; numpy values key by their bytes."""

@@ -71,7 +71,44 @@ def content_id(value: Any) -> bytes:
     try:
         return digest(encode_canonical(value))
     except RecursionError:
+        if not stack_nearly_full() and _holds_itself(value):
+            return _cyclic_cid(value)
         raise _too_deep_or_the_stack(value) from None
+
+
+def _cyclic_cid(value: Any) -> bytes:
+    """The id of a value whose dicts, lists or sets lead back to themselves (a graph whose
+    nodes list their neighbours): canonical pickle follows cycles, as for a record's parent
+    link. Tagged ``K``, it is no plain container's encoding."""
+    out = bytearray()
+    _enc_pickled(value, out)
+    return digest(out)
+
+
+_CONTAINERS = frozenset({dict, list, tuple, set, frozenset})
+
+
+def _holds_itself(value: Any) -> bool:
+    """Whether ``value``'s dicts, lists, tuples and sets lead back to one of themselves.
+    Without recursion: it is asked once hashing has run out of stack."""
+    on_path: set[int] = set()
+    done: set[int] = set()  # shared parts (a diamond) are walked once
+    stack: list[tuple[Any, bool]] = [(value, False)]
+    while stack:
+        item, leaving = stack.pop()
+        if leaving:
+            on_path.discard(id(item))
+            done.add(id(item))
+            continue
+        if type(item) not in _CONTAINERS or id(item) in done:
+            continue
+        if id(item) in on_path:
+            return True
+        on_path.add(id(item))
+        stack.append((item, True))
+        children = [part for pair in item.items() for part in pair] if type(item) is dict else item
+        stack.extend((child, False) for child in children)
+    return False
 
 
 def _too_deep_or_the_stack(value: Any) -> BaseException:
