@@ -378,3 +378,11 @@ def test_datetime_arrays_hash_by_their_bytes_alone_and_in_structured_records():
     later["t"][0] = np.datetime64(1, "s")
     assert content_id(base) == content_id(base.copy()) != content_id(later)
     assert content_id(np.arange(3).astype("m8[D]")) != content_id(np.arange(3).astype("m8[s]"))
+
+
+def test_equal_aligned_records_whose_padding_bytes_differ_are_one_argument():
+    aligned = np.dtype([("flag", "u1"), ("x", "f8")], align=True)
+    clean, dirty = np.zeros(2, aligned), np.full(2 * aligned.itemsize, 0xFF, np.uint8).view(aligned)
+    dirty["flag"], dirty["x"] = 0, 0.0
+    assert content_id(clean) == content_id(dirty) and content_id(clean[0]) == content_id(dirty[0])
+    assert content_id(clean) != content_id(np.zeros(2, [("flag", "u1"), ("x", "f8")]))  # another dtype

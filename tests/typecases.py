@@ -541,6 +541,25 @@ def case_numpy_string_dtype():
     )
 
 
+def case_numpy_record_padding():
+    # An aligned record dtype has padding bytes between fields, which np.empty leaves as they
+    # were in memory: equal records must not miss for bytes no field holds.
+    fields = [("flag", "u1"), ("x", "f8"), ("inner", [("k", "u1"), ("t", "M8[s]")])]
+    aligned = np.dtype(fields, align=True)
+
+    def records(x=1.5, dtype=aligned, fill=None):
+        array = np.zeros(2, dtype) if fill is None else np.full(2 * dtype.itemsize, fill, np.uint8).view(dtype)
+        array["flag"], array["x"], array["inner"]["k"] = 1, x, 7
+        array["inner"]["t"] = np.datetime64("2024-01-01T00:00:00")
+        return array
+
+    return dict(
+        base=records(),
+        equal=[records(fill=0xFF), records(fill=0x5A)],
+        differ={"field": records(x=2.5), "packed dtype": records(dtype=np.dtype(fields)), "one record": records()[0]},
+    )
+
+
 def case_numpy_memmap_round_trip():
     base = np.linspace(0, 1, 300_000)  # 2.4 MB: stored as a file, loaded memory-mapped
     return dict(base=base, equal=[np.linspace(0, 1, 300_000)], differ={"values": np.linspace(0, 2, 300_000)})

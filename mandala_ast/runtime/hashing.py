@@ -316,7 +316,8 @@ def _enc_byte_stream(value: ByteStream, out: bytearray) -> None:
 
 
 def _enc_numpy_scalar(value: Any, out: bytearray) -> None:
-    _put(out, b"a", _dtype_key(value.dtype).encode() + b"|" + value.tobytes())
+    data = value.tobytes() if value.dtype.fields is None else _without_padding(sys.modules["numpy"].asarray(value)).tobytes()
+    _put(out, b"a", _dtype_key(value.dtype).encode() + b"|" + data)
 
 
 def _dtype_key(dtype: Any) -> str:
@@ -623,6 +624,8 @@ def _ndarray_cid(array: Any) -> bytes:
     if not array.flags.c_contiguous:
         array = np.ascontiguousarray(array)
     header = _array_header(array)
+    if array.dtype.fields is not None:
+        array = _without_padding(array)
     if array.dtype.kind in "MmV":  # datetimes (alone or in records) export no buffer: bytes do
         array = array.reshape(-1).view(np.uint8)
     size = array.nbytes
@@ -633,6 +636,16 @@ def _ndarray_cid(array: Any) -> bytes:
     hasher = blake3(header, max_threads=blake3.AUTO if size >= THREADED_HASH_BYTES else 1)
     hasher.update(memoryview(array).cast("B"))
     return hasher.digest()
+
+
+def _without_padding(array: Any) -> Any:
+    """A record array with the bytes between and after its fields left out (its header still
+    names its dtype, padding included): aligned dtypes have them, and ``np.empty`` leaves in
+    them whatever was in memory, so equal records would differ there."""
+    from numpy.lib import recfunctions
+
+    packed = recfunctions.repack_fields(array.dtype, recurse=True)
+    return array if packed.itemsize == array.dtype.itemsize else array.astype(packed)
 
 
 def _array_header(array: Any) -> bytes:
