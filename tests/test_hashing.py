@@ -386,3 +386,10 @@ def test_equal_aligned_records_whose_padding_bytes_differ_are_one_argument():
     dirty["flag"], dirty["x"] = 0, 0.0
     assert content_id(clean) == content_id(dirty) and content_id(clean[0]) == content_id(dirty[0])
     assert content_id(clean) != content_id(np.zeros(2, [("flag", "u1"), ("x", "f8")]))  # another dtype
+
+
+def test_which_parts_are_one_object_counts_inside_objects_not_in_plain_containers():
+    """What README says of aliasing: pickle's memo decides it inside an object only."""
+    shared = [1]
+    assert content_id(Point([shared, shared], 0)) != content_id(Point([shared, [1]], 0))
+    assert content_id([shared, shared]) == content_id([shared, [1]])
