@@ -854,6 +854,9 @@ MUTANTS: tuple[Mutant, ...] = (
            _HASHING, "a dict or list that leads back to itself is a ValueEncodingError saying it is nested too deeply"),
     Mutant("U06", _H, "    if array.dtype.fields is not None:\n        array = _without_padding(array)\n", "",
            _HASHING + ("tests/test_types.py",), "equal aligned records whose padding bytes differ (np.empty) are two arguments: never a hit"),
+    Mutant("U07", "mandala_ast/runtime/types/torch_types.py", "    except (TypeError, RuntimeError, ValueError):",
+           "    except (TypeError, RuntimeError):", ("tests/test_types.py",),
+           "a torch tensor sliced with a step cannot be hashed: a ValueEncodingError (killed where torch is installed)"),
 )
 
 

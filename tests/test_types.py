@@ -348,3 +348,16 @@ def test_a_numpy_string_dtype_array_is_keyed_and_stored_not_a_raw_buffer_error(t
         assert lengths(words) == [1, 2, 3]
         back = typecases.echo(words)
     assert back.dtype == words.dtype and back.tolist() == ["a", "bb", "ccc"]
+
+
+def test_a_tensor_sliced_with_a_step_is_an_argument_and_an_empty_one_loads(tmp_path):
+    torch = pytest.importorskip("torch")
+    from mandala_ast import Storage, op
+
+    @op
+    def total(values):
+        return float(values.sum())
+
+    with Storage(tmp_path / "s.db").run():
+        assert total(torch.arange(10.0)[::2]) == 20.0
+        assert typecases.echo(torch.empty(0, 3)).shape == (0, 3)

@@ -251,6 +251,22 @@ def case_torch_tensor():
     )
 
 
+def case_torch_strided_and_empty_tensors():
+    # A tensor sliced with a step (a view whose last axis is not contiguous) could not be
+    # hashed, and an empty one was stored but raised torch's RuntimeError when loaded.
+    import torch
+
+    base = torch.arange(10, dtype=torch.float32)[::2]
+    return dict(
+        base=base,
+        equal=[torch.tensor([0.0, 2.0, 4.0, 6.0, 8.0]), torch.arange(20, dtype=torch.float32).reshape(2, 10)[0, ::2]],
+        differ={
+            "values": torch.arange(10, dtype=torch.float32)[1::2], "empty": torch.empty(0, 3), "empty 1-d": torch.zeros(0),
+            "empty int": torch.empty(0, 3, dtype=torch.int64), "columns": torch.arange(12.0).reshape(3, 4)[:, ::2],
+        },
+    )
+
+
 def case_torch_large_tensor_with_grad():
     import torch
 
