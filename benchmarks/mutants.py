@@ -857,6 +857,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("U07", "mandala_ast/runtime/types/torch_types.py", "    except (TypeError, RuntimeError, ValueError):",
            "    except (TypeError, RuntimeError):", ("tests/test_types.py",),
            "a torch tensor sliced with a step cannot be hashed: a ValueEncodingError (killed where torch is installed)"),
+    Mutant("U08", "mandala_ast/runtime/types/pil_types.py", "    if frames > 1:\n        return (\"frames\", image.tell(), _frames(image, frames))\n", "",
+           ("tests/test_types.py",), "a multi-frame image (GIF, multi-page TIFF) is keyed by its current frame: stacks sharing their first page collide"),
 )
 
 

@@ -361,3 +361,23 @@ def test_a_tensor_sliced_with_a_step_is_an_argument_and_an_empty_one_loads(tmp_p
     with Storage(tmp_path / "s.db").run():
         assert total(torch.arange(10.0)[::2]) == 20.0
         assert typecases.echo(torch.empty(0, 3)).shape == (0, 3)
+
+
+def test_image_stacks_sharing_their_first_page_get_their_own_results(tmp_path):
+    pytest.importorskip("PIL")
+    import io
+
+    from PIL import Image
+
+    def tiff(*levels):
+        data = io.BytesIO()
+        pages = [Image.new("L", (2, 2), level) for level in levels]
+        pages[0].save(data, format="TIFF", save_all=True, append_images=pages[1:])
+        return Image.open(io.BytesIO(data.getvalue()))
+
+    from mandala_ast import Storage
+
+    with Storage(tmp_path / "s.db").run():
+        assert typecases.frame_pixels(tiff(10, 20)) == [10, 20]
+        assert typecases.frame_pixels(tiff(10, 40)) == [10, 40]
+        assert typecases.frame_pixels(tiff(10)) == [10]

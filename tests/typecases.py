@@ -480,6 +480,38 @@ def case_pil_palette_image():
     )
 
 
+@op
+def frame_pixels(image):
+    from PIL import ImageSequence
+
+    COMPUTED.append(1)
+    return [frame.convert("L").getpixel((0, 0)) for frame in ImageSequence.Iterator(image)]
+
+
+def case_pil_multi_frame_image():
+    # An animated GIF or a multi-page TIFF (a microscopy stack) was keyed by its current frame
+    # alone: stacks sharing their first page were served one another's results.
+    import io
+
+    from PIL import Image
+
+    def stack(*levels, format="GIF", at=0):
+        frames = [Image.new("L", (2, 2), level) for level in levels]
+        data = io.BytesIO()
+        frames[0].save(data, format=format, save_all=True, append_images=frames[1:])
+        image = Image.open(io.BytesIO(data.getvalue()))
+        image.seek(at)
+        return image
+
+    return dict(
+        base=stack(10, 20),
+        equal=[stack(10, 20)],
+        differ={"second frame": stack(10, 30), "one frame": stack(10), "three frames": stack(10, 20, 30), "at the second frame": stack(10, 20, at=1),
+                "tiff pages": stack(10, 20, format="TIFF"), "tiff pages differ": stack(10, 40, format="TIFF")},
+        op=frame_pixels,
+    )
+
+
 def case_pil_large_image():
     from PIL import Image
 
