@@ -859,6 +859,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "a torch tensor sliced with a step cannot be hashed: a ValueEncodingError (killed where torch is installed)"),
     Mutant("U08", "mandala_ast/runtime/types/pil_types.py", "    if frames > 1:\n        return (\"frames\", image.tell(), _frames(image, frames))\n", "",
            ("tests/test_types.py",), "a multi-frame image (GIF, multi-page TIFF) is keyed by its current frame: stacks sharing their first page collide"),
+    Mutant("U09", "mandala_ast/cli/storage_commands.py", '        return text if any(c in text for c in ".ein") else text + ".0"',
+           "        return text", ("tests/test_cli_storage_commands.py",),
+           "the calls table prints the float 1.0 as 1 and -0.0 as -0: two different arguments look alike"),
 )
 
 
