@@ -177,7 +177,7 @@ def build_ma(path: str, n: int) -> dict:
     assert widths == (9, 5, 3, 5), f"buffer layout changed: {widths}; update bench_scale's _row_maker"
     indexes = conn.execute(
         "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
-        " AND tbl_name IN ('calls', 'call_inputs', 'call_outputs', 'vals')").fetchall()
+        " AND tbl_name IN ('calls', 'call_inputs', 'call_outputs', 'val_rows')").fetchall()
     # Dropping an index drops its planner statistics (sqlite_stat1), which the schema writes
     # once: kept and written back, or lookups would scan a version's calls.
     stats = conn.execute("SELECT * FROM sqlite_stat1").fetchall()
@@ -196,7 +196,7 @@ def build_ma(path: str, n: int) -> dict:
         store.flush()
         _log(f"built {min(n, lo + BUILD_CHUNK):,} of {n:,} calls ({time.perf_counter() - t0:.0f} s)")
     store.write_transaction(lambda c: (
-        c.execute("INSERT OR IGNORE INTO vals SELECT * FROM bench_staging ORDER BY 1"),
+        c.execute("INSERT OR IGNORE INTO val_rows SELECT * FROM bench_staging ORDER BY 1"),
         c.execute("DROP TABLE bench_staging"),
         [c.execute(sql) for _, sql in indexes],
         c.execute("DELETE FROM sqlite_stat1"),

@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-06.15"
+LIST_VERSION = "2026-12-06.19"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -96,6 +96,8 @@ AREAS = {"H": "hashing", "I": "identity", "V": "versions", "S": "store", "D": "d
          "Z": "versions & types (session 5)"}
 AREAS["J"] = "what tables say of stored work"
 AREAS["K"] = "batch under failure"
+AREAS["N"] = "compiled code as users write it (session 6)"
+AREAS["R"] = "review of session-5 merges"
 AREAS["U"] = "values as users pass them (session 6)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
@@ -122,6 +124,7 @@ _PI = "mandala_ast/runtime/pipeline.py"
 _EX = "mandala_ast/runtime/explaining.py"
 _FP = "mandala_ast/runtime/fingerprints.py"
 _VE = "mandala_ast/runtime/versions.py"
+_VR = "mandala_ast/runtime/value_rows.py"
 _SO = "mandala_ast/runtime/store.py"
 _DE = "mandala_ast/runtime/deletion.py"
 _SQL = "mandala_ast/runtime/query/sql.py"
@@ -281,6 +284,35 @@ MUTANTS: tuple[Mutant, ...] = (
            equivalent=True,
            reason="the hard link then fails on the existing file, and its digest is returned just the "
                   "same: the file is still written once; only slower"),
+    Mutant("S11", _VR, "            if row[0] in stored:\n                continue\n", "",
+           ("tests/test_value_rows.py",), "a medium value stored already gets a second, orphaned copy of its bytes"),
+    Mutant("S12", _VR, "return not flat[start + 4] and data is not None and len(data) >= MEDIUM_VALUE_BYTES",
+           "return False", ("tests/test_value_rows.py",), "medium values stay in their content-keyed rows"),
+    Mutant("S13", _VR, '    conn.execute(\n        f"DELETE FROM main.val_bytes', '    (\n        f"DELETE FROM main.val_bytes',
+           ("tests/test_value_rows.py",), "deleting values leaves their bytes behind"),
+    Mutant("S14", "mandala_ast/runtime/loading.py",
+           "            self.store.restore_value_bytes(error.cid, encoded.data)\n", "",
+           ("tests/test_value_rows.py",), "a value whose bytes were lost is never stored again"),
+    Mutant("S15", "mandala_ast/runtime/pipeline.py",
+           "        if loaded_back is not None:\n            load_back(call, outputs, out_cids, encoded, loaded_back)\n", "",
+           ("tests/test_faults.py",), "an output whose pickle cannot be loaded back is stored, and fails every later run"),
+    Mutant("S16", "mandala_ast/runtime/loading.py",
+           '            if codec != "pickle":\n                raise\n            raise self._unloadable(cid, exc) from exc',
+           "            raise", ("tests/test_loading.py",),
+           "a stored pickle whose class is gone raises pickle's error, naming neither value nor call"),
+    Mutant("S17", _IN, '" FROM call_inputs i WHERE i.call_id = ? ORDER BY i.name"',
+           '" FROM call_inputs i LEFT JOIN vals x ON x.cid = i.cid WHERE i.call_id = ? ORDER BY i.name"',
+           ("tests/test_value_rows.py",), "naming a corrupt value's call joins the view vals: it copies every stored value"),
+    Mutant("S18", _VR, 'f"CREATE TRIGGER vals_delete INSTEAD OF DELETE ON vals BEGIN {_FORGET_BYTES}"',
+           '"CREATE TRIGGER vals_delete INSTEAD OF DELETE ON vals BEGIN"', ("tests/test_value_rows.py",),
+           "a format-7 process deleting a value stored apart after the upgrade leaves its bytes behind"),
+    Mutant("S19", _VR, "        conn.execute(_LAST_ID_SQL, (str(next_id - 1),))\n", "", ("tests/test_value_rows.py",),
+           "the id of the newest value's lost bytes is handed to the next value: the lost one loads as it"),
+    Mutant("S20", "mandala_ast/runtime/migrations.py", 'READABLE_AS_IS = ("mandala_ast/7",)', "READABLE_AS_IS = ()",
+           ("tests/test_storage_limits.py",), "a read-only format-7 storage (shared results) no longer opens"),
+    Mutant("S21", "mandala_ast/runtime/loading.py", '"stores its bytes again" if problem == BYTES_MISSING else ',
+           "", ("tests/test_value_rows.py",),
+           "a value whose bytes were lost from the database is said to be repaired by rewriting its file"),
     # -- deletion and gc ------------------------------------------------------------------------
     Mutant("D01", _DE, '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0 AND c.created_at >= m.first",',
            '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0",', _DELETION,
@@ -491,7 +523,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "        function = value", ("tests/test_fingerprints.py", "tests/test_pytest.py"),
            "Python 3.10: a decorated helper's edit (lru_cache, wraps, a pytest fixture) serves the old result"),
     # -- batch blocks under failure -------------------------------------------------------------
-    Mutant("K01", "mandala_ast/runtime/batch/scheduler.py", "        if self.late:\n            self._keep_late()\n",
+    Mutant("K01", "mandala_ast/runtime/batch/scheduler.py", "            if self.late:\n                self._keep_late()\n",
            "", ("tests/test_batch_workers.py",),
            "Ctrl-C drops a call that was running on threads though its result came back before the block exited"),
     Mutant("K02", "mandala_ast/runtime/batch/executors.py",
@@ -533,6 +565,13 @@ MUTANTS: tuple[Mutant, ...] = (
            "        if stand_in is None:\n            raise\n        raise stand_in from None\n    # Raised here",
            ("tests/test_batch_dask.py", "tests/test_batch_workers.py"),
            "with dask.distributed imported, a worker's stand-in for an unsendable exception takes it along and kills the worker"),
+    Mutant("K12", "mandala_ast/runtime/batch/scheduler.py", "        if unloaded is not None:\n", "        if False:\n",
+           ("tests/test_batch_workers.py",),
+           "a batch output whose pickle the coordinator cannot load is reported as a dead worker"),
+    Mutant("E06", "mandala_ast/runtime/file_deps.py",
+           "    return (info.st_mtime_ns, info.st_size, info.st_ino, info.st_ctime_ns)",
+           "    return (info.st_mtime_ns, info.st_size, info.st_ino, 0)", ("tests/test_file_deps.py",),
+           "a data file copied in place under its old mtime (shutil.copy2) serves the old result"),
     Mutant("Z01", "mandala_ast/runtime/dependencies.py",
            "        _add_inherited(found, code, codes.get(code) or {}, receiver)", "        pass",
            ("tests/test_versions.py",),
@@ -644,7 +683,8 @@ MUTANTS: tuple[Mutant, ...] = (
            equivalent=True,
            reason="a file is trusted only while its device, inode, size, mtime and ctime are unchanged, and "
                   "any write changes ctime: a damage is still caught"),
-    Mutant("B06", _LO, "            if file_digest is not None:  # the bytes are those stored: not a corruption\n                raise\n",
+    Mutant("B06", _LO, "            if file_digest is not None:  # the bytes are those stored: not a corruption\n"
+           "                if codec != \"pickle\":\n                    raise\n                raise self._unloadable(cid, exc) from exc\n",
            "", _BLOBS, "a value that fails to unpickle (its class changed) is reported as a corrupt file"),
     # -- paths, full disks, read-only storages --------------------------------------------------
     Mutant("P01", _SO, "        parent.mkdir(parents=True, exist_ok=True)", "        parent.mkdir(exist_ok=True)",
@@ -839,6 +879,56 @@ MUTANTS: tuple[Mutant, ...] = (
            "    return lambda call: call.version if len(ids[call.version]) == 1 else",
            "    return lambda call: call.version if True else", ("tests/test_cli_storage_commands.py",),
            "mandala-ast calls shows the calls of an op's old and new code both as version 0, nothing telling them apart"),
+    Mutant("N01", "mandala_ast/pytest.py", "        elif functions:\n            _rename_module(module, name, functions)\n",
+           "        elif functions:\n            pass\n", ("tests/test_pytest.py",),
+           "two conftest.py files' same-named cached fixtures share one op: a directory's tests get the other's value"),
+    Mutant("N02", "mandala_ast/pytest.py", "        if self.root is not None and isinstance(plugin, types.ModuleType):\n",
+           "        if False:\n", ("tests/test_pytest.py",),
+           "a conftest.py in a subdirectory shadows the root one: an edited root conftest helper serves a stale fixture"),
+    Mutant("N03", "mandala_ast/transforms/_query_form.py",
+           "        if _assigned_names(target) is None and _unpacks_into_names(target):\n", "        if False:\n",
+           ("tests/test_query.py",),
+           "`a, *rest = f(x)` in a query block is refused as 'an assignment into an object (`x[i] = ...`)'"),
+    Mutant("N04", "mandala_ast/ipython.py", "    if _is_python(text):\n", "    if True:\n", ("tests/test_ipython.py",),
+           "a notebook cell with a syntax error also gets a fallback warning quoting libcst about a line the user never wrote"),
+    Mutant("N05", "mandala_ast/compiler.py", '    return ".".join(parts) if importable else parts[-1]\n',
+           "    return parts[-1]\n", ("tests/test_compiler.py",),
+           "compile_module('pkg/sub/flow.py') names it 'flow': its relative imports fail and its ops are other ops"),
+    Mutant("N06", "mandala_ast/transforms/_run_form.py",
+           "        return updated_node.with_changes(item=emit.forget(keys, updated_node.item))\n", "        return updated_node\n",
+           ("tests/transforms/test_run_form.py", "tests/test_compiled_blocks.py"),
+           "`with cm as y` keeps y's op history: a plain 2 bound there is recorded as the op's output 2, exactly"),
+    Mutant("N07", "mandala_ast/cli/__init__.py",
+           "    if error is not None:  # the user's error, said as Python says it (not as libcst does)\n",
+           "    if False:\n", ("tests/test_cli.py",),
+           "mandala-ast show of a file with a syntax error prints libcst's parse error instead of Python's"),
+    Mutant("N08", "mandala_ast/transforms/_run_form.py",
+           '            return f"{slot}@{self.scope.qualname}" if original in self._rewritten_returns else None\n',
+           "            return None\n", ("tests/transforms/test_run_form.py", "tests/test_compiled_blocks.py"),
+           "a workflow's `return inc(x)` hands the caller no history: its next op call records inc's output as a raw input"),
+    Mutant("N09", "mandala_ast/runtime/query/block.py", '    if text and "mandala_ast" not in text:\n', "    if False:\n",
+           ("tests/test_query.py",),
+           "an uncompiled query block in a module importing Q through a module of its own says to use `mandala-ast run`, which was used"),
+    Mutant("N10", "mandala_ast/runtime/query/block.py", "    elif text and _run_by_ipython(frame):\n", "    elif False:\n",
+           ("tests/test_ipython.py",),
+           "a query block in a script run with IPython's %run says nothing of %run (it is not compiled there)"),
+    Mutant("N11", "mandala_ast/runtime/query/result.py", "        if not taking:\n            return \"\"\n",
+           "        if True:\n            return \"\"\n", ("tests/test_query.py",),
+           "Q() passed only to a plain function that calls ops: the error says it reaches no op call, nothing about the function"),
+    Mutant("R01", "mandala_ast/runtime/blobs.py", "    if target.is_dir():\n", "    if False:\n", ("tests/test_blobs.py",),
+           "a directory in place of a value file: repairing or writing it is a raw IsADirectoryError"),
+    Mutant("R02", "mandala_ast/runtime/batch/scheduler.py", "            if node not in started:  # (a running call's lock",
+           "            if True:  # (a running call's lock", ("tests/test_batch_workers.py",),
+           "Ctrl-C lets go of the single-flight lock of a call still running on a thread: another process computes it again"),
+    Mutant("R03", "mandala_ast/runtime/batch/scheduler.py",
+           "            results = engine.record_many(self.storage, items, commit=self.flight is not None) if items else []\n",
+           "            results = engine.record_many(self.storage, items) if items else []\n"
+           "            if self.flight is not None and items:\n                engine.commit(self.storage)\n",
+           ("tests/test_storage_limits.py",),
+           "a single-flight batch whose commit finds the disk full fails its calls: their values lost, names left deferred"),
+    Mutant("R04", "mandala_ast/runtime/batch/scheduler.py", "                chunker.queued.extendleft(reversed(taken))\n",
+           "                pass\n", ("tests/test_batch_workers.py",),
+           "Ctrl-C as a chunk is handed to the pool leaves its calls' single-flight locks held for good"),
     Mutant("U01", "mandala_ast/runtime/types/arrow_types.py", "    if pa.types.is_dictionary(kind):\n        return _dictionary_key(chunks)\n",
            "", ("tests/test_types.py",),
            "an Arrow dictionary array is keyed by its decoded values: another dictionary order or unused entries collide"),

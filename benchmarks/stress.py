@@ -4,8 +4,9 @@
 Two phases on one file, then a check from a fresh process:
 
 1. **steady**: ``--processes`` worker processes of ``--threads`` threads each run for
-   ``--seconds``, each thread looping over run blocks (small values, values >= 1 MiB that go to
-   blob files, hits on its earlier calls and on calls shared by every thread), ``storage.df``,
+   ``--seconds``, each thread looping over run blocks (small values, values of ~1 kB whose bytes
+   go to ``val_bytes``, values >= 1 MiB that go to blob files, hits on its earlier calls and on
+   calls shared by every thread), ``storage.df``,
    ``storage.delete_calls`` and ``storage.gc()``.
 2. **kills**: the same number of workers, more deletions and gcs; ``--kills`` times the parent
    waits for a worker to be inside a block, a ``gc`` or a ``delete_calls`` (in turn), kills it
@@ -80,7 +81,8 @@ def small_value(key: str) -> str:
 
 
 def tail_value(key: str) -> str:
-    return f"tail|{small_value(key)}"
+    """A little over 1 kB: its bytes are stored apart from its key (runtime/value_rows.py)."""
+    return f"tail|{small_value(key)}|" + "." * 1000
 
 
 def blob_value(key: str) -> bytes:

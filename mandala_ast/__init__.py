@@ -43,6 +43,7 @@ from ._errors import (
     StorageFullError,
     UnknownColumnError,
     UnknownOpError,
+    UnloadableValueError,
     ValueEncodingError,
     VersionChangeError,
 )
@@ -90,6 +91,7 @@ __all__ = [
     "TransformResult",
     "UnknownColumnError",
     "UnknownOpError",
+    "UnloadableValueError",
     "ValueEncodingError",
     "ValuePointer",
     "VerifyReport",

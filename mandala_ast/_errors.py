@@ -8,6 +8,7 @@ Hierarchy (a second base class in parentheses)::
           ├── StorageBusyError                    others kept the file locked past every retry
           ├── StorageClosedError (RuntimeError)   a storage used after storage.close()
           ├── CorruptValueError                   a value's file is missing or its bytes changed
+          ├── UnloadableValueError                a stored pickle names a class that is gone or changed
           ├── StorageFullError (OSError)          the disk filled up while calls were written
           ├── ReadOnlyStorageError                a new call on a storage that cannot be written
           ├── AmbiguousBlockError (RuntimeError)  no block here, blocks of several storages elsewhere
@@ -71,6 +72,7 @@ __all__ = [
     "StorageFullError",
     "UnknownColumnError",
     "UnknownOpError",
+    "UnloadableValueError",
     "ValueEncodingError",
     "VersionChangeError",
 ]
@@ -130,6 +132,28 @@ class CorruptValueError(MandalaError):
         self.call = call
         #: what is wrong with the file (missing, or which bytes)
         self.problem = problem
+
+
+class UnloadableValueError(MandalaError):
+    """A stored value cannot be loaded in this process: its pickle names a class or function
+    that is gone or changed since it was stored (a class renamed or moved, a library upgraded).
+    The message names the value (content id prefix), the call that produced it where known,
+    and what loading raised; nothing in the storage changes. Bring the class back, or delete
+    the call with ``storage.delete_calls()`` to compute it again.
+
+    >>> try:                                    # doctest: +SKIP
+    ...     storage.df(fit)
+    ... except UnloadableValueError as error:
+    ...     print(error.call)
+    fit(x=3)
+    """
+
+    def __init__(self, message: str, *, cid: bytes, call: str | None = None) -> None:
+        super().__init__(message)
+        #: the value's content id
+        self.cid = cid
+        #: the call that produced it, as ``op(arg=...)``, where known
+        self.call = call
 
 
 class StorageFullError(MandalaError, OSError):

@@ -589,8 +589,10 @@ def compile_module(
 
     Args:
         path_or_name: a ``.py`` file (or a package directory), or an importable module name.
-        name: the name to register the module under; defaults to the file's stem, or the
-            module name given. An existing module of that name is replaced.
+        name: the name to register the module under; defaults to the name ``import`` gives
+            the file (``pkg.sub.flow`` for ``pkg/sub/flow.py`` when the directory holding
+            ``pkg`` is on sys.path, else its stem), or the module name given. An existing
+            module of that name is replaced.
 
     Returns:
         The executed module.
@@ -604,6 +606,9 @@ def compile_module(
     >>> mod = compile_module("myproject.pipeline")     # doctest: +SKIP
     """
     path, modname, search = _locate(path_or_name, name)
+    parent = modname.rpartition(".")[0]
+    if name is None and parent:  # as the import system does: `from .. import x` needs it
+        importlib.import_module(parent)
     loader = CompilingLoader(modname, path, prefilter=False)
     spec = importlib.util.spec_from_file_location(
         modname, path, loader=loader, submodule_search_locations=search
@@ -643,10 +648,28 @@ def _locate_path(path: str, name: str | None) -> tuple[str, str, list[str] | Non
         init = os.path.join(path, "__init__.py")
         if not os.path.isfile(init):
             raise ImportError(f"cannot compile {path!r}: a directory without __init__.py")
-        return init, name or os.path.basename(path), [path]
+        return init, name or _import_name(path), [path]
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No such file: {path!r}")
-    return path, name or os.path.splitext(os.path.basename(path))[0], None
+    return path, name or _import_name(os.path.splitext(path)[0]), None
+
+
+def _import_name(stem: str) -> str:
+    """The name ``import`` knows a file (its path without suffix) or package directory by:
+    dotted after its packages when the directory holding the outermost one is on sys.path
+    (its relative imports work, its ops are named as when imported), else its bare name."""
+    parts = [os.path.basename(stem)]
+    directory = os.path.dirname(stem)
+    while os.path.isfile(os.path.join(directory, "__init__.py")):
+        parts.insert(0, os.path.basename(directory))
+        directory = os.path.dirname(directory)
+    importable = all(part.isidentifier() for part in parts) and _on_sys_path(directory)
+    return ".".join(parts) if importable else parts[-1]
+
+
+def _on_sys_path(directory: str) -> bool:
+    real = os.path.realpath(directory)
+    return any(isinstance(entry, str) and os.path.realpath(entry or os.getcwd()) == real for entry in sys.path)
 
 
 def _bind_to_parent(modname: str, module: types.ModuleType) -> None:

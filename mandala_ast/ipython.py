@@ -28,6 +28,7 @@ after a kernel restart whatever the execution counter, and their source comes fr
 
 from __future__ import annotations
 
+import ast
 import linecache
 import re
 import warnings
@@ -96,7 +97,7 @@ class CellCompiler:
         if not (_CANDIDATE.search(text) or any(name in text for name in workflows)):
             return text
         tail = _alias_tail(modules, workflows)
-        result = _transform(_frame(text, tail))
+        result = _transform(_frame(text, tail), text)
         if result is None:
             return text
         for diagnostic in result.diagnostics:
@@ -152,16 +153,27 @@ def _alias_tail(modules: list[str], workflows: list[str]) -> str:
     return "".join(lines)
 
 
-def _transform(framed: str) -> Any:
-    """The transform's result, or None after one warning when the cell cannot be compiled."""
+def _transform(framed: str, text: str) -> Any:
+    """The transform's result, or None after one warning when the cell cannot be compiled
+    (none when Python cannot compile the cell either: its SyntaxError says all there is)."""
     from .compiler import describe, run_transform
 
     try:
         return run_transform(framed, "<cell>")
     except Exception as exc:  # libcst's grammar lags CPython's; the cell must still run
         reason = describe(exc)
-    _fall_back(reason)
+    if _is_python(text):
+        _fall_back(reason)
     return None
+
+
+def _is_python(text: str) -> bool:
+    """Whether Python parses the cell (IPython allows a top-level ``await``)."""
+    try:
+        compile(text, "<cell>", "exec", ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
+    except (SyntaxError, ValueError):  # ValueError: a null byte
+        return False
+    return True
 
 
 def _fall_back(reason: str) -> None:

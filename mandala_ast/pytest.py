@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 import time
+import types
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -98,6 +101,7 @@ class _Fixture:
     def __init__(self, fn: Callable[..., Any], name: str, ignore: tuple[str, ...]) -> None:
         self.fn, self.name, self.ignore = fn, name, ignore
         self.takes_request = "request" in inspect.signature(fn).parameters
+        _DEFINED.add(self)
 
     @functools.cached_property
     def op(self) -> FixtureOp:
@@ -115,6 +119,11 @@ class _Fixture:
         value = cache.get(self.op, self.name, received)
         request.addfinalizer(functools.partial(cache.forget, value))
         return value
+
+
+#: Every cached fixture defined in this process: a conftest module that defines one is named
+#: by its path (see _ConftestNames), and so are the functions it defined.
+_DEFINED: weakref.WeakSet[_Fixture] = weakref.WeakSet()
 
 
 def _fixture_wrapper(fn: Callable[..., Any], name: str, ignore: tuple[str, ...]) -> Callable[..., Any]:
@@ -252,6 +261,84 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
 def pytest_configure(config: pytest.Config) -> None:
     session = config.stash[_SESSION] = _Session(config)
     config.add_cleanup(session.close)
+    # pytest_plugin_registered is a historic hook: the conftests imported before now are
+    # replayed to it at registration.
+    config.pluginmanager.register(_ConftestNames(config.rootpath), "mandala_ast-conftest-names")
+
+
+class _ConftestNames:
+    """Gives each conftest.py that defines cached fixtures a module name of its own.
+
+    pytest imports every conftest.py outside a package as the module ``conftest``, and the
+    last one imported is ``sys.modules["conftest"]``. A fixture's op and the helpers and
+    constants it depends on are named by module (and found again through sys.modules), so
+    two such files would share one op (a fixture served the other file's value) and a
+    dependency would be looked up in the wrong file (an edited helper went unseen). A
+    conftest.py below the rootdir that defines a cached fixture is named by its directory
+    (``tests/unit/conftest.py`` is ``tests.unit.conftest``), which is stable whatever pytest
+    collects; the rootdir's own keeps ``conftest`` and stays ``sys.modules["conftest"]``
+    (pytest removes that entry before it imports another conftest.py, in every import mode).
+    """
+
+    def __init__(self, rootpath: Path) -> None:
+        self.rootpath = rootpath
+        self.root: types.ModuleType | None = None
+
+    def pytest_plugin_registered(self, plugin: object) -> None:
+        if isinstance(plugin, types.ModuleType) and plugin.__name__ == "conftest":
+            self._name(plugin)
+        # pytest took it out of sys.modules before importing another conftest.py (in
+        # importlib mode too), or that one took its place.
+        if self.root is not None and isinstance(plugin, types.ModuleType):
+            sys.modules["conftest"] = self.root
+
+    def _name(self, module: types.ModuleType) -> None:
+        functions = [f.fn for f in _DEFINED if f.fn.__globals__ is vars(module)]
+        name = conftest_module_name(Path(module.__file__ or ""), self.rootpath)
+        if functions and name == "conftest":
+            self.root = module
+        elif functions:
+            _rename_module(module, name, functions)
+
+
+def conftest_module_name(path: Path, rootpath: Path) -> str:
+    """The module name of a cached fixture's conftest.py outside a package: its directory
+    relative to the rootdir, dotted.
+
+    >>> conftest_module_name(Path("/repo/tests/unit/conftest.py"), Path("/repo"))
+    'tests.unit.conftest'
+    >>> conftest_module_name(Path("/repo/conftest.py"), Path("/repo"))
+    'conftest'
+    """
+    directory = path.parent
+    parts = directory.relative_to(rootpath).parts if directory.is_relative_to(rootpath) else directory.parts[1:]
+    return ".".join([*(part.replace(".", "_") for part in parts), "conftest"])
+
+
+def _rename_module(module: types.ModuleType, name: str, extra: list[Callable[..., Any]]) -> None:
+    """Name *module* and what it defined (functions, classes and their methods) *name*."""
+    old = module.__name__
+    module.__name__ = name
+    sys.modules[name] = module
+    for value in [*vars(module).values(), *extra]:
+        for owned in _defined_objects(value, old):
+            owned.__module__ = name
+
+
+def _defined_objects(value: Any, module_name: str) -> list[Any]:
+    """*value* if the module named *module_name* defined it, with a class's methods."""
+    if getattr(value, "__module__", None) != module_name:
+        return []
+    if isinstance(value, types.FunctionType):
+        return [value]
+    if not isinstance(value, type):
+        return []
+    members = []
+    for member in vars(value).values():
+        member = getattr(member, "__func__", member)  # staticmethod, classmethod
+        functions = [getattr(member, a, None) for a in ("fget", "fset", "fdel")] if isinstance(member, property) else [member]
+        members += [f for f in functions if isinstance(f, types.FunctionType) and f.__module__ == module_name]
+    return [value, *members]
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

@@ -88,6 +88,26 @@ def unpicklable_if(x, bad):
     return threading.Lock() if x == bad else x * 10
 
 
+def _refuse_to_load(x):
+    raise ValueError(f"cannot rebuild {x}")
+
+
+class LoadsBackBadly:
+    """Pickles fine; loading its pickle raises (a __setstate__ that checks a version, say)."""
+
+    def __init__(self, x):
+        self.x = x
+
+    def __reduce__(self):
+        return (_refuse_to_load, (self.x,))
+
+
+@op
+def unloadable_if(x, bad):
+    """Returns, when x == bad, a value whose pickle cannot be loaded by the coordinator."""
+    return LoadsBackBadly(x) if x == bad else x * 10
+
+
 @op
 def pid(x):
     return os.getpid()

@@ -10,6 +10,7 @@ import sys
 import textwrap
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from batch_ops import (
     pid,
     raises_unsendable_if,
     rendezvous,
+    unloadable_if,
     unpicklable_if,
 )
 from hypothesis import HealthCheck, given, settings
@@ -152,8 +154,9 @@ def test_an_output_that_cannot_be_stored_is_handed_back_with_a_warning_as_in_a_r
 
 @pytest.mark.parametrize(
     ("bad_op", "named"),
-    [(die_if, r"die_if\(x=150, bad=150\)"), (unpicklable_if, r"unpicklable_if\(x=150.*could not be sent back")],
-    ids=["killed worker", "output that cannot come back"],
+    [(die_if, r"die_if\(x=150, bad=150\)"), (unpicklable_if, r"unpicklable_if\(x=150.*could not be sent back"),
+     (unloadable_if, r"unloadable_if\(x=150, bad=150\).*could not be loaded.*cannot rebuild 150")],
+    ids=["killed worker", "output that cannot come back", "output whose pickle cannot be loaded"],
 )
 def test_one_bad_call_among_many_fast_ones_is_named_and_the_rest_are_stored(tmp_path, bad_op, named):
     storage = Storage(tmp_path / "s.db")
@@ -174,11 +177,17 @@ def _child(script: str, **options) -> subprocess.Popen:
 
 
 def test_sigint_cancels_pending_calls_and_keeps_completed_ones(tmp_path):
-    db, stop = tmp_path / "s.db", tmp_path / "stop"
+    db, stop, interrupted = tmp_path / "s.db", tmp_path / "stop", tmp_path / "interrupted"
     script = f"""
         import signal
         from batch_ops import hold, inc
         from mandala_ast import Storage
+
+        def interrupt(signum, frame):  # says when the interrupt is being raised, then raises it
+            open({str(interrupted)!r}, "w").close()
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGINT, interrupt)
         {INTERRUPTER}
         start_interrupter({str(tmp_path)!r})
         with Storage({str(db)!r}).batch(executor="processes", max_concurrency=2):
@@ -190,6 +199,10 @@ def test_sigint_cancels_pending_calls_and_keeps_completed_ones(tmp_path):
     try:
         assert child.stdout.readline().strip() == "holding 15"
         (tmp_path / "ask-1").write_text("")  # Ctrl-C, to the main thread (see INTERRUPTER)
+        # Only once the interrupt is raised: on a busy machine the call could else finish
+        # first, and the block end without one (the test failed so, now and then).
+        while not interrupted.exists() and child.poll() is None:
+            time.sleep(0.01)
         stop.write_text("")  # the running call may finish; it is not kept
         _, err = child.communicate(timeout=60)
     finally:
@@ -306,6 +319,76 @@ def test_a_second_sigint_while_the_pool_shuts_down_still_closes_the_block(tmp_pa
     with Storage(db).run(allow_new_calls=False):
         assert [inc(x) for x in range(5)] == [1, 2, 3, 4, 5]
 
+
+
+def test_ctrl_c_on_threads_keeps_the_running_calls_lock_so_other_processes_do_not_compute_it_again(tmp_path):
+    """Ctrl-C with single flight: a call running on a thread is kept (the pool's shutdown
+    waits for it), but its lock was let go at once, so another process that missed the call
+    took the lock and computed it a second time while it still ran here."""
+    from mandala_ast.runtime.batch.single_flight import SingleFlight
+
+    db, stop, interrupted = tmp_path / "s.db", tmp_path / "stop", tmp_path / "interrupted"
+    script = f"""
+        import signal
+        from batch_ops import hold
+        from mandala_ast import Storage
+
+        def interrupt(signum, frame):  # says when the interrupt is being raised, then raises it
+            open({str(interrupted)!r}, "w").close()
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGINT, interrupt)
+        {INTERRUPTER}
+        start_interrupter({str(tmp_path)!r})
+        with Storage({str(db)!r}, single_flight=True).batch(executor="threads", progress=False):
+            held = hold(15, {str(stop)!r})
+    """
+    child = _child(script)
+    try:
+        assert child.stdout.readline().strip() == "holding 15"
+        (tmp_path / "ask-1").write_text("")  # Ctrl-C
+        while not interrupted.exists() and child.poll() is None:
+            time.sleep(0.01)
+        time.sleep(0.3)  # (the interrupt reaches the block's exit: the lock was let go there)
+        locks = SingleFlight(Path(f"{db}.locks"))
+        held_now = [name for name in os.listdir(locks.folder)] if locks.folder.exists() else []
+        taken_here = [name for name in held_now if locks.acquire(bytes.fromhex(name))]
+        stop.write_text("")  # the running call finishes while the pool shuts down
+        _, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert "KeyboardInterrupt" in err and child.returncode != 0
+    assert len(held_now) == 1 and taken_here == [], "another process could take the running call's lock"
+    from batch_ops import hold
+
+    with Storage(db).run(allow_new_calls=False):  # kept, committed: another process loads it
+        assert hold(15, str(stop)) == 15
+    assert not os.listdir(locks.folder)
+
+
+class _InterruptedAsItSubmits(ThreadPoolExecutor):
+    """Ctrl-C lands just as a call is handed to the pool: after the pool took it, before the
+    batch noted it running (the window a real Ctrl-C hits now and then)."""
+
+    def submit(self, *args, **kwargs):
+        future = super().submit(*args, **kwargs)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+        return future
+
+
+def test_ctrl_c_as_calls_are_handed_to_the_pool_leaves_none_of_their_locks_behind(tmp_path):
+    """The calls of a chunk were taken from the queue, then handed to the pool; Ctrl-C in
+    between left them neither queued nor running: their single-flight locks were never let
+    go (the heartbeat kept them fresh: running them again waited 10 minutes for this very
+    process), and the calls stayed marked running."""
+    db = tmp_path / "s.db"
+    pool = _InterruptedAsItSubmits(max_workers=2)
+    with pytest.raises(KeyboardInterrupt):
+        with Storage(db, single_flight=True).batch(executor=pool, progress=False):
+            for x in range(3):
+                inc(x)
+    pool.shutdown(wait=True)
+    assert not list(Path(f"{db}.locks").glob("*"))
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(program=PROGRAMS)

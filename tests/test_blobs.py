@@ -22,6 +22,7 @@ from mandala_ast import (
     Q,
     Storage,
     StorageFormatError,
+    UnloadableValueError,
     op,
     register_type,
     transform_source,
@@ -363,18 +364,19 @@ def picky(n: int) -> Picky:
 
 
 def test_an_intact_value_file_its_class_refuses_to_load_is_the_classs_error_not_a_corruption(path):
-    """The file matches its digest, so the error is the user's class's, raised as it is: not
-    called corrupt, and not 'repaired' by computing the call again."""
+    """The file matches its digest, so the error is the user's class's (an UnloadableValueError
+    naming the value and its call, from the class's own error): not called corrupt, and not
+    'repaired' by computing the call again."""
     with Storage(path):
         picky(1)
     RUNS.clear()
     Picky.refuse = True
     try:
-        with pytest.raises(ValueError, match="refuses pickles") as raised, Storage(path):
+        with pytest.raises(UnloadableValueError, match=r"picky\(n=1\).*refuses pickles") as raised, Storage(path):
             picky(1)
     finally:
         Picky.refuse = False
-    assert not isinstance(raised.value, CorruptValueError) and RUNS == []
+    assert isinstance(raised.value.__cause__, ValueError) and RUNS == []
 
 
 @op
@@ -438,3 +440,21 @@ def test_a_damaged_value_file_is_computed_again_in_a_batch_block(path, fault, ex
     assert one == bytes([1]) * SIZE and two == bytes([2]) * SIZE
     assert RUNS == [1]
     assert storage.verify().ok
+
+
+def test_a_directory_in_place_of_a_value_file_is_an_error_naming_it_not_a_raw_isadirectoryerror(path):
+    # The load called it missing, and the run block's repair (or a new value's write) then
+    # met the directory: a raw IsADirectoryError naming a temp file, or naming nothing.
+    with Storage(path):
+        blob(1)
+    stored = blob_file(path, bytes([1]) * SIZE)
+    stored.unlink()
+    stored.mkdir()
+    new = blob_file(path, bytes([2]) * SIZE)
+    new.mkdir(parents=True)
+    storage = Storage(path)
+    assert storage.verify().missing == [stored.name[:12]]
+    for n, file in ((1, stored), (2, new)):
+        with pytest.raises(StorageFormatError, match=f"cannot write the value file {file}: it is a directory"):
+            with storage.run():
+                blob(n)

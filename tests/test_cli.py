@@ -109,6 +109,13 @@ class TestShow:
         assert cli.main(["show", str(missing)]) == 1  # as the storage commands' missing file
         assert capsys.readouterr().err == f"mandala-ast show: {missing}: no such file\n"
 
+    def test_a_file_with_a_syntax_error_is_reported_as_python_reports_it(self, tmp_path, capsys):
+        """It printed libcst's parse error (a token list, a line the file does not have)."""
+        broken = tmp_path / "broken.py"
+        broken.write_text("import mandala_ast\nwith storage.run():\n    y = f(1\n")
+        assert cli.main(["show", str(broken)]) == 1
+        assert capsys.readouterr().err == f"mandala-ast show: {broken}: line 3: SyntaxError: '(' was never closed\n"
+
     def test_a_directory_is_named_without_a_python_error(self, tmp_path, capsys):
         assert cli.main(["show", str(tmp_path)]) == 1
         assert capsys.readouterr().err == f"mandala-ast show: {tmp_path}: is a directory, not a file\n"

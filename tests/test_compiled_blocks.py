@@ -193,3 +193,83 @@ def test_compiled_block_gets_an_output_that_cannot_be_stored_with_one_warning(tm
     """
     out = run(tmp_path, code).stdout.split()
     assert out == ["lock", "1", "2", "['MandalaUnstoredWarning']"]
+
+
+REBOUND = """\
+import contextlib
+from mandala_ast import Storage, op
+
+
+@op
+def inc(x: int) -> int:
+    return x + 1
+
+
+@op
+def add(x: int, y: int) -> int:
+    return x + y
+
+
+storage = Storage()
+with storage.run():
+    y = inc(1)
+    with contextlib.nullcontext(2) as y:
+        add(y, 10)
+    y = inc(3)
+    match 4:
+        case y:
+            add(y, 20)
+prov = storage.provenance(add)
+print(sorted(set(prov.producer_op.dropna())))
+"""
+
+
+def test_a_name_rebound_by_with_as_or_a_match_capture_is_no_op_output(tmp_path):
+    # `y` held inc(1)'s output 2; `with ... as y` bound another 2 (the same small-int object):
+    # add(2, 10) was recorded as computed from inc(1), exactly (and deleting inc(1) took it).
+    (tmp_path / "rebound.py").write_text(REBOUND)
+    proc = run(tmp_path, "import sys\nfrom mandala_ast.cli import main\nsys.exit(main(['run', 'rebound.py']))")
+    assert proc.stdout.strip() == "[]"
+
+
+RETURNED = """\
+from mandala_ast import Storage, op, workflow
+
+
+@op
+def inc(x: int) -> int:
+    return x + 1000
+
+
+@op
+def add(x: int, y: int) -> int:
+    return x + y
+
+
+@workflow
+def direct(n):
+    return inc(n)
+
+
+@workflow
+def pair(n):
+    a = inc(n)
+    return a, inc(a)
+
+
+storage = Storage()
+with storage.run():
+    add(direct(1), 2)
+    p, q = pair(5)
+    add(p, q)
+prov = storage.provenance(add)
+print([op if isinstance(op, str) else None for op in prov.producer_op], prov.exact.tolist())
+"""
+
+
+def test_a_workflow_returning_an_op_call_or_a_tuple_gives_the_caller_its_history(tmp_path):
+    # `return inc(n)` and `return a, b` handed the caller no history: its next op call
+    # recorded inc's outputs as raw inputs, exactly (a query saw no inc behind add).
+    (tmp_path / "returned.py").write_text(RETURNED)
+    proc = run(tmp_path, "import sys\nfrom mandala_ast.cli import main\nsys.exit(main(['run', 'returned.py']))")
+    assert proc.stdout.strip() == "['__main__.inc', None, '__main__.inc', '__main__.inc'] [True, True, True, True]"

@@ -358,6 +358,20 @@ class TestCompileModule:
         """).stdout
         assert out.split() == ["script_mod", "True", "True", "True"]
 
+    def test_a_file_inside_a_package_is_named_as_import_names_it(self, pkg):
+        # Named by its stem ("flow"), its relative imports raised "attempted relative import
+        # with no known parent package", and its ops were other ops than the imported ones.
+        pkg.write("pkg/sub/__init__.py", "")
+        pkg.write("pkg/sub/flow.py", "from ..m import VALUE\nfrom mandala_ast import op\n\n\n"
+                                     "@op\ndef f(x):\n    return x + VALUE\n")
+        out = pkg.run("""
+            from mandala_ast.compiler import compile_module
+            mod = compile_module("pkg/sub/flow.py")
+            import pkg.sub.flow
+            print(mod.__name__, mod.f.name, pkg.sub.flow is mod, compile_module("pkg/sub/").__name__)
+        """).stdout
+        assert out.split() == ["pkg.sub.flow", "pkg.sub.flow.f", "True", "pkg.sub"]
+
     def test_from_module_name_with_name(self, pkg):
         out = pkg.run("""
             from mandala_ast.compiler import compile_module

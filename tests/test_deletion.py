@@ -430,7 +430,7 @@ class TestGc:
             plain.ones(BIG)
         kept = blob_files(db)[0]
         with sqlite3.connect(db) as conn:  # leftovers of a crash or an older version
-            conn.execute("INSERT INTO vals VALUES (?, 'json', '1', 1, 0)", (b"\x01" * 32,))
+            conn.execute("INSERT INTO val_rows VALUES (?, 'json', '1', 1, 0)", (b"\x01" * 32,))
         hour_ago = time.time() - 7200
         old_orphan = _touch(kept.parent.parent / "ab" / ("ab" * 32), hour_ago)
         young_orphan = _touch(kept.parent.parent / "cd" / ("cd" * 32), None)

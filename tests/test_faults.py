@@ -172,6 +172,27 @@ def make_lock(n):
     return threading.Lock()
 
 
+def _refuse_to_load(n):
+    raise ValueError(f"cannot rebuild {n}")
+
+
+class LoadsBackBadly:
+    """Pickles fine, but loading the pickle raises: a class whose state check fails when
+    rebuilt (a handle to a closed resource, a version check in __setstate__)."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __reduce__(self):
+        return (_refuse_to_load, (self.n,))
+
+
+@op
+def make_unloadable(n):
+    EXECUTED.append(("make_unloadable", n))
+    return LoadsBackBadly(n)
+
+
 @op(nout=2)
 def pair_second_bad(n):
     EXECUTED.append(("pair_second_bad", n))
@@ -309,11 +330,13 @@ def test_unhashable_argument_as_first_call_in_fresh_block_leaves_file_counts_equ
 # --------------------------------------------------------------------------------------------
 # 2. unpicklable output
 
-CALL_ROWS = ("calls", "call_inputs", "call_outputs", "vals")
+CALL_ROWS = ("calls", "call_inputs", "call_outputs", "val_rows", "val_bytes")
 
 
 @pytest.mark.parametrize(
-    ("fn", "which"), [(make_lock, "output 0"), (pair_second_bad, "output 1")], ids=["lock", "nout2"]
+    ("fn", "which"),
+    [(make_lock, "output 0"), (pair_second_bad, "output 1"), (make_unloadable, "output 0")],
+    ids=["lock", "nout2", "pickles-but-cannot-be-loaded-back"],
 )
 def test_an_output_that_cannot_be_stored_is_returned_with_one_warning_and_nothing_is_stored(db, tmp_path, fn, which):
     """An output that cannot be stored is still handed to the block (the work is not thrown

@@ -333,6 +333,54 @@ def test_an_edit_between_processes_recomputes_and_why_names_the_file(tmp_path):
     assert last["n"] == 3 and last["runs"] == 1 and f"dependency file {data} changed" in last["why"]
 
 
+def _splits(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """Two data splits of one size with one mtime (extracted from one archive, say), and the
+    file an op reads, which the user switches between them with shutil.copy2."""
+    splits = []
+    for name, text in (("a", "x\n1\n2\n"), ("b", "x\n7\n9\n")):
+        split = tmp_path / f"split_{name}.csv"
+        split.write_text(text)
+        os.utime(split, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
+        splits.append(split)
+    return splits[0], splits[1], tmp_path / "current.csv"
+
+
+def test_a_data_file_copied_over_with_copy2_from_a_split_of_one_size_and_mtime_recomputes(tmp_path):
+    """copy2 writes in place (the inode stays) and copies the mtime: the file's stat key
+    (mtime, size, inode) was unchanged, and the first split's result was served."""
+    import shutil
+
+    a, b, current = _splits(tmp_path)
+    storage = Storage(tmp_path / "s.db")
+    for split, want in ((a, "1"), (b, "7"), (a, "1")):
+        shutil.copy2(split, current)
+        with storage.run():
+            assert first_line_after_header(str(current)) == want
+
+
+def test_a_new_process_recomputes_a_data_file_copied_over_with_the_same_size_and_mtime(tmp_path):
+    """The stat cache kept in the storage (file_stats) must not vouch for it either."""
+    import shutil
+
+    a, b, current = _splits(tmp_path)
+    script = (
+        "import sys; from mandala_ast import Storage; import test_file_deps as user\n"
+        "with Storage(sys.argv[1]).run():\n    print(user.first_line_after_header(sys.argv[2]))\n"
+    )
+    for split, want in ((a, "1"), (b, "7")):
+        shutil.copy2(split, current)
+        proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "s.db"), str(current)],
+                              capture_output=True, text=True, cwd=Path(__file__).parent)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split() == [want]
+
+
+@op
+def first_line_after_header(path: str) -> str:
+    with open(path) as handle:
+        return handle.read().splitlines()[1]
+
+
 _HASHED_IN_A_NEW_PROCESS = """
 import sys
 from mandala_ast import Storage
@@ -366,6 +414,29 @@ def test_a_new_process_does_not_hash_an_unchanged_file_again(tmp_path, csvs):
     os.utime(a, ns=(0, a.stat().st_mtime_ns + 1_000_000))
     assert hashed_and_computed() == ["1", "0"]  # touched: hashed again, same content: a hit
     assert hashed_and_computed() == ["0", "0"]  # and the new stat is kept
+
+
+def test_a_format_7_stat_cache_is_upgraded_and_its_rows_are_hashed_once_more_not_trusted(tmp_path, csvs):
+    """Format 7 kept no change time: its rows cannot tell a copy2 from no change, so the
+    first process after the upgrade hashes the file again (and computes nothing)."""
+    from formats import format_7_layout
+
+    a, _ = csvs
+    db = tmp_path / "s.db"
+
+    def hashed_and_computed() -> list[str]:
+        proc = subprocess.run(
+            [sys.executable, "-c", _HASHED_IN_A_NEW_PROCESS, str(db), str(a)],
+            capture_output=True, text=True, cwd=Path(__file__).parent,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.split()
+
+    assert hashed_and_computed() == ["1", "1"]
+    with sqlite3.connect(db) as conn:
+        format_7_layout(conn)
+    assert hashed_and_computed() == ["1", "0"]  # upgraded: hashed once more, a hit
+    assert hashed_and_computed() == ["0", "0"]  # and its row now has the change time
 
 
 @op

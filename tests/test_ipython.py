@@ -139,6 +139,25 @@ def test_a_cell_libcst_cannot_rewrite_runs_as_written_with_one_warning(tmp_path)
     assert "could not compile this cell" in results[-1]["warnings"][0]
 
 
+def test_a_cell_with_a_syntax_error_shows_pythons_error_and_no_fallback_warning(tmp_path):
+    # The warning quoted libcst's parse error about a line of the frame the cell is
+    # compiled in ("from mandala_ast import workflow as workflow"), which the user never wrote.
+    results = session(tmp_path, SETUP, "with storage.run():\n    y = inc(1\n")
+    assert not results[-1]["success"] and "SyntaxError" in results[-1]["stdout"]
+    assert results[-1]["warnings"] == []
+
+
+def test_a_query_block_in_a_script_run_with_percent_run_says_how_to_run_it_compiled(tmp_path):
+    # %run compiles with Python's own compile: the error said to use `mandala-ast run` or the
+    # import hook, nothing about %run, in a notebook where cells are compiled.
+    script = tmp_path / "script.py"
+    script.write_text("from mandala_ast import Q, Storage\nwith Storage().query() as q:\n    Q()\n")
+    results = session(tmp_path, f"%run {script}", f"import mandala_ast\nmandala_ast.compile_module({str(script)!r}).q")
+    assert f"IPython's %run runs {script} as written" in results[0]["stdout"]
+    assert f"mandala_ast.compile_module({str(script)!r})` runs it compiled" in results[0]["stdout"]
+    assert results[1]["success"] and results[1]["value"].startswith("<query of")
+
+
 def test_a_cell_without_blocks_or_workflows_is_left_untouched():
     compiler = CellCompiler(types.SimpleNamespace(user_ns={}))
     for text in ["x = 1\n", "import mandala_ast\nstorage.df(inc)", "with open('f') as f:\n    f.read()\n"]:

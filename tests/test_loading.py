@@ -308,3 +308,34 @@ def test_a_value_deleted_by_another_storage_is_computed_again_not_a_lookup_error
     with first:  # the first storage remembered the call: it must notice the deletion
         assert rows(4) == [0, 1, 2, 3]
     assert len(first.df(rows)) == 1
+
+
+def test_a_stored_value_whose_class_is_gone_is_an_error_naming_the_value_and_its_call(tmp_path):
+    """A researcher renames a class in a helper module (or upgrades the library a model comes
+    from): the pickles stored before name a class that no longer loads. storage.df and a run
+    block that finds the call raised pickle's own error, naming neither the value nor the call."""
+    from mandala_ast import UnloadableValueError
+
+    (tmp_path / "shapes_helpers.py").write_text("class Box:\n    def __init__(self, v):\n        self.v = v\n")
+    (tmp_path / "shapes_ops.py").write_text(textwrap.dedent("""
+        from mandala_ast import op
+        import shapes_helpers
+
+        @op
+        def boxed(x: int):
+            return shapes_helpers.Box(x)
+    """))
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import shapes_ops
+
+        with Storage(tmp_path / "s.db").run():
+            shapes_ops.boxed(3)
+        del sys.modules["shapes_helpers"].Box  # renamed away: its pickles no longer load
+        with pytest.raises(UnloadableValueError, match=r"boxed\(x=3\).*Box") as caught:
+            Storage(tmp_path / "s.db").df(shapes_ops.boxed)
+        assert "delete_calls" in str(caught.value) and caught.value.call == "shapes_ops.boxed(x=3)"
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in ("shapes_helpers", "shapes_ops"):
+            sys.modules.pop(name, None)

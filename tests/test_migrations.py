@@ -9,6 +9,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from formats import format_7_layout
 
 import mandala_ast
 from mandala_ast import Storage
@@ -88,6 +89,7 @@ def v4_file(tmp_path: Path, user: ModuleType) -> Path:
 def downgrade(path: Path) -> None:
     with sqlite3.connect(path, isolation_level=None) as conn:
         conn.execute("BEGIN")
+        format_7_layout(conn)
         for statement in _DOWNGRADE:
             conn.execute(statement)
         conn.execute("COMMIT")
@@ -203,8 +205,8 @@ def test_a_format_5_value_file_gets_its_digest_on_upgrade_and_is_checked_from_th
     with Storage(path):
         blob(7)
     with sqlite3.connect(path) as conn:  # as format 5 wrote it: no digest
+        format_7_layout(conn, "mandala_ast/5")
         conn.execute("UPDATE vals SET data = NULL WHERE external = 1")
-        conn.execute("UPDATE mandala_meta SET value = 'mandala_ast/5' WHERE key = 'format'")
     storage = Storage(path)
     assert "upgrading" in capfd.readouterr().err and stored_format(path) == FORMAT
     assert storage.verify().ok

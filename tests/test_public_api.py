@@ -48,6 +48,7 @@ PUBLIC = [
     "TransformResult",
     "UnknownColumnError",
     "UnknownOpError",
+    "UnloadableValueError",
     "ValueEncodingError",
     "ValuePointer",
     "VerifyReport",

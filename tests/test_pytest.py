@@ -428,3 +428,60 @@ def test_refreshing_a_fixture_recomputes_the_cached_fixtures_that_received_it(py
     refreshed.assert_outcomes(passed=1)
     again, _ = run(pytester)
     again.assert_outcomes(passed=1)
+
+
+ROOT_CONFTEST_WITH_HELPER = '''
+from mandala_ast.pytest import cached_fixture
+
+SCALE = 10
+
+
+def norm(xs):
+    return [x * SCALE for x in xs]
+
+
+@cached_fixture(scope="session")
+def data():
+    return norm([1, 2])
+'''
+
+
+@pytest.mark.parametrize("mode", ["prepend", "importlib"])
+def test_editing_a_root_conftest_helper_recomputes_with_a_conftest_in_a_subdirectory(pytester, mode):
+    # pytest imports every conftest.py outside a package as the module "conftest" (prepend
+    # mode), and the last one imported shadows the others in sys.modules; it removes
+    # sys.modules["conftest"] before importing another conftest.py in importlib mode too.
+    # The root's helper was looked up in unit/conftest.py or nowhere, never recorded, and
+    # its edit served a stale value.
+    pytester.makepyfile(conftest=ROOT_CONFTEST_WITH_HELPER)
+    pytester.mkdir("unit")
+    (pytester.path / "unit" / "conftest.py").write_text("import pytest\n\n\n@pytest.fixture\ndef other():\n    return 1\n")
+    (pytester.path / "unit" / "test_data.py").write_text(
+        "def test_data(data, other):\n    print('DATA', data)\n"
+    )
+    run(pytester, f"--import-mode={mode}")
+    edit(pytester, "conftest.py", "x * SCALE", "x * SCALE + 1")
+    result, _ = run(pytester, "-s", f"--import-mode={mode}")
+    assert "DATA [11, 21]" in result.stdout.str()
+    assert summary(result) == "mandala: 1 fixture recomputed (data: helper norm changed)"
+
+
+def test_same_named_fixtures_of_two_conftests_keep_their_own_values(pytester):
+    # Both conftest.py files were the module "conftest": one op, one key for both fixtures,
+    # and the second directory's tests got the first directory's value.
+    conftest = (
+        "from pathlib import Path\nfrom mandala_ast.pytest import cached_fixture\n\n\n"
+        "@cached_fixture(scope='session')\n"
+        "def config():\n    return (Path(__file__).parent / 'config.txt').read_text()\n"
+    )
+    for name in ("a", "b"):
+        pytester.mkdir(name)
+        (pytester.path / name / "conftest.py").write_text(conftest)
+        (pytester.path / name / "config.txt").write_text(f"config of {name}")
+        (pytester.path / name / f"test_{name}.py").write_text(
+            f"def test_{name}(config):\n    assert config == 'config of {name}'\n"
+        )
+    for _ in range(2):
+        result, _ = run(pytester)
+        result.assert_outcomes(passed=2)
+    assert summary(result) == "mandala: 2 fixtures reused (saved 0.0 s)"

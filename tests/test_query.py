@@ -401,6 +401,9 @@ class TestErrors:
             ("y = inc(x)\n    y += 1", "in-place update"),
             ("y = inc(x)\n    y.append(3)", "mutates a query variable"),
             ("y = inc(x)\n    y[0] = 1", "assignment into an object"),
+            # An unpacking was refused as "an assignment into an object (`x[i] = ...`)".
+            ("y, *rest = inc(x)", "unpacking into a starred or nested target"),
+            ("(y, z), w = inc(x)", "unpacking into a starred or nested target"),
         ],
     )
     def test_what_a_query_cannot_mean_names_the_line(self, storage, statement: str, what: str) -> None:
@@ -413,6 +416,34 @@ class TestErrors:
         with pytest.raises(QueryError, match="mandala-ast run"):
             with storage.query():
                 pass
+
+    def test_a_query_block_in_a_module_never_naming_mandala_ast_says_why_it_was_not_compiled(
+        self, storage: Storage, tmp_path: Path
+    ) -> None:
+        """`from mylib import Q` (mylib re-exporting mandala_ast's names) under `mandala-ast run`:
+        the error said to run the script with `mandala-ast run`, which the user had done."""
+        import importlib.util
+
+        path = tmp_path / "exp_reexported.py"
+        path.write_text("def main(storage, Q):\n    with storage.query():\n        Q()\n")
+        spec = importlib.util.spec_from_file_location("exp_reexported", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        with pytest.raises(QueryError, match=f"{path} never mentions `mandala_ast`"):
+            module.main(storage, Q)
+
+    def test_a_variable_given_only_to_a_plain_function_calling_ops_says_to_make_it_a_workflow(self, storage: Storage) -> None:
+        """`y = prep(Q())` with `prep` calling `inc`: the error said the variable is no op's
+        argument, though the user passed it to code calling an op."""
+        with pytest.raises(QueryError, match=r"only passed to `prep\(_0\)`, computed row by row.*@workflow"):
+            run("""\
+                import mandala_ast
+                def prep(v):
+                    return inc(v)
+                with storage.query() as q:
+                    y = prep(Q())
+                q.df()
+                """, storage)
 
     def test_q_outside_a_query(self) -> None:
         with pytest.raises(QueryError, match="inside `with storage.query"):

@@ -56,7 +56,7 @@ def stored_cids(path: Path) -> set[bytes]:
 
 def add_unused_value(path: Path, cid: bytes, *, external: int = 0) -> None:
     with sqlite3.connect(path) as conn:
-        conn.execute("INSERT INTO vals VALUES (?, 'json', '1', 1, ?)", (cid, external))
+        conn.execute("INSERT INTO val_rows VALUES (?, 'json', '1', 1, ?)", (cid, external))
 
 
 class TestValueRows:

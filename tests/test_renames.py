@@ -14,6 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from formats import format_7_layout
 
 from mandala_ast import RenameError, Storage, op
 from mandala_ast._errors import UnknownOpError
@@ -273,7 +274,7 @@ def test_a_format_6_file_is_upgraded_with_the_rename_tables(tmp_path, capfd):
     with sqlite3.connect(path) as conn:
         conn.execute("DROP TABLE renames")
         conn.execute("DROP TABLE arg_names")
-        conn.execute("UPDATE mandala_meta SET value = 'mandala_ast/6' WHERE key = 'format'")
+        format_7_layout(conn, "mandala_ast/6")
     storage = Storage(path)
     assert "upgrading" in capfd.readouterr().err
     storage.rename_arg(area, "width", "w")

@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import sqlite3
 import subprocess
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 from disks import tmpfs
+from formats import format_7_layout
 from integrity import dangling_references
 from test_query import rows, run
 
@@ -211,6 +214,30 @@ def test_a_batch_whose_commit_fills_the_disk_leaves_plain_values_in_its_names(sm
     assert [loads(path, chunk, i) for i in (0, 1)] == [True, False]
 
 
+
+@pytest.mark.parametrize("executor", [None, "threads"])
+def test_a_single_flight_batch_whose_commit_fills_the_disk_returns_the_calls_values_with_a_warning(
+        small_disk, executor):
+    """With single flight a batch commits the results it records at once (processes waiting
+    for a call look for it in the file): on a full disk that commit failed the calls, so
+    their values were lost and the block's names stayed deferred."""
+    path = small_disk / "s.db"
+    storage = Storage(path, single_flight=True)
+    with storage.run():
+        chunk(0)
+    room = small_disk / "room"
+    room.write_bytes(b"\0" * (64 << 10))
+    filler = fill(small_disk)
+    room.unlink()  # room for the calls' lock files, not for their rows
+    with pytest.warns(MandalaUnstoredWarning, match=rf"op .*chunk: no space left on the disk holding {path}"):
+        with storage.batch(executor=executor, progress=False):
+            parts = [chunk(i) for i in range(1, 4)]
+    assert parts == [bytes([i]) * 300_000 for i in range(1, 4)]
+    assert not list(Path(f"{path}.locks").glob("*"))  # and no call stays locked
+    filler.unlink()
+    storage.close()
+    assert [loads(path, chunk, i) for i in (0, 1)] == [True, False]
+
 def test_disk_full_while_writing_the_elements_of_a_list_returns_the_list_with_a_warning_naming_the_file(small_disk):
     path = small_disk / "s.db"
     storage = Storage(path)
@@ -241,6 +268,10 @@ def test_new_storage_on_a_full_disk_raises_storage_full_error(small_disk):
 @pytest.fixture
 def read_only(tmp_path: Path):
     """A storage written in ``src/``, then seen through a read-only bind mount ``ro/``."""
+    yield from _read_only_view(tmp_path)
+
+
+def _read_only_view(tmp_path: Path, fmt: str | None = None):
     source, view = tmp_path / "src", tmp_path / "ro"
     source.mkdir()
     view.mkdir()
@@ -249,6 +280,11 @@ def read_only(tmp_path: Path):
     with storage.run():
         blob(3)
     storage.close()
+    if fmt is not None:  # laid out as that earlier format wrote it
+        with closing(sqlite3.connect(source / "s.db")) as conn:
+            with conn:
+                format_7_layout(conn, fmt)
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     _mount(["--bind", str(source)], view)
     try:
         _mount(["-o", "remount,bind,ro"], view)
@@ -265,6 +301,19 @@ def test_storage_on_a_read_only_mount_opens_and_loads(read_only):
         assert blob(3) == blob.fn(3)
     storage.close()
     assert sorted(os.listdir(read_only.parent)) == ["s.db", "s.db.blobs"]
+    assert RAN == [("inc", 1), ("inc", 2), ("blob", 3), ("blob", 3)]  # the last: blob.fn(3) above
+
+
+def test_a_format_7_storage_on_a_read_only_mount_opens_loads_and_verifies(tmp_path):
+    # Format 8 changed only where new values are written: the previous release read such
+    # shared results; refusing them until someone upgrades the file where it is writable
+    # broke every reader on the cluster at once.
+    for read_only in _read_only_view(tmp_path, "mandala_ast/7"):
+        storage = Storage(read_only)
+        with storage.run():
+            assert inc(1) == 2 and blob(3) == blob.fn(3)
+        assert storage.verify().ok
+        storage.close()
     assert RAN == [("inc", 1), ("inc", 2), ("blob", 3), ("blob", 3)]  # the last: blob.fn(3) above
 
 

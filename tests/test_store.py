@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from formats import format_7_layout
 from integrity import dangling_references
 
 import mandala_ast
@@ -130,7 +131,7 @@ def test_a_format_5_file_written_before_call_tombstones_gets_them_on_open(path):
             " s.hid AS src_call, i.src_index AS src_index FROM call_inputs i"
             " JOIN calls c ON c.id = i.call_id LEFT JOIN calls s ON s.id = i.src_call"
         )
-        conn.execute("UPDATE mandala_meta SET value = 'mandala_ast/5' WHERE key = 'format'")
+        format_7_layout(conn, "mandala_ast/5")
     storage = Storage(path)
     with storage.run():
         inc(5)

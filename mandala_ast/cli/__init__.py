@@ -213,6 +213,10 @@ def _cmd_show(args: argparse.Namespace) -> int:
     except OSError as exc:  # said as the storage commands say it, without Python's error names
         print(f"mandala-ast show: {args.file}: {_unreadable(exc)}", file=sys.stderr)
         return 1
+    error = _syntax_error(text, args.file)
+    if error is not None:  # the user's error, said as Python says it (not as libcst does)
+        print(f"mandala-ast show: {args.file}: {error}", file=sys.stderr)
+        return 1
     try:
         result = run_transform(text, os.path.abspath(args.file))
     except Exception as exc:  # libcst failure, missing transform
@@ -222,6 +226,19 @@ def _cmd_show(args: argparse.Namespace) -> int:
         print(f"{args.file}: {diagnostic}", file=sys.stderr)
     sys.stdout.write(_diff(text, result.source, args.file) if args.diff else result.source)
     return 0
+
+
+def _syntax_error(text: str, filename: str) -> str | None:
+    """``"line 3: SyntaxError: '(' was never closed"``, or None if Python parses *text*."""
+    import ast
+
+    try:
+        compile(text, filename, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    except SyntaxError as exc:
+        return f"line {exc.lineno}: SyntaxError: {exc.msg}"
+    except ValueError as exc:  # a null byte (before Python 3.12)
+        return f"SyntaxError: {exc}"
+    return None
 
 
 def _unreadable(exc: OSError) -> str:

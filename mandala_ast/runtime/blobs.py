@@ -77,6 +77,7 @@ class BlobDir:
         """
         target = self.path(cid)
         if target.exists():
+            _refuse_a_directory(target)
             kept = self._kept(target, data, holds)
             if kept is not None:
                 return kept
@@ -172,7 +173,8 @@ _NOT_THERE = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
 
 
 def _make_parent(target: Path) -> None:
-    """Create the directories of a value file; a file in the way of one is an error naming it."""
+    """Create the directories of a value file; a file in the way of one, or a directory in
+    place of the value file, is an error naming it."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError) as exc:
@@ -180,6 +182,14 @@ def _make_parent(target: Path) -> None:
         raise StorageFormatError(
             f"cannot write the value file {target}: {in_the_way} is a file, not a directory (move it away)"
         ) from exc
+    _refuse_a_directory(target)
+
+
+def _refuse_a_directory(target: Path) -> None:
+    """A directory where a value file goes: loads call the value missing, and writing it
+    would fail with an error naming a temp file (or, from blake3, nothing)."""
+    if target.is_dir():
+        raise StorageFormatError(f"cannot write the value file {target}: it is a directory (move it away)")
 
 
 def _identity(stat: os.stat_result) -> tuple:

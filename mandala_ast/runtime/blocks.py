@@ -181,8 +181,9 @@ class RunBlock(Block):
         self.names: dict[str, Ref] = {}
         #: the storage's count of lazy transient outputs handed out, when the block was entered
         self.lazy_mark = 0
-        #: provenance of the value the innermost compiled workflow just returned
-        self.returned: Ref | None = None
+        #: provenance of the value the innermost compiled workflow just returned (a tuple of
+        #: them, one per element, for ``return a, b``)
+        self.returned: Ref | tuple | None = None
         #: per op body running in this block (outermost first): the (op, deps_id) of each op
         #: call it made, directly or through anything it called
         self.op_bodies: list[set[tuple[Op, bytes]]] = []

@@ -57,6 +57,7 @@ __all__ = [
     "query_block",
     "query_refused",
     "ret",
+    "ret_all",
     "settle",
     "v",
 ]
@@ -88,6 +89,18 @@ def ret(key: str | tuple | None, value: Any, /) -> Any:
     block = state.block or lent_block()
     if block is not None:
         block.returned = _entry(block, key, value) if key else None
+    return value
+
+
+def ret_all(keys: tuple, value: Any, /) -> Any:
+    """``return a, b`` in a workflow: each element's provenance for the caller (``p, q =
+    wf(...)``); returns ``value``."""
+    block = state.block or lent_block()
+    if block is not None:
+        known = None
+        if type(value) is tuple and len(value) == len(keys):
+            known = tuple(_entry(block, key, item) if key else None for key, item in zip(keys, value))
+        block.returned = known if known is not None and any(r is not None for r in known) else None
     return value
 
 
@@ -376,6 +389,8 @@ def _run_workflow(block, wf: Workflow, args, kwargs, hints) -> tuple[tuple | Non
     block.returned = None
     result = wf.fn(*args, **kwargs)
     returned, block.returned = block.returned, None
+    if type(returned) is tuple:  # ret_all: one Ref (or None) per element
+        return returned, result
     return ((returned,) if returned is not None else None), result
 
 

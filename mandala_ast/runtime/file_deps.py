@@ -60,8 +60,11 @@ PREFIX = "<file>:"
 #: again to know that its stored calls are valid.
 TABLE = (
     "CREATE TABLE IF NOT EXISTS file_stats (path TEXT PRIMARY KEY, mtime_ns INTEGER, size INTEGER,"
-    " inode INTEGER, state BLOB)"
+    " inode INTEGER, state BLOB, ctime_ns INTEGER)"
 )
+#: A stat cache row as :func:`stat_row` gives it and :func:`remember` takes it.
+ROW_SQL = "SELECT path, mtime_ns, size, inode, ctime_ns, state FROM file_stats WHERE path = ?"
+INSERT_SQL = "INSERT OR REPLACE INTO file_stats (path, mtime_ns, size, inode, ctime_ns, state) VALUES (?, ?, ?, ?, ?, ?)"
 
 
 class Watch(list):
@@ -82,7 +85,7 @@ class _Tracking(threading.local):
 _tracking = _Tracking()
 _installed = False
 _install_lock = threading.Lock()
-#: path -> ((mtime_ns, size, inode), digest): an unchanged file is not hashed again.
+#: path -> ((mtime_ns, size, inode, ctime_ns), digest): an unchanged file is not hashed again.
 _digests: dict[str, tuple[tuple, bytes]] = {}
 _MISSING = digest(b"file|missing")
 _CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".pyd", ".so")
@@ -250,8 +253,8 @@ def current_source(name: str) -> str:
 
 
 def stat_row(name: str) -> tuple | None:
-    """``(path, mtime_ns, size, inode, state)`` of a file hashed in this process, for the
-    storage's ``file_stats`` table (None if it was not hashed here)."""
+    """``(path, mtime_ns, size, inode, ctime_ns, state)`` of a file hashed in this process, for
+    the storage's ``file_stats`` table (None if it was not hashed here)."""
     path = name[len(PREFIX) :]
     known = _digests.get(path)
     return None if known is None else (path, *known[0], known[1])
@@ -339,7 +342,19 @@ def _state_of(path: str) -> bytes | None:
 
 
 def _stat_key(info: os.stat_result) -> tuple:
-    return (info.st_mtime_ns, info.st_size, info.st_ino)
+    # The change time too: shutil.copy2, cp -p, rsync -t and tar write new content in place
+    # and then set the old mtime back, so two data splits of one size extracted from one
+    # archive kept one key (the first split's result was served for the second). No tool
+    # sets the change time: any write or utime makes it now.
+    return (info.st_mtime_ns, info.st_size, info.st_ino, info.st_ctime_ns)
+
+
+def add_change_times(conn: Any) -> None:
+    """Give a ``file_stats`` table of format 7 its ``ctime_ns`` column (rows without one are
+    trusted by no process: their files are hashed once more)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(file_stats)")}
+    if "ctime_ns" not in columns:
+        conn.execute("ALTER TABLE file_stats ADD COLUMN ctime_ns INTEGER")
 
 
 def _describe(path: str, state: bytes) -> str:

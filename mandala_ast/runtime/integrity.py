@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from .._errors import StorageFormatError
 from .blobs import BlobFault
 from .structures import ITEM_OP_NAME
+from .value_rows import IN_VAL_BYTES
 
 if TYPE_CHECKING:
     from .blobs import BlobDir
@@ -210,24 +211,39 @@ _DANGLING = (
      " AND NOT EXISTS (SELECT 1 FROM calls c WHERE c.id = i.src_call)"
      " AND NOT EXISTS (SELECT 1 FROM call_tombstones t WHERE t.id = i.src_call)"),
 )
+# The same for the value tables of format 8 (a read-only format-7 file is read without them).
+_DANGLING_BYTES = (
+    ("values whose bytes are not stored (val_bytes)",
+     f"FROM val_rows r WHERE r.external = {IN_VAL_BYTES}"
+     " AND NOT EXISTS (SELECT 1 FROM val_bytes b WHERE b.id = r.data)"),
+    ("val_bytes rows that no value names",
+     f"FROM val_bytes b WHERE b.id NOT IN (SELECT data FROM val_rows WHERE external = {IN_VAL_BYTES})"),
+)
+_HAS_VAL_BYTES_SQL = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'val_bytes'"
 
 
 def _dangling_rows(conn: sqlite3.Connection) -> list[str]:
     found = []
-    for what, rows_sql in _DANGLING:
+    checks = _DANGLING + (_DANGLING_BYTES if conn.execute(_HAS_VAL_BYTES_SQL).fetchone() else ())
+    for what, rows_sql in checks:
         count = conn.execute(f"SELECT COUNT(*) {rows_sql}").fetchone()[0]
         if count:
             found.append(f"{count} {what}")
     return found
 
 
+#: Longest JSON argument a description shows; longer ones are named by content id.
+_SHOWN_BYTES = 40
 _PRODUCER_SQL = (
     "SELECT c.id, v.op_name FROM call_outputs o JOIN calls c ON c.id = o.call_id"
     " JOIN versions v ON v.version_id = c.version_id WHERE o.cid = ? ORDER BY c.id LIMIT 1"
 )
+# One lookup of each input's value (only a short one's bytes are read). Not a LEFT JOIN of
+# vals: a view over a join, SQLite cannot flatten it into one and copies all of it first.
 _INPUTS_SQL = (
-    "SELECT i.name, v.codec, v.data, i.cid FROM call_inputs i LEFT JOIN vals v ON v.cid = i.cid"
-    " WHERE i.call_id = ? ORDER BY i.name"
+    "SELECT i.name, (SELECT v.codec FROM vals v WHERE v.cid = i.cid),"
+    f" (SELECT v.data FROM vals v WHERE v.cid = i.cid AND v.size <= {_SHOWN_BYTES}), i.cid"
+    " FROM call_inputs i WHERE i.call_id = ? ORDER BY i.name"
 )
 
 
@@ -256,6 +272,6 @@ def describe_producer(conn: sqlite3.Connection, cid: bytes) -> str | None:
 
 
 def _show(name: str, codec: str | None, data: bytes | None, cid: bytes) -> str:
-    if codec == "json" and data is not None and len(data) <= 40:
+    if codec == "json" and data is not None and len(data) <= _SHOWN_BYTES:
         return f"{name}={data.decode(errors='replace')}"
     return f"{name}=<value {cid.hex()[:12]}>"

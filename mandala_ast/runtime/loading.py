@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._errors import CorruptValueError, MandalaRepairWarning
+from .._errors import CorruptValueError, MandalaRepairWarning, UnloadableValueError
 from . import codecs, structures, transient
 from .blobs import BlobFault
 from .hashing import UnhashableError, content_id
@@ -30,6 +30,10 @@ __all__ = ["IMMUTABLE", "MissingValueError", "ValueLoader", "corrupt_for_call"]
 #: Decoded values of these types are shared between hits: they cannot be mutated.
 IMMUTABLE = frozenset({type(None), bool, int, float, complex, str, bytes})
 _MISSING = object()
+
+
+#: The problem of a value whose bytes were lost from the database (its ``val_bytes`` row).
+BYTES_MISSING = "its bytes are missing from the database"
 
 
 class MissingValueError(LookupError):
@@ -56,6 +60,9 @@ class ValueLoader:
         self.aliases: dict[bytes, bytes] = {}
         self.unchecked: set[bytes] = set()
         self.checked: set[bytes] = set()
+        # Pickled outputs of the call just computed, as they loaded back when it was recorded
+        # (recording.load_back): the hand-back that follows takes them instead of loading again.
+        self.decoded: dict[bytes, Any] = {}
 
     def load(self, cid: bytes, output: bool = False) -> Any:
         """The value of ``cid``; ``output``: it is returned to a run block, which may pass it
@@ -66,7 +73,9 @@ class ValueLoader:
         codec, data, external = self.find_value(cid)
         if output and codec == "pickle" and cid not in self.checked:
             self.unchecked.add(cid)
-        value = self.decode(cid, codec, data, external)
+        value = self.decoded.pop(cid, _MISSING) if self.decoded else _MISSING
+        if value is _MISSING:
+            value = self.decode(cid, codec, data, external)
         if cid not in self.unflushed:
             self.remember(cid, value)
         return value
@@ -99,10 +108,16 @@ class ValueLoader:
         """
         if external:  # data: the digest of the file's bytes (blobs.py), None in older files
             return self._decode_file(cid, codec, data)
-        assert data is not None  # only a value file's row may hold no data
+        if data is None:  # its val_bytes row is gone (value_rows.py): removed by hand, say
+            raise self._corrupt(cid, self.store.path or self.where, BYTES_MISSING)
         if codec in codecs.STRUCTURE_CODECS:  # MList/MDict/MSet: load the elements too
             return structures.decode(codec, data, self.load_many)
-        return codecs.decode(codec, data)
+        try:
+            return codecs.decode(codec, data)
+        except Exception as exc:
+            if codec != "pickle":
+                raise
+            raise self._unloadable(cid, exc) from exc
 
     def decode_values(self, cids: list[bytes]) -> dict[bytes, Any]:
         """The stored values of ``cids`` in one query per chunk; missing ones are left out."""
@@ -190,6 +205,10 @@ class ValueLoader:
                 repaired.add(again.cid)
 
     def _rewrite(self, error: CorruptValueError, encoded: codecs.EncodedValue, shown: str) -> None:
+        if error.problem == BYTES_MISSING:
+            self.store.restore_value_bytes(error.cid, encoded.data)
+            self._warn_repaired(error, shown, "stored its bytes again")
+            return
         try:
             file_digest = self.blobs.rewrite(error.cid, encoded.data)  # type: ignore[union-attr]
         except OSError as exc:  # a full disk, a read-only mount for the value files
@@ -198,9 +217,12 @@ class ValueLoader:
                 raise
             raise cannot from exc
         self.store.record_file_digest(error.cid, file_digest, len(encoded.data))
+        self._warn_repaired(error, shown, f"rewrote {error.path}")
+
+    def _warn_repaired(self, error: CorruptValueError, shown: str, done: str) -> None:
         warnings.warn(
             f"value {error.cid.hex()[:12]} of {shown} was corrupt ({error.problem}): computed the call "
-            f"again and rewrote {error.path}",
+            f"again and {done}",
             MandalaRepairWarning,
             stacklevel=user_stacklevel(),
         )
@@ -217,18 +239,35 @@ class ValueLoader:
             raise self._corrupt(cid, fault.path, fault.problem) from None
         try:
             return codecs.decode(codec, data)
-        except (pickle.UnpicklingError, EOFError, ValueError) as exc:
+        except Exception as exc:
             if file_digest is not None:  # the bytes are those stored: not a corruption
+                if codec != "pickle":
+                    raise
+                raise self._unloadable(cid, exc) from exc
+            if not isinstance(exc, (pickle.UnpicklingError, EOFError, ValueError)):
                 raise
             problem = f"it cannot be decoded ({type(exc).__name__}: {exc})"
             raise self._corrupt(cid, blobs.path(cid), problem) from exc
 
-    def _corrupt(self, cid: bytes, path: Path, problem: str) -> CorruptValueError:
+    def _unloadable(self, cid: bytes, exc: Exception) -> UnloadableValueError:
+        call = describe_producer(self.store.conn, cid)
+        made = f" (output of {call})" if call else ""
+        return UnloadableValueError(
+            f"value {cid.hex()[:12]}{made} cannot be loaded in this process: {type(exc).__name__}: {exc}. "
+            "Its pickle names a class or function that is gone or changed since it was stored (a class "
+            "renamed or moved, a library upgraded): bring it back, or delete the call with "
+            "storage.delete_calls() to compute it again",
+            cid=cid, call=call,
+        )
+
+    def _corrupt(self, cid: bytes, path: object, problem: str) -> CorruptValueError:
         call = describe_producer(self.store.conn, cid)
         made = f" (computed by {call})" if call else ""
+        # A value in the database has no file of its own: the repair stores its bytes there.
+        repair = "stores its bytes again" if problem == BYTES_MISSING else "rewrites the file"
         return CorruptValueError(
             f"value {cid.hex()[:12]}{made} is corrupt: {problem} ({path}). Calling the op in a run "
-            "block computes it again and rewrites the file; storage.verify() checks every file.",
+            f"block computes it again and {repair}; storage.verify() checks every file.",
             cid=cid, path=path, call=call, problem=problem,
         )
 

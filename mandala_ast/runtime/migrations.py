@@ -6,7 +6,10 @@ Format 6 records, in the ``data`` field of a value stored as a file, the blake3 
 file's bytes, which every load checks (blobs.py); upgrading hashes the files there (at GB/s),
 and a file missing then stays without a digest (its loads report it missing).
 Format 7 adds the (empty) tables that record renamed ops and arguments (renames.py) and the
-stat cache of data files ops read (file_deps.py).
+stat cache of data files ops read (file_deps.py). Format 8 renames the ``vals`` table
+``val_rows`` and adds ``val_bytes`` beside it, where new medium values keep their bytes
+(value_rows.py); the values already stored stay where they are. It also adds the change time
+to the stat cache of data files (file_deps.py).
 Everything else (values, versions, dependency states) is unchanged. The upgrade runs inside one
 ``BEGIN IMMEDIATE`` transaction: a crash or an error leaves the format-4 file as it was, and a
 second process that opens the file meanwhile waits, then finds it upgraded.
@@ -20,13 +23,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .blobs import BlobDir, file_digest
-from .file_deps import TABLE as FILE_STATS_TABLE
+from .file_deps import TABLE as FILE_STATS_TABLE, add_change_times
 from .renames import add_tables
+from .value_rows import split_values_table
 
-__all__ = ["UPGRADABLE", "upgrade"]
+__all__ = ["READABLE_AS_IS", "UPGRADABLE", "upgrade"]
 
 #: Formats this version can upgrade from, to the current one.
-UPGRADABLE = ("mandala_ast/4", "mandala_ast/5", "mandala_ast/6")
+UPGRADABLE = ("mandala_ast/4", "mandala_ast/5", "mandala_ast/6", "mandala_ast/7")
+#: Formats this version also reads as they are, where they cannot be upgraded (a read-only
+#: mount of shared results): format 8 changed only where new values are written, and
+#: readers query ``vals``, which a format-7 file has as a table of the same columns.
+READABLE_AS_IS = ("mandala_ast/7",)
 
 _RENAME_V4 = (
     "DROP INDEX IF EXISTS idx_calls_hid",
@@ -68,10 +76,12 @@ def upgrade(conn: sqlite3.Connection, path: object, found: str | None, current: 
     sys.stderr.write(f"mandala_ast: upgrading {path} from storage format {found} to {current} (once) ...\n")
     if found == "mandala_ast/4":
         _upgrade_v4(conn, create_call_tables)
-    if path is not None and found != "mandala_ast/6":
+    if path is not None and found in ("mandala_ast/4", "mandala_ast/5"):
         _record_file_digests(conn, BlobDir(Path(f"{path}.blobs")))
     add_tables(conn)
     conn.execute(FILE_STATS_TABLE)
+    add_change_times(conn)
+    split_values_table(conn)
     conn.execute("UPDATE mandala_meta SET value = ? WHERE key = 'format'", (current,))
 
 

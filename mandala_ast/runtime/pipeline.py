@@ -31,7 +31,7 @@ from .integrity import damage_as_error, damaged_error, is_damage
 from .loading import IMMUTABLE, MissingValueError, ValueLoader, corrupt_for_call
 from .lookup import CallIndex, Found
 from .pointers import unwrap as unwrap_pointers
-from .recording import Recorder, UnstoredOutputs, encode_outputs, encoded_outputs
+from .recording import Recorder, UnstoredOutputs, encode_outputs, encoded_outputs, load_back
 
 if TYPE_CHECKING:
     from .blobs import BlobDir
@@ -121,6 +121,7 @@ class CallPipeline:
         try:
             row_id, out_cids, deps_id = self._call(op, args, kwargs, input_refs, block, hashed, new_calls_allowed)
         except UnstoredOutputs as unstored:  # computed, not storable: the block still gets them
+            self.loader.decoded.clear()
             return unstored.handed_back(input_refs is not None)
         try:
             values = tuple(map(self.loader.load_output, out_cids))
@@ -128,6 +129,9 @@ class CallPipeline:
             values = self._repair(op, args, kwargs, out_cids, new_calls_allowed, error)
         except transient.TransientValue:  # not stored: computed again (transient.py)
             values = self._recomputed.outputs(op, args, kwargs, out_cids, self.loader.load_output)
+        finally:
+            if self.loader.decoded:  # an output the hand-back did not take (loaded twice)
+                self.loader.decoded.clear()
         return row_id, values if input_refs is None else tuple(zip(out_cids, values)), deps_id
 
     def _call(self, op, args, kwargs, input_refs, block, hashed, new_calls_allowed) -> tuple[bytes, tuple[bytes, ...], bytes]:
@@ -223,7 +227,8 @@ class CallPipeline:
         result, ran, op_calls, duration, files = run_body(op, args, kwargs, traced, block, self.lock, self.path)
         outputs = op.split_outputs(result)
         try:
-            out_cids = self.record_computed(call, outputs, (ran, op_calls, files), duration, inputs)
+            out_cids = self.record_computed(call, outputs, (ran, op_calls, files), duration, inputs,
+                                            self.loader.decoded)
             if op.transient:  # handed back to the block, which cannot load them (not stored)
                 self._recomputed.computed(out_cids, outputs)
             if forgotten != self._forgotten:
@@ -241,12 +246,16 @@ class CallPipeline:
         return out_cids
 
     def record_computed(self, call: CallIdentity, outputs: tuple, ran_with: tuple, duration: float,
-                        inputs: dict) -> tuple[bytes, ...]:
+                        inputs: dict, loaded_back: dict | None = None) -> tuple[bytes, ...]:
         """Record a call whose body ran, here or in a batch worker: its dependency state (from
         ``ran_with`` = (code it ran, op calls it made, files it read)), its rows, and the small
-        values this process keeps. Returns the output cids; the caller holds the lock."""
+        values this process keeps. Returns the output cids; the caller holds the lock.
+        ``loaded_back``: where to put the pickled outputs as they load back, for a caller that
+        hands them out next (see :func:`recording.load_back`)."""
         call.set_state(self.versions.dependency_state(call.op, *ran_with))
         out_cids, encoded = encode_outputs(call, outputs)
+        if loaded_back is not None:
+            load_back(call, outputs, out_cids, encoded, loaded_back)
         self.recorder.record(call, out_cids, encoded, duration, inputs)
         values = self.loader.values
         for cid, value in zip(out_cids, outputs):

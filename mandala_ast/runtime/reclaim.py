@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from .codecs import STRUCTURE_CODECS
 from .deletion_watch import mark_deleted
 from .structures import element_cids
+from .value_rows import delete_values
 
 if TYPE_CHECKING:
     from .blobs import BlobDir
@@ -110,7 +111,7 @@ def remove_unreferenced_values(
         ).fetchone()
         files = conn.execute(f"SELECT cid FROM main.vals WHERE external = 1 AND cid IN ({_UNUSED})")
         external = [row[0] for row in files]
-        conn.execute(f"DELETE FROM main.vals WHERE cid IN ({_UNUSED})")
+        delete_values(conn, _UNUSED)
     finally:
         conn.execute("DROP TABLE IF EXISTS temp.mandala_unused")
     return count, size, external

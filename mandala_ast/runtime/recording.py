@@ -340,6 +340,32 @@ def encode_outputs(call: CallIdentity, outputs: tuple) -> tuple[tuple[bytes, ...
         raise UnstoredOutputs(call, outputs, _explain_outputs(op, outputs, structured)) from None
 
 
+def load_back(call: CallIdentity, outputs: tuple, out_cids: tuple[bytes, ...], encoded: list,
+              loaded: dict[bytes, Any]) -> None:
+    """Put in ``loaded`` each pickled output as its stored bytes load back; UnstoredOutputs
+    when one does not.
+
+    A run block hands an output back as its stored copy, so a value that pickles but whose
+    pickle raises when loaded (a ``__reduce__`` or ``__setstate__`` that refuses) failed that
+    very call, after it was stored, and every later run of the block again: the call stays
+    unloadable until deleted. Checked before anything is buffered, it is handed back unstored
+    like any output that cannot be stored. The load is the one the hand-back would do anyway.
+    """
+    loaded.clear()
+    for i, (cid, value) in enumerate(zip(out_cids, encoded)):
+        if getattr(value, "codec", None) != "pickle":
+            continue
+        try:
+            loaded[cid] = codecs.decode("pickle", value.data)
+        except Exception as exc:
+            loaded.clear()
+            error = ValueEncodingError(
+                f"op {call.op.name}, output {i}: a value of type {type(outputs[i]).__qualname__} is stored "
+                f"as a pickle that cannot be loaded back ({type(exc).__name__}: {exc})"
+            )
+            raise UnstoredOutputs(call, outputs, error) from None
+
+
 def encoded_outputs(op: Op, outputs: tuple) -> dict[bytes, codecs.EncodedValue]:
     """``cid -> encoded value`` of outputs and their elements (MList...), to repair files."""
     kinds = op.structure_outputs

@@ -31,7 +31,7 @@ from .._errors import (
     StorageFormatError,
     StorageFullError,
 )
-from . import file_deps, migrations, renames
+from . import file_deps, migrations, renames, value_rows
 from .integrity import damage_as_error, damaged_error, is_damage, sqlite_error_is
 from .packing import unpack_outputs
 
@@ -51,8 +51,9 @@ __all__ = [
 # Format 6: the ``vals`` row of a value stored as a file holds the blake3 digest of the
 # file's bytes in ``data`` (runtime/blobs.py); format 5 left it NULL. Format 7 adds the
 # tables that record renamed ops and arguments (runtime/renames.py) and the stat cache of
-# data files ops read (runtime/file_deps.py).
-FORMAT = "mandala_ast/7"
+# data files ops read (runtime/file_deps.py). Format 8 keeps the bytes of medium values
+# apart from their keys (runtime/value_rows.py).
+FORMAT = "mandala_ast/8"
 _BUSY_TIMEOUT_MS = 60_000
 _PAGE_SIZE = 4096
 _READ_CACHE = "PRAGMA cache_size = -2000"
@@ -362,8 +363,11 @@ class SQLiteStore:
 
     def record_file_digest(self, cid: bytes, file_digest: bytes, size: int) -> None:
         """Record the digest of a value's rewritten file (a corrupt one, repaired)."""
-        sql = "UPDATE vals SET data = ?, size = ? WHERE cid = ? AND external = 1"
-        self.write_transaction(lambda conn: conn.execute(sql, (file_digest, size, cid)))
+        self.write_transaction(lambda conn: value_rows.record_file_digest(conn, cid, file_digest, size))
+
+    def restore_value_bytes(self, cid: bytes, data: bytes) -> None:
+        """Store again, in its row, the bytes of a value whose ``val_bytes`` row was lost."""
+        self.write_transaction(lambda conn: value_rows.restore_bytes(conn, cid, data))
 
     def close(self) -> None:
         self.conn.close()
@@ -374,7 +378,10 @@ class SQLiteStore:
     def _insert_pending(self, conn: sqlite3.Connection) -> None:
         for table, rows in self.rows.items():
             if rows and table not in _BY_CALL_ID:
-                _insert_rows(conn, table, _in_key_order(rows, FIELDS[table]) if table == "vals" else rows)
+                if table == "vals":
+                    value_rows.insert_values(conn, _in_key_order(rows, FIELDS[table]))
+                else:
+                    _insert_rows(conn, table, rows)
         calls, inputs, outputs = self.rows["calls"], self.rows["inputs"], self.rows["outputs"]
         if not calls and not inputs and not outputs:
             return
@@ -462,7 +469,8 @@ class SQLiteStore:
         """A read-only file must be complete as it is: creating or upgrading it writes."""
         if not self._has_schema():
             self._refuse_read_only("is still being created by another process")
-        if _read_format(self.conn) != FORMAT or not _has_table(self.conn, "call_tombstones"):
+        readable = (FORMAT, *migrations.READABLE_AS_IS)
+        if _read_format(self.conn) not in readable or not _has_table(self.conn, "call_tombstones"):
             found = _read_format(self.conn)
             self._refuse_read_only(f"has storage format {found!r}, to be upgraded to {FORMAT!r}")
 
@@ -494,7 +502,8 @@ class SQLiteStore:
         # Every miss writes these: each b-tree an insert touches costs microseconds. WITHOUT
         # ROWID keeps values, inputs and outputs in their primary-key b-tree alone, and the
         # partial indexes skip the rows that would add nothing.
-        self.conn.execute(_VALUES_TABLE)
+        for statement in value_rows.SCHEMA:
+            self.conn.execute(statement)
         _create_call_tables(self.conn)
         self.conn.execute("INSERT INTO mandala_meta VALUES ('format', ?)", (FORMAT,))
 
@@ -510,10 +519,6 @@ _SMALL_TABLES = (
     "CREATE INDEX idx_sources_name ON sources (name)",
     "CREATE TABLE defaults (op_name TEXT, param TEXT, cid BLOB, PRIMARY KEY (op_name, param))",
     "CREATE TABLE accepted (name TEXT, old_state BLOB, new_state BLOB, PRIMARY KEY (name, old_state, new_state))",
-)
-_VALUES_TABLE = (
-    "CREATE TABLE vals (cid BLOB PRIMARY KEY, codec TEXT, data BLOB, size INTEGER, external INTEGER) "
-    "WITHOUT ROWID"
 )
 # A call deleted while inputs of surviving calls name it as their source (delete_calls with
 # dependents=False) keeps its integer key here. Computed again (same row id, column hid), it
@@ -583,7 +588,7 @@ _PLANNER_STATISTICS = (
     ("call_inputs", "idx_inputs_src", "1000000 2 1"),
     ("call_outputs", "call_outputs", "1000000 1 1"),
     ("call_outputs", "idx_outputs_cid", "1000000 2 1 1"),
-    ("vals", "vals", "1000000 1"),
+    ("val_rows", "val_rows", "1000000 1"),
 )
 
 
@@ -625,7 +630,7 @@ _INSERTS = {
     "duration, exact, outputs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "inputs": "INSERT OR IGNORE INTO call_inputs VALUES (?, ?, ?, ?, ?)",
     "outputs": "INSERT OR IGNORE INTO call_outputs VALUES (?, ?, ?)",
-    "file_stats": "INSERT OR REPLACE INTO file_stats VALUES (?, ?, ?, ?, ?)",
+    "file_stats": file_deps.INSERT_SQL,
 }
 #: Fields per buffered row (SQLiteStore.rows): a call's integer key is added when it is written.
 FIELDS = {table: sql.count("?") - (table == "calls") for table, sql in _INSERTS.items()}

@@ -305,7 +305,7 @@ class VersionTracker:
 
     def _remember_file(self, name: str) -> None:
         path = name[len(file_deps.PREFIX) :]
-        row = self.store.conn.execute("SELECT * FROM file_stats WHERE path = ?", (path,)).fetchone()
+        row = self.store.conn.execute(file_deps.ROW_SQL, (path,)).fetchone()
         if row is not None:
             file_deps.remember(row)
         self._file_rows[name] = row

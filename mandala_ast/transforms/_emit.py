@@ -21,6 +21,7 @@ __all__ = [
     "forget_each",
     "literal",
     "ret",
+    "ret_all",
     "rt_call",
     "settle",
 ]
@@ -91,6 +92,11 @@ def forget(keys: Sequence[str], value: cst.BaseExpression) -> cst.BaseExpression
 def ret(key: str | tuple[str, int] | None, value: cst.BaseExpression) -> cst.Call:
     """``__mandala_rt__.ret(key, value)`` for ``return value`` in a workflow."""
     return rt_call("ret", [cst.Arg(literal(key)), cst.Arg(as_argument(value))])
+
+
+def ret_all(keys: tuple, value: cst.BaseExpression) -> cst.Call:
+    """``__mandala_rt__.ret_all(keys, value)`` for ``return a, b`` in a workflow (a key per element)."""
+    return rt_call("ret_all", [cst.Arg(literal(keys)), cst.Arg(as_argument(value))])
 
 
 def forget_each(keys: Sequence[str], iterable: cst.BaseExpression, *, is_async: bool) -> cst.GeneratorExp:

@@ -139,7 +139,11 @@ class _RefusalFinder(cst.CSTVisitor):
     def visit_Assign(self, node: cst.Assign) -> bool | None:
         if len(node.targets) != 1:
             return self._refuse(node, "a chained assignment (`a = b = ...`)")
-        if _assigned_names(node.targets[0].target) is None:
+        target = node.targets[0].target
+        if _assigned_names(target) is None and _unpacks_into_names(target):
+            return self._refuse(node, "an unpacking into a starred or nested target (`a, *rest = ...`, `(a, b), c = ...`); "
+                                "unpack into names (`a, b = ...`) instead")
+        if _assigned_names(target) is None:
             return self._refuse(node, "an assignment into an object (`x[i] = ...`, `x.a = ...`): it mutates a value in place")
         return None
 
@@ -189,6 +193,15 @@ def _names_in(target: cst.BaseExpression) -> list[str]:
     if isinstance(target, (cst.Tuple, cst.List)):
         return [n for element in target.elements for n in _names_in(element.value)]
     return []
+
+
+def _unpacks_into_names(target: cst.BaseExpression) -> bool:
+    """A tuple or list target whose leaves are all names (``a, *rest``, ``(a, b), c``)."""
+    if isinstance(target, cst.Name):
+        return True
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return all(_unpacks_into_names(element.value) for element in target.elements)
+    return False
 
 
 def _assigned_names(target: cst.BaseExpression) -> tuple[str, ...] | None:

@@ -17,8 +17,12 @@ A call that is a direct argument of another rewritten call is tied to it by the 
 numbers, so the outer call learns the inner output's history.
 
 Assignments that do *not* receive op outputs, to names that do elsewhere in the same scope, are
-wrapped in ``forget`` (in ``settle`` when the value is a call that may or may not be an op);
-``return x`` in a workflow becomes ``return ret('x@wf', x)``.
+wrapped in ``forget`` (in ``settle`` when the value is a call that may or may not be an op), and
+so are the context manager of ``with ... as name`` and the subject of a ``match`` whose cases
+capture such names;
+``return x`` in a workflow becomes ``return ret('x@wf', x)``; a returned op call binds the target
+``<return>`` (a name no variable can have) for ``ret`` to find, and ``return a, b`` becomes
+``return ret_all(('a@wf', 'b@wf'), (a, b))``.
 
 All insertions stay on the line where the call starts; see ``_lines.py`` for the invariant.
 """
@@ -90,6 +94,10 @@ class RunFormRewriter(cst.CSTTransformer):
         self._recorded: set[cst.BaseExpression] = set()  # emitted calls whose spec names targets
         self._skip: set[cst.CSTNode] = set()
         self._pruned: cst.CSTNode | None = None
+        #: a workflow's returned op calls (``return inc(x)``, ``return a, inc(b)``) -> the
+        #: target name that hands their history to ``ret`` (``<return>``, ``<return1>``)
+        self._returns: dict[cst.Call, str] = {}
+        self._rewritten_returns: set[cst.Call] = set()
 
     @property
     def scope(self) -> Scope:
@@ -208,6 +216,10 @@ class RunFormRewriter(cst.CSTTransformer):
         """``callee(spec, f)(...)``; *site* and *slot* tie direct-call arguments to this call."""
         scope, names = self.scope, self._targets.get(original)
         keys = tuple(scope.key(name) for name in names) if names else None
+        returned = self._returns.get(original)
+        if returned is not None:  # a name no user variable can have, in the workflow's scope
+            names, keys = (returned,), (f"{returned}@{scope.qualname}",)
+            self._rewritten_returns.add(original)
         spec: tuple = _compact(
             scope.qualname, (keys, self._pos_keys(updated.args), self._kw_keys(updated.args))
         )
@@ -303,14 +315,79 @@ class RunFormRewriter(cst.CSTTransformer):
                 keys.append(key)
         return keys
 
+    def leave_WithItem(self, original_node: cst.WithItem, updated_node: cst.WithItem) -> cst.WithItem:
+        """``with cm as y``: y's history goes before ``__enter__`` binds it (its value may be
+        the very object an op returned before: a small int, a string)."""
+        if updated_node.asname is None or not self._active:
+            return updated_node
+        keys = self._keys_to_forget(target_names(updated_node.asname.name))
+        if not keys:
+            return updated_node
+        self.changed = True
+        return updated_node.with_changes(item=emit.forget(keys, updated_node.item))
+
+    def leave_Match(self, original_node: cst.Match, updated_node: cst.Match) -> cst.Match:
+        """Every case's captures forget before matching (a case that does not match binds
+        nothing: its names lose exactness, never gain a wrong history)."""
+        keys = self._keys_to_forget(_capture_names(updated_node)) if self._active else []
+        if not keys:
+            return updated_node
+        self.changed = True
+        return updated_node.with_changes(subject=emit.forget(keys, updated_node.subject))
+
     # -- workflows ------------------------------------------------------------------------------
 
+    def visit_Return(self, node: cst.Return) -> None:
+        if not (self._active and self.scope.is_workflow) or node.value is None:
+            return
+        if isinstance(node.value, cst.Call):
+            self._returns[node.value] = "<return>"
+        elif isinstance(node.value, cst.Tuple):
+            for i, element in enumerate(node.value.elements):
+                if isinstance(element, cst.Element) and isinstance(element.value, cst.Call):
+                    self._returns[element.value] = f"<return{i}>"
+
     def leave_Return(self, original_node: cst.Return, updated_node: cst.Return) -> cst.Return:
+        """``return y`` (a name, ``b[0]`` or an op call) hands y's history to the caller; ``return
+        a, b`` each element's."""
         if not (self._active and self.scope.is_workflow) or updated_node.value is None:
             return updated_node
         self.changed = True
-        key = self.scope.arg_key(updated_node.value)
-        return updated_node.with_changes(value=emit.ret(key, updated_node.value))
+        original, value = original_node.value, updated_node.value
+        if isinstance(original, cst.Tuple) and isinstance(value, cst.Tuple):
+            pairs = zip(original.elements, value.elements)
+            keys = tuple(self._return_key(o.value, u.value) if isinstance(o, cst.Element) else None for o, u in pairs)
+            if any(key is not None for key in keys):
+                return updated_node.with_changes(value=emit.ret_all(keys, value))
+        return updated_node.with_changes(value=emit.ret(self._return_key(original, value), value))
+
+    def _return_key(self, original: cst.BaseExpression | None, value: cst.BaseExpression) -> ArgKey | None:
+        slot = self._returns.get(original) if isinstance(original, cst.Call) else None
+        if slot is not None:
+            return f"{slot}@{self.scope.qualname}" if original in self._rewritten_returns else None
+        return self.scope.arg_key(value)
+
+
+def _capture_names(node: cst.Match) -> list[str]:
+    """The names the cases' patterns bind (``case y``, ``case [a, *rest]``, ``case {**kw}``)."""
+    names: list[str] = []
+
+    class Captures(cst.CSTVisitor):
+        def visit_MatchAs(self, node: cst.MatchAs) -> None:
+            if node.name is not None:
+                names.append(node.name.value)
+
+        def visit_MatchStar(self, node: cst.MatchStar) -> None:
+            if node.name is not None:
+                names.append(node.name.value)
+
+        def visit_MatchMapping(self, node: cst.MatchMapping) -> None:
+            if node.rest is not None:
+                names.append(node.rest.value)
+
+    for case in node.cases:
+        case.pattern.visit(Captures())
+    return names
 
 
 def _direct_arguments(args: Sequence[cst.Arg]) -> dict[int, int | str]:

@@ -388,6 +388,35 @@ class TestForget:
             """,
         )
 
+    def test_with_as_and_match_captures_forget_before_they_bind(self) -> None:
+        """``with cm as y`` and ``case y`` rebind y: its op history was kept, and a plain value
+        that is the same object (a small int, a string) was recorded as that op's output."""
+        check(
+            """\
+            import mandala_ast
+            with storage:
+                y = inc(1)
+                with nullcontext(2) as y, open(p) as f:
+                    pass
+                match a, b:
+                    case [1, y] if y > 0:
+                        pass
+                    case {"k": 1, **y}:
+                        pass
+            """,
+            f"""\
+            <HEAD>with storage:
+                y = __mandala_rt__.settle('y@<module>', {d("inc", "('<module>', ('y',), (None,), None)", "1")})
+                with __mandala_rt__.forget('y@<module>', {d("nullcontext", "('<module>', None, (None,), None)", "2")}) as y, open(p) as f:
+                    pass
+                match __mandala_rt__.forget('y@<module>', (a, b)):
+                    case [1, y] if y > 0:
+                        pass
+                    case {{"k": 1, **y}}:
+                        pass
+            """,
+        )
+
     def test_tuple_value_is_parenthesized(self) -> None:
         """``a, b = b, a`` keeps its meaning inside ``forget(...)``."""
         result = rewrite("import mandala_ast\nwith storage:\n    a, b = f(1)\n    a, b = b, a\n")
@@ -434,4 +463,29 @@ class TestWorkflows:
             """
         )
         assert "return x\n" in result.source
-        assert "return __mandala_rt__.ret(None, (__mandala_callee__(" in result.source
+        assert "return __mandala_rt__.ret_all(('<return0>@pipe', None), (__mandala_callee__(('pipe', ('<return0>',)," in result.source
+
+    def test_returned_op_calls_and_tuples_of_names_keep_their_history(self) -> None:
+        """``return inc(x)`` and ``return a, b`` gave the caller's names no history (raw inputs)."""
+        check(
+            """\
+            from mandala_ast import workflow
+            @workflow
+            def direct(x):
+                return inc(x)
+            @workflow
+            def pair(x):
+                a = inc(x)
+                return a, a[0], 3
+            """,
+            f"""\
+            {RT_IMPORT}; from mandala_ast import workflow
+            @workflow
+            def direct(x):
+                return __mandala_rt__.ret('<return>@direct', {d("inc", "('direct', ('<return>',), ('x',), None)", "x")})
+            @workflow
+            def pair(x):
+                a = {d("inc", "('pair', ('a',), ('x',), None)", "x")}
+                return __mandala_rt__.ret_all(('a@pair', ('a@pair', 0), None), (a, a[0], 3))
+            """,
+        )

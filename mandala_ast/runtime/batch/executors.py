@@ -23,7 +23,7 @@ from .worker import (
     this_process,
 )
 
-__all__ = ["Backend", "Done", "backend_for", "is_broken"]
+__all__ = ["Backend", "Done", "backend_for", "is_broken", "result_load_error"]
 
 
 class Backend:
@@ -233,6 +233,20 @@ def backend_for(executor: Any, max_workers: int | None) -> Backend:
 def is_broken(error: BaseException) -> bool:
     """A pool whose worker process died (killed, crashed, out of memory)."""
     return isinstance(error, cf.BrokenExecutor)
+
+
+def result_load_error(error: BaseException) -> str | None:
+    """What loading a worker's result raised, when that is what broke the pool, else None.
+
+    A process pool whose coordinator cannot unpickle a result breaks as if a worker had died
+    ("terminated abruptly"); only the error's cause, the traceback of that load as text, says
+    otherwise (a worker that died leaves no cause).
+    """
+    cause = error.__cause__
+    if cause is None or type(cause).__name__ != "_RemoteTraceback":
+        return None
+    lines = [line.strip() for line in str(cause).splitlines() if line.strip() and line.strip() != "'''"]
+    return lines[-1] if lines else None
 
 
 def _address(op: Any) -> tuple[str, str]:

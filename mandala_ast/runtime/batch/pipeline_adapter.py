@@ -260,16 +260,18 @@ def record(storage: Any, call: Call, outputs: tuple, ran: RanCode, op_calls: Any
     return out_cids
 
 
-def record_many(storage: Any, computed: list[tuple]) -> list:
+def record_many(storage: Any, computed: list[tuple], commit: bool = False) -> list:
     """:func:`record` for many calls (a chunk's results), ``(call, outputs, (ran, op_calls,
     files), duration, inputs)`` each, outputs as :func:`split_outputs` gives them, under one
     lock: per call its output cids, or the exception that kept it from being recorded (the
-    others are recorded all the same)."""
+    others are recorded all the same). ``commit``: committed now (single flight: processes
+    waiting for the calls look for them in the file), else when due; a full disk then hands
+    the calls back unstored, as any commit made here does."""
     engine = storage.engine
     with engine.lock:
         results = engine.record_computed_many(computed)
         try:
-            if engine.recorder.flush_due():
+            if commit or engine.recorder.flush_due():
                 engine.commit()
         except StorageFullError as full:  # the failed commit dropped these calls' rows too
             results = [result if isinstance(result, Exception) else full for result in results]

@@ -23,7 +23,7 @@ from . import pipeline_adapter as engine
 from .asynchronous import AsyncBackend
 from .chunks import Chunker
 from .deferred import is_deferred, node_of, substitute
-from .executors import Backend, Done, is_broken
+from .executors import Backend, Done, is_broken, result_load_error
 from .failures import name_call
 from .graph import DONE, FAILED, NEW, RUNNING, Node
 from .single_flight import Waiting
@@ -90,6 +90,8 @@ class Scheduler:
 
     def run(self, targets: list[Node]) -> None:
         """Resolve ``targets`` and every call they need (each ends DONE or FAILED)."""
+        if self.late:  # an interruption the block went on after: calls left running are settled
+            self._keep_late()
         needed = _needed(targets)
         if not needed:
             return
@@ -300,19 +302,38 @@ class Scheduler:
         finished: list[Node] = []
         chunker = self.chunker
         while chunker is not None and chunker.room(len(self.chunks)):
-            nodes, items = zip(*chunker.take())
+            taken = chunker.take()
             pool = self.backend.pool  # type: ignore[attr-defined]
             try:
-                future = self.backend.submit_chunk(list(items))  # type: ignore[attr-defined]
+                future = self._send(chunker, taken)
             except Exception as exc:  # a pool broken before its death was noticed, or shut down
-                for node in nodes:
-                    finished.extend(self._worker_died(node, pool) if is_broken(exc) else [self._failed(node, exc)])
+                for node, _ in taken:
+                    finished.extend(self._worker_died(node, pool, exc) if is_broken(exc) else [self._failed(node, exc)])
                 continue
-            self.chunks[future] = list(nodes)
             self.pool_of[future] = pool
-            self.bar.update(running=len(nodes))
+            self.bar.update(running=len(taken))
             future.add_done_callback(self.completed.put)
         return finished
+
+    def _send(self, chunker: Chunker, taken: list[tuple[Node, tuple]]) -> Any:
+        """Hand a chunk to the pool and note it running, as one step for Ctrl-C. Interrupted
+        in between, its calls were neither queued nor running: never let go of (their
+        single-flight locks kept for good), nor kept. Now, interrupted before the pool gave
+        back its future, they go back to the queue (which :meth:`_abandon` empties, letting go
+        of their locks); after, the chunk is running (its result kept if it comes back)."""
+        future = None
+        try:
+            future = self.backend.submit_chunk([item for _, item in taken])  # type: ignore[attr-defined]
+            self.chunks[future] = [node for node, _ in taken]
+        except Exception:
+            raise
+        except BaseException:
+            if future is None:
+                chunker.queued.extendleft(reversed(taken))
+            else:
+                self.chunks[future] = [node for node, _ in taken]
+            raise
+        return future
 
     def _chunk_arrived(self, future: Any) -> list[Node]:
         """Record each call of a chunk on its own: one call's failure is only its own."""
@@ -322,7 +343,7 @@ class Scheduler:
             outcomes, seconds = future.result()
         except Exception as exc:
             if is_broken(exc):
-                return [n for node in nodes for n in self._worker_died(node, pool)]
+                return [n for node in nodes for n in self._worker_died(node, pool, exc)]
             # The task failed as a whole (a result that cannot be pickled back, say): each
             # call runs again in a task of its own, where a failure is that call's.
             return [n for node in nodes for n in self._again_alone(node)]
@@ -355,23 +376,29 @@ class Scheduler:
     def close(self) -> None:
         """Let go of the workers this batch started; after an interruption, record the calls
         whose results came back meanwhile (nothing more is waited for)."""
-        self.backend.close()
-        if self.async_backend is not None:
-            self.async_backend.close()
-        if self.late:
-            self._keep_late()
+        try:
+            self.backend.close()
+            if self.async_backend is not None:
+                self.async_backend.close()
+        finally:  # (a second Ctrl-C may cut the wait: the calls left running let go of their locks)
+            if self.late:
+                self._keep_late()
 
     def _keep_late(self) -> None:
         """The calls running when the batch was interrupted whose results came back since."""
         late, self.late, self.abandoning = self.late, {}, True
         late = {future: entry for future, entry in late.items()
                 if all(node.state is NEW for node in _nodes(entry))}  # else dispatched again since
-        for node in (node for entry in late.values() for node in _nodes(entry)):
+        nodes = [node for entry in late.values() for node in _nodes(entry)]
+        for node in nodes:
             node.state = RUNNING
-        self._keep_arrived(late)
-        for node in (node for entry in late.values() for node in _nodes(entry)):
-            if node.state is RUNNING:  # no result: as if never started
-                node.state = NEW
+        try:
+            self._keep_arrived(late)  # (recording a call lets go of its lock, once committed)
+        finally:
+            for node in nodes:
+                if node.state is RUNNING:  # no result: as if never started
+                    node.state = NEW
+                    self._unlock(node)
 
     def _collect(self) -> list[Node]:
         """Record the results that have arrived, waiting for at least one (or, while calls
@@ -427,7 +454,7 @@ class Scheduler:
             ))]
         except Exception as exc:
             if is_broken(exc):
-                return self._worker_died(node, pool)
+                return self._worker_died(node, pool, exc)
             self._unlock(node)
             return [self._failed(node, exc)]
         return self._record_computed([(node, result, future)])
@@ -455,9 +482,8 @@ class Scheduler:
         if not items and not changed:
             return finished
         try:
-            results = engine.record_many(self.storage, items) if items else []
-            if self.flight is not None and items:
-                engine.commit(self.storage)  # processes waiting for the calls look in the file
+            # Single flight: committed at once, as processes waiting for the calls look in the file.
+            results = engine.record_many(self.storage, items, commit=self.flight is not None) if items else []
         except Exception as exc:
             results = [exc] * len(items)
         recording += [entry for entry, _ in changed]
@@ -505,10 +531,11 @@ class Scheduler:
             "Copy the value in the op that changes it, or give each call its own"
         ))
 
-    def _worker_died(self, node: Node, pool: Any) -> list[Node]:
+    def _worker_died(self, node: Node, pool: Any, broken: BaseException) -> list[Node]:
         """A pool lost a worker: every call it was running fails with BrokenProcessPool, and
         none of them says which call was running in the dead worker. Each runs once more in
-        a fresh pool; one that breaks that pool too runs alone, where a death names it."""
+        a fresh pool; one that breaks that pool too runs alone, where a death names it. (A
+        result the coordinator could not load breaks the pool the same way: ``broken`` says.)"""
         if self.abandoning:  # interrupted: not run again
             return []
         attempts = self.attempts[node] = self.attempts.get(node, 0) + 1
@@ -518,10 +545,17 @@ class Scheduler:
         if attempts == 2:
             self._submit(node, solo=True)
             return []
-        error = BatchWorkerError(
-            f"the worker process computing {node.describe()} died (killed by a signal, crashed "
-            "or ran out of memory); the batch's other calls are stored"
-        )
+        unloaded = result_load_error(broken)
+        if unloaded is not None:
+            error = BatchWorkerError(
+                f"the output of {node.describe()} could not be loaded back from the worker process "
+                f"(it pickles, but loading the pickle raised {unloaded}); the batch's other calls are stored"
+            )
+        else:
+            error = BatchWorkerError(
+                f"the worker process computing {node.describe()} died (killed by a signal, crashed "
+                "or ran out of memory); the batch's other calls are stored"
+            )
         return [self._failed(node, error)]
 
     # -- outcomes ------------------------------------------------------------------------------
@@ -591,15 +625,18 @@ class Scheduler:
         running = {**self.in_flight, **self.chunks}
         self.in_flight, self.chunks = {}, {}
         self.late = self._keep_arrived(running)
-        for future in self.late:
-            future.cancel()
+        started = set()
+        for future, entry in self.late.items():
+            if not future.cancel():  # running: its lock is kept until its result comes (close)
+                started.update(_nodes(entry))
         self.backend.cancel(list(self.late))
         dropped = [node for entry in self.late.values() for node in _nodes(entry)]
         if self.chunker is not None:
             dropped.extend(node for node, _ in self.chunker.queued)
             self.chunker.queued.clear()
         for node in dropped:
-            self._unlock(node)
+            if node not in started:  # (a running call's lock, let go now, would let another
+                self._unlock(node)  # process compute it again while it still runs here)
             node.state = NEW
         self.future_of.clear()
 

@@ -8,6 +8,8 @@ and become pattern nodes too.
 
 from __future__ import annotations
 
+import linecache
+import sys
 from typing import TYPE_CHECKING, Any
 
 from ..._errors import QueryError
@@ -30,6 +32,35 @@ _NEEDS_COMPILING = (
 )
 
 
+def _needs_compiling(kind: str, frame: Any) -> str:
+    """Why a block was not compiled, and how to have it compiled: a module whose source never
+    names mandala_ast (it imports Q and the rest through a module of its own) is never a
+    candidate, however it is run; IPython's ``%run`` compiles a script with Python's own
+    ``compile``, which the notebook extension never sees."""
+    message = _NEEDS_COMPILING.format(kind=kind)
+    path = frame.f_code.co_filename
+    text = "".join(linecache.getlines(path))
+    if text and "mandala_ast" not in text:
+        message += (
+            f". {path} never mentions `mandala_ast`, and the hook (so `mandala-ast run` too) "
+            "compiles only modules that do: import from mandala_ast itself, not through a "
+            "module of your own, or name it in a comment"
+        )
+    elif text and _run_by_ipython(frame):
+        message += (
+            f". IPython's %run runs {path} as written (the notebook extension compiles cells "
+            f"only): `mandala_ast.compile_module({path!r})` runs it compiled"
+        )
+    return message
+
+
+def _run_by_ipython(frame: Any) -> bool:
+    """A script's top level (``__main__``, from a file) while an IPython shell runs: ``%run``."""
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    main = frame.f_globals.get("__name__") == "__main__" and frame.f_code.co_name == "<module>"
+    return shell is not None and main
+
+
 class QueryBlock(Block):
     """The block behind ``storage.query()`` (and ``storage.delete()``, ``delete=True``)."""
 
@@ -48,7 +79,7 @@ class QueryBlock(Block):
 
     def __enter__(self) -> Query:
         if not self.compiled:
-            raise QueryError(_NEEDS_COMPILING.format(kind="delete" if self.delete else "query"))
+            raise QueryError(_needs_compiling("delete" if self.delete else "query", sys._getframe(1)))
         self.storage.engine.enter_block()
         push(self)
         return self.query

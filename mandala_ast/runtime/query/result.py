@@ -143,10 +143,21 @@ class Query:
             if isinstance(node, FreeVar) and node.number not in used:
                 raise QueryError(
                     f"query variable {node.label} = Q() is not an argument of any op call, so "
-                    "nothing stored can match it"
+                    f"nothing stored can match it{self._plain_calls_hint(node)}"
                 )
         if not self.pattern.calls:
             raise QueryError("the query block calls no op: there is nothing to match")
+
+    def _plain_calls_hint(self, node: Node) -> str:
+        """Why an op called inside a plain function given the variable matched nothing."""
+        taking = [d.text for d in self.pattern.nodes if isinstance(d, Derived) and node in d.inputs() and d.text]
+        if not taking:
+            return ""
+        return (
+            f"; it is only passed to `{taking[0]}`, computed row by row from matched values, "
+            "so op calls inside it match nothing: make that function a @workflow (its op "
+            "calls are then matched) or call the ops in the block"
+        )
 
     def _sql_rows(self) -> list[tuple]:
         if self._raw is None:

@@ -1,0 +1,27 @@
+"""Storage files as earlier formats laid them out, made from current files: what upgrade
+tests start from (migrations.py upgrades them in place)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+#: Format 8's value tables (value_rows.py) joined back into format 7's one ``vals`` table, and
+#: its stat cache of data files without the change times format 8 added (file_deps.py).
+FORMAT_7_LAYOUT = (
+    "CREATE TABLE v7_vals (cid BLOB PRIMARY KEY, codec TEXT, data BLOB, size INTEGER, external INTEGER)"
+    " WITHOUT ROWID",
+    "INSERT INTO v7_vals SELECT cid, codec, data, size, external FROM vals",
+    "DROP VIEW vals",
+    "DROP TABLE val_rows",
+    "DROP TABLE val_bytes",
+    "ALTER TABLE v7_vals RENAME TO vals",
+    "UPDATE sqlite_stat1 SET tbl = 'vals', idx = 'vals' WHERE tbl = 'val_rows'",
+    "ALTER TABLE file_stats DROP COLUMN ctime_ns",
+)
+
+
+def format_7_layout(conn: sqlite3.Connection, fmt: str = "mandala_ast/7") -> None:
+    """Lay the open file out as format 7 did, and call its format ``fmt``."""
+    for statement in FORMAT_7_LAYOUT:
+        conn.execute(statement)
+    conn.execute("UPDATE mandala_meta SET value = ? WHERE key = 'format'", (fmt,))
