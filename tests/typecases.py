@@ -333,8 +333,8 @@ def case_arrow_dictionary():
     # were served the first one's results.
     import pyarrow as pa
 
-    def encoded(indices, dictionary, index_type=pa.int32()):
-        return pa.DictionaryArray.from_arrays(pa.array(indices, index_type), pa.array(dictionary))
+    def encoded(indices, dictionary, index_type=None):
+        return pa.DictionaryArray.from_arrays(pa.array(indices, index_type or pa.int32()), pa.array(dictionary))
 
     base = encoded([0, 1, None, 0], ["a", "b"])
     return dict(
