@@ -953,6 +953,11 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("U09", "mandala_ast/cli/storage_commands.py", '        return text if any(c in text for c in ".ein") else text + ".0"',
            "        return text", ("tests/test_cli_storage_commands.py",),
            "the calls table prints the float 1.0 as 1 and -0.0 as -0: two different arguments look alike"),
+    Mutant("U10", "mandala_ast/runtime/types/pandas_types.py", "        return key if orders is None else (*key, (\"levels\", orders))",
+           "        return key", ("tests/test_types.py",),
+           "a MultiIndex whose level values are in another order (unstack's columns follow it) is served the sorted one's results"),
+    Mutant("U11", "mandala_ast/runtime/types/pandas_storage.py", " and level_orders(index) is None\n", "\n",
+           ("tests/test_types.py",), "a MultiIndex with unsorted level values (stack()'s) goes to Arrow and comes back sorted: unstack() changes"),
 )
 
 

@@ -381,3 +381,29 @@ def test_image_stacks_sharing_their_first_page_get_their_own_results(tmp_path):
         assert typecases.frame_pixels(tiff(10, 20)) == [10, 20]
         assert typecases.frame_pixels(tiff(10, 40)) == [10, 40]
         assert typecases.frame_pixels(tiff(10)) == [10]
+
+
+def test_multi_index_frames_whose_levels_are_in_another_order_are_not_served_one_anothers_unstack(tmp_path):
+    pd = pytest.importorskip("pandas")
+    from mandala_ast import Storage
+
+    def series(levels, codes):
+        return pd.Series([1.0, 2.0], index=pd.MultiIndex(levels=[levels, [1]], codes=[codes, [0, 0]]))
+
+    with Storage(tmp_path / "s.db").run():
+        assert typecases.unstacked_columns(series(["a", "b"], [0, 1])) == ["a", "b"]
+        assert typecases.unstacked_columns(series(["b", "a"], [1, 0])) == ["b", "a"]
+
+
+def test_a_multi_index_whose_levels_are_not_sorted_comes_back_with_their_order(tmp_path):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    import numpy as np
+
+    from mandala_ast import Storage
+
+    stacked = pd.DataFrame(np.ones((2, 2)), columns=["y", "x"], index=["q", "p"]).stack().to_frame("v")
+    with Storage(tmp_path / "s.db").run():
+        back = typecases.echo(stacked)
+    assert [list(level) for level in back.index.levels] == [["q", "p"], ["y", "x"]]
+    assert back["v"].unstack(0).columns.tolist() == ["q", "p"]

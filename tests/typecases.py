@@ -132,6 +132,30 @@ def index_frequency(frame):
     return frame.index.freqstr
 
 
+@op
+def unstacked_columns(series):
+    COMPUTED.append(1)
+    return series.unstack(0).columns.tolist()
+
+
+def case_pandas_multi_index_levels():
+    # A MultiIndex's levels, in their order, decide unstack()'s columns: keyed by its tuples
+    # alone, a level order was served another's results.
+    pd = _pandas()
+
+    def series(first_level=("a", "b"), codes=(0, 1)):
+        index = pd.MultiIndex(levels=[list(first_level), [1]], codes=[list(codes), [0, 0]], names=["k", "n"])
+        return pd.Series([1.0, 2.0], index=index)
+
+    return dict(
+        base=series(),
+        equal=[pd.Series([1.0, 2.0], index=pd.MultiIndex.from_tuples([("a", 1), ("b", 1)], names=["k", "n"])),
+               series(("a", "b", "c"))],  # a value no row uses shows only in .levels
+        differ={"level order": series(("b", "a"), (1, 0))},
+        op=unstacked_columns,
+    )
+
+
 def case_pandas_index_frequency():
     # pandas' equals() ignores an index's freq, but shift(), resample() and freqstr read it: a
     # frame with one was served the result computed for the same frame without.

@@ -9,7 +9,8 @@ Object columns of text come back too, as object columns of ``str``: those whose 
 all ``str`` (not a subclass) with at most one kind of null, ``None`` or ``NaN`` (Arrow has one
 null; the kind is kept in the metadata); so does an object index of text (not a MultiIndex's). Telling takes one look at each distinct object
 (``pandas_text``). Other object columns (any Python object), ``string[python]`` (it comes back
-pyarrow-backed), a Datetime/Timedelta index with a ``freq`` (Arrow drops it), a nullable
+pyarrow-backed), a Datetime/Timedelta index with a ``freq`` (Arrow drops it), a MultiIndex
+whose level values are not sorted (Arrow sorts them), a nullable
 (``Int64``...) index, non-text, duplicate or index-like column labels and frames without
 columns do not: ``encode_*`` returns None and the value is pickled.
 
@@ -83,7 +84,10 @@ def _index_exact(index: pd.Index) -> bool:
     if _index_text(index) is not None:
         return True
     if isinstance(index, pd.MultiIndex):
-        return all(_label_dtype_exact(level.dtype) for level in index.levels)
+        from .pandas_types import level_orders  # (pandas_types imports this module)
+
+        # Arrow rebuilds each level sorted: an order of their own (stack()'s) is pickled.
+        return all(_label_dtype_exact(level.dtype) for level in index.levels) and level_orders(index) is None
     return isinstance(index, pd.RangeIndex) or _label_dtype_exact(index.dtype)
 
 
