@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 
 #: Format 8's value tables (value_rows.py) joined back into format 7's one ``vals`` table, and
-#: its stat cache of data files without the change times format 8 added (file_deps.py).
+#: its stat cache of data files without the change times format 8 keys them by (file_deps.py).
 FORMAT_7_LAYOUT = (
     "CREATE TABLE v7_vals (cid BLOB PRIMARY KEY, codec TEXT, data BLOB, size INTEGER, external INTEGER)"
     " WITHOUT ROWID",
@@ -16,7 +16,8 @@ FORMAT_7_LAYOUT = (
     "DROP TABLE val_bytes",
     "ALTER TABLE v7_vals RENAME TO vals",
     "UPDATE sqlite_stat1 SET tbl = 'vals', idx = 'vals' WHERE tbl = 'val_rows'",
-    "ALTER TABLE file_stats DROP COLUMN ctime_ns",
+    "DROP TABLE data_file_stats",
+    "CREATE TABLE file_stats (path TEXT PRIMARY KEY, mtime_ns INTEGER, size INTEGER, inode INTEGER, state BLOB)",
 )
 
 

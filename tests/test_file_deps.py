@@ -439,6 +439,29 @@ def test_a_format_7_stat_cache_is_upgraded_and_its_rows_are_hashed_once_more_not
     assert hashed_and_computed() == ["0", "0"]  # and its row now has the change time
 
 
+def test_a_process_of_format_7_still_open_across_the_upgrade_keeps_writing_its_stat_cache(tmp_path, csvs):
+    # A process of the previous release that opened the file before another upgraded it goes
+    # on with the statement it knows; had format 8 added a column to its table, that insert
+    # would fail its whole commit (its run block's calls lost).
+    from formats import format_7_layout
+
+    a, _ = csvs
+    db = tmp_path / "s.db"
+    with Storage(db).run():
+        first_line(str(a))
+    with sqlite3.connect(db) as conn:
+        format_7_layout(conn)
+    old = sqlite3.connect(db, isolation_level=None)
+    old.execute("SELECT COUNT(*) FROM file_stats").fetchone()
+    Storage(db).close()  # the upgrade
+    old.execute("INSERT OR REPLACE INTO file_stats VALUES (?, ?, ?, ?, ?)", (str(a), 1, 2, 3, b"x"))
+    old.close()
+    RUNS.clear()
+    with Storage(db).run():  # its row vouches for nothing here: hashed again, a hit
+        assert first_line(str(a)) == "x,y"
+    assert RUNS == []
+
+
 @op
 def big_array(n: int) -> np.ndarray:
     return np.arange(float(n))

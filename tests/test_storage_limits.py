@@ -271,9 +271,10 @@ def read_only(tmp_path: Path):
     yield from _read_only_view(tmp_path)
 
 
-def _read_only_view(tmp_path: Path, fmt: str | None = None):
+def _read_only_view(tmp_path: Path, fmt: str | None = None, *, fresh: bool = True):
+    """``fresh=False``: ``src/s.db`` is there already; it gets inc's and blob's calls too."""
     source, view = tmp_path / "src", tmp_path / "ro"
-    source.mkdir()
+    source.mkdir(exist_ok=not fresh)
     view.mkdir()
     storage = Storage(source / "s.db")
     run("with storage.run():\n    for x in [1, 2]:\n        y = inc(x)\n", storage, inc=inc)
@@ -315,6 +316,28 @@ def test_a_format_7_storage_on_a_read_only_mount_opens_loads_and_verifies(tmp_pa
         assert storage.verify().ok
         storage.close()
     assert RAN == [("inc", 1), ("inc", 2), ("blob", 3), ("blob", 3)]  # the last: blob.fn(3) above
+
+
+@op
+def first_word(path: str) -> str:
+    RAN.append(("first_word", path))
+    with open(path) as handle:
+        return handle.read().split()[0]
+
+
+def test_a_format_7_storage_on_a_read_only_mount_loads_a_call_that_read_a_data_file(tmp_path):
+    """Format 7's stat cache of data files has no change times: reading its rows asked for
+    a column it lacks (a raw 'no such column: ctime_ns' from the first call that read a file)."""
+    data = tmp_path / "data.txt"
+    data.write_text("alpha beta\n")
+    source = tmp_path / "src"
+    source.mkdir()
+    with Storage(source / "s.db").run():
+        first_word(str(data))
+    for read_only in _read_only_view(tmp_path, "mandala_ast/7", fresh=False):
+        with Storage(read_only).run():
+            assert first_word(str(data)) == "alpha"
+    assert RAN.count(("first_word", str(data))) == 1
 
 
 def test_storage_on_a_read_only_mount_answers_df_queries_and_why(read_only):

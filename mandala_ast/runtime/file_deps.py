@@ -57,14 +57,17 @@ __all__ = [
 #: Dependency names of files: ``<file>:/abs/path`` (no module name contains "<").
 PREFIX = "<file>:"
 #: The stat cache kept in the storage: a new process need not hash a large unchanged file
-#: again to know that its stored calls are valid.
+#: again to know that its stored calls are valid. Format 8 keys files by their change time
+#: too (see _stat_key), in a table of its own: format 7's ``file_stats`` stays as it was for
+#: a process of the previous release that had the file open when it was upgraded (its rows,
+#: with no change time, vouch for no file here).
 TABLE = (
-    "CREATE TABLE IF NOT EXISTS file_stats (path TEXT PRIMARY KEY, mtime_ns INTEGER, size INTEGER,"
-    " inode INTEGER, state BLOB, ctime_ns INTEGER)"
+    "CREATE TABLE IF NOT EXISTS data_file_stats (path TEXT PRIMARY KEY, mtime_ns INTEGER, size INTEGER,"
+    " inode INTEGER, ctime_ns INTEGER, state BLOB)"
 )
 #: A stat cache row as :func:`stat_row` gives it and :func:`remember` takes it.
-ROW_SQL = "SELECT path, mtime_ns, size, inode, ctime_ns, state FROM file_stats WHERE path = ?"
-INSERT_SQL = "INSERT OR REPLACE INTO file_stats (path, mtime_ns, size, inode, ctime_ns, state) VALUES (?, ?, ?, ?, ?, ?)"
+ROW_SQL = "SELECT path, mtime_ns, size, inode, ctime_ns, state FROM data_file_stats WHERE path = ?"
+INSERT_SQL = "INSERT OR REPLACE INTO data_file_stats VALUES (?, ?, ?, ?, ?, ?)"
 
 
 class Watch(list):
@@ -254,14 +257,14 @@ def current_source(name: str) -> str:
 
 def stat_row(name: str) -> tuple | None:
     """``(path, mtime_ns, size, inode, ctime_ns, state)`` of a file hashed in this process, for
-    the storage's ``file_stats`` table (None if it was not hashed here)."""
+    the storage's ``data_file_stats`` table (None if it was not hashed here)."""
     path = name[len(PREFIX) :]
     known = _digests.get(path)
     return None if known is None else (path, *known[0], known[1])
 
 
 def remember(row: tuple) -> None:
-    """Take a ``file_stats`` row into this process's stat cache (unless it knows better)."""
+    """Take a ``data_file_stats`` row into this process's stat cache (unless it knows better)."""
     path, *key, state = row
     _digests.setdefault(path, (tuple(key), state))
 
@@ -349,12 +352,11 @@ def _stat_key(info: os.stat_result) -> tuple:
     return (info.st_mtime_ns, info.st_size, info.st_ino, info.st_ctime_ns)
 
 
-def add_change_times(conn: Any) -> None:
-    """Give a ``file_stats`` table of format 7 its ``ctime_ns`` column (rows without one are
-    trusted by no process: their files are hashed once more)."""
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(file_stats)")}
-    if "ctime_ns" not in columns:
-        conn.execute("ALTER TABLE file_stats ADD COLUMN ctime_ns INTEGER")
+def row_sql(conn: Any) -> str | None:
+    """:data:`ROW_SQL`; None for a format-7 file read as it is (read-only), which has no
+    stat cache with change times: each file is hashed once in the process."""
+    found = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'data_file_stats'").fetchone()
+    return ROW_SQL if found else None
 
 
 def _describe(path: str, state: bytes) -> str:

@@ -8,8 +8,8 @@ and a file missing then stays without a digest (its loads report it missing).
 Format 7 adds the (empty) tables that record renamed ops and arguments (renames.py) and the
 stat cache of data files ops read (file_deps.py). Format 8 renames the ``vals`` table
 ``val_rows`` and adds ``val_bytes`` beside it, where new medium values keep their bytes
-(value_rows.py); the values already stored stay where they are. It also adds the change time
-to the stat cache of data files (file_deps.py).
+(value_rows.py); the values already stored stay where they are. It also starts the stat cache of data
+files anew in a table that keys them by their change time too (file_deps.py).
 Everything else (values, versions, dependency states) is unchanged. The upgrade runs inside one
 ``BEGIN IMMEDIATE`` transaction: a crash or an error leaves the format-4 file as it was, and a
 second process that opens the file meanwhile waits, then finds it upgraded.
@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .blobs import BlobDir, file_digest
-from .file_deps import TABLE as FILE_STATS_TABLE, add_change_times
+from .file_deps import TABLE as FILE_STATS_TABLE
 from .renames import add_tables
 from .value_rows import split_values_table
 
@@ -80,7 +80,6 @@ def upgrade(conn: sqlite3.Connection, path: object, found: str | None, current: 
         _record_file_digests(conn, BlobDir(Path(f"{path}.blobs")))
     add_tables(conn)
     conn.execute(FILE_STATS_TABLE)
-    add_change_times(conn)
     split_values_table(conn)
     conn.execute("UPDATE mandala_meta SET value = ? WHERE key = 'format'", (current,))
 

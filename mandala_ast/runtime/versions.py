@@ -61,7 +61,8 @@ class VersionTracker:
         self._defaults: dict[Op, dict[str, bytes]] = {}
         self._reaches_user_code: dict[bytes, bool] = {}
         self._identity_names: dict[str, dict[str, str]] = {}  # op name -> renamed arguments
-        self._file_rows: dict[str, tuple | None] = {}  # data file -> its file_stats row known
+        self._file_rows: dict[str, tuple | None] = {}  # data file -> its data_file_stats row known
+        self._file_row_sql: str | None = ""  # how to read one (file_deps.row_sql), once known
 
     def forget(self) -> None:
         """Drop everything known about versions and states: the file was rewritten (a rename)."""
@@ -305,7 +306,10 @@ class VersionTracker:
 
     def _remember_file(self, name: str) -> None:
         path = name[len(file_deps.PREFIX) :]
-        row = self.store.conn.execute(file_deps.ROW_SQL, (path,)).fetchone()
+        if self._file_row_sql == "":
+            self._file_row_sql = file_deps.row_sql(self.store.conn)
+        sql = self._file_row_sql
+        row = self.store.conn.execute(sql, (path,)).fetchone() if sql else None
         if row is not None:
             file_deps.remember(row)
         self._file_rows[name] = row
