@@ -393,3 +393,13 @@ def test_which_parts_are_one_object_counts_inside_objects_not_in_plain_container
     shared = [1]
     assert content_id(Point([shared, shared], 0)) != content_id(Point([shared, [1]], 0))
     assert content_id([shared, shared]) == content_id([shared, [1]])
+
+
+def test_a_record_array_with_an_object_field_is_keyed_by_its_objects_not_a_raw_type_error():
+    kind = [("label", "O"), ("n", "i8")]
+    shared: list = [1]
+    records = np.array([(shared, 1)], dtype=kind)
+    before = content_id(records)
+    shared.append(2)  # the same pointer, other content: another argument
+    assert content_id(records) != before
+    assert content_id(np.array([([1, 2], 1)], dtype=kind)) == content_id(records)

@@ -632,6 +632,19 @@ def case_numpy_record_padding():
     )
 
 
+def case_numpy_record_with_objects():
+    # A record dtype with an object field holds pointers: it was hashed as bytes, a raw
+    # TypeError (numpy refuses to view references as bytes).
+    kind = [("label", "O"), ("n", "i8")]
+    base = np.array([("x", 1), (None, 2)], dtype=kind)
+    return dict(
+        base=base,
+        equal=[np.array([("x", 1), (None, 2)], dtype=kind)],
+        differ={"object field": np.array([("y", 1), (None, 2)], dtype=kind), "number field": np.array([("x", 1), (None, 3)], dtype=kind),
+                "object array": np.array(["x", None], dtype=object)},
+    )
+
+
 def case_numpy_memmap_round_trip():
     base = np.linspace(0, 1, 300_000)  # 2.4 MB: stored as a file, loaded memory-mapped
     return dict(base=base, equal=[np.linspace(0, 1, 300_000)], differ={"values": np.linspace(0, 2, 300_000)})

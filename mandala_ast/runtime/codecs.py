@@ -151,8 +151,9 @@ def _is_plain_ndarray(value: Any) -> bool:
     # pickled, to come back a matrix (it multiplies as one).
     import numpy as np
 
-    # numpy 2's StringDType holds pointers: .npy cannot hold it without pickle, so it is pickled.
-    return isinstance(value, np.ndarray) and value.dtype.kind not in "OT" and type(value).__module__ == "numpy" \
+    # Objects (a record's object field too, numpy 2's StringDType) are pointers: .npy cannot
+    # hold them without pickle, so they are pickled.
+    return isinstance(value, np.ndarray) and not value.dtype.hasobject and type(value).__module__ == "numpy" \
         and type(value) is not np.matrix
 
 

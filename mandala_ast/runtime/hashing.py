@@ -293,14 +293,6 @@ def _enc_ndarray_subclass(value: Any, out: bytearray) -> None:
     _put(out, b"M", f"{kind.__module__}.{kind.__qualname__}|".encode() + _ndarray_cid(value.view(sys.modules["numpy"].ndarray)))
 
 
-def _enc_string_array(value: Any, out: bytearray) -> None:
-    # numpy 2's StringDType: its buffer holds pointers into the array's own heap (numpy will
-    # not export it), so its text is its content. The dtype's repr names its na_object.
-    body = bytearray()
-    _encode((repr(value.dtype), value.shape, value.ravel().tolist()), body)
-    _put(out, b"A", f"ndarray|{type(value).__module__}.{type(value).__qualname__}|".encode() + body)
-
-
 def _enc_byte_stream(value: ByteStream, out: bytearray) -> None:
     # Tagged and headed as an array: its id is the one _ndarray_cid gives the flat uint8 array
     # of the same bytes (a test holds the two together).
@@ -437,7 +429,7 @@ def _stand_in_maker(kind: type) -> Callable[[Any], Any] | None:
 
 def _plain_array_stand_in(value: Any) -> Any:
     # An object array's elements are objects: pickled, through this pickler, with the array.
-    return _content_id_stand_in(value) if value.dtype != object else None
+    return _content_id_stand_in(value) if not value.dtype.hasobject else None
 
 
 _BUILTIN_STAND_INS: dict[type, Any] = {
@@ -474,11 +466,11 @@ def _encoder_for(value: Any) -> Callable[[Any, bytearray], None]:
     if module == "numpy":
         import numpy as np
 
-        if isinstance(value, np.ndarray) and value.dtype.kind == "T":
-            return _enc_string_array
-        if isinstance(value, np.ndarray) and value.dtype != object:
+        # Objects (an object array, a record with an object field, numpy 2's StringDType) are
+        # pickled, element by element: their buffer holds pointers.
+        if isinstance(value, np.ndarray) and not value.dtype.hasobject:
             return _enc_ndarray_subclass if type(value) is np.matrix else _enc_ndarray
-        if isinstance(value, np.generic) and value.dtype != object:
+        if isinstance(value, np.generic) and not value.dtype.hasobject:
             return _enc_numpy_scalar
     handler = handler_for(type(value))
     if handler is not None:
@@ -602,7 +594,7 @@ def _is_plain_ndarray(value: Any) -> bool:
     type is part of its id (numpy 1.x's recarray and chararray keep the ids they had)."""
     import numpy as np
 
-    return isinstance(value, np.ndarray) and value.dtype.kind not in "OT" and type(value) is not np.matrix
+    return isinstance(value, np.ndarray) and not value.dtype.hasobject and type(value) is not np.matrix
 
 
 #: Arrays below this many bytes are hashed with their header in one piece (a copy): see
