@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-06.18"
+LIST_VERSION = "2026-12-06.19"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -99,6 +99,7 @@ AREAS["K"] = "batch under failure"
 AREAS["N"] = "compiled code as users write it (session 6)"
 AREAS["R"] = "review of session-5 merges"
 AREAS["X"] = "evolving code and data (session 6)"
+AREAS["U"] = "values as users pass them (session 6)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -271,7 +272,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("S06", "mandala_ast/runtime/packing.py", "            position += length\n", "", _STORE,
            "inline outputs after the first are read from the wrong offset"),
     Mutant("S07", "mandala_ast/runtime/codecs.py",
-           'and value.dtype != object and type(value).__module__ == "numpy" \\\n',
+           'and not value.dtype.hasobject and type(value).__module__ == "numpy" \\\n',
            'and type(value).__module__ == "numpy" \\\n', _STORE, "object arrays go to .npy without pickle"),
     Mutant("S08", _SO, '                self.conn.execute("ROLLBACK")\n',
            '                pass\n', ("tests/test_migrations.py",) + _STORE,
@@ -602,8 +603,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("Z09", "mandala_ast/runtime/dependencies.py", "            state = _with_defaults(state, code, depth)",
            "            pass", ("tests/test_versions.py",),
            "an edited dataclass field default (in the generated __init__'s defaults) serves the old result"),
-    Mutant("Z10", _H, "    return isinstance(value, np.ndarray) and value.dtype != object and type(value) is not np.matrix",
-           "    return isinstance(value, np.ndarray) and value.dtype != object", ("tests/test_regressions.py",),
+    Mutant("Z10", _H, "    return isinstance(value, np.ndarray) and not value.dtype.hasobject and type(value) is not np.matrix",
+           "    return isinstance(value, np.ndarray) and not value.dtype.hasobject", ("tests/test_regressions.py",),
            "np.matrix served the stored result of the ndarray of the same numbers (elementwise, not a matrix product)"),
     Mutant("Z11", _H, "            return _enc_ndarray_subclass if type(value) is np.matrix else _enc_ndarray",
            "            return _enc_ndarray", ("tests/test_regressions.py",),
@@ -659,7 +660,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "equal strings pickled by identity: an object and its unpickled copy key differently"),
     Mutant("H17", _H, "            return _NAN if obj != obj else None\n", "            return None\n", _HASHING,
            "NaN inside an object keys by its sign and payload bits"),
-    Mutant("H18", _H, "    try:\n        return digest(encode_canonical(value))\n    except RecursionError:\n        raise _too_deep_or_the_stack(value) from None\n",
+    Mutant("H18", _H, "    try:\n        return digest(encode_canonical(value))\n    except RecursionError:\n        if not stack_nearly_full() and _holds_itself(value):\n"
+           "            return _cyclic_cid(value)\n        raise _too_deep_or_the_stack(value) from None\n",
            "    return digest(encode_canonical(value))\n", _HASHING + _OPS,
            "a value nested deeper than the recursion limit raises a raw RecursionError"),
     Mutant("I13", _LO, "                self.aliases[loaded] = cid\n", "                pass\n", _OPS + ("tests/test_loading.py",),
@@ -956,6 +958,37 @@ MUTANTS: tuple[Mutant, ...] = (
            "found.append(os.path.abspath(path) if os.path.isabs(path) else os.path.normpath(path))",
            "found.append(os.path.abspath(path))", ("tests/test_file_deps.py",),
            "pd.read_parquet('data.parquet') from another working directory is a hit with the first directory's file"),
+    Mutant("U01", "mandala_ast/runtime/types/arrow_types.py", "    if pa.types.is_dictionary(kind):\n        return _dictionary_key(chunks)\n",
+           "", ("tests/test_types.py",),
+           "an Arrow dictionary array is keyed by its decoded values: another dictionary order or unused entries collide"),
+    Mutant("U02", "mandala_ast/runtime/types/pandas_storage.py", "        return _categories_exact(dtype.categories.dtype)",
+           "        return _dtype_exact(dtype.categories.dtype)", ("tests/test_types.py",),
+           "a categorical with time-zone-aware, nullable or string[pyarrow] categories goes to Arrow and comes back with other categories"),
+    Mutant("U03", _H, "        if isinstance(value, np.ndarray) and not value.dtype.hasobject:\n",
+           "        if isinstance(value, np.ndarray) and value.dtype != object:\n", ("tests/test_types.py",),
+           "a numpy StringDType array is hashed from its buffer: numpy refuses it, a raw ValueError from the op call"),
+    Mutant("U04", "mandala_ast/export.py", "                row[column] = _sqlite_value(value)", "                row[column] = value",
+           ("tests/test_export.py",), "the export writes text with lone surrogates as it is: a raw UnicodeEncodeError"),
+    Mutant("U05", _H, "        if not stack_nearly_full() and _holds_itself(value):", "        if False:",
+           _HASHING, "a dict or list that leads back to itself is a ValueEncodingError saying it is nested too deeply"),
+    Mutant("U06", _H, "    if array.dtype.fields is not None:\n        array = _without_padding(array)\n", "",
+           _HASHING + ("tests/test_types.py",), "equal aligned records whose padding bytes differ (np.empty) are two arguments: never a hit"),
+    Mutant("U07", "mandala_ast/runtime/types/torch_types.py", "    except (TypeError, RuntimeError, ValueError):",
+           "    except (TypeError, RuntimeError):", ("tests/test_types.py",),
+           "a torch tensor sliced with a step cannot be hashed: a ValueEncodingError (killed where torch is installed)"),
+    Mutant("U08", "mandala_ast/runtime/types/pil_types.py", "    if frames > 1:\n        return (\"frames\", image.tell(), _frames(image, frames))\n", "",
+           ("tests/test_types.py",), "a multi-frame image (GIF, multi-page TIFF) is keyed by its current frame: stacks sharing their first page collide"),
+    Mutant("U09", "mandala_ast/cli/storage_commands.py", '        return text if any(c in text for c in ".ein") else text + ".0"',
+           "        return text", ("tests/test_cli_storage_commands.py",),
+           "the calls table prints the float 1.0 as 1 and -0.0 as -0: two different arguments look alike"),
+    Mutant("U10", "mandala_ast/runtime/types/pandas_types.py", "        return key if orders is None else (*key, (\"levels\", orders))",
+           "        return key", ("tests/test_types.py",),
+           "a MultiIndex whose level values are in another order (unstack's columns follow it) is served the sorted one's results"),
+    Mutant("U11", "mandala_ast/runtime/types/pandas_storage.py", " and level_orders(index) is None\n", "\n",
+           ("tests/test_types.py",), "a MultiIndex with unsorted level values (stack()'s) goes to Arrow and comes back sorted: unstack() changes"),
+    Mutant("U12", _H, "    return isinstance(value, np.ndarray) and not value.dtype.hasobject and type(value) is not np.matrix",
+           "    return isinstance(value, np.ndarray) and value.dtype != object and type(value) is not np.matrix", _HASHING,
+           "a record array with an object field is hashed from its buffer (pointers): a raw TypeError from the op call"),
 )
 
 

@@ -147,7 +147,7 @@ class _Exporter:
                 row[column] = _remember(self.values, value)
                 row[f"{column}_type"] = _type_text(value)
             else:
-                row[column] = value
+                row[column] = _sqlite_value(value)
         stamp = datetime.datetime.fromtimestamp(call.created_at, datetime.timezone.utc) if call.created_at else None
         row.update(version=call.version, created_at=stamp.isoformat() if stamp else None, duration_s=call.duration)
         return row
@@ -208,7 +208,20 @@ def _column_type(column: str, opaque: set[str], rows: list[dict]) -> type:
 def _value_row(cid: bytes, value: Any) -> dict:
     if isinstance(value, Opaque):
         return {"id": cid.hex(), "type": value.kind, "value": None}
-    return {"id": cid.hex(), "type": type(value).__name__, "value": value}
+    return {"id": cid.hex(), "type": type(value).__name__, "value": _sqlite_value(value)}
+
+
+def _sqlite_value(value: Any) -> Any:
+    """``value`` as SQLite can hold it. SQLite text is UTF-8, which a str holding lone
+    surrogates is not (``os.fsdecode`` makes them of a file name that is not UTF-8): those
+    are written escaped, ``\\udce9``, as ``repr`` shows them."""
+    if type(value) is not str or value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
 
 
 def _op_row(op: StoredOp, version: Version, before: Version | None, table: str) -> dict:

@@ -83,6 +83,21 @@ class TestCalls:
         assert [(row["n"], row["seed"]) for row in rows] == [(200, 0), (2000, 0)]
         assert rows[0]["output_1"].startswith("<ndarray float64 (200,) ")
 
+    def test_a_float_argument_shows_as_a_float_not_as_the_int_beside_it(self, tmp_path):
+        """1 and 1.0, 0.0 and -0.0 are different arguments, but the table printed floats with
+        %g: two calls both showed x=1, and -0.0 showed as -0."""
+        from mandala_ast import Storage, op
+
+        @op
+        def f(x):
+            return 0
+
+        with Storage(tmp_path / "s.db").run():
+            for x in (1, 1.0, -0.0, 0.0, 2.5, 1e20, 123456789.0):
+                f(x)
+        table = cli("calls", "s.db", "f", cwd=tmp_path).stdout.splitlines()
+        assert [line.split()[0] for line in table[1:]] == ["1", "1.0", "-0.0", "0.0", "2.5", "1e+20", "1.23457e+08"]
+
     def test_calls_of_two_versions_with_one_number_say_which_version_they_are(self, tmp_path):
         """An edited op keeps `version=0`: its old and new calls showed the same version 0,
         x=1 with output 2 and with output 3, nothing telling which code made which."""

@@ -98,7 +98,7 @@ class TestExport:
             assert proc.returncode == 1 and f"cannot write {out}" in proc.stderr, proc.stderr
             assert "Traceback" not in proc.stderr and list(disk.iterdir()) == []
 
-    def test_never_unpickles(self, tmp_path):
+    def test_never_unpickles(self, tmp_path, monkeypatch):
         """An untrusted storage whose pickle would run code when loaded: export describes it."""
         (tmp_path / "evilmod.py").write_text(textwrap.dedent(f"""
             from pathlib import Path
@@ -123,17 +123,37 @@ class TestExport:
         """))
         assert subprocess.run([sys.executable, "evil.py"], cwd=tmp_path).returncode == 0
         (tmp_path / "RAN").unlink(missing_ok=True)  # storing checks a round trip: it ran then
-        os.environ["PYTHONPATH"] = str(tmp_path)  # evilmod importable: unpickling would run it
-        try:
-            proc = cli("export", "evil.db", "flat.db", cwd=tmp_path)
-            calls = cli("calls", "evil.db", "make", "--format", "json", cwd=tmp_path)
-        finally:
-            del os.environ["PYTHONPATH"]
+        # evilmod importable, unpickling would run it. Prepended, and put back after: the
+        # PYTHONPATH a scratch copy's tests run with (benchmarks/mutants.py) must stay theirs.
+        monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])))
+        proc = cli("export", "evil.db", "flat.db", cwd=tmp_path)
+        calls = cli("calls", "evil.db", "make", "--format", "json", cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr
         assert not (tmp_path / "RAN").exists()
         row = next(sqlite_utils.Database(tmp_path / "flat.db")["make"].rows)
         assert row["output_type"].startswith("evilmod.touch ")  # what it would call, named
         assert json.loads(calls.stdout)[0]["output"].startswith("<evilmod.touch ")
+
+
+    def test_text_that_is_no_utf8_a_file_name_decoded_by_os_exports_escaped(self, tmp_path):
+        """Python text may hold lone surrogates (os.fsdecode of a name that is not UTF-8),
+        which SQLite text cannot: the export crashed with a raw UnicodeEncodeError."""
+        from mandala_ast import Storage, op
+
+        @op
+        def stem(name: str) -> str:
+            return name.rsplit(".", 1)[0]
+
+        name = os.fsdecode(b"caf\xe9.csv")  # 'caf\udce9.csv'
+        with Storage(tmp_path / "names.db").run():
+            stem(name)
+            stem("plain.csv")
+        proc = cli("export", "names.db", "flat.db", cwd=tmp_path)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+        rows = sorted(sqlite_utils.Database(tmp_path / "flat.db")["stem"].rows, key=lambda row: row["name"])
+        assert [(row["name"], row["output"]) for row in rows] == [("caf\\udce9.csv", "caf\\udce9"), ("plain.csv", "plain")]
+        values = {row["value"] for row in sqlite_utils.Database(tmp_path / "flat.db")["values"].rows}
+        assert "caf\\udce9.csv" in values  # an input: the edges name it
 
 
 class TestBrowse:

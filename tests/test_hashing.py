@@ -325,6 +325,29 @@ class TestDeepNesting:
             content_id(Point(self.deep(), 0))
 
 
+    CYCLIC_GRAPH = (
+        "import sys; from mandala_ast.runtime.hashing import content_id\n"
+        "def graph(label):\n"
+        "    a = {'name': label, 'tags': {'x', 'y', 'z'}, 'next': []}\n"
+        "    b = {'name': 'b', 'next': [a]}\n"
+        "    a['next'].append(b)\n"
+        "    return a\n"
+        "print(content_id(graph(sys.argv[1])).hex())\n"
+    )
+
+    def test_a_graph_of_dicts_that_leads_back_to_itself_is_keyed_not_called_too_deeply_nested(self):
+        def key(label, seed):
+            return subprocess.run([sys.executable, "-c", self.CYCLIC_GRAPH, label], env={"PYTHONHASHSEED": seed, "PATH": ""},
+                                  capture_output=True, text=True, check=True).stdout
+
+        assert key("a", "1") == key("a", "2") != key("c", "1")
+        holder: list = [1]
+        holder.append(holder)
+        assert content_id(holder) != content_id([1, [1]])
+        with pytest.raises(UnhashableError, match="nested too deeply"):  # still, once it is deep
+            content_id([self.deep(), holder])
+
+
 class TestFloatKeys:
     """What README's "NaN and signed zeros" says: Python floats key by value except that the
     sign of zero counts and every NaN is one key; numpy values key by their bytes."""
@@ -355,3 +378,28 @@ def test_datetime_arrays_hash_by_their_bytes_alone_and_in_structured_records():
     later["t"][0] = np.datetime64(1, "s")
     assert content_id(base) == content_id(base.copy()) != content_id(later)
     assert content_id(np.arange(3).astype("m8[D]")) != content_id(np.arange(3).astype("m8[s]"))
+
+
+def test_equal_aligned_records_whose_padding_bytes_differ_are_one_argument():
+    aligned = np.dtype([("flag", "u1"), ("x", "f8")], align=True)
+    clean, dirty = np.zeros(2, aligned), np.full(2 * aligned.itemsize, 0xFF, np.uint8).view(aligned)
+    dirty["flag"], dirty["x"] = 0, 0.0
+    assert content_id(clean) == content_id(dirty) and content_id(clean[0]) == content_id(dirty[0])
+    assert content_id(clean) != content_id(np.zeros(2, [("flag", "u1"), ("x", "f8")]))  # another dtype
+
+
+def test_which_parts_are_one_object_counts_inside_objects_not_in_plain_containers():
+    """What README says of aliasing: pickle's memo decides it inside an object only."""
+    shared = [1]
+    assert content_id(Point([shared, shared], 0)) != content_id(Point([shared, [1]], 0))
+    assert content_id([shared, shared]) == content_id([shared, [1]])
+
+
+def test_a_record_array_with_an_object_field_is_keyed_by_its_objects_not_a_raw_type_error():
+    kind = [("label", "O"), ("n", "i8")]
+    shared: list = [1]
+    records = np.array([(shared, 1)], dtype=kind)
+    before = content_id(records)
+    shared.append(2)  # the same pointer, other content: another argument
+    assert content_id(records) != before
+    assert content_id(np.array([([1, 2], 1)], dtype=kind)) == content_id(records)

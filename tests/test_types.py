@@ -291,3 +291,119 @@ def test_a_large_xarray_value_loads_writable_and_writing_to_it_leaves_the_stored
         loaded.values[0] = -1.0
     with Storage(path).run():
         assert typecases.echo(array).identical(array)
+
+
+def test_an_arrow_dictionary_array_under_another_dictionary_is_not_served_the_first_ones_result(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    from mandala_ast import Storage, op
+
+    @op
+    def categories(array):
+        return array.to_pandas().cat.categories.tolist()
+
+    def encoded(indices, dictionary):
+        return pa.DictionaryArray.from_arrays(pa.array(indices, pa.int32()), pa.array(dictionary))
+
+    with Storage(tmp_path / "s.db").run():
+        assert categories(encoded([0, 1, 0], ["a", "b"])) == ["a", "b"]
+        assert categories(encoded([1, 0, 1], ["b", "a"])) == ["b", "a"]
+        assert categories(encoded([0, 1, 0], ["a", "b", "c"])) == ["a", "b", "c"]
+        two_dictionaries = pa.chunked_array([encoded([0], ["a"]), encoded([0, 1], ["b", "a"])])
+        assert categories(two_dictionaries) == ["a", "b"]
+        assert categories(pa.chunked_array([encoded([0], ["b"]), encoded([1, 0], ["b", "a"])])) == ["b", "a"]
+
+
+def test_a_categorical_whose_categories_arrow_cannot_give_back_keeps_their_dtype_and_time_zone(tmp_path):
+    pytest.importorskip("pyarrow")
+    import pandas as pd
+
+    from mandala_ast import Storage
+
+    categories = {
+        "zoned": pd.DatetimeIndex(["2024-01-01", "2024-01-02"], tz="Asia/Tokyo"),
+        "Int64": pd.Index([1, 2], dtype="Int64"), "boolean": pd.Index([True, False], dtype="boolean"),
+        "Float64": pd.Index([0.5, 1.5], dtype="Float64"), "string": pd.Index(["a", "b"], dtype="string[pyarrow]"),
+    }
+    with Storage(tmp_path / "s.db").run():
+        for name, index in categories.items():
+            series = pd.Series(pd.Categorical(list(index), categories=index))
+            frame = pd.DataFrame({"v": [1.0, 2.0]}, index=pd.CategoricalIndex(list(index), categories=index))
+            assert typecases.echo(series).cat.categories.dtype == index.dtype, name
+            assert typecases.echo(frame).index.categories.dtype == index.dtype, name
+            assert typecases.same(typecases.echo(series), series) and typecases.same(typecases.echo(frame), frame), name
+
+
+def test_a_numpy_string_dtype_array_is_keyed_and_stored_not_a_raw_buffer_error(tmp_path):
+    np = pytest.importorskip("numpy")
+    if not hasattr(np.dtypes, "StringDType"):
+        pytest.skip("numpy 1 has no StringDType")
+    from mandala_ast import Storage, op
+
+    @op
+    def lengths(words):
+        return [len(w) for w in words]
+
+    words = np.array(["a", "bb", "ccc"], dtype=np.dtypes.StringDType())
+    with Storage(tmp_path / "s.db").run():
+        assert lengths(words) == [1, 2, 3]
+        back = typecases.echo(words)
+    assert back.dtype == words.dtype and back.tolist() == ["a", "bb", "ccc"]
+
+
+def test_a_tensor_sliced_with_a_step_is_an_argument_and_an_empty_one_loads(tmp_path):
+    torch = pytest.importorskip("torch")
+    from mandala_ast import Storage, op
+
+    @op
+    def total(values):
+        return float(values.sum())
+
+    with Storage(tmp_path / "s.db").run():
+        assert total(torch.arange(10.0)[::2]) == 20.0
+        assert typecases.echo(torch.empty(0, 3)).shape == (0, 3)
+
+
+def test_image_stacks_sharing_their_first_page_get_their_own_results(tmp_path):
+    pytest.importorskip("PIL")
+    import io
+
+    from PIL import Image
+
+    def tiff(*levels):
+        data = io.BytesIO()
+        pages = [Image.new("L", (2, 2), level) for level in levels]
+        pages[0].save(data, format="TIFF", save_all=True, append_images=pages[1:])
+        return Image.open(io.BytesIO(data.getvalue()))
+
+    from mandala_ast import Storage
+
+    with Storage(tmp_path / "s.db").run():
+        assert typecases.frame_pixels(tiff(10, 20)) == [10, 20]
+        assert typecases.frame_pixels(tiff(10, 40)) == [10, 40]
+        assert typecases.frame_pixels(tiff(10)) == [10]
+
+
+def test_multi_index_frames_whose_levels_are_in_another_order_are_not_served_one_anothers_unstack(tmp_path):
+    pd = pytest.importorskip("pandas")
+    from mandala_ast import Storage
+
+    def series(levels, codes):
+        return pd.Series([1.0, 2.0], index=pd.MultiIndex(levels=[levels, [1]], codes=[codes, [0, 0]]))
+
+    with Storage(tmp_path / "s.db").run():
+        assert typecases.unstacked_columns(series(["a", "b"], [0, 1])) == ["a", "b"]
+        assert typecases.unstacked_columns(series(["b", "a"], [1, 0])) == ["b", "a"]
+
+
+def test_a_multi_index_whose_levels_are_not_sorted_comes_back_with_their_order(tmp_path):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    import numpy as np
+
+    from mandala_ast import Storage
+
+    stacked = pd.DataFrame(np.ones((2, 2)), columns=["y", "x"], index=["q", "p"]).stack().to_frame("v")
+    with Storage(tmp_path / "s.db").run():
+        back = typecases.echo(stacked)
+    assert [list(level) for level in back.index.levels] == [["q", "p"], ["y", "x"]]
+    assert back["v"].unstack(0).columns.tolist() == ["q", "p"]

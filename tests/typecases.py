@@ -132,6 +132,30 @@ def index_frequency(frame):
     return frame.index.freqstr
 
 
+@op
+def unstacked_columns(series):
+    COMPUTED.append(1)
+    return series.unstack(0).columns.tolist()
+
+
+def case_pandas_multi_index_levels():
+    # A MultiIndex's levels, in their order, decide unstack()'s columns: keyed by its tuples
+    # alone, a level order was served another's results.
+    pd = _pandas()
+
+    def series(first_level=("a", "b"), codes=(0, 1)):
+        index = pd.MultiIndex(levels=[list(first_level), [1]], codes=[list(codes), [0, 0]], names=["k", "n"])
+        return pd.Series([1.0, 2.0], index=index)
+
+    return dict(
+        base=series(),
+        equal=[pd.Series([1.0, 2.0], index=pd.MultiIndex.from_tuples([("a", 1), ("b", 1)], names=["k", "n"])),
+               series(("a", "b", "c"))],  # a value no row uses shows only in .levels
+        differ={"level order": series(("b", "a"), (1, 0))},
+        op=unstacked_columns,
+    )
+
+
 def case_pandas_index_frequency():
     # pandas' equals() ignores an index's freq, but shift(), resample() and freqstr read it: a
     # frame with one was served the result computed for the same frame without.
@@ -251,6 +275,22 @@ def case_torch_tensor():
     )
 
 
+def case_torch_strided_and_empty_tensors():
+    # A tensor sliced with a step (a view whose last axis is not contiguous) could not be
+    # hashed, and an empty one was stored but raised torch's RuntimeError when loaded.
+    import torch
+
+    base = torch.arange(10, dtype=torch.float32)[::2]
+    return dict(
+        base=base,
+        equal=[torch.tensor([0.0, 2.0, 4.0, 6.0, 8.0]), torch.arange(20, dtype=torch.float32).reshape(2, 10)[0, ::2]],
+        differ={
+            "values": torch.arange(10, dtype=torch.float32)[1::2], "empty": torch.empty(0, 3), "empty 1-d": torch.zeros(0),
+            "empty int": torch.empty(0, 3, dtype=torch.int64), "columns": torch.arange(12.0).reshape(3, 4)[:, ::2],
+        },
+    )
+
+
 def case_torch_large_tensor_with_grad():
     import torch
 
@@ -307,6 +347,28 @@ def case_arrow_table():
             "name": table(names=("y", "s")), "rows": table(5), "type": base.cast(pa.schema([("x", pa.float32()), ("s", pa.string())])),
             "metadata": base.replace_schema_metadata({"k": "v"}),
             "null": pa.table({"x": base.column("x"), "s": ["", "v", "", "vvv", "vvvv", "vvvvv"]}),
+        },
+    )
+
+
+def case_arrow_dictionary():
+    # A dictionary array's dictionary (its order, entries no value uses) shows in .dictionary,
+    # .indices and to_pandas()'s categories: the same decoded values under another dictionary
+    # were served the first one's results.
+    import pyarrow as pa
+
+    def encoded(indices, dictionary, index_type=None):
+        return pa.DictionaryArray.from_arrays(pa.array(indices, index_type or pa.int32()), pa.array(dictionary))
+
+    base = encoded([0, 1, None, 0], ["a", "b"])
+    return dict(
+        base=base,
+        equal=[pa.array(["a", "b", None, "a"]).dictionary_encode(), encoded([1, 0, 1, None, 0], ["a", "b"])[1:]],
+        differ={
+            "dictionary order": encoded([1, 0, None, 1], ["b", "a"]),
+            "unused entry": encoded([0, 1, None, 0], ["a", "b", "c"]),
+            "plain text": pa.array(["a", "b", None, "a"]),
+            "index type": encoded([0, 1, None, 0], ["a", "b"], pa.int8()),
         },
     )
 
@@ -442,6 +504,38 @@ def case_pil_palette_image():
     )
 
 
+@op
+def frame_pixels(image):
+    from PIL import ImageSequence
+
+    COMPUTED.append(1)
+    return [frame.convert("L").getpixel((0, 0)) for frame in ImageSequence.Iterator(image)]
+
+
+def case_pil_multi_frame_image():
+    # An animated GIF or a multi-page TIFF (a microscopy stack) was keyed by its current frame
+    # alone: stacks sharing their first page were served one another's results.
+    import io
+
+    from PIL import Image
+
+    def stack(*levels, format="GIF", at=0):
+        frames = [Image.new("L", (2, 2), level) for level in levels]
+        data = io.BytesIO()
+        frames[0].save(data, format=format, save_all=True, append_images=frames[1:])
+        image = Image.open(io.BytesIO(data.getvalue()))
+        image.seek(at)
+        return image
+
+    return dict(
+        base=stack(10, 20),
+        equal=[stack(10, 20)],
+        differ={"second frame": stack(10, 30), "one frame": stack(10), "three frames": stack(10, 20, 30), "at the second frame": stack(10, 20, at=1),
+                "tiff pages": stack(10, 20, format="TIFF"), "tiff pages differ": stack(10, 40, format="TIFF")},
+        op=frame_pixels,
+    )
+
+
 def case_pil_large_image():
     from PIL import Image
 
@@ -497,6 +591,58 @@ try:
             return type(other) is Box and self.tag == other.tag and np.array_equal(self.values, other.values)
 except ImportError:  # only case_attrs_class needs it
     pass
+
+
+def case_numpy_string_dtype():
+    # numpy 2's variable-width text: its buffer holds pointers, so it is keyed by its text.
+    if not hasattr(np.dtypes, "StringDType"):
+        return dict(base=np.array(["numpy 1"]), equal=[], differ={})
+
+    def text(*items, na_object=None):
+        return np.array(items, dtype=np.dtypes.StringDType(na_object=na_object))
+
+    base = text("a", "bb", None)
+    return dict(
+        base=base,
+        equal=[text("a", "bb", None), np.concatenate([text("a"), text("bb", None)])],
+        differ={
+            "text": text("a", "b", None), "missing": text("a", "bb", ""), "shape": text("a", "bb", None).reshape(3, 1),
+            "na_object": text("a", "bb", "", na_object=float("nan")), "fixed width": np.array(["a", "bb", ""]),
+            "list": ["a", "bb", None],
+        },
+    )
+
+
+def case_numpy_record_padding():
+    # An aligned record dtype has padding bytes between fields, which np.empty leaves as they
+    # were in memory: equal records must not miss for bytes no field holds.
+    fields = [("flag", "u1"), ("x", "f8"), ("inner", [("k", "u1"), ("t", "M8[s]")])]
+    aligned = np.dtype(fields, align=True)
+
+    def records(x=1.5, dtype=aligned, fill=None):
+        array = np.zeros(2, dtype) if fill is None else np.full(2 * dtype.itemsize, fill, np.uint8).view(dtype)
+        array["flag"], array["x"], array["inner"]["k"] = 1, x, 7
+        array["inner"]["t"] = np.datetime64("2024-01-01T00:00:00")
+        return array
+
+    return dict(
+        base=records(),
+        equal=[records(fill=0xFF), records(fill=0x5A)],
+        differ={"field": records(x=2.5), "packed dtype": records(dtype=np.dtype(fields)), "one record": records()[0]},
+    )
+
+
+def case_numpy_record_with_objects():
+    # A record dtype with an object field holds pointers: it was hashed as bytes, a raw
+    # TypeError (numpy refuses to view references as bytes).
+    kind = [("label", "O"), ("n", "i8")]
+    base = np.array([("x", 1), (None, 2)], dtype=kind)
+    return dict(
+        base=base,
+        equal=[np.array([("x", 1), (None, 2)], dtype=kind)],
+        differ={"object field": np.array([("y", 1), (None, 2)], dtype=kind), "number field": np.array([("x", 1), (None, 3)], dtype=kind),
+                "object array": np.array(["x", None], dtype=object)},
+    )
 
 
 def case_numpy_memmap_round_trip():

@@ -145,7 +145,9 @@ def _short(value: Any) -> Any:
     from ..runtime.described import Opaque
 
     if isinstance(value, float):
-        return f"{value:.6g}"
+        text = f"{value:.6g}"
+        # 1.0 is another argument than 1, and -0.0 than 0: %g would print them alike.
+        return text if any(c in text for c in ".ein") else text + ".0"
     if not isinstance(value, Opaque):
         return repr(value) if isinstance(value, str) else value
     kind = value.kind

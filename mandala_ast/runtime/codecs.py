@@ -151,7 +151,9 @@ def _is_plain_ndarray(value: Any) -> bool:
     # pickled, to come back a matrix (it multiplies as one).
     import numpy as np
 
-    return isinstance(value, np.ndarray) and value.dtype != object and type(value).__module__ == "numpy" \
+    # Objects (a record's object field too, numpy 2's StringDType) are pointers: .npy cannot
+    # hold them without pickle, so they are pickled.
+    return isinstance(value, np.ndarray) and not value.dtype.hasobject and type(value).__module__ == "numpy" \
         and type(value) is not np.matrix
 
 

@@ -71,7 +71,44 @@ def content_id(value: Any) -> bytes:
     try:
         return digest(encode_canonical(value))
     except RecursionError:
+        if not stack_nearly_full() and _holds_itself(value):
+            return _cyclic_cid(value)
         raise _too_deep_or_the_stack(value) from None
+
+
+def _cyclic_cid(value: Any) -> bytes:
+    """The id of a value whose dicts, lists or sets lead back to themselves (a graph whose
+    nodes list their neighbours): canonical pickle follows cycles, as for a record's parent
+    link. Tagged ``K``, it is no plain container's encoding."""
+    out = bytearray()
+    _enc_pickled(value, out)
+    return digest(out)
+
+
+_CONTAINERS = frozenset({dict, list, tuple, set, frozenset})
+
+
+def _holds_itself(value: Any) -> bool:
+    """Whether ``value``'s dicts, lists, tuples and sets lead back to one of themselves.
+    Without recursion: it is asked once hashing has run out of stack."""
+    on_path: set[int] = set()
+    done: set[int] = set()  # shared parts (a diamond) are walked once
+    stack: list[tuple[Any, bool]] = [(value, False)]
+    while stack:
+        item, leaving = stack.pop()
+        if leaving:
+            on_path.discard(id(item))
+            done.add(id(item))
+            continue
+        if type(item) not in _CONTAINERS or id(item) in done:
+            continue
+        if id(item) in on_path:
+            return True
+        on_path.add(id(item))
+        stack.append((item, True))
+        children = [part for pair in item.items() for part in pair] if type(item) is dict else item
+        stack.extend((child, False) for child in children)
+    return False
 
 
 def _too_deep_or_the_stack(value: Any) -> BaseException:
@@ -271,7 +308,8 @@ def _enc_byte_stream(value: ByteStream, out: bytearray) -> None:
 
 
 def _enc_numpy_scalar(value: Any, out: bytearray) -> None:
-    _put(out, b"a", _dtype_key(value.dtype).encode() + b"|" + value.tobytes())
+    data = value.tobytes() if value.dtype.fields is None else _without_padding(sys.modules["numpy"].asarray(value)).tobytes()
+    _put(out, b"a", _dtype_key(value.dtype).encode() + b"|" + data)
 
 
 def _dtype_key(dtype: Any) -> str:
@@ -391,7 +429,7 @@ def _stand_in_maker(kind: type) -> Callable[[Any], Any] | None:
 
 def _plain_array_stand_in(value: Any) -> Any:
     # An object array's elements are objects: pickled, through this pickler, with the array.
-    return _content_id_stand_in(value) if value.dtype != object else None
+    return _content_id_stand_in(value) if not value.dtype.hasobject else None
 
 
 _BUILTIN_STAND_INS: dict[type, Any] = {
@@ -428,9 +466,11 @@ def _encoder_for(value: Any) -> Callable[[Any, bytearray], None]:
     if module == "numpy":
         import numpy as np
 
-        if isinstance(value, np.ndarray) and value.dtype != object:
+        # Objects (an object array, a record with an object field, numpy 2's StringDType) are
+        # pickled, element by element: their buffer holds pointers.
+        if isinstance(value, np.ndarray) and not value.dtype.hasobject:
             return _enc_ndarray_subclass if type(value) is np.matrix else _enc_ndarray
-        if isinstance(value, np.generic) and value.dtype != object:
+        if isinstance(value, np.generic) and not value.dtype.hasobject:
             return _enc_numpy_scalar
     handler = handler_for(type(value))
     if handler is not None:
@@ -554,7 +594,7 @@ def _is_plain_ndarray(value: Any) -> bool:
     type is part of its id (numpy 1.x's recarray and chararray keep the ids they had)."""
     import numpy as np
 
-    return isinstance(value, np.ndarray) and value.dtype != object and type(value) is not np.matrix
+    return isinstance(value, np.ndarray) and not value.dtype.hasobject and type(value) is not np.matrix
 
 
 #: Arrays below this many bytes are hashed with their header in one piece (a copy): see
@@ -576,6 +616,8 @@ def _ndarray_cid(array: Any) -> bytes:
     if not array.flags.c_contiguous:
         array = np.ascontiguousarray(array)
     header = _array_header(array)
+    if array.dtype.fields is not None:
+        array = _without_padding(array)
     if array.dtype.kind in "MmV":  # datetimes (alone or in records) export no buffer: bytes do
         array = array.reshape(-1).view(np.uint8)
     size = array.nbytes
@@ -586,6 +628,16 @@ def _ndarray_cid(array: Any) -> bytes:
     hasher = blake3(header, max_threads=blake3.AUTO if size >= THREADED_HASH_BYTES else 1)
     hasher.update(memoryview(array).cast("B"))
     return hasher.digest()
+
+
+def _without_padding(array: Any) -> Any:
+    """A record array with the bytes between and after its fields left out (its header still
+    names its dtype, padding included): aligned dtypes have them, and ``np.empty`` leaves in
+    them whatever was in memory, so equal records would differ there."""
+    from numpy.lib import recfunctions
+
+    packed = recfunctions.repack_fields(array.dtype, recurse=True)
+    return array if packed.itemsize == array.dtype.itemsize else array.astype(packed)
 
 
 def _array_header(array: Any) -> bytes:

@@ -4,7 +4,9 @@ A Table re-chunked, or sliced back to equal values, holds other buffers (offsets
 boundaries, the bytes behind null slots) for the same values, so buffers are not the key.
 The key is the schema (field names, types, nullability, metadata) and, per column, its null mask
 and its values with nulls filled: numbers and times as one numpy buffer, text and binary as
-lengths and bytes, other types (lists, structs, dictionaries, decimals) value by value.
+lengths and bytes, a dictionary column as its dictionary and its indices (the dictionary's order
+and unused entries show in ``to_pandas()``'s categories), other types (lists, structs,
+decimals) value by value.
 
 Stored in the Arrow IPC file format (codec ``arrow:<kind>``); a large one is read memory-mapped
 from its file, zero-copy.
@@ -40,11 +42,24 @@ def column_key(column: pa.ChunkedArray | pa.Array) -> tuple:
 
 
 def _values_key(kind: pa.DataType, chunks: list) -> Any:
+    if pa.types.is_dictionary(kind):
+        return _dictionary_key(chunks)
     if _fixed_width(kind):
         return _joined([c.to_numpy(zero_copy_only=False) for c in chunks], None)
     if pa.types.is_string(kind) or pa.types.is_binary(kind) or pa.types.is_large_string(kind) or pa.types.is_large_binary(kind):
         return _text_key(kind, chunks)
     return [value for chunk in chunks for value in chunk.to_pylist()]
+
+
+def _dictionary_key(chunks: list) -> tuple:
+    """The dictionary and every value's index in it. Chunks with dictionaries of their own are
+    keyed as unified into one, as ``to_pandas()`` and ``combine_chunks()`` see them: chunking
+    is no part of a column's key."""
+    if any(not chunk.dictionary.equals(chunks[0].dictionary) for chunk in chunks[1:]):
+        chunks = pa.chunked_array(chunks).unify_dictionaries().chunks
+    dictionary = column_key(chunks[0].dictionary) if chunks else None
+    indices = [chunk.indices.fill_null(0).to_numpy(zero_copy_only=False) for chunk in chunks]
+    return ("dictionary", dictionary, _joined(indices, None))
 
 
 def _fixed_width(kind: pa.DataType) -> bool:

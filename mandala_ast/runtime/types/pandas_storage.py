@@ -3,12 +3,14 @@
 Whether a frame (a plain DataFrame or Series, not a subclass) goes to Arrow is decided from its
 dtypes and labels (no trial round trip): numbers and booleans, datetimes (with or without a time
 zone), timedeltas, pandas' nullable Int/Float/boolean, pyarrow-backed text (pandas' default
-``str``) and categoricals of those come back with the same dtype, values, index and names.
+``str``) and categoricals of numpy numbers, naive datetimes, timedeltas and ``str`` come back
+with the same dtype, values, index and names.
 Object columns of text come back too, as object columns of ``str``: those whose elements are
 all ``str`` (not a subclass) with at most one kind of null, ``None`` or ``NaN`` (Arrow has one
 null; the kind is kept in the metadata); so does an object index of text (not a MultiIndex's). Telling takes one look at each distinct object
 (``pandas_text``). Other object columns (any Python object), ``string[python]`` (it comes back
-pyarrow-backed), a Datetime/Timedelta index with a ``freq`` (Arrow drops it), a nullable
+pyarrow-backed), a Datetime/Timedelta index with a ``freq`` (Arrow drops it), a MultiIndex
+whose level values are not sorted (Arrow sorts them), a nullable
 (``Int64``...) index, non-text, duplicate or index-like column labels and frames without
 columns do not: ``encode_*`` returns None and the value is pickled.
 
@@ -82,7 +84,10 @@ def _index_exact(index: pd.Index) -> bool:
     if _index_text(index) is not None:
         return True
     if isinstance(index, pd.MultiIndex):
-        return all(_label_dtype_exact(level.dtype) for level in index.levels)
+        from .pandas_types import level_orders  # (pandas_types imports this module)
+
+        # Arrow rebuilds each level sorted: an order of their own (stack()'s) is pickled.
+        return all(_label_dtype_exact(level.dtype) for level in index.levels) and level_orders(index) is None
     return isinstance(index, pd.RangeIndex) or _label_dtype_exact(index.dtype)
 
 
@@ -95,10 +100,19 @@ def _dtype_exact(dtype: Any) -> bool:
     if isinstance(dtype, np.dtype):
         return dtype.kind in "biufmM"
     if isinstance(dtype, pd.CategoricalDtype):
-        return _dtype_exact(dtype.categories.dtype)
+        return _categories_exact(dtype.categories.dtype)
     if isinstance(dtype, pd.StringDtype):
         return dtype.storage == "pyarrow"
     return isinstance(dtype, pd.DatetimeTZDtype) or type(dtype).__name__ in _MASKED
+
+
+def _categories_exact(dtype: Any) -> bool:
+    """Arrow keeps a dictionary's values but not their pandas dtype: categories come back as
+    numpy numbers, naive datetimes, timedeltas or pandas' ``str``. Time-zone-aware categories
+    came back naive (in UTC), nullable and ``string`` ones as numpy's and ``str``."""
+    if isinstance(dtype, np.dtype):
+        return dtype.kind in "biufmM"
+    return isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow" and dtype.na_value is np.nan
 
 
 _MASKED = frozenset(f"{kind}Dtype" for kind in ("Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64", "Float32", "Float64", "Boolean"))

@@ -6,7 +6,8 @@ Categoricals are keyed by their categories, their order, ``ordered`` and their c
 datetime and timedelta buffers are hashed in place; object columns of text (strs and nulls) by
 their UTF-8 bytes, lengths and null kinds without a Python step per element (``pandas_text``);
 other object columns value by value. A DatetimeIndex's or TimedeltaIndex's ``freq`` is part of
-the key where it is set. ``flags`` are not part of the key.
+the key where it is set, and so is the order of a MultiIndex's level values where it is not
+sorted (unstack() orders columns by it). ``flags`` are not part of the key.
 
 Stored in the Arrow IPC file format (codec ``pandas:frame``/``pandas:series``, read
 memory-mapped from a file when large) when pyarrow is importable and every column and index
@@ -26,7 +27,7 @@ import pandas as pd
 from . import TypeHandler, add
 from .pandas_text import text_column
 
-__all__ = ["frame_key", "index_key", "series_key", "values_key"]
+__all__ = ["frame_key", "index_key", "level_orders", "series_key", "values_key"]
 
 
 def frame_key(frame: pd.DataFrame) -> tuple:
@@ -41,13 +42,30 @@ def series_key(series: pd.Series) -> tuple:
 def index_key(index: pd.Index) -> tuple:
     if isinstance(index, pd.MultiIndex):
         levels = tuple(values_key(index.get_level_values(i).array) for i in range(index.nlevels))
-        return ("multi", tuple(index.names), levels)
+        key = ("multi", tuple(index.names), levels)
+        orders = level_orders(index)
+        return key if orders is None else (*key, ("levels", orders))
     as_range = _range_key(index)
     key = ("index", tuple(index.names), as_range or values_key(index.array))
     # A DatetimeIndex's or TimedeltaIndex's freq: equals() ignores it, but shift(), resample()
     # and freqstr read it. Only where there is one, so that every other index keeps its id.
     freq = getattr(index, "freq", None) if not isinstance(index.dtype, pd.PeriodDtype) else None
     return key if freq is None else (*key, ("freq", freq))
+
+
+def level_orders(index: pd.MultiIndex) -> tuple | None:
+    """The order of the values each level uses, where some level's is not sorted (a
+    categorical's order, ``stack()``'s columns): ``unstack()`` orders its columns by it. None
+    where every level is sorted, as set_index, from_arrays and from_tuples make them, which
+    the values alone tell: every such MultiIndex keeps its id. Values a level holds but no
+    row uses (left by a selection) show only in ``.levels``: not keyed."""
+    orders, sorted_levels = [], True
+    for level, codes in zip(index.levels, index.codes):
+        codes = np.asarray(codes)
+        used = level[np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(level)))]
+        sorted_levels = sorted_levels and used.is_monotonic_increasing
+        orders.append(used)
+    return None if sorted_levels else tuple(values_key(used.array) for used in orders)
 
 
 def _range_key(index: pd.Index) -> tuple | None:

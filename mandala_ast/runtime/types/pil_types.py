@@ -23,9 +23,13 @@ RGB to three bytes a pixel costs more than hashing the padding, while copying th
 with the padding set is a plain vectorised pass (PIL leaves the padding byte 255 or 0
 depending on how the image was made, so it is set, never read).
 
-Stored with pickle, which PIL implements as mode, size, palette, info and the raw
-pixel bytes (an image comes back as a plain ``PIL.Image.Image``, not as the file-format
-subclass it was opened as).
+An image of several frames (an animated GIF, a multi-page TIFF: ``n_frames`` > 1) is keyed by
+every frame, each as above, and which one is current: keyed by the current frame alone, stacks
+sharing their first page were one argument.
+
+Stored as mode, size, palette, info and the raw pixel bytes (an image comes back as a plain
+``PIL.Image.Image``, not as the file-format subclass it was opened as; of an image of several
+frames, its current frame).
 """
 
 from __future__ import annotations
@@ -57,8 +61,25 @@ _OPAQUE = _PIXEL.type(0xFF000000)
 
 
 def image_key(image: Image.Image) -> tuple:
+    frames = getattr(image, "n_frames", 1)  # a file's: an animated GIF, a multi-page TIFF
+    if frames > 1:
+        return ("frames", image.tell(), _frames(image, frames))
     image.load()  # a file's image: some of its info (a PNG's text after the pixels) comes with them
     return (image.mode, image.size, _palette(image), image.info, key_pixels(image))
+
+
+def _frames(image: Image.Image, count: int) -> list[Image.Image]:
+    """A copy of every frame, each keyed as an image of its own (its pixels are read when the
+    key is hashed, after the file has moved on: so copies), the file left at its frame."""
+    current = image.tell()
+    try:
+        copies = []
+        for index in range(count):
+            image.seek(index)
+            copies.append(image.copy())
+        return copies
+    finally:
+        image.seek(current)
 
 
 def _palette(image: Image.Image) -> tuple | None:

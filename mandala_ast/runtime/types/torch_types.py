@@ -45,9 +45,10 @@ def _bytes(tensor: torch.Tensor) -> np.ndarray:
     """The tensor's values as a flat uint8 numpy array: no copy for a contiguous CPU tensor."""
     try:  # the common case in numpy's few steps rather than torch's (a µs each, per tensor)
         # numpy() refuses what it cannot view as it is (another device, a sparse layout, a
-        # conjugate or negative bit, bfloat16...); a strided view is copied in C order by reshape.
+        # conjugate or negative bit, bfloat16...); reshape copies most strided views in C
+        # order, but a 1-d one (``t[::2]``) stays strided and view() refuses it (ValueError).
         return tensor.detach().numpy().reshape(-1).view(np.uint8)
-    except (TypeError, RuntimeError):
+    except (TypeError, RuntimeError, ValueError):
         pass
     flat = tensor.detach()
     if flat.layout != torch.strided:
@@ -95,7 +96,10 @@ def _header(head: bytes) -> tuple[dict, int]:
 
 def _rebuild(meta: dict, raw: np.ndarray) -> torch.Tensor:
     dtype = getattr(torch, meta["dtype"])
-    tensor = torch.from_numpy(raw).view(dtype).reshape(meta["shape"])
+    if raw.size:
+        tensor = torch.from_numpy(raw).view(dtype).reshape(meta["shape"])
+    else:  # torch views no bytes of an empty array as another dtype (its stride is 0)
+        tensor = torch.empty(meta["shape"], dtype=dtype)
     if meta["parameter"]:
         return torch.nn.Parameter(tensor, requires_grad=meta["requires_grad"])
     return tensor.requires_grad_(meta["requires_grad"])
