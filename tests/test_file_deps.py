@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sqlite3
@@ -155,8 +154,12 @@ def walked_sizes(folder: str) -> int:
 @op
 def read_in(folder: str, name: str) -> str:
     RUNS.append("read_in")
-    with contextlib.chdir(folder):  # a relative name, opened in another directory
+    before = os.getcwd()
+    os.chdir(folder)  # a relative name, opened in another directory (contextlib.chdir: 3.11+)
+    try:
         return Path(name).read_text()
+    finally:
+        os.chdir(before)
 
 
 @pytest.fixture(autouse=True)

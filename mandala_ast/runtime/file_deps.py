@@ -349,8 +349,10 @@ def _install() -> None:
 
         builtins.open = io.open = open
         os.open = os_open_
-        os.listdir, os.scandir = _listing(os.listdir), _listing(os.scandir)
-        _wrap_pathlib_accessor(open_, open)
+        listdir, scandir = os.listdir, os.scandir
+        os.listdir, os.scandir = _listing(listdir), _listing(scandir)
+        _wrap_pathlib_accessor({"open": (open_, open), "listdir": (listdir, os.listdir),
+                                "scandir": (scandir, os.scandir)})
         # shutil.rmtree uses its symlink-safe form only if os.open is in these sets.
         for supported in (os.supports_dir_fd, os.supports_fd, os.supports_follow_symlinks):
             if os_open in supported:
@@ -390,16 +392,19 @@ def _listed_by_user_code(frame: Any) -> bool:
     return False
 
 
-def _wrap_pathlib_accessor(open_: Any, wrapper: Any) -> None:
-    """Python 3.10's pathlib opens files through an accessor class that bound ``io.open``
-    when pathlib was imported, before any wrapper: ``Path.read_text`` and ``Path.open`` went
-    unseen there (a file that appeared later never recomputed the call that missed it).
-    (3.11 and later call ``io.open`` at each call.)"""
+def _wrap_pathlib_accessor(wrapped: dict[str, tuple[Any, Any]]) -> None:
+    """Python 3.10's pathlib opens and lists files through an accessor class that bound
+    ``io.open``, ``os.listdir`` and ``os.scandir`` when pathlib was imported, before any
+    wrapper: ``Path.read_text``, ``Path.open``, ``Path.glob`` and ``Path.iterdir`` went unseen
+    there (a file that appeared later never recomputed the call that missed it, nor one added
+    to a folder the op globbed). ``wrapped``: the accessor's attribute -> (original, wrapper).
+    (3.11 and later call the functions of ``io`` and ``os`` at each call.)"""
     import pathlib
 
     accessor = getattr(pathlib, "_NormalAccessor", None)  # only 3.10 has it
-    if accessor is not None and accessor.__dict__.get("open") is open_:
-        accessor.open = staticmethod(wrapper)
+    for name, (original, wrapper) in wrapped.items():
+        if accessor is not None and accessor.__dict__.get(name) is original:
+            setattr(accessor, name, staticmethod(wrapper))
 
 
 def _state_of(path: str) -> bytes | None:
