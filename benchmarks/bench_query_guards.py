@@ -163,9 +163,7 @@ def mandala_ast_file():
 def run_worker(kind, store, baseline, runs, timeout):
     out = os.path.join(bq.RESULTS_DIR, "query-logs", f"guards-{kind}-{'before' if baseline else 'after'}.json")
     os.makedirs(os.path.dirname(out), exist_ok=True)
-    env = dict(os.environ)
-    if baseline:
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (baseline, env.get("PYTHONPATH")) if p)
+    env = _baseline_env(baseline) if baseline else dict(os.environ)
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--kind", kind, "--store", store,
            "--out", out, "--runs", str(runs)]
     load = os.getloadavg()[0]
@@ -179,6 +177,29 @@ def run_worker(kind, store, baseline, runs, timeout):
         result = json.load(fh)
     result["load"] = load
     return result
+
+
+def _baseline_env(baseline):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (baseline, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def baseline_store(n, baseline, after_dir, timeout):
+    """The store the baseline code reads: the same as this code's, unless the storage format
+    changed between them (the baseline refuses a newer file); then one built by the baseline
+    code itself, cached like bench_query's, under its own format's name."""
+    env = _baseline_env(baseline)
+    fmt = subprocess.run([sys.executable, "-c", "from mandala_ast.runtime.store import FORMAT; print(FORMAT)"],
+                         env=env, capture_output=True, text=True, check=True, cwd=HERE).stdout.strip()
+    if fmt == bq.ma_format():
+        return after_dir
+    store = os.path.join(bq.STORES_DIR, f"{fmt.replace('/', '-')}-ops{bq.OPS_HASH}-n{n}")
+    if not os.path.exists(os.path.join(store, "meta.json")):
+        bq._log(f"building the baseline's store ({fmt}) of {bq._k(n)} calls in {store}")
+        cmd = [sys.executable, bq.__file__, "--worker", "ma-build", "--store", store, "--n", str(n)]
+        subprocess.run(cmd, env=env, check=True, timeout=timeout, capture_output=True)
+    return store
 
 
 def render(n, results, baseline, args):
@@ -255,10 +276,11 @@ def main():
         if "error" in meta:
             sys.exit(f"store of {bq._k(n)} calls: {meta['error']}")
         results = {}
+        stores = {"after": meta["dir"], "before": baseline_store(n, args.baseline, meta["dir"], args.timeout)}
         chosen = [k for k, _ in KINDS] + ["tables"] if args.kinds == "all" else args.kinds.split(",")
         for kind in chosen:
             for side in ("before", "after"):
-                results[(kind, side)] = run_worker(kind, meta["dir"], args.baseline if side == "before" else None,
+                results[(kind, side)] = run_worker(kind, stores[side], args.baseline if side == "before" else None,
                                                    args.runs, args.timeout)
                 bq._log(f"{kind} {side}: {results[(kind, side)]}")
         reports.append(render(n, results, args.baseline, args))
