@@ -932,7 +932,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "                pass\n", ("tests/test_batch_workers.py",),
            "Ctrl-C as a chunk is handed to the pool leaves its calls' single-flight locks held for good"),
     Mutant("X01", "mandala_ast/runtime/file_deps.py",
-           "        os.listdir, os.scandir = _listing(os.listdir), _listing(os.scandir)\n", "", ("tests/test_file_deps.py",),
+           "        os.listdir, os.scandir = _listing(listdir), _listing(scandir)\n", "", ("tests/test_file_deps.py",),
            "a file added to a directory an op lists (os.listdir, Path.glob, os.walk): its stored call is a stale hit"),
     Mutant("X02", _ST, "        check_on_change(on_change)  # a typo makes no file\n", "", ("tests/test_versions.py",),
            "Storage(path, on_change='recompute') leaves an empty storage file behind before refusing the typo"),

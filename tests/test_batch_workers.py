@@ -179,16 +179,11 @@ def _child(script: str, **options) -> subprocess.Popen:
 def test_sigint_cancels_pending_calls_and_keeps_completed_ones(tmp_path):
     db, stop, interrupted = tmp_path / "s.db", tmp_path / "stop", tmp_path / "interrupted"
     script = f"""
-        import signal
         from batch_ops import hold, inc
         from mandala_ast import Storage
 
-        def interrupt(signum, frame):  # says when the interrupt is being raised, then raises it
-            open({str(interrupted)!r}, "w").close()
-            raise KeyboardInterrupt
-
-        signal.signal(signal.SIGINT, interrupt)
         {INTERRUPTER}
+        raise_interrupts_marking({str(interrupted)!r})
         start_interrupter({str(tmp_path)!r})
         with Storage({str(db)!r}).batch(executor="processes", max_concurrency=2):
             done = [inc(x) for x in range(5)]
@@ -222,7 +217,15 @@ def test_sigint_cancels_pending_calls_and_keeps_completed_ones(tmp_path):
 #: its threads; handed to a pool thread, it leaves the main thread's wait uninterrupted (its
 #: handler runs when that wait ends, which, here, never comes): the test hung.
 INTERRUPTER = """
-import os, threading, time
+import os, signal, threading, time
+
+def raise_interrupts_marking(path):
+    def interrupt(signum, frame):  # notes each interrupt as it is raised, then raises it
+        with open(path, "a") as file:
+            file.write("x")
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
 
 def interrupter(folder):
     for n in (1, 2):
@@ -242,16 +245,11 @@ def test_sigint_keeps_a_running_call_whose_result_arrives_before_the_block_exits
     executor = "threads"
     db, stop, interrupted = tmp_path / "s.db", tmp_path / "stop", tmp_path / "interrupted"
     script = f"""
-        import signal
         from batch_ops import hold, inc
         from mandala_ast import Storage
 
-        def interrupt(signum, frame):  # says when the interrupt is being raised, then raises it
-            open({str(interrupted)!r}, "w").close()
-            raise KeyboardInterrupt
-
-        signal.signal(signal.SIGINT, interrupt)
         {INTERRUPTER}
+        raise_interrupts_marking({str(interrupted)!r})
         start_interrupter({str(tmp_path)!r})
         with Storage({str(db)!r}).batch(executor={executor!r}, max_concurrency=2, progress=False):
             held = hold(15, {str(stop)!r})
@@ -283,17 +281,11 @@ def test_a_second_sigint_while_the_pool_shuts_down_still_closes_the_block(tmp_pa
     committed."""
     db, stop, marks = tmp_path / "s.db", tmp_path / "stop", tmp_path / "interrupts"
     script = f"""
-        import os, signal, threading, time
         from batch_ops import hold, inc
         from mandala_ast import Storage
 
-        def interrupt(signum, frame):  # notes each interrupt as it is raised
-            with open({str(marks)!r}, "a") as file:
-                file.write("x")
-            raise KeyboardInterrupt
-
-        signal.signal(signal.SIGINT, interrupt)
         {INTERRUPTER}
+        raise_interrupts_marking({str(marks)!r})
         start_interrupter({str(tmp_path)!r})
         try:
             with Storage({str(db)!r}).batch(executor="threads", max_concurrency=2, progress=False):
@@ -329,16 +321,11 @@ def test_ctrl_c_on_threads_keeps_the_running_calls_lock_so_other_processes_do_no
 
     db, stop, interrupted = tmp_path / "s.db", tmp_path / "stop", tmp_path / "interrupted"
     script = f"""
-        import signal
         from batch_ops import hold
         from mandala_ast import Storage
 
-        def interrupt(signum, frame):  # says when the interrupt is being raised, then raises it
-            open({str(interrupted)!r}, "w").close()
-            raise KeyboardInterrupt
-
-        signal.signal(signal.SIGINT, interrupt)
         {INTERRUPTER}
+        raise_interrupts_marking({str(interrupted)!r})
         start_interrupter({str(tmp_path)!r})
         with Storage({str(db)!r}, single_flight=True).batch(executor="threads", progress=False):
             held = hold(15, {str(stop)!r})

@@ -323,6 +323,14 @@ def test_a_file_that_appears_later_recomputes_the_call_that_missed_it(tmp_path):
     assert RUNS == ["optional_config", "optional_config"]
 
 
+def _python(*args: object, cwd: Path) -> str:
+    """The last line a new Python process running ``args`` (a script and its arguments, or
+    ``-c`` and code) prints, checked to succeed."""
+    proc = subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, cwd=cwd)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.splitlines()[-1]
+
+
 def test_an_edit_between_processes_recomputes_and_why_names_the_file(tmp_path):
     data = tmp_path / "data.csv"
     data.write_text("x\n1\n2\n")
@@ -346,12 +354,7 @@ def test_an_edit_between_processes_recomputes_and_why_names_the_file(tmp_path):
     """))
 
     def run() -> dict:
-        proc = subprocess.run(
-            [sys.executable, str(tmp_path / "reader.py"), str(tmp_path / "s.db"), str(data)],
-            capture_output=True, text=True, cwd=tmp_path,
-        )
-        assert proc.returncode == 0, proc.stderr
-        return json.loads(proc.stdout.splitlines()[-1])
+        return json.loads(_python(tmp_path / "reader.py", tmp_path / "s.db", data, cwd=tmp_path))
 
     assert run()["runs"] == 1
     assert run()["runs"] == 0
@@ -398,10 +401,7 @@ def test_a_new_process_recomputes_a_data_file_copied_over_with_the_same_size_and
     )
     for split, want in ((a, "1"), (b, "7")):
         shutil.copy2(split, current)
-        proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "s.db"), str(current)],
-                              capture_output=True, text=True, cwd=Path(__file__).parent)
-        assert proc.returncode == 0, proc.stderr
-        assert proc.stdout.split() == [want]
+        assert _python("-c", script, tmp_path / "s.db", current, cwd=Path(__file__).parent) == want
 
 
 @op
@@ -425,24 +425,22 @@ print(len(hashed), len(user.RUNS))
 """
 
 
+def _hashed_and_computed(db: Path, data: Path) -> list[str]:
+    """How many files a new process reading ``data`` through first_line hashed, and how many
+    calls it computed."""
+    return _python("-c", _HASHED_IN_A_NEW_PROCESS, db, data, cwd=Path(__file__).parent).split()
+
+
 def test_a_new_process_does_not_hash_an_unchanged_file_again(tmp_path, csvs):
     """The stat cache is kept in the storage: only a file whose stat changed is hashed."""
     a, _ = csvs
     db = tmp_path / "s.db"
 
-    def hashed_and_computed() -> list[str]:
-        proc = subprocess.run(
-            [sys.executable, "-c", _HASHED_IN_A_NEW_PROCESS, str(db), str(a)],
-            capture_output=True, text=True, cwd=Path(__file__).parent,
-        )
-        assert proc.returncode == 0, proc.stderr
-        return proc.stdout.split()
-
-    assert hashed_and_computed() == ["1", "1"]  # computed: hashed once
-    assert hashed_and_computed() == ["0", "0"]  # a hit, and the file's hash is known
+    assert _hashed_and_computed(db, a) == ["1", "1"]  # computed: hashed once
+    assert _hashed_and_computed(db, a) == ["0", "0"]  # a hit, and the file's hash is known
     os.utime(a, ns=(0, a.stat().st_mtime_ns + 1_000_000))
-    assert hashed_and_computed() == ["1", "0"]  # touched: hashed again, same content: a hit
-    assert hashed_and_computed() == ["0", "0"]  # and the new stat is kept
+    assert _hashed_and_computed(db, a) == ["1", "0"]  # touched: hashed again, same content: a hit
+    assert _hashed_and_computed(db, a) == ["0", "0"]  # and the new stat is kept
 
 
 def test_a_format_7_stat_cache_is_upgraded_and_its_rows_are_hashed_once_more_not_trusted(tmp_path, csvs):
@@ -453,19 +451,11 @@ def test_a_format_7_stat_cache_is_upgraded_and_its_rows_are_hashed_once_more_not
     a, _ = csvs
     db = tmp_path / "s.db"
 
-    def hashed_and_computed() -> list[str]:
-        proc = subprocess.run(
-            [sys.executable, "-c", _HASHED_IN_A_NEW_PROCESS, str(db), str(a)],
-            capture_output=True, text=True, cwd=Path(__file__).parent,
-        )
-        assert proc.returncode == 0, proc.stderr
-        return proc.stdout.split()
-
-    assert hashed_and_computed() == ["1", "1"]
+    assert _hashed_and_computed(db, a) == ["1", "1"]
     with sqlite3.connect(db) as conn:
         format_7_layout(conn)
-    assert hashed_and_computed() == ["1", "0"]  # upgraded: hashed once more, a hit
-    assert hashed_and_computed() == ["0", "0"]  # and its row now has the change time
+    assert _hashed_and_computed(db, a) == ["1", "0"]  # upgraded: hashed once more, a hit
+    assert _hashed_and_computed(db, a) == ["0", "0"]  # and its row now has the change time
 
 
 def test_a_process_of_format_7_still_open_across_the_upgrade_keeps_writing_its_stat_cache(tmp_path, csvs):
@@ -594,12 +584,7 @@ def test_a_new_process_recomputes_a_call_whose_directory_gained_a_file_and_why_n
     """))
 
     def run() -> dict:
-        proc = subprocess.run(
-            [sys.executable, str(tmp_path / "lister.py"), str(tmp_path / "s.db"), str(folder)],
-            capture_output=True, text=True, cwd=tmp_path,
-        )
-        assert proc.returncode == 0, proc.stderr
-        return json.loads(proc.stdout.splitlines()[-1])
+        return json.loads(_python(tmp_path / "lister.py", tmp_path / "s.db", folder, cwd=tmp_path))
 
     assert run()["runs"] == 1
     assert run()["runs"] == 0
@@ -658,12 +643,7 @@ def test_a_library_scanning_the_script_directory_makes_it_no_dependency(tmp_path
     """))
 
     def run() -> dict:
-        proc = subprocess.run(
-            [sys.executable, str(tmp_path / "meta.py"), str(tmp_path / "s.db")],
-            capture_output=True, text=True, cwd=tmp_path,
-        )
-        assert proc.returncode == 0, proc.stderr
-        return json.loads(proc.stdout.splitlines()[-1])
+        return json.loads(_python(tmp_path / "meta.py", tmp_path / "s.db", cwd=tmp_path))
 
     (tmp_path / "data").mkdir()
     assert run()["runs"] == 1
@@ -695,11 +675,7 @@ def test_a_relative_path_read_from_another_working_directory_recomputes(tmp_path
     """))
 
     def run(project: Path) -> list:
-        proc = subprocess.run(
-            [sys.executable, str(script), str(tmp_path / "s.db")], capture_output=True, text=True, cwd=project,
-        )
-        assert proc.returncode == 0, proc.stderr
-        return json.loads(proc.stdout.splitlines()[-1])
+        return json.loads(_python(script, tmp_path / "s.db", cwd=project))
 
     for name, files in (("a", ["1.csv"]), ("b", ["1.csv", "2.csv"])):
         (tmp_path / name / "shards").mkdir(parents=True)

@@ -20,7 +20,8 @@ from integrity import dangling_references
 
 from mandala_ast import CorruptValueError, MandalaRepairWarning, Storage, op
 from mandala_ast.runtime.integrity import describe_producer
-from mandala_ast.runtime.value_rows import MEDIUM_VALUE_BYTES, insert_values
+from mandala_ast.runtime.store import SQLiteStore
+from mandala_ast.runtime.value_rows import MEDIUM_VALUE_BYTES
 
 MEDIUM = MEDIUM_VALUE_BYTES // 8 + 10  # float64 elements: an array just above the threshold
 
@@ -92,11 +93,14 @@ def test_a_value_stored_by_another_storage_while_buffered_here_writes_no_second_
 
 
 def test_one_buffer_naming_a_medium_value_twice_writes_its_bytes_once(path):
-    Storage(path).close()
     data = b"x" * MEDIUM_VALUE_BYTES
-    with sqlite3.connect(path, isolation_level=None) as conn:
-        insert_values(conn, [b"\x01" * 32, "bytes", data, len(data), 0] * 2)
-        assert conn.execute("SELECT COUNT(*) FROM val_bytes").fetchone()[0] == 1
+    store = SQLiteStore(path)
+    for _ in range(2):
+        store.add("vals", (b"\x01" * 32, "bytes", data, len(data), 0))
+    store.flush()
+    store.close()
+    assert bytes_rows(path) == 1
+    with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT data FROM vals").fetchall() == [(data,)]
 
 

@@ -350,6 +350,7 @@ def load_back(call: CallIdentity, outputs: tuple, out_cids: tuple[bytes, ...], e
     very call, after it was stored, and every later run of the block again: the call stays
     unloadable until deleted. Checked before anything is buffered, it is handed back unstored
     like any output that cannot be stored. The load is the one the hand-back would do anyway.
+    ``loaded`` starts empty: a call that failed after this left nothing for the next one.
     """
     loaded.clear()
     for i, (cid, value) in enumerate(zip(out_cids, encoded)):
@@ -357,8 +358,7 @@ def load_back(call: CallIdentity, outputs: tuple, out_cids: tuple[bytes, ...], e
             continue
         try:
             loaded[cid] = codecs.decode("pickle", value.data)
-        except Exception as exc:
-            loaded.clear()
+        except Exception as exc:  # (the caller drops what ``loaded`` holds)
             error = ValueEncodingError(
                 f"op {call.op.name}, output {i}: a value of type {type(outputs[i]).__qualname__} is stored "
                 f"as a pickle that cannot be loaded back ({type(exc).__name__}: {exc})"

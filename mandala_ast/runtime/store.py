@@ -379,9 +379,8 @@ class SQLiteStore:
         for table, rows in self.rows.items():
             if rows and table not in _BY_CALL_ID:
                 if table == "vals":
-                    value_rows.insert_values(conn, _in_key_order(rows, FIELDS[table]))
-                else:
-                    _insert_rows(conn, table, rows)
+                    rows = value_rows.place_bytes(conn, _in_key_order(rows, FIELDS[table]))
+                _insert_rows(conn, table, rows)
         calls, inputs, outputs = self.rows["calls"], self.rows["inputs"], self.rows["outputs"]
         if not calls and not inputs and not outputs:
             return
@@ -625,7 +624,7 @@ _INSERTS = {
     "dep_sets": "INSERT OR IGNORE INTO dep_sets VALUES (?, ?, ?, ?)",
     "accepted": "INSERT OR IGNORE INTO accepted VALUES (?, ?, ?)",
     "defaults": "INSERT OR IGNORE INTO defaults VALUES (?, ?, ?)",
-    "vals": "INSERT OR IGNORE INTO vals VALUES (?, ?, ?, ?, ?)",
+    "vals": "INSERT OR IGNORE INTO val_rows VALUES (?, ?, ?, ?, ?)",  # bytes placed first: value_rows.py
     "calls": "INSERT OR IGNORE INTO calls (id, hid, lkey, cid, version_id, deps_id, created_at, "
     "duration, exact, outputs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "inputs": "INSERT OR IGNORE INTO call_inputs VALUES (?, ?, ?, ?, ?)",

@@ -14,21 +14,20 @@ lookup.
 
 Readers see one relation, the view ``vals (cid, codec, data, size, external)``, as before
 format 8: ``data`` holds the bytes wherever they are, ``external`` is 1 for a value file.
-Only the writers here (:func:`insert_values`, :func:`delete_values` and the repairs) and the
+Only the writers here (:func:`place_bytes`, :func:`delete_values` and the repairs) and the
 checks of the layout itself (integrity.py) name the tables.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
 
 __all__ = [
     "IN_VAL_BYTES",
     "MEDIUM_VALUE_BYTES",
     "SCHEMA",
     "delete_values",
-    "insert_values",
+    "place_bytes",
     "record_file_digest",
     "restore_bytes",
     "split_values_table",
@@ -72,9 +71,6 @@ _VALS_WRITES = (
 #: The statements that create the value tables of a new file, in order.
 SCHEMA = (_VAL_ROWS_TABLE, _VAL_BYTES_TABLE, _VALS_VIEW, *_VALS_WRITES)
 
-_INSERT_ROWS = "INSERT OR IGNORE INTO val_rows VALUES "
-_ROW_MARKS = "(?, ?, ?, ?, ?)"
-_ROWS_PER_STATEMENT = 50
 _STORED_SQL = "SELECT cid FROM val_rows WHERE cid IN ({marks})"
 # Ids are never handed out twice, even after the largest one left: a value whose bytes were
 # lost (a damaged page, a salvaged file) still names its id, and would load the bytes of the
@@ -91,16 +87,17 @@ _LAST_ID_SQL = (
 _IN_CHUNK = 900
 
 
-def insert_values(conn: sqlite3.Connection, flat: list) -> None:
-    """Insert value rows ``(cid, codec, data, size, external)`` whose fields ``flat`` lists
-    one after another, sorted by cid; a value stored already is left as it is.
+def place_bytes(conn: sqlite3.Connection, flat: list) -> list:
+    """Value rows ``(cid, codec, data, size, external)`` whose fields ``flat`` lists one after
+    another, as they go into ``val_rows``: each medium value's bytes written to ``val_bytes``
+    first, its row naming them. The caller inserts the rows (``INSERT OR IGNORE``: a value
+    stored already is left as it is).
 
-    >>> insert_values(conn, [cid, "npy", data, len(data), 0])     # doctest: +SKIP
+    >>> place_bytes(conn, [cid, "npy", data, len(data), 0])     # doctest: +SKIP
+    [cid, 'npy', 1, 8128, 2]
     """
     medium = [start for start in range(0, len(flat), 5) if _is_medium(flat, start)]
-    if medium:
-        flat = _with_bytes_apart(conn, flat, medium)
-    _insert_rows(conn, flat)
+    return _with_bytes_apart(conn, flat, medium) if medium else flat
 
 
 def _is_medium(flat: list, start: int) -> bool:
@@ -137,18 +134,6 @@ def _stored(conn: sqlite3.Connection, cids: list[bytes]) -> set[bytes]:
         chunk = cids[start : start + _IN_CHUNK]
         found.update(row[0] for row in conn.execute(_STORED_SQL.format(marks=", ".join("?" * len(chunk))), chunk))
     return found
-
-
-def _insert_rows(conn: sqlite3.Connection, flat: Sequence) -> None:
-    """One statement per 50 rows: each executed statement costs its own step and reset."""
-    step = 5 * _ROWS_PER_STATEMENT
-    whole = len(flat) - len(flat) % step
-    if whole:
-        statement = _INSERT_ROWS + ", ".join([_ROW_MARKS] * _ROWS_PER_STATEMENT)
-        conn.executemany(statement, [flat[start : start + step] for start in range(0, whole, step)])
-    if whole < len(flat):
-        rest = flat[whole:]
-        conn.execute(_INSERT_ROWS + ", ".join([_ROW_MARKS] * (len(rest) // 5)), rest)
 
 
 def delete_values(conn: sqlite3.Connection, cids_sql: str) -> None:
