@@ -730,6 +730,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "        return False", _QUERY, "a slice bounded by a loop variable fails in a query block"),
     Mutant("Q12", _CO, "        entry = outputs.refs[key[1]]\n", "        entry = outputs.refs[0]\n",
            _COMPILER + _QUERY, "b[1] of a several-output op is matched by content, not as output 1"),
+    Mutant("Q50", _QF, "    if not isinstance(value, OutputVar):\n", "    if True:\n", ("tests/test_query.py",),
+           "unpacking a one-output op's tuple in a query names no op and does not say nout"),
     # -- the compiler ---------------------------------------------------------------------------
     Mutant("C13", _CO, "    if block is None:  # maybe a worker thread of another thread's block\n",
            "    if False:\n", _COMPILER + _THREADS, "compiled op calls in a worker thread record no history"),

@@ -412,6 +412,14 @@ class TestErrors:
             run(source, storage)
         assert "user_code.py:4" in str(info.value) or "user_code.py:5" in str(info.value)
 
+    def test_unpacking_a_one_output_op_in_a_query_names_the_op_and_nout(self, storage) -> None:
+        # `X, y = featurize(df)` runs (the op returns a tuple) but its stored output is one
+        # value; the query said only "cannot unpack <query variable _2> into X, y".
+        source = "import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    a, b = load(x)\n"
+        with pytest.raises(QueryError, match=r"load.*one output.*nout=2.*tuple\[") as info:
+            run(source, storage)
+        assert any(str(entry.path) == "user_code.py" and entry.lineno + 1 == 4 for entry in info.traceback)
+
     def test_uncompiled_query_block_says_how_to_compile(self, storage: Storage) -> None:
         with pytest.raises(QueryError, match="mandala-ast run"):
             with storage.query():
