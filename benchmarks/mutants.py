@@ -732,6 +732,8 @@ MUTANTS: tuple[Mutant, ...] = (
            _COMPILER + _QUERY, "b[1] of a several-output op is matched by content, not as output 1"),
     Mutant("Q50", _QF, "    if not isinstance(value, OutputVar):\n", "    if True:\n", ("tests/test_query.py",),
            "unpacking a one-output op's tuple in a query names no op and does not say nout"),
+    Mutant("Q51", "mandala_ast/runtime/query/result.py", "            wanted = tuple(wanted[0])  # q.df([\"a\", \"b\"]), as pandas selects columns\n",
+           "            pass\n", ("tests/test_query.py",), "q.df([\"a\", \"b\"]) raises a raw TypeError (unhashable list)"),
     # -- the compiler ---------------------------------------------------------------------------
     Mutant("C13", _CO, "    if block is None:  # maybe a worker thread of another thread's block\n",
            "    if False:\n", _COMPILER + _THREADS, "compiled op calls in a worker thread record no history"),

@@ -344,6 +344,17 @@ class TestOrdinaryPython:
         assert isinstance(caught.value, (KeyError, QueryError))
         assert str(caught.value) == "no variable 'nope' in the query block; its variables: ['x', 'y']"
 
+    def test_columns_given_as_a_list_select_them_as_pandas_does(self, storage: Storage) -> None:
+        """`q.df(["x", "y"])`, as one selects pandas columns, raised a raw `TypeError: unhashable type: 'list'`."""
+        from mandala_ast import ArgumentError
+
+        run("import mandala_ast\nwith storage.run():\n    y = inc(7)\n", storage)
+        q = run("import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    y = inc(x)\n", storage)["q"]
+        assert rows(q.df(["y", "x"])) == rows(q.df("y", "x")) == [(8, 7)]
+        assert list(q.df(("y",)).columns) == ["y"]
+        with pytest.raises(ArgumentError, match=r"q.df: columns are variable names \(str\), not 3"):
+            q.df("x", 3)
+
     def test_an_unknown_values_kind_is_a_mandala_error_naming_the_argument(self, storage: Storage) -> None:
         """`q.df(values="id")` raised a bare ValueError."""
         from mandala_ast import ArgumentError

@@ -77,7 +77,8 @@ class Query:
         return self._compile().sql
 
     def df(self, *columns: str, values: str = "objs") -> pd.DataFrame:
-        """The matched rows, one column per variable of the block (or the ``columns`` named).
+        """The matched rows, one column per variable of the block (or the ``columns`` named,
+        as names or one list of names: ``q.df("alpha", "score")``, ``q.df(["alpha", "score"])``).
 
         ``values="objs"`` loads the stored values; ``values="ids"`` gives their content ids
         (hex) instead. Rows are distinct; a name assigned under an ``if`` whose condition
@@ -110,7 +111,12 @@ class Query:
 
     # -- running the statement -------------------------------------------------------------
 
-    def _columns(self, wanted: tuple[str, ...]) -> list[str]:
+    def _columns(self, wanted: tuple) -> list[str]:
+        if len(wanted) == 1 and isinstance(wanted[0], (list, tuple)):
+            wanted = tuple(wanted[0])  # q.df(["a", "b"]), as pandas selects columns
+        for name in wanted:
+            if not isinstance(name, str):
+                raise ArgumentError(f"q.df: columns are variable names (str), not {name!r}")
         known = list(self.pattern.columns)
         unknown = [name for name in wanted if name not in self.pattern.columns]
         if unknown:
