@@ -734,6 +734,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "unpacking a one-output op's tuple in a query names no op and does not say nout"),
     Mutant("Q51", "mandala_ast/runtime/query/result.py", "            wanted = tuple(wanted[0])  # q.df([\"a\", \"b\"]), as pandas selects columns\n",
            "            pass\n", ("tests/test_query.py",), "q.df([\"a\", \"b\"]) raises a raw TypeError (unhashable list)"),
+    Mutant("Q52", "mandala_ast/runtime/query/result.py", "            raise UnknownColumnError(message + self._inline_hint(unknown[0]))\n",
+           "            raise UnknownColumnError(message)\n", ("tests/test_query.py",),
+           "q.df(\"alpha\") after train(data, alpha=Q()) does not say how to make alpha a column"),
     # -- the compiler ---------------------------------------------------------------------------
     Mutant("C13", _CO, "    if block is None:  # maybe a worker thread of another thread's block\n",
            "    if False:\n", _COMPILER + _THREADS, "compiled op calls in a worker thread record no history"),

@@ -355,6 +355,17 @@ class TestOrdinaryPython:
         with pytest.raises(ArgumentError, match=r"q.df: columns are variable names \(str\), not 3"):
             q.df("x", 3)
 
+    def test_asking_for_an_argument_given_q_inline_says_how_to_make_it_a_column(self, storage: Storage) -> None:
+        """`train(data, alpha=Q())` then `q.df("alpha")` said only that there is no variable 'alpha'."""
+        from mandala_ast import UnknownColumnError
+
+        run("import mandala_ast\nwith storage.run():\n    m = train(load(3), alpha=0.5)\n", storage)
+        q = run("import mandala_ast\nwith storage.query() as q:\n    m = train(load(3), alpha=Q())\n", storage)["q"]
+        with pytest.raises(UnknownColumnError, match=r"'alpha'.*alpha=Q\(\) .* in the call to test_query.train.*`alpha = Q\(\)`"):
+            q.df("m", "alpha")
+        with pytest.raises(UnknownColumnError, match=r"'data'.*data of the call to test_query.train .*assign it to a name"):
+            q.df("data")
+
     def test_an_unknown_values_kind_is_a_mandala_error_naming_the_argument(self, storage: Storage) -> None:
         """`q.df(values="id")` raised a bare ValueError."""
         from mandala_ast import ArgumentError

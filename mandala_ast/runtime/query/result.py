@@ -120,8 +120,26 @@ class Query:
         known = list(self.pattern.columns)
         unknown = [name for name in wanted if name not in self.pattern.columns]
         if unknown:
-            raise UnknownColumnError(f"no variable {unknown[0]!r} in the query block; its variables: {known}")
+            message = f"no variable {unknown[0]!r} in the query block; its variables: {known}"
+            raise UnknownColumnError(message + self._inline_hint(unknown[0]))
         return list(wanted) or known
+
+    def _inline_hint(self, name: str) -> str:
+        """What to write when ``name`` is an argument given an unnamed variable (``alpha=Q()``):
+        columns are the names the block assigns, and that one is assigned to none."""
+        for call in self.pattern.calls:
+            given = call.inputs.get(name)
+            if isinstance(given, FreeVar) and given.name is None:
+                return (
+                    f". {name}=Q() is given in the call to {call.op.name}, unnamed: write "
+                    f"`{name} = Q()` above it and pass `{name}={name}` to make it a column"
+                )
+            if isinstance(given, Node) and given.name is None:
+                return (
+                    f". {name} of the call to {call.op.name} is given a value the block does not "
+                    f"name: assign it to a name and pass that to make it a column"
+                )
+        return ""
 
     def _compile(self) -> CompiledQuery:
         if self._compiled is None:
