@@ -541,3 +541,66 @@ def test_a_function_passed_to_an_op_on_processes_is_recomputed_when_its_code_cha
     helper.write_text("def transform(x):\n    return step(x) + 500\n\ndef step(x):\n    return 10 * x\n")
     assert run("processes") == "510"
     assert run("threads") == "510"
+
+
+def _other_apply(self, x):
+    return self.factor * x + 1000
+
+
+@pytest.mark.parametrize("start", ["fork", "spawn"])
+def test_a_model_passed_to_an_op_on_processes_makes_its_call_depend_on_the_methods_it_ran(tmp_path, monkeypatch, start):
+    # A worker process ran the body untraced, so the call depended on its op's static
+    # dependencies only, which name no method of a model given as an argument: after the
+    # model's class changed, the stored result was served (on processes, then everywhere).
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from batch_ops import Scaler, evaluate_model
+
+    storage = Storage(tmp_path / "s.db")
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context(start)) as pool:
+        with storage.batch(executor=pool, progress=False):
+            y = evaluate_model(Scaler(3), 2)
+    assert y == 7
+    with storage.run(allow_new_calls=False):  # what the worker recorded resolves here: a hit
+        assert evaluate_model(Scaler(3), 2) == 7
+    monkeypatch.setattr(Scaler, "apply", _other_apply)
+    with storage.run(allow_new_calls=False), pytest.raises(NewCallError, match="evaluate_model"):
+        evaluate_model(Scaler(3), 2)
+
+
+SPAWNED_MAIN_MODEL = """
+import multiprocessing, sys
+from mandala_ast import Storage, op
+
+class Model:
+    def apply(self, x):
+        return x + 1
+
+@op
+def evaluate(model, x):
+    return model.apply(x)
+
+if __name__ == "__main__":
+    multiprocessing.set_start_method("spawn")
+    with Storage(sys.argv[1]).batch(executor="processes", progress=False) as b:
+        y = evaluate(Model(), 1)
+    print(y, b.stats.dispatched)
+"""
+
+
+def test_a_script_run_twice_on_spawned_workers_hits_the_second_time(tmp_path):
+    # A spawned worker imports the script as __mp_main__: the methods it traced must be
+    # recorded under the script's name here, __main__, or they never resolve, and the
+    # script's calls were computed again at every run.
+    (tmp_path / "main.py").write_text(SPAWNED_MAIN_MODEL)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+
+    def run() -> str:
+        done = subprocess.run([sys.executable, "main.py", str(tmp_path / "s.db")], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout.strip()
+
+    assert run() == "2 1"
+    assert run() == "2 0"

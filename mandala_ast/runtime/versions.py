@@ -212,12 +212,14 @@ class VersionTracker:
         and what that call depended on, and the ``files`` it read (file_deps.stop) with the
         environment variables (env_deps.stop)."""
         before = tuple((name, d.state) for name, d in ran.before.items())
-        codes = (tuple(ran.codes), tuple(ran.receivers.items())) if ran.complete else None
+        codes = (tuple(ran.codes), tuple(ran.receivers.items())) if ran.complete else ran.found
         key = (op.version_id, codes, frozenset(op_calls), files, before)
         deps_id = self._op_deps.get(key)
         if deps_id is None:
             if ran.complete:
                 found = deps.run_dependencies(op.fn, ran.codes, ran.before, ran.receivers)
+            elif ran.found is not None:  # traced in a worker process, which worked them out
+                found = {name: deps.Dependency(name, kind, state, source) for name, kind, state, source in ran.found}
             else:
                 found = deps.static_dependencies(op.fn)
             self._add_op_calls(found, op_calls)

@@ -55,6 +55,7 @@ __all__ = [
     "row_hid",
     "single_flight",
     "split_outputs",
+    "traced_elsewhere",
     "unstored",
     "untraced",
 ]
@@ -362,9 +363,17 @@ def commit(storage: Any) -> None:
     storage.commit()
 
 
+def traced_elsewhere(found: tuple) -> RanCode:
+    """What a worker in another process reports of the code it ran: the dependencies it
+    worked out there (``worker.sent_dependencies``)."""
+    ran = RanCode()
+    ran.complete, ran.found = False, found
+    return ran
+
+
 def untraced() -> RanCode:
-    """What a worker in another process reports of the code it ran: nothing, so the call's
-    dependencies are its op's static ones."""
+    """What is known of the code a body ran where it could not be traced: nothing, so the
+    call's dependencies are its op's static ones."""
     ran = RanCode()
     ran.complete = False
     return ran

@@ -483,7 +483,8 @@ class Scheduler:
                 changed.append(((node, outputs, future), unsure))
                 continue
             recording.append((node, outputs, future))
-            items.append((node.call, outputs, (untraced if ran is None else ran, op_calls, files), duration, node.inputs))
+            ran = untraced if ran is None else engine.traced_elsewhere(ran) if type(ran) is tuple else ran
+            items.append((node.call, outputs, (ran, op_calls, files), duration, node.inputs))
         if not items and not changed:
             return finished
         try:
