@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-06.19"
+LIST_VERSION = "2026-12-06.20"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -100,6 +100,7 @@ AREAS["N"] = "compiled code as users write it (session 6)"
 AREAS["R"] = "review of session-5 merges"
 AREAS["X"] = "evolving code and data (session 6)"
 AREAS["U"] = "values as users pass them (session 6)"
+AREAS["L"] = "options added to or removed from an op later (session 7)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -236,7 +237,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("V07", "mandala_ast/runtime/dependencies.py",
            "    owners = [fn, *(resolve(n) for n in list(found))]", "    owners = [fn]", _VERSIONS,
            "point 3: constants read only by a helper are not dependencies"),
-    Mutant("V08", _LU, "            if not self.versions.is_valid(deps_id):\n                stale = deps_id",
+    Mutant("V08", _LU, "            if not self.versions.is_valid(deps_id, call.op):\n                stale = deps_id",
            "            if False:\n                stale = deps_id", _VERSIONS,
            "stale calls (a dependency changed) are served"),
     Mutant("V09", _VE, "if current == state or self._accepted(name, state, current):",
@@ -459,14 +460,14 @@ MUTANTS: tuple[Mutant, ...] = (
            "    ident = op.identity_inputs(cids, versions.peek_defaults(op))\n"
            "    ident = renames.renamed(ident, versions.identity_names(op))\n    key = call_id(version_id, ident)\n"
            "    shown = f\"{op.name}({describe(bound)})\"\n    candidates = store.find_calls(version_id, key, key)\n"
-           "    diffs = [versions.dependency_diffs(deps_id) for _, _, deps_id, _ in candidates]\n"
+           "    diffs = [versions.dependency_diffs(deps_id, op) for _, _, deps_id, _ in candidates]\n"
            "    for (row_id, *_), changed in zip(candidates, diffs):\n        if not changed:\n",
            "    versions, store = engine.versions, engine.store\n"
            "    bound, cids = hash_inputs(op, args, kwargs, engine.loader.aliases)\n    version_id = versions.peek_version_id(op)\n"
            "    ident = op.identity_inputs(cids, versions.peek_defaults(op))\n"
            "    ident = renames.renamed(ident, versions.identity_names(op))\n    key = call_id(version_id, ident)\n"
            "    shown = f\"{op.name}({describe(bound)})\"\n    candidates = store.find_calls(version_id, key, key)\n"
-           "    diffs = [versions.dependency_diffs(deps_id) for _, _, deps_id, _ in candidates]\n"
+           "    diffs = [versions.dependency_diffs(deps_id, op) for _, _, deps_id, _ in candidates]\n"
            "    for (row_id, _, deps_id, _), changed in zip(candidates, diffs):\n        if versions.is_valid(deps_id):\n",
            _VERSIONS + ("tests/test_display.py",),
            "why answers from the validity cached at the last block: a helper reloaded since is 'unchanged'"),
@@ -834,7 +835,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("J04", _TA, "        if kept is not None and kept[1][1] and not valid[state]:\n",
            "        if False:\n", ("tests/test_versions.py",),
            "after a helper's edit is reverted, storage.df shows the edited helper's results, not what the run block loads"),
-    Mutant("J05", _ST, "            return version_id == today and versions.is_valid(deps_id)\n",
+    Mutant("J05", _ST, "            return version_id == today and versions.is_valid(deps_id, op)\n",
            "            return version_id == today\n", ("tests/test_versions.py",),
            "storage.df calls a row computed before a helper's edit current"),
     Mutant("J06", "mandala_ast/cli/storage_commands.py", "        if column in where and where[column] != value:\n",
@@ -989,6 +990,13 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("U12", _H, "    return isinstance(value, np.ndarray) and not value.dtype.hasobject and type(value) is not np.matrix",
            "    return isinstance(value, np.ndarray) and value.dtype != object and type(value) is not np.matrix", _HASHING,
            "a record array with an object field is hashed from its buffer (pointers): a raw TypeError from the op call"),
+    # -- lifecycle: options added to or removed from an op after calls were stored -------------
+    Mutant("L01", _VE, "            if op is not None and self._ignored_by(op, name, members):\n                continue\n", "",
+           _ENV_TESTS, "ignore_env added later: the calls stored before it recompute when the variable changes"),
+    Mutant("L02", _VE, "            if isinstance(inner, Op) and not inner.ignores_env(variable):\n                return False\n", "",
+           _ENV_TESTS, "a caller's ignore_env hides a variable its inner op reads: a stale hit"),
+    Mutant("L03", _VE, "                if not self._ignored_by(inner, name, members):\n    ", "                if True:\n    ",
+           _ENV_TESTS, "a caller takes on a variable its inner op ignores: recomputed at every new value"),
 )
 
 

@@ -63,6 +63,8 @@ class VersionTracker:
         self._op_deps: dict[tuple, bytes] = {}  # (version id, code run, op calls) -> deps_id
         self._deps_members: dict[bytes, tuple] = {}  # deps_id -> its (name, kind, state) rows
         self._valid: dict[bytes, bool] = {}  # deps_id -> still valid?
+        # (deps_id, op serial) -> valid for an op ignoring variables, where _valid says no
+        self._valid_for_op: dict[tuple[bytes, int], bool] = {}
         # dependency name -> (object it resolved to, content id of a mutable container or None)
         self._tracked: dict[str, tuple[Any, bytes | None]] = {}
         self._reported: set[tuple] = set()
@@ -78,7 +80,7 @@ class VersionTracker:
 
     def forget(self) -> None:
         """Drop everything known about versions and states: the file was rewritten (a rename)."""
-        for cache in (self._canonical, self._op_deps, self._deps_members, self._valid, self._defaults):
+        for cache in (self._canonical, self._op_deps, self._deps_members, self._valid, self._valid_for_op, self._defaults):
             cache.clear()
         self._identity_names.clear()
 
@@ -239,8 +241,12 @@ class VersionTracker:
             dependency = deps.op_dependency(inner)
             if dependency is not None:
                 found.setdefault(dependency.name, dependency)
-            for name, kind, state in self._members(inner_deps_id):
-                found.setdefault(name, deps.Dependency(name, kind, state, None))
+            members = self._members(inner_deps_id)
+            for name, kind, state in members:
+                # A variable the inner op ignores now, held by a call it stored before saying
+                # so: the caller must not take it on (it would recompute at every new value).
+                if not self._ignored_by(inner, name, members):
+                    found.setdefault(name, deps.Dependency(name, kind, state, None))
 
     def _members(self, deps_id: bytes) -> tuple[tuple[str, str, bytes], ...]:
         """``(name, kind, state)`` of each dependency recorded under ``deps_id``. A deps_id is
@@ -263,25 +269,53 @@ class VersionTracker:
         self._deps_members[deps_id] = tuple((d.name, d.kind, d.state) for d in found.values())
         self._valid[deps_id] = True
 
-    def is_valid(self, deps_id: bytes) -> bool:
-        """Whether every dependency recorded under ``deps_id`` is unchanged (or accepted)."""
+    def is_valid(self, deps_id: bytes, op: Op | None = None) -> bool:
+        """Whether every dependency recorded under ``deps_id`` is unchanged (or accepted), but
+        for environment variables ``op`` (whose call it is) ignores now (see _ignored_by)."""
         valid = self._valid.get(deps_id)
         if valid is None:
             valid = self._valid[deps_id] = not self.changed_dependencies(deps_id)
+        if valid or op is None or (op.track_env and not op.ignore_env):
+            return valid
+        key = (deps_id, op.serial)
+        valid = self._valid_for_op.get(key)
+        if valid is None:
+            valid = self._valid_for_op[key] = not self.changed_dependencies(deps_id, op=op)
         return valid
 
+    def _ignored_by(self, op: Op, name: str, members: tuple) -> bool:
+        """Whether the dependency ``name`` of a call of ``op`` (``members``: the call's
+        dependencies) is a variable ``op`` ignores now and no op it called may have read for
+        it: a call stored before ``ignore_env=`` (or ``track_env=False``) holds the variable
+        as a dependency, of its own body's reads or of its inner calls' (those count while
+        their op does not ignore it too)."""
+        variable = env_deps.variable_of(name)
+        if variable is None or not op.ignores_env(variable):
+            return False
+        from .ops import Op  # ops imports this module's importers
+
+        for member, kind, _ in members:
+            inner = deps.resolve(member) if kind == "code" else None
+            if isinstance(inner, Op) and not inner.ignores_env(variable):
+                return False
+        return True
+
     def changed_dependencies(
-        self, deps_id: bytes, *, record: bool = True
+        self, deps_id: bytes, *, record: bool = True, op: Op | None = None
     ) -> list[tuple[str, bytes, bytes | None]]:
         """(name, stored state, current state) for each dependency that changed since.
-        ``record=False`` stores nothing (not even an acceptance of unchanged text)."""
+        ``record=False`` stores nothing (not even an acceptance of unchanged text); ``op``:
+        the call's op, whose ignored variables do not count (see _ignored_by)."""
         changed = []
-        for name, kind, state in self._members(deps_id):
+        members = self._members(deps_id)
+        for name, kind, state in members:
             self._track(name)
             current = deps.current_state(name)
             if kind == "file" and record:
                 self._keep_file_stats(name)
             if current == state or self._accepted(name, state, current):
+                continue
+            if op is not None and self._ignored_by(op, name, members):
                 continue
             if not self._same_code(name, kind, state, current, record):
                 changed.append((name, state, current))
@@ -303,7 +337,7 @@ class VersionTracker:
 
     def report_stale(self, op: Op, deps_id: bytes) -> None:
         """Report (once) the dependency changes that make a stored call stale."""
-        for name, state, current in self.changed_dependencies(deps_id):
+        for name, state, current in self.changed_dependencies(deps_id, op=op):
             old = self._source(state) or ""
             new = deps.current_source(name) or "<gone>"
             title = f"op {op.name}: dependency {_shown(name)} changed"
@@ -343,6 +377,7 @@ class VersionTracker:
             self._tracked[name] = now = _snapshot(name)
             _note_function(now)
         self._valid.clear()
+        self._valid_for_op.clear()
         self._op_deps.clear()
         return True
 
@@ -373,6 +408,7 @@ class VersionTracker:
             return False
         self.store.add("accepted", (name, row[0], current))
         self._valid.clear()
+        self._valid_for_op.clear()
         return True
 
     def _accept_op(self, op: Op) -> str:
@@ -466,13 +502,13 @@ class VersionTracker:
         old = self._source(row[0]) if row else None
         return _diff(old or "", op.fingerprint.source, (row[0] if row else None, op.fingerprint.digest))
 
-    def dependency_diffs(self, deps_id: bytes) -> list[str]:
-        """A diff per dependency changed since ``deps_id`` was recorded (none: still valid).
-        Stores nothing: ``storage.why`` is read-only."""
+    def dependency_diffs(self, deps_id: bytes, op: Op | None = None) -> list[str]:
+        """A diff per dependency changed since ``deps_id`` was recorded (none: still valid)
+        but for the variables ``op`` ignores. Stores nothing: ``storage.why`` is read-only."""
         return [
             f"dependency {_shown(name)} changed:\n"
             + _diff(self._source(state) or "", deps.current_source(name) or "<gone>", (state, current, name))
-            for name, state, current in self.changed_dependencies(deps_id, record=False)
+            for name, state, current in self.changed_dependencies(deps_id, record=False, op=op)
         ]
 
     def _changed(self, key: tuple, op: Op, title: str, old: str, new: str, states: tuple) -> None:
