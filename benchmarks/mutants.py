@@ -997,6 +997,12 @@ MUTANTS: tuple[Mutant, ...] = (
            _ENV_TESTS, "a caller's ignore_env hides a variable its inner op reads: a stale hit"),
     Mutant("L03", _VE, "                if not self._ignored_by(inner, name, members):\n    ", "                if True:\n    ",
            _ENV_TESTS, "a caller takes on a variable its inner op ignores: recomputed at every new value"),
+    Mutant("L04", _PI, "        if all(transient.is_transient(op, i) for i in missing):",
+           "        if True:", ("tests/test_transient.py",),
+           "transient=True taken off an op: its stored calls compute again at every run, their values never stored"),
+    Mutant("L05", _VR, "        conn.execute(f\"DELETE FROM val_rows WHERE codec = '{_PLACEHOLDER}' AND cid IN ({marks})\", chunk)\n",
+           "", ("tests/test_transient.py",),
+           "a value stored in place of a transient placeholder is dropped (the placeholder row stays)"),
 )
 
 
