@@ -1003,6 +1003,14 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("L05", _VR, "        conn.execute(f\"DELETE FROM val_rows WHERE codec = '{_PLACEHOLDER}' AND cid IN ({marks})\", chunk)\n",
            "", ("tests/test_transient.py",),
            "a value stored in place of a transient placeholder is dropped (the placeholder row stays)"),
+    Mutant("L06", "mandala_ast/runtime/batch/single_flight.py",
+           "            _or_named(path, functools.partial(_write_holder, fd, path, self.me))\n",
+           "            with os.fdopen(fd, \"w\") as file:\n                file.write(self.me)\n",
+           ("tests/test_single_flight.py",), "a full disk met writing a call's lock file is a raw OSError, the empty lock left behind"),
+    Mutant("L07", "mandala_ast/runtime/deletion_watch.py",
+           "        raise type(error)(f\"{_ops_of(conn, rows, cid)}: {error}\") from exc\n", "        raise\n",
+           ("tests/test_storage_limits.py",),
+           "a value file a deletion removed, put back on a read-only mount: a raw OSError naming no op"),
 )
 
 
