@@ -100,7 +100,7 @@ AREAS["N"] = "compiled code as users write it (session 6)"
 AREAS["R"] = "review of session-5 merges"
 AREAS["X"] = "evolving code and data (session 6)"
 AREAS["U"] = "values as users pass them (session 6)"
-AREAS["L"] = "options added to or removed from an op later (session 7)"
+AREAS["L"] = "lifecycle: options changed later, lock and value files, Ctrl-C (session 7)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -990,7 +990,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("U12", _H, "    return isinstance(value, np.ndarray) and not value.dtype.hasobject and type(value) is not np.matrix",
            "    return isinstance(value, np.ndarray) and value.dtype != object and type(value) is not np.matrix", _HASHING,
            "a record array with an object field is hashed from its buffer (pointers): a raw TypeError from the op call"),
-    # -- lifecycle: options added to or removed from an op after calls were stored -------------
+    # -- lifecycle: options changed after calls were stored, lock and value files, Ctrl-C -------
     Mutant("L01", _VE, "            if op is not None and self._ignored_by(op, name, members):\n                continue\n", "",
            _ENV_TESTS, "ignore_env added later: the calls stored before it recompute when the variable changes"),
     Mutant("L02", _VE, "            if isinstance(inner, Op) and not inner.ignores_env(variable):\n                return False\n", "",
@@ -1011,6 +1011,12 @@ MUTANTS: tuple[Mutant, ...] = (
            "        raise type(error)(f\"{_ops_of(conn, rows, cid)}: {error}\") from exc\n", "        raise\n",
            ("tests/test_storage_limits.py",),
            "a value file a deletion removed, put back on a read-only mount: a raw OSError naming no op"),
+    Mutant("L08", "mandala_ast/runtime/batch/scheduler.py", "            future = future or _started(self.backend.cut_short())\n", "",
+           ("tests/test_batch_workers.py",),
+           "Ctrl-C inside a thread pool's submit: the call runs all the same and its result is dropped"),
+    Mutant("L09", "mandala_ast/runtime/batch/executors.py", "    if not ticket.set_running_or_notify_cancel():\n        return\n", "",
+           ("tests/test_batch_workers.py",),
+           "a call cancelled as Ctrl-C cut its hand-over short runs all the same, its result dropped"),
 )
 
 
