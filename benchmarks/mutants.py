@@ -1017,6 +1017,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("L09", "mandala_ast/runtime/batch/executors.py", "    if not ticket.set_running_or_notify_cancel():\n        return\n", "",
            ("tests/test_batch_workers.py",),
            "a call cancelled as Ctrl-C cut its hand-over short runs all the same, its result dropped"),
+    Mutant("L10", _H, "            array = (array != 0).view(np.uint8)\n", "            pass\n", _HASHING,
+           "a bool array viewing bytes other than 0 and 1 never hits the equal array of 0s and 1s"),
 )
 
 
