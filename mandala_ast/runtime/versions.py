@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import ArgumentError, VersionChangeError
 from . import dependencies as deps, env_deps, file_deps, fingerprints, renames
 from .hashing import digest
+from .packing import unpack_outputs
 from .tracing import RanCode
 
 if TYPE_CHECKING:
@@ -58,7 +59,8 @@ class VersionTracker:
         check_on_change(on_change)
         self.store = store
         self.on_change = on_change
-        self._canonical: dict[bytes, bytes] = {}  # op version id -> id its calls are stored under
+        # op version id -> (its op's output count, the id its calls are stored under)
+        self._canonical: dict[bytes, tuple[int, bytes]] = {}
         self._changed_ops: dict[bytes, str] = {}  # version id -> report, for on_change="error"
         self._op_deps: dict[tuple, bytes] = {}  # (version id, code run, op calls) -> deps_id
         self._deps_members: dict[bytes, tuple] = {}  # deps_id -> its (name, kind, state) rows
@@ -95,10 +97,30 @@ class VersionTracker:
 
     def version_id(self, op: Op) -> bytes:
         """The id op calls are stored under (the accepted earlier version's, after accept)."""
-        canonical = self._canonical.get(op.version_id)
-        if canonical is None:
-            canonical = self._canonical[op.version_id] = self._register(op)
-        return canonical
+        known = self._canonical.get(op.version_id)
+        if known is None or known[0] != op.nout:
+            known = self._canonical[op.version_id] = (op.nout, self._shaped(op, self._register(op)))
+        return known[1]
+
+    def _shaped(self, op: Op, canonical: bytes, *, record: bool = True) -> bytes:
+        """``canonical``, unless the calls stored under it have another number of outputs than
+        ``op`` (``nout=`` given or taken off since: a version's id is its code's, and the
+        decorator is not code): then the id of this version with ``op.nout`` outputs, whose
+        calls are its own (the others would come back in the old shape). ``record=False``
+        registers and reports nothing."""
+        row = self.store.conn.execute(_ONE_CALL_SQL, (canonical,)).fetchone()
+        stored = len(unpack_outputs(row[0])) if row is not None else op.nout
+        if stored == op.nout:
+            return canonical
+        shaped = digest(b"outputs|%d|" % op.nout + canonical)
+        if record and self.store.conn.execute(_VERSION_SQL, (shaped,)).fetchone() is None:
+            self.store.add("ops", (op.name, op.nout, op.signature_text()))
+            self.store.add("versions", (shaped, op.name, op.version, time.time(), op.fingerprint.digest, None))
+        if record and not self.store.has_calls(shaped):
+            title = f"op {op.name} changed: {op.nout} output(s), where its stored calls have {stored}"
+            states = (op.fingerprint.digest, op.fingerprint.digest)
+            self._changed(("op", op.name, shaped), op, title, f"outputs: {stored}\n", f"outputs: {op.nout}\n", states)
+        return shaped
 
     def _register(self, op: Op) -> bytes:
         row = self.store.conn.execute(
@@ -127,15 +149,16 @@ class VersionTracker:
         """What :meth:`version_id` answers, without registering or reporting a new version
         (``storage.why`` stores nothing)."""
         known = self._canonical.get(op.version_id)
-        if known is not None:
-            return known
+        if known is not None and known[0] == op.nout:
+            return known[1]
         row = self.store.conn.execute(
             "SELECT canonical FROM versions WHERE version_id = ?", (op.version_id,)
         ).fetchone()
         if row is not None:
-            return row[0] or op.version_id
+            return self._shaped(op, row[0] or op.version_id, record=False)
         previous = self._latest_other_version(op)
-        return previous[3] if previous is not None and self._same_text(op, previous) else op.version_id
+        same = previous is not None and self._same_text(op, previous)
+        return self._shaped(op, previous[3], record=False) if same else op.version_id  # type: ignore[index]
 
     def _report_if_new(self, op: Op, canonical: bytes) -> None:
         # A version registered by an earlier run that stopped before computing anything (say
@@ -425,7 +448,7 @@ class VersionTracker:
                 "UPDATE versions SET canonical = ? WHERE version_id = ?", (canonical, op.version_id)
             )
         )
-        self._canonical[op.version_id] = canonical
+        self._canonical[op.version_id] = (op.nout, canonical)
         self._changed_ops.pop(op.version_id, None)
         # Ops that called it depend on it: their calls made with the earlier version stay too.
         self._accept_dependency(deps.qualified_name(op))
@@ -671,5 +694,8 @@ def _is_text(source: str) -> bool:
     file edited after import, in two processes), or of two functions at one address."""
     return not source.startswith(fingerprints.NO_SOURCE)
 
+
+_ONE_CALL_SQL = "SELECT outputs FROM calls WHERE version_id = ? LIMIT 1"
+_VERSION_SQL = "SELECT 1 FROM versions WHERE version_id = ?"
 
 _VERSION_COLUMNS = ["version", "version_id", "fingerprint", "same_as", "calls", "current", "created_at"]
