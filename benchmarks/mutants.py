@@ -993,7 +993,7 @@ MUTANTS: tuple[Mutant, ...] = (
     # -- lifecycle: options changed after calls were stored, lock and value files, Ctrl-C -------
     Mutant("L01", _VE, "            if op is not None and self._ignored_by(op, name, members):\n                continue\n", "",
            _ENV_TESTS, "ignore_env added later: the calls stored before it recompute when the variable changes"),
-    Mutant("L02", _VE, "            if isinstance(inner, Op) and not inner.ignores_env(variable):\n                return False\n", "",
+    Mutant("L02", _VE, "            if isinstance(inner, Op) and not ignores(inner):\n                return False\n", "",
            _ENV_TESTS, "a caller's ignore_env hides a variable its inner op reads: a stale hit"),
     Mutant("L03", _VE, "                if not self._ignored_by(inner, name, members):\n    ", "                if True:\n    ",
            _ENV_TESTS, "a caller takes on a variable its inner op ignores: recomputed at every new value"),
@@ -1019,6 +1019,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "a call cancelled as Ctrl-C cut its hand-over short runs all the same, its result dropped"),
     Mutant("L10", _H, "            array = (array != 0).view(np.uint8)\n", "            pass\n", _HASHING,
            "a bool array viewing bytes other than 0 and 1 never hits the equal array of 0s and 1s"),
+    Mutant("L12", _VE, "        return lambda op: not op.track_files\n", "        return None\n",
+           ("tests/test_file_deps.py",), "track_files=False given later: the calls stored before it recompute when the file changes"),
     Mutant("L11", _VE, "        if stored == op.nout:\n            return canonical\n", "        if True:\n            return canonical\n",
            ("tests/test_versions.py",), "nout= given to an op later: its stored calls come back in the old shape ((3, 6),) or cut (3)"),
 )

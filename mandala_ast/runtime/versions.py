@@ -298,7 +298,7 @@ class VersionTracker:
         valid = self._valid.get(deps_id)
         if valid is None:
             valid = self._valid[deps_id] = not self.changed_dependencies(deps_id)
-        if valid or op is None or (op.track_env and not op.ignore_env):
+        if valid or op is None or (op.track_env and op.track_files and not op.ignore_env):
             return valid
         key = (deps_id, op.serial)
         valid = self._valid_for_op.get(key)
@@ -308,18 +308,18 @@ class VersionTracker:
 
     def _ignored_by(self, op: Op, name: str, members: tuple) -> bool:
         """Whether the dependency ``name`` of a call of ``op`` (``members``: the call's
-        dependencies) is a variable ``op`` ignores now and no op it called may have read for
-        it: a call stored before ``ignore_env=`` (or ``track_env=False``) holds the variable
-        as a dependency, of its own body's reads or of its inner calls' (those count while
-        their op does not ignore it too)."""
-        variable = env_deps.variable_of(name)
-        if variable is None or not op.ignores_env(variable):
+        dependencies) is a variable or a file ``op`` ignores now and no op it called may have
+        read for it: a call stored before ``ignore_env=`` (``track_env=False``,
+        ``track_files=False``) holds it as a dependency, of its own body's reads or of its
+        inner calls' (those count while their op does not ignore it too)."""
+        ignores = _ignoring(name)
+        if ignores is None or not ignores(op):
             return False
         from .ops import Op  # ops imports this module's importers
 
         for member, kind, _ in members:
             inner = deps.resolve(member) if kind == "code" else None
-            if isinstance(inner, Op) and not inner.ignores_env(variable):
+            if isinstance(inner, Op) and not ignores(inner):
                 return False
         return True
 
@@ -552,6 +552,17 @@ class VersionTracker:
         if row is None:
             row = self.store.pending_source(state)
         return row[0] if row else None
+
+
+def _ignoring(name: str) -> Any:
+    """For an environment variable or a data file a call depends on, whether an op leaves
+    it out of its calls' dependencies now (an ``Op -> bool``); None for other dependencies."""
+    variable = env_deps.variable_of(name)
+    if variable is not None:
+        return lambda op: op.ignores_env(variable)
+    if name.startswith(file_deps.PREFIX):
+        return lambda op: not op.track_files
+    return None
 
 
 def _accepted_name(target: Any) -> str:
