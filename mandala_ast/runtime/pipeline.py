@@ -34,7 +34,14 @@ from .._errors import (
 from . import transient
 from .deletion_watch import DeletionWatch
 from .execution import plain_data, run_body
-from .identity import CallIdentity, HashedInputs, describe_args, hash_inputs, identify
+from .identity import (
+    CallIdentity,
+    HashedInputs,
+    describe_args,
+    hash_inputs,
+    identify,
+    identify_unignored,
+)
 from .integrity import damage_as_error, damaged_error, is_damage
 from .loading import IMMUTABLE, MissingValueError, ValueLoader, corrupt_for_call
 from .lookup import CallIndex, Found
@@ -192,6 +199,8 @@ class CallPipeline:
             found = self.index.find(call)
         if found is None and self._computing:
             found = self._wait_for_others(call)
+        if found is None and op.ignore:
+            found = self._stored_before_ignore(op, hashed)
         if found is not None:
             return self._found(call, found)
         self._check_may_compute(call, new_calls_allowed)
@@ -209,6 +218,14 @@ class CallPipeline:
             if self.single_flight is not None:
                 self.single_flight.release(call.cid)
         return call.row_id, out_cids, call.deps_id  # type: ignore[return-value]
+
+    def _stored_before_ignore(self, op: Op, hashed: HashedInputs) -> Found | None:
+        """A call stored before ``ignore=`` named some of the op's arguments, keyed with them
+        as given now: the op says they do not change its result, so it is this call
+        (recorded for this one's identity, as a call found by content is)."""
+        unignored = identify_unignored(op, hashed, self.versions)
+        found = self.index.find(unignored) if unignored is not None else None
+        return None if found is None else (*found[:3], False)
 
     def _wait_for_other_processes(self, call: CallIdentity) -> Found | None:
         """Single flight: the call's lock taken (None), or the call as another process
