@@ -199,7 +199,7 @@ class CallPipeline:
             found = self.index.find(call)
         if found is None and self._computing:
             found = self._wait_for_others(call)
-        if found is None and op.ignore:
+        if found is None and op.ignore and self.versions.keyed_before_ignore(op, call.version_id):
             found = self._stored_before_ignore(op, hashed)
         if found is not None:
             return self._found(call, found)

@@ -76,6 +76,7 @@ class VersionTracker:
         # default) are not found.
         self._defaults: dict[Op, dict[str, bytes]] = {}
         self._reaches_user_code: dict[bytes, bool] = {}
+        self._keyed_before_ignore: dict[tuple, bool] = {}  # (version id, ignored) -> any such calls
         self._identity_names: dict[str, dict[str, str]] = {}  # op name -> renamed arguments
         self._file_rows: dict[str, tuple | None] = {}  # data file -> its data_file_stats row known
         self._file_row_sql: str | None = ""  # how to read one (file_deps.row_sql), once known
@@ -212,6 +213,23 @@ class VersionTracker:
     def _stored_defaults(self, op: Op) -> dict[str, bytes]:
         rows = self.store.conn.execute("SELECT param, cid FROM defaults WHERE op_name = ?", (op.name,))
         return dict(rows.fetchall())
+
+    def keyed_before_ignore(self, op: Op, version_id: bytes) -> bool:
+        """Whether calls of the op's version may be stored keyed with arguments its
+        ``ignore=`` names (stored before it named them): the oldest stored call has one of
+        them among its inputs. Two index probes, once per version a process (so that a miss
+        of an op ignoring an argument from the start pays no second lookup)."""
+        key = (version_id, op.ignore)
+        known = self._keyed_before_ignore.get(key)
+        if known is None:
+            conn = self.store.conn
+            oldest = conn.execute(_OLDEST_CALL_SQL, (version_id,)).fetchone()
+            marks = ", ".join("?" * len(op.ignore))
+            known = oldest is not None and conn.execute(
+                f"SELECT 1 FROM call_inputs WHERE call_id = ? AND name IN ({marks}) LIMIT 1",
+                (oldest[0], *sorted(op.ignore))).fetchone() is not None
+            self._keyed_before_ignore[key] = known
+        return known
 
     def check_may_compute(self, op: Op) -> None:
         """With on_change="error", refuse to compute under changed code."""
@@ -707,6 +725,7 @@ def _is_text(source: str) -> bool:
 
 
 _ONE_CALL_SQL = "SELECT outputs FROM calls WHERE version_id = ? LIMIT 1"
+_OLDEST_CALL_SQL = "SELECT id FROM calls WHERE version_id = ? ORDER BY id LIMIT 1"
 _VERSION_SQL = "SELECT 1 FROM versions WHERE version_id = ?"
 
 _VERSION_COLUMNS = ["version", "version_id", "fingerprint", "same_as", "calls", "current", "created_at"]
