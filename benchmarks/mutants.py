@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-06.19"
+LIST_VERSION = "2026-12-06.20"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -100,6 +100,7 @@ AREAS["N"] = "compiled code as users write it (session 6)"
 AREAS["R"] = "review of session-5 merges"
 AREAS["X"] = "evolving code and data (session 6)"
 AREAS["U"] = "values as users pass them (session 6)"
+AREAS["L"] = "lifecycle: options changed later, lock and value files, Ctrl-C (session 7)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -240,7 +241,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("V07", "mandala_ast/runtime/dependencies.py",
            "    owners = [fn, *(resolve(n) for n in list(found))]", "    owners = [fn]", _VERSIONS,
            "point 3: constants read only by a helper are not dependencies"),
-    Mutant("V08", _LU, "            if not self.versions.is_valid(deps_id):\n                stale = deps_id",
+    Mutant("V08", _LU, "            if not self.versions.is_valid(deps_id, call.op):\n                stale = deps_id",
            "            if False:\n                stale = deps_id", _VERSIONS,
            "stale calls (a dependency changed) are served"),
     Mutant("V09", _VE, "if current == state or self._accepted(name, state, current):",
@@ -463,14 +464,14 @@ MUTANTS: tuple[Mutant, ...] = (
            "    ident = op.identity_inputs(cids, versions.peek_defaults(op))\n"
            "    ident = renames.renamed(ident, versions.identity_names(op))\n    key = call_id(version_id, ident)\n"
            "    shown = f\"{op.name}({describe(bound)})\"\n    candidates = store.find_calls(version_id, key, key)\n"
-           "    diffs = [versions.dependency_diffs(deps_id) for _, _, deps_id, _ in candidates]\n"
+           "    diffs = [versions.dependency_diffs(deps_id, op) for _, _, deps_id, _ in candidates]\n"
            "    for (row_id, *_), changed in zip(candidates, diffs):\n        if not changed:\n",
            "    versions, store = engine.versions, engine.store\n"
            "    bound, cids = hash_inputs(op, args, kwargs, engine.loader.aliases)\n    version_id = versions.peek_version_id(op)\n"
            "    ident = op.identity_inputs(cids, versions.peek_defaults(op))\n"
            "    ident = renames.renamed(ident, versions.identity_names(op))\n    key = call_id(version_id, ident)\n"
            "    shown = f\"{op.name}({describe(bound)})\"\n    candidates = store.find_calls(version_id, key, key)\n"
-           "    diffs = [versions.dependency_diffs(deps_id) for _, _, deps_id, _ in candidates]\n"
+           "    diffs = [versions.dependency_diffs(deps_id, op) for _, _, deps_id, _ in candidates]\n"
            "    for (row_id, _, deps_id, _), changed in zip(candidates, diffs):\n        if versions.is_valid(deps_id):\n",
            _VERSIONS + ("tests/test_display.py",),
            "why answers from the validity cached at the last block: a helper reloaded since is 'unchanged'"),
@@ -851,7 +852,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("J04", _TA, "        if kept is not None and kept[1][1] and not valid[state]:\n",
            "        if False:\n", ("tests/test_versions.py",),
            "after a helper's edit is reverted, storage.df shows the edited helper's results, not what the run block loads"),
-    Mutant("J05", _ST, "            return version_id == today and versions.is_valid(deps_id)\n",
+    Mutant("J05", _ST, "            return version_id == today and versions.is_valid(deps_id, op)\n",
            "            return version_id == today\n", ("tests/test_versions.py",),
            "storage.df calls a row computed before a helper's edit current"),
     Mutant("J06", "mandala_ast/cli/storage_commands.py", "        if column in where and where[column] != value:\n",
@@ -1006,6 +1007,41 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("U12", _H, "    return isinstance(value, np.ndarray) and not value.dtype.hasobject and type(value) is not np.matrix",
            "    return isinstance(value, np.ndarray) and value.dtype != object and type(value) is not np.matrix", _HASHING,
            "a record array with an object field is hashed from its buffer (pointers): a raw TypeError from the op call"),
+    # -- lifecycle: options changed after calls were stored, lock and value files, Ctrl-C -------
+    Mutant("L01", _VE, "            if op is not None and self._ignored_by(op, name, members):\n                continue\n", "",
+           _ENV_TESTS, "ignore_env added later: the calls stored before it recompute when the variable changes"),
+    Mutant("L02", _VE, "            if isinstance(inner, Op) and not ignores(inner):\n                return False\n", "",
+           _ENV_TESTS, "a caller's ignore_env hides a variable its inner op reads: a stale hit"),
+    Mutant("L03", _VE, "                if not self._ignored_by(inner, name, members):\n    ", "                if True:\n    ",
+           _ENV_TESTS, "a caller takes on a variable its inner op ignores: recomputed at every new value"),
+    Mutant("L04", _PI, "        if all(transient.is_transient(op, i) for i in missing):",
+           "        if True:", ("tests/test_transient.py",),
+           "transient=True taken off an op: its stored calls compute again at every run, their values never stored"),
+    Mutant("L05", _VR, "        conn.execute(f\"DELETE FROM val_rows WHERE codec = '{_PLACEHOLDER}' AND cid IN ({marks})\", chunk)\n",
+           "", ("tests/test_transient.py",),
+           "a value stored in place of a transient placeholder is dropped (the placeholder row stays)"),
+    Mutant("L06", "mandala_ast/runtime/batch/single_flight.py",
+           "            _or_named(path, functools.partial(_write_holder, fd, path, self.me))\n",
+           "            with os.fdopen(fd, \"w\") as file:\n                file.write(self.me)\n",
+           ("tests/test_single_flight.py",), "a full disk met writing a call's lock file is a raw OSError, the empty lock left behind"),
+    Mutant("L07", "mandala_ast/runtime/deletion_watch.py",
+           "        raise type(error)(f\"{_ops_of(conn, rows, cid)}: {error}\") from exc\n", "        raise\n",
+           ("tests/test_storage_limits.py",),
+           "a value file a deletion removed, put back on a read-only mount: a raw OSError naming no op"),
+    Mutant("L08", "mandala_ast/runtime/batch/scheduler.py", "            future = future or _started(self.backend.cut_short())\n", "",
+           ("tests/test_batch_workers.py",),
+           "Ctrl-C inside a thread pool's submit: the call runs all the same and its result is dropped"),
+    Mutant("L09", "mandala_ast/runtime/batch/executors.py", "    if not ticket.set_running_or_notify_cancel():\n        return\n", "",
+           ("tests/test_batch_workers.py",),
+           "a call cancelled as Ctrl-C cut its hand-over short runs all the same, its result dropped"),
+    Mutant("L10", _H, "            array = (array != 0).view(np.uint8)\n", "            pass\n", _HASHING,
+           "a bool array viewing bytes other than 0 and 1 never hits the equal array of 0s and 1s"),
+    Mutant("L12", _VE, "        return lambda op: not op.track_files\n", "        return None\n",
+           ("tests/test_file_deps.py",), "track_files=False given later: the calls stored before it recompute when the file changes"),
+    Mutant("L13", _PI, "            found = self._stored_before_ignore(op, hashed)\n", "            pass\n",
+           ("tests/test_ops.py",), "ignore= given later: every call stored with a non-default value of the argument is computed again"),
+    Mutant("L11", _VE, "        if stored == op.nout:\n            return canonical\n", "        if True:\n            return canonical\n",
+           ("tests/test_versions.py",), "nout= given to an op later: its stored calls come back in the old shape ((3, 6),) or cut (3)"),
 )
 
 

@@ -429,6 +429,33 @@ def test_ctrl_c_as_calls_are_handed_to_the_pool_leaves_none_of_their_locks_behin
     pool.shutdown(wait=True)
     assert not list(Path(f"{db}.locks").glob("*"))
 
+def test_ctrl_c_as_calls_are_handed_to_the_pool_stores_or_cancels_each_never_computes_and_drops_it(tmp_path):
+    """The pool took the calls, then Ctrl-C came before it gave back their future: they ran,
+    and their results were dropped (computed, never stored)."""
+    import batch_ops
+
+    db = tmp_path / "s.db"
+    pool = _InterruptedAsItSubmits(max_workers=2)
+    batch_ops.RUNS.clear()
+    with pytest.raises(KeyboardInterrupt):
+        with Storage(db).batch(executor=pool, progress=False):
+            for x in range(3):
+                inc(x)
+    pool.shutdown(wait=True)
+    computed = sorted(x for name, x in batch_ops.RUNS if name == "inc")
+    with Storage(db).run(allow_new_calls=False):
+        stored = [x for x in range(3) if _stored(inc, x)]
+    assert computed == stored
+
+
+def _stored(fn, *args) -> bool:
+    try:
+        fn(*args)
+    except NewCallError:
+        return False
+    return True
+
+
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(program=PROGRAMS)
 def test_batch_results_equal_run_results_on_processes(tmp_path, program):

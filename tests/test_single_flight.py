@@ -149,3 +149,32 @@ def test_ctrl_c_in_a_body_lets_go_of_the_calls_lock(tmp_path, form):
     with storage.batch(progress=False) if form == "batch" else storage.run():
         y = interrupted_once(1)
     assert y == 2
+
+
+@pytest.mark.parametrize("form", ["run", "batch"])
+def test_a_full_disk_met_taking_a_calls_lock_is_an_error_naming_the_lock_file_and_the_op(tmp_path, form):
+    """A raw OSError (No space left on device) came out of the lock's creation, and the empty
+    lock file it left made other processes wait for it."""
+    from batch_ops import inc
+    from disks import tmpfs
+
+    from mandala_ast import StorageFullError
+
+    with tmpfs(tmp_path / "disk", "2m") as disk:
+        storage = Storage(disk / "s.db", single_flight=True)
+        with storage.run():
+            assert inc(1) == 2
+        filler = disk / "filler"
+        with open(filler, "wb", buffering=0) as handle, pytest.raises(OSError):
+            while True:
+                handle.write(b"\0" * 65536)
+        block = storage.run() if form == "run" else storage.batch(progress=False)
+        with pytest.raises(StorageFullError, match=rf"{disk}/s.db.locks/\w+") as raised:
+            with block:
+                inc(2)
+        assert "batch_ops.inc" in str(raised.value) + "".join(getattr(raised.value, "__notes__", []))
+        assert list((disk / "s.db.locks").iterdir()) == []
+        filler.unlink()
+        with storage.run():
+            assert (inc(1), inc(2)) == (2, 3)
+        storage.close()

@@ -40,6 +40,7 @@ __all__ = [
     "hash_or_explain",
     "identify",
     "identify_many",
+    "identify_unignored",
     "output_history_id",
     "output_refs",
 ]
@@ -140,6 +141,23 @@ def identify(op: Op, hashed: HashedInputs, input_refs: dict[str, Ref] | None, ve
     histories = dict(ident)
     histories.update((renamed.get(name, name), input_refs[name].hid) for name in sources)  # type: ignore[index]
     return CallIdentity(op, version_id, bound, cids, cid, call_id(version_id, histories), sources, exact)
+
+
+def identify_unignored(op: Op, hashed: HashedInputs, versions: VersionTracker) -> CallIdentity | None:
+    """The identity a call of ``op`` had before ``ignore=`` named some of its arguments: keyed
+    with them, as given now (None if one cannot be hashed: it was never keyed so)."""
+    bound, cids = hashed
+    try:
+        cids = {**cids, **{name: content_id(bound[name]) for name in op.ignore if name in bound}}
+    except UnhashableError:
+        return None
+    ident = op.identity_inputs(cids, versions.defaults(op))
+    renamed = versions.identity_names(op)
+    if renamed:
+        ident = renames.renamed(ident, renamed)
+    version_id = versions.version_id(op)
+    cid = call_id(version_id, ident)
+    return CallIdentity(op, version_id, bound, cids, cid, cid, {}, False)
 
 
 def identify_many(items: list[tuple], versions: VersionTracker) -> list[CallIdentity]:

@@ -276,7 +276,7 @@ class Storage:
         today = versions.peek_version_id(op)  # a table stores nothing, not even a new version
 
         def current(version_id: bytes, deps_id: bytes) -> bool:
-            return version_id == today and versions.is_valid(deps_id)
+            return version_id == today and versions.is_valid(deps_id, op)
 
         with damage_as_error(self.path, f"reading the table of op {op.name}"):
             return calls_table(self._store, op, self.engine.loader.load, current)

@@ -365,6 +365,10 @@ class SQLiteStore:
         """Record the digest of a value's rewritten file (a corrupt one, repaired)."""
         self.write_transaction(lambda conn: value_rows.record_file_digest(conn, cid, file_digest, size))
 
+    def replace_placeholders(self, flat: list) -> None:
+        """Store values in place of transient placeholders (value_rows.replace_placeholders)."""
+        self.write_transaction(lambda conn: value_rows.replace_placeholders(conn, flat))
+
     def restore_value_bytes(self, cid: bytes, data: bytes) -> None:
         """Store again, in its row, the bytes of a value whose ``val_bytes`` row was lost."""
         self.write_transaction(lambda conn: value_rows.restore_bytes(conn, cid, data))

@@ -92,8 +92,10 @@ def _read_calls_table(store: SQLiteStore, op: Op, load: Callable[[bytes], Any], 
     for hid, (version, valid, created_at, duration) in calls.items():
         given = inputs.get(hid, {})
         row = {name: load(given[name]) if name in given else _default(defaults, name, load) for name in names}
+        given_out = outputs.get(hid, {})
         for idx, column in enumerate(op.output_names()):
-            row[column] = load(outputs[hid][idx])
+            # (a call stored while the op had fewer outputs, nout= given since, has none there)
+            row[column] = load(given_out[idx]) if idx in given_out else None
         row.update(version=version, current=valid, duration_s=duration, created_at=created_at, call=hid.hex())
         rows.append(row)
     columns = [*names, *op.output_names(), "version", "current", "duration_s", "created_at", "call"]

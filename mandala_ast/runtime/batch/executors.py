@@ -55,6 +55,15 @@ class Backend:
         for future in futures:
             future.cancel()
 
+    def cut_short(self) -> Any:
+        """The future of the last submit if it was interrupted (Ctrl-C) before it returned,
+        when the backend can tell: the calls it handed over may be running all the same."""
+        return None
+
+    def settle(self, futures: list) -> None:
+        """After an interruption: wait for ``futures`` still running here (threads), so that
+        their results are kept rather than computed and dropped."""
+
     def close(self) -> None:
         """Let go of what the batch started (a pool the user passed in stays open)."""
 
@@ -100,11 +109,31 @@ class PoolBackend(Backend):
         self.forks = owned and multiprocessing.get_start_method() == "fork"
         self.solos: list[cf.ProcessPoolExecutor] = []  # one-call pools of suspect calls
         self.signatures: dict[int, tuple[Any, bytes | None]] = {}  # id(op) -> (op, code_signature)
+        self._ticket: cf.Future | None = None  # a thread pool's task being handed over
 
     def submit(self, op: Any, args: tuple, kwargs: dict, traced: bool = True, upstream: tuple = ()) -> Any:
         if self.local:
-            return self.pool.submit(compute_here, op, args, kwargs, self.batch, traced)
+            return self._ticketed(compute_here, op, args, kwargs, self.batch, traced)
         return self.pool.submit(compute_sent, self._address(op), args, kwargs)
+
+    def _ticketed(self, fn: Any, *args: Any) -> cf.Future:
+        """``fn(*args)`` on a thread of the pool, through a future made before the pool is
+        asked: a Ctrl-C inside ``pool.submit`` (after the pool took the task, before it gave
+        back its future) leaves it at hand (:meth:`cut_short`), to cancel the task or, if it
+        started, to keep its result."""
+        ticket: cf.Future = cf.Future()
+        self._ticket = ticket
+        self.pool.submit(_run_ticket, ticket, fn, args)
+        self._ticket = None
+        return ticket
+
+    def cut_short(self) -> Any:
+        ticket, self._ticket = self._ticket, None
+        return ticket
+
+    def settle(self, futures: list) -> None:
+        if self.local:  # (an owned pool's shutdown waits for them anyway)
+            cf.wait(futures)
 
     chunks = True
 
@@ -128,7 +157,7 @@ class PoolBackend(Backend):
     def submit_chunk(self, items: list[tuple]) -> Any:
         """A future of ``([(result, error) per call], seconds)`` for the calls ``items``."""
         if self.local:
-            return self.pool.submit(compute_chunk_here, items, self.batch)
+            return self._ticketed(compute_chunk_here, items, self.batch)
         return self.pool.submit(compute_chunk_named, items)
 
     def solo(self, op: Any, args: tuple, kwargs: dict) -> Any:
@@ -158,6 +187,18 @@ class PoolBackend(Backend):
         self.pool = cf.ProcessPoolExecutor(max_workers=self.max_workers)
         self.owned, self.forks = True, multiprocessing.get_start_method() == "fork"
         return True
+
+
+def _run_ticket(ticket: cf.Future, fn: Any, args: tuple) -> None:
+    """A pool thread's task: ``fn(*args)`` into ``ticket``, unless it was cancelled first."""
+    if not ticket.set_running_or_notify_cancel():
+        return
+    try:
+        result = fn(*args)
+    except BaseException as exc:  # as the pool's own work items do: the future holds it
+        ticket.set_exception(exc)
+    else:
+        ticket.set_result(result)
 
 
 class DaskBackend(Backend):

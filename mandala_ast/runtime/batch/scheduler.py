@@ -330,6 +330,7 @@ class Scheduler:
         except Exception:
             raise
         except BaseException:
+            future = future or _started(self.backend.cut_short())
             if future is None:
                 chunker.queued.extendleft(reversed(taken))
             else:
@@ -380,6 +381,8 @@ class Scheduler:
         whose results came back meanwhile (nothing more is waited for)."""
         try:
             self.backend.close()
+            if self.late:  # running on threads of a pool the user passed in: kept too
+                self.backend.settle(list(self.late))
             if self.async_backend is not None:
                 self.async_backend.close()
         finally:  # (a second Ctrl-C may cut the wait: the calls left running let go of their locks)
@@ -740,6 +743,14 @@ def _inputs_match(upstream: list) -> bool:
     """A speculative task may stand for its call only if each input it was chained to is
     the result recorded for that input (not one found stored, which may differ)."""
     return all(parent.produced_by is future for parent, future in upstream)
+
+
+def _started(future: Any) -> Any:
+    """``future`` if its task started (it runs: its result is to be kept), None if it was
+    cancelled now, before starting (or there is none)."""
+    if future is None or future.cancel():
+        return None
+    return future
 
 
 def _nodes(entry: Node | list[Node]) -> list[Node]:
