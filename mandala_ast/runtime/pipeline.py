@@ -145,6 +145,10 @@ class CallPipeline:
             found = self.index.find(call)
         if found is None and self._computing:
             found = self._wait_for_others(call)
+        if found is None and (not new_calls_allowed or self.store.read_only):
+            # A miss is answered from memory until the file is next seen to change (polled
+            # every few tens of ms): before saying a call is not stored, look in the file.
+            found = self.index.find_in_file(call)
         if found is not None:
             return self._found(call, found)
         self._check_may_compute(call, new_calls_allowed)
