@@ -994,6 +994,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("O01", _PI, "        if found is None and (not new_calls_allowed or self.store.read_only):\n",
            "        if False:\n", ("tests/test_storage.py",),
            "a call another Storage or process just committed is a NewCallError where new calls are not allowed"),
+    Mutant("O02", "mandala_ast/runtime/batch/executors.py",
+           "PoolBackend(cf.ProcessPoolExecutor(max_workers=workers, initializer=exit_with_parent), True, workers)",
+           "PoolBackend(cf.ProcessPoolExecutor(max_workers=workers), True, workers)", ("tests/test_batch_workers.py",),
+           "a batch killed with kill -9 leaves its pool's worker processes waiting forever"),
 )
 
 
