@@ -998,6 +998,11 @@ MUTANTS: tuple[Mutant, ...] = (
            "PoolBackend(cf.ProcessPoolExecutor(max_workers=workers, initializer=exit_with_parent), True, workers)",
            "PoolBackend(cf.ProcessPoolExecutor(max_workers=workers), True, workers)", ("tests/test_batch_workers.py",),
            "a batch killed with kill -9 leaves its pool's worker processes waiting forever"),
+    Mutant("O03", _SO, "        if not _log_deleted_under_another_process(path):\n            return\n",
+           "        return\n", ("tests/test_store.py",),
+           "a storage opened beside a process whose -wal/-shm was deleted overwrites that process's calls (or loses its own)"),
+    Mutant("O04", _SO, "            _save_a_deleted_log(self.conn)\n", "            pass\n", ("tests/test_store.py",),
+           "a process whose -wal was deleted while open loses every call since the last checkpoint when killed"),
 )
 
 
