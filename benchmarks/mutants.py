@@ -1005,6 +1005,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "a process whose -wal was deleted while open loses every call since the last checkpoint when killed"),
     Mutant("O05", "mandala_ast/export.py", "    _remove_killed_exports_files(out)\n", "", ("tests/test_export.py",),
            "an export killed midway leaves its hidden temporary files beside the output for good"),
+    Mutant("O06", _SO, "    if length + len(_LONGEST_SUFFIX) > _NAME_MAX:", "    if length > _NAME_MAX + 1000:",
+           ("tests/test_store.py",), "a storage file name too long for its -journal is SQLite's 'unable to open database file' (or a raw OSError)"),
 )
 
 

@@ -591,3 +591,15 @@ def test_calls_a_process_stores_after_its_log_was_deleted_survive_its_kill_9(pat
     holder.communicate()
     assert _stored_held(path) == [1000]
     assert Storage(path).verify().ok
+
+
+@pytest.mark.parametrize("length", [250, 256, 300])
+def test_a_storage_file_name_too_long_for_the_files_kept_beside_it_is_an_error_saying_so(tmp_path, length):
+    """A name of more than 255 bytes was a raw OSError (File name too long); one SQLite's
+    ``-journal`` beside it would not fit in, "unable to open database file", blaming the files."""
+    path = tmp_path / ("r" * (length - 3) + ".db")
+    with pytest.raises(StorageFormatError, match=f"{path.name}.* is {length} bytes long.*at most 247"):
+        Storage(path)
+    assert list(tmp_path.iterdir()) == []
+    with Storage(tmp_path / ("r" * 244 + ".db")).run():  # the longest that fits
+        assert inc(1) == 2

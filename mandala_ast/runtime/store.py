@@ -133,6 +133,8 @@ class SQLiteStore:
 
     def __init__(self, path: str | Path | None) -> None:
         self.path = None if path is None else Path(path)
+        if self.path is not None:
+            _check_name_length(self.path)
         #: The file, its directory or its mount cannot be written (shared results on a
         #: cluster): stored calls load, and anything that would write raises ReadOnlyStorageError.
         self.read_only = self.path is not None and not _writable(self.path)
@@ -836,6 +838,25 @@ def read_only_connection(path: Path, **options: Any) -> sqlite3.Connection:
         if not path.exists():
             raise
     return sqlite3.connect(f"{uri}?immutable=1", uri=True, **options)
+
+
+#: The longest file name most file systems take (ext4, XFS, APFS, NTFS, tmpfs), in bytes.
+_NAME_MAX = 255
+#: The longest suffix of the files kept beside a storage's (SQLite's while it creates one).
+_LONGEST_SUFFIX = "-journal"
+
+
+def _check_name_length(path: Path) -> None:
+    """Refuse a file name with no room for the files SQLite keeps beside it (``-journal``,
+    ``-wal``) and the value files' directory (``.blobs``): SQLite says only "unable to open
+    database file", and a name longer than the file system takes is a raw OSError."""
+    length = len(os.fsencode(path.name))
+    if length + len(_LONGEST_SUFFIX) > _NAME_MAX:
+        raise StorageFormatError(
+            f"cannot use the storage {path}: its file name is {length} bytes long, and the files "
+            f"kept beside it add up to {len(_LONGEST_SUFFIX)} ({path.name}{_LONGEST_SUFFIX}); file names "
+            f"take {_NAME_MAX} bytes at most: choose a name of at most {_NAME_MAX - len(_LONGEST_SUFFIX)} bytes"
+        )
 
 
 def _writable(path: Path) -> bool:
