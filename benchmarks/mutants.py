@@ -1007,6 +1007,10 @@ MUTANTS: tuple[Mutant, ...] = (
            "an export killed midway leaves its hidden temporary files beside the output for good"),
     Mutant("O06", _SO, "    if length + len(_LONGEST_SUFFIX) > _NAME_MAX:", "    if length > _NAME_MAX + 1000:",
            ("tests/test_store.py",), "a storage file name too long for its -journal is SQLite's 'unable to open database file' (or a raw OSError)"),
+    Mutant("O07", "mandala_ast/runtime/batch/pipeline_adapter.py",
+           "        if block is not None and None in hits and not _may_compute(storage, block):\n",
+           "        if False:\n", ("tests/test_batch.py",),
+           "a call another Storage or process just committed is a NewCallError in a batch where new calls are not allowed"),
 )
 
 
