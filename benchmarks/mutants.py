@@ -1011,6 +1011,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "        if block is not None and None in hits and not _may_compute(storage, block):\n",
            "        if False:\n", ("tests/test_batch.py",),
            "a call another Storage or process just committed is a NewCallError in a batch where new calls are not allowed"),
+    Mutant("O08", "mandala_ast/runtime/batch/single_flight.py", "            if not _written(fd, path, self.me):\n                return True\n",
+           "            with os.fdopen(fd, \"w\") as file:\n                file.write(self.me)\n", ("tests/test_storage_limits.py",),
+           "a miss under single flight on a full disk is a raw OSError before its body runs, its empty lock left behind"),
 )
 
 

@@ -529,3 +529,22 @@ def test_a_damaged_value_file_on_a_read_only_mount_is_an_error_naming_it_not_a_r
                 blob(0)
     finally:
         subprocess.run(["umount", "-l", str(blobs_dir)], check=False)
+
+
+def test_a_miss_under_single_flight_on_a_full_disk_returns_its_value_with_a_warning_not_a_raw_oserror(small_disk):
+    """Its call's lock file could not be written: a raw OSError (No space left on device)
+    before the body ran, where a lock may cost time but never a result; and the empty lock
+    file left behind made other processes wait for it."""
+    path = small_disk / "s.db"
+    storage = Storage(path, single_flight=True)
+    with storage.run():
+        inc(0)
+    filler = fill(small_disk)
+    with pytest.warns(MandalaUnstoredWarning, match=str(path)), storage.run():
+        assert inc(1) == 2
+    assert list((small_disk / "s.db.locks").iterdir()) == []
+    filler.unlink()
+    with storage.run():
+        assert inc(1) == 2
+    storage.close()
+    assert loads(path, inc, 1)
