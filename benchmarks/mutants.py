@@ -1014,6 +1014,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("O08", "mandala_ast/runtime/batch/single_flight.py", "            if not _written(fd, path, self.me):\n                return True\n",
            "            with os.fdopen(fd, \"w\") as file:\n                file.write(self.me)\n", ("tests/test_storage_limits.py",),
            "a miss under single flight on a full disk is a raw OSError before its body runs, its empty lock left behind"),
+    Mutant("O09", "mandala_ast/runtime/integrity.py", "        damaged = _damaged_values(store.conn)\n",
+           "        damaged = []\n", ("tests/test_integrity.py",),
+           "verify says OK of a value whose bytes went bad inside the database (and loads serve it)"),
 )
 
 
