@@ -1027,8 +1027,8 @@ def _locked_by_another_process(path: Path, length: int, start: int) -> bool:
         return False
     try:
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, length, start)
-    except OSError:
-        return True
+    except OSError as exc:  # (a file system without locks says ENOLCK: not held, as far as anyone knows)
+        return exc.errno in (errno.EAGAIN, errno.EACCES)
     else:
         fcntl.lockf(fd, fcntl.LOCK_UN, length, start)
         return False
