@@ -1024,6 +1024,11 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("O09", "mandala_ast/runtime/integrity.py", "        damaged = _damaged_values(store.conn)\n",
            "        damaged = []\n", ("tests/test_integrity.py",),
            "verify says OK of a value whose bytes went bad inside the database (and loads serve it)"),
+    Mutant("O10", "mandala_ast/runtime/blobs.py", '    beside_file = Path(f"{os.path.realpath(path)}.blobs")\n',
+           '    beside_file = Path(f"{path}.blobs")\n', ("tests/test_blobs.py",),
+           "a storage opened through a symlink keeps its value files beside the link: its own name finds them missing"),
+    Mutant("O11", "mandala_ast/runtime/file_deps.py", ' f"{real}.blobs{os.sep}",', "", ("tests/test_blobs.py",),
+           "an op loading a stored value file of a storage opened through a symlink depends on that file as data"),
 )
 
 
