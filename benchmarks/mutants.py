@@ -1029,6 +1029,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "a storage opened through a symlink keeps its value files beside the link: its own name finds them missing"),
     Mutant("O11", "mandala_ast/runtime/file_deps.py", ' f"{real}.blobs{os.sep}",', "", ("tests/test_blobs.py",),
            "an op loading a stored value file of a storage opened through a symlink depends on that file as data"),
+    Mutant("O12", _ST, '    return SingleFlight(Path(f"{os.path.realpath(path)}.locks"))', '    return SingleFlight(Path(f"{path}.locks"))',
+           ("tests/test_single_flight.py",), "two processes opening one file by two names (a symlink) both compute a call under single flight"),
 )
 
 

@@ -29,8 +29,8 @@ SCRIPT = """
 """
 
 
-def start(tmp_path: Path, form: str, flight: bool = True) -> subprocess.Popen:
-    code = SCRIPT.format(db=str(tmp_path / "s.db"), log=str(tmp_path / "log"), go=str(tmp_path / "go"),
+def start(tmp_path: Path, form: str, flight: bool = True, db: Path | None = None) -> subprocess.Popen:
+    code = SCRIPT.format(db=str(db or tmp_path / "s.db"), log=str(tmp_path / "log"), go=str(tmp_path / "go"),
                          form=form, flight=flight)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(TESTS.parent)])}
     return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], env=env, text=True,
@@ -60,6 +60,23 @@ def test_two_processes_missing_the_same_call_compute_it_once(tmp_path, forms):
 def test_without_single_flight_both_compute(tmp_path):
     # The control: the same overlap computes twice when the option is off.
     assert len(overlap(tmp_path, ("run", "run"), flight=False)) == 2
+
+
+def test_two_processes_opening_one_file_by_two_names_compute_a_call_once(tmp_path):
+    """One through a symlink, one by the file's own name: their locks went beside the names
+    they were given, so neither saw the other's, and both computed the call."""
+    Storage(tmp_path / "s.db").close()
+    (tmp_path / "latest.db").symlink_to(tmp_path / "s.db")
+    first = start(tmp_path, "run", db=tmp_path / "latest.db")
+    assert first.stdout.readline().strip() == "entering"
+    assert first.stdout.readline().strip() == "computing"
+    second = start(tmp_path, "run")
+    assert second.stdout.readline().strip() == "entering"
+    time.sleep(0.5)  # let it reach its lookup: it misses, as the first has not stored the call
+    (tmp_path / "go").write_text("")
+    outs = [p.communicate(timeout=120) for p in (first, second)]
+    assert [o[0].splitlines()[-1] for o in outs] == ["result 2", "result 2"], outs
+    assert len((tmp_path / "log").read_text().splitlines()) == 1
 
 
 def test_a_lock_whose_holder_was_killed_is_broken(tmp_path):

@@ -9,6 +9,7 @@ identity, lookup, execution, recording, loading.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from pathlib import Path
 from types import MethodType
@@ -57,7 +58,8 @@ def _serialised(method: _Method) -> _Method:
 def _single_flight(path: Path) -> Any:
     from .batch.single_flight import SingleFlight
 
-    return SingleFlight(Path(f"{path}.locks"))
+    # Beside the file a symlink leads to: processes opening it by different names share them.
+    return SingleFlight(Path(f"{os.path.realpath(path)}.locks"))
 
 
 class Storage:
