@@ -1031,6 +1031,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "an op loading a stored value file of a storage opened through a symlink depends on that file as data"),
     Mutant("O12", _ST, '    return SingleFlight(Path(f"{os.path.realpath(path)}.locks"))', '    return SingleFlight(Path(f"{path}.locks"))',
            ("tests/test_single_flight.py",), "two processes opening one file by two names (a symlink) both compute a call under single flight"),
+    Mutant("O13", _SO, "                _refuse_a_deleted_log(Path(real), open_here=_OPEN[real] > 0)\n",
+           "                _refuse_a_deleted_log(self.path, open_here=_OPEN[real] > 0)\n", ("tests/test_store.py",),
+           "a storage opened through a symlink while another process has the file open is refused as one whose log was deleted"),
 )
 
 

@@ -603,3 +603,21 @@ def test_a_storage_file_name_too_long_for_the_files_kept_beside_it_is_an_error_s
     assert list(tmp_path.iterdir()) == []
     with Storage(tmp_path / ("r" * 244 + ".db")).run():  # the longest that fits
         assert inc(1) == 2
+
+
+def test_a_storage_opened_through_a_symlink_while_another_process_has_the_file_open_opens(path):
+    """SQLite keeps the log beside the file a symlink leads to; looked for beside the link,
+    it seemed deleted, and the storage was refused as one whose log was."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "open\n"
+        link = path.with_name("latest.db")
+        link.symlink_to(path)
+        storage = Storage(link)
+        with storage.run():
+            assert inc(41) == 42
+        assert not Path(f"{link}-wal").exists() and storage.verify().ok
+        storage.close()
+    finally:
+        holder.communicate("")

@@ -135,6 +135,8 @@ class SQLiteStore:
         self.path = None if path is None else Path(path)
         if self.path is not None:
             _check_name_length(self.path)
+        #: The log SQLite keeps beside the file (a symlink to it followed), while open.
+        self.log = None if self.path is None else f"{os.path.realpath(self.path)}-wal"
         #: The file, its directory or its mount cannot be written (shared results on a
         #: cluster): stored calls load, and anything that would write raises ReadOnlyStorageError.
         self.read_only = self.path is not None and not _writable(self.path)
@@ -334,7 +336,7 @@ class SQLiteStore:
                 self.conn.execute("ROLLBACK")
             self._raise_write_error(exc)
             raise
-        if self.path is not None and not os.path.exists(f"{self.path}-wal"):
+        if self.log is not None and not os.path.exists(self.log):
             _save_a_deleted_log(self.conn)
         return result
 
@@ -409,7 +411,7 @@ class SQLiteStore:
         real = os.path.realpath(self.path)
         with _OPENING:  # no thread reads the header while another connects (see _OPEN)
             if not self.read_only:  # (before any connection here, which would make a new -shm)
-                _refuse_a_deleted_log(self.path, open_here=_OPEN[real] > 0)
+                _refuse_a_deleted_log(Path(real), open_here=_OPEN[real] > 0)
             _check_existing_file(self.path, header=not _OPEN[real])
             if not self.read_only:
                 _refuse_a_deleted_files_log(self.path, open_here=_OPEN[real] > 0)
@@ -950,7 +952,8 @@ def _refuse_a_deleted_files_log(path: Path, *, open_here: bool) -> None:
 
 def _refuse_a_deleted_log(path: Path, *, open_here: bool) -> None:
     """Refuse to open a storage whose ``-wal`` or ``-shm`` was deleted while another process
-    has it open (a clean-up script, ``rm results.db-*``). That process goes on logging into
+    has it open (a clean-up script, ``rm results.db-*``); ``path`` is the file's real path
+    (SQLite keeps them beside the file a symlink leads to). That process goes on logging into
     the deleted files; a new connection would start a log of its own over the same pages, and
     whichever checkpointed last would overwrite the other's commits.
 
