@@ -101,6 +101,7 @@ AREAS["R"] = "review of session-5 merges"
 AREAS["X"] = "evolving code and data (session 6)"
 AREAS["U"] = "values as users pass them (session 6)"
 AREAS["L"] = "lifecycle: options changed later, lock and value files, Ctrl-C (session 7)"
+AREAS["O"] = "faults and concurrency (session 7)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -574,8 +575,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("K50", "mandala_ast/runtime/batch/scheduler.py",
            "        wait = _SIGNAL_CHECK if pause is None else min(pause, _SIGNAL_CHECK)\n", "        wait = pause\n",
            ("tests/test_batch_workers.py",), "a Ctrl-C the kernel hands to another thread is not seen while a threads batch waits on a long call"),
-    Mutant("K51", "mandala_ast/runtime/batch/worker.py", "    if not ran.complete:\n        return None\n    found = dependencies.run_dependencies",
-           "    if True:\n        return None\n    found = dependencies.run_dependencies", ("tests/test_batch_workers.py", "tests/test_batch_dask.py"),
+    Mutant("K51", "mandala_ast/runtime/batch/worker.py", "    if not ran.complete:\n        return None\n    before = tuple(",
+           "    if True:\n        return None\n    before = tuple(", ("tests/test_batch_workers.py", "tests/test_batch_dask.py"),
            "a body run in a worker process depends on its op's static dependencies only: a model's edited methods are served stale"),
     Mutant("K12", "mandala_ast/runtime/batch/scheduler.py", "        if unloaded is not None:\n", "        if False:\n",
            ("tests/test_batch_workers.py",),
@@ -1020,10 +1021,6 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("L05", _VR, "        conn.execute(f\"DELETE FROM val_rows WHERE codec = '{_PLACEHOLDER}' AND cid IN ({marks})\", chunk)\n",
            "", ("tests/test_transient.py",),
            "a value stored in place of a transient placeholder is dropped (the placeholder row stays)"),
-    Mutant("L06", "mandala_ast/runtime/batch/single_flight.py",
-           "            _or_named(path, functools.partial(_write_holder, fd, path, self.me))\n",
-           "            with os.fdopen(fd, \"w\") as file:\n                file.write(self.me)\n",
-           ("tests/test_single_flight.py",), "a full disk met writing a call's lock file is a raw OSError, the empty lock left behind"),
     Mutant("L07", "mandala_ast/runtime/deletion_watch.py",
            "        raise type(error)(f\"{_ops_of(conn, rows, cid)}: {error}\") from exc\n", "        raise\n",
            ("tests/test_storage_limits.py",),
@@ -1042,6 +1039,43 @@ MUTANTS: tuple[Mutant, ...] = (
            ("tests/test_ops.py",), "ignore= given later: every call stored with a non-default value of the argument is computed again"),
     Mutant("L11", _VE, "        if stored == op.nout:\n            return canonical\n", "        if True:\n            return canonical\n",
            ("tests/test_versions.py",), "nout= given to an op later: its stored calls come back in the old shape ((3, 6),) or cut (3)"),
+    # -- faults and concurrency as researchers hit them (session 7) ----------------------------------
+    Mutant("O01", _PI, "        if found is None and (not new_calls_allowed or self.store.read_only):\n",
+           "        if False:\n", ("tests/test_storage.py",),
+           "a call another Storage or process just committed is a NewCallError where new calls are not allowed"),
+    Mutant("O02", "mandala_ast/runtime/batch/executors.py",
+           "PoolBackend(cf.ProcessPoolExecutor(max_workers=workers, initializer=exit_with_parent), True, workers)",
+           "PoolBackend(cf.ProcessPoolExecutor(max_workers=workers), True, workers)", ("tests/test_batch_workers.py",),
+           "a batch killed with kill -9 leaves its pool's worker processes waiting forever"),
+    Mutant("O03", _SO, "        if not _log_deleted_under_another_process(path):\n            return\n",
+           "        return\n", ("tests/test_store.py",),
+           "a storage opened beside a process whose -wal/-shm was deleted overwrites that process's calls (or loses its own)"),
+    Mutant("O04", _SO, "            _save_a_deleted_log(self.conn)\n", "            pass\n", ("tests/test_store.py",),
+           "a process whose -wal was deleted while open loses every call since the last checkpoint when killed"),
+    Mutant("O05", "mandala_ast/export.py", "    _remove_killed_exports_files(out)\n", "", ("tests/test_export.py",),
+           "an export killed midway leaves its hidden temporary files beside the output for good"),
+    Mutant("O06", _SO, "    if length + len(_LONGEST_SUFFIX) > _NAME_MAX:", "    if length > _NAME_MAX + 1000:",
+           ("tests/test_store.py",), "a storage file name too long for its -journal is SQLite's 'unable to open database file' (or a raw OSError)"),
+    Mutant("O07", "mandala_ast/runtime/batch/pipeline_adapter.py",
+           "        if block is not None and None in hits and not _may_compute(storage, block):\n",
+           "        if False:\n", ("tests/test_batch.py",),
+           "a call another Storage or process just committed is a NewCallError in a batch where new calls are not allowed"),
+    Mutant("O08", "mandala_ast/runtime/batch/single_flight.py", "            if not _written(fd, path, self.me):\n                return True\n",
+           "            with os.fdopen(fd, \"w\") as file:\n                file.write(self.me)\n", ("tests/test_storage_limits.py",),
+           "a miss under single flight on a full disk is a raw OSError before its body runs, its empty lock left behind"),
+    Mutant("O09", "mandala_ast/runtime/integrity.py", "        damaged = _damaged_values(store.conn)\n",
+           "        damaged = []\n", ("tests/test_integrity.py",),
+           "verify says OK of a value whose bytes went bad inside the database (and loads serve it)"),
+    Mutant("O10", "mandala_ast/runtime/blobs.py", '    beside_file = Path(f"{os.path.realpath(path)}.blobs")\n',
+           '    beside_file = Path(f"{path}.blobs")\n', ("tests/test_blobs.py",),
+           "a storage opened through a symlink keeps its value files beside the link: its own name finds them missing"),
+    Mutant("O11", "mandala_ast/runtime/file_deps.py", ' f"{real}.blobs{os.sep}",', "", ("tests/test_blobs.py",),
+           "an op loading a stored value file of a storage opened through a symlink depends on that file as data"),
+    Mutant("O12", _ST, '    return SingleFlight(Path(f"{os.path.realpath(path)}.locks"))', '    return SingleFlight(Path(f"{path}.locks"))',
+           ("tests/test_single_flight.py",), "two processes opening one file by two names (a symlink) both compute a call under single flight"),
+    Mutant("O13", _SO, "                _refuse_a_deleted_log(Path(real), open_here=_OPEN[real] > 0)\n",
+           "                _refuse_a_deleted_log(self.path, open_here=_OPEN[real] > 0)\n", ("tests/test_store.py",),
+           "a storage opened through a symlink while another process has the file open is refused as one whose log was deleted"),
 )
 
 

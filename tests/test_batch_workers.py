@@ -529,6 +529,62 @@ def test_spawned_workers_importing_a_helper_edited_since_do_not_store_its_result
     assert done.stdout.splitlines() == ["batch refused", "run [11, 21]"]
 
 
+def _children(parent: int) -> list[int]:
+    """Pids of the live processes whose parent is ``parent`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # ended meanwhile
+                continue
+            if int(fields[1]) == parent and fields[0] != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process parents from /proc")
+def test_worker_processes_do_not_outlive_a_batch_killed_with_kill_9(tmp_path):
+    """A job killed mid-batch (kill -9, an out-of-memory kill, a cluster's time limit): its
+    pool's workers, each holding a copy of its memory, waited forever for work that would
+    never come (each holds the end of the work queue the others read)."""
+    stop = tmp_path / "stop"
+    child = _child(f"""
+        from batch_ops import hold
+        from mandala_ast import Storage
+        with Storage({str(tmp_path / "s.db")!r}).batch(executor="processes", max_concurrency=2):
+            held = [hold(x, {str(stop)!r}) for x in (1, 2)]
+    """)
+    workers: list[int] = []
+    try:
+        said = ""  # (the two workers' lines may interleave)
+        while not ("holding 1" in said and "holding 2" in said) and child.poll() is None:
+            said += child.stdout.readline()
+        assert child.poll() is None, child.communicate()
+        workers = _children(child.pid)
+        assert len(workers) >= 2
+        child.kill()
+        child.wait(timeout=60)
+        deadline = time.monotonic() + 30
+        while any(map(_alive, workers)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [w for w in workers if _alive(w)]
+    finally:
+        stop.write_text("")
+        child.kill()
+        for worker in workers:  # only where the test failed
+            if _alive(worker):
+                os.kill(worker, signal.SIGKILL)
+        child.communicate()
+
+
 FUNCTION_ARGUMENT = """
 import sys
 from mandala_ast import Storage, op

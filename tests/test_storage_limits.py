@@ -562,3 +562,22 @@ def test_a_value_file_a_deletion_removed_that_cannot_be_written_again_is_an_erro
     storage.close()
     assert RAN.count(("same_blob", 0)) == 1  # (blob.fn(0) ran in the block, as a plain function)
     assert loads(path, same_blob, 0) and dangling_references(path) == 0
+
+
+def test_a_miss_under_single_flight_on_a_full_disk_returns_its_value_with_a_warning_not_a_raw_oserror(small_disk):
+    """Its call's lock file could not be written: a raw OSError (No space left on device)
+    before the body ran, where a lock may cost time but never a result; and the empty lock
+    file left behind made other processes wait for it."""
+    path = small_disk / "s.db"
+    storage = Storage(path, single_flight=True)
+    with storage.run():
+        inc(0)
+    filler = fill(small_disk)
+    with pytest.warns(MandalaUnstoredWarning, match=str(path)), storage.run():
+        assert inc(1) == 2
+    assert list((small_disk / "s.db.locks").iterdir()) == []
+    filler.unlink()
+    with storage.run():
+        assert inc(1) == 2
+    storage.close()
+    assert loads(path, inc, 1)

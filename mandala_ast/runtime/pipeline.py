@@ -201,6 +201,10 @@ class CallPipeline:
             found = self._wait_for_others(call)
         if found is None and op.ignore and self.versions.keyed_before_ignore(op, call.version_id):
             found = self._stored_before_ignore(op, hashed)
+        if found is None and (not new_calls_allowed or self.store.read_only):
+            # A miss is answered from memory until the file is next seen to change (polled
+            # every few tens of ms): before saying a call is not stored, look in the file.
+            found = self.index.find_in_file(call)
         if found is not None:
             return self._found(call, found)
         self._check_may_compute(call, new_calls_allowed)

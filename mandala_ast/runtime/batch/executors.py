@@ -19,6 +19,7 @@ from .worker import (
     compute_chunk_named,
     compute_here,
     compute_sent,
+    exit_with_parent,
     op_address,
     this_process,
 )
@@ -162,7 +163,7 @@ class PoolBackend(Backend):
 
     def solo(self, op: Any, args: tuple, kwargs: dict) -> Any:
         """The call alone in a pool of its own: if its worker dies, it was this call."""
-        pool = cf.ProcessPoolExecutor(max_workers=1)
+        pool = cf.ProcessPoolExecutor(max_workers=1, initializer=exit_with_parent)
         # Shut down by close(), not from a done-callback: a broken pool's callbacks run while
         # it holds its shutdown lock (Python 3.13), and shutting it down there deadlocks.
         self.solos.append(pool)
@@ -184,7 +185,7 @@ class PoolBackend(Backend):
             return False
         if self.owned:
             self.pool.shutdown(wait=False, cancel_futures=True)
-        self.pool = cf.ProcessPoolExecutor(max_workers=self.max_workers)
+        self.pool = cf.ProcessPoolExecutor(max_workers=self.max_workers, initializer=exit_with_parent)
         self.owned, self.forks = True, multiprocessing.get_start_method() == "fork"
         return True
 
@@ -260,7 +261,7 @@ def backend_for(executor: Any, max_workers: int | None) -> Backend:
     if executor == "threads":
         return PoolBackend(cf.ThreadPoolExecutor(max_workers=workers), True, workers)
     if executor == "processes":
-        return PoolBackend(cf.ProcessPoolExecutor(max_workers=workers), True, workers)
+        return PoolBackend(cf.ProcessPoolExecutor(max_workers=workers, initializer=exit_with_parent), True, workers)
     if isinstance(executor, cf.Executor):
         return PoolBackend(executor, False, workers)
     if type(executor).__module__.startswith("distributed") and hasattr(executor, "submit"):

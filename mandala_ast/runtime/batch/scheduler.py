@@ -129,7 +129,7 @@ class Scheduler:
             if not identified:
                 return finished
             self.stats.lookups += 1
-            hits = engine.find_stored(self.storage, [n.call for n in identified])
+            hits = engine.find_stored(self.storage, [n.call for n in identified], block=self.block)
             stored = [(node, hit) for node, hit in zip(identified, hits) if hit is not None]
             if stored:
                 finished.extend(self._load_stored(stored))

@@ -15,8 +15,6 @@ opt-in.
 
 from __future__ import annotations
 
-import errno
-import functools
 import os
 import socket
 import threading
@@ -50,9 +48,9 @@ class SingleFlight:
         return self.folder / cid.hex()
 
     def acquire(self, cid: bytes) -> bool:
-        """Take the call's lock if no live process holds it (a stale one is broken). A lock
-        file that cannot be made (a full disk, a read-only mount) is a StorageFullError or
-        ReadOnlyStorageError naming it: nothing was computed yet, and none is left behind."""
+        """Take the call's lock if no live process holds it (a stale one is broken). True
+        too where no lock can be written (a full disk, a read-only folder): the call is
+        computed unlocked, as without single flight, and its result handled as any miss's."""
         path = self.path(cid)
         for _ in range(2):  # the second try follows breaking a stale lock
             try:
@@ -63,13 +61,13 @@ class SingleFlight:
                 _unlink(path)
                 continue
             except FileNotFoundError:  # the lock folder is new
-                _or_named(path, lambda: self.folder.mkdir(parents=True, exist_ok=True))
+                if not _made(self.folder):
+                    return True
                 continue
-            except OSError as exc:
-                raise _lock_file_error(exc, path) from exc
-            # Made, but its holder not written (the disk filled up): removed, or every other
-            # process would wait for it until its heartbeat went stale.
-            _or_named(path, functools.partial(_write_holder, fd, path, self.me))
+            except OSError:
+                return True
+            if not _written(fd, path, self.me):
+                return True
             with self._lock:
                 self.held[cid] = path
             self._start_heartbeat()
@@ -150,37 +148,24 @@ def wait_for_call(flight: SingleFlight, cid: bytes, look: Callable[[], Any]) -> 
     return found
 
 
-def _write_holder(fd: int, path: Path, holder: str) -> None:
+def _made(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:  # a full disk, a read-only mount
+        return False
+    return True
+
+
+def _written(fd: int, path: Path, holder: str) -> bool:
+    """Write the holder into a new lock file; on a full disk remove it: left empty, others
+    would wait for it until its missing heartbeat made it stale."""
     try:
         with os.fdopen(fd, "w") as file:
             file.write(holder)
-    except BaseException:
+    except OSError:
         _unlink(path)
-        raise
-
-
-def _or_named(path: Path, make: Callable[[], Any]) -> None:
-    """``make()``, which writes the lock file at ``path`` (or its folder); an OSError it
-    raises becomes the error naming the file (see :func:`_lock_file_error`)."""
-    try:
-        make()
-    except OSError as exc:
-        raise _lock_file_error(exc, path) from exc
-
-
-def _lock_file_error(exc: OSError, path: Path) -> Exception:
-    """The error naming the lock file for a full disk or a directory that cannot be written;
-    ``exc`` itself for anything else."""
-    from ..._errors import ReadOnlyStorageError
-    from ..store import full_disk_error
-
-    full = full_disk_error(exc, path)
-    if full is not None:
-        return full
-    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        return ReadOnlyStorageError(f"cannot create the single-flight lock file {path} ({exc.strerror}): "
-                                    "its directory cannot be written; nothing was computed for this call")
-    return exc
+        return False
+    return True
 
 
 def _alive(pid: int) -> bool:
