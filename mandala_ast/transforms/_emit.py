@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from types import EllipsisType
 
 import libcst as cst
 
@@ -34,14 +35,16 @@ CALLEE = "__mandala_callee__"
 #: The loop variable of the generator that forgets ``for`` targets (a dunder: never mangled).
 _ITEM = "__mandala_item__"
 
-Literal = None | str | int | tuple
+Literal = None | str | int | tuple | EllipsisType
 
 
 @functools.lru_cache(maxsize=4096)
 def literal(value: Literal) -> cst.BaseExpression:
-    """A constant ``None`` / string / int >= 0 / (nested) tuple as a node (specs and keys)."""
+    """A constant ``None`` / ``...`` / string / int >= 0 / (nested) tuple as a node (specs and keys)."""
     if value is None:
         return cst.Name("None")
+    if value is ...:
+        return cst.Ellipsis()
     if isinstance(value, str):
         return cst.SimpleString(repr(value))
     if isinstance(value, int):
@@ -82,10 +85,10 @@ def settle(keys: Sequence[str], value: cst.BaseExpression) -> cst.BaseExpression
     return value
 
 
-def forget(keys: Sequence[str], value: cst.BaseExpression) -> cst.BaseExpression:
-    """``__mandala_rt__.forget(k1, __mandala_rt__.forget(k2, value))``."""
+def forget(keys: Sequence[str], value: cst.BaseExpression, hook: str = "forget") -> cst.BaseExpression:
+    """``__mandala_rt__.forget(k1, __mandala_rt__.forget(k2, value))`` (or ``raw``: *hook*)."""
     for key in reversed(keys):
-        value = rt_call("forget", [cst.Arg(literal(key)), cst.Arg(as_argument(value))])
+        value = rt_call(hook, [cst.Arg(literal(key)), cst.Arg(as_argument(value))])
     return value
 
 
