@@ -30,10 +30,11 @@ class Ref:
 
 
 class InexactRefs(dict):
-    """The Refs compiled code knows for a call's arguments, by name, when another argument is
-    a part of an op output whose history it cannot name: ``b[0]`` where ``b = f(a)`` is one
-    output that happens to be a tuple. No stored call produced that part, so the call must
-    not claim exact provenance: it is recorded inexact and that input is matched by content.
+    """The Refs compiled code knows for a call's arguments, by name, when another argument
+    may be an op's output whose history it cannot name: a name bound by a helper's result or
+    an ``await``, a loop variable over a list, ``b[0]`` where ``b = f(a)`` is one output that
+    happens to be a tuple. "No producer" would be a wrong claim, so the call is recorded
+    inexact and such inputs are matched by content.
 
     >>> InexactRefs({"y": ref})          # doctest: +SKIP
     """
