@@ -403,3 +403,24 @@ def test_an_argument_compiled_code_cannot_prove_raw_makes_the_call_inexact(tmp_p
     with Storage(tmp_path / "s.db") as storage:
         rt.call((None, pos, kw), inc, *args, **kwargs)
     assert storage.provenance(inc)["exact"].tolist() == [exact]
+
+
+def test_a_workflow_given_a_literal_records_its_parameter_raw_exactly(tmp_path):
+    """`wf(7)`: inside, `inc(n)` takes a raw 7, exactly (a parameter is no proof by itself:
+    `wf(helper(inc(6)))` passes an op's output, whose producer is then found by content)."""
+    source = (
+        "from mandala_ast import workflow\n"
+        "@workflow\n"
+        "def wf(n):\n"
+        "    return inc(n)\n"
+        "def helper(v):\n"
+        "    return v\n"
+        "with storage.run():\n"
+        "    wf(7)\n"
+        "    wf(helper(inc(19)))\n"
+    )
+    storage = Storage(tmp_path / "s.db")
+    run_compiled(source, {"storage": storage, "inc": inc, "__name__": "user_code"})
+    provenance = storage.provenance(inc).set_index(storage.df(inc)["x"])
+    assert provenance.loc[7, "exact"] and provenance["producer_call"].isna()[7]
+    assert not provenance.loc[20, "exact"] and provenance.loc[20, "producer_op"] == inc.name

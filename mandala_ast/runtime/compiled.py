@@ -301,7 +301,7 @@ def _dispatch(block, spec: tuple, f: Any, args: tuple, kwargs: dict, collected) 
     targets, pos_keys, kw_keys = spec[:3]
     hints = _argument_refs(block, args, kwargs, pos_keys, kw_keys, collected)
     if type(f) is Workflow:
-        refs, result = _run_workflow(block, f, args, kwargs, hints)
+        refs, result = _run_workflow(block, f, args, kwargs, hints, pos_keys, kw_keys)
     else:
         named = _refs_by_name(f, hints)
         if _unproven_part(block, pos_keys, kw_keys, hints, args, kwargs):
@@ -411,21 +411,42 @@ def _parameter_name(names: tuple, where: int | str) -> str | None:
     return positional[where] if where < len(positional) else None
 
 
-def _run_workflow(block, wf: Workflow, args, kwargs, hints) -> tuple[tuple | None, Any]:
+def _run_workflow(block, wf: Workflow, args, kwargs, hints, pos_keys, kw_keys) -> tuple[tuple | None, Any]:
+    """Each parameter takes on its argument's history: a Ref, raw (a literal: the body's op
+    calls given it are exact), or none (unknown: they are inexact)."""
     scope = wf.fn.__qualname__
     signature = inspect.signature(wf.fn)
     bound = signature.bind(*args, **kwargs)
     names = _parameter_names(signature)
-    for where, known in hints.items():
+    for where, value in (*enumerate(args), *kwargs.items()):
         name = _parameter_name(names, where)
-        if name is not None and bound.arguments.get(name) is known.value:
-            block.names[f"{name}@{scope}"] = known
+        if name is None or bound.arguments.get(name) is not value:
+            continue
+        key, known = f"{name}@{scope}", hints.get(where)
+        if known is not None:
+            block.names[key] = known
+        elif _raw_argument(block, _spec_key(pos_keys, kw_keys, where), value):
+            block.names[key] = _Raw(value)
+        else:
+            block.names.pop(key, None)
     block.returned = None
     result = wf.fn(*args, **kwargs)
     returned, block.returned = block.returned, None
     if type(returned) is tuple:  # ret_all: one Ref (or None) per element
         return returned, result
     return ((returned,) if returned is not None else None), result
+
+
+def _spec_key(pos_keys, kw_keys, where: int | str) -> Any:
+    """The compiler's key for the argument at position or keyword ``where`` (see the spec)."""
+    if type(where) is int:
+        return pos_keys[where] if type(pos_keys) is tuple else pos_keys
+    written = dict(kw_keys or ())
+    return written.get(where, ... if "**" in written else None)
+
+
+def _raw_argument(block, key: Any, value: Any) -> bool:
+    return key is None or _holds_raw(block, key, value)
 
 
 def _bind_targets(block, targets: tuple | None, refs: tuple | None, result: Any) -> None:
