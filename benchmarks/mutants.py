@@ -1034,6 +1034,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("M13", _CO, "        elif _raw_argument(block, _spec_key(pos_keys, kw_keys, where), value):\n",
            "        elif False:\n", _COMPILER,
            "`wf(7)`: the workflow's op calls given its parameter are recorded inexact, the 7 matched to any equal output"),
+    Mutant("M14", "mandala_ast/transforms/_run_form.py",
+           "        raw = isinstance(original_node.target, cst.Name) and is_raw(self.scope, original_node.iter, deep=True)\n",
+           "        raw = False\n", _COMPILER + ("tests/transforms/test_run_form.py",),
+           "`for y in [8, 9]: use(y)` where y holds op outputs elsewhere: use is recorded inexact, 8 matched to any equal output"),
 )
 
 

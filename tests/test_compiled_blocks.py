@@ -368,3 +368,15 @@ def test_literals_and_values_computed_from_outputs_stay_raw_exactly(tmp_path):
         use(y + 1)
     """)
     assert lines == ["['__main__.make', None, None, None, None] [True, True, True, True, True]", "1"]
+
+
+def test_a_literal_loop_over_a_name_that_also_holds_op_outputs_stays_raw_exactly(tmp_path):
+    # `for y in [8, 9]` forgot y's history each turn: unknown, so use(y) was recorded inexact
+    # and its 8 could be matched to any earlier output equal to 8.
+    lines = hidden_producer(tmp_path, """
+        y = make(1)
+        use(y)
+        for y in [8, 9]:
+            use(y)
+    """)
+    assert lines[0] == "['__main__.make', None, None] [True, True, True]"

@@ -102,8 +102,9 @@ def ret_all(keys: tuple, value: cst.BaseExpression) -> cst.Call:
     return rt_call("ret_all", [cst.Arg(literal(keys)), cst.Arg(as_argument(value))])
 
 
-def forget_each(keys: Sequence[str], iterable: cst.BaseExpression, *, is_async: bool) -> cst.GeneratorExp:
-    """``(forget(k, __mandala_item__) for __mandala_item__ in (iterable))`` for loop targets.
+def forget_each(keys: Sequence[str], iterable: cst.BaseExpression, *, is_async: bool, hook: str = "forget") -> cst.GeneratorExp:
+    """``(forget(k, __mandala_item__) for __mandala_item__ in (iterable))`` for loop targets
+    (``raw`` instead: *hook*).
 
     A generator keeps the loop's own line and semantics (``iter()`` is called once, up front)
     while forgetting the targets' provenance before every iteration.
@@ -115,4 +116,4 @@ def forget_each(keys: Sequence[str], iterable: cst.BaseExpression, *, is_async: 
         iter=iterable,
         asynchronous=cst.Asynchronous() if is_async else None,
     )
-    return cst.GeneratorExp(forget(keys, cst.Name(_ITEM)), comp_for)
+    return cst.GeneratorExp(forget(keys, cst.Name(_ITEM), hook), comp_for)

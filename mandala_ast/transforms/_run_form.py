@@ -337,7 +337,11 @@ class RunFormRewriter(cst.CSTTransformer):
             return updated_node
         self.changed = True
         is_async = updated_node.asynchronous is not None
-        return updated_node.with_changes(iter=emit.forget_each(keys, updated_node.iter, is_async=is_async))
+        # `for y in [8, 9]`: each value is raw (a name that unpacks, `for a, b in ...`, gets an
+        # item's part, which `raw` would not recognise: forgotten)
+        raw = isinstance(original_node.target, cst.Name) and is_raw(self.scope, original_node.iter, deep=True)
+        iterable = emit.forget_each(keys, updated_node.iter, is_async=is_async, hook="raw" if raw else "forget")
+        return updated_node.with_changes(iter=iterable)
 
     def _keys_to_forget(self, names: list[str]) -> list[str]:
         """Keys of *names* that receive op outputs elsewhere in their scope."""

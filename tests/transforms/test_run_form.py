@@ -374,13 +374,16 @@ class TestForget:
         )
 
     def test_for_target_and_walrus(self) -> None:
-        """Loop targets are forgotten per iteration; walrus assignments like any other."""
+        """Loop targets are forgotten per iteration (a literal loop's are raw); walrus
+        assignments like any other."""
         check(
             """\
             import mandala_ast
             with storage:
                 for y in ys:
                     y = inc(y)
+                for y in [8, 9]:
+                    pass
                 if (y := 3):
                     pass
             """,
@@ -388,6 +391,8 @@ class TestForget:
             <HEAD>with storage:
                 for y in (__mandala_rt__.forget('y@<module>', __mandala_item__) for __mandala_item__ in (ys)):
                     y = __mandala_rt__.settle('y@<module>', {d("inc", "('<module>', ('y',), ('y',), None)", "y")})
+                for y in (__mandala_rt__.raw('y@<module>', __mandala_item__) for __mandala_item__ in ([8, 9])):
+                    pass
                 if (y := __mandala_rt__.raw('y@<module>', 3)):
                     pass
             """,
