@@ -1038,6 +1038,10 @@ MUTANTS: tuple[Mutant, ...] = (
            "        raw = isinstance(original_node.target, cst.Name) and is_raw(self.scope, original_node.iter, deep=True)\n",
            "        raw = False\n", _COMPILER + ("tests/transforms/test_run_form.py",),
            "`for y in [8, 9]: use(y)` where y holds op outputs elsewhere: use is recorded inexact, 8 matched to any equal output"),
+    Mutant("M15", "mandala_ast/transforms/_run_form.py",
+           "        return not any(name in self.scope.resolve(name).rebound_elsewhere() for name in names)\n",
+           "        return True\n", ("tests/transforms/test_run_form.py",) + _COMPILER,
+           "`G = 0` in a block vouches for G while a function outside the blocks (`global G`) rebinds it to an op's 0"),
 )
 
 

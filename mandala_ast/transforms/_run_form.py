@@ -323,8 +323,16 @@ class RunFormRewriter(cst.CSTTransformer):
         if not keys:
             return node
         self.changed = True
-        hook = "raw" if recorded and self._binds_raw(node) else "forget"
+        hook = "raw" if recorded and self._vouched(keys) and self._binds_raw(node) else "forget"
         return node.with_changes(value=emit.forget(keys, node.value, hook))
+
+    def _vouched(self, keys: list[str]) -> bool:
+        """Whether only code compiled here binds these variables: ``raw`` vouches for what a
+        name holds until the next binding, which must not be one the runtime never hears of
+        (``global y`` in a function outside the blocks: its value may be the very object raw
+        saw, a small int)."""
+        names = (key.partition("@")[0] for key in keys)  # a name never holds "@"
+        return not any(name in self.scope.resolve(name).rebound_elsewhere() for name in names)
 
     def _binds_raw(self, node: cst.Assign | cst.AnnAssign | cst.NamedExpr) -> bool:
         targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
@@ -339,7 +347,11 @@ class RunFormRewriter(cst.CSTTransformer):
         is_async = updated_node.asynchronous is not None
         # `for y in [8, 9]`: each value is raw (a name that unpacks, `for a, b in ...`, gets an
         # item's part, which `raw` would not recognise: forgotten)
-        raw = isinstance(original_node.target, cst.Name) and is_raw(self.scope, original_node.iter, deep=True)
+        raw = (
+            isinstance(original_node.target, cst.Name)
+            and self._vouched(keys)
+            and is_raw(self.scope, original_node.iter, deep=True)
+        )
         iterable = emit.forget_each(keys, updated_node.iter, is_async=is_async, hook="raw" if raw else "forget")
         return updated_node.with_changes(iter=iterable)
 

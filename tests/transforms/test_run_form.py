@@ -375,25 +375,36 @@ class TestForget:
 
     def test_for_target_and_walrus(self) -> None:
         """Loop targets are forgotten per iteration (a literal loop's are raw); walrus
-        assignments like any other."""
+        assignments like any other (at module level, where a walrus anywhere may rebind a name
+        the runtime never hears of, nothing is said raw)."""
         check(
             """\
             import mandala_ast
+            def f():
+                with storage:
+                    for y in ys:
+                        y = inc(y)
+                    for y in [8, 9]:
+                        pass
+                    if (y := 3):
+                        pass
             with storage:
-                for y in ys:
-                    y = inc(y)
-                for y in [8, 9]:
-                    pass
-                if (y := 3):
+                x = inc(1)
+                if (x := 3):
                     pass
             """,
             f"""\
-            <HEAD>with storage:
-                for y in (__mandala_rt__.forget('y@<module>', __mandala_item__) for __mandala_item__ in (ys)):
-                    y = __mandala_rt__.settle('y@<module>', {d("inc", "('<module>', ('y',), ('y',), None)", "y")})
-                for y in (__mandala_rt__.raw('y@<module>', __mandala_item__) for __mandala_item__ in ([8, 9])):
-                    pass
-                if (y := __mandala_rt__.raw('y@<module>', 3)):
+            <HEAD>def f():
+                with storage:
+                    for y in (__mandala_rt__.forget('y@f', __mandala_item__) for __mandala_item__ in (ys)):
+                        y = __mandala_rt__.settle('y@f', {d("inc", "('f', ('y',), ('y',), None)", "y")})
+                    for y in (__mandala_rt__.raw('y@f', __mandala_item__) for __mandala_item__ in ([8, 9])):
+                        pass
+                    if (y := __mandala_rt__.raw('y@f', 3)):
+                        pass
+            with storage:
+                x = {d("inc", "('<module>', ('x',), (None,), None)", "1")}
+                if (x := __mandala_rt__.forget('x@<module>', 3)):
                     pass
             """,
         )
@@ -584,5 +595,28 @@ class TestUnprovenArguments:
                     if (W := {d("make", "('f', ('W',), (None,), None)", "2")}):
                         for x in XS:
                             {d("use", "('f', None, ('G@<module>', 'W', 'x', 'p'), None)", "G, W, x, p")}
+            """,
+        )
+
+    def test_a_name_code_outside_the_blocks_may_rebind_is_never_said_raw(self) -> None:
+        """``G = 0`` in a block, where a function elsewhere sets ``global G`` to anything (the
+        very same 0 an op returned): ``raw`` would vouch for what G holds then; forgotten."""
+        check(
+            """\
+            import mandala_ast
+            def setter():
+                global G
+                G = helper()
+            with storage:
+                G = make(1)
+                G = 0
+            """,
+            f"""\
+            <HEAD>def setter():
+                global G
+                G = helper()
+            with storage:
+                G = __mandala_rt__.settle('G@<module>', {d("make", "('<module>', ('G',), (None,), None)", "1")})
+                G = __mandala_rt__.forget('G@<module>', 0)
             """,
         )
