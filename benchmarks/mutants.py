@@ -1043,6 +1043,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "        return not any(name in self.scope.resolve(name).rebound_elsewhere() for name in names)\n",
            "        return True\n", ("tests/transforms/test_run_form.py",) + _COMPILER,
            "`G = 0` in a block vouches for G while a function outside the blocks (`global G`) rebinds it to an op's 0"),
+    Mutant("M16", _ID, "    exact = input_refs is not None and type(input_refs) is not InexactRefs and not _changed(input_refs, cids, sources)\n",
+           "    exact = input_refs is not None and type(input_refs) is not InexactRefs\n", _COMPILER,
+           "`xs = three(3); xs.append(9); total_of(xs)`: the changed list is stored as a raw input, exactly"),
 )
 
 

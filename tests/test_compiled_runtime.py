@@ -424,3 +424,24 @@ def test_a_workflow_given_a_literal_records_its_parameter_raw_exactly(tmp_path):
     provenance = storage.provenance(inc).set_index(storage.df(inc)["x"])
     assert provenance.loc[7, "exact"] and provenance["producer_call"].isna()[7]
     assert not provenance.loc[20, "exact"] and provenance.loc[20, "producer_op"] == inc.name
+
+
+@op
+def total_of(xs):
+    return sum(xs)
+
+
+@op
+def three(n):
+    return list(range(n))
+
+
+def test_an_op_output_changed_in_place_is_not_stored_as_a_raw_input_exactly(tmp_path):
+    """``xs = three(3); xs.append(9); total_of(xs)``: xs still is three's output object, but no
+    longer its content: its history no longer says what it is. It was recorded raw, exactly;
+    its content says where it came from now (nowhere stored, here)."""
+    with Storage(tmp_path / "s.db") as storage:
+        xs = rt.call(spec(("xs@m",)), three, 3)
+        xs.append(9)
+        rt.call(spec(None, ("xs@m",)), total_of, xs)
+    assert storage.provenance(total_of)["exact"].tolist() == [False]

@@ -132,7 +132,8 @@ def identify(op: Op, hashed: HashedInputs, input_refs: dict[str, Ref] | None, ve
     # may have been changed since (model.fit(...), tags.add(...)): its history then no
     # longer says what it is, its content does.
     sources = {n: r.src for n, r in input_refs.items() if cids.get(n) == r.cid} if input_refs else {}
-    exact = input_refs is not None and type(input_refs) is not InexactRefs
+    # ...and then "no producer" is no exact claim either: such a call is matched by content.
+    exact = input_refs is not None and type(input_refs) is not InexactRefs and not _changed(input_refs, cids, sources)
     if not sources:
         return CallIdentity(op, version_id, bound, cids, cid, cid, sources, exact)
     # An argument left at its default is not part of the content key, but its history is:
@@ -140,6 +141,12 @@ def identify(op: Op, hashed: HashedInputs, input_refs: dict[str, Ref] | None, ve
     histories = dict(ident)
     histories.update((renamed.get(name, name), input_refs[name].hid) for name in sources)  # type: ignore[index]
     return CallIdentity(op, version_id, bound, cids, cid, call_id(version_id, histories), sources, exact)
+
+
+def _changed(input_refs: dict[str, Ref], cids: dict[str, bytes], sources: dict) -> bool:
+    """Whether an argument compiled code knew the history of (not an ignored one) was changed
+    in place since (``xs.append(9)``)."""
+    return len(sources) != len(input_refs) and any(n in cids and n not in sources for n in input_refs)
 
 
 def identify_many(items: list[tuple], versions: VersionTracker) -> list[CallIdentity]:
