@@ -68,7 +68,7 @@ def _parse(text: str) -> cst.Module:
 
 
 def _rewrite(text: str, module: cst.Module, found, filename: str) -> TransformResult:  # type: ignore[no-untyped-def]
-    rewriter = RunFormRewriter(module, found)
+    rewriter = RunFormRewriter(module, found, text)
     try:
         rewritten = module.visit(rewriter)
     except RecursionError as exc:

@@ -82,11 +82,11 @@ class _CallFrame:
 class RunFormRewriter(cst.CSTTransformer):
     """Rewrites the bodies the survey found; everything else is skipped without a visit."""
 
-    def __init__(self, module: cst.Module, found: Survey) -> None:
+    def __init__(self, module: cst.Module, found: Survey, text: str | None = None) -> None:
         super().__init__()
         self.found = found
         self.changed = False
-        self._scopes = [Scope.for_module(module)]
+        self._scopes = [Scope.for_module(module, text)]
         self._region = 0  # > 0 inside a block or workflow body
         self._batch = 0  # > 0 inside a batch block's body: builtins get plain values there too
         self._frozen = 0  # > 0 inside a decorator, annotation, parameters or f-string

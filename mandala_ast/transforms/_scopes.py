@@ -12,7 +12,9 @@ is scanned shallowly (its simple statements' targets, not their expressions).
 
 from __future__ import annotations
 
+import ast
 import builtins
+import re
 from collections import Counter, defaultdict
 
 import libcst as cst
@@ -51,6 +53,7 @@ class Scope:
         self.qualname = qualname
         self.node = node
         self.parent = parent
+        self.text: str | None = None  # the module's source (module scope only)
         self.module: Scope = parent.module if parent is not None else self
         self.is_workflow = False
         self._scan: _BindingScan | None = None
@@ -63,9 +66,12 @@ class Scope:
     # -- construction ---------------------------------------------------------------------------
 
     @classmethod
-    def for_module(cls, module: cst.Module) -> Scope:
-        """The module scope (key suffix ``<module>``)."""
-        return cls("module", "<module>", module, None)
+    def for_module(cls, module: cst.Module, text: str | None = None) -> Scope:
+        """The module scope (key suffix ``<module>``); *text*, the module's source, makes
+        :meth:`rebound_elsewhere` cheap."""
+        scope = cls("module", "<module>", module, None)
+        scope.text = text
+        return scope
 
     def child(self, kind: str, name: str, node: cst.CSTNode) -> Scope:
         """A nested scope named like CPython's ``__qualname__``."""
@@ -103,9 +109,7 @@ class Scope:
         skips) may bind."""
         if self._rebound_elsewhere is None:
             if self.kind == "module":
-                finder = _GlobalFinder()
-                self.node.visit(finder)
-                self._rebound_elsewhere = frozenset(finder.names)
+                self._rebound_elsewhere = _module_rebinds(cst.ensure_type(self.node, cst.Module), self.text)
             else:
                 self._rebound_elsewhere = self.nested_nonlocals()
         return self._rebound_elsewhere
@@ -396,6 +400,34 @@ class _BindingScan(cst.CSTVisitor):
     def visit_MatchMapping(self, node: cst.MatchMapping) -> None:
         if node.rest is not None:
             self.bind([node.rest.value])
+
+
+def _module_rebinds(module: cst.Module, text: str | None) -> frozenset[str]:
+    """The module names a ``global`` statement or a walrus anywhere binds (see _GlobalFinder).
+    From the source through ``ast`` when there is one: a libcst visit of a whole module costs
+    more than parsing it."""
+    if text is not None:
+        if ":=" not in text and not re.search(r"\bglobal\b", text):
+            return frozenset()
+        try:
+            tree = ast.parse(text)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            pass  # newer syntax than this Python's: libcst parsed it
+        else:
+            return frozenset(_ast_rebinds(tree))
+    finder = _GlobalFinder()
+    module.visit(finder)
+    return frozenset(finder.names)
+
+
+def _ast_rebinds(tree: ast.AST) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Global):
+            names.update(node.names)
+        elif isinstance(node, ast.NamedExpr) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return names
 
 
 class _GlobalFinder(cst.CSTVisitor):
