@@ -1046,6 +1046,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("M16", _ID, "    exact = input_refs is not None and type(input_refs) is not InexactRefs and not _changed(input_refs, cids, sources)\n",
            "    exact = input_refs is not None and type(input_refs) is not InexactRefs\n", _COMPILER,
            "`xs = three(3); xs.append(9); total_of(xs)`: the changed list is stored as a raw input, exactly"),
+    Mutant("M17", _ID, "    if unknown:  # not the history of raw values: inc(helper(inc(100))) is not inc(101) typed in\n"
+           "        histories[UNKNOWN] = UNKNOWN.encode()\n", "", _COMPILER,
+           "`use(101)` then `use(helper(make(1)))`: the second is taken for the first, a raw call: no make behind it"),
 )
 
 

@@ -380,3 +380,14 @@ def test_a_literal_loop_over_a_name_that_also_holds_op_outputs_stays_raw_exactly
             use(y)
     """)
     assert lines[0] == "['__main__.make', None, None] [True, True, True]"
+
+
+def test_an_op_output_through_a_helper_equal_to_an_earlier_literal_is_not_that_literals_call(tmp_path):
+    # use(101) was stored raw, exactly; use(helper(make(1))) has the same content and no
+    # known history, so it was taken for that very call: provenance and queries never saw
+    # make behind it. Its history is unknown, not "raw": a call of its own (not computed again).
+    lines = hidden_producer(tmp_path, """
+        use(101)
+        use(helper(make(1)))
+    """)
+    assert lines == ["[None, '__main__.make'] [True, False]", "1"]
