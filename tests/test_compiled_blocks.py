@@ -391,3 +391,40 @@ def test_an_op_output_through_a_helper_equal_to_an_earlier_literal_is_not_that_l
         use(helper(make(1)))
     """)
     assert lines == ["[None, '__main__.make'] [True, False]", "1"]
+
+
+DELETED_PRODUCER = """\
+from mandala_ast import Storage, op
+
+
+@op
+def make(x: int) -> int:
+    return x + 100
+
+
+@op
+def use(y: int) -> int:
+    return y * 2
+
+
+def helper(v):
+    return v
+
+
+storage = Storage()
+with storage.run():
+    use(helper(make(1)))
+    use(102)
+    for y in [make(3)]:
+        use(y)
+storage.delete_calls(storage.df(make))
+print(sorted(storage.df(use).y.tolist()))
+"""
+
+
+def test_deleting_an_op_output_deletes_the_calls_a_helper_or_a_loop_passed_it_to(tmp_path):
+    # Recorded raw, exactly, use(101) and use(103) were not computed from make as far as the
+    # storage knew: deleting make's calls left them behind. The literal use(102) stays.
+    (tmp_path / "deleted.py").write_text(DELETED_PRODUCER)
+    proc = run(tmp_path, "import sys\nfrom mandala_ast.cli import main\nsys.exit(main(['run', 'deleted.py']))")
+    assert proc.stdout.strip() == "[102]"
