@@ -1056,6 +1056,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("M17", _ID, "    if unknown:  # not the history of raw values: inc(helper(inc(100))) is not inc(101) typed in\n"
            "        histories[UNKNOWN] = UNKNOWN.encode()\n", "", _COMPILER,
            "`use(101)` then `use(helper(make(1)))`: the second is taken for the first, a raw call: no make behind it"),
+    Mutant("M18", _CO, "            f.ignore and _only_ignored(block, f, (pos_keys, kw_keys, hints, args, kwargs))\n",
+           "            False\n", _COMPILER,
+           "`quiet(1, verbose=cfg.verbose)` with verbose ignored: the call is recorded inexact for an argument that is no input"),
 )
 
 

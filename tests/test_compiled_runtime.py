@@ -445,3 +445,15 @@ def test_an_op_output_changed_in_place_is_not_stored_as_a_raw_input_exactly(tmp_
         xs.append(9)
         rt.call(spec(None, ("xs@m",)), total_of, xs)
     assert storage.provenance(total_of)["exact"].tolist() == [False]
+
+
+@op(ignore=("verbose",))
+def quiet(x, verbose=False):
+    return x + 1
+
+
+def test_an_ignored_argument_of_unknown_history_leaves_the_call_exact(tmp_path):
+    """`quiet(1, verbose=cfg.verbose)`: verbose is no input of the call, whatever it holds."""
+    with Storage(tmp_path / "s.db") as storage:
+        rt.call((None, (None,), (("verbose", ...),)), quiet, 1, verbose=True)
+    assert storage.provenance(quiet)["exact"].tolist() == [True]

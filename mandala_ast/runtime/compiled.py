@@ -304,7 +304,9 @@ def _dispatch(block, spec: tuple, f: Any, args: tuple, kwargs: dict, collected) 
         refs, result = _run_workflow(block, f, args, kwargs, hints, pos_keys, kw_keys)
     else:
         named = _refs_by_name(f, hints)
-        if _unproven_part(block, pos_keys, kw_keys, hints, args, kwargs):
+        if _unproven_part(block, pos_keys, kw_keys, hints, args, kwargs) and not (
+            f.ignore and _only_ignored(block, f, (pos_keys, kw_keys, hints, args, kwargs))
+        ):
             named = InexactRefs(named)
         refs = block.call_op_with_refs(f, args, kwargs, named)
         result = f.join_outputs(tuple(r.value for r in refs))
@@ -353,6 +355,20 @@ def _unproven_keyword(block, kw_keys: tuple, hints: dict, kwargs: dict) -> bool:
         if key is not None and word not in hints and not _holds_raw(block, key, value):
             return True
     return False
+
+
+def _only_ignored(block, op: Op, call: tuple) -> bool:
+    """Whether every argument :func:`_unproven_part` found is one the op ignores (no input)."""
+    names = _op_parameter_names(op.signature)
+    return all(_parameter_name(names, where) in op.ignore for where in _unproven_places(block, *call))
+
+
+def _unproven_places(block, pos_keys, kw_keys, hints: dict, args: tuple, kwargs: dict) -> Any:
+    """The positions and keywords :func:`_unproven_part` tests, one by one (a slower path)."""
+    for where, value in (*enumerate(args), *kwargs.items()):
+        key = _spec_key(pos_keys, kw_keys, where)
+        if key is not None and where not in hints and not _holds_raw(block, key, value):
+            yield where
 
 
 def _holds_raw(block, key: Any, value: Any) -> bool:
