@@ -1017,7 +1017,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "        if name not in scan.counts or scan.star_import:\n", _COMPILER + ("tests/transforms/test_run_form.py",),
            "a module name a function rebinds to an op's output (`global G`) is claimed raw, exactly"),
     Mutant("M07", "mandala_ast/transforms/_raw.py",
-           "        return not isinstance(node.operator, cst.Plus) or _new_value(node.expression)\n",
+           "        return not isinstance(node.operator, cst.Plus) or is_raw(scope, node.expression)\n",
            "        return True\n", _COMPILER + ("tests/transforms/test_run_form.py",),
            "`f(+y)` (y itself, for an int) is claimed raw, exactly"),
     Mutant("M08", "mandala_ast/transforms/_raw.py",
@@ -1059,6 +1059,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("M18", _CO, "            f.ignore and _only_ignored(block, f, (pos_keys, kw_keys, hints, args, kwargs))\n",
            "            False\n", _COMPILER,
            "`quiet(1, verbose=cfg.verbose)` with verbose ignored: the call is recorded inexact for an argument that is no input"),
+    Mutant("M19", "mandala_ast/transforms/_raw.py", "    return is_raw(scope, left) and is_raw(scope, right)\n",
+           "    return True\n", _COMPILER + ("tests/transforms/test_run_form.py",),
+           "`use(0 + y)` (y itself) is stored as a value an operator made anew: raw, exactly"),
 )
 
 

@@ -428,3 +428,18 @@ def test_deleting_an_op_output_deletes_the_calls_a_helper_or_a_loop_passed_it_to
     (tmp_path / "deleted.py").write_text(DELETED_PRODUCER)
     proc = run(tmp_path, "import sys\nfrom mandala_ast.cli import main\nsys.exit(main(['run', 'deleted.py']))")
     assert proc.stdout.strip() == "[102]"
+
+
+def test_an_op_output_combined_with_a_neutral_value_is_not_stored_as_a_raw_input_exactly(tmp_path):
+    # 0 + y and acc += y from acc = 0 are y itself (the very int object, here): they were
+    # recorded as values an operator made anew, raw, exactly. (y + 1 is new: raw, exactly.)
+    lines = hidden_producer(tmp_path, """
+        y = make(1)
+        use(0 + y)
+        z = make(2)
+        acc = 0
+        acc += z
+        use(acc)
+        use(y + 1)
+    """)
+    assert lines == ["['__main__.make', '__main__.make', None] [False, False, True]", "2"]

@@ -24,7 +24,7 @@ import libcst as cst
 
 from ._scopes import Scope
 
-__all__ = ["is_raw", "name_is_raw"]
+__all__ = ["combines_anew", "is_raw", "name_is_raw"]
 
 _LITERALS = (cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString)
 _CONSTANTS = frozenset({"True", "False", "None", "__debug__", "NotImplemented", "Ellipsis"})
@@ -60,14 +60,46 @@ def is_raw(scope: Scope | None, node: cst.BaseExpression, deep: bool = False) ->
         return all(is_raw(scope, part, deep) for part in pair)
     if isinstance(node, cst.Call):
         return _call_is_raw(scope, node, deep)
-    return _deep_raw(scope, node) if deep else _new_value(node)
+    return _deep_raw(scope, node) if deep else _new_value(scope, node)
 
 
-def _new_value(node: cst.BaseExpression) -> bool:
+def _new_value(scope: Scope | None, node: cst.BaseExpression) -> bool:
     """A value an expression makes anew (an operator's result, a display)."""
-    if isinstance(node, cst.UnaryOperation):  # +y may be y itself
-        return not isinstance(node.operator, cst.Plus) or _new_value(node.expression)
-    return isinstance(node, (*_NEW, cst.BinaryOperation, cst.Comparison))
+    if isinstance(node, cst.UnaryOperation):  # +y is y itself
+        return not isinstance(node.operator, cst.Plus) or is_raw(scope, node.expression)
+    if isinstance(node, cst.BinaryOperation):
+        return combines_anew(scope, node.operator, node.left, node.right)
+    return isinstance(node, (*_NEW, cst.Comparison))
+
+
+def combines_anew(scope: Scope | None, operator: cst.BaseBinaryOp, left: cst.BaseExpression, right: cst.BaseExpression) -> bool:
+    """Whether ``left <operator> right`` is no op's output: both operands are raw, or one is a
+    literal that changes whatever the other is (``y + 1``). Not ``"" + s`` or ``1 * t``: an
+    operand a neutral literal leaves alone may come back itself (a str, a tuple), and so may
+    whatever an operand that is a name combines with (``acc += s`` from ``acc = ""``)."""
+    if _changes(operator, left) or _changes(operator, right):
+        return True
+    return is_raw(scope, left) and is_raw(scope, right)
+
+
+#: Per operator, the literals that may leave the other operand as it is.
+_NEUTRAL: dict[type, tuple] = {
+    cst.Add: (0, "", b""), cst.Subtract: (0,), cst.Multiply: (1,), cst.Divide: (1,),
+    cst.FloorDivide: (1,), cst.Power: (1,), cst.BitOr: (0,), cst.BitXor: (0,),
+    cst.LeftShift: (0,), cst.RightShift: (0,), cst.BitAnd: (-1,),
+}
+
+
+def _changes(operator: cst.BaseBinaryOp, node: cst.BaseExpression) -> bool:
+    """A literal operand no other operand stays the same with (``"%s" % s`` may be ``s``)."""
+    negative = isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus)
+    literal = node.expression if negative else node  # type: ignore[attr-defined]
+    if not isinstance(literal, (cst.Integer, cst.Float, cst.SimpleString)) or literal.lpar:
+        return False
+    value = literal.evaluated_value
+    if isinstance(value, (str, bytes)):
+        return isinstance(operator, cst.Add) and bool(value)  # "%s" % s, "" * n: maybe s, ""
+    return (-value if negative else value) not in _NEUTRAL.get(type(operator), (value,))
 
 
 def _deep_raw(scope: Scope | None, node: cst.BaseExpression) -> bool:
@@ -128,11 +160,19 @@ def name_is_raw(scope: Scope, name: str, deep: bool = False) -> bool:
     return raw
 
 
-def _binds_raw(owner: Scope, how: str, value: cst.BaseExpression | None, deep: bool) -> bool:
+def _binds_raw(owner: Scope, how: str, bound: cst.CSTNode | None, deep: bool) -> bool:
     if how == "raw":
         return True
-    if value is None or how == "unknown":
+    if bound is None or how == "unknown":
         return False
+    if how == "aug":
+        # `y += e`: y's other bindings are raw, so raw when the sum is new (y + 1, not "" + s);
+        # never frozen (a list grown in place)
+        augmented = cst.ensure_type(bound, cst.AugAssign)
+        operator, operand = _binary(augmented.operator), augmented.value
+        return not deep and (_changes(operator, operand) or is_raw(owner, operand))
+    value = bound
+    assert isinstance(value, cst.BaseExpression)
     scope: Scope | None = owner
     if how == "outer-item":
         scope, how = owner.parent, "item"
@@ -140,9 +180,12 @@ def _binds_raw(owner: Scope, how: str, value: cst.BaseExpression | None, deep: b
         scope, how = None, "value"
     if how == "value":
         return _frozen(scope, value) if deep else is_raw(scope, value)
-    if how == "item":
-        return _items_frozen(scope, value) if deep else is_raw(scope, value, True)
-    return not deep  # `y += e`: a new value, or the same list (raw as y was) grown in place
+    return _items_frozen(scope, value) if deep else is_raw(scope, value, True)  # item
+
+
+def _binary(operator: cst.BaseAugOp) -> cst.BaseBinaryOp:
+    """``+`` for ``+=``."""
+    return getattr(cst, type(operator).__name__.removesuffix("Assign"))()
 
 
 def _frozen(scope: Scope | None, node: cst.BaseExpression) -> bool:

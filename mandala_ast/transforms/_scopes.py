@@ -27,9 +27,10 @@ ArgKey = str | tuple[str, int]
 #: ``raw`` (a def, class, caught exception, del: no op's output), ``value`` (``y = e``), ``item``
 #: (an element of ``e``: ``for y in e``, ``a, b = e``), ``outer-item`` (a comprehension's first
 #: ``for``, whose ``e`` is evaluated in the enclosing scope), ``aug`` (``y += e``), ``walrus``
-#: (``(y := e)``, where ``e`` may be evaluated in a comprehension's scope), ``unknown`` (a
+#: (``(y := e)``, where ``e`` may be evaluated in a comprehension's scope; for ``aug``, the
+#: ``AugAssign`` statement itself), ``unknown`` (a
 #: parameter, an import, ``with ... as y``, a ``match`` capture).
-Binding = tuple[str, cst.BaseExpression | None]
+Binding = tuple[str, cst.CSTNode | None]
 
 _BUILTINS = frozenset(dir(builtins))
 #: Builtins that inspect the caller's frame: calling them from another frame changes what they
@@ -274,7 +275,7 @@ class _BindingScan(cst.CSTVisitor):
             scan.bind_comprehension(node)
         return scan
 
-    def bind(self, names: list[str] | tuple[str, ...], how: str = "unknown", value: cst.BaseExpression | None = None) -> None:
+    def bind(self, names: list[str] | tuple[str, ...], how: str = "unknown", value: cst.CSTNode | None = None) -> None:
         self.counts.update(names)
         for name in names:
             self.sources[name].append((how, value))
@@ -339,7 +340,7 @@ class _BindingScan(cst.CSTVisitor):
         return True
 
     def visit_AugAssign(self, node: cst.AugAssign) -> bool:
-        self.bind(target_names(node.target), "aug", node.value)
+        self.bind(target_names(node.target), "aug", node)
         return True
 
     def visit_NamedExpr(self, node: cst.NamedExpr) -> bool:

@@ -620,3 +620,20 @@ class TestUnprovenArguments:
                 G = __mandala_rt__.forget('G@<module>', 0)
             """,
         )
+
+    def test_an_operator_result_that_may_be_an_operand_itself_is_not_raw(self) -> None:
+        """``y + 1`` is new whatever y is; ``"" + s``, ``y * 1``, ``"%s" % s`` may be the operand
+        itself (a str, a tuple); ``y % 2`` may equal y; ``i + j`` of raw names is raw."""
+        check(
+            """\
+            import mandala_ast
+            with storage:
+                for i in range(3):
+                    use(y + 1, -y, i + i, "" + s, y * 1, "%s" % s, y % 2)
+            """,
+            f"""\
+            <HEAD>with storage:
+                for i in range(3):
+                    {d("use", "('<module>', None, (None, None, None, ..., ..., ..., ...), None)", 'y + 1, -y, i + i, "" + s, y * 1, "%s" % s, y % 2')}
+            """,
+        )
