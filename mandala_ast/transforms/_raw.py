@@ -30,11 +30,11 @@ _LITERALS = (cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString)
 _CONSTANTS = frozenset({"True", "False", "None", "__debug__", "NotImplemented", "Ellipsis"})
 #: Expressions whose value is always a new object: a display, a comprehension, a function.
 _NEW = (cst.List, cst.Tuple, cst.Set, cst.Dict, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp, cst.Lambda)
-#: Builtins whose result is never an op's output, whatever they are given (an int, a text, a
-#: bool, a type, a range). Not ``str``, ``int``, ``tuple``, ``abs``...: given an object of their
-#: own type, they may return that very object.
+#: Builtins whose result is never an op's output, whatever they are given (a new int, text,
+#: bool or range). Not ``str``, ``int``, ``tuple``, ``abs``...: given an object of their own
+#: type, they may return that very object; nor ``type``: an op may return a class.
 _RAW_BUILTINS = frozenset(
-    {"len", "range", "repr", "hash", "id", "isinstance", "issubclass", "callable", "ord", "chr", "bin", "hex", "oct", "type"}
+    {"len", "range", "repr", "hash", "id", "isinstance", "issubclass", "callable", "ord", "chr", "bin", "hex", "oct"}
 )
 #: Builtins whose items are deep raw when their arguments are.
 _ITEM_BUILTINS = frozenset({"enumerate", "zip", "reversed"})
