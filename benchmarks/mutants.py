@@ -102,6 +102,7 @@ AREAS["X"] = "evolving code and data (session 6)"
 AREAS["U"] = "values as users pass them (session 6)"
 AREAS["L"] = "lifecycle: options changed later, lock and value files, Ctrl-C (session 7)"
 AREAS["O"] = "faults and concurrency (session 7)"
+AREAS["M"] = "provenance compiled code records (session 7)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -1076,6 +1077,71 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("O13", _SO, "                _refuse_a_deleted_log(Path(real), open_here=_OPEN[real] > 0)\n",
            "                _refuse_a_deleted_log(self.path, open_here=_OPEN[real] > 0)\n", ("tests/test_store.py",),
            "a storage opened through a symlink while another process has the file open is refused as one whose log was deleted"),
+    # -- exact provenance of compiled code: no "no producer, exactly" for what it cannot follow ---
+    Mutant("M01", _CO, "            if key is not None and where not in hints and not _holds_raw(block, key, args[where]):\n",
+           "            if type(key) is tuple and where not in hints and not _holds_raw(block, key, args[where]):\n",
+           _COMPILER, "an op output passed through a helper (`y = helper(inc(1))`, an await, a loop over a list) "
+           "is stored as a raw input, exactly: provenance shows no producer, a query sees no op behind it"),
+    Mutant("M02", _CO, "    elif pos_keys is ... and any(where not in hints for where in range(len(args))):\n",
+           "    elif False:\n", _COMPILER, "`inc(*xs)` of op outputs is stored with raw inputs, exactly"),
+    Mutant("M03", _CO, '    unknown = ... if "**" in written else None', "    unknown = None", _COMPILER,
+           "`inc(**kw)` of op outputs is stored with raw inputs, exactly"),
+    Mutant("M04", _CO, "    return type(entry) is _Raw and entry.raw is value\n", "    return type(entry) is _Raw\n",
+           _COMPILER, "`y = 0` then anything else in y: an op given y claims it raw, exactly, whatever y holds now"),
+    Mutant("M05", "mandala_ast/transforms/_raw.py",
+           "        return _frozen(scope, value) if deep else is_raw(scope, value)\n",
+           "        return is_raw(scope, value, deep)\n", _COMPILER + ("tests/transforms/test_run_form.py",),
+           "`XS = [1, 2]; XS.append(inc(3)); for x in XS: f(x)`: x is claimed raw, exactly (a list can be filled)"),
+    Mutant("M06", "mandala_ast/transforms/_scopes.py",
+           "        if name not in scan.counts or scan.star_import or name in self.rebound_elsewhere():\n",
+           "        if name not in scan.counts or scan.star_import:\n", _COMPILER + ("tests/transforms/test_run_form.py",),
+           "a module name a function rebinds to an op's output (`global G`) is claimed raw, exactly"),
+    Mutant("M07", "mandala_ast/transforms/_raw.py",
+           "        return not isinstance(node.operator, cst.Plus) or is_raw(scope, node.expression)\n",
+           "        return True\n", _COMPILER + ("tests/transforms/test_run_form.py",),
+           "`f(+y)` (y itself, for an int) is claimed raw, exactly"),
+    Mutant("M08", "mandala_ast/transforms/_raw.py",
+           "    return not formatted.parts or any(\n", "    return True or any(\n",
+           _COMPILER + ("tests/transforms/test_run_form.py",),
+           '`f(f"{s}")` (s itself, for a str) is claimed raw, exactly'),
+    Mutant("M09", "mandala_ast/transforms/_run_form.py",
+           '        hook = "raw" if recorded and self._vouched(keys) and self._binds_raw(node) else "forget"\n',
+           '        hook = "forget"\n',
+           _COMPILER + ("tests/transforms/test_run_form.py",),
+           "`y = inc(1)` then `y = 0`: an op given y is recorded inexact, its 0 matched to any equal output"),
+    Mutant("M10", _TA, "            found, compiled = exact, True\n", "            found = exact\n", _COMPILER,
+           "storage.provenance calls an input whose producer compiled code recorded inexact, when another "
+           "argument of the call was not"),
+    Mutant("M11", _TA, "WHERE o.cid = ? AND c.created_at <= ? ORDER BY c.version_id = ? DESC, c.created_at LIMIT 1",
+           "WHERE o.cid = ? AND c.created_at <= ? AND ? IS NOT NULL ORDER BY c.created_at LIMIT 1",
+           ("tests/test_structures.py",) + _COMPILER,
+           "`inc(xs[2])` is attributed to an earlier call whose output is equal, not to the element's __item__ call"),
+    Mutant("M12", _DE, "    \" CROSS JOIN main.calls c ON c.id = i.call_id AND c.created_at >= p.created_at\"\n",
+           "    \" CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 1 AND c.created_at >= p.created_at\"\n",
+           _DELETION, "deleting a collection leaves `for e in xs: inc(e)` behind when an earlier op returned an equal value"),
+    Mutant("M13", _CO, "        elif _raw_argument(block, _spec_key(pos_keys, kw_keys, where), value):\n",
+           "        elif False:\n", _COMPILER,
+           "`wf(7)`: the workflow's op calls given its parameter are recorded inexact, the 7 matched to any equal output"),
+    Mutant("M14", "mandala_ast/transforms/_run_form.py",
+           "            and is_raw(self.scope, original_node.iter, deep=True)\n",
+           "            and False\n", _COMPILER + ("tests/transforms/test_run_form.py",),
+           "`for y in [8, 9]: use(y)` where y holds op outputs elsewhere: use is recorded inexact, 8 matched to any equal output"),
+    Mutant("M15", "mandala_ast/transforms/_run_form.py",
+           "        return not any(name in self.scope.resolve(name).rebound_elsewhere() for name in names)\n",
+           "        return True\n", ("tests/transforms/test_run_form.py",) + _COMPILER,
+           "`G = 0` in a block vouches for G while a function outside the blocks (`global G`) rebinds it to an op's 0"),
+    Mutant("M16", _ID, "    exact = input_refs is not None and type(input_refs) is not InexactRefs and not _changed(input_refs, cids, sources)\n",
+           "    exact = input_refs is not None and type(input_refs) is not InexactRefs\n", _COMPILER,
+           "`xs = three(3); xs.append(9); total_of(xs)`: the changed list is stored as a raw input, exactly"),
+    Mutant("M17", _ID, "    if unknown:  # not the history of raw values: inc(helper(inc(100))) is not inc(101) typed in\n"
+           "        histories[UNKNOWN] = UNKNOWN.encode()\n", "", _COMPILER,
+           "`use(101)` then `use(helper(make(1)))`: the second is taken for the first, a raw call: no make behind it"),
+    Mutant("M18", _CO, "            f.ignore and _only_ignored(block, f, (pos_keys, kw_keys, hints, args, kwargs))\n",
+           "            False\n", _COMPILER,
+           "`quiet(1, verbose=cfg.verbose)` with verbose ignored: the call is recorded inexact for an argument that is no input"),
+    Mutant("M19", "mandala_ast/transforms/_raw.py", "    return is_raw(scope, left) and is_raw(scope, right)\n",
+           "    return True\n", _COMPILER + ("tests/transforms/test_run_form.py",),
+           "`use(0 + y)` (y itself) is stored as a value an operator made anew: raw, exactly"),
 )
 
 
