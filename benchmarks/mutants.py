@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-06.20"
+LIST_VERSION = "2026-12-06.21"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -103,6 +103,7 @@ AREAS["U"] = "values as users pass them (session 6)"
 AREAS["L"] = "lifecycle: options changed later, lock and value files, Ctrl-C (session 7)"
 AREAS["O"] = "faults and concurrency (session 7)"
 AREAS["M"] = "provenance compiled code records (session 7)"
+AREAS["A"] = "review of session-7 merges"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -1142,6 +1143,13 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("M19", "mandala_ast/transforms/_raw.py", "    return is_raw(scope, left) and is_raw(scope, right)\n",
            "    return True\n", _COMPILER + ("tests/transforms/test_run_form.py",),
            "`use(0 + y)` (y itself) is stored as a value an operator made anew: raw, exactly"),
+    # -- review of session-7 merges
+    Mutant("A01", "mandala_ast/runtime/dependencies.py",
+           "    if known is not None and known[0] is function.__code__:\n        return known[1]\n", "",
+           ("tests/test_hashing.py",),
+           "a warm hit given a function argument hashes the constants its code reads (a table, an array) again"),
+    Mutant("A02", _VE, "        deps.forget_argument_states()\n", "", ("tests/test_hashing.py",),
+           "a function argument keeps the key it had in an earlier block after a constant it reads changed"),
 )
 
 
