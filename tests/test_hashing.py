@@ -504,18 +504,21 @@ COUNTED_SOURCE = (
 )
 
 
-def test_a_function_argument_does_not_hash_what_it_reads_again_at_every_hit(tmp_path, monkeypatch):
-    # Keying the function by its code hashed the constants it reads at every call: a warm hit
-    # given a function that reads a large table cost the table's hashing (ms, not us).
+def _apply_in(tmp_path, monkeypatch, name: str):
+    """(a module of COUNTED_SOURCE, an op applying a function given to it, a storage)."""
     from mandala_ast import Storage, op
-
-    module = _import_fresh(tmp_path, "user_fns_counted", COUNTED_SOURCE, monkeypatch)
 
     @op
     def apply(f, x):
         return f(x)
 
-    storage = Storage(tmp_path / "s.db")
+    return _import_fresh(tmp_path, name, COUNTED_SOURCE, monkeypatch), apply, Storage(tmp_path / "s.db")
+
+
+def test_a_function_argument_does_not_hash_what_it_reads_again_at_every_hit(tmp_path, monkeypatch):
+    # Keying the function by its code hashed the constants it reads at every call: a warm hit
+    # given a function that reads a large table cost the table's hashing (ms, not us).
+    module, apply, storage = _apply_in(tmp_path, monkeypatch, "user_fns_counted")
     with storage.run():
         for i in range(20):
             apply(module.transform, i)
@@ -527,15 +530,7 @@ def test_a_function_argument_does_not_hash_what_it_reads_again_at_every_hit(tmp_
 
 def test_a_constant_a_function_argument_reads_changed_between_blocks_is_seen(tmp_path, monkeypatch):
     # The state of a function given as an argument is kept for a block, not longer.
-    from mandala_ast import Storage, op
-
-    module = _import_fresh(tmp_path, "user_fns_changed", COUNTED_SOURCE, monkeypatch)
-
-    @op
-    def apply(f, x):
-        return f(x)
-
-    storage = Storage(tmp_path / "s.db")
+    module, apply, storage = _apply_in(tmp_path, monkeypatch, "user_fns_changed")
     with storage.run():
         assert apply(module.transform, 2) == 2
         before = content_id(module.transform)
