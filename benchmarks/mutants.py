@@ -580,6 +580,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("K51", "mandala_ast/runtime/batch/worker.py", "    if not ran.complete:\n        return None\n    before = tuple(",
            "    if True:\n        return None\n    before = tuple(", ("tests/test_batch_workers.py", "tests/test_batch_dask.py"),
            "a body run in a worker process depends on its op's static dependencies only: a model's edited methods are served stale"),
+    Mutant("K53", "mandala_ast/runtime/dependencies.py", "    for cls in _user_classes(values):\n", "    for cls in ():\n",
+           ("tests/test_batch_async.py",), "an async op given a model depends on its op's code alone: the model's edited methods are served stale"),
     Mutant("K12", "mandala_ast/runtime/batch/scheduler.py", "        if unloaded is not None:\n", "        if False:\n",
            ("tests/test_batch_workers.py",),
            "a batch output whose pickle the coordinator cannot load is reported as a dead worker"),

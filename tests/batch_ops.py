@@ -343,3 +343,15 @@ class Scaler:
 @op
 def evaluate_model(model, x):
     return model.apply(x)
+
+
+class Prompter(Scaler):
+    """A model whose method an async op awaits (inherited methods count too)."""
+
+    async def ask(self, x):
+        return self.apply(x)
+
+
+@op
+async def ask_model(model, x):
+    return await model.ask(x)

@@ -108,3 +108,38 @@ def test_compiled_async_batch_names_are_plain(tmp_path):
     )
     exec(compile(transform_source(code, "user_code.py").source, "user_code.py", "exec"), namespace)
     assert asyncio.run(namespace["main"](tmp_path / "s.db")) == ([0, 2, 4], 6, ["int"] * 3)
+
+
+def _other_apply(self, x):
+    return self.factor * x + 1000
+
+
+def test_an_async_op_given_a_model_depends_on_its_class(tmp_path, monkeypatch):
+    """Async bodies interleave on one event loop and are not traced: a call depended on its
+    op's code alone, so after the model's class changed its stored result was served (await
+    and batch alike)."""
+    import pytest
+    from batch_ops import Prompter, Scaler, ask_model
+
+    from mandala_ast import NewCallError
+
+    async def awaited(storage, **options):
+        with storage.run(**options):
+            return await ask_model(Prompter(3), 2)
+
+    storage = Storage(tmp_path / "s.db")
+    assert asyncio.run(awaited(storage)) == 7
+    with storage.batch(progress=False):
+        y = ask_model(Prompter(3), 5)
+    assert y == 16
+    assert asyncio.run(awaited(storage, allow_new_calls=False)) == 7  # unchanged: hits
+    monkeypatch.setattr(Scaler, "apply", _other_apply)  # a base class's method it runs
+    for call in (lambda: asyncio.run(awaited(storage, allow_new_calls=False)),
+                 lambda: _batch_without_new_calls(storage, ask_model, Prompter(3), 5)):
+        with pytest.raises(NewCallError, match="ask_model"):
+            call()
+
+
+def _batch_without_new_calls(storage, op, *args):
+    with storage.batch(progress=False, allow_new_calls=False):
+        return op(*args)

@@ -17,7 +17,7 @@ import sys
 import sysconfig
 import types
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from . import env_deps, file_deps
@@ -41,6 +41,7 @@ __all__ = [
     "resolve",
     "run_dependencies",
     "static_dependencies",
+    "untraced_dependencies",
     "with_closure",
 ]
 
@@ -440,6 +441,44 @@ def describe(name: str, value: Any) -> Dependency | None:
         state = _data_state(value)
         return None if state is None else Dependency(name, "constant", state, _short_repr(value))
     return None
+
+
+def untraced_dependencies(fn: Any, values: Iterable[Any]) -> dict[str, Dependency]:
+    """What a body that could not be traced (an async op: bodies interleave on one event
+    loop) may have run: ``fn``'s static dependencies, and the user classes of the ``values``
+    it was given (top level, and the items of a list, tuple or dict), base classes included,
+    each with its code and what that refers to: a model passed in runs methods ``fn``'s code
+    does not name. (Functions given are keyed by their code: :func:`argument_code_state`.)"""
+    found = static_dependencies(fn)
+    for cls in _user_classes(values):
+        owner = qualified_name(cls)
+        for attribute, value in vars(cls).items():
+            # each method (and class-level constant) by the name a trace would record it
+            # under, so that what the class holds when a later call is looked up counts (a
+            # notebook cell, a patch); a method with the helpers and constants it refers to
+            code = _code_object_of(value) is not None
+            if not code and attribute.startswith("__"):
+                continue
+            dependency = describe(f"{owner}.{attribute}", value)
+            if dependency is None:
+                continue
+            found.setdefault(dependency.name, dependency)
+            if code:
+                for inner, inner_dependency in static_dependencies(value).items():
+                    found.setdefault(inner, inner_dependency)
+    return found
+
+
+def _user_classes(values: Iterable[Any]) -> list[type]:
+    classes: dict[type, None] = {}
+    for value in values:
+        items = value.values() if type(value) is dict else value if type(value) in (list, tuple) else (value,)
+        for item in items:
+            cls = item if isinstance(item, type) else type(item)
+            for klass in cls.__mro__:
+                if is_user_module(klass.__module__):
+                    classes[klass] = None
+    return list(classes)
 
 
 def argument_code_state(function: types.FunctionType) -> bytes | None:

@@ -55,7 +55,8 @@ async def _compute(block: Any, op: Any, args: tuple, kwargs: dict, call: Any, ke
         started = time.perf_counter()
         result = await op.fn(*args, **kwargs)
         duration = time.perf_counter() - started
-        engine.record(storage, call, op.split_outputs(result), engine.untraced(), frozenset(), duration, inputs)
+        ran = engine.traced_elsewhere(engine.untraced_async(op, args, kwargs))
+        engine.record(storage, call, op.split_outputs(result), ran, frozenset(), duration, inputs)
     finally:
         del _in_flight[key]
         done.set_result(None)
@@ -80,7 +81,8 @@ class AsyncBackend:
             started = time.perf_counter()
             result = await op.fn(*args, **kwargs)
             duration = time.perf_counter() - started
-        return op.split_outputs(result), None, frozenset(), duration, ()  # no files: async bodies interleave
+        # No files: async bodies interleave, so what one reads cannot be told from another's.
+        return op.split_outputs(result), engine.untraced_async(op, args, kwargs), frozenset(), duration, ()
 
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)

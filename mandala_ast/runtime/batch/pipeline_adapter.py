@@ -20,6 +20,7 @@ from ..._errors import (
     ReadOnlyStorageError,
     StorageFullError,
 )
+from .. import dependencies
 from ..execution import plain_data
 from ..hashing import UnhashableError, content_id, digest
 from ..identity import (
@@ -58,6 +59,7 @@ __all__ = [
     "traced_elsewhere",
     "unstored",
     "untraced",
+    "untraced_async",
 ]
 
 #: A call's identity as the engine hands it out: ``.op``, ``.cid`` (content id, the same for
@@ -377,6 +379,14 @@ def traced_elsewhere(found: tuple) -> RanCode:
     ran = RanCode()
     ran.complete, ran.found = False, found
     return ran
+
+
+def untraced_async(op: Any, args: tuple, kwargs: dict) -> tuple:
+    """What an async body (not traced: bodies interleave on one loop) may have run, as
+    :func:`traced_elsewhere` takes it: its op's static dependencies and the classes of the
+    objects it was given (``dependencies.untraced_dependencies``)."""
+    found = dependencies.untraced_dependencies(op.fn, (*args, *kwargs.values()))
+    return tuple((name, d.kind, d.state, d.source) for name, d in found.items())
 
 
 def untraced() -> RanCode:
