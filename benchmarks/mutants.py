@@ -1152,6 +1152,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "a warm hit given a function argument hashes the constants its code reads (a table, an array) again"),
     Mutant("A02", _VE, "        deps.forget_argument_states()\n", "", ("tests/test_hashing.py",),
            "a function argument keeps the key it had in an earlier block after a constant it reads changed"),
+    Mutant("A03", _PI, "        return self.loader.find_value(cid)[0] == transient.CODEC\n",
+           "        return self.loader.load(cid) is transient.NOT_STORED\n", ("tests/test_transient.py",),
+           "a hit of a transient op decodes each stored output once more to see that it is stored"),
 )
 
 
