@@ -1155,6 +1155,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("A03", _PI, "        return self.loader.find_value(cid)[0] == transient.CODEC\n",
            "        return self.loader.load(cid) is transient.NOT_STORED\n", ("tests/test_transient.py",),
            "a hit of a transient op decodes each stored output once more to see that it is stored"),
+    Mutant("A04", _QF, "        return (f\"cannot unpack the outputs of {name} into {targets} in a query: {name} has \"\n",
+           "        return (f\"cannot unpack {value!r} into {targets} in a query: {name} has \"\n", ("tests/test_query.py",),
+           "`a, b, c = two_outputs(x)` in a query names no op and no count of outputs"),
 )
 
 

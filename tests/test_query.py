@@ -1174,3 +1174,16 @@ def test_queries_while_another_process_deletes_and_recomputes_only_see_whole_row
             found += 1
     assert churner.stdout.read() == "done\n" and churner.returncode == 0
     assert found
+
+
+@op(nout=2)
+def split_two(n: int) -> tuple[int, int]:
+    return n, n + 1
+
+
+def test_unpacking_an_op_into_more_names_than_its_outputs_in_a_query_names_the_op(storage) -> None:
+    # `a, b, c = split_two(x)` said only "cannot unpack (<query variable _1>, <query variable
+    # _2>) into a, b, c": no op, no count.
+    source = "import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    a, b, c = split_two(x)\n"
+    with pytest.raises(QueryError, match=r"outputs of .*split_two into a, b, c.*has 2 outputs, not 3"):
+        run(source, storage, split_two=split_two)
