@@ -1158,6 +1158,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("A04", _QF, "        return (f\"cannot unpack the outputs of {name} into {targets} in a query: {name} has \"\n",
            "        return (f\"cannot unpack {value!r} into {targets} in a query: {name} has \"\n", ("tests/test_query.py",),
            "`a, b, c = two_outputs(x)` in a query names no op and no count of outputs"),
+    Mutant("A05", "mandala_ast/runtime/dependencies.py",
+           "            if isinstance(item, types.MethodType):  # `model.predict` given: its object's class\n"
+           "                item = item.__self__\n", "", ("tests/test_batch_async.py",),
+           "an async op given a bound method (`model.predict`) serves its stored result after the method was edited"),
 )
 
 

@@ -446,7 +446,8 @@ def describe(name: str, value: Any) -> Dependency | None:
 def untraced_dependencies(fn: Any, values: Iterable[Any]) -> dict[str, Dependency]:
     """What a body that could not be traced (an async op: bodies interleave on one event
     loop) may have run: ``fn``'s static dependencies, and the user classes of the ``values``
-    it was given (top level, and the items of a list, tuple or dict), base classes included,
+    it was given (top level, and the items of a list, tuple or dict; the object of a bound
+    method), base classes included,
     each with its code and what that refers to: a model passed in runs methods ``fn``'s code
     does not name. (Functions given are keyed by their code: :func:`argument_code_state`.)"""
     found = static_dependencies(fn)
@@ -474,6 +475,8 @@ def _user_classes(values: Iterable[Any]) -> list[type]:
     for value in values:
         items = value.values() if type(value) is dict else value if type(value) in (list, tuple) else (value,)
         for item in items:
+            if isinstance(item, types.MethodType):  # `model.predict` given: its object's class
+                item = item.__self__
             cls = item if isinstance(item, type) else type(item)
             for klass in cls.__mro__:
                 if is_user_module(klass.__module__):
