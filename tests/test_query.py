@@ -1144,3 +1144,43 @@ def test_queries_while_another_process_deletes_and_recomputes_only_see_whole_row
             found += 1
     assert churner.stdout.read() == "done\n" and churner.returncode == 0
     assert found
+
+
+class TestLoops:
+    """A query runs a loop's body once, for every step at once: a value one step hands to the
+    next cannot be a pattern (there is one node per call in the body, not one per step)."""
+
+    CHAIN = """\
+        import mandala_ast
+        with storage.{block}:
+            x = 0
+            for i in range(3):
+                x = inc(x)
+        """
+
+    def test_value_carried_from_one_loop_step_to_the_next_is_refused_not_matched_as_one_step(self, storage: Storage) -> None:
+        """`x = inc(x)` in a loop computed inc(0), inc(1), inc(2); the same code as a query
+        gave three rows of x = 1 (inc(0) once per i), none of the values the block ended with."""
+        run(self.CHAIN.format(block="run()"), storage)
+        with pytest.raises(QueryError, match=r"user_code.py:5: .*`x` .*carried from one step of the `for` loop"):
+            run(self.CHAIN.format(block="query() as q"), storage)
+
+    def test_value_carried_through_an_if_or_an_inner_loop_is_refused(self, storage: Storage) -> None:
+        for body in ("if i > 0:\n            x = inc(x)", "for j in [1, 2]:\n            x = add(x, j)",
+                     "y = inc(x)\n        x = add(y, 1)"):
+            code = f"import mandala_ast\nwith storage.query() as q:\n    x = 0\n    for i in range(3):\n        {body}\n"
+            with pytest.raises(QueryError, match="carried from one step"):
+                run(code, storage)
+
+    def test_value_assigned_before_its_use_in_the_same_step_is_matched(self, storage: Storage) -> None:
+        """What each step computes afresh (and the loop variable itself, rebound) is no carry."""
+        run("import mandala_ast\nwith storage.run():\n    for x in [1, 2]:\n        y = inc(x)\n        y = add(y, x)\n", storage)
+        q = run("""\
+            import mandala_ast
+            with storage.query() as q:
+                for x in [1, 2]:
+                    y = inc(x)
+                    y = add(y, x)
+                    z = [v for v in (x, y)]
+            """, storage)["q"]
+        assert rows(q.df("x", "y")) == [(1, 3), (2, 5)]

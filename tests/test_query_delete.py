@@ -214,3 +214,11 @@ class TestReadAfterDeleting:
         other = Storage(path)
         run("import mandala_ast\nwith storage.delete() as d:\n    y = inc(10)\n", other)
         assert rows(q.df("x")) == [(20,), (30,)]
+
+
+def test_delete_block_carrying_a_value_across_loop_steps_deletes_nothing(storage) -> None:
+    """The loop's body is one step of a pattern: `y = inc(y)` would have deleted inc(10) (and
+    all computed from it) as if it were every step."""
+    with pytest.raises(QueryError, match="carried from one step"):
+        delete(storage, "    y = 10\n    for i in range(2):\n        y = inc(y)\n")
+    assert rerun(storage) == []
