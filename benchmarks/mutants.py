@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-06.19"
+LIST_VERSION = "2026-12-06.20"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -100,6 +100,7 @@ AREAS["N"] = "compiled code as users write it (session 6)"
 AREAS["R"] = "review of session-5 merges"
 AREAS["X"] = "evolving code and data (session 6)"
 AREAS["U"] = "values as users pass them (session 6)"
+AREAS["O"] = "reading results back: queries, delete blocks, pictures, export (session 7)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -989,6 +990,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("U12", _H, "    return isinstance(value, np.ndarray) and not value.dtype.hasobject and type(value) is not np.matrix",
            "    return isinstance(value, np.ndarray) and value.dtype != object and type(value) is not np.matrix", _HASHING,
            "a record array with an object field is hashed from its buffer (pointers): a raw TypeError from the op call"),
+    # -- reading results back: queries, delete blocks, pictures, export (area O) -----------------
+    Mutant("O01", "mandala_ast/transforms/_query_form.py", "        carried = _carried(node)\n", "        carried = None\n",
+           _QUERY + ("tests/test_query_delete.py",),
+           "`x = inc(x)` in a query's for loop matches the first step only (a delete block deletes from it)"),
 )
 
 
