@@ -994,6 +994,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("O01", "mandala_ast/transforms/_query_form.py", "        carried = _carried(node)\n", "        carried = None\n",
            _QUERY + ("tests/test_query_delete.py",),
            "`x = inc(x)` in a query's for loop matches the first step only (a delete block deletes from it)"),
+    Mutant("O02", "mandala_ast/export.py", "    _refuse_a_storage(out)\n", "", ("tests/test_export.py",),
+           "`mandala-ast export results.db results.db --force` replaces the storage by its flat copy: every result lost"),
 )
 
 

@@ -86,6 +86,7 @@ def export_storage(catalog: Catalog, out: str | Path) -> ExportReport:
     out = Path(out)
     if not out.parent.is_dir():  # else SQLite's "unable to open database file", naming nothing
         raise ExportError(f"cannot write {out}: {out.parent} is not a directory")
+    _refuse_a_storage(out)
     temp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         temp.unlink(missing_ok=True)
@@ -230,6 +231,26 @@ def _op_row(op: StoredOp, version: Version, before: Version | None, table: str) 
         "version_id": version.version_id.hex(), "signature": op.signature, "calls": version.calls,
         "source": version.source, "diff": source_diff(before, version) if before else None,
     }
+
+
+def _refuse_a_storage(out: Path) -> None:
+    """A flat copy never replaces a storage (the one exported, or another one that a
+    ``--force`` meant for an old export would hit): that would lose its results."""
+    if not out.is_file():
+        return
+    try:
+        conn = sqlite3.connect(f"{out.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'mandala_meta'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:  # not SQLite (or not readable as it): a file like any other to replace
+        return
+    if found:
+        raise ExportError(
+            f"{out} is a mandala_ast storage, not a flat export: replacing it would lose its "
+            "results; give the export another file name"
+        )
 
 
 def _table_names(catalog: Catalog, ops: list[StoredOp]) -> dict[bytes, str]:

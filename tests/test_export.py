@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -82,6 +83,21 @@ class TestExport:
         assert proc.returncode == 2 and "--force" in proc.stderr and out.read_text() == "mine"
         assert cli("export", str(db), str(out), "--force").returncode == 0
         assert "fit_ridge" in sqlite_utils.Database(out).table_names()
+
+    def test_export_onto_the_storage_itself_with_force_is_refused_and_keeps_its_results(self, db, tmp_path):
+        """`export results.db results.db --force` replaced the storage by its own flat copy:
+        every stored result was gone (and the next `ops` called the file another program's)."""
+        before = cli("ops", str(db)).stdout
+        proc = cli("export", str(db), str(db), "--force")
+        assert proc.returncode == 1 and str(db) in proc.stderr and "storage" in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr and cli("ops", str(db)).stdout == before
+
+    def test_export_over_another_storage_with_force_is_refused(self, db, tmp_path):
+        other = tmp_path / "other.db"
+        shutil.copy(db, other)
+        proc = cli("export", str(db), str(other), "--force")
+        assert proc.returncode == 1 and f"{other} is a mandala_ast storage" in proc.stderr, proc.stderr
+        assert cli("ops", str(other)).stdout == cli("ops", str(db)).stdout
 
     @pytest.mark.parametrize("where", ["missing/dir/flat.db", "file/flat.db"])
     def test_an_output_in_a_directory_that_cannot_hold_it_is_an_error_naming_it(self, db, tmp_path, where):

@@ -452,7 +452,7 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
         "mandala-ast export results.db flat.db", _cmd_export,
     )
     parser.add_argument("out", metavar="OUT", help="the flat file to write (e.g. flat.db)")
-    parser.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    parser.add_argument("--force", action="store_true", help="replace OUT if it exists (an earlier export, never a storage)")
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
