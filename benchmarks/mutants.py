@@ -996,6 +996,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "`x = inc(x)` in a query's for loop matches the first step only (a delete block deletes from it)"),
     Mutant("O02", "mandala_ast/export.py", "    _refuse_a_storage(out)\n", "", ("tests/test_export.py",),
            "`mandala-ast export results.db results.db --force` replaces the storage by its flat copy: every result lost"),
+    Mutant("O03", "mandala_ast/runtime/pictures.py", "        path.parent.mkdir(parents=True, exist_ok=True)\n", "        pass\n",
+           ("tests/test_pictures.py", "tests/test_query_drawing.py"),
+           "storage.draw(path='pictures/add.svg') with pictures/ missing: a raw FileNotFoundError"),
 )
 
 
