@@ -999,6 +999,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("O03", "mandala_ast/runtime/pictures.py", "        path.parent.mkdir(parents=True, exist_ok=True)\n", "        pass\n",
            ("tests/test_pictures.py", "tests/test_query_drawing.py"),
            "storage.draw(path='pictures/add.svg') with pictures/ missing: a raw FileNotFoundError"),
+    Mutant("O04", "mandala_ast/export.py", "    _check_port(port)\n", "", ("tests/test_export.py",),
+           "`mandala-ast browse --port N` with N taken says it serves there, then exits with Datasette's status 3"),
 )
 
 

@@ -284,19 +284,23 @@ def _require(module: str) -> Any:
 def browse(catalog: Catalog, *, port: int = 8001) -> int:
     """Export to a temporary file and serve it with Datasette on 127.0.0.1 until interrupted."""
     _require("datasette")
+    port = port or free_port()
+    _check_port(port)
     with tempfile.TemporaryDirectory(prefix="mandala_ast-browse-") as folder:
         name = Path(str(catalog.store.path)).stem or "storage"
         flat = Path(folder) / f"{name}.db"
         print(export_storage(catalog, flat), flush=True)
         metadata = Path(folder) / "metadata.json"
         metadata.write_text(json.dumps(datasette_metadata(name, catalog)))
-        port = port or free_port()
         print(f"serving on http://127.0.0.1:{port}/{name} (Ctrl-C stops)", flush=True)
         with _serving(flat, metadata, port) as server, _stopped_by_sigterm():
             try:
-                return server.wait()
+                status = server.wait()
             except KeyboardInterrupt:
                 return 0
+        if status != 0:  # its own error is on stderr above (a port taken since the check)
+            raise ExportError(f"Datasette stopped with exit status {status} serving {catalog.store.path} on 127.0.0.1:{port}")
+        return 0
 
 
 def datasette_metadata(name: str, catalog: Catalog) -> dict:
@@ -307,6 +311,16 @@ def datasette_metadata(name: str, catalog: Catalog) -> dict:
         "`calls` links each input to the call that produced it; `ops` has each version's source.",
         "databases": {name: {"tables": {"ops": {"description": "op versions: source and diff"}}}},
     }
+
+
+def _check_port(port: int) -> None:
+    """Datasette would bind after the export and report a port in use as its own crash."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise ExportError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror or exc}; pass another --port (0: any free one)") from None
 
 
 def free_port() -> int:

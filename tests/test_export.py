@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -186,6 +187,21 @@ class TestBrowse:
         finally:
             _stop(server)
         assert server.returncode == 0, server.stderr.read()
+
+    def test_browse_on_a_port_in_use_is_an_error_naming_the_port(self, db):
+        """It printed "serving on http://127.0.0.1:PORT" and then exited with Datasette's
+        status 3 after uvicorn's bind error: neither the documented status nor true."""
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            port = busy.getsockname()[1]
+            proc = subprocess.run([str(EXE), "browse", str(db), "--port", str(port)], capture_output=True,
+                                  text=True, timeout=120)
+        assert proc.returncode == 1, (proc.stdout, proc.stderr)
+        assert f"127.0.0.1:{port}" in proc.stderr and "--port" in proc.stderr and "serving" not in proc.stdout
+        for bad in ("99999", "-1", "http"):
+            proc = subprocess.run([str(EXE), "browse", str(db), "--port", bad], capture_output=True, text=True, timeout=60)
+            assert proc.returncode == 2 and "expected a port number" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def _free_port() -> int:

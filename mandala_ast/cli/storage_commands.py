@@ -99,6 +99,12 @@ def _add_where(parser: argparse.ArgumentParser) -> None:
                         help="keep calls whose column COL equals VALUE (repeatable: all must hold)")
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number (0 to 65535; 0: any free one), not {text!r}")
+    return int(text)
+
+
 def _count(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"expected a count (0, 1, 2, ...), not {text!r}")
@@ -473,7 +479,7 @@ def _add_browse(commands: argparse._SubParsersAction) -> None:
         "pip install 'mandala_ast[browse]'.",
         "mandala-ast browse results.db --port 8001", _cmd_browse,
     )
-    parser.add_argument("--port", type=int, default=8001, help="port to serve on (default 8001; 0: any free one)")
+    parser.add_argument("--port", type=_port, default=8001, help="port to serve on (default 8001; 0: any free one)")
 
 
 def _cmd_browse(args: argparse.Namespace) -> int:
