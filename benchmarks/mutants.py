@@ -1001,6 +1001,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "storage.draw(path='pictures/add.svg') with pictures/ missing: a raw FileNotFoundError"),
     Mutant("O04", "mandala_ast/export.py", "    _check_port(port)\n", "", ("tests/test_export.py",),
            "`mandala-ast browse --port N` with N taken says it serves there, then exits with Datasette's status 3"),
+    Mutant("O05", "mandala_ast/runtime/catalog.py", "    if not text and old.number != new.number:\n", "    if False:\n",
+           ("tests/test_cli_storage_commands.py", "tests/test_export.py"),
+           "`versions --diff` after a bump of version= alone prints no diff, as if nothing changed"),
 )
 
 

@@ -168,6 +168,18 @@ class TestVersions:
         assert "-    return float(1 - residual" in proc.stdout and "+    return float(1.0 - residual" in proc.stdout
 
 
+    def test_a_version_bump_with_the_same_code_says_so_in_the_diff(self, db):
+        """Sources are kept per code fingerprint, which `version=` is no part of: `@op(version=1)`
+        over the same code printed the two versions and no diff at all, as if nothing changed."""
+        path = db.parent / "quickstart.py"
+        path.write_text(path.read_text().replace("@op\ndef r2_score", "@op(version=1)\ndef r2_score"))
+        assert cli("run", "quickstart.py", cwd=db.parent).returncode == 0
+        proc = cli("versions", str(db), "r2_score", "--diff")
+        assert proc.returncode == 0, proc.stderr
+        assert [line.split()[0] for line in proc.stdout.splitlines()[1:3]] == ["0", "1"]
+        assert "the same code: only version= changed, from 0 to 1" in proc.stdout
+
+
 class TestWhy:
     def test_hit_and_miss_with_the_scripts_code(self, db):
         hit = cli("why", str(db), "make_data", "200", "--import", "quickstart.py", cwd=db.parent)

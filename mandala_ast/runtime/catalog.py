@@ -280,6 +280,10 @@ def source_diff(old: Any, new: Any) -> str:
     before, after = (old.source or "").splitlines(keepends=True), (new.source or "").splitlines(keepends=True)
     old_label, new_label = (f"version {v.number} ({v.version_id.hex()[:12]})" for v in (old, new))
     text = "".join(difflib.unified_diff(before, after, old_label, new_label))
+    if not text and old.number != new.number:
+        # A source is kept per code fingerprint, which `version=` is no part of: both versions
+        # show the text stored first, decorator included.
+        return f"--- {old_label}\n+++ {new_label}\n(the same code: only version= changed, from {old.number} to {new.number})\n"
     return text if text.endswith("\n") or not text else text + "\n"
 
 
