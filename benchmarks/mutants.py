@@ -1004,6 +1004,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("O05", "mandala_ast/runtime/catalog.py", "    if not text and old.number != new.number:\n", "    if False:\n",
            ("tests/test_cli_storage_commands.py", "tests/test_export.py"),
            "`versions --diff` after a bump of version= alone prints no diff, as if nothing changed"),
+    Mutant("O06", "mandala_ast/cli/storage_commands.py",
+           "        if len(text) >= 8 and all(ch in \"0123456789abcdefABCDEF\" for ch in text):\n",
+           "        if False:\n", ("tests/test_cli_storage_commands.py",),
+           "`mandala-ast graph DB 00000000` (no such value) says there is no op '00000000'"),
 )
 
 

@@ -235,6 +235,23 @@ class TestGraph:
         assert cli("graph", str(db), "fit_ridge", "-o", str(tmp_path / "g.txt")).returncode == 2
         assert cli("graph", str(db), "nothing", "-o", str(tmp_path / "g.dot")).returncode == 1
 
+    def test_an_id_no_value_has_is_named_as_a_value_id(self, db, tmp_path):
+        """`graph DB 00000000` said "no op '00000000'": the digits were meant as a value's id."""
+        proc = cli("graph", str(db), "00000000", "-o", str(tmp_path / "g.dot"))
+        assert proc.returncode == 1 and "no value whose id starts with 00000000" in proc.stderr, proc.stderr
+
+    @pytest.mark.parametrize("suffix", [".dot", ".svg"])
+    def test_a_picture_into_a_missing_directory_makes_it_and_one_that_cannot_be_written_names_it(self, db, tmp_path, suffix):
+        """A .dot output went through Path.write_text: a raw "[Errno 2] No such file or
+        directory" where Python (storage.draw) makes the directory."""
+        out = tmp_path / "new" / f"g{suffix}"
+        proc = cli("graph", str(db), "fit_ridge", "-o", str(out))
+        assert proc.returncode == 0 and out.stat().st_size > 0, proc.stderr
+        (tmp_path / "file").write_text("in the way")
+        blocked = tmp_path / "file" / f"g{suffix}"
+        proc = cli("graph", str(db), "fit_ridge", "-o", str(blocked))
+        assert proc.returncode == 1 and f"cannot save the picture to {blocked}" in proc.stderr, proc.stderr
+
 
 class TestMaintenance:
     def test_verify_ok(self, db):

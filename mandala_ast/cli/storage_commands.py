@@ -323,7 +323,7 @@ def _add_graph(commands: argparse._SubParsersAction) -> None:
 
 def _cmd_graph(args: argparse.Namespace) -> int:
     from .._errors import MandalaRenderWarning
-    from ..runtime.pictures import render as render_picture, to_dot
+    from ..runtime.pictures import Picture, render as render_picture, to_dot
     from ..runtime.stored_graphs import op_graph, value_graph
 
     suffix = Path(args.output).suffix.lstrip(".").lower()
@@ -332,12 +332,12 @@ def _cmd_graph(args: argparse.Namespace) -> int:
     with _catalog(args.db) as catalog:
         cid = _value_id(catalog, args.target)
         if cid is None:
-            name = catalog.find_op(args.target).name
+            name = _op_or_value_id(catalog, args.target)
             graph, title = op_graph(catalog.store, name), f"op {name}"
         else:
             graph, title = value_graph(catalog.store, cid, _never_load), f"value {cid.hex()[:12]}"
     if suffix == "dot":
-        Path(args.output).write_text(to_dot(graph, title))
+        Picture(to_dot(graph, title), "svg", None).save(args.output)  # the DOT text, as storage.draw writes it
     else:
         with _warnings_as_errors(MandalaRenderWarning):
             render_picture(graph, suffix, title=title).save(args.output)
@@ -348,6 +348,18 @@ def _cmd_graph(args: argparse.Namespace) -> int:
 def _never_load(cid: bytes) -> Any:
     # Labels of pictures show small values; here they are described, never unpickled.
     raise LookupError("values are not loaded by the command line")
+
+
+def _op_or_value_id(catalog: Any, text: str) -> str:
+    """The op named ``text``; hex digits that name no op were meant as a value's id."""
+    from .._errors import UnknownOpError
+
+    try:
+        return str(catalog.find_op(text).name)
+    except UnknownOpError:
+        if len(text) >= 8 and all(ch in "0123456789abcdefABCDEF" for ch in text):
+            raise UnknownOpError(f"no value whose id starts with {text} in {catalog.store.path}, nor an op of that name") from None
+        raise
 
 
 def _value_id(catalog: Any, text: str) -> bytes | None:
