@@ -1008,6 +1008,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "        if len(text) >= 8 and all(ch in \"0123456789abcdefABCDEF\" for ch in text):\n",
            "        if False:\n", ("tests/test_cli_storage_commands.py",),
            "`mandala-ast graph DB 00000000` (no such value) says there is no op '00000000'"),
+    Mutant("O07", "mandala_ast/cli/storage_commands.py", "        raise _import_failed(name, exc) from None\n    return module\n",
+           "        raise\n    return module\n", ("tests/test_cli_storage_commands.py",),
+           "`why --import script.py` whose top level raises ends in a traceback through mandala_ast's frames"),
 )
 
 

@@ -210,6 +210,18 @@ class TestWhy:
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
         assert "__main__.make_data()" in proc.stderr
 
+    @pytest.mark.parametrize("module", ["broken.py", "broken"])
+    def test_a_module_that_raises_on_import_is_named_with_its_own_traceback(self, db, module):
+        """A script whose top level raises (or runs a query block, uncompiled here) ended in
+        a traceback through mandala_ast's own frames, or in a bare "a query block must be
+        compiled" that named neither the module nor why it ran."""
+        (db.parent / "broken.py").write_text("import mandala_ast\n\nLIMIT = 3\nraise RuntimeError('no data here')\n")
+        proc = cli("why", str(db), "make_data", "200", "--import", module, cwd=db.parent)
+        assert proc.returncode == 2, proc.stderr
+        assert f"--import {module!r}: importing it raised RuntimeError: no data here" in proc.stderr
+        assert "`if __name__ == '__main__':`" in proc.stderr
+        assert 'broken.py", line 4' in proc.stderr and "mandala_ast/cli" not in proc.stderr
+
     def test_module_without_the_op(self, db):
         (db.parent / "other.py").write_text("x = 1\n")
         proc = cli("why", str(db), "make_data", "200", "--import", "other.py", cwd=db.parent)

@@ -297,8 +297,12 @@ def _import(name: str) -> Any:
     if not name.endswith(".py"):
         try:
             return importlib.import_module(name)
-        except ImportError as exc:
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise _import_failed(name, exc) from None
             raise UsageError(f"--import {name!r}: {exc}") from exc
+        except Exception as exc:
+            raise _import_failed(name, exc) from None
     path = Path(name)
     if not path.is_file():
         raise UsageError(f"--import {name!r}: no such file")
@@ -306,8 +310,28 @@ def _import(name: str) -> Any:
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     sys.modules[path.stem] = module
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    try:
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+    except Exception as exc:
+        raise _import_failed(name, exc) from None
     return module
+
+
+def _import_failed(name: str, exc: Exception) -> UsageError:
+    """The module's own error, with its traceback from its first frame on (not the command
+    line's or the import system's), and the usual cause: a script's top level runs on import."""
+    import traceback
+
+    ours = str(Path(__file__).resolve().parent.parent)
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith((ours, "<frozen")):
+        tb = tb.tb_next
+    traceback.print_exception(type(exc), exc, tb, file=sys.stderr)
+    return UsageError(
+        f"--import {name!r}: importing it raised {type(exc).__name__}: {exc}. --import runs the "
+        "module's top level (not its `if __name__ == '__main__':` part): a script's run and query "
+        "blocks belong there"
+    )
 
 
 def _add_graph(commands: argparse._SubParsersAction) -> None:

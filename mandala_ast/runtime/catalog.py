@@ -150,7 +150,7 @@ class Catalog:
             return matches[0]
         names = [op.name for op in ops]
         if matches:
-            raise UnknownOpError(f"op {name!r} is ambiguous: {', '.join(op.name for op in matches)}")
+            raise UnknownOpError(f"op {name!r} is ambiguous: {', '.join(op.name for op in matches)}; give one of these full names")
         renamed = self._renamed_to(name, set(names))
         if renamed:
             raise UnknownOpError(f"no op {name!r} in {self.store.path}: it was renamed to {renamed} (rename_op)")
