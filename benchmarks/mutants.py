@@ -1011,6 +1011,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("O07", "mandala_ast/cli/storage_commands.py", "        raise _import_failed(name, exc) from None\n    return module\n",
            "        raise\n    return module\n", ("tests/test_cli_storage_commands.py",),
            "`why --import script.py` whose top level raises ends in a traceback through mandala_ast's frames"),
+    Mutant("O08", "mandala_ast/runtime/catalog.py", "    if path.is_file() and path.stat().st_size == 0:\n", "    if False:\n",
+           ("tests/test_cli_storage_commands.py",),
+           "`mandala-ast ops` on an empty file (touch results.db) writes a storage schema into it"),
 )
 
 

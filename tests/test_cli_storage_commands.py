@@ -144,6 +144,18 @@ class TestCalls:
         assert bad.read_bytes() == b"this is not a database" * 100
         assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.db"]
 
+    def test_an_empty_file_is_refused_and_left_empty(self, tmp_path):
+        """`touch results.db` (or a copy that failed) then `mandala-ast ops results.db`: the
+        commands that only look made a 160 kB storage of it, and showed an empty one."""
+        empty = tmp_path / "empty.db"
+        empty.touch()
+        for command in (["ops"], ["calls", "f"], ["versions", "f"], ["export"], ["verify"], ["gc"],
+                        ["delete", "f", "--all", "--yes"]):
+            args = [command[0], str(empty), *command[1:]] + ([str(tmp_path / "out.db")] if command == ["export"] else [])
+            proc = cli(*args)
+            assert proc.returncode == 1 and f"{empty} is empty" in proc.stderr, (command, proc.stderr)
+        assert empty.stat().st_size == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["empty.db"]
+
     def test_foreign_sqlite_file_is_refused(self, tmp_path):
         import sqlite3
 

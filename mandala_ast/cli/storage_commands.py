@@ -541,12 +541,10 @@ def _catalog(path: str) -> Iterator[Any]:
 
 @contextlib.contextmanager
 def _storage(path: str) -> Iterator[Any]:
-    from .._errors import StorageFormatError
+    from ..runtime.catalog import existing_storage_file
     from ..runtime.storage import Storage
 
-    if not Path(path).exists():  # Storage() would create it
-        raise StorageFormatError(f"{path}: no such storage file")
-    storage = Storage(path)
+    storage = Storage(existing_storage_file(path))  # Storage() would create it
     try:
         yield storage
     finally:

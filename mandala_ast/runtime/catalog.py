@@ -28,7 +28,7 @@ from .packing import unpack_outputs
 from .store import IN_CHUNK, SQLiteStore
 from .structures import ITEM_OP_NAME
 
-__all__ = ["Call", "Catalog", "StoredOp", "Version", "source_diff"]
+__all__ = ["Call", "Catalog", "StoredOp", "Version", "existing_storage_file", "source_diff"]
 
 _OPS_SQL = "SELECT name, nout, signature FROM ops WHERE name != ? ORDER BY name"
 _VERSIONS_SQL = (
@@ -123,10 +123,7 @@ class Catalog:
     @classmethod
     def open(cls, path: str | Path) -> Catalog:
         """Open an existing storage file; a missing one is an error (never created)."""
-        path = Path(path)
-        if not path.exists():
-            raise StorageFormatError(f"{path}: no such storage file")
-        return cls(SQLiteStore(path))
+        return cls(SQLiteStore(existing_storage_file(path)))
 
     def close(self) -> None:
         self.store.close()
@@ -273,6 +270,21 @@ class Catalog:
             for cid, *row in self.conn.execute(_VALUES_SQL.format(marks=_marks(chunk)), chunk):
                 rows[cid] = tuple(row)
         return {cid: describe_row(rows.get(cid), cid, self.blobs) for cid in cids}
+
+
+def existing_storage_file(path: str | Path) -> Path:
+    """``path``, if a storage may be there: tools that read one never create it, nor write a
+    schema into an empty file (``touch results.db``, a copy that failed) as ``Storage`` would.
+
+    >>> existing_storage_file("results.db")     # doctest: +SKIP
+    PosixPath('results.db')
+    """
+    path = Path(path)
+    if not path.exists():
+        raise StorageFormatError(f"{path}: no such storage file")
+    if path.is_file() and path.stat().st_size == 0:
+        raise StorageFormatError(f"{path} is empty: no storage was ever written to it; left untouched")
+    return path
 
 
 def source_diff(old: Any, new: Any) -> str:
