@@ -1014,6 +1014,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("O08", "mandala_ast/runtime/catalog.py", "    if path.is_file() and path.stat().st_size == 0:\n", "    if False:\n",
            ("tests/test_cli_storage_commands.py",),
            "`mandala-ast ops` on an empty file (touch results.db) writes a storage schema into it"),
+    Mutant("O09", "mandala_ast/export.py", " for v in catalog.versions(op) if v.stored_id == v.version_id]\n",
+           " for v in catalog.versions(op)]\n", ("tests/test_export.py",),
+           "a renamed op's only export table is called `increment_v1` (its alias version counted)"),
 )
 
 

@@ -263,7 +263,8 @@ def _table_names(catalog: Catalog, ops: list[StoredOp]) -> dict[bytes, str]:
         base = op.short_name if short.count(op.short_name) == 1 else op.name.replace(".", "_")
         base = f"op_{base}" if base in _RESERVED else base
         # Numbered by age: a code change keeps the op's version= number, so that is no name.
-        ids = [v.version_id for v in catalog.versions(op)]
+        # A rename's alias (it shares the old version's calls) is no table: not counted.
+        ids = [v.version_id for v in catalog.versions(op) if v.stored_id == v.version_id]
         for age, version_id in enumerate(ids, 1):
             names[version_id] = base if len(ids) == 1 else f"{base}_v{age}"
     return names

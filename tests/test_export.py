@@ -77,6 +77,21 @@ class TestExport:
         diff = flat["ops"].get("r2_score_v2")["diff"]
         assert "-    COMPUTED.append(\"r2_score\")" in diff and "+    COMPUTED.append('r2')" in diff
 
+    def test_a_renamed_op_with_one_version_is_one_unnumbered_table(self, tmp_path):
+        """The rename's alias version (it shares the old version's calls, and is no table)
+        was counted: the op's only table was called `increment_v1`, with no `_v2` anywhere."""
+        first = "from mandala_ast import Storage, op\n@op\ndef inc(x: int) -> int:\n    return x + 1\n"
+        then = ("from mandala_ast import Storage, op\n@op\ndef increment(x: int) -> int:\n    return x + 1\n"
+                "Storage('s.db').rename_op('__main__.inc', increment)\n")
+        (tmp_path / "a.py").write_text(first + "with Storage('s.db').run():\n    inc(1)\n")
+        (tmp_path / "b.py").write_text(then + "with Storage('s.db').run():\n    increment(2)\n")
+        for script in ("a.py", "b.py"):
+            assert cli("run", script, cwd=tmp_path).returncode == 0
+        assert cli("export", "s.db", "flat.db", cwd=tmp_path).returncode == 0
+        flat = sqlite_utils.Database(tmp_path / "flat.db")
+        assert "increment" in flat.table_names() and flat["increment"].count == 2
+        assert [row["table_name"] for row in flat["ops"].rows] == ["increment"]
+
     def test_existing_output_needs_force(self, db, tmp_path):
         out = tmp_path / "flat.db"
         out.write_text("mine")
