@@ -1017,6 +1017,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("O09", "mandala_ast/export.py", " for v in catalog.versions(op) if v.stored_id == v.version_id]\n",
            " for v in catalog.versions(op)]\n", ("tests/test_export.py",),
            "a renamed op's only export table is called `increment_v1` (its alias version counted)"),
+    Mutant("O10", "mandala_ast/runtime/query/block.py", "    if _holds_node(value) and name in op.structure_inputs:\n",
+           "    if False:\n", _QUERY,
+           "`msum([a, b])` in a query, xs annotated MList, is told to annotate xs as MList"),
 )
 
 
