@@ -1020,6 +1020,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("O10", "mandala_ast/runtime/query/block.py", "    if _holds_node(value) and name in op.structure_inputs:\n",
            "    if False:\n", _QUERY,
            "`msum([a, b])` in a query, xs annotated MList, is told to annotate xs as MList"),
+    Mutant("O11", "mandala_ast/runtime/query/table.py",
+           '    with numpy.errstate(divide="raise", over="raise", invalid="raise"):\n        yield\n', "    yield\n", _QUERY,
+           "a numpy warning (divide by zero) for a row a failing `if` leaves out is emitted by a query"),
 )
 
 

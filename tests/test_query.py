@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -882,8 +883,31 @@ def _scaler(k: int) -> _Scaler:
     return _Scaler(k)
 
 
+@op
+def np_value(x: int) -> Any:
+    import numpy as np
+
+    return np.float64(x)
+
+
 class TestBranches:
     """What a query refuses or expands around `if` statements (regressions from review)."""
+
+    def test_a_numpy_warning_in_rows_a_failing_if_leaves_out_is_not_emitted(self, storage: Storage) -> None:
+        """`if x != 0: r = 8 / y` with y a numpy float: the column-wise evaluation computed 8 / 0.0
+        for the row the `if` leaves out and numpy warned "divide by zero", which the query
+        block's own logic never computes (a Python float raises there: numpy only warns)."""
+        run("import mandala_ast\nwith storage.run():\n    for x in [0, 2, 4]:\n        y = np_value(x)\n", storage,
+            np_value=np_value)
+        code = "import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    y = np_value(x)\n{line}\n"
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            guarded = run(code.format(line="    if x != 0:\n        r = 8 / y"), storage, np_value=np_value)["q"].df()
+        assert [str(w.message) for w in caught] == []
+        assert rows(guarded) == [(0, 0.0, None), (2, 2.0, 4.0), (4, 4.0, 2.0)]
+        with pytest.warns(RuntimeWarning, match="divide by zero"):  # as the block's code warns
+            unguarded = run(code.format(line="    r = 8 / y"), storage, np_value=np_value)["q"].df()
+        assert rows(unguarded)[1:] == [(2, 2.0, 4.0), (4, 4.0, 2.0)]
 
     def test_an_expression_under_an_if_is_computed_only_where_the_if_holds(self, storage: Storage) -> None:
         """Columns are computed a column at a time; `1 / x` raises where x is 0, and only an
