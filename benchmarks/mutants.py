@@ -1023,6 +1023,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("O11", "mandala_ast/runtime/query/table.py",
            '    with numpy.errstate(divide="raise", over="raise", invalid="raise"):\n        yield\n', "    yield\n", _QUERY,
            "a numpy warning (divide by zero) for a row a failing `if` leaves out is emitted by a query"),
+    Mutant("O12", "mandala_ast/runtime/deletion.py", "        _check_labels(frame, frame.attrs.get(ROWS_ATTR))\n", "",
+           _DELETION + ("tests/test_query.py",),
+           "delete_calls(q.df().sort_values(...).reset_index(drop=True).head(1)) deletes the calls of the result's first row, not the row shown"),
 )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from test_query import RUNS, add, inc, rows, run
 
-from mandala_ast import MList, QueryError, Storage, op
+from mandala_ast import ArgumentError, MList, QueryError, Storage, op
 from mandala_ast.runtime.deletion import DeleteReport
 
 # inc and add (test_query.py) record each execution in RUNS, as make does.
@@ -187,6 +187,38 @@ class TestRegressions:
         assert set(storage.provenance(inc)["producer_op"]) == {"mandala_ast.__item__"}
         storage.delete_calls(storage.df(make))
         assert len(storage.df(inc)) == 0 and len(storage.df(thousand)) == 1
+
+
+class TestRowsOfAResult:
+    """`storage.delete_calls(rows)` with rows of a query result: the calls of exactly those rows."""
+
+    QUERY = "import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    y = inc(x)\n    z = add(y, 100)\n"
+
+    def left(self, storage: Storage) -> list[int]:
+        return sorted(storage.df(inc)["x"])
+
+    def test_rows_relabeled_by_reset_index_are_refused_not_taken_for_the_rows_first_so_numbered(self, storage) -> None:
+        """`q.df().sort_values("z", ascending=False).reset_index(drop=True).head(1)` shows x = 30;
+        its label 0 was taken for the result's first row: x = 10's calls were deleted instead."""
+        frame = run(self.QUERY, storage)["q"].df()
+        top = frame.sort_values("z", ascending=False).reset_index(drop=True).head(1)
+        assert list(top["x"]) == [30]
+        with pytest.raises(ArgumentError, match="reset_index"):
+            storage.delete_calls(top)
+        with pytest.raises(ArgumentError, match="reset_index"):
+            storage.delete_calls(frame.sort_values("z", ascending=False).reset_index(drop=True)[["x"]].iloc[2:3])
+        assert self.left(storage) == [10, 20, 30]
+
+    @pytest.mark.parametrize("select", [
+        lambda f: f.sort_values("z", ascending=False).head(1),
+        lambda f: f[f["x"] == 30],
+        lambda f: f[["x"]].loc[[2]],
+        lambda f: f.tail(1).copy(),
+    ])
+    def test_rows_selected_keeping_their_labels_delete_those_rows(self, storage, select) -> None:
+        frame = run(self.QUERY, storage)["q"].df()
+        report = storage.delete_calls(select(frame))
+        assert report.calls == 2 and self.left(storage) == [10, 20]
 
 
 class TestReadAfterDeleting:

@@ -25,7 +25,7 @@ from ..integrity import damage_as_error
 from ..tables import value_series
 from .columns import is_plain, plain_table
 from .pattern import CallNode, Derived, DomainVar, FreeVar, Node, OutputVar, Pattern
-from .row_calls import RowCalls
+from .row_calls import RowCalls, RowValues
 from .sql import CompiledQuery, compile_pattern
 from .table import table, takes
 
@@ -91,6 +91,7 @@ class Query:
         table, calls = self._table(names, values == "ids")
         frame = pd.DataFrame({name: value_series(column) for name, column in zip(names, table)}, columns=names)
         frame.attrs["mandala_ast.calls"] = calls
+        frame.attrs["mandala_ast.rows"] = RowValues(names, table)
         return frame
 
     def matched_calls(self) -> set[bytes]:
