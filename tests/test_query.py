@@ -345,6 +345,28 @@ class TestOrdinaryPython:
         assert isinstance(caught.value, (KeyError, QueryError))
         assert str(caught.value) == "no variable 'nope' in the query block; its variables: ['x', 'y']"
 
+    def test_columns_given_as_a_list_select_them_as_pandas_does(self, storage: Storage) -> None:
+        """`q.df(["x", "y"])`, as one selects pandas columns, raised a raw `TypeError: unhashable type: 'list'`."""
+        from mandala_ast import ArgumentError
+
+        run("import mandala_ast\nwith storage.run():\n    y = inc(7)\n", storage)
+        q = run("import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    y = inc(x)\n", storage)["q"]
+        assert rows(q.df(["y", "x"])) == rows(q.df("y", "x")) == [(8, 7)]
+        assert list(q.df(("y",)).columns) == ["y"]
+        with pytest.raises(ArgumentError, match=r"q.df: columns are variable names \(str\), not 3"):
+            q.df("x", 3)
+
+    def test_asking_for_an_argument_given_q_inline_says_how_to_make_it_a_column(self, storage: Storage) -> None:
+        """`train(data, alpha=Q())` then `q.df("alpha")` said only that there is no variable 'alpha'."""
+        from mandala_ast import UnknownColumnError
+
+        run("import mandala_ast\nwith storage.run():\n    m = train(load(3), alpha=0.5)\n", storage)
+        q = run("import mandala_ast\nwith storage.query() as q:\n    m = train(load(3), alpha=Q())\n", storage)["q"]
+        with pytest.raises(UnknownColumnError, match=r"'alpha'.*alpha=Q\(\) .* in the call to test_query.train.*`alpha = Q\(\)`"):
+            q.df("m", "alpha")
+        with pytest.raises(UnknownColumnError, match=r"'data'.*data of the call to test_query.train .*assign it to a name"):
+            q.df("data")
+
     def test_an_unknown_values_kind_is_a_mandala_error_naming_the_argument(self, storage: Storage) -> None:
         """`q.df(values="id")` raised a bare ValueError."""
         from mandala_ast import ArgumentError
@@ -412,6 +434,14 @@ class TestErrors:
         with pytest.raises(QueryError, match=what) as info:
             run(source, storage)
         assert "user_code.py:4" in str(info.value) or "user_code.py:5" in str(info.value)
+
+    def test_unpacking_a_one_output_op_in_a_query_names_the_op_and_nout(self, storage) -> None:
+        # `X, y = featurize(df)` runs (the op returns a tuple) but its stored output is one
+        # value; the query said only "cannot unpack <query variable _2> into X, y".
+        source = "import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    a, b = load(x)\n"
+        with pytest.raises(QueryError, match=r"load.*one output.*nout=2.*tuple\[") as info:
+            run(source, storage)
+        assert any(str(entry.path) == "user_code.py" and entry.lineno + 1 == 4 for entry in info.traceback)
 
     def test_uncompiled_query_block_says_how_to_compile(self, storage: Storage) -> None:
         with pytest.raises(QueryError, match="mandala-ast run"):

@@ -23,6 +23,7 @@ from .pattern import (
     PRECEDENCE,
     Derived,
     Node,
+    OutputVar,
     call_text,
     call_value,
     infix_text,
@@ -169,10 +170,24 @@ def q_names(names: tuple[str, ...], value: Any, /) -> Any:
     if block is None:
         return value
     if isinstance(value, Node) or not isinstance(value, (tuple, list)) or len(value) != len(names):
-        raise QueryError(f"cannot unpack {value!r} into {', '.join(names)} in a query")
+        raise QueryError(_unpack_refusal(names, value))
     for name, item in zip(names, value):
         block.pattern.bind(name, _literal_of_nodes(block, item))
     return value
+
+
+def _unpack_refusal(names: tuple[str, ...], value: Any) -> str:
+    targets = ", ".join(names)
+    if not isinstance(value, OutputVar):
+        return f"cannot unpack {value!r} into {targets} in a query"
+    # The body returns a tuple, so the line runs in a run block; but the op stores that tuple
+    # as one value, and a query can only name what is stored.
+    name = value.call.op.name
+    return (
+        f"cannot unpack the output of {name} into {targets} in a query: {name} has one output "
+        f"(the tuple its body returns, stored as one value). Declare @op(nout={len(names)}) or "
+        f"annotate it `-> tuple[...]` with {len(names)} items to store and query its outputs apart"
+    )
 
 
 # -- loops -------------------------------------------------------------------------------------

@@ -77,7 +77,8 @@ class Query:
         return self._compile().sql
 
     def df(self, *columns: str, values: str = "objs") -> pd.DataFrame:
-        """The matched rows, one column per variable of the block (or the ``columns`` named).
+        """The matched rows, one column per variable of the block (or the ``columns`` named,
+        as names or one list of names: ``q.df("alpha", "score")``, ``q.df(["alpha", "score"])``).
 
         ``values="objs"`` loads the stored values; ``values="ids"`` gives their content ids
         (hex) instead. Rows are distinct; a name assigned under an ``if`` whose condition
@@ -111,12 +112,35 @@ class Query:
 
     # -- running the statement -------------------------------------------------------------
 
-    def _columns(self, wanted: tuple[str, ...]) -> list[str]:
+    def _columns(self, wanted: tuple) -> list[str]:
+        if len(wanted) == 1 and isinstance(wanted[0], (list, tuple)):
+            wanted = tuple(wanted[0])  # q.df(["a", "b"]), as pandas selects columns
+        for name in wanted:
+            if not isinstance(name, str):
+                raise ArgumentError(f"q.df: columns are variable names (str), not {name!r}")
         known = list(self.pattern.columns)
         unknown = [name for name in wanted if name not in self.pattern.columns]
         if unknown:
-            raise UnknownColumnError(f"no variable {unknown[0]!r} in the query block; its variables: {known}")
+            message = f"no variable {unknown[0]!r} in the query block; its variables: {known}"
+            raise UnknownColumnError(message + self._inline_hint(unknown[0]))
         return list(wanted) or known
+
+    def _inline_hint(self, name: str) -> str:
+        """What to write when ``name`` is an argument given an unnamed variable (``alpha=Q()``):
+        columns are the names the block assigns, and that one is assigned to none."""
+        for call in self.pattern.calls:
+            given = call.inputs.get(name)
+            if isinstance(given, FreeVar) and given.name is None:
+                return (
+                    f". {name}=Q() is given in the call to {call.op.name}, unnamed: write "
+                    f"`{name} = Q()` above it and pass `{name}={name}` to make it a column"
+                )
+            if isinstance(given, Node) and given.name is None:
+                return (
+                    f". {name} of the call to {call.op.name} is given a value the block does not "
+                    f"name: assign it to a name and pass that to make it a column"
+                )
+        return ""
 
     def _compile(self) -> CompiledQuery:
         if self._compiled is None:
