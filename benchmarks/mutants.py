@@ -1033,6 +1033,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("O12", "mandala_ast/runtime/deletion.py", "        _check_labels(frame, frame.attrs.get(ROWS_ATTR))\n", "",
            _DELETION + ("tests/test_query.py",),
            "delete_calls(q.df().sort_values(...).reset_index(drop=True).head(1)) deletes the calls of the result's first row, not the row shown"),
+    Mutant("O13", "mandala_ast/runtime/column_names.py", "        while name in used:\n", "        while False:\n",
+           ("tests/test_storage.py", "tests/test_cli_storage_commands.py", "tests/test_export.py"),
+           "an op taking `version`, `output` or `call`: storage.df raises, `calls` and the export lose those arguments"),
 )
 
 

@@ -40,6 +40,7 @@ from typing import Any
 
 from ._errors import ExportError
 from .runtime.catalog import Catalog, StoredOp, Version, source_diff
+from .runtime.column_names import clear_of
 from .runtime.described import Opaque, is_scalar
 
 __all__ = ["ExportReport", "browse", "export_storage"]
@@ -127,30 +128,32 @@ class _Exporter:
 
     def _op_table(self, op: StoredOp, version: Version, table: str) -> None:
         calls = self.catalog.calls(op, version=version)
-        opaque = {c for call in calls for c, v in call.values.items() if v is not None and not is_scalar(v)}
-        rows = [self._row(call, opaque) for call in calls]
-        columns = {c: _column_type(c, opaque, rows) for c in (calls[0].values if calls else op.columns)}
-        columns.update({f"{c}_type": str for c in opaque})
-        columns.update(version=int, created_at=str, duration_s=float)
-        self.db[table].create({"call": str, **columns}, pk="call",
-                              foreign_keys=[(c, "values", "id") for c in sorted(opaque)] or None)
+        opaque = sorted({c for call in calls for c, v in call.values.items() if v is not None and not is_scalar(v)})
+        names = _Columns(list(calls[0].values if calls else op.columns), opaque)
+        rows = [self._row(call, names) for call in calls]
+        columns = {c: _column_type(c, set(opaque), rows) for c in names.values}
+        columns.update({names.types[c]: str for c in opaque})
+        columns.update({names.version: int, names.created_at: str, names.duration: float})
+        self.db[table].create({names.key: str, **columns}, pk=names.key,
+                              foreign_keys=[(c, "values", "id") for c in opaque] or None)
         self.db[table].insert_all(rows, batch_size=1000)
         self.db["call_index"].insert_all(
-            ({"call": row["call"], "op": op.name, "version": version.number, "op_table": table} for row in rows),
+            ({"call": row[names.key], "op": op.name, "version": version.number, "op_table": table} for row in rows),
             pk="call", replace=True)
         self._edges(version)
         self.calls += len(rows)
 
-    def _row(self, call: Any, opaque: set[str]) -> dict:
-        row: dict[str, Any] = {"call": call.row_id.hex()}
+    def _row(self, call: Any, names: _Columns) -> dict:
+        row: dict[str, Any] = {names.key: call.row_id.hex()}
         for column, value in call.values.items():
-            if column in opaque:
+            if column in names.types:
                 row[column] = _remember(self.values, value)
-                row[f"{column}_type"] = _type_text(value)
+                row[names.types[column]] = _type_text(value)
             else:
                 row[column] = _sqlite_value(value)
         stamp = datetime.datetime.fromtimestamp(call.created_at, datetime.timezone.utc) if call.created_at else None
-        row.update(version=call.version, created_at=stamp.isoformat() if stamp else None, duration_s=call.duration)
+        row[names.version], row[names.duration] = call.version, call.duration
+        row[names.created_at] = stamp.isoformat() if stamp else None
         return row
 
     def _edges(self, version: Version) -> None:
@@ -180,6 +183,18 @@ class _Exporter:
         self.db["edges"].create_index(["consumer"], if_not_exists=True)
         self.db["edges"].create_index(["producer"], if_not_exists=True)
         self.db.create_view("calls", _CALLS_VIEW, replace=True)
+
+
+class _Columns:
+    """An op table's columns: the op's inputs and outputs as they are named, then the table's
+    own (``call``, ``X_type``, ``version``...), each with an underscore added while an input
+    has its name: an op taking ``call`` or ``version`` keeps those arguments."""
+
+    def __init__(self, values: list[str], opaque: list[str]) -> None:
+        self.values = values
+        self.types = dict(zip(opaque, clear_of(values, [f"{c}_type" for c in opaque])))
+        own = clear_of([*values, *self.types.values()], ["call", "version", "created_at", "duration_s"])
+        self.key, self.version, self.created_at, self.duration = own
 
 
 def _type_text(value: Any) -> str | None:

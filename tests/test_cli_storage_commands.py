@@ -166,6 +166,42 @@ class TestCalls:
         assert proc.returncode == 1 and "another program" in proc.stderr
 
 
+RELEASE = """\
+from mandala_ast import Storage, op
+
+@op
+def release(version: int, output: str, call: int, created_at: int, output_type: str = "csv") -> int:
+    return version * 100 + call
+
+with Storage("r.db").run():
+    release(3, "out.csv", 7, 2020)
+    release(4, "out.npy", 8, 2021, output_type="npy")
+"""
+
+
+@pytest.fixture
+def release_db(tmp_path) -> Path:
+    """A storage of an op whose arguments are named like the tables' own columns."""
+    (tmp_path / "release.py").write_text(RELEASE)
+    assert cli("run", "release.py", cwd=tmp_path).returncode == 0
+    return tmp_path / "r.db"
+
+
+def test_calls_shows_arguments_named_like_its_own_columns_beside_them(release_db):
+    """`calls` of an op taking `version`, `output` and `call` printed two `version` and two
+    `call` columns, the argument `output` where the output belonged, and no output at all."""
+    proc = cli("calls", str(release_db), "release", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert [(r["version"], r["output"], r["call"], r["output_"], r["version_"]) for r in rows] == [
+        (3, "out.csv", 7, 307, 0), (4, "out.npy", 8, 408, 0)]
+    assert len(rows[0]["call_"]) == 64
+    table = cli("calls", str(release_db), "release").stdout.splitlines()[0].split()
+    assert table == ["version", "output", "call", "created_at", "output_type", "output_", "version_", "call_"]
+    where = cli("calls", str(release_db), "release", "--where", "output_=408", "--format", "json")
+    assert [r["version"] for r in json.loads(where.stdout)] == [4]
+
+
 class TestVersions:
     def test_lists_versions_and_diffs_a_changed_op(self, db):
         path = db.parent / "quickstart.py"

@@ -18,7 +18,7 @@ import urllib.request
 import pytest
 import sqlite_utils
 from disks import tmpfs
-from test_cli_storage_commands import EXE, built, cli, db  # noqa: F401  (fixtures)
+from test_cli_storage_commands import EXE, built, cli, db, release_db  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
@@ -91,6 +91,20 @@ class TestExport:
         flat = sqlite_utils.Database(tmp_path / "flat.db")
         assert "increment" in flat.table_names() and flat["increment"].count == 2
         assert [row["table_name"] for row in flat["ops"].rows] == ["increment"]
+
+    def test_arguments_named_like_the_tables_own_columns_keep_their_values(self, release_db, tmp_path):
+        """An op taking `call`, `version`, `output`, `created_at`: its table's key `call` held the
+        argument (two calls with call=1 would have been one row), and the arguments `version`,
+        `output` and `created_at` were replaced by the version, the output and the time."""
+        assert cli("export", str(release_db), str(tmp_path / "flat.db")).returncode == 0
+        flat = sqlite_utils.Database(tmp_path / "flat.db")
+        table = flat["release"]
+        assert table.pks == ["call_"]
+        rows = list(table.rows)
+        assert [(r["version"], r["output"], r["call"], r["created_at"], r["output_type"], r["output_"], r["version_"])
+                for r in rows] == [(3, "out.csv", 7, 2020, "csv", 307, 0), (4, "out.npy", 8, 2021, "npy", 408, 0)]
+        links = list(flat.query("SELECT op_table, input FROM calls WHERE op_table = 'release' ORDER BY input"))
+        assert {link["input"] for link in links} == {"version", "output", "call", "created_at", "output_type"}
 
     def test_existing_output_needs_force(self, db, tmp_path):
         out = tmp_path / "flat.db"

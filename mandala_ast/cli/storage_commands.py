@@ -115,18 +115,20 @@ def _cmd_calls(args: argparse.Namespace) -> int:
     with _catalog(args.db) as catalog:
         op = catalog.find_op(args.op)
         calls = catalog.calls(op, where=_parse_where(args.where, op), limit=args.limit or None)
+    from ..runtime.column_names import clear_of
+
     columns = list(calls[0].values) if calls else list(op.columns)
     if args.format == "table":  # for people: short cells, no times (80 columns go fast)
         label = _version_labels(calls)
         rows = [[*(_short(call.values[c]) for c in columns), label(call), call.row_id.hex()[:8]] for call in calls]
-        print(render([*columns, "version", "call"], rows, "table"), end="")
+        print(render([*columns, *clear_of(columns, ["version", "call"])], rows, "table"), end="")
         return 0
     rows = [
         [*(_full(call.values[c]) for c in columns), call.version, call.version_id.hex(), _time(call.created_at, True),
          call.row_id.hex()]
         for call in calls
     ]
-    print(render([*columns, "version", "version_id", "created_at", "call"], rows, args.format), end="")
+    print(render([*columns, *clear_of(columns, ["version", "version_id", "created_at", "call"])], rows, args.format), end="")
     return 0
 
 

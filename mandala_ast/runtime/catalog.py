@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import StorageFormatError, UnknownOpError
+from .column_names import clear_of
 from .described import Opaque, describe, describe_row
 from .hashing import content_id
 from .packing import unpack_outputs
@@ -308,7 +309,8 @@ def _stored_op(name: str, nout: int, signature: str | None, defaults: list[tuple
     found = () if ignored is None else tuple(
         (param, cid) for param, cid in sorted(defaults) if param in params and param not in ignored
     )
-    return StoredOp(name, params, tuple(outputs), text, found)
+    # An output named like a parameter (`output`, an op taking `output=`) would hide it.
+    return StoredOp(name, params, tuple(clear_of(params, outputs)), text, found)
 
 
 def _parameters(signature: str) -> tuple[str, ...]:

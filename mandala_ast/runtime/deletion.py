@@ -58,6 +58,8 @@ __all__ = ["DeleteReport", "busy_as_error", "call_ids", "delete_calls"]
 CALLS_ATTR = "mandala_ast.calls"
 #: ... and the values its rows showed (query/row_calls.py:RowValues), to check labels against.
 ROWS_ATTR = "mandala_ast.rows"
+#: The column of call ids in a storage.df(op) table (``call_`` when an argument is called ``call``).
+CALL_COLUMN_ATTR = "mandala_ast.call_column"
 _ACCEPTED = (
     "an iterable of call ids (bytes, or hex strings as in storage.df(op)['call']), "
     f"a DataFrame from storage.df(op) (its 'call' column), or a query result (attrs[{CALLS_ATTR!r}])"
@@ -134,8 +136,9 @@ def _frame_ids(frame: Any) -> list[bytes]:
             ) from None
         _check_labels(frame, frame.attrs.get(ROWS_ATTR))
         return [_one_id(i) for row in rows for i in row if i is not None]
-    if "call" in frame.columns:
-        return [_one_id(i) for i in frame["call"] if i is not None]
+    column = frame.attrs.get(CALL_COLUMN_ATTR, "call")
+    if column in frame.columns:
+        return [_one_id(i) for i in frame[column] if i is not None]
     raise ArgumentError(
         f"this DataFrame has no 'call' column and no attrs[{CALLS_ATTR!r}]: expected {_ACCEPTED}"
     )
