@@ -873,7 +873,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "            raise UnknownColumnError(message + self._inline_hint(unknown[0]))",
            "            raise KeyError(message)", ("tests/test_query.py",),
            "q.df('nope') raises a bare KeyError, its message in quotes"),
-    Mutant("J15", _TA, '    frame["current"] = frame["current"].astype(bool)', "    pass",
+    Mutant("J15", _TA, '    frame[valid_column] = frame[valid_column].astype(bool)', "    pass",
            ("tests/test_storage.py",), "df[df.current] of an op with no calls selects no columns"),
     Mutant("J16", _VE, "        known = self._defaults.get(op)\n        if known is None:\n",
            "        known = next((k for o, k in self._defaults.items() if o.version_id == op.version_id), None)\n        if known is None:\n",
