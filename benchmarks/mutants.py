@@ -1036,6 +1036,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("O13", "mandala_ast/runtime/column_names.py", "        while name in used:\n", "        while False:\n",
            ("tests/test_storage.py", "tests/test_cli_storage_commands.py", "tests/test_export.py"),
            "an op taking `version`, `output` or `call`: storage.df raises, `calls` and the export lose those arguments"),
+    Mutant("O14", "mandala_ast/runtime/query/result.py", "        if derived and not taking:\n", "        if False:\n", _QUERY,
+           "`x = Q(); y = inc(x * 2)` is told to make the function `x * 2` a @workflow"),
 )
 
 

@@ -463,6 +463,15 @@ class TestErrors:
         with pytest.raises(QueryError, match=f"{path} never mentions `mandala_ast`"):
             module.main(storage, Q)
 
+    def test_a_variable_given_only_to_an_arithmetic_expression_is_not_told_to_make_it_a_workflow(self, storage: Storage) -> None:
+        """`x = Q(); y = inc(x * 2)`: the error told to make the function `x * 2` a @workflow."""
+        run("import mandala_ast\nwith storage.run():\n    for x in range(3):\n        y = inc(x * 2)\n", storage)
+        with pytest.raises(QueryError, match=r"x = Q\(\) is not an argument of any op call") as info:
+            run("import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    y = inc(x * 2)\n", storage)["q"].df()
+        assert "@workflow" not in str(info.value) and "for x in [" in str(info.value)
+        with pytest.raises(QueryError, match=r"only used in `len\(x\)`"):
+            run("import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    y = inc(len(x))\n", storage)["q"].df()
+
     def test_a_variable_given_only_to_a_plain_function_calling_ops_says_to_make_it_a_workflow(self, storage: Storage) -> None:
         """`y = prep(Q())` with `prep` calling `inc`: the error said the variable is no op's
         argument, though the user passed it to code calling an op."""
