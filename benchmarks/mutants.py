@@ -1038,6 +1038,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "an op taking `version`, `output` or `call`: storage.df raises, `calls` and the export lose those arguments"),
     Mutant("O14", "mandala_ast/runtime/query/result.py", "        if derived and not taking:\n", "        if False:\n", _QUERY,
            "`x = Q(); y = inc(x * 2)` is told to make the function `x * 2` a @workflow"),
+    Mutant("O15", "mandala_ast/transforms/_detect.py", "            return  # a query or delete block's body is the query form's alone (it refuses blocks)\n",
+           "            pass\n", _QUERY + ("tests/test_query_delete.py",),
+           "a run block inside a query block leaves the query uncompiled: 'a query block must be compiled' in a compiled script"),
 )
 
 

@@ -463,6 +463,18 @@ class TestErrors:
         with pytest.raises(QueryError, match=f"{path} never mentions `mandala_ast`"):
             module.main(storage, Q)
 
+    @pytest.mark.parametrize("inner", ["storage.run()", "storage.batch()", "storage.query() as q2", "storage.delete()"])
+    @pytest.mark.parametrize("outer", ["query() as q", "delete()"])
+    def test_a_storage_block_inside_a_query_block_is_refused_naming_the_line(self, storage: Storage, outer: str, inner: str) -> None:
+        """The nested block was compiled as a block of its own and the query block around it
+        was left uncompiled: "a query block must be compiled", of a script run compiled."""
+        run("import mandala_ast\nwith storage.run():\n    y = inc(7)\n", storage)
+        code = f"import mandala_ast\nwith storage.{outer}:\n    x = Q()\n    with {inner}:\n        y = inc(7)\n"
+        with pytest.raises(QueryError, match=r"user_code.py:4: a query block cannot contain a storage block") as info:
+            run(code, storage)
+        assert "must be compiled" not in str(info.value)
+        assert len(storage.df(inc)) == 1
+
     def test_a_variable_given_only_to_an_arithmetic_expression_is_not_told_to_make_it_a_workflow(self, storage: Storage) -> None:
         """`x = Q(); y = inc(x * 2)`: the error told to make the function `x * 2` a @workflow."""
         run("import mandala_ast\nwith storage.run():\n    for x in range(3):\n        y = inc(x * 2)\n", storage)

@@ -39,7 +39,7 @@ from collections.abc import Sequence
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from ._detect import LATER_METHODS
+from ._detect import LATER_METHODS, opens_storage_block
 from ._emit import literal, rt_call
 
 __all__ = ["rewrite_query_blocks"]
@@ -139,6 +139,12 @@ class _RefusalFinder(cst.CSTVisitor):
                 "loop's body assigns it, as in `x = f(x)`; the body is matched once, for every step "
                 "at once): write the steps out, or match one step with Q() in its place"
             ))
+        return None
+
+    def visit_With(self, node: cst.With) -> bool | None:
+        if opens_storage_block(node):
+            return self._refuse(node, "a storage block (`with storage.run():`, a batch, query or delete "
+                                "block); end the query block before it")
         return None
 
     def visit_AugAssign(self, node: cst.AugAssign) -> bool:
