@@ -475,6 +475,15 @@ class TestErrors:
         assert "must be compiled" not in str(info.value)
         assert len(storage.df(inc)) == 1
 
+    def test_a_with_lock_inside_a_query_block_is_part_of_the_query(self, storage: Storage) -> None:
+        """`with lock:` may be a storage block (`with storage:`), so it was compiled as one and
+        the query around it left uncompiled: "a query block must be compiled"."""
+        import threading
+
+        run("import mandala_ast\nwith storage.run():\n    y = inc(7)\n", storage)
+        code = "import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    with lock:\n        y = inc(x)\n"
+        assert rows(run(code, storage, lock=threading.Lock())["q"].df()) == [(7, 8)]
+
     def test_a_variable_given_only_to_an_arithmetic_expression_is_not_told_to_make_it_a_workflow(self, storage: Storage) -> None:
         """`x = Q(); y = inc(x * 2)`: the error told to make the function `x * 2` a @workflow."""
         run("import mandala_ast\nwith storage.run():\n    for x in range(3):\n        y = inc(x * 2)\n", storage)
