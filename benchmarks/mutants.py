@@ -1041,6 +1041,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("O15", "mandala_ast/transforms/_detect.py", "            return  # a query or delete block's body is the query form's alone (it refuses blocks)\n",
            "            pass\n", _QUERY + ("tests/test_query_delete.py",),
            "a run block inside a query block leaves the query uncompiled: 'a query block must be compiled' in a compiled script"),
+    Mutant("O16", "mandala_ast/export.py", "/{urllib.parse.quote(name)} (Ctrl-C stops)", "/{name} (Ctrl-C stops)",
+           ("tests/test_export.py",), "`browse 'my results.db'` prints an address with a space, which a terminal's link cuts"),
 )
 
 

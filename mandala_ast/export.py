@@ -33,6 +33,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -308,7 +309,8 @@ def browse(catalog: Catalog, *, port: int = 8001) -> int:
         print(export_storage(catalog, flat), flush=True)
         metadata = Path(folder) / "metadata.json"
         metadata.write_text(json.dumps(datasette_metadata(name, catalog)))
-        print(f"serving on http://127.0.0.1:{port}/{name} (Ctrl-C stops)", flush=True)
+        # A name with a space (`my results`) quoted: a terminal's link would stop at it.
+        print(f"serving on http://127.0.0.1:{port}/{urllib.parse.quote(name)} (Ctrl-C stops)", flush=True)
         with _serving(flat, metadata, port) as server, _stopped_by_sigterm():
             try:
                 status = server.wait()

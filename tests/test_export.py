@@ -217,6 +217,21 @@ class TestBrowse:
             _stop(server)
         assert server.returncode == 0, server.stderr.read()
 
+    def test_the_printed_address_of_a_storage_whose_name_has_a_space_opens(self, db, tmp_path):
+        """`serving on http://127.0.0.1:PORT/my results` (a space): the link a terminal makes
+        of it stops at the space."""
+        spaced = tmp_path / "my results.db"
+        shutil.copy(db, spaced)
+        server = subprocess.Popen([str(EXE), "browse", str(spaced), "--port", str(_free_port())], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            lines = [server.stdout.readline() for _ in range(2)]
+            url = lines[1].split()[2]
+            assert url.endswith("/my%20results"), lines
+            assert "<title>my results" in _get(url, server)
+        finally:
+            _stop(server)
+
     def test_browse_on_a_port_in_use_is_an_error_naming_the_port(self, db):
         """It printed "serving on http://127.0.0.1:PORT" and then exited with Datasette's
         status 3 after uvicorn's bind error: neither the documented status nor true."""
