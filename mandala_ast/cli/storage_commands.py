@@ -331,8 +331,8 @@ def _import_failed(name: str, exc: Exception) -> UsageError:
     traceback.print_exception(type(exc), exc, tb, file=sys.stderr)
     return UsageError(
         f"--import {name!r}: importing it raised {type(exc).__name__}: {exc}. --import runs the "
-        "module's top level (not its `if __name__ == '__main__':` part): a script's run and query "
-        "blocks belong there"
+        "module's top level, not what is under `if __name__ == '__main__':`, where a script's run "
+        "and query blocks belong"
     )
 
 
