@@ -607,6 +607,24 @@ def test_round_trip_run_then_query_gives_exactly_the_computed_tuples(tmp_path: P
     assert set(zip(*(frame[n] for n in names))) == expected
 
 
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(other=blocks(), body=blocks())
+def test_round_trip_beside_calls_other_code_stored_gives_exactly_the_computed_tuples(other: str, body: str) -> None:
+    """Calls of other code stored first (compiled, or uncompiled: provenance by content) add
+    no row to the query of a block and take none away."""
+    for compiled in (True, False):
+        storage = Storage()
+        if compiled:
+            run("import mandala_ast\nwith storage.run():\n" + other, storage, ROWS=[])
+        else:  # no compiler: the plain block, as Python runs it
+            exec("with storage.run():\n" + other, {"storage": storage, "inc": inc, "add": add, "mul": mul, "ROWS": []})
+        computed: list[dict] = []
+        run("import mandala_ast\nwith storage.run():\n" + body, storage, ROWS=computed)
+        frame = run("import mandala_ast\nwith storage.query() as q:\n" + body, storage, ROWS=[])["q"].df()
+        names = list(computed[0])
+        assert set(zip(*(frame[n] for n in names))) == {tuple(row[n] for n in names) for row in computed}
+
+
 class TestRegressions:
     def test_elif_whose_condition_is_none_is_not_taken_for_else(self, storage: Storage) -> None:
         """An `elif` condition that evaluates to None once ran like an `else`."""

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_query import RUNS, add, inc, rows, run
+from hypothesis import HealthCheck, given, settings
+from test_query import RUNS, add, blocks, inc, rows, run
 
 from mandala_ast import ArgumentError, MList, QueryError, Storage, op
 from mandala_ast.runtime.deletion import DeleteReport
@@ -254,3 +255,24 @@ def test_delete_block_carrying_a_value_across_loop_steps_deletes_nothing(storage
     with pytest.raises(QueryError, match="carried from one step"):
         delete(storage, "    y = 10\n    for i in range(2):\n        y = inc(y)\n")
     assert rerun(storage) == []
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(other=blocks(), body=blocks())
+def test_deleting_a_block_then_running_it_again_gives_the_same_query_and_spares_other_code(other: str, body: str) -> None:
+    """The delete block of the run block's own code, then the run block again: the query shows
+    what it showed, and the calls of other code stored beside it are whole again."""
+    storage = Storage()
+
+    def table(code: str) -> list[str]:
+        frame = run("import mandala_ast\nwith storage.query() as q:\n" + code, storage, ROWS=[])["q"].df()
+        return sorted(map(repr, frame.itertuples(index=False)))
+
+    for code in (other, body):
+        run("import mandala_ast\nwith storage.run():\n" + code, storage, ROWS=[])
+    before, other_before = table(body), table(other)
+    run("import mandala_ast\nwith storage.delete() as q:\n" + body, storage, ROWS=[])
+    run("import mandala_ast\nwith storage.run():\n" + body, storage, ROWS=[])
+    assert table(body) == before
+    run("import mandala_ast\nwith storage.run():\n" + other, storage, ROWS=[])
+    assert table(other) == other_before
