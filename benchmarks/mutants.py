@@ -1043,6 +1043,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "a run block inside a query block leaves the query uncompiled: 'a query block must be compiled' in a compiled script"),
     Mutant("O16", "mandala_ast/export.py", "/{urllib.parse.quote(name)} (Ctrl-C stops)", "/{name} (Ctrl-C stops)",
            ("tests/test_export.py",), "`browse 'my results.db'` prints an address with a space, which a terminal's link cuts"),
+    Mutant("O17", "mandala_ast/cli/storage_commands.py", "                c.startswith(\"**\") for c in op.columns) else \"\"\n",
+           "                c.startswith(\"**\") for c in op.columns) and False else \"\"\n", ("tests/test_cli_storage_commands.py",),
+           "`calls --where foo=1` of an op taking **opts lists **opts, never saying the column is **foo"),
 )
 
 

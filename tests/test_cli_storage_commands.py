@@ -202,6 +202,18 @@ def test_calls_shows_arguments_named_like_its_own_columns_beside_them(release_db
     assert [r["version"] for r in json.loads(where.stdout)] == [4]
 
 
+def test_where_on_a_keyword_a_double_star_parameter_took_says_how_to_name_it(tmp_path):
+    """`calls DB kws --where foo=1` for `def kws(x, **opts)` (shown as the column `**foo`): the
+    error listed `**opts` among the columns, which the table never shows and matches nothing."""
+    (tmp_path / "kws.py").write_text("from mandala_ast import Storage, op\n@op\ndef kws(x: int, **opts) -> int:\n"
+                                      "    return x\nwith Storage('k.db').run():\n    kws(1, foo=1)\n    kws(2, foo=2)\n")
+    assert cli("run", "kws.py", cwd=tmp_path).returncode == 0
+    proc = cli("calls", "k.db", "kws", "--where", "foo=1", cwd=tmp_path)
+    assert proc.returncode == 2 and "--where '**foo=1'" in proc.stderr, proc.stderr
+    found = cli("calls", "k.db", "kws", "--where", "**foo=1", cwd=tmp_path)
+    assert found.stdout.split()[:6] == ["x", "**foo", "output", "version", "call", "1"]
+
+
 class TestVersions:
     def test_lists_versions_and_diffs_a_changed_op(self, db):
         path = db.parent / "quickstart.py"

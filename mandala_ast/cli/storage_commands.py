@@ -179,7 +179,10 @@ def _parse_where(items: list[str], op: Any) -> dict[str, Any]:
         if not sep or not column:
             raise UsageError(f"--where {item!r}: expected COL=VALUE, e.g. --where alpha=0.1")
         if column not in op.columns and not column.startswith("**"):
-            raise UsageError(f"--where {item!r}: op {op.name} has no column {column!r} (columns: {', '.join(op.columns)})")
+            # A keyword argument a `**opts` parameter took is the column `**name`.
+            star = f"; a keyword argument {op.name} took in its **-parameter is --where '**{item}'" if any(
+                c.startswith("**") for c in op.columns) else ""
+            raise UsageError(f"--where {item!r}: op {op.name} has no column {column!r} (columns: {', '.join(op.columns)}){star}")
         value = literal(text)
         if column in where and where[column] != value:
             # All must hold, and a call has one value there: keeping the last would act on calls
