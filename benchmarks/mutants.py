@@ -1046,6 +1046,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("O17", "mandala_ast/cli/storage_commands.py", "                c.startswith(\"**\") for c in op.columns) else \"\"\n",
            "                c.startswith(\"**\") for c in op.columns) and False else \"\"\n", ("tests/test_cli_storage_commands.py",),
            "`calls --where foo=1` of an op taking **opts lists **opts, never saying the column is **foo"),
+    Mutant("O18", "mandala_ast/runtime/catalog.py",
+           "        renamed = self._renamed_to(name, set(names)) or self._short_name_renamed_to(name, set(names))\n",
+           "        renamed = self._renamed_to(name, set(names))\n", ("tests/test_catalog.py",),
+           "`mandala-ast calls db inc` after rename_op('__main__.inc', ...) lists the ops, never saying inc was renamed"),
 )
 
 

@@ -46,6 +46,7 @@ _INPUT_OR_DEFAULT_FILTER = (
     " AND (id IN (SELECT call_id FROM call_inputs WHERE name = ? AND cid IN ({marks}))"
     " OR NOT EXISTS (SELECT 1 FROM call_inputs d WHERE d.call_id = calls.id AND d.name = ?))"
 )
+_RENAMED_FROM_SQL = "SELECT DISTINCT old FROM renames WHERE kind = 'op'"
 _RENAMED_SQL = "SELECT new FROM renames WHERE kind = 'op' AND old = ? ORDER BY created_at DESC LIMIT 1"
 _DEFAULTS_SQL = "SELECT op_name, param, cid FROM defaults"
 _OUTPUT_FILTER = " AND id IN (SELECT call_id FROM call_outputs WHERE idx = ? AND cid IN ({marks}))"
@@ -149,7 +150,7 @@ class Catalog:
         names = [op.name for op in ops]
         if matches:
             raise UnknownOpError(f"op {name!r} is ambiguous: {', '.join(op.name for op in matches)}; give one of these full names")
-        renamed = self._renamed_to(name, set(names))
+        renamed = self._renamed_to(name, set(names)) or self._short_name_renamed_to(name, set(names))
         if renamed:
             raise UnknownOpError(f"no op {name!r} in {self.store.path}: it was renamed to {renamed} (rename_op)")
         close = difflib.get_close_matches(name, names + [op.short_name for op in ops], n=1)
@@ -157,6 +158,15 @@ class Catalog:
         raise UnknownOpError(
             f"no op {name!r} in {self.store.path}{hint}; stored ops: {', '.join(names) or 'none'}"
         )
+
+    def _short_name_renamed_to(self, name: str, stored: set[str]) -> str | None:
+        """What an op whose function was called ``name`` (``inc`` for ``__main__.inc``) became,
+        when that is one op."""
+        if "." in name or not self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'renames'").fetchone():
+            return None
+        olds = [old for (old,) in self.conn.execute(_RENAMED_FROM_SQL) if old.rsplit(".", 1)[-1] == name]
+        found = {new for new in (self._renamed_to(old, stored) for old in olds) if new}
+        return found.pop() if len(found) == 1 else None
 
     def _renamed_to(self, name: str, stored: set[str]) -> str | None:
         """The stored op that op ``name`` became through renames (one after another), if any."""
