@@ -159,9 +159,9 @@ def _check_labels(frame: Any, shown: Any) -> None:
                 raise ArgumentError(
                     f"row {label!r} of this query result does not show what the result's row "
                     f"{label!r} showed ({name} = {_short(value)}, not {_short(column[label])}): its "
-                    "index was renumbered (reset_index() after sorting or filtering?), so the "
-                    "labels no longer name the rows' calls. Select rows keeping the index "
-                    "(masks, .loc, sort_values() without reset_index())"
+                    "index was renumbered (reset_index() after sorting or filtering?) or its values "
+                    "changed, so the labels may no longer name the rows' calls. Select rows of "
+                    "q.df() itself keeping the index (masks, .loc, sort_values() without reset_index())"
                 )
 
 
