@@ -168,6 +168,15 @@ def test_one_bad_call_among_many_fast_ones_is_named_and_the_rest_are_stored(tmp_
     del ys
 
 
+def _wait_until(condition, child: subprocess.Popen, seconds: float = 60) -> None:
+    """Until ``condition()`` holds or ``child`` exits; an interrupt the child never handles
+    fails the test instead of hanging the suite."""
+    deadline = time.monotonic() + seconds
+    while not condition() and child.poll() is None:
+        assert time.monotonic() < deadline, "the child never got there (an interrupt not handled?)"
+        time.sleep(0.01)
+
+
 def _child(script: str, **options) -> subprocess.Popen:
     """A Python process running ``script`` (dedented) with the tests' ops importable, its
     output read as text."""
@@ -196,8 +205,7 @@ def test_sigint_cancels_pending_calls_and_keeps_completed_ones(tmp_path):
         (tmp_path / "ask-1").write_text("")  # Ctrl-C, to the main thread (see INTERRUPTER)
         # Only once the interrupt is raised: on a busy machine the call could else finish
         # first, and the block end without one (the test failed so, now and then).
-        while not interrupted.exists() and child.poll() is None:
-            time.sleep(0.01)
+        _wait_until(interrupted.exists, child)
         stop.write_text("")  # the running call may finish; it is not kept
         _, err = child.communicate(timeout=60)
     finally:
@@ -259,8 +267,7 @@ def test_sigint_keeps_a_running_call_whose_result_arrives_before_the_block_exits
     try:
         assert child.stdout.readline().strip() == "holding 15"
         (tmp_path / "ask-1").write_text("")  # Ctrl-C
-        while not interrupted.exists() and child.poll() is None:
-            time.sleep(0.01)
+        _wait_until(interrupted.exists, child)
         stop.write_text("")  # the running call finishes while the pool shuts down
         _, err = child.communicate(timeout=60)
     finally:
@@ -300,8 +307,7 @@ def test_a_second_sigint_while_the_pool_shuts_down_still_closes_the_block(tmp_pa
         assert child.stdout.readline().strip() == "holding 15"
         for count in (1, 2):
             (tmp_path / f"ask-{count}").write_text("")  # Ctrl-C
-            while (not marks.exists() or len(marks.read_text()) < count) and child.poll() is None:
-                time.sleep(0.01)
+            _wait_until(lambda count=count: marks.exists() and len(marks.read_text()) >= count, child)
             time.sleep(0.3)  # (makes it likelier that the second one comes while the pool waits)
         stop.write_text("")
         out, err = child.communicate(timeout=60)
@@ -311,6 +317,51 @@ def test_a_second_sigint_while_the_pool_shuts_down_still_closes_the_block(tmp_pa
     with Storage(db).run(allow_new_calls=False):
         assert [inc(x) for x in range(5)] == [1, 2, 3, 4, 5]
 
+
+
+def test_ctrl_c_received_by_another_thread_stops_a_threads_batch_waiting_on_a_long_call(tmp_path):
+    """A terminal's Ctrl-C goes to the process, and the kernel may hand it to any thread: one
+    not the main thread only marks it for the main thread, which runs Python's handler when it
+    next runs Python code. A batch waiting for its calls without a timeout ran none until a
+    call finished: Ctrl-C was not seen while a call of hours ran (and the calls queued behind
+    it were not cancelled). Here the main thread blocks SIGINT, so the signal lands on the
+    helper thread every time."""
+    stop, marks = tmp_path / "stop", tmp_path / "interrupts"
+    script = f"""
+        import os, signal, threading, time
+        from batch_ops import hold
+        from mandala_ast import Storage
+
+        {INTERRUPTER}
+        raise_interrupts_marking({str(marks)!r})
+
+        def interrupt_later():
+            while not os.path.exists({str(tmp_path / "ask")!r}):
+                time.sleep(0.01)
+            os.kill(os.getpid(), signal.SIGINT)  # to the process: only this thread takes it
+
+        threading.Thread(target=interrupt_later, daemon=True).start()
+        signal.pthread_sigmask(signal.SIG_BLOCK, {{signal.SIGINT}})  # the pool's threads inherit it
+        try:
+            with Storage({str(tmp_path / "s.db")!r}).batch(executor="threads", progress=False):
+                held = hold(1, {str(stop)!r})
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+    """
+    child = _child(script)
+    try:
+        assert child.stdout.readline().strip() == "holding 1"
+        (tmp_path / "ask").write_text("")  # Ctrl-C
+        deadline = time.monotonic() + 10
+        while not marks.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        seen_while_the_call_ran = marks.exists()
+        stop.write_text("")
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert seen_while_the_call_ran, err
+    assert out.split() == ["interrupted"], err
 
 
 def test_ctrl_c_on_threads_keeps_the_running_calls_lock_so_other_processes_do_not_compute_it_again(tmp_path):
@@ -334,8 +385,7 @@ def test_ctrl_c_on_threads_keeps_the_running_calls_lock_so_other_processes_do_no
     try:
         assert child.stdout.readline().strip() == "holding 15"
         (tmp_path / "ask-1").write_text("")  # Ctrl-C
-        while not interrupted.exists() and child.poll() is None:
-            time.sleep(0.01)
+        _wait_until(interrupted.exists, child)
         time.sleep(0.3)  # (the interrupt reaches the block's exit: the lock was let go there)
         locks = SingleFlight(Path(f"{db}.locks"))
         held_now = [name for name in os.listdir(locks.folder)] if locks.folder.exists() else []
@@ -450,3 +500,44 @@ def test_spawned_workers_importing_a_helper_edited_since_do_not_store_its_result
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.splitlines() == ["batch refused", "run [11, 21]"]
+
+
+FUNCTION_ARGUMENT = """
+import sys
+from mandala_ast import Storage, op
+import transforms_fa
+
+@op
+def apply(fn, x):
+    return fn(x)
+
+if __name__ == "__main__":
+    storage = Storage(sys.argv[1])
+    with storage.batch(executor=sys.argv[2], progress=False):
+        y = apply(transforms_fa.transform, 1)
+    print(y)
+"""
+
+
+@pytest.mark.parametrize("first", ["processes", "threads"])
+def test_a_function_passed_to_an_op_on_processes_is_recomputed_when_its_code_changes(tmp_path, first):
+    # Workers in other processes are not traced: a call's dependencies were its op's static
+    # ones, which name no function given as an argument. After the function (or a helper it
+    # calls) was edited, processes and then threads and run blocks served the stale result.
+    helper = tmp_path / "transforms_fa.py"
+    (tmp_path / "main.py").write_text(FUNCTION_ARGUMENT)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(Path(__file__).resolve().parent.parent)])}
+
+    def run(executor: str) -> str:
+        done = subprocess.run([sys.executable, "main.py", str(tmp_path / "s.db"), executor], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout.strip()
+
+    helper.write_text("def transform(x):\n    return step(x) + 1\n\ndef step(x):\n    return x\n")
+    assert run(first) == "2"
+    helper.write_text("def transform(x):\n    return step(x) + 500\n\ndef step(x):\n    return x\n")
+    assert run("processes") == "501"
+    helper.write_text("def transform(x):\n    return step(x) + 500\n\ndef step(x):\n    return 10 * x\n")
+    assert run("processes") == "510"
+    assert run("threads") == "510"

@@ -142,6 +142,16 @@ class TestCanonical:
         with pytest.raises(UnhashableError, match="generator"):
             content_id(x for x in range(3))
 
+    def test_a_lambda_argument_says_to_define_the_function_at_module_level(self):
+        # pickle's own "attribute lookup <lambda> on __main__ failed" said nothing of the fix.
+        def local(v):
+            return v
+
+        for function in (lambda v: v * 3, local):
+            with pytest.raises(UnhashableError, match=r"by its module and name.*at module level with `def`"):
+                content_id(function)
+        assert content_id(content_id) == content_id(content_id)  # a module-level one still is
+
 
 class Point:
     def __init__(self, x, y):
@@ -403,3 +413,46 @@ def test_a_record_array_with_an_object_field_is_keyed_by_its_objects_not_a_raw_t
     shared.append(2)  # the same pointer, other content: another argument
     assert content_id(records) != before
     assert content_id(np.array([([1, 2], 1)], dtype=kind)) == content_id(records)
+
+
+def _import_fresh(folder, name: str, source: str, monkeypatch):
+    """``name`` imported anew from ``source`` (kept in sys.modules, as an imported module is)."""
+    import importlib
+
+    (folder / f"{name}.py").write_text(source)
+    monkeypatch.syspath_prepend(str(folder))
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    importlib.invalidate_caches()
+    return importlib.import_module(name)
+
+
+class TestFunctionValues:
+    """A user's function given as a value is keyed by its code and what that code refers to:
+    keyed by module and name alone, an op given it served the result of its old code wherever
+    the call could not be traced (a worker process, an async op)."""
+
+    SOURCE = "SCALE = {scale}\n\ndef transform(x):\n    return step(x) * SCALE\n\ndef step(x):\n    return x + {shift}\n"
+
+    def test_a_user_function_is_keyed_by_its_code_and_what_it_refers_to(self, tmp_path, monkeypatch):
+        def cid(scale: int, shift: int) -> bytes:
+            module = _import_fresh(tmp_path, "user_fns_h", self.SOURCE.format(scale=scale, shift=shift), monkeypatch)
+            return content_id(module.transform)
+
+        first = cid(2, 1)
+        assert cid(2, 1) == first  # the same code, imported again
+        assert cid(3, 1) != first  # a constant it reads
+        assert cid(2, 5) != first  # a helper it calls
+        assert content_id([pickle.dumps]) == content_id([pickle.dumps])  # library code: by name
+
+    def test_a_user_functions_key_is_the_same_in_every_process(self, tmp_path):
+        (tmp_path / "user_fns_p.py").write_text(self.SOURCE.format(scale=2, shift=1))
+        code = "import sys, user_fns_p; from mandala_ast.runtime.hashing import content_id; print(content_id(user_fns_p.transform).hex())"
+        outputs = {
+            subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONHASHSEED": seed, "PYTHONPATH": f"{tmp_path}:{_REPO}"},
+                           capture_output=True, text=True, check=True).stdout
+            for seed in ("0", "1")
+        }
+        assert len(outputs) == 1
+
+
+_REPO = str(__import__("pathlib").Path(__file__).resolve().parent.parent)

@@ -28,6 +28,7 @@ from .types import handler_for
 __all__ = [
     "LIBRARY_ROOTS",
     "Dependency",
+    "argument_code_state",
     "code_state",
     "current_state",
     "hands_work_off",
@@ -303,7 +304,7 @@ def _unresolved_names(fn: Any) -> bool:
         return True
     namespace = _namespace_of(fn)
     return any(
-        chain[0] not in namespace and not hasattr(builtins, chain[0]) for chain in _name_chains(tree)
+        chain[0] not in namespace and not hasattr(builtins, chain[0]) for chain in _chains_of(tree)
     )
 
 
@@ -437,6 +438,26 @@ def describe(name: str, value: Any) -> Dependency | None:
         state = _data_state(value)
         return None if state is None else Dependency(name, "constant", state, _short_repr(value))
     return None
+
+
+def argument_code_state(function: types.FunctionType) -> bytes | None:
+    """The state of a user's function given to an op as an argument: its code with what that
+    code refers to (helpers, constants: its static dependencies), as an op's own code counts;
+    None for library code and for what pickle cannot find by name (a lambda, a nested function).
+
+    An argument is keyed before its call runs, and a call computed where it cannot be traced
+    (a worker process, an async op) records only its op's static dependencies: keyed by name
+    alone, a function edited since was the same argument, and its stale result was served.
+    """
+    if "<" in function.__qualname__ or not is_user_module(function.__module__):
+        return None
+    try:
+        own = describe(qualified_name(function), function)
+    except UnhashableError:
+        return None
+    found = static_dependencies(function)
+    states = sorted(b"%s=%s" % (name.encode(), dependency.state) for name, dependency in found.items())
+    return digest(b"argument code|" + (own.state if own is not None else b"") + b"|" + b"|".join(states))
 
 
 def _data_state(value: Any) -> bytes | None:
@@ -712,8 +733,22 @@ def _referenced_values(obj: Any) -> Iterator[tuple[str, Any]]:
         return
     namespace = _namespace_of(obj)
     module_name = obj.__module__
-    for chain in _name_chains(tree):
-        yield from _resolve_chain(namespace, module_name, chain)
+    for chain in _chains_of(tree):
+        yield from _resolve_chain(namespace, module_name, list(chain))
+
+
+#: id(tree) -> (the tree, kept alive; its name chains): a walk of the tree per function given
+#: as an argument cost each such call ~40 us, and the chains are the tree's alone.
+_CHAINS: dict[int, tuple[ast.AST, tuple[tuple[str, ...], ...]]] = {}
+
+
+def _chains_of(tree: ast.AST) -> tuple[tuple[str, ...], ...]:
+    known = _CHAINS.get(id(tree))
+    if known is None or known[0] is not tree:
+        if len(_CHAINS) > 4096:  # trees of code redefined again and again must not pile up
+            _CHAINS.clear()
+        known = _CHAINS[id(tree)] = (tree, tuple(map(tuple, _name_chains(tree))))
+    return known[1]
 
 
 def _namespace_of(obj: Any) -> dict[str, Any]:

@@ -24,6 +24,7 @@ import pickle
 import struct
 import sys
 import threading
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -326,8 +327,19 @@ def _enc_pickled(value: Any, out: bytearray) -> None:
     except UnhashableError:
         raise
     except Exception as exc:  # pickle raises many types: TypeError, PicklingError, AttributeError
-        raise UnhashableError(f"cannot hash a value of type {kind.__qualname__}: {exc}") from exc
+        raise UnhashableError(f"cannot hash a value of type {kind.__qualname__}: {exc}{_fix_for(value)}") from exc
     _put(out, b"K", f"{kind.__module__}.{kind.__qualname__}".encode() + b"|" + data)
+
+
+def _fix_for(value: Any) -> str:
+    if not isinstance(value, types.FunctionType) or "<" not in value.__qualname__:
+        return ""
+    # Pickle keys a function by where it is found; a lambda or a nested function is found nowhere.
+    return (
+        ". A function is an argument by its module and name, so a lambda or a function defined "
+        "inside another cannot be one: define it at module level with `def` (the code an op "
+        "calls counts as a dependency of its calls)"
+    )
 
 
 def canonical_pickle(value: Any) -> bytes:
@@ -432,7 +444,17 @@ def _plain_array_stand_in(value: Any) -> Any:
     return _content_id_stand_in(value) if not value.dtype.hasobject else None
 
 
+def _function_stand_in(function: types.FunctionType) -> Any:
+    """A user's function keyed by its code (see dependencies.argument_code_state), not only by
+    the module and name pickle finds it by; other functions (a library's) by those alone."""
+    from . import dependencies  # imports hashing: so, once a function is hashed
+
+    state = dependencies.argument_code_state(function)
+    return None if state is None else ("\0function", function.__module__, function.__qualname__, state)
+
+
 _BUILTIN_STAND_INS: dict[type, Any] = {
+    types.FunctionType: _function_stand_in,
     dict: _dict_stand_in,
     set: _set_stand_in,
     frozenset: _set_stand_in,

@@ -35,6 +35,8 @@ __all__ = ["RECORD_EVERY", "BatchStats", "Scheduler"]
 #: are a chunk at a time: a wave of 100k calls does not keep 100k results waiting (which
 #: the garbage collector would visit, again and again) before recording the first.
 RECORD_EVERY = 256
+#: Longest wait for results, in seconds, before this thread runs Python again (see _collect).
+_SIGNAL_CHECK = 0.2
 
 
 @dataclass
@@ -410,8 +412,11 @@ class Scheduler:
         if not self.in_flight and not self.chunks:
             time.sleep(pause or 0)
             return finished
+        # Never without a timeout: a Ctrl-C the kernel hands to another thread only marks it
+        # for this one, whose handler runs when it next runs Python code.
+        wait = _SIGNAL_CHECK if pause is None else min(pause, _SIGNAL_CHECK)
         try:  # futures report here as they finish: waiting costs nothing per call in flight
-            done = [self.completed.get(timeout=pause)]
+            done = [self.completed.get(timeout=wait)]
         except queue.Empty:
             return finished
         while True:
