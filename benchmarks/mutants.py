@@ -1057,6 +1057,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "        renamed = self._renamed_to(name, set(names)) or self._short_name_renamed_to(name, set(names))\n",
            "        renamed = self._renamed_to(name, set(names))\n", ("tests/test_catalog.py",),
            "`mandala-ast calls db inc` after rename_op('__main__.inc', ...) lists the ops, never saying inc was renamed"),
+    Mutant("O19", "mandala_ast/cli/storage_commands.py", "        if text[:1] in _OPENING:", "        if False:",
+           ("tests/test_cli_storage_commands.py",),
+           "`--where alpha=[0.1,` (a literal cut short) is the text '[0.1,': an empty table, exit status 0"),
 )
 
 

@@ -125,6 +125,13 @@ class TestCalls:
         proc = cli("calls", str(db), "fit_ridge", "--where", where)
         assert proc.returncode == 2 and "--where" in proc.stderr and "Traceback" not in proc.stderr
 
+    @pytest.mark.parametrize("where", ["alpha=[0.1,", "alpha=(1", "alpha='0.1", 'alpha={"a": 1'])
+    def test_a_literal_cut_short_is_a_usage_error_not_a_string_matching_nothing(self, db, where):
+        """`--where alpha=[0.1,` (a list cut short) was taken for the text "[0.1,": no call has
+        it, so `calls` printed an empty table and `delete` deleted nothing, exit status 0."""
+        proc = cli("calls", str(db), "fit_ridge", "--where", where)
+        assert proc.returncode == 2 and "not a Python literal" in proc.stderr, (proc.stdout, proc.stderr)
+
     def test_bad_limit_is_a_usage_error(self, db):
         assert cli("calls", str(db), "fit_ridge", "--limit", "-3").returncode == 2
 

@@ -202,7 +202,13 @@ def literal(text: str) -> Any:
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError, MemoryError, RecursionError):
+        if text[:1] in _OPENING:  # `[0.1,`: a literal cut short, which no stored text would equal
+            raise UsageError(f"{text!r} is not a Python literal (quote text that starts with {text[0]}: \"'{text}'\")") from None
         return text
+
+
+#: First characters of a list, tuple, dict, set or quoted text: such an argument meant a literal.
+_OPENING = frozenset("[({'\"")
 
 
 def _add_versions(commands: argparse._SubParsersAction) -> None:
