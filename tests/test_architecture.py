@@ -17,7 +17,9 @@
   (its documented API), IPython's ``_repr_html_`` display protocol, and
   ``argparse._SubParsersAction`` (the type ``add_subparsers()`` returns, which has no public
   name), and Pillow's ``Image._getencoder`` (the encoder ``tobytes()`` itself uses, there
-  read piece by piece; pil_types falls back to ``tobytes()`` on a Pillow without it).
+  read piece by piece; pil_types falls back to ``tobytes()`` on a Pillow without it), and
+  ``os._exit`` (the documented way to end a process at once, without the clean-up of the
+  interpreter: a batch's pool worker whose coordinator died).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ ALLOWED_ATTRIBUTES = {
     ("sys", "_getframe"),
     ("argparse", "_SubParsersAction"),
     ("Image", "_getencoder"),
+    ("os", "_exit"),
     (None, "_fields"),
     (None, "_repr_html_"),
 }

@@ -28,7 +28,7 @@ from batch_ops import (
 )
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from mandala_ast import MandalaUnstoredWarning, Storage, transform_source
+from mandala_ast import MandalaUnstoredWarning, NewCallError, Storage, op, transform_source
 from mandala_ast.runtime.batch import Deferred
 
 if sys.version_info < (3, 11):
@@ -480,3 +480,29 @@ def test_a_batch_of_calls_sharing_a_large_argument_does_not_run_out_of_memory(tm
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == [str(sum(range(150)))]
+
+
+def _op_of_version(n: int):
+    """A new version of one op for each ``n``: each starts with no stored call."""
+
+    @op
+    def scaled(x: int) -> int:
+        return x * n
+
+    return scaled
+
+
+def test_a_call_another_storage_just_stored_loads_in_a_batch_where_new_calls_are_not_allowed(tmp_path):
+    """As in a run block: a miss is answered from memory until the file is next seen to
+    change, and the call another Storage (or process) committed meanwhile was a NewCallError."""
+    path = tmp_path / "shared.db"
+    reader, writer = Storage(path), Storage(path)
+    for n in range(1, 6):
+        scaled = _op_of_version(n)
+        with pytest.raises(NewCallError), reader.batch(allow_new_calls=False):
+            scaled(3)
+        with writer.run():
+            scaled(3)
+        with reader.batch(allow_new_calls=False):
+            y = scaled(3)
+        assert y == 3 * n

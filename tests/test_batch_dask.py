@@ -7,7 +7,7 @@ from batch_ops import RUNS, add, fails, inc, pair
 from hypothesis import HealthCheck, given, settings
 from test_batch import PROGRAMS, batch_equals_run
 
-from mandala_ast import Storage
+from mandala_ast import NewCallError, Storage
 
 distributed = pytest.importorskip("distributed")
 
@@ -53,6 +53,26 @@ def test_a_failure_on_the_cluster_names_the_call_and_keeps_the_rest(tmp_path, cl
     with storage.run(allow_new_calls=False):
         assert [inc(x) for x in range(3)] == [1, 2, 3]
     del ok, after
+
+
+def _other_apply(self, x):
+    return self.factor * x + 1000
+
+
+def test_a_model_passed_to_an_op_on_the_cluster_makes_its_call_depend_on_the_methods_it_ran(tmp_path, client, monkeypatch):
+    # Bodies on the cluster ran untraced: a call depended only on what its op's code names,
+    # so a model's edited methods were served stale.
+    from batch_ops import Scaler, evaluate_model
+
+    storage = Storage(tmp_path / "s.db")
+    with storage.batch(executor=client, progress=False):
+        y = evaluate_model(Scaler(3), 2)
+    assert y == 7
+    with storage.run(allow_new_calls=False):
+        assert evaluate_model(Scaler(3), 2) == 7
+    monkeypatch.setattr(Scaler, "apply", _other_apply)
+    with storage.run(allow_new_calls=False), pytest.raises(NewCallError, match="evaluate_model"):
+        evaluate_model(Scaler(3), 2)
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

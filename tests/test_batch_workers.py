@@ -429,6 +429,33 @@ def test_ctrl_c_as_calls_are_handed_to_the_pool_leaves_none_of_their_locks_behin
     pool.shutdown(wait=True)
     assert not list(Path(f"{db}.locks").glob("*"))
 
+def test_ctrl_c_as_calls_are_handed_to_the_pool_stores_or_cancels_each_never_computes_and_drops_it(tmp_path):
+    """The pool took the calls, then Ctrl-C came before it gave back their future: they ran,
+    and their results were dropped (computed, never stored)."""
+    import batch_ops
+
+    db = tmp_path / "s.db"
+    pool = _InterruptedAsItSubmits(max_workers=2)
+    batch_ops.RUNS.clear()
+    with pytest.raises(KeyboardInterrupt):
+        with Storage(db).batch(executor=pool, progress=False):
+            for x in range(3):
+                inc(x)
+    pool.shutdown(wait=True)
+    computed = sorted(x for name, x in batch_ops.RUNS if name == "inc")
+    with Storage(db).run(allow_new_calls=False):
+        stored = [x for x in range(3) if _stored(inc, x)]
+    assert computed == stored
+
+
+def _stored(fn, *args) -> bool:
+    try:
+        fn(*args)
+    except NewCallError:
+        return False
+    return True
+
+
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(program=PROGRAMS)
 def test_batch_results_equal_run_results_on_processes(tmp_path, program):
@@ -502,6 +529,62 @@ def test_spawned_workers_importing_a_helper_edited_since_do_not_store_its_result
     assert done.stdout.splitlines() == ["batch refused", "run [11, 21]"]
 
 
+def _children(parent: int) -> list[int]:
+    """Pids of the live processes whose parent is ``parent`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # ended meanwhile
+                continue
+            if int(fields[1]) == parent and fields[0] != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process parents from /proc")
+def test_worker_processes_do_not_outlive_a_batch_killed_with_kill_9(tmp_path):
+    """A job killed mid-batch (kill -9, an out-of-memory kill, a cluster's time limit): its
+    pool's workers, each holding a copy of its memory, waited forever for work that would
+    never come (each holds the end of the work queue the others read)."""
+    stop = tmp_path / "stop"
+    child = _child(f"""
+        from batch_ops import hold
+        from mandala_ast import Storage
+        with Storage({str(tmp_path / "s.db")!r}).batch(executor="processes", max_concurrency=2):
+            held = [hold(x, {str(stop)!r}) for x in (1, 2)]
+    """)
+    workers: list[int] = []
+    try:
+        said = ""  # (the two workers' lines may interleave)
+        while not ("holding 1" in said and "holding 2" in said) and child.poll() is None:
+            said += child.stdout.readline()
+        assert child.poll() is None, child.communicate()
+        workers = _children(child.pid)
+        assert len(workers) >= 2
+        child.kill()
+        child.wait(timeout=60)
+        deadline = time.monotonic() + 30
+        while any(map(_alive, workers)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [w for w in workers if _alive(w)]
+    finally:
+        stop.write_text("")
+        child.kill()
+        for worker in workers:  # only where the test failed
+            if _alive(worker):
+                os.kill(worker, signal.SIGKILL)
+        child.communicate()
+
+
 FUNCTION_ARGUMENT = """
 import sys
 from mandala_ast import Storage, op
@@ -541,3 +624,66 @@ def test_a_function_passed_to_an_op_on_processes_is_recomputed_when_its_code_cha
     helper.write_text("def transform(x):\n    return step(x) + 500\n\ndef step(x):\n    return 10 * x\n")
     assert run("processes") == "510"
     assert run("threads") == "510"
+
+
+def _other_apply(self, x):
+    return self.factor * x + 1000
+
+
+@pytest.mark.parametrize("start", ["fork", "spawn"])
+def test_a_model_passed_to_an_op_on_processes_makes_its_call_depend_on_the_methods_it_ran(tmp_path, monkeypatch, start):
+    # A worker process ran the body untraced, so the call depended on its op's static
+    # dependencies only, which name no method of a model given as an argument: after the
+    # model's class changed, the stored result was served (on processes, then everywhere).
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from batch_ops import Scaler, evaluate_model
+
+    storage = Storage(tmp_path / "s.db")
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context(start)) as pool:
+        with storage.batch(executor=pool, progress=False):
+            y = evaluate_model(Scaler(3), 2)
+    assert y == 7
+    with storage.run(allow_new_calls=False):  # what the worker recorded resolves here: a hit
+        assert evaluate_model(Scaler(3), 2) == 7
+    monkeypatch.setattr(Scaler, "apply", _other_apply)
+    with storage.run(allow_new_calls=False), pytest.raises(NewCallError, match="evaluate_model"):
+        evaluate_model(Scaler(3), 2)
+
+
+SPAWNED_MAIN_MODEL = """
+import multiprocessing, sys
+from mandala_ast import Storage, op
+
+class Model:
+    def apply(self, x):
+        return x + 1
+
+@op
+def evaluate(model, x):
+    return model.apply(x)
+
+if __name__ == "__main__":
+    multiprocessing.set_start_method("spawn")
+    with Storage(sys.argv[1]).batch(executor="processes", progress=False) as b:
+        y = evaluate(Model(), 1)
+    print(y, b.stats.dispatched)
+"""
+
+
+def test_a_script_run_twice_on_spawned_workers_hits_the_second_time(tmp_path):
+    # A spawned worker imports the script as __mp_main__: the methods it traced must be
+    # recorded under the script's name here, __main__, or they never resolve, and the
+    # script's calls were computed again at every run.
+    (tmp_path / "main.py").write_text(SPAWNED_MAIN_MODEL)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+
+    def run() -> str:
+        done = subprocess.run([sys.executable, "main.py", str(tmp_path / "s.db")], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout.strip()
+
+    assert run() == "2 1"
+    assert run() == "2 0"

@@ -458,3 +458,41 @@ def test_a_directory_in_place_of_a_value_file_is_an_error_naming_it_not_a_raw_is
         with pytest.raises(StorageFormatError, match=f"cannot write the value file {file}: it is a directory"):
             with storage.run():
                 blob(n)
+
+
+@op
+def outer_of_blob(n: int) -> int:
+    return len(blob(n))
+
+
+def test_a_storage_opened_through_a_symlink_keeps_its_value_files_beside_the_file_itself(tmp_path):
+    """They went beside the link (``latest.db.blobs``): the file opened by its own name, or
+    by another link, found them missing, and moving the link lost them."""
+    real = tmp_path / "runs" / "run_1.db"
+    Storage(real).close()
+    link = tmp_path / "latest.db"
+    link.symlink_to(real)
+    with Storage(link).run():
+        blob(1)
+    with Storage(link).run():
+        outer_of_blob(1)  # loads blob(1)'s file: no data file the body read
+    assert not Path(f"{link}.blobs").exists()
+    storage = Storage(real)
+    with storage.run(allow_new_calls=False):
+        assert blob(1) == bytes([1]) * SIZE and outer_of_blob(1) == SIZE
+    assert storage.verify().ok and RUNS == [1]
+    storage.delete_calls(storage.df(blob), dependents=False)  # its file goes too
+    with Storage(link).run(allow_new_calls=False):
+        assert outer_of_blob(1) == SIZE
+
+
+def test_value_files_an_earlier_version_kept_beside_a_symlink_are_still_found_through_it(tmp_path):
+    real = tmp_path / "runs" / "run_1.db"
+    with Storage(real).run():
+        blob(2)
+    link = tmp_path / "latest.db"
+    link.symlink_to(real)
+    Path(f"{real}.blobs").rename(f"{link}.blobs")  # where they went before
+    with Storage(link).run(allow_new_calls=False):
+        assert blob(2) == bytes([2]) * SIZE
+    assert Storage(link).verify().ok

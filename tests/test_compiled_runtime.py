@@ -67,8 +67,9 @@ def test_compiled_spec_names_its_scopes_own_variables_by_bare_name(tmp_path):
         rt.call(("f", None, None, (("x", "z@m"),)), inc, x=z)
     assert (y, z, w) == (2, 3, 3) and RUNS == [1, 2, 3]
     prov = storage.provenance(inc)
-    # Five histories: inc(1), inc(2), inc(y) and inc(x=z) from those calls, inc(x=3) forgotten.
-    assert len(prov) == 5 and prov["producer_call"].notna().sum() == 2
+    # Five histories: inc(1), inc(2), inc(y) and inc(x=z) from those calls, inc(x=3)
+    # forgotten (its producer found by content).
+    assert len(prov) == 5 and (prov["producer_call"].notna() & prov["exact"]).sum() == 2
 
 
 def test_compiled_spec_with_sites_hands_history_to_its_parent(tmp_path):
@@ -91,7 +92,8 @@ def test_forget_drops_provenance(tmp_path):
         y = rt.call(spec(("y@m",)), inc, 1)
         y = rt.forget("y@m", y)
         rt.call(spec(None, ("y@m",)), inc, y)
-    assert storage.provenance(inc)["producer_call"].isna().all()
+    # y's history is unknown now, not "none": its producer is found by content, inexactly.
+    assert storage.provenance(inc)["exact"].tolist() == [True, False]
 
 
 def test_direct_argument_call_hands_its_history_to_its_site(tmp_path):
@@ -126,8 +128,7 @@ def test_one_name_for_several_outputs_keeps_each_outputs_history(tmp_path):
         qr = rt.forget("qr@m", (3, 1))
         rt.call(spec(None, (("qr@m", 1),)), inc, qr[1])  # rebound: no history any more
     prov = storage.provenance(inc)
-    assert list(prov["producer_op"].fillna("-")) == [divmod_op.name, "-"]
-    assert list(prov["output_index"].fillna(-1)) == [1, -1]
+    assert list(prov["output_index"]) == [1, 1] and list(prov["exact"]) == [True, False]
 
 
 def test_workflow_return_carries_provenance(tmp_path):
@@ -368,9 +369,91 @@ def test_unpacking_a_single_output_forgets_what_the_names_held_before(tmp_path):
     run_compiled(source, namespace)
     assert namespace["c"] == 9
     provenance = storage.provenance(add).set_index("input")
-    assert provenance.loc["y", "producer_op"] != inc.name
+    assert not (provenance.loc["y", "producer_op"] == inc.name and provenance.loc["y", "exact"])
 
 
 def run_compiled(source: str, namespace: dict) -> None:
     """Compile *source* with the real transform and execute it in *namespace*."""
     exec(compile(transform_source(source, "user_code.py").source, "user_code.py", "exec"), namespace)
+
+
+def test_a_name_bound_by_raw_is_recorded_raw_exactly_while_it_holds_that_value(tmp_path):
+    """``y = inc(1)`` then ``y = 0`` (``raw``): ``inc(y)`` takes a raw 0, exactly; once y holds
+    another value (bound by code compiled code cannot follow) its history is unknown."""
+    with Storage(tmp_path / "s.db") as storage:
+        y = rt.call(spec(("y@m",)), inc, 1)
+        y = rt.raw("y@m", 0)
+        rt.call(spec(None, ("y@m",)), inc, y)
+        rt.call(spec(None, ("y@m",)), inc, 2)  # not the value raw saw: a name holding something else
+    assert storage.provenance(inc)["exact"].tolist() == [True, True, False]
+
+
+@pytest.mark.parametrize(
+    ("pos", "kw", "args", "kwargs", "exact"),
+    [
+        ((...,), None, (5,), {}, False),  # `inc(helper(y))`: whatever it was, no history
+        ((None,), None, (5,), {}, True),  # a literal
+        (..., None, (5,), {}, False),  # `inc(*xs)`
+        ((), (("x", ...),), (), {"x": 5}, False),  # `inc(x=helper(y))`
+        ((), (("**", ...),), (), {"x": 5}, False),  # `inc(**kw)`
+        ((), (("x", None), ("**", ...)), (), {"x": 5}, True),  # `inc(x=5, **{})`
+    ],
+)
+def test_an_argument_compiled_code_cannot_prove_raw_makes_the_call_inexact(tmp_path, pos, kw, args, kwargs, exact):
+    with Storage(tmp_path / "s.db") as storage:
+        rt.call((None, pos, kw), inc, *args, **kwargs)
+    assert storage.provenance(inc)["exact"].tolist() == [exact]
+
+
+def test_a_workflow_given_a_literal_records_its_parameter_raw_exactly(tmp_path):
+    """`wf(7)`: inside, `inc(n)` takes a raw 7, exactly (a parameter is no proof by itself:
+    `wf(helper(inc(6)))` passes an op's output, whose producer is then found by content)."""
+    source = (
+        "from mandala_ast import workflow\n"
+        "@workflow\n"
+        "def wf(n):\n"
+        "    return inc(n)\n"
+        "def helper(v):\n"
+        "    return v\n"
+        "with storage.run():\n"
+        "    wf(7)\n"
+        "    wf(helper(inc(19)))\n"
+    )
+    storage = Storage(tmp_path / "s.db")
+    run_compiled(source, {"storage": storage, "inc": inc, "__name__": "user_code"})
+    provenance = storage.provenance(inc).set_index(storage.df(inc)["x"])
+    assert provenance.loc[7, "exact"] and provenance["producer_call"].isna()[7]
+    assert not provenance.loc[20, "exact"] and provenance.loc[20, "producer_op"] == inc.name
+
+
+@op
+def total_of(xs):
+    return sum(xs)
+
+
+@op
+def three(n):
+    return list(range(n))
+
+
+def test_an_op_output_changed_in_place_is_not_stored_as_a_raw_input_exactly(tmp_path):
+    """``xs = three(3); xs.append(9); total_of(xs)``: xs still is three's output object, but no
+    longer its content: its history no longer says what it is. It was recorded raw, exactly;
+    its content says where it came from now (nowhere stored, here)."""
+    with Storage(tmp_path / "s.db") as storage:
+        xs = rt.call(spec(("xs@m",)), three, 3)
+        xs.append(9)
+        rt.call(spec(None, ("xs@m",)), total_of, xs)
+    assert storage.provenance(total_of)["exact"].tolist() == [False]
+
+
+@op(ignore=("verbose",))
+def quiet(x, verbose=False):
+    return x + 1
+
+
+def test_an_ignored_argument_of_unknown_history_leaves_the_call_exact(tmp_path):
+    """`quiet(1, verbose=cfg.verbose)`: verbose is no input of the call, whatever it holds."""
+    with Storage(tmp_path / "s.db") as storage:
+        rt.call((None, (None,), (("verbose", ...),)), quiet, 1, verbose=True)
+    assert storage.provenance(quiet)["exact"].tolist() == [True]

@@ -288,6 +288,69 @@ def test_a_variable_the_op_ignores_changing_recomputes_nothing_and_the_others_st
     assert _env_dependencies(storage.path) == {"<env>:MANDALA_TEST_LEVEL"}
 
 
+def _logs_then_levels(x: int) -> int:  # one function, decorated with and without ignore_env
+    RUNS.append("logs_then_levels")
+    os.environ.get("MANDALA_TEST_LOG")
+    return x + int(os.environ.get("MANDALA_TEST_LEVEL", "0"))
+
+
+def _calls_inner_logger(x: int) -> int:
+    RUNS.append("calls_inner_logger")
+    return inner_logger(x) * 2
+
+
+inner_logger = op(_logs_then_levels)
+outer_of_logger = op(_calls_inner_logger)
+
+
+def test_ignore_env_added_later_keeps_the_calls_stored_before_it(tmp_path, monkeypatch):
+    # They kept the variable as a dependency: a new log path recomputed each of them once.
+    monkeypatch.setenv("MANDALA_TEST_LEVEL", "1")
+    monkeypatch.setenv("MANDALA_TEST_LOG", "/tmp/run-1.log")
+    assert _run(Storage(tmp_path / "s.db"), (op(_logs_then_levels), 1)) == [2]
+    later = op(ignore_env="MANDALA_TEST_LOG")(_logs_then_levels)
+    monkeypatch.setenv("MANDALA_TEST_LOG", "/tmp/run-2.log")
+    storage = Storage(tmp_path / "s.db")
+    assert _run(storage, (later, 1)) == [2]
+    assert "hit" in str(storage.why(later, 1)) and bool(storage.df(later)["current"].all())
+    monkeypatch.setenv("MANDALA_TEST_LEVEL", "5")  # what it does not ignore still counts
+    assert _run(Storage(tmp_path / "s.db"), (later, 1)) == [6]
+    assert RUNS == ["logs_then_levels", "logs_then_levels"]
+
+
+def test_track_env_false_added_later_keeps_the_calls_stored_before_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("MANDALA_TEST_LEVEL", "1")
+    assert _run(Storage(tmp_path / "s.db"), (op(_logs_then_levels), 1)) == [2]
+    monkeypatch.setenv("MANDALA_TEST_LEVEL", "5")  # as asked: a stale hit
+    assert _run(Storage(tmp_path / "s.db"), (op(track_env=False)(_logs_then_levels), 1)) == [2]
+    assert RUNS == ["logs_then_levels"]
+
+
+def test_ignore_env_added_later_to_an_inner_op_recomputes_no_caller_at_every_change(tmp_path, monkeypatch):
+    # The caller took the inner call's stored dependencies, ignored variable included: each
+    # new log path recomputed it again.
+    monkeypatch.setenv("MANDALA_TEST_LOG", "/tmp/run-1.log")
+    assert _run(Storage(tmp_path / "s.db"), (outer_of_logger, 1)) == [2]
+    monkeypatch.setattr(sys.modules[__name__], "inner_logger",
+                        op(ignore_env="MANDALA_TEST_LOG")(_logs_then_levels))
+    for run in (2, 3, 4):
+        monkeypatch.setenv("MANDALA_TEST_LOG", f"/tmp/run-{run}.log")
+        assert _run(Storage(tmp_path / "s.db"), (outer_of_logger, 1)) == [2]
+    # the caller may have read the variable itself: computed once more, then never again
+    assert RUNS == ["calls_inner_logger", "logs_then_levels", "calls_inner_logger"]
+
+
+def test_ignore_env_on_a_caller_keeps_a_variable_its_inner_op_reads(tmp_path, monkeypatch):
+    # The caller's stored call holds the variable through the inner op, which does not ignore
+    # it: the caller's ignore_env must not turn that into a stale hit.
+    monkeypatch.setenv("MANDALA_TEST_LOG", "/tmp/run-1.log")
+    assert _run(Storage(tmp_path / "s.db"), (outer_of_logger, 1)) == [2]
+    later = op(ignore_env="MANDALA_TEST_LOG")(_calls_inner_logger)
+    monkeypatch.setenv("MANDALA_TEST_LOG", "/tmp/run-2.log")
+    assert _run(Storage(tmp_path / "s.db"), (later, 1)) == [2]
+    assert RUNS == ["calls_inner_logger", "logs_then_levels"] * 2
+
+
 def test_ignore_env_takes_names():
     from mandala_ast import ArgumentError
 

@@ -144,6 +144,24 @@ class TestExport:
             assert proc.returncode == 1 and f"cannot write {out}" in proc.stderr, proc.stderr
             assert "Traceback" not in proc.stderr and list(disk.iterdir()) == []
 
+    @pytest.mark.skipif(os.name != "posix", reason="tells a finished process by its pid")
+    def test_the_temporary_files_an_export_killed_midway_left_are_removed_by_the_next_export(self, db, tmp_path):
+        # A kill -9 (an out-of-memory kill) left them, hidden and as large as the export had
+        # got, for good. Those of an export still running (another process's) stay.
+        ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                               capture_output=True, text=True, check=True)
+        killed = [tmp_path / f".flat.db.{ended.stdout.strip()}.tmp{end}" for end in ("", "-journal")]
+        for left in killed:
+            left.write_bytes(b"partial" * 1000)
+        running = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+        try:
+            busy = tmp_path / f".flat.db.{running.pid}.tmp"
+            busy.write_bytes(b"in progress")
+            assert cli("export", str(db), str(tmp_path / "flat.db")).returncode == 0
+            assert not any(left.exists() for left in killed) and busy.exists()
+        finally:
+            running.communicate(b"")
+
     def test_never_unpickles(self, tmp_path, monkeypatch):
         """An untrusted storage whose pickle would run code when loaded: export describes it."""
         (tmp_path / "evilmod.py").write_text(textwrap.dedent(f"""

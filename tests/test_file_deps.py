@@ -240,6 +240,15 @@ def test_track_files_false_ignores_the_file(tmp_path, csvs):
     assert RUNS == ["untracked_length"]
 
 
+def test_track_files_false_added_later_holds_for_the_calls_stored_before_it(tmp_path, csvs):
+    # They kept the file as a dependency: an edit recomputed them once more.
+    a, _ = csvs
+    _run(Storage(tmp_path / "s.db"), (op(untracked_length.fn), str(a)))
+    _edit(a, "changed\n")
+    assert _run(Storage(tmp_path / "s.db"), (op(track_files=False)(untracked_length.fn), str(a))) == [8]  # as asked
+    assert RUNS == ["untracked_length"]
+
+
 def _dependency_names(path: Path) -> set[str]:
     with sqlite3.connect(path) as conn:
         return {row[0] for row in conn.execute("SELECT name FROM dep_sets")}

@@ -415,6 +415,46 @@ def test_a_record_array_with_an_object_field_is_keyed_by_its_objects_not_a_raw_t
     assert content_id(np.array([([1, 2], 1)], dtype=kind)) == content_id(records)
 
 
+@pytest.mark.parametrize("size", [3, 300_001], ids=["small", "hashed in place"])
+def test_equal_bool_arrays_holding_bytes_other_than_0_and_1_are_one_argument(size):
+    """A bool array's byte is True when not 0: ``np.frombuffer(b"\\x02", bool)`` or a uint8
+    array viewed as bool equals the array of 0s and 1s, but was hashed from its bytes, so
+    it never hit it (nor it, another equal one)."""
+    raw = np.resize(np.array([2, 0, 255], dtype=np.uint8), size)
+    canonical = np.resize(np.array([True, False, True]), size)
+    odd = [raw.view(bool), np.frombuffer(raw.tobytes(), dtype=bool), raw.view(bool)[::-1][::-1],
+           np.asfortranarray(raw.view(bool).reshape(-1, 1))[:, 0]]
+    for array in odd:
+        assert (array == canonical).all()
+        assert content_id(array) == content_id(canonical)
+    assert content_id(pd.Series(odd[0])) == content_id(pd.Series(canonical))
+    assert content_id(np.array([True, False])) != content_id(np.array([True, True]))
+
+
+def test_a_bool_array_holding_other_bytes_hits_the_equal_array_and_comes_back_equal(tmp_path):
+    from mandala_ast import Storage, op
+
+    runs = []
+
+    @op
+    def count(flags: np.ndarray) -> int:
+        runs.append(1)
+        return int(flags.sum())
+
+    @op
+    def passed_on(flags: np.ndarray) -> np.ndarray:
+        return flags
+
+    odd = np.array([2, 0, 7], dtype=np.uint8).view(bool)
+    with Storage(tmp_path / "s.db").run():
+        assert count(np.array([True, False, True])) == 2
+        assert count(odd) == 2
+        back = passed_on(odd)
+    with Storage(tmp_path / "s.db").run():
+        again = passed_on(odd)
+    assert runs == [1] and (back == odd).all() and (again == odd).all() and again.dtype == bool
+
+
 def _import_fresh(folder, name: str, source: str, monkeypatch):
     """``name`` imported anew from ``source`` (kept in sys.modules, as an imported module is)."""
     import importlib

@@ -170,3 +170,44 @@ def test_verify_while_another_process_deletes_reports_no_problem(tmp_path):
     assert churner.stdout.read() == "done\n" and churner.returncode == 0
     assert [str(report) for report in reports if report.missing or report.corrupt or report.dangling] == []
     assert len(reports) > 1
+
+
+@op
+def text(n: int, length: int) -> str:
+    return f"{n:06d}" * (length // 6)
+
+
+@op
+def floats(n: int) -> object:
+    import numpy as np
+
+    return np.arange(n, n + 1000, dtype="f8")
+
+
+def flip_a_bit_of(path: Path, stored: bytes) -> None:
+    """Flip one bit in the middle of the first copy of ``stored`` in the file: a bit gone bad on
+    disk, inside a row's bytes, which SQLite's integrity check does not read."""
+    data = bytearray(path.read_bytes())
+    at = data.find(stored)
+    assert at >= 0
+    data[at + len(stored) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(("make", "stored"), [
+    (lambda: text(7, 1800), b"000007" * 300),  # its bytes apart from its key (val_bytes)
+    (lambda: text(8, 60), b"000008" * 10),  # in its key's row, and inline in its call's row
+    (lambda: floats(9), __import__("struct").pack("<100d", *range(9, 109))),  # an array
+])
+def test_verify_reports_a_value_whose_bytes_in_the_database_went_bad(tmp_path, make, stored):
+    """Only value files had a digest: a bad bit in a value the database holds was served as
+    the value, and verify said OK."""
+    path = tmp_path / "results.db"
+    storage = Storage(path)
+    with storage.run():
+        make()
+    storage.close()
+    flip_a_bit_of(path, stored)
+    report = Storage(path).verify()
+    assert not report.ok and len(report.damaged_values) == 1
+    assert "bytes in the database" in str(report)

@@ -150,6 +150,19 @@ class TestIdentity:
         assert body.runs == 1
         assert "verbose" not in storage.df(fit).columns
 
+    @pytest.mark.parametrize("verbose", [True, False, "default"])
+    def test_ignore_added_later_finds_the_calls_stored_before_it(self, tmp_path, verbose):
+        # They were keyed with the argument: each was computed once more.
+        body = counted(lambda x, verbose=False: x * 2)
+        given = {} if verbose == "default" else {"verbose": verbose}
+        with Storage(tmp_path / "s.db"):
+            assert op(body)(3, **given) == 6
+        later = op(ignore=("verbose",))(body)
+        for _ in range(2):
+            with Storage(tmp_path / "s.db"):
+                assert later(3, **given) == 6 and later(3, verbose=not verbose) == 6
+        assert body.runs == 1
+
     def test_ignored_arguments_may_be_unhashable(self, storage):
         import threading
 

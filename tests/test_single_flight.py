@@ -29,8 +29,8 @@ SCRIPT = """
 """
 
 
-def start(tmp_path: Path, form: str, flight: bool = True) -> subprocess.Popen:
-    code = SCRIPT.format(db=str(tmp_path / "s.db"), log=str(tmp_path / "log"), go=str(tmp_path / "go"),
+def start(tmp_path: Path, form: str, flight: bool = True, db: Path | None = None) -> subprocess.Popen:
+    code = SCRIPT.format(db=str(db or tmp_path / "s.db"), log=str(tmp_path / "log"), go=str(tmp_path / "go"),
                          form=form, flight=flight)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(TESTS.parent)])}
     return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], env=env, text=True,
@@ -60,6 +60,23 @@ def test_two_processes_missing_the_same_call_compute_it_once(tmp_path, forms):
 def test_without_single_flight_both_compute(tmp_path):
     # The control: the same overlap computes twice when the option is off.
     assert len(overlap(tmp_path, ("run", "run"), flight=False)) == 2
+
+
+def test_two_processes_opening_one_file_by_two_names_compute_a_call_once(tmp_path):
+    """One through a symlink, one by the file's own name: their locks went beside the names
+    they were given, so neither saw the other's, and both computed the call."""
+    Storage(tmp_path / "s.db").close()
+    (tmp_path / "latest.db").symlink_to(tmp_path / "s.db")
+    first = start(tmp_path, "run", db=tmp_path / "latest.db")
+    assert first.stdout.readline().strip() == "entering"
+    assert first.stdout.readline().strip() == "computing"
+    second = start(tmp_path, "run")
+    assert second.stdout.readline().strip() == "entering"
+    time.sleep(0.5)  # let it reach its lookup: it misses, as the first has not stored the call
+    (tmp_path / "go").write_text("")
+    outs = [p.communicate(timeout=120) for p in (first, second)]
+    assert [o[0].splitlines()[-1] for o in outs] == ["result 2", "result 2"], outs
+    assert len((tmp_path / "log").read_text().splitlines()) == 1
 
 
 def test_a_lock_whose_holder_was_killed_is_broken(tmp_path):
@@ -149,3 +166,33 @@ def test_ctrl_c_in_a_body_lets_go_of_the_calls_lock(tmp_path, form):
     with storage.batch(progress=False) if form == "batch" else storage.run():
         y = interrupted_once(1)
     assert y == 2
+
+
+@pytest.mark.parametrize("form", ["run", "batch"])
+def test_a_full_disk_met_taking_a_calls_lock_computes_the_call_unlocked(tmp_path, form):
+    """A raw OSError (No space left on device) came out of the lock's creation, and the empty
+    lock file it left made other processes wait for it. A lock may cost time, never a result:
+    the call is computed unlocked, and handed back with a warning as any unstored miss."""
+    from batch_ops import inc
+    from disks import tmpfs
+
+    from mandala_ast import MandalaUnstoredWarning
+
+    with tmpfs(tmp_path / "disk", "2m") as disk:
+        storage = Storage(disk / "s.db", single_flight=True)
+        with storage.run():
+            assert inc(1) == 2
+        filler = disk / "filler"
+        with open(filler, "wb", buffering=0) as handle, pytest.raises(OSError):
+            while True:
+                handle.write(b"\0" * 65536)
+        block = storage.run() if form == "run" else storage.batch(progress=False)
+        with pytest.warns(MandalaUnstoredWarning, match="batch_ops.inc"):
+            with block:
+                y = inc(2)
+        assert y == 3
+        assert list((disk / "s.db.locks").iterdir()) == []
+        filler.unlink()
+        with storage.run():
+            assert (inc(1), inc(2)) == (2, 3)
+        storage.close()

@@ -275,3 +275,29 @@ class TestHitsOfContainerArguments:
         finally:
             SETTINGS["k"] = 1
         assert RUNS == [("configured", 2), ("configured", 2)]
+
+
+def _op_of_version(n: int):
+    """A new version of one op for each ``n``: each starts with no stored call."""
+
+    @op
+    def scaled(x: int) -> int:
+        return x * n
+
+    return scaled
+
+
+def test_a_call_another_storage_just_stored_loads_where_new_calls_are_not_allowed(tmp_path):
+    """A miss is answered from memory until the file is next seen to change (polled every few
+    tens of milliseconds); a call another Storage (or process) committed meanwhile is stored
+    all the same, and a block that may not compute must load it, not report it missing."""
+    path = tmp_path / "shared.db"
+    reader, writer = Storage(path), Storage(path)
+    for n in range(1, 6):
+        scaled = _op_of_version(n)
+        with pytest.raises(NewCallError), reader.run(allow_new_calls=False):
+            scaled(3)
+        with writer.run():
+            scaled(3)
+        with reader.run(allow_new_calls=False):
+            assert scaled(3) == 3 * n

@@ -529,3 +529,55 @@ def test_a_damaged_value_file_on_a_read_only_mount_is_an_error_naming_it_not_a_r
                 blob(0)
     finally:
         subprocess.run(["umount", "-l", str(blobs_dir)], check=False)
+
+
+@op
+def same_blob(i: int) -> bytes:
+    """blob's value under another op: a second call storing the same value file."""
+    RAN.append(("same_blob", i))
+    return bytes([i % 256]) * (1 << 20) + b"!"
+
+
+def test_a_value_file_a_deletion_removed_that_cannot_be_written_again_is_an_error_naming_it(tmp_path):
+    """A commit puts back a value file another Storage's deletion removed under a buffered
+    call; on a read-only mount a raw OSError came out of the commit (from the temp file's
+    clean-up, naming neither the value file nor the op)."""
+    path = tmp_path / "s.db"
+    with Storage(path).run():
+        blob(0)
+    blobs_dir = tmp_path / "s.db.blobs"
+    storage = Storage(path)
+    try:
+        with pytest.raises(ReadOnlyStorageError, match=rf"op test_storage_limits.same_blob: cannot write the value file {blobs_dir}/\w\w/\w+ "):
+            with storage.run():
+                assert same_blob(0) == blob.fn(0)  # its file is there: the row is buffered
+                other = Storage(path)
+                other.delete_calls(list(other.df(blob)["call"]))  # removes the file
+                other.close()
+                _mount(["--bind", str(blobs_dir)], blobs_dir)
+                _mount(["-o", "remount,bind,ro"], blobs_dir)
+    finally:
+        subprocess.run(["umount", "-l", str(blobs_dir)], check=False)
+    storage.commit()  # writable again: the buffered call is committed, its file put back
+    storage.close()
+    assert RAN.count(("same_blob", 0)) == 1  # (blob.fn(0) ran in the block, as a plain function)
+    assert loads(path, same_blob, 0) and dangling_references(path) == 0
+
+
+def test_a_miss_under_single_flight_on_a_full_disk_returns_its_value_with_a_warning_not_a_raw_oserror(small_disk):
+    """Its call's lock file could not be written: a raw OSError (No space left on device)
+    before the body ran, where a lock may cost time but never a result; and the empty lock
+    file left behind made other processes wait for it."""
+    path = small_disk / "s.db"
+    storage = Storage(path, single_flight=True)
+    with storage.run():
+        inc(0)
+    filler = fill(small_disk)
+    with pytest.warns(MandalaUnstoredWarning, match=str(path)), storage.run():
+        assert inc(1) == 2
+    assert list((small_disk / "s.db.locks").iterdir()) == []
+    filler.unlink()
+    with storage.run():
+        assert inc(1) == 2
+    storage.close()
+    assert loads(path, inc, 1)

@@ -516,3 +516,108 @@ def test_a_directory_in_place_of_the_storages_log_is_an_error_naming_it_not_a_ra
         storage = Storage(path)
         with storage.run():
             inc(2)
+
+
+#: Stores held(0..499), says so, deletes its own -wal and -shm when told (stdin "rm": a
+#: clean-up script, a user tidying "temporary files"), stores held(500..999), says so, and
+#: keeps the file open until stdin closes.
+LOG_DELETED = """
+import os, sys
+from mandala_ast import Storage, op
+
+@op
+def held(x: int) -> int:
+    return x * 2
+
+storage = Storage(sys.argv[1])
+with storage.run():
+    for x in range(500):
+        held(x)
+print("open", flush=True)
+if sys.stdin.readline() == "rm\\n":
+    os.remove(sys.argv[1] + "-wal")
+    os.remove(sys.argv[1] + "-shm")
+with storage.run():
+    for x in range(500, 1000):
+        held(x)
+print("stored", flush=True)
+sys.stdin.read()
+storage.close()
+"""
+
+
+def _holder_whose_log_was_deleted(path: Path) -> subprocess.Popen:
+    holder = subprocess.Popen([sys.executable, "-c", LOG_DELETED, str(path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline() == "open\n"
+    holder.stdin.write("rm\n")
+    holder.stdin.flush()
+    assert holder.stdout.readline() == "stored\n"
+    return holder
+
+
+def _stored_held(path: Path) -> list[int]:
+    conn = sqlite3.connect(path)
+    try:
+        return [row[0] for row in conn.execute("SELECT COUNT(*) FROM calls")]
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("log", ["-wal -shm", "-shm"])
+def test_a_storage_opened_while_another_process_has_the_file_open_with_its_log_deleted_is_refused(path, log):
+    """The process goes on logging into the deleted files; a new storage started a log of its
+    own beside them (over the same pages), and whichever checkpointed last overwrote the
+    other's commits: the calls it stored were lost once both had closed."""
+    holder = subprocess.Popen([sys.executable, "-c", LOG_DELETED, str(path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "open\n"
+        for suffix in log.split():
+            os.remove(f"{path}{suffix}")
+        with pytest.raises(mandala_ast.StorageBusyError, match=f"{path}-wal.*{path}-shm.*deleted"):
+            Storage(path)
+    finally:
+        holder.communicate("keep\n")
+    assert holder.returncode == 0
+    assert _stored_held(path) == [1000] and Storage(path).verify().ok
+
+
+def test_calls_a_process_stores_after_its_log_was_deleted_survive_its_kill_9(path):
+    """They went to the deleted log only, which died with the process (the calls stored
+    before the deletion too: they were in it, not yet in the file)."""
+    holder = _holder_whose_log_was_deleted(path)
+    holder.kill()
+    holder.communicate()
+    assert _stored_held(path) == [1000]
+    assert Storage(path).verify().ok
+
+
+@pytest.mark.parametrize("length", [250, 256, 300])
+def test_a_storage_file_name_too_long_for_the_files_kept_beside_it_is_an_error_saying_so(tmp_path, length):
+    """A name of more than 255 bytes was a raw OSError (File name too long); one SQLite's
+    ``-journal`` beside it would not fit in, "unable to open database file", blaming the files."""
+    path = tmp_path / ("r" * (length - 3) + ".db")
+    with pytest.raises(StorageFormatError, match=f"{path.name}.* is {length} bytes long.*at most 247"):
+        Storage(path)
+    assert list(tmp_path.iterdir()) == []
+    with Storage(tmp_path / ("r" * 244 + ".db")).run():  # the longest that fits
+        assert inc(1) == 2
+
+
+def test_a_storage_opened_through_a_symlink_while_another_process_has_the_file_open_opens(path):
+    """SQLite keeps the log beside the file a symlink leads to; looked for beside the link,
+    it seemed deleted, and the storage was refused as one whose log was."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "open\n"
+        link = path.with_name("latest.db")
+        link.symlink_to(path)
+        storage = Storage(link)
+        with storage.run():
+            assert inc(41) == 42
+        assert not Path(f"{link}-wal").exists() and storage.verify().ok
+        storage.close()
+    finally:
+        holder.communicate("")

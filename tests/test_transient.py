@@ -439,3 +439,57 @@ def test_a_query_computing_with_a_transient_output_is_an_error_naming_it(tmp_pat
     query = "import mandala_ast\nwith storage.query() as q:\n    xs = spread(Q())\n    {line}\n"
     with pytest.raises(QueryError, match=r"xs is an output of transient op .*spread.*not stored"):
         run(query.format(line=line), storage, spread=spread, size_of=size_of)["q"].df()
+
+
+# -- transient=True removed from an op whose calls are stored -------------------------------
+
+
+def _ramp(n: int) -> np.ndarray:  # one function, decorated with and without transient=True
+    RUNS.append("ramp")
+    return np.arange(float(n))
+
+
+def _output_codecs(path: Path) -> list[str]:
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT v.codec FROM outputs o JOIN vals v ON v.cid = o.cid ORDER BY o.idx")
+        return [row[0] for row in rows]
+
+
+@pytest.mark.parametrize("n", [8, 1_000, 200_000], ids=["inline", "medium", "value file"])
+@pytest.mark.parametrize("executor", ["run", None, "threads"])
+def test_an_op_no_longer_transient_stores_its_stored_calls_values_at_the_next_run(tmp_path, n, executor):
+    # Its stored calls were computed again at every run, their values never stored.
+    path = tmp_path / "s.db"
+    with Storage(path).run():
+        op(transient=True)(_ramp)(n)
+    stored = op(_ramp)
+
+    def run() -> np.ndarray:
+        storage = Storage(path)
+        block = storage.run() if executor == "run" else storage.batch(executor=executor, progress=False)
+        with block:
+            value = stored(n)
+        return np.asarray(value)
+
+    assert np.array_equal(run(), np.arange(float(n)))
+    assert _output_codecs(path) == ["npy"] and Storage(path).verify().ok
+    for _ in range(2):
+        assert np.array_equal(run(), np.arange(float(n)))
+    assert RUNS == ["ramp", "ramp"]
+
+
+def test_an_output_no_longer_transient_is_stored_and_one_still_transient_is_not(tmp_path):
+    path = tmp_path / "s.db"
+
+    def pair(n: int):
+        RUNS.append("pair")
+        return list(range(n)), n * n
+
+    pair.__qualname__ = "pair_of_outputs"
+    with Storage(path).run():
+        op(nout=2, transient=True)(pair)(3)
+    for _ in range(2):
+        with Storage(path).run():
+            assert op(nout=2, transient=[0])(pair)(3) == ([0, 1, 2], 9)
+    assert _output_codecs(path) == ["transient", "json"]
+    assert RUNS == ["pair", "pair", "pair"]  # output 0 is computed again when used, as any transient

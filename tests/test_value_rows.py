@@ -19,6 +19,7 @@ from formats import format_7_layout
 from integrity import dangling_references
 
 from mandala_ast import CorruptValueError, MandalaRepairWarning, Storage, op
+from mandala_ast.runtime.hashing import content_id
 from mandala_ast.runtime.integrity import describe_producer
 from mandala_ast.runtime.store import SQLiteStore
 from mandala_ast.runtime.value_rows import MEDIUM_VALUE_BYTES
@@ -225,7 +226,7 @@ def test_a_process_of_format_7_still_open_across_the_upgrade_keeps_storing_and_d
         scaled(MEDIUM, 10.0)
     data = b"y" * MEDIUM_VALUE_BYTES
     old.execute("BEGIN IMMEDIATE")
-    old.execute("INSERT OR IGNORE INTO vals VALUES (?, 'bytes', ?, ?, 0)", (b"\x02" * 32, data, len(data)))
+    old.execute("INSERT OR IGNORE INTO vals VALUES (?, 'bytes', ?, ?, 0)", (content_id(data), data, len(data)))
     call_id, cid = old.execute("SELECT call_id, cid FROM call_outputs ORDER BY call_id DESC LIMIT 1").fetchone()
     for table in ("call_inputs", "call_outputs"):  # deleting the new call as format 7 did
         old.execute(f"DELETE FROM {table} WHERE call_id = ?", (call_id,))
@@ -234,7 +235,7 @@ def test_a_process_of_format_7_still_open_across_the_upgrade_keeps_storing_and_d
     old.execute("COMMIT")
     old.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT data FROM vals WHERE cid = ?", (b"\x02" * 32,)).fetchone() == (data,)
+        assert conn.execute("SELECT data FROM vals WHERE cid = ?", (content_id(data),)).fetchone() == (data,)
     assert bytes_rows(path) == 0 and dangling_references(path) == 0  # the value went with its bytes
     storage = Storage(path)
     assert storage.verify().ok

@@ -1206,3 +1206,29 @@ def test_a_misspelt_on_change_is_an_argument_error_that_creates_no_file(tmp_path
     with pytest.raises(ArgumentError, match=r"Storage: on_change= must be .*'recompute'"):
         Storage(tmp_path / "s.db", on_change="recompute")
     assert list(tmp_path.iterdir()) == []
+
+
+PAIRS: list[int] = []
+
+
+def _pair(x: int):  # one function, decorated with one output and with two
+    PAIRS.append(x)
+    return x, x * 2
+
+
+@pytest.mark.parametrize("before, after", [(1, 2), (2, 1)])
+def test_an_op_given_another_output_count_computes_its_calls_again_not_in_the_old_shape(tmp_path, before, after):
+    # nout=2 added to an op whose calls were stored with one output: the stored tuple came
+    # back as the only output, ((3, 6),) where (3, 6) was due.
+    from mandala_ast import Storage, op
+
+    PAIRS.clear()
+    with Storage(tmp_path / "s.db").run():
+        assert op(nout=before)(_pair)(3) == (3, 6)
+    for _ in range(2):
+        with Storage(tmp_path / "s.db").run():
+            assert op(nout=after)(_pair)(3) == (3, 6)
+    with Storage(tmp_path / "s.db").run():  # back as it was: the first calls again
+        assert op(nout=before)(_pair)(3) == (3, 6)
+    assert PAIRS == [3, 3]
+    assert list(Storage(tmp_path / "s.db").df(op(nout=after)(_pair))["current"]) == [False, True]

@@ -19,7 +19,7 @@ from blake3 import blake3
 
 from .._errors import StorageFormatError
 
-__all__ = ["BlobDir", "BlobFault", "data_digest", "file_digest"]
+__all__ = ["BlobDir", "BlobFault", "blob_dir_of", "data_digest", "file_digest"]
 
 #: Files at least this large are hashed with every core (threads cost more below ~1 MiB).
 _THREADED_BYTES = 1 << 20
@@ -33,6 +33,22 @@ class BlobFault(Exception):
         self.path = path
         self.problem = problem
         self.missing = missing
+
+
+def blob_dir_of(path: Path) -> Path:
+    """Where the value files of the storage at ``path`` live: beside the file itself, with
+    any symlink to it followed, so that every name of one file (a link ``latest.db``, its own
+    name) finds them. Value files an earlier version kept beside a link are used through that
+    link while the file itself has none.
+
+    >>> blob_dir_of(Path("/results/latest.db"))       # doctest: +SKIP
+    PosixPath('/results/runs/run_7.db.blobs')
+    """
+    beside_name = Path(f"{path}.blobs")
+    beside_file = Path(f"{os.path.realpath(path)}.blobs")
+    if beside_file != beside_name and beside_name.is_dir() and not beside_file.exists():
+        return beside_name
+    return beside_file
 
 
 def data_digest(data: bytes | memoryview) -> bytes:

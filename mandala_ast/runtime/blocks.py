@@ -177,8 +177,9 @@ class RunBlock(Block):
     def __init__(self, storage: Storage, *, allow_new_calls: bool | None = None) -> None:
         self.storage = storage
         self.allow_new_calls = allow_new_calls
-        #: provenance of names in compiled code: key ``name@scope`` -> Ref (see compiled.py)
-        self.names: dict[str, Ref] = {}
+        #: provenance of names in compiled code: key ``name@scope`` -> Ref, or what compiled.raw
+        #: records for a name holding a value no op produced (see compiled.py)
+        self.names: dict[str, Any] = {}
         #: the storage's count of lazy transient outputs handed out, when the block was entered
         self.lazy_mark = 0
         #: provenance of the value the innermost compiled workflow just returned (a tuple of

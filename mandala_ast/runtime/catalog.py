@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import StorageFormatError, UnknownOpError
+from .blobs import blob_dir_of
 from .column_names import clear_of
 from .described import Opaque, describe, describe_row
 from .hashing import content_id
@@ -114,7 +115,7 @@ class Catalog:
 
     def __init__(self, store: SQLiteStore) -> None:
         self.store = store
-        self.blobs = None if store.path is None else Path(f"{store.path}.blobs")
+        self.blobs = None if store.path is None else blob_dir_of(store.path)
 
     @property
     def conn(self) -> sqlite3.Connection:

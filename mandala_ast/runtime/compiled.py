@@ -56,6 +56,7 @@ __all__ = [
     "q_stmt_runs",
     "query_block",
     "query_refused",
+    "raw",
     "ret",
     "ret_all",
     "settle",
@@ -67,8 +68,6 @@ OPS = frozenset({Op, Workflow})
 #: Set while a batch block is open in any thread (runtime/batch/block.py): a plain callee's
 #: deferred arguments must reach it as values. None otherwise: the run path pays one test.
 plain_callee: Any = None
-#: Output types whose parts may be MList/MDict/MSet elements, with ``__item__`` calls of their own.
-_COLLECTIONS = frozenset({list, dict, set})
 
 
 def v(x: Any, /) -> Any:
@@ -81,6 +80,28 @@ def forget(key: str, value: Any, /) -> Any:
     block = state.block or lent_block()
     if block is not None:
         block.names.pop(key, None)
+    return value
+
+
+class _Raw:
+    """What :func:`raw` records for a name: the value it holds, which no op produced. Its
+    ``value`` is never the value passed, so code looking for a name's Ref never takes it."""
+
+    __slots__ = ("raw",)
+    value = object()  # no argument is this object
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+
+def raw(key: str, value: Any, /) -> Any:
+    """``y = <a value no op produced>`` (``y = 0``, ``y = y + 1``) where ``y`` receives op
+    outputs elsewhere: while ``y`` holds ``value``, an op call given it records it as raw,
+    exactly (else, as a name whose history is unknown, the call would be inexact); returns
+    ``value``."""
+    block = state.block or lent_block()
+    if block is not None:
+        block.names[key] = _Raw(value)
     return value
 
 
@@ -181,14 +202,14 @@ def _expand(spec: tuple) -> tuple:
     return (_whole_all(targets, scope), _whole_all(pos_keys, scope), kw, *spec[4:])
 
 
-def _whole_all(keys: tuple | None, scope: str) -> tuple | None:
-    return None if keys is None else tuple(_whole(key, scope) for key in keys)
+def _whole_all(keys: Any, scope: str) -> Any:
+    return keys if keys is None or keys is ... else tuple(_whole(key, scope) for key in keys)
 
 
 def _whole(key: Any, scope: str) -> Any:
     if type(key) is tuple:
         return (_whole(key[0], scope), key[1])
-    if key is None or "@" in key:
+    if key is None or key is ... or "@" in key:
         return key
     # Interned: every site's key for a variable is then one object, and the lookups of the
     # provenance table find it by identity.
@@ -280,10 +301,12 @@ def _dispatch(block, spec: tuple, f: Any, args: tuple, kwargs: dict, collected) 
     targets, pos_keys, kw_keys = spec[:3]
     hints = _argument_refs(block, args, kwargs, pos_keys, kw_keys, collected)
     if type(f) is Workflow:
-        refs, result = _run_workflow(block, f, args, kwargs, hints)
+        refs, result = _run_workflow(block, f, args, kwargs, hints, pos_keys, kw_keys)
     else:
         named = _refs_by_name(f, hints)
-        if _untracked_part(block, pos_keys, kw_keys, hints):
+        if _unproven_part(block, pos_keys, kw_keys, hints, args, kwargs) and not (
+            f.ignore and _only_ignored(block, f, (pos_keys, kw_keys, hints, args, kwargs))
+        ):
             named = InexactRefs(named)
         refs = block.call_op_with_refs(f, args, kwargs, named)
         result = f.join_outputs(tuple(r.value for r in refs))
@@ -295,8 +318,9 @@ def _argument_refs(block, args, kwargs, pos_keys, kw_keys, collected) -> dict[in
     """Refs known for the call's arguments, by position or keyword: handed over by the direct
     argument calls, or recorded for the names passed."""
     hints: dict[int | str, Ref] = {}
+    keys = pos_keys if type(pos_keys) is tuple else None  # `...`: a call with *args
     for i, arg in enumerate(args):
-        known = _known(block, arg, pos_keys[i] if pos_keys else None, collected, i)
+        known = _known(block, arg, keys[i] if keys else None, collected, i)
         if known is not None:
             hints[i] = known
     for name, arg in kwargs.items():
@@ -307,24 +331,50 @@ def _argument_refs(block, args, kwargs, pos_keys, kw_keys, collected) -> dict[in
     return hints
 
 
-def _untracked_part(block, pos_keys, kw_keys, hints: dict) -> bool:
-    """True if an argument ``b[i]`` with no known history indexes a single op output that no
-    stored call took apart (a tuple, an array): that part came from an op, but no producer can
-    be recorded. A list, dict or set output may be an MList/MDict/MSet, whose elements have
-    ``__item__`` calls that provenance finds by content."""
-    # Runs on every op call: no list is built, and bare names (str keys) cost one type test.
-    for where, key in enumerate(pos_keys or ()):
-        if type(key) is tuple and where not in hints and _indexes_whole_output(block, key):
-            return True
-    for where, key in kw_keys or ():
-        if type(key) is tuple and where not in hints and _indexes_whole_output(block, key):
+def _unproven_part(block, pos_keys, kw_keys, hints: dict, args: tuple, kwargs: dict) -> bool:
+    """True if an argument with no known history may be an op's output: the compiler gave it
+    a key (a name, ``b[i]``) or ``...`` (a helper's result, ``await``, ``*args``), not None
+    (a literal, an operator's result, a name only ever bound to such values). Its producer
+    cannot be recorded, and "no producer" would be a wrong claim: the call is recorded
+    inexact, and such inputs are matched by content, as for uncompiled code."""
+    # Runs on every op call: no list is built; an argument with a history costs one lookup.
+    if type(pos_keys) is tuple:
+        for where, key in enumerate(pos_keys):
+            if key is not None and where not in hints and not _holds_raw(block, key, args[where]):
+                return True
+    elif pos_keys is ... and any(where not in hints for where in range(len(args))):
+        return True
+    return _unproven_keyword(block, kw_keys, hints, kwargs) if kw_keys else False
+
+
+def _unproven_keyword(block, kw_keys: tuple, hints: dict, kwargs: dict) -> bool:
+    written = dict(kw_keys)
+    unknown = ... if "**" in written else None  # the others came from a `**` mapping
+    for word, value in kwargs.items():
+        key = written.get(word, unknown)
+        if key is not None and word not in hints and not _holds_raw(block, key, value):
             return True
     return False
 
 
-def _indexes_whole_output(block, key: tuple) -> bool:
-    entry = block.names.get(key[0])
-    return type(entry) is Ref and type(entry.value) not in _COLLECTIONS
+def _only_ignored(block, op: Op, call: tuple) -> bool:
+    """Whether every argument :func:`_unproven_part` found is one the op ignores (no input)."""
+    names = _op_parameter_names(op.signature)
+    return all(_parameter_name(names, where) in op.ignore for where in _unproven_places(block, *call))
+
+
+def _unproven_places(block, pos_keys, kw_keys, hints: dict, args: tuple, kwargs: dict) -> Any:
+    """The positions and keywords :func:`_unproven_part` tests, one by one (a slower path)."""
+    for where, value in (*enumerate(args), *kwargs.items()):
+        key = _spec_key(pos_keys, kw_keys, where)
+        if key is not None and where not in hints and not _holds_raw(block, key, value):
+            yield where
+
+
+def _holds_raw(block, key: Any, value: Any) -> bool:
+    """Whether the name ``key`` was last bound by :func:`raw` to ``value``."""
+    entry = block.names.get(key) if type(key) is str else None
+    return type(entry) is _Raw and entry.raw is value
 
 
 def _known(block, arg: Any, key: str | tuple | None, collected, where: int | str) -> Ref | None:
@@ -377,21 +427,42 @@ def _parameter_name(names: tuple, where: int | str) -> str | None:
     return positional[where] if where < len(positional) else None
 
 
-def _run_workflow(block, wf: Workflow, args, kwargs, hints) -> tuple[tuple | None, Any]:
+def _run_workflow(block, wf: Workflow, args, kwargs, hints, pos_keys, kw_keys) -> tuple[tuple | None, Any]:
+    """Each parameter takes on its argument's history: a Ref, raw (a literal: the body's op
+    calls given it are exact), or none (unknown: they are inexact)."""
     scope = wf.fn.__qualname__
     signature = inspect.signature(wf.fn)
     bound = signature.bind(*args, **kwargs)
     names = _parameter_names(signature)
-    for where, known in hints.items():
+    for where, value in (*enumerate(args), *kwargs.items()):
         name = _parameter_name(names, where)
-        if name is not None and bound.arguments.get(name) is known.value:
-            block.names[f"{name}@{scope}"] = known
+        if name is None or bound.arguments.get(name) is not value:
+            continue
+        key, known = f"{name}@{scope}", hints.get(where)
+        if known is not None:
+            block.names[key] = known
+        elif _raw_argument(block, _spec_key(pos_keys, kw_keys, where), value):
+            block.names[key] = _Raw(value)
+        else:
+            block.names.pop(key, None)
     block.returned = None
     result = wf.fn(*args, **kwargs)
     returned, block.returned = block.returned, None
     if type(returned) is tuple:  # ret_all: one Ref (or None) per element
         return returned, result
     return ((returned,) if returned is not None else None), result
+
+
+def _spec_key(pos_keys, kw_keys, where: int | str) -> Any:
+    """The compiler's key for the argument at position or keyword ``where`` (see the spec)."""
+    if type(where) is int:
+        return pos_keys[where] if type(pos_keys) is tuple else pos_keys
+    written = dict(kw_keys or ())
+    return written.get(where, ... if "**" in written else None)
+
+
+def _raw_argument(block, key: Any, value: Any) -> bool:
+    return key is None or _holds_raw(block, key, value)
 
 
 def _bind_targets(block, targets: tuple | None, refs: tuple | None, result: Any) -> None:

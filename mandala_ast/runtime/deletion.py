@@ -346,16 +346,18 @@ _ROUND_SQL = (
     "SELECT c.hid FROM temp.mandala_made m"
     " CROSS JOIN main.call_inputs i ON i.cid = m.cid AND i.src_call IS NULL"
     " CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0 AND c.created_at >= m.first",
-    # Compiled code iterating a collection (`for e in xs: f(e)`) cannot record an element's
-    # history: its calls are exact, yet take elements by content, like storage.provenance says:
-    # from the earliest *item* call with that element (an earlier plain op returning equal
-    # content does not count, so mandala_made's earliest producer is not the one to ask).
+    # Code taking an element from a collection (`for e in xs: f(e)`, `f(xs[0])`) cannot record
+    # its history (compiled code records such a call inexact): its input comes, as
+    # storage.provenance says, from the earliest *item* call with that element (an earlier
+    # plain op returning equal content does not count, so mandala_made's earliest producer is
+    # not the only one to ask). Exact calls too: files written before compiled code recorded
+    # such calls inexact hold them as exact (a literal equal to an element goes with it).
     "INSERT OR IGNORE INTO temp.mandala_next "
     "SELECT c.hid FROM temp.mandala_frontier f"
     f" CROSS JOIN main.calls p ON p.hid = f.hid AND p.version_id = X'{ITEM_VERSION_ID.hex()}'"
     " CROSS JOIN main.call_outputs o ON o.call_id = p.id"
     " CROSS JOIN main.call_inputs i ON i.cid = o.cid AND i.src_call IS NULL"
-    " CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 1 AND c.created_at >= p.created_at"
+    " CROSS JOIN main.calls c ON c.id = i.call_id AND c.created_at >= p.created_at"
     " WHERE p.created_at = (SELECT MIN(q.created_at) FROM main.call_outputs e"
     f" CROSS JOIN main.calls q ON q.id = e.call_id AND q.version_id = X'{ITEM_VERSION_ID.hex()}'"
     " WHERE e.cid = o.cid)",

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .codecs import STRUCTURE_CODECS
-from .store import IN_CHUNK
+from .store import IN_CHUNK, value_file_error
 from .structures import element_cids
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ def drop_rows_of_deleted(
     >>> drop_rows_of_deleted(conn, store, blobs, {})   # doctest: +SKIP
     set()
     """
-    rows = {table: store.buffered(table) for table in ("calls", "inputs", "outputs", "vals")}
+    rows = {table: store.buffered(table) for table in ("calls", "inputs", "outputs", "vals", "versions")}
     missing = _missing_values(conn, rows, blobs, unflushed)
     buffered_calls = {row[0] for row in rows["calls"]}
     sources = {row[3] for row in rows["inputs"] if row[3] is not None} - buffered_calls
@@ -155,7 +155,7 @@ def _missing_values(
     wanted.update(cid for elements in members.values() for cid in elements)
     unknown = wanted - buffered.keys()
     missing = unknown - _existing(conn, "vals", "cid", unknown)
-    missing |= {cid for cid, row in buffered.items() if row[4] and not _restore_blob(cid, row[2], blobs, unflushed)}
+    missing |= {cid for cid, row in buffered.items() if row[4] and not _restored(conn, rows, row, blobs, unflushed)}
     missing |= {cid for cid, elements in members.items() if not missing.isdisjoint(elements)}
     return missing
 
@@ -170,6 +170,33 @@ def _elements(row: tuple, blobs: BlobDir | None, unflushed: dict) -> list[bytes]
         except FileNotFoundError:  # gone for good: _restore_blob reports the structure missing
             return []
     return element_cids(codec, data)
+
+
+def _restored(conn: sqlite3.Connection, rows: dict[str, list[tuple]], row: tuple, blobs: BlobDir | None,
+              unflushed: dict) -> bool:
+    """:func:`_restore_blob` of a buffered value; a file that cannot be written (a full disk, a
+    read-only mount) is a StorageFullError or ReadOnlyStorageError naming it and the ops of
+    the buffered calls it belongs to (the commit fails; the calls stay buffered on a
+    read-only mount, and are committed once it is writable)."""
+    cid = row[0]
+    try:
+        return _restore_blob(cid, row[2], blobs, unflushed)
+    except OSError as exc:
+        assert blobs is not None  # only a storage with value files restores one
+        error = value_file_error(exc, blobs.path(cid))
+        if error is None:
+            raise
+        raise type(error)(f"{_ops_of(conn, rows, cid)}: {error}") from exc
+
+
+def _ops_of(conn: sqlite3.Connection, rows: dict[str, list[tuple]], cid: bytes) -> str:
+    """``op NAME`` (or ``ops A, B``) of the buffered calls that take or give the value ``cid``."""
+    calls = {row[0] for table in ("inputs", "outputs") for row in rows[table] if row[2] == cid}
+    versions = sorted({row[3] for row in rows["calls"] if row[0] in calls})
+    marks = ", ".join("?" * len(versions))
+    names = {name for (name,) in conn.execute(f"SELECT op_name FROM versions WHERE version_id IN ({marks})", versions)}
+    names.update(row[1] for row in rows["versions"] if row[0] in versions)  # new in this block
+    return ("op " if len(names) == 1 else "ops ") + ", ".join(sorted(names))
 
 
 def _restore_blob(cid: bytes, digest: bytes, blobs: BlobDir | None, unflushed: dict) -> bool:

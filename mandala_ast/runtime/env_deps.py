@@ -47,7 +47,7 @@ from .hashing import digest
 
 __all__ = [
     "PREFIX", "PRESENCE", "VALUE", "TrackedEnviron", "current_source", "current_state", "shown", "snapshot", "start",
-    "stop",
+    "stop", "variable_of",
 ]
 
 #: What every environment dependency name starts with (no module name contains "<").
@@ -226,6 +226,15 @@ def current_state(name: str) -> bytes:
 def current_source(name: str) -> str:
     """What ``why`` shows of an environment dependency now (a hash: values may be secrets)."""
     return _source(name, _seen(name))
+
+
+def variable_of(name: str) -> str | None:
+    """The variable an environment dependency is about; None for any other dependency.
+
+    >>> variable_of("<env>:DATA_ROOT"), variable_of("<env-set>:DEBUG"), variable_of("pkg:helper")
+    ('DATA_ROOT', 'DEBUG', None)
+    """
+    return name.partition(":")[2] if name.startswith(PREFIX) else None
 
 
 def shown(name: str) -> str:

@@ -34,7 +34,7 @@ def explain_call(engine: CallPipeline, op: Op, args: tuple, kwargs: dict, where:
     key = call_id(version_id, ident)
     shown = f"{op.name}({describe(bound)})"
     candidates = store.find_calls(version_id, key, key)
-    diffs = [versions.dependency_diffs(deps_id) for _, _, deps_id, _ in candidates]
+    diffs = [versions.dependency_diffs(deps_id, op) for _, _, deps_id, _ in candidates]
     for (row_id, *_), changed in zip(candidates, diffs):
         if not changed:
             return f"hit: {shown} is stored (call {row_id.hex()[:12]}); its code and dependencies are unchanged"

@@ -472,8 +472,8 @@ def _excluded(storage_path: Path | None) -> tuple[str | None, tuple[str, ...]]:
         _LIBRARY = _library_roots()
     if storage_path is None:
         return None, _LIBRARY
-    own = os.path.abspath(storage_path)
-    return own, (f"{own}-", f"{own}.blobs{os.sep}", *_LIBRARY)
+    own, real = os.path.abspath(storage_path), os.path.realpath(storage_path)  # (its value files sit beside the latter)
+    return own, (f"{own}-", f"{own}.blobs{os.sep}", f"{real}.blobs{os.sep}", *_LIBRARY)
 
 
 def _library_roots() -> tuple[str, ...]:

@@ -640,8 +640,12 @@ def _ndarray_cid(array: Any) -> bytes:
     header = _array_header(array)
     if array.dtype.fields is not None:
         array = _without_padding(array)
-    if array.dtype.kind in "MmV":  # datetimes (alone or in records) export no buffer: bytes do
+    kind = array.dtype.kind
+    if kind in "MmVb":  # datetimes (alone or in records) export no buffer: bytes do
         array = array.reshape(-1).view(np.uint8)
+        if kind == "b" and array.size and np.maximum.reduce(array) > 1:
+            # Any byte but 0 is True: equal arrays (one viewing uint8 data) hash as 0s and 1s.
+            array = (array != 0).view(np.uint8)
     size = array.nbytes
     if not size:
         return blake3(header).digest()

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import ValueEncodingError
 from . import renames
 from .hashing import UnhashableError, content_id, digest
-from .refs import InexactRefs, Ref
+from .refs import UNKNOWN, InexactRefs, Ref
 
 if TYPE_CHECKING:
     from .ops import Op
@@ -40,6 +40,7 @@ __all__ = [
     "hash_or_explain",
     "identify",
     "identify_many",
+    "identify_unignored",
     "output_history_id",
     "output_refs",
 ]
@@ -132,14 +133,41 @@ def identify(op: Op, hashed: HashedInputs, input_refs: dict[str, Ref] | None, ve
     # may have been changed since (model.fit(...), tags.add(...)): its history then no
     # longer says what it is, its content does.
     sources = {n: r.src for n, r in input_refs.items() if cids.get(n) == r.cid} if input_refs else {}
-    exact = input_refs is not None and type(input_refs) is not InexactRefs
-    if not sources:
+    # ...and then "no producer" is no exact claim either: such a call is matched by content.
+    exact = input_refs is not None and type(input_refs) is not InexactRefs and not _changed(input_refs, cids, sources)
+    unknown = input_refs is not None and not exact
+    if not sources and not unknown:
         return CallIdentity(op, version_id, bound, cids, cid, cid, sources, exact)
     # An argument left at its default is not part of the content key, but its history is:
     # g(inc(1)) and g(dec(3)) are different calls even when both pass the default 2.
     histories = dict(ident)
     histories.update((renamed.get(name, name), input_refs[name].hid) for name in sources)  # type: ignore[index]
+    if unknown:  # not the history of raw values: inc(helper(inc(100))) is not inc(101) typed in
+        histories[UNKNOWN] = UNKNOWN.encode()
     return CallIdentity(op, version_id, bound, cids, cid, call_id(version_id, histories), sources, exact)
+
+
+def identify_unignored(op: Op, hashed: HashedInputs, versions: VersionTracker) -> CallIdentity | None:
+    """The identity a call of ``op`` had before ``ignore=`` named some of its arguments: keyed
+    with them, as given now (None if one cannot be hashed: it was never keyed so)."""
+    bound, cids = hashed
+    try:
+        cids = {**cids, **{name: content_id(bound[name]) for name in op.ignore if name in bound}}
+    except UnhashableError:
+        return None
+    ident = op.identity_inputs(cids, versions.defaults(op))
+    renamed = versions.identity_names(op)
+    if renamed:
+        ident = renames.renamed(ident, renamed)
+    version_id = versions.version_id(op)
+    cid = call_id(version_id, ident)
+    return CallIdentity(op, version_id, bound, cids, cid, cid, {}, False)
+
+
+def _changed(input_refs: dict[str, Ref], cids: dict[str, bytes], sources: dict) -> bool:
+    """Whether an argument compiled code knew the history of (not an ignored one) was changed
+    in place since (``xs.append(9)``)."""
+    return len(sources) != len(input_refs) and any(n in cids and n not in sources for n in input_refs)
 
 
 def identify_many(items: list[tuple], versions: VersionTracker) -> list[CallIdentity]:

@@ -15,6 +15,7 @@ from .packing import unpack_outputs
 if TYPE_CHECKING:
     from .identity import CallIdentity
     from .loading import ValueLoader
+    from .ops import Op
     from .store import SQLiteStore
     from .versions import VersionTracker
 
@@ -64,7 +65,7 @@ class CallIndex:
         if hit is not None or self._known_absent(call.version_id):
             return hit or self._report_stale(call)
         if self._should_prefetch(call.version_id):
-            self.prefetch(call.version_id)
+            self.prefetch(call.version_id, call.op)
             return self.in_memory(call) or self._report_stale(call)
         self._look_up_one(call)
         return self.in_memory(call)
@@ -78,12 +79,14 @@ class CallIndex:
         """
         found: list[Found | None] = [self.in_memory(call) for call in calls]
         wanted: dict[bytes, int] = {}
+        ops: dict[bytes, Op] = {}
         for call, hit in zip(calls, found):
             if hit is None:
                 wanted[call.version_id] = wanted.get(call.version_id, 0) + 1
+                ops[call.version_id] = call.op
         for version_id, count in wanted.items():
             if not self._known_absent(version_id) and self._worth_prefetching(version_id, count):
-                self.prefetch(version_id)
+                self.prefetch(version_id, ops[version_id])
         for i, call in enumerate(calls):
             if found[i] is None:
                 found[i] = self.find(call)
@@ -112,13 +115,14 @@ class CallIndex:
         self.by_history[call.history_id] = entry = (call.row_id, out_cids, call.deps_id)
         self.by_content.setdefault(call.cid, entry)
 
-    def prefetch(self, version_id: bytes) -> None:
-        """Load every stored call of an op version (and its small outputs) into memory."""
+    def prefetch(self, version_id: bytes, op: Op | None = None) -> None:
+        """Load every stored call of an op version (``op``'s) and its small outputs into
+        memory."""
         by_history, by_content, inline = self.by_history, self.by_content, self.loader.inline
         for history_id, cid, row_id, deps_id, packed in self.store.version_index(version_id):
             if history_id in by_history:
                 continue
-            if not self.versions.is_valid(deps_id):
+            if not self.versions.is_valid(deps_id, op):
                 self.stale.setdefault(history_id, deps_id)
                 continue
             outputs = unpack_outputs(packed)
@@ -146,14 +150,14 @@ class CallIndex:
         # other lookup of this process read, one index probe costs ~7 µs and the query by
         # history or content ~10. Only when that finds nothing valid is the wider one needed.
         for row_id, deps_id, packed in self.store.find_by_history(call.version_id, call.history_id):
-            if self.versions.is_valid(deps_id):
+            if self.versions.is_valid(deps_id, call.op):
                 found = (row_id, self.loader.remember_outputs(unpack_outputs(packed)), deps_id)
                 self.by_history[call.history_id] = found
                 self.by_content.setdefault(call.cid, found)
                 return
         exact = content = stale = None
         for row_id, history_id, deps_id, outputs in self.store.find_calls(call.version_id, call.history_id, call.cid):
-            if not self.versions.is_valid(deps_id):
+            if not self.versions.is_valid(deps_id, call.op):
                 stale = deps_id
             elif history_id == call.history_id:
                 exact = (row_id, self.loader.remember_outputs(outputs), deps_id)

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from .blobs import BlobDir, file_digest
+from .blobs import BlobDir, blob_dir_of, file_digest
 from .file_deps import TABLE as FILE_STATS_TABLE
 from .renames import add_tables
 from .value_rows import split_values_table
@@ -77,7 +77,7 @@ def upgrade(conn: sqlite3.Connection, path: object, found: str | None, current: 
     if found == "mandala_ast/4":
         _upgrade_v4(conn, create_call_tables)
     if path is not None and found in ("mandala_ast/4", "mandala_ast/5"):
-        _record_file_digests(conn, BlobDir(Path(f"{path}.blobs")))
+        _record_file_digests(conn, BlobDir(blob_dir_of(Path(str(path)))))
     add_tables(conn)
     conn.execute(FILE_STATS_TABLE)
     split_values_table(conn)

@@ -249,6 +249,16 @@ class Op:
             )
         return indices or False
 
+    def ignores_env(self, variable: str) -> bool:
+        """Whether what its body reads of the environment variable is no dependency of its
+        calls (``ignore_env`` names it, or ``track_env=False``): also for calls stored before
+        the option was given.
+
+        >>> op(ignore_env="LOG_PATH")(lambda: 1).ignores_env("LOG_PATH")
+        True
+        """
+        return variable in self.ignore_env or not self.track_env
+
     def _ignored(self, ignore: Any, what: str, option: str = "ignore") -> frozenset[str]:
         # One name as a string is that name, not its letters (ignore="verbose").
         if isinstance(ignore, str):

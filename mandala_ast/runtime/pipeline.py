@@ -19,19 +19,42 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._errors import CorruptValueError, NewCallError, ReadOnlyStorageError, StorageFullError
+from .._errors import (
+    CorruptValueError,
+    MandalaUnstoredWarning,
+    NewCallError,
+    ReadOnlyStorageError,
+    StorageFullError,
+    ValueEncodingError,
+)
 from . import transient
 from .deletion_watch import DeletionWatch
 from .execution import plain_data, run_body
-from .identity import CallIdentity, HashedInputs, describe_args, hash_inputs, identify
+from .identity import (
+    CallIdentity,
+    HashedInputs,
+    describe_args,
+    hash_inputs,
+    identify,
+    identify_unignored,
+)
 from .integrity import damage_as_error, damaged_error, is_damage
 from .loading import IMMUTABLE, MissingValueError, ValueLoader, corrupt_for_call
 from .lookup import CallIndex, Found
 from .pointers import unwrap as unwrap_pointers
-from .recording import Recorder, UnstoredOutputs, encode_outputs, encoded_outputs, load_back
+from .recording import (
+    Recorder,
+    UnstoredOutputs,
+    encode_or_explain,
+    encode_outputs,
+    encoded_outputs,
+    load_back,
+)
+from .stacklevel import user_stacklevel
 
 if TYPE_CHECKING:
     from .blobs import BlobDir
@@ -115,7 +138,7 @@ class CallPipeline:
         try:
             return tuple(map(self.loader.load_output, out_cids))
         except transient.TransientValue:  # not stored: computed on first use (transient.py)
-            return self._recomputed.outputs(op, args, kwargs, out_cids, self.loader.load_output)
+            return self._unstored_outputs(op, args, kwargs, out_cids)
 
     def _call_then_load(self, op, args, kwargs, input_refs, block, hashed, new_calls_allowed) -> Called:
         try:
@@ -128,11 +151,42 @@ class CallPipeline:
         except CorruptValueError as error:
             values = self._repair(op, args, kwargs, out_cids, new_calls_allowed, error)
         except transient.TransientValue:  # not stored: computed again (transient.py)
-            values = self._recomputed.outputs(op, args, kwargs, out_cids, self.loader.load_output)
+            values = self._unstored_outputs(op, args, kwargs, out_cids)
         finally:
             if self.loader.decoded:  # an output the hand-back did not take (loaded twice)
                 self.loader.decoded.clear()
         return row_id, values if input_refs is None else tuple(zip(out_cids, values)), deps_id
+
+    def _unstored_outputs(self, op: Op, args: tuple, kwargs: dict, out_cids: tuple[bytes, ...]) -> tuple:
+        """The outputs of a stored call one of which has no stored value (its op said
+        ``transient=`` when the call was stored): lazy while the op still says so of each
+        such output (transient.py); else computed now, and the values it no longer leaves
+        out stored in place of their placeholders, so that the next run loads them."""
+        missing = [i for i, cid in enumerate(out_cids) if self._not_stored(cid)]
+        if all(transient.is_transient(op, i) for i in missing):
+            return self._recomputed.outputs(op, args, kwargs, out_cids, self.loader.load_output)
+        self.lock.release()  # bodies run without it (see _repair)
+        try:
+            outputs, cids = self._recomputed.compute(op, args, kwargs, out_cids)
+        finally:
+            self.lock.acquire()
+        # An output that came out other than stored (not deterministic) is not stored under
+        # the recorded id: the calls downstream were computed from the earlier value.
+        kept = [i for i in missing if not transient.is_transient(op, i) and cids[i] == out_cids[i]]
+        try:
+            self.recorder.store_over_placeholders(
+                {out_cids[i]: encode_or_explain(op, f"output {i}", outputs[i]) for i in kept})
+        except (StorageFullError, ReadOnlyStorageError, ValueEncodingError) as failed:
+            warnings.warn(f"op {op.name}: {failed}; its output is returned without being stored, so the call is "
+                          "computed again next time", MandalaUnstoredWarning, stacklevel=user_stacklevel())
+        return outputs
+
+    def _not_stored(self, cid: bytes) -> bool:
+        try:
+            self.loader.load_output(cid)
+        except transient.TransientValue:
+            return True
+        return False
 
     def _call(self, op, args, kwargs, input_refs, block, hashed, new_calls_allowed) -> tuple[bytes, tuple[bytes, ...], bytes]:
         """``(row id, output cids, deps_id)`` of the call, stored or computed now."""
@@ -145,6 +199,12 @@ class CallPipeline:
             found = self.index.find(call)
         if found is None and self._computing:
             found = self._wait_for_others(call)
+        if found is None and op.ignore and self.versions.keyed_before_ignore(op, call.version_id):
+            found = self._stored_before_ignore(op, hashed)
+        if found is None and (not new_calls_allowed or self.store.read_only):
+            # A miss is answered from memory until the file is next seen to change (polled
+            # every few tens of ms): before saying a call is not stored, look in the file.
+            found = self.index.find_in_file(call)
         if found is not None:
             return self._found(call, found)
         self._check_may_compute(call, new_calls_allowed)
@@ -163,6 +223,14 @@ class CallPipeline:
                 self.single_flight.release(call.cid)
         return call.row_id, out_cids, call.deps_id  # type: ignore[return-value]
 
+    def _stored_before_ignore(self, op: Op, hashed: HashedInputs) -> Found | None:
+        """A call stored before ``ignore=`` named some of the op's arguments, keyed with them
+        as given now: the op says they do not change its result, so it is this call
+        (recorded for this one's identity, as a call found by content is)."""
+        unignored = identify_unignored(op, hashed, self.versions)
+        found = self.index.find(unignored) if unignored is not None else None
+        return None if found is None else (*found[:3], False)
+
     def _wait_for_other_processes(self, call: CallIdentity) -> Found | None:
         """Single flight: the call's lock taken (None), or the call as another process
         stored it while this one waited (the storage lock released meanwhile)."""
@@ -175,6 +243,8 @@ class CallPipeline:
         self.lock.release()
         try:
             return wait_for_call(self.single_flight, call.cid, look_again)
+        except (StorageFullError, ReadOnlyStorageError) as failed:  # its lock file: say whose
+            raise type(failed)(f"op {call.op.name}: {failed}") from failed
         finally:
             self.lock.acquire()
 

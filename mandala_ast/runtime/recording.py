@@ -231,6 +231,18 @@ class Recorder:
         self.store.rows["vals"] += (cid, encoded.codec, data, len(encoded.data), external)
         unflushed[cid] = encoded
 
+    def store_over_placeholders(self, encoded: dict[bytes, codecs.EncodedValue]) -> None:
+        """Store values (by cid) whose rows are transient placeholders, now, in place of
+        them: the outputs of calls an op stored while it said ``transient=``, computed again
+        now that it does not (a value file is written first, as for any value)."""
+        flat: list = []
+        for cid, value in encoded.items():
+            data, external = value.data, 0
+            if self.blobs is not None and len(data) >= BLOB_BYTES and value.codec not in codecs.STRUCTURE_CODECS:
+                data, external = self._write_blob(self.blobs, cid, value), 1
+            flat += (cid, value.codec, data, len(value.data), external)
+        self.store.replace_placeholders(flat)
+
     def _write_blob(self, blobs: BlobDir, cid: bytes, encoded: codecs.EncodedValue) -> bytes:
         """Write a value's file; returns the digest of its bytes."""
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["InexactRefs", "Ref"]
+__all__ = ["UNKNOWN", "InexactRefs", "Ref"]
 
 
 class Ref:
@@ -29,11 +29,26 @@ class Ref:
         return f"Ref({self.value!r}, hid={self.hid.hex()[:8]})"
 
 
+#: The history of an argument compiled code does not know (see InexactRefs): no parameter is
+#: named ``?``, so it takes no argument's place.
+UNKNOWN = "?"
+
+
 class InexactRefs(dict):
-    """The Refs compiled code knows for a call's arguments, by name, when another argument is
-    a part of an op output whose history it cannot name: ``b[0]`` where ``b = f(a)`` is one
-    output that happens to be a tuple. No stored call produced that part, so the call must
-    not claim exact provenance: it is recorded inexact and that input is matched by content.
+    """The Refs compiled code knows for a call's arguments, by name, when another argument
+    may be an op's output whose history it cannot name: a name bound by a helper's result or
+    an ``await``, a loop variable over a list, ``b[0]`` where ``b = f(a)`` is one output that
+    happens to be a tuple. "No producer" would be a wrong claim, so the call is recorded
+    inexact and such inputs are matched by content. Its history id is not that of the same
+    call with raw arguments (``inc(101)`` written as a literal): it holds :data:`UNKNOWN`,
+    whose Ref makes the warm-hit caches' keys differ too.
 
     >>> InexactRefs({"y": ref})          # doctest: +SKIP
     """
+
+    def __init__(self, refs: dict[str, Ref] | None = None) -> None:
+        super().__init__(refs or ())
+        self[UNKNOWN] = _UNKNOWN_REF
+
+
+_UNKNOWN_REF = Ref(None, b"", UNKNOWN.encode(), (b"", -1))

@@ -9,6 +9,7 @@ identity, lookup, execution, recording, loading.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from pathlib import Path
 from types import MethodType
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 from .._errors import ArgumentError, NotAnOpError
 from . import noop, renames
-from .blobs import BlobDir
+from .blobs import BlobDir, blob_dir_of
 from .blocks import RunBlock, innermost_run_block
 from .identity import MISSING, content_key, fast_key, hash_inputs, output_refs
 from .integrity import damage_as_error
@@ -57,7 +58,8 @@ def _serialised(method: _Method) -> _Method:
 def _single_flight(path: Path) -> Any:
     from .batch.single_flight import SingleFlight
 
-    return SingleFlight(Path(f"{path}.locks"))
+    # Beside the file a symlink leads to: processes opening it by different names share them.
+    return SingleFlight(Path(f"{os.path.realpath(path)}.locks"))
 
 
 class Storage:
@@ -83,7 +85,7 @@ class Storage:
         except BaseException:
             self._store.close()  # no file descriptor left behind by a failed open
             raise
-        self._blobs = None if self.path is None else BlobDir(Path(f"{self.path}.blobs"))
+        self._blobs = None if self.path is None else BlobDir(blob_dir_of(self.path))
         self.new_calls_allowed = True
         #: The memoization engine (pipeline.py): what blocks, queries, tables and pictures read.
         engine = self.engine = CallPipeline(self.path, self._store, self._versions, self._blobs, repr(self))
@@ -276,7 +278,7 @@ class Storage:
         today = versions.peek_version_id(op)  # a table stores nothing, not even a new version
 
         def current(version_id: bytes, deps_id: bytes) -> bool:
-            return version_id == today and versions.is_valid(deps_id)
+            return version_id == today and versions.is_valid(deps_id, op)
 
         with damage_as_error(self.path, f"reading the table of op {op.name}"):
             return calls_table(self._store, op, self.engine.loader.load, current)

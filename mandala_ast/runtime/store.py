@@ -133,6 +133,10 @@ class SQLiteStore:
 
     def __init__(self, path: str | Path | None) -> None:
         self.path = None if path is None else Path(path)
+        if self.path is not None:
+            _check_name_length(self.path)
+        #: The log SQLite keeps beside the file (a symlink to it followed), while open.
+        self.log = None if self.path is None else f"{os.path.realpath(self.path)}-wal"
         #: The file, its directory or its mount cannot be written (shared results on a
         #: cluster): stored calls load, and anything that would write raises ReadOnlyStorageError.
         self.read_only = self.path is not None and not _writable(self.path)
@@ -332,6 +336,8 @@ class SQLiteStore:
                 self.conn.execute("ROLLBACK")
             self._raise_write_error(exc)
             raise
+        if self.log is not None and not os.path.exists(self.log):
+            _save_a_deleted_log(self.conn)
         return result
 
     def _raise_write_error(self, exc: BaseException) -> None:
@@ -364,6 +370,10 @@ class SQLiteStore:
     def record_file_digest(self, cid: bytes, file_digest: bytes, size: int) -> None:
         """Record the digest of a value's rewritten file (a corrupt one, repaired)."""
         self.write_transaction(lambda conn: value_rows.record_file_digest(conn, cid, file_digest, size))
+
+    def replace_placeholders(self, flat: list) -> None:
+        """Store values in place of transient placeholders (value_rows.replace_placeholders)."""
+        self.write_transaction(lambda conn: value_rows.replace_placeholders(conn, flat))
 
     def restore_value_bytes(self, cid: bytes, data: bytes) -> None:
         """Store again, in its row, the bytes of a value whose ``val_bytes`` row was lost."""
@@ -404,6 +414,8 @@ class SQLiteStore:
             return self._connect()
         real = os.path.realpath(self.path)
         with _OPENING:  # no thread reads the header while another connects (see _OPEN)
+            if not self.read_only:  # (before any connection here, which would make a new -shm)
+                _refuse_a_deleted_log(Path(real), open_here=_OPEN[real] > 0)
             _check_existing_file(self.path, header=not _OPEN[real])
             if not self.read_only:
                 _refuse_a_deleted_files_log(self.path, open_here=_OPEN[real] > 0)
@@ -834,6 +846,25 @@ def read_only_connection(path: Path, **options: Any) -> sqlite3.Connection:
     return sqlite3.connect(f"{uri}?immutable=1", uri=True, **options)
 
 
+#: The longest file name most file systems take (ext4, XFS, APFS, NTFS, tmpfs), in bytes.
+_NAME_MAX = 255
+#: The longest suffix of the files kept beside a storage's (SQLite's while it creates one).
+_LONGEST_SUFFIX = "-journal"
+
+
+def _check_name_length(path: Path) -> None:
+    """Refuse a file name with no room for the files SQLite keeps beside it (``-journal``,
+    ``-wal``) and the value files' directory (``.blobs``): SQLite says only "unable to open
+    database file", and a name longer than the file system takes is a raw OSError."""
+    length = len(os.fsencode(path.name))
+    if length + len(_LONGEST_SUFFIX) > _NAME_MAX:
+        raise StorageFormatError(
+            f"cannot use the storage {path}: its file name is {length} bytes long, and the files "
+            f"kept beside it add up to {len(_LONGEST_SUFFIX)} ({path.name}{_LONGEST_SUFFIX}); file names "
+            f"take {_NAME_MAX} bytes at most: choose a name of at most {_NAME_MAX - len(_LONGEST_SUFFIX)} bytes"
+        )
+
+
 def _writable(path: Path) -> bool:
     """Whether the storage can be written: its file and its directory (for -wal, -shm and
     blobs). os.access honours read-only mounts even for root, whom chmod does not stop."""
@@ -923,6 +954,60 @@ def _refuse_a_deleted_files_log(path: Path, *, open_here: bool) -> None:
         )
 
 
+def _refuse_a_deleted_log(path: Path, *, open_here: bool) -> None:
+    """Refuse to open a storage whose ``-wal`` or ``-shm`` was deleted while another process
+    has it open (a clean-up script, ``rm results.db-*``); ``path`` is the file's real path
+    (SQLite keeps them beside the file a symlink leads to). That process goes on logging into
+    the deleted files; a new connection would start a log of its own over the same pages, and
+    whichever checkpointed last would overwrite the other's commits.
+
+    While open, a connection holds a shared lock on the database file and on its ``-shm``.
+    Either lock without the file beside it is also seen for a moment while a connection opens
+    or the last one closes: it is looked at again before refusing. ``open_here``: as for
+    :func:`_refuse_a_deleted_files_log` (and SQLite shares this process's log between its
+    connections).
+    """
+    if open_here or not path.is_file() or _empty(path):
+        return
+    for _ in range(_LOG_LOOKS):
+        if not _log_deleted_under_another_process(path):
+            return
+        time.sleep(0.05)
+    raise StorageBusyError(
+        f"{path}-wal or {path}-shm was deleted while a process still has {path} open: it goes on "
+        "using the deleted files, and a storage opened beside it would overwrite that process's "
+        "calls (or lose its own). Let that process finish (its calls are then in the file), or stop it"
+    )
+
+
+#: How many times a deleted log is seen before it is believed (see _refuse_a_deleted_log).
+_LOG_LOOKS = 5
+
+
+def _log_deleted_under_another_process(path: Path) -> bool:
+    shm = Path(f"{path}-shm")
+    if not shm.exists():
+        return _locked_by_another_process(path, _DB_SHARED_BYTES, _DB_SHARED_FIRST)
+    return not Path(f"{path}-wal").exists() and _held_by_another_process(shm)
+
+
+#: The bytes of a database file every connection holds a shared lock on while it reads, which
+#: a connection in WAL mode never lets go of while open (os_unix.c: SHARED_FIRST, SHARED_SIZE).
+_DB_SHARED_FIRST, _DB_SHARED_BYTES = 0x40000000 + 2, 510
+
+
+def _save_a_deleted_log(conn: sqlite3.Connection) -> None:
+    """After a commit whose log is no longer beside the file (deleted while open, see
+    :func:`_refuse_a_deleted_log`): copy the log into the file, where the next process finds
+    its calls; otherwise they die with this process (a kill -9 loses every call the log
+    held). A checkpoint that cannot copy everything now (a reader) leaves the rest to the next
+    commit's, as does one that fails: the commit itself is done."""
+    try:
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    except sqlite3.OperationalError:
+        pass
+
+
 def _empty(path: Path) -> bool:
     try:
         return path.stat().st_size == 0
@@ -933,20 +1018,26 @@ def _empty(path: Path) -> bool:
 def _held_by_another_process(shm: Path) -> bool:
     """Whether a connection in another process has this ``-shm`` open: each holds a shared
     POSIX lock on its "dead man switch" byte (SQLite's unix VFS, byte 128) while it does."""
+    return _locked_by_another_process(shm, 1, _SHM_DMS_BYTE)
+
+
+def _locked_by_another_process(path: Path, length: int, start: int) -> bool:
+    """Whether another process holds a POSIX lock on these bytes of the file (never asked
+    while this process has it open: see the caller)."""
     try:
         import fcntl
     except ImportError:  # Windows: SQLite locks there another way; not checked
         return False
     try:
-        fd = os.open(shm, os.O_RDWR)
+        fd = os.open(path, os.O_RDWR)
     except OSError:  # gone meanwhile, or read-only: SQLite will not reset it either
         return False
     try:
-        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, _SHM_DMS_BYTE)
-    except OSError:
-        return True
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, length, start)
+    except OSError as exc:  # (a file system without locks says ENOLCK: not held, as far as anyone knows)
+        return exc.errno in (errno.EAGAIN, errno.EACCES)
     else:
-        fcntl.lockf(fd, fcntl.LOCK_UN, 1, _SHM_DMS_BYTE)
+        fcntl.lockf(fd, fcntl.LOCK_UN, length, start)
         return False
     finally:
         os.close(fd)  # drops this process's locks on the file: it has none (see the caller)

@@ -44,7 +44,7 @@ ORDER BY c.id, i.name
 _BY_CONTENT_SQL = """
 SELECT c.hid, o.idx, v.op_name FROM call_outputs o
 JOIN calls c ON c.id = o.call_id JOIN versions v ON v.version_id = c.version_id
-WHERE o.cid = ? AND c.created_at <= ? ORDER BY c.created_at LIMIT 1
+WHERE o.cid = ? AND c.created_at <= ? ORDER BY c.version_id = ? DESC, c.created_at LIMIT 1
 """
 _ITEM_BY_CONTENT_SQL = """
 SELECT c.hid, o.idx, v.op_name FROM call_outputs o
@@ -95,8 +95,10 @@ def _read_calls_table(store: SQLiteStore, op: Op, load: Callable[[bytes], Any], 
     for hid, (version, valid, created_at, duration) in calls.items():
         given = inputs.get(hid, {})
         row = {name: load(given[name]) if name in given else _default(defaults, name, load) for name in names}
+        given_out = outputs.get(hid, {})
         for idx, column in enumerate(output_columns):
-            row[column] = load(outputs[hid][idx])
+            # (a call stored while the op had fewer outputs, nout= given since, has none there)
+            row[column] = load(given_out[idx]) if idx in given_out else None
         row.update(zip(meta, (version, valid, duration, created_at, hid.hex())))
         rows.append(row)
     frame = pd.DataFrame(rows, columns=[*names, *own])
@@ -145,20 +147,22 @@ def _has_none(column: Iterable) -> bool:
 def provenance_table(store: SQLiteStore, op: Op) -> pd.DataFrame:
     """For each stored call of ``op`` and each input: which call produced it.
 
-    ``exact`` is True when the producer is known from history (compiled code); otherwise it is
-    the earliest earlier call whose output has the same content, or None for raw inputs. A
-    producer deleted without its dependents keeps its call id, with ``<deleted call>`` for op.
-    Compiled code passes an element of a stored MList/MDict/MSet (``f(xs[0])``, ``for x in
-    xs``) without its history, so such an input is matched by content to an ``__item__`` call
-    (``exact`` False); a literal equal to an element is matched the same way.
+    ``exact`` is True when compiled code recorded the producer, or knew that no op produced
+    the input (a literal: no producer); otherwise the producer is found by content: the
+    earliest earlier call whose output has the same content (an element's ``__item__`` call
+    first), or None. A producer deleted without its dependents keeps its call id, with
+    ``<deleted call>`` for op. Compiled code passes an element of a stored MList/MDict/MSet
+    (``f(xs[0])``, ``for x in xs``) without its history, so such an input is matched by
+    content to an ``__item__`` call (``exact`` False); a literal equal to an element is
+    matched the same way.
     """
     import pandas as pd
 
     rows = []
     query = store.conn.execute(_PROVENANCE_SQL, (op.name,)).fetchall()
     for call, name, cid, compiled, created_at, *exact in query:
-        if exact[0] is not None:
-            found = exact
+        if exact[0] is not None:  # recorded history: exact, also in a call recorded inexact
+            found, compiled = exact, True
         elif compiled:
             found = _item_by_content(store, cid, created_at)
             compiled = found[0] is None
@@ -181,8 +185,11 @@ def provenance_table(store: SQLiteStore, op: Op) -> pd.DataFrame:
 
 def producer_by_content(store: SQLiteStore, cid: bytes, before: float) -> tuple:
     """``(call row id, output index, op name)`` of the earliest call stored at or before
-    ``before`` with an output of content ``cid``; Nones when there is none."""
-    return store.conn.execute(_BY_CONTENT_SQL, (cid, before)).fetchone() or (None, None, None)
+    ``before`` with an output of content ``cid``, an element's ``__item__`` call first (a value
+    taken from a stored collection, ``inc(xs[2])``, comes from it rather than from an earlier
+    call whose output happens to be equal); Nones when there is none."""
+    query = (cid, before, ITEM_VERSION_ID)
+    return store.conn.execute(_BY_CONTENT_SQL, query).fetchone() or (None, None, None)
 
 
 def _item_by_content(store: SQLiteStore, cid: bytes, before: float) -> tuple:

@@ -28,7 +28,7 @@ class RanCode:
     """The code objects entered during one op execution; ``complete`` is False when tracing
     was not possible (then callers fall back to static dependencies)."""
 
-    __slots__ = ("before", "checks", "codes", "complete", "receivers")
+    __slots__ = ("before", "checks", "codes", "complete", "found", "receivers")
 
     def __init__(self) -> None:
         #: code object -> the globals it ran with (for its module's name)
@@ -43,6 +43,9 @@ class RanCode:
         #: dependency name -> Dependency: module-level objects as the body found them
         #: (dependencies.objects_before), where the body may change them
         self.before: dict[str, Any] = {}
+        #: ``(name, kind, state, source)`` of each dependency, worked out where the body ran
+        #: (a worker process, whose code objects cannot be sent): set there, codes left empty
+        self.found: tuple[tuple[str, str, bytes, str | None], ...] | None = None
 
 
 def _run_with_hooks(fn: Callable, args: tuple, kwargs: dict) -> tuple[Any, RanCode]:

@@ -51,6 +51,7 @@ __all__ = [
     "TransientValue",
     "has_lazy",
     "is_lazy",
+    "is_transient",
     "make_names_plain",
     "plain_args",
     "placeholders",
@@ -93,6 +94,12 @@ _lazy_made = False
 
 class TransientValue(Exception):
     """A run block asked for the value of an output that was not stored (internal)."""
+
+
+def is_transient(op: Op, index: int) -> bool:
+    """Whether output ``index`` of ``op`` is transient (its value is not stored)."""
+    which = op.transient
+    return which is True or (which is not False and index in which)
 
 
 def placeholders(outputs: tuple, which: Any) -> list[EncodedValue]:

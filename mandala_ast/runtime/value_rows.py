@@ -29,6 +29,7 @@ __all__ = [
     "delete_values",
     "place_bytes",
     "record_file_digest",
+    "replace_placeholders",
     "restore_bytes",
     "split_values_table",
 ]
@@ -72,6 +73,9 @@ _VALS_WRITES = (
 SCHEMA = (_VAL_ROWS_TABLE, _VAL_BYTES_TABLE, _VALS_VIEW, *_VALS_WRITES)
 
 _STORED_SQL = "SELECT cid FROM val_rows WHERE cid IN ({marks})"
+#: The codec of a transient output's row without bytes (transient.py's CODEC, spelled out:
+#: this module depends on nothing else of the runtime).
+_PLACEHOLDER = "transient"
 # Ids are never handed out twice, even after the largest one left: a value whose bytes were
 # lost (a damaged page, a salvaged file) still names its id, and would load the bytes of the
 # next value stored under it. The largest id handed out is kept in mandala_meta.
@@ -148,6 +152,21 @@ def delete_values(conn: sqlite3.Connection, cids_sql: str) -> None:
 def record_file_digest(conn: sqlite3.Connection, cid: bytes, file_digest: bytes, size: int) -> None:
     """Record the digest of a value file written again (blobs.py: a corrupt one, repaired)."""
     conn.execute("UPDATE val_rows SET data = ?, size = ? WHERE cid = ? AND external = 1", (file_digest, size, cid))
+
+
+def replace_placeholders(conn: sqlite3.Connection, flat: list) -> None:
+    """Store value rows ``(cid, codec, data, size, external)`` (fields one after another, as
+    :func:`place_bytes` takes them) in place of transient placeholders (rows of codec
+    ``transient``, no bytes) under their cids: an op that no longer says ``transient=`` stores
+    the values of the calls it stored while it did. A real value stored already is kept."""
+    cids = flat[0::5]
+    for start in range(0, len(cids), _IN_CHUNK):
+        chunk = cids[start : start + _IN_CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        conn.execute(f"DELETE FROM val_rows WHERE codec = '{_PLACEHOLDER}' AND cid IN ({marks})", chunk)
+    rows = place_bytes(conn, flat)
+    conn.executemany("INSERT OR IGNORE INTO val_rows VALUES (?, ?, ?, ?, ?)",
+                     [rows[start : start + 5] for start in range(0, len(rows), 5)])
 
 
 def restore_bytes(conn: sqlite3.Connection, cid: bytes, data: bytes) -> None:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import ArgumentError, VersionChangeError
 from . import dependencies as deps, env_deps, file_deps, fingerprints, renames
 from .hashing import digest
+from .packing import unpack_outputs
 from .tracing import RanCode
 
 if TYPE_CHECKING:
@@ -58,11 +59,14 @@ class VersionTracker:
         check_on_change(on_change)
         self.store = store
         self.on_change = on_change
-        self._canonical: dict[bytes, bytes] = {}  # op version id -> id its calls are stored under
+        # op version id -> (its op's output count, the id its calls are stored under)
+        self._canonical: dict[bytes, tuple[int, bytes]] = {}
         self._changed_ops: dict[bytes, str] = {}  # version id -> report, for on_change="error"
         self._op_deps: dict[tuple, bytes] = {}  # (version id, code run, op calls) -> deps_id
         self._deps_members: dict[bytes, tuple] = {}  # deps_id -> its (name, kind, state) rows
         self._valid: dict[bytes, bool] = {}  # deps_id -> still valid?
+        # (deps_id, op serial) -> valid for an op ignoring variables, where _valid says no
+        self._valid_for_op: dict[tuple[bytes, int], bool] = {}
         # dependency name -> (object it resolved to, content id of a mutable container or None)
         self._tracked: dict[str, tuple[Any, bytes | None]] = {}
         self._reported: set[tuple] = set()
@@ -72,13 +76,14 @@ class VersionTracker:
         # default) are not found.
         self._defaults: dict[Op, dict[str, bytes]] = {}
         self._reaches_user_code: dict[bytes, bool] = {}
+        self._keyed_before_ignore: dict[tuple, bool] = {}  # (version id, ignored) -> any such calls
         self._identity_names: dict[str, dict[str, str]] = {}  # op name -> renamed arguments
         self._file_rows: dict[str, tuple | None] = {}  # data file -> its data_file_stats row known
         self._file_row_sql: str | None = ""  # how to read one (file_deps.row_sql), once known
 
     def forget(self) -> None:
         """Drop everything known about versions and states: the file was rewritten (a rename)."""
-        for cache in (self._canonical, self._op_deps, self._deps_members, self._valid, self._defaults):
+        for cache in (self._canonical, self._op_deps, self._deps_members, self._valid, self._valid_for_op, self._defaults):
             cache.clear()
         self._identity_names.clear()
 
@@ -93,10 +98,30 @@ class VersionTracker:
 
     def version_id(self, op: Op) -> bytes:
         """The id op calls are stored under (the accepted earlier version's, after accept)."""
-        canonical = self._canonical.get(op.version_id)
-        if canonical is None:
-            canonical = self._canonical[op.version_id] = self._register(op)
-        return canonical
+        known = self._canonical.get(op.version_id)
+        if known is None or known[0] != op.nout:
+            known = self._canonical[op.version_id] = (op.nout, self._shaped(op, self._register(op)))
+        return known[1]
+
+    def _shaped(self, op: Op, canonical: bytes, *, record: bool = True) -> bytes:
+        """``canonical``, unless the calls stored under it have another number of outputs than
+        ``op`` (``nout=`` given or taken off since: a version's id is its code's, and the
+        decorator is not code): then the id of this version with ``op.nout`` outputs, whose
+        calls are its own (the others would come back in the old shape). ``record=False``
+        registers and reports nothing."""
+        row = self.store.conn.execute(_ONE_CALL_SQL, (canonical,)).fetchone()
+        stored = len(unpack_outputs(row[0])) if row is not None else op.nout
+        if stored == op.nout:
+            return canonical
+        shaped = digest(b"outputs|%d|" % op.nout + canonical)
+        if record and self.store.conn.execute(_VERSION_SQL, (shaped,)).fetchone() is None:
+            self.store.add("ops", (op.name, op.nout, op.signature_text()))
+            self.store.add("versions", (shaped, op.name, op.version, time.time(), op.fingerprint.digest, None))
+        if record and not self.store.has_calls(shaped):
+            title = f"op {op.name} changed: {op.nout} output(s), where its stored calls have {stored}"
+            states = (op.fingerprint.digest, op.fingerprint.digest)
+            self._changed(("op", op.name, shaped), op, title, f"outputs: {stored}\n", f"outputs: {op.nout}\n", states)
+        return shaped
 
     def _register(self, op: Op) -> bytes:
         row = self.store.conn.execute(
@@ -125,15 +150,16 @@ class VersionTracker:
         """What :meth:`version_id` answers, without registering or reporting a new version
         (``storage.why`` stores nothing)."""
         known = self._canonical.get(op.version_id)
-        if known is not None:
-            return known
+        if known is not None and known[0] == op.nout:
+            return known[1]
         row = self.store.conn.execute(
             "SELECT canonical FROM versions WHERE version_id = ?", (op.version_id,)
         ).fetchone()
         if row is not None:
-            return row[0] or op.version_id
+            return self._shaped(op, row[0] or op.version_id, record=False)
         previous = self._latest_other_version(op)
-        return previous[3] if previous is not None and self._same_text(op, previous) else op.version_id
+        same = previous is not None and self._same_text(op, previous)
+        return self._shaped(op, previous[3], record=False) if same else op.version_id  # type: ignore[index]
 
     def _report_if_new(self, op: Op, canonical: bytes) -> None:
         # A version registered by an earlier run that stopped before computing anything (say
@@ -188,6 +214,23 @@ class VersionTracker:
         rows = self.store.conn.execute("SELECT param, cid FROM defaults WHERE op_name = ?", (op.name,))
         return dict(rows.fetchall())
 
+    def keyed_before_ignore(self, op: Op, version_id: bytes) -> bool:
+        """Whether calls of the op's version may be stored keyed with arguments its
+        ``ignore=`` names (stored before it named them): the oldest stored call has one of
+        them among its inputs. Two index probes, once per version a process (so that a miss
+        of an op ignoring an argument from the start pays no second lookup)."""
+        key = (version_id, op.ignore)
+        known = self._keyed_before_ignore.get(key)
+        if known is None:
+            conn = self.store.conn
+            oldest = conn.execute(_OLDEST_CALL_SQL, (version_id,)).fetchone()
+            marks = ", ".join("?" * len(op.ignore))
+            known = oldest is not None and conn.execute(
+                f"SELECT 1 FROM call_inputs WHERE call_id = ? AND name IN ({marks}) LIMIT 1",
+                (oldest[0], *sorted(op.ignore))).fetchone() is not None
+            self._keyed_before_ignore[key] = known
+        return known
+
     def check_may_compute(self, op: Op) -> None:
         """With on_change="error", refuse to compute under changed code."""
         report = self._changed_ops.get(op.version_id)
@@ -212,12 +255,14 @@ class VersionTracker:
         and what that call depended on, and the ``files`` it read (file_deps.stop) with the
         environment variables (env_deps.stop)."""
         before = tuple((name, d.state) for name, d in ran.before.items())
-        codes = (tuple(ran.codes), tuple(ran.receivers.items())) if ran.complete else None
+        codes = (tuple(ran.codes), tuple(ran.receivers.items())) if ran.complete else ran.found
         key = (op.version_id, codes, frozenset(op_calls), files, before)
         deps_id = self._op_deps.get(key)
         if deps_id is None:
             if ran.complete:
                 found = deps.run_dependencies(op.fn, ran.codes, ran.before, ran.receivers)
+            elif ran.found is not None:  # traced in a worker process, which worked them out
+                found = {name: deps.Dependency(name, kind, state, source) for name, kind, state, source in ran.found}
             else:
                 found = deps.static_dependencies(op.fn)
             self._add_op_calls(found, op_calls)
@@ -239,8 +284,12 @@ class VersionTracker:
             dependency = deps.op_dependency(inner)
             if dependency is not None:
                 found.setdefault(dependency.name, dependency)
-            for name, kind, state in self._members(inner_deps_id):
-                found.setdefault(name, deps.Dependency(name, kind, state, None))
+            members = self._members(inner_deps_id)
+            for name, kind, state in members:
+                # A variable the inner op ignores now, held by a call it stored before saying
+                # so: the caller must not take it on (it would recompute at every new value).
+                if not self._ignored_by(inner, name, members):
+                    found.setdefault(name, deps.Dependency(name, kind, state, None))
 
     def _members(self, deps_id: bytes) -> tuple[tuple[str, str, bytes], ...]:
         """``(name, kind, state)`` of each dependency recorded under ``deps_id``. A deps_id is
@@ -263,25 +312,53 @@ class VersionTracker:
         self._deps_members[deps_id] = tuple((d.name, d.kind, d.state) for d in found.values())
         self._valid[deps_id] = True
 
-    def is_valid(self, deps_id: bytes) -> bool:
-        """Whether every dependency recorded under ``deps_id`` is unchanged (or accepted)."""
+    def is_valid(self, deps_id: bytes, op: Op | None = None) -> bool:
+        """Whether every dependency recorded under ``deps_id`` is unchanged (or accepted), but
+        for environment variables ``op`` (whose call it is) ignores now (see _ignored_by)."""
         valid = self._valid.get(deps_id)
         if valid is None:
             valid = self._valid[deps_id] = not self.changed_dependencies(deps_id)
+        if valid or op is None or (op.track_env and op.track_files and not op.ignore_env):
+            return valid
+        key = (deps_id, op.serial)
+        valid = self._valid_for_op.get(key)
+        if valid is None:
+            valid = self._valid_for_op[key] = not self.changed_dependencies(deps_id, op=op)
         return valid
 
+    def _ignored_by(self, op: Op, name: str, members: tuple) -> bool:
+        """Whether the dependency ``name`` of a call of ``op`` (``members``: the call's
+        dependencies) is a variable or a file ``op`` ignores now and no op it called may have
+        read for it: a call stored before ``ignore_env=`` (``track_env=False``,
+        ``track_files=False``) holds it as a dependency, of its own body's reads or of its
+        inner calls' (those count while their op does not ignore it too)."""
+        ignores = _ignoring(name)
+        if ignores is None or not ignores(op):
+            return False
+        from .ops import Op  # ops imports this module's importers
+
+        for member, kind, _ in members:
+            inner = deps.resolve(member) if kind == "code" else None
+            if isinstance(inner, Op) and not ignores(inner):
+                return False
+        return True
+
     def changed_dependencies(
-        self, deps_id: bytes, *, record: bool = True
+        self, deps_id: bytes, *, record: bool = True, op: Op | None = None
     ) -> list[tuple[str, bytes, bytes | None]]:
         """(name, stored state, current state) for each dependency that changed since.
-        ``record=False`` stores nothing (not even an acceptance of unchanged text)."""
+        ``record=False`` stores nothing (not even an acceptance of unchanged text); ``op``:
+        the call's op, whose ignored variables do not count (see _ignored_by)."""
         changed = []
-        for name, kind, state in self._members(deps_id):
+        members = self._members(deps_id)
+        for name, kind, state in members:
             self._track(name)
             current = deps.current_state(name)
             if kind == "file" and record:
                 self._keep_file_stats(name)
             if current == state or self._accepted(name, state, current):
+                continue
+            if op is not None and self._ignored_by(op, name, members):
                 continue
             if not self._same_code(name, kind, state, current, record):
                 changed.append((name, state, current))
@@ -303,7 +380,7 @@ class VersionTracker:
 
     def report_stale(self, op: Op, deps_id: bytes) -> None:
         """Report (once) the dependency changes that make a stored call stale."""
-        for name, state, current in self.changed_dependencies(deps_id):
+        for name, state, current in self.changed_dependencies(deps_id, op=op):
             old = self._source(state) or ""
             new = deps.current_source(name) or "<gone>"
             title = f"op {op.name}: dependency {_shown(name)} changed"
@@ -343,6 +420,7 @@ class VersionTracker:
             self._tracked[name] = now = _snapshot(name)
             _note_function(now)
         self._valid.clear()
+        self._valid_for_op.clear()
         self._op_deps.clear()
         return True
 
@@ -373,6 +451,7 @@ class VersionTracker:
             return False
         self.store.add("accepted", (name, row[0], current))
         self._valid.clear()
+        self._valid_for_op.clear()
         return True
 
     def _accept_op(self, op: Op) -> str:
@@ -389,7 +468,7 @@ class VersionTracker:
                 "UPDATE versions SET canonical = ? WHERE version_id = ?", (canonical, op.version_id)
             )
         )
-        self._canonical[op.version_id] = canonical
+        self._canonical[op.version_id] = (op.nout, canonical)
         self._changed_ops.pop(op.version_id, None)
         # Ops that called it depend on it: their calls made with the earlier version stay too.
         self._accept_dependency(deps.qualified_name(op))
@@ -466,13 +545,13 @@ class VersionTracker:
         old = self._source(row[0]) if row else None
         return _diff(old or "", op.fingerprint.source, (row[0] if row else None, op.fingerprint.digest))
 
-    def dependency_diffs(self, deps_id: bytes) -> list[str]:
-        """A diff per dependency changed since ``deps_id`` was recorded (none: still valid).
-        Stores nothing: ``storage.why`` is read-only."""
+    def dependency_diffs(self, deps_id: bytes, op: Op | None = None) -> list[str]:
+        """A diff per dependency changed since ``deps_id`` was recorded (none: still valid)
+        but for the variables ``op`` ignores. Stores nothing: ``storage.why`` is read-only."""
         return [
             f"dependency {_shown(name)} changed:\n"
             + _diff(self._source(state) or "", deps.current_source(name) or "<gone>", (state, current, name))
-            for name, state, current in self.changed_dependencies(deps_id, record=False)
+            for name, state, current in self.changed_dependencies(deps_id, record=False, op=op)
         ]
 
     def _changed(self, key: tuple, op: Op, title: str, old: str, new: str, states: tuple) -> None:
@@ -493,6 +572,17 @@ class VersionTracker:
         if row is None:
             row = self.store.pending_source(state)
         return row[0] if row else None
+
+
+def _ignoring(name: str) -> Any:
+    """For an environment variable or a data file a call depends on, whether an op leaves
+    it out of its calls' dependencies now (an ``Op -> bool``); None for other dependencies."""
+    variable = env_deps.variable_of(name)
+    if variable is not None:
+        return lambda op: op.ignores_env(variable)
+    if name.startswith(file_deps.PREFIX):
+        return lambda op: not op.track_files
+    return None
 
 
 def _accepted_name(target: Any) -> str:
@@ -635,5 +725,9 @@ def _is_text(source: str) -> bool:
     file edited after import, in two processes), or of two functions at one address."""
     return not source.startswith(fingerprints.NO_SOURCE)
 
+
+_ONE_CALL_SQL = "SELECT outputs FROM calls WHERE version_id = ? LIMIT 1"
+_OLDEST_CALL_SQL = "SELECT id FROM calls WHERE version_id = ? ORDER BY id LIMIT 1"
+_VERSION_SQL = "SELECT 1 FROM versions WHERE version_id = ?"
 
 _VERSION_COLUMNS = ["version", "version_id", "fingerprint", "same_as", "calls", "current", "created_at"]

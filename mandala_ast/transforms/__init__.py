@@ -8,6 +8,7 @@ Modules:
     _api         ``transform_source``: survey, rewrite both forms, inject the import, check lines
     _detect      cheap prefilters and the survey of blocks and workflows
     _scopes      Python scopes and provenance keys ``name@scope``
+    _raw         which arguments no op produced (raw), as far as the source shows
     _run_form    the run-form rewrite of calls, assignments and returns
     _query_form  the query-form rewrite of query and delete blocks
     _emit        builders for the emitted text; one-line copies

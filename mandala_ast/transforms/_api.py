@@ -17,7 +17,7 @@ from ._run_form import RunFormRewriter
 __all__ = ["TRANSFORM_FORMAT", "TransformResult", "transform_source"]
 
 #: Bumped whenever the emitted text changes for the same input (part of the pyc cache key).
-TRANSFORM_FORMAT = 8
+TRANSFORM_FORMAT = 9
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def _parse(text: str) -> cst.Module:
 
 
 def _rewrite(text: str, module: cst.Module, found, filename: str) -> TransformResult:  # type: ignore[no-untyped-def]
-    rewriter = RunFormRewriter(module, found)
+    rewriter = RunFormRewriter(module, found, text)
     try:
         rewritten = module.visit(rewriter)
     except RecursionError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from types import EllipsisType
 
 import libcst as cst
 
@@ -34,14 +35,16 @@ CALLEE = "__mandala_callee__"
 #: The loop variable of the generator that forgets ``for`` targets (a dunder: never mangled).
 _ITEM = "__mandala_item__"
 
-Literal = None | str | int | tuple
+Literal = None | str | int | tuple | EllipsisType
 
 
 @functools.lru_cache(maxsize=4096)
 def literal(value: Literal) -> cst.BaseExpression:
-    """A constant ``None`` / string / int >= 0 / (nested) tuple as a node (specs and keys)."""
+    """A constant ``None`` / ``...`` / string / int >= 0 / (nested) tuple as a node (specs and keys)."""
     if value is None:
         return cst.Name("None")
+    if value is ...:
+        return cst.Ellipsis()
     if isinstance(value, str):
         return cst.SimpleString(repr(value))
     if isinstance(value, int):
@@ -82,10 +85,10 @@ def settle(keys: Sequence[str], value: cst.BaseExpression) -> cst.BaseExpression
     return value
 
 
-def forget(keys: Sequence[str], value: cst.BaseExpression) -> cst.BaseExpression:
-    """``__mandala_rt__.forget(k1, __mandala_rt__.forget(k2, value))``."""
+def forget(keys: Sequence[str], value: cst.BaseExpression, hook: str = "forget") -> cst.BaseExpression:
+    """``__mandala_rt__.forget(k1, __mandala_rt__.forget(k2, value))`` (or ``raw``: *hook*)."""
     for key in reversed(keys):
-        value = rt_call("forget", [cst.Arg(literal(key)), cst.Arg(as_argument(value))])
+        value = rt_call(hook, [cst.Arg(literal(key)), cst.Arg(as_argument(value))])
     return value
 
 
@@ -99,8 +102,9 @@ def ret_all(keys: tuple, value: cst.BaseExpression) -> cst.Call:
     return rt_call("ret_all", [cst.Arg(literal(keys)), cst.Arg(as_argument(value))])
 
 
-def forget_each(keys: Sequence[str], iterable: cst.BaseExpression, *, is_async: bool) -> cst.GeneratorExp:
-    """``(forget(k, __mandala_item__) for __mandala_item__ in (iterable))`` for loop targets.
+def forget_each(keys: Sequence[str], iterable: cst.BaseExpression, *, is_async: bool, hook: str = "forget") -> cst.GeneratorExp:
+    """``(forget(k, __mandala_item__) for __mandala_item__ in (iterable))`` for loop targets
+    (``raw`` instead: *hook*).
 
     A generator keeps the loop's own line and semantics (``iter()`` is called once, up front)
     while forgetting the targets' provenance before every iteration.
@@ -112,4 +116,4 @@ def forget_each(keys: Sequence[str], iterable: cst.BaseExpression, *, is_async: 
         iter=iterable,
         asynchronous=cst.Asynchronous() if is_async else None,
     )
-    return cst.GeneratorExp(forget(keys, cst.Name(_ITEM)), comp_for)
+    return cst.GeneratorExp(forget(keys, cst.Name(_ITEM), hook), comp_for)

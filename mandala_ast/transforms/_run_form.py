@@ -31,11 +31,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import EllipsisType
 
 import libcst as cst
 
 from . import _emit as emit
 from ._detect import Survey, is_batch_block
+from ._raw import is_raw, name_is_raw
 from ._scopes import ArgKey, Scope, simple_targets, target_names
 
 __all__ = ["RunFormRewriter"]
@@ -80,11 +82,11 @@ class _CallFrame:
 class RunFormRewriter(cst.CSTTransformer):
     """Rewrites the bodies the survey found; everything else is skipped without a visit."""
 
-    def __init__(self, module: cst.Module, found: Survey) -> None:
+    def __init__(self, module: cst.Module, found: Survey, text: str | None = None) -> None:
         super().__init__()
         self.found = found
         self.changed = False
-        self._scopes = [Scope.for_module(module)]
+        self._scopes = [Scope.for_module(module, text)]
         self._region = 0  # > 0 inside a block or workflow body
         self._batch = 0  # > 0 inside a batch block's body: builtins get plain values there too
         self._frozen = 0  # > 0 inside a decorator, annotation, parameters or f-string
@@ -221,7 +223,7 @@ class RunFormRewriter(cst.CSTTransformer):
             names, keys = (returned,), (f"{returned}@{scope.qualname}",)
             self._rewritten_returns.add(original)
         spec: tuple = _compact(
-            scope.qualname, (keys, self._pos_keys(updated.args), self._kw_keys(updated.args))
+            scope.qualname, (keys, self._pos_keys(original.args), self._kw_keys(original.args))
         )
         if site is not None or slot is not None:
             spec += (site, slot)
@@ -239,22 +241,44 @@ class RunFormRewriter(cst.CSTTransformer):
         again = [key for name, key in zip(names, keys) if self.scope.binding_count(name) > 1]
         return emit.settle(again, call) if again else call
 
-    def _pos_keys(self, args: Sequence[cst.Arg]) -> tuple[ArgKey | None, ...] | None:
-        keys: list[ArgKey | None] = []
+    def _pos_keys(self, args: Sequence[cst.Arg]) -> tuple[ArgKey | EllipsisType | None, ...] | EllipsisType:
+        """A key per positional argument; ``...`` for all of them when ``*args`` makes their
+        positions unknown until run time."""
+        keys: list[ArgKey | EllipsisType | None] = []
         for arg in args:
             if arg.star == "*":
-                return None
+                return ...
             if arg.keyword is None and not arg.star:
-                keys.append(self.scope.arg_key(arg.value))
+                keys.append(self._arg_key(arg.value))
         return tuple(keys)
 
-    def _kw_keys(self, args: Sequence[cst.Arg]) -> tuple[tuple[str, ArgKey], ...] | None:
-        pairs: list[tuple[str, ArgKey]] = []
+    def _kw_keys(self, args: Sequence[cst.Arg]) -> tuple[tuple[str, ArgKey | EllipsisType | None], ...] | None:
+        """``(keyword, key)`` for keyword arguments that have a key; with ``**kwargs``, every
+        keyword written (None: raw) and ``("**", ...)``: the others came from the mapping."""
+        pairs: list[tuple[str, ArgKey | EllipsisType | None]] = []
+        mapping = any(arg.star == "**" for arg in args)
         for arg in args:
-            key = self.scope.arg_key(arg.value) if arg.keyword is not None else None
-            if key is not None:
+            key = self._arg_key(arg.value) if arg.keyword is not None else None
+            if key is not None or (mapping and arg.keyword is not None):
                 pairs.append((cst.ensure_type(arg.keyword, cst.Name).value, key))
+        if mapping:
+            pairs.append(("**", ...))
         return tuple(pairs) or None
+
+    def _arg_key(self, node: cst.BaseExpression) -> ArgKey | EllipsisType | None:
+        """A name's key, or ``(key, i)`` for ``name[i]``, where the runtime may know the
+        value's history; None for a value no op produced (``_raw.py``); ``...`` for one that
+        may be an op's output whose history compiled code cannot know (a helper's result):
+        unless the runtime gets it from a direct argument call, the call is recorded inexact."""
+        scope = self.scope
+        key = scope.arg_key(node)
+        if isinstance(key, str):
+            return None if name_is_raw(scope, cst.ensure_type(node, cst.Name).value) else key
+        if key is not None:
+            return key
+        if isinstance(node, cst.NamedExpr) and isinstance(node.target, cst.Name) and not is_raw(scope, node.value):
+            return scope.key(node.target.value)  # `f((y := inc(1)))`: y's history is the argument's
+        return None if is_raw(scope, node) else ...
 
     # -- assignments: which call binds which names; forget for the others ----------------------
 
@@ -290,13 +314,30 @@ class RunFormRewriter(cst.CSTTransformer):
         return self._forget_value(updated_node, target_names(updated_node.target), recorded=False)
 
     def _forget_value(self, node, names: list[str], recorded: bool = True):  # type: ignore[no-untyped-def]
+        """Names that receive op outputs elsewhere, bound here to something else: ``raw`` when
+        no op produced the value (``y = 0``, ``y = y + 1``: an op given y then records it as
+        raw, exactly), else ``forget`` (y's history is unknown: such a call is inexact)."""
         if not self._active or (recorded and node.value in self._recorded):
             return node
         keys = self._keys_to_forget(names)
         if not keys:
             return node
         self.changed = True
-        return node.with_changes(value=emit.forget(keys, node.value))
+        hook = "raw" if recorded and self._vouched(keys) and self._binds_raw(node) else "forget"
+        return node.with_changes(value=emit.forget(keys, node.value, hook))
+
+    def _vouched(self, keys: list[str]) -> bool:
+        """Whether only code compiled here binds these variables: ``raw`` vouches for what a
+        name holds until the next binding, which must not be one the runtime never hears of
+        (``global y`` in a function outside the blocks: its value may be the very object raw
+        saw, a small int)."""
+        names = (key.partition("@")[0] for key in keys)  # a name never holds "@"
+        return not any(name in self.scope.resolve(name).rebound_elsewhere() for name in names)
+
+    def _binds_raw(self, node: cst.Assign | cst.AnnAssign | cst.NamedExpr) -> bool:
+        targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+        unpacked = not all(isinstance(target, cst.Name) for target in targets)
+        return node.value is not None and is_raw(self.scope, node.value, deep=unpacked)
 
     def leave_For(self, original_node: cst.For, updated_node: cst.For) -> cst.For:
         keys = self._keys_to_forget(target_names(updated_node.target)) if self._active else []
@@ -304,7 +345,15 @@ class RunFormRewriter(cst.CSTTransformer):
             return updated_node
         self.changed = True
         is_async = updated_node.asynchronous is not None
-        return updated_node.with_changes(iter=emit.forget_each(keys, updated_node.iter, is_async=is_async))
+        # `for y in [8, 9]`: each value is raw (a name that unpacks, `for a, b in ...`, gets an
+        # item's part, which `raw` would not recognise: forgotten)
+        raw = (
+            isinstance(original_node.target, cst.Name)
+            and self._vouched(keys)
+            and is_raw(self.scope, original_node.iter, deep=True)
+        )
+        iterable = emit.forget_each(keys, updated_node.iter, is_async=is_async, hook="raw" if raw else "forget")
+        return updated_node.with_changes(iter=iterable)
 
     def _keys_to_forget(self, names: list[str]) -> list[str]:
         """Keys of *names* that receive op outputs elsewhere in their scope."""
@@ -429,15 +478,15 @@ def _compact(scope: str, keys: tuple) -> tuple:
     )
 
 
-def _relative_all(keys: Sequence[ArgKey | None] | None, scope: str) -> tuple | None:
-    return None if keys is None else tuple(_relative(key, scope) for key in keys)
+def _relative_all(keys: Sequence[ArgKey | EllipsisType | None] | EllipsisType | None, scope: str) -> tuple | EllipsisType | None:
+    return keys if keys is None or keys is ... else tuple(_relative(key, scope) for key in keys)
 
 
-def _relative(key: ArgKey | None, scope: str) -> ArgKey | None:
+def _relative(key: ArgKey | EllipsisType | None, scope: str) -> ArgKey | EllipsisType | None:
     """``name`` for ``name@scope``; a key of another scope's variable stays whole."""
     if isinstance(key, tuple):
         return (_relative_key(key[0], scope), key[1])
-    return None if key is None else _relative_key(key, scope)
+    return key if key is None or key is ... else _relative_key(key, scope)
 
 
 def _relative_key(key: str, scope: str) -> str:

@@ -12,8 +12,10 @@ is scanned shallowly (its simple statements' targets, not their expressions).
 
 from __future__ import annotations
 
+import ast
 import builtins
-from collections import Counter
+import re
+from collections import Counter, defaultdict
 
 import libcst as cst
 
@@ -21,6 +23,14 @@ __all__ = ["FRAME_SENSITIVE", "ArgKey", "Scope", "simple_targets", "target_names
 
 #: An argument's provenance key: ``name@scope``, or ``(key, i)`` for ``name[i]`` (see arg_key).
 ArgKey = str | tuple[str, int]
+#: How a statement binds a name, with the expression it binds it from (see _BindingScan.sources):
+#: ``raw`` (a def, class, caught exception, del: no op's output), ``value`` (``y = e``), ``item``
+#: (an element of ``e``: ``for y in e``, ``a, b = e``), ``outer-item`` (a comprehension's first
+#: ``for``, whose ``e`` is evaluated in the enclosing scope), ``aug`` (``y += e``), ``walrus``
+#: (``(y := e)``, where ``e`` may be evaluated in a comprehension's scope; for ``aug``, the
+#: ``AugAssign`` statement itself), ``unknown`` (a
+#: parameter, an import, ``with ... as y``, a ``match`` capture).
+Binding = tuple[str, cst.CSTNode | None]
 
 _BUILTINS = frozenset(dir(builtins))
 #: Builtins that inspect the caller's frame: calling them from another frame changes what they
@@ -44,18 +54,25 @@ class Scope:
         self.qualname = qualname
         self.node = node
         self.parent = parent
+        self.text: str | None = None  # the module's source (module scope only)
         self.module: Scope = parent.module if parent is not None else self
         self.is_workflow = False
         self._scan: _BindingScan | None = None
         self._op_target_keys: frozenset[str] | None = None
         self._nested_nonlocals: frozenset[str] | None = None
+        self._rebound_elsewhere: frozenset[str] | None = None
+        #: (name, deep) -> whether the name is raw (``_raw.py``); None while being decided
+        self.raw_names: dict[tuple[str, bool], bool | None] = {}
 
     # -- construction ---------------------------------------------------------------------------
 
     @classmethod
-    def for_module(cls, module: cst.Module) -> Scope:
-        """The module scope (key suffix ``<module>``)."""
-        return cls("module", "<module>", module, None)
+    def for_module(cls, module: cst.Module, text: str | None = None) -> Scope:
+        """The module scope (key suffix ``<module>``); *text*, the module's source, makes
+        :meth:`rebound_elsewhere` cheap."""
+        scope = cls("module", "<module>", module, None)
+        scope.text = text
+        return scope
 
     def child(self, kind: str, name: str, node: cst.CSTNode) -> Scope:
         """A nested scope named like CPython's ``__qualname__``."""
@@ -78,6 +95,25 @@ class Scope:
     def binding_count(self, name: str) -> int:
         """How many statements bind *name* in this scope (loops count once)."""
         return self.scan.counts[name]
+
+    def bindings(self, name: str) -> list[Binding] | None:
+        """How this scope binds its variable *name*, or None when code the scan does not see
+        may bind it too: a nested scope's ``nonlocal``, a function's ``global``, a walrus in a
+        module-level expression, a star import (or it is not bound here at all)."""
+        scan = self.scan
+        if name not in scan.counts or scan.star_import or name in self.rebound_elsewhere():
+            return None
+        return scan.sources[name]
+
+    def rebound_elsewhere(self) -> frozenset[str]:
+        """Names of this scope's variables that other scopes (or expressions the module scan
+        skips) may bind."""
+        if self._rebound_elsewhere is None:
+            if self.kind == "module":
+                self._rebound_elsewhere = _module_rebinds(cst.ensure_type(self.node, cst.Module), self.text)
+            else:
+                self._rebound_elsewhere = self.nested_nonlocals()
+        return self._rebound_elsewhere
 
     def resolve(self, name: str) -> Scope:
         """The scope that owns the variable *name* as seen from here."""
@@ -211,6 +247,8 @@ class _BindingScan(cst.CSTVisitor):
         super().__init__()
         self.deep = deep  # False: skip expressions (module scope; walrus bindings missed)
         self.counts: Counter[str] = Counter()
+        #: name -> how each statement binds it (see Binding)
+        self.sources: defaultdict[str, list[Binding]] = defaultdict(list)
         self.globals: set[str] = set()
         self.nonlocals: set[str] = set()
         self.star_import = False
@@ -237,8 +275,15 @@ class _BindingScan(cst.CSTVisitor):
             scan.bind_comprehension(node)
         return scan
 
-    def bind(self, names: list[str] | tuple[str, ...]) -> None:
+    def bind(self, names: list[str] | tuple[str, ...], how: str = "unknown", value: cst.CSTNode | None = None) -> None:
         self.counts.update(names)
+        for name in names:
+            self.sources[name].append((how, value))
+
+    def bind_target(self, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
+        """``target = value``: a bare name gets the value, an unpacked one an element of it."""
+        how = "value" if isinstance(target, cst.Name) else "item"
+        self.bind(target_names(target), how, value)
 
     def bind_parameters(self, params: cst.Parameters) -> None:
         every = [*params.posonly_params, *params.params, *params.kwonly_params]
@@ -248,10 +293,10 @@ class _BindingScan(cst.CSTVisitor):
         self.bind([param.name.value for param in every])
 
     def bind_comprehension(self, node: cst.CSTNode) -> None:
-        for_in = getattr(node, "for_in", None)
+        for_in, how = getattr(node, "for_in", None), "outer-item"
         while for_in is not None:
-            self.bind(target_names(for_in.target))
-            for_in = for_in.inner_for_in
+            self.bind(target_names(for_in.target), how, for_in.iter)
+            for_in, how = for_in.inner_for_in, "item"
 
     def record_call(self, target: cst.BaseExpression, value: cst.BaseExpression | None) -> None:
         names = simple_targets(target)
@@ -270,38 +315,41 @@ class _BindingScan(cst.CSTVisitor):
     # -- statements that bind -------------------------------------------------------------------
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        self.bind([node.name.value])
+        self.bind([node.name.value], "raw")
         self.nested.append(node)
         return False
 
     def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        self.bind([node.name.value])
+        self.bind([node.name.value], "raw")
         self.nested.append(node)
         return False
 
     def visit_Assign(self, node: cst.Assign) -> bool:
         for target in node.targets:
-            self.bind(target_names(target.target))
+            self.bind_target(target.target, node.value)
         if len(node.targets) == 1:
             self.record_call(node.targets[0].target, node.value)
         return True
 
     def visit_AnnAssign(self, node: cst.AnnAssign) -> bool:
-        self.bind(target_names(node.target))
+        if node.value is None:  # `y: int` alone binds no value
+            self.bind(target_names(node.target), "raw")
+        else:
+            self.bind_target(node.target, node.value)
         self.record_call(node.target, node.value)
         return True
 
     def visit_AugAssign(self, node: cst.AugAssign) -> bool:
-        self.bind(target_names(node.target))
+        self.bind(target_names(node.target), "aug", node)
         return True
 
     def visit_NamedExpr(self, node: cst.NamedExpr) -> bool:
-        self.bind(target_names(node.target))
+        self.bind(target_names(node.target), "walrus", node.value)
         self.record_call(node.target, node.value)
         return True
 
     def visit_For(self, node: cst.For) -> None:
-        self.bind(target_names(node.target))
+        self.bind(target_names(node.target), "item", node.iter)
 
     def visit_WithItem(self, node: cst.WithItem) -> None:
         if node.asname is not None:
@@ -309,14 +357,14 @@ class _BindingScan(cst.CSTVisitor):
 
     def visit_ExceptHandler(self, node: cst.ExceptHandler) -> None:
         if node.name is not None:
-            self.bind(target_names(node.name.name))
+            self.bind(target_names(node.name.name), "raw")
 
     def visit_ExceptStarHandler(self, node: cst.ExceptStarHandler) -> None:
         if node.name is not None:
-            self.bind(target_names(node.name.name))
+            self.bind(target_names(node.name.name), "raw")
 
     def visit_Del(self, node: cst.Del) -> None:
-        self.bind(target_names(node.target))
+        self.bind(target_names(node.target), "raw")
 
     def visit_Import(self, node: cst.Import) -> bool:
         for alias in node.names:
@@ -353,6 +401,51 @@ class _BindingScan(cst.CSTVisitor):
     def visit_MatchMapping(self, node: cst.MatchMapping) -> None:
         if node.rest is not None:
             self.bind([node.rest.value])
+
+
+def _module_rebinds(module: cst.Module, text: str | None) -> frozenset[str]:
+    """The module names a ``global`` statement or a walrus anywhere binds (see _GlobalFinder).
+    From the source through ``ast`` when there is one: a libcst visit of a whole module costs
+    more than parsing it."""
+    if text is not None:
+        if ":=" not in text and not re.search(r"\bglobal\b", text):
+            return frozenset()
+        try:
+            tree = ast.parse(text)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            pass  # newer syntax than this Python's: libcst parsed it
+        else:
+            return frozenset(_ast_rebinds(tree))
+    finder = _GlobalFinder()
+    module.visit(finder)
+    return frozenset(finder.names)
+
+
+def _ast_rebinds(tree: ast.AST) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Global):
+            names.update(node.names)
+        elif isinstance(node, ast.NamedExpr) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return names
+
+
+class _GlobalFinder(cst.CSTVisitor):
+    """Module variables that a shallow scan of the module does not see bound: declared
+    ``global`` in some function, or bound by a walrus in any expression (conservatively, a
+    walrus anywhere: one in a function binds that function's variable of the same name)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+
+    def visit_Global(self, node: cst.Global) -> bool:
+        self.names.update(item.name.value for item in node.names)
+        return False
+
+    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+        self.names.update(target_names(node.target))
 
 
 class _NonlocalFinder(cst.CSTVisitor):

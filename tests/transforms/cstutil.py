@@ -61,6 +61,7 @@ class FakeRuntime(types.SimpleNamespace):
         self.OPS = frozenset({FakeOp})
         self.callee = self._callee
         self.forget = self._forget
+        self.raw = self._raw
         self.settle = self._settle
         self.ret = self._ret
 
@@ -77,6 +78,10 @@ class FakeRuntime(types.SimpleNamespace):
 
     def _forget(self, key: str, value: Any, /) -> Any:
         self.log.append(("forget", key))
+        return value
+
+    def _raw(self, key: str, value: Any, /) -> Any:
+        self.log.append(("raw", key))
         return value
 
     def _settle(self, key: str, value: Any, /) -> Any:

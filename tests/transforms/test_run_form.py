@@ -41,6 +41,7 @@ class TestCalls:
     def test_contract_example(self) -> None:
         """The example of docs/compiled-runtime-contract.md (the inner call names its parent's site)."""
         inner = d("inc", "('<module>', None, (None,), None, None, (1, 1))", "2")
+        # y's key, and `...` for a call: whatever it is, only an op's hand-over gives its history
         check(
             """\
             import mandala_ast
@@ -50,7 +51,7 @@ class TestCalls:
             """,
             f"""\
             <HEAD>with storage.run():
-                w = {d("add", "('<module>', ('w',), ('y', None), None, 1, None)", f"y, {inner}")}
+                w = {d("add", "('<module>', ('w',), ('y', ...), None, 1, None)", f"y, {inner}")}
                 print(w)
             """,
         )
@@ -91,7 +92,8 @@ class TestCalls:
         assert rewrite(source).source == source
 
     def test_indexed_name_argument_has_a_key_and_index(self) -> None:
-        """``mul(b[0], k=b[1])``: output i of an op with several outputs assigned to ``b``."""
+        """``mul(b[0], k=b[1])``: output i of an op with several outputs assigned to ``b``;
+        ``b[x]`` may be an op's output too, whose history the runtime cannot know: ``...``."""
         check(
             """\
             import mandala_ast
@@ -100,12 +102,13 @@ class TestCalls:
             """,
             f"""\
             <HEAD>with storage:
-                {d("mul", "('<module>', None, (('b', 0), None), (('k', ('b', 1)),))", "b[0], b[x], k=b[1]")}
+                {d("mul", "('<module>', None, (('b', 0), ...), (('k', ('b', 1)),))", "b[0], b[x], k=b[1]")}
             """,
         )
 
     def test_star_args_have_no_positional_keys(self) -> None:
-        """``*args`` makes positions unknown: ``pos_keys`` is None; ``**kw`` is left out."""
+        """``*args`` makes positions unknown: ``pos_keys`` is ``...``; ``**kw`` adds ``('**',
+        ...)``, and every keyword written is listed (None: raw), so the others came from it."""
         check(
             """\
             import mandala_ast
@@ -114,7 +117,7 @@ class TestCalls:
             """,
             f"""\
             <HEAD>with storage:
-                {d("f", "('<module>', None, None, (('k', 'v'),))", "*xs, k=v, **kw")}
+                {d("f", "('<module>', None, ..., (('k', 'v'), ('**', ...)))", "*xs, k=v, **kw")}
             """,
         )
 
@@ -347,7 +350,9 @@ class TestContainerStores:
 
 class TestForget:
     def test_reassignments(self) -> None:
-        """Non-op assignments to names that receive op outputs forget their provenance."""
+        """Non-op assignments to names that receive op outputs forget their provenance; those
+        of a value no op produced say so (``raw``: such a y is raw, exactly). ``y += 1`` may
+        grow an op's list in place: forgotten."""
         check(
             """\
             import mandala_ast
@@ -361,29 +366,45 @@ class TestForget:
             f"""\
             <HEAD>with storage:
                 y = __mandala_rt__.settle('y@<module>', {d("inc", "('<module>', ('y',), (None,), None)", "1")})
-                y = __mandala_rt__.forget('y@<module>', y + 1)
+                y = __mandala_rt__.raw('y@<module>', y + 1)
                 y += __mandala_rt__.forget('y@<module>', 1)
-                y: int = __mandala_rt__.forget('y@<module>', 2)
+                y: int = __mandala_rt__.raw('y@<module>', 2)
                 z = y
             """,
         )
 
     def test_for_target_and_walrus(self) -> None:
-        """Loop targets are forgotten per iteration; walrus assignments like any other."""
+        """Loop targets are forgotten per iteration (a literal loop's are raw); walrus
+        assignments like any other (at module level, where a walrus anywhere may rebind a name
+        the runtime never hears of, nothing is said raw)."""
         check(
             """\
             import mandala_ast
+            def f():
+                with storage:
+                    for y in ys:
+                        y = inc(y)
+                    for y in [8, 9]:
+                        pass
+                    if (y := 3):
+                        pass
             with storage:
-                for y in ys:
-                    y = inc(y)
-                if (y := 3):
+                x = inc(1)
+                if (x := 3):
                     pass
             """,
             f"""\
-            <HEAD>with storage:
-                for y in (__mandala_rt__.forget('y@<module>', __mandala_item__) for __mandala_item__ in (ys)):
-                    y = __mandala_rt__.settle('y@<module>', {d("inc", "('<module>', ('y',), ('y',), None)", "y")})
-                if (y := __mandala_rt__.forget('y@<module>', 3)):
+            <HEAD>def f():
+                with storage:
+                    for y in (__mandala_rt__.forget('y@f', __mandala_item__) for __mandala_item__ in (ys)):
+                        y = __mandala_rt__.settle('y@f', {d("inc", "('f', ('y',), ('y',), None)", "y")})
+                    for y in (__mandala_rt__.raw('y@f', __mandala_item__) for __mandala_item__ in ([8, 9])):
+                        pass
+                    if (y := __mandala_rt__.raw('y@f', 3)):
+                        pass
+            with storage:
+                x = {d("inc", "('<module>', ('x',), (None,), None)", "1")}
+                if (x := __mandala_rt__.forget('x@<module>', 3)):
                     pass
             """,
         )
@@ -487,5 +508,132 @@ class TestWorkflows:
             def pair(x):
                 a = {d("inc", "('pair', ('a',), ('x',), None)", "x")}
                 return __mandala_rt__.ret_all(('a@pair', ('a@pair', 0), None), (a, a[0], 3))
+            """,
+        )
+
+
+class TestUnprovenArguments:
+    """An argument without a history the runtime can know is raw (None) only if no op can have
+    produced it; else it keeps its key or gets ``...``, and the call is recorded inexact."""
+
+    def test_an_output_through_a_helper_an_await_or_a_list_is_not_raw(self) -> None:
+        """``y = helper(make(1))``, ``await``, ``for e in ys``, ``ys[i]``, ``obj.attr``, ``+y``,
+        ``y or 2``, ``f"{y}"`` and ``str(y)`` may all be an op's very output."""
+        helper = d("helper", "('f', ('y',), (...,), None, 1, None)", d("make", "('f', None, (None,), None, None, (1, 0))", "1"))
+        check(
+            """\
+            import mandala_ast
+            async def f():
+                with storage:
+                    y = helper(make(1))
+                    a = await fetch(y)
+                    for e in ys:
+                        use(y, a, e)
+                    use(ys[i], obj.attr, +y, y or 2, f"{y}", str(y))
+            """,
+            f"""\
+            <HEAD>async def f():
+                with storage:
+                    y = {helper}
+                    a = await {d("fetch", "('f', None, ('y',), None)", "y")}
+                    for e in ys:
+                        {d("use", "('f', None, ('y', 'a', 'e'), None)", "y, a, e")}
+                    {d("use", "('f', None, (..., ..., ..., ..., ..., ...), None)", 'ys[i], obj.attr, +y, y or 2, f"{y}", str(y)')}
+            """,
+        )
+
+    def test_literals_literal_loops_and_computed_values_are_raw(self) -> None:
+        """A literal loop's value, a module constant, an operator's result, a new container,
+        ``len()``, a formatted text: no op's output."""
+        check(
+            """\
+            import mandala_ast
+            N = 3
+            with storage:
+                for n, s in [(1, "a"), (2, "b")]:
+                    for i in range(N):
+                        use(n, s, i, N)
+                use(y + 1, -y, [y], len(ys), f"n={y}", None)
+            """,
+            f"""\
+            <HEAD>N = 3
+            with storage:
+                for n, s in [(1, "a"), (2, "b")]:
+                    for i in range(N):
+                        {d("use", "('<module>', None, (None, None, None, None), None)", "n, s, i, N")}
+                {d("use", "('<module>', None, (None, None, None, None, None, None), None)", 'y + 1, -y, [y], len(ys), f"n={y}", None')}
+            """,
+        )
+
+    def test_a_name_bound_elsewhere_too_is_not_raw(self) -> None:
+        """A module name a function rebinds (``global``), a walrus rebinds, or bound to a list
+        (which code may fill with outputs) and looped over; a parameter."""
+        check(
+            """\
+            import mandala_ast
+            G = 1
+            W = 2
+            XS = [1, 2]
+            def g():
+                global G
+                G = make(1)
+            def f(p):
+                with storage:
+                    if (W := make(2)):
+                        for x in XS:
+                            use(G, W, x, p)
+            """,
+            f"""\
+            <HEAD>G = 1
+            W = 2
+            XS = [1, 2]
+            def g():
+                global G
+                G = make(1)
+            def f(p):
+                with storage:
+                    if (W := {d("make", "('f', ('W',), (None,), None)", "2")}):
+                        for x in XS:
+                            {d("use", "('f', None, ('G@<module>', 'W', 'x', 'p'), None)", "G, W, x, p")}
+            """,
+        )
+
+    def test_a_name_code_outside_the_blocks_may_rebind_is_never_said_raw(self) -> None:
+        """``G = 0`` in a block, where a function elsewhere sets ``global G`` to anything (the
+        very same 0 an op returned): ``raw`` would vouch for what G holds then; forgotten."""
+        check(
+            """\
+            import mandala_ast
+            def setter():
+                global G
+                G = helper()
+            with storage:
+                G = make(1)
+                G = 0
+            """,
+            f"""\
+            <HEAD>def setter():
+                global G
+                G = helper()
+            with storage:
+                G = __mandala_rt__.settle('G@<module>', {d("make", "('<module>', ('G',), (None,), None)", "1")})
+                G = __mandala_rt__.forget('G@<module>', 0)
+            """,
+        )
+
+    def test_an_operator_result_that_may_be_an_operand_itself_is_not_raw(self) -> None:
+        """``y + 1`` is new whatever y is; ``"" + s``, ``y * 1``, ``"%s" % s`` may be the operand
+        itself (a str, a tuple); ``y % 2`` may equal y; ``i + j`` of raw names is raw."""
+        check(
+            """\
+            import mandala_ast
+            with storage:
+                for i in range(3):
+                    use(y + 1, -y, i + i, "" + s, y * 1, "%s" % s, y % 2)
+            """,
+            f"""\
+            <HEAD>with storage:
+                for i in range(3):
+                    {d("use", "('<module>', None, (None, None, None, ..., ..., ..., ...), None)", 'y + 1, -y, i + i, "" + s, y * 1, "%s" % s, y % 2')}
             """,
         )

@@ -35,7 +35,7 @@ async def memoized_coroutine(block: Any, op: Any, args: tuple, kwargs: dict) -> 
     storage = block.storage
     call = engine.identify(storage, op, args, kwargs, None)
     while True:
-        hit = engine.find_stored(storage, [call])[0]
+        hit = engine.find_stored(storage, [call], block=block)[0]
         if hit is not None:
             return op.join_outputs(engine.load_outputs(storage, op, args, kwargs, hit[1]))
         key = (asyncio.get_running_loop(), id(storage), call.cid)

@@ -19,6 +19,7 @@ from .worker import (
     compute_chunk_named,
     compute_here,
     compute_sent,
+    exit_with_parent,
     op_address,
     this_process,
 )
@@ -54,6 +55,15 @@ class Backend:
     def cancel(self, futures: Any) -> None:
         for future in futures:
             future.cancel()
+
+    def cut_short(self) -> Any:
+        """The future of the last submit if it was interrupted (Ctrl-C) before it returned,
+        when the backend can tell: the calls it handed over may be running all the same."""
+        return None
+
+    def settle(self, futures: list) -> None:
+        """After an interruption: wait for ``futures`` still running here (threads), so that
+        their results are kept rather than computed and dropped."""
 
     def close(self) -> None:
         """Let go of what the batch started (a pool the user passed in stays open)."""
@@ -100,11 +110,31 @@ class PoolBackend(Backend):
         self.forks = owned and multiprocessing.get_start_method() == "fork"
         self.solos: list[cf.ProcessPoolExecutor] = []  # one-call pools of suspect calls
         self.signatures: dict[int, tuple[Any, bytes | None]] = {}  # id(op) -> (op, code_signature)
+        self._ticket: cf.Future | None = None  # a thread pool's task being handed over
 
     def submit(self, op: Any, args: tuple, kwargs: dict, traced: bool = True, upstream: tuple = ()) -> Any:
         if self.local:
-            return self.pool.submit(compute_here, op, args, kwargs, self.batch, traced)
+            return self._ticketed(compute_here, op, args, kwargs, self.batch, traced)
         return self.pool.submit(compute_sent, self._address(op), args, kwargs)
+
+    def _ticketed(self, fn: Any, *args: Any) -> cf.Future:
+        """``fn(*args)`` on a thread of the pool, through a future made before the pool is
+        asked: a Ctrl-C inside ``pool.submit`` (after the pool took the task, before it gave
+        back its future) leaves it at hand (:meth:`cut_short`), to cancel the task or, if it
+        started, to keep its result."""
+        ticket: cf.Future = cf.Future()
+        self._ticket = ticket
+        self.pool.submit(_run_ticket, ticket, fn, args)
+        self._ticket = None
+        return ticket
+
+    def cut_short(self) -> Any:
+        ticket, self._ticket = self._ticket, None
+        return ticket
+
+    def settle(self, futures: list) -> None:
+        if self.local:  # (an owned pool's shutdown waits for them anyway)
+            cf.wait(futures)
 
     chunks = True
 
@@ -128,12 +158,12 @@ class PoolBackend(Backend):
     def submit_chunk(self, items: list[tuple]) -> Any:
         """A future of ``([(result, error) per call], seconds)`` for the calls ``items``."""
         if self.local:
-            return self.pool.submit(compute_chunk_here, items, self.batch)
+            return self._ticketed(compute_chunk_here, items, self.batch)
         return self.pool.submit(compute_chunk_named, items)
 
     def solo(self, op: Any, args: tuple, kwargs: dict) -> Any:
         """The call alone in a pool of its own: if its worker dies, it was this call."""
-        pool = cf.ProcessPoolExecutor(max_workers=1)
+        pool = cf.ProcessPoolExecutor(max_workers=1, initializer=exit_with_parent)
         # Shut down by close(), not from a done-callback: a broken pool's callbacks run while
         # it holds its shutdown lock (Python 3.13), and shutting it down there deadlocks.
         self.solos.append(pool)
@@ -155,9 +185,21 @@ class PoolBackend(Backend):
             return False
         if self.owned:
             self.pool.shutdown(wait=False, cancel_futures=True)
-        self.pool = cf.ProcessPoolExecutor(max_workers=self.max_workers)
+        self.pool = cf.ProcessPoolExecutor(max_workers=self.max_workers, initializer=exit_with_parent)
         self.owned, self.forks = True, multiprocessing.get_start_method() == "fork"
         return True
+
+
+def _run_ticket(ticket: cf.Future, fn: Any, args: tuple) -> None:
+    """A pool thread's task: ``fn(*args)`` into ``ticket``, unless it was cancelled first."""
+    if not ticket.set_running_or_notify_cancel():
+        return
+    try:
+        result = fn(*args)
+    except BaseException as exc:  # as the pool's own work items do: the future holds it
+        ticket.set_exception(exc)
+    else:
+        ticket.set_result(result)
 
 
 class DaskBackend(Backend):
@@ -219,7 +261,7 @@ def backend_for(executor: Any, max_workers: int | None) -> Backend:
     if executor == "threads":
         return PoolBackend(cf.ThreadPoolExecutor(max_workers=workers), True, workers)
     if executor == "processes":
-        return PoolBackend(cf.ProcessPoolExecutor(max_workers=workers), True, workers)
+        return PoolBackend(cf.ProcessPoolExecutor(max_workers=workers, initializer=exit_with_parent), True, workers)
     if isinstance(executor, cf.Executor):
         return PoolBackend(executor, False, workers)
     if type(executor).__module__.startswith("distributed") and hasattr(executor, "submit"):

@@ -55,6 +55,7 @@ __all__ = [
     "row_hid",
     "single_flight",
     "split_outputs",
+    "traced_elsewhere",
     "unstored",
     "untraced",
 ]
@@ -89,16 +90,19 @@ def identify_many(storage: Any, items: list[tuple]) -> list:
     return [h if isinstance(h, Exception) else next(calls) for h in hashed]
 
 
-def find_stored(storage: Any, calls: list[Call], in_file: bool = False) -> list[tuple | None]:
+def find_stored(storage: Any, calls: list[Call], in_file: bool = False, block: Any = None) -> list[tuple | None]:
     """One bulk lookup: ``(row id, output cids, deps_id)`` per stored call, else None. A call
     stored under another history is recorded under this one, as a run block does.
     ``in_file``: each call is looked for in the file, even one this process saw missing a
     moment ago (single flight, once the call's lock is taken: another process may have
-    stored it and let go of the lock since)."""
+    stored it and let go of the lock since). So is each call missing from memory where
+    ``block`` may not compute it (it would be refused as not stored)."""
     engine = storage.engine
     found = []
     with engine.lock:
         hits = [engine.index.find_in_file(call) for call in calls] if in_file else engine.index.find_many(calls)
+        if block is not None and None in hits and not _may_compute(storage, block):
+            hits = [hit or engine.index.find_in_file(call) for call, hit in zip(calls, hits)]
         for call, hit in zip(calls, hits):
             if hit is not None and not hit[3] and not engine.store.read_only:
                 call.set_state(hit[2])
@@ -116,6 +120,11 @@ def check_new_call(storage: Any, call: Call, block: Any) -> dict:
     if isinstance(inputs, Exception):
         raise inputs
     return inputs
+
+
+def _may_compute(storage: Any, block: Any) -> bool:
+    allowed = storage.new_calls_allowed if block.allow_new_calls is None else block.allow_new_calls
+    return allowed and not storage.engine.store.read_only
 
 
 def check_new_calls(storage: Any, calls: list[Call], block: Any) -> list:
@@ -362,9 +371,17 @@ def commit(storage: Any) -> None:
     storage.commit()
 
 
+def traced_elsewhere(found: tuple) -> RanCode:
+    """What a worker in another process reports of the code it ran: the dependencies it
+    worked out there (``worker.sent_dependencies``)."""
+    ran = RanCode()
+    ran.complete, ran.found = False, found
+    return ran
+
+
 def untraced() -> RanCode:
-    """What a worker in another process reports of the code it ran: nothing, so the call's
-    dependencies are its op's static ones."""
+    """What is known of the code a body ran where it could not be traced: nothing, so the
+    call's dependencies are its op's static ones."""
     ran = RanCode()
     ran.complete = False
     return ran

@@ -129,7 +129,7 @@ class Scheduler:
             if not identified:
                 return finished
             self.stats.lookups += 1
-            hits = engine.find_stored(self.storage, [n.call for n in identified])
+            hits = engine.find_stored(self.storage, [n.call for n in identified], block=self.block)
             stored = [(node, hit) for node, hit in zip(identified, hits) if hit is not None]
             if stored:
                 finished.extend(self._load_stored(stored))
@@ -330,6 +330,7 @@ class Scheduler:
         except Exception:
             raise
         except BaseException:
+            future = future or _started(self.backend.cut_short())
             if future is None:
                 chunker.queued.extendleft(reversed(taken))
             else:
@@ -380,6 +381,8 @@ class Scheduler:
         whose results came back meanwhile (nothing more is waited for)."""
         try:
             self.backend.close()
+            if self.late:  # running on threads of a pool the user passed in: kept too
+                self.backend.settle(list(self.late))
             if self.async_backend is not None:
                 self.async_backend.close()
         finally:  # (a second Ctrl-C may cut the wait: the calls left running let go of their locks)
@@ -483,7 +486,8 @@ class Scheduler:
                 changed.append(((node, outputs, future), unsure))
                 continue
             recording.append((node, outputs, future))
-            items.append((node.call, outputs, (untraced if ran is None else ran, op_calls, files), duration, node.inputs))
+            ran = untraced if ran is None else engine.traced_elsewhere(ran) if type(ran) is tuple else ran
+            items.append((node.call, outputs, (ran, op_calls, files), duration, node.inputs))
         if not items and not changed:
             return finished
         try:
@@ -739,6 +743,14 @@ def _inputs_match(upstream: list) -> bool:
     """A speculative task may stand for its call only if each input it was chained to is
     the result recorded for that input (not one found stored, which may differ)."""
     return all(parent.produced_by is future for parent, future in upstream)
+
+
+def _started(future: Any) -> Any:
+    """``future`` if its task started (it runs: its result is to be kept), None if it was
+    cancelled now, before starting (or there is none)."""
+    if future is None or future.cancel():
+        return None
+    return future
 
 
 def _nodes(entry: Node | list[Node]) -> list[Node]:

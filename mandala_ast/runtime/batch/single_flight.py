@@ -48,7 +48,9 @@ class SingleFlight:
         return self.folder / cid.hex()
 
     def acquire(self, cid: bytes) -> bool:
-        """Take the call's lock if no live process holds it (a stale one is broken)."""
+        """Take the call's lock if no live process holds it (a stale one is broken). True
+        too where no lock can be written (a full disk, a read-only folder): the call is
+        computed unlocked, as without single flight, and its result handled as any miss's."""
         path = self.path(cid)
         for _ in range(2):  # the second try follows breaking a stale lock
             try:
@@ -59,10 +61,13 @@ class SingleFlight:
                 _unlink(path)
                 continue
             except FileNotFoundError:  # the lock folder is new
-                self.folder.mkdir(parents=True, exist_ok=True)
+                if not _made(self.folder):
+                    return True
                 continue
-            with os.fdopen(fd, "w") as file:
-                file.write(self.me)
+            except OSError:
+                return True
+            if not _written(fd, path, self.me):
+                return True
             with self._lock:
                 self.held[cid] = path
             self._start_heartbeat()
@@ -141,6 +146,26 @@ def wait_for_call(flight: SingleFlight, cid: bytes, look: Callable[[], Any]) -> 
     if found is not None:
         flight.release(cid)
     return found
+
+
+def _made(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:  # a full disk, a read-only mount
+        return False
+    return True
+
+
+def _written(fd: int, path: Path, holder: str) -> bool:
+    """Write the holder into a new lock file; on a full disk remove it: left empty, others
+    would wait for it until its missing heartbeat made it stale."""
+    try:
+        with os.fdopen(fd, "w") as file:
+            file.write(holder)
+    except OSError:
+        _unlink(path)
+        return False
+    return True
 
 
 def _alive(pid: int) -> bool:

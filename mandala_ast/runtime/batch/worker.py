@@ -1,14 +1,20 @@
 """What runs in a worker: an op's body, and nothing that touches the storage.
 
-Bodies that run in the coordinating process (no executor, or threads) are traced like a run
-block's, so each call depends on exactly the code it ran; a body in another process reports
-no trace and its call depends on the op's static dependencies.
+Bodies are traced like a run block's, so each call depends on exactly the code it ran: in the
+coordinating process (no executor, or threads) as there; in another process (a pool, Dask)
+the worker works out what the code it ran depends on and sends that back with the outputs
+(code objects cannot be sent). A call's static dependencies (what its op's code names) would
+miss what it reached through its arguments: the methods of a model passed in, a function
+given as an argument; after an edit of those, their stale results were served.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.connection
 import os
 import pickle
+import threading
 import time
 import traceback
 from typing import Any
@@ -21,8 +27,30 @@ from ..ops import importable_as, op_named
 from ..tracing import RanCode
 
 __all__ = ["EDITED_CODE", "Chained", "Slot", "UnsentOutput", "code_signature", "compute_chunk_here", "compute_chunk_named",
-           "compute_here", "compute_in", "compute_named", "compute_sent", "op_address", "resolve_op",
-           "this_process"]
+           "compute_here", "compute_in", "compute_named", "compute_sent", "exit_with_parent", "op_address",
+           "resolve_op", "this_process"]
+
+
+def exit_with_parent() -> None:
+    """Initializer of the process pools a batch starts: the worker ends as soon as the process
+    that started it does. A coordinator killed mid-batch (kill -9, an out-of-memory kill, a
+    cluster's time limit) left its workers waiting for work forever, each holding a copy of
+    its memory: each keeps open the end of the work queue the others read, so none reads
+    end-of-file.
+
+    >>> pool = ProcessPoolExecutor(initializer=exit_with_parent)   # doctest: +SKIP
+    """
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_once_gone, args=(parent.sentinel,), daemon=True,
+                         name="mandala_ast-exit-with-parent").start()
+
+
+def _exit_once_gone(sentinel: int) -> None:
+    # The sentinel reads end-of-file once the parent has ended: nothing is left to send a
+    # result to, so the call running here (if any) ends with the process.
+    multiprocessing.connection.wait([sentinel])
+    os._exit(1)
 
 
 def compute_here(op: Any, args: tuple, kwargs: dict, batch: Any, traced: bool = True) -> tuple:
@@ -156,7 +184,7 @@ def resolve_op(module: str, name: str) -> Any:
 
 
 def compute_named(address: tuple, args: tuple, kwargs: dict) -> tuple:
-    """The body of the op at ``address``, run in a worker process (no trace, no storage).
+    """The body of the op at ``address``, run in a worker process (traced, no storage).
 
     ``address`` is ``(module, name)``, or ``(module, name, code)`` with the coordinator's
     :func:`code_signature` of the op, checked against this process's before the body runs,
@@ -291,15 +319,40 @@ def _filled(value: Any, upstream: tuple) -> Any:
 
 
 def _run_fn(op: Any, args: tuple, kwargs: dict) -> tuple:
-    """An op's body in a worker process (no trace, no storage), noting the files and environment
+    """An op's body in a worker process (traced, no storage), noting the files and environment
     variables it reads; also
     an op not importable by name (defined in a function), shipped whole by cloudpickle."""
     watching = file_deps.start(op.track_files, args, kwargs)
-    reading = env_deps.start(op.track_env, None, op.fn)  # helpers run here untraced: no shortcut
+    reading = env_deps.start(op.track_env, None, op.fn)
+    ran = RanCode()
     try:
         started = time.perf_counter()
-        result = op.fn(*args, **kwargs)
+        result, ran = call_body(op, args, kwargs, True)
         duration = time.perf_counter() - started
     finally:
-        files = env_deps.stop(reading, file_deps.stop(watching, None, user_codes(op, RanCode())), op.ignore_env)
-    return op.split_outputs(result), None, frozenset(), duration, files
+        files = env_deps.stop(reading, file_deps.stop(watching, None, user_codes(op, ran)), op.ignore_env)
+    return op.split_outputs(result), sent_dependencies(op, ran), frozenset(), duration, files
+
+
+def sent_dependencies(op: Any, ran: RanCode) -> tuple | None:
+    """``(name, kind, state, source)`` of what the body that ran here depended on (a spawned
+    worker's script, imported as ``__mp_main__``, names its code ``__main__`` as the
+    coordinator does); None where it could not be traced (its op's static dependencies count
+    then)."""
+    if not ran.complete:
+        return None
+    before = tuple((name, d.state) for name, d in ran.before.items())
+    key = (op.fn, tuple(ran.codes), tuple(ran.receivers.items()), before)
+    sent = _sent.get(key)
+    if sent is None:  # as the coordinator's VersionTracker keeps deps ids: once per code that ran
+        found = dependencies.run_dependencies(op.fn, ran.codes, ran.before, ran.receivers)
+        sent = tuple((name, d.kind, d.state, d.source) for name, d in found.items())
+        if len(_sent) > 4096:
+            _sent.clear()
+        _sent[key] = sent
+    return sent
+
+
+#: What :func:`sent_dependencies` worked out, by op, code that ran and the objects it found.
+_sent: dict[tuple, tuple] = {}
+
