@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-06.21"
+LIST_VERSION = "2026-12-06.22"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -103,7 +103,8 @@ AREAS["U"] = "values as users pass them (session 6)"
 AREAS["L"] = "lifecycle: options changed later, lock and value files, Ctrl-C (session 7)"
 AREAS["O"] = "faults and concurrency (session 7)"
 AREAS["M"] = "provenance compiled code records (session 7)"
-AREAS["A"] = "review of session-7 merges"
+AREAS["A"] = "reading results back: queries, delete blocks, pictures, export (session 7)"
+AREAS["RV"] = "review of session-7 merges"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -888,7 +889,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "            raise UnknownColumnError(message + self._inline_hint(unknown[0]))",
            "            raise KeyError(message)", ("tests/test_query.py",),
            "q.df('nope') raises a bare KeyError, its message in quotes"),
-    Mutant("J15", _TA, '    frame["current"] = frame["current"].astype(bool)', "    pass",
+    Mutant("J15", _TA, '    frame[valid_column] = frame[valid_column].astype(bool)', "    pass",
            ("tests/test_storage.py",), "df[df.current] of an op with no calls selects no columns"),
     Mutant("J16", _VE, "        known = self._defaults.get(op)\n        if known is None:\n",
            "        known = next((k for o, k in self._defaults.items() if o.version_id == op.version_id), None)\n        if known is None:\n",
@@ -1145,20 +1146,76 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("M19", "mandala_ast/transforms/_raw.py", "    return is_raw(scope, left) and is_raw(scope, right)\n",
            "    return True\n", _COMPILER + ("tests/transforms/test_run_form.py",),
            "`use(0 + y)` (y itself) is stored as a value an operator made anew: raw, exactly"),
+    # -- reading results back: queries, delete blocks, pictures, export (area A) -----------------
+    Mutant("A01", "mandala_ast/transforms/_query_form.py", "        carried = _carried(node)\n", "        carried = None\n",
+           _QUERY + ("tests/test_query_delete.py",),
+           "`x = inc(x)` in a query's for loop matches the first step only (a delete block deletes from it)"),
+    Mutant("A02", "mandala_ast/export.py", "    _refuse_a_storage(out)\n", "", ("tests/test_export.py",),
+           "`mandala-ast export results.db results.db --force` replaces the storage by its flat copy: every result lost"),
+    Mutant("A03", "mandala_ast/runtime/pictures.py", "        path.parent.mkdir(parents=True, exist_ok=True)\n", "        pass\n",
+           ("tests/test_pictures.py", "tests/test_query_drawing.py"),
+           "storage.draw(path='pictures/add.svg') with pictures/ missing: a raw FileNotFoundError"),
+    Mutant("A04", "mandala_ast/export.py", "    _check_port(port)\n", "", ("tests/test_export.py",),
+           "`mandala-ast browse --port N` with N taken says it serves there, then exits with Datasette's status 3"),
+    Mutant("A05", "mandala_ast/runtime/catalog.py", "    if not text and old.number != new.number:\n", "    if False:\n",
+           ("tests/test_cli_storage_commands.py", "tests/test_export.py"),
+           "`versions --diff` after a bump of version= alone prints no diff, as if nothing changed"),
+    Mutant("A06", "mandala_ast/cli/storage_commands.py",
+           "        if len(text) >= 8 and all(ch in \"0123456789abcdefABCDEF\" for ch in text):\n",
+           "        if False:\n", ("tests/test_cli_storage_commands.py",),
+           "`mandala-ast graph DB 00000000` (no such value) says there is no op '00000000'"),
+    Mutant("A07", "mandala_ast/cli/storage_commands.py", "        raise _import_failed(name, exc) from None\n    return module\n",
+           "        raise\n    return module\n", ("tests/test_cli_storage_commands.py",),
+           "`why --import script.py` whose top level raises ends in a traceback through mandala_ast's frames"),
+    Mutant("A08", "mandala_ast/runtime/catalog.py", "    if path.is_file() and path.stat().st_size == 0:\n", "    if False:\n",
+           ("tests/test_cli_storage_commands.py",),
+           "`mandala-ast ops` on an empty file (touch results.db) writes a storage schema into it"),
+    Mutant("A09", "mandala_ast/export.py", " for v in catalog.versions(op) if v.stored_id == v.version_id]\n",
+           " for v in catalog.versions(op)]\n", ("tests/test_export.py",),
+           "a renamed op's only export table is called `increment_v1` (its alias version counted)"),
+    Mutant("A10", "mandala_ast/runtime/query/block.py", "    if _holds_node(value) and name in op.structure_inputs:\n",
+           "    if False:\n", _QUERY,
+           "`msum([a, b])` in a query, xs annotated MList, is told to annotate xs as MList"),
+    Mutant("A11", "mandala_ast/runtime/query/table.py",
+           '    with numpy.errstate(divide="raise", over="raise", invalid="raise"):\n        yield\n', "    yield\n", _QUERY,
+           "a numpy warning (divide by zero) for a row a failing `if` leaves out is emitted by a query"),
+    Mutant("A12", "mandala_ast/runtime/deletion.py", "        _check_labels(frame, frame.attrs.get(ROWS_ATTR))\n", "",
+           _DELETION + ("tests/test_query.py",),
+           "delete_calls(q.df().sort_values(...).reset_index(drop=True).head(1)) deletes the calls of the result's first row, not the row shown"),
+    Mutant("A13", "mandala_ast/runtime/column_names.py", "        while name in used:\n", "        while False:\n",
+           ("tests/test_storage.py", "tests/test_cli_storage_commands.py", "tests/test_export.py"),
+           "an op taking `version`, `output` or `call`: storage.df raises, `calls` and the export lose those arguments"),
+    Mutant("A14", "mandala_ast/runtime/query/result.py", "        if derived and not taking:\n", "        if False:\n", _QUERY,
+           "`x = Q(); y = inc(x * 2)` is told to make the function `x * 2` a @workflow"),
+    Mutant("A15", "mandala_ast/transforms/_detect.py", "            return  # a query or delete block's body is the query form's alone (it refuses blocks)\n",
+           "            pass\n", _QUERY + ("tests/test_query_delete.py",),
+           "a run block inside a query block leaves the query uncompiled: 'a query block must be compiled' in a compiled script"),
+    Mutant("A16", "mandala_ast/export.py", "/{urllib.parse.quote(name)} (Ctrl-C stops)", "/{name} (Ctrl-C stops)",
+           ("tests/test_export.py",), "`browse 'my results.db'` prints an address with a space, which a terminal's link cuts"),
+    Mutant("A17", "mandala_ast/cli/storage_commands.py", "                c.startswith(\"**\") for c in op.columns) else \"\"\n",
+           "                c.startswith(\"**\") for c in op.columns) and False else \"\"\n", ("tests/test_cli_storage_commands.py",),
+           "`calls --where foo=1` of an op taking **opts lists **opts, never saying the column is **foo"),
+    Mutant("A18", "mandala_ast/runtime/catalog.py",
+           "        renamed = self._renamed_to(name, set(names)) or self._short_name_renamed_to(name, set(names))\n",
+           "        renamed = self._renamed_to(name, set(names))\n", ("tests/test_catalog.py",),
+           "`mandala-ast calls db inc` after rename_op('__main__.inc', ...) lists the ops, never saying inc was renamed"),
+    Mutant("A19", "mandala_ast/cli/storage_commands.py", "        if text[:1] in _OPENING:", "        if False:",
+           ("tests/test_cli_storage_commands.py",),
+           "`--where alpha=[0.1,` (a literal cut short) is the text '[0.1,': an empty table, exit status 0"),
     # -- review of session-7 merges
-    Mutant("A01", "mandala_ast/runtime/dependencies.py",
+    Mutant("RV01", "mandala_ast/runtime/dependencies.py",
            "    if known is not None and known[0] is function.__code__:\n        return known[1]\n", "",
            ("tests/test_hashing.py",),
            "a warm hit given a function argument hashes the constants its code reads (a table, an array) again"),
-    Mutant("A02", _VE, "        deps.forget_argument_states()\n", "", ("tests/test_hashing.py",),
+    Mutant("RV02", _VE, "        deps.forget_argument_states()\n", "", ("tests/test_hashing.py",),
            "a function argument keeps the key it had in an earlier block after a constant it reads changed"),
-    Mutant("A03", _PI, "        return self.loader.find_value(cid)[0] == transient.CODEC\n",
+    Mutant("RV03", _PI, "        return self.loader.find_value(cid)[0] == transient.CODEC\n",
            "        return self.loader.load(cid) is transient.NOT_STORED\n", ("tests/test_transient.py",),
            "a hit of a transient op decodes each stored output once more to see that it is stored"),
-    Mutant("A04", _QF, "        return (f\"cannot unpack the outputs of {name} into {targets} in a query: {name} has \"\n",
+    Mutant("RV04", _QF, "        return (f\"cannot unpack the outputs of {name} into {targets} in a query: {name} has \"\n",
            "        return (f\"cannot unpack {value!r} into {targets} in a query: {name} has \"\n", ("tests/test_query.py",),
            "`a, b, c = two_outputs(x)` in a query names no op and no count of outputs"),
-    Mutant("A05", "mandala_ast/runtime/dependencies.py",
+    Mutant("RV05", "mandala_ast/runtime/dependencies.py",
            "            if isinstance(item, types.MethodType):  # `model.predict` given: its object's class\n"
            "                item = item.__self__\n", "", ("tests/test_batch_async.py",),
            "an async op given a bound method (`model.predict`) serves its stored result after the method was edited"),

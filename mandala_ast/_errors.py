@@ -21,6 +21,7 @@ Hierarchy (a second base class in parentheses)::
           ├── VersionChangeError                  code changed under Storage(on_change="error")
           ├── BatchWorkerError (RuntimeError)     a batch call's worker died, or its op cannot run elsewhere
           ├── RenderError (RuntimeError)          graphviz's dot failed to draw a picture
+          ├── PictureSaveError (OSError)          a picture cannot be written where it was asked to go
           ├── UnknownOpError (LookupError)        a storage holds no op of that name
           ├── NotAnOpError (TypeError)            a function or value where the storage needs an op
           ├── ArgumentError (ValueError)          an argument of @op or a storage method that means nothing
@@ -63,6 +64,7 @@ __all__ = [
     "NotAnOpError",
     "OpRecursionError",
     "OutputCountError",
+    "PictureSaveError",
     "QueryError",
     "ReadOnlyStorageError",
     "RenameError",
@@ -287,6 +289,16 @@ class MandalaDiagnosticWarning(MandalaWarning):
 
 class RenderError(MandalaError, RuntimeError):
     """graphviz's ``dot`` program failed to draw a picture; the message carries its stderr."""
+
+
+class PictureSaveError(MandalaError, OSError):
+    """A picture cannot be written to the path given (``storage.draw(path=...)``,
+    ``q.draw(path=...)``, ``picture.save(...)``): a file where a directory should be, a
+    read-only or full disk. The message names the file and what the system said.
+
+    >>> storage.draw(add, path="notes.txt/add.svg")   # doctest: +SKIP
+    PictureSaveError: cannot save the picture to notes.txt/add.svg: Not a directory
+    """
 
 
 class MandalaRenderWarning(MandalaWarning):

@@ -33,6 +33,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ from typing import Any
 
 from ._errors import ExportError
 from .runtime.catalog import Catalog, StoredOp, Version, source_diff
+from .runtime.column_names import clear_of
 from .runtime.described import Opaque, is_scalar
 
 __all__ = ["ExportReport", "browse", "export_storage"]
@@ -86,6 +88,7 @@ def export_storage(catalog: Catalog, out: str | Path) -> ExportReport:
     out = Path(out)
     if not out.parent.is_dir():  # else SQLite's "unable to open database file", naming nothing
         raise ExportError(f"cannot write {out}: {out.parent} is not a directory")
+    _refuse_a_storage(out)
     temp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     _remove_killed_exports_files(out)
     try:
@@ -151,30 +154,32 @@ class _Exporter:
 
     def _op_table(self, op: StoredOp, version: Version, table: str) -> None:
         calls = self.catalog.calls(op, version=version)
-        opaque = {c for call in calls for c, v in call.values.items() if v is not None and not is_scalar(v)}
-        rows = [self._row(call, opaque) for call in calls]
-        columns = {c: _column_type(c, opaque, rows) for c in (calls[0].values if calls else op.columns)}
-        columns.update({f"{c}_type": str for c in opaque})
-        columns.update(version=int, created_at=str, duration_s=float)
-        self.db[table].create({"call": str, **columns}, pk="call",
-                              foreign_keys=[(c, "values", "id") for c in sorted(opaque)] or None)
+        opaque = sorted({c for call in calls for c, v in call.values.items() if v is not None and not is_scalar(v)})
+        names = _Columns(list(calls[0].values if calls else op.columns), opaque)
+        rows = [self._row(call, names) for call in calls]
+        columns = {c: _column_type(c, set(opaque), rows) for c in names.values}
+        columns.update({names.types[c]: str for c in opaque})
+        columns.update({names.version: int, names.created_at: str, names.duration: float})
+        self.db[table].create({names.key: str, **columns}, pk=names.key,
+                              foreign_keys=[(c, "values", "id") for c in opaque] or None)
         self.db[table].insert_all(rows, batch_size=1000)
         self.db["call_index"].insert_all(
-            ({"call": row["call"], "op": op.name, "version": version.number, "op_table": table} for row in rows),
+            ({"call": row[names.key], "op": op.name, "version": version.number, "op_table": table} for row in rows),
             pk="call", replace=True)
         self._edges(version)
         self.calls += len(rows)
 
-    def _row(self, call: Any, opaque: set[str]) -> dict:
-        row: dict[str, Any] = {"call": call.row_id.hex()}
+    def _row(self, call: Any, names: _Columns) -> dict:
+        row: dict[str, Any] = {names.key: call.row_id.hex()}
         for column, value in call.values.items():
-            if column in opaque:
+            if column in names.types:
                 row[column] = _remember(self.values, value)
-                row[f"{column}_type"] = _type_text(value)
+                row[names.types[column]] = _type_text(value)
             else:
                 row[column] = _sqlite_value(value)
         stamp = datetime.datetime.fromtimestamp(call.created_at, datetime.timezone.utc) if call.created_at else None
-        row.update(version=call.version, created_at=stamp.isoformat() if stamp else None, duration_s=call.duration)
+        row[names.version], row[names.duration] = call.version, call.duration
+        row[names.created_at] = stamp.isoformat() if stamp else None
         return row
 
     def _edges(self, version: Version) -> None:
@@ -204,6 +209,18 @@ class _Exporter:
         self.db["edges"].create_index(["consumer"], if_not_exists=True)
         self.db["edges"].create_index(["producer"], if_not_exists=True)
         self.db.create_view("calls", _CALLS_VIEW, replace=True)
+
+
+class _Columns:
+    """An op table's columns: the op's inputs and outputs as they are named, then the table's
+    own (``call``, ``X_type``, ``version``...), each with an underscore added while an input
+    has its name: an op taking ``call`` or ``version`` keeps those arguments."""
+
+    def __init__(self, values: list[str], opaque: list[str]) -> None:
+        self.values = values
+        self.types = dict(zip(opaque, clear_of(values, [f"{c}_type" for c in opaque])))
+        own = clear_of([*values, *self.types.values()], ["call", "version", "created_at", "duration_s"])
+        self.key, self.version, self.created_at, self.duration = own
 
 
 def _type_text(value: Any) -> str | None:
@@ -257,6 +274,26 @@ def _op_row(op: StoredOp, version: Version, before: Version | None, table: str) 
     }
 
 
+def _refuse_a_storage(out: Path) -> None:
+    """A flat copy never replaces a storage (the one exported, or another one that a
+    ``--force`` meant for an old export would hit): that would lose its results."""
+    if not out.is_file():
+        return
+    try:
+        conn = sqlite3.connect(f"{out.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'mandala_meta'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:  # not SQLite (or not readable as it): a file like any other to replace
+        return
+    if found:
+        raise ExportError(
+            f"{out} is a mandala_ast storage, not a flat export: replacing it would lose its "
+            "results; give the export another file name"
+        )
+
+
 def _table_names(catalog: Catalog, ops: list[StoredOp]) -> dict[bytes, str]:
     """``fit_ridge`` for an op's only version, ``fit_ridge_v1``, ``_v2``... (oldest first) when it
     has several; the full
@@ -267,7 +304,8 @@ def _table_names(catalog: Catalog, ops: list[StoredOp]) -> dict[bytes, str]:
         base = op.short_name if short.count(op.short_name) == 1 else op.name.replace(".", "_")
         base = f"op_{base}" if base in _RESERVED else base
         # Numbered by age: a code change keeps the op's version= number, so that is no name.
-        ids = [v.version_id for v in catalog.versions(op)]
+        # A rename's alias (it shares the old version's calls) is no table: not counted.
+        ids = [v.version_id for v in catalog.versions(op) if v.stored_id == v.version_id]
         for age, version_id in enumerate(ids, 1):
             names[version_id] = base if len(ids) == 1 else f"{base}_v{age}"
     return names
@@ -288,19 +326,24 @@ def _require(module: str) -> Any:
 def browse(catalog: Catalog, *, port: int = 8001) -> int:
     """Export to a temporary file and serve it with Datasette on 127.0.0.1 until interrupted."""
     _require("datasette")
+    port = port or free_port()
+    _check_port(port)
     with tempfile.TemporaryDirectory(prefix="mandala_ast-browse-") as folder:
         name = Path(str(catalog.store.path)).stem or "storage"
         flat = Path(folder) / f"{name}.db"
         print(export_storage(catalog, flat), flush=True)
         metadata = Path(folder) / "metadata.json"
         metadata.write_text(json.dumps(datasette_metadata(name, catalog)))
-        port = port or free_port()
-        print(f"serving on http://127.0.0.1:{port}/{name} (Ctrl-C stops)", flush=True)
+        # A name with a space (`my results`) quoted: a terminal's link would stop at it.
+        print(f"serving on http://127.0.0.1:{port}/{urllib.parse.quote(name)} (Ctrl-C stops)", flush=True)
         with _serving(flat, metadata, port) as server, _stopped_by_sigterm():
             try:
-                return server.wait()
+                status = server.wait()
             except KeyboardInterrupt:
                 return 0
+        if status != 0:  # its own error is on stderr above (a port taken since the check)
+            raise ExportError(f"Datasette stopped with exit status {status} serving {catalog.store.path} on 127.0.0.1:{port}")
+        return 0
 
 
 def datasette_metadata(name: str, catalog: Catalog) -> dict:
@@ -311,6 +354,16 @@ def datasette_metadata(name: str, catalog: Catalog) -> dict:
         "`calls` links each input to the call that produced it; `ops` has each version's source.",
         "databases": {name: {"tables": {"ops": {"description": "op versions: source and diff"}}}},
     }
+
+
+def _check_port(port: int) -> None:
+    """Datasette would bind after the export and report a port in use as its own crash."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise ExportError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror or exc}; pass another --port (0: any free one)") from None
 
 
 def free_port() -> int:

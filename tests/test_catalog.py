@@ -138,3 +138,17 @@ def test_an_op_asked_for_by_its_name_before_a_rename_is_named_by_its_new_name(tm
     with pytest.raises(UnknownOpError, match=r"no op 'steps.double'.*: it was renamed to shapes.dbl"):
         catalog.find_op("steps.double")
     catalog.close()
+
+
+def test_an_op_asked_for_by_its_function_name_before_a_rename_is_named_by_its_new_name(tmp_path):
+    """`mandala-ast calls db inc` after `rename_op("__main__.inc", increment)` listed the stored
+    ops only: the full old name was answered with the new one, the function's name was not."""
+    storage = Storage(tmp_path / "s.db")
+    with storage.run():
+        _op_in("__main__", "inc", lambda x: x + 1)(1)
+    storage.rename_op("__main__.inc", _op_in("__main__", "increment", lambda x: x + 1))
+    storage.close()
+    catalog = Catalog.open(tmp_path / "s.db")
+    with pytest.raises(UnknownOpError, match=r"no op 'inc'.*: it was renamed to __main__.increment"):
+        catalog.find_op("inc")
+    catalog.close()

@@ -125,6 +125,13 @@ class TestCalls:
         proc = cli("calls", str(db), "fit_ridge", "--where", where)
         assert proc.returncode == 2 and "--where" in proc.stderr and "Traceback" not in proc.stderr
 
+    @pytest.mark.parametrize("where", ["alpha=[0.1,", "alpha=(1", "alpha='0.1", 'alpha={"a": 1'])
+    def test_a_literal_cut_short_is_a_usage_error_not_a_string_matching_nothing(self, db, where):
+        """`--where alpha=[0.1,` (a list cut short) was taken for the text "[0.1,": no call has
+        it, so `calls` printed an empty table and `delete` deleted nothing, exit status 0."""
+        proc = cli("calls", str(db), "fit_ridge", "--where", where)
+        assert proc.returncode == 2 and "not a Python literal" in proc.stderr, (proc.stdout, proc.stderr)
+
     def test_bad_limit_is_a_usage_error(self, db):
         assert cli("calls", str(db), "fit_ridge", "--limit", "-3").returncode == 2
 
@@ -144,6 +151,18 @@ class TestCalls:
         assert bad.read_bytes() == b"this is not a database" * 100
         assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.db"]
 
+    def test_an_empty_file_is_refused_and_left_empty(self, tmp_path):
+        """`touch results.db` (or a copy that failed) then `mandala-ast ops results.db`: the
+        commands that only look made a 160 kB storage of it, and showed an empty one."""
+        empty = tmp_path / "empty.db"
+        empty.touch()
+        for command in (["ops"], ["calls", "f"], ["versions", "f"], ["export"], ["verify"], ["gc"],
+                        ["delete", "f", "--all", "--yes"]):
+            args = [command[0], str(empty), *command[1:]] + ([str(tmp_path / "out.db")] if command == ["export"] else [])
+            proc = cli(*args)
+            assert proc.returncode == 1 and f"{empty} is empty" in proc.stderr, (command, proc.stderr)
+        assert empty.stat().st_size == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["empty.db"]
+
     def test_foreign_sqlite_file_is_refused(self, tmp_path):
         import sqlite3
 
@@ -152,6 +171,54 @@ class TestCalls:
             conn.execute("CREATE TABLE t (x)")
         proc = cli("ops", str(other))
         assert proc.returncode == 1 and "another program" in proc.stderr
+
+
+RELEASE = """\
+from mandala_ast import Storage, op
+
+@op
+def release(version: int, output: str, call: int, created_at: int, output_type: str = "csv") -> int:
+    return version * 100 + call
+
+with Storage("r.db").run():
+    release(3, "out.csv", 7, 2020)
+    release(4, "out.npy", 8, 2021, output_type="npy")
+"""
+
+
+@pytest.fixture
+def release_db(tmp_path) -> Path:
+    """A storage of an op whose arguments are named like the tables' own columns."""
+    (tmp_path / "release.py").write_text(RELEASE)
+    assert cli("run", "release.py", cwd=tmp_path).returncode == 0
+    return tmp_path / "r.db"
+
+
+def test_calls_shows_arguments_named_like_its_own_columns_beside_them(release_db):
+    """`calls` of an op taking `version`, `output` and `call` printed two `version` and two
+    `call` columns, the argument `output` where the output belonged, and no output at all."""
+    proc = cli("calls", str(release_db), "release", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert [(r["version"], r["output"], r["call"], r["output_"], r["version_"]) for r in rows] == [
+        (3, "out.csv", 7, 307, 0), (4, "out.npy", 8, 408, 0)]
+    assert len(rows[0]["call_"]) == 64
+    table = cli("calls", str(release_db), "release").stdout.splitlines()[0].split()
+    assert table == ["version", "output", "call", "created_at", "output_type", "output_", "version_", "call_"]
+    where = cli("calls", str(release_db), "release", "--where", "output_=408", "--format", "json")
+    assert [r["version"] for r in json.loads(where.stdout)] == [4]
+
+
+def test_where_on_a_keyword_a_double_star_parameter_took_says_how_to_name_it(tmp_path):
+    """`calls DB kws --where foo=1` for `def kws(x, **opts)` (shown as the column `**foo`): the
+    error listed `**opts` among the columns, which the table never shows and matches nothing."""
+    (tmp_path / "kws.py").write_text("from mandala_ast import Storage, op\n@op\ndef kws(x: int, **opts) -> int:\n"
+                                      "    return x\nwith Storage('k.db').run():\n    kws(1, foo=1)\n    kws(2, foo=2)\n")
+    assert cli("run", "kws.py", cwd=tmp_path).returncode == 0
+    proc = cli("calls", "k.db", "kws", "--where", "foo=1", cwd=tmp_path)
+    assert proc.returncode == 2 and "--where '**foo=1'" in proc.stderr, proc.stderr
+    found = cli("calls", "k.db", "kws", "--where", "**foo=1", cwd=tmp_path)
+    assert found.stdout.split()[:6] == ["x", "**foo", "output", "version", "call", "1"]
 
 
 class TestVersions:
@@ -166,6 +233,18 @@ class TestVersions:
         assert [line.split()[0] for line in lines[1:3]] == ["0", "0"]  # the code changed, not version=
         assert lines[1].split()[1] != lines[2].split()[1]
         assert "-    return float(1 - residual" in proc.stdout and "+    return float(1.0 - residual" in proc.stdout
+
+
+    def test_a_version_bump_with_the_same_code_says_so_in_the_diff(self, db):
+        """Sources are kept per code fingerprint, which `version=` is no part of: `@op(version=1)`
+        over the same code printed the two versions and no diff at all, as if nothing changed."""
+        path = db.parent / "quickstart.py"
+        path.write_text(path.read_text().replace("@op\ndef r2_score", "@op(version=1)\ndef r2_score"))
+        assert cli("run", "quickstart.py", cwd=db.parent).returncode == 0
+        proc = cli("versions", str(db), "r2_score", "--diff")
+        assert proc.returncode == 0, proc.stderr
+        assert [line.split()[0] for line in proc.stdout.splitlines()[1:3]] == ["0", "1"]
+        assert "the same code: only version= changed, from 0 to 1" in proc.stdout
 
 
 class TestWhy:
@@ -198,6 +277,18 @@ class TestWhy:
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
         assert "__main__.make_data()" in proc.stderr
 
+    @pytest.mark.parametrize("module", ["broken.py", "broken"])
+    def test_a_module_that_raises_on_import_is_named_with_its_own_traceback(self, db, module):
+        """A script whose top level raises (or runs a query block, uncompiled here) ended in
+        a traceback through mandala_ast's own frames, or in a bare "a query block must be
+        compiled" that named neither the module nor why it ran."""
+        (db.parent / "broken.py").write_text("import mandala_ast\n\nLIMIT = 3\nraise RuntimeError('no data here')\n")
+        proc = cli("why", str(db), "make_data", "200", "--import", module, cwd=db.parent)
+        assert proc.returncode == 2, proc.stderr
+        assert f"--import {module!r}: importing it raised RuntimeError: no data here" in proc.stderr
+        assert "`if __name__ == '__main__':`" in proc.stderr
+        assert 'broken.py", line 4' in proc.stderr and "mandala_ast/cli" not in proc.stderr
+
     def test_module_without_the_op(self, db):
         (db.parent / "other.py").write_text("x = 1\n")
         proc = cli("why", str(db), "make_data", "200", "--import", "other.py", cwd=db.parent)
@@ -222,6 +313,23 @@ class TestGraph:
     def test_bad_suffix_and_unknown_target(self, db, tmp_path):
         assert cli("graph", str(db), "fit_ridge", "-o", str(tmp_path / "g.txt")).returncode == 2
         assert cli("graph", str(db), "nothing", "-o", str(tmp_path / "g.dot")).returncode == 1
+
+    def test_an_id_no_value_has_is_named_as_a_value_id(self, db, tmp_path):
+        """`graph DB 00000000` said "no op '00000000'": the digits were meant as a value's id."""
+        proc = cli("graph", str(db), "00000000", "-o", str(tmp_path / "g.dot"))
+        assert proc.returncode == 1 and "no value whose id starts with 00000000" in proc.stderr, proc.stderr
+
+    @pytest.mark.parametrize("suffix", [".dot", ".svg"])
+    def test_a_picture_into_a_missing_directory_makes_it_and_one_that_cannot_be_written_names_it(self, db, tmp_path, suffix):
+        """A .dot output went through Path.write_text: a raw "[Errno 2] No such file or
+        directory" where Python (storage.draw) makes the directory."""
+        out = tmp_path / "new" / f"g{suffix}"
+        proc = cli("graph", str(db), "fit_ridge", "-o", str(out))
+        assert proc.returncode == 0 and out.stat().st_size > 0, proc.stderr
+        (tmp_path / "file").write_text("in the way")
+        blocked = tmp_path / "file" / f"g{suffix}"
+        proc = cli("graph", str(db), "fit_ridge", "-o", str(blocked))
+        assert proc.returncode == 1 and f"cannot save the picture to {blocked}" in proc.stderr, proc.stderr
 
 
 class TestMaintenance:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -16,7 +18,7 @@ import urllib.request
 import pytest
 import sqlite_utils
 from disks import tmpfs
-from test_cli_storage_commands import EXE, built, cli, db  # noqa: F401  (fixtures)
+from test_cli_storage_commands import EXE, built, cli, db, release_db  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
@@ -75,6 +77,35 @@ class TestExport:
         diff = flat["ops"].get("r2_score_v2")["diff"]
         assert "-    COMPUTED.append(\"r2_score\")" in diff and "+    COMPUTED.append('r2')" in diff
 
+    def test_a_renamed_op_with_one_version_is_one_unnumbered_table(self, tmp_path):
+        """The rename's alias version (it shares the old version's calls, and is no table)
+        was counted: the op's only table was called `increment_v1`, with no `_v2` anywhere."""
+        first = "from mandala_ast import Storage, op\n@op\ndef inc(x: int) -> int:\n    return x + 1\n"
+        then = ("from mandala_ast import Storage, op\n@op\ndef increment(x: int) -> int:\n    return x + 1\n"
+                "Storage('s.db').rename_op('__main__.inc', increment)\n")
+        (tmp_path / "a.py").write_text(first + "with Storage('s.db').run():\n    inc(1)\n")
+        (tmp_path / "b.py").write_text(then + "with Storage('s.db').run():\n    increment(2)\n")
+        for script in ("a.py", "b.py"):
+            assert cli("run", script, cwd=tmp_path).returncode == 0
+        assert cli("export", "s.db", "flat.db", cwd=tmp_path).returncode == 0
+        flat = sqlite_utils.Database(tmp_path / "flat.db")
+        assert "increment" in flat.table_names() and flat["increment"].count == 2
+        assert [row["table_name"] for row in flat["ops"].rows] == ["increment"]
+
+    def test_arguments_named_like_the_tables_own_columns_keep_their_values(self, release_db, tmp_path):
+        """An op taking `call`, `version`, `output`, `created_at`: its table's key `call` held the
+        argument (two calls with call=1 would have been one row), and the arguments `version`,
+        `output` and `created_at` were replaced by the version, the output and the time."""
+        assert cli("export", str(release_db), str(tmp_path / "flat.db")).returncode == 0
+        flat = sqlite_utils.Database(tmp_path / "flat.db")
+        table = flat["release"]
+        assert table.pks == ["call_"]
+        rows = list(table.rows)
+        assert [(r["version"], r["output"], r["call"], r["created_at"], r["output_type"], r["output_"], r["version_"])
+                for r in rows] == [(3, "out.csv", 7, 2020, "csv", 307, 0), (4, "out.npy", 8, 2021, "npy", 408, 0)]
+        links = list(flat.query("SELECT op_table, input FROM calls WHERE op_table = 'release' ORDER BY input"))
+        assert {link["input"] for link in links} == {"version", "output", "call", "created_at", "output_type"}
+
     def test_existing_output_needs_force(self, db, tmp_path):
         out = tmp_path / "flat.db"
         out.write_text("mine")
@@ -82,6 +113,21 @@ class TestExport:
         assert proc.returncode == 2 and "--force" in proc.stderr and out.read_text() == "mine"
         assert cli("export", str(db), str(out), "--force").returncode == 0
         assert "fit_ridge" in sqlite_utils.Database(out).table_names()
+
+    def test_export_onto_the_storage_itself_with_force_is_refused_and_keeps_its_results(self, db, tmp_path):
+        """`export results.db results.db --force` replaced the storage by its own flat copy:
+        every stored result was gone (and the next `ops` called the file another program's)."""
+        before = cli("ops", str(db)).stdout
+        proc = cli("export", str(db), str(db), "--force")
+        assert proc.returncode == 1 and str(db) in proc.stderr and "storage" in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr and cli("ops", str(db)).stdout == before
+
+    def test_export_over_another_storage_with_force_is_refused(self, db, tmp_path):
+        other = tmp_path / "other.db"
+        shutil.copy(db, other)
+        proc = cli("export", str(db), str(other), "--force")
+        assert proc.returncode == 1 and f"{other} is a mandala_ast storage" in proc.stderr, proc.stderr
+        assert cli("ops", str(other)).stdout == cli("ops", str(db)).stdout
 
     @pytest.mark.parametrize("where", ["missing/dir/flat.db", "file/flat.db"])
     def test_an_output_in_a_directory_that_cannot_hold_it_is_an_error_naming_it(self, db, tmp_path, where):
@@ -188,6 +234,36 @@ class TestBrowse:
         finally:
             _stop(server)
         assert server.returncode == 0, server.stderr.read()
+
+    def test_the_printed_address_of_a_storage_whose_name_has_a_space_opens(self, db, tmp_path):
+        """`serving on http://127.0.0.1:PORT/my results` (a space): the link a terminal makes
+        of it stops at the space."""
+        spaced = tmp_path / "my results.db"
+        shutil.copy(db, spaced)
+        server = subprocess.Popen([str(EXE), "browse", str(spaced), "--port", str(_free_port())], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            lines = [server.stdout.readline() for _ in range(2)]
+            url = lines[1].split()[2]
+            assert url.endswith("/my%20results"), lines
+            assert "<title>my results" in _get(url, server)
+        finally:
+            _stop(server)
+
+    def test_browse_on_a_port_in_use_is_an_error_naming_the_port(self, db):
+        """It printed "serving on http://127.0.0.1:PORT" and then exited with Datasette's
+        status 3 after uvicorn's bind error: neither the documented status nor true."""
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            port = busy.getsockname()[1]
+            proc = subprocess.run([str(EXE), "browse", str(db), "--port", str(port)], capture_output=True,
+                                  text=True, timeout=120)
+        assert proc.returncode == 1, (proc.stdout, proc.stderr)
+        assert f"127.0.0.1:{port}" in proc.stderr and "--port" in proc.stderr and "serving" not in proc.stdout
+        for bad in ("99999", "-1", "http"):
+            proc = subprocess.run([str(EXE), "browse", str(db), "--port", bad], capture_output=True, text=True, timeout=60)
+            assert proc.returncode == 2 and "expected a port number" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def _free_port() -> int:

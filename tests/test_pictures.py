@@ -9,7 +9,14 @@ import textwrap
 import pytest
 
 import mandala_ast.runtime.compiled as rt
-from mandala_ast import MandalaRenderWarning, RenderError, Storage, op
+from mandala_ast import (
+    ArgumentError,
+    MandalaRenderWarning,
+    PictureSaveError,
+    RenderError,
+    Storage,
+    op,
+)
 from mandala_ast.runtime.pictures import Edge, Graph, Node, render, to_dot
 
 HAVE_DOT = shutil.which("dot") is not None
@@ -154,6 +161,38 @@ class TestRender:
         assert picture.save(tmp_path / "g.dot").read_text() == picture.dot
         with pytest.raises(ValueError, match="format='png'"):
             picture.save(tmp_path / "g.png")
+
+
+class TestSaveErrors:
+    @pytest.mark.parametrize("suffix", [".svg", ".dot"])
+    def test_saving_into_a_missing_directory_creates_it(self, tmp_path, suffix):
+        """As `Storage("results/run.db")` does; it was a raw FileNotFoundError."""
+        picture = render(Graph([Node("a", "a", "op")]), "svg")
+        written = picture.save(tmp_path / "pictures" / "new" / f"g{suffix}")
+        assert written.parent == tmp_path / "pictures" / "new" and written.stat().st_size > 0
+
+    @pytest.mark.parametrize("suffix", [".svg", ".dot"])
+    def test_saving_where_no_file_can_be_written_is_an_error_naming_the_file(self, tmp_path, suffix):
+        """A file where the directory should be: a raw NotADirectoryError (FileExistsError
+        once directories are made), naming no picture."""
+        (tmp_path / "file").write_text("not a directory")
+        target = tmp_path / "file" / f"g{suffix}"
+        with pytest.raises(PictureSaveError, match=f"cannot save the picture to {target}") as info:
+            render(Graph([Node("a", "a", "op")]), "svg").save(target)
+        assert isinstance(info.value, OSError)
+
+    def test_a_suffix_that_is_no_format_is_not_suggested_as_one(self, tmp_path):
+        """Saving an SVG as `g.txt` said "draw it with format='txt'", which is refused."""
+        picture = render(Graph([Node("a", "a", "op")]), "svg")
+        if picture.data is None:
+            pytest.skip("graphviz's dot is not installed")
+        with pytest.raises(ArgumentError, match=r"save it as \.svg") as info:
+            picture.save(tmp_path / "g.txt")
+        assert "format='txt'" not in str(info.value)
+
+    def test_an_unknown_format_is_an_argument_error(self):
+        with pytest.raises(ArgumentError, match="format must be one of"):
+            render(Graph(), "pdf")
 
 
 class TestRenderErrors:

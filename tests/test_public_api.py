@@ -35,6 +35,7 @@ PUBLIC = [
     "Op",
     "OpRecursionError",
     "OutputCountError",
+    "PictureSaveError",
     "Q",
     "QueryError",
     "ReadOnlyStorageError",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -462,6 +463,36 @@ class TestErrors:
         with pytest.raises(QueryError, match=f"{path} never mentions `mandala_ast`"):
             module.main(storage, Q)
 
+    @pytest.mark.parametrize("inner", ["storage.run()", "storage.batch()", "storage.query() as q2", "storage.delete()"])
+    @pytest.mark.parametrize("outer", ["query() as q", "delete()"])
+    def test_a_storage_block_inside_a_query_block_is_refused_naming_the_line(self, storage: Storage, outer: str, inner: str) -> None:
+        """The nested block was compiled as a block of its own and the query block around it
+        was left uncompiled: "a query block must be compiled", of a script run compiled."""
+        run("import mandala_ast\nwith storage.run():\n    y = inc(7)\n", storage)
+        code = f"import mandala_ast\nwith storage.{outer}:\n    x = Q()\n    with {inner}:\n        y = inc(7)\n"
+        with pytest.raises(QueryError, match=r"user_code.py:4: a query block cannot contain a storage block") as info:
+            run(code, storage)
+        assert "must be compiled" not in str(info.value)
+        assert len(storage.df(inc)) == 1
+
+    def test_a_with_lock_inside_a_query_block_is_part_of_the_query(self, storage: Storage) -> None:
+        """`with lock:` may be a storage block (`with storage:`), so it was compiled as one and
+        the query around it left uncompiled: "a query block must be compiled"."""
+        import threading
+
+        run("import mandala_ast\nwith storage.run():\n    y = inc(7)\n", storage)
+        code = "import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    with lock:\n        y = inc(x)\n"
+        assert rows(run(code, storage, lock=threading.Lock())["q"].df()) == [(7, 8)]
+
+    def test_a_variable_given_only_to_an_arithmetic_expression_is_not_told_to_make_it_a_workflow(self, storage: Storage) -> None:
+        """`x = Q(); y = inc(x * 2)`: the error told to make the function `x * 2` a @workflow."""
+        run("import mandala_ast\nwith storage.run():\n    for x in range(3):\n        y = inc(x * 2)\n", storage)
+        with pytest.raises(QueryError, match=r"x = Q\(\) is not an argument of any op call") as info:
+            run("import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    y = inc(x * 2)\n", storage)["q"].df()
+        assert "@workflow" not in str(info.value) and "for x in [" in str(info.value)
+        with pytest.raises(QueryError, match=r"only used in `len\(x\)`"):
+            run("import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    y = inc(len(x))\n", storage)["q"].df()
+
     def test_a_variable_given_only_to_a_plain_function_calling_ops_says_to_make_it_a_workflow(self, storage: Storage) -> None:
         """`y = prep(Q())` with `prep` calling `inc`: the error said the variable is no op's
         argument, though the user passed it to code calling an op."""
@@ -574,6 +605,24 @@ def test_round_trip_run_then_query_gives_exactly_the_computed_tuples(tmp_path: P
     assert sorted(frame.columns) == sorted(names)
     expected = {tuple(row[n] for n in names) for row in computed}
     assert set(zip(*(frame[n] for n in names))) == expected
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(other=blocks(), body=blocks())
+def test_round_trip_beside_calls_other_code_stored_gives_exactly_the_computed_tuples(other: str, body: str) -> None:
+    """Calls of other code stored first (compiled, or uncompiled: provenance by content) add
+    no row to the query of a block and take none away."""
+    for compiled in (True, False):
+        storage = Storage()
+        if compiled:
+            run("import mandala_ast\nwith storage.run():\n" + other, storage, ROWS=[])
+        else:  # no compiler: the plain block, as Python runs it
+            exec("with storage.run():\n" + other, {"storage": storage, "inc": inc, "add": add, "mul": mul, "ROWS": []})
+        computed: list[dict] = []
+        run("import mandala_ast\nwith storage.run():\n" + body, storage, ROWS=computed)
+        frame = run("import mandala_ast\nwith storage.query() as q:\n" + body, storage, ROWS=[])["q"].df()
+        names = list(computed[0])
+        assert set(zip(*(frame[n] for n in names))) == {tuple(row[n] for n in names) for row in computed}
 
 
 class TestRegressions:
@@ -912,8 +961,31 @@ def _scaler(k: int) -> _Scaler:
     return _Scaler(k)
 
 
+@op
+def np_value(x: int) -> Any:
+    import numpy as np
+
+    return np.float64(x)
+
+
 class TestBranches:
     """What a query refuses or expands around `if` statements (regressions from review)."""
+
+    def test_a_numpy_warning_in_rows_a_failing_if_leaves_out_is_not_emitted(self, storage: Storage) -> None:
+        """`if x != 0: r = 8 / y` with y a numpy float: the column-wise evaluation computed 8 / 0.0
+        for the row the `if` leaves out and numpy warned "divide by zero", which the query
+        block's own logic never computes (a Python float raises there: numpy only warns)."""
+        run("import mandala_ast\nwith storage.run():\n    for x in [0, 2, 4]:\n        y = np_value(x)\n", storage,
+            np_value=np_value)
+        code = "import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    y = np_value(x)\n{line}\n"
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            guarded = run(code.format(line="    if x != 0:\n        r = 8 / y"), storage, np_value=np_value)["q"].df()
+        assert [str(w.message) for w in caught] == []
+        assert rows(guarded) == [(0, 0.0, None), (2, 2.0, 4.0), (4, 4.0, 2.0)]
+        with pytest.warns(RuntimeWarning, match="divide by zero"):  # as the block's code warns
+            unguarded = run(code.format(line="    r = 8 / y"), storage, np_value=np_value)["q"].df()
+        assert rows(unguarded)[1:] == [(2, 2.0, 4.0), (4, 4.0, 2.0)]
 
     def test_an_expression_under_an_if_is_computed_only_where_the_if_holds(self, storage: Storage) -> None:
         """Columns are computed a column at a time; `1 / x` raises where x is 0, and only an
@@ -1187,3 +1259,43 @@ def test_unpacking_an_op_into_more_names_than_its_outputs_in_a_query_names_the_o
     source = "import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    a, b, c = split_two(x)\n"
     with pytest.raises(QueryError, match=r"outputs of .*split_two into a, b, c.*has 2 outputs, not 3"):
         run(source, storage, split_two=split_two)
+
+
+class TestLoops:
+    """A query runs a loop's body once, for every step at once: a value one step hands to the
+    next cannot be a pattern (there is one node per call in the body, not one per step)."""
+
+    CHAIN = """\
+        import mandala_ast
+        with storage.{block}:
+            x = 0
+            for i in range(3):
+                x = inc(x)
+        """
+
+    def test_value_carried_from_one_loop_step_to_the_next_is_refused_not_matched_as_one_step(self, storage: Storage) -> None:
+        """`x = inc(x)` in a loop computed inc(0), inc(1), inc(2); the same code as a query
+        gave three rows of x = 1 (inc(0) once per i), none of the values the block ended with."""
+        run(self.CHAIN.format(block="run()"), storage)
+        with pytest.raises(QueryError, match=r"user_code.py:5: .*`x` .*carried from one step of the `for` loop"):
+            run(self.CHAIN.format(block="query() as q"), storage)
+
+    def test_value_carried_through_an_if_or_an_inner_loop_is_refused(self, storage: Storage) -> None:
+        for body in ("if i > 0:\n            x = inc(x)", "for j in [1, 2]:\n            x = add(x, j)",
+                     "y = inc(x)\n        x = add(y, 1)"):
+            code = f"import mandala_ast\nwith storage.query() as q:\n    x = 0\n    for i in range(3):\n        {body}\n"
+            with pytest.raises(QueryError, match="carried from one step"):
+                run(code, storage)
+
+    def test_value_assigned_before_its_use_in_the_same_step_is_matched(self, storage: Storage) -> None:
+        """What each step computes afresh (and the loop variable itself, rebound) is no carry."""
+        run("import mandala_ast\nwith storage.run():\n    for x in [1, 2]:\n        y = inc(x)\n        y = add(y, x)\n", storage)
+        q = run("""\
+            import mandala_ast
+            with storage.query() as q:
+                for x in [1, 2]:
+                    y = inc(x)
+                    y = add(y, x)
+                    z = [v for v in (x, y)]
+            """, storage)["q"]
+        assert rows(q.df("x", "y")) == [(1, 3), (2, 5)]

@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_query import RUNS, add, inc, rows, run
+from hypothesis import HealthCheck, given, settings
+from test_query import RUNS, add, blocks, inc, rows, run
 
-from mandala_ast import MList, QueryError, Storage, op
+from mandala_ast import ArgumentError, MList, QueryError, Storage, op
 from mandala_ast.runtime.deletion import DeleteReport
 
 # inc and add (test_query.py) record each execution in RUNS, as make does.
@@ -189,6 +190,38 @@ class TestRegressions:
         assert len(storage.df(inc)) == 0 and len(storage.df(thousand)) == 1
 
 
+class TestRowsOfAResult:
+    """`storage.delete_calls(rows)` with rows of a query result: the calls of exactly those rows."""
+
+    QUERY = "import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    y = inc(x)\n    z = add(y, 100)\n"
+
+    def left(self, storage: Storage) -> list[int]:
+        return sorted(storage.df(inc)["x"])
+
+    def test_rows_relabeled_by_reset_index_are_refused_not_taken_for_the_rows_first_so_numbered(self, storage) -> None:
+        """`q.df().sort_values("z", ascending=False).reset_index(drop=True).head(1)` shows x = 30;
+        its label 0 was taken for the result's first row: x = 10's calls were deleted instead."""
+        frame = run(self.QUERY, storage)["q"].df()
+        top = frame.sort_values("z", ascending=False).reset_index(drop=True).head(1)
+        assert list(top["x"]) == [30]
+        with pytest.raises(ArgumentError, match="reset_index"):
+            storage.delete_calls(top)
+        with pytest.raises(ArgumentError, match="reset_index"):
+            storage.delete_calls(frame.sort_values("z", ascending=False).reset_index(drop=True)[["x"]].iloc[2:3])
+        assert self.left(storage) == [10, 20, 30]
+
+    @pytest.mark.parametrize("select", [
+        lambda f: f.sort_values("z", ascending=False).head(1),
+        lambda f: f[f["x"] == 30],
+        lambda f: f[["x"]].loc[[2]],
+        lambda f: f.tail(1).copy(),
+    ])
+    def test_rows_selected_keeping_their_labels_delete_those_rows(self, storage, select) -> None:
+        frame = run(self.QUERY, storage)["q"].df()
+        report = storage.delete_calls(select(frame))
+        assert report.calls == 2 and self.left(storage) == [10, 20]
+
+
 class TestReadAfterDeleting:
     """A query result read before a deletion, read again after it."""
 
@@ -214,3 +247,32 @@ class TestReadAfterDeleting:
         other = Storage(path)
         run("import mandala_ast\nwith storage.delete() as d:\n    y = inc(10)\n", other)
         assert rows(q.df("x")) == [(20,), (30,)]
+
+
+def test_delete_block_carrying_a_value_across_loop_steps_deletes_nothing(storage) -> None:
+    """The loop's body is one step of a pattern: `y = inc(y)` would have deleted inc(10) (and
+    all computed from it) as if it were every step."""
+    with pytest.raises(QueryError, match="carried from one step"):
+        delete(storage, "    y = 10\n    for i in range(2):\n        y = inc(y)\n")
+    assert rerun(storage) == []
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(other=blocks(), body=blocks())
+def test_deleting_a_block_then_running_it_again_gives_the_same_query_and_spares_other_code(other: str, body: str) -> None:
+    """The delete block of the run block's own code, then the run block again: the query shows
+    what it showed, and the calls of other code stored beside it are whole again."""
+    storage = Storage()
+
+    def table(code: str) -> list[str]:
+        frame = run("import mandala_ast\nwith storage.query() as q:\n" + code, storage, ROWS=[])["q"].df()
+        return sorted(map(repr, frame.itertuples(index=False)))
+
+    for code in (other, body):
+        run("import mandala_ast\nwith storage.run():\n" + code, storage, ROWS=[])
+    before, other_before = table(body), table(other)
+    run("import mandala_ast\nwith storage.delete() as q:\n" + body, storage, ROWS=[])
+    run("import mandala_ast\nwith storage.run():\n" + body, storage, ROWS=[])
+    assert table(body) == before
+    run("import mandala_ast\nwith storage.run():\n" + other, storage, ROWS=[])
+    assert table(other) == other_before

@@ -130,7 +130,22 @@ def plain_list(n: int) -> list:
     return list(range(n))
 
 
+@op
+def msum(xs: MList[int]) -> int:
+    return sum(xs)
+
+
 class TestRegressions:
+    def test_a_list_of_variables_for_an_mlist_argument_is_refused_without_asking_to_annotate_it(self, storage: Storage) -> None:
+        """`msum([a, b])` with `xs: MList[int]` was refused with "annotate the parameter as
+        MList/MDict/MSet": it was annotated so; what works is binding the list to one variable."""
+        run(block("run", "    a = inc(1)\n    b = inc(2)\n    t = msum([a, b])\n"), storage, msum=msum)
+        with pytest.raises(QueryError, match="argument 'xs'") as info:
+            run(block("query", "    a = inc(1)\n    b = inc(2)\n    t = msum([a, b])\n"), storage, msum=msum)
+        assert "annotate" not in str(info.value) and "xs = Q()" in str(info.value)
+        found = run(block("query", "    xs = Q()\n    t = msum(xs)\n"), storage, msum=msum)["q"].df("xs", "t")
+        assert rows(found) == [([2, 3], 5)]
+
     def test_iterating_an_output_whose_elements_are_not_stored_is_explained(self, storage: Storage) -> None:
         """A loop over a plain `list` output (or an expression) matched nothing, silently."""
         code = "    xs = plain_list(3)\n    for e in xs:\n        y = inc(e)\n"

@@ -165,6 +165,25 @@ class TestTables:
         with sqlite3.connect(path) as conn:
             assert conn.execute("SELECT COUNT(*) FROM versions WHERE op_name LIKE '%never_called'").fetchone() == (0,)
 
+    def test_arguments_named_like_the_tables_own_columns_keep_their_names_and_values(self, path):
+        """An op taking `version`, `output`, `call` or `created_at` made `storage.df` raise
+        pandas' "cannot assemble with duplicate keys", after its row had lost those arguments
+        to the output and the table's own columns."""
+
+        @op
+        def release(version: int, output: str, call: int, created_at: int) -> int:
+            return version * 100 + call
+
+        storage = Storage(path)
+        with storage:
+            release(3, "out.csv", 7, 2020)
+        df = storage.df(release)
+        assert list(df.columns) == ["version", "output", "call", "created_at", "output_", "version_",
+                                    "current", "duration_s", "created_at_", "call_"]
+        assert df.iloc[0][["version", "output", "call", "created_at", "output_", "version_"]].tolist() == [
+            3, "out.csv", 7, 2020, 307, 0]
+        assert storage.delete_calls(df).calls == 1
+
     def test_selecting_current_rows_of_an_empty_table_keeps_its_columns(self, path):
         """`df[df.current]` of an op with no calls (an object column) picked columns, not rows:
         the result had no column x."""

@@ -99,6 +99,12 @@ def _add_where(parser: argparse.ArgumentParser) -> None:
                         help="keep calls whose column COL equals VALUE (repeatable: all must hold)")
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number (0 to 65535; 0: any free one), not {text!r}")
+    return int(text)
+
+
 def _count(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"expected a count (0, 1, 2, ...), not {text!r}")
@@ -109,18 +115,20 @@ def _cmd_calls(args: argparse.Namespace) -> int:
     with _catalog(args.db) as catalog:
         op = catalog.find_op(args.op)
         calls = catalog.calls(op, where=_parse_where(args.where, op), limit=args.limit or None)
+    from ..runtime.column_names import clear_of
+
     columns = list(calls[0].values) if calls else list(op.columns)
     if args.format == "table":  # for people: short cells, no times (80 columns go fast)
         label = _version_labels(calls)
         rows = [[*(_short(call.values[c]) for c in columns), label(call), call.row_id.hex()[:8]] for call in calls]
-        print(render([*columns, "version", "call"], rows, "table"), end="")
+        print(render([*columns, *clear_of(columns, ["version", "call"])], rows, "table"), end="")
         return 0
     rows = [
         [*(_full(call.values[c]) for c in columns), call.version, call.version_id.hex(), _time(call.created_at, True),
          call.row_id.hex()]
         for call in calls
     ]
-    print(render([*columns, "version", "version_id", "created_at", "call"], rows, args.format), end="")
+    print(render([*columns, *clear_of(columns, ["version", "version_id", "created_at", "call"])], rows, args.format), end="")
     return 0
 
 
@@ -171,7 +179,10 @@ def _parse_where(items: list[str], op: Any) -> dict[str, Any]:
         if not sep or not column:
             raise UsageError(f"--where {item!r}: expected COL=VALUE, e.g. --where alpha=0.1")
         if column not in op.columns and not column.startswith("**"):
-            raise UsageError(f"--where {item!r}: op {op.name} has no column {column!r} (columns: {', '.join(op.columns)})")
+            # A keyword argument a `**opts` parameter took is the column `**name`.
+            star = f"; a keyword argument {op.name} took in its **-parameter is --where '**{item}'" if any(
+                c.startswith("**") for c in op.columns) else ""
+            raise UsageError(f"--where {item!r}: op {op.name} has no column {column!r} (columns: {', '.join(op.columns)}){star}")
         value = literal(text)
         if column in where and where[column] != value:
             # All must hold, and a call has one value there: keeping the last would act on calls
@@ -191,7 +202,13 @@ def literal(text: str) -> Any:
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError, MemoryError, RecursionError):
+        if text[:1] in _OPENING:  # `[0.1,`: a literal cut short, which no stored text would equal
+            raise UsageError(f"{text!r} is not a Python literal (quote text that starts with {text[0]}: \"'{text}'\")") from None
         return text
+
+
+#: First characters of a list, tuple, dict, set or quoted text: such an argument meant a literal.
+_OPENING = frozenset("[({'\"")
 
 
 def _add_versions(commands: argparse._SubParsersAction) -> None:
@@ -291,8 +308,12 @@ def _import(name: str) -> Any:
     if not name.endswith(".py"):
         try:
             return importlib.import_module(name)
-        except ImportError as exc:
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise _import_failed(name, exc) from None
             raise UsageError(f"--import {name!r}: {exc}") from exc
+        except Exception as exc:
+            raise _import_failed(name, exc) from None
     path = Path(name)
     if not path.is_file():
         raise UsageError(f"--import {name!r}: no such file")
@@ -300,8 +321,28 @@ def _import(name: str) -> Any:
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     sys.modules[path.stem] = module
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    try:
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+    except Exception as exc:
+        raise _import_failed(name, exc) from None
     return module
+
+
+def _import_failed(name: str, exc: Exception) -> UsageError:
+    """The module's own error, with its traceback from its first frame on (not the command
+    line's or the import system's), and the usual cause: a script's top level runs on import."""
+    import traceback
+
+    ours = str(Path(__file__).resolve().parent.parent)
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith((ours, "<frozen")):
+        tb = tb.tb_next
+    traceback.print_exception(type(exc), exc, tb, file=sys.stderr)
+    return UsageError(
+        f"--import {name!r}: importing it raised {type(exc).__name__}: {exc}. --import runs the "
+        "module's top level, not what is under `if __name__ == '__main__':`, where a script's run "
+        "and query blocks belong"
+    )
 
 
 def _add_graph(commands: argparse._SubParsersAction) -> None:
@@ -317,7 +358,7 @@ def _add_graph(commands: argparse._SubParsersAction) -> None:
 
 def _cmd_graph(args: argparse.Namespace) -> int:
     from .._errors import MandalaRenderWarning
-    from ..runtime.pictures import render as render_picture, to_dot
+    from ..runtime.pictures import Picture, render as render_picture, to_dot
     from ..runtime.stored_graphs import op_graph, value_graph
 
     suffix = Path(args.output).suffix.lstrip(".").lower()
@@ -326,12 +367,12 @@ def _cmd_graph(args: argparse.Namespace) -> int:
     with _catalog(args.db) as catalog:
         cid = _value_id(catalog, args.target)
         if cid is None:
-            name = catalog.find_op(args.target).name
+            name = _op_or_value_id(catalog, args.target)
             graph, title = op_graph(catalog.store, name), f"op {name}"
         else:
             graph, title = value_graph(catalog.store, cid, _never_load), f"value {cid.hex()[:12]}"
     if suffix == "dot":
-        Path(args.output).write_text(to_dot(graph, title))
+        Picture(to_dot(graph, title), "svg", None).save(args.output)  # the DOT text, as storage.draw writes it
     else:
         with _warnings_as_errors(MandalaRenderWarning):
             render_picture(graph, suffix, title=title).save(args.output)
@@ -342,6 +383,18 @@ def _cmd_graph(args: argparse.Namespace) -> int:
 def _never_load(cid: bytes) -> Any:
     # Labels of pictures show small values; here they are described, never unpickled.
     raise LookupError("values are not loaded by the command line")
+
+
+def _op_or_value_id(catalog: Any, text: str) -> str:
+    """The op named ``text``; hex digits that name no op were meant as a value's id."""
+    from .._errors import UnknownOpError
+
+    try:
+        return str(catalog.find_op(text).name)
+    except UnknownOpError:
+        if len(text) >= 8 and all(ch in "0123456789abcdefABCDEF" for ch in text):
+            raise UnknownOpError(f"no value whose id starts with {text} in {catalog.store.path}, nor an op of that name") from None
+        raise
 
 
 def _value_id(catalog: Any, text: str) -> bytes | None:
@@ -452,7 +505,7 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
         "mandala-ast export results.db flat.db", _cmd_export,
     )
     parser.add_argument("out", metavar="OUT", help="the flat file to write (e.g. flat.db)")
-    parser.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    parser.add_argument("--force", action="store_true", help="replace OUT if it exists (an earlier export, never a storage)")
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -473,7 +526,7 @@ def _add_browse(commands: argparse._SubParsersAction) -> None:
         "pip install 'mandala_ast[browse]'.",
         "mandala-ast browse results.db --port 8001", _cmd_browse,
     )
-    parser.add_argument("--port", type=int, default=8001, help="port to serve on (default 8001; 0: any free one)")
+    parser.add_argument("--port", type=_port, default=8001, help="port to serve on (default 8001; 0: any free one)")
 
 
 def _cmd_browse(args: argparse.Namespace) -> int:
@@ -499,12 +552,10 @@ def _catalog(path: str) -> Iterator[Any]:
 
 @contextlib.contextmanager
 def _storage(path: str) -> Iterator[Any]:
-    from .._errors import StorageFormatError
+    from ..runtime.catalog import existing_storage_file
     from ..runtime.storage import Storage
 
-    if not Path(path).exists():  # Storage() would create it
-        raise StorageFormatError(f"{path}: no such storage file")
-    storage = Storage(path)
+    storage = Storage(existing_storage_file(path))  # Storage() would create it
     try:
         yield storage
     finally:

@@ -23,13 +23,14 @@ from typing import Any
 
 from .._errors import StorageFormatError, UnknownOpError
 from .blobs import blob_dir_of
+from .column_names import clear_of
 from .described import Opaque, describe, describe_row
 from .hashing import content_id
 from .packing import unpack_outputs
 from .store import IN_CHUNK, SQLiteStore
 from .structures import ITEM_OP_NAME
 
-__all__ = ["Call", "Catalog", "StoredOp", "Version", "source_diff"]
+__all__ = ["Call", "Catalog", "StoredOp", "Version", "existing_storage_file", "source_diff"]
 
 _OPS_SQL = "SELECT name, nout, signature FROM ops WHERE name != ? ORDER BY name"
 _VERSIONS_SQL = (
@@ -46,6 +47,7 @@ _INPUT_OR_DEFAULT_FILTER = (
     " AND (id IN (SELECT call_id FROM call_inputs WHERE name = ? AND cid IN ({marks}))"
     " OR NOT EXISTS (SELECT 1 FROM call_inputs d WHERE d.call_id = calls.id AND d.name = ?))"
 )
+_RENAMED_FROM_SQL = "SELECT DISTINCT old FROM renames WHERE kind = 'op'"
 _RENAMED_SQL = "SELECT new FROM renames WHERE kind = 'op' AND old = ? ORDER BY created_at DESC LIMIT 1"
 _DEFAULTS_SQL = "SELECT op_name, param, cid FROM defaults"
 _OUTPUT_FILTER = " AND id IN (SELECT call_id FROM call_outputs WHERE idx = ? AND cid IN ({marks}))"
@@ -124,10 +126,7 @@ class Catalog:
     @classmethod
     def open(cls, path: str | Path) -> Catalog:
         """Open an existing storage file; a missing one is an error (never created)."""
-        path = Path(path)
-        if not path.exists():
-            raise StorageFormatError(f"{path}: no such storage file")
-        return cls(SQLiteStore(path))
+        return cls(SQLiteStore(existing_storage_file(path)))
 
     def close(self) -> None:
         self.store.close()
@@ -151,8 +150,8 @@ class Catalog:
             return matches[0]
         names = [op.name for op in ops]
         if matches:
-            raise UnknownOpError(f"op {name!r} is ambiguous: {', '.join(op.name for op in matches)}")
-        renamed = self._renamed_to(name, set(names))
+            raise UnknownOpError(f"op {name!r} is ambiguous: {', '.join(op.name for op in matches)}; give one of these full names")
+        renamed = self._renamed_to(name, set(names)) or self._short_name_renamed_to(name, set(names))
         if renamed:
             raise UnknownOpError(f"no op {name!r} in {self.store.path}: it was renamed to {renamed} (rename_op)")
         close = difflib.get_close_matches(name, names + [op.short_name for op in ops], n=1)
@@ -160,6 +159,15 @@ class Catalog:
         raise UnknownOpError(
             f"no op {name!r} in {self.store.path}{hint}; stored ops: {', '.join(names) or 'none'}"
         )
+
+    def _short_name_renamed_to(self, name: str, stored: set[str]) -> str | None:
+        """What an op whose function was called ``name`` (``inc`` for ``__main__.inc``) became,
+        when that is one op."""
+        if "." in name or not self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'renames'").fetchone():
+            return None
+        olds = [old for (old,) in self.conn.execute(_RENAMED_FROM_SQL) if old.rsplit(".", 1)[-1] == name]
+        found = {new for new in (self._renamed_to(old, stored) for old in olds) if new}
+        return found.pop() if len(found) == 1 else None
 
     def _renamed_to(self, name: str, stored: set[str]) -> str | None:
         """The stored op that op ``name`` became through renames (one after another), if any."""
@@ -276,11 +284,30 @@ class Catalog:
         return {cid: describe_row(rows.get(cid), cid, self.blobs) for cid in cids}
 
 
+def existing_storage_file(path: str | Path) -> Path:
+    """``path``, if a storage may be there: tools that read one never create it, nor write a
+    schema into an empty file (``touch results.db``, a copy that failed) as ``Storage`` would.
+
+    >>> existing_storage_file("results.db")     # doctest: +SKIP
+    PosixPath('results.db')
+    """
+    path = Path(path)
+    if not path.exists():
+        raise StorageFormatError(f"{path}: no such storage file")
+    if path.is_file() and path.stat().st_size == 0:
+        raise StorageFormatError(f"{path} is empty: no storage was ever written to it; left untouched")
+    return path
+
+
 def source_diff(old: Any, new: Any) -> str:
     """Unified diff between two stored versions' sources (`versions --diff`, the export)."""
     before, after = (old.source or "").splitlines(keepends=True), (new.source or "").splitlines(keepends=True)
     old_label, new_label = (f"version {v.number} ({v.version_id.hex()[:12]})" for v in (old, new))
     text = "".join(difflib.unified_diff(before, after, old_label, new_label))
+    if not text and old.number != new.number:
+        # A source is kept per code fingerprint, which `version=` is no part of: both versions
+        # show the text stored first, decorator included.
+        return f"--- {old_label}\n+++ {new_label}\n(the same code: only version= changed, from {old.number} to {new.number})\n"
     return text if text.endswith("\n") or not text else text + "\n"
 
 
@@ -293,7 +320,8 @@ def _stored_op(name: str, nout: int, signature: str | None, defaults: list[tuple
     found = () if ignored is None else tuple(
         (param, cid) for param, cid in sorted(defaults) if param in params and param not in ignored
     )
-    return StoredOp(name, params, tuple(outputs), text, found)
+    # An output named like a parameter (`output`, an op taking `output=`) would hide it.
+    return StoredOp(name, params, tuple(clear_of(params, outputs)), text, found)
 
 
 def _parameters(signature: str) -> tuple[str, ...]:

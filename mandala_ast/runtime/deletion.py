@@ -56,6 +56,10 @@ __all__ = ["DeleteReport", "busy_as_error", "call_ids", "delete_calls"]
 
 #: The ``attrs`` key under which query results carry their rows' call ids.
 CALLS_ATTR = "mandala_ast.calls"
+#: ... and the values its rows showed (query/row_calls.py:RowValues), to check labels against.
+ROWS_ATTR = "mandala_ast.rows"
+#: The column of call ids in a storage.df(op) table (``call_`` when an argument is called ``call``).
+CALL_COLUMN_ATTR = "mandala_ast.call_column"
 _ACCEPTED = (
     "an iterable of call ids (bytes, or hex strings as in storage.df(op)['call']), "
     f"a DataFrame from storage.df(op) (its 'call' column), or a query result (attrs[{CALLS_ATTR!r}])"
@@ -130,12 +134,54 @@ def _frame_ids(frame: Any) -> list[bytes]:
                 f"this query result's index no longer matches attrs[{CALLS_ATTR!r}] ({exc}); "
                 "select rows with masks or .loc and keep the index"
             ) from None
+        _check_labels(frame, frame.attrs.get(ROWS_ATTR))
         return [_one_id(i) for row in rows for i in row if i is not None]
-    if "call" in frame.columns:
-        return [_one_id(i) for i in frame["call"] if i is not None]
+    column = frame.attrs.get(CALL_COLUMN_ATTR, "call")
+    if column in frame.columns:
+        return [_one_id(i) for i in frame[column] if i is not None]
     raise ArgumentError(
         f"this DataFrame has no 'call' column and no attrs[{CALLS_ATTR!r}]: expected {_ACCEPTED}"
     )
+
+
+def _check_labels(frame: Any, shown: Any) -> None:
+    """Each row still shows what the result's row of its label showed: ``reset_index()`` after
+    sorting or filtering numbers other rows 0, 1, ..., and their labels would name the calls
+    of the rows first so numbered."""
+    if shown is None:
+        return
+    for name in frame.columns:
+        column = shown.column(name) if isinstance(name, str) else None
+        if column is None:
+            continue
+        for label, value in zip(frame.index, frame[name].tolist()):
+            if not _same_value(value, column[label]):
+                raise ArgumentError(
+                    f"row {label!r} of this query result does not show what the result's row "
+                    f"{label!r} showed ({name} = {_short(value)}, not {_short(column[label])}): its "
+                    "index was renumbered (reset_index() after sorting or filtering?) or its values "
+                    "changed, so the labels may no longer name the rows' calls. Select rows of "
+                    "q.df() itself keeping the index (masks, .loc, sort_values() without reset_index())"
+                )
+
+
+def _same_value(shown: Any, stored: Any) -> bool:
+    if shown is stored or (_missing(shown) and _missing(stored)):
+        return True
+    try:
+        equal = shown == stored
+        return bool(equal) if type(equal).__name__ in ("bool", "bool_") else False
+    except Exception:  # a value that cannot say whether it equals another: not the same row
+        return False
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _one_id(item: Any) -> bytes:

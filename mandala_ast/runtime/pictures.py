@@ -19,7 +19,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .._errors import MandalaRenderWarning, RenderError
+from .._errors import ArgumentError, MandalaRenderWarning, PictureSaveError, RenderError
 
 __all__ = ["FORMATS", "KINDS", "Edge", "Graph", "Node", "Picture", "render", "to_dot"]
 
@@ -162,16 +162,18 @@ class Picture:
         if self.data is None or path.suffix.lower() == ".dot":
             return self._save_dot(path)
         if path.suffix and path.suffix.lower() != f".{self.format}":
-            raise ValueError(
-                f"this picture is {self.format.upper()}, not {path.suffix}: "
-                f"draw it with format={path.suffix[1:].lower()!r} or save it as .{self.format}"
+            other = path.suffix[1:].lower()
+            instead = f"draw it with format={other!r} or " if other in FORMATS else ""
+            raise ArgumentError(
+                f"this picture is {self.format.upper()}, not {path.suffix}: {instead}save it as "
+                f".{self.format} (or .dot for its DOT text)"
             )
-        path.write_bytes(self.data)
+        _write(path, self.data)
         return path
 
     def _save_dot(self, path: Path) -> Path:
         target = path.with_suffix(".dot")
-        target.write_text(self.dot, encoding="utf-8")
+        _write(target, self.dot.encode("utf-8"))
         if path.suffix.lower() != ".dot":
             warnings.warn(
                 f"graphviz's `dot` is missing, so {path} was not drawn; wrote the DOT text to "
@@ -198,6 +200,21 @@ class Picture:
         return f"<Picture: {self.format.upper()}, {len(self.data):,} bytes>"
 
 
+def _write(path: Path, data: bytes) -> None:
+    """Write a picture, making its missing directories as ``Storage(path)`` does; what the
+    system refuses (a file where a directory should be, a read-only or full disk) names the file."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise PictureSaveError(f"cannot save the picture to {path}: a file is in the way of its directory") from exc
+    except OSError as exc:
+        raise PictureSaveError(f"cannot save the picture to {path}: {exc.strerror or exc}") from exc
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise PictureSaveError(f"cannot save the picture to {path}: {exc.strerror or exc}") from exc
+
+
 def render(graph: Graph, format: str = "svg", *, title: str | None = None) -> Picture:
     """Draw ``graph`` with graphviz's ``dot`` as ``"svg"`` or ``"png"``.
 
@@ -209,7 +226,7 @@ def render(graph: Graph, format: str = "svg", *, title: str | None = None) -> Pi
     b'\\x89PNG'
     """
     if format not in FORMATS:
-        raise ValueError(f"format must be one of {FORMATS}, not {format!r}")
+        raise ArgumentError(f"format must be one of {FORMATS}, not {format!r}")
     text = to_dot(graph, title)
     program = shutil.which("dot")
     if program is None:

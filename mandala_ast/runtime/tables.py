@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .._errors import CorruptValueError
+from .column_names import clear_of
 from .ops import Op
 from .structures import ITEM_VERSION_ID
 
@@ -88,23 +89,30 @@ def _read_calls_table(store: SQLiteStore, op: Op, load: Callable[[bytes], Any], 
     outputs = _edges(store, op, "call_outputs", "idx")
     names = _input_columns(op, inputs)
     defaults = _defaults_of_older_calls(store, op, names)
+    own = clear_of(names, [*op.output_names(), *_OWN_COLUMNS])
+    output_columns, meta = own[:op.nout], own[op.nout:]
     rows = []
     for hid, (version, valid, created_at, duration) in calls.items():
         given = inputs.get(hid, {})
         row = {name: load(given[name]) if name in given else _default(defaults, name, load) for name in names}
         given_out = outputs.get(hid, {})
-        for idx, column in enumerate(op.output_names()):
+        for idx, column in enumerate(output_columns):
             # (a call stored while the op had fewer outputs, nout= given since, has none there)
             row[column] = load(given_out[idx]) if idx in given_out else None
-        row.update(version=version, current=valid, duration_s=duration, created_at=created_at, call=hid.hex())
+        row.update(zip(meta, (version, valid, duration, created_at, hid.hex())))
         rows.append(row)
-    columns = [*names, *op.output_names(), "version", "current", "duration_s", "created_at", "call"]
-    frame = pd.DataFrame(rows, columns=columns)
-    for name in (*names, *op.output_names()):  # values as stored: None is no NaN, 3 no 3.0
+    frame = pd.DataFrame(rows, columns=[*names, *own])
+    for name in (*names, *output_columns):  # values as stored: None is no NaN, 3 no 3.0
         frame[name] = value_series([row[name] for row in rows])
-    frame["created_at"] = pd.to_datetime(frame["created_at"], unit="s")
-    frame["current"] = frame["current"].astype(bool)  # df[df.current] selects rows, even of none
+    created, valid_column = meta[3], meta[1]
+    frame[created] = pd.to_datetime(frame[created], unit="s")
+    frame[valid_column] = frame[valid_column].astype(bool)  # df[df.current] selects rows, even of none
+    frame.attrs["mandala_ast.call_column"] = meta[4]  # `call_` when an argument is called `call`
     return frame
+
+
+#: The columns ``storage.df`` adds after the outputs, in this order.
+_OWN_COLUMNS = ("version", "current", "duration_s", "created_at", "call")
 
 
 def value_series(column: list) -> pd.Series:

@@ -25,7 +25,7 @@ import libcst as cst
 
 from ._errors import TransformError
 
-__all__ = ["LATER_METHODS", "LIBRARY", "Survey", "decode", "is_batch_block", "may_need_rewrite", "survey"]
+__all__ = ["LATER_METHODS", "LIBRARY", "Survey", "decode", "is_batch_block", "may_need_rewrite", "opens_storage_block", "survey"]
 
 #: The import name whose mention makes a module a candidate.
 LIBRARY = "mandala_ast"
@@ -154,6 +154,8 @@ class _SurveyWalker(cst.CSTVisitor):
             self._stack.pop()
 
     def _classify(self, node: cst.BaseCompoundStatement) -> None:
+        if any(outer in self.result.later_blocks for outer in self._stack[:-1]):
+            return  # a query or delete block's body is the query form's alone (it refuses blocks)
         if isinstance(node, cst.With):
             kind = block_kind(node)
             if kind == "later":
@@ -185,6 +187,12 @@ def _item_kind(item: cst.BaseExpression) -> str | None:
         # `with Storage("results.db"):` opens a storage and runs the block in it.
         return "block" if callee.rpartition(".")[2] == "Storage" else None
     return "block" if dotted_name(item) is not None else None
+
+
+def opens_storage_block(node: cst.With) -> bool:
+    """``with X.run()``, ``X.batch()``, ``X.query()``, ``X.delete()`` or ``Storage(...)``: a
+    block that certainly is one of ours (``with X:`` may be a lock as well)."""
+    return any(isinstance(item.item, cst.Call) and _item_kind(item.item) is not None for item in node.items)
 
 
 def is_batch_block(node: cst.With) -> bool:

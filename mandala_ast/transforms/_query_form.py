@@ -39,7 +39,7 @@ from collections.abc import Sequence
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from ._detect import LATER_METHODS
+from ._detect import LATER_METHODS, opens_storage_block
 from ._emit import literal, rt_call
 
 __all__ = ["rewrite_query_blocks"]
@@ -131,6 +131,20 @@ class _RefusalFinder(cst.CSTVisitor):
             return self._refuse(node, "an `async for`")
         if _loop_names(node.target) is None:
             return self._refuse(node, "a `for` loop whose target is not a name or a tuple of names")
+        carried = _carried(node)
+        if carried is not None:
+            name, reader = carried
+            return self._refuse(reader, (
+                f"`{name}` carried from one step of the `for` loop to the next (read here before the "
+                "loop's body assigns it, as in `x = f(x)`; the body is matched once, for every step "
+                "at once): write the steps out, or match one step with Q() in its place"
+            ))
+        return None
+
+    def visit_With(self, node: cst.With) -> bool | None:
+        if opens_storage_block(node):
+            return self._refuse(node, "a storage block (`with storage.run():`, a batch, query or delete "
+                                "block); end the query block before it")
         return None
 
     def visit_AugAssign(self, node: cst.AugAssign) -> bool:
@@ -216,6 +230,91 @@ def _assigned_names(target: cst.BaseExpression) -> tuple[str, ...] | None:
 
 
 _loop_names = _assigned_names
+
+
+# -- values carried from one loop step to the next -------------------------------------------------
+
+
+def _carried(loop: cst.For) -> tuple[str, cst.CSTNode] | None:
+    """The first name *loop*'s body reads before assigning it (``x = inc(x)``), with the
+    statement reading it. The query form runs a loop's body once, each call one node standing
+    for every step, so what a step hands the next would be matched as the loop's first input."""
+    reads = _StepReads(_bound_names(loop.body), set(_names_in(loop.target)))
+    reads.suite(loop.body)
+    return reads.found
+
+
+class _StepReads:
+    """Walks one loop step in the order Python runs it, noting what is assigned so far."""
+
+    def __init__(self, assigned_later: set[str], assigned: set[str]) -> None:
+        self.assigned_later = assigned_later
+        self.assigned = assigned
+        self.found: tuple[str, cst.CSTNode] | None = None
+
+    def suite(self, suite: cst.BaseSuite) -> None:
+        for statement in suite.body:
+            self.statement(statement)
+
+    def statement(self, node: cst.CSTNode) -> None:
+        if isinstance(node, cst.SimpleStatementLine):
+            for small in node.body:
+                self.statement(small)
+        elif isinstance(node, (cst.Assign, cst.AnnAssign)):
+            self.read(node.value, node)  # the value first: `x = f(x)` reads the old x
+            targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+            self.assigned.update(n for target in targets for n in _names_in(target))
+        elif isinstance(node, cst.For):
+            self.read(node.iter, node)
+            self.assigned.update(_names_in(node.target))
+            self.suite(node.body)
+        elif isinstance(node, cst.If):
+            self.read(node.test, node)
+            self.suite(node.body)
+            if isinstance(node.orelse, cst.If):
+                self.statement(node.orelse)
+            elif node.orelse is not None:
+                self.suite(node.orelse.body)
+        elif isinstance(node, cst.With):
+            for item in node.items:
+                self.read(item.item, node)
+                self.assigned.update(_names_in(item.asname.name) if item.asname else ())
+            self.suite(node.body)
+        elif not isinstance(node, _NESTED_SCOPES):
+            self.read(node, node)
+
+    def read(self, node: cst.CSTNode | None, statement: cst.CSTNode) -> None:
+        carried = (_read_names(node) & self.assigned_later) - self.assigned if node is not None else ()
+        if carried and self.found is None:
+            self.found = (sorted(carried)[0], statement)
+
+
+def _read_names(node: cst.CSTNode) -> set[str]:
+    """The variables an expression (or a simple statement) reads: not attribute or keyword
+    names, nor what a comprehension or a nested function binds for itself."""
+    names: set[str] = set()
+    own: set[str] = set()
+
+    class Reader(cst.CSTVisitor):
+        def visit_Attribute(self, node: cst.Attribute) -> bool:
+            node.value.visit(self)
+            return False
+
+        def visit_Arg(self, node: cst.Arg) -> bool:
+            node.value.visit(self)
+            return False
+
+        def visit_CompFor(self, node: cst.CompFor) -> None:
+            own.update(_names_in(node.target))
+
+        def visit_Name(self, node: cst.Name) -> None:
+            names.add(node.value)
+
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            return not isinstance(node, _NESTED_SCOPES) and super().on_visit(node)
+
+    node.visit(Reader())
+    return names - own
 
 
 # -- the rewrite -----------------------------------------------------------------------------------

@@ -143,6 +143,13 @@ def _input(op: Op, name: str, value: Any) -> Node | Const:
             "matched: a call stores its *args as one tuple. Pass only constants there, or "
             "leave the op's *args out of the query"
         )
+    if _holds_node(value) and name in op.structure_inputs:
+        # Its elements were stored apart from where they came from: no pattern to follow.
+        raise QueryError(
+            f"op {op.name}, argument {name!r}: a collection built of query variables cannot be "
+            f"matched; bind the collection to one variable (`{name} = Q()`, or an op's "
+            f"{op.structure_inputs[name]} output) and match its elements with `for e in {name}:`"
+        )
     if _holds_node(value):
         raise QueryError(
             f"op {op.name}, argument {name!r}: a collection of query variables cannot be "

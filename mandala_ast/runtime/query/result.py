@@ -7,6 +7,7 @@ distinct content id decoded once; derived columns and ``if`` guards are applied 
 from __future__ import annotations
 
 import itertools
+import types
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -24,8 +25,8 @@ from ..hashing import content_id
 from ..integrity import damage_as_error
 from ..tables import value_series
 from .columns import is_plain, plain_table
-from .pattern import CallNode, Derived, DomainVar, FreeVar, Node, OutputVar, Pattern
-from .row_calls import RowCalls
+from .pattern import CallNode, Derived, DomainVar, FreeVar, Node, OutputVar, Pattern, call_value
+from .row_calls import RowCalls, RowValues
 from .sql import CompiledQuery, compile_pattern
 from .table import table, takes
 
@@ -92,6 +93,7 @@ class Query:
         table, calls = self._table(names, values == "ids")
         frame = pd.DataFrame({name: value_series(column) for name, column in zip(names, table)}, columns=names)
         frame.attrs["mandala_ast.calls"] = calls
+        frame.attrs["mandala_ast.rows"] = RowValues(names, table)
         return frame
 
     def matched_calls(self) -> set[bytes]:
@@ -174,7 +176,15 @@ class Query:
 
     def _plain_calls_hint(self, node: Node) -> str:
         """Why an op called inside a plain function given the variable matched nothing."""
-        taking = [d.text for d in self.pattern.nodes if isinstance(d, Derived) and node in d.inputs() and d.text]
+        derived = [d for d in self.pattern.nodes if isinstance(d, Derived) and node in d.inputs() and d.text]
+        # Only a function of the user's may call ops (`prep(x)`); `x * 2` or `len(x)` cannot.
+        taking = [d.text for d in derived if d.fn is call_value and isinstance(d.args[0], types.FunctionType)]
+        if derived and not taking:
+            return (
+                f"; it is only used in `{derived[0].text}`, computed from it: a query matches what op "
+                f"calls were given, not what was computed from it. Give {node.label} to an op as it "
+                f"is, or list its values (`for {node.label} in [...]:`)"
+            )
         if not taking:
             return ""
         return (

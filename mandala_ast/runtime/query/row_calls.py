@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["RowCalls"]
+__all__ = ["RowCalls", "RowValues"]
 
 
 class RowCalls(Sequence):
@@ -64,3 +64,37 @@ class RowCalls(Sequence):
 
     def __repr__(self) -> str:
         return f"RowCalls({len(self)} rows)"
+
+
+class RowValues:
+    """The values a query result showed, by column name and row position: what its rows are
+    checked against when they come back to ``storage.delete_calls``. A row's label is its
+    position only while the index is the result's own; ``reset_index()`` after sorting or
+    filtering numbers other rows 0, 1, ..., which would name other rows' calls.
+
+    Shared, never copied (as :class:`RowCalls`), and equal only to itself: pandas compares
+    ``attrs`` in ``pd.concat``, and values (arrays) cannot always be compared.
+
+    >>> RowValues(["x"], [[1, 2]]).column("x")[1]
+    2
+    """
+
+    def __init__(self, names: Sequence[str], columns: Sequence[Sequence[Any]]) -> None:
+        self._columns = dict(zip(names, columns))
+
+    def column(self, name: str) -> Sequence[Any] | None:
+        return self._columns.get(name)
+
+    def __eq__(self, other: object) -> bool:
+        return other is self
+
+    __hash__ = object.__hash__
+
+    def __copy__(self) -> RowValues:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> RowValues:
+        return self
+
+    def __repr__(self) -> str:
+        return f"RowValues({list(self._columns)})"

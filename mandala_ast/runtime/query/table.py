@@ -19,8 +19,11 @@ Two things stay with the row-wise evaluation (:func:`table` returns None):
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import operator
+import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, cast
 
 from ..hashing import content_id
@@ -49,12 +52,27 @@ def table(storage: Storage, pattern: Pattern, compiled: CompiledQuery, rows: lis
     if not takes(pattern, compiled):
         return None
     try:
-        rows = _same_items(pattern, compiled, rows)
-        if compiled.derived_inputs:
-            rows = _checked(storage, pattern, compiled, rows)
-        return _Table(storage, pattern, compiled, rows).build(names, ids)
+        with _numpy_raises():
+            rows = _same_items(pattern, compiled, rows)
+            if compiled.derived_inputs:
+                rows = _checked(storage, pattern, compiled, rows)
+            return _Table(storage, pattern, compiled, rows).build(names, ids)
     except Exception:  # an expression raised for some row: see the module's doc
         return None
+
+
+@contextlib.contextmanager
+def _numpy_raises() -> Iterator[None]:
+    """numpy's floating-point warnings raise here (a numpy scalar divided by zero warns where a
+    float raises): every row is computed, rows a failing ``if`` leaves out too, which must not
+    warn. The row-wise evaluation then warns where the block's own logic computes. (numpy's
+    error state is per thread and context; numpy is not imported for it.)"""
+    numpy = sys.modules.get("numpy")
+    if numpy is None:
+        yield
+        return
+    with numpy.errstate(divide="raise", over="raise", invalid="raise"):
+        yield
 
 
 def _same_items(pattern: Pattern, compiled: CompiledQuery, rows: list[tuple]) -> list[tuple]:
