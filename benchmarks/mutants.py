@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-06.21"
+LIST_VERSION = "2026-12-06.22"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -104,6 +104,7 @@ AREAS["L"] = "lifecycle: options changed later, lock and value files, Ctrl-C (se
 AREAS["O"] = "faults and concurrency (session 7)"
 AREAS["M"] = "provenance compiled code records (session 7)"
 AREAS["A"] = "reading results back: queries, delete blocks, pictures, export (session 7)"
+AREAS["RV"] = "review of session-7 merges"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -1201,6 +1202,23 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("A19", "mandala_ast/cli/storage_commands.py", "        if text[:1] in _OPENING:", "        if False:",
            ("tests/test_cli_storage_commands.py",),
            "`--where alpha=[0.1,` (a literal cut short) is the text '[0.1,': an empty table, exit status 0"),
+    # -- review of session-7 merges
+    Mutant("RV01", "mandala_ast/runtime/dependencies.py",
+           "    if known is not None and known[0] is function.__code__:\n        return known[1]\n", "",
+           ("tests/test_hashing.py",),
+           "a warm hit given a function argument hashes the constants its code reads (a table, an array) again"),
+    Mutant("RV02", _VE, "        deps.forget_argument_states()\n", "", ("tests/test_hashing.py",),
+           "a function argument keeps the key it had in an earlier block after a constant it reads changed"),
+    Mutant("RV03", _PI, "        return self.loader.find_value(cid)[0] == transient.CODEC\n",
+           "        return self.loader.load(cid) is transient.NOT_STORED\n", ("tests/test_transient.py",),
+           "a hit of a transient op decodes each stored output once more to see that it is stored"),
+    Mutant("RV04", _QF, "        return (f\"cannot unpack the outputs of {name} into {targets} in a query: {name} has \"\n",
+           "        return (f\"cannot unpack {value!r} into {targets} in a query: {name} has \"\n", ("tests/test_query.py",),
+           "`a, b, c = two_outputs(x)` in a query names no op and no count of outputs"),
+    Mutant("RV05", "mandala_ast/runtime/dependencies.py",
+           "            if isinstance(item, types.MethodType):  # `model.predict` given: its object's class\n"
+           "                item = item.__self__\n", "", ("tests/test_batch_async.py",),
+           "an async op given a bound method (`model.predict`) serves its stored result after the method was edited"),
 )
 
 

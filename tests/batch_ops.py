@@ -355,3 +355,8 @@ class Prompter(Scaler):
 @op
 async def ask_model(model, x):
     return await model.ask(x)
+
+
+@op
+async def call_async(fn, x):
+    return fn(x)

@@ -143,3 +143,31 @@ def test_an_async_op_given_a_model_depends_on_its_class(tmp_path, monkeypatch):
 def _batch_without_new_calls(storage, op, *args):
     with storage.batch(progress=False, allow_new_calls=False):
         return op(*args)
+
+
+def test_an_async_op_given_a_bound_method_depends_on_its_class(tmp_path, monkeypatch):
+    """`call_async(model.apply, x)`: a bound method is neither a function keyed by its code
+    nor an object whose class counts, so after the method changed its stored result was
+    served."""
+    import pytest
+    from batch_ops import Scaler, call_async
+
+    from mandala_ast import NewCallError
+
+    async def awaited(storage, **options):
+        with storage.run(**options):
+            return await call_async(Scaler(3).apply, 2)
+
+    storage = Storage(tmp_path / "s.db")
+    assert asyncio.run(awaited(storage)) == 7
+    assert asyncio.run(awaited(storage, allow_new_calls=False)) == 7  # unchanged: hits
+    monkeypatch.setattr(Scaler, "apply", _edited_apply())  # an edit: the same name, other code
+    with pytest.raises(NewCallError, match="call_async"):
+        asyncio.run(awaited(storage, allow_new_calls=False))
+
+
+def _edited_apply():
+    def apply(self, x):
+        return self.factor * x + 1000
+
+    return apply

@@ -496,3 +496,45 @@ class TestFunctionValues:
 
 
 _REPO = str(__import__("pathlib").Path(__file__).resolve().parent.parent)
+
+
+COUNTED_SOURCE = (
+    "HASHED = []\n\nclass Table:\n    def __getstate__(self):\n        HASHED.append(1)\n        return {'rows': 3}\n\n"
+    "TABLE = Table()\n\ndef transform(x):\n    return x if TABLE else -x\n"
+)
+
+
+def _apply_in(tmp_path, monkeypatch, name: str):
+    """(a module of COUNTED_SOURCE, an op applying a function given to it, a storage)."""
+    from mandala_ast import Storage, op
+
+    @op
+    def apply(f, x):
+        return f(x)
+
+    return _import_fresh(tmp_path, name, COUNTED_SOURCE, monkeypatch), apply, Storage(tmp_path / "s.db")
+
+
+def test_a_function_argument_does_not_hash_what_it_reads_again_at_every_hit(tmp_path, monkeypatch):
+    # Keying the function by its code hashed the constants it reads at every call: a warm hit
+    # given a function that reads a large table cost the table's hashing (ms, not us).
+    module, apply, storage = _apply_in(tmp_path, monkeypatch, "user_fns_counted")
+    with storage.run():
+        for i in range(20):
+            apply(module.transform, i)
+    module.HASHED.clear()
+    with storage.run():
+        assert [apply(module.transform, i) for i in range(20)] == list(range(20))
+    assert len(module.HASHED) <= 2
+
+
+def test_a_constant_a_function_argument_reads_changed_between_blocks_is_seen(tmp_path, monkeypatch):
+    # The state of a function given as an argument is kept for a block, not longer.
+    module, apply, storage = _apply_in(tmp_path, monkeypatch, "user_fns_changed")
+    with storage.run():
+        assert apply(module.transform, 2) == 2
+        before = content_id(module.transform)
+    module.TABLE = 0
+    with storage.run():
+        assert apply(module.transform, 2) == -2
+        assert content_id(module.transform) != before  # where a call is not traced, its key

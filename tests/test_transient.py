@@ -493,3 +493,36 @@ def test_an_output_no_longer_transient_is_stored_and_one_still_transient_is_not(
             assert op(nout=2, transient=[0])(pair)(3) == ([0, 1, 2], 9)
     assert _output_codecs(path) == ["transient", "json"]
     assert RUNS == ["pair", "pair", "pair"]  # output 0 is computed again when used, as any transient
+
+
+DECODED: list[int] = []
+
+
+class Loaded:
+    """A stored output that notes each time it is decoded (unpickled)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __setstate__(self, state: dict) -> None:
+        DECODED.append(state["n"])
+        self.__dict__.update(state)
+
+
+@op(nout=2, transient=[1])
+def loaded_and_scratch(n: int) -> tuple[Loaded, list]:
+    return Loaded(n), [n]
+
+
+def test_a_hit_of_a_transient_op_does_not_decode_its_stored_output_to_see_it_is_stored(tmp_path):
+    # Looking whether each output was stored decoded the stored ones to find out: a large
+    # DataFrame output was unpickled once more at every hit.
+    storage = Storage(tmp_path / "s.db")
+    for _ in range(2):  # (the first hit also checks that the stored pickle loads back)
+        with storage.run():
+            loaded_and_scratch(3)
+    DECODED.clear()
+    with storage.run():
+        kept, scratch = loaded_and_scratch(3)
+        assert kept.n == 3 and scratch == [3]
+    assert len(DECODED) <= 2  # loading the call's outputs (stopped by the unstored one), handing them back

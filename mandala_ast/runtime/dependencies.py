@@ -16,6 +16,7 @@ import site
 import sys
 import sysconfig
 import types
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -30,6 +31,7 @@ __all__ = [
     "Dependency",
     "argument_code_state",
     "code_state",
+    "forget_argument_states",
     "current_state",
     "hands_work_off",
     "is_data",
@@ -444,7 +446,8 @@ def describe(name: str, value: Any) -> Dependency | None:
 def untraced_dependencies(fn: Any, values: Iterable[Any]) -> dict[str, Dependency]:
     """What a body that could not be traced (an async op: bodies interleave on one event
     loop) may have run: ``fn``'s static dependencies, and the user classes of the ``values``
-    it was given (top level, and the items of a list, tuple or dict), base classes included,
+    it was given (top level, and the items of a list, tuple or dict; the object of a bound
+    method), base classes included,
     each with its code and what that refers to: a model passed in runs methods ``fn``'s code
     does not name. (Functions given are keyed by their code: :func:`argument_code_state`.)"""
     found = static_dependencies(fn)
@@ -472,6 +475,8 @@ def _user_classes(values: Iterable[Any]) -> list[type]:
     for value in values:
         items = value.values() if type(value) is dict else value if type(value) in (list, tuple) else (value,)
         for item in items:
+            if isinstance(item, types.MethodType):  # `model.predict` given: its object's class
+                item = item.__self__
             cls = item if isinstance(item, type) else type(item)
             for klass in cls.__mro__:
                 if is_user_module(klass.__module__):
@@ -490,13 +495,31 @@ def argument_code_state(function: types.FunctionType) -> bytes | None:
     """
     if "<" in function.__qualname__ or not is_user_module(function.__module__):
         return None
+    known = _ARGUMENT_STATES.get(function)
+    if known is not None and known[0] is function.__code__:
+        return known[1]
     try:
         own = describe(qualified_name(function), function)
     except UnhashableError:
         return None
     found = static_dependencies(function)
     states = sorted(b"%s=%s" % (name.encode(), dependency.state) for name, dependency in found.items())
-    return digest(b"argument code|" + (own.state if own is not None else b"") + b"|" + b"|".join(states))
+    state = digest(b"argument code|" + (own.state if own is not None else b"") + b"|" + b"|".join(states))
+    _ARGUMENT_STATES[function] = (function.__code__, state)
+    return state
+
+
+#: function given as an argument -> (its code, its state), until the next block: its state
+#: hashes the constants its code reads (a table, an array), which at every call cost a warm
+#: hit their hashing. A block sees the code and constants as they were at its entry, as an
+#: op's own dependencies are checked once a block (versions.refresh forgets these).
+_ARGUMENT_STATES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def forget_argument_states() -> None:
+    """Drop the states of functions given as arguments: at block entry, where code edited
+    since (a notebook cell, a reload) and constants changed since must be seen."""
+    _ARGUMENT_STATES.clear()
 
 
 def _data_state(value: Any) -> bytes | None:

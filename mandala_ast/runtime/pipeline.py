@@ -182,11 +182,11 @@ class CallPipeline:
         return outputs
 
     def _not_stored(self, cid: bytes) -> bool:
-        try:
-            self.loader.load_output(cid)
-        except transient.TransientValue:
-            return True
-        return False
+        # By its row: decoding a stored output to find out cost a hit one more decode of it.
+        known = self.loader.values.get(cid)  # (a value loaded before is not looked for again)
+        if known is not None:
+            return known is transient.NOT_STORED
+        return self.loader.find_value(cid)[0] == transient.CODEC
 
     def _call(self, op, args, kwargs, input_refs, block, hashed, new_calls_allowed) -> tuple[bytes, tuple[bytes, ...], bytes]:
         """``(row id, output cids, deps_id)`` of the call, stored or computed now."""

@@ -413,6 +413,7 @@ class VersionTracker:
 
     def refresh(self) -> bool:
         """At block entry: notice redefined helpers (notebooks, reloads); True if any changed."""
+        deps.forget_argument_states()
         changed = [name for name, seen in self._tracked.items() if _differs(_snapshot(name), seen)]
         if not changed:
             return False

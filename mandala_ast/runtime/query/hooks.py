@@ -178,6 +178,10 @@ def q_names(names: tuple[str, ...], value: Any, /) -> Any:
 
 def _unpack_refusal(names: tuple[str, ...], value: Any) -> str:
     targets = ", ".join(names)
+    if isinstance(value, tuple) and value and all(type(item) is OutputVar and item.call is value[0].call for item in value):
+        name = value[0].call.op.name
+        return (f"cannot unpack the outputs of {name} into {targets} in a query: {name} has "
+                f"{len(value)} outputs, not {len(names)}")
     if not isinstance(value, OutputVar):
         return f"cannot unpack {value!r} into {targets} in a query"
     # The body returns a tuple, so the line runs in a run block; but the op stores that tuple
