@@ -27,8 +27,9 @@ from batch_ops import (
     wait_for_release,
 )
 from hypothesis import HealthCheck, given, settings, strategies as st
+from test_storage import op_of_version
 
-from mandala_ast import MandalaUnstoredWarning, NewCallError, Storage, op, transform_source
+from mandala_ast import MandalaUnstoredWarning, NewCallError, Storage, transform_source
 from mandala_ast.runtime.batch import Deferred
 
 if sys.version_info < (3, 11):
@@ -482,23 +483,13 @@ def test_a_batch_of_calls_sharing_a_large_argument_does_not_run_out_of_memory(tm
     assert done.stdout.split() == [str(sum(range(150)))]
 
 
-def _op_of_version(n: int):
-    """A new version of one op for each ``n``: each starts with no stored call."""
-
-    @op
-    def scaled(x: int) -> int:
-        return x * n
-
-    return scaled
-
-
 def test_a_call_another_storage_just_stored_loads_in_a_batch_where_new_calls_are_not_allowed(tmp_path):
     """As in a run block: a miss is answered from memory until the file is next seen to
     change, and the call another Storage (or process) committed meanwhile was a NewCallError."""
     path = tmp_path / "shared.db"
     reader, writer = Storage(path), Storage(path)
     for n in range(1, 6):
-        scaled = _op_of_version(n)
+        scaled = op_of_version(n)
         with pytest.raises(NewCallError), reader.batch(allow_new_calls=False):
             scaled(3)
         with writer.run():

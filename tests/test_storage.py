@@ -277,7 +277,7 @@ class TestHitsOfContainerArguments:
         assert RUNS == [("configured", 2), ("configured", 2)]
 
 
-def _op_of_version(n: int):
+def op_of_version(n: int):
     """A new version of one op for each ``n``: each starts with no stored call."""
 
     @op
@@ -294,7 +294,7 @@ def test_a_call_another_storage_just_stored_loads_where_new_calls_are_not_allowe
     path = tmp_path / "shared.db"
     reader, writer = Storage(path), Storage(path)
     for n in range(1, 6):
-        scaled = _op_of_version(n)
+        scaled = op_of_version(n)
         with pytest.raises(NewCallError), reader.run(allow_new_calls=False):
             scaled(3)
         with writer.run():
