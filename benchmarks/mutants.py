@@ -324,6 +324,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "", ("tests/test_value_rows.py",),
            "a value whose bytes were lost from the database is said to be repaired by rewriting its file"),
     # -- deletion and gc ------------------------------------------------------------------------
+    Mutant("S50", "mandala_ast/runtime/store.py", "this mandala_ast reads {FORMAT!r}{_newer(fmt)}\")", "this mandala_ast reads {FORMAT!r}\")",
+           ("tests/test_store.py",), "a file a newer release wrote does not say to upgrade mandala_ast"),
     Mutant("D01", _DE, '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0 AND c.created_at >= m.first",',
            '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0",', _DELETION,
            "point 5: an uncompiled consumer recorded before the deleted call made its value is deleted"),

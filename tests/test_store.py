@@ -621,3 +621,16 @@ def test_a_storage_opened_through_a_symlink_while_another_process_has_the_file_o
         storage.close()
     finally:
         holder.communicate("")
+
+
+def test_a_file_of_a_newer_format_says_to_upgrade_mandala_ast(tmp_path):
+    # It said only "has storage format 'mandala_ast/9'; this mandala_ast reads 'mandala_ast/8'",
+    # leaving the user to guess which side is old (a colleague's newer release wrote it).
+    path = tmp_path / "s.db"
+    Storage(path).close()
+    number = int(store_module.FORMAT.rpartition("/")[2])
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE mandala_meta SET value = ? WHERE key = 'format'", (f"mandala_ast/{number + 1}",))
+    conn.close()
+    with pytest.raises(StorageFormatError, match=r"written by a newer release of mandala_ast.*pip install -U mandala_ast"):
+        Storage(path)

@@ -926,7 +926,16 @@ def _check_existing_file(path: Path, *, header: bool = True) -> None:
             "left untouched. Give Storage a new file name."
         )
     if fmt != FORMAT and fmt not in migrations.UPGRADABLE:
-        raise StorageFormatError(f"{path} has storage format {fmt!r}; this mandala_ast reads {FORMAT!r}")
+        raise StorageFormatError(f"{path} has storage format {fmt!r}; this mandala_ast reads {FORMAT!r}{_newer(fmt)}")
+
+
+def _newer(fmt: Any) -> str:
+    """Which side is old, where a newer release wrote the file (a colleague's, a cluster's)."""
+    kind, _, number = str(fmt).rpartition("/")
+    if kind != "mandala_ast" or not number.isdigit() or int(number) <= int(FORMAT.rpartition("/")[2]):
+        return ""
+    return (": it was written by a newer release of mandala_ast; upgrade this one "
+            "(`pip install -U mandala_ast`) to read it. It is left untouched")
 
 
 def _refuse_a_deleted_files_log(path: Path, *, open_here: bool) -> None:
