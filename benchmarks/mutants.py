@@ -1065,7 +1065,7 @@ MUTANTS: tuple[Mutant, ...] = (
            ("tests/test_store.py",), "a storage file name too long for its -journal is SQLite's 'unable to open database file' (or a raw OSError)"),
     Mutant("O07", "mandala_ast/runtime/batch/pipeline_adapter.py",
            "        if block is not None and None in hits and not _may_compute(storage, block):\n",
-           "        if False:\n", ("tests/test_batch.py",),
+           "        if False:\n", ("tests/test_storage.py",),
            "a call another Storage or process just committed is a NewCallError in a batch where new calls are not allowed"),
     Mutant("O08", "mandala_ast/runtime/batch/single_flight.py", "            if not _written(fd, path, self.me):\n                return True\n",
            "            with os.fdopen(fd, \"w\") as file:\n                file.write(self.me)\n", ("tests/test_storage_limits.py",),

@@ -27,9 +27,8 @@ from batch_ops import (
     wait_for_release,
 )
 from hypothesis import HealthCheck, given, settings, strategies as st
-from test_storage import op_of_version
 
-from mandala_ast import MandalaUnstoredWarning, NewCallError, Storage, transform_source
+from mandala_ast import MandalaUnstoredWarning, Storage, transform_source
 from mandala_ast.runtime.batch import Deferred
 
 if sys.version_info < (3, 11):
@@ -481,19 +480,3 @@ def test_a_batch_of_calls_sharing_a_large_argument_does_not_run_out_of_memory(tm
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == [str(sum(range(150)))]
-
-
-def test_a_call_another_storage_just_stored_loads_in_a_batch_where_new_calls_are_not_allowed(tmp_path):
-    """As in a run block: a miss is answered from memory until the file is next seen to
-    change, and the call another Storage (or process) committed meanwhile was a NewCallError."""
-    path = tmp_path / "shared.db"
-    reader, writer = Storage(path), Storage(path)
-    for n in range(1, 6):
-        scaled = op_of_version(n)
-        with pytest.raises(NewCallError), reader.batch(allow_new_calls=False):
-            scaled(3)
-        with writer.run():
-            scaled(3)
-        with reader.batch(allow_new_calls=False):
-            y = scaled(3)
-        assert y == 3 * n

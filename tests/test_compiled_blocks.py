@@ -276,18 +276,11 @@ def test_a_workflow_returning_an_op_call_or_a_tuple_gives_the_caller_its_history
     assert proc.stdout.strip() == "['__main__.inc', None, '__main__.inc', '__main__.inc'] [True, True, True, True]"
 
 
-HIDDEN_PRODUCER = """\
-import asyncio
-from mandala_ast import Q, Storage, op
-
-
+#: An op making a value, one using it, and a plain helper between them: the module of the
+#: scripts below that pass make's output to use by ways compiled code cannot follow.
+MAKE_USE_HELPER = """\
 @op
 def make(x: int) -> int:
-    return x + 100
-
-
-@op
-async def fetch(x: int) -> int:
     return x + 100
 
 
@@ -301,6 +294,20 @@ def helper(v):
 
 
 storage = Storage()
+"""
+
+
+HIDDEN_PRODUCER = """\
+import asyncio
+from mandala_ast import Q, Storage, op
+
+
+@op
+async def fetch(x: int) -> int:
+    return x + 100
+
+
+""" + MAKE_USE_HELPER + """
 
 
 async def main():
@@ -397,22 +404,7 @@ DELETED_PRODUCER = """\
 from mandala_ast import Storage, op
 
 
-@op
-def make(x: int) -> int:
-    return x + 100
-
-
-@op
-def use(y: int) -> int:
-    return y * 2
-
-
-def helper(v):
-    return v
-
-
-storage = Storage()
-with storage.run():
+""" + MAKE_USE_HELPER + """with storage.run():
     use(helper(make(1)))
     use(102)
     for y in [make(3)]:

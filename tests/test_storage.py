@@ -287,17 +287,21 @@ def op_of_version(n: int):
     return scaled
 
 
-def test_a_call_another_storage_just_stored_loads_where_new_calls_are_not_allowed(tmp_path):
+@pytest.mark.parametrize("block", ["run", "batch"])
+def test_a_call_another_storage_just_stored_loads_where_new_calls_are_not_allowed(tmp_path, block):
     """A miss is answered from memory until the file is next seen to change (polled every few
     tens of milliseconds); a call another Storage (or process) committed meanwhile is stored
-    all the same, and a block that may not compute must load it, not report it missing."""
+    all the same, and a block that may not compute (run or batch) must load it, not report it
+    missing."""
     path = tmp_path / "shared.db"
     reader, writer = Storage(path), Storage(path)
+    strict = getattr(reader, block)
     for n in range(1, 6):
         scaled = op_of_version(n)
-        with pytest.raises(NewCallError), reader.run(allow_new_calls=False):
+        with pytest.raises(NewCallError), strict(allow_new_calls=False):
             scaled(3)
         with writer.run():
             scaled(3)
-        with reader.run(allow_new_calls=False):
-            assert scaled(3) == 3 * n
+        with strict(allow_new_calls=False):
+            y = scaled(3)
+        assert y == 3 * n

@@ -451,8 +451,9 @@ def test_a_lookup_by_history_reads_fewer_steps_than_by_history_or_content(path):
     store.close()
 
 
-HOLDER = """
-import sys
+#: Stores held(0..499) and says so (the start of the scripts below).
+HOLDING = """
+import os, sys
 from mandala_ast import Storage, op
 
 @op
@@ -464,6 +465,9 @@ with storage.run():
     for x in range(500):
         held(x)
 print("open", flush=True)
+"""
+
+HOLDER = HOLDING + """
 sys.stdin.read()  # keeps the file open until the test closes stdin
 storage.close()
 """
@@ -521,19 +525,7 @@ def test_a_directory_in_place_of_the_storages_log_is_an_error_naming_it_not_a_ra
 #: Stores held(0..499), says so, deletes its own -wal and -shm when told (stdin "rm": a
 #: clean-up script, a user tidying "temporary files"), stores held(500..999), says so, and
 #: keeps the file open until stdin closes.
-LOG_DELETED = """
-import os, sys
-from mandala_ast import Storage, op
-
-@op
-def held(x: int) -> int:
-    return x * 2
-
-storage = Storage(sys.argv[1])
-with storage.run():
-    for x in range(500):
-        held(x)
-print("open", flush=True)
+LOG_DELETED = HOLDING + """
 if sys.stdin.readline() == "rm\\n":
     os.remove(sys.argv[1] + "-wal")
     os.remove(sys.argv[1] + "-shm")

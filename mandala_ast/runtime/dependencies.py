@@ -30,9 +30,11 @@ __all__ = [
     "LIBRARY_ROOTS",
     "Dependency",
     "argument_code_state",
+    "as_rows",
     "code_state",
     "forget_argument_states",
     "current_state",
+    "from_rows",
     "hands_work_off",
     "is_data",
     "objects_before",
@@ -441,6 +443,16 @@ def describe(name: str, value: Any) -> Dependency | None:
         state = _data_state(value)
         return None if state is None else Dependency(name, "constant", state, _short_repr(value))
     return None
+
+
+def as_rows(found: Mapping[str, Dependency]) -> tuple[tuple[str, str, bytes, str | None], ...]:
+    """``found`` as ``(name, kind, state, source)`` rows (``RanCode.found``): what a body that
+    ran out of the coordinator's sight sends back; :func:`from_rows` makes them Dependencies."""
+    return tuple((name, d.kind, d.state, d.source) for name, d in found.items())
+
+
+def from_rows(rows: tuple[tuple[str, str, bytes, str | None], ...]) -> dict[str, Dependency]:
+    return {name: Dependency(name, kind, state, source) for name, kind, state, source in rows}
 
 
 def untraced_dependencies(fn: Any, values: Iterable[Any]) -> dict[str, Dependency]:

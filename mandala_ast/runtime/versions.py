@@ -262,7 +262,7 @@ class VersionTracker:
             if ran.complete:
                 found = deps.run_dependencies(op.fn, ran.codes, ran.before, ran.receivers)
             elif ran.found is not None:  # traced in a worker process, which worked them out
-                found = {name: deps.Dependency(name, kind, state, source) for name, kind, state, source in ran.found}
+                found = deps.from_rows(ran.found)
             else:
                 found = deps.static_dependencies(op.fn)
             self._add_op_calls(found, op_calls)

@@ -385,8 +385,7 @@ def untraced_async(op: Any, args: tuple, kwargs: dict) -> tuple:
     """What an async body (not traced: bodies interleave on one loop) may have run, as
     :func:`traced_elsewhere` takes it: its op's static dependencies and the classes of the
     objects it was given (``dependencies.untraced_dependencies``)."""
-    found = dependencies.untraced_dependencies(op.fn, (*args, *kwargs.values()))
-    return tuple((name, d.kind, d.state, d.source) for name, d in found.items())
+    return dependencies.as_rows(dependencies.untraced_dependencies(op.fn, (*args, *kwargs.values())))
 
 
 def untraced() -> RanCode:

@@ -346,7 +346,7 @@ def sent_dependencies(op: Any, ran: RanCode) -> tuple | None:
     sent = _sent.get(key)
     if sent is None:  # as the coordinator's VersionTracker keeps deps ids: once per code that ran
         found = dependencies.run_dependencies(op.fn, ran.codes, ran.before, ran.receivers)
-        sent = tuple((name, d.kind, d.state, d.source) for name, d in found.items())
+        sent = dependencies.as_rows(found)
         if len(_sent) > 4096:
             _sent.clear()
         _sent[key] = sent
