@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-06.22"
+LIST_VERSION = "2026-12-06.23"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -105,6 +105,7 @@ AREAS["O"] = "faults and concurrency (session 7)"
 AREAS["M"] = "provenance compiled code records (session 7)"
 AREAS["A"] = "reading results back: queries, delete blocks, pictures, export (session 7)"
 AREAS["RV"] = "review of session-7 merges"
+AREAS["LD"] = "the lead using the library (session 8)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -585,6 +586,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "a body run in a worker process depends on its op's static dependencies only: a model's edited methods are served stale"),
     Mutant("K53", "mandala_ast/runtime/dependencies.py", "    for cls in _user_classes(values):\n", "    for cls in ():\n",
            ("tests/test_batch_async.py",), "an async op given a model depends on its op's code alone: the model's edited methods are served stale"),
+    Mutant("LD1", "mandala_ast/runtime/pipeline.py", "        check_block_allowed()\n", "",
+           ("tests/test_block_refusal.py", "tests/test_cli_storage_commands.py"),
+           "`mandala-ast why --import script.py` runs the script's top-level blocks: every call stored again under the import name"),
     Mutant("K12", "mandala_ast/runtime/batch/scheduler.py", "        if unloaded is not None:\n", "        if False:\n",
            ("tests/test_batch_workers.py",),
            "a batch output whose pickle the coordinator cannot load is reported as a dead worker"),

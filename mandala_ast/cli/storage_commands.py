@@ -304,6 +304,13 @@ def _imported_op(module_name: str, stored: Any) -> Any:
 
 
 def _import(name: str) -> Any:
+    from ..runtime.block_refusal import blocks_refused
+
+    with blocks_refused(f"mandala-ast why --import {name}"):
+        return _import_refusing_blocks(name)
+
+
+def _import_refusing_blocks(name: str) -> Any:
     sys.path.insert(0, os.getcwd())
     if not name.endswith(".py"):
         try:
