@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from .._errors import MandalaError
+from .._errors import BlockRefusedError
 
 __all__ = ["blocks_refused", "check_block_allowed"]
 
@@ -22,7 +22,7 @@ _refused_by: str | None = None
 
 @contextmanager
 def blocks_refused(command: str) -> Iterator[None]:
-    """Within this, entering a storage block raises :class:`MandalaError`.
+    """Within this, entering a storage block raises :class:`BlockRefusedError`.
 
     >>> with blocks_refused("mandala-ast why --import s.py"):   # doctest: +SKIP
     ...     importlib.import_module("s")        # its `with storage.run():` raises
@@ -38,7 +38,7 @@ def blocks_refused(command: str) -> Iterator[None]:
 def check_block_allowed() -> None:
     """Raise if blocks are refused now (see :func:`blocks_refused`)."""
     if _refused_by is not None:
-        raise MandalaError(
+        raise BlockRefusedError(
             f"{_refused_by} imports the module only to read its ops' code, and does not run your "
             "script's blocks: this block would compute and store its calls again"
         )
