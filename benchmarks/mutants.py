@@ -602,6 +602,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "rows whose guard fails count as holes: every unshown column is computed for nothing",
            equivalent=True, reason="only costs time: a row whose guard fails differs from every row whose guard holds in the branch "
            "taken, so no row is filled that was not; an unshown column that raises sends the query to the row-wise path, which agrees"),
+    Mutant("LD6", _H, "        return _part_to_leave_out(value)\n", "        return \"\"\n", ("tests/test_hashing.py",),
+           "an object holding a lock deep inside says only \"cannot pickle '_thread.lock' object\", not where it holds it"),
     Mutant("K12", "mandala_ast/runtime/batch/scheduler.py", "        if unloaded is not None:\n", "        if False:\n",
            ("tests/test_batch_workers.py",),
            "a batch output whose pickle the coordinator cannot load is reported as a dead worker"),
