@@ -105,6 +105,7 @@ AREAS["O"] = "faults and concurrency (session 7)"
 AREAS["M"] = "provenance compiled code records (session 7)"
 AREAS["A"] = "reading results back: queries, delete blocks, pictures, export (session 7)"
 AREAS["RV"] = "review of session-7 merges"
+AREAS["LO"] = "holes reported earlier and left open (session 8)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -363,7 +364,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("Q03", _SQL, '                where.append(f"{table}.src_call IS NULL")\n                params_where.append(node.cid)',
            "                params_where.append(node.cid)", _QUERY,
            "a literal argument matches an input that came from an op"),
-    Mutant("Q04", _SQL, "        if self.invalid_states:\n", "        if False:\n", _QUERY,
+    Mutant("Q04", _SQL, "        if invalid:\n", "        if False:\n", _QUERY,
            "queries match calls of code that changed since"),
     Mutant("Q05", _SQL, 'self.joins.append(f"LEFT JOIN calls {alias} ON {alias}.id IN',
            'self.joins.append(f"JOIN calls {alias} ON {alias}.id IN', _QUERY,
@@ -1221,6 +1222,14 @@ MUTANTS: tuple[Mutant, ...] = (
            "            if isinstance(item, types.MethodType):  # `model.predict` given: its object's class\n"
            "                item = item.__self__\n", "", ("tests/test_batch_async.py",),
            "an async op given a bound method (`model.predict`) serves its stored result after the method was edited"),
+    # -- holes reported earlier and left open (session 8)
+    Mutant("LO1", _VE, "                found[name] = deps.Dependency(name, untracked.KIND, state, source)\n", "",
+           ("tests/test_untracked.py",),
+           "turning track_files/track_env back on serves the calls stored without it after their file or variable changed"),
+    Mutant("LO2", "mandala_ast/runtime/query/result.py",
+           '        if invalid and hasattr(call.op, "ignores_env") else invalid\n', "        if False else invalid\n",
+           ("tests/test_query.py",),
+           "a query misses calls stored before ignore_env= once the ignored variable changed (run blocks serve them)"),
 )
 
 

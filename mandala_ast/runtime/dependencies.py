@@ -20,7 +20,7 @@ import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from . import env_deps, file_deps
+from . import env_deps, file_deps, untracked
 from .fingerprints import NO_SOURCE, Fingerprint, fingerprint
 from .hashing import UnhashableError, content_id, digest
 from .ops import Op
@@ -756,6 +756,8 @@ def current_state(name: str) -> bytes | None:
         return file_deps.current_state(name)
     if name.startswith(env_deps.PREFIX):  # an environment variable an op read: its value's hash
         return env_deps.current_state(name)
+    if name.startswith(untracked.PREFIX):  # a call computed while its op tracked no files
+        return untracked.current_state(name, resolve(untracked.op_name(name)))
     value = resolve(name)
     if value is _GONE:
         return None
@@ -768,6 +770,8 @@ def current_source(name: str) -> str | None:
         return file_deps.current_source(name)
     if name.startswith(env_deps.PREFIX):
         return env_deps.current_source(name)
+    if name.startswith(untracked.PREFIX):
+        return untracked.current_source(name, current_state(name) is not None)
     value = resolve(name)
     dependency = describe(name, value) if value is not _GONE else None
     return dependency.source if dependency is not None else None

@@ -21,7 +21,7 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ArgumentError, VersionChangeError
-from . import dependencies as deps, env_deps, file_deps, fingerprints, renames
+from . import dependencies as deps, env_deps, file_deps, fingerprints, renames, untracked
 from .hashing import digest
 from .packing import unpack_outputs
 from .tracing import RanCode
@@ -256,7 +256,7 @@ class VersionTracker:
         environment variables (env_deps.stop)."""
         before = tuple((name, d.state) for name, d in ran.before.items())
         codes = (tuple(ran.codes), tuple(ran.receivers.items())) if ran.complete else ran.found
-        key = (op.version_id, codes, frozenset(op_calls), files, before)
+        key = (op.version_id, codes, frozenset(op_calls), files, before, op.track_files, op.track_env)
         deps_id = self._op_deps.get(key)
         if deps_id is None:
             if ran.complete:
@@ -269,6 +269,8 @@ class VersionTracker:
             for name, state, source in files:
                 kind = "env" if name.startswith(env_deps.PREFIX) else "file"
                 found[name] = deps.Dependency(name, kind, state, source)
+            for name, state, source in untracked.markers(op, deps.qualified_name(op.fn)):
+                found[name] = deps.Dependency(name, untracked.KIND, state, source)
             found.pop(deps.qualified_name(op.fn), None)  # an op that (indirectly) calls itself
             deps_id = self._op_deps[key] = _deps_id(found)
             self._record_state(deps_id, found)
@@ -610,6 +612,8 @@ def _shown(name: str) -> str:
         return ("directory " if path.endswith(os.sep) else "file ") + path
     if name.startswith(env_deps.PREFIX):
         return env_deps.shown(name)
+    if name.startswith(untracked.PREFIX):
+        return untracked.shown(name)
     return name.replace(":", ".")
 
 
@@ -622,6 +626,8 @@ def _snapshot(name: str) -> tuple[Any, ...]:
         return file_deps, file_deps.snapshot(name)
     if name.startswith(env_deps.PREFIX):  # what a body would read of the variable now
         return env_deps, env_deps.snapshot(name)
+    if name.startswith(untracked.PREFIX):  # whether the op it names tracks the input kind now
+        return untracked, deps.current_state(name)
     value = deps.resolve(name)
     if _watched(value):
         return value, deps.current_state(name)
