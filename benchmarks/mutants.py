@@ -1230,6 +1230,9 @@ MUTANTS: tuple[Mutant, ...] = (
            '        if invalid and hasattr(call.op, "ignores_env") else invalid\n', "        if False else invalid\n",
            ("tests/test_query.py",),
            "a query misses calls stored before ignore_env= once the ignored variable changed (run blocks serve them)"),
+    Mutant("LO3", "mandala_ast/runtime/explaining.py", "    for other in [unshaped] * (unshaped != version_id) + versions.other_version_ids(op):\n",
+           "    for other in versions.other_version_ids(op):\n", ("tests/test_explaining.py",),
+           "why after an op's nout= changed says its call was never computed"),
 )
 
 

@@ -540,6 +540,21 @@ class VersionTracker:
         ).fetchall()
         return [row[0] for row in rows]
 
+    def unshaped_version_id(self, op: Op) -> bytes:
+        """The id the op's version stores its calls under whatever its number of outputs: the
+        id :meth:`peek_version_id` answers unless ``nout=`` changed since they were stored."""
+        row = self.store.conn.execute(
+            "SELECT canonical FROM versions WHERE version_id = ?", (op.version_id,)
+        ).fetchone()
+        return (row[0] or op.version_id) if row is not None else op.version_id
+
+    def same_code(self, op: Op, version_id: bytes) -> bool:
+        """Whether a stored version is the op's current code (and ``version=``)."""
+        row = self.store.conn.execute(
+            "SELECT fingerprint, version FROM versions WHERE version_id = ?", (version_id,)
+        ).fetchone()
+        return row is not None and row[0] == op.fingerprint.digest and row[1] == op.version
+
     def version_diff(self, op: Op, version_id: bytes) -> str:
         """Unified diff from a stored version's source to the op's current source."""
         row = self.store.conn.execute(
