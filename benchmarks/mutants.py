@@ -1233,6 +1233,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("LO3", "mandala_ast/runtime/explaining.py", "    for other in [unshaped] * (unshaped != version_id) + versions.other_version_ids(op):\n",
            "    for other in versions.other_version_ids(op):\n", ("tests/test_explaining.py",),
            "why after an op's nout= changed says its call was never computed"),
+    Mutant("LO4", "mandala_ast/runtime/batch/pipeline_adapter.py",
+           "        if None in hits:  # stored before the op's ignore= named an argument: as a run block finds them\n",
+           "        if False:\n", ("tests/test_batch.py",),
+           "a batch block misses the calls stored before the op's ignore= named an argument (a run block finds them)"),
 )
 
 

@@ -360,3 +360,13 @@ async def ask_model(model, x):
 @op
 async def call_async(fn, x):
     return fn(x)
+
+
+def _doubled(x, verbose=False):  # one function, decorated with and without ignore=
+    RUNS.append(("doubled", x))
+    return x * 2
+
+
+doubled = op(_doubled)
+#: ``doubled`` once its ``verbose`` is declared no part of what it computes
+doubled_ignoring_verbose = op(ignore="verbose")(_doubled)
