@@ -1219,8 +1219,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "        return (f\"cannot unpack {value!r} into {targets} in a query: {name} has \"\n", ("tests/test_query.py",),
            "`a, b, c = two_outputs(x)` in a query names no op and no count of outputs"),
     Mutant("RV05", "mandala_ast/runtime/dependencies.py",
-           "            if isinstance(item, types.MethodType):  # `model.predict` given: its object's class\n"
-           "                item = item.__self__\n", "", ("tests/test_batch_async.py",),
+           "    if isinstance(value, types.MethodType):  # `model.predict` given: its object's class\n"
+           "        return [value.__self__]\n", "", ("tests/test_batch_async.py",),
            "an async op given a bound method (`model.predict`) serves its stored result after the method was edited"),
     # -- holes reported earlier and left open (session 8)
     Mutant("LO1", _VE, "                found[name] = deps.Dependency(name, untracked.KIND, state, source)\n", "",
@@ -1237,6 +1237,14 @@ MUTANTS: tuple[Mutant, ...] = (
            "        if None in hits:  # stored before the op's ignore= named an argument: as a run block finds them\n",
            "        if False:\n", ("tests/test_batch.py",),
            "a batch block misses the calls stored before the op's ignore= named an argument (a run block finds them)"),
+    Mutant("LO5", "mandala_ast/runtime/dependencies.py",
+           "    return list(itertools.islice(vars(value).values(), _HELD_ITEMS))\n", "    return []\n",
+           ("tests/test_batch_async.py",),
+           "an async op given a pipeline holding a model serves its stored result after the model's method was edited"),
+    Mutant("LO6", "mandala_ast/runtime/dependencies.py",
+           "        return [value.func, *value.args, *value.keywords.values()]\n", "        return []\n",
+           ("tests/test_batch_async.py",),
+           "an async op given functools.partial(model.predict) serves its stored result after the method was edited"),
 )
 
 

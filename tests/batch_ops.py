@@ -370,3 +370,15 @@ def _doubled(x, verbose=False):  # one function, decorated with and without igno
 doubled = op(_doubled)
 #: ``doubled`` once its ``verbose`` is declared no part of what it computes
 doubled_ignoring_verbose = op(ignore="verbose")(_doubled)
+
+
+class Pipeline:
+    """An object of the user's holding a model: the op runs the model's methods through it."""
+
+    def __init__(self, model):
+        self.model = model
+
+
+@op
+async def run_held_model(pipeline, x):
+    return pipeline.model.apply(x)
