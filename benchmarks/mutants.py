@@ -1245,6 +1245,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "        return [value.func, *value.args, *value.keywords.values()]\n", "        return []\n",
            ("tests/test_batch_async.py",),
            "an async op given functools.partial(model.predict) serves its stored result after the method was edited"),
+    Mutant("LO7", "mandala_ast/export.py",
+           "        return _NAN if isinstance(value, float) and value != value else value\n", "        return value\n",
+           ("tests/test_export.py",), "the flat export shows a NaN result as a missing value (NULL)"),
 )
 
 
