@@ -1248,6 +1248,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("LO7", "mandala_ast/export.py",
            "        return _NAN if isinstance(value, float) and value != value else value\n", "        return value\n",
            ("tests/test_export.py",), "the flat export shows a NaN result as a missing value (NULL)"),
+    Mutant("LO8", "mandala_ast/runtime/batch/orphans.py",
+           "        if os.getppid() != parent:  # adopted by another process: the parent process ended\n            os._exit(1)\n",
+           "        os._exit(1)\n", ("tests/test_orphans.py",),
+           "a pool's worker ends when the thread that started it ends, though its process lives on"),
 )
 
 

@@ -382,3 +382,17 @@ class Pipeline:
 @op
 async def run_held_model(pipeline, x):
     return pipeline.model.apply(x)
+
+
+@op
+def fork_warnings(x):
+    """Forks (as a body starting a process of its own does) and returns the warnings that gave."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+    return [str(w.message) for w in caught]
