@@ -1223,7 +1223,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "        return [value.__self__]\n", "", ("tests/test_batch_async.py",),
            "an async op given a bound method (`model.predict`) serves its stored result after the method was edited"),
     # -- holes reported earlier and left open (session 8)
-    Mutant("LO1", _VE, "                found[name] = deps.Dependency(name, untracked.KIND, state, source)\n", "",
+    Mutant("LO1", _VE, "                    found[name] = deps.Dependency(name, untracked.KIND, state, source)\n", "",
            ("tests/test_untracked.py",),
            "turning track_files/track_env back on serves the calls stored without it after their file or variable changed"),
     Mutant("LO2", "mandala_ast/runtime/query/result.py",

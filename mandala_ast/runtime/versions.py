@@ -269,8 +269,9 @@ class VersionTracker:
             for name, state, source in files:
                 kind = "env" if name.startswith(env_deps.PREFIX) else "file"
                 found[name] = deps.Dependency(name, kind, state, source)
-            for name, state, source in untracked.markers(op, deps.qualified_name(op.fn)):
-                found[name] = deps.Dependency(name, untracked.KIND, state, source)
+            if not (op.track_files and op.track_env):  # nothing says what it read: say so
+                for name, state, source in untracked.markers(op, deps.qualified_name(op.fn)):
+                    found[name] = deps.Dependency(name, untracked.KIND, state, source)
             found.pop(deps.qualified_name(op.fn), None)  # an op that (indirectly) calls itself
             deps_id = self._op_deps[key] = _deps_id(found)
             self._record_state(deps_id, found)
