@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from mandala_ast import Storage, op
+
 #: ``script.py DB on|off``: an op reading a file and a variable, with tracking as asked, and
 #: an op calling it; prints what ran, the results and why's answer, as JSON.
 _SCRIPT = textwrap.dedent("""
@@ -82,3 +84,23 @@ def test_why_names_the_tracking_turned_back_on(tmp_path):
     done = subprocess.run([sys.executable, "script.py", "s.db", "on"], cwd=tmp_path, check=True, capture_output=True, text=True)
     why = json.loads(done.stdout.splitlines()[-1])["why"]
     assert why.startswith("miss") and "dependency untracked files of op __main__.length changed" in why
+
+
+RUNS: list[str] = []
+
+
+@op
+def measured(path: str) -> int:
+    RUNS.append("measured")
+    return len(Path(path).read_text())
+
+
+def test_an_untracked_op_made_from_a_tracked_ops_function_hits(tmp_path):
+    # Both are named by the function: the marker is judged by the untracked op itself, not by
+    # the tracked op its name reaches (which would recompute it at every run).
+    (tmp_path / "data.txt").write_text("abc")
+    quick = op(track_files=False)(measured.fn)
+    for _ in range(2):
+        with Storage(tmp_path / "s.db").run():
+            assert quick(str(tmp_path / "data.txt")) == 3
+    assert RUNS == ["measured"]

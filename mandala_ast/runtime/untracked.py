@@ -20,7 +20,7 @@ from typing import Any
 
 from .hashing import digest
 
-__all__ = ["ENV", "FILES", "KIND", "PREFIX", "current_source", "current_state", "markers", "op_name", "shown"]
+__all__ = ["ENV", "FILES", "KIND", "PREFIX", "current_source", "current_state", "holds_for", "markers", "op_name", "shown"]
 
 #: What every marker's dependency name starts with (no module name contains "<").
 PREFIX = "<untracked-"
@@ -58,6 +58,14 @@ def current_state(name: str, resolved: Any) -> bytes | None:
     inputs are tracked now."""
     option = _OPTIONS[_prefix(name)][0]
     return None if getattr(resolved, option, None) is True else _state(name)
+
+
+def holds_for(name: str, op: Any, op_name: str) -> bool:
+    """Whether ``name`` is a marker of ``op`` itself (``op_name``: the name that reaches it)
+    that still holds: judged by the op whose call it is, not by what its name reaches now (an
+    op made from another op's function, ``op(track_files=False)(load.fn)``, shares its name)."""
+    prefix = _prefix(name)
+    return name[len(prefix) :] == op_name and getattr(op, _OPTIONS[prefix][0]) is False
 
 
 def current_source(name: str, untracked: bool) -> str:

@@ -363,6 +363,8 @@ class VersionTracker:
                 continue
             if op is not None and self._ignored_by(op, name, members):
                 continue
+            if op is not None and kind == untracked.KIND and untracked.holds_for(name, op, deps.qualified_name(op.fn)):
+                continue
             if not self._same_code(name, kind, state, current, record):
                 changed.append((name, state, current))
         return changed
