@@ -494,10 +494,11 @@ def untraced_dependencies(fn: Any, values: Iterable[Any]) -> dict[str, Dependenc
 
 
 #: How deep untraced_dependencies looks into what an async op is given (an argument is level
-#: 0: a list of pipelines holding a model is 3), and how many items of one container: a
-#: dataset of user objects is one class, not a walk through every row.
+#: 0: a list of pipelines holding a model is 3), how many items of one container, and how many
+#: objects in all: a dataset of user objects is one class, not a walk through every row.
 _HELD_DEPTH = 4
 _HELD_ITEMS = 64
+_HELD_MOST = 1024
 
 
 def _held_code_of(values: Iterable[Any]) -> tuple[list[type], list[types.FunctionType]]:
@@ -507,7 +508,7 @@ def _held_code_of(values: Iterable[Any]) -> tuple[list[type], list[types.Functio
     functions: dict[types.FunctionType, None] = {}
     seen: set[int] = set()
     pending = [(value, 0) for value in values]
-    while pending:
+    while pending and len(seen) < _HELD_MOST:
         value, depth = pending.pop()
         if id(value) in seen or depth > _HELD_DEPTH:
             continue
