@@ -105,6 +105,7 @@ AREAS["O"] = "faults and concurrency (session 7)"
 AREAS["M"] = "provenance compiled code records (session 7)"
 AREAS["A"] = "reading results back: queries, delete blocks, pictures, export (session 7)"
 AREAS["RV"] = "review of session-7 merges"
+AREAS["LO"] = "holes reported earlier and left open (session 8)"
 AREAS["LD"] = "the lead using the library (session 8)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
@@ -364,7 +365,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("Q03", _SQL, '                where.append(f"{table}.src_call IS NULL")\n                params_where.append(node.cid)',
            "                params_where.append(node.cid)", _QUERY,
            "a literal argument matches an input that came from an op"),
-    Mutant("Q04", _SQL, "        if self.invalid_states:\n", "        if False:\n", _QUERY,
+    Mutant("Q04", _SQL, "        if invalid:\n", "        if False:\n", _QUERY,
            "queries match calls of code that changed since"),
     Mutant("Q05", _SQL, 'self.joins.append(f"LEFT JOIN calls {alias} ON {alias}.id IN',
            'self.joins.append(f"JOIN calls {alias} ON {alias}.id IN', _QUERY,
@@ -584,7 +585,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("K51", "mandala_ast/runtime/batch/worker.py", "    if not ran.complete:\n        return None\n    before = tuple(",
            "    if True:\n        return None\n    before = tuple(", ("tests/test_batch_workers.py", "tests/test_batch_dask.py"),
            "a body run in a worker process depends on its op's static dependencies only: a model's edited methods are served stale"),
-    Mutant("K53", "mandala_ast/runtime/dependencies.py", "    for cls in _user_classes(values):\n", "    for cls in ():\n",
+    Mutant("K53", "mandala_ast/runtime/dependencies.py", "    for cls in classes:\n", "    for cls in ():\n",
            ("tests/test_batch_async.py",), "an async op given a model depends on its op's code alone: the model's edited methods are served stale"),
     Mutant("LD1", "mandala_ast/runtime/pipeline.py", "        check_block_allowed()\n", "",
            ("tests/test_block_refusal.py", "tests/test_cli_storage_commands.py"),
@@ -1065,7 +1066,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "a bool array viewing bytes other than 0 and 1 never hits the equal array of 0s and 1s"),
     Mutant("L12", _VE, "        return lambda op: not op.track_files\n", "        return None\n",
            ("tests/test_file_deps.py",), "track_files=False given later: the calls stored before it recompute when the file changes"),
-    Mutant("L13", _PI, "            found = self._stored_before_ignore(op, hashed)\n", "            pass\n",
+    Mutant("L13", _PI, "            found = self.stored_before_ignore(call)\n", "            pass\n",
            ("tests/test_ops.py",), "ignore= given later: every call stored with a non-default value of the argument is computed again"),
     Mutant("L11", _VE, "        if stored == op.nout:\n            return canonical\n", "        if True:\n            return canonical\n",
            ("tests/test_versions.py",), "nout= given to an op later: its stored calls come back in the old shape ((3, 6),) or cut (3)"),
@@ -1241,9 +1242,42 @@ MUTANTS: tuple[Mutant, ...] = (
            "        return (f\"cannot unpack {value!r} into {targets} in a query: {name} has \"\n", ("tests/test_query.py",),
            "`a, b, c = two_outputs(x)` in a query names no op and no count of outputs"),
     Mutant("RV05", "mandala_ast/runtime/dependencies.py",
-           "            if isinstance(item, types.MethodType):  # `model.predict` given: its object's class\n"
-           "                item = item.__self__\n", "", ("tests/test_batch_async.py",),
+           "    if isinstance(value, types.MethodType):  # `model.predict` given: its object's class\n"
+           "        return [value.__self__]\n", "", ("tests/test_batch_async.py",),
            "an async op given a bound method (`model.predict`) serves its stored result after the method was edited"),
+    # -- holes reported earlier and left open (session 8)
+    Mutant("LO1", _VE, "                    found[name] = deps.Dependency(name, untracked.KIND, state, source)\n", "",
+           ("tests/test_untracked.py",),
+           "turning track_files/track_env back on serves the calls stored without it after their file or variable changed"),
+    Mutant("LO9", _VE, "            if op is not None and kind == untracked.KIND and untracked.holds_for(name, op, deps.qualified_name(op.fn)):\n                continue\n",
+           "", ("tests/test_untracked.py",),
+           "an untracked op made from a tracked op's function (op(track_files=False)(load.fn)) recomputes at every run"),
+    Mutant("LO2", "mandala_ast/runtime/query/result.py",
+           '        if invalid and hasattr(call.op, "ignores_env") else invalid\n', "        if False else invalid\n",
+           ("tests/test_query.py",),
+           "a query misses calls stored before ignore_env= once the ignored variable changed (run blocks serve them)"),
+    Mutant("LO3", "mandala_ast/runtime/explaining.py", "    for other in [unshaped] * (unshaped != version_id) + versions.other_version_ids(op):\n",
+           "    for other in versions.other_version_ids(op):\n", ("tests/test_explaining.py",),
+           "why after an op's nout= changed says its call was never computed"),
+    Mutant("LO4", "mandala_ast/runtime/batch/pipeline_adapter.py",
+           "        if None in hits:  # stored before the op's ignore= named an argument: as a run block finds them\n",
+           "        if False:\n", ("tests/test_batch.py",),
+           "a batch block misses the calls stored before the op's ignore= named an argument (a run block finds them)"),
+    Mutant("LO5", "mandala_ast/runtime/dependencies.py",
+           "    return list(itertools.islice(vars(value).values(), _HELD_ITEMS))\n", "    return []\n",
+           ("tests/test_batch_async.py",),
+           "an async op given a pipeline holding a model serves its stored result after the model's method was edited"),
+    Mutant("LO6", "mandala_ast/runtime/dependencies.py",
+           "        return [value.func, *value.args, *value.keywords.values()]\n", "        return []\n",
+           ("tests/test_batch_async.py",),
+           "an async op given functools.partial(model.predict) serves its stored result after the method was edited"),
+    Mutant("LO7", "mandala_ast/export.py",
+           "        return _NAN if isinstance(value, float) and value != value else value\n", "        return value\n",
+           ("tests/test_export.py",), "the flat export shows a NaN result as a missing value (NULL)"),
+    Mutant("LO8", "mandala_ast/runtime/batch/orphans.py",
+           "        if os.getppid() != parent:  # adopted by another process: the parent process ended\n            os._exit(1)\n",
+           "        os._exit(1)\n", ("tests/test_orphans.py",),
+           "a pool's worker ends when the thread that started it ends, though its process lives on"),
 )
 
 

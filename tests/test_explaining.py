@@ -1,4 +1,5 @@
-"""``storage.why``: the stored call nearest a miss (runtime/explaining.py)."""
+"""``storage.why`` explains a miss by what changed, and by the stored call nearest to it
+(runtime/explaining.py)."""
 
 from __future__ import annotations
 
@@ -65,3 +66,24 @@ def test_a_miss_sharing_no_argument_with_any_stored_call_says_no_more(tmp_path) 
         fit(np.zeros(2), 1, 2.0)
     found = storage.why(fit, np.ones(2), 5, 3.0)
     assert found.startswith("miss: ") and found.endswith(f"was never computed in {storage!r}"), found
+
+
+def _pair(x: int):  # one function, decorated with and without nout=
+    return (x, x + 1)
+
+
+def test_why_after_nout_changed_says_the_output_count_changed_not_never_computed(tmp_path):
+    storage = Storage(tmp_path / "s.db")
+    with storage.run():
+        op(_pair)(1)
+    why = str(storage.why(op(nout=2)(_pair), 1))
+    assert why.startswith("miss") and "never computed" not in why
+    assert "had 1 output(s); it has 2 now (nout= changed)" in why
+
+
+def test_why_after_nout_was_taken_off_again_says_so(tmp_path):
+    storage = Storage(tmp_path / "s.db")
+    with storage.run():
+        op(nout=2)(_pair)(1)
+    why = str(Storage(tmp_path / "s.db").why(op(_pair), 1))
+    assert "had 2 output(s); it has 1 now (nout= changed)" in why and "version=" not in why

@@ -12,6 +12,7 @@ from .identity import call_id, describe, hash_inputs
 if TYPE_CHECKING:
     from .ops import Op
     from .pipeline import CallPipeline
+    from .versions import VersionTracker
 
 __all__ = ["explain_call"]
 
@@ -41,10 +42,12 @@ def explain_call(engine: CallPipeline, op: Op, args: tuple, kwargs: dict, where:
             return f"hit: {shown} is stored (call {row_id.hex()[:12]}); its code and dependencies are unchanged"
     if candidates:
         return f"miss: {shown} was computed before, but\n" + "\n".join(diffs[-1])
-    for other in versions.other_version_ids(op):
+    unshaped = versions.unshaped_version_id(op)
+    for other in [unshaped] * (unshaped != version_id) + versions.other_version_ids(op):
         key = call_id(other, ident)
-        if store.find_calls(other, key, key):
-            return f"miss: {shown} was computed by another version of the op:\n" + versions.version_diff(op, other)
+        found = store.find_calls(other, key, key)
+        if found:
+            return f"miss: {shown} " + _other_version(versions, op, other, len(found[-1][3]))
     names = versions.identity_names(op)  # today's argument names -> those calls were stored under
     given = {names.get(name, name): value for name, value in bound.items()}
     nearest = _nearest(engine, version_id, renames.renamed(cids, names), given)
@@ -83,3 +86,15 @@ def _how(engine: CallPipeline, cid: bytes | None, value: Any) -> str:
     except Exception as error:  # a value that cannot be loaded here still says that it differs
         return f"differs (its stored value cannot be loaded: {error})"
     return difference(stored, value)
+
+
+def _other_version(versions: VersionTracker, op: Op, other: bytes, outputs: int) -> str:
+    """Why a call stored under another version id of the op (``other``, whose call has
+    ``outputs`` outputs) is no hit: other code, or another number of outputs (``nout=``
+    changed: the call would come back in the old shape)."""
+    if outputs == op.nout:
+        return "was computed by another version of the op:\n" + versions.version_diff(op, other)
+    said = f"was computed when the op had {outputs} output(s); it has {op.nout} now (nout= changed)"
+    if versions.same_code(op, other):
+        return said
+    return f"{said}, and by another version of the op:\n" + versions.version_diff(op, other)
