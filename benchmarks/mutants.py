@@ -97,7 +97,7 @@ AREAS = {"H": "hashing", "I": "identity", "V": "versions", "S": "store", "D": "d
 AREAS["J"] = "what tables say of stored work"
 AREAS["K"] = "batch under failure"
 AREAS["N"] = "compiled code as users write it (session 6)"
-AREAS["R"] = "review of session-5 merges"
+AREAS["R"] = "review of merges (R0x: session 5, R2x: session 8)"
 AREAS["X"] = "evolving code and data (session 6)"
 AREAS["U"] = "values as users pass them (session 6)"
 AREAS["L"] = "lifecycle: options changed later, lock and value files, Ctrl-C (session 7)"
@@ -1221,6 +1221,11 @@ MUTANTS: tuple[Mutant, ...] = (
            "            if isinstance(item, types.MethodType):  # `model.predict` given: its object's class\n"
            "                item = item.__self__\n", "", ("tests/test_batch_async.py",),
            "an async op given a bound method (`model.predict`) serves its stored result after the method was edited"),
+    # -- review of session-7 merges, second look (session 8: R2x)
+    Mutant("R21", "mandala_ast/runtime/batch/pipeline_adapter.py",
+           "            hits = [hit or (engine.stored_before_ignore(call) if call.op.ignore else None)\n",
+           "            hits = [hit or (None if call.op.ignore else None)\n", ("tests/test_ops.py",),
+           "a batch block computes again a call stored before ignore= named one of its arguments"),
 )
 
 

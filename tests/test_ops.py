@@ -163,6 +163,19 @@ class TestIdentity:
                 assert later(3, **given) == 6 and later(3, verbose=not verbose) == 6
         assert body.runs == 1
 
+    @pytest.mark.parametrize("executor", [None, "threads"])
+    def test_ignore_added_later_finds_the_calls_stored_before_it_in_a_batch_block(self, tmp_path, executor):
+        # A run block found them; a batch block (and an async op) computed each once more.
+        body = counted(lambda x, verbose=False: x * 2)
+        with Storage(tmp_path / "s.db").run():
+            op(body)(3, verbose=True)
+        later = op(ignore=("verbose",))(body)
+        for _ in range(2):
+            with Storage(tmp_path / "s.db").batch(executor=executor, progress=False):
+                result = later(3, verbose=True)
+            assert result == 6
+        assert body.runs == 1
+
     def test_ignored_arguments_may_be_unhashable(self, storage):
         import threading
 
