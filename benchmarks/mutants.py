@@ -1042,7 +1042,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "a bool array viewing bytes other than 0 and 1 never hits the equal array of 0s and 1s"),
     Mutant("L12", _VE, "        return lambda op: not op.track_files\n", "        return None\n",
            ("tests/test_file_deps.py",), "track_files=False given later: the calls stored before it recompute when the file changes"),
-    Mutant("L13", _PI, "            found = self._stored_before_ignore(op, hashed)\n", "            pass\n",
+    Mutant("L13", _PI, "            found = self.stored_before_ignore(call)\n", "            pass\n",
            ("tests/test_ops.py",), "ignore= given later: every call stored with a non-default value of the argument is computed again"),
     Mutant("L11", _VE, "        if stored == op.nout:\n            return canonical\n", "        if True:\n            return canonical\n",
            ("tests/test_versions.py",), "nout= given to an op later: its stored calls come back in the old shape ((3, 6),) or cut (3)"),
@@ -1226,6 +1226,10 @@ MUTANTS: tuple[Mutant, ...] = (
            "            hits = [hit or (engine.stored_before_ignore(call) if call.op.ignore else None)\n",
            "            hits = [hit or (None if call.op.ignore else None)\n", ("tests/test_ops.py",),
            "a batch block computes again a call stored before ignore= named one of its arguments"),
+    Mutant("R22", "mandala_ast/runtime/pipeline.py", "            _warn_not_deterministic(op, [i for i in wanted if i not in kept])\n",
+           "            pass\n", ("tests/test_transient.py",),
+           "an op no longer transient whose value comes out other than recorded is computed at every run, "
+           "and the only warning says it is transient"),
 )
 
 
