@@ -1230,6 +1230,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "            pass\n", ("tests/test_transient.py",),
            "an op no longer transient whose value comes out other than recorded is computed at every run, "
            "and the only warning says it is transient"),
+    Mutant("R23", "mandala_ast/runtime/deletion.py", "        unequal = value != value\n",
+           "        unequal = isinstance(value, float) and value != value\n", ("tests/test_query_delete.py",),
+           "delete_calls(rows of a query result) showing a float32 NaN or a NaT is refused as renumbered"),
 )
 
 
