@@ -250,8 +250,6 @@ class CallPipeline:
         self.lock.release()
         try:
             return wait_for_call(self.single_flight, call.cid, look_again)
-        except (StorageFullError, ReadOnlyStorageError) as failed:  # its lock file: say whose
-            raise type(failed)(f"op {call.op.name}: {failed}") from failed
         finally:
             self.lock.acquire()
 
