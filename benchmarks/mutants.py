@@ -1233,6 +1233,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("R23", "mandala_ast/runtime/deletion.py", "        unequal = value != value\n",
            "        unequal = isinstance(value, float) and value != value\n", ("tests/test_query_delete.py",),
            "delete_calls(rows of a query result) showing a float32 NaN or a NaT is refused as renumbered"),
+    Mutant("R24", "mandala_ast/runtime/blobs.py", "        if self.earlier is not None and not path.exists():\n",
+           "        if False:\n", ("tests/test_blobs.py",),
+           "value files an earlier version kept beside a symlink are missing through it once the file itself has some"),
 )
 
 
