@@ -1236,6 +1236,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("R24", "mandala_ast/runtime/blobs.py", "        if self.earlier is not None and not path.exists():\n",
            "        if False:\n", ("tests/test_blobs.py",),
            "value files an earlier version kept beside a symlink are missing through it once the file itself has some"),
+    Mutant("R25", "mandala_ast/runtime/hashing.py", "        array = _with_canonical_bools(_without_padding(array))\n",
+           "        array = _without_padding(array)\n", _HASHING,
+           "equal records whose bool fields hold 0xFF (read from C structs) are two arguments: never a hit"),
 )
 
 
