@@ -1239,6 +1239,12 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("R25", "mandala_ast/runtime/hashing.py", "        array = _with_canonical_bools(_without_padding(array))\n",
            "        array = _without_padding(array)\n", _HASHING,
            "equal records whose bool fields hold 0xFF (read from C structs) are two arguments: never a hit"),
+    Mutant("R26", _VE, "        if current != self._registered(op):\n", "        if False:\n", ("tests/test_versions.py",),
+           "accept_change of an op's new output count points its version at the new count's calls: going back "
+           "computes the calls stored with the old count again"),
+    Mutant("R27", _VE, "        shaped = self._shaped(op, canonical)\n", "        shaped = canonical\n",
+           ("tests/test_versions.py",),
+           "accept_change of an edit that also changed nout hands back the stored tuple as the only output: ((3, 6),)"),
 )
 
 
