@@ -97,7 +97,7 @@ AREAS = {"H": "hashing", "I": "identity", "V": "versions", "S": "store", "D": "d
 AREAS["J"] = "what tables say of stored work"
 AREAS["K"] = "batch under failure"
 AREAS["N"] = "compiled code as users write it (session 6)"
-AREAS["R"] = "review of session-5 merges"
+AREAS["R"] = "review of merges (R0x: session 5, R2x: session 8)"
 AREAS["X"] = "evolving code and data (session 6)"
 AREAS["U"] = "values as users pass them (session 6)"
 AREAS["L"] = "lifecycle: options changed later, lock and value files, Ctrl-C (session 7)"
@@ -1021,7 +1021,7 @@ MUTANTS: tuple[Mutant, ...] = (
            ("tests/test_export.py",), "the export writes text with lone surrogates as it is: a raw UnicodeEncodeError"),
     Mutant("U05", _H, "        if not stack_nearly_full() and _holds_itself(value):", "        if False:",
            _HASHING, "a dict or list that leads back to itself is a ValueEncodingError saying it is nested too deeply"),
-    Mutant("U06", _H, "    if array.dtype.fields is not None:\n        array = _without_padding(array)\n", "",
+    Mutant("U06", _H, "    if array.dtype.fields is not None:\n        array = _with_canonical_bools(_without_padding(array))\n", "",
            _HASHING + ("tests/test_types.py",), "equal aligned records whose padding bytes differ (np.empty) are two arguments: never a hit"),
     Mutant("U07", "mandala_ast/runtime/types/torch_types.py", "    except (TypeError, RuntimeError, ValueError):",
            "    except (TypeError, RuntimeError):", ("tests/test_types.py",),
@@ -1259,10 +1259,6 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("LO3", "mandala_ast/runtime/explaining.py", "    for other in [unshaped] * (unshaped != version_id) + versions.other_version_ids(op):\n",
            "    for other in versions.other_version_ids(op):\n", ("tests/test_explaining.py",),
            "why after an op's nout= changed says its call was never computed"),
-    Mutant("LO4", "mandala_ast/runtime/batch/pipeline_adapter.py",
-           "        if None in hits:  # stored before the op's ignore= named an argument: as a run block finds them\n",
-           "        if False:\n", ("tests/test_batch.py",),
-           "a batch block misses the calls stored before the op's ignore= named an argument (a run block finds them)"),
     Mutant("LO5", "mandala_ast/runtime/dependencies.py",
            "    return list(itertools.islice(vars(value).values(), _HELD_ITEMS))\n", "    return []\n",
            ("tests/test_batch_async.py",),
@@ -1278,6 +1274,30 @@ MUTANTS: tuple[Mutant, ...] = (
            "        if os.getppid() != parent:  # adopted by another process: the parent process ended\n            os._exit(1)\n",
            "        os._exit(1)\n", ("tests/test_orphans.py",),
            "a pool's worker ends when the thread that started it ends, though its process lives on"),
+    # -- review of session-7 merges, second look (session 8: R2x)
+    Mutant("R21", "mandala_ast/runtime/batch/pipeline_adapter.py",
+           "            hits = [hit or (engine.stored_before_ignore(call) if call.op.ignore else None)\n",
+           "            hits = [hit or (None if call.op.ignore else None)\n", ("tests/test_ops.py", "tests/test_batch.py"),
+           "a batch block computes again a call stored before ignore= named one of its arguments"),
+    Mutant("R22", "mandala_ast/runtime/pipeline.py", "            _warn_not_deterministic(op, [i for i in wanted if i not in kept])\n",
+           "            pass\n", ("tests/test_transient.py",),
+           "an op no longer transient whose value comes out other than recorded is computed at every run, "
+           "and the only warning says it is transient"),
+    Mutant("R23", "mandala_ast/runtime/deletion.py", "        unequal = value != value\n",
+           "        unequal = isinstance(value, float) and value != value\n", ("tests/test_query_delete.py",),
+           "delete_calls(rows of a query result) showing a float32 NaN or a NaT is refused as renumbered"),
+    Mutant("R24", "mandala_ast/runtime/blobs.py", "        if self.earlier is not None and not path.exists():\n",
+           "        if False:\n", ("tests/test_blobs.py",),
+           "value files an earlier version kept beside a symlink are missing through it once the file itself has some"),
+    Mutant("R25", "mandala_ast/runtime/hashing.py", "        array = _with_canonical_bools(_without_padding(array))\n",
+           "        array = _without_padding(array)\n", _HASHING,
+           "equal records whose bool fields hold 0xFF (read from C structs) are two arguments: never a hit"),
+    Mutant("R26", _VE, "        if current != self._registered(op):\n", "        if False:\n", ("tests/test_versions.py",),
+           "accept_change of an op's new output count points its version at the new count's calls: going back "
+           "computes the calls stored with the old count again"),
+    Mutant("R27", _VE, "        shaped = self._shaped(op, canonical)\n", "        shaped = canonical\n",
+           ("tests/test_versions.py",),
+           "accept_change of an edit that also changed nout hands back the stored tuple as the only output: ((3, 6),)"),
 )
 
 

@@ -496,3 +496,23 @@ def test_value_files_an_earlier_version_kept_beside_a_symlink_are_still_found_th
     with Storage(link).run(allow_new_calls=False):
         assert blob(2) == bytes([2]) * SIZE
     assert Storage(link).verify().ok
+
+
+def test_value_files_kept_beside_a_symlink_are_found_through_it_after_the_file_itself_got_some(tmp_path):
+    """Once a value file went beside the file itself (a job opening it by its own name), the
+    link looked only there: each value an earlier version kept beside the link was missing,
+    and its call computed again (an error where new calls are not allowed)."""
+    real = tmp_path / "runs" / "run_1.db"
+    with Storage(real).run():
+        blob(3)
+    link = tmp_path / "latest.db"
+    link.symlink_to(real)
+    Path(f"{real}.blobs").rename(f"{link}.blobs")  # where they went before
+    with Storage(real).run():
+        blob(4)  # its file goes beside the file itself
+    with Storage(link).run(allow_new_calls=False):
+        assert blob(3) == bytes([3]) * SIZE and blob(4) == bytes([4]) * SIZE
+    assert Storage(link).verify().ok and RUNS == [3, 4]
+    storage = Storage(link)
+    storage.delete_calls(storage.df(blob), dependents=False)  # both files go
+    assert not any(path.is_file() for path in tmp_path.rglob("*.blobs/*/*"))

@@ -444,6 +444,23 @@ def test_equal_bool_arrays_holding_bytes_other_than_0_and_1_are_one_argument(siz
     assert content_id(np.array([True, False])) != content_id(np.array([True, True]))
 
 
+@pytest.mark.parametrize("field", ["?", ("?", (2,)), [("flag", "?"), ("w", "<i2")]],
+                         ids=["bool field", "bool subarray field", "nested record"])
+def test_equal_records_whose_bool_fields_hold_bytes_other_than_0_and_1_are_one_argument(field):
+    """Records read from binary data (``np.fromfile`` of C structs, where true may be 0xFF):
+    equal to the records holding 1s, but hashed from their bytes, so never a hit."""
+    dtype = np.dtype([("a", field), ("b", "<f8")])
+    canonical = np.zeros(3, dtype=dtype)
+    canonical.view(np.uint8).reshape(3, -1)[:, 0] = 1  # the first bool of each record: True
+    raw = canonical.copy()
+    raw.view(np.uint8).reshape(3, -1)[:, 0] = [2, 255, 1]
+    assert (raw == canonical).all()
+    assert content_id(raw) == content_id(canonical)
+    other = canonical.copy()
+    other.view(np.uint8).reshape(3, -1)[0, 0] = 0
+    assert content_id(other) != content_id(canonical)
+
+
 def test_a_bool_array_holding_other_bytes_hits_the_equal_array_and_comes_back_equal(tmp_path):
     from mandala_ast import Storage, op
 

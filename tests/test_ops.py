@@ -14,6 +14,14 @@ def storage(tmp_path):
     return Storage(tmp_path / "s.db")
 
 
+ASYNC_RUNS: list[int] = []
+
+
+async def _fit_async(x, verbose=False):  # one function, decorated with and without ignore=
+    ASYNC_RUNS.append(x)
+    return x * 2
+
+
 def counted(fn):
     """Wrap fn so that `fn.runs` counts executions of its body."""
     def wrapper(*args, **kwargs):
@@ -162,6 +170,31 @@ class TestIdentity:
             with Storage(tmp_path / "s.db"):
                 assert later(3, **given) == 6 and later(3, verbose=not verbose) == 6
         assert body.runs == 1
+
+    @pytest.mark.parametrize("executor", [None, "threads"])
+    def test_ignore_added_later_finds_the_calls_stored_before_it_in_a_batch_block(self, tmp_path, executor):
+        # A run block found them; a batch block computed each once more.
+        body = counted(lambda x, verbose=False: x * 2)
+        with Storage(tmp_path / "s.db").run():
+            op(body)(3, verbose=True)
+        later = op(ignore=("verbose",))(body)
+        for _ in range(2):
+            with Storage(tmp_path / "s.db").batch(executor=executor, progress=False):
+                result = later(3, verbose=True)
+            assert result == 6
+        assert body.runs == 1
+
+    def test_ignore_added_later_finds_the_calls_an_async_op_stored_before_it(self, tmp_path):
+        import asyncio
+
+        async def call(fn):
+            with Storage(tmp_path / "s.db").run():
+                return await fn(3, verbose=True)
+
+        ASYNC_RUNS.clear()
+        assert asyncio.run(call(op(_fit_async))) == 6
+        assert asyncio.run(call(op(ignore="verbose")(_fit_async))) == 6
+        assert ASYNC_RUNS == [3]
 
     def test_ignored_arguments_may_be_unhashable(self, storage):
         import threading

@@ -526,3 +526,28 @@ def test_a_hit_of_a_transient_op_does_not_decode_its_stored_output_to_see_it_is_
         kept, scratch = loaded_and_scratch(3)
         assert kept.n == 3 and scratch == [3]
     assert len(DECODED) <= 2  # loading the call's outputs (stopped by the unstored one), handing them back
+
+
+SAMPLES: list[int] = []
+
+
+def _sample(n: int) -> list[float]:  # not deterministic: another value every time
+    SAMPLES.append(n)
+    return [float(len(SAMPLES))] * n
+
+
+def test_an_op_no_longer_transient_that_gives_another_value_says_it_is_computed_at_every_run(tmp_path):
+    # Its value cannot be stored under the id its calls downstream used: it was computed at
+    # every run, and the warning said the op "is transient" when it no longer was.
+    from mandala_ast import MandalaUnstoredWarning
+
+    SAMPLES.clear()
+    with Storage(tmp_path / "s.db").run():
+        op(transient=True)(_sample)(2)
+    for _ in range(2):
+        with pytest.warns(MandalaUnstoredWarning, match=r"_sample.*not stored.*computed again at every run.*delete"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", MandalaTransientWarning)
+                with Storage(tmp_path / "s.db").run():
+                    assert op(_sample)(2) == [float(len(SAMPLES))] * 2
+    assert SAMPLES == [2, 2, 2]

@@ -1232,3 +1232,47 @@ def test_an_op_given_another_output_count_computes_its_calls_again_not_in_the_ol
         assert op(nout=before)(_pair)(3) == (3, 6)
     assert PAIRS == [3, 3]
     assert list(Storage(tmp_path / "s.db").df(op(nout=after)(_pair))["current"]) == [False, True]
+
+
+def _pair_edited(x: int):  # _pair with its code edited (and the same name)
+    PAIRS.append(x)
+    return (x, x * 2)
+
+
+_pair_edited.__qualname__ = _pair.__qualname__
+
+
+def test_accepting_an_ops_new_output_count_computes_its_calls_in_that_shape_and_keeps_the_old_ones(tmp_path):
+    # accept_change said the stored calls stay valid, computed them again all the same, and
+    # pointed the version at the new shape's: going back to one output computed them again.
+    from mandala_ast import Storage, VersionChangeError, op
+
+    PAIRS.clear()
+    with Storage(tmp_path / "s.db").run():
+        assert op(_pair)(3) == (3, 6)
+    storage = Storage(tmp_path / "s.db", on_change="error")
+    with pytest.raises(VersionChangeError, match="2 output"):
+        with storage.run():
+            op(nout=2)(_pair)(3)
+    said = storage.accept_change(op(nout=2)(_pair))
+    with storage.run():
+        assert op(nout=2)(_pair)(3) == (3, 6)
+    with Storage(tmp_path / "s.db").run():
+        assert op(_pair)(3) == (3, 6)
+    assert PAIRS == [3, 3]
+    assert "computed again" in said and "stay valid" not in said
+
+
+def test_accepting_an_edit_that_also_gives_an_op_another_output_count_hands_back_no_old_shape(tmp_path):
+    # In the process that accepted it, the stored tuple came back as the only output: ((3, 6),).
+    from mandala_ast import Storage, op
+
+    PAIRS.clear()
+    with Storage(tmp_path / "s.db").run():
+        assert op(_pair)(3) == (3, 6)
+    storage = Storage(tmp_path / "s.db")
+    said = storage.accept_change(op(nout=2)(_pair_edited))
+    with storage.run():
+        assert op(nout=2)(_pair_edited)(3) == (3, 6)
+    assert PAIRS == [3, 3]
+    assert "computed again" in said and "stay valid" not in said

@@ -35,20 +35,19 @@ class BlobFault(Exception):
         self.missing = missing
 
 
-def blob_dir_of(path: Path) -> Path:
-    """Where the value files of the storage at ``path`` live: beside the file itself, with
-    any symlink to it followed, so that every name of one file (a link ``latest.db``, its own
-    name) finds them. Value files an earlier version kept beside a link are used through that
-    link while the file itself has none.
+def blob_dir_of(path: Path) -> BlobDir:
+    """The value files of the storage at ``path``: beside the file itself, with any symlink to
+    it followed, so that every name of one file (a link ``latest.db``, its own name) finds
+    them. Value files an earlier version kept beside a link are still found through that
+    link (read, rewritten, deleted where they are), also once the file itself has some.
 
-    >>> blob_dir_of(Path("/results/latest.db"))       # doctest: +SKIP
+    >>> blob_dir_of(Path("/results/latest.db")).root       # doctest: +SKIP
     PosixPath('/results/runs/run_7.db.blobs')
     """
     beside_name = Path(f"{path}.blobs")
     beside_file = Path(f"{os.path.realpath(path)}.blobs")
-    if beside_file != beside_name and beside_name.is_dir() and not beside_file.exists():
-        return beside_name
-    return beside_file
+    earlier = beside_file != beside_name and beside_name.is_dir()
+    return BlobDir(beside_file, earlier=beside_name if earlier else None)
 
 
 def data_digest(data: bytes | memoryview) -> bytes:
@@ -66,8 +65,11 @@ class BlobDir:
     """``<db>.blobs/ab/abcdef…``: one file per content id, never rewritten once present
     (except by :meth:`rewrite`, which repairs a corrupt one)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, earlier: Path | None = None) -> None:
         self.root = root
+        #: where an earlier version kept them (beside a symlink): a file missing from root
+        #: is looked for there (see blob_dir_of)
+        self.earlier = earlier
         # cid -> (file identity, digest) of files found intact: loading the same unchanged
         # file again (a large array op hit in a loop) need not hash it again. Any write to
         # the file changes its identity (ctime cannot be set back), so it is checked again.
@@ -75,7 +77,12 @@ class BlobDir:
 
     def path(self, cid: bytes) -> Path:
         name = cid.hex()
-        return self.root / name[:2] / name
+        path = self.root / name[:2] / name
+        if self.earlier is not None and not path.exists():
+            kept = self.earlier / name[:2] / name
+            if kept.exists():
+                return kept
+        return path
 
     def write(self, cid: bytes, data: bytes, holds: Callable[[bytes], bool] | None = None) -> bytes:
         """Write once; return the digest the value's row records.

@@ -176,7 +176,15 @@ def _same_value(shown: Any, stored: Any) -> bool:
 
 
 def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
+    """None, or a value unequal to itself: a NaN of Python's or numpy's (``float32``), a NaT
+    (a frame shows numpy's as Python's or pandas' own, which equal nothing)."""
+    if value is None:
+        return True
+    try:
+        unequal = value != value
+    except Exception:  # a value that cannot compare itself: not a missing one
+        return False
+    return type(unequal).__name__ in ("bool", "bool_") and bool(unequal)
 
 
 def _short(value: Any) -> str:

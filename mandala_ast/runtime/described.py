@@ -17,13 +17,15 @@ import ast
 import io
 import pickletools
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import codecs
 from .codecs import STRUCTURE_CODECS
 from .reclaim import format_bytes
 from .structures import element_cids
+
+if TYPE_CHECKING:
+    from .blobs import BlobDir
 
 __all__ = ["Opaque", "describe", "describe_row", "is_scalar"]
 
@@ -61,9 +63,9 @@ def is_scalar(value: Any) -> bool:
     return type(value) in _SCALARS
 
 
-def describe_row(row: tuple | None, cid: bytes, blobs: Path | None) -> Any:
+def describe_row(row: tuple | None, cid: bytes, blobs: BlobDir | None) -> Any:
     """A ``vals`` row ``(codec, data, size, external)`` as a scalar or an :class:`Opaque`.
-    ``blobs``: the storage's ``<db>.blobs`` directory, where external values live."""
+    ``blobs``: the storage's value files (``<db>.blobs``), where external values live."""
     if row is None:
         return Opaque(cid, "value not stored")
     codec, data, size, external = row
@@ -81,10 +83,11 @@ def describe(codec: str, data: bytes, cid: bytes) -> Any:
     return Opaque(cid, _kind(codec, data, len(data)))
 
 
-def _external_kind(codec: str, size: int | None, cid: bytes, blobs: Path | None) -> str:
-    name = cid.hex()
+def _external_kind(codec: str, size: int | None, cid: bytes, blobs: BlobDir | None) -> str:
     try:
-        with open(Path(blobs or ".") / name[:2] / name, "rb") as handle:
+        if blobs is None:
+            raise FileNotFoundError(cid.hex())
+        with open(blobs.path(cid), "rb") as handle:
             head = handle.read(_HEAD_BYTES)
     except OSError:
         return f"{codec} {format_bytes(size or 0)}, file missing"

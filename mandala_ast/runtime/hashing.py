@@ -683,7 +683,7 @@ def _ndarray_cid(array: Any) -> bytes:
         array = np.ascontiguousarray(array)
     header = _array_header(array)
     if array.dtype.fields is not None:
-        array = _without_padding(array)
+        array = _with_canonical_bools(_without_padding(array))
     kind = array.dtype.kind
     if kind in "MmVb":  # datetimes (alone or in records) export no buffer: bytes do
         array = array.reshape(-1).view(np.uint8)
@@ -708,6 +708,48 @@ def _without_padding(array: Any) -> Any:
 
     packed = recfunctions.repack_fields(array.dtype, recurse=True)
     return array if packed.itemsize == array.dtype.itemsize else array.astype(packed)
+
+
+def _with_canonical_bools(records: Any) -> Any:
+    """Records whose bool fields hold bytes other than 0 and 1 (read from binary data, where
+    true may be 0xFF) as a copy holding 0s and 1s there: they equal those records, as a bool
+    array holding such bytes equals the array of 0s and 1s."""
+    import numpy as np
+
+    odd = [path for path in _bool_fields(records.dtype) if _holds_other_bytes(_field(records, path))]
+    if not odd:
+        return records
+    records = records.copy()
+    for path in odd:
+        flags = _field(records, path)
+        flags[...] = flags.view(np.uint8) != 0
+    return records
+
+
+def _bool_fields(dtype: Any, outer: tuple = ()) -> list[tuple]:
+    """The paths (names, outermost first) of the bool fields of a record dtype, in nested
+    records and sub-arrays too."""
+    paths = []
+    for name in dtype.names or ():
+        base = dtype.fields[name][0].base
+        if base.kind == "b":
+            paths.append((*outer, name))
+        elif base.names is not None:
+            paths.extend(_bool_fields(base, (*outer, name)))
+    return paths
+
+
+def _field(records: Any, path: tuple) -> Any:
+    for name in path:
+        records = records[name]
+    return records
+
+
+def _holds_other_bytes(flags: Any) -> bool:
+    import numpy as np
+
+    data = flags.view(np.uint8)
+    return bool(data.size) and np.maximum.reduce(data, axis=None) > 1
 
 
 def _array_header(array: Any) -> bytes:

@@ -77,7 +77,7 @@ def upgrade(conn: sqlite3.Connection, path: object, found: str | None, current: 
     if found == "mandala_ast/4":
         _upgrade_v4(conn, create_call_tables)
     if path is not None and found in ("mandala_ast/4", "mandala_ast/5"):
-        _record_file_digests(conn, BlobDir(blob_dir_of(Path(str(path)))))
+        _record_file_digests(conn, blob_dir_of(Path(str(path))))
     add_tables(conn)
     conn.execute(FILE_STATS_TABLE)
     split_values_table(conn)

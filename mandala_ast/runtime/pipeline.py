@@ -166,14 +166,17 @@ class CallPipeline:
         missing = [i for i, cid in enumerate(out_cids) if self._not_stored(cid)]
         if all(transient.is_transient(op, i) for i in missing):
             return self._recomputed.outputs(op, args, kwargs, out_cids, self.loader.load_output)
+        wanted = [i for i in missing if not transient.is_transient(op, i)]
         self.lock.release()  # bodies run without it (see _repair)
         try:
-            outputs, cids = self._recomputed.compute(op, args, kwargs, out_cids)
+            outputs, cids = self._recomputed.compute(op, args, kwargs, out_cids, quiet=wanted)
         finally:
             self.lock.acquire()
         # An output that came out other than stored (not deterministic) is not stored under
         # the recorded id: the calls downstream were computed from the earlier value.
-        kept = [i for i in missing if not transient.is_transient(op, i) and cids[i] == out_cids[i]]
+        kept = [i for i in wanted if cids[i] == out_cids[i]]
+        if len(kept) < len(wanted):
+            _warn_not_deterministic(op, [i for i in wanted if i not in kept])
         try:
             self.recorder.store_over_placeholders(
                 {out_cids[i]: encode_or_explain(op, f"output {i}", outputs[i]) for i in kept})
@@ -225,12 +228,12 @@ class CallPipeline:
         return call.row_id, out_cids, call.deps_id  # type: ignore[return-value]
 
     def stored_before_ignore(self, call: CallIdentity) -> Found | None:
-        """For a call of an op with ``ignore=`` found nowhere else (run and batch blocks): a
-        call stored before ``ignore=`` named some of the op's arguments, keyed with them as
-        given now. The op says they do not change its result, so it is this call (recorded
-        for this one's identity, as a call found by content is)."""
+        """A call stored before ``ignore=`` named some of the op's arguments, keyed with them
+        as given now: the op says they do not change its result, so it is this call
+        (recorded for this one's identity, as a call found by content is). Run blocks and
+        the batch lookup (batch blocks, async ops) both ask: either may meet such a call."""
         op = call.op
-        if not self.versions.keyed_before_ignore(op, call.version_id):
+        if not op.ignore or not self.versions.keyed_before_ignore(op, call.version_id):
             return None
         unignored = identify_unignored(op, (call.bound, call.cids), self.versions)
         found = self.index.find(unignored) if unignored is not None else None
@@ -248,8 +251,6 @@ class CallPipeline:
         self.lock.release()
         try:
             return wait_for_call(self.single_flight, call.cid, look_again)
-        except (StorageFullError, ReadOnlyStorageError) as failed:  # its lock file: say whose
-            raise type(failed)(f"op {call.op.name}: {failed}") from failed
         finally:
             self.lock.acquire()
 
@@ -451,3 +452,15 @@ class CallPipeline:
         self.store.drop_call_rows()
         self.loader.unflushed.clear()
         self.forget_stored()
+
+
+def _warn_not_deterministic(op: Op, outputs: list[int]) -> None:
+    """A call stored while ``op`` said ``transient=``, computed again now that it does not, gave
+    other values than it recorded: they cannot be stored under the recorded ids, which the
+    calls downstream were keyed by, so the call is computed again at every run until deleted."""
+    warnings.warn(
+        f"op {op.name}: output(s) {outputs} of a call stored while it said transient= came out other "
+        "than that call recorded (the op is not deterministic): not stored, as the calls downstream "
+        "were computed from the recorded value, so the call is computed again at every run; delete "
+        "it (storage.delete_calls, a delete block) to compute and store it afresh",
+        MandalaUnstoredWarning, stacklevel=user_stacklevel())

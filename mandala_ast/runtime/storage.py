@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 from .._errors import ArgumentError, NotAnOpError
 from . import noop, renames
-from .blobs import BlobDir, blob_dir_of
+from .blobs import blob_dir_of
 from .blocks import RunBlock, innermost_run_block
 from .identity import MISSING, content_key, fast_key, hash_inputs, output_refs
 from .integrity import damage_as_error
@@ -85,7 +85,7 @@ class Storage:
         except BaseException:
             self._store.close()  # no file descriptor left behind by a failed open
             raise
-        self._blobs = None if self.path is None else BlobDir(blob_dir_of(self.path))
+        self._blobs = None if self.path is None else blob_dir_of(self.path)
         self.new_calls_allowed = True
         #: The memoization engine (pipeline.py): what blocks, queries, tables and pictures read.
         engine = self.engine = CallPipeline(self.path, self._store, self._versions, self._blobs, repr(self))

@@ -36,6 +36,7 @@ from .proxy import Proxy, force, node_of
 from .stacklevel import user_stacklevel
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
     from types import FrameType
 
     from .ops import Op
@@ -247,13 +248,15 @@ class Recomputed:
         self.handed_out += 1
         return tuple(call.output(i, load) for i in range(len(out_cids)))
 
-    def compute(self, op: Op, args: tuple, kwargs: dict, out_cids: tuple[bytes, ...]) -> tuple[tuple, tuple]:
+    def compute(self, op: Op, args: tuple, kwargs: dict, out_cids: tuple[bytes, ...],
+                quiet: Collection[int] = ()) -> tuple[tuple, tuple]:
         """The outputs of a stored call of ``op``, computed again now, checked against the
-        content ids the call recorded, and their ids."""
+        content ids the call recorded, and their ids. ``quiet``: outputs whose difference the
+        caller reports itself (no longer transient: see the pipeline)."""
         args, kwargs = unwrap(*plain_args(args, kwargs))
         outputs = op.split_outputs(_awaited(op.fn(*args, **kwargs)))
         cids = tuple(map(_content_id, outputs))
-        changed = [i for i, (cid, got) in enumerate(zip(out_cids, cids)) if got != cid]
+        changed = [i for i, (cid, got) in enumerate(zip(out_cids, cids)) if got != cid and i not in quiet]
         if changed and op.name not in self._warned:
             self._warned.add(op.name)
             warnings.warn(

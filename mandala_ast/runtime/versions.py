@@ -461,10 +461,18 @@ class VersionTracker:
         return True
 
     def _accept_op(self, op: Op) -> str:
+        current = self.version_id(op)  # registers it (and the id of its output count, if new)
+        if current != self._registered(op):
+            # Its code is its stored calls' (or was accepted as theirs): only its number of
+            # outputs changed. Nothing to point elsewhere: pointing this version at the new
+            # count's calls would leave the old count's behind, computed again on going back.
+            self._changed_ops.pop(op.version_id, None)
+            return (f"op {op.name}: its change is its number of outputs ({op.nout}): the calls stored with "
+                    "another number cannot be handed back in this shape, so they are computed again "
+                    "(they stay for the op as it was)")
         previous = self._latest_other_version(op)
         if previous is None:
             return f"op {op.name}: no earlier version stored; nothing to accept"
-        self.version_id(op)
         canonical = self.store.conn.execute(
             "SELECT COALESCE(canonical, version_id) FROM versions WHERE version_id = ?", (previous[0],)
         ).fetchone()[0]
@@ -474,11 +482,25 @@ class VersionTracker:
                 "UPDATE versions SET canonical = ? WHERE version_id = ?", (canonical, op.version_id)
             )
         )
-        self._canonical[op.version_id] = (op.nout, canonical)
+        # The earlier version's calls may have another number of outputs (nout= changed with
+        # the code): then they are not this version's, or they would come back in their shape.
+        shaped = self._shaped(op, canonical)
+        self._canonical[op.version_id] = (op.nout, shaped)
         self._changed_ops.pop(op.version_id, None)
         # Ops that called it depend on it: their calls made with the earlier version stay too.
         self._accept_dependency(deps.qualified_name(op))
+        if shaped != canonical:
+            return (f"op {op.name}: change accepted, but the calls stored before it have another number of "
+                    f"outputs than {op.nout}: they are computed again (they stay for the op as it was)")
         return f"op {op.name}: change accepted; its stored calls stay valid"
+
+    def _registered(self, op: Op) -> bytes | None:
+        """The id the op's version is registered to store its calls under, whatever their
+        number of outputs (None while its row is not written yet: a version new here)."""
+        row = self.store.conn.execute(
+            "SELECT COALESCE(canonical, version_id) FROM versions WHERE version_id = ?", (op.version_id,)
+        ).fetchone()
+        return row[0] if row is not None else self._canonical[op.version_id][1]
 
     def _accepted(self, name: str, old: bytes, new: bytes | None) -> bool:
         """Whether a chain of accepted changes leads from ``old`` to ``new``."""
