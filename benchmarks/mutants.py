@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-06.22"
+LIST_VERSION = "2026-12-07.CD1"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -105,6 +105,7 @@ AREAS["O"] = "faults and concurrency (session 7)"
 AREAS["M"] = "provenance compiled code records (session 7)"
 AREAS["A"] = "reading results back: queries, delete blocks, pictures, export (session 7)"
 AREAS["RV"] = "review of session-7 merges"
+AREAS["CD"] = "collections, deletion and months-old storages (session 8)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -1221,6 +1222,10 @@ MUTANTS: tuple[Mutant, ...] = (
            "            if isinstance(item, types.MethodType):  # `model.predict` given: its object's class\n"
            "                item = item.__self__\n", "", ("tests/test_batch_async.py",),
            "an async op given a bound method (`model.predict`) serves its stored result after the method was edited"),
+    # -- collections, deletion and months-old storages (session 8)
+    Mutant("CD1", _LO, "return blobs.open_checked(cid, file_digest, functools.partial(codecs.decode_file, codec))",
+           "return codecs.decode_file(codec, blobs.check(cid, file_digest))", ("tests/test_loading.py",),
+           "an array whose file another process deletes between its check and numpy opening it is a raw FileNotFoundError"),
 )
 
 

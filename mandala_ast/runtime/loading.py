@@ -8,6 +8,7 @@ hash back to their stored ids, and repairs value files found corrupt.
 
 from __future__ import annotations
 
+import functools
 import pickle
 import warnings
 from pathlib import Path
@@ -233,7 +234,7 @@ class ValueLoader:
         assert blobs is not None  # only a file storage has external values
         try:
             if codecs.maps_file(codec):  # memory-mapped: checked in place, not read into memory
-                return codecs.decode_file(codec, blobs.check(cid, file_digest))
+                return blobs.open_checked(cid, file_digest, functools.partial(codecs.decode_file, codec))
             data = blobs.read(cid, file_digest)
         except BlobFault as fault:
             raise self._corrupt(cid, fault.path, fault.problem) from None
