@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.CD1"
+LIST_VERSION = "2026-12-07.CD3"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1226,6 +1226,12 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("CD1", _LO, "return blobs.open_checked(cid, file_digest, functools.partial(codecs.decode_file, codec))",
            "return codecs.decode_file(codec, blobs.check(cid, file_digest))", ("tests/test_loading.py",),
            "an array whose file another process deletes between its check and numpy opening it is a raw FileNotFoundError"),
+    Mutant("CD2", _DE, '''    f" AND (c.exact = 0 OR c.created_at < {ELEMENTS_MARKED_INEXACT_SINCE!r})"\n''', "",
+           ("tests/test_deletion.py",),
+           "deleting an MList's producer deletes a later call whose literal merely equals an element, and all computed from it"),
+    Mutant("CD3", _TA, "        elif compiled and created_at >= ELEMENTS_MARKED_INEXACT_SINCE:\n",
+           "        elif compiled and created_at < 0:\n", ("tests/test_deletion.py", "tests/test_structures.py"),
+           "provenance names an element's __item__ call as the source of a literal equal to it"),
 )
 
 

@@ -105,6 +105,13 @@ def pipeline_over_range(storage, n):
             add(y, 10)
 
 
+def elements_then_a_literal(storage):
+    with storage.run():
+        make(3)  # elements 1000, 1001 and 1002
+        y = inc(1001)  # a literal that merely equals an element
+        add(y, 10)
+
+
 def two_producers(storage):
     with storage.run():
         a = add(inc(2), 10)
@@ -343,6 +350,34 @@ class TestStructures:
         report = storage.delete_calls(storage.df(both.make))
         assert (report.calls, report.dependents) == (5, 4)  # 3 element calls and total_of
         assert count_rows(db, "calls") == count_rows(db, "vals") == 0
+
+
+    def test_deleting_a_list_keeps_a_later_call_whose_literal_equals_an_element(self, db, compiled):
+        """A researcher deletes `make(3)`, an MList of 1000..1002, to recompute it. `inc(1001)`
+        stored later took a literal that merely equals an element: compiled code recorded it
+        raw, exactly. It went too (with every call computed from it, a whole pipeline when the
+        elements are small ints such as seeds), and provenance named an element as its source."""
+        storage = Storage(db)
+        compiled.elements_then_a_literal(storage)
+        provenance = storage.provenance(compiled.inc)
+        assert provenance["exact"].tolist() == [True] and provenance["producer_call"].isna().all()
+        report = storage.delete_calls(storage.df(compiled.make))
+        assert (report.calls, report.dependents) == (4, 3)  # make(3) and its 3 element calls
+        compiled.RUNS.clear()
+        compiled.elements_then_a_literal(storage)
+        assert compiled.RUNS == []
+
+    def test_an_exact_call_stored_before_compiled_code_marked_elements_inexact_goes_with_the_element(
+        self, db, compiled
+    ):
+        # Compiled code used to record `for e in xs: inc(e)` exact, the element raw: in calls it
+        # stored then, such an input is taken as the element it equals.
+        storage = Storage(db)
+        compiled.elements_then_a_literal(storage)
+        with sqlite3.connect(db) as conn:
+            conn.execute("UPDATE calls SET created_at = created_at - 400 * 86400")
+        report = Storage(db).delete_calls(storage.df(compiled.make))
+        assert (report.calls, report.dependents) == (6, 5)  # inc(1001) and add(1002, 10) too
 
 
 class TestVisibility:

@@ -335,7 +335,8 @@ class TestProvenance:
         storage = Storage(path)
         with storage:
             xs = rt.call((("xs@m",), (None,), None), squares, 3)
-            rt.call((None, (None,), None), inc, xs[2])  # `inc(xs[2])`: no name, no history
+            for e in xs[2:]:  # a loop variable: compiled code knows no history for it
+                rt.call((None, ("e@m",), None), inc, e)
             rt.call((None, ("xs@m",), None), total, xs)
         prov = storage.provenance(inc)
         assert prov["producer_op"].item() == ITEM_OP_NAME and not prov["exact"].item()

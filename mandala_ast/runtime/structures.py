@@ -44,6 +44,7 @@ from .hashing import content_id, digest
 
 __all__ = [
     "CODECS",
+    "ELEMENTS_MARKED_INEXACT_SINCE",
     "ITEM_OP_NAME",
     "ITEM_VERSION_ID",
     "EncodedStructure",
@@ -72,6 +73,12 @@ K = TypeVar("K")
 #: The internal op whose calls record "element ``key`` of a structure output".
 ITEM_OP_NAME = "mandala_ast.__item__"
 ITEM_VERSION_ID = digest(b"op|mandala_ast.__item__|0|structure")
+#: Until this moment (2026-12-06 20:43:30 UTC, when the compiler started to mark them), compiled
+#: code recorded a call given an element of a stored structure (``for e in xs: f(e)``) exact,
+#: with the element as a raw input: in a call stored before it, such an input may be an element,
+#: and is matched to one by content. An exact call stored since took its raw inputs as literals
+#: (or values the compiler proves raw): no element is their source, however equal.
+ELEMENTS_MARKED_INEXACT_SINCE = 1796589810.0
 #: Codec of a structure's own row, by kind (the kinds are "list", "dict" and "set").
 CODECS = {"list": "mlist", "dict": "mdict", "set": "mset"}
 _KIND_OF_CODEC = {codec: kind for kind, codec in CODECS.items()}
