@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.CD3"
+LIST_VERSION = "2026-12-07.CD5"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1232,6 +1232,11 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("CD3", _TA, "        elif compiled and created_at >= ELEMENTS_MARKED_INEXACT_SINCE:\n",
            "        elif compiled and created_at < 0:\n", ("tests/test_deletion.py", "tests/test_structures.py"),
            "provenance names an element's __item__ call as the source of a literal equal to it"),
+    Mutant("CD4", _LO, "            return self._corrupt_argument(cid, path, problem)\n", "            pass\n",
+           ("tests/test_blobs.py",),
+           "the lost file of a value only given as an argument names no call and advises a run block, which never rewrites it"),
+    Mutant("CD5", _IN, "{self.missing_files.get(cid, '')}", "", ("tests/test_blobs.py",),
+           "verify's line for a missing value file names neither the call that made or took it nor the file"),
 )
 
 

@@ -18,7 +18,7 @@ from .._errors import CorruptValueError, MandalaRepairWarning, UnloadableValueEr
 from . import codecs, structures, transient
 from .blobs import BlobFault
 from .hashing import UnhashableError, content_id
-from .integrity import describe_producer
+from .integrity import describe_consumer, describe_producer
 from .stacklevel import user_stacklevel
 from .store import value_file_error
 
@@ -263,13 +263,23 @@ class ValueLoader:
 
     def _corrupt(self, cid: bytes, path: object, problem: str) -> CorruptValueError:
         call = describe_producer(self.store.conn, cid)
-        made = f" (computed by {call})" if call else ""
+        if call is None:  # given to ops, computed by none: a run block finds their calls stored
+            return self._corrupt_argument(cid, path, problem)
         # A value in the database has no file of its own: the repair stores its bytes there.
         repair = "stores its bytes again" if problem == BYTES_MISSING else "rewrites the file"
         return CorruptValueError(
-            f"value {cid.hex()[:12]}{made} is corrupt: {problem} ({path}). Calling the op in a run "
-            f"block computes it again and {repair}; storage.verify() checks every file.",
+            f"value {cid.hex()[:12]} (computed by {call}) is corrupt: {problem} ({path}). Calling the op in a "
+            f"run block computes it again and {repair}; storage.verify() checks every file.",
             cid=cid, path=path, call=call, problem=problem,
+        )
+
+    def _corrupt_argument(self, cid: bytes, path: object, problem: str) -> CorruptValueError:
+        given = describe_consumer(self.store.conn, cid)
+        return CorruptValueError(
+            f"value {cid.hex()[:12]}{f' ({given})' if given else ''} is corrupt: {problem} ({path}). No op "
+            "computed it, so no run block stores it again: delete the calls given it with "
+            "storage.delete_calls() and run them again; storage.verify() checks every file.",
+            cid=cid, path=path, call=None, problem=problem,
         )
 
 
