@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.CD5"
+LIST_VERSION = "2026-12-07.CD7"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1237,6 +1237,11 @@ MUTANTS: tuple[Mutant, ...] = (
            "the lost file of a value only given as an argument names no call and advises a run block, which never rewrites it"),
     Mutant("CD5", _IN, "{self.missing_files.get(cid, '')}", "", ("tests/test_blobs.py",),
            "verify's line for a missing value file names neither the call that made or took it nor the file"),
+    Mutant("CD6", "mandala_ast/runtime/structures.py", "    if _leads_back(value, members):", "    if False:",
+           ("tests/test_structures.py",),
+           "an MList/MDict output or argument that holds itself names itself as an element: every load is a RecursionError"),
+    Mutant("CD7", _LO, "        if cid in self._opening:", "        if False:", ("tests/test_structures.py",),
+           "a self-referential structure row an earlier version stored is a raw RecursionError in storage.df"),
 )
 
 

@@ -64,6 +64,8 @@ class ValueLoader:
         # Pickled outputs of the call just computed, as they loaded back when it was recorded
         # (recording.load_back): the hand-back that follows takes them instead of loading again.
         self.decoded: dict[bytes, Any] = {}
+        # Structures being decoded (their elements are loading), to tell one that names itself.
+        self._opening: set[bytes] = set()
 
     def load(self, cid: bytes, output: bool = False) -> Any:
         """The value of ``cid``; ``output``: it is returned to a run block, which may pass it
@@ -112,13 +114,31 @@ class ValueLoader:
         if data is None:  # its val_bytes row is gone (value_rows.py): removed by hand, say
             raise self._corrupt(cid, self.store.path or self.where, BYTES_MISSING)
         if codec in codecs.STRUCTURE_CODECS:  # MList/MDict/MSet: load the elements too
-            return structures.decode(codec, data, self.load_many)
+            return self._decode_structure(cid, codec, data)
         try:
             return codecs.decode(codec, data)
         except Exception as exc:
             if codec != "pickle":
                 raise
             raise self._unloadable(cid, exc) from exc
+
+    def _decode_structure(self, cid: bytes, codec: str, data: bytes) -> Any:
+        # Earlier versions stored a structure leading back to itself element by element: its
+        # row names itself among its elements, and loading it would never finish.
+        if cid in self._opening:
+            call = describe_producer(self.store.conn, cid) or describe_consumer(self.store.conn, cid)
+            raise UnloadableValueError(
+                f"value {cid.hex()[:12]}{f' ({call})' if call else ''} cannot be loaded: a list or dict "
+                "that holds itself, stored element by element by an earlier version, names itself as "
+                "its own element. Delete the call with storage.delete_calls() to compute it again "
+                "(it is now stored whole)",
+                cid=cid, call=call,
+            )
+        self._opening.add(cid)
+        try:
+            return structures.decode(codec, data, self.load_many)
+        finally:
+            self._opening.discard(cid)
 
     def decode_values(self, cids: list[bytes]) -> dict[bytes, Any]:
         """The stored values of ``cids`` in one query per chunk; missing ones are left out."""

@@ -363,6 +363,8 @@ def encode(kind: str, value: Any, op_name: str = "") -> EncodedValue:
         _warn_whole_dict(op_name, keys)
         return codecs.encode(value)
     members = list(value.values() if kind == "dict" else value)
+    if _leads_back(value, members):  # its row would name itself as an element: pickle it
+        return codecs.encode(value)
     cids = list(map(content_id, members))
     elements: dict[bytes, EncodedValue] = {}
     for cid, member in zip(cids, members):
@@ -372,6 +374,29 @@ def encode(kind: str, value: Any, op_name: str = "") -> EncodedValue:
         cids.sort()  # canonical order: equal sets have equal rows
     data = b"".join(cids) if keys is None else _dict_data(keys, cids)
     return EncodedStructure(kind, data, cids, keys, elements)
+
+
+_CONTAINERS = (list, dict, tuple, set, frozenset)
+
+
+def _leads_back(value: Any, members: list) -> bool:
+    """Whether a member holds ``value`` itself, at any depth (a node list whose entries list
+    their neighbours). Such a structure is keyed through canonical pickle, and so is the member
+    that leads back: their ids can be equal, and a row naming itself as its element never
+    finishes loading. Walked without recursion; nothing to walk for members that are no
+    containers (numbers, strings, arrays)."""
+    stack = [member for member in members if isinstance(member, _CONTAINERS)]
+    seen: set[int] = set()
+    while stack:
+        item = stack.pop()
+        if item is value:
+            return True
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        parts = [part for pair in item.items() for part in pair] if isinstance(item, dict) else item
+        stack.extend(part for part in parts if isinstance(part, _CONTAINERS))
+    return False
 
 
 def _dict_data(keys: list, cids: list[bytes]) -> bytes:
