@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.CD7"
+LIST_VERSION = "2026-12-07.CD8"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1242,6 +1242,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "an MList/MDict output or argument that holds itself names itself as an element: every load is a RecursionError"),
     Mutant("CD7", _LO, "        if cid in self._opening:", "        if False:", ("tests/test_structures.py",),
            "a self-referential structure row an earlier version stored is a raw RecursionError in storage.df"),
+    Mutant("CD8", _SQL, "{element if from_element else f'{consumer}.exact = 0'}", "{'TRUE' if from_element else f'{consumer}.exact = 0'}",
+           ("tests/test_query_elements.py",),
+           "a query (and a delete block) matches a call given a literal equal to an element as that element's consumer"),
 )
 
 
