@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.CD8"
+LIST_VERSION = "2026-12-07.CD9"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1226,7 +1226,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("CD1", _LO, "return blobs.open_checked(cid, file_digest, functools.partial(codecs.decode_file, codec))",
            "return codecs.decode_file(codec, blobs.check(cid, file_digest))", ("tests/test_loading.py",),
            "an array whose file another process deletes between its check and numpy opening it is a raw FileNotFoundError"),
-    Mutant("CD2", _DE, '''    f" AND (c.exact = 0 OR c.created_at < {ELEMENTS_MARKED_INEXACT_SINCE!r})"\n''', "",
+    Mutant("CD2", _DE, '''f" AND (c.exact = 0 OR c.created_at < {ELEMENTS_MARKED_INEXACT_SINCE!r})" + _NOT''', '"" + _NOT',
            ("tests/test_deletion.py",),
            "deleting an MList's producer deletes a later call whose literal merely equals an element, and all computed from it"),
     Mutant("CD3", _TA, "        elif compiled and created_at >= ELEMENTS_MARKED_INEXACT_SINCE:\n",
@@ -1245,6 +1245,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("CD8", _SQL, "{element if from_element else f'{consumer}.exact = 0'}", "{'TRUE' if from_element else f'{consumer}.exact = 0'}",
            ("tests/test_query_elements.py",),
            "a query (and a delete block) matches a call given a literal equal to an element as that element's consumer"),
+    Mutant("CD9", _DE, "_NOT_AN_ELEMENTS_CALL = f\" AND c.version_id != X'{ITEM_VERSION_ID.hex()}'\"\n",
+           '_NOT_AN_ELEMENTS_CALL = ""\n', ("tests/test_deletion.py",),
+           "deleting a list takes the element calls of a later list whose keys equal its elements: that list's elements lose their record for good"),
 )
 
 

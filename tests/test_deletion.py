@@ -91,6 +91,18 @@ def count_of(xs: MList[int]) -> int:
     return len(xs)
 
 
+@op
+def indices(n: int) -> MList[int]:
+    return list(range(n))
+
+
+def two_lists(storage):
+    with storage.run():
+        indices(3)  # elements 0, 1 and 2
+        for e in make(3):  # keys 0, 1 and 2
+            inc(e)
+
+
 def pipeline(storage, xs=SPACED):
     with storage.run():
         for x in xs:
@@ -366,6 +378,22 @@ class TestStructures:
         compiled.RUNS.clear()
         compiled.elements_then_a_literal(storage)
         assert compiled.RUNS == []
+
+    def test_deleting_a_list_keeps_the_element_calls_of_a_later_list_whose_keys_equal_its_elements(
+        self, db, both
+    ):
+        """`indices(3)` returned 0, 1, 2; `make(3)`, stored later, has keys 0, 1, 2. Deleting
+        indices(3) took make(3)'s element calls (their key inputs equal the deleted elements)
+        and the inc calls given its elements, leaving make(3) stored without the record of its
+        elements: a query `for e in make(Q())` found nothing from then on."""
+        storage = Storage(db)
+        both.two_lists(storage)
+        report = storage.delete_calls(storage.df(both.indices))
+        assert (report.calls, report.dependents) == (4, 3)  # indices(3) and its 3 element calls
+        both.RUNS.clear()
+        both.two_lists(storage)
+        assert both.RUNS == []
+        assert list(storage.provenance(both.inc)["producer_op"]) == ["mandala_ast.__item__"] * 3
 
     def test_an_exact_call_stored_before_compiled_code_marked_elements_inexact_goes_with_the_element(
         self, db, compiled
