@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import types
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -292,8 +292,9 @@ class Query:
     def _every(self, evaluated: _Row) -> tuple:
         """A row's content ids of every variable, and the branches it took (holes.py)."""
         guards = [c.guard for c in self.pattern.calls] + [a.guard for s in self.pattern.columns.values() for a in s]
-        every = tuple(evaluated.column(assignments)[1] for assignments in self.pattern.columns.values())
-        return every + tuple(g.holds(evaluated.value) for g in {id(g): g for g in guards if g is not None}.values())
+        every = tuple(_or_apart(_column_id, evaluated, a) for a in self.pattern.columns.values())
+        unique = {id(g): g for g in guards if g is not None}.values()
+        return every + tuple(_or_apart(g.holds, evaluated.value) for g in unique)
 
     def _row(self, evaluate: _Row, names: list[str], ids: bool) -> _Found | None:
         failed = evaluate.failed_calls(self.pattern)
@@ -315,8 +316,27 @@ class Query:
         # What the row is without its guarded calls: the required calls and the loop values.
         base = tuple(evaluate.match.get(("call", c.number)) for c in self.pattern.calls if not c.optional)
         base += tuple(evaluate.match.get(n.number) for n in self.pattern.nodes if isinstance(n, DomainVar))
-        holes = any(c.optional and evaluate.match.get(("call", c.number)) is None for c in self.pattern.calls)
+        holes = any(_or_apart(_hole, evaluate, c) is True for c in self.pattern.calls if c.optional)
         return _Found(tuple(key), tuple(row), row_calls, base, len(failed), evaluate, holes)
+
+
+def _or_apart(compute: Callable[..., Any], *args: Any) -> Any:
+    """``compute(*args)``, or where it raises (a column no shown value needed in this row), a
+    key equal to no other: the row is then told apart from every other, never filled (holes.py)."""
+    try:
+        return compute(*args)
+    except Exception:
+        return object()
+
+
+def _column_id(evaluated: _Row, assignments: list) -> bytes | None:
+    return evaluated.column(assignments)[1]
+
+
+def _hole(evaluated: _Row, call: CallNode) -> bool:
+    """Whether guarded ``call`` matched no stored call in this row, where its guard holds."""
+    guard = call.guard
+    return evaluated.match.get(("call", call.number)) is None and guard is not None and guard.holds(evaluated.value)
 
 
 @dataclass

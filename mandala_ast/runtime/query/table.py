@@ -142,16 +142,13 @@ class _Table:
 
     def build(self, names: list[str], ids: bool) -> tuple[list[list], RowCalls]:
         sources = [self.pattern.columns[name] for name in names]
-        # Rows with holes (a guarded call not found) are compared on every variable (holes.py).
-        unshown = [s for n, s in self.pattern.columns.items() if n not in names] if self._has_holes() else None
-        guards = [c.guard for c in self.pattern.calls] + [a.guard for s in (*sources, *(unshown or ())) for a in s]
+        guards = [c.guard for c in self.pattern.calls] + [a.guard for s in sources for a in s]
         conditions = [node for guard in guards if guard is not None for node in guard.nodes()]
         shown = [a.value for s in sources for a in s if isinstance(a.value, Node)]
-        keyed = [a.value for s in unshown or () for a in s if isinstance(a.value, Node)]
-        self.prepare(conditions, shown, ids, keyed)
+        self.prepare(conditions, shown, ids)
         columns = [self._column(assignments) for assignments in sources]
         calls = self._row_calls()
-        filled = {} if unshown is None else self._filled(columns, unshown, guards)
+        filled = self._filled(columns, names, ids) if self._has_holes() else {}
         keep = self._distinct(columns, calls, filled)
         if ids:
             shown_columns = [[None if cid is None else cid.hex() for cid in c.keys()] for c in columns]
@@ -305,17 +302,24 @@ class _Table:
             columns.append(hids if truth is None else [h if t else None for h, t in zip(hids, truth)])
         return RowCalls(columns, sparse=any(c.optional for c in self.pattern.calls))
 
-    def _filled(self, columns: list[_NamedColumn], unshown: list, guards: list[Guard | None]) -> dict[int, int]:
-        """The rows another row fills (holes.py), told apart by every variable and by the
-        branches they took (a guard may read a value no column shows)."""
+    def _filled(self, columns: list[_NamedColumn], names: list[str], ids: bool) -> dict[int, int]:
+        """The rows another row fills (holes.py), told apart by every variable, shown or not,
+        and by the branches they took (a guard may read a value no column shows)."""
+        unshown = [s for n, s in self.pattern.columns.items() if n not in names]
+        guards = [c.guard for c in self.pattern.calls] + [a.guard for s in self.pattern.columns.values() for a in s]
+        conditions = [node for s in unshown for a in s if a.guard is not None for node in a.guard.nodes()]
+        self.prepare(conditions, [], ids, [a.value for s in unshown for a in s if isinstance(a.value, Node)])
         every: list[list] = [c.keys() for c in (*columns, *(self._column(assignments) for assignments in unshown))]
         every += [cast(list, self._truth(guard)) for guard in {id(g): g for g in guards if g is not None}.values()]
         return filled_by(list(zip(*every)))
 
     def _has_holes(self) -> bool:
-        """Whether a guarded call matched no stored call in some row where its guard holds."""
+        """Whether a guarded call matched no stored call in a row where its guard holds."""
         for call in self.pattern.calls:
-            if call.optional and None in self.sql[self.compiled.call_columns[call.number]]:
+            if not call.optional:
+                continue
+            hids, truth = self.sql[self.compiled.call_columns[call.number]], self._truth(call.guard)
+            if any(h is None and t for h, t in zip(hids, cast(list, truth))):
                 return True
         return False
 
