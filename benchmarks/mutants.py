@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-06.23"
+LIST_VERSION = "2026-12-07.CD9"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -107,6 +107,7 @@ AREAS["A"] = "reading results back: queries, delete blocks, pictures, export (se
 AREAS["RV"] = "review of session-7 merges"
 AREAS["LO"] = "holes reported earlier and left open (session 8)"
 AREAS["LD"] = "the lead using the library (session 8)"
+AREAS["CD"] = "collections, deletion and months-old storages (session 8)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -328,11 +329,11 @@ MUTANTS: tuple[Mutant, ...] = (
     # -- deletion and gc ------------------------------------------------------------------------
     Mutant("S50", "mandala_ast/runtime/store.py", "this mandala_ast reads {FORMAT!r}{_newer(fmt)}\")", "this mandala_ast reads {FORMAT!r}\")",
            ("tests/test_store.py",), "a file a newer release wrote does not say to upgrade mandala_ast"),
-    Mutant("D01", _DE, '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0 AND c.created_at >= m.first",',
-           '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0",', _DELETION,
+    Mutant("D01", _DE, '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0 AND c.created_at >= m.first"\n',
+           '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0"\n', _DELETION,
            "point 5: an uncompiled consumer recorded before the deleted call made its value is deleted"),
-    Mutant("D02", _DE, '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0 AND c.created_at >= m.first",',
-           '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.created_at >= m.first",', _DELETION,
+    Mutant("D02", _DE, '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0 AND c.created_at >= m.first"\n',
+           '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.created_at >= m.first"\n', _DELETION,
            "compiled consumers of an equal value from another call are deleted"),
     Mutant("D03", _DE, '" WHERE p.created_at = m.first)",', '")",', _DELETION,
            "a later producer of equal content takes an uncompiled consumer with it"),
@@ -370,8 +371,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("Q05", _SQL, 'self.joins.append(f"LEFT JOIN calls {alias} ON {alias}.id IN',
            'self.joins.append(f"JOIN calls {alias} ON {alias}.id IN', _QUERY,
            "rows whose `if` failed are dropped instead of getting nulls"),
-    Mutant("Q06", _SQL, 'untracked = f"{column}_src IS NULL" if from_element else f"{column}_src IS NULL AND {consumer}.exact = 0"',
-           'untracked = f"{column}_src IS NULL"', _QUERY,
+    Mutant("Q06", _SQL, "{element if from_element else f'{consumer}.exact = 0'}", "{element if from_element else 'TRUE'}", _QUERY,
            "a compiled call's literal input is matched to an op output by content"),
     Mutant("Q07", _SQL, "            left = default is not None and (", "            left = False and (", _QUERY,
            "a query naming a new parameter's default misses calls stored before it existed"),
@@ -1298,6 +1298,32 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("R27", _VE, "        shaped = self._shaped(op, canonical)\n", "        shaped = canonical\n",
            ("tests/test_versions.py",),
            "accept_change of an edit that also changed nout hands back the stored tuple as the only output: ((3, 6),)"),
+    # -- collections, deletion and months-old storages (session 8)
+    Mutant("CD1", _LO, "return blobs.open_checked(cid, file_digest, functools.partial(codecs.decode_file, codec))",
+           "return codecs.decode_file(codec, blobs.check(cid, file_digest))", ("tests/test_loading.py",),
+           "an array whose file another process deletes between its check and numpy opening it is a raw FileNotFoundError"),
+    Mutant("CD2", _DE, '''f" AND (c.exact = 0 OR c.created_at < {ELEMENTS_MARKED_INEXACT_SINCE!r})" + _NOT''', '"" + _NOT',
+           ("tests/test_deletion.py",),
+           "deleting an MList's producer deletes a later call whose literal merely equals an element, and all computed from it"),
+    Mutant("CD3", _TA, "        elif compiled and created_at >= ELEMENTS_MARKED_INEXACT_SINCE:\n",
+           "        elif compiled and created_at < 0:\n", ("tests/test_deletion.py", "tests/test_structures.py"),
+           "provenance names an element's __item__ call as the source of a literal equal to it"),
+    Mutant("CD4", _LO, "            return self._corrupt_argument(cid, path, problem)\n", "            pass\n",
+           ("tests/test_blobs.py",),
+           "the lost file of a value only given as an argument names no call and advises a run block, which never rewrites it"),
+    Mutant("CD5", _IN, "{self.missing_files.get(cid, '')}", "", ("tests/test_blobs.py",),
+           "verify's line for a missing value file names neither the call that made or took it nor the file"),
+    Mutant("CD6", "mandala_ast/runtime/structures.py", "    if _leads_back(value, members):", "    if False:",
+           ("tests/test_structures.py",),
+           "an MList/MDict output or argument that holds itself names itself as an element: every load is a RecursionError"),
+    Mutant("CD7", _LO, "        if cid in self._opening:", "        if False:", ("tests/test_structures.py",),
+           "a self-referential structure row an earlier version stored is a raw RecursionError in storage.df"),
+    Mutant("CD8", _SQL, "{element if from_element else f'{consumer}.exact = 0'}", "{'TRUE' if from_element else f'{consumer}.exact = 0'}",
+           ("tests/test_query_elements.py",),
+           "a query (and a delete block) matches a call given a literal equal to an element as that element's consumer"),
+    Mutant("CD9", _DE, "_NOT_AN_ELEMENTS_CALL = f\" AND c.version_id != X'{ITEM_VERSION_ID.hex()}'\"\n",
+           '_NOT_AN_ELEMENTS_CALL = ""\n', ("tests/test_deletion.py",),
+           "deleting a list takes the element calls of a later list whose keys equal its elements: that list's elements lose their record for good"),
 )
 
 

@@ -516,3 +516,45 @@ def test_value_files_kept_beside_a_symlink_are_found_through_it_after_the_file_i
     storage = Storage(link)
     storage.delete_calls(storage.df(blob), dependents=False)  # both files go
     assert not any(path.is_file() for path in tmp_path.rglob("*.blobs/*/*"))
+
+
+@op
+def byte_sum(data: bytes) -> int:
+    return sum(data[:8])
+
+
+def test_a_lost_file_of_a_value_only_given_as_an_argument_says_which_call_took_it_and_what_to_do(path):
+    """A researcher's data set, read from disk and passed to an op, is stored as a value file
+    no op computed. The file went missing (a clean-up of large files). `storage.df` raised
+    an error naming no call and advising a run block, which only finds the call stored and
+    never writes the file again; verify's line named neither the call nor the file."""
+    data = bytes([9]) * SIZE
+    with Storage(path):
+        byte_sum(data)
+    file = blob_file(path, data)
+    file.unlink()
+    storage = Storage(path)
+    with storage.run():
+        assert byte_sum(data) == 72  # a hit: its input is not read
+    with pytest.raises(CorruptValueError) as lost:
+        storage.df(byte_sum)
+    message = str(lost.value)
+    assert "argument data of test_blobs.byte_sum(data=<value" in message and str(file) in message
+    assert "run block computes it again" not in message and "storage.delete_calls" in message
+    storage.delete_calls([bytes.fromhex(storage.provenance(byte_sum)["call"][0])])
+    with storage.run():
+        byte_sum(data)
+    assert storage.verify().ok and storage.df(byte_sum)["output"].tolist() == [72]
+
+
+def test_verify_names_the_call_and_the_file_of_a_missing_value_file(path):
+    with Storage(path):
+        blob(3)
+        byte_sum(bytes([9]) * SIZE)
+    made, given = blob_file(path, bytes([3]) * SIZE), blob_file(path, bytes([9]) * SIZE)
+    made.unlink()
+    given.unlink()
+    text = str(Storage(path).verify())
+    assert f"missing value file: {made.name[:12]} (output of test_blobs.blob(n=3)): {made}" in text
+    assert f"missing value file: {given.name[:12]} (argument data of test_blobs.byte_sum(data=<value" in text
+    assert str(given) in text

@@ -91,6 +91,18 @@ def count_of(xs: MList[int]) -> int:
     return len(xs)
 
 
+@op
+def indices(n: int) -> MList[int]:
+    return list(range(n))
+
+
+def two_lists(storage):
+    with storage.run():
+        indices(3)  # elements 0, 1 and 2
+        for e in make(3):  # keys 0, 1 and 2
+            inc(e)
+
+
 def pipeline(storage, xs=SPACED):
     with storage.run():
         for x in xs:
@@ -103,6 +115,13 @@ def pipeline_over_range(storage, n):
         for x in range(n):
             y = inc(x)
             add(y, 10)
+
+
+def elements_then_a_literal(storage):
+    with storage.run():
+        make(3)  # elements 1000, 1001 and 1002
+        y = inc(1001)  # a literal that merely equals an element
+        add(y, 10)
 
 
 def two_producers(storage):
@@ -343,6 +362,50 @@ class TestStructures:
         report = storage.delete_calls(storage.df(both.make))
         assert (report.calls, report.dependents) == (5, 4)  # 3 element calls and total_of
         assert count_rows(db, "calls") == count_rows(db, "vals") == 0
+
+
+    def test_deleting_a_list_keeps_a_later_call_whose_literal_equals_an_element(self, db, compiled):
+        """A researcher deletes `make(3)`, an MList of 1000..1002, to recompute it. `inc(1001)`
+        stored later took a literal that merely equals an element: compiled code recorded it
+        raw, exactly. It went too (with every call computed from it, a whole pipeline when the
+        elements are small ints such as seeds), and provenance named an element as its source."""
+        storage = Storage(db)
+        compiled.elements_then_a_literal(storage)
+        provenance = storage.provenance(compiled.inc)
+        assert provenance["exact"].tolist() == [True] and provenance["producer_call"].isna().all()
+        report = storage.delete_calls(storage.df(compiled.make))
+        assert (report.calls, report.dependents) == (4, 3)  # make(3) and its 3 element calls
+        compiled.RUNS.clear()
+        compiled.elements_then_a_literal(storage)
+        assert compiled.RUNS == []
+
+    def test_deleting_a_list_keeps_the_element_calls_of_a_later_list_whose_keys_equal_its_elements(
+        self, db, both
+    ):
+        """`indices(3)` returned 0, 1, 2; `make(3)`, stored later, has keys 0, 1, 2. Deleting
+        indices(3) took make(3)'s element calls (their key inputs equal the deleted elements)
+        and the inc calls given its elements, leaving make(3) stored without the record of its
+        elements: a query `for e in make(Q())` found nothing from then on."""
+        storage = Storage(db)
+        both.two_lists(storage)
+        report = storage.delete_calls(storage.df(both.indices))
+        assert (report.calls, report.dependents) == (4, 3)  # indices(3) and its 3 element calls
+        both.RUNS.clear()
+        both.two_lists(storage)
+        assert both.RUNS == []
+        assert list(storage.provenance(both.inc)["producer_op"]) == ["mandala_ast.__item__"] * 3
+
+    def test_an_exact_call_stored_before_compiled_code_marked_elements_inexact_goes_with_the_element(
+        self, db, compiled
+    ):
+        # Compiled code used to record `for e in xs: inc(e)` exact, the element raw: in calls it
+        # stored then, such an input is taken as the element it equals.
+        storage = Storage(db)
+        compiled.elements_then_a_literal(storage)
+        with sqlite3.connect(db) as conn:
+            conn.execute("UPDATE calls SET created_at = created_at - 400 * 86400")
+        report = Storage(db).delete_calls(storage.df(compiled.make))
+        assert (report.calls, report.dependents) == (6, 5)  # inc(1001) and add(1002, 10) too
 
 
 class TestVisibility:

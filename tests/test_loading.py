@@ -339,3 +339,58 @@ def test_a_stored_value_whose_class_is_gone_is_an_error_naming_the_value_and_its
         sys.path.remove(str(tmp_path))
         for name in ("shapes_helpers", "shapes_ops"):
             sys.modules.pop(name, None)
+
+
+ARRAYS = '''
+import numpy as np
+from mandala_ast import op
+
+@op
+def filled(n: int):
+    return np.full(1 << 17, n, dtype=np.float64)  # 1 MiB: a value file, loaded memory-mapped
+'''
+
+DELETER = '''
+import sys, time
+from mandala_ast import Storage
+import arrays_ops
+
+storage = Storage(sys.argv[1])
+print("ready", flush=True)
+end = time.time() + 4
+while time.time() < end:
+    with storage.run():
+        for n in range(8):
+            arrays_ops.filled(n)
+    storage.delete_calls(storage.df(arrays_ops.filled))
+'''
+
+
+def test_an_array_whose_file_another_process_deletes_as_it_is_loaded_is_computed_again(tmp_path):
+    """A notebook loads large arrays while a clean-up job deletes their calls. A file removed
+    between its digest check and numpy opening it (memory-mapped) escaped the run block as a
+    raw FileNotFoundError naming a file under .blobs/ instead of the call being computed
+    again. Racy by nature: the deleter runs for 4 s, long enough to hit it many times."""
+    (tmp_path / "arrays_ops.py").write_text(ARRAYS)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import arrays_ops
+
+        path = tmp_path / "shared.db"
+        storage = Storage(path)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(tmp_path)])}
+        deleter = subprocess.Popen([sys.executable, "-c", DELETER, str(path)], env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert deleter.stdout.readline().strip() == "ready"
+            while deleter.poll() is None:
+                with storage.run():
+                    for n in range(8):
+                        assert arrays_ops.filled(n)[-1] == n
+            out, err = deleter.communicate(timeout=60)
+        finally:
+            deleter.kill()
+        assert deleter.returncode == 0, err
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("arrays_ops", None)

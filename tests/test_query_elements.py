@@ -76,6 +76,16 @@ class TestLists:
         run(block("run", body), storage, **OPS)
         assert query(storage, body, "i", "e", "y") == [(0, 100, 101), (1, 110, None), (2, 120, 123)]
 
+    def test_a_call_given_a_literal_equal_to_an_element_is_not_matched_as_the_elements_consumer(
+        self, storage: Storage
+    ) -> None:
+        """`inc(110)` typed in beside `make(3)` (elements 100, 110, 120): compiled code recorded
+        the 110 raw. The query matched it as inc of make's element, and a delete block written
+        the same way deleted it."""
+        run(block("run", "    xs = make(3)\n    y = inc(110)\n"), storage, **OPS)
+        body = "    xs = make(Q())\n    for e in xs:\n        y = inc(e)\n"
+        assert query(storage, body, "e", "y") == []
+
     def test_elements_of_a_list_from_uncompiled_code(self, storage: Storage) -> None:
         from test_query import inc
 

@@ -14,6 +14,7 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from blake3 import blake3
 
@@ -165,6 +166,19 @@ class BlobDir:
             raise _differs(path, identity[2])
         self._intact[cid] = (identity, digest)
         return path
+
+    def open_checked(self, cid: bytes, digest: bytes | None, use: Callable[[Path], Any]) -> Any:
+        """``use(path)`` once the file is checked (:meth:`check`). A file removed between the
+        check and ``use`` opening it (another process deleting the value's call) is the same
+        :class:`BlobFault` as one the check found gone, not ``use``'s own FileNotFoundError.
+
+        >>> blobs.open_checked(cid, digest, np.load)     # doctest: +SKIP
+        """
+        path = self.check(cid, digest)
+        try:
+            return use(path)
+        except _NOT_THERE:
+            raise BlobFault(path, "the file is missing", missing=True) from None
 
     def _replace(self, target: Path, data: bytes) -> None:
         """temp file + ``os.replace``, so readers never see a partial file."""

@@ -45,7 +45,7 @@ from .reclaim import (
     remove_unreferenced_values,
 )
 from .store import is_lock_error
-from .structures import ITEM_VERSION_ID
+from .structures import ELEMENTS_MARKED_INEXACT_SINCE, ITEM_VERSION_ID
 
 if TYPE_CHECKING:
     from .blobs import BlobDir
@@ -332,6 +332,10 @@ CROSS JOIN main.calls m ON m.hid = t.hid AND m.version_id != X'{ITEM_VERSION_ID.
 CROSS JOIN main.calls c ON c.cid = m.cid AND c.lkey != c.cid
 """
 
+# A consumer found by content is never an element's call: its key (an index, a dict key) is
+# no op's output, and it goes with its collection's call, the source its other input records.
+_NOT_AN_ELEMENTS_CALL = f" AND c.version_id != X'{ITEM_VERSION_ID.hex()}'"
+
 # One round of consumers of the frontier. By exact history: inputs whose src_call is in it. By
 # content (uncompiled consumers): the output cids the frontier produced *first* of all stored
 # calls, and their consumers recorded after that. Distinct cids are handled once, so a value
@@ -353,19 +357,22 @@ _ROUND_SQL = (
     "INSERT OR IGNORE INTO temp.mandala_next "
     "SELECT c.hid FROM temp.mandala_made m"
     " CROSS JOIN main.call_inputs i ON i.cid = m.cid AND i.src_call IS NULL"
-    " CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0 AND c.created_at >= m.first",
+    " CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0 AND c.created_at >= m.first"
+    + _NOT_AN_ELEMENTS_CALL,
     # Code taking an element from a collection (`for e in xs: f(e)`, `f(xs[0])`) cannot record
     # its history (compiled code records such a call inexact): its input comes, as
     # storage.provenance says, from the earliest *item* call with that element (an earlier
     # plain op returning equal content does not count, so mandala_made's earliest producer is
-    # not the only one to ask). Exact calls too: files written before compiled code recorded
-    # such calls inexact hold them as exact (a literal equal to an element goes with it).
+    # not the only one to ask). Exact calls stored before compiled code recorded such calls
+    # inexact too (structures.ELEMENTS_MARKED_INEXACT_SINCE): an exact call stored since took
+    # a literal, which an equal element did not produce.
     "INSERT OR IGNORE INTO temp.mandala_next "
     "SELECT c.hid FROM temp.mandala_frontier f"
     f" CROSS JOIN main.calls p ON p.hid = f.hid AND p.version_id = X'{ITEM_VERSION_ID.hex()}'"
     " CROSS JOIN main.call_outputs o ON o.call_id = p.id"
     " CROSS JOIN main.call_inputs i ON i.cid = o.cid AND i.src_call IS NULL"
     " CROSS JOIN main.calls c ON c.id = i.call_id AND c.created_at >= p.created_at"
+    f" AND (c.exact = 0 OR c.created_at < {ELEMENTS_MARKED_INEXACT_SINCE!r})" + _NOT_AN_ELEMENTS_CALL +
     " WHERE p.created_at = (SELECT MIN(q.created_at) FROM main.call_outputs e"
     f" CROSS JOIN main.calls q ON q.id = e.call_id AND q.version_id = X'{ITEM_VERSION_ID.hex()}'"
     " WHERE e.cid = o.cid)",

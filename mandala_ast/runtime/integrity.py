@@ -27,7 +27,10 @@ if TYPE_CHECKING:
     from .blobs import BlobDir
     from .store import SQLiteStore
 
-__all__ = ["VerifyReport", "damage_as_error", "damaged_error", "describe_producer", "is_damage", "sqlite_error_is", "verify"]
+__all__ = [
+    "VerifyReport", "damage_as_error", "damaged_error", "describe_consumer", "describe_producer", "describe_value",
+    "is_damage", "sqlite_error_is", "verify",
+]
 
 # SQLite's primary result codes for a damaged file: SQLITE_CORRUPT, SQLITE_NOTADB.
 _DAMAGE_CODES = (11, 26)
@@ -107,6 +110,9 @@ class VerifyReport:
     #: values the database holds whose bytes are not those stored: ``"cid prefix: where"``
     #: (checked for the codecs that decode without running code: JSON, bytes, arrays)
     damaged_values: list[str] = field(default_factory=list)
+    #: of each missing value file (by cid prefix): the call that made or took its value, and
+    #: its path, for the report's lines
+    missing_files: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -116,7 +122,7 @@ class VerifyReport:
     def problems(self) -> list[str]:
         """One line per problem found."""
         lines = [f"SQLite: {line}" for line in self.sqlite if line != "ok"]
-        lines += [f"missing value file: {cid}" for cid in self.missing]
+        lines += [f"missing value file: {cid}{self.missing_files.get(cid, '')}" for cid in self.missing]
         lines += [f"corrupt value file: {text}" for text in self.corrupt]
         lines += [f"dangling row: {text}" for text in self.dangling]
         lines += [f"corrupt value: {text}" for text in self.damaged_values]
@@ -147,7 +153,7 @@ def verify(store: SQLiteStore, blobs: BlobDir | None) -> VerifyReport:
             raise
         sqlite = [f"the integrity check stopped: {exc}"]
     try:
-        files, missing, corrupt, named = _check_files(store, blobs)
+        files, missing, corrupt, named, missing_files = _check_files(store, blobs)
         dangling = _dangling_rows(store.conn)
         damaged = _damaged_values(store.conn)
     except sqlite3.DatabaseError as exc:  # too damaged to read the rows: integrity_check says why
@@ -155,7 +161,8 @@ def verify(store: SQLiteStore, blobs: BlobDir | None) -> VerifyReport:
             raise
         return VerifyReport(store.path or ":memory:", sqlite + [f"rows could not be read: {exc}"])
     orphans = _orphan_files(blobs, named)
-    return VerifyReport(store.path or ":memory:", sqlite, files, missing, corrupt, orphans, dangling, damaged)
+    return VerifyReport(store.path or ":memory:", sqlite, files, missing, corrupt, orphans, dangling, damaged,
+                        missing_files)
 
 
 #: Codecs whose bytes decode without running code (no pickle) into a value whose content id is
@@ -192,7 +199,9 @@ def _gives(cid: bytes, codec: str, data: bytes) -> bool:
         return False
 
 
-def _check_files(store: SQLiteStore, blobs: BlobDir | None) -> tuple[int, list[str], list[str], set[str]]:
+def _check_files(
+    store: SQLiteStore, blobs: BlobDir | None
+) -> tuple[int, list[str], list[str], set[str], dict[str, str]]:
     rows = store.conn.execute("SELECT cid, data FROM vals WHERE external = 1").fetchall()
     faults = {}
     for cid, digest in rows:
@@ -204,7 +213,10 @@ def _check_files(store: SQLiteStore, blobs: BlobDir | None) -> tuple[int, list[s
     faults = _still_faulty(store, blobs, faults) if faults else faults
     missing = [cid.hex()[:12] for cid, fault in faults.items() if fault.missing]
     corrupt = [f"{cid.hex()[:12]}: {fault.problem} ({fault.path})" for cid, fault in faults.items() if not fault.missing]
-    return len(rows), missing, corrupt, {cid.hex() for cid, _ in rows}
+    # A user months on finds a file gone: which computation it held says what to run again.
+    described = {cid.hex()[:12]: f"{describe_value(store.conn, cid)}: {fault.path}"
+                 for cid, fault in faults.items() if fault.missing}
+    return len(rows), missing, corrupt, {cid.hex() for cid, _ in rows}, described
 
 
 def _still_faulty(store: SQLiteStore, blobs: BlobDir | None, faults: dict[bytes, BlobFault]) -> dict[bytes, BlobFault]:
@@ -277,6 +289,10 @@ _PRODUCER_SQL = (
     "SELECT c.id, v.op_name FROM call_outputs o JOIN calls c ON c.id = o.call_id"
     " JOIN versions v ON v.version_id = c.version_id WHERE o.cid = ? ORDER BY c.id LIMIT 1"
 )
+_CONSUMER_SQL = (
+    "SELECT c.id, v.op_name, i.name FROM call_inputs i JOIN calls c ON c.id = i.call_id"
+    " JOIN versions v ON v.version_id = c.version_id WHERE i.cid = ? ORDER BY c.id LIMIT 1"
+)
 # One lookup of each input's value (only a short one's bytes are read). Not a LEFT JOIN of
 # vals: a view over a join, SQLite cannot flatten it into one and copies all of it first.
 _INPUTS_SQL = (
@@ -308,6 +324,32 @@ def describe_producer(conn: sqlite3.Connection, cid: bytes) -> str | None:
         if outer:
             return f"{outer}, an element of its output"
     return f"{row[1]}({', '.join(_show(*arg) for arg in inputs)})"
+
+
+def describe_consumer(conn: sqlite3.Connection, cid: bytes) -> str | None:
+    """``argument a of op(a=…)`` for the earliest stored call given the value ``cid``, or None.
+
+    >>> describe_consumer(store.conn, cid)          # doctest: +SKIP
+    'argument data of train(alpha=0.1, data=<value 3f2a9c1b0d4e>)'
+    """
+    try:
+        row = conn.execute(_CONSUMER_SQL, (cid,)).fetchone()
+        if row is None:
+            return None
+        inputs = conn.execute(_INPUTS_SQL, (row[0],)).fetchall()
+    except sqlite3.DatabaseError:  # only a description, as in describe_producer
+        return None
+    return f"argument {row[2]} of {row[1]}({', '.join(_show(*arg) for arg in inputs)})"
+
+
+def describe_value(conn: sqlite3.Connection, cid: bytes) -> str:
+    """Where the value ``cid`` is used, for a report: `` (output of op(…))``, `` (argument a of
+    op(…))`` for a value no call computed, or nothing."""
+    call = describe_producer(conn, cid)
+    if call:
+        return f" (output of {call})"
+    given = describe_consumer(conn, cid)
+    return f" ({given})" if given else ""
 
 
 def _show(name: str, codec: str | None, data: bytes | None, cid: bytes) -> str:

@@ -8,6 +8,7 @@ hash back to their stored ids, and repairs value files found corrupt.
 
 from __future__ import annotations
 
+import functools
 import pickle
 import warnings
 from pathlib import Path
@@ -17,7 +18,7 @@ from .._errors import CorruptValueError, MandalaRepairWarning, UnloadableValueEr
 from . import codecs, structures, transient
 from .blobs import BlobFault
 from .hashing import UnhashableError, content_id
-from .integrity import describe_producer
+from .integrity import describe_consumer, describe_producer
 from .stacklevel import user_stacklevel
 from .store import value_file_error
 
@@ -63,6 +64,8 @@ class ValueLoader:
         # Pickled outputs of the call just computed, as they loaded back when it was recorded
         # (recording.load_back): the hand-back that follows takes them instead of loading again.
         self.decoded: dict[bytes, Any] = {}
+        # Structures being decoded (their elements are loading), to tell one that names itself.
+        self._opening: set[bytes] = set()
 
     def load(self, cid: bytes, output: bool = False) -> Any:
         """The value of ``cid``; ``output``: it is returned to a run block, which may pass it
@@ -111,13 +114,31 @@ class ValueLoader:
         if data is None:  # its val_bytes row is gone (value_rows.py): removed by hand, say
             raise self._corrupt(cid, self.store.path or self.where, BYTES_MISSING)
         if codec in codecs.STRUCTURE_CODECS:  # MList/MDict/MSet: load the elements too
-            return structures.decode(codec, data, self.load_many)
+            return self._decode_structure(cid, codec, data)
         try:
             return codecs.decode(codec, data)
         except Exception as exc:
             if codec != "pickle":
                 raise
             raise self._unloadable(cid, exc) from exc
+
+    def _decode_structure(self, cid: bytes, codec: str, data: bytes) -> Any:
+        # Earlier versions stored a structure leading back to itself element by element: its
+        # row names itself among its elements, and loading it would never finish.
+        if cid in self._opening:
+            call = describe_producer(self.store.conn, cid) or describe_consumer(self.store.conn, cid)
+            raise UnloadableValueError(
+                f"value {cid.hex()[:12]}{f' ({call})' if call else ''} cannot be loaded: a list or dict "
+                "that holds itself, stored element by element by an earlier version, names itself as "
+                "its own element. Delete the call with storage.delete_calls() to compute it again "
+                "(it is now stored whole)",
+                cid=cid, call=call,
+            )
+        self._opening.add(cid)
+        try:
+            return structures.decode(codec, data, self.load_many)
+        finally:
+            self._opening.discard(cid)
 
     def decode_values(self, cids: list[bytes]) -> dict[bytes, Any]:
         """The stored values of ``cids`` in one query per chunk; missing ones are left out."""
@@ -233,7 +254,7 @@ class ValueLoader:
         assert blobs is not None  # only a file storage has external values
         try:
             if codecs.maps_file(codec):  # memory-mapped: checked in place, not read into memory
-                return codecs.decode_file(codec, blobs.check(cid, file_digest))
+                return blobs.open_checked(cid, file_digest, functools.partial(codecs.decode_file, codec))
             data = blobs.read(cid, file_digest)
         except BlobFault as fault:
             raise self._corrupt(cid, fault.path, fault.problem) from None
@@ -262,13 +283,23 @@ class ValueLoader:
 
     def _corrupt(self, cid: bytes, path: object, problem: str) -> CorruptValueError:
         call = describe_producer(self.store.conn, cid)
-        made = f" (computed by {call})" if call else ""
+        if call is None:  # given to ops, computed by none: a run block finds their calls stored
+            return self._corrupt_argument(cid, path, problem)
         # A value in the database has no file of its own: the repair stores its bytes there.
         repair = "stores its bytes again" if problem == BYTES_MISSING else "rewrites the file"
         return CorruptValueError(
-            f"value {cid.hex()[:12]}{made} is corrupt: {problem} ({path}). Calling the op in a run "
-            f"block computes it again and {repair}; storage.verify() checks every file.",
+            f"value {cid.hex()[:12]} (computed by {call}) is corrupt: {problem} ({path}). Calling the op in a "
+            f"run block computes it again and {repair}; storage.verify() checks every file.",
             cid=cid, path=path, call=call, problem=problem,
+        )
+
+    def _corrupt_argument(self, cid: bytes, path: object, problem: str) -> CorruptValueError:
+        given = describe_consumer(self.store.conn, cid)
+        return CorruptValueError(
+            f"value {cid.hex()[:12]}{f' ({given})' if given else ''} is corrupt: {problem} ({path}). No op "
+            "computed it, so no run block stores it again: delete the calls given it with "
+            "storage.delete_calls() and run them again; storage.verify() checks every file.",
+            cid=cid, path=path, call=None, problem=problem,
         )
 
 

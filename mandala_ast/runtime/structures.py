@@ -44,6 +44,7 @@ from .hashing import content_id, digest
 
 __all__ = [
     "CODECS",
+    "ELEMENTS_MARKED_INEXACT_SINCE",
     "ITEM_OP_NAME",
     "ITEM_VERSION_ID",
     "EncodedStructure",
@@ -72,6 +73,12 @@ K = TypeVar("K")
 #: The internal op whose calls record "element ``key`` of a structure output".
 ITEM_OP_NAME = "mandala_ast.__item__"
 ITEM_VERSION_ID = digest(b"op|mandala_ast.__item__|0|structure")
+#: Until this moment (2026-12-06 20:43:30 UTC, when the compiler started to mark them), compiled
+#: code recorded a call given an element of a stored structure (``for e in xs: f(e)``) exact,
+#: with the element as a raw input: in a call stored before it, such an input may be an element,
+#: and is matched to one by content. An exact call stored since took its raw inputs as literals
+#: (or values the compiler proves raw): no element is their source, however equal.
+ELEMENTS_MARKED_INEXACT_SINCE = 1796589810.0
 #: Codec of a structure's own row, by kind (the kinds are "list", "dict" and "set").
 CODECS = {"list": "mlist", "dict": "mdict", "set": "mset"}
 _KIND_OF_CODEC = {codec: kind for kind, codec in CODECS.items()}
@@ -356,6 +363,8 @@ def encode(kind: str, value: Any, op_name: str = "") -> EncodedValue:
         _warn_whole_dict(op_name, keys)
         return codecs.encode(value)
     members = list(value.values() if kind == "dict" else value)
+    if _leads_back(value, members):  # its row would name itself as an element: pickle it
+        return codecs.encode(value)
     cids = list(map(content_id, members))
     elements: dict[bytes, EncodedValue] = {}
     for cid, member in zip(cids, members):
@@ -365,6 +374,29 @@ def encode(kind: str, value: Any, op_name: str = "") -> EncodedValue:
         cids.sort()  # canonical order: equal sets have equal rows
     data = b"".join(cids) if keys is None else _dict_data(keys, cids)
     return EncodedStructure(kind, data, cids, keys, elements)
+
+
+_CONTAINERS = (list, dict, tuple, set, frozenset)
+
+
+def _leads_back(value: Any, members: list) -> bool:
+    """Whether a member holds ``value`` itself, at any depth (a node list whose entries list
+    their neighbours). Such a structure is keyed through canonical pickle, and so is the member
+    that leads back: their ids can be equal, and a row naming itself as its element never
+    finishes loading. Walked without recursion; nothing to walk for members that are no
+    containers (numbers, strings, arrays)."""
+    stack = [member for member in members if isinstance(member, _CONTAINERS)]
+    seen: set[int] = set()
+    while stack:
+        item = stack.pop()
+        if item is value:
+            return True
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        parts = [part for pair in item.items() for part in pair] if isinstance(item, dict) else item
+        stack.extend(part for part in parts if isinstance(part, _CONTAINERS))
+    return False
 
 
 def _dict_data(keys: list, cids: list[bytes]) -> bytes:

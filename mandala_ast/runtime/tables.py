@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import CorruptValueError
 from .column_names import clear_of
 from .ops import Op
-from .structures import ITEM_VERSION_ID
+from .structures import ELEMENTS_MARKED_INEXACT_SINCE, ITEM_VERSION_ID
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -153,8 +153,9 @@ def provenance_table(store: SQLiteStore, op: Op) -> pd.DataFrame:
     first), or None. A producer deleted without its dependents keeps its call id, with
     ``<deleted call>`` for op. Compiled code passes an element of a stored MList/MDict/MSet
     (``f(xs[0])``, ``for x in xs``) without its history, so such an input is matched by
-    content to an ``__item__`` call (``exact`` False); a literal equal to an element is
-    matched the same way.
+    content to an ``__item__`` call (``exact`` False). Compiled code stored such calls exact
+    before it marked them (``structures.ELEMENTS_MARKED_INEXACT_SINCE``): in those, a raw input
+    is matched to an element, a literal equal to one too.
     """
     import pandas as pd
 
@@ -163,7 +164,9 @@ def provenance_table(store: SQLiteStore, op: Op) -> pd.DataFrame:
     for call, name, cid, compiled, created_at, *exact in query:
         if exact[0] is not None:  # recorded history: exact, also in a call recorded inexact
             found, compiled = exact, True
-        elif compiled:
+        elif compiled and created_at >= ELEMENTS_MARKED_INEXACT_SINCE:
+            found = (None, None, None)  # a literal: raw, exactly
+        elif compiled:  # stored when an element was recorded raw: it may be one
             found = _item_by_content(store, cid, created_at)
             compiled = found[0] is None
         else:

@@ -197,7 +197,7 @@ class _Builder:
 
     def _subquery(self, call: CallNode) -> tuple[str, list]:
         params: list[Any] = []
-        selects = ["c.id AS id", "c.hid AS hid", "c.outputs AS outputs", "c.exact AS exact"]
+        selects = ["c.id AS id", "c.hid AS hid", "c.outputs AS outputs", "c.exact AS exact", "c.created_at AS created_at"]
         joins, where = [], ["c.version_id = ?"]
         params_where: list[Any] = [call.version_id]
         invalid = self.invalid_states.get(call.number, ())
@@ -309,7 +309,11 @@ def _edge(column: str, consumer: str, producer: str, index: int, from_element: b
     literal, `inc(3)` or a literal loop, then needs a handful of lookups, not a scan of every
     consumer). Whichever is not used for the lookup is a cheap filter.
     """
-    untracked = f"{column}_src IS NULL" if from_element else f"{column}_src IS NULL AND {consumer}.exact = 0"
+    # An element: compiled code records the call given it inexact, but it recorded it exact,
+    # the element raw, until structures.ELEMENTS_MARKED_INEXACT_SINCE; an exact call since
+    # was given a literal (`inc(110)` typed in), no element however equal.
+    element = f"({consumer}.exact = 0 OR {consumer}.created_at < {_elements_marked_inexact_since()!r})"
+    untracked = f"{column}_src IS NULL AND {element if from_element else f'{consumer}.exact = 0'}"
     to_producer = (
         f"{producer}.id IN (SELECT {column}_src WHERE {column}_idx = {index} UNION ALL"
         f" SELECT o.call_id FROM call_outputs o WHERE {untracked} AND o.cid = {column}_cid AND o.idx = {index})"
@@ -320,6 +324,12 @@ def _edge(column: str, consumer: str, producer: str, index: int, from_element: b
     )
     written = {"to_producer": to_producer, "to_consumers": to_consumers}
     return " AND ".join(written[direction] for direction in directions)
+
+
+def _elements_marked_inexact_since() -> float:
+    from ..structures import ELEMENTS_MARKED_INEXACT_SINCE
+
+    return ELEMENTS_MARKED_INEXACT_SINCE
 
 
 def _item_version() -> bytes:
