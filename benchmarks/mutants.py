@@ -105,6 +105,7 @@ AREAS["O"] = "faults and concurrency (session 7)"
 AREAS["M"] = "provenance compiled code records (session 7)"
 AREAS["A"] = "reading results back: queries, delete blocks, pictures, export (session 7)"
 AREAS["RV"] = "review of session-7 merges"
+AREAS["VE"] = "code edited between runs (session 8)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -1221,6 +1222,15 @@ MUTANTS: tuple[Mutant, ...] = (
            "            if isinstance(item, types.MethodType):  # `model.predict` given: its object's class\n"
            "                item = item.__self__\n", "", ("tests/test_batch_async.py",),
            "an async op given a bound method (`model.predict`) serves its stored result after the method was edited"),
+    # -- code edited between runs (session 8)
+    Mutant("VE1", "mandala_ast/runtime/dependencies.py",
+           "        binding = imports.get(chain[0]) if imports else None\n", "        binding = None\n",
+           ("tests/test_versions.py",),
+           "an op doing `from helpers import K` in its body serves its stored result after K was edited"),
+    Mutant("VE2", "mandala_ast/runtime/dependencies.py",
+           "sys.modules.get(module_name) or _imported(module_name)", "sys.modules.get(module_name)",
+           ("tests/test_versions.py",),
+           "an op importing its helper in its body computes its first call again in every new process"),
 )
 
 

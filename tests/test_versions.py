@@ -1232,3 +1232,29 @@ def test_an_op_given_another_output_count_computes_its_calls_again_not_in_the_ol
         assert op(nout=before)(_pair)(3) == (3, 6)
     assert PAIRS == [3, 3]
     assert list(Storage(tmp_path / "s.db").df(op(nout=after)(_pair))["current"]) == [False, True]
+
+
+LOCAL_IMPORTS = {
+    "from-import of a constant": ("from helpers import K", "x * K"),
+    "import of a module": ("import helpers", "x * helpers.K"),
+    "import of a module under another name": ("import helpers as h", "x * h.K"),
+    "from-import of a helper reading the constant": ("from helpers import scale", "scale(x)"),
+}
+
+
+@pytest.mark.parametrize("kind", list(LOCAL_IMPORTS))
+def test_edit_of_what_an_op_imports_inside_its_body_recomputes_and_only_then(tmp_path, kind):
+    """Names an op imports inside its body were taken for local variables: a constant read
+    through them was no dependency (editing it served the old result), and a helper so
+    imported was looked up before its module was imported, so it seemed gone and the first
+    call of every new process computed again."""
+    statement, expression = LOCAL_IMPORTS[kind]
+    project = Project(tmp_path)
+    helpers = "K = {k}\n\ndef scale(x):\n    return x * K\n"
+    project.write(helpers.format(k=2), name="helpers.py")
+    project.write(BASE.replace("y = helper(x)", f"{statement}\n    y = {expression}"))
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(helpers.format(k=3), name="helpers.py")
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []

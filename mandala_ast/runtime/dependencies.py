@@ -11,6 +11,8 @@ from __future__ import annotations
 import ast
 import builtins
 import functools
+import importlib
+import importlib.util
 import os
 import site
 import sys
@@ -742,12 +744,34 @@ def code_state(fingerprint_digest: bytes, version: int) -> bytes:
 def resolve(name: str) -> Any:
     """The object a dependency name refers to now (``module.qualname`` or ``module.CONSTANT``)."""
     module_name, _, rest = name.partition(":")
-    value: Any = sys.modules.get(module_name)
+    value: Any = sys.modules.get(module_name) or _imported(module_name)
+    if value is None:
+        return _GONE
     for part in rest.split("."):
         value = getattr(value, part, _GONE)
         if value is _GONE:
             return _GONE
     return value
+
+
+def _imported(module_name: str) -> types.ModuleType | None:
+    """A module of the user's that a dependency names but this process has not imported
+    yet: an op that imports its helpers inside its body (``from helpers import scale``)
+    imports them only once it runs, and its stored calls are looked up before that. Only
+    user modules are dependencies, so this imports what the op itself would. None if it
+    cannot be imported (moved, deleted, raising)."""
+    if module_name in _not_importable or module_name.startswith("__"):
+        return None
+    try:
+        return importlib.import_module(module_name)
+    except Exception:  # its code is gone or broken: the dependency is gone, its calls stale
+        if len(_not_importable) > 4096:
+            _not_importable.clear()
+        _not_importable.add(module_name)  # (each block's check of what changed asks again)
+        return None
+
+
+_not_importable: set[str] = set()
 
 
 def current_state(name: str) -> bytes | None:
@@ -801,28 +825,86 @@ def _code_object_of(value: Any) -> Any:
 
 
 def _referenced_values(obj: Any) -> Iterator[tuple[str, Any]]:
-    """(dependency name, value) for each global or attribute chain the code refers to."""
+    """(dependency name, value) for each global or attribute chain the code refers to, and
+    for each chain that starts at a name the code imports itself (``from helpers import K``
+    inside the body), by the module it is imported from."""
     tree = fingerprint(obj).tree
     if tree is None:
         return
     namespace = _namespace_of(obj)
     module_name = obj.__module__
-    for chain in _chains_of(tree):
-        yield from _resolve_chain(namespace, module_name, list(chain))
+    chains, imports = _chains_of(tree), _imports_of(tree)
+    for chain in chains:
+        binding = imports.get(chain[0]) if imports else None
+        if binding is None:
+            yield from _resolve_chain(namespace, module_name, list(chain))
+        else:
+            yield from _resolve_imported(binding, namespace, list(chain))
 
 
-#: id(tree) -> (the tree, kept alive; its name chains): a walk of the tree per function given
-#: as an argument cost each such call ~40 us, and the chains are the tree's alone.
-_CHAINS: dict[int, tuple[ast.AST, tuple[tuple[str, ...], ...]]] = {}
+#: id(tree) -> (the tree, kept alive; its name chains; the names its import statements bind):
+#: a walk of the tree per function given as an argument cost each such call ~40 us, and the
+#: chains are the tree's alone.
+_CHAINS: dict[int, tuple[ast.AST, tuple[tuple[str, ...], ...], dict[str, tuple[int, str, str | None]]]] = {}
 
 
 def _chains_of(tree: ast.AST) -> tuple[tuple[str, ...], ...]:
+    return _walked(tree)[1]
+
+
+def _imports_of(tree: ast.AST) -> dict[str, tuple[int, str, str | None]]:
+    return _walked(tree)[2]
+
+
+def _walked(tree: ast.AST) -> tuple[ast.AST, tuple[tuple[str, ...], ...], dict[str, tuple[int, str, str | None]]]:
     known = _CHAINS.get(id(tree))
     if known is None or known[0] is not tree:
         if len(_CHAINS) > 4096:  # trees of code redefined again and again must not pile up
             _CHAINS.clear()
-        known = _CHAINS[id(tree)] = (tree, tuple(map(tuple, _name_chains(tree))))
-    return known[1]
+        known = _CHAINS[id(tree)] = (tree, tuple(map(tuple, _name_chains(tree))), _import_bindings(tree))
+    return known
+
+
+def _import_bindings(tree: ast.AST) -> dict[str, tuple[int, str, str | None]]:
+    """Each name the code's own import statements bind -> ``(level, module, attribute)``:
+    ``import a.b`` binds ``a`` to module ``a``, ``import a.b as m`` ``m`` to ``a.b``, and
+    ``from .a import K as k`` ``k`` to attribute ``K`` of ``.a`` (level 1)."""
+    found: dict[str, tuple[int, str, str | None]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                module = alias.name if alias.asname else alias.name.partition(".")[0]
+                found[alias.asname or module] = (0, module, None)
+        elif isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                if alias.name != "*":
+                    found[alias.asname or alias.name] = (node.level, node.module or "", alias.name)
+    return found
+
+
+def _resolve_imported(
+    binding: tuple[int, str, str | None], namespace: dict, chain: list[str]
+) -> Iterator[tuple[str, Any]]:
+    """What ``chain`` reads through a name the code imports itself, named by the module it
+    comes from (which its body has imported once it ran; not yet imported: nothing)."""
+    level, module_name, attribute = binding
+    if level:
+        package = namespace.get("__package__") or ""
+        try:
+            module_name = importlib.util.resolve_name("." * level + module_name, package)
+        except (ImportError, ValueError):
+            return
+    module = sys.modules.get(module_name)
+    if module is None:
+        return
+    if attribute is None:
+        yield from _resolve_chain({chain[0]: module}, module_name, chain)
+        return
+    value = getattr(module, attribute, _GONE)
+    if value is _GONE:
+        value = sys.modules.get(f"{module_name}.{attribute}", _GONE)
+    if value is not _GONE:
+        yield from _resolve_chain({attribute: value}, module_name, [attribute, *chain[1:]])
 
 
 def _namespace_of(obj: Any) -> dict[str, Any]:
