@@ -1231,6 +1231,10 @@ MUTANTS: tuple[Mutant, ...] = (
            "sys.modules.get(module_name) or _imported(module_name)", "sys.modules.get(module_name)",
            ("tests/test_versions.py",),
            "an op importing its helper in its body computes its first call again in every new process"),
+    Mutant("VE3", "mandala_ast/runtime/dependencies.py",
+           "        name = _name_of_code(code, module_globals) or _enclosing_name(code, module_globals)\n",
+           "        name = _name_of_code(code, module_globals)\n", ("tests/test_versions.py",),
+           "editing the wrapper of a functools.wraps decorator a helper wears serves the stale result"),
 )
 
 

@@ -1258,3 +1258,26 @@ def test_edit_of_what_an_op_imports_inside_its_body_recomputes_and_only_then(tmp
     project.write(helpers.format(k=3), name="helpers.py")
     assert project.runs() == [0, 1, 2, 3]
     assert project.runs() == []
+
+
+DECORATED = '''
+import functools
+
+def logged(fn):
+    @functools.wraps(fn)
+    def wrapper(*args):
+        return fn(*args) + {added}
+    return wrapper
+
+@logged
+def scale(x):
+    return x * 10
+'''
+
+
+def test_edit_of_the_wrapper_of_a_decorated_helper_recomputes(tmp_path):
+    """A helper decorated with a functools.wraps decorator of the user's counted by the code
+    it wraps alone (its source is what inspect finds): the wrapper's own code, which runs
+    in the op, was nobody's dependency, so editing it served the stale result."""
+    project = _edit_recomputes(tmp_path, DECORATED.format(added=1), DECORATED.format(added=2), "helpers.scale(x)")
+    assert project.runs() == []

@@ -172,7 +172,7 @@ def run_dependencies(
     """
     found: dict[str, Dependency] = {}
     for code, module_globals in codes.items():
-        name = _name_of_code(code, module_globals)
+        name = _name_of_code(code, module_globals) or _enclosing_name(code, module_globals)
         if not name:
             continue
         value = resolve(name)
@@ -321,6 +321,19 @@ def _name_of_code(code: types.CodeType, module_globals: dict) -> str | None:
     if not module_name or "<" in qualname or not is_user_module(module_name):
         return None  # lambdas, comprehensions, nested functions: covered by their enclosing code
     return f"{module_name}:{qualname}"
+
+
+def _enclosing_name(code: types.CodeType, module_globals: dict) -> str | None:
+    """The name of the module-level function (or method) whose source holds a nested
+    function that ran: the wrapper a decorator made (``logged.<locals>.wrapper``), a closure
+    a factory returned. Its code is that function's, which may not itself run in the op
+    (a decorator runs at import). Python 3.10 has no ``co_qualname``: None there."""
+    qualname = getattr(code, "co_qualname", "")
+    outer, nested, _ = qualname.partition(".<locals>.")
+    if not nested or "<" in outer:
+        return None
+    module_name = module_globals.get("__name__") or _module_of_namespace(module_globals)
+    return f"{module_name}:{outer}" if module_name and is_user_module(module_name) else None
 
 
 def _module_of_namespace(namespace: dict) -> str | None:
