@@ -1235,6 +1235,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "        name = _name_of_code(code, module_globals) or _enclosing_name(code, module_globals)\n",
            "        name = _name_of_code(code, module_globals)\n", ("tests/test_versions.py",),
            "editing the wrapper of a functools.wraps decorator a helper wears serves the stale result"),
+    Mutant("VE4", "mandala_ast/runtime/dependencies.py",
+           "_unresolved_names(fn) or _names_user_module(fn):", "_unresolved_names(fn):", ("tests/test_versions.py",),
+           "an op calling `getattr(helpers, name)(x)` serves its stored result after that helper was edited"),
 )
 
 

@@ -1281,3 +1281,11 @@ def test_edit_of_the_wrapper_of_a_decorated_helper_recomputes(tmp_path):
     in the op, was nobody's dependency, so editing it served the stale result."""
     project = _edit_recomputes(tmp_path, DECORATED.format(added=1), DECORATED.format(added=2), "helpers.scale(x)")
     assert project.runs() == []
+
+
+def test_edit_of_a_helper_an_op_looks_up_by_name_in_a_module_recomputes(tmp_path):
+    """``getattr(helpers, name)(x)``: the op's code names the module alone, no function of it,
+    so it was taken for code that cannot reach the user's and was not traced; editing the
+    helper it looked up served the stale result."""
+    before, after = "def scale(x):\n    return x * 10\n", "def scale(x):\n    return x * 11\n"
+    _edit_recomputes(tmp_path, before, after, "getattr(helpers, 'sca' + 'le')(x)")

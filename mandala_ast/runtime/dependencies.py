@@ -276,9 +276,23 @@ def may_run_user_code(fn: Any) -> bool:
     """Whether ``fn``'s own code refers to user code: a user function, class or op, or an
     instance of a user class (whose methods it may call). If not, ``fn`` can reach user code
     only through its arguments, and a run on plain data needs no tracing."""
-    if getattr(fn, "__closure__", None) or _unresolved_names(fn):
-        return True  # closure variables and unknown names: assume the worst
+    if getattr(fn, "__closure__", None) or _unresolved_names(fn) or _names_user_module(fn):
+        return True  # closure variables, unknown names, a module of the user's: assume the worst
     return any(_may_hold_user_code(value) for _, value in _referenced_values(fn))
+
+
+def _names_user_module(fn: Any) -> bool:
+    """Whether ``fn``'s code names one of the user's modules as a whole (``getattr(helpers,
+    name)``, ``vars(helpers)``): any of its functions may run."""
+    tree = fingerprint(fn).tree
+    namespace = _namespace_of(fn)
+    for chain in _chains_of(tree) if tree is not None else ():
+        value: Any = namespace.get(chain[0])
+        for attr in chain[1:]:
+            value = getattr(value, attr, None) if isinstance(value, types.ModuleType) else None
+        if isinstance(value, types.ModuleType) and is_user_module(value.__name__):
+            return True
+    return False
 
 
 def _may_hold_user_code(value: Any, depth: int = 0) -> bool:
