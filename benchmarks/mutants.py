@@ -1238,6 +1238,11 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("VE4", "mandala_ast/runtime/dependencies.py",
            "_unresolved_names(fn) or _names_user_module(fn):", "_unresolved_names(fn):", ("tests/test_versions.py",),
            "an op calling `getattr(helpers, name)(x)` serves its stored result after that helper was edited"),
+    Mutant("VE5", "mandala_ast/runtime/dependencies.py",
+           'text = f"{NO_SOURCE}{code.__qualname__}, generated: defaults {code.__defaults__!r}, {code.__kwdefaults__!r}>"',
+           'text = f"{code.__qualname__}, generated: defaults {code.__defaults__!r}, {code.__kwdefaults__!r}"',
+           ("tests/test_versions.py",),
+           "swapping two dataclass fields' names (defaults in the same order) serves the stale result"),
 )
 
 

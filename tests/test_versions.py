@@ -1289,3 +1289,19 @@ def test_edit_of_a_helper_an_op_looks_up_by_name_in_a_module_recomputes(tmp_path
     helper it looked up served the stale result."""
     before, after = "def scale(x):\n    return x * 10\n", "def scale(x):\n    return x * 11\n"
     _edit_recomputes(tmp_path, before, after, "getattr(helpers, 'sca' + 'le')(x)")
+
+
+GENERATED = {
+    "exec'd helper": ("exec('def scale(x):\\n    return x * 10\\n')\n", "x * 10", "x * 11", "helpers.scale(x)"),
+    "dataclass fields swapped": ("from dataclasses import dataclass\n@dataclass\nclass Cfg:\n    a: int = 1\n    b: int = 2\n",
+                                 "a: int = 1\n    b: int = 2", "b: int = 1\n    a: int = 2", "x * helpers.Cfg().a"),
+}
+
+
+@pytest.mark.parametrize("kind", list(GENERATED))
+def test_edit_of_generated_code_whose_stand_in_text_is_unchanged_recomputes(tmp_path, kind):
+    """Code with no source (exec'd text, a dataclass's __init__) is shown by a stand-in text
+    of its name and defaults. That text was taken for source, so when it was unchanged the
+    new fingerprint was accepted as the same code: the stored result was served."""
+    helpers, old, new, expression = GENERATED[kind]
+    _edit_recomputes(tmp_path, helpers, helpers.replace(old, new), expression)

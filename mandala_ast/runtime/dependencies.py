@@ -726,7 +726,9 @@ def _holder_source(value: Any, depth: int = 0) -> str:
             return qualified_name(value)
         text = fingerprint(code).source
         if isinstance(code, types.FunctionType) and _generated(code):  # its defaults, not an address
-            text = f"{code.__qualname__}, generated: defaults {code.__defaults__!r}, {code.__kwdefaults__!r}"
+            # A stand-in, not source (NO_SOURCE): two codes share it (fields swapped, an
+            # exec'd body edited), so an unchanged text must not pass for unchanged code.
+            text = f"{NO_SOURCE}{code.__qualname__}, generated: defaults {code.__defaults__!r}, {code.__kwdefaults__!r}>"
         return text + _cells_text(code, depth + 1) if getattr(code, "__closure__", None) else text
     if isinstance(value, dict):
         return "\n".join(f"{k!r}: {_holder_source(v, depth + 1)}" for k, v in value.items())
