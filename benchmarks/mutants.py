@@ -1243,6 +1243,9 @@ MUTANTS: tuple[Mutant, ...] = (
            'text = f"{code.__qualname__}, generated: defaults {code.__defaults__!r}, {code.__kwdefaults__!r}"',
            ("tests/test_versions.py",),
            "swapping two dataclass fields' names (defaults in the same order) serves the stale result"),
+    Mutant("VE6", "mandala_ast/runtime/dependencies.py",
+           "            return _object_with_code_state(value)\n", "            return None\n", ("tests/test_versions.py",),
+           "editing the lambda a module-level `BOX = Box(lambda x: ...)` holds serves the stale result"),
 )
 
 

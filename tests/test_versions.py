@@ -1305,3 +1305,11 @@ def test_edit_of_generated_code_whose_stand_in_text_is_unchanged_recomputes(tmp_
     new fingerprint was accepted as the same code: the stored result was served."""
     helpers, old, new, expression = GENERATED[kind]
     _edit_recomputes(tmp_path, helpers, helpers.replace(old, new), expression)
+
+
+def test_edit_of_a_lambda_a_module_level_object_holds_recomputes(tmp_path):
+    """``BOX = Box(lambda x: ...)`` read by an op: pickle cannot take the lambda, so the
+    object had no content id and was no dependency at all; editing the lambda served the
+    stale result."""
+    definitions = "class Box:\n    def __init__(self, fn):\n        self.fn = fn\n\nBOX = Box(lambda x: x * 2)\n"
+    _edit_recomputes_every_call(tmp_path, definitions, "BOX.fn(x) + 1", "x * 2", "x * 3")

@@ -568,6 +568,8 @@ def _data_state(value: Any) -> bytes | None:
     try:
         return content_id(value)
     except UnhashableError:
+        if is_user_module(type(value).__module__) and isinstance(_attribute(value, "__dict__"), dict):
+            return _object_with_code_state(value)
         if type(value) is dict or not isinstance(value, dict):
             return None
     # A dict subclass pickle cannot take: Python 3.10's pickle asks an AttrDict (__getattr__ =
@@ -575,6 +577,15 @@ def _data_state(value: Any) -> bytes | None:
     try:
         return content_id((qualified_name(type(value)), dict(value)))
     except UnhashableError:
+        return None
+
+
+def _object_with_code_state(value: Any) -> bytes | None:
+    """An object of the user's that pickle cannot take because it holds code with no name
+    (``Box(lambda x: ...)``, a closure): by its class and attributes, code by fingerprint."""
+    try:
+        return digest(b"object|" + qualified_name(type(value)).encode() + b"|" + _holder_state(vars(value)))
+    except (UnhashableError, TypeError):
         return None
 
 
