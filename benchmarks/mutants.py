@@ -1246,6 +1246,13 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("VE6", "mandala_ast/runtime/dependencies.py",
            "            return _object_with_code_state(value)\n", "            return None\n", ("tests/test_versions.py",),
            "editing the lambda a module-level `BOX = Box(lambda x: ...)` holds serves the stale result"),
+    Mutant("VE7", "mandala_ast/runtime/dependencies.py",
+           "        yield from _class_data_of_object(value, chain[1:])\n", "", ("tests/test_versions.py",),
+           "an op reading `MODEL.K` (a class constant, through a module-level instance) serves the stale result after K was edited"),
+    Mutant("VE8", "mandala_ast/runtime/dependencies.py",
+           "    if isinstance(node, ast.Attribute) and node.attr == \"__class__\":\n        node = node.value\n", "",
+           ("tests/test_versions.py",),
+           "a method reading `self.__class__.K` serves the stale result after K was edited"),
 )
 
 

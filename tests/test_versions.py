@@ -1313,3 +1313,19 @@ def test_edit_of_a_lambda_a_module_level_object_holds_recomputes(tmp_path):
     stale result."""
     definitions = "class Box:\n    def __init__(self, fn):\n        self.fn = fn\n\nBOX = Box(lambda x: x * 2)\n"
     _edit_recomputes_every_call(tmp_path, definitions, "BOX.fn(x) + 1", "x * 2", "x * 3")
+
+
+CLASS_DATA_READS = {
+    "self.__class__.K": ("class Model:\n    K = 2\n    def scale(self):\n        return self.__class__.K\n", "Model().scale()"),
+    "type(self).K": ("class Model:\n    K = 2\n    def scale(self):\n        return type(self).K\n", "Model().scale()"),
+    "an instance's class attribute": ("class Model:\n    K = 2\n\nMODEL = Model()\n", "MODEL.K"),
+}
+
+
+@pytest.mark.parametrize("kind", list(CLASS_DATA_READS))
+def test_edit_of_a_class_constant_read_through_the_class_of_an_object_recomputes(tmp_path, kind):
+    """Class-level data counted when read as ``self.K``, ``cls.K`` or ``Model.K``; read as
+    ``type(self).K``, ``self.__class__.K`` or through a module-level instance (``MODEL.K``)
+    it was no dependency, so editing it served the stale result."""
+    definitions, read = CLASS_DATA_READS[kind]
+    _edit_recomputes_every_call(tmp_path, definitions, f"x * {read} + 1", "K = 2", "K = 3")

@@ -230,24 +230,26 @@ def _class_attributes_read(method_name: str) -> dict[str, Dependency]:
         return {}
     found = {}
     for attr in _attributes_of_self(tree):
-        for klass in cls.__mro__:
-            if attr in vars(klass):
-                value = vars(klass)[attr]
-                if is_user_module(klass.__module__) and _code_object_of(value) is None and is_data(value):
-                    dependency = describe(f"{klass.__module__}:{klass.__qualname__}.{attr}", value)
-                    if dependency is not None:
-                        found[dependency.name] = dependency
-                break
+        for name, value in _defined_data(cls, attr):
+            dependency = describe(name, value)
+            if dependency is not None:
+                found[dependency.name] = dependency
     return found
 
 
 def _attributes_of_self(tree: ast.AST) -> set[str]:
-    """``X`` of each ``self.X`` / ``cls.X`` the code reads."""
-    return {
-        node.attr
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")
-    }
+    """``X`` of each ``self.X``, ``cls.X``, ``self.__class__.X`` or ``type(self).X`` the
+    code reads."""
+    return {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute) and _is_receiver(node.value)}
+
+
+def _is_receiver(node: ast.AST) -> bool:
+    """``self``, ``cls``, ``self.__class__`` or ``type(self)``."""
+    if isinstance(node, ast.Attribute) and node.attr == "__class__":
+        node = node.value
+    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "type" and len(node.args) == 1:
+        node = node.args[0]
+    return isinstance(node, ast.Name) and node.id in ("self", "cls")
 
 
 #: Library code through which a function runs code in other threads or processes, where
@@ -962,6 +964,7 @@ def _resolve_chain(namespace: dict, module_name: str, chain: list[str]) -> Itera
     value = namespace[chain[0]]
     if not isinstance(value, types.ModuleType):
         yield from _class_data(value, chain[1:]) or _named_value(module_name, chain[0], value)
+        yield from _class_data_of_object(value, chain[1:])
         return
     # `helpers.normalize` or `pkg.mod.CONST`: follow modules until the first non-module.
     for position, attr in enumerate(chain[1:], 2):
@@ -970,6 +973,7 @@ def _resolve_chain(namespace: dict, module_name: str, chain: list[str]) -> Itera
             return
         if not isinstance(inner, types.ModuleType):
             yield from _class_data(inner, chain[position:]) or _named_value(value.__name__, attr, inner)
+            yield from _class_data_of_object(inner, chain[position:])
             return
         value = inner
 
@@ -983,6 +987,30 @@ def _class_data(value: Any, rest: list[str]) -> list[tuple[str, Any]]:
     if inner is _GONE or _code_object_of(inner) is not None or not is_data(inner):
         return []
     return [(f"{qualified_name(value)}.{rest[0]}", inner)]
+
+
+def _class_data_of_object(value: Any, rest: list[str]) -> list[tuple[str, Any]]:
+    """``[(name, data)]`` for ``MODEL.K`` where ``K`` is class-level data of the class of
+    the user's object ``MODEL`` (which its content, the object's own attributes, leaves out)."""
+    if not rest or isinstance(value, type) or _code_object_of(value) is not None:
+        return []
+    kind = type(value)
+    own = _attribute(value, "__dict__")
+    if not is_user_module(kind.__module__) or isinstance(own, dict) and rest[0] in own:
+        return []
+    return _defined_data(kind, rest[0])
+
+
+def _defined_data(cls: type, attr: str) -> list[tuple[str, Any]]:
+    """``[(name, data)]`` for class-level data ``attr`` as ``cls`` finds it (its own or a base
+    class's, named by the class that defines it); [] for code, library classes' attributes."""
+    for klass in cls.__mro__:
+        if attr in vars(klass):
+            value = vars(klass)[attr]
+            if is_user_module(klass.__module__) and _code_object_of(value) is None and is_data(value):
+                return [(f"{klass.__module__}:{klass.__qualname__}.{attr}", value)]
+            return []
+    return []
 
 
 def _named_value(module_name: str, attr: str, value: Any) -> Iterator[tuple[str, Any]]:
