@@ -657,7 +657,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("Z22", "mandala_ast/runtime/tracing.py", "        elif code in checks:\n            note_receiver(", "        elif False:\n            note_receiver(",
            ("tests/test_versions.py", "tests/test_tracing.py"),
            "the second model of an ensemble (one inherited method) is not seen: its edited class constant serves the old result"),
-    Mutant("Z23", "mandala_ast/runtime/dependencies.py", '    if not isinstance(own, str) or "<" in own or _last(name)', "    if not isinstance(own, str) or _last(name)",
+    Mutant("Z23", "mandala_ast/runtime/dependencies.py", '    if not isinstance(own, str) or "<" in own:\n', "    if not isinstance(own, str):\n",
            ("tests/test_versions.py",), "an edited method of a class a factory made (Model = make_model(3)) serves the old result"),
     Mutant("Z24", "mandala_ast/runtime/versions.py", "            if len(self._defaults) >= _MAX_OPS_REMEMBERED:",
            "            if False:", ("tests/test_versions.py",),
@@ -1253,6 +1253,10 @@ MUTANTS: tuple[Mutant, ...] = (
            "    if isinstance(node, ast.Attribute) and node.attr == \"__class__\":\n        node = node.value\n", "",
            ("tests/test_versions.py",),
            "a method reading `self.__class__.K` serves the stale result after K was edited"),
+    Mutant("VE9", "mandala_ast/runtime/dependencies.py",
+           "        return (isinstance(module, str) and module != where", "        return (False and module != where",
+           ("tests/test_versions.py",),
+           "`from slow import scale` made `from fast import scale` serves the result slow.scale computed"),
 )
 
 

@@ -1329,3 +1329,20 @@ def test_edit_of_a_class_constant_read_through_the_class_of_an_object_recomputes
     it was no dependency, so editing it served the stale result."""
     definitions, read = CLASS_DATA_READS[kind]
     _edit_recomputes_every_call(tmp_path, definitions, f"x * {read} + 1", "K = 2", "K = 3")
+
+
+def test_a_helper_imported_from_another_module_under_the_same_name_recomputes(tmp_path):
+    """``from slow import scale`` made ``from fast import scale``: the op's code is the same
+    and the stored call depended on ``slow.scale``, which is unchanged (and imported: the op
+    checks it), so the result of the other helper was served."""
+    project = Project(tmp_path)
+    project.write("def scale(x):\n    return x * 10\n", name="slow.py")
+    project.write("def scale(x):\n    return x * 11\n", name="fast.py")
+    source = BASE.replace("RUNS = []", "from slow import scale\nRUNS = []").replace("y = helper(x)", "y = scale(x)")
+    project.write(source)
+    assert project.runs() == [0, 1, 2, 3]
+    project.write(source.replace("from slow import", "from fast import"))
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(source)  # back as it was: the first results again
+    assert project.runs() == []

@@ -33,6 +33,7 @@ __all__ = [
     "Dependency",
     "argument_code_state",
     "as_rows",
+    "binding_state",
     "code_state",
     "forget_argument_states",
     "current_state",
@@ -348,8 +349,8 @@ def _enclosing_name(code: types.CodeType, module_globals: dict) -> str | None:
     outer, nested, _ = qualname.partition(".<locals>.")
     if not nested or "<" in outer:
         return None
-    module_name = module_globals.get("__name__") or _module_of_namespace(module_globals)
-    return f"{module_name}:{outer}" if module_name and is_user_module(module_name) else None
+    where = module_globals.get("__name__") or _module_of_namespace(module_globals)
+    return f"{where}:{outer}" if where and is_user_module(where) else None
 
 
 def _module_of_namespace(namespace: dict) -> str | None:
@@ -457,7 +458,7 @@ def describe(name: str, value: Any) -> Dependency | None:
     """A Dependency for a resolved value, or None when it is not user code or data."""
     if _is_alias(name, value):  # which class or library code the name points to
         target = f"{value.__module__}:{value.__qualname__}"
-        return Dependency(name, "constant", digest(b"class|" + target.encode()), f"{_last(name)} = {target}")
+        return Dependency(name, "constant", binding_state(target), f"{_last(name)} = {target}")
     code = _code_object_of(value)
     if code is not None and not is_user_module(getattr(code, "__module__", "")):
         return None
@@ -474,6 +475,12 @@ def describe(name: str, value: Any) -> Dependency | None:
         state = _data_state(value)
         return None if state is None else Dependency(name, "constant", state, _short_repr(value))
     return None
+
+
+def binding_state(target: str) -> bytes:
+    """The state of a name that points to the code or class named ``target``
+    (``module:qualname``): an alias, or a helper imported from another module."""
+    return digest(b"class|" + target.encode())
 
 
 def as_rows(found: Mapping[str, Dependency]) -> tuple[tuple[str, str, bytes, str | None], ...]:
@@ -1035,11 +1042,21 @@ def _is_alias(name: str, value: Any) -> bool:
     of its own: not one a factory made) or for library code (a function, a class, a builtin):
     such a name counts by what it points to, the code itself by tracing (or not at all)."""
     own = _attribute(value, "__qualname__")
-    if not isinstance(own, str) or "<" in own or _last(name) == _attribute(value, "__name__"):
+    if not isinstance(own, str) or "<" in own:
         return False
+    module = _attribute(value, "__module__")
+    if _last(name) == _attribute(value, "__name__"):
+        # The same name, taken from another module of the user's (`from fast import scale`,
+        # once `from slow import scale`): which module it comes from counts, as the code of
+        # the one it came from before may be unchanged.
+        # (A module-level name: `Child.score` inherited from another module's `Base` is code.
+        # The module by its own name: `mandala-ast why --import s.py` makes `s` __main__.)
+        where, _, attr = name.partition(":")
+        where = _attribute(sys.modules.get(where), "__name__") or where
+        return (isinstance(module, str) and module != where and "." not in attr and is_user_module(module)
+                and _code_object_of(value) is not None)
     if isinstance(value, type):
         return True
-    module = _attribute(value, "__module__")
     return callable(value) and isinstance(module, str) and not is_user_module(module)
 
 
