@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from . import env_deps, file_deps
+from .differences import short_repr
 from .fingerprints import NO_SOURCE, Fingerprint, fingerprint
 from .hashing import UnhashableError, content_id, digest
 from .ops import Op
@@ -473,7 +474,7 @@ def describe(name: str, value: Any) -> Dependency | None:
             return Dependency(name, "code", _code_state(value, print_.digest), print_.source)
     if is_data(value):
         state = _data_state(value)
-        return None if state is None else Dependency(name, "constant", state, _short_repr(value))
+        return None if state is None else Dependency(name, "constant", state, _described(value))
     return None
 
 
@@ -724,7 +725,7 @@ def _cells_text(function: Any, depth: int = 0) -> str:
             contents = cell.cell_contents
         except ValueError:
             continue
-        shown = _holder_source(contents, depth) if _code_object_of(contents) is not None else _short_repr(contents)
+        shown = _holder_source(contents, depth) if _code_object_of(contents) is not None else _described(contents)
         lines.append(f"# closes over {name} = {shown}")
     return "\n" + "\n".join(lines)
 
@@ -754,7 +755,7 @@ def _holder_source(value: Any, depth: int = 0) -> str:
         return "\n".join(f"{k!r}: {_holder_source(v, depth + 1)}" for k, v in value.items())
     if isinstance(value, (list, tuple)):
         return "\n".join(_holder_source(item, depth + 1) for item in value)
-    return _short_repr(value)
+    return _described(value)
 
 
 def _accessor_functions(value: Any) -> tuple | None:
@@ -1138,14 +1139,9 @@ def _attribute_chain(node: ast.Attribute, seen: set[int]) -> list[str] | None:
     return [current.id, *reversed(parts)]
 
 
-def _short_repr(value: Any) -> str:
-    if type(value).__repr__ is object.__repr__ and hasattr(value, "__dict__"):
-        # (an address tells nothing in a change report, and differs in every process)
-        fields = ", ".join(f"{name}={field!r}" for name, field in vars(value).items())
-        text = f"{type(value).__qualname__}({fields})"
-    else:
-        text = repr(value)
-    return text if len(text) <= 2000 else text[:2000] + " ..."
+def _described(value: Any) -> str:
+    # (an address tells nothing in a change report, and differs in every process)
+    return short_repr(value, 2000)
 
 
 def _library_roots() -> tuple[str, ...]:
