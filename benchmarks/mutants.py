@@ -106,6 +106,7 @@ AREAS["M"] = "provenance compiled code records (session 7)"
 AREAS["A"] = "reading results back: queries, delete blocks, pictures, export (session 7)"
 AREAS["RV"] = "review of session-7 merges"
 AREAS["LO"] = "holes reported earlier and left open (session 8)"
+AREAS["VE"] = "code edited between runs (session 8)"
 AREAS["LD"] = "the lead using the library (session 8)"
 AREAS["CD"] = "collections, deletion and months-old storages (session 8)"
 
@@ -680,7 +681,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("Z22", "mandala_ast/runtime/tracing.py", "        elif code in checks:\n            note_receiver(", "        elif False:\n            note_receiver(",
            ("tests/test_versions.py", "tests/test_tracing.py"),
            "the second model of an ensemble (one inherited method) is not seen: its edited class constant serves the old result"),
-    Mutant("Z23", "mandala_ast/runtime/dependencies.py", '    if not isinstance(own, str) or "<" in own or _last(name)', "    if not isinstance(own, str) or _last(name)",
+    Mutant("Z23", "mandala_ast/runtime/dependencies.py", '    if not isinstance(own, str) or "<" in own:\n', "    if not isinstance(own, str):\n",
            ("tests/test_versions.py",), "an edited method of a class a factory made (Model = make_model(3)) serves the old result"),
     Mutant("Z24", "mandala_ast/runtime/versions.py", "            if len(self._defaults) >= _MAX_OPS_REMEMBERED:",
            "            if False:", ("tests/test_versions.py",),
@@ -1324,6 +1325,41 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("CD9", _DE, "_NOT_AN_ELEMENTS_CALL = f\" AND c.version_id != X'{ITEM_VERSION_ID.hex()}'\"\n",
            '_NOT_AN_ELEMENTS_CALL = ""\n', ("tests/test_deletion.py",),
            "deleting a list takes the element calls of a later list whose keys equal its elements: that list's elements lose their record for good"),
+    # -- code edited between runs (session 8)
+    Mutant("VE1", "mandala_ast/runtime/dependencies.py",
+           "        binding = imports.get(chain[0]) if imports else None\n", "        binding = None\n",
+           ("tests/test_versions.py",),
+           "an op doing `from helpers import K` in its body serves its stored result after K was edited"),
+    Mutant("VE2", "mandala_ast/runtime/dependencies.py",
+           "sys.modules.get(module_name) or _imported(module_name)", "sys.modules.get(module_name)",
+           ("tests/test_versions.py",),
+           "an op importing its helper in its body computes its first call again in every new process"),
+    Mutant("VE3", "mandala_ast/runtime/dependencies.py",
+           "        name = _name_of_code(code, module_globals) or _enclosing_name(code, module_globals)\n",
+           "        name = _name_of_code(code, module_globals)\n", ("tests/test_versions.py",),
+           "editing the wrapper of a functools.wraps decorator a helper wears serves the stale result"),
+    Mutant("VE4", "mandala_ast/runtime/dependencies.py",
+           "_unresolved_names(fn) or _names_user_module(fn):", "_unresolved_names(fn):", ("tests/test_versions.py",),
+           "an op calling `getattr(helpers, name)(x)` serves its stored result after that helper was edited"),
+    Mutant("VE5", "mandala_ast/runtime/dependencies.py",
+           'text = f"{NO_SOURCE}{code.__qualname__}, generated: defaults {code.__defaults__!r}, {code.__kwdefaults__!r}>"',
+           'text = f"{code.__qualname__}, generated: defaults {code.__defaults__!r}, {code.__kwdefaults__!r}"',
+           ("tests/test_versions.py",),
+           "swapping two dataclass fields' names (defaults in the same order) serves the stale result"),
+    Mutant("VE6", "mandala_ast/runtime/dependencies.py",
+           "            return _object_with_code_state(value)\n", "            return None\n", ("tests/test_versions.py",),
+           "editing the lambda a module-level `BOX = Box(lambda x: ...)` holds serves the stale result"),
+    Mutant("VE7", "mandala_ast/runtime/dependencies.py",
+           "        yield from _class_data_of_object(value, chain[1:])\n", "", ("tests/test_versions.py",),
+           "an op reading `MODEL.K` (a class constant, through a module-level instance) serves the stale result after K was edited"),
+    Mutant("VE8", "mandala_ast/runtime/dependencies.py",
+           "    if isinstance(node, ast.Attribute) and node.attr == \"__class__\":\n        node = node.value\n", "",
+           ("tests/test_versions.py",),
+           "a method reading `self.__class__.K` serves the stale result after K was edited"),
+    Mutant("VE9", "mandala_ast/runtime/dependencies.py",
+           "        return (isinstance(module, str) and module != where", "        return (False and module != where",
+           ("tests/test_versions.py",),
+           "`from slow import scale` made `from fast import scale` serves the result slow.scale computed"),
 )
 
 

@@ -1276,3 +1276,117 @@ def test_accepting_an_edit_that_also_gives_an_op_another_output_count_hands_back
         assert op(nout=2)(_pair_edited)(3) == (3, 6)
     assert PAIRS == [3, 3]
     assert "computed again" in said and "stay valid" not in said
+
+
+LOCAL_IMPORTS = {
+    "from-import of a constant": ("from helpers import K", "x * K"),
+    "import of a module": ("import helpers", "x * helpers.K"),
+    "import of a module under another name": ("import helpers as h", "x * h.K"),
+    "from-import of a helper reading the constant": ("from helpers import scale", "scale(x)"),
+}
+
+
+@pytest.mark.parametrize("kind", list(LOCAL_IMPORTS))
+def test_edit_of_what_an_op_imports_inside_its_body_recomputes_and_only_then(tmp_path, kind):
+    """Names an op imports inside its body were taken for local variables: a constant read
+    through them was no dependency (editing it served the old result), and a helper so
+    imported was looked up before its module was imported, so it seemed gone and the first
+    call of every new process computed again."""
+    statement, expression = LOCAL_IMPORTS[kind]
+    project = Project(tmp_path)
+    helpers = "K = {k}\n\ndef scale(x):\n    return x * K\n"
+    project.write(helpers.format(k=2), name="helpers.py")
+    project.write(BASE.replace("y = helper(x)", f"{statement}\n    y = {expression}"))
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(helpers.format(k=3), name="helpers.py")
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+
+
+DECORATED = '''
+import functools
+
+def logged(fn):
+    @functools.wraps(fn)
+    def wrapper(*args):
+        return fn(*args) + {added}
+    return wrapper
+
+@logged
+def scale(x):
+    return x * 10
+'''
+
+
+def test_edit_of_the_wrapper_of_a_decorated_helper_recomputes(tmp_path):
+    """A helper decorated with a functools.wraps decorator of the user's counted by the code
+    it wraps alone (its source is what inspect finds): the wrapper's own code, which runs
+    in the op, was nobody's dependency, so editing it served the stale result."""
+    project = _edit_recomputes(tmp_path, DECORATED.format(added=1), DECORATED.format(added=2), "helpers.scale(x)")
+    assert project.runs() == []
+
+
+def test_edit_of_a_helper_an_op_looks_up_by_name_in_a_module_recomputes(tmp_path):
+    """``getattr(helpers, name)(x)``: the op's code names the module alone, no function of it,
+    so it was taken for code that cannot reach the user's and was not traced; editing the
+    helper it looked up served the stale result."""
+    before, after = "def scale(x):\n    return x * 10\n", "def scale(x):\n    return x * 11\n"
+    _edit_recomputes(tmp_path, before, after, "getattr(helpers, 'sca' + 'le')(x)")
+
+
+GENERATED = {
+    "exec'd helper": ("exec('def scale(x):\\n    return x * 10\\n')\n", "x * 10", "x * 11", "helpers.scale(x)"),
+    "dataclass fields swapped": ("from dataclasses import dataclass\n@dataclass\nclass Cfg:\n    a: int = 1\n    b: int = 2\n",
+                                 "a: int = 1\n    b: int = 2", "b: int = 1\n    a: int = 2", "x * helpers.Cfg().a"),
+}
+
+
+@pytest.mark.parametrize("kind", list(GENERATED))
+def test_edit_of_generated_code_whose_stand_in_text_is_unchanged_recomputes(tmp_path, kind):
+    """Code with no source (exec'd text, a dataclass's __init__) is shown by a stand-in text
+    of its name and defaults. That text was taken for source, so when it was unchanged the
+    new fingerprint was accepted as the same code: the stored result was served."""
+    helpers, old, new, expression = GENERATED[kind]
+    _edit_recomputes(tmp_path, helpers, helpers.replace(old, new), expression)
+
+
+def test_edit_of_a_lambda_a_module_level_object_holds_recomputes(tmp_path):
+    """``BOX = Box(lambda x: ...)`` read by an op: pickle cannot take the lambda, so the
+    object had no content id and was no dependency at all; editing the lambda served the
+    stale result."""
+    definitions = "class Box:\n    def __init__(self, fn):\n        self.fn = fn\n\nBOX = Box(lambda x: x * 2)\n"
+    _edit_recomputes_every_call(tmp_path, definitions, "BOX.fn(x) + 1", "x * 2", "x * 3")
+
+
+CLASS_DATA_READS = {
+    "self.__class__.K": ("class Model:\n    K = 2\n    def scale(self):\n        return self.__class__.K\n", "Model().scale()"),
+    "type(self).K": ("class Model:\n    K = 2\n    def scale(self):\n        return type(self).K\n", "Model().scale()"),
+    "an instance's class attribute": ("class Model:\n    K = 2\n\nMODEL = Model()\n", "MODEL.K"),
+}
+
+
+@pytest.mark.parametrize("kind", list(CLASS_DATA_READS))
+def test_edit_of_a_class_constant_read_through_the_class_of_an_object_recomputes(tmp_path, kind):
+    """Class-level data counted when read as ``self.K``, ``cls.K`` or ``Model.K``; read as
+    ``type(self).K``, ``self.__class__.K`` or through a module-level instance (``MODEL.K``)
+    it was no dependency, so editing it served the stale result."""
+    definitions, read = CLASS_DATA_READS[kind]
+    _edit_recomputes_every_call(tmp_path, definitions, f"x * {read} + 1", "K = 2", "K = 3")
+
+
+def test_a_helper_imported_from_another_module_under_the_same_name_recomputes(tmp_path):
+    """``from slow import scale`` made ``from fast import scale``: the op's code is the same
+    and the stored call depended on ``slow.scale``, which is unchanged (and imported: the op
+    checks it), so the result of the other helper was served."""
+    project = Project(tmp_path)
+    project.write("def scale(x):\n    return x * 10\n", name="slow.py")
+    project.write("def scale(x):\n    return x * 11\n", name="fast.py")
+    source = BASE.replace("RUNS = []", "from slow import scale\nRUNS = []").replace("y = helper(x)", "y = scale(x)")
+    project.write(source)
+    assert project.runs() == [0, 1, 2, 3]
+    project.write(source.replace("from slow import", "from fast import"))
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(source)  # back as it was: the first results again
+    assert project.runs() == []

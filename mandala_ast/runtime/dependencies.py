@@ -11,6 +11,8 @@ from __future__ import annotations
 import ast
 import builtins
 import functools
+import importlib
+import importlib.util
 import itertools
 import os
 import site
@@ -33,6 +35,7 @@ __all__ = [
     "Dependency",
     "argument_code_state",
     "as_rows",
+    "binding_state",
     "code_state",
     "forget_argument_states",
     "current_state",
@@ -172,7 +175,7 @@ def run_dependencies(
     """
     found: dict[str, Dependency] = {}
     for code, module_globals in codes.items():
-        name = _name_of_code(code, module_globals)
+        name = _name_of_code(code, module_globals) or _enclosing_name(code, module_globals)
         if not name:
             continue
         value = resolve(name)
@@ -230,24 +233,26 @@ def _class_attributes_read(method_name: str) -> dict[str, Dependency]:
         return {}
     found = {}
     for attr in _attributes_of_self(tree):
-        for klass in cls.__mro__:
-            if attr in vars(klass):
-                value = vars(klass)[attr]
-                if is_user_module(klass.__module__) and _code_object_of(value) is None and is_data(value):
-                    dependency = describe(f"{klass.__module__}:{klass.__qualname__}.{attr}", value)
-                    if dependency is not None:
-                        found[dependency.name] = dependency
-                break
+        for name, value in _defined_data(cls, attr):
+            dependency = describe(name, value)
+            if dependency is not None:
+                found[dependency.name] = dependency
     return found
 
 
 def _attributes_of_self(tree: ast.AST) -> set[str]:
-    """``X`` of each ``self.X`` / ``cls.X`` the code reads."""
-    return {
-        node.attr
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")
-    }
+    """``X`` of each ``self.X``, ``cls.X``, ``self.__class__.X`` or ``type(self).X`` the
+    code reads."""
+    return {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute) and _is_receiver(node.value)}
+
+
+def _is_receiver(node: ast.AST) -> bool:
+    """``self``, ``cls``, ``self.__class__`` or ``type(self)``."""
+    if isinstance(node, ast.Attribute) and node.attr == "__class__":
+        node = node.value
+    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "type" and len(node.args) == 1:
+        node = node.args[0]
+    return isinstance(node, ast.Name) and node.id in ("self", "cls")
 
 
 #: Library code through which a function runs code in other threads or processes, where
@@ -276,9 +281,23 @@ def may_run_user_code(fn: Any) -> bool:
     """Whether ``fn``'s own code refers to user code: a user function, class or op, or an
     instance of a user class (whose methods it may call). If not, ``fn`` can reach user code
     only through its arguments, and a run on plain data needs no tracing."""
-    if getattr(fn, "__closure__", None) or _unresolved_names(fn):
-        return True  # closure variables and unknown names: assume the worst
+    if getattr(fn, "__closure__", None) or _unresolved_names(fn) or _names_user_module(fn):
+        return True  # closure variables, unknown names, a module of the user's: assume the worst
     return any(_may_hold_user_code(value) for _, value in _referenced_values(fn))
+
+
+def _names_user_module(fn: Any) -> bool:
+    """Whether ``fn``'s code names one of the user's modules as a whole (``getattr(helpers,
+    name)``, ``vars(helpers)``): any of its functions may run."""
+    tree = fingerprint(fn).tree
+    namespace = _namespace_of(fn)
+    for chain in _chains_of(tree) if tree is not None else ():
+        value: Any = namespace.get(chain[0])
+        for attr in chain[1:]:
+            value = getattr(value, attr, None) if isinstance(value, types.ModuleType) else None
+        if isinstance(value, types.ModuleType) and is_user_module(value.__name__):
+            return True
+    return False
 
 
 def _may_hold_user_code(value: Any, depth: int = 0) -> bool:
@@ -321,6 +340,19 @@ def _name_of_code(code: types.CodeType, module_globals: dict) -> str | None:
     if not module_name or "<" in qualname or not is_user_module(module_name):
         return None  # lambdas, comprehensions, nested functions: covered by their enclosing code
     return f"{module_name}:{qualname}"
+
+
+def _enclosing_name(code: types.CodeType, module_globals: dict) -> str | None:
+    """The name of the module-level function (or method) whose source holds a nested
+    function that ran: the wrapper a decorator made (``logged.<locals>.wrapper``), a closure
+    a factory returned. Its code is that function's, which may not itself run in the op
+    (a decorator runs at import). Python 3.10 has no ``co_qualname``: None there."""
+    qualname = getattr(code, "co_qualname", "")
+    outer, nested, _ = qualname.partition(".<locals>.")
+    if not nested or "<" in outer:
+        return None
+    where = module_globals.get("__name__") or _module_of_namespace(module_globals)
+    return f"{where}:{outer}" if where and is_user_module(where) else None
 
 
 def _module_of_namespace(namespace: dict) -> str | None:
@@ -428,7 +460,7 @@ def describe(name: str, value: Any) -> Dependency | None:
     """A Dependency for a resolved value, or None when it is not user code or data."""
     if _is_alias(name, value):  # which class or library code the name points to
         target = f"{value.__module__}:{value.__qualname__}"
-        return Dependency(name, "constant", digest(b"class|" + target.encode()), f"{_last(name)} = {target}")
+        return Dependency(name, "constant", binding_state(target), f"{_last(name)} = {target}")
     code = _code_object_of(value)
     if code is not None and not is_user_module(getattr(code, "__module__", "")):
         return None
@@ -445,6 +477,12 @@ def describe(name: str, value: Any) -> Dependency | None:
         state = _data_state(value)
         return None if state is None else Dependency(name, "constant", state, _described(value))
     return None
+
+
+def binding_state(target: str) -> bytes:
+    """The state of a name that points to the code or class named ``target``
+    (``module:qualname``): an alias, or a helper imported from another module."""
+    return digest(b"class|" + target.encode())
 
 
 def as_rows(found: Mapping[str, Dependency]) -> tuple[tuple[str, str, bytes, str | None], ...]:
@@ -586,6 +624,8 @@ def _data_state(value: Any) -> bytes | None:
     try:
         return content_id(value)
     except UnhashableError:
+        if is_user_module(type(value).__module__) and isinstance(_attribute(value, "__dict__"), dict):
+            return _object_with_code_state(value)
         if type(value) is dict or not isinstance(value, dict):
             return None
     # A dict subclass pickle cannot take: Python 3.10's pickle asks an AttrDict (__getattr__ =
@@ -593,6 +633,15 @@ def _data_state(value: Any) -> bytes | None:
     try:
         return content_id((qualified_name(type(value)), dict(value)))
     except UnhashableError:
+        return None
+
+
+def _object_with_code_state(value: Any) -> bytes | None:
+    """An object of the user's that pickle cannot take because it holds code with no name
+    (``Box(lambda x: ...)``, a closure): by its class and attributes, code by fingerprint."""
+    try:
+        return digest(b"object|" + qualified_name(type(value)).encode() + b"|" + _holder_state(vars(value)))
+    except (UnhashableError, TypeError):
         return None
 
 
@@ -744,7 +793,9 @@ def _holder_source(value: Any, depth: int = 0) -> str:
             return qualified_name(value)
         text = fingerprint(code).source
         if isinstance(code, types.FunctionType) and _generated(code):  # its defaults, not an address
-            text = f"{code.__qualname__}, generated: defaults {code.__defaults__!r}, {code.__kwdefaults__!r}"
+            # A stand-in, not source (NO_SOURCE): two codes share it (fields swapped, an
+            # exec'd body edited), so an unchanged text must not pass for unchanged code.
+            text = f"{NO_SOURCE}{code.__qualname__}, generated: defaults {code.__defaults__!r}, {code.__kwdefaults__!r}>"
         return text + _cells_text(code, depth + 1) if getattr(code, "__closure__", None) else text
     if isinstance(value, dict):
         return "\n".join(f"{k!r}: {_holder_source(v, depth + 1)}" for k, v in value.items())
@@ -789,12 +840,34 @@ def code_state(fingerprint_digest: bytes, version: int) -> bytes:
 def resolve(name: str) -> Any:
     """The object a dependency name refers to now (``module.qualname`` or ``module.CONSTANT``)."""
     module_name, _, rest = name.partition(":")
-    value: Any = sys.modules.get(module_name)
+    value: Any = sys.modules.get(module_name) or _imported(module_name)
+    if value is None:
+        return _GONE
     for part in rest.split("."):
         value = getattr(value, part, _GONE)
         if value is _GONE:
             return _GONE
     return value
+
+
+def _imported(module_name: str) -> types.ModuleType | None:
+    """A module of the user's that a dependency names but this process has not imported
+    yet: an op that imports its helpers inside its body (``from helpers import scale``)
+    imports them only once it runs, and its stored calls are looked up before that. Only
+    user modules are dependencies, so this imports what the op itself would. None if it
+    cannot be imported (moved, deleted, raising)."""
+    if module_name in _not_importable or module_name.startswith("__"):
+        return None
+    try:
+        return importlib.import_module(module_name)
+    except Exception:  # its code is gone or broken: the dependency is gone, its calls stale
+        if len(_not_importable) > 4096:
+            _not_importable.clear()
+        _not_importable.add(module_name)  # (each block's check of what changed asks again)
+        return None
+
+
+_not_importable: set[str] = set()
 
 
 def current_state(name: str) -> bytes | None:
@@ -852,28 +925,86 @@ def _code_object_of(value: Any) -> Any:
 
 
 def _referenced_values(obj: Any) -> Iterator[tuple[str, Any]]:
-    """(dependency name, value) for each global or attribute chain the code refers to."""
+    """(dependency name, value) for each global or attribute chain the code refers to, and
+    for each chain that starts at a name the code imports itself (``from helpers import K``
+    inside the body), by the module it is imported from."""
     tree = fingerprint(obj).tree
     if tree is None:
         return
     namespace = _namespace_of(obj)
     module_name = obj.__module__
-    for chain in _chains_of(tree):
-        yield from _resolve_chain(namespace, module_name, list(chain))
+    chains, imports = _chains_of(tree), _imports_of(tree)
+    for chain in chains:
+        binding = imports.get(chain[0]) if imports else None
+        if binding is None:
+            yield from _resolve_chain(namespace, module_name, list(chain))
+        else:
+            yield from _resolve_imported(binding, namespace, list(chain))
 
 
-#: id(tree) -> (the tree, kept alive; its name chains): a walk of the tree per function given
-#: as an argument cost each such call ~40 us, and the chains are the tree's alone.
-_CHAINS: dict[int, tuple[ast.AST, tuple[tuple[str, ...], ...]]] = {}
+#: id(tree) -> (the tree, kept alive; its name chains; the names its import statements bind):
+#: a walk of the tree per function given as an argument cost each such call ~40 us, and the
+#: chains are the tree's alone.
+_CHAINS: dict[int, tuple[ast.AST, tuple[tuple[str, ...], ...], dict[str, tuple[int, str, str | None]]]] = {}
 
 
 def _chains_of(tree: ast.AST) -> tuple[tuple[str, ...], ...]:
+    return _walked(tree)[1]
+
+
+def _imports_of(tree: ast.AST) -> dict[str, tuple[int, str, str | None]]:
+    return _walked(tree)[2]
+
+
+def _walked(tree: ast.AST) -> tuple[ast.AST, tuple[tuple[str, ...], ...], dict[str, tuple[int, str, str | None]]]:
     known = _CHAINS.get(id(tree))
     if known is None or known[0] is not tree:
         if len(_CHAINS) > 4096:  # trees of code redefined again and again must not pile up
             _CHAINS.clear()
-        known = _CHAINS[id(tree)] = (tree, tuple(map(tuple, _name_chains(tree))))
-    return known[1]
+        known = _CHAINS[id(tree)] = (tree, tuple(map(tuple, _name_chains(tree))), _import_bindings(tree))
+    return known
+
+
+def _import_bindings(tree: ast.AST) -> dict[str, tuple[int, str, str | None]]:
+    """Each name the code's own import statements bind -> ``(level, module, attribute)``:
+    ``import a.b`` binds ``a`` to module ``a``, ``import a.b as m`` ``m`` to ``a.b``, and
+    ``from .a import K as k`` ``k`` to attribute ``K`` of ``.a`` (level 1)."""
+    found: dict[str, tuple[int, str, str | None]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                module = alias.name if alias.asname else alias.name.partition(".")[0]
+                found[alias.asname or module] = (0, module, None)
+        elif isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                if alias.name != "*":
+                    found[alias.asname or alias.name] = (node.level, node.module or "", alias.name)
+    return found
+
+
+def _resolve_imported(
+    binding: tuple[int, str, str | None], namespace: dict, chain: list[str]
+) -> Iterator[tuple[str, Any]]:
+    """What ``chain`` reads through a name the code imports itself, named by the module it
+    comes from (which its body has imported once it ran; not yet imported: nothing)."""
+    level, module_name, attribute = binding
+    if level:
+        package = namespace.get("__package__") or ""
+        try:
+            module_name = importlib.util.resolve_name("." * level + module_name, package)
+        except (ImportError, ValueError):
+            return
+    module = sys.modules.get(module_name)
+    if module is None:
+        return
+    if attribute is None:
+        yield from _resolve_chain({chain[0]: module}, module_name, chain)
+        return
+    value = getattr(module, attribute, _GONE)
+    if value is _GONE:
+        value = sys.modules.get(f"{module_name}.{attribute}", _GONE)
+    if value is not _GONE:
+        yield from _resolve_chain({attribute: value}, module_name, [attribute, *chain[1:]])
 
 
 def _namespace_of(obj: Any) -> dict[str, Any]:
@@ -891,6 +1022,7 @@ def _resolve_chain(namespace: dict, module_name: str, chain: list[str]) -> Itera
     value = namespace[chain[0]]
     if not isinstance(value, types.ModuleType):
         yield from _class_data(value, chain[1:]) or _named_value(module_name, chain[0], value)
+        yield from _class_data_of_object(value, chain[1:])
         return
     # `helpers.normalize` or `pkg.mod.CONST`: follow modules until the first non-module.
     for position, attr in enumerate(chain[1:], 2):
@@ -899,6 +1031,7 @@ def _resolve_chain(namespace: dict, module_name: str, chain: list[str]) -> Itera
             return
         if not isinstance(inner, types.ModuleType):
             yield from _class_data(inner, chain[position:]) or _named_value(value.__name__, attr, inner)
+            yield from _class_data_of_object(inner, chain[position:])
             return
         value = inner
 
@@ -912,6 +1045,30 @@ def _class_data(value: Any, rest: list[str]) -> list[tuple[str, Any]]:
     if inner is _GONE or _code_object_of(inner) is not None or not is_data(inner):
         return []
     return [(f"{qualified_name(value)}.{rest[0]}", inner)]
+
+
+def _class_data_of_object(value: Any, rest: list[str]) -> list[tuple[str, Any]]:
+    """``[(name, data)]`` for ``MODEL.K`` where ``K`` is class-level data of the class of
+    the user's object ``MODEL`` (which its content, the object's own attributes, leaves out)."""
+    if not rest or isinstance(value, type) or _code_object_of(value) is not None:
+        return []
+    kind = type(value)
+    own = _attribute(value, "__dict__")
+    if not is_user_module(kind.__module__) or isinstance(own, dict) and rest[0] in own:
+        return []
+    return _defined_data(kind, rest[0])
+
+
+def _defined_data(cls: type, attr: str) -> list[tuple[str, Any]]:
+    """``[(name, data)]`` for class-level data ``attr`` as ``cls`` finds it (its own or a base
+    class's, named by the class that defines it); [] for code, library classes' attributes."""
+    for klass in cls.__mro__:
+        if attr in vars(klass):
+            value = vars(klass)[attr]
+            if is_user_module(klass.__module__) and _code_object_of(value) is None and is_data(value):
+                return [(f"{klass.__module__}:{klass.__qualname__}.{attr}", value)]
+            return []
+    return []
 
 
 def _named_value(module_name: str, attr: str, value: Any) -> Iterator[tuple[str, Any]]:
@@ -936,11 +1093,21 @@ def _is_alias(name: str, value: Any) -> bool:
     of its own: not one a factory made) or for library code (a function, a class, a builtin):
     such a name counts by what it points to, the code itself by tracing (or not at all)."""
     own = _attribute(value, "__qualname__")
-    if not isinstance(own, str) or "<" in own or _last(name) == _attribute(value, "__name__"):
+    if not isinstance(own, str) or "<" in own:
         return False
+    module = _attribute(value, "__module__")
+    if _last(name) == _attribute(value, "__name__"):
+        # The same name, taken from another module of the user's (`from fast import scale`,
+        # once `from slow import scale`): which module it comes from counts, as the code of
+        # the one it came from before may be unchanged.
+        # (A module-level name: `Child.score` inherited from another module's `Base` is code.
+        # The module by its own name: `mandala-ast why --import s.py` makes `s` __main__.)
+        where, _, attr = name.partition(":")
+        where = _attribute(sys.modules.get(where), "__name__") or where
+        return (isinstance(module, str) and module != where and "." not in attr and is_user_module(module)
+                and _code_object_of(value) is not None)
     if isinstance(value, type):
         return True
-    module = _attribute(value, "__module__")
     return callable(value) and isinstance(module, str) and not is_user_module(module)
 
 

@@ -318,6 +318,13 @@ def _rename_dependency(conn: sqlite3.Connection, op: Op, old_fingerprint: bytes,
     if row is not None and row[0] != new_name:
         conn.execute("UPDATE OR IGNORE dep_sets SET name = ? WHERE name = ?", (new_name, row[0]))
         conn.execute("UPDATE OR IGNORE accepted SET name = ? WHERE name = ?", (new_name, row[0]))
+        # Callers that import it (`from helpers import inner`) depend on where their name
+        # points too: the new place is the old one.
+        old_binding, new_binding = deps.binding_state(row[0]), deps.binding_state(new_name)
+        conn.execute(
+            "INSERT OR IGNORE INTO accepted SELECT DISTINCT name, ?, ? FROM dep_sets WHERE kind = 'constant' AND state = ?",
+            (old_binding, new_binding, old_binding),
+        )
     old_state = deps.code_state(old_fingerprint, old_version)
     new_state = deps.code_state(op.fingerprint.digest, op.version)
     if old_state != new_state:
