@@ -105,6 +105,7 @@ AREAS["O"] = "faults and concurrency (session 7)"
 AREAS["M"] = "provenance compiled code records (session 7)"
 AREAS["A"] = "reading results back: queries, delete blocks, pictures, export (session 7)"
 AREAS["RV"] = "review of session-7 merges"
+AREAS["PN"] = "pytest plugin and notebooks as a data scientist uses them (session 8)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -1221,6 +1222,12 @@ MUTANTS: tuple[Mutant, ...] = (
            "            if isinstance(item, types.MethodType):  # `model.predict` given: its object's class\n"
            "                item = item.__self__\n", "", ("tests/test_batch_async.py",),
            "an async op given a bound method (`model.predict`) serves its stored result after the method was edited"),
+    # -- session 8: pytest plugin and notebooks
+    Mutant("PN1", _RE, "            self.store.drop_rows_of(row_id)\n", "", ("tests/test_recording.py",),
+           "a Ctrl-C while a call's rows are buffered leaves some behind: every later commit raises KeyError"),
+    Mutant("PN2", _SO, "        try:\n            retry_locked(lambda: self.conn.execute(\"BEGIN IMMEDIATE\"))  # (a -shm SQLite cannot write, say)\n",
+           "        retry_locked(lambda: self.conn.execute(\"BEGIN IMMEDIATE\"))\n        try:\n", ("tests/test_recording.py",),
+           "a Ctrl-C right after BEGIN leaves the transaction open: every later commit raises sqlite3's OperationalError"),
 )
 
 
