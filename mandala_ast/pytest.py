@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
+import os
 import sys
 import time
 import types
@@ -117,8 +119,55 @@ class _Fixture:
             return self.fn(**received)
         cache = session.cache()
         value = cache.get(self.op, self.name, received)
+        temporary = _temporary_path_in(value, request)
+        if temporary is not None:
+            cache.discard(value)
+            raise FixtureError(
+                f"cached_fixture {self.name!r} returned a path in pytest's temporary directory "
+                f"({temporary}), which pytest removes a few runs later (at once with --basetemp): "
+                "a later run would load a path to files that are gone. Cache the data in a "
+                "cached_fixture and write it to the temporary directory in an ordinary "
+                "@pytest.fixture that receives it"
+            )
         request.addfinalizer(functools.partial(cache.forget, value))
         return value
+
+
+def _temporary_path_in(value: Any, request: pytest.FixtureRequest) -> str | None:
+    """A path (``Path`` or absolute ``str``) in *value* into a temporary directory pytest
+    made, in this run or an earlier one: None if there is none."""
+    paths = _paths_in(value)
+    if not paths:
+        return None
+    try:
+        basetemp = request.getfixturevalue("tmp_path_factory").getbasetemp()
+    except pytest.FixtureLookupError:  # -p no:tmpdir: pytest makes no temporary directories
+        return None
+    roots = [basetemp]
+    if request.config.getoption("basetemp", None) is None:
+        # pytest-of-<user> holds every run's directory, which pytest prunes to the last few.
+        roots += [p for p in basetemp.parents if p.name.startswith("pytest-of-")]
+    for path in paths:
+        if any(path == root or root in path.parents for root in roots):
+            return str(path)
+    return None
+
+
+def _paths_in(value: Any) -> list[Path]:
+    """The absolute paths *value* is or holds in lists, tuples, sets and dicts, looking at
+    1,000 items at most (a long list of numbers is no list of paths)."""
+    paths, todo, budget = [], [value], 1000
+    while todo and budget:
+        item, budget = todo.pop(), budget - 1
+        if isinstance(item, (str, os.PathLike)):
+            text = os.fspath(item)
+            if isinstance(text, str) and os.path.isabs(text):
+                paths.append(Path(os.path.normpath(text)))
+        elif isinstance(item, dict):
+            todo += itertools.islice(itertools.chain(item.keys(), item.values()), budget)
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            todo += itertools.islice(item, budget)
+    return paths
 
 
 #: Every cached fixture defined in this process: a conftest module that defines one is named

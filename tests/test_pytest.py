@@ -485,3 +485,33 @@ def test_same_named_fixtures_of_two_conftests_keep_their_own_values(pytester):
         result, _ = run(pytester)
         result.assert_outcomes(passed=2)
     assert summary(result) == "mandala: 2 fixtures reused (saved 0.0 s)"
+
+
+TEMP_DIR_FIXTURE = '''
+from mandala_ast.pytest import cached_fixture
+
+
+@cached_fixture(scope="session", ignore=("tmp_path_factory",))
+def data_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("data")
+    (directory / "x.csv").write_text("1,2")
+    return {"dir": str(directory)}
+'''
+
+
+def test_a_path_into_pytests_temporary_directory_is_never_cached(pytester):
+    # pytest removes the temporary directory of a run a few runs later (at once with
+    # --basetemp): the value stored, a path into it, was loaded by later runs and pointed to
+    # files that were gone (FileNotFoundError in a test, three runs after the first).
+    pytester.makepyfile(
+        conftest=TEMP_DIR_FIXTURE,
+        test_data="from pathlib import Path\n\ndef test_data(data_dir):\n    assert (Path(data_dir['dir']) / 'x.csv').exists()\n",
+    )
+    for _ in range(2):
+        result, _ = run(pytester, "--basetemp", str(pytester.path / "temporary"))
+        result.assert_outcomes(errors=1)
+        result.stdout.fnmatch_lines(
+            ["*FixtureError: cached_fixture 'data_dir' returned a path in pytest's temporary directory*"]
+        )
+    assert "an ordinary @pytest.fixture that receives it" in result.stdout.str()
+    assert "mandala: 1 fixture computed" in result.stdout.str()  # not stored: computed again
