@@ -277,3 +277,15 @@ def test_a_script_edited_and_run_again_with_percent_run_recomputes(tmp_path):
     edit = f"import pathlib\np = pathlib.Path({str(script)!r})\np.write_text(p.read_text().replace('10 * x', '100 * x'))"
     results = session(tmp_path, SETUP, f"%run {script}", RUN, edit, f"%run {script}", RUN, SHOW)
     assert value(results[-1]) == [("inc", 1), ("add", 101, 1), ("inc", 2), ("add", 201, 2)]
+
+
+def test_a_query_block_in_a_cell_run_without_the_extension_says_to_load_it(tmp_path):
+    # The error told a notebook user to run the cell "with `mandala-ast run`", or that IPython's
+    # %run ran the cell, or that the cell "never mentions mandala_ast": never %load_ext.
+    mentioning = "import mandala_ast\n" + QUERY
+    results = session(tmp_path, "%unload_ext mandala_ast", SETUP, HELPER, OPS, QUERY, mentioning)
+    for result in results[-2:]:
+        assert not result["success"]
+        assert "QueryError: a query block must be compiled" in result["stdout"]
+        assert "this cell ran before `%load_ext mandala_ast`" in result["stdout"]
+        assert "%run" not in result["stdout"] and "never mentions" not in result["stdout"]
