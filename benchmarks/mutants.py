@@ -935,7 +935,7 @@ MUTANTS: tuple[Mutant, ...] = (
            '            return f"{slot}@{self.scope.qualname}" if original in self._rewritten_returns else None\n',
            "            return None\n", ("tests/transforms/test_run_form.py", "tests/test_compiled_blocks.py"),
            "a workflow's `return inc(x)` hands the caller no history: its next op call records inc's output as a raw input"),
-    Mutant("N09", "mandala_ast/runtime/query/block.py", '    if text and "mandala_ast" not in text:\n', "    if False:\n",
+    Mutant("N09", "mandala_ast/runtime/query/block.py", '    elif text and "mandala_ast" not in text:\n', "    elif False:\n",
            ("tests/test_query.py",),
            "an uncompiled query block in a module importing Q through a module of its own says to use `mandala-ast run`, which was used"),
     Mutant("N10", "mandala_ast/runtime/query/block.py", "    elif text and _run_by_ipython(frame):\n", "    elif False:\n",
@@ -1228,6 +1228,13 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("PN2", _SO, "        try:\n            retry_locked(lambda: self.conn.execute(\"BEGIN IMMEDIATE\"))  # (a -shm SQLite cannot write, say)\n",
            "        retry_locked(lambda: self.conn.execute(\"BEGIN IMMEDIATE\"))\n        try:\n", ("tests/test_recording.py",),
            "a Ctrl-C right after BEGIN leaves the transaction open: every later commit raises sqlite3's OperationalError"),
+    Mutant("PN3", "mandala_ast/pytest.py",
+           "        elif isinstance(item, dict):\n            todo += itertools.islice(itertools.chain(item.keys(), item.values()), budget)\n",
+           "", ("tests/test_pytest.py",),
+           "a cached fixture returning {'dir': <a path in pytest's temporary directory>} is stored, and loaded once pytest removed it"),
+    Mutant("PN4", "mandala_ast/runtime/query/block.py", "    if _an_ipython_cell(frame):\n", "    if False:\n",
+           ("tests/test_ipython.py",),
+           "a query block in a cell run before %load_ext says to use `mandala-ast run`, never %load_ext"),
 )
 
 
