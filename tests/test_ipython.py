@@ -289,3 +289,18 @@ def test_a_query_block_in_a_cell_run_without_the_extension_says_to_load_it(tmp_p
         assert "QueryError: a query block must be compiled" in result["stdout"]
         assert "this cell ran before `%load_ext mandala_ast`" in result["stdout"]
         assert "%run" not in result["stdout"] and "never mentions" not in result["stdout"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    ['table["a"] = [1, 2, 4]', 'table.loc[2, "a"] = 4', "series.iloc[2] = 4"],
+)
+def test_a_small_frame_changed_in_place_in_a_later_cell_recomputes_the_op_that_reads_it(tmp_path, change):
+    # The most common notebook edit of data (a column fixed, a value corrected in place):
+    # small arrays, containers and config objects were hashed again at each block, frames
+    # never, and the op served its result for the frame as it was.
+    data = "import pandas as pd\ntable = pd.DataFrame(dict(a=[1, 2, 3]))\nseries = table['a'].copy()\n"
+    ops = "@op\ndef total(x: int) -> int:\n    return x + int(table['a'].sum()) + int(series.sum())\n"
+    run = "with storage.run():\n    y = total(0)\ny"
+    results = session(tmp_path, SETUP, data, ops, run, change, run)
+    assert results[4]["success"] and (value(results[3]), value(results[5])) == (12, 13)
