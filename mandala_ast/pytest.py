@@ -112,13 +112,22 @@ class _Fixture:
         return FixtureOp(self.fn, ignore=self.ignore)
 
     def value(self, request: pytest.FixtureRequest, received: dict[str, Any]) -> Any:
-        if self.takes_request:
-            received["request"] = request
         session = request.config.stash.get(_SESSION, None)
         if session is None or not session.enabled:  # -p no:mandala_ast, --no-mandala-cache
-            return self.fn(**received)
+            return self.fn(**received, **({"request": request} if self.takes_request else {}))
+        watched = _WatchedRequest(request)
+        if self.takes_request:
+            received["request"] = watched
         cache = session.cache()
         value = cache.get(self.op, self.name, received)
+        if watched.per_test:
+            cache.discard(value)
+            raise FixtureError(
+                f"cached_fixture {self.name!r} read request.{watched.per_test[0]}, which differs from "
+                "test to test, but only request.param is part of its key: the value one test "
+                "computed would be loaded for the others. To vary the value, give the choices as "
+                "params= (or parametrize the tests with indirect=True); else use a plain @pytest.fixture"
+            )
         temporary = _temporary_path_in(value, request)
         if temporary is not None:
             cache.discard(value)
@@ -131,6 +140,24 @@ class _Fixture:
             )
         request.addfinalizer(functools.partial(cache.forget, value))
         return value
+
+
+class _WatchedRequest:
+    """The ``request`` a cached fixture's body gets: pytest's, noting what it reads that
+    differs from test to test (``request.node``'s markers, ``request.module``'s settings),
+    which the key does not hold."""
+
+    #: FixtureRequest attributes that differ from one requesting test (or module, class) to another.
+    PER_TEST = frozenset({"node", "function", "cls", "instance", "module", "path", "keywords", "fixturenames"})
+
+    def __init__(self, request: pytest.FixtureRequest) -> None:
+        self.per_test: list[str] = []
+        self.request = request
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self.PER_TEST:
+            self.per_test.append(name)
+        return getattr(self.request, name)
 
 
 def _temporary_path_in(value: Any, request: pytest.FixtureRequest) -> str | None:

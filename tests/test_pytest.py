@@ -515,3 +515,26 @@ def test_a_path_into_pytests_temporary_directory_is_never_cached(pytester):
         )
     assert "an ordinary @pytest.fixture that receives it" in result.stdout.str()
     assert "mandala: 1 fixture computed" in result.stdout.str()  # not stored: computed again
+
+
+def test_a_cached_fixture_reading_the_tests_marker_is_an_error_not_another_tests_value(pytester):
+    # Only request.param is keyed: the value the first test's marker chose was loaded for
+    # every later test, whatever its marker said (test_seven got 5 items).
+    pytester.makepyfile(
+        conftest=(
+            "from mandala_ast.pytest import cached_fixture\n\n"
+            "@cached_fixture\ndef dataset(request):\n"
+            "    return list(range(request.node.get_closest_marker('size').args[0]))\n"
+        ),
+        test_sizes=(
+            "import pytest\n\n"
+            "@pytest.mark.size(5)\ndef test_five(dataset):\n    assert len(dataset) == 5\n\n"
+            "@pytest.mark.size(7)\ndef test_seven(dataset):\n    assert len(dataset) == 7\n"
+        ),
+    )
+    pytester.makeini("[pytest]\nmarkers = size\n")
+    for _ in range(2):
+        result, _ = run(pytester)
+        result.assert_outcomes(errors=2)
+        result.stdout.fnmatch_lines(["*FixtureError: cached_fixture 'dataset' read request.node, which differs from test to test*"])
+    assert "give the choices as params=" in result.stdout.str()
