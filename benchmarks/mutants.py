@@ -1235,6 +1235,12 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("PN4", "mandala_ast/runtime/query/block.py", "    if _an_ipython_cell(frame):\n", "    if False:\n",
            ("tests/test_ipython.py",),
            "a query block in a cell run before %load_ext says to use `mandala-ast run`, never %load_ext"),
+    Mutant("PN5", _VE, "        return int(usage.sum() if hasattr(usage, \"sum\") else usage) <= _WATCHED_BYTES\n",
+           "        return False\n", ("tests/test_ipython.py",),
+           "a small frame changed in place in a later notebook cell (df['a'] = ...) serves results computed from the old one"),
+    Mutant("PN6", "mandala_ast/pytest.py", "        if name in self.PER_TEST:\n", "        if False:\n",
+           ("tests/test_pytest.py",),
+           "a cached fixture choosing its value by the test's marker serves the first test's value to every test"),
 )
 
 
