@@ -1241,6 +1241,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("PN6", "mandala_ast/pytest.py", "        if name in self.PER_TEST:\n", "        if False:\n",
            ("tests/test_pytest.py",),
            "a cached fixture choosing its value by the test's marker serves the first test's value to every test"),
+    Mutant("PN7", "mandala_ast/pytest.py", "        self.unkeyed.append(f\"config.getoption({name!r})\")\n", "",
+           ("tests/test_pytest.py",),
+           "a cached fixture sized by a command-line option (--size=7) loads the value another run's option made"),
 )
 
 

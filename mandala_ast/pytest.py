@@ -120,14 +120,9 @@ class _Fixture:
             received["request"] = watched
         cache = session.cache()
         value = cache.get(self.op, self.name, received)
-        if watched.per_test:
+        if watched.unkeyed:
             cache.discard(value)
-            raise FixtureError(
-                f"cached_fixture {self.name!r} read request.{watched.per_test[0]}, which differs from "
-                "test to test, but only request.param is part of its key: the value one test "
-                "computed would be loaded for the others. To vary the value, give the choices as "
-                "params= (or parametrize the tests with indirect=True); else use a plain @pytest.fixture"
-            )
+            raise FixtureError(_unkeyed_read(self.name, watched.unkeyed[0]))
         temporary = _temporary_path_in(value, request)
         if temporary is not None:
             cache.discard(value)
@@ -143,21 +138,61 @@ class _Fixture:
 
 
 class _WatchedRequest:
-    """The ``request`` a cached fixture's body gets: pytest's, noting what it reads that
-    differs from test to test (``request.node``'s markers, ``request.module``'s settings),
-    which the key does not hold."""
+    """The ``request`` a cached fixture's body gets: pytest's, noting what it reads that the
+    key does not hold: what differs from test to test (``request.node``'s markers,
+    ``request.module``'s settings) and the run's options (``request.config.getoption``)."""
 
     #: FixtureRequest attributes that differ from one requesting test (or module, class) to another.
     PER_TEST = frozenset({"node", "function", "cls", "instance", "module", "path", "keywords", "fixturenames"})
 
     def __init__(self, request: pytest.FixtureRequest) -> None:
-        self.per_test: list[str] = []
+        self.unkeyed: list[str] = []
         self.request = request
+
+    @property
+    def config(self) -> _WatchedConfig:
+        return _WatchedConfig(self.request.config, self.unkeyed)
 
     def __getattr__(self, name: str) -> Any:
         if name in self.PER_TEST:
-            self.per_test.append(name)
+            self.unkeyed.append(name)
         return getattr(self.request, name)
+
+
+class _WatchedConfig:
+    """``request.config`` for a cached fixture's body: notes the options it reads."""
+
+    def __init__(self, config: pytest.Config, unkeyed: list[str]) -> None:
+        self.wrapped, self.unkeyed = config, unkeyed
+
+    def getoption(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        self.unkeyed.append(f"config.getoption({name!r})")
+        return self.wrapped.getoption(name, *args, **kwargs)
+
+    def getini(self, name: str) -> Any:
+        self.unkeyed.append(f"config.getini({name!r})")
+        return self.wrapped.getini(name)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "option":
+            self.unkeyed.append("config.option")
+        return getattr(self.wrapped, name)
+
+
+def _unkeyed_read(name: str, read: str) -> str:
+    """Why a cached fixture that read ``request.<read>`` cannot be cached, and what to do."""
+    if read.startswith("config."):
+        return (
+            f"cached_fixture {name!r} read request.{read}, which the command line or ini file sets, "
+            "but only request.param is part of its key: a value computed with other options would "
+            "be loaded. Receive a plain @pytest.fixture that returns the option instead: its value is keyed"
+        )
+    return (
+        f"cached_fixture {name!r} read request.{read}, which differs from test to test, but only "
+        "request.param is part of its key: the value one test computed would be loaded for the "
+        "others. To vary the value, give the choices as params= (or parametrize the tests with "
+        "indirect=True); else use a plain @pytest.fixture"
+    )
 
 
 def _temporary_path_in(value: Any, request: pytest.FixtureRequest) -> str | None:

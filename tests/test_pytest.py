@@ -538,3 +538,20 @@ def test_a_cached_fixture_reading_the_tests_marker_is_an_error_not_another_tests
         result.assert_outcomes(errors=2)
         result.stdout.fnmatch_lines(["*FixtureError: cached_fixture 'dataset' read request.node, which differs from test to test*"])
     assert "give the choices as params=" in result.stdout.str()
+
+
+def test_a_cached_fixture_reading_a_command_line_option_is_an_error_not_the_last_runs_value(pytester):
+    # Options are not part of the key: `pytest --size=7` loaded the list `--size=5` made.
+    pytester.makepyfile(
+        conftest=(
+            "from mandala_ast.pytest import cached_fixture\n\n"
+            "def pytest_addoption(parser):\n    parser.addoption('--size', type=int, default=5)\n\n"
+            "@cached_fixture\ndef dataset(request):\n    return list(range(request.config.getoption('size')))\n"
+        ),
+        test_size="def test_size(dataset, request):\n    assert len(dataset) == request.config.getoption('size')\n",
+    )
+    for size in ("5", "7"):
+        result, _ = run(pytester, f"--size={size}")
+        result.assert_outcomes(errors=1)
+        result.stdout.fnmatch_lines(["*FixtureError: cached_fixture 'dataset' read request.config.getoption('size')*"])
+    assert "Receive a plain @pytest.fixture that returns the option instead" in result.stdout.str()
