@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-06.22"
+LIST_VERSION = "2026-12-06.23"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -105,6 +105,7 @@ AREAS["O"] = "faults and concurrency (session 7)"
 AREAS["M"] = "provenance compiled code records (session 7)"
 AREAS["A"] = "reading results back: queries, delete blocks, pictures, export (session 7)"
 AREAS["RV"] = "review of session-7 merges"
+AREAS["LD"] = "the lead using the library (session 8)"
 AREAS["PN"] = "pytest plugin and notebooks as a data scientist uses them (session 8)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
@@ -378,8 +379,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "    keys = list(zip(*cid_columns)) if cid_columns else [()] * count",
            "    keys = list(zip(*cid_columns[:1])) if cid_columns else [()] * count", _QUERY,
            "distinct rows compared on the first column only"),
-    Mutant("Q09", "mandala_ast/runtime/query/result.py", "            at = seen.get(row.key)\n",
-           "            at = None\n", _QUERY, "row-by-row path keeps duplicate rows"),
+    Mutant("Q09", "mandala_ast/runtime/query/table.py", "        at = position.get(key)\n",
+           "        at = None\n", _QUERY, "duplicate rows kept (the row-by-row and the column-wise path share distinct_rows)"),
     Mutant("Q10", _SQL, 'order = ", ".join(f"+g{number}.id" for number in reversed(self.required or [self.first]))',
            'order = ", ".join(f"+g{number}.id" for number in (self.required or [self.first]))', _QUERY,
            "rows ordered by the first call instead of the last"),
@@ -586,6 +587,24 @@ MUTANTS: tuple[Mutant, ...] = (
            "a body run in a worker process depends on its op's static dependencies only: a model's edited methods are served stale"),
     Mutant("K53", "mandala_ast/runtime/dependencies.py", "    for cls in _user_classes(values):\n", "    for cls in ():\n",
            ("tests/test_batch_async.py",), "an async op given a model depends on its op's code alone: the model's edited methods are served stale"),
+    Mutant("LD1", "mandala_ast/runtime/pipeline.py", "        check_block_allowed()\n", "",
+           ("tests/test_block_refusal.py", "tests/test_cli_storage_commands.py"),
+           "`mandala-ast why --import script.py` runs the script's top-level blocks: every call stored again under the import name"),
+    Mutant("LD2", "mandala_ast/cli/storage_commands.py", "        except BlockRefusedError as exc:\n", "        except ZeroDivisionError as exc:\n",
+           ("tests/test_cli_storage_commands.py",),
+           "`mandala-ast why --import script.py` of the usual script (blocks at its top level) fails instead of reading its ops up to the first block"),
+    Mutant("LD3", "mandala_ast/runtime/query/table.py", "        filled = self._filled(columns, names, ids) if self._has_holes() else {}\n",
+           "        filled = {}\n", ("tests/test_query.py",),
+           "a query beside a call uncompiled code stored with an equal value shows a row with a hole (None) another row fills"),
+    Mutant("LD4", "mandala_ast/runtime/query/result.py", "if any(r.holes for r in kept) else {}", "if False else {}",
+           ("tests/test_query.py",), "the row-wise evaluation shows a row with a hole (None) another row fills"),
+    Mutant("LD5", "mandala_ast/runtime/query/table.py", "            if any(h is None and t for h, t in zip(hids, cast(list, truth))):\n",
+           "            if any(h is None for h, t in zip(hids, cast(list, truth))):\n", ("tests/test_query_table.py",),
+           "rows whose guard fails count as holes: every unshown column is computed for nothing",
+           equivalent=True, reason="only costs time: a row whose guard fails differs from every row whose guard holds in the branch "
+           "taken, so no row is filled that was not; an unshown column that raises sends the query to the row-wise path, which agrees"),
+    Mutant("LD6", _H, "        return _part_to_leave_out(value)\n", "        return \"\"\n", ("tests/test_hashing.py",),
+           "an object holding a lock deep inside says only \"cannot pickle '_thread.lock' object\", not where it holds it"),
     Mutant("K12", "mandala_ast/runtime/batch/scheduler.py", "        if unloaded is not None:\n", "        if False:\n",
            ("tests/test_batch_workers.py",),
            "a batch output whose pickle the coordinator cannot load is reported as a dead worker"),

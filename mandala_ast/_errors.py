@@ -16,6 +16,7 @@ Hierarchy (a second base class in parentheses)::
           ├── ValueEncodingError (TypeError)      an argument or output cannot be hashed or stored
           ├── OutputCountError (ValueError)       an op returned the wrong number of values
           ├── NewCallError                        a call is missing and new calls are not allowed
+          ├── BlockRefusedError (RuntimeError)    a block entered while `why` imports a script to read it
           ├── QueryError (ValueError)             a query or delete block asks what no pattern means
           │    └── UnknownColumnError (KeyError)  q.df("name") names no variable of the block
           ├── VersionChangeError                  code changed under Storage(on_change="error")
@@ -48,6 +49,7 @@ __all__ = [
     "FixtureError",
     "AmbiguousBlockError",
     "BatchWorkerError",
+    "BlockRefusedError",
     "StorageClosedError",
     "ExportError",
     "HookError",
@@ -195,6 +197,11 @@ class OutputCountError(MandalaError, ValueError):
 
 class NewCallError(MandalaError):
     """A call has no stored result and the block does not allow new calls."""
+
+
+class BlockRefusedError(MandalaError, RuntimeError):
+    """A storage block entered while ``mandala-ast why`` imports the module only to read its
+    ops' code: the block would run the experiment again (see ``runtime/block_refusal.py``)."""
 
 
 class QueryError(MandalaError, ValueError):

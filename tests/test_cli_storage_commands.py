@@ -289,6 +289,29 @@ class TestWhy:
         assert "`if __name__ == '__main__':`" in proc.stderr
         assert 'broken.py", line 4' in proc.stderr and "mandala_ast/cli" not in proc.stderr
 
+    @pytest.mark.parametrize("block", ["run()", "batch()", "query() as q"])
+    def test_why_of_a_script_with_top_level_blocks_stores_nothing(self, tmp_path, block):
+        """`why --import s.py` of a script whose experiment runs at its top level (the usual
+        script) ran the experiment again: every call computed and stored a second time under
+        the import name (s.f beside __main__.f), before `why` said anything. The script is now
+        read up to its first block, and `why` answers from the ops defined above it."""
+        script = tmp_path / "s.py"
+        script.write_text("import pathlib\nfrom mandala_ast import Storage, op\n\n@op\ndef f(x):\n"
+                          "    pathlib.Path('ran').touch()\n    return x + 1\n\n"
+                          "with Storage('s.db').run():\n    y = f(1)\n\n@op\ndef g(x):\n    return x\n\n"
+                          "with Storage('s.db').run():\n    z = g(2)\n")
+        assert cli("run", "s.py", cwd=tmp_path).returncode == 0
+        (tmp_path / "ran").unlink()
+        script.write_text(script.read_text().replace(".run():", f".{block}:"))
+        proc = cli("why", "s.db", "f", "1", "--import", "s.py", cwd=tmp_path)
+        assert proc.returncode == 0 and proc.stdout.startswith("hit: __main__.f(x=1)"), proc.stderr
+        assert "read s.py up to its first storage block (" in proc.stderr
+        assert 's.py, line 9): ops defined after it are not seen' in proc.stderr, proc.stderr
+        assert not (tmp_path / "ran").exists()
+        assert [line.split()[0] for line in cli("ops", "s.db", cwd=tmp_path).stdout.splitlines()[1:]] == ["__main__.f", "__main__.g"]
+        after = cli("why", "s.db", "g", "2", "--import", "s.py", cwd=tmp_path)
+        assert after.returncode == 2 and "defines no op 'g'" in after.stderr, after.stderr
+
     def test_module_without_the_op(self, db):
         (db.parent / "other.py").write_text("x = 1\n")
         proc = cli("why", str(db), "make_data", "200", "--import", "other.py", cwd=db.parent)

@@ -6,6 +6,7 @@ import pickle
 import struct
 import subprocess
 import sys
+import threading
 import tracemalloc
 
 import numpy as np
@@ -151,6 +152,18 @@ class TestCanonical:
             with pytest.raises(UnhashableError, match=r"by its module and name.*at module level with `def`"):
                 content_id(function)
         assert content_id(content_id) == content_id(content_id)  # a module-level one still is
+
+
+    def test_an_object_holding_what_cannot_be_pickled_names_where_it_holds_it(self):
+        """A model whose wrapper holds a lock (a logger, a connection) deep inside said only
+        "cannot pickle '_thread.lock' object": the user had to search the object for it."""
+        model = Point(1, {"cache": [0, Point(threading.Lock(), 2)]})
+        with pytest.raises(UnhashableError) as info:
+            content_id(model)
+        message = str(info.value)
+        assert "cannot hash a value of type Point: cannot pickle '_thread.lock' object" in message
+        assert ".y['cache'][1].x holds it (a lock)" in message
+        assert "__getstate__" in message and "register_type" in message
 
 
 class Point:

@@ -11,6 +11,7 @@ PUBLIC = [
     "AmbiguousBlockError",
     "ArgumentError",
     "BatchWorkerError",
+    "BlockRefusedError",
     "CorruptValueError",
     "DeleteReport",
     "ExportError",

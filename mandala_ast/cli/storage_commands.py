@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from .._errors import BlockRefusedError
 from .tables import FORMATS, render
 
 __all__ = ["UsageError", "add_commands"]
@@ -304,28 +305,55 @@ def _imported_op(module_name: str, stored: Any) -> Any:
 
 
 def _import(name: str) -> Any:
+    """The module ``name`` (dotted, or a .py file) with its top level run up to its first
+    storage block: its ops are defined above it in the usual script, and the block would run
+    the experiment again (runtime/block_refusal.py)."""
+    from ..runtime.block_refusal import blocks_refused
+
     sys.path.insert(0, os.getcwd())
-    if not name.endswith(".py"):
+    with blocks_refused(f"mandala-ast why --import {name}"):
+        spec = _module_spec(name)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
         try:
-            return importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise _import_failed(name, exc) from None
-            raise UsageError(f"--import {name!r}: {exc}") from exc
+            spec.loader.exec_module(module)
+        except BlockRefusedError as exc:
+            print(f"mandala-ast why: read {name} up to its first storage block ({_user_line(exc)}): "
+                  "ops defined after it are not seen", file=sys.stderr)
         except Exception as exc:
             raise _import_failed(name, exc) from None
-    path = Path(name)
-    if not path.is_file():
-        raise UsageError(f"--import {name!r}: no such file")
-    sys.path.insert(0, str(path.resolve().parent))
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    sys.modules[path.stem] = module
+    return module
+
+
+def _module_spec(name: str) -> Any:
+    if name.endswith(".py"):
+        path = Path(name)
+        if not path.is_file():
+            raise UsageError(f"--import {name!r}: no such file")
+        sys.path.insert(0, str(path.resolve().parent))
+        return importlib.util.spec_from_file_location(path.stem, path)
     try:
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
+        spec = importlib.util.find_spec(name)  # imports the packages around it
+    except ModuleNotFoundError as exc:
+        raise UsageError(f"--import {name!r}: {exc}") from exc
     except Exception as exc:
         raise _import_failed(name, exc) from None
-    return module
+    if spec is None:
+        raise UsageError(f"--import {name!r}: No module named {name!r}")
+    return spec
+
+
+def _user_line(exc: BaseException) -> str:
+    """``file, line N`` of the deepest frame of ``exc`` outside mandala_ast: the user's line."""
+    ours = str(Path(__file__).resolve().parent.parent)
+    where = "its top level"
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if not code.co_filename.startswith((ours, "<frozen")):
+            where = f"{code.co_filename}, line {tb.tb_lineno}"
+        tb = tb.tb_next
+    return where
 
 
 def _import_failed(name: str, exc: Exception) -> UsageError:

@@ -333,13 +333,57 @@ def _enc_pickled(value: Any, out: bytearray) -> None:
 
 def _fix_for(value: Any) -> str:
     if not isinstance(value, types.FunctionType) or "<" not in value.__qualname__:
-        return ""
+        return _part_to_leave_out(value)
     # Pickle keys a function by where it is found; a lambda or a nested function is found nowhere.
     return (
         ". A function is an argument by its module and name, so a lambda or a function defined "
         "inside another cannot be one: define it at module level with `def` (the code an op "
         "calls counts as a dependency of its calls)"
     )
+
+
+#: How deep and how wide the search for what an object holds that cannot be pickled goes (only
+#: once pickling it failed: a model's wrapper holding a lock, a logger, a connection).
+_SEARCH_DEPTH = 8
+_SEARCH_WIDTH = 200
+
+
+def _part_to_leave_out(value: Any) -> str:
+    """Where inside ``value`` (``.y['cache'][1].x``) is the part pickle refused, and the fixes."""
+    found = _unpicklable_part(value, "", 0)
+    if found is None:
+        return ""
+    where, part = found
+    return (
+        f"; its {where} holds it (a {type(part).__qualname__}). Through pickle an object is keyed by "
+        "all it holds: leave such parts out of its state (`__getstate__`), give the op the values it "
+        f"needs instead, or key {type(value).__qualname__} yourself with mandala_ast.register_type"
+    )
+
+
+def _unpicklable_part(value: Any, where: str, depth: int) -> tuple[str, Any] | None:
+    if depth >= _SEARCH_DEPTH:
+        return None
+    for label, part in _parts(value)[:_SEARCH_WIDTH]:
+        try:
+            canonical_pickle(part)
+        except Exception:
+            return _unpicklable_part(part, where + label, depth + 1) or (where + label, part)
+    return None
+
+
+def _parts(value: Any) -> list[tuple[str, Any]]:
+    """What ``value`` holds, each with how to reach it: items, elements, attributes."""
+    if isinstance(value, dict):
+        return [(f"[{key!r}]", item) for key, item in value.items()]
+    if isinstance(value, (list, tuple)):
+        return [(f"[{i}]", item) for i, item in enumerate(value)]
+    if isinstance(value, (set, frozenset)):
+        return [(" element", item) for item in value]
+    if isinstance(value, types.MethodType):
+        return [(".__self__", value.__self__)]
+    state = getattr(value, "__dict__", None)
+    return [(f".{name}", item) for name, item in state.items()] if isinstance(state, dict) else []
 
 
 def canonical_pickle(value: Any) -> bytes:

@@ -32,6 +32,7 @@ from .._errors import (
     ValueEncodingError,
 )
 from . import transient
+from .block_refusal import check_block_allowed
 from .deletion_watch import DeletionWatch
 from .execution import plain_data, run_body
 from .identity import (
@@ -407,6 +408,7 @@ class CallPipeline:
     def enter_block(self) -> None:
         """At block entry: notice code changed since the last block and deletions made by
         other storages."""
+        check_block_allowed()
         with self.lock, damage_as_error(self.path, "entering a block"):
             self.refresh_versions()
             if self.deletions.changed():  # another Storage deleted calls or values

@@ -14,6 +14,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ..._errors import QueryError
+from ..block_refusal import check_block_allowed
 from ..blocks import Block, pop, push, state
 from ..hashing import UnhashableError, content_id
 from ..ops import Op, flatten_bound
@@ -92,6 +93,7 @@ class QueryBlock(Block):
         self.bool_lefts: list = []  # left operands of the `and`/`or` being evaluated (hooks.py)
 
     def __enter__(self) -> Query:
+        check_block_allowed()  # before the compiling check: see block_refusal.py
         if not self.compiled:
             raise QueryError(_needs_compiling("delete" if self.delete else "query", sys._getframe(1)))
         self.storage.engine.enter_block()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import types
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,10 +25,11 @@ from ..hashing import content_id
 from ..integrity import damage_as_error
 from ..tables import value_series
 from .columns import is_plain, plain_table
+from .holes import filled_by
 from .pattern import CallNode, Derived, DomainVar, FreeVar, Node, OutputVar, Pattern, call_value
 from .row_calls import RowCalls, RowValues
 from .sql import CompiledQuery, compile_pattern
-from .table import table, takes
+from .table import distinct_rows, table, takes
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -280,21 +281,20 @@ class Query:
         for row in found:
             if row is not None:
                 fewest[row.base] = min(fewest.get(row.base, row.lost), row.lost)
-        seen: dict[tuple, int] = {}
-        rows: list[tuple] = []
-        row_calls: list[tuple] = []
-        for row in found:
-            if row is None or row.lost > fewest[row.base]:
-                continue
-            at = seen.get(row.key)
-            if at is not None:  # shown once, but it stands for this match's calls too
-                row_calls[at] = tuple(dict.fromkeys((*row_calls[at], *row.calls)))
-                continue
-            seen[row.key] = len(rows)
-            rows.append(row.values)
-            row_calls.append(row.calls)
+        kept = [row for row in found if row is not None and row.lost <= fewest[row.base]]
+        filled = filled_by([self._every(row.evaluated) for row in kept]) if any(r.holes for r in kept) else {}
+        # A row shown once stands for the calls of the rows equal to it, and of those it fills.
+        positions, row_calls = distinct_rows([row.key for row in kept], [row.calls for row in kept], filled)
+        rows = [kept[i].values for i in positions]
         self._calls = RowCalls.from_rows(row_calls)
         return (list(zip(*rows)) if rows else [() for _ in names]), self._calls
+
+    def _every(self, evaluated: _Row) -> tuple:
+        """A row's content ids of every variable, and the branches it took (holes.py)."""
+        guards = [c.guard for c in self.pattern.calls] + [a.guard for s in self.pattern.columns.values() for a in s]
+        every = tuple(_or_apart(_column_id, evaluated, a) for a in self.pattern.columns.values())
+        unique = {id(g): g for g in guards if g is not None}.values()
+        return every + tuple(_or_apart(g.holds, evaluated.value) for g in unique)
 
     def _row(self, evaluate: _Row, names: list[str], ids: bool) -> _Found | None:
         failed = evaluate.failed_calls(self.pattern)
@@ -316,19 +316,42 @@ class Query:
         # What the row is without its guarded calls: the required calls and the loop values.
         base = tuple(evaluate.match.get(("call", c.number)) for c in self.pattern.calls if not c.optional)
         base += tuple(evaluate.match.get(n.number) for n in self.pattern.nodes if isinstance(n, DomainVar))
-        return _Found(tuple(key), tuple(row), row_calls, base, len(failed))
+        holes = any(_or_apart(_hole, evaluate, c) is True for c in self.pattern.calls if c.optional)
+        return _Found(tuple(key), tuple(row), row_calls, base, len(failed), evaluate, holes)
+
+
+def _or_apart(compute: Callable[..., Any], *args: Any) -> Any:
+    """``compute(*args)``, or where it raises (a column no shown value needed in this row), a
+    key equal to no other: the row is then told apart from every other, never filled (holes.py)."""
+    try:
+        return compute(*args)
+    except Exception:
+        return object()
+
+
+def _column_id(evaluated: _Row, assignments: list) -> bytes | None:
+    return evaluated.column(assignments)[1]
+
+
+def _hole(evaluated: _Row, call: CallNode) -> bool:
+    """Whether guarded ``call`` matched no stored call in this row, where its guard holds."""
+    guard = call.guard
+    return evaluated.match.get(("call", call.number)) is None and guard is not None and guard.holds(evaluated.value)
 
 
 @dataclass
 class _Found:
     """One evaluated match: its distinct-row key, values, matched calls, the match of its
-    required calls, and how many guarded calls it lost."""
+    required calls, how many guarded calls it lost, its evaluation, and whether a guarded
+    call matched nothing in it (a hole another row may fill: holes.py)."""
 
     key: tuple
     values: tuple
     calls: tuple
     base: tuple
     lost: int
+    evaluated: _Row
+    holes: bool
 
 
 # -- rows: content ids of every variable ---------------------------------------------------------

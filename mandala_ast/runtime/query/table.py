@@ -23,12 +23,13 @@ import contextlib
 import itertools
 import operator
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from ..hashing import content_id
 from ..packing import unpack_outputs
 from .columns import NOT_STORED, Decoder, SqlColumns, gaps_of, inline_values
+from .holes import filled_by
 from .pattern import Derived, DomainVar, Guard, Node, OutputVar, Pattern
 from .row_calls import RowCalls
 from .sql import CompiledQuery
@@ -37,7 +38,7 @@ from .vectorised import Column, evaluate
 if TYPE_CHECKING:
     from ..storage import Storage
 
-__all__ = ["table", "takes"]
+__all__ = ["distinct_rows", "table", "takes"]
 
 
 def takes(pattern: Pattern, compiled: CompiledQuery) -> bool:
@@ -147,7 +148,8 @@ class _Table:
         self.prepare(conditions, shown, ids)
         columns = [self._column(assignments) for assignments in sources]
         calls = self._row_calls()
-        keep = self._distinct([c for c in columns], calls)
+        filled = self._filled(columns, names, ids) if self._has_holes() else {}
+        keep = self._distinct(columns, calls, filled)
         if ids:
             shown_columns = [[None if cid is None else cid.hex() for cid in c.keys()] for c in columns]
         else:
@@ -159,12 +161,13 @@ class _Table:
 
     # -- variables ----------------------------------------------------------------------------
 
-    def prepare(self, conditions: list[Node], shown: list[Node], ids: bool) -> None:
+    def prepare(self, conditions: list[Node], shown: list[Node], ids: bool, keyed: Sequence[Node] = ()) -> None:
         """Content ids of every variable involved, values of those an expression or a guard
-        reads or the table shows (not as ids), and the derived columns computed."""
+        reads or the table shows (not as ids), and the derived columns computed (``keyed``:
+        variables only told apart, by their ids)."""
         derived: dict[int, Derived] = {}
         valued = {n.number: n for n in (*conditions, *([] if ids else shown)) if not isinstance(n, Derived)}
-        stack = [*conditions, *shown]
+        stack = [*conditions, *shown, *keyed]
         while stack:
             node = stack.pop()
             if isinstance(node, Derived):
@@ -299,31 +302,65 @@ class _Table:
             columns.append(hids if truth is None else [h if t else None for h, t in zip(hids, truth)])
         return RowCalls(columns, sparse=any(c.optional for c in self.pattern.calls))
 
-    def _distinct(self, columns: list[_NamedColumn], calls: RowCalls) -> tuple[list[int], list[tuple]] | None:
+    def _filled(self, columns: list[_NamedColumn], names: list[str], ids: bool) -> dict[int, int]:
+        """The rows another row fills (holes.py), told apart by every variable, shown or not,
+        and by the branches they took (a guard may read a value no column shows)."""
+        unshown = [s for n, s in self.pattern.columns.items() if n not in names]
+        guards = [c.guard for c in self.pattern.calls] + [a.guard for s in self.pattern.columns.values() for a in s]
+        conditions = [node for s in unshown for a in s if a.guard is not None for node in a.guard.nodes()]
+        self.prepare(conditions, [], ids, [a.value for s in unshown for a in s if isinstance(a.value, Node)])
+        every: list[list] = [c.keys() for c in (*columns, *(self._column(assignments) for assignments in unshown))]
+        every += [cast(list, self._truth(guard)) for guard in {id(g): g for g in guards if g is not None}.values()]
+        return filled_by(list(zip(*every)))
+
+    def _has_holes(self) -> bool:
+        """Whether a guarded call matched no stored call in a row where its guard holds."""
+        for call in self.pattern.calls:
+            if not call.optional:
+                continue
+            hids, truth = self.sql[self.compiled.call_columns[call.number]], self._truth(call.guard)
+            if any(h is None and t for h, t in zip(hids, cast(list, truth))):
+                return True
+        return False
+
+    def _distinct(self, columns: list[_NamedColumn], calls: RowCalls,
+                  filled: dict[int, int]) -> tuple[list[int], list[tuple]] | None:
         """None when all rows are distinct; else the first row of each distinct one, with
-        the calls of every row it stands for (what a delete block removes)."""
+        the calls of every row it stands for (what a delete block removes), rows another row
+        fills (``filled``, holes.py) included."""
         count = self.count
         if count <= 1 and columns:
             return None
         # A column of all different stored ids makes the rows different, whatever the derived
         # columns hold: their ids, ~1 µs a value, are computed only when this does not settle it.
-        if any(c.stored_only() and len(set(c.keys())) == count for c in columns):
+        if not filled and any(c.stored_only() and len(set(c.keys())) == count for c in columns):
             return None
         keys = list(zip(*(c.keys() for c in columns))) if columns else [()] * count
-        if len(dict.fromkeys(keys)) == count:
+        if not filled and len(dict.fromkeys(keys)) == count:
             return None
-        position: dict = {}
-        rows: list[int] = []
-        merged: list[tuple] = []
-        for i, (key, found) in enumerate(zip(keys, calls)):
-            at = position.get(key)
-            if at is None:
-                position[key] = len(rows)
-                rows.append(i)
-                merged.append(found)
-            else:
-                merged[at] = tuple(dict.fromkeys((*merged[at], *found)))
-        return rows, merged
+        return distinct_rows(keys, list(calls), filled)
+
+
+def distinct_rows(keys: list[tuple], calls: list[tuple], filled: dict[int, int]) -> tuple[list[int], list[tuple]]:
+    """The first row of each distinct key, but for rows another fills, with the calls of every
+    row it stands for."""
+    position: dict = {}
+    rows: list[int] = []
+    merged: list[tuple] = []
+    for i, (key, found) in enumerate(zip(keys, calls)):
+        if i in filled:
+            continue
+        at = position.get(key)
+        if at is None:
+            position[key] = len(rows)
+            rows.append(i)
+            merged.append(found)
+        else:
+            merged[at] = tuple(dict.fromkeys((*merged[at], *found)))
+    for i, j in filled.items():
+        at = position[keys[j]]
+        merged[at] = tuple(dict.fromkeys((*merged[at], *calls[i])))
+    return rows, merged
 
 
 class _NamedColumn:
