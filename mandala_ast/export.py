@@ -239,7 +239,7 @@ def _remember(values: dict[bytes, Any], value: Any) -> str | None:
 def _column_type(column: str, opaque: set[str], rows: list[dict]) -> type:
     if column in opaque:
         return str
-    kinds = {type(row.get(column)) for row in rows} - {type(None)}
+    kinds = {type(row.get(column)) for row in rows} - {type(None), _NaN}  # a NaN is a float
     if kinds <= {bool, int}:
         return int
     if kinds <= {bool, int, float}:
@@ -253,11 +253,23 @@ def _value_row(cid: bytes, value: Any) -> dict:
     return {"id": cid.hex(), "type": type(value).__name__, "value": _sqlite_value(value)}
 
 
+class _NaN(str):
+    """The text a NaN float is written as: a str (SQLite would store the float as NULL) that
+    leaves its column a float column."""
+
+
+_NAN = _NaN("NaN")
+
+
 def _sqlite_value(value: Any) -> Any:
     """``value`` as SQLite can hold it. SQLite text is UTF-8, which a str holding lone
     surrogates is not (``os.fsdecode`` makes them of a file name that is not UTF-8): those
-    are written escaped, ``\\udce9``, as ``repr`` shows them."""
-    if type(value) is not str or value.isascii():
+    are written escaped, ``\\udce9``, as ``repr`` shows them. SQLite stores a NaN float as
+    NULL, which reads as "no value": it is written as the text ``NaN`` (``float()`` reads it
+    back; infinities are real values)."""
+    if type(value) is not str:
+        return _NAN if isinstance(value, float) and value != value else value
+    if value.isascii():
         return value
     try:
         value.encode("utf-8")

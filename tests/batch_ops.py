@@ -360,3 +360,39 @@ async def ask_model(model, x):
 @op
 async def call_async(fn, x):
     return fn(x)
+
+
+def _doubled(x, verbose=False):  # one function, decorated with and without ignore=
+    RUNS.append(("doubled", x))
+    return x * 2
+
+
+doubled = op(_doubled)
+#: ``doubled`` once its ``verbose`` is declared no part of what it computes
+doubled_ignoring_verbose = op(ignore="verbose")(_doubled)
+
+
+class Pipeline:
+    """An object of the user's holding a model: the op runs the model's methods through it."""
+
+    def __init__(self, model):
+        self.model = model
+
+
+@op
+async def run_held_model(pipeline, x):
+    return pipeline.model.apply(x)
+
+
+@op
+def fork_warnings(x):
+    """Forks (as a body starting a process of its own does) and returns the warnings that gave."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+    return [str(w.message) for w in caught]

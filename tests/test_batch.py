@@ -16,6 +16,8 @@ from batch_ops import (
     RUNS,
     add,
     append_99,
+    doubled,
+    doubled_ignoring_verbose,
     fails,
     inc,
     listed,
@@ -480,3 +482,14 @@ def test_a_batch_of_calls_sharing_a_large_argument_does_not_run_out_of_memory(tm
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == [str(sum(range(150)))]
+
+
+@pytest.mark.parametrize("executor", [None, "threads", "processes"])
+def test_a_batch_finds_calls_stored_before_ignore_named_an_argument_as_a_run_block_does(tmp_path, executor):
+    with Storage(tmp_path / "s.db").run():
+        assert [doubled(x, verbose=True) for x in range(3)] == [0, 2, 4]
+    RUNS.clear()
+    with Storage(tmp_path / "s.db").batch(executor=executor) as block:
+        ys = [doubled_ignoring_verbose(x, verbose=True) for x in range(3)]
+    assert ys == [0, 2, 4] and RUNS == []
+    assert block.stats.found == 3 and block.stats.computed == 0

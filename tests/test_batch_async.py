@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import textwrap
 
+import pytest
 from batch_ops import ACTIVE, RUNS, fetch, inc
 
 from mandala_ast import Storage, transform_source
@@ -171,3 +172,32 @@ def _edited_apply():
         return self.factor * x + 1000
 
     return apply
+
+
+@pytest.mark.parametrize("given", ["a model held in an object", "a partial of a bound method", "a partial of a method"])
+def test_an_async_op_given_a_model_out_of_sight_recomputes_after_its_method_changed(tmp_path, monkeypatch, given):
+    """Async bodies are not traced: the classes an async call depends on are found in what it
+    is given, and a model held inside another object or bound in a `functools.partial` was
+    not looked into, so after its method changed the stored result was served."""
+    import functools
+
+    from batch_ops import Pipeline, Scaler, call_async, run_held_model
+
+    from mandala_ast import NewCallError
+
+    async def awaited(storage, **options):
+        with storage.run(**options):
+            if given == "a partial of a bound method":
+                return await call_async(functools.partial(Scaler(3).apply), 2)
+            if given == "a partial of a method":
+                return await call_async(functools.partial(Scaler.apply, Scaler(3)), 2)
+            return await run_held_model(Pipeline(Scaler(3)), 2)
+
+    storage = Storage(tmp_path / "s.db")
+    assert asyncio.run(awaited(storage)) == 7
+    assert asyncio.run(awaited(storage, allow_new_calls=False)) == 7  # unchanged: hits
+    edited = _edited_apply()  # as an edit in a new process: the name it had, other code
+    edited.__module__, edited.__qualname__ = Scaler.__module__, "Scaler.apply"
+    monkeypatch.setattr(Scaler, "apply", edited)
+    with pytest.raises(NewCallError):
+        asyncio.run(awaited(storage, allow_new_calls=False))

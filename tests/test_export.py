@@ -199,6 +199,30 @@ class TestExport:
         assert json.loads(calls.stdout)[0]["output"].startswith("<evilmod.touch ")
 
 
+    def test_a_nan_exports_as_nan_not_as_a_missing_value(self, tmp_path):
+        """SQLite stores a NaN float as NULL: the flat file showed a computed NaN as no value."""
+        import math
+
+        from mandala_ast import Storage, op
+
+        @op
+        def ratio(a: float, b: float) -> float:
+            return a / b if b else math.nan
+
+        with Storage(tmp_path / "ratios.db").run():
+            ratio(ratio(1.0, 0.0), 2.0)
+            ratio(-0.0, 2.0)
+        proc = cli("export", "ratios.db", "flat.db", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        flat = sqlite_utils.Database(tmp_path / "flat.db")
+        rows = {(row["a"], row["b"]): row["output"] for row in flat["ratio"].rows}
+        assert rows == {(1.0, 0.0): "NaN", ("NaN", 2.0): "NaN", (0.0, 2.0): -0.0}
+        assert all(math.isnan(float(v)) for v in rows.values() if v != -0.0)
+        # The values table has no type affinity: a zero keeps its sign there (op tables'
+        # float columns cannot: SQLite stores an integral REAL as an integer).
+        values = [row["value"] for row in flat["values"].rows if row["type"] == "float"]
+        assert "NaN" in values and any(v == 0 and math.copysign(1, v) < 0 for v in values if v != "NaN")
+
     def test_text_that_is_no_utf8_a_file_name_decoded_by_os_exports_escaped(self, tmp_path):
         """Python text may hold lone surrogates (os.fsdecode of a name that is not UTF-8),
         which SQLite text cannot: the export crashed with a raw UnicodeEncodeError."""

@@ -6,6 +6,7 @@ this module; every storage is a real SQLite file.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -1320,3 +1321,20 @@ def test_a_query_beside_an_uncompiled_call_of_equal_content_adds_no_row_without_
     columns, calls = q.row_table(list(frame.columns), False)
     assert [list(c) for c in columns] == [[0], [1], [1], [2]]
     assert len(calls[0]) == 4 and set(calls[0]) == set(frame.attrs["mandala_ast.calls"][0])  # add, inc x3
+
+
+def _logged_double(x: int) -> int:  # one function, decorated with and without ignore_env
+    return x * 2 + len(os.environ.get("MANDALA_TEST_LOG", ""))
+
+
+def test_a_query_matches_calls_stored_before_ignore_env_after_the_ignored_variable_changed(tmp_path, monkeypatch):
+    # They hold the variable as a dependency; the op ignores it now, so run blocks, storage.df
+    # and why serve them: the query must find them too.
+    monkeypatch.setenv("MANDALA_TEST_LOG", "a")
+    code = "import mandala_ast\nwith storage.{block}:\n    for x in [1, 2]:\n        y = double(x)\n"
+    run(code.format(block="run()"), Storage(tmp_path / "s.db"), double=op(_logged_double))
+    monkeypatch.setenv("MANDALA_TEST_LOG", "bbb")
+    storage, later = Storage(tmp_path / "s.db"), op(ignore_env="MANDALA_TEST_LOG")(_logged_double)
+    assert "hit" in str(storage.why(later, 1))
+    frame = run(code.format(block="query() as q"), storage, double=later)["q"].df()
+    assert rows(frame) == [(1, 3), (2, 5)]

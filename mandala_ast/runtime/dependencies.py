@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import builtins
 import functools
+import itertools
 import os
 import site
 import sys
@@ -20,7 +21,8 @@ import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from . import env_deps, file_deps
+from . import env_deps, file_deps, untracked
+from .differences import short_repr
 from .fingerprints import NO_SOURCE, Fingerprint, fingerprint
 from .hashing import UnhashableError, content_id, digest
 from .ops import Op
@@ -441,7 +443,7 @@ def describe(name: str, value: Any) -> Dependency | None:
             return Dependency(name, "code", _code_state(value, print_.digest), print_.source)
     if is_data(value):
         state = _data_state(value)
-        return None if state is None else Dependency(name, "constant", state, _short_repr(value))
+        return None if state is None else Dependency(name, "constant", state, _described(value))
     return None
 
 
@@ -457,13 +459,23 @@ def from_rows(rows: tuple[tuple[str, str, bytes, str | None], ...]) -> dict[str,
 
 def untraced_dependencies(fn: Any, values: Iterable[Any]) -> dict[str, Dependency]:
     """What a body that could not be traced (an async op: bodies interleave on one event
-    loop) may have run: ``fn``'s static dependencies, and the user classes of the ``values``
-    it was given (top level, and the items of a list, tuple or dict; the object of a bound
-    method), base classes included,
-    each with its code and what that refers to: a model passed in runs methods ``fn``'s code
-    does not name. (Functions given are keyed by their code: :func:`argument_code_state`.)"""
+    loop) may have run: ``fn``'s static dependencies, and the user classes of the objects
+    it was given, base classes included, each with its code and what that refers to: a model
+    passed in runs methods ``fn``'s code does not name. Objects are looked for in what it was
+    given: arguments, the items of a list, tuple, set or dict, the attributes of a user
+    object (a pipeline holding a model), the object of a bound method (``model.predict``) and
+    what a ``functools.partial`` binds, whose function counts too, down to
+    ``_HELD_DEPTH`` levels. (Functions given are keyed by their code:
+    :func:`argument_code_state`.)"""
     found = static_dependencies(fn)
-    for cls in _user_classes(values):
+    classes, functions = _held_code_of(values)
+    for function in functions:
+        dependency = describe(qualified_name(function), function)
+        if dependency is not None:
+            found.setdefault(dependency.name, dependency)
+            for inner, inner_dependency in static_dependencies(function).items():
+                found.setdefault(inner, inner_dependency)
+    for cls in classes:
         owner = qualified_name(cls)
         for attribute, value in vars(cls).items():
             # each method (and class-level constant) by the name a trace would record it
@@ -482,18 +494,53 @@ def untraced_dependencies(fn: Any, values: Iterable[Any]) -> dict[str, Dependenc
     return found
 
 
-def _user_classes(values: Iterable[Any]) -> list[type]:
+#: How deep untraced_dependencies looks into what an async op is given (an argument is level
+#: 0: a list of pipelines holding a model is 3), how many items of one container, and how many
+#: objects in all: a dataset of user objects is one class, not a walk through every row.
+_HELD_DEPTH = 4
+_HELD_ITEMS = 64
+_HELD_MOST = 1024
+
+
+def _held_code_of(values: Iterable[Any]) -> tuple[list[type], list[types.FunctionType]]:
+    """The user classes of the objects in ``values`` (see untraced_dependencies), and the
+    user functions partials among them bind."""
     classes: dict[type, None] = {}
-    for value in values:
-        items = value.values() if type(value) is dict else value if type(value) in (list, tuple) else (value,)
-        for item in items:
-            if isinstance(item, types.MethodType):  # `model.predict` given: its object's class
-                item = item.__self__
-            cls = item if isinstance(item, type) else type(item)
-            for klass in cls.__mro__:
-                if is_user_module(klass.__module__):
-                    classes[klass] = None
-    return list(classes)
+    functions: dict[types.FunctionType, None] = {}
+    seen: set[int] = set()
+    pending = [(value, 0) for value in values]
+    while pending and len(seen) < _HELD_MOST:
+        value, depth = pending.pop()
+        if id(value) in seen or depth > _HELD_DEPTH:
+            continue
+        seen.add(id(value))
+        pending += [(item, depth + 1) for item in _held(value, classes, functions)]
+    return list(classes), list(functions)
+
+
+def _held(value: Any, classes: dict[type, None], functions: dict[types.FunctionType, None]) -> list[Any]:
+    """Note ``value``'s user class (or the user function a partial binds); return the objects
+    it holds that an untraced body may reach through it."""
+    kind = type(value)
+    if kind is dict:
+        return list(itertools.islice(value.values(), _HELD_ITEMS))
+    if kind in (list, tuple, set, frozenset):
+        return list(itertools.islice(value, _HELD_ITEMS))
+    if isinstance(value, types.MethodType):  # `model.predict` given: its object's class
+        return [value.__self__]
+    if isinstance(value, functools.partial):  # `partial(model.predict, k=3)`: its function and what it binds
+        if isinstance(value.func, types.FunctionType) and is_user_module(value.func.__module__ or ""):
+            functions[value.func] = None
+        return [value.func, *value.args, *value.keywords.values()]
+    cls = value if isinstance(value, type) else kind
+    user = False
+    for klass in cls.__mro__:
+        if is_user_module(klass.__module__):
+            classes[klass] = None
+            user = True
+    if not user or cls is value or not hasattr(value, "__dict__"):
+        return []
+    return list(itertools.islice(vars(value).values(), _HELD_ITEMS))
 
 
 def argument_code_state(function: types.FunctionType) -> bytes | None:
@@ -675,7 +722,7 @@ def _cells_text(function: Any, depth: int = 0) -> str:
             contents = cell.cell_contents
         except ValueError:
             continue
-        shown = _holder_source(contents, depth) if _code_object_of(contents) is not None else _short_repr(contents)
+        shown = _holder_source(contents, depth) if _code_object_of(contents) is not None else _described(contents)
         lines.append(f"# closes over {name} = {shown}")
     return "\n" + "\n".join(lines)
 
@@ -703,7 +750,7 @@ def _holder_source(value: Any, depth: int = 0) -> str:
         return "\n".join(f"{k!r}: {_holder_source(v, depth + 1)}" for k, v in value.items())
     if isinstance(value, (list, tuple)):
         return "\n".join(_holder_source(item, depth + 1) for item in value)
-    return _short_repr(value)
+    return _described(value)
 
 
 def _accessor_functions(value: Any) -> tuple | None:
@@ -756,6 +803,8 @@ def current_state(name: str) -> bytes | None:
         return file_deps.current_state(name)
     if name.startswith(env_deps.PREFIX):  # an environment variable an op read: its value's hash
         return env_deps.current_state(name)
+    if name.startswith(untracked.PREFIX):  # a call computed while its op tracked no files
+        return untracked.current_state(name, resolve(untracked.op_name(name)))
     value = resolve(name)
     if value is _GONE:
         return None
@@ -768,6 +817,8 @@ def current_source(name: str) -> str | None:
         return file_deps.current_source(name)
     if name.startswith(env_deps.PREFIX):
         return env_deps.current_source(name)
+    if name.startswith(untracked.PREFIX):
+        return untracked.current_source(name, current_state(name) is not None)
     value = resolve(name)
     dependency = describe(name, value) if value is not _GONE else None
     return dependency.source if dependency is not None else None
@@ -971,14 +1022,9 @@ def _attribute_chain(node: ast.Attribute, seen: set[int]) -> list[str] | None:
     return [current.id, *reversed(parts)]
 
 
-def _short_repr(value: Any) -> str:
-    if type(value).__repr__ is object.__repr__ and hasattr(value, "__dict__"):
-        # (an address tells nothing in a change report, and differs in every process)
-        fields = ", ".join(f"{name}={field!r}" for name, field in vars(value).items())
-        text = f"{type(value).__qualname__}({fields})"
-    else:
-        text = repr(value)
-    return text if len(text) <= 2000 else text[:2000] + " ..."
+def _described(value: Any) -> str:
+    # (an address tells nothing in a change report, and differs in every process)
+    return short_repr(value, 2000)
 
 
 def _library_roots() -> tuple[str, ...]:

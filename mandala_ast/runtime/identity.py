@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import ValueEncodingError
 from . import renames
+from .differences import short_repr
 from .hashing import UnhashableError, content_id, digest
 from .refs import UNKNOWN, InexactRefs, Ref
 
@@ -273,9 +274,9 @@ def describe(bound: dict[str, Any]) -> str:
     """``name=value, ...`` with each value's repr cut short, for messages.
 
     >>> describe({"x": 1, "s": "a" * 50})
-    "x=1, s='aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+    "x=1, s='aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa…"
     """
-    return ", ".join(f"{k}={_short_repr(v)}" for k, v in bound.items())
+    return ", ".join(f"{k}={short_repr(v)}" for k, v in bound.items())
 
 
 def describe_args(op: Op, args: tuple, kwargs: dict) -> str:
@@ -286,11 +287,3 @@ def describe_args(op: Op, args: tuple, kwargs: dict) -> str:
         return "..."
     return describe(bound)
 
-
-def _short_repr(value: Any) -> str:
-    try:
-        return f"{value!r:.40}"
-    except RecursionError:  # nested too deeply for repr: reprlib stops after a few levels
-        import reprlib
-
-        return reprlib.repr(value)

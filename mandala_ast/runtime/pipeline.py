@@ -200,8 +200,8 @@ class CallPipeline:
             found = self.index.find(call)
         if found is None and self._computing:
             found = self._wait_for_others(call)
-        if found is None and op.ignore and self.versions.keyed_before_ignore(op, call.version_id):
-            found = self._stored_before_ignore(op, hashed)
+        if found is None and op.ignore:
+            found = self.stored_before_ignore(call)
         if found is None and (not new_calls_allowed or self.store.read_only):
             # A miss is answered from memory until the file is next seen to change (polled
             # every few tens of ms): before saying a call is not stored, look in the file.
@@ -224,11 +224,15 @@ class CallPipeline:
                 self.single_flight.release(call.cid)
         return call.row_id, out_cids, call.deps_id  # type: ignore[return-value]
 
-    def _stored_before_ignore(self, op: Op, hashed: HashedInputs) -> Found | None:
-        """A call stored before ``ignore=`` named some of the op's arguments, keyed with them
-        as given now: the op says they do not change its result, so it is this call
-        (recorded for this one's identity, as a call found by content is)."""
-        unignored = identify_unignored(op, hashed, self.versions)
+    def stored_before_ignore(self, call: CallIdentity) -> Found | None:
+        """For a call of an op with ``ignore=`` found nowhere else (run and batch blocks): a
+        call stored before ``ignore=`` named some of the op's arguments, keyed with them as
+        given now. The op says they do not change its result, so it is this call (recorded
+        for this one's identity, as a call found by content is)."""
+        op = call.op
+        if not self.versions.keyed_before_ignore(op, call.version_id):
+            return None
+        unignored = identify_unignored(op, (call.bound, call.cids), self.versions)
         found = self.index.find(unignored) if unignored is not None else None
         return None if found is None else (*found[:3], False)
 

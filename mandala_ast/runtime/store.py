@@ -84,6 +84,12 @@ _SPAN_SQL = (
     "SELECT (SELECT MAX(id) FROM calls WHERE version_id = ?) - (SELECT MIN(id) FROM calls WHERE version_id = ?) + 1"
 )
 _ANY_SQL = "SELECT 1 FROM calls WHERE version_id = ? LIMIT 1"
+# Calls of a version given one input (name and content): through the index on input content.
+_SHARING_SQL = (
+    "SELECT i.call_id FROM call_inputs i JOIN calls c ON c.id = i.call_id "
+    "WHERE i.cid = ? AND i.name = ? AND c.version_id = ? LIMIT ?"
+)
+_INPUTS_OF_SQL = "SELECT name, cid FROM call_inputs WHERE call_id = ?"
 # A range of the version index, whose entries sit in row-id (= insertion) order.
 _INDEX_SQL = "SELECT lkey, cid, hid, deps_id, outputs FROM calls WHERE version_id = ?"
 # The next free row id, and whether any call is tombstoned (see _CALL_TABLES): ids of
@@ -196,6 +202,19 @@ class SQLiteStore:
     def has_calls(self, version_id: bytes) -> bool:
         """Whether any call of this op version is stored (one index probe, unlike a count)."""
         return self.conn.execute(_ANY_SQL, (version_id,)).fetchone() is not None
+
+    def calls_sharing_inputs(self, version_id: bytes, inputs: dict[str, bytes], limit: int) -> dict[int, int]:
+        """Of the version's stored calls given any of ``inputs`` (name -> content id), how many
+        of them each was given (at most ``limit`` calls looked at per input), by row id."""
+        shared: dict[int, int] = {}
+        for name, cid in inputs.items():
+            for (call_id,) in self.conn.execute(_SHARING_SQL, (cid, name, version_id, limit)):
+                shared[call_id] = shared.get(call_id, 0) + 1
+        return shared
+
+    def inputs_of(self, call_id: int) -> dict[str, bytes]:
+        """A stored call's inputs: name -> content id."""
+        return dict(self.conn.execute(_INPUTS_OF_SQL, (call_id,)).fetchall())
 
     def count_calls(self, version_id: bytes) -> int:
         """How many calls of this op version are stored."""

@@ -21,7 +21,7 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ArgumentError, VersionChangeError
-from . import dependencies as deps, env_deps, file_deps, fingerprints, renames
+from . import dependencies as deps, env_deps, file_deps, fingerprints, renames, untracked
 from .hashing import digest
 from .packing import unpack_outputs
 from .tracing import RanCode
@@ -256,7 +256,7 @@ class VersionTracker:
         environment variables (env_deps.stop)."""
         before = tuple((name, d.state) for name, d in ran.before.items())
         codes = (tuple(ran.codes), tuple(ran.receivers.items())) if ran.complete else ran.found
-        key = (op.version_id, codes, frozenset(op_calls), files, before)
+        key = (op.version_id, codes, frozenset(op_calls), files, before, op.track_files, op.track_env)
         deps_id = self._op_deps.get(key)
         if deps_id is None:
             if ran.complete:
@@ -269,6 +269,9 @@ class VersionTracker:
             for name, state, source in files:
                 kind = "env" if name.startswith(env_deps.PREFIX) else "file"
                 found[name] = deps.Dependency(name, kind, state, source)
+            if not (op.track_files and op.track_env):  # nothing says what it read: say so
+                for name, state, source in untracked.markers(op, deps.qualified_name(op.fn)):
+                    found[name] = deps.Dependency(name, untracked.KIND, state, source)
             found.pop(deps.qualified_name(op.fn), None)  # an op that (indirectly) calls itself
             deps_id = self._op_deps[key] = _deps_id(found)
             self._record_state(deps_id, found)
@@ -359,6 +362,8 @@ class VersionTracker:
             if current == state or self._accepted(name, state, current):
                 continue
             if op is not None and self._ignored_by(op, name, members):
+                continue
+            if op is not None and kind == untracked.KIND and untracked.holds_for(name, op, deps.qualified_name(op.fn)):
                 continue
             if not self._same_code(name, kind, state, current, record):
                 changed.append((name, state, current))
@@ -538,6 +543,21 @@ class VersionTracker:
         ).fetchall()
         return [row[0] for row in rows]
 
+    def unshaped_version_id(self, op: Op) -> bytes:
+        """The id the op's version stores its calls under whatever its number of outputs: the
+        id :meth:`peek_version_id` answers unless ``nout=`` changed since they were stored."""
+        row = self.store.conn.execute(
+            "SELECT canonical FROM versions WHERE version_id = ?", (op.version_id,)
+        ).fetchone()
+        return (row[0] or op.version_id) if row is not None else op.version_id
+
+    def same_code(self, op: Op, version_id: bytes) -> bool:
+        """Whether a stored version is the op's current code (and ``version=``)."""
+        row = self.store.conn.execute(
+            "SELECT fingerprint, version FROM versions WHERE version_id = ?", (version_id,)
+        ).fetchone()
+        return row is not None and row[0] == op.fingerprint.digest and row[1] == op.version
+
     def version_diff(self, op: Op, version_id: bytes) -> str:
         """Unified diff from a stored version's source to the op's current source."""
         row = self.store.conn.execute(
@@ -610,6 +630,8 @@ def _shown(name: str) -> str:
         return ("directory " if path.endswith(os.sep) else "file ") + path
     if name.startswith(env_deps.PREFIX):
         return env_deps.shown(name)
+    if name.startswith(untracked.PREFIX):
+        return untracked.shown(name)
     return name.replace(":", ".")
 
 
@@ -622,6 +644,8 @@ def _snapshot(name: str) -> tuple[Any, ...]:
         return file_deps, file_deps.snapshot(name)
     if name.startswith(env_deps.PREFIX):  # what a body would read of the variable now
         return env_deps, env_deps.snapshot(name)
+    if name.startswith(untracked.PREFIX):  # whether the op it names tracks the input kind now
+        return untracked, deps.current_state(name)
     value = deps.resolve(name)
     if _watched(value):
         return value, deps.current_state(name)

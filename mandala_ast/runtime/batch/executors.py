@@ -12,6 +12,7 @@ import os
 from typing import Any
 
 from ..._errors import BatchWorkerError
+from .orphans import exit_with_parent
 from .worker import (
     Chained,
     code_signature,
@@ -19,7 +20,6 @@ from .worker import (
     compute_chunk_named,
     compute_here,
     compute_sent,
-    exit_with_parent,
     op_address,
     this_process,
 )

@@ -103,6 +103,9 @@ def find_stored(storage: Any, calls: list[Call], in_file: bool = False, block: A
     found = []
     with engine.lock:
         hits = [engine.index.find_in_file(call) for call in calls] if in_file else engine.index.find_many(calls)
+        if None in hits:  # stored before the op's ignore= named an argument: as a run block finds them
+            hits = [hit or (engine.stored_before_ignore(call) if call.op.ignore else None)
+                    for call, hit in zip(calls, hits)]
         if block is not None and None in hits and not _may_compute(storage, block):
             hits = [hit or engine.index.find_in_file(call) for call, hit in zip(calls, hits)]
         for call, hit in zip(calls, hits):

@@ -10,11 +10,8 @@ given as an argument; after an edit of those, their stale results were served.
 
 from __future__ import annotations
 
-import multiprocessing
-import multiprocessing.connection
 import os
 import pickle
-import threading
 import time
 import traceback
 from typing import Any
@@ -27,30 +24,8 @@ from ..ops import importable_as, op_named
 from ..tracing import RanCode
 
 __all__ = ["EDITED_CODE", "Chained", "Slot", "UnsentOutput", "code_signature", "compute_chunk_here", "compute_chunk_named",
-           "compute_here", "compute_in", "compute_named", "compute_sent", "exit_with_parent", "op_address",
+           "compute_here", "compute_in", "compute_named", "compute_sent", "op_address",
            "resolve_op", "this_process"]
-
-
-def exit_with_parent() -> None:
-    """Initializer of the process pools a batch starts: the worker ends as soon as the process
-    that started it does. A coordinator killed mid-batch (kill -9, an out-of-memory kill, a
-    cluster's time limit) left its workers waiting for work forever, each holding a copy of
-    its memory: each keeps open the end of the work queue the others read, so none reads
-    end-of-file.
-
-    >>> pool = ProcessPoolExecutor(initializer=exit_with_parent)   # doctest: +SKIP
-    """
-    parent = multiprocessing.parent_process()
-    if parent is not None:
-        threading.Thread(target=_exit_once_gone, args=(parent.sentinel,), daemon=True,
-                         name="mandala_ast-exit-with-parent").start()
-
-
-def _exit_once_gone(sentinel: int) -> None:
-    # The sentinel reads end-of-file once the parent has ended: nothing is left to send a
-    # result to, so the call running here (if any) ends with the process.
-    multiprocessing.connection.wait([sentinel])
-    os._exit(1)
 
 
 def compute_here(op: Any, args: tuple, kwargs: dict, batch: Any, traced: bool = True) -> tuple:

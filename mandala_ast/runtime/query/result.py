@@ -161,7 +161,7 @@ class Query:
             }
             cids = list({cid for per_call in defaults.values() for cid in per_call.values()})
             stored = frozenset(storage.engine.store.find_values(cids)) if cids else frozenset()
-            self._compiled = compile_pattern(self.pattern, defaults, _invalid_states(storage), stored)
+            self._compiled = compile_pattern(self.pattern, defaults, _invalid_states(storage, self.pattern.calls), stored)
         return self._compiled
 
     def _check_pattern(self) -> None:
@@ -357,11 +357,19 @@ class _Found:
 # -- rows: content ids of every variable ---------------------------------------------------------
 
 
-def _invalid_states(storage: Storage) -> list[bytes]:
-    """Dependency states whose code changed since: their calls are invisible to queries."""
+def _invalid_states(storage: Storage, calls: Iterable[CallNode]) -> dict[int, list[bytes]]:
+    """Per call node, the dependency states changed since for its op: their calls are
+    invisible to queries. Judged for the op, as run blocks judge them: a call stored before
+    its op said ``ignore_env=`` (or ``track_files=False``) still matches after the ignored
+    input changed."""
     versions = storage.engine.versions
     rows = storage.engine.store.conn.execute("SELECT DISTINCT deps_id FROM dep_sets").fetchall()
-    return [deps_id for (deps_id,) in rows if not versions.is_valid(deps_id)]
+    invalid = [deps_id for (deps_id,) in rows if not versions.is_valid(deps_id)]
+    return {
+        call.number: [deps_id for deps_id in invalid if not versions.is_valid(deps_id, call.op)]
+        if invalid and hasattr(call.op, "ignores_env") else invalid
+        for call in calls
+    }
 
 
 def _node_ids(pattern: Pattern, compiled: CompiledQuery, cursor: Iterable[tuple]) -> Iterable[dict]:

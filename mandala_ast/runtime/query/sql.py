@@ -53,9 +53,10 @@ class _Use:
 
 
 def compile_pattern(pattern: Pattern, defaults: dict[int, dict[str, bytes]],
-                    invalid_states: list[bytes], stored_defaults: frozenset[bytes] = frozenset()) -> CompiledQuery:
+                    invalid_states: dict[int, list[bytes]], stored_defaults: frozenset[bytes] = frozenset()) -> CompiledQuery:
     """``defaults``: call node number -> first-seen default content ids of its op;
-    ``invalid_states``: dependency states whose code changed (their calls are not matched);
+    ``invalid_states``: call node number -> the dependency states whose code changed for its
+    op (their calls are not matched; an op ignoring a variable keeps the calls that read it);
     ``stored_defaults``: those defaults whose values are in the file (a ``Q()`` can load them)."""
     order = _join_order(pattern)
     definitions = _definitions(order)
@@ -199,9 +200,10 @@ class _Builder:
         selects = ["c.id AS id", "c.hid AS hid", "c.outputs AS outputs", "c.exact AS exact"]
         joins, where = [], ["c.version_id = ?"]
         params_where: list[Any] = [call.version_id]
-        if self.invalid_states:
-            where.append(f"c.deps_id NOT IN ({', '.join('?' * len(self.invalid_states))})")
-            params_where += self.invalid_states
+        invalid = self.invalid_states.get(call.number, ())
+        if invalid:
+            where.append(f"c.deps_id NOT IN ({', '.join('?' * len(invalid))})")
+            params_where += invalid
         defaults = self.defaults.get(call.number, {})
         for position, (name, node) in enumerate(call.inputs.items()):
             table = f"i{position}"
