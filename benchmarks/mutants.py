@@ -109,6 +109,7 @@ AREAS["LO"] = "holes reported earlier and left open (session 8)"
 AREAS["VE"] = "code edited between runs (session 8)"
 AREAS["LD"] = "the lead using the library (session 8)"
 AREAS["CD"] = "collections, deletion and months-old storages (session 8)"
+AREAS["PN"] = "pytest plugin and notebooks as a data scientist uses them (session 8)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -959,7 +960,7 @@ MUTANTS: tuple[Mutant, ...] = (
            '            return f"{slot}@{self.scope.qualname}" if original in self._rewritten_returns else None\n',
            "            return None\n", ("tests/transforms/test_run_form.py", "tests/test_compiled_blocks.py"),
            "a workflow's `return inc(x)` hands the caller no history: its next op call records inc's output as a raw input"),
-    Mutant("N09", "mandala_ast/runtime/query/block.py", '    if text and "mandala_ast" not in text:\n', "    if False:\n",
+    Mutant("N09", "mandala_ast/runtime/query/block.py", '    elif text and "mandala_ast" not in text:\n', "    elif False:\n",
            ("tests/test_query.py",),
            "an uncompiled query block in a module importing Q through a module of its own says to use `mandala-ast run`, which was used"),
     Mutant("N10", "mandala_ast/runtime/query/block.py", "    elif text and _run_by_ipython(frame):\n", "    elif False:\n",
@@ -1360,6 +1361,28 @@ MUTANTS: tuple[Mutant, ...] = (
            "        return (isinstance(module, str) and module != where", "        return (False and module != where",
            ("tests/test_versions.py",),
            "`from slow import scale` made `from fast import scale` serves the result slow.scale computed"),
+    # -- session 8: pytest plugin and notebooks
+    Mutant("PN1", _RE, "            self.store.drop_rows_of(row_id)\n", "", ("tests/test_recording.py",),
+           "a Ctrl-C while a call's rows are buffered leaves some behind: every later commit raises KeyError"),
+    Mutant("PN2", _SO, "        try:\n            retry_locked(lambda: self.conn.execute(\"BEGIN IMMEDIATE\"))  # (a -shm SQLite cannot write, say)\n",
+           "        retry_locked(lambda: self.conn.execute(\"BEGIN IMMEDIATE\"))\n        try:\n", ("tests/test_recording.py",),
+           "a Ctrl-C right after BEGIN leaves the transaction open: every later commit raises sqlite3's OperationalError"),
+    Mutant("PN3", "mandala_ast/pytest.py",
+           "        elif isinstance(item, dict):\n            todo += itertools.islice(itertools.chain(item.keys(), item.values()), budget)\n",
+           "", ("tests/test_pytest.py",),
+           "a cached fixture returning {'dir': <a path in pytest's temporary directory>} is stored, and loaded once pytest removed it"),
+    Mutant("PN4", "mandala_ast/runtime/query/block.py", "    if _an_ipython_cell(frame):\n", "    if False:\n",
+           ("tests/test_ipython.py",),
+           "a query block in a cell run before %load_ext says to use `mandala-ast run`, never %load_ext"),
+    Mutant("PN5", _VE, "        return int(usage.sum() if hasattr(usage, \"sum\") else usage) <= _WATCHED_BYTES\n",
+           "        return False\n", ("tests/test_ipython.py",),
+           "a small frame changed in place in a later notebook cell (df['a'] = ...) serves results computed from the old one"),
+    Mutant("PN6", "mandala_ast/pytest.py", "        if name in self.PER_TEST:\n", "        if False:\n",
+           ("tests/test_pytest.py",),
+           "a cached fixture choosing its value by the test's marker serves the first test's value to every test"),
+    Mutant("PN7", "mandala_ast/pytest.py", "        self.unkeyed.append(f\"config.getoption({name!r})\")\n", "",
+           ("tests/test_pytest.py",),
+           "a cached fixture sized by a command-line option (--size=7) loads the value another run's option made"),
 )
 
 

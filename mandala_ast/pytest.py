@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
+import os
 import sys
 import time
 import types
@@ -110,15 +112,124 @@ class _Fixture:
         return FixtureOp(self.fn, ignore=self.ignore)
 
     def value(self, request: pytest.FixtureRequest, received: dict[str, Any]) -> Any:
-        if self.takes_request:
-            received["request"] = request
         session = request.config.stash.get(_SESSION, None)
         if session is None or not session.enabled:  # -p no:mandala_ast, --no-mandala-cache
-            return self.fn(**received)
+            return self.fn(**received, **({"request": request} if self.takes_request else {}))
+        watched = _WatchedRequest(request)
+        if self.takes_request:
+            received["request"] = watched
         cache = session.cache()
         value = cache.get(self.op, self.name, received)
+        if watched.unkeyed:
+            cache.discard(value)
+            raise FixtureError(_unkeyed_read(self.name, watched.unkeyed[0]))
+        temporary = _temporary_path_in(value, request)
+        if temporary is not None:
+            cache.discard(value)
+            raise FixtureError(
+                f"cached_fixture {self.name!r} returned a path in pytest's temporary directory "
+                f"({temporary}), which pytest removes a few runs later (at once with --basetemp): "
+                "a later run would load a path to files that are gone. Cache the data in a "
+                "cached_fixture and write it to the temporary directory in an ordinary "
+                "@pytest.fixture that receives it"
+            )
         request.addfinalizer(functools.partial(cache.forget, value))
         return value
+
+
+class _WatchedRequest:
+    """The ``request`` a cached fixture's body gets: pytest's, noting what it reads that the
+    key does not hold: what differs from test to test (``request.node``'s markers,
+    ``request.module``'s settings) and the run's options (``request.config.getoption``)."""
+
+    #: FixtureRequest attributes that differ from one requesting test (or module, class) to another.
+    PER_TEST = frozenset({"node", "function", "cls", "instance", "module", "path", "keywords", "fixturenames"})
+
+    def __init__(self, request: pytest.FixtureRequest) -> None:
+        self.unkeyed: list[str] = []
+        self.request = request
+
+    @property
+    def config(self) -> _WatchedConfig:
+        return _WatchedConfig(self.request.config, self.unkeyed)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self.PER_TEST:
+            self.unkeyed.append(name)
+        return getattr(self.request, name)
+
+
+class _WatchedConfig:
+    """``request.config`` for a cached fixture's body: notes the options it reads."""
+
+    def __init__(self, config: pytest.Config, unkeyed: list[str]) -> None:
+        self.wrapped, self.unkeyed = config, unkeyed
+
+    def getoption(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        self.unkeyed.append(f"config.getoption({name!r})")
+        return self.wrapped.getoption(name, *args, **kwargs)
+
+    def getini(self, name: str) -> Any:
+        self.unkeyed.append(f"config.getini({name!r})")
+        return self.wrapped.getini(name)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "option":
+            self.unkeyed.append("config.option")
+        return getattr(self.wrapped, name)
+
+
+def _unkeyed_read(name: str, read: str) -> str:
+    """Why a cached fixture that read ``request.<read>`` cannot be cached, and what to do."""
+    if read.startswith("config."):
+        return (
+            f"cached_fixture {name!r} read request.{read}, which the command line or ini file sets, "
+            "but only request.param is part of its key: a value computed with other options would "
+            "be loaded. Receive a plain @pytest.fixture that returns the option instead: its value is keyed"
+        )
+    return (
+        f"cached_fixture {name!r} read request.{read}, which differs from test to test, but only "
+        "request.param is part of its key: the value one test computed would be loaded for the "
+        "others. To vary the value, give the choices as params= (or parametrize the tests with "
+        "indirect=True); else use a plain @pytest.fixture"
+    )
+
+
+def _temporary_path_in(value: Any, request: pytest.FixtureRequest) -> str | None:
+    """A path (``Path`` or absolute ``str``) in *value* into a temporary directory pytest
+    made, in this run or an earlier one: None if there is none."""
+    paths = _paths_in(value)
+    if not paths:
+        return None
+    try:
+        basetemp = request.getfixturevalue("tmp_path_factory").getbasetemp()
+    except pytest.FixtureLookupError:  # -p no:tmpdir: pytest makes no temporary directories
+        return None
+    roots = [basetemp]
+    if request.config.getoption("basetemp", None) is None:
+        # pytest-of-<user> holds every run's directory, which pytest prunes to the last few.
+        roots += [p for p in basetemp.parents if p.name.startswith("pytest-of-")]
+    for path in paths:
+        if any(path == root or root in path.parents for root in roots):
+            return str(path)
+    return None
+
+
+def _paths_in(value: Any) -> list[Path]:
+    """The absolute paths *value* is or holds in lists, tuples, sets and dicts, looking at
+    1,000 items at most (a long list of numbers is no list of paths)."""
+    paths, todo, budget = [], [value], 1000
+    while todo and budget:
+        item, budget = todo.pop(), budget - 1
+        if isinstance(item, (str, os.PathLike)):
+            text = os.fspath(item)
+            if isinstance(text, str) and os.path.isabs(text):
+                paths.append(Path(os.path.normpath(text)))
+        elif isinstance(item, dict):
+            todo += itertools.islice(itertools.chain(item.keys(), item.values()), budget)
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            todo += itertools.islice(item, budget)
+    return paths
 
 
 #: Every cached fixture defined in this process: a conftest module that defines one is named

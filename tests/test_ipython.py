@@ -277,3 +277,30 @@ def test_a_script_edited_and_run_again_with_percent_run_recomputes(tmp_path):
     edit = f"import pathlib\np = pathlib.Path({str(script)!r})\np.write_text(p.read_text().replace('10 * x', '100 * x'))"
     results = session(tmp_path, SETUP, f"%run {script}", RUN, edit, f"%run {script}", RUN, SHOW)
     assert value(results[-1]) == [("inc", 1), ("add", 101, 1), ("inc", 2), ("add", 201, 2)]
+
+
+def test_a_query_block_in_a_cell_run_without_the_extension_says_to_load_it(tmp_path):
+    # The error told a notebook user to run the cell "with `mandala-ast run`", or that IPython's
+    # %run ran the cell, or that the cell "never mentions mandala_ast": never %load_ext.
+    mentioning = "import mandala_ast\n" + QUERY
+    results = session(tmp_path, "%unload_ext mandala_ast", SETUP, HELPER, OPS, QUERY, mentioning)
+    for result in results[-2:]:
+        assert not result["success"]
+        assert "QueryError: a query block must be compiled" in result["stdout"]
+        assert "this cell ran before `%load_ext mandala_ast`" in result["stdout"]
+        assert "%run" not in result["stdout"] and "never mentions" not in result["stdout"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    ['table["a"] = [1, 2, 4]', 'table.loc[2, "a"] = 4', "series.iloc[2] = 4"],
+)
+def test_a_small_frame_changed_in_place_in_a_later_cell_recomputes_the_op_that_reads_it(tmp_path, change):
+    # The most common notebook edit of data (a column fixed, a value corrected in place):
+    # small arrays, containers and config objects were hashed again at each block, frames
+    # never, and the op served its result for the frame as it was.
+    data = "import pandas as pd\ntable = pd.DataFrame(dict(a=[1, 2, 3]))\nseries = table['a'].copy()\n"
+    ops = "@op\ndef total(x: int) -> int:\n    return x + int(table['a'].sum()) + int(series.sum())\n"
+    run = "with storage.run():\n    y = total(0)\ny"
+    results = session(tmp_path, SETUP, data, ops, run, change, run)
+    assert results[4]["success"] and (value(results[3]), value(results[5])) == (12, 13)

@@ -485,3 +485,73 @@ def test_same_named_fixtures_of_two_conftests_keep_their_own_values(pytester):
         result, _ = run(pytester)
         result.assert_outcomes(passed=2)
     assert summary(result) == "mandala: 2 fixtures reused (saved 0.0 s)"
+
+
+TEMP_DIR_FIXTURE = '''
+from mandala_ast.pytest import cached_fixture
+
+
+@cached_fixture(scope="session", ignore=("tmp_path_factory",))
+def data_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("data")
+    (directory / "x.csv").write_text("1,2")
+    return {"dir": str(directory)}
+'''
+
+
+def test_a_path_into_pytests_temporary_directory_is_never_cached(pytester):
+    # pytest removes the temporary directory of a run a few runs later (at once with
+    # --basetemp): the value stored, a path into it, was loaded by later runs and pointed to
+    # files that were gone (FileNotFoundError in a test, three runs after the first).
+    pytester.makepyfile(
+        conftest=TEMP_DIR_FIXTURE,
+        test_data="from pathlib import Path\n\ndef test_data(data_dir):\n    assert (Path(data_dir['dir']) / 'x.csv').exists()\n",
+    )
+    for _ in range(2):
+        result, _ = run(pytester, "--basetemp", str(pytester.path / "temporary"))
+        result.assert_outcomes(errors=1)
+        result.stdout.fnmatch_lines(
+            ["*FixtureError: cached_fixture 'data_dir' returned a path in pytest's temporary directory*"]
+        )
+    assert "an ordinary @pytest.fixture that receives it" in result.stdout.str()
+    assert "mandala: 1 fixture computed" in result.stdout.str()  # not stored: computed again
+
+
+def test_a_cached_fixture_reading_the_tests_marker_is_an_error_not_another_tests_value(pytester):
+    # Only request.param is keyed: the value the first test's marker chose was loaded for
+    # every later test, whatever its marker said (test_seven got 5 items).
+    pytester.makepyfile(
+        conftest=(
+            "from mandala_ast.pytest import cached_fixture\n\n"
+            "@cached_fixture\ndef dataset(request):\n"
+            "    return list(range(request.node.get_closest_marker('size').args[0]))\n"
+        ),
+        test_sizes=(
+            "import pytest\n\n"
+            "@pytest.mark.size(5)\ndef test_five(dataset):\n    assert len(dataset) == 5\n\n"
+            "@pytest.mark.size(7)\ndef test_seven(dataset):\n    assert len(dataset) == 7\n"
+        ),
+    )
+    pytester.makeini("[pytest]\nmarkers = size\n")
+    for _ in range(2):
+        result, _ = run(pytester)
+        result.assert_outcomes(errors=2)
+        result.stdout.fnmatch_lines(["*FixtureError: cached_fixture 'dataset' read request.node, which differs from test to test*"])
+    assert "give the choices as params=" in result.stdout.str()
+
+
+def test_a_cached_fixture_reading_a_command_line_option_is_an_error_not_the_last_runs_value(pytester):
+    # Options are not part of the key: `pytest --size=7` loaded the list `--size=5` made.
+    pytester.makepyfile(
+        conftest=(
+            "from mandala_ast.pytest import cached_fixture\n\n"
+            "def pytest_addoption(parser):\n    parser.addoption('--size', type=int, default=5)\n\n"
+            "@cached_fixture\ndef dataset(request):\n    return list(range(request.config.getoption('size')))\n"
+        ),
+        test_size="def test_size(dataset, request):\n    assert len(dataset) == request.config.getoption('size')\n",
+    )
+    for size in ("5", "7"):
+        result, _ = run(pytester, f"--size={size}")
+        result.assert_outcomes(errors=1)
+        result.stdout.fnmatch_lines(["*FixtureError: cached_fixture 'dataset' read request.config.getoption('size')*"])
+    assert "Receive a plain @pytest.fixture that returns the option instead" in result.stdout.str()

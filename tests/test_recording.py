@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import sqlite3
+import sys
+from collections.abc import Callable
+from types import FrameType
 
 import numpy as np
 import pytest
 
 from mandala_ast import Storage, op
 from mandala_ast.runtime import recording as recording_module
+from mandala_ast.runtime.recording import Recorder
+from mandala_ast.runtime.store import SQLiteStore
 
 
 @op
@@ -85,3 +92,62 @@ class TestCommits:
 
 def _stored_calls(path) -> int:
     return sqlite3.connect(path).execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+
+
+class TestInterrupts:
+    """Ctrl-C (a notebook's kernel interrupt) lands between any two lines of the library: one
+    landing while a call's rows were being buffered left some of them behind, and every later
+    commit of that Storage raised a raw KeyError, losing the calls of every later block."""
+
+    def test_an_interrupt_while_buffering_a_call_keeps_the_storage_committing(self, tmp_path):
+        for k in itertools.count(1):
+            storage, interrupt = Storage(tmp_path / f"{k}.db"), Interrupt(Recorder._buffer_rows, k)
+            with contextlib.suppress(KeyboardInterrupt), storage.run():
+                inc(1)
+                with interrupt:
+                    inc(2)
+            if not interrupt.fired:
+                break
+            _check_still_committing(storage)
+
+    def test_an_interrupt_while_committing_keeps_the_storage_committing(self, tmp_path):
+        for k in itertools.count(1):
+            storage, interrupt = Storage(tmp_path / f"{k}.db"), Interrupt(SQLiteStore._in_write_transaction, k)
+            with contextlib.suppress(KeyboardInterrupt), interrupt, storage.run():
+                inc(1)
+            if not interrupt.fired:
+                break
+            _check_still_committing(storage)
+
+
+def _check_still_committing(storage: Storage) -> None:
+    """The interrupted Storage stores a new call, and a new one loads it and inc(1)."""
+    with storage.run():
+        assert inc(3) == 4
+    storage.close()
+    with Storage(storage.path).run(allow_new_calls=False):
+        assert (inc(1), inc(3)) == (2, 4)
+
+
+class Interrupt:
+    """Within it, a KeyboardInterrupt is raised at the k-th line run of ``function``, as a
+    signal arriving there would be; ``fired`` says whether it ran that many lines."""
+
+    def __init__(self, function: Callable, k: int) -> None:
+        self.code, self.k, self.lines, self.fired = function.__code__, k, 0, False
+
+    def __enter__(self) -> None:
+        sys.settrace(self._call)
+
+    def __exit__(self, *exc_info: object) -> None:
+        sys.settrace(None)
+
+    def _call(self, frame: FrameType, event: str, arg: object) -> Callable | None:
+        return self._line if frame.f_code is self.code and not self.fired else None
+
+    def _line(self, frame: FrameType, event: str, arg: object) -> Callable | None:
+        self.lines += event == "line"
+        if self.lines == self.k and not self.fired:
+            self.fired = True
+            raise KeyboardInterrupt
+        return self._line

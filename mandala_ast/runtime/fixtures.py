@@ -145,6 +145,14 @@ class FixtureCache:
         if self._ref_of(value) is not None:
             del self._produced[id(value)]
 
+    def discard(self, value: Any) -> None:
+        """Delete the stored call that produced ``value`` (returned by :meth:`get`), and the
+        calls of the fixtures that received it: it must never be loaded again."""
+        ref = self._ref_of(value)
+        if ref is not None:
+            self.forget(value)
+            self.storage.delete_calls([ref.src[0]])  # (and the calls computed from it)
+
     def close(self) -> None:
         """Commit and close the storage."""
         self.storage.close()

@@ -97,14 +97,12 @@ class Recorder:
             if encoded is not None:
                 for cid, value in zip(out_cids, encoded):
                     self._buffer_encoded(cid, value)
+            self._buffer_rows(call, out_cids, encoded, duration)
             if structured:
-                self._buffer_rows(call, out_cids, encoded, duration)
                 self._record_structures(call, out_cids, encoded, inputs)
         except BaseException:  # nothing of the call stays buffered (a full disk: nothing to commit)
-            self._unbuffer(marks)
+            self._unbuffer(marks, call.row_id)
             raise
-        if not structured:
-            self._buffer_rows(call, out_cids, encoded, duration)
         self.index.add(call, out_cids)
 
     def record_many(self, entries: list[tuple]) -> list[Exception | None]:
@@ -137,13 +135,13 @@ class Recorder:
                         continue
                     vals += (cid, value.codec, data, len(data), 0)
                     unflushed[cid] = value
+                self._buffer_rows(call, out_cids, encoded, duration)
             except BaseException as exc:  # a full disk: nothing of the call stays buffered
-                self._unbuffer(mark)
+                self._unbuffer(mark, call.row_id)
                 if not isinstance(exc, Exception):
                     raise
                 errors.append(exc)
                 continue
-            self._buffer_rows(call, out_cids, encoded, duration)
             self.index.add(call, out_cids)
             errors.append(None)
         return errors
@@ -187,13 +185,14 @@ class Recorder:
         self.loader.unflushed.clear()
         self.last_flush = time.monotonic()
 
-    def _unbuffer(self, marks: tuple | int) -> None:
-        """Drop what was buffered since ``marks``: the vals table's length, or every table's
-        (and whether the __item__ op's rows were buffered)."""
+    def _unbuffer(self, marks: tuple | int, row_id: bytes | None) -> None:
+        """Drop what was buffered since ``marks``: the vals table's length (and the rows of
+        call ``row_id``), or every table's (and whether the __item__ op's rows were buffered)."""
         if type(marks) is int:
             values = self.store.rows["vals"]
             dropped = values[marks :: FIELDS["vals"]]
             del values[marks:]
+            self.store.drop_rows_of(row_id)
         else:
             dropped = self.store.truncate_buffers(marks[0])  # type: ignore[index]
             self.item_op_added = marks[1]  # type: ignore[index]

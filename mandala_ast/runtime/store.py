@@ -342,12 +342,10 @@ class SQLiteStore:
                 self.conn.execute(_READ_CACHE)
 
     def _in_write_transaction(self, body: Callable[[sqlite3.Connection], Any]) -> Any:
+        # BEGIN inside the try: an interrupt right after it must roll back too, else the
+        # transaction stays open and every later BEGIN fails.
         try:
-            retry_locked(lambda: self.conn.execute("BEGIN IMMEDIATE"))
-        except sqlite3.OperationalError as exc:  # (a -shm SQLite cannot write, say)
-            self._raise_write_error(exc)
-            raise
-        try:
+            retry_locked(lambda: self.conn.execute("BEGIN IMMEDIATE"))  # (a -shm SQLite cannot write, say)
             result = body(self.conn)
             self.conn.execute("COMMIT")  # may fail too (a full disk): then roll back
         except BaseException as exc:
@@ -379,6 +377,14 @@ class SQLiteStore:
         for rows, mark in zip(self.rows.values(), marks):
             del rows[mark:]
         return vals
+
+    def drop_rows_of(self, row_id: bytes | None) -> None:
+        """Drop the rows of call ``row_id`` buffered last, however many of them were (a
+        KeyboardInterrupt may stop the buffering of a call between any two of its rows)."""
+        for table in _BY_CALL_ID:
+            rows, width = self.rows[table], FIELDS[table]
+            while len(rows) >= width and rows[-width] == row_id:
+                del rows[-width:]
 
     def drop_call_rows(self) -> None:
         """Drop the buffered calls and values (after a failed flush); the rows describing ops,

@@ -681,14 +681,19 @@ def _snapshot(name: str) -> tuple[Any, ...]:
 
 def _watched(value: Any) -> bool:
     """Mutable data whose content refresh() hashes each time: containers, the user's objects
-    (``CONFIG.lr = 0.2``), small arrays. (A large array or frame changed in place between
-    blocks goes unnoticed: hashing it at every block would cost more than it is worth.)"""
+    (``CONFIG.lr = 0.2``), small arrays and pandas frames and series. (A large array or
+    frame changed in place between blocks goes unnoticed: hashing it at every block would
+    cost more than it is worth.)"""
     if isinstance(value, (list, dict, set)):
         return True
     if isinstance(value, _IMMUTABLE) or not deps.is_data(value):
         return False
     if type(value).__module__ == "numpy":
         return getattr(value, "nbytes", 0) <= _WATCHED_BYTES
+    if type(value).__module__.partition(".")[0] == "pandas" and hasattr(value, "memory_usage"):
+        # A notebook fixes a column or a value of a small frame in place all the time.
+        usage = value.memory_usage(deep=False)  # a DataFrame's: per column
+        return int(usage.sum() if hasattr(usage, "sum") else usage) <= _WATCHED_BYTES
     return deps.is_user_module(type(value).__module__) and _small_object(value)
 
 

@@ -9,6 +9,7 @@ and become pattern nodes too.
 from __future__ import annotations
 
 import linecache
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +42,12 @@ def _needs_compiling(kind: str, frame: Any) -> str:
     message = _NEEDS_COMPILING.format(kind=kind)
     path = frame.f_code.co_filename
     text = "".join(linecache.getlines(path))
-    if text and "mandala_ast" not in text:
+    if _an_ipython_cell(frame):
+        message += (
+            ". In IPython or Jupyter the extension compiles cells: this cell ran before "
+            "`%load_ext mandala_ast` (or after `%unload_ext mandala_ast`); load it and run the cell again"
+        )
+    elif text and "mandala_ast" not in text:
         message += (
             f". {path} never mentions `mandala_ast`, and the hook (so `mandala-ast run` too) "
             "compiles only modules that do: import from mandala_ast itself, not through a "
@@ -53,6 +59,14 @@ def _needs_compiling(kind: str, frame: Any) -> str:
             f"only): `mandala_ast.compile_module({path!r})` runs it compiled"
         )
     return message
+
+
+def _an_ipython_cell(frame: Any) -> bool:
+    """A cell's top level: it runs in the shell's namespace, from no file (``%run -i`` runs
+    a script there too, from its file)."""
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    at_top = shell is not None and frame.f_globals is shell.user_ns and frame.f_code.co_name == "<module>"
+    return at_top and not os.path.isfile(frame.f_code.co_filename)
 
 
 def _run_by_ipython(frame: Any) -> bool:
