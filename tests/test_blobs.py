@@ -486,13 +486,20 @@ def test_a_storage_opened_through_a_symlink_keeps_its_value_files_beside_the_fil
         assert outer_of_blob(1) == SIZE
 
 
-def test_value_files_an_earlier_version_kept_beside_a_symlink_are_still_found_through_it(tmp_path):
+def linked_with_files_beside_the_link(tmp_path, n: int) -> tuple[Path, Path]:
+    """A storage and a symlink to it, blob(n)'s value file beside the link, where an earlier
+    version kept the files of a storage opened through a link."""
     real = tmp_path / "runs" / "run_1.db"
     with Storage(real).run():
-        blob(2)
+        blob(n)
     link = tmp_path / "latest.db"
     link.symlink_to(real)
-    Path(f"{real}.blobs").rename(f"{link}.blobs")  # where they went before
+    Path(f"{real}.blobs").rename(f"{link}.blobs")
+    return real, link
+
+
+def test_value_files_an_earlier_version_kept_beside_a_symlink_are_still_found_through_it(tmp_path):
+    real, link = linked_with_files_beside_the_link(tmp_path, 2)
     with Storage(link).run(allow_new_calls=False):
         assert blob(2) == bytes([2]) * SIZE
     assert Storage(link).verify().ok
@@ -502,12 +509,7 @@ def test_value_files_kept_beside_a_symlink_are_found_through_it_after_the_file_i
     """Once a value file went beside the file itself (a job opening it by its own name), the
     link looked only there: each value an earlier version kept beside the link was missing,
     and its call computed again (an error where new calls are not allowed)."""
-    real = tmp_path / "runs" / "run_1.db"
-    with Storage(real).run():
-        blob(3)
-    link = tmp_path / "latest.db"
-    link.symlink_to(real)
-    Path(f"{real}.blobs").rename(f"{link}.blobs")  # where they went before
+    real, link = linked_with_files_beside_the_link(tmp_path, 3)
     with Storage(real).run():
         blob(4)  # its file goes beside the file itself
     with Storage(link).run(allow_new_calls=False):

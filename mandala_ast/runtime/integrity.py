@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .._errors import StorageFormatError
 from .blobs import BlobFault
@@ -311,13 +311,10 @@ def describe_producer(conn: sqlite3.Connection, cid: bytes) -> str | None:
     >>> describe_producer(store.conn, cid)          # doctest: +SKIP
     'train(alpha=0.1, data=<value 3f2a9c1b0d4e>)'
     """
-    try:
-        row = conn.execute(_PRODUCER_SQL, (cid,)).fetchone()
-        if row is None:
-            return None
-        inputs = conn.execute(_INPUTS_SQL, (row[0],)).fetchall()
-    except sqlite3.DatabaseError:  # only a description: the error it explains matters more
+    found = _call_of(conn, _PRODUCER_SQL, cid)
+    if found is None:
         return None
+    row, inputs = found
     if row[1] == ITEM_OP_NAME:  # an element: its collection's producer is the user's call
         struct = next((arg[3] for arg in inputs if arg[0] == "struct"), None)
         outer = struct and describe_producer(conn, struct)
@@ -326,19 +323,27 @@ def describe_producer(conn: sqlite3.Connection, cid: bytes) -> str | None:
     return f"{row[1]}({', '.join(_show(*arg) for arg in inputs)})"
 
 
+def _call_of(conn: sqlite3.Connection, sql: str, cid: bytes) -> tuple[tuple[Any, ...], list[Any]] | None:
+    """The first call ``sql`` finds for ``cid`` (its row and inputs), or None."""
+    try:
+        row = conn.execute(sql, (cid,)).fetchone()
+        if row is None:
+            return None
+        return row, conn.execute(_INPUTS_SQL, (row[0],)).fetchall()
+    except sqlite3.DatabaseError:  # only a description: the error it explains matters more
+        return None
+
+
 def describe_consumer(conn: sqlite3.Connection, cid: bytes) -> str | None:
     """``argument a of op(a=…)`` for the earliest stored call given the value ``cid``, or None.
 
     >>> describe_consumer(store.conn, cid)          # doctest: +SKIP
     'argument data of train(alpha=0.1, data=<value 3f2a9c1b0d4e>)'
     """
-    try:
-        row = conn.execute(_CONSUMER_SQL, (cid,)).fetchone()
-        if row is None:
-            return None
-        inputs = conn.execute(_INPUTS_SQL, (row[0],)).fetchall()
-    except sqlite3.DatabaseError:  # only a description, as in describe_producer
+    found = _call_of(conn, _CONSUMER_SQL, cid)
+    if found is None:
         return None
+    row, inputs = found
     return f"argument {row[2]} of {row[1]}({', '.join(_show(*arg) for arg in inputs)})"
 
 
