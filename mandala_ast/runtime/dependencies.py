@@ -624,7 +624,9 @@ def _data_state(value: Any) -> bytes | None:
     try:
         return content_id(value)
     except UnhashableError:
-        if is_user_module(type(value).__module__) and isinstance(_attribute(value, "__dict__"), dict):
+        # (Not a dict subclass: its content is its items, kept by the branch below, and its
+        # attributes empty: an AttrDict 3.10's pickle refuses would have one state whatever it holds.)
+        if not isinstance(value, dict) and is_user_module(type(value).__module__) and isinstance(_attribute(value, "__dict__"), dict):
             return _object_with_code_state(value)
         if type(value) is dict or not isinstance(value, dict):
             return None
