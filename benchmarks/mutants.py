@@ -1300,6 +1300,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("R27", _VE, "        shaped = self._shaped(op, canonical)\n", "        shaped = canonical\n",
            ("tests/test_versions.py",),
            "accept_change of an edit that also changed nout hands back the stored tuple as the only output: ((3, 6),)"),
+    # -- review of the lead's session-8 commits (session 8: RLx)
+    Mutant("RL1", "mandala_ast/runtime/hashing.py", "        if id(part) in seen:\n            continue\n", "",
+           ("tests/test_hashing.py",),
+           "a list holding itself and a lock says its [0][0][0][0][0][0][0][0] holds what pickle refused (a list)"),
     # -- collections, deletion and months-old storages (session 8)
     Mutant("CD1", _LO, "return blobs.open_checked(cid, file_digest, functools.partial(codecs.decode_file, codec))",
            "return codecs.decode_file(codec, blobs.check(cid, file_digest))", ("tests/test_loading.py",),
