@@ -72,6 +72,11 @@ def test_an_object_array_difference_names_the_element() -> None:
     stored = np.array([{"a": 1}, 2], dtype=object)
     given = np.array([{"a": 2}, 2], dtype=object)
     assert difference(stored, given) == "the array: 1 of 2 elements differ, first at [0] (stored {'a': 1}, here {'a': 2})"
+    records = np.dtype([("a", int), ("b", float)])
+    assert difference(np.zeros(2, records), np.ones(2, records)).startswith("the array: 2 of 2 elements differ")
+    arrays, other = np.empty(1, object), np.empty(1, object)
+    arrays[0], other[0] = np.zeros(3), np.ones(3)
+    assert difference(arrays, other) == "its content differs (its parts cannot be compared one by one)"
 
 
 def test_a_data_frame_difference_names_the_column_and_row() -> None:
@@ -84,4 +89,4 @@ def test_a_data_frame_difference_names_the_column_and_row() -> None:
     given.loc[1, "x"] = 9
     assert difference(stored, given) == "['x']: 1 of 3 elements differ, first at [1] (stored 2, here 9)"
     assert difference(stored, stored.rename(columns={"y": "z"})) == " has other keys: \"'z'\" only here, \"'y'\" only stored"
-    assert difference(pd.Series([1, 2]), pd.Series([1, 3])) == "the values: 1 of 2 elements differ, first at [1] (stored 2, here 3)"
+    assert difference(pd.Series([1, 2]), pd.Series([1, 3])) == ".values: 1 of 2 elements differ, first at [1] (stored 2, here 3)"
