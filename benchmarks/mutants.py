@@ -1315,6 +1315,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("RL4", "mandala_ast/runtime/differences.py", '    return element.item() if type(element).__module__ == "numpy" else element\n',
            "    return element.item()\n", ("tests/test_differences.py",),
            "why beside a stored object array whose element differs is a raw AttributeError (dict has no .item)"),
+    Mutant("RL5", "mandala_ast/cli/storage_commands.py", "            return _stopped_module(name, exc)\n",
+           "            raise _import_failed(name, exc) from None\n", ("tests/test_cli_storage_commands.py",),
+           "why --import pkg.mod fails (importing it raised BlockRefusedError) where pkg/__init__ imports mod, whose block is at its top level"),
     # -- collections, deletion and months-old storages (session 8)
     Mutant("CD1", _LO, "return blobs.open_checked(cid, file_digest, functools.partial(codecs.decode_file, codec))",
            "return codecs.decode_file(codec, blobs.check(cid, file_digest))", ("tests/test_loading.py",),
