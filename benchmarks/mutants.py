@@ -110,6 +110,7 @@ AREAS["VE"] = "code edited between runs (session 8)"
 AREAS["LD"] = "the lead using the library (session 8)"
 AREAS["CD"] = "collections, deletion and months-old storages (session 8)"
 AREAS["PN"] = "pytest plugin and notebooks as a data scientist uses them (session 8)"
+AREAS["RL"] = "review of the lead's session-8 commits"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -1300,6 +1301,23 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("R27", _VE, "        shaped = self._shaped(op, canonical)\n", "        shaped = canonical\n",
            ("tests/test_versions.py",),
            "accept_change of an edit that also changed nout hands back the stored tuple as the only output: ((3, 6),)"),
+    # -- review of the lead's session-8 commits (session 8: RLx)
+    Mutant("RL1", "mandala_ast/runtime/hashing.py", "        if id(part) in seen:\n            continue\n", "",
+           ("tests/test_hashing.py",),
+           "a list holding itself and a lock says its [0][0][0][0][0][0][0][0] holds what pickle refused (a list)"),
+    Mutant("RL2", "mandala_ast/runtime/differences.py", "    count = int(np.count_nonzero(unequal))\n",
+           "    count = len(np.argwhere(unequal))\n", ("tests/test_differences.py",),
+           "why beside a stored 1e8-element array takes an index per differing element: GBs to say where it differs"),
+    Mutant("RL3", "mandala_ast/runtime/differences.py",
+           '    if type(stored).__module__.partition(".")[0] == "pandas" and hasattr(stored, "to_numpy"):\n',
+           "    if False:\n", ("tests/test_differences.py",),
+           "why beside a stored DataFrame names its block manager and a weakref's address, not the column that differs"),
+    Mutant("RL4", "mandala_ast/runtime/differences.py", '    return element.item() if type(element).__module__ == "numpy" else element\n',
+           "    return element.item()\n", ("tests/test_differences.py",),
+           "why beside a stored object array whose element differs is a raw AttributeError (dict has no .item)"),
+    Mutant("RL5", "mandala_ast/cli/storage_commands.py", "            return _stopped_module(name, exc)\n",
+           "            raise _import_failed(name, exc) from None\n", ("tests/test_cli_storage_commands.py",),
+           "why --import pkg.mod fails (importing it raised BlockRefusedError) where pkg/__init__ imports mod, whose block is at its top level"),
     # -- collections, deletion and months-old storages (session 8)
     Mutant("CD1", _LO, "return blobs.open_checked(cid, file_digest, functools.partial(codecs.decode_file, codec))",
            "return codecs.decode_file(codec, blobs.check(cid, file_digest))", ("tests/test_loading.py",),

@@ -312,6 +312,21 @@ class TestWhy:
         after = cli("why", "s.db", "g", "2", "--import", "s.py", cwd=tmp_path)
         assert after.returncode == 2 and "defines no op 'g'" in after.stderr, after.stderr
 
+    def test_why_of_a_package_module_its_package_imports_reads_it_up_to_its_block(self, tmp_path):
+        """`--import pkg.mod` where pkg/__init__.py imports mod, whose block is at its top
+        level: importing the package ran into the block, and why failed ("importing it raised
+        BlockRefusedError") where `--import pkg/mod.py` read the module up to its block."""
+        (tmp_path / "pkg").mkdir()
+        (tmp_path / "pkg" / "__init__.py").write_text("from .mod import f\n")
+        (tmp_path / "pkg" / "mod.py").write_text(
+            "from mandala_ast import Storage, op\n\n@op\ndef f(x):\n    return x + 1\n\n"
+            "with Storage('s.db').run():\n    f(1)\n")
+        assert cli("run", "pkg/mod.py", cwd=tmp_path).returncode == 0
+        proc = cli("why", "s.db", "f", "1", "--import", "pkg.mod", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.startswith("hit: __main__.f(x=1) is stored"), proc.stdout
+        assert 'read pkg.mod up to its first storage block' in proc.stderr and 'mod.py, line 7' in proc.stderr
+
     def test_module_without_the_op(self, db):
         (db.parent / "other.py").write_text("x = 1\n")
         proc = cli("why", str(db), "make_data", "200", "--import", "other.py", cwd=db.parent)

@@ -49,3 +49,44 @@ def test_at_most_three_places_are_named() -> None:
 ])
 def test_short_reprs_are_cut_with_an_ellipsis_and_objects_show_their_attributes(value, shown) -> None:
     assert short_repr(value) == shown
+
+
+def test_a_large_array_is_compared_without_copies_several_times_its_size() -> None:
+    """why beside a stored 1e8-element array needed ~4x its size again (masks and an index
+    per differing element): a 800 MB array took >3 GB more to say where it differs."""
+    import tracemalloc
+
+    stored, given = np.zeros((1500, 1500)), np.ones((1500, 1500))
+    tracemalloc.start()
+    try:
+        said = difference(stored, given)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert said == "the array: 2250000 of 2250000 elements differ, first at [0, 0] (stored 0.0, here 1.0)"
+    assert peak < stored.nbytes / 2
+
+
+def test_an_object_array_difference_names_the_element() -> None:
+    """An object array's element has no .item(): the AttributeError crashed why."""
+    stored = np.array([{"a": 1}, 2], dtype=object)
+    given = np.array([{"a": 2}, 2], dtype=object)
+    assert difference(stored, given) == "the array: 1 of 2 elements differ, first at [0] (stored {'a': 1}, here {'a': 2})"
+    records = np.dtype([("a", int), ("b", float)])
+    assert difference(np.zeros(2, records), np.ones(2, records)).startswith("the array: 2 of 2 elements differ")
+    arrays, other = np.empty(1, object), np.empty(1, object)
+    arrays[0], other[0] = np.zeros(3), np.ones(3)
+    assert difference(arrays, other) == "its content differs (its parts cannot be compared one by one)"
+
+
+def test_a_data_frame_difference_names_the_column_and_row() -> None:
+    """A DataFrame was compared by its internals: '._mgr differs (stored BlockManager…' and a
+    weakref's address, which tell the user nothing."""
+    import pandas as pd
+
+    stored = pd.DataFrame({"x": [1, 2, 3], "y": ["a", "b", "c"]})
+    given = stored.copy()
+    given.loc[1, "x"] = 9
+    assert difference(stored, given) == "['x']: 1 of 3 elements differ, first at [1] (stored 2, here 9)"
+    assert difference(stored, stored.rename(columns={"y": "z"})) == " has other keys: \"'z'\" only here, \"'y'\" only stored"
+    assert difference(pd.Series([1, 2]), pd.Series([1, 3])) == ".values: 1 of 2 elements differ, first at [1] (stored 2, here 3)"

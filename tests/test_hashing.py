@@ -568,3 +568,21 @@ def test_a_constant_a_function_argument_reads_changed_between_blocks_is_seen(tmp
     with storage.run():
         assert apply(module.transform, 2) == -2
         assert content_id(module.transform) != before  # where a call is not traced, its key
+
+
+def test_an_object_holding_itself_and_a_lock_names_the_lock_not_the_cycle():
+    """A list holding itself and a lock said "its [0][0][0][0][0][0][0][0] holds it (a list)":
+    the search walked the cycle until its depth ran out and named the cycle."""
+    held = [threading.Lock()]
+    held.insert(0, held)
+    first, second = Point(1, 2), Point(3, threading.Lock())
+    first.y = second
+    second.x = first
+    assert "its [1] holds it (a lock)" in str(_error_of(held))
+    assert "its .y.y holds it (a lock)" in str(_error_of(first))
+
+
+def _error_of(value):
+    with pytest.raises(UnhashableError) as info:
+        content_id(value)
+    return info.value

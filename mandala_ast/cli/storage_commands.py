@@ -18,6 +18,7 @@ import importlib.util
 import os
 import sys
 import textwrap
+import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -312,17 +313,40 @@ def _import(name: str) -> Any:
 
     sys.path.insert(0, os.getcwd())
     with blocks_refused(f"mandala-ast why --import {name}"):
-        spec = _module_spec(name)
+        try:
+            spec = _module_spec(name)
+        except BlockRefusedError as exc:  # its package imports it, and so ran into its block
+            return _stopped_module(name, exc)
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
         try:
             spec.loader.exec_module(module)
         except BlockRefusedError as exc:
-            print(f"mandala-ast why: read {name} up to its first storage block ({_user_line(exc)}): "
-                  "ops defined after it are not seen", file=sys.stderr)
+            _say_stopped(name, exc)
         except Exception as exc:
             raise _import_failed(name, exc) from None
     return module
+
+
+def _say_stopped(name: str, exc: BlockRefusedError) -> None:
+    print(f"mandala-ast why: read {name} up to its first storage block ({_user_line(exc)}): "
+          "ops defined after it are not seen", file=sys.stderr)
+
+
+def _stopped_module(name: str, exc: BlockRefusedError) -> Any:
+    """Module ``name`` as far as its top level ran when its package's import (which imports
+    it) met its block: the import dropped it from sys.modules, its frame still holds it."""
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name == "<module>" and frame.f_globals.get("__name__") == name:
+            module = types.ModuleType(name)
+            module.__dict__.update(frame.f_globals)
+            sys.modules[name] = module
+            _say_stopped(name, exc)
+            return module
+        tb = tb.tb_next
+    raise _import_failed(name, exc) from None
 
 
 def _module_spec(name: str) -> Any:
@@ -336,6 +360,8 @@ def _module_spec(name: str) -> Any:
         spec = importlib.util.find_spec(name)  # imports the packages around it
     except ModuleNotFoundError as exc:
         raise UsageError(f"--import {name!r}: {exc}") from exc
+    except BlockRefusedError:
+        raise
     except Exception as exc:
         raise _import_failed(name, exc) from None
     if spec is None:

@@ -28,7 +28,10 @@ def difference(stored: Any, given: Any) -> str:
     >>> difference({"lr": 0.1, "seed": 1}, {"lr": 0.1, "seed": 2})
     "['seed'] differs (stored 1, here 2)"
     """
-    found = _places(stored, given, "", _DEPTH)
+    try:
+        found = _places(stored, given, "", _DEPTH)
+    except Exception:  # parts that refuse comparing (an object array of arrays): why still answers
+        return "its content differs (its parts cannot be compared one by one)"
     if not found:
         return "its content differs (equal as far as can be shown)"
     shown = "; ".join(found[:_NAMED])
@@ -66,11 +69,28 @@ def _comparable_parts(stored: Any, given: Any) -> list[tuple[str, Any, Any]] | s
         if len(stored) != len(given):
             return f" has {len(given)} items here, {len(stored)} stored"
         return [(f"[{i}]", old, new) for i, (old, new) in enumerate(zip(stored, given))]
+    if type(stored).__module__.partition(".")[0] == "pandas" and hasattr(stored, "to_numpy"):
+        return _pandas_parts(stored, given)
     state, other = getattr(stored, "__dict__", None), getattr(given, "__dict__", None)
     if isinstance(state, dict) and isinstance(other, dict) and (state or other):
         parts = _comparable_parts(state, other)
         return [(f".{label[2:-2]}", old, new) for label, old, new in parts] if isinstance(parts, list) else parts
     return None
+
+
+def _pandas_parts(stored: Any, given: Any) -> list[tuple[str, Any, Any]] | str:
+    """A frame by its columns (then its index), a series or index by its values: their
+    attributes are internals (a block manager, a weakref) that mean nothing to the user."""
+    if getattr(stored, "ndim", 1) != 2:
+        index = [(".index", stored.index.to_numpy(), given.index.to_numpy())] if hasattr(stored, "index") else []
+        return [(".values", stored.to_numpy(), given.to_numpy()), *index]
+    columns = _comparable_parts(
+        {name: stored[name].to_numpy() for name in stored.columns},
+        {name: given[name].to_numpy() for name in given.columns},
+    )
+    if isinstance(columns, str) or columns is None:
+        return columns or " differs"
+    return [*columns, (".index", stored.index.to_numpy(), given.index.to_numpy())]
 
 
 def _keys_phrase(added: set, removed: set) -> str:
@@ -87,12 +107,32 @@ def _array_difference(stored: Any, given: Any, where: str) -> str | None:
         return f"{label} is {given.dtype}{list(given.shape)} here, {stored.dtype}{list(stored.shape)} stored"
     import numpy as np
 
-    unequal = np.argwhere(~((stored == given) | ((stored != stored) & (given != given))))
-    if not len(unequal):
+    unequal = _unequal(stored, given)
+    count = int(np.count_nonzero(unequal))
+    if not count:
         return f"{label} differs in its bytes (equal values: -0.0 and 0.0, or NaNs of other bits)"
-    first = tuple(int(i) for i in unequal[0])
-    return (f"{label}: {len(unequal)} of {stored.size} elements differ, first at {list(first)} "
-            f"(stored {short_repr(stored[first].item())}, here {short_repr(given[first].item())})")
+    first = tuple(int(i) for i in np.unravel_index(int(np.argmax(unequal)), stored.shape))
+    return (f"{label}: {count} of {stored.size} elements differ, first at {list(first)} "
+            f"(stored {short_repr(_element(stored, first))}, here {short_repr(_element(given, first))})")
+
+
+def _unequal(stored: Any, given: Any) -> Any:
+    """Where two arrays differ, as one boolean mask: an array of 1e8 elements may be stored,
+    so no temporary wider than that mask (an index per differing element was 16x its size)."""
+    import numpy as np
+
+    unequal = np.asarray(stored != given)  # the operator, unlike the ufunc, compares records too
+    missing = {"f": np.isnan, "c": np.isnan, "m": np.isnat, "M": np.isnat}.get(stored.dtype.kind)
+    if missing is not None:  # NaN == NaN (NaT == NaT) here: both missing is no difference
+        both_nan = missing(stored)
+        np.logical_and(both_nan, missing(given), out=both_nan)
+        np.logical_and(unequal, np.logical_not(both_nan, out=both_nan), out=unequal)
+    return unequal
+
+
+def _element(array: Any, at: tuple[int, ...]) -> Any:
+    element = array[at]  # an object array's element is the object itself, without .item()
+    return element.item() if type(element).__module__ == "numpy" else element
 
 
 def _same(old: Any, new: Any) -> bool:

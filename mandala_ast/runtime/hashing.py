@@ -350,7 +350,7 @@ _SEARCH_WIDTH = 200
 
 def _part_to_leave_out(value: Any) -> str:
     """Where inside ``value`` (``.y['cache'][1].x``) is the part pickle refused, and the fixes."""
-    found = _unpicklable_part(value, "", 0)
+    found = _unpicklable_part(value, "", 0, {id(value)})
     if found is None:
         return ""
     where, part = found
@@ -361,15 +361,24 @@ def _part_to_leave_out(value: Any) -> str:
     )
 
 
-def _unpicklable_part(value: Any, where: str, depth: int) -> tuple[str, Any] | None:
+def _unpicklable_part(value: Any, where: str, depth: int, seen: set[int]) -> tuple[str, Any] | None:
     if depth >= _SEARCH_DEPTH:
         return None
+    failing: tuple[str, Any] | None = None  # the first part refused, if none inside says why
     for label, part in _parts(value)[:_SEARCH_WIDTH]:
+        # A part met before (a list holding itself, objects pointing at each other) fails as
+        # its holder did: walking into it would name the cycle, not what pickle refused.
+        if id(part) in seen:
+            continue
+        seen.add(id(part))
         try:
             canonical_pickle(part)
         except Exception:
-            return _unpicklable_part(part, where + label, depth + 1) or (where + label, part)
-    return None
+            found = _unpicklable_part(part, where + label, depth + 1, seen) or (where + label, part)
+            if not _parts(found[1]):  # a part holding nothing: what pickle refused itself
+                return found
+            failing = failing or found
+    return failing
 
 
 def _parts(value: Any) -> list[tuple[str, Any]]:
