@@ -436,6 +436,11 @@ class Pattern:
         self._groups = 0
         self.closed = False
 
+    def guards(self) -> list[Guard]:
+        """Every ``if`` guard of the block (of its calls and its assignments), each once."""
+        found = [c.guard for c in self.calls] + [a.guard for s in self.columns.values() for a in s]
+        return list({id(g): g for g in found if g is not None}.values())
+
     def close(self) -> None:
         """Stop accepting expressions over this pattern's variables (the block ended)."""
         self.closed = True

@@ -291,10 +291,8 @@ class Query:
 
     def _every(self, evaluated: _Row) -> tuple:
         """A row's content ids of every variable, and the branches it took (holes.py)."""
-        guards = [c.guard for c in self.pattern.calls] + [a.guard for s in self.pattern.columns.values() for a in s]
         every = tuple(_or_apart(_column_id, evaluated, a) for a in self.pattern.columns.values())
-        unique = {id(g): g for g in guards if g is not None}.values()
-        return every + tuple(_or_apart(g.holds, evaluated.value) for g in unique)
+        return every + tuple(_or_apart(g.holds, evaluated.value) for g in self.pattern.guards())
 
     def _row(self, evaluate: _Row, names: list[str], ids: bool) -> _Found | None:
         failed = evaluate.failed_calls(self.pattern)

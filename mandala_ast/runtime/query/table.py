@@ -306,11 +306,10 @@ class _Table:
         """The rows another row fills (holes.py), told apart by every variable, shown or not,
         and by the branches they took (a guard may read a value no column shows)."""
         unshown = [s for n, s in self.pattern.columns.items() if n not in names]
-        guards = [c.guard for c in self.pattern.calls] + [a.guard for s in self.pattern.columns.values() for a in s]
         conditions = [node for s in unshown for a in s if a.guard is not None for node in a.guard.nodes()]
         self.prepare(conditions, [], ids, [a.value for s in unshown for a in s if isinstance(a.value, Node)])
         every: list[list] = [c.keys() for c in (*columns, *(self._column(assignments) for assignments in unshown))]
-        every += [cast(list, self._truth(guard)) for guard in {id(g): g for g in guards if g is not None}.values()]
+        every += [cast(list, self._truth(guard)) for guard in self.pattern.guards()]
         return filled_by(list(zip(*every)))
 
     def _has_holes(self) -> bool:
