@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.CD9"
+LIST_VERSION = "2026-12-07.LE2"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -111,6 +111,7 @@ AREAS["LD"] = "the lead using the library (session 8)"
 AREAS["CD"] = "collections, deletion and months-old storages (session 8)"
 AREAS["PN"] = "pytest plugin and notebooks as a data scientist uses them (session 8)"
 AREAS["RL"] = "review of the lead's session-8 commits"
+AREAS["LE"] = "the lead's session-9 changes"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -1318,6 +1319,13 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("RL5", "mandala_ast/cli/storage_commands.py", "            return _stopped_module(name, exc)\n",
            "            raise _import_failed(name, exc) from None\n", ("tests/test_cli_storage_commands.py",),
            "why --import pkg.mod fails (importing it raised BlockRefusedError) where pkg/__init__ imports mod, whose block is at its top level"),
+    # -- the lead's session-9 changes
+    Mutant("LE1", "mandala_ast/runtime/types/pil_types.py", "_SAMPLE = 251\n", "_SAMPLE = 256\n",
+           ("tests/test_types.py",),
+           "an RGB image 2048 pixels wide with a stripe of zero padding down it keys apart from the same pixels made by fromarray (the sample reads the same columns of every row)"),
+    Mutant("LE2", "mandala_ast/runtime/types/pil_types.py", "        if window[::_SAMPLE].min() < _OPAQUE:\n",
+           "        if window[:1].min() < _OPAQUE:\n", ("tests/test_types.py",),
+           "an RGB image whose zero padding lies away from each block's first pixel (a resized stripe pasted down it) keys apart from the same pixels made by fromarray"),
     # -- collections, deletion and months-old storages (session 8)
     Mutant("CD1", _LO, "return blobs.open_checked(cid, file_digest, functools.partial(codecs.decode_file, codec))",
            "return codecs.decode_file(codec, blobs.check(cid, file_digest))", ("tests/test_loading.py",),

@@ -102,6 +102,45 @@ def test_an_image_packed_piece_by_piece_has_the_id_of_its_tobytes_bytes_in_every
         assert content_id(("pixels", pixel_bytes(image))) == content_id(("pixels", whole)), image.mode
 
 
+def test_a_narrow_stripe_of_zero_padding_down_a_power_of_two_wide_image_keys_as_its_pixels():
+    # The padding is read one pixel in a prime number: in a 2048-wide image the pixels read move
+    # from row to row, so a 40-pixel stripe (a resized patch pasted down the image) is found,
+    # its padding set, and the image keys as the same pixels made by fromarray.
+    pytest.importorskip("PIL")
+    import numpy as np
+    from PIL import Image
+
+    from mandala_ast.runtime.hashing import content_id
+
+    pixels = (np.arange(2600 * 2048 * 3, dtype=np.uint32) * 7).astype(np.uint8).reshape(2600, 2048, 3)
+    image = Image.fromarray(pixels)
+    stripe = Image.fromarray(pixels[:, 300:341]).resize((40, 2600))  # resize leaves padding 0
+    image.paste(stripe, (300, 0))
+    assert image.tobytes("raw", "RGBX")[300 * 4 + 3] == 0
+    rebuilt = Image.fromarray(np.asarray(image))
+    assert content_id(image) == content_id(rebuilt)
+
+
+def test_an_rgb_image_with_a_small_patch_of_zero_padding_keeps_one_id_and_shares_it_with_no_other():
+    # A patch too small for the sample keeps its zero padding in the key (a recompute against
+    # equal pixels made another way): the id is still the image's own, and every pixel counts.
+    pytest.importorskip("PIL")
+    import numpy as np
+    from PIL import Image
+
+    from mandala_ast.runtime.hashing import content_id
+
+    pixels = (np.arange(2500 * 2400 * 3, dtype=np.uint32) * 7).astype(np.uint8).reshape(2500, 2400, 3)
+    image = Image.fromarray(pixels)
+    image.paste(Image.fromarray(pixels[:2, :3]).resize((2, 2)), (1000, 1000))
+    assert image.tobytes("raw", "RGBX")[(1000 * 2400 + 1000) * 4 + 3] == 0
+    assert content_id(image) == content_id(image.copy())
+    changed = image.copy()
+    changed.putpixel((1001, 1001), (1, 2, 3))
+    assert changed.getpixel((1001, 1001)) != image.getpixel((1001, 1001))
+    assert content_id(changed) != content_id(image)
+
+
 def test_an_rgb_image_is_keyed_by_its_rgba_bytes_whatever_pil_left_in_its_padding_byte():
     # PIL holds RGB in four bytes a pixel and leaves the fourth 255 (fromarray) or 0 (resize):
     # the key sets it, so equal pixels key alike, in one block, in several, or a mix of both.
