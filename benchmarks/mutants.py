@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.LE2"
+LIST_VERSION = "2026-12-07.LE4"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1326,6 +1326,12 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("LE2", "mandala_ast/runtime/types/pil_types.py", "        if window[::_SAMPLE].min() < _OPAQUE:\n",
            "        if window[:1].min() < _OPAQUE:\n", ("tests/test_types.py",),
            "an RGB image whose zero padding lies away from each block's first pixel (a resized stripe pasted down it) keys apart from the same pixels made by fromarray"),
+    Mutant("LE3", "mandala_ast/runtime/types/scipy_types.py", "    return result == [True] and not zeros\n",
+           "    return not zeros\n", ("tests/test_types.py",),
+           "a large CSR matrix with unsorted indices keys apart from the same matrix sorted"),
+    Mutant("LE4", "mandala_ast/runtime/types/scipy_types.py", "    return result == [True] and not zeros\n",
+           "    return result == [True]\n", ("tests/test_types.py",),
+           "a large CSR matrix holding a stored zero keys apart from the same matrix without it"),
     # -- collections, deletion and months-old storages (session 8)
     Mutant("CD1", _LO, "return blobs.open_checked(cid, file_digest, functools.partial(codecs.decode_file, codec))",
            "return codecs.decode_file(codec, blobs.check(cid, file_digest))", ("tests/test_loading.py",),

@@ -102,6 +102,28 @@ def test_an_image_packed_piece_by_piece_has_the_id_of_its_tobytes_bytes_in_every
         assert content_id(("pixels", pixel_bytes(image))) == content_id(("pixels", whole)), image.mode
 
 
+def test_a_large_sparse_matrix_with_unsorted_indices_or_a_stored_zero_keys_as_its_canonical_form():
+    # A million entries and more are checked on two threads: each check must still decide.
+    pytest.importorskip("scipy")
+    import numpy as np
+    import scipy.sparse as sparse
+
+    from mandala_ast.runtime.hashing import content_id
+
+    rows, columns = 1100, 2000  # 2.2M entries, all stored
+    canonical = sparse.csr_matrix(np.arange(1.0, rows * columns + 1).reshape(rows, columns))
+    unsorted = canonical.copy()
+    unsorted.indices[:2], unsorted.data[:2] = unsorted.indices[1::-1].copy(), unsorted.data[1::-1].copy()
+    assert not unsorted.has_canonical_format and (unsorted != canonical).nnz == 0
+    with_zero = canonical.copy()
+    with_zero.data[7] = 0.0
+    without_zero = with_zero.copy()
+    without_zero.eliminate_zeros()
+    assert with_zero.nnz == without_zero.nnz + 1
+    assert content_id(unsorted) == content_id(canonical)
+    assert content_id(with_zero) == content_id(without_zero) != content_id(canonical)
+
+
 def test_a_narrow_stripe_of_zero_padding_down_a_power_of_two_wide_image_keys_as_its_pixels():
     # The padding is read one pixel in a prime number: in a 2048-wide image the pixels read move
     # from row to row, so a 40-pixel stripe (a resized patch pasted down the image) is found,
