@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.CD9"
+LIST_VERSION = "2026-12-07.DL1"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -111,6 +111,7 @@ AREAS["LD"] = "the lead using the library (session 8)"
 AREAS["CD"] = "collections, deletion and months-old storages (session 8)"
 AREAS["PN"] = "pytest plugin and notebooks as a data scientist uses them (session 8)"
 AREAS["RL"] = "review of the lead's session-8 commits"
+AREAS["DL"] = "deletion, verify and export leftovers (session 9)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -1401,6 +1402,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("PN7", "mandala_ast/pytest.py", "        self.unkeyed.append(f\"config.getoption({name!r})\")\n", "",
            ("tests/test_pytest.py",),
            "a cached fixture sized by a command-line option (--size=7) loads the value another run's option made"),
+    # -- session 9: deletion, verify and export leftovers
+    Mutant("DL1", _DE, "        refuse_lone_elements(conn, blobs)\n", "", ("tests/test_deletion.py",),
+           "`storage.delete_calls([element call id])` (an id storage.provenance shows) deletes nothing, silently"),
 )
 
 

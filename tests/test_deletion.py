@@ -363,6 +363,22 @@ class TestStructures:
         assert (report.calls, report.dependents) == (5, 4)  # 3 element calls and total_of
         assert count_rows(db, "calls") == count_rows(db, "vals") == 0
 
+    def test_delete_calls_given_an_element_call_id_names_it_and_the_collections_call(self, db, both):
+        """provenance shows `inc(1001)` came from element 1 of make(3): passing that element's
+        call id deleted nothing and said so only as "deleted 0 calls". An element is stored
+        with its list and cannot go alone: the error names the id, the list's op and call."""
+        storage = Storage(db)
+        with storage.run():
+            for e in both.make(3):
+                both.inc(e)
+        element = storage.provenance(both.inc).sort_values("call")["producer_call"].iloc[0]
+        make_call = storage.df(both.make)["call"].item()
+        with pytest.raises(ArgumentError) as raised:
+            storage.delete_calls([element])
+        message = str(raised.value)
+        assert element[:12] in message and make_call[:12] in message and "make" in message
+        assert len(storage.df(both.inc)) == 3 and len(storage.df(both.make)) == 1
+        assert storage.delete_calls([element, make_call]).calls == 7  # with its list: no error
 
     def test_deleting_a_list_keeps_a_later_call_whose_literal_equals_an_element(self, db, compiled):
         """A researcher deletes `make(3)`, an MList of 1000..1002, to recompute it. `inc(1001)`

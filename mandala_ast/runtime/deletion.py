@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import ArgumentError, StorageBusyError
 from .deletion_watch import mark_deleted
+from .lone_elements import refuse_lone_elements
 from .ops import Op
 from .reclaim import (
     ReclaimReport,
@@ -253,6 +254,7 @@ def _delete_in(
     try:
         steps.step("matching calls")
         conn.executemany("INSERT OR IGNORE INTO temp.mandala_target VALUES (?)", ((h,) for h in hids))
+        refuse_lone_elements(conn, blobs)
         conn.execute(_MATCHED_SQL)
         steps.step("finding the calls computed from them")
         if dependents:
