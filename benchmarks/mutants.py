@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL1"
+LIST_VERSION = "2026-12-07.DL3"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1405,6 +1405,12 @@ MUTANTS: tuple[Mutant, ...] = (
     # -- session 9: deletion, verify and export leftovers
     Mutant("DL1", _DE, "        refuse_lone_elements(conn, blobs)\n", "", ("tests/test_deletion.py",),
            "`storage.delete_calls([element call id])` (an id storage.provenance shows) deletes nothing, silently"),
+    Mutant("DL2", _IN, "(in_progress if mtime >= cutoff else orphans).append(str(path))",
+           "orphans.append(str(path))", ("tests/test_blobs.py",),
+           "verify while a block writes its value files: 'orphan file (storage.gc() removes it)', which gc leaves for an hour"),
+    Mutant("DL3", _IN, "        return \"\\n  \".join([head, *problems, *self.notes()])",
+           "        return \"\\n  \".join([head, *problems])", ("tests/test_blobs.py",),
+           "verify says OK without naming the value files another process is writing"),
 )
 
 

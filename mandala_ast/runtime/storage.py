@@ -356,7 +356,9 @@ class Storage:
     def verify(self) -> VerifyReport:
         """Check the whole storage: SQLite's integrity check of the database pages, every
         value file against the digest recorded when it was stored (missing, corrupt), files no
-        value names (orphans), and rows naming calls or values the file does not hold.
+        value names (orphans; those written within the hour, which a block still running may
+        commit, apart as ``in_progress``: neither is a problem), and rows naming calls or values
+        the file does not hold.
 
         >>> print(storage.verify())                           # doctest: +SKIP
         run.db: OK (SQLite integrity check ok, 3 value files match their digests, no dangling rows)
