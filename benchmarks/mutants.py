@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL3"
+LIST_VERSION = "2026-12-07.DL6"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -339,10 +339,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("D02", _DE, '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0 AND c.created_at >= m.first"\n',
            '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.created_at >= m.first"\n', _DELETION,
            "compiled consumers of an equal value from another call are deleted"),
-    Mutant("D03", _DE, '" WHERE p.created_at = m.first)",', '")",', _DELETION,
+    Mutant("D03", _DE, '" WHERE o.cid = mandala_made.cid AND c.created_at < mandala_made.first)",', '" WHERE 0)",', _DELETION,
            "a later producer of equal content takes an uncompiled consumer with it"),
-    Mutant("D04", _DE, '" CROSS JOIN main.call_inputs i ON i.src_call = p.id CROSS JOIN main.calls c ON c.id = i.call_id",',
-           '" CROSS JOIN main.call_inputs i ON i.src_call = -p.id CROSS JOIN main.calls c ON c.id = i.call_id",',
+    Mutant("D04", _DE, '"SELECT i.call_id FROM temp.mandala_frontier f CROSS JOIN main.call_inputs i ON i.src_call = f.id",',
+           '"SELECT i.call_id FROM temp.mandala_frontier f CROSS JOIN main.call_inputs i ON i.src_call = -f.id",',
            _DELETION, "dependents by exact (compiled) history are not deleted"),
     Mutant("D05", "mandala_ast/runtime/reclaim.py", 'VALUE_REFERENCES = (("call_inputs", "cid"), ("call_outputs", "cid"))',
            'VALUE_REFERENCES = (("call_outputs", "cid"),)', _DELETION,
@@ -1411,6 +1411,16 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("DL3", _IN, "        return \"\\n  \".join([head, *problems, *self.notes()])",
            "        return \"\\n  \".join([head, *problems])", ("tests/test_blobs.py",),
            "verify says OK without naming the value files another process is writing"),
+    Mutant("DL4", _DE, "    f\" AND p.version_id != X'{ITEM_VERSION_ID.hex()}'\"\n    \" CROSS JOIN main.call_outputs o ON o.call_id = f.id GROUP BY o.cid\",",
+           "    f\" AND p.version_id = X'{ITEM_VERSION_ID.hex()}'\"\n    \" CROSS JOIN main.call_outputs o ON o.call_id = f.id GROUP BY o.cid\",",
+           ("tests/test_deletion.py",),
+           "deleting a list that uncompiled code summed leaves the sum's call (its input found by content) behind"),
+    Mutant("DL5", _DE, "WHERE o.cid = mandala_made.cid AND c.created_at < mandala_made.first",
+           "WHERE o.cid = mandala_made.cid AND c.created_at <= mandala_made.first", ("tests/test_deletion.py",),
+           "a deleted call's output is taken for another call's: what uncompiled code computed from it stays"),
+    Mutant("DL6", "mandala_ast/runtime/reclaim.py", "        if members:\n", "        if False:\n",
+           ("tests/test_deletion.py",),
+           "deleting the only call given a list of the user's own leaves that list's elements stored for good"),
 )
 
 

@@ -16,8 +16,10 @@ A matched call stands for its computation: every stored row with the same call c
 same call recorded under another history, or recomputed under other dependencies) goes too.
 ``storage.df(op)`` shows those rows as one, and a survivor would keep serving the result.
 
-The dependency closure is computed in SQL over temporary tables of row ids: a few statements
-per level of the call graph, however many calls each level holds. Everything happens in one
+The dependency closure is computed in SQL over temporary tables of the calls' integer keys
+(``calls.id``): a few statements per level of the call graph, however many calls each level
+holds, each a join from the temporary table through the primary keys and indexes of the stored
+tables (a 100,000-element list is two levels: its call, then its element calls). Everything happens in one
 ``BEGIN IMMEDIATE`` transaction; blob files are removed only after it commits.
 
 The values the deleted calls used then go if nothing else uses them, with their blob files
@@ -277,20 +279,20 @@ def _delete_in(
 
 def _add_dependents(conn: sqlite3.Connection) -> None:
     """Grow ``mandala_doomed`` to a fixed point, one level of consumers per round."""
-    conn.execute("INSERT INTO temp.mandala_frontier SELECT hid FROM temp.mandala_doomed")
+    conn.execute("INSERT INTO temp.mandala_frontier SELECT id FROM temp.mandala_doomed")
     while True:
         for statement in _ROUND_SQL:
             conn.execute(statement)
         # EXISTS, not IN: IN would walk all of mandala_doomed each round.
         conn.execute(
             "DELETE FROM temp.mandala_next WHERE EXISTS "
-            "(SELECT 1 FROM temp.mandala_doomed d WHERE d.hid = mandala_next.hid)"
+            "(SELECT 1 FROM temp.mandala_doomed d WHERE d.id = mandala_next.id)"
         )
-        added = conn.execute("INSERT INTO temp.mandala_doomed SELECT hid, 0 FROM temp.mandala_next").rowcount
+        added = conn.execute("INSERT INTO temp.mandala_doomed SELECT id, 0 FROM temp.mandala_next").rowcount
         if not added:
             return
         conn.execute("DELETE FROM temp.mandala_frontier")
-        conn.execute("INSERT INTO temp.mandala_frontier SELECT hid FROM temp.mandala_next")
+        conn.execute("INSERT INTO temp.mandala_frontier SELECT id FROM temp.mandala_next")
         conn.execute("DELETE FROM temp.mandala_next")
 
 
@@ -305,9 +307,12 @@ def _create_temp_tables(conn: sqlite3.Connection) -> None:
     for table in _TEMP_TABLES:
         conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
     conn.execute("CREATE TEMP TABLE mandala_target (hid BLOB PRIMARY KEY) WITHOUT ROWID")
-    conn.execute("CREATE TEMP TABLE mandala_doomed (hid BLOB PRIMARY KEY, matched INTEGER) WITHOUT ROWID")
+    # The calls' integer keys, not their 32-byte row ids: each statement reaches the stored
+    # rows through the primary keys (calls.id, call_inputs/call_outputs by call_id) instead of
+    # a lookup in the row-id index per call and per statement.
+    conn.execute("CREATE TEMP TABLE mandala_doomed (id INTEGER PRIMARY KEY, matched INTEGER)")
     for table in ("mandala_frontier", "mandala_next"):
-        conn.execute(f"CREATE TEMP TABLE {table} (hid BLOB PRIMARY KEY) WITHOUT ROWID")
+        conn.execute(f"CREATE TEMP TABLE {table} (id INTEGER PRIMARY KEY)")
     conn.execute("CREATE TEMP TABLE mandala_made (cid BLOB PRIMARY KEY, first REAL) WITHOUT ROWID")
     conn.execute("CREATE TEMP TABLE mandala_used (cid BLOB PRIMARY KEY) WITHOUT ROWID")
 
@@ -324,12 +329,12 @@ def _create_temp_tables(conn: sqlite3.Connection) -> None:
 # producer (as a dependent), or another op's equal list would lose its elements' provenance
 # and a surviving producer would never get it back.
 _MATCHED_SQL = f"""
-INSERT OR IGNORE INTO temp.mandala_doomed (hid, matched)
-SELECT c.hid, 1 FROM temp.mandala_target t
+INSERT OR IGNORE INTO temp.mandala_doomed (id, matched)
+SELECT c.id, 1 FROM temp.mandala_target t
 CROSS JOIN main.calls m ON m.hid = t.hid AND m.version_id != X'{ITEM_VERSION_ID.hex()}'
 CROSS JOIN main.calls c ON c.version_id = m.version_id AND c.lkey = m.cid
 UNION
-SELECT c.hid, 1 FROM temp.mandala_target t
+SELECT c.id, 1 FROM temp.mandala_target t
 CROSS JOIN main.calls m ON m.hid = t.hid AND m.version_id != X'{ITEM_VERSION_ID.hex()}'
 CROSS JOIN main.calls c ON c.cid = m.cid AND c.lkey != c.cid
 """
@@ -344,20 +349,21 @@ _NOT_AN_ELEMENTS_CALL = f" AND c.version_id != X'{ITEM_VERSION_ID.hex()}'"
 # many calls return (None) costs one pass over its producers, not one per pair.
 _ROUND_SQL = (
     "INSERT OR IGNORE INTO temp.mandala_next "
-    "SELECT c.hid FROM temp.mandala_frontier f CROSS JOIN main.calls p ON p.hid = f.hid"
-    " CROSS JOIN main.call_inputs i ON i.src_call = p.id CROSS JOIN main.calls c ON c.id = i.call_id",
-    "INSERT OR IGNORE INTO temp.mandala_made (cid) "
-    "SELECT o.cid FROM temp.mandala_frontier f CROSS JOIN main.calls p ON p.hid = f.hid"
-    " CROSS JOIN main.call_outputs o ON o.call_id = p.id",
-    "UPDATE temp.mandala_made SET first = ("
-    " SELECT MIN(c.created_at) FROM main.call_outputs o CROSS JOIN main.calls c ON c.id = o.call_id"
-    " WHERE o.cid = mandala_made.cid)",
-    "DELETE FROM temp.mandala_made WHERE cid NOT IN ("
-    " SELECT m.cid FROM temp.mandala_frontier f CROSS JOIN main.calls p ON p.hid = f.hid"
-    " CROSS JOIN main.call_outputs o ON o.call_id = p.id CROSS JOIN temp.mandala_made m ON m.cid = o.cid"
-    " WHERE p.created_at = m.first)",
+    "SELECT i.call_id FROM temp.mandala_frontier f CROSS JOIN main.call_inputs i ON i.src_call = f.id",
+    # Each output cid with the frontier's earliest call that produced it, ... Not of element
+    # calls: an uncompiled consumer of an element whose earliest producer of all is an element
+    # call has it as its earliest element call too, and the last statement finds it (skipping
+    # them here spares three passes over each of a deleted list's elements).
+    "INSERT OR IGNORE INTO temp.mandala_made (cid, first) "
+    "SELECT o.cid, MIN(p.created_at) FROM temp.mandala_frontier f CROSS JOIN main.calls p ON p.id = f.id"
+    f" AND p.version_id != X'{ITEM_VERSION_ID.hex()}'"
+    " CROSS JOIN main.call_outputs o ON o.call_id = f.id GROUP BY o.cid",
+    # ... kept where no stored call produced it earlier (then that call is its producer).
+    "DELETE FROM temp.mandala_made WHERE EXISTS (SELECT 1 FROM main.call_outputs o"
+    " CROSS JOIN main.calls c ON c.id = o.call_id"
+    " WHERE o.cid = mandala_made.cid AND c.created_at < mandala_made.first)",
     "INSERT OR IGNORE INTO temp.mandala_next "
-    "SELECT c.hid FROM temp.mandala_made m"
+    "SELECT c.id FROM temp.mandala_made m"
     " CROSS JOIN main.call_inputs i ON i.cid = m.cid AND i.src_call IS NULL"
     " CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0 AND c.created_at >= m.first"
     + _NOT_AN_ELEMENTS_CALL,
@@ -367,34 +373,39 @@ _ROUND_SQL = (
     # plain op returning equal content does not count, so mandala_made's earliest producer is
     # not the only one to ask). Exact calls stored before compiled code recorded such calls
     # inexact too (structures.ELEMENTS_MARKED_INEXACT_SINCE): an exact call stored since took
-    # a literal, which an equal element did not produce.
+    # a literal, which an equal element did not produce. The earliest item call is asked only
+    # once a consumer is found (SQLite evaluates a condition at the first loop that binds all
+    # it names: naming `c` puts it there, not at each of a list's 100,000 elements); among item
+    # calls stored no later than the consumer, whose earliest is the earliest of all whenever
+    # it can be `p` (c.created_at >= p.created_at).
     "INSERT OR IGNORE INTO temp.mandala_next "
-    "SELECT c.hid FROM temp.mandala_frontier f"
-    f" CROSS JOIN main.calls p ON p.hid = f.hid AND p.version_id = X'{ITEM_VERSION_ID.hex()}'"
+    "SELECT c.id FROM temp.mandala_frontier f"
+    f" CROSS JOIN main.calls p ON p.id = f.id AND p.version_id = X'{ITEM_VERSION_ID.hex()}'"
     " CROSS JOIN main.call_outputs o ON o.call_id = p.id"
     " CROSS JOIN main.call_inputs i ON i.cid = o.cid AND i.src_call IS NULL"
     " CROSS JOIN main.calls c ON c.id = i.call_id AND c.created_at >= p.created_at"
     f" AND (c.exact = 0 OR c.created_at < {ELEMENTS_MARKED_INEXACT_SINCE!r})" + _NOT_AN_ELEMENTS_CALL +
     " WHERE p.created_at = (SELECT MIN(q.created_at) FROM main.call_outputs e"
     f" CROSS JOIN main.calls q ON q.id = e.call_id AND q.version_id = X'{ITEM_VERSION_ID.hex()}'"
-    " WHERE e.cid = o.cid)",
+    " WHERE e.cid = i.cid AND q.created_at <= c.created_at)",
     "DELETE FROM temp.mandala_made",
 )
 
-_DOOMED = "SELECT hid FROM temp.mandala_doomed"
-_DOOMED_IDS = "SELECT c.id FROM temp.mandala_doomed d CROSS JOIN main.calls c ON c.hid = d.hid"
+_DOOMED = "SELECT id FROM temp.mandala_doomed"
 _DELETE_ROWS = (
-    f"INSERT OR IGNORE INTO temp.mandala_used SELECT cid FROM main.call_inputs WHERE call_id IN ({_DOOMED_IDS})",
-    f"INSERT OR IGNORE INTO temp.mandala_used SELECT cid FROM main.call_outputs WHERE call_id IN ({_DOOMED_IDS})",
-    f"DELETE FROM main.call_inputs WHERE call_id IN ({_DOOMED_IDS})",
-    f"DELETE FROM main.call_outputs WHERE call_id IN ({_DOOMED_IDS})",
+    "INSERT OR IGNORE INTO temp.mandala_used SELECT i.cid FROM temp.mandala_doomed d"
+    " CROSS JOIN main.call_inputs i ON i.call_id = d.id",
+    "INSERT OR IGNORE INTO temp.mandala_used SELECT o.cid FROM temp.mandala_doomed d"
+    " CROSS JOIN main.call_outputs o ON o.call_id = d.id",
+    f"DELETE FROM main.call_inputs WHERE call_id IN ({_DOOMED})",
+    f"DELETE FROM main.call_outputs WHERE call_id IN ({_DOOMED})",
     # A doomed call that surviving calls' inputs still name as their source (dependents=False)
     # keeps its row id: computed again, it is their source again (store.py, call_tombstones).
     "INSERT OR REPLACE INTO main.call_tombstones (id, hid) SELECT c.id, c.hid FROM temp.mandala_doomed d"
-    " CROSS JOIN main.calls c ON c.hid = d.hid"
+    " CROSS JOIN main.calls c ON c.id = d.id"
     " WHERE EXISTS (SELECT 1 FROM main.call_inputs i WHERE i.src_call = c.id)",
     # ... and forgets it once none does (a storage with none reads no tombstones at commits).
     "DELETE FROM main.call_tombstones WHERE NOT EXISTS"
     " (SELECT 1 FROM main.call_inputs i WHERE i.src_call = call_tombstones.id)",
-    f"DELETE FROM main.calls WHERE hid IN ({_DOOMED})",
+    f"DELETE FROM main.calls WHERE id IN ({_DOOMED})",
 )
