@@ -252,6 +252,19 @@ class TestRecomputeAfterDelete:
         assert storage.delete_calls(row_of(storage, plain.dec, x=4)).calls == 1
         assert storage.delete_calls(row_of(storage, plain.inc, x=2)).calls == 2
 
+    def test_an_uncompiled_consumer_after_both_producers_goes_with_the_earliest_only(self, db, plain):
+        """inc(2) and later dec(4) both return 3; add(3, 10), recorded after both, took it
+        from inc(2) as provenance says: deleting dec(4) leaves it, deleting inc(2) does not."""
+        storage = Storage(db)
+        with storage.run():
+            plain.inc(2)
+        with storage.run():
+            plain.dec(4)
+        with storage.run():
+            plain.add(3, 10)
+        assert storage.delete_calls(row_of(storage, plain.dec, x=4)).calls == 1
+        assert storage.delete_calls(row_of(storage, plain.inc, x=2)).calls == 2
+
     def test_uncompiled_consumer_recorded_before_the_equal_value_was_produced_survives(self, db, plain):
         """add(3, 10) took a raw 3 before inc(2) ever returned 3: content provenance cannot
         have taken inc(2)'s output for its input, so deleting inc(2) must leave it."""
