@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL6"
+LIST_VERSION = "2026-12-07.DL8"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1421,6 +1421,12 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("DL6", "mandala_ast/runtime/reclaim.py", "        if members:\n", "        if False:\n",
            ("tests/test_deletion.py",),
            "deleting the only call given a list of the user's own leaves that list's elements stored for good"),
+    Mutant("DL7", "mandala_ast/export_files.py", "    if len(parts) == 3 and parts[0] == this_host():\n",
+           "    if True:\n", ("tests/test_export.py",),
+           "an export into a directory another machine shares removes that machine's export in progress (no such pid here)"),
+    Mutant("DL8", "mandala_ast/export_files.py", "    return _untouched_for(entry, OTHER_HOSTS_AFTER_SECONDS)\n",
+           "    return False\n", ("tests/test_export.py",),
+           "a killed export's temporary file from another host (or an earlier version) stays for good"),
 )
 
 
