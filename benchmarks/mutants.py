@@ -1087,7 +1087,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "a storage opened beside a process whose -wal/-shm was deleted overwrites that process's calls (or loses its own)"),
     Mutant("O04", _SO, "            _save_a_deleted_log(self.conn)\n", "            pass\n", ("tests/test_store.py",),
            "a process whose -wal was deleted while open loses every call since the last checkpoint when killed"),
-    Mutant("O05", "mandala_ast/export.py", "    _remove_killed_exports_files(out)\n", "", ("tests/test_export.py",),
+    Mutant("O05", "mandala_ast/export.py", "    remove_killed_exports_files(out)\n", "", ("tests/test_export.py",),
            "an export killed midway leaves its hidden temporary files beside the output for good"),
     Mutant("O06", _SO, "    if length + len(_LONGEST_SUFFIX) > _NAME_MAX:", "    if length > _NAME_MAX + 1000:",
            ("tests/test_store.py",), "a storage file name too long for its -journal is SQLite's 'unable to open database file' (or a raw OSError)"),
