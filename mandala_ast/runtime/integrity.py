@@ -256,7 +256,8 @@ def _files_without_a_row(blobs: BlobDir | None, named: set[str]) -> tuple[list[s
     if blobs is None or not blobs.root.is_dir():
         return [], []
     cutoff = time.time() - STRAY_AFTER_SECONDS
-    orphans, in_progress = [], []
+    orphans: list[str] = []
+    in_progress: list[str] = []
     for path in sorted(blobs.root.rglob("*")):
         mtime = _mtime(path)
         if mtime is not None and not _is_named(path, named):
