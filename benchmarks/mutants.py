@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL8"
+LIST_VERSION = "2026-12-07.DL9"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1403,7 +1403,7 @@ MUTANTS: tuple[Mutant, ...] = (
            ("tests/test_pytest.py",),
            "a cached fixture sized by a command-line option (--size=7) loads the value another run's option made"),
     # -- session 9: deletion, verify and export leftovers
-    Mutant("DL1", _DE, "        refuse_lone_elements(conn, blobs)\n", "", ("tests/test_deletion.py",),
+    Mutant("DL1", _DE, "        if not rows:\n            refuse_lone_elements(conn, blobs)\n", "", ("tests/test_deletion.py",),
            "`storage.delete_calls([element call id])` (an id storage.provenance shows) deletes nothing, silently"),
     Mutant("DL2", _IN, "(in_progress if mtime >= cutoff else orphans).append(str(path))",
            "orphans.append(str(path))", ("tests/test_blobs.py",),
@@ -1427,6 +1427,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("DL8", "mandala_ast/export_files.py", "    return _untouched_for(entry, OTHER_HOSTS_AFTER_SECONDS)\n",
            "    return False\n", ("tests/test_export.py",),
            "a killed export's temporary file from another host (or an earlier version) stays for good"),
+    Mutant("DL9", _DE, "        if not rows:\n            refuse_lone_elements", "        if True:\n            refuse_lone_elements",
+           ("tests/test_query_delete.py",),
+           "a delete block over the elements of a list it keeps (`xs = Q()`) is refused as deleting elements alone"),
 )
 
 

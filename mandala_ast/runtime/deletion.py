@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import ArgumentError, StorageBusyError
 from .deletion_watch import mark_deleted
-from .lone_elements import refuse_lone_elements
+from .lone_elements import QueryMatches, refuse_lone_elements
 from .ops import Op
 from .reclaim import (
     ReclaimReport,
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from .progress import Stages
     from .store import SQLiteStore
 
-__all__ = ["DeleteReport", "busy_as_error", "call_ids", "delete_calls"]
+__all__ = ["DeleteReport", "busy_as_error", "call_ids", "delete_calls", "names_rows"]
 
 #: The ``attrs`` key under which query results carry their rows' call ids.
 CALLS_ATTR = "mandala_ast.calls"
@@ -123,6 +123,15 @@ def call_ids(target: Any) -> list[bytes]:
     except TypeError:
         raise ArgumentError(f"cannot delete {type(target).__name__!r}: expected {_ACCEPTED}") from None
     return [_one_id(item) for item in items if item is not None]
+
+
+def names_rows(target: Any) -> bool:
+    """Whether ``target`` is rows of a query (a query result, what a delete block matched),
+    whose element calls are not refused (runtime/lone_elements.py)."""
+    if isinstance(target, QueryMatches):
+        return True
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and isinstance(target, pandas.DataFrame) and CALLS_ATTR in target.attrs
 
 
 def _frame_ids(frame: Any) -> list[bytes]:
@@ -210,10 +219,16 @@ def _one_id(item: Any) -> bytes:
 
 
 def delete_calls(
-    store: SQLiteStore, blobs: BlobDir | None, hids: Iterable[bytes], *, dependents: bool = True
+    store: SQLiteStore,
+    blobs: BlobDir | None,
+    hids: Iterable[bytes],
+    *,
+    dependents: bool = True,
+    rows: bool = False,
 ) -> DeleteReport:
     """Delete the calls with these row ids (and, with ``dependents``, every call computed from
-    their outputs), then the values no remaining call uses. Unknown ids are ignored.
+    their outputs), then the values no remaining call uses. Unknown ids are ignored; an
+    element's call without its collection's is refused, unless the ids are a query's ``rows``.
 
     >>> delete_calls(store, blobs, [hid]).calls       # doctest: +SKIP
     3
@@ -222,7 +237,7 @@ def delete_calls(
 
     hids = list(hids)
     with busy_as_error(store, "delete calls"), stages("deleting calls", 5) as steps:
-        body = lambda conn: _delete_in(conn, hids, dependents, blobs, steps)  # noqa: E731
+        body = lambda conn: _delete_in(conn, hids, dependents, blobs, steps, rows)  # noqa: E731
         report: DeleteReport
         report, external = store.write_transaction(body)
         steps.step("removing value files")
@@ -250,13 +265,15 @@ def busy_as_error(store: SQLiteStore, what: str) -> Iterator[None]:
 
 
 def _delete_in(
-    conn: sqlite3.Connection, hids: list[bytes], dependents: bool, blobs: BlobDir | None, steps: Stages
+    conn: sqlite3.Connection, hids: list[bytes], dependents: bool, blobs: BlobDir | None, steps: Stages,
+    rows: bool,
 ) -> tuple[DeleteReport, list[bytes]]:
     _create_temp_tables(conn)
     try:
         steps.step("matching calls")
         conn.executemany("INSERT OR IGNORE INTO temp.mandala_target VALUES (?)", ((h,) for h in hids))
-        refuse_lone_elements(conn, blobs)
+        if not rows:
+            refuse_lone_elements(conn, blobs)
         conn.execute(_MATCHED_SQL)
         steps.step("finding the calls computed from them")
         if dependents:

@@ -5,9 +5,13 @@ call (runtime/structures.py), whose id ``storage.provenance`` shows as an input'
 is part of its collection's value, written only when the collection's call is: deleting it alone
 would leave the collection stored without the record of its element, and no block would ever
 write it again. Deleting the collection's call instead would delete more than was asked (every
-element and everything computed from them). So an element's id named alone is an error that
-says which call to pass; named with its collection's call (a query row over elements, a delete
-block) it simply goes with it.
+element and everything computed from them). So an element's id given by id, without its
+collection's call, is an error that says which call to pass; with it, it goes with it.
+
+Rows of a query (a query result's rows, what a delete block matched: :class:`QueryMatches`) name
+the calls of the elements they iterate whether or not they name the collection's call
+(``xs = Q(); for e in xs: y = f(e)`` keeps the list): there an element's call is not asked for,
+and goes with its collection or not at all.
 """
 
 from __future__ import annotations
@@ -22,7 +26,12 @@ from .structures import ITEM_VERSION_ID
 if TYPE_CHECKING:
     from .blobs import BlobDir
 
-__all__ = ["refuse_lone_elements"]
+__all__ = ["QueryMatches", "refuse_lone_elements"]
+
+
+class QueryMatches(frozenset[bytes]):
+    """The row ids of the calls a query's rows matched (``Query.matched_calls``): handed to
+    ``storage.delete_calls``, element calls among them are not refused."""
 
 # Targets that are element calls whose collection's call is not a target too; the producer's
 # row id is NULL for one deleted with dependents=False (its id then lives in call_tombstones).
