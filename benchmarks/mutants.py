@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL9"
+LIST_VERSION = "2026-12-07.DL10"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -353,8 +353,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("D07", "mandala_ast/runtime/garbage.py", "file.is_file() and _mtime(file) < cutoff",
            "file.is_file() and _mtime(file) > cutoff", _DELETION,
            "gc removes fresh blob files another process is about to commit"),
-    Mutant("D08", _DE, 'CROSS JOIN main.calls c ON c.cid = m.cid AND c.lkey != c.cid\n"""',
-           'CROSS JOIN main.calls c ON c.hid = m.hid\n"""', _DELETION,
+    Mutant("D08", _DE, 'CROSS JOIN main.calls c ON c.cid = m.cid AND c.lkey != c.cid\nUNION',
+           'CROSS JOIN main.calls c ON c.hid = m.hid\nUNION', _DELETION,
            "a matched call's other rows (another history) survive it"),
     Mutant("D09", _DE, "    if calls or values:\n        mark_deleted(conn)",
            "    if values:\n        mark_deleted(conn)", _DELETION + ("tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py",),
@@ -1430,6 +1430,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("DL9", _DE, "        if not rows:\n            refuse_lone_elements", "        if True:\n            refuse_lone_elements",
            ("tests/test_query_delete.py",),
            "a delete block over the elements of a list it keeps (`xs = Q()`) is refused as deleting elements alone"),
+    Mutant("DL10", _DE, "WHERE NOT EXISTS (SELECT 1 FROM main.calls p WHERE p.id = i.src_call)\n", "WHERE 0\n",
+           ("tests/test_deletion.py",),
+           "an element whose list was deleted with dependents=False cannot be deleted: its id deletes nothing"),
 )
 
 

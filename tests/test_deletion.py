@@ -402,6 +402,22 @@ class TestStructures:
         assert len(storage.df(both.inc)) == 3 and len(storage.df(both.make)) == 1
         assert storage.delete_calls([element, make_call]).calls == 7  # with its list: no error
 
+    def test_an_element_whose_list_was_deleted_without_dependents_is_deleted_by_its_id(self, db, both):
+        """make(3) deleted with dependents=False leaves its element calls, which provenance
+        still shows as the inc calls' producers. Given one's id, delete_calls said to pass the
+        list's call, which is deleted: no way was left to delete the element and its inc."""
+        storage = Storage(db)
+        with storage.run():
+            for e in both.make(3):
+                both.inc(e)
+        storage.delete_calls(storage.df(both.make), dependents=False)
+        provenance = storage.provenance(both.inc)
+        inc_1000 = row_of(storage, both.inc, x=1000)["call"].item()
+        element = provenance[provenance["call"] == inc_1000]["producer_call"].item()
+        report = storage.delete_calls([element])
+        assert (report.calls, report.dependents) == (2, 1)  # the element's call and inc(1000)
+        assert sorted(storage.df(both.inc)["x"]) == [1001, 1002]
+
     def test_deleting_a_list_of_thousands_of_elements_takes_exactly_what_was_computed_from_it(self, db, both):
         """A list of 100,000 elements took 12 s to delete: the closure is now computed through
         the calls' integer keys, and element calls are asked for their consumers once. The

@@ -344,7 +344,8 @@ def _create_temp_tables(conn: sqlite3.Connection) -> None:
 # structure came from, are written only when their producer is, and share one content id
 # among every producer of an equal structure. A matched one is skipped; it goes with its
 # producer (as a dependent), or another op's equal list would lose its elements' provenance
-# and a surviving producer would never get it back.
+# and a surviving producer would never get it back. Unless its producer is no longer stored
+# (deleted with dependents=False): then that row alone stands for the element.
 _MATCHED_SQL = f"""
 INSERT OR IGNORE INTO temp.mandala_doomed (id, matched)
 SELECT c.id, 1 FROM temp.mandala_target t
@@ -354,6 +355,11 @@ UNION
 SELECT c.id, 1 FROM temp.mandala_target t
 CROSS JOIN main.calls m ON m.hid = t.hid AND m.version_id != X'{ITEM_VERSION_ID.hex()}'
 CROSS JOIN main.calls c ON c.cid = m.cid AND c.lkey != c.cid
+UNION
+SELECT m.id, 1 FROM temp.mandala_target t
+CROSS JOIN main.calls m ON m.hid = t.hid AND m.version_id = X'{ITEM_VERSION_ID.hex()}'
+CROSS JOIN main.call_inputs i ON i.call_id = m.id AND i.name = 'struct'
+WHERE NOT EXISTS (SELECT 1 FROM main.calls p WHERE p.id = i.src_call)
 """
 
 # A consumer found by content is never an element's call: its key (an index, a dict key) is

@@ -33,18 +33,17 @@ class QueryMatches(frozenset[bytes]):
     """The row ids of the calls a query's rows matched (``Query.matched_calls``): handed to
     ``storage.delete_calls``, element calls among them are not refused."""
 
-# Targets that are element calls whose collection's call is not a target too; the producer's
-# row id is NULL for one deleted with dependents=False (its id then lives in call_tombstones).
+# Targets that are element calls whose collection's call is stored but not a target too. (One
+# whose collection's call was deleted with dependents=False is deleted as asked: deletion.py.)
 _LONE_SQL = f"""
-SELECT m.hid, i.src_index, k.cid, COALESCE(p.hid, d.hid), v.op_name
+SELECT m.hid, i.src_index, k.cid, p.hid, v.op_name
 FROM temp.mandala_target t
 CROSS JOIN main.calls m ON m.hid = t.hid AND m.version_id = X'{ITEM_VERSION_ID.hex()}'
 CROSS JOIN main.call_inputs i ON i.call_id = m.id AND i.name = 'struct'
 CROSS JOIN main.call_inputs k ON k.call_id = m.id AND k.name = 'key'
-LEFT JOIN main.calls p ON p.id = i.src_call
-LEFT JOIN main.call_tombstones d ON d.id = i.src_call
+CROSS JOIN main.calls p ON p.id = i.src_call
 LEFT JOIN main.versions v ON v.version_id = p.version_id
-WHERE p.hid IS NULL OR NOT EXISTS (SELECT 1 FROM temp.mandala_target o WHERE o.hid = p.hid)
+WHERE NOT EXISTS (SELECT 1 FROM temp.mandala_target o WHERE o.hid = p.hid)
 LIMIT 1
 """
 _KEY_SQL = "SELECT codec, data, size, external FROM vals WHERE cid = ?"
