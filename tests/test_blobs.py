@@ -296,6 +296,9 @@ def test_verify_reports_each_kind_of_damage(path):
 WRITER = """
 import sys, time
 from mandala_ast import Storage, op
+from mandala_ast.runtime import recording
+
+recording.FLUSH_EVERY_SECONDS = 3600.0  # a slow machine would else commit big(7) before slow(1)
 
 @op
 def big(n):
