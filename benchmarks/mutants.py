@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL10"
+LIST_VERSION = "2026-12-07.DL11"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -347,8 +347,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("D05", "mandala_ast/runtime/reclaim.py", 'VALUE_REFERENCES = (("call_inputs", "cid"), ("call_outputs", "cid"))',
            'VALUE_REFERENCES = (("call_outputs", "cid"),)', _DELETION,
            "values still used as inputs are removed"),
-    Mutant("D06", _DE, "        if dependents:\n            _add_dependents(conn)",
-           "        if not dependents:\n            _add_dependents(conn)", _DELETION,
+    Mutant("D06", _DE, "        if dependents:\n            _add_dependents(conn, steps)",
+           "        if not dependents:\n            _add_dependents(conn, steps)", _DELETION,
            "dependents=False deletes dependents, the default does not"),
     Mutant("D07", "mandala_ast/runtime/garbage.py", "file.is_file() and _mtime(file) < cutoff",
            "file.is_file() and _mtime(file) > cutoff", _DELETION,
@@ -1433,6 +1433,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("DL10", _DE, "WHERE NOT EXISTS (SELECT 1 FROM main.calls p WHERE p.id = i.src_call)\n", "WHERE 0\n",
            ("tests/test_deletion.py",),
            "an element whose list was deleted with dependents=False cannot be deleted: its id deletes nothing"),
+    Mutant("DL11", _DE, "        steps.note(f\"finding the calls computed from them: {found:,} so far\")\n", "",
+           ("tests/test_progress.py",),
+           "deleting a 100,000-element list: the bar shows one step for seconds, nothing of how far it got"),
 )
 
 

@@ -277,7 +277,7 @@ def _delete_in(
         conn.execute(_MATCHED_SQL)
         steps.step("finding the calls computed from them")
         if dependents:
-            _add_dependents(conn)
+            _add_dependents(conn, steps)
         calls, matched = conn.execute(
             "SELECT COUNT(*), COALESCE(SUM(matched), 0) FROM temp.mandala_doomed"
         ).fetchone()
@@ -294,9 +294,10 @@ def _delete_in(
     return DeleteReport(calls, calls - matched, values, size), external
 
 
-def _add_dependents(conn: sqlite3.Connection) -> None:
+def _add_dependents(conn: sqlite3.Connection, steps: Stages) -> None:
     """Grow ``mandala_doomed`` to a fixed point, one level of consumers per round."""
     conn.execute("INSERT INTO temp.mandala_frontier SELECT id FROM temp.mandala_doomed")
+    found = 0
     while True:
         for statement in _ROUND_SQL:
             conn.execute(statement)
@@ -308,6 +309,8 @@ def _add_dependents(conn: sqlite3.Connection) -> None:
         added = conn.execute("INSERT INTO temp.mandala_doomed SELECT id, 0 FROM temp.mandala_next").rowcount
         if not added:
             return
+        found += added
+        steps.note(f"finding the calls computed from them: {found:,} so far")
         conn.execute("DELETE FROM temp.mandala_frontier")
         conn.execute("INSERT INTO temp.mandala_frontier SELECT id FROM temp.mandala_next")
         conn.execute("DELETE FROM temp.mandala_next")
