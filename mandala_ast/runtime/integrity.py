@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from stat import S_ISREG
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -271,7 +272,7 @@ def _mtime(path: Path) -> float | None:
         stat = path.stat()
     except OSError:
         return None
-    return stat.st_mtime if path.is_file() else None
+    return stat.st_mtime if S_ISREG(stat.st_mode) else None
 
 
 def _is_named(path: Path, named: set[str]) -> bool:
