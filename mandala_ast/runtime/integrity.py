@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from stat import S_ISREG
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISREG
 from typing import TYPE_CHECKING, Any
 
 from .._errors import StorageFormatError
