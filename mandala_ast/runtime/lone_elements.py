@@ -33,6 +33,7 @@ class QueryMatches(frozenset[bytes]):
     """The row ids of the calls a query's rows matched (``Query.matched_calls``): handed to
     ``storage.delete_calls``, element calls among them are not refused."""
 
+
 # Targets that are element calls whose collection's call is stored but not a target too. (One
 # whose collection's call was deleted with dependents=False is deleted as asked: deletion.py.)
 _LONE_SQL = f"""
