@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.LE4"
+LIST_VERSION = "2026-12-07.DL11+LE4"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -112,6 +112,7 @@ AREAS["CD"] = "collections, deletion and months-old storages (session 8)"
 AREAS["PN"] = "pytest plugin and notebooks as a data scientist uses them (session 8)"
 AREAS["RL"] = "review of the lead's session-8 commits"
 AREAS["LE"] = "the lead's session-9 changes"
+AREAS["DL"] = "deletion, verify and export leftovers (session 9)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -339,22 +340,22 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("D02", _DE, '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0 AND c.created_at >= m.first"\n',
            '" CROSS JOIN main.calls c ON c.id = i.call_id AND c.created_at >= m.first"\n', _DELETION,
            "compiled consumers of an equal value from another call are deleted"),
-    Mutant("D03", _DE, '" WHERE p.created_at = m.first)",', '")",', _DELETION,
+    Mutant("D03", _DE, '" WHERE o.cid = mandala_made.cid AND c.created_at < mandala_made.first)",', '" WHERE 0)",', _DELETION,
            "a later producer of equal content takes an uncompiled consumer with it"),
-    Mutant("D04", _DE, '" CROSS JOIN main.call_inputs i ON i.src_call = p.id CROSS JOIN main.calls c ON c.id = i.call_id",',
-           '" CROSS JOIN main.call_inputs i ON i.src_call = -p.id CROSS JOIN main.calls c ON c.id = i.call_id",',
+    Mutant("D04", _DE, '"SELECT i.call_id FROM temp.mandala_frontier f CROSS JOIN main.call_inputs i ON i.src_call = f.id",',
+           '"SELECT i.call_id FROM temp.mandala_frontier f CROSS JOIN main.call_inputs i ON i.src_call = -f.id",',
            _DELETION, "dependents by exact (compiled) history are not deleted"),
     Mutant("D05", "mandala_ast/runtime/reclaim.py", 'VALUE_REFERENCES = (("call_inputs", "cid"), ("call_outputs", "cid"))',
            'VALUE_REFERENCES = (("call_outputs", "cid"),)', _DELETION,
            "values still used as inputs are removed"),
-    Mutant("D06", _DE, "        if dependents:\n            _add_dependents(conn)",
-           "        if not dependents:\n            _add_dependents(conn)", _DELETION,
+    Mutant("D06", _DE, "        if dependents:\n            _add_dependents(conn, steps)",
+           "        if not dependents:\n            _add_dependents(conn, steps)", _DELETION,
            "dependents=False deletes dependents, the default does not"),
     Mutant("D07", "mandala_ast/runtime/garbage.py", "file.is_file() and _mtime(file) < cutoff",
            "file.is_file() and _mtime(file) > cutoff", _DELETION,
            "gc removes fresh blob files another process is about to commit"),
-    Mutant("D08", _DE, 'CROSS JOIN main.calls c ON c.cid = m.cid AND c.lkey != c.cid\n"""',
-           'CROSS JOIN main.calls c ON c.hid = m.hid\n"""', _DELETION,
+    Mutant("D08", _DE, 'CROSS JOIN main.calls c ON c.cid = m.cid AND c.lkey != c.cid\nUNION',
+           'CROSS JOIN main.calls c ON c.hid = m.hid\nUNION', _DELETION,
            "a matched call's other rows (another history) survive it"),
     Mutant("D09", _DE, "    if calls or values:\n        mark_deleted(conn)",
            "    if values:\n        mark_deleted(conn)", _DELETION + ("tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py",),
@@ -1087,7 +1088,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "a storage opened beside a process whose -wal/-shm was deleted overwrites that process's calls (or loses its own)"),
     Mutant("O04", _SO, "            _save_a_deleted_log(self.conn)\n", "            pass\n", ("tests/test_store.py",),
            "a process whose -wal was deleted while open loses every call since the last checkpoint when killed"),
-    Mutant("O05", "mandala_ast/export.py", "    _remove_killed_exports_files(out)\n", "", ("tests/test_export.py",),
+    Mutant("O05", "mandala_ast/export.py", "    remove_killed_exports_files(out)\n", "", ("tests/test_export.py",),
            "an export killed midway leaves its hidden temporary files beside the output for good"),
     Mutant("O06", _SO, "    if length + len(_LONGEST_SUFFIX) > _NAME_MAX:", "    if length > _NAME_MAX + 1000:",
            ("tests/test_store.py",), "a storage file name too long for its -journal is SQLite's 'unable to open database file' (or a raw OSError)"),
@@ -1415,6 +1416,40 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("PN7", "mandala_ast/pytest.py", "        self.unkeyed.append(f\"config.getoption({name!r})\")\n", "",
            ("tests/test_pytest.py",),
            "a cached fixture sized by a command-line option (--size=7) loads the value another run's option made"),
+    # -- session 9: deletion, verify and export leftovers
+    Mutant("DL1", _DE, "        if not rows:\n            refuse_lone_elements(conn, blobs)\n", "", ("tests/test_deletion.py",),
+           "`storage.delete_calls([element call id])` (an id storage.provenance shows) deletes nothing, silently"),
+    Mutant("DL2", _IN, "(in_progress if mtime >= cutoff else orphans).append(str(path))",
+           "orphans.append(str(path))", ("tests/test_blobs.py",),
+           "verify while a block writes its value files: 'orphan file (storage.gc() removes it)', which gc leaves for an hour"),
+    Mutant("DL3", _IN, "        return \"\\n  \".join([head, *problems, *self.notes()])",
+           "        return \"\\n  \".join([head, *problems])", ("tests/test_blobs.py",),
+           "verify says OK without naming the value files another process is writing"),
+    Mutant("DL4", _DE, "    f\" AND p.version_id != X'{ITEM_VERSION_ID.hex()}'\"\n    \" CROSS JOIN main.call_outputs o ON o.call_id = f.id GROUP BY o.cid\",",
+           "    f\" AND p.version_id = X'{ITEM_VERSION_ID.hex()}'\"\n    \" CROSS JOIN main.call_outputs o ON o.call_id = f.id GROUP BY o.cid\",",
+           ("tests/test_deletion.py",),
+           "deleting a list that uncompiled code summed leaves the sum's call (its input found by content) behind"),
+    Mutant("DL5", _DE, "WHERE o.cid = mandala_made.cid AND c.created_at < mandala_made.first",
+           "WHERE o.cid = mandala_made.cid AND c.created_at <= mandala_made.first", ("tests/test_deletion.py",),
+           "a deleted call's output is taken for another call's: what uncompiled code computed from it stays"),
+    Mutant("DL6", "mandala_ast/runtime/reclaim.py", "        if members:\n", "        if False:\n",
+           ("tests/test_deletion.py",),
+           "deleting the only call given a list of the user's own leaves that list's elements stored for good"),
+    Mutant("DL7", "mandala_ast/export_files.py", "    if len(parts) == 3 and parts[0] == this_host():\n",
+           "    if True:\n", ("tests/test_export.py",),
+           "an export into a directory another machine shares removes that machine's export in progress (no such pid here)"),
+    Mutant("DL8", "mandala_ast/export_files.py", "    return _untouched_for(entry, OTHER_HOSTS_AFTER_SECONDS)\n",
+           "    return False\n", ("tests/test_export.py",),
+           "a killed export's temporary file from another host (or an earlier version) stays for good"),
+    Mutant("DL9", _DE, "        if not rows:\n            refuse_lone_elements", "        if True:\n            refuse_lone_elements",
+           ("tests/test_query_delete.py",),
+           "a delete block over the elements of a list it keeps (`xs = Q()`) is refused as deleting elements alone"),
+    Mutant("DL10", _DE, "WHERE NOT EXISTS (SELECT 1 FROM main.calls p WHERE p.id = i.src_call)\n", "WHERE 0\n",
+           ("tests/test_deletion.py",),
+           "an element whose list was deleted with dependents=False cannot be deleted: its id deletes nothing"),
+    Mutant("DL11", _DE, "        steps.note(f\"finding the calls computed from them: {found:,} so far\")\n", "",
+           ("tests/test_progress.py",),
+           "deleting a 100,000-element list: the bar shows one step for seconds, nothing of how far it got"),
 )
 
 

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import ExportError
+from .export_files import remove_killed_exports_files, temp_path
 from .runtime.catalog import Catalog, StoredOp, Version, source_diff
 from .runtime.column_names import clear_of
 from .runtime.described import Opaque, is_scalar
@@ -89,8 +90,8 @@ def export_storage(catalog: Catalog, out: str | Path) -> ExportReport:
     if not out.parent.is_dir():  # else SQLite's "unable to open database file", naming nothing
         raise ExportError(f"cannot write {out}: {out.parent} is not a directory")
     _refuse_a_storage(out)
-    temp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    _remove_killed_exports_files(out)
+    temp = temp_path(out)
+    remove_killed_exports_files(out)
     try:
         temp.unlink(missing_ok=True)
         db = sqlite_utils.Database(temp)
@@ -103,30 +104,6 @@ def export_storage(catalog: Catalog, out: str | Path) -> ExportReport:
         with contextlib.suppress(OSError):
             temp.unlink(missing_ok=True)
     return report
-
-
-def _remove_killed_exports_files(out: Path) -> None:
-    """Remove what exports to ``out`` killed midway (kill -9, an out-of-memory kill) left:
-    their hidden temporary files (``.flat.db.<pid>.tmp``, its ``-journal``), as large as the
-    export had got. Those of a process still running are its own: kept."""
-    if os.name != "posix":  # os.kill(pid, 0) ends the process on Windows
-        return
-    prefix = f".{out.name}."
-    for entry in out.parent.iterdir():
-        pid, _, end = entry.name[len(prefix):].partition(".")
-        if entry.name.startswith(prefix) and end in ("tmp", "tmp-journal") and pid.isdigit() and not _running(int(pid)):
-            with contextlib.suppress(OSError):
-                entry.unlink()
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # another user's: running
-        pass
-    return True
 
 
 class _Exporter:

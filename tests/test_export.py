@@ -20,6 +20,9 @@ import sqlite_utils
 from disks import tmpfs
 from test_cli_storage_commands import EXE, built, cli, db, release_db  # noqa: F401  (fixtures)
 
+#: This machine's name as export's temporary files carry it (letters, digits, - and _).
+HOST = "".join(c if c.isalnum() or c in "-_" else "_" for c in socket.gethostname()) or "host"
+
 
 @pytest.fixture
 def flat(db, tmp_path) -> sqlite_utils.Database:
@@ -150,17 +153,35 @@ class TestExport:
         # got, for good. Those of an export still running (another process's) stay.
         ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                                capture_output=True, text=True, check=True)
-        killed = [tmp_path / f".flat.db.{ended.stdout.strip()}.tmp{end}" for end in ("", "-journal")]
+        killed = [tmp_path / f".flat.db.{HOST}.{ended.stdout.strip()}.tmp{end}" for end in ("", "-journal")]
         for left in killed:
             left.write_bytes(b"partial" * 1000)
         running = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
         try:
-            busy = tmp_path / f".flat.db.{running.pid}.tmp"
+            busy = tmp_path / f".flat.db.{HOST}.{running.pid}.tmp"
             busy.write_bytes(b"in progress")
             assert cli("export", str(db), str(tmp_path / "flat.db")).returncode == 0
             assert not any(left.exists() for left in killed) and busy.exists()
         finally:
             running.communicate(b"")
+
+    @pytest.mark.skipif(os.name != "posix", reason="tells a finished process by its pid")
+    def test_an_export_on_a_shared_file_system_leaves_other_hosts_exports_alone(self, db, tmp_path):
+        """Two machines export into one shared directory: the other machine's temporary file
+        (named, by an earlier version, with its pid alone) was removed because no process here
+        has that pid, and its export failed. Files of other hosts go only once a day old."""
+        ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                               capture_output=True, text=True, check=True)
+        pid = ended.stdout.strip()  # running on no host here: a pid means nothing elsewhere
+        theirs = [tmp_path / f".flat.db.{pid}.tmp", tmp_path / f".flat.db.node-b.{pid}.tmp-journal"]
+        stale = [tmp_path / f".flat.db.{pid}.tmp-journal", tmp_path / f".flat.db.node-b.{pid}.tmp"]
+        for file in theirs + stale:
+            file.write_bytes(b"partial")
+        two_days_ago = time.time() - 2 * 86400
+        for file in stale:
+            os.utime(file, (two_days_ago, two_days_ago))
+        assert cli("export", str(db), str(tmp_path / "flat.db")).returncode == 0
+        assert all(file.exists() for file in theirs) and not any(file.exists() for file in stale)
 
     def test_never_unpickles(self, tmp_path, monkeypatch):
         """An untrusted storage whose pickle would run code when loaded: export describes it."""

@@ -8,7 +8,7 @@ from textwrap import dedent
 
 import pytest
 
-from mandala_ast import Storage, op
+from mandala_ast import MList, Storage, op
 from mandala_ast.runtime import progress as progress_module
 
 pytest.importorskip("tqdm")
@@ -60,6 +60,21 @@ def test_deleting_and_collecting_garbage_show_their_steps(tmp_path, capsys, bars
     assert "collecting garbage" in err and "VACUUM" in err and "3/3" in err
 
 
+@op
+def squares(n: int) -> MList[int]:
+    return [i * i for i in range(n)]
+
+
+def test_deleting_a_long_list_says_how_many_calls_computed_from_it_were_found(tmp_path, capsys, bars_at_once):
+    """Finding what was computed from a 100,000-element list is a long step: the bar said
+    only "finding the calls computed from them" until it ended."""
+    storage = Storage(tmp_path / "p.db")
+    with storage:
+        squares(300)
+    storage.delete_calls(storage.df(squares))
+    assert "finding the calls computed from them: 300 so far" in capsys.readouterr().err
+
+
 def test_quick_work_shows_no_bar(tmp_path, capsys):
     storage = stored(tmp_path)
     storage.delete_calls(storage.df(tick))
@@ -76,7 +91,7 @@ def test_without_tqdm_the_work_runs_silently(tmp_path):
     script = dedent(f"""
         import sys
         sys.modules["tqdm"] = None  # as if tqdm were not installed
-        from mandala_ast import Storage, op
+        from mandala_ast import MList, Storage, op
         from mandala_ast.runtime import progress
         progress.DELAY_SECONDS = 0
 
@@ -98,7 +113,7 @@ def test_without_tqdm_the_work_runs_silently(tmp_path):
 def test_memoizing_and_quick_work_never_import_tqdm(tmp_path):
     script = dedent(f"""
         import sys
-        from mandala_ast import Storage, op
+        from mandala_ast import MList, Storage, op
         @op
         def tick(x: int) -> int:
             return x + 1

@@ -103,6 +103,21 @@ class TestDeleteBlock:
                 inc(e)
         assert sorted(RUNS) == [("inc", 1000), ("inc", 1001), ("make", 2)]
 
+    def test_a_delete_block_over_the_elements_of_a_kept_list_deletes_what_was_computed_from_them(
+        self, path
+    ) -> None:
+        """`xs = Q(); for e in xs: y = inc(e)` keeps the list and deletes the inc calls: its
+        rows name the elements' calls without the list's, and deleting them alone is refused
+        when asked for by id. A delete block's elements go with their list or not at all."""
+        storage = Storage(path)
+        code = "import mandala_ast\nwith storage.run():\n    for e in make(3):\n        y = inc(e)\n"
+        run(code, storage, **OPS)
+        report = delete(storage, "    xs = Q()\n    for e in xs:\n        if e > 1000:\n            y = inc(e)\n")
+        assert (report.calls, report.dependents) == (2, 0)  # inc(1001), inc(1002)
+        RUNS.clear()
+        run(code, storage, **OPS)
+        assert sorted(RUNS) == [("inc", 1001), ("inc", 1002)]
+
     def test_deleting_a_list_deletes_what_compiled_code_computed_from_its_elements(self, path) -> None:
         storage = Storage(path)
         code = "import mandala_ast\nwith storage.run():\n    for e in make(2):\n        y = inc(e)\n"

@@ -485,7 +485,9 @@ def _warnings_as_errors(category: type[Warning]) -> Iterator[None]:
 def _add_verify(commands: argparse._SubParsersAction) -> None:
     _command(commands, "verify", "check the whole storage for damage",
              "SQLite's integrity check, every value file against its recorded digest, and rows "
-             "naming calls or values the file lacks. Exit status 1 when a problem is found.",
+             "naming calls or values the file lacks. Exit status 1 when a problem is found. "
+             "Value files no row names yet (a block still running writes them first) and "
+             "orphans are listed, but are no problem.",
              "mandala-ast verify results.db", _cmd_verify)
 
 

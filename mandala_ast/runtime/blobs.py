@@ -20,7 +20,11 @@ from blake3 import blake3
 
 from .._errors import StorageFormatError
 
-__all__ = ["BlobDir", "BlobFault", "blob_dir_of", "data_digest", "file_digest"]
+__all__ = ["STRAY_AFTER_SECONDS", "BlobDir", "BlobFault", "blob_dir_of", "data_digest", "file_digest"]
+
+#: Temp files and row-less value files younger than this may belong to a write in progress (a
+#: block writes its value files before it commits their rows): gc leaves them, verify says so.
+STRAY_AFTER_SECONDS = 3600.0
 
 #: Files at least this large are hashed with every core (threads cost more below ~1 MiB).
 _THREADED_BYTES = 1 << 20

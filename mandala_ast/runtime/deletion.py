@@ -16,8 +16,10 @@ A matched call stands for its computation: every stored row with the same call c
 same call recorded under another history, or recomputed under other dependencies) goes too.
 ``storage.df(op)`` shows those rows as one, and a survivor would keep serving the result.
 
-The dependency closure is computed in SQL over temporary tables of row ids: a few statements
-per level of the call graph, however many calls each level holds. Everything happens in one
+The dependency closure is computed in SQL over temporary tables of the calls' integer keys
+(``calls.id``): a few statements per level of the call graph, however many calls each level
+holds, each a join from the temporary table through the primary keys and indexes of the stored
+tables (a 100,000-element list is two levels: its call, then its element calls). Everything happens in one
 ``BEGIN IMMEDIATE`` transaction; blob files are removed only after it commits.
 
 The values the deleted calls used then go if nothing else uses them, with their blob files
@@ -36,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import ArgumentError, StorageBusyError
 from .deletion_watch import mark_deleted
+from .lone_elements import QueryMatches, refuse_lone_elements
 from .ops import Op
 from .reclaim import (
     ReclaimReport,
@@ -52,7 +55,7 @@ if TYPE_CHECKING:
     from .progress import Stages
     from .store import SQLiteStore
 
-__all__ = ["DeleteReport", "busy_as_error", "call_ids", "delete_calls"]
+__all__ = ["DeleteReport", "busy_as_error", "call_ids", "delete_calls", "names_rows"]
 
 #: The ``attrs`` key under which query results carry their rows' call ids.
 CALLS_ATTR = "mandala_ast.calls"
@@ -120,6 +123,15 @@ def call_ids(target: Any) -> list[bytes]:
     except TypeError:
         raise ArgumentError(f"cannot delete {type(target).__name__!r}: expected {_ACCEPTED}") from None
     return [_one_id(item) for item in items if item is not None]
+
+
+def names_rows(target: Any) -> bool:
+    """Whether ``target`` is rows of a query (a query result, what a delete block matched),
+    whose element calls are not refused (runtime/lone_elements.py)."""
+    if isinstance(target, QueryMatches):
+        return True
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and isinstance(target, pandas.DataFrame) and CALLS_ATTR in target.attrs
 
 
 def _frame_ids(frame: Any) -> list[bytes]:
@@ -207,10 +219,16 @@ def _one_id(item: Any) -> bytes:
 
 
 def delete_calls(
-    store: SQLiteStore, blobs: BlobDir | None, hids: Iterable[bytes], *, dependents: bool = True
+    store: SQLiteStore,
+    blobs: BlobDir | None,
+    hids: Iterable[bytes],
+    *,
+    dependents: bool = True,
+    rows: bool = False,
 ) -> DeleteReport:
     """Delete the calls with these row ids (and, with ``dependents``, every call computed from
-    their outputs), then the values no remaining call uses. Unknown ids are ignored.
+    their outputs), then the values no remaining call uses. Unknown ids are ignored; an
+    element's call without its collection's is refused, unless the ids are a query's ``rows``.
 
     >>> delete_calls(store, blobs, [hid]).calls       # doctest: +SKIP
     3
@@ -219,7 +237,7 @@ def delete_calls(
 
     hids = list(hids)
     with busy_as_error(store, "delete calls"), stages("deleting calls", 5) as steps:
-        body = lambda conn: _delete_in(conn, hids, dependents, blobs, steps)  # noqa: E731
+        body = lambda conn: _delete_in(conn, hids, dependents, blobs, steps, rows)  # noqa: E731
         report: DeleteReport
         report, external = store.write_transaction(body)
         steps.step("removing value files")
@@ -247,16 +265,19 @@ def busy_as_error(store: SQLiteStore, what: str) -> Iterator[None]:
 
 
 def _delete_in(
-    conn: sqlite3.Connection, hids: list[bytes], dependents: bool, blobs: BlobDir | None, steps: Stages
+    conn: sqlite3.Connection, hids: list[bytes], dependents: bool, blobs: BlobDir | None, steps: Stages,
+    rows: bool,
 ) -> tuple[DeleteReport, list[bytes]]:
     _create_temp_tables(conn)
     try:
         steps.step("matching calls")
         conn.executemany("INSERT OR IGNORE INTO temp.mandala_target VALUES (?)", ((h,) for h in hids))
+        if not rows:
+            refuse_lone_elements(conn, blobs)
         conn.execute(_MATCHED_SQL)
         steps.step("finding the calls computed from them")
         if dependents:
-            _add_dependents(conn)
+            _add_dependents(conn, steps)
         calls, matched = conn.execute(
             "SELECT COUNT(*), COALESCE(SUM(matched), 0) FROM temp.mandala_doomed"
         ).fetchone()
@@ -273,22 +294,25 @@ def _delete_in(
     return DeleteReport(calls, calls - matched, values, size), external
 
 
-def _add_dependents(conn: sqlite3.Connection) -> None:
+def _add_dependents(conn: sqlite3.Connection, steps: Stages) -> None:
     """Grow ``mandala_doomed`` to a fixed point, one level of consumers per round."""
-    conn.execute("INSERT INTO temp.mandala_frontier SELECT hid FROM temp.mandala_doomed")
+    conn.execute("INSERT INTO temp.mandala_frontier SELECT id FROM temp.mandala_doomed")
+    found = 0
     while True:
         for statement in _ROUND_SQL:
             conn.execute(statement)
         # EXISTS, not IN: IN would walk all of mandala_doomed each round.
         conn.execute(
             "DELETE FROM temp.mandala_next WHERE EXISTS "
-            "(SELECT 1 FROM temp.mandala_doomed d WHERE d.hid = mandala_next.hid)"
+            "(SELECT 1 FROM temp.mandala_doomed d WHERE d.id = mandala_next.id)"
         )
-        added = conn.execute("INSERT INTO temp.mandala_doomed SELECT hid, 0 FROM temp.mandala_next").rowcount
+        added = conn.execute("INSERT INTO temp.mandala_doomed SELECT id, 0 FROM temp.mandala_next").rowcount
         if not added:
             return
+        found += added
+        steps.note(f"finding the calls computed from them: {found:,} so far")
         conn.execute("DELETE FROM temp.mandala_frontier")
-        conn.execute("INSERT INTO temp.mandala_frontier SELECT hid FROM temp.mandala_next")
+        conn.execute("INSERT INTO temp.mandala_frontier SELECT id FROM temp.mandala_next")
         conn.execute("DELETE FROM temp.mandala_next")
 
 
@@ -303,9 +327,12 @@ def _create_temp_tables(conn: sqlite3.Connection) -> None:
     for table in _TEMP_TABLES:
         conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
     conn.execute("CREATE TEMP TABLE mandala_target (hid BLOB PRIMARY KEY) WITHOUT ROWID")
-    conn.execute("CREATE TEMP TABLE mandala_doomed (hid BLOB PRIMARY KEY, matched INTEGER) WITHOUT ROWID")
+    # The calls' integer keys, not their 32-byte row ids: each statement reaches the stored
+    # rows through the primary keys (calls.id, call_inputs/call_outputs by call_id) instead of
+    # a lookup in the row-id index per call and per statement.
+    conn.execute("CREATE TEMP TABLE mandala_doomed (id INTEGER PRIMARY KEY, matched INTEGER)")
     for table in ("mandala_frontier", "mandala_next"):
-        conn.execute(f"CREATE TEMP TABLE {table} (hid BLOB PRIMARY KEY) WITHOUT ROWID")
+        conn.execute(f"CREATE TEMP TABLE {table} (id INTEGER PRIMARY KEY)")
     conn.execute("CREATE TEMP TABLE mandala_made (cid BLOB PRIMARY KEY, first REAL) WITHOUT ROWID")
     conn.execute("CREATE TEMP TABLE mandala_used (cid BLOB PRIMARY KEY) WITHOUT ROWID")
 
@@ -320,16 +347,22 @@ def _create_temp_tables(conn: sqlite3.Connection) -> None:
 # structure came from, are written only when their producer is, and share one content id
 # among every producer of an equal structure. A matched one is skipped; it goes with its
 # producer (as a dependent), or another op's equal list would lose its elements' provenance
-# and a surviving producer would never get it back.
+# and a surviving producer would never get it back. Unless its producer is no longer stored
+# (deleted with dependents=False): then that row alone stands for the element.
 _MATCHED_SQL = f"""
-INSERT OR IGNORE INTO temp.mandala_doomed (hid, matched)
-SELECT c.hid, 1 FROM temp.mandala_target t
+INSERT OR IGNORE INTO temp.mandala_doomed (id, matched)
+SELECT c.id, 1 FROM temp.mandala_target t
 CROSS JOIN main.calls m ON m.hid = t.hid AND m.version_id != X'{ITEM_VERSION_ID.hex()}'
 CROSS JOIN main.calls c ON c.version_id = m.version_id AND c.lkey = m.cid
 UNION
-SELECT c.hid, 1 FROM temp.mandala_target t
+SELECT c.id, 1 FROM temp.mandala_target t
 CROSS JOIN main.calls m ON m.hid = t.hid AND m.version_id != X'{ITEM_VERSION_ID.hex()}'
 CROSS JOIN main.calls c ON c.cid = m.cid AND c.lkey != c.cid
+UNION
+SELECT m.id, 1 FROM temp.mandala_target t
+CROSS JOIN main.calls m ON m.hid = t.hid AND m.version_id = X'{ITEM_VERSION_ID.hex()}'
+CROSS JOIN main.call_inputs i ON i.call_id = m.id AND i.name = 'struct'
+WHERE NOT EXISTS (SELECT 1 FROM main.calls p WHERE p.id = i.src_call)
 """
 
 # A consumer found by content is never an element's call: its key (an index, a dict key) is
@@ -342,20 +375,21 @@ _NOT_AN_ELEMENTS_CALL = f" AND c.version_id != X'{ITEM_VERSION_ID.hex()}'"
 # many calls return (None) costs one pass over its producers, not one per pair.
 _ROUND_SQL = (
     "INSERT OR IGNORE INTO temp.mandala_next "
-    "SELECT c.hid FROM temp.mandala_frontier f CROSS JOIN main.calls p ON p.hid = f.hid"
-    " CROSS JOIN main.call_inputs i ON i.src_call = p.id CROSS JOIN main.calls c ON c.id = i.call_id",
-    "INSERT OR IGNORE INTO temp.mandala_made (cid) "
-    "SELECT o.cid FROM temp.mandala_frontier f CROSS JOIN main.calls p ON p.hid = f.hid"
-    " CROSS JOIN main.call_outputs o ON o.call_id = p.id",
-    "UPDATE temp.mandala_made SET first = ("
-    " SELECT MIN(c.created_at) FROM main.call_outputs o CROSS JOIN main.calls c ON c.id = o.call_id"
-    " WHERE o.cid = mandala_made.cid)",
-    "DELETE FROM temp.mandala_made WHERE cid NOT IN ("
-    " SELECT m.cid FROM temp.mandala_frontier f CROSS JOIN main.calls p ON p.hid = f.hid"
-    " CROSS JOIN main.call_outputs o ON o.call_id = p.id CROSS JOIN temp.mandala_made m ON m.cid = o.cid"
-    " WHERE p.created_at = m.first)",
+    "SELECT i.call_id FROM temp.mandala_frontier f CROSS JOIN main.call_inputs i ON i.src_call = f.id",
+    # Each output cid with the frontier's earliest call that produced it, ... Not of element
+    # calls: an uncompiled consumer of an element whose earliest producer of all is an element
+    # call has it as its earliest element call too, and the last statement finds it (skipping
+    # them here spares three passes over each of a deleted list's elements).
+    "INSERT OR IGNORE INTO temp.mandala_made (cid, first) "
+    "SELECT o.cid, MIN(p.created_at) FROM temp.mandala_frontier f CROSS JOIN main.calls p ON p.id = f.id"
+    f" AND p.version_id != X'{ITEM_VERSION_ID.hex()}'"
+    " CROSS JOIN main.call_outputs o ON o.call_id = f.id GROUP BY o.cid",
+    # ... kept where no stored call produced it earlier (then that call is its producer).
+    "DELETE FROM temp.mandala_made WHERE EXISTS (SELECT 1 FROM main.call_outputs o"
+    " CROSS JOIN main.calls c ON c.id = o.call_id"
+    " WHERE o.cid = mandala_made.cid AND c.created_at < mandala_made.first)",
     "INSERT OR IGNORE INTO temp.mandala_next "
-    "SELECT c.hid FROM temp.mandala_made m"
+    "SELECT c.id FROM temp.mandala_made m"
     " CROSS JOIN main.call_inputs i ON i.cid = m.cid AND i.src_call IS NULL"
     " CROSS JOIN main.calls c ON c.id = i.call_id AND c.exact = 0 AND c.created_at >= m.first"
     + _NOT_AN_ELEMENTS_CALL,
@@ -365,34 +399,39 @@ _ROUND_SQL = (
     # plain op returning equal content does not count, so mandala_made's earliest producer is
     # not the only one to ask). Exact calls stored before compiled code recorded such calls
     # inexact too (structures.ELEMENTS_MARKED_INEXACT_SINCE): an exact call stored since took
-    # a literal, which an equal element did not produce.
+    # a literal, which an equal element did not produce. The earliest item call is asked only
+    # once a consumer is found (SQLite evaluates a condition at the first loop that binds all
+    # it names: naming `c` puts it there, not at each of a list's 100,000 elements); among item
+    # calls stored no later than the consumer, whose earliest is the earliest of all whenever
+    # it can be `p` (c.created_at >= p.created_at).
     "INSERT OR IGNORE INTO temp.mandala_next "
-    "SELECT c.hid FROM temp.mandala_frontier f"
-    f" CROSS JOIN main.calls p ON p.hid = f.hid AND p.version_id = X'{ITEM_VERSION_ID.hex()}'"
+    "SELECT c.id FROM temp.mandala_frontier f"
+    f" CROSS JOIN main.calls p ON p.id = f.id AND p.version_id = X'{ITEM_VERSION_ID.hex()}'"
     " CROSS JOIN main.call_outputs o ON o.call_id = p.id"
     " CROSS JOIN main.call_inputs i ON i.cid = o.cid AND i.src_call IS NULL"
     " CROSS JOIN main.calls c ON c.id = i.call_id AND c.created_at >= p.created_at"
     f" AND (c.exact = 0 OR c.created_at < {ELEMENTS_MARKED_INEXACT_SINCE!r})" + _NOT_AN_ELEMENTS_CALL +
     " WHERE p.created_at = (SELECT MIN(q.created_at) FROM main.call_outputs e"
     f" CROSS JOIN main.calls q ON q.id = e.call_id AND q.version_id = X'{ITEM_VERSION_ID.hex()}'"
-    " WHERE e.cid = o.cid)",
+    " WHERE e.cid = i.cid AND q.created_at <= c.created_at)",
     "DELETE FROM temp.mandala_made",
 )
 
-_DOOMED = "SELECT hid FROM temp.mandala_doomed"
-_DOOMED_IDS = "SELECT c.id FROM temp.mandala_doomed d CROSS JOIN main.calls c ON c.hid = d.hid"
+_DOOMED = "SELECT id FROM temp.mandala_doomed"
 _DELETE_ROWS = (
-    f"INSERT OR IGNORE INTO temp.mandala_used SELECT cid FROM main.call_inputs WHERE call_id IN ({_DOOMED_IDS})",
-    f"INSERT OR IGNORE INTO temp.mandala_used SELECT cid FROM main.call_outputs WHERE call_id IN ({_DOOMED_IDS})",
-    f"DELETE FROM main.call_inputs WHERE call_id IN ({_DOOMED_IDS})",
-    f"DELETE FROM main.call_outputs WHERE call_id IN ({_DOOMED_IDS})",
+    "INSERT OR IGNORE INTO temp.mandala_used SELECT i.cid FROM temp.mandala_doomed d"
+    " CROSS JOIN main.call_inputs i ON i.call_id = d.id",
+    "INSERT OR IGNORE INTO temp.mandala_used SELECT o.cid FROM temp.mandala_doomed d"
+    " CROSS JOIN main.call_outputs o ON o.call_id = d.id",
+    f"DELETE FROM main.call_inputs WHERE call_id IN ({_DOOMED})",
+    f"DELETE FROM main.call_outputs WHERE call_id IN ({_DOOMED})",
     # A doomed call that surviving calls' inputs still name as their source (dependents=False)
     # keeps its row id: computed again, it is their source again (store.py, call_tombstones).
     "INSERT OR REPLACE INTO main.call_tombstones (id, hid) SELECT c.id, c.hid FROM temp.mandala_doomed d"
-    " CROSS JOIN main.calls c ON c.hid = d.hid"
+    " CROSS JOIN main.calls c ON c.id = d.id"
     " WHERE EXISTS (SELECT 1 FROM main.call_inputs i WHERE i.src_call = c.id)",
     # ... and forgets it once none does (a storage with none reads no tombstones at commits).
     "DELETE FROM main.call_tombstones WHERE NOT EXISTS"
     " (SELECT 1 FROM main.call_inputs i WHERE i.src_call = call_tombstones.id)",
-    f"DELETE FROM main.calls WHERE hid IN ({_DOOMED})",
+    f"DELETE FROM main.calls WHERE id IN ({_DOOMED})",
 )

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .._errors import StorageFullError
+from .blobs import STRAY_AFTER_SECONDS
 from .deletion import busy_as_error
 from .deletion_watch import mark_deleted
 from .reclaim import (
@@ -33,8 +34,6 @@ if TYPE_CHECKING:
 
 __all__ = ["GcReport", "collect_garbage", "storage_bytes"]
 
-#: Temp files and row-less blob files younger than this may belong to a write in progress.
-STRAY_AFTER_SECONDS = 3600.0
 _CID_HEX = 64
 
 

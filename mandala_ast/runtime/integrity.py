@@ -12,14 +12,16 @@ or value the file does not hold.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISREG
 from typing import TYPE_CHECKING, Any
 
 from .._errors import StorageFormatError
-from .blobs import BlobFault
+from .blobs import STRAY_AFTER_SECONDS, BlobFault
 from .structures import ITEM_OP_NAME
 from .value_rows import IN_VAL_BYTES
 
@@ -91,6 +93,9 @@ class VerifyReport:
     >>> print(VerifyReport(path="run.db", sqlite=["ok"], files=3, missing=["3f2a9c1b0d4e"]))
     run.db: 1 problem
       missing value file: 3f2a9c1b0d4e
+    >>> print(VerifyReport(path="run.db", sqlite=["ok"], files=3, orphans=["run.db.blobs/ab/ab12"]))
+    run.db: OK (SQLite integrity check ok, 3 value files match their digests, no dangling rows)
+      orphan file (storage.gc() removes it): run.db.blobs/ab/ab12
     """
 
     #: the storage file checked
@@ -103,7 +108,8 @@ class VerifyReport:
     missing: list[str] = field(default_factory=list)
     #: value files whose bytes differ from those stored: ``"cid prefix: problem"``
     corrupt: list[str] = field(default_factory=list)
-    #: files in the blob directory that no value row names (paths)
+    #: files in the blob directory that no value row names, an hour old or more (paths): left
+    #: by an interrupted write or deletion; harmless, and ``storage.gc()`` removes them
     orphans: list[str] = field(default_factory=list)
     #: rows naming a call or value the file does not hold: ``"table: what"``
     dangling: list[str] = field(default_factory=list)
@@ -113,6 +119,9 @@ class VerifyReport:
     #: of each missing value file (by cid prefix): the call that made or took its value, and
     #: its path, for the report's lines
     missing_files: dict[str, str] = field(default_factory=dict)
+    #: files no value row names yet, written less than an hour ago (paths): a block still
+    #: running writes its value files first and commits their rows later; not a problem
+    in_progress: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -120,13 +129,19 @@ class VerifyReport:
         return self.sqlite == ["ok"] and not (self.missing or self.corrupt or self.dangling or self.damaged_values)
 
     def problems(self) -> list[str]:
-        """One line per problem found."""
+        """One line per problem found: what makes ``ok`` False."""
         lines = [f"SQLite: {line}" for line in self.sqlite if line != "ok"]
         lines += [f"missing value file: {cid}{self.missing_files.get(cid, '')}" for cid in self.missing]
         lines += [f"corrupt value file: {text}" for text in self.corrupt]
         lines += [f"dangling row: {text}" for text in self.dangling]
         lines += [f"corrupt value: {text}" for text in self.damaged_values]
-        lines += [f"orphan file (storage.gc() removes it): {path}" for path in self.orphans]
+        return lines
+
+    def notes(self) -> list[str]:
+        """One line per file found that is no problem: orphans, and files being written."""
+        lines = [f"orphan file (storage.gc() removes it): {path}" for path in self.orphans]
+        lines += [f"value file not committed yet (a block still running may be writing it): {path}"
+                  for path in self.in_progress]
         return lines
 
     def __str__(self) -> str:
@@ -135,9 +150,10 @@ class VerifyReport:
             files = "1 value file matches its digest" if self.files == 1 else (
                 f"{self.files} value files match their digests"
             )
-            return f"{self.path}: OK (SQLite integrity check ok, {files}, no dangling rows)"
-        count = f"{len(problems)} problem{'' if len(problems) == 1 else 's'}"
-        return "\n  ".join([f"{self.path}: {count}", *problems])
+            head = f"{self.path}: OK (SQLite integrity check ok, {files}, no dangling rows)"
+        else:
+            head = f"{self.path}: {len(problems)} problem{'' if len(problems) == 1 else 's'}"
+        return "\n  ".join([head, *problems, *self.notes()])
 
 
 def verify(store: SQLiteStore, blobs: BlobDir | None) -> VerifyReport:
@@ -160,9 +176,9 @@ def verify(store: SQLiteStore, blobs: BlobDir | None) -> VerifyReport:
         if not is_damage(exc):
             raise
         return VerifyReport(store.path or ":memory:", sqlite + [f"rows could not be read: {exc}"])
-    orphans = _orphan_files(blobs, named)
+    orphans, in_progress = _files_without_a_row(blobs, named)
     return VerifyReport(store.path or ":memory:", sqlite, files, missing, corrupt, orphans, dangling, damaged,
-                        missing_files)
+                        missing_files, in_progress)
 
 
 #: Codecs whose bytes decode without running code (no pickle) into a value whose content id is
@@ -233,13 +249,30 @@ def _still_faulty(store: SQLiteStore, blobs: BlobDir | None, faults: dict[bytes,
     return still
 
 
-def _orphan_files(blobs: BlobDir | None, named: set[str]) -> list[str]:
-    """Files under the blob directory that are not the file of a value row (temp files of a
-    write in progress, or of one a crash interrupted, count too: gc removes them when old)."""
+def _files_without_a_row(blobs: BlobDir | None, named: set[str]) -> tuple[list[str], list[str]]:
+    """Files under the blob directory that are not the file of a value row: orphans, and those
+    written within the hour gc leaves them (a block writes its value files before it commits
+    their rows, and a temp file is there while its value file is written, whichever process
+    or host writes it)."""
     if blobs is None or not blobs.root.is_dir():
-        return []
-    found = (path for path in blobs.root.rglob("*") if path.is_file())
-    return sorted(str(path) for path in found if not _is_named(path, named))
+        return [], []
+    cutoff = time.time() - STRAY_AFTER_SECONDS
+    orphans: list[str] = []
+    in_progress: list[str] = []
+    for path in sorted(blobs.root.rglob("*")):
+        mtime = _mtime(path)
+        if mtime is not None and not _is_named(path, named):
+            (in_progress if mtime >= cutoff else orphans).append(str(path))
+    return orphans, in_progress
+
+
+def _mtime(path: Path) -> float | None:
+    """A file's modification time; None for a directory, or a file gone meanwhile."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime if S_ISREG(stat.st_mode) else None
 
 
 def _is_named(path: Path, named: set[str]) -> bool:

@@ -67,12 +67,16 @@ class Stages:
     def step(self, name: str) -> None:
         if self.name is not None:
             self.done = min(self.done + 1, self.count - 1)  # a retried transaction repeats steps
+        self.note(name)
+
+    def note(self, name: str) -> None:
+        """Say how the running step goes (``"... 40,000 so far"``), without starting another."""
         self.name = name
         if self.bar is None and time.monotonic() - self.started >= DELAY_SECONDS:
             self.bar = _bar(desc=self.desc, total=self.count, unit="step")
         if self.bar is not None:
             self.bar.n = self.done
-            self.bar.set_postfix_str(name)  # redraws: steps are few
+            self.bar.set_postfix_str(name)  # redraws: steps and notes are few
 
     def finish(self) -> None:
         if self.bar is not None:

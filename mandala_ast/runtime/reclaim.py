@@ -138,9 +138,13 @@ def _spare_elements(conn: sqlite3.Connection, blobs: BlobDir | None) -> None:
         if not doomed:
             break
         expanded.update(row[0] for row in doomed)
-        members = [(cid,) for row in doomed for cid in _structure_elements(row, blobs)]
-        conn.executemany("INSERT OR IGNORE INTO temp.mandala_unused VALUES (?)", members)
-        conn.execute(_STILL_USED_SQL)
+        # Elements whose item calls went with the structure's call are candidates already:
+        # only the others are sent (a deleted 100,000-element list sends none).
+        known = {cid for (cid,) in conn.execute(_UNUSED)}
+        members = {cid for row in doomed for cid in _structure_elements(row, blobs)} - known
+        if members:
+            conn.executemany("INSERT OR IGNORE INTO temp.mandala_unused VALUES (?)", ((c,) for c in members))
+            conn.execute(_STILL_USED_SQL)
     # No index leads from an element to its structures: read every surviving structure row
     # (a scan of vals that skips large values' overflow pages).
     rows = conn.execute(

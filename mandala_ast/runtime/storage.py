@@ -327,13 +327,15 @@ class Storage:
         >>> print(storage.delete_calls(df[df.x > 2]))         # doctest: +SKIP
         deleted 4 calls (2 matched, 2 computed from them) and 4 values (6 B)
         """
-        from .deletion import call_ids, delete_calls
+        from .deletion import call_ids, delete_calls, names_rows
 
         row_ids = call_ids(target)  # a bad target fails before anything is written
         self.commit()
         try:
             with damage_as_error(self.path, "deleting calls"):
-                return delete_calls(self._store, self._blobs, row_ids, dependents=dependents)
+                return delete_calls(
+                    self._store, self._blobs, row_ids, dependents=dependents, rows=names_rows(target)
+                )
         finally:
             self.engine.after_own_deletion()
 
@@ -356,7 +358,9 @@ class Storage:
     def verify(self) -> VerifyReport:
         """Check the whole storage: SQLite's integrity check of the database pages, every
         value file against the digest recorded when it was stored (missing, corrupt), files no
-        value names (orphans), and rows naming calls or values the file does not hold.
+        value names (orphans; those written within the hour, which a block still running may
+        commit, apart as ``in_progress``: neither is a problem), and rows naming calls or values
+        the file does not hold.
 
         >>> print(storage.verify())                           # doctest: +SKIP
         run.db: OK (SQLite integrity check ok, 3 value files match their digests, no dangling rows)

@@ -23,6 +23,7 @@ from .. import codecs
 from ..deletion_watch import deletion_epoch
 from ..hashing import content_id
 from ..integrity import damage_as_error
+from ..lone_elements import QueryMatches
 from ..tables import value_series
 from .columns import is_plain, plain_table
 from .holes import filled_by
@@ -97,10 +98,10 @@ class Query:
         frame.attrs["mandala_ast.rows"] = RowValues(names, table)
         return frame
 
-    def matched_calls(self) -> set[bytes]:
+    def matched_calls(self) -> QueryMatches:
         """Ids of every stored call some row matched (what a delete block removes)."""
         self._table(list(self.pattern.columns), True)
-        return {row_id for row in self._calls for row_id in row}
+        return QueryMatches(row_id for row in self._calls for row_id in row)
 
     def draw(self, *, format: str = "svg", path: str | None = None) -> Any:
         """A picture of the pattern: op calls as boxes, variables as ellipses."""
