@@ -111,6 +111,7 @@ AREAS["LD"] = "the lead using the library (session 8)"
 AREAS["CD"] = "collections, deletion and months-old storages (session 8)"
 AREAS["PN"] = "pytest plugin and notebooks as a data scientist uses them (session 8)"
 AREAS["RL"] = "review of the lead's session-8 commits"
+AREAS["FX"] = "fixtures, batch and why leftovers (session 9)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -1318,6 +1319,13 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("RL5", "mandala_ast/cli/storage_commands.py", "            return _stopped_module(name, exc)\n",
            "            raise _import_failed(name, exc) from None\n", ("tests/test_cli_storage_commands.py",),
            "why --import pkg.mod fails (importing it raised BlockRefusedError) where pkg/__init__ imports mod, whose block is at its top level"),
+    # -- fixtures, batch and why leftovers (session 9: FXx)
+    Mutant("FX1", _VE, '            return f"{_shown(name)}: no earlier state stored; nothing to accept"\n'
+           '        return f"{_shown(name)}: change accepted; calls computed before it stay valid"\n',
+           '            return f"{name}: no earlier state stored; nothing to accept"\n'
+           '        return f"{name}: change accepted; calls computed before it stay valid"\n',
+           ("tests/test_versions.py",),
+           "accept_change reports a decorated helper as experiment:logged where every other message says experiment.logged"),
     # -- collections, deletion and months-old storages (session 8)
     Mutant("CD1", _LO, "return blobs.open_checked(cid, file_digest, functools.partial(codecs.decode_file, codec))",
            "return codecs.decode_file(codec, blobs.check(cid, file_digest))", ("tests/test_loading.py",),

@@ -440,8 +440,8 @@ class VersionTracker:
             return self._accept_op(target)
         name = _accepted_name(target)
         if not self._accept_dependency(name):
-            return f"{name}: no earlier state stored; nothing to accept"
-        return f"{name}: change accepted; calls computed before it stay valid"
+            return f"{_shown(name)}: no earlier state stored; nothing to accept"
+        return f"{_shown(name)}: change accepted; calls computed before it stay valid"
 
     def _accept_dependency(self, name: str) -> bool:
         """Accept the change from the latest other state recorded as a dependency state of
