@@ -609,7 +609,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "taken, so no row is filled that was not; an unshown column that raises sends the query to the row-wise path, which agrees"),
     Mutant("LD6", _H, "        return _part_to_leave_out(value)\n", "        return \"\"\n", ("tests/test_hashing.py",),
            "an object holding a lock deep inside says only \"cannot pickle '_thread.lock' object\", not where it holds it"),
-    Mutant("LD7", _EX, "    nearest = _nearest(engine, version_id, renames.renamed(cids, names), given)\n", "    nearest = \"\"\n",
+    Mutant("LD7", _EX, "    nearest = _nearest(engine, version_id, cids, bound)\n", "    nearest = \"\"\n",
            ("tests/test_explaining.py",), "why says only \"never computed\" beside a stored call that differs in a config's timestamp"),
     Mutant("LD8", "mandala_ast/runtime/differences.py", "        if _same(old, new):\n            continue\n", "",
            ("tests/test_differences.py",), "why names every attribute of a config, not the one that differs"),
@@ -1326,6 +1326,11 @@ MUTANTS: tuple[Mutant, ...] = (
            '        return f"{name}: change accepted; calls computed before it stay valid"\n',
            ("tests/test_versions.py",),
            "accept_change reports a decorated helper as experiment:logged where every other message says experiment.logged"),
+    Mutant("FX2", _EX, "    nearest = _nearest(engine, version_id, cids, bound)\n",
+           "    names = versions.identity_names(op)\n"
+           "    nearest = _nearest(engine, version_id, renames.renamed(cids, names), {names.get(n, n): v for n, v in bound.items()})\n",
+           ("tests/test_renames.py",),
+           "why after rename_arg compares a miss's inputs under the old argument name: the nearest stored call is missed"),
     # -- collections, deletion and months-old storages (session 8)
     Mutant("CD1", _LO, "return blobs.open_checked(cid, file_digest, functools.partial(codecs.decode_file, codec))",
            "return codecs.decode_file(codec, blobs.check(cid, file_digest))", ("tests/test_loading.py",),
