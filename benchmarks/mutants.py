@@ -1331,6 +1331,12 @@ MUTANTS: tuple[Mutant, ...] = (
            "    nearest = _nearest(engine, version_id, renames.renamed(cids, names), {names.get(n, n): v for n, v in bound.items()})\n",
            ("tests/test_renames.py",),
            "why after rename_arg compares a miss's inputs under the old argument name: the nearest stored call is missed"),
+    Mutant("FX3", "mandala_ast/pytest.py", '    if "monkeypatch" in inspect.signature(fn).parameters:\n',
+           "    if False:\n", ("tests/test_pytest.py",),
+           "a cached fixture that patches with monkeypatch: a later run loads its value and the test runs unpatched"),
+    Mutant("FX4", "mandala_ast/pytest.py", '        if argname == "monkeypatch":', "        if False:",
+           ("tests/test_pytest.py",),
+           "a cached fixture that fetches monkeypatch with request.getfixturevalue: a later run's test runs unpatched"),
     # -- collections, deletion and months-old storages (session 8)
     Mutant("CD1", _LO, "return blobs.open_checked(cid, file_digest, functools.partial(codecs.decode_file, codec))",
            "return codecs.decode_file(codec, blobs.check(cid, file_digest))", ("tests/test_loading.py",),

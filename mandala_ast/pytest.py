@@ -87,6 +87,8 @@ def _check_cacheable(fn: Callable[..., Any], name: str, ignore: tuple[str, ...])
             f"the value in a plain (return) cached_fixture and yield it from an ordinary "
             f"@pytest.fixture that receives {name!r} and does the setup and teardown."
         )
+    if "monkeypatch" in inspect.signature(fn).parameters:
+        raise FixtureError(_patches_lost(name, "receives monkeypatch"))
     owner = fn.__qualname__.rpartition("<locals>.")[2].rpartition(".")[0]
     if owner:
         raise FixtureError(
@@ -140,7 +142,8 @@ class _Fixture:
 class _WatchedRequest:
     """The ``request`` a cached fixture's body gets: pytest's, noting what it reads that the
     key does not hold: what differs from test to test (``request.node``'s markers,
-    ``request.module``'s settings) and the run's options (``request.config.getoption``)."""
+    ``request.module``'s settings), the run's options (``request.config.getoption``), and
+    ``monkeypatch``, whose patches a loaded value would not make."""
 
     #: FixtureRequest attributes that differ from one requesting test (or module, class) to another.
     PER_TEST = frozenset({"node", "function", "cls", "instance", "module", "path", "keywords", "fixturenames"})
@@ -152,6 +155,11 @@ class _WatchedRequest:
     @property
     def config(self) -> _WatchedConfig:
         return _WatchedConfig(self.request.config, self.unkeyed)
+
+    def getfixturevalue(self, argname: str) -> Any:
+        if argname == "monkeypatch":  # its patches are the point, and a loaded value makes none
+            self.unkeyed.append(f"getfixturevalue({argname!r})")
+        return self.request.getfixturevalue(argname)
 
     def __getattr__(self, name: str) -> Any:
         if name in self.PER_TEST:
@@ -179,8 +187,22 @@ class _WatchedConfig:
         return getattr(self.wrapped, name)
 
 
+def _patches_lost(name: str, how: str) -> str:
+    """Why a cached fixture that patches with pytest's ``monkeypatch`` cannot be cached."""
+    return (
+        f"cached_fixture {name!r} {how}: its patches are undone after each test, and a stored "
+        "value is loaded without running the body, so the tests given that value would run "
+        "unpatched. Patch in an ordinary @pytest.fixture instead, and receive that fixture here "
+        "if the value depends on the patch (the attributes and environment variables the body "
+        "reads are part of its key); to patch only while the value is computed, use "
+        "`with pytest.MonkeyPatch.context() as patch:` in the body"
+    )
+
+
 def _unkeyed_read(name: str, read: str) -> str:
     """Why a cached fixture that read ``request.<read>`` cannot be cached, and what to do."""
+    if read == "getfixturevalue('monkeypatch')":
+        return _patches_lost(name, "fetched monkeypatch (request.getfixturevalue)")
     if read.startswith("config."):
         return (
             f"cached_fixture {name!r} read request.{read}, which the command line or ini file sets, "
