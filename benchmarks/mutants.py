@@ -1337,6 +1337,12 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("FX4", "mandala_ast/pytest.py", '        if argname == "monkeypatch":', "        if False:",
            ("tests/test_pytest.py",),
            "a cached fixture that fetches monkeypatch with request.getfixturevalue: a later run's test runs unpatched"),
+    Mutant("FX5", "mandala_ast/runtime/batch/executors.py", "        with held_back():\n            future = self._ticket = pool.submit(fn, *args)\n",
+           "        future = pool.submit(fn, *args)\n", ("tests/test_batch_workers.py",),
+           "Ctrl-C as a process pool takes a call: the worker computes it and its result is dropped, never stored"),
+    Mutant("FX6", "mandala_ast/runtime/batch/interrupts.py", "        signal.signal(signal.SIGINT, _put_aside.pop())\n",
+           "        _put_aside.pop()\n", ("tests/test_batch_workers.py",),
+           "workers forked as the pool took its first call hold a terminal's Ctrl-C back: their bodies run on, the block waits"),
     # -- collections, deletion and months-old storages (session 8)
     Mutant("CD1", _LO, "return blobs.open_checked(cid, file_digest, functools.partial(codecs.decode_file, codec))",
            "return codecs.decode_file(codec, blobs.check(cid, file_digest))", ("tests/test_loading.py",),
