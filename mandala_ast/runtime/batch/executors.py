@@ -133,6 +133,7 @@ class PoolBackend(Backend):
         """``pool.submit(fn, *args)`` on a process pool, a Ctrl-C meanwhile held back until
         the future is at hand (:meth:`cut_short`): the pool queued the task before it gave
         back its future, and a worker runs it all the same, its result to be kept."""
+        self._ticket = None  # (not one an earlier interruption left unclaimed)
         with held_back():
             future = self._ticket = pool.submit(fn, *args)
         self._ticket = None
