@@ -618,3 +618,23 @@ def test_a_cached_fixture_receiving_a_fixture_that_patches_sees_the_patch_and_is
     result, _ = run(pytester)
     result.assert_outcomes(passed=1)
     assert "1 fixture recomputed (scaled: helper SCALE changed)" in summary(result)
+
+
+def test_a_cached_fixture_whose_params_carry_marks_sets_up_under_strict_markers(pytester):
+    # Reading the fixture's dependencies asked pytest.mark (in its decorator) for an attribute
+    # `fn`: pytest.mark makes a mark of any name, so every test using the fixture failed at
+    # setup with "'fn' not found in `markers` configuration option" under --strict-markers,
+    # and warned "Unknown pytest.mark.fn" without it.
+    pytester.makepyfile(
+        conftest=(
+            "import pytest\nfrom mandala_ast.pytest import cached_fixture\n\n"
+            "@cached_fixture(params=[1, pytest.param(1000, marks=pytest.mark.slow)])\n"
+            "def sized(request):\n    return [0] * request.param\n"
+        ),
+        test_sized="def test_sized(sized):\n    assert len(sized) in (1, 1000)\n",
+    )
+    pytester.makeini("[pytest]\nmarkers =\n    slow: a slow test\n")
+    for options in (["--strict-markers"], ["-W", "error::pytest.PytestUnknownMarkWarning"], []):
+        result, _ = run(pytester, *options)
+        result.assert_outcomes(passed=2)
+        assert "Unknown pytest.mark" not in result.stdout.str()
