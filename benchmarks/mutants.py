@@ -1343,6 +1343,13 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("FX6", "mandala_ast/runtime/batch/interrupts.py", "        signal.signal(signal.SIGINT, _put_aside.pop())\n",
            "        _put_aside.pop()\n", ("tests/test_batch_workers.py",),
            "workers forked as the pool took its first call hold a terminal's Ctrl-C back: their bodies run on, the block waits"),
+    Mutant("FX7", "mandala_ast/runtime/dependencies.py",
+           '    own = _attribute(value, "__dict__")\n    return own.get("fn") if isinstance(own, Mapping) else None\n',
+           '    return _attribute(value, "fn")\n', ("tests/test_pytest.py",),
+           "a cached fixture whose params carry pytest marks fails every test at setup under --strict-markers ('fn' not found)"),
+    Mutant("FX8", "mandala_ast/runtime/batch/graph.py", "            self.batch.handed_over(self.error)\n", "",
+           ("tests/test_batch.py",),
+           "a batch whose code caught a call's failure where it used the value, and retried, raises it again at its end"),
     # -- collections, deletion and months-old storages (session 8)
     Mutant("CD1", _LO, "return blobs.open_checked(cid, file_digest, functools.partial(codecs.decode_file, codec))",
            "return codecs.decode_file(codec, blobs.check(cid, file_digest))", ("tests/test_loading.py",),

@@ -76,6 +76,17 @@ def die_if(x, bad):
 
 
 @op
+def fails_once(x, folder):
+    """Fails the first time it runs for ``x`` (in any process: a file marks it), then answers:
+    a flaky download, a rate-limited API."""
+    tried = os.path.join(folder, f"tried-{x}")
+    if not os.path.exists(tried):
+        open(tried, "w").close()
+        raise ConnectionError(f"try {x} again")
+    return x * 10
+
+
+@op
 def fails_if(x, bad):
     if x == bad:
         raise ValueError(f"bad {x}")

@@ -79,6 +79,7 @@ class Scheduler:
         self.leaders: dict[bytes, Node] = {}
         self.attempts: dict[Node, int] = {}
         self.failures: list[Exception] = []
+        self.handed_over: set[int] = set()  # ids of failures raised where the block used a value
         self.chunker = Chunker(backend.max_workers or 1) if backend.chunks else None
         self.chunks: dict[Any, list[Node]] = {}  # futures of chunked tasks, and their calls
         # id of a mutable object -> how many calls run here were given it: only those shared
