@@ -1350,6 +1350,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("FX8", "mandala_ast/runtime/batch/graph.py", "            self.batch.handed_over(self.error)\n", "",
            ("tests/test_batch.py",),
            "a batch whose code caught a call's failure where it used the value, and retried, raises it again at its end"),
+    Mutant("FX9", "mandala_ast/pytest.py", "    if keyed_directories:\n", "    if False:\n", ("tests/test_pytest.py",),
+           "a cached fixture that receives tmp_path is stored anew for every test of every run, never loaded"),
     # -- collections, deletion and months-old storages (session 8)
     Mutant("CD1", _LO, "return blobs.open_checked(cid, file_digest, functools.partial(codecs.decode_file, codec))",
            "return codecs.decode_file(codec, blobs.check(cid, file_digest))", ("tests/test_loading.py",),

@@ -42,6 +42,9 @@ __all__ = ["cached_fixture", "mandala_storage"]
 #: Where the storage lives when neither ``--mandala-storage`` nor ini ``mandala_storage`` says.
 DEFAULT_STORAGE = Path(".mandala") / "pytest.db"
 
+#: pytest's fixtures that are a new temporary directory for every test.
+PER_TEST_DIRECTORIES = frozenset({"tmp_path", "tmpdir"})
+
 #: pytest's fixture scopes (``scope=`` also takes a callable that returns one).
 Scope = Literal["session", "package", "module", "class", "function"]
 
@@ -89,6 +92,9 @@ def _check_cacheable(fn: Callable[..., Any], name: str, ignore: tuple[str, ...])
         )
     if "monkeypatch" in inspect.signature(fn).parameters:
         raise FixtureError(_patches_lost(name, "receives monkeypatch"))
+    keyed_directories = sorted(PER_TEST_DIRECTORIES.intersection(inspect.signature(fn).parameters) - set(ignore))
+    if keyed_directories:
+        raise FixtureError(_never_loaded(name, keyed_directories[0]))
     owner = fn.__qualname__.rpartition("<locals>.")[2].rpartition(".")[0]
     if owner:
         raise FixtureError(
@@ -185,6 +191,18 @@ class _WatchedConfig:
         if name == "option":
             self.unkeyed.append("config.option")
         return getattr(self.wrapped, name)
+
+
+def _never_loaded(name: str, directory: str) -> str:
+    """Why a cached fixture keyed on ``tmp_path`` (a new directory for every test) cannot be cached."""
+    return (
+        f"cached_fixture {name!r} receives {directory}, a new directory for every test, in its "
+        "key: that key never comes again, so the value would be computed and stored anew for "
+        "every test, never loaded. If the body only uses it as scratch space, leave it out of "
+        f"the key: @cached_fixture(ignore=({directory!r},)) (the files it writes there are not "
+        "written when the value is loaded: write those in an ordinary @pytest.fixture that "
+        f"receives {name!r})"
+    )
 
 
 def _patches_lost(name: str, how: str) -> str:

@@ -638,3 +638,27 @@ def test_a_cached_fixture_whose_params_carry_marks_sets_up_under_strict_markers(
         result, _ = run(pytester, *options)
         result.assert_outcomes(passed=2)
         assert "Unknown pytest.mark" not in result.stdout.str()
+
+
+def test_a_cached_fixture_keyed_on_tmp_path_is_an_error_at_collection_not_a_value_stored_for_every_test(pytester):
+    # tmp_path is a new directory for every test: a key holding it never matched again, so
+    # each test of each run computed the value and stored one more copy, never loaded.
+    pytester.makepyfile(
+        conftest=(
+            "from mandala_ast.pytest import cached_fixture\n\n"
+            "@cached_fixture\ndef table(tmp_path):\n"
+            "    (tmp_path / 'rows.csv').write_text('a,b')\n"
+            "    return (tmp_path / 'rows.csv').read_text()\n"
+        ),
+        test_table="def test_table(table):\n    assert table == 'a,b'\n",
+    )
+    result, _ = run(pytester)
+    assert result.ret != 0
+    output = result.stdout.str() + result.stderr.str()  # a conftest error is printed on stderr
+    assert "FixtureError: cached_fixture 'table' receives tmp_path, a new directory for every test" in output
+    assert "ignore=('tmp_path',)" in output
+    edit(pytester, "conftest.py", "@cached_fixture\n", "@cached_fixture(ignore=('tmp_path',))\n")
+    for expected in ("computed", "reused"):
+        result, _ = run(pytester)
+        result.assert_outcomes(passed=1)
+        assert f"mandala: 1 fixture {expected}" in summary(result)
