@@ -1352,6 +1352,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "a batch whose code caught a call's failure where it used the value, and retried, raises it again at its end"),
     Mutant("FX9", "mandala_ast/pytest.py", "    if keyed_directories:\n", "    if False:\n", ("tests/test_pytest.py",),
            "a cached fixture that receives tmp_path is stored anew for every test of every run, never loaded"),
+    Mutant("FX10", _VE, "            relative = [file_deps.PREFIX + os.path.relpath(path) + end]\n",
+           "            relative = []\n", ("tests/test_file_deps.py",),
+           "accept_change(Path('data.csv')) of a file ops opened by that relative name accepts nothing: the calls compute again"),
     # -- collections, deletion and months-old storages (session 8)
     Mutant("CD1", _LO, "return blobs.open_checked(cid, file_digest, functools.partial(codecs.decode_file, codec))",
            "return codecs.decode_file(codec, blobs.check(cid, file_digest))", ("tests/test_loading.py",),

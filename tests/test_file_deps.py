@@ -624,6 +624,21 @@ def test_accepting_a_data_files_change_by_its_path_keeps_the_calls_that_read_it(
     assert _run(Storage(tmp_path / "s.db"), (first_line, str(a))) == ["x,y"] and RUNS == ["first_line"]
 
 
+@pytest.mark.parametrize("given", ["as the op opened it", "absolute"])
+def test_accepting_a_change_of_a_data_file_the_op_opened_by_a_relative_name_keeps_its_calls(tmp_path, csvs, monkeypatch, given):
+    """The op opened "a.csv" from the working directory, so its calls depend on that name;
+    accept_change(Path("a.csv")) looked for the absolute path, found no earlier state and
+    accepted nothing ("no earlier state stored"): the calls computed again."""
+    monkeypatch.chdir(tmp_path)
+    storage = Storage(tmp_path / "s.db")
+    assert _run(storage, (first_line, "a.csv")) == ["x,y"]
+    _edit(csvs[0], "x,y\n1,2.0\n")
+    said = storage.accept_change(Path("a.csv") if given == "as the op opened it" else csvs[0])
+    assert said == "file a.csv: change accepted; calls computed before it stay valid"
+    RUNS.clear()
+    assert _run(Storage(tmp_path / "s.db"), (first_line, "a.csv")) == ["x,y"] and RUNS == []
+
+
 def test_accept_change_of_something_it_cannot_track_is_an_argument_error_naming_it(tmp_path):
     from mandala_ast import ArgumentError
 
