@@ -1320,10 +1320,10 @@ MUTANTS: tuple[Mutant, ...] = (
            "            raise _import_failed(name, exc) from None\n", ("tests/test_cli_storage_commands.py",),
            "why --import pkg.mod fails (importing it raised BlockRefusedError) where pkg/__init__ imports mod, whose block is at its top level"),
     # -- fixtures, batch and why leftovers (session 9: FXx)
-    Mutant("FX1", _VE, '            return f"{_shown(name)}: no earlier state stored; nothing to accept"\n'
-           '        return f"{_shown(name)}: change accepted; calls computed before it stay valid"\n',
-           '            return f"{name}: no earlier state stored; nothing to accept"\n'
-           '        return f"{name}: change accepted; calls computed before it stay valid"\n',
+    Mutant("FX1", _VE, '            return f"{_shown(names[-1])}: no earlier state stored; nothing to accept"\n'
+           '        return f"{_shown(accepted[0])}: change accepted; calls computed before it stay valid"\n',
+           '            return f"{names[-1]}: no earlier state stored; nothing to accept"\n'
+           '        return f"{accepted[0]}: change accepted; calls computed before it stay valid"\n',
            ("tests/test_versions.py",),
            "accept_change reports a decorated helper as experiment:logged where every other message says experiment.logged"),
     Mutant("FX2", _EX, "    nearest = _nearest(engine, version_id, cids, bound)\n",
