@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.CD9"
+LIST_VERSION = "2026-12-07.FX11"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1355,6 +1355,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("FX10", _VE, "            relative = [file_deps.PREFIX + os.path.relpath(path) + end]\n",
            "            relative = []\n", ("tests/test_file_deps.py",),
            "accept_change(Path('data.csv')) of a file ops opened by that relative name accepts nothing: the calls compute again"),
+    Mutant("FX11", "mandala_ast/runtime/batch/scheduler.py",
+           "            future = _started(self.backend.cut_short())\n            if future is not None:\n                self._running(node, future)\n",
+           "            pass\n", ("tests/test_batch_workers.py",),
+           "Ctrl-C as a fresh pool takes a call again after its worker died: the call runs and its result is dropped"),
     # -- collections, deletion and months-old storages (session 8)
     Mutant("CD1", _LO, "return blobs.open_checked(cid, file_digest, functools.partial(codecs.decode_file, codec))",
            "return codecs.decode_file(codec, blobs.check(cid, file_digest))", ("tests/test_loading.py",),

@@ -178,7 +178,7 @@ class PoolBackend(Backend):
         # Shut down by close(), not from a done-callback: a broken pool's callbacks run while
         # it holds its shutdown lock (Python 3.13), and shutting it down there deadlocks.
         self.solos.append(pool)
-        return pool.submit(compute_sent, _address(op), args, kwargs)
+        return self._handed_over(pool, compute_sent, _address(op), args, kwargs)
 
     def cancel(self, futures: Any) -> None:
         super().cancel(futures)
