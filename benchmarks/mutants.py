@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.FX11"
+LIST_VERSION = "2026-12-07.FX12"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1359,6 +1359,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "            future = _started(self.backend.cut_short())\n            if future is not None:\n                self._running(node, future)\n",
            "            pass\n", ("tests/test_batch_workers.py",),
            "Ctrl-C as a fresh pool takes a call again after its worker died: the call runs and its result is dropped"),
+    Mutant("FX12", "mandala_ast/runtime/file_deps.py", "        if absolute == own or absolute.startswith(excluded) or _of_a_storage(absolute):\n",
+           "        if absolute == own or absolute.startswith(excluded):\n", ("tests/test_file_deps.py",),
+           "an op that keeps results in a storage of its own depends on that file: recomputed whenever anything is stored there"),
     # -- collections, deletion and months-old storages (session 8)
     Mutant("CD1", _LO, "return blobs.open_checked(cid, file_digest, functools.partial(codecs.decode_file, codec))",
            "return codecs.decode_file(codec, blobs.check(cid, file_digest))", ("tests/test_loading.py",),

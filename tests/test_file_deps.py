@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sqlite3
@@ -601,6 +602,36 @@ def test_a_new_process_recomputes_a_call_whose_directory_gained_a_file_and_why_n
     last = run()
     assert last["found"] == ["part-0.csv", "part-1.csv", "part-2.csv"] and last["runs"] == 1
     assert f"dependency directory {folder}{os.sep} changed" in last["why"]
+
+
+@op
+def squares_stored_elsewhere(n: int, work: str) -> list:
+    """Keeps its intermediate results in a storage of its own (a cached pytest fixture
+    that computes its data set in a batch, say)."""
+    RUNS.append("squares_stored_elsewhere")
+    with Storage(work).run():
+        ys = [text_length(str(Path(work).parent / "three.txt")) * x for x in range(n)]
+    with Storage(work).run():  # and once more, loading them (values of 1 MiB and more: from files)
+        big = big_array(300_000)
+    return [int(y) for y in ys] + [int(big.sum())]
+
+
+def test_an_op_that_keeps_results_in_another_storage_does_not_depend_on_that_storages_files(tmp_path):
+    """The op's body opened another storage, whose file (read to check its header) became a
+    dependency of the call: it changes whenever anything is stored there (by this op or any
+    other code), and the call computed again ("file work.db changed"): a cached pytest
+    fixture that computes its data in a batch recomputed on the run after the first."""
+    (tmp_path / "three.txt").write_text("abc")
+    work = str(tmp_path / "work.db")
+    expected = [0, 3, 6, sum(range(300_000))]
+    assert _run(Storage(tmp_path / "s.db"), (squares_stored_elsewhere, 3, work)) == [expected]
+    elsewhere = Storage(work)  # other code stores more there
+    _run(elsewhere, (text_length, str(tmp_path / "three.txt")), (big_array, 400_000))
+    elsewhere.close()
+    gc.collect()  # the body's storages close (as at a process's exit): the last one writes its log into the file
+    RUNS.clear()
+    assert _run(Storage(tmp_path / "s.db"), (squares_stored_elsewhere, 3, work)) == [expected]
+    assert RUNS == []
 
 
 def test_listing_the_storages_own_directory_is_a_hit_the_next_time(tmp_path, monkeypatch):
