@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+LE4"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE4"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -113,6 +113,7 @@ AREAS["PN"] = "pytest plugin and notebooks as a data scientist uses them (sessio
 AREAS["RL"] = "review of the lead's session-8 commits"
 AREAS["LE"] = "the lead's session-9 changes"
 AREAS["DL"] = "deletion, verify and export leftovers (session 9)"
+AREAS["FX"] = "fixtures, batch and why leftovers (session 9)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -610,7 +611,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "taken, so no row is filled that was not; an unshown column that raises sends the query to the row-wise path, which agrees"),
     Mutant("LD6", _H, "        return _part_to_leave_out(value)\n", "        return \"\"\n", ("tests/test_hashing.py",),
            "an object holding a lock deep inside says only \"cannot pickle '_thread.lock' object\", not where it holds it"),
-    Mutant("LD7", _EX, "    nearest = _nearest(engine, version_id, renames.renamed(cids, names), given)\n", "    nearest = \"\"\n",
+    Mutant("LD7", _EX, "    nearest = _nearest(engine, version_id, cids, bound)\n", "    nearest = \"\"\n",
            ("tests/test_explaining.py",), "why says only \"never computed\" beside a stored call that differs in a config's timestamp"),
     Mutant("LD8", "mandala_ast/runtime/differences.py", "        if _same(old, new):\n            continue\n", "",
            ("tests/test_differences.py",), "why names every attribute of a config, not the one that differs"),
@@ -1333,6 +1334,49 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("LE4", "mandala_ast/runtime/types/scipy_types.py", "    return result == [True] and not zeros\n",
            "    return result == [True]\n", ("tests/test_types.py",),
            "a large CSR matrix holding a stored zero keys apart from the same matrix without it"),
+    # -- fixtures, batch and why leftovers (session 9: FXx)
+    Mutant("FX1", _VE, '            return f"{_shown(names[-1])}: no earlier state stored; nothing to accept"\n'
+           '        return f"{_shown(accepted[0])}: change accepted; calls computed before it stay valid"\n',
+           '            return f"{names[-1]}: no earlier state stored; nothing to accept"\n'
+           '        return f"{accepted[0]}: change accepted; calls computed before it stay valid"\n',
+           ("tests/test_versions.py",),
+           "accept_change reports a decorated helper as experiment:logged where every other message says experiment.logged"),
+    Mutant("FX2", _EX, "    nearest = _nearest(engine, version_id, cids, bound)\n",
+           "    names = versions.identity_names(op)\n"
+           "    nearest = _nearest(engine, version_id, renames.renamed(cids, names), {names.get(n, n): v for n, v in bound.items()})\n",
+           ("tests/test_renames.py",),
+           "why after rename_arg compares a miss's inputs under the old argument name: the nearest stored call is missed"),
+    Mutant("FX3", "mandala_ast/pytest.py", '    if "monkeypatch" in inspect.signature(fn).parameters:\n',
+           "    if False:\n", ("tests/test_pytest.py",),
+           "a cached fixture that patches with monkeypatch: a later run loads its value and the test runs unpatched"),
+    Mutant("FX4", "mandala_ast/pytest.py", '        if argname == "monkeypatch":', "        if False:",
+           ("tests/test_pytest.py",),
+           "a cached fixture that fetches monkeypatch with request.getfixturevalue: a later run's test runs unpatched"),
+    Mutant("FX5", "mandala_ast/runtime/batch/executors.py", "        with held_back():\n            future = self._ticket = pool.submit(fn, *args)\n",
+           "        future = pool.submit(fn, *args)\n", ("tests/test_batch_workers.py",),
+           "Ctrl-C as a process pool takes a call: the worker computes it and its result is dropped, never stored"),
+    Mutant("FX6", "mandala_ast/runtime/batch/interrupts.py", "        signal.signal(signal.SIGINT, _put_aside.pop())\n",
+           "        _put_aside.pop()\n", ("tests/test_batch_workers.py",),
+           "workers forked as the pool took its first call hold a terminal's Ctrl-C back: their bodies run on, the block waits"),
+    Mutant("FX7", "mandala_ast/runtime/dependencies.py",
+           '    own = _attribute(value, "__dict__")\n    return own.get("fn") if isinstance(own, Mapping) else None\n',
+           '    return _attribute(value, "fn")\n', ("tests/test_pytest.py",),
+           "a cached fixture whose params carry pytest marks fails every test at setup under --strict-markers ('fn' not found)"),
+    Mutant("FX8", "mandala_ast/runtime/batch/graph.py", "            self.batch.handed_over(self.error)\n", "",
+           ("tests/test_batch.py",),
+           "a batch whose code caught a call's failure where it used the value, and retried, raises it again at its end"),
+    Mutant("FX9", "mandala_ast/pytest.py", "    if keyed_directories:\n", "    if False:\n", ("tests/test_pytest.py",),
+           "a cached fixture that receives tmp_path is stored anew for every test of every run, never loaded"),
+    Mutant("FX10", _VE, "            relative = [file_deps.PREFIX + os.path.relpath(path) + end]\n",
+           "            relative = []\n", ("tests/test_file_deps.py",),
+           "accept_change(Path('data.csv')) of a file ops opened by that relative name accepts nothing: the calls compute again"),
+    Mutant("FX11", "mandala_ast/runtime/batch/scheduler.py",
+           "            future = _started(self.backend.cut_short())\n            if future is not None:\n                self._running(node, future)\n",
+           "            pass\n", ("tests/test_batch_workers.py",),
+           "Ctrl-C as a fresh pool takes a call again after its worker died: the call runs and its result is dropped"),
+    Mutant("FX12", "mandala_ast/runtime/file_deps.py", "        if absolute == own or absolute.startswith(excluded) or _of_a_storage(absolute):\n",
+           "        if absolute == own or absolute.startswith(excluded):\n", ("tests/test_file_deps.py",),
+           "an op that keeps results in a storage of its own depends on that file: recomputed whenever anything is stored there"),
     # -- collections, deletion and months-old storages (session 8)
     Mutant("CD1", _LO, "return blobs.open_checked(cid, file_digest, functools.partial(codecs.decode_file, codec))",
            "return codecs.decode_file(codec, blobs.check(cid, file_digest))", ("tests/test_loading.py",),

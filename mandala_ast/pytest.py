@@ -42,6 +42,9 @@ __all__ = ["cached_fixture", "mandala_storage"]
 #: Where the storage lives when neither ``--mandala-storage`` nor ini ``mandala_storage`` says.
 DEFAULT_STORAGE = Path(".mandala") / "pytest.db"
 
+#: pytest's fixtures that are a new temporary directory for every test.
+PER_TEST_DIRECTORIES = frozenset({"tmp_path", "tmpdir"})
+
 #: pytest's fixture scopes (``scope=`` also takes a callable that returns one).
 Scope = Literal["session", "package", "module", "class", "function"]
 
@@ -87,6 +90,11 @@ def _check_cacheable(fn: Callable[..., Any], name: str, ignore: tuple[str, ...])
             f"the value in a plain (return) cached_fixture and yield it from an ordinary "
             f"@pytest.fixture that receives {name!r} and does the setup and teardown."
         )
+    if "monkeypatch" in inspect.signature(fn).parameters:
+        raise FixtureError(_patches_lost(name, "receives monkeypatch"))
+    keyed_directories = sorted(PER_TEST_DIRECTORIES.intersection(inspect.signature(fn).parameters) - set(ignore))
+    if keyed_directories:
+        raise FixtureError(_never_loaded(name, keyed_directories[0]))
     owner = fn.__qualname__.rpartition("<locals>.")[2].rpartition(".")[0]
     if owner:
         raise FixtureError(
@@ -140,7 +148,8 @@ class _Fixture:
 class _WatchedRequest:
     """The ``request`` a cached fixture's body gets: pytest's, noting what it reads that the
     key does not hold: what differs from test to test (``request.node``'s markers,
-    ``request.module``'s settings) and the run's options (``request.config.getoption``)."""
+    ``request.module``'s settings), the run's options (``request.config.getoption``), and
+    ``monkeypatch``, whose patches a loaded value would not make."""
 
     #: FixtureRequest attributes that differ from one requesting test (or module, class) to another.
     PER_TEST = frozenset({"node", "function", "cls", "instance", "module", "path", "keywords", "fixturenames"})
@@ -152,6 +161,11 @@ class _WatchedRequest:
     @property
     def config(self) -> _WatchedConfig:
         return _WatchedConfig(self.request.config, self.unkeyed)
+
+    def getfixturevalue(self, argname: str) -> Any:
+        if argname == "monkeypatch":  # its patches are the point, and a loaded value makes none
+            self.unkeyed.append(f"getfixturevalue({argname!r})")
+        return self.request.getfixturevalue(argname)
 
     def __getattr__(self, name: str) -> Any:
         if name in self.PER_TEST:
@@ -179,8 +193,34 @@ class _WatchedConfig:
         return getattr(self.wrapped, name)
 
 
+def _never_loaded(name: str, directory: str) -> str:
+    """Why a cached fixture keyed on ``tmp_path`` (a new directory for every test) cannot be cached."""
+    return (
+        f"cached_fixture {name!r} receives {directory}, a new directory for every test, in its "
+        "key: that key never comes again, so the value would be computed and stored anew for "
+        "every test, never loaded. If the body only uses it as scratch space, leave it out of "
+        f"the key: @cached_fixture(ignore=({directory!r},)) (the files it writes there are not "
+        "written when the value is loaded: write those in an ordinary @pytest.fixture that "
+        f"receives {name!r})"
+    )
+
+
+def _patches_lost(name: str, how: str) -> str:
+    """Why a cached fixture that patches with pytest's ``monkeypatch`` cannot be cached."""
+    return (
+        f"cached_fixture {name!r} {how}: its patches are undone after each test, and a stored "
+        "value is loaded without running the body, so the tests given that value would run "
+        "unpatched. Patch in an ordinary @pytest.fixture instead, and receive that fixture here "
+        "if the value depends on the patch (the attributes and environment variables the body "
+        "reads are part of its key); to patch only while the value is computed, use "
+        "`with pytest.MonkeyPatch.context() as patch:` in the body"
+    )
+
+
 def _unkeyed_read(name: str, read: str) -> str:
     """Why a cached fixture that read ``request.<read>`` cannot be cached, and what to do."""
+    if read == "getfixturevalue('monkeypatch')":
+        return _patches_lost(name, "fetched monkeypatch (request.getfixturevalue)")
     if read.startswith("config."):
         return (
             f"cached_fixture {name!r} read request.{read}, which the command line or ini file sets, "

@@ -76,6 +76,29 @@ def die_if(x, bad):
 
 
 @op
+def fails_once(x, folder):
+    """Fails the first time it runs for ``x`` (in any process: a file marks it), then answers:
+    a flaky download, a rate-limited API."""
+    tried = os.path.join(folder, f"tried-{x}")
+    if not os.path.exists(tried):
+        open(tried, "w").close()
+        raise ConnectionError(f"try {x} again")
+    return x * 10
+
+
+@op
+def dies_once(x, folder):
+    """Kills its own worker the first time it runs for ``x`` (in any process: a file marks
+    it), then answers, leaving a file that says so."""
+    tried = os.path.join(folder, f"tried-{x}")
+    if not os.path.exists(tried):
+        open(tried, "w").close()
+        os.kill(os.getpid(), 9)
+    open(os.path.join(folder, f"answered-{x}"), "w").close()
+    return x * 10
+
+
+@op
 def fails_if(x, bad):
     if x == bad:
         raise ValueError(f"bad {x}")

@@ -18,6 +18,16 @@ def _compiled_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["MANDALA_AST_CACHE_DIR"] = str(tmp_path_factory.mktemp("compiled-cache"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _subprocesses_import_this_tree() -> None:
+    """Processes the tests start import this tree's mandala_ast: its directory first on
+    PYTHONPATH, and the entries given made absolute. ``PYTHONPATH=.`` names the tree only from
+    its root: pytester runs pytest in a temporary directory, where "." is that directory, and
+    those runs imported the editable install's checkout (another branch's code) instead."""
+    given = [os.path.abspath(entry) for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys([str(Path(__file__).resolve().parent.parent), *given]))
+
+
 @pytest.fixture
 def py(tmp_path: Path) -> PyRunner:
     """A scratch project in tmp_path plus a runner for fresh interpreters."""

@@ -327,6 +327,41 @@ def test_forcing_a_failed_call_raises_where_the_value_is_used(tmp_path):
                 pass
 
 
+@pytest.mark.parametrize("executor", [None, "threads", "processes"])
+def test_a_failure_the_block_caught_where_it_used_the_value_is_not_raised_again_at_its_end(tmp_path, executor):
+    """The same code as a run block: a call fails, the block catches its error where it uses
+    the value and calls again. The run block ends with every value; the batch raised the
+    caught error again at its end (the retries' values lost with the block's names)."""
+    from batch_ops import fails_once
+
+    storage, folder = Storage(tmp_path / "s.db"), str(tmp_path)
+    with storage.batch(executor=executor):
+        ys = [fails_once(x, folder) for x in range(3)]
+        values = []
+        for x, y in enumerate(ys):
+            try:
+                values.append(y + 0)  # forces it
+            except ConnectionError:
+                values.append(fails_once(x, folder) + 0)  # try once more
+        total = sum(values)
+    assert values == [0, 10, 20] and total == 30
+    with storage.run(allow_new_calls=False):
+        assert [fails_once(x, folder) for x in range(3)] == [0, 10, 20]
+
+
+def test_a_failure_the_block_never_used_is_still_raised_at_its_end_beside_one_it_caught(tmp_path):
+    from batch_ops import fails_once
+
+    with pytest.raises(ConnectionError, match="try 2 again"):
+        with Storage(tmp_path / "s.db").batch():
+            first = fails_once(1, str(tmp_path))
+            fails_once(2, str(tmp_path))  # never used: its failure is raised at the end
+            try:
+                first + 0
+            except ConnectionError:
+                pass
+
+
 # -- batch results equal run results -----------------------------------------------------------
 
 #: One step of a program: a literal, an op on earlier values (chains, diamonds, duplicates),

@@ -448,6 +448,127 @@ def test_ctrl_c_as_calls_are_handed_to_the_pool_stores_or_cancels_each_never_com
     assert computed == stored
 
 
+def test_ctrl_c_as_a_process_pool_takes_a_call_stores_the_result_its_worker_computed(tmp_path):
+    """A process pool's submit forks its workers on the first call: a Ctrl-C in it, after the
+    pool had queued the task and before it gave back its future, left the call computed by a
+    worker and its result dropped (never stored: computed again by the next run). Here the
+    pool's submit waits, once the task is queued, for the test's SIGINT (to the coordinator
+    alone, as a notebook's kernel interrupt) and the worker's body to have run."""
+    db, ran, go = tmp_path / "s.db", tmp_path / "ran", tmp_path / "go"
+    ran.mkdir()
+    script = f"""
+        import concurrent.futures as cf, os, time
+        from batch_ops import rendezvous
+        from mandala_ast import Storage
+
+        queued = cf.ProcessPoolExecutor.submit
+
+        def submit(self, *args, **kwargs):
+            future = queued(self, *args, **kwargs)
+            print("queued", flush=True)
+            while not os.path.exists({str(go)!r}):  # the SIGINT lands here
+                time.sleep(0.01)
+            return future
+
+        cf.ProcessPoolExecutor.submit = submit
+        try:
+            with Storage({str(db)!r}).batch(executor="processes", max_concurrency=1, progress=False):
+                y = rendezvous(1, {str(ran)!r}, 1)
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+    """
+    child = _child(script)
+    try:
+        assert child.stdout.readline().strip() == "queued"
+        _wait_until(lambda: os.listdir(ran), child)  # the worker ran the body
+        child.send_signal(signal.SIGINT)
+        time.sleep(0.3)  # (the interrupt is handled before submit returns)
+        go.write_text("")
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert out.split() == ["interrupted"], err
+    with Storage(db).run(allow_new_calls=False):
+        assert _stored(rendezvous, 1, str(ran), 1), "computed by the worker, and not stored"
+
+
+def test_ctrl_c_as_a_fresh_pool_takes_a_call_again_after_a_worker_died_stores_its_result(tmp_path):
+    """A worker died: the batch starts a fresh pool and hands it the call again, alone. A
+    Ctrl-C as that pool took it left the call to run with nobody holding its future: its
+    result was dropped. Here the fresh pool's submit waits, once the task is queued, for
+    the test's SIGINT and the call to have answered."""
+    db, folder, go = tmp_path / "s.db", tmp_path / "marks", tmp_path / "go"
+    folder.mkdir()
+    script = f"""
+        import concurrent.futures as cf, os, time
+        from batch_ops import dies_once
+        from mandala_ast import Storage
+
+        queued, calls = cf.ProcessPoolExecutor.submit, []
+
+        def submit(self, *args, **kwargs):
+            future = queued(self, *args, **kwargs)
+            calls.append(future)
+            if len(calls) == 2:  # the call again, after its worker died
+                print("queued again", flush=True)
+                while not os.path.exists({str(go)!r}):  # the SIGINT lands here
+                    time.sleep(0.01)
+            return future
+
+        cf.ProcessPoolExecutor.submit = submit
+        try:
+            with Storage({str(db)!r}).batch(executor="processes", max_concurrency=1, progress=False):
+                y = dies_once(1, {str(folder)!r})
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+    """
+    child = _child(script)
+    try:
+        assert child.stdout.readline().strip() == "queued again"
+        _wait_until(lambda: (folder / "answered-1").exists(), child)
+        child.send_signal(signal.SIGINT)
+        time.sleep(0.3)  # (the interrupt is handled before submit returns)
+        go.write_text("")
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert out.split() == ["interrupted"], err
+    from batch_ops import dies_once
+
+    with Storage(db).run(allow_new_calls=False):
+        assert _stored(dies_once, 1, str(folder)), "computed by the fresh pool's worker, and not stored"
+
+
+def test_a_terminals_ctrl_c_still_stops_the_bodies_of_workers_forked_as_the_pool_took_a_call(tmp_path):
+    """The pool forks its workers in its first submit, while the batch holds Ctrl-C back: a
+    worker forked then must not inherit the handler that holds it back, or a terminal's
+    Ctrl-C (to every process of the group) would leave its body running, and the block
+    waiting for it, for as long as the call takes."""
+    stop = tmp_path / "stop"
+    script = f"""
+        from batch_ops import hold
+        from mandala_ast import Storage
+
+        try:
+            with Storage({str(tmp_path / "s.db")!r}).batch(executor="processes", max_concurrency=1, progress=False):
+                held = hold(1, {str(stop)!r})
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+    """
+    child = _child(script, start_new_session=True)
+    try:
+        assert child.stdout.readline().strip() == "holding 1"
+        os.killpg(child.pid, signal.SIGINT)  # as a terminal sends it
+        try:
+            out, err = child.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the worker's body went on after Ctrl-C, and the block waited for it")
+    finally:
+        stop.write_text("")
+        child.kill()
+    assert out.split() == ["interrupted"], err
+
+
 def _stored(fn, *args) -> bool:
     try:
         fn(*args)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sqlite3
@@ -603,6 +604,36 @@ def test_a_new_process_recomputes_a_call_whose_directory_gained_a_file_and_why_n
     assert f"dependency directory {folder}{os.sep} changed" in last["why"]
 
 
+@op
+def squares_stored_elsewhere(n: int, work: str) -> list:
+    """Keeps its intermediate results in a storage of its own (a cached pytest fixture
+    that computes its data set in a batch, say)."""
+    RUNS.append("squares_stored_elsewhere")
+    with Storage(work).run():
+        ys = [text_length(str(Path(work).parent / "three.txt")) * x for x in range(n)]
+    with Storage(work).run():  # and once more, loading them (values of 1 MiB and more: from files)
+        big = big_array(300_000)
+    return [int(y) for y in ys] + [int(big.sum())]
+
+
+def test_an_op_that_keeps_results_in_another_storage_does_not_depend_on_that_storages_files(tmp_path):
+    """The op's body opened another storage, whose file (read to check its header) became a
+    dependency of the call: it changes whenever anything is stored there (by this op or any
+    other code), and the call computed again ("file work.db changed"): a cached pytest
+    fixture that computes its data in a batch recomputed on the run after the first."""
+    (tmp_path / "three.txt").write_text("abc")
+    work = str(tmp_path / "work.db")
+    expected = [0, 3, 6, sum(range(300_000))]
+    assert _run(Storage(tmp_path / "s.db"), (squares_stored_elsewhere, 3, work)) == [expected]
+    elsewhere = Storage(work)  # other code stores more there
+    _run(elsewhere, (text_length, str(tmp_path / "three.txt")), (big_array, 400_000))
+    elsewhere.close()
+    gc.collect()  # the body's storages close (as at a process's exit): the last one writes its log into the file
+    RUNS.clear()
+    assert _run(Storage(tmp_path / "s.db"), (squares_stored_elsewhere, 3, work)) == [expected]
+    assert RUNS == []
+
+
 def test_listing_the_storages_own_directory_is_a_hit_the_next_time(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "input.csv").write_text("x\n1\n")
@@ -622,6 +653,21 @@ def test_accepting_a_data_files_change_by_its_path_keeps_the_calls_that_read_it(
     _edit(a, "x,y\n1,2.0\n")
     assert "change accepted" in storage.accept_change(a)
     assert _run(Storage(tmp_path / "s.db"), (first_line, str(a))) == ["x,y"] and RUNS == ["first_line"]
+
+
+@pytest.mark.parametrize("given", ["as the op opened it", "absolute"])
+def test_accepting_a_change_of_a_data_file_the_op_opened_by_a_relative_name_keeps_its_calls(tmp_path, csvs, monkeypatch, given):
+    """The op opened "a.csv" from the working directory, so its calls depend on that name;
+    accept_change(Path("a.csv")) looked for the absolute path, found no earlier state and
+    accepted nothing ("no earlier state stored"): the calls computed again."""
+    monkeypatch.chdir(tmp_path)
+    storage = Storage(tmp_path / "s.db")
+    assert _run(storage, (first_line, "a.csv")) == ["x,y"]
+    _edit(csvs[0], "x,y\n1,2.0\n")
+    said = storage.accept_change(Path("a.csv") if given == "as the op opened it" else csvs[0])
+    assert said == "file a.csv: change accepted; calls computed before it stay valid"
+    RUNS.clear()
+    assert _run(Storage(tmp_path / "s.db"), (first_line, "a.csv")) == ["x,y"] and RUNS == []
 
 
 def test_accept_change_of_something_it_cannot_track_is_an_argument_error_naming_it(tmp_path):

@@ -555,3 +555,110 @@ def test_a_cached_fixture_reading_a_command_line_option_is_an_error_not_the_last
         result.assert_outcomes(errors=1)
         result.stdout.fnmatch_lines(["*FixtureError: cached_fixture 'dataset' read request.config.getoption('size')*"])
     assert "Receive a plain @pytest.fixture that returns the option instead" in result.stdout.str()
+
+
+PATCHING_SETTINGS = {"settings": "SCALE = 1\n", "test_scale": "import settings\n\ndef test_scale(scaled):\n    assert settings.SCALE == 10\n"}
+
+
+def test_a_cached_fixture_taking_monkeypatch_is_an_error_at_collection_not_a_test_run_unpatched(pytester):
+    # The body patched settings.SCALE; a later run loaded its value without running the
+    # body, so the test saw SCALE unpatched (assert 1 == 10), though pytest's own fixture
+    # patches for every test.
+    pytester.makepyfile(
+        conftest=(
+            "import settings\nfrom mandala_ast.pytest import cached_fixture\n\n"
+            "@cached_fixture\ndef scaled(monkeypatch):\n"
+            "    monkeypatch.setattr(settings, 'SCALE', 10)\n    return 5\n"
+        ),
+        **PATCHING_SETTINGS,
+    )
+    for _ in range(2):
+        result, _ = run(pytester)
+        assert result.ret != 0
+        output = result.stdout.str() + result.stderr.str()  # a conftest error is printed on stderr
+        assert "FixtureError: cached_fixture 'scaled' receives monkeypatch" in output
+        assert "assert 1 == 10" not in output
+    assert "Patch in an ordinary @pytest.fixture" in output
+
+
+def test_a_cached_fixture_fetching_monkeypatch_is_an_error_at_setup_not_a_test_run_unpatched(pytester):
+    pytester.makepyfile(
+        conftest=(
+            "import settings\nfrom mandala_ast.pytest import cached_fixture\n\n"
+            "@cached_fixture\ndef scaled(request):\n"
+            "    request.getfixturevalue('monkeypatch').setattr(settings, 'SCALE', 10)\n    return 5\n"
+        ),
+        **PATCHING_SETTINGS,
+    )
+    for _ in range(2):
+        result, _ = run(pytester)
+        result.assert_outcomes(errors=1)
+        result.stdout.fnmatch_lines(["*FixtureError: cached_fixture 'scaled' fetched monkeypatch*"])
+    assert "Patch in an ordinary @pytest.fixture" in result.stdout.str()
+
+
+def test_a_cached_fixture_receiving_a_fixture_that_patches_sees_the_patch_and_is_keyed_on_it(pytester):
+    # What the errors above advise: an ordinary fixture patches for every test, and the
+    # cached fixture that reads the patched attribute is keyed on its value.
+    pytester.makepyfile(
+        conftest=(
+            "import pytest, settings\nfrom mandala_ast.pytest import cached_fixture\n\n"
+            "@pytest.fixture\ndef patched(monkeypatch):\n    monkeypatch.setattr(settings, 'SCALE', 10)\n\n"
+            "@cached_fixture\ndef scaled(patched):\n    return settings.SCALE * 2\n"
+        ),
+        settings="SCALE = 1\n",
+        test_scale="import settings\n\ndef test_scale(scaled):\n    assert settings.SCALE == 10 and scaled == 20\n",
+    )
+    for expected in ("computed", "reused"):
+        result, _ = run(pytester)
+        result.assert_outcomes(passed=1)
+        assert f"mandala: 1 fixture {expected}" in summary(result)
+    edit(pytester, "conftest.py", "'SCALE', 10", "'SCALE', 7")
+    edit(pytester, "test_scale.py", "== 10 and scaled == 20", "== 7 and scaled == 14")
+    result, _ = run(pytester)
+    result.assert_outcomes(passed=1)
+    assert "1 fixture recomputed (scaled: helper SCALE changed)" in summary(result)
+
+
+def test_a_cached_fixture_whose_params_carry_marks_sets_up_under_strict_markers(pytester):
+    # Reading the fixture's dependencies asked pytest.mark (in its decorator) for an attribute
+    # `fn`: pytest.mark makes a mark of any name, so every test using the fixture failed at
+    # setup with "'fn' not found in `markers` configuration option" under --strict-markers,
+    # and warned "Unknown pytest.mark.fn" without it.
+    pytester.makepyfile(
+        conftest=(
+            "import pytest\nfrom mandala_ast.pytest import cached_fixture\n\n"
+            "@cached_fixture(params=[1, pytest.param(1000, marks=pytest.mark.slow)])\n"
+            "def sized(request):\n    return [0] * request.param\n"
+        ),
+        test_sized="def test_sized(sized):\n    assert len(sized) in (1, 1000)\n",
+    )
+    pytester.makeini("[pytest]\nmarkers =\n    slow: a slow test\n")
+    for options in (["--strict-markers"], ["-W", "error::pytest.PytestUnknownMarkWarning"], []):
+        result, _ = run(pytester, *options)
+        result.assert_outcomes(passed=2)
+        assert "Unknown pytest.mark" not in result.stdout.str()
+
+
+def test_a_cached_fixture_keyed_on_tmp_path_is_an_error_at_collection_not_a_value_stored_for_every_test(pytester):
+    # tmp_path is a new directory for every test: a key holding it never matched again, so
+    # each test of each run computed the value and stored one more copy, never loaded.
+    pytester.makepyfile(
+        conftest=(
+            "from mandala_ast.pytest import cached_fixture\n\n"
+            "@cached_fixture\ndef table(tmp_path):\n"
+            "    (tmp_path / 'rows.csv').write_text('a,b')\n"
+            "    return (tmp_path / 'rows.csv').read_text()\n"
+        ),
+        test_table="def test_table(table):\n    assert table == 'a,b'\n",
+    )
+    result, _ = run(pytester)
+    assert result.ret != 0
+    output = result.stdout.str() + result.stderr.str()  # a conftest error is printed on stderr
+    assert "FixtureError: cached_fixture 'table' receives tmp_path, a new directory for every test" in output
+    assert "ignore=('tmp_path',)" in output
+    edit(pytester, "conftest.py", "@cached_fixture\n", "@cached_fixture(ignore=('tmp_path',))\n")
+    for expected in ("computed", "reused"):
+        result, _ = run(pytester)
+        result.assert_outcomes(passed=1)
+        assert f"mandala: 1 fixture {expected}" in summary(result)

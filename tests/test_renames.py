@@ -20,6 +20,10 @@ from formats import format_7_layout
 from mandala_ast import MandalaWarning, RenameError, Storage, op
 from mandala_ast._errors import UnknownOpError
 
+#: First on the subprocesses' path, ahead of the editable install's finder (which names
+#: another checkout): the processes run this tree's code, as the test process does.
+REPO = Path(__file__).resolve().parent.parent
+
 OLD_STEPS = """
 from mandala_ast import op
 
@@ -105,7 +109,7 @@ def _run(root: Path, db: Path, main: str, module: str, before: str = "", after: 
     script = script.format(before=textwrap.dedent(before) or "pass", after=textwrap.dedent(after) or "report = {}")
     proc = subprocess.run(
         [sys.executable, "-c", script, str(db), str(root / main)],
-        cwd=root, capture_output=True, text=True, env={"PYTHONPATH": str(root), "PATH": ""},
+        cwd=root, capture_output=True, text=True, env={"PYTHONPATH": f"{root}:{REPO}", "PATH": ""},
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.splitlines()[-1])
@@ -176,6 +180,18 @@ def test_new_calls_after_an_argument_rename_are_stored_under_the_new_name(rename
     after = _run(root, db, "main_v2.py", "shapes", before=more, after=REPORT)
     assert after["runs"] == [[10, 20]]
     assert after["df"]["c"] == [0, 1, 2, 20]
+
+
+def test_why_after_an_argument_rename_names_the_stored_call_nearest_to_a_miss(renamed_project):
+    """add(2, 7) was never computed; add(2, 1) was. Without a rename why says the nearest
+    stored call differs in the second argument; after rename_arg(add, "b", "c") it said
+    "b: not an argument of the stored call" (or, with no other argument shared, nothing): it
+    compared inputs under the name call ids hash, b, and the rename had named them c."""
+    root, db = renamed_project
+    after = _run(root, db, "main_v2.py", "shapes", before=RENAME, after="report = dict(why=str(storage.why(main.add, 2, 7)))")
+    assert "never computed" in after["why"]
+    assert "the stored call nearest to it differs in 1 of its 2 arguments:\n  c: " in after["why"], after["why"]
+    assert "stored 1, here 7" in after["why"]
 
 
 def _counts(path: Path) -> dict[str, int]:
@@ -334,7 +350,7 @@ def test_an_op_whose_callee_moved_to_another_module_stays_valid(tmp_path):
         (tmp_path / "caller.py").write_text(textwrap.dedent(CALLER.format(module=module, rename=rename)))
         proc = subprocess.run(
             [sys.executable, str(tmp_path / "caller.py"), str(db)], capture_output=True, text=True,
-            env={"PYTHONPATH": str(tmp_path), "PATH": ""},
+            env={"PYTHONPATH": f"{tmp_path}:{REPO}", "PATH": ""},
         )
         assert proc.returncode == 0, proc.stderr
         return proc.stdout.strip()

@@ -402,6 +402,35 @@ def test_accept_change_keeps_results(project):
     assert project.runs() == []
 
 
+LOGGED_HELPER = BASE.replace("def helper(x):", """import functools
+
+def logged(fn):
+    @functools.wraps(fn)
+    def wrapper(x):
+        return fn(x)
+    return wrapper
+
+@logged
+def helper(x):""")
+
+
+def test_accept_change_names_a_decorated_helper_as_the_recompute_report_does(tmp_path):
+    """accept_change reported "experiment:logged: change accepted" (the colon spelling the
+    file keeps) where the report of the same edit said "dependency experiment.logged
+    changed", as every other message and the docs do."""
+    project = Project(tmp_path)
+    project.write(LOGGED_HELPER)
+    assert project.runs() == [0, 1, 2, 3]
+    project.write(LOGGED_HELPER.replace("return fn(x)", "return fn(x)  # same\n        pass"))
+    changed = project.run().stderr  # the edit as the recompute report shows it
+    assert "dependency experiment.logged changed" in changed
+    project.write(LOGGED_HELPER.replace("return fn(x)", "return fn(x)  # the same again\n        pass\n        pass"))
+    script = DRIVER.replace("with storage:", "print(storage.accept_change(ex.logged))\nwith storage:")
+    (project.root / "accept.py").write_text(script)
+    out = project.run(script="accept.py").stdout
+    assert "experiment.logged: change accepted" in out and "RUNS []" in out
+
+
 def test_accept_change_of_the_op_itself(project):
     project.write(BASE.replace("return y + 1", "return 1 + y"))
     script = DRIVER.replace("with storage:", "print(storage.accept_change(ex.train))\nwith storage:")

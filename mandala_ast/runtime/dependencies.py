@@ -384,7 +384,7 @@ def _functions_in(namespace: dict) -> Iterator[types.FunctionType]:
                 if isinstance(function, types.FunctionType):
                     yield function
             continue
-        function = value if isinstance(value, types.FunctionType) else _attribute(value, "fn")
+        function = value if isinstance(value, types.FunctionType) else _op_function(value)
         if isinstance(function, types.FunctionType):
             yield function
 
@@ -911,7 +911,7 @@ _GONE = object()
 def _code_object_of(value: Any) -> Any:
     """The function or class behind ``value``: ops and workflows wrap a function, and so do
     ``functools.cache``/``lru_cache``/``wraps``-style decorators (through ``__wrapped__``)."""
-    inner = _attribute(value, "fn")
+    inner = _op_function(value)
     if isinstance(inner, types.FunctionType) and _attribute(value, "__wrapped__") is not None:
         return inner
     if isinstance(value, types.FunctionType):
@@ -1111,6 +1111,15 @@ def _is_alias(name: str, value: Any) -> bool:
     if isinstance(value, type):
         return True
     return callable(value) and isinstance(module, str) and not is_user_module(module)
+
+
+def _op_function(value: Any) -> Any:
+    """The function an op or workflow wraps (its ``fn``), or None: read from the object's
+    own attributes, never through a ``__getattr__`` that makes attributes up (``pytest.mark``
+    makes a mark of any name: ``fn`` warns of an unknown mark, or fails the test under
+    ``--strict-markers``)."""
+    own = _attribute(value, "__dict__")
+    return own.get("fn") if isinstance(own, Mapping) else None
 
 
 def _attribute(value: Any, name: str) -> Any:

@@ -48,9 +48,9 @@ def explain_call(engine: CallPipeline, op: Op, args: tuple, kwargs: dict, where:
         found = store.find_calls(other, key, key)
         if found:
             return f"miss: {shown} " + _other_version(versions, op, other, len(found[-1][3]))
-    names = versions.identity_names(op)  # today's argument names -> those calls were stored under
-    given = {names.get(name, name): value for name, value in bound.items()}
-    nearest = _nearest(engine, version_id, renames.renamed(cids, names), given)
+    # By today's argument names: rename_arg renames stored inputs too (only call ids keep
+    # hashing a renamed argument under its old name).
+    nearest = _nearest(engine, version_id, cids, bound)
     if deletion_epoch(store.conn) is not None:  # calls were deleted from this file: maybe this one
         return f"miss: {shown} is not stored in {where}: never computed, or deleted since{nearest}"
     return f"miss: {shown} was never computed in {where}{nearest}"
@@ -64,7 +64,7 @@ _LOOKED_AT = 10_000
 def _nearest(engine: CallPipeline, version_id: bytes, inputs: dict[str, bytes], given: dict[str, Any]) -> str:
     """What sets a never-computed call apart from the stored call of its op version given the
     most of the same arguments: "why did it recompute, I passed the same config". ``inputs``
-    and ``given`` are keyed by the names calls were stored under."""
+    and ``given`` are keyed by today's argument names, as stored inputs are."""
     shared = engine.store.calls_sharing_inputs(version_id, inputs, _LOOKED_AT)
     if not shared:
         return ""

@@ -23,8 +23,8 @@ two thread-local writes (benchmarks/bench_evolution.py).
 Files opened from C (pyarrow, polars, HDF5) are seen when the op's arguments or the code it
 ran name them (:func:`named_paths`). Not seen: files so opened under names built at run time,
 or through ``io.FileIO`` or an ``open`` bound before the first op ran (``from io import
-open``), and by other threads or processes the body starts. Not dependencies: files opened for writing only, the storage's own
-files, the standard library, site-packages, Python source and bytecode files (code is
+open``), and by other threads or processes the body starts. Not dependencies: files opened for writing only, the files of the
+storages this process opened (:func:`add_storage`), the standard library, site-packages, Python source and bytecode files (code is
 tracked by fingerprint), and ``/proc``, ``/sys``, ``/dev``.
 """
 
@@ -279,7 +279,7 @@ def _dependencies(opened: list[str], storage_path: Path | None, relative: dict[s
         if path in found or path.endswith(_CODE_SUFFIXES):
             continue
         absolute = path if os.path.isabs(path) else os.path.abspath(path)  # a named relative file
-        if absolute == own or absolute.startswith(excluded):
+        if absolute == own or absolute.startswith(excluded) or _of_a_storage(absolute):
             continue
         state = _state_of(path)
         if state is not None:
@@ -462,6 +462,30 @@ def _describe(path: str, state: bytes) -> str:
     if state == _MISSING:
         return f"{kind} {path}: missing\n"
     return f"{kind} {path}: {what} {state.hex()[:16]}\n"
+
+
+#: The files of the storages this process opened, as given (made absolute) and with links
+#: followed (value files sit beside the latter): never dependencies. Their content changes
+#: whenever anything is stored, and an op body that keeps results of its own in a storage
+#: (or a cached pytest fixture that computes in a batch) reads its header when opening it.
+_storages: set[str] = set()
+
+
+def add_storage(path: str | Path) -> None:
+    """A storage's file, its log and its value files are never a dependency of a call."""
+    _storages.update((os.path.abspath(path), os.path.realpath(path)))
+
+
+def _of_a_storage(absolute: str) -> bool:
+    """Whether ``absolute`` is a storage's file, its ``-wal``/``-shm``, or one of its value
+    files: a few set lookups, however many storages the process opened."""
+    if absolute in _storages:
+        return True
+    base, dash, _ = absolute.rpartition("-")
+    if dash and base in _storages:
+        return True
+    base, blobs, _ = absolute.partition(f".blobs{os.sep}")
+    return bool(blobs) and base in _storages
 
 
 def _excluded(storage_path: Path | None) -> tuple[str | None, tuple[str, ...]]:

@@ -436,7 +436,7 @@ class Storage:
         before it stay valid.
 
         >>> storage.accept_change(normalize)        # doctest: +SKIP
-        'helpers:normalize: change accepted; calls computed before it stay valid'
+        'helpers.normalize: change accepted; calls computed before it stay valid'
         """
         self.commit()
         with damage_as_error(self.path, "accepting a change"):

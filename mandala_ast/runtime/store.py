@@ -147,6 +147,7 @@ class SQLiteStore:
         #: cluster): stored calls load, and anything that would write raises ReadOnlyStorageError.
         self.read_only = self.path is not None and not _writable(self.path)
         if self.path is not None:
+            file_deps.add_storage(self.path)  # (before its header is read: maybe in an op body)
             if not self.read_only:
                 _prepare_path(self.path)
         try:

@@ -438,10 +438,11 @@ class VersionTracker:
 
         if isinstance(target, Op):
             return self._accept_op(target)
-        name = _accepted_name(target)
-        if not self._accept_dependency(name):
-            return f"{name}: no earlier state stored; nothing to accept"
-        return f"{name}: change accepted; calls computed before it stay valid"
+        names = _accepted_names(target)
+        accepted = [name for name in names if self._accept_dependency(name)]
+        if not accepted:
+            return f"{_shown(names[-1])}: no earlier state stored; nothing to accept"
+        return f"{_shown(accepted[0])}: change accepted; calls computed before it stay valid"
 
     def _accept_dependency(self, name: str) -> bool:
         """Accept the change from the latest other state recorded as a dependency state of
@@ -628,16 +629,23 @@ def _ignoring(name: str) -> Any:
     return None
 
 
-def _accepted_name(target: Any) -> str:
-    """The dependency name ``accept_change`` means: a name as given, a data file's (or a
-    listed directory's) path, a function's or class's qualified name."""
+def _accepted_names(target: Any) -> list[str]:
+    """The dependency names ``accept_change`` means: a name as given, a function's or class's
+    qualified name, or a data file's (or a listed directory's) names: calls that opened it by
+    a relative name depend on that name, as it reads from the working directory, the others
+    on its absolute path."""
     if isinstance(target, str):
-        return target
+        return [target]
     if isinstance(target, os.PathLike):
         path = os.path.abspath(os.fspath(target))
-        return file_deps.PREFIX + (os.path.join(path, "") if os.path.isdir(path) else path)
+        end = os.sep if os.path.isdir(path) else ""
+        try:
+            relative = [file_deps.PREFIX + os.path.relpath(path) + end]
+        except ValueError:  # (Windows: on another drive, it has no relative name)
+            relative = []
+        return [*relative, file_deps.PREFIX + path + end]
     try:
-        return deps.qualified_name(target)
+        return [deps.qualified_name(target)]
     except AttributeError:  # no module or qualified name: nothing a call can depend on
         raise ArgumentError(
             "storage.accept_change takes an op, a function or class, a 'module:NAME' string or a "

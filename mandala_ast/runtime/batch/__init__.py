@@ -6,6 +6,7 @@ Modules:
     graph             the call graph's nodes
     scheduler         waves of bulk lookups and dispatches; recording results
     executors         in process, threads, processes, a Dask client
+    interrupts        a Ctrl-C held back while a process pool takes a task
     worker            what runs in a worker (the op's body only)
     pipeline_adapter  every contact with the storage engine
     failures          naming failed calls; ExceptionGroup

@@ -81,6 +81,13 @@ class BatchBlock(RunBlock):
         assert self.scheduler is not None, "forced outside its block"
         self.scheduler.run(nodes)
 
+    def handed_over(self, error: BaseException) -> None:
+        """A failed call's ``error``, raised where the block's code used the call's value:
+        that code handles it (a retry) or ends the block with it, as in a run block; either
+        way it is not raised again at the block's end."""
+        if self.scheduler is not None:
+            self.scheduler.handed_over.add(id(error))
+
     def force_values(self, value: Any) -> Any:
         """``value`` with the deferred outputs in it (built-in containers too) forced at once."""
         found = deferred_in(value, [])
@@ -132,7 +139,8 @@ class BatchBlock(RunBlock):
         if exc_type is None:
             make_plain(frame, _value_or_itself)
             self.nodes.clear()
-            raise_failures(scheduler.failures, scheduler.stats.skipped)
+            unseen = [error for error in scheduler.failures if id(error) not in scheduler.handed_over]
+            raise_failures(unseen, scheduler.stats.skipped)
 
 
 def _value_or_itself(deferred: Any) -> Any:

@@ -12,6 +12,7 @@ import os
 from typing import Any
 
 from ..._errors import BatchWorkerError
+from .interrupts import held_back
 from .orphans import exit_with_parent
 from .worker import (
     Chained,
@@ -110,12 +111,12 @@ class PoolBackend(Backend):
         self.forks = owned and multiprocessing.get_start_method() == "fork"
         self.solos: list[cf.ProcessPoolExecutor] = []  # one-call pools of suspect calls
         self.signatures: dict[int, tuple[Any, bytes | None]] = {}  # id(op) -> (op, code_signature)
-        self._ticket: cf.Future | None = None  # a thread pool's task being handed over
+        self._ticket: cf.Future | None = None  # the future of the task being handed over
 
     def submit(self, op: Any, args: tuple, kwargs: dict, traced: bool = True, upstream: tuple = ()) -> Any:
         if self.local:
             return self._ticketed(compute_here, op, args, kwargs, self.batch, traced)
-        return self.pool.submit(compute_sent, self._address(op), args, kwargs)
+        return self._handed_over(self.pool, compute_sent, self._address(op), args, kwargs)
 
     def _ticketed(self, fn: Any, *args: Any) -> cf.Future:
         """``fn(*args)`` on a thread of the pool, through a future made before the pool is
@@ -127,6 +128,16 @@ class PoolBackend(Backend):
         self.pool.submit(_run_ticket, ticket, fn, args)
         self._ticket = None
         return ticket
+
+    def _handed_over(self, pool: cf.Executor, fn: Any, *args: Any) -> cf.Future:
+        """``pool.submit(fn, *args)`` on a process pool, a Ctrl-C meanwhile held back until
+        the future is at hand (:meth:`cut_short`): the pool queued the task before it gave
+        back its future, and a worker runs it all the same, its result to be kept."""
+        self._ticket = None  # (not one an earlier interruption left unclaimed)
+        with held_back():
+            future = self._ticket = pool.submit(fn, *args)
+        self._ticket = None
+        return future
 
     def cut_short(self) -> Any:
         ticket, self._ticket = self._ticket, None
@@ -159,7 +170,7 @@ class PoolBackend(Backend):
         """A future of ``([(result, error) per call], seconds)`` for the calls ``items``."""
         if self.local:
             return self._ticketed(compute_chunk_here, items, self.batch)
-        return self.pool.submit(compute_chunk_named, items)
+        return self._handed_over(self.pool, compute_chunk_named, items)
 
     def solo(self, op: Any, args: tuple, kwargs: dict) -> Any:
         """The call alone in a pool of its own: if its worker dies, it was this call."""
@@ -167,7 +178,7 @@ class PoolBackend(Backend):
         # Shut down by close(), not from a done-callback: a broken pool's callbacks run while
         # it holds its shutdown lock (Python 3.13), and shutting it down there deadlocks.
         self.solos.append(pool)
-        return pool.submit(compute_sent, _address(op), args, kwargs)
+        return self._handed_over(pool, compute_sent, _address(op), args, kwargs)
 
     def cancel(self, futures: Any) -> None:
         super().cancel(futures)

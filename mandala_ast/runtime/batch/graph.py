@@ -79,6 +79,7 @@ class Node:
         if self.state is not DONE:
             self.batch.force([self])
         if self.state is FAILED:
+            self.batch.handed_over(self.error)
             raise self.error  # type: ignore[misc]
         return self.values[index]
 

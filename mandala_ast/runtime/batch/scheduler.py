@@ -79,6 +79,7 @@ class Scheduler:
         self.leaders: dict[bytes, Node] = {}
         self.attempts: dict[Node, int] = {}
         self.failures: list[Exception] = []
+        self.handed_over: set[int] = set()  # ids of failures raised where the block used a value
         self.chunker = Chunker(backend.max_workers or 1) if backend.chunks else None
         self.chunks: dict[Any, list[Node]] = {}  # futures of chunked tasks, and their calls
         # id of a mutable object -> how many calls run here were given it: only those shared
@@ -266,13 +267,32 @@ class Scheduler:
         elif node.speculative is not None and _inputs_match(node.speculative[1]):
             future = node.speculative[0]  # on the cluster already
         elif solo:
-            future = self.backend.solo(node.op, args, kwargs)
+            future = self._hand(node, functools.partial(self.backend.solo, node.op, args, kwargs))
         else:
             traced = engine.needs_trace(self.storage, node.call)
             if self.chunker is not None and not alone:
                 self._queue(node, self.backend.chunk_item(node.op, args, kwargs, traced))  # type: ignore[attr-defined]
                 return
-            future = self.backend.submit(node.op, args, kwargs, traced)
+            future = self._hand(node, functools.partial(self.backend.submit, node.op, args, kwargs, traced))
+        self._running(node, future)
+
+    def _hand(self, node: Node, submit: Any) -> Any:
+        """``submit()``, the call handed to the backend, as one step for Ctrl-C (as :meth:`_send`
+        does for a chunk): interrupted before the pool gave back its future, the call is noted
+        running all the same if the pool took it, so that its result is kept."""
+        try:
+            return submit()
+        except Exception:
+            raise
+        except BaseException:
+            future = _started(self.backend.cut_short())
+            if future is not None:
+                self._running(node, future)
+            raise
+
+    def _running(self, node: Node, future: Any) -> None:
+        """The call is handed over: its future is waited for (a body that ran at once is
+        recorded with the others that did)."""
         node.speculative = None
         if type(future) is Done:  # ran at once: no waiting
             node.state = RUNNING
