@@ -25,12 +25,13 @@ from typing import Any
 
 from . import env_deps, file_deps, untracked
 from .differences import short_repr
-from .fingerprints import NO_SOURCE, Fingerprint, fingerprint
+from .fingerprints import NO_SOURCE, Fingerprint, decorators, fingerprint
 from .hashing import UnhashableError, content_id, digest
 from .ops import Op
 from .types import handler_for
 
 __all__ = [
+    "DECORATORS",
     "LIBRARY_ROOTS",
     "Dependency",
     "argument_code_state",
@@ -107,7 +108,7 @@ def static_dependencies(fn: Any) -> dict[str, Dependency]:
                 if dependency.kind == "code":
                     pending.extend(_held_code(value))
     found.pop(qualified_name(fn), None)
-    return found
+    return _with_decorators(found)
 
 
 def _held_code(value: Any, depth: int = 0) -> Iterator[Any]:
@@ -198,7 +199,45 @@ def run_dependencies(
         if name in found:  # as the body found it, not as it left it
             found[name] = dependency
     found.pop(qualified_name(fn), None)
+    return _with_decorators(found)
+
+
+#: What a helper's decorator lines count under: ``helpers:scale@decorators``.
+DECORATORS = "@decorators"
+
+
+def _with_decorators(found: dict[str, Dependency]) -> dict[str, Dependency]:
+    """``found`` with the decorators of each decorated function among its code: the lines
+    its fingerprint leaves out, which choose the code that runs around it
+    (``@functools.lru_cache`` made ``@my_timer``) and with what (``@scaled(2)``). Apart
+    from the function's own state, which calls stored before them hold as it was."""
+    for name in [n for n, d in found.items() if d.kind == "code" and not n.endswith(DECORATORS)]:
+        value = resolve(name)
+        dependency = _decorators_dependency(name + DECORATORS, value) if value is not _GONE else None
+        if dependency is not None:
+            found.setdefault(dependency.name, dependency)
     return found
+
+
+def _decorators_dependency(name: str, value: Any) -> Dependency | None:
+    """The decorator lines of the user's function ``value`` by their text and the state of
+    each name they read (a decorator of the user's by its code, a setting by content); None
+    for an op (its decorator's arguments are its version and shape) or an undecorated one."""
+    code = _code_object_of(value)
+    if not isinstance(code, types.FunctionType) or isinstance(value, Op) or not is_user_module(code.__module__):
+        return None
+    tree = fingerprint(code).tree
+    lines = decorators(tree)
+    if lines is None:
+        return None
+    parts = [lines[0]]
+    read = ast.Module(body=[ast.Expr(node) for node in tree.decorator_list], type_ignores=[])  # type: ignore[union-attr]
+    for chain in _name_chains(read):
+        for read_name, read_value in _resolve_chain(code.__globals__, code.__module__, chain):
+            dependency = describe(read_name, read_value)
+            if dependency is not None:
+                parts.append(read_name.encode() + b"=" + dependency.state)
+    return Dependency(name, "constant", digest(b"decorators|" + b"|".join(parts)), lines[1])
 
 
 def _add_inherited(found: dict[str, Dependency], code: types.CodeType, module_globals: dict, receiver: type) -> None:
@@ -458,6 +497,8 @@ def op_dependency(op: Op) -> Dependency | None:
 
 def describe(name: str, value: Any) -> Dependency | None:
     """A Dependency for a resolved value, or None when it is not user code or data."""
+    if name.endswith(DECORATORS):
+        return _decorators_dependency(name, value)
     if _is_alias(name, value):  # which class or library code the name points to
         target = f"{value.__module__}:{value.__qualname__}"
         return Dependency(name, "constant", binding_state(target), f"{_last(name)} = {target}")
@@ -529,7 +570,7 @@ def untraced_dependencies(fn: Any, values: Iterable[Any]) -> dict[str, Dependenc
             if code:
                 for inner, inner_dependency in static_dependencies(value).items():
                     found.setdefault(inner, inner_dependency)
-    return found
+    return _with_decorators(found)
 
 
 #: How deep untraced_dependencies looks into what an async op is given (an argument is level
@@ -600,6 +641,11 @@ def argument_code_state(function: types.FunctionType) -> bytes | None:
     except UnhashableError:
         return None
     found = static_dependencies(function)
+    # Its own decorators too: not a part of the state of an undecorated function (nor of
+    # its other dependencies), so that the keys of calls stored before stay.
+    lines = _decorators_dependency(qualified_name(function) + DECORATORS, function)
+    if lines is not None:
+        found[lines.name] = lines
     states = sorted(b"%s=%s" % (name.encode(), dependency.state) for name, dependency in found.items())
     state = digest(b"argument code|" + (own.state if own is not None else b"") + b"|" + b"|".join(states))
     _ARGUMENT_STATES[function] = (function.__code__, state)
@@ -840,16 +886,39 @@ def code_state(fingerprint_digest: bytes, version: int) -> bytes:
 
 
 def resolve(name: str) -> Any:
-    """The object a dependency name refers to now (``module.qualname`` or ``module.CONSTANT``)."""
+    """The object a dependency name refers to now (``module.qualname`` or ``module.CONSTANT``;
+    an entry of a dict by literal keys: ``module:REGISTRY['a']``)."""
     module_name, _, rest = name.partition(":")
+    path, keys = _split_keys(rest.removesuffix(DECORATORS))
     value: Any = sys.modules.get(module_name) or _imported(module_name)
     if value is None:
         return _GONE
-    for part in rest.split("."):
+    for part in path.split("."):
         value = getattr(value, part, _GONE)
         if value is _GONE:
             return _GONE
+    for key in keys:
+        if type(value) is not dict or key not in value:  # (a plain dict's: no code of the user's runs)
+            return _GONE
+        value = value[key]
     return value
+
+
+def _split_keys(rest: str) -> tuple[str, tuple[Any, ...]]:
+    """``("REGISTRY", ("a",))`` for ``REGISTRY['a']``: the keys a name ends with, where an
+    attribute name cannot hold ``[``."""
+    path, bracket, keys = rest.partition("[")
+    if not bracket:
+        return rest, ()
+    try:
+        node = ast.parse(f"_[{keys}", mode="eval").body
+    except SyntaxError:
+        return rest, ()
+    found = []
+    while isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
+        found.append(node.slice.value)
+        node = node.value
+    return path, tuple(reversed(found))
 
 
 def _imported(module_name: str) -> types.ModuleType | None:
@@ -1023,8 +1092,7 @@ def _resolve_chain(namespace: dict, module_name: str, chain: list[str]) -> Itera
         return
     value = namespace[chain[0]]
     if not isinstance(value, types.ModuleType):
-        yield from _class_data(value, chain[1:]) or _named_value(module_name, chain[0], value)
-        yield from _class_data_of_object(value, chain[1:])
+        yield from _value_read(module_name, chain[0], value, chain[1:])
         return
     # `helpers.normalize` or `pkg.mod.CONST`: follow modules until the first non-module.
     for position, attr in enumerate(chain[1:], 2):
@@ -1032,10 +1100,51 @@ def _resolve_chain(namespace: dict, module_name: str, chain: list[str]) -> Itera
         if inner is _GONE:
             return
         if not isinstance(inner, types.ModuleType):
-            yield from _class_data(inner, chain[position:]) or _named_value(value.__name__, attr, inner)
-            yield from _class_data_of_object(inner, chain[position:])
+            yield from _value_read(value.__name__, attr, inner, chain[position:])
             return
         value = inner
+
+
+def _value_read(module_name: str, attr: str, value: Any, rest: list[str]) -> Iterator[tuple[str, Any]]:
+    """(dependency name, value) for what code reads of module-level ``attr`` (``value``)
+    through the rest of its chain: one entry of a dict it indexes with literal keys, class
+    data, an attribute set on a function, else the value by its name."""
+    entry = _entry_read(module_name, attr, value, rest)
+    if entry is not None:
+        yield entry
+        return
+    yield from _class_data(value, rest) or _named_value(module_name, attr, value)
+    yield from _class_data_of_object(value, rest)
+    yield from _function_attribute(module_name, attr, value, rest)
+
+
+def _entry_read(module_name: str, attr: str, value: Any, rest: list[str]) -> tuple[str, Any] | None:
+    """``("helpers:REGISTRY['a']", entry)`` for ``REGISTRY["a"]``: indexed with literal keys,
+    a dict counts by the entries read, not its others (a registry's other functions). A key
+    it does not hold leaves the dict counting whole: adding it changes what the code reads."""
+    keys = []
+    for part in rest:
+        if not part.startswith("[") or type(value) is not dict:
+            break
+        key = ast.literal_eval(part[1:-1])
+        if key not in value:
+            break
+        value = value[key]
+        keys.append(part)
+    if not keys or not is_user_module(module_name):
+        return None
+    return f"{module_name}:{attr}{''.join(keys)}", value
+
+
+def _function_attribute(module_name: str, attr: str, value: Any, rest: list[str]) -> list[tuple[str, Any]]:
+    """``[("helpers:scale.factor", 2)]`` for ``scale.factor`` where ``scale.factor = 2`` was set
+    on the user's function: neither its code nor a constant of the module holds it."""
+    if not rest or rest[0].startswith(("[", "__")) or isinstance(value, (type, Op)):
+        return []
+    own = _attribute(value, "__dict__")
+    if not isinstance(_code_object_of(value), types.FunctionType) or not isinstance(own, dict) or rest[0] not in own:
+        return []
+    return [(f"{module_name}:{attr}.{rest[0]}", own[rest[0]])] if is_user_module(module_name) else []
 
 
 def _class_data(value: Any, rest: list[str]) -> list[tuple[str, Any]]:
@@ -1150,7 +1259,11 @@ def _name_chains(tree: ast.AST) -> Iterator[list[str]]:
     skip = _local_or_mutated_names(tree)
     in_chain: set[int] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and id(node) not in in_chain:
+        read = _read_by_name(node, in_chain) if isinstance(node, (ast.Subscript, ast.Call)) else None
+        if read is not None:
+            if read and read[0] not in skip:
+                yield read
+        elif isinstance(node, ast.Attribute) and id(node) not in in_chain:
             chain = _attribute_chain(node, in_chain)
             if chain and chain[0] not in skip:
                 yield chain
@@ -1176,6 +1289,71 @@ def _local_or_mutated_names(tree: ast.AST) -> set[str]:
 
 def _root_name(node: ast.AST) -> list[str]:
     return [node.id] if isinstance(node, ast.Name) else []
+
+
+def _read_by_name(node: ast.AST, seen: set[int]) -> list[str] | None:
+    """The chain read where code names a global, an attribute or a dict's entry by a literal:
+    ``globals()["K"]`` -> ["K"], ``getattr(helpers, "K")`` -> ["helpers", "K"],
+    ``REGISTRY["a"]`` or ``REGISTRY.get("a")`` -> ["REGISTRY", "['a']"] (a key as its repr in
+    brackets, which no attribute name holds); [] for a write through ``globals()`` (state).
+    None for anything else; the nodes of a chain found are added to ``seen``."""
+    if id(node) in seen:
+        return None
+    base, part = _named_read(node)
+    if base is None or part is None:
+        return None
+    inner: set[int] = {id(node)}
+    if isinstance(node, ast.Call):
+        inner.add(id(node.func))
+    if _is_globals_call(base):
+        inner.update((id(base), id(base.func)))  # type: ignore[attr-defined]
+        name = ast.literal_eval(part[1:-1]) if part.startswith("[") else None
+        written = isinstance(node, ast.Subscript) and not isinstance(node.ctx, ast.Load)
+        chain = [name] if isinstance(name, str) and name.isidentifier() and not written else []
+    else:
+        found = _read_chain(base, inner)
+        if found is None:
+            return None
+        chain = [*found, part]
+    seen.update(inner)
+    return chain
+
+
+def _named_read(node: ast.AST) -> tuple[ast.AST | None, str | None]:
+    """``(the expression read from, the part)`` of ``x["a"]``, ``x.get("a")`` (a key part)
+    and ``getattr(x, "a")`` (an attribute); ``(None, None)`` for other code."""
+    if isinstance(node, ast.Subscript):
+        return node.value, _key_part(node.slice)
+    if not isinstance(node, ast.Call) or node.keywords or not node.args:
+        return None, None
+    func, args = node.func, node.args
+    if isinstance(func, ast.Attribute) and func.attr == "get" and len(args) <= 2:
+        return func.value, _key_part(args[0])
+    if isinstance(func, ast.Name) and func.id == "getattr" and len(args) in (2, 3):
+        name = args[1].value if isinstance(args[1], ast.Constant) else None
+        return args[0], name if isinstance(name, str) and name.isidentifier() else None
+    return None, None
+
+
+def _key_part(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Constant) and type(node.value) in (str, int):
+        return f"[{node.value!r}]"
+    return None
+
+
+def _is_globals_call(node: ast.AST | None) -> bool:
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "globals"
+            and not node.args and not node.keywords)
+
+
+def _read_chain(node: ast.AST, seen: set[int]) -> list[str] | None:
+    """The chain of a name, an attribute chain or a read by name (nested: ``CONFIGS["a"]["lr"]``)."""
+    if isinstance(node, ast.Name):
+        seen.add(id(node))
+        return [node.id]
+    if isinstance(node, ast.Attribute):
+        return _attribute_chain(node, seen)
+    return _read_by_name(node, seen)
 
 
 def _attribute_chain(node: ast.Attribute, seen: set[int]) -> list[str] | None:

@@ -1,0 +1,178 @@
+"""What enters an op's version beyond its own code, with real module files edited between
+runs (a new interpreter each run): decorators of helpers, constants read by name through
+``globals()`` or ``getattr``, attributes set on functions, single entries of registries, and
+helpers moved to another module.
+
+A missed input serves a stale result; an input counted too broadly recomputes for nothing.
+The first is never traded for the second.
+"""
+
+from __future__ import annotations
+
+import pytest
+from test_versions import BASE, Project, _edit_recomputes, _helpers_project
+
+TIMER = '''
+import functools
+
+def my_timer(fn):
+    @functools.wraps(fn)
+    def wrapper(*args):
+        return fn(*args) + 1
+    return wrapper
+
+class Scaled:
+    def __init__(self, k):
+        self.k = k
+
+    def __call__(self, fn):
+        scaled = self
+
+        class Wrapped:
+            def __call__(self, x):
+                return fn(x) * scaled.k
+
+        wrapped = Wrapped()
+        functools.update_wrapper(wrapped, fn)
+        return wrapped
+
+class Counted:
+    def __init__(self, fn):
+        self.fn = fn
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, x):
+        return self.fn(x) + 1
+
+@{decorator}
+def scale(x):
+    return x * 10
+'''
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [("functools.lru_cache", "my_timer"), ("my_timer", "functools.lru_cache"), ("functools.lru_cache", "Counted"),
+     ("Scaled(2)", "Scaled(3)")],
+    ids=["lru_cache to my_timer", "my_timer to lru_cache", "lru_cache to a class", "arguments changed"],
+)
+def test_a_helper_given_another_decorator_while_the_old_one_still_exists_recomputes(tmp_path, before, after):
+    """The decorator line of a helper was not code: switching ``@functools.lru_cache`` to a
+    decorator of the user's that changes the result (or the reverse, or a decorator's
+    arguments), with both decorators still defined and unchanged, served the old result."""
+    project = _edit_recomputes(tmp_path, TIMER.format(decorator=before), TIMER.format(decorator=after),
+                               "helpers.scale(x)")
+    assert project.runs() == []
+    project.write(TIMER.format(decorator=before), name="helpers.py")  # reverted: the first results
+    assert project.runs() == []
+
+
+def test_a_helper_whose_decorator_line_is_only_reformatted_hits(tmp_path):
+    project = _helpers_project(tmp_path, TIMER.format(decorator="Scaled(2)"), "helpers.scale(x)")
+    assert project.runs() == [0, 1, 2, 3]
+    project.write(TIMER.format(decorator="Scaled( 2 )  # the same"), name="helpers.py")
+    assert project.runs() == []
+
+
+GLOBAL_READS = {
+    "globals() in the op": ("K = {k}\n", "x * globals()['K']", ""),
+    "globals().get in the op": ("K = {k}\n", "x * globals().get('K', 0)", ""),
+    "globals() in a helper": ("K = {k}\n\ndef scale(x):\n    return x * globals()['K']\n", "helpers.scale(x)", "helpers"),
+    "getattr of a module": ("K = {k}\n", "x * getattr(helpers, 'K')", "helpers"),
+    "getattr with a default": ("K = {k}\n", "x * getattr(helpers, 'K', 1)", "helpers"),
+}
+
+
+@pytest.mark.parametrize("kind", list(GLOBAL_READS))
+def test_a_constant_read_by_its_name_as_a_string_recomputes_when_edited(tmp_path, kind):
+    """``globals()['K']`` and ``getattr(helpers, 'K')`` name the constant in a string: no
+    name chain reached it, so it was no dependency and editing it served the stale result."""
+    constants, expression, module = GLOBAL_READS[kind]
+    if module:
+        _edit_recomputes(tmp_path, constants.format(k=2), constants.format(k=3), expression, module)
+        return
+    source = BASE.replace("RUNS = []", "RUNS = []\n" + constants).replace("y = helper(x)", f"y = {expression}")
+    project = Project(tmp_path)
+    project.write(source.format(k=2))
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(source.format(k=3))
+    assert project.runs() == [0, 1, 2, 3]
+
+
+FUNCTION_ATTRIBUTES = {
+    "read by the op": ("def scale(x):\n    return x * 10\n\nscale.factor = {k}\n", "helpers.scale(x) * helpers.scale.factor"),
+    "read by the helper": ("def scale(x):\n    return x * scale.factor\n\nscale.factor = {k}\n", "helpers.scale(x)"),
+    "read through getattr": ("def scale(x):\n    return x * 10\n\nscale.factor = {k}\n",
+                             "getattr(helpers.scale, 'factor') * x"),
+}
+
+
+@pytest.mark.parametrize("kind", list(FUNCTION_ATTRIBUTES))
+def test_an_attribute_set_on_a_helper_recomputes_when_edited(tmp_path, kind):
+    """``scale.factor = 2`` at module level, read as ``scale.factor``: an attribute of a
+    function was neither code nor a constant, so editing it served the stale result."""
+    helpers, expression = FUNCTION_ATTRIBUTES[kind]
+    project = _edit_recomputes(tmp_path, helpers.format(k=2), helpers.format(k=3), expression)
+    assert project.runs() == []
+
+
+REGISTRY = '''
+def fa(x):
+    return x * {a}
+
+def fb(x):
+    return x * {b}
+
+REGISTRY = {{"a": fa, "b": fb, "c": lambda x: x * {c}}}
+CONFIGS = {{"small": {{"lr": {a}}}, "large": {{"lr": {b}}}}}
+'''
+
+
+def _registry(a: int = 2, b: int = 3, c: int = 4) -> str:
+    return REGISTRY.format(a=a, b=b, c=c)
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["helpers.REGISTRY['a'](x)", "helpers.REGISTRY.get('a')(x)", "x * helpers.CONFIGS['small']['lr']"],
+    ids=["subscript", "get", "nested"],
+)
+def test_editing_another_entry_of_a_registry_an_op_indexes_with_a_literal_key_hits(tmp_path, expression):
+    """``REGISTRY["a"](x)`` depended on the whole dict: editing the entry ``"b"`` it never
+    reads recomputed every call. Its own entry still counts."""
+    project = _helpers_project(tmp_path, _registry(), expression)
+    assert project.runs() == [0, 1, 2, 3]
+    project.write(_registry(b=5, c=6), name="helpers.py")
+    assert project.runs() == []
+    project.write(_registry(a=7, b=5, c=6), name="helpers.py")
+    assert project.runs() == [0, 1, 2, 3]
+
+
+def test_an_entry_a_literal_key_names_pointed_at_another_function_recomputes(tmp_path):
+    before = _registry()
+    project = _edit_recomputes(tmp_path, before, before.replace('"a": fa', '"a": fb'), "helpers.REGISTRY['a'](x)")
+    assert project.runs() == []
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["helpers.REGISTRY[KEY](x)", "helpers.REGISTRY['a'](x) + len(helpers.REGISTRY)",
+     "helpers.REGISTRY['a'](x) + sum(f(x) for f in helpers.REGISTRY.values()) * 0"],
+    ids=["variable key", "also read whole", "also iterated"],
+)
+def test_editing_any_entry_of_a_registry_an_op_reads_as_a_whole_recomputes(tmp_path, expression):
+    """Indexed with a variable, or also read as a whole, the registry counts as a whole:
+    the entry the op reaches cannot be told from its code."""
+    project = _helpers_project(tmp_path, _registry(), expression)
+    project.write(BASE.replace("RUNS = []", "import helpers\nRUNS = []\nKEY = 'a'").replace(
+        "y = helper(x)", f"y = {expression}"))
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(_registry(c=6), name="helpers.py")
+    assert project.runs() == [0, 1, 2, 3]
+
+
+def test_a_registry_entry_reached_by_a_literal_key_in_a_helper_recomputes_when_edited(tmp_path):
+    helpers = _registry() + "\ndef pick(x):\n    return REGISTRY['c'](x)\n"
+    _edit_recomputes(tmp_path, helpers, helpers.replace("x * 4", "x * 5"), "helpers.pick(x)")
