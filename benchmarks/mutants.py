@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.CD9"
+LIST_VERSION = "2026-12-07.SH6"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -111,6 +111,7 @@ AREAS["LD"] = "the lead using the library (session 8)"
 AREAS["CD"] = "collections, deletion and months-old storages (session 8)"
 AREAS["PN"] = "pytest plugin and notebooks as a data scientist uses them (session 8)"
 AREAS["RL"] = "review of the lead's session-8 commits"
+AREAS["SH"] = "stale or spurious results when code changes (session 9)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -127,6 +128,8 @@ _COMPILER = ("tests/test_compiler.py", "tests/test_hook.py", "tests/test_compile
              "tests/test_compiled_runtime.py")
 
 _H = "mandala_ast/runtime/hashing.py"
+_DEPS = "mandala_ast/runtime/dependencies.py"
+_INPUTS = ("tests/test_version_inputs.py",)
 _ST = "mandala_ast/runtime/storage.py"
 _ID = "mandala_ast/runtime/identity.py"
 _LU = "mandala_ast/runtime/lookup.py"
@@ -638,8 +641,8 @@ MUTANTS: tuple[Mutant, ...] = (
            '    if isinstance(registry, Mapping) and callable(_attribute(value, "dispatch")):', "    if False:",
            ("tests/test_versions.py",), "an edited singledispatch implementation (registered as _) serves the old result"),
     Mutant("Z06", "mandala_ast/runtime/dependencies.py",
-           "            yield from _class_data(inner, chain[position:]) or _named_value(value.__name__, attr, inner)",
-           "            yield from _named_value(value.__name__, attr, inner)", ("tests/test_versions.py",),
+           "    yield from _class_data(value, rest) or _named_value(module_name, attr, value)\n",
+           "    yield from _named_value(module_name, attr, value)\n", ("tests/test_versions.py",),
            "an enum member's value read through another module (helpers.Mode.FAST.value) edited serves the old result"),
     Mutant("Z07", "mandala_ast/runtime/dependencies.py", '    "types": ("SimpleNamespace",), "argparse": ("Namespace",),\n',
            "", ("tests/test_versions.py",), "an edited SimpleNamespace or argparse.Namespace setting serves the old result"),
@@ -1369,7 +1372,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "            return _object_with_code_state(value)\n", "            return None\n", ("tests/test_versions.py",),
            "editing the lambda a module-level `BOX = Box(lambda x: ...)` holds serves the stale result"),
     Mutant("VE7", "mandala_ast/runtime/dependencies.py",
-           "        yield from _class_data_of_object(value, chain[1:])\n", "", ("tests/test_versions.py",),
+           "    yield from _class_data_of_object(value, rest)\n", "", ("tests/test_versions.py",),
            "an op reading `MODEL.K` (a class constant, through a module-level instance) serves the stale result after K was edited"),
     Mutant("VE8", "mandala_ast/runtime/dependencies.py",
            "    if isinstance(node, ast.Attribute) and node.attr == \"__class__\":\n        node = node.value\n", "",
@@ -1401,6 +1404,22 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("PN7", "mandala_ast/pytest.py", "        self.unkeyed.append(f\"config.getoption({name!r})\")\n", "",
            ("tests/test_pytest.py",),
            "a cached fixture sized by a command-line option (--size=7) loads the value another run's option made"),
+    # -- session 9: stale or spurious results when code changes
+    Mutant("SH1", _DEPS, "        return _decorators_dependency(name, value)\n", "        return None\n", _INPUTS,
+           "a helper switched from @functools.lru_cache to a decorator of the user's serves the old result"),
+    Mutant("SH2", _DEPS, "        chain = [name] if isinstance(name, str) and name.isidentifier() and not written else []\n",
+           "        chain = []\n", _INPUTS,
+           "an op reading globals()['K'] serves its stored result after K was edited"),
+    Mutant("SH3", _DEPS, '    if isinstance(func, ast.Name) and func.id == "getattr" and len(args) in (2, 3):\n',
+           '    if isinstance(func, ast.Name) and func.id == "getattr" and len(args) == 3:\n', _INPUTS,
+           "an op reading getattr(helpers, 'K') serves its stored result after K was edited"),
+    Mutant("SH4", _DEPS, '    return [(f"{module_name}:{attr}.{rest[0]}", own[rest[0]])] if is_user_module(module_name) else []\n',
+           "    return []\n", _INPUTS,
+           "an op reading scale.factor (set on the helper at module level) serves the stale result after it was edited"),
+    Mutant("SH5", _DEPS, "        keys.append(part)\n", "", _INPUTS,
+           "editing entry 'b' of a registry recomputes an op that only calls REGISTRY['a']"),
+    Mutant("SH6", _DEPS, "    if not bracket:\n        return rest, ()\n", "    if True:\n        return rest, ()\n", _INPUTS,
+           "an entry of a registry read by a literal key is a dependency that is always gone: every call recomputes"),
 )
 
 

@@ -176,3 +176,4 @@ def test_editing_any_entry_of_a_registry_an_op_reads_as_a_whole_recomputes(tmp_p
 def test_a_registry_entry_reached_by_a_literal_key_in_a_helper_recomputes_when_edited(tmp_path):
     helpers = _registry() + "\ndef pick(x):\n    return REGISTRY['c'](x)\n"
     _edit_recomputes(tmp_path, helpers, helpers.replace("x * 4", "x * 5"), "helpers.pick(x)")
+

@@ -220,24 +220,17 @@ def _with_decorators(found: dict[str, Dependency]) -> dict[str, Dependency]:
 
 
 def _decorators_dependency(name: str, value: Any) -> Dependency | None:
-    """The decorator lines of the user's function ``value`` by their text and the state of
-    each name they read (a decorator of the user's by its code, a setting by content); None
-    for an op (its decorator's arguments are its version and shape) or an undecorated one."""
+    """The decorator lines of the user's function ``value``, by their text; None for an op
+    (its decorator's arguments are its version and shape) or an undecorated function. (What
+    names they read counts as the function's other references do: its syntax tree keeps
+    them, and a decorator of the user's counts by the wrapper it made, which runs.)"""
     code = _code_object_of(value)
     if not isinstance(code, types.FunctionType) or isinstance(value, Op) or not is_user_module(code.__module__):
         return None
-    tree = fingerprint(code).tree
-    lines = decorators(tree)
+    lines = decorators(fingerprint(code).tree)
     if lines is None:
         return None
-    parts = [lines[0]]
-    read = ast.Module(body=[ast.Expr(node) for node in tree.decorator_list], type_ignores=[])  # type: ignore[union-attr]
-    for chain in _name_chains(read):
-        for read_name, read_value in _resolve_chain(code.__globals__, code.__module__, chain):
-            dependency = describe(read_name, read_value)
-            if dependency is not None:
-                parts.append(read_name.encode() + b"=" + dependency.state)
-    return Dependency(name, "constant", digest(b"decorators|" + b"|".join(parts)), lines[1])
+    return Dependency(name, "constant", digest(b"decorators|" + lines[0]), lines[1])
 
 
 def _add_inherited(found: dict[str, Dependency], code: types.CodeType, module_globals: dict, receiver: type) -> None:
