@@ -177,3 +177,58 @@ def test_a_registry_entry_reached_by_a_literal_key_in_a_helper_recomputes_when_e
     helpers = _registry() + "\ndef pick(x):\n    return REGISTRY['c'](x)\n"
     _edit_recomputes(tmp_path, helpers, helpers.replace("x * 4", "x * 5"), "helpers.pick(x)")
 
+
+
+MOVED = "K = {k}\n\ndef scale(x):\n    return x * K\n"
+RENAME = """
+import sys
+from mandala_ast import Storage
+import utils
+print(Storage("s.db").rename_helper(sys.argv[1], utils.scale))
+"""
+
+
+def _moved_project(tmp_path) -> Project:
+    """``train`` calls ``scale``, imported from helpers.py, stored for x in 0..3; then scale
+    (and the constant it reads) moved unchanged to utils.py, helpers.py deleted."""
+    project = Project(tmp_path)
+    project.write(MOVED.format(k=2), name="helpers.py")
+    source = BASE.replace("RUNS = []", "from helpers import scale\nRUNS = []").replace("y = helper(x)", "y = scale(x)")
+    project.write(source)
+    assert project.runs() == [0, 1, 2, 3]
+    (project.root / "helpers.py").unlink()
+    project.write(MOVED.format(k=2), name="utils.py")
+    project.write(source.replace("from helpers import", "from utils import"))
+    (project.root / "rename.py").write_text(RENAME)
+    return project
+
+
+def test_a_helper_moved_to_another_module_and_declared_moved_keeps_its_results(tmp_path):
+    """Moving a helper (not an op) to another module recomputed every op using it, and
+    nothing could say it moved: storage.rename_helper does, as rename_op does for ops."""
+    project = _moved_project(tmp_path)
+    out = project.run("helpers.scale", script="rename.py").stdout
+    assert "helpers.scale renamed to utils.scale" in out
+    assert project.runs() == []
+    assert "nothing to do" in project.run("helpers.scale", script="rename.py").stdout  # the script run again
+    project.write(MOVED.format(k=3), name="utils.py")  # what it reads where it is now counts
+    assert project.runs() == [0, 1, 2, 3]
+
+
+def test_a_helper_moved_but_not_declared_recomputes(tmp_path):
+    """Not declared, a move is a change: ``helpers.scale`` is gone (nothing says the new code
+    found elsewhere under the same name is it, with what it reads there)."""
+    assert _moved_project(tmp_path).runs() == [0, 1, 2, 3]
+
+
+def test_a_helper_declared_moved_to_a_module_where_its_constant_differs_recomputes(tmp_path):
+    """The moved code reads ``K`` in its new module: the old module's ``K`` (kept there,
+    unchanged) is not what it computes with."""
+    project = _moved_project(tmp_path)
+    project.write(MOVED.format(k=2), name="helpers.py")
+    project.write(MOVED.format(k=3), name="utils.py")
+    rename = project.run("helpers.scale", script="rename.py", check=False)
+    assert "RenameError" in rename.stderr and "helpers.scale" in rename.stderr  # still there, other code
+    project.write("K = 2\n", name="helpers.py")
+    project.run("helpers.scale", script="rename.py")
+    assert project.runs() == [0, 1, 2, 3]
