@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.SH6"
+LIST_VERSION = "2026-12-07.SH10"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1420,6 +1420,15 @@ MUTANTS: tuple[Mutant, ...] = (
            "editing entry 'b' of a registry recomputes an op that only calls REGISTRY['a']"),
     Mutant("SH6", _DEPS, "    if not bracket:\n        return rest, ()\n", "    if True:\n        return rest, ()\n", _INPUTS,
            "an entry of a registry read by a literal key is a dependency that is always gone: every call recomputes"),
+    Mutant("SH7", _DEPS, "        for decorated in (name, _owner_of(name)):", "        for decorated in (name,):", _INPUTS,
+           "a class switched from @dataclass(eq=False) to @dataclass serves results computed with identity equality"),
+    Mutant("SH8", "mandala_ast/runtime/renames.py", "        _check_unreachable(old_name, new_name, new)\n", "", _INPUTS,
+           "rename_helper of a helper still there as other code is done: its callers are checked against the moved one"),
+    Mutant("SH9", "mandala_ast/runtime/renames.py", "    if old_module == new_module:\n        return []\n",
+           "    if True:\n        return []\n", _INPUTS,
+           "a helper declared moved serves its old results after a constant it reads in its new module was edited"),
+    Mutant("SH10", "mandala_ast/runtime/renames.py", '        _copy_rows(conn, old_name, new_name, "code")\n', "", _INPUTS,
+           "a helper declared moved serves its old results after its code was edited in its new module"),
 )
 
 

@@ -211,7 +211,9 @@ def test_a_helper_moved_to_another_module_and_declared_moved_keeps_its_results(t
     assert "helpers.scale renamed to utils.scale" in out
     assert project.runs() == []
     assert "nothing to do" in project.run("helpers.scale", script="rename.py").stdout  # the script run again
-    project.write(MOVED.format(k=3), name="utils.py")  # what it reads where it is now counts
+    project.write(MOVED.format(k=2).replace("x * K", "x * K + 1"), name="utils.py")  # its code counts
+    assert project.runs() == [0, 1, 2, 3]
+    project.write(MOVED.format(k=3).replace("x * K", "x * K + 1"), name="utils.py")  # so does what it reads there
     assert project.runs() == [0, 1, 2, 3]
 
 
@@ -232,3 +234,11 @@ def test_a_helper_declared_moved_to_a_module_where_its_constant_differs_recomput
     project.write("K = 2\n", name="helpers.py")
     project.run("helpers.scale", script="rename.py")
     assert project.runs() == [0, 1, 2, 3]
+
+
+def test_a_class_given_other_decorator_arguments_recomputes(tmp_path):
+    """``@dataclass(eq=False)`` made ``@dataclass``: instances that compared by identity now
+    compare by their fields, and the class's own code is unchanged."""
+    helpers = "from dataclasses import dataclass\n\n@dataclass(eq=False)\nclass Cfg:\n    k: int = 1\n"
+    project = _edit_recomputes(tmp_path, helpers, helpers.replace("(eq=False)", ""), "int(helpers.Cfg(x) == helpers.Cfg(x))")
+    assert project.runs() == []

@@ -207,25 +207,34 @@ DECORATORS = "@decorators"
 
 
 def _with_decorators(found: dict[str, Dependency]) -> dict[str, Dependency]:
-    """``found`` with the decorators of each decorated function among its code: the lines
-    its fingerprint leaves out, which choose the code that runs around it
-    (``@functools.lru_cache`` made ``@my_timer``) and with what (``@scaled(2)``). Apart
+    """``found`` with the decorators of each decorated function or class among its code: the
+    lines its fingerprint leaves out, which choose the code that runs around it
+    (``@functools.lru_cache`` made ``@my_timer``) and with what (``@scaled(2)``,
+    ``@dataclass(eq=False)``). Apart
     from the function's own state, which calls stored before them hold as it was."""
     for name in [n for n, d in found.items() if d.kind == "code" and not n.endswith(DECORATORS)]:
-        value = resolve(name)
-        dependency = _decorators_dependency(name + DECORATORS, value) if value is not _GONE else None
-        if dependency is not None:
-            found.setdefault(dependency.name, dependency)
+        for decorated in (name, _owner_of(name)):  # a method's class: `@dataclass(eq=False)`
+            value = resolve(decorated) if decorated else _GONE
+            dependency = _decorators_dependency(decorated + DECORATORS, value) if value is not _GONE else None
+            if dependency is not None:
+                found.setdefault(dependency.name, dependency)
     return found
 
 
+def _owner_of(name: str) -> str:
+    """``helpers:Model`` for the method ``helpers:Model.fit``; "" for a module-level name."""
+    module, _, qualname = name.partition(":")
+    owner = qualname.rpartition(".")[0]
+    return f"{module}:{owner}" if owner else ""
+
+
 def _decorators_dependency(name: str, value: Any) -> Dependency | None:
-    """The decorator lines of the user's function ``value``, by their text; None for an op
-    (its decorator's arguments are its version and shape) or an undecorated function. (What
+    """The decorator lines of the user's function or class ``value``, by their text; None
+    for an op (its decorator's arguments are its version and shape) or what has none. (What
     names they read counts as the function's other references do: its syntax tree keeps
     them, and a decorator of the user's counts by the wrapper it made, which runs.)"""
     code = _code_object_of(value)
-    if not isinstance(code, types.FunctionType) or isinstance(value, Op) or not is_user_module(code.__module__):
+    if not isinstance(code, (types.FunctionType, type)) or isinstance(value, Op) or not is_user_module(code.__module__):
         return None
     lines = decorators(fingerprint(code).tree)
     if lines is None:
