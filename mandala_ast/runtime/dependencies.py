@@ -96,6 +96,10 @@ class Dependency:
 
 def static_dependencies(fn: Any) -> dict[str, Dependency]:
     """The transitive user-code dependencies of function ``fn`` (``fn`` itself excluded)."""
+    return _with_decorators(_static(fn))
+
+
+def _static(fn: Any) -> dict[str, Dependency]:
     found: dict[str, Dependency] = {}
     pending = [fn]
     while pending:
@@ -108,7 +112,7 @@ def static_dependencies(fn: Any) -> dict[str, Dependency]:
                 if dependency.kind == "code":
                     pending.extend(_held_code(value))
     found.pop(qualified_name(fn), None)
-    return _with_decorators(found)
+    return found
 
 
 def _held_code(value: Any, depth: int = 0) -> Iterator[Any]:
@@ -642,12 +646,9 @@ def argument_code_state(function: types.FunctionType) -> bytes | None:
         own = describe(qualified_name(function), function)
     except UnhashableError:
         return None
-    found = static_dependencies(function)
-    # Its own decorators too: not a part of the state of an undecorated function (nor of
-    # its other dependencies), so that the keys of calls stored before stay.
-    lines = _decorators_dependency(qualified_name(function) + DECORATORS, function)
-    if lines is not None:
-        found[lines.name] = lines
+    # Without decorator lines (which the state of each call it is given to holds, as the
+    # body ran it), so that the keys of calls stored before they counted stay.
+    found = _static(function)
     states = sorted(b"%s=%s" % (name.encode(), dependency.state) for name, dependency in found.items())
     state = digest(b"argument code|" + (own.state if own is not None else b"") + b"|" + b"|".join(states))
     _ARGUMENT_STATES[function] = (function.__code__, state)
