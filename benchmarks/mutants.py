@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.SH10"
+LIST_VERSION = "2026-12-07.SH11"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1429,6 +1429,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "a helper declared moved serves its old results after a constant it reads in its new module was edited"),
     Mutant("SH10", "mandala_ast/runtime/renames.py", '        _copy_rows(conn, old_name, new_name, "code")\n', "", _INPUTS,
            "a helper declared moved serves its old results after its code was edited in its new module"),
+    Mutant("SH11", _DEPS, '            found.add(part)  # (`.get("X")` gives a key, no attribute)\n', "            pass\n", _INPUTS,
+           "a method reading getattr(self, 'K') serves the stale result after the class constant K was edited"),
 )
 
 

@@ -10,7 +10,7 @@ The first is never traded for the second.
 from __future__ import annotations
 
 import pytest
-from test_versions import BASE, Project, _edit_recomputes, _helpers_project
+from test_versions import BASE, Project, _edit_recomputes, _edit_recomputes_every_call, _helpers_project
 
 TIMER = '''
 import functools
@@ -98,6 +98,12 @@ def test_a_constant_read_by_its_name_as_a_string_recomputes_when_edited(tmp_path
     assert project.runs() == []
     project.write(source.format(k=3))
     assert project.runs() == [0, 1, 2, 3]
+
+
+def test_a_class_constant_a_method_reads_through_getattr_on_self_recomputes_when_edited(tmp_path):
+    """``getattr(self, "K")``: class data counted when read as ``self.K``, not so."""
+    definitions = "class Model:\n    K = 2\n\n    def scale(self):\n        return getattr(self, 'K')\n"
+    _edit_recomputes_every_call(tmp_path, definitions, "x * Model().scale() + 1", "K = 2", "K = 3")
 
 
 FUNCTION_ATTRIBUTES = {

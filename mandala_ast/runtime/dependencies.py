@@ -286,9 +286,16 @@ def _class_attributes_read(method_name: str) -> dict[str, Dependency]:
 
 
 def _attributes_of_self(tree: ast.AST) -> set[str]:
-    """``X`` of each ``self.X``, ``cls.X``, ``self.__class__.X`` or ``type(self).X`` the
-    code reads."""
-    return {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute) and _is_receiver(node.value)}
+    """``X`` of each ``self.X``, ``cls.X``, ``self.__class__.X``, ``type(self).X`` or
+    ``getattr(self, "X")`` the code reads."""
+    found = set()
+    for node in ast.walk(tree):
+        base, part = _named_read(node) if isinstance(node, ast.Call) else (None, None)
+        if isinstance(node, ast.Attribute) and _is_receiver(node.value):
+            found.add(node.attr)
+        elif base is not None and part is not None and not part.startswith("[") and _is_receiver(base):
+            found.add(part)  # (`.get("X")` gives a key, no attribute)
+    return found
 
 
 def _is_receiver(node: ast.AST) -> bool:
