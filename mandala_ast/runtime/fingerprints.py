@@ -91,10 +91,10 @@ def _compute(obj: Any, signature_defaults: bool) -> Fingerprint:
 
 
 def decorators(tree: ast.AST | None) -> tuple[bytes, str] | None:
-    """The digest and text of the decorator lines of a function's tree (as ``fingerprint``
-    keeps it), which its fingerprint leaves out: None for a function without any.
+    r"""The digest and text of the decorator lines of a function's or class's tree (as
+    ``fingerprint`` keeps it), which its fingerprint leaves out: None where there are none.
 
-    >>> decorators(ast.parse("@cache\n@retry(3)\ndef f(): pass").body[0])[1]
+    >>> decorators(ast.parse("@cache\n@retry( 3 )\ndef f(): pass").body[0])[1]
     '@cache\n@retry(3)'
     """
     found = getattr(tree, "decorator_list", None)
