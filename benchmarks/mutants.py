@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.SH11"
+LIST_VERSION = "2026-12-07.SH12"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1431,6 +1431,10 @@ MUTANTS: tuple[Mutant, ...] = (
            "a helper declared moved serves its old results after its code was edited in its new module"),
     Mutant("SH11", _DEPS, '            found.add(part)  # (`.get("X")` gives a key, no attribute)\n', "            pass\n", _INPUTS,
            "a method reading getattr(self, 'K') serves the stale result after the class constant K was edited"),
+    Mutant("SH12", "mandala_ast/runtime/renames.py",
+           '        if conn.execute(f"SELECT 1 FROM dep_sets WHERE {_UNDER} LIMIT 1", _under(name)).fetchone():\n',
+           '        if conn.execute("SELECT 1 FROM dep_sets WHERE name = ? LIMIT 1", (name,)).fetchone():\n', _INPUTS,
+           "rename_helper of a class whose methods calls depend on says no stored call depends on it"),
 )
 
 

@@ -248,3 +248,22 @@ def test_a_class_given_other_decorator_arguments_recomputes(tmp_path):
     helpers = "from dataclasses import dataclass\n\n@dataclass(eq=False)\nclass Cfg:\n    k: int = 1\n"
     project = _edit_recomputes(tmp_path, helpers, helpers.replace("(eq=False)", ""), "int(helpers.Cfg(x) == helpers.Cfg(x))")
     assert project.runs() == []
+
+
+def test_a_class_moved_to_another_module_and_declared_moved_keeps_its_results(tmp_path):
+    """A class moves with its methods: calls depend on ``helpers.Model.fit``, which the
+    declaration moves with it, and on what it reads where it is now."""
+    models = "K = {k}\n\nclass Model:\n    def fit(self, x):\n        return x * K\n"
+    project = Project(tmp_path)
+    project.write(models.format(k=2), name="helpers.py")
+    source = BASE.replace("RUNS = []", "from helpers import Model\nRUNS = []").replace("y = helper(x)", "y = Model().fit(x)")
+    project.write(source)
+    assert project.runs() == [0, 1, 2, 3]
+    (project.root / "helpers.py").unlink()
+    project.write(models.format(k=2), name="utils.py")
+    project.write(source.replace("from helpers import", "from utils import"))
+    (project.root / "rename.py").write_text(RENAME.replace("utils.scale", "utils.Model"))
+    project.run("helpers.Model", script="rename.py")
+    assert project.runs() == []
+    project.write(models.format(k=3), name="utils.py")
+    assert project.runs() == [0, 1, 2, 3]

@@ -183,14 +183,15 @@ def _under(name: str) -> tuple[str, int]:
 
 
 def _stored_dependency(conn: sqlite3.Connection, old: str) -> str | None:
-    """The name dependency rows give ``old`` (``pkg.mod.f`` is ``pkg.mod:f`` or ``pkg:mod.f``)."""
+    """The name dependency rows give ``old`` (``pkg.mod.f`` is ``pkg.mod:f`` or ``pkg:mod.f``),
+    or None where no row is that name or a name under it."""
     if ":" in old:
         candidates = [old]
     else:
         parts = old.split(".")
         candidates = [".".join(parts[:i]) + ":" + ".".join(parts[i:]) for i in range(len(parts) - 1, 0, -1)]
-    for name in candidates:
-        if conn.execute("SELECT 1 FROM dep_sets WHERE name = ? LIMIT 1", (name,)).fetchone():
+    for name in candidates:  # (a class: its methods' rows, `helpers:Model.fit`)
+        if conn.execute(f"SELECT 1 FROM dep_sets WHERE {_UNDER} LIMIT 1", _under(name)).fetchone():
             return name
     return None
 
