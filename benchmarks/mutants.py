@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.SH12"
+LIST_VERSION = "2026-12-07.SH13"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1435,6 +1435,8 @@ MUTANTS: tuple[Mutant, ...] = (
            '        if conn.execute(f"SELECT 1 FROM dep_sets WHERE {_UNDER} LIMIT 1", _under(name)).fetchone():\n',
            '        if conn.execute("SELECT 1 FROM dep_sets WHERE name = ? LIMIT 1", (name,)).fetchone():\n', _INPUTS,
            "rename_helper of a class whose methods calls depend on says no stored call depends on it"),
+    Mutant("SH13", _DEPS, 'node.func.id == "vars" and len(node.args) == 1:', 'node.func.id == "vars_" and len(node.args) == 1:',
+           _INPUTS, "an op reading vars(helpers)['K'] serves its stored result after K was edited"),
 )
 
 

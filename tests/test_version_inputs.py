@@ -80,6 +80,8 @@ GLOBAL_READS = {
     "globals() in a helper": ("K = {k}\n\ndef scale(x):\n    return x * globals()['K']\n", "helpers.scale(x)", "helpers"),
     "getattr of a module": ("K = {k}\n", "x * getattr(helpers, 'K')", "helpers"),
     "getattr with a default": ("K = {k}\n", "x * getattr(helpers, 'K', 1)", "helpers"),
+    "vars of a module": ("K = {k}\n", "x * vars(helpers)['K']", "helpers"),
+    "__dict__ of a module": ("K = {k}\n", "x * helpers.__dict__['K']", "helpers"),
 }
 
 

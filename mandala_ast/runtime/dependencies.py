@@ -1363,6 +1363,10 @@ def _read_chain(node: ast.AST, seen: set[int]) -> list[str] | None:
         return [node.id]
     if isinstance(node, ast.Attribute):
         return _attribute_chain(node, seen)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "vars" and len(node.args) == 1:
+        inner = _read_chain(node.args[0], seen)  # `vars(helpers)["K"]` reads `helpers.__dict__["K"]`
+        seen.update((id(node), id(node.func)))
+        return None if inner is None else [*inner, "__dict__"]
     return _read_by_name(node, seen)
 
 
