@@ -1420,7 +1420,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "editing entry 'b' of a registry recomputes an op that only calls REGISTRY['a']"),
     Mutant("SH6", _DEPS, "    if not bracket:\n        return rest, ()\n", "    if True:\n        return rest, ()\n", _INPUTS,
            "an entry of a registry read by a literal key is a dependency that is always gone: every call recomputes"),
-    Mutant("SH7", _DEPS, "        for decorated in (name, _owner_of(name)):", "        for decorated in (name,):", _INPUTS,
+    Mutant("SH7", _DEPS, "        for decorated in filter(None, (name, _owner_of(name))):", "        for decorated in (name,):", _INPUTS,
            "a class switched from @dataclass(eq=False) to @dataclass serves results computed with identity equality"),
     Mutant("SH8", "mandala_ast/runtime/renames.py", "        _check_unreachable(old_name, new_name, new)\n", "", _INPUTS,
            "rename_helper of a helper still there as other code is done: its callers are checked against the moved one"),

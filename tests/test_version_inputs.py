@@ -10,7 +10,38 @@ The first is never traded for the second.
 from __future__ import annotations
 
 import pytest
-from test_versions import BASE, Project, _edit_recomputes, _edit_recomputes_every_call, _helpers_project
+from test_versions import BASE, Project
+
+
+def _helpers_project(tmp_path, helpers: str, expression: str, module: str = "helpers") -> Project:
+    """A project whose op ``train`` computes ``expression``, ``module``.py written as ``helpers``."""
+    project = Project(tmp_path)
+    project.write(helpers, name=f"{module}.py")
+    project.write(BASE.replace("RUNS = []", f"import {module}\nRUNS = []").replace("y = helper(x)", f"y = {expression}"))
+    return project
+
+
+def _edit_recomputes(tmp_path, before: str, after: str, expression: str, module: str = "helpers") -> Project:
+    """With ``module`` written as ``before``, the second run computes nothing; with ``after``,
+    every call computes again."""
+    project = _helpers_project(tmp_path, before, expression, module)
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(after, name=f"{module}.py")
+    assert project.runs() == [0, 1, 2, 3]
+    return project
+
+
+def _edit_recomputes_every_call(tmp_path, definitions: str, returned: str, old: str, new: str) -> None:
+    """``train(x)`` returning ``returned`` after ``definitions`` in its own module: all hits in
+    a new process, all computed again once ``old`` is edited to ``new``."""
+    source = definitions + f"RUNS = []\n\n@op\ndef train(x):\n    RUNS.append(x)\n    return {returned}\n"
+    project = Project(tmp_path)
+    project.write(source)
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(source.replace(old, new))
+    assert project.runs() == [0, 1, 2, 3]
 
 TIMER = '''
 import functools

@@ -211,15 +211,14 @@ DECORATORS = "@decorators"
 
 
 def _with_decorators(found: dict[str, Dependency]) -> dict[str, Dependency]:
-    """``found`` with the decorators of each decorated function or class among its code: the
-    lines its fingerprint leaves out, which choose the code that runs around it
-    (``@functools.lru_cache`` made ``@my_timer``) and with what (``@scaled(2)``,
-    ``@dataclass(eq=False)``). Apart
-    from the function's own state, which calls stored before them hold as it was."""
+    """``found`` with the decorator lines of each function among its code, and of the class
+    of each method: what its fingerprint leaves out, which chooses the code that runs around
+    it (``@functools.lru_cache`` made ``@my_timer``) and with what (``@scaled(2)``,
+    ``@dataclass(eq=False)``). A dependency of their own, not a part of the function's state,
+    which calls stored before they counted hold as it was."""
     for name in [n for n, d in found.items() if d.kind == "code" and not n.endswith(DECORATORS)]:
-        for decorated in (name, _owner_of(name)):  # a method's class: `@dataclass(eq=False)`
-            value = resolve(decorated) if decorated else _GONE
-            dependency = _decorators_dependency(decorated + DECORATORS, value) if value is not _GONE else None
+        for decorated in filter(None, (name, _owner_of(name))):
+            dependency = _decorators_dependency(decorated + DECORATORS, resolve(decorated))
             if dependency is not None:
                 found.setdefault(dependency.name, dependency)
     return found
