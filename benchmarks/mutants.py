@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.SH13"
+LIST_VERSION = "2026-12-07.SH17"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1407,8 +1407,8 @@ MUTANTS: tuple[Mutant, ...] = (
     # -- session 9: stale or spurious results when code changes
     Mutant("SH1", _DEPS, "        return _decorators_dependency(name, value)\n", "        return None\n", _INPUTS,
            "a helper switched from @functools.lru_cache to a decorator of the user's serves the old result"),
-    Mutant("SH2", _DEPS, "        chain = [name] if isinstance(name, str) and name.isidentifier() and not written else []\n",
-           "        chain = []\n", _INPUTS,
+    Mutant("SH2", _DEPS, "    return [name] if isinstance(name, str) and (name.isidentifier() or name == COMPUTED) else []\n",
+           "    return []\n", _INPUTS,
            "an op reading globals()['K'] serves its stored result after K was edited"),
     Mutant("SH3", _DEPS, '    if isinstance(func, ast.Name) and func.id == "getattr" and len(args) in (2, 3):\n',
            '    if isinstance(func, ast.Name) and func.id == "getattr" and len(args) == 3:\n', _INPUTS,
@@ -1437,6 +1437,14 @@ MUTANTS: tuple[Mutant, ...] = (
            "rename_helper of a class whose methods calls depend on says no stored call depends on it"),
     Mutant("SH13", _DEPS, 'node.func.id == "vars" and len(node.args) == 1:', 'node.func.id == "vars_" and len(node.args) == 1:',
            _INPUTS, "an op reading vars(helpers)['K'] serves its stored result after K was edited"),
+    Mutant("SH14", _DEPS, '    return rest in ([COMPUTED], ["get", COMPUTED])\n', "    return False\n", _INPUTS,
+           "an op reading getattr(helpers, name) (a computed name) serves its stored result after a constant there was edited"),
+    Mutant("SH15", _DEPS, "        yield from _module_data(module_name, namespace)\n        return\n", "        return\n", _INPUTS,
+           "an op reading globals()[name] (a computed name) serves its stored result after a constant was edited"),
+    Mutant("SH16", _DEPS, "            found = (item for item in found if _last(item[0]) not in written)\n", "", _INPUTS,
+           "an op reading globals()[name] and appending to a module-level list recomputes in every new process"),
+    Mutant("SH17", _DEPS, '        return func.value, f"get{_key_part(args[0])}"\n', "        return func.value, _key_part(args[0])\n",
+           _INPUTS, "an op calling helpers.get('a'), a function of the user's, is not traced: editing it serves the stale result"),
 )
 
 

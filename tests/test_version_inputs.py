@@ -113,6 +113,11 @@ GLOBAL_READS = {
     "getattr with a default": ("K = {k}\n", "x * getattr(helpers, 'K', 1)", "helpers"),
     "vars of a module": ("K = {k}\n", "x * vars(helpers)['K']", "helpers"),
     "__dict__ of a module": ("K = {k}\n", "x * helpers.__dict__['K']", "helpers"),
+    # a name computed at run time: any public constant of the module may be the one read
+    "getattr with a computed name": ("K = {k}\n", "x * getattr(helpers, 'k'.upper())", "helpers"),
+    "vars with a computed name": ("K = {k}\n", "x * vars(helpers)['k'.upper()]", "helpers"),
+    "globals() with a computed name": ("K = {k}\n", "x * globals()['k'.upper()]", ""),
+    "globals().get with a computed name": ("K = {k}\n", "x * globals().get('k'.upper())", ""),
 }
 
 
@@ -300,3 +305,11 @@ def test_a_class_moved_to_another_module_and_declared_moved_keeps_its_results(tm
     assert project.runs() == []
     project.write(models.format(k=3), name="utils.py")
     assert project.runs() == [0, 1, 2, 3]
+
+
+def test_a_helper_named_get_called_with_a_literal_recomputes_when_edited(tmp_path):
+    """``helpers.get("a")`` reads no dict: it calls the module's function ``get``, which
+    taken for a dict's entry would leave the op untraced and the edit unseen."""
+    helpers = "def get(name):\n    return {'a': 10}[name]\n"
+    project = _edit_recomputes(tmp_path, helpers, helpers.replace("10", "11"), "x * helpers.get('a')")
+    assert project.runs() == []

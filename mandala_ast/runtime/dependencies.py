@@ -343,9 +343,13 @@ def _names_user_module(fn: Any) -> bool:
     tree = fingerprint(fn).tree
     namespace = _namespace_of(fn)
     for chain in _chains_of(tree) if tree is not None else ():
+        if chain[0] == COMPUTED:  # `globals()[name]`: its own module's
+            return True
         value: Any = namespace.get(chain[0])
-        for attr in chain[1:]:
-            value = getattr(value, attr, None) if isinstance(value, types.ModuleType) else None
+        for position, attr in enumerate(chain[1:], 1):
+            if not isinstance(value, types.ModuleType) or _reads_any_global(list(chain[position:])):
+                break
+            value = getattr(value, attr, None)
         if isinstance(value, types.ModuleType) and is_user_module(value.__name__):
             return True
     return False
@@ -1017,9 +1021,13 @@ def _referenced_values(obj: Any) -> Iterator[tuple[str, Any]]:
     for chain in chains:
         binding = imports.get(chain[0]) if imports else None
         if binding is None:
-            yield from _resolve_chain(namespace, module_name, list(chain))
+            found = _resolve_chain(namespace, module_name, list(chain))
         else:
-            yield from _resolve_imported(binding, namespace, list(chain))
+            found = _resolve_imported(binding, namespace, list(chain))
+        if COMPUTED in chain:  # any global, but the state this code writes (`RUNS.append(x)`)
+            written = _local_or_mutated_names(tree)
+            found = (item for item in found if _last(item[0]) not in written)
+        yield from found
 
 
 #: id(tree) -> (the tree, kept alive; its name chains; the names its import statements bind):
@@ -1097,6 +1105,9 @@ def _namespace_of(obj: Any) -> dict[str, Any]:
 
 
 def _resolve_chain(namespace: dict, module_name: str, chain: list[str]) -> Iterator[tuple[str, Any]]:
+    if chain[0] == COMPUTED:  # `globals()[name]`
+        yield from _module_data(module_name, namespace)
+        return
     if chain[0] not in namespace:
         return
     value = namespace[chain[0]]
@@ -1105,6 +1116,9 @@ def _resolve_chain(namespace: dict, module_name: str, chain: list[str]) -> Itera
         return
     # `helpers.normalize` or `pkg.mod.CONST`: follow modules until the first non-module.
     for position, attr in enumerate(chain[1:], 2):
+        if _reads_any_global(chain[position - 1 :]):
+            yield from _module_data(value.__name__, vars(value))
+            return
         inner = getattr(value, attr, _GONE)
         if inner is _GONE:
             return
@@ -1112,6 +1126,25 @@ def _resolve_chain(namespace: dict, module_name: str, chain: list[str]) -> Itera
             yield from _value_read(value.__name__, attr, inner, chain[position:])
             return
         value = inner
+
+
+def _reads_any_global(rest: list[str]) -> bool:
+    """Whether ``rest`` of a chain, after a module, reads it by a name computed at run time:
+    ``getattr(helpers, name)``, ``vars(helpers)[name]``, ``helpers.__dict__.get(name)``."""
+    if rest[:1] == ["__dict__"]:
+        rest = rest[1:]
+    return rest in ([COMPUTED], ["get", COMPUTED])
+
+
+def _module_data(module_name: str, namespace: dict) -> Iterator[tuple[str, Any]]:
+    """``(name, value)`` of each module-level datum of a module of the user's: what code that
+    reads it by a name computed at run time may read (its code counts as it runs). Not the
+    module's own ``__dunder__`` names (its file, its builtins)."""
+    if not is_user_module(module_name):
+        return
+    for name, value in list(namespace.items()):
+        if not (name.startswith("__") and name.endswith("__")) and _code_object_of(value) is None and is_data(value):
+            yield f"{module_name}:{name}", value
 
 
 def _value_read(module_name: str, attr: str, value: Any, rest: list[str]) -> Iterator[tuple[str, Any]]:
@@ -1132,7 +1165,7 @@ def _entry_read(module_name: str, attr: str, value: Any, rest: list[str]) -> tup
     a dict counts by the entries read, not its others (a registry's other functions). A key
     it does not hold leaves the dict counting whole: adding it changes what the code reads."""
     keys = []
-    for part in rest:
+    for part in rest[1:] if rest[:1] == ["get"] else rest:  # `REGISTRY.get("a")`
         if not part.startswith("[") or type(value) is not dict:
             break
         key = ast.literal_eval(part[1:-1])
@@ -1314,40 +1347,53 @@ def _read_by_name(node: ast.AST, seen: set[int]) -> list[str] | None:
     inner: set[int] = {id(node)}
     if isinstance(node, ast.Call):
         inner.add(id(node.func))
+    parts = ["get", part[3:]] if part.startswith("get") else [part]
     if _is_globals_call(base):
         inner.update((id(base), id(base.func)))  # type: ignore[attr-defined]
-        name = ast.literal_eval(part[1:-1]) if part.startswith("[") else None
         written = isinstance(node, ast.Subscript) and not isinstance(node.ctx, ast.Load)
-        chain = [name] if isinstance(name, str) and name.isidentifier() and not written else []
+        chain = [] if written else _global_named(parts[-1])
     else:
         found = _read_chain(base, inner)
         if found is None:
             return None
-        chain = [*found, part]
+        chain = [*found, *parts]
     seen.update(inner)
     return chain
 
 
+def _global_named(part: str) -> list[str]:
+    """The chain ``globals()[...]`` reads: ``["K"]`` for the key ``'K'``, ``[COMPUTED]`` (any
+    global) for a name computed at run time."""
+    name = ast.literal_eval(part[1:-1]) if part.startswith("[") else part
+    return [name] if isinstance(name, str) and (name.isidentifier() or name == COMPUTED) else []
+
+
 def _named_read(node: ast.AST) -> tuple[ast.AST | None, str | None]:
-    """``(the expression read from, the part)`` of ``x["a"]``, ``x.get("a")`` (a key part)
-    and ``getattr(x, "a")`` (an attribute); ``(None, None)`` for other code."""
+    """``(the expression read from, the part)`` of ``x["a"]`` (a key part), ``x.get("a")``
+    (``get`` then the key part: a module's function ``get`` is code) and ``getattr(x, "a")``
+    (an attribute), ``COMPUTED`` for a key or name computed at run time; ``(None, None)``
+    for other code."""
     if isinstance(node, ast.Subscript):
         return node.value, _key_part(node.slice)
     if not isinstance(node, ast.Call) or node.keywords or not node.args:
         return None, None
     func, args = node.func, node.args
     if isinstance(func, ast.Attribute) and func.attr == "get" and len(args) <= 2:
-        return func.value, _key_part(args[0])
+        return func.value, f"get{_key_part(args[0])}"
     if isinstance(func, ast.Name) and func.id == "getattr" and len(args) in (2, 3):
         name = args[1].value if isinstance(args[1], ast.Constant) else None
-        return args[0], name if isinstance(name, str) and name.isidentifier() else None
+        return args[0], name if isinstance(name, str) and name.isidentifier() else COMPUTED
     return None, None
 
 
-def _key_part(node: ast.AST) -> str | None:
+#: A part of a chain read by a name or key computed at run time: any of them may be read.
+COMPUTED = "*"
+
+
+def _key_part(node: ast.AST) -> str:
     if isinstance(node, ast.Constant) and type(node.value) in (str, int):
         return f"[{node.value!r}]"
-    return None
+    return COMPUTED
 
 
 def _is_globals_call(node: ast.AST | None) -> bool:
