@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.SH17"
+LIST_VERSION = "2026-12-07.SH18"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1427,7 +1427,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("SH9", "mandala_ast/runtime/renames.py", "    if old_module == new_module:\n        return []\n",
            "    if True:\n        return []\n", _INPUTS,
            "a helper declared moved serves its old results after a constant it reads in its new module was edited"),
-    Mutant("SH10", "mandala_ast/runtime/renames.py", '        _copy_rows(conn, old_name, new_name, "code")\n', "", _INPUTS,
+    Mutant("SH10", "mandala_ast/runtime/renames.py", "        _copy_rows(conn, old_name, new_name, False)\n", "", _INPUTS,
            "a helper declared moved serves its old results after its code was edited in its new module"),
     Mutant("SH11", _DEPS, '            found.add(part)  # (`.get("X")` gives a key, no attribute)\n', "            pass\n", _INPUTS,
            "a method reading getattr(self, 'K') serves the stale result after the class constant K was edited"),
@@ -1445,6 +1445,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "an op reading globals()[name] and appending to a module-level list recomputes in every new process"),
     Mutant("SH17", _DEPS, '        return func.value, f"get{_key_part(args[0])}"\n', "        return func.value, _key_part(args[0])\n",
            _INPUTS, "an op calling helpers.get('a'), a function of the user's, is not traced: editing it serves the stale result"),
+    Mutant("SH18", "mandala_ast/runtime/renames.py", '            found.append((f"{old_module}:{rest}", name, name in direct))\n',
+           '            found.append((f"{old_module}:{rest}", name, True))\n', _INPUTS,
+           "a helper declared moved recomputes the calls that never ran the helper it calls (whose constants they did not read)"),
 )
 
 

@@ -313,3 +313,22 @@ def test_a_helper_named_get_called_with_a_literal_recomputes_when_edited(tmp_pat
     helpers = "def get(name):\n    return {'a': 10}[name]\n"
     project = _edit_recomputes(tmp_path, helpers, helpers.replace("10", "11"), "x * helpers.get('a')")
     assert project.runs() == []
+
+
+def test_a_helper_declared_moved_keeps_the_calls_that_did_not_reach_what_it_calls(tmp_path):
+    """``scale`` calls ``g`` (moved with it) for odd inputs only, and ``g`` reads ``M``: the
+    even calls never read ``M``, so its absence from what they depended on says nothing."""
+    helpers = "M = 5\n\ndef g(x):\n    return x * M\n\ndef scale(x):\n    return g(x) if x % 2 else x * 10\n"
+    project = Project(tmp_path)
+    project.write(helpers, name="helpers.py")
+    source = BASE.replace("RUNS = []", "from helpers import scale\nRUNS = []").replace("y = helper(x)", "y = scale(x)")
+    project.write(source)
+    assert project.runs() == [0, 1, 2, 3]
+    (project.root / "helpers.py").unlink()
+    project.write(helpers, name="utils.py")
+    project.write(source.replace("from helpers import", "from utils import"))
+    (project.root / "rename.py").write_text(RENAME)
+    project.run("helpers.scale", script="rename.py")
+    assert project.runs() == []
+    project.write(helpers.replace("M = 5", "M = 6"), name="utils.py")
+    assert project.runs() == [1, 3]

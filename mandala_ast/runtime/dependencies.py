@@ -40,6 +40,7 @@ __all__ = [
     "code_state",
     "forget_argument_states",
     "current_state",
+    "direct_reads",
     "from_rows",
     "hands_work_off",
     "is_data",
@@ -480,6 +481,11 @@ def _direct_constants(owner: Any) -> dict[str, Dependency]:
         if isinstance(value, type):
             found.update(_generated_constructor(name, value))
     return found
+
+
+def direct_reads(fn: Any) -> set[str]:
+    """The names of the data (and aliases) ``fn``'s own code reads, not those of what it calls."""
+    return set(_direct_constants(fn))
 
 
 def _generated_constructor(name: str, cls: type) -> dict[str, Dependency]:

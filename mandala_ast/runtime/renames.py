@@ -162,9 +162,9 @@ def rename_helper(store: SQLiteStore, old: Any, new: Any) -> str:
         conn.execute("CREATE TEMP TABLE IF NOT EXISTS moved_deps (deps_id BLOB PRIMARY KEY)")
         conn.execute("DELETE FROM moved_deps")
         conn.execute(f"INSERT OR IGNORE INTO moved_deps SELECT deps_id FROM dep_sets WHERE {_UNDER}", _under(old_name))
-        for read_old, read_new, kind in _reads_moved(old_name, new_name, new):
-            _copy_rows(conn, read_old, read_new, kind)
-        _copy_rows(conn, old_name, new_name, "code")
+        for read_old, read_new, direct in _reads_moved(old_name, new_name, new):
+            _copy_rows(conn, read_old, read_new, direct)
+        _copy_rows(conn, old_name, new_name, False)
         conn.execute(f"DELETE FROM dep_sets WHERE deps_id IN moved_deps AND {_UNDER}", _under(old_name))
         _move_names(conn, old_name, new_name)
         conn.execute("INSERT INTO renames VALUES (?, ?, ?, ?, ?, ?)", (shown, "helper", _dotted(old), shown, None, time.time()))
@@ -209,33 +209,36 @@ def _check_unreachable(old_name: str, new_name: str, new: Any) -> None:
         )
 
 
-def _reads_moved(old_name: str, new_name: str, new: Any) -> list[tuple[str, str, str]]:
-    """``(name in the old module, name in the new module, kind)`` for each global the moved
-    code reads (statically, with what it calls) in the module it moved to."""
+def _reads_moved(old_name: str, new_name: str, new: Any) -> list[tuple[str, str, bool]]:
+    """``(name in the old module, name in the new module, direct)`` for each global the moved
+    code reads (statically, with what it calls) in the module it moved to; ``direct``: data
+    its own code reads, which every call that ran it read (what it calls may not have run)."""
     from . import dependencies as deps
 
     old_module, new_module = old_name.partition(":")[0], new_name.partition(":")[0]
     if old_module == new_module:
         return []
+    direct = deps.direct_reads(new)
     found = []
-    for name, dependency in deps.static_dependencies(new).items():
+    for name in deps.static_dependencies(new):
         module, _, rest = name.partition(":")
         if module == new_module and not name.startswith(new_name):
-            found.append((f"{old_module}:{rest}", name, dependency.kind))
+            found.append((f"{old_module}:{rest}", name, name in direct))
     return found
 
 
-def _copy_rows(conn: sqlite3.Connection, old: str, new: str, kind: str) -> None:
+def _copy_rows(conn: sqlite3.Connection, old: str, new: str, direct: bool) -> None:
     """In each moved dependency set, rows of ``old`` (and names under it) again under ``new``;
-    data read where no row of ``old`` says what it was, as changed. Rows of an ``old`` that
-    is gone now are dropped: they could only say the call changed."""
+    where no row of ``old`` says what data the moved code itself reads was (``direct``), as
+    changed. Rows of an ``old`` that is gone now are dropped: they could only say the call
+    changed."""
     from . import dependencies as deps
 
     conn.execute(
         "INSERT OR IGNORE INTO dep_sets SELECT deps_id, ?3 || substr(name, ?2 + 1), kind, state FROM dep_sets "
         f"WHERE deps_id IN moved_deps AND {_UNDER}", (*_under(old), new),
     )
-    if kind == "constant":
+    if direct:
         conn.execute(
             "INSERT OR IGNORE INTO dep_sets SELECT deps_id, ?, 'constant', X'' FROM moved_deps", (new,)
         )
