@@ -332,3 +332,16 @@ def test_a_helper_declared_moved_keeps_the_calls_that_did_not_reach_what_it_call
     assert project.runs() == []
     project.write(helpers.replace("M = 5", "M = 6"), name="utils.py")
     assert project.runs() == [1, 3]
+
+
+def test_a_helper_moved_and_edited_keeps_its_results_once_the_edit_is_accepted(tmp_path):
+    """The move declared, an edit made with it is a change of the helper's new name, which
+    accept_change takes as it takes any other (what the README promises)."""
+    project = _moved_project(tmp_path)
+    project.write(MOVED.format(k=2).replace("x * K", "K * x"), name="utils.py")
+    project.run("helpers.scale", script="rename.py")
+    (project.root / "accept.py").write_text(
+        "import utils\nfrom mandala_ast import Storage\nprint(Storage('s.db').accept_change(utils.scale))\n"
+    )
+    assert "change accepted" in project.run(script="accept.py").stdout
+    assert project.runs() == []
