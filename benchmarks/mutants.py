@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.SH18"
+LIST_VERSION = "2026-12-07.SH19"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1448,6 +1448,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("SH18", "mandala_ast/runtime/renames.py", '            found.append((f"{old_module}:{rest}", name, name in direct))\n',
            '            found.append((f"{old_module}:{rest}", name, True))\n', _INPUTS,
            "a helper declared moved recomputes the calls that never ran the helper it calls (whose constants they did not read)"),
+    Mutant("SH19", "mandala_ast/runtime/renames.py", "        _follow_reads(conn, new_op, latest)\n", "", _INPUTS,
+           "an op moved with rename_op to a module where the constant it reads differs serves the results of the old value"),
 )
 
 

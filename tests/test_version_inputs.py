@@ -345,3 +345,42 @@ def test_a_helper_moved_and_edited_keeps_its_results_once_the_edit_is_accepted(t
     )
     assert "change accepted" in project.run(script="accept.py").stdout
     assert project.runs() == []
+
+
+MOVED_OP = "from mandala_ast import op\n\nK = {k}\nRUNS = []\n\n@op\ndef train(x):\n    RUNS.append(x)\n    return x * K\n"
+
+
+def _op_moved_project(tmp_path, left_behind: str, k: int) -> Project:
+    """An op ``pipeline.train`` reading ``K``, stored for x in 0..3, then moved to models.py
+    (with ``K = k`` there) and declared moved with rename_op; pipeline.py keeps
+    ``left_behind`` (deleted if empty)."""
+    project = Project(tmp_path)
+    project.write(MOVED_OP.format(k=2), name="pipeline.py")
+    project.write("from pipeline import train, RUNS\n")
+    assert project.runs() == [0, 1, 2, 3]
+    if left_behind:
+        project.write(left_behind, name="pipeline.py")
+    else:
+        (project.root / "pipeline.py").unlink()
+    project.write(MOVED_OP.format(k=k), name="models.py")
+    project.write("from models import train, RUNS\n")
+    (project.root / "rename.py").write_text(
+        "import models\nfrom mandala_ast import Storage\nprint(Storage('s.db').rename_op('pipeline.train', models.train))\n"
+    )
+    project.run(script="rename.py")
+    return project
+
+
+def test_an_op_moved_with_rename_op_to_a_module_where_its_constant_differs_recomputes(tmp_path):
+    """rename_op moved the op's calls, which depended on ``pipeline.K`` (kept there, unchanged),
+    while the moved op reads ``models.K``: the results computed with the old K were served."""
+    assert _op_moved_project(tmp_path, "K = 2\n", 3).runs() == [0, 1, 2, 3]
+
+
+def test_an_op_moved_with_rename_op_out_of_a_module_now_gone_keeps_its_results(tmp_path):
+    """The op's calls depended on ``pipeline.K``, gone with pipeline.py: rename_op kept them,
+    and every one computed again. What the op reads where it is now counts instead."""
+    project = _op_moved_project(tmp_path, "", 2)
+    assert project.runs() == []
+    project.write(MOVED_OP.format(k=3), name="models.py")
+    assert project.runs() == [0, 1, 2, 3]

@@ -121,6 +121,7 @@ def rename_op(store: SQLiteStore, old: Any, new: Any) -> str:
             for statement in _MOVE:
                 conn.execute(statement, (new_op.name, old_name))
         _alias_version(conn, new_op, latest)
+        _follow_reads(conn, new_op, latest)
         _log(conn, new_op, "op", old_name, new_op.name)
         return _call_count(conn, new_op.name)
 
@@ -159,9 +160,7 @@ def rename_helper(store: SQLiteStore, old: Any, new: Any) -> str:
                 return done
             raise RenameError(f"cannot rename helper {_dotted(old)}: no call stored in {store.path or 'the storage'} depends on it")
         _check_unreachable(old_name, new_name, new)
-        conn.execute("CREATE TEMP TABLE IF NOT EXISTS moved_deps (deps_id BLOB PRIMARY KEY)")
-        conn.execute("DELETE FROM moved_deps")
-        conn.execute(f"INSERT OR IGNORE INTO moved_deps SELECT deps_id FROM dep_sets WHERE {_UNDER}", _under(old_name))
+        _note_moved(conn, f"SELECT deps_id FROM dep_sets WHERE {_UNDER}", _under(old_name))
         for read_old, read_new, direct in _reads_moved(old_name, new_name, new):
             _copy_rows(conn, read_old, read_new, direct)
         _copy_rows(conn, old_name, new_name, False)
@@ -172,6 +171,28 @@ def rename_helper(store: SQLiteStore, old: Any, new: Any) -> str:
 
     kept = _write(store, body)
     return kept if isinstance(kept, str) else f"helper {_dotted(old)} renamed to {shown}: {kept} stored calls kept"
+
+
+def _note_moved(conn: sqlite3.Connection, select: str, params: tuple) -> None:
+    """The dependency sets a move rewrites (``select``ed), in the temporary table ``moved_deps``."""
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS moved_deps (deps_id BLOB PRIMARY KEY)")
+    conn.execute("DELETE FROM moved_deps")
+    conn.execute(f"INSERT OR IGNORE INTO moved_deps {select}", params)
+
+
+def _follow_reads(conn: sqlite3.Connection, op: Op, latest: tuple) -> None:
+    """An op moved to another module reads its globals there: in its calls' dependency
+    sets, what it reads there counts, as the old module's rows said (see rename_helper).
+    Else a constant left behind unchanged kept results computed with another value, and
+    one gone with its module recomputed every call."""
+    from . import dependencies as deps
+
+    row = conn.execute("SELECT name FROM sources WHERE state = ?", (latest[2],)).fetchone()
+    if row is None:
+        return
+    _note_moved(conn, f"SELECT DISTINCT deps_id FROM calls WHERE version_id IN ({_CANONICAL_IDS})", (op.name,))
+    for read_old, read_new, direct in _reads_moved(row[0], deps.qualified_name(op.fn), op.fn):
+        _copy_rows(conn, read_old, read_new, direct)
 
 
 #: A dependency row named ``?1`` or a name under it (``?1`` + ``.attr``, ``['key']``, ``@decorators``).
