@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE4"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE4+SH19"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -114,6 +114,7 @@ AREAS["RL"] = "review of the lead's session-8 commits"
 AREAS["LE"] = "the lead's session-9 changes"
 AREAS["DL"] = "deletion, verify and export leftovers (session 9)"
 AREAS["FX"] = "fixtures, batch and why leftovers (session 9)"
+AREAS["SH"] = "stale or spurious results when code changes (session 9)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -130,6 +131,8 @@ _COMPILER = ("tests/test_compiler.py", "tests/test_hook.py", "tests/test_compile
              "tests/test_compiled_runtime.py")
 
 _H = "mandala_ast/runtime/hashing.py"
+_DEPS = "mandala_ast/runtime/dependencies.py"
+_INPUTS = ("tests/test_version_inputs.py",)
 _ST = "mandala_ast/runtime/storage.py"
 _ID = "mandala_ast/runtime/identity.py"
 _LU = "mandala_ast/runtime/lookup.py"
@@ -641,8 +644,8 @@ MUTANTS: tuple[Mutant, ...] = (
            '    if isinstance(registry, Mapping) and callable(_attribute(value, "dispatch")):', "    if False:",
            ("tests/test_versions.py",), "an edited singledispatch implementation (registered as _) serves the old result"),
     Mutant("Z06", "mandala_ast/runtime/dependencies.py",
-           "            yield from _class_data(inner, chain[position:]) or _named_value(value.__name__, attr, inner)",
-           "            yield from _named_value(value.__name__, attr, inner)", ("tests/test_versions.py",),
+           "    yield from _class_data(value, rest) or _named_value(module_name, attr, value)\n",
+           "    yield from _named_value(module_name, attr, value)\n", ("tests/test_versions.py",),
            "an enum member's value read through another module (helpers.Mode.FAST.value) edited serves the old result"),
     Mutant("Z07", "mandala_ast/runtime/dependencies.py", '    "types": ("SimpleNamespace",), "argparse": ("Namespace",),\n',
            "", ("tests/test_versions.py",), "an edited SimpleNamespace or argparse.Namespace setting serves the old result"),
@@ -1428,7 +1431,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "            return _object_with_code_state(value)\n", "            return None\n", ("tests/test_versions.py",),
            "editing the lambda a module-level `BOX = Box(lambda x: ...)` holds serves the stale result"),
     Mutant("VE7", "mandala_ast/runtime/dependencies.py",
-           "        yield from _class_data_of_object(value, chain[1:])\n", "", ("tests/test_versions.py",),
+           "    yield from _class_data_of_object(value, rest)\n", "", ("tests/test_versions.py",),
            "an op reading `MODEL.K` (a class constant, through a module-level instance) serves the stale result after K was edited"),
     Mutant("VE8", "mandala_ast/runtime/dependencies.py",
            "    if isinstance(node, ast.Attribute) and node.attr == \"__class__\":\n        node = node.value\n", "",
@@ -1494,6 +1497,52 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("DL11", _DE, "        steps.note(f\"finding the calls computed from them: {found:,} so far\")\n", "",
            ("tests/test_progress.py",),
            "deleting a 100,000-element list: the bar shows one step for seconds, nothing of how far it got"),
+    # -- session 9: stale or spurious results when code changes
+    Mutant("SH1", _DEPS, "        return _decorators_dependency(name, value)\n", "        return None\n", _INPUTS,
+           "a helper switched from @functools.lru_cache to a decorator of the user's serves the old result"),
+    Mutant("SH2", _DEPS, "    return [name] if isinstance(name, str) and (name.isidentifier() or name == COMPUTED) else []\n",
+           "    return []\n", _INPUTS,
+           "an op reading globals()['K'] serves its stored result after K was edited"),
+    Mutant("SH3", _DEPS, '    if isinstance(func, ast.Name) and func.id == "getattr" and len(args) in (2, 3):\n',
+           '    if isinstance(func, ast.Name) and func.id == "getattr" and len(args) == 3:\n', _INPUTS,
+           "an op reading getattr(helpers, 'K') serves its stored result after K was edited"),
+    Mutant("SH4", _DEPS, '    return [(f"{module_name}:{attr}.{rest[0]}", own[rest[0]])] if is_user_module(module_name) else []\n',
+           "    return []\n", _INPUTS,
+           "an op reading scale.factor (set on the helper at module level) serves the stale result after it was edited"),
+    Mutant("SH5", _DEPS, "        keys.append(part)\n", "", _INPUTS,
+           "editing entry 'b' of a registry recomputes an op that only calls REGISTRY['a']"),
+    Mutant("SH6", _DEPS, "    if not bracket:\n        return rest, ()\n", "    if True:\n        return rest, ()\n", _INPUTS,
+           "an entry of a registry read by a literal key is a dependency that is always gone: every call recomputes"),
+    Mutant("SH7", _DEPS, "        for decorated in filter(None, (name, _owner_of(name))):", "        for decorated in (name,):", _INPUTS,
+           "a class switched from @dataclass(eq=False) to @dataclass serves results computed with identity equality"),
+    Mutant("SH8", "mandala_ast/runtime/renames.py", "        _check_unreachable(old_name, new_name, new)\n", "", _INPUTS,
+           "rename_helper of a helper still there as other code is done: its callers are checked against the moved one"),
+    Mutant("SH9", "mandala_ast/runtime/renames.py", "    if old_module == new_module:\n        return []\n",
+           "    if True:\n        return []\n", _INPUTS,
+           "a helper declared moved serves its old results after a constant it reads in its new module was edited"),
+    Mutant("SH10", "mandala_ast/runtime/renames.py", "        _copy_rows(conn, old_name, new_name, False)\n", "", _INPUTS,
+           "a helper declared moved serves its old results after its code was edited in its new module"),
+    Mutant("SH11", _DEPS, '            found.add(part)  # (`.get("X")` gives a key, no attribute)\n', "            pass\n", _INPUTS,
+           "a method reading getattr(self, 'K') serves the stale result after the class constant K was edited"),
+    Mutant("SH12", "mandala_ast/runtime/renames.py",
+           '        if conn.execute(f"SELECT 1 FROM dep_sets WHERE {_UNDER} LIMIT 1", _under(name)).fetchone():\n',
+           '        if conn.execute("SELECT 1 FROM dep_sets WHERE name = ? LIMIT 1", (name,)).fetchone():\n', _INPUTS,
+           "rename_helper of a class whose methods calls depend on says no stored call depends on it"),
+    Mutant("SH13", _DEPS, 'node.func.id == "vars" and len(node.args) == 1:', 'node.func.id == "vars_" and len(node.args) == 1:',
+           _INPUTS, "an op reading vars(helpers)['K'] serves its stored result after K was edited"),
+    Mutant("SH14", _DEPS, '    return rest in ([COMPUTED], ["get", COMPUTED])\n', "    return False\n", _INPUTS,
+           "an op reading getattr(helpers, name) (a computed name) serves its stored result after a constant there was edited"),
+    Mutant("SH15", _DEPS, "        yield from _module_data(module_name, namespace)\n        return\n", "        return\n", _INPUTS,
+           "an op reading globals()[name] (a computed name) serves its stored result after a constant was edited"),
+    Mutant("SH16", _DEPS, "            found = (item for item in found if _last(item[0]) not in written)\n", "", _INPUTS,
+           "an op reading globals()[name] and appending to a module-level list recomputes in every new process"),
+    Mutant("SH17", _DEPS, '        return func.value, f"get{_key_part(args[0])}"\n', "        return func.value, _key_part(args[0])\n",
+           _INPUTS, "an op calling helpers.get('a'), a function of the user's, is not traced: editing it serves the stale result"),
+    Mutant("SH18", "mandala_ast/runtime/renames.py", '            found.append((f"{old_module}:{rest}", name, name in direct))\n',
+           '            found.append((f"{old_module}:{rest}", name, True))\n', _INPUTS,
+           "a helper declared moved recomputes the calls that never ran the helper it calls (whose constants they did not read)"),
+    Mutant("SH19", "mandala_ast/runtime/renames.py", "        _follow_reads(conn, new_op, latest)\n", "", _INPUTS,
+           "an op moved with rename_op to a module where the constant it reads differs serves the results of the old value"),
 )
 
 

@@ -25,12 +25,13 @@ from typing import Any
 
 from . import env_deps, file_deps, untracked
 from .differences import short_repr
-from .fingerprints import NO_SOURCE, Fingerprint, fingerprint
+from .fingerprints import NO_SOURCE, Fingerprint, decorators, fingerprint
 from .hashing import UnhashableError, content_id, digest
 from .ops import Op
 from .types import handler_for
 
 __all__ = [
+    "DECORATORS",
     "LIBRARY_ROOTS",
     "Dependency",
     "argument_code_state",
@@ -39,6 +40,7 @@ __all__ = [
     "code_state",
     "forget_argument_states",
     "current_state",
+    "direct_reads",
     "from_rows",
     "hands_work_off",
     "is_data",
@@ -95,6 +97,10 @@ class Dependency:
 
 def static_dependencies(fn: Any) -> dict[str, Dependency]:
     """The transitive user-code dependencies of function ``fn`` (``fn`` itself excluded)."""
+    return _with_decorators(_static(fn))
+
+
+def _static(fn: Any) -> dict[str, Dependency]:
     found: dict[str, Dependency] = {}
     pending = [fn]
     while pending:
@@ -198,7 +204,46 @@ def run_dependencies(
         if name in found:  # as the body found it, not as it left it
             found[name] = dependency
     found.pop(qualified_name(fn), None)
+    return _with_decorators(found)
+
+
+#: What a helper's decorator lines count under: ``helpers:scale@decorators``.
+DECORATORS = "@decorators"
+
+
+def _with_decorators(found: dict[str, Dependency]) -> dict[str, Dependency]:
+    """``found`` with the decorator lines of each function among its code, and of the class
+    of each method: what its fingerprint leaves out, which chooses the code that runs around
+    it (``@functools.lru_cache`` made ``@my_timer``) and with what (``@scaled(2)``,
+    ``@dataclass(eq=False)``). A dependency of their own, not a part of the function's state,
+    which calls stored before they counted hold as it was."""
+    for name in [n for n, d in found.items() if d.kind == "code" and not n.endswith(DECORATORS)]:
+        for decorated in filter(None, (name, _owner_of(name))):
+            dependency = _decorators_dependency(decorated + DECORATORS, resolve(decorated))
+            if dependency is not None:
+                found.setdefault(dependency.name, dependency)
     return found
+
+
+def _owner_of(name: str) -> str:
+    """``helpers:Model`` for the method ``helpers:Model.fit``; "" for a module-level name."""
+    module, _, qualname = name.partition(":")
+    owner = qualname.rpartition(".")[0]
+    return f"{module}:{owner}" if owner else ""
+
+
+def _decorators_dependency(name: str, value: Any) -> Dependency | None:
+    """The decorator lines of the user's function or class ``value``, by their text; None
+    for an op (its decorator's arguments are its version and shape) or what has none. (What
+    names they read counts as the function's other references do: its syntax tree keeps
+    them, and a decorator of the user's counts by the wrapper it made, which runs.)"""
+    code = _code_object_of(value)
+    if not isinstance(code, (types.FunctionType, type)) or isinstance(value, Op) or not is_user_module(code.__module__):
+        return None
+    lines = decorators(fingerprint(code).tree)
+    if lines is None:
+        return None
+    return Dependency(name, "constant", digest(b"decorators|" + lines[0]), lines[1])
 
 
 def _add_inherited(found: dict[str, Dependency], code: types.CodeType, module_globals: dict, receiver: type) -> None:
@@ -241,9 +286,16 @@ def _class_attributes_read(method_name: str) -> dict[str, Dependency]:
 
 
 def _attributes_of_self(tree: ast.AST) -> set[str]:
-    """``X`` of each ``self.X``, ``cls.X``, ``self.__class__.X`` or ``type(self).X`` the
-    code reads."""
-    return {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute) and _is_receiver(node.value)}
+    """``X`` of each ``self.X``, ``cls.X``, ``self.__class__.X``, ``type(self).X`` or
+    ``getattr(self, "X")`` the code reads."""
+    found = set()
+    for node in ast.walk(tree):
+        base, part = _named_read(node) if isinstance(node, ast.Call) else (None, None)
+        if isinstance(node, ast.Attribute) and _is_receiver(node.value):
+            found.add(node.attr)
+        elif base is not None and part is not None and not part.startswith("[") and _is_receiver(base):
+            found.add(part)  # (`.get("X")` gives a key, no attribute)
+    return found
 
 
 def _is_receiver(node: ast.AST) -> bool:
@@ -292,9 +344,13 @@ def _names_user_module(fn: Any) -> bool:
     tree = fingerprint(fn).tree
     namespace = _namespace_of(fn)
     for chain in _chains_of(tree) if tree is not None else ():
+        if chain[0] == COMPUTED:  # `globals()[name]`: its own module's
+            return True
         value: Any = namespace.get(chain[0])
-        for attr in chain[1:]:
-            value = getattr(value, attr, None) if isinstance(value, types.ModuleType) else None
+        for position, attr in enumerate(chain[1:], 1):
+            if not isinstance(value, types.ModuleType) or _reads_any_global(list(chain[position:])):
+                break
+            value = getattr(value, attr, None)
         if isinstance(value, types.ModuleType) and is_user_module(value.__name__):
             return True
     return False
@@ -427,6 +483,11 @@ def _direct_constants(owner: Any) -> dict[str, Dependency]:
     return found
 
 
+def direct_reads(fn: Any) -> set[str]:
+    """The names of the data (and aliases) ``fn``'s own code reads, not those of what it calls."""
+    return set(_direct_constants(fn))
+
+
 def _generated_constructor(name: str, cls: type) -> dict[str, Dependency]:
     """The constructor Python wrote for a dataclass or NamedTuple the code refers to: it has
     no source, so its field defaults (``k: int = 1``, a ``default_factory``) count here, as
@@ -458,6 +519,8 @@ def op_dependency(op: Op) -> Dependency | None:
 
 def describe(name: str, value: Any) -> Dependency | None:
     """A Dependency for a resolved value, or None when it is not user code or data."""
+    if name.endswith(DECORATORS):
+        return _decorators_dependency(name, value)
     if _is_alias(name, value):  # which class or library code the name points to
         target = f"{value.__module__}:{value.__qualname__}"
         return Dependency(name, "constant", binding_state(target), f"{_last(name)} = {target}")
@@ -529,7 +592,7 @@ def untraced_dependencies(fn: Any, values: Iterable[Any]) -> dict[str, Dependenc
             if code:
                 for inner, inner_dependency in static_dependencies(value).items():
                     found.setdefault(inner, inner_dependency)
-    return found
+    return _with_decorators(found)
 
 
 #: How deep untraced_dependencies looks into what an async op is given (an argument is level
@@ -599,7 +662,9 @@ def argument_code_state(function: types.FunctionType) -> bytes | None:
         own = describe(qualified_name(function), function)
     except UnhashableError:
         return None
-    found = static_dependencies(function)
+    # Without decorator lines (which the state of each call it is given to holds, as the
+    # body ran it), so that the keys of calls stored before they counted stay.
+    found = _static(function)
     states = sorted(b"%s=%s" % (name.encode(), dependency.state) for name, dependency in found.items())
     state = digest(b"argument code|" + (own.state if own is not None else b"") + b"|" + b"|".join(states))
     _ARGUMENT_STATES[function] = (function.__code__, state)
@@ -840,16 +905,39 @@ def code_state(fingerprint_digest: bytes, version: int) -> bytes:
 
 
 def resolve(name: str) -> Any:
-    """The object a dependency name refers to now (``module.qualname`` or ``module.CONSTANT``)."""
+    """The object a dependency name refers to now (``module.qualname`` or ``module.CONSTANT``;
+    an entry of a dict by literal keys: ``module:REGISTRY['a']``)."""
     module_name, _, rest = name.partition(":")
+    path, keys = _split_keys(rest.removesuffix(DECORATORS))
     value: Any = sys.modules.get(module_name) or _imported(module_name)
     if value is None:
         return _GONE
-    for part in rest.split("."):
+    for part in path.split("."):
         value = getattr(value, part, _GONE)
         if value is _GONE:
             return _GONE
+    for key in keys:
+        if type(value) is not dict or key not in value:  # (a plain dict's: no code of the user's runs)
+            return _GONE
+        value = value[key]
     return value
+
+
+def _split_keys(rest: str) -> tuple[str, tuple[Any, ...]]:
+    """``("REGISTRY", ("a",))`` for ``REGISTRY['a']``: the keys a name ends with, where an
+    attribute name cannot hold ``[``."""
+    path, bracket, keys = rest.partition("[")
+    if not bracket:
+        return rest, ()
+    try:
+        node = ast.parse(f"_[{keys}", mode="eval").body
+    except SyntaxError:
+        return rest, ()
+    found = []
+    while isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
+        found.append(node.slice.value)
+        node = node.value
+    return path, tuple(reversed(found))
 
 
 def _imported(module_name: str) -> types.ModuleType | None:
@@ -939,9 +1027,13 @@ def _referenced_values(obj: Any) -> Iterator[tuple[str, Any]]:
     for chain in chains:
         binding = imports.get(chain[0]) if imports else None
         if binding is None:
-            yield from _resolve_chain(namespace, module_name, list(chain))
+            found = _resolve_chain(namespace, module_name, list(chain))
         else:
-            yield from _resolve_imported(binding, namespace, list(chain))
+            found = _resolve_imported(binding, namespace, list(chain))
+        if COMPUTED in chain:  # any global, but the state this code writes (`RUNS.append(x)`)
+            written = _local_or_mutated_names(tree)
+            found = (item for item in found if _last(item[0]) not in written)
+        yield from found
 
 
 #: id(tree) -> (the tree, kept alive; its name chains; the names its import statements bind):
@@ -1019,23 +1111,88 @@ def _namespace_of(obj: Any) -> dict[str, Any]:
 
 
 def _resolve_chain(namespace: dict, module_name: str, chain: list[str]) -> Iterator[tuple[str, Any]]:
+    if chain[0] == COMPUTED:  # `globals()[name]`
+        yield from _module_data(module_name, namespace)
+        return
     if chain[0] not in namespace:
         return
     value = namespace[chain[0]]
     if not isinstance(value, types.ModuleType):
-        yield from _class_data(value, chain[1:]) or _named_value(module_name, chain[0], value)
-        yield from _class_data_of_object(value, chain[1:])
+        yield from _value_read(module_name, chain[0], value, chain[1:])
         return
     # `helpers.normalize` or `pkg.mod.CONST`: follow modules until the first non-module.
     for position, attr in enumerate(chain[1:], 2):
+        if _reads_any_global(chain[position - 1 :]):
+            yield from _module_data(value.__name__, vars(value))
+            return
         inner = getattr(value, attr, _GONE)
         if inner is _GONE:
             return
         if not isinstance(inner, types.ModuleType):
-            yield from _class_data(inner, chain[position:]) or _named_value(value.__name__, attr, inner)
-            yield from _class_data_of_object(inner, chain[position:])
+            yield from _value_read(value.__name__, attr, inner, chain[position:])
             return
         value = inner
+
+
+def _reads_any_global(rest: list[str]) -> bool:
+    """Whether ``rest`` of a chain, after a module, reads it by a name computed at run time:
+    ``getattr(helpers, name)``, ``vars(helpers)[name]``, ``helpers.__dict__.get(name)``."""
+    if rest[:1] == ["__dict__"]:
+        rest = rest[1:]
+    return rest in ([COMPUTED], ["get", COMPUTED])
+
+
+def _module_data(module_name: str, namespace: dict) -> Iterator[tuple[str, Any]]:
+    """``(name, value)`` of each module-level datum of a module of the user's: what code that
+    reads it by a name computed at run time may read (its code counts as it runs). Not the
+    module's own ``__dunder__`` names (its file, its builtins)."""
+    if not is_user_module(module_name):
+        return
+    for name, value in list(namespace.items()):
+        if not (name.startswith("__") and name.endswith("__")) and _code_object_of(value) is None and is_data(value):
+            yield f"{module_name}:{name}", value
+
+
+def _value_read(module_name: str, attr: str, value: Any, rest: list[str]) -> Iterator[tuple[str, Any]]:
+    """(dependency name, value) for what code reads of module-level ``attr`` (``value``)
+    through the rest of its chain: one entry of a dict it indexes with literal keys, class
+    data, an attribute set on a function, else the value by its name."""
+    entry = _entry_read(module_name, attr, value, rest)
+    if entry is not None:
+        yield entry
+        return
+    yield from _class_data(value, rest) or _named_value(module_name, attr, value)
+    yield from _class_data_of_object(value, rest)
+    yield from _function_attribute(module_name, attr, value, rest)
+
+
+def _entry_read(module_name: str, attr: str, value: Any, rest: list[str]) -> tuple[str, Any] | None:
+    """``("helpers:REGISTRY['a']", entry)`` for ``REGISTRY["a"]``: indexed with literal keys,
+    a dict counts by the entries read, not its others (a registry's other functions). A key
+    it does not hold leaves the dict counting whole: adding it changes what the code reads."""
+    keys = []
+    for part in rest[1:] if rest[:1] == ["get"] else rest:  # `REGISTRY.get("a")`
+        if not part.startswith("[") or type(value) is not dict:
+            break
+        key = ast.literal_eval(part[1:-1])
+        if key not in value:
+            break
+        value = value[key]
+        keys.append(part)
+    if not keys or not is_user_module(module_name):
+        return None
+    return f"{module_name}:{attr}{''.join(keys)}", value
+
+
+def _function_attribute(module_name: str, attr: str, value: Any, rest: list[str]) -> list[tuple[str, Any]]:
+    """``[("helpers:scale.factor", 2)]`` for ``scale.factor`` where ``scale.factor = 2`` was set
+    on the user's function: neither its code nor a constant of the module holds it."""
+    if not rest or rest[0].startswith(("[", "__")) or isinstance(value, (type, Op)):
+        return []
+    own = _attribute(value, "__dict__")
+    if not isinstance(_code_object_of(value), types.FunctionType) or not isinstance(own, dict) or rest[0] not in own:
+        return []
+    return [(f"{module_name}:{attr}.{rest[0]}", own[rest[0]])] if is_user_module(module_name) else []
 
 
 def _class_data(value: Any, rest: list[str]) -> list[tuple[str, Any]]:
@@ -1159,7 +1316,11 @@ def _name_chains(tree: ast.AST) -> Iterator[list[str]]:
     skip = _local_or_mutated_names(tree)
     in_chain: set[int] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and id(node) not in in_chain:
+        read = _read_by_name(node, in_chain) if isinstance(node, (ast.Subscript, ast.Call)) else None
+        if read is not None:
+            if read and read[0] not in skip:
+                yield read
+        elif isinstance(node, ast.Attribute) and id(node) not in in_chain:
             chain = _attribute_chain(node, in_chain)
             if chain and chain[0] not in skip:
                 yield chain
@@ -1185,6 +1346,88 @@ def _local_or_mutated_names(tree: ast.AST) -> set[str]:
 
 def _root_name(node: ast.AST) -> list[str]:
     return [node.id] if isinstance(node, ast.Name) else []
+
+
+def _read_by_name(node: ast.AST, seen: set[int]) -> list[str] | None:
+    """The chain read where code names a global, an attribute or a dict's entry by a literal:
+    ``globals()["K"]`` -> ["K"], ``getattr(helpers, "K")`` -> ["helpers", "K"],
+    ``REGISTRY["a"]`` or ``REGISTRY.get("a")`` -> ["REGISTRY", "['a']"] (a key as its repr in
+    brackets, which no attribute name holds); [] for a write through ``globals()`` (state).
+    None for anything else; the nodes of a chain found are added to ``seen``."""
+    if id(node) in seen:
+        return None
+    base, part = _named_read(node)
+    if base is None or part is None:
+        return None
+    inner: set[int] = {id(node)}
+    if isinstance(node, ast.Call):
+        inner.add(id(node.func))
+    parts = ["get", part[3:]] if part.startswith("get") else [part]
+    if _is_globals_call(base):
+        inner.update((id(base), id(base.func)))  # type: ignore[attr-defined]
+        written = isinstance(node, ast.Subscript) and not isinstance(node.ctx, ast.Load)
+        chain = [] if written else _global_named(parts[-1])
+    else:
+        found = _read_chain(base, inner)
+        if found is None:
+            return None
+        chain = [*found, *parts]
+    seen.update(inner)
+    return chain
+
+
+def _global_named(part: str) -> list[str]:
+    """The chain ``globals()[...]`` reads: ``["K"]`` for the key ``'K'``, ``[COMPUTED]`` (any
+    global) for a name computed at run time."""
+    name = ast.literal_eval(part[1:-1]) if part.startswith("[") else part
+    return [name] if isinstance(name, str) and (name.isidentifier() or name == COMPUTED) else []
+
+
+def _named_read(node: ast.AST) -> tuple[ast.AST | None, str | None]:
+    """``(the expression read from, the part)`` of ``x["a"]`` (a key part), ``x.get("a")``
+    (``get`` then the key part: a module's function ``get`` is code) and ``getattr(x, "a")``
+    (an attribute), ``COMPUTED`` for a key or name computed at run time; ``(None, None)``
+    for other code."""
+    if isinstance(node, ast.Subscript):
+        return node.value, _key_part(node.slice)
+    if not isinstance(node, ast.Call) or node.keywords or not node.args:
+        return None, None
+    func, args = node.func, node.args
+    if isinstance(func, ast.Attribute) and func.attr == "get" and len(args) <= 2:
+        return func.value, f"get{_key_part(args[0])}"
+    if isinstance(func, ast.Name) and func.id == "getattr" and len(args) in (2, 3):
+        name = args[1].value if isinstance(args[1], ast.Constant) else None
+        return args[0], name if isinstance(name, str) and name.isidentifier() else COMPUTED
+    return None, None
+
+
+#: A part of a chain read by a name or key computed at run time: any of them may be read.
+COMPUTED = "*"
+
+
+def _key_part(node: ast.AST) -> str:
+    if isinstance(node, ast.Constant) and type(node.value) in (str, int):
+        return f"[{node.value!r}]"
+    return COMPUTED
+
+
+def _is_globals_call(node: ast.AST | None) -> bool:
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "globals"
+            and not node.args and not node.keywords)
+
+
+def _read_chain(node: ast.AST, seen: set[int]) -> list[str] | None:
+    """The chain of a name, an attribute chain or a read by name (nested: ``CONFIGS["a"]["lr"]``)."""
+    if isinstance(node, ast.Name):
+        seen.add(id(node))
+        return [node.id]
+    if isinstance(node, ast.Attribute):
+        return _attribute_chain(node, seen)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "vars" and len(node.args) == 1:
+        inner = _read_chain(node.args[0], seen)  # `vars(helpers)["K"]` reads `helpers.__dict__["K"]`
+        seen.update((id(node), id(node.func)))
+        return None if inner is None else [*inner, "__dict__"]
+    return _read_by_name(node, seen)
 
 
 def _attribute_chain(node: ast.Attribute, seen: set[int]) -> list[str] | None:

@@ -20,7 +20,7 @@ from typing import Any
 
 from .hashing import digest
 
-__all__ = ["EDITED", "NO_SOURCE", "Fingerprint", "fingerprint", "forget"]
+__all__ = ["EDITED", "NO_SOURCE", "Fingerprint", "decorators", "fingerprint", "forget"]
 
 #: How the text of a fingerprint made from bytecode starts: it is no source text, so equal
 #: texts say nothing (two different codes share it), and changes are told by the digest alone.
@@ -88,6 +88,19 @@ def _compute(obj: Any, signature_defaults: bool) -> Fingerprint:
     if not signature_defaults:
         _drop_defaulted_parameters(normalised)
     return Fingerprint(digest(_serialise(normalised).encode()), source, tree)
+
+
+def decorators(tree: ast.AST | None) -> tuple[bytes, str] | None:
+    r"""The digest and text of the decorator lines of a function's or class's tree (as
+    ``fingerprint`` keeps it), which its fingerprint leaves out: None where there are none.
+
+    >>> decorators(ast.parse("@cache\n@retry( 3 )\ndef f(): pass").body[0])[1]
+    '@cache\n@retry(3)'
+    """
+    found = getattr(tree, "decorator_list", None)
+    if not found:
+        return None
+    return digest(_serialise(found).encode()), "\n".join(f"@{ast.unparse(node)}" for node in found)
 
 
 def _serialise(node: Any) -> str:

@@ -10,7 +10,9 @@ rewrite most of a storage. A rename therefore records aliases instead, in one tr
   identity), while the rows users see (``call_inputs``, ``defaults``) take the new name, so
   ``df``, ``provenance`` and queries speak the new names;
 - every version row of the old op takes the new op name, and the rename is logged
-  (``renames``) for ``versions`` and ``why``.
+  (``renames``) for ``versions`` and ``why``;
+- a helper (not an op) moved to another module: the dependency rows of the calls that reached
+  it take its new name, with what its code reads where it is now (``rename_helper``).
 
 Nothing is computed again, and nothing else of the file changes.
 """
@@ -25,7 +27,7 @@ import warnings
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .._errors import MandalaWarning, NotAnOpError, RenameError, UnknownOpError
+from .._errors import ArgumentError, MandalaWarning, NotAnOpError, RenameError, UnknownOpError
 from .stacklevel import user_stacklevel
 
 if TYPE_CHECKING:
@@ -37,6 +39,7 @@ __all__ = [
     "add_tables",
     "identity_names",
     "rename_arg",
+    "rename_helper",
     "rename_history",
     "rename_notes",
     "rename_op",
@@ -118,11 +121,164 @@ def rename_op(store: SQLiteStore, old: Any, new: Any) -> str:
             for statement in _MOVE:
                 conn.execute(statement, (new_op.name, old_name))
         _alias_version(conn, new_op, latest)
+        _follow_reads(conn, new_op, latest)
         _log(conn, new_op, "op", old_name, new_op.name)
         return _call_count(conn, new_op.name)
 
     kept = _write(store, body)
     return kept if isinstance(kept, str) else f"op {old_name} renamed to {new_op.name}: {kept} stored calls kept"
+
+
+def rename_helper(store: SQLiteStore, old: Any, new: Any) -> str:
+    """Make the calls that depended on helper ``old`` (its qualified name: its code may be
+    gone) depend on ``new`` (the function or class as it is now, in another module, say).
+
+    Safe only where nothing can still reach the old helper, so RenameError (nothing changed)
+    while ``old`` names other code than ``new``. And the moved code reads its globals where it
+    is now: each name it reads there counts from now on, as stored for the old module's name
+    it read before (a constant that differs there recomputes), or, for data the old module
+    did not hold, as changed.
+
+    >>> rename_helper(store, "helpers.scale", utils.scale)      # doctest: +SKIP
+    'helper helpers.scale renamed to utils.scale: 12 stored calls kept'
+    """
+    from . import dependencies as deps
+
+    if not isinstance(old, str):
+        raise ArgumentError(f"rename_helper takes the old helper's qualified name, not {type(old).__qualname__}")
+    try:
+        new_name = deps.qualified_name(new)
+    except AttributeError:
+        raise ArgumentError(f"rename_helper takes the moved function or class, not {type(new).__qualname__}") from None
+    shown = new_name.replace(":", ".")
+
+    def body(conn: sqlite3.Connection) -> int | str:
+        old_name = _stored_dependency(conn, old)
+        if old_name is None:
+            done = _done_before(conn, shown, "helper", _dotted(old), shown)
+            if done:
+                return done
+            raise RenameError(f"cannot rename helper {_dotted(old)}: no call stored in {store.path or 'the storage'} depends on it")
+        _check_unreachable(old_name, new_name, new)
+        _note_moved(conn, f"SELECT deps_id FROM dep_sets WHERE {_UNDER}", _under(old_name))
+        for read_old, read_new, direct in _reads_moved(old_name, new_name, new):
+            _copy_rows(conn, read_old, read_new, direct)
+        _copy_rows(conn, old_name, new_name, False)
+        conn.execute(f"DELETE FROM dep_sets WHERE deps_id IN moved_deps AND {_UNDER}", _under(old_name))
+        _move_names(conn, old_name, new_name)
+        conn.execute("INSERT INTO renames VALUES (?, ?, ?, ?, ?, ?)", (shown, "helper", _dotted(old), shown, None, time.time()))
+        return conn.execute("SELECT COUNT(*) FROM calls WHERE deps_id IN moved_deps").fetchone()[0]
+
+    kept = _write(store, body)
+    return kept if isinstance(kept, str) else f"helper {_dotted(old)} renamed to {shown}: {kept} stored calls kept"
+
+
+def _note_moved(conn: sqlite3.Connection, select: str, params: tuple) -> None:
+    """The dependency sets a move rewrites (``select``ed), in the temporary table ``moved_deps``."""
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS moved_deps (deps_id BLOB PRIMARY KEY)")
+    conn.execute("DELETE FROM moved_deps")
+    conn.execute(f"INSERT OR IGNORE INTO moved_deps {select}", params)
+
+
+def _follow_reads(conn: sqlite3.Connection, op: Op, latest: tuple) -> None:
+    """An op moved to another module reads its globals there: in its calls' dependency
+    sets, what it reads there counts, as the old module's rows said (see rename_helper).
+    Else a constant left behind unchanged kept results computed with another value, and
+    one gone with its module recomputed every call."""
+    from . import dependencies as deps
+
+    row = conn.execute("SELECT name FROM sources WHERE state = ?", (latest[2],)).fetchone()
+    if row is None:
+        return
+    _note_moved(conn, f"SELECT DISTINCT deps_id FROM calls WHERE version_id IN ({_CANONICAL_IDS})", (op.name,))
+    for read_old, read_new, direct in _reads_moved(row[0], deps.qualified_name(op.fn), op.fn):
+        _copy_rows(conn, read_old, read_new, direct)
+
+
+#: A dependency row named ``?1`` or a name under it (``?1`` + ``.attr``, ``['key']``, ``@decorators``).
+_UNDER = "(name = ?1 OR (substr(name, 1, ?2) = ?1 AND substr(name, ?2 + 1, 1) IN ('.', '[', '@')))"
+
+
+def _under(name: str) -> tuple[str, int]:
+    return name, len(name)
+
+
+def _stored_dependency(conn: sqlite3.Connection, old: str) -> str | None:
+    """The name dependency rows give ``old`` (``pkg.mod.f`` is ``pkg.mod:f`` or ``pkg:mod.f``),
+    or None where no row is that name or a name under it."""
+    if ":" in old:
+        candidates = [old]
+    else:
+        parts = old.split(".")
+        candidates = [".".join(parts[:i]) + ":" + ".".join(parts[i:]) for i in range(len(parts) - 1, 0, -1)]
+    for name in candidates:  # (a class: its methods' rows, `helpers:Model.fit`)
+        if conn.execute(f"SELECT 1 FROM dep_sets WHERE {_UNDER} LIMIT 1", _under(name)).fetchone():
+            return name
+    return None
+
+
+def _check_unreachable(old_name: str, new_name: str, new: Any) -> None:
+    """Refuse while the old name finds other code than ``new``: calls of ops that still use
+    it would be checked against the new code, and an edit of the old one would go unseen."""
+    from . import dependencies as deps
+
+    if deps.current_state(old_name) is not None and deps.resolve(old_name) is not new:
+        old, moved = old_name.replace(":", "."), new_name.replace(":", ".")
+        raise RenameError(
+            f"cannot rename helper {old} to {moved}: {old} is still there, and is other code than "
+            f"{moved} (remove it, or import it from its new place, first)"
+        )
+
+
+def _reads_moved(old_name: str, new_name: str, new: Any) -> list[tuple[str, str, bool]]:
+    """``(name in the old module, name in the new module, direct)`` for each global the moved
+    code reads (statically, with what it calls) in the module it moved to; ``direct``: data
+    its own code reads, which every call that ran it read (what it calls may not have run)."""
+    from . import dependencies as deps
+
+    old_module, new_module = old_name.partition(":")[0], new_name.partition(":")[0]
+    if old_module == new_module:
+        return []
+    direct = deps.direct_reads(new)
+    found = []
+    for name in deps.static_dependencies(new):
+        module, _, rest = name.partition(":")
+        if module == new_module and not name.startswith(new_name):
+            found.append((f"{old_module}:{rest}", name, name in direct))
+    return found
+
+
+def _copy_rows(conn: sqlite3.Connection, old: str, new: str, direct: bool) -> None:
+    """In each moved dependency set, rows of ``old`` (and names under it) again under ``new``;
+    where no row of ``old`` says what data the moved code itself reads was (``direct``), as
+    changed. Rows of an ``old`` that is gone now are dropped: they could only say the call
+    changed."""
+    from . import dependencies as deps
+
+    conn.execute(
+        "INSERT OR IGNORE INTO dep_sets SELECT deps_id, ?3 || substr(name, ?2 + 1), kind, state FROM dep_sets "
+        f"WHERE deps_id IN moved_deps AND {_UNDER}", (*_under(old), new),
+    )
+    if direct:
+        conn.execute(
+            "INSERT OR IGNORE INTO dep_sets SELECT deps_id, ?, 'constant', X'' FROM moved_deps", (new,)
+        )
+    if deps.current_state(old) is None:
+        conn.execute(f"DELETE FROM dep_sets WHERE deps_id IN moved_deps AND {_UNDER}", _under(old))
+
+
+def _move_names(conn: sqlite3.Connection, old: str, new: str) -> None:
+    """Accepted changes and source texts under the new name, and callers that import the
+    helper (``from helpers import scale``) keep their calls: the new place is the old one."""
+    from . import dependencies as deps
+
+    for table in ("accepted", "sources"):
+        conn.execute(f"UPDATE OR IGNORE {table} SET name = ?3 || substr(name, ?2 + 1) WHERE {_UNDER}", (*_under(old), new))
+    old_binding, new_binding = deps.binding_state(old), deps.binding_state(new)
+    conn.execute(
+        "INSERT OR IGNORE INTO accepted SELECT DISTINCT name, ?, ? FROM dep_sets WHERE kind = 'constant' AND state = ?",
+        (old_binding, new_binding, old_binding),
+    )
 
 
 def _check_outputs(conn: sqlite3.Connection, old_name: str, new_op: Any) -> None:
@@ -259,7 +415,7 @@ def resolve_op(target: Any) -> Op:
 
 def _note(kind: str, old: str, new: str, when: float) -> str:
     stamp = datetime.fromtimestamp(when).strftime("%Y-%m-%d %H:%M")
-    what = "op" if kind == "op" else "argument"
+    what = {"op": "op", "helper": "helper"}.get(kind, "argument")
     return f"{what} {old} renamed to {new} ({stamp})"
 
 

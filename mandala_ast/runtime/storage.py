@@ -410,6 +410,18 @@ class Storage:
         return self._rewrite(renames.rename_op, old, new)
 
     @_serialised
+    def rename_helper(self, old: str, new: Any) -> str:
+        """Make the calls that depended on helper ``old`` (its qualified name; its code may be
+        gone) depend on ``new``, the same function or class moved to another module or
+        renamed: they stay valid while its code and what it reads where it is now are those
+        they were computed with. RenameError (nothing changed) while ``old`` is other code.
+
+        >>> storage.rename_helper("helpers.scale", utils.scale)   # doctest: +SKIP
+        'helper helpers.scale renamed to utils.scale: 12 stored calls kept'
+        """
+        return self._rewrite(renames.rename_helper, old, new)
+
+    @_serialised
     def rename_arg(self, op: Any, old: str, new: str) -> str:
         """Rename argument ``old`` of ``op`` to ``new`` in every stored call (pass the op as
         its code is now). RenameError (nothing changed) if stored calls already have ``new``.

@@ -1,0 +1,386 @@
+"""What enters an op's version beyond its own code, with real module files edited between
+runs (a new interpreter each run): decorators of helpers, constants read by name through
+``globals()`` or ``getattr``, attributes set on functions, single entries of registries, and
+helpers moved to another module.
+
+A missed input serves a stale result; an input counted too broadly recomputes for nothing.
+The first is never traded for the second.
+"""
+
+from __future__ import annotations
+
+import pytest
+from test_versions import BASE, Project
+
+
+def _helpers_project(tmp_path, helpers: str, expression: str, module: str = "helpers") -> Project:
+    """A project whose op ``train`` computes ``expression``, ``module``.py written as ``helpers``."""
+    project = Project(tmp_path)
+    project.write(helpers, name=f"{module}.py")
+    project.write(BASE.replace("RUNS = []", f"import {module}\nRUNS = []").replace("y = helper(x)", f"y = {expression}"))
+    return project
+
+
+def _edit_recomputes(tmp_path, before: str, after: str, expression: str, module: str = "helpers") -> Project:
+    """With ``module`` written as ``before``, the second run computes nothing; with ``after``,
+    every call computes again."""
+    project = _helpers_project(tmp_path, before, expression, module)
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(after, name=f"{module}.py")
+    assert project.runs() == [0, 1, 2, 3]
+    return project
+
+
+def _edit_recomputes_every_call(tmp_path, definitions: str, returned: str, old: str, new: str) -> None:
+    """``train(x)`` returning ``returned`` after ``definitions`` in its own module: all hits in
+    a new process, all computed again once ``old`` is edited to ``new``."""
+    source = definitions + f"RUNS = []\n\n@op\ndef train(x):\n    RUNS.append(x)\n    return {returned}\n"
+    project = Project(tmp_path)
+    project.write(source)
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(source.replace(old, new))
+    assert project.runs() == [0, 1, 2, 3]
+
+TIMER = '''
+import functools
+
+def my_timer(fn):
+    @functools.wraps(fn)
+    def wrapper(*args):
+        return fn(*args) + 1
+    return wrapper
+
+class Scaled:
+    def __init__(self, k):
+        self.k = k
+
+    def __call__(self, fn):
+        scaled = self
+
+        class Wrapped:
+            def __call__(self, x):
+                return fn(x) * scaled.k
+
+        wrapped = Wrapped()
+        functools.update_wrapper(wrapped, fn)
+        return wrapped
+
+class Counted:
+    def __init__(self, fn):
+        self.fn = fn
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, x):
+        return self.fn(x) + 1
+
+@{decorator}
+def scale(x):
+    return x * 10
+'''
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [("functools.lru_cache", "my_timer"), ("my_timer", "functools.lru_cache"), ("functools.lru_cache", "Counted"),
+     ("Scaled(2)", "Scaled(3)")],
+    ids=["lru_cache to my_timer", "my_timer to lru_cache", "lru_cache to a class", "arguments changed"],
+)
+def test_a_helper_given_another_decorator_while_the_old_one_still_exists_recomputes(tmp_path, before, after):
+    """The decorator line of a helper was not code: switching ``@functools.lru_cache`` to a
+    decorator of the user's that changes the result (or the reverse, or a decorator's
+    arguments), with both decorators still defined and unchanged, served the old result."""
+    project = _edit_recomputes(tmp_path, TIMER.format(decorator=before), TIMER.format(decorator=after),
+                               "helpers.scale(x)")
+    assert project.runs() == []
+    project.write(TIMER.format(decorator=before), name="helpers.py")  # reverted: the first results
+    assert project.runs() == []
+
+
+def test_a_helper_whose_decorator_line_is_only_reformatted_hits(tmp_path):
+    project = _helpers_project(tmp_path, TIMER.format(decorator="Scaled(2)"), "helpers.scale(x)")
+    assert project.runs() == [0, 1, 2, 3]
+    project.write(TIMER.format(decorator="Scaled( 2 )  # the same"), name="helpers.py")
+    assert project.runs() == []
+
+
+GLOBAL_READS = {
+    "globals() in the op": ("K = {k}\n", "x * globals()['K']", ""),
+    "globals().get in the op": ("K = {k}\n", "x * globals().get('K', 0)", ""),
+    "globals() in a helper": ("K = {k}\n\ndef scale(x):\n    return x * globals()['K']\n", "helpers.scale(x)", "helpers"),
+    "getattr of a module": ("K = {k}\n", "x * getattr(helpers, 'K')", "helpers"),
+    "getattr with a default": ("K = {k}\n", "x * getattr(helpers, 'K', 1)", "helpers"),
+    "vars of a module": ("K = {k}\n", "x * vars(helpers)['K']", "helpers"),
+    "__dict__ of a module": ("K = {k}\n", "x * helpers.__dict__['K']", "helpers"),
+    # a name computed at run time: any public constant of the module may be the one read
+    "getattr with a computed name": ("K = {k}\n", "x * getattr(helpers, 'k'.upper())", "helpers"),
+    "vars with a computed name": ("K = {k}\n", "x * vars(helpers)['k'.upper()]", "helpers"),
+    "globals() with a computed name": ("K = {k}\n", "x * globals()['k'.upper()]", ""),
+    "globals().get with a computed name": ("K = {k}\n", "x * globals().get('k'.upper())", ""),
+}
+
+
+@pytest.mark.parametrize("kind", list(GLOBAL_READS))
+def test_a_constant_read_by_its_name_as_a_string_recomputes_when_edited(tmp_path, kind):
+    """``globals()['K']`` and ``getattr(helpers, 'K')`` name the constant in a string: no
+    name chain reached it, so it was no dependency and editing it served the stale result."""
+    constants, expression, module = GLOBAL_READS[kind]
+    if module:
+        _edit_recomputes(tmp_path, constants.format(k=2), constants.format(k=3), expression, module)
+        return
+    source = BASE.replace("RUNS = []", "RUNS = []\n" + constants).replace("y = helper(x)", f"y = {expression}")
+    project = Project(tmp_path)
+    project.write(source.format(k=2))
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(source.format(k=3))
+    assert project.runs() == [0, 1, 2, 3]
+
+
+def test_a_class_constant_a_method_reads_through_getattr_on_self_recomputes_when_edited(tmp_path):
+    """``getattr(self, "K")``: class data counted when read as ``self.K``, not so."""
+    definitions = "class Model:\n    K = 2\n\n    def scale(self):\n        return getattr(self, 'K')\n"
+    _edit_recomputes_every_call(tmp_path, definitions, "x * Model().scale() + 1", "K = 2", "K = 3")
+
+
+FUNCTION_ATTRIBUTES = {
+    "read by the op": ("def scale(x):\n    return x * 10\n\nscale.factor = {k}\n", "helpers.scale(x) * helpers.scale.factor"),
+    "read by the helper": ("def scale(x):\n    return x * scale.factor\n\nscale.factor = {k}\n", "helpers.scale(x)"),
+    "read through getattr": ("def scale(x):\n    return x * 10\n\nscale.factor = {k}\n",
+                             "getattr(helpers.scale, 'factor') * x"),
+}
+
+
+@pytest.mark.parametrize("kind", list(FUNCTION_ATTRIBUTES))
+def test_an_attribute_set_on_a_helper_recomputes_when_edited(tmp_path, kind):
+    """``scale.factor = 2`` at module level, read as ``scale.factor``: an attribute of a
+    function was neither code nor a constant, so editing it served the stale result."""
+    helpers, expression = FUNCTION_ATTRIBUTES[kind]
+    project = _edit_recomputes(tmp_path, helpers.format(k=2), helpers.format(k=3), expression)
+    assert project.runs() == []
+
+
+REGISTRY = '''
+def fa(x):
+    return x * {a}
+
+def fb(x):
+    return x * {b}
+
+REGISTRY = {{"a": fa, "b": fb, "c": lambda x: x * {c}}}
+CONFIGS = {{"small": {{"lr": {a}}}, "large": {{"lr": {b}}}}}
+'''
+
+
+def _registry(a: int = 2, b: int = 3, c: int = 4) -> str:
+    return REGISTRY.format(a=a, b=b, c=c)
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["helpers.REGISTRY['a'](x)", "helpers.REGISTRY.get('a')(x)", "x * helpers.CONFIGS['small']['lr']"],
+    ids=["subscript", "get", "nested"],
+)
+def test_editing_another_entry_of_a_registry_an_op_indexes_with_a_literal_key_hits(tmp_path, expression):
+    """``REGISTRY["a"](x)`` depended on the whole dict: editing the entry ``"b"`` it never
+    reads recomputed every call. Its own entry still counts."""
+    project = _helpers_project(tmp_path, _registry(), expression)
+    assert project.runs() == [0, 1, 2, 3]
+    project.write(_registry(b=5, c=6), name="helpers.py")
+    assert project.runs() == []
+    project.write(_registry(a=7, b=5, c=6), name="helpers.py")
+    assert project.runs() == [0, 1, 2, 3]
+
+
+def test_an_entry_a_literal_key_names_pointed_at_another_function_recomputes(tmp_path):
+    before = _registry()
+    project = _edit_recomputes(tmp_path, before, before.replace('"a": fa', '"a": fb'), "helpers.REGISTRY['a'](x)")
+    assert project.runs() == []
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["helpers.REGISTRY[KEY](x)", "helpers.REGISTRY['a'](x) + len(helpers.REGISTRY)",
+     "helpers.REGISTRY['a'](x) + sum(f(x) for f in helpers.REGISTRY.values()) * 0"],
+    ids=["variable key", "also read whole", "also iterated"],
+)
+def test_editing_any_entry_of_a_registry_an_op_reads_as_a_whole_recomputes(tmp_path, expression):
+    """Indexed with a variable, or also read as a whole, the registry counts as a whole:
+    the entry the op reaches cannot be told from its code."""
+    project = _helpers_project(tmp_path, _registry(), expression)
+    project.write(BASE.replace("RUNS = []", "import helpers\nRUNS = []\nKEY = 'a'").replace(
+        "y = helper(x)", f"y = {expression}"))
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(_registry(c=6), name="helpers.py")
+    assert project.runs() == [0, 1, 2, 3]
+
+
+def test_a_registry_entry_reached_by_a_literal_key_in_a_helper_recomputes_when_edited(tmp_path):
+    helpers = _registry() + "\ndef pick(x):\n    return REGISTRY['c'](x)\n"
+    _edit_recomputes(tmp_path, helpers, helpers.replace("x * 4", "x * 5"), "helpers.pick(x)")
+
+
+
+MOVED = "K = {k}\n\ndef scale(x):\n    return x * K\n"
+RENAME = """
+import sys
+from mandala_ast import Storage
+import utils
+print(Storage("s.db").rename_helper(sys.argv[1], utils.scale))
+"""
+
+
+def _moved_project(tmp_path) -> Project:
+    """``train`` calls ``scale``, imported from helpers.py, stored for x in 0..3; then scale
+    (and the constant it reads) moved unchanged to utils.py, helpers.py deleted."""
+    project = Project(tmp_path)
+    project.write(MOVED.format(k=2), name="helpers.py")
+    source = BASE.replace("RUNS = []", "from helpers import scale\nRUNS = []").replace("y = helper(x)", "y = scale(x)")
+    project.write(source)
+    assert project.runs() == [0, 1, 2, 3]
+    (project.root / "helpers.py").unlink()
+    project.write(MOVED.format(k=2), name="utils.py")
+    project.write(source.replace("from helpers import", "from utils import"))
+    (project.root / "rename.py").write_text(RENAME)
+    return project
+
+
+def test_a_helper_moved_to_another_module_and_declared_moved_keeps_its_results(tmp_path):
+    """Moving a helper (not an op) to another module recomputed every op using it, and
+    nothing could say it moved: storage.rename_helper does, as rename_op does for ops."""
+    project = _moved_project(tmp_path)
+    out = project.run("helpers.scale", script="rename.py").stdout
+    assert "helpers.scale renamed to utils.scale" in out
+    assert project.runs() == []
+    assert "nothing to do" in project.run("helpers.scale", script="rename.py").stdout  # the script run again
+    project.write(MOVED.format(k=2).replace("x * K", "x * K + 1"), name="utils.py")  # its code counts
+    assert project.runs() == [0, 1, 2, 3]
+    project.write(MOVED.format(k=3).replace("x * K", "x * K + 1"), name="utils.py")  # so does what it reads there
+    assert project.runs() == [0, 1, 2, 3]
+
+
+def test_a_helper_moved_but_not_declared_recomputes(tmp_path):
+    """Not declared, a move is a change: ``helpers.scale`` is gone (nothing says the new code
+    found elsewhere under the same name is it, with what it reads there)."""
+    assert _moved_project(tmp_path).runs() == [0, 1, 2, 3]
+
+
+def test_a_helper_declared_moved_to_a_module_where_its_constant_differs_recomputes(tmp_path):
+    """The moved code reads ``K`` in its new module: the old module's ``K`` (kept there,
+    unchanged) is not what it computes with."""
+    project = _moved_project(tmp_path)
+    project.write(MOVED.format(k=2), name="helpers.py")
+    project.write(MOVED.format(k=3), name="utils.py")
+    rename = project.run("helpers.scale", script="rename.py", check=False)
+    assert "RenameError" in rename.stderr and "helpers.scale" in rename.stderr  # still there, other code
+    project.write("K = 2\n", name="helpers.py")
+    project.run("helpers.scale", script="rename.py")
+    assert project.runs() == [0, 1, 2, 3]
+
+
+def test_a_class_given_other_decorator_arguments_recomputes(tmp_path):
+    """``@dataclass(eq=False)`` made ``@dataclass``: instances that compared by identity now
+    compare by their fields, and the class's own code is unchanged."""
+    helpers = "from dataclasses import dataclass\n\n@dataclass(eq=False)\nclass Cfg:\n    k: int = 1\n"
+    project = _edit_recomputes(tmp_path, helpers, helpers.replace("(eq=False)", ""), "int(helpers.Cfg(x) == helpers.Cfg(x))")
+    assert project.runs() == []
+
+
+def test_a_class_moved_to_another_module_and_declared_moved_keeps_its_results(tmp_path):
+    """A class moves with its methods: calls depend on ``helpers.Model.fit``, which the
+    declaration moves with it, and on what it reads where it is now."""
+    models = "K = {k}\n\nclass Model:\n    def fit(self, x):\n        return x * K\n"
+    project = Project(tmp_path)
+    project.write(models.format(k=2), name="helpers.py")
+    source = BASE.replace("RUNS = []", "from helpers import Model\nRUNS = []").replace("y = helper(x)", "y = Model().fit(x)")
+    project.write(source)
+    assert project.runs() == [0, 1, 2, 3]
+    (project.root / "helpers.py").unlink()
+    project.write(models.format(k=2), name="utils.py")
+    project.write(source.replace("from helpers import", "from utils import"))
+    (project.root / "rename.py").write_text(RENAME.replace("utils.scale", "utils.Model"))
+    project.run("helpers.Model", script="rename.py")
+    assert project.runs() == []
+    project.write(models.format(k=3), name="utils.py")
+    assert project.runs() == [0, 1, 2, 3]
+
+
+def test_a_helper_named_get_called_with_a_literal_recomputes_when_edited(tmp_path):
+    """``helpers.get("a")`` reads no dict: it calls the module's function ``get``, which
+    taken for a dict's entry would leave the op untraced and the edit unseen."""
+    helpers = "def get(name):\n    return {'a': 10}[name]\n"
+    project = _edit_recomputes(tmp_path, helpers, helpers.replace("10", "11"), "x * helpers.get('a')")
+    assert project.runs() == []
+
+
+def test_a_helper_declared_moved_keeps_the_calls_that_did_not_reach_what_it_calls(tmp_path):
+    """``scale`` calls ``g`` (moved with it) for odd inputs only, and ``g`` reads ``M``: the
+    even calls never read ``M``, so its absence from what they depended on says nothing."""
+    helpers = "M = 5\n\ndef g(x):\n    return x * M\n\ndef scale(x):\n    return g(x) if x % 2 else x * 10\n"
+    project = Project(tmp_path)
+    project.write(helpers, name="helpers.py")
+    source = BASE.replace("RUNS = []", "from helpers import scale\nRUNS = []").replace("y = helper(x)", "y = scale(x)")
+    project.write(source)
+    assert project.runs() == [0, 1, 2, 3]
+    (project.root / "helpers.py").unlink()
+    project.write(helpers, name="utils.py")
+    project.write(source.replace("from helpers import", "from utils import"))
+    (project.root / "rename.py").write_text(RENAME)
+    project.run("helpers.scale", script="rename.py")
+    assert project.runs() == []
+    project.write(helpers.replace("M = 5", "M = 6"), name="utils.py")
+    assert project.runs() == [1, 3]
+
+
+def test_a_helper_moved_and_edited_keeps_its_results_once_the_edit_is_accepted(tmp_path):
+    """The move declared, an edit made with it is a change of the helper's new name, which
+    accept_change takes as it takes any other (what the README promises)."""
+    project = _moved_project(tmp_path)
+    project.write(MOVED.format(k=2).replace("x * K", "K * x"), name="utils.py")
+    project.run("helpers.scale", script="rename.py")
+    (project.root / "accept.py").write_text(
+        "import utils\nfrom mandala_ast import Storage\nprint(Storage('s.db').accept_change(utils.scale))\n"
+    )
+    assert "change accepted" in project.run(script="accept.py").stdout
+    assert project.runs() == []
+
+
+MOVED_OP = "from mandala_ast import op\n\nK = {k}\nRUNS = []\n\n@op\ndef train(x):\n    RUNS.append(x)\n    return x * K\n"
+
+
+def _op_moved_project(tmp_path, left_behind: str, k: int) -> Project:
+    """An op ``pipeline.train`` reading ``K``, stored for x in 0..3, then moved to models.py
+    (with ``K = k`` there) and declared moved with rename_op; pipeline.py keeps
+    ``left_behind`` (deleted if empty)."""
+    project = Project(tmp_path)
+    project.write(MOVED_OP.format(k=2), name="pipeline.py")
+    project.write("from pipeline import train, RUNS\n")
+    assert project.runs() == [0, 1, 2, 3]
+    if left_behind:
+        project.write(left_behind, name="pipeline.py")
+    else:
+        (project.root / "pipeline.py").unlink()
+    project.write(MOVED_OP.format(k=k), name="models.py")
+    project.write("from models import train, RUNS\n")
+    (project.root / "rename.py").write_text(
+        "import models\nfrom mandala_ast import Storage\nprint(Storage('s.db').rename_op('pipeline.train', models.train))\n"
+    )
+    project.run(script="rename.py")
+    return project
+
+
+def test_an_op_moved_with_rename_op_to_a_module_where_its_constant_differs_recomputes(tmp_path):
+    """rename_op moved the op's calls, which depended on ``pipeline.K`` (kept there, unchanged),
+    while the moved op reads ``models.K``: the results computed with the old K were served."""
+    assert _op_moved_project(tmp_path, "K = 2\n", 3).runs() == [0, 1, 2, 3]
+
+
+def test_an_op_moved_with_rename_op_out_of_a_module_now_gone_keeps_its_results(tmp_path):
+    """The op's calls depended on ``pipeline.K``, gone with pipeline.py: rename_op kept them,
+    and every one computed again. What the op reads where it is now counts instead."""
+    project = _op_moved_project(tmp_path, "", 2)
+    assert project.runs() == []
+    project.write(MOVED_OP.format(k=3), name="models.py")
+    assert project.runs() == [0, 1, 2, 3]
