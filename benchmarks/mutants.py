@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.LE2"
+LIST_VERSION = "2026-12-07.SC1"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -112,6 +112,7 @@ AREAS["CD"] = "collections, deletion and months-old storages (session 8)"
 AREAS["PN"] = "pytest plugin and notebooks as a data scientist uses them (session 8)"
 AREAS["RL"] = "review of the lead's session-8 commits"
 AREAS["LE"] = "the lead's session-9 changes"
+AREAS["SC"] = "flat per-call cost at scale (session 9)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -1326,6 +1327,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("LE2", "mandala_ast/runtime/types/pil_types.py", "        if window[::_SAMPLE].min() < _OPAQUE:\n",
            "        if window[:1].min() < _OPAQUE:\n", ("tests/test_types.py",),
            "an RGB image whose zero padding lies away from each block's first pixel (a resized stripe pasted down it) keys apart from the same pixels made by fromarray"),
+    # -- flat per-call cost at scale (session 9)
+    Mutant("SC1", "mandala_ast/runtime/lookup.py", "        if call.history_id != call.cid:\n", "        if True:\n",
+           ("tests/test_store.py",),
+           "a miss of plain arguments in a large storage probes the history index twice (the query by history, then by history or content)"),
     # -- collections, deletion and months-old storages (session 8)
     Mutant("CD1", _LO, "return blobs.open_checked(cid, file_digest, functools.partial(codecs.decode_file, codec))",
            "return codecs.decode_file(codec, blobs.check(cid, file_digest))", ("tests/test_loading.py",),
