@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE4+SH19"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE4+SH19+SC1"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -115,6 +115,7 @@ AREAS["LE"] = "the lead's session-9 changes"
 AREAS["DL"] = "deletion, verify and export leftovers (session 9)"
 AREAS["FX"] = "fixtures, batch and why leftovers (session 9)"
 AREAS["SH"] = "stale or spurious results when code changes (session 9)"
+AREAS["SC"] = "flat per-call cost at scale (session 9)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -1380,6 +1381,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("FX12", "mandala_ast/runtime/file_deps.py", "        if absolute == own or absolute.startswith(excluded) or _of_a_storage(absolute):\n",
            "        if absolute == own or absolute.startswith(excluded):\n", ("tests/test_file_deps.py",),
            "an op that keeps results in a storage of its own depends on that file: recomputed whenever anything is stored there"),
+    # -- flat per-call cost at scale (session 9)
+    Mutant("SC1", "mandala_ast/runtime/lookup.py", "        if call.history_id != call.cid:\n", "        if True:\n",
+           ("tests/test_store.py",),
+           "a miss of plain arguments in a large storage probes the history index twice (the query by history, then by history or content)"),
     # -- collections, deletion and months-old storages (session 8)
     Mutant("CD1", _LO, "return blobs.open_checked(cid, file_digest, functools.partial(codecs.decode_file, codec))",
            "return codecs.decode_file(codec, blobs.check(cid, file_digest))", ("tests/test_loading.py",),

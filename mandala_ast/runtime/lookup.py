@@ -149,14 +149,15 @@ class CallIndex:
         # By history first: in a large storage, where every lookup reads index pages no
         # other lookup of this process read, one index probe costs ~7 µs and the query by
         # history or content ~10. Only when that finds nothing valid is the wider one needed.
-        for row_id, deps_id, packed in self.store.find_by_history(call.version_id, call.history_id):
+        by_history = self.store.find_by_history(call.version_id, call.history_id)
+        for row_id, deps_id, packed, _ in by_history:
             if self.versions.is_valid(deps_id, call.op):
                 found = (row_id, self.loader.remember_outputs(unpack_outputs(packed)), deps_id)
                 self.by_history[call.history_id] = found
                 self.by_content.setdefault(call.cid, found)
                 return
         exact = content = stale = None
-        for row_id, history_id, deps_id, outputs in self.store.find_calls(call.version_id, call.history_id, call.cid):
+        for row_id, history_id, deps_id, outputs in self._candidates(call, by_history):
             if not self.versions.is_valid(deps_id, call.op):
                 stale = deps_id
             elif history_id == call.history_id:
@@ -171,6 +172,17 @@ class CallIndex:
             self.by_content[call.cid] = content
         elif stale is not None:
             self.versions.report_stale(call.op, stale)
+
+    def _candidates(self, call: CallIdentity, by_history: list[tuple]) -> list[tuple]:
+        """``store.find_calls``' rows for ``call``, whose rows by history (``by_history``)
+        are all stale: for a call of plain values (history id = content id) those rows and
+        the ones stored with its content under other histories, in the order stored."""
+        if call.history_id != call.cid:
+            return self.store.find_calls(call.version_id, call.history_id, call.cid)
+        rows = [(key, row_id, call.history_id, deps_id, None) for row_id, deps_id, _, key in by_history]
+        rows += self.store.find_by_content(call.cid)
+        rows.sort(key=lambda row: row[0])
+        return [row[1:] for row in rows]
 
     def _report_stale(self, call: CallIdentity) -> Found | None:
         """A miss of a prefetched or known version: report a stale stored call if there was one."""

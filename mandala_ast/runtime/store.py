@@ -71,7 +71,10 @@ _CANDIDATES_SQL = (
     "SELECT hid, lkey, deps_id, outputs FROM calls "
     "WHERE (version_id = ? AND lkey IN (?, ?)) OR (cid = ? AND lkey != cid) ORDER BY id"
 )
-_HISTORY_SQL = "SELECT hid, deps_id, outputs FROM calls WHERE lkey = ? AND version_id = ? ORDER BY id"
+_HISTORY_SQL = "SELECT hid, deps_id, outputs, id FROM calls WHERE lkey = ? AND version_id = ? ORDER BY id"
+# The last term of _CANDIDATES_SQL alone: for a call whose history is its content, the first
+# asks again for the rows the query by history found (see find_by_content).
+_CONTENT_SQL = "SELECT id, hid, lkey, deps_id, outputs FROM calls WHERE cid = ? AND lkey != cid"
 _VALUE_SQL = "SELECT codec, data, external FROM vals WHERE cid = ?"
 _VALUES_SQL = "SELECT cid, codec, data, external FROM vals WHERE cid IN ({marks})"
 #: Ids per ``IN (...)`` list, for every chunked query of the package: below SQLite's oldest
@@ -188,9 +191,21 @@ class SQLiteStore:
 
     def find_by_history(self, version_id: bytes, history_id: bytes) -> list[tuple]:
         """Stored rows of a call by its history id alone, oldest first: ``[(row id, deps_id,
-        packed outputs), ...]``. One probe of one index, where :meth:`find_calls` takes two or
-        three and a sort: most lookups are answered here."""
+        packed outputs, integer key), ...]``. One probe of one index, where :meth:`find_calls`
+        takes two or three and a sort: most lookups are answered here."""
         return self.conn.execute(_HISTORY_SQL, (history_id, version_id)).fetchall()
+
+    def find_by_content(self, cid: bytes) -> list[tuple]:
+        """Stored rows with this content id under a history of their own: ``[(integer key,
+        row id, history id, deps_id, [(out cid, codec, small data), ...]), ...]``.
+
+        With :meth:`find_by_history` of a call whose history id is its content id (its
+        arguments are plain values), these are :meth:`find_calls`' rows, with one probe of a
+        small index instead of probing the history index a second time: in a large storage
+        each probe of that index reads a leaf of its own (~5 µs of a miss at 1M calls).
+        """
+        rows = self.conn.execute(_CONTENT_SQL, (cid,)).fetchall()
+        return [(key, row_id, history, deps_id, unpack_outputs(packed)) for key, row_id, history, deps_id, packed in rows]
 
     def pending_source(self, state: bytes) -> tuple | None:
         """The source text of a fingerprint buffered but not yet flushed."""
