@@ -48,8 +48,9 @@ def row_runs(image: Image.Image) -> list[np.ndarray] | None:
     record = _record(image)
     if record is None:
         return None
-    rows = list((ctypes.c_void_p * height).from_address(record.image))
-    if not all(rows):
+    # PIL's row table, read as one array (a Python int per row cost ~7% of hashing the image).
+    rows = np.frombuffer(memoryview((ctypes.c_void_p * height).from_address(record.image)), np.uintp).copy()
+    if not rows.all():
         return None
     runs = _runs(rows, record.linesize)
     if not _agrees(image, runs, record.linesize):
@@ -83,16 +84,10 @@ def _plausible(record: ctypes.Structure, size: tuple[int, int], bands: int) -> b
     )
 
 
-def _runs(rows: list[int], linesize: int) -> list[np.ndarray]:
-    runs, start, count = [], rows[0], 1
-    for row in rows[1:]:
-        if row == start + count * linesize:
-            count += 1
-            continue
-        runs.append(_view(start, count * linesize))
-        start, count = row, 1
-    runs.append(_view(start, count * linesize))
-    return runs
+def _runs(rows: np.ndarray, linesize: int) -> list[np.ndarray]:
+    """A view per run of rows each ``linesize`` bytes after the one before."""
+    starts = [0, *(np.flatnonzero(np.diff(rows) != linesize) + 1).tolist(), len(rows)]
+    return [_view(int(rows[first]), (end - first) * linesize) for first, end in zip(starts, starts[1:])]
 
 
 def _view(address: int, size: int) -> np.ndarray:
