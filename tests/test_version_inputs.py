@@ -384,3 +384,26 @@ def test_an_op_moved_with_rename_op_out_of_a_module_now_gone_keeps_its_results(t
     assert project.runs() == []
     project.write(MOVED_OP.format(k=3), name="models.py")
     assert project.runs() == [0, 1, 2, 3]
+
+
+def test_a_read_by_computed_name_hits_when_module_state_another_function_writes_changed(tmp_path):
+    """``getattr(helpers, name)`` counts every datum of ``helpers``: but a cache its own
+    function fills as calls run (``CACHE[x] = ...``) is state, not an input. Counted, it
+    differed between any two calls, and a second run computed every call but the first again."""
+    helpers = "K = 2\nCACHE = {}\n\ndef remember(x):\n    CACHE[x] = x\n    return x\n"
+    project = _helpers_project(tmp_path, helpers, "helpers.remember(x) * getattr(helpers, 'k'.upper())")
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+
+
+def test_a_module_function_named_get_given_a_computed_name_is_code_not_a_read_of_every_global(tmp_path):
+    """``config.get(name)`` calls the module's own function ``get``: a module has no ``get``
+    of its own (``vars(config).get`` is the dict's). Taken for a read of any global, editing
+    an unrelated constant of ``config`` computed every call again."""
+    helpers = "DEFAULTS = {'K': 2}\nUNRELATED = 5\n\ndef get(name):\n    return DEFAULTS[name]\n"
+    project = _helpers_project(tmp_path, helpers, "x * helpers.get('k'.upper())")
+    assert project.runs() == [0, 1, 2, 3]
+    project.write(helpers.replace("UNRELATED = 5", "UNRELATED = 6"), name="helpers.py")
+    assert project.runs() == []
+    project.write(helpers.replace("'K': 2", "'K': 3"), name="helpers.py")
+    assert project.runs() == [0, 1, 2, 3]

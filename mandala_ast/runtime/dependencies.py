@@ -1136,10 +1136,9 @@ def _resolve_chain(namespace: dict, module_name: str, chain: list[str]) -> Itera
 
 def _reads_any_global(rest: list[str]) -> bool:
     """Whether ``rest`` of a chain, after a module, reads it by a name computed at run time:
-    ``getattr(helpers, name)``, ``vars(helpers)[name]``, ``helpers.__dict__.get(name)``."""
-    if rest[:1] == ["__dict__"]:
-        rest = rest[1:]
-    return rest in ([COMPUTED], ["get", COMPUTED])
+    ``getattr(helpers, name)``, ``vars(helpers)[name]``, ``helpers.__dict__.get(name)``. Not
+    ``helpers.get(name)``: a module has no ``get`` of its own, so that is its function's call."""
+    return rest in ([COMPUTED], ["__dict__", COMPUTED], ["__dict__", "get", COMPUTED])
 
 
 def _module_data(module_name: str, namespace: dict) -> Iterator[tuple[str, Any]]:
