@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE4+SH19+SC1+RN1"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE4+SH19+SC1+RN2"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1551,6 +1551,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "an op moved with rename_op to a module where the constant it reads differs serves the results of the old value"),
     Mutant("RN1", _DEPS, '["__dict__", "get", COMPUTED])\n', '["__dict__", "get", COMPUTED], ["get", COMPUTED])\n', _INPUTS,
            "an op calling config.get(name) (the module's function) recomputes when an unrelated constant of config is edited"),
+    Mutant("RN2", _DEPS, "        if name in written or name.startswith", "        if name.startswith", _INPUTS,
+           "an op reading getattr(helpers, name) recomputes in a new process after a function of helpers filled its cache"),
 )
 
 
