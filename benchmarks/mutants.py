@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE4+SH19+SC1+RN2"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE4+SH19+SC1+RN3"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1553,6 +1553,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "an op calling config.get(name) (the module's function) recomputes when an unrelated constant of config is edited"),
     Mutant("RN2", _DEPS, "        if name in written or name.startswith", "        if name.startswith", _INPUTS,
            "an op reading getattr(helpers, name) recomputes in a new process after a function of helpers filled its cache"),
+    Mutant("RN3", "mandala_ast/runtime/file_deps.py", "    if dash and end in _SQLITE_FILES and base in _storages:",
+           "    if dash and base in _storages:", ("tests/test_file_deps.py",),
+           "an op reading runs-input.csv beside the storage file runs serves its stale result after the csv was edited"),
 )
 
 
