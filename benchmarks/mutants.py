@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE4+SH19+SC1+RN3"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE4+SH19+SC1+RN4"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1556,6 +1556,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("RN3", "mandala_ast/runtime/file_deps.py", "    if dash and end in _SQLITE_FILES and base in _storages:",
            "    if dash and base in _storages:", ("tests/test_file_deps.py",),
            "an op reading runs-input.csv beside the storage file runs serves its stale result after the csv was edited"),
+    Mutant("RN4", "mandala_ast/runtime/renames.py", "        if module == new_module and not _is_under(name, new_name):",
+           "        if module == new_module and not name.startswith(new_name):", _INPUTS,
+           "a helper scale declared moved to where the scale_k it reads differs serves the results of the old scale_k"),
 )
 
 

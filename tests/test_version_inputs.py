@@ -407,3 +407,21 @@ def test_a_module_function_named_get_given_a_computed_name_is_code_not_a_read_of
     assert project.runs() == []
     project.write(helpers.replace("'K': 2", "'K': 3"), name="helpers.py")
     assert project.runs() == [0, 1, 2, 3]
+
+
+def test_a_helper_declared_moved_to_a_module_where_a_constant_named_like_it_differs_recomputes(tmp_path):
+    """``scale`` reads ``scale_k``, a name that starts with its own: taken for a name under the
+    helper (its decorators, its attributes), what it reads where it is now never counted, and
+    the results computed with the old module's ``scale_k`` were served."""
+    moved = "scale_k = {k}\n\ndef scale(x):\n    return x * scale_k\n"
+    project = Project(tmp_path)
+    project.write(moved.format(k=2), name="helpers.py")
+    source = BASE.replace("RUNS = []", "from helpers import scale\nRUNS = []").replace("y = helper(x)", "y = scale(x)")
+    project.write(source)
+    assert project.runs() == [0, 1, 2, 3]
+    project.write("scale_k = 2\n", name="helpers.py")
+    project.write(moved.format(k=3), name="utils.py")
+    project.write(source.replace("from helpers import", "from utils import"))
+    (project.root / "rename.py").write_text(RENAME)
+    project.run("helpers.scale", script="rename.py")
+    assert project.runs() == [0, 1, 2, 3]
