@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE4+SH19+SC1+RN4"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE4+SH19+SC1+RN5"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1559,6 +1559,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("RN4", "mandala_ast/runtime/renames.py", "        if module == new_module and not _is_under(name, new_name):",
            "        if module == new_module and not name.startswith(new_name):", _INPUTS,
            "a helper scale declared moved to where the scale_k it reads differs serves the results of the old scale_k"),
+    Mutant("RN5", _DEPS, "            written = _walked(tree)[3]  #", "            written = _local_or_mutated_names(tree)  #", _INPUTS,
+           "an op with a local K reading getattr(helpers, name) serves its stale result after helpers.K was edited"),
 )
 
 

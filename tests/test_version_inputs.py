@@ -425,3 +425,10 @@ def test_a_helper_declared_moved_to_a_module_where_a_constant_named_like_it_diff
     (project.root / "rename.py").write_text(RENAME)
     project.run("helpers.scale", script="rename.py")
     assert project.runs() == [0, 1, 2, 3]
+
+
+def test_a_read_by_computed_name_recomputes_when_a_constant_named_like_a_local_of_the_op_is_edited(tmp_path):
+    """The op has a local ``K`` of its own and reads ``getattr(helpers, name)``: the local was
+    taken for state the op writes, so ``helpers.K`` did not count and editing it served the
+    stale result."""
+    _edit_recomputes(tmp_path, "K = 2\n", "K = 3\n", "(K := 0) + x * getattr(helpers, 'k'.upper())")

@@ -1030,8 +1030,8 @@ def _referenced_values(obj: Any) -> Iterator[tuple[str, Any]]:
             found = _resolve_chain(namespace, module_name, list(chain))
         else:
             found = _resolve_imported(binding, namespace, list(chain))
-        if COMPUTED in chain:  # any global, but the state this code writes (`RUNS.append(x)`)
-            written = _local_or_mutated_names(tree)
+        if COMPUTED in chain:  # any global, but the state this code writes (`RUNS.append(x)`),
+            written = _walked(tree)[3]  # not a global its own local shares a name with
             found = (item for item in found if _last(item[0]) not in written)
         yield from found
 
