@@ -279,7 +279,7 @@ def _dependencies(opened: list[str], storage_path: Path | None, relative: dict[s
         if path in found or path.endswith(_CODE_SUFFIXES):
             continue
         absolute = path if os.path.isabs(path) else os.path.abspath(path)  # a named relative file
-        if absolute == own or absolute.startswith(excluded) or _of_a_storage(absolute):
+        if absolute.startswith(excluded) or _of_a_storage(absolute, own):
             continue
         state = _state_of(path)
         if state is not None:
@@ -480,13 +480,14 @@ def add_storage(path: str | Path) -> None:
 _SQLITE_FILES = frozenset({"wal", "shm", "journal"})
 
 
-def _of_a_storage(absolute: str) -> bool:
-    """Whether ``absolute`` is a storage's file, its ``-wal``/``-shm``, or one of its value
-    files: a few set lookups, however many storages the process opened."""
-    if absolute in _storages:
+def _of_a_storage(absolute: str, own: str | None = None) -> bool:
+    """Whether ``absolute`` is a storage's file (``own``, the calls' storage, or one this process
+    opened: a worker may have opened none), its ``-wal``/``-shm``/``-journal``, or one of its
+    value files: a few set lookups, however many storages the process opened."""
+    if absolute == own or absolute in _storages:
         return True
     base, dash, end = absolute.rpartition("-")
-    if dash and end in _SQLITE_FILES and base in _storages:  # (not `runs-input.csv` beside `runs`)
+    if dash and end in _SQLITE_FILES and (base == own or base in _storages):  # (not `runs-input.csv`)
         return True
     base, blobs, _ = absolute.partition(f".blobs{os.sep}")
     return bool(blobs) and base in _storages
