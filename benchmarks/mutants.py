@@ -1379,8 +1379,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "            future = _started(self.backend.cut_short())\n            if future is not None:\n                self._running(node, future)\n",
            "            pass\n", ("tests/test_batch_workers.py",),
            "Ctrl-C as a fresh pool takes a call again after its worker died: the call runs and its result is dropped"),
-    Mutant("FX12", "mandala_ast/runtime/file_deps.py", "        if absolute == own or absolute.startswith(excluded) or _of_a_storage(absolute):\n",
-           "        if absolute == own or absolute.startswith(excluded):\n", ("tests/test_file_deps.py",),
+    Mutant("FX12", "mandala_ast/runtime/file_deps.py", "        if absolute.startswith(excluded) or _of_a_storage(absolute, own):\n",
+           "        if absolute.startswith(excluded) or absolute == own:\n", ("tests/test_file_deps.py",),
            "an op that keeps results in a storage of its own depends on that file: recomputed whenever anything is stored there"),
     # -- flat per-call cost at scale (session 9)
     Mutant("SC1", "mandala_ast/runtime/lookup.py", "        if call.history_id != call.cid:\n", "        if True:\n",
