@@ -432,3 +432,14 @@ def test_a_read_by_computed_name_recomputes_when_a_constant_named_like_a_local_o
     taken for state the op writes, so ``helpers.K`` did not count and editing it served the
     stale result."""
     _edit_recomputes(tmp_path, "K = 2\n", "K = 3\n", "(K := 0) + x * getattr(helpers, 'k'.upper())")
+
+
+def test_a_read_by_computed_name_hits_when_the_op_appends_to_a_list_it_imported_from_that_module(tmp_path):
+    """``from helpers import LOG`` and ``LOG.append(x)`` in the op, which reads
+    ``getattr(helpers, name)``: ``LOG`` is state the op writes, not data it reads, though no
+    function of ``helpers`` writes it."""
+    project = _helpers_project(tmp_path, "K = 2\nLOG = []\n", "(LOG.append(x), x * getattr(helpers, 'k'.upper()))[1]")
+    source = (project.root / "experiment.py").read_text().replace("import helpers\n", "import helpers\nfrom helpers import LOG\n")
+    (project.root / "experiment.py").write_text(source)
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
