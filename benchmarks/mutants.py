@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE4+SH19+SC1"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE4+SH19+SC1+RN5"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -116,6 +116,7 @@ AREAS["DL"] = "deletion, verify and export leftovers (session 9)"
 AREAS["FX"] = "fixtures, batch and why leftovers (session 9)"
 AREAS["SH"] = "stale or spurious results when code changes (session 9)"
 AREAS["SC"] = "flat per-call cost at scale (session 9)"
+AREAS["RN"] = "review of session-9 merges"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -1378,8 +1379,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "            future = _started(self.backend.cut_short())\n            if future is not None:\n                self._running(node, future)\n",
            "            pass\n", ("tests/test_batch_workers.py",),
            "Ctrl-C as a fresh pool takes a call again after its worker died: the call runs and its result is dropped"),
-    Mutant("FX12", "mandala_ast/runtime/file_deps.py", "        if absolute == own or absolute.startswith(excluded) or _of_a_storage(absolute):\n",
-           "        if absolute == own or absolute.startswith(excluded):\n", ("tests/test_file_deps.py",),
+    Mutant("FX12", "mandala_ast/runtime/file_deps.py", "        if absolute.startswith(excluded) or _of_a_storage(absolute, own):\n",
+           "        if absolute.startswith(excluded) or absolute == own:\n", ("tests/test_file_deps.py",),
            "an op that keeps results in a storage of its own depends on that file: recomputed whenever anything is stored there"),
     # -- flat per-call cost at scale (session 9)
     Mutant("SC1", "mandala_ast/runtime/lookup.py", "        if call.history_id != call.cid:\n", "        if True:\n",
@@ -1535,7 +1536,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "rename_helper of a class whose methods calls depend on says no stored call depends on it"),
     Mutant("SH13", _DEPS, 'node.func.id == "vars" and len(node.args) == 1:', 'node.func.id == "vars_" and len(node.args) == 1:',
            _INPUTS, "an op reading vars(helpers)['K'] serves its stored result after K was edited"),
-    Mutant("SH14", _DEPS, '    return rest in ([COMPUTED], ["get", COMPUTED])\n', "    return False\n", _INPUTS,
+    Mutant("SH14", _DEPS, '    return rest in ([COMPUTED], ["__dict__", COMPUTED], ["__dict__", "get", COMPUTED])\n', "    return False\n", _INPUTS,
            "an op reading getattr(helpers, name) (a computed name) serves its stored result after a constant there was edited"),
     Mutant("SH15", _DEPS, "        yield from _module_data(module_name, namespace)\n        return\n", "        return\n", _INPUTS,
            "an op reading globals()[name] (a computed name) serves its stored result after a constant was edited"),
@@ -1548,6 +1549,18 @@ MUTANTS: tuple[Mutant, ...] = (
            "a helper declared moved recomputes the calls that never ran the helper it calls (whose constants they did not read)"),
     Mutant("SH19", "mandala_ast/runtime/renames.py", "        _follow_reads(conn, new_op, latest)\n", "", _INPUTS,
            "an op moved with rename_op to a module where the constant it reads differs serves the results of the old value"),
+    Mutant("RN1", _DEPS, '["__dict__", "get", COMPUTED])\n', '["__dict__", "get", COMPUTED], ["get", COMPUTED])\n', _INPUTS,
+           "an op calling config.get(name) (the module's function) recomputes when an unrelated constant of config is edited"),
+    Mutant("RN2", _DEPS, "        if name in written or name.startswith", "        if name.startswith", _INPUTS,
+           "an op reading getattr(helpers, name) recomputes in a new process after a function of helpers filled its cache"),
+    Mutant("RN3", "mandala_ast/runtime/file_deps.py", "    if dash and end in _SQLITE_FILES and (base == own",
+           "    if dash and (base == own", ("tests/test_file_deps.py",),
+           "an op reading runs-input.csv beside the storage file runs serves its stale result after the csv was edited"),
+    Mutant("RN4", "mandala_ast/runtime/renames.py", "        if module == new_module and not _is_under(name, new_name):",
+           "        if module == new_module and not name.startswith(new_name):", _INPUTS,
+           "a helper scale declared moved to where the scale_k it reads differs serves the results of the old scale_k"),
+    Mutant("RN5", _DEPS, "            written = _walked(tree)[3]  #", "            written = _local_or_mutated_names(tree)  #", _INPUTS,
+           "an op with a local K reading getattr(helpers, name) serves its stale result after helpers.K was edited"),
 )
 
 

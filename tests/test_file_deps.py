@@ -764,3 +764,20 @@ def test_a_parquet_file_named_by_a_relative_path_in_another_directory_recomputes
     assert _run(storage, (parquet_rows, "data.parquet")) == [2]
     monkeypatch.chdir(tmp_path / "a")
     assert _run(storage, (parquet_rows, "data.parquet")) == [1] and len(RUNS) == 2
+
+
+@pytest.mark.parametrize("whose", ["its own", "another"])
+def test_a_data_file_named_like_a_storage_plus_a_dash_is_a_dependency(tmp_path, whose):
+    """A storage file ``runs`` (no extension) and a data file ``runs-input.csv`` beside it:
+    only the storage's ``-wal``, ``-shm`` and ``-journal`` are its own files, but every name
+    it starts with a dash was left out, and editing the data served the stale result."""
+    data = tmp_path / "runs-input.csv"
+    data.write_text("abc")
+    storage = Storage(tmp_path / ("runs" if whose == "its own" else "s.db"))
+    if whose == "another":
+        Storage(tmp_path / "runs").close()
+    assert _run(storage, (text_length, str(data))) == [3]
+    _edit(data, "abcdef")
+    RUNS.clear()
+    assert _run(storage, (text_length, str(data))) == [6]
+    assert RUNS == ["text_length"]

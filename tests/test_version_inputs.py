@@ -384,3 +384,62 @@ def test_an_op_moved_with_rename_op_out_of_a_module_now_gone_keeps_its_results(t
     assert project.runs() == []
     project.write(MOVED_OP.format(k=3), name="models.py")
     assert project.runs() == [0, 1, 2, 3]
+
+
+def test_a_read_by_computed_name_hits_when_module_state_another_function_writes_changed(tmp_path):
+    """``getattr(helpers, name)`` counts every datum of ``helpers``: but a cache its own
+    function fills as calls run (``CACHE[x] = ...``) is state, not an input. Counted, it
+    differed between any two calls, and a second run computed every call but the first again."""
+    helpers = "K = 2\nCACHE = {}\n\ndef remember(x):\n    CACHE[x] = x\n    return x\n"
+    project = _helpers_project(tmp_path, helpers, "helpers.remember(x) * getattr(helpers, 'k'.upper())")
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+
+
+def test_a_module_function_named_get_given_a_computed_name_is_code_not_a_read_of_every_global(tmp_path):
+    """``config.get(name)`` calls the module's own function ``get``: a module has no ``get``
+    of its own (``vars(config).get`` is the dict's). Taken for a read of any global, editing
+    an unrelated constant of ``config`` computed every call again."""
+    helpers = "DEFAULTS = {'K': 2}\nUNRELATED = 5\n\ndef get(name):\n    return DEFAULTS[name]\n"
+    project = _helpers_project(tmp_path, helpers, "x * helpers.get('k'.upper())")
+    assert project.runs() == [0, 1, 2, 3]
+    project.write(helpers.replace("UNRELATED = 5", "UNRELATED = 6"), name="helpers.py")
+    assert project.runs() == []
+    project.write(helpers.replace("'K': 2", "'K': 3"), name="helpers.py")
+    assert project.runs() == [0, 1, 2, 3]
+
+
+def test_a_helper_declared_moved_to_a_module_where_a_constant_named_like_it_differs_recomputes(tmp_path):
+    """``scale`` reads ``scale_k``, a name that starts with its own: taken for a name under the
+    helper (its decorators, its attributes), what it reads where it is now never counted, and
+    the results computed with the old module's ``scale_k`` were served."""
+    moved = "scale_k = {k}\n\ndef scale(x):\n    return x * scale_k\n"
+    project = Project(tmp_path)
+    project.write(moved.format(k=2), name="helpers.py")
+    source = BASE.replace("RUNS = []", "from helpers import scale\nRUNS = []").replace("y = helper(x)", "y = scale(x)")
+    project.write(source)
+    assert project.runs() == [0, 1, 2, 3]
+    project.write("scale_k = 2\n", name="helpers.py")
+    project.write(moved.format(k=3), name="utils.py")
+    project.write(source.replace("from helpers import", "from utils import"))
+    (project.root / "rename.py").write_text(RENAME)
+    project.run("helpers.scale", script="rename.py")
+    assert project.runs() == [0, 1, 2, 3]
+
+
+def test_a_read_by_computed_name_recomputes_when_a_constant_named_like_a_local_of_the_op_is_edited(tmp_path):
+    """The op has a local ``K`` of its own and reads ``getattr(helpers, name)``: the local was
+    taken for state the op writes, so ``helpers.K`` did not count and editing it served the
+    stale result."""
+    _edit_recomputes(tmp_path, "K = 2\n", "K = 3\n", "(K := 0) + x * getattr(helpers, 'k'.upper())")
+
+
+def test_a_read_by_computed_name_hits_when_the_op_appends_to_a_list_it_imported_from_that_module(tmp_path):
+    """``from helpers import LOG`` and ``LOG.append(x)`` in the op, which reads
+    ``getattr(helpers, name)``: ``LOG`` is state the op writes, not data it reads, though no
+    function of ``helpers`` writes it."""
+    project = _helpers_project(tmp_path, "K = 2\nLOG = []\n", "(LOG.append(x), x * getattr(helpers, 'k'.upper()))[1]")
+    source = (project.root / "experiment.py").read_text().replace("import helpers\n", "import helpers\nfrom helpers import LOG\n")
+    (project.root / "experiment.py").write_text(source)
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []

@@ -1030,16 +1030,16 @@ def _referenced_values(obj: Any) -> Iterator[tuple[str, Any]]:
             found = _resolve_chain(namespace, module_name, list(chain))
         else:
             found = _resolve_imported(binding, namespace, list(chain))
-        if COMPUTED in chain:  # any global, but the state this code writes (`RUNS.append(x)`)
-            written = _local_or_mutated_names(tree)
+        if COMPUTED in chain:  # any global, but the state this code writes (`RUNS.append(x)`),
+            written = _walked(tree)[3]  # not a global its own local shares a name with
             found = (item for item in found if _last(item[0]) not in written)
         yield from found
 
 
-#: id(tree) -> (the tree, kept alive; its name chains; the names its import statements bind):
-#: a walk of the tree per function given as an argument cost each such call ~40 us, and the
-#: chains are the tree's alone.
-_CHAINS: dict[int, tuple[ast.AST, tuple[tuple[str, ...], ...], dict[str, tuple[int, str, str | None]]]] = {}
+#: id(tree) -> (the tree, kept alive; its name chains; the names its import statements bind;
+#: the globals it writes): a walk of the tree per function given as an argument cost each such
+#: call ~40 us, and the chains are the tree's alone.
+_CHAINS: dict[int, tuple[ast.AST, tuple[tuple[str, ...], ...], dict[str, tuple[int, str, str | None]], set[str]]] = {}
 
 
 def _chains_of(tree: ast.AST) -> tuple[tuple[str, ...], ...]:
@@ -1050,12 +1050,13 @@ def _imports_of(tree: ast.AST) -> dict[str, tuple[int, str, str | None]]:
     return _walked(tree)[2]
 
 
-def _walked(tree: ast.AST) -> tuple[ast.AST, tuple[tuple[str, ...], ...], dict[str, tuple[int, str, str | None]]]:
+def _walked(tree: ast.AST) -> tuple[ast.AST, tuple[tuple[str, ...], ...], dict[str, tuple[int, str, str | None]], set[str]]:
     known = _CHAINS.get(id(tree))
     if known is None or known[0] is not tree:
         if len(_CHAINS) > 4096:  # trees of code redefined again and again must not pile up
             _CHAINS.clear()
-        known = _CHAINS[id(tree)] = (tree, tuple(map(tuple, _name_chains(tree))), _import_bindings(tree))
+        chains = tuple(map(tuple, _name_chains(tree)))
+        known = _CHAINS[id(tree)] = (tree, chains, _import_bindings(tree), _globals_written(tree))
     return known
 
 
@@ -1136,21 +1137,49 @@ def _resolve_chain(namespace: dict, module_name: str, chain: list[str]) -> Itera
 
 def _reads_any_global(rest: list[str]) -> bool:
     """Whether ``rest`` of a chain, after a module, reads it by a name computed at run time:
-    ``getattr(helpers, name)``, ``vars(helpers)[name]``, ``helpers.__dict__.get(name)``."""
-    if rest[:1] == ["__dict__"]:
-        rest = rest[1:]
-    return rest in ([COMPUTED], ["get", COMPUTED])
+    ``getattr(helpers, name)``, ``vars(helpers)[name]``, ``helpers.__dict__.get(name)``. Not
+    ``helpers.get(name)``: a module has no ``get`` of its own, so that is its function's call."""
+    return rest in ([COMPUTED], ["__dict__", COMPUTED], ["__dict__", "get", COMPUTED])
 
 
 def _module_data(module_name: str, namespace: dict) -> Iterator[tuple[str, Any]]:
     """``(name, value)`` of each module-level datum of a module of the user's: what code that
     reads it by a name computed at run time may read (its code counts as it runs). Not the
-    module's own ``__dunder__`` names (its file, its builtins)."""
+    module's own ``__dunder__`` names (its file, its builtins), nor the state its own functions
+    write (a cache they fill, a ``global`` they set): it moves as calls run, and counted, any
+    two calls' states differed and the calls stored were computed again."""
     if not is_user_module(module_name):
         return
+    written = _state_its_functions_write(namespace)
     for name, value in list(namespace.items()):
-        if not (name.startswith("__") and name.endswith("__")) and _code_object_of(value) is None and is_data(value):
+        if name in written or name.startswith("__") and name.endswith("__"):
+            continue
+        if _code_object_of(value) is None and is_data(value):
             yield f"{module_name}:{name}", value
+
+
+def _state_its_functions_write(namespace: dict) -> set[str]:
+    """The module-level names the functions and methods defined in ``namespace`` write."""
+    written: set[str] = set()
+    for function in _functions_in(namespace):
+        tree = fingerprint(function).tree if function.__globals__ is namespace else None
+        if tree is not None:
+            written |= _walked(tree)[3]
+    return written
+
+
+def _globals_written(tree: ast.AST) -> set[str]:
+    """The globals code writes: those it declares ``global``, and those it mutates in place
+    (``CACHE[k] = v``, ``STATE.n += 1``, ``RUNS.append(x)``) that are none of its own locals."""
+    mutated = _local_or_mutated_names(tree)
+    own = {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)}
+    declared: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            own.add(node.id)
+        elif isinstance(node, ast.Global):
+            declared.update(node.names)
+    return declared | (mutated - own)
 
 
 def _value_read(module_name: str, attr: str, value: Any, rest: list[str]) -> Iterator[tuple[str, Any]]:

@@ -279,7 +279,7 @@ def _dependencies(opened: list[str], storage_path: Path | None, relative: dict[s
         if path in found or path.endswith(_CODE_SUFFIXES):
             continue
         absolute = path if os.path.isabs(path) else os.path.abspath(path)  # a named relative file
-        if absolute == own or absolute.startswith(excluded) or _of_a_storage(absolute):
+        if absolute.startswith(excluded) or _of_a_storage(absolute, own):
             continue
         state = _state_of(path)
         if state is not None:
@@ -476,28 +476,33 @@ def add_storage(path: str | Path) -> None:
     _storages.update((os.path.abspath(path), os.path.realpath(path)))
 
 
-def _of_a_storage(absolute: str) -> bool:
-    """Whether ``absolute`` is a storage's file, its ``-wal``/``-shm``, or one of its value
-    files: a few set lookups, however many storages the process opened."""
-    if absolute in _storages:
+#: What SQLite names a database's companions by: ``<file>-wal``, ``-shm``, ``-journal``.
+_SQLITE_FILES = frozenset({"wal", "shm", "journal"})
+
+
+def _of_a_storage(absolute: str, own: str | None = None) -> bool:
+    """Whether ``absolute`` is a storage's file (``own``, the calls' storage, or one this process
+    opened: a worker may have opened none), its ``-wal``/``-shm``/``-journal``, or one of its
+    value files: a few set lookups, however many storages the process opened."""
+    if absolute == own or absolute in _storages:
         return True
-    base, dash, _ = absolute.rpartition("-")
-    if dash and base in _storages:
+    base, dash, end = absolute.rpartition("-")
+    if dash and end in _SQLITE_FILES and (base == own or base in _storages):  # (not `runs-input.csv`)
         return True
     base, blobs, _ = absolute.partition(f".blobs{os.sep}")
     return bool(blobs) and base in _storages
 
 
 def _excluded(storage_path: Path | None) -> tuple[str | None, tuple[str, ...]]:
-    """The storage file, and the prefixes of what else is never a dependency: its -wal,
-    -shm and blobs, the libraries, the system's pseudo-files."""
+    """The storage file, and the prefixes of what else is never a dependency: its blobs, the
+    libraries, the system's pseudo-files (its -wal, -shm and -journal: :func:`_of_a_storage`)."""
     global _LIBRARY
     if _LIBRARY is None:  # dependencies.py imports this module: ask it once it is loaded
         _LIBRARY = _library_roots()
     if storage_path is None:
         return None, _LIBRARY
     own, real = os.path.abspath(storage_path), os.path.realpath(storage_path)  # (its value files sit beside the latter)
-    return own, (f"{own}-", f"{own}.blobs{os.sep}", f"{real}.blobs{os.sep}", *_LIBRARY)
+    return own, (f"{own}.blobs{os.sep}", f"{real}.blobs{os.sep}", *_LIBRARY)
 
 
 def _library_roots() -> tuple[str, ...]:

@@ -203,6 +203,11 @@ def _under(name: str) -> tuple[str, int]:
     return name, len(name)
 
 
+def _is_under(name: str, owner: str) -> bool:
+    """Whether dependency ``name`` is ``owner`` or a name under it, as ``_UNDER`` says in SQL."""
+    return name == owner or name.startswith(owner) and name[len(owner)] in ".[@"
+
+
 def _stored_dependency(conn: sqlite3.Connection, old: str) -> str | None:
     """The name dependency rows give ``old`` (``pkg.mod.f`` is ``pkg.mod:f`` or ``pkg:mod.f``),
     or None where no row is that name or a name under it."""
@@ -243,7 +248,7 @@ def _reads_moved(old_name: str, new_name: str, new: Any) -> list[tuple[str, str,
     found = []
     for name in deps.static_dependencies(new):
         module, _, rest = name.partition(":")
-        if module == new_module and not name.startswith(new_name):
+        if module == new_module and not _is_under(name, new_name):  # (`scale_k` is none of `scale`'s)
             found.append((f"{old_module}:{rest}", name, name in direct))
     return found
 
