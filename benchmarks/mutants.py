@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE4+SH19+SC1+RN5"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1386,6 +1386,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("SC1", "mandala_ast/runtime/lookup.py", "        if call.history_id != call.cid:\n", "        if True:\n",
            ("tests/test_store.py",),
            "a miss of plain arguments in a large storage probes the history index twice (the query by history, then by history or content)"),
+    Mutant("LE5", "mandala_ast/runtime/batch/graph.py", "            self.batch.handed_over(self.skipped or self)\n",
+           "            self.batch.handed_over(self)\n", ("tests/test_batch.py",),
+           "a batch whose code caught a failure where it used a call that needed the failed one raises it again at its end"),
     # -- collections, deletion and months-old storages (session 8)
     Mutant("CD1", _LO, "return blobs.open_checked(cid, file_digest, functools.partial(codecs.decode_file, codec))",
            "return codecs.decode_file(codec, blobs.check(cid, file_digest))", ("tests/test_loading.py",),

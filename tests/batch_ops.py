@@ -75,6 +75,15 @@ def die_if(x, bad):
     return x * 10
 
 
+#: One exception object for every call that fails: an op that raises a prepared error.
+SHARED_FAILURE = LookupError("no such record")
+
+
+@op
+def fails_with_the_shared_error(x):
+    raise SHARED_FAILURE
+
+
 @op
 def fails_once(x, folder):
     """Fails the first time it runs for ``x`` (in any process: a file marks it), then answers:

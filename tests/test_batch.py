@@ -362,6 +362,37 @@ def test_a_failure_the_block_never_used_is_still_raised_at_its_end_beside_one_it
                 pass
 
 
+def test_a_failure_the_block_caught_through_a_call_that_needed_the_failed_one_is_not_raised_again(tmp_path):
+    # A call whose input failed is not run and raises that input's error where it is used:
+    # caught there, the failure is the code's, as when the failed call's own value is used.
+    from batch_ops import fails_once, inc
+
+    folder = str(tmp_path)
+    with Storage(tmp_path / "s.db").batch():
+        parsed = inc(fails_once(1, folder))
+        try:
+            total = parsed + 0
+        except ConnectionError:
+            total = inc(fails_once(1, folder)) + 0
+    assert total == 11
+
+
+def test_a_caught_failure_does_not_hide_another_calls_failure_that_raised_the_same_error_object(tmp_path):
+    # Failures the block's code met are told apart by call, not by error object: two calls of
+    # an op raising one prepared error share it, and catching it for one must not make the
+    # block end quietly while the other's name holds a failed call.
+    from batch_ops import fails_with_the_shared_error
+
+    with pytest.raises(LookupError, match="no such record"):
+        with Storage(tmp_path / "s.db").batch():
+            first = fails_with_the_shared_error(1)
+            fails_with_the_shared_error(2)  # never used: its failure is raised at the end
+            try:
+                first + 0
+            except LookupError:
+                pass
+
+
 # -- batch results equal run results -----------------------------------------------------------
 
 #: One step of a program: a literal, an op on earlier values (chains, diamonds, duplicates),

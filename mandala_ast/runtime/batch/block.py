@@ -81,12 +81,14 @@ class BatchBlock(RunBlock):
         assert self.scheduler is not None, "forced outside its block"
         self.scheduler.run(nodes)
 
-    def handed_over(self, error: BaseException) -> None:
-        """A failed call's ``error``, raised where the block's code used the call's value:
-        that code handles it (a retry) or ends the block with it, as in a run block; either
-        way it is not raised again at the block's end."""
+    def handed_over(self, failed: Any) -> None:
+        """The error of the ``failed`` call was raised where the block's code used a value it
+        made (its own, or one of a call that needed it): that code handles it (a retry) or ends
+        the block with it, as in a run block; either way it is not raised again at the block's
+        end. Told by call, not by error object: calls of an op that raises one prepared error
+        share it, and the others' failures must still be raised."""
         if self.scheduler is not None:
-            self.scheduler.handed_over.add(id(error))
+            self.scheduler.handed_over.add(id(failed))
 
     def force_values(self, value: Any) -> Any:
         """``value`` with the deferred outputs in it (built-in containers too) forced at once."""
@@ -139,7 +141,7 @@ class BatchBlock(RunBlock):
         if exc_type is None:
             make_plain(frame, _value_or_itself)
             self.nodes.clear()
-            unseen = [error for error in scheduler.failures if id(error) not in scheduler.handed_over]
+            unseen = [error for node, error in scheduler.failures if id(node) not in scheduler.handed_over]
             raise_failures(unseen, scheduler.stats.skipped)
 
 

@@ -42,7 +42,8 @@ class Node:
         #: once DONE: (row hid, output cids), turned into Refs on demand (output_refs)
         self.refs: Any = ()
         self.error: BaseException | None = None
-        self.skipped = False
+        #: not run because an input failed: the failed call whose error it carries
+        self.skipped: Node | None = None
         self.call: Any = None
         self.inputs: Any = None
         self.followers: Any = _NONE
@@ -79,7 +80,7 @@ class Node:
         if self.state is not DONE:
             self.batch.force([self])
         if self.state is FAILED:
-            self.batch.handed_over(self.error)
+            self.batch.handed_over(self.skipped or self)
             raise self.error  # type: ignore[misc]
         return self.values[index]
 

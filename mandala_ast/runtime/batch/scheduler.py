@@ -78,8 +78,8 @@ class Scheduler:
         self.pool_of: dict[Any, Any] = {}
         self.leaders: dict[bytes, Node] = {}
         self.attempts: dict[Node, int] = {}
-        self.failures: list[Exception] = []
-        self.handed_over: set[int] = set()  # ids of failures raised where the block used a value
+        self.failures: list[tuple[Node, Exception]] = []  # each failed call, with its error
+        self.handed_over: set[int] = set()  # ids of failed calls whose error the block's code met
         self.chunker = Chunker(backend.max_workers or 1) if backend.chunks else None
         self.chunks: dict[Any, list[Node]] = {}  # futures of chunked tasks, and their calls
         # id of a mutable object -> how many calls run here were given it: only those shared
@@ -600,7 +600,7 @@ class Scheduler:
         self._unlock(node)
         node.error = name_call(error, node.describe())
         node.state = FAILED
-        self.failures.append(error)
+        self.failures.append((node, error))
         self.stats.failed += 1
         self.bar.update(failed=1)
         return node
@@ -634,7 +634,7 @@ class Scheduler:
 
     def _skip(self, node: Node, cause: Node) -> Node:
         self._cancel_speculative(node)
-        node.state, node.error, node.skipped = FAILED, cause.error, True
+        node.state, node.error, node.skipped = FAILED, cause.error, cause.skipped or cause
         self.stats.skipped += 1
         self.bar.update(failed=1)
         return node
