@@ -1367,7 +1367,7 @@ MUTANTS: tuple[Mutant, ...] = (
            '    own = _attribute(value, "__dict__")\n    return own.get("fn") if isinstance(own, Mapping) else None\n',
            '    return _attribute(value, "fn")\n', ("tests/test_pytest.py",),
            "a cached fixture whose params carry pytest marks fails every test at setup under --strict-markers ('fn' not found)"),
-    Mutant("FX8", "mandala_ast/runtime/batch/graph.py", "            self.batch.handed_over(self.error)\n", "",
+    Mutant("FX8", "mandala_ast/runtime/batch/graph.py", "            self.batch.handed_over(self.skipped or self)\n", "",
            ("tests/test_batch.py",),
            "a batch whose code caught a call's failure where it used the value, and retried, raises it again at its end"),
     Mutant("FX9", "mandala_ast/pytest.py", "    if keyed_directories:\n", "    if False:\n", ("tests/test_pytest.py",),
