@@ -17,6 +17,8 @@ import socket
 import time
 from pathlib import Path
 
+from .runtime.processes import is_running
+
 __all__ = ["remove_killed_exports_files", "temp_path", "this_host"]
 
 #: A file of another host untouched for this long belongs to no export still running.
@@ -54,7 +56,7 @@ def _left_behind(entry: Path, parts: list[str]) -> bool:
     if len(parts) not in (2, 3) or parts[-1] not in _ENDS or not parts[-2].isdigit():
         return False  # not an export's temporary file
     if len(parts) == 3 and parts[0] == this_host():
-        return not _running(int(parts[-2]))
+        return not is_running(int(parts[-2]))
     return _untouched_for(entry, OTHER_HOSTS_AFTER_SECONDS)
 
 
@@ -63,13 +65,3 @@ def _untouched_for(entry: Path, seconds: float) -> bool:
         return entry.stat().st_mtime < time.time() - seconds
     except OSError:  # gone meanwhile
         return False
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # another user's: running
-        pass
-    return True

@@ -10,38 +10,13 @@ The first is never traded for the second.
 from __future__ import annotations
 
 import pytest
-from test_versions import BASE, Project
-
-
-def _helpers_project(tmp_path, helpers: str, expression: str, module: str = "helpers") -> Project:
-    """A project whose op ``train`` computes ``expression``, ``module``.py written as ``helpers``."""
-    project = Project(tmp_path)
-    project.write(helpers, name=f"{module}.py")
-    project.write(BASE.replace("RUNS = []", f"import {module}\nRUNS = []").replace("y = helper(x)", f"y = {expression}"))
-    return project
-
-
-def _edit_recomputes(tmp_path, before: str, after: str, expression: str, module: str = "helpers") -> Project:
-    """With ``module`` written as ``before``, the second run computes nothing; with ``after``,
-    every call computes again."""
-    project = _helpers_project(tmp_path, before, expression, module)
-    assert project.runs() == [0, 1, 2, 3]
-    assert project.runs() == []
-    project.write(after, name=f"{module}.py")
-    assert project.runs() == [0, 1, 2, 3]
-    return project
-
-
-def _edit_recomputes_every_call(tmp_path, definitions: str, returned: str, old: str, new: str) -> None:
-    """``train(x)`` returning ``returned`` after ``definitions`` in its own module: all hits in
-    a new process, all computed again once ``old`` is edited to ``new``."""
-    source = definitions + f"RUNS = []\n\n@op\ndef train(x):\n    RUNS.append(x)\n    return {returned}\n"
-    project = Project(tmp_path)
-    project.write(source)
-    assert project.runs() == [0, 1, 2, 3]
-    assert project.runs() == []
-    project.write(source.replace(old, new))
-    assert project.runs() == [0, 1, 2, 3]
+from test_versions import (
+    BASE,
+    Project,
+    edit_recomputes,
+    edit_recomputes_every_call,
+    helpers_project,
+)
 
 TIMER = '''
 import functools
@@ -91,7 +66,7 @@ def test_a_helper_given_another_decorator_while_the_old_one_still_exists_recompu
     """The decorator line of a helper was not code: switching ``@functools.lru_cache`` to a
     decorator of the user's that changes the result (or the reverse, or a decorator's
     arguments), with both decorators still defined and unchanged, served the old result."""
-    project = _edit_recomputes(tmp_path, TIMER.format(decorator=before), TIMER.format(decorator=after),
+    project = edit_recomputes(tmp_path, TIMER.format(decorator=before), TIMER.format(decorator=after),
                                "helpers.scale(x)")
     assert project.runs() == []
     project.write(TIMER.format(decorator=before), name="helpers.py")  # reverted: the first results
@@ -99,7 +74,7 @@ def test_a_helper_given_another_decorator_while_the_old_one_still_exists_recompu
 
 
 def test_a_helper_whose_decorator_line_is_only_reformatted_hits(tmp_path):
-    project = _helpers_project(tmp_path, TIMER.format(decorator="Scaled(2)"), "helpers.scale(x)")
+    project = helpers_project(tmp_path, TIMER.format(decorator="Scaled(2)"), "helpers.scale(x)")
     assert project.runs() == [0, 1, 2, 3]
     project.write(TIMER.format(decorator="Scaled( 2 )  # the same"), name="helpers.py")
     assert project.runs() == []
@@ -127,7 +102,7 @@ def test_a_constant_read_by_its_name_as_a_string_recomputes_when_edited(tmp_path
     name chain reached it, so it was no dependency and editing it served the stale result."""
     constants, expression, module = GLOBAL_READS[kind]
     if module:
-        _edit_recomputes(tmp_path, constants.format(k=2), constants.format(k=3), expression, module)
+        edit_recomputes(tmp_path, constants.format(k=2), constants.format(k=3), expression, module)
         return
     source = BASE.replace("RUNS = []", "RUNS = []\n" + constants).replace("y = helper(x)", f"y = {expression}")
     project = Project(tmp_path)
@@ -141,7 +116,7 @@ def test_a_constant_read_by_its_name_as_a_string_recomputes_when_edited(tmp_path
 def test_a_class_constant_a_method_reads_through_getattr_on_self_recomputes_when_edited(tmp_path):
     """``getattr(self, "K")``: class data counted when read as ``self.K``, not so."""
     definitions = "class Model:\n    K = 2\n\n    def scale(self):\n        return getattr(self, 'K')\n"
-    _edit_recomputes_every_call(tmp_path, definitions, "x * Model().scale() + 1", "K = 2", "K = 3")
+    edit_recomputes_every_call(tmp_path, definitions, "x * Model().scale() + 1", "K = 2", "K = 3")
 
 
 FUNCTION_ATTRIBUTES = {
@@ -157,7 +132,7 @@ def test_an_attribute_set_on_a_helper_recomputes_when_edited(tmp_path, kind):
     """``scale.factor = 2`` at module level, read as ``scale.factor``: an attribute of a
     function was neither code nor a constant, so editing it served the stale result."""
     helpers, expression = FUNCTION_ATTRIBUTES[kind]
-    project = _edit_recomputes(tmp_path, helpers.format(k=2), helpers.format(k=3), expression)
+    project = edit_recomputes(tmp_path, helpers.format(k=2), helpers.format(k=3), expression)
     assert project.runs() == []
 
 
@@ -185,7 +160,7 @@ def _registry(a: int = 2, b: int = 3, c: int = 4) -> str:
 def test_editing_another_entry_of_a_registry_an_op_indexes_with_a_literal_key_hits(tmp_path, expression):
     """``REGISTRY["a"](x)`` depended on the whole dict: editing the entry ``"b"`` it never
     reads recomputed every call. Its own entry still counts."""
-    project = _helpers_project(tmp_path, _registry(), expression)
+    project = helpers_project(tmp_path, _registry(), expression)
     assert project.runs() == [0, 1, 2, 3]
     project.write(_registry(b=5, c=6), name="helpers.py")
     assert project.runs() == []
@@ -195,7 +170,7 @@ def test_editing_another_entry_of_a_registry_an_op_indexes_with_a_literal_key_hi
 
 def test_an_entry_a_literal_key_names_pointed_at_another_function_recomputes(tmp_path):
     before = _registry()
-    project = _edit_recomputes(tmp_path, before, before.replace('"a": fa', '"a": fb'), "helpers.REGISTRY['a'](x)")
+    project = edit_recomputes(tmp_path, before, before.replace('"a": fa', '"a": fb'), "helpers.REGISTRY['a'](x)")
     assert project.runs() == []
 
 
@@ -208,7 +183,7 @@ def test_an_entry_a_literal_key_names_pointed_at_another_function_recomputes(tmp
 def test_editing_any_entry_of_a_registry_an_op_reads_as_a_whole_recomputes(tmp_path, expression):
     """Indexed with a variable, or also read as a whole, the registry counts as a whole:
     the entry the op reaches cannot be told from its code."""
-    project = _helpers_project(tmp_path, _registry(), expression)
+    project = helpers_project(tmp_path, _registry(), expression)
     project.write(BASE.replace("RUNS = []", "import helpers\nRUNS = []\nKEY = 'a'").replace(
         "y = helper(x)", f"y = {expression}"))
     assert project.runs() == [0, 1, 2, 3]
@@ -219,7 +194,7 @@ def test_editing_any_entry_of_a_registry_an_op_reads_as_a_whole_recomputes(tmp_p
 
 def test_a_registry_entry_reached_by_a_literal_key_in_a_helper_recomputes_when_edited(tmp_path):
     helpers = _registry() + "\ndef pick(x):\n    return REGISTRY['c'](x)\n"
-    _edit_recomputes(tmp_path, helpers, helpers.replace("x * 4", "x * 5"), "helpers.pick(x)")
+    edit_recomputes(tmp_path, helpers, helpers.replace("x * 4", "x * 5"), "helpers.pick(x)")
 
 
 
@@ -284,7 +259,7 @@ def test_a_class_given_other_decorator_arguments_recomputes(tmp_path):
     """``@dataclass(eq=False)`` made ``@dataclass``: instances that compared by identity now
     compare by their fields, and the class's own code is unchanged."""
     helpers = "from dataclasses import dataclass\n\n@dataclass(eq=False)\nclass Cfg:\n    k: int = 1\n"
-    project = _edit_recomputes(tmp_path, helpers, helpers.replace("(eq=False)", ""), "int(helpers.Cfg(x) == helpers.Cfg(x))")
+    project = edit_recomputes(tmp_path, helpers, helpers.replace("(eq=False)", ""), "int(helpers.Cfg(x) == helpers.Cfg(x))")
     assert project.runs() == []
 
 
@@ -311,7 +286,7 @@ def test_a_helper_named_get_called_with_a_literal_recomputes_when_edited(tmp_pat
     """``helpers.get("a")`` reads no dict: it calls the module's function ``get``, which
     taken for a dict's entry would leave the op untraced and the edit unseen."""
     helpers = "def get(name):\n    return {'a': 10}[name]\n"
-    project = _edit_recomputes(tmp_path, helpers, helpers.replace("10", "11"), "x * helpers.get('a')")
+    project = edit_recomputes(tmp_path, helpers, helpers.replace("10", "11"), "x * helpers.get('a')")
     assert project.runs() == []
 
 
@@ -391,7 +366,7 @@ def test_a_read_by_computed_name_hits_when_module_state_another_function_writes_
     function fills as calls run (``CACHE[x] = ...``) is state, not an input. Counted, it
     differed between any two calls, and a second run computed every call but the first again."""
     helpers = "K = 2\nCACHE = {}\n\ndef remember(x):\n    CACHE[x] = x\n    return x\n"
-    project = _helpers_project(tmp_path, helpers, "helpers.remember(x) * getattr(helpers, 'k'.upper())")
+    project = helpers_project(tmp_path, helpers, "helpers.remember(x) * getattr(helpers, 'k'.upper())")
     assert project.runs() == [0, 1, 2, 3]
     assert project.runs() == []
 
@@ -401,7 +376,7 @@ def test_a_module_function_named_get_given_a_computed_name_is_code_not_a_read_of
     of its own (``vars(config).get`` is the dict's). Taken for a read of any global, editing
     an unrelated constant of ``config`` computed every call again."""
     helpers = "DEFAULTS = {'K': 2}\nUNRELATED = 5\n\ndef get(name):\n    return DEFAULTS[name]\n"
-    project = _helpers_project(tmp_path, helpers, "x * helpers.get('k'.upper())")
+    project = helpers_project(tmp_path, helpers, "x * helpers.get('k'.upper())")
     assert project.runs() == [0, 1, 2, 3]
     project.write(helpers.replace("UNRELATED = 5", "UNRELATED = 6"), name="helpers.py")
     assert project.runs() == []
@@ -431,14 +406,14 @@ def test_a_read_by_computed_name_recomputes_when_a_constant_named_like_a_local_o
     """The op has a local ``K`` of its own and reads ``getattr(helpers, name)``: the local was
     taken for state the op writes, so ``helpers.K`` did not count and editing it served the
     stale result."""
-    _edit_recomputes(tmp_path, "K = 2\n", "K = 3\n", "(K := 0) + x * getattr(helpers, 'k'.upper())")
+    edit_recomputes(tmp_path, "K = 2\n", "K = 3\n", "(K := 0) + x * getattr(helpers, 'k'.upper())")
 
 
 def test_a_read_by_computed_name_hits_when_the_op_appends_to_a_list_it_imported_from_that_module(tmp_path):
     """``from helpers import LOG`` and ``LOG.append(x)`` in the op, which reads
     ``getattr(helpers, name)``: ``LOG`` is state the op writes, not data it reads, though no
     function of ``helpers`` writes it."""
-    project = _helpers_project(tmp_path, "K = 2\nLOG = []\n", "(LOG.append(x), x * getattr(helpers, 'k'.upper()))[1]")
+    project = helpers_project(tmp_path, "K = 2\nLOG = []\n", "(LOG.append(x), x * getattr(helpers, 'k'.upper()))[1]")
     source = (project.root / "experiment.py").read_text().replace("import helpers\n", "import helpers\nfrom helpers import LOG\n")
     (project.root / "experiment.py").write_text(source)
     assert project.runs() == [0, 1, 2, 3]

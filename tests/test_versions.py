@@ -135,7 +135,7 @@ def test_edit_of_a_method_called_through_an_object(tmp_path):
     assert project.runs() == [0, 1, 2, 3]
 
 
-def _helpers_project(tmp_path, helpers: str, expression: str, module: str = "helpers") -> Project:
+def helpers_project(tmp_path, helpers: str, expression: str, module: str = "helpers") -> Project:
     """A project whose op computes ``expression`` (instead of ``helper(x)``), ``module``
     written as ``helpers``."""
     project = Project(tmp_path)
@@ -144,10 +144,10 @@ def _helpers_project(tmp_path, helpers: str, expression: str, module: str = "hel
     return project
 
 
-def _edit_recomputes(tmp_path, before: str, after: str, expression: str, module: str = "helpers") -> Project:
+def edit_recomputes(tmp_path, before: str, after: str, expression: str, module: str = "helpers") -> Project:
     """With ``module`` written as ``before``, the second run computes nothing; with ``after``,
     every call computes again."""
-    project = _helpers_project(tmp_path, before, expression, module)
+    project = helpers_project(tmp_path, before, expression, module)
     assert project.runs() == [0, 1, 2, 3]
     assert project.runs() == []
     project.write(after, name=f"{module}.py")
@@ -162,7 +162,7 @@ def test_override_added_in_a_subclass_recomputes_the_op_that_called_the_inherite
     """The trace saw Base.score run, reached through a Child: once Child defines its own
     score, the same call runs other code and must not be served the stored result."""
     models = _BASE_AND_CHILD + "    pass\n"
-    project = _edit_recomputes(tmp_path, models, models.replace("    pass", "    def score(self, x):\n        return x * 3"),
+    project = edit_recomputes(tmp_path, models, models.replace("    pass", "    def score(self, x):\n        return x * 3"),
                                "models.Child().score(x)", "models")
     assert project.runs() == []
     project.write(models, name="models.py")  # the override removed: the first results are back
@@ -171,12 +171,12 @@ def test_override_added_in_a_subclass_recomputes_the_op_that_called_the_inherite
 
 def test_edit_of_a_class_constant_a_subclass_overrides_recomputes_its_inherited_method(tmp_path):
     """Base.score reads self.K; run for a Child, whose own K it read."""
-    _edit_recomputes(tmp_path, _BASE_AND_CHILD + "    K = 2\n", _BASE_AND_CHILD + "    K = 3\n", "models.Child().score(x)", "models")
+    edit_recomputes(tmp_path, _BASE_AND_CHILD + "    K = 2\n", _BASE_AND_CHILD + "    K = 3\n", "models.Child().score(x)", "models")
 
 
 def test_edit_of_a_class_constant_of_the_second_model_of_an_ensemble_recomputes(tmp_path):
     """``Base.score`` runs for a Base, then for a Child whose own K it reads."""
-    _edit_recomputes(tmp_path, _BASE_AND_CHILD + "    K = 2\n", _BASE_AND_CHILD + "    K = 3\n",
+    edit_recomputes(tmp_path, _BASE_AND_CHILD + "    K = 2\n", _BASE_AND_CHILD + "    K = 3\n",
                      "sum(m.score(x) for m in [models.Base(), models.Child()])", "models")
 
 
@@ -184,14 +184,14 @@ def test_alias_pointed_at_another_helper_recomputes(tmp_path):
     """``act = relu`` then ``act = halve``: the op calls ``helpers.act``; relu itself did not
     change, but the op now runs other code."""
     helpers = "def relu(x):\n    return max(x, 0)\n\ndef halve(x):\n    return x / 2\n\nact = {target}\n"
-    _edit_recomputes(tmp_path, helpers.format(target="relu"), helpers.format(target="halve"), "helpers.act(x)")
+    edit_recomputes(tmp_path, helpers.format(target="relu"), helpers.format(target="halve"), "helpers.act(x)")
 
 
 def test_class_alias_pointed_at_another_class_recomputes(tmp_path):
     """``MODEL = Small`` then ``MODEL = Large``: a config that names the class to build."""
     models = ("class Small:\n    def fit(self, x):\n        return x\n\n"
               "class Large:\n    def fit(self, x):\n        return x * 10\n\nMODEL = {target}\n")
-    project = _helpers_project(tmp_path, models.format(target="Small"), "models.MODEL().fit(x)", "models")
+    project = helpers_project(tmp_path, models.format(target="Small"), "models.MODEL().fit(x)", "models")
     assert project.runs() == [0, 1, 2, 3]
     project.write(models.format(target="Small").replace("return x\n", "return x  # same code\n"), name="models.py")
     assert project.runs() == []
@@ -204,13 +204,13 @@ def test_edit_of_a_singledispatch_implementation_recomputes(tmp_path):
     helpers = ("import functools\n\n@functools.singledispatch\ndef process(x):\n    return 0\n\n"
                "@process.register\ndef _(x: int):\n    return x + {k}\n\n"
                "@process.register\ndef _(x: str):\n    return x\n")
-    _edit_recomputes(tmp_path, helpers.format(k=1), helpers.format(k=2), "helpers.process(x)")
+    edit_recomputes(tmp_path, helpers.format(k=1), helpers.format(k=2), "helpers.process(x)")
 
 
 @pytest.mark.parametrize("decorator", ["property", "functools.cached_property"])
 def test_edit_of_a_property_getter_recomputes(tmp_path, decorator):
     models = f"import functools\n\nclass Settings:\n    @{decorator}\n    def factor(self):\n        return {{k}}\n"
-    _edit_recomputes(tmp_path, models.format(k=2), models.format(k=3), "x * models.Settings().factor", "models")
+    edit_recomputes(tmp_path, models.format(k=2), models.format(k=3), "x * models.Settings().factor", "models")
 
 
 def test_edit_of_a_function_passed_as_an_argument(tmp_path):
@@ -258,7 +258,7 @@ def test_edit_of_a_constant_the_op_reads(tmp_path):
 def test_edit_of_a_module_setting_of_a_standard_type_recomputes(tmp_path, before, after, expression):
     """An enum member's value, a range, a SimpleNamespace or argparse.Namespace config read
     through another module, a name pointed at other library code: each counts."""
-    _edit_recomputes(tmp_path, before, after, expression)
+    edit_recomputes(tmp_path, before, after, expression)
 
 
 _FIELD_DEFAULTS = [
@@ -284,7 +284,7 @@ _FIELD_DEFAULTS = [
 def test_edit_of_a_field_default_of_a_class_the_op_builds_recomputes(tmp_path, before, after):
     """``Cfg().k``: the only code that ran is the constructor Python generated for the class,
     which has no source of its own to fingerprint (a tuple default hid all the defaults once)."""
-    _edit_recomputes(tmp_path, before, after, "x * len(str(helpers.Cfg().k))")
+    edit_recomputes(tmp_path, before, after, "x * len(str(helpers.Cfg().k))")
 
 
 def test_edit_of_a_method_of_a_class_a_factory_made_recomputes(tmp_path):
@@ -292,7 +292,7 @@ def test_edit_of_a_method_of_a_class_a_factory_made_recomputes(tmp_path):
     so it counts by the name it is reached through, code and all."""
     helpers = ("def make_model(k):\n    class M:\n        def predict(self, x):\n            return x * {body}\n"
                "    return M\n\nModel = make_model(3)\n")
-    _edit_recomputes(tmp_path, helpers.format(body="k"), helpers.format(body="k + 1"), "helpers.Model().predict(x)")
+    edit_recomputes(tmp_path, helpers.format(body="k"), helpers.format(body="k + 1"), "helpers.Model().predict(x)")
 
 
 @pytest.mark.parametrize("helpers", [
@@ -302,14 +302,14 @@ def test_edit_of_a_method_of_a_class_a_factory_made_recomputes(tmp_path):
 def test_a_namedtuple_under_another_name_than_its_own_hits(tmp_path, helpers):
     """A dependency named after the class's own name (``Pt``), which no module attribute holds,
     was found gone at every check: the op recomputed on every run."""
-    project = _edit_recomputes(tmp_path, helpers, helpers.replace("1", "2"), "sum(helpers.Point(x))")
+    project = edit_recomputes(tmp_path, helpers, helpers.replace("1", "2"), "sum(helpers.Point(x))")
     assert project.runs() == []
 
 
 def test_a_singledispatch_implementation_another_module_registers_in_the_op_hits(tmp_path):
     """The plugin registers its implementation when the body imports it: what the registry
     holds then is not what a new process finds before running the body."""
-    project = _helpers_project(tmp_path, "import functools\n@functools.singledispatch\ndef f(v):\n    return 0\n"
+    project = helpers_project(tmp_path, "import functools\n@functools.singledispatch\ndef f(v):\n    return 0\n"
                                "@f.register\ndef _(v: int):\n    return v + 1\n", "(__import__('plugin'), helpers.f(x))[1]")
     (project.root / "plugin.py").write_text("import helpers\n@helpers.f.register\ndef _(v: str):\n    return v\n")
     assert project.runs() == [0, 1, 2, 3]
@@ -320,7 +320,7 @@ def test_a_singledispatch_implementation_another_module_registers_in_the_op_hits
 def test_a_singledispatch_implementation_registered_for_another_type_recomputes(tmp_path):
     helpers = ("import functools\n@functools.singledispatch\ndef f(v):\n    return 0\n"
                "@f.register({kind})\ndef _(v):\n    return 1\n")
-    _edit_recomputes(tmp_path, helpers.format(kind="int"), helpers.format(kind="float"), "helpers.f(x)")
+    edit_recomputes(tmp_path, helpers.format(kind="int"), helpers.format(kind="float"), "helpers.f(x)")
 
 
 def test_report_of_an_edited_constant_shows_old_and_new_value_on_lines_of_their_own(tmp_path):
@@ -862,10 +862,10 @@ def test_editing_a_helper_that_has_no_name_of_its_own_recomputes_the_op(tmp_path
     lambda, a lambda in a dict, a closure a factory made, a partial) was no dependency:
     editing it served the stale result."""
     helper, call, old, new = NAMELESS_HELPERS[kind]
-    _edit_recomputes_every_call(tmp_path, helper, f"{call} + 1", old, new)
+    edit_recomputes_every_call(tmp_path, helper, f"{call} + 1", old, new)
 
 
-def _edit_recomputes_every_call(tmp_path, definitions: str, returned: str, old: str, new: str) -> None:
+def edit_recomputes_every_call(tmp_path, definitions: str, returned: str, old: str, new: str) -> None:
     """``train(x)`` returning ``returned`` after ``definitions``: stored for x in 0..3, all
     hits in a new process, all computed again once ``old`` is edited to ``new``."""
     source = definitions + f"RUNS = []\n\n@op\ndef train(x):\n    RUNS.append(x)\n    return {returned}\n"
@@ -903,7 +903,7 @@ def test_editing_a_module_level_config_object_an_op_reads_recomputes_the_op(tmp_
     class was no dependency (neither code nor a plain constant), so changing it served
     the results computed with the old settings."""
     definition, read, old, new = MODULE_OBJECTS[kind]
-    _edit_recomputes_every_call(tmp_path, definition, f"x * ({read}) + 1", old, new)
+    edit_recomputes_every_call(tmp_path, definition, f"x * ({read}) + 1", old, new)
 
 
 MUTATED_OBJECT = '''
@@ -1353,7 +1353,7 @@ def test_edit_of_the_wrapper_of_a_decorated_helper_recomputes(tmp_path):
     """A helper decorated with a functools.wraps decorator of the user's counted by the code
     it wraps alone (its source is what inspect finds): the wrapper's own code, which runs
     in the op, was nobody's dependency, so editing it served the stale result."""
-    project = _edit_recomputes(tmp_path, DECORATED.format(added=1), DECORATED.format(added=2), "helpers.scale(x)")
+    project = edit_recomputes(tmp_path, DECORATED.format(added=1), DECORATED.format(added=2), "helpers.scale(x)")
     assert project.runs() == []
 
 
@@ -1362,7 +1362,7 @@ def test_edit_of_a_helper_an_op_looks_up_by_name_in_a_module_recomputes(tmp_path
     so it was taken for code that cannot reach the user's and was not traced; editing the
     helper it looked up served the stale result."""
     before, after = "def scale(x):\n    return x * 10\n", "def scale(x):\n    return x * 11\n"
-    _edit_recomputes(tmp_path, before, after, "getattr(helpers, 'sca' + 'le')(x)")
+    edit_recomputes(tmp_path, before, after, "getattr(helpers, 'sca' + 'le')(x)")
 
 
 GENERATED = {
@@ -1378,7 +1378,7 @@ def test_edit_of_generated_code_whose_stand_in_text_is_unchanged_recomputes(tmp_
     of its name and defaults. That text was taken for source, so when it was unchanged the
     new fingerprint was accepted as the same code: the stored result was served."""
     helpers, old, new, expression = GENERATED[kind]
-    _edit_recomputes(tmp_path, helpers, helpers.replace(old, new), expression)
+    edit_recomputes(tmp_path, helpers, helpers.replace(old, new), expression)
 
 
 def test_edit_of_a_lambda_a_module_level_object_holds_recomputes(tmp_path):
@@ -1386,7 +1386,7 @@ def test_edit_of_a_lambda_a_module_level_object_holds_recomputes(tmp_path):
     object had no content id and was no dependency at all; editing the lambda served the
     stale result."""
     definitions = "class Box:\n    def __init__(self, fn):\n        self.fn = fn\n\nBOX = Box(lambda x: x * 2)\n"
-    _edit_recomputes_every_call(tmp_path, definitions, "BOX.fn(x) + 1", "x * 2", "x * 3")
+    edit_recomputes_every_call(tmp_path, definitions, "BOX.fn(x) + 1", "x * 2", "x * 3")
 
 
 CLASS_DATA_READS = {
@@ -1402,7 +1402,7 @@ def test_edit_of_a_class_constant_read_through_the_class_of_an_object_recomputes
     ``type(self).K``, ``self.__class__.K`` or through a module-level instance (``MODEL.K``)
     it was no dependency, so editing it served the stale result."""
     definitions, read = CLASS_DATA_READS[kind]
-    _edit_recomputes_every_call(tmp_path, definitions, f"x * {read} + 1", "K = 2", "K = 3")
+    edit_recomputes_every_call(tmp_path, definitions, f"x * {read} + 1", "K = 2", "K = 3")
 
 
 def test_a_helper_imported_from_another_module_under_the_same_name_recomputes(tmp_path):

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..processes import is_running
+
 __all__ = ["SingleFlight", "Waiting", "wait_for_call"]
 
 #: Seconds between heartbeats of the locks a process holds.
@@ -89,7 +91,7 @@ class SingleFlight:
         except OSError:  # released meanwhile
             return False
         host, _, pid = holder.rpartition(" ")
-        if host == socket.gethostname() and pid.isdigit() and not _alive(int(pid)):
+        if host == socket.gethostname() and pid.isdigit() and not is_running(int(pid)):
             return True
         return time.time() - beat > self.stale_after
 
@@ -165,16 +167,6 @@ def _written(fd: int, path: Path, holder: str) -> bool:
     except OSError:
         _unlink(path)
         return False
-    return True
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
     return True
 
 
