@@ -414,6 +414,7 @@ def logged(fn):
 def helper(x):""")
 
 
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="a decorator's wrapper is seen through co_qualname (3.11+; README says so)")
 def test_accept_change_names_a_decorated_helper_as_the_recompute_report_does(tmp_path):
     """accept_change reported "experiment:logged: change accepted" (the colon spelling the
     file keeps) where the report of the same edit said "dependency experiment.logged
