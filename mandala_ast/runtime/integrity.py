@@ -353,7 +353,7 @@ def describe_producer(conn: sqlite3.Connection, cid: bytes) -> str | None:
         outer = struct and describe_producer(conn, struct)
         if outer:
             return f"{outer}, an element of its output"
-    return f"{row[1]}({', '.join(_show(*arg) for arg in inputs)})"
+    return _call_text(row[1], inputs)
 
 
 def _call_of(conn: sqlite3.Connection, sql: str, cid: bytes) -> tuple[tuple[Any, ...], list[Any]] | None:
@@ -367,6 +367,11 @@ def _call_of(conn: sqlite3.Connection, sql: str, cid: bytes) -> tuple[tuple[Any,
         return None
 
 
+def _call_text(op_name: str, inputs: list[Any]) -> str:
+    """``op(a=…, b=…)`` from a call's op name and the rows of ``_INPUTS_SQL``."""
+    return f"{op_name}({', '.join(_show(*arg) for arg in inputs)})"
+
+
 def describe_consumer(conn: sqlite3.Connection, cid: bytes) -> str | None:
     """``argument a of op(a=…)`` for the earliest stored call given the value ``cid``, or None.
 
@@ -377,7 +382,7 @@ def describe_consumer(conn: sqlite3.Connection, cid: bytes) -> str | None:
     if found is None:
         return None
     row, inputs = found
-    return f"argument {row[2]} of {row[1]}({', '.join(_show(*arg) for arg in inputs)})"
+    return f"argument {row[2]} of {_call_text(row[1], inputs)}"
 
 
 def describe_value(conn: sqlite3.Connection, cid: bytes) -> str:
