@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT1"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -117,6 +117,7 @@ AREAS["FX"] = "fixtures, batch and why leftovers (session 9)"
 AREAS["SH"] = "stale or spurious results when code changes (session 9)"
 AREAS["SC"] = "flat per-call cost at scale (session 9)"
 AREAS["RN"] = "review of session-9 merges"
+AREAS["LT"] = "the lead's session-10 changes"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -1327,10 +1328,10 @@ MUTANTS: tuple[Mutant, ...] = (
            "            raise _import_failed(name, exc) from None\n", ("tests/test_cli_storage_commands.py",),
            "why --import pkg.mod fails (importing it raised BlockRefusedError) where pkg/__init__ imports mod, whose block is at its top level"),
     # -- the lead's session-9 changes
-    Mutant("LE1", "mandala_ast/runtime/types/pil_types.py", "_SAMPLE = 251\n", "_SAMPLE = 256\n",
-           ("tests/test_types.py",),
-           "an RGB image 2048 pixels wide with a stripe of zero padding down it keys apart from the same pixels made by fromarray (the sample reads the same columns of every row)"),
-    Mutant("LE2", "mandala_ast/runtime/types/pil_types.py", "        if window[::_SAMPLE].min() < _OPAQUE:\n",
+    Mutant("LE1", "mandala_ast/runtime/types/pil_types.py", "    return _SAMPLE_ELSE if width % _SAMPLE == 0 else _SAMPLE\n",
+           "    return _SAMPLE\n", ("tests/test_types.py",),
+           "an RGB image whose width is a multiple of the sample step, with a stripe of zero padding down it, keys apart from the same pixels made by fromarray (every read falls in the same columns)"),
+    Mutant("LE2", "mandala_ast/runtime/types/pil_types.py", "        if window[::step].min() < _OPAQUE:\n",
            "        if window[:1].min() < _OPAQUE:\n", ("tests/test_types.py",),
            "an RGB image whose zero padding lies away from each block's first pixel (a resized stripe pasted down it) keys apart from the same pixels made by fromarray"),
     Mutant("LE3", "mandala_ast/runtime/types/scipy_types.py", "    return result == [True] and not zeros\n",
@@ -1390,6 +1391,10 @@ MUTANTS: tuple[Mutant, ...] = (
            "            self.batch.handed_over(self)\n", ("tests/test_batch.py",),
            "a batch whose code caught a failure where it used a call that needed the failed one raises it again at its end"),
     # -- collections, deletion and months-old storages (session 8)
+    # -- the lead's session-10 changes
+    Mutant("LT1", "mandala_ast/runtime/types/pil_types.py", "_SAMPLE_ELSE = 1031\n", "_SAMPLE_ELSE = 1021\n",
+           ("tests/test_types.py",),
+           "an RGB image whose width is a multiple of the sample step, with a stripe of zero padding down it, keys apart from the same pixels made by fromarray"),
     Mutant("CD1", _LO, "return blobs.open_checked(cid, file_digest, functools.partial(codecs.decode_file, codec))",
            "return codecs.decode_file(codec, blobs.check(cid, file_digest))", ("tests/test_loading.py",),
            "an array whose file another process deletes between its check and numpy opening it is a raw FileNotFoundError"),

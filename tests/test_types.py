@@ -124,23 +124,39 @@ def test_a_large_sparse_matrix_with_unsorted_indices_or_a_stored_zero_keys_as_it
     assert content_id(with_zero) == content_id(without_zero) != content_id(canonical)
 
 
-def test_a_narrow_stripe_of_zero_padding_down_a_power_of_two_wide_image_keys_as_its_pixels():
-    # The padding is read one pixel in a prime number: in a 2048-wide image the pixels read move
-    # from row to row, so a 40-pixel stripe (a resized patch pasted down the image) is found,
-    # its padding set, and the image keys as the same pixels made by fromarray.
-    pytest.importorskip("PIL")
+def _stripe_keys_as_its_pixels(width: int) -> None:
+    """An RGB image ``width`` pixels wide with a 40-pixel stripe of zero padding pasted down it
+    (a resized patch) keys as the same pixels made by fromarray."""
     import numpy as np
     from PIL import Image
 
     from mandala_ast.runtime.hashing import content_id
 
-    pixels = (np.arange(2600 * 2048 * 3, dtype=np.uint32) * 7).astype(np.uint8).reshape(2600, 2048, 3)
+    pixels = (np.arange(2600 * width * 3, dtype=np.uint32) * 7).astype(np.uint8).reshape(2600, width, 3)
     image = Image.fromarray(pixels)
     stripe = Image.fromarray(pixels[:, 300:341]).resize((40, 2600))  # resize leaves padding 0
     image.paste(stripe, (300, 0))
     assert image.tobytes("raw", "RGBX")[300 * 4 + 3] == 0
     rebuilt = Image.fromarray(np.asarray(image))
     assert content_id(image) == content_id(rebuilt)
+
+
+def test_a_narrow_stripe_of_zero_padding_down_a_power_of_two_wide_image_keys_as_its_pixels():
+    # The padding is read one pixel in a prime number: in a 2048-wide image the pixels read move
+    # from row to row, so a 40-pixel stripe (a resized patch pasted down the image) is found,
+    # its padding set, and the image keys as the same pixels made by fromarray.
+    pytest.importorskip("PIL")
+    _stripe_keys_as_its_pixels(2048)
+
+
+@pytest.mark.parametrize("multiple", [2, 3])
+def test_a_narrow_stripe_of_zero_padding_keys_as_its_pixels_where_the_width_is_a_multiple_of_the_sample_step(multiple):
+    # In an image whose width is a multiple of the step between the pixels read, every read
+    # fell in the same few columns, and a stripe between them was never found.
+    pytest.importorskip("PIL")
+    from mandala_ast.runtime.types.pil_types import sample_step
+
+    _stripe_keys_as_its_pixels(multiple * sample_step(2048))
 
 
 def test_an_rgb_image_with_a_small_patch_of_zero_padding_keeps_one_id_and_shares_it_with_no_other():

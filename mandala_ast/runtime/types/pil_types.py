@@ -23,9 +23,9 @@ three bytes a pixel costs more than hashing the padding. PIL leaves the padding 
 depending on how the image was made (``fromarray`` and files: 255; ``resize``, ``point``, a
 black ``Image.new``: 0; ``rotate``, ``crop`` past the edge, ``ImageOps.expand``: 0 in the
 corners or borders it adds). Reading every padding byte before hashing cost a third of the
-rate, so one pixel in ``_SAMPLE`` is read: a block whose sampled padding is all 255 is hashed
+rate, so about one pixel a 4 KiB page is read (``sample_step``): a block whose sampled padding is all 255 is hashed
 where it is, any other is copied with its padding set, a plain vectorised pass. An image
-whose padding is 0 only in a patch the sample misses (a few hundred pixels) keeps those bytes
+whose padding is 0 only in a patch the sample misses (up to a few thousand pixels) keeps those bytes
 in its key: it misses against equal pixels made another way, and is computed again. That is
 the whole cost: every pixel byte is in the key either way, so two images that differ never
 share an id, and an image made the same way always gets the same one.
@@ -49,7 +49,7 @@ from PIL import Image, ImageMode
 from . import ByteStream, TypeHandler, add, pickled_buffers
 from .pil_memory import row_runs
 
-__all__ = ["decode", "encode", "image_key", "key_pixels", "load", "pixel_bytes"]
+__all__ = ["decode", "encode", "image_key", "key_pixels", "load", "pixel_bytes", "sample_step"]
 
 #: Modes PIL stores exactly as ``tobytes()`` packs them (RGB, LA... are padded to four bytes;
 #: "1" is a byte a pixel in memory, a bit in ``tobytes()``).
@@ -64,9 +64,13 @@ _WINDOW = 4 << 20
 _IN_PLACE_WINDOW = 16 << 20
 #: One RGB pixel in this many has its padding read before its block is hashed in place: a
 #: prime, so that the pixels read move from row to row whatever the width (a power-of-two width
-#: would read the same columns of every row, and miss a narrow patch between them). The
-#: strided read touches one cache line in sixteen: ~2% of the hash's time.
-_SAMPLE = 251
+#: would read the same columns of every row, and miss a narrow patch between them). About one
+#: pixel a 4 KiB page: the reads are cache misses the hash then waits behind, and four a page
+#: (one in 251) took a fifth of the hash's time, one a page 4%.
+_SAMPLE = 1021
+#: The step for an image whose width is a multiple of ``_SAMPLE``: there, every read would fall
+#: in the same column.
+_SAMPLE_ELSE = 1031
 #: A padded RGB pixel as one number, and the padding byte (the last in memory) set.
 _PIXEL = np.dtype("<u4")
 _OPAQUE = _PIXEL.type(0xFF000000)
@@ -127,10 +131,20 @@ def key_pixels(image: Image.Image) -> np.ndarray | ByteStream:
         return ByteStream(width * height * 4, _opaque_copies(image))
     step = _IN_PLACE_WINDOW // 4
     windows = [run.view(_PIXEL)[start : start + step] for run in runs for start in range(0, run.size // 4, step)]
-    return ByteStream(width * height * 4, _opaque_in_place(image, windows))
+    return ByteStream(width * height * 4, _opaque_in_place(image, windows, sample_step(width)))
 
 
-def _opaque_in_place(image: Image.Image, windows: list[np.ndarray]) -> Iterator[np.ndarray]:
+def sample_step(width: int) -> int:
+    """One pixel in this many of an RGB image ``width`` pixels wide has its padding read: a
+    step that moves the pixels read from column to column, row after row.
+
+    >>> sample_step(2048), sample_step(2042)
+    (1021, 1031)
+    """
+    return _SAMPLE_ELSE if width % _SAMPLE == 0 else _SAMPLE
+
+
+def _opaque_in_place(image: Image.Image, windows: list[np.ndarray], step: int) -> Iterator[np.ndarray]:
     """Windows of RGB memory as bytes: in place where the sampled padding bytes are 255 (the
     smallest sampled pixel, as a number whose top byte is the padding, tells), else copied with
     every padding byte set into one reused buffer (the hasher reads each window before asking
@@ -138,9 +152,9 @@ def _opaque_in_place(image: Image.Image, windows: list[np.ndarray]) -> Iterator[
     buffer = None
     for window in windows:
         # Every padding byte read (a full pass, on one core, before blake3 hashes on all of
-        # them) held the image at ~40% of numpy's hashing rate; the sample costs ~2%. What it
+        # them) held the image at ~40% of numpy's hashing rate; the sample costs ~4%. What it
         # can miss costs a recompute, never a wrong hit (the module's docstring).
-        if window[::_SAMPLE].min() < _OPAQUE:
+        if window[::step].min() < _OPAQUE:
             buffer = np.empty(_IN_PLACE_WINDOW // 4, _PIXEL) if buffer is None else buffer
             window = np.bitwise_or(window, _OPAQUE, out=buffer[: len(window)])
         yield window.view(np.uint8)
