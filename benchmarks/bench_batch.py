@@ -9,6 +9,9 @@ Workloads (wall-clock seconds; the median of --repeat runs):
    serial loop's time over the system's.
 2. overhead: N trivial calls (x + 1), 2 workers, fresh caches: per-call microseconds, and
    the ratio to the bare executor running the same functions (pool.submit / client.submit).
+   Two rows say what storing the calls costs with no executor at all (a batch running bodies
+   in its own thread, and a plain run block): the bare executor stores nothing, so a batch
+   costs at least the bare executor plus these.
 3. stored: a batch of S calls that are all stored already, opened in a fresh Storage: the
    whole block (lookups, loads, names made plain).
 4. async: A async ops awaiting 50 ms each with max_concurrency=50.
@@ -108,6 +111,18 @@ def mandala(executor, op_, n):
     return run
 
 
+def run_block(op_, n):
+    """The same calls stored by a run block in a fresh storage: no executor, no deferral."""
+    def run():
+        folder = fresh_dir()
+        try:
+            with Storage(os.path.join(folder, "s.db")).run():
+                [op_(x) for x in range(n)]
+        finally:
+            shutil.rmtree(folder)
+    return run
+
+
 def joblib_memory(backend, fn, n):
     def run():
         import joblib
@@ -169,6 +184,12 @@ def overhead_rows(n: int, repeat: int, client) -> list[tuple]:
     for name, bare_run, ours in pairs:
         bare_s, ours_s = _guarded(bare_run, repeat), _guarded(ours, repeat)
         rows.append((name, bare_s / n * 1e6, ours_s / n * 1e6, ours_s / bare_s if bare_s and ours_s else None))
+    # What storing costs without any executor: the floor of "mandala_ast batch" above, which
+    # stores every call the bare executor only runs (ours minus bare, against these rows).
+    here_s = _guarded(mandala(None, trivial_op, n), repeat)
+    run_block_s = _guarded(run_block(trivial_op, n), repeat)
+    rows.append(("none: bodies run here (storing alone)", None, here_s / n * 1e6, None))
+    rows.append(("run block, serial (storing alone)", None, run_block_s / n * 1e6, None))
     joblib_s = _guarded(joblib_memory("threading", trivial, n), repeat)
     delayed_s = _guarded(dask_delayed("threads", trivial, n), repeat)
     rows.append(("joblib Parallel+Memory threading", None, joblib_s / n * 1e6, None))
