@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+ED2"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -117,6 +117,7 @@ AREAS["FX"] = "fixtures, batch and why leftovers (session 9)"
 AREAS["SH"] = "stale or spurious results when code changes (session 9)"
 AREAS["SC"] = "flat per-call cost at scale (session 9)"
 AREAS["RN"] = "review of session-9 merges"
+AREAS["ED"] = "edges left open: Ctrl-C on Dask, teardown, fixtures, export names (session 10)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -1564,6 +1565,13 @@ MUTANTS: tuple[Mutant, ...] = (
            "a helper scale declared moved to where the scale_k it reads differs serves the results of the old scale_k"),
     Mutant("RN5", _DEPS, "            written = _walked(tree)[3]  #", "            written = _local_or_mutated_names(tree)  #", _INPUTS,
            "an op with a local K reading getattr(helpers, name) serves its stale result after helpers.K was edited"),
+    # -- session 10: edges left open (EDx)
+    Mutant("ED1", "mandala_ast/runtime/batch/executors.py", "        with held_back():\n            task = self.client.submit(",
+           "        if True:\n            task = self.client.submit(", ("tests/test_batch_workers.py",),
+           "Ctrl-C as a Dask client sends a call to the cluster: the call runs there and its result is dropped"),
+    Mutant("ED2", "mandala_ast/runtime/batch/executors.py", "        if ticket is not None:\n            ticket.set_running_or_notify_cancel()\n", "",
+           ("tests/test_batch_workers.py",),
+           "Ctrl-C as a Dask client sends a call: the call's mirror is cancelled, its result on the cluster dropped"),
 )
 
 
