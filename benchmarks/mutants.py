@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+ED3"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+ED5"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1575,6 +1575,12 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("ED3", "mandala_ast/runtime/tracing.py", "    return _disable\n",
            "    return sys.monitoring.DISABLE  # type: ignore[attr-defined]\n", ("tests/test_tracing.py",),
            "a Dask batch's process prints 'Exception ignored in _removeHandlerRef' as it exits (killed on Python 3.12+ only)"),
+    Mutant("ED4", "mandala_ast/runtime/fixtures.py", "        if not upstream:\n            return reason\n",
+           "        if True:\n            return reason\n", ("tests/test_pytest.py",),
+           "a cached fixture recomputed because the cached fixture it receives changed says 'not stored yet'"),
+    Mutant("ED5", "mandala_ast/runtime/fixtures.py", "        with _unstored_named(op, label[0]), block:\n",
+           "        with block:\n", ("tests/test_pytest.py",),
+           "the warning for a cached fixture value that cannot be stored names 'op conftest.gen, output 0', not the fixture"),
 )
 
 
