@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+ED5"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+ED7"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1581,6 +1581,11 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("ED5", "mandala_ast/runtime/fixtures.py", "        with _unstored_named(op, label[0]), block:\n",
            "        with block:\n", ("tests/test_pytest.py",),
            "the warning for a cached fixture value that cannot be stored names 'op conftest.gen, output 0', not the fixture"),
+    Mutant("ED6", "mandala_ast/export_files.py", "    if len(os.fsencode(out.name)) <= room:\n", "    if True:\n",
+           ("tests/test_export.py",), "an export to a valid output name of 255 characters fails: 'File name too long'"),
+    Mutant("ED7", "mandala_ast/export_files.py", '    prefix = f".{_out_part(out)}."', '    prefix = f".{out.name}."',
+           ("tests/test_export.py",),
+           "the temporary files a killed export to a long output name left stay for good, as large as it had got"),
 )
 
 
