@@ -264,18 +264,16 @@ class DaskBackend(Backend):
         return known[1]
 
     def cancel(self, futures: Any) -> None:
-        """Cancel the tasks still to finish; a finished one's result is kept (:meth:`settle`)."""
-        tasks = [f.dask for f in futures if hasattr(f, "dask") and not f.dask.done()]
+        """Cancel the tasks (and those chained to them); one that finished, its mirror not
+        yet told (the callbacks' thread may come after the block has exited), gives its
+        result to its mirror first, to be kept."""
+        mirrors = [f for f in futures if hasattr(f, "dask")]
+        for mirror in mirrors:
+            if mirror.dask.done() and not mirror.done():
+                _settle(mirror, mirror.dask)
+        tasks = [mirror.dask for mirror in mirrors]
         if tasks:
             self.client.cancel(tasks)
-
-    def settle(self, futures: list) -> None:
-        """After an interruption: the results of the tasks that finished, fetched now rather
-        than left to the callbacks' thread (which may come after the block has exited)."""
-        for mirror in futures:
-            task = getattr(mirror, "dask", None)
-            if task is not None and task.done() and not mirror.done():
-                _settle(mirror, task)
 
 
 def _mirror(task: Any) -> cf.Future:
