@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT1"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT1+ED7"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -118,6 +118,7 @@ AREAS["SH"] = "stale or spurious results when code changes (session 9)"
 AREAS["SC"] = "flat per-call cost at scale (session 9)"
 AREAS["RN"] = "review of session-9 merges"
 AREAS["LT"] = "the lead's session-10 changes"
+AREAS["ED"] = "edges left open: Ctrl-C on Dask, teardown, fixtures, export names (session 10)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -1569,6 +1570,27 @@ MUTANTS: tuple[Mutant, ...] = (
            "a helper scale declared moved to where the scale_k it reads differs serves the results of the old scale_k"),
     Mutant("RN5", _DEPS, "            written = _walked(tree)[3]  #", "            written = _local_or_mutated_names(tree)  #", _INPUTS,
            "an op with a local K reading getattr(helpers, name) serves its stale result after helpers.K was edited"),
+    # -- session 10: edges left open (EDx)
+    Mutant("ED1", "mandala_ast/runtime/batch/executors.py", "        with held_back():\n            task = self.client.submit(",
+           "        if True:\n            task = self.client.submit(", ("tests/test_batch_workers.py",),
+           "Ctrl-C as a Dask client sends a call to the cluster: the call runs there and its result is dropped"),
+    Mutant("ED2", "mandala_ast/runtime/batch/executors.py", "        if ticket is not None:\n            ticket.set_running_or_notify_cancel()\n", "",
+           ("tests/test_batch_workers.py",),
+           "Ctrl-C as a Dask client sends a call: the call's mirror is cancelled, its result on the cluster dropped"),
+    Mutant("ED3", "mandala_ast/runtime/tracing.py", "    return _disable\n",
+           "    return sys.monitoring.DISABLE  # type: ignore[attr-defined]\n", ("tests/test_tracing.py",),
+           "a Dask batch's process prints 'Exception ignored in _removeHandlerRef' as it exits (killed on Python 3.12+ only)"),
+    Mutant("ED4", "mandala_ast/runtime/fixtures.py", "        if not upstream:\n            return reason\n",
+           "        if True:\n            return reason\n", ("tests/test_pytest.py",),
+           "a cached fixture recomputed because the cached fixture it receives changed says 'not stored yet'"),
+    Mutant("ED5", "mandala_ast/runtime/fixtures.py", "        with _unstored_named(op, label[0]), block:\n",
+           "        with block:\n", ("tests/test_pytest.py",),
+           "the warning for a cached fixture value that cannot be stored names 'op conftest.gen, output 0', not the fixture"),
+    Mutant("ED6", "mandala_ast/export_files.py", "    if len(os.fsencode(out.name)) <= room:\n", "    if True:\n",
+           ("tests/test_export.py",), "an export to a valid output name of 255 characters fails: 'File name too long'"),
+    Mutant("ED7", "mandala_ast/export_files.py", '    prefix = f".{_out_part(out)}."', '    prefix = f".{out.name}."',
+           ("tests/test_export.py",),
+           "the temporary files a killed export to a long output name left stay for good, as large as it had got"),
 )
 
 

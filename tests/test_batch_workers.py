@@ -539,6 +539,54 @@ def test_ctrl_c_as_a_fresh_pool_takes_a_call_again_after_a_worker_died_stores_it
         assert _stored(dies_once, 1, str(folder)), "computed by the fresh pool's worker, and not stored"
 
 
+def test_ctrl_c_as_a_dask_client_takes_a_call_stores_the_result_its_worker_computed(tmp_path):
+    """A Dask client's submit sends the task to the cluster before it gives back its future:
+    a Ctrl-C in between left the call computed on the cluster with nobody holding its future
+    (its result dropped, never stored). Here the client's submit waits, once the task is
+    sent, for the test's SIGINT and the call to have answered (on a real LocalCluster)."""
+    pytest.importorskip("distributed")
+    db, ran, go = tmp_path / "s.db", tmp_path / "ran", tmp_path / "go"
+    ran.mkdir()
+    script = f"""
+        import os, time
+        import distributed
+        from batch_ops import rendezvous
+        from mandala_ast import Storage
+
+        sent = distributed.Client.submit
+
+        def submit(self, *args, **kwargs):
+            future = sent(self, *args, **kwargs)
+            print("sent", flush=True)
+            while not (os.path.exists({str(go)!r}) and future.done()):  # the SIGINT lands here
+                time.sleep(0.01)
+            return future
+
+        distributed.Client.submit = submit
+        cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                           dashboard_address=None)
+        with cluster, distributed.Client(cluster) as client:
+            try:
+                with Storage({str(db)!r}).batch(executor=client, progress=False):
+                    y = rendezvous(1, {str(ran)!r}, 1)
+            except KeyboardInterrupt:
+                print("interrupted", flush=True)
+    """
+    child = _child(script)
+    try:
+        assert child.stdout.readline().strip() == "sent"
+        _wait_until(lambda: os.listdir(ran), child)  # the worker ran the body
+        child.send_signal(signal.SIGINT)
+        time.sleep(0.3)  # (the interrupt is handled before submit returns)
+        go.write_text("")
+        out, err = child.communicate(timeout=120)
+    finally:
+        child.kill()
+    assert out.split() == ["interrupted"], err
+    with Storage(db).run(allow_new_calls=False):
+        assert _stored(rendezvous, 1, str(ran), 1), "computed on the cluster, and not stored"
+
+
 def test_a_terminals_ctrl_c_still_stops_the_bodies_of_workers_forked_as_the_pool_took_a_call(tmp_path):
     """The pool forks its workers in its first submit, while the batch holds Ctrl-C back: a
     worker forked then must not inherit the handler that holds it back, or a terminal's

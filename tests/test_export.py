@@ -14,6 +14,7 @@ import textwrap
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 import sqlite_utils
@@ -182,6 +183,31 @@ class TestExport:
             os.utime(file, (two_days_ago, two_days_ago))
         assert cli("export", str(db), str(tmp_path / "flat.db")).returncode == 0
         assert all(file.exists() for file in theirs) and not any(file.exists() for file in stale)
+
+    def test_an_output_name_of_255_characters_exports(self, db, tmp_path):
+        # The temporary file, named .<out>.<host>.<pid>.tmp, was longer than the file system
+        # allows a name to be: "File name too long", for an output name that is valid.
+        out = tmp_path / ("f" * 252 + ".db")
+        proc = cli("export", str(db), str(out))
+        assert proc.returncode == 0, proc.stderr
+        assert sqlite_utils.Database(out)["make_data"].count == 2
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+    @pytest.mark.skipif(os.name != "posix", reason="tells a finished process by its pid")
+    def test_the_temporary_files_a_killed_export_to_a_long_name_left_are_removed_by_the_next_export(self, db, tmp_path):
+        # The temporary file of a 255-character output is named otherwise than the output
+        # (cut short): the next export must still know it as its own to remove it.
+        out = tmp_path / ("f" * 252 + ".db")
+        ended = subprocess.run(
+            [sys.executable, "-c", f"from pathlib import Path; from mandala_ast.export_files import temp_path; "
+                                   f"print(temp_path(Path({str(out)!r})))"],
+            capture_output=True, text=True, check=True)
+        killed = [Path(ended.stdout.strip() + end) for end in ("", "-journal")]
+        for left in killed:
+            assert left.parent == tmp_path and len(left.name.encode()) <= 255
+            left.write_bytes(b"partial" * 1000)
+        assert cli("export", str(db), str(out)).returncode == 0
+        assert not any(left.exists() for left in killed)
 
     def test_never_unpickles(self, tmp_path, monkeypatch):
         """An untrusted storage whose pickle would run code when loaded: export describes it."""

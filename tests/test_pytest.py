@@ -662,3 +662,32 @@ def test_a_cached_fixture_keyed_on_tmp_path_is_an_error_at_collection_not_a_valu
         result, _ = run(pytester)
         result.assert_outcomes(passed=1)
         assert f"mandala: 1 fixture {expected}" in summary(result)
+
+
+def test_a_fixture_recomputed_because_an_upstream_cached_fixture_changed_names_that_fixture(project):
+    # trained_model is keyed on dataset's stored call: recomputed after dataset's code
+    # changed, its reason was "not stored yet", as if it had never run.
+    run(project)
+    edit(project, "conftest.py", "return list(range(10))", "return list(range(20))")
+    project.makepyfile(test_model="def test_model(trained_model):\n    assert round(trained_model, 6) == 19.0\n")
+    result, computed = run(project)
+    result.assert_outcomes(passed=1)
+    assert computed == ["dataset", "trained_model"]
+    assert summary(result) == (
+        "mandala: 2 fixtures recomputed (dataset: fixture code changed, trained_model: upstream fixture dataset changed)"
+    )
+
+
+def test_the_warning_for_a_cached_fixture_value_that_cannot_be_stored_names_the_fixture_and_its_conftest(pytester):
+    # It named "op conftest.gen, output 0", an op the user never wrote.
+    pytester.mkpydir("sub")
+    (pytester.path / "sub" / "conftest.py").write_text(
+        "import threading\nfrom mandala_ast.pytest import cached_fixture\n\n"
+        "@cached_fixture(scope='session')\ndef gen():\n    return threading.Lock()\n"
+    )
+    (pytester.path / "sub" / "test_gen.py").write_text("def test_gen(gen):\n    assert gen is not None\n")
+    result, _ = run(pytester)
+    result.assert_outcomes(passed=1)
+    output = result.stdout.str()
+    assert "MandalaUnstoredWarning: cached_fixture 'gen' (sub/conftest.py): its value cannot be stored" in output
+    assert "op sub.conftest.gen" not in output and "op conftest.gen" not in output

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+import textwrap
+from pathlib import Path
+
+import pytest
 
 from mandala_ast.runtime.tracing import run_traced
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def helper(x):
@@ -151,3 +159,40 @@ def test_a_receiver_whose_attributes_raise_is_noted_by_its_class():
     Named.__qualname__ = "Named"  # as if at module level
     _, ran = run_traced(lambda: Named.m(Named()), (), {})
     assert ran.receivers[Proxy.m.__code__] == (Named,)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring tracing: Python 3.12+")
+def test_a_dask_batch_prints_no_exception_ignored_at_interpreter_exit(tmp_path):
+    """The monitoring callback stays registered to the end: code first run while modules
+    are torn down (logging's _removeHandlerRef, as Dask's handlers go) called it after its
+    module's globals were cleared, and the process printed "Exception ignored in
+    _removeHandlerRef ... 'NoneType' object has no attribute 'monitoring'" as it exited."""
+    pytest.importorskip("distributed")
+    (tmp_path / "traced_ops.py").write_text(textwrap.dedent("""
+        from mandala_ast import op
+
+        def helper(x):
+            return x + 1
+
+        @op
+        def inc(x):
+            return helper(x)  # user code: the body is traced
+    """))
+    script = tmp_path / "main.py"
+    script.write_text(textwrap.dedent(f"""
+        import distributed
+        from mandala_ast import Storage
+        from traced_ops import inc
+
+        if __name__ == "__main__":
+            cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                               dashboard_address=None)
+            with cluster, distributed.Client(cluster) as client:
+                with Storage({str(tmp_path / "s.db")!r}).batch(executor=client, progress=False):
+                    ys = [inc(x) for x in range(3)]
+            print(ys, flush=True)
+    """))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)])}
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["[1,", "2,", "3]"], done.stderr
+    assert "Exception ignored" not in done.stderr, done.stderr

@@ -22,13 +22,14 @@ from __future__ import annotations
 import inspect
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .._errors import NewCallError, ValueEncodingError
+from .._errors import MandalaUnstoredWarning, NewCallError, ValueEncodingError
 from .hashing import UnhashableError, content_id, digest
 from .ops import Op
 from .refs import Ref
@@ -111,6 +112,9 @@ class FixtureCache:
         # id(value) -> Ref of the stored call that produced it: a fixture that receives the
         # value is keyed on that call (its history), not just on the value's content.
         self._produced: dict[int, Ref] = {}
+        # id(value) -> label, for values recomputed in this session (stored under older code,
+        # or refreshed): why the fixtures that receive them are not stored for them either.
+        self._recomputed: dict[int, str] = {}
 
     def get(self, op: FixtureOp, name: str, kwargs: dict[str, Any]) -> Any:
         """The fixture's value for these received values (``request`` among them if the
@@ -127,7 +131,7 @@ class FixtureCache:
             ref = self._stored(op, kwargs, refs)
             if ref is not None:
                 return self._reused(name, param, ref)
-        reason = self._reason(op, name, kwargs)
+        reason = self._reason(op, name, kwargs, refs)
         with self._single_flight(name, param):
             # Another process (an xdist worker) may have computed it while this one waited.
             ref = self._stored(op, kwargs, refs)
@@ -144,6 +148,7 @@ class FixtureCache:
         it any more, and its Ref no longer keeps it alive."""
         if self._ref_of(value) is not None:
             del self._produced[id(value)]
+            self._recomputed.pop(id(value), None)
 
     def discard(self, value: Any) -> None:
         """Delete the stored call that produced ``value`` (returned by :meth:`get`), and the
@@ -189,22 +194,34 @@ class FixtureCache:
     def _compute(self, op: FixtureOp, label: tuple[str, str], kwargs: dict, refs: dict, reason: str) -> Any:
         block = self.storage.run(allow_new_calls=True)
         started = time.perf_counter()
-        with block:
+        with _unstored_named(op, label[0]), block:
             (ref,) = block.call_op_with_refs(op, (), kwargs, refs)
         status = "computed" if reason == NOT_STORED else "recomputed"
-        self.outcomes.append(Outcome(label[0], status, time.perf_counter() - started, reason, label[1]))
-        return self._keep(ref)
+        outcome = Outcome(label[0], status, time.perf_counter() - started, reason, label[1])
+        self.outcomes.append(outcome)
+        value = self._keep(ref)
+        if status == "recomputed":
+            self._recomputed[id(value)] = outcome.label
+        return value
 
     def _keep(self, ref: Ref) -> Any:
         self._produced[id(ref.value)] = ref
         return ref.value
 
-    def _reason(self, op: FixtureOp, name: str, kwargs: dict) -> str:
+    def _reason(self, op: FixtureOp, name: str, kwargs: dict, refs: dict) -> str:
         if self._wants_refresh(name):
             return "refresh requested"
         if "op" in kwargs:  # a fixture named `op` would collide with why's own parameter
             return "stored value not valid for today's code and inputs"
-        return reason_from_why(self.storage.why(op, **kwargs))
+        reason = reason_from_why(self.storage.why(op, **kwargs))
+        if reason != NOT_STORED:
+            return reason
+        # Never stored for these received values: because a cached fixture it receives was
+        # computed anew in this session (its code changed), which is the reason to give.
+        upstream = [self._recomputed[id(kwargs[arg])] for arg in refs if id(kwargs[arg]) in self._recomputed]
+        if not upstream:
+            return reason
+        return f"upstream fixture{'s' if len(upstream) > 1 else ''} {', '.join(dict.fromkeys(upstream))} changed"
 
     @contextmanager
     def _single_flight(self, name: str, param: str) -> Iterator[None]:
@@ -235,6 +252,54 @@ def _with_ignore_hint(exc: ValueEncodingError, op: FixtureOp, kwargs: dict) -> V
             hint = f"; leave it out of the fixture's key with @cached_fixture(ignore=({arg!r},))"
             return ValueEncodingError(f"{exc}{hint}")
     return exc
+
+
+@contextmanager
+def _unstored_named(op: FixtureOp, name: str) -> Iterator[None]:
+    """The warning for a fixture value that cannot be stored names the fixture and its file,
+    where it said "op conftest.gen, output 0": an op the user never wrote. Other warnings (an
+    op the body called) go on as they were, after the body (even one that raised)."""
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    finally:
+        for warning in caught:
+            _warn_again(warning, op, name)
+
+
+def _warn_again(warning: warnings.WarningMessage, op: FixtureOp, name: str) -> None:
+    detail = _own_unstored(str(warning.message), op.name) if warning.category is MandalaUnstoredWarning else None
+    if detail is None:
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno, source=warning.source)
+        return
+    code = op.fn.__code__
+    warnings.warn_explicit(
+        f"cached_fixture {name!r} ({_shown_path(code.co_filename)}): its value cannot be stored "
+        f"({detail}); it is returned without being stored, so the fixture is computed again in every run",
+        MandalaUnstoredWarning, code.co_filename, code.co_firstlineno,
+    )
+
+
+def _own_unstored(message: str, op_name: str) -> str | None:
+    """Why the fixture's own value was not stored, from the warning ``message`` (None if the
+    warning is about another op)."""
+    own = f"op {op_name}, output 0: "
+    for prefix in (own, f"op {op_name}: {own}"):  # (the second: a damaged value computed again)
+        if message.startswith(prefix):
+            detail = message[len(prefix):].partition("; it is returned without being stored")[0]
+            return detail.partition("; its output is returned without being stored")[0]
+    return None
+
+
+def _shown_path(path: str) -> str:
+    """``path`` relative to the working directory (where pytest runs) when under it."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # Windows: on another drive
+        return path
+    return path if relative.startswith(os.pardir) else relative
 
 
 def _param_text(kwargs: dict) -> str:

@@ -142,9 +142,17 @@ _tool: list[int] = []
 _recording: dict[int, list[RanCode]] = {}
 
 
-def _on_start(code: types.CodeType, offset: int) -> Any:
+#: What the callback returns to switch a code object's events off (Python 3.12+).
+_DISABLE = getattr(getattr(sys, "monitoring", None), "DISABLE", None)
+
+
+# What the callback reads is bound as default arguments: the tool stays registered to the
+# interpreter's end, and code first run while modules are torn down (logging's handler
+# clean-up, say) calls it after this module's globals were set to None.
+def _on_start(code: types.CodeType, offset: int, _recording: dict = _recording,
+              _ident: Callable[[], int] = threading.get_ident, _disable: Any = _DISABLE) -> Any:
     if _recording:
-        mine = _recording.get(threading.get_ident())
+        mine = _recording.get(_ident())
         if mine:
             for ran in mine:  # (events stay on while other threads record: most calls end here)
                 if code not in ran.codes or ran.checks and code in ran.checks:
@@ -154,7 +162,7 @@ def _on_start(code: types.CodeType, offset: int) -> Any:
         if mine is None or len(_recording) > 1:
             # Switched off now, this code would go unseen by the other threads' executions.
             return None
-    return sys.monitoring.DISABLE  # type: ignore[attr-defined]  # Python >= 3.12 only runs this
+    return _disable
 
 
 def _started(code: types.CodeType, runs: list[RanCode]) -> bool:

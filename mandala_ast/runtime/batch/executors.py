@@ -228,15 +228,28 @@ class DaskBackend(Backend):
         super().__init__(None)
         self.client = client
         self.addresses: dict[int, tuple[Any, Any]] = {}  # id(op) -> (op, address)
+        self._ticket: cf.Future | None = None  # the mirror of the task being handed over
 
     def submit(self, op: Any, args: tuple, kwargs: dict, traced: bool = True, upstream: tuple = ()) -> Any:
+        """The call sent to the cluster, a Ctrl-C meanwhile held back until its mirror is at
+        hand (:meth:`cut_short`): the client sends the task before it gives back its future,
+        and the cluster runs it all the same, its result to be kept."""
         address = self._address(op)
         inputs = tuple(getattr(future, "dask", future) for future in upstream)
-        task = self.client.submit(Chained(address, args, kwargs), *inputs, pure=False)
-        mirror: cf.Future = cf.Future()
-        mirror.dask = task  # type: ignore[attr-defined]
-        task.add_done_callback(lambda done: _settle(mirror, done))  # called in a thread of its own
+        self._ticket = None  # (not one an earlier interruption left unclaimed)
+        with held_back():
+            task = self.client.submit(Chained(address, args, kwargs), *inputs, pure=False)
+            self._ticket = _mirror(task)
+        mirror, self._ticket = self._ticket, None
         return mirror
+
+    def cut_short(self) -> Any:
+        """The mirror of a task sent as Ctrl-C came, marked running: cancelling the mirror
+        would not stop the task on the cluster, only drop its result."""
+        ticket, self._ticket = self._ticket, None
+        if ticket is not None:
+            ticket.set_running_or_notify_cancel()
+        return ticket
 
     def _address(self, op: Any) -> Any:
         """Where a worker finds the op, with its code as this process has it (a worker process
@@ -251,9 +264,24 @@ class DaskBackend(Backend):
         return known[1]
 
     def cancel(self, futures: Any) -> None:
-        tasks = [f.dask for f in futures if hasattr(f, "dask")]
+        """Cancel the tasks (and those chained to them); one that finished, its mirror not
+        yet told (the callbacks' thread may come after the block has exited), gives its
+        result to its mirror first, to be kept."""
+        mirrors = [f for f in futures if hasattr(f, "dask")]
+        for mirror in mirrors:
+            if mirror.dask.done() and not mirror.done():
+                _settle(mirror, mirror.dask)
+        tasks = [mirror.dask for mirror in mirrors]
         if tasks:
             self.client.cancel(tasks)
+
+
+def _mirror(task: Any) -> cf.Future:
+    """A ``concurrent.futures.Future`` settled as the Dask future ``task`` is (``.dask``)."""
+    mirror: cf.Future = cf.Future()
+    mirror.dask = task  # type: ignore[attr-defined]
+    task.add_done_callback(lambda done: _settle(mirror, done))  # called in a thread of its own
+    return mirror
 
 
 def _settle(mirror: cf.Future, task: Any) -> None:
