@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+ST1"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -117,6 +117,7 @@ AREAS["FX"] = "fixtures, batch and why leftovers (session 9)"
 AREAS["SH"] = "stale or spurious results when code changes (session 9)"
 AREAS["SC"] = "flat per-call cost at scale (session 9)"
 AREAS["RN"] = "review of session-9 merges"
+AREAS["ST"] = "stale results when code changes, leftovers (session 10)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -1554,7 +1555,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "an op moved with rename_op to a module where the constant it reads differs serves the results of the old value"),
     Mutant("RN1", _DEPS, '["__dict__", "get", COMPUTED])\n', '["__dict__", "get", COMPUTED], ["get", COMPUTED])\n', _INPUTS,
            "an op calling config.get(name) (the module's function) recomputes when an unrelated constant of config is edited"),
-    Mutant("RN2", _DEPS, "        if name in written or name.startswith", "        if name.startswith", _INPUTS,
+    Mutant("RN2", _DEPS, "{DEFINITION if name in written else ''}", "", _INPUTS,
            "an op reading getattr(helpers, name) recomputes in a new process after a function of helpers filled its cache"),
     Mutant("RN3", "mandala_ast/runtime/file_deps.py", "    if dash and end in _SQLITE_FILES and (base == own",
            "    if dash and (base == own", ("tests/test_file_deps.py",),
@@ -1564,6 +1565,11 @@ MUTANTS: tuple[Mutant, ...] = (
            "a helper scale declared moved to where the scale_k it reads differs serves the results of the old scale_k"),
     Mutant("RN5", _DEPS, "            written = _walked(tree)[3]  #", "            written = _local_or_mutated_names(tree)  #", _INPUTS,
            "an op with a local K reading getattr(helpers, name) serves its stale result after helpers.K was edited"),
+    # -- session 10: stale results when code changes, leftovers
+    Mutant("ST1", _DEPS, '        if name.startswith("__") and name.endswith("__"):\n            continue\n        if _code_object_of(value) is None and is_data(value):\n            yield f"{module_name}',
+           '        if name in written or name.startswith("__") and name.endswith("__"):\n            continue\n        if _code_object_of(value) is None and is_data(value):\n            yield f"{module_name}',
+           _INPUTS, "an op reading getattr(helpers, name) serves its stale result after K, which a function of helpers "
+           "rebinds with `global K`, was edited"),
 )
 
 

@@ -23,7 +23,7 @@ import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from . import env_deps, file_deps, untracked
+from . import definitions, env_deps, file_deps, untracked
 from .differences import short_repr
 from .fingerprints import NO_SOURCE, Fingerprint, decorators, fingerprint
 from .hashing import UnhashableError, content_id, digest
@@ -32,6 +32,7 @@ from .types import handler_for
 
 __all__ = [
     "DECORATORS",
+    "DEFINITION",
     "LIBRARY_ROOTS",
     "Dependency",
     "argument_code_state",
@@ -209,6 +210,9 @@ def run_dependencies(
 
 #: What a helper's decorator lines count under: ``helpers:scale@decorators``.
 DECORATORS = "@decorators"
+#: What state the user's functions write counts under, by the text of its assignments:
+#: ``helpers:K@definition`` (see _module_data).
+DEFINITION = "@definition"
 
 
 def _with_decorators(found: dict[str, Dependency]) -> dict[str, Dependency]:
@@ -521,6 +525,8 @@ def describe(name: str, value: Any) -> Dependency | None:
     """A Dependency for a resolved value, or None when it is not user code or data."""
     if name.endswith(DECORATORS):
         return _decorators_dependency(name, value)
+    if name.endswith(DEFINITION):
+        return _definition_dependency(name)
     if _is_alias(name, value):  # which class or library code the name points to
         target = f"{value.__module__}:{value.__qualname__}"
         return Dependency(name, "constant", binding_state(target), f"{_last(name)} = {target}")
@@ -540,6 +546,17 @@ def describe(name: str, value: Any) -> Dependency | None:
         state = _data_state(value)
         return None if state is None else Dependency(name, "constant", state, _described(value))
     return None
+
+
+def _definition_dependency(name: str) -> Dependency | None:
+    """State the user's functions write (``global K``, a cache they fill), by the text of the
+    statements that bind it where it is defined (``K = 2``): its value moves as calls run,
+    that text only with an edit. None where the module has no file (a notebook's)."""
+    module_name, _, qualname = name.removesuffix(DEFINITION).partition(":")
+    text = definitions.definition_text(module_name, qualname)
+    if text is None:
+        return None
+    return Dependency(name, "constant", digest(b"definition|" + text.encode()), text)
 
 
 def binding_state(target: str) -> bytes:
@@ -908,7 +925,7 @@ def resolve(name: str) -> Any:
     """The object a dependency name refers to now (``module.qualname`` or ``module.CONSTANT``;
     an entry of a dict by literal keys: ``module:REGISTRY['a']``)."""
     module_name, _, rest = name.partition(":")
-    path, keys = _split_keys(rest.removesuffix(DECORATORS))
+    path, keys = _split_keys(rest.removesuffix(DECORATORS).removesuffix(DEFINITION))
     value: Any = sys.modules.get(module_name) or _imported(module_name)
     if value is None:
         return _GONE
@@ -1145,17 +1162,19 @@ def _reads_any_global(rest: list[str]) -> bool:
 def _module_data(module_name: str, namespace: dict) -> Iterator[tuple[str, Any]]:
     """``(name, value)`` of each module-level datum of a module of the user's: what code that
     reads it by a name computed at run time may read (its code counts as it runs). Not the
-    module's own ``__dunder__`` names (its file, its builtins), nor the state its own functions
-    write (a cache they fill, a ``global`` they set): it moves as calls run, and counted, any
-    two calls' states differed and the calls stored were computed again."""
+    module's own ``__dunder__`` names (its file, its builtins). The state its own functions
+    write (a cache they fill, a ``global`` they set) counts by the text that defines it
+    (``helpers:K@definition``), not by its value: that moves as calls run, and counted, any two
+    calls' states differed and the calls stored were computed again; yet ``K = 2`` edited to
+    ``K = 3`` is another input."""
     if not is_user_module(module_name):
         return
     written = _state_its_functions_write(namespace)
     for name, value in list(namespace.items()):
-        if name in written or name.startswith("__") and name.endswith("__"):
+        if name.startswith("__") and name.endswith("__"):
             continue
         if _code_object_of(value) is None and is_data(value):
-            yield f"{module_name}:{name}", value
+            yield f"{module_name}:{name}{DEFINITION if name in written else ''}", value
 
 
 def _state_its_functions_write(namespace: dict) -> set[str]:
