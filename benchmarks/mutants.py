@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+ST1"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+ST5"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1570,6 +1570,16 @@ MUTANTS: tuple[Mutant, ...] = (
            '        if name in written or name.startswith("__") and name.endswith("__"):\n            continue\n        if _code_object_of(value) is None and is_data(value):\n            yield f"{module_name}',
            _INPUTS, "an op reading getattr(helpers, name) serves its stale result after K, which a function of helpers "
            "rebinds with `global K`, was edited"),
+    Mutant("ST2", _DEPS, "        yield from _defined_data(value, COMPUTED)\n", "", _INPUTS,
+           "an op reading getattr(Model, name) (a computed name) serves its stale result after the class constant Model.K was edited"),
+    Mutant("ST3", _DEPS, "    if attr == COMPUTED:\n        return _any_class_data(cls)\n", "    if attr == COMPUTED:\n        return []\n",
+           _INPUTS, "a method reading getattr(self, name) (a computed name) serves its stale result after a class constant was edited"),
+    Mutant("ST4", _DEPS, "            found.append((name + DEFINITION if attr in written else name, value))\n",
+           "            found.append((name, value))\n", _INPUTS,
+           "an op reading getattr(Model, name) recomputes in a new process after a classmethod appended to a class-level list"),
+    Mutant("ST5", _DEPS, "            dependency = describe(name + DEFINITION if attr in written else name, value)\n",
+           "            dependency = describe(name, value)\n", _INPUTS,
+           "an op calling a classmethod that appends to cls.SEEN recomputes its first call in a new process"),
 )
 
 

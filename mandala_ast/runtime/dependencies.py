@@ -269,6 +269,8 @@ def _add_inherited(found: dict[str, Dependency], code: types.CodeType, module_gl
 def _class_attributes_read(method_name: str) -> dict[str, Dependency]:
     """The class-level data a traced method reads through ``self.X`` or ``cls.X`` (``K = 2``
     in the class body, or a base class's): a constant no name chain of the method reaches.
+    What the method itself changes (``cls.SEEN.append(x)``) is state, which moves as calls
+    run: it counts by the text that defines it (see _any_class_data).
 
     >>> _class_attributes_read("not.a:method")
     {}
@@ -281,9 +283,10 @@ def _class_attributes_read(method_name: str) -> dict[str, Dependency]:
     if not isinstance(cls, type) or tree is None:
         return {}
     found = {}
+    written = _attributes_written(tree, cls.__name__, True)
     for attr in _attributes_of_self(tree):
         for name, value in _defined_data(cls, attr):
-            dependency = describe(name, value)
+            dependency = describe(name + DEFINITION if attr in written else name, value)
             if dependency is not None:
                 found[dependency.name] = dependency
     return found
@@ -1209,6 +1212,8 @@ def _value_read(module_name: str, attr: str, value: Any, rest: list[str]) -> Ite
     if entry is not None:
         yield entry
         return
+    if rest[:1] == [COMPUTED] and isinstance(value, type):  # `getattr(Model, name)`: and the class's code
+        yield from _defined_data(value, COMPUTED)
     yield from _class_data(value, rest) or _named_value(module_name, attr, value)
     yield from _class_data_of_object(value, rest)
     yield from _function_attribute(module_name, attr, value, rest)
@@ -1268,7 +1273,10 @@ def _class_data_of_object(value: Any, rest: list[str]) -> list[tuple[str, Any]]:
 
 def _defined_data(cls: type, attr: str) -> list[tuple[str, Any]]:
     """``[(name, data)]`` for class-level data ``attr`` as ``cls`` finds it (its own or a base
-    class's, named by the class that defines it); [] for code, library classes' attributes."""
+    class's, named by the class that defines it); [] for code, library classes' attributes.
+    ``COMPUTED`` (``getattr(Model, name)``) for any of them: see _any_class_data."""
+    if attr == COMPUTED:
+        return _any_class_data(cls)
     for klass in cls.__mro__:
         if attr in vars(klass):
             value = vars(klass)[attr]
@@ -1276,6 +1284,74 @@ def _defined_data(cls: type, attr: str) -> list[tuple[str, Any]]:
                 return [(f"{klass.__module__}:{klass.__qualname__}.{attr}", value)]
             return []
     return []
+
+
+def _any_class_data(cls: type) -> list[tuple[str, Any]]:
+    """``[(name, data)]`` of every class-level datum ``cls`` finds (its own and its bases'),
+    for a read by a name computed at run time (``getattr(Model, name)``, ``getattr(self,
+    name)``): any of them may be the one read. As for a module's (see _module_data), the state
+    the functions of the classes' modules write (``cls.SEEN.append(x)``, ``Model.n += 1``)
+    counts by the text that defines it (``helpers:Model.SEEN@definition``), not by its value."""
+    written = _class_state_written(cls)
+    names = dict.fromkeys(a for k in cls.__mro__ for a in vars(k) if not (a.startswith("__") and a.endswith("__")))
+    found = []
+    for attr in names:
+        for name, value in _defined_data(cls, attr):
+            found.append((name + DEFINITION if attr in written else name, value))
+    return found
+
+
+def _class_state_written(cls: type) -> set[str]:
+    """The class-level attributes of ``cls`` (or its bases) that the functions and methods of
+    the user's modules defining them write: through ``cls``, ``self.__class__`` or
+    ``type(self)``, or through ``self`` in place (``self.SEEN.append(x)``), in the classes'
+    own methods; through the class's name (``Model.SEEN.append(x)``) anywhere in its module."""
+    written: set[str] = set()
+    for klass in cls.__mro__:
+        module = sys.modules.get(klass.__module__) if is_user_module(klass.__module__) else None
+        for function in _functions_in(vars(module)) if module is not None else ():
+            tree = fingerprint(function).tree
+            if tree is not None:
+                own = function.__qualname__.startswith(klass.__qualname__ + ".")
+                written |= _attributes_written(tree, klass.__name__, own)
+    return written
+
+
+def _attributes_written(tree: ast.AST, class_name: str, own: bool) -> set[str]:
+    """``X`` of each ``Model.X`` (``class_name``) the code writes, rebinds or changes in place,
+    and (``own``: a method of the class) of each ``cls.X``, ``type(self).X`` written or
+    ``self.X`` changed in place (``self.X = v`` sets the object's own attribute)."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and not isinstance(node.ctx, ast.Load):
+            if _names_class(node.value, class_name, own and not _is_self(node.value)):
+                found.add(node.attr)
+        changed = _changed_in_place(node)
+        if isinstance(changed, ast.Attribute) and _names_class(changed.value, class_name, own):
+            found.add(changed.attr)
+    return found
+
+
+def _changed_in_place(node: ast.AST) -> ast.AST | None:
+    """What ``x[k] = v``, ``x.a = v``, ``x += v`` (``x`` an attribute) or ``x.append(v)``
+    changes in place: ``x``; None for other code."""
+    if isinstance(node, (ast.Subscript, ast.Attribute)) and not isinstance(node.ctx, ast.Load):
+        return node.value
+    if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Attribute):
+        return node.target
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _MUTATING_METHODS:
+        return node.func.value
+    return None
+
+
+def _names_class(node: ast.AST, class_name: str, receiver: bool) -> bool:
+    """Whether ``node`` is the class named ``class_name``, or (``receiver``) ``self``, ``cls``,
+    ``self.__class__`` or ``type(self)``."""
+    return isinstance(node, ast.Name) and node.id == class_name or receiver and _is_receiver(node)
+
+
+def _is_self(node: ast.AST) -> bool:
+    return isinstance(node, ast.Name) and node.id == "self"
 
 
 def _named_value(module_name: str, attr: str, value: Any) -> Iterator[tuple[str, Any]]:
