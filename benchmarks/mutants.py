@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+ST5"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+ST9"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1580,6 +1580,16 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("ST5", _DEPS, "            dependency = describe(name + DEFINITION if attr in written else name, value)\n",
            "            dependency = describe(name, value)\n", _INPUTS,
            "an op calling a classmethod that appends to cls.SEEN recomputes its first call in a new process"),
+    Mutant("ST6", _DEPS, "    text = _targets_text(value)\n    if not text", "    text = \"\"\n    if not text", _INPUTS,
+           "REGISTRY = {'a': mod1.f} edited to {'a': mod2.f}, two functions of one text reading their own module's K, "
+           "serves the results of mod1.f"),
+    Mutant("ST7", _DEPS, 'return ", ".join(f"{k!r}: {t}" for k, t in items if t)', 'return ", ".join(f"{k!r}" for k, t in items if t)',
+           _INPUTS, "an op reading REGISTRY[key] (a computed key) serves the results of mod1.f once the entry points to mod2.f"),
+    Mutant("ST8", _DEPS, "    for suffix in (DECORATORS, DEFINITION, TARGETS):\n", "    for suffix in (DECORATORS, DEFINITION):\n",
+           _INPUTS, "an op calling REGISTRY['a'] recomputes every call in every new process (the entry's targets are never found again)"),
+    Mutant("ST9", _DEPS, "    for suffix in (DECORATORS, DEFINITION, TARGETS):\n", "    for suffix in (DECORATORS, TARGETS):\n",
+           _INPUTS, "an op reading getattr(helpers, name) recomputes every call in every new process when a function of helpers "
+           "writes a global"),
 )
 
 

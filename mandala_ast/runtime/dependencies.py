@@ -33,6 +33,7 @@ from .types import handler_for
 __all__ = [
     "DECORATORS",
     "DEFINITION",
+    "TARGETS",
     "LIBRARY_ROOTS",
     "Dependency",
     "argument_code_state",
@@ -98,7 +99,7 @@ class Dependency:
 
 def static_dependencies(fn: Any) -> dict[str, Dependency]:
     """The transitive user-code dependencies of function ``fn`` (``fn`` itself excluded)."""
-    return _with_decorators(_static(fn))
+    return _with_targets(_with_decorators(_static(fn)))
 
 
 def _static(fn: Any) -> dict[str, Dependency]:
@@ -205,7 +206,7 @@ def run_dependencies(
         if name in found:  # as the body found it, not as it left it
             found[name] = dependency
     found.pop(qualified_name(fn), None)
-    return _with_decorators(found)
+    return _with_targets(_with_decorators(found))
 
 
 #: What a helper's decorator lines count under: ``helpers:scale@decorators``.
@@ -213,6 +214,9 @@ DECORATORS = "@decorators"
 #: What state the user's functions write counts under, by the text of its assignments:
 #: ``helpers:K@definition`` (see _module_data).
 DEFINITION = "@definition"
+#: Which functions a name that holds code under another name than theirs points to (a
+#: registry, an entry of one, an alias): ``helpers:REGISTRY['a']@targets``.
+TARGETS = "@targets"
 
 
 def _with_decorators(found: dict[str, Dependency]) -> dict[str, Dependency]:
@@ -227,6 +231,51 @@ def _with_decorators(found: dict[str, Dependency]) -> dict[str, Dependency]:
             if dependency is not None:
                 found.setdefault(dependency.name, dependency)
     return found
+
+
+def _with_targets(found: dict[str, Dependency]) -> dict[str, Dependency]:
+    """``found`` with, for each name among its code that holds functions of the user's under
+    another name than theirs (``REGISTRY``, ``REGISTRY['a']``, ``act = relu``), which functions
+    those are: code counts by its text, and two functions of one text in two modules read
+    each its own module's globals (``{"a": mod1.f}`` edited to ``{"a": mod2.f}``). A
+    dependency of its own, as decorators are, which calls stored before it counted hold as
+    it was."""
+    for name in [n for n, d in found.items() if d.kind == "code" and "@" not in n]:
+        value = resolve(name)
+        dependency = _targets_dependency(name + TARGETS, value) if value is not _GONE else None
+        if dependency is not None:
+            found.setdefault(dependency.name, dependency)
+    return found
+
+
+def _targets_dependency(name: str, value: Any) -> Dependency | None:
+    """The functions of the user's ``value`` holds, by their own names (``mod1:f``); None
+    where it holds none, or is one under its own name."""
+    text = _targets_text(value)
+    if not text or text == name.removesuffix(TARGETS):
+        return None
+    single = _code_object_of(value) is not None  # as a helper imported from elsewhere counts
+    return Dependency(name, "constant", binding_state(text) if single else digest(b"targets|" + text.encode()), text)
+
+
+def _targets_text(value: Any, depth: int = 0) -> str:
+    """``mod1:f`` for a function of the user's; the same for what a partial, a dict, a list
+    or a tuple holds, item by item (``{'a': mod1:f}``); "" for anything else."""
+    code = _code_object_of(value)
+    if code is not None:
+        return qualified_name(value) if is_user_module(getattr(code, "__module__", "") or "") else ""
+    if depth >= _HOLDER_DEPTH:
+        return ""
+    if isinstance(value, functools.partial):
+        inner = _targets_text(value.func, depth + 1)
+        return f"partial({inner})" if inner else ""
+    if isinstance(value, dict):
+        items = [(k, _targets_text(v, depth + 1)) for k, v in value.items()]
+        return ", ".join(f"{k!r}: {t}" for k, t in items if t).join("{}") if any(t for _, t in items) else ""
+    if isinstance(value, (list, tuple)):
+        items = [_targets_text(v, depth + 1) for v in value]
+        return ", ".join(t or "_" for t in items).join("[]") if any(items) else ""
+    return ""
 
 
 def _owner_of(name: str) -> str:
@@ -530,6 +579,8 @@ def describe(name: str, value: Any) -> Dependency | None:
         return _decorators_dependency(name, value)
     if name.endswith(DEFINITION):
         return _definition_dependency(name)
+    if name.endswith(TARGETS):
+        return _targets_dependency(name, value)
     if _is_alias(name, value):  # which class or library code the name points to
         target = f"{value.__module__}:{value.__qualname__}"
         return Dependency(name, "constant", binding_state(target), f"{_last(name)} = {target}")
@@ -612,7 +663,7 @@ def untraced_dependencies(fn: Any, values: Iterable[Any]) -> dict[str, Dependenc
             if code:
                 for inner, inner_dependency in static_dependencies(value).items():
                     found.setdefault(inner, inner_dependency)
-    return _with_decorators(found)
+    return _with_targets(_with_decorators(found))
 
 
 #: How deep untraced_dependencies looks into what an async op is given (an argument is level
@@ -928,7 +979,7 @@ def resolve(name: str) -> Any:
     """The object a dependency name refers to now (``module.qualname`` or ``module.CONSTANT``;
     an entry of a dict by literal keys: ``module:REGISTRY['a']``)."""
     module_name, _, rest = name.partition(":")
-    path, keys = _split_keys(rest.removesuffix(DECORATORS).removesuffix(DEFINITION))
+    path, keys = _split_keys(_without_suffix(rest))
     value: Any = sys.modules.get(module_name) or _imported(module_name)
     if value is None:
         return _GONE
@@ -941,6 +992,14 @@ def resolve(name: str) -> Any:
             return _GONE
         value = value[key]
     return value
+
+
+def _without_suffix(rest: str) -> str:
+    """``REGISTRY['a']`` for ``REGISTRY['a']@targets``: the name a dependency on something
+    about it (its decorators, definition or targets) is under."""
+    for suffix in (DECORATORS, DEFINITION, TARGETS):
+        rest = rest.removesuffix(suffix)
+    return rest
 
 
 def _split_keys(rest: str) -> tuple[str, tuple[Any, ...]]:
