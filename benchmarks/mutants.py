@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+ST9"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+ST10"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1590,6 +1590,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("ST9", _DEPS, "    for suffix in (DECORATORS, DEFINITION, TARGETS):\n", "    for suffix in (DECORATORS, TARGETS):\n",
            _INPUTS, "an op reading getattr(helpers, name) recomputes every call in every new process when a function of helpers "
            "writes a global"),
+    Mutant("ST10", "mandala_ast/runtime/definitions.py", "    if known is not None and known[0] is key:\n        return known[1]\n", "",
+           _INPUTS, "a constant rebound with `global K`, edited while a script runs: the script's later calls, computed with "
+           "the old K, are loaded by the next process as if computed with the new one"),
 )
 
 

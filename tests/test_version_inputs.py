@@ -502,3 +502,28 @@ def test_a_registry_entry_pointed_at_a_same_text_function_of_another_module_reco
     project.write(helpers.format(n=2), name="helpers.py")
     assert project.runs() == [0, 1, 2, 3]
     assert project.runs() == []
+
+
+LONG_RUN = """
+from mandala_ast import Storage
+import experiment as ex
+storage = Storage("s.db")
+with storage:
+    ex.train(0)
+source = open("helpers.py").read()
+open("helpers.py", "w").write(source.replace("K = 2", "K = 3"))  # the user edits it meanwhile
+with storage:
+    ex.train(1)
+print("RUNS", ex.RUNS)
+"""
+
+
+def test_a_rebound_constant_edited_while_a_process_runs_labels_that_process_s_calls_with_the_text_it_ran(tmp_path):
+    """``K = 2`` edited to ``K = 3`` after the process imported helpers: its later call (which
+    reaches other code, so its state is worked out anew) still computes with 2, and labelled
+    with the text read then, the next process, running ``K = 3``, loaded it."""
+    helpers = REBOUND.format(k=2) + "\ndef odd(x):\n    return 1\n"
+    project = helpers_project(tmp_path, helpers, "(helpers.odd(x) if x % 2 else 0) + x * getattr(helpers, 'k'.upper())")
+    (project.root / "long.py").write_text(LONG_RUN)
+    assert "RUNS [0, 1]" in project.run(script="long.py").stdout
+    assert project.runs() == [0, 1, 2, 3]

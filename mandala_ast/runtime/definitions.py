@@ -9,26 +9,26 @@ the text only when the user edits it.
 from __future__ import annotations
 
 import ast
-import functools
-import os
 import sys
+import types
 from collections.abc import Iterator
+from typing import Any
 
 __all__ = ["definition_text"]
 
 
 def definition_text(module_name: str, qualname: str) -> str | None:
     """The statements binding ``qualname`` (``K``, or ``Model.K`` in the body of class
-    ``Model``) at the top of its scope in module ``module_name``'s file, as they are there now,
-    one a line (formatting and comments aside); "" where none does; None for a module with no
-    file (a notebook's ``__main__``).
+    ``Model``) at the top of its scope in module ``module_name``'s file, one a line
+    (formatting and comments aside), as this process first read them since it imported the
+    module (see _tree_of); "" where none does; None for a module with no file (a notebook's
+    ``__main__``).
 
     >>> definition_text("not_a_module", "K") is None
     True
     """
     module = sys.modules.get(module_name)
-    path = getattr(module, "__file__", None)
-    tree = _tree_of(path) if isinstance(path, str) else None
+    tree = _tree_of(module) if module is not None else None
     if tree is None:
         return None
     *owners, name = qualname.split(".")
@@ -41,17 +41,29 @@ def definition_text(module_name: str, qualname: str) -> str | None:
     return "\n".join(ast.unparse(s) for s in _statements(body) if name in _bound_by(s))
 
 
-def _tree_of(path: str) -> ast.Module | None:
-    try:
-        stat = os.stat(path)
-    except (OSError, ValueError):
-        return None
-    return _parsed(path, stat.st_mtime_ns, stat.st_size)
+def _tree_of(module: types.ModuleType) -> ast.Module | None:
+    """The syntax tree of ``module``'s file, read once per import of it: a file edited while
+    a long script runs holds other text than the one the module ran, which would label the
+    results of the old values with the new text (the next process, running the new text,
+    would load them). A reload (``importlib.reload``, ``%autoreload``) gives the module a new
+    ``__spec__``, and its file is read again."""
+    key = getattr(module, "__spec__", None) or module
+    known = _READ.get(module.__name__)
+    if known is not None and known[0] is key:
+        return known[1]
+    path = getattr(module, "__file__", None)
+    tree = _parsed(path) if isinstance(path, str) else None
+    if len(_READ) > 4096:  # modules made again and again must not pile up
+        _READ.clear()
+    _READ[module.__name__] = (key, tree)
+    return tree
 
 
-@functools.lru_cache(maxsize=64)
-def _parsed(path: str, mtime_ns: int, size: int) -> ast.Module | None:
-    """The file's syntax tree as it is now (keyed by its stat: an edit is read again)."""
+#: module name -> (its ``__spec__`` when its file was read, or the module itself; the tree read)
+_READ: dict[str, tuple[Any, ast.Module | None]] = {}
+
+
+def _parsed(path: str) -> ast.Module | None:
     try:
         with open(path, "rb") as file:
             return ast.parse(file.read())
