@@ -1583,7 +1583,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("ST6", _DEPS, "    text = _targets_text(value)\n    if not text", "    text = \"\"\n    if not text", _INPUTS,
            "REGISTRY = {'a': mod1.f} edited to {'a': mod2.f}, two functions of one text reading their own module's K, "
            "serves the results of mod1.f"),
-    Mutant("ST7", _DEPS, 'return ", ".join(f"{k!r}: {t}" for k, t in items if t)', 'return ", ".join(f"{k!r}" for k, t in items if t)',
+    Mutant("ST7", _DEPS, 'return ", ".join(f"{_described(k)}: {t}" for k, t in items if t)',
+           'return ", ".join(f"{_described(k)}" for k, t in items if t)',
            _INPUTS, "an op reading REGISTRY[key] (a computed key) serves the results of mod1.f once the entry points to mod2.f"),
     Mutant("ST8", _DEPS, "    for suffix in (DECORATORS, DEFINITION, TARGETS):\n", "    for suffix in (DECORATORS, DEFINITION):\n",
            _INPUTS, "an op calling REGISTRY['a'] recomputes every call in every new process (the entry's targets are never found again)"),

@@ -271,10 +271,11 @@ def _targets_text(value: Any, depth: int = 0) -> str:
         return f"partial({inner})" if inner else ""
     if isinstance(value, dict):
         items = [(k, _targets_text(v, depth + 1)) for k, v in value.items()]
-        return ", ".join(f"{k!r}: {t}" for k, t in items if t).join("{}") if any(t for _, t in items) else ""
+        # (keys as change reports show them: an object's address differs in every process)
+        return ", ".join(f"{_described(k)}: {t}" for k, t in items if t).join("{}") if any(t for _, t in items) else ""
     if isinstance(value, (list, tuple)):
-        items = [_targets_text(v, depth + 1) for v in value]
-        return ", ".join(t or "_" for t in items).join("[]") if any(items) else ""
+        held = [_targets_text(v, depth + 1) for v in value]
+        return ", ".join(t or "_" for t in held).join("[]") if any(held) else ""
     return ""
 
 
