@@ -1570,7 +1570,7 @@ MUTANTS: tuple[Mutant, ...] = (
            '        if name in written or name.startswith("__") and name.endswith("__"):\n            continue\n        if _code_object_of(value) is None and is_data(value):\n            yield f"{module_name}',
            _INPUTS, "an op reading getattr(helpers, name) serves its stale result after K, which a function of helpers "
            "rebinds with `global K`, was edited"),
-    Mutant("ST2", _DEPS, "        yield from _defined_data(value, COMPUTED)\n", "", _INPUTS,
+    Mutant("ST2", _DEPS, "        yield from _defined_data(value, COMPUTED)\n", "        pass\n", _INPUTS,
            "an op reading getattr(Model, name) (a computed name) serves its stale result after the class constant Model.K was edited"),
     Mutant("ST3", _DEPS, "    if attr == COMPUTED:\n        return _any_class_data(cls)\n", "    if attr == COMPUTED:\n        return []\n",
            _INPUTS, "a method reading getattr(self, name) (a computed name) serves its stale result after a class constant was edited"),
