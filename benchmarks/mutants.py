@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+ST10"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+ST11"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1594,6 +1594,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("ST10", "mandala_ast/runtime/definitions.py", "    if known is not None and known[0] is key:\n        return known[1]\n", "",
            _INPUTS, "a constant rebound with `global K`, edited while a script runs: the script's later calls, computed with "
            "the old K, are loaded by the next process as if computed with the new one"),
+    Mutant("ST11", _DEPS, "    if _reads_any_global(rest) and isinstance(value, type):", "    if rest[:1] == [COMPUTED] and isinstance(value, type):",
+           _INPUTS, "an op reading vars(Model)[name] (a computed name) serves its stale result after Model.K was edited"),
 )
 
 

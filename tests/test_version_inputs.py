@@ -453,6 +453,7 @@ CLASS_READS = {
     "in a helper": ("class Model:\n    K = {k}\n\ndef scale(x):\n    return x * getattr(Model, 'k'.upper())\n",
                     "helpers.scale(x)"),
     "of a base class": ("class Base:\n    K = {k}\n\nclass Model(Base):\n    pass\n", "x * getattr(helpers.Model, 'k'.upper())"),
+    "vars of the class": ("class Model:\n    K = {k}\n", "x * vars(helpers.Model)['k'.upper()]"),
     "of an object": ("class Model:\n    K = {k}\n\nMODEL = Model()\n", "x * getattr(helpers.MODEL, 'k'.upper())"),
     "on self in a method": ("class Model:\n    K = {k}\n\n    def scale(self, x):\n        return x * getattr(self, 'k'.upper())\n",
                             "helpers.Model().scale(x)"),

@@ -1272,7 +1272,7 @@ def _value_read(module_name: str, attr: str, value: Any, rest: list[str]) -> Ite
     if entry is not None:
         yield entry
         return
-    if rest[:1] == [COMPUTED] and isinstance(value, type):  # `getattr(Model, name)`: and the class's code
+    if _reads_any_global(rest) and isinstance(value, type):  # `getattr(Model, name)`: and the class's code
         yield from _defined_data(value, COMPUTED)
     yield from _class_data(value, rest) or _named_value(module_name, attr, value)
     yield from _class_data_of_object(value, rest)
