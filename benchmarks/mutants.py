@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT1+ED7"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT1+ED7+ST11"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -119,6 +119,7 @@ AREAS["SC"] = "flat per-call cost at scale (session 9)"
 AREAS["RN"] = "review of session-9 merges"
 AREAS["LT"] = "the lead's session-10 changes"
 AREAS["ED"] = "edges left open: Ctrl-C on Dask, teardown, fixtures, export names (session 10)"
+AREAS["ST"] = "stale results when code changes, leftovers (session 10)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -1560,7 +1561,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "an op moved with rename_op to a module where the constant it reads differs serves the results of the old value"),
     Mutant("RN1", _DEPS, '["__dict__", "get", COMPUTED])\n', '["__dict__", "get", COMPUTED], ["get", COMPUTED])\n', _INPUTS,
            "an op calling config.get(name) (the module's function) recomputes when an unrelated constant of config is edited"),
-    Mutant("RN2", _DEPS, "        if name in written or name.startswith", "        if name.startswith", _INPUTS,
+    Mutant("RN2", _DEPS, "{DEFINITION if name in written else ''}", "", _INPUTS,
            "an op reading getattr(helpers, name) recomputes in a new process after a function of helpers filled its cache"),
     Mutant("RN3", "mandala_ast/runtime/file_deps.py", "    if dash and end in _SQLITE_FILES and (base == own",
            "    if dash and (base == own", ("tests/test_file_deps.py",),
@@ -1591,6 +1592,37 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("ED7", "mandala_ast/export_files.py", '    prefix = f".{_out_part(out)}."', '    prefix = f".{out.name}."',
            ("tests/test_export.py",),
            "the temporary files a killed export to a long output name left stay for good, as large as it had got"),
+    # -- session 10: stale results when code changes, leftovers
+    Mutant("ST1", _DEPS, '        if name.startswith("__") and name.endswith("__"):\n            continue\n        if _code_object_of(value) is None and is_data(value):\n            yield f"{module_name}',
+           '        if name in written or name.startswith("__") and name.endswith("__"):\n            continue\n        if _code_object_of(value) is None and is_data(value):\n            yield f"{module_name}',
+           _INPUTS, "an op reading getattr(helpers, name) serves its stale result after K, which a function of helpers "
+           "rebinds with `global K`, was edited"),
+    Mutant("ST2", _DEPS, "        yield from _defined_data(value, COMPUTED)\n", "        pass\n", _INPUTS,
+           "an op reading getattr(Model, name) (a computed name) serves its stale result after the class constant Model.K was edited"),
+    Mutant("ST3", _DEPS, "    if attr == COMPUTED:\n        return _any_class_data(cls)\n", "    if attr == COMPUTED:\n        return []\n",
+           _INPUTS, "a method reading getattr(self, name) (a computed name) serves its stale result after a class constant was edited"),
+    Mutant("ST4", _DEPS, "            found.append((name + DEFINITION if attr in written else name, value))\n",
+           "            found.append((name, value))\n", _INPUTS,
+           "an op reading getattr(Model, name) recomputes in a new process after a classmethod appended to a class-level list"),
+    Mutant("ST5", _DEPS, "            dependency = describe(name + DEFINITION if attr in written else name, value)\n",
+           "            dependency = describe(name, value)\n", _INPUTS,
+           "an op calling a classmethod that appends to cls.SEEN recomputes its first call in a new process"),
+    Mutant("ST6", _DEPS, "    text = _targets_text(value)\n    if not text", "    text = \"\"\n    if not text", _INPUTS,
+           "REGISTRY = {'a': mod1.f} edited to {'a': mod2.f}, two functions of one text reading their own module's K, "
+           "serves the results of mod1.f"),
+    Mutant("ST7", _DEPS, 'return ", ".join(f"{_described(k)}: {t}" for k, t in items if t)',
+           'return ", ".join(f"{_described(k)}" for k, t in items if t)',
+           _INPUTS, "an op reading REGISTRY[key] (a computed key) serves the results of mod1.f once the entry points to mod2.f"),
+    Mutant("ST8", _DEPS, "    for suffix in (DECORATORS, DEFINITION, TARGETS):\n", "    for suffix in (DECORATORS, DEFINITION):\n",
+           _INPUTS, "an op calling REGISTRY['a'] recomputes every call in every new process (the entry's targets are never found again)"),
+    Mutant("ST9", _DEPS, "    for suffix in (DECORATORS, DEFINITION, TARGETS):\n", "    for suffix in (DECORATORS, TARGETS):\n",
+           _INPUTS, "an op reading getattr(helpers, name) recomputes every call in every new process when a function of helpers "
+           "writes a global"),
+    Mutant("ST10", "mandala_ast/runtime/definitions.py", "    if known is not None and known[0] is key:\n        return known[1]\n", "",
+           _INPUTS, "a constant rebound with `global K`, edited while a script runs: the script's later calls, computed with "
+           "the old K, are loaded by the next process as if computed with the new one"),
+    Mutant("ST11", _DEPS, "    if _reads_any_global(rest) and isinstance(value, type):", "    if rest[:1] == [COMPUTED] and isinstance(value, type):",
+           _INPUTS, "an op reading vars(Model)[name] (a computed name) serves its stale result after Model.K was edited"),
 )
 
 

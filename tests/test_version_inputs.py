@@ -418,3 +418,113 @@ def test_a_read_by_computed_name_hits_when_the_op_appends_to_a_list_it_imported_
     (project.root / "experiment.py").write_text(source)
     assert project.runs() == [0, 1, 2, 3]
     assert project.runs() == []
+
+
+REBOUND = "K = {k}\nCOUNT = 0\n\ndef set_k(v):\n    global K\n    K = v\n\ndef bump():\n    global COUNT\n    COUNT += 1\n    return 0\n"
+
+
+@pytest.mark.parametrize(
+    ("expression", "module"),
+    [("x * getattr(helpers, 'k'.upper())", "helpers"), ("helpers.bump() + x * getattr(helpers, 'k'.upper())", "helpers"),
+     ("x * globals()['k'.upper()]", "")],
+    ids=["getattr", "getattr while another global moves", "globals() in the op's module"],
+)
+def test_a_read_by_computed_name_recomputes_when_a_constant_a_function_rebinds_with_global_is_edited(
+        tmp_path, expression, module):
+    """``set_k`` rebinds ``K`` with ``global K``: taken for state that moves as calls run, ``K``
+    did not count at all, and editing its literal served the stale result. It counts by the
+    text of its module-level assignment, which no call moves: ``bump`` moving ``COUNT`` as
+    calls run recomputes nothing in a new process."""
+    if module:
+        project = edit_recomputes(tmp_path, REBOUND.format(k=2), REBOUND.format(k=3), expression)
+        assert project.runs() == []
+        return
+    source = BASE.replace("RUNS = []", "RUNS = []\n" + REBOUND).replace("y = helper(x)", f"y = {expression}")
+    project = Project(tmp_path)
+    project.write(source.format(k=2))
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(source.format(k=3))
+    assert project.runs() == [0, 1, 2, 3]
+
+
+CLASS_READS = {
+    "in the op": ("class Model:\n    K = {k}\n", "x * getattr(helpers.Model, 'k'.upper())"),
+    "in a helper": ("class Model:\n    K = {k}\n\ndef scale(x):\n    return x * getattr(Model, 'k'.upper())\n",
+                    "helpers.scale(x)"),
+    "of a base class": ("class Base:\n    K = {k}\n\nclass Model(Base):\n    pass\n", "x * getattr(helpers.Model, 'k'.upper())"),
+    "vars of the class": ("class Model:\n    K = {k}\n", "x * vars(helpers.Model)['k'.upper()]"),
+    "of an object": ("class Model:\n    K = {k}\n\nMODEL = Model()\n", "x * getattr(helpers.MODEL, 'k'.upper())"),
+    "on self in a method": ("class Model:\n    K = {k}\n\n    def scale(self, x):\n        return x * getattr(self, 'k'.upper())\n",
+                            "helpers.Model().scale(x)"),
+}
+
+
+@pytest.mark.parametrize("kind", list(CLASS_READS))
+def test_a_class_constant_read_by_getattr_with_a_computed_name_recomputes_when_edited(tmp_path, kind):
+    """``getattr(Model, name)``: any class-level datum of ``Model`` may be the one read, and
+    none counted (the class's code does not run), so editing ``K`` served the stale result."""
+    helpers, expression = CLASS_READS[kind]
+    project = edit_recomputes(tmp_path, helpers.format(k=2), helpers.format(k=3), expression)
+    assert project.runs() == []
+
+
+def test_a_class_read_by_getattr_with_a_computed_name_hits_when_state_its_methods_write_moved(tmp_path):
+    """``Model.note`` appends to the class-level list ``SEEN`` as calls run: state, not data.
+    Counted by its content, every call but the first was stale in a new process."""
+    helpers = ("class Model:\n    K = 2\n    SEEN = []\n\n    @classmethod\n    def note(cls, x):\n"
+               "        cls.SEEN.append(x)\n        return 0\n")
+    project = helpers_project(tmp_path, helpers, "helpers.Model.note(x) + x * getattr(helpers.Model, 'k'.upper())")
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(helpers.replace("K = 2", "K = 3"), name="helpers.py")
+    assert project.runs() == [0, 1, 2, 3]
+
+
+SAME_TEXT = "K = {k}\n\ndef f(x):\n    return x * K\n"
+
+
+@pytest.mark.parametrize(
+    ("registry", "expression"),
+    [("REG = {{'a': mod{n}.f}}", "helpers.REG['a'](x)"), ("REG = {{'a': mod{n}.f}}", "helpers.REG['a'.lower()](x)"),
+     ("REG = [mod{n}.f]", "helpers.REG[0](x)")],
+    ids=["literal key", "computed key", "list"],
+)
+def test_a_registry_entry_pointed_at_a_same_text_function_of_another_module_recomputes(tmp_path, registry, expression):
+    """``mod1.f`` and ``mod2.f`` have the same text, but each reads its own module's ``K``:
+    the registry counted its functions by their text alone, so re-pointing the entry at
+    ``mod2.f`` served the results of ``mod1.f``."""
+    helpers = "import mod1, mod2\n\n" + registry + "\n"
+    project = helpers_project(tmp_path, helpers.format(n=1), expression)
+    project.write(SAME_TEXT.format(k=2), name="mod1.py")
+    project.write(SAME_TEXT.format(k=3), name="mod2.py")
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(helpers.format(n=2), name="helpers.py")
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+
+
+LONG_RUN = """
+from mandala_ast import Storage
+import experiment as ex
+storage = Storage("s.db")
+with storage:
+    ex.train(0)
+source = open("helpers.py").read()
+open("helpers.py", "w").write(source.replace("K = 2", "K = 3"))  # the user edits it meanwhile
+with storage:
+    ex.train(1)
+print("RUNS", ex.RUNS)
+"""
+
+
+def test_a_rebound_constant_edited_while_a_process_runs_labels_that_process_s_calls_with_the_text_it_ran(tmp_path):
+    """``K = 2`` edited to ``K = 3`` after the process imported helpers: its later call (which
+    reaches other code, so its state is worked out anew) still computes with 2, and labelled
+    with the text read then, the next process, running ``K = 3``, loaded it."""
+    helpers = REBOUND.format(k=2) + "\ndef odd(x):\n    return 1\n"
+    project = helpers_project(tmp_path, helpers, "(helpers.odd(x) if x % 2 else 0) + x * getattr(helpers, 'k'.upper())")
+    (project.root / "long.py").write_text(LONG_RUN)
+    assert "RUNS [0, 1]" in project.run(script="long.py").stdout
+    assert project.runs() == [0, 1, 2, 3]

@@ -23,7 +23,7 @@ import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from . import env_deps, file_deps, untracked
+from . import definitions, env_deps, file_deps, untracked
 from .differences import short_repr
 from .fingerprints import NO_SOURCE, Fingerprint, decorators, fingerprint
 from .hashing import UnhashableError, content_id, digest
@@ -32,6 +32,8 @@ from .types import handler_for
 
 __all__ = [
     "DECORATORS",
+    "DEFINITION",
+    "TARGETS",
     "LIBRARY_ROOTS",
     "Dependency",
     "argument_code_state",
@@ -97,7 +99,7 @@ class Dependency:
 
 def static_dependencies(fn: Any) -> dict[str, Dependency]:
     """The transitive user-code dependencies of function ``fn`` (``fn`` itself excluded)."""
-    return _with_decorators(_static(fn))
+    return _with_targets(_with_decorators(_static(fn)))
 
 
 def _static(fn: Any) -> dict[str, Dependency]:
@@ -204,11 +206,17 @@ def run_dependencies(
         if name in found:  # as the body found it, not as it left it
             found[name] = dependency
     found.pop(qualified_name(fn), None)
-    return _with_decorators(found)
+    return _with_targets(_with_decorators(found))
 
 
 #: What a helper's decorator lines count under: ``helpers:scale@decorators``.
 DECORATORS = "@decorators"
+#: What state the user's functions write counts under, by the text of its assignments:
+#: ``helpers:K@definition`` (see _module_data).
+DEFINITION = "@definition"
+#: Which functions a name that holds code under another name than theirs points to (a
+#: registry, an entry of one, an alias): ``helpers:REGISTRY['a']@targets``.
+TARGETS = "@targets"
 
 
 def _with_decorators(found: dict[str, Dependency]) -> dict[str, Dependency]:
@@ -223,6 +231,52 @@ def _with_decorators(found: dict[str, Dependency]) -> dict[str, Dependency]:
             if dependency is not None:
                 found.setdefault(dependency.name, dependency)
     return found
+
+
+def _with_targets(found: dict[str, Dependency]) -> dict[str, Dependency]:
+    """``found`` with, for each name among its code that holds functions of the user's under
+    another name than theirs (``REGISTRY``, ``REGISTRY['a']``, ``act = relu``), which functions
+    those are: code counts by its text, and two functions of one text in two modules read
+    each its own module's globals (``{"a": mod1.f}`` edited to ``{"a": mod2.f}``). A
+    dependency of its own, as decorators are, which calls stored before it counted hold as
+    it was."""
+    for name in [n for n, d in found.items() if d.kind == "code" and "@" not in n]:
+        value = resolve(name)
+        dependency = _targets_dependency(name + TARGETS, value) if value is not _GONE else None
+        if dependency is not None:
+            found.setdefault(dependency.name, dependency)
+    return found
+
+
+def _targets_dependency(name: str, value: Any) -> Dependency | None:
+    """The functions of the user's ``value`` holds, by their own names (``mod1:f``); None
+    where it holds none, or is one under its own name."""
+    text = _targets_text(value)
+    if not text or text == name.removesuffix(TARGETS):
+        return None
+    single = _code_object_of(value) is not None  # as a helper imported from elsewhere counts
+    return Dependency(name, "constant", binding_state(text) if single else digest(b"targets|" + text.encode()), text)
+
+
+def _targets_text(value: Any, depth: int = 0) -> str:
+    """``mod1:f`` for a function of the user's; the same for what a partial, a dict, a list
+    or a tuple holds, item by item (``{'a': mod1:f}``); "" for anything else."""
+    code = _code_object_of(value)
+    if code is not None:
+        return qualified_name(value) if is_user_module(getattr(code, "__module__", "") or "") else ""
+    if depth >= _HOLDER_DEPTH:
+        return ""
+    if isinstance(value, functools.partial):
+        inner = _targets_text(value.func, depth + 1)
+        return f"partial({inner})" if inner else ""
+    if isinstance(value, dict):
+        items = [(k, _targets_text(v, depth + 1)) for k, v in value.items()]
+        # (keys as change reports show them: an object's address differs in every process)
+        return ", ".join(f"{_described(k)}: {t}" for k, t in items if t).join("{}") if any(t for _, t in items) else ""
+    if isinstance(value, (list, tuple)):
+        held = [_targets_text(v, depth + 1) for v in value]
+        return ", ".join(t or "_" for t in held).join("[]") if any(held) else ""
+    return ""
 
 
 def _owner_of(name: str) -> str:
@@ -265,6 +319,8 @@ def _add_inherited(found: dict[str, Dependency], code: types.CodeType, module_gl
 def _class_attributes_read(method_name: str) -> dict[str, Dependency]:
     """The class-level data a traced method reads through ``self.X`` or ``cls.X`` (``K = 2``
     in the class body, or a base class's): a constant no name chain of the method reaches.
+    What the method itself changes (``cls.SEEN.append(x)``) is state, which moves as calls
+    run: it counts by the text that defines it (see _any_class_data).
 
     >>> _class_attributes_read("not.a:method")
     {}
@@ -277,9 +333,10 @@ def _class_attributes_read(method_name: str) -> dict[str, Dependency]:
     if not isinstance(cls, type) or tree is None:
         return {}
     found = {}
+    written = _attributes_written(tree, cls.__name__, True)
     for attr in _attributes_of_self(tree):
         for name, value in _defined_data(cls, attr):
-            dependency = describe(name, value)
+            dependency = describe(name + DEFINITION if attr in written else name, value)
             if dependency is not None:
                 found[dependency.name] = dependency
     return found
@@ -521,6 +578,10 @@ def describe(name: str, value: Any) -> Dependency | None:
     """A Dependency for a resolved value, or None when it is not user code or data."""
     if name.endswith(DECORATORS):
         return _decorators_dependency(name, value)
+    if name.endswith(DEFINITION):
+        return _definition_dependency(name)
+    if name.endswith(TARGETS):
+        return _targets_dependency(name, value)
     if _is_alias(name, value):  # which class or library code the name points to
         target = f"{value.__module__}:{value.__qualname__}"
         return Dependency(name, "constant", binding_state(target), f"{_last(name)} = {target}")
@@ -540,6 +601,17 @@ def describe(name: str, value: Any) -> Dependency | None:
         state = _data_state(value)
         return None if state is None else Dependency(name, "constant", state, _described(value))
     return None
+
+
+def _definition_dependency(name: str) -> Dependency | None:
+    """State the user's functions write (``global K``, a cache they fill), by the text of the
+    statements that bind it where it is defined (``K = 2``): its value moves as calls run,
+    that text only with an edit. None where the module has no file (a notebook's)."""
+    module_name, _, qualname = name.removesuffix(DEFINITION).partition(":")
+    text = definitions.definition_text(module_name, qualname)
+    if text is None:
+        return None
+    return Dependency(name, "constant", digest(b"definition|" + text.encode()), text)
 
 
 def binding_state(target: str) -> bytes:
@@ -592,7 +664,7 @@ def untraced_dependencies(fn: Any, values: Iterable[Any]) -> dict[str, Dependenc
             if code:
                 for inner, inner_dependency in static_dependencies(value).items():
                     found.setdefault(inner, inner_dependency)
-    return _with_decorators(found)
+    return _with_targets(_with_decorators(found))
 
 
 #: How deep untraced_dependencies looks into what an async op is given (an argument is level
@@ -908,7 +980,7 @@ def resolve(name: str) -> Any:
     """The object a dependency name refers to now (``module.qualname`` or ``module.CONSTANT``;
     an entry of a dict by literal keys: ``module:REGISTRY['a']``)."""
     module_name, _, rest = name.partition(":")
-    path, keys = _split_keys(rest.removesuffix(DECORATORS))
+    path, keys = _split_keys(_without_suffix(rest))
     value: Any = sys.modules.get(module_name) or _imported(module_name)
     if value is None:
         return _GONE
@@ -921,6 +993,14 @@ def resolve(name: str) -> Any:
             return _GONE
         value = value[key]
     return value
+
+
+def _without_suffix(rest: str) -> str:
+    """``REGISTRY['a']`` for ``REGISTRY['a']@targets``: the name a dependency on something
+    about it (its decorators, definition or targets) is under."""
+    for suffix in (DECORATORS, DEFINITION, TARGETS):
+        rest = rest.removesuffix(suffix)
+    return rest
 
 
 def _split_keys(rest: str) -> tuple[str, tuple[Any, ...]]:
@@ -1145,17 +1225,19 @@ def _reads_any_global(rest: list[str]) -> bool:
 def _module_data(module_name: str, namespace: dict) -> Iterator[tuple[str, Any]]:
     """``(name, value)`` of each module-level datum of a module of the user's: what code that
     reads it by a name computed at run time may read (its code counts as it runs). Not the
-    module's own ``__dunder__`` names (its file, its builtins), nor the state its own functions
-    write (a cache they fill, a ``global`` they set): it moves as calls run, and counted, any
-    two calls' states differed and the calls stored were computed again."""
+    module's own ``__dunder__`` names (its file, its builtins). The state its own functions
+    write (a cache they fill, a ``global`` they set) counts by the text that defines it
+    (``helpers:K@definition``), not by its value: that moves as calls run, and counted, any two
+    calls' states differed and the calls stored were computed again; yet ``K = 2`` edited to
+    ``K = 3`` is another input."""
     if not is_user_module(module_name):
         return
     written = _state_its_functions_write(namespace)
     for name, value in list(namespace.items()):
-        if name in written or name.startswith("__") and name.endswith("__"):
+        if name.startswith("__") and name.endswith("__"):
             continue
         if _code_object_of(value) is None and is_data(value):
-            yield f"{module_name}:{name}", value
+            yield f"{module_name}:{name}{DEFINITION if name in written else ''}", value
 
 
 def _state_its_functions_write(namespace: dict) -> set[str]:
@@ -1190,6 +1272,8 @@ def _value_read(module_name: str, attr: str, value: Any, rest: list[str]) -> Ite
     if entry is not None:
         yield entry
         return
+    if _reads_any_global(rest) and isinstance(value, type):  # `getattr(Model, name)`: and the class's code
+        yield from _defined_data(value, COMPUTED)
     yield from _class_data(value, rest) or _named_value(module_name, attr, value)
     yield from _class_data_of_object(value, rest)
     yield from _function_attribute(module_name, attr, value, rest)
@@ -1249,7 +1333,10 @@ def _class_data_of_object(value: Any, rest: list[str]) -> list[tuple[str, Any]]:
 
 def _defined_data(cls: type, attr: str) -> list[tuple[str, Any]]:
     """``[(name, data)]`` for class-level data ``attr`` as ``cls`` finds it (its own or a base
-    class's, named by the class that defines it); [] for code, library classes' attributes."""
+    class's, named by the class that defines it); [] for code, library classes' attributes.
+    ``COMPUTED`` (``getattr(Model, name)``) for any of them: see _any_class_data."""
+    if attr == COMPUTED:
+        return _any_class_data(cls)
     for klass in cls.__mro__:
         if attr in vars(klass):
             value = vars(klass)[attr]
@@ -1257,6 +1344,74 @@ def _defined_data(cls: type, attr: str) -> list[tuple[str, Any]]:
                 return [(f"{klass.__module__}:{klass.__qualname__}.{attr}", value)]
             return []
     return []
+
+
+def _any_class_data(cls: type) -> list[tuple[str, Any]]:
+    """``[(name, data)]`` of every class-level datum ``cls`` finds (its own and its bases'),
+    for a read by a name computed at run time (``getattr(Model, name)``, ``getattr(self,
+    name)``): any of them may be the one read. As for a module's (see _module_data), the state
+    the functions of the classes' modules write (``cls.SEEN.append(x)``, ``Model.n += 1``)
+    counts by the text that defines it (``helpers:Model.SEEN@definition``), not by its value."""
+    written = _class_state_written(cls)
+    names = dict.fromkeys(a for k in cls.__mro__ for a in vars(k) if not (a.startswith("__") and a.endswith("__")))
+    found = []
+    for attr in names:
+        for name, value in _defined_data(cls, attr):
+            found.append((name + DEFINITION if attr in written else name, value))
+    return found
+
+
+def _class_state_written(cls: type) -> set[str]:
+    """The class-level attributes of ``cls`` (or its bases) that the functions and methods of
+    the user's modules defining them write: through ``cls``, ``self.__class__`` or
+    ``type(self)``, or through ``self`` in place (``self.SEEN.append(x)``), in the classes'
+    own methods; through the class's name (``Model.SEEN.append(x)``) anywhere in its module."""
+    written: set[str] = set()
+    for klass in cls.__mro__:
+        module = sys.modules.get(klass.__module__) if is_user_module(klass.__module__) else None
+        for function in _functions_in(vars(module)) if module is not None else ():
+            tree = fingerprint(function).tree
+            if tree is not None:
+                own = function.__qualname__.startswith(klass.__qualname__ + ".")
+                written |= _attributes_written(tree, klass.__name__, own)
+    return written
+
+
+def _attributes_written(tree: ast.AST, class_name: str, own: bool) -> set[str]:
+    """``X`` of each ``Model.X`` (``class_name``) the code writes, rebinds or changes in place,
+    and (``own``: a method of the class) of each ``cls.X``, ``type(self).X`` written or
+    ``self.X`` changed in place (``self.X = v`` sets the object's own attribute)."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and not isinstance(node.ctx, ast.Load):
+            if _names_class(node.value, class_name, own and not _is_self(node.value)):
+                found.add(node.attr)
+        changed = _changed_in_place(node)
+        if isinstance(changed, ast.Attribute) and _names_class(changed.value, class_name, own):
+            found.add(changed.attr)
+    return found
+
+
+def _changed_in_place(node: ast.AST) -> ast.AST | None:
+    """What ``x[k] = v``, ``x.a = v``, ``x += v`` (``x`` an attribute) or ``x.append(v)``
+    changes in place: ``x``; None for other code."""
+    if isinstance(node, (ast.Subscript, ast.Attribute)) and not isinstance(node.ctx, ast.Load):
+        return node.value
+    if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Attribute):
+        return node.target
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _MUTATING_METHODS:
+        return node.func.value
+    return None
+
+
+def _names_class(node: ast.AST, class_name: str, receiver: bool) -> bool:
+    """Whether ``node`` is the class named ``class_name``, or (``receiver``) ``self``, ``cls``,
+    ``self.__class__`` or ``type(self)``."""
+    return isinstance(node, ast.Name) and node.id == class_name or receiver and _is_receiver(node)
+
+
+def _is_self(node: ast.AST) -> bool:
+    return isinstance(node, ast.Name) and node.id == "self"
 
 
 def _named_value(module_name: str, attr: str, value: Any) -> Iterator[tuple[str, Any]]:
