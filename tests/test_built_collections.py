@@ -15,6 +15,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from integrity import dangling_references
 
 import mandala_ast
 from mandala_ast import Storage
@@ -142,6 +143,7 @@ def test_deleting_a_call_deletes_the_op_that_consumed_a_list_built_by_hand_from_
     storage.delete_calls(doubles[doubles.x == 10])
     assert len(storage.df(user.total)) == 0
     assert len(Storage(db).df(user.total)) == 0  # in the file, for every reader
+    assert dangling_references(db) == 0
     assert rerun(user, form, Storage(db)) == [("double", 10), ("total",)]
 
 
@@ -202,3 +204,21 @@ def test_calls_stored_by_content_are_hit_by_compiled_code_building_the_list(db, 
     assert total_of == 222
     assert rerun(user, "comprehension", Storage(db)) == []
     assert rerun(user, "comprehension", Storage(db)) == []
+
+
+def count(db: Path, sql: str) -> int:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql).fetchone()[0]
+
+
+@pytest.mark.parametrize("dependents", [True, False])
+def test_deleting_the_consumer_of_a_list_built_by_hand_leaves_no_record_of_the_list(db, user, dependents):
+    """The build call stands for the list only as the consumer's input: with the consumer
+    gone, it and the list's value go too (else the value stayed for good)."""
+    storage = Storage(db)
+    user.nested(storage)
+    report = storage.delete_calls(storage.df(user.total), dependents=dependents)
+    assert report.calls == 3  # total and the two build calls
+    assert count(db, "SELECT COUNT(*) FROM calls") == 3  # the doubles
+    assert count(db, "SELECT COUNT(*) FROM vals") == 6  # their inputs and outputs
+    assert dangling_references(db) == 0
