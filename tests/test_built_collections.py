@@ -222,3 +222,28 @@ def test_deleting_the_consumer_of_a_list_built_by_hand_leaves_no_record_of_the_l
     assert count(db, "SELECT COUNT(*) FROM calls") == 3  # the doubles
     assert count(db, "SELECT COUNT(*) FROM vals") == 6  # their inputs and outputs
     assert dangling_references(db) == 0
+
+
+def test_provenance_shows_the_producer_of_each_element_of_a_collection_built_by_hand(db, user):
+    storage = Storage(db)
+    user.nested(storage)
+    provenance = storage.provenance(user.total)
+    doubles = storage.df(user.double).set_index("x")["call"]
+    rows = provenance[["input", "producer_op", "producer_call", "exact"]].values.tolist()
+    assert [row[:2] for row in rows] == [
+        ["xs", "mandala_ast.__build__"],
+        ["xs[0]", user.double.name],
+        ["xs[1]", "mandala_ast.__build__"],
+        ["xs[1][0]", user.double.name],
+        ["xs[1][1]", user.double.name],
+    ]
+    assert [row[2] for row in rows if row[1] == user.double.name] == [doubles[1], doubles[10], doubles[100]]
+    assert all(row[3] for row in rows)
+
+
+def test_the_command_line_lists_the_users_ops_only(db, user):
+    """The build op is internal, as the element op is: `mandala-ast ops` does not list it."""
+    from mandala_ast.runtime.catalog import Catalog
+
+    user.nested(Storage(db))
+    assert [op.name for op in Catalog.open(db).ops()] == sorted([user.double.name, user.total.name])
