@@ -23,12 +23,12 @@ from typing import Any
 
 from .._errors import StorageFormatError, UnknownOpError
 from .blobs import blob_dir_of
+from .built import BUILD_OP_NAME
 from .column_names import clear_of
 from .described import Opaque, describe, describe_row
 from .hashing import content_id
 from .packing import unpack_outputs
 from .store import IN_CHUNK, SQLiteStore
-from .built import BUILD_OP_NAME
 from .structures import ITEM_OP_NAME
 
 __all__ = ["Call", "Catalog", "StoredOp", "Version", "existing_storage_file", "source_diff"]

@@ -246,7 +246,7 @@ def settle(key: str, value: Any, /) -> Any:
 class _Thread(threading.local):
     #: site -> the op call whose arguments are being evaluated there (see _OpCall); weak: an
     #: argument that raises drops the call, which must not keep its block and values alive
-    pending: dict[int, weakref.ref[_OpCall]]
+    pending: dict[int, weakref.ref[Any]]  # _OpCall or _Collection
     #: (targets, id(result)) of the last op call that bound targets, for :func:`settle`. An id,
     #: not the result, so that it keeps nothing alive; it cannot be reused while it matters: a
     #: key settle keeps holds the result itself.
@@ -311,7 +311,7 @@ def _leave(pending: dict, site: int, caller: Any) -> None:
             pending[site] = caller.previous
 
 
-def _hand_over(spec: tuple, known: Ref) -> None:
+def _hand_over(spec: tuple, known: Any) -> None:
     """Give ``known`` to the op call or collection whose direct argument or element this is."""
     pending = _thread.pending.get(spec[4][0])
     parent = pending() if pending is not None else None
@@ -427,7 +427,7 @@ class _Collection:
         return None if key is not ... and _holds_raw(self.block, key, element) else _UNKNOWN
 
 
-_KINDS = {list: "list", tuple: "tuple", dict: "dict"}
+_KINDS: dict[type, str] = {list: "list", tuple: "tuple", dict: "dict"}
 
 
 def _dispatch(block, spec: tuple, f: Any, args: tuple, kwargs: dict, collected) -> tuple[tuple | None, Any]:

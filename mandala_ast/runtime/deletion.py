@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ArgumentError, StorageBusyError
+from .built import BUILD_VERSION_ID
 from .deletion_watch import mark_deleted
 from .lone_elements import QueryMatches, refuse_lone_elements
 from .ops import Op
@@ -48,7 +49,6 @@ from .reclaim import (
     remove_unreferenced_values,
 )
 from .store import is_lock_error
-from .built import BUILD_VERSION_ID
 from .structures import ELEMENTS_MARKED_INEXACT_SINCE, ITEM_VERSION_ID
 
 if TYPE_CHECKING:

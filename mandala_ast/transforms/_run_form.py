@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import EllipsisType
+from typing import Any
 
 import libcst as cst
 
@@ -274,10 +275,10 @@ class RunFormRewriter(cst.CSTTransformer):
         if isinstance(node, (cst.ListComp, cst.DictComp)):
             element = node.elt if isinstance(node, cst.ListComp) else node.value
             return (None if is_raw(None, element) else ...,)
-        elements = cst.ensure_type(node, (cst.List, cst.Tuple, cst.Dict)).elements  # type: ignore[arg-type]
+        elements = _elements_of(node)
         if any(isinstance(e, (cst.StarredElement, cst.StarredDictElement)) for e in elements):
             return ...
-        return tuple(self._arg_key(e.value) for e in elements)  # type: ignore[union-attr]
+        return tuple(self._arg_key(e.value) for e in elements)
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         frame = self._calls.pop()
@@ -556,12 +557,17 @@ def _direct_elements(node: cst.BaseExpression, is_direct: Callable[[cst.BaseExpr
         element = node.elt if isinstance(node, cst.ListComp) else node.value
         return {id(element): "*"} if is_direct(element) else {}
     direct: dict[int, int | str] = {}
-    for position, element in enumerate(cst.ensure_type(node, (cst.List, cst.Tuple, cst.Dict)).elements):  # type: ignore[arg-type]
+    for position, element in enumerate(_elements_of(node)):
         if isinstance(element, (cst.StarredElement, cst.StarredDictElement)):
             break
         if is_direct(element.value):
             direct[id(element.value)] = position
     return direct
+
+
+def _elements_of(node: cst.BaseExpression) -> Sequence[Any]:
+    """The elements of a list, tuple or dict display (a dict's: its entries)."""
+    return node.elements if isinstance(node, (cst.List, cst.Tuple, cst.Dict)) else ()
 
 
 def _compact(scope: str, keys: tuple) -> tuple:
