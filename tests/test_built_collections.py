@@ -107,6 +107,24 @@ def plain_values(storage):
         u = total([2, 20])
 
 
+def helper(y):
+    return y
+
+
+def with_a_helpers_result(storage):
+    with storage.run():
+        a = double(1)
+        b = double(10)
+        t = total([a, helper(b), 7])
+
+
+def changed_after_it_was_built(storage):
+    with storage.run():
+        ys = [double(1), double(10)]
+        ys.append(double(100))
+        t = total(ys)
+
+
 def delete_ten(storage):
     with storage.delete():
         double(10)
@@ -247,3 +265,32 @@ def test_the_command_line_lists_the_users_ops_only(db, user):
 
     user.nested(Storage(db))
     assert [op.name for op in Catalog.open(db).ops()] == sorted([user.double.name, user.total.name])
+
+
+def test_an_element_whose_producer_compiled_code_cannot_know_is_matched_by_content(db, user):
+    """``helper(b)`` may return an op's output (here it does): the build call records it
+    inexact, and its producer is found by content, as for uncompiled code."""
+    storage = Storage(db)
+    user.with_a_helpers_result(storage)
+    provenance = storage.provenance(user.total).set_index("input")
+    assert provenance.loc["xs[0]", "exact"] and not provenance.loc["xs[1]", "exact"]
+    assert provenance.loc["xs[1]", "producer_op"] == user.double.name
+    assert "xs[2]" not in provenance.index  # a literal: no producer
+    doubles = storage.df(user.double)
+    storage.delete_calls(doubles[doubles.x == 10])
+    assert len(storage.df(user.total)) == 0
+
+
+def test_a_list_changed_after_it_was_built_is_not_claimed_exact(db, user):
+    """``ys.append(double(100))`` after ``ys = [...]``: what was known of its elements no
+    longer says what it holds; the call given it is recorded inexact."""
+    storage = Storage(db)
+    user.changed_after_it_was_built(storage)
+    assert storage.provenance(user.total)["exact"].tolist() == [False]
+    assert rerun(user, "changed_after_it_was_built", Storage(db)) == []
+
+
+def test_hits_stay_hits_from_a_fresh_process(tmp_path, user):
+    python(tmp_path, "user.plain_values(storage); user.comprehension(storage)")
+    code = "user.plain_values(storage); user.comprehension(storage); print(user.RUNS)"
+    assert python(tmp_path, code) == "[]"
