@@ -44,8 +44,7 @@ ORDER BY c.id, i.name
 """
 # The elements of a collection built by hand (built.py) that its build call records.
 _BUILD_INPUTS_SQL = """
-SELECT i.name, i.cid, b.exact, b.created_at,
-       COALESCE(exact_c.hid, gone.hid), i.src_index,
+SELECT i.name, i.cid, b.exact, b.created_at, COALESCE(exact_c.hid, gone.hid), i.src_index,
        CASE WHEN gone.hid IS NULL THEN exact_v.op_name ELSE '<deleted call>' END
 FROM calls b CROSS JOIN call_inputs i ON i.call_id = b.id
 LEFT JOIN calls exact_c ON exact_c.id = i.src_call
