@@ -144,7 +144,10 @@ def settled(input_refs: dict[str, Ref], cids: dict[str, bytes]) -> dict[str, Ref
     """``input_refs`` with each BuiltRef's ids set from its argument's content id; one whose
     collection changed since it was built is dropped, and the call is then inexact (an ignored
     argument, which has no content id, is merely dropped)."""
-    if not any(type(ref) is BuiltRef for ref in input_refs.values()):
+    for ref in input_refs.values():  # a loop, not any(): no generator on the calls with none
+        if type(ref) is BuiltRef:
+            break
+    else:
         return input_refs
     kept = type(input_refs)(input_refs) if type(input_refs) is InexactRefs else dict(input_refs)
     changed = False

@@ -220,8 +220,8 @@ class Storage:
                 return hit
         hashed = hash_inputs(op, args, kwargs, self._aliases)
         if key is None:  # the same memo, by the arguments' content ids (see memoized_call)
-            # a list built by hand (no scalar: never a fast key) takes its ids from its content
-            input_refs = settled(input_refs, hashed[1])
+            if input_refs:  # a list built by hand (never a fast key) takes its ids from its content
+                input_refs = settled(input_refs, hashed[1])
             key = content_key(op, hashed) + tuple((name, ref.hid) for name, ref in input_refs.items())
             hit = self._fast_refs.get(key)
             if hit is not None:
