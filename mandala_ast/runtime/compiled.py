@@ -342,8 +342,8 @@ def _unchanged(value: Any, /) -> Any:
 
 
 #: Blocks that record calls one by one, where a collection's build call is recorded with the
-#: call given it. Elsewhere (a batch's deferred calls, a noop block) the collection's history
-#: is unknown, and so is a name bound to it.
+#: call given it. Elsewhere (a batch's deferred calls, a noop block) the collection is raw, as
+#: it was before its elements' history was recorded.
 _BUILDING = frozenset({RunBlock, LentBlock})
 _UNKNOWN = object()
 
@@ -372,21 +372,16 @@ class _Collection:
         spec = self.spec
         if len(spec) > 3 and spec[3] is not None:
             _leave(_thread.pending, spec[3], self)
-        made = self._ref(value) if type(self.block) in _BUILDING else _UNKNOWN
-        if made is not None and made is not _UNKNOWN and len(spec) > 4 and spec[4] is not None:
+        made = self._ref(value) if type(self.block) in _BUILDING else None
+        if made is not None and len(spec) > 4 and spec[4] is not None:
             _hand_over(spec, made)
-        for key in spec[0] or ():
-            if made is _UNKNOWN:
-                self.block.names.pop(key, None)
-            else:
-                self.block.names[key] = _Raw(value) if made is None else made
+        for key in spec[0] or ():  # with no Ref, raw: what `raw` recorded for it before
+            self.block.names[key] = _Raw(value) if made is None else made
         return value
 
-    def _ref(self, value: Any) -> Any:
-        """A BuiltRef, None when every element is raw, _UNKNOWN for a value of another type."""
-        kind = _KINDS.get(type(value))
-        if kind is None:
-            return _UNKNOWN
+    def _ref(self, value: Any) -> BuiltRef | None:
+        """A BuiltRef, or None (raw, as before) when no element has a Ref."""
+        kind = _KINDS[type(value)]  # a display or comprehension's own type
         elements = value.values() if kind == "dict" else value
         parts, unknown = [], []
         for name, element, found in zip(element_names(kind, value), elements, self._found(elements)):
@@ -401,20 +396,23 @@ class _Collection:
 
     def _found(self, elements: Any) -> Any:
         """Per element: its Ref, None (raw), or _UNKNOWN."""
-        keys, collected = self.spec[1], self.collected
+        keys = self.spec[1]
         if self.form == "c":
-            handed, step, key = collected.get("*", ()), 0, keys[0]
-            for element in elements:
-                if step < len(handed) and handed[step].value is element:
-                    step += 1
-                    yield handed[step - 1]
-                else:
-                    yield None if key is None else _UNKNOWN
-            return
+            return self._in_order(elements, keys[0])
         if type(keys) is not tuple or len(keys) != len(elements):  # `*xs`, a dict's keys twice
             keys = (...,) * len(elements)
-        for where, (element, key) in enumerate(zip(elements, keys)):
-            yield self._element(collected.get(where), key, element)
+        return map(self._element, map(self.collected.get, range(len(keys))), keys, elements)
+
+    def _in_order(self, elements: Any, key: Any) -> Any:
+        """A comprehension's elements: the Refs its element's op call handed over, step by
+        step (a step whose callee was no op handed none)."""
+        handed, step = self.collected.get("*", ()), 0
+        for element in elements:
+            if step < len(handed) and handed[step].value is element:
+                step += 1
+                yield handed[step - 1]
+            else:
+                yield None if key is None else _UNKNOWN
 
     def _element(self, handed: Any, key: Any, element: Any) -> Any:
         if handed is not None and handed.value is element:
