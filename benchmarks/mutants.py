@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT1+ED7+ST11"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT1+ED7+ST11+LN8"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -120,8 +120,10 @@ AREAS["RN"] = "review of session-9 merges"
 AREAS["LT"] = "the lead's session-10 changes"
 AREAS["ED"] = "edges left open: Ctrl-C on Dask, teardown, fixtures, export names (session 10)"
 AREAS["ST"] = "stale results when code changes, leftovers (session 10)"
+AREAS["LN"] = "lineage of collections built by hand (session 10)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
+_BUILT = ("tests/test_built_collections.py",)
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
 _VERSIONS = ("tests/test_versions.py", "tests/test_fingerprints.py", "tests/test_dependencies.py",
              "tests/test_regressions.py")
@@ -436,8 +438,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "return positional[where] if where <= len(positional) else None", _COMPILER,
            "a workflow argument landing in *args crashes the block"),
     Mutant("C12", "mandala_ast/runtime/compiled.py",
-           "                parent.collect(spec[4][1], refs[0])\n",
-           "                pass\n", _COMPILER, "a nested op call's output loses its history (inc(inc(1)))"),
+           "        parent.collect(spec[4][1], known)\n",
+           "        pass\n", _COMPILER, "a nested op call's output loses its history (inc(inc(1)))"),
     # -- ops called by ops are dependencies ------------------------------------------------------
     Mutant("V16", _ST, "                block.note_op_call(op, hit[1])\n", "", _VERSIONS,
            "an inner op served from the op bodies' fast cache is not a dependency of its caller"),
@@ -1623,6 +1625,32 @@ MUTANTS: tuple[Mutant, ...] = (
            "the old K, are loaded by the next process as if computed with the new one"),
     Mutant("ST11", _DEPS, "    if _reads_any_global(rest) and isinstance(value, type):", "    if rest[:1] == [COMPUTED] and isinstance(value, type):",
            _INPUTS, "an op reading vars(Model)[name] (a computed name) serves its stale result after Model.K was edited"),
+    Mutant("LN1", "mandala_ast/runtime/recording.py",
+           "            if call.built:  # its sources' rows, before the rows that name them\n                self._record_builds(call)\n",
+           "", _BUILT,
+           "the build call of a list built by hand is never stored: deleting a double leaves the total given the list"),
+    Mutant("LN2", "mandala_ast/transforms/_run_form.py",
+           "        rewrite = self._active and consumed and may_hold_outputs(self.scope, node)",
+           "        rewrite = False", _BUILT,
+           "compiled code passes total([double(x) for x in xs]) the list as raw: its elements' producers are lost"),
+    Mutant("LN3", "mandala_ast/transforms/_run_form.py",
+           '            return "~" + key if bound_to_a_collection(scope, name) else None',
+           "            return None", _BUILT,
+           "ys = [double(x) for x in xs]; total(ys): the name's list is passed as raw, its producers lost"),
+    Mutant("LN4", "mandala_ast/runtime/deletion.py",
+           "        while conn.execute(_UNCONSUMED_BUILDS_SQL).rowcount > 0:", "        while False:", _BUILT,
+           "deleting the total given a list built by hand leaves its build call, and the list's value, for good"),
+    Mutant("LN5", "mandala_ast/runtime/built.py", "        if cid is None or not self._intact():", "        if cid is None:",
+           _BUILT, "ys.append(double(100)) after ys = [...] still claims exactly where ys's elements came from"),
+    Mutant("LN6", "mandala_ast/runtime/tables.py",
+           "            rows += _element_rows(store, call, name, found[0])", "            pass", _BUILT,
+           "storage.provenance shows only the __build__ call for a list built by hand, not its elements' producers"),
+    Mutant("LN7", "mandala_ast/runtime/catalog.py", "(ITEM_OP_NAME, BUILD_OP_NAME)", "(ITEM_OP_NAME, ITEM_OP_NAME)",
+           _BUILT, "mandala-ast ops lists the internal mandala_ast.__build__ op"),
+    Mutant("LN8", "mandala_ast/runtime/compiled.py",
+           "        return None if key is not ... and _holds_raw(self.block, key, element) else _UNKNOWN",
+           "        return None", _BUILT,
+           "total([a, helper(b)]): the helper's result is claimed raw, so deleting b's producer leaves total"),
 )
 
 

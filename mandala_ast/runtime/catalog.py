@@ -23,6 +23,7 @@ from typing import Any
 
 from .._errors import StorageFormatError, UnknownOpError
 from .blobs import blob_dir_of
+from .built import BUILD_OP_NAME
 from .column_names import clear_of
 from .described import Opaque, describe, describe_row
 from .hashing import content_id
@@ -32,7 +33,7 @@ from .structures import ITEM_OP_NAME
 
 __all__ = ["Call", "Catalog", "StoredOp", "Version", "existing_storage_file", "source_diff"]
 
-_OPS_SQL = "SELECT name, nout, signature FROM ops WHERE name != ? ORDER BY name"
+_OPS_SQL = "SELECT name, nout, signature FROM ops WHERE name NOT IN (?, ?) ORDER BY name"
 _VERSIONS_SQL = (
     "SELECT version, version_id, fingerprint, canonical, created_at FROM versions "
     "WHERE op_name = ? ORDER BY created_at"
@@ -134,11 +135,12 @@ class Catalog:
     # -- ops and versions ------------------------------------------------------------------
 
     def ops(self) -> list[StoredOp]:
-        """Every op stored, by name (the internal op of collection elements left out)."""
+        """Every op stored, by name (the internal ops of collection elements and of collections
+        built by hand left out)."""
         defaults: dict[str, list[tuple[str, bytes]]] = {}
         for op_name, param, cid in self.conn.execute(_DEFAULTS_SQL):
             defaults.setdefault(op_name, []).append((param, cid))
-        rows = self.conn.execute(_OPS_SQL, (ITEM_OP_NAME,))
+        rows = self.conn.execute(_OPS_SQL, (ITEM_OP_NAME, BUILD_OP_NAME))
         return [_stored_op(name, nout, signature, defaults.get(name, [])) for name, nout, signature in rows]
 
     def find_op(self, name: str) -> StoredOp:

@@ -16,7 +16,8 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from .blocks import lent_block, state
+from .blocks import LentBlock, RunBlock, lent_block, state
+from .built import BuiltRef, element_names
 from .ops import Op, Workflow
 from .refs import InexactRefs, Ref
 
@@ -40,6 +41,7 @@ if TYPE_CHECKING:  # at run time, imported on first use by __getattr__ below
 # The q_* and query_* names are what compiled query and delete blocks call (query/hooks.py).
 __all__ = [
     "OPS",
+    "built",
     "call",
     "callee",
     "forget",
@@ -206,9 +208,18 @@ def _whole_all(keys: Any, scope: str) -> Any:
     return keys if keys is None or keys is ... else tuple(_whole(key, scope) for key in keys)
 
 
+class _Soft(str):
+    """The key of a name that holds a raw value, or a collection built by hand whose history
+    the block may know (``~ys`` in a spec): with no Ref recorded for it, it is raw."""
+
+    __slots__ = ()
+
+
 def _whole(key: Any, scope: str) -> Any:
     if type(key) is tuple:
         return (_whole(key[0], scope), key[1])
+    if key is not None and key is not ... and key[:1] == "~":
+        return _Soft(_whole(key[1:], scope))
     if key is None or key is ... or "@" in key:
         return key
     # Interned: every site's key for a variable is then one object, and the lookups of the
@@ -235,7 +246,7 @@ def settle(key: str, value: Any, /) -> Any:
 class _Thread(threading.local):
     #: site -> the op call whose arguments are being evaluated there (see _OpCall); weak: an
     #: argument that raises drops the call, which must not keep its block and values alive
-    pending: dict[int, weakref.ref[_OpCall]]
+    pending: dict[int, weakref.ref[Any]]  # _OpCall or _Collection
     #: (targets, id(result)) of the last op call that bound targets, for :func:`settle`. An id,
     #: not the result, so that it keeps nothing alive; it cannot be reused while it matters: a
     #: key settle keeps holds the result itself.
@@ -275,10 +286,7 @@ class _OpCall:
             self._leave(_thread.pending, spec[3])
         refs, result = _dispatch(self.block, spec, self.f, args, kwargs, self.collected)
         if len(spec) > 4 and spec[4] is not None and refs is not None and len(refs) == 1:
-            pending = _thread.pending.get(spec[4][0])
-            parent = pending() if pending is not None else None
-            if parent is not None:
-                parent.collect(spec[4][1], refs[0])
+            _hand_over(spec, refs[0])
         if spec[0]:
             _thread.last = (spec[0], id(result))
         return result
@@ -289,12 +297,135 @@ class _OpCall:
         self.collected[where] = known
 
     def _leave(self, pending: dict, site: int) -> None:
-        current = pending.get(site)
-        if current is not None and current() is self:
-            if self.previous is None:
-                del pending[site]
+        _leave(pending, site, self)
+
+
+def _leave(pending: dict, site: int, caller: Any) -> None:
+    """``caller`` (an op call or a collection in progress at ``site``) got its arguments: the
+    site's entry goes back to the caller it hid (a recursive call of the same code)."""
+    current = pending.get(site)
+    if current is not None and current() is caller:
+        if caller.previous is None:
+            del pending[site]
+        else:
+            pending[site] = caller.previous
+
+
+def _hand_over(spec: tuple, known: Any) -> None:
+    """Give ``known`` to the op call or collection whose direct argument or element this is."""
+    pending = _thread.pending.get(spec[4][0])
+    parent = pending() if pending is not None else None
+    if parent is not None:
+        parent.collect(spec[4][1], known)
+
+
+def built(spec: tuple, form: str, /) -> Any:
+    """What compiled code calls in place of a list, tuple or dict display (``form`` ``"d"``)
+    or comprehension (``"c"``) that may hold op outputs: ``built(spec, form)(collection)``
+    returns the collection itself, and hands the op given it (or the name it is bound to) a
+    Ref that records where its elements came from (runtime/built.py). Evaluated before the
+    collection, as ``callee`` is before the arguments, so that the op calls among its elements
+    (``[inc(x) for x in xs]``) hand their outputs to it. ``spec`` is ``(scope, targets, keys,
+    None[, site, slot])``: a key per element of a display (``...`` for all of them when a
+    ``*`` unpacking makes their positions unknown), the element's key for a comprehension."""
+    block = state.block or lent_block()
+    if block is None:
+        return _unchanged
+    known = _whole_specs.get(id(spec))
+    if known is None or known[0] is not spec:
+        known = _remember(spec)
+    return _Collection(block, known[1], form)
+
+
+def _unchanged(value: Any, /) -> Any:
+    return value
+
+
+#: Blocks that record calls one by one, where a collection's build call is recorded with the
+#: call given it. Elsewhere (a batch's deferred calls, a noop block) the collection is raw, as
+#: it was before its elements' history was recorded.
+_BUILDING = frozenset({RunBlock, LentBlock})
+_UNKNOWN = object()
+
+
+class _Collection:
+    """One list, tuple or dict in progress (see :func:`built`): the Refs its direct elements'
+    op calls handed over, by position, or in order (``*``) for a comprehension's."""
+
+    __slots__ = ("__weakref__", "block", "collected", "form", "previous", "spec")
+
+    def __init__(self, block: Any, spec: tuple, form: str) -> None:
+        self.block, self.spec, self.form = block, spec, form
+        self.collected: dict[int | str, Any] = {}
+        if len(spec) > 3 and spec[3] is not None:
+            pending = _thread.pending
+            self.previous = pending.get(spec[3])
+            pending[spec[3]] = weakref.ref(self)
+
+    def collect(self, where: int | str, known: Ref) -> None:
+        if where == "*":
+            self.collected.setdefault("*", []).append(known)
+        else:
+            self.collected[where] = known
+
+    def __call__(self, value: Any, /) -> Any:
+        spec = self.spec
+        if len(spec) > 3 and spec[3] is not None:
+            _leave(_thread.pending, spec[3], self)
+        made = self._ref(value) if type(self.block) in _BUILDING else None
+        if made is not None and len(spec) > 4 and spec[4] is not None:
+            _hand_over(spec, made)
+        for key in spec[0] or ():  # with no Ref, raw: what `raw` recorded for it before
+            self.block.names[key] = _Raw(value) if made is None else made
+        return value
+
+    def _ref(self, value: Any) -> BuiltRef | None:
+        """A BuiltRef, or None (raw, as before) when no element has a Ref."""
+        kind = _KINDS[type(value)]  # a display or comprehension's own type
+        elements = value.values() if kind == "dict" else value
+        parts, unknown = [], []
+        for name, element, found in zip(element_names(kind, value), elements, self._found(elements)):
+            if found is _UNKNOWN:
+                unknown.append((name, element))
+            elif found is not None:
+                parts.append((name, found))
+        if not parts and not unknown:
+            return None
+        items = tuple(value.items()) if kind == "dict" else tuple(value)
+        return BuiltRef(value, kind, items, tuple(parts), tuple(unknown))
+
+    def _found(self, elements: Any) -> Any:
+        """Per element: its Ref, None (raw), or _UNKNOWN."""
+        keys = self.spec[1]
+        if self.form == "c":
+            return self._in_order(elements, keys[0])
+        if type(keys) is not tuple or len(keys) != len(elements):  # `*xs`, a dict's keys twice
+            keys = (...,) * len(elements)
+        return map(self._element, map(self.collected.get, range(len(keys))), keys, elements)
+
+    def _in_order(self, elements: Any, key: Any) -> Any:
+        """A comprehension's elements: the Refs its element's op call handed over, step by
+        step (a step whose callee was no op handed none)."""
+        handed, step = self.collected.get("*", ()), 0
+        for element in elements:
+            if step < len(handed) and handed[step].value is element:
+                step += 1
+                yield handed[step - 1]
             else:
-                pending[site] = self.previous
+                yield None if key is None else _UNKNOWN
+
+    def _element(self, handed: Any, key: Any, element: Any) -> Any:
+        if handed is not None and handed.value is element:
+            return handed
+        if key is None:
+            return None
+        entry = _entry(self.block, key, element) if key is not ... else None
+        if entry is not None:
+            return entry
+        return None if key is not ... and _holds_raw(self.block, key, element) else _UNKNOWN
+
+
+_KINDS: dict[type, str] = {list: "list", tuple: "tuple", dict: "dict"}
 
 
 def _dispatch(block, spec: tuple, f: Any, args: tuple, kwargs: dict, collected) -> tuple[tuple | None, Any]:
@@ -372,8 +503,11 @@ def _unproven_places(block, pos_keys, kw_keys, hints: dict, args: tuple, kwargs:
 
 
 def _holds_raw(block, key: Any, value: Any) -> bool:
-    """Whether the name ``key`` was last bound by :func:`raw` to ``value``."""
-    entry = block.names.get(key) if type(key) is str else None
+    """Whether the name ``key`` was last bound by :func:`raw` to ``value`` (or is raw unless
+    told otherwise: a ``_Soft`` key with no Ref of its value)."""
+    if type(key) is not str:
+        return type(key) is _Soft
+    entry = block.names.get(key)
     return type(entry) is _Raw and entry.raw is value
 
 

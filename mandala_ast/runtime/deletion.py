@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ArgumentError, StorageBusyError
+from .built import BUILD_VERSION_ID
 from .deletion_watch import mark_deleted
 from .lone_elements import QueryMatches, refuse_lone_elements
 from .ops import Op
@@ -278,6 +279,8 @@ def _delete_in(
         steps.step("finding the calls computed from them")
         if dependents:
             _add_dependents(conn, steps)
+        while conn.execute(_UNCONSUMED_BUILDS_SQL).rowcount > 0:  # a nested collection's too
+            pass
         calls, matched = conn.execute(
             "SELECT COUNT(*), COALESCE(SUM(matched), 0) FROM temp.mandala_doomed"
         ).fetchone()
@@ -416,6 +419,20 @@ _ROUND_SQL = (
     " WHERE e.cid = i.cid AND q.created_at <= c.created_at)",
     "DELETE FROM temp.mandala_made",
 )
+
+# A collection built by hand (built.py) is recorded for the calls given it: once every one of
+# them goes, its build call goes too (matched when they all were), or it would keep the
+# collection's value for good.
+_UNCONSUMED_BUILDS_SQL = f"""
+INSERT OR IGNORE INTO temp.mandala_doomed (id, matched)
+SELECT b.id, MIN(d.matched) FROM temp.mandala_doomed d
+CROSS JOIN main.call_inputs i ON i.call_id = d.id AND i.src_call IS NOT NULL
+CROSS JOIN main.calls b ON b.id = i.src_call AND b.version_id = X'{BUILD_VERSION_ID.hex()}'
+WHERE NOT EXISTS (SELECT 1 FROM temp.mandala_doomed e WHERE e.id = b.id)
+AND NOT EXISTS (SELECT 1 FROM main.call_inputs j WHERE j.src_call = b.id
+                AND NOT EXISTS (SELECT 1 FROM temp.mandala_doomed e WHERE e.id = j.call_id))
+GROUP BY b.id
+"""
 
 _DOOMED = "SELECT id FROM temp.mandala_doomed"
 _DELETE_ROWS = (

@@ -66,7 +66,9 @@ class CallIdentity:
     True
     """
 
-    __slots__ = ("op", "version_id", "bound", "cids", "cid", "history_id", "sources", "exact", "deps_id", "row_id")
+    __slots__ = (
+        "op", "version_id", "bound", "cids", "cid", "history_id", "sources", "exact", "deps_id", "row_id", "built"
+    )
 
     def __init__(
         self,
@@ -83,6 +85,8 @@ class CallIdentity:
         self.cid, self.history_id, self.sources, self.exact = cid, history_id, sources, exact
         self.deps_id: bytes | None = None
         self.row_id: bytes | None = None
+        #: the collections built by hand among its sources (runtime/built.py), recorded with it
+        self.built: tuple[Ref, ...] = ()
 
     def set_state(self, deps_id: bytes) -> None:
         """The call ran (or was found) under dependency state ``deps_id``: its row id follows."""
@@ -145,7 +149,9 @@ def identify(op: Op, hashed: HashedInputs, input_refs: dict[str, Ref] | None, ve
     histories.update((renamed.get(name, name), input_refs[name].hid) for name in sources)  # type: ignore[index]
     if unknown:  # not the history of raw values: inc(helper(inc(100))) is not inc(101) typed in
         histories[UNKNOWN] = UNKNOWN.encode()
-    return CallIdentity(op, version_id, bound, cids, cid, call_id(version_id, histories), sources, exact)
+    identity = CallIdentity(op, version_id, bound, cids, cid, call_id(version_id, histories), sources, exact)
+    identity.built = tuple(input_refs[name] for name in sources if input_refs[name].is_built)  # type: ignore[index]
+    return identity
 
 
 def identify_unignored(op: Op, hashed: HashedInputs, versions: VersionTracker) -> CallIdentity | None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import MandalaError, MandalaUnstoredWarning, ValueEncodingError
 from . import codecs, structures, transient
+from .built import build_op_rows
 from .hashing import content_id, digest
 from .identity import hash_or_explain
 from .loading import MissingValueError
@@ -65,6 +66,7 @@ class Recorder:
     def __init__(self, store: SQLiteStore, blobs: BlobDir | None, loader: ValueLoader, index: CallIndex) -> None:
         self.store, self.blobs, self.loader, self.index = store, blobs, loader, index
         self.item_op_added = False  # the __item__ op's rows, buffered once (structures.py)
+        self.build_op_added = False  # the __build__ op's rows, likewise (built.py)
         self.last_flush = time.monotonic()
 
     def record(
@@ -87,8 +89,8 @@ class Recorder:
             inputs = self.encode_new_inputs(call)
         structured = call.op.has_structures  # one attribute test: plain ops pay nothing more
         marks: tuple | int
-        if structured:
-            marks = (self.store.buffer_marks(), self.item_op_added)
+        if structured or call.built:
+            marks = (self.store.buffer_marks(), self.item_op_added, self.build_op_added)
         else:
             marks = len(self.store.rows["vals"])
         try:
@@ -97,6 +99,8 @@ class Recorder:
             if encoded is not None:
                 for cid, value in zip(out_cids, encoded):
                     self._buffer_encoded(cid, value)
+            if call.built:  # its sources' rows, before the rows that name them
+                self._record_builds(call)
             self._buffer_rows(call, out_cids, encoded, duration)
             if structured:
                 self._record_structures(call, out_cids, encoded, inputs)
@@ -114,7 +118,7 @@ class Recorder:
         vals, stored, unflushed = self.store.rows["vals"], self.loader.stored, self.loader.unflushed
         large = BLOB_BYTES if self.blobs is not None else float("inf")
         for call, out_cids, encoded, duration, inputs in entries:
-            if call.op.has_structures:
+            if call.op.has_structures or call.built:
                 try:
                     self.record(call, out_cids, encoded, duration, inputs)
                 except Exception as exc:  # this call's failure alone (record buffered nothing)
@@ -195,7 +199,7 @@ class Recorder:
             self.store.drop_rows_of(row_id)
         else:
             dropped = self.store.truncate_buffers(marks[0])  # type: ignore[index]
-            self.item_op_added = marks[1]  # type: ignore[index]
+            self.item_op_added, self.build_op_added = marks[1:]  # type: ignore[index]
         for cid in dropped:
             self.loader.unflushed.pop(cid, None)
 
@@ -283,6 +287,21 @@ class Recorder:
             packed = pack_outputs((cid,), (element,))
             item = structures.item_call(row_id, index, struct_cid, key_cid, cid, packed, call.exact, now)
             for table, row in item:
+                rows[table] += row
+
+    def _record_builds(self, call: CallIdentity) -> None:
+        """Buffer the build call of each collection built by hand the call was given, and the
+        values it names that no op call stores (runtime/built.py)."""
+        rows, now = self.store.rows, time.time()
+        if not self.build_op_added:
+            for table, row in build_op_rows(now).items():
+                rows[table] += row
+            self.build_op_added = True
+        for ref in call.built:
+            for cid, value in ref.values():  # type: ignore[attr-defined]
+                if cid not in self.loader.stored and cid not in self.loader.unflushed:
+                    self._buffer_encoded(cid, encode_or_explain(call.op, "a collection built by hand it was given", value))
+            for table, row in ref.rows(now):  # type: ignore[attr-defined]
                 rows[table] += row
 
     def _buffer_elements(self, structure: EncodedStructure) -> None:

@@ -17,6 +17,9 @@ class Ref:
     """
 
     __slots__ = ("cid", "hid", "src", "value")
+    #: True for a collection built by hand (runtime/built.py), whose producing call is
+    #: recorded with the first call given it
+    is_built = False
 
     def __init__(self, value: Any, cid: bytes, hid: bytes, src: tuple[bytes, int]) -> None:
         self.value = value

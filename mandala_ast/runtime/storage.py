@@ -29,6 +29,7 @@ from .._errors import ArgumentError, NotAnOpError
 from . import noop, renames
 from .blobs import blob_dir_of
 from .blocks import RunBlock, innermost_run_block
+from .built import settled
 from .identity import MISSING, content_key, fast_key, hash_inputs, output_refs
 from .integrity import damage_as_error
 from .loading import IMMUTABLE
@@ -219,6 +220,8 @@ class Storage:
                 return hit
         hashed = hash_inputs(op, args, kwargs, self._aliases)
         if key is None:  # the same memo, by the arguments' content ids (see memoized_call)
+            if input_refs:  # a list built by hand (never a fast key) takes its ids from its content
+                input_refs = settled(input_refs, hashed[1])
             key = content_key(op, hashed) + tuple((name, ref.hid) for name, ref in input_refs.items())
             hit = self._fast_refs.get(key)
             if hit is not None:
@@ -244,6 +247,8 @@ class Storage:
                 block.note_op_call(op, hit[1])
                 return hit[0]
         hashed = hash_inputs(op, args, kwargs, self._aliases)
+        if input_refs:
+            input_refs = settled(input_refs, hashed[1])
         allowed = self.new_calls_allowed if block.allow_new_calls is None else block.allow_new_calls
         with self._lock:
             row_id, outputs, deps_id = self._call_and_load(op, args, kwargs, input_refs, block, hashed, allowed)

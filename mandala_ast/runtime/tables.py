@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .._errors import CorruptValueError
+from .built import BUILD_OP_NAME
 from .column_names import clear_of
 from .ops import Op
 from .structures import ELEMENTS_MARKED_INEXACT_SINCE, ITEM_VERSION_ID
@@ -40,6 +41,16 @@ LEFT JOIN versions exact_v ON exact_v.version_id = exact_c.version_id
 LEFT JOIN call_tombstones gone ON gone.id = i.src_call AND exact_c.id IS NULL
 WHERE v.op_name = ?
 ORDER BY c.id, i.name
+"""
+# The elements of a collection built by hand (built.py) that its build call records.
+_BUILD_INPUTS_SQL = """
+SELECT i.name, i.cid, b.exact, b.created_at, COALESCE(exact_c.hid, gone.hid), i.src_index,
+       CASE WHEN gone.hid IS NULL THEN exact_v.op_name ELSE '<deleted call>' END
+FROM calls b CROSS JOIN call_inputs i ON i.call_id = b.id
+LEFT JOIN calls exact_c ON exact_c.id = i.src_call
+LEFT JOIN versions exact_v ON exact_v.version_id = exact_c.version_id
+LEFT JOIN call_tombstones gone ON gone.id = i.src_call AND exact_c.id IS NULL
+WHERE b.hid = ?
 """
 _BY_CONTENT_SQL = """
 SELECT c.hid, o.idx, v.op_name FROM call_outputs o
@@ -151,7 +162,9 @@ def provenance_table(store: SQLiteStore, op: Op) -> pd.DataFrame:
     the input (a literal: no producer); otherwise the producer is found by content: the
     earliest earlier call whose output has the same content (an element's ``__item__`` call
     first), or None. A producer deleted without its dependents keeps its call id, with
-    ``<deleted call>`` for op. Compiled code passes an element of a stored MList/MDict/MSet
+    ``<deleted call>`` for op. An input compiled code built by hand (``f([inc(1), x])``)
+    comes from a ``mandala_ast.__build__`` call; a row per element it holds from an op follows,
+    ``xs[0]``, ``xs['a']``, ``xs[1][0]`` (runtime/built.py). Compiled code passes an element of a stored MList/MDict/MSet
     (``f(xs[0])``, ``for x in xs``) without its history, so such an input is matched by
     content to an ``__item__`` call (``exact`` False). Compiled code stored such calls exact
     before it marked them (``structures.ELEMENTS_MARKED_INEXACT_SINCE``): in those, a raw input
@@ -171,19 +184,44 @@ def provenance_table(store: SQLiteStore, op: Op) -> pd.DataFrame:
             compiled = found[0] is None
         else:
             found = producer_by_content(store, cid, created_at)
-        producer, index, producer_op = found
-        rows.append(
-            dict(
-                call=call.hex(),
-                input=name,
-                producer_op=producer_op,
-                producer_call=producer.hex() if producer else None,
-                output_index=index,
-                exact=bool(compiled),
-            )
-        )
+        rows.append(_provenance_row(call, name, found, compiled))
+        if found[2] == BUILD_OP_NAME:
+            rows += _element_rows(store, call, name, found[0])
     columns = ["call", "input", "producer_op", "producer_call", "output_index", "exact"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _provenance_row(call: bytes, name: str, found: tuple, exact: Any) -> dict:
+    producer, index, producer_op = found
+    return dict(
+        call=call.hex(),
+        input=name,
+        producer_op=producer_op,
+        producer_call=producer.hex() if producer else None,
+        output_index=index,
+        exact=bool(exact),
+    )
+
+
+def _element_rows(store: SQLiteStore, call: bytes, name: str, build: bytes) -> list[dict]:
+    """Rows for the elements of input ``name`` of ``call``, a collection built by hand by the
+    call ``build``: their producers as compiled code recorded them (by content when it could
+    not know them), in the collection's order; a nested collection's elements in turn."""
+    rows = []
+    found = store.conn.execute(_BUILD_INPUTS_SQL, (build,)).fetchall()
+    for element, cid, exact, created_at, *source in sorted(found, key=_element_order):
+        known = source[0] is not None
+        producer = tuple(source) if known else producer_by_content(store, cid, created_at)
+        rows.append(_provenance_row(call, name + element, producer, known or exact))
+        if producer[2] == BUILD_OP_NAME:
+            rows += _element_rows(store, call, name + element, producer[0])
+    return rows
+
+
+def _element_order(row: tuple) -> tuple:
+    """``[2]`` before ``[10]``: by position where the name is one."""
+    inner = row[0][1:-1].lstrip("#")
+    return (0, int(inner), "") if inner.isdigit() else (1, 0, row[0])
 
 
 def producer_by_content(store: SQLiteStore, cid: bytes, before: float) -> tuple:

@@ -17,6 +17,7 @@ __all__ = [
     "CALLEE",
     "RT",
     "as_argument",
+    "built",
     "dispatch",
     "forget",
     "forget_each",
@@ -76,6 +77,14 @@ def dispatch(spec: Literal, call: cst.Call) -> cst.Call:
     """
     callee = cst.Call(cst.Name(CALLEE), [cst.Arg(literal(spec)), cst.Arg(call.func)])
     return call.with_changes(func=callee)
+
+
+def built(spec: Literal, form: str, value: cst.BaseExpression) -> cst.Call:
+    """``__mandala_rt__.built(spec, form)(value)`` for a list, tuple or dict display or
+    comprehension that may hold op outputs: the hook is evaluated before the collection, whose
+    elements' op calls then hand their outputs to it."""
+    hook = rt_call("built", [cst.Arg(literal(spec)), cst.Arg(literal(form))])
+    return cst.Call(hook, [cst.Arg(as_argument(value))])
 
 
 def settle(keys: Sequence[str], value: cst.BaseExpression) -> cst.BaseExpression:

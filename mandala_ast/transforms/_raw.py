@@ -24,7 +24,7 @@ import libcst as cst
 
 from ._scopes import Scope
 
-__all__ = ["combines_anew", "is_raw", "name_is_raw"]
+__all__ = ["bound_to_a_collection", "combines_anew", "is_raw", "may_hold_outputs", "name_is_raw"]
 
 _LITERALS = (cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString)
 _CONSTANTS = frozenset({"True", "False", "None", "__debug__", "NotImplemented", "Ellipsis"})
@@ -211,3 +211,25 @@ def _items_frozen(scope: Scope | None, node: cst.BaseExpression) -> bool:
     if isinstance(node, cst.Dict):
         return all(isinstance(element, cst.DictElement) and _frozen(scope, element.key) for element in node.elements)
     return _frozen(scope, node)
+
+
+def may_hold_outputs(scope: Scope | None, node: cst.BaseExpression) -> bool:
+    """Whether *node* is a list, tuple or dict display or comprehension whose elements may be
+    op outputs: compiled code hands such a collection to an op with where its elements came
+    from (runtime/built.py). A raw value all the same, as a new container."""
+    if isinstance(node, (cst.List, cst.Tuple, cst.Dict)):
+        return not is_raw(scope, node, True)
+    if isinstance(node, cst.ListComp):  # the element's names are the comprehension's own
+        return not is_raw(None, node.elt, True)
+    if isinstance(node, cst.DictComp):
+        return not is_raw(None, node.value, True)
+    return False
+
+
+def bound_to_a_collection(scope: Scope, name: str) -> bool:
+    """Whether a statement binds the variable *name* to a collection that may hold op outputs
+    (``ys = [inc(x) for x in xs]``): raw, yet an op given it may learn its elements' history."""
+    owner = scope.resolve(name)
+    bindings = owner.bindings(name) or ()
+    return any(how == "value" and isinstance(value, cst.BaseExpression) and may_hold_outputs(owner, value)
+               for how, value in bindings)

@@ -29,15 +29,16 @@ All insertions stay on the line where the call starts; see ``_lines.py`` for the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import EllipsisType
+from typing import Any
 
 import libcst as cst
 
 from . import _emit as emit
 from ._detect import Survey, is_batch_block
-from ._raw import is_raw, name_is_raw
+from ._raw import bound_to_a_collection, is_raw, may_hold_outputs, name_is_raw
 from ._scopes import ArgKey, Scope, simple_targets, target_names
 
 __all__ = ["RunFormRewriter"]
@@ -60,6 +61,8 @@ _STATEMENT_TYPES = frozenset(
     for cls in vars(cst).values()
     if isinstance(cls, type) and issubclass(cls, (cst.BaseCompoundStatement, cst.SimpleStatementLine))
 )
+#: Collections an op may be given with where their elements came from (runtime/built.py).
+_COLLECTIONS = (cst.List, cst.Tuple, cst.Dict, cst.ListComp, cst.DictComp)
 _COMPREHENSIONS = {
     cst.ListComp: "<listcomp>",
     cst.SetComp: "<setcomp>",
@@ -100,6 +103,8 @@ class RunFormRewriter(cst.CSTTransformer):
         #: target name that hands their history to ``ret`` (``<return>``, ``<return1>``)
         self._returns: dict[cst.Call, str] = {}
         self._rewritten_returns: set[cst.Call] = set()
+        #: a collection assigned to one name (``ys = [inc(x) for x in xs]``) -> that name
+        self._collection_targets: dict[cst.BaseExpression, str] = {}
 
     @property
     def scope(self) -> Scope:
@@ -194,7 +199,86 @@ class RunFormRewriter(cst.CSTTransformer):
             (scope.rewritable_callee(node.func) and not scope.stores_in_container(node.func))
             or (self._batch > 0 and scope.forcing_builtin(node.func))
         )
-        self._calls.append(_CallFrame(rewrite, _direct_arguments(node.args) if rewrite else {}))
+        self._calls.append(_CallFrame(rewrite, _direct_arguments(node.args, self._is_direct) if rewrite else {}))
+
+    def _is_direct(self, node: cst.BaseExpression) -> bool:
+        """An argument or element that hands its history to the call or collection it is
+        written in: an op call, or a collection that may hold op outputs."""
+        return isinstance(node, cst.Call) or may_hold_outputs(self.scope, node)
+
+    # -- collections built by hand (runtime/built.py) ----------------------------------------
+
+    def visit_List(self, node: cst.List) -> None:
+        self._visit_collection(node)
+
+    def visit_Tuple(self, node: cst.Tuple) -> None:
+        self._visit_collection(node)
+
+    def visit_Dict(self, node: cst.Dict) -> None:
+        self._visit_collection(node)
+
+    def visit_ListComp(self, node: cst.ListComp) -> None:
+        self._visit_collection(node)
+
+    def visit_DictComp(self, node: cst.DictComp) -> None:
+        self._visit_collection(node)
+
+    def leave_List(self, original_node: cst.List, updated_node: cst.List) -> cst.BaseExpression:
+        return self._leave_collection(original_node, updated_node)
+
+    def leave_Tuple(self, original_node: cst.Tuple, updated_node: cst.Tuple) -> cst.BaseExpression:
+        return self._leave_collection(original_node, updated_node)
+
+    def leave_Dict(self, original_node: cst.Dict, updated_node: cst.Dict) -> cst.BaseExpression:
+        return self._leave_collection(original_node, updated_node)
+
+    def leave_ListComp(self, original_node: cst.ListComp, updated_node: cst.ListComp) -> cst.BaseExpression:
+        return self._leave_collection(original_node, updated_node)
+
+    def leave_DictComp(self, original_node: cst.DictComp, updated_node: cst.DictComp) -> cst.BaseExpression:
+        return self._leave_collection(original_node, updated_node)
+
+    def _visit_collection(self, node: cst.BaseExpression) -> None:
+        """A collection an op is given (an argument, an element of such a collection, or a
+        name's value) that may hold op outputs is wrapped: its frame collects its elements'."""
+        parent = self._calls[-1] if self._calls else None
+        consumed = (parent is not None and id(node) in parent.direct) or node in self._collection_targets
+        rewrite = self._active and consumed and may_hold_outputs(self.scope, node)
+        self._calls.append(_CallFrame(rewrite, _direct_elements(node, self._is_direct) if rewrite else {}))
+
+    def _leave_collection(self, original: cst.BaseExpression, updated: cst.BaseExpression) -> cst.BaseExpression:
+        """``built(spec, form)(collection)``: ``spec`` names the name it is bound to (when only
+        code compiled here binds it), each element's key, and the site numbers that tie its
+        elements' op calls to it and it to the call or collection it is written in."""
+        frame = self._calls.pop()
+        if not frame.rewrite:
+            return updated
+        parent = self._calls[-1] if self._calls else None
+        slot = None
+        if parent is not None and id(original) in parent.direct:
+            slot = (self._site_of(parent), parent.direct[id(original)])
+        name = self._collection_targets.get(original)
+        keys = (self.scope.key(name),) if name is not None and self._vouched([self.scope.key(name)]) else None
+        spec: tuple = _compact(self.scope.qualname, (keys, self._element_keys(original), None))
+        if frame.site is not None or slot is not None:
+            spec += (frame.site, slot)
+        form = "c" if isinstance(original, (cst.ListComp, cst.DictComp)) else "d"
+        result = emit.built(spec, form, updated)
+        self.changed = True
+        if keys:
+            self._recorded.add(result)
+        return result
+
+    def _element_keys(self, node: cst.BaseExpression) -> tuple | EllipsisType:
+        """A key per element of a display (``...`` when a ``*`` or ``**`` unpacking hides their
+        positions); for a comprehension, its element's: None when no op produced it."""
+        if isinstance(node, (cst.ListComp, cst.DictComp)):
+            element = node.elt if isinstance(node, cst.ListComp) else node.value
+            return (None if is_raw(None, element) else ...,)
+        elements = _elements_of(node)
+        if any(isinstance(e, (cst.StarredElement, cst.StarredDictElement)) for e in elements):
+            return ...
+        return tuple(self._arg_key(e.value) for e in elements)
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         frame = self._calls.pop()
@@ -273,7 +357,11 @@ class RunFormRewriter(cst.CSTTransformer):
         scope = self.scope
         key = scope.arg_key(node)
         if isinstance(key, str):
-            return None if name_is_raw(scope, cst.ensure_type(node, cst.Name).value) else key
+            name = cst.ensure_type(node, cst.Name).value
+            if not name_is_raw(scope, name):
+                return key
+            # raw, unless it holds a collection whose elements' history the runtime knows
+            return "~" + key if bound_to_a_collection(scope, name) else None
         if key is not None:
             return key
         if isinstance(node, cst.NamedExpr) and isinstance(node.target, cst.Name) and not is_raw(scope, node.value):
@@ -297,6 +385,8 @@ class RunFormRewriter(cst.CSTTransformer):
             names = simple_targets(target)
             if names:
                 self._targets[value] = names
+        elif self._active and isinstance(value, _COLLECTIONS) and isinstance(target, cst.Name):
+            self._collection_targets[value] = target.value
 
     def leave_Assign(self, original_node: cst.Assign, updated_node: cst.Assign) -> cst.Assign:
         names = [name for target in updated_node.targets for name in target_names(target.target)]
@@ -439,8 +529,9 @@ def _capture_names(node: cst.Match) -> list[str]:
     return names
 
 
-def _direct_arguments(args: Sequence[cst.Arg]) -> dict[int, int | str]:
-    """Arguments that are calls: id -> position among the positional arguments, or keyword.
+def _direct_arguments(args: Sequence[cst.Arg], is_direct: Callable[[cst.BaseExpression], bool]) -> dict[int, int | str]:
+    """Arguments that are calls (or collections that may hold op outputs: ``is_direct``):
+    id -> position among the positional arguments, or keyword.
 
     Positions after a ``*args`` unpacking are unknown until run time: those are left out.
     """
@@ -450,13 +541,33 @@ def _direct_arguments(args: Sequence[cst.Arg]) -> dict[int, int | str]:
         if arg.star == "*":
             known = False
         elif arg.keyword is not None:
-            if isinstance(arg.value, cst.Call):
+            if is_direct(arg.value):
                 direct[id(arg.value)] = cst.ensure_type(arg.keyword, cst.Name).value
         elif not arg.star:
-            if known and isinstance(arg.value, cst.Call):
+            if known and is_direct(arg.value):
                 direct[id(arg.value)] = position
             position += 1
     return direct
+
+
+def _direct_elements(node: cst.BaseExpression, is_direct: Callable[[cst.BaseExpression], bool]) -> dict[int, int | str]:
+    """A collection's elements that are calls or collections: id -> position, or ``*`` for a
+    comprehension's element (each step's, in order). Positions after an unpacking are left out."""
+    if isinstance(node, (cst.ListComp, cst.DictComp)):
+        element = node.elt if isinstance(node, cst.ListComp) else node.value
+        return {id(element): "*"} if is_direct(element) else {}
+    direct: dict[int, int | str] = {}
+    for position, element in enumerate(_elements_of(node)):
+        if isinstance(element, (cst.StarredElement, cst.StarredDictElement)):
+            break
+        if is_direct(element.value):
+            direct[id(element.value)] = position
+    return direct
+
+
+def _elements_of(node: cst.BaseExpression) -> Sequence[Any]:
+    """The elements of a list, tuple or dict display (a dict's: its entries)."""
+    return node.elements if isinstance(node, (cst.List, cst.Tuple, cst.Dict)) else ()
 
 
 def _compact(scope: str, keys: tuple) -> tuple:

@@ -64,6 +64,7 @@ class FakeRuntime(types.SimpleNamespace):
         self.raw = self._raw
         self.settle = self._settle
         self.ret = self._ret
+        self.built = self._built
 
     def _callee(self, spec: tuple, f: Any, /) -> Any:
         if type(f) not in self.OPS:
@@ -87,6 +88,13 @@ class FakeRuntime(types.SimpleNamespace):
     def _settle(self, key: str, value: Any, /) -> Any:
         self.log.append(("settle", key))
         return value
+
+    def _built(self, spec: tuple, form: str, /) -> Any:
+        def collection(value: Any, /) -> Any:
+            self.log.append(("built", form, spec))
+            return value
+
+        return collection
 
     def _ret(self, key: str | None, value: Any, /) -> Any:
         self.log.append(("ret", key))

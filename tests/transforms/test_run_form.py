@@ -259,7 +259,7 @@ class TestScopesAndKeys:
         source = result.source
         assert "('C.m.<locals>.g', None, ('z', 'x@C.m'), None)" in source
         assert "('C.m.<locals>.<lambda>', None, ('q',), None)" in source
-        assert "('C.m.<locals>.<listcomp>', None, ('e',), None)" in source
+        assert "('C.m.<locals>.<listcomp>', None, ('e',), None, None, (1, '*'))" in source
         assert "('C.m', ('h',)" not in source  # a lambda is not a call
 
     def test_class_body_inside_block(self) -> None:
@@ -512,6 +512,9 @@ class TestWorkflows:
         )
 
 
+BUILT_Y = "__mandala_rt__.built(('<module>', None, ('y',), None, None, (1, 2)), 'd')([y])"
+
+
 class TestUnprovenArguments:
     """An argument without a history the runtime can know is raw (None) only if no op can have
     produced it; else it keeps its key or gets ``...``, and the call is recorded inexact."""
@@ -544,7 +547,8 @@ class TestUnprovenArguments:
 
     def test_literals_literal_loops_and_computed_values_are_raw(self) -> None:
         """A literal loop's value, a module constant, an operator's result, a new container,
-        ``len()``, a formatted text: no op's output."""
+        ``len()``, a formatted text: no op's output. (The new container ``[y]`` hands the
+        call its element's history, if any: runtime/built.py.)"""
         check(
             """\
             import mandala_ast
@@ -561,7 +565,7 @@ class TestUnprovenArguments:
                 for n, s in [(1, "a"), (2, "b")]:
                     for i in range(N):
                         {d("use", "('<module>', None, (None, None, None, None), None)", "n, s, i, N")}
-                {d("use", "('<module>', None, (None, None, None, None, None, None), None)", 'y + 1, -y, [y], len(ys), f"n={y}", None')}
+                {d("use", "('<module>', None, (None, None, None, None, None, None), None, 1, None)", 'y + 1, -y, ' + BUILT_Y + ', len(ys), f"n={y}", None')}
             """,
         )
 

@@ -1,0 +1,167 @@
+"""Collections built by hand in compiled code: where the elements of a list, tuple or dict
+the user wrote (``[double(x) for x in xs]``, ``(a, b)``, ``{"a": a}``) came from.
+
+Such a collection is no op's output, yet it holds op outputs: an op given it consumed them.
+Compiled code hands it to the op as a :class:`BuiltRef`, the output of a call of one internal
+op, ``mandala_ast.__build__``, whose inputs are the collection's elements that have a
+producer (``src_call`` that call) or whose producer compiled code cannot know (no
+``src_call``, the call recorded inexact: matched by content, as uncompiled code's inputs are).
+Elements no op produced (literals, operators' results) have no input row: the collection's
+content id already holds them. That call is recorded with the first op call given the
+collection (a collection never passed to an op records nothing), so deletion, provenance and
+the integrity check follow it as any call: deleting ``double(10)`` deletes the build call
+that took its output, then the ``total`` call given the list.
+
+Per build call of a collection of content id ``cid`` and kind ``kind`` (``list``, ``tuple``,
+``dict``), with its inputs ``name -> value history id`` (``[0]``, ``[1]`` by position; for a
+dict ``['a']`` by its str or int key, ``[#2]`` by position for a key of another type):
+
+- history id ``digest(b"build|" + BUILD_VERSION_ID + kind + b"|" + cid + (name + NUL + hid)...
+  + (b"?" + name + NUL)...)``, a ``?`` per element whose producer is unknown;
+- content id ``digest(b"build|" + BUILD_VERSION_ID + kind + b"|" + cid)``;
+- row id ``digest(b"row|" + history id + b"|")`` (any call's, with an empty deps id); its one
+  output is the collection.
+
+A collection of plain values only gets no build call: an op given it records it as raw, as
+it always did (its call ids do not change).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from .hashing import content_id, digest
+from .identity import output_history_id
+from .packing import pack_outputs
+from .refs import InexactRefs, Ref
+
+__all__ = [
+    "BUILD_OP_NAME",
+    "BUILD_VERSION_ID",
+    "BuiltRef",
+    "build_op_rows",
+    "element_names",
+    "settled",
+]
+
+#: The internal op whose calls record "this collection was built from these elements".
+BUILD_OP_NAME = "mandala_ast.__build__"
+BUILD_VERSION_ID = digest(b"op|mandala_ast.__build__|0|collection")
+
+
+class BuiltRef(Ref):
+    """A collection built by hand, with what compiled code knew of its elements: ``parts``,
+    ``(input name, Ref)`` of elements an op produced, and ``unknown``, ``(input name, element)``
+    of those whose producer it cannot know. Its ids depend on the collection's content id,
+    which the op call given it computes anyway: :meth:`settle` sets them then (hashing the
+    collection here too would hash a list of arrays twice)."""
+
+    __slots__ = ("exact", "items", "kind", "parts", "unknown")
+    is_built = True
+
+    def __init__(self, value: Any, kind: str, items: tuple, parts: tuple, unknown: tuple) -> None:
+        super().__init__(value, b"", b"", (b"", -1))
+        self.kind, self.items, self.parts, self.unknown = kind, items, parts, unknown
+        self.exact = not unknown and all(getattr(ref, "exact", True) for _, ref in parts)
+
+    def settle(self, cid: bytes | None) -> bool:
+        """Set the ids for the collection's content id ``cid``; False if the collection is no
+        longer the one built (an element added, removed or replaced since: what is known of
+        its elements no longer says what it holds)."""
+        if cid is None or not self._intact():
+            return False
+        if cid == self.cid:
+            return True
+        for _, ref in self.parts:
+            if type(ref) is BuiltRef and not ref.settle(content_id(ref.value)):
+                return False
+        row_id = digest(b"row|%s|" % self.history_id(cid))
+        self.cid, self.hid, self.src = cid, output_history_id(row_id, 0), (row_id, 0)
+        return True
+
+    def history_id(self, cid: bytes) -> bytes:
+        known = b"".join(name.encode() + b"\0" + ref.hid for name, ref in self.parts)
+        unknown = b"".join(b"?" + name.encode() + b"\0" for name, _ in self.unknown)
+        return digest(b"build|%s%s|%s%s%s" % (BUILD_VERSION_ID, self.kind.encode(), cid, known, unknown))
+
+    def call_cid(self) -> bytes:
+        """The build call's content id (its collection's kind and content)."""
+        return digest(b"build|%s%s|%s" % (BUILD_VERSION_ID, self.kind.encode(), self.cid))
+
+    def _intact(self) -> bool:
+        now = tuple(self.value.items()) if self.kind == "dict" else self.value
+        items = self.items
+        if len(now) != len(items):
+            return False
+        if self.kind == "dict":
+            return all(a[0] == b[0] and a[1] is b[1] for a, b in zip(now, items))
+        return all(map(_same, now, items))
+
+    def rows(self, now: float) -> Iterator[tuple[str, tuple]]:
+        """``(table, row)`` pairs of the build call (its nested collections' calls first)."""
+        for _, ref in self.parts:
+            if type(ref) is BuiltRef:
+                yield from ref.rows(now)
+        row_id = self.src[0]
+        history = self.history_id(self.cid)
+        packed = pack_outputs((self.cid,), None)  # the collection's value is in its own row
+        yield "calls", (row_id, history, self.call_cid(), BUILD_VERSION_ID, b"", now, 0.0, int(self.exact), packed)
+        for name, ref in self.parts:
+            yield "inputs", (row_id, name, ref.cid, *ref.src)
+        for name, element in self.unknown:
+            yield "inputs", (row_id, name, content_id(element), None, None)
+        yield "outputs", (row_id, 0, self.cid)
+
+    def values(self) -> Iterator[tuple[bytes, Any]]:
+        """``(cid, value)`` of what the build call names that no op call stores: its nested
+        collections and its elements of unknown producer."""
+        for _, ref in self.parts:
+            if type(ref) is BuiltRef:
+                yield ref.cid, ref.value
+                yield from ref.values()
+        for _, element in self.unknown:
+            yield content_id(element), element
+
+
+def _same(a: Any, b: Any) -> bool:
+    return a is b
+
+
+def element_names(kind: str, value: Any) -> list[str]:
+    """Input names of a collection's elements, in order.
+
+    >>> element_names("list", [7, 8]), element_names("dict", {"a": 1, 2: 3, (4,): 5})
+    (['[0]', '[1]'], ["['a']", '[2]', '[#2]'])
+    """
+    if kind != "dict":
+        return [f"[{i}]" for i in range(len(value))]
+    return [f"[{key!r}]" if type(key) in (str, int) else f"[#{i}]" for i, key in enumerate(value)]
+
+
+def settled(input_refs: dict[str, Ref], cids: dict[str, bytes]) -> dict[str, Ref]:
+    """``input_refs`` with each BuiltRef's ids set from its argument's content id; one whose
+    collection changed since it was built is dropped, and the call is then inexact (an ignored
+    argument, which has no content id, is merely dropped)."""
+    for ref in input_refs.values():  # a loop, not any(): no generator on the calls with none
+        if type(ref) is BuiltRef:
+            break
+    else:
+        return input_refs
+    kept = type(input_refs)(input_refs) if type(input_refs) is InexactRefs else dict(input_refs)
+    changed = False
+    for name, ref in input_refs.items():
+        if type(ref) is BuiltRef and not ref.settle(cids.get(name)):
+            del kept[name]
+            changed = changed or name in cids
+    return InexactRefs(kept) if changed and type(kept) is not InexactRefs else kept
+
+
+def build_op_rows(now: float) -> dict[str, tuple]:
+    """The ``ops`` and ``versions`` rows that register the build op."""
+    signature = json.dumps({"signature": "(*elements)", "outputs": ["collection"]})
+    return {
+        "ops": (BUILD_OP_NAME, 1, signature),
+        "versions": (BUILD_VERSION_ID, BUILD_OP_NAME, 0, now, None, None),
+    }
