@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT1+ED7+ST11+LN8"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT2+ED7+ST11+LN8"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1396,6 +1396,10 @@ MUTANTS: tuple[Mutant, ...] = (
            "a batch whose code caught a failure where it used a call that needed the failed one raises it again at its end"),
     # -- collections, deletion and months-old storages (session 8)
     # -- the lead's session-10 changes
+    Mutant("LT2", "mandala_ast/runtime/built.py", "from .hashing import content_id, digest\n",
+           "from .hashing import content_id, digest\nfrom .packing import pack_outputs  # noqa: F401\n",
+           ("tests/test_public_api.py",),
+           "importing a compiled module imports sqlite3 and the call-identity machinery: milliseconds more on every warm import of compiled code"),
     Mutant("LT1", "mandala_ast/runtime/types/pil_types.py", "_SAMPLE_ELSE = 1031\n", "_SAMPLE_ELSE = 1021\n",
            ("tests/test_types.py",),
            "an RGB image whose width is a multiple of the sample step, with a stripe of zero padding down it, keys apart from the same pixels made by fromarray"),

@@ -104,6 +104,18 @@ def test_compiled_code_loads_the_query_engine_only_when_it_queries():
     assert out.stdout.split() == ["False", "True"]
 
 
+def test_importing_a_compiled_module_loads_no_storage_machinery():
+    """Every compiled module imports the runtime's compiled-code module at its top, storage or
+    not: what it needs to record a call comes with the storage (sqlite3, call identities), or
+    a warm import of compiled code costs milliseconds more than the plain import."""
+    code = (
+        "import sys, mandala_ast.runtime.compiled\n"
+        "print(*(m in sys.modules for m in ('sqlite3', 'mandala_ast.runtime.identity', 'datetime')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False", "False"]
+
+
 def test_every_error_and_warning_in_the_readme_table_is_public():
     """A user catches what the README's errors table names: `from mandala_ast import X` works,
     and every public error or warning has its row there."""

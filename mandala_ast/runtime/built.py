@@ -33,8 +33,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from .hashing import content_id, digest
-from .identity import output_history_id
-from .packing import pack_outputs
 from .refs import InexactRefs, Ref
 
 __all__ = [
@@ -77,6 +75,8 @@ class BuiltRef(Ref):
         for _, ref in self.parts:
             if type(ref) is BuiltRef and not ref.settle(content_id(ref.value)):
                 return False
+        from .identity import output_history_id  # (here: see rows)
+
         row_id = digest(b"row|%s|" % self.history_id(cid))
         self.cid, self.hid, self.src = cid, output_history_id(row_id, 0), (row_id, 0)
         return True
@@ -104,6 +104,11 @@ class BuiltRef(Ref):
         for _, ref in self.parts:
             if type(ref) is BuiltRef:
                 yield from ref.rows(now)
+        # Imported here, as identity above: every compiled module imports compiled.py, which
+        # imports this module; identity and packing bring sqlite3 along, milliseconds of a
+        # warm import that only a storage needs.
+        from .packing import pack_outputs
+
         row_id = self.src[0]
         history = self.history_id(self.cid)
         packed = pack_outputs((self.cid,), None)  # the collection's value is in its own row
