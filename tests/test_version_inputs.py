@@ -528,3 +528,40 @@ def test_a_rebound_constant_edited_while_a_process_runs_labels_that_process_s_ca
     (project.root / "long.py").write_text(LONG_RUN)
     assert "RUNS [0, 1]" in project.run(script="long.py").stdout
     assert project.runs() == [0, 1, 2, 3]
+
+
+def test_a_registry_keyed_by_functions_hits_in_a_new_process(tmp_path):
+    """``GRADS = {relu: relu_grad}``: which functions the registry holds was told by its keys'
+    reprs, ``<function relu at 0x...>``, an address that differs in every process, so every
+    call was computed again in each new one."""
+    helpers = ("def relu(x):\n    return max(x, 0)\n\ndef relu_grad(x):\n    return 1 if x > 0 else 0\n\n"
+               "GRADS = {relu: relu_grad}\n")
+    project = edit_recomputes(tmp_path, helpers, helpers.replace("return 1 if", "return 2 if"), "helpers.GRADS[helpers.relu](x)")
+    assert project.runs() == []
+
+
+# Each import of helpers inserts the entries in the other order (as a registry filled from a
+# set of names does, its order changing with each process's string hashes).
+FLIPPED = """import pathlib
+_runs = pathlib.Path(__file__).with_name("imports")
+_n = int(_runs.read_text()) if _runs.exists() else 0
+_runs.write_text(str(_n + 1))
+
+def f_a(x):
+    return x + 1
+
+def f_b(x):
+    return x + 2
+
+REG = {n: globals()["f_" + n] for n in (["a", "b"] if _n % 2 else ["b", "a"])}
+"""
+
+
+def test_a_registry_whose_entries_come_in_another_order_in_a_new_process_hits(tmp_path):
+    """Which functions the registry holds was told entry by entry in insertion order, which a
+    registry filled from a set changes from process to process (the dict's own state does
+    not count it): every call was computed again in each new process."""
+    project = helpers_project(tmp_path, FLIPPED, "helpers.REG['a'.lower()](x)")
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    assert project.runs() == []
