@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT1+ED7+ST11"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT1+ED7+ST11+RX3"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -120,6 +120,7 @@ AREAS["RN"] = "review of session-9 merges"
 AREAS["LT"] = "the lead's session-10 changes"
 AREAS["ED"] = "edges left open: Ctrl-C on Dask, teardown, fixtures, export names (session 10)"
 AREAS["ST"] = "stale results when code changes, leftovers (session 10)"
+AREAS["RX"] = "review of session-10 merges"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -1610,8 +1611,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("ST6", _DEPS, "    text = _targets_text(value)\n    if not text", "    text = \"\"\n    if not text", _INPUTS,
            "REGISTRY = {'a': mod1.f} edited to {'a': mod2.f}, two functions of one text reading their own module's K, "
            "serves the results of mod1.f"),
-    Mutant("ST7", _DEPS, 'return ", ".join(f"{_described(k)}: {t}" for k, t in items if t)',
-           'return ", ".join(f"{_described(k)}" for k, t in items if t)',
+    Mutant("ST7", _DEPS, 'return ", ".join(f"{k}: {t}" for k, t in items if t)',
+           'return ", ".join(f"{k}" for k, t in items if t)',
            _INPUTS, "an op reading REGISTRY[key] (a computed key) serves the results of mod1.f once the entry points to mod2.f"),
     Mutant("ST8", _DEPS, "    for suffix in (DECORATORS, DEFINITION, TARGETS):\n", "    for suffix in (DECORATORS, DEFINITION):\n",
            _INPUTS, "an op calling REGISTRY['a'] recomputes every call in every new process (the entry's targets are never found again)"),
@@ -1623,6 +1624,16 @@ MUTANTS: tuple[Mutant, ...] = (
            "the old K, are loaded by the next process as if computed with the new one"),
     Mutant("ST11", _DEPS, "    if _reads_any_global(rest) and isinstance(value, type):", "    if rest[:1] == [COMPUTED] and isinstance(value, type):",
            _INPUTS, "an op reading vars(Model)[name] (a computed name) serves its stale result after Model.K was edited"),
+    # -- review of session-10 merges
+    Mutant("RX1", _DEPS, "    if _code_object_of(key) is not None:\n        return qualified_name(key)\n    return _ADDRESS.sub(\"\", _described(key))\n",
+           "    return _described(key)\n", _INPUTS,
+           "an op calling GRADS[relu] (a registry keyed by functions) recomputes every call in every new process"),
+    Mutant("RX2", _DEPS, "        items = sorted((_key_text(k), _targets_text(v, depth + 1)) for k, v in value.items())\n",
+           "        items = [(_key_text(k), _targets_text(v, depth + 1)) for k, v in value.items()]\n", _INPUTS,
+           "an op calling REG[name] recomputes every call in every new process where the registry is filled from a set"),
+    Mutant("RX3", "mandala_ast/runtime/fixtures.py", "            warnings.simplefilter(\"always\", MandalaUnstoredWarning)\n",
+           "            warnings.simplefilter(\"always\")\n", ("tests/test_pytest.py",),
+           "a cached fixture whose body warns under filterwarnings = error is stored, and passes silently from the second run on"),
 )
 
 
