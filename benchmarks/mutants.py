@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT1+ED7+ST11+RX3"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT1+ED7+ST11+RX7"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1634,6 +1634,19 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("RX3", "mandala_ast/runtime/fixtures.py", "            warnings.simplefilter(\"always\", MandalaUnstoredWarning)\n",
            "            warnings.simplefilter(\"always\")\n", ("tests/test_pytest.py",),
            "a cached fixture whose body warns under filterwarnings = error is stored, and passes silently from the second run on"),
+    Mutant("RX4", "mandala_ast/runtime/definitions.py",
+           "    return {n.id for n in ast.walk(statement) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}\n",
+           "    return set()\n", _INPUTS,
+           "class state made from a module constant (SEEN = list(BASE)), read by getattr(Model, name): editing BASE served the stale result"),
+    Mutant("RX5", "mandala_ast/runtime/definitions.py",
+           "        found += [s for s in _statements(tree.body) if qualname in _attributes_set(s)]\n", "", _INPUTS,
+           "a class attribute a classmethod rebinds, set again by the module (Model.K = 3): editing that line served the stale result"),
+    Mutant("RX6", "mandala_ast/runtime/definitions.py",
+           "            other = sys.modules.get(source) if follow(source) else None\n", "            other = None\n", _INPUTS,
+           "K imported from config and rebound with `global K`: editing K in config.py served the stale result"),
+    Mutant("RX7", _DEPS, "        chain = found[: found.index(COMPUTED) + 1] if COMPUTED in found else [*found, *parts]\n",
+           "        chain = [*found, *parts]\n", _INPUTS,
+           "an op reading getattr(helpers, name)[0] serves its stale result after K was edited"),
 )
 
 

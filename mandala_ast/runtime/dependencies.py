@@ -622,7 +622,7 @@ def _definition_dependency(name: str) -> Dependency | None:
     statements that bind it where it is defined (``K = 2``): its value moves as calls run,
     that text only with an edit. None where the module has no file (a notebook's)."""
     module_name, _, qualname = name.removesuffix(DEFINITION).partition(":")
-    text = definitions.definition_text(module_name, qualname)
+    text = definitions.definition_text(module_name, qualname, is_user_module)
     if text is None:
         return None
     return Dependency(name, "constant", digest(b"definition|" + text.encode()), text)
@@ -1569,7 +1569,9 @@ def _read_by_name(node: ast.AST, seen: set[int]) -> list[str] | None:
         found = _read_chain(base, inner)
         if found is None:
             return None
-        chain = [*found, *parts]
+        # After a name computed at run time (`getattr(helpers, name)[0]`), what is read is in
+        # any of the data that name may find, which count whole.
+        chain = found[: found.index(COMPUTED) + 1] if COMPUTED in found else [*found, *parts]
     seen.update(inner)
     return chain
 
