@@ -3,7 +3,9 @@
 State the user's own functions rebind or fill as calls run (``global K; K = v``, a cache
 ``CACHE[k] = v``, ``cls.SEEN.append(x)``) counts by how its source defines it, not by the
 value it holds now: the value moves as calls run, which a new process does not repeat, and
-the text only when the user edits it.
+the text only when the user edits it. That text takes in what else defines the value: the
+module-level names its statements read (``SEEN = list(BASE)``), the module a name is imported
+from, a module line setting a class attribute after the class body.
 """
 
 from __future__ import annotations
