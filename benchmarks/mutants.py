@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT2+ED7+ST11+LN8"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT2+ED7+ST11+LN8+LT1+RX7"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -121,6 +121,7 @@ AREAS["LT"] = "the lead's session-10 changes"
 AREAS["ED"] = "edges left open: Ctrl-C on Dask, teardown, fixtures, export names (session 10)"
 AREAS["ST"] = "stale results when code changes, leftovers (session 10)"
 AREAS["LN"] = "lineage of collections built by hand (session 10)"
+AREAS["RX"] = "review of session-10 merges"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _BUILT = ("tests/test_built_collections.py",)
@@ -1616,8 +1617,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("ST6", _DEPS, "    text = _targets_text(value)\n    if not text", "    text = \"\"\n    if not text", _INPUTS,
            "REGISTRY = {'a': mod1.f} edited to {'a': mod2.f}, two functions of one text reading their own module's K, "
            "serves the results of mod1.f"),
-    Mutant("ST7", _DEPS, 'return ", ".join(f"{_described(k)}: {t}" for k, t in items if t)',
-           'return ", ".join(f"{_described(k)}" for k, t in items if t)',
+    Mutant("ST7", _DEPS, 'return ", ".join(f"{k}: {t}" for k, t in items if t)',
+           'return ", ".join(f"{k}" for k, t in items if t)',
            _INPUTS, "an op reading REGISTRY[key] (a computed key) serves the results of mod1.f once the entry points to mod2.f"),
     Mutant("ST8", _DEPS, "    for suffix in (DECORATORS, DEFINITION, TARGETS):\n", "    for suffix in (DECORATORS, DEFINITION):\n",
            _INPUTS, "an op calling REGISTRY['a'] recomputes every call in every new process (the entry's targets are never found again)"),
@@ -1655,6 +1656,30 @@ MUTANTS: tuple[Mutant, ...] = (
            "        return None if key is not ... and _holds_raw(self.block, key, element) else _UNKNOWN",
            "        return None", _BUILT,
            "total([a, helper(b)]): the helper's result is claimed raw, so deleting b's producer leaves total"),
+    # -- review of session-10 merges
+    Mutant("RX1", _DEPS, "    if _code_object_of(key) is not None:\n        return qualified_name(key)\n    return _ADDRESS.sub(\"\", _described(key))\n",
+           "    return _described(key)\n", _INPUTS,
+           "an op calling GRADS[relu] (a registry keyed by functions) recomputes every call in every new process"),
+    Mutant("RX2", _DEPS, "        items = sorted((_key_text(k), _targets_text(v, depth + 1)) for k, v in value.items())\n",
+           "        items = [(_key_text(k), _targets_text(v, depth + 1)) for k, v in value.items()]\n", _INPUTS,
+           "an op calling REG[name] recomputes every call in every new process where the registry is filled from a set"),
+    Mutant("RX3", "mandala_ast/runtime/fixtures.py", "            warnings.simplefilter(\"always\", MandalaUnstoredWarning)\n",
+           "            warnings.simplefilter(\"always\")\n", ("tests/test_pytest.py",),
+           "a cached fixture whose body warns under filterwarnings = error is stored, and passes silently from the second run on"),
+    Mutant("RX4", "mandala_ast/runtime/definitions.py",
+           "    return {n.id for n in ast.walk(statement) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}\n",
+           "    return set()\n", _INPUTS,
+           "class state made from a module constant (SEEN = list(BASE)), read by getattr(Model, name): editing BASE served the stale result"),
+    Mutant("RX5", "mandala_ast/runtime/definitions.py",
+           "    return found + [s for s in _statements(tree.body) if qualname in _attributes_set(s)]\n",
+           "    return found\n", _INPUTS,
+           "a class attribute a classmethod rebinds, set again by the module (Model.K = 3): editing that line served the stale result"),
+    Mutant("RX6", "mandala_ast/runtime/definitions.py",
+           "            other = sys.modules.get(source) if follow(source) else None\n", "            other = None\n", _INPUTS,
+           "K imported from config and rebound with `global K`: editing K in config.py served the stale result"),
+    Mutant("RX7", _DEPS, "        chain = found[: found.index(COMPUTED) + 1] if COMPUTED in found else [*found, *parts]\n",
+           "        chain = [*found, *parts]\n", _INPUTS,
+           "an op reading getattr(helpers, name)[0] serves its stale result after K was edited"),
 )
 
 

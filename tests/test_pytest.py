@@ -691,3 +691,20 @@ def test_the_warning_for_a_cached_fixture_value_that_cannot_be_stored_names_the_
     output = result.stdout.str()
     assert "MandalaUnstoredWarning: cached_fixture 'gen' (sub/conftest.py): its value cannot be stored" in output
     assert "op sub.conftest.gen" not in output and "op conftest.gen" not in output
+
+
+def test_a_cached_fixture_that_warns_under_filterwarnings_error_errors_in_every_run(pytester):
+    # Every warning of the body was caught to rename the fixture's own: under the project's
+    # `filterwarnings = error` the body ran to its end, its value was stored, and from the
+    # second run on the warning was never seen again.
+    pytester.makeconftest(
+        "import warnings\nfrom mandala_ast.pytest import cached_fixture\n\n"
+        "@cached_fixture(scope='session')\ndef dataset():\n"
+        "    warnings.warn('old_api is deprecated', DeprecationWarning)\n    return list(range(10))\n"
+    )
+    pytester.makeini("[pytest]\nfilterwarnings =\n    error\n")
+    pytester.makepyfile(test_a="def test_a(dataset):\n    assert len(dataset) == 10\n")
+    for _ in range(2):
+        result, _ = run(pytester)
+        result.assert_outcomes(errors=1)
+        assert "conftest.py:6: DeprecationWarning" in result.stdout.str()

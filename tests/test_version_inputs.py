@@ -528,3 +528,91 @@ def test_a_rebound_constant_edited_while_a_process_runs_labels_that_process_s_ca
     (project.root / "long.py").write_text(LONG_RUN)
     assert "RUNS [0, 1]" in project.run(script="long.py").stdout
     assert project.runs() == [0, 1, 2, 3]
+
+
+def test_a_registry_keyed_by_functions_hits_in_a_new_process(tmp_path):
+    """``GRADS = {relu: relu_grad}``: which functions the registry holds was told by its keys'
+    reprs, ``<function relu at 0x...>``, an address that differs in every process, so every
+    call was computed again in each new one."""
+    helpers = ("def relu(x):\n    return max(x, 0)\n\ndef relu_grad(x):\n    return 1 if x > 0 else 0\n\n"
+               "GRADS = {relu: relu_grad}\n")
+    project = edit_recomputes(tmp_path, helpers, helpers.replace("return 1 if", "return 2 if"), "helpers.GRADS[helpers.relu](x)")
+    assert project.runs() == []
+
+
+# Each import of helpers inserts the entries in the other order (as a registry filled from a
+# set of names does, its order changing with each process's string hashes).
+FLIPPED = """import pathlib
+_runs = pathlib.Path(__file__).with_name("imports")
+_n = int(_runs.read_text()) if _runs.exists() else 0
+_runs.write_text(str(_n + 1))
+
+def f_a(x):
+    return x + 1
+
+def f_b(x):
+    return x + 2
+
+REG = {n: globals()["f_" + n] for n in (["a", "b"] if _n % 2 else ["b", "a"])}
+"""
+
+
+def test_a_registry_whose_entries_come_in_another_order_in_a_new_process_hits(tmp_path):
+    """Which functions the registry holds was told entry by entry in insertion order, which a
+    registry filled from a set changes from process to process (the dict's own state does
+    not count it): every call was computed again in each new process."""
+    project = helpers_project(tmp_path, FLIPPED, "helpers.REG['a'.lower()](x)")
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    assert project.runs() == []
+
+
+# State the user's functions write, whose value its own defining line does not tell: what is
+# edited, what it is edited to, and the extra module the helpers import.
+DEFINED_ELSEWHERE = {
+    "imported from another module": (
+        "from config import K\n\ndef set_k(v):\n    global K\n    K = v\n", "x * getattr(helpers, 'k'.upper())",
+        ("config.py", "K = 2\n", "K = 3\n")),
+    "a class attribute the module rebinds": (
+        "class Model:\n    K = 2\n\n    @classmethod\n    def set_k(cls, v):\n        cls.K = v\n\nModel.K = {k}\n",
+        "x * getattr(helpers.Model, 'k'.upper())", None),
+    "a class attribute made from a module constant": (
+        "BASE = [{k}]\n\nclass Model:\n    SEEN = list(BASE)\n\n    @classmethod\n    def note(cls, x):\n"
+        "        cls.SEEN.append(x)\n", "x * getattr(helpers.Model, 'seen'.upper())[0]", None),
+}
+
+
+@pytest.mark.parametrize("kind", list(DEFINED_ELSEWHERE))
+def test_state_functions_write_recomputes_when_what_defines_its_value_elsewhere_is_edited(tmp_path, kind):
+    """``K`` counts by the text of the statements binding it in its scope (``set_k`` moves
+    its value as calls run): a value imported from another module, or set by a line of the
+    module after the class body, or made from another constant, was not in that text, and
+    editing it there served the stale result."""
+    helpers, expression, elsewhere = DEFINED_ELSEWHERE[kind]
+    if elsewhere is None:
+        project = edit_recomputes(tmp_path, helpers.format(k=2), helpers.format(k=3), expression)
+        assert project.runs() == []
+        return
+    name, before, after = elsewhere
+    project = helpers_project(tmp_path, helpers, expression)
+    project.write(before, name=name)
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(after, name=name)
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+
+
+@pytest.mark.parametrize(
+    ("helpers", "expression"),
+    [("K = [{k}]\n", "x * getattr(helpers, 'k'.upper())[0]"),
+     ("class Model:\n    K = {{'lr': {k}}}\n", "x * getattr(helpers.Model, 'k'.upper())['lr']"),
+     ("K = [{k}]\n", "x * vars(helpers)['k'.upper()][0]")],
+    ids=["getattr of a module", "getattr of a class", "vars of a module"],
+)
+def test_a_read_by_computed_name_then_indexed_recomputes_when_the_constant_is_edited(tmp_path, helpers, expression):
+    """``getattr(helpers, name)[0]``: the index after the computed name made the chain
+    ``helpers.*[0]``, which named nothing, so no datum of the module counted and editing
+    ``K`` served the stale result."""
+    project = edit_recomputes(tmp_path, helpers.format(k=2), helpers.format(k=3), expression)
+    assert project.runs() == []

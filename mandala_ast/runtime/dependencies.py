@@ -15,6 +15,7 @@ import importlib
 import importlib.util
 import itertools
 import os
+import re
 import site
 import sys
 import sysconfig
@@ -270,13 +271,26 @@ def _targets_text(value: Any, depth: int = 0) -> str:
         inner = _targets_text(value.func, depth + 1)
         return f"partial({inner})" if inner else ""
     if isinstance(value, dict):
-        items = [(k, _targets_text(v, depth + 1)) for k, v in value.items()]
-        # (keys as change reports show them: an object's address differs in every process)
-        return ", ".join(f"{_described(k)}: {t}" for k, t in items if t).join("{}") if any(t for _, t in items) else ""
+        # Sorted, as the dict's own state is: a registry filled from a set is filled in
+        # another order in each process.
+        items = sorted((_key_text(k), _targets_text(v, depth + 1)) for k, v in value.items())
+        return ", ".join(f"{k}: {t}" for k, t in items if t).join("{}") if any(t for _, t in items) else ""
     if isinstance(value, (list, tuple)):
         held = [_targets_text(v, depth + 1) for v in value]
         return ", ".join(t or "_" for t in held).join("[]") if any(held) else ""
     return ""
+
+
+def _key_text(key: Any) -> str:
+    """A registry's key as change reports show it, with no address, which differs in every
+    process: a function by its name (``helpers:relu``, not ``<function relu at 0x...>``)."""
+    if _code_object_of(key) is not None:
+        return qualified_name(key)
+    return _ADDRESS.sub("", _described(key))
+
+
+#: `` at 0x7f...`` in a repr.
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
 def _owner_of(name: str) -> str:
@@ -608,7 +622,7 @@ def _definition_dependency(name: str) -> Dependency | None:
     statements that bind it where it is defined (``K = 2``): its value moves as calls run,
     that text only with an edit. None where the module has no file (a notebook's)."""
     module_name, _, qualname = name.removesuffix(DEFINITION).partition(":")
-    text = definitions.definition_text(module_name, qualname)
+    text = definitions.definition_text(module_name, qualname, is_user_module)
     if text is None:
         return None
     return Dependency(name, "constant", digest(b"definition|" + text.encode()), text)
@@ -1555,7 +1569,9 @@ def _read_by_name(node: ast.AST, seen: set[int]) -> list[str] | None:
         found = _read_chain(base, inner)
         if found is None:
             return None
-        chain = [*found, *parts]
+        # After a name computed at run time (`getattr(helpers, name)[0]`), what is read is in
+        # any of the data that name may find, which count whole.
+        chain = found[: found.index(COMPUTED) + 1] if COMPUTED in found else [*found, *parts]
     seen.update(inner)
     return chain
 

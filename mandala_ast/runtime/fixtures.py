@@ -258,11 +258,13 @@ def _with_ignore_hint(exc: ValueEncodingError, op: FixtureOp, kwargs: dict) -> V
 def _unstored_named(op: FixtureOp, name: str) -> Iterator[None]:
     """The warning for a fixture value that cannot be stored names the fixture and its file,
     where it said "op conftest.gen, output 0": an op the user never wrote. Other warnings (an
-    op the body called) go on as they were, after the body (even one that raised)."""
+    op the body called) go on as they were, after the body (even one that raised); only that
+    one is caught whatever the filters say: under the project's ``filterwarnings = error``,
+    another raises where it is issued, and the value is not stored."""
     caught: list[warnings.WarningMessage] = []
     try:
         with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+            warnings.simplefilter("always", MandalaUnstoredWarning)
             yield
     finally:
         for warning in caught:
