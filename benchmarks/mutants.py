@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT1+ED7"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT1+ED7+BF1"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -119,6 +119,7 @@ AREAS["SC"] = "flat per-call cost at scale (session 9)"
 AREAS["RN"] = "review of session-9 merges"
 AREAS["LT"] = "the lead's session-10 changes"
 AREAS["ED"] = "edges left open: Ctrl-C on Dask, teardown, fixtures, export names (session 10)"
+AREAS["BF"] = "batch futures that end oddly (session 10)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
@@ -1591,6 +1592,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("ED7", "mandala_ast/export_files.py", '    prefix = f".{_out_part(out)}."', '    prefix = f".{out.name}."',
            ("tests/test_export.py",),
            "the temporary files a killed export to a long output name left stay for good, as large as it had got"),
+    Mutant("BF1", "mandala_ast/runtime/batch/executors.py",
+           "            cf.wait([future for future in futures if not future.cancelled()])\n",
+           "            cf.wait(futures)\n", ("tests/test_batch_workers.py",),
+           "Ctrl-C on threads with a call queued in the pool behind a running one: the block never exits"),
 )
 
 

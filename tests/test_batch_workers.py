@@ -18,6 +18,7 @@ from batch_ops import (
     Shapes,
     add,
     die_if,
+    ends_with,
     fails_if,
     inc,
     pid,
@@ -401,6 +402,108 @@ def test_ctrl_c_on_threads_keeps_the_running_calls_lock_so_other_processes_do_no
     with Storage(db).run(allow_new_calls=False):  # kept, committed: another process loads it
         assert hold(15, str(stop)) == 15
     assert not os.listdir(locks.folder)
+
+
+def test_ctrl_c_on_threads_with_a_call_queued_behind_a_running_one_does_not_hang_the_block(tmp_path):
+    """Ctrl-C cancels a call the pool had queued (its task not started): the pool dropped the
+    task, so the call's future, cancelled but never told so by a worker, was waited for
+    forever once the running call finished (the block never exited)."""
+    db, stop, interrupted = tmp_path / "s.db", tmp_path / "stop", tmp_path / "interrupted"
+    script = f"""
+        from batch_ops import hold, inc
+        from mandala_ast import Storage
+
+        {INTERRUPTER}
+        raise_interrupts_marking({str(interrupted)!r})
+        start_interrupter({str(tmp_path)!r})
+        try:
+            with Storage({str(db)!r}).batch(executor="threads", max_concurrency=1, progress=False):
+                held = hold(1, {str(stop)!r})
+                queued = inc(5)                    # in the pool's queue when Ctrl-C comes
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+    """
+    child = _child(script)
+    try:
+        assert child.stdout.readline().strip() == "holding 1"
+        (tmp_path / "ask-1").write_text("")  # Ctrl-C
+        _wait_until(interrupted.exists, child)
+        stop.write_text("")  # the running call finishes: the block exits
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert out.split() == ["interrupted"], err
+    from batch_ops import hold
+
+    with Storage(db).run(allow_new_calls=False):
+        assert hold(1, str(stop)) == 1  # the running call, kept
+        with pytest.raises(NewCallError):
+            inc(5)
+
+
+def test_an_op_body_raising_generator_exit_on_a_thread_fails_its_call_naming_it_and_the_others_are_stored(tmp_path):
+    """A body's GeneratorExit (a BaseException, not an Exception) came out of the block bare,
+    naming no call, and the calls run in the same task before it were dropped; now and then
+    the block never ended."""
+    storage = Storage(tmp_path / "s.db")
+    with pytest.raises(BatchWorkerError, match=r"ends_with\(.*x=2.*GeneratorExit") as raised:
+        with storage.batch(executor="threads", max_concurrency=2, progress=False):
+            ys = [ends_with(x, 2, "generator") for x in range(8)]
+    assert isinstance(raised.value.__cause__, GeneratorExit)
+    with storage.run(allow_new_calls=False):
+        assert [ends_with(x, 2, "generator") for x in range(8) if x != 2] == [0, 10, 30, 40, 50, 60, 70]
+    del ys
+
+
+@pytest.mark.parametrize("kind", ["exit", "interrupt"])
+def test_system_exit_or_keyboard_interrupt_raised_by_an_op_body_on_a_thread_ends_the_block_keeping_the_calls_before(
+        tmp_path, kind):
+    """As in a run block, the body's SystemExit or KeyboardInterrupt ends the block; the
+    calls computed before it (in its own task too) were dropped, and now and then the block
+    never ended."""
+    storage = Storage(tmp_path / "s.db")
+    with pytest.raises(SystemExit if kind == "exit" else KeyboardInterrupt):
+        with storage.batch(executor="threads", max_concurrency=1, progress=False):
+            ys = [ends_with(x, 3, kind) for x in range(6)]
+    with storage.run(allow_new_calls=False):  # one thread: these ran before the call that ended it
+        assert [ends_with(x, 3, kind) for x in range(3)] == [0, 10, 20]
+        with pytest.raises(NewCallError):
+            ends_with(3, 3, kind)
+    del ys
+
+
+@pytest.mark.parametrize("kind", ["exit", "generator"])
+def test_another_process_finds_no_lock_left_by_a_call_whose_body_raised_system_exit_or_generator_exit(tmp_path, kind):
+    """With single flight, the lock of a call whose body raised a BaseException that is not
+    an Exception was never let go: the process went on (it caught the exception) and its
+    heartbeat kept the lock fresh, so another process missing the call waited 10 minutes."""
+    from mandala_ast.runtime.batch.single_flight import SingleFlight
+
+    db, done = tmp_path / "s.db", tmp_path / "done"
+    script = f"""
+        import os, time
+        from batch_ops import ends_with
+        from mandala_ast import Storage
+
+        try:
+            with Storage({str(db)!r}, single_flight=True).batch(executor="threads", progress=False):
+                ys = [ends_with(x, 2, {kind!r}) for x in range(4)]
+        except BaseException as exc:
+            print("caught", type(exc).__name__, flush=True)
+        while not os.path.exists({str(done)!r}):   # alive, as a notebook's kernel would be
+            time.sleep(0.02)
+    """
+    child = _child(script)
+    try:
+        assert child.stdout.readline().split()[0] == "caught"
+        locks = SingleFlight(Path(f"{db}.locks"))
+        held_now = os.listdir(locks.folder) if locks.folder.exists() else []
+        taken_here = [name for name in held_now if locks.acquire(bytes.fromhex(name))]
+        done.write_text("")
+        _, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert held_now == taken_here == [], f"the holder, alive, still holds {held_now}: {err}"
 
 
 class _InterruptedAsItSubmits(ThreadPoolExecutor):

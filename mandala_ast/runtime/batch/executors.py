@@ -145,7 +145,9 @@ class PoolBackend(Backend):
 
     def settle(self, futures: list) -> None:
         if self.local:  # (an owned pool's shutdown waits for them anyway)
-            cf.wait(futures)
+            # Not those cancelled: a task the pool dropped never tells its future, which
+            # cf.wait would wait for forever (only a worker marks a cancelled one notified).
+            cf.wait([future for future in futures if not future.cancelled()])
 
     chunks = True
 
