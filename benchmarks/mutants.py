@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT1+ED7+BF1"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT1+ED7+BF5"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1596,6 +1596,23 @@ MUTANTS: tuple[Mutant, ...] = (
            "            cf.wait([future for future in futures if not future.cancelled()])\n",
            "            cf.wait(futures)\n", ("tests/test_batch_workers.py",),
            "Ctrl-C on threads with a call queued in the pool behind a running one: the block never exits"),
+    Mutant("BF2", "mandala_ast/runtime/batch/scheduler.py",
+           "        if isinstance(error, STOPS_THE_BLOCK):\n            self._put_back(node)\n",
+           "        if isinstance(error, STOPS_THE_BLOCK):\n", ("tests/test_batch_workers.py",),
+           "a body's SystemExit on a thread, caught by the caller: the call's lock is held for good, others wait 10 min"),
+    Mutant("BF3", "mandala_ast/runtime/batch/scheduler.py",
+           "        except BaseException as exc:\n            return self._ended_oddly(node, exc)\n", "",
+           ("tests/test_batch_workers.py",),
+           "a body's GeneratorExit on a thread comes out of the block bare, naming no call, its lock held for good"),
+    Mutant("BF4", "mandala_ast/runtime/batch/worker.py",
+           "    except BaseException as exc:  # noqa: BLE001 - this call's failure only (see _outcomes)\n",
+           "    except Exception as exc:  # noqa: BLE001 - this call's failure only (see _outcomes)\n",
+           ("tests/test_batch_workers.py",),
+           "a body's SystemExit or KeyboardInterrupt on a thread drops the calls computed before it in its task"),
+    Mutant("BF5", "mandala_ast/runtime/batch/scheduler.py",
+           "        for node in nodes[len(outcomes):]:  # a KeyboardInterrupt or SystemExit ended the chunk\n"
+           "            self._put_back(node)\n", "", ("tests/test_batch_workers.py",),
+           "the calls after a body's SystemExit in its task never run, and keep their locks for good"),
 )
 
 
