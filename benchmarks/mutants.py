@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT1+ED7+BF5"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT1+ED7+BF7"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1613,6 +1613,15 @@ MUTANTS: tuple[Mutant, ...] = (
            "        for node in nodes[len(outcomes):]:  # a KeyboardInterrupt or SystemExit ended the chunk\n"
            "            self._put_back(node)\n", "", ("tests/test_batch_workers.py",),
            "the calls after a body's SystemExit in its task never run, and keep their locks for good"),
+    Mutant("BF6", "mandala_ast/runtime/batch/scheduler.py",
+           "        self.backend.cancel(list(self.late))\n        self._cancel_speculated()\n",
+           "        self.backend.cancel(list(self.late))\n", ("tests/test_batch_workers.py",),
+           "Ctrl-C on Dask leaves a call chained to a finished input running on the cluster after the block"),
+    Mutant("BF7", "mandala_ast/runtime/batch/scheduler.py",
+           "            future = self.backend.cut_short()\n            if future is not None:\n"
+           "                node.speculative = (future, upstream)\n            raise\n",
+           "            raise\n", ("tests/test_batch_workers.py",),
+           "Ctrl-C as a call is chained on Dask: its task runs on the cluster, its future parked in the backend"),
 )
 
 

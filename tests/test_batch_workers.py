@@ -692,6 +692,81 @@ def test_ctrl_c_as_a_dask_client_takes_a_call_stores_the_result_its_worker_compu
         assert _stored(rendezvous, 1, str(ran), 1), "computed on the cluster, and not stored"
 
 
+def test_ctrl_c_as_a_dask_call_is_chained_to_one_that_finished_cancels_it_on_the_cluster(tmp_path):
+    """A call chained on the cluster to an input that has finished runs there at once (its
+    task sent before the block looks it up): a Ctrl-C as that task was being sent left it
+    running on the cluster, wanted by nobody the batch knew of, after the block ended."""
+    states = _states_after_ctrl_c_on_dask(tmp_path, "a = inc(1)", interrupted_submit=2, answered=False)
+    assert not {"processing", "waiting", "queued"} & set(states), states
+
+
+def test_ctrl_c_before_a_dask_call_chained_to_a_finished_one_is_looked_up_cancels_it_on_the_cluster(tmp_path):
+    """The chained task of a call whose input had finished (its result not yet handled) was
+    never cancelled by Ctrl-C: it went on running on the cluster after the block ended."""
+    states = _states_after_ctrl_c_on_dask(tmp_path, "a = inc(1)\nother = inc(100)", interrupted_submit=3,
+                                          answered=True)
+    assert not {"processing", "waiting", "queued"} & set(states), states
+    with Storage(tmp_path / "s.db").run(allow_new_calls=False):
+        assert inc(1) == 2 and inc(100) == 101  # finished before the block ended: kept
+
+
+def _states_after_ctrl_c_on_dask(tmp_path, calls: str, interrupted_submit: int, answered: bool) -> list[str]:
+    """Run ``calls`` then ``held = hold(a, ...)`` (chained to ``a`` on a real LocalCluster) in
+    a child; once the chained call runs on the cluster, Ctrl-C lands in the
+    ``interrupted_submit``-th task sent (the client's submit waits there for it, and, if
+    ``answered``, for that task to finish). Returns the states of the tasks the cluster's
+    scheduler holds after the block ended."""
+    pytest.importorskip("distributed")
+    db, stop, go = tmp_path / "s.db", tmp_path / "stop", tmp_path / "go"
+    script = f"""
+        import os, time
+        import distributed
+        from batch_ops import hold, inc
+        from mandala_ast import Storage
+
+        sent, count = distributed.Client.submit, [0]
+
+        def submit(self, *args, **kwargs):
+            future = sent(self, *args, **kwargs)
+            count[0] += 1
+            if count[0] == {interrupted_submit}:
+                print("sent", flush=True)
+                while not (os.path.exists({str(go)!r}) and (future.done() or not {answered})):  # the SIGINT lands here
+                    time.sleep(0.01)
+            return future
+
+        def states(dask_scheduler):
+            return sorted(task.state for task in dask_scheduler.tasks.values())
+
+        distributed.Client.submit = submit
+        cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                           dashboard_address=None)
+        with cluster, distributed.Client(cluster) as client:
+            try:
+                with Storage({str(db)!r}).batch(executor=client, progress=False):
+                    {textwrap.indent(calls, "                    ").strip()}
+                    held = hold(a, {str(stop)!r})  # chained to a: runs on the cluster once a is done
+            except KeyboardInterrupt:
+                # The client sends cancellations without waiting for them; a task sent after
+                # them is handled after them (one stream): its result says they were handled.
+                client.submit(sum, [1, 2]).result()
+                print("interrupted", *client.run_on_scheduler(states), flush=True)
+            open({str(stop)!r}, "w").close()
+    """
+    child = _child(script)
+    try:
+        assert {child.stdout.readline().strip() for _ in range(2)} == {"sent", "holding 2"}
+        child.send_signal(signal.SIGINT)
+        time.sleep(0.3)  # (the interrupt is handled before submit returns)
+        go.write_text("")
+        out, err = child.communicate(timeout=120)
+    finally:
+        child.kill()
+    words = out.split()
+    assert words[:1] == ["interrupted"], err
+    return words[1:]
+
+
 def test_a_terminals_ctrl_c_still_stops_the_bodies_of_workers_forked_as_the_pool_took_a_call(tmp_path):
     """The pool forks its workers in its first submit, while the batch holds Ctrl-C back: a
     worker forked then must not inherit the handler that holds it back, or a terminal's

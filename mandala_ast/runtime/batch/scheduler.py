@@ -88,6 +88,7 @@ class Scheduler:
         self.holders: dict[int, int] = {}
         self.abandoning = False  # interrupted: nothing is dispatched again (a retry, say)
         self.late: dict[Any, Any] = {}  # calls running when interrupted: future -> node(s)
+        self.speculated: set[Node] = set()  # Dask: calls whose task went ahead, not yet adopted
         # A body's KeyboardInterrupt or SystemExit, raised once the results at hand are recorded.
         self.stopping: BaseException | None = None
 
@@ -296,6 +297,7 @@ class Scheduler:
         """The call is handed over: its future is waited for (a body that ran at once is
         recorded with the others that did)."""
         node.speculative = None
+        self.speculated.discard(node)
         if type(future) is Done:  # ran at once: no waiting
             node.state = RUNNING
             self.arrived.append((node, future))
@@ -694,6 +696,7 @@ class Scheduler:
             if not future.cancel():  # running: its lock is kept until its result comes (close)
                 started.update(_nodes(entry))
         self.backend.cancel(list(self.late))
+        self._cancel_speculated()
         dropped = [node for entry in self.late.values() for node in _nodes(entry)]
         if self.chunker is not None:
             dropped.extend(node for node, _ in self.chunker.queued)
@@ -758,9 +761,24 @@ class Scheduler:
                 kwargs = {k: substitute(v, slot) for k, v in child.kwargs.items()}
             except LookupError:  # an input neither computed nor on its way
                 continue
-            futures = tuple(future for _, future in upstream)
-            child.speculative = (self.backend.submit(child.op, args, kwargs, upstream=futures), upstream)
+            self._chain(child, args, kwargs, upstream)
             stack.extend(child.children)
+
+    def _chain(self, node: Node, args: tuple, kwargs: dict, upstream: list) -> None:
+        """Send a speculative task, as one step for Ctrl-C (as :meth:`_hand` sends a call):
+        interrupted once the client sent it, its future is kept all the same (not left in
+        the backend), for :meth:`_abandon` to cancel on the cluster."""
+        self.speculated.add(node)
+        try:
+            future = self.backend.submit(node.op, args, kwargs, upstream=tuple(f for _, f in upstream))
+        except Exception:
+            raise
+        except BaseException:
+            future = self.backend.cut_short()
+            if future is not None:
+                node.speculative = (future, upstream)
+            raise
+        node.speculative = (future, upstream)
 
     def _slot(self, deferred: Any, upstream: list) -> Any:
         parent, index = node_of(deferred)
@@ -777,6 +795,18 @@ class Scheduler:
         """Drop a speculative task: released, not cancelled (on Dask, cancelling a future
         cancels the tasks chained to it too)."""
         node.speculative = None
+        self.speculated.discard(node)
+
+    def _cancel_speculated(self) -> None:
+        """Interrupted: the tasks sent ahead for calls not looked up yet are cancelled on the
+        cluster (one whose inputs had all finished would else run there to its end, for
+        nobody; the others go with the inputs' tasks, cancelled too)."""
+        futures = [node.speculative[0] for node in self.speculated if node.speculative is not None]
+        for node in self.speculated:
+            node.speculative = None
+        self.speculated.clear()
+        if futures:
+            self.backend.cancel(futures)
 
 
 @contextlib.contextmanager
