@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT1+ED7+BF7"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT1+ED7+BF8"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1622,6 +1622,10 @@ MUTANTS: tuple[Mutant, ...] = (
            "                node.speculative = (future, upstream)\n            raise\n",
            "            raise\n", ("tests/test_batch_workers.py",),
            "Ctrl-C as a call is chained on Dask: its task runs on the cluster, its future parked in the backend"),
+    Mutant("BF8", "mandala_ast/runtime/batch/worker.py",
+           '            return f"{self.address[0]}.{self.address[1]}"\n', '            return "Chained"\n',
+           ("tests/test_batch_dask.py",),
+           "a call cancelled on the Dask cluster fails naming the task 'Chained-...', not its op (the dashboard too)"),
 )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from batch_ops import RUNS, add, fails, inc, pair
 from hypothesis import HealthCheck, given, settings
@@ -139,3 +141,31 @@ def test_a_dask_cluster_of_threads_runs_an_op_whose_constant_changed_in_this_pro
         with storage.batch(executor=client, progress=False):
             after = module.times(1)
     assert (before, after) == (10, 3)
+
+
+def test_a_call_cancelled_on_the_cluster_fails_with_an_error_naming_its_op(tmp_path):
+    """A task cancelled on the cluster (from the dashboard, another client) failed its call
+    with ``<mandala_ast.runtime.batch.worker.Chained object a-...> cancelled``: the task's
+    name, which the dashboard shows too, named no op."""
+    import threading
+
+    from batch_ops import logged_slow
+
+    log, go = tmp_path / "log", tmp_path / "go"
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None)
+    with cluster, distributed.Client(cluster) as client:
+        def cancel_the_running_call():
+            while not log.exists():
+                time.sleep(0.01)
+            running = [key for key, state in list(client.futures.items()) if state.status == "pending"]
+            client.cancel([distributed.Future(key, client) for key in running])
+            go.write_text("")
+
+        canceller = threading.Thread(target=cancel_the_running_call)
+        canceller.start()
+        with pytest.raises(distributed.client.FutureCancelledError, match=r"^'?batch_ops\.logged_slow-") as raised:
+            with Storage(tmp_path / "s.db").batch(executor=client, progress=False):
+                cancelled = logged_slow(1, str(log), str(go))
+        canceller.join()
+    assert any("logged_slow(x=1" in note for note in raised.value.__notes__)
+    del cancelled

@@ -289,6 +289,13 @@ class Chained:
     def __init__(self, address: Any, args: tuple, kwargs: dict) -> None:
         self.address, self.args, self.kwargs = address, args, kwargs
 
+    @property
+    def __name__(self) -> str:  # read by Dask for the task's key, which its dashboard and errors show
+        """The op's name (``mod.f``), which the task's key on the cluster begins with."""
+        if type(self.address) is tuple:
+            return f"{self.address[0]}.{self.address[1]}"
+        return str(getattr(self.address, "name", "op"))
+
     def __call__(self, *upstream: tuple) -> tuple:
         def fill(value: Any) -> Any:
             return _filled(value, upstream)
