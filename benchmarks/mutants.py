@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT1+ED7+BF8"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT1+ED7+BF9"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1626,6 +1626,10 @@ MUTANTS: tuple[Mutant, ...] = (
            '            return f"{self.address[0]}.{self.address[1]}"\n', '            return "Chained"\n',
            ("tests/test_batch_dask.py",),
            "a call cancelled on the Dask cluster fails naming the task 'Chained-...', not its op (the dashboard too)"),
+    Mutant("BF9", "mandala_ast/runtime/batch/scheduler.py",
+           "        except Exception:\n            self.speculated.discard(node)\n            return False\n",
+           "        except Exception:\n            raise\n", ("tests/test_batch_dask.py",),
+           "on Dask, a call whose argument does not pickle fails the call it is chained to, not itself"),
 )
 
 

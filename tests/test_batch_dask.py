@@ -169,3 +169,20 @@ def test_a_call_cancelled_on_the_cluster_fails_with_an_error_naming_its_op(tmp_p
         canceller.join()
     assert any("logged_slow(x=1" in note for note in raised.value.__notes__)
     del cancelled
+
+
+def test_a_call_whose_argument_cannot_be_sent_to_the_cluster_fails_alone_and_its_input_is_stored(tmp_path, client):
+    """A call chained to its input is sent with it, ahead of time: its argument's error
+    (a lock cannot be pickled) came out of that send, and failed the input's call, which
+    was fine, instead of its own."""
+    import threading
+
+    storage = Storage(tmp_path / "s.db")
+    with pytest.raises(TypeError) as raised:
+        with storage.batch(executor=client, progress=False):
+            y = inc(1)
+            z = add(y, threading.Lock())
+    assert any("in the batch call batch_ops.add(" in note for note in raised.value.__notes__), raised.value.__notes__
+    with storage.run(allow_new_calls=False):
+        assert inc(1) == 2
+    del z

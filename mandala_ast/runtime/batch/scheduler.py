@@ -761,24 +761,28 @@ class Scheduler:
                 kwargs = {k: substitute(v, slot) for k, v in child.kwargs.items()}
             except LookupError:  # an input neither computed nor on its way
                 continue
-            self._chain(child, args, kwargs, upstream)
-            stack.extend(child.children)
+            if self._chain(child, args, kwargs, upstream):
+                stack.extend(child.children)
 
-    def _chain(self, node: Node, args: tuple, kwargs: dict, upstream: list) -> None:
+    def _chain(self, node: Node, args: tuple, kwargs: dict, upstream: list) -> bool:
         """Send a speculative task, as one step for Ctrl-C (as :meth:`_hand` sends a call):
         interrupted once the client sent it, its future is kept all the same (not left in
-        the backend), for :meth:`_abandon` to cancel on the cluster."""
+        the backend), for :meth:`_abandon` to cancel on the cluster. False if it cannot be
+        sent (an argument that does not pickle): the call goes when it is looked up, where
+        the error is its own, not that of the call whose dispatch sent it ahead."""
         self.speculated.add(node)
         try:
             future = self.backend.submit(node.op, args, kwargs, upstream=tuple(f for _, f in upstream))
         except Exception:
-            raise
+            self.speculated.discard(node)
+            return False
         except BaseException:
             future = self.backend.cut_short()
             if future is not None:
                 node.speculative = (future, upstream)
             raise
         node.speculative = (future, upstream)
+        return True
 
     def _slot(self, deferred: Any, upstream: list) -> Any:
         parent, index = node_of(deferred)
