@@ -15,6 +15,7 @@ from ..._errors import BatchWorkerError
 from .interrupts import held_back
 from .orphans import exit_with_parent
 from .worker import (
+    STOPS_THE_BLOCK,
     Chained,
     code_signature,
     compute_chunk_here,
@@ -46,7 +47,9 @@ class Backend:
     def submit(self, op: Any, args: tuple, kwargs: dict, traced: bool = True, upstream: tuple = ()) -> Any:
         try:
             return Done(compute_here(op, args, kwargs, self.batch, traced), None)
-        except Exception as exc:  # the call's failure, raised where its result is asked for
+        except STOPS_THE_BLOCK:  # Ctrl-C, sys.exit(): the block ends, as a run block would
+            raise
+        except BaseException as exc:  # noqa: BLE001 - the call's failure (GeneratorExit too), raised where its result is asked for
             return Done(None, exc)
 
     def solo(self, op: Any, args: tuple, kwargs: dict) -> Any:
