@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT1+ED7+BF10"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT1+ED7+BF11"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1634,6 +1634,10 @@ MUTANTS: tuple[Mutant, ...] = (
            "        except BaseException as exc:  # noqa: BLE001 - the call's failure (GeneratorExit too), raised where "
            "its result is asked for\n", "        except Exception as exc:\n", ("tests/test_batch_workers.py",),
            "a body's GeneratorExit in a batch without executor comes out of the block bare; the calls after it never run"),
+    Mutant("BF11", "mandala_ast/runtime/batch/executors.py",
+           '        if task.status == "error" and not isinstance(task.exception(), Exception):\n',
+           '        if False:\n', ("tests/test_batch_dask.py",),
+           "a body's GeneratorExit on a Dask cluster: the block waits for its call forever"),
 )
 
 

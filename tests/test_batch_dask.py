@@ -9,7 +9,7 @@ from batch_ops import RUNS, add, fails, inc, pair
 from hypothesis import HealthCheck, given, settings
 from test_batch import PROGRAMS, batch_equals_run
 
-from mandala_ast import NewCallError, Storage
+from mandala_ast import BatchWorkerError, NewCallError, Storage
 
 distributed = pytest.importorskip("distributed")
 
@@ -186,3 +186,18 @@ def test_a_call_whose_argument_cannot_be_sent_to_the_cluster_fails_alone_and_its
     with storage.run(allow_new_calls=False):
         assert inc(1) == 2
     del z
+
+
+def test_an_op_body_raising_generator_exit_on_the_cluster_fails_its_call_naming_it_not_the_block_hanging(
+        tmp_path, client):
+    """Dask's ``future.result()`` never returns for a task that raised a BaseException that is
+    not an Exception (GeneratorExit): the call's result was waited for forever."""
+    from batch_ops import ends_with
+
+    storage = Storage(tmp_path / "s.db")
+    with pytest.raises(BatchWorkerError, match=r"ends_with\(.*x=2.*GeneratorExit"):
+        with storage.batch(executor=client, progress=False):
+            ys = [ends_with(x, 2, "generator") for x in range(4)]
+    with storage.run(allow_new_calls=False):
+        assert [ends_with(x, 2, "generator") for x in (0, 1, 3)] == [0, 10, 30]
+    del ys

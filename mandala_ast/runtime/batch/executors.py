@@ -291,6 +291,8 @@ def _mirror(task: Any) -> cf.Future:
 
 def _settle(mirror: cf.Future, task: Any) -> None:
     try:
+        if task.status == "error" and not isinstance(task.exception(), Exception):
+            raise task.exception()  # (GeneratorExit) for which Dask's task.result() never returns
         mirror.set_result(task.result())
     except BaseException as exc:  # noqa: BLE001 - the call's failure, raised where it is waited for
         if not mirror.done():
