@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT2+ED7+ST11+LN8+LT1+RX7"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT2+ED7+ST11+LN8+RX7+BF11"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -122,6 +122,7 @@ AREAS["ED"] = "edges left open: Ctrl-C on Dask, teardown, fixtures, export names
 AREAS["ST"] = "stale results when code changes, leftovers (session 10)"
 AREAS["LN"] = "lineage of collections built by hand (session 10)"
 AREAS["RX"] = "review of session-10 merges"
+AREAS["BF"] = "batch futures that end oddly (session 10)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _BUILT = ("tests/test_built_collections.py",)
@@ -1680,6 +1681,52 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("RX7", _DEPS, "        chain = found[: found.index(COMPUTED) + 1] if COMPUTED in found else [*found, *parts]\n",
            "        chain = [*found, *parts]\n", _INPUTS,
            "an op reading getattr(helpers, name)[0] serves its stale result after K was edited"),
+    Mutant("BF1", "mandala_ast/runtime/batch/executors.py",
+           "            cf.wait([future for future in futures if not future.cancelled()])\n",
+           "            cf.wait(futures)\n", ("tests/test_batch_workers.py",),
+           "Ctrl-C on threads with a call queued in the pool behind a running one: the block never exits"),
+    Mutant("BF2", "mandala_ast/runtime/batch/scheduler.py",
+           "        if isinstance(error, STOPS_THE_BLOCK):\n            self._put_back(node)\n",
+           "        if isinstance(error, STOPS_THE_BLOCK):\n", ("tests/test_batch_workers.py",),
+           "a body's SystemExit on a thread, caught by the caller: the call's lock is held for good, others wait 10 min"),
+    Mutant("BF3", "mandala_ast/runtime/batch/scheduler.py",
+           "        except BaseException as exc:\n            return self._ended_oddly(node, exc)\n", "",
+           ("tests/test_batch_workers.py",),
+           "a body's GeneratorExit on a thread comes out of the block bare, naming no call, its lock held for good"),
+    Mutant("BF4", "mandala_ast/runtime/batch/worker.py",
+           "    except BaseException as exc:  # noqa: BLE001 - this call's failure only (see _outcomes)\n",
+           "    except Exception as exc:  # noqa: BLE001 - this call's failure only (see _outcomes)\n",
+           ("tests/test_batch_workers.py",),
+           "a body's SystemExit or KeyboardInterrupt on a thread drops the calls computed before it in its task"),
+    Mutant("BF5", "mandala_ast/runtime/batch/scheduler.py",
+           "        for node in nodes[len(outcomes):]:  # a KeyboardInterrupt or SystemExit ended the chunk\n"
+           "            self._put_back(node)\n", "", ("tests/test_batch_workers.py",),
+           "the calls after a body's SystemExit in its task never run, and keep their locks for good"),
+    Mutant("BF6", "mandala_ast/runtime/batch/scheduler.py",
+           "        self.backend.cancel(list(self.late))\n        self._cancel_speculated()\n",
+           "        self.backend.cancel(list(self.late))\n", ("tests/test_batch_workers.py",),
+           "Ctrl-C on Dask leaves a call chained to a finished input running on the cluster after the block"),
+    Mutant("BF7", "mandala_ast/runtime/batch/scheduler.py",
+           "            future = self.backend.cut_short()\n            if future is not None:\n"
+           "                node.speculative = (future, upstream)\n            raise\n",
+           "            raise\n", ("tests/test_batch_workers.py",),
+           "Ctrl-C as a call is chained on Dask: its task runs on the cluster, its future parked in the backend"),
+    Mutant("BF8", "mandala_ast/runtime/batch/worker.py",
+           '            return f"{self.address[0]}.{self.address[1]}"\n', '            return "Chained"\n',
+           ("tests/test_batch_dask.py",),
+           "a call cancelled on the Dask cluster fails naming the task 'Chained-...', not its op (the dashboard too)"),
+    Mutant("BF9", "mandala_ast/runtime/batch/scheduler.py",
+           "        except Exception:\n            self.speculated.discard(node)\n            return False\n",
+           "        except Exception:\n            raise\n", ("tests/test_batch_dask.py",),
+           "on Dask, a call whose argument does not pickle fails the call it is chained to, not itself"),
+    Mutant("BF10", "mandala_ast/runtime/batch/executors.py",
+           "        except BaseException as exc:  # noqa: BLE001 - the call's failure (GeneratorExit too), raised where "
+           "its result is asked for\n", "        except Exception as exc:\n", ("tests/test_batch_workers.py",),
+           "a body's GeneratorExit in a batch without executor comes out of the block bare; the calls after it never run"),
+    Mutant("BF11", "mandala_ast/runtime/batch/executors.py",
+           '        if task.status == "error" and not isinstance(task.exception(), Exception):\n',
+           '        if False:\n', ("tests/test_batch_dask.py",),
+           "a body's GeneratorExit on a Dask cluster: the block waits for its call forever"),
 )
 
 

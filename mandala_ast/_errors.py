@@ -261,7 +261,8 @@ class VersionChangeError(MandalaError):
 
 class BatchWorkerError(MandalaError, RuntimeError):
     """A batch call's worker process died while computing it (killed, crashed, out of memory),
-    its op cannot be sent to another process, or its output cannot be pickled back from one;
+    its op cannot be sent to another process, its output cannot be pickled back from one, or
+    its body raised a BaseException that is not an Exception (GeneratorExit: its ``__cause__``);
     the message names the call."""
 
 

@@ -428,3 +428,16 @@ def fork_warnings(x):
             os._exit(0)
         os.waitpid(pid, 0)
     return [str(w.message) for w in caught]
+
+
+#: What `ends_with` raises: BaseExceptions that are not Exceptions (an op body, or a library
+#: it calls, may raise them: sys.exit(), a generator's close, a KeyboardInterrupt re-raised).
+ENDINGS = {"exit": lambda: SystemExit(3), "generator": GeneratorExit, "interrupt": KeyboardInterrupt}
+
+
+@op
+def ends_with(x, bad, kind):
+    """Raises ``ENDINGS[kind]()`` when x == bad."""
+    if x == bad:
+        raise ENDINGS[kind]()
+    return x * 10

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from batch_ops import RUNS, add, fails, inc, pair
 from hypothesis import HealthCheck, given, settings
 from test_batch import PROGRAMS, batch_equals_run
 
-from mandala_ast import NewCallError, Storage
+from mandala_ast import BatchWorkerError, NewCallError, Storage
 
 distributed = pytest.importorskip("distributed")
 
@@ -139,3 +141,63 @@ def test_a_dask_cluster_of_threads_runs_an_op_whose_constant_changed_in_this_pro
         with storage.batch(executor=client, progress=False):
             after = module.times(1)
     assert (before, after) == (10, 3)
+
+
+def test_a_call_cancelled_on_the_cluster_fails_with_an_error_naming_its_op(tmp_path):
+    """A task cancelled on the cluster (from the dashboard, another client) failed its call
+    with ``<mandala_ast.runtime.batch.worker.Chained object a-...> cancelled``: the task's
+    name, which the dashboard shows too, named no op."""
+    import threading
+
+    from batch_ops import logged_slow
+
+    log, go = tmp_path / "log", tmp_path / "go"
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None)
+    with cluster, distributed.Client(cluster) as client:
+        def cancel_the_running_call():
+            while not log.exists():
+                time.sleep(0.01)
+            running = [key for key, state in list(client.futures.items()) if state.status == "pending"]
+            client.cancel([distributed.Future(key, client) for key in running])
+            go.write_text("")
+
+        canceller = threading.Thread(target=cancel_the_running_call)
+        canceller.start()
+        with pytest.raises(distributed.client.FutureCancelledError, match=r"^'?batch_ops\.logged_slow-") as raised:
+            with Storage(tmp_path / "s.db").batch(executor=client, progress=False):
+                cancelled = logged_slow(1, str(log), str(go))
+        canceller.join()
+    assert any("logged_slow(x=1" in note for note in raised.value.__notes__)
+    del cancelled
+
+
+def test_a_call_whose_argument_cannot_be_sent_to_the_cluster_fails_alone_and_its_input_is_stored(tmp_path, client):
+    """A call chained to its input is sent with it, ahead of time: its argument's error
+    (a lock cannot be pickled) came out of that send, and failed the input's call, which
+    was fine, instead of its own."""
+    import threading
+
+    storage = Storage(tmp_path / "s.db")
+    with pytest.raises(TypeError) as raised:
+        with storage.batch(executor=client, progress=False):
+            y = inc(1)
+            z = add(y, threading.Lock())
+    assert any("in the batch call batch_ops.add(" in note for note in raised.value.__notes__), raised.value.__notes__
+    with storage.run(allow_new_calls=False):
+        assert inc(1) == 2
+    del z
+
+
+def test_an_op_body_raising_generator_exit_on_the_cluster_fails_its_call_naming_it_not_the_block_hanging(
+        tmp_path, client):
+    """Dask's ``future.result()`` never returns for a task that raised a BaseException that is
+    not an Exception (GeneratorExit): the call's result was waited for forever."""
+    from batch_ops import ends_with
+
+    storage = Storage(tmp_path / "s.db")
+    with pytest.raises(BatchWorkerError, match=r"ends_with\(.*x=2.*GeneratorExit"):
+        with storage.batch(executor=client, progress=False):
+            ys = [ends_with(x, 2, "generator") for x in range(4)]
+    with storage.run(allow_new_calls=False):
+        assert [ends_with(x, 2, "generator") for x in (0, 1, 3)] == [0, 10, 30]
+    del ys

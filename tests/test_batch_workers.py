@@ -18,6 +18,7 @@ from batch_ops import (
     Shapes,
     add,
     die_if,
+    ends_with,
     fails_if,
     inc,
     pid,
@@ -403,6 +404,111 @@ def test_ctrl_c_on_threads_keeps_the_running_calls_lock_so_other_processes_do_no
     assert not os.listdir(locks.folder)
 
 
+def test_ctrl_c_on_threads_with_a_call_queued_behind_a_running_one_does_not_hang_the_block(tmp_path):
+    """Ctrl-C cancels a call the pool had queued (its task not started): the pool dropped the
+    task, so the call's future, cancelled but never told so by a worker, was waited for
+    forever once the running call finished (the block never exited)."""
+    db, stop, interrupted = tmp_path / "s.db", tmp_path / "stop", tmp_path / "interrupted"
+    script = f"""
+        from batch_ops import hold, inc
+        from mandala_ast import Storage
+
+        {INTERRUPTER}
+        raise_interrupts_marking({str(interrupted)!r})
+        start_interrupter({str(tmp_path)!r})
+        try:
+            with Storage({str(db)!r}).batch(executor="threads", max_concurrency=1, progress=False):
+                held = hold(1, {str(stop)!r})
+                queued = inc(5)                    # in the pool's queue when Ctrl-C comes
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+    """
+    child = _child(script)
+    try:
+        assert child.stdout.readline().strip() == "holding 1"
+        (tmp_path / "ask-1").write_text("")  # Ctrl-C
+        _wait_until(interrupted.exists, child)
+        stop.write_text("")  # the running call finishes: the block exits
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert out.split() == ["interrupted"], err
+    from batch_ops import hold
+
+    with Storage(db).run(allow_new_calls=False):
+        assert hold(1, str(stop)) == 1  # the running call, kept
+        with pytest.raises(NewCallError):
+            inc(5)
+
+
+@pytest.mark.parametrize("executor", ["threads", None])
+def test_an_op_body_raising_generator_exit_fails_its_call_naming_it_and_the_others_are_stored(tmp_path, executor):
+    """A body's GeneratorExit (a BaseException, not an Exception) came out of the block bare,
+    naming no call, and the calls run in the same task before it were dropped (on threads,
+    where now and then the block never ended; in this process, the calls after it never ran)."""
+    storage = Storage(tmp_path / "s.db")
+    with pytest.raises(BatchWorkerError, match=r"ends_with\(.*x=2.*GeneratorExit") as raised:
+        with storage.batch(executor=executor, max_concurrency=2, progress=False):
+            ys = [ends_with(x, 2, "generator") for x in range(8)]
+    assert isinstance(raised.value.__cause__, GeneratorExit)
+    with storage.run(allow_new_calls=False):
+        assert [ends_with(x, 2, "generator") for x in range(8) if x != 2] == [0, 10, 30, 40, 50, 60, 70]
+    del ys
+
+
+@pytest.mark.parametrize("kind", ["exit", "interrupt"])
+def test_system_exit_or_keyboard_interrupt_raised_by_an_op_body_on_a_thread_ends_the_block_keeping_the_calls_before(
+        tmp_path, kind):
+    """As in a run block, the body's SystemExit or KeyboardInterrupt ends the block; the
+    calls computed before it (in its own task too) were dropped, and now and then the block
+    never ended."""
+    storage = Storage(tmp_path / "s.db")
+    with pytest.raises(SystemExit if kind == "exit" else KeyboardInterrupt):
+        with storage.batch(executor="threads", max_concurrency=1, progress=False):
+            ys = [ends_with(x, 3, kind) for x in range(6)]
+    with storage.run(allow_new_calls=False):  # one thread: these ran before the call that ended it
+        assert [ends_with(x, 3, kind) for x in range(3)] == [0, 10, 20]
+        with pytest.raises(NewCallError):
+            ends_with(3, 3, kind)
+    del ys
+
+
+@pytest.mark.parametrize("kind", ["exit", "generator"])
+def test_another_process_finds_no_lock_left_by_a_call_whose_body_raised_system_exit_or_generator_exit(tmp_path, kind):
+    """With single flight, the lock of a call whose body raised a BaseException that is not
+    an Exception was never let go: the process went on (it caught the exception) and its
+    heartbeat kept the lock fresh, so another process missing the call waited 10 minutes."""
+    from mandala_ast.runtime.batch.single_flight import SingleFlight
+
+    db, done = tmp_path / "s.db", tmp_path / "done"
+    script = f"""
+        import os, time
+        from batch_ops import ends_with
+        from mandala_ast import Storage
+
+        try:
+            # One thread: the calls after the third share its task (SystemExit: they never run).
+            with Storage({str(db)!r}, single_flight=True).batch(executor="threads", max_concurrency=1,
+                                                               progress=False):
+                ys = [ends_with(x, 3, {kind!r}) for x in range(6)]
+        except BaseException as exc:
+            print("caught", type(exc).__name__, flush=True)
+        while not os.path.exists({str(done)!r}):   # alive, as a notebook's kernel would be
+            time.sleep(0.02)
+    """
+    child = _child(script)
+    try:
+        assert child.stdout.readline().split()[0] == "caught"
+        locks = SingleFlight(Path(f"{db}.locks"))
+        held_now = os.listdir(locks.folder) if locks.folder.exists() else []
+        taken_here = [name for name in held_now if locks.acquire(bytes.fromhex(name))]
+        done.write_text("")
+        _, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert held_now == taken_here == [], f"the holder, alive, still holds {held_now}: {err}"
+
+
 class _InterruptedAsItSubmits(ThreadPoolExecutor):
     """Ctrl-C lands just as a call is handed to the pool: after the pool took it, before the
     batch noted it running (the window a real Ctrl-C hits now and then). Raised here, where
@@ -585,6 +691,85 @@ def test_ctrl_c_as_a_dask_client_takes_a_call_stores_the_result_its_worker_compu
     assert out.split() == ["interrupted"], err
     with Storage(db).run(allow_new_calls=False):
         assert _stored(rendezvous, 1, str(ran), 1), "computed on the cluster, and not stored"
+
+
+def test_ctrl_c_as_a_dask_call_is_chained_to_one_that_finished_cancels_it_on_the_cluster(tmp_path):
+    """A call chained on the cluster to an input that has finished runs there at once (its
+    task sent before the block looks it up): a Ctrl-C as that task was being sent left it
+    running on the cluster, wanted by nobody the batch knew of, after the block ended."""
+    states = _states_after_ctrl_c_on_dask(tmp_path, "a = inc(1)", interrupted_submit=2, answered=False)
+    assert not {"processing", "waiting", "queued"} & set(states), states
+
+
+def test_ctrl_c_before_a_dask_call_chained_to_a_finished_one_is_looked_up_cancels_it_on_the_cluster(tmp_path):
+    """The chained task of a call whose input had finished (its result not yet handled) was
+    never cancelled by Ctrl-C: it went on running on the cluster after the block ended."""
+    states = _states_after_ctrl_c_on_dask(tmp_path, "a = inc(1)\nother = inc(100)", interrupted_submit=3,
+                                          answered=True)
+    assert not {"processing", "waiting", "queued"} & set(states), states
+    with Storage(tmp_path / "s.db").run(allow_new_calls=False):
+        assert inc(1) == 2 and inc(100) == 101  # finished before the block ended: kept
+
+
+def _states_after_ctrl_c_on_dask(tmp_path, calls: str, interrupted_submit: int, answered: bool) -> list[str]:
+    """Run ``calls`` then ``held = hold(a, ...)`` (chained to ``a`` on a real LocalCluster) in
+    a child; once the chained call runs on the cluster, Ctrl-C lands in the
+    ``interrupted_submit``-th task sent (the client's submit waits there for it, and, if
+    ``answered``, for that task to finish). Returns the states of the tasks the cluster's
+    scheduler holds after the block ended."""
+    pytest.importorskip("distributed")
+    db, stop, go = tmp_path / "s.db", tmp_path / "stop", tmp_path / "go"
+    script = f"""
+        import os, time
+        import distributed
+        from batch_ops import hold, inc
+        from mandala_ast import Storage
+
+        sent, count = distributed.Client.submit, [0]
+
+        def submit(self, *args, **kwargs):
+            future = sent(self, *args, **kwargs)
+            count[0] += 1
+            if count[0] == {interrupted_submit}:
+                print("sent", flush=True)
+                while not (os.path.exists({str(go)!r}) and (future.done() or not {answered})):  # the SIGINT lands here
+                    time.sleep(0.01)
+            return future
+
+        def states(dask_scheduler):
+            return sorted(task.state for task in dask_scheduler.tasks.values())
+
+        distributed.Client.submit = submit
+        cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                           dashboard_address=None)
+        with cluster, distributed.Client(cluster) as client:
+            try:
+                with Storage({str(db)!r}).batch(executor=client, progress=False):
+                    {textwrap.indent(calls, "                    ").strip()}
+                    held = hold(a, {str(stop)!r})  # chained to a: runs on the cluster once a is done
+            except KeyboardInterrupt:
+                # The client sends cancellations without waiting for them; a task sent after
+                # them is handled after them (one stream): its result says they were handled.
+                client.submit(sum, [1, 2]).result()
+                print("interrupted", *client.run_on_scheduler(states), flush=True)
+            open({str(stop)!r}, "w").close()
+    """
+    child = _child(script)
+    try:
+        seen = ""  # (two threads print them: their lines may interleave)
+        while not ("sent" in seen and "holding 2" in seen):
+            line = child.stdout.readline()
+            assert line, f"the child ended early, having printed {seen!r}"
+            seen += line
+        child.send_signal(signal.SIGINT)
+        time.sleep(0.3)  # (the interrupt is handled before submit returns)
+        go.write_text("")
+        out, err = child.communicate(timeout=120)
+    finally:
+        child.kill()
+    words = out.split()
+    assert words[:1] == ["interrupted"], err
+    return words[1:]
 
 
 def test_a_terminals_ctrl_c_still_stops_the_bodies_of_workers_forked_as_the_pool_took_a_call(tmp_path):

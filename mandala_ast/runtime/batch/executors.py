@@ -15,6 +15,7 @@ from ..._errors import BatchWorkerError
 from .interrupts import held_back
 from .orphans import exit_with_parent
 from .worker import (
+    STOPS_THE_BLOCK,
     Chained,
     code_signature,
     compute_chunk_here,
@@ -46,7 +47,9 @@ class Backend:
     def submit(self, op: Any, args: tuple, kwargs: dict, traced: bool = True, upstream: tuple = ()) -> Any:
         try:
             return Done(compute_here(op, args, kwargs, self.batch, traced), None)
-        except Exception as exc:  # the call's failure, raised where its result is asked for
+        except STOPS_THE_BLOCK:  # Ctrl-C, sys.exit(): the block ends, as a run block would
+            raise
+        except BaseException as exc:  # noqa: BLE001 - the call's failure (GeneratorExit too), raised where its result is asked for
             return Done(None, exc)
 
     def solo(self, op: Any, args: tuple, kwargs: dict) -> Any:
@@ -145,7 +148,9 @@ class PoolBackend(Backend):
 
     def settle(self, futures: list) -> None:
         if self.local:  # (an owned pool's shutdown waits for them anyway)
-            cf.wait(futures)
+            # Not those cancelled: a task the pool dropped never tells its future, which
+            # cf.wait would wait for forever (only a worker marks a cancelled one notified).
+            cf.wait([future for future in futures if not future.cancelled()])
 
     chunks = True
 
@@ -286,6 +291,8 @@ def _mirror(task: Any) -> cf.Future:
 
 def _settle(mirror: cf.Future, task: Any) -> None:
     try:
+        if task.status == "error" and not isinstance(task.exception(), Exception):
+            raise task.exception()  # (GeneratorExit) for which Dask's task.result() never returns
         mirror.set_result(task.result())
     except BaseException as exc:  # noqa: BLE001 - the call's failure, raised where it is waited for
         if not mirror.done():

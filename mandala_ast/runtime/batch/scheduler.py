@@ -27,7 +27,7 @@ from .executors import Backend, Done, is_broken, result_load_error
 from .failures import name_call
 from .graph import DONE, FAILED, NEW, RUNNING, Node
 from .single_flight import Waiting
-from .worker import Slot, UnsentOutput
+from .worker import STOPS_THE_BLOCK, Slot, UnsentOutput
 
 __all__ = ["RECORD_EVERY", "BatchStats", "Scheduler"]
 
@@ -88,6 +88,9 @@ class Scheduler:
         self.holders: dict[int, int] = {}
         self.abandoning = False  # interrupted: nothing is dispatched again (a retry, say)
         self.late: dict[Any, Any] = {}  # calls running when interrupted: future -> node(s)
+        self.speculated: set[Node] = set()  # Dask: calls whose task went ahead, not yet adopted
+        # A body's KeyboardInterrupt or SystemExit, raised once the results at hand are recorded.
+        self.stopping: BaseException | None = None
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -294,6 +297,7 @@ class Scheduler:
         """The call is handed over: its future is waited for (a body that ran at once is
         recorded with the others that did)."""
         node.speculative = None
+        self.speculated.discard(node)
         if type(future) is Done:  # ran at once: no waiting
             node.state = RUNNING
             self.arrived.append((node, future))
@@ -364,9 +368,11 @@ class Scheduler:
         self.bar.update(running=-len(nodes))
         try:
             outcomes, seconds = future.result()
-        except Exception as exc:
+        except BaseException as exc:
             if is_broken(exc):
                 return [n for node in nodes for n in self._worker_died(node, pool, exc)]
+            if isinstance(exc, STOPS_THE_BLOCK):  # between two of its calls
+                return [n for node in nodes for n in self._ended_oddly(node, exc)]
             # The task failed as a whole (a result that cannot be pickled back, say): each
             # call runs again in a task of its own, where a failure is that call's.
             return [n for node in nodes for n in self._again_alone(node)]
@@ -379,11 +385,14 @@ class Scheduler:
                 computed.append((node, value, None))
             else:
                 finished.extend(self._arrived(node, Done(value, error), None))
+        for node in nodes[len(outcomes):]:  # a KeyboardInterrupt or SystemExit ended the chunk
+            self._put_back(node)
         finished.extend(self._record_computed(computed))
         return finished
 
     def _again_alone(self, node: Node) -> list[Node]:
         if self.abandoning:  # interrupted: not run again
+            self._put_back(node)
             return []
         try:
             self._submit(node, alone=True)
@@ -457,6 +466,9 @@ class Scheduler:
             del self.future_of[node]
             self.bar.update(running=-1)
             finished.extend(self._arrived(node, future, self.pool_of.pop(future, None)))
+        if self.stopping is not None:  # a body's KeyboardInterrupt or SystemExit, once the rest is kept
+            stopping, self.stopping = self.stopping, None
+            raise stopping
         return finished
 
     def _record_ran_here(self) -> list[Node]:
@@ -485,7 +497,26 @@ class Scheduler:
                 return self._worker_died(node, pool, exc)
             self._unlock(node)
             return [self._failed(node, exc)]
+        except BaseException as exc:
+            return self._ended_oddly(node, exc)
         return self._record_computed([(node, result, future)])
+
+    def _ended_oddly(self, node: Node, error: BaseException) -> list[Node]:
+        """A body that raised a BaseException that is not an Exception. A KeyboardInterrupt or
+        SystemExit ends the block, as in a run block, once the results at hand are recorded
+        (:meth:`_collect` raises it): the call is as if never dispatched, its lock let go.
+        Another one (GeneratorExit) fails the call alone, with an error naming it."""
+        if isinstance(error, STOPS_THE_BLOCK):
+            self._put_back(node)
+            self.stopping = self.stopping or error
+            return []
+        failure = BatchWorkerError(
+            f"{node.describe()} raised {_shown(error)}, which is not an Exception "
+            "(a BaseException: an op fails its call by raising an Exception); the call failed, nothing "
+            "stored; the batch's other calls are stored"
+        )
+        failure.__cause__ = error
+        return [self._failed(node, failure)]
 
     def _record_computed(self, arrived: list[tuple[Node, tuple, Any]]) -> list[Node]:
         """Record calls whose bodies ran, ``(node, body result, future)`` each, in one go (a
@@ -566,6 +597,7 @@ class Scheduler:
         a fresh pool; one that breaks that pool too runs alone, where a death names it. (A
         result the coordinator could not load breaks the pool the same way: ``broken`` says.)"""
         if self.abandoning:  # interrupted: not run again
+            self._put_back(node)
             return []
         attempts = self.attempts[node] = self.attempts.get(node, 0) + 1
         if attempts == 1 and (pool is not getattr(self.backend, "pool", None) or self.backend.restart()):
@@ -595,6 +627,11 @@ class Scheduler:
         node.state = DONE
         node.args = node.kwargs = node.hints = None  # type: ignore[assignment]
         node.inputs = None
+
+    def _put_back(self, node: Node) -> None:
+        """Interrupted, its body not run or cut short: as if never dispatched, its lock let go."""
+        node.state = NEW
+        self._unlock(node)
 
     def _failed(self, node: Node, error: Exception) -> Node:
         self._unlock(node)
@@ -659,6 +696,7 @@ class Scheduler:
             if not future.cancel():  # running: its lock is kept until its result comes (close)
                 started.update(_nodes(entry))
         self.backend.cancel(list(self.late))
+        self._cancel_speculated()
         dropped = [node for entry in self.late.values() for node in _nodes(entry)]
         if self.chunker is not None:
             dropped.extend(node for node, _ in self.chunker.queued)
@@ -672,13 +710,11 @@ class Scheduler:
     def _keep_arrived(self, running: dict) -> dict:
         """Record the calls (a node) or chunks (a list of nodes) of ``running`` (by future)
         whose results have come back; returns the others. A call interrupted in its worker
-        (a KeyboardInterrupt there too) has no result to keep."""
+        (a KeyboardInterrupt there too) has no result to keep: it is put back, its lock let go."""
         left = {}
         for future, nodes in running.items():
             if not future.done() or future.cancelled():
                 left[future] = nodes
-                continue
-            if not isinstance(future.exception() or Exception(), Exception):
                 continue
             try:
                 if type(nodes) is list:
@@ -688,6 +724,7 @@ class Scheduler:
                     self._arrived(nodes, future, None)
             except Exception:  # noqa: BLE001 - keeping what we can; the interruption wins
                 self.chunks.pop(future, None)
+        self.stopping = None  # (the block is being interrupted already)
         return left
 
     # -- inputs --------------------------------------------------------------------------------
@@ -724,9 +761,28 @@ class Scheduler:
                 kwargs = {k: substitute(v, slot) for k, v in child.kwargs.items()}
             except LookupError:  # an input neither computed nor on its way
                 continue
-            futures = tuple(future for _, future in upstream)
-            child.speculative = (self.backend.submit(child.op, args, kwargs, upstream=futures), upstream)
-            stack.extend(child.children)
+            if self._chain(child, args, kwargs, upstream):
+                stack.extend(child.children)
+
+    def _chain(self, node: Node, args: tuple, kwargs: dict, upstream: list) -> bool:
+        """Send a speculative task, as one step for Ctrl-C (as :meth:`_hand` sends a call):
+        interrupted once the client sent it, its future is kept all the same (not left in
+        the backend), for :meth:`_abandon` to cancel on the cluster. False if it cannot be
+        sent (an argument that does not pickle): the call goes when it is looked up, where
+        the error is its own, not that of the call whose dispatch sent it ahead."""
+        self.speculated.add(node)
+        try:
+            future = self.backend.submit(node.op, args, kwargs, upstream=tuple(f for _, f in upstream))
+        except Exception:
+            self.speculated.discard(node)
+            return False
+        except BaseException:
+            future = self.backend.cut_short()
+            if future is not None:
+                node.speculative = (future, upstream)
+            raise
+        node.speculative = (future, upstream)
+        return True
 
     def _slot(self, deferred: Any, upstream: list) -> Any:
         parent, index = node_of(deferred)
@@ -743,6 +799,18 @@ class Scheduler:
         """Drop a speculative task: released, not cancelled (on Dask, cancelling a future
         cancels the tasks chained to it too)."""
         node.speculative = None
+        self.speculated.discard(node)
+
+    def _cancel_speculated(self) -> None:
+        """Interrupted: the tasks sent ahead for calls not looked up yet are cancelled on the
+        cluster (one whose inputs had all finished would else run there to its end, for
+        nobody; the others go with the inputs' tasks, cancelled too)."""
+        futures = [node.speculative[0] for node in self.speculated if node.speculative is not None]
+        for node in self.speculated:
+            node.speculative = None
+        self.speculated.clear()
+        if futures:
+            self.backend.cancel(futures)
 
 
 @contextlib.contextmanager
@@ -771,6 +839,15 @@ def _started(future: Any) -> Any:
     if future is None or future.cancel():
         return None
     return future
+
+
+def _shown(error: BaseException) -> str:
+    """``GeneratorExit``, or ``SystemExit: 3``: the exception, and its message if it has one."""
+    try:
+        text = str(error)
+    except Exception:  # noqa: BLE001 - a __str__ that fails says nothing more
+        text = ""
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def _nodes(entry: Node | list[Node]) -> list[Node]:

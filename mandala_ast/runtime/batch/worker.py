@@ -23,9 +23,13 @@ from ..hashing import digest
 from ..ops import importable_as, op_named
 from ..tracing import RanCode
 
-__all__ = ["EDITED_CODE", "Chained", "Slot", "UnsentOutput", "code_signature", "compute_chunk_here", "compute_chunk_named",
-           "compute_here", "compute_in", "compute_named", "compute_sent", "op_address",
-           "resolve_op", "this_process"]
+__all__ = ["EDITED_CODE", "STOPS_THE_BLOCK", "Chained", "Slot", "UnsentOutput", "code_signature",
+           "compute_chunk_here", "compute_chunk_named", "compute_here", "compute_in", "compute_named",
+           "compute_sent", "op_address", "resolve_op", "this_process"]
+
+#: What a body raises that ends its batch block, as it would end a run block, rather than
+#: fail its call alone (every other exception, GeneratorExit too, fails only its call).
+STOPS_THE_BLOCK = (KeyboardInterrupt, SystemExit)
 
 
 def compute_here(op: Any, args: tuple, kwargs: dict, batch: Any, traced: bool = True) -> tuple:
@@ -86,7 +90,7 @@ def compute_chunk_here(items: list[tuple], batch: Any) -> tuple[list[tuple], flo
     started = time.perf_counter()
     block = _enter(batch)
     try:
-        outcomes = [_outcome(compute_in, block, op, args, kwargs, batch, traced) for op, args, kwargs, traced in items]
+        outcomes = _outcomes(compute_in, [(block, op, args, kwargs, batch, traced) for op, args, kwargs, traced in items])
     finally:
         _leave(block, batch)
     return outcomes, time.perf_counter() - started
@@ -95,7 +99,7 @@ def compute_chunk_here(items: list[tuple], batch: Any) -> tuple[list[tuple], flo
 def compute_chunk_named(items: list[tuple]) -> tuple[list[tuple], float]:
     """:func:`compute_chunk_here` in a worker process (``items``: ``(address, args, kwargs)``)."""
     started = time.perf_counter()
-    outcomes = [_outcome(_compute_sendable, address, args, kwargs) for address, args, kwargs in items]
+    outcomes = _outcomes(_compute_sendable, items)
     return outcomes, time.perf_counter() - started
 
 
@@ -140,10 +144,23 @@ def _text(error: Exception) -> str:
         return "(its message cannot be shown)"
 
 
+def _outcomes(compute: Any, calls: list[tuple]) -> list[tuple]:
+    """``(result, None)`` or ``(None, error)`` of ``compute(*arguments)`` for each of ``calls``,
+    in order. Each call fails alone, whatever it raises (a GeneratorExit too: the results of
+    the calls before it are kept); but a KeyboardInterrupt or SystemExit ends the chunk there,
+    as it ends a run block: the calls after it do not run (fewer outcomes than calls)."""
+    outcomes = []
+    for arguments in calls:
+        outcomes.append(_outcome(compute, *arguments))
+        if isinstance(outcomes[-1][1], STOPS_THE_BLOCK):
+            break
+    return outcomes
+
+
 def _outcome(compute: Any, *arguments: Any) -> tuple:
     try:
         return compute(*arguments), None
-    except Exception as exc:  # this call's failure only: the chunk's other calls go on
+    except BaseException as exc:  # noqa: BLE001 - this call's failure only (see _outcomes)
         return None, exc
 
 
@@ -271,6 +288,13 @@ class Chained:
 
     def __init__(self, address: Any, args: tuple, kwargs: dict) -> None:
         self.address, self.args, self.kwargs = address, args, kwargs
+
+    @property
+    def __name__(self) -> str:  # read by Dask for the task's key, which its dashboard and errors show
+        """The op's name (``mod.f``), which the task's key on the cluster begins with."""
+        if type(self.address) is tuple:
+            return f"{self.address[0]}.{self.address[1]}"
+        return str(getattr(self.address, "name", "op"))
 
     def __call__(self, *upstream: tuple) -> tuple:
         def fill(value: Any) -> Any:
