@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT2+ED7+ST11+LN8+RX7+BF11"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1398,8 +1398,11 @@ MUTANTS: tuple[Mutant, ...] = (
            "a batch whose code caught a failure where it used a call that needed the failed one raises it again at its end"),
     # -- collections, deletion and months-old storages (session 8)
     # -- the lead's session-10 changes
+    Mutant("LT3", "mandala_ast/runtime/batch/executors.py", "        if ticket is not None and not ticket.done():  # (done: its result came back meanwhile)\n            try:\n                ticket.set_running_or_notify_cancel()\n            except RuntimeError:  # settled by the callbacks' thread since the look above\n                pass\n",
+           "        if ticket is not None:\n            ticket.set_running_or_notify_cancel()\n", ("tests/test_batch_workers.py",),
+           "Ctrl-C as the Dask client sends a call whose task already finished: 'Future in unexpected state' replaces the KeyboardInterrupt and the block never ends"),
     Mutant("LT2", "mandala_ast/runtime/built.py", "from .hashing import content_id, digest\n",
-           "from .hashing import content_id, digest\nfrom .packing import pack_outputs  # noqa: F401\n",
+           "from .hashing import content_id, digest\nfrom .identity import output_history_id  # noqa: F401\n",
            ("tests/test_public_api.py",),
            "importing a compiled module imports sqlite3 and the call-identity machinery: milliseconds more on every warm import of compiled code"),
     Mutant("LT1", "mandala_ast/runtime/types/pil_types.py", "_SAMPLE_ELSE = 1031\n", "_SAMPLE_ELSE = 1021\n",

@@ -1041,3 +1041,30 @@ def test_a_script_run_twice_on_spawned_workers_hits_the_second_time(tmp_path):
 
     assert run() == "2 1"
     assert run() == "2 0"
+
+
+def test_ctrl_c_as_a_dask_call_that_already_finished_is_sent_keeps_it_and_raises_keyboard_interrupt():
+    """A Ctrl-C held back while the client sent a call whose task had finished by then (its
+    mirror settled at once): marking the mirror running raised "Future in unexpected state:
+    FINISHED" in place of the KeyboardInterrupt, and the block never ended."""
+    from mandala_ast.runtime.batch.executors import DaskBackend
+
+    class Finished:  # a Dask future whose task is done: callbacks run at once
+        status = "finished"
+
+        def result(self):
+            return "value"
+
+        def add_done_callback(self, callback):
+            callback(self)
+
+    class Client:
+        def submit(self, *args, **kwargs):
+            signal.raise_signal(signal.SIGINT)  # Ctrl-C as the client sends the call
+            return Finished()
+
+    backend = DaskBackend(Client())
+    with pytest.raises(KeyboardInterrupt):
+        backend.submit(inc, (1,), {})
+    kept = backend.cut_short()
+    assert kept is not None and kept.result() == "value"

@@ -252,8 +252,11 @@ class DaskBackend(Backend):
         """The mirror of a task sent as Ctrl-C came, marked running: cancelling the mirror
         would not stop the task on the cluster, only drop its result."""
         ticket, self._ticket = self._ticket, None
-        if ticket is not None:
-            ticket.set_running_or_notify_cancel()
+        if ticket is not None and not ticket.done():  # (done: its result came back meanwhile)
+            try:
+                ticket.set_running_or_notify_cancel()
+            except RuntimeError:  # settled by the callbacks' thread since the look above
+                pass
         return ticket
 
     def _address(self, op: Any) -> Any:
