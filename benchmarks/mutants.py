@@ -1586,7 +1586,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("ED1", "mandala_ast/runtime/batch/executors.py", "        with held_back():\n            task = self.client.submit(",
            "        if True:\n            task = self.client.submit(", ("tests/test_batch_workers.py",),
            "Ctrl-C as a Dask client sends a call to the cluster: the call runs there and its result is dropped"),
-    Mutant("ED2", "mandala_ast/runtime/batch/executors.py", "        if ticket is not None:\n            ticket.set_running_or_notify_cancel()\n", "",
+    Mutant("ED2", "mandala_ast/runtime/batch/executors.py", "            try:\n                ticket.set_running_or_notify_cancel()\n            except RuntimeError:", "            try:\n                pass\n            except RuntimeError:",
            ("tests/test_batch_workers.py",),
            "Ctrl-C as a Dask client sends a call: the call's mirror is cancelled, its result on the cluster dropped"),
     Mutant("ED3", "mandala_ast/runtime/tracing.py", "    return _disable\n",
