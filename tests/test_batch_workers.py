@@ -583,16 +583,7 @@ def test_ctrl_c_as_a_process_pool_takes_a_call_stores_the_result_its_worker_comp
         except KeyboardInterrupt:
             print("interrupted", flush=True)
     """
-    child = _child(script)
-    try:
-        assert child.stdout.readline().strip() == "queued"
-        _wait_until(lambda: os.listdir(ran), child)  # the worker ran the body
-        child.send_signal(signal.SIGINT)
-        time.sleep(0.3)  # (the interrupt is handled before submit returns)
-        go.write_text("")
-        out, err = child.communicate(timeout=60)
-    finally:
-        child.kill()
+    out, err = _interrupted_once_the_body_ran(_child(script), "queued", ran, go, timeout=60)
     assert out.split() == ["interrupted"], err
     with Storage(db).run(allow_new_calls=False):
         assert _stored(rendezvous, 1, str(ran), 1), "computed by the worker, and not stored"
@@ -678,16 +669,7 @@ def test_ctrl_c_as_a_dask_client_takes_a_call_stores_the_result_its_worker_compu
             except KeyboardInterrupt:
                 print("interrupted", flush=True)
     """
-    child = _child(script)
-    try:
-        assert child.stdout.readline().strip() == "sent"
-        _wait_until(lambda: os.listdir(ran), child)  # the worker ran the body
-        child.send_signal(signal.SIGINT)
-        time.sleep(0.3)  # (the interrupt is handled before submit returns)
-        go.write_text("")
-        out, err = child.communicate(timeout=120)
-    finally:
-        child.kill()
+    out, err = _interrupted_once_the_body_ran(_child(script), "sent", ran, go, timeout=120)
     assert out.split() == ["interrupted"], err
     with Storage(db).run(allow_new_calls=False):
         assert _stored(rendezvous, 1, str(ran), 1), "computed on the cluster, and not stored"
@@ -1068,3 +1050,17 @@ def test_ctrl_c_as_a_dask_call_that_already_finished_is_sent_keeps_it_and_raises
         backend.submit(inc, (1,), {})
     kept = backend.cut_short()
     assert kept is not None and kept.result() == "value"
+
+
+def _interrupted_once_the_body_ran(child, marker: str, ran: Path, go: Path, timeout: float) -> tuple[str, str]:
+    """Once ``child`` printed ``marker`` (its submit now waits for ``go``) and the body ran
+    (a file in ``ran``), Ctrl-C it there, let the submit return, and give back its output."""
+    try:
+        assert child.stdout.readline().strip() == marker
+        _wait_until(lambda: os.listdir(ran), child)  # the worker ran the body
+        child.send_signal(signal.SIGINT)
+        time.sleep(0.3)  # (the interrupt is handled before submit returns)
+        go.write_text("")
+        return child.communicate(timeout=timeout)
+    finally:
+        child.kill()
