@@ -253,10 +253,7 @@ class RunFormRewriter(cst.CSTTransformer):
         frame = self._calls.pop()
         if not frame.rewrite:
             return updated
-        parent = self._calls[-1] if self._calls else None
-        slot = None
-        if parent is not None and id(original) in parent.direct:
-            slot = (self._site_of(parent), parent.direct[id(original)])
+        slot = self._slot_in_parent(original)
         name = self._collection_targets.get(original)
         keys = (self.scope.key(name),) if name is not None and self._vouched([self.scope.key(name)]) else None
         spec: tuple = _compact(self.scope.qualname, (keys, self._element_keys(original), None))
@@ -284,11 +281,15 @@ class RunFormRewriter(cst.CSTTransformer):
         frame = self._calls.pop()
         if not frame.rewrite:
             return updated_node
+        return self._rewrite_call(original_node, updated_node, frame.site, self._slot_in_parent(original_node))
+
+    def _slot_in_parent(self, node: cst.CSTNode) -> tuple[int, Any] | None:
+        """``(site, slot)`` where ``node`` is a direct argument or element of the call or
+        collection being rewritten around it (its output is handed there), else None."""
         parent = self._calls[-1] if self._calls else None
-        slot = None
-        if parent is not None and id(original_node) in parent.direct:
-            slot = (self._site_of(parent), parent.direct[id(original_node)])
-        return self._rewrite_call(original_node, updated_node, frame.site, slot)
+        if parent is None or id(node) not in parent.direct:
+            return None
+        return (self._site_of(parent), parent.direct[id(node)])
 
     def _site_of(self, frame: _CallFrame) -> int:
         if frame.site is None:
