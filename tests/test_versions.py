@@ -911,6 +911,58 @@ def test_editing_a_module_level_config_object_an_op_reads_recomputes_the_op(tmp_
     edit_recomputes_every_call(tmp_path, definition, f"x * ({read}) + 1", old, new)
 
 
+LIBRARY_OBJECTS = {
+    "random generator": ("import random\nRNG = random.Random(2)\n", "int(RNG.random() * 0) + x", "Random(2)", "Random(3)"),
+    "generator seeded by a constant": ("import random\nSEED = 2\nRNG = random.Random(SEED)\n", "int(RNG.random() * 0) + x",
+                                       "SEED = 2", "SEED = 3"),
+    "numpy dtype": ("import numpy as np\nDT = np.dtype('f4')\n", "int(np.zeros(1, DT).itemsize) + x", "'f4'", "'f8'"),
+    "string template": ("import string\nT = string.Template('$a-1')\n", "len(T.substitute(a=x))", "-1", "-22"),
+    "time zone": ("import datetime\nTZ = datetime.timezone(datetime.timedelta(hours=1))\n",
+                  "x + TZ.utcoffset(None).seconds // 3600", "hours=1", "hours=2"),
+    "decimal context": ("import decimal\nCTX = decimal.Context(prec=3)\n", "CTX.prec + x", "prec=3", "prec=4"),
+    "item getter": ("import operator\nGET = operator.itemgetter(0)\n", "GET((x, 2 * x))", "itemgetter(0)", "itemgetter(1)"),
+    "bound builtin method": ("FMT = '{:.2f}'.format\n", "len(FMT(x / 3))", "{:.2f}", "{:.3f}"),
+    "method descriptor": ("UP = str.upper\n", "len(UP('a' * x))", "str.upper", "str.title"),
+    "class-level time zone": ("import datetime\nclass C:\n    TZ = datetime.timezone(datetime.timedelta(hours=1))\n",
+                              "x + C.TZ.utcoffset(None).seconds // 3600", "hours=1", "hours=2"),
+    "time zone in a dict": ("import datetime\nCFG = {'tz': datetime.timezone(datetime.timedelta(hours=1))}\n",
+                            "x + CFG['tz'].utcoffset(None).seconds // 3600", "hours=1", "hours=2"),
+}
+
+
+@pytest.mark.parametrize("kind", list(LIBRARY_OBJECTS))
+def test_editing_a_module_level_library_object_an_op_reads_recomputes_the_op(tmp_path, kind):
+    """``RNG = random.Random(2)`` made ``Random(3)``, a template, a time zone, a dtype, a
+    getter or a bound method at module level: a library object with no content key was no
+    dependency at all, so editing how it is made served the results of the old one. It
+    counts by the text that defines it (its state may move as calls run: a generator's
+    does, and a new process still hits)."""
+    definition, read, old, new = LIBRARY_OBJECTS[kind]
+    edit_recomputes_every_call(tmp_path, definition, read, old, new)
+
+
+RUN_TIME_MODULE_NAMES = {
+    "__import__": "__import__('helpers').scale(x)",
+    "importlib.import_module": "importlib.import_module('helpers').scale(x)",
+    "sys.modules": "sys.modules['helpers'].scale(x)",
+}
+
+
+@pytest.mark.parametrize("kind", list(RUN_TIME_MODULE_NAMES))
+def test_edit_of_a_helper_reached_through_a_module_named_at_run_time_recomputes(tmp_path, kind):
+    """``importlib.import_module("helpers").scale(x)``: the op's code names no code of the
+    user's, only a library function, so it was not traced, and editing ``scale`` served the
+    stale result."""
+    project = Project(tmp_path)
+    project.write("def scale(x):\n    return x * 10\n", name="helpers.py")
+    header = "import importlib\nimport sys\nimport helpers\nRUNS = []"
+    project.write(BASE.replace("RUNS = []", header).replace("y = helper(x)", f"y = {RUN_TIME_MODULE_NAMES[kind]}"))
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write("def scale(x):\n    return x * 11\n", name="helpers.py")
+    assert project.runs() == [0, 1, 2, 3]
+
+
 MUTATED_OBJECT = '''
 class Model:
     def __init__(self, k):

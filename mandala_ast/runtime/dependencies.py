@@ -404,9 +404,46 @@ def may_run_user_code(fn: Any) -> bool:
     """Whether ``fn``'s own code refers to user code: a user function, class or op, or an
     instance of a user class (whose methods it may call). If not, ``fn`` can reach user code
     only through its arguments, and a run on plain data needs no tracing."""
-    if getattr(fn, "__closure__", None) or _unresolved_names(fn) or _names_user_module(fn):
+    if getattr(fn, "__closure__", None) or _unresolved_names(fn) or _names_user_module(fn) or _finds_modules(fn):
         return True  # closure variables, unknown names, a module of the user's: assume the worst
     return any(_may_hold_user_code(value) for _, value in _referenced_values(fn))
+
+
+def _finds_modules(fn: Any) -> bool:
+    """Whether ``fn``'s code calls what finds a module by a name given at run time
+    (``__import__("helpers")``, ``importlib.import_module(name)``, ``sys.modules[name]``):
+    the code of the user's it then runs is named nowhere in its source."""
+    tree = fingerprint(fn).tree
+    if tree is None:
+        return False
+    namespace, imports = _namespace_of(fn), _imports_of(tree)
+    finders = _module_finders()
+    return any(any(_chain_value(chain, namespace, imports) is finder for finder in finders) for chain in _chains_of(tree))
+
+
+def _module_finders() -> tuple[Any, ...]:
+    runpy = sys.modules.get("runpy")  # (if used: a memoizing process need not import it)
+    found = (builtins.__import__, importlib.import_module, importlib.reload, importlib.__import__, sys.modules)
+    return found + ((runpy.run_module, runpy.run_path) if runpy is not None else ())
+
+
+def _chain_value(chain: tuple[str, ...], namespace: dict, imports: dict) -> Any:
+    """What a chain of names reads, following modules only (``importlib.import_module``,
+    ``sys.modules``), its first name a global, a name the code imports itself, or a builtin."""
+    first = chain[0]
+    if first in namespace:
+        value = namespace[first]
+    elif first in imports and not imports[first][0]:
+        _, module_name, attribute = imports[first]
+        value = sys.modules.get(module_name)
+        value = value if attribute is None else getattr(value, attribute, None)
+    else:
+        value = getattr(builtins, first, None)
+    for attr in chain[1:]:
+        if not isinstance(value, types.ModuleType):
+            break
+        value = getattr(value, attr, None)
+    return value
 
 
 def _names_user_module(fn: Any) -> bool:
@@ -614,7 +651,27 @@ def describe(name: str, value: Any) -> Dependency | None:
     if is_data(value):
         state = _data_state(value)
         return None if state is None else Dependency(name, "constant", state, _described(value))
+    if _library_object(name, value):
+        module_name, _, rest = name.partition(":")
+        return _text_dependency(name, module_name, _split_keys(rest)[0])  # `CFG['tz']`: CFG's text
     return None
+
+
+def _library_object(name: str, value: Any) -> bool:
+    """Whether ``name`` is a module-level name of the user's bound to an object that is no
+    code and has no content key (asked after ``is_data``: a library object):
+    ``RNG = random.Random(2)``, ``TZ = timezone(...)``, a template, a getter, a bound builtin
+    method (``FMT = "{:.2f}".format``). Such an object counts by the text that defines it:
+    its content may be missing (a lock) or move as calls run (a generator's state), and as
+    no dependency at all, editing how it is made served the results of the old one."""
+    module_name, _, rest = name.partition(":")
+    path = _split_keys(rest)[0].split(".")  # `TZ`, `C.TZ` (a class's), `CFG['tz']` (an entry)
+    return all(map(str.isidentifier, path)) and is_user_module(module_name) and _no_content_object(value)
+
+
+def _no_content_object(value: Any) -> bool:
+    """Neither a module, a class nor code: an object (one ``is_data`` did not take)."""
+    return not isinstance(value, (types.ModuleType, type)) and _code_object_of(value) is None
 
 
 def _definition_dependency(name: str) -> Dependency | None:
@@ -622,6 +679,11 @@ def _definition_dependency(name: str) -> Dependency | None:
     statements that bind it where it is defined (``K = 2``): its value moves as calls run,
     that text only with an edit. None where the module has no file (a notebook's)."""
     module_name, _, qualname = name.removesuffix(DEFINITION).partition(":")
+    return _text_dependency(name, module_name, qualname)
+
+
+def _text_dependency(name: str, module_name: str, qualname: str) -> Dependency | None:
+    """``name``'s dependency on the text defining ``qualname`` in ``module_name``."""
     text = definitions.definition_text(module_name, qualname, is_user_module)
     if text is None:
         return None
@@ -803,7 +865,7 @@ def is_data(value: Any) -> bool:
     constants, numpy arrays, values of a registered type (pandas, Arrow, dataclasses...), and
     instances of the user's own classes (``CONFIG = Config(lr=0.1)``, ``MODEL = Model(k=2)``).
     Not library objects without a handler: a logger, a lock, a random generator whose state
-    moves on each use.
+    moves on each use (those count by the text that defines them: ``_library_object``).
 
     >>> is_data({"lr": 0.1}), is_data(object())
     (True, False)
@@ -1328,9 +1390,9 @@ def _class_data(value: Any, rest: list[str]) -> list[tuple[str, Any]]:
     if not (isinstance(value, type) and rest and is_user_module(value.__module__)):
         return []
     inner = getattr(value, rest[0], _GONE)
-    if inner is _GONE or _code_object_of(inner) is not None or not is_data(inner):
+    if inner is _GONE or _code_object_of(inner) is not None or not (is_data(inner) or _no_content_object(inner)):
         return []
-    return [(f"{qualified_name(value)}.{rest[0]}", inner)]
+    return [(f"{qualified_name(value)}.{rest[0]}", inner)]  # (an object with no content: by its text)
 
 
 def _class_data_of_object(value: Any, rest: list[str]) -> list[tuple[str, Any]]:
