@@ -308,6 +308,37 @@ def test_editing_a_parquet_file_a_helper_names_by_a_literal_path_recomputes_the_
     assert _run(Storage(tmp_path / "s.db"), (fixed_parquet_rows,)) == [3]
 
 
+#: Paths built at module level: what a C reader opens through them is named in no string of
+#: the op's code and by no argument.
+BUILT_STR, BUILT_PATH = os.path.join("built", "rows.parquet"), Path("built") / "rows.parquet"
+
+
+@op
+def built_str_rows() -> int:
+    RUNS.append("built_str_rows")
+    return len(pd.read_parquet(BUILT_STR))
+
+
+@op
+def built_path_rows() -> int:
+    RUNS.append("built_path_rows")
+    return len(pd.read_parquet(BUILT_PATH))
+
+
+@pytest.mark.parametrize("read", [built_str_rows, built_path_rows], ids=["str", "Path"])
+def test_editing_a_parquet_file_named_by_a_module_level_path_recomputes_the_op(tmp_path, monkeypatch, read):
+    """``DATA = os.path.join(ROOT, "rows.parquet")`` at module level, read from C++ by pyarrow:
+    Python's open never saw the file, and its name was in no string of the op's code and no
+    argument, so a changed file gave the stale result."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "built").mkdir()
+    pd.DataFrame({"a": [1, 2]}).to_parquet(BUILT_STR)
+    assert _run(Storage(tmp_path / "s.db"), (read,)) == [2]
+    assert _run(Storage(tmp_path / "s.db"), (read,)) == [2] and len(RUNS) == 1
+    pd.DataFrame({"a": [1, 2, 3]}).to_parquet(BUILT_STR)
+    assert _run(Storage(tmp_path / "s.db"), (read,)) == [3]
+
+
 @op
 def logged_sum(x: int) -> int:
     RUNS.append("logged_sum")

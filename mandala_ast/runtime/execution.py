@@ -97,12 +97,13 @@ def call_body(op: Op, args: tuple, kwargs: dict, traced: bool) -> tuple[Any, Ran
 
 
 def user_codes(op: Op, ran: RanCode) -> tuple:
-    """The op's code and the user code its body ran: where a literal file path may be."""
+    """``(code, its module's globals)`` of the op's code and of the user code its body ran:
+    where a file path may be named, by a literal or by a module-level name."""
     own = getattr(op.fn, "__code__", None)
-    codes = () if own is None else (own,)
+    codes = () if own is None else ((own, getattr(op.fn, "__globals__", {})),)
     if not ran.codes:
         return codes
-    return codes + tuple(code for code, module_globals in ran.codes.items() if is_user_module(module_globals.get("__name__") or ""))
+    return codes + tuple(item for item in ran.codes.items() if is_user_module(item[1].get("__name__") or ""))
 
 
 def plain_data(values: Any) -> bool:

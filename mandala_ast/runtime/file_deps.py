@@ -241,15 +241,25 @@ def named_paths(*groups: Any) -> list[str]:
 
 
 def named_in_code(codes: Any) -> list[str]:
-    """Existing files named by path-like strings among the constants of ``codes``."""
+    """Existing files named by each ``(code, module globals)`` of ``codes``: by path-like
+    strings among its constants, or by the module-level names it reads, where they hold a
+    path (``DATA = os.path.join(ROOT, "x.parquet")``, ``Path(...)``: built, no literal)."""
     found: list[str] = []
-    for code in codes:
+    for code, namespace in codes:
         strings = _code_paths.get(code)
         if strings is None:
             strings = _code_paths[code] = tuple(c for c in code.co_consts if _path_like(c))
         if strings:
             _add_paths(found, strings)
+        _add_paths(found, _paths_read(code, namespace))
     return found
+
+
+def _paths_read(code: Any, namespace: dict) -> list[Any]:
+    """The strings and ``os.PathLike`` values of the globals ``code`` reads by name (its
+    ``co_names`` also hold attribute names: those find no global, or one that is no path)."""
+    values = (namespace.get(name) for name in code.co_names)
+    return [value for value in values if type(value) is str or isinstance(value, os.PathLike)]
 
 
 def _add_paths(found: list[str], values: Any) -> None:
