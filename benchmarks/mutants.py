@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX5"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -123,6 +123,7 @@ AREAS["ST"] = "stale results when code changes, leftovers (session 10)"
 AREAS["LN"] = "lineage of collections built by hand (session 10)"
 AREAS["RX"] = "review of session-10 merges"
 AREAS["BF"] = "batch futures that end oddly (session 10)"
+AREAS["VX"] = "library objects and modules found by name, as dependencies (session 11)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _BUILT = ("tests/test_built_collections.py",)
@@ -1447,7 +1448,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "        name = _name_of_code(code, module_globals)\n", ("tests/test_versions.py",),
            "editing the wrapper of a functools.wraps decorator a helper wears serves the stale result"),
     Mutant("VE4", "mandala_ast/runtime/dependencies.py",
-           "_unresolved_names(fn) or _names_user_module(fn):", "_unresolved_names(fn):", ("tests/test_versions.py",),
+           "_unresolved_names(fn) or _names_user_module(fn) or _finds_modules(fn):", "_unresolved_names(fn) or _finds_modules(fn):",
+           ("tests/test_versions.py",),
            "an op calling `getattr(helpers, name)(x)` serves its stored result after that helper was edited"),
     Mutant("VE5", "mandala_ast/runtime/dependencies.py",
            'text = f"{NO_SOURCE}{code.__qualname__}, generated: defaults {code.__defaults__!r}, {code.__kwdefaults__!r}>"',
@@ -1730,6 +1732,26 @@ MUTANTS: tuple[Mutant, ...] = (
            '        if task.status == "error" and not isinstance(task.exception(), Exception):\n',
            '        if False:\n', ("tests/test_batch_dask.py",),
            "a body's GeneratorExit on a Dask cluster: the block waits for its call forever"),
+    Mutant("VX1", "mandala_ast/runtime/dependencies.py",
+           "    if _library_object(name, value):\n", "    if False:\n",
+           ("tests/test_versions.py::test_editing_a_module_level_library_object_an_op_reads_recomputes_the_op",),
+           "RNG = random.Random(2) edited to Random(3): the op's stored results are served"),
+    Mutant("VX2", "mandala_ast/runtime/dependencies.py",
+           " or _names_user_module(fn) or _finds_modules(fn):\n", " or _names_user_module(fn):\n",
+           ("tests/test_versions.py::test_edit_of_a_helper_reached_through_a_module_named_at_run_time_recomputes",),
+           "importlib.import_module('helpers').scale(x): editing scale serves the stale result"),
+    Mutant("VX3", "mandala_ast/runtime/dependencies.py",
+           " or not (is_data(inner) or _no_content_object(inner)):\n", " or not is_data(inner):\n",
+           ("tests/test_versions.py::test_editing_a_module_level_library_object_an_op_reads_recomputes_the_op",),
+           "class C: TZ = timezone(...) edited: an op reading C.TZ serves the old results"),
+    Mutant("VX4", "mandala_ast/runtime/dependencies.py",
+           "    path = _split_keys(rest)[0].split(\".\")", "    path = rest.split(\".\")",
+           ("tests/test_versions.py::test_editing_a_module_level_library_object_an_op_reads_recomputes_the_op",),
+           "CFG = {'tz': timezone(...)} edited: an op reading CFG['tz'] serves the old results"),
+    Mutant("VX5", "mandala_ast/runtime/file_deps.py",
+           "        _add_paths(found, _paths_read(code, namespace))\n", "",
+           ("tests/test_file_deps.py::test_editing_a_parquet_file_named_by_a_module_level_path_recomputes_the_op",),
+           "DATA = os.path.join(ROOT, 'x.parquet') read by pyarrow: a changed file serves the stale result"),
 )
 
 
