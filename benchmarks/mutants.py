@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX5"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX8"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1734,24 +1734,35 @@ MUTANTS: tuple[Mutant, ...] = (
            "a body's GeneratorExit on a Dask cluster: the block waits for its call forever"),
     Mutant("VX1", "mandala_ast/runtime/dependencies.py",
            "    if _library_object(name, value):\n", "    if False:\n",
-           ("tests/test_versions.py::test_editing_a_module_level_library_object_an_op_reads_recomputes_the_op",),
+           ("tests/test_versions.py",),
            "RNG = random.Random(2) edited to Random(3): the op's stored results are served"),
     Mutant("VX2", "mandala_ast/runtime/dependencies.py",
            " or _names_user_module(fn) or _finds_modules(fn):\n", " or _names_user_module(fn):\n",
-           ("tests/test_versions.py::test_edit_of_a_helper_reached_through_a_module_named_at_run_time_recomputes",),
+           ("tests/test_versions.py",),
            "importlib.import_module('helpers').scale(x): editing scale serves the stale result"),
     Mutant("VX3", "mandala_ast/runtime/dependencies.py",
            " or not (is_data(inner) or _no_content_object(inner)):\n", " or not is_data(inner):\n",
-           ("tests/test_versions.py::test_editing_a_module_level_library_object_an_op_reads_recomputes_the_op",),
+           ("tests/test_versions.py",),
            "class C: TZ = timezone(...) edited: an op reading C.TZ serves the old results"),
     Mutant("VX4", "mandala_ast/runtime/dependencies.py",
            "    path = _split_keys(rest)[0].split(\".\")", "    path = rest.split(\".\")",
-           ("tests/test_versions.py::test_editing_a_module_level_library_object_an_op_reads_recomputes_the_op",),
+           ("tests/test_versions.py",),
            "CFG = {'tz': timezone(...)} edited: an op reading CFG['tz'] serves the old results"),
     Mutant("VX5", "mandala_ast/runtime/file_deps.py",
            "        _add_paths(found, _paths_read(code, namespace))\n", "",
-           ("tests/test_file_deps.py::test_editing_a_parquet_file_named_by_a_module_level_path_recomputes_the_op",),
+           ("tests/test_file_deps.py",),
            "DATA = os.path.join(ROOT, 'x.parquet') read by pyarrow: a changed file serves the stale result"),
+    Mutant("VX6", "mandala_ast/runtime/global_random.py",
+           "    if not drawn or op_name in _reported:\n", "    if True:\n", ("tests/test_global_random.py",),
+           "an op drawing from np.random's global state is never named: a changed seed silently finds old results"),
+    Mutant("VX7", "mandala_ast/runtime/global_random.py",
+           "    return [(words[position], words[key]) for _, _, words, position, key in _watched]\n",
+           "    return [words[position] for _, _, words, position, key in _watched]\n", ("tests/test_global_random.py",),
+           "np.random.rand(312) brings the position back: the draw goes unseen"),
+    Mutant("VX8", "mandala_ast/runtime/global_random.py",
+           "    return None if len(running) > 1 else (_states(), _started[0])\n", "    return (_states(), _started[0])\n",
+           ("tests/test_global_random.py",),
+           "a body is blamed for what another thread's body drew"),
 )
 
 

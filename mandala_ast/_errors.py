@@ -35,6 +35,7 @@ Hierarchy (a second base class in parentheses)::
           ├── MandalaFallbackWarning              a module could not be compiled and runs as written
           ├── MandalaImportWarning                modules imported before install() stay uncompiled
           ├── MandalaDiagnosticWarning            a note from the compiler about a module
+          ├── MandalaRandomWarning                an op drew from a global random state: no argument
           ├── MandalaRenderWarning                no graphviz: a picture is DOT text, not an image
           ├── MandalaRepairWarning                a corrupt value was computed again and rewritten
           ├── MandalaUnstoredWarning              an output cannot be stored: returned, not memoized
@@ -57,6 +58,7 @@ __all__ = [
     "MandalaError",
     "MandalaFallbackWarning",
     "MandalaImportWarning",
+    "MandalaRandomWarning",
     "MandalaRenderWarning",
     "MandalaRepairWarning",
     "MandalaTransientWarning",
@@ -293,6 +295,12 @@ class MandalaImportWarning(MandalaWarning):
 
 class MandalaDiagnosticWarning(MandalaWarning):
     """A diagnostic the transform reported for a module (replayed on every import, cached or not)."""
+
+
+class MandalaRandomWarning(MandalaWarning):
+    """An op's body drew numbers from numpy's or Python's global random state, which is no
+    argument: its stored results do not change with the seed a script sets. Once per op and
+    process; the message says what to write instead (a seed argument)."""
 
 
 class RenderError(MandalaError, RuntimeError):

@@ -26,6 +26,7 @@ PUBLIC = [
     "MandalaError",
     "MandalaFallbackWarning",
     "MandalaImportWarning",
+    "MandalaRandomWarning",
     "MandalaRenderWarning",
     "MandalaRepairWarning",
     "MandalaTransientWarning",

@@ -14,7 +14,7 @@ import time
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
-from . import env_deps, file_deps, recursion, transient
+from . import env_deps, file_deps, global_random, recursion, transient
 from .dependencies import is_user_module, objects_before
 from .pointers import unwrap as unwrap_pointers
 from .tracing import RanCode, run_traced
@@ -61,6 +61,7 @@ def run_body(
     reading = env_deps.start(op.track_env, None if traced else op.fn, op.fn)  # the environment variables it reads
     files: tuple = ()
     ran = _RAN_NOTHING
+    drawing = global_random.start()  # what it draws from numpy's or Python's global generator
     lock.release()  # (try/finally, not a context manager: ~1 µs less per miss)
     try:
         started = time.perf_counter()
@@ -80,7 +81,9 @@ def run_body(
     finally:
         # hashed unlocked; never raises
         files = env_deps.stop(reading, file_deps.stop(watching, storage_path, user_codes(op, ran)), op.ignore_env)
+        drawn = global_random.stop(drawing)
         lock.acquire()
+    global_random.report(op.name, drawn)
     return result, ran, op_calls, duration, files
 
 
