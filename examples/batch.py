@@ -1,11 +1,12 @@
-"""Batch blocks on every executor: `python examples/batch.py` (Dask's part needs the `dask`
-extra). The second run of the script loads everything: no call is dispatched."""
+"""Batch blocks on every executor: `python examples/batch.py [folder]` (Dask's part needs the
+`dask` extra). The storages go in `folder` (by default, beside this file): the second run of
+the script loads everything, no call is dispatched."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import tempfile
+import sys
 import time
 from pathlib import Path
 
@@ -48,9 +49,10 @@ def main(folder: Path) -> None:
         from distributed import Client, LocalCluster
     except ImportError:
         return
-    with LocalCluster(n_workers=2, processes=False, dashboard_address=None) as cluster, Client(cluster) as client:
+    # (":0": the dashboard on a free port, wherever another cluster holds Dask's usual one)
+    with LocalCluster(n_workers=2, processes=False, dashboard_address=":0") as cluster, Client(cluster) as client:
         experiment(Storage(folder / "cluster.db"), client)
 
 
 if __name__ == "__main__":  # worker processes import this module: run only in the main one
-    main(Path(tempfile.mkdtemp()))
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent)
