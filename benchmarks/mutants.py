@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX8"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1606,8 +1606,8 @@ MUTANTS: tuple[Mutant, ...] = (
            ("tests/test_export.py",),
            "the temporary files a killed export to a long output name left stay for good, as large as it had got"),
     # -- session 10: stale results when code changes, leftovers
-    Mutant("ST1", _DEPS, '        if name.startswith("__") and name.endswith("__"):\n            continue\n        if _code_object_of(value) is None and is_data(value):\n            yield f"{module_name}',
-           '        if name in written or name.startswith("__") and name.endswith("__"):\n            continue\n        if _code_object_of(value) is None and is_data(value):\n            yield f"{module_name}',
+    Mutant("ST1", _DEPS, '        if name.startswith("__") and name.endswith("__"):\n            continue\n        if _code_object_of(value) is None and (is_data',
+           '        if name in written or name.startswith("__") and name.endswith("__"):\n            continue\n        if _code_object_of(value) is None and (is_data',
            _INPUTS, "an op reading getattr(helpers, name) serves its stale result after K, which a function of helpers "
            "rebinds with `global K`, was edited"),
     Mutant("ST2", _DEPS, "        yield from _defined_data(value, COMPUTED)\n", "        pass\n", _INPUTS,
@@ -1763,6 +1763,14 @@ MUTANTS: tuple[Mutant, ...] = (
            "    return None if len(running) > 1 else (_states(), _started[0])\n", "    return (_states(), _started[0])\n",
            ("tests/test_global_random.py",),
            "a body is blamed for what another thread's body drew"),
+    Mutant("VX9", "mandala_ast/runtime/dependencies.py",
+           " and _code_object_of(value) is None and (is_data(value) or _plain_object(klass, attr, value)):\n",
+           " and _code_object_of(value) is None and is_data(value):\n", ("tests/test_versions.py",),
+           "class C: TZ = timezone(...) read as self.TZ in a method: editing it serves the old results"),
+    Mutant("VX10", "mandala_ast/runtime/dependencies.py",
+           "        if _code_object_of(value) is None and (is_data(value) or _no_content_object(value)):  # (no content: by its text)\n",
+           "        if _code_object_of(value) is None and is_data(value):\n", ("tests/test_versions.py",),
+           "TZ read as globals()['T' + 'Z']: editing its definition serves the old results"),
 )
 
 

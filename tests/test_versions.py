@@ -927,6 +927,12 @@ LIBRARY_OBJECTS = {
                               "x + C.TZ.utcoffset(None).seconds // 3600", "hours=1", "hours=2"),
     "time zone in a dict": ("import datetime\nCFG = {'tz': datetime.timezone(datetime.timedelta(hours=1))}\n",
                             "x + CFG['tz'].utcoffset(None).seconds // 3600", "hours=1", "hours=2"),
+    "class-level time zone read as self.TZ": (
+        "import datetime\nclass C:\n    TZ = datetime.timezone(datetime.timedelta(hours=1))\n"
+        "    def hours(self):\n        return self.TZ.utcoffset(None).seconds // 3600\n",
+        "x + C().hours()", "hours=1", "hours=2"),
+    "time zone read by a computed name": ("import datetime\nTZ = datetime.timezone(datetime.timedelta(hours=1))\n",
+                                          "x + globals()['T' + 'Z'].utcoffset(None).seconds // 3600", "hours=1", "hours=2"),
 }
 
 

@@ -670,8 +670,12 @@ def _library_object(name: str, value: Any) -> bool:
 
 
 def _no_content_object(value: Any) -> bool:
-    """Neither a module, a class nor code: an object (one ``is_data`` did not take)."""
-    return not isinstance(value, (types.ModuleType, type)) and _code_object_of(value) is None
+    """Neither a module, a class nor code (a function, a ``classmethod`` or ``staticmethod``
+    as a class holds it, a property): an object (one ``is_data`` did not take). Code counts
+    by its fingerprint, under the same name: a text of its own there would differ from it."""
+    if isinstance(value, (types.ModuleType, type, classmethod, staticmethod)):
+        return False
+    return _code_object_of(value) is None and _accessor_functions(value) is None
 
 
 def _definition_dependency(name: str) -> Dependency | None:
@@ -1312,7 +1316,7 @@ def _module_data(module_name: str, namespace: dict) -> Iterator[tuple[str, Any]]
     for name, value in list(namespace.items()):
         if name.startswith("__") and name.endswith("__"):
             continue
-        if _code_object_of(value) is None and is_data(value):
+        if _code_object_of(value) is None and (is_data(value) or _no_content_object(value)):  # (no content: by its text)
             yield f"{module_name}:{name}{DEFINITION if name in written else ''}", value
 
 
@@ -1416,10 +1420,16 @@ def _defined_data(cls: type, attr: str) -> list[tuple[str, Any]]:
     for klass in cls.__mro__:
         if attr in vars(klass):
             value = vars(klass)[attr]
-            if is_user_module(klass.__module__) and _code_object_of(value) is None and is_data(value):
+            if is_user_module(klass.__module__) and _code_object_of(value) is None and (is_data(value) or _plain_object(klass, attr, value)):
                 return [(f"{klass.__module__}:{klass.__qualname__}.{attr}", value)]
             return []
     return []
+
+
+def _plain_object(klass: type, attr: str, value: Any) -> bool:
+    """An object with no content (counted by its text) that the class gives as it holds it: a
+    descriptor's ``__get__`` would make the name resolve to another value later."""
+    return _no_content_object(value) and getattr(klass, attr, None) is value
 
 
 def _any_class_data(cls: type) -> list[tuple[str, Any]]:
