@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX11"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1767,6 +1767,10 @@ MUTANTS: tuple[Mutant, ...] = (
            " and _code_object_of(value) is None and (is_data(value) or _plain_object(klass, attr, value)):\n",
            " and _code_object_of(value) is None and is_data(value):\n", ("tests/test_versions.py",),
            "class C: TZ = timezone(...) read as self.TZ in a method: editing it serves the old results"),
+    Mutant("VX11", "mandala_ast/runtime/dependencies.py",
+           "    classes, functions = _held_code_of([*values, *read])\n", "    classes, functions = _held_code_of(values)\n",
+           ("tests/test_batch_async.py",),
+           "an async op reading MODEL.predict(x) at module level serves its stale result after predict was edited"),
     Mutant("VX10", "mandala_ast/runtime/dependencies.py",
            "        if _code_object_of(value) is None and (is_data(value) or _no_content_object(value)):  # (no content: by its text)\n",
            "        if _code_object_of(value) is None and is_data(value):\n", ("tests/test_versions.py",),

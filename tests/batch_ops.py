@@ -394,6 +394,15 @@ async def call_async(fn, x):
     return fn(x)
 
 
+#: A model of the user's at module level, which an async op reads by name.
+MODULE_SCALER = Scaler(3)
+
+
+@op
+async def ask_module_model(x):
+    return MODULE_SCALER.apply(x)
+
+
 def _doubled(x, verbose=False):  # one function, decorated with and without ignore=
     RUNS.append(("doubled", x))
     return x * 2

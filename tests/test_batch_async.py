@@ -201,3 +201,25 @@ def test_an_async_op_given_a_model_out_of_sight_recomputes_after_its_method_chan
     monkeypatch.setattr(Scaler, "apply", edited)
     with pytest.raises(NewCallError):
         asyncio.run(awaited(storage, allow_new_calls=False))
+
+
+def test_an_async_op_reading_a_module_level_model_recomputes_after_its_method_changed(tmp_path, monkeypatch):
+    """``MODULE_SCALER.apply(x)`` in an async op: its body is not traced, and the object it
+    reads by name counted by its content alone, so after its class's method was edited the
+    stored result was served."""
+    from batch_ops import Scaler, ask_module_model
+
+    from mandala_ast import NewCallError
+
+    async def awaited(storage, **options):
+        with storage.run(**options):
+            return await ask_module_model(2)
+
+    storage = Storage(tmp_path / "s.db")
+    assert asyncio.run(awaited(storage)) == 7
+    assert asyncio.run(awaited(storage, allow_new_calls=False)) == 7  # unchanged: hits
+    edited = _edited_apply()  # as an edit in a new process: the name it had, other code
+    edited.__module__, edited.__qualname__ = Scaler.__module__, "Scaler.apply"
+    monkeypatch.setattr(Scaler, "apply", edited)
+    with pytest.raises(NewCallError, match="ask_module_model"):
+        asyncio.run(awaited(storage, allow_new_calls=False))

@@ -715,13 +715,16 @@ def untraced_dependencies(fn: Any, values: Iterable[Any]) -> dict[str, Dependenc
     loop) may have run: ``fn``'s static dependencies, and the user classes of the objects
     it was given, base classes included, each with its code and what that refers to: a model
     passed in runs methods ``fn``'s code does not name. Objects are looked for in what it was
-    given: arguments, the items of a list, tuple, set or dict, the attributes of a user
+    given and in the objects its code reads by name (``MODEL.predict(x)``): arguments, the items of a list, tuple, set or dict, the attributes of a user
     object (a pipeline holding a model), the object of a bound method (``model.predict``) and
     what a ``functools.partial`` binds, whose function counts too, down to
     ``_HELD_DEPTH`` levels. (Functions given are keyed by their code:
     :func:`argument_code_state`.)"""
     found = static_dependencies(fn)
-    classes, functions = _held_code_of(values)
+    # The objects its code reads by name too (a model at module level, MODEL.predict(x)):
+    # their classes' methods run out of sight as an argument's do.
+    read = [value for name, dependency in found.items() if dependency.kind == "constant" and (value := resolve(name)) is not _GONE]
+    classes, functions = _held_code_of([*values, *read])
     for function in functions:
         dependency = describe(qualified_name(function), function)
         if dependency is not None:
