@@ -106,7 +106,9 @@ def _found(name: str) -> tuple[str, Any, memoryview, int, int] | None:
     if module is None:
         return None
     try:
-        generator = module.mtrand._rand if name == "numpy" else module._inst
+        # numpy's legacy singleton's bit generator (numpy >= 1.25), and the Random instance
+        # whose bound methods the random module's functions are
+        generator = module.get_bit_generator() if name == "numpy" else module.random.__self__
         words = _numpy_words(generator) if name == "numpy" else _random_words(generator)
     except Exception:  # another numpy, another interpreter: not watched
         return None
@@ -115,9 +117,8 @@ def _found(name: str) -> tuple[str, Any, memoryview, int, int] | None:
     return (name, generator, words, _WORDS, 0) if name == "numpy" else (name, generator, words, 0, 1)
 
 
-def _numpy_words(legacy: Any) -> memoryview | None:
+def _numpy_words(bits: Any) -> memoryview | None:
     """The MT19937 state of numpy's global ``RandomState``: its key, then its position."""
-    bits = legacy._bit_generator
     state = bits.state
     if state.get("bit_generator") != "MT19937":
         return None
