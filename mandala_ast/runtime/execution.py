@@ -61,7 +61,7 @@ def run_body(
     reading = env_deps.start(op.track_env, None if traced else op.fn, op.fn)  # the environment variables it reads
     files: tuple = ()
     ran = _RAN_NOTHING
-    drawing = global_random.start()  # what it draws from numpy's or Python's global generator
+    drawing = _watch_random()  # what it draws from numpy's or Python's global generator
     lock.release()  # (try/finally, not a context manager: ~1 µs less per miss)
     try:
         started = time.perf_counter()
@@ -79,12 +79,29 @@ def run_body(
             result, op_calls = op.fn(*args, **kwargs), _NO_OP_CALLS
         duration = time.perf_counter() - started
     finally:
-        # hashed unlocked; never raises
-        files = env_deps.stop(reading, file_deps.stop(watching, storage_path, user_codes(op, ran)), op.ignore_env)
-        drawn = global_random.stop(drawing)
-        lock.acquire()
+        try:  # hashed unlocked; raises nothing of its own, but a stack at its limit raises anywhere
+            files = env_deps.stop(reading, file_deps.stop(watching, storage_path, user_codes(op, ran)), op.ignore_env)
+        finally:
+            lock.acquire()  # whatever happened: the caller releases it
+        drawn = _drawn(drawing)
     global_random.report(op.name, drawn)
     return result, ran, op_calls, duration, files
+
+
+def _watch_random() -> global_random.Watch | None:
+    # A body that recurses without end reaches the interpreter's limit in these frames too: it
+    # is then not watched, and its RecursionError is raised where the recursion module says.
+    try:
+        return global_random.start()
+    except RecursionError:
+        return None
+
+
+def _drawn(watch: global_random.Watch | None) -> list[str]:
+    try:
+        return global_random.stop(watch)
+    except RecursionError:
+        return []
 
 
 def call_body(op: Op, args: tuple, kwargs: dict, traced: bool) -> tuple[Any, RanCode]:

@@ -258,8 +258,9 @@ def named_in_code(codes: Any) -> list[str]:
 def _paths_read(code: Any, namespace: dict) -> list[Any]:
     """The strings and ``os.PathLike`` values of the globals ``code`` reads by name (its
     ``co_names`` also hold attribute names: those find no global, or one that is no path)."""
-    values = (namespace.get(name) for name in code.co_names)
-    return [value for value in values if type(value) is str or isinstance(value, os.PathLike)]
+    values = [namespace.get(name) for name in code.co_names]
+    # (os.PathLike's isinstance runs abc's Python frames: a stack nearly full would overflow)
+    return [value for value in values if type(value) is str or hasattr(type(value), "__fspath__")]
 
 
 def _add_paths(found: list[str], values: Any) -> None:

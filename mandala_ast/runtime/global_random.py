@@ -58,7 +58,12 @@ def start() -> Watch | None:
     running = _running
     running[thread] = running.get(thread, 0) + 1
     _started[0] += 1
-    return None if len(running) > 1 else (_states(), _started[0])
+    if len(running) > 1:
+        return None
+    try:
+        return _states(), _started[0]
+    except RecursionError:  # (counted as started all the same: stop counts it out)
+        return None
 
 
 def stop(watch: Watch | None) -> list[str]:
