@@ -283,11 +283,17 @@ def test_an_element_whose_producer_compiled_code_cannot_know_is_matched_by_conte
 
 def test_a_list_changed_after_it_was_built_is_not_claimed_exact(db, user):
     """``ys.append(double(100))`` after ``ys = [...]``: what was known of its elements no
-    longer says what it holds; the call given it is recorded inexact."""
+    longer says what it holds; each is matched by content, none claimed exact, and deleting
+    the appended call still deletes the call given the list."""
     storage = Storage(db)
     user.changed_after_it_was_built(storage)
-    assert storage.provenance(user.total)["exact"].tolist() == [False]
+    provenance = storage.provenance(user.total)
+    elements = provenance[provenance.input != "xs"]
+    assert len(elements) == 3 and not elements.exact.any()
     assert rerun(user, "changed_after_it_was_built", Storage(db)) == []
+    doubles = storage.df(user.double)
+    storage.delete_calls(doubles[doubles.x == 100])
+    assert len(storage.df(user.total)) == 0
 
 
 def test_hits_stay_hits_from_a_fresh_process(tmp_path, user):

@@ -17,7 +17,8 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from .blocks import LentBlock, RunBlock, lent_block, state
-from .built import BuiltRef, element_names
+from .built import KINDS, UNKNOWN, BuiltRef, collection_ref, element_names
+from .grown import Grown, elements_of, loose_ref
 from .ops import Op, Workflow
 from .refs import InexactRefs, Ref
 
@@ -45,6 +46,9 @@ __all__ = [
     "call",
     "callee",
     "forget",
+    "grow",
+    "lent",
+    "put",
     "q_bool_end",
     "q_bool_start",
     "q_call",
@@ -215,11 +219,20 @@ class _Soft(str):
     __slots__ = ()
 
 
+class _Loose(str):
+    """The key of a list or dict filled step by step (``?ys`` in a spec): what the block
+    knows of it (``Grown``) if anything, else its elements are of unknown producer."""
+
+    __slots__ = ()
+
+
 def _whole(key: Any, scope: str) -> Any:
     if type(key) is tuple:
         return (_whole(key[0], scope), key[1])
     if key is not None and key is not ... and key[:1] == "~":
         return _Soft(_whole(key[1:], scope))
+    if key is not None and key is not ... and key[:1] == "?":
+        return _Loose(_whole(key[1:], scope))
     if key is None or key is ... or "@" in key:
         return key
     # Interned: every site's key for a variable is then one object, and the lookups of the
@@ -345,7 +358,7 @@ def _unchanged(value: Any, /) -> Any:
 #: call given it. Elsewhere (a batch's deferred calls, a noop block) the collection is raw, as
 #: it was before its elements' history was recorded.
 _BUILDING = frozenset({RunBlock, LentBlock})
-_UNKNOWN = object()
+_UNKNOWN = UNKNOWN
 
 
 class _Collection:
@@ -381,51 +394,136 @@ class _Collection:
 
     def _ref(self, value: Any) -> BuiltRef | None:
         """A BuiltRef, or None (raw, as before) when no element has a Ref."""
-        kind = _KINDS[type(value)]  # a display or comprehension's own type
-        elements = value.values() if kind == "dict" else value
-        parts, unknown = [], []
-        for name, element, found in zip(element_names(kind, value), elements, self._found(elements)):
-            if found is _UNKNOWN:
-                unknown.append((name, element))
-            elif found is not None:
-                parts.append((name, found))
-        if not parts and not unknown:
-            return None
-        items = tuple(value.items()) if kind == "dict" else tuple(value)
-        return BuiltRef(value, kind, items, tuple(parts), tuple(unknown))
+        return collection_ref(value, self._found(elements_of(value)))
 
     def _found(self, elements: Any) -> Any:
         """Per element: its Ref, None (raw), or _UNKNOWN."""
         keys = self.spec[1]
         if self.form == "c":
-            return self._in_order(elements, keys[0])
+            return _in_order(self.collected.get("*", ()), elements, keys[0])
         if type(keys) is not tuple or len(keys) != len(elements):  # `*xs`, a dict's keys twice
             keys = (...,) * len(elements)
-        return map(self._element, map(self.collected.get, range(len(keys))), keys, elements)
-
-    def _in_order(self, elements: Any, key: Any) -> Any:
-        """A comprehension's elements: the Refs its element's op call handed over, step by
-        step (a step whose callee was no op handed none)."""
-        handed, step = self.collected.get("*", ()), 0
-        for element in elements:
-            if step < len(handed) and handed[step].value is element:
-                step += 1
-                yield handed[step - 1]
-            else:
-                yield None if key is None else _UNKNOWN
-
-    def _element(self, handed: Any, key: Any, element: Any) -> Any:
-        if handed is not None and handed.value is element:
-            return handed
-        if key is None:
-            return None
-        entry = _entry(self.block, key, element) if key is not ... else None
-        if entry is not None:
-            return entry
-        return None if key is not ... and _holds_raw(self.block, key, element) else _UNKNOWN
+        block, handed = self.block, map(self.collected.get, range(len(keys)))
+        return map(functools.partial(_element, block), handed, keys, elements)
 
 
-_KINDS: dict[type, str] = {list: "list", tuple: "tuple", dict: "dict"}
+def _in_order(handed: Any, elements: Any, key: Any) -> Any:
+    """A comprehension's elements: the Refs its element's op call handed over, step by step
+    (a step whose callee was no op handed none)."""
+    step = 0
+    for element in elements:
+        if step < len(handed) and handed[step].value is element:
+            step += 1
+            yield handed[step - 1]
+        else:
+            yield None if key is None else _UNKNOWN
+
+
+def _element(block, handed: Any, key: Any, element: Any) -> Any:
+    """An element's Ref, None (raw) or _UNKNOWN: handed over by its op call, or its name's."""
+    if handed is not None and handed.value is element:
+        return handed
+    if key is None:
+        return None
+    if type(key) is _Loose and type(element) in KINDS:  # a list filled step by step
+        return _filled(block, key, element, False)
+    entry = _entry(block, key, element) if key is not ... else None
+    if entry is not None:
+        return entry
+    return None if key is not ... and _holds_raw(block, key, element) else _UNKNOWN
+
+
+# -- lists and dicts filled step by step (runtime/grown.py) --------------------------------------
+
+
+def grow(key: str, value: Any, /) -> Any:
+    """``ys = []`` for a list compiled code follows (transforms/_grown.py): what is added to
+    it from here on is known; returns ``value``."""
+    block = state.block or lent_block()
+    if block is not None and type(block) in _BUILDING:
+        block.names[key] = Grown(value, False)
+    return value
+
+
+def lent(key: str, value: Any, /) -> Any:
+    """A followed list given to a call: counted, as a call that is no op may change it
+    unseen (an op given it counts it taken: runtime/grown.py); returns ``value``."""
+    block = state.block or lent_block()
+    entry = block.names.get(key) if block is not None else None
+    if type(entry) is Grown and entry.value is value:
+        entry.lent += 1
+    return value
+
+
+def put(spec: tuple, form: str, container: Any, /) -> Any:
+    """What ``container.append(e)`` (``insert``, ``d[k] = e``: ``form`` ``"a"``) or
+    ``container.extend(e)`` (``+=``: ``"e"``) adds: ``put(spec, form, container)(e)`` returns
+    ``e`` (an iterator's elements as a list) and notes its elements' producers, handed over by
+    their op calls as a collection's are. ``spec`` is ``(scope, (key,), (element key,),
+    None[, site, None])``."""
+    block = state.block or lent_block()
+    if block is None or type(block) not in _BUILDING:
+        return _unchanged
+    known = _whole_specs.get(id(spec))
+    if known is None or known[0] is not spec:
+        known = _remember(spec)
+    return _Put(block, known[1], form, container)
+
+
+class _Put:
+    """One adding in progress (see :func:`put`): what its element's op calls handed over."""
+
+    __slots__ = ("__weakref__", "block", "collected", "container", "form", "previous", "spec")
+
+    def __init__(self, block: Any, spec: tuple, form: str, container: Any) -> None:
+        self.block, self.spec, self.form, self.container = block, spec, form, container
+        self.collected: dict[int | str, Any] = {}
+        if len(spec) > 3 and spec[3] is not None:
+            pending = _thread.pending
+            self.previous = pending.get(spec[3])
+            pending[spec[3]] = weakref.ref(self)
+
+    collect = _Collection.collect
+
+    def __call__(self, value: Any, /) -> Any:
+        spec = self.spec
+        if self.form == "e" and type(value) not in (list, tuple):
+            value = list(value)  # a generator's element calls hand over while it runs
+        if len(spec) > 3 and spec[3] is not None:
+            _leave(_thread.pending, spec[3], self)
+        record = self.block.names.get(spec[0][0])
+        if type(record) is not Grown or record.value is not self.container:
+            # filled before the block began, or out of sight: what it holds is unknown
+            record = self.block.names[spec[0][0]] = Grown(self.container, True)
+        for element, found in self._found(value):
+            record.add(element, found)
+        return value
+
+    def _found(self, value: Any) -> Any:
+        key = self.spec[1][0]
+        if self.form == "a":
+            return ((value, _element(self.block, self.collected.get(0), key, value)),)
+        handed = self.collected.get(0)
+        if type(handed) is BuiltRef and handed.value is value and handed.kind != "dict":
+            found = dict(handed.parts)
+            found.update((name, _UNKNOWN) for name, _ in handed.unknown)
+            return zip(value, map(found.get, element_names(handed.kind, value)))
+        if "*" in self.collected:
+            return zip(value, _in_order(self.collected["*"], value, key))
+        return ((element, None if key is None else _UNKNOWN) for element in value)
+
+
+def _filled(block, key: Any, value: Any, taking: bool) -> BuiltRef | None:
+    """The BuiltRef of a list filled step by step given to an op (``taking``) or put in a
+    collection; None: raw (no producer to record, or a batch or noop block)."""
+    if type(block) not in _BUILDING:
+        return None
+    entry = block.names.get(key)
+    if type(entry) is Grown and entry.value is value:
+        return entry.take() if taking else entry.ref()
+    if type(entry) is BuiltRef and entry.value is value and entry.intact():  # `ys = [a]`, filled later
+        return entry
+    return loose_ref(value)
 
 
 def _dispatch(block, spec: tuple, f: Any, args: tuple, kwargs: dict, collected) -> tuple[tuple | None, Any]:
@@ -504,9 +602,10 @@ def _unproven_places(block, pos_keys, kw_keys, hints: dict, args: tuple, kwargs:
 
 def _holds_raw(block, key: Any, value: Any) -> bool:
     """Whether the name ``key`` was last bound by :func:`raw` to ``value`` (or is raw unless
-    told otherwise: a ``_Soft`` key with no Ref of its value)."""
+    told otherwise: a ``_Soft`` key with no Ref of its value, a ``_Loose`` one's collection
+    none of whose elements has a producer)."""
     if type(key) is not str:
-        return type(key) is _Soft
+        return type(key) is _Soft or (type(key) is _Loose and type(value) in KINDS)
     entry = block.names.get(key)
     return type(entry) is _Raw and entry.raw is value
 
@@ -515,6 +614,8 @@ def _known(block, arg: Any, key: str | tuple | None, collected, where: int | str
     entry = collected.get(where) if collected else None
     if entry is not None and entry.value is arg:
         return entry
+    if type(key) is _Loose and type(arg) in KINDS:
+        return _filled(block, key, arg, True)
     return _entry(block, key, arg) if key is not None else None
 
 
@@ -573,6 +674,7 @@ def _run_workflow(block, wf: Workflow, args, kwargs, hints, pos_keys, kw_keys) -
         if name is None or bound.arguments.get(name) is not value:
             continue
         key, known = f"{name}@{scope}", hints.get(where)
+        _given_to_a_workflow(block, _spec_key(pos_keys, kw_keys, where), value)
         if known is not None:
             block.names[key] = known
         elif _raw_argument(block, _spec_key(pos_keys, kw_keys, where), value):
@@ -585,6 +687,13 @@ def _run_workflow(block, wf: Workflow, args, kwargs, hints, pos_keys, kw_keys) -
     if type(returned) is tuple:  # ret_all: one Ref (or None) per element
         return returned, result
     return ((returned,) if returned is not None else None), result
+
+
+def _given_to_a_workflow(block, key: Any, value: Any) -> None:
+    """A followed list a workflow's body may fill out of sight: unknown from now on."""
+    entry = block.names.get(key) if type(key) is _Loose else None
+    if type(entry) is Grown and entry.value is value:
+        entry.loose = True
 
 
 def _spec_key(pos_keys, kw_keys, where: int | str) -> Any:

@@ -21,7 +21,10 @@ __all__ = [
     "dispatch",
     "forget",
     "forget_each",
+    "grow",
+    "lent",
     "literal",
+    "put",
     "ret",
     "ret_all",
     "rt_call",
@@ -85,6 +88,23 @@ def built(spec: Literal, form: str, value: cst.BaseExpression) -> cst.Call:
     elements' op calls then hand their outputs to it."""
     hook = rt_call("built", [cst.Arg(literal(spec)), cst.Arg(literal(form))])
     return cst.Call(hook, [cst.Arg(as_argument(value))])
+
+
+def grow(key: str, value: cst.BaseExpression) -> cst.Call:
+    """``__mandala_rt__.grow(key, value)`` for ``ys = []``: a list filled step by step."""
+    return rt_call("grow", [cst.Arg(literal(key)), cst.Arg(as_argument(value))])
+
+
+def put(spec: Literal, form: str, name: str, value: cst.BaseExpression) -> cst.Call:
+    """``__mandala_rt__.put(spec, form, name)(value)`` for what ``name.append(value)`` (and
+    the like) adds: the hook is evaluated before ``value``, whose op calls hand it their outputs."""
+    hook = rt_call("put", [cst.Arg(literal(spec)), cst.Arg(literal(form)), cst.Arg(cst.Name(name))])
+    return cst.Call(hook, [cst.Arg(as_argument(value))])
+
+
+def lent(key: str, value: cst.BaseExpression) -> cst.Call:
+    """``__mandala_rt__.lent(key, value)`` for a followed list given to a call."""
+    return rt_call("lent", [cst.Arg(literal(key)), cst.Arg(as_argument(value))])
 
 
 def settle(keys: Sequence[str], value: cst.BaseExpression) -> cst.BaseExpression:

@@ -38,7 +38,8 @@ import libcst as cst
 
 from . import _emit as emit
 from ._detect import Survey, is_batch_block
-from ._raw import bound_to_a_collection, is_raw, may_hold_outputs, name_is_raw
+from ._grown import Adding
+from ._raw import bound_to_a_collection, filling, is_raw, may_hold_outputs, name_is_raw
 from ._scopes import ArgKey, Scope, simple_targets, target_names
 
 __all__ = ["RunFormRewriter"]
@@ -80,6 +81,8 @@ class _CallFrame:
     direct: dict[int, int | str]
     #: this call's site number, once a rewritten direct argument needs one
     site: int | None = None
+    #: what this call or statement adds to a list or dict filled step by step (``_grown.py``)
+    adding: Adding | None = None
 
 
 class RunFormRewriter(cst.CSTTransformer):
@@ -195,6 +198,10 @@ class RunFormRewriter(cst.CSTTransformer):
 
     def visit_Call(self, node: cst.Call) -> None:
         scope = self.scope
+        adding = self._adding(node)
+        if adding is not None:  # `ys.append(e)` on a list compiled code follows: no op
+            self._calls.append(_CallFrame(False, self._put_direct(adding), adding=adding))
+            return
         rewrite = self._active and (
             (scope.rewritable_callee(node.func) and not scope.stores_in_container(node.func))
             or (self._batch > 0 and scope.forcing_builtin(node.func))
@@ -279,9 +286,64 @@ class RunFormRewriter(cst.CSTTransformer):
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         frame = self._calls.pop()
+        updated_node = self._lend(original_node, updated_node)
+        if frame.adding is not None:
+            position = _ADDED_AT[cst.ensure_type(original_node.func, cst.Attribute).attr.value]
+            args = list(updated_node.args)
+            args[position] = args[position].with_changes(value=self._put(frame, args[position].value))
+            return updated_node.with_changes(args=args)
         if not frame.rewrite:
             return updated_node
         return self._rewrite_call(original_node, updated_node, frame.site, self._slot_in_parent(original_node))
+
+    # -- lists and dicts filled step by step (_grown.py) ---------------------------------------
+
+    def _adding(self, node: cst.CSTNode) -> Adding | None:
+        """What ``node`` (``ys.append(e)``, ``ys += e``, ``d[k] = e``) adds to a list or dict
+        compiled code follows, in a run block (a batch's deferred values are kept raw)."""
+        if not self._active or self._batch or self.scope.kind not in ("module", "function"):
+            return None
+        return filling(self.scope).adding.get(id(node))
+
+    def _put_direct(self, adding: Adding) -> dict[int, int | str]:
+        """The added element's op call (or collection) hands its history to the put hook; a
+        generator's element does, each step."""
+        value = adding.value
+        if isinstance(value, cst.GeneratorExp):
+            return {id(value.elt): "*"} if self._is_direct(value.elt) else {}
+        return {id(value): 0} if self._is_direct(value) else {}
+
+    def _put(self, frame: _CallFrame, value: cst.BaseExpression) -> cst.BaseExpression:
+        """``put(spec, form, ys)(value)``: the list's key, and the added element's key (for
+        an iterable, its elements': None when none is an op's output)."""
+        adding = cst.ensure_type(frame.adding, Adding)
+        scope, added = self.scope, adding.value
+        if isinstance(added, cst.GeneratorExp):
+            element_key: Any = None if is_raw(None, added.elt, True) else ...
+        elif adding.form == "e":
+            element_key = None if is_raw(scope, added, True) else ...
+        else:
+            element_key = self._arg_key(added)
+        spec: tuple = _compact(scope.qualname, ((scope.key(adding.name),), (element_key,), None))
+        if frame.site is not None:
+            spec += (frame.site, None)
+        self.changed = True
+        return emit.put(spec, adding.form, adding.name, value)
+
+    def _lend(self, original: cst.Call, updated: cst.Call) -> cst.Call:
+        """A followed list given to a call: ``lent(key, ys)`` counts it (a call that is no op
+        may change it out of sight; the op given it counts it taken)."""
+        if not self._active or self._batch or self.scope.kind not in ("module", "function"):
+            return updated
+        lent = filling(self.scope).lent
+        if not any(id(arg.value) in lent for arg in original.args):
+            return updated
+        args = [
+            new.with_changes(value=emit.lent(self.scope.key(lent[id(old.value)]), new.value)) if id(old.value) in lent else new
+            for old, new in zip(original.args, updated.args)
+        ]
+        self.changed = True
+        return updated.with_changes(args=args)
 
     def _slot_in_parent(self, node: cst.CSTNode) -> tuple[int, Any] | None:
         """``(site, slot)`` where ``node`` is a direct argument or element of the call or
@@ -361,6 +423,8 @@ class RunFormRewriter(cst.CSTTransformer):
             name = cst.ensure_type(node, cst.Name).value
             if not name_is_raw(scope, name):
                 return key
+            if name in filling(scope.resolve(name)).filled:  # filled step by step: `?` (runtime)
+                return "?" + key
             # raw, unless it holds a collection whose elements' history the runtime knows
             return "~" + key if bound_to_a_collection(scope, name) else None
         if key is not None:
@@ -372,6 +436,7 @@ class RunFormRewriter(cst.CSTTransformer):
     # -- assignments: which call binds which names; forget for the others ----------------------
 
     def visit_Assign(self, node: cst.Assign) -> None:
+        self._visit_adding(node)
         if len(node.targets) == 1:
             self._note_targets(node.targets[0].target, node.value)
 
@@ -390,6 +455,11 @@ class RunFormRewriter(cst.CSTTransformer):
             self._collection_targets[value] = target.value
 
     def leave_Assign(self, original_node: cst.Assign, updated_node: cst.Assign) -> cst.Assign:
+        updated_node = self._leave_adding(original_node, updated_node)
+        if self._active and not self._batch and id(original_node) in filling(self.scope).binding:
+            self.changed = True  # `ys = []`: the list compiled code follows from here on
+            name = cst.ensure_type(original_node.targets[0].target, cst.Name).value
+            return updated_node.with_changes(value=emit.grow(self.scope.key(name), updated_node.value))
         names = [name for target in updated_node.targets for name in target_names(target.target)]
         return self._forget_value(updated_node, names)
 
@@ -401,8 +471,22 @@ class RunFormRewriter(cst.CSTTransformer):
     def leave_NamedExpr(self, original_node: cst.NamedExpr, updated_node: cst.NamedExpr) -> cst.NamedExpr:
         return self._forget_value(updated_node, target_names(updated_node.target))
 
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        self._visit_adding(node)
+
     def leave_AugAssign(self, original_node: cst.AugAssign, updated_node: cst.AugAssign) -> cst.AugAssign:
+        updated_node = self._leave_adding(original_node, updated_node)
         return self._forget_value(updated_node, target_names(updated_node.target), recorded=False)
+
+    def _visit_adding(self, node: cst.Assign | cst.AugAssign) -> None:
+        adding = self._adding(node)
+        if adding is not None:  # `d[k] = e`, `ys += e`: e's op calls hand their outputs here
+            self._calls.append(_CallFrame(False, self._put_direct(adding), adding=adding))
+
+    def _leave_adding(self, original, updated):  # type: ignore[no-untyped-def]
+        if not self._calls or self._calls[-1].adding is None or self._adding(original) is None:
+            return updated
+        return updated.with_changes(value=self._put(self._calls.pop(), updated.value))
 
     def _forget_value(self, node, names: list[str], recorded: bool = True):  # type: ignore[no-untyped-def]
         """Names that receive op outputs elsewhere, bound here to something else: ``raw`` when
@@ -506,6 +590,10 @@ class RunFormRewriter(cst.CSTTransformer):
         if slot is not None:
             return f"{slot}@{self.scope.qualname}" if original in self._rewritten_returns else None
         return self.scope.arg_key(value)
+
+
+#: Where ``append``, ``extend`` and ``insert`` take what they add.
+_ADDED_AT = {"append": 0, "extend": 0, "insert": 1}
 
 
 def _capture_names(node: cst.Match) -> list[str]:
