@@ -46,8 +46,6 @@ __all__ = [
     "call",
     "callee",
     "forget",
-    "grow",
-    "lent",
     "put",
     "q_bool_end",
     "q_bool_start",
@@ -161,6 +159,8 @@ def callee(spec: tuple, f: Any, /) -> Any:
     provenance. ``f`` is evaluated once, as in ``f(*args)``, and the arguments are evaluated in
     the user's own frame on their own lines (tracebacks, ``sys.settrace``, breakpoints)."""
     if type(f) not in OPS:
+        if len(spec) & 1 and type(spec[0]) is str:  # adds to, or is given, a list filled step by step
+            return _adding_or_lending(spec, f)
         return f if plain_callee is None else plain_callee(f)
     block = state.block
     if block is None:  # maybe a worker thread of another thread's block
@@ -426,7 +426,7 @@ def _element(block, handed: Any, key: Any, element: Any) -> Any:
     if key is None:
         return None
     if type(key) is _Loose and type(element) in KINDS:  # a list filled step by step
-        return _filled(block, key, element, False)
+        return _filled(block, key, element)
     entry = _entry(block, key, element) if key is not ... else None
     if entry is not None:
         return entry
@@ -435,73 +435,100 @@ def _element(block, handed: Any, key: Any, element: Any) -> Any:
 
 # -- lists and dicts filled step by step (runtime/grown.py) --------------------------------------
 
+#: ``block.names[LENT + key]``: the list under ``key`` went to a call that was no op (or to a
+#: workflow), which may have added to it out of sight: its elements are of unknown producer
+#: for the rest of the block. Per name, not per list: a list bound again in a loop may be the
+#: one a helper kept (only ever less exact, never wrong).
+LENT = "!"
 
-def grow(key: str, value: Any, /) -> Any:
-    """``ys = []`` for a list compiled code follows (transforms/_grown.py): what is added to
-    it from here on is known; returns ``value``."""
+
+def _adding_or_lending(spec: tuple, f: Any) -> Any:
+    """:func:`callee` of a call that is no op, whose compiled spec has an odd length: ``(scope, key,
+    element key, site, form)`` for ``ys.append(e)`` (``form`` ``"a"``), ``ys.insert(i, e)``
+    (``"i"``), ``ys.extend(e)`` (``"e"``) on a list compiled code follows, which returns a
+    caller that notes what ``f`` adds (:func:`put`); a call's spec with a last item ``1`` for
+    a call given such a list (``?ys`` among its keys), which marks it lent."""
     block = state.block or lent_block()
-    if block is not None and type(block) in _BUILDING:
-        block.names[key] = Grown(value, False)
-    return value
-
-
-def lent(key: str, value: Any, /) -> Any:
-    """A followed list given to a call: counted, as a call that is no op may change it
-    unseen (an op given it counts it taken: runtime/grown.py); returns ``value``."""
-    block = state.block or lent_block()
-    entry = block.names.get(key) if block is not None else None
-    if type(entry) is Grown and entry.value is value:
-        entry.lent += 1
-    return value
-
-
-def put(spec: tuple, form: str, container: Any, /) -> Any:
-    """What ``container.append(e)`` (``insert``, ``d[k] = e``: ``form`` ``"a"``) or
-    ``container.extend(e)`` (``+=``: ``"e"``) adds: ``put(spec, form, container)(e)`` returns
-    ``e`` (an iterator's elements as a list) and notes its elements' producers, handed over by
-    their op calls as a collection's are. ``spec`` is ``(scope, (key,), (element key,),
-    None[, site, None])``."""
-    block = state.block or lent_block()
-    if block is None or type(block) not in _BUILDING:
-        return _unchanged
+    if block is None:
+        return f if plain_callee is None else plain_callee(f)
+    if spec[-1] != 1:
+        if type(block) not in _BUILDING:
+            return f if plain_callee is None else plain_callee(f)
+        return _Put(block, _put_spec(spec), f.__self__, f)
     known = _whole_specs.get(id(spec))
     if known is None or known[0] is not spec:
         known = _remember(spec)
-    return _Put(block, known[1], form, container)
+    whole = known[1]
+    for key in (*(whole[1] if type(whole[1]) is tuple else ()), *(key for _, key in whole[2] or ())):
+        if type(key) is _Loose:
+            block.names[LENT + key] = True
+    return f if plain_callee is None else plain_callee(f)
+
+
+def put(spec: tuple, container: Any, /) -> Any:
+    """What ``ys += e`` (``form`` ``"e"``) or ``d[k] = e`` (``"a"``) adds to a list or dict
+    compiled code follows: ``put(spec, container)(e)`` returns ``e`` (an iterator's elements
+    as a list) and notes its elements with their producers, handed over by their op calls as a
+    collection's are. ``spec`` is ``(scope, key, element key, site, form)``."""
+    block = state.block or lent_block()
+    if block is None or type(block) not in _BUILDING:
+        return _unchanged
+    return _Put(block, _put_spec(spec), container, None)
+
+
+def _put_spec(spec: tuple) -> tuple:
+    """``(key, element key, site, form)``, keys whole, for a compiled put spec (see put)."""
+    known = _whole_specs.get(id(spec))
+    if known is None or known[0] is not spec:
+        if len(_whole_specs) >= _WHOLE_SPECS_MAX:
+            _whole_specs.clear()
+        scope, key, element, site, form = spec
+        known = _whole_specs[id(spec)] = (spec, (_whole(key, scope), _whole(element, scope), site, form))
+    return known[1]
 
 
 class _Put:
-    """One adding in progress (see :func:`put`): what its element's op calls handed over."""
+    """One adding in progress: what its element's op calls handed over; ``method`` the list's
+    own (``ys.append``), called with the arguments as written, or None (``put``: the value is
+    returned, for the statement to add). ``spec`` is ``(key, element key, site, form)``."""
 
-    __slots__ = ("__weakref__", "block", "collected", "container", "form", "previous", "spec")
+    __slots__ = ("__weakref__", "block", "collected", "container", "method", "previous", "spec")
 
-    def __init__(self, block: Any, spec: tuple, form: str, container: Any) -> None:
-        self.block, self.spec, self.form, self.container = block, spec, form, container
+    def __init__(self, block: Any, spec: tuple, container: Any, method: Any) -> None:
+        self.block, self.spec, self.container, self.method = block, spec, container, method
         self.collected: dict[int | str, Any] = {}
-        if len(spec) > 3 and spec[3] is not None:
+        if spec[2] is not None:
             pending = _thread.pending
-            self.previous = pending.get(spec[3])
-            pending[spec[3]] = weakref.ref(self)
+            self.previous = pending.get(spec[2])
+            pending[spec[2]] = weakref.ref(self)
 
     collect = _Collection.collect
 
-    def __call__(self, value: Any, /) -> Any:
-        spec = self.spec
-        if self.form == "e" and type(value) not in (list, tuple):
+    def __call__(self, *args: Any) -> Any:
+        key, element_key, site, form = self.spec
+        where = 1 if form == "i" else 0
+        value = args[where] if len(args) > where else None
+        if form == "e" and type(value) not in (list, tuple) and value is not None:
             value = list(value)  # a generator's element calls hand over while it runs
-        if len(spec) > 3 and spec[3] is not None:
-            _leave(_thread.pending, spec[3], self)
-        record = self.block.names.get(spec[0][0])
-        if type(record) is not Grown or record.value is not self.container:
-            # filled before the block began, or out of sight: what it holds is unknown
-            record = self.block.names[spec[0][0]] = Grown(self.container, True)
-        for element, found in self._found(value):
-            record.add(element, found)
-        return value
+        if site is not None:
+            _leave(_thread.pending, site, self)
+        if len(args) == where + 1:
+            self._note(key, self._found(form, element_key, value))
+        if self.method is None:
+            return value
+        return self.method(*args[:where], value, *args[where + 1:])
 
-    def _found(self, value: Any) -> Any:
-        key = self.spec[1][0]
-        if self.form == "a":
+    def _note(self, key: str, found: Any) -> None:
+        record = self.block.names.get(key)
+        if type(record) is not Grown or record.value is not self.container:
+            # filled before the block began, or bound anew: what it holds now is unknown
+            record = self.block.names[key] = Grown(self.container)
+        for element, producer in found:
+            record.add(element, producer)
+
+    def _found(self, form: str, key: Any, value: Any) -> Any:
+        """``(element, its Ref, None or _UNKNOWN)`` of what is added."""
+        if form != "e":
             return ((value, _element(self.block, self.collected.get(0), key, value)),)
         handed = self.collected.get(0)
         if type(handed) is BuiltRef and handed.value is value and handed.kind != "dict":
@@ -513,14 +540,14 @@ class _Put:
         return ((element, None if key is None else _UNKNOWN) for element in value)
 
 
-def _filled(block, key: Any, value: Any, taking: bool) -> BuiltRef | None:
-    """The BuiltRef of a list filled step by step given to an op (``taking``) or put in a
-    collection; None: raw (no producer to record, or a batch or noop block)."""
+def _filled(block, key: Any, value: Any) -> BuiltRef | None:
+    """The BuiltRef of a list filled step by step, given to an op or put in a collection;
+    None: raw (no producer to record, or a batch or noop block)."""
     if type(block) not in _BUILDING:
         return None
     entry = block.names.get(key)
-    if type(entry) is Grown and entry.value is value:
-        return entry.take() if taking else entry.ref()
+    if type(entry) is Grown and entry.value is value and not block.names.get(LENT + key):
+        return entry.ref()
     if type(entry) is BuiltRef and entry.value is value and entry.intact():  # `ys = [a]`, filled later
         return entry
     return loose_ref(value)
@@ -615,7 +642,7 @@ def _known(block, arg: Any, key: str | tuple | None, collected, where: int | str
     if entry is not None and entry.value is arg:
         return entry
     if type(key) is _Loose and type(arg) in KINDS:
-        return _filled(block, key, arg, True)
+        return _filled(block, key, arg)
     return _entry(block, key, arg) if key is not None else None
 
 
@@ -674,7 +701,7 @@ def _run_workflow(block, wf: Workflow, args, kwargs, hints, pos_keys, kw_keys) -
         if name is None or bound.arguments.get(name) is not value:
             continue
         key, known = f"{name}@{scope}", hints.get(where)
-        _given_to_a_workflow(block, _spec_key(pos_keys, kw_keys, where), value)
+        _given_to_a_workflow(block, _spec_key(pos_keys, kw_keys, where))
         if known is not None:
             block.names[key] = known
         elif _raw_argument(block, _spec_key(pos_keys, kw_keys, where), value):
@@ -689,11 +716,10 @@ def _run_workflow(block, wf: Workflow, args, kwargs, hints, pos_keys, kw_keys) -
     return ((returned,) if returned is not None else None), result
 
 
-def _given_to_a_workflow(block, key: Any, value: Any) -> None:
+def _given_to_a_workflow(block, key: Any) -> None:
     """A followed list a workflow's body may fill out of sight: unknown from now on."""
-    entry = block.names.get(key) if type(key) is _Loose else None
-    if type(entry) is Grown and entry.value is value:
-        entry.loose = True
+    if type(key) is _Loose:
+        block.names[LENT + key] = True
 
 
 def _spec_key(pos_keys, kw_keys, where: int | str) -> Any:

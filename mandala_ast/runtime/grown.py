@@ -8,9 +8,9 @@ list it follows (transforms/_grown.py: every statement that may add to it is one
 so whatever the list holds is among those objects, whatever was taken out or reordered since.
 An element's producer is then the one its object was added with; an object added twice with
 two different producers (the int ``2`` two ops returned: one object) is UNKNOWN, matched by
-content. A list that went to a call that is no op (a helper may add anything to it: ``lent``
-more often than ops took it) is UNKNOWN throughout from then on, as is one filled before the
-block began (its earlier elements) or given to a workflow.
+content, as is what the list held when the block first met it (filled before the block began).
+A list given to a call that turned out to be no op, or to a workflow (either may add anything
+to it), is UNKNOWN throughout for the rest of the block (``compiled.py:LENT``).
 """
 
 from __future__ import annotations
@@ -23,30 +23,20 @@ __all__ = ["Grown", "elements_of", "loose_ref"]
 
 
 class Grown:
-    """What compiled code knows of one list or dict it follows (``value``)."""
+    """What compiled code knows of one list or dict it follows (``value``): every object added
+    to it, with its producer; what it held when first met, of unknown producer."""
 
-    __slots__ = ("added", "lent", "loose", "taken", "value")
+    __slots__ = ("added", "value")
 
-    def __init__(self, value: Any, earlier: bool) -> None:
+    def __init__(self, value: Any) -> None:
         self.value = value
-        #: (object, producer) of everything added; with ``earlier``, what it held already
-        self.added: list[tuple[Any, Any]] = [(e, UNKNOWN) for e in elements_of(value)] if earlier else []
-        self.lent = self.taken = 0
-        self.loose = False
+        self.added: list[tuple[Any, Any]] = [(e, UNKNOWN) for e in elements_of(value)]
 
     def add(self, element: Any, found: Any) -> None:
         self.added.append((element, found))
 
-    def take(self) -> BuiltRef | None:
-        """The BuiltRef an op given the list records (None: raw), counting it taken."""
-        self.taken += 1
-        if self.lent > self.taken:  # given to a call that was no op before this one
-            self.loose = True
-        return self.ref()
-
     def ref(self) -> BuiltRef | None:
-        if self.loose:
-            return loose_ref(self.value)
+        """The BuiltRef an op given the list records (None: raw, no element has a producer)."""
         by_object: dict[int, Any] = {}
         for element, found in self.added:
             known = by_object.setdefault(id(element), found)

@@ -21,8 +21,6 @@ __all__ = [
     "dispatch",
     "forget",
     "forget_each",
-    "grow",
-    "lent",
     "literal",
     "put",
     "ret",
@@ -90,21 +88,12 @@ def built(spec: Literal, form: str, value: cst.BaseExpression) -> cst.Call:
     return cst.Call(hook, [cst.Arg(as_argument(value))])
 
 
-def grow(key: str, value: cst.BaseExpression) -> cst.Call:
-    """``__mandala_rt__.grow(key, value)`` for ``ys = []``: a list filled step by step."""
-    return rt_call("grow", [cst.Arg(literal(key)), cst.Arg(as_argument(value))])
-
-
-def put(spec: Literal, form: str, name: str, value: cst.BaseExpression) -> cst.Call:
-    """``__mandala_rt__.put(spec, form, name)(value)`` for what ``name.append(value)`` (and
-    the like) adds: the hook is evaluated before ``value``, whose op calls hand it their outputs."""
-    hook = rt_call("put", [cst.Arg(literal(spec)), cst.Arg(literal(form)), cst.Arg(cst.Name(name))])
+def put(spec: Literal, name: str, value: cst.BaseExpression) -> cst.Call:
+    """``__mandala_rt__.put(spec, name)(value)`` for what ``name += value`` or
+    ``name[k] = value`` adds: the hook is evaluated before ``value``, whose op calls hand it
+    their outputs."""
+    hook = rt_call("put", [cst.Arg(literal(spec)), cst.Arg(cst.Name(name))])
     return cst.Call(hook, [cst.Arg(as_argument(value))])
-
-
-def lent(key: str, value: cst.BaseExpression) -> cst.Call:
-    """``__mandala_rt__.lent(key, value)`` for a followed list given to a call."""
-    return rt_call("lent", [cst.Arg(literal(key)), cst.Arg(as_argument(value))])
 
 
 def settle(keys: Sequence[str], value: cst.BaseExpression) -> cst.BaseExpression:

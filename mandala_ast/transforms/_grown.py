@@ -6,8 +6,9 @@ values that may be op outputs (``filled``), and says for each whether compiled c
 everything that is ever added to the list (``followed``): bound once, to ``[]`` or ``{}``, and
 used only in ways that add through a statement compiled here (``ys.append(e)``, ``ys.extend(e)``,
 ``ys.insert(i, e)``, ``ys += e``, ``d[k] = e``), take elements out or reorder them (``pop``,
-``remove``, ``sort``, ``del ys[i]``...), read it (``for y in ys``, ``ys[i]``, ``y in ys``), or
-hand it to a call (which the runtime counts: a call that is no op may change it unseen).
+``remove``, ``sort``, ``del ys[i]``...), read it (``for y in ys``, ``ys[i]``, ``y in ys``,
+``len(ys)``), or hand it to a call compiled code rewrites (whose spec then says so: at run time,
+one that is no op may have changed it unseen, and the list is no longer followed).
 
 Any other use (an alias ``zs = ys``, a nested function or comprehension naming it, a slice
 assignment, a second binding) and the name is filled but not followed: an op given it then
@@ -26,7 +27,7 @@ from ._scopes import Scope
 __all__ = ["Adding", "Filling", "filling_of"]
 
 #: Methods that add what they are given: the form of what is added, and its argument's position.
-_ADDING = {"append": ("a", 0, 1), "extend": ("e", 0, 1), "insert": ("a", 1, 2)}
+_ADDING = {"append": ("a", 0, 1), "extend": ("e", 0, 1), "insert": ("i", 1, 2)}
 #: Methods that only take elements out, reorder them or read them: nothing new gets in.
 _KEEPING = frozenset(
     {"pop", "remove", "sort", "reverse", "clear", "index", "count", "copy", "get", "keys", "values", "items", "popitem"}
@@ -42,7 +43,8 @@ _NESTED = (cst.FunctionDef, cst.ClassDef, cst.Lambda, cst.ListComp, cst.SetComp,
 @dataclass(frozen=True)
 class Adding:
     """A statement's adding of ``value`` to the list or dict ``name``: ``form`` ``"a"`` for one
-    element (``append``, ``insert``, ``d[k] = v``), ``"e"`` for an iterable's elements."""
+    element (``append``, ``d[k] = v``; ``"i"``: ``insert``, the element second), ``"e"`` for an
+    iterable's elements."""
 
     name: str
     form: str
@@ -55,10 +57,8 @@ class Filling:
 
     #: id of a call or statement that adds -> what it adds
     adding: dict[int, Adding] = field(default_factory=dict)
-    #: id of a Name node that is a call's argument (not a reading builtin's) -> its name
+    #: id of a Name node that is a rewritten call's argument (not a reading builtin's) -> its name
     lent: dict[int, str] = field(default_factory=dict)
-    #: id of the ``ys = []`` statements of the names followed
-    binding: dict[int, str] = field(default_factory=dict)
     #: names filled with values that may be op outputs -> whether compiled code follows them
     filled: dict[str, bool] = field(default_factory=dict)
 
@@ -68,7 +68,7 @@ def filling_of(scope: Scope, is_raw) -> Filling:  # type: ignore[no-untyped-def]
     ``_raw.is_raw`` (which itself asks this module about names: passed in, not imported)."""
     if scope.kind not in ("module", "function"):
         return Filling()
-    walk = _Walk()
+    walk = _Walk(scope)
     body = scope.node.body if isinstance(scope.node, cst.FunctionDef) else scope.node
     body.visit(walk)
     every = Counter(name.value for name in _all_names(scope.node))
@@ -87,7 +87,6 @@ def filling_of(scope: Scope, is_raw) -> Filling:  # type: ignore[no-untyped-def]
         if found.filled.get(adding.name):
             found.adding[where] = adding
     found.lent = {where: name for where, name in walk.lent.items() if found.filled.get(name)}
-    found.binding = {where: name for where, name in walk.binding.items() if found.filled.get(name)}
     return found
 
 
@@ -132,11 +131,11 @@ class _Walk(cst.CSTVisitor):
     """One scope's statements (nested scopes are not entered: a name met there is met, and
     counted in ``_all_names``, but never seen here, so its list is not followed)."""
 
-    def __init__(self) -> None:
+    def __init__(self, scope: Scope) -> None:
         super().__init__()
+        self.scope = scope
         self.adding: dict[int, Adding] = {}
         self.lent: dict[int, str] = {}
-        self.binding: dict[int, str] = {}
         self.seen: dict[int, str] = {}  # Name nodes whose use keeps the list followed
         self.loose: set[str] = set()  # names used in a way that may add unseen
         self.aliases: list[tuple[str, str]] = []  # (a, b) of `a = b`
@@ -151,18 +150,29 @@ class _Walk(cst.CSTVisitor):
         return None
 
     def visit_Call(self, node: cst.Call) -> None:
-        func = node.func
+        func, own = node.func, False
         if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
             method = func.attr.value
-            if method in _KEEPING or method in _ADDING:
+            own = method in _KEEPING or method in _ADDING
+            if own:
                 name = self._see(func.value)
                 self._note_adding(node, method, name)
-        reading = isinstance(func, cst.Name) and func.value in _READING
         for arg in node.args:
-            if not arg.star and isinstance(arg.value, cst.Name):
-                name = self._see(arg.value)
-                if not reading and name is not None:
-                    self.lent[id(arg.value)] = name
+            if isinstance(arg.value, cst.Name) and not arg.star:
+                self._see(arg.value)
+                self._given(node, own, arg.value.value, arg.value)
+
+    def _given(self, node: cst.Call, own: bool, name: str, arg: cst.Name) -> None:
+        """A list given to a call: a reading builtin changes nothing; a call compiled code
+        rewrites is an op or is marked as lending it (runtime); any other call (a list's own
+        method, ``fs[0](ys)``) may keep it or add to it unseen."""
+        scope, func = self.scope, node.func
+        if isinstance(func, cst.Name) and func.value in _READING and scope.is_builtin(func.value):
+            return
+        if not own and scope.rewritable_callee(func) and not scope.stores_in_container(func):
+            self.lent[id(arg)] = name
+        else:
+            self.loose.add(name)
 
     def _note_adding(self, node: cst.Call, method: str, name: str | None) -> None:
         if name is None or method not in _ADDING:
@@ -184,7 +194,6 @@ class _Walk(cst.CSTVisitor):
                 self.aliases.append((name, value.value))
             if isinstance(value, (cst.List, cst.Dict)) and not value.elements:
                 self._see(node.targets[0].target)
-                self.binding[id(node)] = name
 
     def _assigned(self, node: cst.Assign, target: cst.BaseExpression, single: bool) -> None:
         """``d[k] = v`` adds v; a slice assignment or several targets may add unseen."""

@@ -286,12 +286,8 @@ class RunFormRewriter(cst.CSTTransformer):
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         frame = self._calls.pop()
-        updated_node = self._lend(original_node, updated_node)
         if frame.adding is not None:
-            position = _ADDED_AT[cst.ensure_type(original_node.func, cst.Attribute).attr.value]
-            args = list(updated_node.args)
-            args[position] = args[position].with_changes(value=self._put(frame, args[position].value))
-            return updated_node.with_changes(args=args)
+            return self._added_by_method(original_node, updated_node, frame)
         if not frame.rewrite:
             return updated_node
         return self._rewrite_call(original_node, updated_node, frame.site, self._slot_in_parent(original_node))
@@ -313,9 +309,10 @@ class RunFormRewriter(cst.CSTTransformer):
             return {id(value.elt): "*"} if self._is_direct(value.elt) else {}
         return {id(value): 0} if self._is_direct(value) else {}
 
-    def _put(self, frame: _CallFrame, value: cst.BaseExpression) -> cst.BaseExpression:
-        """``put(spec, form, ys)(value)``: the list's key, and the added element's key (for
-        an iterable, its elements': None when none is an op's output)."""
+    def _put_spec(self, frame: _CallFrame) -> tuple:
+        """``(scope, list key, element key, site, form)``: the element's key as an argument's
+        (for an iterable, its elements': None when none is an op's output). Short, as every
+        adding in a loop carries one: an odd length tells the runtime's ``callee`` it apart."""
         adding = cst.ensure_type(frame.adding, Adding)
         scope, added = self.scope, adding.value
         if isinstance(added, cst.GeneratorExp):
@@ -324,26 +321,27 @@ class RunFormRewriter(cst.CSTTransformer):
             element_key = None if is_raw(scope, added, True) else ...
         else:
             element_key = self._arg_key(added)
-        spec: tuple = _compact(scope.qualname, ((scope.key(adding.name),), (element_key,), None))
-        if frame.site is not None:
-            spec += (frame.site, None)
-        self.changed = True
-        return emit.put(spec, adding.form, adding.name, value)
+        here = scope.qualname
+        return (here, _relative(scope.key(adding.name), here), _relative(element_key, here), frame.site, adding.form)
 
-    def _lend(self, original: cst.Call, updated: cst.Call) -> cst.Call:
-        """A followed list given to a call: ``lent(key, ys)`` counts it (a call that is no op
-        may change it out of sight; the op given it counts it taken)."""
-        if not self._active or self._batch or self.scope.kind not in ("module", "function"):
-            return updated
-        lent = filling(self.scope).lent
-        if not any(id(arg.value) in lent for arg in original.args):
-            return updated
-        args = [
-            new.with_changes(value=emit.lent(self.scope.key(lent[id(old.value)]), new.value)) if id(old.value) in lent else new
-            for old, new in zip(original.args, updated.args)
-        ]
+    def _put(self, frame: _CallFrame, value: cst.BaseExpression) -> cst.BaseExpression:
+        """``put(spec, ys)(value)`` for ``ys += value``, ``d[k] = value``."""
         self.changed = True
-        return updated.with_changes(args=args)
+        return emit.put(self._put_spec(frame), cst.ensure_type(frame.adding, Adding).name, value)
+
+    def _added_by_method(self, original: cst.Call, updated: cst.Call, frame: _CallFrame) -> cst.BaseExpression:
+        """``ys.append(e)`` becomes ``callee(spec, ys.append)(e)``: the runtime notes what it
+        adds, then calls it."""
+        self.changed = True
+        return emit.dispatch(self._put_spec(frame), updated)
+
+    def _lends(self, original: cst.Call) -> bool:
+        """Whether the call is given a list compiled code follows (its spec then says so: a
+        call that is no op may add to it out of sight)."""
+        if self._batch or self.scope.kind not in ("module", "function"):
+            return False
+        lent = filling(self.scope).lent
+        return any(id(arg.value) in lent for arg in original.args)
 
     def _slot_in_parent(self, node: cst.CSTNode) -> tuple[int, Any] | None:
         """``(site, slot)`` where ``node`` is a direct argument or element of the call or
@@ -374,6 +372,8 @@ class RunFormRewriter(cst.CSTTransformer):
         )
         if site is not None or slot is not None:
             spec += (site, slot)
+        if self._lends(original):
+            spec += (1,)
         result = self._settled(emit.dispatch(spec, updated), names, keys)
         self.changed = True
         if keys:
@@ -456,10 +456,6 @@ class RunFormRewriter(cst.CSTTransformer):
 
     def leave_Assign(self, original_node: cst.Assign, updated_node: cst.Assign) -> cst.Assign:
         updated_node = self._leave_adding(original_node, updated_node)
-        if self._active and not self._batch and id(original_node) in filling(self.scope).binding:
-            self.changed = True  # `ys = []`: the list compiled code follows from here on
-            name = cst.ensure_type(original_node.targets[0].target, cst.Name).value
-            return updated_node.with_changes(value=emit.grow(self.scope.key(name), updated_node.value))
         names = [name for target in updated_node.targets for name in target_names(target.target)]
         return self._forget_value(updated_node, names)
 
@@ -590,10 +586,6 @@ class RunFormRewriter(cst.CSTTransformer):
         if slot is not None:
             return f"{slot}@{self.scope.qualname}" if original in self._rewritten_returns else None
         return self.scope.arg_key(value)
-
-
-#: Where ``append``, ``extend`` and ``insert`` take what they add.
-_ADDED_AT = {"append": 0, "extend": 0, "insert": 1}
 
 
 def _capture_names(node: cst.Match) -> list[str]:

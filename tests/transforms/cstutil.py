@@ -65,7 +65,6 @@ class FakeRuntime(types.SimpleNamespace):
         self.settle = self._settle
         self.ret = self._ret
         self.built = self._built
-        self.grow = self.lent = self._pass
         self.put = self._put
 
     def _callee(self, spec: tuple, f: Any, /) -> Any:
@@ -97,9 +96,6 @@ class FakeRuntime(types.SimpleNamespace):
             return value
 
         return collection
-
-    def _pass(self, key: str, value: Any, /) -> Any:
-        return value
 
     def _put(self, spec: tuple, form: str, container: Any, /) -> Any:
         def added(value: Any, /) -> Any:

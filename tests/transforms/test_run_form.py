@@ -512,22 +512,22 @@ class TestWorkflows:
         )
 
 
-def put(spec: str, form: str, name: str, value: str) -> str:
-    return f"__mandala_rt__.put({spec}, '{form}', {name})({value})"
+def put(spec: str, name: str, value: str) -> str:
+    return f"__mandala_rt__.put({spec}, {name})({value})"
 
 
 class TestFilledStepByStep:
-    """``ys = []`` then ``ys.append(op(x))`` (``+=``, ``extend``, ``d[k] = ...``): the adding
-    hands the element's history to ``put``; a call given the list counts it (``lent``); the
-    list's key is ``?ys`` (runtime/grown.py)."""
+    """``ys = []`` then ``ys.append(op(x))`` (``insert``, ``extend``, ``+=``, ``d[k] = ...``):
+    the adding hands the element's history to the runtime (an odd-length spec ``(scope, list
+    key, element key, site, form)``: the callee's or ``put``'s); a call given the list says so
+    (a last item ``1``); the list's key is ``?ys`` (runtime/grown.py)."""
 
-    def test_each_way_of_adding_hands_its_elements_history_to_put(self) -> None:
+    def test_each_way_of_adding_hands_its_elements_history_to_the_runtime(self) -> None:
         one = d("double", "('<module>', None, ('x',), None, None, (1, 0))", "x")
         listed = d("double", "('<module>', None, ('x',), None, None, (2, 0))", "x")
         built = f"__mandala_rt__.built(('<module>', None, (...,), None, 2, (3, 0)), 'd')([{listed}])"
         keyed = d("double", "('<module>', None, ('x',), None, None, (4, 0))", "x")
         step = d("double", "('<genexpr>', None, ('x',), None, None, (5, '*'))", "x")
-        lent = "__mandala_rt__.lent('ys@<module>', ys)"
         check(
             """\
             import mandala_ast
@@ -538,6 +538,7 @@ class TestFilledStepByStep:
                     ys.append(double(x))
                     ys += [double(x)]
                     d[x] = double(x)
+                    ys.insert(0, x)
                 ys.extend(double(x) for x in xs)
                 helper(ys)
                 t = total(ys, d)
@@ -545,15 +546,16 @@ class TestFilledStepByStep:
             """,
             f"""\
             <HEAD>with storage.run():
-                ys = __mandala_rt__.grow('ys@<module>', [])
-                d = __mandala_rt__.grow('d@<module>', {{}})
+                ys = []
+                d = {{}}
                 for x in xs:
-                    ys.append({put("('<module>', ('ys',), (...,), None, 1, None)", "a", "ys", one)})
-                    ys += {put("('<module>', ('ys',), (...,), None, 3, None)", "e", "ys", built)}
-                    d[x] = {put("('<module>', ('d',), (...,), None, 4, None)", "a", "d", keyed)}
-                ys.extend({put("('<module>', ('ys',), (...,), None, 5, None)", "e", "ys", f"({step} for x in xs)")})
-                {d("helper", "('<module>', None, ('?ys',), None)", lent)}
-                t = {d("total", "('<module>', ('t',), ('?ys', '?d'), None)", f"{lent}, __mandala_rt__.lent('d@<module>', d)")}
+                    {d("ys.append", "('<module>', 'ys', ..., 1, 'a')", one)}
+                    ys += {put("('<module>', 'ys', ..., 3, 'e')", "ys", built)}
+                    d[x] = {put("('<module>', 'd', ..., 4, 'a')", "d", keyed)}
+                    {d("ys.insert", "('<module>', 'ys', 'x', None, 'i')", "0, x")}
+                {d("ys.extend", "('<module>', 'ys', ..., 5, 'e')", f"{step} for x in xs")}
+                {d("helper", "('<module>', None, ('?ys',), None, 1)", "ys")}
+                t = {d("total", "('<module>', ('t',), ('?ys', '?d'), None, 1)", "ys, d")}
                 print(len(ys))
             """,
         )
@@ -587,7 +589,7 @@ class TestFilledStepByStep:
     def test_a_use_that_may_add_out_of_sight_leaves_the_list_unfollowed(self, use: str) -> None:
         result = rewrite(f"import mandala_ast\ndef main(xs):\n    ys = []\n    {use}\n    with storage:\n"
                          "        ys.append(inc(1))\n        total(ys)\n")
-        assert "('?ys',)" in result.source and "put(" not in result.source and "grow(" not in result.source
+        assert "('?ys',), None)" in result.source and "'ys', " not in result.source
 
     def test_a_list_of_plain_values_is_left_as_it_was(self) -> None:
         check(
