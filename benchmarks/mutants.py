@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+LA6"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+LA7"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1752,6 +1752,10 @@ MUTANTS: tuple[Mutant, ...] = (
            "        _given_to_a_workflow(block, _spec_key(pos_keys, kw_keys, where))\n",
            "", _GROWN,
            "a list a workflow's body added to is still claimed exact, element by element"),
+    Mutant("LA7", "mandala_ast/runtime/deletion.py",
+           "SELECT COALESCE(SUM(NOT b), 0), COALESCE(SUM(matched AND NOT b), 0), COALESCE(SUM(b), 0)\n",
+           "SELECT COUNT(*), COALESCE(SUM(matched), 0), COALESCE(SUM(b), 0)\n", _BUILT,
+           "a deletion report counts the internal build calls of collections built by hand as the user's op calls"),
     Mutant("LA6", "mandala_ast/runtime/grown.py",
            "        self.added: list[tuple[Any, Any]] = [(e, UNKNOWN) for e in elements_of(value)]\n",
            "        self.added: list[tuple[Any, Any]] = []\n", _GROWN,

@@ -236,10 +236,22 @@ def test_deleting_the_consumer_of_a_list_built_by_hand_leaves_no_record_of_the_l
     storage = Storage(db)
     user.nested(storage)
     report = storage.delete_calls(storage.df(user.total), dependents=dependents)
-    assert report.calls == 3  # total and the two build calls
+    assert (report.calls, report.collections) == (1, 2)  # total; the two build calls
     assert count(db, "SELECT COUNT(*) FROM calls") == 3  # the doubles
     assert count(db, "SELECT COUNT(*) FROM vals") == 6  # their inputs and outputs
     assert dangling_references(db) == 0
+
+
+def test_a_deletion_report_counts_the_users_op_calls_only_and_names_the_collections_apart(db, user):
+    """Deleting ``double(10)`` takes ``total`` and the two build calls of ``[a, [b, c]]``:
+    the user deleted two op calls, not four; the collections' records are said for what they are."""
+    storage = Storage(db)
+    user.nested(storage)
+    doubles = storage.df(user.double)
+    report = storage.delete_calls(doubles[doubles.x == 10])
+    assert (report.calls, report.matched, report.dependents, report.collections) == (2, 1, 1, 2)
+    assert str(report).startswith("deleted 2 calls (1 matched, 1 computed from them) and ")
+    assert str(report).endswith("; 2 collections built by hand that only they were given went with them")
 
 
 def test_provenance_shows_the_producer_of_each_element_of_a_collection_built_by_hand(db, user):
