@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+LA7"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+LA9"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1756,6 +1756,14 @@ MUTANTS: tuple[Mutant, ...] = (
            "SELECT COALESCE(SUM(NOT b), 0), COALESCE(SUM(matched AND NOT b), 0), COALESCE(SUM(b), 0)\n",
            "SELECT COUNT(*), COALESCE(SUM(matched), 0), COALESCE(SUM(b), 0)\n", _BUILT,
            "a deletion report counts the internal build calls of collections built by hand as the user's op calls"),
+    Mutant("LA8", "mandala_ast/runtime/stored_graphs.py",
+           "    if op_name == BUILD_OP_NAME:  # a collection built by hand: its elements go into its value\n",
+           "    if False:\n", _BUILT,
+           "the picture of a value draws each collection built by hand as a call of an op named __build__"),
+    Mutant("LA9", "mandala_ast/runtime/stored_graphs.py",
+           "            if flow.producer == BUILD_OP_NAME:\n                _add_collection(",
+           "            if False:\n                _add_collection(", _BUILT,
+           "the picture of an op given a list built by hand draws an op named __build__ feeding it"),
     Mutant("LA6", "mandala_ast/runtime/grown.py",
            "        self.added: list[tuple[Any, Any]] = [(e, UNKNOWN) for e in elements_of(value)]\n",
            "        self.added: list[tuple[Any, Any]] = []\n", _GROWN,

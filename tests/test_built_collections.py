@@ -7,6 +7,7 @@ collection of plain values keeps the identity it always had.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import subprocess
 import sys
@@ -252,6 +253,43 @@ def test_a_deletion_report_counts_the_users_op_calls_only_and_names_the_collecti
     assert (report.calls, report.matched, report.dependents, report.collections) == (2, 1, 1, 2)
     assert str(report).startswith("deleted 2 calls (1 matched, 1 computed from them) and ")
     assert str(report).endswith("; 2 collections built by hand that only they were given went with them")
+
+
+def edges(dot: str) -> list[tuple[str, str, str]]:
+    """``(source, target, label)`` of a picture's DOT text, node ids as drawn."""
+    found = re.findall(r'^  "([^"]+)" -> "([^"]+)"(?: \[label="([^"]*)"\])?;$', dot, re.MULTILINE)
+    return [(a, b, label) for a, b, label in found]
+
+
+def labels(dot: str) -> dict[str, str]:
+    return dict(re.findall(r'^  "([^"]+)" \[label="([^"]*)"', dot, re.MULTILINE))
+
+
+def test_the_picture_of_an_op_given_a_list_built_by_hand_draws_the_list_not_a_build_op(db, user):
+    """``total([a, [b, c]])``: double's outputs go into a collection, the inner one into the
+    outer, which goes into total; no op named ``__build__`` (there is none of the user's)."""
+    storage = Storage(db)
+    user.nested(storage)
+    dot = str(storage.draw(user.total))
+    assert "__build__" not in dot
+    named, drawn = labels(dot), edges(dot)
+    into_total = [a for a, b, _ in drawn if b == f"op:{user.total.name}"]
+    assert [named[a] for a in into_total] == ["collection\\nbuilt by hand"]
+    into_outer = {(named[a], label) for a, b, label in drawn if b == into_total[0]}
+    assert into_outer == {("output", "elements ×1"), ("collection\\nbuilt by hand", "elements ×1")}
+    inner = next(a for a, b, _ in drawn if b == into_total[0] and named[a] != "output")
+    assert [(a, label) for a, b, label in drawn if b == inner] == [(f"out:{user.double.name}:0", "elements ×1")]
+
+
+def test_the_picture_of_a_value_draws_a_list_built_by_hand_as_the_list_its_elements_went_into(db, user):
+    storage = Storage(db)
+    user.nested(storage)
+    dot = str(storage.draw(222))
+    assert "__build__" not in dot
+    named = labels(dot)
+    into = {(named[a], label, named[b]) for a, b, label in edges(dot) if named[b].startswith("[")}
+    assert into == {("2", "[0]", "[2, [20, 200]]"), ("[20, 200]", "[1]", "[2, [20, 200]]"),
+                    ("20", "[0]", "[20, 200]"), ("200", "[1]", "[20, 200]")}
 
 
 def test_provenance_shows_the_producer_of_each_element_of_a_collection_built_by_hand(db, user):
