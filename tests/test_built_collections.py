@@ -126,6 +126,17 @@ def changed_after_it_was_built(storage):
         t = total(ys)
 
 
+def append_a_double(ys):
+    ys.append(double(100))
+
+
+def changed_by_a_helper(storage):
+    with storage.run():
+        ys = [double(1), double(10)]
+        append_a_double(ys)
+        t = total(ys)
+
+
 def delete_ten(storage):
     with storage.delete():
         double(10)
@@ -344,6 +355,15 @@ def test_a_list_changed_after_it_was_built_is_not_claimed_exact(db, user):
     doubles = storage.df(user.double)
     storage.delete_calls(doubles[doubles.x == 100])
     assert len(storage.df(user.total)) == 0
+
+
+def test_a_list_a_helper_changed_after_it_was_built_is_not_claimed_exact(db, user):
+    """The helper appended to ``ys`` out of the compiler's sight: the call given it is
+    inexact, and names no producer for elements it knows nothing of."""
+    storage = Storage(db)
+    user.changed_by_a_helper(storage)
+    provenance = storage.provenance(user.total)
+    assert len(storage.df(user.total)) == 1 and not provenance.exact.any()
 
 
 def test_hits_stay_hits_from_a_fresh_process(tmp_path, user):

@@ -198,6 +198,7 @@ class _Walk(cst.CSTVisitor):
     def _assigned(self, node: cst.Assign, target: cst.BaseExpression, single: bool) -> None:
         """``d[k] = v`` adds v; a slice assignment or several targets may add unseen."""
         if not (isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name)):
+            self._stored_into(target)
             return
         name = self._see(target.value)
         assert name is not None
@@ -206,6 +207,23 @@ class _Walk(cst.CSTVisitor):
             self.adding[id(node)] = Adding(name, "a", node.value)
         else:
             self.loose.add(name)
+
+    def _stored_into(self, target: cst.CSTNode | None) -> None:
+        """``ys[0], b = ...``, ``for ys[0] in ...``, ``with cm as ys[0]``, ``ys[0]: T = v``:
+        an element replaced by a value this module does not follow."""
+        if isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name):
+            self.loose.add(target.value.value)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for element in target.elements:
+                self._stored_into(element.value)
+        elif isinstance(target, cst.StarredElement):
+            self._stored_into(target.value)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        self._stored_into(node.target)
+
+    def visit_WithItem(self, node: cst.WithItem) -> None:
+        self._stored_into(node.asname.name if node.asname is not None else None)
 
     def visit_AugAssign(self, node: cst.AugAssign) -> None:
         if not isinstance(node.target, cst.Name):
@@ -221,9 +239,7 @@ class _Walk(cst.CSTVisitor):
 
     def visit_For(self, node: cst.For) -> None:
         self._see(node.iter)
-        target = node.target
-        if isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name):
-            self.loose.add(target.value.value)  # `for ys[0] in ...`: elements replaced
+        self._stored_into(node.target)
 
     def visit_Subscript(self, node: cst.Subscript) -> None:
         # a read (`ys[-1]`), `del ys[i]`, or a target visit_Assign judged already (seen by

@@ -585,7 +585,12 @@ class TestFilledStepByStep:
             """,
         )
 
-    @pytest.mark.parametrize("use", ["ys = [0]", "ys[1:] = [inc(1)]", "ys[0] += 1", "out = [ys]", "f = lambda: ys"])
+    @pytest.mark.parametrize(
+        "use",
+        ["ys = [0]", "ys[1:] = [inc(1)]", "ys[0] += 1", "out = [ys]", "f = lambda: ys", "ys[0], b = inc(1), 2",
+         "ys[0]: int = inc(1)", "for ys[0] in xs: pass", "with cm as ys[0]: pass", "ys.update(xs)", "fs[0](ys)",
+         "other.append(ys)"],
+    )
     def test_a_use_that_may_add_out_of_sight_leaves_the_list_unfollowed(self, use: str) -> None:
         result = rewrite(f"import mandala_ast\ndef main(xs):\n    ys = []\n    {use}\n    with storage:\n"
                          "        ys.append(inc(1))\n        total(ys)\n")
