@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+LA9"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+LA10"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1764,6 +1764,10 @@ MUTANTS: tuple[Mutant, ...] = (
            "            if flow.producer == BUILD_OP_NAME:\n                _add_collection(",
            "            if False:\n                _add_collection(", _BUILT,
            "the picture of an op given a list built by hand draws an op named __build__ feeding it"),
+    Mutant("LA10", "mandala_ast/runtime/compiled.py",
+           "    rest = spec[4:-1] if len(spec) & 1 else spec[4:]  # without the mark of a call given a list\n",
+           "    rest = spec[4:]\n", ("tests/test_compiled_runtime.py",) + _GROWN,
+           "an op given a list filled step by step registers under site 1, the mark its spec ends with"),
     Mutant("LA6", "mandala_ast/runtime/grown.py",
            "        self.added: list[tuple[Any, Any]] = [(e, UNKNOWN) for e in elements_of(value)]\n",
            "        self.added: list[tuple[Any, Any]] = []\n", _GROWN,

@@ -205,7 +205,8 @@ def _remember(spec: tuple) -> tuple[tuple, tuple]:
 def _expand(spec: tuple) -> tuple:
     scope, targets, pos_keys, kw_keys = spec[:4]
     kw = tuple((word, _whole(key, scope)) for word, key in kw_keys) if kw_keys else None
-    return (_whole_all(targets, scope), _whole_all(pos_keys, scope), kw, *spec[4:])
+    rest = spec[4:-1] if len(spec) & 1 else spec[4:]  # without the mark of a call given a list
+    return (_whole_all(targets, scope), _whole_all(pos_keys, scope), kw, *rest)
 
 
 def _whole_all(keys: Any, scope: str) -> Any:
@@ -455,6 +456,7 @@ def _adding_or_lending(spec: tuple, f: Any) -> Any:
         if type(block) not in _BUILDING:
             return f if plain_callee is None else plain_callee(f)
         return _Put(block, _put_spec(spec), f.__self__, f)
+    # the whole spec has no mark: an op given the list reads its site from the 4th item
     known = _whole_specs.get(id(spec))
     if known is None or known[0] is not spec:
         known = _remember(spec)
