@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -124,9 +124,11 @@ AREAS["LN"] = "lineage of collections built by hand (session 10)"
 AREAS["RX"] = "review of session-10 merges"
 AREAS["BF"] = "batch futures that end oddly (session 10)"
 AREAS["VX"] = "library objects and modules found by name, as dependencies (session 11)"
+AREAS["LA"] = "lineage of collections filled step by step (session 11)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _BUILT = ("tests/test_built_collections.py",)
+_GROWN = ("tests/test_grown_collections.py", "tests/transforms/test_run_form.py")
 _OPS = ("tests/test_ops.py", "tests/test_storage.py", "tests/test_recording.py", "tests/test_identity.py", "tests/test_regressions.py")
 _VERSIONS = ("tests/test_versions.py", "tests/test_fingerprints.py", "tests/test_dependencies.py",
              "tests/test_regressions.py")
@@ -1651,7 +1653,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("LN4", "mandala_ast/runtime/deletion.py",
            "        while conn.execute(_UNCONSUMED_BUILDS_SQL).rowcount > 0:", "        while False:", _BUILT,
            "deleting the total given a list built by hand leaves its build call, and the list's value, for good"),
-    Mutant("LN5", "mandala_ast/runtime/built.py", "        if cid is None or not self._intact():", "        if cid is None:",
+    Mutant("LN5", "mandala_ast/runtime/built.py", "        if cid is None or not self.intact():", "        if cid is None:",
            _BUILT, "ys.append(double(100)) after ys = [...] still claims exactly where ys's elements came from"),
     Mutant("LN6", "mandala_ast/runtime/tables.py",
            "            rows += _element_rows(store, call, name, found[0])", "            pass", _BUILT,
@@ -1659,8 +1661,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("LN7", "mandala_ast/runtime/catalog.py", "(ITEM_OP_NAME, BUILD_OP_NAME)", "(ITEM_OP_NAME, ITEM_OP_NAME)",
            _BUILT, "mandala-ast ops lists the internal mandala_ast.__build__ op"),
     Mutant("LN8", "mandala_ast/runtime/compiled.py",
-           "        return None if key is not ... and _holds_raw(self.block, key, element) else _UNKNOWN",
-           "        return None", _BUILT,
+           "    return None if key is not ... and _holds_raw(block, key, element) else _UNKNOWN",
+           "    return None", _BUILT,
            "total([a, helper(b)]): the helper's result is claimed raw, so deleting b's producer leaves total"),
     # -- review of session-10 merges
     Mutant("RX1", _DEPS, "    if _code_object_of(key) is not None:\n        return qualified_name(key)\n    return _ADDRESS.sub(\"\", _described(key))\n",
@@ -1771,6 +1773,46 @@ MUTANTS: tuple[Mutant, ...] = (
            "        if _code_object_of(value) is None and (is_data(value) or _no_content_object(value)):  # (no content: by its text)\n",
            "        if _code_object_of(value) is None and is_data(value):\n", ("tests/test_versions.py",),
            "TZ read as globals()['T' + 'Z']: editing its definition serves the old results"),
+    Mutant("LA1", "mandala_ast/transforms/_run_form.py",
+           '            if name in filling(scope.resolve(name)).filled:  # filled step by step: `?` (runtime)\n',
+           "            if False:\n", _GROWN,
+           "ys = []; ys.append(double(x)); total(ys): the list is passed as raw, deleting a double leaves total"),
+    Mutant("LA2", "mandala_ast/runtime/grown.py",
+           "            if known is not found and not _same_producer(known, found):\n",
+           "            if False:\n", _GROWN,
+           "the int 2 that double(1) and twice(1) both returned, one object, is claimed for the first of them"),
+    Mutant("LA3", "mandala_ast/runtime/compiled.py",
+           "            block.names[LENT + key] = True\n    return f if plain_callee is None else plain_callee(f)\n",
+           "            pass\n    return f if plain_callee is None else plain_callee(f)\n", _GROWN,
+           "a list a helper got first (and may have added to) is still claimed exact, element by element"),
+    Mutant("LA4", "mandala_ast/transforms/_grown.py",
+           "        followed = name not in walk.loose and every[name] == seen and _bound_once_empty(scope, name)\n",
+           "        followed = name not in walk.loose and _bound_once_empty(scope, name)\n", _GROWN,
+           "a list a lambda or a display also holds is followed as if every addition were seen"),
+    Mutant("LA5", "mandala_ast/runtime/compiled.py",
+           "        _given_to_a_workflow(block, _spec_key(pos_keys, kw_keys, where))\n",
+           "", _GROWN,
+           "a list a workflow's body added to is still claimed exact, element by element"),
+    Mutant("LA7", "mandala_ast/runtime/deletion.py",
+           "SELECT COALESCE(SUM(NOT b), 0), COALESCE(SUM(matched AND NOT b), 0), COALESCE(SUM(b), 0)\n",
+           "SELECT COUNT(*), COALESCE(SUM(matched), 0), COALESCE(SUM(b), 0)\n", _BUILT,
+           "a deletion report counts the internal build calls of collections built by hand as the user's op calls"),
+    Mutant("LA8", "mandala_ast/runtime/stored_graphs.py",
+           "    if op_name == BUILD_OP_NAME:  # a collection built by hand: its elements go into its value\n",
+           "    if False:\n", _BUILT,
+           "the picture of a value draws each collection built by hand as a call of an op named __build__"),
+    Mutant("LA9", "mandala_ast/runtime/stored_graphs.py",
+           "            if flow.producer == BUILD_OP_NAME:\n                _add_collection(",
+           "            if False:\n                _add_collection(", _BUILT,
+           "the picture of an op given a list built by hand draws an op named __build__ feeding it"),
+    Mutant("LA10", "mandala_ast/runtime/compiled.py",
+           "    rest = spec[4:-1] if len(spec) & 1 else spec[4:]  # without the mark of a call given a list\n",
+           "    rest = spec[4:]\n", ("tests/test_compiled_runtime.py",) + _GROWN,
+           "an op given a list filled step by step registers under site 1, the mark its spec ends with"),
+    Mutant("LA6", "mandala_ast/runtime/grown.py",
+           "        self.added: list[tuple[Any, Any]] = [(e, UNKNOWN) for e in elements_of(value)]\n",
+           "        self.added: list[tuple[Any, Any]] = []\n", _GROWN,
+           "a list filled before the block began: what it held then is claimed for a producer of the block"),
 )
 
 

@@ -7,6 +7,7 @@ collection of plain values keeps the identity it always had.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import subprocess
 import sys
@@ -125,6 +126,17 @@ def changed_after_it_was_built(storage):
         t = total(ys)
 
 
+def append_a_double(ys):
+    ys.append(double(100))
+
+
+def changed_by_a_helper(storage):
+    with storage.run():
+        ys = [double(1), double(10)]
+        append_a_double(ys)
+        t = total(ys)
+
+
 def delete_ten(storage):
     with storage.delete():
         double(10)
@@ -236,10 +248,59 @@ def test_deleting_the_consumer_of_a_list_built_by_hand_leaves_no_record_of_the_l
     storage = Storage(db)
     user.nested(storage)
     report = storage.delete_calls(storage.df(user.total), dependents=dependents)
-    assert report.calls == 3  # total and the two build calls
+    assert (report.calls, report.collections) == (1, 2)  # total; the two build calls
     assert count(db, "SELECT COUNT(*) FROM calls") == 3  # the doubles
     assert count(db, "SELECT COUNT(*) FROM vals") == 6  # their inputs and outputs
     assert dangling_references(db) == 0
+
+
+def test_a_deletion_report_counts_the_users_op_calls_only_and_names_the_collections_apart(db, user):
+    """Deleting ``double(10)`` takes ``total`` and the two build calls of ``[a, [b, c]]``:
+    the user deleted two op calls, not four; the collections' records are said for what they are."""
+    storage = Storage(db)
+    user.nested(storage)
+    doubles = storage.df(user.double)
+    report = storage.delete_calls(doubles[doubles.x == 10])
+    assert (report.calls, report.matched, report.dependents, report.collections) == (2, 1, 1, 2)
+    assert str(report).startswith("deleted 2 calls (1 matched, 1 computed from them) and ")
+    assert str(report).endswith("; 2 collections built by hand that only they were given went with them")
+
+
+def edges(dot: str) -> list[tuple[str, str, str]]:
+    """``(source, target, label)`` of a picture's DOT text, node ids as drawn."""
+    found = re.findall(r'^  "([^"]+)" -> "([^"]+)"(?: \[label="([^"]*)"\])?;$', dot, re.MULTILINE)
+    return [(a, b, label) for a, b, label in found]
+
+
+def labels(dot: str) -> dict[str, str]:
+    return dict(re.findall(r'^  "([^"]+)" \[label="([^"]*)"', dot, re.MULTILINE))
+
+
+def test_the_picture_of_an_op_given_a_list_built_by_hand_draws_the_list_not_a_build_op(db, user):
+    """``total([a, [b, c]])``: double's outputs go into a collection, the inner one into the
+    outer, which goes into total; no op named ``__build__`` (there is none of the user's)."""
+    storage = Storage(db)
+    user.nested(storage)
+    dot = str(storage.draw(user.total))
+    assert "__build__" not in dot
+    named, drawn = labels(dot), edges(dot)
+    into_total = [a for a, b, _ in drawn if b == f"op:{user.total.name}"]
+    assert [named[a] for a in into_total] == ["collection\\nbuilt by hand"]
+    into_outer = {(named[a], label) for a, b, label in drawn if b == into_total[0]}
+    assert into_outer == {("output", "elements ×1"), ("collection\\nbuilt by hand", "elements ×1")}
+    inner = next(a for a, b, _ in drawn if b == into_total[0] and named[a] != "output")
+    assert [(a, label) for a, b, label in drawn if b == inner] == [(f"out:{user.double.name}:0", "elements ×1")]
+
+
+def test_the_picture_of_a_value_draws_a_list_built_by_hand_as_the_list_its_elements_went_into(db, user):
+    storage = Storage(db)
+    user.nested(storage)
+    dot = str(storage.draw(222))
+    assert "__build__" not in dot
+    named = labels(dot)
+    into = {(named[a], label, named[b]) for a, b, label in edges(dot) if named[b].startswith("[")}
+    assert into == {("2", "[0]", "[2, [20, 200]]"), ("[20, 200]", "[1]", "[2, [20, 200]]"),
+                    ("20", "[0]", "[20, 200]"), ("200", "[1]", "[20, 200]")}
 
 
 def test_provenance_shows_the_producer_of_each_element_of_a_collection_built_by_hand(db, user):
@@ -283,11 +344,26 @@ def test_an_element_whose_producer_compiled_code_cannot_know_is_matched_by_conte
 
 def test_a_list_changed_after_it_was_built_is_not_claimed_exact(db, user):
     """``ys.append(double(100))`` after ``ys = [...]``: what was known of its elements no
-    longer says what it holds; the call given it is recorded inexact."""
+    longer says what it holds; each is matched by content, none claimed exact, and deleting
+    the appended call still deletes the call given the list."""
     storage = Storage(db)
     user.changed_after_it_was_built(storage)
-    assert storage.provenance(user.total)["exact"].tolist() == [False]
+    provenance = storage.provenance(user.total)
+    elements = provenance[provenance.input != "xs"]
+    assert len(elements) == 3 and not elements.exact.any()
     assert rerun(user, "changed_after_it_was_built", Storage(db)) == []
+    doubles = storage.df(user.double)
+    storage.delete_calls(doubles[doubles.x == 100])
+    assert len(storage.df(user.total)) == 0
+
+
+def test_a_list_a_helper_changed_after_it_was_built_is_not_claimed_exact(db, user):
+    """The helper appended to ``ys`` out of the compiler's sight: the call given it is
+    inexact, and names no producer for elements it knows nothing of."""
+    storage = Storage(db)
+    user.changed_by_a_helper(storage)
+    provenance = storage.provenance(user.total)
+    assert len(storage.df(user.total)) == 1 and not provenance.exact.any()
 
 
 def test_hits_stay_hits_from_a_fresh_process(tmp_path, user):

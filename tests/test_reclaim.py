@@ -125,8 +125,11 @@ class TestReports:
         assert str(report) == line
 
     def test_each_report_keeps_its_fields_in_order(self):
-        """Positional construction (DeleteReport(0, 0, 0, 0)) keeps working."""
-        assert [f.name for f in dataclasses.fields(DeleteReport)] == ["calls", "dependents", "values", "bytes_freed"]
+        """Positional construction (DeleteReport(0, 0, 0, 0)) keeps working (a field added
+        later comes last, with a default)."""
+        fields = ["calls", "dependents", "values", "bytes_freed", "collections"]
+        assert [f.name for f in dataclasses.fields(DeleteReport)] == fields
+        assert DeleteReport(0, 0, 0, 0).collections == 0
         assert [f.name for f in dataclasses.fields(GcReport)] == ["values", "files", "bytes_before", "bytes_after"]
 
     def test_sizes_read_in_decimal_units(self):

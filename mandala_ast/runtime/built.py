@@ -38,8 +38,11 @@ from .refs import InexactRefs, Ref
 __all__ = [
     "BUILD_OP_NAME",
     "BUILD_VERSION_ID",
+    "KINDS",
+    "UNKNOWN",
     "BuiltRef",
     "build_op_rows",
+    "collection_ref",
     "element_names",
     "settled",
 ]
@@ -68,7 +71,7 @@ class BuiltRef(Ref):
         """Set the ids for the collection's content id ``cid``; False if the collection is no
         longer the one built (an element added, removed or replaced since: what is known of
         its elements no longer says what it holds)."""
-        if cid is None or not self._intact():
+        if cid is None or not self.intact():
             return False
         if cid == self.cid:
             return True
@@ -90,7 +93,8 @@ class BuiltRef(Ref):
         """The build call's content id (its collection's kind and content)."""
         return digest(b"build|%s%s|%s" % (BUILD_VERSION_ID, self.kind.encode(), self.cid))
 
-    def _intact(self) -> bool:
+    def intact(self) -> bool:
+        """Whether the collection still holds the elements it was built with (by identity)."""
         now = tuple(self.value.items()) if self.kind == "dict" else self.value
         items = self.items
         if len(now) != len(items):
@@ -132,6 +136,30 @@ class BuiltRef(Ref):
 
 def _same(a: Any, b: Any) -> bool:
     return a is b
+
+
+#: What compiled code found for an element whose producer it cannot know (a helper's result).
+UNKNOWN: Any = object()
+#: The collections a build call records, by their exact type.
+KINDS: dict[type, str] = {list: "list", tuple: "tuple", dict: "dict"}
+
+
+def collection_ref(value: Any, found: Any) -> BuiltRef | None:
+    """A BuiltRef of ``value`` (a list, tuple or dict) given, per element in order, its Ref,
+    None (no op produced it) or :data:`UNKNOWN`; None when no element has a producer to
+    record (the collection is then raw, as it always was)."""
+    kind = KINDS[type(value)]
+    elements = value.values() if kind == "dict" else value
+    parts, unknown = [], []
+    for name, element, known in zip(element_names(kind, value), elements, found):
+        if known is UNKNOWN:
+            unknown.append((name, element))
+        elif known is not None:
+            parts.append((name, known))
+    if not parts and not unknown:
+        return None
+    items = tuple(value.items()) if kind == "dict" else tuple(value)
+    return BuiltRef(value, kind, items, tuple(parts), tuple(unknown))
 
 
 def element_names(kind: str, value: Any) -> list[str]:

@@ -17,7 +17,8 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from .blocks import LentBlock, RunBlock, lent_block, state
-from .built import BuiltRef, element_names
+from .built import KINDS, UNKNOWN, BuiltRef, collection_ref, element_names
+from .grown import Grown, elements_of, loose_ref
 from .ops import Op, Workflow
 from .refs import InexactRefs, Ref
 
@@ -45,6 +46,7 @@ __all__ = [
     "call",
     "callee",
     "forget",
+    "put",
     "q_bool_end",
     "q_bool_start",
     "q_call",
@@ -157,6 +159,8 @@ def callee(spec: tuple, f: Any, /) -> Any:
     provenance. ``f`` is evaluated once, as in ``f(*args)``, and the arguments are evaluated in
     the user's own frame on their own lines (tracebacks, ``sys.settrace``, breakpoints)."""
     if type(f) not in OPS:
+        if len(spec) & 1 and type(spec[0]) is str:  # adds to, or is given, a list filled step by step
+            return _adding_or_lending(spec, f)
         return f if plain_callee is None else plain_callee(f)
     block = state.block
     if block is None:  # maybe a worker thread of another thread's block
@@ -201,7 +205,8 @@ def _remember(spec: tuple) -> tuple[tuple, tuple]:
 def _expand(spec: tuple) -> tuple:
     scope, targets, pos_keys, kw_keys = spec[:4]
     kw = tuple((word, _whole(key, scope)) for word, key in kw_keys) if kw_keys else None
-    return (_whole_all(targets, scope), _whole_all(pos_keys, scope), kw, *spec[4:])
+    rest = spec[4:-1] if len(spec) & 1 else spec[4:]  # without the mark of a call given a list
+    return (_whole_all(targets, scope), _whole_all(pos_keys, scope), kw, *rest)
 
 
 def _whole_all(keys: Any, scope: str) -> Any:
@@ -215,11 +220,20 @@ class _Soft(str):
     __slots__ = ()
 
 
+class _Loose(str):
+    """The key of a list or dict filled step by step (``?ys`` in a spec): what the block
+    knows of it (``Grown``) if anything, else its elements are of unknown producer."""
+
+    __slots__ = ()
+
+
 def _whole(key: Any, scope: str) -> Any:
     if type(key) is tuple:
         return (_whole(key[0], scope), key[1])
     if key is not None and key is not ... and key[:1] == "~":
         return _Soft(_whole(key[1:], scope))
+    if key is not None and key is not ... and key[:1] == "?":
+        return _Loose(_whole(key[1:], scope))
     if key is None or key is ... or "@" in key:
         return key
     # Interned: every site's key for a variable is then one object, and the lookups of the
@@ -345,7 +359,7 @@ def _unchanged(value: Any, /) -> Any:
 #: call given it. Elsewhere (a batch's deferred calls, a noop block) the collection is raw, as
 #: it was before its elements' history was recorded.
 _BUILDING = frozenset({RunBlock, LentBlock})
-_UNKNOWN = object()
+_UNKNOWN = UNKNOWN
 
 
 class _Collection:
@@ -381,51 +395,164 @@ class _Collection:
 
     def _ref(self, value: Any) -> BuiltRef | None:
         """A BuiltRef, or None (raw, as before) when no element has a Ref."""
-        kind = _KINDS[type(value)]  # a display or comprehension's own type
-        elements = value.values() if kind == "dict" else value
-        parts, unknown = [], []
-        for name, element, found in zip(element_names(kind, value), elements, self._found(elements)):
-            if found is _UNKNOWN:
-                unknown.append((name, element))
-            elif found is not None:
-                parts.append((name, found))
-        if not parts and not unknown:
-            return None
-        items = tuple(value.items()) if kind == "dict" else tuple(value)
-        return BuiltRef(value, kind, items, tuple(parts), tuple(unknown))
+        return collection_ref(value, self._found(elements_of(value)))
 
     def _found(self, elements: Any) -> Any:
         """Per element: its Ref, None (raw), or _UNKNOWN."""
         keys = self.spec[1]
         if self.form == "c":
-            return self._in_order(elements, keys[0])
+            return _in_order(self.collected.get("*", ()), elements, keys[0])
         if type(keys) is not tuple or len(keys) != len(elements):  # `*xs`, a dict's keys twice
             keys = (...,) * len(elements)
-        return map(self._element, map(self.collected.get, range(len(keys))), keys, elements)
-
-    def _in_order(self, elements: Any, key: Any) -> Any:
-        """A comprehension's elements: the Refs its element's op call handed over, step by
-        step (a step whose callee was no op handed none)."""
-        handed, step = self.collected.get("*", ()), 0
-        for element in elements:
-            if step < len(handed) and handed[step].value is element:
-                step += 1
-                yield handed[step - 1]
-            else:
-                yield None if key is None else _UNKNOWN
-
-    def _element(self, handed: Any, key: Any, element: Any) -> Any:
-        if handed is not None and handed.value is element:
-            return handed
-        if key is None:
-            return None
-        entry = _entry(self.block, key, element) if key is not ... else None
-        if entry is not None:
-            return entry
-        return None if key is not ... and _holds_raw(self.block, key, element) else _UNKNOWN
+        block, handed = self.block, map(self.collected.get, range(len(keys)))
+        return map(functools.partial(_element, block), handed, keys, elements)
 
 
-_KINDS: dict[type, str] = {list: "list", tuple: "tuple", dict: "dict"}
+def _in_order(handed: Any, elements: Any, key: Any) -> Any:
+    """A comprehension's elements: the Refs its element's op call handed over, step by step
+    (a step whose callee was no op handed none)."""
+    step = 0
+    for element in elements:
+        if step < len(handed) and handed[step].value is element:
+            step += 1
+            yield handed[step - 1]
+        else:
+            yield None if key is None else _UNKNOWN
+
+
+def _element(block, handed: Any, key: Any, element: Any) -> Any:
+    """An element's Ref, None (raw) or _UNKNOWN: handed over by its op call, or its name's."""
+    if handed is not None and handed.value is element:
+        return handed
+    if key is None:
+        return None
+    if type(key) is _Loose and type(element) in KINDS:  # a list filled step by step
+        return _filled(block, key, element)
+    entry = _entry(block, key, element) if key is not ... else None
+    if entry is not None:
+        return entry
+    return None if key is not ... and _holds_raw(block, key, element) else _UNKNOWN
+
+
+# -- lists and dicts filled step by step (runtime/grown.py) --------------------------------------
+
+#: ``block.names[LENT + key]``: the list under ``key`` went to a call that was no op (or to a
+#: workflow), which may have added to it out of sight: its elements are of unknown producer
+#: for the rest of the block. Per name, not per list: a list bound again in a loop may be the
+#: one a helper kept (only ever less exact, never wrong).
+LENT = "!"
+
+
+def _adding_or_lending(spec: tuple, f: Any) -> Any:
+    """:func:`callee` of a call that is no op, whose compiled spec has an odd length: ``(scope, key,
+    element key, site, form)`` for ``ys.append(e)`` (``form`` ``"a"``), ``ys.insert(i, e)``
+    (``"i"``), ``ys.extend(e)`` (``"e"``) on a list compiled code follows, which returns a
+    caller that notes what ``f`` adds (:func:`put`); a call's spec with a last item ``1`` for
+    a call given such a list (``?ys`` among its keys), which marks it lent."""
+    block = state.block or lent_block()
+    if block is None:
+        return f if plain_callee is None else plain_callee(f)
+    if spec[-1] != 1:
+        if type(block) not in _BUILDING:
+            return f if plain_callee is None else plain_callee(f)
+        return _Put(block, _put_spec(spec), f.__self__, f)
+    # the whole spec has no mark: an op given the list reads its site from the 4th item
+    known = _whole_specs.get(id(spec))
+    if known is None or known[0] is not spec:
+        known = _remember(spec)
+    whole = known[1]
+    for key in (*(whole[1] if type(whole[1]) is tuple else ()), *(key for _, key in whole[2] or ())):
+        if type(key) is _Loose:
+            block.names[LENT + key] = True
+    return f if plain_callee is None else plain_callee(f)
+
+
+def put(spec: tuple, container: Any, /) -> Any:
+    """What ``ys += e`` (``form`` ``"e"``) or ``d[k] = e`` (``"a"``) adds to a list or dict
+    compiled code follows: ``put(spec, container)(e)`` returns ``e`` (an iterator's elements
+    as a list) and notes its elements with their producers, handed over by their op calls as a
+    collection's are. ``spec`` is ``(scope, key, element key, site, form)``."""
+    block = state.block or lent_block()
+    if block is None or type(block) not in _BUILDING:
+        return _unchanged
+    return _Put(block, _put_spec(spec), container, None)
+
+
+def _put_spec(spec: tuple) -> tuple:
+    """``(key, element key, site, form)``, keys whole, for a compiled put spec (see put)."""
+    known = _whole_specs.get(id(spec))
+    if known is None or known[0] is not spec:
+        if len(_whole_specs) >= _WHOLE_SPECS_MAX:
+            _whole_specs.clear()
+        scope, key, element, site, form = spec
+        known = _whole_specs[id(spec)] = (spec, (_whole(key, scope), _whole(element, scope), site, form))
+    return known[1]
+
+
+class _Put:
+    """One adding in progress: what its element's op calls handed over; ``method`` the list's
+    own (``ys.append``), called with the arguments as written, or None (``put``: the value is
+    returned, for the statement to add). ``spec`` is ``(key, element key, site, form)``."""
+
+    __slots__ = ("__weakref__", "block", "collected", "container", "method", "previous", "spec")
+
+    def __init__(self, block: Any, spec: tuple, container: Any, method: Any) -> None:
+        self.block, self.spec, self.container, self.method = block, spec, container, method
+        self.collected: dict[int | str, Any] = {}
+        if spec[2] is not None:
+            pending = _thread.pending
+            self.previous = pending.get(spec[2])
+            pending[spec[2]] = weakref.ref(self)
+
+    collect = _Collection.collect
+
+    def __call__(self, *args: Any) -> Any:
+        key, element_key, site, form = self.spec
+        where = 1 if form == "i" else 0
+        value = args[where] if len(args) > where else None
+        if form == "e" and type(value) not in (list, tuple) and value is not None:
+            value = list(value)  # a generator's element calls hand over while it runs
+        if site is not None:
+            _leave(_thread.pending, site, self)
+        if len(args) == where + 1:
+            self._note(key, self._found(form, element_key, value))
+        if self.method is None:
+            return value
+        return self.method(*args[:where], value, *args[where + 1:])
+
+    def _note(self, key: str, found: Any) -> None:
+        record = self.block.names.get(key)
+        if type(record) is not Grown or record.value is not self.container:
+            # filled before the block began, or bound anew: what it holds now is unknown
+            record = self.block.names[key] = Grown(self.container)
+        for element, producer in found:
+            record.add(element, producer)
+
+    def _found(self, form: str, key: Any, value: Any) -> Any:
+        """``(element, its Ref, None or _UNKNOWN)`` of what is added."""
+        if form != "e":
+            return ((value, _element(self.block, self.collected.get(0), key, value)),)
+        handed = self.collected.get(0)
+        if type(handed) is BuiltRef and handed.value is value and handed.kind != "dict":
+            found = dict(handed.parts)
+            found.update((name, _UNKNOWN) for name, _ in handed.unknown)
+            return zip(value, map(found.get, element_names(handed.kind, value)))
+        if "*" in self.collected:
+            return zip(value, _in_order(self.collected["*"], value, key))
+        return ((element, None if key is None else _UNKNOWN) for element in value)
+
+
+def _filled(block, key: Any, value: Any) -> BuiltRef | None:
+    """The BuiltRef of a list filled step by step, given to an op or put in a collection;
+    None: raw (no producer to record, or a batch or noop block)."""
+    if type(block) not in _BUILDING:
+        return None
+    entry = block.names.get(key)
+    if type(entry) is Grown and entry.value is value and not block.names.get(LENT + key):
+        return entry.ref()
+    if type(entry) is BuiltRef and entry.value is value and entry.intact():  # `ys = [a]`, filled later
+        return entry
+    return loose_ref(value)
 
 
 def _dispatch(block, spec: tuple, f: Any, args: tuple, kwargs: dict, collected) -> tuple[tuple | None, Any]:
@@ -504,9 +631,10 @@ def _unproven_places(block, pos_keys, kw_keys, hints: dict, args: tuple, kwargs:
 
 def _holds_raw(block, key: Any, value: Any) -> bool:
     """Whether the name ``key`` was last bound by :func:`raw` to ``value`` (or is raw unless
-    told otherwise: a ``_Soft`` key with no Ref of its value)."""
+    told otherwise: a ``_Soft`` key with no Ref of its value, a ``_Loose`` one's collection
+    none of whose elements has a producer)."""
     if type(key) is not str:
-        return type(key) is _Soft
+        return type(key) is _Soft or (type(key) is _Loose and type(value) in KINDS)
     entry = block.names.get(key)
     return type(entry) is _Raw and entry.raw is value
 
@@ -515,6 +643,8 @@ def _known(block, arg: Any, key: str | tuple | None, collected, where: int | str
     entry = collected.get(where) if collected else None
     if entry is not None and entry.value is arg:
         return entry
+    if type(key) is _Loose and type(arg) in KINDS:
+        return _filled(block, key, arg)
     return _entry(block, key, arg) if key is not None else None
 
 
@@ -573,6 +703,7 @@ def _run_workflow(block, wf: Workflow, args, kwargs, hints, pos_keys, kw_keys) -
         if name is None or bound.arguments.get(name) is not value:
             continue
         key, known = f"{name}@{scope}", hints.get(where)
+        _given_to_a_workflow(block, _spec_key(pos_keys, kw_keys, where))
         if known is not None:
             block.names[key] = known
         elif _raw_argument(block, _spec_key(pos_keys, kw_keys, where), value):
@@ -585,6 +716,12 @@ def _run_workflow(block, wf: Workflow, args, kwargs, hints, pos_keys, kw_keys) -
     if type(returned) is tuple:  # ret_all: one Ref (or None) per element
         return returned, result
     return ((returned,) if returned is not None else None), result
+
+
+def _given_to_a_workflow(block, key: Any) -> None:
+    """A followed list a workflow's body may fill out of sight: unknown from now on."""
+    if type(key) is _Loose:
+        block.names[LENT + key] = True
 
 
 def _spec_key(pos_keys, kw_keys, where: int | str) -> Any:

@@ -76,9 +76,11 @@ class DeleteReport(ReclaimReport):
 
     >>> print(DeleteReport(calls=12, dependents=5, values=9, bytes_freed=1234))
     deleted 12 calls (7 matched, 5 computed from them) and 9 values (1.2 kB)
+    >>> print(DeleteReport(calls=2, dependents=1, values=4, bytes_freed=40, collections=1))
+    deleted 2 calls (1 matched, 1 computed from them) and 4 values (40 B); 1 collection built by hand that only they were given went with them
     """
 
-    #: calls removed in all
+    #: op calls removed in all (the user's ops': not the internal build calls below)
     calls: int
     #: how many of ``calls`` were removed because they were computed from a matched call
     dependents: int
@@ -86,6 +88,9 @@ class DeleteReport(ReclaimReport):
     values: int
     #: encoded size of those values (database rows and blob files)
     bytes_freed: int
+    #: records of lists, tuples and dicts built by hand in compiled code (runtime/built.py)
+    #: removed because no remaining call is given them: no op's call, so not in ``calls``
+    collections: int = 0
 
     @property
     def matched(self) -> int:
@@ -93,11 +98,14 @@ class DeleteReport(ReclaimReport):
         return self.calls - self.dependents
 
     def __str__(self) -> str:
-        return (
+        line = (
             f"deleted {plural(self.calls, 'call')} ({self.matched} matched, "
             f"{self.dependents} computed from them) and {plural(self.values, 'value')} "
             f"({format_bytes(self.bytes_freed)})"
         )
+        if self.collections:
+            line += f"; {plural(self.collections, 'collection')} built by hand that only they were given went with them"
+        return line
 
 
 # -- targets -------------------------------------------------------------------------------
@@ -281,9 +289,7 @@ def _delete_in(
             _add_dependents(conn, steps)
         while conn.execute(_UNCONSUMED_BUILDS_SQL).rowcount > 0:  # a nested collection's too
             pass
-        calls, matched = conn.execute(
-            "SELECT COUNT(*), COALESCE(SUM(matched), 0) FROM temp.mandala_doomed"
-        ).fetchone()
+        calls, matched, builds = conn.execute(_COUNTS_SQL).fetchone()
         steps.step(f"deleting {calls:,} calls")
         for statement in _DELETE_ROWS:
             conn.execute(statement)
@@ -294,7 +300,7 @@ def _delete_in(
             conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
     if calls or values:
         mark_deleted(conn)
-    return DeleteReport(calls, calls - matched, values, size), external
+    return DeleteReport(calls, calls - matched, values, size, builds), external
 
 
 def _add_dependents(conn: sqlite3.Connection, steps: Stages) -> None:
@@ -432,6 +438,13 @@ WHERE NOT EXISTS (SELECT 1 FROM temp.mandala_doomed e WHERE e.id = b.id)
 AND NOT EXISTS (SELECT 1 FROM main.call_inputs j WHERE j.src_call = b.id
                 AND NOT EXISTS (SELECT 1 FROM temp.mandala_doomed e WHERE e.id = j.call_id))
 GROUP BY b.id
+"""
+
+# The user's op calls and, apart, the build calls (not the user's: counted as collections).
+_COUNTS_SQL = f"""
+SELECT COALESCE(SUM(NOT b), 0), COALESCE(SUM(matched AND NOT b), 0), COALESCE(SUM(b), 0)
+FROM (SELECT d.matched, c.version_id = X'{BUILD_VERSION_ID.hex()}' AS b
+      FROM temp.mandala_doomed d CROSS JOIN main.calls c ON c.id = d.id)
 """
 
 _DOOMED = "SELECT id FROM temp.mandala_doomed"

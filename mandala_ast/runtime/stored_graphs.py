@@ -4,6 +4,12 @@ the calls a value came from.
 An input's producer is the call compiled code recorded (``inputs.src_call``); for calls made
 by uncompiled code it is the earliest earlier call whose output has the same content, as in
 ``storage.provenance`` (runtime/tables.py). Raw inputs have no producer.
+
+A list, tuple or dict compiled code built by hand (runtime/built.py) is recorded as a call of
+the internal op ``mandala_ast.__build__``; no user wrote that op, so it is never drawn as one.
+An op's picture draws, per input given such collections, a "collection built by hand" node fed
+by its elements' producers (its nested collections: nodes of their own); a value's picture
+draws the collection's value, its elements' values going into it.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .built import BUILD_OP_NAME, BUILD_VERSION_ID
 from .hashing import content_id
 from .ops import Op, Workflow
 from .pictures import FORMATS, Edge, Graph, Node, Picture, render
@@ -73,6 +80,48 @@ WHERE pv.op_name = ?
 _CALL_COUNT_SQL = """
 SELECT COUNT(DISTINCT c.cid) FROM versions v JOIN calls c ON c.version_id = v.version_id
 WHERE v.op_name = ?
+"""
+# Per nesting depth, (producing op, output index) of the elements of the collections built by
+# hand given to op ?1 as input ?2, as _FLOWS_SQL has it for an op's inputs: how many distinct
+# build calls took elements from there, and how many distinct values. Depth 1: the collections
+# given to the op; depth 2: the collections among their elements; and so on.
+_ELEMENT_FLOWS_SQL = f"""
+WITH RECURSIVE builds(id, depth) AS (
+  SELECT DISTINCT i.src_call, 1
+  FROM versions v
+  CROSS JOIN calls c ON c.version_id = v.version_id
+  CROSS JOIN call_inputs i ON i.call_id = c.id AND i.name = ?2
+  CROSS JOIN calls b ON b.id = i.src_call AND b.version_id = X'{BUILD_VERSION_ID.hex()}'
+  WHERE v.op_name = ?1
+  UNION
+  SELECT i.src_call, builds.depth + 1 FROM builds
+  CROSS JOIN call_inputs i ON i.call_id = builds.id
+  CROSS JOIN calls b ON b.id = i.src_call AND b.version_id = X'{BUILD_VERSION_ID.hex()}'
+), edges AS (
+  SELECT builds.depth AS depth, c.cid AS call_cid, i.cid AS value,
+         pv.op_name AS producer, COALESCE(i.src_index, o.idx) AS idx,
+         ROW_NUMBER() OVER (
+           PARTITION BY builds.depth, c.id, i.name ORDER BY p.created_at IS NULL, p.created_at, o.idx
+         ) AS rank
+  FROM builds
+  CROSS JOIN calls c ON c.id = builds.id
+  CROSS JOIN call_inputs i ON i.call_id = c.id
+  LEFT JOIN call_outputs o ON i.src_call IS NULL AND c.exact = 0 AND o.cid = i.cid
+  LEFT JOIN calls p ON p.id = COALESCE(i.src_call, o.call_id)
+       AND (i.src_call IS NOT NULL OR p.created_at <= c.created_at)
+  LEFT JOIN versions pv ON pv.version_id = p.version_id
+)
+SELECT depth, producer, CASE WHEN producer IS NULL THEN NULL ELSE idx END,
+       COUNT(DISTINCT call_cid), COUNT(DISTINCT value)
+FROM edges WHERE rank = 1
+GROUP BY 1, 2, 3
+"""
+# The ops given collections built by hand: candidates for the consumers of their elements.
+_BUILD_CONSUMERS_SQL = f"""
+SELECT DISTINCT cv.op_name FROM calls b
+CROSS JOIN call_inputs i ON i.src_call = b.id
+JOIN calls c ON c.id = i.call_id JOIN versions cv ON cv.version_id = c.version_id
+WHERE b.version_id = X'{BUILD_VERSION_ID.hex()}' AND c.version_id != X'{BUILD_VERSION_ID.hex()}'
 """
 _NOUT_SQL = "SELECT nout FROM ops WHERE name = ?"
 _CALL_SQL = """
@@ -142,13 +191,18 @@ def op_graph(store: SQLiteStore, op_name: str) -> Graph:
     ['add', 'inc', 'output', 'output', 'x\\n3 values', 'x\\n3 values']
     """
     flows = functools.lru_cache(maxsize=None)(lambda name: _flows_into(store, name))
-    drawn = _upstream(flows, op_name) | _downstream(store, flows, op_name)
+    elements = functools.lru_cache(maxsize=None)(lambda name, param: _element_flows(store, name, param))
+    producers = functools.lru_cache(maxsize=None)(lambda name: _producers(flows, elements, name))
+    drawn = _upstream(producers, op_name) | _downstream(store, producers, op_name)
     graph = Graph()
     for name in sorted(drawn):
         _add_op(graph, store, name, highlight=name == op_name)
     for name in sorted(drawn):
         for flow in flows(name):
-            _add_flow(graph, store, name, flow)
+            if flow.producer == BUILD_OP_NAME:
+                _add_collection(graph, store, name, flow, elements(name, flow.param))
+            else:
+                _add_flow(graph, store, name, flow)
     return _shorten_op_labels(graph)
 
 
@@ -157,26 +211,52 @@ def _flows_into(store: SQLiteStore, op_name: str) -> tuple[_Flow, ...]:
     return tuple(_Flow(*row) for row in rows)
 
 
-def _upstream(flows: Callable[[str], tuple[_Flow, ...]], start: str) -> set[str]:
+def _element_flows(store: SQLiteStore, op_name: str, param: str) -> tuple[tuple[int, _Flow], ...]:
+    """``(depth, flow)`` of the elements of the collections built by hand given to the op as
+    ``param`` (``flow.param`` is unused: elements are drawn together)."""
+    rows = store.conn.execute(_ELEMENT_FLOWS_SQL, (op_name, param)).fetchall()
+    return tuple((depth, _Flow("elements", *rest)) for depth, *rest in rows)
+
+
+def _producers(flows: Callable[[str], tuple[_Flow, ...]], elements: Callable[[str, str], Any], name: str) -> set[str]:
+    """The ops whose outputs the op's calls took, directly or as elements of collections built
+    by hand (the internal build op itself is none of them)."""
+    found: set[str | None] = set()
+    for flow in flows(name):
+        if flow.producer == BUILD_OP_NAME:
+            found.update(element.producer for _, element in elements(name, flow.param))
+        else:
+            found.add(flow.producer)
+    return {producer for producer in found if producer is not None and producer != BUILD_OP_NAME}
+
+
+def _upstream(producers: Callable[[str], set[str]], start: str) -> set[str]:
     seen, todo = {start}, [start]
     while todo:
-        for flow in flows(todo.pop()):
-            if flow.producer is not None and flow.producer not in seen:
-                seen.add(flow.producer)
-                todo.append(flow.producer)
+        for producer in producers(todo.pop()):
+            if producer not in seen:
+                seen.add(producer)
+                todo.append(producer)
     return seen
 
 
-def _downstream(store: SQLiteStore, flows: Callable[[str], tuple[_Flow, ...]], start: str) -> set[str]:
+def _downstream(store: SQLiteStore, producers: Callable[[str], set[str]], start: str) -> set[str]:
     seen, todo = {start}, [start]
     while todo:
         name = todo.pop()
-        for (consumer,) in store.conn.execute(_CONSUMERS_SQL, (name,)).fetchall():
+        for consumer in _consumer_candidates(store, name):
             # Equal content is not enough: the consumer's input must be attributed to this op.
-            if consumer not in seen and any(f.producer == name for f in flows(consumer)):
+            if consumer not in seen and name in producers(consumer):
                 seen.add(consumer)
                 todo.append(consumer)
     return seen
+
+
+def _consumer_candidates(store: SQLiteStore, name: str) -> list[str]:
+    found = [consumer for (consumer,) in store.conn.execute(_CONSUMERS_SQL, (name,)).fetchall()]
+    if BUILD_OP_NAME in found:  # its elements went into collections: the ops given those
+        found += [consumer for (consumer,) in store.conn.execute(_BUILD_CONSUMERS_SQL).fetchall()]
+    return [consumer for consumer in found if consumer != BUILD_OP_NAME]
 
 
 def _add_op(graph: Graph, store: SQLiteStore, name: str, *, highlight: bool = False) -> None:
@@ -201,6 +281,39 @@ def _add_flow(graph: Graph, store: SQLiteStore, consumer: str, flow: _Flow) -> N
         assert flow.index is not None  # a flow with a producer comes from one of its outputs
         source = _output_id(flow.producer, flow.index)
     graph.add_edge(Edge(source, _op_id(consumer), label))
+
+
+def _add_collection(
+    graph: Graph, store: SQLiteStore, consumer: str, flow: _Flow, elements: tuple[tuple[int, _Flow], ...]
+) -> None:
+    """``flow.param`` of the consumer's calls came from collections built by hand: one node for
+    them, fed by their elements' producers (nested collections: a node per depth)."""
+    graph.add_node(Node(_collection_id(consumer, flow.param, 1), _COLLECTION_LABEL, "var"))
+    graph.add_edge(Edge(_collection_id(consumer, flow.param, 1), _op_id(consumer), f"{flow.param} ×{flow.calls}"))
+    for depth, element in elements:
+        target = _collection_id(consumer, flow.param, depth)
+        graph.add_node(Node(target, _COLLECTION_LABEL, "var"))
+        label = f"elements ×{element.calls}"
+        if element.producer == BUILD_OP_NAME:
+            source = _collection_id(consumer, flow.param, depth + 1)
+            graph.add_node(Node(source, _COLLECTION_LABEL, "var"))
+        elif element.producer is None:
+            source = f"raw:{target}"
+            values = "value" if element.values == 1 else "values"
+            graph.add_node(Node(source, f"elements\n{element.values} {values}", "var"))
+        else:
+            if not graph.has_node(_op_id(element.producer)):
+                _add_op(graph, store, element.producer)
+            assert element.index is not None  # a flow with a producer comes from one of its outputs
+            source = _output_id(element.producer, element.index)
+        graph.add_edge(Edge(source, target, label))
+
+
+_COLLECTION_LABEL = "collection\nbuilt by hand"
+
+
+def _collection_id(consumer: str, param: str, depth: int) -> str:
+    return f"built:{consumer}:{param}:{depth}"
 
 
 def _output_count(store: SQLiteStore, name: str) -> int:
@@ -259,9 +372,14 @@ def _add_call(
     if row is None or row[0] in drawn:  # None: a recorded producer that was deleted since
         return []
     call_cid, exact, created_at, op_name = row
-    node_id = drawn[call_cid] = f"call:{hid.hex()}"
-    graph.add_node(Node(node_id, op_name, "op"))
     outputs = store.conn.execute(_CALL_OUTPUTS_SQL, (hid,)).fetchall()
+    if op_name == BUILD_OP_NAME:  # a collection built by hand: its elements go into its value
+        _add_value(graph, store, outputs[0][1], load)
+        drawn[call_cid] = node_id = _value_id(outputs[0][1])
+        outputs = []
+    else:
+        node_id = drawn[call_cid] = f"call:{hid.hex()}"
+        graph.add_node(Node(node_id, op_name, "op"))
     for index, out_cid in outputs:
         _add_value(graph, store, out_cid, load)
         label = "" if len(outputs) == 1 else _output_name(len(outputs), index)  # "output": noise

@@ -9,6 +9,7 @@ Modules:
     _detect      cheap prefilters and the survey of blocks and workflows
     _scopes      Python scopes and provenance keys ``name@scope``
     _raw         which arguments no op produced (raw), as far as the source shows
+    _grown       lists and dicts filled step by step (``ys.append(inc(x))``): which to follow
     _run_form    the run-form rewrite of calls, assignments and returns
     _query_form  the query-form rewrite of query and delete blocks
     _emit        builders for the emitted text; one-line copies

@@ -22,6 +22,7 @@ __all__ = [
     "forget",
     "forget_each",
     "literal",
+    "put",
     "ret",
     "ret_all",
     "rt_call",
@@ -84,6 +85,14 @@ def built(spec: Literal, form: str, value: cst.BaseExpression) -> cst.Call:
     comprehension that may hold op outputs: the hook is evaluated before the collection, whose
     elements' op calls then hand their outputs to it."""
     hook = rt_call("built", [cst.Arg(literal(spec)), cst.Arg(literal(form))])
+    return cst.Call(hook, [cst.Arg(as_argument(value))])
+
+
+def put(spec: Literal, name: str, value: cst.BaseExpression) -> cst.Call:
+    """``__mandala_rt__.put(spec, name)(value)`` for what ``name += value`` or
+    ``name[k] = value`` adds: the hook is evaluated before ``value``, whose op calls hand it
+    their outputs."""
+    hook = rt_call("put", [cst.Arg(literal(spec)), cst.Arg(cst.Name(name))])
     return cst.Call(hook, [cst.Arg(as_argument(value))])
 
 

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import libcst as cst
 
+from ._grown import Filling, filling_of
 from ._scopes import Scope
 
-__all__ = ["bound_to_a_collection", "combines_anew", "is_raw", "may_hold_outputs", "name_is_raw"]
+__all__ = ["bound_to_a_collection", "combines_anew", "filling", "is_raw", "may_hold_outputs", "name_is_raw"]
 
 _LITERALS = (cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString)
 _CONSTANTS = frozenset({"True", "False", "None", "__debug__", "NotImplemented", "Ellipsis"})
@@ -233,3 +234,10 @@ def bound_to_a_collection(scope: Scope, name: str) -> bool:
     bindings = owner.bindings(name) or ()
     return any(how == "value" and isinstance(value, cst.BaseExpression) and may_hold_outputs(owner, value)
                for how, value in bindings)
+
+
+def filling(scope: Scope) -> Filling:
+    """The lists and dicts *scope* fills step by step (``_grown.py``), found once."""
+    if scope.filling is None:
+        scope.filling = filling_of(scope, is_raw)
+    return scope.filling

@@ -38,7 +38,8 @@ import libcst as cst
 
 from . import _emit as emit
 from ._detect import Survey, is_batch_block
-from ._raw import bound_to_a_collection, is_raw, may_hold_outputs, name_is_raw
+from ._grown import Adding
+from ._raw import bound_to_a_collection, filling, is_raw, may_hold_outputs, name_is_raw
 from ._scopes import ArgKey, Scope, simple_targets, target_names
 
 __all__ = ["RunFormRewriter"]
@@ -80,6 +81,8 @@ class _CallFrame:
     direct: dict[int, int | str]
     #: this call's site number, once a rewritten direct argument needs one
     site: int | None = None
+    #: what this call or statement adds to a list or dict filled step by step (``_grown.py``)
+    adding: Adding | None = None
 
 
 class RunFormRewriter(cst.CSTTransformer):
@@ -195,6 +198,10 @@ class RunFormRewriter(cst.CSTTransformer):
 
     def visit_Call(self, node: cst.Call) -> None:
         scope = self.scope
+        adding = self._adding(node)
+        if adding is not None:  # `ys.append(e)` on a list compiled code follows: no op
+            self._calls.append(_CallFrame(False, self._put_direct(adding), adding=adding))
+            return
         rewrite = self._active and (
             (scope.rewritable_callee(node.func) and not scope.stores_in_container(node.func))
             or (self._batch > 0 and scope.forcing_builtin(node.func))
@@ -279,9 +286,62 @@ class RunFormRewriter(cst.CSTTransformer):
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         frame = self._calls.pop()
+        if frame.adding is not None:
+            return self._added_by_method(original_node, updated_node, frame)
         if not frame.rewrite:
             return updated_node
         return self._rewrite_call(original_node, updated_node, frame.site, self._slot_in_parent(original_node))
+
+    # -- lists and dicts filled step by step (_grown.py) ---------------------------------------
+
+    def _adding(self, node: cst.CSTNode) -> Adding | None:
+        """What ``node`` (``ys.append(e)``, ``ys += e``, ``d[k] = e``) adds to a list or dict
+        compiled code follows, in a run block (a batch's deferred values are kept raw)."""
+        if not self._active or self._batch or self.scope.kind not in ("module", "function"):
+            return None
+        return filling(self.scope).adding.get(id(node))
+
+    def _put_direct(self, adding: Adding) -> dict[int, int | str]:
+        """The added element's op call (or collection) hands its history to the put hook; a
+        generator's element does, each step."""
+        value = adding.value
+        if isinstance(value, cst.GeneratorExp):
+            return {id(value.elt): "*"} if self._is_direct(value.elt) else {}
+        return {id(value): 0} if self._is_direct(value) else {}
+
+    def _put_spec(self, frame: _CallFrame) -> tuple:
+        """``(scope, list key, element key, site, form)``: the element's key as an argument's
+        (for an iterable, its elements': None when none is an op's output). Short, as every
+        adding in a loop carries one: an odd length tells the runtime's ``callee`` it apart."""
+        adding = cst.ensure_type(frame.adding, Adding)
+        scope, added = self.scope, adding.value
+        if isinstance(added, cst.GeneratorExp):
+            element_key: Any = None if is_raw(None, added.elt, True) else ...
+        elif adding.form == "e":
+            element_key = None if is_raw(scope, added, True) else ...
+        else:
+            element_key = self._arg_key(added)
+        here = scope.qualname
+        return (here, _relative(scope.key(adding.name), here), _relative(element_key, here), frame.site, adding.form)
+
+    def _put(self, frame: _CallFrame, value: cst.BaseExpression) -> cst.BaseExpression:
+        """``put(spec, ys)(value)`` for ``ys += value``, ``d[k] = value``."""
+        self.changed = True
+        return emit.put(self._put_spec(frame), cst.ensure_type(frame.adding, Adding).name, value)
+
+    def _added_by_method(self, original: cst.Call, updated: cst.Call, frame: _CallFrame) -> cst.BaseExpression:
+        """``ys.append(e)`` becomes ``callee(spec, ys.append)(e)``: the runtime notes what it
+        adds, then calls it."""
+        self.changed = True
+        return emit.dispatch(self._put_spec(frame), updated)
+
+    def _lends(self, original: cst.Call) -> bool:
+        """Whether the call is given a list compiled code follows (its spec then says so: a
+        call that is no op may add to it out of sight)."""
+        if self._batch or self.scope.kind not in ("module", "function"):
+            return False
+        lent = filling(self.scope).lent
+        return any(id(arg.value) in lent for arg in original.args)
 
     def _slot_in_parent(self, node: cst.CSTNode) -> tuple[int, Any] | None:
         """``(site, slot)`` where ``node`` is a direct argument or element of the call or
@@ -312,6 +372,8 @@ class RunFormRewriter(cst.CSTTransformer):
         )
         if site is not None or slot is not None:
             spec += (site, slot)
+        if self._lends(original):
+            spec += (1,)
         result = self._settled(emit.dispatch(spec, updated), names, keys)
         self.changed = True
         if keys:
@@ -361,6 +423,8 @@ class RunFormRewriter(cst.CSTTransformer):
             name = cst.ensure_type(node, cst.Name).value
             if not name_is_raw(scope, name):
                 return key
+            if name in filling(scope.resolve(name)).filled:  # filled step by step: `?` (runtime)
+                return "?" + key
             # raw, unless it holds a collection whose elements' history the runtime knows
             return "~" + key if bound_to_a_collection(scope, name) else None
         if key is not None:
@@ -372,6 +436,7 @@ class RunFormRewriter(cst.CSTTransformer):
     # -- assignments: which call binds which names; forget for the others ----------------------
 
     def visit_Assign(self, node: cst.Assign) -> None:
+        self._visit_adding(node)
         if len(node.targets) == 1:
             self._note_targets(node.targets[0].target, node.value)
 
@@ -390,6 +455,7 @@ class RunFormRewriter(cst.CSTTransformer):
             self._collection_targets[value] = target.value
 
     def leave_Assign(self, original_node: cst.Assign, updated_node: cst.Assign) -> cst.Assign:
+        updated_node = self._leave_adding(original_node, updated_node)
         names = [name for target in updated_node.targets for name in target_names(target.target)]
         return self._forget_value(updated_node, names)
 
@@ -401,8 +467,22 @@ class RunFormRewriter(cst.CSTTransformer):
     def leave_NamedExpr(self, original_node: cst.NamedExpr, updated_node: cst.NamedExpr) -> cst.NamedExpr:
         return self._forget_value(updated_node, target_names(updated_node.target))
 
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        self._visit_adding(node)
+
     def leave_AugAssign(self, original_node: cst.AugAssign, updated_node: cst.AugAssign) -> cst.AugAssign:
+        updated_node = self._leave_adding(original_node, updated_node)
         return self._forget_value(updated_node, target_names(updated_node.target), recorded=False)
+
+    def _visit_adding(self, node: cst.Assign | cst.AugAssign) -> None:
+        adding = self._adding(node)
+        if adding is not None:  # `d[k] = e`, `ys += e`: e's op calls hand their outputs here
+            self._calls.append(_CallFrame(False, self._put_direct(adding), adding=adding))
+
+    def _leave_adding(self, original, updated):  # type: ignore[no-untyped-def]
+        if not self._calls or self._calls[-1].adding is None or self._adding(original) is None:
+            return updated
+        return updated.with_changes(value=self._put(self._calls.pop(), updated.value))
 
     def _forget_value(self, node, names: list[str], recorded: bool = True):  # type: ignore[no-untyped-def]
         """Names that receive op outputs elsewhere, bound here to something else: ``raw`` when

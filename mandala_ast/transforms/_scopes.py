@@ -16,6 +16,7 @@ import ast
 import builtins
 import re
 from collections import Counter, defaultdict
+from typing import Any
 
 import libcst as cst
 
@@ -63,6 +64,8 @@ class Scope:
         self._rebound_elsewhere: frozenset[str] | None = None
         #: (name, deep) -> whether the name is raw (``_raw.py``); None while being decided
         self.raw_names: dict[tuple[str, bool], bool | None] = {}
+        #: the lists and dicts this scope fills step by step (``_grown.py``), once asked
+        self.filling: Any = None
 
     # -- construction ---------------------------------------------------------------------------
 

@@ -65,6 +65,7 @@ class FakeRuntime(types.SimpleNamespace):
         self.settle = self._settle
         self.ret = self._ret
         self.built = self._built
+        self.put = self._put
 
     def _callee(self, spec: tuple, f: Any, /) -> Any:
         if type(f) not in self.OPS:
@@ -95,6 +96,13 @@ class FakeRuntime(types.SimpleNamespace):
             return value
 
         return collection
+
+    def _put(self, spec: tuple, form: str, container: Any, /) -> Any:
+        def added(value: Any, /) -> Any:
+            self.log.append(("put", form, spec))
+            return value
+
+        return added
 
     def _ret(self, key: str | None, value: Any, /) -> Any:
         self.log.append(("ret", key))

@@ -512,6 +512,112 @@ class TestWorkflows:
         )
 
 
+def put(spec: str, name: str, value: str) -> str:
+    return f"__mandala_rt__.put({spec}, {name})({value})"
+
+
+class TestFilledStepByStep:
+    """``ys = []`` then ``ys.append(op(x))`` (``insert``, ``extend``, ``+=``, ``d[k] = ...``):
+    the adding hands the element's history to the runtime (an odd-length spec ``(scope, list
+    key, element key, site, form)``: the callee's or ``put``'s); a call given the list says so
+    (a last item ``1``); the list's key is ``?ys`` (runtime/grown.py)."""
+
+    def test_each_way_of_adding_hands_its_elements_history_to_the_runtime(self) -> None:
+        one = d("double", "('<module>', None, ('x',), None, None, (1, 0))", "x")
+        listed = d("double", "('<module>', None, ('x',), None, None, (2, 0))", "x")
+        built = f"__mandala_rt__.built(('<module>', None, (...,), None, 2, (3, 0)), 'd')([{listed}])"
+        keyed = d("double", "('<module>', None, ('x',), None, None, (4, 0))", "x")
+        step = d("double", "('<genexpr>', None, ('x',), None, None, (5, '*'))", "x")
+        check(
+            """\
+            import mandala_ast
+            with storage.run():
+                ys = []
+                d = {}
+                for x in xs:
+                    ys.append(double(x))
+                    ys += [double(x)]
+                    d[x] = double(x)
+                    ys.insert(0, x)
+                ys.extend(double(x) for x in xs)
+                helper(ys)
+                t = total(ys, d)
+                print(len(ys))
+            """,
+            f"""\
+            <HEAD>with storage.run():
+                ys = []
+                d = {{}}
+                for x in xs:
+                    {d("ys.append", "('<module>', 'ys', ..., 1, 'a')", one)}
+                    ys += {put("('<module>', 'ys', ..., 3, 'e')", "ys", built)}
+                    d[x] = {put("('<module>', 'd', ..., 4, 'a')", "d", keyed)}
+                    {d("ys.insert", "('<module>', 'ys', 'x', None, 'i')", "0, x")}
+                {d("ys.extend", "('<module>', 'ys', ..., 5, 'e')", f"{step} for x in xs")}
+                {d("helper", "('<module>', None, ('?ys',), None, 1)", "ys")}
+                t = {d("total", "('<module>', ('t',), ('?ys', '?d'), None, 1)", "ys, d")}
+                print(len(ys))
+            """,
+        )
+
+    def test_a_list_filled_out_of_sight_gets_its_key_and_no_hooks(self) -> None:
+        """``zs = ys``: what ``zs.append`` adds, ``ys`` holds; neither is followed, the op given
+        ``ys`` records its elements as of unknown producer."""
+        check(
+            """\
+            import mandala_ast
+            def main(xs):
+                ys = []
+                zs = ys
+                with storage:
+                    for x in xs:
+                        zs.append(inc(x))
+                    total(ys)
+            """,
+            f"""\
+            <HEAD>def main(xs):
+                ys = []
+                zs = ys
+                with storage:
+                    for x in xs:
+                        {d("zs.append", "('main', None, (...,), None, 1, None)", d("inc", "('main', None, ('x',), None, None, (1, 0))", "x"))}
+                    {d("total", "('main', None, ('?ys',), None)", "ys")}
+            """,
+        )
+
+    @pytest.mark.parametrize(
+        "use",
+        ["ys = [0]", "ys[1:] = [inc(1)]", "ys[0] += 1", "out = [ys]", "f = lambda: ys", "ys[0], b = inc(1), 2",
+         "ys[0]: int = inc(1)", "for ys[0] in xs: pass", "with cm as ys[0]: pass", "ys.update(xs)", "fs[0](ys)",
+         "other.append(ys)"],
+    )
+    def test_a_use_that_may_add_out_of_sight_leaves_the_list_unfollowed(self, use: str) -> None:
+        result = rewrite(f"import mandala_ast\ndef main(xs):\n    ys = []\n    {use}\n    with storage:\n"
+                         "        ys.append(inc(1))\n        total(ys)\n")
+        assert "('?ys',), None)" in result.source and "'ys', " not in result.source
+
+    def test_a_list_of_plain_values_is_left_as_it_was(self) -> None:
+        check(
+            """\
+            import mandala_ast
+            def main(xs):
+                ys = []
+                with storage:
+                    for x in range(3):
+                        ys.append(x * 2)
+                    total(ys)
+            """,
+            f"""\
+            <HEAD>def main(xs):
+                ys = []
+                with storage:
+                    for x in range(3):
+                        ys.append(x * 2)
+                    {d("total", "('main', None, (None,), None)", "ys")}
+            """,
+        )
+
+
 BUILT_Y = "__mandala_rt__.built(('<module>', None, ('y',), None, None, (1, 2)), 'd')([y])"
 
 
