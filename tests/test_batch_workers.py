@@ -1037,6 +1037,9 @@ def test_ctrl_c_as_a_dask_call_that_already_finished_is_sent_keeps_it_and_raises
         def result(self):
             return "value"
 
+        def done(self):
+            return True
+
         def add_done_callback(self, callback):
             callback(self)
 

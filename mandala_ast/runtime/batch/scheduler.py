@@ -304,7 +304,7 @@ class Scheduler:
             self.stats.dispatched += 1
             return
         self.in_flight[future] = node
-        future.add_done_callback(self.completed.put)
+        self.backend.watch(future, self.completed.put)
         self.future_of[node] = future
         self.pool_of[future] = getattr(self.backend, "pool", None)
         node.state = RUNNING
@@ -456,6 +456,7 @@ class Scheduler:
                 done.append(self.completed.get_nowait())
             except queue.Empty:
                 break
+        self.backend.fetch(done)  # (Dask: the results of all of them, in one go)
         for future in done:
             if future in self.chunks:
                 finished.extend(self._chunk_arrived(future))
@@ -690,6 +691,7 @@ class Scheduler:
         self.arrived = []
         running = {**self.in_flight, **self.chunks}
         self.in_flight, self.chunks = {}, {}
+        self.backend.fetch(list(running))  # (Dask: the results that came back, kept below)
         self.late = self._keep_arrived(running)
         started = set()
         for future, entry in self.late.items():
