@@ -256,7 +256,7 @@ class DaskBackend(Backend):
         inputs = tuple(getattr(future, "dask", future) for future in upstream)
         self._ticket = None  # (not one an earlier interruption left unclaimed)
         with held_back():
-            task = self.client.submit(Chained(address, args, kwargs), *inputs, pure=False)
+            task = self.client.submit(Chained(address, args, kwargs, traced), *inputs, pure=False)
             self._ticket = _mirror(task)
         mirror, self._ticket = self._ticket, None
         return mirror
