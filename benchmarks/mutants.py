@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+DK3"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+DK4"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1741,6 +1741,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "        self.backend.fetch(list(running))  # (Dask: the results that came back, kept below)\n", "",
            ("tests/test_batch_workers.py",),
            "Ctrl-C in a Dask batch drops the result of a call that finished but was not fetched yet"),
+    Mutant("DK4", "mandala_ast/runtime/batch/executors.py", "            _settle(mirror, mirror.dask)\n        mirror.dask.release()\n",
+           "            _settle(mirror, mirror.dask)\n", ("tests/test_batch_dask.py",),
+           "after a Dask batch, the workers keep every result it computed in memory (until the garbage collector runs)"),
 )
 
 

@@ -320,7 +320,10 @@ def _mirror(task: Any) -> cf.Future:
 def _settle_all(client: Any, mirrors: list[cf.Future]) -> None:
     """Settle ``mirrors``, whose tasks finished: those that succeeded with their results
     gathered in one go (one round trip for all), the rest one by one as :func:`_settle` does
-    (a task lost or failed since its status was read fails the whole gather: one by one too)."""
+    (a task lost or failed since its status was read fails the whole gather: one by one too).
+    Each task is then released: the cluster keeps its result only while a task chained to it
+    needs it (held until the garbage collector found the batch's graph, every result the
+    batch computed stayed in the workers' memory after the block)."""
     waiting = [mirror for mirror in mirrors if not mirror.done()]
     finished = [mirror for mirror in waiting if mirror.dask.status == "finished"]
     if finished:
@@ -333,6 +336,7 @@ def _settle_all(client: Any, mirrors: list[cf.Future]) -> None:
     for mirror in waiting:
         if not mirror.done():
             _settle(mirror, mirror.dask)
+        mirror.dask.release()
 
 
 def _settle(mirror: cf.Future, task: Any) -> None:
