@@ -246,7 +246,7 @@ class DaskBackend(Backend):
         super().__init__(None)
         self.client = client
         self.addresses: dict[int, tuple[Any, Any]] = {}  # id(op) -> (op, address)
-        self._ticket: cf.Future | None = None  # the mirror of the task being handed over
+        self._ticket: Any = None  # the mirror (a cf.Future with .dask) of the task being handed over
 
     def submit(self, op: Any, args: tuple, kwargs: dict, traced: bool = True, upstream: tuple = ()) -> Any:
         """The call sent to the cluster, a Ctrl-C meanwhile held back until its mirror is at
@@ -317,7 +317,7 @@ def _mirror(task: Any) -> cf.Future:
     return mirror
 
 
-def _settle_all(client: Any, mirrors: list[cf.Future]) -> None:
+def _settle_all(client: Any, mirrors: list[Any]) -> None:
     """Settle ``mirrors``, whose tasks finished: those that succeeded with their results
     gathered in one go (one round trip for all), the rest one by one as :func:`_settle` does
     (a task lost or failed since its status was read fails the whole gather: one by one too).
