@@ -39,6 +39,9 @@ class Backend:
     #: True when bodies run in this process, on the very objects the block passed: calls
     #: given the same object see each other's changes to it (a process is sent copies).
     local = True
+    #: Seconds the coordinator may wait, once a call finished, for more to :meth:`fetch`
+    #: in one go (0: each result is at hand as it comes, nothing to fetch).
+    fetch_window = 0.0
 
     def __init__(self, max_workers: int | None = None) -> None:
         self.max_workers = max_workers
@@ -241,6 +244,7 @@ class DaskBackend(Backend):
 
     chains = True
     local = False
+    fetch_window = 0.05  # (a gather is a round trip through the scheduler)
 
     def __init__(self, client: Any) -> None:
         super().__init__(None)
