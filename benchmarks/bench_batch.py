@@ -19,6 +19,11 @@ Workloads (wall-clock seconds; the median of --repeat runs):
 Usage:
     python benchmarks/bench_batch.py            # full sizes (N=1000, S=100k, A=200)
     python benchmarks/bench_batch.py --quick    # small sizes, smoke test
+    python benchmarks/bench_batch.py --workload 2 --executor dask   # only the Dask row of 2.
+
+In workload 2 each pair (bare executor, batch) runs once untimed first (a fresh Dask cluster
+serves its first tasks slower), then their timed runs alternate, so that a machine busy with
+other work slows both alike.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ sys.path.insert(0, os.path.dirname(HERE))
 from mandala_ast import Storage, op  # noqa: E402
 
 WORKERS = 2
+#: Workload 2's executors (``--executor``).
+EXECUTORS = frozenset({"threads", "processes", "dask"})
 
 
 # -- the functions every system runs (module level: worker processes import them) -------------
@@ -173,7 +180,7 @@ def parallel_rows(n: int, repeat: int) -> list[tuple]:
     return rows
 
 
-def overhead_rows(n: int, repeat: int, client) -> list[tuple]:
+def overhead_rows(n: int, repeat: int, client, executors: set[str]) -> list[tuple]:
     rows = []
     pairs = [
         ("threads", bare("threads", trivial, n), mandala("threads", trivial_op, n)),
@@ -182,8 +189,12 @@ def overhead_rows(n: int, repeat: int, client) -> list[tuple]:
     if client is not None:
         pairs.append(("dask Client", dask_client(client, trivial, n), mandala_dask(client, trivial_op, n)))
     for name, bare_run, ours in pairs:
-        bare_s, ours_s = _guarded(bare_run, repeat), _guarded(ours, repeat)
-        rows.append((name, bare_s / n * 1e6, ours_s / n * 1e6, ours_s / bare_s if bare_s and ours_s else None))
+        if name.split()[0] not in executors:
+            continue
+        bare_s, ours_s = _guarded_pair(bare_run, ours, repeat)
+        rows.append((name, _per_call(bare_s, n), _per_call(ours_s, n), ours_s / bare_s if bare_s and ours_s else None))
+    if executors != EXECUTORS:
+        return rows
     # What storing costs without any executor: the floor of "mandala_ast batch" above, which
     # stores every call the bare executor only runs (ours minus bare, against these rows).
     here_s = _guarded(mandala(None, trivial_op, n), repeat)
@@ -233,6 +244,25 @@ def async_seconds(a: int) -> float:
     return timed(run, 3)
 
 
+def _guarded_pair(first, second, repeat: int) -> tuple[float | None, float | None]:
+    """Median seconds of ``first`` and of ``second``, each run once untimed, then timed in
+    turns (first, second, first, ...); None for one that raised."""
+    try:
+        first(), second()
+        times: tuple[list, list] = ([], [])
+        for _ in range(repeat):
+            times[0].append(timed(first, 1))
+            times[1].append(timed(second, 1))
+    except Exception as exc:  # a missing peer is a row of n/a, not a failed run
+        print(f"  ({exc!r})", file=sys.stderr)
+        return None, None
+    return statistics.median(times[0]), statistics.median(times[1])
+
+
+def _per_call(seconds: float | None, n: int) -> float | None:
+    return None if seconds is None else seconds / n * 1e6
+
+
 def _guarded(run, repeat: int) -> float | None:
     try:
         return timed(run, repeat)
@@ -249,27 +279,41 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--workload", type=int, action="append", choices=[1, 2, 3, 4],
+                        help="run only this workload (repeatable; default: all)")
+    parser.add_argument("--executor", action="append", choices=sorted(EXECUTORS),
+                        help="workload 2: only this executor's row (repeatable; default: all rows)")
     options = parser.parse_args()
     n, s, a = (200, 10_000, 200) if options.quick else (1000, 100_000, 200)
     repeat = 1 if options.quick else options.repeat
+    workloads = set(options.workload or (1, 2, 3, 4))
+    executors = set(options.executor or EXECUTORS)
 
-    print(f"## 1. {n} independent 10 ms calls, {WORKERS} workers\n")
-    print("| system | seconds | speedup vs serial |\n|---|---:|---:|")
-    for name, seconds, speedup in parallel_rows(n, repeat):
-        print(f"| {name} | {_fmt(seconds)} | {_fmt(speedup, '.2f')} |")
+    if 1 in workloads:
+        print(f"## 1. {n} independent 10 ms calls, {WORKERS} workers\n")
+        print("| system | seconds | speedup vs serial |\n|---|---:|---:|")
+        for name, seconds, speedup in parallel_rows(n, repeat):
+            print(f"| {name} | {_fmt(seconds)} | {_fmt(speedup, '.2f')} |")
 
-    client = _dask_client()
-    print(f"\n## 2. {n * 2} trivial calls, {WORKERS} workers: per-call µs\n")
-    print("| executor | bare executor | mandala_ast batch | ratio |\n|---|---:|---:|---:|")
-    for name, bare_us, ours_us, ratio in overhead_rows(n * 2, repeat, client):
-        print(f"| {name} | {_fmt(bare_us, '.1f')} | {_fmt(ours_us, '.1f')} | {_fmt(ratio, '.2f')} |")
-    if client is not None:
-        client.close()
+    if 2 in workloads:
+        client = _dask_client() if "dask" in executors else None
+        print(f"\n## 2. {n * 2} trivial calls, {WORKERS} workers: per-call µs\n")
+        print("| executor | bare executor | mandala_ast batch | ratio |\n|---|---:|---:|---:|")
+        for name, bare_us, ours_us, ratio in overhead_rows(n * 2, repeat, client, executors):
+            print(f"| {name} | {_fmt(bare_us, '.1f')} | {_fmt(ours_us, '.1f')} | {_fmt(ratio, '.2f')} |")
+        if client is not None:
+            client.close()
 
+    if 3 in workloads:
+        print_stored(s)
+    if 4 in workloads:
+        print(f"\n## 4. {a} async ops awaiting 50 ms, max_concurrency=50: {async_seconds(a):.3f} s")
+
+
+def print_stored(s: int) -> None:
     ours, run_block = stored_seconds(s)
     print(f"\n## 3. a batch of {s} calls, all stored (fresh Storage): {ours:.2f} s "
           f"(the same calls in a run block: {run_block:.2f} s)")
-    print(f"\n## 4. {a} async ops awaiting 50 ms, max_concurrency=50: {async_seconds(a):.3f} s")
 
 
 def _dask_client():

@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -125,6 +125,7 @@ AREAS["RX"] = "review of session-10 merges"
 AREAS["BF"] = "batch futures that end oddly (session 10)"
 AREAS["VX"] = "library objects and modules found by name, as dependencies (session 11)"
 AREAS["LA"] = "lineage of collections filled step by step (session 11)"
+AREAS["DK"] = "Dask batch per-call overhead (session 11)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _BUILT = ("tests/test_built_collections.py",)
@@ -1401,8 +1402,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "a batch whose code caught a failure where it used a call that needed the failed one raises it again at its end"),
     # -- collections, deletion and months-old storages (session 8)
     # -- the lead's session-10 changes
-    Mutant("LT3", "mandala_ast/runtime/batch/executors.py", "        if ticket is not None and not ticket.done():  # (done: its result came back meanwhile)\n            try:\n                ticket.set_running_or_notify_cancel()\n            except RuntimeError:  # settled by the callbacks' thread since the look above\n                pass\n",
-           "        if ticket is not None:\n            ticket.set_running_or_notify_cancel()\n", ("tests/test_batch_workers.py",),
+    Mutant("LT3", "mandala_ast/runtime/batch/executors.py", "            else:\n                ticket.set_running_or_notify_cancel()\n",
+           "            ticket.set_running_or_notify_cancel()\n", ("tests/test_batch_workers.py",),
            "Ctrl-C as the Dask client sends a call whose task already finished: 'Future in unexpected state' replaces the KeyboardInterrupt and the block never ends"),
     Mutant("LT2", "mandala_ast/runtime/built.py", "from .hashing import content_id, digest\n",
            "from .hashing import content_id, digest\nfrom .identity import output_history_id  # noqa: F401\n",
@@ -1590,7 +1591,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("ED1", "mandala_ast/runtime/batch/executors.py", "        with held_back():\n            task = self.client.submit(",
            "        if True:\n            task = self.client.submit(", ("tests/test_batch_workers.py",),
            "Ctrl-C as a Dask client sends a call to the cluster: the call runs there and its result is dropped"),
-    Mutant("ED2", "mandala_ast/runtime/batch/executors.py", "            try:\n                ticket.set_running_or_notify_cancel()\n            except RuntimeError:", "            try:\n                pass\n            except RuntimeError:",
+    Mutant("ED2", "mandala_ast/runtime/batch/executors.py", "            else:\n                ticket.set_running_or_notify_cancel()\n", "            else:\n                pass\n",
            ("tests/test_batch_workers.py",),
            "Ctrl-C as a Dask client sends a call: the call's mirror is cancelled, its result on the cluster dropped"),
     Mutant("ED3", "mandala_ast/runtime/tracing.py", "    return _disable\n",
@@ -1813,6 +1814,19 @@ MUTANTS: tuple[Mutant, ...] = (
            "        self.added: list[tuple[Any, Any]] = [(e, UNKNOWN) for e in elements_of(value)]\n",
            "        self.added: list[tuple[Any, Any]] = []\n", _GROWN,
            "a list filled before the block began: what it held then is claimed for a producer of the block"),
+    Mutant("DK1", "mandala_ast/runtime/batch/executors.py", "    if finished:\n        try:\n            values = client.gather(",
+           "    if False:\n        try:\n            values = client.gather(", ("tests/test_batch_dask.py",),
+           "a Dask batch fetches each call's result on its own (future.result(): a round trip per call)"),
+    Mutant("DK2", "mandala_ast/runtime/batch/executors.py", "Chained(address, args, kwargs, traced)",
+           "Chained(address, args, kwargs)", ("tests/test_batch_dask.py",),
+           "every body on a Dask cluster is traced, even one that can run no user code (~0.6 ms a call)"),
+    Mutant("DK3", "mandala_ast/runtime/batch/scheduler.py",
+           "        self.backend.fetch(list(running))  # (Dask: the results that came back, kept below)\n", "",
+           ("tests/test_batch_workers.py",),
+           "Ctrl-C in a Dask batch drops the result of a call that finished but was not fetched yet"),
+    Mutant("DK4", "mandala_ast/runtime/batch/executors.py", "            _settle(mirror, mirror.dask)\n        mirror.dask.release()\n",
+           "            _settle(mirror, mirror.dask)\n", ("tests/test_batch_dask.py",),
+           "after a Dask batch, the workers keep every result it computed in memory (until the garbage collector runs)"),
 )
 
 

@@ -693,6 +693,14 @@ def test_ctrl_c_before_a_dask_call_chained_to_a_finished_one_is_looked_up_cancel
         assert inc(1) == 2 and inc(100) == 101  # finished before the block ended: kept
 
 
+def test_ctrl_c_as_a_dask_client_sends_a_call_still_running_cancels_it_on_the_cluster(tmp_path):
+    """A call whose task was sent as Ctrl-C came, and still runs: its mirror, cancelled as a
+    call that never started, left the task running on the cluster, wanted by nobody, after
+    the block ended."""
+    states = _states_after_ctrl_c_on_dask(tmp_path, "a = 2", interrupted_submit=1, answered=False)
+    assert not {"processing", "waiting", "queued"} & set(states), states
+
+
 def _states_after_ctrl_c_on_dask(tmp_path, calls: str, interrupted_submit: int, answered: bool) -> list[str]:
     """Run ``calls`` then ``held = hold(a, ...)`` (chained to ``a`` on a real LocalCluster) in
     a child; once the chained call runs on the cluster, Ctrl-C lands in the
@@ -1036,6 +1044,9 @@ def test_ctrl_c_as_a_dask_call_that_already_finished_is_sent_keeps_it_and_raises
 
         def result(self):
             return "value"
+
+        def done(self):
+            return True
 
         def add_done_callback(self, callback):
             callback(self)

@@ -39,6 +39,9 @@ class Backend:
     #: True when bodies run in this process, on the very objects the block passed: calls
     #: given the same object see each other's changes to it (a process is sent copies).
     local = True
+    #: Seconds the coordinator may wait, once a call finished, for more to :meth:`fetch`
+    #: in one go (0: each result is at hand as it comes, nothing to fetch).
+    fetch_window = 0.0
 
     def __init__(self, max_workers: int | None = None) -> None:
         self.max_workers = max_workers
@@ -59,6 +62,15 @@ class Backend:
     def cancel(self, futures: Any) -> None:
         for future in futures:
             future.cancel()
+
+    def watch(self, future: Any, callback: Any) -> None:
+        """Call ``callback(future)`` once ``future`` has finished (its result at hand, or to
+        be fetched by :meth:`fetch`)."""
+        future.add_done_callback(callback)
+
+    def fetch(self, futures: list) -> None:
+        """Make the results of those of ``futures`` that finished at hand (here they are
+        already: a finished future holds its result)."""
 
     def cut_short(self) -> Any:
         """The future of the last submit if it was interrupted (Ctrl-C) before it returned,
@@ -223,17 +235,22 @@ class DaskBackend(Backend):
     futures), and the coordinator gathers each result once, to store it.
 
     Each Dask future is mirrored by a ``concurrent.futures.Future`` (``.dask`` holds the
-    original), so the scheduler waits on Dask, pool and async calls alike.
+    original), so the scheduler waits on Dask, pool and async calls alike. A mirror is
+    settled by the coordinator (:meth:`fetch`), not by the Dask future's callback: asking
+    each future for its result costs a round trip through the client's event loop and the
+    scheduler (``future.result()``), while the results of all the tasks that finished since
+    the coordinator last looked come back in one ``client.gather``.
     """
 
     chains = True
     local = False
+    fetch_window = 0.05  # (a gather is a round trip through the scheduler)
 
     def __init__(self, client: Any) -> None:
         super().__init__(None)
         self.client = client
         self.addresses: dict[int, tuple[Any, Any]] = {}  # id(op) -> (op, address)
-        self._ticket: cf.Future | None = None  # the mirror of the task being handed over
+        self._ticket: Any = None  # the mirror (a cf.Future with .dask) of the task being handed over
 
     def submit(self, op: Any, args: tuple, kwargs: dict, traced: bool = True, upstream: tuple = ()) -> Any:
         """The call sent to the cluster, a Ctrl-C meanwhile held back until its mirror is at
@@ -243,21 +260,36 @@ class DaskBackend(Backend):
         inputs = tuple(getattr(future, "dask", future) for future in upstream)
         self._ticket = None  # (not one an earlier interruption left unclaimed)
         with held_back():
-            task = self.client.submit(Chained(address, args, kwargs), *inputs, pure=False)
+            task = self.client.submit(Chained(address, args, kwargs, traced), *inputs, pure=False)
             self._ticket = _mirror(task)
         mirror, self._ticket = self._ticket, None
         return mirror
 
     def cut_short(self) -> Any:
         """The mirror of a task sent as Ctrl-C came, marked running: cancelling the mirror
-        would not stop the task on the cluster, only drop its result."""
+        would not stop the task on the cluster, only drop its result (a task finished by then
+        gives its mirror its result at once)."""
         ticket, self._ticket = self._ticket, None
-        if ticket is not None and not ticket.done():  # (done: its result came back meanwhile)
-            try:
+        if ticket is not None and not ticket.done():
+            if ticket.dask.done():
+                _settle(ticket, ticket.dask)
+            else:
                 ticket.set_running_or_notify_cancel()
-            except RuntimeError:  # settled by the callbacks' thread since the look above
-                pass
         return ticket
+
+    def watch(self, future: Any, callback: Any) -> None:
+        """A mirror is reported once its task finished, unsettled (:meth:`fetch` settles it);
+        the Dask future's callback, run in Dask's callback thread, only hands it on."""
+        task = getattr(future, "dask", None)
+        if task is None:  # an async op's call, on this process's event loop
+            super().watch(future, callback)
+        else:
+            task.add_done_callback(lambda _: callback(future))
+
+    def fetch(self, futures: list) -> None:
+        """Settle the mirrors of ``futures`` whose tasks finished: the results of those that
+        succeeded gathered in one go, the others (failed, cancelled) one by one."""
+        _settle_all(self.client, [future for future in futures if hasattr(future, "dask") and future.dask.done()])
 
     def _address(self, op: Any) -> Any:
         """Where a worker finds the op, with its code as this process has it (a worker process
@@ -273,23 +305,42 @@ class DaskBackend(Backend):
 
     def cancel(self, futures: Any) -> None:
         """Cancel the tasks (and those chained to them); one that finished, its mirror not
-        yet told (the callbacks' thread may come after the block has exited), gives its
-        result to its mirror first, to be kept."""
+        yet settled (:meth:`fetch`), gives its result to its mirror first, to be kept."""
+        self.fetch(futures)
         mirrors = [f for f in futures if hasattr(f, "dask")]
-        for mirror in mirrors:
-            if mirror.dask.done() and not mirror.done():
-                _settle(mirror, mirror.dask)
         tasks = [mirror.dask for mirror in mirrors]
         if tasks:
             self.client.cancel(tasks)
 
 
 def _mirror(task: Any) -> cf.Future:
-    """A ``concurrent.futures.Future`` settled as the Dask future ``task`` is (``.dask``)."""
+    """A ``concurrent.futures.Future`` to be settled as the Dask future ``task`` (``.dask``) is,
+    once it finished (:func:`_settle_all`)."""
     mirror: cf.Future = cf.Future()
     mirror.dask = task  # type: ignore[attr-defined]
-    task.add_done_callback(lambda done: _settle(mirror, done))  # called in a thread of its own
     return mirror
+
+
+def _settle_all(client: Any, mirrors: list[Any]) -> None:
+    """Settle ``mirrors``, whose tasks finished: those that succeeded with their results
+    gathered in one go (one round trip for all), the rest one by one as :func:`_settle` does
+    (a task lost or failed since its status was read fails the whole gather: one by one too).
+    Each task is then released: the cluster keeps its result only while a task chained to it
+    needs it (held until the garbage collector found the batch's graph, every result the
+    batch computed stayed in the workers' memory after the block)."""
+    waiting = [mirror for mirror in mirrors if not mirror.done()]
+    finished = [mirror for mirror in waiting if mirror.dask.status == "finished"]
+    if finished:
+        try:
+            values = client.gather([mirror.dask for mirror in finished])
+        except Exception:  # noqa: BLE001 - each one's own outcome, below
+            values = None
+        for mirror, value in zip(finished, values or ()):
+            mirror.set_result(value)
+    for mirror in waiting:
+        if not mirror.done():
+            _settle(mirror, mirror.dask)
+        mirror.dask.release()
 
 
 def _settle(mirror: cf.Future, task: Any) -> None:

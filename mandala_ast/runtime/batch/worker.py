@@ -175,8 +175,9 @@ def resolve_op(module: str, name: str) -> Any:
     return op_named(module, name)
 
 
-def compute_named(address: tuple, args: tuple, kwargs: dict) -> tuple:
-    """The body of the op at ``address``, run in a worker process (traced, no storage).
+def compute_named(address: tuple, args: tuple, kwargs: dict, traced: bool = True) -> tuple:
+    """The body of the op at ``address``, run in a worker process (traced unless the
+    coordinator found that it can run no user code, no storage).
 
     ``address`` is ``(module, name)``, or ``(module, name, code)`` with the coordinator's
     :func:`code_signature` of the op, checked against this process's before the body runs,
@@ -186,7 +187,7 @@ def compute_named(address: tuple, args: tuple, kwargs: dict) -> tuple:
     op = resolve_op(address[0], address[1])
     if len(address) > 2 and (len(address) == 3 or address[3] != this_process()):
         _check_code(op, address[2])
-    return _run_fn(op, args, kwargs)
+    return _run_fn(op, args, kwargs, traced)
 
 
 #: Drawn once per interpreter: a forked child keeps it, but not its pid.
@@ -284,10 +285,15 @@ class Slot:
 
 
 class Chained:
-    """A task whose arguments hold Slots: ``Chained(task)(*upstream results)``."""
+    """A task whose arguments hold Slots: ``Chained(task)(*upstream results)``. ``traced``:
+    False when the coordinator found that the body can run no user code (plain data into an
+    op that refers to none), as it runs such a body in its own threads: a trace would find
+    nothing, and on Python 3.12+ each traced body makes every function the worker's process
+    runs next (its Dask event loop's, a cluster of threads: the coordinator's too) report
+    itself once more."""
 
-    def __init__(self, address: Any, args: tuple, kwargs: dict) -> None:
-        self.address, self.args, self.kwargs = address, args, kwargs
+    def __init__(self, address: Any, args: tuple, kwargs: dict, traced: bool = True) -> None:
+        self.address, self.args, self.kwargs, self.traced = address, args, kwargs, traced
 
     @property
     def __name__(self) -> str:  # read by Dask for the task's key, which its dashboard and errors show
@@ -302,8 +308,9 @@ class Chained:
 
         args = tuple(fill(a) for a in self.args)
         kwargs = {k: fill(v) for k, v in self.kwargs.items()}
-        return compute_named(self.address, args, kwargs) if type(self.address) is tuple else _run_fn(
-            self.address, args, kwargs)
+        if type(self.address) is tuple:
+            return compute_named(self.address, args, kwargs, self.traced)
+        return _run_fn(self.address, args, kwargs, self.traced)
 
 
 def _filled(value: Any, upstream: tuple) -> Any:
@@ -317,16 +324,16 @@ def _filled(value: Any, upstream: tuple) -> Any:
     return value
 
 
-def _run_fn(op: Any, args: tuple, kwargs: dict) -> tuple:
-    """An op's body in a worker process (traced, no storage), noting the files and environment
+def _run_fn(op: Any, args: tuple, kwargs: dict, traced: bool = True) -> tuple:
+    """An op's body in a worker process (traced if ``traced``, no storage), noting the files and environment
     variables it reads; also
     an op not importable by name (defined in a function), shipped whole by cloudpickle."""
     watching = file_deps.start(op.track_files, args, kwargs)
-    reading = env_deps.start(op.track_env, None, op.fn)
+    reading = env_deps.start(op.track_env, None if traced else op.fn, op.fn)
     ran = RanCode()
     try:
         started = time.perf_counter()
-        result, ran = call_body(op, args, kwargs, True)
+        result, ran = call_body(op, args, kwargs, traced)
         duration = time.perf_counter() - started
     finally:
         files = env_deps.stop(reading, file_deps.stop(watching, None, user_codes(op, ran)), op.ignore_env)
