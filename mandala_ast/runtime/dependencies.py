@@ -24,7 +24,7 @@ import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from . import definitions, env_deps, file_deps, untracked
+from . import definitions, env_deps, file_deps, recursion, script_state, untracked
 from .differences import short_repr
 from .fingerprints import NO_SOURCE, Fingerprint, decorators, fingerprint
 from .hashing import UnhashableError, content_id, digest
@@ -47,6 +47,8 @@ __all__ = [
     "from_rows",
     "hands_work_off",
     "is_data",
+    "look_at_state",
+    "note_moved",
     "objects_before",
     "may_run_user_code",
     "op_dependency",
@@ -593,7 +595,7 @@ def describe(name: str, value: Any) -> Dependency | None:
     if name.endswith(DECORATORS):
         return _decorators_dependency(name, value)
     if name.endswith(DEFINITION):
-        return _definition_dependency(name)
+        return _definition_dependency(name, value)
     if name.endswith(TARGETS):
         return _targets_dependency(name, value)
     if _is_alias(name, value):  # which class or library code the name points to
@@ -617,15 +619,85 @@ def describe(name: str, value: Any) -> Dependency | None:
     return None
 
 
-def _definition_dependency(name: str) -> Dependency | None:
+def _definition_dependency(name: str, value: Any) -> Dependency | None:
     """State the user's functions write (``global K``, a cache they fill), by the text of the
     statements that bind it where it is defined (``K = 2``): its value moves as calls run,
-    that text only with an edit. None where the module has no file (a notebook's)."""
-    module_name, _, qualname = name.removesuffix(DEFINITION).partition(":")
+    that text only with an edit. And by the value code outside the op bodies set it to, if
+    it did (``set_k(7)`` in the script: see script_state.py). None where the module has no
+    file (a notebook's)."""
+    base = name.removesuffix(DEFINITION)
+    module_name, _, qualname = base.partition(":")
     text = definitions.definition_text(module_name, qualname, is_user_module)
     if text is None:
         return None
-    return Dependency(name, "constant", digest(b"definition|" + text.encode()), text)
+    setting = _setting(base, module_name, qualname, value)
+    if setting is None:
+        return Dependency(name, "constant", digest(b"definition|" + text.encode()), text)
+    shown = f"{text}\n# set outside the ops to: {setting[1]}"
+    return Dependency(name, "constant", digest(b"definition|" + text.encode() + b"|set|" + setting[0]), shown)
+
+
+def _setting(name: str, module_name: str, qualname: str, value: Any) -> tuple[bytes, str] | None:
+    """What code outside the op bodies set state ``name`` (holding ``value``) to, if it did."""
+    if value is _GONE:
+        return None
+
+    def defined() -> bytes | None:
+        literal = definitions.literal_value(module_name, qualname)
+        return None if literal is definitions.NO_LITERAL else _data_state(literal)
+
+    return script_state.setting(name, value, defined, _data_state, _described,
+                                recursion.bodies_running() == 0)
+
+
+def look_at_state() -> None:
+    """Look again, outside any op body, at the state this process has seen (see
+    script_state.py): a value code outside the op bodies set since counts from now on."""
+    for name in script_state.known():
+        value = resolve(name)
+        if value is not _GONE:
+            _setting(name, *name.partition(":")[::2], value)
+
+
+def note_moved(fn: Any, codes: dict[types.CodeType, dict]) -> None:
+    """An op body ran: the state the code it ran (``codes``, the op's own ``fn`` too) writes
+    holds what the body left in it, which is no setting from outside (script_state.py)."""
+    for name in _state_written_by(getattr(fn, "__code__", None), getattr(fn, "__globals__", {})):
+        script_state.moved(name, resolve(name))
+    for code, module_globals in codes.items():
+        for name in _state_written_by(code, module_globals):
+            script_state.moved(name, resolve(name))
+
+
+def _state_written_by(code: types.CodeType | None, module_globals: dict) -> tuple[str, ...]:
+    """``module:K`` of each module-level name, and ``module:Model.K`` of each attribute of
+    its own class (a method's), that ``code`` of the user's writes: rebinds (``global K``)
+    or changes in place (``CACHE[k] = v``, ``cls.SEEN.append(x)``). Worked out once a code."""
+    if code is None:
+        return ()
+    known = _WRITES.get(code)
+    if known is None:
+        name = _name_of_code(code, module_globals)
+        value = resolve(name) if name else _GONE
+        tree = fingerprint(value).tree if _code_object_of(value) is not None else None
+        known = () if tree is None else _writes_of(name, tree)  # type: ignore[arg-type]
+        if len(_WRITES) > 65_536:
+            _WRITES.clear()
+        _WRITES[code] = known
+    return known
+
+
+def _writes_of(name: str, tree: ast.AST) -> tuple[str, ...]:
+    module_name, _, qualname = name.partition(":")
+    found = [f"{module_name}:{written}" for written in sorted(_walked(tree)[3])]
+    owner = qualname.rpartition(".")[0]
+    if owner and "." not in owner:  # a method of a module-level class
+        found += [f"{module_name}:{owner}.{attr}" for attr in sorted(_attributes_written(tree, owner, True))]
+    return tuple(found)
+
+
+#: code object -> the state it writes (see _state_written_by)
+_WRITES: dict[types.CodeType, tuple[str, ...]] = {}
 
 
 def binding_state(target: str) -> bytes:
@@ -768,6 +840,7 @@ def forget_argument_states() -> None:
     """Drop the states of functions given as arguments: at block entry, where code edited
     since (a notebook cell, a reload) and constants changed since must be seen."""
     _ARGUMENT_STATES.clear()
+    _WRITTEN_IN.clear()
 
 
 def _data_state(value: Any) -> bytes | None:
@@ -1254,6 +1327,21 @@ def _module_data(module_name: str, namespace: dict) -> Iterator[tuple[str, Any]]
             yield f"{module_name}:{name}{DEFINITION if name in written else ''}", value
 
 
+def _state_written_in(module_name: str) -> set[str]:
+    """The module-level names the functions of module ``module_name`` write (see
+    _state_its_functions_write), worked out once a block: a notebook cell may define a
+    function writing another name (forget_argument_states forgets them)."""
+    known = _WRITTEN_IN.get(module_name)
+    if known is None:
+        module = sys.modules.get(module_name)
+        known = _WRITTEN_IN[module_name] = _state_its_functions_write(vars(module)) if module is not None else set()
+    return known
+
+
+#: module name -> the names its functions write, until the next block
+_WRITTEN_IN: dict[str, set[str]] = {}
+
+
 def _state_its_functions_write(namespace: dict) -> set[str]:
     """The module-level names the functions and methods defined in ``namespace`` write."""
     written: set[str] = set()
@@ -1438,7 +1526,9 @@ def _named_value(module_name: str, attr: str, value: Any) -> Iterator[tuple[str,
         yield referenced_as, value
     if _code_object_of(value) is None:
         if is_user_module(module_name) and not alias:
-            yield referenced_as, value
+            # State its module's functions write (a counter, a cache, `global K` in set_k)
+            # counts by its definition, as for a read by a computed name (see _module_data).
+            yield referenced_as + (DEFINITION if attr in _state_written_in(module_name) else ""), value
         return
     own = _reference_name(value, referenced_as)
     if own != referenced_as or not alias:

@@ -200,9 +200,9 @@ class Storage:
                 return hit
         allowed = self.new_calls_allowed if block.allow_new_calls is None else block.allow_new_calls
         with self._lock:  # (the memo too: another thread may be forgetting it, after a deletion)
-            _, outputs, _ = self._call_and_load(op, args, kwargs, None, block, hashed, allowed)
+            _, outputs, deps_id = self._call_and_load(op, args, kwargs, None, block, hashed, allowed)
             result = op.join_outputs(outputs)
-            if _immutable(outputs):
+            if _immutable(outputs) and not self._versions.reads_state(deps_id):  # (script_state.py)
                 bounded_put(self._fast, key, result)
         return result
 
@@ -228,9 +228,10 @@ class Storage:
                 return hit
         allowed = self.new_calls_allowed if block.allow_new_calls is None else block.allow_new_calls
         with self._lock:
-            row_id, outputs, _ = self._call_and_load(op, args, kwargs, input_refs, block, hashed, allowed)
+            row_id, outputs, deps_id = self._call_and_load(op, args, kwargs, input_refs, block, hashed, allowed)
             refs = output_refs(row_id, outputs)
-            if type(outputs) is tuple and all(type(r.value) in IMMUTABLE for r in refs):
+            if type(outputs) is tuple and all(type(r.value) in IMMUTABLE for r in refs) \
+                    and not self._versions.reads_state(deps_id):
                 bounded_put(self._fast_refs, key, refs)
         return refs
 
@@ -256,7 +257,7 @@ class Storage:
             if input_refs is not None:
                 return output_refs(row_id, outputs)
             result = op.join_outputs(outputs)
-            if key is not None and _immutable(outputs):
+            if key is not None and _immutable(outputs) and not self._versions.reads_state(deps_id):
                 bounded_put(self._fast_in_body, key, (result, deps_id))
         return result
 

@@ -1,0 +1,87 @@
+"""State the script sets before an op runs, told apart from state the op bodies move.
+
+Module or class state that the user's functions write (``global K; K = v`` in ``set_k``, a
+cache ``CACHE[k] = v``) counts by the text that defines it (definitions.py): its value moves
+as op calls run, and a new process, which does not repeat those calls (hits run no body),
+would find another value and compute every call again. Yet ``set_k(7)`` called by the script
+(code outside any op body) before the op is an input like an argument, and counted by the
+text alone, the calls stored with ``K = 5`` were served for it.
+
+So this process remembers, for each such state, the value it held where it was last seen:
+as an op body left it (``moved``: code that writes it ran in the body), or as it was looked
+at outside any op body. Looked at outside op bodies again and found holding another value,
+it was set from outside: that value is the state's *setting*, which counts beside the text
+(``setting``), until it is set again. Values only op bodies gave it leave the setting alone.
+First seen holding another value than its module's own literal (``K = 3``), it was set
+before any op looked (or the module's line is no literal: then its value counts as set).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["any_known", "changes", "known", "moved", "setting"]
+
+#: state name (``module:qualname``) -> (the value where last seen, its content id or None
+#: until asked: op bodies moved it, and hashing a cache after every body would cost)
+_left: dict[str, tuple[Any, bytes | None]] = {}
+#: state name -> (content id, text shown in reports) of the value code outside op bodies set
+_set: dict[str, tuple[bytes, str]] = {}
+#: How many times a setting changed in this process: what was worked out under the old one
+#: (valid calls found, dependency states, warm hits) is dropped when this moves.
+changes = 0
+
+#: A value's content id (None when it has none).
+Content = Callable[[Any], "bytes | None"]
+
+
+def setting(name: str, value: Any, defined: Callable[[], bytes | None], content: Content,
+            shown: Callable[[Any], str], outside: bool) -> tuple[bytes, str] | None:
+    """What code outside the op bodies set state ``name`` to, seen holding ``value`` now;
+    None while it holds what its module or the op bodies gave it. ``defined``: the content
+    id of its module's own literal value (None: no literal). ``outside``: whether this thread
+    runs no op body now; inside one, a value other than where it was last seen may be the
+    body's doing, so only a state never seen yet is looked at."""
+    known = _left.get(name)
+    if known is None:
+        cid = content(value)
+        _left[name] = (value, cid)
+        if cid is None or cid != defined():
+            _set[name] = (cid or b"", shown(value))
+    elif outside and known[0] is not value:
+        _look_again(name, value, known, defined, content, shown)
+    return _set.get(name)
+
+
+def _look_again(name: str, value: Any, known: tuple[Any, bytes | None], defined: Callable[[], bytes | None],
+                content: Content, shown: Callable[[Any], str]) -> None:
+    """``name`` holds another object than where it was last seen: set from outside the op
+    bodies, unless the two are equal (``K = 7`` computed again)."""
+    global changes
+    cid = content(value)
+    _left[name] = (value, cid)
+    if cid == (known[1] if known[1] is not None else content(known[0])):
+        return
+    new = (cid or b"", shown(value))
+    if cid is not None and cid == defined():  # set back to its module's own value
+        changed = _set.pop(name, None) is not None
+    else:
+        changed, _set[name] = _set.get(name) != new, new
+    if changed:
+        changes += 1
+
+
+def moved(name: str, value: Any) -> None:
+    """An op body ran code that writes state ``name``, which now holds ``value``: its value
+    as op bodies left it, which a new process does not repeat (its setting stays)."""
+    _left[name] = (value, None)
+
+
+def any_known() -> bool:
+    return bool(_left)
+
+
+def known() -> list[str]:
+    """The states seen so far: those whose value code outside the op bodies may set."""
+    return list(_left)
