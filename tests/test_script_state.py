@@ -59,6 +59,18 @@ def load(x):
 
 def cached(x):
     return CACHE.get(x, -1)
+
+class Config:
+    def __init__(self):
+        self.k = 3
+
+CONFIG = Config()
+
+def configure(k):
+    CONFIG.k = k
+
+def rate(x):
+    return x * CONFIG.k
 '''
 
 SCRIPT = '''
@@ -86,11 +98,12 @@ with storage.run():
 print("RUNS", RUNS)
 '''
 
-READS = {
+REBOUND = {
     "a helper reading the global": ("helpers.set_k({k})", "helpers.scaled(x)"),
     "a read by a computed name": ("helpers.set_k({k})", "helpers.scaled_by_name(x)"),
     "a class attribute a classmethod sets": ("helpers.Model.set_k({k})", "helpers.Model().scaled(x)"),
 }
+READS = {**REBOUND, "an object a function changes in place": ("helpers.configure({k})", "helpers.rate(x)")}
 
 
 class Script:
@@ -142,11 +155,12 @@ def test_a_value_the_script_sets_between_blocks_of_one_process_recomputes(tmp_pa
     assert script.run(setter.format(k=7)) == ([[7, 14]], [])
 
 
-@pytest.mark.parametrize("kind", list(READS))
+@pytest.mark.parametrize("kind", list(REBOUND))
 def test_a_value_the_script_sets_between_calls_of_one_block_recomputes(tmp_path, kind):
     """The warm hit of ``f(2)`` was answered from memory, the value set since unseen; an op
-    that reads no such state still hits what the block computed before."""
-    setter, expression = READS[kind]
+    that reads no such state still hits what the block computed before. (Changed in place,
+    it is seen at the next block, as a constant changed in place is.)"""
+    setter, expression = REBOUND[kind]
     script = Script(tmp_path, expression)
     calls = f"[plain(1), f(2), {setter.format(k=7)}, plain(1), f(2)]"
     assert script.run(setter.format(k=5), calls=calls) == ([[2, 10, None, 2, 14]], [("plain", 1), 2, 2])

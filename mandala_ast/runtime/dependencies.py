@@ -49,6 +49,7 @@ __all__ = [
     "is_data",
     "look_at_state",
     "note_moved",
+    "state_guard",
     "objects_before",
     "may_run_user_code",
     "op_dependency",
@@ -637,8 +638,9 @@ def _definition_dependency(name: str, value: Any) -> Dependency | None:
     return Dependency(name, "constant", digest(b"definition|" + text.encode() + b"|set|" + setting[0]), shown)
 
 
-def _setting(name: str, module_name: str, qualname: str, value: Any) -> tuple[bytes, str] | None:
-    """What code outside the op bodies set state ``name`` (holding ``value``) to, if it did."""
+def _setting(name: str, module_name: str, qualname: str, value: Any, in_place: bool = False) -> tuple[bytes, str] | None:
+    """What code outside the op bodies set state ``name`` (holding ``value``) to, if it did;
+    ``in_place``: looking into the same object too, if small (see _small_state)."""
     if value is _GONE:
         return None
 
@@ -647,16 +649,48 @@ def _setting(name: str, module_name: str, qualname: str, value: Any) -> tuple[by
         return None if literal is definitions.NO_LITERAL else _data_state(literal)
 
     return script_state.setting(name, value, defined, _data_state, _described,
-                                recursion.bodies_running() == 0)
+                                recursion.bodies_running() == 0, in_place and _small_state(value))
 
 
-def look_at_state() -> None:
+def state_guard(names: tuple[str, ...]) -> script_state.Guard:
+    """A guard of the state ``names`` (``helpers:K@definition``) hold now (script_state.Guard);
+    one that never holds where a name's owner is gone."""
+    held = []
+    for name in names:
+        module_name, _, qualname = name.removesuffix(DEFINITION).partition(":")
+        *owners, attribute = qualname.split(".")
+        owner: Any = sys.modules.get(module_name)
+        for part in owners:
+            owner = getattr(owner, part, None)
+        if owner is None:
+            return script_state.NEVER
+        held.append((owner, attribute, getattr(owner, attribute, _GONE)))
+    return script_state.Guard(tuple(held))
+
+
+def look_at_state(in_place: bool = False) -> None:
     """Look again, outside any op body, at the state this process has seen (see
-    script_state.py): a value code outside the op bodies set since counts from now on."""
+    script_state.py): a value code outside the op bodies set since counts from now on.
+    ``in_place``: into the objects too (``configure(lr=0.2)`` setting ``CONFIG.lr``), which
+    hashes them: at a block's entry, as constants changed in place are seen there."""
     for name in script_state.known():
         value = resolve(name)
         if value is not _GONE:
-            _setting(name, *name.partition(":")[::2], value)
+            _setting(name, *name.partition(":")[::2], value, in_place)
+
+
+def _small_state(value: Any) -> bool:
+    """State whose content a block's entry hashes to see it changed in place: a container
+    of at most _SMALL_ITEMS items, an object of the user's, an array of at most 1 MiB (a
+    cache of a million entries filled by the op bodies would cost every block its hashing)."""
+    if isinstance(value, (list, dict, set)):
+        return len(value) <= _SMALL_ITEMS
+    if type(value).__module__ == "numpy":
+        return getattr(value, "nbytes", 0) <= 1 << 20
+    return is_user_module(type(value).__module__) and hasattr(value, "__dict__")
+
+
+_SMALL_ITEMS = 10_000
 
 
 def note_moved(fn: Any, codes: dict[types.CodeType, dict]) -> None:
@@ -1528,7 +1562,8 @@ def _named_value(module_name: str, attr: str, value: Any) -> Iterator[tuple[str,
         if is_user_module(module_name) and not alias:
             # State its module's functions write (a counter, a cache, `global K` in set_k)
             # counts by its definition, as for a read by a computed name (see _module_data).
-            yield referenced_as + (DEFINITION if attr in _state_written_in(module_name) else ""), value
+            written = attr in _state_written_in(module_name) and is_data(value)
+            yield referenced_as + (DEFINITION if written else ""), value
         return
     own = _reference_name(value, referenced_as)
     if own != referenced_as or not alias:

@@ -427,15 +427,16 @@ class CallPipeline:
         the old code."""
         if self.versions.refresh():
             self.index.forget()
-        self.notice_settings()
+        self.notice_settings(in_place=True)
 
-    def notice_settings(self) -> None:
+    def notice_settings(self, in_place: bool = False) -> None:
         """Outside op bodies (a block's entry, a call of the block's own code): notice state
         that code outside the op bodies set since it was last seen (``set_k(7)`` in the
-        script, script_state.py), and forget what was found valid, worked out or answered
-        from memory under its earlier setting."""
+        script, script_state.py; ``in_place``: changed in place too, at a block's entry), and
+        forget what was found valid, worked out or answered from memory under its earlier
+        setting."""
         if not recursion.bodies_running():
-            dependencies.look_at_state()
+            dependencies.look_at_state(in_place)
         if script_state.changes != self._settings_seen:
             self._settings_seen = script_state.changes
             self.versions.forget_states()

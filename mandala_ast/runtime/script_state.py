@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["any_known", "changes", "known", "moved", "setting"]
+__all__ = ["Guard", "any_known", "changes", "known", "moved", "setting"]
 
 #: state name (``module:qualname``) -> (the value where last seen, its content id or None
 #: until asked: op bodies moved it, and hashing a cache after every body would cost)
@@ -37,28 +37,32 @@ Content = Callable[[Any], "bytes | None"]
 
 
 def setting(name: str, value: Any, defined: Callable[[], bytes | None], content: Content,
-            shown: Callable[[Any], str], outside: bool) -> tuple[bytes, str] | None:
+            shown: Callable[[Any], str], outside: bool, in_place: bool = False) -> tuple[bytes, str] | None:
     """What code outside the op bodies set state ``name`` to, seen holding ``value`` now;
     None while it holds what its module or the op bodies gave it. ``defined``: the content
     id of its module's own literal value (None: no literal). ``outside``: whether this thread
     runs no op body now; inside one, a value other than where it was last seen may be the
-    body's doing, so only a state never seen yet is looked at."""
+    body's doing, so only a state never seen yet is looked at. ``in_place``: whether to look
+    into the same object too (``CONFIG["lr"] = 0.2``: hashed, so at a block's entry only)."""
     known = _left.get(name)
     if known is None:
         cid = content(value)
         _left[name] = (value, cid)
         if cid is None or cid != defined():
             _set[name] = (cid or b"", shown(value))
-    elif outside and known[0] is not value:
+    elif outside and (known[0] is not value or in_place):
         _look_again(name, value, known, defined, content, shown)
     return _set.get(name)
 
 
 def _look_again(name: str, value: Any, known: tuple[Any, bytes | None], defined: Callable[[], bytes | None],
                 content: Content, shown: Callable[[Any], str]) -> None:
-    """``name`` holds another object than where it was last seen: set from outside the op
-    bodies, unless the two are equal (``K = 7`` computed again)."""
+    """``name`` holds another object than where it was last seen, or maybe the same one
+    changed: set from outside the op bodies, unless the two are equal (``K = 7`` computed
+    again). The same object as op bodies left it (its content not known) counts as theirs."""
     global changes
+    if known[0] is value and known[1] is None:  # (not hashed for nothing: the bodies move it again)
+        return
     cid = content(value)
     _left[name] = (value, cid)
     if cid == (known[1] if known[1] is not None else content(known[0])):
@@ -85,3 +89,28 @@ def any_known() -> bool:
 def known() -> list[str]:
     """The states seen so far: those whose value code outside the op bodies may set."""
     return list(_left)
+
+
+class Guard:
+    """What the state a call read held when its result was kept for warm hits: ``held``,
+    ``(owner, attribute, value)`` each (a module and ``K``, a class and ``K``). It holds while
+    no setting changed and each attribute still holds the same object: a value set since
+    (``set_k(7)``) sends the call down the full path, which tells who set it."""
+
+    __slots__ = ("changes", "held")
+
+    def __init__(self, held: tuple[tuple[Any, str, Any], ...]) -> None:
+        self.changes, self.held = changes, held
+
+    def holds(self) -> bool:
+        if self.changes != changes:
+            return False
+        for owner, attribute, value in self.held:
+            if getattr(owner, attribute, _GONE) is not value:
+                return False
+        return True
+
+
+_GONE = object()
+#: A guard that never holds: state whose owner cannot be found now.
+NEVER = Guard(((None, "__never__", object()),))

@@ -21,7 +21,15 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ArgumentError, VersionChangeError
-from . import dependencies as deps, env_deps, file_deps, fingerprints, renames, script_state, untracked
+from . import (
+    dependencies as deps,
+    env_deps,
+    file_deps,
+    fingerprints,
+    renames,
+    script_state,
+    untracked,
+)
 from .hashing import digest
 from .packing import unpack_outputs
 from .tracing import RanCode
@@ -80,7 +88,7 @@ class VersionTracker:
         self._identity_names: dict[str, dict[str, str]] = {}  # op name -> renamed arguments
         self._file_rows: dict[str, tuple | None] = {}  # data file -> its data_file_stats row known
         self._file_row_sql: str | None = ""  # how to read one (file_deps.row_sql), once known
-        self._reads_state: dict[bytes, bool] = {}  # deps_id -> any state functions write among them?
+        self._state_read: dict[bytes, tuple[str, ...]] = {}  # deps_id -> its names of state functions write
 
     def forget(self) -> None:
         """Drop everything known about versions and states: the file was rewritten (a rename)."""
@@ -319,16 +327,18 @@ class VersionTracker:
         self._deps_members[deps_id] = tuple((d.name, d.kind, d.state) for d in found.values())
         self._valid[deps_id] = True
 
-    def reads_state(self, deps_id: bytes | None) -> bool:
-        """Whether the calls stored under ``deps_id`` read state functions of the user's write
-        (script_state.py): code outside the op bodies may set it before any call, so such a
-        call is never answered from a warm-hit cache, which looks at nothing."""
+    def warm_guard(self, deps_id: bytes | None) -> script_state.Guard | None:
+        """None if the calls stored under ``deps_id`` read no state functions of the user's
+        write; else a guard holding while that state holds what it holds now: code outside
+        the op bodies may set it before any call (script_state.py), and a warm hit answered
+        from memory looks at nothing else."""
         if not deps_id:
-            return False
-        known = self._reads_state.get(deps_id)
-        if known is None:
-            known = self._reads_state[deps_id] = any(name.endswith(deps.DEFINITION) for name, _, _ in self._members(deps_id))
-        return known
+            return None
+        names = self._state_read.get(deps_id)
+        if names is None:
+            names = self._state_read[deps_id] = tuple(
+                name for name, _, _ in self._members(deps_id) if name.endswith(deps.DEFINITION))
+        return deps.state_guard(names) if names else None
 
     def is_valid(self, deps_id: bytes, op: Op | None = None) -> bool:
         """Whether every dependency recorded under ``deps_id`` is unchanged (or accepted), but
