@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+SS8"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -123,6 +123,7 @@ AREAS["ST"] = "stale results when code changes, leftovers (session 10)"
 AREAS["LN"] = "lineage of collections built by hand (session 10)"
 AREAS["RX"] = "review of session-10 merges"
 AREAS["BF"] = "batch futures that end oddly (session 10)"
+AREAS["SS"] = "state set by the script before an op runs (session 11)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _BUILT = ("tests/test_built_collections.py",)
@@ -1730,6 +1731,33 @@ MUTANTS: tuple[Mutant, ...] = (
            '        if task.status == "error" and not isinstance(task.exception(), Exception):\n',
            '        if False:\n', ("tests/test_batch_dask.py",),
            "a body's GeneratorExit on a Dask cluster: the block waits for its call forever"),
+    Mutant("SS1", _DEPS, "    setting = _setting(base, module_name, qualname, value)\n",
+           "    setting = None\n", ("tests/test_script_state.py",),
+           "set_k(7) in the script serves the calls stored after set_k(5) (read by a computed name, getattr(self, name))"),
+    Mutant("SS2", _DEPS, "            yield referenced_as + (DEFINITION if written else \"\"), value\n",
+           "            yield referenced_as, value\n", ("tests/test_script_state.py",),
+           "a counter the op bodies move, read by a helper, recomputes every call in the next block and a new process"),
+    Mutant("SS3", "mandala_ast/runtime/storage.py", "        if guard is None:\n            bounded_put(memo, key, result)\n",
+           "        if True:\n            bounded_put(memo, key, result)\n", ("tests/test_script_state.py",),
+           "set_k(7) between two calls of one block: the second is a warm hit with K = 5"),
+    Mutant("SS4", "mandala_ast/runtime/versions.py",
+           "        deps.note_moved(op.fn, ran.codes)  # (before the key: a known key still moved them)\n", "",
+           ("tests/test_script_state.py",),
+           "a cache the op bodies fill is taken for one the script set: a new process computes every call again"),
+    Mutant("SS5", "mandala_ast/runtime/pipeline.py",
+           "            self.commit()  # (what this block computed is then found in the file, as after a deletion)\n", "",
+           ("tests/test_script_state.py",),
+           "after set_k(7) mid-block, an op reading no state computes again what the block computed before"),
+    Mutant("SS6", "mandala_ast/runtime/pipeline.py", "        self.notice_settings(in_place=True)\n",
+           "        self.notice_settings()\n", ("tests/test_script_state.py",),
+           "configure(7) changing CONFIG.k in place between two blocks: the second serves the results of 5"),
+    Mutant("SS7", "mandala_ast/runtime/script_state.py", "        if cid is None or cid != defined():\n",
+           "        if True:\n", ("tests/test_script_state.py",),
+           "set_k(3), the module's own K = 3, misses the calls a process that never called set_k stored"),
+    Mutant("SS8", _DEPS, "        if value is not _GONE:\n            _setting(name, *name.partition(\":\")[::2], value, in_place)\n",
+           "        if False:\n            _setting(name, *name.partition(\":\")[::2], value, in_place)\n",
+           ("tests/test_script_state.py",),
+           "set_k(7) between two calls of one block: the second serves the result of K = 5 from memory"),
 )
 
 

@@ -1561,8 +1561,10 @@ def _named_value(module_name: str, attr: str, value: Any) -> Iterator[tuple[str,
     if _code_object_of(value) is None:
         if is_user_module(module_name) and not alias:
             # State its module's functions write (a counter, a cache, `global K` in set_k)
-            # counts by its definition, as for a read by a computed name (see _module_data).
-            written = attr in _state_written_in(module_name) and is_data(value)
+            # counts by its definition, as for a read by a computed name (see _module_data);
+            # by its value where no file defines it (a notebook's: no text to count by).
+            written = attr in _state_written_in(module_name) and is_data(value) \
+                and definitions.definition_text(module_name, attr, is_user_module) is not None
             yield referenced_as + (DEFINITION if written else ""), value
         return
     own = _reference_name(value, referenced_as)
