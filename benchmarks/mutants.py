@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+SS8"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+SS9"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1758,6 +1758,10 @@ MUTANTS: tuple[Mutant, ...] = (
            "        if False:\n            _setting(name, *name.partition(\":\")[::2], value, in_place)\n",
            ("tests/test_script_state.py",),
            "set_k(7) between two calls of one block: the second serves the result of K = 5 from memory"),
+    Mutant("SS9", _DEPS, "            written = attr in _state_written_in(module_name) and is_data(value) \\\n"
+           "                and definitions.definition_text(module_name, attr, is_user_module) is not None\n",
+           "            written = attr in _state_written_in(module_name) and is_data(value)\n", ("tests/test_ipython.py",),
+           "K = 4 (or set_k(5)) in a later notebook cell serves the result of K = 3: no file defines it, no text counts"),
 )
 
 
