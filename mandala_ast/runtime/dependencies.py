@@ -673,10 +673,8 @@ def look_at_state(in_place: bool = False) -> None:
     script_state.py): a value code outside the op bodies set since counts from now on.
     ``in_place``: into the objects too (``configure(lr=0.2)`` setting ``CONFIG.lr``), which
     hashes them: at a block's entry, as constants changed in place are seen there."""
-    for name in script_state.known():
-        value = resolve(name)
-        if value is not _GONE:
-            _setting(name, *name.partition(":")[::2], value, in_place)
+    for name, value in script_state.looked_at(in_place):
+        _setting(name, *name.partition(":")[::2], value, in_place)
 
 
 def _small_state(value: Any) -> bool:
@@ -696,19 +694,18 @@ _SMALL_ITEMS = 10_000
 def note_moved(fn: Any, codes: dict[types.CodeType, dict]) -> None:
     """An op body ran: the state the code it ran (``codes``, the op's own ``fn`` too) writes
     holds what the body left in it, which is no setting from outside (script_state.py)."""
-    for name in _state_written_by(getattr(fn, "__code__", None), getattr(fn, "__globals__", {})):
+    own = getattr(fn, "__code__", None)
+    for name in _WRITES.get(own) or _state_written_by(own, fn.__globals__) if own is not None else ():
         script_state.moved(name, resolve(name))
     for code, module_globals in codes.items():
-        for name in _state_written_by(code, module_globals):
+        for name in _WRITES.get(code) or _state_written_by(code, module_globals):
             script_state.moved(name, resolve(name))
 
 
-def _state_written_by(code: types.CodeType | None, module_globals: dict) -> tuple[str, ...]:
+def _state_written_by(code: types.CodeType, module_globals: dict) -> tuple[str, ...]:
     """``module:K`` of each module-level name, and ``module:Model.K`` of each attribute of
     its own class (a method's), that ``code`` of the user's writes: rebinds (``global K``)
     or changes in place (``CACHE[k] = v``, ``cls.SEEN.append(x)``). Worked out once a code."""
-    if code is None:
-        return ()
     known = _WRITES.get(code)
     if known is None:
         name = _name_of_code(code, module_globals)

@@ -195,7 +195,7 @@ class CallPipeline:
 
     def _call(self, op, args, kwargs, input_refs, block, hashed, new_calls_allowed) -> tuple[bytes, tuple[bytes, ...], bytes]:
         """``(row id, output cids, deps_id)`` of the call, stored or computed now."""
-        if script_state.changes != self._settings_seen or script_state.any_known() and not recursion.bodies_running():
+        if script_state.changes != self._settings_seen or script_state.seen and not recursion.bodies_running():
             self.notice_settings()
         # Lookup is by history, then by content; only a miss on both executes.
         call = identify(op, hashed, input_refs, self.versions)

@@ -18,10 +18,11 @@ before any op looked (or the module's line is no literal: then its value counts 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Guard", "any_known", "changes", "known", "moved", "setting"]
+__all__ = ["Guard", "changes", "looked_at", "moved", "seen", "setting"]
 
 #: state name (``module:qualname``) -> (the value where last seen, its content id or None
 #: until asked: op bodies moved it, and hashing a cache after every body would cost)
@@ -48,6 +49,7 @@ def setting(name: str, value: Any, defined: Callable[[], bytes | None], content:
     if known is None:
         cid = content(value)
         _left[name] = (value, cid)
+        _seen(name)
         if cid is None or cid != defined():
             _set[name] = (cid or b"", shown(value))
     elif outside and (known[0] is not value or in_place):
@@ -79,16 +81,37 @@ def _look_again(name: str, value: Any, known: tuple[Any, bytes | None], defined:
 def moved(name: str, value: Any) -> None:
     """An op body ran code that writes state ``name``, which now holds ``value``: its value
     as op bodies left it, which a new process does not repeat (its setting stays)."""
+    new = name not in _left
     _left[name] = (value, None)
+    if new:
+        _seen(name)
 
 
-def any_known() -> bool:
-    return bool(_left)
+def looked_at(in_place: bool) -> list[tuple[str, Any]]:
+    """``(name, value)`` of each state seen so far that holds another object now than where
+    it was last seen (``in_place``: each, as the same object may have changed). Asked at each
+    call of a block's own code: by identity, the names parsed once (seen)."""
+    found = []
+    for name, module_name, path in seen:
+        value = sys.modules.get(module_name, _GONE)
+        for part in path:
+            value = getattr(value, part, _GONE)
+        if value is not _GONE and (in_place or value is not _left[name][0]):
+            found.append((name, value))
+    return found
 
 
-def known() -> list[str]:
-    """The states seen so far: those whose value code outside the op bodies may set."""
-    return list(_left)
+def _seen(name: str) -> None:
+    """Note a state seen for the first time (in _left already) among those looked_at goes
+    through."""
+    global seen
+    module_name, _, qualname = name.partition(":")
+    seen = (*seen, (name, module_name, tuple(qualname.split("."))))
+
+
+#: (name, its module's name, the attributes leading to it) of each state in _left, seen so
+#: far: a tuple replaced, never changed, as other threads may be going through it
+seen: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
 
 class Guard:
