@@ -1616,7 +1616,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("ST4", _DEPS, "            found.append((name + DEFINITION if attr in written else name, value))\n",
            "            found.append((name, value))\n", _INPUTS,
            "an op reading getattr(Model, name) recomputes in a new process after a classmethod appended to a class-level list"),
-    Mutant("ST5", _DEPS, "            dependency = describe(name + DEFINITION if attr in written else name, value)\n",
+    Mutant("ST5", _DEPS, "            dependency = describe(name + DEFINITION if state else name, value)\n",
            "            dependency = describe(name, value)\n", _INPUTS,
            "an op calling a classmethod that appends to cls.SEEN recomputes its first call in a new process"),
     Mutant("ST6", _DEPS, "    text = _targets_text(value)\n    if not text", "    text = \"\"\n    if not text", _INPUTS,
@@ -1754,13 +1754,13 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("SS7", "mandala_ast/runtime/script_state.py", "        if cid is None or cid != defined():\n",
            "        if True:\n", ("tests/test_script_state.py",),
            "set_k(3), the module's own K = 3, misses the calls a process that never called set_k stored"),
-    Mutant("SS8", _DEPS, "        if value is not _GONE:\n            _setting(name, *name.partition(\":\")[::2], value, in_place)\n",
-           "        if False:\n            _setting(name, *name.partition(\":\")[::2], value, in_place)\n",
+    Mutant("SS8", "mandala_ast/runtime/script_state.py",
+           "        if value is not _GONE and (in_place or value is not _left[name][0]):\n",
+           "        if value is not _GONE and in_place:\n",
            ("tests/test_script_state.py",),
            "set_k(7) between two calls of one block: the second serves the result of K = 5 from memory"),
-    Mutant("SS9", _DEPS, "            written = attr in _state_written_in(module_name) and is_data(value) \\\n"
-           "                and definitions.definition_text(module_name, attr, is_user_module) is not None\n",
-           "            written = attr in _state_written_in(module_name) and is_data(value)\n", ("tests/test_ipython.py",),
+    Mutant("SS9", _DEPS, "    return definitions.definition_text(module_name, qualname, is_user_module) is not None\n",
+           "    return True\n", ("tests/test_ipython.py",),
            "K = 4 (or set_k(5)) in a later notebook cell serves the result of K = 3: no file defines it, no text counts"),
 )
 

@@ -44,6 +44,9 @@ class Model:
     def scaled(self, x):
         return x * getattr(self, "k".upper())
 
+    def scaled_directly(self, x):
+        return x * self.K
+
 def bump():
     global COUNT
     COUNT += 1
@@ -102,6 +105,7 @@ REBOUND = {
     "a helper reading the global": ("helpers.set_k({k})", "helpers.scaled(x)"),
     "a read by a computed name": ("helpers.set_k({k})", "helpers.scaled_by_name(x)"),
     "a class attribute a classmethod sets": ("helpers.Model.set_k({k})", "helpers.Model().scaled(x)"),
+    "a class attribute a classmethod sets, read as self.K": ("helpers.Model.set_k({k})", "helpers.Model().scaled_directly(x)"),
 }
 READS = {**REBOUND, "an object a function changes in place": ("helpers.configure({k})", "helpers.rate(x)")}
 

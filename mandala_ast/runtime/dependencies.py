@@ -336,8 +336,9 @@ def _add_inherited(found: dict[str, Dependency], code: types.CodeType, module_gl
 def _class_attributes_read(method_name: str) -> dict[str, Dependency]:
     """The class-level data a traced method reads through ``self.X`` or ``cls.X`` (``K = 2``
     in the class body, or a base class's): a constant no name chain of the method reaches.
-    What the method itself changes (``cls.SEEN.append(x)``) is state, which moves as calls
-    run: it counts by the text that defines it (see _any_class_data).
+    What the method itself changes (``cls.SEEN.append(x)``), or the functions of its class's
+    module do (``set_k`` setting ``cls.K``), is state, which moves as calls run: it counts by
+    the text that defines it (see _any_class_data) and the value the script set it to.
 
     >>> _class_attributes_read("not.a:method")
     {}
@@ -353,10 +354,18 @@ def _class_attributes_read(method_name: str) -> dict[str, Dependency]:
     written = _attributes_written(tree, cls.__name__, True)
     for attr in _attributes_of_self(tree):
         for name, value in _defined_data(cls, attr):
-            dependency = describe(name + DEFINITION if attr in written else name, value)
+            state = attr in written or attr in _class_state_written(cls) and _defined_in_a_file(name)
+            dependency = describe(name + DEFINITION if state else name, value)
             if dependency is not None:
                 found[dependency.name] = dependency
     return found
+
+
+def _defined_in_a_file(name: str) -> bool:
+    """Whether a file defines ``module:qualname`` (a notebook's cells do not): state the
+    user's functions write counts by that text, else by its value (see _named_value)."""
+    module_name, _, qualname = name.partition(":")
+    return definitions.definition_text(module_name, qualname, is_user_module) is not None
 
 
 def _attributes_of_self(tree: ast.AST) -> set[str]:
@@ -1560,8 +1569,7 @@ def _named_value(module_name: str, attr: str, value: Any) -> Iterator[tuple[str,
             # State its module's functions write (a counter, a cache, `global K` in set_k)
             # counts by its definition, as for a read by a computed name (see _module_data);
             # by its value where no file defines it (a notebook's: no text to count by).
-            written = attr in _state_written_in(module_name) and is_data(value) \
-                and definitions.definition_text(module_name, attr, is_user_module) is not None
+            written = attr in _state_written_in(module_name) and is_data(value) and _defined_in_a_file(referenced_as)
             yield referenced_as + (DEFINITION if written else ""), value
         return
     own = _reference_name(value, referenced_as)
