@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+SS9"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+SS10"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1762,6 +1762,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("SS9", _DEPS, "    return definitions.definition_text(module_name, qualname, is_user_module) is not None\n",
            "    return True\n", ("tests/test_ipython.py",),
            "K = 4 (or set_k(5)) in a later notebook cell serves the result of K = 3: no file defines it, no text counts"),
+    Mutant("SS10", _DEPS,
+           "            state = attr in written or attr in _class_state_written(cls) and _defined_in_a_file(name)\n",
+           "            state = attr in written\n", ("tests/test_script_state.py",),
+           "a counter kept on a class (cls.N += 1 in a classmethod), read as self.N: every call computed again in a new process"),
 )
 
 

@@ -47,6 +47,16 @@ class Model:
     def scaled_directly(self, x):
         return x * self.K
 
+    N = 0
+
+    @classmethod
+    def tick(cls):
+        cls.N += 1
+        return 0
+
+    def calls(self):
+        return self.N
+
 def bump():
     global COUNT
     COUNT += 1
@@ -172,8 +182,9 @@ def test_a_value_the_script_sets_between_calls_of_one_block_recomputes(tmp_path,
 
 
 @pytest.mark.parametrize(
-    "expression", ["helpers.bump() + x * 10 + 0 * helpers.count()", "helpers.load(x) + 0 * helpers.cached(x)"],
-    ids=["a counter", "a cache"])
+    "expression", ["helpers.bump() + x * 10 + 0 * helpers.count()", "helpers.load(x) + 0 * helpers.cached(x)",
+                   "helpers.Model.tick() + x * 10 + 0 * helpers.Model().calls()"],
+    ids=["a counter", "a cache", "a counter kept on a class"])
 def test_state_the_op_bodies_move_hits_in_a_second_block_and_in_a_new_process(tmp_path, expression):
     """``bump`` moves ``COUNT`` (``load`` fills ``CACHE``) as the calls run, and ``count``
     reads it: counted by its value as the bodies left it, every call of the next block and
