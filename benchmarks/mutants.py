@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+SS10"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+SS11"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1766,6 +1766,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "            state = attr in written or attr in _class_state_written(cls) and _defined_in_a_file(name)\n",
            "            state = attr in written\n", ("tests/test_script_state.py",),
            "a counter kept on a class (cls.N += 1 in a classmethod), read as self.N: every call computed again in a new process"),
+    Mutant("SS11", "mandala_ast/runtime/versions.py", "            deps.look_at_state(in_place=True)\n", "            pass\n",
+           ("tests/test_script_state.py",),
+           "configure(7) in place mid-block: the call computed with 7 is stored under 5, and served to a process configuring 5"),
 )
 
 

@@ -194,3 +194,13 @@ def test_state_the_op_bodies_move_hits_in_a_second_block_and_in_a_new_process(tm
     assert script.run(calls="[f(x) for x in [1, 2, 3]]", after=again) == ([[10, 20, 30], [10, 20, 30]], [1, 2, 3])
     assert script.run(calls="[f(x) for x in [1, 2, 3]]") == ([[10, 20, 30]], [])
     assert script.run(calls="[f(x) for x in [3, 1]]") == ([[30, 10]], [])
+
+
+def test_a_call_computed_after_the_script_changed_state_in_place_within_a_block_is_not_served_for_the_old_value(tmp_path):
+    """``configure(7)`` changes ``CONFIG.k`` in place between two calls of one block: the
+    second call, computed with 7, was stored under the setting seen at the block's entry (5),
+    and a later process configuring 5 was served its result, 14 for ``f(2)``."""
+    script = Script(tmp_path, "helpers.rate(x)")
+    assert script.run("helpers.configure(5)", calls="[f(1), helpers.configure(7), f(2)]") == ([[5, None, 14]], [1, 2])
+    assert script.run("helpers.configure(5)", calls="[f(2)]") == ([[10]], [2])
+    assert script.run("helpers.configure(7)", calls="[f(2)]") == ([[14]], [])

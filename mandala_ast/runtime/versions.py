@@ -26,6 +26,7 @@ from . import (
     env_deps,
     file_deps,
     fingerprints,
+    recursion,
     renames,
     script_state,
     untracked,
@@ -264,6 +265,10 @@ class VersionTracker:
         and what that call depended on, and the ``files`` it read (file_deps.stop) with the
         environment variables (env_deps.stop)."""
         deps.note_moved(op.fn, ran.codes)  # (before the key: a known key still moved them)
+        if not recursion.bodies_running():
+            # What the body computed with: state the script changed in place since the block
+            # began (CONFIG.k = 7) is hashed here, not at every call (that moved by op bodies is not).
+            deps.look_at_state(in_place=True)
         before = tuple((name, d.state) for name, d in ran.before.items())
         codes = (tuple(ran.codes), tuple(ran.receivers.items())) if ran.complete else ran.found
         # (with the settings of state as now: what the script set since counts in the state)
