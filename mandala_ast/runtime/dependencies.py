@@ -681,13 +681,14 @@ def look_at_state(in_place: bool = False) -> None:
     """Look again, outside any op body, at the state this process has seen (see
     script_state.py): a value code outside the op bodies set since counts from now on.
     ``in_place``: into the objects too (``configure(lr=0.2)`` setting ``CONFIG.lr``), which
-    hashes them: at a block's entry, as constants changed in place are seen there."""
+    hashes them: at a block's entry, as constants changed in place are seen there, and once
+    an outermost body ran, for the state it computed with."""
     for name, value in script_state.looked_at(in_place):
         _setting(name, *name.partition(":")[::2], value, in_place)
 
 
 def _small_state(value: Any) -> bool:
-    """State whose content a block's entry hashes to see it changed in place: a container
+    """State whose content is hashed to see it changed in place (look_at_state): a container
     of at most _SMALL_ITEMS items, an object of the user's, an array of at most 1 MiB (a
     cache of a million entries filled by the op bodies would cost every block its hashing)."""
     if isinstance(value, (list, dict, set)):
