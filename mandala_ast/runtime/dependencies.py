@@ -705,10 +705,13 @@ def note_moved(fn: Any, codes: dict[types.CodeType, dict]) -> None:
     """An op body ran: the state the code it ran (``codes``, the op's own ``fn`` too) writes
     holds what the body left in it, which is no setting from outside (script_state.py)."""
     own = getattr(fn, "__code__", None)
-    for name in _WRITES.get(own) or _state_written_by(own, fn.__globals__) if own is not None else ():
-        script_state.moved(name, resolve(name))
+    if own is not None:  # (asked at a miss of every op: no call more than needed)
+        written = _WRITES.get(own)
+        for name in written if written is not None else _state_written_by(own, fn.__globals__):
+            script_state.moved(name, resolve(name))
     for code, module_globals in codes.items():
-        for name in _WRITES.get(code) or _state_written_by(code, module_globals):
+        written = _WRITES.get(code)
+        for name in written if written is not None else _state_written_by(code, module_globals):
             script_state.moved(name, resolve(name))
 
 

@@ -89,14 +89,17 @@ def moved(name: str, value: Any) -> None:
 
 def looked_at(in_place: bool) -> list[tuple[str, Any]]:
     """``(name, value)`` of each state seen so far that holds another object now than where
-    it was last seen (``in_place``: each, as the same object may have changed). Asked at each
-    call of a block's own code: by identity, the names parsed once (seen)."""
+    it was last seen (``in_place``: each, as the same object may have changed, but those the
+    op bodies moved last: see _look_again). Asked at each call of a block's own code: by
+    identity, the names parsed once (seen)."""
     found = []
     for name, module_name, path in seen:
         value = sys.modules.get(module_name, _GONE)
         for part in path:
             value = getattr(value, part, _GONE)
-        if value is not _GONE and (in_place or value is not _left[name][0]):
+        last = _left[name]
+        # (the same object: unchanged, unless looked into; not even then as op bodies left it)
+        if value is not _GONE and (value is not last[0] or in_place and last[1] is not None):
             found.append((name, value))
     return found
 

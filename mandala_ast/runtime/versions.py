@@ -265,7 +265,7 @@ class VersionTracker:
         and what that call depended on, and the ``files`` it read (file_deps.stop) with the
         environment variables (env_deps.stop)."""
         deps.note_moved(op.fn, ran.codes)  # (before the key: a known key still moved them)
-        if not recursion.bodies_running():
+        if script_state.seen and not recursion.bodies_running():
             # What the body computed with: state the script changed in place since the block
             # began (CONFIG.k = 7) is hashed here, not at every call (that moved by op bodies is not).
             deps.look_at_state(in_place=True)
