@@ -1378,7 +1378,14 @@ def _state_written_in(module_name: str) -> set[str]:
     known = _WRITTEN_IN.get(module_name)
     if known is None:
         module = sys.modules.get(module_name)
-        known = _WRITTEN_IN[module_name] = _state_its_functions_write(vars(module)) if module is not None else set()
+        try:
+            known = _state_its_functions_write(vars(module)) if module is not None else set()
+        except SystemError:
+            # Python 3.11's ast.parse, fingerprinting a function while another thread raises
+            # or lowers the recursion limit (two recursive ops deep at once): "AST constructor
+            # recursion depth mismatch". Its data counts by value this once (asked again later).
+            return set()
+        _WRITTEN_IN[module_name] = known
     return known
 
 
