@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -126,6 +126,7 @@ AREAS["BF"] = "batch futures that end oddly (session 10)"
 AREAS["VX"] = "library objects and modules found by name, as dependencies (session 11)"
 AREAS["LA"] = "lineage of collections filled step by step (session 11)"
 AREAS["DK"] = "Dask batch per-call overhead (session 11)"
+AREAS["SS"] = "state set by the script before an op runs (session 11)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _BUILT = ("tests/test_built_collections.py",)
@@ -1620,7 +1621,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("ST4", _DEPS, "            found.append((name + DEFINITION if attr in written else name, value))\n",
            "            found.append((name, value))\n", _INPUTS,
            "an op reading getattr(Model, name) recomputes in a new process after a classmethod appended to a class-level list"),
-    Mutant("ST5", _DEPS, "            dependency = describe(name + DEFINITION if attr in written else name, value)\n",
+    Mutant("ST5", _DEPS, "            dependency = describe(name + DEFINITION if state else name, value)\n",
            "            dependency = describe(name, value)\n", _INPUTS,
            "an op calling a classmethod that appends to cls.SEEN recomputes its first call in a new process"),
     Mutant("ST6", _DEPS, "    text = _targets_text(value)\n    if not text", "    text = \"\"\n    if not text", _INPUTS,
@@ -1827,6 +1828,44 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("DK4", "mandala_ast/runtime/batch/executors.py", "            _settle(mirror, mirror.dask)\n        mirror.dask.release()\n",
            "            _settle(mirror, mirror.dask)\n", ("tests/test_batch_dask.py",),
            "after a Dask batch, the workers keep every result it computed in memory (until the garbage collector runs)"),
+    Mutant("SS1", _DEPS, "    setting = _setting(base, module_name, qualname, value)\n",
+           "    setting = None\n", ("tests/test_script_state.py",),
+           "set_k(7) in the script serves the calls stored after set_k(5) (read by a computed name, getattr(self, name))"),
+    Mutant("SS2", _DEPS, "            yield referenced_as + (DEFINITION if written else \"\"), value\n",
+           "            yield referenced_as, value\n", ("tests/test_script_state.py",),
+           "a counter the op bodies move, read by a helper, recomputes every call in the next block and a new process"),
+    Mutant("SS3", "mandala_ast/runtime/storage.py", "        if guard is None:\n            bounded_put(memo, key, result)\n",
+           "        if True:\n            bounded_put(memo, key, result)\n", ("tests/test_script_state.py",),
+           "set_k(7) between two calls of one block: the second is a warm hit with K = 5"),
+    Mutant("SS4", "mandala_ast/runtime/versions.py",
+           "        deps.note_moved(op.fn, ran.codes)  # (before the key: a known key still moved them)\n", "",
+           ("tests/test_script_state.py",),
+           "a cache the op bodies fill is taken for one the script set: a new process computes every call again"),
+    Mutant("SS5", "mandala_ast/runtime/pipeline.py",
+           "            self.commit()  # (what this block computed is then found in the file, as after a deletion)\n", "",
+           ("tests/test_script_state.py",),
+           "after set_k(7) mid-block, an op reading no state computes again what the block computed before"),
+    Mutant("SS6", "mandala_ast/runtime/pipeline.py", "        self.notice_settings(in_place=True)\n",
+           "        self.notice_settings()\n", ("tests/test_script_state.py",),
+           "configure(7) changing CONFIG.k in place between two blocks: the second serves the results of 5"),
+    Mutant("SS7", "mandala_ast/runtime/script_state.py", "        if cid is None or cid != defined():\n",
+           "        if True:\n", ("tests/test_script_state.py",),
+           "set_k(3), the module's own K = 3, misses the calls a process that never called set_k stored"),
+    Mutant("SS8", "mandala_ast/runtime/script_state.py",
+           "        if value is not _GONE and (value is not last[0] or in_place and last[1] is not None):\n",
+           "        if value is not _GONE and in_place and last[1] is not None:\n",
+           ("tests/test_script_state.py",),
+           "set_k(7) between two calls of one block: the second serves the result of K = 5 from memory"),
+    Mutant("SS9", _DEPS, "    return definitions.definition_text(module_name, qualname, is_user_module) is not None\n",
+           "    return True\n", ("tests/test_ipython.py",),
+           "K = 4 (or set_k(5)) in a later notebook cell serves the result of K = 3: no file defines it, no text counts"),
+    Mutant("SS10", _DEPS,
+           "            state = attr in written or attr in _class_state_written(cls) and _defined_in_a_file(name)\n",
+           "            state = attr in written\n", ("tests/test_script_state.py",),
+           "a counter kept on a class (cls.N += 1 in a classmethod), read as self.N: every call computed again in a new process"),
+    Mutant("SS11", "mandala_ast/runtime/versions.py", "            deps.look_at_state(in_place=True)\n", "            pass\n",
+           ("tests/test_script_state.py",),
+           "configure(7) in place mid-block: the call computed with 7 is stored under 5, and served to a process configuring 5"),
 )
 
 

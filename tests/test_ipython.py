@@ -304,3 +304,14 @@ def test_a_small_frame_changed_in_place_in_a_later_cell_recomputes_the_op_that_r
     run = "with storage.run():\n    y = total(0)\ny"
     results = session(tmp_path, SETUP, data, ops, run, change, run)
     assert results[4]["success"] and (value(results[3]), value(results[5])) == (12, 13)
+
+
+def test_a_value_a_notebook_cell_sets_recomputes_the_op_that_reads_it(tmp_path):
+    """``K`` defined in a cell, which no file holds, and rebound by ``set_k``: a direct read
+    of such state counted by its definition's text, which a notebook has none of, so it
+    counted not at all and ``set_k(5)`` (or ``K = 4``) in a later cell served the result of 3."""
+    state = "K = 3\n\ndef set_k(v):\n    global K\n    K = v\n\ndef scaled(x):\n    return x * K\n"
+    ops = "@op\ndef f(x: int) -> int:\n    return scaled(x)\n"
+    run = "with storage.run():\n    y = f(2)\ny"
+    results = session(tmp_path, SETUP, state, ops, run, "set_k(5)", run, "K = 4", run)
+    assert [value(results[i]) for i in (3, 5, 7)] == [6, 10, 8]

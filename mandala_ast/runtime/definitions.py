@@ -17,7 +17,7 @@ import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["definition_text"]
+__all__ = ["NO_LITERAL", "definition_text", "literal_value"]
 
 
 def definition_text(module_name: str, qualname: str, follow: Callable[[str], bool] = lambda name: True) -> str | None:
@@ -47,6 +47,31 @@ def definition_text(module_name: str, qualname: str, follow: Callable[[str], boo
         _TEXTS.clear()
     _TEXTS[(module_name, qualname)] = (tuple((name, _current_tree(name)) for name in {m for m, _ in seen}), text)
     return text
+
+
+#: What :func:`literal_value` answers for a name its module does not bind to one literal.
+NO_LITERAL = object()
+
+
+def literal_value(module_name: str, qualname: str) -> Any:
+    """The value of the one literal (``K = 3``, ``CACHE = {}``) the statements binding
+    ``qualname`` in module ``module_name`` give it: its value as the module defines it,
+    before anything set it. NO_LITERAL where another statement, or none, binds it.
+
+    >>> literal_value("not_a_module", "K") is NO_LITERAL
+    True
+    """
+    tree = _current_tree(module_name)
+    found = _binding(tree, qualname) if tree is not None else []
+    statement = found[0] if len(found) == 1 else None
+    targets = getattr(statement, "targets", None) or [getattr(statement, "target", None)]
+    if not isinstance(statement, (ast.Assign, ast.AnnAssign)) or statement.value is None or len(targets) != 1 \
+            or not isinstance(targets[0], (ast.Name, ast.Attribute)):  # (`A, B = 1, 2`: not A's literal)
+        return NO_LITERAL
+    try:
+        return ast.literal_eval(statement.value)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return NO_LITERAL
 
 
 #: (module name, qualname) -> ((module name, tree) of each module its text was read from, the text)

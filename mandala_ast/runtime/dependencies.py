@@ -24,7 +24,7 @@ import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from . import definitions, env_deps, file_deps, untracked
+from . import definitions, env_deps, file_deps, recursion, script_state, untracked
 from .differences import short_repr
 from .fingerprints import NO_SOURCE, Fingerprint, decorators, fingerprint
 from .hashing import UnhashableError, content_id, digest
@@ -47,6 +47,9 @@ __all__ = [
     "from_rows",
     "hands_work_off",
     "is_data",
+    "look_at_state",
+    "note_moved",
+    "state_guard",
     "objects_before",
     "may_run_user_code",
     "op_dependency",
@@ -333,8 +336,9 @@ def _add_inherited(found: dict[str, Dependency], code: types.CodeType, module_gl
 def _class_attributes_read(method_name: str) -> dict[str, Dependency]:
     """The class-level data a traced method reads through ``self.X`` or ``cls.X`` (``K = 2``
     in the class body, or a base class's): a constant no name chain of the method reaches.
-    What the method itself changes (``cls.SEEN.append(x)``) is state, which moves as calls
-    run: it counts by the text that defines it (see _any_class_data).
+    What the method itself changes (``cls.SEEN.append(x)``), or the functions of its class's
+    module do (``set_k`` setting ``cls.K``), is state, which moves as calls run: it counts by
+    the text that defines it (see _any_class_data) and the value the script set it to.
 
     >>> _class_attributes_read("not.a:method")
     {}
@@ -350,10 +354,18 @@ def _class_attributes_read(method_name: str) -> dict[str, Dependency]:
     written = _attributes_written(tree, cls.__name__, True)
     for attr in _attributes_of_self(tree):
         for name, value in _defined_data(cls, attr):
-            dependency = describe(name + DEFINITION if attr in written else name, value)
+            state = attr in written or attr in _class_state_written(cls) and _defined_in_a_file(name)
+            dependency = describe(name + DEFINITION if state else name, value)
             if dependency is not None:
                 found[dependency.name] = dependency
     return found
+
+
+def _defined_in_a_file(name: str) -> bool:
+    """Whether a file defines ``module:qualname`` (a notebook's cells do not): state the
+    user's functions write counts by that text, else by its value (see _named_value)."""
+    module_name, _, qualname = name.partition(":")
+    return definitions.definition_text(module_name, qualname, is_user_module) is not None
 
 
 def _attributes_of_self(tree: ast.AST) -> set[str]:
@@ -630,7 +642,7 @@ def describe(name: str, value: Any) -> Dependency | None:
     if name.endswith(DECORATORS):
         return _decorators_dependency(name, value)
     if name.endswith(DEFINITION):
-        return _definition_dependency(name)
+        return _definition_dependency(name, value)
     if name.endswith(TARGETS):
         return _targets_dependency(name, value)
     if _is_alias(name, value):  # which class or library code the name points to
@@ -678,20 +690,127 @@ def _no_content_object(value: Any) -> bool:
     return _code_object_of(value) is None and _accessor_functions(value) is None
 
 
-def _definition_dependency(name: str) -> Dependency | None:
-    """State the user's functions write (``global K``, a cache they fill), by the text of the
-    statements that bind it where it is defined (``K = 2``): its value moves as calls run,
-    that text only with an edit. None where the module has no file (a notebook's)."""
-    module_name, _, qualname = name.removesuffix(DEFINITION).partition(":")
-    return _text_dependency(name, module_name, qualname)
-
-
 def _text_dependency(name: str, module_name: str, qualname: str) -> Dependency | None:
     """``name``'s dependency on the text defining ``qualname`` in ``module_name``."""
     text = definitions.definition_text(module_name, qualname, is_user_module)
     if text is None:
         return None
     return Dependency(name, "constant", digest(b"definition|" + text.encode()), text)
+
+
+def _definition_dependency(name: str, value: Any) -> Dependency | None:
+    """State the user's functions write (``global K``, a cache they fill), by the text of the
+    statements that bind it where it is defined (``K = 2``): its value moves as calls run,
+    that text only with an edit. And by the value code outside the op bodies set it to, if
+    it did (``set_k(7)`` in the script: see script_state.py). None where the module has no
+    file (a notebook's)."""
+    base = name.removesuffix(DEFINITION)
+    module_name, _, qualname = base.partition(":")
+    text = definitions.definition_text(module_name, qualname, is_user_module)
+    if text is None:
+        return None
+    setting = _setting(base, module_name, qualname, value)
+    if setting is None:
+        return Dependency(name, "constant", digest(b"definition|" + text.encode()), text)
+    shown = f"{text}\n# set outside the ops to: {setting[1]}"
+    return Dependency(name, "constant", digest(b"definition|" + text.encode() + b"|set|" + setting[0]), shown)
+
+
+def _setting(name: str, module_name: str, qualname: str, value: Any, in_place: bool = False) -> tuple[bytes, str] | None:
+    """What code outside the op bodies set state ``name`` (holding ``value``) to, if it did;
+    ``in_place``: looking into the same object too, if small (see _small_state)."""
+    if value is _GONE:
+        return None
+
+    def defined() -> bytes | None:
+        literal = definitions.literal_value(module_name, qualname)
+        return None if literal is definitions.NO_LITERAL else _data_state(literal)
+
+    return script_state.setting(name, value, defined, _data_state, _described,
+                                recursion.bodies_running() == 0, in_place and _small_state(value))
+
+
+def state_guard(names: tuple[str, ...]) -> script_state.Guard:
+    """A guard of the state ``names`` (``helpers:K@definition``) hold now (script_state.Guard);
+    one that never holds where a name's owner is gone."""
+    held = []
+    for name in names:
+        module_name, _, qualname = name.removesuffix(DEFINITION).partition(":")
+        *owners, attribute = qualname.split(".")
+        owner: Any = sys.modules.get(module_name)
+        for part in owners:
+            owner = getattr(owner, part, None)
+        if owner is None:
+            return script_state.NEVER
+        held.append((owner, attribute, getattr(owner, attribute, _GONE)))
+    return script_state.Guard(tuple(held))
+
+
+def look_at_state(in_place: bool = False) -> None:
+    """Look again, outside any op body, at the state this process has seen (see
+    script_state.py): a value code outside the op bodies set since counts from now on.
+    ``in_place``: into the objects too (``configure(lr=0.2)`` setting ``CONFIG.lr``), which
+    hashes them: at a block's entry, as constants changed in place are seen there, and once
+    an outermost body ran, for the state it computed with."""
+    for name, value in script_state.looked_at(in_place):
+        _setting(name, *name.partition(":")[::2], value, in_place)
+
+
+def _small_state(value: Any) -> bool:
+    """State whose content is hashed to see it changed in place (look_at_state): a container
+    of at most _SMALL_ITEMS items, an object of the user's, an array of at most 1 MiB (a
+    cache of a million entries filled by the op bodies would cost every block its hashing)."""
+    if isinstance(value, (list, dict, set)):
+        return len(value) <= _SMALL_ITEMS
+    if type(value).__module__ == "numpy":
+        return getattr(value, "nbytes", 0) <= 1 << 20
+    return is_user_module(type(value).__module__) and hasattr(value, "__dict__")
+
+
+_SMALL_ITEMS = 10_000
+
+
+def note_moved(fn: Any, codes: dict[types.CodeType, dict]) -> None:
+    """An op body ran: the state the code it ran (``codes``, the op's own ``fn`` too) writes
+    holds what the body left in it, which is no setting from outside (script_state.py)."""
+    own = getattr(fn, "__code__", None)
+    if own is not None:  # (asked at a miss of every op: no call more than needed)
+        written = _WRITES.get(own)
+        for name in written if written is not None else _state_written_by(own, fn.__globals__):
+            script_state.moved(name, resolve(name))
+    for code, module_globals in codes.items():
+        written = _WRITES.get(code)
+        for name in written if written is not None else _state_written_by(code, module_globals):
+            script_state.moved(name, resolve(name))
+
+
+def _state_written_by(code: types.CodeType, module_globals: dict) -> tuple[str, ...]:
+    """``module:K`` of each module-level name, and ``module:Model.K`` of each attribute of
+    its own class (a method's), that ``code`` of the user's writes: rebinds (``global K``)
+    or changes in place (``CACHE[k] = v``, ``cls.SEEN.append(x)``). Worked out once a code."""
+    known = _WRITES.get(code)
+    if known is None:
+        name = _name_of_code(code, module_globals)
+        value = resolve(name) if name else _GONE
+        tree = fingerprint(value).tree if _code_object_of(value) is not None else None
+        known = () if tree is None else _writes_of(name, tree)  # type: ignore[arg-type]
+        if len(_WRITES) > 65_536:
+            _WRITES.clear()
+        _WRITES[code] = known
+    return known
+
+
+def _writes_of(name: str, tree: ast.AST) -> tuple[str, ...]:
+    module_name, _, qualname = name.partition(":")
+    found = [f"{module_name}:{written}" for written in sorted(_walked(tree)[3])]
+    owner = qualname.rpartition(".")[0]
+    if owner and "." not in owner:  # a method of a module-level class
+        found += [f"{module_name}:{owner}.{attr}" for attr in sorted(_attributes_written(tree, owner, True))]
+    return tuple(found)
+
+
+#: code object -> the state it writes (see _state_written_by)
+_WRITES: dict[types.CodeType, tuple[str, ...]] = {}
 
 
 def binding_state(target: str) -> bytes:
@@ -837,6 +956,7 @@ def forget_argument_states() -> None:
     """Drop the states of functions given as arguments: at block entry, where code edited
     since (a notebook cell, a reload) and constants changed since must be seen."""
     _ARGUMENT_STATES.clear()
+    _WRITTEN_IN.clear()
 
 
 def _data_state(value: Any) -> bytes | None:
@@ -1323,6 +1443,28 @@ def _module_data(module_name: str, namespace: dict) -> Iterator[tuple[str, Any]]
             yield f"{module_name}:{name}{DEFINITION if name in written else ''}", value
 
 
+def _state_written_in(module_name: str) -> set[str]:
+    """The module-level names the functions of module ``module_name`` write (see
+    _state_its_functions_write), worked out once a block: a notebook cell may define a
+    function writing another name (forget_argument_states forgets them)."""
+    known = _WRITTEN_IN.get(module_name)
+    if known is None:
+        module = sys.modules.get(module_name)
+        try:
+            known = _state_its_functions_write(vars(module)) if module is not None else set()
+        except SystemError:
+            # Python 3.11's ast.parse, fingerprinting a function while another thread raises
+            # or lowers the recursion limit (two recursive ops deep at once): "AST constructor
+            # recursion depth mismatch". Its data counts by value this once (asked again later).
+            return set()
+        _WRITTEN_IN[module_name] = known
+    return known
+
+
+#: module name -> the names its functions write, until the next block
+_WRITTEN_IN: dict[str, set[str]] = {}
+
+
 def _state_its_functions_write(namespace: dict) -> set[str]:
     """The module-level names the functions and methods defined in ``namespace`` write."""
     written: set[str] = set()
@@ -1513,7 +1655,11 @@ def _named_value(module_name: str, attr: str, value: Any) -> Iterator[tuple[str,
         yield referenced_as, value
     if _code_object_of(value) is None:
         if is_user_module(module_name) and not alias:
-            yield referenced_as, value
+            # State its module's functions write (a counter, a cache, `global K` in set_k)
+            # counts by its definition, as for a read by a computed name (see _module_data);
+            # by its value where no file defines it (a notebook's: no text to count by).
+            written = attr in _state_written_in(module_name) and is_data(value) and _defined_in_a_file(referenced_as)
+            yield referenced_as + (DEFINITION if written else ""), value
         return
     own = _reference_name(value, referenced_as)
     if own != referenced_as or not alias:

@@ -51,6 +51,10 @@ class CallIndex:
         self.fast: dict[tuple, Any] = {}  # (op serial, scalar args, their types) -> result
         self.fast_refs: dict[tuple, tuple] = {}  # the same, plus input history ids -> Refs
         self.fast_in_body: dict[tuple, tuple] = {}  # as fast -> (result, deps_id), for op bodies
+        # as fast and fast_refs -> (result, guard): calls that read state the script may set
+        # (script_state.py), answered while the guard holds
+        self.fast_guarded: dict[tuple, tuple] = {}
+        self.fast_refs_guarded: dict[tuple, tuple] = {}
         # Op versions whose every stored call is in memory (none stored, or all prefetched): a
         # miss is a miss, no query needed. Valid until another process commits (see
         # SQLiteStore.changed_elsewhere).
@@ -135,7 +139,8 @@ class CallIndex:
 
     def forget(self) -> None:
         """Drop everything: after code changes, accepted changes or deletions."""
-        caches = (self.by_history, self.by_content, self.stale, self.fast, self.fast_refs)
+        caches = (self.by_history, self.by_content, self.stale, self.fast, self.fast_refs, self.fast_guarded,
+                  self.fast_refs_guarded)
         for cache in (*caches, self.fast_in_body, self.complete, self.stored_calls, self.lookups):
             cache.clear()
 

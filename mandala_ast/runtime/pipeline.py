@@ -31,7 +31,7 @@ from .._errors import (
     StorageFullError,
     ValueEncodingError,
 )
-from . import transient
+from . import dependencies, recursion, script_state, transient
 from .block_refusal import check_block_allowed
 from .deletion_watch import DeletionWatch
 from .execution import plain_data, run_body
@@ -100,6 +100,7 @@ class CallPipeline:
         self._recomputed = transient.Recomputed()  # outputs of transient ops, computed again
         #: Storage(single_flight=True): cross-process call locks (runtime/batch/single_flight.py)
         self.single_flight: Any = None
+        self._settings_seen = script_state.changes  # (see notice_settings)
 
     def lazy_outputs_made(self) -> int:
         """How many stored transient calls were handed out lazily so far (transient.py)."""
@@ -194,6 +195,8 @@ class CallPipeline:
 
     def _call(self, op, args, kwargs, input_refs, block, hashed, new_calls_allowed) -> tuple[bytes, tuple[bytes, ...], bytes]:
         """``(row id, output cids, deps_id)`` of the call, stored or computed now."""
+        if script_state.changes != self._settings_seen or script_state.seen and not recursion.bodies_running():
+            self.notice_settings()
         # Lookup is by history, then by content; only a miss on both executes.
         call = identify(op, hashed, input_refs, self.versions)
         found = self.index.find(call)
@@ -423,6 +426,21 @@ class CallPipeline:
         """Notice code redefined since (a reload, a notebook cell): forget lookups made under
         the old code."""
         if self.versions.refresh():
+            self.index.forget()
+        self.notice_settings(in_place=True)
+
+    def notice_settings(self, in_place: bool = False) -> None:
+        """Outside op bodies (a block's entry, a call of the block's own code): notice state
+        that code outside the op bodies set since it was last seen (``set_k(7)`` in the
+        script, script_state.py; ``in_place``: changed in place too, at a block's entry), and
+        forget what was found valid, worked out or answered from memory under its earlier
+        setting."""
+        if not recursion.bodies_running():
+            dependencies.look_at_state(in_place)
+        if script_state.changes != self._settings_seen:
+            self._settings_seen = script_state.changes
+            self.versions.forget_states()
+            self.commit()  # (what this block computed is then found in the file, as after a deletion)
             self.index.forget()
 
     def catch_up_with_deletions(self) -> None:

@@ -24,7 +24,7 @@ import threading
 
 from .._errors import OpRecursionError
 
-__all__ = ["FRAMES_PER_CALL", "FROM_DEPTH", "deeper", "shallower", "stack_nearly_full"]
+__all__ = ["FRAMES_PER_CALL", "FROM_DEPTH", "bodies_running", "deeper", "shallower", "stack_nearly_full"]
 
 #: Frames of the library between one op body and the next one it calls, in compiled code and
 #: not (measured: a body's own frame not counted). More would let a body that recurses forever
@@ -85,6 +85,11 @@ _limit = _Limit()
 # A child forked while another thread held the lock (a batch's process pool) starts afresh:
 # only the forking thread is in it.
 os.register_at_fork(after_in_child=_limit.reset)
+
+
+def bodies_running() -> int:
+    """How many op bodies this thread is running (nested), traced ones: only those call ops."""
+    return _nesting.depth
 
 
 def deeper(name: str) -> None:

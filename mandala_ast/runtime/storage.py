@@ -96,6 +96,8 @@ class Storage:
         self._fast = engine.index.fast
         self._fast_refs = engine.index.fast_refs
         self._fast_in_body = engine.index.fast_in_body
+        self._fast_guarded = engine.index.fast_guarded
+        self._fast_refs_guarded = engine.index.fast_refs_guarded
         self._aliases = engine.loader.aliases
         self._call_and_load = engine.call_and_load
 
@@ -192,19 +194,35 @@ class Storage:
             hit = self._fast.get(key, MISSING)
             if hit is not MISSING:
                 return hit
+            hit = _guarded_hit(self._fast_guarded, key)
+            if hit is not MISSING:
+                return hit
         hashed = hash_inputs(op, args, kwargs, self._aliases)  # unlocked: threads hash at once
         if key is None:  # a list, a dict...: the same memo, by the arguments' content ids
             key = content_key(op, hashed)
             hit = self._fast.get(key, MISSING)
+            if hit is MISSING:
+                hit = _guarded_hit(self._fast_guarded, key)
             if hit is not MISSING:
                 return hit
         allowed = self.new_calls_allowed if block.allow_new_calls is None else block.allow_new_calls
         with self._lock:  # (the memo too: another thread may be forgetting it, after a deletion)
-            _, outputs, _ = self._call_and_load(op, args, kwargs, None, block, hashed, allowed)
+            _, outputs, deps_id = self._call_and_load(op, args, kwargs, None, block, hashed, allowed)
             result = op.join_outputs(outputs)
             if _immutable(outputs):
-                bounded_put(self._fast, key, result)
+                self._keep_warm(self._fast, self._fast_guarded, key, result, deps_id)
         return result
+
+    def _keep_warm(self, memo: dict[tuple[Any, ...], Any], guarded: dict[tuple[Any, ...], Any], key: tuple[Any, ...],
+                   result: Any, deps_id: bytes | None) -> None:
+        """Keep a call's result for its warm hits: in ``memo``, unless it read state the script
+        may set before the next call (script_state.py): then in ``guarded``, with what that
+        state held (a guard a warm hit checks)."""
+        guard = self._versions.warm_guard(deps_id)
+        if guard is None:
+            bounded_put(memo, key, result)
+        else:
+            bounded_put(guarded, key, (result, guard))
 
     def call_with_refs(
         self, op: Op, args: tuple[Any, ...], kwargs: dict[str, Any], input_refs: dict[str, Ref], block: RunBlock
@@ -215,7 +233,7 @@ class Storage:
         key = fast_key(op, args) if not kwargs else None
         if key is not None:
             key += tuple((name, ref.hid) for name, ref in input_refs.items())
-            hit = self._fast_refs.get(key)
+            hit = self._fast_refs.get(key) or _guarded_hit(self._fast_refs_guarded, key, None)
             if hit is not None:
                 return hit
         hashed = hash_inputs(op, args, kwargs, self._aliases)
@@ -223,15 +241,15 @@ class Storage:
             if input_refs:  # a list built by hand (never a fast key) takes its ids from its content
                 input_refs = settled(input_refs, hashed[1])
             key = content_key(op, hashed) + tuple((name, ref.hid) for name, ref in input_refs.items())
-            hit = self._fast_refs.get(key)
+            hit = self._fast_refs.get(key) or _guarded_hit(self._fast_refs_guarded, key, None)
             if hit is not None:
                 return hit
         allowed = self.new_calls_allowed if block.allow_new_calls is None else block.allow_new_calls
         with self._lock:
-            row_id, outputs, _ = self._call_and_load(op, args, kwargs, input_refs, block, hashed, allowed)
+            row_id, outputs, deps_id = self._call_and_load(op, args, kwargs, input_refs, block, hashed, allowed)
             refs = output_refs(row_id, outputs)
             if type(outputs) is tuple and all(type(r.value) in IMMUTABLE for r in refs):
-                bounded_put(self._fast_refs, key, refs)
+                self._keep_warm(self._fast_refs, self._fast_refs_guarded, key, refs, deps_id)
         return refs
 
     def call_from_op_body(
@@ -256,8 +274,8 @@ class Storage:
             if input_refs is not None:
                 return output_refs(row_id, outputs)
             result = op.join_outputs(outputs)
-            if key is not None and _immutable(outputs):
-                bounded_put(self._fast_in_body, key, (result, deps_id))
+            if key is not None and _immutable(outputs) and self._versions.warm_guard(deps_id) is None:
+                bounded_put(self._fast_in_body, key, (result, deps_id))  # (see _keep_warm)
         return result
 
     # -- tables --------------------------------------------------------------------------
@@ -506,6 +524,13 @@ def _needs_bound_op(op: Any, method: str) -> tuple[Op, tuple[Any, ...]]:
         return op.__func__, (op.__self__,)
     what = f"{type(op).__name__} {getattr(op, '__qualname__', '')}".rstrip()
     raise NotAnOpError(f"storage.{method} needs an op (a function decorated with @op), not {what}")
+
+
+def _guarded_hit(guarded: dict[tuple[Any, ...], Any], key: tuple[Any, ...], missing: Any = MISSING) -> Any:
+    """A warm hit kept with a guard (see Storage._keep_warm) whose state still holds what it
+    held then; ``missing`` if there is none."""
+    hit = guarded.get(key)
+    return hit[0] if hit is not None and hit[1].holds() else missing
 
 
 def _immutable(outputs: tuple[Any, ...]) -> bool:

@@ -21,7 +21,16 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ArgumentError, VersionChangeError
-from . import dependencies as deps, env_deps, file_deps, fingerprints, renames, untracked
+from . import (
+    dependencies as deps,
+    env_deps,
+    file_deps,
+    fingerprints,
+    recursion,
+    renames,
+    script_state,
+    untracked,
+)
 from .hashing import digest
 from .packing import unpack_outputs
 from .tracing import RanCode
@@ -80,6 +89,7 @@ class VersionTracker:
         self._identity_names: dict[str, dict[str, str]] = {}  # op name -> renamed arguments
         self._file_rows: dict[str, tuple | None] = {}  # data file -> its data_file_stats row known
         self._file_row_sql: str | None = ""  # how to read one (file_deps.row_sql), once known
+        self._state_read: dict[bytes, tuple[str, ...]] = {}  # deps_id -> its names of state functions write
 
     def forget(self) -> None:
         """Drop everything known about versions and states: the file was rewritten (a rename)."""
@@ -254,9 +264,16 @@ class VersionTracker:
         ``(inner op, deps_id)`` in ``op_calls`` (the op calls it made) the inner op's code
         and what that call depended on, and the ``files`` it read (file_deps.stop) with the
         environment variables (env_deps.stop)."""
+        deps.note_moved(op.fn, ran.codes)  # (before the key: a known key still moved them)
+        if script_state.seen and not recursion.bodies_running():
+            # What the body computed with: state the script changed in place since the block
+            # began (CONFIG.k = 7) is hashed here, not at every call (that moved by op bodies is not).
+            deps.look_at_state(in_place=True)
         before = tuple((name, d.state) for name, d in ran.before.items())
         codes = (tuple(ran.codes), tuple(ran.receivers.items())) if ran.complete else ran.found
-        key = (op.version_id, codes, frozenset(op_calls), files, before, op.track_files, op.track_env)
+        # (with the settings of state as now: what the script set since counts in the state)
+        key = (op.version_id, codes, frozenset(op_calls), files, before, op.track_files, op.track_env,
+               script_state.changes)
         deps_id = self._op_deps.get(key)
         if deps_id is None:
             if ran.complete:
@@ -314,6 +331,19 @@ class VersionTracker:
                 self._keep_file_stats(dependency.name)
         self._deps_members[deps_id] = tuple((d.name, d.kind, d.state) for d in found.values())
         self._valid[deps_id] = True
+
+    def warm_guard(self, deps_id: bytes | None) -> script_state.Guard | None:
+        """None if the calls stored under ``deps_id`` read no state functions of the user's
+        write; else a guard holding while that state holds what it holds now: code outside
+        the op bodies may set it before any call (script_state.py), and a warm hit answered
+        from memory looks at nothing else."""
+        if not deps_id:
+            return None
+        names = self._state_read.get(deps_id)
+        if names is None:
+            names = self._state_read[deps_id] = tuple(
+                name for name, _, _ in self._members(deps_id) if name.endswith(deps.DEFINITION))
+        return deps.state_guard(names) if names else None
 
     def is_valid(self, deps_id: bytes, op: Op | None = None) -> bool:
         """Whether every dependency recorded under ``deps_id`` is unchanged (or accepted), but
@@ -425,10 +455,15 @@ class VersionTracker:
         for name in changed:
             self._tracked[name] = now = _snapshot(name)
             _note_function(now)
+        self.forget_states()
+        return True
+
+    def forget_states(self) -> None:
+        """Drop which dependency states hold and what each execution's state was: code or
+        data changed, or the script set state the op bodies read (script_state.py)."""
         self._valid.clear()
         self._valid_for_op.clear()
         self._op_deps.clear()
-        return True
 
     # -- accepting changes ---------------------------------------------------------------
 
@@ -676,6 +711,8 @@ def _snapshot(name: str) -> tuple[Any, ...]:
         return env_deps, env_deps.snapshot(name)
     if name.startswith(untracked.PREFIX):  # whether the op it names tracks the input kind now
         return untracked, deps.current_state(name)
+    if name.endswith(deps.DEFINITION):  # its text and setting, not its value: op bodies move that
+        return script_state, deps.current_state(name)
     value = deps.resolve(name)
     if _watched(value):
         return value, deps.current_state(name)
