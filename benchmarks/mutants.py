@@ -1929,7 +1929,7 @@ class Workspace:
     def pytest(self, files: tuple[str, ...], deselect: tuple[str, ...] = ()) -> tuple[bool, str]:
         """(passed?, first failure line) of ``pytest -x -q`` over ``files`` (all tests if empty)."""
         self._drop_bytecode()
-        command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *files]
+        command = [sys.executable, "-m", "pytest", "-x", "-q", "-n", "0", "-p", "no:cacheprovider", *files]  # (serial: as measured)
         command += [f"--deselect={node}" for node in deselect]
         try:
             proc = subprocess.run(command, cwd=self.root, env=self.env(), capture_output=True,
