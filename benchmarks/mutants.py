@@ -1828,7 +1828,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("DK4", "mandala_ast/runtime/batch/executors.py", "            _settle(mirror, mirror.dask)\n        mirror.dask.release()\n",
            "            _settle(mirror, mirror.dask)\n", ("tests/test_batch_dask.py",),
            "after a Dask batch, the workers keep every result it computed in memory (until the garbage collector runs)"),
-    Mutant("SS1", _DEPS, "    setting = _setting(base, module_name, qualname, value)\n",
+    Mutant("SS1", _DEPS, "    setting = None if by_text is None else _setting(base, module_name, qualname, value)\n",
            "    setting = None\n", ("tests/test_script_state.py",),
            "set_k(7) in the script serves the calls stored after set_k(5) (read by a computed name, getattr(self, name))"),
     Mutant("SS2", _DEPS, "            yield referenced_as + (DEFINITION if written else \"\"), value\n",

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from hookutil import PyRunner
+
+import mandala_ast
 
 pytest_plugins = ["pytester"]
 
@@ -32,3 +37,21 @@ def _subprocesses_import_this_tree() -> None:
 def py(tmp_path: Path) -> PyRunner:
     """A scratch project in tmp_path plus a runner for fresh interpreters."""
     return PyRunner(tmp_path)
+
+
+@pytest.fixture
+def compile_user(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[[str, str], ModuleType]]:
+    """Compile a user module's ``source`` through the compiler, as a module named after
+    ``prefix`` and this test (compiled ops are named by module: each test gets its own ops),
+    taken out of ``sys.modules`` after the test."""
+    names: list[str] = []
+
+    def compile_(source: str, prefix: str) -> ModuleType:
+        path = tmp_path / f"{prefix}_user.py"
+        path.write_text(source)
+        names.append(prefix + "_" + "".join(c if c.isalnum() else "_" for c in request.node.name))
+        return mandala_ast.compile_module(path, name=names[-1])
+
+    yield compile_
+    for name in names:
+        sys.modules.pop(name, None)

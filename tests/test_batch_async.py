@@ -174,6 +174,13 @@ def _edited_apply():
     return apply
 
 
+def _edit_scaler_apply(monkeypatch, scaler: type) -> None:
+    """``Scaler.apply`` as an edit in a new process leaves it: the name it had, other code."""
+    edited = _edited_apply()
+    edited.__module__, edited.__qualname__ = scaler.__module__, "Scaler.apply"
+    monkeypatch.setattr(scaler, "apply", edited)
+
+
 @pytest.mark.parametrize("given", ["a model held in an object", "a partial of a bound method", "a partial of a method"])
 def test_an_async_op_given_a_model_out_of_sight_recomputes_after_its_method_changed(tmp_path, monkeypatch, given):
     """Async bodies are not traced: the classes an async call depends on are found in what it
@@ -196,9 +203,7 @@ def test_an_async_op_given_a_model_out_of_sight_recomputes_after_its_method_chan
     storage = Storage(tmp_path / "s.db")
     assert asyncio.run(awaited(storage)) == 7
     assert asyncio.run(awaited(storage, allow_new_calls=False)) == 7  # unchanged: hits
-    edited = _edited_apply()  # as an edit in a new process: the name it had, other code
-    edited.__module__, edited.__qualname__ = Scaler.__module__, "Scaler.apply"
-    monkeypatch.setattr(Scaler, "apply", edited)
+    _edit_scaler_apply(monkeypatch, Scaler)
     with pytest.raises(NewCallError):
         asyncio.run(awaited(storage, allow_new_calls=False))
 
@@ -218,8 +223,6 @@ def test_an_async_op_reading_a_module_level_model_recomputes_after_its_method_ch
     storage = Storage(tmp_path / "s.db")
     assert asyncio.run(awaited(storage)) == 7
     assert asyncio.run(awaited(storage, allow_new_calls=False)) == 7  # unchanged: hits
-    edited = _edited_apply()  # as an edit in a new process: the name it had, other code
-    edited.__module__, edited.__qualname__ = Scaler.__module__, "Scaler.apply"
-    monkeypatch.setattr(Scaler, "apply", edited)
+    _edit_scaler_apply(monkeypatch, Scaler)
     with pytest.raises(NewCallError, match="ask_module_model"):
         asyncio.run(awaited(storage, allow_new_calls=False))

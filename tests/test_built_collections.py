@@ -11,14 +11,12 @@ import re
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 from integrity import dangling_references
 
-import mandala_ast
 from mandala_ast import Storage
 
 REPO = Path(__file__).resolve().parent.parent
@@ -146,12 +144,8 @@ FORMS = ["comprehension", "inline", "display", "a_tuple", "a_dict", "dict_compre
 
 
 @pytest.fixture
-def user(tmp_path: Path, request) -> Iterator[ModuleType]:
-    path = tmp_path / "lineage_user.py"
-    path.write_text(MODULE)
-    name = "lineage_" + "".join(c if c.isalnum() else "_" for c in request.node.name)
-    yield mandala_ast.compile_module(path, name=name)
-    sys.modules.pop(name, None)
+def user(compile_user) -> ModuleType:
+    return compile_user(MODULE, "lineage")
 
 
 @pytest.fixture

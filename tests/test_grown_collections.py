@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sqlite3
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -191,12 +190,8 @@ FORMS = [
 
 
 @pytest.fixture
-def user(tmp_path: Path, request) -> Iterator[ModuleType]:
-    path = tmp_path / "grown_user.py"
-    path.write_text(MODULE)
-    name = "grown_" + "".join(c if c.isalnum() else "_" for c in request.node.name)
-    yield mandala_ast.compile_module(path, name=name)
-    sys.modules.pop(name, None)
+def user(compile_user) -> ModuleType:
+    return compile_user(MODULE, "grown")
 
 
 @pytest.fixture

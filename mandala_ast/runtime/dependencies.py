@@ -429,8 +429,8 @@ def _finds_modules(fn: Any) -> bool:
     if tree is None:
         return False
     namespace, imports = _namespace_of(fn), _imports_of(tree)
-    finders = _module_finders()
-    return any(any(_chain_value(chain, namespace, imports) is finder for finder in finders) for chain in _chains_of(tree))
+    finders = {id(finder) for finder in _module_finders()}
+    return any(id(_chain_value(chain, namespace, imports)) in finders for chain in _chains_of(tree))
 
 
 def _module_finders() -> tuple[Any, ...]:
@@ -706,14 +706,12 @@ def _definition_dependency(name: str, value: Any) -> Dependency | None:
     file (a notebook's)."""
     base = name.removesuffix(DEFINITION)
     module_name, _, qualname = base.partition(":")
-    text = definitions.definition_text(module_name, qualname, is_user_module)
-    if text is None:
-        return None
-    setting = _setting(base, module_name, qualname, value)
-    if setting is None:
-        return Dependency(name, "constant", digest(b"definition|" + text.encode()), text)
-    shown = f"{text}\n# set outside the ops to: {setting[1]}"
-    return Dependency(name, "constant", digest(b"definition|" + text.encode() + b"|set|" + setting[0]), shown)
+    by_text = _text_dependency(name, module_name, qualname)
+    setting = None if by_text is None else _setting(base, module_name, qualname, value)
+    if by_text is None or setting is None:
+        return by_text
+    shown = f"{by_text.source}\n# set outside the ops to: {setting[1]}"
+    return Dependency(name, "constant", digest(by_text.state + b"|set|" + setting[0]), shown)
 
 
 def _setting(name: str, module_name: str, qualname: str, value: Any, in_place: bool = False) -> tuple[bytes, str] | None:

@@ -259,15 +259,20 @@ def _paths_read(code: Any, namespace: dict) -> list[Any]:
     """The strings and ``os.PathLike`` values of the globals ``code`` reads by name (its
     ``co_names`` also hold attribute names: those find no global, or one that is no path)."""
     values = [namespace.get(name) for name in code.co_names]
-    # (os.PathLike's isinstance runs abc's Python frames: a stack nearly full would overflow)
-    return [value for value in values if type(value) is str or hasattr(type(value), "__fspath__")]
+    return [value for value in values if type(value) is str or _path_object(value)]
+
+
+def _path_object(value: Any) -> bool:
+    """An ``os.PathLike`` (a ``Path``), told without its ``isinstance``, which runs abc's
+    Python frames: noting files at a stack nearly full would overflow it."""
+    return hasattr(type(value), "__fspath__")
 
 
 def _add_paths(found: list[str], values: Any) -> None:
     # Existing files only: a name that is no file (yet) is no dependency, unlike a file the
     # body tried to open (whose appearing later changes what it would read).
     for value in values:
-        if _path_like(value) or isinstance(value, os.PathLike):
+        if _path_like(value) or _path_object(value):
             try:
                 path = os.fspath(value)
                 if os.path.isfile(path):  # a relative name stays one (see _relative_names)
