@@ -31,8 +31,9 @@ from typing import Any
 from blake3 import blake3
 
 from .recursion import stack_nearly_full
+from .segments import segments_digest
 from .side_by_side import encoded_items
-from .types import ByteStream, TypeHandler, handler_for
+from .types import ByteSegments, ByteStream, TypeHandler, handler_for
 
 __all__ = ["UnhashableError", "canonical_pickle", "content_id", "digest", "register_id_carrier"]
 
@@ -308,6 +309,14 @@ def _enc_byte_stream(value: ByteStream, out: bytearray) -> None:
     _put(out, b"A", hasher.digest())
 
 
+def _enc_byte_segments(value: ByteSegments, out: bytearray) -> None:
+    try:
+        digest = segments_digest(value.size, value.pieces)
+    except ValueError as error:  # a handler's own mistake, as in _enc_byte_stream
+        raise UnhashableError(str(error)) from None
+    _put(out, b"G", digest)
+
+
 def _enc_numpy_scalar(value: Any, out: bytearray) -> None:
     data = value.tobytes() if value.dtype.fields is None else _without_padding(sys.modules["numpy"].asarray(value)).tobytes()
     _put(out, b"a", _dtype_key(value.dtype).encode() + b"|" + data)
@@ -531,6 +540,7 @@ _ENCODERS: dict[type, Callable[[Any, bytearray], None]] = {
     frozenset: _set_encoder(b"e"),
     dict: _enc_dict,
     ByteStream: _enc_byte_stream,
+    ByteSegments: _enc_byte_segments,
 }
 _SCALAR_TYPES = frozenset({type(None), bool, int, float, str, bytes})
 
