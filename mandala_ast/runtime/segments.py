@@ -32,6 +32,9 @@ __all__ = ["SEGMENT", "segments_digest"]
 #: hashing it (~2 ms), small enough that two cores share a 100 MB image evenly.
 SEGMENT = 16 << 20
 
+#: A segment alone is hashed on all cores from this size (below it the hand-off costs more).
+_THREADED = 8 << 20
+
 _pools: dict[int, ThreadPoolExecutor] = {}
 
 
@@ -51,7 +54,9 @@ def segments_digest(size: int, pieces: Iterable[Any]) -> bytes:
 def _digests(segments: Iterator[list[memoryview]], size: int) -> Iterator[bytes]:
     workers = _workers()
     if workers == 1 or size <= SEGMENT:
-        return map(_segment_digest, segments)
+        # One segment (a 1080p image is 8 MB): blake3's own threads share it, as a buffer's.
+        threads = blake3.AUTO if size >= _THREADED else 1
+        return (_segment_digest(segment, threads) for segment in segments)
     return _in_parallel(segments, _pool(workers), 2 * workers)
 
 
@@ -86,8 +91,8 @@ def _segments(pieces: Iterable[Any], size: int) -> Iterator[list[memoryview]]:
         yield segment
 
 
-def _segment_digest(segment: list[memoryview]) -> bytes:
-    hasher = blake3(max_threads=1)  # the segments share the cores, one each
+def _segment_digest(segment: list[memoryview], threads: int = 1) -> bytes:
+    hasher = blake3(max_threads=threads)  # in parallel the segments share the cores, one each
     for view in segment:
         hasher.update(view)
     return hasher.digest()
