@@ -168,7 +168,9 @@ def _npy_bytes(array: Any) -> bytes:
     key = (dtype.str, array.shape)
     header = _NPY_HEADERS.get(key) if plain else None
     if header is not None:
-        return header + array.tobytes()
+        if dtype.kind in "Mm":  # datetimes export no buffer
+            return header + array.tobytes()
+        return b"".join((header, array))  # from the array's own buffer: one copy, not two
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
     data = buffer.getvalue()

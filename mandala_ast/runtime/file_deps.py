@@ -173,7 +173,7 @@ def start(track: bool, args: tuple = (), kwargs: dict | None = None) -> Watch | 
             _install()
         body = _tracking.opened = Watch()
         for value in args:
-            if type(value) not in _NO_PATH:
+            if _may_name_a_path(type(value)):
                 body.named = named_paths(args, kwargs.values() if kwargs else ())
                 break
         else:
@@ -218,6 +218,16 @@ _code_paths: dict[Any, tuple[tuple[str, ...], tuple[str, ...]]] = {}
 _NO_PATH = frozenset({int, float, bool, type(None), complex, bytes})
 
 
+def _may_name_a_path(kind: type) -> bool:
+    """Whether :func:`named_paths` may find a path in a value of type ``kind``: a string, an
+    ``os.PathLike``, or a list, tuple or dict of them. Told without the call (an array
+    argument, at every miss, is none of them)."""
+    return kind not in _NO_PATH and (kind in _MAY_HOLD_PATHS or hasattr(kind, "__fspath__"))
+
+
+_MAY_HOLD_PATHS = frozenset({str, list, tuple, dict})
+
+
 def named_paths(*groups: Any) -> list[str]:
     """Absolute paths of the existing files named by path-like strings and ``os.PathLike``
     values in each of ``groups`` (and one level into lists, tuples and dicts).
@@ -253,7 +263,9 @@ def named_in_code(codes: Any) -> list[str]:
         if strings:
             _add_paths(found, strings)
         if names:  # (every miss asks: a body naming no global costs no call more)
-            _add_paths(found, _paths_read(names, namespace))
+            values = _paths_read(names, namespace)
+            if values:
+                _add_paths(found, values)
     return found
 
 

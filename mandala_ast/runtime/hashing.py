@@ -134,8 +134,15 @@ def _scalar_cid(kind: type, value: Any) -> bytes:
     nothing: every NaN object would take an entry of its own."""
     if kind is int:  # the most common scalars: encoded without the general machinery
         payload = b"%x" % value
-        cid = blake3(b"I%s%s" % (_LENGTH(len(payload)), payload)).digest()
-    elif kind is float:  # (as _enc_float: floats computed by ops rarely repeat, so hashed)
+        size = len(payload)
+        cid = blake3((_INT_HEADS[size] if size < _HEADS else b"I" + _LENGTH(size)) + payload).digest()
+        # (every int is cached, under itself: _cacheable and _scalar_key, spelled out for the
+        # int every new call's argument or output is)
+        if len(_scalar_cids) >= _SCALAR_CACHE_LIMIT:
+            _scalar_cids.clear()
+        _scalar_cids[value] = cid
+        return cid
+    if kind is float:  # (as _enc_float: floats computed by ops rarely repeat, so hashed)
         payload = float.hex(value).encode()
         cid = blake3(b"F%s%s" % (_LENGTH(len(payload)), payload)).digest()
     else:
@@ -156,6 +163,9 @@ def _scalar_key(kind: type, value: Any) -> Any:
 
 #: The 8-byte length prefix of an encoding's payload.
 _LENGTH = struct.Struct("<Q").pack
+#: An int's tag and length prefix, by the length of its hex payload (those up to _HEADS)
+_HEADS = 64
+_INT_HEADS = tuple(b"I" + _LENGTH(size) for size in range(_HEADS))
 
 
 def _cacheable(kind: type, value: Any) -> bool:
