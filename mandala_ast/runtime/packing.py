@@ -28,7 +28,7 @@ _NOT_INLINE_HEAD = bytes((_NOT_INLINE, 0))
 
 def pack_outputs(cids: Sequence[bytes], encoded: Sequence[EncodedValue | None] | None) -> bytes:
     """``cid | codec byte | length byte | data`` per output (codec 255: not inline)."""
-    parts = []
+    parts: list[bytes] = []
     for i, cid in enumerate(cids):
         value = encoded[i] if encoded is not None else None
         if value is not None and len(value.data) <= INLINE_LIMIT and value.codec in _CODE:

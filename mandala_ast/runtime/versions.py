@@ -276,6 +276,7 @@ class VersionTracker:
         # (An untraced body ran no code that was seen and called no op: the key's parts are
         # then the constants they equal, not built again at every miss.)
         before = tuple([(name, d.state) for name, d in ran.before.items()]) if ran.before else ()
+        codes: Any
         if not ran.complete:
             codes = ran.found
         elif ran.codes or ran.receivers:
