@@ -320,10 +320,10 @@ MUTANTS: tuple[Mutant, ...] = (
            equivalent=True,
            reason="the hard link then fails on the existing file, and its digest is returned just the "
                   "same: the file is still written once; only slower"),
-    Mutant("S11", _VR, "            if row[0] in stored:\n                continue\n", "",
+    Mutant("S11", _VR, "        if rows[start] in stored:\n            dropped.append(start)\n            continue\n", "",
            ("tests/test_value_rows.py",), "a medium value stored already gets a second, orphaned copy of its bytes"),
-    Mutant("S12", _VR, "return not flat[start + 4] and data is not None and len(data) >= MEDIUM_VALUE_BYTES",
-           "return False", ("tests/test_value_rows.py",), "medium values stay in their content-keyed rows"),
+    Mutant("S12", _VR, "        if not external and data is not None and len(data) >= MEDIUM_VALUE_BYTES\n",
+           "        if False\n", ("tests/test_value_rows.py",), "medium values stay in their content-keyed rows"),
     Mutant("S13", _VR, '    conn.execute(\n        f"DELETE FROM main.val_bytes', '    (\n        f"DELETE FROM main.val_bytes',
            ("tests/test_value_rows.py",), "deleting values leaves their bytes behind"),
     Mutant("S14", "mandala_ast/runtime/loading.py",
