@@ -677,7 +677,7 @@ def _large_value_hasher(value: Any) -> Callable[[Any], bytes] | None:
 def _is_plain_ndarray(value: Any) -> bool:
     """An ndarray or a numpy subclass (a memmap: a loaded array), but not np.matrix, whose
     type is part of its id (numpy 1.x's recarray and chararray keep the ids they had)."""
-    import numpy as np
+    np = sys.modules["numpy"]  # (a type of numpy's is in hand: imported, and no import statement a call)
 
     return isinstance(value, np.ndarray) and not value.dtype.hasobject and type(value) is not np.matrix
 
@@ -696,7 +696,7 @@ def _ndarray_cid(array: Any) -> bytes:
     piece hash an 8 kB array in ~5.5 µs instead of ~8.5 µs; the copy is cheaper than that up
     to a few hundred kB.
     """
-    import numpy as np
+    np = sys.modules["numpy"]  # (an array is in hand)
 
     if not array.flags.c_contiguous:
         array = np.ascontiguousarray(array)
