@@ -40,7 +40,7 @@ import sys
 import types
 from collections.abc import Callable, Iterable, Set
 
-__all__ = ["changed_lines", "encode", "strip_columns", "without_columns"]
+__all__ = ["changed_lines", "encode", "strip_columns", "strip_tree", "without_columns"]
 
 Position = tuple[int | None, int | None, int | None, int | None]
 
@@ -69,16 +69,14 @@ def without_columns(
     on *lines*. A ``SyntaxError`` in *source* is raised as compiling it would."""
     if not lines or sys.version_info < (3, 12):
         return strip_columns(compile_source(source), lines)
-    tree = ast.parse(source, path)
-    _strip_tree(tree, lines)
-    return compile_source(tree)
+    return compile_source(strip_tree(ast.parse(source, path), lines))
 
 
-def _strip_tree(tree: ast.AST, lines: Set[int]) -> None:
-    """Positions of the nodes that touch *lines* become ``(line, line, -1, -1)``: no columns.
-    A node that does not touch them has no child that does (its children lie within its
-    lines), but for decorators, written above their ``def``."""
-    todo = [tree]
+def strip_tree(tree: ast.Module, lines: Set[int]) -> ast.Module:
+    """*tree*, changed in place: the nodes that touch *lines* get the position ``(line, line,
+    -1, -1)``: no columns. A node that does not touch them has no child that does (its children
+    lie within its lines), but for decorators, written above their ``def``."""
+    todo: list[ast.AST] = [tree]
     while todo:
         node = todo.pop()
         for child in ast.iter_child_nodes(node):
@@ -91,6 +89,7 @@ def _strip_tree(tree: ast.AST, lines: Set[int]) -> None:
                 todo.append(child)
             elif getattr(child, "decorator_list", None):
                 todo.append(child)
+    return tree
 
 
 def strip_columns(code: types.CodeType, lines: Set[int]) -> types.CodeType:
