@@ -39,6 +39,7 @@ import itertools
 import sys
 import types
 from collections.abc import Callable, Iterable, Set
+from typing import Any
 
 __all__ = ["changed_lines", "encode", "strip_columns", "strip_tree", "without_columns"]
 
@@ -83,13 +84,18 @@ def strip_tree(tree: ast.Module, lines: Set[int]) -> ast.Module:
             first = getattr(child, "lineno", None)
             if first is None:  # arguments, comprehensions, operators: their children have lines
                 todo.append(child)
-            elif any(number in lines for number in range(first, (child.end_lineno or first) + 1)):
-                child.col_offset = child.end_col_offset = -1
-                child.end_lineno = first
+            elif any(number in lines for number in range(first, (getattr(child, "end_lineno", None) or first) + 1)):
+                _no_columns(child, first)
                 todo.append(child)
             elif getattr(child, "decorator_list", None):
                 todo.append(child)
     return tree
+
+
+def _no_columns(node: Any, line: int) -> None:
+    """(Any: the node classes that have positions share no base class that declares them.)"""
+    node.col_offset = node.end_col_offset = -1
+    node.end_lineno = line
 
 
 def strip_columns(code: types.CodeType, lines: Set[int]) -> types.CodeType:

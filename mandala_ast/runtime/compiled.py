@@ -154,7 +154,7 @@ def _entry(block, key: str | tuple, value: Any) -> Any:
     return entry if entry is not None and entry.value is value else None
 
 
-def callee_at(scope: str, spec: tuple, f: Any, /) -> Any:
+def callee_at(scope: str | None, spec: tuple, f: Any, /) -> Any:
     """What compiled code calls in place of ``f`` (``callee_at(scope, spec, f)(*args)``):
     ``f`` itself unless ``f`` is an op or workflow and a block is active, then a one-shot
     caller that records provenance. ``f`` is evaluated once, as in ``f(*args)``, and the
@@ -217,7 +217,7 @@ def _remember(spec: tuple) -> tuple[tuple, tuple, Any]:
     return known
 
 
-def _remember_at(scope: str, spec: tuple) -> tuple[tuple, tuple, Any]:
+def _remember_at(scope: str | None, spec: tuple) -> tuple[tuple, tuple, Any]:
     """The entry of a compiled spec used in ``scope``; expanded once per scope."""
     known = _scoped.get((id(spec), scope))
     if known is None:
@@ -263,14 +263,14 @@ class _Loose(str):
     __slots__ = ()
 
 
-def _whole(key: Any, scope: str) -> Any:
+def _whole(key: Any, scope: str | None) -> Any:
     if type(key) is tuple:
         return (_whole(key[0], scope), key[1])
     if key is not None and key is not ... and key[:1] == "~":
         return _Soft(_whole(key[1:], scope))
     if key is not None and key is not ... and key[:1] == "?":
         return _Loose(_whole(key[1:], scope))
-    if key is None or key is ... or "@" in key:
+    if key is None or key is ... or "@" in key or scope is None:  # whole already
         return key
     # Interned: every site's key for a variable is then one object, and the lookups of the
     # provenance table find it by identity.
@@ -484,7 +484,7 @@ LENT = "!"
 _FORMS = {"append": "a", "insert": "i", "extend": "e"}
 
 
-def _adding_or_lending(scope: str, spec: tuple, f: Any) -> Any:
+def _adding_or_lending(scope: str | None, spec: tuple, f: Any) -> Any:
     """:func:`callee_at` of a call that is no op, whose compiled spec is ``(key, element key[,
     site])`` for ``ys.append(e)``, ``ys.insert(i, e)``, ``ys.extend(e)`` on a list compiled
     code follows, which returns a caller that notes what ``f`` adds (:func:`put`); or a call's
@@ -504,7 +504,7 @@ def _adding_or_lending(scope: str, spec: tuple, f: Any) -> Any:
     return f if plain_callee is None else plain_callee(f)
 
 
-def _adding_spec(scope: str, spec: tuple) -> tuple:
+def _adding_spec(scope: str | None, spec: tuple) -> tuple:
     """``(key, element key, site)``, keys whole, of a compiled ``(key, element key[, site])``."""
     known = _scoped.get((id(spec), scope))
     if known is None:
