@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -128,6 +128,7 @@ AREAS["LA"] = "lineage of collections filled step by step (session 11)"
 AREAS["DK"] = "Dask batch per-call overhead (session 11)"
 AREAS["SS"] = "state set by the script before an op runs (session 11)"
 AREAS["SG"] = "bytes hashed as segments on all cores (session 12)"
+AREAS["PY"] = "compiled .pyc size (session 12)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _BUILT = ("tests/test_built_collections.py",)
@@ -1815,9 +1816,23 @@ MUTANTS: tuple[Mutant, ...] = (
            "            if False:\n                _add_collection(", _BUILT,
            "the picture of an op given a list built by hand draws an op named __build__ feeding it"),
     Mutant("LA10", "mandala_ast/runtime/compiled.py",
-           "    rest = spec[4:-1] if len(spec) & 1 else spec[4:]  # without the mark of a call given a list\n",
-           "    rest = spec[4:]\n", ("tests/test_compiled_runtime.py",) + _GROWN,
+           "    if spec[-1] is True:\n        spec = spec[:-1]\n",
+           "", ("tests/test_compiled_runtime.py",) + _GROWN,
            "an op given a list filled step by step registers under site 1, the mark its spec ends with"),
+    # -- compiled .pyc size (session 12)
+    Mutant("PY1", "mandala_ast/runtime/compiled.py",
+           "    if known is None or known[0] is not spec or known[2] is not scope:\n        known = _remember_at(scope, spec)\n",
+           "    if known is None or known[0] is not spec:\n        known = _remember_at(scope, spec)\n",
+           ("tests/test_compiled_blocks.py", "tests/test_compiled_runtime.py"),
+           "two functions whose calls share a spec: the second takes the first's keys, its op calls lose their producers"),
+    Mutant("PY2", "mandala_ast/linetable.py",
+           "            elif getattr(child, \"decorator_list\", None):\n                todo.append(child)\n",
+           "", ("tests/test_linetable.py",),
+           "a rewritten decorator line keeps the rewritten text's columns (misplaced ^^^ markers, a larger .pyc)"),
+    Mutant("PY3", "mandala_ast/runtime/compiled.py",
+           "_Put(block, _adding_spec(scope, spec), _FORMS[f.__name__], f.__self__, f)",
+           "_Put(block, _adding_spec(scope, spec), \"a\", f.__self__, f)", _GROWN,
+           "ys.insert(0, double(x)) notes the index 0 as the element added: the double's output is of unknown producer"),
     Mutant("LA6", "mandala_ast/runtime/grown.py",
            "        self.added: list[tuple[Any, Any]] = [(e, UNKNOWN) for e in elements_of(value)]\n",
            "        self.added: list[tuple[Any, Any]] = []\n", _GROWN,

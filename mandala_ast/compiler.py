@@ -48,6 +48,8 @@ from ._errors import MandalaDiagnosticWarning, MandalaFallbackWarning
 from ._guard import TRANSFORMING
 
 if TYPE_CHECKING:  # at run time, re-exported lazily by __getattr__ below
+    import ast
+
     from .transforms import TransformResult, transform_source
 
 __all__ = [
@@ -225,22 +227,26 @@ def compile_fresh(
         return loader.source_to_code(data, path), diagnostics
     code, reason = None, line_drift(text, result.source)
     if not reason:
-        code, reason = _try_compile(loader, result.source, path)
+        code, reason = _try_compile(loader, text, result.source, path)
     if code is None:
         return fallback(loader, data, path, fullname, reason, diagnostics)
-    # Tracebacks show the lines as written: the rewritten lines' columns would misplace the
-    # ^^^ markers, and they were most of the cached file's size (long lines, long-form entries).
-    from .linetable import changed_lines, strip_columns  # the miss path only
-
-    return strip_columns(code, changed_lines(text, result.source)), diagnostics
+    return code, diagnostics
 
 
 def _try_compile(
-    loader: importlib.machinery.SourceFileLoader, source: str, path: str
+    loader: importlib.machinery.SourceFileLoader, text: str, source: str, path: str
 ) -> tuple[types.CodeType | None, str]:
-    """Compile the transformed *source*, or say why it does not compile (our bug, not theirs)."""
+    """Compile the transformed *source* of *text*, or say why it does not compile (our bug, not
+    theirs). Tracebacks show the lines as written: the rewritten lines' columns would misplace
+    the ^^^ markers, and they were most of the cached file's size (long lines, long-form
+    entries), so they are dropped."""
+    from .linetable import changed_lines, without_columns  # the miss path only
+
+    def compile_source(data: str | ast.Module) -> types.CodeType:
+        return loader.source_to_code(data, path)
+
     try:
-        return loader.source_to_code(source, path), ""
+        return without_columns(compile_source, source, path, changed_lines(text, source)), ""
     except SyntaxError as exc:
         where = snippet(source, exc.lineno)
         return None, f"the compiled source does not compile: {exc.msg} in {where}"

@@ -44,7 +44,7 @@ _CANDIDATE = re.compile(r"\bwith\b|workflow")
 _RUNTIME = "__mandala_rt__"
 #: The hook compiled calls call, a global of its own (the transform's import line binds it).
 _CALLEE = "__mandala_callee__"
-_IMPORT_LINE = f"import mandala_ast.runtime.compiled as {_RUNTIME}; {_CALLEE} = {_RUNTIME}.callee"
+_IMPORT_LINE = f"import mandala_ast.runtime.compiled as {_RUNTIME}; {_CALLEE} = {_RUNTIME}.callee_at"
 
 
 class CellCompiler:
@@ -198,7 +198,7 @@ def _bind_runtime(namespace: dict[str, Any]) -> None:
     """What the cut-off import line binds: the runtime module and its call hook."""
     from .runtime import compiled
 
-    namespace[_RUNTIME], namespace[_CALLEE] = compiled, compiled.callee
+    namespace[_RUNTIME], namespace[_CALLEE] = compiled, compiled.callee_at
 
 
 _installed: dict[int, CellCompiler] = {}

@@ -7,12 +7,24 @@ on the wrong characters or past the end of the line. Those positions are also wh
 compiled module's ``.pyc`` large: the rewritten lines are long, and columns >= 128 take the
 location table's long form (5+ bytes per instruction instead of 1-2).
 
-:func:`strip_columns` keeps lines and drops columns there (the traceback then shows the line
-without markers, as ``python -X no_debug_ranges`` would), and re-encodes the table in its
-compact forms. Untouched lines keep their exact positions; code without rewritten lines is
-kept as it is. The table format is CPython's
-(``Objects/locations.md``), unchanged from 3.11 to 3.13; on 3.10 there are no columns, and on
-an interpreter whose code objects lack ``co_positions`` the code is returned as it is.
+:func:`without_columns` compiles a module keeping lines and dropping columns there (the
+traceback then shows the line without markers, as ``python -X no_debug_ranges`` would);
+untouched lines keep their exact positions. How depends on the interpreter:
+
+* 3.12 and later: on the syntax tree, before compiling (``(line, line, -1, -1)`` positions,
+  which CPython writes in its compact no-column entries, a run of instructions per entry).
+  Rewriting the code objects afterwards (``code.replace``, below) gave every function a new
+  tuple of its variable names, which marshal wrote out in full instead of referring back to the
+  one that functions with the same names share: ~40 bytes a function.
+* 3.11: on the code objects, after compiling (:func:`strip_columns`), re-encoding each table
+  in its compact forms (:func:`encode`): 3.11's compiler writes an entry per instruction, which
+  for the rewritten lines cost more than the shared names win (the other modules of
+  ``benchmarks/bench_import.py`` grew 7-8% that way). Code without rewritten lines is kept as
+  it is.
+* 3.10 has no columns: the source is compiled as it is.
+
+The table format is CPython's (``Objects/locations.md``), unchanged from 3.11 to 3.13; on an
+interpreter whose code objects lack ``co_positions`` the code is returned as it is.
 
 >>> code = compile("x = 1\\ny = [x,\\n  x]\\n", "<m>", "exec")
 >>> list(strip_columns(code, {2}).co_positions()) == [
@@ -22,11 +34,14 @@ True
 
 from __future__ import annotations
 
+import ast
 import itertools
+import sys
 import types
-from collections.abc import Iterable, Set
+from collections.abc import Callable, Iterable, Set
+from typing import Any
 
-__all__ = ["changed_lines", "strip_columns"]
+__all__ = ["changed_lines", "encode", "strip_columns", "strip_tree", "without_columns"]
 
 Position = tuple[int | None, int | None, int | None, int | None]
 
@@ -46,6 +61,41 @@ def changed_lines(old: str, new: str) -> frozenset[int]:
     return frozenset(
         number for number, (a, b) in enumerate(zip(old.splitlines(), new.splitlines()), 1) if a != b
     )
+
+
+def without_columns(
+    compile_source: Callable[[str | ast.Module], types.CodeType], source: str, path: str, lines: Set[int]
+) -> types.CodeType:
+    """``compile_source(source)`` (given the text or its syntax tree) without column positions
+    on *lines*. A ``SyntaxError`` in *source* is raised as compiling it would."""
+    if not lines or sys.version_info < (3, 12):
+        return strip_columns(compile_source(source), lines)
+    return compile_source(strip_tree(ast.parse(source, path), lines))
+
+
+def strip_tree(tree: ast.Module, lines: Set[int]) -> ast.Module:
+    """*tree*, changed in place: the nodes that touch *lines* get the position ``(line, line,
+    -1, -1)``: no columns. A node that does not touch them has no child that does (its children
+    lie within its lines), but for decorators, written above their ``def``."""
+    todo: list[ast.AST] = [tree]
+    while todo:
+        node = todo.pop()
+        for child in ast.iter_child_nodes(node):
+            first = getattr(child, "lineno", None)
+            if first is None:  # arguments, comprehensions, operators: their children have lines
+                todo.append(child)
+            elif any(number in lines for number in range(first, (getattr(child, "end_lineno", None) or first) + 1)):
+                _no_columns(child, first)
+                todo.append(child)
+            elif getattr(child, "decorator_list", None):
+                todo.append(child)
+    return tree
+
+
+def _no_columns(node: Any, line: int) -> None:
+    """(Any: the node classes that have positions share no base class that declares them.)"""
+    node.col_offset = node.end_col_offset = -1
+    node.end_lineno = line
 
 
 def strip_columns(code: types.CodeType, lines: Set[int]) -> types.CodeType:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from mandala_ast import Storage
+
 REPO = Path(__file__).resolve().parent.parent
 
 MODULE = '''\
@@ -435,3 +437,44 @@ def test_an_op_output_combined_with_a_neutral_value_is_not_stored_as_a_raw_input
         use(y + 1)
     """)
     assert lines == ["['__main__.make', '__main__.make', None] [False, False, True]", "2"]
+
+
+#: Two functions whose calls look alike: each `y = inc(x)` and `dbl(y)` compiles to the same
+#: constant spec, shared by both functions; outer calls inner between binding y and using it.
+ALIKE = """\
+from mandala_ast import op
+
+
+@op
+def inc(x):
+    return x + 1
+
+
+@op
+def dbl(y):
+    return 2 * y
+
+
+def inner(storage, x):
+    with storage.run():
+        y = inc(x)
+        dbl(y)
+
+
+def outer(storage, x):
+    with storage.run():
+        y = inc(x)
+        inner(storage, x + 10)
+        dbl(y)
+"""
+
+
+def test_functions_whose_calls_look_alike_each_keep_their_own_producers(compile_user, tmp_path):
+    """The sites of both functions share one spec, the scope passed beside it: expanded once
+    for the first scope that met it, inner's y took outer's key (and outer's dbl(y) found
+    inner's value there), so both dbl calls were recorded inexact, with no producer."""
+    user = compile_user(ALIKE, "alike")
+    storage = Storage(tmp_path / "s.db")
+    user.outer(storage, 1)
+    prov = storage.provenance(user.dbl)
+    assert sorted(zip(prov.producer_op, prov.exact)) == [(user.inc.name, True)] * 2

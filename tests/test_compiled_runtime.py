@@ -165,10 +165,10 @@ def test_non_op_callee_is_returned_itself(tmp_path):
 
 
 def test_the_mark_of_a_call_given_a_list_filled_step_by_step_is_not_taken_for_a_site():
-    """``total(ys)`` on a list compiled code follows ends its spec with ``1``: an op call reads
+    """``total(ys)`` on a list compiled code follows ends its spec with ``True``: an op call reads
     its site from the 4th item of the whole spec, which must not be that mark."""
-    assert rt.whole_spec(("f", ("t",), ("?ys",), None, 1)) == (("t@f",), ("ys@f",), None)
-    assert rt.whole_spec(("f", ("t",), ("?ys",), None, 3, None, 1)) == (("t@f",), ("ys@f",), None, 3, None)
+    assert rt.whole_spec(("f", ("t",), ("?ys",), None, True)) == (("t@f",), ("ys@f",), None)
+    assert rt.whole_spec(("f", ("t",), ("?ys",), None, 3, None, True)) == (("t@f",), ("ys@f",), None, 3, None)
 
 
 def test_every_query_hook_is_reachable_from_compiled_code():

@@ -557,8 +557,6 @@ class TestRealTransform:
         proc = proj.run(script, prelude=False, check=False)
         assert proc.stderr.endswith('line 18, in main\n    w = [y][2]\n        ~~~^^^\nIndexError: list index out of range\n'), proc.stderr
 
-    @pytest.mark.xfail(sys.version_info < (3, 11), strict=True,
-                       reason="known regression: the hooks of lists filled by append take 3.10's smaller .pyc to 1.55x")
     def test_call_dense_module_pyc_is_at_most_1_5x_cpythons(self, proj):
         """Every rewritten call costs bytecode and a constant spec: a module of blocks full of
         op calls was 1.8x CPython's .pyc (3.11; 2.1x on 3.12), more to load on every import."""

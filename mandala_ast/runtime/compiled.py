@@ -45,6 +45,7 @@ __all__ = [
     "built",
     "call",
     "callee",
+    "callee_at",
     "forget",
     "put",
     "q_bool_end",
@@ -153,14 +154,16 @@ def _entry(block, key: str | tuple, value: Any) -> Any:
     return entry if entry is not None and entry.value is value else None
 
 
-def callee(spec: tuple, f: Any, /) -> Any:
-    """What compiled code calls in place of ``f`` (``callee(spec, f)(*args)``): ``f`` itself
-    unless ``f`` is an op or workflow and a block is active, then a one-shot caller that records
-    provenance. ``f`` is evaluated once, as in ``f(*args)``, and the arguments are evaluated in
-    the user's own frame on their own lines (tracebacks, ``sys.settrace``, breakpoints)."""
+def callee_at(scope: str | None, spec: tuple, f: Any, /) -> Any:
+    """What compiled code calls in place of ``f`` (``callee_at(scope, spec, f)(*args)``):
+    ``f`` itself unless ``f`` is an op or workflow and a block is active, then a one-shot
+    caller that records provenance. ``f`` is evaluated once, as in ``f(*args)``, and the
+    arguments are evaluated in the user's own frame on their own lines (tracebacks,
+    ``sys.settrace``, breakpoints). ``spec`` names no scope: the sites of several functions
+    with the same targets and keys share one constant, which the ``.pyc`` stores once."""
     if type(f) not in OPS:
-        if len(spec) & 1 and type(spec[0]) is str:  # adds to, or is given, a list filled step by step
-            return _adding_or_lending(spec, f)
+        if type(spec[0]) is str or spec[-1] is True:  # adds to, or is given, a list filled step by step
+            return _adding_or_lending(scope, spec, f)
         return f if plain_callee is None else plain_callee(f)
     block = state.block
     if block is None:  # maybe a worker thread of another thread's block
@@ -168,24 +171,36 @@ def callee(spec: tuple, f: Any, /) -> Any:
         if block is None:
             return f
     known = _whole_specs.get(id(spec))  # whole_spec, inlined: this runs on every op call
-    if known is None or known[0] is not spec:
-        known = _remember(spec)
+    if known is None or known[0] is not spec or known[2] is not scope:
+        known = _remember_at(scope, spec)
     return _OpCall(block, known[1], f)
 
 
-#: id(spec) -> (spec, its whole form). A compiled spec is a constant of its call site's code,
-#: so each is expanded once; the entry keeps the spec alive, so its id is never reused while
-#: it is here. Bounded for code compiled again and again (exec in a loop).
-_whole_specs: dict[int, tuple[tuple, tuple]] = {}
+def callee(spec: tuple, f: Any, /) -> Any:
+    """:func:`callee_at` for code written by hand: ``spec`` is ``(scope, targets, pos_keys,
+    kw_keys[, site, slot])`` or, whole already, the same without its scope."""
+    known = _whole_specs.get(id(spec))
+    if known is None or known[0] is not spec:
+        known = _remember(spec)
+    return callee_at(None, known[1], f)
+
+
+#: id(spec) -> (spec, its whole form, its scope). A compiled spec is a constant of its call
+#: site's code, so each is expanded once per scope; the entry keeps the spec alive, so its id is
+#: never reused while it is here. Bounded for code compiled again and again (exec in a loop).
+_whole_specs: dict[int, tuple[tuple, tuple, Any]] = {}
+#: (id(spec), scope) -> the same entry, for a spec that sites of several scopes share (the
+#: entry above then holds the scope that last used it).
+_scoped: dict[tuple[int, Any], tuple[tuple, tuple, Any]] = {}
 _WHOLE_SPECS_MAX = 65536
 
 
 def whole_spec(spec: tuple) -> tuple:
     """``(targets, pos_keys, kw_keys[, site, slot])`` with every key whole (``name@scope``).
 
-    Compiled code passes ``(scope, targets, pos_keys, kw_keys[, site, slot])`` where a key of
-    the call site's own scope is the bare name; a spec whose first item is not a string is
-    whole already (hand-written ``call``).
+    Code written by hand (and ``built``'s spec) passes ``(scope, targets, pos_keys,
+    kw_keys[, site, slot])`` where a key of the call site's own scope is the bare name; a spec
+    whose first item is not a string is whole already.
 
     >>> whole_spec(("f", ("y",), ("x@<module>", ("b", 1)), (("k", "z"),)))
     (('y@f',), ('x@<module>', ('b@f', 1)), (('k', 'z@f'),))
@@ -194,19 +209,40 @@ def whole_spec(spec: tuple) -> tuple:
     return known[1] if known is not None and known[0] is spec else _remember(spec)[1]
 
 
-def _remember(spec: tuple) -> tuple[tuple, tuple]:
+def _remember(spec: tuple) -> tuple[tuple, tuple, Any]:
     if len(_whole_specs) >= _WHOLE_SPECS_MAX:
-        _whole_specs.clear()
-    whole = _expand(spec) if type(spec[0]) is str else spec
-    known = _whole_specs[id(spec)] = (spec, whole)
+        _forget_specs()
+    whole = _expand(spec[0], spec[1:]) if type(spec[0]) is str else spec
+    known = _whole_specs[id(spec)] = (spec, whole, None)
     return known
 
 
-def _expand(spec: tuple) -> tuple:
-    scope, targets, pos_keys, kw_keys = spec[:4]
+def _remember_at(scope: str | None, spec: tuple) -> tuple[tuple, tuple, Any]:
+    """The entry of a compiled spec used in ``scope``; expanded once per scope."""
+    known = _scoped.get((id(spec), scope))
+    if known is None:
+        if len(_scoped) >= _WHOLE_SPECS_MAX:
+            _forget_specs()
+        known = _scoped[(id(spec), scope)] = (spec, _expand(scope, spec), scope)
+    _whole_specs[id(spec)] = known
+    return known
+
+
+def _forget_specs() -> None:
+    _whole_specs.clear()
+    _scoped.clear()
+
+
+def _expand(scope: str | None, spec: tuple) -> tuple:
+    """A spec without its scope, ``(targets, pos_keys, kw_keys[, site, slot][, True])``, with
+    its keys whole and without the mark of a call given a list filled step by step."""
+    if spec[-1] is True:
+        spec = spec[:-1]
+    if scope is None:
+        return spec
+    targets, pos_keys, kw_keys = spec[:3]
     kw = tuple((word, _whole(key, scope)) for word, key in kw_keys) if kw_keys else None
-    rest = spec[4:-1] if len(spec) & 1 else spec[4:]  # without the mark of a call given a list
-    return (_whole_all(targets, scope), _whole_all(pos_keys, scope), kw, *rest)
+    return (_whole_all(targets, scope), _whole_all(pos_keys, scope), kw, *spec[3:])
 
 
 def _whole_all(keys: Any, scope: str) -> Any:
@@ -227,14 +263,14 @@ class _Loose(str):
     __slots__ = ()
 
 
-def _whole(key: Any, scope: str) -> Any:
+def _whole(key: Any, scope: str | None) -> Any:
     if type(key) is tuple:
         return (_whole(key[0], scope), key[1])
     if key is not None and key is not ... and key[:1] == "~":
         return _Soft(_whole(key[1:], scope))
     if key is not None and key is not ... and key[:1] == "?":
         return _Loose(_whole(key[1:], scope))
-    if key is None or key is ... or "@" in key:
+    if key is None or key is ... or "@" in key or scope is None:  # whole already
         return key
     # Interned: every site's key for a variable is then one object, and the lookups of the
     # provenance table find it by identity.
@@ -443,28 +479,41 @@ def _element(block, handed: Any, key: Any, element: Any) -> Any:
 LENT = "!"
 
 
-def _adding_or_lending(spec: tuple, f: Any) -> Any:
-    """:func:`callee` of a call that is no op, whose compiled spec has an odd length: ``(scope, key,
-    element key, site, form)`` for ``ys.append(e)`` (``form`` ``"a"``), ``ys.insert(i, e)``
-    (``"i"``), ``ys.extend(e)`` (``"e"``) on a list compiled code follows, which returns a
-    caller that notes what ``f`` adds (:func:`put`); a call's spec with a last item ``1`` for
-    a call given such a list (``?ys`` among its keys), which marks it lent."""
+#: What a list's own method adds: one element (``"a"``), one at position 1 (``"i"``), an
+#: iterable's elements (``"e"``). The compiled spec does not say: the method called does.
+_FORMS = {"append": "a", "insert": "i", "extend": "e"}
+
+
+def _adding_or_lending(scope: str | None, spec: tuple, f: Any) -> Any:
+    """:func:`callee_at` of a call that is no op, whose compiled spec is ``(key, element key[,
+    site])`` for ``ys.append(e)``, ``ys.insert(i, e)``, ``ys.extend(e)`` on a list compiled
+    code follows, which returns a caller that notes what ``f`` adds (:func:`put`); or a call's
+    spec whose last item is ``True``, for a call given such a list (``?ys`` among its keys),
+    which marks it lent."""
     block = state.block or lent_block()
     if block is None:
         return f if plain_callee is None else plain_callee(f)
-    if spec[-1] != 1:
+    if spec[-1] is not True:
         if type(block) not in _BUILDING:
             return f if plain_callee is None else plain_callee(f)
-        return _Put(block, _put_spec(spec), f.__self__, f)
-    # the whole spec has no mark: an op given the list reads its site from the 4th item
-    known = _whole_specs.get(id(spec))
-    if known is None or known[0] is not spec:
-        known = _remember(spec)
-    whole = known[1]
+        return _Put(block, _adding_spec(scope, spec), _FORMS[f.__name__], f.__self__, f)
+    whole = _remember_at(scope, spec)[1]
     for key in (*(whole[1] if type(whole[1]) is tuple else ()), *(key for _, key in whole[2] or ())):
         if type(key) is _Loose:
             block.names[LENT + key] = True
     return f if plain_callee is None else plain_callee(f)
+
+
+def _adding_spec(scope: str | None, spec: tuple) -> tuple:
+    """``(key, element key, site)``, keys whole, of a compiled ``(key, element key[, site])``."""
+    known = _scoped.get((id(spec), scope))
+    if known is None:
+        if len(_scoped) >= _WHOLE_SPECS_MAX:
+            _forget_specs()
+        site = spec[2] if len(spec) > 2 else None
+        whole = (_whole(spec[0], scope), _whole(spec[1], scope), site)
+        known = _scoped[(id(spec), scope)] = (spec, whole, scope)
+    return known[1]
 
 
 def put(spec: tuple, container: Any, /) -> Any:
@@ -475,29 +524,25 @@ def put(spec: tuple, container: Any, /) -> Any:
     block = state.block or lent_block()
     if block is None or type(block) not in _BUILDING:
         return _unchanged
-    return _Put(block, _put_spec(spec), container, None)
-
-
-def _put_spec(spec: tuple) -> tuple:
-    """``(key, element key, site, form)``, keys whole, for a compiled put spec (see put)."""
-    known = _whole_specs.get(id(spec))
-    if known is None or known[0] is not spec:
+    whole = _whole_specs.get(id(spec))
+    if whole is None or whole[0] is not spec:
         if len(_whole_specs) >= _WHOLE_SPECS_MAX:
-            _whole_specs.clear()
-        scope, key, element, site, form = spec
-        known = _whole_specs[id(spec)] = (spec, (_whole(key, scope), _whole(element, scope), site, form))
-    return known[1]
+            _forget_specs()
+        scope, key, element, site, _form = spec
+        whole = _whole_specs[id(spec)] = (spec, (_whole(key, scope), _whole(element, scope), site), None)
+    return _Put(block, whole[1], spec[4], container, None)
 
 
 class _Put:
     """One adding in progress: what its element's op calls handed over; ``method`` the list's
     own (``ys.append``), called with the arguments as written, or None (``put``: the value is
-    returned, for the statement to add). ``spec`` is ``(key, element key, site, form)``."""
+    returned, for the statement to add). ``spec`` is ``(key, element key, site)``, ``form``
+    what is added (``_FORMS``)."""
 
-    __slots__ = ("__weakref__", "block", "collected", "container", "method", "previous", "spec")
+    __slots__ = ("__weakref__", "block", "collected", "container", "form", "method", "previous", "spec")
 
-    def __init__(self, block: Any, spec: tuple, container: Any, method: Any) -> None:
-        self.block, self.spec, self.container, self.method = block, spec, container, method
+    def __init__(self, block: Any, spec: tuple, form: str, container: Any, method: Any) -> None:
+        self.block, self.spec, self.form, self.container, self.method = block, spec, form, container, method
         self.collected: dict[int | str, Any] = {}
         if spec[2] is not None:
             pending = _thread.pending
@@ -507,7 +552,7 @@ class _Put:
     collect = _Collection.collect
 
     def __call__(self, *args: Any) -> Any:
-        key, element_key, site, form = self.spec
+        (key, element_key, site), form = self.spec, self.form
         where = 1 if form == "i" else 0
         value = args[where] if len(args) > where else None
         if form == "e" and type(value) not in (list, tuple) and value is not None:

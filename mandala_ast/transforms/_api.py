@@ -17,7 +17,7 @@ from ._run_form import RunFormRewriter
 __all__ = ["TRANSFORM_FORMAT", "TransformResult", "transform_source"]
 
 #: Bumped whenever the emitted text changes for the same input (part of the pyc cache key).
-TRANSFORM_FORMAT = 10
+TRANSFORM_FORMAT = 11
 
 
 @dataclass(frozen=True)

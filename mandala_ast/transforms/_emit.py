@@ -31,20 +31,21 @@ __all__ = [
 
 #: The global name compiled code uses for ``mandala_ast.runtime.compiled``.
 RT = "__mandala_rt__"
-#: The global name compiled code calls at every rewritten call site (``compiled.callee``): one
-#: global load per call instead of a global and an attribute (10 bytes of bytecode less each).
+#: The global name compiled code calls at every rewritten call site (``compiled.callee_at``):
+#: one global load per call instead of a global and an attribute (10 bytes of bytecode less each).
 CALLEE = "__mandala_callee__"
 #: The loop variable of the generator that forgets ``for`` targets (a dunder: never mangled).
 _ITEM = "__mandala_item__"
 
-Literal = None | str | int | tuple | EllipsisType
+Literal = None | bool | str | int | tuple | EllipsisType
 
 
 @functools.lru_cache(maxsize=4096)
 def literal(value: Literal) -> cst.BaseExpression:
-    """A constant ``None`` / ``...`` / string / int >= 0 / (nested) tuple as a node (specs and keys)."""
-    if value is None:
-        return cst.Name("None")
+    """A constant ``None`` / ``True`` / ``...`` / string / int >= 0 / (nested) tuple as a node
+    (specs and keys)."""
+    if value is None or value is True:
+        return cst.Name(repr(value))
     if value is ...:
         return cst.Ellipsis()
     if isinstance(value, str):
@@ -70,13 +71,13 @@ def as_argument(node: cst.BaseExpression) -> cst.BaseExpression:
     return node
 
 
-def dispatch(spec: Literal, call: cst.Call) -> cst.Call:
-    """``__mandala_callee__(spec, f)(<args as written>)`` for the call ``f(<args>)``.
+def dispatch(scope: str, spec: Literal, call: cst.Call) -> cst.Call:
+    """``__mandala_callee__(scope, spec, f)(<args as written>)`` for the call ``f(<args>)``.
 
     The runtime returns ``f`` itself unless it is an op, so any other callee is still called
     from the user's frame; ``f`` and the arguments are evaluated once, in place.
     """
-    callee = cst.Call(cst.Name(CALLEE), [cst.Arg(literal(spec)), cst.Arg(call.func)])
+    callee = cst.Call(cst.Name(CALLEE), [cst.Arg(literal(scope)), cst.Arg(literal(spec)), cst.Arg(call.func)])
     return call.with_changes(func=callee)
 
 

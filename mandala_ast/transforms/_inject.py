@@ -1,5 +1,5 @@
 """Put ``import mandala_ast.runtime.compiled as __mandala_rt__; __mandala_callee__ =
-__mandala_rt__.callee`` (:data:`IMPORT_LINE`) on an existing line.
+__mandala_rt__.callee_at`` (:data:`IMPORT_LINE`) on an existing line.
 
 Where, in order of preference (never adding a line, so nothing moves):
 
@@ -24,8 +24,8 @@ import libcst as cst
 __all__ = ["IMPORT_LINE", "inject_runtime_import"]
 
 #: The runtime import, and the hook every rewritten call calls bound as a global of its own
-#: (``__mandala_rt__.callee`` would cost an attribute load, 10 bytes of bytecode, per call).
-IMPORT_LINE = "import mandala_ast.runtime.compiled as __mandala_rt__; __mandala_callee__ = __mandala_rt__.callee"
+#: (``__mandala_rt__.callee_at`` would cost an attribute load, 10 bytes of bytecode, per call).
+IMPORT_LINE = "import mandala_ast.runtime.compiled as __mandala_rt__; __mandala_callee__ = __mandala_rt__.callee_at"
 _CODING = re.compile(r"^[ \t\f]*#.*?coding[:=]")
 
 

@@ -5,9 +5,9 @@ comprehensions and blocks included), each call whose callee is a name or dotted 
 plain builtin, nor a storing method of a function's own list, dict or set:
 ``Scope.stores_in_container``) becomes::
 
-    __mandala_callee__(spec, f)(*args)
+    __mandala_callee__(scope, spec, f)(*args)
 
-``callee`` returns ``f`` itself unless it is an op, so any other callee is still called directly
+``callee_at`` returns ``f`` itself unless it is an op, so any other callee is still called directly
 from the user's frame (same traceback, same ``super()``/``locals()`` behaviour, no runtime
 frame), and an op call goes through the runtime, which learns the provenance keys of its
 targets and bare-name arguments from ``spec``. Nothing is copied: ``f`` is evaluated once (a
@@ -263,7 +263,8 @@ class RunFormRewriter(cst.CSTTransformer):
         slot = self._slot_in_parent(original)
         name = self._collection_targets.get(original)
         keys = (self.scope.key(name),) if name is not None and self._vouched([self.scope.key(name)]) else None
-        spec: tuple = _compact(self.scope.qualname, (keys, self._element_keys(original), None))
+        here = self.scope.qualname
+        spec: tuple = (here, *_compact(here, (keys, self._element_keys(original), None)))
         if frame.site is not None or slot is not None:
             spec += (frame.site, slot)
         form = "c" if isinstance(original, (cst.ListComp, cst.DictComp)) else "d"
@@ -324,16 +325,23 @@ class RunFormRewriter(cst.CSTTransformer):
         here = scope.qualname
         return (here, _relative(scope.key(adding.name), here), _relative(element_key, here), frame.site, adding.form)
 
+    def _adding_spec(self, frame: _CallFrame) -> tuple:
+        """``(list key, element key[, site])``: short, as every adding in a loop carries one;
+        a string first tells the runtime's ``callee_at`` it apart, and the method called says
+        what it adds."""
+        _, key, element_key, site, _ = self._put_spec(frame)
+        return (key, element_key) if site is None else (key, element_key, site)
+
     def _put(self, frame: _CallFrame, value: cst.BaseExpression) -> cst.BaseExpression:
         """``put(spec, ys)(value)`` for ``ys += value``, ``d[k] = value``."""
         self.changed = True
         return emit.put(self._put_spec(frame), cst.ensure_type(frame.adding, Adding).name, value)
 
     def _added_by_method(self, original: cst.Call, updated: cst.Call, frame: _CallFrame) -> cst.BaseExpression:
-        """``ys.append(e)`` becomes ``callee(spec, ys.append)(e)``: the runtime notes what it
-        adds, then calls it."""
+        """``ys.append(e)`` becomes ``callee_at(scope, spec, ys.append)(e)``: the runtime notes
+        what it adds, then calls it."""
         self.changed = True
-        return emit.dispatch(self._put_spec(frame), updated)
+        return emit.dispatch(self.scope.qualname, self._adding_spec(frame), updated)
 
     def _lends(self, original: cst.Call) -> bool:
         """Whether the call is given a list compiled code follows (its spec then says so: a
@@ -360,7 +368,8 @@ class RunFormRewriter(cst.CSTTransformer):
     def _rewrite_call(
         self, original: cst.Call, updated: cst.Call, site: int | None, slot: tuple | None
     ) -> cst.BaseExpression:
-        """``callee(spec, f)(...)``; *site* and *slot* tie direct-call arguments to this call."""
+        """``callee_at(scope, spec, f)(...)``; *site* and *slot* tie direct-call arguments to
+        this call."""
         scope, names = self.scope, self._targets.get(original)
         keys = tuple(scope.key(name) for name in names) if names else None
         returned = self._returns.get(original)
@@ -373,8 +382,8 @@ class RunFormRewriter(cst.CSTTransformer):
         if site is not None or slot is not None:
             spec += (site, slot)
         if self._lends(original):
-            spec += (1,)
-        result = self._settled(emit.dispatch(spec, updated), names, keys)
+            spec += (True,)
+        result = self._settled(emit.dispatch(scope.qualname, spec, updated), names, keys)
         self.changed = True
         if keys:
             self._recorded.add(result)
@@ -652,18 +661,18 @@ def _elements_of(node: cst.BaseExpression) -> Sequence[Any]:
 
 
 def _compact(scope: str, keys: tuple) -> tuple:
-    """``(scope, targets, pos_keys, kw_keys)`` with each key of *scope*'s own variables written as
-    the bare name: the runtime adds ``@scope`` back. Whole keys were most of what a compiled
-    module's ``.pyc`` held beyond CPython's (a string per variable and scope); a bare name is
-    the string the code object holds for the variable anyway, and a function's scope its name,
-    which marshal writes once and then refers back to.
+    """``(targets, pos_keys, kw_keys)`` with each key of *scope*'s own variables written as the
+    bare name: the runtime adds ``@scope`` back, the scope given beside the spec. Whole keys
+    were most of what a compiled module's ``.pyc`` held beyond CPython's (a string per variable
+    and scope); a bare name is the string the code object holds for the variable anyway, which
+    marshal writes once and then refers back to, and a spec free of its scope is one constant
+    for the sites of every function with the same targets and keys.
 
     >>> _compact("f", (("y@f",), ("x@<module>", ("b@f", 1)), (("k", "z@f"),)))
-    ('f', ('y',), ('x@<module>', ('b', 1)), (('k', 'z'),))
+    (('y',), ('x@<module>', ('b', 1)), (('k', 'z'),))
     """
     targets, pos_keys, kw_keys = keys
     return (
-        scope,
         _relative_all(targets, scope),
         _relative_all(pos_keys, scope),
         tuple((word, _relative(key, scope)) for word, key in kw_keys) if kw_keys else None,

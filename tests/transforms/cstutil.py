@@ -59,7 +59,7 @@ class FakeRuntime(types.SimpleNamespace):
         super().__init__()
         self.log: list = []
         self.OPS = frozenset({FakeOp})
-        self.callee = self._callee
+        self.callee_at = self._callee_at
         self.forget = self._forget
         self.raw = self._raw
         self.settle = self._settle
@@ -67,13 +67,13 @@ class FakeRuntime(types.SimpleNamespace):
         self.built = self._built
         self.put = self._put
 
-    def _callee(self, spec: tuple, f: Any, /) -> Any:
+    def _callee_at(self, scope: str, spec: tuple, f: Any, /) -> Any:
         if type(f) not in self.OPS:
             return f
-        kind = "ref" if len(spec) > 5 and spec[5] is not None else "call"  # (scope, ..., slot)
+        kind = "ref" if len(spec) > 4 and spec[4] is not None else "call"  # (targets, ..., slot)
 
         def invoke(*args: Any, **kwargs: Any) -> Any:
-            self.log.append((kind, f.__name__, spec))
+            self.log.append((kind, f.__name__, (scope, *spec)))
             return f.fn(*args, **kwargs)
 
         return invoke

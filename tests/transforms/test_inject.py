@@ -7,7 +7,7 @@ import ast
 import pytest
 from cstutil import rewrite
 
-IMPORT = "import mandala_ast.runtime.compiled as __mandala_rt__; __mandala_callee__ = __mandala_rt__.callee"
+IMPORT = "import mandala_ast.runtime.compiled as __mandala_rt__; __mandala_callee__ = __mandala_rt__.callee_at"
 BODY = "with storage:\n    f(1)\n"
 
 
