@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+EG1"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -127,6 +127,7 @@ AREAS["VX"] = "library objects and modules found by name, as dependencies (sessi
 AREAS["LA"] = "lineage of collections filled step by step (session 11)"
 AREAS["DK"] = "Dask batch per-call overhead (session 11)"
 AREAS["SS"] = "state set by the script before an op runs (session 11)"
+AREAS["EG"] = "edges left open (session 12)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _BUILT = ("tests/test_built_collections.py",)
@@ -1866,6 +1867,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("SS11", "mandala_ast/runtime/versions.py", "            deps.look_at_state(in_place=True)\n", "            pass\n",
            ("tests/test_script_state.py",),
            "configure(7) in place mid-block: the call computed with 7 is stored under 5, and served to a process configuring 5"),
+    Mutant("EG1", _DEPS, "        yield from _bytecode_reads(obj)\n", "        yield from ()\n", ("tests/test_versions.py",),
+           "code with no source (python -c) reads no globals: K = 5 made K = 7 on the command line serves the results of 5"),
 )
 
 

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from . import definitions, env_deps, file_deps, recursion, script_state, untracked
+from .bytecode_reads import bytecode_chains
 from .differences import short_repr
 from .fingerprints import NO_SOURCE, Fingerprint, decorators, fingerprint
 from .hashing import UnhashableError, content_id, digest
@@ -1300,7 +1301,8 @@ def _referenced_values(obj: Any) -> Iterator[tuple[str, Any]]:
     for each chain that starts at a name the code imports itself (``from helpers import K``
     inside the body), by the module it is imported from."""
     tree = fingerprint(obj).tree
-    if tree is None:
+    if tree is None:  # no source: `python -c` code, exec'd text, a file edited since its import
+        yield from _bytecode_reads(obj)
         return
     namespace = _namespace_of(obj)
     module_name = obj.__module__
@@ -1315,6 +1317,18 @@ def _referenced_values(obj: Any) -> Iterator[tuple[str, Any]]:
             written = _walked(tree)[3]  # not a global its own local shares a name with
             found = (item for item in found if _last(item[0]) not in written)
         yield from found
+
+
+def _bytecode_reads(obj: Any) -> Iterator[tuple[str, Any]]:
+    """What :func:`_referenced_values` finds, for a function with no source: the chains its
+    bytecode reads, resolved in its module. Not for code run in a namespace of its own (a
+    NamedTuple's generated ``__new__``): its names are no module's."""
+    code = getattr(obj, "__code__", None)
+    module = sys.modules.get(getattr(obj, "__module__", None) or "")
+    if not isinstance(code, types.CodeType) or module is None or _namespace_of(obj) is not vars(module):
+        return
+    for chain in bytecode_chains(code):
+        yield from _resolve_chain(vars(module), module.__name__, list(chain))
 
 
 #: id(tree) -> (the tree, kept alive; its name chains; the names its import statements bind;
