@@ -24,7 +24,7 @@ import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from . import definitions, env_deps, file_deps, recursion, script_state, untracked
+from . import definitions, env_deps, file_deps, parsing, recursion, script_state, untracked
 from .bytecode_reads import bytecode_chains
 from .differences import short_repr
 from .fingerprints import NO_SOURCE, Fingerprint, decorators, fingerprint
@@ -1212,7 +1212,7 @@ def _split_keys(rest: str) -> tuple[str, tuple[Any, ...]]:
     if not bracket:
         return rest, ()
     try:
-        node = ast.parse(f"_[{keys}", mode="eval").body
+        node = parsing.parse(f"_[{keys}", mode="eval").body
     except SyntaxError:
         return rest, ()
     found = []
@@ -1462,14 +1462,7 @@ def _state_written_in(module_name: str) -> set[str]:
     known = _WRITTEN_IN.get(module_name)
     if known is None:
         module = sys.modules.get(module_name)
-        try:
-            known = _state_its_functions_write(vars(module)) if module is not None else set()
-        except SystemError:
-            # Python 3.11's ast.parse, fingerprinting a function while another thread raises
-            # or lowers the recursion limit (two recursive ops deep at once): "AST constructor
-            # recursion depth mismatch". Its data counts by value this once (asked again later).
-            return set()
-        _WRITTEN_IN[module_name] = known
+        known = _WRITTEN_IN[module_name] = _state_its_functions_write(vars(module)) if module is not None else set()
     return known
 
 
@@ -1524,7 +1517,7 @@ def _entry_read(module_name: str, attr: str, value: Any, rest: list[str]) -> tup
     for part in rest[1:] if rest[:1] == ["get"] else rest:  # `REGISTRY.get("a")`
         if not part.startswith("[") or type(value) is not dict:
             break
-        key = ast.literal_eval(part[1:-1])
+        key = parsing.literal(part[1:-1])
         if key not in value:
             break
         value = value[key]
@@ -1812,7 +1805,7 @@ def _read_by_name(node: ast.AST, seen: set[int]) -> list[str] | None:
 def _global_named(part: str) -> list[str]:
     """The chain ``globals()[...]`` reads: ``["K"]`` for the key ``'K'``, ``[COMPUTED]`` (any
     global) for a name computed at run time."""
-    name = ast.literal_eval(part[1:-1]) if part.startswith("[") else part
+    name = parsing.literal(part[1:-1]) if part.startswith("[") else part
     return [name] if isinstance(name, str) and (name.isidentifier() or name == COMPUTED) else []
 
 
