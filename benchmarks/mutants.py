@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+EG1+EG2+EG3"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+EG3"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -128,6 +128,7 @@ AREAS["LA"] = "lineage of collections filled step by step (session 11)"
 AREAS["DK"] = "Dask batch per-call overhead (session 11)"
 AREAS["SS"] = "state set by the script before an op runs (session 11)"
 AREAS["EG"] = "edges left open (session 12)"
+AREAS["SG"] = "bytes hashed as segments on all cores (session 12)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _BUILT = ("tests/test_built_collections.py",)
@@ -199,7 +200,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "0.0 cached, so -0.0 gets 0.0's cached id"),
     Mutant("H10", _H, "return value if kind is int or kind is str else (kind, value)", "return value",
            _HASHING, "scalar cache keyed without the type: True answers with 1's id"),
-    Mutant("H11", _H, '        payload = b"%x" % value\n        cid = ', '        payload = b"%x" % abs(value)\n        cid = ', _HASHING,
+    Mutant("H11", _H, '        payload = b"%x" % value\n        size = ', '        payload = b"%x" % abs(value)\n        size = ', _HASHING,
            "int fast path drops the sign: -5 and 5 collide"),
     Mutant("H12", "mandala_ast/runtime/types/pandas_types.py",
            'return ("frame", index_key(frame.index), index_key(frame.columns), columns, frame.attrs)',
@@ -216,12 +217,17 @@ MUTANTS: tuple[Mutant, ...] = (
            'return ("series", index_key(series.index), values_key(series.array), series.attrs)',
            ("tests/test_types.py",) + _HASHING, "an unnamed Series collides with one named 0 (its name is left out)"),
     # -- identity: which calls are the same call ------------------------------------------------
-    Mutant("I01", _ID, "    for name in sorted(ids):\n        parts += (name.encode(), b\"\\0\", ids[name])",
-           "    for name in sorted(ids)[:1]:\n        parts += (name.encode(), b\"\\0\", ids[name])", _OPS,
+    # (a call's content id is made by _call_id_maker, a history id by call_id: one pair each)
+    Mutant("I01", _ID, "    pairs = list(zip(heads, order))\n", "    pairs = list(zip(heads, order))[:1]\n", _OPS,
            "call id covers only the first argument: add(1, 2) is add(1, 3)"),
-    Mutant("I02", _ID, "    parts = [version_id]\n    for name in sorted(ids):",
-           "    parts = []\n    for name in sorted(ids):", _OPS,
+    Mutant("I02", _ID, "    heads[:1] = [version_id + heads[0]] if heads else []\n", "", _OPS,
            "call id without the op version: inc(1) and dec(1) are one call"),
+    Mutant("I15", _ID, "    for name in sorted(ids):\n        parts += (name.encode(), b\"\\0\", ids[name])",
+           "    for name in sorted(ids)[:1]:\n        parts += (name.encode(), b\"\\0\", ids[name])", _OPS,
+           "history id covers only the first argument: add(inc(1), 2) is add(inc(1), 3)"),
+    Mutant("I16", _ID, "    parts = [version_id]\n    for name in sorted(ids):",
+           "    parts = []\n    for name in sorted(ids):", _OPS,
+           "history id without the op version: inc(inc(1)) and dec(inc(1)) are one call"),
     Mutant("I03", "mandala_ast/runtime/ops.py",
            "return {name: cid for name, cid in cids.items() if defaults.get(name) != cid}", "return cids",
            _OPS + ("tests/test_versions.py",),
@@ -321,10 +327,10 @@ MUTANTS: tuple[Mutant, ...] = (
            equivalent=True,
            reason="the hard link then fails on the existing file, and its digest is returned just the "
                   "same: the file is still written once; only slower"),
-    Mutant("S11", _VR, "            if row[0] in stored:\n                continue\n", "",
+    Mutant("S11", _VR, "        if rows[start] in stored:\n            dropped.append(start)\n            continue\n", "",
            ("tests/test_value_rows.py",), "a medium value stored already gets a second, orphaned copy of its bytes"),
-    Mutant("S12", _VR, "return not flat[start + 4] and data is not None and len(data) >= MEDIUM_VALUE_BYTES",
-           "return False", ("tests/test_value_rows.py",), "medium values stay in their content-keyed rows"),
+    Mutant("S12", _VR, "        if not external and data is not None and len(data) >= MEDIUM_VALUE_BYTES\n",
+           "        if False\n", ("tests/test_value_rows.py",), "medium values stay in their content-keyed rows"),
     Mutant("S13", _VR, '    conn.execute(\n        f"DELETE FROM main.val_bytes', '    (\n        f"DELETE FROM main.val_bytes',
            ("tests/test_value_rows.py",), "deleting values leaves their bytes behind"),
     Mutant("S14", "mandala_ast/runtime/loading.py",
@@ -1754,15 +1760,16 @@ MUTANTS: tuple[Mutant, ...] = (
            ("tests/test_versions.py",),
            "CFG = {'tz': timezone(...)} edited: an op reading CFG['tz'] serves the old results"),
     Mutant("VX5", "mandala_ast/runtime/file_deps.py",
-           "        _add_paths(found, _paths_read(code, namespace))\n", "",
+           "            values = _paths_read(names, namespace)\n", "            values = []\n",
            ("tests/test_file_deps.py",),
            "DATA = os.path.join(ROOT, 'x.parquet') read by pyarrow: a changed file serves the stale result"),
     Mutant("VX6", "mandala_ast/runtime/global_random.py",
            "    if not drawn or op_name in _reported:\n", "    if True:\n", ("tests/test_global_random.py",),
            "an op drawing from np.random's global state is never named: a changed seed silently finds old results"),
     Mutant("VX7", "mandala_ast/runtime/global_random.py",
-           "    return [(words[position], words[key]) for _, _, words, position, key in _watched]\n",
-           "    return [words[position] for _, _, words, position, key in _watched]\n", ("tests/test_global_random.py",),
+           "    reads = [(operator.itemgetter(position, key), words) for _, _, words, position, key in watched]\n",
+           "    reads = [(operator.itemgetter(position), words) for _, _, words, position, key in watched]\n",
+           ("tests/test_global_random.py",),
            "np.random.rand(312) brings the position back: the draw goes unseen"),
     Mutant("VX9", "mandala_ast/runtime/dependencies.py",
            " and _code_object_of(value) is None and (is_data(value) or _plain_object(klass, attr, value)):\n",
@@ -1879,6 +1886,11 @@ MUTANTS: tuple[Mutant, ...] = (
            "    return ast.parse(source, mode=mode)\n",
            ("tests/test_parsing.py",),
            "two threads parsing at once on Python 3.11: an op call raises SystemError: AST constructor recursion depth mismatch"),
+    Mutant("SG1", "mandala_ast/runtime/segments.py", "            view, room = view[room:], room - min(room, view.nbytes)\n",
+           "            view, room = view[room:], room - min(room, view.nbytes) + (room < SEGMENT)\n",
+           ("tests/test_segments.py",), "bytes cut into buffers elsewhere get another id: an RGB image misses against its equal"),
+    Mutant("SG2", "mandala_ast/runtime/segments.py", "    if pid not in _pools:\n", "    if not _pools:\n",
+           ("tests/test_segments.py",), "a forked child hashing a large RGB image waits forever on its parent's pool threads"),
 )
 
 

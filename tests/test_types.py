@@ -187,6 +187,7 @@ def test_an_rgb_image_is_keyed_by_its_rgba_bytes_whatever_pil_left_in_its_paddin
     from PIL import Image
 
     from mandala_ast.runtime.hashing import content_id
+    from mandala_ast.runtime.types import ByteSegments
     from mandala_ast.runtime.types.pil_types import key_pixels
 
     for height, width in ((6, 5), (2500, 2400)):  # 2500 x 2400 x 4 bytes: more than PIL's 16 MB block
@@ -199,7 +200,7 @@ def test_an_rgb_image_is_keyed_by_its_rgba_bytes_whatever_pil_left_in_its_paddin
         assert mixed.tobytes("raw", "RGBX")[3] == 0 and mixed.tobytes("raw", "RGBX")[-1] == 255
         assert content_id(resized) == content_id(rebuilt) == content_id(mixed)
         rgba = np.frombuffer(rebuilt.convert("RGBA").tobytes(), np.uint8)
-        assert content_id(("pixels", key_pixels(resized))) == content_id(("pixels", rgba))
+        assert content_id(("pixels", key_pixels(resized))) == content_id(("pixels", ByteSegments(rgba.size, [rgba])))
         changed = rebuilt.copy()
         changed.putpixel((width, height - 1), (1, 2, 3))
         assert content_id(changed) != content_id(rebuilt)

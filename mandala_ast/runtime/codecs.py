@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import json
 import pickle
+import sys
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -148,8 +149,9 @@ def decode_file(codec: str, path: Path) -> Any:
 
 def _is_plain_ndarray(value: Any) -> bool:
     # A memmap (or a slice of a loaded array) is stored as the array it is; np.matrix is
-    # pickled, to come back a matrix (it multiplies as one).
-    import numpy as np
+    # pickled, to come back a matrix (it multiplies as one). (A type of numpy's is in hand:
+    # numpy is imported, and no import statement is run a value.)
+    np = sys.modules["numpy"]
 
     # Objects (a record's object field too, numpy 2's StringDType) are pointers: .npy cannot
     # hold them without pickle, so they are pickled.
@@ -161,14 +163,16 @@ def _npy_bytes(array: Any) -> bytes:
     """The bytes ``numpy.save`` writes. Its header depends only on the dtype and the shape of
     a C-ordered array, and building it (a dict's repr, padded) cost 20 µs of a 1,000-float
     array's ~30 µs: it is built once per dtype and shape."""
-    import numpy as np
+    np = sys.modules["numpy"]  # (an array is in hand)
 
     dtype = array.dtype
     plain = array.flags.c_contiguous and dtype.fields is None and dtype.subdtype is None
     key = (dtype.str, array.shape)
     header = _NPY_HEADERS.get(key) if plain else None
     if header is not None:
-        return header + array.tobytes()
+        if dtype.kind in "Mm":  # datetimes export no buffer
+            return header + array.tobytes()
+        return b"".join((header, array))  # from the array's own buffer: one copy, not two
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
     data = buffer.getvalue()

@@ -173,7 +173,7 @@ def start(track: bool, args: tuple = (), kwargs: dict | None = None) -> Watch | 
             _install()
         body = _tracking.opened = Watch()
         for value in args:
-            if type(value) not in _NO_PATH:
+            if _may_name_a_path(type(value)):
                 body.named = named_paths(args, kwargs.values() if kwargs else ())
                 break
         else:
@@ -211,11 +211,21 @@ def stop(previous: Watch | None, storage_path: Path | None, codes: Any = ()) -> 
 # not read costs a hash, and a recomputation when it changes: never a stale result.)
 _PATH_LIKE = re.compile(r"(?:[/\\]|\.[A-Za-z0-9]{1,12}$)")
 _MAX_PATH = 4096
-#: code object -> the path-like strings among its constants
-_code_paths: dict[Any, tuple[str, ...]] = {}
+#: code object -> the path-like strings among its constants, and the names it reads
+_code_paths: dict[Any, tuple[tuple[str, ...], tuple[str, ...]]] = {}
 #: Argument types that never name a file: skipped at the cost of one set lookup (every miss
 #: scans its arguments).
 _NO_PATH = frozenset({int, float, bool, type(None), complex, bytes})
+
+
+def _may_name_a_path(kind: type) -> bool:
+    """Whether :func:`named_paths` may find a path in a value of type ``kind``: a string, an
+    ``os.PathLike``, or a list, tuple or dict of them. Told without the call (an array
+    argument, at every miss, is none of them)."""
+    return kind not in _NO_PATH and (kind in _MAY_HOLD_PATHS or hasattr(kind, "__fspath__"))
+
+
+_MAY_HOLD_PATHS = frozenset({str, list, tuple, dict})
 
 
 def named_paths(*groups: Any) -> list[str]:
@@ -246,20 +256,25 @@ def named_in_code(codes: Any) -> list[str]:
     path (``DATA = os.path.join(ROOT, "x.parquet")``, ``Path(...)``: built, no literal)."""
     found: list[str] = []
     for code, namespace in codes:
-        strings = _code_paths.get(code)
-        if strings is None:
-            strings = _code_paths[code] = tuple(c for c in code.co_consts if _path_like(c))
+        known = _code_paths.get(code)
+        if known is None:
+            known = _code_paths[code] = (tuple(c for c in code.co_consts if _path_like(c)), code.co_names)
+        strings, names = known
         if strings:
             _add_paths(found, strings)
-        _add_paths(found, _paths_read(code, namespace))
+        if names:  # (every miss asks: a body naming no global costs no call more)
+            values = _paths_read(names, namespace)
+            if values:
+                _add_paths(found, values)
     return found
 
 
-def _paths_read(code: Any, namespace: dict) -> list[Any]:
-    """The strings and ``os.PathLike`` values of the globals ``code`` reads by name (its
-    ``co_names`` also hold attribute names: those find no global, or one that is no path)."""
-    values = [namespace.get(name) for name in code.co_names]
-    return [value for value in values if type(value) is str or _path_object(value)]
+def _paths_read(names: tuple[str, ...], namespace: dict) -> list[Any]:
+    """The strings and ``os.PathLike`` values of the globals a code reads by ``names`` (its
+    ``co_names``, which also hold attribute names: those find no global, or one that is no
+    path). Most find none (a builtin, an attribute): None is passed over without a call."""
+    values = [namespace.get(name) for name in names]
+    return [value for value in values if type(value) is str or value is not None and _path_object(value)]
 
 
 def _path_object(value: Any) -> bool:

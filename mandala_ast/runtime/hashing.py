@@ -31,8 +31,9 @@ from typing import Any
 from blake3 import blake3
 
 from .recursion import stack_nearly_full
+from .segments import segments_digest
 from .side_by_side import encoded_items
-from .types import ByteStream, TypeHandler, handler_for
+from .types import ByteSegments, ByteStream, TypeHandler, handler_for
 
 __all__ = ["UnhashableError", "canonical_pickle", "content_id", "digest", "register_id_carrier"]
 
@@ -134,8 +135,15 @@ def _scalar_cid(kind: type, value: Any) -> bytes:
     nothing: every NaN object would take an entry of its own."""
     if kind is int:  # the most common scalars: encoded without the general machinery
         payload = b"%x" % value
-        cid = blake3(b"I%s%s" % (_LENGTH(len(payload)), payload)).digest()
-    elif kind is float:  # (as _enc_float: floats computed by ops rarely repeat, so hashed)
+        size = len(payload)
+        cid = blake3((_INT_HEADS[size] if size < _HEADS else b"I" + _LENGTH(size)) + payload).digest()
+        # (every int is cached, under itself: _cacheable and _scalar_key, spelled out for the
+        # int every new call's argument or output is)
+        if len(_scalar_cids) >= _SCALAR_CACHE_LIMIT:
+            _scalar_cids.clear()
+        _scalar_cids[value] = cid
+        return cid
+    if kind is float:  # (as _enc_float: floats computed by ops rarely repeat, so hashed)
         payload = float.hex(value).encode()
         cid = blake3(b"F%s%s" % (_LENGTH(len(payload)), payload)).digest()
     else:
@@ -156,6 +164,9 @@ def _scalar_key(kind: type, value: Any) -> Any:
 
 #: The 8-byte length prefix of an encoding's payload.
 _LENGTH = struct.Struct("<Q").pack
+#: An int's tag and length prefix, by the length of its hex payload (those up to _HEADS)
+_HEADS = 64
+_INT_HEADS = tuple(b"I" + _LENGTH(size) for size in range(_HEADS))
 
 
 def _cacheable(kind: type, value: Any) -> bool:
@@ -306,6 +317,14 @@ def _enc_byte_stream(value: ByteStream, out: bytearray) -> None:
     if seen != value.size:  # a handler's own mistake: two lengths would alias two values
         raise UnhashableError(f"a byte stream announced {value.size} bytes and gave {seen}")
     _put(out, b"A", hasher.digest())
+
+
+def _enc_byte_segments(value: ByteSegments, out: bytearray) -> None:
+    try:
+        digest = segments_digest(value.size, value.pieces)
+    except ValueError as error:  # a handler's own mistake, as in _enc_byte_stream
+        raise UnhashableError(str(error)) from None
+    _put(out, b"G", digest)
 
 
 def _enc_numpy_scalar(value: Any, out: bytearray) -> None:
@@ -531,6 +550,7 @@ _ENCODERS: dict[type, Callable[[Any, bytearray], None]] = {
     frozenset: _set_encoder(b"e"),
     dict: _enc_dict,
     ByteStream: _enc_byte_stream,
+    ByteSegments: _enc_byte_segments,
 }
 _SCALAR_TYPES = frozenset({type(None), bool, int, float, str, bytes})
 
@@ -667,7 +687,7 @@ def _large_value_hasher(value: Any) -> Callable[[Any], bytes] | None:
 def _is_plain_ndarray(value: Any) -> bool:
     """An ndarray or a numpy subclass (a memmap: a loaded array), but not np.matrix, whose
     type is part of its id (numpy 1.x's recarray and chararray keep the ids they had)."""
-    import numpy as np
+    np = sys.modules["numpy"]  # (a type of numpy's is in hand: imported, and no import statement a call)
 
     return isinstance(value, np.ndarray) and not value.dtype.hasobject and type(value) is not np.matrix
 
@@ -686,7 +706,7 @@ def _ndarray_cid(array: Any) -> bytes:
     piece hash an 8 kB array in ~5.5 µs instead of ~8.5 µs; the copy is cheaper than that up
     to a few hundred kB.
     """
-    import numpy as np
+    np = sys.modules["numpy"]  # (an array is in hand)
 
     if not array.flags.c_contiguous:
         array = np.ascontiguousarray(array)

@@ -133,7 +133,7 @@ def identify(op: Op, hashed: HashedInputs, input_refs: dict[str, Ref] | None, ve
     renamed = versions.identity_names(op)  # {} unless arguments were renamed (renames.py)
     if renamed:
         ident = renames.renamed(ident, renamed)
-    cid = call_id(version_id, ident)
+    cid = _content_call_id(version_id, ident)
     # Compiled code knows an argument's history while it holds the same object; the object
     # may have been changed since (model.fit(...), tags.add(...)): its history then no
     # longer says what it is, its content does.
@@ -214,6 +214,23 @@ def _call_id_maker(version_id: bytes, names: tuple[str, ...]) -> Any:
         return lambda ids: digest(head + ids[name])
     pairs = list(zip(heads, order))
     return lambda ids: digest(b"".join([part for head, name in pairs for part in (head, ids[name])]))
+
+
+def _content_call_id(version_id: bytes, ids: dict[str, bytes]) -> bytes:
+    """:func:`call_id`, by a function made once per op version and argument names (the
+    bytes between the ids joined once, the names sorted once): every call is identified."""
+    key = (version_id, tuple(ids))
+    make = _id_makers.get(key)
+    if make is None:
+        if len(_id_makers) >= _ID_MAKERS_LIMIT:  # (versions made in a loop must not pile up)
+            _id_makers.clear()
+        make = _id_makers[key] = _call_id_maker(version_id, key[1])
+    return make(ids)
+
+
+#: ``(version id, argument names in call order) -> call_id`` for them (_content_call_id)
+_id_makers: dict[tuple, Any] = {}
+_ID_MAKERS_LIMIT = 4096
 
 
 def call_id(version_id: bytes, ids: dict[str, bytes]) -> bytes:

@@ -20,17 +20,21 @@ CODECS = ("json", "bytes", "npy", "pickle")
 _CODE = {name: code for code, name in enumerate(CODECS)}
 _NOT_INLINE = 255
 _CID_BYTES = 32
+#: ``codec name -> the codec and length bytes of an inline value, by its length``: made once
+#: (every miss packs its outputs)
+_HEADS = {name: [bytes((code, size)) for size in range(INLINE_LIMIT + 1)] for name, code in _CODE.items()}
+_NOT_INLINE_HEAD = bytes((_NOT_INLINE, 0))
 
 
 def pack_outputs(cids: Sequence[bytes], encoded: Sequence[EncodedValue | None] | None) -> bytes:
     """``cid | codec byte | length byte | data`` per output (codec 255: not inline)."""
-    parts = []
+    parts: list[bytes] = []
     for i, cid in enumerate(cids):
         value = encoded[i] if encoded is not None else None
         if value is not None and len(value.data) <= INLINE_LIMIT and value.codec in _CODE:
-            parts.append(cid + bytes((_CODE[value.codec], len(value.data))) + value.data)
+            parts += (cid, _HEADS[value.codec][len(value.data)], value.data)
         else:
-            parts.append(cid + bytes((_NOT_INLINE, 0)))
+            parts += (cid, _NOT_INLINE_HEAD)
     return b"".join(parts)
 
 

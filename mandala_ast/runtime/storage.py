@@ -194,9 +194,10 @@ class Storage:
             hit = self._fast.get(key, MISSING)
             if hit is not MISSING:
                 return hit
-            hit = _guarded_hit(self._fast_guarded, key)
-            if hit is not MISSING:
-                return hit
+            if self._fast_guarded:  # (empty unless a call read state the script sets)
+                hit = _guarded_hit(self._fast_guarded, key)
+                if hit is not MISSING:
+                    return hit
         hashed = hash_inputs(op, args, kwargs, self._aliases)  # unlocked: threads hash at once
         if key is None:  # a list, a dict...: the same memo, by the arguments' content ids
             key = content_key(op, hashed)

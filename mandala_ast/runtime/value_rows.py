@@ -100,32 +100,34 @@ def place_bytes(conn: sqlite3.Connection, flat: list) -> list:
     >>> place_bytes(conn, [cid, "npy", data, len(data), 0])     # doctest: +SKIP
     [cid, 'npy', 1, 8128, 2]
     """
-    medium = [start for start in range(0, len(flat), 5) if _is_medium(flat, start)]
+    # (the rows' data and external fields a column at a time: no call per row)
+    medium = [
+        start for start, data, external in zip(range(0, len(flat), 5), flat[2::5], flat[4::5])
+        if not external and data is not None and len(data) >= MEDIUM_VALUE_BYTES
+    ]
     return _with_bytes_apart(conn, flat, medium) if medium else flat
 
 
-def _is_medium(flat: list, start: int) -> bool:
-    data = flat[start + 2]
-    return not flat[start + 4] and data is not None and len(data) >= MEDIUM_VALUE_BYTES
-
-
 def _with_bytes_apart(conn: sqlite3.Connection, flat: list, medium: list[int]) -> list:
-    """``flat`` with the medium values' bytes written to ``val_bytes`` and their rows naming
-    them. A medium value stored already (by another process) is dropped instead, as is a cid
-    buffered twice: no bytes are written that no row names."""
-    stored, at = _stored(conn, [flat[start] for start in medium]), set(medium)
+    """``flat`` (a copy: the caller's buffer stays as it is should the write fail) with the
+    medium values' bytes written to ``val_bytes`` and their rows naming them. A medium value
+    stored already (by another process) is dropped instead, as is a cid buffered twice: no
+    bytes are written that no row names. Only the medium rows are visited."""
+    stored = _stored(conn, [flat[start] for start in medium])
     next_id = conn.execute(_NEXT_BYTES_ID_SQL).fetchone()[0]
-    rows: list = []
+    rows = flat.copy()
     apart: list[tuple[int, bytes]] = []
-    for start in range(0, len(flat), 5):
-        row = flat[start : start + 5]
-        if start in at:
-            if row[0] in stored:
-                continue
-            stored.add(row[0])
-            apart.append((next_id, row[2]))
-            row[2], row[4], next_id = next_id, IN_VAL_BYTES, next_id + 1
-        rows += row
+    dropped: list[int] = []
+    for start in medium:
+        if rows[start] in stored:
+            dropped.append(start)
+            continue
+        stored.add(rows[start])
+        apart.append((next_id, rows[start + 2]))
+        rows[start + 2], rows[start + 4], next_id = next_id, IN_VAL_BYTES, next_id + 1
+    if dropped:
+        gone = set(dropped)
+        rows = [field for start in range(0, len(rows), 5) if start not in gone for field in rows[start : start + 5]]
     if apart:
         conn.executemany("INSERT INTO val_bytes VALUES (?, ?)", apart)
         conn.execute(_LAST_ID_SQL, (str(next_id - 1),))

@@ -47,6 +47,10 @@ __all__ = ["VersionTracker", "check_on_change"]
 #: Op objects whose defaults a tracker keeps at most (each kept alive by it): a factory called
 #: in a loop makes a new op each time.
 _MAX_OPS_REMEMBERED = 4096
+#: The code part of a dependency key of a body that ran no code seen (tuple(ran.codes),
+#: tuple(ran.receivers.items())), and its op calls: equal to what they are built as.
+_RAN_NO_CODE: tuple = ((), ())
+_NO_OP_CALLS: frozenset = frozenset()
 
 
 def check_on_change(on_change: str) -> None:
@@ -269,11 +273,19 @@ class VersionTracker:
             # What the body computed with: state the script changed in place since the block
             # began (CONFIG.k = 7) is hashed here, not at every call (that moved by op bodies is not).
             deps.look_at_state(in_place=True)
-        before = tuple((name, d.state) for name, d in ran.before.items())
-        codes = (tuple(ran.codes), tuple(ran.receivers.items())) if ran.complete else ran.found
+        # (An untraced body ran no code that was seen and called no op: the key's parts are
+        # then the constants they equal, not built again at every miss.)
+        before = tuple([(name, d.state) for name, d in ran.before.items()]) if ran.before else ()
+        codes: Any
+        if not ran.complete:
+            codes = ran.found
+        elif ran.codes or ran.receivers:
+            codes = (tuple(ran.codes), tuple(ran.receivers.items()))
+        else:
+            codes = _RAN_NO_CODE
         # (with the settings of state as now: what the script set since counts in the state)
-        key = (op.version_id, codes, frozenset(op_calls), files, before, op.track_files, op.track_env,
-               script_state.changes)
+        key = (op.version_id, codes, frozenset(op_calls) if op_calls else _NO_OP_CALLS, files, before,
+               op.track_files, op.track_env, script_state.changes)
         deps_id = self._op_deps.get(key)
         if deps_id is None:
             if ran.complete:

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["ByteStream", "TypeHandler", "add_codec", "dict_handlers", "handler_for", "handler_for_codec", "register_type"]
+__all__ = ["ByteSegments", "ByteStream", "TypeHandler", "add_codec", "dict_handlers", "handler_for", "handler_for_codec", "register_type"]
 
 
 class TypeHandler:
@@ -52,6 +52,25 @@ class ByteStream:
     >>> from mandala_ast.runtime.hashing import content_id
     >>> as_array = ("pixels", np.frombuffer(b"abc", np.uint8))
     >>> content_id(("pixels", ByteStream(3, iter([b"ab", b"c"])))) == content_id(as_array)
+    True
+    """
+
+    __slots__ = ("pieces", "size")
+
+    def __init__(self, size: int, pieces: Iterable[Any]) -> None:
+        self.size, self.pieces = size, pieces
+
+
+class ByteSegments:
+    """Bytes in several buffers, for a key: hashed as segments of 16 MiB on all cores at once
+    (``runtime/segments.py``), the same however they are cut into buffers. Its id is not that of
+    the flat array of the same bytes: a key gives one or the other, always the same. For bytes
+    a library holds in several blocks of memory (a large PIL image's), hashed where they are.
+
+    ``pieces`` yields buffers that stay valid while referenced (never one reused for the next).
+
+    >>> from mandala_ast.runtime.hashing import content_id
+    >>> content_id(ByteSegments(3, [b"ab", b"c"])) == content_id(ByteSegments(3, iter([b"abc"])))
     True
     """
 

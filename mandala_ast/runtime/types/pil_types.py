@@ -18,8 +18,10 @@ rate. Both ways hash the same bytes as the flat array of ``tobytes()``, so an im
 either way.
 
 RGB, the common large image, is keyed by the four bytes a pixel PIL holds it in, with the
-fourth (padding) byte 255: the bytes of ``image.convert("RGBA").tobytes()``. Packing RGB to
-three bytes a pixel costs more than hashing the padding. PIL leaves the padding byte 255 or 0
+fourth (padding) byte 255: the bytes of ``image.convert("RGBA").tobytes()``, hashed as
+segments on all cores (``runtime/segments.py``: PIL's 16 MB blocks fed to one hasher, block by
+block, hashed at 0.8 of the rate of one buffer). Packing RGB to three bytes a pixel costs more
+than hashing the padding. PIL leaves the padding byte 255 or 0
 depending on how the image was made (``fromarray`` and files: 255; ``resize``, ``point``, a
 black ``Image.new``: 0; ``rotate``, ``crop`` past the edge, ``ImageOps.expand``: 0 in the
 corners or borders it adds). Reading every padding byte before hashing cost a third of the
@@ -46,7 +48,7 @@ from collections.abc import Iterator
 import numpy as np
 from PIL import Image, ImageMode
 
-from . import ByteStream, TypeHandler, add, pickled_buffers
+from . import ByteSegments, ByteStream, TypeHandler, add, pickled_buffers
 from .pil_memory import row_runs
 
 __all__ = ["decode", "encode", "image_key", "key_pixels", "load", "pixel_bytes", "sample_step"]
@@ -120,18 +122,19 @@ def pixel_bytes(image: Image.Image) -> np.ndarray | ByteStream:
     return ByteStream(size, pieces) if pieces is not None else np.frombuffer(image.tobytes(), np.uint8)
 
 
-def key_pixels(image: Image.Image) -> np.ndarray | ByteStream:
+def key_pixels(image: Image.Image) -> np.ndarray | ByteStream | ByteSegments:
     """The pixels as keyed: ``pixel_bytes(image)``, but for RGB the bytes of
-    ``image.convert("RGBA").tobytes()`` (PIL's padded pixels, the padding byte 255)."""
+    ``image.convert("RGBA").tobytes()`` (PIL's padded pixels, the padding byte 255), as
+    segments hashed on all cores (``ByteSegments``)."""
     if image.mode != "RGB":
         return pixel_bytes(image)
     width, height = image.size
     runs = row_runs(image)
     if runs is None:
-        return ByteStream(width * height * 4, _opaque_copies(image))
+        return ByteSegments(width * height * 4, _opaque_copies(image))
     step = _IN_PLACE_WINDOW // 4
     windows = [run.view(_PIXEL)[start : start + step] for run in runs for start in range(0, run.size // 4, step)]
-    return ByteStream(width * height * 4, _opaque_in_place(image, windows, sample_step(width)))
+    return ByteSegments(width * height * 4, _opaque_in_place(image, windows, sample_step(width)))
 
 
 def sample_step(width: int) -> int:
@@ -146,34 +149,32 @@ def sample_step(width: int) -> int:
 
 def _opaque_in_place(image: Image.Image, windows: list[np.ndarray], step: int) -> Iterator[np.ndarray]:
     """Windows of RGB memory as bytes: in place where the sampled padding bytes are 255 (the
-    smallest sampled pixel, as a number whose top byte is the padding, tells), else copied with
-    every padding byte set into one reused buffer (the hasher reads each window before asking
-    for the next). ``image``, an argument, stays alive in this frame while its memory is read."""
-    buffer = None
+    smallest sampled pixel, as a number whose top byte is the padding, tells), else a copy with
+    every padding byte set (a new one each: windows are hashed while later ones are read).
+    ``image``, an argument, stays alive in this frame while its memory is read."""
     for window in windows:
         # Every padding byte read (a full pass, on one core, before blake3 hashes on all of
         # them) held the image at ~40% of numpy's hashing rate; the sample costs ~4%. What it
         # can miss costs a recompute, never a wrong hit (the module's docstring).
         if window[::step].min() < _OPAQUE:
-            buffer = np.empty(_IN_PLACE_WINDOW // 4, _PIXEL) if buffer is None else buffer
-            window = np.bitwise_or(window, _OPAQUE, out=buffer[: len(window)])
+            window = np.bitwise_or(window, _OPAQUE)
         yield window.view(np.uint8)
 
 
 def _opaque_copies(image: Image.Image) -> Iterator[np.ndarray]:
-    """PIL's padded RGB rows copied by its encoder a few at a time into one reused window, with
-    every fourth byte set to 255, yielded each time the window is full."""
-    window = np.empty(_WINDOW, np.uint8)  # yielded as bytes: what the hasher takes
-    pixels = window.view(_PIXEL)
+    """PIL's padded RGB rows copied by its encoder a few at a time into a window, with every
+    fourth byte set to 255, yielded each time the window is full (a new window each: windows
+    are hashed while later ones are made)."""
+    window = np.empty(_WINDOW // 4, _PIXEL)
     fill = 0
     for rows in _padded_copies(image):
-        if fill + len(rows) > len(pixels):
-            yield window[: fill * 4]
-            fill = 0
-        np.bitwise_or(rows, _OPAQUE, out=pixels[fill : fill + len(rows)])
+        if fill + len(rows) > len(window):
+            yield window[:fill].view(np.uint8)
+            window, fill = np.empty(_WINDOW // 4, _PIXEL), 0
+        np.bitwise_or(rows, _OPAQUE, out=window[fill : fill + len(rows)])
         fill += len(rows)
     if fill:
-        yield window[: fill * 4]
+        yield window[:fill].view(np.uint8)
 
 
 def _padded_copies(image: Image.Image) -> Iterator[np.ndarray]:

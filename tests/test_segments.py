@@ -1,0 +1,93 @@
+"""Bytes hashed as segments on all cores: one id however they are cut, on one core or several."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mandala_ast.runtime.segments import SEGMENT, segments_digest
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZE = 2 * SEGMENT + 12_345  # three segments, the last partial
+
+
+def _bytes() -> np.ndarray:
+    return np.random.default_rng(7).integers(0, 256, SIZE, dtype=np.uint8)
+
+
+def _cut(data: np.ndarray, ends: list[int]) -> list[np.ndarray]:
+    return [data[start:end] for start, end in zip([0, *ends], [*ends, len(data)])]
+
+
+def test_bytes_cut_anywhere_into_buffers_get_one_id():
+    data = _bytes()
+    whole = segments_digest(SIZE, [data])
+    cuts = ([SEGMENT], [1, SEGMENT - 1, SEGMENT + 1], sorted(np.random.default_rng(1).integers(0, SIZE, 40).tolist()))
+    for ends in cuts:
+        assert segments_digest(SIZE, iter(_cut(data, ends))) == whole, ends
+
+
+def test_a_changed_byte_in_any_segment_changes_the_id():
+    data = _bytes()
+    whole = segments_digest(SIZE, [data])
+    for where in (0, SEGMENT - 1, SEGMENT, SIZE - 1):
+        changed = data.copy()
+        changed[where] ^= 1
+        assert segments_digest(SIZE, [changed]) != whole, where
+
+
+def test_a_stream_shorter_or_longer_than_announced_is_refused():
+    with pytest.raises(ValueError, match="announced 5 bytes and gave 4"):
+        segments_digest(5, [b"ab", b"cd"])
+    with pytest.raises(ValueError, match="announced 3 bytes and gave 4"):
+        segments_digest(3, [b"abcd"])
+
+
+_IN_CHILD = """
+import sys
+import numpy as np
+from mandala_ast.runtime.segments import SEGMENT, segments_digest
+data = np.random.default_rng(7).integers(0, 256, 2 * SEGMENT + 12_345, dtype=np.uint8)
+print(segments_digest(data.size, [data[:5], data[5:]]).hex())
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs sched_setaffinity")
+def test_one_core_and_all_cores_give_one_id():
+    # On one core the segments are hashed one after the other, on several in a pool of threads.
+    data = _bytes()
+    expected = segments_digest(SIZE, [data])
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    one_core = ["taskset", "-c", "0", sys.executable, "-c", _IN_CHILD]
+    for command in (one_core, [sys.executable, "-c", _IN_CHILD]):
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == expected.hex(), command[0]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_hashes_after_its_parent_did():
+    # The child inherits the parent's pool object but none of its threads.
+    data = _bytes()
+    expected = segments_digest(SIZE, [data])
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report and leave at once, whatever happens
+        try:
+            os.write(write, segments_digest(SIZE, [data]))
+        finally:
+            os._exit(0)
+    os.close(write)
+    ready, _, _ = select.select([read], [], [], 60)
+    got = os.read(read, 64) if ready else b"(no answer in 60 s)"
+    if not ready:
+        os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    assert got == expected
