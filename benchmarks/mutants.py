@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -127,6 +127,7 @@ AREAS["VX"] = "library objects and modules found by name, as dependencies (sessi
 AREAS["LA"] = "lineage of collections filled step by step (session 11)"
 AREAS["DK"] = "Dask batch per-call overhead (session 11)"
 AREAS["SS"] = "state set by the script before an op runs (session 11)"
+AREAS["EG"] = "edges left open (session 12)"
 AREAS["SG"] = "bytes hashed as segments on all cores (session 12)"
 AREAS["PY"] = "compiled .pyc size (session 12)"
 
@@ -721,7 +722,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("Y07", "mandala_ast/runtime/recursion.py", "        wanted = self.base + max(self.owed.values(), default=0)",
            "        wanted = current + max(self.owed.values(), default=0)", ("tests/test_recursion.py",),
            "threads deep at once raise the limit on top of each other's (it climbs until the C stack overflows)"),
-    Mutant("Y06", "mandala_ast/runtime/recursion.py", "        _descend(room)\n", "        pass\n",
+    Mutant("Y06", "mandala_ast/runtime/recursion.py", "        _probe(room)\n", "        pass\n",
            ("tests/test_recursion.py",), "a recursive op's RecursionError is reported as a value that cannot be stored"),
     # -- canonical pickling, aliases, deep nesting ----------------------------------------------
     Mutant("H14", _H, '    return ("\\0set" if type(value) is set else "\\0frozenset", _content_order(value))',
@@ -1888,6 +1889,18 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("SS11", "mandala_ast/runtime/versions.py", "            deps.look_at_state(in_place=True)\n", "            pass\n",
            ("tests/test_script_state.py",),
            "configure(7) in place mid-block: the call computed with 7 is stored under 5, and served to a process configuring 5"),
+    Mutant("EG1", _DEPS, "        yield from _bytecode_reads(obj)\n", "        yield from ()\n", ("tests/test_versions.py",),
+           "code with no source (python -c) reads no globals: K = 5 made K = 7 on the command line serves the results of 5"),
+    Mutant("EG2", "mandala_ast/runtime/recursion.py", "    if depth > most or stack_nearly_full(ROOM):\n",
+           "    if depth > most:\n", ("tests/test_recursion.py",),
+           "an op recursing forever ends in Python's bare RecursionError, met in the library's frames, naming no op"),
+    Mutant("EG3", "mandala_ast/runtime/parsing.py",
+           "    with _LOCK:\n        try:\n            return ast.parse(source, mode=mode)\n        except SystemError as error:  "
+           "# met a parse of the user's, in another thread\n            if _MISMATCH not in str(error):\n"
+           "                raise\n            return ast.parse(source, mode=mode)\n",
+           "    return ast.parse(source, mode=mode)\n",
+           ("tests/test_parsing.py",),
+           "two threads parsing at once on Python 3.11: an op call raises SystemError: AST constructor recursion depth mismatch"),
     Mutant("SG1", "mandala_ast/runtime/segments.py", "            view, room = view[room:], room - min(room, view.nbytes)\n",
            "            view, room = view[room:], room - min(room, view.nbytes) + (room < SEGMENT)\n",
            ("tests/test_segments.py",), "bytes cut into buffers elsewhere get another id: an RGB image misses against its equal"),

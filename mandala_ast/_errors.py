@@ -12,7 +12,7 @@ Hierarchy (a second base class in parentheses)::
           ├── StorageFullError (OSError)          the disk filled up while calls were written
           ├── ReadOnlyStorageError                a new call on a storage that cannot be written
           ├── AmbiguousBlockError (RuntimeError)  no block here, blocks of several storages elsewhere
-          ├── OpRecursionError (RecursionError)   more op bodies nested than the recursion limit
+          ├── OpRecursionError (RecursionError)   more op bodies nested than the recursion limit or the stack allows
           ├── ValueEncodingError (TypeError)      an argument or output cannot be hashed or stored
           ├── OutputCountError (ValueError)       an op returned the wrong number of values
           ├── NewCallError                        a call is missing and new calls are not allowed
@@ -184,9 +184,10 @@ class AmbiguousBlockError(MandalaError, RuntimeError):
 
 
 class OpRecursionError(MandalaError, RecursionError):
-    """More op bodies nested in one thread than Python's recursion limit (an op that recurses
-    forever): the library's own frames between them are not counted against the limit, so
-    this bounds them instead. The message names the op; ``sys.setrecursionlimit`` raises it."""
+    """More op bodies nested in one thread than Python's recursion limit, or than the stack
+    has room for (an op that recurses forever): the library's own frames between them are not
+    counted against the limit, so this bounds them instead. The message names the op;
+    ``sys.setrecursionlimit`` raises the limit."""
 
 
 class ValueEncodingError(MandalaError, TypeError):

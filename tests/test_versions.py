@@ -1483,3 +1483,40 @@ def test_a_helper_imported_from_another_module_under_the_same_name_recomputes(tm
     assert project.runs() == []
     project.write(source)  # back as it was: the first results again
     assert project.runs() == []
+
+
+COMMAND_LINE_CODE = """
+from mandala_ast import Storage, op
+
+K = {k}
+
+def helper(x):
+    return x + K
+
+@op
+def scaled(x):
+    return x * K
+
+@op
+def shifted(x):
+    return helper(x)
+
+with Storage("s.db").run():
+    print(scaled(2), shifted(2))
+"""
+
+
+def test_an_op_given_to_python_dash_c_is_computed_again_once_the_constant_it_reads_changes(tmp_path):
+    """Code given with ``python -c`` has no source to read: the names an op (or a helper it
+    called) reads were taken from its source only, so ``K = 5`` made ``K = 7`` on the command
+    line served the results computed with 5."""
+    def run(k: int) -> str:
+        command = [sys.executable, "-c", COMMAND_LINE_CODE.format(k=k)]
+        env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"}
+        proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, env=env)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.strip()
+
+    assert run(5) == "10 7"
+    assert run(7) == "14 9"
+    assert run(5) == "10 7"

@@ -11,7 +11,6 @@ checks (a corrupt or foreign file is refused, untouched), and nothing is unpickl
 
 from __future__ import annotations
 
-import ast
 import difflib
 import heapq
 import json
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import StorageFormatError, UnknownOpError
+from . import parsing
 from .blobs import blob_dir_of
 from .built import BUILD_OP_NAME
 from .column_names import clear_of
@@ -329,9 +329,9 @@ def _stored_op(name: str, nout: int, signature: str | None, defaults: list[tuple
 def _parameters(signature: str) -> tuple[str, ...]:
     """Parameter names from ``inspect.Signature`` text (``*args`` as ``*args``)."""
     try:
-        args = ast.parse(f"def f{signature}: pass").body[0].args  # type: ignore[attr-defined]
+        args = parsing.parse(f"def f{signature}: pass").body[0].args
     except SyntaxError:  # annotations that print as no valid Python (``<class 'x'>``)
-        args = ast.parse(f"def f{_strip_annotations(signature)}: pass").body[0].args  # type: ignore[attr-defined]
+        args = parsing.parse(f"def f{_strip_annotations(signature)}: pass").body[0].args
     names = [a.arg for a in (*args.posonlyargs, *args.args)]
     names += [f"*{args.vararg.arg}"] if args.vararg else []
     names += [a.arg for a in args.kwonlyargs]

@@ -17,6 +17,8 @@ import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from . import parsing
+
 __all__ = ["NO_LITERAL", "definition_text", "literal_value"]
 
 
@@ -209,7 +211,7 @@ _READ: dict[str, tuple[Any, ast.Module | None]] = {}
 def _parsed(path: str) -> ast.Module | None:
     try:
         with open(path, "rb") as file:
-            return ast.parse(file.read())
+            return parsing.parse(file.read())
     except (OSError, SyntaxError, ValueError):
         return None
 

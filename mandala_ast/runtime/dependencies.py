@@ -24,7 +24,8 @@ import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from . import definitions, env_deps, file_deps, recursion, script_state, untracked
+from . import definitions, env_deps, file_deps, parsing, recursion, script_state, untracked
+from .bytecode_reads import bytecode_chains
 from .differences import short_repr
 from .fingerprints import NO_SOURCE, Fingerprint, decorators, fingerprint
 from .hashing import UnhashableError, content_id, digest
@@ -1211,7 +1212,7 @@ def _split_keys(rest: str) -> tuple[str, tuple[Any, ...]]:
     if not bracket:
         return rest, ()
     try:
-        node = ast.parse(f"_[{keys}", mode="eval").body
+        node = parsing.parse(f"_[{keys}", mode="eval").body
     except SyntaxError:
         return rest, ()
     found = []
@@ -1300,7 +1301,8 @@ def _referenced_values(obj: Any) -> Iterator[tuple[str, Any]]:
     for each chain that starts at a name the code imports itself (``from helpers import K``
     inside the body), by the module it is imported from."""
     tree = fingerprint(obj).tree
-    if tree is None:
+    if tree is None:  # no source: `python -c` code, exec'd text, a file edited since its import
+        yield from _bytecode_reads(obj)
         return
     namespace = _namespace_of(obj)
     module_name = obj.__module__
@@ -1315,6 +1317,18 @@ def _referenced_values(obj: Any) -> Iterator[tuple[str, Any]]:
             written = _walked(tree)[3]  # not a global its own local shares a name with
             found = (item for item in found if _last(item[0]) not in written)
         yield from found
+
+
+def _bytecode_reads(obj: Any) -> Iterator[tuple[str, Any]]:
+    """What :func:`_referenced_values` finds, for a function with no source: the chains its
+    bytecode reads, resolved in its module. Not for code run in a namespace of its own (a
+    NamedTuple's generated ``__new__``): its names are no module's."""
+    code = getattr(obj, "__code__", None)
+    module = sys.modules.get(getattr(obj, "__module__", None) or "")
+    if not isinstance(code, types.CodeType) or module is None or _namespace_of(obj) is not vars(module):
+        return
+    for chain in bytecode_chains(code):
+        yield from _resolve_chain(vars(module), module.__name__, list(chain))
 
 
 #: id(tree) -> (the tree, kept alive; its name chains; the names its import statements bind;
@@ -1448,14 +1462,7 @@ def _state_written_in(module_name: str) -> set[str]:
     known = _WRITTEN_IN.get(module_name)
     if known is None:
         module = sys.modules.get(module_name)
-        try:
-            known = _state_its_functions_write(vars(module)) if module is not None else set()
-        except SystemError:
-            # Python 3.11's ast.parse, fingerprinting a function while another thread raises
-            # or lowers the recursion limit (two recursive ops deep at once): "AST constructor
-            # recursion depth mismatch". Its data counts by value this once (asked again later).
-            return set()
-        _WRITTEN_IN[module_name] = known
+        known = _WRITTEN_IN[module_name] = _state_its_functions_write(vars(module)) if module is not None else set()
     return known
 
 
@@ -1510,7 +1517,7 @@ def _entry_read(module_name: str, attr: str, value: Any, rest: list[str]) -> tup
     for part in rest[1:] if rest[:1] == ["get"] else rest:  # `REGISTRY.get("a")`
         if not part.startswith("[") or type(value) is not dict:
             break
-        key = ast.literal_eval(part[1:-1])
+        key = parsing.literal(part[1:-1])
         if key not in value:
             break
         value = value[key]
@@ -1798,7 +1805,7 @@ def _read_by_name(node: ast.AST, seen: set[int]) -> list[str] | None:
 def _global_named(part: str) -> list[str]:
     """The chain ``globals()[...]`` reads: ``["K"]`` for the key ``'K'``, ``[COMPUTED]`` (any
     global) for a name computed at run time."""
-    name = ast.literal_eval(part[1:-1]) if part.startswith("[") else part
+    name = parsing.literal(part[1:-1]) if part.startswith("[") else part
     return [name] if isinstance(name, str) and (name.isidentifier() or name == COMPUTED) else []
 
 

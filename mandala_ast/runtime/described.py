@@ -13,13 +13,12 @@ from their ``.npy`` header (shape, dtype); pickles from their first opcodes, rea
 
 from __future__ import annotations
 
-import ast
 import io
 import pickletools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import codecs
+from . import codecs, parsing
 from .codecs import STRUCTURE_CODECS
 from .reclaim import format_bytes
 from .structures import element_cids
@@ -108,7 +107,7 @@ def _array_kind(head: bytes) -> str:
         major = head[6]
         width = 2 if major == 1 else 4
         length = int.from_bytes(head[8 : 8 + width], "little")
-        header = ast.literal_eval(head[8 + width : 8 + width + length].decode("latin1"))
+        header = parsing.literal(head[8 + width : 8 + width + length].decode("latin1"))
         return f"ndarray {_dtype_name(header['descr'])} {tuple(header['shape'])}"
     except (IndexError, ValueError, SyntaxError, KeyError, TypeError, UnicodeDecodeError):
         return "ndarray (unreadable header)"

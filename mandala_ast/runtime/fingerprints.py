@@ -18,6 +18,7 @@ import time
 import types
 from typing import Any
 
+from . import parsing
 from .hashing import digest
 
 __all__ = ["EDITED", "NO_SOURCE", "Fingerprint", "decorators", "fingerprint", "forget"]
@@ -83,7 +84,7 @@ def _compute(obj: Any, signature_defaults: bool) -> Fingerprint:
         name = f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', '?')}"
         note = f"{NO_SOURCE}{name}: {EDITED}; fingerprinted from the code that runs>"
         return Fingerprint(_bytecode_digest(obj), note, None)
-    tree = _definition(ast.parse(source))
+    tree = _definition(parsing.parse(source))
     normalised = _normalise(tree)
     if not signature_defaults:
         _drop_defaulted_parameters(normalised)
@@ -247,7 +248,7 @@ def _cell_class_source(cls: type) -> str | None:
         code = getattr(getattr(member, "__func__", getattr(member, "fget", member)), "__code__", None)
         lines = linecache.getlines(code.co_filename) if code is not None else []
         try:
-            tree = ast.parse("".join(lines))
+            tree = parsing.parse("".join(lines))
         except (SyntaxError, ValueError):
             continue
         for node in ast.walk(tree):
@@ -274,7 +275,7 @@ def _normalise(tree: ast.AST) -> ast.AST:
 
 
 def _copy(tree: ast.AST) -> ast.AST:
-    return ast.parse(ast.unparse(tree)) if not isinstance(tree, ast.Module) else tree
+    return parsing.parse(ast.unparse(tree)) if not isinstance(tree, ast.Module) else tree
 
 
 class _StripDocstrings(ast.NodeTransformer):

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .._errors import ArgumentError, OutputCountError
-from . import blocks, structures
+from . import blocks, parsing, structures
 from .fingerprints import Fingerprint, fingerprint
 from .hashing import UnhashableError, content_id, digest
 from .pointers import unwrap as unwrap_pointers
@@ -426,7 +426,7 @@ def _output_count(fn: Callable[..., Any]) -> int:
 def _output_count_from_text(text: str) -> int:
     # `from __future__ import annotations` leaves the annotation as text; read it without eval.
     try:
-        node = ast.parse(text, mode="eval").body
+        node = parsing.parse(text, mode="eval").body
     except SyntaxError:
         return 1
     if not isinstance(node, ast.Subscript):

@@ -7,13 +7,19 @@ levels down, where a plain function goes past 900. So while bodies nest deeper t
 :data:`FROM_DEPTH`, the limit is raised by the frames the library takes at each level, and
 put back when they return; a body that sets the limit itself keeps what it set.
 
-As many nested bodies as the limit was when they began are allowed: one more is an
-``OpRecursionError`` (a ``RecursionError``) saying so, where a plain function would have failed
-already. (The library's frames not counted, an op that recursed forever would else run the C
-stack out: Python 3.10 crashed at 2,000 nested bodies, 3.11 at 8,000.) The limit is the
-process's, shared by its threads: it follows the deepest one. And a ``RecursionError`` the
-library meets in its own code (hashing an argument with the stack nearly full) is not the
-value's fault: it is raised as it is (:func:`stack_nearly_full`), not as an error about it.
+As many nested bodies as the limit was when they began are allowed, and as the stack has room
+for: one more is an ``OpRecursionError`` (a ``RecursionError``) naming the op. (The library's
+frames not counted, an op that recursed forever would else run the C stack out: Python 3.10
+crashed at 2,000 nested bodies, 3.11 at 8,000.) Room for a level more of the library's frames
+is asked for at each body from :data:`FROM_DEPTH` on (:data:`ROOM`): without it, Python's own
+``RecursionError`` came from whichever of those frames met the limit, naming no op (on Python
+3.12, from inside the tracer's callback). Python 3.12 bounds the C stack apart from the
+limit, and an op, a callable object, takes 3 of its 1,500 units (3.12.1) at each call: there
+ops nest about 480 deep, as deep as a ``functools.cache`` function goes (500), less that room.
+The limit is the process's, shared by its threads: it follows the deepest one. And a
+``RecursionError`` the library meets in its own code (hashing an argument with the stack
+nearly full) is not the value's fault: it is raised as it is (:func:`stack_nearly_full`), not
+as an error about it.
 """
 
 from __future__ import annotations
@@ -33,6 +39,10 @@ FRAMES_PER_CALL = 11
 #: Nesting depth from which the limit is raised: shallower, the library's frames are a few
 #: hundred at most, and bodies pay a thread-local counter, not a lock and a limit change.
 FROM_DEPTH = 20
+#: Calls of an op's size (:class:`_Probe`) the stack must have room for as a body begins deep:
+#: more than the library's frames up to the next body take (with an argument's hashing, and
+#: on Python 3.12 the tracer's callbacks on the C stack).
+ROOM = 15
 
 
 class _Nesting(threading.local):
@@ -102,10 +112,11 @@ def deeper(name: str) -> None:
     if depth < FROM_DEPTH:
         return
     most = _limit.base if _limit.owed else sys.getrecursionlimit()
-    if depth > most:
+    if depth > most or stack_nearly_full(ROOM):
         raise OpRecursionError(
             f"maximum recursion depth exceeded: {depth} bodies of ops nested, the last of {name} (the "
-            f"recursion limit, {most}, bounds how many; sys.setrecursionlimit raises it)"
+            f"recursion limit, {most}, bounds how many, and on Python 3.12 its C stack; "
+            "sys.setrecursionlimit raises the limit)"
         )
     _limit.owe(threading.get_ident(), FRAMES_PER_CALL * depth)
 
@@ -117,20 +128,35 @@ def shallower() -> None:
         _limit.owe(threading.get_ident(), FRAMES_PER_CALL * depth if depth >= FROM_DEPTH else 0)
 
 
-def stack_nearly_full(room: int = 50) -> bool:
-    """Whether fewer than ``room`` frames are left under the recursion limit: a RecursionError
-    met then is the caller's depth, not a deeply nested value's. (Asked after one, only.)
+def stack_nearly_full(room: int = 25) -> bool:
+    """Whether the stack has no room for ``room`` calls of an op's size (:class:`_Probe`): a
+    RecursionError met then is the caller's depth, not a deeply nested value's.
 
     >>> stack_nearly_full()
     False
     """
     try:
-        _descend(room)
+        _probe(room)
     except RecursionError:
         return True
     return False
 
 
-def _descend(levels: int) -> None:
+class _Probe:
+    """A callable object, as an op is, whose calls nest through a function too: each takes
+    what an op's call takes of Python's frames, and of the C stack Python 3.12 counts apart
+    (a function calling a function takes none of it there, so a plain recursion found room
+    where an op's call had none)."""
+
+    __slots__ = ()
+
+    def __call__(self, levels: int) -> None:
+        _descend(self, levels)
+
+
+def _descend(probe: _Probe, levels: int) -> None:
     if levels:
-        _descend(levels - 1)
+        probe(levels - 1)
+
+
+_probe = _Probe()

@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
 from .._errors import MandalaWarning, ValueEncodingError
-from . import codecs
+from . import codecs, parsing
 from .codecs import EncodedValue
 from .hashing import content_id, digest
 
@@ -275,7 +275,7 @@ def _tuple_items(annotation: Any) -> Sequence[Any] | None:
 
 def _parse(text: str) -> ast.expr | None:
     try:
-        return ast.parse(text, mode="eval").body
+        return parsing.parse(text, mode="eval").body
     except SyntaxError:
         return None
 

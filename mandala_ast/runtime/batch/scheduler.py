@@ -167,6 +167,9 @@ class Scheduler:
                 self._unlock(node)
                 finished.append(self._failed(node, exc))
                 continue
+            # Below, nor the lock of a call handed over as Ctrl-C came: only a Dask task gets
+            # here running (a pool's calls are queued here, sent by _pump), and _abandon cancels
+            # it on the cluster, its result dropped, as every Dask call still running.
             except BaseException:  # Ctrl-C in a body run here: its lock must not outlive it
                 self._unlock(node)
                 raise
