@@ -1483,3 +1483,61 @@ def test_a_helper_imported_from_another_module_under_the_same_name_recomputes(tm
     assert project.runs() == []
     project.write(source)  # back as it was: the first results again
     assert project.runs() == []
+
+
+CLASS_DATA_THROUGH_THE_CLASS = {
+    # Class-level data read through an instance the op makes: no code of the class runs.
+    "an instance made in the op": ("class Model:\n    K = 2\n", "Model().K * x", "K = 2", "K = 3"),
+    "an instance a helper made": ("class Model:\n    K = 2\n\ndef make():\n    return Model()\n",
+                                  "make().K * x", "K = 2", "K = 3"),
+    # The class as a whole: Enum's lookups, iteration and len run the library's code only.
+    "an enum looked up by value": ("import enum\nclass Mode(enum.Enum):\n    FAST = 1\n    SLOW = 2\n",
+                                   "int(Mode(1).name == 'FAST') * x", "FAST = 1\n    SLOW = 2", "FAST = 2\n    SLOW = 1"),
+    "an enum looked up by name": ("import enum\nclass Mode(enum.Enum):\n    FAST = 1\n", "Mode['FAST'].value * x",
+                                  "FAST = 1", "FAST = 2"),
+    "an enum iterated": ("import enum\nclass Mode(enum.Enum):\n    FAST = 1\n", "sum(m.value for m in Mode) * x",
+                         "FAST = 1", "FAST = 2"),
+    "an enum's length": ("import enum\nclass Mode(enum.Enum):\n    FAST = 1\n", "len(Mode) * x",
+                         "FAST = 1\n", "FAST = 1\n    SLOW = 2\n"),
+    "vars(a class)": ("class Model:\n    K = 2\n", "vars(Model)['K'] * x", "K = 2", "K = 3"),
+    # `case Point(a, _)` reads Point.__match_args__, which no code of the class reads.
+    "a class pattern's positions": ("class Point:\n    __match_args__ = ('a', 'b')\n    def __init__(self):\n"
+                                    "        self.a, self.b = 2, 5\n\ndef first(p):\n    match p:\n"
+                                    "        case Point(v, _):\n            return v\n",
+                                    "first(Point()) * x", "('a', 'b')", "('b', 'a')"),
+    # A partialmethod (or a staticmethod holding a partial) reached through an instance: the
+    # method's code runs, the arguments the class binds are no code.
+    "a partialmethod through an instance": ("import functools\nclass Model:\n    def scale(self, x, k):\n"
+                                            "        return x * k\n    double = functools.partialmethod(scale, k=2)\n",
+                                            "Model().double(x)", "k=2", "k=3"),
+    "a staticmethod partial through an instance": ("import functools\ndef scale(x, k):\n    return x * k\n"
+                                                   "class Model:\n    double = staticmethod(functools.partial(scale, k=2))\n",
+                                                   "Model().double(x)", "k=2", "k=3"),
+}
+
+
+@pytest.mark.parametrize("kind", list(CLASS_DATA_THROUGH_THE_CLASS))
+def test_class_data_read_without_running_the_classes_code_recomputes_when_edited(tmp_path, kind):
+    """Class-level data counted when read as ``Model.K``, ``self.K`` or ``MODEL.K``; read
+    through an instance the op made (``Model().K``), or through the class as a whole (an
+    Enum's ``Mode(1)``, ``list(Mode)``, ``len(Mode)``, ``vars(Model)``, a ``match`` class
+    pattern), nothing of the class was a dependency and editing it served the stale result."""
+    definitions, returned, old, new = CLASS_DATA_THROUGH_THE_CLASS[kind]
+    edit_recomputes_every_call(tmp_path, definitions, f"{returned} + 1", old, new)
+
+
+def test_class_data_read_through_an_argument_recomputes_when_edited(tmp_path):
+    """``train(x, model)`` reading ``model.K``, a class-level constant of the argument's
+    class: the argument is keyed by its own attributes, its class by name, and nothing of the
+    class ran, so ``K = 2`` edited to ``K = 3`` served the stale result."""
+    project = Project(tmp_path)
+    models = "class Model:\n    K = {k}\n"
+    project.write(models.format(k=2), name="models.py")
+    project.write(BASE.replace("def train(x):", "def train(x, model):").replace("y = helper(x)", "y = x * model.K"))
+    (project.root / "driver.py").write_text(DRIVER.replace("ex.train(x)", "ex.train(x, __import__('models').Model())"))
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(models.format(k=3), name="models.py")
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import enum
 import functools
 import importlib
 import importlib.util
@@ -35,8 +36,10 @@ __all__ = [
     "DECORATORS",
     "DEFINITION",
     "TARGETS",
+    "CLASS_DATA",
     "LIBRARY_ROOTS",
     "Dependency",
+    "argument_classes",
     "argument_code_state",
     "as_rows",
     "binding_state",
@@ -207,7 +210,8 @@ def run_dependencies(
     for name in [n for n in found if found[n].kind == "code"]:
         found.update(_class_attributes_read(name))
     for name, dependency in (before or {}).items():
-        if name in found:  # as the body found it, not as it left it
+        # as the body found it, not as it left it; the data of its arguments' classes too
+        if name in found or name.endswith(CLASS_DATA):
             found[name] = dependency
     found.pop(qualified_name(fn), None)
     return _with_targets(_with_decorators(found))
@@ -221,6 +225,9 @@ DEFINITION = "@definition"
 #: Which functions a name that holds code under another name than theirs points to (a
 #: registry, an entry of one, an alias): ``helpers:REGISTRY['a']@targets``.
 TARGETS = "@targets"
+#: The class-level data of a class of the user's that code refers to, or whose instance an
+#: op is given, read where no code of the class runs: ``models:Model@classdata``.
+CLASS_DATA = "@classdata"
 
 
 def _with_decorators(found: dict[str, Dependency]) -> dict[str, Dependency]:
@@ -600,6 +607,7 @@ def _direct_constants(owner: Any) -> dict[str, Dependency]:
                 found[name] = dependency
         if isinstance(value, type):
             found.update(_generated_constructor(name, value))
+            found.update(_class_data_of(value))
     return found
 
 
@@ -625,6 +633,91 @@ def _generated_constructor(name: str, cls: type) -> dict[str, Dependency]:
     return {dependency.name: dependency} if dependency is not None else {}
 
 
+def _class_data_of(cls: type) -> dict[str, Dependency]:
+    """``{"models:Model@classdata": ...}`` for a class of the user's: see _class_data_dependency."""
+    if not is_user_module(cls.__module__) or "<" in cls.__qualname__:
+        return {}
+    name = qualified_name(cls) + CLASS_DATA
+    dependency = _class_data_dependency(name, cls) if resolve(name) is cls else None
+    return {name: dependency} if dependency is not None else {}
+
+
+def _class_data_dependency(name: str, cls: Any) -> Dependency | None:
+    """The class-level data of the user's class ``cls`` and its bases, all of it: code that
+    reads it through an instance (``Model().K``, an argument's ``model.K``) or through the
+    class as a whole (an Enum's ``Mode(1)``, ``list(Mode)``, ``len(Mode)``; ``vars(Model)``;
+    a ``match`` class pattern's ``__match_args__``) runs no code of the class, so no trace
+    and no name chain says which it read. Methods, properties and nested classes are code:
+    they count as they run. None for a class with no such data."""
+    if not isinstance(cls, type):
+        return None
+    parts = sorted(_class_data_parts(cls))
+    if not parts:
+        return None
+    state = digest(b"class data|" + b"|".join(part.encode() + b"=" + state for part, state, _ in parts))
+    return Dependency(name, "constant", state, "\n".join(text for _, _, text in parts))
+
+
+def _class_data_parts(cls: type) -> Iterator[tuple[str, bytes, str]]:
+    """``(name, state, text)`` of each class-level datum ``cls`` finds (its own, then its
+    bases', as attribute lookup finds them): see _class_datum."""
+    written = _class_state_written(cls)
+    seen: set[str] = set()
+    for klass in cls.__mro__:
+        if not is_user_module(klass.__module__):
+            continue
+        for attr, value in list(vars(klass).items()):
+            if attr in seen or attr.startswith("__") and attr.endswith("__") and attr != "__match_args__":
+                continue
+            seen.add(attr)
+            if isinstance(value, (staticmethod, classmethod)):
+                value = value.__func__  # (a staticmethod holding a partial: by what it binds)
+            if _code_object_of(value) is not None or _accessor_functions(value) is not None:
+                continue
+            name = f"{klass.__module__}:{klass.__qualname__}.{attr}"
+            dependency = _class_datum(name, klass, attr, value, attr in written)
+            if dependency is not None:
+                yield name, dependency.state, f"{klass.__qualname__}.{attr}: {dependency.source}"
+
+
+def _class_datum(name: str, klass: type, attr: str, value: Any, written: bool) -> Dependency | None:
+    """An immutable datum (a number, a text, a tuple of them, an enum member) by its value;
+    anything else by the text that defines it (a partialmethod, a lock; a dict, a list, an
+    array): read through an instance, a class's state may be changed in place by any code
+    (``model.cache[k] = v``) without this telling, and counted by value it would move as calls
+    run, which would recompute the calls in every new process. None where no text defines it
+    (an Enum's own bookkeeping)."""
+    if not written and _immutable(value):
+        return describe(name, value)
+    dependency = _text_dependency(name, klass.__module__, f"{klass.__qualname__}.{attr}")
+    return dependency if dependency is not None and dependency.source else None
+
+
+def _immutable(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` cannot change in place: a scalar, a numpy scalar, an enum member (by
+    its class), a standard library value (a date, a path), a tuple or frozenset of them."""
+    kind = type(value)
+    if kind in (int, float, complex, str, bytes, bool, type(None), range) or isinstance(value, enum.Enum):
+        return True
+    if kind in (tuple, frozenset):
+        return depth < _HOLDER_DEPTH and all(_immutable(item, depth + 1) for item in value)
+    if kind.__module__ == "numpy":
+        return isinstance(value, sys.modules["numpy"].generic)
+    return _is_value(value) and kind.__module__ not in ("types", "argparse")  # (not a settings namespace)
+
+
+def argument_classes(values: Iterable[Any]) -> dict[str, Dependency]:
+    """The class-level data (see _class_data_dependency) of the user's classes of the objects
+    an op is given, and of those their lists, tuples, dicts and attributes hold (as far as
+    untraced_dependencies looks): the argument is keyed by its own content, its class by name,
+    so ``model.K`` edited in the class body would else serve the result computed with the old."""
+    classes, _ = _held_code_of(values)
+    found = {}
+    for cls in classes:
+        found.update(_class_data_of(cls))
+    return found
+
+
 def _generated(function: types.FunctionType) -> bool:
     """Code Python generated (``exec``'d text: a dataclass's methods): no file, no source."""
     return function.__code__.co_filename.startswith("<") and fingerprint(function).source.startswith(NO_SOURCE)
@@ -645,6 +738,8 @@ def describe(name: str, value: Any) -> Dependency | None:
         return _definition_dependency(name, value)
     if name.endswith(TARGETS):
         return _targets_dependency(name, value)
+    if name.endswith(CLASS_DATA):
+        return _class_data_dependency(name, value)
     if _is_alias(name, value):  # which class or library code the name points to
         target = f"{value.__module__}:{value.__qualname__}"
         return Dependency(name, "constant", binding_state(target), f"{_last(name)} = {target}")
@@ -1199,7 +1294,7 @@ def resolve(name: str) -> Any:
 def _without_suffix(rest: str) -> str:
     """``REGISTRY['a']`` for ``REGISTRY['a']@targets``: the name a dependency on something
     about it (its decorators, definition or targets) is under."""
-    for suffix in (DECORATORS, DEFINITION, TARGETS):
+    for suffix in (DECORATORS, DEFINITION, TARGETS, CLASS_DATA):
         rest = rest.removesuffix(suffix)
     return rest
 
@@ -1536,6 +1631,8 @@ def _class_data(value: Any, rest: list[str]) -> list[tuple[str, Any]]:
     without running any code of the class; [] for anything else."""
     if not (isinstance(value, type) and rest and is_user_module(value.__module__)):
         return []
+    if rest[0] == "__dict__":  # `vars(Model)`: any of its data (no attribute of the mapping)
+        return [(qualified_name(value) + CLASS_DATA, value)]
     inner = getattr(value, rest[0], _GONE)
     if inner is _GONE or _code_object_of(inner) is not None or not (is_data(inner) or _no_content_object(inner)):
         return []
