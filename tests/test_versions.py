@@ -1541,3 +1541,19 @@ def test_class_data_read_through_an_argument_recomputes_when_edited(tmp_path):
     assert project.runs() == [0, 1, 2, 3]
     assert project.runs() == []
 
+
+def test_a_module_alias_pointed_at_another_module_recomputes(tmp_path):
+    """``import slow as impl`` made ``import fast as impl``: the op's code (``impl.scale(x)``)
+    is the same and the stored call depended on ``slow.scale``, unchanged, so the result of
+    the other module's helper was served."""
+    project = Project(tmp_path)
+    project.write("def scale(x):\n    return x * 10\n", name="slow.py")
+    project.write("def scale(x):\n    return x * 11\n", name="fast.py")
+    source = BASE.replace("RUNS = []", "import slow as impl\nRUNS = []").replace("y = helper(x)", "y = impl.scale(x)")
+    project.write(source)
+    assert project.runs() == [0, 1, 2, 3]
+    project.write(source.replace("import slow as", "import fast as"))
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(source)  # back as it was: the first results again
+    assert project.runs() == []

@@ -740,6 +740,8 @@ def describe(name: str, value: Any) -> Dependency | None:
         return _targets_dependency(name, value)
     if name.endswith(CLASS_DATA):
         return _class_data_dependency(name, value)
+    if isinstance(value, types.ModuleType):
+        return _module_binding(name, value)
     if _is_alias(name, value):  # which class or library code the name points to
         target = f"{value.__module__}:{value.__qualname__}"
         return Dependency(name, "constant", binding_state(target), f"{_last(name)} = {target}")
@@ -1031,7 +1033,8 @@ def argument_code_state(function: types.FunctionType) -> bytes | None:
         return None
     # Without decorator lines (which the state of each call it is given to holds, as the
     # body ran it), so that the keys of calls stored before they counted stay.
-    found = _static(function)
+    # (Not which module an alias binds: the keys of calls given functions stay as they were.)
+    found = {name: d for name, d in _static(function).items() if not isinstance(resolve(name), types.ModuleType)}
     states = sorted(b"%s=%s" % (name.encode(), dependency.state) for name, dependency in found.items())
     state = digest(b"argument code|" + (own.state if own is not None else b"") + b"|" + b"|".join(states))
     _ARGUMENT_STATES[function] = (function.__code__, state)
@@ -1403,6 +1406,7 @@ def _referenced_values(obj: Any) -> Iterator[tuple[str, Any]]:
     for chain in chains:
         binding = imports.get(chain[0]) if imports else None
         if binding is None:
+            yield from _module_alias(namespace, module_name, chain[0])
             found = _resolve_chain(namespace, module_name, list(chain))
         else:
             found = _resolve_imported(binding, namespace, list(chain))
@@ -1476,6 +1480,25 @@ def _resolve_imported(
         value = sys.modules.get(f"{module_name}.{attribute}", _GONE)
     if value is not _GONE:
         yield from _resolve_chain({attribute: value}, module_name, [attribute, *chain[1:]])
+
+
+def _module_alias(namespace: dict, module_name: str, name: str) -> Iterator[tuple[str, Any]]:
+    """``("experiment:impl", <module fast>)`` where a module-level name binds a module of the
+    user's under another name than its own (``import fast as impl``, ``from pkg import
+    helpers``): which module that is counts (see _module_binding), as the code reached through
+    it (``impl.scale``) counts by its own name, and the module it was before may be unchanged."""
+    value = namespace.get(name)
+    if isinstance(value, types.ModuleType) and value.__name__ != name and is_user_module(module_name) \
+            and is_user_module(value.__name__):
+        yield f"{module_name}:{name}", value
+
+
+def _module_binding(name: str, module: types.ModuleType) -> Dependency | None:
+    """Which module of the user's ``name`` binds (see _module_alias); None for a library's."""
+    if not is_user_module(module.__name__):
+        return None
+    return Dependency(name, "constant", digest(b"module|" + module.__name__.encode()),
+                      f"import {module.__name__} as {_last(name)}")
 
 
 def _namespace_of(obj: Any) -> dict[str, Any]:
