@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+PB7"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -127,6 +127,7 @@ AREAS["VX"] = "library objects and modules found by name, as dependencies (sessi
 AREAS["LA"] = "lineage of collections filled step by step (session 11)"
 AREAS["DK"] = "Dask batch per-call overhead (session 11)"
 AREAS["SS"] = "state set by the script before an op runs (session 11)"
+AREAS["PB"] = "stale or spurious results found by probing (session 12)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _BUILT = ("tests/test_built_collections.py",)
@@ -1630,9 +1631,11 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("ST7", _DEPS, 'return ", ".join(f"{k}: {t}" for k, t in items if t)',
            'return ", ".join(f"{k}" for k, t in items if t)',
            _INPUTS, "an op reading REGISTRY[key] (a computed key) serves the results of mod1.f once the entry points to mod2.f"),
-    Mutant("ST8", _DEPS, "    for suffix in (DECORATORS, DEFINITION, TARGETS):\n", "    for suffix in (DECORATORS, DEFINITION):\n",
+    Mutant("ST8", _DEPS, "    for suffix in (DECORATORS, DEFINITION, TARGETS, CLASS_DATA):\n",
+           "    for suffix in (DECORATORS, DEFINITION, CLASS_DATA):\n",
            _INPUTS, "an op calling REGISTRY['a'] recomputes every call in every new process (the entry's targets are never found again)"),
-    Mutant("ST9", _DEPS, "    for suffix in (DECORATORS, DEFINITION, TARGETS):\n", "    for suffix in (DECORATORS, TARGETS):\n",
+    Mutant("ST9", _DEPS, "    for suffix in (DECORATORS, DEFINITION, TARGETS, CLASS_DATA):\n",
+           "    for suffix in (DECORATORS, TARGETS, CLASS_DATA):\n",
            _INPUTS, "an op reading getattr(helpers, name) recomputes every call in every new process when a function of helpers "
            "writes a global"),
     Mutant("ST10", "mandala_ast/runtime/definitions.py", "    if known is not None and known[0] is key:\n        return known[1]\n", "",
@@ -1866,6 +1869,20 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("SS11", "mandala_ast/runtime/versions.py", "            deps.look_at_state(in_place=True)\n", "            pass\n",
            ("tests/test_script_state.py",),
            "configure(7) in place mid-block: the call computed with 7 is stored under 5, and served to a process configuring 5"),
+    Mutant("PB1", _DEPS, "            found.update(_class_data_of(value))\n", "", ("tests/test_versions.py",),
+           "Model().K edited in the class body: the op that made the instance is served the stale result"),
+    Mutant("PB2", "mandala_ast/runtime/execution.py", "    before.update(argument_classes((*args, *kwargs.values())))\n", "",
+           ("tests/test_versions.py",), "model.K of an argument's class edited: the stale result is served"),
+    Mutant("PB3", _DEPS, "        if name in found or name.endswith(CLASS_DATA):\n", "        if name in found:\n",
+           ("tests/test_versions.py",), "the data of an argument's class noted before the body, then dropped: stale model.K"),
+    Mutant("PB4", _DEPS, "    if not written and _immutable(value):\n", "    if not written:\n", ("tests/test_versions.py",),
+           "a class-level cache filled through an instance counts by value: every new process computes every call again"),
+    Mutant("PB5", _DEPS, '    if rest[0] == "__dict__":  # `vars(Model)`: any of its data (no attribute of the mapping)\n',
+           '    if False:\n', ("tests/test_versions.py",), "vars(Model)['K'] edited: the stale result is served"),
+    Mutant("PB6", _DEPS, ' and attr != "__match_args__":\n', ":\n", ("tests/test_versions.py",),
+           "a class pattern's __match_args__ reordered: match Point(v, _) is served the stale result"),
+    Mutant("PB7", _DEPS, "            yield from _module_alias(namespace, module_name, chain[0])\n", "",
+           ("tests/test_versions.py",), "import slow as impl made import fast as impl: slow's results are served"),
 )
 
 

@@ -1557,3 +1557,18 @@ def test_a_module_alias_pointed_at_another_module_recomputes(tmp_path):
     assert project.runs() == []
     project.write(source)  # back as it was: the first results again
     assert project.runs() == []
+
+
+def test_a_class_cache_filled_through_an_instance_does_not_recompute_in_a_new_process(tmp_path):
+    """A class-level dict the op fills through an instance (``Memo().cache.setdefault(...)``)
+    moves as calls run, and no code of the class's module writes it: counted by its value,
+    each call's state held what the calls before it had put there, and every new process
+    (which starts with it empty) computed every call again. It counts by its text."""
+    project = Project(tmp_path)
+    project.write("class Memo:\n    cache = {}\n", name="memo.py")
+    project.write(BASE.replace("RUNS = []", "import memo\nRUNS = []").replace(
+        "y = helper(x)", "y = memo.Memo().cache.setdefault(x, x * 2)"))
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write("class Memo:\n    cache = {0: 0}\n", name="memo.py")
+    assert project.runs() == [0, 1, 2, 3]

@@ -713,8 +713,8 @@ def argument_classes(values: Iterable[Any]) -> dict[str, Dependency]:
     so ``model.K`` edited in the class body would else serve the result computed with the old."""
     classes, _ = _held_code_of(values)
     found = {}
-    for cls in classes:
-        found.update(_class_data_of(cls))
+    for held in classes:
+        found.update(_class_data_of(held))
     return found
 
 
