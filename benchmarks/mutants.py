@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+PB7"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+PB10"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1883,6 +1883,12 @@ MUTANTS: tuple[Mutant, ...] = (
            "a class pattern's __match_args__ reordered: match Point(v, _) is served the stale result"),
     Mutant("PB7", _DEPS, "            yield from _module_alias(namespace, module_name, chain[0])\n", "",
            ("tests/test_versions.py",), "import slow as impl made import fast as impl: slow's results are served"),
+    Mutant("PB8", _DEPS, "        return _class_data(inner, rest[1:]) or [(qualified_name(inner), inner)]\n", "        return []\n",
+           ("tests/test_versions.py",), "Outer.Inner.K edited: the stale result is served"),
+    Mutant("PB9", _DEPS, "                    found.update(argument_classes((value,)))\n", "                    pass\n",
+           ("tests/test_versions.py",), "MODELS[0].K (an instance in module-level data) edited: the stale result is served"),
+    Mutant("PB10", _DEPS, "        if not issubclass(held, enum.Enum):", "        if True:", ("tests/test_versions.py",),
+           "train(x, Mode.FAST) recomputes when another member of Mode is edited"),
 )
 
 

@@ -1500,6 +1500,16 @@ CLASS_DATA_THROUGH_THE_CLASS = {
     "an enum's length": ("import enum\nclass Mode(enum.Enum):\n    FAST = 1\n", "len(Mode) * x",
                          "FAST = 1\n", "FAST = 1\n    SLOW = 2\n"),
     "vars(a class)": ("class Model:\n    K = 2\n", "vars(Model)['K'] * x", "K = 2", "K = 3"),
+    # A nested class, read as Outer.Inner.K or through an instance of it.
+    "a nested class's constant": ("class Outer:\n    class Inner:\n        K = 2\n", "Outer.Inner.K * x", "K = 2", "K = 3"),
+    "an instance of a nested class": ("class Outer:\n    class Inner:\n        K = 2\n", "Outer.Inner().K * x",
+                                      "K = 2", "K = 3"),
+    # An instance module-level data holds: its content leaves its class's data out.
+    "an instance in a module-level list": ("class Model:\n    K = 2\n\nMODELS = [Model()]\n", "MODELS[0].K * x",
+                                           "K = 2", "K = 3"),
+    "an instance a module-level object holds": ("class Model:\n    K = 2\n\nclass Pipe:\n    def __init__(self):\n"
+                                                "        self.model = Model()\n\nPIPE = Pipe()\n", "PIPE.model.K * x",
+                                                "K = 2", "K = 3"),
     # `case Point(a, _)` reads Point.__match_args__, which no code of the class reads.
     "a class pattern's positions": ("class Point:\n    __match_args__ = ('a', 'b')\n    def __init__(self):\n"
                                     "        self.a, self.b = 2, 5\n\ndef first(p):\n    match p:\n"
@@ -1572,3 +1582,16 @@ def test_a_class_cache_filled_through_an_instance_does_not_recompute_in_a_new_pr
     assert project.runs() == []
     project.write("class Memo:\n    cache = {0: 0}\n", name="memo.py")
     assert project.runs() == [0, 1, 2, 3]
+
+
+def test_an_enum_member_argument_does_not_recompute_when_another_member_is_edited(tmp_path):
+    """A member is keyed by its value: the data of its class (the other members) is no
+    dependency of the op it is given, so editing ``SLOW = 2`` keeps ``train(x, Mode.FAST)``."""
+    project = Project(tmp_path)
+    modes = "import enum\nclass Mode(enum.Enum):\n    FAST = 1\n    SLOW = {slow}\n"
+    project.write(modes.format(slow=2), name="modes.py")
+    project.write(BASE.replace("def train(x):", "def train(x, mode):").replace("y = helper(x)", "y = x * mode.value"))
+    (project.root / "driver.py").write_text(DRIVER.replace("ex.train(x)", "ex.train(x, __import__('modes').Mode.FAST)"))
+    assert project.runs() == [0, 1, 2, 3]
+    project.write(modes.format(slow=3), name="modes.py")
+    assert project.runs() == []

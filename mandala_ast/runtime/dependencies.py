@@ -605,6 +605,8 @@ def _direct_constants(owner: Any) -> dict[str, Dependency]:
             dependency = describe(name, value)
             if dependency is not None:
                 found[name] = dependency
+                if dependency.kind == "constant" and is_data(value):  # `MODELS[0].K`, `PIPE.model.K`
+                    found.update(argument_classes((value,)))
         if isinstance(value, type):
             found.update(_generated_constructor(name, value))
             found.update(_class_data_of(value))
@@ -708,13 +710,15 @@ def _immutable(value: Any, depth: int = 0) -> bool:
 
 def argument_classes(values: Iterable[Any]) -> dict[str, Dependency]:
     """The class-level data (see _class_data_dependency) of the user's classes of the objects
-    an op is given, and of those their lists, tuples, dicts and attributes hold (as far as
-    untraced_dependencies looks): the argument is keyed by its own content, its class by name,
-    so ``model.K`` edited in the class body would else serve the result computed with the old."""
+    an op is given (or module-level data its code reads holds), and of those their lists,
+    tuples, dicts and attributes hold (as far as untraced_dependencies looks): such an object
+    is keyed by its own content, its class by name, so ``model.K`` edited in the class body
+    would else serve the result computed with the old."""
     classes, _ = _held_code_of(values)
     found = {}
     for held in classes:
-        found.update(_class_data_of(held))
+        if not issubclass(held, enum.Enum):  # (a member is keyed by its value: its class adds nothing)
+            found.update(_class_data_of(held))
     return found
 
 
@@ -1657,6 +1661,9 @@ def _class_data(value: Any, rest: list[str]) -> list[tuple[str, Any]]:
     if rest[0] == "__dict__":  # `vars(Model)`: any of its data (no attribute of the mapping)
         return [(qualified_name(value) + CLASS_DATA, value)]
     inner = getattr(value, rest[0], _GONE)
+    if isinstance(inner, type) and inner.__qualname__ == f"{value.__qualname__}.{rest[0]}":
+        # a nested class, `Outer.Inner.K`: its data, or the class itself by its own name
+        return _class_data(inner, rest[1:]) or [(qualified_name(inner), inner)]
     if inner is _GONE or _code_object_of(inner) is not None or not (is_data(inner) or _no_content_object(inner)):
         return []
     return [(f"{qualified_name(value)}.{rest[0]}", inner)]  # (an object with no content: by its text)
