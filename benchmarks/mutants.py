@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+PB10"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+PB12"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1879,7 +1879,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "a class-level cache filled through an instance counts by value: every new process computes every call again"),
     Mutant("PB5", _DEPS, '    if rest[0] == "__dict__":  # `vars(Model)`: any of its data (no attribute of the mapping)\n',
            '    if False:\n', ("tests/test_versions.py",), "vars(Model)['K'] edited: the stale result is served"),
-    Mutant("PB6", _DEPS, ' and attr != "__match_args__":\n', ":\n", ("tests/test_versions.py",),
+    Mutant("PB6", _DEPS, ' and attr != "__match_args__" \\\n', " \\\n", ("tests/test_versions.py",),
            "a class pattern's __match_args__ reordered: match Point(v, _) is served the stale result"),
     Mutant("PB7", _DEPS, "            yield from _module_alias(namespace, module_name, chain[0])\n", "",
            ("tests/test_versions.py",), "import slow as impl made import fast as impl: slow's results are served"),
@@ -1889,6 +1889,10 @@ MUTANTS: tuple[Mutant, ...] = (
            ("tests/test_versions.py",), "MODELS[0].K (an instance in module-level data) edited: the stale result is served"),
     Mutant("PB10", _DEPS, "        if not issubclass(held, enum.Enum):", "        if True:", ("tests/test_versions.py",),
            "train(x, Mode.FAST) recomputes when another member of Mode is edited"),
+    Mutant("PB11", _DEPS, "    return None if written else describe(name, value)\n", "    return None\n", ("tests/test_versions.py",),
+           "a class attribute setattr sets (no text defines it), read through an instance, edited: the stale result is served"),
+    Mutant("PB12", _DEPS, " and issubclass(klass, enum.Enum):\n", " and False:\n", ("tests/test_versions.py",),
+           "Perm(3) on an IntFlag fills its _value2member_map_: every new process computes every call again"),
 )
 
 

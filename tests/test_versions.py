@@ -1500,6 +1500,9 @@ CLASS_DATA_THROUGH_THE_CLASS = {
     "an enum's length": ("import enum\nclass Mode(enum.Enum):\n    FAST = 1\n", "len(Mode) * x",
                          "FAST = 1\n", "FAST = 1\n    SLOW = 2\n"),
     "vars(a class)": ("class Model:\n    K = 2\n", "vars(Model)['K'] * x", "K = 2", "K = 3"),
+    # Set where no text in the class body defines it: by its value.
+    "a class attribute set by setattr": ("class Model:\n    pass\n\nfor name, value in {'K': 2}.items():\n"
+                                         "    setattr(Model, name, [value])\n", "Model().K[0] * x", "'K': 2", "'K': 3"),
     # A nested class, read as Outer.Inner.K or through an instance of it.
     "a nested class's constant": ("class Outer:\n    class Inner:\n        K = 2\n", "Outer.Inner.K * x", "K = 2", "K = 3"),
     "an instance of a nested class": ("class Outer:\n    class Inner:\n        K = 2\n", "Outer.Inner().K * x",
@@ -1595,3 +1598,17 @@ def test_an_enum_member_argument_does_not_recompute_when_another_member_is_edite
     assert project.runs() == [0, 1, 2, 3]
     project.write(modes.format(slow=3), name="modes.py")
     assert project.runs() == []
+
+
+def test_a_flag_combination_looked_up_does_not_recompute_in_a_new_process(tmp_path):
+    """``Perm(3)`` on an IntFlag makes the member READ|WRITE and keeps it in the class's
+    ``_value2member_map_``: counted by value, the class's data moved as calls ran, and every
+    new process computed every call again. Its members count, not that bookkeeping."""
+    definitions = "import enum\nclass Perm(enum.IntFlag):\n    READ = 1\n    WRITE = 2\n"
+    source = definitions + "RUNS = []\n\n@op\ndef train(x):\n    RUNS.append(x)\n    return int(Perm(3)) * x\n"
+    project = Project(tmp_path)
+    project.write(source)
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+    project.write(source.replace("WRITE = 2", "WRITE = 2\n    EXEC = 4"))
+    assert project.runs() == [0, 1, 2, 3]

@@ -669,8 +669,9 @@ def _class_data_parts(cls: type) -> Iterator[tuple[str, bytes, str]]:
         if not is_user_module(klass.__module__):
             continue
         for attr, value in list(vars(klass).items()):
-            if attr in seen or attr.startswith("__") and attr.endswith("__") and attr != "__match_args__":
-                continue
+            if attr in seen or attr.startswith("__") and attr.endswith("__") and attr != "__match_args__" \
+                    or attr.startswith("_") and attr.endswith("_") and issubclass(klass, enum.Enum):
+                continue  # (an Enum's `_value2member_map_`, which a Flag's `Mode(3)` fills: its members count)
             seen.add(attr)
             if isinstance(value, (staticmethod, classmethod)):
                 value = value.__func__  # (a staticmethod holding a partial: by what it binds)
@@ -687,12 +688,15 @@ def _class_datum(name: str, klass: type, attr: str, value: Any, written: bool) -
     anything else by the text that defines it (a partialmethod, a lock; a dict, a list, an
     array): read through an instance, a class's state may be changed in place by any code
     (``model.cache[k] = v``) without this telling, and counted by value it would move as calls
-    run, which would recompute the calls in every new process. None where no text defines it
-    (an Enum's own bookkeeping)."""
+    run, which would recompute the calls in every new process. Where no text defines it (set
+    by ``setattr`` in a loop, a class decorator, ``__init_subclass__``; an Enum's bookkeeping),
+    by its value, but state the classes' code writes (see _class_state_written): None."""
     if not written and _immutable(value):
         return describe(name, value)
     dependency = _text_dependency(name, klass.__module__, f"{klass.__qualname__}.{attr}")
-    return dependency if dependency is not None and dependency.source else None
+    if dependency is not None and dependency.source:
+        return dependency
+    return None if written else describe(name, value)
 
 
 def _immutable(value: Any, depth: int = 0) -> bool:
@@ -714,12 +718,53 @@ def argument_classes(values: Iterable[Any]) -> dict[str, Dependency]:
     tuples, dicts and attributes hold (as far as untraced_dependencies looks): such an object
     is keyed by its own content, its class by name, so ``model.K`` edited in the class body
     would else serve the result computed with the old."""
-    classes, _ = _held_code_of(values)
+    classes: dict[type, None] = {}
+    _user_classes(values, classes, 0)
     found = {}
     for held in classes:
         if not issubclass(held, enum.Enum):  # (a member is keyed by its value: its class adds nothing)
-            found.update(_class_data_of(held))
+            known = _CLASS_DATA_SEEN.get(held)
+            if known is None:
+                known = _CLASS_DATA_SEEN[held] = _class_data_of(held)
+            found.update(known)
     return found
+
+
+def _user_classes(values: Iterable[Any], found: dict[type, None], depth: int) -> None:
+    """Note in ``found`` the user's classes of ``values`` (a class given: itself), and of what
+    their lists, tuples, sets, dicts and attributes hold, ``_CLASSES_DEPTH`` levels down and
+    ``_CLASSES_ITEMS`` items of each: at every computed call, so a list of a million numbers
+    costs a look at a few of them."""
+    for value in itertools.islice(values, _CLASSES_ITEMS):
+        kind = type(value)
+        if kind in _SCALARS:
+            continue
+        inner: Iterable[Any] = ()
+        if kind in (list, tuple, set, frozenset):
+            inner = value
+        elif kind is dict:
+            inner = value.values()
+        elif isinstance(value, type):
+            kind = value
+        elif is_user_module(kind.__module__):
+            inner = _attribute(value, "__dict__") or {}
+            inner = inner.values() if isinstance(inner, dict) else ()
+        if is_user_module(kind.__module__):
+            found[kind] = None
+        if depth < _CLASSES_DEPTH:
+            _user_classes(inner, found, depth + 1)
+
+
+_SCALARS = frozenset({type(None), bool, int, float, complex, str, bytes})
+_CLASSES_DEPTH = 2
+_CLASSES_ITEMS = 16
+
+
+#: class -> its class data (see argument_classes), until the next block: worked out at every
+#: call given one of its objects, it cost such a miss ~4 ms (what the class's module writes is
+#: read from its functions' syntax trees). A block sees the class as it was at its entry, as
+#: an op's own dependencies are checked once a block (forget_argument_states forgets these).
+_CLASS_DATA_SEEN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _generated(function: types.FunctionType) -> bool:
@@ -1057,6 +1102,7 @@ def forget_argument_states() -> None:
     since (a notebook cell, a reload) and constants changed since must be seen."""
     _ARGUMENT_STATES.clear()
     _WRITTEN_IN.clear()
+    _CLASS_DATA_SEEN.clear()
 
 
 def _data_state(value: Any) -> bytes | None:
@@ -1726,7 +1772,8 @@ def _class_state_written(cls: type) -> set[str]:
     for klass in cls.__mro__:
         module = sys.modules.get(klass.__module__) if is_user_module(klass.__module__) else None
         for function in _functions_in(vars(module)) if module is not None else ():
-            tree = fingerprint(function).tree
+            # (its own functions: not those of a class it imports, `Storage`'s, a library's)
+            tree = fingerprint(function).tree if function.__globals__ is vars(module) else None
             if tree is not None:
                 own = function.__qualname__.startswith(klass.__qualname__ + ".")
                 written |= _attributes_written(tree, klass.__name__, own)
@@ -1736,7 +1783,23 @@ def _class_state_written(cls: type) -> set[str]:
 def _attributes_written(tree: ast.AST, class_name: str, own: bool) -> set[str]:
     """``X`` of each ``Model.X`` (``class_name``) the code writes, rebinds or changes in place,
     and (``own``: a method of the class) of each ``cls.X``, ``type(self).X`` written or
-    ``self.X`` changed in place (``self.X = v`` sets the object's own attribute)."""
+    ``self.X`` changed in place (``self.X = v`` sets the object's own attribute). Worked out
+    once a tree: the class data of a class an op refers to asks it of every function of the
+    class's module, which walking each tree again cost ~10 ms a class."""
+    key = (id(tree), class_name, own)
+    known = _WRITTEN_ATTRIBUTES.get(key)
+    if known is None or known[0] is not tree:
+        if len(_WRITTEN_ATTRIBUTES) > 4096:
+            _WRITTEN_ATTRIBUTES.clear()
+        known = _WRITTEN_ATTRIBUTES[key] = (tree, frozenset(_walk_attributes_written(tree, class_name, own)))
+    return set(known[1])
+
+
+#: (id(tree), class name, own) -> (the tree, kept alive; the attributes it writes)
+_WRITTEN_ATTRIBUTES: dict[tuple[int, str, bool], tuple[ast.AST, frozenset[str]]] = {}
+
+
+def _walk_attributes_written(tree: ast.AST, class_name: str, own: bool) -> set[str]:
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and not isinstance(node.ctx, ast.Load):
