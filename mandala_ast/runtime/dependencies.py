@@ -720,7 +720,7 @@ def argument_classes(values: Iterable[Any]) -> dict[str, Dependency]:
     would else serve the result computed with the old."""
     classes: dict[type, None] = {}
     _user_classes(values, classes, 0)
-    found = {}
+    found: dict[str, Dependency] = {}
     for held in classes:
         if not issubclass(held, enum.Enum):  # (a member is keyed by its value: its class adds nothing)
             known = _CLASS_DATA_SEEN.get(held)
