@@ -715,9 +715,9 @@ def _immutable(value: Any, depth: int = 0) -> bool:
 def argument_classes(values: Iterable[Any]) -> dict[str, Dependency]:
     """The class-level data (see _class_data_dependency) of the user's classes of the objects
     an op is given (or module-level data its code reads holds), and of those their lists,
-    tuples, dicts and attributes hold (as far as untraced_dependencies looks): such an object
-    is keyed by its own content, its class by name, so ``model.K`` edited in the class body
-    would else serve the result computed with the old."""
+    tuples, dicts and attributes hold (see _user_classes): such an object is keyed by its own
+    content, its class by name, so ``model.K`` edited in the class body would else serve the
+    result computed with the old."""
     classes: dict[type, None] = {}
     _user_classes(values, classes, 0)
     found: dict[str, Dependency] = {}
