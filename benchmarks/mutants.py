@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+PB12"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+PB13"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1893,6 +1893,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "a class attribute setattr sets (no text defines it), read through an instance, edited: the stale result is served"),
     Mutant("PB12", _DEPS, " and issubclass(klass, enum.Enum):\n", " and False:\n", ("tests/test_versions.py",),
            "Perm(3) on an IntFlag fills its _value2member_map_: every new process computes every call again"),
+    Mutant("PB13", _DEPS, "    if rest[0] in _class_state_written(value):  # `Node.ALL.append(self)` in its module: by its text\n",
+           "    if False:\n", ("tests/test_versions.py",),
+           "Node.ALL.append(self) in Node.__init__: every new process computes every call that made a node again"),
 )
 
 

@@ -1612,3 +1612,17 @@ def test_a_flag_combination_looked_up_does_not_recompute_in_a_new_process(tmp_pa
     assert project.runs() == []
     project.write(source.replace("WRITE = 2", "WRITE = 2\n    EXEC = 4"))
     assert project.runs() == [0, 1, 2, 3]
+
+
+def test_a_class_list_its_constructor_fills_does_not_recompute_in_a_new_process(tmp_path):
+    """``Node.ALL.append(self)`` in ``Node.__init__``: the constructor reads ``Node.ALL`` by
+    the class's name, which counted by its value, the nodes made so far: every new process
+    (which starts with none) computed every call that made a node again. State the class's
+    module writes counts by its text, as it does read as ``self.ALL`` or ``cls.ALL``."""
+    project = Project(tmp_path)
+    nodes = "class Node:\n    ALL = []\n\n    def __init__(self):\n        Node.ALL.append(self)\n"
+    project.write(nodes, name="nodes.py")
+    project.write(BASE.replace("RUNS = []", "import nodes\nRUNS = []").replace(
+        "y = helper(x)", "y = x * 2 if nodes.Node() else 0"))
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []

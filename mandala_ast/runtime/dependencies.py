@@ -1712,6 +1712,10 @@ def _class_data(value: Any, rest: list[str]) -> list[tuple[str, Any]]:
         return _class_data(inner, rest[1:]) or [(qualified_name(inner), inner)]
     if inner is _GONE or _code_object_of(inner) is not None or not (is_data(inner) or _no_content_object(inner)):
         return []
+    if rest[0] in _class_state_written(value):  # `Node.ALL.append(self)` in its module: by its text
+        found = [(name + DEFINITION, data) for name, data in _defined_data(value, rest[0]) if _defined_in_a_file(name)]
+        if found:
+            return found
     return [(f"{qualified_name(value)}.{rest[0]}", inner)]  # (an object with no content: by its text)
 
 
