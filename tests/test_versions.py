@@ -1626,3 +1626,25 @@ def test_a_class_list_its_constructor_fills_does_not_recompute_in_a_new_process(
         "y = helper(x)", "y = x * 2 if nodes.Node() else 0"))
     assert project.runs() == [0, 1, 2, 3]
     assert project.runs() == []
+
+
+ATTRS_POINT = ("import attrs\n\n@attrs.define\nclass Point:\n    x: int = 2\n"
+               "    tags: list = attrs.field(factory=lambda: [1])\n")
+
+
+def test_an_attrs_class_made_in_the_op_does_not_recompute_in_a_new_process(tmp_path):
+    """attrs compiles its ``__init__`` with globals of its own (``attr_dict``, a factory as
+    ``__attr_factory_tags``): read by the op's module's name, ``experiment:attr_dict['x']``
+    was gone in every new process, which computed every call that made one again."""
+    source = ATTRS_POINT + "RUNS = []\n\n@op\ndef train(x):\n    RUNS.append(x)\n    return Point().x * x + len(Point().tags)\n"
+    project = Project(tmp_path)
+    project.write(source)
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []
+
+
+@pytest.mark.parametrize("old, new", [("x: int = 2", "x: int = 3"), ("lambda: [1]", "lambda: [1, 2]")], ids=["default", "factory"])
+def test_an_attrs_class_made_in_the_op_recomputes_when_its_defaults_are_edited(tmp_path, old, new):
+    """What attrs' ``__init__`` takes from its own globals (a field's default, its factory)
+    counts with its code."""
+    edit_recomputes_every_call(tmp_path, ATTRS_POINT, "Point().x * x + len(Point().tags)", old, new)

@@ -1196,6 +1196,16 @@ def _holder_state(value: Any, depth: int = 0) -> bytes:
     return content_id(value)
 
 
+def _has_own_globals(function: Any) -> bool:
+    """Code compiled with globals of its own, not its module's (attrs' ``__init__``, whose
+    ``attr_dict`` holds the fields): no name the code reads is found again as ``module:name``,
+    in another process, so they are no dependencies. What they hold is the class's: its data
+    counts where code refers to the class (see _class_data_of), by the text defining it."""
+    if not isinstance(function, types.FunctionType) or not function.__code__.co_filename.startswith("<"):
+        return False
+    return function.__globals__ is not _attribute(sys.modules.get(function.__module__), "__dict__")
+
+
 def _with_defaults(state: bytes, function: types.FunctionType, depth: int) -> bytes:
     """Generated code's state with its parameters' defaults, which no source text shows: by
     content (a tuple of tuples too), code by its state."""
@@ -1448,7 +1458,7 @@ def _referenced_values(obj: Any) -> Iterator[tuple[str, Any]]:
     for each chain that starts at a name the code imports itself (``from helpers import K``
     inside the body), by the module it is imported from."""
     tree = fingerprint(obj).tree
-    if tree is None:
+    if tree is None or _has_own_globals(obj):
         return
     namespace = _namespace_of(obj)
     module_name = obj.__module__
