@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+PB14"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+PB15"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1898,6 +1898,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "Node.ALL.append(self) in Node.__init__: every new process computes every call that made a node again"),
     Mutant("PB14", _DEPS, "    if tree is None or _has_own_globals(obj):\n", "    if tree is None:\n", ("tests/test_versions.py",),
            "an attrs class made in an op: every new process computes its calls again (experiment:attr_dict['x'] is gone)"),
+    Mutant("PB15", _DEPS, "            yield f\"{module_name}:{name}{CLASS_DATA}\", value\n", "            pass\n",
+           ("tests/test_versions.py",), "globals()[NAME]().K edited (a class found by a computed name): the stale result is served"),
 )
 
 

@@ -1503,6 +1503,9 @@ CLASS_DATA_THROUGH_THE_CLASS = {
     # Set where no text in the class body defines it: by its value.
     "a class attribute set by setattr": ("class Model:\n    pass\n\nfor name, value in {'K': 2}.items():\n"
                                          "    setattr(Model, name, [value])\n", "Model().K[0] * x", "'K': 2", "'K': 3"),
+    # A class found by a name computed at run time: any class of the module may be the one.
+    "a class found by a computed name": ("class Model:\n    K = 2\n\nNAME = 'Model'\n", "globals()[NAME]().K * x",
+                                         "K = 2", "K = 3"),
     # A nested class, read as Outer.Inner.K or through an instance of it.
     "a nested class's constant": ("class Outer:\n    class Inner:\n        K = 2\n", "Outer.Inner.K * x", "K = 2", "K = 3"),
     "an instance of a nested class": ("class Outer:\n    class Inner:\n        K = 2\n", "Outer.Inner().K * x",

@@ -1608,7 +1608,8 @@ def _module_data(module_name: str, namespace: dict) -> Iterator[tuple[str, Any]]
     write (a cache they fill, a ``global`` they set) counts by the text that defines it
     (``helpers:K@definition``), not by its value: that moves as calls run, and counted, any two
     calls' states differed and the calls stored were computed again; yet ``K = 2`` edited to
-    ``K = 3`` is another input."""
+    ``K = 3`` is another input. And the data of each class the module defines (see
+    _class_data_dependency): ``getattr(models, name)().K`` runs none of the class's code."""
     if not is_user_module(module_name):
         return
     written = _state_its_functions_write(namespace)
@@ -1617,6 +1618,8 @@ def _module_data(module_name: str, namespace: dict) -> Iterator[tuple[str, Any]]
             continue
         if _code_object_of(value) is None and (is_data(value) or _no_content_object(value)):  # (no content: by its text)
             yield f"{module_name}:{name}{DEFINITION if name in written else ''}", value
+        elif isinstance(value, type) and value.__module__ == module_name and value.__qualname__ == name:
+            yield f"{module_name}:{name}{CLASS_DATA}", value
 
 
 def _state_written_in(module_name: str) -> set[str]:
