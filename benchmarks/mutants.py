@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+PB15"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+PB16"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1900,6 +1900,10 @@ MUTANTS: tuple[Mutant, ...] = (
            "an attrs class made in an op: every new process computes its calls again (experiment:attr_dict['x'] is gone)"),
     Mutant("PB15", _DEPS, "            yield f\"{module_name}:{name}{CLASS_DATA}\", value\n", "            pass\n",
            ("tests/test_versions.py",), "globals()[NAME]().K edited (a class found by a computed name): the stale result is served"),
+    Mutant("PB16", "mandala_ast/runtime/versions.py",
+           "    if name.endswith(deps.CLASS_DATA):  # the class's data: `Model.K = 4` keeps the class itself\n",
+           "    if False:\n", ("tests/test_versions.py",),
+           "Model.K = 4 set by the script between blocks: the next block is served the calls computed with K = 3"),
 )
 
 

@@ -1651,3 +1651,17 @@ def test_an_attrs_class_made_in_the_op_recomputes_when_its_defaults_are_edited(t
     """What attrs' ``__init__`` takes from its own globals (a field's default, its factory)
     counts with its code."""
     edit_recomputes_every_call(tmp_path, ATTRS_POINT, "Point().x * x + len(Point().tags)", old, new)
+
+
+def test_class_data_the_script_sets_between_blocks_recomputes_the_next_block(tmp_path):
+    """``Model.K = 4`` set by the script between two blocks: the op reads it through an
+    instance (``Model().K``); the block-entry check compared the class by identity, which the
+    assignment keeps, so the second block was served the calls computed with K = 3."""
+    project = Project(tmp_path)
+    project.write("class Model:\n    K = 3\n", name="models.py")
+    project.write(BASE.replace("RUNS = []", "import models\nRUNS = []").replace("y = helper(x)", "y = models.Model().K * x"))
+    (project.root / "driver.py").write_text(DRIVER.replace(
+        'print("RUNS", ex.RUNS)', 'ex.RUNS.clear()\nex.models.Model.K = 4\nwith storage:\n    for x in range(4):\n'
+        '        ex.train(x)\nprint("RUNS", ex.RUNS)'))
+    assert project.runs() == [0, 1, 2, 3]
+    assert project.runs() == []  # (K = 3, then 4: both stored)
