@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -130,6 +130,7 @@ AREAS["SS"] = "state set by the script before an op runs (session 11)"
 AREAS["EG"] = "edges left open (session 12)"
 AREAS["SG"] = "bytes hashed as segments on all cores (session 12)"
 AREAS["PY"] = "compiled .pyc size (session 12)"
+AREAS["PB"] = "stale or spurious results found by probing (session 12)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _BUILT = ("tests/test_built_collections.py",)
@@ -1638,9 +1639,11 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("ST7", _DEPS, 'return ", ".join(f"{k}: {t}" for k, t in items if t)',
            'return ", ".join(f"{k}" for k, t in items if t)',
            _INPUTS, "an op reading REGISTRY[key] (a computed key) serves the results of mod1.f once the entry points to mod2.f"),
-    Mutant("ST8", _DEPS, "    for suffix in (DECORATORS, DEFINITION, TARGETS):\n", "    for suffix in (DECORATORS, DEFINITION):\n",
+    Mutant("ST8", _DEPS, "    for suffix in (DECORATORS, DEFINITION, TARGETS, CLASS_DATA):\n",
+           "    for suffix in (DECORATORS, DEFINITION, CLASS_DATA):\n",
            _INPUTS, "an op calling REGISTRY['a'] recomputes every call in every new process (the entry's targets are never found again)"),
-    Mutant("ST9", _DEPS, "    for suffix in (DECORATORS, DEFINITION, TARGETS):\n", "    for suffix in (DECORATORS, TARGETS):\n",
+    Mutant("ST9", _DEPS, "    for suffix in (DECORATORS, DEFINITION, TARGETS, CLASS_DATA):\n",
+           "    for suffix in (DECORATORS, TARGETS, CLASS_DATA):\n",
            _INPUTS, "an op reading getattr(helpers, name) recomputes every call in every new process when a function of helpers "
            "writes a global"),
     Mutant("ST10", "mandala_ast/runtime/definitions.py", "    if known is not None and known[0] is key:\n        return known[1]\n", "",
@@ -1906,6 +1909,41 @@ MUTANTS: tuple[Mutant, ...] = (
            ("tests/test_segments.py",), "bytes cut into buffers elsewhere get another id: an RGB image misses against its equal"),
     Mutant("SG2", "mandala_ast/runtime/segments.py", "    if pid not in _pools:\n", "    if not _pools:\n",
            ("tests/test_segments.py",), "a forked child hashing a large RGB image waits forever on its parent's pool threads"),
+    Mutant("PB1", _DEPS, "            found.update(_class_data_of(value))\n", "", ("tests/test_versions.py",),
+           "Model().K edited in the class body: the op that made the instance is served the stale result"),
+    Mutant("PB2", "mandala_ast/runtime/execution.py", "    before.update(argument_classes((*args, *kwargs.values())))\n", "",
+           ("tests/test_versions.py",), "model.K of an argument's class edited: the stale result is served"),
+    Mutant("PB3", _DEPS, "        if name in found or name.endswith(CLASS_DATA):\n", "        if name in found:\n",
+           ("tests/test_versions.py",), "the data of an argument's class noted before the body, then dropped: stale model.K"),
+    Mutant("PB4", _DEPS, "    if not written and _immutable(value):\n", "    if not written:\n", ("tests/test_versions.py",),
+           "a class-level cache filled through an instance counts by value: every new process computes every call again"),
+    Mutant("PB5", _DEPS, '    if rest[0] == "__dict__":  # `vars(Model)`: any of its data (no attribute of the mapping)\n',
+           '    if False:\n', ("tests/test_versions.py",), "vars(Model)['K'] edited: the stale result is served"),
+    Mutant("PB6", _DEPS, ' and attr != "__match_args__" \\\n', " \\\n", ("tests/test_versions.py",),
+           "a class pattern's __match_args__ reordered: match Point(v, _) is served the stale result"),
+    Mutant("PB7", _DEPS, "            yield from _module_alias(namespace, module_name, chain[0])\n", "",
+           ("tests/test_versions.py",), "import slow as impl made import fast as impl: slow's results are served"),
+    Mutant("PB8", _DEPS, "        return _class_data(inner, rest[1:]) or [(qualified_name(inner), inner)]\n", "        return []\n",
+           ("tests/test_versions.py",), "Outer.Inner.K edited: the stale result is served"),
+    Mutant("PB9", _DEPS, "                    found.update(argument_classes((value,)))\n", "                    pass\n",
+           ("tests/test_versions.py",), "MODELS[0].K (an instance in module-level data) edited: the stale result is served"),
+    Mutant("PB10", _DEPS, "        if not issubclass(held, enum.Enum):", "        if True:", ("tests/test_versions.py",),
+           "train(x, Mode.FAST) recomputes when another member of Mode is edited"),
+    Mutant("PB11", _DEPS, "    return None if written else describe(name, value)\n", "    return None\n", ("tests/test_versions.py",),
+           "a class attribute setattr sets (no text defines it), read through an instance, edited: the stale result is served"),
+    Mutant("PB12", _DEPS, " and issubclass(klass, enum.Enum):\n", " and False:\n", ("tests/test_versions.py",),
+           "Perm(3) on an IntFlag fills its _value2member_map_: every new process computes every call again"),
+    Mutant("PB13", _DEPS, "    if rest[0] in _class_state_written(value):  # `Node.ALL.append(self)` in its module: by its text\n",
+           "    if False:\n", ("tests/test_versions.py",),
+           "Node.ALL.append(self) in Node.__init__: every new process computes every call that made a node again"),
+    Mutant("PB14", _DEPS, "    if _has_own_globals(obj):\n        return\n", "    if False:\n        return\n", ("tests/test_versions.py",),
+           "an attrs class made in an op: every new process computes its calls again (experiment:attr_dict['x'] is gone)"),
+    Mutant("PB15", _DEPS, "            yield f\"{module_name}:{name}{CLASS_DATA}\", value\n", "            pass\n",
+           ("tests/test_versions.py",), "globals()[NAME]().K edited (a class found by a computed name): the stale result is served"),
+    Mutant("PB16", "mandala_ast/runtime/versions.py",
+           "    if name.endswith(deps.CLASS_DATA):  # the class's data: `Model.K = 4` keeps the class itself\n",
+           "    if False:\n", ("tests/test_versions.py",),
+           "Model.K = 4 set by the script between blocks: the next block is served the calls computed with K = 3"),
 )
 
 

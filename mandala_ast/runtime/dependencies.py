@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import enum
 import functools
 import importlib
 import importlib.util
@@ -36,8 +37,10 @@ __all__ = [
     "DECORATORS",
     "DEFINITION",
     "TARGETS",
+    "CLASS_DATA",
     "LIBRARY_ROOTS",
     "Dependency",
+    "argument_classes",
     "argument_code_state",
     "as_rows",
     "binding_state",
@@ -208,7 +211,8 @@ def run_dependencies(
     for name in [n for n in found if found[n].kind == "code"]:
         found.update(_class_attributes_read(name))
     for name, dependency in (before or {}).items():
-        if name in found:  # as the body found it, not as it left it
+        # as the body found it, not as it left it; the data of its arguments' classes too
+        if name in found or name.endswith(CLASS_DATA):
             found[name] = dependency
     found.pop(qualified_name(fn), None)
     return _with_targets(_with_decorators(found))
@@ -222,6 +226,9 @@ DEFINITION = "@definition"
 #: Which functions a name that holds code under another name than theirs points to (a
 #: registry, an entry of one, an alias): ``helpers:REGISTRY['a']@targets``.
 TARGETS = "@targets"
+#: The class-level data of a class of the user's that code refers to, or whose instance an
+#: op is given, read where no code of the class runs: ``models:Model@classdata``.
+CLASS_DATA = "@classdata"
 
 
 def _with_decorators(found: dict[str, Dependency]) -> dict[str, Dependency]:
@@ -599,8 +606,11 @@ def _direct_constants(owner: Any) -> dict[str, Dependency]:
             dependency = describe(name, value)
             if dependency is not None:
                 found[name] = dependency
+                if dependency.kind == "constant" and is_data(value):  # `MODELS[0].K`, `PIPE.model.K`
+                    found.update(argument_classes((value,)))
         if isinstance(value, type):
             found.update(_generated_constructor(name, value))
+            found.update(_class_data_of(value))
     return found
 
 
@@ -626,6 +636,138 @@ def _generated_constructor(name: str, cls: type) -> dict[str, Dependency]:
     return {dependency.name: dependency} if dependency is not None else {}
 
 
+def _class_data_of(cls: type) -> dict[str, Dependency]:
+    """``{"models:Model@classdata": ...}`` for a class of the user's: see _class_data_dependency."""
+    if not is_user_module(cls.__module__) or "<" in cls.__qualname__:
+        return {}
+    name = qualified_name(cls) + CLASS_DATA
+    dependency = _class_data_dependency(name, cls) if resolve(name) is cls else None
+    return {name: dependency} if dependency is not None else {}
+
+
+def _class_data_dependency(name: str, cls: Any) -> Dependency | None:
+    """The class-level data of the user's class ``cls`` and its bases, all of it: code that
+    reads it through an instance (``Model().K``, an argument's ``model.K``) or through the
+    class as a whole (an Enum's ``Mode(1)``, ``list(Mode)``, ``len(Mode)``; ``vars(Model)``;
+    a ``match`` class pattern's ``__match_args__``) runs no code of the class, so no trace
+    and no name chain says which it read. Methods, properties and nested classes are code:
+    they count as they run. None for a class with no such data."""
+    if not isinstance(cls, type):
+        return None
+    parts = sorted(_class_data_parts(cls))
+    if not parts:
+        return None
+    state = digest(b"class data|" + b"|".join(part.encode() + b"=" + state for part, state, _ in parts))
+    return Dependency(name, "constant", state, "\n".join(text for _, _, text in parts))
+
+
+def _class_data_parts(cls: type) -> Iterator[tuple[str, bytes, str]]:
+    """``(name, state, text)`` of each class-level datum ``cls`` finds (its own, then its
+    bases', as attribute lookup finds them): see _class_datum."""
+    written = _class_state_written(cls)
+    seen: set[str] = set()
+    for klass in cls.__mro__:
+        if not is_user_module(klass.__module__):
+            continue
+        for attr, value in list(vars(klass).items()):
+            if attr in seen or attr.startswith("__") and attr.endswith("__") and attr != "__match_args__" \
+                    or attr.startswith("_") and attr.endswith("_") and issubclass(klass, enum.Enum):
+                continue  # (an Enum's `_value2member_map_`, which a Flag's `Mode(3)` fills: its members count)
+            seen.add(attr)
+            if isinstance(value, (staticmethod, classmethod)):
+                value = value.__func__  # (a staticmethod holding a partial: by what it binds)
+            if _code_object_of(value) is not None or _accessor_functions(value) is not None:
+                continue
+            name = f"{klass.__module__}:{klass.__qualname__}.{attr}"
+            dependency = _class_datum(name, klass, attr, value, attr in written)
+            if dependency is not None:
+                yield name, dependency.state, f"{klass.__qualname__}.{attr}: {dependency.source}"
+
+
+def _class_datum(name: str, klass: type, attr: str, value: Any, written: bool) -> Dependency | None:
+    """An immutable datum (a number, a text, a tuple of them, an enum member) by its value;
+    anything else by the text that defines it (a partialmethod, a lock; a dict, a list, an
+    array): read through an instance, a class's state may be changed in place by any code
+    (``model.cache[k] = v``) without this telling, and counted by value it would move as calls
+    run, which would recompute the calls in every new process. Where no text defines it (set
+    by ``setattr`` in a loop, a class decorator, ``__init_subclass__``; an Enum's bookkeeping),
+    by its value, but state the classes' code writes (see _class_state_written): None."""
+    if not written and _immutable(value):
+        return describe(name, value)
+    dependency = _text_dependency(name, klass.__module__, f"{klass.__qualname__}.{attr}")
+    if dependency is not None and dependency.source:
+        return dependency
+    return None if written else describe(name, value)
+
+
+def _immutable(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` cannot change in place: a scalar, a numpy scalar, an enum member (by
+    its class), a standard library value (a date, a path), a tuple or frozenset of them."""
+    kind = type(value)
+    if kind in (int, float, complex, str, bytes, bool, type(None), range) or isinstance(value, enum.Enum):
+        return True
+    if kind in (tuple, frozenset):
+        return depth < _HOLDER_DEPTH and all(_immutable(item, depth + 1) for item in value)
+    if kind.__module__ == "numpy":
+        return isinstance(value, sys.modules["numpy"].generic)
+    return _is_value(value) and kind.__module__ not in ("types", "argparse")  # (not a settings namespace)
+
+
+def argument_classes(values: Iterable[Any]) -> dict[str, Dependency]:
+    """The class-level data (see _class_data_dependency) of the user's classes of the objects
+    an op is given (or module-level data its code reads holds), and of those their lists,
+    tuples, dicts and attributes hold (see _user_classes): such an object is keyed by its own
+    content, its class by name, so ``model.K`` edited in the class body would else serve the
+    result computed with the old."""
+    classes: dict[type, None] = {}
+    _user_classes(values, classes, 0)
+    found: dict[str, Dependency] = {}
+    for held in classes:
+        if not issubclass(held, enum.Enum):  # (a member is keyed by its value: its class adds nothing)
+            known = _CLASS_DATA_SEEN.get(held)
+            if known is None:
+                known = _CLASS_DATA_SEEN[held] = _class_data_of(held)
+            found.update(known)
+    return found
+
+
+def _user_classes(values: Iterable[Any], found: dict[type, None], depth: int) -> None:
+    """Note in ``found`` the user's classes of ``values`` (a class given: itself), and of what
+    their lists, tuples, sets, dicts and attributes hold, ``_CLASSES_DEPTH`` levels down and
+    ``_CLASSES_ITEMS`` items of each: at every computed call, so a list of a million numbers
+    costs a look at a few of them."""
+    for value in itertools.islice(values, _CLASSES_ITEMS):
+        kind = type(value)
+        if kind in _SCALARS:
+            continue
+        inner: Iterable[Any] = ()
+        if kind in (list, tuple, set, frozenset):
+            inner = value
+        elif kind is dict:
+            inner = value.values()
+        elif isinstance(value, type):
+            kind = value
+        elif is_user_module(kind.__module__):
+            inner = _attribute(value, "__dict__") or {}
+            inner = inner.values() if isinstance(inner, dict) else ()
+        if is_user_module(kind.__module__):
+            found[kind] = None
+        if depth < _CLASSES_DEPTH:
+            _user_classes(inner, found, depth + 1)
+
+
+_SCALARS = frozenset({type(None), bool, int, float, complex, str, bytes})
+_CLASSES_DEPTH = 2
+_CLASSES_ITEMS = 16
+
+
+#: class -> its class data (see argument_classes), until the next block: worked out at every
+#: call given one of its objects, it cost such a miss ~4 ms (what the class's module writes is
+#: read from its functions' syntax trees). A block sees the class as it was at its entry, as
+#: an op's own dependencies are checked once a block (forget_argument_states forgets these).
+_CLASS_DATA_SEEN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def _generated(function: types.FunctionType) -> bool:
     """Code Python generated (``exec``'d text: a dataclass's methods): no file, no source."""
     return function.__code__.co_filename.startswith("<") and fingerprint(function).source.startswith(NO_SOURCE)
@@ -646,6 +788,10 @@ def describe(name: str, value: Any) -> Dependency | None:
         return _definition_dependency(name, value)
     if name.endswith(TARGETS):
         return _targets_dependency(name, value)
+    if name.endswith(CLASS_DATA):
+        return _class_data_dependency(name, value)
+    if isinstance(value, types.ModuleType):
+        return _module_binding(name, value)
     if _is_alias(name, value):  # which class or library code the name points to
         target = f"{value.__module__}:{value.__qualname__}"
         return Dependency(name, "constant", binding_state(target), f"{_last(name)} = {target}")
@@ -937,7 +1083,8 @@ def argument_code_state(function: types.FunctionType) -> bytes | None:
         return None
     # Without decorator lines (which the state of each call it is given to holds, as the
     # body ran it), so that the keys of calls stored before they counted stay.
-    found = _static(function)
+    # (Not which module an alias binds: the keys of calls given functions stay as they were.)
+    found = {name: d for name, d in _static(function).items() if not isinstance(resolve(name), types.ModuleType)}
     states = sorted(b"%s=%s" % (name.encode(), dependency.state) for name, dependency in found.items())
     state = digest(b"argument code|" + (own.state if own is not None else b"") + b"|" + b"|".join(states))
     _ARGUMENT_STATES[function] = (function.__code__, state)
@@ -956,6 +1103,7 @@ def forget_argument_states() -> None:
     since (a notebook cell, a reload) and constants changed since must be seen."""
     _ARGUMENT_STATES.clear()
     _WRITTEN_IN.clear()
+    _CLASS_DATA_SEEN.clear()
 
 
 def _data_state(value: Any) -> bytes | None:
@@ -1047,6 +1195,16 @@ def _holder_state(value: Any, depth: int = 0) -> bytes:
     if isinstance(value, (list, tuple)):
         return digest(type(value).__name__.encode() + b"|" + b"".join(_holder_state(v, depth + 1) for v in value))
     return content_id(value)
+
+
+def _has_own_globals(function: Any) -> bool:
+    """Code compiled with globals of its own, not its module's (attrs' ``__init__``, whose
+    ``attr_dict`` holds the fields): no name the code reads is found again as ``module:name``,
+    in another process, so they are no dependencies. What they hold is the class's: its data
+    counts where code refers to the class (see _class_data_of), by the text defining it."""
+    if not isinstance(function, types.FunctionType) or not function.__code__.co_filename.startswith("<"):
+        return False
+    return function.__globals__ is not _attribute(sys.modules.get(function.__module__), "__dict__")
 
 
 def _with_defaults(state: bytes, function: types.FunctionType, depth: int) -> bytes:
@@ -1200,7 +1358,7 @@ def resolve(name: str) -> Any:
 def _without_suffix(rest: str) -> str:
     """``REGISTRY['a']`` for ``REGISTRY['a']@targets``: the name a dependency on something
     about it (its decorators, definition or targets) is under."""
-    for suffix in (DECORATORS, DEFINITION, TARGETS):
+    for suffix in (DECORATORS, DEFINITION, TARGETS, CLASS_DATA):
         rest = rest.removesuffix(suffix)
     return rest
 
@@ -1301,6 +1459,8 @@ def _referenced_values(obj: Any) -> Iterator[tuple[str, Any]]:
     for each chain that starts at a name the code imports itself (``from helpers import K``
     inside the body), by the module it is imported from."""
     tree = fingerprint(obj).tree
+    if _has_own_globals(obj):
+        return
     if tree is None:  # no source: `python -c` code, exec'd text, a file edited since its import
         yield from _bytecode_reads(obj)
         return
@@ -1310,6 +1470,7 @@ def _referenced_values(obj: Any) -> Iterator[tuple[str, Any]]:
     for chain in chains:
         binding = imports.get(chain[0]) if imports else None
         if binding is None:
+            yield from _module_alias(namespace, module_name, chain[0])
             found = _resolve_chain(namespace, module_name, list(chain))
         else:
             found = _resolve_imported(binding, namespace, list(chain))
@@ -1397,6 +1558,25 @@ def _resolve_imported(
         yield from _resolve_chain({attribute: value}, module_name, [attribute, *chain[1:]])
 
 
+def _module_alias(namespace: dict, module_name: str, name: str) -> Iterator[tuple[str, Any]]:
+    """``("experiment:impl", <module fast>)`` where a module-level name binds a module of the
+    user's under another name than its own (``import fast as impl``, ``from pkg import
+    helpers``): which module that is counts (see _module_binding), as the code reached through
+    it (``impl.scale``) counts by its own name, and the module it was before may be unchanged."""
+    value = namespace.get(name)
+    if isinstance(value, types.ModuleType) and value.__name__ != name and is_user_module(module_name) \
+            and is_user_module(value.__name__):
+        yield f"{module_name}:{name}", value
+
+
+def _module_binding(name: str, module: types.ModuleType) -> Dependency | None:
+    """Which module of the user's ``name`` binds (see _module_alias); None for a library's."""
+    if not is_user_module(module.__name__):
+        return None
+    return Dependency(name, "constant", digest(b"module|" + module.__name__.encode()),
+                      f"import {module.__name__} as {_last(name)}")
+
+
 def _namespace_of(obj: Any) -> dict[str, Any]:
     # Globals only: closure variables have no name to resolve later, and the enclosing
     # function's own source already covers helpers defined inside it.
@@ -1444,7 +1624,8 @@ def _module_data(module_name: str, namespace: dict) -> Iterator[tuple[str, Any]]
     write (a cache they fill, a ``global`` they set) counts by the text that defines it
     (``helpers:K@definition``), not by its value: that moves as calls run, and counted, any two
     calls' states differed and the calls stored were computed again; yet ``K = 2`` edited to
-    ``K = 3`` is another input."""
+    ``K = 3`` is another input. And the data of each class the module defines (see
+    _class_data_dependency): ``getattr(models, name)().K`` runs none of the class's code."""
     if not is_user_module(module_name):
         return
     written = _state_its_functions_write(namespace)
@@ -1453,6 +1634,8 @@ def _module_data(module_name: str, namespace: dict) -> Iterator[tuple[str, Any]]
             continue
         if _code_object_of(value) is None and (is_data(value) or _no_content_object(value)):  # (no content: by its text)
             yield f"{module_name}:{name}{DEFINITION if name in written else ''}", value
+        elif isinstance(value, type) and value.__module__ == module_name and value.__qualname__ == name:
+            yield f"{module_name}:{name}{CLASS_DATA}", value
 
 
 def _state_written_in(module_name: str) -> set[str]:
@@ -1543,9 +1726,18 @@ def _class_data(value: Any, rest: list[str]) -> list[tuple[str, Any]]:
     without running any code of the class; [] for anything else."""
     if not (isinstance(value, type) and rest and is_user_module(value.__module__)):
         return []
+    if rest[0] == "__dict__":  # `vars(Model)`: any of its data (no attribute of the mapping)
+        return [(qualified_name(value) + CLASS_DATA, value)]
     inner = getattr(value, rest[0], _GONE)
+    if isinstance(inner, type) and inner.__qualname__ == f"{value.__qualname__}.{rest[0]}":
+        # a nested class, `Outer.Inner.K`: its data, or the class itself by its own name
+        return _class_data(inner, rest[1:]) or [(qualified_name(inner), inner)]
     if inner is _GONE or _code_object_of(inner) is not None or not (is_data(inner) or _no_content_object(inner)):
         return []
+    if rest[0] in _class_state_written(value):  # `Node.ALL.append(self)` in its module: by its text
+        found = [(name + DEFINITION, data) for name, data in _defined_data(value, rest[0]) if _defined_in_a_file(name)]
+        if found:
+            return found
     return [(f"{qualified_name(value)}.{rest[0]}", inner)]  # (an object with no content: by its text)
 
 
@@ -1606,7 +1798,8 @@ def _class_state_written(cls: type) -> set[str]:
     for klass in cls.__mro__:
         module = sys.modules.get(klass.__module__) if is_user_module(klass.__module__) else None
         for function in _functions_in(vars(module)) if module is not None else ():
-            tree = fingerprint(function).tree
+            # (its own functions: not those of a class it imports, `Storage`'s, a library's)
+            tree = fingerprint(function).tree if function.__globals__ is vars(module) else None
             if tree is not None:
                 own = function.__qualname__.startswith(klass.__qualname__ + ".")
                 written |= _attributes_written(tree, klass.__name__, own)
@@ -1616,7 +1809,23 @@ def _class_state_written(cls: type) -> set[str]:
 def _attributes_written(tree: ast.AST, class_name: str, own: bool) -> set[str]:
     """``X`` of each ``Model.X`` (``class_name``) the code writes, rebinds or changes in place,
     and (``own``: a method of the class) of each ``cls.X``, ``type(self).X`` written or
-    ``self.X`` changed in place (``self.X = v`` sets the object's own attribute)."""
+    ``self.X`` changed in place (``self.X = v`` sets the object's own attribute). Worked out
+    once a tree: the class data of a class an op refers to asks it of every function of the
+    class's module, which walking each tree again cost ~10 ms a class."""
+    key = (id(tree), class_name, own)
+    known = _WRITTEN_ATTRIBUTES.get(key)
+    if known is None or known[0] is not tree:
+        if len(_WRITTEN_ATTRIBUTES) > 4096:
+            _WRITTEN_ATTRIBUTES.clear()
+        known = _WRITTEN_ATTRIBUTES[key] = (tree, frozenset(_walk_attributes_written(tree, class_name, own)))
+    return set(known[1])
+
+
+#: (id(tree), class name, own) -> (the tree, kept alive; the attributes it writes)
+_WRITTEN_ATTRIBUTES: dict[tuple[int, str, bool], tuple[ast.AST, frozenset[str]]] = {}
+
+
+def _walk_attributes_written(tree: ast.AST, class_name: str, own: bool) -> set[str]:
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and not isinstance(node.ctx, ast.Load):

@@ -15,7 +15,7 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from . import env_deps, file_deps, global_random, recursion, transient
-from .dependencies import is_user_module, objects_before
+from .dependencies import argument_classes, is_user_module, objects_before
 from .pointers import unwrap as unwrap_pointers
 from .tracing import RanCode, run_traced
 
@@ -102,10 +102,12 @@ def run_body(
 def call_body(op: Op, args: tuple, kwargs: dict, traced: bool) -> tuple[Any, RanCode]:
     """``op``'s body on the arguments, and what it ran: traced if ``traced``, with the
     module-level objects its code refers to described as the body found them (it may change
-    them: ``MODEL.fit(x)``)."""
+    them: ``MODEL.fit(x)``), and the class-level data of the classes of the objects it is
+    given (which their keys leave out: ``model.K``) as the body found it."""
     if not traced:  # nothing it can reach is user code: a trace would find nothing
         return op.fn(*args, **kwargs), _RAN_NOTHING
     before = objects_before(op.fn)
+    before.update(argument_classes((*args, *kwargs.values())))
     result, ran = run_traced(op.fn, args, kwargs)
     ran.before = before
     return result, ran

@@ -725,6 +725,8 @@ def _snapshot(name: str) -> tuple[Any, ...]:
         return untracked, deps.current_state(name)
     if name.endswith(deps.DEFINITION):  # its text and setting, not its value: op bodies move that
         return script_state, deps.current_state(name)
+    if name.endswith(deps.CLASS_DATA):  # the class's data: `Model.K = 4` keeps the class itself
+        return deps, deps.current_state(name)
     value = deps.resolve(name)
     if _watched(value):
         return value, deps.current_state(name)
