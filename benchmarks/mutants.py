@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+RV1"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -128,6 +128,7 @@ AREAS["LA"] = "lineage of collections filled step by step (session 11)"
 AREAS["DK"] = "Dask batch per-call overhead (session 11)"
 AREAS["SS"] = "state set by the script before an op runs (session 11)"
 AREAS["SG"] = "bytes hashed as segments on all cores (session 12)"
+AREAS["RV"] = "review of session-12 merges"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _BUILT = ("tests/test_built_collections.py",)
@@ -1878,6 +1879,10 @@ MUTANTS: tuple[Mutant, ...] = (
            ("tests/test_segments.py",), "bytes cut into buffers elsewhere get another id: an RGB image misses against its equal"),
     Mutant("SG2", "mandala_ast/runtime/segments.py", "    if pid not in _pools:\n", "    if not _pools:\n",
            ("tests/test_segments.py",), "a forked child hashing a large RGB image waits forever on its parent's pool threads"),
+    Mutant("RV1", "mandala_ast/runtime/segments.py",
+           "    digest = pending[0].result()  # (still pending while awaited: see _settle)\n    pending.popleft()\n",
+           "    digest = pending.popleft().result()\n", ("tests/test_segments.py",),
+           "a Ctrl-C while a large RGB image is hashed, then the image freed: the pool reads freed memory (a crash)"),
 )
 
 

@@ -91,3 +91,50 @@ def test_a_forked_child_hashes_after_its_parent_did():
         os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
     assert got == expected
+
+
+_INTERRUPTED = """
+import gc
+import numpy as np
+from concurrent.futures import Future
+from PIL import Image
+from mandala_ast.runtime.hashing import content_id
+
+wait = Future.result
+calls = [0]
+
+def interrupted(self, timeout=None):  # Ctrl-C, arriving while the hash of a segment is awaited
+    calls[0] += 1
+    if calls[0] % 3 == 0:
+        raise KeyboardInterrupt
+    return wait(self, timeout)
+
+Future.result = interrupted
+for attempt in range(3):
+    image = Image.new("RGB", (4096, 8192), (attempt, 2, 3))  # 128 MiB as PIL holds it
+    try:
+        content_id(image)
+    except KeyboardInterrupt:
+        pass
+    del image  # its memory goes back to the system
+    gc.collect()
+    reused = [np.ones(16 << 20, np.uint8) for _ in range(4)]
+Future.result = wait
+print(content_id(Image.new("RGB", (4096, 8192), (9, 2, 3))).hex())
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2, reason="needs 2 cores")
+def test_an_image_freed_after_ctrl_c_interrupted_its_hash_is_not_read_by_the_pool():
+    # The pool's threads read an RGB image's memory where PIL keeps it: a Ctrl-C leaving the
+    # hash early must not leave them reading it once the image is freed (a crash).
+    from PIL import Image
+
+    from mandala_ast.runtime.hashing import content_id
+
+    expected = content_id(Image.new("RGB", (4096, 8192), (9, 2, 3))).hex()
+    # (every block of 128 kB or more mapped on its own: a freed block is unmapped at once)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MALLOC_MMAP_THRESHOLD_": "131072"}
+    done = subprocess.run([sys.executable, "-c", _INTERRUPTED], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert done.stdout.strip() == expected

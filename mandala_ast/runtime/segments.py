@@ -64,12 +64,42 @@ def _in_parallel(segments: Iterator[list[memoryview]], pool: ThreadPoolExecutor,
     # At most ``ahead`` segments hashed or waiting at once: the pieces they view stay referenced
     # only that long (an image whose pixels had to be copied is not copied whole).
     pending: deque[Future[bytes]] = deque()
-    for segment in segments:
-        pending.append(pool.submit(_segment_digest, segment))
-        if len(pending) > ahead:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
+    try:
+        for segment in segments:
+            pending.append(pool.submit(_segment_digest, segment))
+            if len(pending) > ahead:
+                yield _oldest(pending)
+        while pending:
+            yield _oldest(pending)
+    finally:
+        if pending:  # left early (a Ctrl-C while waiting, a stream that failed)
+            _settle(pending)
+
+
+def _oldest(pending: deque[Future[bytes]]) -> bytes:
+    digest = pending[0].result()  # (still pending while awaited: see _settle)
+    pending.popleft()
+    return digest
+
+
+def _settle(pending: deque[Future[bytes]]) -> None:
+    """Wait until no thread reads a piece of ``pending``'s segments. They may view memory the
+    caller frees once the error reaches it (an image's, read where PIL keeps it: freed with the
+    image, read on, it crashed the process). A Ctrl-C meanwhile is raised once all are done
+    (a few segments' time)."""
+    from concurrent.futures import wait
+
+    for future in pending:
+        future.cancel()  # (one not started yet never will be)
+    interrupted = None
+    while True:
+        try:
+            wait(pending)
+            break
+        except KeyboardInterrupt as error:
+            interrupted = error
+    if interrupted is not None:
+        raise interrupted
 
 
 def _segments(pieces: Iterable[Any], size: int) -> Iterator[list[memoryview]]:
