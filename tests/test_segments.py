@@ -138,3 +138,35 @@ def test_an_image_freed_after_ctrl_c_interrupted_its_hash_is_not_read_by_the_poo
     done = subprocess.run([sys.executable, "-c", _INTERRUPTED], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
     assert done.stdout.strip() == expected
+
+
+_AFTER_MAIN = """
+import sys
+import threading
+import time
+from PIL import Image
+from mandala_ast.runtime.hashing import content_id
+
+if sys.argv[1] == "pool made":
+    content_id(Image.new("RGB", (4096, 4096 * 3), (0, 0, 0)))
+
+def late():
+    time.sleep(0.5)  # the main thread has returned by now: the interpreter is shutting down
+    print(content_id(Image.new("RGB", (4096, 4096 * 3), (1, 2, 3))).hex(), flush=True)
+
+threading.Thread(target=late).start()
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2, reason="needs 2 cores")
+@pytest.mark.parametrize("before", ["pool made", "no pool yet"])
+def test_a_thread_hashing_an_image_after_the_main_thread_returned_gets_its_id(before):
+    from PIL import Image
+
+    from mandala_ast.runtime.hashing import content_id
+
+    expected = content_id(Image.new("RGB", (4096, 4096 * 3), (1, 2, 3))).hex()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", _AFTER_MAIN, before], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == expected, done.stderr[-2000:]

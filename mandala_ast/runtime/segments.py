@@ -53,11 +53,12 @@ def segments_digest(size: int, pieces: Iterable[Any]) -> bytes:
 
 def _digests(segments: Iterator[list[memoryview]], size: int) -> Iterator[bytes]:
     workers = _workers()
-    if workers == 1 or size <= SEGMENT:
+    pool = _pool(workers) if workers > 1 and size > SEGMENT else None
+    if pool is None:
         # One segment (a 1080p image is 8 MB): blake3's own threads share it, as a buffer's.
         threads = blake3.AUTO if size >= _THREADED else 1
         return (_segment_digest(segment, threads) for segment in segments)
-    return _in_parallel(segments, _pool(workers), 2 * workers)
+    return _in_parallel(segments, pool, 2 * workers)
 
 
 def _in_parallel(segments: Iterator[list[memoryview]], pool: ThreadPoolExecutor, ahead: int) -> Iterator[bytes]:
@@ -66,7 +67,7 @@ def _in_parallel(segments: Iterator[list[memoryview]], pool: ThreadPoolExecutor,
     pending: deque[Future[bytes]] = deque()
     try:
         for segment in segments:
-            pending.append(pool.submit(_segment_digest, segment))
+            pending.append(_submitted(pool, segment))
             if len(pending) > ahead:
                 yield _oldest(pending)
         while pending:
@@ -74,6 +75,17 @@ def _in_parallel(segments: Iterator[list[memoryview]], pool: ThreadPoolExecutor,
     finally:
         if pending:  # left early (a Ctrl-C while waiting, a stream that failed)
             _settle(pending)
+
+
+def _submitted(pool: ThreadPoolExecutor, segment: list[memoryview]) -> Future[bytes]:
+    try:
+        return pool.submit(_segment_digest, segment)
+    except RuntimeError:  # the interpreter is shutting down: the pool takes no more work
+        from concurrent.futures import Future
+
+        done: Future[bytes] = Future()
+        done.set_result(_segment_digest(segment, blake3.AUTO))
+        return done
 
 
 def _oldest(pending: deque[Future[bytes]]) -> bytes:
@@ -135,12 +147,16 @@ def _workers() -> int:
         return os.cpu_count() or 1
 
 
-def _pool(workers: int) -> ThreadPoolExecutor:
-    # One pool per process: a forked child inherits the parent's pool object but not its threads.
-    from concurrent.futures import ThreadPoolExecutor
-
+def _pool(workers: int) -> ThreadPoolExecutor | None:
+    """This process's pool (a forked child inherits the parent's pool object but not its
+    threads); None once the interpreter is shutting down (a thread still hashing after the main
+    one returned), when no pool takes work and none can be made."""
     pid = os.getpid()
     if pid not in _pools:
+        try:
+            from concurrent.futures import ThreadPoolExecutor  # (registers its exit hook: refused then)
+        except RuntimeError:
+            return None
         _pools.clear()
         _pools[pid] = ThreadPoolExecutor(workers, thread_name_prefix="mandala-hash")
     return _pools[pid]
