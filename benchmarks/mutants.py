@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+RV2"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+RV3"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1887,6 +1887,10 @@ MUTANTS: tuple[Mutant, ...] = (
            "    except RuntimeError:  # the interpreter is shutting down: the pool takes no more work\n",
            "    except ImportError:  # the interpreter is shutting down: the pool takes no more work\n", ("tests/test_segments.py",),
            "a thread still hashing a large RGB image after the main thread returned: 'cannot hash a value of type Image'"),
+    Mutant("RV3", "mandala_ast/runtime/hash_threads.py",
+           "    _threads[0] = cores  # (1: hashed in the calling thread, no pool at all)\n",
+           "    _threads[0] = blake3.AUTO\n", ("tests/test_hashing.py",),
+           "a forked child (a process pool's worker) hashing an 8 MB array or a file its parent hashed waits forever"),
 )
 
 

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from blake3 import blake3
 
+from .hash_threads import large_hash_threads
+
 if TYPE_CHECKING:  # imported when first needed: concurrent.futures costs a memoizing process ~12 ms
     from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -56,7 +58,7 @@ def _digests(segments: Iterator[list[memoryview]], size: int) -> Iterator[bytes]
     pool = _pool(workers) if workers > 1 and size > SEGMENT else None
     if pool is None:
         # One segment (a 1080p image is 8 MB): blake3's own threads share it, as a buffer's.
-        threads = blake3.AUTO if size >= _THREADED else 1
+        threads = large_hash_threads() if size >= _THREADED else 1
         return (_segment_digest(segment, threads) for segment in segments)
     return _in_parallel(segments, pool, 2 * workers)
 
@@ -84,7 +86,7 @@ def _submitted(pool: ThreadPoolExecutor, segment: list[memoryview]) -> Future[by
         from concurrent.futures import Future
 
         done: Future[bytes] = Future()
-        done.set_result(_segment_digest(segment, blake3.AUTO))
+        done.set_result(_segment_digest(segment, large_hash_threads()))
         return done
 
 
