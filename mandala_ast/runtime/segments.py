@@ -155,8 +155,8 @@ def _pool(workers: int) -> ThreadPoolExecutor | None:
     one returned), when no pool takes work and none can be made."""
     pid = os.getpid()
     if pid not in _pools:
-        try:
-            from concurrent.futures import ThreadPoolExecutor  # (registers its exit hook: refused then)
+        try:  # (importing the pool registers its exit hook: refused then)
+            from concurrent.futures import ThreadPoolExecutor
         except RuntimeError:
             return None
         _pools.clear()
