@@ -16,12 +16,13 @@ from blake3 import blake3
 
 __all__ = ["large_hash_threads"]
 
-_threads = [blake3.AUTO]
+#: a number of threads once forked (0 until then: blake3.AUTO, read where it is used)
+_threads = [0]
 
 
 def large_hash_threads() -> int:
     """``max_threads`` for a buffer large enough to hash on several threads."""
-    return _threads[0]
+    return _threads[0] or blake3.AUTO
 
 
 def _in_a_forked_child() -> None:
