@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -131,6 +131,7 @@ AREAS["EG"] = "edges left open (session 12)"
 AREAS["SG"] = "bytes hashed as segments on all cores (session 12)"
 AREAS["PY"] = "compiled .pyc size (session 12)"
 AREAS["PB"] = "stale or spurious results found by probing (session 12)"
+AREAS["RV"] = "review of session-12 merges"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _BUILT = ("tests/test_built_collections.py",)
@@ -1944,6 +1945,18 @@ MUTANTS: tuple[Mutant, ...] = (
            "    if name.endswith(deps.CLASS_DATA):  # the class's data: `Model.K = 4` keeps the class itself\n",
            "    if False:\n", ("tests/test_versions.py",),
            "Model.K = 4 set by the script between blocks: the next block is served the calls computed with K = 3"),
+    Mutant("RV1", "mandala_ast/runtime/segments.py",
+           "    digest = pending[0].result()  # (still pending while awaited: see _settle)\n    pending.popleft()\n",
+           "    digest = pending.popleft().result()\n", ("tests/test_segments.py",),
+           "a Ctrl-C while a large RGB image is hashed, then the image freed: the pool reads freed memory (a crash)"),
+    Mutant("RV2", "mandala_ast/runtime/segments.py",
+           "    except RuntimeError:  # the interpreter is shutting down: the pool takes no more work\n",
+           "    except ImportError:  # the interpreter is shutting down: the pool takes no more work\n", ("tests/test_segments.py",),
+           "a thread still hashing a large RGB image after the main thread returned: 'cannot hash a value of type Image'"),
+    Mutant("RV3", "mandala_ast/runtime/hash_threads.py",
+           "    _threads[0] = cores  # (1: hashed in the calling thread, no pool at all)\n",
+           "    _threads[0] = blake3.AUTO\n", ("tests/test_hashing.py",),
+           "a forked child (a process pool's worker) hashing an 8 MB array or a file its parent hashed waits forever"),
 )
 
 

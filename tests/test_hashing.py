@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import pickle
+import select
+import signal
 import struct
 import subprocess
 import sys
@@ -586,3 +589,36 @@ def _error_of(value):
     with pytest.raises(UnhashableError) as info:
         content_id(value)
     return info.value
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_hashes_large_values_and_files_after_its_parent_did(tmp_path):
+    # blake3's threads for large buffers: a child forked after its parent used them (a process
+    # pool's worker) must not hand its hash to threads it does not have (it waited forever).
+    from PIL import Image
+
+    from mandala_ast.runtime.blobs import data_digest, file_digest
+
+    path = tmp_path / "data.bin"
+    path.write_bytes(np.random.default_rng(3).integers(0, 256, 300_000, dtype=np.uint8).tobytes())
+    array = np.arange(3 << 20, dtype=np.int32)  # 12 MB
+    image = Image.new("RGB", (2000, 1500), (4, 5, 6))  # 12 MB as PIL holds it: one segment
+
+    def ids() -> bytes:
+        return content_id(array) + content_id(image) + data_digest(array.tobytes()[: 2 << 20]) + file_digest(path)
+
+    expected = ids()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report and leave at once, whatever happens
+        try:
+            os.write(write, ids())
+        finally:
+            os._exit(0)
+    os.close(write)
+    ready, _, _ = select.select([read], [], [], 60)
+    got = os.read(read, 256) if ready else b"(no answer in 60 s)"
+    if not ready:
+        os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    assert got == expected

@@ -91,3 +91,80 @@ def test_a_forked_child_hashes_after_its_parent_did():
         os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
     assert got == expected
+
+
+_INTERRUPTED = """
+import gc
+import numpy as np
+from concurrent.futures import Future
+from PIL import Image
+from mandala_ast.runtime.hashing import content_id
+
+wait = Future.result
+
+def interrupted(self, timeout=None):  # Ctrl-C, arriving while the hash of a segment is awaited
+    if not self.done():
+        raise KeyboardInterrupt
+    return wait(self, timeout)
+
+Future.result = interrupted
+for attempt in range(8):
+    image = Image.new("RGB", (4096, 8192), (attempt, 2, 3))  # 128 MiB as PIL holds it
+    try:
+        content_id(image)
+    except KeyboardInterrupt:
+        pass
+    del image  # its memory goes back to the system
+    gc.collect()
+    reused = [np.ones(16 << 20, np.uint8) for _ in range(4)]
+Future.result = wait
+print(content_id(Image.new("RGB", (4096, 8192), (9, 2, 3))).hex())
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2, reason="needs 2 cores")
+def test_an_image_freed_after_ctrl_c_interrupted_its_hash_is_not_read_by_the_pool():
+    # The pool's threads read an RGB image's memory where PIL keeps it: a Ctrl-C leaving the
+    # hash early must not leave them reading it once the image is freed (a crash).
+    from PIL import Image
+
+    from mandala_ast.runtime.hashing import content_id
+
+    expected = content_id(Image.new("RGB", (4096, 8192), (9, 2, 3))).hex()
+    # (every block of 128 kB or more mapped on its own: a freed block is unmapped at once)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MALLOC_MMAP_THRESHOLD_": "131072"}
+    done = subprocess.run([sys.executable, "-c", _INTERRUPTED], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert done.stdout.strip() == expected
+
+
+_AFTER_MAIN = """
+import sys
+import threading
+import time
+from PIL import Image
+from mandala_ast.runtime.hashing import content_id
+
+if sys.argv[1] == "pool made":
+    content_id(Image.new("RGB", (4096, 4096 * 3), (0, 0, 0)))
+
+def late():
+    time.sleep(0.5)  # the main thread has returned by now: the interpreter is shutting down
+    print(content_id(Image.new("RGB", (4096, 4096 * 3), (1, 2, 3))).hex(), flush=True)
+
+threading.Thread(target=late).start()
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2, reason="needs 2 cores")
+@pytest.mark.parametrize("before", ["pool made", "no pool yet"])
+def test_a_thread_hashing_an_image_after_the_main_thread_returned_gets_its_id(before):
+    from PIL import Image
+
+    from mandala_ast.runtime.hashing import content_id
+
+    expected = content_id(Image.new("RGB", (4096, 4096 * 3), (1, 2, 3))).hex()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", _AFTER_MAIN, before], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == expected, done.stderr[-2000:]

@@ -19,6 +19,7 @@ from typing import Any
 from blake3 import blake3
 
 from .._errors import StorageFormatError
+from .hash_threads import large_hash_threads
 
 __all__ = ["STRAY_AFTER_SECONDS", "BlobDir", "BlobFault", "blob_dir_of", "data_digest", "file_digest"]
 
@@ -57,13 +58,13 @@ def blob_dir_of(path: Path) -> BlobDir:
 
 def data_digest(data: bytes | memoryview) -> bytes:
     """blake3 of a file's bytes, as recorded in its ``vals`` row."""
-    threads = blake3.AUTO if len(data) >= _THREADED_BYTES else 1
+    threads = large_hash_threads() if len(data) >= _THREADED_BYTES else 1
     return blake3(data, max_threads=threads).digest()
 
 
 def file_digest(path: Path) -> bytes:
     """blake3 of the file at ``path``, memory-mapped (no copy through Python)."""
-    return blake3(max_threads=blake3.AUTO).update_mmap(path).digest()
+    return blake3(max_threads=large_hash_threads()).update_mmap(path).digest()
 
 
 class BlobDir:

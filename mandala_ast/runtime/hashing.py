@@ -30,6 +30,7 @@ from typing import Any
 
 from blake3 import blake3
 
+from .hash_threads import large_hash_threads
 from .recursion import stack_nearly_full
 from .segments import segments_digest
 from .side_by_side import encoded_items
@@ -308,7 +309,7 @@ def _enc_ndarray_subclass(value: Any, out: bytearray) -> None:
 def _enc_byte_stream(value: ByteStream, out: bytearray) -> None:
     # Tagged and headed as an array: its id is the one _ndarray_cid gives the flat uint8 array
     # of the same bytes (a test holds the two together).
-    threads = blake3.AUTO if value.size >= THREADED_HASH_BYTES else 1
+    threads = large_hash_threads() if value.size >= THREADED_HASH_BYTES else 1
     hasher = blake3(f"ndarray||u1|{(value.size,)}".encode(), max_threads=threads)
     seen = 0
     for piece in value.pieces:
@@ -724,7 +725,7 @@ def _ndarray_cid(array: Any) -> bytes:
         return blake3(header).digest()
     if size < ONE_PIECE_HASH_BYTES:
         return blake3(header + memoryview(array).cast("B")).digest()
-    hasher = blake3(header, max_threads=blake3.AUTO if size >= THREADED_HASH_BYTES else 1)
+    hasher = blake3(header, max_threads=large_hash_threads() if size >= THREADED_HASH_BYTES else 1)
     hasher.update(memoryview(array).cast("B"))
     return hasher.digest()
 

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from blake3 import blake3
 
+from .hash_threads import large_hash_threads
+
 if TYPE_CHECKING:  # imported when first needed: concurrent.futures costs a memoizing process ~12 ms
     from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -53,23 +55,65 @@ def segments_digest(size: int, pieces: Iterable[Any]) -> bytes:
 
 def _digests(segments: Iterator[list[memoryview]], size: int) -> Iterator[bytes]:
     workers = _workers()
-    if workers == 1 or size <= SEGMENT:
+    pool = _pool(workers) if workers > 1 and size > SEGMENT else None
+    if pool is None:
         # One segment (a 1080p image is 8 MB): blake3's own threads share it, as a buffer's.
-        threads = blake3.AUTO if size >= _THREADED else 1
+        threads = large_hash_threads() if size >= _THREADED else 1
         return (_segment_digest(segment, threads) for segment in segments)
-    return _in_parallel(segments, _pool(workers), 2 * workers)
+    return _in_parallel(segments, pool, 2 * workers)
 
 
 def _in_parallel(segments: Iterator[list[memoryview]], pool: ThreadPoolExecutor, ahead: int) -> Iterator[bytes]:
     # At most ``ahead`` segments hashed or waiting at once: the pieces they view stay referenced
     # only that long (an image whose pixels had to be copied is not copied whole).
     pending: deque[Future[bytes]] = deque()
-    for segment in segments:
-        pending.append(pool.submit(_segment_digest, segment))
-        if len(pending) > ahead:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
+    try:
+        for segment in segments:
+            pending.append(_submitted(pool, segment))
+            if len(pending) > ahead:
+                yield _oldest(pending)
+        while pending:
+            yield _oldest(pending)
+    finally:
+        if pending:  # left early (a Ctrl-C while waiting, a stream that failed)
+            _settle(pending)
+
+
+def _submitted(pool: ThreadPoolExecutor, segment: list[memoryview]) -> Future[bytes]:
+    try:
+        return pool.submit(_segment_digest, segment)
+    except RuntimeError:  # the interpreter is shutting down: the pool takes no more work
+        from concurrent.futures import Future
+
+        done: Future[bytes] = Future()
+        done.set_result(_segment_digest(segment, large_hash_threads()))
+        return done
+
+
+def _oldest(pending: deque[Future[bytes]]) -> bytes:
+    digest = pending[0].result()  # (still pending while awaited: see _settle)
+    pending.popleft()
+    return digest
+
+
+def _settle(pending: deque[Future[bytes]]) -> None:
+    """Wait until no thread reads a piece of ``pending``'s segments. They may view memory the
+    caller frees once the error reaches it (an image's, read where PIL keeps it: freed with the
+    image, read on, it crashed the process). A Ctrl-C meanwhile is raised once all are done
+    (a few segments' time)."""
+    from concurrent.futures import wait
+
+    for future in pending:
+        future.cancel()  # (one not started yet never will be)
+    interrupted = None
+    while True:
+        try:
+            wait(pending)
+            break
+        except KeyboardInterrupt as error:
+            interrupted = error
+    if interrupted is not None:
+        raise interrupted
 
 
 def _segments(pieces: Iterable[Any], size: int) -> Iterator[list[memoryview]]:
@@ -105,12 +149,16 @@ def _workers() -> int:
         return os.cpu_count() or 1
 
 
-def _pool(workers: int) -> ThreadPoolExecutor:
-    # One pool per process: a forked child inherits the parent's pool object but not its threads.
-    from concurrent.futures import ThreadPoolExecutor
-
+def _pool(workers: int) -> ThreadPoolExecutor | None:
+    """This process's pool (a forked child inherits the parent's pool object but not its
+    threads); None once the interpreter is shutting down (a thread still hashing after the main
+    one returned), when no pool takes work and none can be made."""
     pid = os.getpid()
     if pid not in _pools:
+        try:  # (importing the pool registers its exit hook: refused then)
+            from concurrent.futures import ThreadPoolExecutor
+        except RuntimeError:
+            return None
         _pools.clear()
         _pools[pid] = ThreadPoolExecutor(workers, thread_name_prefix="mandala-hash")
     return _pools[pid]
