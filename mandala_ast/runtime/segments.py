@@ -34,6 +34,10 @@ __all__ = ["SEGMENT", "segments_digest"]
 #: hashing it (~2 ms), small enough that two cores share a 100 MB image evenly.
 SEGMENT = 16 << 20
 
+#: Threads hashing segments at most: memory, not cores, bounds them on a large machine (a hash
+#: holds up to twice as many segments as threads, each possibly a 16 MiB copy of an image's
+#: pixels), and 8 cores already hash faster than memory delivers.
+_MOST_WORKERS = 8
 #: A segment alone is hashed on all cores from this size (below it the hand-off costs more).
 _THREADED = 8 << 20
 
@@ -144,9 +148,10 @@ def _segment_digest(segment: list[memoryview], threads: int = 1) -> bytes:
 
 def _workers() -> int:
     try:
-        return len(os.sched_getaffinity(0))  # the cores this process may use (a container's, taskset's)
+        cores = len(os.sched_getaffinity(0))  # the cores this process may use (a container's, taskset's)
     except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    return min(cores, _MOST_WORKERS)
 
 
 def _pool(workers: int) -> ThreadPoolExecutor | None:
