@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import select
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from forked import answer_of_forked_child
 
 from mandala_ast.runtime.segments import SEGMENT, segments_digest
 
@@ -77,19 +76,7 @@ def test_a_forked_child_hashes_after_its_parent_did():
     # The child inherits the parent's pool object but none of its threads.
     data = _bytes()
     expected = segments_digest(SIZE, [data])
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: report and leave at once, whatever happens
-        try:
-            os.write(write, segments_digest(SIZE, [data]))
-        finally:
-            os._exit(0)
-    os.close(write)
-    ready, _, _ = select.select([read], [], [], 60)
-    got = os.read(read, 64) if ready else b"(no answer in 60 s)"
-    if not ready:
-        os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
+    got = answer_of_forked_child(lambda: segments_digest(SIZE, [data]))
     assert got == expected
 
 

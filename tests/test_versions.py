@@ -1468,17 +1468,24 @@ def test_edit_of_a_class_constant_read_through_the_class_of_an_object_recomputes
     edit_recomputes_every_call(tmp_path, definitions, f"x * {read} + 1", "K = 2", "K = 3")
 
 
-def test_a_helper_imported_from_another_module_under_the_same_name_recomputes(tmp_path):
-    """``from slow import scale`` made ``from fast import scale``: the op's code is the same
-    and the stored call depended on ``slow.scale``, which is unchanged (and imported: the op
-    checks it), so the result of the other helper was served."""
+#: An import switched from slow.py to fast.py: the op's code is the same, and the stored call
+#: depended on ``slow.scale``, which is unchanged (and imported: the op checks it), so the
+#: result of the other module's helper was served.
+SWITCHED_IMPORTS = {
+    "a helper imported under the same name": ("from slow import scale", "scale(x)", "from slow import", "from fast import"),
+    "a module alias": ("import slow as impl", "impl.scale(x)", "import slow as", "import fast as"),
+}
+
+
+@pytest.mark.parametrize(("imported", "called", "before", "after"), SWITCHED_IMPORTS.values(), ids=list(SWITCHED_IMPORTS))
+def test_an_import_switched_to_another_module_recomputes(tmp_path, imported, called, before, after):
     project = Project(tmp_path)
     project.write("def scale(x):\n    return x * 10\n", name="slow.py")
     project.write("def scale(x):\n    return x * 11\n", name="fast.py")
-    source = BASE.replace("RUNS = []", "from slow import scale\nRUNS = []").replace("y = helper(x)", "y = scale(x)")
+    source = BASE.replace("RUNS = []", f"{imported}\nRUNS = []").replace("y = helper(x)", f"y = {called}")
     project.write(source)
     assert project.runs() == [0, 1, 2, 3]
-    project.write(source.replace("from slow import", "from fast import"))
+    project.write(source.replace(before, after))
     assert project.runs() == [0, 1, 2, 3]
     assert project.runs() == []
     project.write(source)  # back as it was: the first results again
@@ -1592,23 +1599,6 @@ def test_class_data_read_through_an_argument_recomputes_when_edited(tmp_path):
     assert project.runs() == []
     project.write(models.format(k=3), name="models.py")
     assert project.runs() == [0, 1, 2, 3]
-    assert project.runs() == []
-
-
-def test_a_module_alias_pointed_at_another_module_recomputes(tmp_path):
-    """``import slow as impl`` made ``import fast as impl``: the op's code (``impl.scale(x)``)
-    is the same and the stored call depended on ``slow.scale``, unchanged, so the result of
-    the other module's helper was served."""
-    project = Project(tmp_path)
-    project.write("def scale(x):\n    return x * 10\n", name="slow.py")
-    project.write("def scale(x):\n    return x * 11\n", name="fast.py")
-    source = BASE.replace("RUNS = []", "import slow as impl\nRUNS = []").replace("y = helper(x)", "y = impl.scale(x)")
-    project.write(source)
-    assert project.runs() == [0, 1, 2, 3]
-    project.write(source.replace("import slow as", "import fast as"))
-    assert project.runs() == [0, 1, 2, 3]
-    assert project.runs() == []
-    project.write(source)  # back as it was: the first results again
     assert project.runs() == []
 
 
