@@ -12,8 +12,9 @@ from __future__ import annotations
 import dis
 import functools
 import types
+from collections.abc import Iterator
 
-__all__ = ["bytecode_chains"]
+__all__ = ["bytecode_chains", "nested_codes"]
 
 #: Instructions that read a global by name (LOAD_NAME: code run at a module's top level).
 _GLOBAL_READS = frozenset({"LOAD_GLOBAL", "LOAD_NAME"})
@@ -26,10 +27,7 @@ def bytecode_chains(code: types.CodeType) -> tuple[tuple[str, ...], ...]:
     """Each global ``code`` (and code nested in it: comprehensions, inner functions) reads,
     with the attributes read off it at once: ``K`` -> ``("K",)``, ``np.pi`` -> ``("np", "pi")``."""
     chains: dict[tuple[str, ...], None] = {}  # (first seen first, once)
-    pending = [code]
-    while pending:
-        current = pending.pop()
-        pending.extend(c for c in current.co_consts if isinstance(c, types.CodeType))
+    for current in nested_codes(code):
         chain: list[str] = []
         for instruction in dis.get_instructions(current):
             if chain and instruction.opname in _ATTRIBUTE_READS:
@@ -41,3 +39,12 @@ def bytecode_chains(code: types.CodeType) -> tuple[tuple[str, ...], ...]:
         if chain:
             chains[tuple(chain)] = None
     return tuple(chains)
+
+
+def nested_codes(code: types.CodeType) -> Iterator[types.CodeType]:
+    """``code`` and the code nested in it (comprehensions, lambdas, inner functions, classes)."""
+    pending = [code]
+    while pending:
+        current = pending.pop()
+        yield current
+        pending.extend(c for c in current.co_consts if isinstance(c, types.CodeType))

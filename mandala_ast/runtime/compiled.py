@@ -14,6 +14,7 @@ import inspect
 import sys
 import threading
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .blocks import LentBlock, RunBlock, lent_block, state
@@ -219,12 +220,17 @@ def _remember(spec: tuple) -> tuple[tuple, tuple, Any]:
 
 def _remember_at(scope: str | None, spec: tuple) -> tuple[tuple, tuple, Any]:
     """The entry of a compiled spec used in ``scope``; expanded once per scope."""
+    known = _whole_specs[id(spec)] = _scoped_entry(scope, spec, _expand)
+    return known
+
+
+def _scoped_entry(scope: str | None, spec: tuple, expand: Callable[[str | None, tuple], tuple]) -> tuple[tuple, tuple, Any]:
+    """``(spec, expand(scope, spec), scope)``, made once per spec and scope."""
     known = _scoped.get((id(spec), scope))
     if known is None:
         if len(_scoped) >= _WHOLE_SPECS_MAX:
             _forget_specs()
-        known = _scoped[(id(spec), scope)] = (spec, _expand(scope, spec), scope)
-    _whole_specs[id(spec)] = known
+        known = _scoped[(id(spec), scope)] = (spec, expand(scope, spec), scope)
     return known
 
 
@@ -506,14 +512,11 @@ def _adding_or_lending(scope: str | None, spec: tuple, f: Any) -> Any:
 
 def _adding_spec(scope: str | None, spec: tuple) -> tuple:
     """``(key, element key, site)``, keys whole, of a compiled ``(key, element key[, site])``."""
-    known = _scoped.get((id(spec), scope))
-    if known is None:
-        if len(_scoped) >= _WHOLE_SPECS_MAX:
-            _forget_specs()
-        site = spec[2] if len(spec) > 2 else None
-        whole = (_whole(spec[0], scope), _whole(spec[1], scope), site)
-        known = _scoped[(id(spec), scope)] = (spec, whole, scope)
-    return known[1]
+    return _scoped_entry(scope, spec, _expand_adding)[1]
+
+
+def _expand_adding(scope: str | None, spec: tuple) -> tuple:
+    return (_whole(spec[0], scope), _whole(spec[1], scope), spec[2] if len(spec) > 2 else None)
 
 
 def put(spec: tuple, container: Any, /) -> Any:

@@ -670,9 +670,8 @@ def _class_data_parts(cls: type) -> Iterator[tuple[str, bytes, str]]:
         if not is_user_module(klass.__module__):
             continue
         for attr, value in list(vars(klass).items()):
-            if attr in seen or attr.startswith("__") and attr.endswith("__") and attr != "__match_args__" \
-                    or attr.startswith("_") and attr.endswith("_") and issubclass(klass, enum.Enum):
-                continue  # (an Enum's `_value2member_map_`, which a Flag's `Mode(3)` fills: its members count)
+            if attr in seen or _python_bookkeeping(klass, attr):
+                continue
             seen.add(attr)
             if isinstance(value, (staticmethod, classmethod)):
                 value = value.__func__  # (a staticmethod holding a partial: by what it binds)
@@ -682,6 +681,15 @@ def _class_data_parts(cls: type) -> Iterator[tuple[str, bytes, str]]:
             dependency = _class_datum(name, klass, attr, value, attr in written)
             if dependency is not None:
                 yield name, dependency.state, f"{klass.__qualname__}.{attr}: {dependency.source}"
+
+
+def _python_bookkeeping(klass: type, attr: str) -> bool:
+    """Whether ``attr`` of ``klass`` is Python's or enum's, not the user's data: a dunder
+    (but ``__match_args__``, which a ``match`` pattern reads), or an Enum's ``_sunder_``
+    (``_value2member_map_``, which a Flag's ``Mode(3)`` fills: its members count)."""
+    if attr.startswith("__") and attr.endswith("__") and attr != "__match_args__":
+        return True
+    return attr.startswith("_") and attr.endswith("_") and issubclass(klass, enum.Enum)
 
 
 def _class_datum(name: str, klass: type, attr: str, value: Any, written: bool) -> Dependency | None:

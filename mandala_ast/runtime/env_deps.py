@@ -43,6 +43,7 @@ import threading
 import types
 from typing import Any
 
+from .bytecode_reads import nested_codes
 from .hashing import digest
 
 __all__ = [
@@ -143,7 +144,7 @@ def _body_codes(fn: Any) -> frozenset:
     if found is None:
         if len(_bodies) > 4096:  # functions made at run time must not grow it forever
             _bodies.clear()
-        found = _bodies[fn] = frozenset(_codes(code))
+        found = _bodies[fn] = frozenset(nested_codes(code))
     return found
 
 
@@ -192,7 +193,7 @@ def _names_environment(fn: Any) -> bool:
         except ValueError:  # a cell not filled yet (a name the enclosing function binds later)
             pass
     namespace = getattr(fn, "__globals__", {})
-    for inner in _codes(code):
+    for inner in nested_codes(code):
         if not _DYNAMIC.isdisjoint(inner.co_names):
             return True
         found = [namespace.get(name) for name in inner.co_names]
@@ -200,15 +201,6 @@ def _names_environment(fn: Any) -> bool:
         modules = [value for value in found if isinstance(value, types.ModuleType) and value is not os]
         held += found + [getattr(module, name, None) for module in modules for name in inner.co_names]
     return any(_is_environment(value) for value in held)
-
-
-def _codes(code: Any) -> list:
-    """``code`` and the code nested in it (comprehensions, lambdas, inner functions)."""
-    found = [code]
-    for constant in code.co_consts:
-        if hasattr(constant, "co_names"):
-            found += _codes(constant)
-    return found
 
 
 def _is_environment(value: Any) -> bool:

@@ -19,6 +19,7 @@ import types
 from typing import Any
 
 from . import parsing
+from .bytecode_reads import nested_codes
 from .hashing import digest
 
 __all__ = ["EDITED", "NO_SOURCE", "Fingerprint", "decorators", "fingerprint", "forget"]
@@ -217,11 +218,8 @@ def _file_code(path: str, mtime_ns: int, size: int) -> dict[tuple[str, int], lis
     except (OSError, SyntaxError, ValueError):
         return {}
     found: dict[tuple[str, int], list[types.CodeType]] = {}
-    pending = [module]
-    while pending:
-        code = pending.pop()
+    for code in nested_codes(module):
         found.setdefault((code.co_name, code.co_firstlineno), []).append(code)
-        pending.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
     return found
 
 

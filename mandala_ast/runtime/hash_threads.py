@@ -14,7 +14,7 @@ import os
 
 from blake3 import blake3
 
-__all__ = ["large_hash_threads"]
+__all__ = ["large_hash_threads", "usable_cores"]
 
 #: a number of threads once forked (0 until then: blake3.AUTO, read where it is used)
 _threads = [0]
@@ -25,12 +25,16 @@ def large_hash_threads() -> int:
     return _threads[0] or blake3.AUTO
 
 
-def _in_a_forked_child() -> None:
+def usable_cores() -> int:
+    """The cores this process may run on (a container's, ``taskset``'s), not the machine's."""
     try:
-        cores = len(os.sched_getaffinity(0))  # the cores this process may use
-    except AttributeError:  # macOS
-        cores = os.cpu_count() or 1
-    _threads[0] = cores  # (1: hashed in the calling thread, no pool at all)
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def _in_a_forked_child() -> None:
+    _threads[0] = usable_cores()  # (1: hashed in the calling thread, no pool at all)
 
 
 if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork

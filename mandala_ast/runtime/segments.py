@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from blake3 import blake3
 
-from .hash_threads import large_hash_threads
+from .hash_threads import large_hash_threads, usable_cores
 
 if TYPE_CHECKING:  # imported when first needed: concurrent.futures costs a memoizing process ~12 ms
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -147,11 +147,7 @@ def _segment_digest(segment: list[memoryview], threads: int = 1) -> bytes:
 
 
 def _workers() -> int:
-    try:
-        cores = len(os.sched_getaffinity(0))  # the cores this process may use (a container's, taskset's)
-    except AttributeError:  # macOS, Windows
-        cores = os.cpu_count() or 1
-    return min(cores, _MOST_WORKERS)
+    return min(usable_cores(), _MOST_WORKERS)
 
 
 def _pool(workers: int) -> ThreadPoolExecutor | None:
