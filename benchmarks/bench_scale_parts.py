@@ -169,6 +169,7 @@ def main(argv=None) -> None:
     p.add_argument(
         "--drop-index", action="append", default=[], help="drop this index from the copy first"
     )
+    p.add_argument("--sql", help="a script of statements run on the copy first (a schema variant)")
     p.add_argument("--workdir", default=None)
     p.add_argument("--worker")
     p.add_argument("--db")
@@ -182,6 +183,10 @@ def main(argv=None) -> None:
         if args.drop_index:
             conn = sqlite3.connect(db)
             conn.executescript("".join(f"DROP INDEX {name};" for name in args.drop_index))
+            conn.close()
+        if args.sql:
+            conn = sqlite3.connect(db)
+            conn.executescript(args.sql)
             conn.close()
         found = [
             hits_ for hits_ in (_run(args, "hit", db, seed=s) for s in range(args.hit_processes))
