@@ -5,6 +5,20 @@ from __future__ import annotations
 
 import sqlite3
 
+#: Format 9's call tables as format 8 had them: the indexes keyed by hashes alone, no buckets.
+FORMAT_8_LAYOUT = (
+    "DROP INDEX idx_calls_key",
+    "DROP INDEX idx_calls_hid",
+    "DROP INDEX idx_outputs_cid",
+    "ALTER TABLE calls DROP COLUMN bucket",
+    "ALTER TABLE call_outputs DROP COLUMN bucket",
+    "CREATE INDEX idx_calls_key ON calls (lkey)",
+    "CREATE UNIQUE INDEX idx_calls_hid ON calls (hid)",
+    "CREATE INDEX idx_outputs_cid ON call_outputs (cid)",
+    "UPDATE sqlite_stat1 SET stat = '1000000 1' WHERE idx IN ('idx_calls_key', 'idx_calls_hid')",
+    "UPDATE sqlite_stat1 SET stat = '1000000 2 1 1' WHERE idx = 'idx_outputs_cid'",
+)
+
 #: Format 8's value tables (value_rows.py) joined back into format 7's one ``vals`` table, and
 #: its stat cache of data files without the change times format 8 keys them by (file_deps.py).
 FORMAT_7_LAYOUT = (
@@ -23,6 +37,14 @@ FORMAT_7_LAYOUT = (
 
 def format_7_layout(conn: sqlite3.Connection, fmt: str = "mandala_ast/7") -> None:
     """Lay the open file out as format 7 did, and call its format ``fmt``."""
+    format_8_layout(conn, fmt)
     for statement in FORMAT_7_LAYOUT:
+        conn.execute(statement)
+    conn.execute("UPDATE mandala_meta SET value = ? WHERE key = 'format'", (fmt,))
+
+
+def format_8_layout(conn: sqlite3.Connection, fmt: str = "mandala_ast/8") -> None:
+    """Lay the open file out as format 8 did, and call its format ``fmt``."""
+    for statement in FORMAT_8_LAYOUT:
         conn.execute(statement)
     conn.execute("UPDATE mandala_meta SET value = ? WHERE key = 'format'", (fmt,))

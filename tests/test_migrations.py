@@ -9,7 +9,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from formats import format_7_layout
+from formats import format_7_layout, format_8_layout
 
 import mandala_ast
 from mandala_ast import Storage
@@ -214,3 +214,41 @@ def test_a_format_5_value_file_gets_its_digest_on_upgrade_and_is_checked_from_th
     file.write_bytes(file.read_bytes()[:-1] + b"\xff")
     with pytest.raises(CorruptValueError, match=file.name[:12]):
         Storage(path).df(blob)
+
+
+@pytest.fixture
+def v8_file(tmp_path: Path, user: ModuleType) -> Path:
+    path = tmp_path / "v8.db"
+    user.pipeline(Storage(path))
+    with sqlite3.connect(path) as conn:
+        format_8_layout(conn)
+    user.RUNS.clear()
+    return path
+
+
+def test_a_format_8_file_is_upgraded_once_and_its_calls_hit_and_delete_by_row_id(v8_file, user, capfd):
+    assert user.pipeline(Storage(v8_file)) == [2 * i + 1 for i in range(5)]
+    assert user.RUNS == [] and "upgrading" in capfd.readouterr().err
+    assert stored_format(v8_file) == FORMAT
+    storage = Storage(v8_file)
+    user.pipeline(storage)
+    assert "upgrading" not in capfd.readouterr().err
+    with sqlite3.connect(v8_file) as conn:
+        indexes = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index'"))
+    assert "(bucket, hid)" in indexes["idx_calls_hid"] and "(lkey, deps_id)" in indexes["idx_calls_key"]
+    doomed = storage.df(user.inc).query("x == 3")
+    assert storage.delete_calls(doomed).calls == 2  # and add(4, 3), computed from it
+    user.pipeline(storage)
+    assert user.RUNS == [3, (4, 3)]
+
+
+def test_a_call_stored_by_two_storages_at_once_is_stored_once(tmp_path, user):
+    # The unique index of row ids is gone (format 9): the history index keeps a call once.
+    first, second = Storage(tmp_path / "twice.db"), Storage(tmp_path / "twice.db")
+    with first.run():
+        user.inc(1)
+        with second.run():  # sees nothing of first's: computes and commits it too
+            user.inc(1)
+    assert user.RUNS == [1, 1]
+    with sqlite3.connect(tmp_path / "twice.db") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0] == 1

@@ -10,6 +10,9 @@ stat cache of data files ops read (file_deps.py). Format 8 renames the ``vals`` 
 ``val_rows`` and adds ``val_bytes`` beside it, where new medium values keep their bytes
 (value_rows.py); the values already stored stay where they are. It also starts the stat cache of data
 files anew in a table that keys them by their change time too (file_deps.py).
+Format 9 keys three of the four indexes of hashes by the call's integer key first, in
+buckets, and folds the unique index of row ids into the history index (store.py's
+RANDOM_KEY_INDEXES says why); upgrading builds those four again.
 Everything else (values, versions, dependency states) is unchanged. The upgrade runs inside one
 ``BEGIN IMMEDIATE`` transaction: a crash or an error leaves the format-4 file as it was, and a
 second process that opens the file meanwhile waits, then finds it upgraded.
@@ -21,20 +24,22 @@ import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from .blobs import BlobDir, blob_dir_of, file_digest
 from .file_deps import TABLE as FILE_STATS_TABLE
 from .renames import add_tables
 from .value_rows import split_values_table
 
-__all__ = ["READABLE_AS_IS", "UPGRADABLE", "upgrade"]
+__all__ = ["READABLE_AS_IS", "UPGRADABLE", "Rekeying", "upgrade"]
 
 #: Formats this version can upgrade from, to the current one.
-UPGRADABLE = ("mandala_ast/4", "mandala_ast/5", "mandala_ast/6", "mandala_ast/7")
+UPGRADABLE = ("mandala_ast/4", "mandala_ast/5", "mandala_ast/6", "mandala_ast/7", "mandala_ast/8")
 #: Formats this version also reads as they are, where they cannot be upgraded (a read-only
 #: mount of shared results): format 8 changed only where new values are written, and
-#: readers query ``vals``, which a format-7 file has as a table of the same columns.
-READABLE_AS_IS = ("mandala_ast/7",)
+#: readers query ``vals``, which a format-7 file has as a table of the same columns; format
+#: 9 changed only how four indexes are keyed, which no query names.
+READABLE_AS_IS = ("mandala_ast/7", "mandala_ast/8")
 
 _RENAME_V4 = (
     "DROP INDEX IF EXISTS idx_calls_hid",
@@ -69,18 +74,33 @@ _COPY_V4 = (
 )
 
 
+class Rekeying(NamedTuple):
+    """What format 9 adds to the call tables (store.py's BUCKET_COLUMNS: table -> column
+    definition) and the indexes it creates again (RANDOM_KEY_INDEXES), with the function that
+    writes what the planner assumes of them."""
+
+    bucket_columns: dict[str, str]
+    indexes: tuple[str, ...]
+    write_statistics: Callable[[sqlite3.Connection], None]
+
+
 def upgrade(conn: sqlite3.Connection, path: object, found: str | None, current: str,
-            create_call_tables: Callable[[sqlite3.Connection], None]) -> None:
+            create_call_tables: Callable[[sqlite3.Connection], None],
+            rekeying: Rekeying) -> None:
     """Upgrade the open file from format ``found`` to ``current``; the caller holds the write
-    transaction. ``create_call_tables`` creates the current schema's call tables."""
+    transaction. ``create_call_tables`` creates the current schema's call tables; ``rekeying``
+    says how format 9 keys four indexes anew."""
     sys.stderr.write(f"mandala_ast: upgrading {path} from storage format {found} to {current} (once) ...\n")
     if found == "mandala_ast/4":
         _upgrade_v4(conn, create_call_tables)
     if path is not None and found in ("mandala_ast/4", "mandala_ast/5"):
         _record_file_digests(conn, blob_dir_of(Path(str(path))))
-    add_tables(conn)
-    conn.execute(FILE_STATS_TABLE)
-    split_values_table(conn)
+    if found != "mandala_ast/8":
+        add_tables(conn)
+        conn.execute(FILE_STATS_TABLE)
+        split_values_table(conn)
+    if found != "mandala_ast/4":  # whose call tables were made anew, with format 9's indexes
+        _rekey_indexes(conn, rekeying)
     conn.execute("UPDATE mandala_meta SET value = ? WHERE key = 'format'", (current,))
 
 
@@ -101,3 +121,16 @@ def _record_file_digests(conn: sqlite3.Connection, blobs: BlobDir) -> None:
         except FileNotFoundError:
             continue
         conn.execute("UPDATE vals SET data = ? WHERE cid = ?", (digest, cid))
+
+
+def _rekey_indexes(conn: sqlite3.Connection, rekeying: Rekeying) -> None:
+    """Format 8 to 9: the bucket columns (computed, no row rewritten) and the indexes keyed by
+    hashes, each built anew in key order (~1 s per million calls each)."""
+    for table, column in rekeying.bucket_columns.items():
+        if not any(row[1] == "bucket" for row in conn.execute(f"PRAGMA table_xinfo({table})")):
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+    for statement in rekeying.indexes:
+        name = statement.split(" ON ")[0].rsplit(" ", 1)[1]
+        conn.execute(f"DROP INDEX IF EXISTS {name}")
+        conn.execute(statement)
+    rekeying.write_statistics(conn)

@@ -53,7 +53,7 @@ __all__ = [
 # tables that record renamed ops and arguments (runtime/renames.py) and the stat cache of
 # data files ops read (runtime/file_deps.py). Format 8 keeps the bytes of medium values
 # apart from their keys (runtime/value_rows.py).
-FORMAT = "mandala_ast/8"
+FORMAT = "mandala_ast/9"
 _BUSY_TIMEOUT_MS = 60_000
 _PAGE_SIZE = 4096
 _READ_CACHE = "PRAGMA cache_size = -2000"
@@ -119,6 +119,9 @@ def _closed(real: str) -> None:
 
 _TOMBSTONES_SQL = "SELECT hid, id FROM call_tombstones WHERE hid IN ({marks})"
 _IDS_SQL = "SELECT hid, id FROM calls WHERE hid IN ({marks})"
+_HIDS_SQL = "SELECT id, hid FROM calls WHERE id IN ({marks})"
+#: SQLiteStore.known_keys is dropped whole past this many (~15 MB).
+_KNOWN_KEYS_MAX = 100_000
 #: How stale our knowledge of other processes' commits may get (PRAGMA data_version polling).
 _FRESHNESS_SECONDS = 0.05
 
@@ -169,6 +172,11 @@ class SQLiteStore:
         #: appends one row's fields (FIELDS[table] per row). Hot paths extend these directly: a
         #: miss then leaves no row tuple alive for the garbage collector to visit until the flush.
         self.rows: dict[str, list] = {table: [] for table in _INSERTS}
+        #: Row id -> integer key of the calls this store found or stored: the sources of
+        #: later calls, resolved without a lookup by row id, which is a skip-scan of one
+        #: probe per 16k stored calls (RANDOM_KEY_INDEXES). Checked against the file before
+        #: use, so a call deleted meanwhile costs that lookup, never a wrong source.
+        self.known_keys: dict[bytes, int] = {}
         try:
             with damage_as_error(self.path, "opening it"):
                 self._ensure_schema()
@@ -193,7 +201,10 @@ class SQLiteStore:
         """Stored rows of a call by its history id alone, oldest first: ``[(row id, deps_id,
         packed outputs, integer key), ...]``. One probe of one index, where :meth:`find_calls`
         takes two or three and a sort: most lookups are answered here."""
-        return self.conn.execute(_HISTORY_SQL, (history_id, version_id)).fetchall()
+        rows = self.conn.execute(_HISTORY_SQL, (history_id, version_id)).fetchall()
+        for row in rows:
+            self.known_keys[row[0]] = row[3]
+        return rows
 
     def find_by_content(self, cid: bytes) -> list[tuple]:
         """Stored rows with this content id under a history of their own: ``[(integer key,
@@ -205,6 +216,8 @@ class SQLiteStore:
         each probe of that index reads a leaf of its own (~5 µs of a miss at 1M calls).
         """
         rows = self.conn.execute(_CONTENT_SQL, (cid,)).fetchall()
+        for row in rows:
+            self.known_keys[row[1]] = row[0]
         return [(key, row_id, history, deps_id, unpack_outputs(packed)) for key, row_id, history, deps_id, packed in rows]
 
     def pending_source(self, state: bytes) -> tuple | None:
@@ -438,7 +451,10 @@ class SQLiteStore:
         ids = _insert_calls(conn, calls)
         # Fields: inputs (row id, name, cid, src row id, src index), outputs (row id, idx, cid).
         in_calls, sources, out_calls = inputs[0::5], inputs[3::5], outputs[0::3]
-        _resolve_ids(conn, ids, in_calls + out_calls + sources)
+        _resolve_ids(conn, ids, in_calls + out_calls + sources, self.known_keys)
+        if len(self.known_keys) > _KNOWN_KEYS_MAX:
+            self.known_keys.clear()
+        self.known_keys.update(ids)
         # Copies with the calls' integer keys in place of row ids: the buffer stays intact
         # should this fail.
         inputs, outputs = inputs.copy(), outputs.copy()
@@ -535,7 +551,10 @@ class SQLiteStore:
     def _upgrade(self) -> None:
         found = _read_format(self.conn)  # again, under the write lock: another process may be done
         if found != FORMAT:
-            migrations.upgrade(self.conn, self.path, found, FORMAT, _create_call_tables)
+            migrations.upgrade(
+                self.conn, self.path, found, FORMAT, _create_call_tables,
+                migrations.Rekeying(BUCKET_COLUMNS, RANDOM_KEY_INDEXES, _write_planner_statistics),
+            )
             _add_tombstones(self.conn)  # format 5 as first written lacked them
 
     def _has_schema(self) -> bool:
@@ -585,9 +604,41 @@ _INPUTS_VIEW = (
     " FROM call_inputs i JOIN calls c ON c.id = i.call_id LEFT JOIN calls s ON s.id = i.src_call"
     " LEFT JOIN call_tombstones t ON t.id = i.src_call"
 )
+#: Calls per bucket of the indexes keyed by hashes that no miss or hit looks up (2 ** 14).
+BUCKET_BITS = 14
+#: The indexes format 9 keyed anew. Once a b-tree keyed by random 32-byte hashes has many
+#: more leaves than a commit has calls, every entry dirties a leaf of its own, written to the
+#: log and again into the file: at 1M calls five such trees made a miss 5x dearer than at 1k
+#: (docs/architecture.md, "Why a miss costs more in a large file"). Two of them go:
+#:
+#: - the unique index of row ids: a row id hashes the history id and the dependency state,
+#:   so the history index, unique over both, keeps each call once;
+#: - row ids and output contents, looked up by no miss or hit, lead with the call's integer
+#:   key over 2 ** BUCKET_BITS (the generated column ``bucket``: BUCKET_COLUMNS). New entries
+#:   land in the last bucket's few hundred leaves, which stay in the cache, and a lookup by
+#:   hash alone becomes a skip-scan, one probe per bucket (~3 us each at 1M calls; SQLite
+#:   picks it from _PLANNER_STATISTICS). They serve provenance, deletion, calls whose inputs
+#:   compiled code did not track, and sources stored earlier (which the store resolves from
+#:   the keys it has seen first: SQLiteStore.known_keys).
+#:
+#: The history index, which every lookup probes, and the index of input contents, which
+#: queries probe once a row, stay keyed by the hash alone; so do values (val_rows).
+RANDOM_KEY_INDEXES = (
+    "CREATE UNIQUE INDEX idx_calls_key ON calls (lkey, deps_id)",
+    "CREATE INDEX idx_calls_hid ON calls (bucket, hid)",
+    "CREATE INDEX idx_outputs_cid ON call_outputs (bucket, cid)",
+)
+#: The ``bucket`` column of each table of calls, by the integer key it divides. A column,
+#: not an index on the expression: SQLite 3.40 joins through a Bloom filter on such an index
+#: and finds no row (test_store.py's deletion by row id). VIRTUAL, so a format-8 file gets it
+#: by ALTER TABLE without rewriting a row (migrations.py).
+BUCKET_COLUMNS = {
+    table: f"bucket INTEGER GENERATED ALWAYS AS ({key} >> {BUCKET_BITS}) VIRTUAL"
+    for table, key in (("calls", "id"), ("call_outputs", "call_id"))
+}
 _CALL_TABLES = (
     # Calls get integer keys (id) in the order they are stored; their hashes live only in
-    # unique indexes. Inputs and outputs are keyed by those ids, so calls computed together
+    # indexes. Inputs and outputs are keyed by those ids, so calls computed together
     # (a run block) sit together in every table, and a query joining a million of them walks
     # the files nearly in order instead of searching a b-tree of random 32-byte keys per row.
     "CREATE TABLE calls ("
@@ -599,9 +650,9 @@ _CALL_TABLES = (
     " cid BLOB NOT NULL,"  # the call's content id: op version + input contents
     " created_at REAL, duration REAL,"
     " exact INTEGER,"  # 1: recorded by compiled code, which knows each input's history
-    " outputs BLOB)",  # output cids and small values, packed (runtime/packing.py)
-    "CREATE INDEX idx_calls_key ON calls (lkey)",
-    "CREATE UNIQUE INDEX idx_calls_hid ON calls (hid)",
+    " outputs BLOB,"  # output cids and small values, packed (runtime/packing.py)
+    f" {BUCKET_COLUMNS['calls']})",
+    *RANDOM_KEY_INDEXES[:2],
     # Entries sort by (version_id, id): a version's calls come out in the order they were made.
     "CREATE INDEX idx_calls_version ON calls (version_id)",
     # Lookup by content: a row whose history id equals its content id is found through lkey.
@@ -610,11 +661,13 @@ _CALL_TABLES = (
     # or unknown), so creator and consumer lookups need no hash of histories.
     "CREATE TABLE call_inputs (call_id INTEGER, name TEXT, cid BLOB, src_call INTEGER, "
     "src_index INTEGER, PRIMARY KEY (call_id, name)) WITHOUT ROWID",
-    "CREATE TABLE call_outputs (call_id INTEGER, idx INTEGER, cid BLOB, PRIMARY KEY (call_id, idx)) "
-    "WITHOUT ROWID",
+    "CREATE TABLE call_outputs (call_id INTEGER, idx INTEGER, cid BLOB, "
+    f"{BUCKET_COLUMNS['call_outputs']}, PRIMARY KEY (call_id, idx)) WITHOUT ROWID",
     "CREATE INDEX idx_inputs_src ON call_inputs (src_call, src_index) WHERE src_call IS NOT NULL",
+    # Queries look calls up by an input's content once a row (a guarded call, a shared
+    # variable): that index stays keyed by the hash alone (RANDOM_KEY_INDEXES).
     "CREATE INDEX idx_inputs_cid ON call_inputs (cid)",
-    "CREATE INDEX idx_outputs_cid ON call_outputs (cid)",
+    *RANDOM_KEY_INDEXES[2:],
     _TOMBSTONES_TABLE,
     # The same rows named by call hashes, for the readers that think in hids (provenance,
     # tables); SQLite flattens these joins into their queries.
@@ -631,15 +684,20 @@ _CALL_TABLES = (
 # from changing as a storage grows.
 _PLANNER_STATISTICS = (
     ("calls", None, "1000000"),
-    ("calls", "idx_calls_key", "1000000 1"),
-    ("calls", "idx_calls_hid", "1000000 1"),
+    # The bucketed indexes (RANDOM_KEY_INDEXES): at least 18 rows a bucket is what makes the
+    # planner skip-scan an index whose first column a query does not name. Two buckets, not
+    # the 61 of a million calls: it then costs a skip-scan near the lookup it replaced, and
+    # keeps the plans it made for that (priced at 61 probes, a query with a literal put a
+    # Bloom filter over every call before its first row, test_query_plans.py).
+    ("calls", "idx_calls_key", "1000000 1 1"),
+    ("calls", "idx_calls_hid", "1000000 500000 1"),
     ("calls", "idx_calls_version", "1000000 100000"),
     ("calls", "idx_calls_cid", "1000000 1"),
     ("call_inputs", "call_inputs", "2000000 2 1"),
     ("call_inputs", "idx_inputs_cid", "2000000 10 2 1"),
     ("call_inputs", "idx_inputs_src", "1000000 2 1"),
     ("call_outputs", "call_outputs", "1000000 1 1"),
-    ("call_outputs", "idx_outputs_cid", "1000000 2 1 1"),
+    ("call_outputs", "idx_outputs_cid", "1000000 500000 2 1 1"),
     ("val_rows", "val_rows", "1000000 1"),
 )
 
@@ -768,14 +826,29 @@ def _in_key_order(flat: list, width: int) -> list:
     return ordered
 
 
-def _resolve_ids(conn: sqlite3.Connection, ids: dict[bytes, int], hids: list[bytes | None]) -> None:
-    """Add the row ids of the stored calls among ``hids`` that ``ids`` lacks. (Should a
-    source call be missing all the same, its inputs row records source 0: some call, never
+def _resolve_ids(conn: sqlite3.Connection, ids: dict[bytes, int], hids: list[bytes | None],
+                 known: dict[bytes, int]) -> None:
+    """Add the row ids of the stored calls among ``hids`` that ``ids`` lacks: those in
+    ``known`` that the file still holds under the same key, then the rest by row id. (Should
+    a source call be missing all the same, its inputs row records source 0: some call, never
     a literal.)"""
     missing = list({hid for hid in hids if hid is not None and hid not in ids})
+    ids.update(_checked_keys(conn, {known[hid]: hid for hid in missing if hid in known}))
+    missing = [hid for hid in missing if hid not in ids]
     for start in range(0, len(missing), IN_CHUNK):
         chunk = missing[start : start + IN_CHUNK]
         ids.update(conn.execute(_IDS_SQL.format(marks=", ".join("?" * len(chunk))), chunk))
+
+
+def _checked_keys(conn: sqlite3.Connection, guessed: dict[int, bytes]) -> Iterator[tuple[bytes, int]]:
+    """``(row id, key)`` for each guess ``key -> row id`` that the file holds: one probe by
+    integer key each, where a lookup by row id probes every bucket."""
+    keys = list(guessed)
+    for start in range(0, len(keys), IN_CHUNK):
+        chunk = keys[start : start + IN_CHUNK]
+        for key, hid in conn.execute(_HIDS_SQL.format(marks=", ".join("?" * len(chunk))), chunk):
+            if guessed[key] == hid:
+                yield hid, key
 
 
 def full_disk_error(exc: BaseException, path: Path | None) -> StorageFullError | None:
