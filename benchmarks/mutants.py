@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM5"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -132,6 +132,7 @@ AREAS["SG"] = "bytes hashed as segments on all cores (session 12)"
 AREAS["PY"] = "compiled .pyc size (session 12)"
 AREAS["PB"] = "stale or spurious results found by probing (session 12)"
 AREAS["RV"] = "review of session-12 merges"
+AREAS["FM"] = "storage format 9: fewer random-key indexes (session 13)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _BUILT = ("tests/test_built_collections.py",)
@@ -354,7 +355,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "a format-7 process deleting a value stored apart after the upgrade leaves its bytes behind"),
     Mutant("S19", _VR, "        conn.execute(_LAST_ID_SQL, (str(next_id - 1),))\n", "", ("tests/test_value_rows.py",),
            "the id of the newest value's lost bytes is handed to the next value: the lost one loads as it"),
-    Mutant("S20", "mandala_ast/runtime/migrations.py", 'READABLE_AS_IS = ("mandala_ast/7",)', "READABLE_AS_IS = ()",
+    Mutant("S20", "mandala_ast/runtime/migrations.py", 'READABLE_AS_IS = ("mandala_ast/7", "mandala_ast/8")', "READABLE_AS_IS = ()",
            ("tests/test_storage_limits.py",), "a read-only format-7 storage (shared results) no longer opens"),
     Mutant("S21", "mandala_ast/runtime/loading.py", '"stores its bytes again" if problem == BYTES_MISSING else ',
            "", ("tests/test_value_rows.py",),
@@ -1957,6 +1958,22 @@ MUTANTS: tuple[Mutant, ...] = (
            "    _threads[0] = usable_cores()  # (1: hashed in the calling thread, no pool at all)\n",
            "    _threads[0] = blake3.AUTO\n", ("tests/test_hashing.py",),
            "a forked child (a process pool's worker) hashing an 8 MB array or a file its parent hashed waits forever"),
+    Mutant("FM1", "mandala_ast/runtime/store.py", '    "CREATE UNIQUE INDEX idx_calls_key ON calls (lkey, deps_id)",\n',
+           '    "CREATE INDEX idx_calls_key ON calls (lkey, deps_id)",\n', ("tests/test_migrations.py",),
+           "two storages computing the same call at once: it is stored twice (df shows it twice, deletion by row id is ambiguous)"),
+    Mutant("FM2", "mandala_ast/runtime/store.py", "            if guessed[key] == hid:\n                yield hid, key\n",
+           "            yield guessed[key], key\n", ("tests/test_store.py",),
+           "a key the store remembers for a call deleted meanwhile: a later call records another call as its source"),
+    Mutant("FM3", "mandala_ast/runtime/store.py", "        for row in rows:\n            self.known_keys[row[0]] = row[3]\n", "",
+           ("tests/test_store.py",),
+           "a call whose source was stored earlier: each source looked up by row id, a skip-scan of every bucket (~165 us at 1M)"),
+    Mutant("FM4", "mandala_ast/runtime/migrations.py", '    if found != "mandala_ast/8":\n', "    if True:\n",
+           ("tests/test_migrations.py",), "opening a format-8 file fails: 'there is already another table or index with this name: val_rows'"),
+    Mutant("FM5", "mandala_ast/runtime/store.py", '    ("calls", "idx_calls_hid", "1000000 500000 1"),\n',
+           '    ("calls", "idx_calls_hid", "1000000 16384 1"),\n', ("tests/test_query_plans.py",),
+           "the planner prices a skip-scan of row ids at the 61 probes of a million calls",
+           equivalent=True, reason="the plans of the suite's queries are the same either way (checked with "
+           "idx_outputs_cid priced so too); the statistics keep the plans made for one probe"),
 )
 
 
