@@ -252,3 +252,16 @@ def test_a_call_stored_by_two_storages_at_once_is_stored_once(tmp_path, user):
     assert user.RUNS == [1, 1]
     with sqlite3.connect(tmp_path / "twice.db") as conn:
         assert conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0] == 1
+
+
+def test_a_format_8_file_with_two_rows_of_one_call_is_refused_and_left_as_it_was(v8_file):
+    with sqlite3.connect(v8_file) as conn:  # a row id that is not the hash of lkey and deps_id
+        conn.execute(
+            "INSERT INTO calls (version_id, lkey, deps_id, hid, cid, created_at, duration, exact, outputs)"
+            " SELECT version_id, lkey, deps_id, x'00' || hid, cid, created_at, duration, exact, outputs"
+            " FROM calls LIMIT 1"
+        )
+    with pytest.raises(mandala_ast.StorageFormatError, match="two") as raised:
+        Storage(v8_file)
+    assert str(v8_file) in str(raised.value)
+    assert stored_format(v8_file) == "mandala_ast/8"

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
+from .._errors import StorageFormatError
 from .blobs import BlobDir, blob_dir_of, file_digest
 from .file_deps import TABLE as FILE_STATS_TABLE
 from .renames import add_tables
@@ -100,7 +101,7 @@ def upgrade(conn: sqlite3.Connection, path: object, found: str | None, current: 
         conn.execute(FILE_STATS_TABLE)
         split_values_table(conn)
     if found != "mandala_ast/4":  # whose call tables were made anew, with format 9's indexes
-        _rekey_indexes(conn, rekeying)
+        _rekey_indexes(conn, path, rekeying)
     conn.execute("UPDATE mandala_meta SET value = ? WHERE key = 'format'", (current,))
 
 
@@ -123,7 +124,7 @@ def _record_file_digests(conn: sqlite3.Connection, blobs: BlobDir) -> None:
         conn.execute("UPDATE vals SET data = ? WHERE cid = ?", (digest, cid))
 
 
-def _rekey_indexes(conn: sqlite3.Connection, rekeying: Rekeying) -> None:
+def _rekey_indexes(conn: sqlite3.Connection, path: object, rekeying: Rekeying) -> None:
     """Format 8 to 9: the bucket columns (computed, no row rewritten) and the indexes keyed by
     hashes, each built anew in key order (~1 s per million calls each)."""
     for table, column in rekeying.bucket_columns.items():
@@ -132,5 +133,15 @@ def _rekey_indexes(conn: sqlite3.Connection, rekeying: Rekeying) -> None:
     for statement in rekeying.indexes:
         name = statement.split(" ON ")[0].rsplit(" ", 1)[1]
         conn.execute(f"DROP INDEX IF EXISTS {name}")
-        conn.execute(statement)
+        try:
+            conn.execute(statement)
+        except sqlite3.IntegrityError as exc:
+            # Two calls under one history id and dependency state: their row ids differ, so
+            # something wrote a row id that is not the hash of the two. No version writes such
+            # rows; the file is left as it was (the transaction rolls back) rather than guessed at.
+            raise StorageFormatError(
+                f"{path} holds two calls of one history and dependency state ({exc}), which "
+                "format 9 keeps once; the file was left at its format: open it with the release "
+                "that wrote it"
+            ) from exc
     rekeying.write_statistics(conn)
