@@ -698,47 +698,45 @@ def then(storage):
 """
 
 
-def test_sources_found_in_earlier_commits_are_resolved_without_looking_up_row_ids(tmp_path):
+@pytest.fixture
+def chained(tmp_path):
+    """The compiled module of _CHAINED, with its 20 inc calls stored in ``chained.db``."""
+    (tmp_path / "chained_ops.py").write_text(_CHAINED)
+    module = mandala_ast.compile_module(tmp_path / "chained_ops.py", name="chained_ops")
+    module.first(Storage(tmp_path / "chained.db"))
+    yield module, tmp_path / "chained.db"
+    sys.modules.pop("chained_ops", None)
+
+
+def test_sources_found_in_earlier_commits_are_resolved_without_looking_up_row_ids(chained):
     # Row ids sit in buckets of 16k calls (format 9): a lookup by row id alone probes every
     # bucket (~165 us at 1M calls). The store keeps the keys of the calls it found instead.
-    (tmp_path / "chained_ops.py").write_text(_CHAINED)
-    module = mandala_ast.compile_module(tmp_path / "chained_ops.py", name="chained_ops")
-    try:
-        path = tmp_path / "chained.db"
-        module.first(Storage(path))
-        storage = Storage(path)
-        statements: list[str] = []
-        storage._store.conn.set_trace_callback(statements.append)
-        assert module.then(storage) == [2 * (i + 1) for i in range(20)]
-        assert not [s for s in statements if "FROM calls WHERE hid IN" in s]
-        sources = storage._store.conn.execute(
-            "SELECT COUNT(*) FROM call_inputs i JOIN calls s ON s.id = i.src_call").fetchone()[0]
-        assert sources == 20  # each double's input names the inc call it came from
-        storage.close()
-    finally:
-        sys.modules.pop("chained_ops", None)
+    module, path = chained
+    storage = Storage(path)
+    statements: list[str] = []
+    storage._store.conn.set_trace_callback(statements.append)
+    assert module.then(storage) == [2 * (i + 1) for i in range(20)]
+    assert not [s for s in statements if "FROM calls WHERE hid IN" in s]
+    sources = storage._store.conn.execute(
+        "SELECT COUNT(*) FROM call_inputs i JOIN calls s ON s.id = i.src_call").fetchone()[0]
+    assert sources == 20  # each double's input names the inc call it came from
+    storage.close()
 
 
-def test_a_stale_key_of_a_source_is_never_recorded_as_its_source(tmp_path):
+def test_a_stale_key_of_a_source_is_never_recorded_as_its_source(chained):
     # known_keys may outlive its calls (a deletion elsewhere frees the largest key for the
     # next call): each key is checked against the file before it names a source.
-    (tmp_path / "chained_ops.py").write_text(_CHAINED)
-    module = mandala_ast.compile_module(tmp_path / "chained_ops.py", name="chained_ops")
-    try:
-        path = tmp_path / "chained.db"
-        module.first(Storage(path))
-        storage = Storage(path)
-        with storage.run():
-            storage_inc = module.inc(0)
-        known = storage._store.known_keys
-        assert known and storage_inc == 1
-        for hid in known:
-            known[hid] = known[hid] % 20 + 1  # another inc call's key
-        module.then(storage)
-        wrong = storage._store.conn.execute(
-            "SELECT COUNT(*) FROM call_inputs i JOIN call_outputs o"
-            " ON o.call_id = i.src_call AND o.idx = i.src_index WHERE i.cid != o.cid").fetchone()[0]
-        assert wrong == 0
-        storage.close()
-    finally:
-        sys.modules.pop("chained_ops", None)
+    module, path = chained
+    storage = Storage(path)
+    with storage.run():
+        assert module.inc(0) == 1
+    known = storage._store.known_keys
+    assert known
+    for hid in known:
+        known[hid] = known[hid] % 20 + 1  # another inc call's key
+    module.then(storage)
+    wrong = storage._store.conn.execute(
+        "SELECT COUNT(*) FROM call_inputs i JOIN call_outputs o"
+        " ON o.call_id = i.src_call AND o.idx = i.src_index WHERE i.cid != o.cid").fetchone()[0]
+    assert wrong == 0
+    storage.close()
