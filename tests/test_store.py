@@ -437,6 +437,20 @@ def test_lock_errors_are_told_from_other_sqlite_errors(path):
     assert not store_module.is_lock_error(missing.value)
 
 
+def test_rows_of_one_history_under_several_dependency_states_come_oldest_first():
+    # The lookup takes the oldest row it may serve; the history index orders a key's rows by
+    # dependency state, not by when they were stored.
+    store = store_module.SQLiteStore(None)
+    key = bytes(32)
+    for call_id, deps in enumerate((b"\x09", b"\x01", b"\x05"), start=1):
+        store.conn.execute(
+            "INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, 0, 0, 1, ?)",
+            (call_id, b"v", key, deps * 32, bytes([call_id]) * 32, key, pack_outputs((key,), None)),
+        )
+    assert [row[3] for row in store.find_by_history(b"v", key)] == [1, 2, 3]
+    store.close()
+
+
 def test_a_lookup_by_history_reads_fewer_steps_than_by_history_or_content(path):
     # A new process's hit in a large storage reads index pages no other lookup read yet: the
     # history-only query probes one index, the wider one two or three and sorts.
