@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM6"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM6+FR2"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -133,6 +133,7 @@ AREAS["PY"] = "compiled .pyc size (session 12)"
 AREAS["PB"] = "stale or spurious results found by probing (session 12)"
 AREAS["RV"] = "review of session-12 merges"
 AREAS["FM"] = "storage format 9: fewer random-key indexes (session 13)"
+AREAS["FR"] = "review of storage format 9 (session 13)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _BUILT = ("tests/test_built_collections.py",)
@@ -1977,6 +1978,13 @@ MUTANTS: tuple[Mutant, ...] = (
            "the planner prices a skip-scan of row ids at the 61 probes of a million calls",
            equivalent=True, reason="the plans of the suite's queries are the same either way (checked with "
            "idx_outputs_cid priced so too); the statistics keep the plans made for one probe"),
+    Mutant("FR1", "mandala_ast/runtime/deletion.py",
+           '_TARGET_CALL = "m.id = (SELECT k.id FROM main.calls k WHERE k.hid = t.hid)"',
+           '_TARGET_CALL = "m.hid = t.hid"', ("tests/test_deletion.py",),
+           "delete_calls of a call past a storage's first 16,384 deletes nothing (a Bloom filter on the bucketed row ids)"),
+    Mutant("FR2", "mandala_ast/runtime/lone_elements.py",
+           "m.id = (SELECT c.id FROM main.calls c WHERE c.hid = t.hid)", "m.hid = t.hid", ("tests/test_deletion.py",),
+           "an element's call past a storage's first 16,384, given alone to delete_calls, is not refused"),
 )
 
 

@@ -868,3 +868,64 @@ def test_why_after_a_deletion_does_not_say_the_call_was_never_computed(tmp_path)
     assert str(Storage(tmp_path / "s.db").why(halve, 1)).startswith(
         "miss: test_deletion.halve(x=1) is not stored in Storage"
     ) and "never computed, or deleted since" in str(storage.why(halve, 1))
+
+
+# Calls past the first 16,384 of a storage: format 9 indexes row ids behind bucket = key >> 14,
+# and SQLite 3.40 joins through a Bloom filter on a skip-scan of such an index and finds nothing.
+PAST_A_BUCKET = """
+from mandala_ast import MList, op
+
+@op
+def inc(x: int) -> int:
+    return x + 1
+
+@op
+def double(x: int) -> int:
+    return 2 * x
+
+@op
+def pair(x: int) -> MList[int]:
+    return [x, x + 1]
+
+def fill(storage, n):
+    with storage.run():
+        for i in range(n):
+            double(inc(i))
+
+def elements(storage, x):
+    with storage.run():
+        for e in pair(x):
+            double(e)
+"""
+
+
+@pytest.fixture
+def past_a_bucket(tmp_path: Path) -> Iterator[tuple[ModuleType, Storage]]:
+    """A storage of 16,400 calls (two buckets of row ids) and the module that stored them."""
+    (tmp_path / "past_a_bucket.py").write_text(PAST_A_BUCKET)
+    module = mandala_ast.compile_module(tmp_path / "past_a_bucket.py", name="past_a_bucket")
+    storage = Storage(tmp_path / "large.db")
+    module.fill(storage, 8200)
+    try:
+        yield module, storage
+    finally:
+        storage.close()
+        sys.modules.pop("past_a_bucket", None)
+
+
+def test_delete_calls_of_a_call_stored_past_the_first_16384_deletes_it(past_a_bucket):
+    module, storage = past_a_bucket
+    calls = storage.df(module.inc)
+    report = storage.delete_calls(calls[calls["x"] == 8199])
+    assert (report.calls, report.dependents) == (2, 1)  # inc(8199) and double of it
+    assert 8199 not in set(storage.df(module.inc)["x"])
+
+
+def test_an_element_call_stored_past_the_first_16384_is_refused_alone(past_a_bucket):
+    module, storage = past_a_bucket
+    module.elements(storage, 10**6)
+    element = storage.provenance(module.double).query("producer_op == 'mandala_ast.__item__'")
+    assert len(element) == 2
+    with pytest.raises(ArgumentError, match="cannot be deleted alone"):
+        storage.delete_calls(list(element["producer_call"])[:1])
+    assert len(storage.df(module.double)) == 8202

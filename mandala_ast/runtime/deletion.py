@@ -358,18 +358,23 @@ def _create_temp_tables(conn: sqlite3.Connection) -> None:
 # producer (as a dependent), or another op's equal list would lose its elements' provenance
 # and a surviving producer would never get it back. Unless its producer is no longer stored
 # (deleted with dependents=False): then that row alone stands for the element.
+# Each target's call by its integer key, the row id looked up in a subquery of its own: a
+# join on ``m.hid`` is a skip-scan of the bucketed index of row ids (store.py), and SQLite
+# 3.40 puts a Bloom filter before such a scan that keys it by the bucket too, so every call
+# past the first 16,384 of the file was filtered out (a deletion that deleted nothing).
+_TARGET_CALL = "m.id = (SELECT k.id FROM main.calls k WHERE k.hid = t.hid)"
 _MATCHED_SQL = f"""
 INSERT OR IGNORE INTO temp.mandala_doomed (id, matched)
 SELECT c.id, 1 FROM temp.mandala_target t
-CROSS JOIN main.calls m ON m.hid = t.hid AND m.version_id != X'{ITEM_VERSION_ID.hex()}'
+CROSS JOIN main.calls m ON {_TARGET_CALL} AND m.version_id != X'{ITEM_VERSION_ID.hex()}'
 CROSS JOIN main.calls c ON c.version_id = m.version_id AND c.lkey = m.cid
 UNION
 SELECT c.id, 1 FROM temp.mandala_target t
-CROSS JOIN main.calls m ON m.hid = t.hid AND m.version_id != X'{ITEM_VERSION_ID.hex()}'
+CROSS JOIN main.calls m ON {_TARGET_CALL} AND m.version_id != X'{ITEM_VERSION_ID.hex()}'
 CROSS JOIN main.calls c ON c.cid = m.cid AND c.lkey != c.cid
 UNION
 SELECT m.id, 1 FROM temp.mandala_target t
-CROSS JOIN main.calls m ON m.hid = t.hid AND m.version_id = X'{ITEM_VERSION_ID.hex()}'
+CROSS JOIN main.calls m ON {_TARGET_CALL} AND m.version_id = X'{ITEM_VERSION_ID.hex()}'
 CROSS JOIN main.call_inputs i ON i.call_id = m.id AND i.name = 'struct'
 WHERE NOT EXISTS (SELECT 1 FROM main.calls p WHERE p.id = i.src_call)
 """

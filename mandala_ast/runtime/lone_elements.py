@@ -36,10 +36,13 @@ class QueryMatches(frozenset[bytes]):
 
 # Targets that are element calls whose collection's call is stored but not a target too. (One
 # whose collection's call was deleted with dependents=False is deleted as asked: deletion.py.)
+# Each target's call is found by its integer key, its row id looked up in a subquery: joined
+# on m.hid, SQLite 3.40 filtered the skip-scan of the bucketed index of row ids (store.py)
+# through a Bloom filter keyed by the bucket too, and found no call past the first 16,384.
 _LONE_SQL = f"""
 SELECT m.hid, i.src_index, k.cid, p.hid, v.op_name
 FROM temp.mandala_target t
-CROSS JOIN main.calls m ON m.hid = t.hid AND m.version_id = X'{ITEM_VERSION_ID.hex()}'
+CROSS JOIN main.calls m ON m.id = (SELECT c.id FROM main.calls c WHERE c.hid = t.hid) AND m.version_id = X'{ITEM_VERSION_ID.hex()}'
 CROSS JOIN main.call_inputs i ON i.call_id = m.id AND i.name = 'struct'
 CROSS JOIN main.call_inputs k ON k.call_id = m.id AND k.name = 'key'
 CROSS JOIN main.calls p ON p.id = i.src_call

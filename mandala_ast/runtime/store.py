@@ -635,8 +635,11 @@ RANDOM_KEY_INDEXES = (
 )
 #: The ``bucket`` column of each table of calls, by the integer key it divides. A column,
 #: not an index on the expression: SQLite 3.40 joins through a Bloom filter on such an index
-#: and finds no row (test_store.py's deletion by row id). VIRTUAL, so a format-8 file gets it
-#: by ALTER TABLE without rewriting a row (migrations.py).
+#: and finds no row (test_store.py's deletion by row id). Nor does the column let a join probe
+#: these indexes by hash from an inner loop: SQLite 3.40 filters that skip-scan through a
+#: Bloom filter keyed by the bucket too, and finds no call past the first 16,384; statements
+#: look the hash up in a subquery of its own instead (deletion.py, lone_elements.py).
+#: VIRTUAL, so a format-8 file gets it by ALTER TABLE without rewriting a row (migrations.py).
 BUCKET_COLUMNS = {
     table: f"bucket INTEGER GENERATED ALWAYS AS ({key} >> {BUCKET_BITS}) VIRTUAL"
     for table, key in (("calls", "id"), ("call_outputs", "call_id"))
