@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM6+FR2"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM6+FR3"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1985,6 +1985,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("FR2", "mandala_ast/runtime/lone_elements.py",
            "m.id = (SELECT c.id FROM main.calls c WHERE c.hid = t.hid)", "m.hid = t.hid", ("tests/test_deletion.py",),
            "an element's call past a storage's first 16,384, given alone to delete_calls, is not refused"),
+    Mutant("FR3", "mandala_ast/runtime/store.py",
+           "        if len(self.known_keys) > _KNOWN_KEYS_MAX:\n            self.known_keys.clear()\n        return self.known_keys\n",
+           "        return self.known_keys\n", ("tests/test_store.py",),
+           "a process that only loads stored calls remembers every key it looked up: its memory grows without end"),
 )
 
 

@@ -754,3 +754,15 @@ def test_a_stale_key_of_a_source_is_never_recorded_as_its_source(chained):
         " ON o.call_id = i.src_call AND o.idx = i.src_index WHERE i.cid != o.cid").fetchone()[0]
     assert wrong == 0
     storage.close()
+
+
+def test_a_process_that_only_loads_stored_calls_remembers_a_bounded_number_of_their_keys(chained, monkeypatch):
+    # Lookups remember each call's key (known_keys); only a commit of new calls dropped them
+    # past the bound, so a process loading a large storage, hits only, grew without end.
+    monkeypatch.setattr(store_module, "_KNOWN_KEYS_MAX", 30)
+    module, path = chained
+    module.then(Storage(path))  # 40 calls
+    reader = Storage(path)
+    assert module.then(reader) == [2 * (i + 1) for i in range(20)]  # 40 hits
+    assert 0 < len(reader._store.known_keys) <= 31
+    reader.close()
