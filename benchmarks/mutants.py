@@ -1965,7 +1965,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("FM2", "mandala_ast/runtime/store.py", "            if guessed[key] == hid:\n                yield hid, key\n",
            "            yield guessed[key], key\n", ("tests/test_store.py",),
            "a key the store remembers for a call deleted meanwhile: a later call records another call as its source"),
-    Mutant("FM3", "mandala_ast/runtime/store.py", "        for row in rows:\n            self.known_keys[row[0]] = row[3]\n", "",
+    Mutant("FM3", "mandala_ast/runtime/store.py", "        for row in rows:\n            known[row[0]] = row[3]\n", "",
            ("tests/test_store.py",),
            "a call whose source was stored earlier: each source looked up by row id, a skip-scan of every bucket (~165 us at 1M)"),
     Mutant("FM4", "mandala_ast/runtime/migrations.py", '    if found != "mandala_ast/8":\n', "    if True:\n",
