@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM6+FR3"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1970,6 +1970,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "a call whose source was stored earlier: each source looked up by row id, a skip-scan of every bucket (~165 us at 1M)"),
     Mutant("FM4", "mandala_ast/runtime/migrations.py", '    if found != "mandala_ast/8":\n', "    if True:\n",
            ("tests/test_migrations.py",), "opening a format-8 file fails: 'there is already another table or index with this name: val_rows'"),
+    Mutant("FM7", "mandala_ast/runtime/store.py", '    "CREATE INDEX idx_outputs_cid ON call_outputs (cid)",\n',
+           '    "CREATE INDEX idx_outputs_cid ON call_outputs (call_id >> 14, cid)",\n', ("tests/test_deletion.py",),
+           "deleting a call of a 1M-call chain stored by uncompiled code: each value's earlier producer probes every 16,384 calls (minutes)"),
     Mutant("FM6", "mandala_ast/runtime/store.py", "        if len(rows) > 1:\n            rows.sort(key=itemgetter(3))\n", "",
            ("tests/test_store.py",),
            "a call stored under several dependency states: the lookup takes the first by deps id, not the oldest"),

@@ -9,14 +9,10 @@ import sqlite3
 FORMAT_8_LAYOUT = (
     "DROP INDEX idx_calls_key",
     "DROP INDEX idx_calls_hid",
-    "DROP INDEX idx_outputs_cid",
     "ALTER TABLE calls DROP COLUMN bucket",
-    "ALTER TABLE call_outputs DROP COLUMN bucket",
     "CREATE INDEX idx_calls_key ON calls (lkey)",
     "CREATE UNIQUE INDEX idx_calls_hid ON calls (hid)",
-    "CREATE INDEX idx_outputs_cid ON call_outputs (cid)",
     "UPDATE sqlite_stat1 SET stat = '1000000 1' WHERE idx IN ('idx_calls_key', 'idx_calls_hid')",
-    "UPDATE sqlite_stat1 SET stat = '1000000 2 1 1' WHERE idx = 'idx_outputs_cid'",
 )
 
 #: Format 8's value tables (value_rows.py) joined back into format 7's one ``vals`` table, and

@@ -24,7 +24,7 @@ from integrity import dangling_references
 
 import mandala_ast
 from mandala_ast import ArgumentError, DeleteReport, GcReport, Storage, StorageBusyError
-from mandala_ast.runtime import store as store_module
+from mandala_ast.runtime import deletion as deletion_module, store as store_module
 
 REPO = Path(__file__).resolve().parent.parent
 BIG = 1 << 18  # float64 elements: 2 MiB, stored as a blob file
@@ -965,3 +965,19 @@ def test_no_statement_filters_a_lookup_of_row_ids_or_output_contents_through_a_b
         bucketed = [step for step in plan if "idx_calls_hid" in step or "idx_outputs_cid" in step]
         assert not [step for step in bucketed if step.split()[1] in filtered], statement
     assert explained >= 2  # deletion's and the refusal's lookups of their targets
+
+
+def test_an_uncompiled_consumer_of_a_deleted_output_is_found_by_one_search_of_output_contents(tmp_path):
+    # Calls that uncompiled code stored name their inputs by content only, so deletion (and
+    # queries, provenance) look outputs up by content once per value. Keyed by the call's
+    # bucket first, that lookup probed every 16,384 calls: ~0.9 ms a value at 1M calls, a
+    # deletion of a 1M-call chain ran for minutes. Output contents stay keyed by the hash.
+    storage = Storage(tmp_path / "uncompiled.db")
+    conn = storage._store.conn
+    deletion_module._create_temp_tables(conn)
+    searches = [
+        row[3] for statement in deletion_module._ROUND_SQL if "mandala_made" in statement
+        for row in conn.execute(f"EXPLAIN QUERY PLAN {statement}") if "idx_outputs_cid" in row[3]
+    ]
+    assert searches and not [step for step in searches if "ANY(" in step], searches
+    storage.close()

@@ -616,7 +616,7 @@ _INPUTS_VIEW = (
     " FROM call_inputs i JOIN calls c ON c.id = i.call_id LEFT JOIN calls s ON s.id = i.src_call"
     " LEFT JOIN call_tombstones t ON t.id = i.src_call"
 )
-#: Calls per bucket of the indexes keyed by hashes that no miss or hit looks up (2 ** 14).
+#: Calls per bucket of the index of row ids (2 ** 14).
 BUCKET_BITS = 14
 #: The indexes format 9 keyed anew. Once a b-tree keyed by random 32-byte hashes has many
 #: more leaves than a commit has calls, every entry dirties a leaf of its own, written to the
@@ -625,20 +625,21 @@ BUCKET_BITS = 14
 #:
 #: - the unique index of row ids: a row id hashes the history id and the dependency state,
 #:   so the history index, unique over both, keeps each call once;
-#: - row ids and output contents, looked up by no miss or hit, lead with the call's integer
-#:   key over 2 ** BUCKET_BITS (the generated column ``bucket``: BUCKET_COLUMNS). New entries
+#: - the index of row ids, looked up by no miss or hit, leads with the call's integer key
+#:   over 2 ** BUCKET_BITS (the generated column ``bucket``: BUCKET_COLUMNS). New entries
 #:   land in the last bucket's few hundred leaves, which stay in the cache, and a lookup by
-#:   hash alone becomes a skip-scan, one probe per bucket (~3 us each at 1M calls; SQLite
-#:   picks it from _PLANNER_STATISTICS). They serve provenance, deletion, calls whose inputs
-#:   compiled code did not track, and sources stored earlier (which the store resolves from
-#:   the keys it has seen first: SQLiteStore.known_keys).
+#:   row id alone becomes a skip-scan, one probe per bucket (~0.9 ms at 1M calls, warm;
+#:   SQLite picks it from _PLANNER_STATISTICS). It serves what users name by row id
+#:   (provenance, delete_calls, a call's times) and sources stored earlier (which the store
+#:   resolves from the keys it has seen first: SQLiteStore.known_keys).
 #:
-#: The history index, which every lookup probes, and the index of input contents, which
-#: queries probe once a row, stay keyed by the hash alone; so do values (val_rows).
+#: The history index, which every lookup probes, and the indexes of input and output
+#: contents, which queries, provenance and deletion probe once a row or a value (calls that
+#: uncompiled code stored name their inputs by content), stay keyed by the hash alone; so do
+#: values (val_rows).
 RANDOM_KEY_INDEXES = (
     "CREATE UNIQUE INDEX idx_calls_key ON calls (lkey, deps_id)",
     "CREATE INDEX idx_calls_hid ON calls (bucket, hid)",
-    "CREATE INDEX idx_outputs_cid ON call_outputs (bucket, cid)",
 )
 #: The ``bucket`` column of each table of calls, by the integer key it divides. A column,
 #: not an index on the expression: SQLite 3.40 joins through a Bloom filter on such an index
@@ -649,7 +650,7 @@ RANDOM_KEY_INDEXES = (
 #: VIRTUAL, so a format-8 file gets it by ALTER TABLE without rewriting a row (migrations.py).
 BUCKET_COLUMNS = {
     table: f"bucket INTEGER GENERATED ALWAYS AS ({key} >> {BUCKET_BITS}) VIRTUAL"
-    for table, key in (("calls", "id"), ("call_outputs", "call_id"))
+    for table, key in (("calls", "id"),)
 }
 _CALL_TABLES = (
     # Calls get integer keys (id) in the order they are stored; their hashes live only in
@@ -676,13 +677,15 @@ _CALL_TABLES = (
     # or unknown), so creator and consumer lookups need no hash of histories.
     "CREATE TABLE call_inputs (call_id INTEGER, name TEXT, cid BLOB, src_call INTEGER, "
     "src_index INTEGER, PRIMARY KEY (call_id, name)) WITHOUT ROWID",
-    "CREATE TABLE call_outputs (call_id INTEGER, idx INTEGER, cid BLOB, "
-    f"{BUCKET_COLUMNS['call_outputs']}, PRIMARY KEY (call_id, idx)) WITHOUT ROWID",
+    "CREATE TABLE call_outputs (call_id INTEGER, idx INTEGER, cid BLOB, PRIMARY KEY (call_id, idx)) "
+    "WITHOUT ROWID",
     "CREATE INDEX idx_inputs_src ON call_inputs (src_call, src_index) WHERE src_call IS NOT NULL",
     # Queries look calls up by an input's content once a row (a guarded call, a shared
     # variable): that index stays keyed by the hash alone (RANDOM_KEY_INDEXES).
     "CREATE INDEX idx_inputs_cid ON call_inputs (cid)",
-    *RANDOM_KEY_INDEXES[2:],
+    # Output contents too: calls stored by uncompiled code name their inputs by content, and
+    # queries, provenance and deletion find each such input's producer by it, once a value.
+    "CREATE INDEX idx_outputs_cid ON call_outputs (cid)",
     _TOMBSTONES_TABLE,
     # The same rows named by call hashes, for the readers that think in hids (provenance,
     # tables); SQLite flattens these joins into their queries.
@@ -699,12 +702,12 @@ _CALL_TABLES = (
 # from changing as a storage grows.
 _PLANNER_STATISTICS = (
     ("calls", None, "1000000"),
-    # The bucketed indexes (RANDOM_KEY_INDEXES): at least 18 rows a bucket is what makes the
+    # The bucketed index (RANDOM_KEY_INDEXES): at least 18 rows a bucket is what makes the
     # planner skip-scan an index whose first column a query does not name. Two buckets, not
     # the 61 of a million calls: it then prices a skip-scan near the lookup it replaced and
     # keeps the plans it made for that. (Bucketing input contents too, priced at 61 probes,
     # made a query with a literal put a Bloom filter over every call before its first row,
-    # test_query_plans.py; the suite's plans over these two are the same either way.)
+    # test_query_plans.py; the suite's plans over row ids are the same either way.)
     ("calls", "idx_calls_key", "1000000 1 1"),
     ("calls", "idx_calls_hid", "1000000 500000 1"),
     ("calls", "idx_calls_version", "1000000 100000"),
@@ -713,7 +716,7 @@ _PLANNER_STATISTICS = (
     ("call_inputs", "idx_inputs_cid", "2000000 10 2 1"),
     ("call_inputs", "idx_inputs_src", "1000000 2 1"),
     ("call_outputs", "call_outputs", "1000000 1 1"),
-    ("call_outputs", "idx_outputs_cid", "1000000 500000 2 1 1"),
+    ("call_outputs", "idx_outputs_cid", "1000000 2 1 1"),
     ("val_rows", "val_rows", "1000000 1"),
 )
 
