@@ -10,9 +10,9 @@ stat cache of data files ops read (file_deps.py). Format 8 renames the ``vals`` 
 ``val_rows`` and adds ``val_bytes`` beside it, where new medium values keep their bytes
 (value_rows.py); the values already stored stay where they are. It also starts the stat cache of data
 files anew in a table that keys them by their change time too (file_deps.py).
-Format 9 keys three of the four indexes of hashes by the call's integer key first, in
-buckets, and folds the unique index of row ids into the history index (store.py's
-RANDOM_KEY_INDEXES says why); upgrading builds those four again.
+Format 9 folds the unique index of row ids into the history index and keys the index of
+row ids by the call's integer key first, in buckets (store.py's RANDOM_KEY_INDEXES says
+why); upgrading adds the bucket column and builds those two indexes again.
 Everything else (values, versions, dependency states) is unchanged. The upgrade runs inside one
 ``BEGIN IMMEDIATE`` transaction: a crash or an error leaves the format-4 file as it was, and a
 second process that opens the file meanwhile waits, then finds it upgraded.
@@ -39,7 +39,7 @@ UPGRADABLE = ("mandala_ast/4", "mandala_ast/5", "mandala_ast/6", "mandala_ast/7"
 #: Formats this version also reads as they are, where they cannot be upgraded (a read-only
 #: mount of shared results): format 8 changed only where new values are written, and
 #: readers query ``vals``, which a format-7 file has as a table of the same columns; format
-#: 9 changed only how four indexes are keyed, which no query names.
+#: 9 changed only how two indexes are keyed, which no query names.
 READABLE_AS_IS = ("mandala_ast/7", "mandala_ast/8")
 
 _RENAME_V4 = (
@@ -90,7 +90,7 @@ def upgrade(conn: sqlite3.Connection, path: object, found: str | None, current: 
             rekeying: Rekeying) -> None:
     """Upgrade the open file from format ``found`` to ``current``; the caller holds the write
     transaction. ``create_call_tables`` creates the current schema's call tables; ``rekeying``
-    says how format 9 keys four indexes anew."""
+    says how format 9 keys two indexes anew."""
     sys.stderr.write(f"mandala_ast: upgrading {path} from storage format {found} to {current} (once) ...\n")
     if found == "mandala_ast/4":
         _upgrade_v4(conn, create_call_tables)

@@ -323,13 +323,7 @@ class SQLiteStore:
     def find_values(self, cids: list[bytes]) -> dict[bytes, tuple]:
         """``cid -> (codec, data, external)`` of the stored values among ``cids``: one query per
         chunk (the elements of a structure), not one per value."""
-        found: dict[bytes, tuple] = {}
-        for start in range(0, len(cids), IN_CHUNK):
-            chunk = cids[start : start + IN_CHUNK]
-            marks = ", ".join("?" * len(chunk))
-            for cid, *row in self.conn.execute(_VALUES_SQL.format(marks=marks), chunk):
-                found[cid] = tuple(row)
-        return found
+        return {cid: tuple(row) for cid, *row in _rows_in(self.conn, _VALUES_SQL, cids)}
 
     # -- writing -------------------------------------------------------------------------
 
@@ -641,17 +635,14 @@ RANDOM_KEY_INDEXES = (
     "CREATE UNIQUE INDEX idx_calls_key ON calls (lkey, deps_id)",
     "CREATE INDEX idx_calls_hid ON calls (bucket, hid)",
 )
-#: The ``bucket`` column of each table of calls, by the integer key it divides. A column,
+#: The ``bucket`` column of the calls table, by the integer key it divides. A column,
 #: not an index on the expression: SQLite 3.40 joins through a Bloom filter on such an index
 #: and finds no row (test_store.py's deletion by row id). Nor does the column let a join probe
 #: these indexes by hash from an inner loop: SQLite 3.40 filters that skip-scan through a
 #: Bloom filter keyed by the bucket too, and finds no call past the first 16,384; statements
 #: look the hash up in a subquery of its own instead (deletion.py, lone_elements.py).
 #: VIRTUAL, so a format-8 file gets it by ALTER TABLE without rewriting a row (migrations.py).
-BUCKET_COLUMNS = {
-    table: f"bucket INTEGER GENERATED ALWAYS AS ({key} >> {BUCKET_BITS}) VIRTUAL"
-    for table, key in (("calls", "id"),)
-}
+BUCKET_COLUMNS = {"calls": f"bucket INTEGER GENERATED ALWAYS AS (id >> {BUCKET_BITS}) VIRTUAL"}
 _CALL_TABLES = (
     # Calls get integer keys (id) in the order they are stored; their hashes live only in
     # indexes. Inputs and outputs are keyed by those ids, so calls computed together
@@ -668,7 +659,7 @@ _CALL_TABLES = (
     " exact INTEGER,"  # 1: recorded by compiled code, which knows each input's history
     " outputs BLOB,"  # output cids and small values, packed (runtime/packing.py)
     f" {BUCKET_COLUMNS['calls']})",
-    *RANDOM_KEY_INDEXES[:2],
+    *RANDOM_KEY_INDEXES,
     # Entries sort by (version_id, id): a version's calls come out in the order they were made.
     "CREATE INDEX idx_calls_version ON calls (version_id)",
     # Lookup by content: a row whose history id equals its content id is found through lkey.
@@ -801,10 +792,7 @@ def _insert_calls(conn: sqlite3.Connection, calls: list) -> dict[bytes, int]:
 def _revive(conn: sqlite3.Connection, hids: list[bytes], ids: Sequence[int]) -> Sequence[int]:
     """``ids`` with the old row id of each tombstoned call among ``hids`` (computed again):
     the inputs that still name that id as their source are computed from it again."""
-    found: dict[bytes, int] = {}
-    for start in range(0, len(hids), IN_CHUNK):
-        chunk = hids[start : start + IN_CHUNK]
-        found.update(conn.execute(_TOMBSTONES_SQL.format(marks=", ".join("?" * len(chunk))), chunk))
+    found: dict[bytes, int] = dict(_rows_in(conn, _TOMBSTONES_SQL, hids))
     if not found:
         return ids
     conn.executemany("DELETE FROM call_tombstones WHERE id = ?", ((old,) for old in found.values()))
@@ -853,21 +841,22 @@ def _resolve_ids(conn: sqlite3.Connection, ids: dict[bytes, int], hids: list[byt
     a literal.)"""
     missing = list({hid for hid in hids if hid is not None and hid not in ids})
     ids.update(_checked_keys(conn, {known[hid]: hid for hid in missing if hid in known}))
-    missing = [hid for hid in missing if hid not in ids]
-    for start in range(0, len(missing), IN_CHUNK):
-        chunk = missing[start : start + IN_CHUNK]
-        ids.update(conn.execute(_IDS_SQL.format(marks=", ".join("?" * len(chunk))), chunk))
+    ids.update(_rows_in(conn, _IDS_SQL, [hid for hid in missing if hid not in ids]))
 
 
 def _checked_keys(conn: sqlite3.Connection, guessed: dict[int, bytes]) -> Iterator[tuple[bytes, int]]:
     """``(row id, key)`` for each guess ``key -> row id`` that the file holds: one probe by
     integer key each, where a lookup by row id probes every bucket."""
-    keys = list(guessed)
-    for start in range(0, len(keys), IN_CHUNK):
-        chunk = keys[start : start + IN_CHUNK]
-        for key, hid in conn.execute(_HIDS_SQL.format(marks=", ".join("?" * len(chunk))), chunk):
-            if guessed[key] == hid:
-                yield hid, key
+    for key, hid in _rows_in(conn, _HIDS_SQL, list(guessed)):
+        if guessed[key] == hid:
+            yield hid, key
+
+
+def _rows_in(conn: sqlite3.Connection, sql: str, items: list) -> Iterator[tuple]:
+    """The rows of ``sql``, whose ``IN ({marks})`` takes ``items``, IN_CHUNK at a time."""
+    for start in range(0, len(items), IN_CHUNK):
+        chunk = items[start : start + IN_CHUNK]
+        yield from conn.execute(sql.format(marks=", ".join("?" * len(chunk))), chunk)
 
 
 def full_disk_error(exc: BaseException, path: Path | None) -> StorageFullError | None:
