@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT4"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -134,6 +134,7 @@ AREAS["PB"] = "stale or spurious results found by probing (session 12)"
 AREAS["RV"] = "review of session-12 merges"
 AREAS["FM"] = "storage format 9: fewer random-key indexes (session 13)"
 AREAS["FR"] = "review of storage format 9 (session 13)"
+AREAS["GT"] = "guarded calls found by history alone (session 14)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _BUILT = ("tests/test_built_collections.py",)
@@ -1992,6 +1993,21 @@ MUTANTS: tuple[Mutant, ...] = (
            "        if len(self.known_keys) > _KNOWN_KEYS_MAX:\n            self.known_keys.clear()\n        return self.known_keys\n",
            "        return self.known_keys\n", ("tests/test_store.py",),
            "a process that only loads stored calls remembers every key it looked up: its memory grows without end"),
+    Mutant("GT1", "mandala_ast/runtime/query/tracked.py",
+           "_fed_by_calls(call, ITEM_VERSION_ID) and _all_tracked(conn, call.version_id, budget)",
+           "_fed_by_calls(call, ITEM_VERSION_ID)", ("tests/test_query_tracked.py",),
+           "a guarded query misses the calls uncompiled code stored under the if (found by history only)"),
+    Mutant("GT2", "mandala_ast/runtime/query/tracked.py",
+           "return not untracked and read < budget", "return not untracked", ("tests/test_query_tracked.py",),
+           "a guarded op's calls past the check's budget are taken for compiled ones: an uncompiled one is missed"),
+    Mutant("GT3", "mandala_ast/runtime/query/tracked.py",
+           "if not required or not _reads_every_call(required[0]):", "if not required:",
+           ("tests/test_query_tracked.py",),
+           "a point query with a guarded call reads every stored call of the guarded op first"),
+    Mutant("GT4", "mandala_ast/runtime/query/sql.py",
+           '                if tracked:\n                    directions = ("by_history",)\n', "",
+           ("tests/test_query_tracked.py",),
+           "a guarded call over compiled calls is searched by content in every row (random pages at 1M calls)"),
 )
 
 

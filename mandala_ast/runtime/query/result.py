@@ -31,6 +31,7 @@ from .pattern import CallNode, Derived, DomainVar, FreeVar, Node, OutputVar, Pat
 from .row_calls import RowCalls, RowValues
 from .sql import CompiledQuery, compile_pattern
 from .table import distinct_rows, table, takes
+from .tracked import tracked_calls
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -162,7 +163,10 @@ class Query:
             }
             cids = list({cid for per_call in defaults.values() for cid in per_call.values()})
             stored = frozenset(storage.engine.store.find_values(cids)) if cids else frozenset()
-            self._compiled = compile_pattern(self.pattern, defaults, _invalid_states(storage, self.pattern.calls), stored)
+            tracked = tracked_calls(storage.engine.store.conn, self.pattern)
+            self._compiled = compile_pattern(
+                self.pattern, defaults, _invalid_states(storage, self.pattern.calls), stored, tracked
+            )
         return self._compiled
 
     def _check_pattern(self) -> None:

@@ -53,15 +53,19 @@ class _Use:
 
 
 def compile_pattern(pattern: Pattern, defaults: dict[int, dict[str, bytes]],
-                    invalid_states: dict[int, list[bytes]], stored_defaults: frozenset[bytes] = frozenset()) -> CompiledQuery:
+                    invalid_states: dict[int, list[bytes]], stored_defaults: frozenset[bytes] = frozenset(),
+                    tracked: frozenset[int] = frozenset()) -> CompiledQuery:
     """``defaults``: call node number -> first-seen default content ids of its op;
     ``invalid_states``: call node number -> the dependency states whose code changed for its
     op (their calls are not matched; an op ignoring a variable keeps the calls that read it);
-    ``stored_defaults``: those defaults whose values are in the file (a ``Q()`` can load them)."""
+    ``stored_defaults``: those defaults whose values are in the file (a ``Q()`` can load them);
+    ``tracked``: the calls under an ``if`` none of whose stored calls lacks history
+    (tracked.py): their edges are written by history alone."""
     order = _join_order(pattern)
     definitions = _definitions(order)
     builder = _Builder(invalid_states, defaults, definitions, _edge_components(pattern))
     builder.stored_defaults = stored_defaults
+    builder.tracked = tracked
     for call in order:
         builder.join(call)
     return builder.finish()
@@ -128,6 +132,7 @@ class _Builder:
         #: the same defaults for every call, as _subquery found them
         self.left_defaults: dict[int, dict[int, bytes]] = {}
         self.stored_defaults: frozenset[bytes] = frozenset()
+        self.tracked: frozenset[int] = frozenset()
 
     def join(self, call: CallNode) -> None:
         alias = f"g{call.number}"
@@ -255,12 +260,15 @@ class _Builder:
     def _conditions(self, call: CallNode, alias: str) -> tuple[list[str], list]:
         """Join conditions tying this call's inputs to variables of calls joined before."""
         conditions: list[str] = []
+        tracked = call.number in self.tracked
         for position, node in enumerate(call.inputs.values()):
             column = f"{alias}.in{position}"
             if isinstance(node, OutputVar):
                 from_element = node.call.version_id == _item_version()
                 # (A call under an `if` is only ever found from its producer, joined before it.)
                 directions = ("to_consumers",) if call.optional else ("to_producer", "to_consumers")
+                if tracked:
+                    directions = ("by_history",)
                 conditions.append(_edge(column, alias, f"g{node.call.number}", node.index, from_element, directions))
             elif isinstance(node, Node) and not isinstance(node, Derived) and not self._defines(node, call, position) and not self._checked_loop_value(node):
                 use = self.definitions[node.number]
@@ -269,10 +277,11 @@ class _Builder:
                 # SQLite from taking the content index instead (a random search per row:
                 # 2.8 s instead of 1.3 s for a 2-op pattern over 1M calls).
                 # (Not for a call under an `if`, looked up per row: by this equality it takes
-                # 35.5M VM steps for 500k rows over 1M calls, by its edge 71M.)
+                # 35.5M VM steps for 500k rows over 1M calls, by its edge 71M; unless its edge
+                # is by history alone, a search by row id near the last one: see tracked.py.)
                 components = self.components
                 linked = components.get(use.call.number, -1) == components.get(call.number, -2)
-                plus = "+" if linked else ""  # (only required calls are in components)
+                plus = "+" if linked or tracked else ""  # (only required calls are in components)
                 conditions.append(f"{plus}{column}_cid = {plus}{self._input(use.call.number, use.position, 'cid')}")
                 if isinstance(node, DomainVar):
                     conditions.append(f"{column}_src IS NULL")
@@ -322,7 +331,9 @@ def _edge(column: str, consumer: str, producer: str, index: int, from_element: b
         f"(({column}_src = {producer}.id AND {column}_idx = {index}) OR ({untracked} AND {column}_cid IN"
         f" (SELECT o.cid FROM call_outputs o WHERE o.call_id = {producer}.id AND o.idx = {index})))"
     )
-    written = {"to_producer": to_producer, "to_consumers": to_consumers}
+    # Where no consumer can lack history (tracked.py): indexed by the producer's row id alone.
+    by_history = f"{column}_src = {producer}.id AND {column}_idx = {index}"
+    written = {"to_producer": to_producer, "to_consumers": to_consumers, "by_history": by_history}
     return " AND ".join(written[direction] for direction in directions)
 
 
