@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import sqlite3
 import textwrap
+from collections.abc import Iterable
 from contextlib import closing
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from mandala_ast import Q, Storage, op, transform_source
 from mandala_ast.runtime.query import tracked
@@ -51,17 +53,14 @@ def run(source: str, storage: Storage) -> dict:
     return namespace
 
 
-def store_compiled(storage: Storage, xs: range) -> None:
-    run(f"import mandala_ast\nwith storage.run():\n    for x in {list(xs)}:\n        y = inc(x)\n"
-        "        if x % 2 == 0:\n            z = add(y, x)\n", storage)
+def store_compiled(storage: Storage, xs: Iterable[int]) -> None:
+    run(f"import mandala_ast\nwith storage.run():\n    for x in {list(xs)}:\n        z = add(inc(x), x)\n", storage)
 
 
-def store_uncompiled(storage: Storage, xs: range) -> None:
+def store_uncompiled(storage: Storage, xs: Iterable[int]) -> None:
     with storage.run():  # this test module is not compiled: no input's history is recorded
         for x in xs:
-            y = inc(x)
-            if x % 2 == 0:
-                add(y, x)
+            add(inc(x), x)
 
 
 def guarded_rows(storage: Storage) -> list[tuple]:
@@ -123,3 +122,28 @@ def test_a_guarded_query_whose_first_call_is_narrowed_by_a_literal_reads_no_othe
     frame = run(GUARDED_POINT, storage)["q"].df()
     assert sorted(frame["y"]) == [5, 6] and sorted(frame["z"].dropna()) == [9]
     assert checked == []
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    compiled=st.sets(st.integers(0, 30), max_size=12),
+    uncompiled=st.sets(st.integers(0, 30), max_size=12),
+    modulus=st.integers(1, 3),
+    uncompiled_first=st.booleans(),
+)
+def test_a_guarded_query_over_calls_of_compiled_and_uncompiled_code_gives_the_computed_rows(
+    tmp_path_factory: pytest.TempPathFactory, compiled: set, uncompiled: set, modulus: int, uncompiled_first: bool
+) -> None:
+    storage = Storage(tmp_path_factory.mktemp("mixed") / "s.db")
+    stores = [(store_compiled, sorted(compiled)), (store_uncompiled, sorted(uncompiled))]
+    for store, xs in reversed(stores) if uncompiled_first else stores:
+        if xs:
+            store(storage, xs)
+    if not compiled | uncompiled:
+        return
+    source = GUARDED.replace("x % 2 == 0", f"x % {modulus} == 0")
+    frame = run(source, storage)["q"].df()
+    found = frame[["x", "y", "z"]].itertuples(index=False)
+    got = sorted((int(x), int(y), None if pd.isna(z) else int(z)) for x, y, z in found)
+    want = sorted((x, x + 1, 2 * x + 1 if x % modulus == 0 else None) for x in compiled | uncompiled)
+    assert got == want
