@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT4"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT4+RW2"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -135,6 +135,7 @@ AREAS["RV"] = "review of session-12 merges"
 AREAS["FM"] = "storage format 9: fewer random-key indexes (session 13)"
 AREAS["FR"] = "review of storage format 9 (session 13)"
 AREAS["GT"] = "guarded calls found by history alone (session 14)"
+AREAS["RW"] = "review of guarded calls found by history alone (session 14)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _BUILT = ("tests/test_built_collections.py",)
@@ -2008,6 +2009,16 @@ MUTANTS: tuple[Mutant, ...] = (
            '                if tracked:\n                    directions = ("by_history",)\n', "",
            ("tests/test_query_tracked.py",),
            "a guarded call over compiled calls is searched by content in every row (random pages at 1M calls)"),
+    Mutant("RW1", "mandala_ast/runtime/query/result.py",
+           "        return self._compile(tracked_calls(self.storage.engine.store.conn, self.pattern))\n",
+           "        self._first = getattr(self, '_first', None) or tracked_calls(self.storage.engine.store.conn, self.pattern)\n"
+           "        return self._compile(self._first)\n", ("tests/test_query_tracked.py",),
+           "a guarded query keeps its first check's answer: calls uncompiled code stored since are missed"),
+    Mutant("RW2", "mandala_ast/runtime/query/result.py",
+           "            conn = self.storage.engine.store.conn\n            self._epoch = deletion_epoch(conn)",
+           "            conn = self.storage.engine.store.conn\n            conn.execute('COMMIT')\n"
+           "            conn.execute('BEGIN')\n            self._epoch = deletion_epoch(conn)", ("tests/test_query_tracked.py",),
+           "the check and the statement read the file in two snapshots: calls stored between are half seen"),
 )
 
 

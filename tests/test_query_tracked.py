@@ -8,13 +8,15 @@ import textwrap
 from collections.abc import Iterable
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from mandala_ast import Q, Storage, op, transform_source
-from mandala_ast.runtime.query import tracked
+from mandala_ast.runtime.query import result, tracked
+from mandala_ast.runtime.query.pattern import Pattern
 
 
 @op
@@ -64,9 +66,13 @@ def store_uncompiled(storage: Storage, xs: Iterable[int]) -> None:
 
 
 def guarded_rows(storage: Storage) -> list[tuple]:
-    """(x, y, z) of each row, z None where the `if` left it out (NaN in the frame)."""
-    frame = run(GUARDED, storage)["q"].df()
-    found = frame[["x", "y", "z"]].itertuples(index=False)
+    """(x, y, z) of each row of the guarded query, z None where the `if` left it out."""
+    return rows_of(run(GUARDED, storage)["q"])
+
+
+def rows_of(q: Any) -> list[tuple]:
+    """(x, y, z) of each row of ``q.df()`` (z NaN in the frame where the `if` left it out)."""
+    found = q.df()[["x", "y", "z"]].itertuples(index=False)
     return sorted((int(x), int(y), None if pd.isna(z) else int(z)) for x, y, z in found)
 
 
@@ -147,3 +153,49 @@ def test_a_guarded_query_over_calls_of_compiled_and_uncompiled_code_gives_the_co
     got = sorted((int(x), int(y), None if pd.isna(z) else int(z)) for x, y, z in found)
     want = sorted((x, x + 1, 2 * x + 1 if x % modulus == 0 else None) for x in compiled | uncompiled)
     assert got == want
+
+
+def test_a_guarded_query_whose_sql_was_shown_before_uncompiled_code_stored_calls_finds_them(tmp_path: Path) -> None:
+    # The check ran when q.sql compiled the statement, and its answer was kept: the add calls
+    # stored since without history were missed, their rows shown without z.
+    storage = Storage(tmp_path / "s.db")
+    store_compiled(storage, range(6))
+    q = run(GUARDED, storage)["q"]
+    assert "idx_inputs_cid" not in q.sql
+    store_uncompiled(storage, range(6, 10))
+    assert rows_of(q) == expected(range(10))
+
+
+def test_a_guarded_query_read_again_after_a_deletion_finds_the_calls_uncompiled_code_stored_since(
+    tmp_path: Path,
+) -> None:
+    storage = Storage(tmp_path / "s.db")
+    store_compiled(storage, range(6))
+    q = run(GUARDED, storage)["q"]
+    assert rows_of(q) == expected(range(6))
+    store_uncompiled(storage, range(6, 10))
+    frame = q.df()  # the rows of its first read
+    storage.delete_calls(frame[frame["x"] == 1])  # q's rows are read again
+    assert rows_of(q) == [row for row in expected(range(10)) if row[0] != 1]
+
+
+def test_a_guarded_query_while_another_storage_stores_uncompiled_calls_shows_them_whole_or_not_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Between the check and the statement another connection stores inc and add calls without
+    # history: the statement saw the inc calls, and missed the add calls the check had not.
+    storage = Storage(tmp_path / "s.db")
+    store_compiled(storage, range(6))
+    q = run(GUARDED, storage)["q"]
+    check = result.tracked_calls
+
+    def check_then_store(conn: sqlite3.Connection, pattern: Pattern) -> frozenset[int]:
+        found = check(conn, pattern)
+        if not found:
+            return found
+        store_uncompiled(Storage(tmp_path / "s.db"), range(6, 10))
+        return found
+
+    monkeypatch.setattr(result, "tracked_calls", check_then_store)
+    assert rows_of(q) in (expected(range(6)), expected(range(10)))
+

@@ -6,6 +6,7 @@ distinct content id decoded once; derived columns and ``if`` guards are applied 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import types
 from collections.abc import Callable, Iterable
@@ -63,7 +64,9 @@ class Query:
         self._raw: list[tuple] | None = None  # what the SQL statement returned
         self._rows: list[dict[int, Any]] | None = None  # node number -> content id, per row
         self._calls: RowCalls = RowCalls()  # matched call ids, per row
-        self._compiled: CompiledQuery | None = None
+        #: the statement's variants, by the calls under an ``if`` found by history alone (_statement)
+        self._compiled: dict[frozenset[int], CompiledQuery] = {}
+        self._compile_with: Callable[[frozenset[int]], CompiledQuery] | None = None
         self._epoch: Any = None  # the file's deletion epoch when _raw was read
 
     def __repr__(self) -> str:
@@ -78,7 +81,7 @@ class Query:
     @property
     def sql(self) -> str:
         """The SQL statement the pattern compiles to (for the curious and for bug reports)."""
-        return self._compile().sql
+        return self._statement().sql
 
     def df(self, *columns: str, values: str = "objs") -> pd.DataFrame:
         """The matched rows, one column per variable of the block (or the ``columns`` named,
@@ -146,8 +149,10 @@ class Query:
                 )
         return ""
 
-    def _compile(self) -> CompiledQuery:
-        if self._compiled is None:
+    def _compile(self, tracked: frozenset[int] = frozenset()) -> CompiledQuery:
+        """The statement, the calls under an ``if`` in ``tracked`` found by history alone
+        (tracked.py). Its variants differ in their join conditions only: the same columns."""
+        if self._compile_with is None:
             self._check_pattern()
             storage = self.storage
             # Evaluated lazily, maybe after a helper was redefined (a reload, a notebook cell)
@@ -163,11 +168,19 @@ class Query:
             }
             cids = list({cid for per_call in defaults.values() for cid in per_call.values()})
             stored = frozenset(storage.engine.store.find_values(cids)) if cids else frozenset()
-            tracked = tracked_calls(storage.engine.store.conn, self.pattern)
-            self._compiled = compile_pattern(
-                self.pattern, defaults, _invalid_states(storage, self.pattern.calls), stored, tracked
-            )
-        return self._compiled
+            invalid = _invalid_states(storage, self.pattern.calls)
+            self._compile_with = functools.partial(compile_pattern, self.pattern, defaults, invalid, stored)
+        if tracked not in self._compiled:
+            self._compiled[tracked] = self._compile_with(tracked)
+        return self._compiled[tracked]
+
+    def _statement(self) -> CompiledQuery:
+        """The statement to run on the file as it stands. Which calls may be found by history
+        alone depends on what is stored: asked again in each read's snapshot, or a call under
+        an ``if`` that uncompiled code stored since (here, or in another process, after
+        ``q.sql`` or before a read again after a deletion) would be missed."""
+        self._compile()  # (first: it commits, which it cannot inside a read snapshot)
+        return self._compile(tracked_calls(self.storage.engine.store.conn, self.pattern))
 
     def _check_pattern(self) -> None:
         used = {node.number for call in self.pattern.calls for node in call.inputs.values() if isinstance(node, Node)}
@@ -201,7 +214,7 @@ class Query:
 
     def _sql_rows(self) -> list[tuple]:
         if self._raw is None:
-            compiled = self._compile()
+            compiled = self._statement()
             conn = self.storage.engine.store.conn
             self._epoch = deletion_epoch(conn)  # before the rows: a deletion between is seen next time
             self._raw = conn.execute(compiled.sql, compiled.params).fetchall()

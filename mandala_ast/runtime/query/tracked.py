@@ -13,7 +13,8 @@ The content half can only match a call stored without history (``exact = 0``). S
 call of the guarded op's version is one, the edge is written by history alone. Finding that
 out reads the version's calls (~0.45 µs a call), so it is only asked when the query reads every
 call of its first op anyway (no literal narrows it), and stops, undecided, after twice as
-many calls as that op has: a query that matches a handful of rows never pays for it.
+many calls as that op has: a query that matches a handful of rows never pays for it. What is
+stored changes, so result.py asks again each time it reads rows, in the statement's snapshot.
 """
 
 from __future__ import annotations
