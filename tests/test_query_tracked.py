@@ -199,3 +199,16 @@ def test_a_guarded_query_while_another_storage_stores_uncompiled_calls_shows_the
     monkeypatch.setattr(result, "tracked_calls", check_then_store)
     assert rows_of(q) in (expected(range(6)), expected(range(10)))
 
+
+def test_a_guarded_query_narrowed_by_a_literal_past_its_first_call_reads_no_other_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One row, found from add(y, 4); the check read every add call (up to twice inc's).
+    storage = Storage(tmp_path / "s.db")
+    store_compiled(storage, range(40))
+    checked: list[bytes] = []
+    monkeypatch.setattr(tracked, "_all_tracked", lambda conn, version_id, budget: checked.append(version_id))
+    source = GUARDED.replace("    y = inc(x)\n", "    y = inc(x)\n    v = add(y, 4)\n")
+    frame = run(source, storage)["q"].df()
+    assert frame[["x", "y", "v", "z"]].values.tolist() == [[4, 5, 9, 9]]
+    assert checked == []

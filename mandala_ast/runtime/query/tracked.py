@@ -12,9 +12,10 @@ calls a pattern of 500k rows spent 4.2 s in its statement against 2.5 s by histo
 The content half can only match a call stored without history (``exact = 0``). So when no
 call of the guarded op's version is one, the edge is written by history alone. Finding that
 out reads the version's calls (~0.45 µs a call), so it is only asked when the query reads every
-call of its first op anyway (no literal narrows it), and stops, undecided, after twice as
-many calls as that op has: a query that matches a handful of rows never pays for it. What is
-stored changes, so result.py asks again each time it reads rows, in the statement's snapshot.
+call of its first op anyway (no literal narrows a call outside an ``if``), and stops,
+undecided, after twice as many calls as that op has: a query that matches a handful of rows
+never pays for it. What is stored changes, so result.py asks again each time it reads rows,
+in the same snapshot as the statement.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def tracked_calls(conn: sqlite3.Connection, pattern: Pattern) -> frozenset[int]:
     from ..structures import ITEM_VERSION_ID  # (late, as sql.py: structures imports much)
 
     required = [call for call in pattern.calls if not call.optional]
-    if not required or not _reads_every_call(required[0]):
+    # (A literal on any of them, `add(y, 4)` past `y = inc(x)`, may leave a handful of rows.)
+    if not required or any(map(_narrowed, required)):
         return frozenset()
     budget = 2 * conn.execute(_COUNT_SQL, (required[0].version_id,)).fetchone()[0] + _MIN_BUDGET
     return frozenset(
@@ -55,9 +57,9 @@ def tracked_calls(conn: sqlite3.Connection, pattern: Pattern) -> frozenset[int]:
     )
 
 
-def _reads_every_call(call: CallNode) -> bool:
-    """Whether the query reads every stored call of ``call``'s op: no literal narrows it."""
-    return not any(isinstance(node, (Const, DomainVar)) for node in call.inputs.values())
+def _narrowed(call: CallNode) -> bool:
+    """Whether a literal narrows the stored calls of ``call``'s op the query reads."""
+    return any(isinstance(node, (Const, DomainVar)) for node in call.inputs.values())
 
 
 def _fed_by_calls(call: CallNode, item_version: bytes) -> bool:
