@@ -69,5 +69,6 @@ def _fed_by_calls(call: CallNode, item_version: bytes) -> bool:
 
 
 def _all_tracked(conn: sqlite3.Connection, version_id: bytes, budget: int) -> bool:
+    """Whether every call of the version has history, all of them read within ``budget``."""
     read, untracked = conn.execute(_UNTRACKED_SQL, (version_id, budget)).fetchone()
     return not untracked and read < budget
