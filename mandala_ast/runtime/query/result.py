@@ -153,26 +153,28 @@ class Query:
         """The statement, the calls under an ``if`` in ``tracked`` found by history alone
         (tracked.py). Its variants differ in their join conditions only: the same columns."""
         if self._compile_with is None:
-            self._check_pattern()
-            storage = self.storage
-            # Evaluated lazily, maybe after a helper was redefined (a reload, a notebook cell)
-            # since the block was entered: notice it as a block entered now would, or rows
-            # computed under the old code would pass for current.
-            storage.engine.enter_block()
-            storage.commit()
-            versions = storage.engine.versions
-            defaults = {
-                call.number: versions.defaults(call.op)
-                for call in self.pattern.calls
-                if hasattr(call.op, "default_cids")
-            }
-            cids = list({cid for per_call in defaults.values() for cid in per_call.values()})
-            stored = frozenset(storage.engine.store.find_values(cids)) if cids else frozenset()
-            invalid = _invalid_states(storage, self.pattern.calls)
-            self._compile_with = functools.partial(compile_pattern, self.pattern, defaults, invalid, stored)
+            self._compile_with = self._compiler()
         if tracked not in self._compiled:
             self._compiled[tracked] = self._compile_with(tracked)
         return self._compiled[tracked]
+
+    def _compiler(self) -> Callable[[frozenset[int]], CompiledQuery]:
+        """``compile_pattern`` given what the file and the code say of the pattern's ops."""
+        self._check_pattern()
+        storage = self.storage
+        # Evaluated lazily, maybe after a helper was redefined (a reload, a notebook cell)
+        # since the block was entered: notice it as a block entered now would, or rows
+        # computed under the old code would pass for current.
+        storage.engine.enter_block()
+        storage.commit()
+        versions = storage.engine.versions
+        defaults = {
+            call.number: versions.defaults(call.op) for call in self.pattern.calls if hasattr(call.op, "default_cids")
+        }
+        cids = list({cid for per_call in defaults.values() for cid in per_call.values()})
+        stored = frozenset(storage.engine.store.find_values(cids)) if cids else frozenset()
+        invalid = _invalid_states(storage, self.pattern.calls)
+        return functools.partial(compile_pattern, self.pattern, defaults, invalid, stored)
 
     def _statement(self) -> CompiledQuery:
         """The statement to run on the file as it stands. Which calls may be found by history
