@@ -61,12 +61,12 @@ __all__ = ["SCANNED_PER_PROBE", "DeleteReport", "busy_as_error", "call_ids", "de
 #: How many calls' entries of the index of row ids one pass over it reads in the time a lookup
 #: by row id spends on one bucket of it (16,384 calls). A lookup probes every bucket, so once
 #: ``targets * buckets * SCANNED_PER_PROBE`` exceeds the calls stored, the targets are found in
-#: one pass instead: from about 4,000 targets, however many calls. Measured on a copy of the
-#: 1M-call store, its index in the page cache: a lookup ~35 µs (0.55 µs a bucket), a pass
-#: 0.17 s for 1,000 targets and 0.22 s for 10,000 (0.17-0.22 µs a call); both ways cost the
-#: same at ~5,000 targets. A pass reads the index in order and a lookup a leaf of each bucket,
-#: so a file not yet cached tips it further toward the pass: 4, not 3.
-SCANNED_PER_PROBE = 4
+#: one pass instead: from about 1,600 targets, whatever the size. Measured on the 1M- and
+#: 10M-call stores (64 MB cache, as a write transaction has): a pass costs 0.2-0.25 µs a call
+#: at both, a lookup 0.5-1.2 µs a bucket at 1M but 1.4-2.1 µs at 10M, where the index
+#: outgrows the cache; the two cost the same at ~5,000 targets at 1M and ~1,600 at 10M.
+#: Switching at the smaller count costs at most ~0.15 s at 1M; at the larger, seconds at 10M.
+SCANNED_PER_PROBE = 10
 
 #: The ``attrs`` key under which query results carry their rows' call ids.
 CALLS_ATTR = "mandala_ast.calls"
