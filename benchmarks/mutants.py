@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT4"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT4+DS5"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -135,6 +135,7 @@ AREAS["RV"] = "review of session-12 merges"
 AREAS["FM"] = "storage format 9: fewer random-key indexes (session 13)"
 AREAS["FR"] = "review of storage format 9 (session 13)"
 AREAS["GT"] = "guarded calls found by history alone (session 14)"
+AREAS["DS"] = "deleting many calls named by row id: one pass, not a skip-scan each (session 14)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _BUILT = ("tests/test_built_collections.py",)
@@ -1983,11 +1984,13 @@ MUTANTS: tuple[Mutant, ...] = (
            equivalent=True, reason="the plans of the suite's queries are the same either way (checked with "
            "idx_outputs_cid priced so too); the statistics keep the plans made for one probe"),
     Mutant("FR1", "mandala_ast/runtime/deletion.py",
-           '_TARGET_CALL = "m.id = (SELECT k.id FROM main.calls k WHERE k.hid = t.hid)"',
-           '_TARGET_CALL = "m.hid = t.hid"', ("tests/test_deletion.py",),
-           "delete_calls of a call past a storage's first 16,384 deletes nothing (a Bloom filter on the bucketed row ids)"),
+           " CROSS JOIN main.calls m ON m.id = (SELECT k.id FROM main.calls k WHERE k.hid = t.hid)",
+           " CROSS JOIN main.calls m ON m.hid = t.hid", ("tests/test_deletion.py",),
+           "targets joined on row id: one more condition on the call and SQLite 3.40 filters that skip-scan "
+           "through a Bloom filter, and delete_calls of a call past the first 16,384 deletes nothing"),
     Mutant("FR2", "mandala_ast/runtime/lone_elements.py",
-           "m.id = (SELECT c.id FROM main.calls c WHERE c.hid = t.hid)", "m.hid = t.hid", ("tests/test_deletion.py",),
+           "FROM temp.mandala_target_key t\nCROSS JOIN main.calls m ON m.id = t.id AND",
+           "FROM temp.mandala_target t\nCROSS JOIN main.calls m ON m.hid = t.hid AND", ("tests/test_deletion.py",),
            "an element's call past a storage's first 16,384, given alone to delete_calls, is not refused"),
     Mutant("FR3", "mandala_ast/runtime/store.py",
            "        if len(self.known_keys) > _KNOWN_KEYS_MAX:\n            self.known_keys.clear()\n        return self.known_keys\n",
@@ -2008,6 +2011,21 @@ MUTANTS: tuple[Mutant, ...] = (
            '                if tracked:\n                    directions = ("by_history",)\n', "",
            ("tests/test_query_tracked.py",),
            "a guarded call over compiled calls is searched by content in every row (random pages at 1M calls)"),
+    Mutant("DS1", _DE, "    scan = targets * buckets * SCANNED_PER_PROBE > last\n", "    scan = False\n",
+           ("tests/test_deletion.py",),
+           "deleting 10,000 calls named by row id: a skip-scan of every bucket each (2.1 s at 1M calls, ~10x at 10M)"),
+    Mutant("DS2", _DE, '" WHERE +c.hid IN (SELECT hid FROM temp.mandala_target)"',
+           '" WHERE c.hid IN (SELECT hid FROM temp.mandala_target)"', ("tests/test_deletion.py",),
+           "the pass over row ids for many targets turned by the planner into a skip-scan per target"),
+    Mutant("DS3", _DE, "SELECT c.id, 1 FROM temp.mandala_target_key t\nCROSS JOIN main.calls m ON m.id = t.id AND m.version_id != X'{ITEM_VERSION_ID.hex()}'\nCROSS JOIN main.calls c ON c.version_id",
+           "SELECT c.id, 1 FROM temp.mandala_target t\nCROSS JOIN main.calls m ON m.id = (SELECT k.id FROM main.calls k WHERE k.hid = t.hid) AND m.version_id != X'{ITEM_VERSION_ID.hex()}'\nCROSS JOIN main.calls c ON c.version_id",
+           ("tests/test_deletion.py",), "deletion's match of its targets looks each one's row id up again, past the one pass"),
+    Mutant("DS4", "mandala_ast/runtime/lone_elements.py",
+           "FROM temp.mandala_target_key t\nCROSS JOIN main.calls m ON m.id = t.id AND",
+           "FROM temp.mandala_target t\nCROSS JOIN main.calls m ON m.id = (SELECT c.id FROM main.calls c WHERE c.hid = t.hid) AND",
+           ("tests/test_deletion.py",), "the refusal of lone element calls looks each target's row id up again, past the one pass"),
+    Mutant("DS5", _DE, "    scan = targets * buckets * SCANNED_PER_PROBE > last\n", "    scan = True\n",
+           ("tests/test_deletion.py",), "deleting one call by row id reads every row id of the storage"),
 )
 
 
