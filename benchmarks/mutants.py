@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT4+DS5"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT5+DS5"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1997,20 +1997,24 @@ MUTANTS: tuple[Mutant, ...] = (
            "        return self.known_keys\n", ("tests/test_store.py",),
            "a process that only loads stored calls remembers every key it looked up: its memory grows without end"),
     Mutant("GT1", "mandala_ast/runtime/query/tracked.py",
-           "_fed_by_calls(call, ITEM_VERSION_ID) and _all_tracked(conn, call.version_id, budget)",
-           "_fed_by_calls(call, ITEM_VERSION_ID)", ("tests/test_query_tracked.py",),
+           "for call in guarded if _all_tracked(conn, call.version_id, budget))",
+           "for call in guarded)", ("tests/test_query_tracked.py",),
            "a guarded query misses the calls uncompiled code stored under the if (found by history only)"),
     Mutant("GT2", "mandala_ast/runtime/query/tracked.py",
            "return not untracked and read < budget", "return not untracked", ("tests/test_query_tracked.py",),
            "a guarded op's calls past the check's budget are taken for compiled ones: an uncompiled one is missed"),
     Mutant("GT3", "mandala_ast/runtime/query/tracked.py",
-           "if not required or not _reads_every_call(required[0]):", "if not required:",
+           "if not required or not guarded or not _reads_every_call(required[0]):", "if not required or not guarded:",
            ("tests/test_query_tracked.py",),
            "a point query with a guarded call reads every stored call of the guarded op first"),
     Mutant("GT4", "mandala_ast/runtime/query/sql.py",
            '                if tracked:\n                    directions = ("by_history",)\n', "",
            ("tests/test_query_tracked.py",),
            "a guarded call over compiled calls is searched by content in every row (random pages at 1M calls)"),
+    Mutant("GT5", "mandala_ast/runtime/query/tracked.py",
+           "if not required or not guarded or not _reads_every_call(required[0]):",
+           "if not required or not _reads_every_call(required[0]):", ("tests/test_query_tracked.py",),
+           "a query with no call under an if counts its first op's calls for nothing"),
     Mutant("DS1", _DE, "    scan = targets * buckets * SCANNED_PER_PROBE > last\n", "    scan = False\n",
            ("tests/test_deletion.py",),
            "deleting 10,000 calls named by row id: a skip-scan of every bucket each (2.1 s at 1M calls, ~10x at 10M)"),

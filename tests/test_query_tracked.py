@@ -147,3 +147,13 @@ def test_a_guarded_query_over_calls_of_compiled_and_uncompiled_code_gives_the_co
     got = sorted((int(x), int(y), None if pd.isna(z) else int(z)) for x, y, z in found)
     want = sorted((x, x + 1, 2 * x + 1 if x % modulus == 0 else None) for x in compiled | uncompiled)
     assert got == want
+
+
+def test_a_query_without_a_call_under_an_if_counts_no_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The count of its first op's calls (tens of ms at 500k) bought nothing there.
+    storage = Storage(tmp_path / "s.db")
+    store_compiled(storage, range(4))
+    monkeypatch.setattr(tracked, "_COUNT_SQL", "SELECT count(*) FROM no_such_table WHERE ?")  # fails if run
+    plain = GUARDED.replace("    if x % 2 == 0:\n        z = add(y, x)\n", "    z = add(y, x)\n")
+    frame = run(plain, storage)["q"].df()
+    assert sorted(frame["z"]) == [1, 3, 5, 7]

@@ -44,14 +44,11 @@ def tracked_calls(conn: sqlite3.Connection, pattern: Pattern) -> frozenset[int]:
     from ..structures import ITEM_VERSION_ID  # (late, as sql.py: structures imports much)
 
     required = [call for call in pattern.calls if not call.optional]
-    if not required or not _reads_every_call(required[0]):
+    guarded = [call for call in pattern.calls if call.optional and _fed_by_calls(call, ITEM_VERSION_ID)]
+    if not required or not guarded or not _reads_every_call(required[0]):
         return frozenset()
     budget = 2 * conn.execute(_COUNT_SQL, (required[0].version_id,)).fetchone()[0] + _MIN_BUDGET
-    return frozenset(
-        call.number
-        for call in pattern.calls
-        if call.optional and _fed_by_calls(call, ITEM_VERSION_ID) and _all_tracked(conn, call.version_id, budget)
-    )
+    return frozenset(call.number for call in guarded if _all_tracked(conn, call.version_id, budget))
 
 
 def _reads_every_call(call: CallNode) -> bool:
