@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT4+RW3"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT5+DS5+RW3"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -135,6 +135,7 @@ AREAS["RV"] = "review of session-12 merges"
 AREAS["FM"] = "storage format 9: fewer random-key indexes (session 13)"
 AREAS["FR"] = "review of storage format 9 (session 13)"
 AREAS["GT"] = "guarded calls found by history alone (session 14)"
+AREAS["DS"] = "deleting many calls named by row id: one pass, not a skip-scan each (session 14)"
 AREAS["RW"] = "review of guarded calls found by history alone (session 14)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
@@ -1984,31 +1985,52 @@ MUTANTS: tuple[Mutant, ...] = (
            equivalent=True, reason="the plans of the suite's queries are the same either way (checked with "
            "idx_outputs_cid priced so too); the statistics keep the plans made for one probe"),
     Mutant("FR1", "mandala_ast/runtime/deletion.py",
-           '_TARGET_CALL = "m.id = (SELECT k.id FROM main.calls k WHERE k.hid = t.hid)"',
-           '_TARGET_CALL = "m.hid = t.hid"', ("tests/test_deletion.py",),
-           "delete_calls of a call past a storage's first 16,384 deletes nothing (a Bloom filter on the bucketed row ids)"),
+           " CROSS JOIN main.calls m ON m.id = (SELECT k.id FROM main.calls k WHERE k.hid = t.hid)",
+           " CROSS JOIN main.calls m ON m.hid = t.hid", ("tests/test_deletion.py",),
+           "targets joined on row id: one more condition on the call and SQLite 3.40 filters that skip-scan "
+           "through a Bloom filter, and delete_calls of a call past the first 16,384 deletes nothing"),
     Mutant("FR2", "mandala_ast/runtime/lone_elements.py",
-           "m.id = (SELECT c.id FROM main.calls c WHERE c.hid = t.hid)", "m.hid = t.hid", ("tests/test_deletion.py",),
+           "FROM temp.mandala_target_key t\nCROSS JOIN main.calls m ON m.id = t.id AND",
+           "FROM temp.mandala_target t\nCROSS JOIN main.calls m ON m.hid = t.hid AND", ("tests/test_deletion.py",),
            "an element's call past a storage's first 16,384, given alone to delete_calls, is not refused"),
     Mutant("FR3", "mandala_ast/runtime/store.py",
            "        if len(self.known_keys) > _KNOWN_KEYS_MAX:\n            self.known_keys.clear()\n        return self.known_keys\n",
            "        return self.known_keys\n", ("tests/test_store.py",),
            "a process that only loads stored calls remembers every key it looked up: its memory grows without end"),
     Mutant("GT1", "mandala_ast/runtime/query/tracked.py",
-           "_fed_by_calls(call, ITEM_VERSION_ID) and _all_tracked(conn, call.version_id, budget)",
-           "_fed_by_calls(call, ITEM_VERSION_ID)", ("tests/test_query_tracked.py",),
+           "for call in guarded if _all_tracked(conn, call.version_id, budget))",
+           "for call in guarded)", ("tests/test_query_tracked.py",),
            "a guarded query misses the calls uncompiled code stored under the if (found by history only)"),
     Mutant("GT2", "mandala_ast/runtime/query/tracked.py",
            "return not untracked and read < budget", "return not untracked", ("tests/test_query_tracked.py",),
            "a guarded op's calls past the check's budget are taken for compiled ones: an uncompiled one is missed"),
     Mutant("GT3", "mandala_ast/runtime/query/tracked.py",
-           "if not required or any(map(_narrowed, required)):", "if not required:",
+           "if not required or not guarded or any(map(_narrowed, required)):", "if not required or not guarded:",
            ("tests/test_query_tracked.py",),
            "a point query with a guarded call reads every stored call of the guarded op first"),
     Mutant("GT4", "mandala_ast/runtime/query/sql.py",
            '                if tracked:\n                    directions = ("by_history",)\n', "",
            ("tests/test_query_tracked.py",),
            "a guarded call over compiled calls is searched by content in every row (random pages at 1M calls)"),
+    Mutant("GT5", "mandala_ast/runtime/query/tracked.py",
+           "if not required or not guarded or any(map(_narrowed, required)):",
+           "if not required or any(map(_narrowed, required)):", ("tests/test_query_tracked.py",),
+           "a query with no call under an if counts its first op's calls for nothing"),
+    Mutant("DS1", _DE, "    scan = targets * buckets * SCANNED_PER_PROBE > last\n", "    scan = False\n",
+           ("tests/test_deletion.py",),
+           "deleting 10,000 calls named by row id: a skip-scan of every bucket each (2.1 s at 1M calls, ~10x at 10M)"),
+    Mutant("DS2", _DE, '" WHERE +c.hid IN (SELECT hid FROM temp.mandala_target)"',
+           '" WHERE c.hid IN (SELECT hid FROM temp.mandala_target)"', ("tests/test_deletion.py",),
+           "the pass over row ids for many targets turned by the planner into a skip-scan per target"),
+    Mutant("DS3", _DE, "SELECT c.id, 1 FROM temp.mandala_target_key t\nCROSS JOIN main.calls m ON m.id = t.id AND m.version_id != X'{ITEM_VERSION_ID.hex()}'\nCROSS JOIN main.calls c ON c.version_id",
+           "SELECT c.id, 1 FROM temp.mandala_target t\nCROSS JOIN main.calls m ON m.id = (SELECT k.id FROM main.calls k WHERE k.hid = t.hid) AND m.version_id != X'{ITEM_VERSION_ID.hex()}'\nCROSS JOIN main.calls c ON c.version_id",
+           ("tests/test_deletion.py",), "deletion's match of its targets looks each one's row id up again, past the one pass"),
+    Mutant("DS4", "mandala_ast/runtime/lone_elements.py",
+           "FROM temp.mandala_target_key t\nCROSS JOIN main.calls m ON m.id = t.id AND",
+           "FROM temp.mandala_target t\nCROSS JOIN main.calls m ON m.id = (SELECT c.id FROM main.calls c WHERE c.hid = t.hid) AND",
+           ("tests/test_deletion.py",), "the refusal of lone element calls looks each target's row id up again, past the one pass"),
+    Mutant("DS5", _DE, "    scan = targets * buckets * SCANNED_PER_PROBE > last\n", "    scan = True\n",
+           ("tests/test_deletion.py",), "deleting one call by row id reads every row id of the storage"),
     Mutant("RW1", "mandala_ast/runtime/query/result.py",
            "        return self._compile(tracked_calls(self.storage.engine.store.conn, self.pattern))\n",
            "        self._first = getattr(self, '_first', None) or tracked_calls(self.storage.engine.store.conn, self.pattern)\n"
@@ -2020,7 +2042,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "            conn.execute('BEGIN')\n            self._epoch = deletion_epoch(conn)", ("tests/test_query_tracked.py",),
            "the check and the statement read the file in two snapshots: calls stored between are half seen"),
     Mutant("RW3", "mandala_ast/runtime/query/tracked.py",
-           "if not required or any(map(_narrowed, required)):", "if not required or _narrowed(required[0]):",
+           "if not required or not guarded or any(map(_narrowed, required)):",
+           "if not required or not guarded or _narrowed(required[0]):",
            ("tests/test_query_tracked.py",),
            "a point query narrowed past its first call reads every stored call of the guarded op first"),
 )

@@ -14,6 +14,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
@@ -938,33 +939,146 @@ def test_an_element_call_stored_past_the_first_16384_is_refused_alone(past_a_buc
     assert len(storage.df(module.double)) == 8202
 
 
-def test_no_statement_filters_a_lookup_of_row_ids_or_output_contents_through_a_bloom_filter(past_a_bucket):
+def test_no_statement_filters_a_lookup_of_row_ids_or_output_contents_through_a_bloom_filter(
+    past_a_bucket, monkeypatch
+):
     # What made the two tests above find nothing: a Bloom filter before a skip-scan of a
     # bucketed index (store.py's RANDOM_KEY_INDEXES), which SQLite 3.40 keys by the bucket too.
     module, storage = past_a_bucket
     module.elements(storage, 10**6)
-    statements: list[str] = []
-    conn = storage._store.conn
-    conn.set_trace_callback(statements.append)
-    calls = storage.df(module.inc)
-    storage.delete_calls(calls[calls["x"] == 8199])
-    element = storage.provenance(module.double).query("producer_op == 'mandala_ast.__item__'")
-    with pytest.raises(ArgumentError):
-        storage.delete_calls(list(element["producer_call"])[:1])
-    storage.delete_calls(storage.df(module.pair))
-    assert len(module.doubled(storage).df()) == 8199
-    conn.set_trace_callback(None)
-    conn = sqlite3.connect(storage.path)  # with the temporary tables those statements used
-    for statement in dict.fromkeys(s for s in statements if s.startswith("CREATE TEMP TABLE")):
-        conn.execute(statement.replace("CREATE TEMP TABLE", "CREATE TEMP TABLE IF NOT EXISTS"))
-    explained = 0
-    for statement in {s for s in statements if s.lstrip().upper().startswith(("SELECT", "INSERT", "DELETE"))}:
-        plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {statement}")]
-        explained += "mandala_target" in statement
+    with traced(storage) as statements:
+        calls = storage.df(module.inc)
+        storage.delete_calls(calls[calls["x"] == 8199])
+        element = storage.provenance(module.double).query("producer_op == 'mandala_ast.__item__'")
+        with pytest.raises(ArgumentError):
+            storage.delete_calls(list(element["producer_call"])[:1])
+        storage.delete_calls(storage.df(module.pair))
+        with monkeypatch.context() as patch:  # and the targets found by one scan of row ids
+            patch.setattr(deletion_module, "SCANNED_PER_PROBE", 10**9)
+            storage.delete_calls(calls[calls["x"] < 100])
+        assert len(module.doubled(storage).df()) == 8099
+    plans = {s: [step for _, _, step in plan] for s, plan in explained(storage, statements).items()}
+    for statement, plan in plans.items():
         filtered = {step.split()[3] for step in plan if step.startswith("BLOOM FILTER ON")}
         bucketed = [step for step in plan if "idx_calls_hid" in step or "idx_outputs_cid" in step]
         assert not [step for step in bucketed if step.split()[1] in filtered], statement
-    assert explained >= 2  # deletion's and the refusal's lookups of their targets
+    # the lookups of the targets both ways, then deletion's and the refusal's joins of them
+    assert len([s for s in plans if "INTO temp.mandala_target_key" in s]) == 2
+    assert len([s for s in plans if "FROM temp.mandala_target_key" in s]) >= 2
+
+
+@pytest.mark.parametrize("scanned_per_probe", [0, 10**9], ids=["looked-up", "scanned"])
+def test_no_statement_of_a_deletion_looks_a_row_id_up_from_an_inner_loop(
+    past_a_bucket, monkeypatch, scanned_per_probe
+):
+    # The rule that keeps the Bloom filter above away whatever the planner prices: a row id is
+    # looked up by the first loop of its statement or subquery, never by a join's inner loop
+    # (SQLite 3.40 puts no Bloom filter before a covering lookup, but does before the others).
+    module, storage = past_a_bucket
+    monkeypatch.setattr(deletion_module, "SCANNED_PER_PROBE", scanned_per_probe)
+    module.elements(storage, 10**6)
+    calls = storage.df(module.inc)
+    element = storage.provenance(module.double).query("producer_op == 'mandala_ast.__item__'")
+    with traced(storage) as statements:
+        with pytest.raises(ArgumentError):
+            storage.delete_calls([*calls["call"][:50], *element["producer_call"][:1]])
+        storage.delete_calls([*calls["call"][:50], *storage.df(module.pair)["call"]])
+    plans = explained(storage, statements)
+    assert _row_id_steps(plans)
+    for statement, plan in plans.items():
+        loops: dict[int, list[str]] = {}  # the loops of each statement and subquery, in order
+        for _, parent, step in plan:
+            if step.startswith(("SCAN", "SEARCH")):
+                loops.setdefault(parent, []).append(step)
+        inner = [step for steps in loops.values() for step in steps[1:] if "idx_calls_hid" in step]
+        assert not inner, statement
+
+
+@contextmanager
+def traced(storage: Storage) -> Iterator[list[str]]:
+    """The SQL statements the storage's connection runs inside the block."""
+    statements: list[str] = []
+    conn = storage._store.conn
+    conn.set_trace_callback(statements.append)
+    try:
+        yield statements
+    finally:
+        conn.set_trace_callback(None)
+
+
+def explained(storage: Storage, statements: list[str]) -> dict[str, list[tuple[int, int, str]]]:
+    """The query plan (id, parent, step) of each SELECT, INSERT and DELETE among
+    ``statements``, on a connection of its own holding the temporary tables they used."""
+    conn = sqlite3.connect(storage.path)
+    for statement in dict.fromkeys(s for s in statements if s.startswith("CREATE TEMP TABLE")):
+        conn.execute(statement.replace("CREATE TEMP TABLE", "CREATE TEMP TABLE IF NOT EXISTS"))
+    plans = {
+        statement: [(row[0], row[1], row[3]) for row in conn.execute(f"EXPLAIN QUERY PLAN {statement}")]
+        for statement in dict.fromkeys(statements)
+        if statement.lstrip().upper().startswith(("SELECT", "INSERT", "DELETE"))
+    }
+    conn.close()
+    return plans
+
+
+def _row_id_steps(plans: dict[str, list[tuple[int, int, str]]]) -> list[str]:
+    return [step for plan in plans.values() for _, _, step in plan if "idx_calls_hid" in step]
+
+
+def test_deleting_thousands_of_calls_named_by_row_id_scans_the_row_ids_once_not_per_call(past_a_bucket):
+    # Each lookup by row id alone probes every bucket of the index (16,384 calls each): 10,000
+    # targets spent seconds at 1M calls, ten times that at 10M, before deleting anything.
+    module, storage = past_a_bucket
+    calls = storage.df(module.inc)  # 8,200 targets
+    with traced(storage) as statements:
+        storage.delete_calls(calls, dependents=False)
+    steps = _row_id_steps(explained(storage, statements))
+    assert steps and all(step.startswith("SCAN") for step in steps), steps
+    assert len(steps) == 1, steps  # one pass over the index of row ids, in one statement
+
+
+def test_deleting_a_few_calls_named_by_row_id_looks_each_up_instead_of_scanning(past_a_bucket):
+    module, storage = past_a_bucket
+    calls = storage.df(module.inc)
+    with traced(storage) as statements:
+        storage.delete_calls(calls[calls["x"].isin([3, 8199])])
+    steps = _row_id_steps(explained(storage, statements))
+    assert steps and all(step.startswith("SEARCH") for step in steps), steps
+
+
+@pytest.mark.parametrize("scanned_per_probe", [0, 10**9], ids=["looked-up", "scanned"])
+def test_many_calls_named_by_row_id_delete_exactly_them_and_their_dependents(
+    past_a_bucket, monkeypatch, scanned_per_probe
+):
+    # The same deletion with the targets looked up one by one and found by one scan.
+    module, storage = past_a_bucket
+    monkeypatch.setattr(deletion_module, "SCANNED_PER_PROBE", scanned_per_probe)
+    calls = storage.df(module.inc)
+    doomed = calls[calls["x"] % 3 == 0]  # 2,734 calls, some past the first 16,384 of the file
+    targets = [*doomed["call"], *doomed["call"][:5], "ab" * 32]  # repeated and unknown ids too
+    report = storage.delete_calls(targets)
+    assert (report.calls, report.dependents) == (2 * 2734, 2734)
+    kept = {x for x in range(8200) if x % 3}
+    assert set(storage.df(module.inc)["x"]) == kept
+    assert set(storage.df(module.double)["x"]) == {x + 1 for x in kept}
+    assert set(Storage(storage.path).df(module.inc)["x"]) == kept
+
+
+@pytest.mark.parametrize("scanned_per_probe", [0, 10**9], ids=["looked-up", "scanned"])
+def test_an_element_call_among_many_targets_is_refused_alone_and_goes_with_its_collection(
+    past_a_bucket, monkeypatch, scanned_per_probe
+):
+    module, storage = past_a_bucket
+    monkeypatch.setattr(deletion_module, "SCANNED_PER_PROBE", scanned_per_probe)
+    module.elements(storage, 10**6)
+    element = storage.provenance(module.double).query("producer_op == 'mandala_ast.__item__'")
+    many = list(storage.df(module.inc)["call"][:3000])
+    with pytest.raises(ArgumentError, match="cannot be deleted alone"):
+        storage.delete_calls([*many, *element["producer_call"][:1]])
+    assert len(storage.df(module.double)) == 8202
+    report = storage.delete_calls([*many, *element["producer_call"], *storage.df(module.pair)["call"]])
+    assert report.calls == 2 * 3000 + 1 + 2 + 2  # the pair's call, its elements' and their doubles
+    assert len(storage.df(module.double)) == 8200 - 3000
 
 
 def test_an_uncompiled_consumer_of_a_deleted_output_is_found_by_one_search_of_output_contents(tmp_path):

@@ -212,3 +212,13 @@ def test_a_guarded_query_narrowed_by_a_literal_past_its_first_call_reads_no_othe
     frame = run(source, storage)["q"].df()
     assert frame[["x", "y", "v", "z"]].values.tolist() == [[4, 5, 9, 9]]
     assert checked == []
+
+
+def test_a_query_without_a_call_under_an_if_counts_no_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The count of its first op's calls (tens of ms at 500k) bought nothing there.
+    storage = Storage(tmp_path / "s.db")
+    store_compiled(storage, range(4))
+    monkeypatch.setattr(tracked, "_COUNT_SQL", "SELECT count(*) FROM no_such_table WHERE ?")  # fails if run
+    plain = GUARDED.replace("    if x % 2 == 0:\n        z = add(y, x)\n", "    z = add(y, x)\n")
+    frame = run(plain, storage)["q"].df()
+    assert sorted(frame["z"]) == [1, 3, 5, 7]

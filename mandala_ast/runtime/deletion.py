@@ -48,7 +48,7 @@ from .reclaim import (
     remove_blob_files,
     remove_unreferenced_values,
 )
-from .store import is_lock_error
+from .store import BUCKET_BITS, is_lock_error
 from .structures import ELEMENTS_MARKED_INEXACT_SINCE, ITEM_VERSION_ID
 
 if TYPE_CHECKING:
@@ -56,7 +56,17 @@ if TYPE_CHECKING:
     from .progress import Stages
     from .store import SQLiteStore
 
-__all__ = ["DeleteReport", "busy_as_error", "call_ids", "delete_calls", "names_rows"]
+__all__ = ["SCANNED_PER_PROBE", "DeleteReport", "busy_as_error", "call_ids", "delete_calls", "names_rows"]
+
+#: How many calls' entries of the index of row ids one pass over it reads in the time a lookup
+#: by row id spends on one bucket of it (16,384 calls). A lookup probes every bucket, so once
+#: ``targets * buckets * SCANNED_PER_PROBE`` exceeds the calls stored, the targets are found in
+#: one pass instead: from about 1,600 targets, whatever the size. Measured on the 1M- and
+#: 10M-call stores (64 MB cache, as a write transaction has): a pass costs 0.2-0.25 µs a call
+#: at both, a lookup 0.5-1.2 µs a bucket at 1M but 1.4-2.1 µs at 10M, where the index
+#: outgrows the cache; the two cost the same at ~5,000 targets at 1M and ~1,600 at 10M.
+#: Switching at the smaller count costs at most ~0.15 s at 1M; at the larger, seconds at 10M.
+SCANNED_PER_PROBE = 10
 
 #: The ``attrs`` key under which query results carry their rows' call ids.
 CALLS_ATTR = "mandala_ast.calls"
@@ -281,6 +291,7 @@ def _delete_in(
     try:
         steps.step("matching calls")
         conn.executemany("INSERT OR IGNORE INTO temp.mandala_target VALUES (?)", ((h,) for h in hids))
+        _find_targets(conn, len(set(hids)))
         if not rows:
             refuse_lone_elements(conn, blobs)
         conn.execute(_MATCHED_SQL)
@@ -301,6 +312,15 @@ def _delete_in(
     if calls or values:
         mark_deleted(conn)
     return DeleteReport(calls, calls - matched, values, size, builds), external
+
+
+def _find_targets(conn: sqlite3.Connection, targets: int) -> None:
+    """Fill ``mandala_target_key`` with the integer keys of the stored calls among the targets:
+    a lookup by row id each, or one pass over every row id when that costs less."""
+    last = conn.execute("SELECT max(id) FROM main.calls").fetchone()[0] or 0
+    buckets = (last >> BUCKET_BITS) + 1
+    scan = targets * buckets * SCANNED_PER_PROBE > last
+    conn.execute(_SCAN_TARGETS_SQL if scan else _LOOK_UP_TARGETS_SQL)
 
 
 def _add_dependents(conn: sqlite3.Connection, steps: Stages) -> None:
@@ -328,7 +348,8 @@ def _add_dependents(conn: sqlite3.Connection, steps: Stages) -> None:
 # -- SQL -----------------------------------------------------------------------------------
 
 _TEMP_TABLES = (
-    "mandala_target", "mandala_doomed", "mandala_frontier", "mandala_next", "mandala_made", "mandala_used"
+    "mandala_target", "mandala_target_key", "mandala_doomed", "mandala_frontier", "mandala_next",
+    "mandala_made", "mandala_used",
 )
 
 
@@ -340,7 +361,7 @@ def _create_temp_tables(conn: sqlite3.Connection) -> None:
     # rows through the primary keys (calls.id, call_inputs/call_outputs by call_id) instead of
     # a lookup in the row-id index per call and per statement.
     conn.execute("CREATE TEMP TABLE mandala_doomed (id INTEGER PRIMARY KEY, matched INTEGER)")
-    for table in ("mandala_frontier", "mandala_next"):
+    for table in ("mandala_target_key", "mandala_frontier", "mandala_next"):
         conn.execute(f"CREATE TEMP TABLE {table} (id INTEGER PRIMARY KEY)")
     conn.execute("CREATE TEMP TABLE mandala_made (cid BLOB PRIMARY KEY, first REAL) WITHOUT ROWID")
     conn.execute("CREATE TEMP TABLE mandala_used (cid BLOB PRIMARY KEY) WITHOUT ROWID")
@@ -350,6 +371,22 @@ def _create_temp_tables(conn: sqlite3.Connection) -> None:
 # the loop and the stored tables are searched by index. Without it the planner, which has no
 # statistics for a fresh temp table, scans the stored tables once per round.
 
+# The targets' calls by their integer keys, found once (runtime/lone_elements.py reads them
+# too). A lookup by row id alone probes every bucket of the index of row ids (store.py), so
+# many targets are found in one pass over it instead, each entry's row id checked against the
+# targets (``+`` keeps SQLite from turning that check into a lookup per target). A few are
+# looked up each in a subquery of its own: joined on ``k.hid`` past the first loop, the lookup
+# is a skip-scan that SQLite 3.40 puts behind a Bloom filter keyed by the bucket too, and every
+# call past the first 16,384 of the file was filtered out (a deletion that deleted nothing).
+_SCAN_TARGETS_SQL = (
+    "INSERT OR IGNORE INTO temp.mandala_target_key SELECT c.id FROM main.calls c"
+    " WHERE +c.hid IN (SELECT hid FROM temp.mandala_target)"
+)
+_LOOK_UP_TARGETS_SQL = (
+    "INSERT OR IGNORE INTO temp.mandala_target_key SELECT m.id FROM temp.mandala_target t"
+    " CROSS JOIN main.calls m ON m.id = (SELECT k.id FROM main.calls k WHERE k.hid = t.hid)"
+)
+
 # Every row of each matched call's computation (same call cid). Rows whose history is raw have
 # lkey = cid and are reached through the primary key; the others through the partial index.
 # Item calls (structures.py) are not computations: they record where an element of a stored
@@ -358,23 +395,18 @@ def _create_temp_tables(conn: sqlite3.Connection) -> None:
 # producer (as a dependent), or another op's equal list would lose its elements' provenance
 # and a surviving producer would never get it back. Unless its producer is no longer stored
 # (deleted with dependents=False): then that row alone stands for the element.
-# Each target's call by its integer key, the row id looked up in a subquery of its own: a
-# join on ``m.hid`` is a skip-scan of the bucketed index of row ids (store.py), and SQLite
-# 3.40 puts a Bloom filter before such a scan that keys it by the bucket too, so every call
-# past the first 16,384 of the file was filtered out (a deletion that deleted nothing).
-_TARGET_CALL = "m.id = (SELECT k.id FROM main.calls k WHERE k.hid = t.hid)"
 _MATCHED_SQL = f"""
 INSERT OR IGNORE INTO temp.mandala_doomed (id, matched)
-SELECT c.id, 1 FROM temp.mandala_target t
-CROSS JOIN main.calls m ON {_TARGET_CALL} AND m.version_id != X'{ITEM_VERSION_ID.hex()}'
+SELECT c.id, 1 FROM temp.mandala_target_key t
+CROSS JOIN main.calls m ON m.id = t.id AND m.version_id != X'{ITEM_VERSION_ID.hex()}'
 CROSS JOIN main.calls c ON c.version_id = m.version_id AND c.lkey = m.cid
 UNION
-SELECT c.id, 1 FROM temp.mandala_target t
-CROSS JOIN main.calls m ON {_TARGET_CALL} AND m.version_id != X'{ITEM_VERSION_ID.hex()}'
+SELECT c.id, 1 FROM temp.mandala_target_key t
+CROSS JOIN main.calls m ON m.id = t.id AND m.version_id != X'{ITEM_VERSION_ID.hex()}'
 CROSS JOIN main.calls c ON c.cid = m.cid AND c.lkey != c.cid
 UNION
-SELECT m.id, 1 FROM temp.mandala_target t
-CROSS JOIN main.calls m ON {_TARGET_CALL} AND m.version_id = X'{ITEM_VERSION_ID.hex()}'
+SELECT m.id, 1 FROM temp.mandala_target_key t
+CROSS JOIN main.calls m ON m.id = t.id AND m.version_id = X'{ITEM_VERSION_ID.hex()}'
 CROSS JOIN main.call_inputs i ON i.call_id = m.id AND i.name = 'struct'
 WHERE NOT EXISTS (SELECT 1 FROM main.calls p WHERE p.id = i.src_call)
 """

@@ -36,26 +36,27 @@ class QueryMatches(frozenset[bytes]):
 
 # Targets that are element calls whose collection's call is stored but not a target too. (One
 # whose collection's call was deleted with dependents=False is deleted as asked: deletion.py.)
-# Each target's call is found by its integer key, its row id looked up in a subquery: joined
-# on m.hid, SQLite 3.40 filtered the skip-scan of the bucketed index of row ids (store.py)
-# through a Bloom filter keyed by the bucket too, and found no call past the first 16,384.
+# The targets' calls by their integer keys, which deletion.py found once (temp.mandala_target_key):
+# a lookup by row id probes every bucket of the index of row ids (store.py), and joined on
+# m.hid, SQLite 3.40 filtered that skip-scan through a Bloom filter keyed by the bucket too
+# and found no call past the first 16,384.
 _LONE_SQL = f"""
 SELECT m.hid, i.src_index, k.cid, p.hid, v.op_name
-FROM temp.mandala_target t
-CROSS JOIN main.calls m ON m.id = (SELECT c.id FROM main.calls c WHERE c.hid = t.hid) AND m.version_id = X'{ITEM_VERSION_ID.hex()}'
+FROM temp.mandala_target_key t
+CROSS JOIN main.calls m ON m.id = t.id AND m.version_id = X'{ITEM_VERSION_ID.hex()}'
 CROSS JOIN main.call_inputs i ON i.call_id = m.id AND i.name = 'struct'
 CROSS JOIN main.call_inputs k ON k.call_id = m.id AND k.name = 'key'
 CROSS JOIN main.calls p ON p.id = i.src_call
 LEFT JOIN main.versions v ON v.version_id = p.version_id
-WHERE NOT EXISTS (SELECT 1 FROM temp.mandala_target o WHERE o.hid = p.hid)
+WHERE NOT EXISTS (SELECT 1 FROM temp.mandala_target_key o WHERE o.id = p.id)
 LIMIT 1
 """
 _KEY_SQL = "SELECT codec, data, size, external FROM vals WHERE cid = ?"
 
 
 def refuse_lone_elements(conn: sqlite3.Connection, blobs: BlobDir | None) -> None:
-    """Raise :class:`ArgumentError` if a target (``temp.mandala_target``) is an element's call
-    given without its collection's call (see the module docstring)."""
+    """Raise :class:`ArgumentError` if a target (its integer key in ``temp.mandala_target_key``)
+    is an element's call given without its collection's call (see the module docstring)."""
     lone = conn.execute(_LONE_SQL).fetchone()
     if lone is None:
         return

@@ -46,15 +46,12 @@ def tracked_calls(conn: sqlite3.Connection, pattern: Pattern) -> frozenset[int]:
     from ..structures import ITEM_VERSION_ID  # (late, as sql.py: structures imports much)
 
     required = [call for call in pattern.calls if not call.optional]
-    # (A literal on any of them, `add(y, 4)` past `y = inc(x)`, may leave a handful of rows.)
-    if not required or any(map(_narrowed, required)):
+    guarded = [call for call in pattern.calls if call.optional and _fed_by_calls(call, ITEM_VERSION_ID)]
+    # (A literal on any required call, `add(y, 4)` past `y = inc(x)`, may leave a handful of rows.)
+    if not required or not guarded or any(map(_narrowed, required)):
         return frozenset()
     budget = 2 * conn.execute(_COUNT_SQL, (required[0].version_id,)).fetchone()[0] + _MIN_BUDGET
-    return frozenset(
-        call.number
-        for call in pattern.calls
-        if call.optional and _fed_by_calls(call, ITEM_VERSION_ID) and _all_tracked(conn, call.version_id, budget)
-    )
+    return frozenset(call.number for call in guarded if _all_tracked(conn, call.version_id, budget))
 
 
 def _narrowed(call: CallNode) -> bool:
