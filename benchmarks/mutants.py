@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT5+DS5+RW3"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT6+DS5+RW3"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1998,8 +1998,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "        return self.known_keys\n", ("tests/test_store.py",),
            "a process that only loads stored calls remembers every key it looked up: its memory grows without end"),
     Mutant("GT1", "mandala_ast/runtime/query/tracked.py",
-           "for call in guarded if _all_tracked(conn, call.version_id, budget))",
-           "for call in guarded)", ("tests/test_query_tracked.py",),
+           "tracked = {version for version in versions if _all_tracked(conn, version, budget)}",
+           "tracked = versions", ("tests/test_query_tracked.py",),
            "a guarded query misses the calls uncompiled code stored under the if (found by history only)"),
     Mutant("GT2", "mandala_ast/runtime/query/tracked.py",
            "return not untracked and read < budget", "return not untracked", ("tests/test_query_tracked.py",),
@@ -2016,6 +2016,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "if not required or not guarded or any(map(_narrowed, required)):",
            "if not required or any(map(_narrowed, required)):", ("tests/test_query_tracked.py",),
            "a query with no call under an if counts its first op's calls for nothing"),
+    Mutant("GT6", "mandala_ast/runtime/query/tracked.py",
+           "    versions = {call.version_id for call in guarded}", "    versions = [call.version_id for call in guarded]",
+           ("tests/test_query_tracked.py",), "two calls of one op under an if and its else read the op's calls twice"),
     Mutant("DS1", _DE, "    scan = targets * buckets * SCANNED_PER_PROBE > last\n", "    scan = False\n",
            ("tests/test_deletion.py",),
            "deleting 10,000 calls named by row id: a skip-scan of every bucket each (2.1 s at 1M calls, ~10x at 10M)"),

@@ -222,3 +222,18 @@ def test_a_query_without_a_call_under_an_if_counts_no_calls(tmp_path: Path, monk
     plain = GUARDED.replace("    if x % 2 == 0:\n        z = add(y, x)\n", "    z = add(y, x)\n")
     frame = run(plain, storage)["q"].df()
     assert sorted(frame["z"]) == [1, 3, 5, 7]
+
+
+def test_two_calls_of_one_op_under_an_if_and_its_else_read_its_calls_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = Storage(tmp_path / "s.db")
+    store_compiled(storage, range(4))
+    checked: list[bytes] = []
+    real = tracked._all_tracked
+    spy = lambda conn, version, budget: checked.append(version) or real(conn, version, budget)  # noqa: E731
+    monkeypatch.setattr(tracked, "_all_tracked", spy)
+    branches = GUARDED + "    else:\n        w = add(y, x)\n"
+    frame = run(branches, storage)["q"].df()
+    assert len(checked) == 1
+    assert sorted(frame["z"].dropna()) == [1, 5] and sorted(frame["w"].dropna()) == [3, 7]

@@ -51,7 +51,9 @@ def tracked_calls(conn: sqlite3.Connection, pattern: Pattern) -> frozenset[int]:
     if not required or not guarded or any(map(_narrowed, required)):
         return frozenset()
     budget = 2 * conn.execute(_COUNT_SQL, (required[0].version_id,)).fetchone()[0] + _MIN_BUDGET
-    return frozenset(call.number for call in guarded if _all_tracked(conn, call.version_id, budget))
+    versions = {call.version_id for call in guarded}  # (each read once: `if a: f(y)`, `else: f(z)`)
+    tracked = {version for version in versions if _all_tracked(conn, version, budget)}
+    return frozenset(call.number for call in guarded if call.version_id in tracked)
 
 
 def _narrowed(call: CallNode) -> bool:
