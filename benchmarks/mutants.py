@@ -2009,7 +2009,7 @@ MUTANTS: tuple[Mutant, ...] = (
            ("tests/test_query_tracked.py",),
            "a point query with a guarded call reads every stored call of the guarded op first"),
     Mutant("GT4", "mandala_ast/runtime/query/sql.py",
-           '                if tracked:\n                    directions = ("by_history",)\n', "",
+           '                directions = ("by_history",) if tracked else directions\n', "",
            ("tests/test_query_tracked.py",),
            "a guarded call over compiled calls is searched by content in every row (random pages at 1M calls)"),
     Mutant("GT5", "mandala_ast/runtime/query/tracked.py",

@@ -267,8 +267,7 @@ class _Builder:
                 from_element = node.call.version_id == _item_version()
                 # (A call under an `if` is only ever found from its producer, joined before it.)
                 directions = ("to_consumers",) if call.optional else ("to_producer", "to_consumers")
-                if tracked:
-                    directions = ("by_history",)
+                directions = ("by_history",) if tracked else directions
                 conditions.append(_edge(column, alias, f"g{node.call.number}", node.index, from_element, directions))
             elif isinstance(node, Node) and not isinstance(node, Derived) and not self._defines(node, call, position) and not self._checked_loop_value(node):
                 use = self.definitions[node.number]
@@ -327,12 +326,12 @@ def _edge(column: str, consumer: str, producer: str, index: int, from_element: b
         f"{producer}.id IN (SELECT {column}_src WHERE {column}_idx = {index} UNION ALL"
         f" SELECT o.call_id FROM call_outputs o WHERE {untracked} AND o.cid = {column}_cid AND o.idx = {index})"
     )
+    # Alone where no consumer can lack history (tracked.py): indexed by the producer's row id.
+    by_history = f"{column}_src = {producer}.id AND {column}_idx = {index}"
     to_consumers = (
-        f"(({column}_src = {producer}.id AND {column}_idx = {index}) OR ({untracked} AND {column}_cid IN"
+        f"(({by_history}) OR ({untracked} AND {column}_cid IN"
         f" (SELECT o.cid FROM call_outputs o WHERE o.call_id = {producer}.id AND o.idx = {index})))"
     )
-    # Where no consumer can lack history (tracked.py): indexed by the producer's row id alone.
-    by_history = f"{column}_src = {producer}.id AND {column}_idx = {index}"
     written = {"to_producer": to_producer, "to_consumers": to_consumers, "by_history": by_history}
     return " AND ".join(written[direction] for direction in directions)
 
