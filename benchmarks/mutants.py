@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT6+DS5+RW3"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT6+DS5+RW3+DT5"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -137,6 +137,7 @@ AREAS["FR"] = "review of storage format 9 (session 13)"
 AREAS["GT"] = "guarded calls found by history alone (session 14)"
 AREAS["DS"] = "deleting many calls named by row id: one pass, not a skip-scan each (session 14)"
 AREAS["RW"] = "review of guarded calls found by history alone (session 14)"
+AREAS["DT"] = "distinct rows found by sorted hashes, not a tuple per row (session 15)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _BUILT = ("tests/test_built_collections.py",)
@@ -413,12 +414,13 @@ MUTANTS: tuple[Mutant, ...] = (
            "a compiled call's literal input is matched to an op output by content"),
     Mutant("Q07", _SQL, "            left = default is not None and (", "            left = False and (", _QUERY,
            "a query naming a new parameter's default misses calls stored before it existed"),
-    Mutant("Q08", "mandala_ast/runtime/query/columns.py",
-           "    keys = list(zip(*cid_columns)) if cid_columns else [()] * count",
-           "    keys = list(zip(*cid_columns[:1])) if cid_columns else [()] * count", _QUERY,
+    Mutant("Q08", "mandala_ast/runtime/query/distinct.py",
+           "    return tuple(column[i] for column in key_columns)",
+           "    return tuple(column[i] for column in key_columns[:1])", _QUERY + ("tests/test_query_distinct.py",),
            "distinct rows compared on the first column only"),
-    Mutant("Q09", "mandala_ast/runtime/query/table.py", "        at = position.get(key)\n",
-           "        at = None\n", _QUERY, "duplicate rows kept (the row-by-row and the column-wise path share distinct_rows)"),
+    Mutant("Q09", "mandala_ast/runtime/query/distinct.py", "            at = first.setdefault(_key(key_columns, i), i)\n",
+           "            at = i\n", _QUERY + ("tests/test_query_distinct.py",),
+           "duplicate rows kept (the row-by-row, the column-wise and the plain path share distinct_rows)"),
     Mutant("Q10", _SQL, 'order = ", ".join(f"+g{number}.id" for number in reversed(self.required or [self.first]))',
            'order = ", ".join(f"+g{number}.id" for number in (self.required or [self.first]))', _QUERY,
            "rows ordered by the first call instead of the last"),
@@ -2049,6 +2051,18 @@ MUTANTS: tuple[Mutant, ...] = (
            "if not required or not guarded or _narrowed(required[0]):",
            ("tests/test_query_tracked.py",),
            "a point query narrowed past its first call reads every stored call of the guarded op first"),
+    Mutant("DT1", "mandala_ast/runtime/query/distinct.py", "    repeated[:-1] |= same\n", "",
+           ("tests/test_query_distinct.py",), "the first row of a repeated key is not compared: its repeats are kept"),
+    Mutant("DT2", "mandala_ast/runtime/query/row_calls.py",
+           "        merged = {bisect.bisect_left(keep, first):", "        merged = {0 * bisect.bisect_left(keep, first):",
+           ("tests/test_query_distinct.py",), "a repeated row's calls go to the table's first row"),
+    Mutant("DT3", "mandala_ast/runtime/query/row_calls.py", "                self._rows[at] = row\n", "                pass\n",
+           ("tests/test_query_distinct.py",), "a row shown once keeps only its first call, not those of the rows equal to it"),
+    Mutant("DT4", "mandala_ast/runtime/query/table.py", "        if suspects == [] and not filled:\n",
+           "        if not filled:\n", ("tests/test_query_distinct.py",), "a guarded query shows a repeated row twice"),
+    Mutant("DT5", "mandala_ast/runtime/query/distinct.py", "    rows.update(filled, filled.values())\n",
+           "    rows.update(filled)\n", ("tests/test_query_distinct.py",),
+           "a row another fills is merged into a row of its key that was never compared (KeyError)"),
 )
 
 

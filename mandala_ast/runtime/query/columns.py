@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import codecs
 from ..packing import CODECS as _CODEC_NAMES, unpack_outputs
+from .distinct import distinct_rows
 from .pattern import Derived, DomainVar, Node, OutputVar, Pattern
 from .row_calls import RowCalls
 from .sql import CompiledQuery
@@ -43,13 +44,15 @@ def plain_table(storage: Storage, pattern: Pattern, compiled: CompiledQuery, row
     """Columns (in ``names`` order) of the distinct rows, and each row's matched call ids."""
     sql_columns = SqlColumns(rows)
     cid_columns = [_cids(pattern.columns[name][-1].value, compiled, sql_columns, len(rows)) for name in names]
-    distinct = _distinct(cid_columns, len(rows))
-    calls = _row_calls(pattern, compiled, sql_columns, distinct)
+    distinct = distinct_rows(cid_columns, len(rows))
+    # (The tuples of call ids are made if someone asks.)
+    calls = RowCalls([sql_columns[compiled.call_columns[call.number]] for call in pattern.calls])
     if distinct is not None:
-        cid_columns = [[column[i] for i in distinct[0]] for column in cid_columns]
+        calls = calls.kept(distinct)
+        cid_columns = [[*map(column.__getitem__, distinct.keep)] for column in cid_columns]
     if ids:
         return [list(map(bytes.hex, column)) for column in cid_columns], calls
-    keep = None if distinct is None else distinct[0]
+    keep = None if distinct is None else distinct.keep
     return _values(storage, pattern, compiled, sql_columns, names, cid_columns, keep), calls
 
 
@@ -71,19 +74,6 @@ class SqlColumns:
         return column
 
 
-def _row_calls(pattern: Pattern, compiled: CompiledQuery, sql_columns: SqlColumns, distinct) -> RowCalls:
-    """The calls each row matched. A row shown once stands for every match with its values:
-    it keeps all their calls (what a delete block or storage.delete_calls(df) removes)."""
-    hid_columns = [sql_columns[compiled.call_columns[call.number]] for call in pattern.calls]
-    if distinct is None:
-        return RowCalls(hid_columns)  # the tuples are made if someone asks
-    keep, owner = distinct
-    merged: list[dict] = [{} for _ in keep]
-    for at, calls in zip(owner, zip(*hid_columns)):
-        merged[at].update(dict.fromkeys(calls))
-    return RowCalls.from_rows([tuple(found) for found in merged])
-
-
 def _values(storage: Storage, pattern: Pattern, compiled: CompiledQuery, sql_columns: SqlColumns,
             names: list[str], cid_columns: list[list], keep: list[int] | None) -> list[list]:
     """The value columns: first outputs decoded straight from their call rows, the rest by
@@ -95,7 +85,7 @@ def _values(storage: Storage, pattern: Pattern, compiled: CompiledQuery, sql_col
     for value, cids in zip(sources, cid_columns):
         if _first_output(value):
             packed = sql_columns[compiled.call_columns[value.call.number] + 1]
-            column = inline_values(packed if keep is None else [packed[i] for i in keep])
+            column = inline_values(packed if keep is None else [*map(packed.__getitem__, keep)])
             decoded.append(column)
             inline.append((cids, *column))
             continue
@@ -158,28 +148,6 @@ def _cids(value: Any, compiled: CompiledQuery, sql_columns: SqlColumns, count: i
             return list(map(itemgetter(slice(0, 32)), packed))
         return [unpack_outputs(p)[value.index][0] for p in packed]
     return sql_columns[compiled.var_columns[value.number]]
-
-
-def _distinct(cid_columns: list[list], count: int) -> tuple[list[int], list[int]] | None:
-    """None when all rows are distinct; else the indices of the first occurrence of each
-    distinct row, and for every row the position of its first occurrence among those."""
-    # A column of all different ids makes the rows different: a set of one column's bytes
-    # (which cache their hash) is several times cheaper than a tuple per row.
-    if any(len(set(column)) == count for column in cid_columns):
-        return None
-    keys = list(zip(*cid_columns)) if cid_columns else [()] * count
-    if len(dict.fromkeys(keys)) == count:
-        return None
-    position: dict = {}
-    keep: list[int] = []
-    owner: list[int] = []
-    for i, key in enumerate(keys):
-        at = position.get(key)
-        if at is None:
-            at = position[key] = len(keep)
-            keep.append(i)
-        owner.append(at)
-    return keep, owner
 
 
 class Decoder:

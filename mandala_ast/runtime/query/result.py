@@ -27,11 +27,12 @@ from ..integrity import damage_as_error
 from ..lone_elements import QueryMatches
 from ..tables import value_series
 from .columns import is_plain, plain_table
+from .distinct import distinct_rows
 from .holes import filled_by
 from .pattern import CallNode, Derived, DomainVar, FreeVar, Node, OutputVar, Pattern, call_value
 from .row_calls import RowCalls, RowValues
 from .sql import CompiledQuery, compile_pattern
-from .table import distinct_rows, table, takes
+from .table import table, takes
 from .tracked import tracked_calls
 
 if TYPE_CHECKING:
@@ -304,9 +305,11 @@ class Query:
         kept = [row for row in found if row is not None and row.lost <= fewest[row.base]]
         filled = filled_by([self._every(row.evaluated) for row in kept]) if any(r.holes for r in kept) else {}
         # A row shown once stands for the calls of the rows equal to it, and of those it fills.
-        positions, row_calls = distinct_rows([row.key for row in kept], [row.calls for row in kept], filled)
-        rows = [kept[i].values for i in positions]
-        self._calls = RowCalls.from_rows(row_calls)
+        key_columns = [list(column) for column in zip(*(row.key for row in kept))] if names else []
+        calls = RowCalls.from_rows([row.calls for row in kept])
+        distinct = distinct_rows(key_columns, len(kept), filled)
+        rows = [row.values for row in kept] if distinct is None else [kept[i].values for i in distinct.keep]
+        self._calls = calls if distinct is None else calls.kept(distinct)
         return (list(zip(*rows)) if rows else [() for _ in names]), self._calls
 
     def _every(self, evaluated: _Row) -> tuple:

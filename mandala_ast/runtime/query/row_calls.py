@@ -7,8 +7,13 @@ building 500k tuples up front cost a fifth of ``q.df()`` on a 1M-call store.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .distinct import Distinct
 
 __all__ = ["RowCalls", "RowValues"]
 
@@ -22,19 +27,45 @@ class RowCalls(Sequence):
     """
 
     def __init__(self, columns: Sequence[Sequence[bytes | None]] = (), rows: list[tuple] | None = None,
-                 *, sparse: bool = False) -> None:
+                 *, sparse: bool = False, merged: dict[int, tuple] | None = None) -> None:
         self._columns = columns  # one column of call ids per call node, a row per position
         self._rows = rows  # the tuples, once built
         self._sparse = sparse  # the columns hold None where a row matched no call (under an `if`)
+        self._merged = merged or {}  # rows whose tuple is not their columns' (kept())
 
     @classmethod
     def from_rows(cls, rows: list[tuple]) -> RowCalls:
         return cls(rows=rows)
 
+    def kept(self, distinct: Distinct) -> RowCalls:
+        """The calls of the rows a table keeps, a kept row with the calls of every row it
+        stands for (each once, in the order found).
+
+        >>> from mandala_ast.runtime.query.distinct import Distinct
+        >>> RowCalls([[b"f1", b"f2", b"f3"]]).kept(Distinct(keep=[0, 1], stands_for={0: [0, 2]}))[0]
+        (b'f1', b'f3')
+        """
+        keep = distinct.keep
+        merged = {bisect.bisect_left(keep, first): tuple(dict.fromkeys(itertools.chain.from_iterable(map(self._row, rows))))
+                  for first, rows in distinct.stands_for.items()}
+        if self._rows is not None:
+            return RowCalls(rows=[*map(self._rows.__getitem__, keep)], merged=merged)
+        return RowCalls([[*map(column.__getitem__, keep)] for column in self._columns], sparse=self._sparse, merged=merged)
+
+    def _row(self, i: int) -> tuple:
+        if self._rows is not None:
+            return self._rows[i]
+        row = tuple(column[i] for column in self._columns)
+        return tuple(h for h in row if h is not None) if self._sparse else row
+
     def _all(self) -> list[tuple]:
         if self._rows is None:
             rows = zip(*self._columns)
             self._rows = [tuple(h for h in row if h is not None) for row in rows] if self._sparse else list(rows)
+        if self._merged:
+            for at, row in self._merged.items():
+                self._rows[at] = row
+            self._merged = {}
         return self._rows
 
     def __getitem__(self, index: Any) -> Any:  # a list's errors: IndexError, TypeError

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, cast
 from ..hashing import content_id
 from ..packing import unpack_outputs
 from .columns import NOT_STORED, Decoder, SqlColumns, gaps_of, inline_values
+from .distinct import Distinct, distinct_rows, repeated_rows
 from .holes import filled_by
 from .pattern import Derived, DomainVar, Guard, Node, OutputVar, Pattern
 from .row_calls import RowCalls
@@ -38,7 +39,7 @@ from .vectorised import Column, evaluate
 if TYPE_CHECKING:
     from ..storage import Storage
 
-__all__ = ["distinct_rows", "table", "takes"]
+__all__ = ["table", "takes"]
 
 
 def takes(pattern: Pattern, compiled: CompiledQuery) -> bool:
@@ -149,15 +150,14 @@ class _Table:
         columns = [self._column(assignments) for assignments in sources]
         calls = self._row_calls()
         filled = self._filled(columns, names, ids) if self._has_holes() else {}
-        keep = self._distinct(columns, calls, filled)
+        distinct = self._distinct(columns, filled)
         if ids:
             shown_columns = [[None if cid is None else cid.hex() for cid in c.keys()] for c in columns]
         else:
             shown_columns = [c.values for c in columns]
-        if keep is None:
+        if distinct is None:
             return shown_columns, calls
-        rows, merged = keep
-        return [[column[i] for i in rows] for column in shown_columns], RowCalls.from_rows(merged)
+        return [[*map(column.__getitem__, distinct.keep)] for column in shown_columns], calls.kept(distinct)
 
     # -- variables ----------------------------------------------------------------------------
 
@@ -322,44 +322,19 @@ class _Table:
                 return True
         return False
 
-    def _distinct(self, columns: list[_NamedColumn], calls: RowCalls,
-                  filled: dict[int, int]) -> tuple[list[int], list[tuple]] | None:
-        """None when all rows are distinct; else the first row of each distinct one, with
-        the calls of every row it stands for (what a delete block removes), rows another row
-        fills (``filled``, holes.py) included."""
+    def _distinct(self, columns: list[_NamedColumn], filled: dict[int, int]) -> Distinct | None:
+        """None when all rows are distinct; else the rows kept, and the rows each stands for,
+        rows another row fills (``filled``, holes.py) included."""
         count = self.count
         if count <= 1 and columns:
             return None
-        # A column of all different stored ids makes the rows different, whatever the derived
-        # columns hold: their ids, ~1 µs a value, are computed only when this does not settle it.
-        if not filled and any(c.stored_only() and len(set(c.keys())) == count for c in columns):
+        # Rows that differ in a stored id differ, whatever the derived columns hold: their
+        # ids, ~1 µs a value, are computed only when some rows may be equal.
+        stored = [c.keys() for c in columns if c.stored_only()]
+        suspects = repeated_rows(stored, count) if stored and columns else None
+        if suspects == [] and not filled:
             return None
-        keys = list(zip(*(c.keys() for c in columns))) if columns else [()] * count
-        if not filled and len(dict.fromkeys(keys)) == count:
-            return None
-        return distinct_rows(keys, list(calls), filled)
-
-
-def distinct_rows(keys: list[tuple], calls: list[tuple], filled: dict[int, int]) -> tuple[list[int], list[tuple]]:
-    """The first row of each distinct key, but for rows another fills, with the calls of every
-    row it stands for."""
-    position: dict = {}
-    rows: list[int] = []
-    merged: list[tuple] = []
-    for i, (key, found) in enumerate(zip(keys, calls)):
-        if i in filled:
-            continue
-        at = position.get(key)
-        if at is None:
-            position[key] = len(rows)
-            rows.append(i)
-            merged.append(found)
-        else:
-            merged[at] = tuple(dict.fromkeys((*merged[at], *found)))
-    for i, j in filled.items():
-        at = position[keys[j]]
-        merged[at] = tuple(dict.fromkeys((*merged[at], *calls[i])))
-    return rows, merged
+        return distinct_rows([c.keys() for c in columns], count, filled, suspects)
 
 
 class _NamedColumn:
