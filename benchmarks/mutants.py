@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT6+DS5+RW3+DT5"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT5+IV2"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -138,6 +138,7 @@ AREAS["GT"] = "guarded calls found by history alone (session 14)"
 AREAS["DS"] = "deleting many calls named by row id: one pass, not a skip-scan each (session 14)"
 AREAS["RW"] = "review of guarded calls found by history alone (session 14)"
 AREAS["DT"] = "distinct rows found by sorted hashes, not a tuple per row (session 15)"
+AREAS["IV"] = "a column of ints decoded in bulk around its few other values (session 15)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _BUILT = ("tests/test_built_collections.py",)
@@ -2000,8 +2001,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "        return self.known_keys\n", ("tests/test_store.py",),
            "a process that only loads stored calls remembers every key it looked up: its memory grows without end"),
     Mutant("GT1", "mandala_ast/runtime/query/tracked.py",
-           "tracked = {version for version in versions if _all_tracked(conn, version, budget)}",
-           "tracked = versions", ("tests/test_query_tracked.py",),
+           "tracked = {edge for edge in edges if _all_tracked(conn, *edge, budget)}",
+           "tracked = edges", ("tests/test_query_tracked.py",),
            "a guarded query misses the calls uncompiled code stored under the if (found by history only)"),
     Mutant("GT2", "mandala_ast/runtime/query/tracked.py",
            "return not untracked and read < budget", "return not untracked", ("tests/test_query_tracked.py",),
@@ -2019,7 +2020,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "if not required or any(map(_narrowed, required)):", ("tests/test_query_tracked.py",),
            "a query with no call under an if counts its first op's calls for nothing"),
     Mutant("GT6", "mandala_ast/runtime/query/tracked.py",
-           "    versions = {call.version_id for call in guarded}", "    versions = [call.version_id for call in guarded]",
+           "    edges = {_edges(call) for call in guarded}", "    edges = [_edges(call) for call in guarded]",
            ("tests/test_query_tracked.py",), "two calls of one op under an if and its else read the op's calls twice"),
     Mutant("DS1", _DE, "    scan = targets * buckets * SCANNED_PER_PROBE > last\n", "    scan = False\n",
            ("tests/test_deletion.py",),
@@ -2051,6 +2052,10 @@ MUTANTS: tuple[Mutant, ...] = (
            "if not required or not guarded or _narrowed(required[0]):",
            ("tests/test_query_tracked.py",),
            "a point query narrowed past its first call reads every stored call of the guarded op first"),
+    Mutant("GT7", "mandala_ast/runtime/query/tracked.py", "max(CASE WHEN c.exact = 0 THEN", "max(CASE WHEN 0 THEN",
+           ("tests/test_query_tracked.py",), "a guarded query misses the calls uncompiled code stored under the if (their inputs not read)"),
+    Mutant("GT8", "mandala_ast/runtime/query/tracked.py", "i.src_call IS NOT NULL) < ? ELSE 0 END", "i.src_call IS NOT NULL) < ? + 1 ELSE 0 END",
+           ("tests/test_query_tracked.py",), "a guarded op's calls made inside functions (not exact, sources recorded) send it back to content search"),
     Mutant("DT1", "mandala_ast/runtime/query/distinct.py", "    repeated[:-1] |= same\n", "",
            ("tests/test_query_distinct.py",), "the first row of a repeated key is not compared: its repeats are kept"),
     Mutant("DT2", "mandala_ast/runtime/query/row_calls.py",
@@ -2063,6 +2068,11 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("DT5", "mandala_ast/runtime/query/distinct.py", "    rows.update(filled, filled.values())\n",
            "    rows.update(filled)\n", ("tests/test_query_distinct.py",),
            "a row another fills is merged into a row of its key that was never compared (KeyError)"),
+    Mutant("IV1", "mandala_ast/runtime/query/columns.py", "                ints[i] = _decoded(codes[i], datas[i])\n",
+           "                pass\n", ("tests/test_query_columns.py",), "a pickled value among ints shows as 0"),
+    Mutant("IV2", "mandala_ast/runtime/query/columns.py", "            return ints, [i for i in others if ints[i] is NOT_STORED]\n",
+           "            return ints, []\n", ("tests/test_query_columns.py",),
+           "a value outside its row among ints is never loaded: the table shows a marker object"),
 )
 
 

@@ -78,7 +78,10 @@ class TestValues:
         [1, BIG, -2, [1, 2]],  # a value outside the row, and a pickled one
         [2**63, 1],  # an int pickled, beyond int64: pandas makes it uint64
         [10**30, -(10**30), 1],  # and beyond uint64: object
-    ], ids=["json", "none", "bytes", "outside", "uint64", "huge"])
+        [*range(20), BIG],  # ints parsed in bulk, but for one value outside the row
+        [*range(20), [1, 2], -5],  # and for a pickled one, decoded on its own
+        [*range(20), "7"],  # a json str among the ints: every row decoded as its codec says
+    ], ids=["json", "none", "bytes", "outside", "uint64", "huge", "ints-outside", "ints-pickled", "ints-str"])
     def test_other_values_come_out_as_stored(self, storage: Storage, values: list) -> None:
         frame = query(storage, values).df()
         assert sorted(typed(frame), key=repr) == sorted((((type(v), v), (type(v), v)) for v in values), key=repr)

@@ -106,6 +106,23 @@ def test_a_guarded_query_finds_the_calls_uncompiled_code_stored_under_the_if(tmp
     assert guarded_rows(storage) == expected(range(20))
 
 
+def test_a_guarded_call_over_calls_made_inside_functions_is_still_searched_by_row_id(tmp_path: Path) -> None:
+    """Compiled code inside a function, ``add(inc(k), k)`` with ``k`` a parameter, stores add
+    calls that are not exact (k may be any op's output) but whose first input's source is
+    recorded: the edge from inc holds by history for them too."""
+    storage = Storage(tmp_path / "s.db")
+    store_compiled(storage, range(40))
+    run("import mandala_ast\ndef at(storage, k):\n    with storage.run():\n        z = add(inc(k), k)\n"
+        "for k in [4, 7, 100]:\n    at(storage, k)\n", storage)
+    with closing(sqlite3.connect(storage.path)) as conn:
+        loose = conn.execute("SELECT count(*) FROM calls c JOIN call_inputs i ON i.call_id = c.id AND i.name = 'x'"
+                             " WHERE c.exact = 0 AND i.src_call IS NOT NULL").fetchone()[0]
+    assert loose == 3  # (what this test is about: such calls are stored)
+    plan = guarded_plan(storage)
+    assert "idx_inputs_src" in plan and "idx_inputs_cid" not in plan
+    assert guarded_rows(storage) == expected(range(40)) + [(100, 101, 201)]
+
+
 def test_a_guarded_op_with_more_calls_than_the_budget_is_matched_by_content_too(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -228,7 +245,7 @@ def test_two_calls_of_one_op_under_an_if_and_its_else_read_its_calls_once(
     store_compiled(storage, range(4))
     checked: list[bytes] = []
     real = tracked._all_tracked
-    spy = lambda conn, version, budget: checked.append(version) or real(conn, version, budget)  # noqa: E731
+    spy = lambda conn, version, names, budget: checked.append(version) or real(conn, version, names, budget)  # noqa: E731
     monkeypatch.setattr(tracked, "_all_tracked", spy)
     branches = GUARDED + "    else:\n        w = add(y, x)\n"
     frame = run(branches, storage)["q"].df()

@@ -9,13 +9,17 @@ content half is a search of ``idx_inputs_cid``, keyed by hashes: a random page a
 both halves in one OR, SQLite looked the call up by content in every row, and at 1M stored
 calls a pattern of 500k rows spent 4.2 s in its statement against 2.5 s by history alone.
 
-The content half can only match a call stored without history (``exact = 0``). So when no
-call of the guarded op's version is one, the edge is written by history alone. Finding that
-out reads the version's calls (~0.45 µs a call), so it is only asked when the query reads every
-call of its first op anyway (no literal narrows a call outside an ``if``), and stops,
-undecided, after twice as many calls as that op has: a query that matches a handful of rows
-never pays for it. What is stored changes, so result.py asks again each time it reads rows,
-in the same snapshot as the statement.
+The content half can only match a call stored without history (``exact = 0``) whose input on
+that edge has no recorded source. So when no call of the guarded op's version is one, the edge
+is written by history alone. (A call compiled code made inside a function, ``add(inc(k), k)``
+with ``k`` a parameter, is not exact, as ``k`` may be any op's output; but its first input
+came from ``inc``, and that source is recorded: such calls, common in real code, keep the
+edge from ``inc`` by history.) Finding that out reads the version's calls (~0.45 µs a call),
+and the named inputs of those not exact, so it is only asked when the query reads every call
+of its first op anyway (no literal narrows a call outside an ``if``), and stops, undecided,
+after twice as many calls as that op has: a query that matches a handful of rows never pays
+for it. What is stored changes, so result.py asks again each time it reads rows, in the
+same snapshot as the statement.
 """
 
 from __future__ import annotations
@@ -27,9 +31,13 @@ from .pattern import CallNode, Const, DomainVar, OutputVar, Pattern
 __all__ = ["tracked_calls"]
 
 _COUNT_SQL = "SELECT count(*) FROM calls WHERE version_id = ?"
-# Up to ``limit`` of the version's calls: how many were read, and whether one has no history.
+# Up to ``limit`` of the version's calls: how many were read, and whether one has no history
+# on an edge: not exact, and fewer of the named inputs with a source than names. (CASE, not
+# AND: only calls that are not exact have their inputs read.)
 _UNTRACKED_SQL = (
-    "SELECT count(*), ifnull(max(exact = 0), 0) FROM (SELECT exact FROM calls WHERE version_id = ? LIMIT ?)"
+    "SELECT count(*), ifnull(max(CASE WHEN c.exact = 0 THEN (SELECT count(*) FROM call_inputs i"
+    " WHERE i.call_id = c.id AND i.name IN ({names}) AND i.src_call IS NOT NULL) < ? ELSE 0 END), 0)"
+    " FROM (SELECT id, exact FROM calls WHERE version_id = ? LIMIT ?) AS c"
 )
 #: Calls read at least, however few the first op has (a few ms).
 _MIN_BUDGET = 10_000
@@ -51,9 +59,14 @@ def tracked_calls(conn: sqlite3.Connection, pattern: Pattern) -> frozenset[int]:
     if not required or not guarded or any(map(_narrowed, required)):
         return frozenset()
     budget = 2 * conn.execute(_COUNT_SQL, (required[0].version_id,)).fetchone()[0] + _MIN_BUDGET
-    versions = {call.version_id for call in guarded}  # (each read once: `if a: f(y)`, `else: f(z)`)
-    tracked = {version for version in versions if _all_tracked(conn, version, budget)}
-    return frozenset(call.number for call in guarded if call.version_id in tracked)
+    edges = {_edges(call) for call in guarded}  # (each read once: `if a: f(y)`, `else: f(z)`)
+    tracked = {edge for edge in edges if _all_tracked(conn, *edge, budget)}
+    return frozenset(call.number for call in guarded if _edges(call) in tracked)
+
+
+def _edges(call: CallNode) -> tuple[bytes, tuple[str, ...]]:
+    """The call's op version, and the names of its inputs that another call's output feeds."""
+    return call.version_id, tuple(name for name, node in call.inputs.items() if isinstance(node, OutputVar))
 
 
 def _narrowed(call: CallNode) -> bool:
@@ -67,7 +80,9 @@ def _fed_by_calls(call: CallNode, item_version: bytes) -> bool:
     return bool(producers) and item_version not in producers
 
 
-def _all_tracked(conn: sqlite3.Connection, version_id: bytes, budget: int) -> bool:
-    """Whether every call of the version has history, all of them read within ``budget``."""
-    read, untracked = conn.execute(_UNTRACKED_SQL, (version_id, budget)).fetchone()
+def _all_tracked(conn: sqlite3.Connection, version_id: bytes, names: tuple[str, ...], budget: int) -> bool:
+    """Whether every call of the version has a recorded source on each of ``names`` or is
+    exact, all of them read within ``budget``."""
+    sql = _UNTRACKED_SQL.format(names=", ".join("?" * len(names)))
+    read, untracked = conn.execute(sql, (*names, len(names), version_id, budget)).fetchone()
     return not untracked and read < budget
