@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
+from unittest import mock
 
+import numpy  # noqa: F401  (loaded, as in a query that builds a DataFrame: the sorted-hash path)
 from hypothesis import given, settings, strategies as st
-
 from test_query import run
 
 from mandala_ast import Storage, op
@@ -69,6 +72,21 @@ def test_kept_rows_and_their_calls_are_those_found_a_row_at_a_time(table: tuple[
         assert list(RowCalls(list(zip(*calls)) if calls else []).kept(found)) == expected_calls
 
 
+@settings(max_examples=200, deadline=None)
+@given(tables())
+def test_a_process_without_numpy_keeps_the_same_rows_and_calls(table: tuple[list[list], int, dict[int, int]]) -> None:
+    columns, count, filled = table
+    calls = RowCalls([[f"a{i}".encode() for i in range(count)]])
+    with_numpy = distinct_rows(columns, count, filled)
+    with mock.patch.dict(sys.modules):
+        del sys.modules["numpy"]
+        without = distinct_rows(columns, count, filled)
+        assert "numpy" not in sys.modules
+    assert without == with_numpy
+    if without is not None:
+        assert list(calls.kept(without)) == list(calls.kept(with_numpy))
+
+
 def test_rows_sharing_only_a_hash_are_all_distinct() -> None:
     assert hash(-1) == hash(-2)
     assert repeated_rows([[-1, -2, 5]], 3) == [0, 1]  # suspects, compared by their full keys
@@ -119,3 +137,27 @@ def test_a_query_shows_a_value_computed_twice_once_with_both_calls(tmp_path: Pat
         calls = frame.attrs["mandala_ast.calls"]
         # parity(12) uncompiled matches any call whose output is 12: half(24) and half(25).
         assert [len(set(calls[i])) for i in range(40)] == [3 if i in (24, 25) else 2 for i in range(40)]
+
+
+def test_a_delete_block_does_not_import_numpy(tmp_path: Path) -> None:
+    """A delete block builds no DataFrame: finding its distinct rows must not cost numpy's
+    import (~0.1 s) in a script that never needed numpy."""
+    script = textwrap.dedent(f"""
+        import sys
+        from mandala_ast import Q, Storage, op, transform_source
+
+        @op
+        def half(x: int) -> int:
+            return x // 2
+
+        storage = Storage({str(tmp_path / "store.db")!r})
+        def run(source):
+            code = transform_source(source, "user_code.py").source
+            exec(compile(code, "user_code.py", "exec"), {{"storage": storage, "half": half, "Q": Q}})
+        run("import mandala_ast\\nwith storage.run():\\n    for x in range(20):\\n        y = half(x)\\n")
+        run("import mandala_ast\\nwith storage.delete():\\n    x = Q()\\n    y = half(x)\\n")
+        import sqlite3
+        print(sqlite3.connect(storage.path).execute("SELECT count(*) FROM calls").fetchone()[0], "numpy" in sys.modules)
+    """)
+    found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert found.stdout.split()[-2:] == ["0", "False"], found.stdout + found.stderr
