@@ -45,12 +45,13 @@ class Distinct(NamedTuple):
     stands_for: dict[int, list[int]]  # a kept row -> every row it stands for, itself first
 
 
-def distinct_rows(key_columns: Sequence[Sequence[Any]], count: int, filled: Mapping[int, int] | None = None,
+def distinct_rows(key_columns: Sequence[Any], count: int, filled: Mapping[int, int] | None = None,
                   suspects: Sequence[int] | None = None) -> Distinct | None:
     """None when the ``count`` rows (a key per row, given a column at a time) are all distinct
     and none fills another. ``filled`` maps a row to the row that fills it (holes.py): it is
     dropped and its calls go to that row's. ``suspects``: the only rows that may repeat one,
-    when the caller already knows them (every other row is kept, standing for itself)."""
+    when the caller already knows them (every other row is kept, standing for itself); then a
+    column need only be indexable by row (table.py computes a derived value's id on demand)."""
     filled = filled or {}
     rows = set(repeated_rows(key_columns, count) if suspects is None else suspects)
     rows.update(filled, filled.values())
@@ -61,7 +62,7 @@ def distinct_rows(key_columns: Sequence[Sequence[Any]], count: int, filled: Mapp
     return Distinct([i for i in range(count) if i not in dropped] if dropped else list(range(count)), stands_for)
 
 
-def _grouped(key_columns: Sequence[Sequence[Any]], rows: list[int], filled: Mapping[int, int]) -> dict[int, list[int]]:
+def _grouped(key_columns: Sequence[Any], rows: list[int], filled: Mapping[int, int]) -> dict[int, list[int]]:
     """The groups of equal keys among ``rows`` (ascending) with more than one row, and the
     rows ``filled`` adds to them, by their first row."""
     first: dict[tuple, int] = {}
@@ -77,7 +78,7 @@ def _grouped(key_columns: Sequence[Sequence[Any]], rows: list[int], filled: Mapp
     return stands_for
 
 
-def _key(key_columns: Sequence[Sequence[Any]], i: int) -> tuple:
+def _key(key_columns: Sequence[Any], i: int) -> tuple:
     return tuple(column[i] for column in key_columns)
 
 
