@@ -12,8 +12,9 @@ from unittest import mock
 import numpy  # noqa: F401  (loaded, as in a query that builds a DataFrame: the sorted-hash path)
 from hypothesis import given, settings, strategies as st
 from test_query import run
+from test_query_columns import half, parity
 
-from mandala_ast import Storage, op
+from mandala_ast import Storage
 from mandala_ast.runtime.query import table as table_module
 from mandala_ast.runtime.query.distinct import Distinct, distinct_rows, repeated_rows
 from mandala_ast.runtime.query.row_calls import RowCalls
@@ -108,16 +109,6 @@ def test_sparse_calls_of_merged_rows_leave_out_the_calls_not_matched() -> None:
     calls = RowCalls([[b"f1", b"f2", b"f3"], [None, b"g2", None]], sparse=True)
     kept = calls.kept(Distinct(keep=[0, 1], stands_for={0: [0, 2]}))
     assert list(kept) == [(b"f1", b"f3"), (b"f2", b"g2")]
-
-
-@op
-def parity(x: int) -> int:
-    return x % 2
-
-
-@op
-def half(x: int) -> int:
-    return x // 2
 
 
 PLAIN = "    y = half(x)\n    z = parity(y)\n"
