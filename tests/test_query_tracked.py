@@ -83,8 +83,10 @@ def expected(xs: range) -> list[tuple]:
 def guarded_plan(storage: Storage) -> str:
     """SQLite's plan for the guarded query's statement, its steps joined by " | "."""
     sql = run(GUARDED, storage)["q"].sql
-    with closing(sqlite3.connect(storage.path)) as conn:  # (a plan does not depend on the values bound)
-        return " | ".join(row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, [None] * sql.count("?")))
+    # (On the storage's own connection, which holds the temp tables the statement may name;
+    # a plan does not depend on the values bound.)
+    conn = storage.engine.store.conn
+    return " | ".join(row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, [None] * sql.count("?")))
 
 
 def test_a_guarded_call_over_compiled_calls_is_searched_by_its_producers_row_id(tmp_path: Path) -> None:
@@ -94,15 +96,29 @@ def test_a_guarded_call_over_compiled_calls_is_searched_by_its_producers_row_id(
     store_compiled(storage, range(40))
     plan = guarded_plan(storage)
     assert "idx_inputs_src" in plan
-    assert "idx_inputs_cid" not in plan
+    assert "idx_inputs_cid" not in plan and "mandala_loose_" not in plan  # (history alone: one search)
     assert guarded_rows(storage) == expected(range(40))
 
 
 def test_a_guarded_query_finds_the_calls_uncompiled_code_stored_under_the_if(tmp_path: Path) -> None:
+    # The few calls without history are searched in a temp table, by content (LOOSE_MAX).
     storage = Storage(tmp_path / "s.db")
     store_compiled(storage, range(10))
     store_uncompiled(storage, range(10, 20))
-    assert "idx_inputs_cid" in guarded_plan(storage)  # by content too
+    plan = guarded_plan(storage)
+    assert "idx_inputs_src" in plan and "USING INDEX mandala_loose_" in plan and "idx_inputs_cid" not in plan
+    assert guarded_rows(storage) == expected(range(20))
+
+
+def test_a_guarded_op_with_many_calls_without_history_is_searched_by_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tracked, "LOOSE_MAX", 4)  # (10 such calls: a temp table would be large)
+    storage = Storage(tmp_path / "s.db")
+    store_compiled(storage, range(10))
+    store_uncompiled(storage, range(10, 20))
+    plan = guarded_plan(storage)
+    assert "idx_inputs_cid" in plan and "mandala_loose_" not in plan
     assert guarded_rows(storage) == expected(range(20))
 
 
@@ -119,7 +135,7 @@ def test_a_guarded_call_over_calls_made_inside_functions_is_still_searched_by_ro
                              " WHERE c.exact = 0 AND i.src_call IS NOT NULL").fetchone()[0]
     assert loose == 3  # (what this test is about: such calls are stored)
     plan = guarded_plan(storage)
-    assert "idx_inputs_src" in plan and "idx_inputs_cid" not in plan
+    assert "idx_inputs_src" in plan and "idx_inputs_cid" not in plan and "mandala_loose_" not in plan
     assert guarded_rows(storage) == expected(range(40)) + [(100, 101, 201)]
 
 
@@ -151,7 +167,7 @@ def test_a_guarded_query_narrowed_by_a_literal_reads_no_other_call(
     storage = Storage(tmp_path / "s.db")
     store_compiled(storage, range(40))
     checked: list[bytes] = []
-    monkeypatch.setattr(tracked, "_all_tracked", lambda conn, version_id, budget: checked.append(version_id))
+    monkeypatch.setattr(tracked, "_untracked", lambda conn, version_id, names, budget: checked.append(version_id))
     frame = run(source, storage)["q"].df()
     shown = frame[columns].astype(object).where(frame[columns].notna(), None).values.tolist()
     assert sorted(shown, key=str) == sorted(rows, key=str)
@@ -181,6 +197,31 @@ def test_a_guarded_query_over_calls_of_compiled_and_uncompiled_code_gives_the_co
     got = sorted((int(x), int(y), None if pd.isna(z) else int(z)) for x, y, z in found)
     want = sorted((x, x + 1, 2 * x + 1 if x % modulus == 0 else None) for x in compiled | uncompiled)
     assert got == want
+
+
+TWO_EDGES = """\
+import mandala_ast
+with storage.query() as q:
+    x = Q()
+    y = inc(x)
+    v = inc(y)
+    if x % 2 == 0:
+        z = add(y, v)
+"""
+
+
+def test_a_guarded_call_fed_by_two_calls_finds_the_calls_uncompiled_code_stored(tmp_path: Path) -> None:
+    """Both edges of add lack history in an uncompiled call: no temp table of one edge's."""
+    storage = Storage(tmp_path / "s.db")
+    run("import mandala_ast\nwith storage.run():\n    for x in range(6):\n        y = inc(x)\n        z = add(y, inc(y))\n", storage)
+    with storage.run():  # (not compiled)
+        for x in range(6, 12):
+            y = inc(x)
+            add(y, inc(y))
+    frame = run(TWO_EDGES, storage)["q"].df()
+    found = frame[["x", "z"]].itertuples(index=False)
+    assert sorted((int(x), None if pd.isna(z) else int(z)) for x, z in found) == [
+        (x, 2 * x + 3 if x % 2 == 0 else None) for x in range(12)]
 
 
 def test_a_guarded_query_whose_sql_was_shown_before_uncompiled_code_stored_calls_finds_them(tmp_path: Path) -> None:
@@ -244,9 +285,9 @@ def test_two_calls_of_one_op_under_an_if_and_its_else_read_its_calls_once(
     storage = Storage(tmp_path / "s.db")
     store_compiled(storage, range(4))
     checked: list[bytes] = []
-    real = tracked._all_tracked
+    real = tracked._untracked
     spy = lambda conn, version, names, budget: checked.append(version) or real(conn, version, names, budget)  # noqa: E731
-    monkeypatch.setattr(tracked, "_all_tracked", spy)
+    monkeypatch.setattr(tracked, "_untracked", spy)
     branches = GUARDED + "    else:\n        w = add(y, x)\n"
     frame = run(branches, storage)["q"].df()
     assert len(checked) == 1

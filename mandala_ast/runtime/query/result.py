@@ -33,7 +33,7 @@ from .pattern import CallNode, Derived, DomainVar, FreeVar, Node, OutputVar, Pat
 from .row_calls import RowCalls, RowValues
 from .sql import CompiledQuery, compile_pattern
 from .table import table, takes
-from .tracked import tracked_calls
+from .tracked import Edges, tracked_calls
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,6 +45,10 @@ __all__ = ["Query"]
 
 #: Reads of a query's rows when a deletion elsewhere keeps removing value files under it.
 _READS = 5
+
+
+#: Every call under an ``if`` found by history or content (the statement's columns are the same).
+_CONTENT_TOO = Edges()
 
 
 class Query:
@@ -66,8 +70,8 @@ class Query:
         self._rows: list[dict[int, Any]] | None = None  # node number -> content id, per row
         self._calls: RowCalls = RowCalls()  # matched call ids, per row
         #: the statement's variants, by the calls under an ``if`` found by history alone (_statement)
-        self._compiled: dict[frozenset[int], CompiledQuery] = {}
-        self._compile_with: Callable[[frozenset[int]], CompiledQuery] | None = None
+        self._compiled: dict[Edges, CompiledQuery] = {}
+        self._compile_with: Callable[..., CompiledQuery] | None = None
         self._epoch: Any = None  # the file's deletion epoch when _raw was read
 
     def __repr__(self) -> str:
@@ -150,16 +154,16 @@ class Query:
                 )
         return ""
 
-    def _compile(self, tracked: frozenset[int] = frozenset()) -> CompiledQuery:
-        """The statement, the calls under an ``if`` in ``tracked`` found by history alone
-        (tracked.py). Its variants differ in their join conditions only: the same columns."""
+    def _compile(self, edges: Edges = _CONTENT_TOO) -> CompiledQuery:
+        """The statement, the calls under an ``if`` found as ``edges`` says (tracked.py). Its
+        variants differ in their join conditions only: the same columns."""
         if self._compile_with is None:
             self._compile_with = self._compiler()
-        if tracked not in self._compiled:
-            self._compiled[tracked] = self._compile_with(tracked)
-        return self._compiled[tracked]
+        if edges not in self._compiled:
+            self._compiled[edges] = self._compile_with(tracked=edges.by_history, loose=dict(edges.loose))
+        return self._compiled[edges]
 
-    def _compiler(self) -> Callable[[frozenset[int]], CompiledQuery]:
+    def _compiler(self) -> Callable[..., CompiledQuery]:
         """``compile_pattern`` given what the file and the code say of the pattern's ops."""
         self._check_pattern()
         storage = self.storage

@@ -18,6 +18,7 @@ a value that went through a container): then the input's content id must equal t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,18 +55,21 @@ class _Use:
 
 def compile_pattern(pattern: Pattern, defaults: dict[int, dict[str, bytes]],
                     invalid_states: dict[int, list[bytes]], stored_defaults: frozenset[bytes] = frozenset(),
-                    tracked: frozenset[int] = frozenset()) -> CompiledQuery:
+                    tracked: frozenset[int] = frozenset(), loose: Mapping[int, str] | None = None) -> CompiledQuery:
     """``defaults``: call node number -> first-seen default content ids of its op;
     ``invalid_states``: call node number -> the dependency states whose code changed for its
     op (their calls are not matched; an op ignoring a variable keeps the calls that read it);
     ``stored_defaults``: those defaults whose values are in the file (a ``Q()`` can load them);
     ``tracked``: the calls under an ``if`` none of whose stored calls lacks history
-    (tracked.py): their edges are written by history alone."""
+    (tracked.py): their edges are written by history alone; ``loose``: calls under an ``if``
+    whose few calls without history on their one edge are in a temp table (call node number
+    -> its name): found by history, or among those by content."""
     order = _join_order(pattern)
     definitions = _definitions(order)
     builder = _Builder(invalid_states, defaults, definitions, _edge_components(pattern))
     builder.stored_defaults = stored_defaults
     builder.tracked = tracked
+    builder.loose = dict(loose or {})
     for call in order:
         builder.join(call)
     return builder.finish()
@@ -133,6 +137,7 @@ class _Builder:
         self.left_defaults: dict[int, dict[int, bytes]] = {}
         self.stored_defaults: frozenset[bytes] = frozenset()
         self.tracked: frozenset[int] = frozenset()
+        self.loose: dict[int, str] = {}
 
     def join(self, call: CallNode) -> None:
         alias = f"g{call.number}"
@@ -175,10 +180,17 @@ class _Builder:
         """
         inner = f"h{call.number}"
         subquery, sub_params = self._subquery(call)
-        conditions, condition_params = self._conditions(call, inner)
-        where = " AND ".join(conditions) or "1"
-        self.joins.append(f"LEFT JOIN calls {alias} ON {alias}.id IN (SELECT {inner}.id FROM ({subquery}) AS {inner} WHERE {where})")
-        self.params += sub_params + condition_params
+        # A call whose few calls without history are in a temp table (tracked.py) is found by
+        # either of two arms: by history, or among those calls by content. Each arm is a
+        # search by index per row; one OR would make SQLite search the content index instead.
+        arms = ("by_history", "loose") if call.number in self.loose else (None,)
+        selects = []
+        for arm in arms:
+            conditions, condition_params = self._conditions(call, inner, arm)
+            where = " AND ".join(conditions) or "1"
+            selects.append(f"SELECT {inner}.id FROM ({subquery}) AS {inner} WHERE {where}")
+            self.params += sub_params + condition_params
+        self.joins.append(f"LEFT JOIN calls {alias} ON {alias}.id IN ({' UNION ALL '.join(selects)})")
         self.guarded_inputs[call.number] = self.left_defaults.get(call.number, {})
         self.guarded_names[call.number] = list(call.inputs)
 
@@ -257,18 +269,20 @@ class _Builder:
         use = self.definitions.get(node.number)
         return use is not None and use.call is call and use.position == position
 
-    def _conditions(self, call: CallNode, alias: str) -> tuple[list[str], list]:
-        """Join conditions tying this call's inputs to variables of calls joined before."""
+    def _conditions(self, call: CallNode, alias: str, arm: str | None = None) -> tuple[list[str], list]:
+        """Join conditions tying this call's inputs to variables of calls joined before
+        (``arm``: one of the two of a call in ``loose``, see _join_guarded)."""
         conditions: list[str] = []
-        tracked = call.number in self.tracked
+        tracked = call.number in self.tracked or arm is not None
         for position, node in enumerate(call.inputs.values()):
             column = f"{alias}.in{position}"
             if isinstance(node, OutputVar):
                 from_element = node.call.version_id == _item_version()
                 # (A call under an `if` is only ever found from its producer, joined before it.)
                 directions = ("to_consumers",) if call.optional else ("to_producer", "to_consumers")
-                directions = ("by_history",) if tracked else directions
-                conditions.append(_edge(column, alias, f"g{node.call.number}", node.index, from_element, directions))
+                directions = (arm or "by_history",) if tracked else directions
+                conditions.append(_edge(column, alias, f"g{node.call.number}", node.index, from_element, directions,
+                                        self.loose.get(call.number)))
             elif isinstance(node, Node) and not isinstance(node, Derived) and not self._defines(node, call, position) and not self._checked_loop_value(node):
                 use = self.definitions[node.number]
                 # Between calls that edges already link, the edges lead from a consumer to its
@@ -302,7 +316,7 @@ class _Builder:
 
 
 def _edge(column: str, consumer: str, producer: str, index: int, from_element: bool,
-          directions: tuple[str, ...] = ("to_producer", "to_consumers")) -> str:
+          directions: tuple[str, ...] = ("to_producer", "to_consumers"), loose: str | None = None) -> str:
     """The input in ``column`` is output ``index`` of ``producer``: by recorded history, or by
     content where none could be recorded: in calls of uncompiled code, and for elements of a
     collection (compiled code does not know which collection a loop variable came from).
@@ -333,6 +347,11 @@ def _edge(column: str, consumer: str, producer: str, index: int, from_element: b
         f" (SELECT o.cid FROM call_outputs o WHERE o.call_id = {producer}.id AND o.idx = {index})))"
     )
     written = {"to_producer": to_producer, "to_consumers": to_consumers, "by_history": by_history}
+    if loose is not None:  # by content among the consumers in a temp table (tracked.py), indexed by content id
+        written["loose"] = (
+            f"{untracked} AND {consumer}.id IN (SELECT l.call_id FROM temp.{loose} l WHERE l.cid IN"
+            f" (SELECT o.cid FROM call_outputs o WHERE o.call_id = {producer}.id AND o.idx = {index}))"
+        )
     return " AND ".join(written[direction] for direction in directions)
 
 
