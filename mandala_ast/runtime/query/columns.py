@@ -194,12 +194,18 @@ class Decoder:
 
     def share(self, cids: list[bytes], values: list, gaps: list[int]) -> None:
         """Values decoded for one column, for the others (values are content-addressed)."""
-        self.values.update(zip(cids, values))
+        known = self.values
+        # A gap's value may be known already, and not from the values table: a loop value, a
+        # later output in its call row, when the table's row for its id is a transient op's
+        # (no value). The column's markers must not overwrite those.
+        kept = {cids[i]: known[cids[i]] for i in gaps if cids[i] in known}
+        known.update(zip(cids, values))
         # Then the few gaps' markers out (a filter per row cost more than the column's update).
         # A value its id had elsewhere in the column may go with them: fill() loads it.
         for i in gaps:
-            if self.values.get(cids[i]) is NOT_STORED:
-                del self.values[cids[i]]
+            if known.get(cids[i]) is NOT_STORED:
+                del known[cids[i]]
+        known.update(kept)
 
     def look_up(self, cid_columns: list[list[bytes]], inline: list[tuple[list[bytes], list, list[int]]]) -> list[tuple[list, list[int]]]:
         """The columns of ``cid_columns`` as far as known (NOT_STORED elsewhere), and where
