@@ -2089,7 +2089,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "    return [i for i, key in enumerate(keys) if times[key] > 1]\n",
            "    return [i for i, key in enumerate(keys) if times[key] > 2]\n",
            ("tests/test_query_distinct.py",), "without numpy, a row repeated once is shown twice"),
-    Mutant("RZ1", "mandala_ast/runtime/query/columns.py", "        known.update(kept)\n", "        pass\n",
+    Mutant("RZ1", "mandala_ast/runtime/query/columns.py",
+           "            pairs = ((cid, value) for cid, value in zip(cids, values) if value is not NOT_STORED)\n",
+           "            pairs = zip(cids, values)\n",
            ("tests/test_query_columns.py",),
            "a loop value, or a later output in its call row, shows as not stored when its id's values row is a transient op's"),
 )
