@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+LS3"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -141,6 +141,7 @@ AREAS["DT"] = "distinct rows found by sorted hashes, not a tuple per row (sessio
 AREAS["IV"] = "a column of ints decoded in bulk around its few other values (session 15)"
 AREAS["LS"] = "a guarded call's few calls without history searched in a temp table (session 15)"
 AREAS["RQ"] = "review of the session-15 distinct rows and guarded edges"
+AREAS["RZ"] = "review of the session-15 derived ids on demand and Decoder.share"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _BUILT = ("tests/test_built_collections.py",)
@@ -2099,6 +2100,11 @@ MUTANTS: tuple[Mutant, ...] = (
            "    return [i for i, key in enumerate(keys) if times[key] > 1]\n",
            "    return [i for i, key in enumerate(keys) if times[key] > 2]\n",
            ("tests/test_query_distinct.py",), "without numpy, a row repeated once is shown twice"),
+    Mutant("RZ1", "mandala_ast/runtime/query/columns.py",
+           "            pairs = ((cid, value) for cid, value in zip(cids, values) if value is not NOT_STORED)\n",
+           "            pairs = zip(cids, values)\n",
+           ("tests/test_query_columns.py",),
+           "a loop value, or a later output in its call row, shows as not stored when its id's values row is a transient op's"),
 )
 
 

@@ -118,6 +118,38 @@ class TestValues:
         assert sorted(rows(frame)) == [(0, 0), (0, 1), (1, 0), (1, 1)]
 
 
+@op(transient=True)
+def spread(n: int) -> list:
+    return list(range(n))
+
+
+@op(nout=2)
+def count_to(n: int) -> tuple:
+    return n, list(range(n))
+
+
+@op
+def pair(xs: list, m: list) -> int:
+    return len(xs) + len(m)
+
+
+@pytest.mark.parametrize(("body", "name"), [
+    ("    xs = spread(n)\n    a, b = count_to(n)\n", "b"),  # a later output, inline in its rows
+    ("    xs = spread(n)\n    for m in [[0], [0, 1]]:\n        k = pair(xs, m)\n", "m"),  # loop values
+    ("    xs = spread(n)\n    a, b = count_to(n)\n    if a > 1:\n        c = 1\n", "b"),  # (table.py)
+], ids=["later-output", "loop-value", "guarded"])
+def test_a_value_another_op_stored_as_transient_still_shows_where_it_is_known(storage: Storage, body: str, name: str) -> None:
+    """spread's outputs [0] and [0, 1] are transient: their values rows hold no value. The same
+    values are count_to's second outputs (inline in its call rows) and the query's own loop
+    values: there they show, though spread's column, decoded first, marks them as outside
+    its rows. They showed as not stored."""
+    ops = {"spread": spread, "count_to": count_to, "pair": pair}
+    run("import mandala_ast\nwith storage.run():\n    for n in (1, 2):\n        pair(spread(n), list(range(n)))\n"
+        "        count_to(n)\n", storage, **ops)
+    frame = run(f"import mandala_ast\nwith storage.query() as q:\n    n = Q()\n{body}", storage, **ops)["q"].df()
+    assert sorted(frame[name], key=repr) == [[0, 1], [0]]
+
+
 class TestRowCalls:
     def test_copies_share_the_calls_and_deleting_a_filtered_frame_works(self, storage: Storage) -> None:
         frame = query(storage, list(range(10))).df()

@@ -193,13 +193,14 @@ class Decoder:
             self.values.setdefault(content_id(value), value)
 
     def share(self, cids: list[bytes], values: list, gaps: list[int]) -> None:
-        """Values decoded for one column, for the others (values are content-addressed)."""
-        self.values.update(zip(cids, values))
-        # Then the few gaps' markers out (a filter per row cost more than the column's update).
-        # A value its id had elsewhere in the column may go with them: fill() loads it.
-        for i in gaps:
-            if self.values.get(cids[i]) is NOT_STORED:
-                del self.values[cids[i]]
+        """Values decoded for one column, for the others (values are content-addressed). A
+        gap's marker never overwrites what is known: a loop value, a later output decoded from
+        its own call row, where the values table's row for that id is a transient op's."""
+        if gaps:
+            pairs = ((cid, value) for cid, value in zip(cids, values) if value is not NOT_STORED)
+            self.values.update(pairs)
+        else:
+            self.values.update(zip(cids, values))
 
     def look_up(self, cid_columns: list[list[bytes]], inline: list[tuple[list[bytes], list, list[int]]]) -> list[tuple[list, list[int]]]:
         """The columns of ``cid_columns`` as far as known (NOT_STORED elsewhere), and where
