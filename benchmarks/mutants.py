@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -142,6 +142,7 @@ AREAS["IV"] = "a column of ints decoded in bulk around its few other values (ses
 AREAS["LS"] = "a guarded call's few calls without history searched in a temp table (session 15)"
 AREAS["RQ"] = "review of the session-15 distinct rows and guarded edges"
 AREAS["RZ"] = "review of the session-15 derived ids on demand and Decoder.share"
+AREAS["TT"] = "review of the session-15 temp tables of a guarded op's calls without history"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _BUILT = ("tests/test_built_collections.py",)
@@ -2046,9 +2047,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "        return self._compile(self._first)\n", ("tests/test_query_tracked.py",),
            "a guarded query keeps its first check's answer: calls uncompiled code stored since are missed"),
     Mutant("RW2", "mandala_ast/runtime/query/result.py",
-           "            conn = self.storage.engine.store.conn\n            self._epoch = deletion_epoch(conn)",
-           "            conn = self.storage.engine.store.conn\n            conn.execute('COMMIT')\n"
-           "            conn.execute('BEGIN')\n            self._epoch = deletion_epoch(conn)", ("tests/test_query_tracked.py",),
+           "                conn = self.storage.engine.store.conn\n                self._epoch = deletion_epoch(conn)",
+           "                conn = self.storage.engine.store.conn\n                conn.execute('COMMIT')\n"
+           "                conn.execute('BEGIN')\n                self._epoch = deletion_epoch(conn)", ("tests/test_query_tracked.py",),
            "the check and the statement read the file in two snapshots: calls stored between are half seen"),
     Mutant("RW3", "mandala_ast/runtime/query/tracked.py",
            "if not required or not guarded or any(map(_narrowed, required)):",
@@ -2088,6 +2089,10 @@ MUTANTS: tuple[Mutant, ...] = (
            "    return _loose_table(conn, version_id, names[0], budget) if len(names) == 1 else None",
            "    return _loose_table(conn, version_id, names[0], budget)", ("tests/test_query_tracked.py",),
            "a guarded call fed by two calls misses the uncompiled calls that lack history on its second edge"),
+    Mutant("TT1", "mandala_ast/runtime/query/result.py",
+           "        with self.storage.engine.store.snapshot():\n            return self._compile(tracked_calls(",
+           "        if True:\n            return self._compile(tracked_calls(", ("tests/test_query_tracked.py",),
+           "q.sql in one thread empties the temp table another thread's guarded query is reading: its rows lose those calls"),
     Mutant("IV1", "mandala_ast/runtime/query/columns.py", "                ints[i] = _decoded(codes[i], datas[i])\n",
            "                pass\n", ("tests/test_query_columns.py",), "a pickled value among ints shows as 0"),
     Mutant("IV2", "mandala_ast/runtime/query/columns.py", "            return ints, [i for i in others if ints[i] is NOT_STORED]\n",

@@ -292,3 +292,28 @@ def test_two_calls_of_one_op_under_an_if_and_its_else_read_its_calls_once(
     frame = run(branches, storage)["q"].df()
     assert len(checked) == 1
     assert sorted(frame["z"].dropna()) == [1, 5] and sorted(frame["w"].dropna()) == [3, 7]
+
+
+def test_a_guarded_query_read_while_another_thread_shows_its_sql_finds_the_calls_uncompiled_code_stored(
+    tmp_path: Path,
+) -> None:
+    # q.sql fills the temp table of the calls without history (tracked.py) as a read does: on
+    # the one connection threads share, it emptied the table while another thread's statement
+    # was reading it (a race: each read of the loop below is a chance to lose those rows).
+    import threading
+
+    storage = Storage(tmp_path / "s.db")
+    store_compiled(storage, range(1500))
+    store_uncompiled(storage, range(1500, 1700))
+    shown, read = run(GUARDED, storage)["q"], run(GUARDED, storage)["q"]
+    want = rows_of(read)
+    assert sum(z is not None for _, _, z in want) == 850  # (100 of them found among the calls without history)
+    stop = threading.Event()
+    shower = threading.Thread(target=lambda: [shown.sql for _ in iter(stop.is_set, True)])
+    shower.start()
+    try:
+        for _ in range(40):
+            assert rows_of(run(GUARDED, storage)["q"]) == want
+    finally:
+        stop.set()
+        shower.join()

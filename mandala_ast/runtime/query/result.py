@@ -187,7 +187,11 @@ class Query:
         an ``if`` that uncompiled code stored since (here, or in another process, after
         ``q.sql`` or before a read again after a deletion) would be missed."""
         self._compile()  # (first: it commits, which it cannot inside a read snapshot)
-        return self._compile(tracked_calls(self.storage.engine.store.conn, self.pattern))
+        # Under the storage's lock (a snapshot takes it): the temp tables tracked.py fills are
+        # the connection's, which threads share; refilled by ``q.sql`` outside it, they were
+        # emptied while another thread's statement read them.
+        with self.storage.engine.store.snapshot():
+            return self._compile(tracked_calls(self.storage.engine.store.conn, self.pattern))
 
     def _check_pattern(self) -> None:
         used = {node.number for call in self.pattern.calls for node in call.inputs.values() if isinstance(node, Node)}
@@ -221,10 +225,12 @@ class Query:
 
     def _sql_rows(self) -> list[tuple]:
         if self._raw is None:
-            compiled = self._statement()
-            conn = self.storage.engine.store.conn
-            self._epoch = deletion_epoch(conn)  # before the rows: a deletion between is seen next time
-            self._raw = conn.execute(compiled.sql, compiled.params).fetchall()
+            self._compile()  # (it commits: not inside a read snapshot)
+            with self.storage.engine.store.snapshot():  # (row_table's reads too: see _statement)
+                compiled = self._statement()
+                conn = self.storage.engine.store.conn
+                self._epoch = deletion_epoch(conn)  # before the rows: a deletion between is seen next time
+                self._raw = conn.execute(compiled.sql, compiled.params).fetchall()
         return self._raw
 
     def _matches(self) -> list[dict[int, Any]]:
