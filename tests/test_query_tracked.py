@@ -317,3 +317,33 @@ def test_a_guarded_query_read_while_another_thread_shows_its_sql_finds_the_calls
     finally:
         stop.set()
         shower.join()
+
+
+def test_a_guarded_query_reading_calls_without_history_lets_another_process_write_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The temp table of those calls is written inside the read's snapshot: a write there to the
+    # file itself would hold its write lock till the read ends, and writers would wait or fail.
+    import subprocess
+    import sys
+
+    storage = Storage(tmp_path / "s.db")
+    store_compiled(storage, range(6))
+    store_uncompiled(storage, range(6, 10))
+    writer = (
+        "import sqlite3, sys\n"
+        "conn = sqlite3.connect(sys.argv[1], timeout=0, isolation_level=None)\n"
+        "conn.execute('BEGIN IMMEDIATE'); conn.execute('CREATE TABLE IF NOT EXISTS scratch (a)'); conn.execute('COMMIT')\n"
+    )
+    written: list[subprocess.CompletedProcess] = []
+    epoch = result.deletion_epoch
+
+    def write_then_epoch(conn: sqlite3.Connection) -> Any:  # (after the statement's temp table is filled)
+        written.append(subprocess.run([sys.executable, "-c", writer, str(tmp_path / "s.db")], capture_output=True, text=True))
+        return epoch(conn)
+
+    monkeypatch.setattr(result, "deletion_epoch", write_then_epoch)
+    q = run(GUARDED, storage)["q"]
+    assert "temp.mandala_loose_" in q.sql
+    assert rows_of(q) == expected(range(10))
+    assert written and all(done.returncode == 0 for done in written), [done.stderr for done in written]
