@@ -12,6 +12,9 @@ on PYTHONPATH), each timed as the best of --runs runs on a new Storage object:
 - derived:       plain + w = z * 2 + x; big = z > 1000 and x % 3 != 0;
                  if w > 10: v = w - 1                                       (N/2 rows)
 - builtins:      plain + s = str(z); if len(s) > 5: t = max(x, y)           (N/2 rows)
+- guarded, uncompiled calls: the guarded block on a copy of the store with UNCOMPILED more
+                 add(inc(k), k) calls stored by uncompiled code (no history on add's first
+                 input: found by content), cached beside the store   (N/2 + UNCOMPILED rows)
 
 "per row" = (query − plain) / rows: what the guards and derived columns cost on top of
 matching and loading the same calls.
@@ -26,6 +29,7 @@ import argparse
 import datetime as _dt
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -97,7 +101,12 @@ KINDS = [
     ("guarded_loop", "guarded call in a 1000-value loop"),
     ("derived", "3 derived columns + a guard (vectorisable)"),
     ("builtins", "str(), len(), max() (row by row) + a guard"),
+    ("guarded_uncompiled", "guarded call, 10 of add's calls stored by uncompiled code (by content)"),
 ]
+#: Calls the "guarded_uncompiled" kind's copy of the store gets from uncompiled code.
+UNCOMPILED = 10
+#: The block each kind runs (its own name but for these).
+BLOCKS = {"guarded_uncompiled": "guarded"}
 
 
 def write_blocks():
@@ -117,11 +126,13 @@ def worker(args):
     path = os.path.join(args.store, "results.db")
     if args.kind == "tables":
         return tables_worker(args, blocks, Storage(path))
+    if args.kind == "store_uncompiled":
+        return store_uncompiled(Storage(path), bq.load_ma_ops(), args.n)
     times, rows = [], None
     for _ in range(args.runs):
         storage = Storage(path)
         t0 = time.perf_counter()
-        frame = getattr(blocks, args.kind)(storage).df()
+        frame = getattr(blocks, BLOCKS.get(args.kind, args.kind))(storage).df()
         times.append(time.perf_counter() - t0)
         rows = len(frame)
         del frame
@@ -134,6 +145,31 @@ def worker(args):
 #: The queries whose table (not their SQL statement) "tables" times, interleaved.
 TABLE_KINDS = ["plain", "guarded", "derived", "builtins"]
 TABLE_REPEATS = 3
+
+
+def store_uncompiled(storage, ops, n):
+    """UNCOMPILED calls add(inc(k), k) for k past the stored ones, from this (uncompiled) code:
+    add's first input then has no recorded source."""
+    with storage.run():
+        for k in range(n // 2, n // 2 + UNCOMPILED):
+            ops.add(ops.inc(k), k)
+    storage.close()
+
+
+def uncompiled_store(store, n, env, timeout):
+    """A copy of ``store`` with UNCOMPILED calls stored by uncompiled code, built once by the
+    code in ``env`` (cached beside it)."""
+    copy = f"{store}-uncompiled{UNCOMPILED}"
+    done = os.path.join(copy, "done")
+    if os.path.exists(done):
+        return copy
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(store, copy)
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--kind", "store_uncompiled", "--store", copy,
+           "--n", str(n)]
+    subprocess.run(cmd, env=env, check=True, timeout=timeout, capture_output=True)
+    open(done, "w").close()
+    return copy
 
 
 def tables_worker(args, blocks, storage):
@@ -259,12 +295,14 @@ def main():
     ap.add_argument("--sizes", type=lambda s: [bq._parse_n(x) for x in s.split(",")], default=[1_000_000])
     ap.add_argument("--baseline", default="/work/main", help="a checkout of the old code (put on PYTHONPATH)")
     ap.add_argument("--runs", type=int, default=2)
-    ap.add_argument("--kinds", default="all", help="comma-separated: plain,guarded,guarded_loop,derived,builtins,tables")
+    ap.add_argument("--kinds", default="all",
+                    help="comma-separated: plain,guarded,guarded_loop,derived,builtins,guarded_uncompiled,tables")
     ap.add_argument("--timeout", type=float, default=1800.0)
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--kind", help=argparse.SUPPRESS)
     ap.add_argument("--store", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
+    ap.add_argument("--n", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         return worker(args)
@@ -278,9 +316,14 @@ def main():
         results = {}
         stores = {"after": meta["dir"], "before": baseline_store(n, args.baseline, meta["dir"], args.timeout)}
         chosen = [k for k, _ in KINDS] + ["tables"] if args.kinds == "all" else args.kinds.split(",")
+        if "guarded_uncompiled" in chosen:  # (built by this code; the baseline's format may differ)
+            stores["after_uncompiled"] = uncompiled_store(stores["after"], n, dict(os.environ), args.timeout)
+            stores["before_uncompiled"] = stores["after_uncompiled"] if stores["before"] == stores["after"] else \
+                uncompiled_store(stores["before"], n, _baseline_env(args.baseline), args.timeout)
         for kind in chosen:
             for side in ("before", "after"):
-                results[(kind, side)] = run_worker(kind, stores[side], args.baseline if side == "before" else None,
+                store = stores[f"{side}_uncompiled" if kind == "guarded_uncompiled" else side]
+                results[(kind, side)] = run_worker(kind, store, args.baseline if side == "before" else None,
                                                    args.runs, args.timeout)
                 bq._log(f"{kind} {side}: {results[(kind, side)]}")
         reports.append(render(n, results, args.baseline, args))
