@@ -4,7 +4,6 @@ content too wherever a call of its op was stored without history (uncompiled cod
 from __future__ import annotations
 
 import sqlite3
-import textwrap
 from collections.abc import Iterable
 from contextlib import closing
 from pathlib import Path
@@ -13,8 +12,9 @@ from typing import Any
 import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
+from test_query import run as run_compiled
 
-from mandala_ast import Q, Storage, op, transform_source
+from mandala_ast import Storage, op
 from mandala_ast.runtime.query import result, tracked
 from mandala_ast.runtime.query.pattern import Pattern
 
@@ -49,10 +49,7 @@ with storage.query() as q:
 
 def run(source: str, storage: Storage) -> dict:
     """*source* compiled, executed with *storage* and this module's ops."""
-    compiled = transform_source(textwrap.dedent(source), "user_code.py").source
-    namespace = {"__name__": "user_code", "storage": storage, "inc": inc, "add": add, "Q": Q}
-    exec(compile(compiled, "user_code.py", "exec"), namespace)
-    return namespace
+    return run_compiled(source, storage, inc=inc, add=add)
 
 
 def store_compiled(storage: Storage, xs: Iterable[int]) -> None:

@@ -58,8 +58,8 @@ def distinct_rows(key_columns: Sequence[Any], count: int, filled: Mapping[int, i
     stands_for = _grouped(key_columns, sorted(rows), filled)
     if not stands_for:
         return None
-    dropped = {i for group in stands_for.values() for i in group[1:]}
-    return Distinct([i for i in range(count) if i not in dropped] if dropped else list(range(count)), stands_for)
+    dropped = {i for group in stands_for.values() for i in group[1:]}  # (each group has two rows or more)
+    return Distinct([i for i in range(count) if i not in dropped], stands_for)
 
 
 def _grouped(key_columns: Sequence[Any], rows: list[int], filled: Mapping[int, int]) -> dict[int, list[int]]:

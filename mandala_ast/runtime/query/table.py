@@ -340,11 +340,13 @@ class _Table:
         # ids, ~1 µs a value, are computed only for the rows whose stored ids repeat (and the
         # rows filled), which are all distinct_rows reads (1.5 s for 3 derived columns at 500k
         # rows when one row repeated).
-        stored = [c.keys() for c in columns if c.stored_only()]
-        suspects = repeated_rows(stored, count) if stored else None
-        if suspects == [] and not filled:
+        keys: list[Any] = [c.keys() if c.stored_only() else _RowKeys(c) for c in columns]
+        stored = [k for k in keys if not isinstance(k, _RowKeys)]
+        if not stored:  # (derived columns only: every row's keys are compared)
+            return distinct_rows([c.keys() for c in columns], count, filled)
+        suspects = repeated_rows(stored, count)
+        if not suspects and not filled:
             return None
-        keys = [c.keys() if suspects is None or c.stored_only() else _RowKeys(c) for c in columns]
         return distinct_rows(keys, count, filled, suspects)
 
 
