@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -143,6 +143,7 @@ AREAS["LS"] = "a guarded call's few calls without history searched in a temp tab
 AREAS["RQ"] = "review of the session-15 distinct rows and guarded edges"
 AREAS["RZ"] = "review of the session-15 derived ids on demand and Decoder.share"
 AREAS["TT"] = "review of the session-15 temp tables of a guarded op's calls without history"
+AREAS["PH"] = "transient placeholders under a value another op stores (session 16)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _BUILT = ("tests/test_built_collections.py",)
@@ -2093,6 +2094,18 @@ MUTANTS: tuple[Mutant, ...] = (
            "        with self.storage.engine.store.snapshot():\n            return self._compile(tracked_calls(",
            "        if True:\n            return self._compile(tracked_calls(", ("tests/test_query_tracked.py",),
            "q.sql in one thread empties the temp table another thread's guarded query is reading: its rows lose those calls"),
+    Mutant("PH1", "mandala_ast/runtime/value_rows.py",
+           "    f\" external = excluded.external WHERE val_rows.codec = '{_PLACEHOLDER}' AND excluded.codec != '{_PLACEHOLDER}'\"",
+           "    f\" external = excluded.external WHERE 0\"", ("tests/test_transient.py",),
+           "another process's output equal to a transient op's value is dropped: shown as not stored, computed at every load"),
+    Mutant("PH2", "mandala_ast/runtime/recording.py",
+           "        return cid in self.placeholders and encoded.codec != transient.CODEC\n",
+           "        return False\n", ("tests/test_transient.py",),
+           "an output equal to a transient op's value this process stored is computed twice to be stored"),
+    Mutant("PH3", "mandala_ast/runtime/loading.py",
+           "        elif value is transient.NOT_STORED:\n            self.placeholders.add(cid)\n",
+           "", ("tests/test_transient.py",),
+           "an output equal to a transient op's value this process loaded (a hit) is computed twice to be stored"),
     Mutant("IV1", "mandala_ast/runtime/query/columns.py", "                ints[i] = _decoded(codes[i], datas[i])\n",
            "                pass\n", ("tests/test_query_columns.py",), "a pickled value among ints shows as 0"),
     Mutant("IV2", "mandala_ast/runtime/query/columns.py", "            return ints, [i for i in others if ints[i] is NOT_STORED]\n",

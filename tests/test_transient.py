@@ -551,3 +551,46 @@ def test_an_op_no_longer_transient_that_gives_another_value_says_it_is_computed_
                 with Storage(tmp_path / "s.db").run():
                     assert op(_sample)(2) == [float(len(SAMPLES))] * 2
     assert SAMPLES == [2, 2, 2]
+
+
+def _scratch(n: int) -> np.ndarray:
+    return np.arange(float(n))
+
+
+def _kept(n: int) -> np.ndarray:  # the same values as _scratch: the same content ids
+    RUNS.append("kept")
+    return np.arange(float(n))
+
+
+# 100 floats travel in their value's own row, 400 in val_bytes, 200,000 in a value file.
+@pytest.mark.parametrize("n", [100, 400, 200_000])
+@pytest.mark.parametrize("same_storage", [True, False])
+@pytest.mark.parametrize("block", ["run", "batch"])
+def test_a_value_a_transient_op_left_unstored_is_stored_when_another_op_outputs_it(tmp_path, n, same_storage, block):
+    # Its id's row was the transient op's placeholder, so the stored op's output was taken for
+    # stored: computed twice (once more to store it over the placeholder) in the storage that
+    # stored the placeholder; in another, shown as not stored and computed again at each load.
+    first = Storage(tmp_path / "s.db")
+    with first.run():
+        op(transient=True)(_scratch)(n)
+    second = first if same_storage else Storage(tmp_path / "s.db")
+    with second.run():  # a hit: the value is known as not stored
+        op(transient=True)(_scratch)(n)
+    with second.run() if block == "run" else second.batch(progress=False):  # (batch: Recorder.record_many)
+        op(_kept)(n)
+    for storage in (second, Storage(tmp_path / "s.db")):
+        assert np.array_equal(storage.df(op(_kept))["output"].iloc[0], np.arange(float(n)))
+        with storage.run():
+            assert np.array_equal(op(_kept)(n), np.arange(float(n)))
+    assert RUNS == ["kept"]
+    assert Storage(tmp_path / "s.db").verify().ok
+
+
+def test_a_transient_output_equal_to_a_stored_value_keeps_the_value(tmp_path):
+    storage = Storage(tmp_path / "s.db")
+    with storage.run():
+        op(_kept)(400)
+    with storage.run():
+        op(transient=True)(_scratch)(400)
+    for reader in (storage, Storage(tmp_path / "s.db")):
+        assert np.array_equal(reader.df(op(_kept))["output"].iloc[0], np.arange(400.0))

@@ -54,6 +54,9 @@ class ValueLoader:
         self.values: dict[bytes, Any] = {}  # cid -> decoded immutable value
         self.unflushed: dict[bytes, codecs.EncodedValue] = {}  # cid -> value not yet committed
         self.stored: set[bytes] = set()  # cids known to be in the file (skip re-encoding)
+        # Those of them whose row is a transient op's placeholder: no argument passed on
+        # stores its value, but another op's output equal to it does (recording.py).
+        self.placeholders: set[bytes] = set()
         self.inline: dict[bytes, tuple[Any, bytes]] = {}  # cid -> (codec, data) of a small prefetched value
         # An output unpickled here may hash to another id than the one it was stored under (see
         # check_round_trips): that id -> the stored one. Pickled outputs loaded since the last
@@ -166,6 +169,8 @@ class ValueLoader:
         self.stored.add(cid)
         if type(value) in IMMUTABLE:
             self.values[cid] = value
+        elif value is transient.NOT_STORED:
+            self.placeholders.add(cid)
 
     def remember_outputs(self, outputs: list[tuple]) -> tuple[bytes, ...]:
         """Keep the small values found with a stored call's outputs ``[(cid, codec, data)]``
@@ -182,7 +187,7 @@ class ValueLoader:
 
     def forget(self) -> None:
         """Forget what the file holds (after a deletion); buffered values stay."""
-        for cache in (self.values, self.stored, self.inline):
+        for cache in (self.values, self.stored, self.inline, self.placeholders):
             cache.clear()
 
     def check_round_trips(self) -> bool:

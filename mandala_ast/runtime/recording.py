@@ -131,7 +131,7 @@ class Recorder:
                 if inputs is None:
                     inputs = self.encode_new_inputs(call)
                 for cid, value in (*inputs.items(), *zip(out_cids, encoded)):
-                    if cid in stored or cid in unflushed:
+                    if (cid in stored or cid in unflushed) and not self._replaces_placeholder(cid, value):
                         continue
                     data = value.data
                     if len(data) >= large:  # a file beside the database: as record() writes it
@@ -139,6 +139,8 @@ class Recorder:
                         continue
                     vals += (cid, value.codec, data, len(data), 0)
                     unflushed[cid] = value
+                    if value.codec == transient.CODEC or self.loader.placeholders:
+                        self._note_placeholder(cid, value)
                 self._buffer_rows(call, out_cids, encoded, duration)
             except BaseException as exc:  # a full disk: nothing of the call stays buffered
                 self._unbuffer(mark, call.row_id)
@@ -223,7 +225,7 @@ class Recorder:
 
     def _buffer_encoded(self, cid: bytes, encoded: codecs.EncodedValue) -> None:
         unflushed = self.loader.unflushed
-        if cid in self.loader.stored or cid in unflushed:
+        if (cid in self.loader.stored or cid in unflushed) and not self._replaces_placeholder(cid, encoded):
             return
         data, external = encoded.data, 0
         # A structure's row (element ids) stays in the file: gc reads it to keep its elements.
@@ -233,6 +235,22 @@ class Recorder:
             data, external = self._write_blob(self.blobs, cid, encoded), 1
         self.store.rows["vals"] += (cid, encoded.codec, data, len(encoded.data), external)
         unflushed[cid] = encoded
+        self._note_placeholder(cid, encoded)
+
+    def _replaces_placeholder(self, cid: bytes, encoded: codecs.EncodedValue) -> bool:
+        """Whether ``encoded``, under a cid known stored or buffered, is a value whose row
+        there is a transient op's placeholder. Known, it keeps arguments passed on from being
+        stored; but another op's output takes its row (both rows are written:
+        value_rows.OVER_PLACEHOLDERS), else that op's calls would show it as not stored and
+        compute it again at every load."""
+        return cid in self.loader.placeholders and encoded.codec != transient.CODEC
+
+    def _note_placeholder(self, cid: bytes, encoded: codecs.EncodedValue) -> None:
+        placeholders = self.loader.placeholders
+        if encoded.codec == transient.CODEC:
+            placeholders.add(cid)
+        elif placeholders:  # a value takes the placeholder's row
+            placeholders.discard(cid)
 
     def store_over_placeholders(self, encoded: dict[bytes, codecs.EncodedValue]) -> None:
         """Store values (by cid) whose rows are transient placeholders, now, in place of

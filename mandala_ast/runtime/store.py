@@ -745,13 +745,16 @@ _INSERTS = {
     "dep_sets": "INSERT OR IGNORE INTO dep_sets VALUES (?, ?, ?, ?)",
     "accepted": "INSERT OR IGNORE INTO accepted VALUES (?, ?, ?)",
     "defaults": "INSERT OR IGNORE INTO defaults VALUES (?, ?, ?)",
-    "vals": "INSERT OR IGNORE INTO val_rows VALUES (?, ?, ?, ?, ?)",  # bytes placed first: value_rows.py
+    "vals": "INSERT INTO val_rows VALUES (?, ?, ?, ?, ?)",  # bytes placed first; see _AFTER_ROWS
     "calls": "INSERT OR IGNORE INTO calls (id, hid, lkey, cid, version_id, deps_id, created_at, "
     "duration, exact, outputs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "inputs": "INSERT OR IGNORE INTO call_inputs VALUES (?, ?, ?, ?, ?)",
     "outputs": "INSERT OR IGNORE INTO call_outputs VALUES (?, ?, ?)",
     "file_stats": file_deps.INSERT_SQL,
 }
+#: What follows a table's rows in its INSERT statement: values are stored over transient
+#: placeholders, other rows there kept (value_rows.OVER_PLACEHOLDERS).
+_AFTER_ROWS = {"vals": value_rows.OVER_PLACEHOLDERS}
 #: Fields per buffered row (SQLiteStore.rows): a call's integer key is added when it is written.
 FIELDS = {table: sql.count("?") - (table == "calls") for table, sql in _INSERTS.items()}
 _ROWS_PER_STATEMENT = 50
@@ -806,15 +809,16 @@ def _insert_rows(conn: sqlite3.Connection, table: str, flat: list) -> None:
     if not flat:
         return
     head, values = _INSERTS[table].split(" VALUES ")
+    tail = _AFTER_ROWS.get(table, "")
     width = values.count("?")
     step = width * min(_ROWS_PER_STATEMENT, _MAX_PARAMETERS // width)
     whole = len(flat) - len(flat) % step
     if whole:
-        statement = f"{head} VALUES {', '.join([values] * (step // width))}"
+        statement = f"{head} VALUES {', '.join([values] * (step // width))}{tail}"
         conn.executemany(statement, [flat[start : start + step] for start in range(0, whole, step)])
     if whole < len(flat):
         rest = flat[whole:]
-        conn.execute(f"{head} VALUES {', '.join([values] * (len(rest) // width))}", rest)
+        conn.execute(f"{head} VALUES {', '.join([values] * (len(rest) // width))}{tail}", rest)
 
 
 def _in_key_order(flat: list, width: int) -> list:

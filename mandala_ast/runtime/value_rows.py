@@ -25,6 +25,7 @@ import sqlite3
 __all__ = [
     "IN_VAL_BYTES",
     "MEDIUM_VALUE_BYTES",
+    "OVER_PLACEHOLDERS",
     "SCHEMA",
     "delete_values",
     "place_bytes",
@@ -72,10 +73,19 @@ _VALS_WRITES = (
 #: The statements that create the value tables of a new file, in order.
 SCHEMA = (_VAL_ROWS_TABLE, _VAL_BYTES_TABLE, _VALS_VIEW, *_VALS_WRITES)
 
-_STORED_SQL = "SELECT cid FROM val_rows WHERE cid IN ({marks})"
 #: The codec of a transient output's row without bytes (transient.py's CODEC, spelled out:
 #: this module depends on nothing else of the runtime).
 _PLACEHOLDER = "transient"
+#: What follows the rows of an ``INSERT INTO val_rows VALUES …``: a value stored under a cid
+#: whose row is a transient op's placeholder takes its place (another op's output, or an
+#: argument, equal to a value a transient op left out: else that op's calls would show their
+#: value as not stored and compute it again at every load); any other row there is kept.
+OVER_PLACEHOLDERS = (
+    " ON CONFLICT (cid) DO UPDATE SET codec = excluded.codec, data = excluded.data, size = excluded.size,"
+    f" external = excluded.external WHERE val_rows.codec = '{_PLACEHOLDER}' AND excluded.codec != '{_PLACEHOLDER}'"
+)
+# (a placeholder is no stored value: bytes stored over it are not dropped as stored already)
+_STORED_SQL = f"SELECT cid FROM val_rows WHERE cid IN ({{marks}}) AND codec != '{_PLACEHOLDER}'"
 # Ids are never handed out twice, even after the largest one left: a value whose bytes were
 # lost (a damaged page, a salvaged file) still names its id, and would load the bytes of the
 # next value stored under it. The largest id handed out is kept in mandala_meta.
