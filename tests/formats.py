@@ -5,6 +5,12 @@ from __future__ import annotations
 
 import sqlite3
 
+#: Format 10's call tables as format 9 had them: without the index of calls not exact.
+FORMAT_9_LAYOUT = (
+    "DROP INDEX idx_calls_inexact",
+    "DELETE FROM sqlite_stat1 WHERE idx = 'idx_calls_inexact'",
+)
+
 #: Format 9's call tables as format 8 had them: the indexes keyed by hashes alone, no buckets.
 FORMAT_8_LAYOUT = (
     "DROP INDEX idx_calls_key",
@@ -41,6 +47,14 @@ def format_7_layout(conn: sqlite3.Connection, fmt: str = "mandala_ast/7") -> Non
 
 def format_8_layout(conn: sqlite3.Connection, fmt: str = "mandala_ast/8") -> None:
     """Lay the open file out as format 8 did, and call its format ``fmt``."""
+    format_9_layout(conn, fmt)
     for statement in FORMAT_8_LAYOUT:
+        conn.execute(statement)
+    conn.execute("UPDATE mandala_meta SET value = ? WHERE key = 'format'", (fmt,))
+
+
+def format_9_layout(conn: sqlite3.Connection, fmt: str = "mandala_ast/9") -> None:
+    """Lay the open file out as format 9 did, and call its format ``fmt``."""
+    for statement in FORMAT_9_LAYOUT:
         conn.execute(statement)
     conn.execute("UPDATE mandala_meta SET value = ? WHERE key = 'format'", (fmt,))

@@ -5,11 +5,12 @@ from __future__ import annotations
 import sqlite3
 import sys
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-from formats import format_7_layout, format_8_layout
+from formats import format_7_layout, format_8_layout, format_9_layout
 
 import mandala_ast
 from mandala_ast import Storage
@@ -240,6 +241,28 @@ def test_a_format_8_file_is_upgraded_once_and_its_calls_hit_and_delete_by_row_id
     assert storage.delete_calls(doomed).calls == 2  # and add(4, 3), computed from it
     user.pipeline(storage)
     assert user.RUNS == [3, (4, 3)]
+
+
+def _indexes(path: Path) -> dict[str, str]:
+    with closing(sqlite3.connect(path)) as conn:
+        return dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index'"))
+
+
+@pytest.mark.parametrize("layout", [format_9_layout, format_8_layout])
+def test_an_earlier_file_gets_the_index_of_calls_not_exact_once_and_keeps_its_calls(tmp_path, user, capfd, layout):
+    path = tmp_path / "old.db"
+    user.pipeline(Storage(path))
+    with sqlite3.connect(path) as conn:
+        layout(conn)
+    user.RUNS.clear()
+    assert "idx_calls_inexact" not in _indexes(path)
+    assert user.pipeline(Storage(path)) == [2 * i + 1 for i in range(5)]
+    assert user.RUNS == [] and "upgrading" in capfd.readouterr().err
+    assert stored_format(path) == FORMAT and "WHERE exact = 0" in _indexes(path)["idx_calls_inexact"]
+    with closing(sqlite3.connect(path)) as conn:  # (what the planner assumes of it is written too)
+        assert conn.execute("SELECT count(*) FROM sqlite_stat1 WHERE idx = 'idx_calls_inexact'").fetchone() == (1,)
+    Storage(path)
+    assert "upgrading" not in capfd.readouterr().err
 
 
 def test_a_call_stored_by_two_storages_at_once_is_stored_once(tmp_path, user):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from disks import tmpfs
-from formats import format_7_layout, format_8_layout
+from formats import format_7_layout, format_8_layout, format_9_layout
 from integrity import dangling_references
 from test_query import rows, run
 
@@ -284,7 +284,7 @@ def _read_only_view(tmp_path: Path, fmt: str | None = None, *, fresh: bool = Tru
     if fmt is not None:  # laid out as that earlier format wrote it
         with closing(sqlite3.connect(source / "s.db")) as conn:
             with conn:
-                (format_8_layout if fmt == "mandala_ast/8" else format_7_layout)(conn, fmt)
+                {"mandala_ast/9": format_9_layout, "mandala_ast/8": format_8_layout}.get(fmt, format_7_layout)(conn, fmt)
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     _mount(["--bind", str(source)], view)
     try:
@@ -305,11 +305,12 @@ def test_storage_on_a_read_only_mount_opens_and_loads(read_only):
     assert RAN == [("inc", 1), ("inc", 2), ("blob", 3), ("blob", 3)]  # the last: blob.fn(3) above
 
 
-@pytest.mark.parametrize("fmt", ["mandala_ast/7", "mandala_ast/8"])
+@pytest.mark.parametrize("fmt", ["mandala_ast/7", "mandala_ast/8", "mandala_ast/9"])
 def test_an_earlier_format_on_a_read_only_mount_opens_loads_and_verifies(tmp_path, fmt):
     # Format 8 changed only where new values are written, format 9 only how indexes are
-    # keyed: the previous release read such shared results; refusing them until someone
-    # upgrades the file where it is writable broke every reader on the cluster at once.
+    # keyed, format 10 only added one: the previous release read such shared results; refusing
+    # them until someone upgrades the file where it is writable broke every reader on the
+    # cluster at once.
     for read_only in _read_only_view(tmp_path, fmt):
         storage = Storage(read_only)
         with storage.run():
