@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+RS2"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -145,6 +145,7 @@ AREAS["RZ"] = "review of the session-15 derived ids on demand and Decoder.share"
 AREAS["TT"] = "review of the session-15 temp tables of a guarded op's calls without history"
 AREAS["PH"] = "transient placeholders under a value another op stores (session 16)"
 AREAS["IN"] = "format 10: the index of calls not exact a guarded query's check reads (session 16)"
+AREAS["RS"] = "review of session-16 merges"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _BUILT = ("tests/test_built_collections.py",)
@@ -343,7 +344,8 @@ MUTANTS: tuple[Mutant, ...] = (
            equivalent=True,
            reason="the hard link then fails on the existing file, and its digest is returned just the "
                   "same: the file is still written once; only slower"),
-    Mutant("S11", _VR, "        if rows[start] in stored:\n            dropped.append(start)\n            continue\n", "",
+    Mutant("S11", _VR, "        if placeholder is not None and not (placeholder and rows[start] in outputs):\n"
+           "            dropped.append(start)  # its row stays: no bytes that no row names\n            continue\n", "",
            ("tests/test_value_rows.py",), "a medium value stored already gets a second, orphaned copy of its bytes"),
     Mutant("S12", _VR, "        if not external and data is not None and len(data) >= MEDIUM_VALUE_BYTES\n",
            "        if False\n", ("tests/test_value_rows.py",), "medium values stay in their content-keyed rows"),
@@ -2120,6 +2122,14 @@ MUTANTS: tuple[Mutant, ...] = (
            "        elif value is transient.NOT_STORED:\n            self.placeholders.add(cid)\n",
            "", ("tests/test_transient.py",),
            "an output equal to a transient op's value this process loaded (a hit) is computed twice to be stored"),
+    Mutant("RS1", "mandala_ast/runtime/store.py",
+           "    if all(flat[start] in outputs for start in starts):  # (a miss's outputs, nothing else)\n",
+           "    if True:\n", ("tests/test_transient.py",),
+           "a transient output passed on by a storage that forgot (a deletion) or never knew its placeholder is stored"),
+    Mutant("RS2", "mandala_ast/runtime/value_rows.py",
+           "        if placeholder is not None and not (placeholder and rows[start] in outputs):\n",
+           "        if placeholder is not None and not placeholder:\n", ("tests/test_transient.py",),
+           "a medium transient output passed on by a storage that does not know its placeholder leaves bytes no row names"),
     Mutant("IV1", "mandala_ast/runtime/query/columns.py", "                ints[i] = _decoded(codes[i], datas[i])\n",
            "                pass\n", ("tests/test_query_columns.py",), "a pickled value among ints shows as 0"),
     Mutant("IV2", "mandala_ast/runtime/query/columns.py", "            return ints, [i for i in others if ints[i] is NOT_STORED]\n",

@@ -594,3 +594,36 @@ def test_a_transient_output_equal_to_a_stored_value_keeps_the_value(tmp_path):
         op(transient=True)(_scratch)(400)
     for reader in (storage, Storage(tmp_path / "s.db")):
         assert np.array_equal(reader.df(op(_kept))["output"].iloc[0], np.arange(400.0))
+
+
+def _total(data: np.ndarray) -> float:
+    RUNS.append("total")
+    return float(data.sum())
+
+
+# 100 floats travel in their value's own row, 400 in val_bytes.
+@pytest.mark.parametrize("n", [100, 400])
+@pytest.mark.parametrize("unknown", ["after a deletion", "by another storage"])
+def test_a_transient_output_passed_on_by_a_storage_that_does_not_know_it_is_not_stored(tmp_path, n, unknown):
+    # The process that computed it knows its row is a placeholder, until a deletion makes it
+    # forget what the file holds (or another Storage is given the value): the argument's row
+    # then took the placeholder's, storing the value the op said to leave out.
+    path = tmp_path / "s.db"
+    storage = Storage(path)
+    with storage.run():
+        data = op(transient=True)(_scratch)(n)
+        op(_kept)(3)
+    if unknown == "after a deletion":
+        storage.delete_calls(storage.df(op(_kept)))
+    else:
+        storage = Storage(path)
+    with storage.run():
+        assert op(_total)(data) == float(np.arange(float(n)).sum())
+    rows = _value_rows(path)  # (and _kept(3)'s, where it was not deleted)
+    assert ("transient", 0) in rows and all(size < 8 * n for _, size in rows)
+    assert list(Storage(path).df(op(_scratch))["output"]) == [NOT_STORED]
+    assert Storage(path).verify().ok
+    RUNS.clear()
+    with Storage(path).run():  # the call downstream is found by its input's content id
+        assert op(_total)(op(transient=True)(_scratch)(n)) == float(np.arange(float(n)).sum())
+    assert RUNS == []

@@ -451,7 +451,8 @@ class SQLiteStore:
         for table, rows in self.rows.items():
             if rows and table not in _BY_CALL_ID:
                 if table == "vals":
-                    rows = value_rows.place_bytes(conn, _in_key_order(rows, FIELDS[table]))
+                    _insert_values(conn, _in_key_order(rows, FIELDS[table]), set(self.rows["outputs"][2::3]))
+                    continue
                 _insert_rows(conn, table, rows)
         calls, inputs, outputs = self.rows["calls"], self.rows["inputs"], self.rows["outputs"]
         if not calls and not inputs and not outputs:
@@ -752,16 +753,13 @@ _INSERTS = {
     "dep_sets": "INSERT OR IGNORE INTO dep_sets VALUES (?, ?, ?, ?)",
     "accepted": "INSERT OR IGNORE INTO accepted VALUES (?, ?, ?)",
     "defaults": "INSERT OR IGNORE INTO defaults VALUES (?, ?, ?)",
-    "vals": "INSERT INTO val_rows VALUES (?, ?, ?, ?, ?)",  # bytes placed first; see _AFTER_ROWS
+    "vals": "INSERT INTO val_rows VALUES (?, ?, ?, ?, ?)",  # bytes placed first; see _insert_values
     "calls": "INSERT OR IGNORE INTO calls (id, hid, lkey, cid, version_id, deps_id, created_at, "
     "duration, exact, outputs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "inputs": "INSERT OR IGNORE INTO call_inputs VALUES (?, ?, ?, ?, ?)",
     "outputs": "INSERT OR IGNORE INTO call_outputs VALUES (?, ?, ?)",
     "file_stats": file_deps.INSERT_SQL,
 }
-#: What follows a table's rows in its INSERT statement: values are stored over transient
-#: placeholders, other rows there kept (value_rows.OVER_PLACEHOLDERS).
-_AFTER_ROWS = {"vals": value_rows.OVER_PLACEHOLDERS}
 #: Fields per buffered row (SQLiteStore.rows): a call's integer key is added when it is written.
 FIELDS = {table: sql.count("?") - (table == "calls") for table, sql in _INSERTS.items()}
 _ROWS_PER_STATEMENT = 50
@@ -809,14 +807,31 @@ def _revive(conn: sqlite3.Connection, hids: list[bytes], ids: Sequence[int]) -> 
     return [found.get(hid, new) for hid, new in zip(hids, ids)]
 
 
-def _insert_rows(conn: sqlite3.Connection, table: str, flat: list) -> None:
+def _insert_values(conn: sqlite3.Connection, flat: list, outputs: set[bytes]) -> None:
+    """Insert the buffered value rows (fields one after another, in key order); ``outputs``:
+    the cids of the buffered calls' outputs. An output's row takes the place of a transient
+    op's placeholder under its cid; an argument's does not (value_rows.OVER_PLACEHOLDERS and
+    KEEP_ROWS): whether a row there is a placeholder, the Storage that buffered an argument
+    may not know, and a transient output passed on must stay unstored."""
+    flat = value_rows.place_bytes(conn, flat, outputs)
+    width = FIELDS["vals"]
+    starts = range(0, len(flat), width)
+    if all(flat[start] in outputs for start in starts):  # (a miss's outputs, nothing else)
+        _insert_rows(conn, "vals", flat, value_rows.OVER_PLACEHOLDERS)
+        return
+    for tail, output in ((value_rows.OVER_PLACEHOLDERS, True), (value_rows.KEEP_ROWS, False)):
+        rows = [field for start in starts if (flat[start] in outputs) is output for field in flat[start : start + width]]
+        _insert_rows(conn, "vals", rows, tail)
+
+
+def _insert_rows(conn: sqlite3.Connection, table: str, flat: list, tail: str = "") -> None:
     """Insert the rows whose fields ``flat`` lists one after another, one statement per 50
     rows (``VALUES (...), (...)``): each executed statement costs its own step and reset,
-    ~2 µs of a ~30 µs miss. The parameters are slices of ``flat``: no tuple per row."""
+    ~2 µs of a ~30 µs miss. The parameters are slices of ``flat``: no tuple per row.
+    ``tail`` follows the rows (an upsert clause)."""
     if not flat:
         return
     head, values = _INSERTS[table].split(" VALUES ")
-    tail = _AFTER_ROWS.get(table, "")
     width = values.count("?")
     step = width * min(_ROWS_PER_STATEMENT, _MAX_PARAMETERS // width)
     whole = len(flat) - len(flat) % step

@@ -21,9 +21,11 @@ checks of the layout itself (integrity.py) name the tables.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Collection
 
 __all__ = [
     "IN_VAL_BYTES",
+    "KEEP_ROWS",
     "MEDIUM_VALUE_BYTES",
     "OVER_PLACEHOLDERS",
     "SCHEMA",
@@ -76,16 +78,21 @@ SCHEMA = (_VAL_ROWS_TABLE, _VAL_BYTES_TABLE, _VALS_VIEW, *_VALS_WRITES)
 #: The codec of a transient output's row without bytes (transient.py's CODEC, spelled out:
 #: this module depends on nothing else of the runtime).
 _PLACEHOLDER = "transient"
-#: What follows the rows of an ``INSERT INTO val_rows VALUES …``: a value stored under a cid
-#: whose row is a transient op's placeholder takes its place (another op's output, or an
-#: argument, equal to a value a transient op left out: else that op's calls would show their
-#: value as not stored and compute it again at every load); any other row there is kept.
+#: What follows the rows of outputs in an ``INSERT INTO val_rows VALUES …``: an output stored
+#: under a cid whose row is a transient op's placeholder takes its place (another op's output
+#: equal to a value a transient op left out: else that op's calls would show their value as
+#: not stored and compute it again at every load); any other row there is kept.
 OVER_PLACEHOLDERS = (
     " ON CONFLICT (cid) DO UPDATE SET codec = excluded.codec, data = excluded.data, size = excluded.size,"
     f" external = excluded.external WHERE val_rows.codec = '{_PLACEHOLDER}' AND excluded.codec != '{_PLACEHOLDER}'"
 )
-# (a placeholder is no stored value: bytes stored over it are not dropped as stored already)
-_STORED_SQL = f"SELECT cid FROM val_rows WHERE cid IN ({{marks}}) AND codec != '{_PLACEHOLDER}'"
+#: What follows the rows of arguments: any row there is kept, a placeholder too. A transient
+#: output passed on stays unstored though the storage passing it does not know its row is a
+#: placeholder (it forgot what the file holds after a deletion, or another Storage computed it).
+KEEP_ROWS = " ON CONFLICT (cid) DO NOTHING"
+# Each cid found, and whether its row is a placeholder (no stored value: an output's bytes
+# are not dropped as stored already there, an argument's are).
+_STORED_SQL = f"SELECT cid, codec = '{_PLACEHOLDER}' FROM val_rows WHERE cid IN ({{marks}})"
 # Ids are never handed out twice, even after the largest one left: a value whose bytes were
 # lost (a damaged page, a salvaged file) still names its id, and would load the bytes of the
 # next value stored under it. The largest id handed out is kept in mandala_meta.
@@ -101,11 +108,12 @@ _LAST_ID_SQL = (
 _IN_CHUNK = 900
 
 
-def place_bytes(conn: sqlite3.Connection, flat: list) -> list:
+def place_bytes(conn: sqlite3.Connection, flat: list, outputs: Collection[bytes] = ()) -> list:
     """Value rows ``(cid, codec, data, size, external)`` whose fields ``flat`` lists one after
     another, as they go into ``val_rows``: each medium value's bytes written to ``val_bytes``
-    first, its row naming them. The caller inserts the rows (``INSERT OR IGNORE``: a value
-    stored already is left as it is).
+    first, its row naming them. The caller inserts the rows: a value stored already is left
+    as it is, and so is a placeholder, but under the cids of ``outputs`` (KEEP_ROWS and
+    OVER_PLACEHOLDERS).
 
     >>> place_bytes(conn, [cid, "npy", data, len(data), 0])     # doctest: +SKIP
     [cid, 'npy', 1, 8128, 2]
@@ -115,24 +123,25 @@ def place_bytes(conn: sqlite3.Connection, flat: list) -> list:
         start for start, data, external in zip(range(0, len(flat), 5), flat[2::5], flat[4::5])
         if not external and data is not None and len(data) >= MEDIUM_VALUE_BYTES
     ]
-    return _with_bytes_apart(conn, flat, medium) if medium else flat
+    return _with_bytes_apart(conn, flat, medium, outputs) if medium else flat
 
 
-def _with_bytes_apart(conn: sqlite3.Connection, flat: list, medium: list[int]) -> list:
+def _with_bytes_apart(conn: sqlite3.Connection, flat: list, medium: list[int], outputs: Collection[bytes]) -> list:
     """``flat`` (a copy: the caller's buffer stays as it is should the write fail) with the
     medium values' bytes written to ``val_bytes`` and their rows naming them. A medium value
     stored already (by another process) is dropped instead, as is a cid buffered twice: no
     bytes are written that no row names. Only the medium rows are visited."""
-    stored = _stored(conn, [flat[start] for start in medium])
+    found = _stored(conn, [flat[start] for start in medium])
     next_id = conn.execute(_NEXT_BYTES_ID_SQL).fetchone()[0]
     rows = flat.copy()
     apart: list[tuple[int, bytes]] = []
     dropped: list[int] = []
     for start in medium:
-        if rows[start] in stored:
-            dropped.append(start)
+        placeholder = found.get(rows[start])
+        if placeholder is not None and not (placeholder and rows[start] in outputs):
+            dropped.append(start)  # its row stays: no bytes that no row names
             continue
-        stored.add(rows[start])
+        found[rows[start]] = False
         apart.append((next_id, rows[start + 2]))
         rows[start + 2], rows[start + 4], next_id = next_id, IN_VAL_BYTES, next_id + 1
     if dropped:
@@ -144,11 +153,12 @@ def _with_bytes_apart(conn: sqlite3.Connection, flat: list, medium: list[int]) -
     return rows
 
 
-def _stored(conn: sqlite3.Connection, cids: list[bytes]) -> set[bytes]:
-    found: set[bytes] = set()
+def _stored(conn: sqlite3.Connection, cids: list[bytes]) -> dict[bytes, bool]:
+    """Those of ``cids`` with a row: whether it is a transient op's placeholder."""
+    found: dict[bytes, bool] = {}
     for start in range(0, len(cids), _IN_CHUNK):
         chunk = cids[start : start + _IN_CHUNK]
-        found.update(row[0] for row in conn.execute(_STORED_SQL.format(marks=", ".join("?" * len(chunk))), chunk))
+        found.update(conn.execute(_STORED_SQL.format(marks=", ".join("?" * len(chunk))), chunk))
     return found
 
 
