@@ -583,3 +583,40 @@ def test_a_miss_under_single_flight_on_a_full_disk_returns_its_value_with_a_warn
         assert inc(1) == 2
     storage.close()
     assert loads(path, inc, 1)
+
+
+def _scratch(n: int) -> bytes:
+    RAN.append(("scratch", n))
+    return bytes([n]) * 2000  # in val_bytes
+
+
+@op(nout=2)
+def scratch_and_blob(n: int) -> tuple[bytes, bytes]:
+    RAN.append(("scratch_and_blob", n))
+    return bytes([n]) * 2000, bytes([n]) * (1 << 20) + b"!"  # the first a transient op's output too
+
+
+@pytest.mark.parametrize("block", ["run", "batch"])
+def test_an_output_equal_to_a_transient_value_whose_call_a_full_disk_left_unstored_is_stored_next_time(small_disk, block):
+    # Its row had been buffered over the transient op's placeholder when the value file of the
+    # call's next output filled the disk: the call was dropped, and with it what this storage
+    # knew of the placeholder. Computed again with room, its output was taken for stored: the
+    # call showed it as not stored and computed it once more at its next load.
+    path = small_disk / "s.db"
+    storage = Storage(path)
+    with storage.run():
+        op(transient=True)(_scratch)(3)
+        scratch_and_blob(2)  # (the op's rows are stored: the full disk fails only the value file)
+    filler = fill(small_disk)
+    with pytest.warns(MandalaUnstoredWarning, match="no space left"):
+        with storage.run() if block == "run" else storage.batch(progress=False):  # (Recorder.record_many)
+            scratch_and_blob(3)
+    filler.unlink()
+    with storage.run():
+        scratch_and_blob(3)
+    table = Storage(path).df(scratch_and_blob)
+    assert list(table[table["n"] == 3]["output_0"]) == [bytes([3]) * 2000]
+    with Storage(path).run():
+        assert scratch_and_blob(3)[0] == bytes([3]) * 2000
+    assert RAN.count(("scratch_and_blob", 3)) == 2
+    assert Storage(path).verify().ok and dangling_references(path) == 0

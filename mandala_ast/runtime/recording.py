@@ -202,8 +202,13 @@ class Recorder:
         else:
             dropped = self.store.truncate_buffers(marks[0])  # type: ignore[index]
             self.item_op_added, self.build_op_added = marks[1:]  # type: ignore[index]
+        loader = self.loader
         for cid in dropped:
-            self.loader.unflushed.pop(cid, None)
+            value = loader.unflushed.pop(cid, None)
+            # A value buffered under a cid the file holds went over a placeholder's row
+            # (_replaces_placeholder): that row is one still, for the call computed again.
+            if value is not None and value.codec != transient.CODEC and cid in loader.stored:
+                loader.placeholders.add(cid)
 
     def _buffer_rows(self, call: CallIdentity, out_cids: tuple[bytes, ...], encoded: list | None, duration: float) -> None:
         rows, row_id = self.store.rows, call.row_id
