@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import warnings
 from pathlib import Path
@@ -594,3 +595,40 @@ def test_a_transient_output_equal_to_a_stored_value_keeps_the_value(tmp_path):
         op(transient=True)(_scratch)(400)
     for reader in (storage, Storage(tmp_path / "s.db")):
         assert np.array_equal(reader.df(op(_kept))["output"].iloc[0], np.arange(400.0))
+
+
+
+def _shard(n: int) -> np.ndarray:
+    return np.arange(float(n))
+
+
+def _sum_all(parts: list | tuple | dict) -> float:
+    return float(sum(part.sum() for part in (parts.values() if isinstance(parts, dict) else parts)))
+
+
+@pytest.mark.parametrize("holder", [list, tuple, dict])
+def test_stored_transient_outputs_in_a_list_given_to_an_op_that_runs_give_it_their_values(tmp_path, holder):
+    # A body is watched for the files its arguments name, one level into a list: a stored
+    # transient output there is a stand-in, and its os.fspath raised AttributeError.
+    with Storage(tmp_path / "s.db").run():
+        op(transient=True)(_shard)(3)
+        op(transient=True)(_shard)(4)
+    with Storage(tmp_path / "s.db").run():
+        parts = [op(transient=True)(_shard)(3), op(transient=True)(_shard)(4)]
+        given = dict(enumerate(parts)) if holder is dict else holder(parts)
+        assert op(_sum_all)(given) == 9.0
+
+
+def _file_name(folder: str, n: int) -> str:
+    return os.path.join(folder, f"{n}.txt")
+
+
+def test_a_stored_transient_file_name_opens_its_file(tmp_path):
+    (tmp_path / "1.txt").write_text("one")
+    with Storage(tmp_path / "s.db").run():
+        op(transient=True)(_file_name)(str(tmp_path), 1)
+    with Storage(tmp_path / "s.db").run():
+        name = op(transient=True)(_file_name)(str(tmp_path), 1)
+        assert os.fspath(name) == str(tmp_path / "1.txt")
+        with open(name) as file:
+            assert file.read() == "one"
