@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mandala_ast import ArgumentError, MandalaTransientWarning, Storage, op
+from mandala_ast import ArgumentError, MandalaTransientWarning, MDict, MList, Storage, op
 from mandala_ast.runtime.transient import NOT_STORED
 
 RUNS: list[str] = []
@@ -632,3 +632,26 @@ def test_a_stored_transient_file_name_opens_its_file(tmp_path):
         assert os.fspath(name) == str(tmp_path / "1.txt")
         with open(name) as file:
             assert file.read() == "one"
+
+
+def _sum_elements(parts: MList[np.ndarray]) -> float:
+    return float(sum(part.sum() for part in parts))
+
+
+def _sum_values(parts: MDict[str, np.ndarray]) -> float:
+    return float(sum(part.sum() for part in parts.values()))
+
+
+@pytest.mark.parametrize("block", ["run", "batch"])
+def test_a_transient_output_given_as_an_element_of_an_mlist_or_mdict_argument_is_not_stored(tmp_path, block):
+    # Elements of a structure argument are stored one by one, and were taken for outputs
+    # equal to a transient value: they were written over its placeholder.
+    storage = Storage(tmp_path / "s.db")
+    with storage.run() if block == "run" else storage.batch(progress=False):
+        a, b = op(transient=True)(_shard)(3), op(transient=True)(_shard)(4)
+        listed = op(_sum_elements)([a, b])
+        named = op(_sum_values)({"a": a, "b": b})
+    assert (listed, named) == (9.0, 9.0)
+    storage.close()
+    assert [codec for codec, _ in _value_rows(tmp_path / "s.db")] == ["transient", "transient"]
+    assert list(Storage(tmp_path / "s.db").df(op(transient=True)(_shard))["output"]) == [NOT_STORED] * 2

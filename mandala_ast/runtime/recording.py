@@ -281,7 +281,7 @@ class Recorder:
         for name in op.structure_inputs:
             value = inputs.get(call.cids.get(name))
             if type(value) is EncodedStructure:
-                self._buffer_elements(value)
+                self._buffer_elements(value, outputs=False)
         for index, kind in op.structure_outputs.items():
             value = encoded[index] if encoded is not None else None
             if type(value) is not EncodedStructure:  # recorded again: from the file
@@ -322,9 +322,15 @@ class Recorder:
             for table, row in ref.rows(now):  # type: ignore[attr-defined]
                 rows[table] += row
 
-    def _buffer_elements(self, structure: EncodedStructure) -> None:
+    def _buffer_elements(self, structure: EncodedStructure, outputs: bool = True) -> None:
+        """Buffer the elements of a structure. Those of an argument (``outputs`` False) are
+        arguments passed on: a transient op's output among them stays a placeholder."""
         for cid, element in structure.elements.items():
-            self._buffer_encoded(cid, element)
+            if outputs or not self._known(cid):
+                self._buffer_encoded(cid, element)
+
+    def _known(self, cid: bytes) -> bool:
+        return cid in self.loader.stored or cid in self.loader.unflushed
 
     def _stored_structure(self, cid: bytes, kind: str, op_name: str) -> EncodedStructure | None:
         """The EncodedStructure of a stored output; None for a dict stored whole."""
