@@ -655,3 +655,23 @@ def test_a_transient_output_given_as_an_element_of_an_mlist_or_mdict_argument_is
     storage.close()
     assert [codec for codec, _ in _value_rows(tmp_path / "s.db")] == ["transient", "transient"]
     assert list(Storage(tmp_path / "s.db").df(op(transient=True)(_shard))["output"]) == [NOT_STORED] * 2
+
+
+def _ids_and_data(n: int) -> tuple[MList[int], np.ndarray]:
+    RUNS.append("ids_and_data")
+    return list(range(n)), np.arange(float(n))
+
+
+def test_a_transient_output_beside_an_mlist_output_is_not_stored(tmp_path):
+    # The outputs of an op with a structure output were all encoded as values: transient=[1]
+    # was not heeded, and the array was stored.
+    prepare = op(transient=[1])(_ids_and_data)
+    with Storage(tmp_path / "s.db").run():
+        ids, data = prepare(3)
+        assert ids == [0, 1, 2] and np.array_equal(data, np.arange(3.0))
+    assert _value_rows(tmp_path / "s.db") == [("transient", 0)]
+    assert list(Storage(tmp_path / "s.db").df(prepare)["output_1"]) == [NOT_STORED]
+    with Storage(tmp_path / "s.db").run():  # a hit: the list loads, the array is computed on use
+        ids, data = prepare(3)
+        assert ids == [0, 1, 2] and float(data.sum()) == 3.0
+    assert RUNS == ["ids_and_data"] * 2

@@ -386,12 +386,25 @@ def encode_outputs(call: CallIdentity, outputs: tuple) -> tuple[tuple[bytes, ...
     try:
         out_cids = tuple(map(content_id, outputs))
         if structured:
-            return out_cids, structures.encode_outputs(structured, outputs, op.name)
+            return out_cids, _encode_structured(op, structured, outputs)
         if op.transient:  # the call and its outputs' ids are kept, not their values
             return out_cids, transient.placeholders(outputs, op.transient)
         return out_cids, list(map(codecs.encode, outputs))
     except Exception:  # say which output could not be hashed or stored; hand them back
         raise UnstoredOutputs(call, outputs, _explain_outputs(op, outputs, structured)) from None
+
+
+def _encode_structured(op: Op, kinds: dict[int, str], outputs: tuple) -> list:
+    """The outputs of an op with MList/MDict/MSet outputs: those element by element; among
+    the others, one the op says is transient is, as any op's, a row without its value."""
+    if not op.transient:
+        return structures.encode_outputs(kinds, outputs, op.name)
+    return [
+        structures.encode(kinds[i], value, op.name) if i in kinds
+        else transient.PLACEHOLDER if transient.is_transient(op, i)
+        else codecs.encode(value)
+        for i, value in enumerate(outputs)
+    ]
 
 
 def load_back(call: CallIdentity, outputs: tuple, out_cids: tuple[bytes, ...], encoded: list,
