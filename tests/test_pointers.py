@@ -74,3 +74,25 @@ def test_a_damaged_output_file_of_a_call_taking_a_pointer_is_repaired(tmp_path):
     with pytest.warns(MandalaRepairWarning), Storage(path).run():
         assert repeated(ValuePointer("ab", b"ab")) == expected  # computed again from b"ab"
     assert stored.read_bytes() == expected
+
+
+@op
+def count_all(data: list) -> int:
+    return sum(len(part.value) if isinstance(part, ValuePointer) else len(part) for part in data)
+
+
+@pytest.mark.parametrize("holder", [list, tuple])
+def test_a_pointer_inside_a_list_argument_stores_its_name_not_its_object(tmp_path, holder):
+    # The list was pickled whole, and a pointer's pickle holds its object: 8 MB of numbers
+    # copied into the storage under a name that promised they live elsewhere.
+    path = tmp_path / "s.db"
+    big = np.arange(1_000_000, dtype=np.float64)
+    with Storage(path).run():
+        assert count_all(holder([ValuePointer("numbers", big), [1, 2]])) == 1_000_002
+    with sqlite3.connect(path) as conn:
+        assert max(size for size, in conn.execute("SELECT size FROM vals")) < 1000
+    assert not (tmp_path / "s.db.blobs").exists() or not any((tmp_path / "s.db.blobs").rglob("*.*"))
+    stored = Storage(path).df(count_all)["data"].item()
+    assert stored == holder([ValuePointer("numbers"), [1, 2]]) and stored[0].value is None
+    with Storage(path).run():  # a hit, on the name
+        assert count_all(holder([ValuePointer("numbers", np.zeros(3)), [1, 2]])) == 1_000_002

@@ -7,13 +7,15 @@ on "imagenet". The name is a promise from the user: that it stands for this cont
 object under the same name is the same argument (its calls are hits), so a new version of the
 data needs a new name ("imagenet-2024"). A pointer loaded from the storage (a table, a query)
 holds its name only. Only pointers passed directly as arguments are replaced by their objects;
-one inside a list or dict reaches the op as the pointer (``pointer.value``).
+one inside a list or dict reaches the op as the pointer (``pointer.value``), and is stored
+by its name too.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from . import codecs
 from .types import TypeHandler, add
 
 __all__ = ["CODEC", "ValuePointer", "unwrap"]
@@ -42,7 +44,10 @@ class ValuePointer:
         if not isinstance(name, str):
             raise TypeError(f"a ValuePointer's name must be a str, not {type(name).__qualname__}")
         self.name, self.value = name, value
-        _made = True
+        if not _made:
+            _made = True
+            # Inside a pickled value (a list argument), stored by its name too, not its object.
+            codecs.pickle_stored_as(ValuePointer, _by_name)
 
     def __repr__(self) -> str:
         return f"ValuePointer({self.name!r})"
@@ -61,6 +66,10 @@ def unwrap(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ..
     args = tuple(a.value if type(a) is ValuePointer else a for a in args)
     kwargs = {k: v.value if type(v) is ValuePointer else v for k, v in kwargs.items()}
     return args, kwargs
+
+
+def _by_name(pointer: ValuePointer) -> tuple:
+    return ValuePointer, (pointer.name,)
 
 
 def _decode(data: bytes) -> ValuePointer:
