@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from mandala_ast import MandalaRepairWarning, Storage, ValuePointer, op
+from mandala_ast import MandalaRepairWarning, MandalaUnstoredWarning, Storage, ValuePointer, op
 
 RUNS: list[int] = []
 
@@ -96,3 +96,19 @@ def test_a_pointer_inside_a_list_argument_stores_its_name_not_its_object(tmp_pat
     assert stored == holder([ValuePointer("numbers"), [1, 2]]) and stored[0].value is None
     with Storage(path).run():  # a hit, on the name
         assert count_all(holder([ValuePointer("numbers", np.zeros(3)), [1, 2]])) == 1_000_002
+
+
+@op
+def point(n: int):
+    return ValuePointer(f"numbers-{n}", np.arange(float(n)))
+
+
+def test_an_op_returning_a_pointer_gives_back_its_object_unstored_and_says_so(tmp_path):
+    # A pointer is stored by its name, and an output comes back as it is stored: the block got
+    # a pointer without its object, and an op given it got None.
+    with Storage(tmp_path / "s.db").run():
+        with pytest.warns(MandalaUnstoredWarning, match=r"point, output 0: a ValuePointer"):
+            numbers = point(4)
+        assert numbers.name == "numbers-4" and np.array_equal(numbers.value, np.arange(4.0))
+        assert mean(numbers) == 1.5
+    assert Storage(tmp_path / "s.db").df(point).empty  # computed again next time

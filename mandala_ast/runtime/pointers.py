@@ -18,7 +18,7 @@ from typing import Any
 from . import codecs
 from .types import TypeHandler, add
 
-__all__ = ["CODEC", "ValuePointer", "unwrap"]
+__all__ = ["CODEC", "ValuePointer", "output_error", "unwrap"]
 
 #: The codec of a stored pointer: its name, UTF-8.
 CODEC = "pointer"
@@ -66,6 +66,22 @@ def unwrap(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ..
     args = tuple(a.value if type(a) is ValuePointer else a for a in args)
     kwargs = {k: v.value if type(v) is ValuePointer else v for k, v in kwargs.items()}
     return args, kwargs
+
+
+def output_error(op_name: str, outputs: tuple) -> str | None:
+    """What is wrong with ``outputs`` of op ``op_name`` if one is a pointer, else None. Stored
+    by its name, it would come back without its object (an output is handed back as it is
+    stored: an op given it would get None), in this block and every later one."""
+    if not _made:  # the common case: one global read
+        return None
+    for i, value in enumerate(outputs):
+        if type(value) is ValuePointer:
+            return (
+                f"op {op_name}, output {i}: a ValuePointer is stored by its name alone, so the call "
+                "would give back a pointer without its object; return the object itself "
+                "(@op(transient=True) keeps it out of the storage)"
+            )
+    return None
 
 
 def _by_name(pointer: ValuePointer) -> tuple:

@@ -16,7 +16,7 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from .._errors import MandalaError, MandalaUnstoredWarning, ValueEncodingError
-from . import codecs, structures, transient
+from . import codecs, pointers, structures, transient
 from .built import build_op_rows
 from .hashing import content_id, digest
 from .identity import hash_or_explain
@@ -383,6 +383,9 @@ def encode_outputs(call: CallIdentity, outputs: tuple) -> tuple[tuple[bytes, ...
     structured = op.structure_outputs  # {} for most ops (MList/MDict/MSet)
     if structured:  # a structure of the wrong type is an error before anything is stored
         structures.check_outputs(op.name, structured, outputs)
+    pointer = pointers.output_error(op.name, outputs)
+    if pointer is not None:  # handed back with its object, as an output that cannot be stored
+        raise UnstoredOutputs(call, outputs, ValueEncodingError(pointer))
     try:
         out_cids = tuple(map(content_id, outputs))
         if structured:
