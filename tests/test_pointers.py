@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import sqlite3
 import subprocess
 import sys
@@ -112,3 +113,20 @@ def test_an_op_returning_a_pointer_gives_back_its_object_unstored_and_says_so(tm
         assert numbers.name == "numbers-4" and np.array_equal(numbers.value, np.arange(4.0))
         assert mean(numbers) == 1.5
     assert Storage(tmp_path / "s.db").df(point).empty  # computed again next time
+
+
+def test_a_pointer_unpickled_in_a_process_that_made_none_reaches_the_op_as_its_object(tmp_path):
+    # As a batch's worker process gets one another process made: the op was given the pointer
+    # (len() of it failed), and a list holding it was stored with its object.
+    code = (
+        "import pickle, sqlite3, sys\nfrom mandala_ast import Storage, op\n"
+        "@op\ndef size(data) -> int:\n    return len(data)\n"
+        "pointer = pickle.loads(open(sys.argv[2], 'rb').read())\n"
+        "with Storage(sys.argv[1]).run():\n    print(size(pointer), size([pointer]))\n"
+        "print(max(n for n, in sqlite3.connect(sys.argv[1]).execute('SELECT size FROM vals')))\n"
+    )
+    (tmp_path / "pointer.pickle").write_bytes(pickle.dumps(ValuePointer("numbers", list(range(100_000)))))
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "s.db"), str(tmp_path / "pointer.pickle")],
+                         capture_output=True, text=True, check=True)
+    sizes, largest = out.stdout.split("\n")[:2]
+    assert sizes == "100000 1" and int(largest) < 1000

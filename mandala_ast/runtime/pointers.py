@@ -40,14 +40,19 @@ class ValuePointer:
     __slots__ = ("name", "value")
 
     def __init__(self, name: str, value: Any = None) -> None:
-        global _made
         if not isinstance(name, str):
             raise TypeError(f"a ValuePointer's name must be a str, not {type(name).__qualname__}")
         self.name, self.value = name, value
         if not _made:
-            _made = True
-            # Inside a pickled value (a list argument), stored by its name too, not its object.
-            codecs.pickle_stored_as(ValuePointer, _by_name)
+            _noted()
+
+    def __setstate__(self, state: tuple) -> None:
+        # Unpickled (a batch's worker process gets one another process made): __init__ does
+        # not run, and this process must know it has pointers as much as one that made them.
+        for slot, value in state[1].items():
+            object.__setattr__(self, slot, value)
+        if not _made:
+            _noted()
 
     def __repr__(self) -> str:
         return f"ValuePointer({self.name!r})"
@@ -57,6 +62,14 @@ class ValuePointer:
 
     def __hash__(self) -> int:
         return hash(("ValuePointer", self.name))
+
+
+def _noted() -> None:
+    """This process has a pointer: arguments are looked at for pointers from now on, and one
+    inside a pickled value (a list argument) is stored by its name too, not its object."""
+    global _made
+    _made = True
+    codecs.pickle_stored_as(ValuePointer, _by_name)
 
 
 def unwrap(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
