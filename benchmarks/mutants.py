@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IA6"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IA7"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -2128,6 +2128,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "        for slot, value in state[1].items():\n            object.__setattr__(self, slot, value)\n        if False:\n",
            ("tests/test_pointers.py",),
            "a pointer unpickled in a process that made none (a batch worker) reaches the op as the pointer, not its object"),
+    Mutant("IA7", "mandala_ast/runtime/pointers.py", "        if _holds_pointer(value):\n",
+           "        if type(value) is ValuePointer:\n", ("tests/test_pointers.py",),
+           "an op returning a dict or MList of pointers hands them back without their objects"),
     Mutant("IV1", "mandala_ast/runtime/query/columns.py", "                ints[i] = _decoded(codes[i], datas[i])\n",
            "                pass\n", ("tests/test_query_columns.py",), "a pickled value among ints shows as 0"),
     Mutant("IV2", "mandala_ast/runtime/query/columns.py", "            return ints, [i for i in others if ints[i] is NOT_STORED]\n",

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from mandala_ast import MandalaRepairWarning, MandalaUnstoredWarning, Storage, ValuePointer, op
+from mandala_ast import MandalaRepairWarning, MandalaUnstoredWarning, MList, Storage, ValuePointer, op
 
 RUNS: list[int] = []
 
@@ -104,15 +104,27 @@ def point(n: int):
     return ValuePointer(f"numbers-{n}", np.arange(float(n)))
 
 
-def test_an_op_returning_a_pointer_gives_back_its_object_unstored_and_says_so(tmp_path):
+@op
+def points(n: int) -> MList[ValuePointer]:
+    return [ValuePointer(f"numbers-{n}", np.arange(float(n)))]
+
+
+@op
+def named_point(n: int) -> dict:
+    return {"numbers": ValuePointer(f"numbers-{n}", np.arange(float(n)))}
+
+
+@pytest.mark.parametrize(("maker", "first"), [(point, lambda out: out), (points, lambda out: out[0]),
+                                             (named_point, lambda out: out["numbers"])])
+def test_an_op_returning_a_pointer_gives_back_its_object_unstored_and_says_so(tmp_path, maker, first):
     # A pointer is stored by its name, and an output comes back as it is stored: the block got
     # a pointer without its object, and an op given it got None.
     with Storage(tmp_path / "s.db").run():
-        with pytest.warns(MandalaUnstoredWarning, match=r"point, output 0: a ValuePointer"):
-            numbers = point(4)
+        with pytest.warns(MandalaUnstoredWarning, match=rf"{maker.__name__}, output 0: a ValuePointer"):
+            numbers = first(maker(4))
         assert numbers.name == "numbers-4" and np.array_equal(numbers.value, np.arange(4.0))
         assert mean(numbers) == 1.5
-    assert Storage(tmp_path / "s.db").df(point).empty  # computed again next time
+    assert Storage(tmp_path / "s.db").df(maker).empty  # computed again next time
 
 
 def test_a_pointer_unpickled_in_a_process_that_made_none_reaches_the_op_as_its_object(tmp_path):

@@ -82,19 +82,35 @@ def unwrap(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ..
 
 
 def output_error(op_name: str, outputs: tuple) -> str | None:
-    """What is wrong with ``outputs`` of op ``op_name`` if one is a pointer, else None. Stored
+    """What is wrong with ``outputs`` of op ``op_name`` if one is or holds a pointer, else None. Stored
     by its name, it would come back without its object (an output is handed back as it is
     stored: an op given it would get None), in this block and every later one."""
     if not _made:  # the common case: one global read
         return None
     for i, value in enumerate(outputs):
-        if type(value) is ValuePointer:
+        if _holds_pointer(value):
             return (
                 f"op {op_name}, output {i}: a ValuePointer is stored by its name alone, so the call "
                 "would give back a pointer without its object; return the object itself "
                 "(@op(transient=True) keeps it out of the storage)"
             )
     return None
+
+
+def _holds_pointer(value: Any) -> bool:
+    """Whether ``value`` is a pointer, or a list, tuple, set or dict holding one (one level
+    down: an MList of pointers, ``{"data": pointer}``; deeper ones are not looked for)."""
+    kind = type(value)
+    if kind is ValuePointer:
+        return True
+    if kind is dict:
+        value = value.values()
+    elif kind not in _CONTAINERS:
+        return False
+    return any(type(member) is ValuePointer for member in value)
+
+
+_CONTAINERS = frozenset({list, tuple, set, frozenset})
 
 
 def _by_name(pointer: ValuePointer) -> tuple:
