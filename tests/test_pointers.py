@@ -10,7 +10,14 @@ import sys
 import numpy as np
 import pytest
 
-from mandala_ast import MandalaRepairWarning, MandalaUnstoredWarning, MList, Storage, ValuePointer, op
+from mandala_ast import (
+    MandalaRepairWarning,
+    MandalaUnstoredWarning,
+    MList,
+    Storage,
+    ValuePointer,
+    op,
+)
 
 RUNS: list[int] = []
 

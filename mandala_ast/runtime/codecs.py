@@ -23,7 +23,7 @@ import io
 import json
 import pickle
 import sys
-from collections import ChainMap, OrderedDict
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -95,7 +95,8 @@ def _pickled(value: Any) -> bytes:
         return pickle.dumps(value, protocol=5)
     out = io.BytesIO()
     pickler = pickle.Pickler(out, protocol=5)
-    pickler.dispatch_table = ChainMap(_STORED_AS, copyreg.dispatch_table)  # type: ignore[assignment]
+    # (a dict, which the C pickler reads without a Python call: copyreg's may change meanwhile)
+    pickler.dispatch_table = {**copyreg.dispatch_table, **_STORED_AS}
     pickler.dump(value)
     return out.getvalue()
 

@@ -46,7 +46,7 @@ class ValuePointer:
         if not _made:
             _noted()
 
-    def __setstate__(self, state: tuple) -> None:
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
         # Unpickled (a batch's worker process gets one another process made): __init__ does
         # not run, and this process must know it has pointers as much as one that made them.
         for slot, value in state[1].items():
@@ -81,7 +81,7 @@ def unwrap(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ..
     return args, kwargs
 
 
-def output_error(op_name: str, outputs: tuple) -> str | None:
+def output_error(op_name: str, outputs: tuple[Any, ...]) -> str | None:
     """What is wrong with ``outputs`` of op ``op_name`` if one is or holds a pointer, else None. Stored
     by its name, it would come back without its object (an output is handed back as it is
     stored: an op given it would get None), in this block and every later one."""
@@ -113,7 +113,7 @@ def _holds_pointer(value: Any) -> bool:
 _CONTAINERS = frozenset({list, tuple, set, frozenset})
 
 
-def _by_name(pointer: ValuePointer) -> tuple:
+def _by_name(pointer: ValuePointer) -> tuple[type, tuple[str]]:
     return ValuePointer, (pointer.name,)
 
 
