@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH4"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -2109,6 +2109,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "a guarded query on a format-9 file read as it is fails: no such index"),
     Mutant("IN4", "mandala_ast/runtime/store.py", "    INEXACT_INDEX,\n", "", ("tests/test_query_tracked.py",),
            "a new file lacks the index of calls not exact: its guarded queries read every call of their op"),
+    Mutant("PH4", "mandala_ast/runtime/recording.py", "        if op.transient:\n            _check_transient_structures(op, structured)\n",
+           "", ("tests/test_transient.py",), "an MList output of a transient op is stored whole, against transient="),
     Mutant("PH1", "mandala_ast/runtime/value_rows.py",
            "    f\" external = excluded.external WHERE val_rows.codec = '{_PLACEHOLDER}' AND excluded.codec != '{_PLACEHOLDER}'\"",
            "    f\" external = excluded.external WHERE 0\"", ("tests/test_transient.py",),

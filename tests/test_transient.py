@@ -675,3 +675,23 @@ def test_a_transient_output_beside_an_mlist_output_is_not_stored(tmp_path):
         ids, data = prepare(3)
         assert ids == [0, 1, 2] and float(data.sum()) == 3.0
     assert RUNS == ["ids_and_data"] * 2
+
+
+def _chunks(n: int) -> MList[np.ndarray]:
+    return [np.arange(float(n))] * 2
+
+
+def _chunks_and_size(n: int) -> tuple[MList[np.ndarray], int]:
+    return [np.arange(float(n))] * 2, n
+
+
+@pytest.mark.parametrize("case", ["all", "the mlist"])
+def test_a_transient_mlist_output_is_an_error_naming_the_op_not_a_stored_value(tmp_path, case):
+    # MList/MDict/MSet outputs are stored element by element (each element's provenance):
+    # with transient= they were stored whole all the same, against what the op said.
+    fn, nout, transient = (_chunks, 1, True) if case == "all" else (_chunks_and_size, 2, [0])
+    storage = Storage(tmp_path / "s.db")
+    with pytest.raises(ArgumentError, match=rf"op .*{fn.__name__}, output 0: .*MList.*transient="):
+        with storage.run():
+            op(nout=nout, transient=transient)(fn)(3)
+    assert len(storage.df(op(nout=nout)(fn))) == 0

@@ -15,7 +15,7 @@ import time
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from .._errors import MandalaError, MandalaUnstoredWarning, ValueEncodingError
+from .._errors import ArgumentError, MandalaError, MandalaUnstoredWarning, ValueEncodingError
 from . import codecs, pointers, structures, transient
 from .built import build_op_rows
 from .hashing import content_id, digest
@@ -383,6 +383,8 @@ def encode_outputs(call: CallIdentity, outputs: tuple) -> tuple[tuple[bytes, ...
     structured = op.structure_outputs  # {} for most ops (MList/MDict/MSet)
     if structured:  # a structure of the wrong type is an error before anything is stored
         structures.check_outputs(op.name, structured, outputs)
+        if op.transient:
+            _check_transient_structures(op, structured)
     pointer = pointers.output_error(op.name, outputs)
     if pointer is not None:  # handed back with its object, as an output that cannot be stored
         raise UnstoredOutputs(call, outputs, ValueEncodingError(pointer))
@@ -395,6 +397,17 @@ def encode_outputs(call: CallIdentity, outputs: tuple) -> tuple[tuple[bytes, ...
         return out_cids, list(map(codecs.encode, outputs))
     except Exception:  # say which output could not be hashed or stored; hand them back
         raise UnstoredOutputs(call, outputs, _explain_outputs(op, outputs, structured)) from None
+
+
+def _check_transient_structures(op: Op, kinds: dict[int, str]) -> None:
+    """An output both stored element by element (each element's provenance) and transient
+    cannot be either: an error naming it (it was stored whole, against ``transient=``)."""
+    for index, kind in kinds.items():
+        if transient.is_transient(op, index):
+            raise ArgumentError(
+                f"op {op.name}, output {index}: annotated {structures.annotation_of(kind)}[...], which stores "
+                "each element (and where it came from), but transient= leaves its value out; drop one of the two"
+            )
 
 
 def _encode_structured(op: Op, kinds: dict[int, str], outputs: tuple) -> list:
