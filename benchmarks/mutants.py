@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH4"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -2111,6 +2111,10 @@ MUTANTS: tuple[Mutant, ...] = (
            "a new file lacks the index of calls not exact: its guarded queries read every call of their op"),
     Mutant("PH4", "mandala_ast/runtime/recording.py", "        if op.transient:\n            _check_transient_structures(op, structured)\n",
            "", ("tests/test_transient.py",), "an MList output of a transient op is stored whole, against transient="),
+    Mutant("PH5", "mandala_ast/runtime/described.py", "    if codec == _POINTER:  # (all a pointer stores is its name)\n",
+           "    if False:\n", ("tests/test_described.py",), "the command line shows a pointer as `<pointer 8 B …>`, not its name"),
+    Mutant("PH6", "mandala_ast/runtime/catalog.py", "        values.append(ValuePointer(value))\n", "        pass\n",
+           ("tests/test_cli_storage_commands.py",), "`calls --where data=NAME` finds no call given the pointer of that name"),
     Mutant("PH1", "mandala_ast/runtime/value_rows.py",
            "    f\" external = excluded.external WHERE val_rows.codec = '{_PLACEHOLDER}' AND excluded.codec != '{_PLACEHOLDER}'\"",
            "    f\" external = excluded.external WHERE 0\"", ("tests/test_transient.py",),
