@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+RS3"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+RS3"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -145,6 +145,7 @@ AREAS["RZ"] = "review of the session-15 derived ids on demand and Decoder.share"
 AREAS["TT"] = "review of the session-15 temp tables of a guarded op's calls without history"
 AREAS["PH"] = "transient placeholders under a value another op stores (session 16)"
 AREAS["IN"] = "format 10: the index of calls not exact a guarded query's check reads (session 16)"
+AREAS["IA"] = "feature intersections probed by a new user (session 16, A)"
 AREAS["RS"] = "review of session-16 merges"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
@@ -2110,6 +2111,12 @@ MUTANTS: tuple[Mutant, ...] = (
            "a guarded query on a format-9 file read as it is fails: no such index"),
     Mutant("IN4", "mandala_ast/runtime/store.py", "    INEXACT_INDEX,\n", "", ("tests/test_query_tracked.py",),
            "a new file lacks the index of calls not exact: its guarded queries read every call of their op"),
+    Mutant("PH4", "mandala_ast/runtime/recording.py", "        if op.transient:\n            _check_transient_structures(op, structured)\n",
+           "", ("tests/test_transient.py",), "an MList output of a transient op is stored whole, against transient="),
+    Mutant("PH5", "mandala_ast/runtime/described.py", "    if codec == _POINTER:  # (all a pointer stores is its name)\n",
+           "    if False:\n", ("tests/test_described.py",), "the command line shows a pointer as `<pointer 8 B …>`, not its name"),
+    Mutant("PH6", "mandala_ast/runtime/catalog.py", "        values.append(ValuePointer(value))\n", "        pass\n",
+           ("tests/test_cli_storage_commands.py",), "`calls --where data=NAME` finds no call given the pointer of that name"),
     Mutant("PH1", "mandala_ast/runtime/value_rows.py",
            "    f\" external = excluded.external WHERE val_rows.codec = '{_PLACEHOLDER}' AND excluded.codec != '{_PLACEHOLDER}'\"",
            "    f\" external = excluded.external WHERE 0\"", ("tests/test_transient.py",),
@@ -2122,6 +2129,30 @@ MUTANTS: tuple[Mutant, ...] = (
            "        elif value is transient.NOT_STORED:\n            self.placeholders.add(cid)\n",
            "", ("tests/test_transient.py",),
            "an output equal to a transient op's value this process loaded (a hit) is computed twice to be stored"),
+    Mutant("IA1", "mandala_ast/runtime/proxy.py", "        return os.fspath(force(self))\n",
+           "        return force(self).__fspath__()\n", ("tests/test_transient.py",),
+           "stored transient outputs in a list given to an op that runs crash it (AttributeError: no __fspath__)"),
+    Mutant("IA2", "mandala_ast/runtime/recording.py", "            if outputs or not self._known(cid):\n",
+           "            if True:\n", ("tests/test_transient.py",),
+           "a transient output given as an element of an MList/MDict argument is stored over its placeholder"),
+    Mutant("IA3", "mandala_ast/runtime/recording.py", "    if not op.transient:\n        return structures.encode_outputs(kinds, outputs, op.name)\n",
+           "    if True:\n        return structures.encode_outputs(kinds, outputs, op.name)\n", ("tests/test_transient.py",),
+           "transient=[i] of an op with an MList output is not heeded: that output's value is stored"),
+    Mutant("IA4", "mandala_ast/runtime/pointers.py", "    codecs.pickle_stored_as(ValuePointer, _by_name)\n",
+           "    pass\n", ("tests/test_pointers.py",),
+           "a ValuePointer inside a list argument is stored with its object (the dataset copied into the storage)"),
+    Mutant("IA5", "mandala_ast/runtime/recording.py",
+           "    if pointer is not None:  # handed back with its object, as an output that cannot be stored\n",
+           "    if False:\n", ("tests/test_pointers.py",),
+           "an op returning a ValuePointer hands back a pointer without its object: an op given it gets None"),
+    Mutant("IA6", "mandala_ast/runtime/pointers.py",
+           "        for slot, value in state[1].items():\n            object.__setattr__(self, slot, value)\n        if not _made:\n",
+           "        for slot, value in state[1].items():\n            object.__setattr__(self, slot, value)\n        if False:\n",
+           ("tests/test_pointers.py",),
+           "a pointer unpickled in a process that made none (a batch worker) reaches the op as the pointer, not its object"),
+    Mutant("IA7", "mandala_ast/runtime/pointers.py", "        if _holds_pointer(value):\n",
+           "        if type(value) is ValuePointer:\n", ("tests/test_pointers.py",),
+           "an op returning a dict or MList of pointers hands them back without their objects"),
     Mutant("RS1", "mandala_ast/runtime/store.py",
            "    if all(flat[start] in outputs for start in starts):  # (a miss's outputs, nothing else)\n",
            "    if True:\n", ("tests/test_transient.py",),

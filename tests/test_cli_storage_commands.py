@@ -430,3 +430,15 @@ def test_importing_the_cli_is_light():
     code = "import sys, mandala_ast.cli; print(sorted({'pandas', 'numpy', 'libcst', 'sqlite_utils'} & set(sys.modules)))"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.stdout.strip() == "[]", proc.stderr
+
+
+def test_calls_shows_a_pointer_by_its_name_and_where_finds_it_by_its_name(tmp_path):
+    """A ValuePointer argument showed as `<pointer 8 B …>`, and `--where data=imagenet`
+    matched no call: a pointer is stored by its name alone, which neither used."""
+    (tmp_path / "ptr.py").write_text(
+        "from mandala_ast import Storage, ValuePointer, op\n@op\ndef rows(data: list) -> int:\n    return len(data)\n"
+        "with Storage('p.db').run():\n    rows(ValuePointer('imagenet', [1, 2, 3]))\n    rows(ValuePointer('mnist', [1]))\n")
+    assert cli("run", "ptr.py", cwd=tmp_path).returncode == 0
+    found = cli("calls", "p.db", "rows", "--where", "data=imagenet", "--format", "json", cwd=tmp_path)
+    assert found.returncode == 0, found.stderr
+    assert [(r["data"][:25], r["output"]) for r in json.loads(found.stdout)] == [("<ValuePointer 'imagenet' ", 3)]

@@ -87,3 +87,24 @@ def test_npy_header_of_version_2():
     buffer = io.BytesIO()
     np.lib.format.write_array(buffer, np.zeros((2, 2)), version=(2, 0))
     assert describe("npy", buffer.getvalue(), CID).kind == "ndarray float64 (2, 2)"
+
+
+def test_a_pointer_is_described_by_its_name(tmp_path):
+    # It showed as "<pointer 8 B …>": the name, all a pointer stores, was left out.
+    from mandala_ast import ValuePointer
+
+    @op
+    def rows(data: list) -> int:
+        return len(data)
+
+    storage = Storage(tmp_path / "s.db")
+    with storage.run():
+        rows(ValuePointer("imagenet", [1, 2, 3]))
+    storage.close()
+    catalog = Catalog.open(tmp_path / "s.db")
+    try:
+        [call] = catalog.calls(catalog.find_op("rows"))
+    finally:
+        catalog.close()
+    assert call.values["data"].kind == "ValuePointer 'imagenet'"
+    assert str(call.values["data"]).startswith("<ValuePointer 'imagenet' ")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import warnings
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mandala_ast import ArgumentError, MandalaTransientWarning, MList, Storage, op
+from mandala_ast import ArgumentError, MandalaTransientWarning, MDict, MList, Storage, op
 from mandala_ast.runtime.transient import NOT_STORED
 
 RUNS: list[str] = []
@@ -594,6 +595,106 @@ def test_a_transient_output_equal_to_a_stored_value_keeps_the_value(tmp_path):
         op(transient=True)(_scratch)(400)
     for reader in (storage, Storage(tmp_path / "s.db")):
         assert np.array_equal(reader.df(op(_kept))["output"].iloc[0], np.arange(400.0))
+
+
+
+def _shard(n: int) -> np.ndarray:
+    return np.arange(float(n))
+
+
+def _sum_all(parts: list | tuple | dict) -> float:
+    return float(sum(part.sum() for part in (parts.values() if isinstance(parts, dict) else parts)))
+
+
+@pytest.mark.parametrize("holder", [list, tuple, dict])
+def test_stored_transient_outputs_in_a_list_given_to_an_op_that_runs_give_it_their_values(tmp_path, holder):
+    # A body is watched for the files its arguments name, one level into a list: a stored
+    # transient output there is a stand-in, and its os.fspath raised AttributeError.
+    with Storage(tmp_path / "s.db").run():
+        op(transient=True)(_shard)(3)
+        op(transient=True)(_shard)(4)
+    with Storage(tmp_path / "s.db").run():
+        parts = [op(transient=True)(_shard)(3), op(transient=True)(_shard)(4)]
+        given = dict(enumerate(parts)) if holder is dict else holder(parts)
+        assert op(_sum_all)(given) == 9.0
+
+
+def _file_name(folder: str, n: int) -> str:
+    return os.path.join(folder, f"{n}.txt")
+
+
+def test_a_stored_transient_file_name_opens_its_file(tmp_path):
+    (tmp_path / "1.txt").write_text("one")
+    with Storage(tmp_path / "s.db").run():
+        op(transient=True)(_file_name)(str(tmp_path), 1)
+    with Storage(tmp_path / "s.db").run():
+        name = op(transient=True)(_file_name)(str(tmp_path), 1)
+        assert os.fspath(name) == str(tmp_path / "1.txt")
+        with open(name) as file:
+            assert file.read() == "one"
+
+
+def _sum_elements(parts: MList[np.ndarray]) -> float:
+    return float(sum(part.sum() for part in parts))
+
+
+def _sum_values(parts: MDict[str, np.ndarray]) -> float:
+    return float(sum(part.sum() for part in parts.values()))
+
+
+@pytest.mark.parametrize("block", ["run", "batch"])
+def test_a_transient_output_given_as_an_element_of_an_mlist_or_mdict_argument_is_not_stored(tmp_path, block):
+    # Elements of a structure argument are stored one by one, and were taken for outputs
+    # equal to a transient value: they were written over its placeholder.
+    storage = Storage(tmp_path / "s.db")
+    with storage.run() if block == "run" else storage.batch(progress=False):
+        a, b = op(transient=True)(_shard)(3), op(transient=True)(_shard)(4)
+        listed = op(_sum_elements)([a, b])
+        named = op(_sum_values)({"a": a, "b": b})
+    assert (listed, named) == (9.0, 9.0)
+    storage.close()
+    assert [codec for codec, _ in _value_rows(tmp_path / "s.db")] == ["transient", "transient"]
+    assert list(Storage(tmp_path / "s.db").df(op(transient=True)(_shard))["output"]) == [NOT_STORED] * 2
+
+
+def _ids_and_data(n: int) -> tuple[MList[int], np.ndarray]:
+    RUNS.append("ids_and_data")
+    return list(range(n)), np.arange(float(n))
+
+
+def test_a_transient_output_beside_an_mlist_output_is_not_stored(tmp_path):
+    # The outputs of an op with a structure output were all encoded as values: transient=[1]
+    # was not heeded, and the array was stored.
+    prepare = op(transient=[1])(_ids_and_data)
+    with Storage(tmp_path / "s.db").run():
+        ids, data = prepare(3)
+        assert ids == [0, 1, 2] and np.array_equal(data, np.arange(3.0))
+    assert _value_rows(tmp_path / "s.db") == [("transient", 0)]
+    assert list(Storage(tmp_path / "s.db").df(prepare)["output_1"]) == [NOT_STORED]
+    with Storage(tmp_path / "s.db").run():  # a hit: the list loads, the array is computed on use
+        ids, data = prepare(3)
+        assert ids == [0, 1, 2] and float(data.sum()) == 3.0
+    assert RUNS == ["ids_and_data"] * 2
+
+
+def _chunks(n: int) -> MList[np.ndarray]:
+    return [np.arange(float(n))] * 2
+
+
+def _chunks_and_size(n: int) -> tuple[MList[np.ndarray], int]:
+    return [np.arange(float(n))] * 2, n
+
+
+@pytest.mark.parametrize("case", ["all", "the mlist"])
+def test_a_transient_mlist_output_is_an_error_naming_the_op_not_a_stored_value(tmp_path, case):
+    # MList/MDict/MSet outputs are stored element by element (each element's provenance):
+    # with transient= they were stored whole all the same, against what the op said.
+    fn, nout, transient = (_chunks, 1, True) if case == "all" else (_chunks_and_size, 2, [0])
+    storage = Storage(tmp_path / "s.db")
+    with pytest.raises(ArgumentError, match=rf"op .*{fn.__name__}, output 0: .*MList.*transient="):
+        with storage.run():
+            op(nout=nout, transient=transient)(fn)(3)
+    assert len(storage.df(op(nout=nout)(fn))) == 0
 
 
 def _total(data: np.ndarray) -> float:

@@ -83,7 +83,8 @@ def _add_calls(commands: argparse._SubParsersAction) -> None:
         commands, "calls", "show an op's calls, oldest first",
         "Scalars (numbers, strings, None) are shown as themselves, other values as "
         "<type shape id>. --where COL=VALUE keeps the calls whose input or output COL equals "
-        "VALUE, a Python literal (1, 0.5, 'text'; a bare word is a string; 1 also matches 1.0). "
+        "VALUE, a Python literal (1, 0.5, 'text'; a bare word is a string, which also matches "
+        "a ValuePointer of that name; 1 also matches 1.0). "
         "Every stored computation is a row: a call computed again after a helper or constant "
         "it used changed shows once per computation, under the same version (storage.df(op) "
         "in Python shows the one today's code loads). Calls of two versions with the same "

@@ -346,12 +346,17 @@ def _strip_annotations(signature: str) -> str:
 
 def _candidate_cids(value: Any) -> list[bytes]:
     """The content ids a value typed on a command line may be stored under: ``1`` as int
-    and as float (``alpha=1`` finds ``alpha=1.0``)."""
+    and as float (``alpha=1`` finds ``alpha=1.0``); a text as itself and as the ValuePointer of
+    that name (``data=imagenet``: a pointer is stored by its name alone)."""
     values = [value]
     if type(value) is int:
         values.append(float(value))
     elif type(value) is float and value.is_integer():
         values.append(int(value))
+    elif type(value) is str:
+        from .pointers import ValuePointer  # (late: the command line rarely asks)
+
+        values.append(ValuePointer(value))
     return [content_id(v) for v in values]
 
 

@@ -18,17 +18,19 @@
 
 from __future__ import annotations
 
+import copyreg
 import io
 import json
 import pickle
 import sys
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .types import dict_handlers, handler_for, handler_for_codec
 
-__all__ = ["STRUCTURE_CODECS", "EncodedValue", "decode", "decode_file", "encode", "maps_file"]
+__all__ = ["STRUCTURE_CODECS", "EncodedValue", "decode", "decode_file", "encode", "maps_file", "pickle_stored_as"]
 
 #: Codecs of values stored element by element (see runtime/structures.py).
 STRUCTURE_CODECS = frozenset({"mlist", "mdict", "mset"})
@@ -73,7 +75,30 @@ def encode(value: Any) -> EncodedValue:
             data = _native(handler, value)
             if data is not None:
                 return EncodedValue(handler.codec, data)
-    return EncodedValue("pickle", pickle.dumps(value, protocol=5))
+    return EncodedValue("pickle", _pickled(value))
+
+
+#: Types whose pickle in the storage is not their pickle elsewhere: type -> reducer, as
+#: copyreg takes one. A ValuePointer in a pickled value is stored by its name alone, as it is
+#: stored alone (runtime/pointers.py adds it once a pointer is made: until then a pickle is
+#: pickle.dumps). Elsewhere (a batch's worker process) it is pickled with its object.
+_STORED_AS: dict[type, Callable[[Any], tuple]] = {}
+
+
+def pickle_stored_as(kind: type, reducer: Callable[[Any], tuple]) -> None:
+    """Store values of ``kind`` inside pickled values as ``reducer`` gives them."""
+    _STORED_AS[kind] = reducer
+
+
+def _pickled(value: Any) -> bytes:
+    if not _STORED_AS:
+        return pickle.dumps(value, protocol=5)
+    out = io.BytesIO()
+    pickler = pickle.Pickler(out, protocol=5)
+    # (a dict, which the C pickler reads without a Python call: copyreg's may change meanwhile)
+    pickler.dispatch_table = {**copyreg.dispatch_table, **_STORED_AS}
+    pickler.dump(value)
+    return out.getvalue()
 
 
 def _native(handler: Any, value: Any) -> bytes | None:

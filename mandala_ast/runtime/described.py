@@ -38,6 +38,8 @@ _CONTAINERS = {
     "FROZENSET": "frozenset", "BINBYTES": "bytes", "LONG1": "int", "LONG4": "int",
 }
 _SCALARS = (type(None), bool, int, float, str)
+#: The codec of a ValuePointer (pointers.py's CODEC, spelled out: it imports the type registry).
+_POINTER = "pointer"
 #: Opcodes that build nothing: the last one that does is found past these.
 _BOOKKEEPING = {"STOP", "MEMOIZE", "BINPUT", "LONG_BINPUT", "PUT", "FRAME", "PROTO"}
 
@@ -96,6 +98,8 @@ def _external_kind(codec: str, size: int | None, cid: bytes, blobs: BlobDir | No
 def _kind(codec: str, head: bytes, size: int) -> str:
     if codec == "npy":
         return _array_kind(head)
+    if codec == _POINTER:  # (all a pointer stores is its name)
+        return f"ValuePointer {head.decode('utf-8', 'replace')!r}"
     if codec == "pickle":
         return f"{_pickled_type(head)} {format_bytes(size)}"
     return f"{codec} {format_bytes(size)}"

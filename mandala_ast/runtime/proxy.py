@@ -9,6 +9,7 @@ outputs of stored transient calls (``transient.py``): each is a subclass, so tha
 from __future__ import annotations
 
 import operator
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -99,7 +100,9 @@ class Proxy:
         return np.asarray(force(self), *args, **kwargs)
 
     def __fspath__(self) -> Any:
-        return force(self).__fspath__()
+        # As os.fspath answers for the value: a str or bytes is its own path (neither has
+        # __fspath__), anything else a TypeError, which code looking for paths catches.
+        return os.fspath(force(self))
 
     def __await__(self) -> Any:  # `await f(x)` on a deferred async op call: its value
         return _ready(force(self)).__await__()

@@ -15,8 +15,8 @@ import time
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from .._errors import MandalaError, MandalaUnstoredWarning, ValueEncodingError
-from . import codecs, structures, transient
+from .._errors import ArgumentError, MandalaError, MandalaUnstoredWarning, ValueEncodingError
+from . import codecs, pointers, structures, transient
 from .built import build_op_rows
 from .hashing import content_id, digest
 from .identity import hash_or_explain
@@ -286,7 +286,7 @@ class Recorder:
         for name in op.structure_inputs:
             value = inputs.get(call.cids.get(name))
             if type(value) is EncodedStructure:
-                self._buffer_elements(value)
+                self._buffer_elements(value, outputs=False)
         for index, kind in op.structure_outputs.items():
             value = encoded[index] if encoded is not None else None
             if type(value) is not EncodedStructure:  # recorded again: from the file
@@ -327,9 +327,15 @@ class Recorder:
             for table, row in ref.rows(now):  # type: ignore[attr-defined]
                 rows[table] += row
 
-    def _buffer_elements(self, structure: EncodedStructure) -> None:
+    def _buffer_elements(self, structure: EncodedStructure, outputs: bool = True) -> None:
+        """Buffer the elements of a structure. Those of an argument (``outputs`` False) are
+        arguments passed on: a transient op's output among them stays a placeholder."""
         for cid, element in structure.elements.items():
-            self._buffer_encoded(cid, element)
+            if outputs or not self._known(cid):
+                self._buffer_encoded(cid, element)
+
+    def _known(self, cid: bytes) -> bool:
+        return cid in self.loader.stored or cid in self.loader.unflushed
 
     def _stored_structure(self, cid: bytes, kind: str, op_name: str) -> EncodedStructure | None:
         """The EncodedStructure of a stored output; None for a dict stored whole."""
@@ -382,15 +388,44 @@ def encode_outputs(call: CallIdentity, outputs: tuple) -> tuple[tuple[bytes, ...
     structured = op.structure_outputs  # {} for most ops (MList/MDict/MSet)
     if structured:  # a structure of the wrong type is an error before anything is stored
         structures.check_outputs(op.name, structured, outputs)
+        if op.transient:
+            _check_transient_structures(op, structured)
+    pointer = pointers.output_error(op.name, outputs)
+    if pointer is not None:  # handed back with its object, as an output that cannot be stored
+        raise UnstoredOutputs(call, outputs, ValueEncodingError(pointer))
     try:
         out_cids = tuple(map(content_id, outputs))
         if structured:
-            return out_cids, structures.encode_outputs(structured, outputs, op.name)
+            return out_cids, _encode_structured(op, structured, outputs)
         if op.transient:  # the call and its outputs' ids are kept, not their values
             return out_cids, transient.placeholders(outputs, op.transient)
         return out_cids, list(map(codecs.encode, outputs))
     except Exception:  # say which output could not be hashed or stored; hand them back
         raise UnstoredOutputs(call, outputs, _explain_outputs(op, outputs, structured)) from None
+
+
+def _check_transient_structures(op: Op, kinds: dict[int, str]) -> None:
+    """An output both stored element by element (each element's provenance) and transient
+    cannot be either: an error naming it (it was stored whole, against ``transient=``)."""
+    for index, kind in kinds.items():
+        if transient.is_transient(op, index):
+            raise ArgumentError(
+                f"op {op.name}, output {index}: annotated {structures.annotation_of(kind)}[...], which stores "
+                "each element (and where it came from), but transient= leaves its value out; drop one of the two"
+            )
+
+
+def _encode_structured(op: Op, kinds: dict[int, str], outputs: tuple) -> list:
+    """The outputs of an op with MList/MDict/MSet outputs: those element by element; among
+    the others, one the op says is transient is, as any op's, a row without its value."""
+    if not op.transient:
+        return structures.encode_outputs(kinds, outputs, op.name)
+    return [
+        structures.encode(kinds[i], value, op.name) if i in kinds
+        else transient.PLACEHOLDER if transient.is_transient(op, i)
+        else codecs.encode(value)
+        for i, value in enumerate(outputs)
+    ]
 
 
 def load_back(call: CallIdentity, outputs: tuple, out_cids: tuple[bytes, ...], encoded: list,

@@ -51,6 +51,7 @@ __all__ = [
     "MDict",
     "MList",
     "MSet",
+    "annotation_of",
     "check_outputs",
     "decode",
     "element_cids",
@@ -325,6 +326,15 @@ class EncodedStructure(EncodedValue):
         keys = range(len(self.cids)) if self.keys is None else self.keys
         for key, cid in zip(keys, self.cids):
             yield content_id(key), codecs.encode(key), cid, self.elements.get(cid)
+
+
+def annotation_of(kind: str) -> str:
+    """The annotation that declares a structure of ``kind``.
+
+    >>> annotation_of("dict")
+    'MDict'
+    """
+    return _ANNOTATIONS[kind]
 
 
 def check_outputs(op_name: str, kinds: dict[int, str], outputs: Sequence[Any]) -> None:

@@ -45,6 +45,7 @@ __all__ = [
     "CODEC",
     "KEPT_CALLS",
     "NOT_STORED",
+    "PLACEHOLDER",
     "LazyCall",
     "LazyOutput",
     "NotStored",
@@ -84,7 +85,8 @@ class NotStored:
 
 
 NOT_STORED = NotStored()
-_ROW = EncodedValue(CODEC, b"")
+#: How a transient output is stored: a row without its value.
+PLACEHOLDER = EncodedValue(CODEC, b"")
 _FRESH_LIMIT = 64
 #: Lazily computed transient calls a storage keeps (their values may be large).
 KEPT_CALLS = 16
@@ -107,8 +109,8 @@ def placeholders(outputs: tuple, which: Any) -> list[EncodedValue]:
     """How a transient op's outputs are stored: each transient one (``which``: True for all,
     else their indices) as a row without its value, the others encoded as usual."""
     if which is True:
-        return [_ROW] * len(outputs)
-    return [_ROW if i in which else codecs.encode(value) for i, value in enumerate(outputs)]
+        return [PLACEHOLDER] * len(outputs)
+    return [PLACEHOLDER if i in which else codecs.encode(value) for i, value in enumerate(outputs)]
 
 
 class LazyOutput(Proxy):
