@@ -755,3 +755,29 @@ def test_a_transient_output_passed_on_in_a_list_is_not_stored_and_an_equal_outpu
         assert np.array_equal(op(_kept)(n), np.arange(float(n)))
     assert RUNS == ["count", "kept"]
     assert Storage(path).verify().ok
+
+
+def _outer(data: np.ndarray) -> float:
+    RUNS.append("outer")
+    op(transient=True)(_scratch)(len(data))  # a hit: its output, equal to data, is a placeholder
+    return float(data.sum())
+
+
+@pytest.mark.parametrize("block", ["run", "batch"])
+def test_an_output_equal_to_a_transient_value_an_op_was_given_while_its_body_found_that_value_is_stored_once(tmp_path, block):
+    # The argument, encoded before the body ran, was buffered over the placeholder the body
+    # came to know of (and kept off it in the file, as any argument's row): this storage took
+    # the placeholder for gone, and kept's equal output for stored, computing it again to store it.
+    path = tmp_path / "s.db"
+    with Storage(path).run():
+        op(transient=True)(_scratch)(400)
+    storage = Storage(path)
+    with storage.run() if block == "run" else storage.batch(progress=False):  # (batch: Recorder.record_many)
+        outer = op(_outer)(np.arange(400.0))
+    assert outer == float(np.arange(400.0).sum())
+    assert ("transient", 0) in _value_rows(path)
+    with storage.run():
+        op(_kept)(400)
+    with Storage(path).run():
+        assert np.array_equal(op(_kept)(400), np.arange(400.0))
+    assert RUNS == ["outer", "kept"]

@@ -98,7 +98,7 @@ class Recorder:
                 self._buffer_encoded(cid, value)
             if encoded is not None:
                 for cid, value in zip(out_cids, encoded):
-                    self._buffer_encoded(cid, value)
+                    self._buffer_encoded(cid, value, output=True)
             if call.built:  # its sources' rows, before the rows that name them
                 self._record_builds(call)
             self._buffer_rows(call, out_cids, encoded, duration)
@@ -130,12 +130,14 @@ class Recorder:
             try:
                 if inputs is None:
                     inputs = self.encode_new_inputs(call)
-                for cid, value in (*inputs.items(), *zip(out_cids, encoded)):
-                    if (cid in stored or cid in unflushed) and not self._replaces_placeholder(cid, value):
+                arguments = len(inputs)
+                for i, (cid, value) in enumerate((*inputs.items(), *zip(out_cids, encoded))):
+                    output = i >= arguments
+                    if (cid in stored or cid in unflushed) and not (output and self._replaces_placeholder(cid, value)):
                         continue
                     data = value.data
                     if len(data) >= large:  # a file beside the database: as record() writes it
-                        self._buffer_encoded(cid, value)
+                        self._buffer_encoded(cid, value, output)
                         continue
                     vals += (cid, value.codec, data, len(data), 0)
                     unflushed[cid] = value
@@ -228,9 +230,13 @@ class Recorder:
         now, exact = time.time(), int(call.exact)
         rows["calls"] += (row_id, call.history_id, call.cid, call.version_id, call.deps_id, now, duration, exact, packed)
 
-    def _buffer_encoded(self, cid: bytes, encoded: codecs.EncodedValue) -> None:
+    def _buffer_encoded(self, cid: bytes, encoded: codecs.EncodedValue, output: bool = False) -> None:
+        """Buffer a value neither stored nor buffered; an ``output`` also where its cid's row
+        is a transient op's placeholder (_replaces_placeholder). An argument's never is: the
+        file keeps the placeholder (value_rows.KEEP_ROWS), which this storage would then take
+        for gone."""
         unflushed = self.loader.unflushed
-        if (cid in self.loader.stored or cid in unflushed) and not self._replaces_placeholder(cid, encoded):
+        if (cid in self.loader.stored or cid in unflushed) and not (output and self._replaces_placeholder(cid, encoded)):
             return
         data, external = encoded.data, 0
         # A structure's row (element ids) stays in the file: gc reads it to keep its elements.
@@ -331,11 +337,7 @@ class Recorder:
         """Buffer the elements of a structure. Those of an argument (``outputs`` False) are
         arguments passed on: a transient op's output among them stays a placeholder."""
         for cid, element in structure.elements.items():
-            if outputs or not self._known(cid):
-                self._buffer_encoded(cid, element)
-
-    def _known(self, cid: bytes) -> bool:
-        return cid in self.loader.stored or cid in self.loader.unflushed
+            self._buffer_encoded(cid, element, outputs)
 
     def _stored_structure(self, cid: bytes, kind: str, op_name: str) -> EncodedStructure | None:
         """The EncodedStructure of a stored output; None for a dict stored whole."""
