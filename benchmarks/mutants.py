@@ -144,6 +144,7 @@ AREAS["RQ"] = "review of the session-15 distinct rows and guarded edges"
 AREAS["RZ"] = "review of the session-15 derived ids on demand and Decoder.share"
 AREAS["TT"] = "review of the session-15 temp tables of a guarded op's calls without history"
 AREAS["PH"] = "transient placeholders under a value another op stores (session 16)"
+AREAS["IB"] = "feature intersections probed by a new user (session 16, B)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _BUILT = ("tests/test_built_collections.py",)
@@ -2123,6 +2124,16 @@ MUTANTS: tuple[Mutant, ...] = (
            "            pairs = zip(cids, values)\n",
            ("tests/test_query_columns.py",),
            "a loop value, or a later output in its call row, shows as not stored when its id's values row is a transient op's"),
+    Mutant("IB1", "mandala_ast/runtime/query/hooks.py", "    if is_op(f):\n        return f, args\n",
+           "    if type(f) is Op:\n        return f, args\n", ("tests/test_query.py",),
+           "an async op in a query or delete block is called as a plain function: nothing matches"),
+    Mutant("IB2", "mandala_ast/runtime/query/pattern.py", "        yield from ()\n        return self\n",
+           "        return iter(())\n", ("tests/test_query.py",),
+           "`y = await fetch(x)` in a query block (the run block's code) is a TypeError"),
+    Mutant("IB3", "mandala_ast/runtime/query/block.py",
+           "        return _AwaitableOutputs(outputs) if type(outputs) is tuple and type(op) is AsyncOp else outputs\n",
+           "        return outputs\n", ("tests/test_query.py",),
+           "`a, b = await split(x)` in a query block is a TypeError"),
 )
 
 

@@ -1338,3 +1338,66 @@ def test_a_query_matches_calls_stored_before_ignore_env_after_the_ignored_variab
     assert "hit" in str(storage.why(later, 1))
     frame = run(code.format(block="query() as q"), storage, double=later)["q"].df()
     assert rows(frame) == [(1, 3), (2, 5)]
+
+
+@op
+async def fetch(x: int) -> int:
+    return x * 10
+
+
+def test_a_query_over_an_async_op_finds_the_calls_a_run_block_awaited(storage) -> None:
+    """An async op in a query block was taken for a plain function: it was called (a coroutine
+    never awaited), so `x = Q()` fed no op (a QueryError) and a chain through it found no row."""
+    run("""\
+        import asyncio, mandala_ast
+
+        async def main():
+            async with storage.run():
+                for x in [1, 2]:
+                    y = await fetch(x)
+                    z = add(y, x)
+
+        asyncio.run(main())
+        """, storage, fetch=fetch)
+    code = "import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    y = fetch(x)\n{more}"
+    only = run(code.format(more=""), storage, fetch=fetch)["q"].df()
+    chain = run(code.format(more="    z = add(y, x)\n"), storage, fetch=fetch)["q"].df()
+    assert sorted(rows(only)) == [(1, 10), (2, 20)]
+    assert sorted(rows(chain)) == [(1, 10, 11), (2, 20, 22)]
+
+
+def test_a_delete_block_naming_an_async_op_deletes_its_calls(storage) -> None:
+    """Taken for a plain function, the async op matched nothing and nothing was deleted."""
+    run("import asyncio, mandala_ast\n"
+        "async def main():\n    async with storage.run():\n        for x in [1, 2]:\n"
+        "            y = await fetch(x)\n"
+        "asyncio.run(main())\n", storage, fetch=fetch)
+    ns = run("import mandala_ast\nwith storage.delete() as d:\n    y = fetch(2)\n", storage, fetch=fetch)
+    assert ns["d"].report.calls == 1
+    assert storage.df(fetch)["x"].tolist() == [1]
+
+
+@op
+async def split(x: int) -> tuple[int, int]:
+    return x // 2, x % 2
+
+
+def test_a_query_awaiting_async_ops_as_the_run_block_did_finds_its_calls(storage) -> None:
+    """The run block's code word for word, `await` included, raised TypeError: a query
+    variable could not be awaited."""
+    code = """\
+        import asyncio, mandala_ast
+
+        async def main():
+            {kind} storage.{block}:
+                for x in [3, 4]:
+                    y = await fetch(x)
+                    a, b = await split(y)
+                    z = add(a, b)
+            return {result}
+
+        out = asyncio.run(main())
+        """
+    run(code.format(kind="async with", block="run()", result="None"), storage, fetch=fetch, split=split)
+    q = run(code.format(kind="with", block="query() as q", result="q"), storage, fetch=fetch, split=split)["out"]
+    assert sorted(rows(q.df())) == [(3, 30, 15, 0, 15), (4, 40, 20, 0, 20)]

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..._errors import QueryError
 from ..blocks import state
-from ..ops import Op, Workflow
+from ..ops import Op, Workflow, is_op
 from .block import Q, QueryBlock
 from .operators import COMPARE, and_, compare_chain, or_
 from .pattern import (
@@ -137,9 +137,11 @@ def q_stmt_runs(f: Any, /) -> bool:
 
 
 def _as_op(f: Any, args: tuple) -> tuple[Op | None, tuple]:
-    if type(f) is Op:
+    # An async op is an op too: its stored calls are matched as any op's (called as a plain
+    # function, it would only make a coroutine, and the query would find nothing).
+    if is_op(f):
         return f, args
-    if type(f) is functools.partial and type(f.func) is Op and not f.keywords:
+    if type(f) is functools.partial and is_op(f.func) and not f.keywords:
         return f.func, (*f.args, *args)  # a method op bound to its instance
     return None, args
 
