@@ -2134,6 +2134,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "        return _AwaitableOutputs(outputs) if type(outputs) is tuple and type(op) is AsyncOp else outputs\n",
            "        return outputs\n", ("tests/test_query.py",),
            "`a, b = await split(x)` in a query block is a TypeError"),
+    Mutant("IB4", "mandala_ast/runtime/versions.py", '        self._reported.add(("op", op.name, op.version_id))\n',
+           "", ("tests/test_versions.py",),
+           "accept_change(op) prints that the op's calls recompute, as it keeps them"),
 )
 
 

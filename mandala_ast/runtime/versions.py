@@ -509,6 +509,9 @@ class VersionTracker:
         return True
 
     def _accept_op(self, op: Op) -> str:
+        # Registering the new version reports it as a change whose calls recompute: accepted,
+        # they do not (a change of its number of outputs, reported under another key, still is).
+        self._reported.add(("op", op.name, op.version_id))
         current = self.version_id(op)  # registers it (and the id of its output count, if new)
         if current != self._registered(op):
             # Its code is its stored calls' (or was accepted as theirs): only its number of
