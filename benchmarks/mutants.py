@@ -2137,6 +2137,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("IB4", "mandala_ast/runtime/versions.py", '        self._reported.add(("op", op.name, op.version_id))\n',
            "", ("tests/test_versions.py",),
            "accept_change(op) prints that the op's calls recompute, as it keeps them"),
+    Mutant("IB5", "mandala_ast/runtime/query/block.py",
+           "    async def __aenter__(self) -> Query:\n",
+           "    async def _not_aenter(self) -> Query:\n", ("tests/test_query.py",),
+           "`async with storage.query()` (the async run block's spelling) is a TypeError"),
 )
 
 

@@ -1401,3 +1401,35 @@ def test_a_query_awaiting_async_ops_as_the_run_block_did_finds_its_calls(storage
     run(code.format(kind="async with", block="run()", result="None"), storage, fetch=fetch, split=split)
     q = run(code.format(kind="with", block="query() as q", result="q"), storage, fetch=fetch, split=split)["out"]
     assert sorted(rows(q.df())) == [(3, 30, 15, 0, 15), (4, 40, 20, 0, 20)]
+
+
+def test_an_async_with_query_block_written_as_the_run_block_finds_its_calls(storage) -> None:
+    """`async with storage.query() as q:`, as the async function's run block was written,
+    raised TypeError: the query block had no asynchronous context manager protocol."""
+    code = """\
+        import asyncio, mandala_ast
+
+        async def main():
+            async with storage.{block}:
+                for x in [3, 4]:
+                    y = await fetch(x)
+            return {result}
+
+        out = asyncio.run(main())
+        """
+    run(code.format(block="run()", result="None"), storage, fetch=fetch)
+    q = run(code.format(block="query() as q", result="q"), storage, fetch=fetch)["out"]
+    assert sorted(rows(q.df())) == [(3, 30), (4, 40)]
+    run(code.format(block="delete() as q", result="q"), storage, fetch=fetch)
+    assert storage.df(fetch).empty
+
+
+def test_an_uncompiled_async_with_query_block_says_it_needs_compiling(storage) -> None:
+    import asyncio
+
+    async def main():
+        async with storage.query():
+            pass
+
+    with pytest.raises(QueryError, match="compile"):
+        asyncio.run(main())

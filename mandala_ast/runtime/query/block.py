@@ -94,9 +94,20 @@ class QueryBlock(Block):
         self.bool_lefts: list = []  # left operands of the `and`/`or` being evaluated (hooks.py)
 
     def __enter__(self) -> Query:
+        return self._enter(sys._getframe(1))
+
+    async def __aenter__(self) -> Query:
+        """``async with storage.query()``, as an async function's run block is written: a
+        query awaits nothing, so it is the plain block."""
+        return self._enter(sys._getframe(1))
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        self.__exit__(*exc_info)
+
+    def _enter(self, caller: Any) -> Query:
         check_block_allowed()  # before the compiling check: see block_refusal.py
         if not self.compiled:
-            raise QueryError(_needs_compiling("delete" if self.delete else "query", sys._getframe(1)))
+            raise QueryError(_needs_compiling("delete" if self.delete else "query", caller))
         self.storage.engine.enter_block()
         push(self)
         return self.query
