@@ -2141,6 +2141,10 @@ MUTANTS: tuple[Mutant, ...] = (
            "    async def __aenter__(self) -> Query:\n",
            "    async def _not_aenter(self) -> Query:\n", ("tests/test_query.py",),
            "`async with storage.query()` (the async run block's spelling) is a TypeError"),
+    Mutant("IB6", "mandala_ast/runtime/query/block.py",
+           "    def call_async_op(self, op: Op, args: tuple, kwargs: dict) -> Any:\n",
+           "    def _no_call_async_op(self, op: Op, args: tuple, kwargs: dict) -> Any:\n", ("tests/test_query.py",),
+           "a query through a workflow runs the body of the async op it awaits on the query variable"),
 )
 
 

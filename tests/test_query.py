@@ -1433,3 +1433,38 @@ def test_an_uncompiled_async_with_query_block_says_it_needs_compiling(storage) -
 
     with pytest.raises(QueryError, match="compile"):
         asyncio.run(main())
+
+
+@op
+async def fetch_noted(x: int) -> int:
+    RUNS.append(("fetch_noted", x))
+    return x * 10
+
+
+@workflow
+async def fetched_sum(x: int) -> int:
+    y = await fetch_noted(x)
+    return add(y, x)
+
+
+def test_a_query_through_an_async_workflow_matches_its_async_op_instead_of_running_it(storage) -> None:
+    """The workflow's body called the async op as a plain function in the query block: its
+    body ran on the query variable (formatting it raised; here, its rows came out of that
+    run, not of the stored calls)."""
+    code = """\
+        import asyncio, mandala_ast
+
+        async def main():
+            async with storage.{block}:
+                {x}
+                z = await fetched_sum(x)
+            return {result}
+
+        out = asyncio.run(main())
+        """
+    names = dict(fetched_sum=fetched_sum)
+    for x in [1, 2]:
+        run(code.format(block="run()", x=f"x = {x}", result="None"), storage, **names)
+    RUNS.clear()
+    q = run(code.format(block="query() as q", x="x = Q()", result="q"), storage, **names)["out"]
+    assert sorted(rows(q.df())) == [(1, 11), (2, 22)] and RUNS == []

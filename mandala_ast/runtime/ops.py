@@ -294,7 +294,7 @@ class AsyncOp(Op):
             block = blocks.lent_block(self.name)
             if block is None:
                 return self.fn(*args, **kwargs)
-        call_async_op = getattr(block, "call_async_op", None)  # run, noop and batch blocks have it
+        call_async_op = getattr(block, "call_async_op", None)  # run, noop, batch and query blocks have it
         if call_async_op is None:
             return self.fn(*args, **kwargs)
         return call_async_op(self, args, kwargs)

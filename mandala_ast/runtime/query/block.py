@@ -120,6 +120,11 @@ class QueryBlock(Block):
             self.query.report = report
             print(report)
 
+    def call_async_op(self, op: Op, args: tuple, kwargs: dict) -> Any:
+        """An async op called from code a query block reaches uncompiled for queries (a
+        workflow's body): matched, as in the block itself; awaiting it gives its variables."""
+        return self.call_op(op, args, kwargs)
+
     def call_op(self, op: Op, args: tuple, kwargs: dict) -> Any:
         outputs = op.join_outputs(tuple(self.pattern_call(op, args, kwargs)))
         return _AwaitableOutputs(outputs) if type(outputs) is tuple and type(op) is AsyncOp else outputs
