@@ -2145,6 +2145,13 @@ MUTANTS: tuple[Mutant, ...] = (
            "    def call_async_op(self, op: Op, args: tuple, kwargs: dict) -> Any:\n",
            "    def _no_call_async_op(self, op: Op, args: tuple, kwargs: dict) -> Any:\n", ("tests/test_query.py",),
            "a query through a workflow runs the body of the async op it awaits on the query variable"),
+    Mutant("IB7", "mandala_ast/runtime/renames.py", "        for now in (new_binding, new_state):\n",
+           "        for now in (new_binding,):\n", ("tests/test_renames.py",),
+           "an op calling a renamed op it now imports under the old name (`twice as inner`) computes again"),
+    Mutant("IB8", "mandala_ast/runtime/renames.py",
+           '        conn.execute(_ACCEPT_FOR_CALLERS, (old_state, new_state, "code", old_state))\n',
+           "", ("tests/test_renames.py",),
+           "an op calling a renamed op through an alias (`import inner as f`, then `twice as f`) computes again"),
 )
 
 

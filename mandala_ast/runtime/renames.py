@@ -476,20 +476,25 @@ def _rename_dependency(conn: sqlite3.Connection, op: Op, old_fingerprint: bytes,
 
     row = conn.execute("SELECT name FROM sources WHERE state = ?", (old_fingerprint,)).fetchone()
     new_name = deps.qualified_name(op.fn)
+    old_state = deps.code_state(old_fingerprint, old_version)
+    new_state = deps.code_state(op.fingerprint.digest, op.version)
     if row is not None and row[0] != new_name:
         conn.execute("UPDATE OR IGNORE dep_sets SET name = ? WHERE name = ?", (new_name, row[0]))
         conn.execute("UPDATE OR IGNORE accepted SET name = ? WHERE name = ?", (new_name, row[0]))
         # Callers that import it (`from helpers import inner`) depend on where their name
-        # points too: the new place is the old one.
+        # points too: the new place is the old one, also imported under the old name (`from
+        # models import twice as inner`), where the name counts by the code it points to.
         old_binding, new_binding = deps.binding_state(row[0]), deps.binding_state(new_name)
-        conn.execute(
-            "INSERT OR IGNORE INTO accepted SELECT DISTINCT name, ?, ? FROM dep_sets WHERE kind = 'constant' AND state = ?",
-            (old_binding, new_binding, old_binding),
-        )
-    old_state = deps.code_state(old_fingerprint, old_version)
-    new_state = deps.code_state(op.fingerprint.digest, op.version)
+        for now in (new_binding, new_state):
+            conn.execute(_ACCEPT_FOR_CALLERS, (old_binding, now, "constant", old_binding))
     if old_state != new_state:
         conn.execute("INSERT OR IGNORE INTO accepted VALUES (?, ?, ?)", (new_name, old_state, new_state))
+        # (callers that imported it under another name, `from helpers import inner as f`)
+        conn.execute(_ACCEPT_FOR_CALLERS, (old_state, new_state, "code", old_state))
+
+
+#: Accept, for every name callers' calls recorded with a state, that state's new form.
+_ACCEPT_FOR_CALLERS = "INSERT OR IGNORE INTO accepted SELECT DISTINCT name, ?, ? FROM dep_sets WHERE kind = ? AND state = ?"
 
 
 def _done_before(conn: sqlite3.Connection, op_name: str, kind: str, old: str, new: str) -> str:
