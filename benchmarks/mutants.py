@@ -2152,6 +2152,9 @@ MUTANTS: tuple[Mutant, ...] = (
            '        conn.execute(_ACCEPT_FOR_CALLERS, (old_state, new_state, "code", old_state))\n',
            "", ("tests/test_renames.py",),
            "an op calling a renamed op through an alias (`import inner as f`, then `twice as f`) computes again"),
+    Mutant("IB9", "mandala_ast/runtime/renames.py", "    for now in (new_binding, deps.current_state(new)):\n",
+           "    for now in (new_binding,):\n", ("tests/test_version_inputs.py",),
+           "a helper renamed (and accepted) that callers import under its old name computes their calls again"),
 )
 
 

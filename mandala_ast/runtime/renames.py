@@ -274,16 +274,17 @@ def _copy_rows(conn: sqlite3.Connection, old: str, new: str, direct: bool) -> No
 
 def _move_names(conn: sqlite3.Connection, old: str, new: str) -> None:
     """Accepted changes and source texts under the new name, and callers that import the
-    helper (``from helpers import scale``) keep their calls: the new place is the old one."""
+    helper (``from helpers import scale``) keep their calls: the new place is the old one,
+    also imported under the old name (``from utils import triple as scale``), where the name
+    counts by the code it points to (the moved code's own rows still say if it was edited)."""
     from . import dependencies as deps
 
     for table in ("accepted", "sources"):
         conn.execute(f"UPDATE OR IGNORE {table} SET name = ?3 || substr(name, ?2 + 1) WHERE {_UNDER}", (*_under(old), new))
     old_binding, new_binding = deps.binding_state(old), deps.binding_state(new)
-    conn.execute(
-        "INSERT OR IGNORE INTO accepted SELECT DISTINCT name, ?, ? FROM dep_sets WHERE kind = 'constant' AND state = ?",
-        (old_binding, new_binding, old_binding),
-    )
+    for now in (new_binding, deps.current_state(new)):
+        if now is not None:
+            conn.execute(_ACCEPT_FOR_CALLERS, (old_binding, now, "constant", old_binding))
 
 
 def _check_outputs(conn: sqlite3.Connection, old_name: str, new_op: Any) -> None:
