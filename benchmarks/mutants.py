@@ -2155,6 +2155,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("IB9", "mandala_ast/runtime/renames.py", "    for now in (new_binding, deps.current_state(new)):\n",
            "    for now in (new_binding,):\n", ("tests/test_version_inputs.py",),
            "a helper renamed (and accepted) that callers import under its old name computes their calls again"),
+    Mutant("IB10", "mandala_ast/runtime/versions.py",
+           "        fingerprint = ran[0] if ran is not None else previous[1]\n",
+           "        fingerprint = previous[1]\n", ("tests/test_versions.py",),
+           "the recompute report diffs against a version that never computed (refused, or met by a query)"),
 )
 
 
