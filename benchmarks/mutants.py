@@ -2159,6 +2159,10 @@ MUTANTS: tuple[Mutant, ...] = (
            "        fingerprint = ran[0] if ran is not None else previous[1]\n",
            "        fingerprint = previous[1]\n", ("tests/test_versions.py",),
            "the recompute report diffs against a version that never computed (refused, or met by a query)"),
+    Mutant("IB11", "mandala_ast/runtime/query/hooks.py",
+           "        kind = tuple if isinstance(value, tuple) else type(value)\n",
+           "        kind = type(value)\n", ("tests/test_query.py",),
+           "an async op's outputs kept under one name show the query block's private tuple type in q.df()"),
 )
 
 

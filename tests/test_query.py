@@ -1468,3 +1468,12 @@ def test_a_query_through_an_async_workflow_matches_its_async_op_instead_of_runni
     RUNS.clear()
     q = run(code.format(block="query() as q", x="x = Q()", result="q"), storage, **names)["out"]
     assert sorted(rows(q.df())) == [(1, 11), (2, 22)] and RUNS == []
+
+
+def test_an_async_op_s_outputs_kept_under_one_name_show_as_a_plain_tuple(storage) -> None:
+    """`pair = split(y)`, as a batch block writes it: its column held the query block's own
+    awaitable tuple class, a private type, in the user's table."""
+    code = "import mandala_ast\nwith storage.{block}:\n    x = {x}\n    y = fetch(x)\n    pair = split(y)\n"
+    run(code.format(block="batch(progress=False)", x="3"), storage, fetch=fetch, split=split)
+    frame = run(code.format(block="query() as q", x="Q()"), storage, fetch=fetch, split=split)["q"].df()
+    assert rows(frame) == [(3, 30, (15, 0))] and type(frame["pair"][0]) is tuple

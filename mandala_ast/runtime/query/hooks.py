@@ -323,9 +323,12 @@ def q_cmp(first: Any, /, *rest: Any) -> Any:
 def _literal_of_nodes(block: QueryBlock, value: Any) -> Any:
     """``x in [a, b]`` with variables inside the literal: the literal is derived per row."""
     if isinstance(value, (list, tuple, set)) and any(isinstance(v, Node) for v in value):
-        opening, closing = {tuple: ("(", ")"), set: ("{", "}")}.get(type(value), ("[", "]"))
+        # Any tuple is a plain one per row: an async op's outputs come as an awaitable tuple
+        # (block.py), a type of the query block's own, not of the user's data.
+        kind = tuple if isinstance(value, tuple) else type(value)
+        opening, closing = {tuple: ("(", ")"), set: ("{", "}")}.get(kind, ("[", "]"))
         text = opening + ", ".join(operand_text(v) for v in value) + closing
-        return Derived(block.pattern, lambda *items: type(value)(items), tuple(value), text=text)
+        return Derived(block.pattern, lambda *items: kind(items), tuple(value), text=text)
     return value
 
 
