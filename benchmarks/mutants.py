@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IB11"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IB12"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -2163,6 +2163,10 @@ MUTANTS: tuple[Mutant, ...] = (
            "        kind = tuple if isinstance(value, tuple) else type(value)\n",
            "        kind = type(value)\n", ("tests/test_query.py",),
            "an async op's outputs kept under one name show the query block's private tuple type in q.df()"),
+    Mutant("IB12", "mandala_ast/runtime/file_deps.py",
+           "        previous.written = {*previous.written, *body.written}\n",
+           "        pass\n", ("tests/test_file_deps.py",),
+           "an op whose inner op appends to a log it names depends on the log: every run that logs recomputes it"),
 )
 
 
