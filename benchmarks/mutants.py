@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+RS5"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -146,6 +146,7 @@ AREAS["TT"] = "review of the session-15 temp tables of a guarded op's calls with
 AREAS["PH"] = "transient placeholders under a value another op stores (session 16)"
 AREAS["IN"] = "format 10: the index of calls not exact a guarded query's check reads (session 16)"
 AREAS["IA"] = "feature intersections probed by a new user (session 16, A)"
+AREAS["IB"] = "feature intersections probed by a new user (session 16, B)"
 AREAS["RS"] = "review of session-16 merges"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
@@ -2192,6 +2193,49 @@ MUTANTS: tuple[Mutant, ...] = (
            "            pairs = zip(cids, values)\n",
            ("tests/test_query_columns.py",),
            "a loop value, or a later output in its call row, shows as not stored when its id's values row is a transient op's"),
+    Mutant("IB1", "mandala_ast/runtime/query/hooks.py", "    if is_op(f):\n        return f, args\n",
+           "    if type(f) is Op:\n        return f, args\n", ("tests/test_query.py",),
+           "an async op in a query or delete block is called as a plain function: nothing matches"),
+    Mutant("IB2", "mandala_ast/runtime/query/pattern.py", "        yield from ()\n        return self\n",
+           "        return iter(())\n", ("tests/test_query.py",),
+           "`y = await fetch(x)` in a query block (the run block's code) is a TypeError"),
+    Mutant("IB3", "mandala_ast/runtime/query/block.py",
+           "        return _AwaitableOutputs(outputs) if type(outputs) is tuple and type(op) is AsyncOp else outputs\n",
+           "        return outputs\n", ("tests/test_query.py",),
+           "`a, b = await split(x)` in a query block is a TypeError"),
+    Mutant("IB4", "mandala_ast/runtime/versions.py", '        self._reported.add(("op", op.name, op.version_id))\n',
+           "", ("tests/test_versions.py",),
+           "accept_change(op) prints that the op's calls recompute, as it keeps them"),
+    Mutant("IB5", "mandala_ast/runtime/query/block.py",
+           "    async def __aenter__(self) -> Query:\n",
+           "    async def _not_aenter(self) -> Query:\n", ("tests/test_query.py",),
+           "`async with storage.query()` (the async run block's spelling) is a TypeError"),
+    Mutant("IB6", "mandala_ast/runtime/query/block.py",
+           "    def call_async_op(self, op: Op, args: tuple, kwargs: dict) -> Any:\n",
+           "    def _no_call_async_op(self, op: Op, args: tuple, kwargs: dict) -> Any:\n", ("tests/test_query.py",),
+           "a query through a workflow runs the body of the async op it awaits on the query variable"),
+    Mutant("IB7", "mandala_ast/runtime/renames.py", "        for now in (new_binding, new_state):\n",
+           "        for now in (new_binding,):\n", ("tests/test_renames.py",),
+           "an op calling a renamed op it now imports under the old name (`twice as inner`) computes again"),
+    Mutant("IB8", "mandala_ast/runtime/renames.py",
+           '        conn.execute(_ACCEPT_FOR_CALLERS, (old_state, new_state, "code", old_state))\n',
+           "", ("tests/test_renames.py",),
+           "an op calling a renamed op through an alias (`import inner as f`, then `twice as f`) computes again"),
+    Mutant("IB9", "mandala_ast/runtime/renames.py", "    for now in (new_binding, deps.current_state(new)):\n",
+           "    for now in (new_binding,):\n", ("tests/test_version_inputs.py",),
+           "a helper renamed (and accepted) that callers import under its old name computes their calls again"),
+    Mutant("IB10", "mandala_ast/runtime/versions.py",
+           "        fingerprint = ran[0] if ran is not None else previous[1]\n",
+           "        fingerprint = previous[1]\n", ("tests/test_versions.py",),
+           "the recompute report diffs against a version that never computed (refused, or met by a query)"),
+    Mutant("IB11", "mandala_ast/runtime/query/hooks.py",
+           "        kind = tuple if isinstance(value, tuple) else type(value)\n",
+           "        kind = type(value)\n", ("tests/test_query.py",),
+           "an async op's outputs kept under one name show the query block's private tuple type in q.df()"),
+    Mutant("IB12", "mandala_ast/runtime/file_deps.py",
+           "        previous.written = {*previous.written, *body.written}\n",
+           "        pass\n", ("tests/test_file_deps.py",),
+           "an op whose inner op appends to a log it names depends on the log: every run that logs recomputes it"),
 )
 
 

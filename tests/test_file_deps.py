@@ -354,6 +354,23 @@ def test_a_log_file_an_op_names_and_appends_to_is_no_dependency(tmp_path, monkey
     assert RUNS == ["logged_sum"]
 
 
+@op
+def logged_twice(x: int) -> int:
+    RUNS.append("logged_twice")
+    return logged_sum(x) * 2
+
+
+def test_an_op_whose_inner_op_appends_to_a_log_does_not_depend_on_the_log(tmp_path, monkeypatch):
+    """The inner op only writes run.log, a name in its code; the outer op ran that code (the
+    inner call computed in its body), but not the write, so it depended on the log's content:
+    any call appending to the log (another logged_sum) made every outer call compute again."""
+    monkeypatch.chdir(tmp_path)
+    assert _run(Storage(tmp_path / "s.db"), (logged_twice, 1)) == [4]
+    assert _run(Storage(tmp_path / "s.db"), (logged_sum, 5)) == [6]  # the log grows
+    assert _run(Storage(tmp_path / "s.db"), (logged_twice, 1)) == [4]
+    assert RUNS == ["logged_twice", "logged_sum", "logged_sum"]
+
+
 def test_a_file_that_appears_later_recomputes_the_call_that_missed_it(tmp_path):
     config = tmp_path / "config.txt"
     storage = Storage(tmp_path / "s.db")

@@ -1338,3 +1338,142 @@ def test_a_query_matches_calls_stored_before_ignore_env_after_the_ignored_variab
     assert "hit" in str(storage.why(later, 1))
     frame = run(code.format(block="query() as q"), storage, double=later)["q"].df()
     assert rows(frame) == [(1, 3), (2, 5)]
+
+
+@op
+async def fetch(x: int) -> int:
+    return x * 10
+
+
+def test_a_query_over_an_async_op_finds_the_calls_a_run_block_awaited(storage) -> None:
+    """An async op in a query block was taken for a plain function: it was called (a coroutine
+    never awaited), so `x = Q()` fed no op (a QueryError) and a chain through it found no row."""
+    run("""\
+        import asyncio, mandala_ast
+
+        async def main():
+            async with storage.run():
+                for x in [1, 2]:
+                    y = await fetch(x)
+                    z = add(y, x)
+
+        asyncio.run(main())
+        """, storage, fetch=fetch)
+    code = "import mandala_ast\nwith storage.query() as q:\n    x = Q()\n    y = fetch(x)\n{more}"
+    only = run(code.format(more=""), storage, fetch=fetch)["q"].df()
+    chain = run(code.format(more="    z = add(y, x)\n"), storage, fetch=fetch)["q"].df()
+    assert sorted(rows(only)) == [(1, 10), (2, 20)]
+    assert sorted(rows(chain)) == [(1, 10, 11), (2, 20, 22)]
+
+
+def test_a_delete_block_naming_an_async_op_deletes_its_calls(storage) -> None:
+    """Taken for a plain function, the async op matched nothing and nothing was deleted."""
+    run("import asyncio, mandala_ast\n"
+        "async def main():\n    async with storage.run():\n        for x in [1, 2]:\n"
+        "            y = await fetch(x)\n"
+        "asyncio.run(main())\n", storage, fetch=fetch)
+    ns = run("import mandala_ast\nwith storage.delete() as d:\n    y = fetch(2)\n", storage, fetch=fetch)
+    assert ns["d"].report.calls == 1
+    assert storage.df(fetch)["x"].tolist() == [1]
+
+
+@op
+async def split(x: int) -> tuple[int, int]:
+    return x // 2, x % 2
+
+
+def test_a_query_awaiting_async_ops_as_the_run_block_did_finds_its_calls(storage) -> None:
+    """The run block's code word for word, `await` included, raised TypeError: a query
+    variable could not be awaited."""
+    code = """\
+        import asyncio, mandala_ast
+
+        async def main():
+            {kind} storage.{block}:
+                for x in [3, 4]:
+                    y = await fetch(x)
+                    a, b = await split(y)
+                    z = add(a, b)
+            return {result}
+
+        out = asyncio.run(main())
+        """
+    run(code.format(kind="async with", block="run()", result="None"), storage, fetch=fetch, split=split)
+    q = run(code.format(kind="with", block="query() as q", result="q"), storage, fetch=fetch, split=split)["out"]
+    assert sorted(rows(q.df())) == [(3, 30, 15, 0, 15), (4, 40, 20, 0, 20)]
+
+
+def test_an_async_with_query_block_written_as_the_run_block_finds_its_calls(storage) -> None:
+    """`async with storage.query() as q:`, as the async function's run block was written,
+    raised TypeError: the query block had no asynchronous context manager protocol."""
+    code = """\
+        import asyncio, mandala_ast
+
+        async def main():
+            async with storage.{block}:
+                for x in [3, 4]:
+                    y = await fetch(x)
+            return {result}
+
+        out = asyncio.run(main())
+        """
+    run(code.format(block="run()", result="None"), storage, fetch=fetch)
+    q = run(code.format(block="query() as q", result="q"), storage, fetch=fetch)["out"]
+    assert sorted(rows(q.df())) == [(3, 30), (4, 40)]
+    run(code.format(block="delete() as q", result="q"), storage, fetch=fetch)
+    assert storage.df(fetch).empty
+
+
+def test_an_uncompiled_async_with_query_block_says_it_needs_compiling(storage) -> None:
+    import asyncio
+
+    async def main():
+        async with storage.query():
+            pass
+
+    with pytest.raises(QueryError, match="compile"):
+        asyncio.run(main())
+
+
+@op
+async def fetch_noted(x: int) -> int:
+    RUNS.append(("fetch_noted", x))
+    return x * 10
+
+
+@workflow
+async def fetched_sum(x: int) -> int:
+    y = await fetch_noted(x)
+    return add(y, x)
+
+
+def test_a_query_through_an_async_workflow_matches_its_async_op_instead_of_running_it(storage) -> None:
+    """The workflow's body called the async op as a plain function in the query block: its
+    body ran on the query variable (formatting it raised; here, its rows came out of that
+    run, not of the stored calls)."""
+    code = """\
+        import asyncio, mandala_ast
+
+        async def main():
+            async with storage.{block}:
+                {x}
+                z = await fetched_sum(x)
+            return {result}
+
+        out = asyncio.run(main())
+        """
+    names = dict(fetched_sum=fetched_sum)
+    for x in [1, 2]:
+        run(code.format(block="run()", x=f"x = {x}", result="None"), storage, **names)
+    RUNS.clear()
+    q = run(code.format(block="query() as q", x="x = Q()", result="q"), storage, **names)["out"]
+    assert sorted(rows(q.df())) == [(1, 11), (2, 22)] and RUNS == []
+
+
+def test_an_async_op_s_outputs_kept_under_one_name_show_as_a_plain_tuple(storage) -> None:
+    """`pair = split(y)`, as a batch block writes it: its column held the query block's own
+    awaitable tuple class, a private type, in the user's table."""
+    code = "import mandala_ast\nwith storage.{block}:\n    x = {x}\n    y = fetch(x)\n    pair = split(y)\n"
+    run(code.format(block="batch(progress=False)", x="3"), storage, fetch=fetch, split=split)
+    frame = run(code.format(block="query() as q", x="Q()"), storage, fetch=fetch, split=split)["q"].df()
+    assert rows(frame) == [(3, 30, (15, 0))] and type(frame["pair"][0]) is tuple

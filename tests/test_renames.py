@@ -368,3 +368,32 @@ def test_a_plain_function_given_to_rename_op_is_a_mandala_error_naming_it(tmp_pa
 
     with pytest.raises(NotAnOpError, match="rename.*builtin_function_or_method"):
         Storage(tmp_path / "s.db").rename_op("pipeline.train", print)
+
+
+@pytest.mark.parametrize(("before", "after"), [
+    ("from helpers import inner", "from models import twice as inner"),
+    ("from helpers import inner as f", "from models import twice as f"),
+], ids=["old-name", "alias"])
+def test_an_op_whose_callee_was_renamed_and_is_imported_under_the_name_it_used_stays_valid(tmp_path, before, after):
+    """`from models import twice as inner` keeps outer's code as it was, but outer's calls,
+    which depend on `inner` pointing to helpers.inner, computed again after the rename: the
+    name now points to code of another name (an alias), which the rename did not accept; so
+    did those of an outer that imported it under an alias already."""
+    db = tmp_path / "s.db"
+    name = before.split()[-1]
+    caller = CALLER.replace("from {module} import inner", "{imported}").replace("inner(x)", f"{name}(x)")
+
+    def run(imported: str, rename: str = "") -> str:
+        (tmp_path / "caller.py").write_text(textwrap.dedent(caller.format(imported=imported, rename=rename)))
+        proc = subprocess.run(
+            [sys.executable, str(tmp_path / "caller.py"), str(db)], capture_output=True, text=True,
+            env={"PYTHONPATH": f"{tmp_path}:{REPO}", "PATH": ""},
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.strip()
+
+    (tmp_path / "helpers.py").write_text(textwrap.dedent(INNER))
+    assert run(before) == "[1, 11, 21] [0, 1, 2]"
+    (tmp_path / "helpers.py").unlink()
+    (tmp_path / "models.py").write_text(textwrap.dedent(INNER.replace("def inner", "def twice")))
+    assert run(after, 'storage.rename_op("helpers.inner", "models.twice")') == "[1, 11, 21] []"

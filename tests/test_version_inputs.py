@@ -236,6 +236,22 @@ def test_a_helper_moved_to_another_module_and_declared_moved_keeps_its_results(t
     assert project.runs() == [0, 1, 2, 3]
 
 
+def test_a_helper_renamed_and_imported_under_its_old_name_keeps_its_results_once_accepted(tmp_path):
+    """`from utils import triple as scale` leaves train's code as it was; rename_helper, then
+    accept_change (a def's name is part of its code), said its calls stay valid, and they
+    computed again: `scale` now points to code of another name (an alias), which neither
+    accepted in place of the import the calls recorded."""
+    project = _moved_project(tmp_path)
+    project.write(MOVED.format(k=2).replace("def scale", "def triple"), name="utils.py")
+    source = (project.root / "experiment.py").read_text()
+    project.write(source.replace("from utils import scale", "from utils import triple as scale"))
+    rename = RENAME.replace("utils.scale))", "utils.triple))\nprint(Storage('s.db').accept_change(utils.triple))")
+    (project.root / "rename.py").write_text(rename)
+    out = project.run("helpers.scale", script="rename.py").stdout
+    assert "renamed to utils.triple" in out and "change accepted" in out
+    assert project.runs() == []
+
+
 def test_a_helper_moved_but_not_declared_recomputes(tmp_path):
     """Not declared, a move is a change: ``helpers.scale`` is gone (nothing says the new code
     found elsewhere under the same name is it, with what it reads there)."""

@@ -439,6 +439,29 @@ def test_accept_change_of_the_op_itself(project):
     assert "RUNS []" in project.run(script="accept.py").stdout
 
 
+def test_accepting_an_op_s_change_does_not_report_that_its_calls_recompute(project):
+    """accept_change(op) printed "op experiment.train changed; its calls recompute." with the
+    diff, as it registered the new version, though it kept every stored call."""
+    project.write(BASE.replace("return y + 1", "return 1 + y"))
+    script = DRIVER.replace("with storage:", "print(storage.accept_change(ex.train))\nwith storage:")
+    (project.root / "accept.py").write_text(script)
+    proc = project.run(script="accept.py")
+    assert "change accepted" in proc.stdout and "RUNS []" in proc.stdout
+    assert "recompute" not in proc.stderr
+
+
+def test_the_recompute_report_diffs_against_the_code_the_stored_calls_ran(project):
+    """An edit refused under on_change="error" registers its version, which computes nothing;
+    the next edit's report showed the diff from that version's code, never run, instead of
+    from the code the stored calls were computed with."""
+    project.write(BASE.replace("return y + 1", "return y + 2"))
+    assert project.run("error", check=False).returncode == 1
+    project.write(BASE.replace("return y + 1", "return y + 3"))
+    proc = project.run()
+    assert "-    return y + 1" in proc.stderr and "+    return y + 3" in proc.stderr
+    assert "y + 2" not in proc.stderr
+
+
 def test_on_change_error_raises_before_computing(project):
     project.write(BASE.replace("return x * 2", "return x * 5"))
     proc = project.run("error", check=False)

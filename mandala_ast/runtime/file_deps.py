@@ -193,6 +193,10 @@ def stop(previous: Watch | None, storage_path: Path | None, codes: Any = ()) -> 
     _tracking.opened = previous
     if body is None:
         return ()
+    if body.written and previous is not None:
+        # What an op called in the enclosing body wrote, that body wrote: the inner op's
+        # code, which names the file (its log), ran in the enclosing body's trace too.
+        previous.written = {*previous.written, *body.written}
     named = body.named
     in_code = named_in_code(codes)
     if in_code:

@@ -11,7 +11,7 @@ import json
 import sys
 import typing
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeGuard
 
 from .._errors import ArgumentError, OutputCountError
 from . import blocks, parsing, structures
@@ -19,7 +19,7 @@ from .fingerprints import Fingerprint, fingerprint
 from .hashing import UnhashableError, content_id, digest
 from .pointers import unwrap as unwrap_pointers
 
-__all__ = ["AsyncOp", "Op", "Workflow", "flatten_bound", "importable_as", "op", "op_named", "workflow"]
+__all__ = ["AsyncOp", "Op", "Workflow", "flatten_bound", "importable_as", "is_op", "op", "op_named", "workflow"]
 
 _SERIALS = itertools.count()
 
@@ -294,10 +294,16 @@ class AsyncOp(Op):
             block = blocks.lent_block(self.name)
             if block is None:
                 return self.fn(*args, **kwargs)
-        call_async_op = getattr(block, "call_async_op", None)  # run, noop and batch blocks have it
+        call_async_op = getattr(block, "call_async_op", None)  # run, noop, batch and query blocks have it
         if call_async_op is None:
             return self.fn(*args, **kwargs)
         return call_async_op(self, args, kwargs)
+
+
+def is_op(f: Any) -> TypeGuard[Op]:
+    """Whether ``f`` is an op, async ones included (by exact type: a cached fixture's is not
+    one a block calls)."""
+    return type(f) is Op or type(f) is AsyncOp
 
 
 class Workflow:

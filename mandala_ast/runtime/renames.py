@@ -274,16 +274,17 @@ def _copy_rows(conn: sqlite3.Connection, old: str, new: str, direct: bool) -> No
 
 def _move_names(conn: sqlite3.Connection, old: str, new: str) -> None:
     """Accepted changes and source texts under the new name, and callers that import the
-    helper (``from helpers import scale``) keep their calls: the new place is the old one."""
+    helper (``from helpers import scale``) keep their calls: the new place is the old one,
+    also imported under the old name (``from utils import triple as scale``), where the name
+    counts by the code it points to (the moved code's own rows still say if it was edited)."""
     from . import dependencies as deps
 
     for table in ("accepted", "sources"):
         conn.execute(f"UPDATE OR IGNORE {table} SET name = ?3 || substr(name, ?2 + 1) WHERE {_UNDER}", (*_under(old), new))
     old_binding, new_binding = deps.binding_state(old), deps.binding_state(new)
-    conn.execute(
-        "INSERT OR IGNORE INTO accepted SELECT DISTINCT name, ?, ? FROM dep_sets WHERE kind = 'constant' AND state = ?",
-        (old_binding, new_binding, old_binding),
-    )
+    for now in (new_binding, deps.current_state(new)):
+        if now is not None:
+            conn.execute(_ACCEPT_FOR_CALLERS, (old_binding, now, "constant", old_binding))
 
 
 def _check_outputs(conn: sqlite3.Connection, old_name: str, new_op: Any) -> None:
@@ -476,20 +477,25 @@ def _rename_dependency(conn: sqlite3.Connection, op: Op, old_fingerprint: bytes,
 
     row = conn.execute("SELECT name FROM sources WHERE state = ?", (old_fingerprint,)).fetchone()
     new_name = deps.qualified_name(op.fn)
+    old_state = deps.code_state(old_fingerprint, old_version)
+    new_state = deps.code_state(op.fingerprint.digest, op.version)
     if row is not None and row[0] != new_name:
         conn.execute("UPDATE OR IGNORE dep_sets SET name = ? WHERE name = ?", (new_name, row[0]))
         conn.execute("UPDATE OR IGNORE accepted SET name = ? WHERE name = ?", (new_name, row[0]))
         # Callers that import it (`from helpers import inner`) depend on where their name
-        # points too: the new place is the old one.
+        # points too: the new place is the old one, also imported under the old name (`from
+        # models import twice as inner`), where the name counts by the code it points to.
         old_binding, new_binding = deps.binding_state(row[0]), deps.binding_state(new_name)
-        conn.execute(
-            "INSERT OR IGNORE INTO accepted SELECT DISTINCT name, ?, ? FROM dep_sets WHERE kind = 'constant' AND state = ?",
-            (old_binding, new_binding, old_binding),
-        )
-    old_state = deps.code_state(old_fingerprint, old_version)
-    new_state = deps.code_state(op.fingerprint.digest, op.version)
+        for now in (new_binding, new_state):
+            conn.execute(_ACCEPT_FOR_CALLERS, (old_binding, now, "constant", old_binding))
     if old_state != new_state:
         conn.execute("INSERT OR IGNORE INTO accepted VALUES (?, ?, ?)", (new_name, old_state, new_state))
+        # (callers that imported it under another name, `from helpers import inner as f`)
+        conn.execute(_ACCEPT_FOR_CALLERS, (old_state, new_state, "code", old_state))
+
+
+#: Accept, for every name callers' calls recorded with a state, that state's new form.
+_ACCEPT_FOR_CALLERS = "INSERT OR IGNORE INTO accepted SELECT DISTINCT name, ?, ? FROM dep_sets WHERE kind = ? AND state = ?"
 
 
 def _done_before(conn: sqlite3.Connection, op_name: str, kind: str, old: str, new: str) -> str:

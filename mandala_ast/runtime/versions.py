@@ -154,10 +154,7 @@ class VersionTracker:
         if canonical is not None:  # same text: the latest other version's (never NULL: COALESCE)
             return canonical
         if previous is not None:
-            old_source = self._source(previous[1]) or ""
-            states = (previous[1], op.fingerprint.digest)
-            title = f"op {op.name} changed"
-            self._changed(("op", op.name, op.version_id), op, title, old_source, op.fingerprint.source, states)
+            self._report_op_change(op, previous)
         return op.version_id
 
     def peek_version_id(self, op: Op) -> bytes:
@@ -180,10 +177,17 @@ class VersionTracker:
         # with on_change="error") is still a change, and is reported again until it computes.
         previous = self._latest_other_version(op)
         if previous is not None and not self.store.has_calls(canonical):
-            old_source = self._source(previous[1]) or ""
-            states = (previous[1], op.fingerprint.digest)
-            title = f"op {op.name} changed"
-            self._changed(("op", op.name, op.version_id), op, title, old_source, op.fingerprint.source, states)
+            self._report_op_change(op, previous)
+
+    def _report_op_change(self, op: Op, previous: tuple) -> None:
+        """Report the op's new code against the latest other version that computed calls:
+        the code its stored calls ran. A version registered and never run (refused under
+        on_change="error", met only by a query) explains nothing about them."""
+        ran = self.store.conn.execute(_LATEST_RUN_SQL, (op.name, op.version_id)).fetchone()
+        fingerprint = ran[0] if ran is not None else previous[1]
+        states = (fingerprint, op.fingerprint.digest)
+        old_source = self._source(fingerprint) or ""
+        self._changed(("op", op.name, op.version_id), op, f"op {op.name} changed", old_source, op.fingerprint.source, states)
 
     def _latest_other_version(self, op: Op) -> tuple | None:
         """``(version_id, fingerprint, version, canonical version_id)`` of the op's latest
@@ -509,6 +513,9 @@ class VersionTracker:
         return True
 
     def _accept_op(self, op: Op) -> str:
+        # Registering the new version reports it as a change whose calls recompute: accepted,
+        # they do not (a change of its number of outputs, reported under another key, still is).
+        self._reported.add(("op", op.name, op.version_id))
         current = self.version_id(op)  # registers it (and the id of its output count, if new)
         if current != self._registered(op):
             # Its code is its stored calls' (or was accepted as theirs): only its number of
@@ -840,5 +847,11 @@ def _is_text(source: str) -> bool:
 _ONE_CALL_SQL = "SELECT outputs FROM calls WHERE version_id = ? LIMIT 1"
 _OLDEST_CALL_SQL = "SELECT id FROM calls WHERE version_id = ? ORDER BY id LIMIT 1"
 _VERSION_SQL = "SELECT 1 FROM versions WHERE version_id = ?"
+#: The fingerprint of an op's latest other version with stored calls.
+_LATEST_RUN_SQL = (
+    "SELECT v.fingerprint FROM versions v WHERE v.op_name = ? AND v.version_id != ? AND EXISTS "
+    "(SELECT 1 FROM calls c WHERE c.version_id = COALESCE(v.canonical, v.version_id)) "
+    "ORDER BY v.created_at DESC LIMIT 1"
+)
 
 _VERSION_COLUMNS = ["version", "version_id", "fingerprint", "same_as", "calls", "current", "created_at"]

@@ -11,13 +11,14 @@ from __future__ import annotations
 import linecache
 import os
 import sys
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from ..._errors import QueryError
 from ..block_refusal import check_block_allowed
 from ..blocks import Block, pop, push, state
 from ..hashing import UnhashableError, content_id
-from ..ops import Op, flatten_bound
+from ..ops import AsyncOp, Op, flatten_bound
 from .pattern import Const, Node, Pattern, check_same_branch
 from .result import Query
 
@@ -93,9 +94,20 @@ class QueryBlock(Block):
         self.bool_lefts: list = []  # left operands of the `and`/`or` being evaluated (hooks.py)
 
     def __enter__(self) -> Query:
+        return self._enter(sys._getframe(1))
+
+    async def __aenter__(self) -> Query:
+        """``async with storage.query()``, as an async function's run block is written: a
+        query awaits nothing, so it is the plain block."""
+        return self._enter(sys._getframe(1))
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        self.__exit__(*exc_info)
+
+    def _enter(self, caller: Any) -> Query:
         check_block_allowed()  # before the compiling check: see block_refusal.py
         if not self.compiled:
-            raise QueryError(_needs_compiling("delete" if self.delete else "query", sys._getframe(1)))
+            raise QueryError(_needs_compiling("delete" if self.delete else "query", caller))
         self.storage.engine.enter_block()
         push(self)
         return self.query
@@ -108,8 +120,14 @@ class QueryBlock(Block):
             self.query.report = report
             print(report)
 
+    def call_async_op(self, op: Op, args: tuple, kwargs: dict) -> Any:
+        """An async op called from code a query block reaches uncompiled for queries (a
+        workflow's body): matched, as in the block itself; awaiting it gives its variables."""
+        return self.call_op(op, args, kwargs)
+
     def call_op(self, op: Op, args: tuple, kwargs: dict) -> Any:
-        return op.join_outputs(tuple(self.pattern_call(op, args, kwargs)))
+        outputs = op.join_outputs(tuple(self.pattern_call(op, args, kwargs)))
+        return _AwaitableOutputs(outputs) if type(outputs) is tuple and type(op) is AsyncOp else outputs
 
     def call_op_with_refs(self, op: Op, args: tuple, kwargs: dict, input_refs: dict) -> tuple:
         return tuple(_Held(node) for node in self.pattern_call(op, args, kwargs))
@@ -138,6 +156,17 @@ def _check_not_ignored(op: Op, arguments: dict[str, Any]) -> None:
                 f"op {op.name}, argument {name!r}: the op ignores it (@op(ignore=...)), so it is not "
                 f"stored and a query cannot bind {arguments[name].label} to it; leave it out"
             )
+
+
+class _AwaitableOutputs(tuple):
+    """An async op's outputs, taken apart as they are (``a, b = fetch(x)`` in a batch's code)
+    or awaited (``a, b = await fetch(x)`` in a run block's)."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[None, None, tuple]:
+        yield from ()
+        return tuple(self)
 
 
 class _Held:

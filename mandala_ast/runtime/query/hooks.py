@@ -15,7 +15,7 @@ from typing import Any
 
 from ..._errors import QueryError
 from ..blocks import state
-from ..ops import Op, Workflow
+from ..ops import Op, Workflow, is_op
 from .block import Q, QueryBlock
 from .operators import COMPARE, and_, compare_chain, or_
 from .pattern import (
@@ -137,9 +137,11 @@ def q_stmt_runs(f: Any, /) -> bool:
 
 
 def _as_op(f: Any, args: tuple) -> tuple[Op | None, tuple]:
-    if type(f) is Op:
+    # An async op is an op too: its stored calls are matched as any op's (called as a plain
+    # function, it would only make a coroutine, and the query would find nothing).
+    if is_op(f):
         return f, args
-    if type(f) is functools.partial and type(f.func) is Op and not f.keywords:
+    if type(f) is functools.partial and is_op(f.func) and not f.keywords:
         return f.func, (*f.args, *args)  # a method op bound to its instance
     return None, args
 
@@ -321,9 +323,12 @@ def q_cmp(first: Any, /, *rest: Any) -> Any:
 def _literal_of_nodes(block: QueryBlock, value: Any) -> Any:
     """``x in [a, b]`` with variables inside the literal: the literal is derived per row."""
     if isinstance(value, (list, tuple, set)) and any(isinstance(v, Node) for v in value):
-        opening, closing = {tuple: ("(", ")"), set: ("{", "}")}.get(type(value), ("[", "]"))
+        # Any tuple is a plain one per row: an async op's outputs come as an awaitable tuple
+        # (block.py), a type of the query block's own, not of the user's data.
+        kind = tuple if isinstance(value, tuple) else type(value)
+        opening, closing = {tuple: ("(", ")"), set: ("{", "}")}.get(kind, ("[", "]"))
         text = opening + ", ".join(operand_text(v) for v in value) + closing
-        return Derived(block.pattern, lambda *items: type(value)(items), tuple(value), text=text)
+        return Derived(block.pattern, lambda *items: kind(items), tuple(value), text=text)
     return value
 
 

@@ -10,7 +10,7 @@ variables computed per row once values are loaded. Nothing here touches the data
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -223,10 +223,10 @@ def refuse_op(f: Any) -> None:
     its body and invent rows for calls that were never stored (nothing runs)."""
     import functools
 
-    from ..ops import Op
+    from ..ops import is_op
 
     target = f.func if type(f) is functools.partial else f
-    if type(target) is Op:
+    if is_op(target):
         raise QueryError(
             f"{target.name}: a query cannot call an op on a value it loaded (a method op of "
             "a query variable): that would run the op instead of matching its stored calls"
@@ -306,6 +306,12 @@ class OutputVar(Node):
     def __init__(self, pattern: Pattern, call: CallNode, index: int) -> None:
         super().__init__(pattern)
         self.call, self.index = call, index
+
+    def __await__(self) -> Generator[None, None, OutputVar]:
+        """``y = await fetch(x)``, the run block's code word for word: an async op's output is
+        the variable itself (nothing runs in a query)."""
+        yield from ()
+        return self
 
 
 class ElementKey(Node):
