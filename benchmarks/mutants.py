@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5+IN5"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -144,7 +144,7 @@ AREAS["RQ"] = "review of the session-15 distinct rows and guarded edges"
 AREAS["RZ"] = "review of the session-15 derived ids on demand and Decoder.share"
 AREAS["TT"] = "review of the session-15 temp tables of a guarded op's calls without history"
 AREAS["PH"] = "transient placeholders under a value another op stores (session 16)"
-AREAS["IN"] = "format 10: the index of calls not exact a guarded query's check reads (session 16)"
+AREAS["IN"] = "the index of calls not exact a guarded query's check reads (session 16)"
 AREAS["IA"] = "feature intersections probed by a new user (session 16, A)"
 AREAS["IB"] = "feature intersections probed by a new user (session 16, B)"
 AREAS["RS"] = "review of session-16 merges"
@@ -371,7 +371,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "a format-7 process deleting a value stored apart after the upgrade leaves its bytes behind"),
     Mutant("S19", _VR, "        conn.execute(_LAST_ID_SQL, (str(next_id - 1),))\n", "", ("tests/test_value_rows.py",),
            "the id of the newest value's lost bytes is handed to the next value: the lost one loads as it"),
-    Mutant("S20", "mandala_ast/runtime/migrations.py", 'READABLE_AS_IS = ("mandala_ast/7", "mandala_ast/8", "mandala_ast/9")', "READABLE_AS_IS = ()",
+    Mutant("S20", "mandala_ast/runtime/migrations.py", 'READABLE_AS_IS = ("mandala_ast/7", "mandala_ast/8")', "READABLE_AS_IS = ()",
            ("tests/test_storage_limits.py",), "a read-only format-7 storage (shared results) no longer opens"),
     Mutant("S21", "mandala_ast/runtime/loading.py", '"stores its bytes again" if problem == BYTES_MISSING else ',
            "", ("tests/test_value_rows.py",),
@@ -1984,7 +1984,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("FM3", "mandala_ast/runtime/store.py", "        for row in rows:\n            known[row[0]] = row[3]\n", "",
            ("tests/test_store.py",),
            "a call whose source was stored earlier: each source looked up by row id, a skip-scan of every bucket (~165 us at 1M)"),
-    Mutant("FM4", "mandala_ast/runtime/migrations.py", '    if found not in ("mandala_ast/8", "mandala_ast/9"):\n', "    if True:\n",
+    Mutant("FM4", "mandala_ast/runtime/migrations.py", '    if found != "mandala_ast/8":\n', "    if True:\n",
            ("tests/test_migrations.py",), "opening a format-8 file fails: 'there is already another table or index with this name: val_rows'"),
     Mutant("FM7", "mandala_ast/runtime/store.py", '    "CREATE INDEX idx_outputs_cid ON call_outputs (cid)",\n',
            '    "CREATE INDEX idx_outputs_cid ON call_outputs (call_id >> 14, cid)",\n', ("tests/test_deletion.py",),
@@ -2105,7 +2105,11 @@ MUTANTS: tuple[Mutant, ...] = (
            "a guarded query reads every call of its op to find the few without history (0.2-0.45 s at 1M calls)"),
     Mutant("IN2", "mandala_ast/runtime/migrations.py",
            '        conn.execute(rekeying.inexact_index.replace("CREATE INDEX", "CREATE INDEX IF NOT EXISTS", 1))\n',
-           "", ("tests/test_migrations.py",), "a format-9 file is marked format 10 without the index its guarded queries read"),
+           "", ("tests/test_migrations.py",), "a format-8 file is upgraded without the index its guarded queries read"),
+    Mutant("IN5", "mandala_ast/runtime/store.py",
+           "        elif not _has_index(self.conn, INEXACT_INDEX_NAME):\n            self.write_transaction(lambda conn: self._add_inexact_index())\n",
+           "", ("tests/test_migrations.py",),
+           "a format-9 file of the previous release never gets the index: its guarded queries read every call of their op"),
     Mutant("IN3", "mandala_ast/runtime/query/tracked.py",
            "    return _INEXACT_CALLS if conn.execute(_HAS_INEXACT_INDEX_SQL).fetchone() else _ALL_CALLS",
            "    return _INEXACT_CALLS", ("tests/test_query_tracked.py",),

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 
-#: Format 10's call tables as format 9 had them: without the index of calls not exact.
+#: The call tables as the previous release of format 9 wrote them: without the index of calls
+#: not exact (store.py's INEXACT_INDEX).
 FORMAT_9_LAYOUT = (
     "DROP INDEX idx_calls_inexact",
     "DELETE FROM sqlite_stat1 WHERE idx = 'idx_calls_inexact'",
@@ -54,7 +55,7 @@ def format_8_layout(conn: sqlite3.Connection, fmt: str = "mandala_ast/8") -> Non
 
 
 def format_9_layout(conn: sqlite3.Connection, fmt: str = "mandala_ast/9") -> None:
-    """Lay the open file out as format 9 did, and call its format ``fmt``."""
+    """Lay the open file out as the previous release of format 9 did, and call its format ``fmt``."""
     for statement in FORMAT_9_LAYOUT:
         conn.execute(statement)
     conn.execute("UPDATE mandala_meta SET value = ? WHERE key = 'format'", (fmt,))

@@ -308,7 +308,8 @@ def test_storage_on_a_read_only_mount_opens_and_loads(read_only):
 @pytest.mark.parametrize("fmt", ["mandala_ast/7", "mandala_ast/8", "mandala_ast/9"])
 def test_an_earlier_format_on_a_read_only_mount_opens_loads_and_verifies(tmp_path, fmt):
     # Format 8 changed only where new values are written, format 9 only how indexes are
-    # keyed, format 10 only added one: the previous release read such shared results; refusing
+    # keyed (and this release only adds an index, which keeps format 9: "mandala_ast/9" here is
+    # a file without it): the previous release read such shared results; refusing
     # them until someone upgrades the file where it is writable broke every reader on the
     # cluster at once.
     for read_only in _read_only_view(tmp_path, fmt):

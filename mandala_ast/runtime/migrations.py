@@ -13,9 +13,10 @@ files anew in a table that keys them by their change time too (file_deps.py).
 Format 9 folds the unique index of row ids into the history index and keys the index of
 row ids by the call's integer key first, in buckets (store.py's RANDOM_KEY_INDEXES says
 why); upgrading adds the bucket column and builds those two indexes again.
-Format 10 adds an index of each version's calls stored without every input's history
-(store.py's INEXACT_INDEX), which a query with a call under an ``if`` reads (query/tracked.py):
-~0.1 s per million calls to build.
+Upgrading also adds the index of each version's calls stored without every input's history
+(store.py's INEXACT_INDEX, ~0.1 s per million calls), which a query with a call under an ``if``
+reads (query/tracked.py); a format-9 file of the previous release gets it when first opened
+(store.py), as an index changes nothing that release reads.
 Everything else (values, versions, dependency states) is unchanged. The upgrade runs inside one
 ``BEGIN IMMEDIATE`` transaction: a crash or an error leaves the format-4 file as it was, and a
 second process that opens the file meanwhile waits, then finds it upgraded.
@@ -38,13 +39,13 @@ from .value_rows import split_values_table
 __all__ = ["READABLE_AS_IS", "UPGRADABLE", "Rekeying", "upgrade"]
 
 #: Formats this version can upgrade from, to the current one.
-UPGRADABLE = ("mandala_ast/4", "mandala_ast/5", "mandala_ast/6", "mandala_ast/7", "mandala_ast/8", "mandala_ast/9")
+UPGRADABLE = ("mandala_ast/4", "mandala_ast/5", "mandala_ast/6", "mandala_ast/7", "mandala_ast/8")
 #: Formats this version also reads as they are, where they cannot be upgraded (a read-only
 #: mount of shared results): format 8 changed only where new values are written, and
 #: readers query ``vals``, which a format-7 file has as a table of the same columns; format
-#: 9 changed only how two indexes are keyed, which no query names; format 10 only added an
-#: index, which query/tracked.py reads only where it exists.
-READABLE_AS_IS = ("mandala_ast/7", "mandala_ast/8", "mandala_ast/9")
+#: 9 changed only how two indexes are keyed, which no query names (nor does the index of calls
+#: not exact, which query/tracked.py reads only where it exists).
+READABLE_AS_IS = ("mandala_ast/7", "mandala_ast/8")
 
 _RENAME_V4 = (
     "DROP INDEX IF EXISTS idx_calls_hid",
@@ -81,8 +82,8 @@ _COPY_V4 = (
 
 class Rekeying(NamedTuple):
     """What format 9 adds to the call tables (store.py's BUCKET_COLUMNS: table -> column
-    definition) and the indexes it creates again (RANDOM_KEY_INDEXES), the index format 10
-    adds (INEXACT_INDEX), with the function that writes what the planner assumes of them."""
+    definition) and the indexes it creates again (RANDOM_KEY_INDEXES), the index of calls not
+    exact it adds (INEXACT_INDEX), with the function that writes what the planner assumes of them."""
 
     bucket_columns: dict[str, str]
     indexes: tuple[str, ...]
@@ -95,19 +96,18 @@ def upgrade(conn: sqlite3.Connection, path: object, found: str | None, current: 
             rekeying: Rekeying) -> None:
     """Upgrade the open file from format ``found`` to ``current``; the caller holds the write
     transaction. ``create_call_tables`` creates the current schema's call tables; ``rekeying``
-    says how format 9 keys two indexes anew and which index format 10 adds."""
+    says how format 9 keys two indexes anew and which index it adds."""
     sys.stderr.write(f"mandala_ast: upgrading {path} from storage format {found} to {current} (once) ...\n")
     if found == "mandala_ast/4":
         _upgrade_v4(conn, create_call_tables)
     if path is not None and found in ("mandala_ast/4", "mandala_ast/5"):
         _record_file_digests(conn, blob_dir_of(Path(str(path))))
-    if found not in ("mandala_ast/8", "mandala_ast/9"):
+    if found != "mandala_ast/8":
         add_tables(conn)
         conn.execute(FILE_STATS_TABLE)
         split_values_table(conn)
     if found != "mandala_ast/4":  # whose call tables were made anew, with this format's indexes
-        if found != "mandala_ast/9":
-            _rekey_indexes(conn, path, rekeying)
+        _rekey_indexes(conn, path, rekeying)
         conn.execute(rekeying.inexact_index.replace("CREATE INDEX", "CREATE INDEX IF NOT EXISTS", 1))
     rekeying.write_statistics(conn)  # (those of the indexes made anew or added)
     conn.execute("UPDATE mandala_meta SET value = ? WHERE key = 'format'", (current,))

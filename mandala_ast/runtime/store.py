@@ -15,6 +15,7 @@ import os
 import random
 import sqlite3
 import stat
+import sys
 import threading
 import time
 import weakref
@@ -54,7 +55,7 @@ __all__ = [
 # tables that record renamed ops and arguments (runtime/renames.py) and the stat cache of
 # data files ops read (runtime/file_deps.py). Format 8 keeps the bytes of medium values
 # apart from their keys (runtime/value_rows.py).
-FORMAT = "mandala_ast/10"
+FORMAT = "mandala_ast/9"
 _BUSY_TIMEOUT_MS = 60_000
 _PAGE_SIZE = 4096
 _READ_CACHE = "PRAGMA cache_size = -2000"
@@ -539,6 +540,8 @@ class SQLiteStore:
             self.write_transaction(lambda conn: self._create_schema())
         elif _read_format(self.conn) != FORMAT:
             self.write_transaction(lambda conn: self._upgrade())
+        elif not _has_index(self.conn, INEXACT_INDEX_NAME):
+            self.write_transaction(lambda conn: self._add_inexact_index())
 
     def _check_readable(self) -> None:
         """A read-only file must be complete as it is: creating or upgrading it writes."""
@@ -563,6 +566,13 @@ class SQLiteStore:
                 migrations.Rekeying(BUCKET_COLUMNS, RANDOM_KEY_INDEXES, _write_planner_statistics, INEXACT_INDEX),
             )
             _add_tombstones(self.conn)  # format 5 as first written lacked them
+
+    def _add_inexact_index(self) -> None:
+        if _has_index(self.conn, INEXACT_INDEX_NAME):  # again, under the write lock
+            return
+        sys.stderr.write(f"mandala_ast: adding an index of the calls not exact to {self.path} (once) ...\n")
+        self.conn.execute(INEXACT_INDEX)
+        _write_planner_statistics(self.conn)
 
     def _has_schema(self) -> bool:
         query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'mandala_meta'"
@@ -646,8 +656,12 @@ RANDOM_KEY_INDEXES = (
 #: A version's calls stored without every input's history (uncompiled code): the few a
 #: store made by compiled code has are found without reading its other calls, as a query
 #: with a call under an ``if`` asks (query/tracked.py; at 1M calls, 0.3 ms instead of 0.2-0.4 s).
-#: Appended to in order, as idx_calls_version is. Format 10 (migrations.py adds it).
-INEXACT_INDEX = "CREATE INDEX idx_calls_inexact ON calls (version_id) WHERE exact = 0"
+#: Appended to in order, as idx_calls_version is. Not a format of its own: a file of the
+#: previous release gets it when this one first opens it where it can write (an index is
+#: invisible to that release's statements and kept up to date by its writes, so it still
+#: opens the file); migrations.py adds it to the files it upgrades.
+INEXACT_INDEX_NAME = "idx_calls_inexact"
+INEXACT_INDEX = f"CREATE INDEX {INEXACT_INDEX_NAME} ON calls (version_id) WHERE exact = 0"
 BUCKET_COLUMNS = {"calls": f"bucket INTEGER GENERATED ALWAYS AS (id >> {BUCKET_BITS}) VIRTUAL"}
 _CALL_TABLES = (
     # Calls get integer keys (id) in the order they are stored; their hashes live only in
@@ -726,6 +740,11 @@ def _add_tombstones(conn: sqlite3.Connection) -> None:
         conn.execute(_TOMBSTONES_TABLE)
         conn.execute("DROP VIEW IF EXISTS inputs")
         conn.execute(_INPUTS_VIEW)
+
+
+def _has_index(conn: sqlite3.Connection, name: str) -> bool:
+    query = "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?"
+    return conn.execute(query, (name,)).fetchone() is not None
 
 
 def _has_table(conn: sqlite3.Connection, name: str) -> bool:

@@ -15,9 +15,9 @@ is written by history alone. (A call compiled code made inside a function, ``add
 with ``k`` a parameter, is not exact, as ``k`` may be any op's output; but its first input
 came from ``inc``, and that source is recorded: such calls, common in real code, keep the
 edge from ``inc`` by history.) Finding that out reads the version's calls that are not exact,
-through the index of those alone (format 10: a probe, 0.3 ms at 1M calls, for a store of
-compiled calls), and their named inputs. In a file of format 9 (read where it cannot be
-upgraded) it reads every call of the version (~0.45 µs a call). Either way it is only asked
+through the index of those alone (a probe, 0.3 ms at 1M calls, for a store of compiled
+calls), and their named inputs. In a file the previous release wrote, read where this one
+cannot add the index, it reads every call of the version (~0.45 µs a call). Either way it is only asked
 when the query reads every call of its first op anyway (no literal narrows a call outside an
 ``if``), and stops, undecided, after twice as many calls as that op has: a query that matches
 a handful of rows never pays for it. What is stored changes, so result.py asks again each
@@ -42,7 +42,7 @@ __all__ = ["LOOSE_MAX", "Edges", "tracked_calls"]
 
 _COUNT_SQL = "SELECT count(*) FROM calls WHERE version_id = ?"
 #: Up to ``limit`` of the version's calls that are not exact (the others cannot lack history):
-#: through the index of those alone where the file has it (format 10), else among all.
+#: through the index of those alone where the file has it (store.py's INEXACT_INDEX), else among all.
 _INEXACT_CALLS = "SELECT id, exact FROM calls INDEXED BY idx_calls_inexact WHERE version_id = ? AND exact = 0 LIMIT ?"
 _ALL_CALLS = "SELECT id, exact FROM calls WHERE version_id = ? LIMIT ?"
 _HAS_INEXACT_INDEX_SQL = "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'idx_calls_inexact'"
