@@ -47,6 +47,16 @@ def test_garbage_pickle_is_just_a_pickle():
     assert describe("pickle", b"\x80\x05garbage", CID).kind.startswith("pickle ")
 
 
+def _only_call(path, op_name: str):
+    """The one stored call of op ``op_name``, as the command line's catalog describes it."""
+    catalog = Catalog.open(path)
+    try:
+        [call] = catalog.calls(catalog.find_op(op_name))
+    finally:
+        catalog.close()
+    return call
+
+
 def test_large_array_file_described_from_its_header(tmp_path):
     @op
     def big() -> np.ndarray:
@@ -56,11 +66,7 @@ def test_large_array_file_described_from_its_header(tmp_path):
     with storage.run():
         big()
     storage.close()
-    catalog = Catalog.open(tmp_path / "s.db")
-    try:
-        [call] = catalog.calls(catalog.find_op("big"))
-    finally:
-        catalog.close()
+    call = _only_call(tmp_path / "s.db", "big")
     assert call.values["output"].kind == "ndarray float64 (512, 300)"
 
 
@@ -76,9 +82,9 @@ def test_collections_by_length(tmp_path):
     catalog = Catalog.open(tmp_path / "s.db")
     try:
         assert [op.short_name for op in catalog.ops()] == ["squares"]  # not the elements' op
-        [call] = catalog.calls(catalog.find_op("squares"))
     finally:
         catalog.close()
+    call = _only_call(tmp_path / "s.db", "squares")
     assert call.values == {"n": 5, "output": call.values["output"]}
     assert call.values["output"].kind == "mlist of 5"
 
@@ -101,10 +107,6 @@ def test_a_pointer_is_described_by_its_name(tmp_path):
     with storage.run():
         rows(ValuePointer("imagenet", [1, 2, 3]))
     storage.close()
-    catalog = Catalog.open(tmp_path / "s.db")
-    try:
-        [call] = catalog.calls(catalog.find_op("rows"))
-    finally:
-        catalog.close()
+    call = _only_call(tmp_path / "s.db", "rows")
     assert call.values["data"].kind == "ValuePointer 'imagenet'"
     assert str(call.values["data"]).startswith("<ValuePointer 'imagenet' ")

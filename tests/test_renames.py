@@ -341,19 +341,23 @@ def inner(x):
 """
 
 
+def _run_caller(tmp_path, source: str) -> str:
+    """What ``source`` (written as caller.py) prints, run in a new process on tmp_path/s.db."""
+    (tmp_path / "caller.py").write_text(textwrap.dedent(source))
+    proc = subprocess.run(
+        [sys.executable, str(tmp_path / "caller.py"), str(tmp_path / "s.db")], capture_output=True, text=True,
+        env={"PYTHONPATH": f"{tmp_path}:{REPO}", "PATH": ""},
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
 def test_an_op_whose_callee_moved_to_another_module_stays_valid(tmp_path):
     """Moving inner and updating the import leaves outer's code unchanged: its calls, which
     depend on inner by its old name, stay valid once the move is declared."""
-    db = tmp_path / "s.db"
 
     def run(module: str, rename: str = "") -> str:
-        (tmp_path / "caller.py").write_text(textwrap.dedent(CALLER.format(module=module, rename=rename)))
-        proc = subprocess.run(
-            [sys.executable, str(tmp_path / "caller.py"), str(db)], capture_output=True, text=True,
-            env={"PYTHONPATH": f"{tmp_path}:{REPO}", "PATH": ""},
-        )
-        assert proc.returncode == 0, proc.stderr
-        return proc.stdout.strip()
+        return _run_caller(tmp_path, CALLER.format(module=module, rename=rename))
 
     (tmp_path / "helpers.py").write_text(textwrap.dedent(INNER))
     assert run("helpers") == "[1, 11, 21] [0, 1, 2]"
@@ -379,18 +383,11 @@ def test_an_op_whose_callee_was_renamed_and_is_imported_under_the_name_it_used_s
     which depend on `inner` pointing to helpers.inner, computed again after the rename: the
     name now points to code of another name (an alias), which the rename did not accept; so
     did those of an outer that imported it under an alias already."""
-    db = tmp_path / "s.db"
     name = before.split()[-1]
     caller = CALLER.replace("from {module} import inner", "{imported}").replace("inner(x)", f"{name}(x)")
 
     def run(imported: str, rename: str = "") -> str:
-        (tmp_path / "caller.py").write_text(textwrap.dedent(caller.format(imported=imported, rename=rename)))
-        proc = subprocess.run(
-            [sys.executable, str(tmp_path / "caller.py"), str(db)], capture_output=True, text=True,
-            env={"PYTHONPATH": f"{tmp_path}:{REPO}", "PATH": ""},
-        )
-        assert proc.returncode == 0, proc.stderr
-        return proc.stdout.strip()
+        return _run_caller(tmp_path, caller.format(imported=imported, rename=rename))
 
     (tmp_path / "helpers.py").write_text(textwrap.dedent(INNER))
     assert run(before) == "[1, 11, 21] [0, 1, 2]"
