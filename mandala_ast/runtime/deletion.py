@@ -90,7 +90,8 @@ class DeleteReport(ReclaimReport):
     deleted 2 calls (1 matched, 1 computed from them) and 4 values (40 B); 1 collection built by hand that only they were given went with them
     """
 
-    #: op calls removed in all (the user's ops': not the internal build calls below)
+    #: op calls removed in all: the user's ops', with the element calls (``__item__``) of the
+    #: MList/MDict/MSet outputs removed with them; not the internal build calls below
     calls: int
     #: how many of ``calls`` were removed because they were computed from a matched call
     dependents: int
