@@ -45,6 +45,7 @@ _COUNT_SQL = "SELECT count(*) FROM calls WHERE version_id = ?"
 #: through the index of those alone where the file has it (store.py's INEXACT_INDEX), else among all.
 _INEXACT_CALLS = "SELECT id, exact FROM calls INDEXED BY idx_calls_inexact WHERE version_id = ? AND exact = 0 LIMIT ?"
 _ALL_CALLS = "SELECT id, exact FROM calls WHERE version_id = ? LIMIT ?"
+# (store.py's INEXACT_INDEX_NAME, spelled out: the query package does not import the store)
 _HAS_INEXACT_INDEX_SQL = "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'idx_calls_inexact'"
 # How many of those calls were read, and whether one has no history on an edge: not exact,
 # and fewer of the named inputs with a source than names. (CASE, not AND: only calls that are
