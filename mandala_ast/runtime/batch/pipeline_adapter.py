@@ -41,6 +41,9 @@ __all__ = [
     "changed_inputs",
     "check_new_call",
     "check_new_calls",
+    "claim",
+    "claim_holder",
+    "claims_ended",
     "commit",
     "count_holders",
     "find_stored",
@@ -53,9 +56,11 @@ __all__ = [
     "output_refs",
     "record",
     "record_many",
+    "release_claim",
     "row_hid",
     "single_flight",
     "split_outputs",
+    "stop_waking",
     "traced_elsewhere",
     "unstored",
     "untraced",
@@ -397,3 +402,43 @@ def untraced() -> RanCode:
     ran = RanCode()
     ran.complete = False
     return ran
+
+
+# -- claims: calls computed in this process (runtime/claims.py) -----------------------------------
+
+
+def claim(storage: Any, call: Call, owner: Any, wake: Any) -> tuple[Any, Any]:
+    """``(claim, None)``: ``owner`` (a batch) claims the call; or ``(None, holder)``: another
+    thread or batch of this process holds it, and ``wake()`` is called as claims end, until
+    :func:`stop_waking`."""
+    claims = storage.engine.claims
+    with claims.lock:
+        holder = claims.holder(call.cid)
+        if holder is not None:
+            claims.wakers[id(owner)] = wake
+            return None, holder
+        return claims.claim(call.cid, owner), None
+
+
+def claim_holder(storage: Any, call: Call) -> Any:
+    """The claim on the call, if any (a call waited for is looked up once it ends)."""
+    return storage.engine.claims.holder(call.cid)
+
+
+def stop_waking(storage: Any, owner: Any) -> None:
+    claims = storage.engine.claims
+    with claims.lock:
+        claims.wakers.pop(id(owner), None)
+
+
+def release_claim(storage: Any, call: Call, claim: Any) -> bool:
+    """End ``claim`` (False: it had ended, or another thread took its call over)."""
+    claims = storage.engine.claims
+    with claims.lock:
+        return claims.release(call.cid, claim)
+
+
+def claims_ended(storage: Any) -> int:
+    """How many claims have ended so far in this process (a call looked up before one ended
+    is looked up again before it is computed)."""
+    return storage.engine.claims.releases
