@@ -60,6 +60,17 @@ def opener(x: int) -> int:
     return x
 
 
+FIRST_DONE = threading.Event()
+
+
+@op
+def opener_then_wait(x: int) -> int:
+    """Opens the gate, then holds until the other thread's block has ended (its call stored)."""
+    GATE.set()
+    assert FIRST_DONE.wait(HANG), "the other thread's block never ended"
+    return x
+
+
 @op
 def work(x: int) -> int:
     _ran(("work", x))
@@ -72,11 +83,29 @@ def outer(x: int) -> int:
     return work(x) + 1
 
 
+@op
+def fails_first(x: int) -> int:
+    """Fails its first run (a flaky service), answers later ones."""
+    if _ran(("fails_first", x)) == 1:
+        raise ConnectionError(f"try {x} again")
+    return x * 10
+
+
+@op
+def tolerant(x: int) -> int:
+    """An op whose body calls ``fails_first`` and gets on without it when it fails."""
+    try:
+        return fails_first(x)
+    except ConnectionError:
+        return -1
+
+
 @pytest.fixture(autouse=True)
 def reset():
     RAN.clear()
     GATE.clear()
     STARTED.clear()
+    FIRST_DONE.clear()
     yield
     GATE.set()  # never leave a thread stuck in a gated body
 
@@ -127,9 +156,9 @@ def until_blocked(thread: threading.Thread) -> None:
     assert not thread.is_alive(), "the thread never waited"
 
 
-@pytest.mark.parametrize("executor", [None, "threads"])
-def test_batches_in_two_threads_do_not_compute_the_same_call_twice(tmp_path, executor):
-    storage = Storage(tmp_path / "s.db")
+@pytest.mark.parametrize(("executor", "single_flight"), [(None, False), ("threads", False), ("threads", True)])
+def test_batches_in_two_threads_do_not_compute_the_same_call_twice(tmp_path, executor, single_flight):
+    storage = Storage(tmp_path / "s.db", single_flight=single_flight)
     first = in_thread(batch_of(storage, gated, executor))
     assert STARTED.wait(HANG)
     # The second batch looks gated(7) up while the first one's body runs, then opens the gate.
@@ -137,6 +166,40 @@ def test_batches_in_two_threads_do_not_compute_the_same_call_twice(tmp_path, exe
     assert finished(*first) == ([], 107)
     assert finished(*second) == ([0], 107)
     assert RAN[("gated", 7)] == 1
+    assert not list(tmp_path.glob("s.db.locks/*"))
+
+
+def test_a_batch_that_looked_a_call_up_while_another_thread_computed_it_loads_it(tmp_path):
+    # The second batch misses gated(7) in its wave's lookup; by the time it comes to compute
+    # it the first batch has stored it and let go of it: it is looked up again, not computed.
+    storage = Storage(tmp_path / "s.db")
+    first_batch = batch_of(storage, gated, None)
+
+    def first_then_done():
+        try:
+            return first_batch()
+        finally:
+            FIRST_DONE.set()
+
+    first = in_thread(first_then_done)
+    assert STARTED.wait(HANG)
+    second = in_thread(batch_of(storage, gated, None, first=(opener_then_wait,)))
+    assert finished(*first) == ([], 107)
+    assert finished(*second) == ([0], 107)
+    assert RAN[("gated", 7)] == 1
+
+
+def test_a_batch_body_calling_an_op_its_own_batch_ran_but_has_not_recorded_does_not_hang(tmp_path):
+    # Without an executor, work(1)'s result waits to be recorded (with others) by the very
+    # thread whose next body, outer(1), calls work(1): waiting for it would wait for itself.
+    storage = Storage(tmp_path / "s.db")
+
+    def target():
+        with storage.batch():
+            results = [work(1), outer(1)]
+        return results
+
+    assert finished(*in_thread(target)) == [3, 4]
 
 
 def test_a_run_block_does_not_compute_a_call_another_threads_batch_computes(tmp_path):
@@ -199,11 +262,12 @@ def test_a_run_block_waiting_for_another_threads_failing_batch_call_computes_it_
     assert RAN[("gated_fails_first", 7)] == 2
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_a_batch_body_calling_an_op_its_batch_has_queued_computes_it_once(tmp_path, workers):
+@pytest.mark.parametrize(("workers", "single_flight"), [(1, False), (2, False), (1, True)])
+def test_a_batch_body_calling_an_op_its_batch_has_queued_computes_it_once(tmp_path, workers, single_flight):
     # outer(1)'s body calls work(1), which the same wave queued behind it: waiting for the
-    # queued call would hold the pool's only thread for ever; the body computes it instead.
-    storage = Storage(tmp_path / "s.db")
+    # queued call would hold the pool's only thread for ever; the body computes it instead
+    # (with single flight, under the lock file the batch took for it: no wait for itself).
+    storage = Storage(tmp_path / "s.db", single_flight=single_flight)
 
     def target():
         with storage.batch(executor="threads", max_concurrency=workers):
@@ -212,5 +276,52 @@ def test_a_batch_body_calling_an_op_its_batch_has_queued_computes_it_once(tmp_pa
 
     assert finished(*in_thread(target)) == [4, 3]
     assert RAN[("work", 1)] == 1
+    assert not list(tmp_path.glob("s.db.locks/*"))  # every lock let go of
     with Storage(tmp_path / "s.db").run(allow_new_calls=False):
         assert [outer(1), work(1)] == [4, 3]
+
+
+#: Two bodies that each wait here can only both pass if they run at the same time.
+BOTH = threading.Barrier(2, timeout=HANG)
+
+
+@op
+def meets(x: int) -> int:
+    """Runs only alongside another call of it (each batch's own), then is counted."""
+    BOTH.wait()
+    _ran(("meets", x))
+    return x * 10
+
+
+def test_two_batches_each_waiting_for_a_call_the_other_computes_compute_each_once(tmp_path):
+    # Each batch claims one call and runs it (the barrier proves both run at once) while the
+    # other call of its wave is the other batch's: each waits for the other's, neither stuck.
+    storage = Storage(tmp_path / "s.db")
+    BOTH.reset()
+
+    def batch(order):
+        def target():
+            with storage.batch():
+                results = [meets(x) for x in order]
+            return results
+        return target
+
+    first, second = in_thread(batch([1, 2])), in_thread(batch([2, 1]))
+    assert finished(*first) == [10, 20]
+    assert finished(*second) == [20, 10]
+    assert RAN[("meets", 1)] == RAN[("meets", 2)] == 1
+
+
+def test_a_batch_call_taken_over_by_a_body_that_failed_is_computed_by_the_batch(tmp_path):
+    # tolerant(1)'s body takes over fails_first(1), queued behind it, and its run fails: the
+    # batch, which waited for it, computes the call itself.
+    storage = Storage(tmp_path / "s.db")
+
+    def target():
+        with storage.batch(executor="threads", max_concurrency=1):
+            results = [tolerant(1), fails_first(1)]
+        return results
+
+    assert finished(*in_thread(target)) == [-1, 10]
+    assert RAN[("fails_first", 1)] == 2
+

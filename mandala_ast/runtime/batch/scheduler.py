@@ -251,7 +251,7 @@ class Scheduler:
             return True
         if self.flight.acquire(node.call.cid):
             return True
-        self._unlock(node)  # (claimed again when the other process let go of it)
+        self._unclaim(node)  # (claimed again when the other process let go of it)
         self.elsewhere.setdefault(node, Waiting(self.flight))
         return False
 
@@ -281,11 +281,16 @@ class Scheduler:
     def _unlock(self, node: Node) -> None:
         """Let go of the call's claim, and of its single-flight lock unless another thread took
         the call over (the lock is that thread's now)."""
+        claim = self._unclaim(node)
+        if self.flight is not None and node.call is not None and not (claim is not None and claim.taken):
+            self.flight.release(node.call.cid)
+
+    def _unclaim(self, node: Node) -> Any:
+        """End the call's claim, if this batch has one; returns it."""
         claim = self.claimed.pop(node, None)
         if claim is not None and engine.release_claim(self.storage, node.call, claim):
             self.released += 1
-        if self.flight is not None and node.call is not None and not (claim is not None and claim.taken):
-            self.flight.release(node.call.cid)
+        return claim
 
     def _taken(self, node: Node) -> list[Node]:
         """Another thread of this process took over the call before a thread of the pool came
@@ -594,7 +599,6 @@ class Scheduler:
         except Exception as exc:
             if is_broken(exc):
                 return self._worker_died(node, pool, exc)
-            self._unlock(node)
             return [self._failed(node, exc)]
         except BaseException as exc:
             return self._ended_oddly(node, exc)
