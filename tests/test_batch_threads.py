@@ -11,6 +11,7 @@ lookup), or until the other side's thread is seen blocked waiting for the call.
 from __future__ import annotations
 
 import collections
+import concurrent.futures as cf
 import sys
 import threading
 import time
@@ -324,4 +325,35 @@ def test_a_batch_call_taken_over_by_a_body_that_failed_is_computed_by_the_batch(
 
     assert finished(*in_thread(target)) == [-1, 10]
     assert RAN[("fails_first", 1)] == 2
+
+
+class OneThread(cf.Executor):
+    """An executor of one thread of this process that is no ThreadPoolExecutor: a batch sends
+    it calls as to a process pool (by name), like a Dask cluster of threads."""
+
+    def __init__(self) -> None:
+        self.pool = cf.ThreadPoolExecutor(1)
+
+    def submit(self, fn, /, *args, **kwargs):
+        return self.pool.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        self.pool.shutdown(wait, cancel_futures=cancel_futures)
+
+
+def test_a_body_on_an_executor_calling_an_op_its_batch_sent_there_too_does_not_hang(tmp_path):
+    # work(1) waits behind outer(1) on the executor's only thread, whose body calls it: waiting
+    # for the batch's call would wait for itself.
+    storage = Storage(tmp_path / "s.db")
+    executor = OneThread()
+
+    def target():
+        with storage.batch(executor=executor):
+            results = [outer(1), work(1)]
+        return results
+
+    try:
+        assert finished(*in_thread(target)) == [4, 3]
+    finally:
+        executor.shutdown(wait=False, cancel_futures=True)
 

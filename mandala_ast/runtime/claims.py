@@ -17,7 +17,9 @@ Waiting can deadlock where a claim cannot end until the waiting thread moves on,
   the chunk of calls it is part of; then the batch's coordinator, which records it). Before
   waiting, a thread follows those threads and what they wait for; if that leads back to
   itself it computes the call instead (a recursion, or a cycle across threads): twice, but
-  never stuck.
+  never stuck. A call sent to a Dask client or another executor (``remote``) may be queued
+  behind any thread of this process that runs such a body (a Dask cluster of threads): its
+  end waits for all of those (:data:`SHIPPED`) too.
 
 All of it runs under the storage's lock (the pipeline's), which ``ended`` waits release.
 """
@@ -28,7 +30,26 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["CallTaken", "Claim", "Claims"]
+__all__ = ["SHIPPED", "CallTaken", "Claim", "Claims", "shipped_body"]
+
+#: Threads of this process running a body sent to an executor or a Dask cluster (by thread
+#: id: how many, nested), which this process does not schedule: a remote call's task may
+#: wait behind any of them.
+SHIPPED: dict[int, int] = {}
+
+
+class shipped_body:  # noqa: N801 - used as a plain `with` statement
+    """``with shipped_body():`` around a body that came from an executor (see SHIPPED)."""
+
+    def __enter__(self) -> None:
+        me = threading.get_ident()
+        SHIPPED[me] = SHIPPED.get(me, 0) + 1
+
+    def __exit__(self, *exc: object) -> None:
+        me = threading.get_ident()
+        left = SHIPPED.pop(me) - 1
+        if left:
+            SHIPPED[me] = left
 
 
 class CallTaken(Exception):
@@ -40,12 +61,18 @@ class Claim:
     ``thread``: the thread whose progress the claim's end waits for; None while a batch's
     call waits in its pool's queue (then another thread may take it over: ``taken``)."""
 
-    __slots__ = ("claims", "coordinator", "owner", "taken", "thread")
+    __slots__ = ("claims", "coordinator", "owner", "remote", "taken", "thread")
 
-    def __init__(self, claims: Claims, owner: Any, thread: int | None) -> None:
-        self.claims, self.owner, self.thread = claims, owner, thread
+    def __init__(self, claims: Claims, owner: Any, thread: int | None, remote: bool = False) -> None:
+        self.claims, self.owner, self.thread, self.remote = claims, owner, thread, remote
         self.coordinator = thread
         self.taken = False
+
+    def blockers(self) -> list[int]:
+        """The threads whose progress the claim's end waits for (see the module)."""
+        if self.thread is None:
+            return []
+        return [self.thread, *SHIPPED] if self.remote else [self.thread]
 
     def queued(self) -> None:
         """The call waits in a pool's queue: a thread that meets it takes it over. Threads
@@ -78,11 +105,12 @@ class Claims:
         #: Claims ended so far: a batch that looked calls up before some ended looks again.
         self.releases = 0
 
-    def claim(self, cid: bytes, owner: Any = None) -> Claim:
-        """A claim on the call for this thread (``owner`` None) or a batch. A claim another
-        holds is left in place (the caller waits for it, or computes anyway: a cycle), unless
-        it is queued: then it is taken over."""
-        mine = Claim(self, owner, threading.get_ident())
+    def claim(self, cid: bytes, owner: Any = None, remote: bool = False) -> Claim:
+        """A claim on the call for this thread (``owner`` None) or a batch (``remote``: its
+        body goes to an executor or a cluster). A claim another holds is left in place (the
+        caller waits for it, or computes anyway: a cycle), unless it is queued: then it is
+        taken over."""
+        mine = Claim(self, owner, threading.get_ident(), remote)
         current = self.held.get(cid)
         if current is None or current.thread is None:
             if current is not None:
@@ -128,11 +156,13 @@ class Claims:
         """Whether the end of ``claim`` waits, through the threads it waits for and what they
         wait for, on this thread."""
         me, seen = threading.get_ident(), set()
-        thread = claim.thread
-        while thread is not None and thread not in seen:
+        threads = claim.blockers()
+        while threads:
+            thread = threads.pop()
             if thread == me:
                 return True
-            seen.add(thread)
-            waited = self.waiting_on.get(thread)
-            thread = None if waited is None else waited.thread
+            if thread not in seen:
+                seen.add(thread)
+                waited = self.waiting_on.get(thread)
+                threads.extend(waited.blockers() if waited is not None else ())
         return False

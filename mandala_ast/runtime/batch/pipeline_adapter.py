@@ -407,17 +407,17 @@ def untraced() -> RanCode:
 # -- claims: calls computed in this process (runtime/claims.py) -----------------------------------
 
 
-def claim(storage: Any, call: Call, owner: Any, wake: Any) -> tuple[Any, Any]:
-    """``(claim, None)``: ``owner`` (a batch) claims the call; or ``(None, holder)``: another
-    thread or batch of this process holds it, and ``wake()`` is called as claims end, until
-    :func:`stop_waking`."""
+def claim(storage: Any, call: Call, owner: Any, wake: Any, remote: bool) -> tuple[Any, Any]:
+    """``(claim, None)``: ``owner`` (a batch) claims the call (``remote``: its body goes to an
+    executor or a cluster); or ``(None, holder)``: another thread or batch of this process
+    holds it, and ``wake()`` is called as claims end, until :func:`stop_waking`."""
     claims = storage.engine.claims
     with claims.lock:
         holder = claims.holder(call.cid)
         if holder is not None:
             claims.wakers[id(owner)] = wake
             return None, holder
-        return claims.claim(call.cid, owner), None
+        return claims.claim(call.cid, owner, remote), None
 
 
 def claim_holder(storage: Any, call: Call) -> Any:

@@ -242,7 +242,8 @@ class Scheduler:
         thread's block computes it or has it queued: else the call waits for that one) and,
         with single flight, holds the call's lock (or there is no lock to take, or it waited
         long enough; else the call waits for the process that holds the lock)."""
-        claim, holder = engine.claim(self.storage, node.call, self, self._wake)
+        remote = not self.backend.local and not isinstance(node.op, AsyncOp)
+        claim, holder = engine.claim(self.storage, node.call, self, self._wake, remote)
         if claim is None:
             self.waiting_here[node] = holder
             return False

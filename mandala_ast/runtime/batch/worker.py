@@ -18,6 +18,7 @@ from typing import Any
 
 from ..._errors import BatchWorkerError
 from .. import blocks, dependencies, env_deps, file_deps, fingerprints
+from ..claims import shipped_body
 from ..execution import call_body, user_codes
 from ..hashing import digest
 from ..ops import importable_as, op_named
@@ -344,7 +345,8 @@ def _run_fn(op: Any, args: tuple, kwargs: dict, traced: bool = True) -> tuple:
     ran = RanCode()
     try:
         started = time.perf_counter()
-        result, ran = call_body(op, args, kwargs, traced)
+        with shipped_body():  # (a Dask cluster of threads runs it in this process: claims.py)
+            result, ran = call_body(op, args, kwargs, traced)
         duration = time.perf_counter() - started
     finally:
         files = env_deps.stop(reading, file_deps.stop(watching, None, user_codes(op, ran)), op.ignore_env)
