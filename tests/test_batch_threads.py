@@ -246,6 +246,38 @@ def test_a_batch_waiting_for_another_threads_failing_call_computes_it_itself(tmp
     assert RAN[("gated_fails_first", 7)] == 2
 
 
+def test_a_batch_whose_call_failed_lets_another_threads_batch_compute_it_while_its_block_goes_on(tmp_path):
+    # The first batch's block catches the failure where it uses the value and goes on until
+    # the second batch has finished: the failed call must not stay claimed till its block ends.
+    storage = Storage(tmp_path / "s.db")
+    second_done = threading.Event()
+
+    def first_batch():
+        with storage.batch(executor="threads"):
+            y = gated_fails_first(7)
+            try:
+                y + 0
+            except ConnectionError:
+                pass
+            assert second_done.wait(HANG), "the other thread's batch never finished"
+        return "went on"
+
+    first = in_thread(first_batch)
+    assert STARTED.wait(HANG)
+    second_batch = batch_of(storage, gated_fails_first, "threads", first=(opener,))
+
+    def second_then_done():
+        try:
+            return second_batch()
+        finally:
+            second_done.set()
+
+    second = in_thread(second_then_done)
+    assert finished(*second) == ([0], 107)
+    assert finished(*first) == "went on"
+    assert RAN[("gated_fails_first", 7)] == 2
+
+
 def test_a_run_block_waiting_for_another_threads_failing_batch_call_computes_it_itself(tmp_path):
     storage = Storage(tmp_path / "s.db")
     first = in_thread(batch_of(storage, gated_fails_first, "threads"))
