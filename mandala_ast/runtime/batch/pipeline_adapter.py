@@ -65,6 +65,7 @@ __all__ = [
     "unstored",
     "untraced",
     "untraced_async",
+    "wait_for_claim",
 ]
 
 #: A call's identity as the engine hands it out: ``.op``, ``.cid`` (content id, the same for
@@ -423,6 +424,17 @@ def claim(storage: Any, call: Call, owner: Any, wake: Any, remote: bool) -> tupl
 def claim_holder(storage: Any, call: Call) -> Any:
     """The claim on the call, if any (a call waited for is looked up once it ends)."""
     return storage.engine.claims.holder(call.cid)
+
+
+def wait_for_claim(storage: Any, call: Call, owner: Any, wake: Any) -> Any:
+    """:func:`claim_holder`, and if there is one ``wake()`` is called as claims end, until
+    :func:`stop_waking` (a batch whose call another thread took over waits for it)."""
+    claims = storage.engine.claims
+    with claims.lock:
+        holder = claims.holder(call.cid)
+        if holder is not None:
+            claims.wakers[id(owner)] = wake
+        return holder
 
 
 def stop_waking(storage: Any, owner: Any) -> None:

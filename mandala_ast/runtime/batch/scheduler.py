@@ -302,7 +302,7 @@ class Scheduler:
         node.state = NEW
         self.stats.dispatched -= 1
         if not self.abandoning:
-            self.waiting_here[node] = engine.claim_holder(self.storage, node.call)
+            self.waiting_here[node] = engine.wait_for_claim(self.storage, node.call, self, self._wake)
         return []
 
     def _look_elsewhere(self) -> list[Node]:
