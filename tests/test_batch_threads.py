@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures as cf
+import os
 import sys
 import threading
 import time
+import uuid
 
 import pytest
 
@@ -388,4 +390,49 @@ def test_a_body_on_an_executor_calling_an_op_its_batch_sent_there_too_does_not_h
         assert finished(*in_thread(target)) == [4, 3]
     finally:
         executor.shutdown(wait=False, cancel_futures=True)
+
+
+def until_exists(path: str) -> None:
+    """Wait for a file another process makes (the gate between processes)."""
+    deadline = time.monotonic() + HANG
+    while not os.path.exists(path):
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.005)
+
+
+@op
+def gated_in_a_process(x: int, folder: str) -> int:
+    """Counted by a file of its own (it may run in a worker process); holds until ``gate``."""
+    open(os.path.join(folder, f"ran-{uuid.uuid4().hex}"), "w").close()
+    until_exists(os.path.join(folder, "gate"))
+    return x + 100
+
+
+@op
+def opens_the_gate(x: int, folder: str) -> int:
+    open(os.path.join(folder, "gate"), "w").close()
+    return x
+
+
+def test_batches_on_process_pools_in_two_threads_do_not_compute_the_same_call_twice(tmp_path):
+    storage = Storage(tmp_path / "s.db")
+    folder = str(tmp_path)
+
+    def batch(first):
+        def target():
+            with storage.batch(executor="processes", max_concurrency=2):
+                ran_first = [f(0, folder) for f in first]
+                result = gated_in_a_process(7, folder)
+            return ran_first, result
+        return target
+
+    first = in_thread(batch(()))
+    deadline = time.monotonic() + HANG
+    while not list(tmp_path.glob("ran-*")):  # its body runs in a worker: the call is claimed
+        assert time.monotonic() < deadline, "the first batch's call never started"
+        time.sleep(0.005)
+    second = in_thread(batch((opens_the_gate,)))
+    assert finished(*first) == ([], 107)
+    assert finished(*second) == ([0], 107)
+    assert len(list(tmp_path.glob("ran-*"))) == 1
 
