@@ -50,6 +50,7 @@ __all__ = [
     "handed_back",
     "identify",
     "identify_many",
+    "let_go",
     "load_many_outputs",
     "load_outputs",
     "needs_trace",
@@ -440,6 +441,16 @@ def wait_for_claim(storage: Any, call: Call, owner: Any, wake: Any) -> Any:
 def stop_waking(storage: Any, owner: Any) -> None:
     claims = storage.engine.claims
     with claims.lock:
+        claims.wakers.pop(id(owner), None)
+
+
+def let_go(storage: Any, owner: Any) -> None:
+    """``owner``'s batch ends: none of its claims is left, and it is woken no more."""
+    claims = storage.engine.claims
+    with claims.lock:
+        for cid, claim in list(claims.held.items()):
+            if claim.owner is owner:
+                claims.release(cid, claim)
         claims.wakers.pop(id(owner), None)
 
 

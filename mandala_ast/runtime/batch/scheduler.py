@@ -38,7 +38,7 @@ __all__ = ["RECORD_EVERY", "BatchStats", "Scheduler"]
 RECORD_EVERY = 256
 #: Longest wait for results, in seconds, before this thread runs Python again (see _collect).
 _SIGNAL_CHECK = 0.2
-#: Put in the queue of finished futures when a claim of this process ends (see _wait_here).
+#: Put in the queue of finished futures when a claim of this process ends (see _wake).
 _WOKEN = object()
 
 
@@ -495,7 +495,7 @@ class Scheduler:
                 for node in list(self.claimed):
                     self._unlock(node)
                 self.waiting_here.clear()
-                engine.stop_waking(self.storage, self)
+                engine.let_go(self.storage, self)  # (one an interruption kept from self.claimed too)
 
     def _keep_late(self) -> None:
         """The calls running when the batch was interrupted whose results came back since."""
