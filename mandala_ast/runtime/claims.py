@@ -26,8 +26,9 @@ All of it runs under the storage's lock (the pipeline's), which ``ended`` waits 
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 __all__ = ["SHIPPED", "CallTaken", "Claim", "Claims", "shipped_body"]
@@ -38,15 +39,14 @@ __all__ = ["SHIPPED", "CallTaken", "Claim", "Claims", "shipped_body"]
 SHIPPED: dict[int, int] = {}
 
 
-class shipped_body:  # noqa: N801 - used as a plain `with` statement
+@contextlib.contextmanager
+def shipped_body() -> Iterator[None]:
     """``with shipped_body():`` around a body that came from an executor (see SHIPPED)."""
-
-    def __enter__(self) -> None:
-        me = threading.get_ident()
-        SHIPPED[me] = SHIPPED.get(me, 0) + 1
-
-    def __exit__(self, *exc: object) -> None:
-        me = threading.get_ident()
+    me = threading.get_ident()
+    SHIPPED[me] = SHIPPED.get(me, 0) + 1
+    try:
+        yield
+    finally:
         left = SHIPPED.pop(me) - 1
         if left:
             SHIPPED[me] = left
@@ -129,8 +129,9 @@ class Claims:
         del self.held[cid]
         self.releases += 1
         self.wake_threads()
-        for wake in list(self.wakers.values()):
-            wake()
+        if self.wakers:
+            for wake in list(self.wakers.values()):
+                wake()
         return True
 
     def wake_threads(self) -> None:
