@@ -10,6 +10,7 @@ lookup), or until the other side's thread is seen blocked waiting for the call.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import concurrent.futures as cf
 import os
@@ -435,4 +436,23 @@ def test_batches_on_process_pools_in_two_threads_do_not_compute_the_same_call_tw
     assert finished(*first) == ([], 107)
     assert finished(*second) == ([0], 107)
     assert len(list(tmp_path.glob("ran-*"))) == 1
+
+
+@op
+async def gated_async(x: int) -> int:
+    """An async op held inside its body until GATE opens (its event loop runs on meanwhile)."""
+    _ran(("gated_async", x))
+    STARTED.set()
+    assert await asyncio.to_thread(GATE.wait, HANG), "the gate was never opened"
+    return x + 100
+
+
+def test_batches_in_two_threads_do_not_compute_the_same_async_call_twice(tmp_path):
+    storage = Storage(tmp_path / "s.db")
+    first = in_thread(batch_of(storage, gated_async, None))
+    assert STARTED.wait(HANG)
+    second = in_thread(batch_of(storage, gated_async, None, first=(opener,)))
+    assert finished(*first) == ([], 107)
+    assert finished(*second) == ([0], 107)
+    assert RAN[("gated_async", 7)] == 1
 
