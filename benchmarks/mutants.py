@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5+IN5+SF9"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5+IN5+SF12"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -2159,8 +2159,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("IA7", "mandala_ast/runtime/pointers.py", "        if _holds_pointer(value):\n",
            "        if type(value) is ValuePointer:\n", ("tests/test_pointers.py",),
            "an op returning a dict or MList of pointers hands them back without their objects"),
-    Mutant("SF1", "mandala_ast/runtime/batch/pipeline_adapter.py", "        if holder is not None:\n            claims.wakers",
-           "        if False:\n            claims.wakers", ("tests/test_batch_threads.py",),
+    Mutant("SF1", "mandala_ast/runtime/batch/pipeline_adapter.py",
+           "        if holder is not None:\n            claims.wakers[id(owner)] = wake\n            return None, holder\n",
+           "        if False:\n            return None, holder\n", ("tests/test_batch_threads.py",),
            "two threads' batches both compute a call: a batch does not look for another thread's claim on it"),
     Mutant("SF2", "mandala_ast/runtime/claims.py", "        if current is None or current.thread is None:\n",
            "        if current is None:\n", ("tests/test_batch_threads.py",),
@@ -2189,6 +2190,18 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("SF9", "mandala_ast/runtime/claims.py", "        return [self.thread, *SHIPPED] if self.remote else [self.thread]\n",
            "        return [self.thread]\n", ("tests/test_batch_threads.py",),
            "a body an executor runs in a thread of this process waits for its batch's call queued behind it there (a hang)"),
+    Mutant("SF10", "mandala_ast/runtime/batch/asynchronous.py",
+           "        elif loop in _batch_loops or not await _claim_ended(storage, call, loop):\n",
+           "        elif True:\n", ("tests/test_batch_threads.py",),
+           "an async call awaited in a run block is computed again while another thread's batch computes it"),
+    Mutant("SF11", "mandala_ast/runtime/batch/asynchronous.py",
+           "        elif loop in _batch_loops or not await _claim_ended(storage, call, loop):\n",
+           "        elif not await _claim_ended(storage, call, loop):\n", ("tests/test_batch_threads.py",),
+           "an async body awaiting a call its batch has queued waits for it, holding the slot it needs (a hang)"),
+    Mutant("SF12", "mandala_ast/runtime/batch/asynchronous.py",
+           "    claim = engine.claim_here(storage, call)  # (batches and other loops' coroutines wait for it)\n",
+           "    claim = None\n", ("tests/test_batch_threads.py",),
+           "a batch in another thread computes again an async call a run block is awaiting"),
     Mutant("RS1", "mandala_ast/runtime/store.py",
            "    if all(flat[start] in outputs for start in starts):  # (a miss's outputs, nothing else)\n",
            "    if True:\n", ("tests/test_transient.py",),

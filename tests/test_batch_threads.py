@@ -456,3 +456,73 @@ def test_batches_in_two_threads_do_not_compute_the_same_async_call_twice(tmp_pat
     assert finished(*second) == ([0], 107)
     assert RAN[("gated_async", 7)] == 1
 
+
+async def _open_gate() -> None:
+    GATE.set()
+
+
+def test_an_async_call_awaited_in_a_run_block_waits_for_another_threads_batch_computing_it(tmp_path):
+    storage = Storage(tmp_path / "s.db")
+    first = in_thread(batch_of(storage, gated_async, None))
+    assert STARTED.wait(HANG)
+
+    async def awaits_it():
+        # The call's coroutine runs first, up to its first wait; only then is the gate opened.
+        result, _ = await asyncio.gather(gated_async(7), _open_gate())
+        return result
+
+    def run_block():
+        with storage.run():
+            return asyncio.run(awaits_it())
+
+    second = in_thread(run_block)
+    assert finished(*first) == ([], 107)
+    assert finished(*second) == 107
+    assert RAN[("gated_async", 7)] == 1
+
+
+def test_a_batch_waits_for_an_async_call_another_threads_run_block_awaits(tmp_path):
+    storage = Storage(tmp_path / "s.db")
+
+    def run_block():
+        with storage.run():
+            return asyncio.run(gated_async(7))
+
+    first = in_thread(run_block)
+    assert STARTED.wait(HANG)
+    second = in_thread(batch_of(storage, gated_async, None, first=(opener,)))
+    assert finished(*first) == 107
+    assert finished(*second) == ([0], 107)
+    assert RAN[("gated_async", 7)] == 1
+
+
+@op
+async def holds_async(x: int) -> int:
+    """Holds the batch's only async slot until GATE opens."""
+    assert await asyncio.to_thread(GATE.wait, HANG), "the gate was never opened"
+    return x
+
+
+@op
+async def inner_async(x: int) -> int:
+    _ran(("inner_async", x))
+    return x * 3
+
+
+@op
+async def outer_async(x: int) -> int:
+    return await inner_async(x) + 1
+
+
+def test_an_async_body_awaiting_a_call_its_batch_has_queued_on_its_one_slot_does_not_hang(tmp_path):
+    # Every call of the wave is claimed before opener's body opens the gate: then outer_async(1)
+    # takes the only slot, and inner_async(1) waits for it behind outer, whose body awaits it.
+    storage = Storage(tmp_path / "s.db")
+
+    def target():
+        with storage.batch(max_concurrency=1):
+            results = [holds_async(0), outer_async(1), inner_async(1), opener(0)]
+        return results
+
+    assert finished(*in_thread(target)) == [0, 4, 3, 0]
+

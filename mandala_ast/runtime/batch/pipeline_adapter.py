@@ -42,6 +42,7 @@ __all__ = [
     "check_new_call",
     "check_new_calls",
     "claim",
+    "claim_here",
     "claim_holder",
     "claims_ended",
     "commit",
@@ -420,6 +421,14 @@ def claim(storage: Any, call: Call, owner: Any, wake: Any, remote: bool) -> tupl
             claims.wakers[id(owner)] = wake
             return None, holder
         return claims.claim(call.cid, owner, remote), None
+
+
+def claim_here(storage: Any, call: Call) -> Any:
+    """A claim on the call for this thread (a coroutine's event loop), unless another thread
+    holds one (it is left in place: this one, not in place, ends as nothing)."""
+    claims = storage.engine.claims
+    with claims.lock:
+        return claims.claim(call.cid)
 
 
 def claim_holder(storage: Any, call: Call) -> Any:
