@@ -2,10 +2,11 @@
 has queued, is not computed again by another thread's batch or run block; the waiting side
 gets the stored result.
 
-Bodies are counted in a side channel (a Counter under a lock). The overlap is forced by
-events, never by sleeping: the owner's body holds until the other side has looked the call
-up and missed (its wave runs ``opener`` first, whose body opens the gate, after the wave's
-lookup), or until the other side's thread is seen blocked waiting for the call.
+Bodies are counted in a side channel (a Counter under a lock; files, for bodies in worker
+processes). The overlap is forced by events, never by sleeping: the owner's body holds until
+the other side has looked the call up and missed (its wave runs ``opener`` first, whose body
+opens the gate, after the wave's lookup), until the other side's thread is seen blocked
+waiting for the call, or (a coroutine) until it has reached its first wait.
 """
 
 from __future__ import annotations
