@@ -585,7 +585,9 @@ class VersionTracker:
         self.store.flush()
         rows = self.store.conn.execute(
             "SELECT v.version, v.version_id, v.fingerprint, v.canonical, v.created_at, "
-            "(SELECT COUNT(*) FROM calls c WHERE c.version_id = COALESCE(v.canonical, v.version_id)) "
+            # Each call once, on the version it is stored under: not again on those accepted
+            # as its code (same_as), which share it.
+            "(SELECT COUNT(*) FROM calls c WHERE c.version_id = v.version_id) "
             "FROM versions v WHERE v.op_name = ? ORDER BY v.created_at",
             (op.name,),
         ).fetchall()
