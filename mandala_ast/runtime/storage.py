@@ -431,7 +431,7 @@ class Storage:
         >>> storage.rename_op("pipeline.train", models.fit)      # doctest: +SKIP
         'op pipeline.train renamed to models.fit: 12 stored calls kept'
         """
-        return self._rewrite(renames.rename_op, old, new)
+        return self._rewrite(renames.rename_op, _op_or_name(old, "rename_op"), _op_or_name(new, "rename_op"))
 
     @_serialised
     def rename_helper(self, old: str, new: Any) -> str:
@@ -453,7 +453,7 @@ class Storage:
         >>> storage.rename_arg(train, "lr", "learning_rate")     # doctest: +SKIP
         'op pipeline.train: argument lr renamed to learning_rate in 12 stored calls'
         """
-        return self._rewrite(renames.rename_arg, op, old, new)
+        return self._rewrite(renames.rename_arg, _op_or_name(op, "rename_arg"), old, new)
 
     def _rewrite(self, rename: Callable[..., str], *args: Any) -> str:
         """Commit, run ``rename`` on the file, then forget what was known of versions and
@@ -525,6 +525,12 @@ def _needs_bound_op(op: Any, method: str) -> tuple[Op, tuple[Any, ...]]:
         return op.__func__, (op.__self__,)
     what = f"{type(op).__name__} {getattr(op, '__qualname__', '')}".rstrip()
     raise NotAnOpError(f"storage.{method} needs an op (a function decorated with @op), not {what}")
+
+
+def _op_or_name(op: Any, method: str) -> Op | str:
+    """A rename's op: a qualified name as given, else the op, also reached through its class
+    (``Model.from_config`` of a class method is the op with the class bound)."""
+    return op if isinstance(op, str) else _needs_op(op, method)
 
 
 def _guarded_hit(guarded: dict[tuple[Any, ...], Any], key: tuple[Any, ...], missing: Any = MISSING) -> Any:
