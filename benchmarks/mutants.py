@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07b.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5+IN5+RV5"
+LIST_VERSION = "2026-12-07b.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5+IN5+RV10"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1582,7 +1582,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("SH9", "mandala_ast/runtime/renames.py", "    if old_module == new_module:\n        return []\n",
            "    if True:\n        return []\n", _INPUTS,
            "a helper declared moved serves its old results after a constant it reads in its new module was edited"),
-    Mutant("SH10", "mandala_ast/runtime/renames.py", "        _copy_rows(conn, old_name, new_name, False)\n", "", _INPUTS,
+    Mutant("SH10", "mandala_ast/runtime/renames.py", "    _copy_rows(conn, old_name, new_name, False)\n", "", _INPUTS,
            "a helper declared moved serves its old results after its code was edited in its new module"),
     Mutant("SH11", _DEPS, '            found.add(part)  # (`.get("X")` gives a key, no attribute)\n', "            pass\n", _INPUTS,
            "a method reading getattr(self, 'K') serves the stale result after the class constant K was edited"),
@@ -2251,6 +2251,24 @@ MUTANTS: tuple[Mutant, ...] = (
            "created, self.store.count_calls(canonical or vid), self._source(fp))\n",
            ("tests/test_cli_storage_commands.py",),
            "`mandala-ast versions` counts the calls of an accepted change twice (and `ops` as many times as it has versions)"),
+    Mutant("RV6", "mandala_ast/runtime/hashing.py",
+           "    pickler.persistent_id = _moved_class_names(stand_ins) if moved_classes.any_moved() else stand_ins",
+           "    pickler.persistent_id = stand_ins", ("tests/test_renames.py",),
+           "after rename_op of a moved class's method ops, calls on its objects compute again (self keyed by the new name)"),
+    Mutant("RV7", "mandala_ast/runtime/renames.py",
+           "        _accept_class_data(conn, old, new, deps.resolve(new))\n", "", ("tests/test_renames.py",),
+           "a moved class's method ops that read its class data compute again: the data's names count"),
+    Mutant("RV8", "mandala_ast/runtime/codecs.py",
+           "            return moved_classes.loads(data)  # a class gone from where it was stored: moved?\n",
+           "            raise\n", ("tests/test_renames.py",),
+           "a hit of a moved class's class method op (make() -> an object) cannot load its output: UnloadableValueError"),
+    Mutant("RV9", "mandala_ast/runtime/renames.py",
+           "    if deps.current_state(old) is not None and deps.resolve(old) is not deps.resolve(new):\n",
+           "    if False:\n", ("tests/test_renames.py",),
+           "a class moved while another class stands at its old place: rename_op says calls are kept, they compute again"),
+    Mutant("RV10", "mandala_ast/runtime/storage.py",
+           "    return op if isinstance(op, str) else _needs_op(op, method)\n", "    return op\n",
+           ("tests/test_renames.py",), "rename_op(..., Model.make) of a class method op reached through its class: NotAnOpError"),
 )
 
 
