@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07b.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5+IN5+RV10"
+LIST_VERSION = "2026-12-07b.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5+IN5+RV12"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -2256,7 +2256,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "    pickler.persistent_id = stand_ins", ("tests/test_renames.py",),
            "after rename_op of a moved class's method ops, calls on its objects compute again (self keyed by the new name)"),
     Mutant("RV7", "mandala_ast/runtime/renames.py",
-           "        _accept_class_data(conn, old, new, deps.resolve(new))\n", "", ("tests/test_renames.py",),
+           "    _accept_class_data(conn, old, new, deps.resolve(new))\n", "", ("tests/test_renames.py",),
            "a moved class's method ops that read its class data compute again: the data's names count"),
     Mutant("RV8", "mandala_ast/runtime/codecs.py",
            "            return moved_classes.loads(data)  # a class gone from where it was stored: moved?\n",
@@ -2269,6 +2269,13 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("RV10", "mandala_ast/runtime/storage.py",
            "    return op if isinstance(op, str) else _needs_op(op, method)\n", "    return op\n",
            ("tests/test_renames.py",), "rename_op(..., Model.make) of a class method op reached through its class: NotAnOpError"),
+    Mutant("RV11", "mandala_ast/runtime/renames.py",
+           '        moved = _class_moved(conn, old_name, new_name) if isinstance(new, type) else ""\n',
+           '        moved = ""\n', ("tests/test_renames.py",),
+           "rename_helper of a class says its calls are kept, and calls given its objects compute again"),
+    Mutant("RV12", "mandala_ast/runtime/renames.py",
+           "        _move_helper(conn, old, new, deps.resolve(new))\n", "", ("tests/test_renames.py",),
+           "after rename_op of a moved class's method ops, those that ran its other methods compute again"),
 )
 
 

@@ -521,3 +521,34 @@ def test_a_class_method_op_reached_through_its_class_can_be_renamed(tmp_path):
     assert "1 stored calls kept" in storage.rename_op(area, Sizes.area)
     with pytest.warns(MandalaWarning, match="takes no argument 'w'"):  # (it takes width)
         assert "renamed to w in 1 stored calls" in storage.rename_arg(Sizes.area, "width", "w")
+
+
+HELD = """
+import sys
+from {module} import Model
+from mandala_ast import Storage, op
+
+RUNS = []
+
+@op
+def fit(model, x):
+    RUNS.append(x)
+    return model.scale(x)
+
+storage = Storage(sys.argv[1])
+{rename}
+with storage.run():
+    print([fit(Model(3), x) for x in range(3)], RUNS)
+"""
+
+
+def test_a_class_declared_moved_with_rename_helper_keeps_the_calls_given_its_objects(tmp_path):
+    """rename_helper moved the calls' dependencies on the class, and the calls computed again
+    all the same: an argument holding its objects is keyed by the class's module and name,
+    and so was the class's data (K) it counted."""
+    (tmp_path / "pipeline.py").write_text(textwrap.dedent(MODEL))
+    assert _run_caller(tmp_path, HELD.format(module="pipeline", rename="")) == "[10, 13, 16] [0, 1, 2]"
+    _move_model(tmp_path, "models", "Model")
+    out = _run_caller(tmp_path, HELD.format(module="models", rename="print(storage.rename_helper('pipeline.Model', Model))"))
+    assert "3 stored calls kept; objects of class pipeline.Model are those of models.Model now" in out
+    assert out.endswith("[10, 13, 16] []")

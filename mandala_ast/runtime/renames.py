@@ -135,19 +135,26 @@ def rename_op(store: SQLiteStore, old: Any, new: Any) -> str:
 
 
 def _move_class(conn: sqlite3.Connection, old_name: str, op: Op, latest: tuple | None) -> str:
-    """Log the move of the class ``op`` is a method of, from where the old op's was (unless
-    it did not move, or was logged already), and move the calls' dependencies on the class
-    (its other methods, its data) as rename_helper does; what the rename then says of it (""
-    if nothing). Not while the old place holds another class still: objects of either would
-    be one."""
+    """The move of the class ``op`` is a method of, from where the old op's was (see
+    _class_moved); what the rename then says of it ("" if nothing)."""
     from . import dependencies as deps
 
     module, _, qualname = deps.qualified_name(op.fn).partition(":")
     owner = qualname.rpartition(".")[0]
     if not owner or "<" in owner or not isinstance(deps.resolve(f"{module}:{owner}"), type):
         return ""  # not a method of a class found by its name
-    new, old = f"{module}:{owner}", _old_owner(conn, old_name, owner, latest)
-    if old is None or old == new or conn.execute(_CLASS_MOVED, (old, new)).fetchone():
+    old = _old_owner(conn, old_name, owner, latest)
+    return "" if old is None else _class_moved(conn, old, f"{module}:{owner}")
+
+
+def _class_moved(conn: sqlite3.Connection, old: str, new: str) -> str:
+    """Log that class ``old`` (``module:Class``) is ``new`` now, unless it did not move or was
+    logged already, and move the calls' dependencies on it (its other methods, its data) as
+    rename_helper does; what the rename then says of it ("" if nothing). Not while the old
+    place holds another class still: objects of either would be one."""
+    from . import dependencies as deps
+
+    if old == new or conn.execute(_CLASS_MOVED, (old, new)).fetchone():
         return ""
     shown = f"class {old.replace(':', '.')}"
     if deps.current_state(old) is not None and deps.resolve(old) is not deps.resolve(new):
@@ -156,7 +163,7 @@ def _move_class(conn: sqlite3.Connection, old_name: str, op: Op, latest: tuple |
     conn.execute("INSERT INTO renames VALUES (?, ?, ?, ?, ?, ?)", (new, "class", old, new, None, time.time()))
     if conn.execute(f"SELECT 1 FROM dep_sets WHERE {_UNDER} LIMIT 1", _under(old)).fetchone():
         _move_helper(conn, old, new, deps.resolve(new))
-        _accept_class_data(conn, old, new, deps.resolve(new))
+    _accept_class_data(conn, old, new, deps.resolve(new))
     return f"; objects of {shown} are those of {new.replace(':', '.')} now"
 
 
@@ -227,10 +234,11 @@ def rename_helper(store: SQLiteStore, old: Any, new: Any) -> str:
                 return done
             raise RenameError(f"cannot rename helper {_dotted(old)}: no call stored in {store.path or 'the storage'} depends on it")
         _check_unreachable(old_name, new_name, new)
-        return _move_helper(conn, old_name, new_name, new)
+        kept = _move_helper(conn, old_name, new_name, new)
+        moved = _class_moved(conn, old_name, new_name) if isinstance(new, type) else ""
+        return f"helper {_dotted(old)} renamed to {shown}: {kept} stored calls kept{moved}"
 
-    kept = _write(store, body)
-    return kept if isinstance(kept, str) else f"helper {_dotted(old)} renamed to {shown}: {kept} stored calls kept"
+    return str(_write(store, body))
 
 
 def _move_helper(conn: sqlite3.Connection, old_name: str, new_name: str, new: Any) -> int:
