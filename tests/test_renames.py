@@ -459,12 +459,12 @@ def _model_run(tmp_path: Path, module: str, cls: str, rename: str = "", compiled
     return json.loads(proc.stdout.splitlines()[-1])
 
 
-def _move_model(tmp_path: Path, module: str, cls: str, source: str = MODEL) -> None:
-    (tmp_path / "pipeline.py").unlink()
+def _move_model(tmp_path: Path, module: str, cls: str, source: str = MODEL, old: str = "pipeline") -> None:
+    (tmp_path / f"{old}.py").unlink()
     (tmp_path / f"{module}.py").write_text(textwrap.dedent(source.replace("class Model:", f"class {cls}:")))
 
 
-RENAME_METHODS = "storage.rename_op('pipeline.Model.fit', where.{cls}.fit), storage.rename_op('pipeline.Model.make', where.{cls}.make)"
+RENAME_METHODS = "storage.rename_op('{old}.fit', where.{cls}.fit), storage.rename_op('{old}.make', where.{cls}.make)"
 
 
 @pytest.mark.parametrize("compiled", [False, True], ids=["uncompiled", "compiled"])
@@ -478,7 +478,7 @@ def test_moving_a_class_whose_methods_are_ops_keeps_their_calls(tmp_path, move, 
     assert first["out"] == [10, 13, 16] and first["runs"] == ["make", 0, 1, 2]
     module, cls = MOVES[move]
     _move_model(tmp_path, module, cls)
-    after = _model_run(tmp_path, module, cls, RENAME_METHODS.format(cls=cls), compiled)
+    after = _model_run(tmp_path, module, cls, RENAME_METHODS.format(old="pipeline.Model", cls=cls), compiled)
     assert after["out"] == [10, 13, 16] and after["runs"] == []
     assert "3 stored calls kept" in after["renamed"][0] and f"pipeline.Model are those of {module}.{cls}" in after["renamed"][0]
     assert after["selves"] == [f"{module}.{cls}"]
@@ -486,11 +486,23 @@ def test_moving_a_class_whose_methods_are_ops_keeps_their_calls(tmp_path, move, 
     assert again["runs"] == [] and again["selves"] == [f"{module}.{cls}"]
 
 
+def test_a_class_moved_twice_and_back_keeps_its_method_ops_calls(tmp_path):
+    """Its objects are keyed under the name they were first stored under, through each move;
+    moved back, under its own name again."""
+    (tmp_path / "pipeline.py").write_text(textwrap.dedent(MODEL))
+    _model_run(tmp_path, "pipeline", "Model")
+    for old, (module, cls) in [("pipeline.Model", ("models", "Model")), ("models.Model", ("shapes", "Estimator")),
+                               ("shapes.Estimator", ("pipeline", "Model"))]:
+        _move_model(tmp_path, module, cls, old=old.partition(".")[0])
+        after = _model_run(tmp_path, module, cls, RENAME_METHODS.format(old=old, cls=cls))
+        assert after["runs"] == [] and after["selves"] == [f"{module}.{cls}"], old
+
+
 def test_a_class_moved_with_its_data_edited_computes_its_method_ops_calls_again(tmp_path):
     (tmp_path / "pipeline.py").write_text(textwrap.dedent(MODEL))
     _model_run(tmp_path, "pipeline", "Model")
     _move_model(tmp_path, "models", "Model", MODEL.replace("K = 10", "K = 11"))
-    after = _model_run(tmp_path, "models", "Model", RENAME_METHODS.format(cls="Model"))
+    after = _model_run(tmp_path, "models", "Model", RENAME_METHODS.format(old="pipeline.Model", cls="Model"))
     assert after["out"] == [11, 14, 17] and after["runs"] == ["make", 0, 1, 2]
 
 
@@ -500,7 +512,7 @@ def test_a_class_moved_while_its_old_place_holds_another_class_says_its_calls_co
     _model_run(tmp_path, "pipeline", "Model")
     (tmp_path / "models.py").write_text(textwrap.dedent(MODEL))
     (tmp_path / "pipeline.py").write_text("class Model:\n    pass\n")
-    after = _model_run(tmp_path, "models", "Model", RENAME_METHODS.format(cls="Model"))
+    after = _model_run(tmp_path, "models", "Model", RENAME_METHODS.format(old="pipeline.Model", cls="Model"))
     assert "class pipeline.Model is still there" in after["renamed"][0] and "compute again" in after["renamed"][0]
     assert after["runs"] == ["make", 0, 1, 2]
 

@@ -4,9 +4,10 @@ and how stored values that name a class's old place load.
 An object of a user's class is keyed through pickle, which names the class by its module and
 qualified name (hashing.py). Once the class moved, a method op's ``self`` (or any argument
 holding such objects) would be a new argument, and every stored call on one computed again,
-though ``rename_op`` kept those calls. So ``rename_op`` of a method op whose class moved logs
-the class's move (``renames``, kind ``class``: renames.py), and each Storage opening the file
-tells this module, for the whole process, as content ids are process-wide:
+though ``rename_op`` kept those calls. So ``rename_op`` of a method op whose class moved, and
+``rename_helper`` of a class, log the class's move (``renames``, kind ``class``: renames.py),
+and each Storage opening the file tells this module, for the whole process, as content ids
+are process-wide:
 
 - objects of a moved class are keyed under the name they were first stored under (through a
   chain of moves), :func:`keyed_name`; a class standing at an old name again is other code,

@@ -211,7 +211,8 @@ def rename_helper(store: SQLiteStore, old: Any, new: Any) -> str:
     while ``old`` names other code than ``new``. And the moved code reads its globals where it
     is now: each name it reads there counts from now on, as stored for the old module's name
     it read before (a constant that differs there recomputes), or, for data the old module
-    did not hold, as changed.
+    did not hold, as changed. A class's move is logged too (_class_moved): its objects are
+    keyed by its old name from then on.
 
     >>> rename_helper(store, "helpers.scale", utils.scale)      # doctest: +SKIP
     'helper helpers.scale renamed to utils.scale: 12 stored calls kept'

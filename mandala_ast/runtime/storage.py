@@ -426,7 +426,9 @@ class Storage:
     def rename_op(self, old: Any, new: Any) -> str:
         """Make the stored calls of op ``old`` (an op, or its qualified name once the code is
         gone) those of op ``new``: a function renamed or moved to another module keeps its
-        results. RenameError (nothing changed) if ``new`` already has stored calls.
+        results, and so does a method moved with its class (whose objects are keyed by the
+        class's old name from then on: renames.py). RenameError (nothing changed) if ``new``
+        already has stored calls.
 
         >>> storage.rename_op("pipeline.train", models.fit)      # doctest: +SKIP
         'op pipeline.train renamed to models.fit: 12 stored calls kept'
@@ -438,7 +440,8 @@ class Storage:
         """Make the calls that depended on helper ``old`` (its qualified name; its code may be
         gone) depend on ``new``, the same function or class moved to another module or
         renamed: they stay valid while its code and what it reads where it is now are those
-        they were computed with. RenameError (nothing changed) while ``old`` is other code.
+        they were computed with (and a class's objects are keyed by its old name from then
+        on). RenameError (nothing changed) while ``old`` is other code.
 
         >>> storage.rename_helper("helpers.scale", utils.scale)   # doctest: +SKIP
         'helper helpers.scale renamed to utils.scale: 12 stored calls kept'
