@@ -39,7 +39,7 @@ from .segments import segments_digest
 from .side_by_side import encoded_items
 from .types import ByteSegments, ByteStream, TypeHandler, handler_for
 
-__all__ = ["UnhashableError", "canonical_pickle", "class_key", "content_id", "digest", "forget_class_names", "register_id_carrier"]
+__all__ = ["UnhashableError", "canonical_pickle", "content_id", "digest", "forget_class_names", "register_id_carrier"]
 
 #: Buffers at least this large are hashed with all cores. Below it blake3's hand-off to its thread
 #: pool (and an array's header, which shifts its bytes off blake3's subtree boundaries) cost more
@@ -351,10 +351,10 @@ def _enc_pickled(value: Any, out: bytearray) -> None:
         raise
     except Exception as exc:  # pickle raises many types: TypeError, PicklingError, AttributeError
         raise UnhashableError(f"cannot hash a value of type {kind.__qualname__}: {exc}{_fix_for(value)}") from exc
-    _put(out, b"K", class_key(kind).encode() + b"|" + data)
+    _put(out, b"K", _class_key(kind).encode() + b"|" + data)
 
 
-def class_key(kind: type) -> str:
+def _class_key(kind: type) -> str:
     """``module.qualname`` of a class as keys name it: where its objects were first stored, for
     a class moved since (moved_classes.py)."""
     name = (kind.__module__, kind.__qualname__)
@@ -695,7 +695,7 @@ def _type_name(handler: TypeHandler, kind: type) -> bytes:
         pass
     if len(_TYPE_NAMES) >= 4096:  # classes made at run time must not grow the cache forever
         _TYPE_NAMES.clear()
-    name = _TYPE_NAMES[handler, kind] = encode_canonical(handler.name or class_key(kind))
+    name = _TYPE_NAMES[handler, kind] = encode_canonical(handler.name or _class_key(kind))
     return name
 
 

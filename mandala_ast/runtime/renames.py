@@ -42,11 +42,11 @@ __all__ = [
     "TABLES",
     "add_tables",
     "identity_names",
+    "key_moved_classes",
     "rename_arg",
     "rename_helper",
     "rename_history",
     "rename_notes",
-    "key_moved_classes",
     "rename_op",
     "renamed",
     "resolve_op",
@@ -105,7 +105,7 @@ def rename_op(store: SQLiteStore, old: Any, new: Any) -> str:
     old_name = old.name if isinstance(old, Op) else _dotted(old)
     new_op = resolve_op(new)
 
-    def body(conn: sqlite3.Connection) -> int | str:
+    def body(conn: sqlite3.Connection) -> str:
         latest = conn.execute(_LATEST, (old_name, new_op.version_id)).fetchone()
         if latest is None and (done := _done_before(conn, new_op.name, "op", old_name, new_op.name)):
             return done + _move_class(conn, old_name, new_op, latest)
@@ -227,7 +227,7 @@ def rename_helper(store: SQLiteStore, old: Any, new: Any) -> str:
         raise ArgumentError(f"rename_helper takes the moved function or class, not {type(new).__qualname__}") from None
     shown = new_name.replace(":", ".")
 
-    def body(conn: sqlite3.Connection) -> int | str:
+    def body(conn: sqlite3.Connection) -> str:
         old_name = _stored_dependency(conn, old)
         if old_name is None:
             done = _done_before(conn, shown, "helper", _dotted(old), shown)
