@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07b.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5+IN5+RV12"
+LIST_VERSION = "2026-12-07b.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5+IN5+RV13"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -2276,6 +2276,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("RV12", "mandala_ast/runtime/renames.py",
            "        _move_helper(conn, old, new, deps.resolve(new))\n", "        pass\n", ("tests/test_renames.py",),
            "after rename_op of a moved class's method ops, those that ran its other methods compute again"),
+    Mutant("RV13", "mandala_ast/runtime/renames.py",
+           "            return done + _move_class(conn, old_name, new_op, latest)\n", "            return done\n",
+           ("tests/test_renames.py",),
+           "rename_op run again once the old class is gone (it was still there) never records the class's move"),
 )
 
 

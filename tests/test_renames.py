@@ -515,6 +515,10 @@ def test_a_class_moved_while_its_old_place_holds_another_class_says_its_calls_co
     after = _model_run(tmp_path, "models", "Model", RENAME_METHODS.format(old="pipeline.Model", cls="Model"))
     assert "class pipeline.Model is still there" in after["renamed"][0] and "compute again" in after["renamed"][0]
     assert after["runs"] == ["make", 0, 1, 2]
+    (tmp_path / "pipeline.py").unlink()  # then gone, the same renames say it moved: the first calls again
+    again = _model_run(tmp_path, "models", "Model", RENAME_METHODS.format(old="pipeline.Model", cls="Model"))
+    assert "before: nothing to do; objects of class pipeline.Model are those of models.Model now" in again["renamed"][0]
+    assert again["runs"] == [] and again["out"] == [10, 13, 16]
 
 
 class Sizes:

@@ -159,7 +159,8 @@ def _class_moved(conn: sqlite3.Connection, old: str, new: str) -> str:
     shown = f"class {old.replace(':', '.')}"
     if deps.current_state(old) is not None and deps.resolve(old) is not deps.resolve(new):
         return (f"; but {shown} is still there, and is another class than {new.replace(':', '.')}: calls "
-                "on objects of the new class compute again (remove the old one, then rename again)")
+                "on objects of the new class compute again (if it moved, remove the old one or import it "
+                "from its new place, then rename again)")
     conn.execute("INSERT INTO renames VALUES (?, ?, ?, ?, ?, ?)", (new, "class", old, new, None, time.time()))
     if conn.execute(f"SELECT 1 FROM dep_sets WHERE {_UNDER} LIMIT 1", _under(old)).fetchone():
         _move_helper(conn, old, new, deps.resolve(new))
