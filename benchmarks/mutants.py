@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5+IN5+SF12"
+LIST_VERSION = "2026-12-07b.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5+IN5+RV13+SF12"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -148,6 +148,7 @@ AREAS["IN"] = "the index of calls not exact a guarded query's check reads (sessi
 AREAS["IA"] = "feature intersections probed by a new user (session 16, A)"
 AREAS["IB"] = "feature intersections probed by a new user (session 16, B)"
 AREAS["RS"] = "review of session-16 merges"
+AREAS["RV"] = "versions and renames of op methods (session 17)"
 AREAS["SF"] = "single flight across batches in threads (session 17)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
@@ -1582,7 +1583,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("SH9", "mandala_ast/runtime/renames.py", "    if old_module == new_module:\n        return []\n",
            "    if True:\n        return []\n", _INPUTS,
            "a helper declared moved serves its old results after a constant it reads in its new module was edited"),
-    Mutant("SH10", "mandala_ast/runtime/renames.py", "        _copy_rows(conn, old_name, new_name, False)\n", "", _INPUTS,
+    Mutant("SH10", "mandala_ast/runtime/renames.py", "    _copy_rows(conn, old_name, new_name, False)\n", "", _INPUTS,
            "a helper declared moved serves its old results after its code was edited in its new module"),
     Mutant("SH11", _DEPS, '            found.add(part)  # (`.get("X")` gives a key, no attribute)\n', "            pass\n", _INPUTS,
            "a method reading getattr(self, 'K') serves the stale result after the class constant K was edited"),
@@ -2284,6 +2285,45 @@ MUTANTS: tuple[Mutant, ...] = (
            "        previous.written = {*previous.written, *body.written}\n",
            "        pass\n", ("tests/test_file_deps.py",),
            "an op whose inner op appends to a log it names depends on the log: every run that logs recomputes it"),
+    # (RV1-RV3 and RV01-RV05 are earlier reviews' ids: never reused.)
+    Mutant("RV4", "mandala_ast/runtime/versions.py",
+           '            "(SELECT COUNT(*) FROM calls c WHERE c.version_id = v.version_id) "\n',
+           '            "(SELECT COUNT(*) FROM calls c WHERE c.version_id = COALESCE(v.canonical, v.version_id)) "\n',
+           ("tests/test_versions.py",),
+           "storage.versions(op) counts the calls of an accepted change twice: on its row and on the one they are stored under"),
+    Mutant("RV5", "mandala_ast/runtime/catalog.py", "created, self.store.count_calls(vid), self._source(fp))\n",
+           "created, self.store.count_calls(canonical or vid), self._source(fp))\n",
+           ("tests/test_cli_storage_commands.py",),
+           "`mandala-ast versions` counts the calls of an accepted change twice (and `ops` as many times as it has versions)"),
+    Mutant("RV6", "mandala_ast/runtime/hashing.py",
+           "    pickler.persistent_id = _moved_class_names(stand_ins) if moved_classes.any_moved() else stand_ins",
+           "    pickler.persistent_id = stand_ins", ("tests/test_renames.py",),
+           "after rename_op of a moved class's method ops, calls on its objects compute again (self keyed by the new name)"),
+    Mutant("RV7", "mandala_ast/runtime/renames.py",
+           "    _accept_class_data(conn, old, new, deps.resolve(new))\n", "", ("tests/test_renames.py",),
+           "a moved class's method ops that read its class data compute again: the data's names count"),
+    Mutant("RV8", "mandala_ast/runtime/codecs.py",
+           "            return moved_classes.loads(data)  # a class gone from where it was stored: moved?\n",
+           "            raise\n", ("tests/test_renames.py",),
+           "a hit of a moved class's class method op (make() -> an object) cannot load its output: UnloadableValueError"),
+    Mutant("RV9", "mandala_ast/runtime/renames.py",
+           "    if deps.current_state(old) is not None and deps.resolve(old) is not deps.resolve(new):\n",
+           "    if False:\n", ("tests/test_renames.py",),
+           "a class moved while another class stands at its old place: rename_op says calls are kept, they compute again"),
+    Mutant("RV10", "mandala_ast/runtime/storage.py",
+           "    return op if isinstance(op, str) else _needs_op(op, method)\n", "    return op\n",
+           ("tests/test_renames.py",), "rename_op(..., Model.make) of a class method op reached through its class: NotAnOpError"),
+    Mutant("RV11", "mandala_ast/runtime/renames.py",
+           '        moved = _class_moved(conn, old_name, new_name) if isinstance(new, type) else ""\n',
+           '        moved = ""\n', ("tests/test_renames.py",),
+           "rename_helper of a class says its calls are kept, and calls given its objects compute again"),
+    Mutant("RV12", "mandala_ast/runtime/renames.py",
+           "        _move_helper(conn, old, new, deps.resolve(new))\n", "        pass\n", ("tests/test_renames.py",),
+           "after rename_op of a moved class's method ops, those that ran its other methods compute again"),
+    Mutant("RV13", "mandala_ast/runtime/renames.py",
+           "            return done + _move_class(conn, old_name, new_op, latest)\n", "            return done\n",
+           ("tests/test_renames.py",),
+           "rename_op run again once the old class is gone (it was still there) never records the class's move"),
 )
 
 
