@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07b.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5+IN5+RV13"
+LIST_VERSION = "2026-12-07b.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5+IN5+RV13+SF12"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -149,6 +149,7 @@ AREAS["IA"] = "feature intersections probed by a new user (session 16, A)"
 AREAS["IB"] = "feature intersections probed by a new user (session 16, B)"
 AREAS["RS"] = "review of session-16 merges"
 AREAS["RV"] = "versions and renames of op methods (session 17)"
+AREAS["SF"] = "single flight across batches in threads (session 17)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _BUILT = ("tests/test_built_collections.py",)
@@ -589,8 +590,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "        function = value", ("tests/test_fingerprints.py", "tests/test_pytest.py"),
            "Python 3.10: a decorated helper's edit (lru_cache, wraps, a pytest fixture) serves the old result"),
     # -- batch blocks under failure -------------------------------------------------------------
-    Mutant("K01", "mandala_ast/runtime/batch/scheduler.py", "            if self.late:\n                self._keep_late()\n",
-           "", ("tests/test_batch_workers.py",),
+    Mutant("K01", "mandala_ast/runtime/batch/scheduler.py", "                if self.late:\n                    self._keep_late()\n",
+           "                pass\n", ("tests/test_batch_workers.py",),
            "Ctrl-C drops a call that was running on threads though its result came back before the block exited"),
     Mutant("K02", "mandala_ast/runtime/batch/executors.py",
            "            address = op if named is None else (*named, code_signature(op), this_process())",
@@ -612,8 +613,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "        stand_in = None", ("tests/test_batch_workers.py",),
            "an exception a worker process cannot send back is pickle's bare error, or a worker that died"),
     Mutant("K07", "mandala_ast/runtime/batch/scheduler.py",
-           "                if self.flight is not None and self._stored_meanwhile(node, finished):\n                    continue\n",
-           "", ("tests/test_single_flight.py",),
+           "            hit = engine.find_stored(self.storage, [node.call], in_file=True)[0]\n",
+           "            hit = None\n", ("tests/test_single_flight.py",),
            "single flight: a batch computes again a call another process stored after the wave's lookup"),
     Mutant("K08", "mandala_ast/runtime/pipeline.py", "                return self.index.find_in_file(call)",
            "                return self.index.find(call)", ("tests/test_single_flight.py",),
@@ -809,7 +810,7 @@ MUTANTS: tuple[Mutant, ...] = (
            equivalent=True,
            reason="every caller (Storage.commit, versions, accept_change) already holds that same "
                   "re-entrant lock: the flush's own acquisition guards only future callers"),
-    Mutant("T03", _PI, "        if found is None and self._computing:\n", "        if False:\n", _THREADS,
+    Mutant("T03", _PI, "        if found is None and self.claims.held:\n", "        if False:\n", _THREADS,
            "a call in progress in another thread is computed again"),
     Mutant("T04", _BL, "    if lent is not None and lent[0] == _generation:", "    if lent is not None:", _THREADS,
            "a worker thread keeps its block in a run block that has closed since"),
@@ -2159,6 +2160,49 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("IA7", "mandala_ast/runtime/pointers.py", "        if _holds_pointer(value):\n",
            "        if type(value) is ValuePointer:\n", ("tests/test_pointers.py",),
            "an op returning a dict or MList of pointers hands them back without their objects"),
+    Mutant("SF1", "mandala_ast/runtime/batch/pipeline_adapter.py",
+           "        if holder is not None:\n            claims.wakers[id(owner)] = wake\n            return None, holder\n",
+           "        if False:\n            return None, holder\n", ("tests/test_batch_threads.py",),
+           "two threads' batches both compute a call: a batch does not look for another thread's claim on it"),
+    Mutant("SF2", "mandala_ast/runtime/claims.py", "        if current is None or current.thread is None:\n",
+           "        if current is None:\n", ("tests/test_batch_threads.py",),
+           "a body that calls an op its batch has queued computes it unclaimed, and the batch computes it again"),
+    Mutant("SF3", "mandala_ast/runtime/claims.py", "            if self.taken:\n                raise CallTaken\n",
+           "            if False:\n                raise CallTaken\n", ("tests/test_batch_threads.py",),
+           "a batch runs the body of a queued call another thread took over and computed"),
+    Mutant("SF4", "mandala_ast/runtime/claims.py", "            if thread == me:\n                return True\n",
+           "            if False:\n                return True\n", ("tests/test_batch_threads.py",),
+           "a thread waits for a claim whose end waits for that thread: a batch body hangs on its own batch's call"),
+    Mutant("SF5", "mandala_ast/runtime/batch/scheduler.py",
+           "        elif engine.claims_ended(self.storage) - self.released != self.looked:\n", "        elif False:\n",
+           ("tests/test_batch_threads.py",),
+           "a batch computes a call another thread stored between the wave's lookup and the batch's claim"),
+    Mutant("SF6", "mandala_ast/runtime/batch/scheduler.py",
+           "    def _failed(self, node: Node, error: Exception) -> Node:\n        self._unlock(node)\n",
+           "    def _failed(self, node: Node, error: Exception) -> Node:\n", ("tests/test_batch_threads.py",),
+           "a batch call that fails keeps its claim: threads waiting for it wait for ever"),
+    Mutant("SF7", _PI, "            if self.single_flight is not None and call.cid not in self.single_flight.held:\n",
+           "            if self.single_flight is not None:\n", ("tests/test_batch_threads.py",),
+           "single flight: a body that takes over its batch's queued call waits for the batch's own lock file"),
+    Mutant("SF8", "mandala_ast/runtime/batch/scheduler.py",
+           "        if self.leaders.get(node.call.cid) is node:\n            del self.leaders[node.call.cid]\n        self.claimed.pop",
+           "        self.claimed.pop", ("tests/test_batch_threads.py",),
+           "a batch call taken over by a body that failed waits for itself (its batch hangs)"),
+    Mutant("SF9", "mandala_ast/runtime/claims.py", "        return [self.thread, *SHIPPED] if self.remote else [self.thread]\n",
+           "        return [self.thread]\n", ("tests/test_batch_threads.py",),
+           "a body an executor runs in a thread of this process waits for its batch's call queued behind it there (a hang)"),
+    Mutant("SF10", "mandala_ast/runtime/batch/asynchronous.py",
+           "        elif loop in _batch_loops or not await _claim_ended(storage, call, loop):\n",
+           "        elif True:\n", ("tests/test_batch_threads.py",),
+           "an async call awaited in a run block is computed again while another thread's batch computes it"),
+    Mutant("SF11", "mandala_ast/runtime/batch/asynchronous.py",
+           "        elif loop in _batch_loops or not await _claim_ended(storage, call, loop):\n",
+           "        elif not await _claim_ended(storage, call, loop):\n", ("tests/test_batch_threads.py",),
+           "an async body awaiting a call its batch has queued waits for it, holding the slot it needs (a hang)"),
+    Mutant("SF12", "mandala_ast/runtime/batch/asynchronous.py",
+           "    claim = engine.claim_here(storage, call)  # (batches and other loops' coroutines wait for it)\n",
+           "    claim = None\n", ("tests/test_batch_threads.py",),
+           "a batch in another thread computes again an async call a run block is awaiting"),
     Mutant("RS1", "mandala_ast/runtime/store.py",
            "    if all(flat[start] in outputs for start in starts):  # (a miss's outputs, nothing else)\n",
            "    if True:\n", ("tests/test_transient.py",),
