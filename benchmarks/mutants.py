@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5+IN5"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5+IN5+AX4"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -148,6 +148,7 @@ AREAS["IN"] = "the index of calls not exact a guarded query's check reads (sessi
 AREAS["IA"] = "feature intersections probed by a new user (session 16, A)"
 AREAS["IB"] = "feature intersections probed by a new user (session 16, B)"
 AREAS["RS"] = "review of session-16 merges"
+AREAS["AX"] = "async history, transient lists, deletion through structure elements (session 17)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _BUILT = ("tests/test_built_collections.py",)
@@ -1217,7 +1218,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("M17", _ID, "    if unknown:  # not the history of raw values: inc(helper(inc(100))) is not inc(101) typed in\n"
            "        histories[UNKNOWN] = UNKNOWN.encode()\n", "", _COMPILER,
            "`use(101)` then `use(helper(make(1)))`: the second is taken for the first, a raw call: no make behind it"),
-    Mutant("M18", _CO, "            f.ignore and _only_ignored(block, f, (pos_keys, kw_keys, hints, args, kwargs))\n",
+    Mutant("M18", _CO, "        op.ignore and _only_ignored(block, op, (pos_keys, kw_keys, hints, args, kwargs))\n",
            "            False\n", _COMPILER,
            "`quiet(1, verbose=cfg.verbose)` with verbose ignored: the call is recorded inexact for an argument that is no input"),
     Mutant("M19", "mandala_ast/transforms/_raw.py", "    return is_raw(scope, left) and is_raw(scope, right)\n",
@@ -2240,6 +2241,25 @@ MUTANTS: tuple[Mutant, ...] = (
            "        previous.written = {*previous.written, *body.written}\n",
            "        pass\n", ("tests/test_file_deps.py",),
            "an op whose inner op appends to a log it names depends on the log: every run that logs recomputes it"),
+    Mutant("AX1", "mandala_ast/runtime/compiled.py",
+           "        if type(f) is AsyncOp:\n            return _awaited_at(scope, spec, f)\n", "",
+           ("tests/test_async_history.py",),
+           "an awaited op call in compiled code is stored by content: its input's producer is lost"),
+    Mutant("AX2", "mandala_ast/transforms/_run_form.py",
+           "            self._awaited[value.expression] = None  # an async op's call binds them once awaited\n"
+           "            value = value.expression\n",
+           "            self._awaited[value.expression] = None  # an async op's call binds them once awaited\n",
+           ("tests/test_async_history.py",),
+           "`y = await fetch(x)` binds no history to y: the call given y is matched by content"),
+    Mutant("AX3", "mandala_ast/transforms/_scopes.py",
+           "        if isinstance(value, cst.Await):  # `y = await fetch(x)`: an async op's outputs\n"
+           "            value = value.expression\n", "",
+           ("tests/test_async_history.py",),
+           "`y = 3` then `y = await f(y)`: y's literal is not raw, the awaited call is recorded inexact"),
+    Mutant("AX4", "mandala_ast/runtime/batch/asynchronous.py",
+           "            return outputs, engine.output_refs(hit[0], hit[1], outputs)\n",
+           "            return outputs, None\n", ("tests/test_async_history.py",),
+           "an awaited call found stored hands on no history: the next run records its consumer again, by content"),
 )
 
 
