@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5+IN5+AX4"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5+IN5+AX8"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -2260,6 +2260,23 @@ MUTANTS: tuple[Mutant, ...] = (
            "            return outputs, engine.output_refs(hit[0], hit[1], outputs)\n",
            "            return outputs, None\n", ("tests/test_async_history.py",),
            "an awaited call found stored hands on no history: the next run records its consumer again, by content"),
+    Mutant("AX5", "mandala_ast/runtime/recording.py",
+           "            if structured and not call.exact:  # (before the call: deletion finds it after them)\n",
+           "            if False:\n", _DELETION,
+           "uncompiled code: deleting a call keeps the calls given its output as an element of an MList argument"),
+    Mutant("AX6", "mandala_ast/runtime/recording.py",
+           "            if structured and not call.exact:  # (before the call: deletion finds it after them)\n",
+           "            if structured:\n", _DELETION,
+           "compiled code's MList of literals gets a record of its elements, matched by content: deleting an "
+           "equal element's producer takes that record"),
+    Mutant("AX7", "mandala_ast/runtime/deletion.py",
+           "            for statement in _UNGIVEN_BUILDS_SQL:\n                conn.execute(statement)\n",
+           "            pass\n", _DELETION,
+           "the record of an uncompiled MList argument's elements outlives every call given it, keeping the list stored"),
+    Mutant("AX8", "mandala_ast/runtime/deletion.py",
+           '" WHERE NOT EXISTS (SELECT 1 FROM main.call_inputs j WHERE j.cid = m.cid"',
+           '" WHERE NOT EXISTS (SELECT 1 FROM main.call_inputs j WHERE j.cid = m.cid AND 0"', _DELETION,
+           "deleting one of two uncompiled calls given an MList drops the record of its elements the other still needs"),
 )
 
 

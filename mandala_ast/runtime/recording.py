@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import ArgumentError, MandalaError, MandalaUnstoredWarning, ValueEncodingError
 from . import codecs, pointers, structures, transient
-from .built import build_op_rows
+from .built import build_op_rows, element_names, elements_rows
 from .hashing import content_id, digest
 from .identity import hash_or_explain
 from .loading import MissingValueError
@@ -101,6 +101,8 @@ class Recorder:
                     self._buffer_encoded(cid, value, output=True)
             if call.built:  # its sources' rows, before the rows that name them
                 self._record_builds(call)
+            if structured and not call.exact:  # (before the call: deletion finds it after them)
+                self._record_elements_of_arguments(call, inputs)
             self._buffer_rows(call, out_cids, encoded, duration)
             if structured:
                 self._record_structures(call, out_cids, encoded, inputs)
@@ -322,15 +324,33 @@ class Recorder:
         """Buffer the build call of each collection built by hand the call was given, and the
         values it names that no op call stores (runtime/built.py)."""
         rows, now = self.store.rows, time.time()
-        if not self.build_op_added:
-            for table, row in build_op_rows(now).items():
-                rows[table] += row
-            self.build_op_added = True
+        self._add_build_op(now)
         for ref in call.built:
             for cid, value in ref.values():  # type: ignore[attr-defined]
                 if cid not in self.loader.stored and cid not in self.loader.unflushed:
                     self._buffer_encoded(cid, encode_or_explain(call.op, "a collection built by hand it was given", value))
             for table, row in ref.rows(now):  # type: ignore[attr-defined]
+                rows[table] += row
+
+    def _add_build_op(self, now: float) -> None:
+        if not self.build_op_added:
+            for table, row in build_op_rows(now).items():
+                self.store.rows[table] += row
+            self.build_op_added = True
+
+    def _record_elements_of_arguments(self, call: CallIdentity, inputs: dict) -> None:
+        """The build call of each new MList/MDict/MSet argument of a call not exact with no
+        recorded history (built.elements_rows): a call given an op's output as an element of
+        one is then computed from that op's call, for deletion, as a call given it directly
+        is (by content). An exact call's argument without history is a literal."""
+        rows, now = self.store.rows, time.time()
+        for name in call.op.structure_inputs:
+            value = inputs.get(call.cids.get(name))
+            if type(value) is not EncodedStructure or not value.cids or name in call.sources:
+                continue
+            self._add_build_op(now)
+            names = element_names(value.kind, value.keys) if value.kind == "dict" else _element_names(value)
+            for table, row in elements_rows(value.kind, call.cids[name], names, value.cids, now):
                 rows[table] += row
 
     def _buffer_elements(self, structure: EncodedStructure, outputs: bool = True) -> None:
@@ -353,6 +373,12 @@ class Recorder:
         # Stored whole (a plain op stored the same content first): store its elements now.
         value = structures.encode(kind, self.loader.load(cid), op_name)
         return value if type(value) is EncodedStructure else None
+
+
+def _element_names(structure: EncodedStructure) -> list[str]:
+    """A list's elements by index (``[0]``), a set's by position in its stored order (``[#0]``)."""
+    form = "[%d]" if structure.kind == "list" else "[#%d]"
+    return [form % i for i in range(len(structure.cids))]
 
 
 class UnstoredOutputs(Exception):
