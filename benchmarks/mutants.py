@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5+IN5+AX8"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5+IN5+AX13"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -252,8 +252,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "return {name: cid for name, cid in cids.items() if defaults.get(name) != cid}", "return cids",
            _OPS + ("tests/test_versions.py",),
            "an argument left at its first-seen default is in the key: adding a parameter loses old calls"),
-    Mutant("I04", _ID, "cids = {n: content_id(v) for n, v in bound.items() if n not in op.ignore}",
-           "cids = {n: content_id(v) for n, v in bound.items()}", _OPS, "ignore= is ignored"),
+    Mutant("I04", _ID, "cids = {n: hashed(v) for n, v in bound.items() if n not in op.ignore}",
+           "cids = {n: hashed(v) for n, v in bound.items()}", _OPS, "ignore= is ignored"),
     Mutant("I05", _ID, "    return (op.serial, args, types)\n", "    return (op.serial, args)\n", _OPS,
            "in-process memo keyed without types: f(True) answers with f(1.0)'s result"),
     Mutant("I06", _ID, "if not _FAST_TYPES.issuperset(types) or 0.0 in args:",
@@ -2261,12 +2261,12 @@ MUTANTS: tuple[Mutant, ...] = (
            "            return outputs, None\n", ("tests/test_async_history.py",),
            "an awaited call found stored hands on no history: the next run records its consumer again, by content"),
     Mutant("AX5", "mandala_ast/runtime/recording.py",
-           "            if structured and not call.exact:  # (before the call: deletion finds it after them)\n",
-           "            if False:\n", _DELETION,
+           "            if (structured and not call.exact) or self.loader.placeholders:  # (before the call's rows)\n",
+           "            if self.loader.placeholders:\n", _DELETION,
            "uncompiled code: deleting a call keeps the calls given its output as an element of an MList argument"),
     Mutant("AX6", "mandala_ast/runtime/recording.py",
-           "            if structured and not call.exact:  # (before the call: deletion finds it after them)\n",
-           "            if structured:\n", _DELETION,
+           "        if type(encoded) is EncodedStructure and encoded.cids and not call.exact and name not in call.sources:\n",
+           "        if type(encoded) is EncodedStructure and encoded.cids and name not in call.sources:\n", _DELETION,
            "compiled code's MList of literals gets a record of its elements, matched by content: deleting an "
            "equal element's producer takes that record"),
     Mutant("AX7", "mandala_ast/runtime/deletion.py",
@@ -2277,6 +2277,25 @@ MUTANTS: tuple[Mutant, ...] = (
            '" WHERE NOT EXISTS (SELECT 1 FROM main.call_inputs j WHERE j.cid = m.cid"',
            '" WHERE NOT EXISTS (SELECT 1 FROM main.call_inputs j WHERE j.cid = m.cid AND 0"', _DELETION,
            "deleting one of two uncompiled calls given an MList drops the record of its elements the other still needs"),
+    Mutant("AX9", "mandala_ast/runtime/identity.py",
+           "    hashed = lazy_collections.content_id_of if transient.lazy_made() else content_id\n",
+           "    hashed = content_id\n", ("tests/test_transient.py",),
+           "a list of stored transient outputs given to a stored call is hashed by content: each one is computed again"),
+    Mutant("AX10", "mandala_ast/runtime/recording.py",
+           "        if found is None or not any(element in self.loader.placeholders for element in found[1]):\n",
+           "        if True:\n", ("tests/test_transient.py",),
+           "a call given a list of transient outputs records nothing of its elements: the next run computes them"),
+    Mutant("AX11", "mandala_ast/runtime/pipeline.py",
+           "            self.recorder.record_collections(noted)\n", "            pass\n", ("tests/test_transient.py",),
+           "a list of transient outputs hashed without a record never gets one: computed again at every run"),
+    Mutant("AX12", "mandala_ast/runtime/lazy_collections.py",
+           "        if elements_of(kind, value) == found and recomputed.note_collection:  # as stored\n",
+           "        if recomputed.note_collection:\n", ("tests/test_transient.py",),
+           "transient outputs computed again to other values record their stored ids as making up the new list"),
+    Mutant("AX13", "mandala_ast/runtime/recording.py",
+           "            if self.collections.get(history) == cid or not self._holds_value(cid):\n",
+           "            if self.collections.get(history) == cid:\n", ("tests/test_transient.py",),
+           "a record of a list given to a call that failed names a value the file does not hold"),
 )
 
 

@@ -24,6 +24,11 @@ dict ``['a']`` by its str or int key, ``[#2]`` by position for a key of another 
 
 A collection of plain values only gets no build call: an op given it records it as raw, as
 it always did (its call ids do not change).
+
+A build call may also record every element of a collection by content (:func:`elements_rows`:
+an MList/MDict/MSet argument of uncompiled code, a collection holding transient outputs): its
+history id then hashes its elements' names and content ids instead (:func:`elements_history_id`),
+so that it is found from them.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ __all__ = [
     "build_op_rows",
     "collection_ref",
     "element_names",
+    "elements_history_id",
     "elements_rows",
     "settled",
 ]
@@ -150,13 +156,27 @@ def _call_row(row_id: bytes, history: bytes, kind: str, cid: bytes, exact: bool,
     return (row_id, history, _call_cid(kind, cid), BUILD_VERSION_ID, b"", now, 0.0, int(exact), packed)
 
 
+def elements_history_id(kind: str, names: list[str], element_cids: list[bytes]) -> bytes:
+    """The history id of the build call :func:`elements_rows` records: its elements' names
+    and content ids, which make up the collection's content (``kind`` says which kind, and a
+    name a list's index or a dict's str or int key), so that the collection's content id can
+    be found from them, as a list of stored transient outputs is (runtime/lazy_collections.py).
+
+    >>> elements_history_id("list", ["[0]"], [bytes(32)]) != elements_history_id("tuple", ["[0]"], [bytes(32)])
+    True
+    """
+    parts = b"".join(name.encode() + b"\0" + cid for name, cid in zip(names, element_cids))
+    return digest(b"build|%s%s|#%d|%s" % (BUILD_VERSION_ID, kind.encode(), len(names), parts))
+
+
 def elements_rows(kind: str, cid: bytes, names: list[str], element_cids: list[bytes], now: float) -> Iterator[tuple[str, tuple]]:
-    """``(table, row)`` pairs of the build call of an MList/MDict/MSet argument whose history
-    no code recorded (uncompiled code's): each element an input of unknown producer, matched
-    by content as uncompiled code's inputs are, so that deletion reaches the calls given the
-    collection from the calls that produced its elements. The same call as compiled code's for
-    that collection with every element of unknown producer (``kind`` ``set`` for an MSet)."""
-    history = _history_id(kind, cid, b"", names)
+    """``(table, row)`` pairs of the build call of a collection of content id ``cid`` that
+    records every element as an input of unknown producer, matched by content as uncompiled
+    code's inputs are: for an MList/MDict/MSet argument whose history no code recorded, so
+    that deletion reaches the calls given the collection from the calls that produced its
+    elements, and for a collection holding stored transient outputs, so that it is found from
+    their ids (``kind`` ``set`` for an MSet; names ``[#0]``... in its stored order)."""
+    history = elements_history_id(kind, names, element_cids)
     row_id = digest(b"row|%s|" % history)
     yield "calls", _call_row(row_id, history, kind, cid, False, now)
     for name, element in zip(names, element_cids):

@@ -484,14 +484,15 @@ GROUP BY b.id
 
 _HAS_BUILDS_SQL = f"SELECT 1 FROM main.calls WHERE version_id = X'{BUILD_VERSION_ID.hex()}' LIMIT 1"
 
-# The build call recorded for an MList/MDict/MSet argument of no recorded history (built.py's
-# elements_rows) is given to its calls by content, as their other inputs are: it goes once no
-# remaining call is given its collection, by content or by history. The contents the deleted
-# calls were given by content are collected first (once each, in the table the rounds above
+# The record of a collection's elements (built.py's elements_rows: an MList/MDict/MSet argument
+# of no recorded history, a collection of transient outputs) is given to its calls by content,
+# as their other inputs are, or to none (compiled code's call names its own build call): it
+# goes once no remaining call is given its collection, by content or by history. The contents
+# the deleted calls were given are collected first (once each, in the table the rounds above
 # emptied), then looked for among build calls' outputs.
 _UNGIVEN_BUILDS_SQL = (
     "INSERT OR IGNORE INTO temp.mandala_made (cid, first) SELECT i.cid, 0 FROM temp.mandala_doomed d"
-    " CROSS JOIN main.call_inputs i ON i.call_id = d.id AND i.src_call IS NULL",
+    " CROSS JOIN main.call_inputs i ON i.call_id = d.id",
     "INSERT OR IGNORE INTO temp.mandala_doomed (id, matched) SELECT b.id, 0 FROM temp.mandala_made m"
     " CROSS JOIN main.call_outputs o ON o.cid = m.cid"
     f" CROSS JOIN main.calls b ON b.id = o.call_id AND b.version_id = X'{BUILD_VERSION_ID.hex()}'"

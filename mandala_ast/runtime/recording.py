@@ -16,8 +16,8 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ArgumentError, MandalaError, MandalaUnstoredWarning, ValueEncodingError
-from . import codecs, pointers, structures, transient
-from .built import build_op_rows, element_names, elements_rows
+from . import codecs, lazy_collections, pointers, structures, transient
+from .built import KINDS, build_op_rows, element_names, elements_history_id, elements_rows
 from .hashing import content_id, digest
 from .identity import hash_or_explain
 from .loading import MissingValueError
@@ -67,6 +67,10 @@ class Recorder:
         self.store, self.blobs, self.loader, self.index = store, blobs, loader, index
         self.item_op_added = False  # the __item__ op's rows, buffered once (structures.py)
         self.build_op_added = False  # the __build__ op's rows, likewise (built.py)
+        #: collections' content ids by the history ids of the records of their elements
+        #: buffered or found by this process (built.elements_rows): facts of content, true
+        #: whatever is deleted since
+        self.collections: dict[bytes, bytes] = {}
         self.last_flush = time.monotonic()
 
     def record(
@@ -89,7 +93,7 @@ class Recorder:
             inputs = self.encode_new_inputs(call)
         structured = call.op.has_structures  # one attribute test: plain ops pay nothing more
         marks: tuple | int
-        if structured or call.built:
+        if structured or call.built or self.loader.placeholders:  # (records of elements: below)
             marks = (self.store.buffer_marks(), self.item_op_added, self.build_op_added)
         else:
             marks = len(self.store.rows["vals"])
@@ -101,7 +105,7 @@ class Recorder:
                     self._buffer_encoded(cid, value, output=True)
             if call.built:  # its sources' rows, before the rows that name them
                 self._record_builds(call)
-            if structured and not call.exact:  # (before the call: deletion finds it after them)
+            if (structured and not call.exact) or self.loader.placeholders:  # (before the call's rows)
                 self._record_elements_of_arguments(call, inputs)
             self._buffer_rows(call, out_cids, encoded, duration)
             if structured:
@@ -339,19 +343,61 @@ class Recorder:
             self.build_op_added = True
 
     def _record_elements_of_arguments(self, call: CallIdentity, inputs: dict) -> None:
-        """The build call of each new MList/MDict/MSet argument of a call not exact with no
-        recorded history (built.elements_rows): a call given an op's output as an element of
-        one is then computed from that op's call, for deletion, as a call given it directly
-        is (by content). An exact call's argument without history is a literal."""
+        """Records of the elements of the arguments that need one (built.elements_rows), before
+        the call's rows, so that deletion never finds the call the earlier of the two: a new
+        MList/MDict/MSet argument without history of a call not exact (a call given an op's
+        output as an element of one is then computed from that op's call, by content, as one
+        given it directly is; an exact call's argument without history is a literal), and a
+        list, tuple or dict holding a stored transient output (found by its elements' ids next
+        time, without computing them: lazy_collections.py)."""
+        for name, value in call.bound.items():
+            found = self._elements_to_record(call, name, value, inputs)
+            if found is not None:
+                self.record_collections([(*found, call.cids[name])])
+
+    def _elements_to_record(self, call: CallIdentity, name: str, value: Any, inputs: dict) -> tuple | None:
+        """``(kind, names, element cids)`` of argument ``name``, if its elements are to be recorded."""
+        cid = call.cids.get(name)
+        encoded = inputs.get(cid) if cid is not None else None
+        if type(encoded) is EncodedStructure and encoded.cids and not call.exact and name not in call.sources:
+            names = element_names("dict", encoded.keys) if encoded.kind == "dict" else _element_names(encoded)
+            return encoded.kind, names, encoded.cids
+        kind = KINDS.get(type(value))
+        if kind is None or cid is None or not self.loader.placeholders:
+            return None
+        found = lazy_collections.elements_of(kind, value)
+        if found is None or not any(element in self.loader.placeholders for element in found[1]):
+            return None
+        return kind, *found
+
+    def known_collection(self, history_id: bytes) -> bytes | None:
+        """The content id of the collection whose record of elements has this history id
+        (built.elements_history_id): buffered or found by this process, or stored; else None."""
+        cid = self.collections.get(history_id)
+        if cid is None:
+            cid = self.store.find_collection(history_id)
+            if cid is not None:
+                self.collections[history_id] = cid
+        return cid
+
+    def record_collections(self, collections: list[tuple]) -> None:
+        """Buffer the record of each collection's elements, ``(kind, names, element cids,
+        collection cid)``, that this process did not buffer or find already."""
         rows, now = self.store.rows, time.time()
-        for name in call.op.structure_inputs:
-            value = inputs.get(call.cids.get(name))
-            if type(value) is not EncodedStructure or not value.cids or name in call.sources:
+        for kind, names, cids, cid in collections:
+            history = elements_history_id(kind, names, cids)
+            if self.collections.get(history) == cid or not self._holds_value(cid):
                 continue
             self._add_build_op(now)
-            names = element_names(value.kind, value.keys) if value.kind == "dict" else _element_names(value)
-            for table, row in elements_rows(value.kind, call.cids[name], names, value.cids, now):
+            for table, row in elements_rows(kind, cid, names, cids, now):
                 rows[table] += row
+            self.collections[history] = cid
+
+    def _holds_value(self, cid: bytes) -> bool:
+        """Whether the value ``cid`` is buffered or stored (a record names it as its output:
+        one noted for a call that then failed has none)."""
+        loader = self.loader
+        return cid in loader.unflushed or cid in loader.stored or self.store.find_value(cid) is not None
 
     def _buffer_elements(self, structure: EncodedStructure, outputs: bool = True) -> None:
         """Buffer the elements of a structure. Those of an argument (``outputs`` False) are
