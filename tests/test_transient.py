@@ -934,3 +934,13 @@ def test_a_list_of_transient_outputs_given_to_a_call_that_fails_leaves_no_record
     with pytest.raises(ValueError, match="no sum today"), Storage(path).run():
         op(_failing_sum)([shard(3), shard(4), shard(5)])
     assert Storage(path).verify().ok
+
+
+def test_a_list_of_transient_outputs_a_batch_gave_to_an_op_is_found_by_their_ids_in_a_run_block(tmp_path):
+    shard = op(transient=True)(_counted_shard)
+    with Storage(tmp_path / "s.db").batch(progress=False):
+        op(_counted_sum)([shard(3), shard(4)])
+    assert sorted(RUNS) == ["shard", "shard", "sum"]
+    RUNS.clear()
+    assert _sum_of_shards(tmp_path / "s.db", list) == 9.0
+    assert RUNS == []

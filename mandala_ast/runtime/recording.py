@@ -105,7 +105,7 @@ class Recorder:
                     self._buffer_encoded(cid, value, output=True)
             if call.built:  # its sources' rows, before the rows that name them
                 self._record_builds(call)
-            if (structured and not call.exact) or self.loader.placeholders:  # (before the call's rows)
+            if structured or self.loader.placeholders:  # (before the call's rows)
                 self._record_elements_of_arguments(call, inputs)
             self._buffer_rows(call, out_cids, encoded, duration)
             if structured:
@@ -124,7 +124,8 @@ class Recorder:
         vals, stored, unflushed = self.store.rows["vals"], self.loader.stored, self.loader.unflushed
         large = BLOB_BYTES if self.blobs is not None else float("inf")
         for call, out_cids, encoded, duration, inputs in entries:
-            if call.op.has_structures or call.built:
+            # (a transient output met: a collection argument may hold one, whose record record() writes)
+            if call.op.has_structures or call.built or self.loader.placeholders:
                 try:
                     self.record(call, out_cids, encoded, duration, inputs)
                 except Exception as exc:  # this call's failure alone (record buffered nothing)
