@@ -491,6 +491,19 @@ class TestStructures:
         assert (report.calls, report.collections, report.values) == (1, 1, 2)  # the count, the list
         assert count_rows(db, "calls") == 2 and dangling_references(db) == 0
 
+    def test_a_call_given_the_list_again_after_its_deletion_is_deleted_with_an_element_s_producer(self, db, plain):
+        """The storage remembered the record of the list's elements it had written, which the
+        deletion of total_of took: computed again, total_of got none, and outlived inc(100)."""
+        storage = Storage(db)
+        for _ in range(2):
+            with storage.run():
+                plain.total_of([plain.inc(100), plain.inc(200)])
+            storage.delete_calls(storage.df(plain.total_of))
+        with storage.run():
+            plain.total_of([plain.inc(100), plain.inc(200)])
+        storage.delete_calls(row_of(storage, plain.inc, x=100))
+        assert storage.df(plain.total_of).empty
+
     def test_a_delete_block_deletes_the_uncompiled_calls_given_an_output_in_an_mlist(self, db, plain):
         storage = Storage(db)
         with storage.run():

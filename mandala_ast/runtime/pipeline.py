@@ -471,6 +471,7 @@ class CallPipeline:
         but the values of buffered rows; deletion_watch.py checks those at the next commit.)"""
         self.index.forget()
         self.loader.forget()
+        self.recorder.collections.clear()  # records of collections' elements the deletion took
         self._forgotten += 1
 
     def after_own_deletion(self) -> None:
