@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07b.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5+IN5+RV13+SF12"
+LIST_VERSION = "2026-12-07b.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5+IN5+RV13+SF12+AX15"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -150,6 +150,7 @@ AREAS["IB"] = "feature intersections probed by a new user (session 16, B)"
 AREAS["RS"] = "review of session-16 merges"
 AREAS["RV"] = "versions and renames of op methods (session 17)"
 AREAS["SF"] = "single flight across batches in threads (session 17)"
+AREAS["AX"] = "async history, transient lists, deletion through structure elements (session 17)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _BUILT = ("tests/test_built_collections.py",)
@@ -253,8 +254,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "return {name: cid for name, cid in cids.items() if defaults.get(name) != cid}", "return cids",
            _OPS + ("tests/test_versions.py",),
            "an argument left at its first-seen default is in the key: adding a parameter loses old calls"),
-    Mutant("I04", _ID, "cids = {n: content_id(v) for n, v in bound.items() if n not in op.ignore}",
-           "cids = {n: content_id(v) for n, v in bound.items()}", _OPS, "ignore= is ignored"),
+    Mutant("I04", _ID, "cids = {n: hashed(v) for n, v in bound.items() if n not in op.ignore}",
+           "cids = {n: hashed(v) for n, v in bound.items()}", _OPS, "ignore= is ignored"),
     Mutant("I05", _ID, "    return (op.serial, args, types)\n", "    return (op.serial, args)\n", _OPS,
            "in-process memo keyed without types: f(True) answers with f(1.0)'s result"),
     Mutant("I06", _ID, "if not _FAST_TYPES.issuperset(types) or 0.0 in args:",
@@ -1219,7 +1220,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("M17", _ID, "    if unknown:  # not the history of raw values: inc(helper(inc(100))) is not inc(101) typed in\n"
            "        histories[UNKNOWN] = UNKNOWN.encode()\n", "", _COMPILER,
            "`use(101)` then `use(helper(make(1)))`: the second is taken for the first, a raw call: no make behind it"),
-    Mutant("M18", _CO, "            f.ignore and _only_ignored(block, f, (pos_keys, kw_keys, hints, args, kwargs))\n",
+    Mutant("M18", _CO, "        op.ignore and _only_ignored(block, op, (pos_keys, kw_keys, hints, args, kwargs))\n",
            "            False\n", _COMPILER,
            "`quiet(1, verbose=cfg.verbose)` with verbose ignored: the call is recorded inexact for an argument that is no input"),
     Mutant("M19", "mandala_ast/transforms/_raw.py", "    return is_raw(scope, left) and is_raw(scope, right)\n",
@@ -2324,6 +2325,69 @@ MUTANTS: tuple[Mutant, ...] = (
            "            return done + _move_class(conn, old_name, new_op, latest)\n", "            return done\n",
            ("tests/test_renames.py",),
            "rename_op run again once the old class is gone (it was still there) never records the class's move"),
+    Mutant("AX1", "mandala_ast/runtime/compiled.py",
+           "        if type(f) is AsyncOp:\n            return _awaited_at(scope, spec, f)\n", "",
+           ("tests/test_async_history.py",),
+           "an awaited op call in compiled code is stored by content: its input's producer is lost"),
+    Mutant("AX2", "mandala_ast/transforms/_run_form.py",
+           "            self._awaited[value.expression] = None  # an async op's call binds them once awaited\n"
+           "            value = value.expression\n",
+           "            self._awaited[value.expression] = None  # an async op's call binds them once awaited\n",
+           ("tests/test_async_history.py",),
+           "`y = await fetch(x)` binds no history to y: the call given y is matched by content"),
+    Mutant("AX3", "mandala_ast/transforms/_scopes.py",
+           "        if isinstance(value, cst.Await):  # `y = await fetch(x)`: an async op's outputs\n"
+           "            value = value.expression\n", "",
+           ("tests/test_async_history.py",),
+           "`y = 3` then `y = await f(y)`: y's literal is not raw, the awaited call is recorded inexact"),
+    Mutant("AX4", "mandala_ast/runtime/batch/asynchronous.py",
+           "            return outputs, engine.output_refs(hit[0], hit[1], outputs)\n",
+           "            return outputs, None\n", ("tests/test_async_history.py",),
+           "an awaited call found stored hands on no history: the next run records its consumer again, by content"),
+    Mutant("AX5", "mandala_ast/runtime/recording.py",
+           "            if structured or self.loader.placeholders:  # (before the call's rows)\n",
+           "            if self.loader.placeholders:\n", _DELETION,
+           "uncompiled code: deleting a call keeps the calls given its output as an element of an MList argument"),
+    Mutant("AX6", "mandala_ast/runtime/recording.py",
+           "        if type(encoded) is EncodedStructure and encoded.cids and not call.exact and name not in call.sources:\n",
+           "        if type(encoded) is EncodedStructure and encoded.cids and name not in call.sources:\n", _DELETION,
+           "compiled code's MList of literals gets a record of its elements, matched by content: deleting an "
+           "equal element's producer takes that record"),
+    Mutant("AX7", "mandala_ast/runtime/deletion.py",
+           "            for statement in _UNGIVEN_BUILDS_SQL:\n                conn.execute(statement)\n",
+           "            pass\n", _DELETION,
+           "the record of an uncompiled MList argument's elements outlives every call given it, keeping the list stored"),
+    Mutant("AX8", "mandala_ast/runtime/deletion.py",
+           '" WHERE NOT EXISTS (SELECT 1 FROM main.call_inputs j WHERE j.cid = m.cid"',
+           '" WHERE NOT EXISTS (SELECT 1 FROM main.call_inputs j WHERE j.cid = m.cid AND 0"', _DELETION,
+           "deleting one of two uncompiled calls given an MList drops the record of its elements the other still needs"),
+    Mutant("AX9", "mandala_ast/runtime/identity.py",
+           "    hashed = lazy_collections.content_id_of if transient.lazy_made() else content_id\n",
+           "    hashed = content_id\n", ("tests/test_transient.py",),
+           "a list of stored transient outputs given to a stored call is hashed by content: each one is computed again"),
+    Mutant("AX10", "mandala_ast/runtime/recording.py",
+           "        if found is None or not any(element in self.loader.placeholders for element in found[1]):\n",
+           "        if True:\n", ("tests/test_transient.py",),
+           "a call given a list of transient outputs records nothing of its elements: the next run computes them"),
+    Mutant("AX11", "mandala_ast/runtime/pipeline.py",
+           "            self.recorder.record_collections(noted)\n", "            pass\n", ("tests/test_transient.py",),
+           "a list of transient outputs hashed without a record never gets one: computed again at every run"),
+    Mutant("AX12", "mandala_ast/runtime/lazy_collections.py",
+           "        if elements_of(kind, value) == found and recomputed.note_collection:  # as stored\n",
+           "        if recomputed.note_collection:\n", ("tests/test_transient.py",),
+           "transient outputs computed again to other values record their stored ids as making up the new list"),
+    Mutant("AX13", "mandala_ast/runtime/recording.py",
+           "            if self.collections.get(history) == cid or not self._holds_value(cid):\n",
+           "            if self.collections.get(history) == cid:\n", ("tests/test_transient.py",),
+           "a record of a list given to a call that failed names a value the file does not hold"),
+    Mutant("AX14", "mandala_ast/runtime/recording.py",
+           "            if call.op.has_structures or call.built or self.loader.placeholders:\n",
+           "            if call.op.has_structures or call.built:\n", ("tests/test_transient.py",),
+           "a batch's call given a list of transient outputs records nothing of its elements: the next run computes them"),
+    Mutant("AX15", "mandala_ast/runtime/pipeline.py",
+           "        self.recorder.collections.clear()  # records of collections' elements the deletion took\n", "",
+           _DELETION, "an MList given again after its consumer's deletion gets no record of its elements: deletion no longer "
+           "reaches its new consumer"),
 )
 
 

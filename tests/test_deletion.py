@@ -134,6 +134,15 @@ def a_long_list(storage, n):
         count_of([1000, 1001])  # a list of the user's own whose elements equal two of make's
 
 
+def lists_of_outputs(storage):
+    with storage.run():
+        a = inc(100)
+        b = inc(200)
+        total_of([a, b])
+        count_of([b])
+        add(a, 10)
+
+
 def two_producers(storage):
     with storage.run():
         a = add(inc(2), 10)
@@ -419,22 +428,90 @@ class TestStructures:
         assert (report.calls, report.dependents) == (2, 1)  # the element's call and inc(1000)
         assert sorted(storage.df(both.inc)["x"]) == [1001, 1002]
 
-    def test_deleting_a_list_of_thousands_of_elements_takes_exactly_what_was_computed_from_it(self, db, both):
+    def test_deleting_a_list_of_thousands_of_elements_takes_exactly_what_was_computed_from_it(
+        self, db, both, request
+    ):
         """A list of 100,000 elements took 12 s to delete: the closure is now computed through
         the calls' integer keys, and element calls are asked for their consumers once. The
         same calls and values go: its element calls, the calls given its elements or itself;
-        not another list holding equal elements, nor those elements."""
+        not another list holding equal literals in compiled code, nor those elements (uncompiled
+        code, which matches by content, takes the call given it, as it takes a call given an
+        equal value directly)."""
+        plain = request.node.callspec.params["both"] == "plain"
         storage = Storage(db)
         both.a_long_list(storage, 3000)
         report = storage.delete_calls(storage.df(both.make))
-        assert (report.calls, report.dependents) == (3032, 3031)  # 3000 elements, 30 inc, total_of
-        assert storage.df(both.count_of)["xs"].tolist() == [[1000, 1001]]
-        assert count_rows(db, "vals") == 4  # that list, its two elements, and its count: 2
+        # 3000 elements, 30 inc, total_of (and count_of, by content)
+        assert (report.calls, report.dependents) == (3032 + plain, 3031 + plain)
+        assert report.collections == plain  # uncompiled code's record of count_of's elements
+        assert storage.df(both.count_of)["xs"].tolist() == ([] if plain else [[1000, 1001]])
+        assert count_rows(db, "vals") == (0 if plain else 4)  # that list, its two elements, and its count: 2
         assert storage.verify().ok
-        assert storage.delete_calls(storage.df(both.count_of)).values == 4
+        assert storage.delete_calls(storage.df(both.count_of)).values == (0 if plain else 4)
         both.RUNS.clear()
         both.a_long_list(storage, 3000)
         assert sorted(both.RUNS) == [("inc", 1000 + 100 * i) for i in range(30)]
+
+    def test_deleting_a_call_deletes_the_calls_given_its_output_as_an_element_of_an_mlist(self, db, both):
+        """Uncompiled code: total_of([a, b]) was kept when inc(100), a's call, was deleted,
+        though a call given a directly goes (compiled code records the list's elements)."""
+        storage = Storage(db)
+        both.lists_of_outputs(storage)
+        report = storage.delete_calls(row_of(storage, both.inc, x=100))
+        assert (report.calls, report.dependents, report.collections) == (3, 2, 1)  # inc, add, total_of
+        assert storage.df(both.total_of).empty and storage.df(both.add).empty
+        assert storage.df(both.count_of)["xs"].tolist() == [[201]]
+        assert dangling_references(db) == 0 and storage.verify().ok
+        both.RUNS.clear()
+        both.lists_of_outputs(storage)
+        assert both.RUNS == [("inc", 100), ("add", 101, 10)]  # and total_of (not listed), computed again
+        assert len(storage.df(both.total_of)) == 1
+
+    def test_deleting_a_call_deletes_the_uncompiled_calls_given_its_output_in_an_mdict_or_mset(self, db, plain):
+        storage = Storage(db)
+        with storage.run():
+            a, b = plain.inc(100), plain.inc(200)
+            by_key(dict(a=a, b=b))
+            distinct({a, b})
+            distinct({b})
+        storage.delete_calls(row_of(storage, plain.inc, x=100))
+        assert storage.df(by_key).empty
+        assert storage.df(distinct)["xs"].tolist() == [{201}]
+
+    def test_deleting_the_consumer_of_an_mlist_deletes_its_record_of_the_elements(self, db, plain):
+        """The record that total_of's list held a and b goes with the last call given it, or
+        it would keep the list and its elements stored for good."""
+        storage = Storage(db)
+        with storage.run():
+            a, b = plain.inc(100), plain.inc(200)
+            plain.total_of([a, b])
+            plain.count_of([a, b])
+        assert storage.delete_calls(storage.df(plain.total_of)).collections == 0  # count_of is given it
+        report = storage.delete_calls(storage.df(plain.count_of))
+        assert (report.calls, report.collections, report.values) == (1, 1, 2)  # the count, the list
+        assert count_rows(db, "calls") == 2 and dangling_references(db) == 0
+
+    def test_a_call_given_the_list_again_after_its_deletion_is_deleted_with_an_element_s_producer(self, db, plain):
+        """The storage remembered the record of the list's elements it had written, which the
+        deletion of total_of took: computed again, total_of got none, and outlived inc(100)."""
+        storage = Storage(db)
+        for _ in range(2):
+            with storage.run():
+                plain.total_of([plain.inc(100), plain.inc(200)])
+            storage.delete_calls(storage.df(plain.total_of))
+        with storage.run():
+            plain.total_of([plain.inc(100), plain.inc(200)])
+        storage.delete_calls(row_of(storage, plain.inc, x=100))
+        assert storage.df(plain.total_of).empty
+
+    def test_a_delete_block_deletes_the_uncompiled_calls_given_an_output_in_an_mlist(self, db, plain):
+        storage = Storage(db)
+        with storage.run():
+            plain.total_of([plain.inc(100), plain.inc(200)])
+        code = "import mandala_ast\nwith storage.delete():\n    y = inc(100)\n"
+        namespace = {"__name__": "user_code", "storage": storage, "inc": plain.inc}
+        exec(compile(mandala_ast.transform_source(code, "user_code.py").source, "user_code.py", "exec"), namespace)
+        assert storage.df(plain.total_of).empty and storage.df(plain.inc)["x"].tolist() == [200]
 
     def test_deleting_a_list_keeps_a_later_call_whose_literal_equals_an_element(self, db, compiled):
         """A researcher deletes `make(3)`, an MList of 1000..1002, to recompute it. `inc(1001)`
@@ -772,6 +849,16 @@ def count_lists(xs: mandala_ast.MList[list]) -> int:
     return len(xs)
 
 
+@mandala_ast.op
+def by_key(xs: mandala_ast.MDict[str, int]) -> int:
+    return sum(xs.values())
+
+
+@mandala_ast.op
+def distinct(xs: mandala_ast.MSet[int]) -> int:
+    return len(xs)
+
+
 class TestRegressions:
     def test_a_nested_block_does_not_mark_buffered_rows_checked(self, db, plain):
         # Entering a block (run or query) inside a running one noticed the deletion for the
@@ -795,7 +882,7 @@ class TestRegressions:
         with storage.run():
             xs = plain.make(2)
             count_lists([xs])
-        storage.delete_calls(storage.df(plain.make))
+        storage.delete_calls(storage.df(plain.make), dependents=False)  # (with them, count_lists goes)
         storage.gc()
         assert Storage(db).df(count_lists)["xs"].tolist() == [[[1000, 1001]]]
 

@@ -781,3 +781,166 @@ def test_an_output_equal_to_a_transient_value_an_op_was_given_while_its_body_fou
     with Storage(path).run():
         assert np.array_equal(op(_kept)(400), np.arange(400.0))
     assert RUNS == ["outer", "kept"]
+
+
+def _counted_shard(n: int) -> np.ndarray:
+    RUNS.append("shard")
+    return np.arange(float(n))
+
+
+def _counted_sum(parts: list | tuple | dict) -> float:
+    RUNS.append("sum")
+    return _sum_all(parts)
+
+
+def _counted_sum_elements(parts: MList[np.ndarray]) -> float:
+    RUNS.append("sum")
+    return _sum_elements(parts)
+
+
+def _sum_of_shards(path: Path, holder: type, summed: object = None) -> float:
+    """``sum([shard(3), shard(4)])`` in a run block of a new Storage (``holder``: how the list is held)."""
+    shard = op(transient=True)(_counted_shard)
+    with Storage(path).run():
+        parts = [shard(3), shard(4)]
+        given = dict(enumerate(parts)) if holder is dict else holder(parts)
+        return op(summed or _counted_sum)(given)
+
+
+@pytest.mark.parametrize("holder", [list, tuple, dict, "mlist"])
+def test_stored_transient_outputs_in_a_list_given_to_a_stored_call_are_not_computed_again(tmp_path, holder):
+    # The list was hashed by content, which computed every transient output in it again to
+    # find a call stored with that list; a single one passed directly is found by its id.
+    summed, holder = (_counted_sum_elements, list) if holder == "mlist" else (None, holder)
+    assert _sum_of_shards(tmp_path / "s.db", holder, summed) == 9.0
+    assert RUNS == ["shard", "shard", "sum"]
+    RUNS.clear()
+    assert _sum_of_shards(tmp_path / "s.db", holder, summed) == 9.0
+    assert RUNS == []
+
+
+def _drop_records(path: Path) -> None:
+    """Take the records of collections' elements out of the file, as a store an earlier
+    release wrote has none."""
+    with sqlite3.connect(path) as conn:
+        builds = "SELECT id FROM calls WHERE version_id IN (SELECT version_id FROM versions WHERE op_name = 'mandala_ast.__build__')"
+        for table in ("call_inputs", "call_outputs"):
+            conn.execute(f"DELETE FROM {table} WHERE call_id IN ({builds})")
+        conn.execute(f"DELETE FROM calls WHERE id IN ({builds})")
+
+
+def test_transient_outputs_in_a_list_without_a_record_are_computed_once_then_found_by_their_ids(tmp_path):
+    path = tmp_path / "s.db"
+    _sum_of_shards(path, list)
+    _drop_records(path)
+    RUNS.clear()
+    assert _sum_of_shards(path, list) == 9.0
+    assert RUNS == ["shard", "shard"]  # hashed as any list: computed, and its record written
+    RUNS.clear()
+    assert _sum_of_shards(path, list) == 9.0
+    assert RUNS == [] and Storage(path).verify().ok
+
+
+def test_a_list_of_transient_outputs_and_another_value_is_another_call(tmp_path):
+    shard = op(transient=True)(_counted_shard)
+    path = tmp_path / "s.db"
+    for extra in (np.ones(2), np.ones(2), np.zeros(2)):
+        with Storage(path).run():
+            assert op(_counted_sum)([shard(3), extra]) == 3.0 + extra.sum()
+    assert RUNS == ["shard", "sum", "shard", "sum"]  # the zeros: a list never given, computed
+
+
+def test_deleting_a_transient_call_deletes_the_calls_given_its_output_in_a_list(tmp_path):
+    path = tmp_path / "s.db"
+    _sum_of_shards(path, list)
+    storage = Storage(path)
+    shard = op(transient=True)(_counted_shard)
+    calls = storage.df(shard)
+    report = storage.delete_calls(calls[calls["n"] == 3])
+    assert (report.calls, report.collections) == (2, 1) and storage.df(op(_counted_sum)).empty
+    assert storage.verify().ok
+
+
+TRANSIENT_LIST = """\
+import numpy as np
+from mandala_ast import Storage, op
+
+RUNS = []
+
+
+@op(transient=True)
+def shard(n: int) -> np.ndarray:
+    RUNS.append("shard")
+    return np.arange(float(n))
+
+
+@op
+def summed(parts: list) -> float:
+    RUNS.append("sum")
+    return float(sum(part.sum() for part in parts))
+
+
+def run(path):
+    with Storage(path).run():
+        a = shard(3)
+        b = shard(4)
+        return summed([a, b])
+"""
+
+
+def test_compiled_code_finds_a_stored_call_given_a_list_of_transient_outputs_without_computing_them(
+    tmp_path, compile_user
+):
+    module = compile_user(TRANSIENT_LIST, "transient_list")
+    assert module.run(tmp_path / "s.db") == 9.0
+    module.RUNS.clear()
+    assert module.run(tmp_path / "s.db") == 9.0
+    assert module.RUNS == []
+    provenance = Storage(tmp_path / "s.db").provenance(module.summed)
+    assert provenance["producer_op"].tolist()[1:] == [f"{module.__name__}.shard"] * 2  # parts[0], parts[1]
+
+
+_DRAWN = [0]
+
+
+def _drawn_shard(n: int) -> np.ndarray:
+    RUNS.append("shard")
+    _DRAWN[0] += 1
+    return np.arange(float(n)) + _DRAWN[0]  # another value at each run: not deterministic
+
+
+def test_transient_outputs_computed_again_to_other_values_leave_no_record_of_a_list_they_are_not(tmp_path):
+    # Computed without a record, the list held other values than the stored outputs' ids say:
+    # recording it under those ids would give a later list of those outputs this one's content.
+    path, shard = tmp_path / "s.db", op(transient=True)(_drawn_shard)
+    for run in range(3):
+        with Storage(path).run(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", MandalaTransientWarning)
+            op(_counted_sum)([shard(3), shard(4)])
+        if run == 0:
+            _drop_records(path)  # as an earlier release left the file: computed without one
+    assert RUNS.count("shard") == 6  # each run computes them again: their list is another one
+
+
+def _failing_sum(parts: list) -> float:
+    raise ValueError("no sum today")
+
+
+def test_a_list_of_transient_outputs_given_to_a_call_that_fails_leaves_no_record_naming_it(tmp_path):
+    path = tmp_path / "s.db"
+    _sum_of_shards(path, list)
+    _drop_records(path)
+    shard = op(transient=True)(_counted_shard)
+    with pytest.raises(ValueError, match="no sum today"), Storage(path).run():
+        op(_failing_sum)([shard(3), shard(4), shard(5)])
+    assert Storage(path).verify().ok
+
+
+def test_a_list_of_transient_outputs_a_batch_gave_to_an_op_is_found_by_their_ids_in_a_run_block(tmp_path):
+    shard = op(transient=True)(_counted_shard)
+    with Storage(tmp_path / "s.db").batch(progress=False):
+        op(_counted_sum)([shard(3), shard(4)])
+    assert sorted(RUNS) == ["shard", "shard", "sum"]
+    RUNS.clear()
+    assert _sum_of_shards(tmp_path / "s.db", list) == 9.0
+    assert RUNS == []

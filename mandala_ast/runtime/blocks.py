@@ -223,6 +223,13 @@ class RunBlock(Block):
 
         return memoized_coroutine(self, op, args, kwargs)
 
+    def call_async_op_with_refs(self, op: Op, args: tuple, kwargs: dict, input_refs: dict) -> Any:
+        """An async op's call from compiled code, which knows the history of some arguments:
+        a coroutine giving its outputs and their Refs (None for outputs handed back unstored)."""
+        from .batch.asynchronous import memoized_with_refs
+
+        return memoized_with_refs(self, op, args, kwargs, input_refs)
+
     def call_op(self, op: Op, args: tuple, kwargs: dict) -> Any:
         """An op call from ordinary (uncompiled) code: content identity, plain values."""
         return self.storage.memoized_call(op, args, kwargs, self)

@@ -24,6 +24,11 @@ dict ``['a']`` by its str or int key, ``[#2]`` by position for a key of another 
 
 A collection of plain values only gets no build call: an op given it records it as raw, as
 it always did (its call ids do not change).
+
+A build call may also record every element of a collection by content (:func:`elements_rows`:
+an MList/MDict/MSet argument of uncompiled code, a collection holding transient outputs): its
+history id then hashes its elements' names and content ids instead (:func:`elements_history_id`),
+so that it is found from them.
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ __all__ = [
     "build_op_rows",
     "collection_ref",
     "element_names",
+    "elements_history_id",
+    "elements_rows",
     "settled",
 ]
 
@@ -78,7 +85,7 @@ class BuiltRef(Ref):
         for _, ref in self.parts:
             if type(ref) is BuiltRef and not ref.settle(content_id(ref.value)):
                 return False
-        from .identity import output_history_id  # (here: see rows)
+        from .identity import output_history_id  # (here: see _call_row)
 
         row_id = digest(b"row|%s|" % self.history_id(cid))
         self.cid, self.hid, self.src = cid, output_history_id(row_id, 0), (row_id, 0)
@@ -86,12 +93,11 @@ class BuiltRef(Ref):
 
     def history_id(self, cid: bytes) -> bytes:
         known = b"".join(name.encode() + b"\0" + ref.hid for name, ref in self.parts)
-        unknown = b"".join(b"?" + name.encode() + b"\0" for name, _ in self.unknown)
-        return digest(b"build|%s%s|%s%s%s" % (BUILD_VERSION_ID, self.kind.encode(), cid, known, unknown))
+        return _history_id(self.kind, cid, known, [name for name, _ in self.unknown])
 
     def call_cid(self) -> bytes:
         """The build call's content id (its collection's kind and content)."""
-        return digest(b"build|%s%s|%s" % (BUILD_VERSION_ID, self.kind.encode(), self.cid))
+        return _call_cid(self.kind, self.cid)
 
     def intact(self) -> bool:
         """Whether the collection still holds the elements it was built with (by identity)."""
@@ -108,15 +114,8 @@ class BuiltRef(Ref):
         for _, ref in self.parts:
             if type(ref) is BuiltRef:
                 yield from ref.rows(now)
-        # Imported here, as identity above: every compiled module imports compiled.py, which
-        # imports this module; identity and packing bring sqlite3 along, milliseconds of a
-        # warm import that only a storage needs.
-        from .packing import pack_outputs
-
         row_id = self.src[0]
-        history = self.history_id(self.cid)
-        packed = pack_outputs((self.cid,), None)  # the collection's value is in its own row
-        yield "calls", (row_id, history, self.call_cid(), BUILD_VERSION_ID, b"", now, 0.0, int(self.exact), packed)
+        yield "calls", _call_row(row_id, self.history_id(self.cid), self.kind, self.cid, self.exact, now)
         for name, ref in self.parts:
             yield "inputs", (row_id, name, ref.cid, *ref.src)
         for name, element in self.unknown:
@@ -136,6 +135,53 @@ class BuiltRef(Ref):
 
 def _same(a: Any, b: Any) -> bool:
     return a is b
+
+
+def _history_id(kind: str, cid: bytes, known: bytes, unknown: list[str]) -> bytes:
+    marks = b"".join(b"?" + name.encode() + b"\0" for name in unknown)
+    return digest(b"build|%s%s|%s%s%s" % (BUILD_VERSION_ID, kind.encode(), cid, known, marks))
+
+
+def _call_cid(kind: str, cid: bytes) -> bytes:
+    return digest(b"build|%s%s|%s" % (BUILD_VERSION_ID, kind.encode(), cid))
+
+
+def _call_row(row_id: bytes, history: bytes, kind: str, cid: bytes, exact: bool, now: float) -> tuple:
+    # Imported here, as identity in BuiltRef.settle: every compiled module imports
+    # compiled.py, which imports this module; identity and packing bring sqlite3 along,
+    # milliseconds of a warm import that only a storage needs.
+    from .packing import pack_outputs
+
+    packed = pack_outputs((cid,), None)  # the collection's value is in its own row
+    return (row_id, history, _call_cid(kind, cid), BUILD_VERSION_ID, b"", now, 0.0, int(exact), packed)
+
+
+def elements_history_id(kind: str, names: list[str], element_cids: list[bytes]) -> bytes:
+    """The history id of the build call :func:`elements_rows` records: its elements' names
+    and content ids, which make up the collection's content (``kind`` says which kind, and a
+    name a list's index or a dict's str or int key), so that the collection's content id can
+    be found from them, as a list of stored transient outputs is (runtime/lazy_collections.py).
+
+    >>> elements_history_id("list", ["[0]"], [bytes(32)]) != elements_history_id("tuple", ["[0]"], [bytes(32)])
+    True
+    """
+    parts = b"".join(name.encode() + b"\0" + cid for name, cid in zip(names, element_cids))
+    return digest(b"build|%s%s|#%d|%s" % (BUILD_VERSION_ID, kind.encode(), len(names), parts))
+
+
+def elements_rows(kind: str, cid: bytes, names: list[str], element_cids: list[bytes], now: float) -> Iterator[tuple[str, tuple]]:
+    """``(table, row)`` pairs of the build call of a collection of content id ``cid`` that
+    records every element as an input of unknown producer, matched by content as uncompiled
+    code's inputs are: for an MList/MDict/MSet argument whose history no code recorded, so
+    that deletion reaches the calls given the collection from the calls that produced its
+    elements, and for a collection holding stored transient outputs, so that it is found from
+    their ids (``kind`` ``set`` for an MSet; names ``[#0]``... in its stored order)."""
+    history = elements_history_id(kind, names, element_cids)
+    row_id = digest(b"row|%s|" % history)
+    yield "calls", _call_row(row_id, history, kind, cid, False, now)
+    for name, element in zip(names, element_cids):
+        yield "inputs", (row_id, name, element, None, None)
+    yield "outputs", (row_id, 0, cid)
 
 
 #: What compiled code found for an element whose producer it cannot know (a helper's result).

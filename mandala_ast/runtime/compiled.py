@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .blocks import LentBlock, RunBlock, lent_block, state
 from .built import KINDS, UNKNOWN, BuiltRef, collection_ref, element_names
 from .grown import Grown, elements_of, loose_ref
-from .ops import Op, Workflow
+from .ops import AsyncOp, Op, Workflow
 from .refs import InexactRefs, Ref
 
 if TYPE_CHECKING:  # at run time, imported on first use by __getattr__ below
@@ -163,6 +163,8 @@ def callee_at(scope: str | None, spec: tuple, f: Any, /) -> Any:
     ``sys.settrace``, breakpoints). ``spec`` names no scope: the sites of several functions
     with the same targets and keys share one constant, which the ``.pyc`` stores once."""
     if type(f) not in OPS:
+        if type(f) is AsyncOp:
+            return _awaited_at(scope, spec, f)
         if type(spec[0]) is str or spec[-1] is True:  # adds to, or is given, a list filled step by step
             return _adding_or_lending(scope, spec, f)
         return f if plain_callee is None else plain_callee(f)
@@ -175,6 +177,19 @@ def callee_at(scope: str | None, spec: tuple, f: Any, /) -> Any:
     if known is None or known[0] is not spec or known[2] is not scope:
         known = _remember_at(scope, spec)
     return _OpCall(block, known[1], f)
+
+
+def _awaited_at(scope: str | None, spec: tuple, f: AsyncOp) -> Any:
+    """:func:`callee_at` of an async op: in a run block (or one lent to this thread), a caller
+    whose coroutine records provenance as an op call's does; elsewhere (a batch, whose calls
+    are deferred; a noop block) the op itself."""
+    block = state.block or lent_block(f.name)
+    if type(block) not in _BUILDING:
+        return f
+    known = _whole_specs.get(id(spec))
+    if known is None or known[0] is not spec or known[2] is not scope:  # (as callee_at)
+        known = _remember_at(scope, spec)
+    return _AwaitedCall(block, known[1], f)
 
 
 def callee(spec: tuple, f: Any, /) -> Any:
@@ -354,6 +369,32 @@ class _OpCall:
 
     def _leave(self, pending: dict, site: int) -> None:
         _leave(pending, site, self)
+
+
+class _AwaitedCall(_OpCall):
+    """One async op call in progress: its arguments' history is read when it is called, and
+    its outputs' recorded once its coroutine is awaited, where a plain op call records them at
+    once. Its output is handed to no enclosing call (the compiler gives it no slot): other
+    coroutines of the thread run while it is awaited, and may take that call's site."""
+
+    __slots__ = ()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        block, spec = self.block, self.spec
+        if len(spec) > 3 and spec[3] is not None:
+            self._leave(_thread.pending, spec[3])
+        hints = _argument_refs(block, args, kwargs, spec[1], spec[2], self.collected)
+        named = _input_refs(block, spec, self.f, args, kwargs, hints)
+        return _awaited(block, spec[0], self.f, block.call_async_op_with_refs(self.f, args, kwargs, named))
+
+
+async def _awaited(block, targets: tuple | None, op: AsyncOp, running: Any) -> Any:
+    outputs, refs = await running
+    result = op.join_outputs(outputs)
+    _bind_targets(block, targets, refs, result)
+    if targets:
+        _thread.last = (targets, id(result))
+    return result
 
 
 def _leave(pending: dict, site: int, caller: Any) -> None:
@@ -609,15 +650,22 @@ def _dispatch(block, spec: tuple, f: Any, args: tuple, kwargs: dict, collected) 
     if type(f) is Workflow:
         refs, result = _run_workflow(block, f, args, kwargs, hints, pos_keys, kw_keys)
     else:
-        named = _refs_by_name(f, hints)
-        if _unproven_part(block, pos_keys, kw_keys, hints, args, kwargs) and not (
-            f.ignore and _only_ignored(block, f, (pos_keys, kw_keys, hints, args, kwargs))
-        ):
-            named = InexactRefs(named)
-        refs = block.call_op_with_refs(f, args, kwargs, named)
+        refs = block.call_op_with_refs(f, args, kwargs, _input_refs(block, spec, f, args, kwargs, hints))
         result = f.join_outputs(tuple(r.value for r in refs))
     _bind_targets(block, targets, refs, result)
     return refs, result
+
+
+def _input_refs(block, spec: tuple, op: Op, args: tuple, kwargs: dict, hints: dict) -> dict[str, Ref]:
+    """The Refs the op call records, by parameter name: InexactRefs when an argument may be an
+    op's output whose history is unknown (and the op does not ignore it)."""
+    pos_keys, kw_keys = spec[1:3]
+    named = _refs_by_name(op, hints)
+    if _unproven_part(block, pos_keys, kw_keys, hints, args, kwargs) and not (
+        op.ignore and _only_ignored(block, op, (pos_keys, kw_keys, hints, args, kwargs))
+    ):
+        return InexactRefs(named)
+    return named
 
 
 def _argument_refs(block, args, kwargs, pos_keys, kw_keys, collected) -> dict[int | str, Ref]:

@@ -99,8 +99,9 @@ class DeleteReport(ReclaimReport):
     values: int
     #: encoded size of those values (database rows and blob files)
     bytes_freed: int
-    #: records of lists, tuples and dicts built by hand in compiled code (runtime/built.py)
-    #: removed because no remaining call is given them: no op's call, so not in ``calls``
+    #: records of lists, tuples and dicts built by hand in compiled code, and of MList/MDict/
+    #: MSet arguments uncompiled code passed (runtime/built.py), removed because no remaining
+    #: call is given them: no op's call, so not in ``calls``
     collections: int = 0
 
     @property
@@ -299,6 +300,9 @@ def _delete_in(
         steps.step("finding the calls computed from them")
         if dependents:
             _add_dependents(conn, steps)
+        if conn.execute(_HAS_BUILDS_SQL).fetchone() is not None:
+            for statement in _UNGIVEN_BUILDS_SQL:
+                conn.execute(statement)
         while conn.execute(_UNCONSUMED_BUILDS_SQL).rowcount > 0:  # a nested collection's too
             pass
         calls, matched, builds = conn.execute(_COUNTS_SQL).fetchone()
@@ -477,6 +481,27 @@ AND NOT EXISTS (SELECT 1 FROM main.call_inputs j WHERE j.src_call = b.id
                 AND NOT EXISTS (SELECT 1 FROM temp.mandala_doomed e WHERE e.id = j.call_id))
 GROUP BY b.id
 """
+
+_HAS_BUILDS_SQL = f"SELECT 1 FROM main.calls WHERE version_id = X'{BUILD_VERSION_ID.hex()}' LIMIT 1"
+
+# The record of a collection's elements (built.py's elements_rows: an MList/MDict/MSet argument
+# of no recorded history, a collection of transient outputs) is given to its calls by content,
+# as their other inputs are, or to none (compiled code's call names its own build call): it
+# goes once no remaining call is given its collection, by content or by history. The contents
+# the deleted calls were given are collected first (once each, in the table the rounds above
+# emptied), then looked for among build calls' outputs.
+_UNGIVEN_BUILDS_SQL = (
+    "INSERT OR IGNORE INTO temp.mandala_made (cid, first) SELECT i.cid, 0 FROM temp.mandala_doomed d"
+    " CROSS JOIN main.call_inputs i ON i.call_id = d.id",
+    "INSERT OR IGNORE INTO temp.mandala_doomed (id, matched) SELECT b.id, 0 FROM temp.mandala_made m"
+    " CROSS JOIN main.call_outputs o ON o.cid = m.cid"
+    f" CROSS JOIN main.calls b ON b.id = o.call_id AND b.version_id = X'{BUILD_VERSION_ID.hex()}'"
+    " WHERE NOT EXISTS (SELECT 1 FROM main.call_inputs j WHERE j.cid = m.cid"
+    "  AND NOT EXISTS (SELECT 1 FROM temp.mandala_doomed e WHERE e.id = j.call_id))"
+    " AND NOT EXISTS (SELECT 1 FROM main.call_inputs j WHERE j.src_call = b.id"
+    "  AND NOT EXISTS (SELECT 1 FROM temp.mandala_doomed e WHERE e.id = j.call_id))",
+    "DELETE FROM temp.mandala_made",
+)
 
 # The user's op calls and, apart, the build calls (not the user's: counted as collections).
 _COUNTS_SQL = f"""

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ValueEncodingError
-from . import renames
+from . import lazy_collections, renames, transient
 from .differences import short_repr
 from .hashing import UnhashableError, content_id, digest
 from .refs import UNKNOWN, InexactRefs, Ref
@@ -108,12 +108,14 @@ def hash_inputs(op: Op, args: tuple, kwargs: dict, aliases: dict[bytes, bytes]) 
 
 
 def input_cids(op: Op, bound: dict[str, Any], aliases: dict[bytes, bytes]) -> dict[str, bytes]:
-    """Content ids of the named arguments the op does not ignore."""
+    """Content ids of the named arguments the op does not ignore (a collection of stored
+    transient outputs by its elements' ids, where the storage recorded them)."""
+    hashed = lazy_collections.content_id_of if transient.lazy_made() else content_id
     try:
         if not op.ignore:
-            cids = dict(zip(bound, map(content_id, bound.values())))
+            cids = dict(zip(bound, map(hashed, bound.values())))
         else:
-            cids = {n: content_id(v) for n, v in bound.items() if n not in op.ignore}
+            cids = {n: hashed(v) for n, v in bound.items() if n not in op.ignore}
     except UnhashableError:
         for name, value in bound.items():
             if name not in op.ignore:  # an ignored argument is never hashed: not the culprit

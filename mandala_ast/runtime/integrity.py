@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import StorageFormatError
 from .blobs import STRAY_AFTER_SECONDS, BlobFault
+from .built import BUILD_OP_NAME
 from .structures import ITEM_OP_NAME
 from .value_rows import IN_VAL_BYTES
 
@@ -348,6 +349,8 @@ def describe_producer(conn: sqlite3.Connection, cid: bytes) -> str | None:
     if found is None:
         return None
     row, inputs = found
+    if row[1] == BUILD_OP_NAME:  # a collection built by hand is no op's output: the calls given it tell
+        return None
     if row[1] == ITEM_OP_NAME:  # an element: its collection's producer is the user's call
         struct = next((arg[3] for arg in inputs if arg[0] == "struct"), None)
         outer = struct and describe_producer(conn, struct)

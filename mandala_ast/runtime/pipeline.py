@@ -95,7 +95,11 @@ class CallPipeline:
         # waits for it instead of computing it too (claims.py).
         self.claims = Claims(self.lock)
         self._forgotten = 0  # times what the file holds was forgotten (see _execute)
-        self._recomputed = transient.Recomputed()  # outputs of transient ops, computed again
+        #: records of collections of transient outputs to write at the next commit
+        #: (lazy_collections.py), noted while hashing, outside the lock
+        self._noted: list[tuple] = []
+        # outputs of transient ops, computed again; collections of them found by their ids
+        self._recomputed = transient.Recomputed(self._find_collection, self._noted.append)
         #: Storage(single_flight=True): cross-process call locks (runtime/batch/single_flight.py)
         self.single_flight: Any = None
         self._settings_seen = script_state.changes  # (see notice_settings)
@@ -393,6 +397,8 @@ class CallPipeline:
     def commit(self) -> None:
         """Write buffered calls to the file."""
         with self.lock:
+            if self._noted:
+                self._record_noted()
             try:
                 self.store.flush(self.deletions.before_flush)
             except StorageFullError:
@@ -405,6 +411,16 @@ class CallPipeline:
             self.recorder.flushed()
             if self.deletions.noticed():  # deleted elsewhere: what we remember may be gone
                 self.forget_stored()
+
+    def _find_collection(self, history_id: bytes) -> bytes | None:
+        """The content id a record of a collection's elements gives (lazy_collections.py)."""
+        with self.lock:
+            return self.recorder.known_collection(history_id)
+
+    def _record_noted(self) -> None:
+        noted = [self._noted.pop() for _ in range(len(self._noted))]
+        if not self.store.read_only:
+            self.recorder.record_collections(noted)
 
     def enter_block(self) -> None:
         """At block entry: notice code changed since the last block and deletions made by
@@ -448,6 +464,7 @@ class CallPipeline:
         but the values of buffered rows; deletion_watch.py checks those at the next commit.)"""
         self.index.forget()
         self.loader.forget()
+        self.recorder.collections.clear()  # records of collections' elements the deletion took
         self._forgotten += 1
 
     def after_own_deletion(self) -> None:

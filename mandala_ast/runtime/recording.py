@@ -16,8 +16,8 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ArgumentError, MandalaError, MandalaUnstoredWarning, ValueEncodingError
-from . import codecs, pointers, structures, transient
-from .built import build_op_rows
+from . import codecs, lazy_collections, pointers, structures, transient
+from .built import KINDS, build_op_rows, element_names, elements_history_id, elements_rows
 from .hashing import content_id, digest
 from .identity import hash_or_explain
 from .loading import MissingValueError
@@ -67,6 +67,10 @@ class Recorder:
         self.store, self.blobs, self.loader, self.index = store, blobs, loader, index
         self.item_op_added = False  # the __item__ op's rows, buffered once (structures.py)
         self.build_op_added = False  # the __build__ op's rows, likewise (built.py)
+        #: collections' content ids by the history ids of the records of their elements
+        #: buffered or found by this process (built.elements_rows): facts of content, true
+        #: whatever is deleted since
+        self.collections: dict[bytes, bytes] = {}
         self.last_flush = time.monotonic()
 
     def record(
@@ -89,7 +93,7 @@ class Recorder:
             inputs = self.encode_new_inputs(call)
         structured = call.op.has_structures  # one attribute test: plain ops pay nothing more
         marks: tuple | int
-        if structured or call.built:
+        if structured or call.built or self.loader.placeholders:  # (records of elements: below)
             marks = (self.store.buffer_marks(), self.item_op_added, self.build_op_added)
         else:
             marks = len(self.store.rows["vals"])
@@ -101,6 +105,8 @@ class Recorder:
                     self._buffer_encoded(cid, value, output=True)
             if call.built:  # its sources' rows, before the rows that name them
                 self._record_builds(call)
+            if structured or self.loader.placeholders:  # (before the call's rows)
+                self._record_elements_of_arguments(call, inputs)
             self._buffer_rows(call, out_cids, encoded, duration)
             if structured:
                 self._record_structures(call, out_cids, encoded, inputs)
@@ -118,7 +124,8 @@ class Recorder:
         vals, stored, unflushed = self.store.rows["vals"], self.loader.stored, self.loader.unflushed
         large = BLOB_BYTES if self.blobs is not None else float("inf")
         for call, out_cids, encoded, duration, inputs in entries:
-            if call.op.has_structures or call.built:
+            # (a transient output met: a collection argument may hold one, whose record record() writes)
+            if call.op.has_structures or call.built or self.loader.placeholders:
                 try:
                     self.record(call, out_cids, encoded, duration, inputs)
                 except Exception as exc:  # this call's failure alone (record buffered nothing)
@@ -322,16 +329,76 @@ class Recorder:
         """Buffer the build call of each collection built by hand the call was given, and the
         values it names that no op call stores (runtime/built.py)."""
         rows, now = self.store.rows, time.time()
-        if not self.build_op_added:
-            for table, row in build_op_rows(now).items():
-                rows[table] += row
-            self.build_op_added = True
+        self._add_build_op(now)
         for ref in call.built:
             for cid, value in ref.values():  # type: ignore[attr-defined]
                 if cid not in self.loader.stored and cid not in self.loader.unflushed:
                     self._buffer_encoded(cid, encode_or_explain(call.op, "a collection built by hand it was given", value))
             for table, row in ref.rows(now):  # type: ignore[attr-defined]
                 rows[table] += row
+
+    def _add_build_op(self, now: float) -> None:
+        if not self.build_op_added:
+            for table, row in build_op_rows(now).items():
+                self.store.rows[table] += row
+            self.build_op_added = True
+
+    def _record_elements_of_arguments(self, call: CallIdentity, inputs: dict) -> None:
+        """Records of the elements of the arguments that need one (built.elements_rows), before
+        the call's rows, so that deletion never finds the call the earlier of the two: a new
+        MList/MDict/MSet argument without history of a call not exact (a call given an op's
+        output as an element of one is then computed from that op's call, by content, as one
+        given it directly is; an exact call's argument without history is a literal), and a
+        list, tuple or dict holding a stored transient output (found by its elements' ids next
+        time, without computing them: lazy_collections.py)."""
+        for name, value in call.bound.items():
+            found = self._elements_to_record(call, name, value, inputs)
+            if found is not None:
+                self.record_collections([(*found, call.cids[name])])
+
+    def _elements_to_record(self, call: CallIdentity, name: str, value: Any, inputs: dict) -> tuple | None:
+        """``(kind, names, element cids)`` of argument ``name``, if its elements are to be recorded."""
+        cid = call.cids.get(name)
+        encoded = inputs.get(cid) if cid is not None else None
+        if type(encoded) is EncodedStructure and encoded.cids and not call.exact and name not in call.sources:
+            names = element_names("dict", encoded.keys) if encoded.kind == "dict" else _element_names(encoded)
+            return encoded.kind, names, encoded.cids
+        kind = KINDS.get(type(value))
+        if kind is None or cid is None or not self.loader.placeholders:
+            return None
+        found = lazy_collections.elements_of(kind, value)
+        if found is None or not any(element in self.loader.placeholders for element in found[1]):
+            return None
+        return kind, *found
+
+    def known_collection(self, history_id: bytes) -> bytes | None:
+        """The content id of the collection whose record of elements has this history id
+        (built.elements_history_id): buffered or found by this process, or stored; else None."""
+        cid = self.collections.get(history_id)
+        if cid is None:
+            cid = self.store.find_collection(history_id)
+            if cid is not None:
+                self.collections[history_id] = cid
+        return cid
+
+    def record_collections(self, collections: list[tuple]) -> None:
+        """Buffer the record of each collection's elements, ``(kind, names, element cids,
+        collection cid)``, that this process did not buffer or find already."""
+        rows, now = self.store.rows, time.time()
+        for kind, names, cids, cid in collections:
+            history = elements_history_id(kind, names, cids)
+            if self.collections.get(history) == cid or not self._holds_value(cid):
+                continue
+            self._add_build_op(now)
+            for table, row in elements_rows(kind, cid, names, cids, now):
+                rows[table] += row
+            self.collections[history] = cid
+
+    def _holds_value(self, cid: bytes) -> bool:
+        """Whether the value ``cid`` is buffered or stored (a record names it as its output:
+        one noted for a call that then failed has none)."""
+        loader = self.loader
+        return cid in loader.unflushed or cid in loader.stored or self.store.find_value(cid) is not None
 
     def _buffer_elements(self, structure: EncodedStructure, outputs: bool = True) -> None:
         """Buffer the elements of a structure. Those of an argument (``outputs`` False) are
@@ -353,6 +420,12 @@ class Recorder:
         # Stored whole (a plain op stored the same content first): store its elements now.
         value = structures.encode(kind, self.loader.load(cid), op_name)
         return value if type(value) is EncodedStructure else None
+
+
+def _element_names(structure: EncodedStructure) -> list[str]:
+    """A list's elements by index (``[0]``), a set's by position in its stored order (``[#0]``)."""
+    form = "[%d]" if structure.kind == "list" else "[#%d]"
+    return [form % i for i in range(len(structure.cids))]
 
 
 class UnstoredOutputs(Exception):

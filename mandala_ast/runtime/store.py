@@ -79,6 +79,11 @@ _HISTORY_SQL = "SELECT hid, deps_id, outputs, id FROM calls WHERE lkey = ? AND v
 # The last term of _CANDIDATES_SQL alone: for a call whose history is its content, the first
 # asks again for the rows the query by history found (see find_by_content).
 _CONTENT_SQL = "SELECT id, hid, lkey, deps_id, outputs FROM calls WHERE cid = ? AND lkey != cid"
+# By the history index (lkey, deps_id): a build call's dependency state is empty.
+_COLLECTION_SQL = (
+    "SELECT o.cid FROM calls c CROSS JOIN call_outputs o ON o.call_id = c.id AND o.idx = 0"
+    " WHERE c.lkey = ? AND c.deps_id = X''"
+)
 _VALUE_SQL = "SELECT codec, data, external FROM vals WHERE cid = ?"
 _VALUES_SQL = "SELECT cid, codec, data, external FROM vals WHERE cid IN ({marks})"
 #: Ids per ``IN (...)`` list, for every chunked query of the package: below SQLite's oldest
@@ -320,6 +325,12 @@ class SQLiteStore:
     def find_value(self, cid: bytes) -> tuple | None:
         """``(codec, data, external)`` of a stored value."""
         return self.conn.execute(_VALUE_SQL, (cid,)).fetchone()
+
+    def find_collection(self, history_id: bytes) -> bytes | None:
+        """The content id of the collection a build call of this history id (and no
+        dependencies) outputs: the record of a collection's elements (built.elements_rows)."""
+        row = self.conn.execute(_COLLECTION_SQL, (history_id,)).fetchone()
+        return None if row is None else row[0]
 
     def find_values(self, cids: list[bytes]) -> dict[bytes, tuple]:
         """``cid -> (codec, data, external)`` of the stored values among ``cids``: one query per

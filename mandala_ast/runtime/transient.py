@@ -54,6 +54,7 @@ __all__ = [
     "has_lazy",
     "is_lazy",
     "is_transient",
+    "lazy_made",
     "make_names_plain",
     "plain_args",
     "placeholders",
@@ -196,6 +197,11 @@ def _value_or_itself(value: LazyOutput) -> Any:
     return value if call.values is None else call.values[index]
 
 
+def lazy_made() -> bool:
+    """Whether this process has handed out a :class:`LazyOutput` (most never do)."""
+    return _lazy_made
+
+
 def has_lazy(args: tuple, kwargs: dict) -> bool:
     """Whether a call's arguments include a :class:`LazyOutput` (not in containers)."""
     if not _lazy_made:  # the common case: one global read
@@ -214,9 +220,14 @@ def plain_args(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
 
 
 class Recomputed:
-    """One storage's recomputations of transient outputs, and the ops already warned about."""
+    """One storage's recomputations of transient outputs, and the ops already warned about.
 
-    def __init__(self) -> None:
+    ``find_collection`` and ``note_collection`` reach the storage's records of collections
+    by their elements (runtime/lazy_collections.py): a list of its lazy outputs is found by
+    their ids."""
+
+    def __init__(self, find_collection: Any = None, note_collection: Any = None) -> None:
+        self.find_collection, self.note_collection = find_collection, note_collection
         self._warned: set[str] = set()
         # Outputs of transient calls just computed, by their ids, until the block takes them:
         # the storage hands a computed call's outputs back by loading them, and these are not

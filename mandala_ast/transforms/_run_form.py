@@ -100,6 +100,9 @@ class RunFormRewriter(cst.CSTTransformer):
         self._sites = 0  # site numbers handed out so far in this module
         self._targets: dict[cst.Call, tuple[str, ...]] = {}  # original call -> names it binds
         self._recorded: set[cst.BaseExpression] = set()  # emitted calls whose spec names targets
+        #: an awaited call that binds names (``y = await fetch(x)``) -> (names, keys), once
+        #: rewritten: ``settle`` goes around the ``await``, as the coroutine binds them
+        self._awaited: dict[cst.BaseExpression, tuple | None] = {}
         self._skip: set[cst.CSTNode] = set()
         self._pruned: cst.CSTNode | None = None
         #: a workflow's returned op calls (``return inc(x)``, ``return a, inc(b)``) -> the
@@ -383,9 +386,23 @@ class RunFormRewriter(cst.CSTTransformer):
             spec += (site, slot)
         if self._lends(original):
             spec += (True,)
-        result = self._settled(emit.dispatch(scope.qualname, spec, updated), names, keys)
+        result: cst.BaseExpression = emit.dispatch(scope.qualname, spec, updated)
+        if original in self._awaited:
+            self._awaited[original] = (names, keys)
+        else:
+            result = self._settled(result, names, keys)
         self.changed = True
         if keys:
+            self._recorded.add(result)
+        return result
+
+    def leave_Await(self, original_node: cst.Await, updated_node: cst.Await) -> cst.BaseExpression:
+        """``y = await fetch(x)``: the awaited call's names, settled once it is awaited."""
+        bound = self._awaited.pop(original_node.expression, None)
+        if bound is None:
+            return updated_node
+        result = self._settled(updated_node, *bound)
+        if bound[1]:
             self._recorded.add(result)
         return result
 
@@ -456,6 +473,9 @@ class RunFormRewriter(cst.CSTTransformer):
         self._note_targets(node.target, node.value)
 
     def _note_targets(self, target: cst.BaseExpression, value: cst.BaseExpression | None) -> None:
+        if self._active and isinstance(value, cst.Await) and isinstance(value.expression, cst.Call):
+            self._awaited[value.expression] = None  # an async op's call binds them once awaited
+            value = value.expression
         if self._active and isinstance(value, cst.Call):
             names = simple_targets(target)
             if names:

@@ -255,7 +255,8 @@ class _BindingScan(cst.CSTVisitor):
         self.globals: set[str] = set()
         self.nonlocals: set[str] = set()
         self.star_import = False
-        #: (target names, call) for ``y = f(..)``, ``a, b = f(..)``, ``y: T = f(..)``, ``(y := f(..))``
+        #: (target names, call) for ``y = f(..)``, ``a, b = f(..)``, ``y: T = f(..)``, ``(y := f(..))``,
+        #: ``y = await f(..)``
         self.op_assignments: list[tuple[tuple[str, ...], cst.Call]] = []
         #: names some statement binds to a new list, dict or set (``xs = []``, ``d = {}``)
         self.containers: set[str] = set()
@@ -303,6 +304,8 @@ class _BindingScan(cst.CSTVisitor):
 
     def record_call(self, target: cst.BaseExpression, value: cst.BaseExpression | None) -> None:
         names = simple_targets(target)
+        if isinstance(value, cst.Await):  # `y = await fetch(x)`: an async op's outputs
+            value = value.expression
         if names and isinstance(value, cst.Call):
             self.op_assignments.append((names, value))
         if isinstance(target, cst.Name) and isinstance(value, _CONTAINER_DISPLAYS):

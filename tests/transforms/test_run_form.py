@@ -627,7 +627,8 @@ class TestUnprovenArguments:
 
     def test_an_output_through_a_helper_an_await_or_a_list_is_not_raw(self) -> None:
         """``y = helper(make(1))``, ``await``, ``for e in ys``, ``ys[i]``, ``obj.attr``, ``+y``,
-        ``y or 2``, ``f"{y}"`` and ``str(y)`` may all be an op's very output."""
+        ``y or 2``, ``f"{y}"`` and ``str(y)`` may all be an op's very output. (``a = await
+        fetch(y)`` binds ``a`` as a plain op call would: the spec names it.)"""
         helper = d("helper", "'f', (('y',), (...,), None, 1, None)", d("make", "'f', (None, (None,), None, None, (1, 0))", "1"))
         check(
             """\
@@ -644,7 +645,7 @@ class TestUnprovenArguments:
             <HEAD>async def f():
                 with storage:
                     y = {helper}
-                    a = await {d("fetch", "'f', (None, ('y',), None)", "y")}
+                    a = await {d("fetch", "'f', (('a',), ('y',), None)", "y")}
                     for e in ys:
                         {d("use", "'f', (None, ('y', 'a', 'e'), None)", "y, a, e")}
                     {d("use", "'f', (None, (..., ..., ..., ..., ..., ...), None)", 'ys[i], obj.attr, +y, y or 2, f"{y}", str(y)')}

@@ -20,7 +20,7 @@ from typing import Any
 
 from . import pipeline_adapter as engine
 
-__all__ = ["DEFAULT_CONCURRENCY", "AsyncBackend", "memoized_coroutine"]
+__all__ = ["DEFAULT_CONCURRENCY", "AsyncBackend", "memoized_coroutine", "memoized_with_refs"]
 
 #: Async bodies a batch runs at once unless ``max_concurrency=`` says otherwise.
 DEFAULT_CONCURRENCY = 100
@@ -38,12 +38,21 @@ _batch_loops: set[asyncio.AbstractEventLoop] = set()
 async def memoized_coroutine(block: Any, op: Any, args: tuple, kwargs: dict) -> Any:
     """``await op(*args, **kwargs)`` in ``block``: stored outputs, or the body awaited and
     recorded. Its dependencies are the op's static ones (a trace cannot follow awaits)."""
+    outputs, _ = await memoized_with_refs(block, op, args, kwargs, None)
+    return op.join_outputs(outputs)
+
+
+async def memoized_with_refs(block: Any, op: Any, args: tuple, kwargs: dict, input_refs: dict | None) -> tuple:
+    """:func:`memoized_coroutine` given the Refs compiled code knows for the arguments (None:
+    uncompiled code, by content), as a run block's ``call_op_with_refs`` is: ``(outputs,
+    their Refs)``, the Refs None for outputs handed back unstored (a full disk)."""
     storage = block.storage
-    call = engine.identify(storage, op, args, kwargs, None)
+    call = engine.identify(storage, op, args, kwargs, input_refs)
     while True:
         hit = engine.find_stored(storage, [call], block=block)[0]
         if hit is not None:
-            return op.join_outputs(engine.load_outputs(storage, op, args, kwargs, hit[1]))
+            outputs = engine.load_outputs(storage, op, args, kwargs, hit[1])
+            return outputs, engine.output_refs(hit[0], hit[1], outputs)
         loop = asyncio.get_running_loop()
         key = (loop, id(storage), call.cid)
         running = _in_flight.get(key)
@@ -78,22 +87,23 @@ def _settle(future: asyncio.Future) -> None:
         future.set_result(None)
 
 
-async def _compute(block: Any, op: Any, args: tuple, kwargs: dict, call: Any, key: tuple) -> Any:
+async def _compute(block: Any, op: Any, args: tuple, kwargs: dict, call: Any, key: tuple) -> tuple:
     storage = block.storage
     inputs = engine.check_new_call(storage, call, block)
     done = _in_flight[key] = asyncio.get_running_loop().create_future()
     claim = engine.claim_here(storage, call)  # (batches and other loops' coroutines wait for it)
     try:
         started = time.perf_counter()
-        result = await op.fn(*args, **kwargs)
+        outputs = op.split_outputs(await op.fn(*args, **kwargs))
         duration = time.perf_counter() - started
         ran = engine.traced_elsewhere(engine.untraced_async(op, args, kwargs))
-        engine.record(storage, call, op.split_outputs(result), ran, frozenset(), duration, inputs)
+        out_cids = engine.record(storage, call, outputs, ran, frozenset(), duration, inputs)
     finally:
         engine.release_claim(storage, call, claim)
         del _in_flight[key]
         done.set_result(None)
-    return result
+    stored = len(out_cids) == len(outputs)  # () when handed back unstored
+    return outputs, engine.output_refs(engine.row_hid(call), out_cids, outputs) if stored else None
 
 
 class AsyncBackend:

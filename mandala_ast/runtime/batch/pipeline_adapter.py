@@ -21,6 +21,7 @@ from ..._errors import (
     StorageFullError,
 )
 from .. import dependencies
+from ..built import settled
 from ..execution import plain_data
 from ..hashing import UnhashableError, content_id, digest
 from ..identity import (
@@ -79,6 +80,8 @@ def identify(storage: Any, op: Any, args: tuple, kwargs: dict, input_refs: dict 
     """The identity of a call (its arguments hashed), without looking it up."""
     engine = storage.engine
     hashed = hash_inputs(op, args, kwargs, engine.loader.aliases)
+    if input_refs:  # a list built by hand takes its ids from its content (an awaited call's)
+        input_refs = settled(input_refs, hashed[1])
     with engine.lock:
         return identify_call(op, hashed, input_refs, engine.versions)
 
