@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5+IN5"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5+IN5+PD1"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -148,6 +148,7 @@ AREAS["IN"] = "the index of calls not exact a guarded query's check reads (sessi
 AREAS["IA"] = "feature intersections probed by a new user (session 16, A)"
 AREAS["IB"] = "feature intersections probed by a new user (session 16, B)"
 AREAS["RS"] = "review of session-16 merges"
+AREAS["PD"] = "holes a new user found in the README's tools (session 17)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _BUILT = ("tests/test_built_collections.py",)
@@ -2240,6 +2241,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "        previous.written = {*previous.written, *body.written}\n",
            "        pass\n", ("tests/test_file_deps.py",),
            "an op whose inner op appends to a log it names depends on the log: every run that logs recomputes it"),
+    Mutant("PD1", "mandala_ast/pytest.py",
+           '        self.unkeyed.append("addfinalizer")\n', "", ("tests/test_pytest.py",),
+           "a cached fixture registering a teardown is stored: later runs load a value whose setup never ran"),
 )
 
 

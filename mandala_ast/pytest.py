@@ -149,7 +149,7 @@ class _WatchedRequest:
     """The ``request`` a cached fixture's body gets: pytest's, noting what it reads that the
     key does not hold: what differs from test to test (``request.node``'s markers,
     ``request.module``'s settings), the run's options (``request.config.getoption``), and
-    ``monkeypatch``, whose patches a loaded value would not make."""
+    ``monkeypatch`` and ``addfinalizer``, whose patches and setups a loaded value would not make."""
 
     #: FixtureRequest attributes that differ from one requesting test (or module, class) to another.
     PER_TEST = frozenset({"node", "function", "cls", "instance", "module", "path", "keywords", "fixturenames"})
@@ -166,6 +166,12 @@ class _WatchedRequest:
         if argname == "monkeypatch":  # its patches are the point, and a loaded value makes none
             self.unkeyed.append(f"getfixturevalue({argname!r})")
         return self.request.getfixturevalue(argname)
+
+    def addfinalizer(self, finalizer: Callable[[], object]) -> None:
+        # A teardown undoes a setup the body made (a server started, a file written), which a
+        # loaded value does not make: noted, and still registered, since this setup did run.
+        self.unkeyed.append("addfinalizer")
+        self.request.addfinalizer(finalizer)
 
     def __getattr__(self, name: str) -> Any:
         if name in self.PER_TEST:
@@ -221,6 +227,13 @@ def _unkeyed_read(name: str, read: str) -> str:
     """Why a cached fixture that read ``request.<read>`` cannot be cached, and what to do."""
     if read == "getfixturevalue('monkeypatch')":
         return _patches_lost(name, "fetched monkeypatch (request.getfixturevalue)")
+    if read == "addfinalizer":
+        return (
+            f"cached_fixture {name!r} registered a teardown (request.addfinalizer): a stored value is "
+            "loaded without running the body, so the setup that teardown undoes would not be made "
+            "and the tests would get a value with nothing behind it. Cache the data in a plain "
+            f"cached_fixture and do the setup and teardown in an ordinary @pytest.fixture that receives {name!r}"
+        )
     if read.startswith("config."):
         return (
             f"cached_fixture {name!r} read request.{read}, which the command line or ini file sets, "

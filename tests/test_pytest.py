@@ -708,3 +708,22 @@ def test_a_cached_fixture_that_warns_under_filterwarnings_error_errors_in_every_
         result, _ = run(pytester)
         result.assert_outcomes(errors=1)
         assert "conftest.py:6: DeprecationWarning" in result.stdout.str()
+
+
+def test_a_cached_fixture_registering_a_teardown_is_an_error_not_a_loaded_value_whose_setup_never_ran(pytester):
+    # request.addfinalizer went through unseen: the first run started the "server" and its
+    # test passed; every later run loaded the stored port without running the body, so the
+    # test got a port with no server behind it (the generator-fixture trap, by another door).
+    pytester.makepyfile(
+        conftest=(
+            "from mandala_ast.pytest import cached_fixture\n\nRUNNING = []\n\n"
+            "@cached_fixture(scope='session')\ndef server(request):\n"
+            "    RUNNING.append('up')\n    request.addfinalizer(RUNNING.clear)\n    return 1234\n"
+        ),
+        test_server="from conftest import RUNNING\n\ndef test_server(server):\n    assert RUNNING == ['up']\n",
+    )
+    for _ in range(2):
+        result, _ = run(pytester)
+        result.assert_outcomes(errors=1)
+        result.stdout.fnmatch_lines(["*FixtureError: cached_fixture 'server' registered a teardown*"])
+    assert "ordinary @pytest.fixture" in result.stdout.str()
