@@ -442,3 +442,27 @@ def test_calls_shows_a_pointer_by_its_name_and_where_finds_it_by_its_name(tmp_pa
     found = cli("calls", "p.db", "rows", "--where", "data=imagenet", "--format", "json", cwd=tmp_path)
     assert found.returncode == 0, found.stderr
     assert [(r["data"][:25], r["output"]) for r in json.loads(found.stdout)] == [("<ValuePointer 'imagenet' ", 3)]
+
+
+def _strict_json(text: str):
+    """JSON as RFC 8259 (and jq, JavaScript, Go) reads it: no NaN or Infinity tokens."""
+    def refuse(token: str):
+        raise ValueError(f"{token} is not JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_calls_as_json_with_a_nan_or_infinite_float_is_valid_json_that_float_reads_back(tmp_path):
+    # json.dumps wrote the bare tokens NaN and Infinity, which no JSON parser but Python's
+    # accepts: `mandala-ast calls ... --format json | jq` (or JSON.parse) failed on the row.
+    (tmp_path / "s.py").write_text(
+        "from mandala_ast import Storage, op\n\n@op\ndef scale(x: float) -> float:\n    return x * 2\n\n"
+        "with Storage('s.db').run():\n    for x in [float('nan'), float('inf'), float('-inf'), 1.5]:\n"
+        "        scale(x)\n"
+    )
+    assert cli("run", "s.py", cwd=tmp_path).returncode == 0
+    proc = cli("calls", "s.db", "scale", "--format", "json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rows = _strict_json(proc.stdout)
+    assert [(row["x"], row["output"]) for row in rows] == [
+        ("NaN", "NaN"), ("Infinity", "Infinity"), ("-Infinity", "-Infinity"), (1.5, 3.0)]
+    assert [float(row["x"]) for row in rows[1:]] == [float("inf"), float("-inf"), 1.5]
