@@ -3,7 +3,10 @@ one project and its storage file, as a user runs pytest again and again."""
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -727,3 +730,26 @@ def test_a_cached_fixture_registering_a_teardown_is_an_error_not_a_loaded_value_
         result.assert_outcomes(errors=1)
         result.stdout.fnmatch_lines(["*FixtureError: cached_fixture 'server' registered a teardown*"])
     assert "ordinary @pytest.fixture" in result.stdout.str()
+
+
+def test_the_command_line_selects_a_cached_fixtures_calls_by_the_param_column_it_shows(pytester):
+    # `mandala-ast calls .mandala/pytest.db sized` shows a column request.param, but
+    # `--where request.param=2` was refused: "no column 'request.param' (columns: request, ...)".
+    pytester.makepyfile(
+        conftest=(
+            "from mandala_ast.pytest import cached_fixture\n\n"
+            "@cached_fixture(params=[1, 2])\ndef sized(request):\n    return [0] * request.param\n"
+        ),
+        test_sized="def test_sized(sized):\n    assert len(sized) in (1, 2)\n",
+    )
+    run(pytester)[0].assert_outcomes(passed=2)
+    db = str(pytester.path / ".mandala" / "pytest.db")
+    cli = [sys.executable, "-m", "mandala_ast.cli"]
+    shown = subprocess.run([*cli, "calls", db, "sized"], capture_output=True, text=True)
+    assert "request.param" in shown.stdout.splitlines()[0], shown.stderr
+    chosen = subprocess.run([*cli, "calls", db, "sized", "--where", "request.param=2", "--format", "json"],
+                            capture_output=True, text=True)
+    assert chosen.returncode == 0, chosen.stderr
+    assert [row["request.param"] for row in json.loads(chosen.stdout)] == [2]
+    gone = subprocess.run([*cli, "delete", db, "sized", "--where", "request.param=1", "--yes"], capture_output=True, text=True)
+    assert gone.returncode == 0 and gone.stdout.startswith("deleted 1 call"), gone.stderr

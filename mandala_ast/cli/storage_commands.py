@@ -117,7 +117,7 @@ def _count(text: str) -> int:
 def _cmd_calls(args: argparse.Namespace) -> int:
     with _catalog(args.db) as catalog:
         op = catalog.find_op(args.op)
-        calls = catalog.calls(op, where=_parse_where(args.where, op), limit=args.limit or None)
+        calls = catalog.calls(op, where=_parse_where(args.where, op, catalog), limit=args.limit or None)
     from ..runtime.column_names import clear_of
 
     columns = list(calls[0].values) if calls else list(op.columns)
@@ -175,13 +175,15 @@ def _time(stamp: float | None, full: bool) -> str:
     return moment.isoformat() if full else moment.strftime("%Y-%m-%d %H:%M")
 
 
-def _parse_where(items: list[str], op: Any) -> dict[str, Any]:
+def _parse_where(items: list[str], op: Any, catalog: Any) -> dict[str, Any]:
     where: dict[str, Any] = {}
     for item in items:
         column, sep, text = item.partition("=")
         if not sep or not column:
             raise UsageError(f"--where {item!r}: expected COL=VALUE, e.g. --where alpha=0.1")
-        if column not in op.columns and not column.startswith("**"):
+        # A column `calls` shows beside the parameters (a cached fixture's request.param) is
+        # an input the calls have, asked of the file only when the signature lacks it.
+        if column not in op.columns and not column.startswith("**") and not catalog.has_input(op, column):
             # A keyword argument a `**opts` parameter took is the column `**name`.
             star = f"; a keyword argument {op.name} took in its **-parameter is --where '**{item}'" if any(
                 c.startswith("**") for c in op.columns) else ""
@@ -530,7 +532,7 @@ def _cmd_delete(args: argparse.Namespace) -> int:
         raise UsageError("say which calls: --where COL=VALUE, or --all")
     with _catalog(args.db) as catalog:
         op = catalog.find_op(args.op)
-        row_ids = [call.row_id for call in catalog.calls(op, where=_parse_where(args.where, op))]
+        row_ids = [call.row_id for call in catalog.calls(op, where=_parse_where(args.where, op, catalog))]
     if not row_ids:
         print(f"no call of {op.name} matches; nothing deleted")
         return 0
