@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5+IN5+PD3"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5+IN5+PD5"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1194,8 +1194,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("M10", _TA, "            found, compiled = exact, True\n", "            found = exact\n", _COMPILER,
            "storage.provenance calls an input whose producer compiled code recorded inexact, when another "
            "argument of the call was not"),
-    Mutant("M11", _TA, "WHERE o.cid = ? AND c.created_at <= ? ORDER BY c.version_id = ? DESC, c.created_at LIMIT 1",
-           "WHERE o.cid = ? AND c.created_at <= ? AND ? IS NOT NULL ORDER BY c.created_at LIMIT 1",
+    Mutant("M11", _TA, "WHERE o.cid = ? AND c.created_at <= ? AND c.hid != ? ORDER BY c.version_id = ? DESC, c.created_at LIMIT 1",
+           "WHERE o.cid = ? AND c.created_at <= ? AND c.hid != ? AND ? IS NOT NULL ORDER BY c.created_at LIMIT 1",
            ("tests/test_structures.py",) + _COMPILER,
            "`inc(xs[2])` is attributed to an earlier call whose output is equal, not to the element's __item__ call"),
     Mutant("M12", _DE, "    \" CROSS JOIN main.calls c ON c.id = i.call_id AND c.created_at >= p.created_at\"\n",
@@ -2251,6 +2251,14 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("PD3", "mandala_ast/cli/storage_commands.py",
            ' and not catalog.has_input(op, column):\n', ":\n", ("tests/test_pytest.py",),
            "`calls --where request.param=2` on the pytest storage: refused, though `calls` shows that column"),
+    Mutant("PD4", "mandala_ast/runtime/tables.py",
+           "            found = producer_by_content(store, cid, created_at, call)\n",
+           '            found = producer_by_content(store, cid, created_at, b"")\n', ("tests/test_storage.py",),
+           "provenance names an op returning its argument (uncompiled `same(1)`) the producer of its own input"),
+    Mutant("PD5", "mandala_ast/runtime/stored_graphs.py",
+           "(p.created_at <= c.created_at AND p.id != c.id))", "(p.created_at <= c.created_at))",
+           ("tests/test_storage.py",),
+           "an op returning its argument is drawn feeding its own input (an edge from its output back into it)"),
 )
 
 

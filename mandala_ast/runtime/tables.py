@@ -55,12 +55,12 @@ WHERE b.hid = ?
 _BY_CONTENT_SQL = """
 SELECT c.hid, o.idx, v.op_name FROM call_outputs o
 JOIN calls c ON c.id = o.call_id JOIN versions v ON v.version_id = c.version_id
-WHERE o.cid = ? AND c.created_at <= ? ORDER BY c.version_id = ? DESC, c.created_at LIMIT 1
+WHERE o.cid = ? AND c.created_at <= ? AND c.hid != ? ORDER BY c.version_id = ? DESC, c.created_at LIMIT 1
 """
 _ITEM_BY_CONTENT_SQL = """
 SELECT c.hid, o.idx, v.op_name FROM call_outputs o
 JOIN calls c ON c.id = o.call_id JOIN versions v ON v.version_id = c.version_id
-WHERE o.cid = ? AND c.version_id = ? AND c.created_at <= ? ORDER BY c.created_at LIMIT 1
+WHERE o.cid = ? AND c.version_id = ? AND c.created_at <= ? AND c.hid != ? ORDER BY c.created_at LIMIT 1
 """
 
 
@@ -180,10 +180,10 @@ def provenance_table(store: SQLiteStore, op: Op) -> pd.DataFrame:
         elif compiled and created_at >= ELEMENTS_MARKED_INEXACT_SINCE:
             found = (None, None, None)  # a literal: raw, exactly
         elif compiled:  # stored when an element was recorded raw: it may be one
-            found = _item_by_content(store, cid, created_at)
+            found = _item_by_content(store, cid, created_at, call)
             compiled = found[0] is None
         else:
-            found = producer_by_content(store, cid, created_at)
+            found = producer_by_content(store, cid, created_at, call)
         rows.append(_provenance_row(call, name, found, compiled))
         if found[2] == BUILD_OP_NAME:
             rows += _element_rows(store, call, name, found[0])
@@ -211,7 +211,7 @@ def _element_rows(store: SQLiteStore, call: bytes, name: str, build: bytes) -> l
     found = store.conn.execute(_BUILD_INPUTS_SQL, (build,)).fetchall()
     for element, cid, exact, created_at, *source in sorted(found, key=_element_order):
         known = source[0] is not None
-        producer = tuple(source) if known else producer_by_content(store, cid, created_at)
+        producer = tuple(source) if known else producer_by_content(store, cid, created_at, build)
         rows.append(_provenance_row(call, name + element, producer, known or exact))
         if producer[2] == BUILD_OP_NAME:
             rows += _element_rows(store, call, name + element, producer[0])
@@ -224,17 +224,18 @@ def _element_order(row: tuple) -> tuple:
     return (0, int(inner), "") if inner.isdigit() else (1, 0, row[0])
 
 
-def producer_by_content(store: SQLiteStore, cid: bytes, before: float) -> tuple:
+def producer_by_content(store: SQLiteStore, cid: bytes, before: float, consumer: bytes) -> tuple:
     """``(call row id, output index, op name)`` of the earliest call stored at or before
     ``before`` with an output of content ``cid``, an element's ``__item__`` call first (a value
     taken from a stored collection, ``inc(xs[2])``, comes from it rather than from an earlier
-    call whose output happens to be equal); Nones when there is none."""
-    query = (cid, before, ITEM_VERSION_ID)
+    call whose output happens to be equal); Nones when there is none. Never ``consumer``, the
+    call given the value: stored at that moment, an op returning its argument matched itself."""
+    query = (cid, before, consumer, ITEM_VERSION_ID)
     return store.conn.execute(_BY_CONTENT_SQL, query).fetchone() or (None, None, None)
 
 
-def _item_by_content(store: SQLiteStore, cid: bytes, before: float) -> tuple:
-    query = (cid, ITEM_VERSION_ID, before)
+def _item_by_content(store: SQLiteStore, cid: bytes, before: float, consumer: bytes) -> tuple:
+    query = (cid, ITEM_VERSION_ID, before, consumer)
     return store.conn.execute(_ITEM_BY_CONTENT_SQL, query).fetchone() or (None, None, None)
 
 
