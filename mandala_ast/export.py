@@ -12,8 +12,11 @@ Tables of the flat file:
 - ``ops``: each op version with its table, signature, call count, source and the diff from the
   version before (searchable: full-text index on name and source).
 - ``call_index`` and ``edges``, and the ``calls`` view that joins them: for every input of
-  every call, the call that produced it (recorded by compiled code, else the earliest earlier
-  call that returned the same content), so producers link to consumers.
+  every call, the call that produced it, as ``storage.provenance`` has it (recorded by compiled
+  code, else the earliest earlier call that returned the same content, an element's
+  ``__item__`` call first), so producers link to consumers. The internal ``__item__`` and
+  ``__build__`` calls are in ``call_index`` and ``edges`` too (no table of their own): a
+  producer through them is named, and leads on.
 
 Exporting never unpickles (values are described from their codec, ``.npy`` header or pickle
 opcodes): it is safe on a storage you do not trust. Loading its values in Python is not.
@@ -41,26 +44,20 @@ from typing import Any
 
 from ._errors import ExportError
 from .export_files import remove_killed_exports_files, temp_path
+from .runtime.built import BUILD_OP_NAME, BUILD_VERSION_ID
 from .runtime.catalog import Catalog, StoredOp, Version, source_diff
 from .runtime.column_names import clear_of
 from .runtime.described import Opaque, is_scalar
+from .runtime.structures import ITEM_OP_NAME, ITEM_VERSION_ID
+from .runtime.tables import provenance_rows
 
 __all__ = ["ExportReport", "browse", "export_storage"]
 
 _INSTALL = "pip install 'mandala_ast[browse]'"
 _RESERVED = {"values", "ops", "calls", "call_index", "edges"}
-_EDGES_SQL = """
-SELECT c.hid, i.name, i.cid, COALESCE(s.hid, CASE WHEN c.exact = 0 THEN (
-         SELECT p.hid FROM call_outputs o JOIN calls p ON p.id = o.call_id
-         WHERE o.cid = i.cid AND p.created_at <= c.created_at AND p.id != c.id
-         ORDER BY p.created_at LIMIT 1) END),
-       COALESCE(i.src_index, CASE WHEN c.exact = 0 THEN (
-         SELECT o.idx FROM call_outputs o JOIN calls p ON p.id = o.call_id
-         WHERE o.cid = i.cid AND p.created_at <= c.created_at AND p.id != c.id
-         ORDER BY p.created_at LIMIT 1) END)
-FROM calls c JOIN call_inputs i ON i.call_id = c.id LEFT JOIN calls s ON s.id = i.src_call
-WHERE c.version_id = ?
-"""
+# The calls of the internal ops that stand between an op and the values it was given: an
+# element of a stored collection (its __item__ call), a collection built by hand (__build__).
+_INTERNAL_CALLS_SQL = "SELECT hid FROM calls WHERE version_id = ?"
 _CALLS_VIEW = """
 SELECT e.consumer AS call, ci.op AS op, ci.op_table AS op_table, e.input AS input,
        e.value AS value, e.producer AS producer_call, pi.op AS producer_op,
@@ -126,6 +123,9 @@ class _Exporter:
                 table = tables[version.version_id]
                 self._op_table(op, version, table)
                 op_rows.append(_op_row(op, version, before, table))
+        for name in [op.name for op in ops] + [ITEM_OP_NAME, BUILD_OP_NAME]:
+            self._edges(name)
+        self._internal_calls()
         self._metadata_tables(op_rows)
         return ExportReport(out, len(op_rows), self.calls, len(self.values))
 
@@ -143,7 +143,6 @@ class _Exporter:
         self.db["call_index"].insert_all(
             ({"call": row[names.key], "op": op.name, "version": version.number, "op_table": table} for row in rows),
             pk="call", replace=True)
-        self._edges(version)
         self.calls += len(rows)
 
     def _row(self, call: Any, names: _Columns) -> dict:
@@ -159,16 +158,26 @@ class _Exporter:
         row[names.created_at] = stamp.isoformat() if stamp else None
         return row
 
-    def _edges(self, version: Version) -> None:
-        rows = self.catalog.conn.execute(_EDGES_SQL, (version.stored_id,)).fetchall()
-        for _, _, cid, _, _ in rows:  # scalars too: `values` holds every value an edge names
-            self.values.setdefault(cid, None)
+    def _edges(self, op_name: str) -> None:
+        """An edge per input of each call of the op, to the producer storage.provenance names
+        (the same rows: an element of a list built by hand is an input of its own, ``xs[0]``)."""
+        rows = provenance_rows(self.catalog.store, op_name)
+        for row in rows:  # scalars too: `values` holds every value an edge names
+            self.values.setdefault(row["value"], None)
         self.db["edges"].insert_all(
-            ({"consumer": hid.hex(), "input": name, "value": cid.hex(),
-              "producer": producer.hex() if producer else None, "output_index": index}
-             for hid, name, cid, producer, index in rows),
+            ({"consumer": row["call"], "input": row["input"], "value": row["value"].hex(),
+              "producer": row["producer_call"], "output_index": row["output_index"]} for row in rows),
             batch_size=1000,
         )
+
+    def _internal_calls(self) -> None:
+        """The __item__ and __build__ calls in ``call_index`` (no table of their own), so that
+        a producer through them has its op, and its own edges lead on."""
+        for name, version_id in ((ITEM_OP_NAME, ITEM_VERSION_ID), (BUILD_OP_NAME, BUILD_VERSION_ID)):
+            hids = self.catalog.conn.execute(_INTERNAL_CALLS_SQL, (version_id,)).fetchall()
+            self.db["call_index"].insert_all(
+                ({"call": hid.hex(), "op": name, "version": 0, "op_table": None} for (hid,) in hids),
+                pk="call", replace=True)
 
     def _metadata_tables(self, op_rows: list[dict]) -> None:
         described = self.catalog.describe_values([c for c, v in self.values.items() if v is None])

@@ -270,6 +270,52 @@ class TestExport:
         values = [row["value"] for row in flat["values"].rows if row["type"] == "float"]
         assert "NaN" in values and any(v == 0 and math.copysign(1, v) < 0 for v in values if v != "NaN")
 
+    def test_the_calls_view_names_the_producers_provenance_names_through_elements_and_built_lists(self, tmp_path):
+        """The view's producer of `double(p)` for an element p of a stored MList was an earlier
+        `double` call that happened to return an equal value (provenance: the element's
+        __item__ call), and a producer through a list built by hand or an element was a call
+        id the file held nowhere: no op, no way on to the calls behind it."""
+        (tmp_path / "flow.py").write_text(textwrap.dedent("""
+            from mandala_ast import MList, Storage, op
+
+            @op
+            def double(x):
+                return 2 * x
+
+            @op
+            def total(xs):
+                return sum(xs)
+
+            @op
+            def parts(n) -> MList[int]:
+                return [i * 10 for i in range(n)]
+
+            storage = Storage("flow.db")
+            with storage.run():
+                t = total([double(x) for x in range(2)])
+                for p in parts(2):
+                    double(p)
+            for op_ in (double, total):
+                storage.provenance(op_).to_csv(f"{op_.__name__}.csv", index=False)
+        """))
+        proc = cli("run", "flow.py", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert cli("export", "flow.db", "flat.db", cwd=tmp_path).returncode == 0
+        flat = sqlite_utils.Database(tmp_path / "flat.db")
+        import csv
+
+        for name in ("double", "total"):
+            with open(tmp_path / f"{name}.csv", newline="") as file:
+                expected = {(r["call"], r["input"], r["producer_call"] or None, r["producer_op"] or None)
+                            for r in csv.DictReader(file)}
+            view = {(r["call"], r["input"], r["producer_call"], r["producer_op"])
+                    for r in flat.query("SELECT * FROM calls WHERE op_table = ?", [name])}
+            assert view == expected
+        # Through the element's __item__ call, on to the call of parts that returned the list.
+        item = next(flat.query("SELECT producer_call FROM calls WHERE producer_op = 'mandala_ast.__item__'"))
+        upstream = flat.query("SELECT producer_op FROM calls WHERE call = ? AND input = 'struct'", [item["producer_call"]])
+        assert [row["producer_op"] for row in upstream] == ["__main__.parts"]
+
     def test_text_that_is_no_utf8_a_file_name_decoded_by_os_exports_escaped(self, tmp_path):
         """Python text may hold lone surrogates (os.fsdecode of a name that is not UTF-8),
         which SQLite text cannot: the export crashed with a raw UnicodeEncodeError."""

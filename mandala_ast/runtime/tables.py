@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from .store import SQLiteStore
 
-__all__ = ["calls_table", "producer_by_content", "provenance_table", "value_series"]
+__all__ = ["PROVENANCE_COLUMNS", "calls_table", "producer_by_content", "provenance_rows", "provenance_table", "value_series"]
 
 _CALLS_SQL = """
 SELECT c.hid, c.cid, v.version, c.created_at, c.duration, c.version_id, c.deps_id
@@ -172,8 +172,19 @@ def provenance_table(store: SQLiteStore, op: Op) -> pd.DataFrame:
     """
     import pandas as pd
 
+    return pd.DataFrame(provenance_rows(store, op.name), columns=list(PROVENANCE_COLUMNS))
+
+
+#: provenance_table's columns; provenance_rows' rows have these keys, and ``value``.
+PROVENANCE_COLUMNS = ("call", "input", "producer_op", "producer_call", "output_index", "exact")
+
+
+def provenance_rows(store: SQLiteStore, op_name: str) -> list[dict]:
+    """provenance_table's rows as dicts, each also with ``value``, the input's content id
+    (bytes): what the flat export writes as its edges, so that it names the producers
+    ``storage.provenance`` names. Needs no pandas."""
     rows = []
-    query = store.conn.execute(_PROVENANCE_SQL, (op.name,)).fetchall()
+    query = store.conn.execute(_PROVENANCE_SQL, (op_name,)).fetchall()
     for call, name, cid, compiled, created_at, *exact in query:
         if exact[0] is not None:  # recorded history: exact, also in a call recorded inexact
             found, compiled = exact, True
@@ -184,16 +195,16 @@ def provenance_table(store: SQLiteStore, op: Op) -> pd.DataFrame:
             compiled = found[0] is None
         else:
             found = producer_by_content(store, cid, created_at, call)
-        rows.append(_provenance_row(call, name, found, compiled))
+        rows.append(_provenance_row(call, name, cid, found, compiled))
         if found[2] == BUILD_OP_NAME:
             rows += _element_rows(store, call, name, found[0])
-    columns = ["call", "input", "producer_op", "producer_call", "output_index", "exact"]
-    return pd.DataFrame(rows, columns=columns)
+    return rows
 
 
-def _provenance_row(call: bytes, name: str, found: tuple, exact: Any) -> dict:
+def _provenance_row(call: bytes, name: str, cid: bytes, found: tuple, exact: Any) -> dict:
     producer, index, producer_op = found
     return dict(
+        value=cid,
         call=call.hex(),
         input=name,
         producer_op=producer_op,
@@ -212,7 +223,7 @@ def _element_rows(store: SQLiteStore, call: bytes, name: str, build: bytes) -> l
     for element, cid, exact, created_at, *source in sorted(found, key=_element_order):
         known = source[0] is not None
         producer = tuple(source) if known else producer_by_content(store, cid, created_at, build)
-        rows.append(_provenance_row(call, name + element, producer, known or exact))
+        rows.append(_provenance_row(call, name + element, cid, producer, known or exact))
         if producer[2] == BUILD_OP_NAME:
             rows += _element_rows(store, call, name + element, producer[0])
     return rows
