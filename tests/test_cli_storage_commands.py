@@ -327,6 +327,24 @@ class TestWhy:
         assert proc.stdout.startswith("hit: __main__.f(x=1) is stored"), proc.stdout
         assert 'read pkg.mod up to its first storage block' in proc.stderr and 'mod.py, line 7' in proc.stderr
 
+    def test_why_of_a_script_that_parses_its_command_line_at_its_top_level_answers(self, tmp_path):
+        """A script calling argparse at its top level parsed `why`'s own command line on
+        import: "unrecognized arguments: why s.db sq 1 --import s.py", its usage, exit 2."""
+        (tmp_path / "s.py").write_text(
+            "import argparse\nfrom mandala_ast import Storage, op\n\n"
+            "parser = argparse.ArgumentParser()\nparser.add_argument('--n', type=int, default=3)\n"
+            "args = parser.parse_args()\n\n@op\ndef sq(x):\n    return x * x\n\n"
+            "if __name__ == '__main__':\n    with Storage('s.db').run():\n        [sq(i) for i in range(args.n)]\n")
+        assert cli("run", "s.py", "--n", "2", cwd=tmp_path).returncode == 0
+        proc = cli("why", "s.db", "sq", "1", "--import", "s.py", cwd=tmp_path)
+        assert proc.returncode == 0 and proc.stdout.startswith("hit: __main__.sq(x=1) is stored"), proc.stderr
+        # A script that needs arguments exits: said as such, naming the module, not a bare usage.
+        (tmp_path / "s.py").write_text((tmp_path / "s.py").read_text().replace("default=3", "required=True"))
+        proc = cli("why", "s.db", "sq", "1", "--import", "s.py", cwd=tmp_path)
+        assert proc.returncode == 2
+        assert "--import 's.py': its top level exited (status 2)" in proc.stderr, proc.stderr
+        assert "unrecognized arguments" not in proc.stderr
+
     def test_module_without_the_op(self, db):
         (db.parent / "other.py").write_text("x = 1\n")
         proc = cli("why", str(db), "make_data", "200", "--import", "other.py", cwd=db.parent)

@@ -323,12 +323,30 @@ def _import(name: str) -> Any:
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
         try:
-            spec.loader.exec_module(module)
+            with _no_arguments(spec.origin or name):
+                spec.loader.exec_module(module)
         except BlockRefusedError as exc:
             _say_stopped(name, exc)
+        except SystemExit as exc:  # argparse at its top level, run without its arguments
+            raise UsageError(
+                f"--import {name!r}: its top level exited (status {exc.code}) as it would run with no "
+                "arguments: a script that parses its command line on import cannot be read; parse "
+                "it under `if __name__ == '__main__':`") from None
         except Exception as exc:
             raise _import_failed(name, exc) from None
     return module
+
+
+@contextlib.contextmanager
+def _no_arguments(path: str) -> Iterator[None]:
+    """``sys.argv`` as the module's top level would see it run alone with no arguments: a
+    script parsing its command line there (argparse) parsed ``why``'s own."""
+    saved = sys.argv
+    sys.argv = [path]
+    try:
+        yield
+    finally:
+        sys.argv = saved
 
 
 def _say_stopped(name: str, exc: BlockRefusedError) -> None:
