@@ -54,7 +54,10 @@ from .runtime.tables import provenance_rows
 __all__ = ["ExportReport", "browse", "export_storage"]
 
 _INSTALL = "pip install 'mandala_ast[browse]'"
-_RESERVED = {"values", "ops", "calls", "call_index", "edges"}
+#: The flat file's own tables, view and indexes (SQLite's names ignore case, and share one
+#: namespace): an op's table takes another name.
+_RESERVED = {"values", "ops", "calls", "call_index", "edges", "idx_edges_consumer", "idx_edges_producer"}
+_RESERVED_PREFIXES = ("sqlite_", "ops_fts")  # SQLite's own tables; the ops table's full-text index
 # The calls of the internal ops that stand between an op and the values it was given: an
 # element of a stored collection (its __item__ call), a collection built by hand (__build__).
 _INTERNAL_CALLS_SQL = "SELECT hid FROM calls WHERE version_id = ?"
@@ -294,19 +297,32 @@ def _refuse_a_storage(out: Path) -> None:
 
 def _table_names(catalog: Catalog, ops: list[StoredOp]) -> dict[bytes, str]:
     """``fit_ridge`` for an op's only version, ``fit_ridge_v1``, ``_v2``... (oldest first) when it
-    has several; the full
-    name when two modules define ops of one name."""
+    has several; the full name when two modules define ops of one name; ``op_values`` for a
+    name the file's own tables or SQLite's have; ``F_2`` for a name another table has in
+    another case (SQLite's names ignore it). The ``ops`` table says which is whose."""
     short = [op.short_name for op in ops]
-    names = {}
+    names: dict[bytes, str] = {}
+    taken = set(_RESERVED)  # lower case: `f` and `F` would be one table
     for op in ops:
         base = op.short_name if short.count(op.short_name) == 1 else op.name.replace(".", "_")
-        base = f"op_{base}" if base in _RESERVED else base
+        own = base.lower() in _RESERVED or base.lower().startswith(_RESERVED_PREFIXES)
+        base = f"op_{base}" if own else base
         # Numbered by age: a code change keeps the op's version= number, so that is no name.
         # A rename's alias (it shares the old version's calls) is no table: not counted.
         ids = [v.version_id for v in catalog.versions(op) if v.stored_id == v.version_id]
         for age, version_id in enumerate(ids, 1):
-            names[version_id] = base if len(ids) == 1 else f"{base}_v{age}"
+            names[version_id] = _unique(base if len(ids) == 1 else f"{base}_v{age}", taken)
     return names
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    """``name``, or ``name_2``, ``name_3``... when a table of that name, in any case, is taken."""
+    candidate, number = name, 1
+    while candidate.lower() in taken:
+        number += 1
+        candidate = f"{name}_{number}"
+    taken.add(candidate.lower())
+    return candidate
 
 
 def _require(module: str) -> Any:

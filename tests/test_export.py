@@ -316,6 +316,40 @@ class TestExport:
         upstream = flat.query("SELECT producer_op FROM calls WHERE call = ? AND input = 'struct'", [item["producer_call"]])
         assert [row["producer_op"] for row in upstream] == ["__main__.parts"]
 
+    def test_ops_whose_names_differ_only_in_case_or_are_sqlites_own_export_each_to_its_table(self, tmp_path):
+        """SQLite's table names ignore case: ops `f` and `F` (or `Ops` beside the ops table)
+        failed the export, "table "f" already exists", and `sqlite_stat1` is SQLite's own."""
+        (tmp_path / "names.py").write_text(textwrap.dedent("""
+            from mandala_ast import Storage, op
+
+            @op
+            def f(x):
+                return x + 1
+
+            @op
+            def F(x):
+                return x * 100
+
+            @op
+            def Ops(x):
+                return -x
+
+            @op
+            def sqlite_stat1(x):
+                return x * 2
+
+            with Storage("names.db").run():
+                f(1), F(1), Ops(1), sqlite_stat1(1)
+        """))
+        assert cli("run", "names.py", cwd=tmp_path).returncode == 0
+        proc = cli("export", "names.db", "flat.db", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        flat = sqlite_utils.Database(tmp_path / "flat.db")
+        tables = {row["name"]: row["table_name"] for row in flat["ops"].rows}
+        outputs = {name: [row["output"] for row in flat[table].rows] for name, table in tables.items()}
+        assert outputs == {"__main__.f": [2], "__main__.F": [100], "__main__.Ops": [-1], "__main__.sqlite_stat1": [2]}
+        assert len({table.lower() for table in tables.values()}) == 4
+
     def test_text_that_is_no_utf8_a_file_name_decoded_by_os_exports_escaped(self, tmp_path):
         """Python text may hold lone surrogates (os.fsdecode of a name that is not UTF-8),
         which SQLite text cannot: the export crashed with a raw UnicodeEncodeError."""
