@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5+IN5+PD9"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5+IN5+PD10"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -2269,6 +2269,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "`why --import s.py` of a script with argparse at its top level parses why's own command line: exit 2"),
     Mutant("PD9", "mandala_ast/export.py", "    while candidate.lower() in taken:\n", "    while candidate in taken:\n",
            ("tests/test_export.py",), "the export of ops `f` and `F` fails: SQLite's table names ignore case"),
+    Mutant("PD10", "mandala_ast/export.py", "        sql = _case_distinct([names.key, *columns])\n",
+           "        sql = {c: c for c in [names.key, *columns]}\n", ("tests/test_export.py",),
+           "the export of an op `g(x, X)` fails: SQLite's column names ignore case"),
 )
 
 

@@ -140,9 +140,11 @@ class _Exporter:
         columns = {c: _column_type(c, set(opaque), rows) for c in names.values}
         columns.update({names.types[c]: str for c in opaque})
         columns.update({names.version: int, names.created_at: str, names.duration: float})
-        self.db[table].create({names.key: str, **columns}, pk=names.key,
-                              foreign_keys=[(c, "values", "id") for c in opaque] or None)
-        self.db[table].insert_all(rows, batch_size=1000)
+        # SQLite's column names ignore case: `X` after `x` (arguments first) becomes `X_2`.
+        sql = _case_distinct([names.key, *columns])
+        self.db[table].create({sql[c]: kind for c, kind in {names.key: str, **columns}.items()}, pk=names.key,
+                              foreign_keys=[(sql[c], "values", "id") for c in opaque] or None)
+        self.db[table].insert_all(({sql[c]: value for c, value in row.items()} for row in rows), batch_size=1000)
         self.db["call_index"].insert_all(
             ({"call": row[names.key], "op": op.name, "version": version.number, "op_table": table} for row in rows),
             pk="call", replace=True)
@@ -313,6 +315,13 @@ def _table_names(catalog: Catalog, ops: list[StoredOp]) -> dict[bytes, str]:
         for age, version_id in enumerate(ids, 1):
             names[version_id] = _unique(base if len(ids) == 1 else f"{base}_v{age}", taken)
     return names
+
+
+def _case_distinct(names: list[str]) -> dict[str, str]:
+    """Each of ``names`` to itself, or, where an earlier one has it in another case, to
+    :func:`_unique`'s ``name_2``: SQLite's table and column names ignore case."""
+    taken: set[str] = set()
+    return {name: _unique(name, taken) for name in names}
 
 
 def _unique(name: str, taken: set[str]) -> str:

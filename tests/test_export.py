@@ -350,6 +350,32 @@ class TestExport:
         assert outputs == {"__main__.f": [2], "__main__.F": [100], "__main__.Ops": [-1], "__main__.sqlite_stat1": [2]}
         assert len({table.lower() for table in tables.values()}) == 4
 
+    def test_arguments_whose_names_differ_only_in_case_export_each_to_its_column(self, tmp_path):
+        """`def g(x, X)`: SQLite's column names ignore case, and the export failed with
+        "duplicate column name: X"; so did `A_type` beside the type column of an array `a`."""
+        (tmp_path / "cols.py").write_text(textwrap.dedent("""
+            from mandala_ast import Storage, op
+
+            @op
+            def g(x, X):
+                return x - X
+
+            @op
+            def h(a, A_type):
+                return len(a)
+
+            with Storage("cols.db").run():
+                g(1, 10), h([1, 2], "t")
+        """))
+        assert cli("run", "cols.py", cwd=tmp_path).returncode == 0
+        proc = cli("export", "cols.db", "flat.db", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        flat = sqlite_utils.Database(tmp_path / "flat.db")
+        (g,) = flat["g"].rows
+        assert (g["x"], g["X_2"], g["output"]) == (1, 10, -9)
+        (h,) = flat["h"].rows
+        assert (h["A_type"], h["a_type_2"], h["output"]) == ("t", "list 20 B", 2)  # the argument keeps its name
+
     def test_text_that_is_no_utf8_a_file_name_decoded_by_os_exports_escaped(self, tmp_path):
         """Python text may hold lone surrogates (os.fsdecode of a name that is not UTF-8),
         which SQLite text cannot: the export crashed with a raw UnicodeEncodeError."""
