@@ -49,7 +49,7 @@ from .runtime.catalog import Catalog, StoredOp, Version, source_diff
 from .runtime.column_names import clear_of
 from .runtime.described import Opaque, is_scalar
 from .runtime.structures import ITEM_OP_NAME, ITEM_VERSION_ID
-from .runtime.tables import provenance_rows
+from .runtime.tables import DELETED_CALL, provenance_rows
 
 __all__ = ["ExportReport", "browse", "export_storage"]
 
@@ -169,6 +169,11 @@ class _Exporter:
         rows = provenance_rows(self.catalog.store, op_name)
         for row in rows:  # scalars too: `values` holds every value an edge names
             self.values.setdefault(row["value"], None)
+        # A producer deleted without its dependents: in call_index as provenance names it.
+        self.db["call_index"].insert_all(
+            ({"call": row["producer_call"], "op": row["producer_op"], "version": None, "op_table": None}
+             for row in rows if row["producer_op"] == DELETED_CALL),
+            pk="call", replace=True)
         self.db["edges"].insert_all(
             ({"consumer": row["call"], "input": row["input"], "value": row["value"].hex(),
               "producer": row["producer_call"], "output_index": row["output_index"]} for row in rows),

@@ -316,6 +316,34 @@ class TestExport:
         upstream = flat.query("SELECT producer_op FROM calls WHERE call = ? AND input = 'struct'", [item["producer_call"]])
         assert [row["producer_op"] for row in upstream] == ["__main__.parts"]
 
+    def test_a_producer_deleted_without_its_dependents_is_named_a_deleted_call_as_provenance_names_it(self, tmp_path):
+        """The view named no op for a producer `delete_calls(..., dependents=False)` removed,
+        where storage.provenance names it `<deleted call>`: the same as a raw input."""
+        (tmp_path / "d.py").write_text(textwrap.dedent("""
+            import json
+            from mandala_ast import Storage, op
+
+            @op
+            def inc(x: int) -> int:
+                return x + 1
+
+            storage = Storage("d.db")
+            with storage.run():
+                y = inc(inc(1))
+            first = storage.df(inc).sort_values("x")["call"].iloc[0]
+            storage.delete_calls([first], dependents=False)
+            rows = storage.provenance(inc)[["input", "producer_call", "producer_op"]].values.tolist()
+            print(json.dumps([first, rows]))
+        """))
+        proc = cli("run", "d.py", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        first, rows = json.loads(proc.stdout)
+        assert rows == [["x", first, "<deleted call>"]]
+        assert cli("export", "d.db", "flat.db", cwd=tmp_path).returncode == 0
+        flat = sqlite_utils.Database(tmp_path / "flat.db")
+        view = [[r["input"], r["producer_call"], r["producer_op"]] for r in flat.query("SELECT * FROM calls")]
+        assert view == rows
+
     def test_ops_whose_names_differ_only_in_case_or_are_sqlites_own_export_each_to_its_table(self, tmp_path):
         """SQLite's table names ignore case: ops `f` and `F` (or `Ops` beside the ops table)
         failed the export, "table "f" already exists", and `sqlite_stat1` is SQLite's own."""

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from .store import SQLiteStore
 
-__all__ = ["PROVENANCE_COLUMNS", "calls_table", "producer_by_content", "provenance_rows", "provenance_table", "value_series"]
+__all__ = ["DELETED_CALL", "PROVENANCE_COLUMNS", "calls_table", "producer_by_content", "provenance_rows", "provenance_table", "value_series"]
 
 _CALLS_SQL = """
 SELECT c.hid, c.cid, v.version, c.created_at, c.duration, c.version_id, c.deps_id
@@ -30,6 +30,8 @@ SELECT c.hid, e.{key}, e.cid FROM versions v
 CROSS JOIN calls c ON c.version_id = v.version_id CROSS JOIN {table} e ON e.call_id = c.id
 WHERE v.op_name = ?
 """
+#: The op provenance names for a producer deleted without its dependents (its id is kept).
+DELETED_CALL = "<deleted call>"
 _PROVENANCE_SQL = """
 SELECT c.hid, i.name, i.cid, c.exact, c.created_at,
        COALESCE(exact_c.hid, gone.hid), i.src_index,
