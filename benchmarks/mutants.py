@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5+IN5+PD11"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5+IN5+PD12"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -2275,6 +2275,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("PD11", "mandala_ast/export.py", '             for row in rows if row["producer_op"] == DELETED_CALL),\n',
            "             for row in rows if False),\n", ("tests/test_export.py",),
            "the export's calls view names no op for a producer deleted without its dependents (provenance: <deleted call>)"),
+    Mutant("PD12", "mandala_ast/runtime/fixtures.py",
+           '            return ValueEncodingError(f"{fixture}{str(exc)[len(own):]}{hint}")\n',
+           '            return ValueEncodingError(f"{exc}{hint}")\n', ("tests/test_pytest.py",),
+           "a received fixture that cannot be hashed is reported as the argument of `op conftest.name`, an op the user never wrote"),
 )
 
 

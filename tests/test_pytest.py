@@ -753,3 +753,21 @@ def test_the_command_line_selects_a_cached_fixtures_calls_by_the_param_column_it
     assert [row["request.param"] for row in json.loads(chosen.stdout)] == [2]
     gone = subprocess.run([*cli, "delete", db, "sized", "--where", "request.param=1", "--yes"], capture_output=True, text=True)
     assert gone.returncode == 0 and gone.stdout.startswith("deleted 1 call"), gone.stderr
+
+
+def test_a_received_fixture_that_cannot_be_hashed_is_named_with_the_cached_fixture_not_an_op(pytester):
+    # The error said "op conftest.from_db, argument 'conn': cannot hash...": an op the user
+    # never wrote, for the cached fixture from_db.
+    pytester.makepyfile(
+        conftest=(
+            "import threading\nimport pytest\nfrom mandala_ast.pytest import cached_fixture\n\n"
+            "@pytest.fixture\ndef conn():\n    return threading.Lock()\n\n"
+            "@cached_fixture\ndef from_db(conn):\n    return 5\n"
+        ),
+        test_db="def test_db(from_db):\n    assert from_db == 5\n",
+    )
+    result, _ = run(pytester)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*ValueEncodingError: cached_fixture 'from_db' (conftest.py), argument 'conn'*"
+                                 "ignore=('conn',))"])
+    assert "Error: op conftest.from_db" not in result.stdout.str()
