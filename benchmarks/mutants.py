@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5+IN5+PD12"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5+IN5+PD14"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -1522,7 +1522,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("PN6", "mandala_ast/pytest.py", "        if name in self.PER_TEST:\n", "        if False:\n",
            ("tests/test_pytest.py",),
            "a cached fixture choosing its value by the test's marker serves the first test's value to every test"),
-    Mutant("PN7", "mandala_ast/pytest.py", "        self.unkeyed.append(f\"config.getoption({name!r})\")\n", "",
+    Mutant("PN7", "mandala_ast/pytest.py", "        self.unkeyed.append(f\"{self.spelled}.getoption({name!r})\")\n", "",
            ("tests/test_pytest.py",),
            "a cached fixture sized by a command-line option (--size=7) loads the value another run's option made"),
     # -- session 9: deletion, verify and export leftovers
@@ -2279,6 +2279,13 @@ MUTANTS: tuple[Mutant, ...] = (
            '            return ValueEncodingError(f"{fixture}{str(exc)[len(own):]}{hint}")\n',
            '            return ValueEncodingError(f"{exc}{hint}")\n', ("tests/test_pytest.py",),
            "a received fixture that cannot be hashed is reported as the argument of `op conftest.name`, an op the user never wrote"),
+    Mutant("PD13", "mandala_ast/pytest.py",
+           '            received["pytestconfig"] = _WatchedConfig(received["pytestconfig"], watched.unkeyed, "pytestconfig")\n',
+           "            pass\n", ("tests/test_pytest.py",),
+           "a cached fixture reading an option through pytestconfig loads the value another run's option made"),
+    Mutant("PD14", "mandala_ast/pytest.py", "    def session(self) -> _WatchedSession:\n",
+           "    def _session(self) -> _WatchedSession:\n", ("tests/test_pytest.py",),
+           "a cached fixture reading an option through request.session.config loads the value another run's option made"),
 )
 
 

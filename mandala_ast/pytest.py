@@ -117,7 +117,9 @@ class _Fixture:
     def op(self) -> FixtureOp:
         from .runtime.fixtures import FixtureOp
 
-        return FixtureOp(self.fn, ignore=self.ignore)
+        # pytestconfig is the run's Config, as request.config is: never hashed, its reads watched.
+        config = ("pytestconfig",) if "pytestconfig" in inspect.signature(self.fn).parameters else ()
+        return FixtureOp(self.fn, ignore=(*self.ignore, *config))
 
     def value(self, request: pytest.FixtureRequest, received: dict[str, Any]) -> Any:
         session = request.config.stash.get(_SESSION, None)
@@ -126,6 +128,8 @@ class _Fixture:
         watched = _WatchedRequest(request)
         if self.takes_request:
             received["request"] = watched
+        if "pytestconfig" in received:
+            received["pytestconfig"] = _WatchedConfig(received["pytestconfig"], watched.unkeyed, "pytestconfig")
         cache = session.cache()
         value = cache.get(self.op, self.name, received)
         if watched.unkeyed:
@@ -160,11 +164,17 @@ class _WatchedRequest:
 
     @property
     def config(self) -> _WatchedConfig:
-        return _WatchedConfig(self.request.config, self.unkeyed)
+        return _WatchedConfig(self.request.config, self.unkeyed, "request.config")
+
+    @property
+    def session(self) -> _WatchedSession:
+        return _WatchedSession(self.request.session, self.unkeyed)
 
     def getfixturevalue(self, argname: str) -> Any:
         if argname == "monkeypatch":  # its patches are the point, and a loaded value makes none
             self.unkeyed.append(f"getfixturevalue({argname!r})")
+        if argname == "pytestconfig":
+            return self.config
         return self.request.getfixturevalue(argname)
 
     def addfinalizer(self, finalizer: Callable[[], object]) -> None:
@@ -180,22 +190,41 @@ class _WatchedRequest:
 
 
 class _WatchedConfig:
-    """``request.config`` for a cached fixture's body: notes the options it reads."""
+    """``request.config`` (or ``request.session.config``, or the ``pytestconfig`` fixture,
+    as ``spelled`` says) for a cached fixture's body: notes the options it reads."""
 
-    def __init__(self, config: pytest.Config, unkeyed: list[str]) -> None:
-        self.wrapped, self.unkeyed = config, unkeyed
+    #: Config attributes that hold the command line (the options, the paths given).
+    OPTIONS = frozenset({"option", "invocation_params", "known_args_namespace", "args"})
+
+    def __init__(self, config: pytest.Config, unkeyed: list[str], spelled: str) -> None:
+        self.wrapped, self.unkeyed, self.spelled = config, unkeyed, spelled
 
     def getoption(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        self.unkeyed.append(f"config.getoption({name!r})")
+        self.unkeyed.append(f"{self.spelled}.getoption({name!r})")
         return self.wrapped.getoption(name, *args, **kwargs)
 
     def getini(self, name: str) -> Any:
-        self.unkeyed.append(f"config.getini({name!r})")
+        self.unkeyed.append(f"{self.spelled}.getini({name!r})")
         return self.wrapped.getini(name)
 
     def __getattr__(self, name: str) -> Any:
-        if name == "option":
-            self.unkeyed.append("config.option")
+        if name in self.OPTIONS:
+            self.unkeyed.append(f"{self.spelled}.{name}")
+        return getattr(self.wrapped, name)
+
+
+class _WatchedSession:
+    """``request.session`` for a cached fixture's body: its ``config`` is watched as
+    ``request.config`` is (reading an option through it loaded another run's value)."""
+
+    def __init__(self, session: pytest.Session, unkeyed: list[str]) -> None:
+        self.wrapped, self.unkeyed = session, unkeyed
+
+    @property
+    def config(self) -> _WatchedConfig:
+        return _WatchedConfig(self.wrapped.config, self.unkeyed, "request.session.config")
+
+    def __getattr__(self, name: str) -> Any:
         return getattr(self.wrapped, name)
 
 
@@ -234,9 +263,9 @@ def _unkeyed_read(name: str, read: str) -> str:
             "and the tests would get a value with nothing behind it. Cache the data in a plain "
             f"cached_fixture and do the setup and teardown in an ordinary @pytest.fixture that receives {name!r}"
         )
-    if read.startswith("config."):
+    if "config." in read:  # request.config, request.session.config, pytestconfig
         return (
-            f"cached_fixture {name!r} read request.{read}, which the command line or ini file sets, "
+            f"cached_fixture {name!r} read {read}, which the command line or ini file sets, "
             "but only request.param is part of its key: a value computed with other options would "
             "be loaded. Receive a plain @pytest.fixture that returns the option instead: its value is keyed"
         )

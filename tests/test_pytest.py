@@ -771,3 +771,25 @@ def test_a_received_fixture_that_cannot_be_hashed_is_named_with_the_cached_fixtu
     result.stdout.fnmatch_lines(["*ValueEncodingError: cached_fixture 'from_db' (conftest.py), argument 'conn'*"
                                  "ignore=('conn',))"])
     assert "Error: op conftest.from_db" not in result.stdout.str()
+
+
+@pytest.mark.parametrize(("signature", "reads"), [
+    ("request", "request.session.config.getoption('size')"),
+    ("pytestconfig", "pytestconfig.getoption('size')"),
+])
+def test_a_cached_fixture_reading_an_option_through_the_session_or_pytestconfig_is_an_error(pytester, signature, reads):
+    # Only request.config was watched: `pytest --size=7` loaded the list `--size=5` made when
+    # the body read the option through request.session.config, or through the pytestconfig
+    # fixture left out of the key as the error for receiving it (unhashable) advised.
+    pytester.makepyfile(
+        conftest=(
+            "from mandala_ast.pytest import cached_fixture\n\n"
+            "def pytest_addoption(parser):\n    parser.addoption('--size', type=int, default=5)\n\n"
+            f"@cached_fixture\ndef dataset({signature}):\n    return list(range({reads}))\n"
+        ),
+        test_size="def test_size(dataset, request):\n    assert len(dataset) == request.config.getoption('size')\n",
+    )
+    for size in ("5", "7"):
+        result, _ = run(pytester, f"--size={size}")
+        result.assert_outcomes(errors=1)
+        result.stdout.fnmatch_lines([f"*FixtureError: cached_fixture 'dataset' read {reads}*"])
