@@ -484,3 +484,15 @@ def test_calls_as_json_with_a_nan_or_infinite_float_is_valid_json_that_float_rea
     assert [(row["x"], row["output"]) for row in rows] == [
         ("NaN", "NaN"), ("Infinity", "Infinity"), ("-Infinity", "-Infinity"), (1.5, 3.0)]
     assert [float(row["x"]) for row in rows[1:]] == [float("inf"), float("-inf"), 1.5]
+
+
+def test_where_naming_a_star_parameter_without_its_star_points_at_its_column(tmp_path):
+    # `--where rest=(2,)` for `f(a, *rest, **opts)` advised `--where '**rest=(2,)'`, the column
+    # of a keyword argument named rest, which no call has: the *-parameter's column is *rest.
+    (tmp_path / "s.py").write_text("from mandala_ast import Storage, op\n\n@op\ndef f(a, *rest, **opts):\n"
+                                   "    return a + sum(rest)\n\nwith Storage('s.db').run():\n    f(1, 2)\n")
+    assert cli("run", "s.py", cwd=tmp_path).returncode == 0
+    proc = cli("calls", "s.db", "f", "--where", "rest=(2,)", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "the *-parameter rest is the column *rest: --where '*rest=(2,)'" in proc.stderr, proc.stderr
+    assert cli("calls", "s.db", "f", "--where", "*rest=(2,)", cwd=tmp_path).stdout.count("\n") == 2

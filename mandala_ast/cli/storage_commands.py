@@ -184,10 +184,8 @@ def _parse_where(items: list[str], op: Any, catalog: Any) -> dict[str, Any]:
         # A column `calls` shows beside the parameters (a cached fixture's request.param) is
         # an input the calls have, asked of the file only when the signature lacks it.
         if column not in op.columns and not column.startswith("**") and not catalog.has_input(op, column):
-            # A keyword argument a `**opts` parameter took is the column `**name`.
-            star = f"; a keyword argument {op.name} took in its **-parameter is --where '**{item}'" if any(
-                c.startswith("**") for c in op.columns) else ""
-            raise UsageError(f"--where {item!r}: op {op.name} has no column {column!r} (columns: {', '.join(op.columns)}){star}")
+            raise UsageError(f"--where {item!r}: op {op.name} has no column {column!r} "
+                             f"(columns: {', '.join(op.columns)}){_star_hint(op, column, item)}")
         value = literal(text)
         if column in where and where[column] != value:
             # All must hold, and a call has one value there: keeping the last would act on calls
@@ -196,6 +194,16 @@ def _parse_where(items: list[str], op: Any, catalog: Any) -> dict[str, Any]:
                              "every --where must hold, and no call has two values there")
         where[column] = value
     return where
+
+
+def _star_hint(op: Any, column: str, item: str) -> str:
+    """What ``--where rest=...`` may have meant: the ``*rest`` parameter's column (its tuple),
+    or a keyword argument a ``**opts`` parameter took, the column ``**rest``."""
+    if f"*{column}" in op.columns:
+        return f"; the *-parameter {column} is the column *{column}: --where '*{item}'"
+    if any(c.startswith("**") for c in op.columns):
+        return f"; a keyword argument {op.name} took in its **-parameter is --where '**{item}'"
+    return ""
 
 
 def literal(text: str) -> Any:
