@@ -793,3 +793,18 @@ def test_a_cached_fixture_reading_an_option_through_the_session_or_pytestconfig_
         result, _ = run(pytester, f"--size={size}")
         result.assert_outcomes(errors=1)
         result.stdout.fnmatch_lines([f"*FixtureError: cached_fixture 'dataset' read {reads}*"])
+
+
+def test_a_param_that_cannot_be_hashed_is_named_as_the_cached_fixtures_param_not_an_ops_argument(pytester):
+    # "op conftest.locked, argument 'request.param': cannot hash a value of type lock".
+    pytester.makepyfile(
+        conftest=(
+            "import threading\nfrom mandala_ast.pytest import cached_fixture\n\n"
+            "@cached_fixture(params=[threading.Lock()])\ndef locked(request):\n    return 1\n"
+        ),
+        test_locked="def test_locked(locked):\n    assert locked == 1\n",
+    )
+    result, _ = run(pytester)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*ValueEncodingError: cached_fixture 'locked' (conftest.py), its param: cannot hash*"])
+    assert "Error: op conftest.locked" not in result.stdout.str()

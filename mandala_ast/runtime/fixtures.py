@@ -248,7 +248,12 @@ def _with_ignore_hint(exc: ValueEncodingError, op: FixtureOp, name: str, kwargs:
     own = f"op {op.name}, argument "
     if not str(exc).startswith(own):
         return exc
-    fixture = f"cached_fixture {name!r} ({_shown_path(op.fn.__code__.co_filename)}), argument "
+    detail = str(exc)[len(own):]
+    fixture = f"cached_fixture {name!r} ({_shown_path(op.fn.__code__.co_filename)}), "
+    if detail.startswith(repr(PARAM_INPUT)):
+        return ValueEncodingError(
+            f"{fixture}its param{detail[len(repr(PARAM_INPUT)):]}; a param is part of the fixture's key: "
+            "give params= values that can be hashed (plain data, or a name the body builds the object from)")
     for arg, value in kwargs.items():
         if arg == "request" or arg in op.ignore:  # request: only its param is hashed
             continue
@@ -256,8 +261,8 @@ def _with_ignore_hint(exc: ValueEncodingError, op: FixtureOp, name: str, kwargs:
             content_id(value)
         except UnhashableError:
             hint = f"; leave it out of the fixture's key with @cached_fixture(ignore=({arg!r},))"
-            return ValueEncodingError(f"{fixture}{str(exc)[len(own):]}{hint}")
-    return exc
+            return ValueEncodingError(f"{fixture}argument {detail}{hint}")
+    return ValueEncodingError(f"{fixture}argument {detail}")
 
 
 @contextmanager
