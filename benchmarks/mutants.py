@@ -2276,7 +2276,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "             for row in rows if False),\n", ("tests/test_export.py",),
            "the export's calls view names no op for a producer deleted without its dependents (provenance: <deleted call>)"),
     Mutant("PD12", "mandala_ast/runtime/fixtures.py",
-           '            return ValueEncodingError(f"{fixture}{str(exc)[len(own):]}{hint}")\n',
+           '            return ValueEncodingError(f"{fixture}argument {detail}{hint}")\n',
            '            return ValueEncodingError(f"{exc}{hint}")\n', ("tests/test_pytest.py",),
            "a received fixture that cannot be hashed is reported as the argument of `op conftest.name`, an op the user never wrote"),
     Mutant("PD13", "mandala_ast/pytest.py",
