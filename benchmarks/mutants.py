@@ -1513,7 +1513,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "        elif isinstance(item, dict):\n            todo += itertools.islice(itertools.chain(item.keys(), item.values()), budget)\n",
            "", ("tests/test_pytest.py",),
            "a cached fixture returning {'dir': <a path in pytest's temporary directory>} is stored, and loaded once pytest removed it"),
-    Mutant("PN4", "mandala_ast/runtime/query/block.py", "    if _an_ipython_cell(frame):\n", "    if False:\n",
+    Mutant("PN4", "mandala_ast/runtime/query/block.py", "    elif _an_ipython_cell(frame):\n", "    elif False:\n",
            ("tests/test_ipython.py",),
            "a query block in a cell run before %load_ext says to use `mandala-ast run`, never %load_ext"),
     Mutant("PN5", _VE, "        return int(usage.sum() if hasattr(usage, \"sum\") else usage) <= _WATCHED_BYTES\n",
