@@ -175,7 +175,13 @@ class _WatchedRequest:
             self.unkeyed.append(f"getfixturevalue({argname!r})")
         if argname == "pytestconfig":
             return self.config
-        return self.request.getfixturevalue(argname)
+        value = self.request.getfixturevalue(argname)
+        # A fetched fixture counts by its code, as a helper: one the test is parametrized over
+        # has another value for each param, which no key holds.
+        callspec = getattr(self.request.node, "callspec", None)
+        if callspec is not None and argname in callspec.params:
+            self.unkeyed.append(f"parametrized {argname!r}")
+        return value
 
     def addfinalizer(self, finalizer: Callable[[], object]) -> None:
         # A teardown undoes a setup the body made (a server started, a file written), which a
@@ -256,6 +262,14 @@ def _unkeyed_read(name: str, read: str) -> str:
     """Why a cached fixture that read ``request.<read>`` cannot be cached, and what to do."""
     if read == "getfixturevalue('monkeypatch')":
         return _patches_lost(name, "fetched monkeypatch (request.getfixturevalue)")
+    if read.startswith("parametrized "):
+        fetched = read.partition(" ")[2]
+        return (
+            f"cached_fixture {name!r} fetched the parametrized fixture {fetched} with "
+            "request.getfixturevalue, which counts by its code, not its value: the value computed "
+            f"for one of its params would be loaded for the others. Receive {fetched} as an "
+            "argument instead: its value (or its stored call) is then part of the key"
+        )
     if read == "addfinalizer":
         return (
             f"cached_fixture {name!r} registered a teardown (request.addfinalizer): a stored value is "

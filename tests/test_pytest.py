@@ -808,3 +808,21 @@ def test_a_param_that_cannot_be_hashed_is_named_as_the_cached_fixtures_param_not
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*ValueEncodingError: cached_fixture 'locked' (conftest.py), its param: cannot hash*"])
     assert "Error: op conftest.locked" not in result.stdout.str()
+
+
+def test_a_cached_fixture_fetching_a_parametrized_fixture_is_an_error_not_the_other_params_value(pytester):
+    # request.getfixturevalue('dataset') counts as a helper, by its code: which param's value
+    # the body got was in no key, so the test of dataset[100] got the total of dataset[10].
+    pytester.makepyfile(
+        conftest=(
+            "from mandala_ast.pytest import cached_fixture\n\n"
+            "@cached_fixture(params=[10, 100])\ndef dataset(request):\n    return list(range(request.param))\n\n"
+            "@cached_fixture\ndef total(request):\n    return sum(request.getfixturevalue('dataset'))\n"
+        ),
+        test_total="def test_total(dataset, total):\n    assert total == sum(dataset)\n",
+    )
+    for _ in range(2):
+        result, _ = run(pytester)
+        result.assert_outcomes(errors=2)
+        result.stdout.fnmatch_lines(["*FixtureError: cached_fixture 'total' fetched the parametrized fixture 'dataset'*"])
+    assert "Receive 'dataset' as an argument instead" in result.stdout.str()
