@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 from disks import tmpfs
-from test_cli_storage_commands import EXE, built, cli, db, release_db  # noqa: F401  (fixtures)
+from test_cli_storage_commands import EXE, built, cli, db, release_db, snapshot  # noqa: F401  (fixtures)
 
 #: This machine's name as export's temporary files carry it (letters, digits, - and _).
 HOST = "".join(c if c.isalnum() or c in "-_" else "_" for c in socket.gethostname()) or "host"
@@ -403,6 +403,16 @@ class TestExport:
         assert (g["x"], g["X_2"], g["output"]) == (1, 10, -9)
         (h,) = flat["h"].rows
         assert (h["A_type"], h["a_type_2"], h["output"]) == ("t", "list 20 B", 2)  # the argument keeps its name
+
+    def test_a_flat_export_given_where_a_storage_goes_is_named_an_export(self, db, tmp_path):
+        """`mandala-ast ops flat.db` said "a SQLite database of another program (tables: ...)
+        ... Give Storage a new file name", of the file mandala-ast export had just written."""
+        assert cli("export", str(db), str(tmp_path / "flat.db")).returncode == 0
+        before = snapshot(tmp_path / "flat.db")
+        proc = cli("ops", str(tmp_path / "flat.db"))
+        assert proc.returncode == 1
+        assert "flat.db is a flat export (written by `mandala-ast export`), not a storage" in proc.stderr, proc.stderr
+        assert "another program" not in proc.stderr and snapshot(tmp_path / "flat.db") == before
 
     def test_text_that_is_no_utf8_a_file_name_decoded_by_os_exports_escaped(self, tmp_path):
         """Python text may hold lone surrogates (os.fsdecode of a name that is not UTF-8),
