@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5+IN5+PD19"
+LIST_VERSION = "2026-12-07.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5+IN5+PD20"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -2303,6 +2303,11 @@ MUTANTS: tuple[Mutant, ...] = (
            '    if "mandala_meta" not in tables and _FLAT_EXPORT_TABLES <= tables:\n',
            '    if "mandala_meta" not in tables and _FLAT_EXPORT_TABLES < tables and False:\n', ("tests/test_export.py",),
            "a flat export given where a storage goes is called a database of another program, to be given a new name"),
+    Mutant("PD20", "mandala_ast/runtime/fixtures.py",
+           "        self.storage = Storage(self.path)  # (it makes missing directories, or names what is in the way)\n",
+           "        self.path.parent.mkdir(parents=True, exist_ok=True)\n        self.storage = Storage(self.path)\n",
+           ("tests/test_pytest.py",),
+           "--mandala-storage under a file fails with a raw NotADirectoryError from mkdir, naming no storage"),
 )
 
 

@@ -826,3 +826,16 @@ def test_a_cached_fixture_fetching_a_parametrized_fixture_is_an_error_not_the_ot
         result.assert_outcomes(errors=2)
         result.stdout.fnmatch_lines(["*FixtureError: cached_fixture 'total' fetched the parametrized fixture 'dataset'*"])
     assert "Receive 'dataset' as an argument instead" in result.stdout.str()
+
+
+def test_a_storage_path_that_cannot_be_made_is_a_storage_error_naming_it_not_a_raw_os_error(pytester):
+    # The plugin made the storage's directory itself first: a path under a file failed with a
+    # raw FileExistsError/NotADirectoryError from mkdir, where Storage names the storage.
+    pytester.makepyfile(
+        conftest="from mandala_ast.pytest import cached_fixture\n\n@cached_fixture\ndef five():\n    return 5\n",
+        test_five="def test_five(five):\n    assert five == 5\n",
+    )
+    (pytester.path / "afile").write_text("")
+    result, _ = run(pytester, "--mandala-storage", "afile/sub/fixtures.db")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*StorageFormatError: cannot create the storage *afile/sub/fixtures.db*"])

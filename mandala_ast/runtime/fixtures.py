@@ -104,8 +104,7 @@ class FixtureCache:
 
     def __init__(self, path: str | Path, *, refresh: Iterable[str] = (), started: float | None = None) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.storage = Storage(self.path)
+        self.storage = Storage(self.path)  # (it makes missing directories, or names what is in the way)
         self.refresh = frozenset(refresh)
         self.started = time.time() if started is None else started
         self.outcomes: list[Outcome] = []
