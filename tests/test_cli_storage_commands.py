@@ -246,6 +246,20 @@ class TestVersions:
         assert [line.split()[0] for line in proc.stdout.splitlines()[1:3]] == ["0", "1"]
         assert "the same code: only version= changed, from 0 to 1" in proc.stdout
 
+    def test_counts_the_calls_of_an_accepted_change_once(self, tmp_path):
+        """As storage.versions did, the accepted version's row repeated the calls of the one
+        they are stored under: 3 and 3 for 3 stored calls, where `ops` said 3."""
+        script = tmp_path / "s.py"
+        script.write_text("import sys\nfrom mandala_ast import Storage, op\n\n@op\ndef f(x):\n    return x * 2\n\n"
+                          "storage = Storage('s.db')\nif sys.argv[1:]:\n    storage.accept_change(f)\n"
+                          "with storage.run():\n    [f(x) for x in range(len(sys.argv))]\n")
+        assert cli("run", "s.py", cwd=tmp_path).returncode == 0
+        script.write_text(script.read_text().replace("x * 2", "2 * x"))
+        assert cli("run", "s.py", "accept", "3", cwd=tmp_path).returncode == 0
+        rows = [line.split() for line in cli("versions", "s.db", "f", cwd=tmp_path).stdout.splitlines()[1:]]
+        assert (rows[0][2], rows[1][2:4]) == ("3", [rows[0][1], "0"])  # (no same_as on the first row)
+        assert cli("ops", "s.db", cwd=tmp_path).stdout.split()[-2] == "3"
+
 
 class TestWhy:
     def test_hit_and_miss_with_the_scripts_code(self, db):

@@ -394,3 +394,177 @@ def test_an_op_whose_callee_was_renamed_and_is_imported_under_the_name_it_used_s
     (tmp_path / "helpers.py").unlink()
     (tmp_path / "models.py").write_text(textwrap.dedent(INNER.replace("def inner", "def twice")))
     assert run(after, 'storage.rename_op("helpers.inner", "models.twice")') == "[1, 11, 21] []"
+
+
+MODEL = """
+from mandala_ast import op
+
+RUNS = []
+
+class Model:
+    K = 10
+
+    def __init__(self, k):
+        self.k = k
+
+    def scale(self, x):
+        return x * self.k + self.K
+
+    @op
+    def fit(self, x):
+        RUNS.append(x)
+        return self.scale(x)
+
+    @op
+    @classmethod
+    def make(cls, k):
+        RUNS.append("make")
+        return cls(k)
+"""
+#: Runs with the class where it is now (`import {module}`, `{cls}`), as compiled code if asked.
+MODEL_CALLER = """
+import json, sys
+import mandala_ast
+from mandala_ast import Storage
+import {module} as where
+main = mandala_ast.compile_module(sys.argv[2], name="main") if sys.argv[2:] else None
+
+def run():
+    m = where.{cls}.make(3)
+    return [m.fit(x) for x in range(3)]
+
+storage = Storage(sys.argv[1])
+renamed = [{rename}]
+with storage.run():
+    out = main.run(where.{cls}) if main else run()
+selves = storage.df(where.{cls}.fit)["self"]
+print(json.dumps(dict(out=out, runs=where.RUNS, renamed=renamed, selves=sorted({{type(s).__module__ + "." + type(s).__qualname__ for s in selves}}))))
+"""
+COMPILED_MAIN = """
+def run(cls):
+    m = cls.make(3)
+    return [m.fit(x) for x in range(3)]
+"""
+MOVES = {"to another module": ("models", "Model"), "renamed in its module": ("pipeline", "Estimator")}
+
+
+def _model_run(tmp_path: Path, module: str, cls: str, rename: str = "", compiled: bool = False) -> dict:
+    (tmp_path / "caller.py").write_text(MODEL_CALLER.format(module=module, cls=cls, rename=rename))
+    (tmp_path / "main.py").write_text(COMPILED_MAIN)
+    proc = subprocess.run(
+        [sys.executable, str(tmp_path / "caller.py"), str(tmp_path / "s.db"), *[str(tmp_path / "main.py")] * compiled],
+        capture_output=True, text=True, env={"PYTHONPATH": f"{tmp_path}:{REPO}", "PATH": "", "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+def _move_model(tmp_path: Path, module: str, cls: str, source: str = MODEL, old: str = "pipeline") -> None:
+    (tmp_path / f"{old}.py").unlink()
+    (tmp_path / f"{module}.py").write_text(textwrap.dedent(source.replace("class Model:", f"class {cls}:")))
+
+
+RENAME_METHODS = "storage.rename_op('{old}.fit', where.{cls}.fit), storage.rename_op('{old}.make', where.{cls}.make)"
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["uncompiled", "compiled"])
+@pytest.mark.parametrize("move", list(MOVES))
+def test_moving_a_class_whose_methods_are_ops_keeps_their_calls(tmp_path, move, compiled):
+    """rename_op said "3 stored calls kept", and every call computed again: `self` (and `cls`)
+    are keyed by content, which names the class's module and name. The stored objects now
+    load as the class where it is."""
+    (tmp_path / "pipeline.py").write_text(textwrap.dedent(MODEL))
+    first = _model_run(tmp_path, "pipeline", "Model", compiled=compiled)
+    assert first["out"] == [10, 13, 16] and first["runs"] == ["make", 0, 1, 2]
+    module, cls = MOVES[move]
+    _move_model(tmp_path, module, cls)
+    after = _model_run(tmp_path, module, cls, RENAME_METHODS.format(old="pipeline.Model", cls=cls), compiled)
+    assert after["out"] == [10, 13, 16] and after["runs"] == []
+    assert "3 stored calls kept" in after["renamed"][0] and f"pipeline.Model are those of {module}.{cls}" in after["renamed"][0]
+    assert after["selves"] == [f"{module}.{cls}"]
+    again = _model_run(tmp_path, module, cls, compiled=compiled)  # a process that renames nothing
+    assert again["runs"] == [] and again["selves"] == [f"{module}.{cls}"]
+
+
+def test_a_class_moved_twice_and_back_keeps_its_method_ops_calls(tmp_path):
+    """Its objects are keyed under the name they were first stored under, through each move;
+    moved back, under its own name again."""
+    (tmp_path / "pipeline.py").write_text(textwrap.dedent(MODEL))
+    _model_run(tmp_path, "pipeline", "Model")
+    for old, (module, cls) in [("pipeline.Model", ("models", "Model")), ("models.Model", ("shapes", "Estimator")),
+                               ("shapes.Estimator", ("pipeline", "Model"))]:
+        _move_model(tmp_path, module, cls, old=old.partition(".")[0])
+        after = _model_run(tmp_path, module, cls, RENAME_METHODS.format(old=old, cls=cls))
+        assert after["runs"] == [] and after["selves"] == [f"{module}.{cls}"], old
+
+
+def test_a_class_moved_with_its_data_edited_computes_its_method_ops_calls_again(tmp_path):
+    (tmp_path / "pipeline.py").write_text(textwrap.dedent(MODEL))
+    _model_run(tmp_path, "pipeline", "Model")
+    _move_model(tmp_path, "models", "Model", MODEL.replace("K = 10", "K = 11"))
+    after = _model_run(tmp_path, "models", "Model", RENAME_METHODS.format(old="pipeline.Model", cls="Model"))
+    assert after["out"] == [11, 14, 17] and after["runs"] == ["make", 0, 1, 2]
+
+
+def test_a_class_moved_while_its_old_place_holds_another_class_says_its_calls_compute_again(tmp_path):
+    """Objects of two classes cannot be keyed alike: the rename says so, not "kept" alone."""
+    (tmp_path / "pipeline.py").write_text(textwrap.dedent(MODEL))
+    _model_run(tmp_path, "pipeline", "Model")
+    (tmp_path / "models.py").write_text(textwrap.dedent(MODEL))
+    (tmp_path / "pipeline.py").write_text("class Model:\n    pass\n")
+    after = _model_run(tmp_path, "models", "Model", RENAME_METHODS.format(old="pipeline.Model", cls="Model"))
+    assert "class pipeline.Model is still there" in after["renamed"][0] and "compute again" in after["renamed"][0]
+    assert after["runs"] == ["make", 0, 1, 2]
+    (tmp_path / "pipeline.py").unlink()  # then gone, the same renames say it moved: the first calls again
+    again = _model_run(tmp_path, "models", "Model", RENAME_METHODS.format(old="pipeline.Model", cls="Model"))
+    assert "before: nothing to do; objects of class pipeline.Model are those of models.Model now" in again["renamed"][0]
+    assert again["runs"] == [] and again["out"] == [10, 13, 16]
+
+
+class Sizes:
+    @op
+    @classmethod
+    def area(cls, width, height):
+        return width * height
+
+
+def test_a_class_method_op_reached_through_its_class_can_be_renamed(tmp_path):
+    """`rename_op("pipeline.area", Sizes.area)` raised NotAnOpError "not partial": a class
+    method op reached through its class is the op with the class bound, as storage.df takes it."""
+    storage = Storage(tmp_path / "s.db")
+    with storage.run():
+        area(2, 3)
+    assert "1 stored calls kept" in storage.rename_op(area, Sizes.area)
+    with pytest.warns(MandalaWarning, match="takes no argument 'w'"):  # (it takes width)
+        assert "renamed to w in 1 stored calls" in storage.rename_arg(Sizes.area, "width", "w")
+
+
+HELD = """
+import sys
+from {module} import Model
+from mandala_ast import Storage, op
+
+RUNS = []
+
+@op
+def fit(model, x):
+    RUNS.append(x)
+    return model.scale(x)
+
+storage = Storage(sys.argv[1])
+{rename}
+with storage.run():
+    print([fit(Model(3), x) for x in range(3)], RUNS)
+"""
+
+
+def test_a_class_declared_moved_with_rename_helper_keeps_the_calls_given_its_objects(tmp_path):
+    """rename_helper moved the calls' dependencies on the class, and the calls computed again
+    all the same: an argument holding its objects is keyed by the class's module and name,
+    and so was the class's data (K) it counted."""
+    (tmp_path / "pipeline.py").write_text(textwrap.dedent(MODEL))
+    assert _run_caller(tmp_path, HELD.format(module="pipeline", rename="")) == "[10, 13, 16] [0, 1, 2]"
+    _move_model(tmp_path, "models", "Model")
+    out = _run_caller(tmp_path, HELD.format(module="models", rename="print(storage.rename_helper('pipeline.Model', Model))"))
+    assert "3 stored calls kept; objects of class pipeline.Model are those of models.Model now" in out
+    assert out.endswith("[10, 13, 16] []")

@@ -505,6 +505,20 @@ def test_versions_table(project):
     assert rows == [["4", "False"], ["4", "True"]]
 
 
+def test_versions_counts_the_calls_of_an_accepted_change_once(project):
+    """An edit accepted as cosmetic stores its calls under the earlier version: the table gave
+    both rows all of them, 6 and 6 for 6 stored calls. They count on the version they are
+    stored under; the accepted one names it in same_as."""
+    project.write(BASE.replace("return y + 1", "return 1 + y"))
+    script = DRIVER.replace("with storage:", "storage.accept_change(ex.train)\nwith storage:")
+    table = "print(storage.versions(ex.train)[['version_id', 'same_as', 'calls']].to_csv(index=False))\n"
+    (project.root / "accept.py").write_text(script.replace("range(4)", "range(6)") + table)
+    out = project.run(script="accept.py").stdout
+    [first, accepted] = [line.split(",") for line in out.strip().splitlines()[-2:]]
+    assert (first[2], accepted[1], accepted[2]) == ("6", first[0], "0")
+    assert "RUNS [4, 5]" in out
+
+
 def test_adding_a_defaulted_parameter_keeps_old_calls(project):
     """A call that leaves the new parameter at its default finds the old calls."""
     project.write(BASE.replace("def train(x):", "def train(x, alpha=0.5):"))

@@ -68,14 +68,9 @@ def _cmd_ops(args: argparse.Namespace) -> int:
         for op in catalog.ops():
             versions = catalog.versions(op)
             size = sum(catalog.size_on_disk(v) for v in {v.stored_id: v for v in versions}.values())
-            rows.append([op.name, len(versions), sum(_distinct_counts(versions)), format_bytes(size)])
+            rows.append([op.name, len(versions), sum(v.calls for v in versions), format_bytes(size)])
     print(render(["op", "versions", "calls", "size"], rows, "table"), end="")
     return 0
-
-
-def _distinct_counts(versions: list) -> list[int]:
-    # Versions accepted as cosmetic share their calls (stored_id): count those once.
-    return list({v.stored_id: v.calls for v in versions}.values())
 
 
 def _add_calls(commands: argparse._SubParsersAction) -> None:
@@ -226,7 +221,10 @@ _OPENING = frozenset("[({'\"")
 
 def _add_versions(commands: argparse._SubParsersAction) -> None:
     parser = _command(commands, "versions", "list an op's stored versions",
-                      "--diff also prints how each version's source differs from the one before.",
+                      "Each stored call counts once, on the version it is stored under: a version "
+                      "accepted as the same code as an earlier one (accept_change, rename_op) names "
+                      "it under same_as, and shares its calls. --diff also prints how each "
+                      "version's source differs from the one before.",
                       "mandala-ast versions results.db fit_ridge --diff", _cmd_versions)
     parser.add_argument("op", metavar="OP", help="the op's name")
     parser.add_argument("--diff", action="store_true", help="print source diffs between versions")

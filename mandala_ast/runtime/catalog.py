@@ -75,7 +75,7 @@ class Version:
     fingerprint: bytes | None
     stored_id: bytes
     created_at: float
-    calls: int
+    calls: int  # stored under version_id: 0 where stored_id is another's, which counts them
     source: str | None
 
 
@@ -192,10 +192,12 @@ class Catalog:
             seen.add(name)
 
     def versions(self, op: StoredOp) -> list[Version]:
-        """The op's versions, oldest first, with their call counts and source text."""
+        """The op's versions, oldest first, with their call counts and source text. Each
+        call counts once, on the version it is stored under (``stored_id``): one accepted as
+        the same code as an earlier one (accept_change, a rename) shares that one's calls."""
         rows = self.conn.execute(_VERSIONS_SQL, (op.name,)).fetchall()
         return [
-            Version(number, vid, fp, canonical or vid, created, self.store.count_calls(canonical or vid), self._source(fp))
+            Version(number, vid, fp, canonical or vid, created, self.store.count_calls(vid), self._source(fp))
             for number, vid, fp, canonical, created in rows
         ]
 

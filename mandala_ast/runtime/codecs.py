@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import moved_classes
 from .types import dict_handlers, handler_for, handler_for_codec
 
 __all__ = ["STRUCTURE_CODECS", "EncodedValue", "decode", "decode_file", "encode", "maps_file", "pickle_stored_as"]
@@ -121,7 +122,12 @@ def decode(codec: str, data: bytes) -> Any:
 
         return np.load(io.BytesIO(data), allow_pickle=False)
     if codec == "pickle":
-        return pickle.loads(data)
+        try:
+            return pickle.loads(data)
+        except (ImportError, AttributeError):
+            if not moved_classes.any_moved():
+                raise
+            return moved_classes.loads(data)  # a class gone from where it was stored: moved?
     if codec in STRUCTURE_CODECS:
         raise ValueError(f"a {codec!r} value is loaded through its Storage, which loads its elements")
     if codec == "transient":  # an output of a transient op: no value stored (transient.py)

@@ -657,8 +657,22 @@ def _class_data_dependency(name: str, cls: Any) -> Dependency | None:
     parts = sorted(_class_data_parts(cls))
     if not parts:
         return None
-    state = digest(b"class data|" + b"|".join(part.encode() + b"=" + state for part, state, _ in parts))
-    return Dependency(name, "constant", state, "\n".join(text for _, _, text in parts))
+    return Dependency(name, "constant", _class_data_state(parts), "\n".join(text for _, _, text in parts))
+
+
+def _class_data_state(parts: list[tuple[str, bytes, str]]) -> bytes:
+    return digest(b"class data|" + b"|".join(part.encode() + b"=" + state for part, state, _ in parts))
+
+
+def class_data_state_as(cls: type, new: str, old: str) -> bytes | None:
+    """The state of ``cls``'s class data as it was counted where the class was before it
+    moved (``old``, ``module:Class``) to ``new``: its data's names are part of it (renames.py
+    accepts it as the state the class's data has now, so calls that read it stay valid)."""
+    parts = sorted(
+        (old + part[len(new):] if part.startswith(new + ".") else part, state, text)
+        for part, state, text in _class_data_parts(cls)
+    )
+    return _class_data_state(parts) if parts else None
 
 
 def _class_data_parts(cls: type) -> Iterator[tuple[str, bytes, str]]:

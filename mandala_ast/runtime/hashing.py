@@ -14,7 +14,9 @@ The fallback pickles with :func:`canonical_pickle`, which makes the bytes depend
 only, so that an object and its unpickled copy hash alike: strings are shared by equality (a
 fitted estimator shares its parameter names with its attribute names; its unpickled copy does
 not), dicts, sets and frozensets are written in a canonical order at any depth, float NaNs as
-one NaN, and arrays and frames by their content ids. Those bytes are never unpickled.
+one NaN, and arrays and frames by their content ids. Those bytes are never unpickled. A class
+a storage was told moved is named there, and wherever a key names a class, under the name its
+objects were stored under (moved_classes.py).
 """
 
 from __future__ import annotations
@@ -30,13 +32,14 @@ from typing import Any
 
 from blake3 import blake3
 
+from . import moved_classes
 from .hash_threads import large_hash_threads
 from .recursion import stack_nearly_full
 from .segments import segments_digest
 from .side_by_side import encoded_items
 from .types import ByteSegments, ByteStream, TypeHandler, handler_for
 
-__all__ = ["UnhashableError", "canonical_pickle", "content_id", "digest", "register_id_carrier"]
+__all__ = ["UnhashableError", "canonical_pickle", "content_id", "digest", "forget_class_names", "register_id_carrier"]
 
 #: Buffers at least this large are hashed with all cores. Below it blake3's hand-off to its thread
 #: pool (and an array's header, which shifts its bytes off blake3's subtree boundaries) cost more
@@ -348,7 +351,20 @@ def _enc_pickled(value: Any, out: bytearray) -> None:
         raise
     except Exception as exc:  # pickle raises many types: TypeError, PicklingError, AttributeError
         raise UnhashableError(f"cannot hash a value of type {kind.__qualname__}: {exc}{_fix_for(value)}") from exc
-    _put(out, b"K", f"{kind.__module__}.{kind.__qualname__}".encode() + b"|" + data)
+    _put(out, b"K", _class_key(kind).encode() + b"|" + data)
+
+
+def _class_key(kind: type) -> str:
+    """``module.qualname`` of a class as keys name it: where its objects were first stored, for
+    a class moved since (moved_classes.py)."""
+    name = (kind.__module__, kind.__qualname__)
+    keyed = moved_classes.keyed_name(name) if moved_classes.any_moved() else None
+    return "%s.%s" % (keyed or name)
+
+
+def forget_class_names() -> None:
+    """Classes moved (moved_classes.note_moves): the type names cached for keys may be stale."""
+    _TYPE_NAMES.clear()
 
 
 def _fix_for(value: Any) -> str:
@@ -424,7 +440,8 @@ def canonical_pickle(value: Any) -> bytes:
     """
     buffer = io.BytesIO()
     pickler = pickle.Pickler(buffer, protocol=5)
-    pickler.persistent_id = _stand_ins()  # type: ignore[method-assign]  # as pickle documents
+    stand_ins = _stand_ins()
+    pickler.persistent_id = _moved_class_names(stand_ins) if moved_classes.any_moved() else stand_ins  # type: ignore[method-assign]  # as pickle documents
     pickler.dump(value)
     return buffer.getvalue()
 
@@ -461,6 +478,31 @@ def _stand_ins() -> Callable[[Any], Any]:
         if entry is None:
             entry = known[id(obj)] = (obj, maker(obj))
         return entry[1]
+
+    return persistent_id
+
+
+def _moved_class_names(stand_ins: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``stand_ins`` writing a moved class under the name its objects were stored under.
+
+    Pickle writes a class it meets for the first time as its module and qualified name, two
+    strings it offers this hook next, and refers back to it afterwards. Their stand-ins are
+    the old names: the bytes are those the class pickled to where it was (moved_classes.py).
+    """
+    names: list[str] = []  # (qualname, module) still to write for the class met last
+    met: set[int] = set()
+
+    def persistent_id(obj: Any) -> Any:
+        if names and type(obj) is str:
+            return stand_ins(names.pop())
+        names.clear()  # (not the strings expected: pickle wrote the class otherwise)
+        found = stand_ins(obj)
+        if found is None and isinstance(obj, type) and id(obj) not in met:
+            met.add(id(obj))
+            keyed = moved_classes.keyed_name((obj.__module__, obj.__qualname__))
+            if keyed is not None:
+                names[:] = [keyed[1], keyed[0]]
+        return found
 
     return persistent_id
 
@@ -653,7 +695,7 @@ def _type_name(handler: TypeHandler, kind: type) -> bytes:
         pass
     if len(_TYPE_NAMES) >= 4096:  # classes made at run time must not grow the cache forever
         _TYPE_NAMES.clear()
-    name = _TYPE_NAMES[handler, kind] = encode_canonical(handler.name or f"{kind.__module__}.{kind.__qualname__}")
+    name = _TYPE_NAMES[handler, kind] = encode_canonical(handler.name or _class_key(kind))
     return name
 
 

@@ -281,8 +281,9 @@ class ValueLoader:
         return UnloadableValueError(
             f"value {cid.hex()[:12]}{made} cannot be loaded in this process: {type(exc).__name__}: {exc}. "
             "Its pickle names a class or function that is gone or changed since it was stored (a class "
-            "renamed or moved, a library upgraded): bring it back, or delete the call with "
-            "storage.delete_calls() to compute it again",
+            "renamed or moved, a library upgraded): bring it back, declare a class's move "
+            "(storage.rename_op of its method ops, or storage.rename_helper of the class), or delete "
+            "the call with storage.delete_calls() to compute it again",
             cid=cid, call=call,
         )
 

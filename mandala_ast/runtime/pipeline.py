@@ -18,7 +18,6 @@ deletions.
 from __future__ import annotations
 
 import sqlite3
-import threading
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +32,7 @@ from .._errors import (
 )
 from . import dependencies, recursion, script_state, transient
 from .block_refusal import check_block_allowed
+from .claims import Claims
 from .deletion_watch import DeletionWatch
 from .execution import plain_data, run_body
 from .identity import (
@@ -91,11 +91,9 @@ class CallPipeline:
         # records and commits hold this lock; an op's body runs without it, and a warm hit
         # needs none: one dict read, atomic under the GIL.
         self.lock = store.lock
-        # Calls being computed (their cids, by thread): another thread that misses on one
-        # waits for it instead of computing it too; woken when any of them ends.
-        self._computing: dict[bytes, int] = {}
-        self._computed = threading.Condition(self.lock)
-        self._waiting = 0  # threads waiting on _computed: no notify (~0.3 µs) when none
+        # Calls being computed here or queued by batches: another thread that misses on one
+        # waits for it instead of computing it too (claims.py).
+        self.claims = Claims(self.lock)
         self._forgotten = 0  # times what the file holds was forgotten (see _execute)
         self._recomputed = transient.Recomputed()  # outputs of transient ops, computed again
         #: Storage(single_flight=True): cross-process call locks (runtime/batch/single_flight.py)
@@ -204,7 +202,7 @@ class CallPipeline:
             # an argument may be a loaded value: hashed again, it is known by its stored id
             call = identify(op, hash_inputs(op, args, kwargs, self.loader.aliases), input_refs, self.versions)
             found = self.index.find(call)
-        if found is None and self._computing:
+        if found is None and self.claims.held:
             found = self._wait_for_others(call)
         if found is None and op.ignore:
             found = self.stored_before_ignore(call)
@@ -215,18 +213,20 @@ class CallPipeline:
         if found is not None:
             return self._found(call, found)
         self._check_may_compute(call, new_calls_allowed)
-        if self.single_flight is not None:  # another process may be computing it
-            found = self._wait_for_other_processes(call)
-            if found is not None:
-                return self._found(call, found)
-        self._computing[call.cid] = threading.get_ident()
+        # Claimed before the wait for other processes (which lets go of the lock), so that
+        # threads of this one wait for this thread rather than for the file lock.
+        claim, locked = self.claims.claim(call.cid), False
         try:
+            # Not when this process holds the call's file lock already: a batch whose queued
+            # call this thread took over (the lock is now this thread's), or an outer call.
+            if self.single_flight is not None and call.cid not in self.single_flight.held:
+                found, locked = self._wait_for_other_processes(call), True
+                if found is not None:
+                    return self._found(call, found)
             out_cids = self._execute(call, args, kwargs, block)
         finally:
-            del self._computing[call.cid]
-            if self._waiting:
-                self._computed.notify_all()
-            if self.single_flight is not None:
+            # (a claim another thread holds, left in place, is that thread's to end)
+            if (self.claims.release(call.cid, claim) or locked) and self.single_flight is not None:
                 self.single_flight.release(call.cid)
         return call.row_id, out_cids, call.deps_id  # type: ignore[return-value]
 
@@ -281,18 +281,11 @@ class CallPipeline:
         self.versions.check_may_compute(op)
 
     def _wait_for_others(self, call: CallIdentity) -> Found | None:
-        """A miss: while another thread computes the same content, wait for it and look again
-        (it may fail: then this thread computes). Waiting releases the storage lock."""
+        """A miss: while another thread computes the same content (or a batch has it queued
+        or running), wait for it and look again (it may fail: then this thread computes; see
+        claims.py for when it computes at once). Waiting releases the storage lock."""
         found = None
-        while found is None:
-            owner = self._computing.get(call.cid)
-            if owner is None or owner == threading.get_ident():  # a recursive call: as before
-                return None
-            self._waiting += 1
-            try:
-                self._computed.wait()
-            finally:
-                self._waiting -= 1
+        while found is None and self.claims.wait_for(call.cid):
             found = self.index.find(call)
         return found
 

@@ -12,7 +12,11 @@ rewrite most of a storage. A rename therefore records aliases instead, in one tr
 - every version row of the old op takes the new op name, and the rename is logged
   (``renames``) for ``versions`` and ``why``;
 - a helper (not an op) moved to another module: the dependency rows of the calls that reached
-  it take its new name, with what its code reads where it is now (``rename_helper``).
+  it take its new name, with what its code reads where it is now (``rename_helper``);
+- an op that is a method of a class moved or renamed with it: the class's move is logged
+  (kind ``class``), and objects of the class are keyed under its old name from then on, in
+  every process that opens the file (moved_classes.py), or its stored calls' ``self`` would
+  be a new argument.
 
 Nothing is computed again, and nothing else of the file changes.
 """
@@ -38,6 +42,7 @@ __all__ = [
     "TABLES",
     "add_tables",
     "identity_names",
+    "key_moved_classes",
     "rename_arg",
     "rename_helper",
     "rename_history",
@@ -100,10 +105,10 @@ def rename_op(store: SQLiteStore, old: Any, new: Any) -> str:
     old_name = old.name if isinstance(old, Op) else _dotted(old)
     new_op = resolve_op(new)
 
-    def body(conn: sqlite3.Connection) -> int | str:
+    def body(conn: sqlite3.Connection) -> str:
         latest = conn.execute(_LATEST, (old_name, new_op.version_id)).fetchone()
         if latest is None and (done := _done_before(conn, new_op.name, "op", old_name, new_op.name)):
-            return done
+            return done + _move_class(conn, old_name, new_op, latest)
         if latest is None and old_name == new_op.name and _call_count(conn, old_name):
             return f"op {old_name} is stored under that name with this code already: nothing to do"
         if latest is None:
@@ -122,11 +127,81 @@ def rename_op(store: SQLiteStore, old: Any, new: Any) -> str:
                 conn.execute(statement, (new_op.name, old_name))
         _alias_version(conn, new_op, latest)
         _follow_reads(conn, new_op, latest)
+        moved = _move_class(conn, old_name, new_op, latest)
         _log(conn, new_op, "op", old_name, new_op.name)
-        return _call_count(conn, new_op.name)
+        return f"op {old_name} renamed to {new_op.name}: {_call_count(conn, new_op.name)} stored calls kept{moved}"
 
-    kept = _write(store, body)
-    return kept if isinstance(kept, str) else f"op {old_name} renamed to {new_op.name}: {kept} stored calls kept"
+    return str(_write(store, body))
+
+
+def _move_class(conn: sqlite3.Connection, old_name: str, op: Op, latest: tuple | None) -> str:
+    """The move of the class ``op`` is a method of, from where the old op's was (see
+    _class_moved); what the rename then says of it ("" if nothing)."""
+    from . import dependencies as deps
+
+    module, _, qualname = deps.qualified_name(op.fn).partition(":")
+    owner = qualname.rpartition(".")[0]
+    if not owner or "<" in owner or not isinstance(deps.resolve(f"{module}:{owner}"), type):
+        return ""  # not a method of a class found by its name
+    old = _old_owner(conn, old_name, owner, latest)
+    return "" if old is None else _class_moved(conn, old, f"{module}:{owner}")
+
+
+def _class_moved(conn: sqlite3.Connection, old: str, new: str) -> str:
+    """Log that class ``old`` (``module:Class``) is ``new`` now, unless it did not move or was
+    logged already, and move the calls' dependencies on it (its other methods, its data) as
+    rename_helper does; what the rename then says of it ("" if nothing). Not while the old
+    place holds another class still: objects of either would be one."""
+    from . import dependencies as deps
+
+    if old == new or conn.execute(_CLASS_MOVED, (old, new)).fetchone():
+        return ""
+    shown = f"class {old.replace(':', '.')}"
+    if deps.current_state(old) is not None and deps.resolve(old) is not deps.resolve(new):
+        return (f"; but {shown} is still there, and is another class than {new.replace(':', '.')}: calls "
+                "on objects of the new class compute again (if it moved, remove the old one or import it "
+                "from its new place, then rename again)")
+    conn.execute("INSERT INTO renames VALUES (?, ?, ?, ?, ?, ?)", (new, "class", old, new, None, time.time()))
+    if conn.execute(f"SELECT 1 FROM dep_sets WHERE {_UNDER} LIMIT 1", _under(old)).fetchone():
+        _move_helper(conn, old, new, deps.resolve(new))
+    _accept_class_data(conn, old, new, deps.resolve(new))
+    return f"; objects of {shown} are those of {new.replace(':', '.')} now"
+
+
+def _accept_class_data(conn: sqlite3.Connection, old: str, new: str, cls: type) -> None:
+    """The moved class's data counts by its names too: the same data under the new names is
+    the state the calls that read it were computed with."""
+    from . import dependencies as deps
+
+    name, was = new + deps.CLASS_DATA, deps.class_data_state_as(cls, new, old)
+    now = deps.current_state(name)
+    if was is not None and now is not None and was != now:
+        conn.execute("INSERT OR IGNORE INTO accepted VALUES (?, ?, ?)", (name, was, now))
+
+
+def _old_owner(conn: sqlite3.Connection, old_name: str, owner: str, latest: tuple | None) -> str | None:
+    """``module:Class`` the old op was a method of (None: a function): as its source text was
+    stored, else ``old_name`` split with as deep a class as the new one's."""
+    row = conn.execute("SELECT name FROM sources WHERE state = ?", (latest[2],)).fetchone() if latest else None
+    if row is not None and ":" in row[0]:
+        module, _, qualname = row[0].partition(":")
+        return f"{module}:{qualname.rpartition('.')[0]}" if "." in qualname else None
+    parts = old_name.split(".")
+    depth = owner.count(".") + 2  # the class's qualname and the method's name
+    return ".".join(parts[:-depth]) + ":" + ".".join(parts[-depth:-1]) if len(parts) > depth else None
+
+
+def key_moved_classes(conn: sqlite3.Connection) -> None:
+    """Key the objects of classes this file logs as moved under their old names, in this
+    process (moved_classes.py): at each open of a storage, and after a rename."""
+    from . import hashing, moved_classes
+
+    moves = conn.execute("SELECT old, new FROM renames WHERE kind = 'class' ORDER BY created_at").fetchall()
+    if moves and moved_classes.note_moves(moves):
+        hashing.forget_class_names()
+
+
+_CLASS_MOVED = "SELECT 1 FROM renames WHERE kind = 'class' AND old = ? AND new = ? LIMIT 1"
 
 
 def rename_helper(store: SQLiteStore, old: Any, new: Any) -> str:
@@ -137,7 +212,8 @@ def rename_helper(store: SQLiteStore, old: Any, new: Any) -> str:
     while ``old`` names other code than ``new``. And the moved code reads its globals where it
     is now: each name it reads there counts from now on, as stored for the old module's name
     it read before (a constant that differs there recomputes), or, for data the old module
-    did not hold, as changed.
+    did not hold, as changed. A class's move is logged too (_class_moved): its objects are
+    keyed by its old name from then on.
 
     >>> rename_helper(store, "helpers.scale", utils.scale)      # doctest: +SKIP
     'helper helpers.scale renamed to utils.scale: 12 stored calls kept'
@@ -152,7 +228,7 @@ def rename_helper(store: SQLiteStore, old: Any, new: Any) -> str:
         raise ArgumentError(f"rename_helper takes the moved function or class, not {type(new).__qualname__}") from None
     shown = new_name.replace(":", ".")
 
-    def body(conn: sqlite3.Connection) -> int | str:
+    def body(conn: sqlite3.Connection) -> str:
         old_name = _stored_dependency(conn, old)
         if old_name is None:
             done = _done_before(conn, shown, "helper", _dotted(old), shown)
@@ -160,17 +236,25 @@ def rename_helper(store: SQLiteStore, old: Any, new: Any) -> str:
                 return done
             raise RenameError(f"cannot rename helper {_dotted(old)}: no call stored in {store.path or 'the storage'} depends on it")
         _check_unreachable(old_name, new_name, new)
-        _note_moved(conn, f"SELECT deps_id FROM dep_sets WHERE {_UNDER}", _under(old_name))
-        for read_old, read_new, direct in _reads_moved(old_name, new_name, new):
-            _copy_rows(conn, read_old, read_new, direct)
-        _copy_rows(conn, old_name, new_name, False)
-        conn.execute(f"DELETE FROM dep_sets WHERE deps_id IN moved_deps AND {_UNDER}", _under(old_name))
-        _move_names(conn, old_name, new_name)
-        conn.execute("INSERT INTO renames VALUES (?, ?, ?, ?, ?, ?)", (shown, "helper", _dotted(old), shown, None, time.time()))
-        return conn.execute("SELECT COUNT(*) FROM calls WHERE deps_id IN moved_deps").fetchone()[0]
+        kept = _move_helper(conn, old_name, new_name, new)
+        moved = _class_moved(conn, old_name, new_name) if isinstance(new, type) else ""
+        return f"helper {_dotted(old)} renamed to {shown}: {kept} stored calls kept{moved}"
 
-    kept = _write(store, body)
-    return kept if isinstance(kept, str) else f"helper {_dotted(old)} renamed to {shown}: {kept} stored calls kept"
+    return str(_write(store, body))
+
+
+def _move_helper(conn: sqlite3.Connection, old_name: str, new_name: str, new: Any) -> int:
+    """Rename dependency ``old_name`` (and the names under it) to ``new_name``, ``new`` being
+    the code now there, and log it; how many stored calls depended on it."""
+    _note_moved(conn, f"SELECT deps_id FROM dep_sets WHERE {_UNDER}", _under(old_name))
+    for read_old, read_new, direct in _reads_moved(old_name, new_name, new):
+        _copy_rows(conn, read_old, read_new, direct)
+    _copy_rows(conn, old_name, new_name, False)
+    conn.execute(f"DELETE FROM dep_sets WHERE deps_id IN moved_deps AND {_UNDER}", _under(old_name))
+    _move_names(conn, old_name, new_name)
+    shown = new_name.replace(":", ".")
+    conn.execute("INSERT INTO renames VALUES (?, ?, ?, ?, ?, ?)", (shown, "helper", old_name.replace(":", "."), shown, None, time.time()))
+    return conn.execute("SELECT COUNT(*) FROM calls WHERE deps_id IN moved_deps").fetchone()[0]
 
 
 def _note_moved(conn: sqlite3.Connection, select: str, params: tuple) -> None:

@@ -426,19 +426,22 @@ class Storage:
     def rename_op(self, old: Any, new: Any) -> str:
         """Make the stored calls of op ``old`` (an op, or its qualified name once the code is
         gone) those of op ``new``: a function renamed or moved to another module keeps its
-        results. RenameError (nothing changed) if ``new`` already has stored calls.
+        results, and so does a method moved with its class (whose objects are keyed by the
+        class's old name from then on: renames.py). RenameError (nothing changed) if ``new``
+        already has stored calls.
 
         >>> storage.rename_op("pipeline.train", models.fit)      # doctest: +SKIP
         'op pipeline.train renamed to models.fit: 12 stored calls kept'
         """
-        return self._rewrite(renames.rename_op, old, new)
+        return self._rewrite(renames.rename_op, _op_or_name(old, "rename_op"), _op_or_name(new, "rename_op"))
 
     @_serialised
     def rename_helper(self, old: str, new: Any) -> str:
         """Make the calls that depended on helper ``old`` (its qualified name; its code may be
         gone) depend on ``new``, the same function or class moved to another module or
         renamed: they stay valid while its code and what it reads where it is now are those
-        they were computed with. RenameError (nothing changed) while ``old`` is other code.
+        they were computed with (and a class's objects are keyed by its old name from then
+        on). RenameError (nothing changed) while ``old`` is other code.
 
         >>> storage.rename_helper("helpers.scale", utils.scale)   # doctest: +SKIP
         'helper helpers.scale renamed to utils.scale: 12 stored calls kept'
@@ -453,7 +456,7 @@ class Storage:
         >>> storage.rename_arg(train, "lr", "learning_rate")     # doctest: +SKIP
         'op pipeline.train: argument lr renamed to learning_rate in 12 stored calls'
         """
-        return self._rewrite(renames.rename_arg, op, old, new)
+        return self._rewrite(renames.rename_arg, _op_or_name(op, "rename_arg"), old, new)
 
     def _rewrite(self, rename: Callable[..., str], *args: Any) -> str:
         """Commit, run ``rename`` on the file, then forget what was known of versions and
@@ -525,6 +528,12 @@ def _needs_bound_op(op: Any, method: str) -> tuple[Op, tuple[Any, ...]]:
         return op.__func__, (op.__self__,)
     what = f"{type(op).__name__} {getattr(op, '__qualname__', '')}".rstrip()
     raise NotAnOpError(f"storage.{method} needs an op (a function decorated with @op), not {what}")
+
+
+def _op_or_name(op: Any, method: str) -> Op | str:
+    """A rename's op: a qualified name as given, else the op, also reached through its class
+    (``Model.from_config`` of a class method is the op with the class bound)."""
+    return op if isinstance(op, str) else _needs_op(op, method)
 
 
 def _guarded_hit(guarded: dict[tuple[Any, ...], Any], key: tuple[Any, ...], missing: Any = MISSING) -> Any:

@@ -94,12 +94,14 @@ class VersionTracker:
         self._file_rows: dict[str, tuple | None] = {}  # data file -> its data_file_stats row known
         self._file_row_sql: str | None = ""  # how to read one (file_deps.row_sql), once known
         self._state_read: dict[bytes, tuple[str, ...]] = {}  # deps_id -> its names of state functions write
+        renames.key_moved_classes(store.conn)  # (objects of a class moved: keyed by its old name)
 
     def forget(self) -> None:
         """Drop everything known about versions and states: the file was rewritten (a rename)."""
         for cache in (self._canonical, self._op_deps, self._deps_members, self._valid, self._valid_for_op, self._defaults):
             cache.clear()
         self._identity_names.clear()
+        renames.key_moved_classes(self.store.conn)
 
     def identity_names(self, op: Op) -> dict[str, str]:
         """Renamed arguments of the op: current name -> the name its call ids hash (renames.py)."""
@@ -585,7 +587,9 @@ class VersionTracker:
         self.store.flush()
         rows = self.store.conn.execute(
             "SELECT v.version, v.version_id, v.fingerprint, v.canonical, v.created_at, "
-            "(SELECT COUNT(*) FROM calls c WHERE c.version_id = COALESCE(v.canonical, v.version_id)) "
+            # Each call once, on the version it is stored under: not again on those accepted
+            # as its code (same_as), which share it.
+            "(SELECT COUNT(*) FROM calls c WHERE c.version_id = v.version_id) "
             "FROM versions v WHERE v.op_name = ? ORDER BY v.created_at",
             (op.name,),
         ).fetchall()

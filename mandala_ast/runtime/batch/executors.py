@@ -47,7 +47,12 @@ class Backend:
         self.max_workers = max_workers
         self.batch: Any = None  # the BatchBlock whose bodies run here (set by the block)
 
-    def submit(self, op: Any, args: tuple, kwargs: dict, traced: bool = True, upstream: tuple = ()) -> Any:
+    #: True when calls wait in this process for a thread of a pool: another thread may take
+    #: such a call over before its body starts (runtime/claims.py).
+    queues = False
+
+    def submit(self, op: Any, args: tuple, kwargs: dict, traced: bool = True, upstream: tuple = (),
+               claim: Any = None) -> Any:
         try:
             return Done(compute_here(op, args, kwargs, self.batch, traced), None)
         except STOPS_THE_BLOCK:  # Ctrl-C, sys.exit(): the block ends, as a run block would
@@ -119,7 +124,7 @@ class PoolBackend(Backend):
     def __init__(self, pool: cf.Executor, owned: bool, max_workers: int | None) -> None:
         super().__init__(max_workers)
         self.pool, self.owned = pool, owned
-        self.local = isinstance(pool, cf.ThreadPoolExecutor)
+        self.local = self.queues = isinstance(pool, cf.ThreadPoolExecutor)
         #: A pool of ours whose workers are forked from this process, code and all. Spawned
         #: (macOS; forkserver: Linux from Python 3.14) they import modules from their files,
         #: which may have changed since this process imported them: checked like a user's pool.
@@ -128,9 +133,10 @@ class PoolBackend(Backend):
         self.signatures: dict[int, tuple[Any, bytes | None]] = {}  # id(op) -> (op, code_signature)
         self._ticket: cf.Future | None = None  # the future of the task being handed over
 
-    def submit(self, op: Any, args: tuple, kwargs: dict, traced: bool = True, upstream: tuple = ()) -> Any:
+    def submit(self, op: Any, args: tuple, kwargs: dict, traced: bool = True, upstream: tuple = (),
+               claim: Any = None) -> Any:
         if self.local:
-            return self._ticketed(compute_here, op, args, kwargs, self.batch, traced)
+            return self._ticketed(compute_here, op, args, kwargs, self.batch, traced, claim)
         return self._handed_over(self.pool, compute_sent, self._address(op), args, kwargs)
 
     def _ticketed(self, fn: Any, *args: Any) -> cf.Future:
@@ -166,10 +172,10 @@ class PoolBackend(Backend):
 
     chunks = True
 
-    def chunk_item(self, op: Any, args: tuple, kwargs: dict, traced: bool) -> tuple:
+    def chunk_item(self, op: Any, args: tuple, kwargs: dict, traced: bool, claim: Any = None) -> tuple:
         """One call of a chunk, as the worker runs it (raises if it cannot run there)."""
         if self.local:
-            return op, args, kwargs, traced
+            return op, args, kwargs, traced, claim
         return self._address(op), args, kwargs
 
     def _address(self, op: Any) -> tuple:
@@ -252,7 +258,8 @@ class DaskBackend(Backend):
         self.addresses: dict[int, tuple[Any, Any]] = {}  # id(op) -> (op, address)
         self._ticket: Any = None  # the mirror (a cf.Future with .dask) of the task being handed over
 
-    def submit(self, op: Any, args: tuple, kwargs: dict, traced: bool = True, upstream: tuple = ()) -> Any:
+    def submit(self, op: Any, args: tuple, kwargs: dict, traced: bool = True, upstream: tuple = (),
+               claim: Any = None) -> Any:
         """The call sent to the cluster, a Ctrl-C meanwhile held back until its mirror is at
         hand (:meth:`cut_short`): the client sends the task before it gives back its future,
         and the cluster runs it all the same, its result to be kept."""

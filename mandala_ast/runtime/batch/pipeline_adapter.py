@@ -41,25 +41,33 @@ __all__ = [
     "changed_inputs",
     "check_new_call",
     "check_new_calls",
+    "claim",
+    "claim_here",
+    "claim_holder",
+    "claims_ended",
     "commit",
     "count_holders",
     "find_stored",
     "handed_back",
     "identify",
     "identify_many",
+    "let_go",
     "load_many_outputs",
     "load_outputs",
     "needs_trace",
     "output_refs",
     "record",
     "record_many",
+    "release_claim",
     "row_hid",
     "single_flight",
     "split_outputs",
+    "stop_waking",
     "traced_elsewhere",
     "unstored",
     "untraced",
     "untraced_async",
+    "wait_for_claim",
 ]
 
 #: A call's identity as the engine hands it out: ``.op``, ``.cid`` (content id, the same for
@@ -397,3 +405,72 @@ def untraced() -> RanCode:
     ran = RanCode()
     ran.complete = False
     return ran
+
+
+# -- claims: calls computed in this process (runtime/claims.py) -----------------------------------
+
+
+def claim(storage: Any, call: Call, owner: Any, wake: Any, remote: bool) -> tuple[Any, Any]:
+    """``(claim, None)``: ``owner`` (a batch) claims the call (``remote``: its body goes to an
+    executor or a cluster); or ``(None, holder)``: another thread or batch of this process
+    holds it, and ``wake()`` is called as claims end, until :func:`stop_waking`."""
+    claims = storage.engine.claims
+    with claims.lock:
+        holder = claims.holder(call.cid)
+        if holder is not None:
+            claims.wakers[id(owner)] = wake
+            return None, holder
+        return claims.claim(call.cid, owner, remote), None
+
+
+def claim_here(storage: Any, call: Call) -> Any:
+    """A claim on the call for this thread (a coroutine's event loop), unless another thread
+    holds one (it is left in place: this one, not in place, ends as nothing)."""
+    claims = storage.engine.claims
+    with claims.lock:
+        return claims.claim(call.cid)
+
+
+def claim_holder(storage: Any, call: Call) -> Any:
+    """The claim on the call, if any (a call waited for is looked up once it ends)."""
+    return storage.engine.claims.holder(call.cid)
+
+
+def wait_for_claim(storage: Any, call: Call, owner: Any, wake: Any) -> Any:
+    """:func:`claim_holder`, and if there is one ``wake()`` is called as claims end, until
+    :func:`stop_waking` (a batch whose call another thread took over waits for it)."""
+    claims = storage.engine.claims
+    with claims.lock:
+        holder = claims.holder(call.cid)
+        if holder is not None:
+            claims.wakers[id(owner)] = wake
+        return holder
+
+
+def stop_waking(storage: Any, owner: Any) -> None:
+    claims = storage.engine.claims
+    with claims.lock:
+        claims.wakers.pop(id(owner), None)
+
+
+def let_go(storage: Any, owner: Any) -> None:
+    """``owner``'s batch ends: none of its claims is left, and it is woken no more."""
+    claims = storage.engine.claims
+    with claims.lock:
+        for cid, claim in list(claims.held.items()):
+            if claim.owner is owner:
+                claims.release(cid, claim)
+        claims.wakers.pop(id(owner), None)
+
+
+def release_claim(storage: Any, call: Call, claim: Any) -> bool:
+    """End ``claim`` (False: it had ended, or another thread took its call over)."""
+    claims = storage.engine.claims
+    with claims.lock:
+        return claims.release(call.cid, claim)
+
+
+def claims_ended(storage: Any) -> int:
+    """How many claims have ended so far in this process (a call looked up before one ended
+    is looked up again before it is computed)."""
+    return storage.engine.claims.releases

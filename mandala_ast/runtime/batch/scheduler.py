@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..._errors import BatchWorkerError
+from ..claims import CallTaken
 from ..ops import AsyncOp
 from . import pipeline_adapter as engine
 from .asynchronous import AsyncBackend
@@ -37,6 +38,8 @@ __all__ = ["RECORD_EVERY", "BatchStats", "Scheduler"]
 RECORD_EVERY = 256
 #: Longest wait for results, in seconds, before this thread runs Python again (see _collect).
 _SIGNAL_CHECK = 0.2
+#: Put in the queue of finished futures when a claim of this process ends (see _wake).
+_WOKEN = object()
 
 
 @dataclass
@@ -69,6 +72,12 @@ class Scheduler:
         self.async_backend: AsyncBackend | None = None
         self.flight = engine.single_flight(storage)
         self.elsewhere: dict[Node, Waiting] = {}  # calls whose lock another process holds
+        # Claims (runtime/claims.py): this batch's on the calls it dispatched, and those of
+        # other threads of this process (run blocks, batches) that calls of this one wait for.
+        self.claimed: dict[Node, Any] = {}
+        self.waiting_here: dict[Node, Any] = {}
+        self.released = 0  # claims this batch ended (the others' ended since a lookup: look again)
+        self.looked = 0  # claims others had ended when the wave's calls were looked up
         self.waited_out: set[Node] = set()
         self.stats = BatchStats()
         self.in_flight: dict[Any, Node] = {}
@@ -112,7 +121,8 @@ class Scheduler:
         for node in ready:
             del waiting[node]
         try:
-            while ready or self.in_flight or self.chunks or self._queued() or self.arrived or self.elsewhere:
+            while (ready or self.in_flight or self.chunks or self._queued() or self.arrived or self.elsewhere
+                   or self.waiting_here):
                 finished = self._pump()
                 if ready:
                     wave, ready = sorted(ready, key=_serial), []
@@ -133,6 +143,7 @@ class Scheduler:
             if not identified:
                 return finished
             self.stats.lookups += 1
+            self.looked = engine.claims_ended(self.storage) - self.released
             hits = engine.find_stored(self.storage, [n.call for n in identified], block=self.block)
             stored = [(node, hit) for node, hit in zip(identified, hits) if hit is not None]
             if stored:
@@ -160,7 +171,7 @@ class Scheduler:
                 node.inputs = inputs
                 if not self._locked(node):
                     continue
-                if self.flight is not None and self._stored_meanwhile(node, finished):
+                if self._stored_meanwhile(node, finished):
                     continue
                 self._submit(node)
             except Exception as exc:
@@ -227,22 +238,41 @@ class Scheduler:
         return finished
 
     def _locked(self, node: Node) -> bool:
-        """Single flight: True when this process may compute the call (it holds the call's
-        lock, there is no lock to take, or it waited long enough); else the call waits for
-        the process that holds the lock."""
+        """True when this batch may compute the call: it claimed it in this process (no other
+        thread's block computes it or has it queued: else the call waits for that one) and,
+        with single flight, holds the call's lock (or there is no lock to take, or it waited
+        long enough; else the call waits for the process that holds the lock)."""
+        remote = not self.backend.local and not isinstance(node.op, AsyncOp)
+        claim, holder = engine.claim(self.storage, node.call, self, self._wake, remote)
+        if claim is None:
+            self.waiting_here[node] = holder
+            return False
+        self.claimed[node] = claim
         if self.flight is None or node in self.waited_out:
             return True
         if self.flight.acquire(node.call.cid):
             return True
+        self._unclaim(node)  # (claimed again when the other process let go of it)
         self.elsewhere.setdefault(node, Waiting(self.flight))
         return False
 
+    def _wake(self) -> None:
+        """A claim of this process ended (any thread, with the storage's lock held): the loop
+        looks at the calls waiting here."""
+        self.completed.put(_WOKEN)
+
     def _stored_meanwhile(self, node: Node, finished: list[Node]) -> bool:
-        """Single flight: whether the call, whose lock this process now holds, was stored by
-        another process since the wave looked it up (it computed the call, committed it and
-        let go of its lock in between: computing it here again is what the lock is for not
-        doing); if so, it is loaded (onto ``finished``) and its lock let go."""
-        hit = engine.find_stored(self.storage, [node.call], in_file=True)[0]
+        """Whether the call, now claimed, was stored since the wave looked it up: by another
+        thread of this process, whose claim ended in between (looked up in memory, only if
+        some claim ended); with single flight, by another process (it computed the call,
+        committed it and let go of its lock in between: computing it here again is what the
+        lock is for not doing). If so, it is loaded (onto ``finished``) and let go of."""
+        if self.flight is not None:
+            hit = engine.find_stored(self.storage, [node.call], in_file=True)[0]
+        elif engine.claims_ended(self.storage) - self.released != self.looked:
+            hit = engine.find_stored(self.storage, [node.call])[0]
+        else:
+            return False
         if hit is None:
             return False
         self._unlock(node)
@@ -250,13 +280,42 @@ class Scheduler:
         return True
 
     def _unlock(self, node: Node) -> None:
-        if self.flight is not None and node.call is not None:
+        """Let go of the call's claim, and of its single-flight lock unless another thread took
+        the call over (the lock is that thread's now)."""
+        claim = self._unclaim(node)
+        if self.flight is not None and node.call is not None and not (claim is not None and claim.taken):
             self.flight.release(node.call.cid)
+
+    def _unclaim(self, node: Node) -> Any:
+        """End the call's claim, if this batch has one; returns it."""
+        claim = self.claimed.pop(node, None)
+        if claim is not None and engine.release_claim(self.storage, node.call, claim):
+            self.released += 1
+        return claim
+
+    def _taken(self, node: Node) -> list[Node]:
+        """Another thread of this process took over the call before a thread of the pool came
+        to it (runtime/claims.py): it is looked up again once that thread's claim ends."""
+        if self.leaders.get(node.call.cid) is node:
+            del self.leaders[node.call.cid]
+        self.claimed.pop(node, None)  # (neither its claim nor its lock is this batch's now)
+        node.state = NEW
+        self.stats.dispatched -= 1
+        if not self.abandoning:
+            self.waiting_here[node] = engine.wait_for_claim(self.storage, node.call, self, self._wake)
+        return []
 
     def _look_elsewhere(self) -> list[Node]:
         """Calls another process is computing: looked up again once its lock is gone (or
-        broken, or waited for too long)."""
+        broken, or waited for too long); calls another thread of this one computes, once
+        its claim ended."""
         again = []
+        for node, holder in list(self.waiting_here.items()):
+            if holder is None or engine.claim_holder(self.storage, node.call) is not holder:
+                del self.waiting_here[node]
+                again.append(node)
+        if again and not self.waiting_here:
+            engine.stop_waking(self.storage, self)
         for node, waiting in list(self.elsewhere.items()):
             if waiting.expired():
                 self.waited_out.add(node)
@@ -276,11 +335,22 @@ class Scheduler:
             future = self._hand(node, functools.partial(self.backend.solo, node.op, args, kwargs))
         else:
             traced = engine.needs_trace(self.storage, node.call)
+            claim = self._queued_claim(node)
             if self.chunker is not None and not alone:
-                self._queue(node, self.backend.chunk_item(node.op, args, kwargs, traced))  # type: ignore[attr-defined]
+                self._queue(node, self.backend.chunk_item(node.op, args, kwargs, traced, claim))  # type: ignore[attr-defined]
                 return
-            future = self._hand(node, functools.partial(self.backend.submit, node.op, args, kwargs, traced))
+            future = self._hand(node, functools.partial(self.backend.submit, node.op, args, kwargs, traced,
+                                                        claim=claim))
         self._running(node, future)
+
+    def _queued_claim(self, node: Node) -> Any:
+        """On a thread pool, the call's claim, which other threads may now take over (the
+        worker that comes to it checks); elsewhere None (bodies run here at once, or in other
+        processes, which wait for no thread of this one)."""
+        claim = self.claimed.get(node) if self.backend.queues else None
+        if claim is not None:
+            claim.queued()
+        return claim
 
     def _hand(self, node: Node, submit: Any) -> Any:
         """``submit()``, the call handed to the backend, as one step for Ctrl-C (as :meth:`_send`
@@ -418,8 +488,14 @@ class Scheduler:
             if self.async_backend is not None:
                 self.async_backend.close()
         finally:  # (a second Ctrl-C may cut the wait: the calls left running let go of their locks)
-            if self.late:
-                self._keep_late()
+            try:
+                if self.late:
+                    self._keep_late()
+            finally:  # no claim outlives its batch: another thread would wait for it for ever
+                for node in list(self.claimed):
+                    self._unlock(node)
+                self.waiting_here.clear()
+                engine.let_go(self.storage, self)  # (one an interruption kept from self.claimed too)
 
     def _keep_late(self) -> None:
         """The calls running when the batch was interrupted whose results came back since."""
@@ -444,7 +520,7 @@ class Scheduler:
         if self.arrived:
             return self._record_ran_here()
         pause = min((w.pause() for w in self.elsewhere.values()), default=None)
-        if not self.in_flight and not self.chunks:
+        if not self.in_flight and not self.chunks and not self.waiting_here:
             time.sleep(pause or 0)
             return finished
         # Never without a timeout: a Ctrl-C the kernel hands to another thread only marks it
@@ -459,6 +535,9 @@ class Scheduler:
                 done.append(self.completed.get_nowait())
             except queue.Empty:
                 break
+        done = [future for future in done if future is not _WOKEN]  # (woken: _look_elsewhere looks)
+        if not done:
+            return finished
         if self.backend.fetch_window:
             self._more_done(done)
         self.backend.fetch(done)  # (Dask: the results of all of them, in one go)
@@ -516,10 +595,11 @@ class Scheduler:
                 f"the output of {node.describe()} could not be sent back from the worker process "
                 f"(it cannot be pickled: {exc}); return a picklable value, or use executor='threads'"
             ))]
+        except CallTaken:
+            return self._taken(node)
         except Exception as exc:
             if is_broken(exc):
                 return self._worker_died(node, pool, exc)
-            self._unlock(node)
             return [self._failed(node, exc)]
         except BaseException as exc:
             return self._ended_oddly(node, exc)
@@ -583,8 +663,7 @@ class Scheduler:
                 unstored += 1
             else:
                 computed += 1
-            if self.flight is not None:
-                self._unlock(node)
+            self._unlock(node)
             self._done(node, engine.row_hid(node.call), out_cids, outputs)
             node.produced_by = future
             finished.append(node)

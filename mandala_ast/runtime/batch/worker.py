@@ -18,6 +18,7 @@ from typing import Any
 
 from ..._errors import BatchWorkerError
 from .. import blocks, dependencies, env_deps, file_deps, fingerprints
+from ..claims import shipped_body
 from ..execution import call_body, user_codes
 from ..hashing import digest
 from ..ops import importable_as, op_named
@@ -32,22 +33,28 @@ __all__ = ["EDITED_CODE", "STOPS_THE_BLOCK", "Chained", "Slot", "UnsentOutput", 
 STOPS_THE_BLOCK = (KeyboardInterrupt, SystemExit)
 
 
-def compute_here(op: Any, args: tuple, kwargs: dict, batch: Any, traced: bool = True) -> tuple:
+def compute_here(op: Any, args: tuple, kwargs: dict, batch: Any, traced: bool = True, claim: Any = None) -> tuple:
     """``(outputs, ran code, op calls made, seconds)`` of the body, run in this process.
 
     While it runs, op calls made by the body are ordinary memoized calls in ``batch``'s
     storage (not deferred) and are noted as the call's dependencies, as in a run block. In a
-    worker thread, the body runs in a block of its own lent by the batch.
+    worker thread, the body runs in a block of its own lent by the batch. ``claim``: the
+    batch's claim on a call queued in a thread pool (runtime/claims.py): a call another
+    thread took over meanwhile raises CallTaken, its body not run.
     """
     block = _enter(batch)
     try:
-        return compute_in(block, op, args, kwargs, batch, traced)
+        return compute_in(block, op, args, kwargs, batch, traced, claim)
     finally:
         _leave(block, batch)
+        if claim is not None:
+            claim.ran()
 
 
-def compute_in(block: Any, op: Any, args: tuple, kwargs: dict, batch: Any, traced: bool) -> tuple:
+def compute_in(block: Any, op: Any, args: tuple, kwargs: dict, batch: Any, traced: bool, claim: Any = None) -> tuple:
     """:func:`compute_here` in ``block``, the innermost block of this thread already."""
+    if claim is not None:
+        claim.start()
     op_calls = block.start_op_body()
     watching = file_deps.start(op.track_files, args, kwargs)
     reading = env_deps.start(op.track_env, None if traced else op.fn, op.fn)
@@ -83,16 +90,21 @@ def _leave(block: Any, batch: Any) -> None:
 
 
 def compute_chunk_here(items: list[tuple], batch: Any) -> tuple[list[tuple], float]:
-    """Several calls in one task (``items``: ``(op, args, kwargs, traced)``), so that a pool's
-    per-task costs are paid once for all of them (one block lent for all): ``([(result, None)
-    or (None, error)], seconds)``. Each call fails alone; ``seconds`` (the whole task) sizes
-    the next chunks."""
+    """Several calls in one task (``items``: ``(op, args, kwargs, traced, claim)``), so that a
+    pool's per-task costs are paid once for all of them (one block lent for all):
+    ``([(result, None) or (None, error)], seconds)``. Each call fails alone; ``seconds`` (the
+    whole task) sizes the next chunks. Each claim names this thread until the chunk ends: a
+    call whose body ran is recorded only then."""
     started = time.perf_counter()
     block = _enter(batch)
     try:
-        outcomes = _outcomes(compute_in, [(block, op, args, kwargs, batch, traced) for op, args, kwargs, traced in items])
+        outcomes = _outcomes(compute_in, [(block, op, args, kwargs, batch, traced, claim)
+                                          for op, args, kwargs, traced, claim in items])
     finally:
         _leave(block, batch)
+        for item in items:
+            if item[4] is not None:
+                item[4].ran()
     return outcomes, time.perf_counter() - started
 
 
@@ -333,7 +345,8 @@ def _run_fn(op: Any, args: tuple, kwargs: dict, traced: bool = True) -> tuple:
     ran = RanCode()
     try:
         started = time.perf_counter()
-        result, ran = call_body(op, args, kwargs, traced)
+        with shipped_body():  # (a Dask cluster of threads runs it in this process: claims.py)
+            result, ran = call_body(op, args, kwargs, traced)
         duration = time.perf_counter() - started
     finally:
         files = env_deps.stop(reading, file_deps.stop(watching, None, user_codes(op, ran)), op.ignore_env)
