@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07b.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5+IN5+RV13+SF12+AX15"
+LIST_VERSION = "2026-12-07b.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5+IN5+RV13+SF12+AX15+PD20"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -151,6 +151,7 @@ AREAS["RS"] = "review of session-16 merges"
 AREAS["RV"] = "versions and renames of op methods (session 17)"
 AREAS["SF"] = "single flight across batches in threads (session 17)"
 AREAS["AX"] = "async history, transient lists, deletion through structure elements (session 17)"
+AREAS["PD"] = "holes a new user found in the README's tools (session 17)"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _BUILT = ("tests/test_built_collections.py",)
@@ -1196,8 +1197,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("M10", _TA, "            found, compiled = exact, True\n", "            found = exact\n", _COMPILER,
            "storage.provenance calls an input whose producer compiled code recorded inexact, when another "
            "argument of the call was not"),
-    Mutant("M11", _TA, "WHERE o.cid = ? AND c.created_at <= ? ORDER BY c.version_id = ? DESC, c.created_at LIMIT 1",
-           "WHERE o.cid = ? AND c.created_at <= ? AND ? IS NOT NULL ORDER BY c.created_at LIMIT 1",
+    Mutant("M11", _TA, "WHERE o.cid = ? AND c.created_at <= ? AND c.hid != ? ORDER BY c.version_id = ? DESC, c.created_at LIMIT 1",
+           "WHERE o.cid = ? AND c.created_at <= ? AND c.hid != ? AND ? IS NOT NULL ORDER BY c.created_at LIMIT 1",
            ("tests/test_structures.py",) + _COMPILER,
            "`inc(xs[2])` is attributed to an earlier call whose output is equal, not to the element's __item__ call"),
     Mutant("M12", _DE, "    \" CROSS JOIN main.calls c ON c.id = i.call_id AND c.created_at >= p.created_at\"\n",
@@ -1272,8 +1273,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "a run block inside a query block leaves the query uncompiled: 'a query block must be compiled' in a compiled script"),
     Mutant("A16", "mandala_ast/export.py", "/{urllib.parse.quote(name)} (Ctrl-C stops)", "/{name} (Ctrl-C stops)",
            ("tests/test_export.py",), "`browse 'my results.db'` prints an address with a space, which a terminal's link cuts"),
-    Mutant("A17", "mandala_ast/cli/storage_commands.py", "                c.startswith(\"**\") for c in op.columns) else \"\"\n",
-           "                c.startswith(\"**\") for c in op.columns) and False else \"\"\n", ("tests/test_cli_storage_commands.py",),
+    Mutant("A17", "mandala_ast/cli/storage_commands.py", "    if any(c.startswith(\"**\") for c in op.columns):\n",
+           "    if False:\n", ("tests/test_cli_storage_commands.py",),
            "`calls --where foo=1` of an op taking **opts lists **opts, never saying the column is **foo"),
     Mutant("A18", "mandala_ast/runtime/catalog.py",
            "        renamed = self._renamed_to(name, set(names)) or self._short_name_renamed_to(name, set(names))\n",
@@ -1515,7 +1516,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "        elif isinstance(item, dict):\n            todo += itertools.islice(itertools.chain(item.keys(), item.values()), budget)\n",
            "", ("tests/test_pytest.py",),
            "a cached fixture returning {'dir': <a path in pytest's temporary directory>} is stored, and loaded once pytest removed it"),
-    Mutant("PN4", "mandala_ast/runtime/query/block.py", "    if _an_ipython_cell(frame):\n", "    if False:\n",
+    Mutant("PN4", "mandala_ast/runtime/query/block.py", "    elif _an_ipython_cell(frame):\n", "    elif False:\n",
            ("tests/test_ipython.py",),
            "a query block in a cell run before %load_ext says to use `mandala-ast run`, never %load_ext"),
     Mutant("PN5", _VE, "        return int(usage.sum() if hasattr(usage, \"sum\") else usage) <= _WATCHED_BYTES\n",
@@ -1524,7 +1525,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("PN6", "mandala_ast/pytest.py", "        if name in self.PER_TEST:\n", "        if False:\n",
            ("tests/test_pytest.py",),
            "a cached fixture choosing its value by the test's marker serves the first test's value to every test"),
-    Mutant("PN7", "mandala_ast/pytest.py", "        self.unkeyed.append(f\"config.getoption({name!r})\")\n", "",
+    Mutant("PN7", "mandala_ast/pytest.py", "        self.unkeyed.append(f\"{self.spelled}.getoption({name!r})\")\n", "",
            ("tests/test_pytest.py",),
            "a cached fixture sized by a command-line option (--size=7) loads the value another run's option made"),
     # -- session 9: deletion, verify and export leftovers
@@ -2388,6 +2389,73 @@ MUTANTS: tuple[Mutant, ...] = (
            "        self.recorder.collections.clear()  # records of collections' elements the deletion took\n", "",
            _DELETION, "an MList given again after its consumer's deletion gets no record of its elements: deletion no longer "
            "reaches its new consumer"),
+    Mutant("PD1", "mandala_ast/pytest.py",
+           '        self.unkeyed.append("addfinalizer")\n', "", ("tests/test_pytest.py",),
+           "a cached fixture registering a teardown is stored: later runs load a value whose setup never ran"),
+    Mutant("PD2", "mandala_ast/cli/tables.py",
+           '    if type(cell) is float and not math.isfinite(cell):\n', "    if False:\n",
+           ("tests/test_cli_storage_commands.py",),
+           "`calls --format json` writes NaN and Infinity bare: no JSON parser but Python's reads it"),
+    Mutant("PD3", "mandala_ast/cli/storage_commands.py",
+           ' and not catalog.has_input(op, column):\n', ":\n", ("tests/test_pytest.py",),
+           "`calls --where request.param=2` on the pytest storage: refused, though `calls` shows that column"),
+    Mutant("PD4", "mandala_ast/runtime/tables.py",
+           "            found = producer_by_content(store, cid, created_at, call)\n",
+           '            found = producer_by_content(store, cid, created_at, b"")\n', ("tests/test_storage.py",),
+           "provenance names an op returning its argument (uncompiled `same(1)`) the producer of its own input"),
+    Mutant("PD5", "mandala_ast/runtime/stored_graphs.py",
+           "(p.created_at <= c.created_at AND p.id != c.id))", "(p.created_at <= c.created_at))",
+           ("tests/test_storage.py",),
+           "an op returning its argument is drawn feeding its own input (an edge from its output back into it)"),
+    Mutant("PD6", "mandala_ast/export.py", "        self._internal_calls()\n", "", ("tests/test_export.py",),
+           "the export's calls view names no op for a producer through an element or a list built by hand"),
+    Mutant("PD7", "mandala_ast/export.py",
+           "        for name in [op.name for op in ops] + [ITEM_OP_NAME, BUILD_OP_NAME]:\n",
+           "        for name in [op.name for op in ops]:\n", ("tests/test_export.py",),
+           "the export's calls view stops at an element's __item__ call: no way on to the op that returned the list"),
+    Mutant("PD8", "mandala_ast/cli/storage_commands.py", "    sys.argv = [path]\n", "", ("tests/test_cli_storage_commands.py",),
+           "`why --import s.py` of a script with argparse at its top level parses why's own command line: exit 2"),
+    Mutant("PD9", "mandala_ast/export.py", "    while candidate.lower() in taken:\n", "    while candidate in taken:\n",
+           ("tests/test_export.py",), "the export of ops `f` and `F` fails: SQLite's table names ignore case"),
+    Mutant("PD10", "mandala_ast/export.py", "        sql = _case_distinct([names.key, *columns])\n",
+           "        sql = {c: c for c in [names.key, *columns]}\n", ("tests/test_export.py",),
+           "the export of an op `g(x, X)` fails: SQLite's column names ignore case"),
+    Mutant("PD11", "mandala_ast/export.py", '             for row in rows if row["producer_op"] == DELETED_CALL),\n',
+           "             for row in rows if False),\n", ("tests/test_export.py",),
+           "the export's calls view names no op for a producer deleted without its dependents (provenance: <deleted call>)"),
+    Mutant("PD12", "mandala_ast/runtime/fixtures.py",
+           '            return ValueEncodingError(f"{fixture}argument {detail}{hint}")\n',
+           '            return ValueEncodingError(f"{exc}{hint}")\n', ("tests/test_pytest.py",),
+           "a received fixture that cannot be hashed is reported as the argument of `op conftest.name`, an op the user never wrote"),
+    Mutant("PD13", "mandala_ast/pytest.py",
+           '            received["pytestconfig"] = _WatchedConfig(received["pytestconfig"], watched.unkeyed, "pytestconfig")\n',
+           "            pass\n", ("tests/test_pytest.py",),
+           "a cached fixture reading an option through pytestconfig loads the value another run's option made"),
+    Mutant("PD14", "mandala_ast/pytest.py", "    def session(self) -> _WatchedSession:\n",
+           "    def _session(self) -> _WatchedSession:\n", ("tests/test_pytest.py",),
+           "a cached fixture reading an option through request.session.config loads the value another run's option made"),
+    Mutant("PD15", "mandala_ast/cli/storage_commands.py", '    if f"*{column}" in op.columns:\n', "    if False:\n",
+           ("tests/test_cli_storage_commands.py",),
+           "`--where rest=...` for a *rest parameter advises `--where '**rest=...'`, a column no call has"),
+    Mutant("PD16", "mandala_ast/runtime/fixtures.py", "    if detail.startswith(repr(PARAM_INPUT)):\n", "    if False:\n",
+           ("tests/test_pytest.py",),
+           "a cached fixture's param that cannot be hashed is reported as the argument 'request.param'"),
+    Mutant("PD17", "mandala_ast/runtime/query/block.py",
+           "    if _an_ipython_cell(frame) and _LOADS_THE_EXTENSION.search(text):\n",
+           "    if _an_ipython_cell(frame) and _LOADS_THE_EXTENSION.search(text) and False:\n", ("tests/test_ipython.py",),
+           "a query block in the cell that loads the extension (`ipython -c`) is said to have run before it was loaded"),
+    Mutant("PD18", "mandala_ast/pytest.py", "        if callspec is not None and argname in callspec.params:\n",
+           "        if False:\n", ("tests/test_pytest.py",),
+           "a cached fixture fetching a parametrized fixture (getfixturevalue) loads the value computed for another param"),
+    Mutant("PD19", "mandala_ast/runtime/store.py",
+           '    if "mandala_meta" not in tables and _FLAT_EXPORT_TABLES <= tables:\n',
+           '    if "mandala_meta" not in tables and _FLAT_EXPORT_TABLES < tables and False:\n', ("tests/test_export.py",),
+           "a flat export given where a storage goes is called a database of another program, to be given a new name"),
+    Mutant("PD20", "mandala_ast/runtime/fixtures.py",
+           "        self.storage = Storage(self.path)  # (it makes missing directories, or names what is in the way)\n",
+           "        self.path.parent.mkdir(parents=True, exist_ok=True)\n        self.storage = Storage(self.path)\n",
+           ("tests/test_pytest.py",),
+           "--mandala-storage under a file fails with a raw NotADirectoryError from mkdir, naming no storage"),
 )
 
 

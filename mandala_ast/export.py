@@ -12,8 +12,11 @@ Tables of the flat file:
 - ``ops``: each op version with its table, signature, call count, source and the diff from the
   version before (searchable: full-text index on name and source).
 - ``call_index`` and ``edges``, and the ``calls`` view that joins them: for every input of
-  every call, the call that produced it (recorded by compiled code, else the earliest earlier
-  call that returned the same content), so producers link to consumers.
+  every call, the call that produced it, as ``storage.provenance`` has it (recorded by compiled
+  code, else the earliest earlier call that returned the same content, an element's
+  ``__item__`` call first), so producers link to consumers. The internal ``__item__`` and
+  ``__build__`` calls are in ``call_index`` and ``edges`` too (no table of their own): a
+  producer through them is named, and leads on.
 
 Exporting never unpickles (values are described from their codec, ``.npy`` header or pickle
 opcodes): it is safe on a storage you do not trust. Loading its values in Python is not.
@@ -41,26 +44,23 @@ from typing import Any
 
 from ._errors import ExportError
 from .export_files import remove_killed_exports_files, temp_path
+from .runtime.built import BUILD_OP_NAME, BUILD_VERSION_ID
 from .runtime.catalog import Catalog, StoredOp, Version, source_diff
 from .runtime.column_names import clear_of
 from .runtime.described import Opaque, is_scalar
+from .runtime.structures import ITEM_OP_NAME, ITEM_VERSION_ID
+from .runtime.tables import DELETED_CALL, provenance_rows
 
 __all__ = ["ExportReport", "browse", "export_storage"]
 
 _INSTALL = "pip install 'mandala_ast[browse]'"
-_RESERVED = {"values", "ops", "calls", "call_index", "edges"}
-_EDGES_SQL = """
-SELECT c.hid, i.name, i.cid, COALESCE(s.hid, CASE WHEN c.exact = 0 THEN (
-         SELECT p.hid FROM call_outputs o JOIN calls p ON p.id = o.call_id
-         WHERE o.cid = i.cid AND p.created_at <= c.created_at AND p.id != c.id
-         ORDER BY p.created_at LIMIT 1) END),
-       COALESCE(i.src_index, CASE WHEN c.exact = 0 THEN (
-         SELECT o.idx FROM call_outputs o JOIN calls p ON p.id = o.call_id
-         WHERE o.cid = i.cid AND p.created_at <= c.created_at AND p.id != c.id
-         ORDER BY p.created_at LIMIT 1) END)
-FROM calls c JOIN call_inputs i ON i.call_id = c.id LEFT JOIN calls s ON s.id = i.src_call
-WHERE c.version_id = ?
-"""
+#: The flat file's own tables, view and indexes (SQLite's names ignore case, and share one
+#: namespace): an op's table takes another name.
+_RESERVED = {"values", "ops", "calls", "call_index", "edges", "idx_edges_consumer", "idx_edges_producer"}
+_RESERVED_PREFIXES = ("sqlite_", "ops_fts")  # SQLite's own tables; the ops table's full-text index
+# The calls of the internal ops that stand between an op and the values it was given: an
+# element of a stored collection (its __item__ call), a collection built by hand (__build__).
+_INTERNAL_CALLS_SQL = "SELECT hid FROM calls WHERE version_id = ?"
 _CALLS_VIEW = """
 SELECT e.consumer AS call, ci.op AS op, ci.op_table AS op_table, e.input AS input,
        e.value AS value, e.producer AS producer_call, pi.op AS producer_op,
@@ -126,6 +126,9 @@ class _Exporter:
                 table = tables[version.version_id]
                 self._op_table(op, version, table)
                 op_rows.append(_op_row(op, version, before, table))
+        for name in [op.name for op in ops] + [ITEM_OP_NAME, BUILD_OP_NAME]:
+            self._edges(name)
+        self._internal_calls()
         self._metadata_tables(op_rows)
         return ExportReport(out, len(op_rows), self.calls, len(self.values))
 
@@ -137,13 +140,14 @@ class _Exporter:
         columns = {c: _column_type(c, set(opaque), rows) for c in names.values}
         columns.update({names.types[c]: str for c in opaque})
         columns.update({names.version: int, names.created_at: str, names.duration: float})
-        self.db[table].create({names.key: str, **columns}, pk=names.key,
-                              foreign_keys=[(c, "values", "id") for c in opaque] or None)
-        self.db[table].insert_all(rows, batch_size=1000)
+        # SQLite's column names ignore case: `X` after `x` (arguments first) becomes `X_2`.
+        sql = _case_distinct([names.key, *columns])
+        self.db[table].create({sql[c]: kind for c, kind in {names.key: str, **columns}.items()}, pk=names.key,
+                              foreign_keys=[(sql[c], "values", "id") for c in opaque] or None)
+        self.db[table].insert_all(({sql[c]: value for c, value in row.items()} for row in rows), batch_size=1000)
         self.db["call_index"].insert_all(
             ({"call": row[names.key], "op": op.name, "version": version.number, "op_table": table} for row in rows),
             pk="call", replace=True)
-        self._edges(version)
         self.calls += len(rows)
 
     def _row(self, call: Any, names: _Columns) -> dict:
@@ -159,16 +163,31 @@ class _Exporter:
         row[names.created_at] = stamp.isoformat() if stamp else None
         return row
 
-    def _edges(self, version: Version) -> None:
-        rows = self.catalog.conn.execute(_EDGES_SQL, (version.stored_id,)).fetchall()
-        for _, _, cid, _, _ in rows:  # scalars too: `values` holds every value an edge names
-            self.values.setdefault(cid, None)
+    def _edges(self, op_name: str) -> None:
+        """An edge per input of each call of the op, to the producer storage.provenance names
+        (the same rows: an element of a list built by hand is an input of its own, ``xs[0]``)."""
+        rows = provenance_rows(self.catalog.store, op_name)
+        for row in rows:  # scalars too: `values` holds every value an edge names
+            self.values.setdefault(row["value"], None)
+        # A producer deleted without its dependents: in call_index as provenance names it.
+        self.db["call_index"].insert_all(
+            ({"call": row["producer_call"], "op": row["producer_op"], "version": None, "op_table": None}
+             for row in rows if row["producer_op"] == DELETED_CALL),
+            pk="call", replace=True)
         self.db["edges"].insert_all(
-            ({"consumer": hid.hex(), "input": name, "value": cid.hex(),
-              "producer": producer.hex() if producer else None, "output_index": index}
-             for hid, name, cid, producer, index in rows),
+            ({"consumer": row["call"], "input": row["input"], "value": row["value"].hex(),
+              "producer": row["producer_call"], "output_index": row["output_index"]} for row in rows),
             batch_size=1000,
         )
+
+    def _internal_calls(self) -> None:
+        """The __item__ and __build__ calls in ``call_index`` (no table of their own), so that
+        a producer through them has its op, and its own edges lead on."""
+        for name, version_id in ((ITEM_OP_NAME, ITEM_VERSION_ID), (BUILD_OP_NAME, BUILD_VERSION_ID)):
+            hids = self.catalog.conn.execute(_INTERNAL_CALLS_SQL, (version_id,)).fetchall()
+            self.db["call_index"].insert_all(
+                ({"call": hid.hex(), "op": name, "version": 0, "op_table": None} for (hid,) in hids),
+                pk="call", replace=True)
 
     def _metadata_tables(self, op_rows: list[dict]) -> None:
         described = self.catalog.describe_values([c for c, v in self.values.items() if v is None])
@@ -285,19 +304,39 @@ def _refuse_a_storage(out: Path) -> None:
 
 def _table_names(catalog: Catalog, ops: list[StoredOp]) -> dict[bytes, str]:
     """``fit_ridge`` for an op's only version, ``fit_ridge_v1``, ``_v2``... (oldest first) when it
-    has several; the full
-    name when two modules define ops of one name."""
+    has several; the full name when two modules define ops of one name; ``op_values`` for a
+    name the file's own tables or SQLite's have; ``F_2`` for a name another table has in
+    another case (SQLite's names ignore it). The ``ops`` table says which is whose."""
     short = [op.short_name for op in ops]
-    names = {}
+    names: dict[bytes, str] = {}
+    taken = set(_RESERVED)  # lower case: `f` and `F` would be one table
     for op in ops:
         base = op.short_name if short.count(op.short_name) == 1 else op.name.replace(".", "_")
-        base = f"op_{base}" if base in _RESERVED else base
+        own = base.lower() in _RESERVED or base.lower().startswith(_RESERVED_PREFIXES)
+        base = f"op_{base}" if own else base
         # Numbered by age: a code change keeps the op's version= number, so that is no name.
         # A rename's alias (it shares the old version's calls) is no table: not counted.
         ids = [v.version_id for v in catalog.versions(op) if v.stored_id == v.version_id]
         for age, version_id in enumerate(ids, 1):
-            names[version_id] = base if len(ids) == 1 else f"{base}_v{age}"
+            names[version_id] = _unique(base if len(ids) == 1 else f"{base}_v{age}", taken)
     return names
+
+
+def _case_distinct(names: list[str]) -> dict[str, str]:
+    """Each of ``names`` to itself, or, where an earlier one has it in another case, to
+    :func:`_unique`'s ``name_2``: SQLite's table and column names ignore case."""
+    taken: set[str] = set()
+    return {name: _unique(name, taken) for name in names}
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    """``name``, or ``name_2``, ``name_3``... when a table of that name, in any case, is taken."""
+    candidate, number = name, 1
+    while candidate.lower() in taken:
+        number += 1
+        candidate = f"{name}_{number}"
+    taken.add(candidate.lower())
+    return candidate
 
 
 def _require(module: str) -> Any:

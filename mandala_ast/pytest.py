@@ -117,7 +117,9 @@ class _Fixture:
     def op(self) -> FixtureOp:
         from .runtime.fixtures import FixtureOp
 
-        return FixtureOp(self.fn, ignore=self.ignore)
+        # pytestconfig is the run's Config, as request.config is: never hashed, its reads watched.
+        config = ("pytestconfig",) if "pytestconfig" in inspect.signature(self.fn).parameters else ()
+        return FixtureOp(self.fn, ignore=(*self.ignore, *config))
 
     def value(self, request: pytest.FixtureRequest, received: dict[str, Any]) -> Any:
         session = request.config.stash.get(_SESSION, None)
@@ -126,6 +128,8 @@ class _Fixture:
         watched = _WatchedRequest(request)
         if self.takes_request:
             received["request"] = watched
+        if "pytestconfig" in received:
+            received["pytestconfig"] = _WatchedConfig(received["pytestconfig"], watched.unkeyed, "pytestconfig")
         cache = session.cache()
         value = cache.get(self.op, self.name, received)
         if watched.unkeyed:
@@ -149,7 +153,7 @@ class _WatchedRequest:
     """The ``request`` a cached fixture's body gets: pytest's, noting what it reads that the
     key does not hold: what differs from test to test (``request.node``'s markers,
     ``request.module``'s settings), the run's options (``request.config.getoption``), and
-    ``monkeypatch``, whose patches a loaded value would not make."""
+    ``monkeypatch`` and ``addfinalizer``, whose patches and setups a loaded value would not make."""
 
     #: FixtureRequest attributes that differ from one requesting test (or module, class) to another.
     PER_TEST = frozenset({"node", "function", "cls", "instance", "module", "path", "keywords", "fixturenames"})
@@ -160,12 +164,30 @@ class _WatchedRequest:
 
     @property
     def config(self) -> _WatchedConfig:
-        return _WatchedConfig(self.request.config, self.unkeyed)
+        return _WatchedConfig(self.request.config, self.unkeyed, "request.config")
+
+    @property
+    def session(self) -> _WatchedSession:
+        return _WatchedSession(self.request.session, self.unkeyed)
 
     def getfixturevalue(self, argname: str) -> Any:
         if argname == "monkeypatch":  # its patches are the point, and a loaded value makes none
             self.unkeyed.append(f"getfixturevalue({argname!r})")
-        return self.request.getfixturevalue(argname)
+        if argname == "pytestconfig":
+            return self.config
+        value = self.request.getfixturevalue(argname)
+        # A fetched fixture counts by its code, as a helper: one the test is parametrized over
+        # has another value for each param, which no key holds.
+        callspec = getattr(self.request.node, "callspec", None)
+        if callspec is not None and argname in callspec.params:
+            self.unkeyed.append(f"parametrized {argname!r}")
+        return value
+
+    def addfinalizer(self, finalizer: Callable[[], object]) -> None:
+        # A teardown undoes a setup the body made (a server started, a file written), which a
+        # loaded value does not make: noted, and still registered, since this setup did run.
+        self.unkeyed.append("addfinalizer")
+        self.request.addfinalizer(finalizer)
 
     def __getattr__(self, name: str) -> Any:
         if name in self.PER_TEST:
@@ -174,22 +196,41 @@ class _WatchedRequest:
 
 
 class _WatchedConfig:
-    """``request.config`` for a cached fixture's body: notes the options it reads."""
+    """``request.config`` (or ``request.session.config``, or the ``pytestconfig`` fixture,
+    as ``spelled`` says) for a cached fixture's body: notes the options it reads."""
 
-    def __init__(self, config: pytest.Config, unkeyed: list[str]) -> None:
-        self.wrapped, self.unkeyed = config, unkeyed
+    #: Config attributes that hold the command line (the options, the paths given).
+    OPTIONS = frozenset({"option", "invocation_params", "known_args_namespace", "args"})
+
+    def __init__(self, config: pytest.Config, unkeyed: list[str], spelled: str) -> None:
+        self.wrapped, self.unkeyed, self.spelled = config, unkeyed, spelled
 
     def getoption(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        self.unkeyed.append(f"config.getoption({name!r})")
+        self.unkeyed.append(f"{self.spelled}.getoption({name!r})")
         return self.wrapped.getoption(name, *args, **kwargs)
 
     def getini(self, name: str) -> Any:
-        self.unkeyed.append(f"config.getini({name!r})")
+        self.unkeyed.append(f"{self.spelled}.getini({name!r})")
         return self.wrapped.getini(name)
 
     def __getattr__(self, name: str) -> Any:
-        if name == "option":
-            self.unkeyed.append("config.option")
+        if name in self.OPTIONS:
+            self.unkeyed.append(f"{self.spelled}.{name}")
+        return getattr(self.wrapped, name)
+
+
+class _WatchedSession:
+    """``request.session`` for a cached fixture's body: its ``config`` is watched as
+    ``request.config`` is (reading an option through it loaded another run's value)."""
+
+    def __init__(self, session: pytest.Session, unkeyed: list[str]) -> None:
+        self.wrapped, self.unkeyed = session, unkeyed
+
+    @property
+    def config(self) -> _WatchedConfig:
+        return _WatchedConfig(self.wrapped.config, self.unkeyed, "request.session.config")
+
+    def __getattr__(self, name: str) -> Any:
         return getattr(self.wrapped, name)
 
 
@@ -221,9 +262,24 @@ def _unkeyed_read(name: str, read: str) -> str:
     """Why a cached fixture that read ``request.<read>`` cannot be cached, and what to do."""
     if read == "getfixturevalue('monkeypatch')":
         return _patches_lost(name, "fetched monkeypatch (request.getfixturevalue)")
-    if read.startswith("config."):
+    if read.startswith("parametrized "):
+        fetched = read.partition(" ")[2]
         return (
-            f"cached_fixture {name!r} read request.{read}, which the command line or ini file sets, "
+            f"cached_fixture {name!r} fetched the parametrized fixture {fetched} with "
+            "request.getfixturevalue, which counts by its code, not its value: the value computed "
+            f"for one of its params would be loaded for the others. Receive {fetched} as an "
+            "argument instead: its value (or its stored call) is then part of the key"
+        )
+    if read == "addfinalizer":
+        return (
+            f"cached_fixture {name!r} registered a teardown (request.addfinalizer): a stored value is "
+            "loaded without running the body, so the setup that teardown undoes would not be made "
+            "and the tests would get a value with nothing behind it. Cache the data in a plain "
+            f"cached_fixture and do the setup and teardown in an ordinary @pytest.fixture that receives {name!r}"
+        )
+    if "config." in read:  # request.config, request.session.config, pytestconfig
+        return (
+            f"cached_fixture {name!r} read {read}, which the command line or ini file sets, "
             "but only request.param is part of its key: a value computed with other options would "
             "be loaded. Receive a plain @pytest.fixture that returns the option instead: its value is keyed"
         )

@@ -341,6 +341,24 @@ class TestWhy:
         assert proc.stdout.startswith("hit: __main__.f(x=1) is stored"), proc.stdout
         assert 'read pkg.mod up to its first storage block' in proc.stderr and 'mod.py, line 7' in proc.stderr
 
+    def test_why_of_a_script_that_parses_its_command_line_at_its_top_level_answers(self, tmp_path):
+        """A script calling argparse at its top level parsed `why`'s own command line on
+        import: "unrecognized arguments: why s.db sq 1 --import s.py", its usage, exit 2."""
+        (tmp_path / "s.py").write_text(
+            "import argparse\nfrom mandala_ast import Storage, op\n\n"
+            "parser = argparse.ArgumentParser()\nparser.add_argument('--n', type=int, default=3)\n"
+            "args = parser.parse_args()\n\n@op\ndef sq(x):\n    return x * x\n\n"
+            "if __name__ == '__main__':\n    with Storage('s.db').run():\n        [sq(i) for i in range(args.n)]\n")
+        assert cli("run", "s.py", "--n", "2", cwd=tmp_path).returncode == 0
+        proc = cli("why", "s.db", "sq", "1", "--import", "s.py", cwd=tmp_path)
+        assert proc.returncode == 0 and proc.stdout.startswith("hit: __main__.sq(x=1) is stored"), proc.stderr
+        # A script that needs arguments exits: said as such, naming the module, not a bare usage.
+        (tmp_path / "s.py").write_text((tmp_path / "s.py").read_text().replace("default=3", "required=True"))
+        proc = cli("why", "s.db", "sq", "1", "--import", "s.py", cwd=tmp_path)
+        assert proc.returncode == 2
+        assert "--import 's.py': its top level exited (status 2)" in proc.stderr, proc.stderr
+        assert "unrecognized arguments" not in proc.stderr
+
     def test_module_without_the_op(self, db):
         (db.parent / "other.py").write_text("x = 1\n")
         proc = cli("why", str(db), "make_data", "200", "--import", "other.py", cwd=db.parent)
@@ -456,3 +474,39 @@ def test_calls_shows_a_pointer_by_its_name_and_where_finds_it_by_its_name(tmp_pa
     found = cli("calls", "p.db", "rows", "--where", "data=imagenet", "--format", "json", cwd=tmp_path)
     assert found.returncode == 0, found.stderr
     assert [(r["data"][:25], r["output"]) for r in json.loads(found.stdout)] == [("<ValuePointer 'imagenet' ", 3)]
+
+
+def _strict_json(text: str):
+    """JSON as RFC 8259 (and jq, JavaScript, Go) reads it: no NaN or Infinity tokens."""
+    def refuse(token: str):
+        raise ValueError(f"{token} is not JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_calls_as_json_with_a_nan_or_infinite_float_is_valid_json_that_float_reads_back(tmp_path):
+    # json.dumps wrote the bare tokens NaN and Infinity, which no JSON parser but Python's
+    # accepts: `mandala-ast calls ... --format json | jq` (or JSON.parse) failed on the row.
+    (tmp_path / "s.py").write_text(
+        "from mandala_ast import Storage, op\n\n@op\ndef scale(x: float) -> float:\n    return x * 2\n\n"
+        "with Storage('s.db').run():\n    for x in [float('nan'), float('inf'), float('-inf'), 1.5]:\n"
+        "        scale(x)\n"
+    )
+    assert cli("run", "s.py", cwd=tmp_path).returncode == 0
+    proc = cli("calls", "s.db", "scale", "--format", "json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rows = _strict_json(proc.stdout)
+    assert [(row["x"], row["output"]) for row in rows] == [
+        ("NaN", "NaN"), ("Infinity", "Infinity"), ("-Infinity", "-Infinity"), (1.5, 3.0)]
+    assert [float(row["x"]) for row in rows[1:]] == [float("inf"), float("-inf"), 1.5]
+
+
+def test_where_naming_a_star_parameter_without_its_star_points_at_its_column(tmp_path):
+    # `--where rest=(2,)` for `f(a, *rest, **opts)` advised `--where '**rest=(2,)'`, the column
+    # of a keyword argument named rest, which no call has: the *-parameter's column is *rest.
+    (tmp_path / "s.py").write_text("from mandala_ast import Storage, op\n\n@op\ndef f(a, *rest, **opts):\n"
+                                   "    return a + sum(rest)\n\nwith Storage('s.db').run():\n    f(1, 2)\n")
+    assert cli("run", "s.py", cwd=tmp_path).returncode == 0
+    proc = cli("calls", "s.db", "f", "--where", "rest=(2,)", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "the *-parameter rest is the column *rest: --where '*rest=(2,)'" in proc.stderr, proc.stderr
+    assert cli("calls", "s.db", "f", "--where", "*rest=(2,)", cwd=tmp_path).stdout.count("\n") == 2

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 from disks import tmpfs
-from test_cli_storage_commands import EXE, built, cli, db, release_db  # noqa: F401  (fixtures)
+from test_cli_storage_commands import EXE, built, cli, db, release_db, snapshot  # noqa: F401  (fixtures)
 
 #: This machine's name as export's temporary files carry it (letters, digits, - and _).
 HOST = "".join(c if c.isalnum() or c in "-_" else "_" for c in socket.gethostname()) or "host"
@@ -269,6 +269,150 @@ class TestExport:
         # float columns cannot: SQLite stores an integral REAL as an integer).
         values = [row["value"] for row in flat["values"].rows if row["type"] == "float"]
         assert "NaN" in values and any(v == 0 and math.copysign(1, v) < 0 for v in values if v != "NaN")
+
+    def test_the_calls_view_names_the_producers_provenance_names_through_elements_and_built_lists(self, tmp_path):
+        """The view's producer of `double(p)` for an element p of a stored MList was an earlier
+        `double` call that happened to return an equal value (provenance: the element's
+        __item__ call), and a producer through a list built by hand or an element was a call
+        id the file held nowhere: no op, no way on to the calls behind it."""
+        (tmp_path / "flow.py").write_text(textwrap.dedent("""
+            from mandala_ast import MList, Storage, op
+
+            @op
+            def double(x):
+                return 2 * x
+
+            @op
+            def total(xs):
+                return sum(xs)
+
+            @op
+            def parts(n) -> MList[int]:
+                return [i * 10 for i in range(n)]
+
+            storage = Storage("flow.db")
+            with storage.run():
+                t = total([double(x) for x in range(2)])
+                for p in parts(2):
+                    double(p)
+            for op_ in (double, total):
+                storage.provenance(op_).to_csv(f"{op_.__name__}.csv", index=False)
+        """))
+        proc = cli("run", "flow.py", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert cli("export", "flow.db", "flat.db", cwd=tmp_path).returncode == 0
+        flat = sqlite_utils.Database(tmp_path / "flat.db")
+        import csv
+
+        for name in ("double", "total"):
+            with open(tmp_path / f"{name}.csv", newline="") as file:
+                expected = {(r["call"], r["input"], r["producer_call"] or None, r["producer_op"] or None)
+                            for r in csv.DictReader(file)}
+            view = {(r["call"], r["input"], r["producer_call"], r["producer_op"])
+                    for r in flat.query("SELECT * FROM calls WHERE op_table = ?", [name])}
+            assert view == expected
+        # Through the element's __item__ call, on to the call of parts that returned the list.
+        item = next(flat.query("SELECT producer_call FROM calls WHERE producer_op = 'mandala_ast.__item__'"))
+        upstream = flat.query("SELECT producer_op FROM calls WHERE call = ? AND input = 'struct'", [item["producer_call"]])
+        assert [row["producer_op"] for row in upstream] == ["__main__.parts"]
+
+    def test_a_producer_deleted_without_its_dependents_is_named_a_deleted_call_as_provenance_names_it(self, tmp_path):
+        """The view named no op for a producer `delete_calls(..., dependents=False)` removed,
+        where storage.provenance names it `<deleted call>`: the same as a raw input."""
+        (tmp_path / "d.py").write_text(textwrap.dedent("""
+            import json
+            from mandala_ast import Storage, op
+
+            @op
+            def inc(x: int) -> int:
+                return x + 1
+
+            storage = Storage("d.db")
+            with storage.run():
+                y = inc(inc(1))
+            first = storage.df(inc).sort_values("x")["call"].iloc[0]
+            storage.delete_calls([first], dependents=False)
+            rows = storage.provenance(inc)[["input", "producer_call", "producer_op"]].values.tolist()
+            print(json.dumps([first, rows]))
+        """))
+        proc = cli("run", "d.py", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        first, rows = json.loads(proc.stdout)
+        assert rows == [["x", first, "<deleted call>"]]
+        assert cli("export", "d.db", "flat.db", cwd=tmp_path).returncode == 0
+        flat = sqlite_utils.Database(tmp_path / "flat.db")
+        view = [[r["input"], r["producer_call"], r["producer_op"]] for r in flat.query("SELECT * FROM calls")]
+        assert view == rows
+
+    def test_ops_whose_names_differ_only_in_case_or_are_sqlites_own_export_each_to_its_table(self, tmp_path):
+        """SQLite's table names ignore case: ops `f` and `F` (or `Ops` beside the ops table)
+        failed the export, "table "f" already exists", and `sqlite_stat1` is SQLite's own."""
+        (tmp_path / "names.py").write_text(textwrap.dedent("""
+            from mandala_ast import Storage, op
+
+            @op
+            def f(x):
+                return x + 1
+
+            @op
+            def F(x):
+                return x * 100
+
+            @op
+            def Ops(x):
+                return -x
+
+            @op
+            def sqlite_stat1(x):
+                return x * 2
+
+            with Storage("names.db").run():
+                f(1), F(1), Ops(1), sqlite_stat1(1)
+        """))
+        assert cli("run", "names.py", cwd=tmp_path).returncode == 0
+        proc = cli("export", "names.db", "flat.db", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        flat = sqlite_utils.Database(tmp_path / "flat.db")
+        tables = {row["name"]: row["table_name"] for row in flat["ops"].rows}
+        outputs = {name: [row["output"] for row in flat[table].rows] for name, table in tables.items()}
+        assert outputs == {"__main__.f": [2], "__main__.F": [100], "__main__.Ops": [-1], "__main__.sqlite_stat1": [2]}
+        assert len({table.lower() for table in tables.values()}) == 4
+
+    def test_arguments_whose_names_differ_only_in_case_export_each_to_its_column(self, tmp_path):
+        """`def g(x, X)`: SQLite's column names ignore case, and the export failed with
+        "duplicate column name: X"; so did `A_type` beside the type column of an array `a`."""
+        (tmp_path / "cols.py").write_text(textwrap.dedent("""
+            from mandala_ast import Storage, op
+
+            @op
+            def g(x, X):
+                return x - X
+
+            @op
+            def h(a, A_type):
+                return len(a)
+
+            with Storage("cols.db").run():
+                g(1, 10), h([1, 2], "t")
+        """))
+        assert cli("run", "cols.py", cwd=tmp_path).returncode == 0
+        proc = cli("export", "cols.db", "flat.db", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        flat = sqlite_utils.Database(tmp_path / "flat.db")
+        (g,) = flat["g"].rows
+        assert (g["x"], g["X_2"], g["output"]) == (1, 10, -9)
+        (h,) = flat["h"].rows
+        assert (h["A_type"], h["a_type_2"], h["output"]) == ("t", "list 20 B", 2)  # the argument keeps its name
+
+    def test_a_flat_export_given_where_a_storage_goes_is_named_an_export(self, db, tmp_path):
+        """`mandala-ast ops flat.db` said "a SQLite database of another program (tables: ...)
+        ... Give Storage a new file name", of the file mandala-ast export had just written."""
+        assert cli("export", str(db), str(tmp_path / "flat.db")).returncode == 0
+        before = snapshot(tmp_path / "flat.db")
+        proc = cli("ops", str(tmp_path / "flat.db"))
+        assert proc.returncode == 1
+        assert "flat.db is a flat export (written by `mandala-ast export`), not a storage" in proc.stderr, proc.stderr
+        assert "another program" not in proc.stderr and snapshot(tmp_path / "flat.db") == before
 
     def test_text_that_is_no_utf8_a_file_name_decoded_by_os_exports_escaped(self, tmp_path):
         """Python text may hold lone surrogates (os.fsdecode of a name that is not UTF-8),

@@ -315,3 +315,15 @@ def test_a_value_a_notebook_cell_sets_recomputes_the_op_that_reads_it(tmp_path):
     run = "with storage.run():\n    y = f(2)\ny"
     results = session(tmp_path, SETUP, state, ops, run, "set_k(5)", run, "K = 4", run)
     assert [value(results[i]) for i in (3, 5, 7)] == [6, 10, 8]
+
+
+def test_a_query_block_in_the_cell_that_loads_the_extension_says_to_load_it_in_a_cell_of_its_own(tmp_path):
+    # A cell is compiled before it runs, so the cell whose first line is `%load_ext mandala_ast`
+    # is not (`ipython -c "..."` is one such cell): the error said "this cell ran before
+    # `%load_ext mandala_ast`", of the very cell that loads it.
+    loading = "%load_ext mandala_ast\n" + QUERY
+    results = session(tmp_path, "%unload_ext mandala_ast", SETUP, HELPER, OPS, loading)
+    assert not results[-1]["success"]
+    out = results[-1]["stdout"]
+    assert "this cell loads the extension itself" in out and "`%load_ext mandala_ast` in a cell of its own" in out
+    assert "--ext mandala_ast" in out and "this cell ran before" not in out

@@ -3,7 +3,10 @@ one project and its storage file, as a user runs pytest again and again."""
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -708,3 +711,131 @@ def test_a_cached_fixture_that_warns_under_filterwarnings_error_errors_in_every_
         result, _ = run(pytester)
         result.assert_outcomes(errors=1)
         assert "conftest.py:6: DeprecationWarning" in result.stdout.str()
+
+
+def test_a_cached_fixture_registering_a_teardown_is_an_error_not_a_loaded_value_whose_setup_never_ran(pytester):
+    # request.addfinalizer went through unseen: the first run started the "server" and its
+    # test passed; every later run loaded the stored port without running the body, so the
+    # test got a port with no server behind it (the generator-fixture trap, by another door).
+    pytester.makepyfile(
+        conftest=(
+            "from mandala_ast.pytest import cached_fixture\n\nRUNNING = []\n\n"
+            "@cached_fixture(scope='session')\ndef server(request):\n"
+            "    RUNNING.append('up')\n    request.addfinalizer(RUNNING.clear)\n    return 1234\n"
+        ),
+        test_server="from conftest import RUNNING\n\ndef test_server(server):\n    assert RUNNING == ['up']\n",
+    )
+    for _ in range(2):
+        result, _ = run(pytester)
+        result.assert_outcomes(errors=1)
+        result.stdout.fnmatch_lines(["*FixtureError: cached_fixture 'server' registered a teardown*"])
+    assert "ordinary @pytest.fixture" in result.stdout.str()
+
+
+def test_the_command_line_selects_a_cached_fixtures_calls_by_the_param_column_it_shows(pytester):
+    # `mandala-ast calls .mandala/pytest.db sized` shows a column request.param, but
+    # `--where request.param=2` was refused: "no column 'request.param' (columns: request, ...)".
+    pytester.makepyfile(
+        conftest=(
+            "from mandala_ast.pytest import cached_fixture\n\n"
+            "@cached_fixture(params=[1, 2])\ndef sized(request):\n    return [0] * request.param\n"
+        ),
+        test_sized="def test_sized(sized):\n    assert len(sized) in (1, 2)\n",
+    )
+    run(pytester)[0].assert_outcomes(passed=2)
+    db = str(pytester.path / ".mandala" / "pytest.db")
+    cli = [sys.executable, "-m", "mandala_ast.cli"]
+    shown = subprocess.run([*cli, "calls", db, "sized"], capture_output=True, text=True)
+    assert "request.param" in shown.stdout.splitlines()[0], shown.stderr
+    chosen = subprocess.run([*cli, "calls", db, "sized", "--where", "request.param=2", "--format", "json"],
+                            capture_output=True, text=True)
+    assert chosen.returncode == 0, chosen.stderr
+    assert [row["request.param"] for row in json.loads(chosen.stdout)] == [2]
+    gone = subprocess.run([*cli, "delete", db, "sized", "--where", "request.param=1", "--yes"], capture_output=True, text=True)
+    assert gone.returncode == 0 and gone.stdout.startswith("deleted 1 call"), gone.stderr
+
+
+def test_a_received_fixture_that_cannot_be_hashed_is_named_with_the_cached_fixture_not_an_op(pytester):
+    # The error said "op conftest.from_db, argument 'conn': cannot hash...": an op the user
+    # never wrote, for the cached fixture from_db.
+    pytester.makepyfile(
+        conftest=(
+            "import threading\nimport pytest\nfrom mandala_ast.pytest import cached_fixture\n\n"
+            "@pytest.fixture\ndef conn():\n    return threading.Lock()\n\n"
+            "@cached_fixture\ndef from_db(conn):\n    return 5\n"
+        ),
+        test_db="def test_db(from_db):\n    assert from_db == 5\n",
+    )
+    result, _ = run(pytester)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*ValueEncodingError: cached_fixture 'from_db' (conftest.py), argument 'conn'*"
+                                 "ignore=('conn',))"])
+    assert "Error: op conftest.from_db" not in result.stdout.str()
+
+
+@pytest.mark.parametrize(("signature", "reads"), [
+    ("request", "request.session.config.getoption('size')"),
+    ("pytestconfig", "pytestconfig.getoption('size')"),
+])
+def test_a_cached_fixture_reading_an_option_through_the_session_or_pytestconfig_is_an_error(pytester, signature, reads):
+    # Only request.config was watched: `pytest --size=7` loaded the list `--size=5` made when
+    # the body read the option through request.session.config, or through the pytestconfig
+    # fixture left out of the key as the error for receiving it (unhashable) advised.
+    pytester.makepyfile(
+        conftest=(
+            "from mandala_ast.pytest import cached_fixture\n\n"
+            "def pytest_addoption(parser):\n    parser.addoption('--size', type=int, default=5)\n\n"
+            f"@cached_fixture\ndef dataset({signature}):\n    return list(range({reads}))\n"
+        ),
+        test_size="def test_size(dataset, request):\n    assert len(dataset) == request.config.getoption('size')\n",
+    )
+    for size in ("5", "7"):
+        result, _ = run(pytester, f"--size={size}")
+        result.assert_outcomes(errors=1)
+        result.stdout.fnmatch_lines([f"*FixtureError: cached_fixture 'dataset' read {reads}*"])
+
+
+def test_a_param_that_cannot_be_hashed_is_named_as_the_cached_fixtures_param_not_an_ops_argument(pytester):
+    # "op conftest.locked, argument 'request.param': cannot hash a value of type lock".
+    pytester.makepyfile(
+        conftest=(
+            "import threading\nfrom mandala_ast.pytest import cached_fixture\n\n"
+            "@cached_fixture(params=[threading.Lock()])\ndef locked(request):\n    return 1\n"
+        ),
+        test_locked="def test_locked(locked):\n    assert locked == 1\n",
+    )
+    result, _ = run(pytester)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*ValueEncodingError: cached_fixture 'locked' (conftest.py), its param: cannot hash*"])
+    assert "Error: op conftest.locked" not in result.stdout.str()
+
+
+def test_a_cached_fixture_fetching_a_parametrized_fixture_is_an_error_not_the_other_params_value(pytester):
+    # request.getfixturevalue('dataset') counts as a helper, by its code: which param's value
+    # the body got was in no key, so the test of dataset[100] got the total of dataset[10].
+    pytester.makepyfile(
+        conftest=(
+            "from mandala_ast.pytest import cached_fixture\n\n"
+            "@cached_fixture(params=[10, 100])\ndef dataset(request):\n    return list(range(request.param))\n\n"
+            "@cached_fixture\ndef total(request):\n    return sum(request.getfixturevalue('dataset'))\n"
+        ),
+        test_total="def test_total(dataset, total):\n    assert total == sum(dataset)\n",
+    )
+    for _ in range(2):
+        result, _ = run(pytester)
+        result.assert_outcomes(errors=2)
+        result.stdout.fnmatch_lines(["*FixtureError: cached_fixture 'total' fetched the parametrized fixture 'dataset'*"])
+    assert "Receive 'dataset' as an argument instead" in result.stdout.str()
+
+
+def test_a_storage_path_that_cannot_be_made_is_a_storage_error_naming_it_not_a_raw_os_error(pytester):
+    # The plugin made the storage's directory itself first: a path under a file failed with a
+    # raw FileExistsError/NotADirectoryError from mkdir, where Storage names the storage.
+    pytester.makepyfile(
+        conftest="from mandala_ast.pytest import cached_fixture\n\n@cached_fixture\ndef five():\n    return 5\n",
+        test_five="def test_five(five):\n    assert five == 5\n",
+    )
+    (pytester.path / "afile").write_text("")
+    result, _ = run(pytester, "--mandala-storage", "afile/sub/fixtures.db")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*StorageFormatError: cannot create the storage *afile/sub/fixtures.db*"])

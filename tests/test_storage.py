@@ -199,6 +199,22 @@ class TestTables:
         assert prov["producer_op"].iloc[1] == inc.name
         assert not prov["exact"].any()
 
+    def test_an_op_returning_its_input_is_not_named_the_producer_of_its_own_input(self, path):
+        """Uncompiled `same(1)` returns 1: the content match took the call's own output, made
+        "at or before" it, for its input, and provenance said the call produced its argument."""
+
+        @op
+        def same(x):
+            return x
+
+        storage = Storage(path)
+        with storage:
+            same(1)
+        prov = storage.provenance(same)
+        assert prov["producer_call"].isna().tolist() == [True], prov.to_string()
+        picture = str(storage.draw(same))  # the op's picture drew an edge from its output back into it
+        assert [line for line in picture.splitlines() if '"out:' in line and '-> "op:' in line] == [], picture
+
 
 @pytest.mark.parametrize("method", ["df", "provenance", "versions", "why"])
 def test_a_plain_function_given_for_an_op_is_an_error_naming_it(tmp_path, method):

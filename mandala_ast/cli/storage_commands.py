@@ -112,7 +112,7 @@ def _count(text: str) -> int:
 def _cmd_calls(args: argparse.Namespace) -> int:
     with _catalog(args.db) as catalog:
         op = catalog.find_op(args.op)
-        calls = catalog.calls(op, where=_parse_where(args.where, op), limit=args.limit or None)
+        calls = catalog.calls(op, where=_parse_where(args.where, op, catalog), limit=args.limit or None)
     from ..runtime.column_names import clear_of
 
     columns = list(calls[0].values) if calls else list(op.columns)
@@ -170,17 +170,17 @@ def _time(stamp: float | None, full: bool) -> str:
     return moment.isoformat() if full else moment.strftime("%Y-%m-%d %H:%M")
 
 
-def _parse_where(items: list[str], op: Any) -> dict[str, Any]:
+def _parse_where(items: list[str], op: Any, catalog: Any) -> dict[str, Any]:
     where: dict[str, Any] = {}
     for item in items:
         column, sep, text = item.partition("=")
         if not sep or not column:
             raise UsageError(f"--where {item!r}: expected COL=VALUE, e.g. --where alpha=0.1")
-        if column not in op.columns and not column.startswith("**"):
-            # A keyword argument a `**opts` parameter took is the column `**name`.
-            star = f"; a keyword argument {op.name} took in its **-parameter is --where '**{item}'" if any(
-                c.startswith("**") for c in op.columns) else ""
-            raise UsageError(f"--where {item!r}: op {op.name} has no column {column!r} (columns: {', '.join(op.columns)}){star}")
+        # A column `calls` shows beside the parameters (a cached fixture's request.param) is
+        # an input the calls have, asked of the file only when the signature lacks it.
+        if column not in op.columns and not column.startswith("**") and not catalog.has_input(op, column):
+            raise UsageError(f"--where {item!r}: op {op.name} has no column {column!r} "
+                             f"(columns: {', '.join(op.columns)}){_star_hint(op, column, item)}")
         value = literal(text)
         if column in where and where[column] != value:
             # All must hold, and a call has one value there: keeping the last would act on calls
@@ -189,6 +189,16 @@ def _parse_where(items: list[str], op: Any) -> dict[str, Any]:
                              "every --where must hold, and no call has two values there")
         where[column] = value
     return where
+
+
+def _star_hint(op: Any, column: str, item: str) -> str:
+    """What ``--where rest=...`` may have meant: the ``*rest`` parameter's column (its tuple),
+    or a keyword argument a ``**opts`` parameter took, the column ``**rest``."""
+    if f"*{column}" in op.columns:
+        return f"; the *-parameter {column} is the column *{column}: --where '*{item}'"
+    if any(c.startswith("**") for c in op.columns):
+        return f"; a keyword argument {op.name} took in its **-parameter is --where '**{item}'"
+    return ""
 
 
 def literal(text: str) -> Any:
@@ -319,12 +329,30 @@ def _import(name: str) -> Any:
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
         try:
-            spec.loader.exec_module(module)
+            with _no_arguments(spec.origin or name):
+                spec.loader.exec_module(module)
         except BlockRefusedError as exc:
             _say_stopped(name, exc)
+        except SystemExit as exc:  # argparse at its top level, run without its arguments
+            raise UsageError(
+                f"--import {name!r}: its top level exited (status {exc.code}) as it would run with no "
+                "arguments: a script that parses its command line on import cannot be read; parse "
+                "it under `if __name__ == '__main__':`") from None
         except Exception as exc:
             raise _import_failed(name, exc) from None
     return module
+
+
+@contextlib.contextmanager
+def _no_arguments(path: str) -> Iterator[None]:
+    """``sys.argv`` as the module's top level would see it run alone with no arguments: a
+    script parsing its command line there (argparse) parsed ``why``'s own."""
+    saved = sys.argv
+    sys.argv = [path]
+    try:
+        yield
+    finally:
+        sys.argv = saved
 
 
 def _say_stopped(name: str, exc: BlockRefusedError) -> None:
@@ -528,7 +556,7 @@ def _cmd_delete(args: argparse.Namespace) -> int:
         raise UsageError("say which calls: --where COL=VALUE, or --all")
     with _catalog(args.db) as catalog:
         op = catalog.find_op(args.op)
-        row_ids = [call.row_id for call in catalog.calls(op, where=_parse_where(args.where, op))]
+        row_ids = [call.row_id for call in catalog.calls(op, where=_parse_where(args.where, op, catalog))]
     if not row_ids:
         print(f"no call of {op.name} matches; nothing deleted")
         return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import shutil
 from collections.abc import Sequence
 from typing import Any
@@ -20,6 +21,7 @@ __all__ = ["FORMATS", "render", "terminal_width"]
 FORMATS = ("table", "csv", "json")
 _GAP = "  "
 _NARROWEST = 6  # a column is never cut below this many characters
+_NON_FINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
 
 
 def terminal_width() -> int:
@@ -32,7 +34,8 @@ def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], format: str, *
     if format == "csv":
         return _csv(columns, rows)
     if format == "json":
-        return json.dumps([dict(zip(columns, map(_json_cell, row))) for row in rows], indent=1) + "\n"
+        cells = [dict(zip(columns, map(_json_cell, row))) for row in rows]
+        return json.dumps(cells, indent=1, allow_nan=False) + "\n"
     return _table(columns, rows, width or terminal_width())
 
 
@@ -45,6 +48,10 @@ def _csv(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def _json_cell(cell: Any) -> Any:
+    if type(cell) is float and not math.isfinite(cell):
+        # JSON has no NaN or Infinity: json.dumps's bare tokens break every other parser
+        # (jq, JavaScript); the text float() reads back, as the export writes a NaN.
+        return _NON_FINITE.get(cell, "NaN")
     return cell if cell is None or type(cell) in (bool, int, float, str) else str(cell)
 
 

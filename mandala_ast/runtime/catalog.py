@@ -51,6 +51,12 @@ _INPUT_OR_DEFAULT_FILTER = (
 _RENAMED_FROM_SQL = "SELECT DISTINCT old FROM renames WHERE kind = 'op'"
 _RENAMED_SQL = "SELECT new FROM renames WHERE kind = 'op' AND old = ? ORDER BY created_at DESC LIMIT 1"
 _DEFAULTS_SQL = "SELECT op_name, param, cid FROM defaults"
+# Whether some call of a version has an input of that name (one the op's signature does not
+# list: a cached fixture's "request.param").
+_NAMED_INPUT_SQL = (
+    "SELECT 1 FROM calls JOIN call_inputs ON call_inputs.call_id = calls.id "
+    "WHERE calls.version_id = ? AND call_inputs.name = ? LIMIT 1"
+)
 _OUTPUT_FILTER = " AND id IN (SELECT call_id FROM call_outputs WHERE idx = ? AND cid IN ({marks}))"
 _VALUES_SQL = "SELECT cid, codec, data, size, external FROM vals WHERE cid IN ({marks})"
 _INPUTS_SQL = "SELECT call_id, name, cid FROM call_inputs WHERE call_id IN ({marks})"
@@ -228,6 +234,13 @@ class Catalog:
         calls = [Call(row[0], row[1], number, row[2], row[3], version_id=vid) for row, number, vid in chosen]
         self._fill(op, calls, [row[4] for row, _, _ in chosen])
         return calls
+
+    def has_input(self, op: StoredOp, name: str) -> bool:
+        """Whether a stored call of ``op`` has an input ``name`` beside its parameters (the
+        ``request.param`` the pytest plugin stores for a cached fixture's param)."""
+        rows = self.conn.execute(_VERSIONS_SQL, (op.name,)).fetchall()
+        stored = {canonical or vid for _, vid, _, canonical, _ in rows}
+        return any(self.conn.execute(_NAMED_INPUT_SQL, (vid, name)).fetchone() for vid in stored)
 
     def _filters(self, op: StoredOp, where: dict[str, Any]) -> tuple[str, list]:
         sql, params = "", []

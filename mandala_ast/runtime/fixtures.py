@@ -104,8 +104,7 @@ class FixtureCache:
 
     def __init__(self, path: str | Path, *, refresh: Iterable[str] = (), started: float | None = None) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.storage = Storage(self.path)
+        self.storage = Storage(self.path)  # (it makes missing directories, or names what is in the way)
         self.refresh = frozenset(refresh)
         self.started = time.time() if started is None else started
         self.outcomes: list[Outcome] = []
@@ -122,7 +121,10 @@ class FixtureCache:
         try:
             return self._get(op, name, kwargs)
         except ValueEncodingError as exc:
-            raise _with_ignore_hint(exc, op, kwargs) from exc
+            named = _with_ignore_hint(exc, op, name, kwargs)
+            if named is exc:
+                raise
+            raise named from None  # its message has all the first one said, of the fixture
 
     def _get(self, op: FixtureOp, name: str, kwargs: dict[str, Any]) -> Any:
         param = _param_text(kwargs)
@@ -236,13 +238,21 @@ class FixtureCache:
             yield
 
 
-def _with_ignore_hint(exc: ValueEncodingError, op: FixtureOp, kwargs: dict) -> ValueEncodingError:
-    """The error, saying how to leave out of the key a received fixture that cannot be hashed
-    (a connection, a lock): a pytest user meets ``ignore=`` here for the first time. Only for
-    an error about this fixture's own arguments (not one an op in its body raised), and never
+def _with_ignore_hint(exc: ValueEncodingError, op: FixtureOp, name: str, kwargs: dict) -> ValueEncodingError:
+    """The error, naming the fixture (not "op conftest.name", an op the user never wrote) and
+    saying how to leave out of the key a received fixture that cannot be hashed (a
+    connection, a lock): a pytest user meets ``ignore=`` here for the first time. Only for an
+    error about this fixture's own arguments (not one an op in its body raised), and never
     naming one already ignored."""
-    if not str(exc).startswith(f"op {op.name}, argument "):
+    own = f"op {op.name}, argument "
+    if not str(exc).startswith(own):
         return exc
+    detail = str(exc)[len(own):]
+    fixture = f"cached_fixture {name!r} ({_shown_path(op.fn.__code__.co_filename)}), "
+    if detail.startswith(repr(PARAM_INPUT)):
+        return ValueEncodingError(
+            f"{fixture}its param{detail[len(repr(PARAM_INPUT)):]}; a param is part of the fixture's key: "
+            "give params= values that can be hashed (plain data, or a name the body builds the object from)")
     for arg, value in kwargs.items():
         if arg == "request" or arg in op.ignore:  # request: only its param is hashed
             continue
@@ -250,8 +260,8 @@ def _with_ignore_hint(exc: ValueEncodingError, op: FixtureOp, kwargs: dict) -> V
             content_id(value)
         except UnhashableError:
             hint = f"; leave it out of the fixture's key with @cached_fixture(ignore=({arg!r},))"
-            return ValueEncodingError(f"{exc}{hint}")
-    return exc
+            return ValueEncodingError(f"{fixture}argument {detail}{hint}")
+    return ValueEncodingError(f"{fixture}argument {detail}")
 
 
 @contextmanager

@@ -1071,6 +1071,10 @@ def _prepare_path(path: Path) -> None:
         ) from exc
 
 
+#: Tables every flat file `mandala-ast export` writes has (export.py), a storage none of.
+_FLAT_EXPORT_TABLES = frozenset({"call_index", "edges", "ops", "values"})
+
+
 def _check_existing_file(path: Path, *, header: bool = True) -> None:
     """Refuse corrupt or foreign files before anything could write to them. ``header``:
     also read the first bytes with plain file I/O (never while this process has the file
@@ -1098,6 +1102,11 @@ def _check_existing_file(path: Path, *, header: bool = True) -> None:
         raise StorageFormatError(f"{path} is not a mandala_ast storage ({exc}); left untouched") from exc
     if not tables:  # no schema yet: another process is creating this storage right now
         return
+    if "mandala_meta" not in tables and _FLAT_EXPORT_TABLES <= tables:
+        raise StorageFormatError(
+            f"{path} is a flat export (written by `mandala-ast export`), not a storage: its calls are "
+            "in the storage it was exported from; left untouched"
+        )
     if "mandala_meta" not in tables:
         raise StorageFormatError(
             f"{path} is a SQLite database of another program (tables: {', '.join(sorted(tables)) or 'none'}); "

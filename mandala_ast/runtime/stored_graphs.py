@@ -57,7 +57,7 @@ WITH edges AS (
   CROSS JOIN call_inputs i ON i.call_id = c.id
   LEFT JOIN call_outputs o ON i.src_call IS NULL AND c.exact = 0 AND o.cid = i.cid
   LEFT JOIN calls p ON p.id = COALESCE(i.src_call, o.call_id)
-       AND (i.src_call IS NOT NULL OR p.created_at <= c.created_at)
+       AND (i.src_call IS NOT NULL OR (p.created_at <= c.created_at AND p.id != c.id))
   LEFT JOIN versions pv ON pv.version_id = p.version_id
   WHERE v.op_name = ?
 )
@@ -388,7 +388,7 @@ def _add_call(
     for name, in_cid, src_call in store.conn.execute(_CALL_INPUTS_SQL, (hid,)).fetchall():
         _add_value(graph, store, in_cid, load)
         graph.add_edge(Edge(_value_id(in_cid), node_id, name))
-        producer = src_call if src_call is not None or exact else producer_by_content(store, in_cid, created_at)[0]
+        producer = src_call if src_call is not None or exact else producer_by_content(store, in_cid, created_at, hid)[0]
         if producer is not None:
             producers.append((producer, _value_id(in_cid)))
     return producers

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from .store import SQLiteStore
 
-__all__ = ["calls_table", "producer_by_content", "provenance_table", "value_series"]
+__all__ = ["DELETED_CALL", "PROVENANCE_COLUMNS", "calls_table", "producer_by_content", "provenance_rows", "provenance_table", "value_series"]
 
 _CALLS_SQL = """
 SELECT c.hid, c.cid, v.version, c.created_at, c.duration, c.version_id, c.deps_id
@@ -30,6 +30,8 @@ SELECT c.hid, e.{key}, e.cid FROM versions v
 CROSS JOIN calls c ON c.version_id = v.version_id CROSS JOIN {table} e ON e.call_id = c.id
 WHERE v.op_name = ?
 """
+#: The op provenance names for a producer deleted without its dependents (its id is kept).
+DELETED_CALL = "<deleted call>"
 _PROVENANCE_SQL = """
 SELECT c.hid, i.name, i.cid, c.exact, c.created_at,
        COALESCE(exact_c.hid, gone.hid), i.src_index,
@@ -55,12 +57,12 @@ WHERE b.hid = ?
 _BY_CONTENT_SQL = """
 SELECT c.hid, o.idx, v.op_name FROM call_outputs o
 JOIN calls c ON c.id = o.call_id JOIN versions v ON v.version_id = c.version_id
-WHERE o.cid = ? AND c.created_at <= ? ORDER BY c.version_id = ? DESC, c.created_at LIMIT 1
+WHERE o.cid = ? AND c.created_at <= ? AND c.hid != ? ORDER BY c.version_id = ? DESC, c.created_at LIMIT 1
 """
 _ITEM_BY_CONTENT_SQL = """
 SELECT c.hid, o.idx, v.op_name FROM call_outputs o
 JOIN calls c ON c.id = o.call_id JOIN versions v ON v.version_id = c.version_id
-WHERE o.cid = ? AND c.version_id = ? AND c.created_at <= ? ORDER BY c.created_at LIMIT 1
+WHERE o.cid = ? AND c.version_id = ? AND c.created_at <= ? AND c.hid != ? ORDER BY c.created_at LIMIT 1
 """
 
 
@@ -172,28 +174,39 @@ def provenance_table(store: SQLiteStore, op: Op) -> pd.DataFrame:
     """
     import pandas as pd
 
+    return pd.DataFrame(provenance_rows(store, op.name), columns=list(PROVENANCE_COLUMNS))
+
+
+#: provenance_table's columns; provenance_rows' rows have these keys, and ``value``.
+PROVENANCE_COLUMNS = ("call", "input", "producer_op", "producer_call", "output_index", "exact")
+
+
+def provenance_rows(store: SQLiteStore, op_name: str) -> list[dict]:
+    """provenance_table's rows as dicts, each also with ``value``, the input's content id
+    (bytes): what the flat export writes as its edges, so that it names the producers
+    ``storage.provenance`` names. Needs no pandas."""
     rows = []
-    query = store.conn.execute(_PROVENANCE_SQL, (op.name,)).fetchall()
+    query = store.conn.execute(_PROVENANCE_SQL, (op_name,)).fetchall()
     for call, name, cid, compiled, created_at, *exact in query:
         if exact[0] is not None:  # recorded history: exact, also in a call recorded inexact
             found, compiled = exact, True
         elif compiled and created_at >= ELEMENTS_MARKED_INEXACT_SINCE:
             found = (None, None, None)  # a literal: raw, exactly
         elif compiled:  # stored when an element was recorded raw: it may be one
-            found = _item_by_content(store, cid, created_at)
+            found = _item_by_content(store, cid, created_at, call)
             compiled = found[0] is None
         else:
-            found = producer_by_content(store, cid, created_at)
-        rows.append(_provenance_row(call, name, found, compiled))
+            found = producer_by_content(store, cid, created_at, call)
+        rows.append(_provenance_row(call, name, cid, found, compiled))
         if found[2] == BUILD_OP_NAME:
             rows += _element_rows(store, call, name, found[0])
-    columns = ["call", "input", "producer_op", "producer_call", "output_index", "exact"]
-    return pd.DataFrame(rows, columns=columns)
+    return rows
 
 
-def _provenance_row(call: bytes, name: str, found: tuple, exact: Any) -> dict:
+def _provenance_row(call: bytes, name: str, cid: bytes, found: tuple, exact: Any) -> dict:
     producer, index, producer_op = found
     return dict(
+        value=cid,
         call=call.hex(),
         input=name,
         producer_op=producer_op,
@@ -211,8 +224,8 @@ def _element_rows(store: SQLiteStore, call: bytes, name: str, build: bytes) -> l
     found = store.conn.execute(_BUILD_INPUTS_SQL, (build,)).fetchall()
     for element, cid, exact, created_at, *source in sorted(found, key=_element_order):
         known = source[0] is not None
-        producer = tuple(source) if known else producer_by_content(store, cid, created_at)
-        rows.append(_provenance_row(call, name + element, producer, known or exact))
+        producer = tuple(source) if known else producer_by_content(store, cid, created_at, build)
+        rows.append(_provenance_row(call, name + element, cid, producer, known or exact))
         if producer[2] == BUILD_OP_NAME:
             rows += _element_rows(store, call, name + element, producer[0])
     return rows
@@ -224,17 +237,18 @@ def _element_order(row: tuple) -> tuple:
     return (0, int(inner), "") if inner.isdigit() else (1, 0, row[0])
 
 
-def producer_by_content(store: SQLiteStore, cid: bytes, before: float) -> tuple:
+def producer_by_content(store: SQLiteStore, cid: bytes, before: float, consumer: bytes) -> tuple:
     """``(call row id, output index, op name)`` of the earliest call stored at or before
     ``before`` with an output of content ``cid``, an element's ``__item__`` call first (a value
     taken from a stored collection, ``inc(xs[2])``, comes from it rather than from an earlier
-    call whose output happens to be equal); Nones when there is none."""
-    query = (cid, before, ITEM_VERSION_ID)
+    call whose output happens to be equal); Nones when there is none. Never ``consumer``, the
+    call given the value: stored at that moment, an op returning its argument matched itself."""
+    query = (cid, before, consumer, ITEM_VERSION_ID)
     return store.conn.execute(_BY_CONTENT_SQL, query).fetchone() or (None, None, None)
 
 
-def _item_by_content(store: SQLiteStore, cid: bytes, before: float) -> tuple:
-    query = (cid, ITEM_VERSION_ID, before)
+def _item_by_content(store: SQLiteStore, cid: bytes, before: float, consumer: bytes) -> tuple:
+    query = (cid, ITEM_VERSION_ID, before, consumer)
     return store.conn.execute(_ITEM_BY_CONTENT_SQL, query).fetchone() or (None, None, None)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import linecache
 import os
+import re
 import sys
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,10 @@ _NEEDS_COMPILING = (
 )
 
 
+#: `%load_ext mandala_ast` in a cell's text as IPython runs it (its magics made calls).
+_LOADS_THE_EXTENSION = re.compile(r"""run_line_magic\(['"]load_ext['"], ['"]mandala_ast['"]\)""")
+
+
 def _needs_compiling(kind: str, frame: Any) -> str:
     """Why a block was not compiled, and how to have it compiled: a module whose source never
     names mandala_ast (it imports Q and the rest through a module of its own) is never a
@@ -43,7 +48,14 @@ def _needs_compiling(kind: str, frame: Any) -> str:
     message = _NEEDS_COMPILING.format(kind=kind)
     path = frame.f_code.co_filename
     text = "".join(linecache.getlines(path))
-    if _an_ipython_cell(frame):
+    if _an_ipython_cell(frame) and _LOADS_THE_EXTENSION.search(text):
+        # Compiled before it ran, the cell that loads the extension is not (`ipython -c`).
+        message += (
+            ". In IPython or Jupyter the extension compiles the cells after the one that loads it, "
+            "and this cell loads the extension itself: put `%load_ext mandala_ast` in a cell of its "
+            "own, before this one (for `ipython -c` or a script run by ipython: `ipython --ext mandala_ast`)"
+        )
+    elif _an_ipython_cell(frame):
         message += (
             ". In IPython or Jupyter the extension compiles cells: this cell ran before "
             "`%load_ext mandala_ast` (or after `%unload_ext mandala_ast`); load it and run the cell again"
