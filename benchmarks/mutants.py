@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bumped whenever mutants are added, removed or changed (ids are never reused).
-LIST_VERSION = "2026-12-07b.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5+IN5+RV13+SF12+AX15+PD20"
+LIST_VERSION = "2026-12-07b.DL11+FX12+LE5+SH19+SC1+RN5+LT3+ED7+ST11+LN8+RX7+BF11+VX10+LA10+DK4+SS11+SG2+PY3+EG3+PB16+RV3+FM7+FR3+GT8+DS5+RW3+DT7+IV2+RQ2+RZ1+LS3+TT1+PH3+IN4+IA7+PH6+IB12+RS5+IN5+RV13+SF12+AX15+PD20+RT2"
 
 #: Tests left out of one mutant's suite run because they passed when run alone (see Workspace.suite).
 _FLAKY_RETRIES = 2
@@ -152,6 +152,7 @@ AREAS["RV"] = "versions and renames of op methods (session 17)"
 AREAS["SF"] = "single flight across batches in threads (session 17)"
 AREAS["AX"] = "async history, transient lists, deletion through structure elements (session 17)"
 AREAS["PD"] = "holes a new user found in the README's tools (session 17)"
+AREAS["RT"] = "review of session-17 merges"
 
 _HASHING = ("tests/test_hashing.py", "tests/test_regressions.py")
 _BUILT = ("tests/test_built_collections.py",)
@@ -2305,8 +2306,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "    _accept_class_data(conn, old, new, deps.resolve(new))\n", "", ("tests/test_renames.py",),
            "a moved class's method ops that read its class data compute again: the data's names count"),
     Mutant("RV8", "mandala_ast/runtime/codecs.py",
-           "            return moved_classes.loads(data)  # a class gone from where it was stored: moved?\n",
-           "            raise\n", ("tests/test_renames.py",),
+           "            return moved_classes.loads(data)\n",
+           "            return pickle.loads(data)\n", ("tests/test_renames.py",),
            "a hit of a moved class's class method op (make() -> an object) cannot load its output: UnloadableValueError"),
     Mutant("RV9", "mandala_ast/runtime/renames.py",
            "    if deps.current_state(old) is not None and deps.resolve(old) is not deps.resolve(new):\n",
@@ -2456,6 +2457,17 @@ MUTANTS: tuple[Mutant, ...] = (
            "        self.path.parent.mkdir(parents=True, exist_ok=True)\n        self.storage = Storage(self.path)\n",
            ("tests/test_pytest.py",),
            "--mandala-storage under a file fails with a raw NotADirectoryError from mkdir, naming no storage"),
+    Mutant("RT1", "mandala_ast/runtime/moved_classes.py",
+           "        now = _now_at((module, name))\n"
+           "        if now is not None:  # (not what stands at the old place now: that is pickled apart)\n",
+           "        try:\n            return super().find_class(module, name)\n        except (ImportError, AttributeError):\n"
+           "            now = _now_at((module, name))\n"
+           "        if now is not None:\n", ("tests/test_renames.py",),
+           "a new class at a moved class's old name takes the moved class's stored objects: Estimator.make(3) gives a Model"),
+    Mutant("RT2", "mandala_ast/runtime/codecs.py",
+           "    pickler = (moved_classes.Pickler if moved else pickle.Pickler)(out, protocol=5)\n",
+           "    pickler = pickle.Pickler(out, protocol=5)\n", ("tests/test_renames.py",),
+           "objects of a new class at a moved class's old name, stored, load as the moved class"),
 )
 
 

@@ -568,3 +568,35 @@ def test_a_class_declared_moved_with_rename_helper_keeps_the_calls_given_its_obj
     out = _run_caller(tmp_path, HELD.format(module="models", rename="print(storage.rename_helper('pipeline.Model', Model))"))
     assert "3 stored calls kept; objects of class pipeline.Model are those of models.Model now" in out
     assert out.endswith("[10, 13, 16] []")
+
+
+NEW_AT_OLD_NAME = """
+import sys
+from pipeline import Estimator, Model
+from mandala_ast import Storage, op
+
+@op
+def fresh(k):
+    return Model()
+
+storage = Storage(sys.argv[1])
+with storage.run():
+    made, new = Estimator.make(3), fresh(1)
+print(type(made).__name__, type(new).__name__)
+"""
+
+
+def test_a_new_class_at_a_moved_class_s_old_name_does_not_take_its_stored_objects(tmp_path):
+    """pipeline.Model renamed Estimator, then a new class named Model: the stored Model objects
+    (pickled as `pipeline.Model`, which imports again) loaded as the new class, so
+    `Estimator.make(3)` gave a Model that has no `fit`."""
+    (tmp_path / "pipeline.py").write_text(textwrap.dedent(MODEL))
+    _model_run(tmp_path, "pipeline", "Model")
+    _move_model(tmp_path, "pipeline", "Estimator")
+    _model_run(tmp_path, "pipeline", "Estimator", RENAME_METHODS.format(old="pipeline.Model", cls="Estimator"))
+    with (tmp_path / "pipeline.py").open("a") as module:
+        module.write("\n\nclass Model:\n    pass\n")
+    for _ in range(2):  # the new class's objects, stored, load as that class again
+        assert _run_caller(tmp_path, NEW_AT_OLD_NAME) == "Estimator Model"
+    again = _model_run(tmp_path, "pipeline", "Estimator")
+    assert again["out"] == [10, 13, 16] and again["runs"] == []

@@ -92,10 +92,12 @@ def pickle_stored_as(kind: type, reducer: Callable[[Any], tuple]) -> None:
 
 
 def _pickled(value: Any) -> bytes:
-    if not _STORED_AS:
+    moved = moved_classes.any_moved()
+    if not _STORED_AS and not moved:
         return pickle.dumps(value, protocol=5)
     out = io.BytesIO()
-    pickler = pickle.Pickler(out, protocol=5)
+    # (a class at a place another moved from is named apart: moved_classes.py)
+    pickler = (moved_classes.Pickler if moved else pickle.Pickler)(out, protocol=5)
     # (a dict, which the C pickler reads without a Python call: copyreg's may change meanwhile)
     pickler.dispatch_table = {**copyreg.dispatch_table, **_STORED_AS}
     pickler.dump(value)
@@ -122,12 +124,9 @@ def decode(codec: str, data: bytes) -> Any:
 
         return np.load(io.BytesIO(data), allow_pickle=False)
     if codec == "pickle":
-        try:
-            return pickle.loads(data)
-        except (ImportError, AttributeError):
-            if not moved_classes.any_moved():
-                raise
-            return moved_classes.loads(data)  # a class gone from where it was stored: moved?
+        if moved_classes.any_moved():  # a class's old place names it where it moved to
+            return moved_classes.loads(data)
+        return pickle.loads(data)
     if codec in STRUCTURE_CODECS:
         raise ValueError(f"a {codec!r} value is loaded through its Storage, which loads its elements")
     if codec == "transient":  # an output of a transient op: no value stored (transient.py)

@@ -12,8 +12,10 @@ are process-wide:
 - objects of a moved class are keyed under the name they were first stored under (through a
   chain of moves), :func:`keyed_name`; a class standing at an old name again is other code,
   keyed apart (as an argument's old name taken again is: renames.py's ``_FRESH``);
-- a stored pickle naming an old place that imports no class any more loads the class where it
-  is now, :func:`loads`.
+- a stored pickle naming an old place loads the class where it is now, :func:`loads`: even
+  where the old place imports a class again (a new one of the old name), whose objects are
+  stored naming it through :func:`class_at` instead (:class:`Pickler`), so that the two load
+  apart.
 
 Another storage this process opens keys such objects under the old name too: its calls made
 here miss once in a process that does not open the storage that moved the class (computed
@@ -22,11 +24,12 @@ again, never a stale result).
 
 from __future__ import annotations
 
+import importlib
 import io
 import pickle
 from typing import Any
 
-__all__ = ["any_moved", "keyed_name", "loads", "note_moves"]
+__all__ = ["Pickler", "any_moved", "class_at", "keyed_name", "loads", "note_moves"]
 
 #: (module, qualname) of a class now -> the (module, qualname) its objects are keyed under.
 _KEYED_AS: dict[tuple[str, str], tuple[str, str]] = {}
@@ -84,19 +87,41 @@ def keyed_name(name: tuple[str, str]) -> tuple[str, str] | None:
 
 
 def loads(data: bytes) -> Any:
-    """``pickle.loads``, finding a class gone from an old place where it moved to."""
+    """``pickle.loads``, finding a class named by a place it moved from where it is now."""
     return _Unpickler(io.BytesIO(data)).load()
 
 
 class _Unpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
-        try:
-            return super().find_class(module, name)
-        except (ImportError, AttributeError):
-            now = _now_at((module, name))
-            if now is None:
-                raise
-            return super().find_class(*now)
+        now = _now_at((module, name))
+        if now is not None:  # (not what stands at the old place now: that is pickled apart)
+            try:
+                return super().find_class(*now)
+            except (ImportError, AttributeError):
+                pass
+        return super().find_class(module, name)
+
+
+class Pickler(pickle.Pickler):
+    """A pickler that names a class standing where another moved from by :func:`class_at`:
+    pickle's own reference (its module and name) loads as the moved class (:func:`loads`)."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, type):
+            name = (obj.__module__, obj.__qualname__)
+            keyed = _KEYED_AS.get(name)
+            if keyed is not None and keyed[1].endswith(_FRESH):
+                return class_at, name
+        return NotImplemented
+
+
+def class_at(module: str, qualname: str) -> type:
+    """The class at ``module:qualname`` now (what :class:`Pickler` writes for a class standing
+    at an old place: stored pickles name this function, so it keeps its name)."""
+    found: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        found = getattr(found, part)
+    return found
 
 
 def _now_at(name: tuple[str, str]) -> tuple[str, str] | None:
