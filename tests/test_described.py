@@ -47,6 +47,25 @@ def test_garbage_pickle_is_just_a_pickle():
     assert describe("pickle", b"\x80\x05garbage", CID).kind.startswith("pickle ")
 
 
+class _StandingAt:
+    """An object pickled as codecs does one of a class standing where another moved from:
+    the class through moved_classes.class_at(module, qualname), not by its global name."""
+
+    def __reduce__(self):
+        from mandala_ast.runtime import moved_classes
+
+        return (moved_classes.class_at, ("collections", "OrderedDict"))
+
+
+def test_an_object_of_a_class_at_a_moved_class_s_old_place_is_described_by_that_class():
+    # storage.df and the flat export showed such objects' type as
+    # mandala_ast.runtime.moved_classes.class_at, the function that finds their class.
+    import pickle
+
+    data = pickle.dumps(_StandingAt(), protocol=5)
+    assert describe("pickle", data, CID).kind.startswith("collections.OrderedDict ")
+
+
 def _only_call(path, op_name: str):
     """The one stored call of op ``op_name``, as the command line's catalog describes it."""
     catalog = Catalog.open(path)

@@ -136,12 +136,17 @@ def _pickled_type(head: bytes) -> str:
     first: str | None = None
     last: str | None = None
     strings: list[str] = []
+    named_at = -1  # where the two strings naming a class found through _CLASS_AT end
     try:
         for count, (opcode, arg, _) in enumerate(pickletools.genops(io.BytesIO(head))):
             if first is None:
                 first = _opcode_type(opcode.name, arg, strings)
+                if first == _CLASS_AT:  # the class is named by the next two strings
+                    first, named_at = None, len(strings) + 2
             if isinstance(arg, str):
                 strings.append(arg)
+                if len(strings) == named_at and first is None:
+                    first = f"{strings[-2]}.{strings[-1]}"
             if opcode.name not in _BOOKKEEPING:
                 last = opcode.name
             if count > _OPCODES and first is not None:
@@ -151,6 +156,11 @@ def _pickled_type(head: bytes) -> str:
     if last is not None and last.startswith(("TUPLE", "EMPTY_TUPLE")):
         return "tuple"
     return first or "pickle"
+
+
+#: What a pickle names for an object of a class standing where another moved from: that class
+#: is found by module and name (moved_classes.class_at), and described by them.
+_CLASS_AT = "mandala_ast.runtime.moved_classes.class_at"
 
 
 def _opcode_type(name: str, arg: Any, strings: list) -> str | None:
