@@ -136,6 +136,14 @@ def finished(thread: threading.Thread, outcome: list):
     return outcome[0]
 
 
+def run_block_of(storage, fn):
+    """``fn(7)`` in a run block."""
+    def target():
+        with storage.run():
+            return fn(7)
+    return target
+
+
 def batch_of(storage, fn, executor, first=()):
     """``fn(7)`` in a batch block, after (in the same wave) the calls ``first``."""
     def target():
@@ -212,11 +220,7 @@ def test_a_run_block_does_not_compute_a_call_another_threads_batch_computes(tmp_
     first = in_thread(batch_of(storage, gated, "threads"))
     assert STARTED.wait(HANG)
 
-    def run_block():
-        with storage.run():
-            return gated(7)
-
-    second = in_thread(run_block)
+    second = in_thread(run_block_of(storage, gated))
     until_blocked(second[0])  # waiting for the batch's call, or (the bug) stuck in its own body
     GATE.set()
     assert finished(*first) == ([], 107)
@@ -227,11 +231,7 @@ def test_a_run_block_does_not_compute_a_call_another_threads_batch_computes(tmp_
 def test_a_batch_does_not_compute_a_call_another_threads_run_block_computes(tmp_path):
     storage = Storage(tmp_path / "s.db")
 
-    def run_block():
-        with storage.run():
-            return gated(7)
-
-    first = in_thread(run_block)
+    first = in_thread(run_block_of(storage, gated))
     assert STARTED.wait(HANG)
     second = in_thread(batch_of(storage, gated, "threads", first=(opener,)))
     assert finished(*first) == 107
@@ -287,11 +287,7 @@ def test_a_run_block_waiting_for_another_threads_failing_batch_call_computes_it_
     first = in_thread(batch_of(storage, gated_fails_first, "threads"))
     assert STARTED.wait(HANG)
 
-    def run_block():
-        with storage.run():
-            return gated_fails_first(7)
-
-    second = in_thread(run_block)
+    second = in_thread(run_block_of(storage, gated_fails_first))
     until_blocked(second[0])
     GATE.set()
     assert isinstance(finished(*first), ConnectionError)
