@@ -2328,7 +2328,7 @@ MUTANTS: tuple[Mutant, ...] = (
            ("tests/test_renames.py",),
            "rename_op run again once the old class is gone (it was still there) never records the class's move"),
     Mutant("AX1", "mandala_ast/runtime/compiled.py",
-           "        if type(f) is AsyncOp:\n            return _awaited_at(scope, spec, f)\n", "",
+           "        if kind is AsyncOp:\n            return _awaited_at(scope, spec, f)\n", "",
            ("tests/test_async_history.py",),
            "an awaited op call in compiled code is stored by content: its input's producer is lost"),
     Mutant("AX2", "mandala_ast/transforms/_run_form.py",

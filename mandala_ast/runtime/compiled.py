@@ -162,8 +162,9 @@ def callee_at(scope: str | None, spec: tuple, f: Any, /) -> Any:
     arguments are evaluated in the user's own frame on their own lines (tracebacks,
     ``sys.settrace``, breakpoints). ``spec`` names no scope: the sites of several functions
     with the same targets and keys share one constant, which the ``.pyc`` stores once."""
-    if type(f) not in OPS:
-        if type(f) is AsyncOp:
+    kind = type(f)  # (once: every call compiled code makes, of plain functions too, comes here)
+    if kind not in OPS:
+        if kind is AsyncOp:
             return _awaited_at(scope, spec, f)
         if type(spec[0]) is str or spec[-1] is True:  # adds to, or is given, a list filled step by step
             return _adding_or_lending(scope, spec, f)
